@@ -1,0 +1,37 @@
+"""Shared pytest fixtures: the repo root on sys.path and real photos for tests."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault('MKL_DEBUG_CPU_TYPE', '5')
+os.environ.setdefault('GLOG_minloglevel', '2')
+SHARED = ROOT.parent / 'shared' / 'data'
+SKIMAGE_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'camera')
+
+
+@pytest.fixture(scope='session')
+def shared_data():
+    """``../shared/data`` beside the checkout, or None when it is absent."""
+    return SHARED if SHARED.is_dir() else None
+
+
+@pytest.fixture(scope='session')
+def hr_photos(tmp_path_factory):
+    """Real photos: ../shared/data/hr, else scikit-image's bundled ones."""
+    if (SHARED / 'hr').is_dir():
+        return sorted((SHARED / 'hr').glob('*.png'))
+    import cv2
+    from skimage import data as skdata
+    out = tmp_path_factory.mktemp('hr_photos')
+    paths = []
+    for name in SKIMAGE_PHOTOS:
+        img = getattr(skdata, name)()
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
+        p = out / f'{name}.png'
+        cv2.imwrite(str(p), img)
+        paths.append(p)
+    return paths

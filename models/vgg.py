@@ -1,0 +1,81 @@
+"""VGG19 feature extractor for the perceptual loss.
+
+Layers carry the conventional names (conv1_1 ... conv5_4, relu*, pool*).
+Parameters are stored as ``<conv name>.weight/bias`` (the converter maps
+torchvision's ``features.N`` indices onto these names).
+"""
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+# (block, number of convs, channels) of VGG19
+_VGG19_CFG = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
+# ImageNet statistics (RGB, inputs in [0, 1])
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def vgg19_layer_names():
+    names = []
+    for block, n, _ in _VGG19_CFG:
+        for i in range(1, n + 1):
+            names += [f'conv{block}_{i}', f'relu{block}_{i}']
+        names.append(f'pool{block}')
+    return names
+
+
+def torchvision_index_map():
+    """``features.<idx>`` of torchvision's vgg19 -> our conv names."""
+    return {idx: name for idx, name in enumerate(vgg19_layer_names()) if name.startswith('conv')}
+
+
+class VGG19FeatureExtractor(nn.Layer):
+    """Returns a dict ``{layer_name: feature}`` for ``layer_name_list``.
+
+    Args:
+        layer_name_list: names such as ``conv5_4`` (before ReLU) or ``relu5_4`` (after).
+        use_input_norm: normalise [0, 1] RGB input with ImageNet mean/std.
+        range_norm: map [-1, 1] input to [0, 1] first.
+        requires_grad: train the VGG weights (normally frozen).
+    """
+
+    def __init__(self, layer_name_list=('conv5_4',), use_input_norm=True, range_norm=False,
+                 requires_grad=False):
+        super().__init__()
+        names = vgg19_layer_names()
+        unknown = [n for n in layer_name_list if n not in names]
+        if unknown:
+            raise ValueError(f'unknown VGG19 layer(s) {unknown}; valid names are {names}')
+        self.layer_name_list = list(layer_name_list)
+        self.use_input_norm = use_input_norm
+        self.range_norm = range_norm
+        last = max(names.index(n) for n in self.layer_name_list)
+        self.names = names[:last + 1]
+        in_ch = 3
+        channels = {f'conv{b}_{i}': c for b, n, c in _VGG19_CFG for i in range(1, n + 1)}
+        for name in self.names:
+            if name.startswith('conv'):
+                setattr(self, name, nn.Conv2D(in_ch, channels[name], 3, 1, 1))
+                in_ch = channels[name]
+        self.register_buffer('mean', paddle.to_tensor(IMAGENET_MEAN).reshape([1, 3, 1, 1]), persistable=False)
+        self.register_buffer('std', paddle.to_tensor(IMAGENET_STD).reshape([1, 3, 1, 1]), persistable=False)
+        if not requires_grad:
+            for p in self.parameters():
+                p.stop_gradient = True
+
+    def forward(self, x):
+        if self.range_norm:
+            x = (x + 1) / 2
+        if self.use_input_norm:
+            x = (x - self.mean) / self.std
+        out = {}
+        for name in self.names:
+            if name.startswith('conv'):
+                x = getattr(self, name)(x)
+            elif name.startswith('relu'):
+                x = F.relu(x)
+            else:
+                x = F.max_pool2d(x, 2, 2)
+            if name in self.layer_name_list:
+                out[name] = x
+        return out

@@ -1,0 +1,44 @@
+"""Atomic file writes: write to a temporary file beside the target, then rename."""
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode='wb'):
+    """Yield a file object; on success it replaces ``path`` in one rename.
+
+    An exception (or a kill) leaves the old ``path`` untouched and no partial file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=str(path.parent))
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path, data):
+    with atomic_write(path, 'wb') as f:
+        f.write(data)
+
+
+def atomic_write_text(path, text):
+    with atomic_write(path, 'w') as f:
+        f.write(text)
+
+
+def same_file(a, b):
+    """True when two paths name the same file (also through links)."""
+    a, b = Path(a), Path(b)
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()

@@ -1,0 +1,43 @@
+"""CPU runtime settings that must be in place before paddle is imported.
+
+Paddle's bundled MKL takes a slow single-threaded path on AMD CPUs unless
+``MKL_DEBUG_CPU_TYPE=5`` is set; ``OMP_NUM_THREADS`` sets the math threads.
+glibc's malloc settings (``MALLOC_MMAP_MAX_``/``MALLOC_TRIM_THRESHOLD_``) stop the
+dynamic graph from page-faulting big buffers in on every forward, but glibc reads
+them only at process start, so ``setup(reexec=True)`` restarts the process once
+with them set. See docs and ../shared/NOTES.md for the measurements.
+"""
+import os
+import sys
+
+MALLOC_ENV = {'MALLOC_MMAP_MAX_': '0', 'MALLOC_TRIM_THRESHOLD_': '100000000000'}
+_REEXEC_MARK = 'RESR_ENV_APPLIED'
+
+
+def setup(threads=None, reexec=False):
+    """Set the CPU math environment. Call before ``import paddle``.
+
+    Args:
+        threads: math threads; default: the CPUs this process may use.
+        reexec: restart the current script once so that the malloc settings
+            take effect (skipped when paddle is already imported, when
+            ``RESR_NO_REEXEC=1``, or when the process was started as ``-c``).
+    """
+    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    os.environ.setdefault('MKL_DEBUG_CPU_TYPE', '5')
+    if threads:
+        os.environ['OMP_NUM_THREADS'] = str(int(threads))
+    else:
+        os.environ.setdefault('OMP_NUM_THREADS', str(ncpu))
+    os.environ.setdefault('GLOG_minloglevel', '2')  # Paddle's C++ INFO lines drown the progress bars
+    if not reexec or os.environ.get(_REEXEC_MARK) or os.environ.get('RESR_NO_REEXEC') == '1':
+        return
+    if 'paddle' in sys.modules or not sys.argv or not sys.argv[0] or sys.argv[0] in ('-c', '-m'):
+        return
+    if all(os.environ.get(k) == v for k, v in MALLOC_ENV.items()):
+        return
+    env = dict(os.environ, **MALLOC_ENV)
+    env[_REEXEC_MARK] = '1'
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)

@@ -1,5 +1,6 @@
 """Finding and probing ffmpeg: the system binary, else imageio-ffmpeg's bundled one."""
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -23,9 +24,13 @@ def ffmpeg_exe():
         return exe
     try:
         import imageio_ffmpeg
-        return imageio_ffmpeg.get_ffmpeg_exe()
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
     except Exception:  # not installed, or its binary is missing
         raise FFmpegNotFound() from None
+    # IMAGEIO_FFMPEG_EXE is returned unchecked: make sure it can run
+    if not exe or not os.path.isfile(exe) or not os.access(exe, os.X_OK):
+        raise FFmpegNotFound()
+    return exe
 
 
 def ffprobe_exe():

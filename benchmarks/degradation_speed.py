@@ -1,0 +1,109 @@
+"""Training pairs per second: batched Paddle degradation vs per-image numpy/OpenCV.
+
+    python benchmarks/degradation_speed.py [--batch 12] [--size 256] [--rounds 15]
+
+A "pair" is what the trainer needs per GT crop: the USM-sharpened GT and the LQ
+from the full second-order pipeline. Both sides get the same GT crops (real
+photos from ../shared/data/hr) and the same per-sample kernels (sampled outside
+the timers, as the data loader does); each side draws its own random
+parameters from the same distributions. Rounds alternate between the two
+implementations, and medians are reported.
+"""
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / 'benchmarks'))
+
+from utils import runtime_env  # noqa: E402
+
+runtime_env.setup(reexec=True)
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+
+from _numpy_degradation import degrade_np, usm_sharp_np  # noqa: E402
+from data.pipeline import SecondOrderDegradation, resolve_options, sample_kernels  # noqa: E402
+from data.usm import usm_sharp  # noqa: E402
+
+
+def load_crops(n, size):
+    hr = ROOT.parent / 'shared' / 'data' / 'hr'
+    paths = sorted(hr.glob('*.png'))
+    if not paths:
+        from skimage import data as skdata
+        imgs = [skdata.astronaut(), skdata.coffee(), skdata.chelsea(), skdata.rocket()]
+    else:
+        imgs = [cv2.cvtColor(cv2.imread(str(p), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for p in paths]
+    rng = np.random.default_rng(0)
+    crops = []
+    for i in range(n):
+        img = imgs[i % len(imgs)]
+        if min(img.shape[:2]) < size:
+            img = cv2.resize(img, (max(size, img.shape[1]), max(size, img.shape[0])))
+        y = int(rng.integers(0, img.shape[0] - size + 1))
+        x = int(rng.integers(0, img.shape[1] - size + 1))
+        crops.append(img[y:y + size, x:x + size].astype(np.float32) / 255.0)
+    return np.stack(crops)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--batch', type=int, default=12)
+    ap.add_argument('--size', type=int, default=256)
+    ap.add_argument('--scale', type=int, default=4)
+    ap.add_argument('--rounds', type=int, default=15)
+    args = ap.parse_args()
+    opt = resolve_options(None)
+    crops = load_crops(args.batch, args.size)
+    deg = SecondOrderDegradation(opt, args.scale)
+    krng = np.random.default_rng(1)
+    prng, nrng = np.random.default_rng(2), np.random.default_rng(3)
+
+    def kernels():
+        ks = [sample_kernels(opt, krng) for _ in range(args.batch)]
+        return {k: np.stack([d[k] for d in ks]) for k in ks[0]}
+
+    def run_paddle(k):
+        gt = paddle.to_tensor(crops.transpose(0, 3, 1, 2))
+        gt_usm = usm_sharp(gt, opt['usm_weight'], opt['usm_radius'], opt['usm_threshold'])
+        lq = deg(gt, k['kernel1'], k['kernel2'], k['sinc_kernel'], rng=prng)
+        return gt_usm.numpy(), lq.numpy()
+
+    def run_numpy(k):
+        out = []
+        for i in range(args.batch):
+            gt_usm = usm_sharp_np(crops[i], opt['usm_weight'], opt['usm_radius'], opt['usm_threshold'])
+            lq = degrade_np(crops[i], k['kernel1'][i], k['kernel2'][i], k['sinc_kernel'][i], opt, args.scale, nrng)
+            out.append((gt_usm, lq))
+        return out
+
+    for _ in range(2):  # warm-up: first-call allocations, FFT plans
+        k = kernels()
+        run_paddle(k)
+        run_numpy(k)
+    times = {'paddle': [], 'numpy': []}
+    for r in range(args.rounds):
+        k = kernels()
+        order = (('paddle', run_paddle), ('numpy', run_numpy)) if r % 2 == 0 else \
+            (('numpy', run_numpy), ('paddle', run_paddle))
+        for name, fn in order:
+            t0 = time.perf_counter()
+            fn(k)
+            times[name].append(time.perf_counter() - t0)
+    tp, tn = statistics.median(times['paddle']), statistics.median(times['numpy'])
+    print(f'batch {args.batch} x {args.size}x{args.size} GT, scale {args.scale}, {args.rounds} interleaved rounds, '
+          f'{paddle.get_device()}, OMP threads {runtime_env.os.environ.get("OMP_NUM_THREADS")}, '
+          f'cv2 threads {cv2.getNumThreads()}')
+    print(f'paddle batched : {tp * 1000:8.1f} ms/batch  {args.batch / tp:7.1f} pairs/s')
+    print(f'numpy/OpenCV   : {tn * 1000:8.1f} ms/batch  {args.batch / tn:7.1f} pairs/s')
+    print(f'ratio paddle/numpy throughput: {tn / tp:.2f}x')
+
+
+if __name__ == '__main__':
+    main()

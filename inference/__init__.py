@@ -1,0 +1,8 @@
+"""The inference core: tiling, padding, image modes, backends and the ``Upscaler`` API.
+
+``import inference`` pulls in numpy and OpenCV only; paddle loads when an
+``Upscaler`` is built, video code (inference.video) only when a video is given.
+"""
+from .upscaler import Upscaler, resolve_model
+
+__all__ = ['Upscaler', 'resolve_model']

@@ -1,0 +1,136 @@
+"""The two ways to run a network: the Paddle dynamic graph and the Paddle Inference predictor.
+
+Both expose ``forward(x)`` on a (N,C,H,W) float32 numpy array and return numpy.
+``fp16`` is honoured on GPU only; on CPU it is ignored with one warning.
+"""
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger('inference')
+
+# Passes deleted on the CPU oneDNN predictor. The first keeps predictor
+# creation at a few seconds instead of 44 s (../shared/NOTES.md); see
+# docs/notes/issue-3.md for the measurements behind the list.
+CPU_DELETED_PASSES = ('conv_elementwise_add_onednn_fuse_pass',)
+
+
+def import_paddle_quietly():
+    """Import paddle without its start-up chatter (the OMP_NUM_THREADS notice, the ccache warning)."""
+    import contextlib
+    import io
+    import sys
+    import warnings
+    if 'paddle' in sys.modules:
+        return sys.modules['paddle']
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter('ignore')
+        import paddle
+    return paddle
+
+
+def _warn_fp16_cpu():
+    log.warning('--fp16 is for GPU only: running in fp32 on the CPU')
+
+
+def resolve_device(device):
+    """'cpu', 'gpu' or 'gpu:N' -> ('cpu'|'gpu', index). A GPU request without CUDA Paddle raises ValueError."""
+    device = (device or 'cpu').lower()
+    if device == 'cpu':
+        return 'cpu', 0
+    if device.startswith(('gpu', 'cuda')):
+        import paddle
+        idx = int(device.split(':')[1]) if ':' in device else 0
+        if not paddle.device.is_compiled_with_cuda() or paddle.device.cuda.device_count() == 0:
+            raise ValueError(f'device {device!r}: this Paddle build has no CUDA GPU; use --device cpu')
+        return 'gpu', idx
+    raise ValueError(f'device must be cpu, gpu or gpu:N, got {device!r}')
+
+
+class DynamicBackend:
+    """Paddle dynamic graph (``tools/predict.py``)."""
+
+    name = 'dynamic'
+
+    def __init__(self, net, device='cpu', fp16=False):
+        import paddle
+        self.paddle = paddle
+        self.kind, idx = resolve_device(device)
+        paddle.set_device('cpu' if self.kind == 'cpu' else f'gpu:{idx}')
+        self.fp16 = bool(fp16) and self.kind == 'gpu'
+        if fp16 and self.kind == 'cpu':
+            _warn_fp16_cpu()
+        net.eval()
+        if self.fp16:
+            net = net.to(dtype='float16')
+        self.net = net
+        self.create_time = 0.0
+
+    def forward(self, x):
+        paddle = self.paddle
+        with paddle.no_grad():
+            t = paddle.to_tensor(np.ascontiguousarray(x), dtype='float16' if self.fp16 else 'float32')
+            y = self.net(t)
+            return y.astype('float32').numpy()
+
+
+class PredictorBackend:
+    """Paddle Inference predictor on a legacy ``inference.pdmodel`` (``tools/infer.py``).
+
+    ``precision``: 'fp32' (default), 'fp16' (GPU), 'bf16' or 'int8' (CPU oneDNN, experimental;
+    int8 needs a graph quantised by post-training quantisation).
+    """
+
+    name = 'predictor'
+
+    def __init__(self, infer_dir, device='cpu', threads=None, fp16=False, precision=None,
+                 deleted_passes=CPU_DELETED_PASSES, mkldnn_cache=4, ir_optim=True):
+        from paddle import inference as pi
+        infer_dir = Path(infer_dir)
+        model, params = infer_dir / 'inference.pdmodel', infer_dir / 'inference.pdiparams'
+        if not model.is_file() or not params.is_file():
+            raise FileNotFoundError(f'{infer_dir}: no inference.pdmodel/inference.pdiparams '
+                                    f'(write them with tools/export_model.py)')
+        self.kind, idx = resolve_device(device)
+        precision = precision or ('fp16' if fp16 else 'fp32')
+        if precision == 'fp16' and self.kind == 'cpu':
+            _warn_fp16_cpu()
+            precision = 'fp32'
+        self.precision = precision
+        cfg = pi.Config(str(model), str(params))
+        cfg.disable_glog_info()
+        cfg.switch_ir_optim(bool(ir_optim))
+        if self.kind == 'gpu':
+            prec = pi.PrecisionType.Half if precision == 'fp16' else pi.PrecisionType.Float32
+            cfg.enable_use_gpu(256, idx, prec)
+        else:
+            cfg.disable_gpu()
+            cfg.enable_mkldnn()
+            if mkldnn_cache:
+                cfg.set_mkldnn_cache_capacity(int(mkldnn_cache))
+            for p in deleted_passes:
+                cfg.delete_pass(p)
+            cfg.set_cpu_math_library_num_threads(int(threads or os.environ.get('OMP_NUM_THREADS') or os.cpu_count()))
+            if precision == 'bf16':  # experimental: see docs/notes/issue-3.md
+                cfg.enable_mkldnn_bfloat16()
+                cfg.set_bfloat16_op({'conv2d', 'fused_conv2d'})
+            elif precision == 'int8':  # a graph quantised by PTQ (benchmarks/infer_speed.py): oneDNN int8 kernels
+                cfg.enable_mkldnn_int8()
+        cfg.enable_memory_optim()
+        t0 = time.perf_counter()
+        self.predictor = pi.create_predictor(cfg)
+        self.create_time = time.perf_counter() - t0
+        self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
+        self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
+        log.info('predictor ready in %.2f s (%s, %s)', self.create_time, self.kind, precision)
+
+    def forward(self, x):
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        self.input.reshape(list(x.shape))
+        self.input.copy_from_cpu(x)
+        self.predictor.run()
+        y = self.output.copy_to_cpu()
+        return y.astype(np.float32, copy=False)

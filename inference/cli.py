@@ -1,0 +1,180 @@
+"""The command line shared by tools/predict.py (dynamic graph) and tools/infer.py (Paddle Inference).
+
+``parse_args`` needs no paddle, so the tools can set the CPU environment
+(``utils.runtime_env.setup``) from ``--threads`` before paddle is imported;
+``run(args, backend)`` does the work and returns the exit status.
+"""
+import argparse
+import glob
+import logging
+import sys
+import time
+from pathlib import Path
+
+from utils.img_io import IMAGE_EXTS
+
+VIDEO_EXTS = ('.mp4', '.mkv', '.avi', '.webm', '.mov', '.m4v', '.flv', '.wmv', '.mpg', '.mpeg', '.ts', '.3gp')
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser(prog, description, default_model_help):
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument('-i', '--input', required=True, help='image, folder, glob pattern or video file')
+    p.add_argument('-o', '--output', default='results', help='output folder, or a file name for one input')
+    p.add_argument('-m', '--model_path', '--model-path', '--model_dir', '--model-dir', dest='model_path',
+                   default=None, help=default_model_help)
+    p.add_argument('-n', '--model_name', default=None, help='zoo model name (same as --model_path NAME)')
+    p.add_argument('-s', '--outscale', type=float, default=None, help='final scale (any float); default: the model scale')
+    p.add_argument('-t', '--tile', type=int, default=0, help='LR tile size; 0 = pick from free memory')
+    p.add_argument('--tile_pad', type=int, default=10, help='tile overlap/context per side (LR px)')
+    p.add_argument('--pre_pad', type=int, default=0, help='reflect padding at bottom/right (LR px)')
+    p.add_argument('--suffix', default='out', help='suffix of output names ("" for none)')
+    p.add_argument('--ext', default='auto', choices=['auto', 'png', 'jpg', 'webp'],
+                   help='output image format; auto keeps the input\'s (RGBA and 16-bit keep a format that holds them)')
+    p.add_argument('--alpha_upsampler', default='model', choices=['model', 'resize'],
+                   help='alpha channel through the network or by resizing')
+    p.add_argument('--fp16', action='store_true', help='half precision (GPU only; ignored with a warning on CPU)')
+    p.add_argument('--device', default='cpu', help='cpu, gpu or gpu:N')
+    p.add_argument('--threads', type=int, default=None, help='CPU math threads (default: all usable cores)')
+    p.add_argument('-dn', '--denoise_strength', type=float, default=None,
+                   help='0..1 denoise strength for realesr-general-x4v3 (zoo)')
+    p.add_argument('--block', '--num_block', dest='num_block', type=int, default=None,
+                   help='RRDBNet blocks, for bare weights whose architecture is not stored (seed flag)')
+    p.add_argument('--num_feat', type=int, default=None, help='num_feat override for bare weights')
+    p.add_argument('--scale', type=int, default=None, help='network scale override for bare weights')
+    p.add_argument('--crf', type=int, default=18, help='x264 quality for video outputs')
+    p.add_argument('-q', '--quiet', action='store_true', help='no progress bars')
+    return p
+
+
+def arch_overrides(args):
+    over = {}
+    if args.num_block is not None:
+        over['num_block'] = args.num_block
+    if args.num_feat is not None:
+        over['num_feat'] = args.num_feat
+    if args.scale is not None:
+        over['scale'] = args.scale
+    return over or None
+
+
+def expand_inputs(spec):
+    """IN -> list of files: a file, a folder (images and videos in it, sorted) or a glob pattern."""
+    p = Path(spec)
+    if p.is_dir():
+        return sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTS + VIDEO_EXTS)
+    if p.is_file():
+        return [p]
+    if any(ch in spec for ch in '*?['):
+        return sorted(Path(f) for f in glob.glob(spec, recursive=True) if Path(f).is_file())
+    return []
+
+
+def output_path(src, args, single, is_video, img=None):
+    out = Path(args.output)
+    if single and out.suffix and not out.is_dir():
+        return out
+    suffix = f'_{args.suffix}' if args.suffix else ''
+    if is_video:
+        from inference.video import output_container
+        return out / f'{src.stem}{suffix}{output_container(src)}'
+    ext = src.suffix.lower() if args.ext == 'auto' else '.' + args.ext
+    if img is not None:
+        if img.ndim == 3 and img.shape[2] == 4 and ext in ('.jpg', '.jpeg', '.bmp'):
+            ext = '.png'  # keep the alpha channel
+        if img.dtype.itemsize == 2 and ext not in ('.png', '.tif', '.tiff'):
+            ext = '.png'  # keep 16 bits
+    if ext not in IMAGE_EXTS:
+        ext = '.png'
+    return out / f'{src.stem}{suffix}{ext}'
+
+
+def run(args, backend):
+    from utils.fileio import same_file
+    from utils.img_io import ImageReadError, ImageWriteError, imread, imwrite
+
+    log = logging.getLogger('inference')
+    if not log.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter('%(levelname)s: %(message)s'))
+        log.addHandler(h)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    files = expand_inputs(args.input)
+    if not files:
+        print(f'error: {args.input}: no such file, or no images/videos in it', file=sys.stderr)
+        return EXIT_USAGE
+    if args.tile < 0 or args.tile_pad < 0 or args.pre_pad < 0:
+        print('error: --tile, --tile_pad and --pre_pad must be >= 0', file=sys.stderr)
+        return EXIT_USAGE
+    if args.outscale is not None and args.outscale <= 0:
+        print('error: --outscale must be > 0', file=sys.stderr)
+        return EXIT_USAGE
+    from inference import Upscaler
+    from inference.backends import import_paddle_quietly
+    import_paddle_quietly()
+    t0 = time.perf_counter()
+    try:
+        up = Upscaler(args.model_path or args.model_name, device=args.device, tile=args.tile, tile_pad=args.tile_pad,
+                      pre_pad=args.pre_pad, backend=backend, fp16=args.fp16, threads=args.threads,
+                      alpha_upsampler=args.alpha_upsampler, outscale=args.outscale,
+                      denoise_strength=args.denoise_strength, arch=arch_overrides(args), progress=not args.quiet)
+    except Exception as e:  # bad model path/file/device: one line, no traceback
+        print(f'error: cannot set up the model: {e}', file=sys.stderr)
+        return EXIT_USAGE
+    log.info('model %s (%s, x%d) on %s via %s, ready in %.1f s', up.model_path, up.arch.get('type'), up.scale,
+             up.backend.kind, up.backend.name, time.perf_counter() - t0)
+    single = len(files) == 1
+    done, failed, mpix, busy = 0, 0, 0.0, 0.0
+    from tqdm import tqdm
+    bar = tqdm(files, desc='files', unit='file', disable=args.quiet or single)
+    for src in bar:
+        is_video = src.suffix.lower() in VIDEO_EXTS
+        try:
+            t = time.perf_counter()
+            if is_video:
+                from inference.video import VideoError, upscale_video
+                dst = output_path(src, args, single, True)
+                if same_file(src, dst):
+                    raise ValueError(f'{dst}: output path equals the input; refusing to overwrite it')
+                try:
+                    res = upscale_video(up, src, dst, args.outscale, crf=args.crf, progress=not args.quiet)
+                except VideoError as e:
+                    raise ValueError(str(e)) from None
+                from utils.ffmpeg import probe_video
+                mpix += res['frames'] * _src_mpix(probe_video(src))
+                tqdm.write(f'{src} -> {dst} ({res["frames"]} frames at {res["fps"]} fps)', file=sys.stderr)
+            else:
+                img = imread(src)
+                dst = output_path(src, args, single, False, img)
+                if same_file(src, dst):
+                    raise ValueError(f'{dst}: output path equals the input; refusing to overwrite it')
+                imwrite(dst, up.upscale(img))
+                mpix += img.shape[0] * img.shape[1] / 1e6
+            busy += time.perf_counter() - t
+            done += 1
+        except (ImageReadError, ImageWriteError, ValueError, OSError) as e:
+            failed += 1
+            msg = str(e) if str(src) in str(e) or 'output path' in str(e) else f'{src}: {e}'
+            tqdm.write(f'failed: {msg}', file=sys.stderr)
+        except MemoryError:
+            failed += 1
+            tqdm.write(f'failed: {src}: out of memory; use a smaller --tile', file=sys.stderr)
+    spm = busy / mpix if mpix else float('nan')
+    print(f'{done} done, {failed} failed, {spm:.2f} s/MP (input megapixels), {busy:.1f} s total', file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _src_mpix(info):
+    return info['width'] * info['height'] / 1e6
+
+
+def main(argv, backend, prog, description, default_model_help):
+    args = build_parser(prog, description, default_model_help).parse_args(argv)
+    from utils import runtime_env
+    runtime_env.setup(threads=args.threads, reexec=True)
+    try:
+        return run(args, backend)
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        return 130

@@ -1,0 +1,74 @@
+"""Choosing a tile size from free memory.
+
+``activation_bytes_per_pixel`` estimates the peak working memory of one forward
+per LR input pixel (fp32). The constants were calibrated against measured peak
+RSS of the CPU predictor and dynamic graph (docs/notes/issue-3.md) and carry a
+safety factor.
+"""
+import os
+
+import numpy as np
+
+# memory per LR pixel = SAFETY * estimate; measured/estimate ratios were <= 1.6
+SAFETY = 2.0
+MIN_TILE = 32
+MAX_TILE_CPU = 1024
+
+
+def available_memory():
+    """Bytes of host memory available now (MemAvailable), or a conservative guess."""
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+def gpu_memory(idx=0):
+    try:
+        import paddle
+        return int(paddle.device.cuda.get_device_properties(idx).total_memory)
+    except Exception:  # no CUDA build: the caller falls back to host memory
+        return None
+
+
+def activation_bytes_per_pixel(arch):
+    """Estimated fp32 working set of one forward, in bytes per LR input pixel."""
+    t = arch.get('type')
+    if t == 'RRDBNet':
+        s = int(arch.get('scale', 4))
+        f, g = int(arch.get('num_feat', 64)), int(arch.get('num_grow_ch', 32))
+        u = {4: 1, 2: 2, 1: 4}.get(s, 1)  # pixel-unshuffle factor: the trunk runs at LR / u
+        trunk = 3 * (f + 4 * g) / (u * u)  # a few dense-block concatenations live at once
+        up = (f * 2 * 4 + f * 3 * 16) / (u * u)  # interp + conv outputs at 2x and 4x the trunk size
+        return 4.0 * (trunk + up + 2 * 3 * s * s)
+    if t == 'SRVGGNetCompact':
+        s = int(arch.get('upscale', 4))
+        f = int(arch.get('num_feat', 64))
+        return 4.0 * (3 * f + 3 * 3 * s * s)
+    return 4.0 * 64 * 64
+
+
+def auto_tile(arch, h, w, tile_pad, device_kind='cpu', backend='predictor'):
+    """LR tile size for an ``h`` x ``w`` input: 0 (no tiling) when it fits, else the largest that fits."""
+    bpp = SAFETY * activation_bytes_per_pixel(arch)
+    scale = int(arch.get('scale', arch.get('upscale', 4)))
+    budget = None
+    if device_kind == 'gpu':
+        total = gpu_memory()
+        budget = 0.5 * total if total else None
+    if budget is None:
+        # the output accumulator (fp32 RGB at HR) and the input live in host memory as well
+        image_bytes = 4.0 * h * w * (3 + 3 * scale * scale + 4 * scale * scale)
+        budget = 0.5 * available_memory() - image_bytes
+    if h * w * bpp <= budget:
+        return 0
+    side = int(np.sqrt(max(budget, 0) / bpp)) - 2 * tile_pad
+    side = max(MIN_TILE, min(side, MAX_TILE_CPU if device_kind == 'cpu' else 4096))
+    return side // 16 * 16 if side >= 64 else side

@@ -1,0 +1,19 @@
+"""Training losses: pixel (L1/MSE), VGG19 perceptual, GAN."""
+from .gan import GANLoss, gan_loss
+from .perceptual import PerceptualLoss, VGGWeightsMissing, perceptual_loss
+from .pixel import L1Loss, MSELoss, l1_loss, mse_loss
+
+LOSSES = {c.__name__: c for c in (L1Loss, MSELoss, PerceptualLoss, GANLoss)}
+
+
+def build_loss(opt, where='loss'):
+    """Build a loss from ``{'type': 'L1Loss', **kwargs}``."""
+    opt = dict(opt)
+    t = opt.pop('type', None)
+    if t not in LOSSES:
+        raise ValueError(f'{where}.type: unknown loss {t!r}; known: {sorted(LOSSES)}')
+    return LOSSES[t](**opt)
+
+
+__all__ = ['GANLoss', 'gan_loss', 'PerceptualLoss', 'VGGWeightsMissing', 'perceptual_loss', 'L1Loss', 'MSELoss',
+           'l1_loss', 'mse_loss', 'LOSSES', 'build_loss']

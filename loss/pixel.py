@@ -1,0 +1,48 @@
+"""Pixel losses: L1 (Charbonnier-free, as Real-ESRGAN uses) and MSE."""
+import paddle
+import paddle.nn as nn
+
+REDUCTIONS = ('mean', 'sum', 'none')
+
+
+def _check(pred, target, reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f'reduction must be one of {REDUCTIONS}, got {reduction!r}')
+    if tuple(pred.shape) != tuple(target.shape):
+        raise ValueError(f'pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}')
+
+
+def _reduce(x, reduction):
+    if reduction == 'mean':
+        return x.mean()
+    if reduction == 'sum':
+        return x.sum()
+    return x
+
+
+def l1_loss(pred, target, reduction='mean'):
+    """Mean (or sum) absolute difference."""
+    _check(pred, target, reduction)
+    return _reduce(paddle.abs(pred - target), reduction)
+
+
+def mse_loss(pred, target, reduction='mean'):
+    _check(pred, target, reduction)
+    return _reduce((pred - target) ** 2, reduction)
+
+
+class L1Loss(nn.Layer):
+    def __init__(self, loss_weight=1.0, reduction='mean'):
+        super().__init__()
+        if reduction not in REDUCTIONS:
+            raise ValueError(f'reduction must be one of {REDUCTIONS}, got {reduction!r}')
+        self.loss_weight = float(loss_weight)
+        self.reduction = reduction
+
+    def forward(self, pred, target):
+        return self.loss_weight * l1_loss(pred, target, self.reduction)
+
+
+class MSELoss(L1Loss):
+    def forward(self, pred, target):
+        return self.loss_weight * mse_loss(pred, target, self.reduction)

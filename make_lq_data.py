@@ -1,0 +1,135 @@
+"""Make reproducible low-quality copies of an HR folder (validation / paired finetune data).
+
+    python make_lq_data.py --input HR_DIR --output LQ_DIR --scale 4 --seed S [--mode realesrgan|bicubic]
+
+* ``realesrgan``: the training second-order degradation (``data.pipeline``) with
+  a per-image seed derived from ``--seed`` and the file's relative path, so a
+  re-run, a resumed run or a run on a subset gives identical bytes.
+* ``bicubic``: MATLAB-style antialiased bicubic downscaling.
+
+Writes ``LQ_DIR/<rel>.png`` and ``LQ_DIR/<rel>.json`` (the sampled parameters),
+both atomically; images whose JSON already exists are skipped (resumable).
+Unreadable inputs get one line each and a non-zero exit at the end.
+"""
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from utils import runtime_env  # noqa: E402
+
+runtime_env.setup()
+
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+
+
+def image_seed(seed, rel):
+    """64-bit seed from the run seed and the image's relative path."""
+    h = hashlib.sha256(f'{int(seed)}:{rel}'.encode('utf-8')).digest()
+    return int.from_bytes(h[:8], 'little') >> 1
+
+
+def load_options(path):
+    if not path:
+        return None
+    import yaml
+    with open(path, encoding='utf-8') as f:
+        cfg = yaml.safe_load(f) or {}
+    if not isinstance(cfg, dict):
+        raise ValueError(f'{path}: expected a mapping')
+    return cfg.get('degradation', cfg)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--input', required=True, help='folder of HR images (searched recursively)')
+    p.add_argument('--output', required=True, help='folder for the LQ images and their JSON')
+    p.add_argument('--scale', type=int, default=4, help='downscale factor (default 4)')
+    p.add_argument('--seed', type=int, default=0, help='run seed (default 0)')
+    p.add_argument('--mode', choices=('realesrgan', 'bicubic'), default='realesrgan')
+    p.add_argument('--opt', help='YAML with degradation options (a `degradation:` section or a flat mapping)')
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    inp, out = Path(args.input), Path(args.output)
+    if not inp.is_dir():
+        print(f'error: input folder not found: {inp}', file=sys.stderr)
+        return 2
+    if args.scale < 1:
+        print(f'error: --scale must be >= 1, got {args.scale}', file=sys.stderr)
+        return 2
+    if out.resolve() == inp.resolve() or inp.resolve() in out.resolve().parents:
+        print(f'error: --output {out} must not be inside --input {inp}', file=sys.stderr)
+        return 2
+    import cv2
+    import numpy as np
+    from tqdm import tqdm
+
+    from data.pipeline import degrade_image, resolve_options
+    from data.resize import imresize_bicubic
+    from utils.fileio import atomic_write_bytes, atomic_write_text
+
+    try:
+        opt = resolve_options(load_options(args.opt))
+    except (OSError, ValueError) as e:
+        print(f'error: bad --opt: {e}', file=sys.stderr)
+        return 2
+    files = sorted(p for p in inp.rglob('*') if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    if not files:
+        print(f'error: no images ({", ".join(IMAGE_EXTS)}) in {inp}', file=sys.stderr)
+        return 2
+    stems = [p.relative_to(inp).with_suffix('').as_posix() for p in files]
+    clash = {s for s in stems if stems.count(s) > 1}
+    done = skipped = 0
+    failed = []
+    for path in tqdm(files, desc=f'LQ x{args.scale} ({args.mode})', unit='img'):
+        rel = path.relative_to(inp).as_posix()
+        # a.png and a.jpg side by side would write the same a.png: keep the extension then
+        dst = out / (rel + '.png' if Path(rel).with_suffix('').as_posix() in clash else Path(rel).with_suffix('.png'))
+        meta = dst.with_suffix('.json')
+        if meta.is_file() and dst.is_file():
+            skipped += 1
+            continue
+        img = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        if img is None or img.dtype not in (np.uint8, np.uint16) or img.ndim not in (2, 3):
+            tqdm.write(f'error: {path}: not a readable 8/16-bit image, skipped', file=sys.stderr)
+            failed.append(rel)
+            continue
+        if img.ndim == 3 and img.shape[2] == 4:
+            img = img[:, :, :3]
+        if img.ndim == 2 or img.shape[2] == 1:
+            img = cv2.cvtColor(img.reshape(img.shape[0], img.shape[1]), cv2.COLOR_GRAY2BGR)
+        if img.dtype == np.uint16:
+            img = np.rint(img.astype(np.float32) / 257.0).astype(np.uint8)
+        h, w = img.shape[:2]
+        if h < args.scale or w < args.scale:
+            tqdm.write(f'error: {path}: {w}x{h} is smaller than the scale {args.scale}, skipped', file=sys.stderr)
+            failed.append(rel)
+            continue
+        seed = image_seed(args.seed, rel)
+        if args.mode == 'bicubic':
+            lq = imresize_bicubic(img, size=(h // args.scale, w // args.scale))
+            params = {'mode': 'bicubic', 'scale': args.scale, 'hr_size': [h, w], 'lq_size': list(lq.shape[:2])}
+        else:
+            lq, params = degrade_image(img, opt, args.scale, seed)
+            params = {'mode': 'realesrgan', **params}
+        params.update({'source': rel, 'run_seed': args.seed})
+        ok, buf = cv2.imencode('.png', lq)
+        if not ok:
+            tqdm.write(f'error: {path}: PNG encoding failed', file=sys.stderr)
+            failed.append(rel)
+            continue
+        atomic_write_bytes(dst, buf.tobytes())
+        atomic_write_text(meta, json.dumps(params, indent=1, sort_keys=True) + '\n')
+        done += 1
+    print(f'{done} written, {skipped} already done, {len(failed)} failed -> {out}')
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

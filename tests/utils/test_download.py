@@ -1,0 +1,137 @@
+"""utils.download against a local HTTP server (127.0.0.1, never the internet)."""
+import hashlib
+import http.server
+import threading
+
+import pytest
+
+from utils.download import DownloadError, download, sha256_file
+
+PAYLOAD = bytes(range(256)) * 1200 + b'tail'  # 307 204 bytes, not a multiple of the chunk size
+SHA = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves PAYLOAD at /file with Range support; ``drop_after`` cuts a reply short."""
+
+    state = None  # dict shared with the test: requests seen, drops left, range support
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        st = self.state
+        if self.path != '/file':
+            self.send_error(404)
+            return
+        rng = self.headers.get('Range')
+        st['ranges'].append(rng)
+        start = 0
+        if rng and st['ranges_ok']:
+            start = int(rng.split('=')[1].split('-')[0])
+            if start >= len(PAYLOAD):
+                self.send_error(416)
+                return
+            self.send_response(206)
+            self.send_header('Content-Range', f'bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}')
+        else:
+            self.send_response(200)
+        body = PAYLOAD[start:]
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        if st['drops'] > 0:
+            st['drops'] -= 1
+            self.wfile.write(body[:st['drop_after']])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def server():
+    state = {'ranges': [], 'drops': 0, 'drop_after': 100_000, 'ranges_ok': True}
+    handler = type('H', (_Handler,), {'state': state})
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield f'http://127.0.0.1:{httpd.server_address[1]}', state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_download_verifies_and_renames(server, tmp_path):
+    base, state = server
+    dest = tmp_path / 'w.pth'
+    assert download(base + '/file', dest, sha256=SHA, progress=False) == dest
+    assert dest.read_bytes() == PAYLOAD
+    assert not (tmp_path / 'w.pth.part').exists()
+    assert state['ranges'] == [None]
+    # present and valid: no second request
+    download(base + '/file', dest, sha256=SHA, progress=False)
+    assert len(state['ranges']) == 1
+
+
+def test_resume_after_dropped_connection(server, tmp_path):
+    base, state = server
+    state['drops'], state['drop_after'] = 2, 100_000
+    dest = tmp_path / 'w.pth'
+    download(base + '/file', dest, sha256=SHA, progress=False, backoff=0)
+    assert sha256_file(dest) == SHA
+    # first request full, then two resumes from where each reply was cut
+    assert state['ranges'] == [None, 'bytes=100000-', 'bytes=200000-']
+
+
+def test_resume_across_calls_keeps_part(server, tmp_path):
+    """A call that gives up leaves the .part; the next call continues it with Range."""
+    base, state = server
+    state['drops'], state['drop_after'] = 1, 50_000
+    dest = tmp_path / 'w.pth'
+    with pytest.raises(DownloadError, match='run again to resume'):
+        download(base + '/file', dest, sha256=SHA, progress=False, retries=0)
+    part = tmp_path / 'w.pth.part'
+    assert part.stat().st_size == 50_000 and not dest.exists()
+    download(base + '/file', dest, sha256=SHA, progress=False)
+    assert dest.read_bytes() == PAYLOAD
+    assert state['ranges'][-1] == 'bytes=50000-'
+
+
+def test_server_without_range_restarts(server, tmp_path):
+    base, state = server
+    state['ranges_ok'] = False
+    dest = tmp_path / 'w.pth'
+    (tmp_path / 'w.pth.part').write_bytes(b'garbage' * 10)
+    download(base + '/file', dest, sha256=SHA, progress=False)
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_complete_part_gets_416_and_finishes(server, tmp_path):
+    base, state = server
+    dest = tmp_path / 'w.pth'
+    (tmp_path / 'w.pth.part').write_bytes(PAYLOAD)
+    download(base + '/file', dest, sha256=SHA, progress=False)
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_hash_mismatch_keeps_nothing(server, tmp_path):
+    base, _ = server
+    dest = tmp_path / 'w.pth'
+    with pytest.raises(DownloadError, match='sha256 mismatch') as err:
+        download(base + '/file', dest, sha256='0' * 64, progress=False)
+    assert '\n' not in str(err.value)
+    assert not dest.exists() and not (tmp_path / 'w.pth.part').exists()
+
+
+def test_corrupt_existing_dest_is_replaced(server, tmp_path):
+    base, _ = server
+    dest = tmp_path / 'w.pth'
+    dest.write_bytes(b'old and wrong')
+    download(base + '/file', dest, sha256=SHA, progress=False)
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_404_is_one_clear_error(server, tmp_path):
+    base, _ = server
+    with pytest.raises(DownloadError, match='HTTP 404'):
+        download(base + '/missing', tmp_path / 'x', progress=False)
+    assert not (tmp_path / 'x').exists()

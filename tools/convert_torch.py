@@ -1,0 +1,314 @@
+"""Convert PyTorch Real-ESRGAN/ESRGAN checkpoints to Paddle ``.pdparams`` without torch.
+
+    python tools/convert_torch.py --input RealESRGAN_x4plus.pth --output weights/x4plus.pdparams
+    python tools/convert_torch.py --input old_esrgan/ --output converted/      # every checkpoint inside
+    python tools/convert_torch.py --input RRDB_ESRGAN_x4.pth --block 23 --verify
+
+Reads ``.pth`` (zip and legacy), ``.safetensors`` and ``.pdparams`` through the
+restricted reader in ``utils.checkpoint`` (no code from the file runs), picks
+``params_ema`` / ``params`` / a bare state dict, maps old key layouts, detects
+the architecture and writes it into the output with the source name and
+sha256. ``--verify`` compares against torch when it is installed.
+Exit status: 0 ok, 1 verification above ``--tol``, 2 refused or bad input.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from utils import runtime_env  # noqa: E402
+
+runtime_env.setup()
+
+
+def _import_paddle_quietly():
+    """Import paddle without its import-time chatter on stderr (OMP and ccache notices),
+    so that a failing conversion prints exactly one line there."""
+    import contextlib
+    import io
+    import warnings
+    if 'paddle' in sys.modules:
+        return
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter('ignore')
+        import paddle  # noqa: F401
+
+CHECKPOINT_SUFFIXES = ('.pth', '.pt', '.safetensors')  # directory mode; a single .pdparams is accepted too
+# flag -> arch key per network type (None: the flag does not apply)
+FLAG_KEYS = {
+    'block': {'RRDBNet': 'num_block'},
+    'scale': {'RRDBNet': 'scale', 'SRVGGNetCompact': 'upscale'},
+    'num_feat': {'RRDBNet': 'num_feat', 'SRVGGNetCompact': 'num_feat', 'UNetDiscriminatorSN': 'num_feat'},
+    'num_grow_ch': {'RRDBNet': 'num_grow_ch'},
+    'num_conv': {'SRVGGNetCompact': 'num_conv'},
+    'num_in_ch': {'RRDBNet': 'num_in_ch', 'SRVGGNetCompact': 'num_in_ch', 'UNetDiscriminatorSN': 'num_in_ch'},
+    'num_out_ch': {'RRDBNet': 'num_out_ch', 'SRVGGNetCompact': 'num_out_ch'},
+    'act_type': {'SRVGGNetCompact': 'act_type'},
+    'skip_connection': {'UNetDiscriminatorSN': 'skip_connection'},
+}
+UNDETECTABLE = {('SRVGGNetCompact', 'act_type'): ('relu', 'leakyrelu'),
+                ('UNetDiscriminatorSN', 'skip_connection'): (True, False)}
+NETWORK_TYPES = ('RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN', 'VGG19FeatureExtractor')
+
+
+class ConvertError(Exception):
+    """A user-facing problem with one input file (printed as one line)."""
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--input', '-i', required=True, help='.pth/.safetensors/.pdparams file, or a directory of them')
+    p.add_argument('--output', '-o', help='output .pdparams (or directory); default: beside the input')
+    p.add_argument('--param_key', default='params_ema', help='state dict to take first (default params_ema, '
+                   'then params, then a bare dict)')
+    p.add_argument('--arch', choices=NETWORK_TYPES, help='network type (default: detected from the keys)')
+    p.add_argument('--block', type=int, help='RRDBNet num_block (seed-style; checked against the weights)')
+    p.add_argument('--scale', type=int, choices=(1, 2, 3, 4), help='upscale factor (RRDBNet scale / SRVGG upscale)')
+    p.add_argument('--num_feat', type=int)
+    p.add_argument('--num_grow_ch', type=int)
+    p.add_argument('--num_conv', type=int)
+    p.add_argument('--num_in_ch', type=int)
+    p.add_argument('--num_out_ch', type=int)
+    p.add_argument('--act_type', choices=('prelu', 'relu', 'leakyrelu'),
+                   help='SRVGG activation; ReLU and LeakyReLU have no weights, so detection says relu')
+    p.add_argument('--skip_connection', choices=('true', 'false'),
+                   help='UNetDiscriminatorSN skip connections (not visible in weights; default true)')
+    p.add_argument('--verify', action='store_true', help='compare with torch on a random input (needs torch)')
+    p.add_argument('--tol', type=float, default=1e-4,
+                   help='--verify accepts max abs diff / max(1, output peak) up to this (default 1e-4)')
+    p.add_argument('--verify_size', type=int, default=32, help='random input height/width for --verify')
+    return p.parse_args(argv)
+
+
+def _overrides(args):
+    out = {}
+    for flag in FLAG_KEYS:
+        value = getattr(args, flag)
+        if value is not None:
+            out[flag] = (value == 'true') if flag == 'skip_connection' else value
+    return out
+
+
+def resolve_arch(state, file_arch, net_type, overrides):
+    """Detected (or stored) arch with the command-line flags applied and checked."""
+    from models.detect import detect_arch
+    try:
+        arch = dict(file_arch) if file_arch else detect_arch(state)
+    except ValueError as e:
+        raise ConvertError(f'cannot detect the architecture: {e}') from None
+    if net_type and arch['type'] != net_type:
+        raise ConvertError(f'--arch {net_type} does not match the weights, which are {arch["type"]}')
+    for flag, value in overrides.items():
+        key = FLAG_KEYS[flag].get(arch['type'])
+        if key is None:
+            raise ConvertError(f'--{flag} does not apply to {arch["type"]}')
+        found = arch.get(key)
+        free = UNDETECTABLE.get((arch['type'], key))
+        if found is not None and found != value and not (free and found in free and value in free):
+            raise ConvertError(f'--{flag} {value} does not match the weights ({key}={found} found)')
+        arch[key] = value
+    return arch
+
+
+def check_fit(arch, state):
+    """The weights fit the network ``arch`` describes: same names, same shapes."""
+    import paddle
+
+    import models
+    try:
+        if arch['type'] == 'UNetDiscriminatorSN':  # spectral_norm needs real weights at construction
+            net = models.build_network(arch, where='arch')
+        else:
+            with paddle.LazyGuard():  # shapes only, no random init of millions of weights
+                net = models.build_network(arch, where='arch')
+    except ValueError as e:
+        raise ConvertError(str(e)) from None
+    own = {k: tuple(int(d) for d in v.shape) for k, v in net.state_dict().items()}
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        raise ConvertError(f'the weights do not fit {arch["type"]}: missing {missing[:4]}'
+                           f'{"..." if len(missing) > 4 else ""}, unexpected {unexpected[:4]}'
+                           f'{"..." if len(unexpected) > 4 else ""}')
+    for k, shape in own.items():
+        if tuple(state[k].shape) != shape:
+            raise ConvertError(f'{k} has shape {tuple(state[k].shape)}, {arch["type"]} expects {shape}')
+
+
+def _float32(state):
+    import numpy as np
+    dtypes = sorted({str(v.dtype) for v in state.values()})
+    out = {k: (v.astype(np.float32) if v.dtype.kind == 'f' and v.dtype != np.float32 else v)
+           for k, v in state.items()}
+    return out, dtypes
+
+
+def convert_file(src, dst, args, log=print):
+    """Convert one checkpoint; returns a dict of what happened. Raises ConvertError and friends."""
+    from utils.checkpoint import load_state_file, pick_params, save_checkpoint, sha256_file
+
+    src, dst = Path(src), Path(dst)
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise ConvertError('the output would overwrite the input; pass another --output')
+    t0 = time.perf_counter()
+    raw = load_state_file(src)  # refuses unsafe pickles before paddle is even imported
+    _import_paddle_quietly()
+    from models.detect import normalize_state_dict
+    try:
+        state, file_arch, used = pick_params(raw, args.param_key, with_key=True)
+        state = normalize_state_dict(state)
+    except ValueError as e:
+        raise ConvertError(str(e)) from None
+    arch = resolve_arch(state, file_arch, args.arch, _overrides(args))
+    state, dtypes = _float32(state)
+    check_fit(arch, state)
+    meta = {'source': src.name, 'sha256': sha256_file(src), 'param_key': used, 'source_dtypes': dtypes,
+            'converted_by': 'tools/convert_torch.py'}
+    save_checkpoint(dst, params=state, arch=arch, meta=meta)
+    seconds = time.perf_counter() - t0
+    n_params = sum(int(v.size) for v in state.values())
+    desc = ', '.join(f'{k}={v}' for k, v in arch.items() if k != 'type')
+    log(f'{src} -> {dst}: {arch["type"]}({desc}), {n_params / 1e6:.2f}M values from '
+        f'{used or "a bare state dict"}, {seconds:.1f} s')
+    if arch['type'] == 'SRVGGNetCompact' and arch['act_type'] == 'relu' and not args.act_type:
+        log('  note: ReLU and LeakyReLU carry no weights; assumed relu (use --act_type leakyrelu if needed)')
+    result = {'src': src, 'dst': dst, 'arch': arch, 'seconds': seconds, 'param_key': used}
+    if args.verify:
+        result['verify'] = verify(src, dst, arch, used, args, log)
+    return result
+
+
+def _torch_state(src, used):
+    """The source weights as torch tensors: read by torch itself for .pth (weights_only, so no
+    code runs), by the safe reader for .safetensors/.pdparams."""
+    import numpy as np
+    import torch
+    if src.suffix in ('.safetensors', '.pdparams'):
+        from utils.checkpoint import load_state_file
+        raw = load_state_file(src)
+        sub = raw[used] if used else raw
+        return {k: torch.from_numpy(np.array(v)) for k, v in sub.items() if isinstance(v, np.ndarray)}
+    raw = torch.load(src, map_location='cpu', weights_only=True)
+    sub = raw[used] if used else raw
+    return {k: v for k, v in sub.items() if isinstance(v, torch.Tensor)}
+
+
+def verify(src, dst, arch, used, args, log=print):
+    """Max abs diff between torch (reference net, original file) and paddle (converted file)."""
+    try:
+        import torch
+    except ImportError:
+        log('  verify: skipped (torch is not installed)')
+        return None
+    ref_path = ROOT / 'tests' / 'reference' / 'torch_archs.py'
+    if not ref_path.is_file():
+        log(f'  verify: skipped ({ref_path} is missing)')
+        return None
+    import importlib.util
+
+    import numpy as np
+    import paddle
+
+    import models
+    from models.detect import normalize_state_dict
+    spec = importlib.util.spec_from_file_location('torch_archs_ref', ref_path)
+    ref = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref)
+
+    tstate = {k: v.float() for k, v in _torch_state(src, used).items()}
+    tstate = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in tstate.items()}
+    tnet = ref.build_torch_network(arch)
+    renamed = normalize_state_dict(tstate)
+    if arch['type'] == 'VGG19FeatureExtractor':  # back to torchvision's features.N for the reference
+        from models.vgg import torchvision_index_map
+        back = {name: idx for idx, name in torchvision_index_map().items()}
+        renamed = {f'features.{back[k.split(".")[0]]}.{k.split(".")[1]}': v for k, v in renamed.items()}
+        tnet.features = tnet.features[:max(int(k.split('.')[1]) for k in renamed) + 1]
+    tnet.load_state_dict(renamed, strict=True)
+    tnet.eval()
+    channels = arch.get('num_in_ch', 3)
+    size = args.verify_size
+    x = np.random.default_rng(0).random((1, channels, size, size), dtype=np.float32)
+    if arch['type'] == 'VGG19FeatureExtractor':
+        names = models.vgg.vgg19_layer_names()
+        names = names[:names.index(arch['layer_name_list'][-1]) + 1]
+        pnet, _ = models.load_network(dst, arch={'layer_name_list': names})
+        with torch.no_grad():
+            tout = ref.vgg19_outputs(tnet, torch.from_numpy(x), names)
+        pout = pnet(paddle.to_tensor(x))
+        diff = max(float(np.abs(tout[n].numpy() - pout[n].numpy()).max()) for n in names)
+        peak = max(float(np.abs(tout[n].numpy()).max()) for n in names)
+    else:
+        pnet, _ = models.load_network(dst)
+        with torch.no_grad():
+            tout = tnet(torch.from_numpy(x)).numpy()
+        pout = pnet(paddle.to_tensor(x)).numpy()
+        diff, peak = float(np.abs(tout - pout).max()), float(np.abs(tout).max())
+    rel = diff / max(1.0, peak)
+    status = 'ok' if rel <= args.tol else f'ABOVE --tol {args.tol:g}'
+    log(f'  verify: max abs diff {diff:.3g} (output peak {peak:.3g}, relative {rel:.3g}) on a random '
+        f'1x{channels}x{size}x{size} input, torch {torch.__version__} vs paddle {paddle.__version__}: {status}')
+    return rel
+
+
+def _message(src, err):
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    prefix = f'{src}: '
+    return text if text.startswith(prefix) else prefix + text
+
+
+def _default_output(src, output):
+    if output is None:
+        if src.suffix == '.pdparams':
+            raise ConvertError('the input is already .pdparams; pass --output')
+        return src.with_suffix('.pdparams')
+    out = Path(output)
+    return out / f'{src.stem}.pdparams' if out.is_dir() else out
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from utils.checkpoint import CheckpointFormatError, UnsafeCheckpointError
+    expected = (ConvertError, UnsafeCheckpointError, CheckpointFormatError, ValueError, OSError, MemoryError)
+    src = Path(args.input)
+    if not src.exists():
+        print(f'{src}: no such file or directory', file=sys.stderr)
+        return 2
+    if src.is_file():
+        try:
+            res = convert_file(src, _default_output(src, args.output), args)
+        except expected as e:
+            print(_message(src, e), file=sys.stderr)
+            return 2
+        return 1 if res.get('verify') is not None and res['verify'] > args.tol else 0
+
+    from tqdm import tqdm
+    files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES)
+    if not files:
+        print(f'{src}: no checkpoints ({", ".join(CHECKPOINT_SUFFIXES)}) in this directory', file=sys.stderr)
+        return 2
+    out_dir = Path(args.output) if args.output else src
+    if out_dir.exists() and not out_dir.is_dir():
+        print(f'{out_dir}: --output must be a directory when --input is one', file=sys.stderr)
+        return 2
+    failed, above = [], []
+    bar = tqdm(files, desc='convert', unit='file')
+    for f in bar:
+        bar.set_postfix_str(f.name)
+        try:
+            res = convert_file(f, out_dir / f'{f.stem}.pdparams', args, log=tqdm.write)
+            if res.get('verify') is not None and res['verify'] > args.tol:
+                above.append(f)
+        except expected as e:
+            tqdm.write(_message(f, e), file=sys.stderr)
+            failed.append(f)
+    print(f'converted {len(files) - len(failed)} of {len(files)} checkpoints into {out_dir}'
+          + (f'; {len(failed)} failed' if failed else ''), file=sys.stderr if failed else sys.stdout)
+    return 2 if failed else (1 if above else 0)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

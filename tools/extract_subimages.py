@@ -1,0 +1,100 @@
+"""Cut HR images into overlapping sub-images for faster training I/O.
+
+    python tools/extract_subimages.py --input HR_DIR --output SUB_DIR \
+        --crop_size 400 --step 200 --thresh_size 0 --n_thread 2
+
+Crops start every ``--step`` pixels; when the remainder at the right or
+bottom edge is larger than ``--thresh_size``, one more crop is aligned to that
+edge. Crops are named ``<name>_s001.png, _s002, ...`` (row-major). Images
+smaller than the crop size are skipped and counted. Existing crops are kept,
+so an interrupted run resumes; every crop is written atomically.
+"""
+import argparse
+import sys
+from multiprocessing import Pool
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from data.builder.images import list_images, read_image, write_image  # noqa: E402
+
+
+def positions(size, crop, step, thresh):
+    """Start offsets along one axis (empty when ``size < crop``)."""
+    if size < crop:
+        return []
+    pos = list(range(0, size - crop + 1, step))
+    if size - (pos[-1] + crop) > thresh:
+        pos.append(size - crop)
+    return pos
+
+
+def crop_boxes(h, w, crop, step, thresh):
+    """``[(y, x)]`` top-left corners, row-major."""
+    return [(y, x) for y in positions(h, crop, step, thresh) for x in positions(w, crop, step, thresh)]
+
+
+def process(job):
+    src, rel, out_dir, crop, step, thresh, level = job
+    try:
+        img = read_image(src)
+        boxes = crop_boxes(img.shape[0], img.shape[1], crop, step, thresh)
+        if not boxes:
+            return 0, 0, 1, None
+        ext = '.png' if src.suffix.lower() not in ('.png', '.jpg', '.jpeg') else src.suffix.lower()
+        written = kept = 0
+        for i, (y, x) in enumerate(boxes, 1):
+            dst = Path(out_dir) / rel.parent / f'{rel.stem}_s{i:03d}{ext}'
+            if dst.exists():
+                kept += 1
+                continue
+            write_image(dst, img[y:y + crop, x:x + crop], level)
+            written += 1
+        return written, kept, 0, None
+    except (ValueError, OSError) as e:
+        return 0, 0, 0, str(e)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--input', required=True, help='folder of images')
+    p.add_argument('--output', required=True, help='folder for the sub-images')
+    p.add_argument('--crop_size', type=int, default=400)
+    p.add_argument('--step', type=int, default=200)
+    p.add_argument('--thresh_size', type=int, default=0,
+                   help='an edge remainder larger than this gets one more edge-aligned crop')
+    p.add_argument('--n_thread', type=int, default=2, help='worker processes')
+    p.add_argument('--compression_level', type=int, default=3, help='PNG zlib level 0-9')
+    args = p.parse_args(argv)
+    from tqdm import tqdm
+    inp, out = Path(args.input), Path(args.output)
+    if not inp.is_dir():
+        print(f'error: {inp}: no such folder', file=sys.stderr)
+        return 2
+    if args.crop_size <= 0 or args.step <= 0 or args.thresh_size < 0:
+        print('error: --crop_size and --step must be > 0 and --thresh_size >= 0', file=sys.stderr)
+        return 2
+    if out.resolve() == inp.resolve() or inp.resolve() in out.resolve().parents:
+        print(f'error: {out}: the output must not be inside the input folder', file=sys.stderr)
+        return 2
+    files = list_images(inp)
+    if not files:
+        print(f'error: {inp}: no images found', file=sys.stderr)
+        return 2
+    jobs = [(f, f.relative_to(inp), out, args.crop_size, args.step, args.thresh_size, args.compression_level)
+            for f in files]
+    written = kept = small = 0
+    errors = []
+    with Pool(max(1, args.n_thread)) as pool:
+        for w, k, s, err in tqdm(pool.imap_unordered(process, jobs), total=len(jobs), unit='img', desc='crops'):
+            written, kept, small = written + w, kept + k, small + s
+            if err:
+                errors.append(err)
+                tqdm.write(f'error: {err}', file=sys.stderr)
+    print(f'sub-images: {len(files)} images -> {written} crops written, {kept} already there, '
+          f'{small} images smaller than {args.crop_size} skipped, {len(errors)} unreadable -> {out}')
+    return 1 if errors else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Write a BasicSR-style meta_info file listing training images.
+
+Single (GT only), one or more folders, each with its root:
+
+    python tools/generate_meta_info.py --input datasets/DF2K/DF2K_HR datasets/DF2K/DF2K_multiscale \
+        --root datasets/DF2K datasets/DF2K --meta_info datasets/DF2K/meta_info/meta_info_DF2Kmultiscale.txt
+
+Each line is an image path relative to its folder's root (default: the
+folder's parent). Paired (GT, LQ) for the paired finetune:
+
+    python tools/generate_meta_info.py --paired --input GT_DIR LQ_DIR \
+        [--root GT_ROOT LQ_ROOT] --meta_info meta_info_pair.txt
+
+Each line is ``gt_rel, lq_rel``; LQ images pair with GT images by relative
+path (any image extension). A GT image without an LQ partner is an error.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from data.builder.images import list_images  # noqa: E402
+from utils.fileio import atomic_write_text  # noqa: E402
+
+
+def rel_lines(folder, root):
+    folder, root = Path(folder), Path(root)
+    return [p.relative_to(root).as_posix() for p in list_images(folder)]
+
+
+def single_lines(inputs, roots):
+    lines = []
+    for folder, root in zip(inputs, roots):
+        lines += rel_lines(folder, root)
+    return lines
+
+
+def paired_lines(gt_dir, lq_dir, gt_root, lq_root):
+    gt_dir, lq_dir = Path(gt_dir), Path(lq_dir)
+    lq_by_key = {}
+    for p in list_images(lq_dir):
+        lq_by_key.setdefault(p.relative_to(lq_dir).with_suffix('').as_posix(), p)
+    lines, missing = [], []
+    for g in list_images(gt_dir):
+        key = g.relative_to(gt_dir).with_suffix('').as_posix()
+        q = lq_by_key.get(key)
+        if q is None:
+            missing.append(g.relative_to(gt_dir).as_posix())
+            continue
+        lines.append(f'{g.relative_to(gt_root).as_posix()}, {q.relative_to(lq_root).as_posix()}')
+    return lines, missing
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--input', nargs='+', required=True, help='image folders (paired: GT_DIR LQ_DIR)')
+    p.add_argument('--root', nargs='+', default=None,
+                   help="one root per input; lines are relative to it (default: each folder's parent)")
+    p.add_argument('--meta_info', required=True, help='the text file to write')
+    p.add_argument('--paired', action='store_true', help='write "gt_rel, lq_rel" lines for GT_DIR LQ_DIR')
+    args = p.parse_args(argv)
+    inputs = [Path(i) for i in args.input]
+    roots = [Path(r) for r in args.root] if args.root else [i.parent for i in inputs]
+    if len(roots) != len(inputs):
+        print(f'error: {len(inputs)} --input folders but {len(roots)} --root values', file=sys.stderr)
+        return 2
+    for folder, root in zip(inputs, roots):
+        if not folder.is_dir():
+            print(f'error: {folder}: no such folder', file=sys.stderr)
+            return 2
+        if folder.resolve() != root.resolve() and root.resolve() not in folder.resolve().parents:
+            print(f'error: {folder} is not inside its root {root}', file=sys.stderr)
+            return 2
+    if args.paired:
+        if len(inputs) != 2:
+            print('error: --paired needs exactly two --input folders: GT_DIR LQ_DIR', file=sys.stderr)
+            return 2
+        lines, missing = paired_lines(inputs[0], inputs[1], roots[0], roots[1])
+        if missing:
+            print(f'error: {len(missing)} GT images have no LQ partner in {inputs[1]} (first: {missing[0]})',
+                  file=sys.stderr)
+            return 1
+    else:
+        lines = single_lines(inputs, roots)
+    if not lines:
+        print(f'error: no images found in {", ".join(map(str, inputs))}', file=sys.stderr)
+        return 2
+    atomic_write_text(args.meta_info, '\n'.join(lines) + '\n')
+    print(f'meta_info: {len(lines)} lines -> {args.meta_info}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

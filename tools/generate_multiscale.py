@@ -1,0 +1,85 @@
+"""Make DF2K-style multiscale copies of HR images.
+
+    python tools/generate_multiscale.py --input HR_DIR --output MULTISCALE_DIR
+
+Every image gets copies scaled by 0.75, 0.5 and 1/3 (``<name>T0..T2.png``)
+and one whose short side is 400 px (``<name>T3.png``, skipped for images whose
+short side is already <= 400), all with antialiased Lanczos. Existing outputs
+are skipped, so an interrupted run resumes; files are written atomically.
+"""
+import argparse
+import sys
+from multiprocessing import Pool
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from data.builder.images import list_images, read_image, resize_lanczos, write_image  # noqa: E402
+
+SCALES = (0.75, 0.5, 1 / 3)
+SHORT_SIDE = 400
+
+
+def targets(h, w, scales=SCALES, short_side=SHORT_SIDE):
+    """``[(suffix, width, height)]`` of the copies of an (h, w) image."""
+    out = [(f'T{i}', max(1, int(round(w * s))), max(1, int(round(h * s)))) for i, s in enumerate(scales)]
+    if short_side and min(h, w) > short_side:
+        r = short_side / min(h, w)
+        out.append((f'T{len(scales)}', max(1, int(round(w * r))), max(1, int(round(h * r)))))
+    return out
+
+
+def process(job):
+    src, rel, out_dir, scales, short_side, level = job
+    try:
+        done = skipped = 0
+        img = read_image(src)
+        for suffix, w, h in targets(img.shape[0], img.shape[1], scales, short_side):
+            dst = Path(out_dir) / rel.parent / f'{rel.stem}{suffix}.png'
+            if dst.exists():
+                skipped += 1
+                continue
+            write_image(dst, resize_lanczos(img, w, h), level)
+            done += 1
+        return done, skipped, None
+    except (ValueError, OSError) as e:
+        return 0, 0, str(e)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--input', required=True, help='folder of HR images')
+    p.add_argument('--output', required=True, help='folder for the scaled copies')
+    p.add_argument('--scales', type=float, nargs='+', default=list(SCALES), help='scale factors (T0, T1, ...)')
+    p.add_argument('--short_side', type=int, default=SHORT_SIDE, help='short side of the last copy; 0 disables')
+    p.add_argument('--n_thread', type=int, default=2, help='worker processes')
+    p.add_argument('--compression_level', type=int, default=3, help='PNG zlib level 0-9')
+    args = p.parse_args(argv)
+    from tqdm import tqdm
+    inp, out = Path(args.input), Path(args.output)
+    if not inp.is_dir():
+        print(f'error: {inp}: no such folder', file=sys.stderr)
+        return 2
+    if out.resolve() == inp.resolve() or inp.resolve() in out.resolve().parents:
+        print(f'error: {out}: the output must not be inside the input folder', file=sys.stderr)
+        return 2
+    files = list_images(inp)
+    if not files:
+        print(f'error: {inp}: no images found', file=sys.stderr)
+        return 2
+    jobs = [(f, f.relative_to(inp), out, tuple(args.scales), args.short_side, args.compression_level) for f in files]
+    written = skipped = 0
+    errors = []
+    with Pool(max(1, args.n_thread)) as pool:
+        for d, s, err in tqdm(pool.imap_unordered(process, jobs), total=len(jobs), unit='img', desc='multiscale'):
+            written, skipped = written + d, skipped + s
+            if err:
+                errors.append(err)
+                tqdm.write(f'error: {err}', file=sys.stderr)
+    print(f'multiscale: {len(files)} images, {written} copies written, {skipped} already there, '
+          f'{len(errors)} unreadable -> {out}')
+    return 1 if errors else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Upscale images/videos with Paddle Inference (the oneDNN predictor on CPU).
+
+    python tools/infer.py --input IN --output OUT --model_path ./infer
+
+--model_path: a directory from tools/export_model.py, a weights file (exported
+once into ~/.cache/realesrgan-paddle/infer) or a zoo name. Without it the
+default model realesrgan-x4plus is used.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from inference.cli import main  # noqa: E402  (no paddle yet: the CPU env is set first)
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:], 'predictor', 'infer.py', 'Real-ESRGAN upscaling with Paddle Inference.',
+                  'export directory (inference.pdmodel), weights file or zoo name; default: realesrgan-x4plus'))

@@ -1,0 +1,17 @@
+"""Upscale images/videos with the Paddle dynamic graph.
+
+    python tools/predict.py --input IN --output OUT --model_path X.pdparams [--block 23]
+
+IN: image, folder, glob or video. Same options and results as tools/infer.py
+(which runs the faster Paddle Inference predictor).
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from inference.cli import main  # noqa: E402  (no paddle yet: the CPU env is set first)
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:], 'dynamic', 'predict.py', 'Real-ESRGAN upscaling with the Paddle dynamic graph.',
+                  'weights (.pdparams/.pth/.safetensors) or a zoo name; default: realesrgan-x4plus'))

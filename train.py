@@ -1,0 +1,58 @@
+#!/usr/bin/env python
+"""Train or finetune Real-ESRNet / Real-ESRGAN from a BasicSR-style options file.
+
+    python train.py --yml_path options/finetune_realesrgan_x4plus.yml [--auto_resume] [--debug] \
+        [-o train.total_iter=1000 -o path.experiments_root=/tmp/x ...]
+
+Multi-process: python -m paddle.distributed.launch --gpus 0,1,2,3 train.py --yml_path ...
+(on CPU: --nproc_per_node 2).
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--yml_path', '--opt', '-opt', dest='yml_path', required=True, help='options YAML file')
+    p.add_argument('--auto_resume', action='store_true', help='continue from the newest complete training state')
+    p.add_argument('--debug', action='store_true', help='a few iterations, each one logged (experiment debug_<name>)')
+    p.add_argument('-o', '--override', action='append', default=[], metavar='KEY.SUB=VALUE',
+                   help='override an option, e.g. -o train.total_iter=8 (repeatable)')
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from utils.runtime_env import setup
+    setup(reexec=True)
+    from training.options import OptionsError, load_options
+    try:
+        opt = load_options(args.yml_path, args.override)
+    except OptionsError as exc:
+        for problem in exc.problems:
+            print(f'error: {args.yml_path}: {problem}', file=sys.stderr)
+        return 2
+    if args.debug:
+        opt['name'] = 'debug_' + opt['name']
+
+    from loss.perceptual import VGGWeightsMissing
+    from training.models import NonFiniteLossError
+    from training.trainer import train
+    from utils.checkpoint import CheckpointFormatError, UnsafeCheckpointError
+    try:
+        train(opt, auto_resume=args.auto_resume, debug=args.debug)
+    except (VGGWeightsMissing, NonFiniteLossError, CheckpointFormatError, UnsafeCheckpointError,
+            FileNotFoundError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print('interrupted: continue with the same command plus --auto_resume', file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Train/val data loaders and the on-the-fly pair maker (USM, second-order degradation, crop, pool)."""
+import numpy as np
+import paddle
+
+
+def _dataset(ds_opt, scale, seed=None):
+    from data import datasets as D
+
+    from .options import dataset_keys
+    cls = getattr(D, ds_opt['type'])
+    accepted = dataset_keys(ds_opt['type'])
+    o = {k: v for k, v in ds_opt.items() if k in accepted}
+    if 'scale' in cls.KEYS:
+        o.setdefault('scale', scale)
+    if seed is not None and 'seed' in cls.KEYS:
+        o.setdefault('seed', seed)
+    return cls(o)
+
+
+def build_train_loader(opt, rank, world, logger):
+    ds_opt = opt['datasets']['train']
+    dataset = _dataset(ds_opt, opt['scale'], seed=int(opt['manual_seed']) * 1000 + rank)
+    if int(ds_opt.get('dataset_enlarge_ratio', 1)) > 1:
+        dataset = _Enlarged(dataset, int(ds_opt['dataset_enlarge_ratio']))
+    n = len(dataset)
+    bs = int(ds_opt['batch_size_per_gpu'])
+    if n < bs * world:
+        raise ValueError(f'datasets.train: {n} images, fewer than batch_size_per_gpu x processes = {bs * world}')
+    if world > 1:
+        sampler = paddle.io.DistributedBatchSampler(dataset, batch_size=bs, num_replicas=world, rank=rank,
+                                                    shuffle=ds_opt['use_shuffle'], drop_last=True)
+    else:
+        sampler = paddle.io.BatchSampler(dataset, batch_size=bs, shuffle=ds_opt['use_shuffle'], drop_last=True)
+    loader = paddle.io.DataLoader(dataset, batch_sampler=sampler, num_workers=int(ds_opt['num_worker_per_gpu']),
+                                  return_list=True, use_shared_memory=False)
+    logger.info(f'train set {ds_opt.get("name") or ds_opt["type"]}: {n} images, batch {bs} x {world} '
+                f'process(es), {len(sampler)} iterations per epoch')
+    return loader, sampler, dataset
+
+
+class _Enlarged(paddle.io.Dataset):
+    """Repeats a dataset ``ratio`` times per epoch (BasicSR's dataset_enlarge_ratio)."""
+
+    def __init__(self, base, ratio):
+        super().__init__()
+        self.base, self.ratio = base, ratio
+
+    def __len__(self):
+        return len(self.base) * self.ratio
+
+    def __getitem__(self, i):
+        return self.base[i % len(self.base)]
+
+    def set_epoch(self, epoch):
+        if hasattr(self.base, 'set_epoch'):
+            self.base.set_epoch(epoch)
+
+
+def build_val_loader(opt, logger):
+    ds_opt = opt['datasets'].get('val')
+    if not ds_opt:
+        return None
+    dataset = _dataset(ds_opt, opt['scale'])
+    logger.info(f'val set {ds_opt.get("name") or ds_opt["type"]}: {len(dataset)} pairs')
+    return paddle.io.DataLoader(dataset, batch_size=1, shuffle=False, num_workers=0, return_list=True)
+
+
+def paired_random_crop(lq, gt_list, gt_size, scale, rng):
+    """Crop the same area (``gt_size`` at GT scale) from an LQ batch and its GT batches."""
+    h, w = lq.shape[2], lq.shape[3]
+    lq_size = gt_size // scale
+    if h < lq_size or w < lq_size:
+        raise ValueError(f'LQ size ({h}, {w}) is smaller than gt_size/scale = {lq_size}')
+    top, left = int(rng.integers(0, h - lq_size + 1)), int(rng.integers(0, w - lq_size + 1))
+    lq = lq[:, :, top:top + lq_size, left:left + lq_size]
+    gts = [g[:, :, top * scale:(top + lq_size) * scale, left * scale:(left + lq_size) * scale] for g in gt_list]
+    return lq, gts
+
+
+class PairMaker:
+    """Turns a loader batch into ``(lq, gt, gt_usm)`` tensors.
+
+    On-the-fly mode (RealESRGANDataset): USM-sharpen the GT, degrade it with the
+    second-order pipeline, crop to ``gt_size``, then shuffle through the pair pool.
+    Paired mode (PairedImageDataset): the batch's ``lq``/``gt`` as they are.
+    """
+
+    def __init__(self, opt, logger, rank=0):
+        ds = opt['datasets']['train']
+        self.scale = int(opt['scale'])
+        self.on_the_fly = ds['type'] == 'RealESRGANDataset'
+        self.need_usm = opt['l1_gt_usm'] or opt['percep_gt_usm'] or opt['gan_gt_usm']
+        self.usm = None
+        self.pool = None
+        self.gt_size = opt.get('gt_size') or ds.get('gt_size')
+        if self.need_usm or self.on_the_fly:
+            from data.pipeline import resolve_options
+            from data.usm import USMSharp
+            d = resolve_options(opt.get('degradation') or {})
+            self.usm = USMSharp(d['usm_weight'], d['usm_radius'], d['usm_threshold'])
+        if self.on_the_fly:
+            from data.pipeline import SecondOrderDegradation
+            self.degrade = SecondOrderDegradation(opt.get('degradation') or {}, self.scale)
+            if opt['queue_size'] > 0:
+                from data.pool import PairPool
+                self.pool = PairPool(opt['queue_size'], int(ds['batch_size_per_gpu']),
+                                     seed=int(opt['manual_seed']) + rank, logger=logger)
+
+    def __call__(self, batch, seed):
+        rng = np.random.default_rng(seed)
+        if not self.on_the_fly:
+            gt, lq = batch['gt'], batch['lq']
+            return lq, gt, (self.usm(gt) if self.need_usm else gt)
+        gt = batch['gt']
+        gt_usm = self.usm(gt)
+        with paddle.no_grad():
+            lq = self.degrade(gt_usm, batch['kernel1'], batch['kernel2'], batch['sinc_kernel'], rng=rng)
+        if self.gt_size and (gt.shape[2] > self.gt_size or gt.shape[3] > self.gt_size):
+            lq, (gt,) = paired_random_crop(lq, [gt], self.gt_size, self.scale, rng)
+        if self.pool is not None:
+            lq, gt = self.pool(lq, gt)
+        gt_usm = self.usm(gt) if self.need_usm else gt
+        return lq, gt, gt_usm
+
+
+def build_feeder(opt, logger, rank=0):
+    return PairMaker(opt, logger, rank)

@@ -1,0 +1,41 @@
+"""paddle.distributed helpers: works for 1 process, N CPU processes (--nproc_per_node) or N GPUs."""
+import os
+
+
+def world_info():
+    """(rank, world_size) from the launcher's environment, without initialising anything."""
+    rank = int(os.environ.get('PADDLE_TRAINER_ID', os.environ.get('RANK', 0)))
+    world = int(os.environ.get('PADDLE_TRAINERS_NUM', os.environ.get('WORLD_SIZE', 1)))
+    return rank, world
+
+
+def init_dist():
+    """Initialise the parallel env when launched with more than one process; returns (rank, world)."""
+    rank, world = world_info()
+    if world > 1:
+        import paddle.distributed as dist
+        dist.init_parallel_env()
+        rank, world = dist.get_rank(), dist.get_world_size()
+    return rank, world
+
+
+def barrier(world):
+    if world > 1:
+        import paddle.distributed as dist
+        dist.barrier()
+
+
+def pick_device(want='auto'):
+    """'gpu' when Paddle has CUDA and a device, else 'cpu'; 'gpu' requested without one is an error."""
+    import paddle
+    has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+    if want == 'gpu' and not has_gpu:
+        raise RuntimeError('device: gpu was requested but this Paddle build has no CUDA device; use device: cpu')
+    dev = 'gpu' if (want in ('auto', 'gpu') and has_gpu) else 'cpu'
+    if dev == 'gpu':
+        rank, world = world_info()
+        local = int(os.environ.get('PADDLE_LOCAL_DEVICE_IDS', os.environ.get('FLAGS_selected_gpus', '0')).split(',')[0])
+        paddle.set_device(f'gpu:{local}' if world > 1 else 'gpu')
+    else:
+        paddle.set_device('cpu')
+    return dev

@@ -1,0 +1,312 @@
+"""The two trainers: RealESRNet (pixel loss only) and RealESRGAN (pixel + perceptual + GAN).
+
+A model owns its networks, EMA, losses, optimisers and schedulers; it takes one
+prepared batch (``lq``, ``gt``, ``gt_usm``) per ``optimize`` call and returns the
+loss values, or None when the step was skipped by the NaN/inf guard.
+"""
+import numpy as np
+import paddle
+
+from models import build_network, load_state_into
+
+from .checkpoints import load_optimizer_state, optimizer_state, to_numpy_state
+from .ema import EMA
+from .schedulers import MultiStepWarmupLR
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+def _unwrap(net):
+    return net._layers if isinstance(net, paddle.DataParallel) else net
+
+
+def _load_pretrained(net, path, param_key, strict, logger, where):
+    from models.zoo import resolve
+    from utils.checkpoint import load_state_file, pick_params
+    path = resolve(path)  # a file is returned as is; a zoo name gives the cached .pdparams
+    raw = load_state_file(path)
+    state, _ = pick_params(raw, param_key)
+    try:
+        from models.detect import normalize_state_dict
+        state = normalize_state_dict(state)
+    except ImportError:
+        pass
+    missing, unexpected = load_state_into(net, state, strict=strict, where=str(path))
+    logger.info(f'{where}: loaded {path} [{param_key}] ({len(state)} tensors'
+                + (f', missing {len(missing)}, unexpected {len(unexpected)}' if missing or unexpected else '') + ')')
+
+
+def _build_optimizer(o, params, scheduler, grad_clip):
+    clip = paddle.nn.ClipGradByGlobalNorm(grad_clip) if grad_clip else None
+    b1, b2 = (float(b) for b in o['betas'])
+    cls = paddle.optimizer.AdamW if o['type'] == 'AdamW' else paddle.optimizer.Adam
+    kw = dict(learning_rate=scheduler, beta1=b1, beta2=b2, parameters=params, grad_clip=clip)
+    if o['weight_decay']:
+        kw['weight_decay'] = float(o['weight_decay'])
+    return cls(**kw)
+
+
+def _build_scheduler(s, lr, warmup_iter=-1):
+    return MultiStepWarmupLR(float(lr), list(s['milestones']), float(s['gamma']), warmup_iter)
+
+
+def _finite(t):
+    return bool(paddle.isfinite(t).all())
+
+
+class RealESRNetModel:
+    """Generator-only training with the pixel loss (L1 by default)."""
+
+    def __init__(self, opt, logger, world_size=1, rank=0, use_amp=False):
+        from loss import build_loss
+        self.opt = opt
+        self.logger = logger
+        self.rank = rank
+        self.world_size = world_size
+        train = opt['train']
+        self.arch_g = dict(opt['network_g'])
+        self.net_g = build_network(self.arch_g, where='network_g')
+        path = opt['path']
+        if path.get('pretrain_network_g'):
+            _load_pretrained(self.net_g, path['pretrain_network_g'], path['param_key_g'], path['strict_load_g'],
+                             logger, 'network_g')
+        self.ema = None
+        if train['ema_decay'] > 0 and rank == 0:
+            self.ema = EMA(self.net_g, build_network(self.arch_g), train['ema_decay'])
+        self.cri_pix = build_loss(train['pixel_opt'], 'train.pixel_opt') if train.get('pixel_opt') else None
+        self.cri_perceptual = None
+        self.use_amp = use_amp
+        self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 16) if use_amp else None
+        self.nan_max = int(train['nan_max_consecutive'])
+        self.nan_run = 0
+        self.grad_clip = train.get('grad_clip')
+        self.sched_g = _build_scheduler(train['scheduler'], train['optim_g']['lr'], train['warmup_iter'])
+        self.optim_g = _build_optimizer(train['optim_g'], self.net_g.parameters(), self.sched_g, self.grad_clip)
+        self.schedulers = [self.sched_g]
+        if world_size > 1:
+            self.net_g = paddle.DataParallel(self.net_g, find_unused_parameters=opt['dist']['find_unused_parameters'])
+        self.net_g.train()
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def g(self):
+        return _unwrap(self.net_g)
+
+    def eval_net(self):
+        return self.ema.net_ema if self.ema is not None else self.g
+
+    def current_lrs(self):
+        return [s.get_lr() for s in self.schedulers]
+
+    def step_schedulers(self):
+        for s in self.schedulers:
+            s.step()
+
+    def _guard(self, loss, what, current_iter):
+        """True when ``loss`` is finite; otherwise counts, warns, and aborts after N in a row."""
+        if _finite(loss):
+            return True
+        self.nan_run += 1
+        self.logger.warning(f'iter {current_iter}: non-finite {what} loss ({float(loss)}); step skipped '
+                            f'({self.nan_run}/{self.nan_max} in a row)')
+        if self.nan_run >= self.nan_max:
+            raise NonFiniteLossError(f'{self.nan_run} non-finite losses in a row at iter {current_iter}: training '
+                                     f'diverged. Lower train.optim_g.lr, set train.grad_clip, or check the data')
+        return False
+
+    def _backward_step(self, loss, optimizer, params, what, current_iter):
+        """Backward + step with the NaN/inf guard on the loss and the gradients."""
+        if not self._guard(loss, what, current_iter):
+            optimizer.clear_grad()
+            return False
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.minimize(optimizer, self.scaler.scale(loss))
+            optimizer.clear_grad()
+            return True
+        loss.backward()
+        grads = [p.grad for p in params if p.grad is not None]
+        if grads:
+            sq = paddle.add_n([paddle.sum(g * g) for g in grads])
+            if not self._guard(sq, what + ' gradient', current_iter):
+                optimizer.clear_grad()
+                return False
+        optimizer.step()
+        optimizer.clear_grad()
+        return True
+
+    def _amp(self):
+        return paddle.amp.auto_cast(enable=self.use_amp, level='O1')
+
+    # ------------------------------------------------------------------ training
+    def optimize(self, lq, gt, gt_usm, current_iter):
+        l1_gt = gt_usm if self.opt['l1_gt_usm'] else gt
+        with self._amp():
+            self.output = self.net_g(lq)
+            loss = self.cri_pix(self.output, l1_gt)
+        if not self._backward_step(loss, self.optim_g, self.g.parameters(), 'generator', current_iter):
+            return None
+        self.nan_run = 0
+        if self.ema is not None:
+            self.ema.update(self.g)
+        return {'l_g_pix': float(loss)}
+
+    # ------------------------------------------------------------------ state
+    def network_payloads(self):
+        g = {'params': to_numpy_state(self.g), 'arch': self.arch_g}
+        if self.ema is not None:
+            g['params_ema'] = to_numpy_state(self.ema.net_ema)
+        return {'g': g}
+
+    def training_state(self):
+        st = {'optim_g': optimizer_state(self.optim_g, self.g), 'sched_g': dict(self.sched_g.state_dict()),
+              'nan_run': self.nan_run}
+        if self.scaler is not None:
+            st['scaler'] = {k: (np.asarray(v.numpy()) if hasattr(v, 'numpy') else v)
+                            for k, v in self.scaler.state_dict().items()}
+        return st
+
+    def load_training_state(self, st, net_files):
+        from utils.checkpoint import load_state_file
+        g = load_state_file(net_files['g'])
+        load_state_into(self.g, g['params'], where=str(net_files['g']))
+        if self.ema is not None:
+            load_state_into(self.ema.net_ema, g.get('params_ema', g['params']), where=str(net_files['g']))
+        load_optimizer_state(self.optim_g, st['optim_g'], self.g)
+        self.sched_g.set_state_dict(st['sched_g'])
+        self.nan_run = int(st.get('nan_run', 0))
+        if self.scaler is not None and 'scaler' in st:
+            self.scaler.load_state_dict(st['scaler'])
+
+
+class RealESRGANModel(RealESRNetModel):
+    """Adds the U-Net SN discriminator, perceptual and GAN losses, ``net_d_iters``/``net_d_init_iters``."""
+
+    def __init__(self, opt, logger, world_size=1, rank=0, use_amp=False):
+        from loss import GANLoss, PerceptualLoss
+        super().__init__(opt, logger, world_size, rank, use_amp)
+        train = opt['train']
+        self.arch_d = dict(opt['network_d'])
+        self.net_d = build_network(self.arch_d, where='network_d')
+        path = opt['path']
+        if path.get('pretrain_network_d'):
+            _load_pretrained(self.net_d, path['pretrain_network_d'], path['param_key_d'], path['strict_load_d'],
+                             logger, 'network_d')
+        po = train.get('perceptual_opt')
+        if po and (po['perceptual_weight'] > 0 or po['style_weight'] > 0):
+            kw = {k: v for k, v in po.items() if k != 'type'}
+            if kw.get('vgg_weights') is None:
+                kw.pop('vgg_weights')
+            self.cri_perceptual = PerceptualLoss(**kw)
+            logger.info(f'perceptual loss on: layers {self.cri_perceptual.layer_weights}, '
+                        f'weight {po["perceptual_weight"]}')
+        else:
+            logger.info('perceptual loss off')
+        go = train['gan_opt']
+        self.cri_gan = GANLoss(go['gan_type'], go['real_label_val'], go['fake_label_val'], go['loss_weight'])
+        self.net_d_iters = int(train['net_d_iters'])
+        self.net_d_init_iters = int(train['net_d_init_iters'])
+        self.sched_d = _build_scheduler(train['scheduler'], train['optim_d']['lr'], train['warmup_iter'])
+        self.optim_d = _build_optimizer(train['optim_d'], self.net_d.parameters(), self.sched_d, self.grad_clip)
+        self.schedulers.append(self.sched_d)
+        if world_size > 1:
+            self.net_d = paddle.DataParallel(self.net_d, find_unused_parameters=opt['dist']['find_unused_parameters'])
+        self.net_d.train()
+
+    @property
+    def d(self):
+        return _unwrap(self.net_d)
+
+    def optimize(self, lq, gt, gt_usm, current_iter):
+        o = self.opt
+        l1_gt = gt_usm if o['l1_gt_usm'] else gt
+        percep_gt = gt_usm if o['percep_gt_usm'] else gt
+        gan_gt = gt_usm if o['gan_gt_usm'] else gt
+        losses = {}
+        step_g = (current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters)
+        # ---- generator
+        for p in self.d.parameters():
+            p.stop_gradient = True
+        if step_g:
+            with self._amp():
+                self.output = self.net_g(lq)
+                l_total = paddle.zeros([])
+                if self.cri_pix is not None:
+                    l_pix = self.cri_pix(self.output, l1_gt)
+                    l_total = l_total + l_pix
+                    losses['l_g_pix'] = l_pix
+                if self.cri_perceptual is not None:
+                    l_percep, l_style = self.cri_perceptual(self.output, percep_gt)
+                    for name, v in (('l_g_percep', l_percep), ('l_g_style', l_style)):
+                        if v is not None:
+                            l_total = l_total + v
+                            losses[name] = v
+                # the plain module: no DataParallel reducer waits for D gradients here
+                fake_g_pred = self.d(self.output)
+                l_g_gan = self.cri_gan(fake_g_pred, True, is_disc=False)
+                l_total = l_total + l_g_gan
+                losses['l_g_gan'] = l_g_gan
+            if not self._backward_step(l_total, self.optim_g, self.g.parameters(), 'generator', current_iter):
+                return None
+        else:
+            with paddle.no_grad():
+                self.output = self.net_g(lq)
+        # ---- discriminator
+        for p in self.d.parameters():
+            p.stop_gradient = False
+        fake = self.output.detach()
+        with self._amp():
+            # one forward over real and fake: a single DataParallel pass per backward
+            n = gan_gt.shape[0]
+            pred = self.net_d(paddle.concat([gan_gt, fake], axis=0))
+            real_d_pred, fake_d_pred = pred[:n], pred[n:]
+            l_d_real = self.cri_gan(real_d_pred, True, is_disc=True)
+            l_d_fake = self.cri_gan(fake_d_pred, False, is_disc=True)
+            l_d = l_d_real + l_d_fake
+        if not self._backward_step(l_d, self.optim_d, self.d.parameters(), 'discriminator', current_iter):
+            return None
+        self.nan_run = 0
+        losses.update(l_d_real=l_d_real, l_d_fake=l_d_fake,
+                      out_d_real=real_d_pred.detach().mean(), out_d_fake=fake_d_pred.detach().mean())
+        if self.ema is not None:
+            self.ema.update(self.g)
+        return {k: float(v) for k, v in losses.items()}
+
+    def network_payloads(self):
+        p = super().network_payloads()
+        p['d'] = {'params': to_numpy_state(self.d), 'arch': self.arch_d}
+        return p
+
+    def training_state(self):
+        st = super().training_state()
+        st['optim_d'] = optimizer_state(self.optim_d, self.d)
+        st['sched_d'] = dict(self.sched_d.state_dict())
+        return st
+
+    def load_training_state(self, st, net_files):
+        from utils.checkpoint import load_state_file
+        super().load_training_state(st, net_files)
+        d = load_state_file(net_files['d'])
+        load_state_into(self.d, d['params'], where=str(net_files['d']))
+        load_optimizer_state(self.optim_d, st['optim_d'], self.d)
+        self.sched_d.set_state_dict(st['sched_d'])
+
+
+MODELS = {'RealESRNetModel': RealESRNetModel, 'RealESRGANModel': RealESRGANModel}
+
+
+def build_model(opt, logger, world_size=1, rank=0, use_amp=False):
+    return MODELS[opt['model_type']](opt, logger, world_size, rank, use_amp)
+
+
+def weights_checksum(net):
+    """A float64 sum-of-squares digest plus sha256 of the parameters (for rank-sync checks)."""
+    import hashlib
+    h = hashlib.sha256()
+    for k, v in sorted(net.state_dict().items()):
+        h.update(k.encode())
+        h.update(np.ascontiguousarray(v.numpy()).tobytes())
+    return h.hexdigest()
+

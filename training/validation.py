@@ -1,0 +1,69 @@
+"""Validation on a paired set: PSNR/SSIM (Y channel, border crop), saved images, best-model tracking."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import paddle
+from tqdm import tqdm
+
+from utils import metrics as M
+
+_FUNCS = {'calculate_psnr': M.psnr, 'psnr': M.psnr, 'calculate_ssim': M.ssim, 'ssim': M.ssim}
+
+
+def tensor_to_bgr_uint8(t):
+    """(1|)CHW RGB float tensor in [0, 1] -> HWC BGR uint8."""
+    a = t.numpy() if hasattr(t, 'numpy') else np.asarray(t)
+    if a.ndim == 4:
+        a = a[0]
+    a = np.clip(a.transpose(1, 2, 0), 0, 1)
+    a = (a * 255.0).round().astype(np.uint8)
+    return a[..., ::-1].copy() if a.shape[2] == 3 else a
+
+
+def validate(net, loader, val_opt, current_iter, vis_dir=None, logger=None, desc='val'):
+    """Run ``net`` over ``loader``; returns ``{metric: mean}`` and writes images when asked."""
+    from utils.img_io import imwrite
+    net.eval()
+    metrics = val_opt.get('metrics') or {}
+    sums = {k: 0.0 for k in metrics}
+    n = 0
+    max_images = val_opt.get('max_images')
+    with paddle.no_grad():
+        for batch in tqdm(loader, desc=desc, leave=False, disable=logger is None):
+            lq = batch['lq']
+            out = net(lq)
+            sr = tensor_to_bgr_uint8(out)
+            gt = tensor_to_bgr_uint8(batch['gt'])
+            if sr.shape != gt.shape:  # a GT not divisible by the scale: compare the common area
+                h, w = min(sr.shape[0], gt.shape[0]), min(sr.shape[1], gt.shape[1])
+                sr, gt = sr[:h, :w], gt[:h, :w]
+            for k, m in metrics.items():
+                sums[k] += _FUNCS[m['type']](sr, gt, crop_border=m['crop_border'], test_y=m['test_y_channel'])
+            name = Path(batch['lq_path'][0] if isinstance(batch['lq_path'], (list, tuple)) else
+                        batch['lq_path']).stem
+            if val_opt.get('save_img') and vis_dir is not None:
+                suffix = val_opt.get('suffix') or str(current_iter)
+                imwrite(Path(vis_dir) / name / f'{name}_{suffix}.png', sr)
+            n += 1
+            if max_images and n >= max_images:
+                break
+    return {k: v / max(n, 1) for k, v in sums.items()}, n
+
+
+class BestTracker:
+    """Best value (and iteration) of each metric; higher is better unless ``better: lower``."""
+
+    def __init__(self, metrics_opt, state=None):
+        self.better = {k: m.get('better', 'higher') for k, m in (metrics_opt or {}).items()}
+        self.best = dict(state or {})
+
+    def update(self, results, it):
+        improved = []
+        for k, v in results.items():
+            old = self.best.get(k)
+            hi = self.better.get(k, 'higher') == 'higher'
+            if old is None or (v > old['val'] if hi else v < old['val']):
+                self.best[k] = {'val': float(v), 'iter': int(it)}
+                improved.append(k)
+        return improved

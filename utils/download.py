@@ -1,0 +1,128 @@
+"""Resumable, verified HTTP downloads (stdlib only, tqdm for progress).
+
+``download(url, dest, sha256=None)`` writes into ``dest + '.part'`` and asks the
+server for the missing tail with a ``Range`` header, so an interrupted download
+(a dropped connection, Ctrl-C, a killed process) continues where it stopped on
+the next call. The finished file is hashed; only a file whose sha256 matches is
+renamed onto ``dest`` (one atomic ``os.replace``). A mismatch deletes the
+``.part`` file, so nothing corrupt is ever kept, and raises ``DownloadError``
+with one line naming the URL, the expected and the actual hash.
+"""
+import hashlib
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+CHUNK = 1 << 16
+
+
+class DownloadError(RuntimeError):
+    """A download failed for good (bad status, hash mismatch, too many retries)."""
+
+
+def sha256_file(path, chunk=1 << 20):
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _progress(total, initial, desc, enabled):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is a requirement, but progress must never break a download
+        return None
+    return tqdm(total=total, initial=initial, unit='B', unit_scale=True, unit_divisor=1024,
+                desc=desc, leave=False)
+
+
+def _total_from_headers(resp, have):
+    """Full file size from a 200 (Content-Length) or 206 (Content-Range) reply."""
+    if resp.status == 206:
+        rng = resp.headers.get('Content-Range', '')  # bytes a-b/total
+        if '/' in rng and rng.rsplit('/', 1)[1].strip().isdigit():
+            return int(rng.rsplit('/', 1)[1])
+        length = resp.headers.get('Content-Length')
+        return have + int(length) if length and length.isdigit() else None
+    length = resp.headers.get('Content-Length')
+    return int(length) if length and length.isdigit() else None
+
+
+def _fetch_once(url, part, timeout, progress, desc):
+    """Append the missing bytes to ``part``. Returns the total size or None when unknown."""
+    have = part.stat().st_size if part.exists() else 0
+    req = urllib.request.Request(url, headers={'User-Agent': 'realesrgan-paddle'})
+    if have:
+        req.add_header('Range', f'bytes={have}-')
+    try:
+        resp = urllib.request.urlopen(req, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # asked beyond the end: the .part is already complete
+            return have
+        raise
+    with resp:
+        if have and resp.status != 206:  # server ignored Range: start over
+            have = 0
+        total = _total_from_headers(resp, have)
+        bar = _progress(total, have, desc, progress)
+        try:
+            with open(part, 'ab' if have else 'wb') as f:
+                while True:
+                    block = resp.read(CHUNK)
+                    if not block:
+                        break
+                    f.write(block)
+                    if bar is not None:
+                        bar.update(len(block))
+        finally:
+            if bar is not None:
+                bar.close()
+    size = part.stat().st_size
+    if total is not None and size < total:
+        raise ConnectionError(f'connection closed at {size} of {total} bytes')
+    return size
+
+
+def download(url, dest, sha256=None, retries=5, timeout=60, progress=True, backoff=1.0):
+    """Download ``url`` to ``dest`` (resumable, verified, atomic). Returns ``Path(dest)``.
+
+    ``dest`` that already exists is returned as is when its hash matches (or when
+    no hash is given). Interrupted transfers resume from ``dest.part``; after
+    ``retries`` failed attempts in this call the ``.part`` stays for the next call.
+    """
+    dest = Path(dest)
+    expected = sha256.lower() if sha256 else None
+    if dest.exists() and (expected is None or sha256_file(dest) == expected):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + '.part')
+    last_err = None
+    for attempt in range(retries + 1):
+        try:
+            _fetch_once(url, part, timeout, progress, dest.name)
+            break
+        except urllib.error.HTTPError as e:
+            if 400 <= e.code < 500 and e.code not in (408, 429):
+                raise DownloadError(f'{url}: HTTP {e.code} {e.reason}') from None
+            last_err = e
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
+            last_err = e
+        if attempt < retries:
+            time.sleep(backoff * (attempt + 1))
+    else:
+        have = part.stat().st_size if part.exists() else 0
+        raise DownloadError(f'{url}: failed after {retries + 1} attempts ({last_err}); '
+                            f'{have} bytes kept in {part}, run again to resume') from None
+    if expected is not None:
+        got = sha256_file(part)
+        if got != expected:
+            part.unlink()
+            raise DownloadError(f'{url}: sha256 mismatch (expected {expected}, got {got}); '
+                                f'the download was deleted')
+    os.replace(part, dest)
+    return dest

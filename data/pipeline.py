@@ -275,7 +275,7 @@ class SecondOrderDegradation:
         if use2.any():
             if not use2.all():
                 mask = paddle.to_tensor(use2.astype(np.float32).reshape(b, 1, 1), place=place)
-                pulse = paddle.to_tensor(pulse_np, place=place)
+                pulse = paddle.to_tensor(pulse_kernel(k2.shape[-1]), place=place)
                 k2 = mask * k2 + (1 - mask) * pulse
             out = filter2d(out, k2)
         out, rp = self._resize(out, rng, '2', (th, tw))

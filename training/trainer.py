@@ -196,8 +196,9 @@ def train(opt, auto_resume=False, debug=False, on_iter=None):
     if val_loader is not None and (last_val is None or (val_freq and it % val_freq != 0)):
         last_val = run_val(it)
     checksum = weights_checksum(model.g)
-    summary = {'iter': it, 'epoch': epoch, 'rank': rank, 'world_size': world, 'lr': model.current_lrs(),
-               'skipped_steps': skipped, 'net_g_sha256': checksum, 'val': last_val, 'best': best.best,
+    checksum_d = weights_checksum(model.d) if hasattr(model, 'd') else None
+    summary = {'iter': it, 'start_iter': start_iter, 'epoch': epoch, 'rank': rank, 'world_size': world, 'lr': model.current_lrs(),
+               'skipped_steps': skipped, 'net_g_sha256': checksum, 'net_d_sha256': checksum_d, 'val': last_val, 'best': best.best,
                'seconds_data_degradation': round(t_data, 3), 'seconds_steps': round(t_step, 3)}
     atomic_write_text(exp_dir / f'summary_rank{rank}.json', json.dumps(summary, indent=1))
     logger.info(f'done: iter {it}, net_g sha256 {checksum[:16]}, data+degradation {t_data:.1f}s, '

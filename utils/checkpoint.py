@@ -224,6 +224,26 @@ def _to_numpy(state):
     return out
 
 
+def _plain(obj, where):
+    """Plain Python/numpy values only, so that the safe reader can read the file back."""
+    if obj is None or isinstance(obj, (str, bool, int, float, np.ndarray)):
+        return obj
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {str(k): _plain(v, f'{where}.{k}') for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        items = [_plain(v, f'{where}[{i}]') for i, v in enumerate(obj)]
+        return items if isinstance(obj, list) else tuple(items)
+    if hasattr(obj, 'numpy'):  # paddle/torch tensors
+        arr = np.asarray(obj.numpy())
+        return arr.item() if arr.ndim == 0 else arr
+    raise TypeError(f'{where}: a {type(obj).__name__} cannot be stored in a checkpoint '
+                    '(use str, numbers, lists, dicts or arrays)')
+
+
 def save_checkpoint(path, params, params_ema=None, arch=None, meta=None):
     """Atomically write ``{'params', 'params_ema'?, 'arch'?, 'meta'?}`` as a pickle of numpy arrays.
 
@@ -236,9 +256,9 @@ def save_checkpoint(path, params, params_ema=None, arch=None, meta=None):
     if params_ema is not None:
         obj['params_ema'] = _to_numpy(params_ema)
     if arch is not None:
-        obj['arch'] = dict(arch)
+        obj['arch'] = _plain(dict(arch), 'arch')
     if meta is not None:
-        obj['meta'] = dict(meta)
+        obj['meta'] = _plain(dict(meta), 'meta')
     with atomic_write(path, 'wb') as f:
         pickle.dump(obj, f, protocol=4)
     return Path(path)

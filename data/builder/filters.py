@@ -97,7 +97,7 @@ def phash(gray):
     """64-bit DCT perceptual hash of a gray image, as a Python int."""
     small = cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
     low = cv2.dct(small)[:8, :8].ravel()
-    bits = low[1:] > np.median(low[1:]) + 1e9  # the DC term carries brightness only
+    bits = low[1:] > np.median(low[1:])  # the DC term carries brightness only
     bits = np.concatenate([[low[0] > 0], bits])
     return int(np.packbits(bits).view('>u8')[0])
 

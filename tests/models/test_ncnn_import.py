@@ -9,7 +9,6 @@ engine does. Required: >= 80 dB PSNR per model, pooled over its crops (MSE avera
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np

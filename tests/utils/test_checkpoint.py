@@ -189,6 +189,19 @@ def test_save_checkpoint_roundtrip_paddle_load_and_safe_reader(tmp_path):
     np.testing.assert_array_equal(state['conv.weight'], ema['conv.weight'])  # params_ema first
 
 
+def test_save_checkpoint_meta_stays_readable(tmp_path):
+    from pathlib import Path
+    import paddle
+    meta = {'best': {'psnr': {'val': np.float32(27.5), 'iter': np.int64(40)}}, 'dir': Path('/x/y'),
+            'loss': paddle.to_tensor(0.25), 'shape': (3, 4)}
+    path = save_checkpoint(tmp_path / 'm.pdparams', params={'w': np.zeros(2, np.float32)}, meta=meta)
+    got = load_state_file(path)['meta']
+    assert got == {'best': {'psnr': {'val': 27.5, 'iter': 40}}, 'dir': '/x/y', 'loss': 0.25, 'shape': (3, 4)}
+    with pytest.raises(TypeError, match=r'meta.fn: a builtin_function_or_method cannot be stored'):
+        save_checkpoint(tmp_path / 'bad.pdparams', params={'w': np.zeros(2, np.float32)}, meta={'fn': len})
+    assert not (tmp_path / 'bad.pdparams').exists()
+
+
 def test_pick_params_preference(tmp_path):
     a, b, c = (np.full(2, i, np.float32) for i in range(3))
     raw = {'params': {'w': a}, 'params_ema': {'w': b}, 'meta': {'x': 1}}

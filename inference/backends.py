@@ -82,12 +82,17 @@ class PredictorBackend:
 
     ``precision``: 'fp32' (default), 'fp16' (GPU), 'bf16' or 'int8' (CPU oneDNN, experimental;
     int8 needs a graph quantised by post-training quantisation).
+
+    CPU fp32 keeps the oneDNN-optimised graph that the first creation produces
+    (``_onednn_opt/`` beside the model, else under the user cache) and loads it
+    with only the placement pass afterwards: creation drops from seconds to a
+    fraction of one, with the same output (docs/notes/issue-3.md).
     """
 
     name = 'predictor'
 
     def __init__(self, infer_dir, device='cpu', threads=None, fp16=False, precision=None,
-                 deleted_passes=CPU_DELETED_PASSES, mkldnn_cache=4, ir_optim=True):
+                 deleted_passes=CPU_DELETED_PASSES, mkldnn_cache=4, ir_optim=True, opt_cache=True):
         from paddle import inference as pi
         infer_dir = Path(infer_dir)
         model, params = infer_dir / 'inference.pdmodel', infer_dir / 'inference.pdiparams'
@@ -100,7 +105,14 @@ class PredictorBackend:
             _warn_fp16_cpu()
             precision = 'fp32'
         self.precision = precision
-        cfg = pi.Config(str(model), str(params))
+        use_cache = opt_cache and ir_optim and self.kind == 'cpu' and precision == 'fp32' and not deleted_passes_differ(
+            deleted_passes)
+        cache = OptimizedGraphCache(infer_dir) if use_cache else None
+        self.opt_cache_hit = bool(cache and cache.ready())
+        if self.opt_cache_hit:
+            cfg = pi.Config(str(cache.model), str(cache.params))
+        else:
+            cfg = pi.Config(str(model), str(params))
         cfg.disable_glog_info()
         cfg.switch_ir_optim(bool(ir_optim))
         if self.kind == 'gpu':
@@ -111,8 +123,11 @@ class PredictorBackend:
             cfg.enable_mkldnn()
             if mkldnn_cache:
                 cfg.set_mkldnn_cache_capacity(int(mkldnn_cache))
-            for p in deleted_passes:
-                cfg.delete_pass(p)
+            if self.opt_cache_hit:
+                cfg.pass_builder().set_passes(['onednn_placement_pass'])  # the graph is already fused
+            else:
+                for p in deleted_passes:
+                    cfg.delete_pass(p)
             cfg.set_cpu_math_library_num_threads(int(threads or os.environ.get('OMP_NUM_THREADS') or os.cpu_count()))
             if precision == 'bf16':  # experimental: see docs/notes/issue-3.md
                 cfg.enable_mkldnn_bfloat16()
@@ -120,12 +135,16 @@ class PredictorBackend:
             elif precision == 'int8':  # a graph quantised by PTQ (benchmarks/infer_speed.py): oneDNN int8 kernels
                 cfg.enable_mkldnn_int8()
         cfg.enable_memory_optim()
+        tmp = cache.begin(cfg) if cache and not self.opt_cache_hit else None
         t0 = time.perf_counter()
         self.predictor = pi.create_predictor(cfg)
         self.create_time = time.perf_counter() - t0
+        if tmp is not None:
+            cache.commit(tmp)
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
         self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
-        log.info('predictor ready in %.2f s (%s, %s)', self.create_time, self.kind, precision)
+        log.info('predictor ready in %.2f s (%s, %s%s)', self.create_time, self.kind, precision,
+                 ', cached oneDNN graph' if self.opt_cache_hit else '')
 
     def forward(self, x):
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -134,3 +153,60 @@ class PredictorBackend:
         self.predictor.run()
         y = self.output.copy_to_cpu()
         return y.astype(np.float32, copy=False)
+
+
+def deleted_passes_differ(deleted):
+    return tuple(deleted) != CPU_DELETED_PASSES
+
+
+class OptimizedGraphCache:
+    """Where the oneDNN-optimised graph of an export lives, and whether it is still valid.
+
+    Valid means: written by the same Paddle version from the same
+    inference.pdmodel/.pdiparams (size and mtime). Written atomically: the
+    files go to a temporary directory that is renamed when complete.
+    """
+
+    def __init__(self, infer_dir):
+        import paddle
+        infer_dir = Path(infer_dir)
+        st = [(infer_dir / n).stat() for n in ('inference.pdmodel', 'inference.pdiparams')]
+        self.stamp = f'{paddle.__version__}|' + '|'.join(f'{s.st_size}:{s.st_mtime_ns}' for s in st)
+        base = infer_dir
+        if not os.access(infer_dir, os.W_OK):
+            import hashlib
+            key = hashlib.sha256((str(infer_dir.resolve()) + self.stamp).encode()).hexdigest()[:20]
+            from .upscaler import CACHE_ROOT
+            base = CACHE_ROOT / 'onednn' / key
+        self.dir = base / '_onednn_opt'
+        self.model, self.params = self.dir / '_optimized.pdmodel', self.dir / '_optimized.pdiparams'
+
+    def ready(self):
+        try:
+            return (self.dir / 'stamp').read_text() == self.stamp and self.model.is_file() and self.params.is_file()
+        except OSError:
+            return False
+
+    def begin(self, cfg):
+        import tempfile
+        try:
+            self.dir.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix='._onednn_opt.', dir=str(self.dir.parent)))
+        except OSError:
+            return None
+        cfg.set_optim_cache_dir(str(tmp))
+        cfg.enable_save_optim_model(True)
+        return tmp
+
+    def commit(self, tmp):
+        import shutil
+        try:
+            if (tmp / '_optimized.pdmodel').is_file() and (tmp / '_optimized.pdiparams').is_file():
+                (tmp / 'stamp').write_text(self.stamp)
+                if self.dir.exists():
+                    shutil.rmtree(self.dir, ignore_errors=True)
+                os.replace(tmp, self.dir)
+        except OSError as e:  # another process won the race, or the disk is read-only: no cache, no harm
+            log.debug('could not keep the optimised graph: %s', e)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)

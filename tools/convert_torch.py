@@ -21,20 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from utils import runtime_env  # noqa: E402
 
-runtime_env.setup()
+runtime_env.setup(quiet=False)  # paddle is imported only once a file passed the safety checks
 
-
-def _import_paddle_quietly():
-    """Import paddle without its import-time chatter on stderr (OMP and ccache notices),
-    so that a failing conversion prints exactly one line there."""
-    import contextlib
-    import io
-    import warnings
-    if 'paddle' in sys.modules:
-        return
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter('ignore')
-        import paddle  # noqa: F401
 
 CHECKPOINT_SUFFIXES = ('.pth', '.pt', '.safetensors')  # directory mode; a single .pdparams is accepted too
 # flag -> arch key per network type (None: the flag does not apply)
@@ -155,7 +143,7 @@ def convert_file(src, dst, args, log=print):
         raise ConvertError('the output would overwrite the input; pass another --output')
     t0 = time.perf_counter()
     raw = load_state_file(src)  # refuses unsafe pickles before paddle is even imported
-    _import_paddle_quietly()
+    runtime_env.import_paddle_quietly()
     from models.detect import normalize_state_dict
     try:
         state, file_arch, used = pick_params(raw, args.param_key, with_key=True)

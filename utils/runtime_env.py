@@ -14,7 +14,20 @@ MALLOC_ENV = {'MALLOC_MMAP_MAX_': '0', 'MALLOC_TRIM_THRESHOLD_': '100000000000'}
 _REEXEC_MARK = 'RESR_ENV_APPLIED'
 
 
-def setup(threads=None, reexec=False):
+def import_paddle_quietly():
+    """Import paddle without its import-time notices on stderr (the OMP_NUM_THREADS
+    and ccache warnings), so tools print only their own lines. Errors still raise."""
+    import contextlib
+    import io
+    import warnings
+    if 'paddle' in sys.modules:
+        return
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter('ignore')
+        import paddle  # noqa: F401
+
+
+def setup(threads=None, reexec=False, quiet=True):
     """Set the CPU math environment. Call before ``import paddle``.
 
     Args:
@@ -22,6 +35,7 @@ def setup(threads=None, reexec=False):
         reexec: restart the current script once so that the malloc settings
             take effect (skipped when paddle is already imported, when
             ``RESR_NO_REEXEC=1``, or when the process was started as ``-c``).
+        quiet: import paddle now, with its import-time notices hidden.
     """
     ncpu = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
     os.environ.setdefault('MKL_DEBUG_CPU_TYPE', '5')
@@ -30,12 +44,21 @@ def setup(threads=None, reexec=False):
     else:
         os.environ.setdefault('OMP_NUM_THREADS', str(ncpu))
     os.environ.setdefault('GLOG_minloglevel', '2')  # Paddle's C++ INFO lines drown the progress bars
-    if not reexec or os.environ.get(_REEXEC_MARK) or os.environ.get('RESR_NO_REEXEC') == '1':
-        return
+    if reexec and _should_reexec():
+        _reexec()
+    if quiet:
+        import_paddle_quietly()
+
+
+def _should_reexec():
+    if os.environ.get(_REEXEC_MARK) or os.environ.get('RESR_NO_REEXEC') == '1':
+        return False
     if 'paddle' in sys.modules or not sys.argv or not sys.argv[0] or sys.argv[0] in ('-c', '-m'):
-        return
-    if all(os.environ.get(k) == v for k, v in MALLOC_ENV.items()):
-        return
+        return False
+    return not all(os.environ.get(k) == v for k, v in MALLOC_ENV.items())
+
+
+def _reexec():
     env = dict(os.environ, **MALLOC_ENV)
     env[_REEXEC_MARK] = '1'
     sys.stdout.flush()

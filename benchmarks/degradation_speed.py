@@ -10,6 +10,7 @@ parameters from the same distributions. Rounds alternate between the two
 implementations, and medians are reported.
 """
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -88,21 +89,26 @@ def main():
         run_paddle(k)
         run_numpy(k)
     times = {'paddle': [], 'numpy': []}
+    cpu = {'paddle': [], 'numpy': []}
     for r in range(args.rounds):
         k = kernels()
         order = (('paddle', run_paddle), ('numpy', run_numpy)) if r % 2 == 0 else \
             (('numpy', run_numpy), ('paddle', run_paddle))
         for name, fn in order:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             fn(k)
             times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
     tp, tn = statistics.median(times['paddle']), statistics.median(times['numpy'])
+    cp, cn = statistics.median(cpu['paddle']), statistics.median(cpu['numpy'])
+    load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
     print(f'batch {args.batch} x {args.size}x{args.size} GT, scale {args.scale}, {args.rounds} interleaved rounds, '
           f'{paddle.get_device()}, OMP threads {runtime_env.os.environ.get("OMP_NUM_THREADS")}, '
           f'cv2 threads {cv2.getNumThreads()}')
-    print(f'paddle batched : {tp * 1000:8.1f} ms/batch  {args.batch / tp:7.1f} pairs/s')
-    print(f'numpy/OpenCV   : {tn * 1000:8.1f} ms/batch  {args.batch / tn:7.1f} pairs/s')
-    print(f'ratio paddle/numpy throughput: {tn / tp:.2f}x')
+    print(f'paddle batched : {tp * 1000:8.1f} ms/batch  {args.batch / tp:7.1f} pairs/s  (CPU time {cp * 1000:.0f} ms)')
+    print(f'numpy/OpenCV   : {tn * 1000:8.1f} ms/batch  {args.batch / tn:7.1f} pairs/s  (CPU time {cn * 1000:.0f} ms)')
+    print(f'ratio paddle/numpy throughput: {tn / tp:.2f}x (wall), {cn / cp:.2f}x (CPU time); '
+          f'1-min load average {load:.1f} on {os.cpu_count()} CPUs')
 
 
 if __name__ == '__main__':

@@ -42,7 +42,8 @@ def main():
         for p in paths:
             img = cv2.imread(str(p), cv2.IMREAD_COLOR)
             ref = cv2.imdecode(cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, q])[1], cv2.IMREAD_COLOR)
-            x = paddle.to_tensor(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1))[None].astype(np.float32) / 255)
+            rgb = np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1))[None]
+            x = paddle.to_tensor(rgb.astype(np.float32) / 255)
             for mode in ('ste', 'cubic'):
                 y = diff_jpeg(x, q, mode).numpy()[0].transpose(1, 2, 0)[:, :, ::-1]
                 rows[mode].append(psnr(np.clip(np.rint(y * 255), 0, 255).astype(np.uint8), ref))

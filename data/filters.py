@@ -12,6 +12,7 @@ import functools
 
 import numpy as np
 import paddle
+import paddle.nn.functional as F
 
 
 def _check_nchw(x, name='x'):
@@ -35,26 +36,27 @@ def _index(values, place):
     return paddle.to_tensor(np.asarray(values, dtype=np.int64), place=place)
 
 
-def reflect_pad(x, pad):
+def reflect_pad(x, pad, out_hw=None):
     """Reflect-pad H and W of an NCHW tensor by ``pad`` (BORDER_REFLECT_101).
 
     Gathers only the border rows/columns and concatenates: on CPU this is ~3x
     cheaper than ``F.pad(mode='reflect')`` and ~2x cheaper than slice+flip.
-    Paddings larger than the image reflect repeatedly.
+    ``out_hw`` extends the bottom/right padding (still by reflection) so the result
+    is exactly that size (used to reach an FFT-friendly size without a second pad).
     """
-    if pad == 0:
-        return x
     h, w = x.shape[2], x.shape[3]
-    if pad < h and pad < w:
-        top, bottom = np.arange(pad, 0, -1), np.arange(h - 2, h - 2 - pad, -1)
-        x = paddle.concat([x.index_select(_index(top, x.place), axis=2), x,
-                           x.index_select(_index(bottom, x.place), axis=2)], axis=2)
-        left, right = np.arange(pad, 0, -1), np.arange(w - 2, w - 2 - pad, -1)
-        return paddle.concat([x.index_select(_index(left, x.place), axis=3), x,
-                              x.index_select(_index(right, x.place), axis=3)], axis=3)
-    ih = _index(reflect_index(np.arange(-pad, h + pad), h), x.place)
-    iw = _index(reflect_index(np.arange(-pad, w + pad), w), x.place)
-    return x.index_select(ih, axis=2).index_select(iw, axis=3)
+    oh, ow = out_hw if out_hw is not None else (h + 2 * pad, w + 2 * pad)
+    if oh < h + 2 * pad or ow < w + 2 * pad:
+        raise ValueError(f'out_hw {out_hw} is smaller than the padded size {(h + 2 * pad, w + 2 * pad)}')
+    parts_h = [reflect_index(np.arange(-pad, 0), h), reflect_index(np.arange(h, oh - pad), h)]
+    parts_w = [reflect_index(np.arange(-pad, 0), w), reflect_index(np.arange(w, ow - pad), w)]
+    if parts_h[0].size or parts_h[1].size:
+        x = paddle.concat([x.index_select(_index(parts_h[0], x.place), axis=2), x,
+                           x.index_select(_index(parts_h[1], x.place), axis=2)], axis=2)
+    if parts_w[0].size or parts_w[1].size:
+        x = paddle.concat([x.index_select(_index(parts_w[0], x.place), axis=3), x,
+                           x.index_select(_index(parts_w[1], x.place), axis=3)], axis=3)
+    return x
 
 
 def _fast_len(n):
@@ -94,10 +96,11 @@ def filter2d(x, kernel):
         raise ValueError(f'{kernel.shape[0]} kernels for a batch of {b}')
     k = kernel.shape[1]
     p = k // 2
-    xp = reflect_pad(x, p)
     hf, wf = _fast_len(h + 2 * p), _fast_len(w + 2 * p)
-    xf = paddle.fft.rfft2(xp, s=[hf, wf])
-    kf = paddle.fft.rfft2(kernel.flip([1, 2]), s=[hf, wf]).unsqueeze(1)
+    # pad straight to the FFT size: rfft2(..., s=...) zero-pads ~3x slower on CPU
+    xf = paddle.fft.rfft2(reflect_pad(x, p, (hf, wf)))
+    kpad = F.pad(kernel.flip([1, 2]).unsqueeze(1), [0, wf - k, 0, hf - k]).squeeze(1)
+    kf = paddle.fft.rfft2(kpad).unsqueeze(1)
     y = paddle.fft.irfft2(xf * kf, s=[hf, wf])
     return y[:, :, 2 * p:2 * p + h, 2 * p:2 * p + w]
 

@@ -227,7 +227,8 @@ class SecondOrderDegradation:
         if gi.size:
             noise[gi] = gaussian_noise([gi.size] + list(out.shape[1:]), sigma[gi], gray[gi], rng)
         if pi.size:
-            img = out.numpy() if pi.size == b else paddle.index_select(out, paddle.to_tensor(pi)).numpy()
+            sub = out if pi.size == b else paddle.index_select(out, paddle.to_tensor(pi, place=out.place))
+            img = sub.numpy()
             noise[pi] = poisson_noise(img, pscale[pi], gray[pi], rng)
         out = (out + paddle.to_tensor(noise, place=out.place)).clip(0, 1)
         params = [{'noise': 'gaussian', 'noise_sigma': float(sigma[i]), 'noise_gray': bool(gray[i])} if gauss[i]

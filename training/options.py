@@ -166,7 +166,10 @@ def apply_overrides(opt, overrides):
             if not isinstance(node.get(p), dict):
                 node[p] = {}
             node = node[p]
-        node[parts[-1]] = value
+        if value is None:  # key=~ unsets: the default applies
+            node.pop(parts[-1], None)
+        else:
+            node[parts[-1]] = value
     return opt
 
 
@@ -340,6 +343,12 @@ def validate_options(raw, source='options'):
             if k not in deg_keys:
                 problems.append(f'degradation.{k}: unknown key (valid: {", ".join(sorted(deg_keys))})')
     _resolve_usm_flags(opt, problems)
+    tr_type = (ds.get('train') or {}).get('type') if isinstance(ds.get('train'), dict) else None
+    if tr_type == 'RealESRGANDataset' and not opt.get('high_order_degradation'):
+        problems.append('high_order_degradation: false needs LQ images: use datasets.train.type PairedImageDataset')
+    if tr_type == 'PairedImageDataset' and opt.get('high_order_degradation'):
+        problems.append('high_order_degradation: true degrades HR images on the fly: use datasets.train.type '
+                        'RealESRGANDataset, or set high_order_degradation: false for paired data')
     train = opt.get('train') or {}
     if opt.get('model_type') == 'RealESRGANModel':
         if not opt.get('network_d'):

@@ -104,3 +104,19 @@ def test_missing_model_is_a_clear_error(tmp_path):
     from inference import Upscaler
     with pytest.raises(FileNotFoundError, match='no such model'):
         Upscaler(tmp_path / 'nope.pdparams')
+
+
+def test_optimised_graph_cache_is_reused_and_exact(tiny_models, tmp_path):
+    import models
+    from inference.backends import PredictorBackend
+    from inference.export import export_static
+    net, arch = models.load_network(tiny_models['rrdb_x4'])
+    d = export_static(net, arch, tmp_path / 'infer')
+    x = np.random.default_rng(2).random((1, 3, 20, 28), dtype=np.float32)
+    first = PredictorBackend(d)
+    assert not first.opt_cache_hit and (d / '_onednn_opt' / '_optimized.pdmodel').is_file()
+    second = PredictorBackend(d)
+    assert second.opt_cache_hit
+    np.testing.assert_array_equal(first.forward(x), second.forward(x))
+    export_static(net, arch, d)  # a new export in place invalidates the cached graph
+    assert not PredictorBackend(d).opt_cache_hit

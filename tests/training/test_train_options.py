@@ -38,6 +38,7 @@ def test_parse_override_values():
     assert parse_override('a=1e-4') == (['a'], 1e-4)
     assert parse_override('a.c=true') == (['a', 'c'], True)
     assert parse_override('a=~') == (['a'], None)
+    assert apply_overrides({'a': {'b': 1, 'c': 2}}, ['a.b=~']) == {'a': {'c': 2}}  # ~ unsets
     with pytest.raises(ValueError, match='key.sub=value'):
         parse_override('novalue')
     d = apply_overrides({}, ['x.y.z=3'])

@@ -92,3 +92,34 @@ def test_killed_run_resumes_with_same_iteration_and_lr(tmp_path):
     assert re.search(rf'iter\s+{saved + 1}/{saved + 2}\] lr:\(2\.500e-05,2\.500e-05\)', log), log[-2000:]
     s = json.loads((tmp_path / 'tiny_smoke' / 'summary_rank0.json').read_text())
     assert s['start_iter'] == saved and s['iter'] == saved + 2
+
+
+def test_paired_data_with_perceptual_loss(tmp_path):
+    """The pairdata recipe (PairedImageDataset, no on-the-fly degradation) with the VGG perceptual
+    loss switched on. No ImageNet VGG19 is available offline: random weights written to a file
+    exercise the loading and loss path."""
+    import paddle
+    from models.vgg import VGG19FeatureExtractor
+    from utils.checkpoint import save_checkpoint
+    paddle.seed(0)
+    ext = VGG19FeatureExtractor(['conv2_2'])
+    vgg = tmp_path / 'vgg19_random.pdparams'
+    save_checkpoint(vgg, params={k: v for k, v in ext.state_dict().items() if k not in ('mean', 'std')})
+    log = _run(_cmd(tmp_path, '-o', 'high_order_degradation=false', '-o', 'datasets.train.type=PairedImageDataset',
+                    '-o', 'datasets.train.dataroot_gt=tests/data/images/val/gt',
+                    '-o', 'datasets.train.dataroot_lq=tests/data/images/val/lq',
+                    '-o', 'datasets.train.crop_pad_size=~', '-o', 'datasets.train.gt_size=64',
+                    '-o', 'train.perceptual_opt.type=PerceptualLoss',
+                    '-o', 'train.perceptual_opt.layer_weights={conv1_2: 0.1, conv2_2: 0.1}',
+                    '-o', f'train.perceptual_opt.vgg_weights={vgg}', '-o', 'train.total_iter=3',
+                    '-o', 'logger.print_freq=1', '-o', 'val.val_freq=3'))
+    assert 'perceptual loss on' in log
+    assert len(re.findall(r'l_g_percep: [\d.]+e[+-]\d+', log)) == 3
+    assert 'validation iter 3 on 2 images' in log
+    # without the file: one clear error line and a non-zero exit, before training
+    res = subprocess.run(_cmd(tmp_path / 'b', '-o', 'train.perceptual_opt.type=PerceptualLoss',
+                              '-o', f'train.perceptual_opt.vgg_weights={tmp_path / "missing.pdparams"}'),
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and 'Traceback' not in res.stderr
+    err = [l for l in res.stderr.splitlines() if l.startswith('error:')]
+    assert len(err) == 1 and 'download_models.py --names vgg19' in err[0] and 'missing.pdparams' in err[0]

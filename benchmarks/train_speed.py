@@ -1,0 +1,118 @@
+#!/usr/bin/env python
+"""Training speed on this machine: iterations per second of the RealESRGAN recipe for a tiny,
+a compact (realesr-animevideov3) and the full x4plus configuration, and the share of each
+iteration spent loading data, degrading it (USM + second-order pipeline + crop + pool) and in
+the G/D optimisation steps.
+
+Configurations are measured interleaved (round-robin, a few iterations each per round) in one
+process, so machine load affects them alike; medians per iteration are reported.
+
+    python benchmarks/train_speed.py [--rounds 4] [--iters 3] [--configs tiny compact full]
+"""
+import argparse
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CONFIGS = {
+    # name: (overrides on tiny_smoke.yml, description)
+    'tiny': ([], 'SRVGG 8f/2c + UNetD 8f, GT 64, batch 2 (tiny_smoke.yml)'),
+    'compact': (['network_g.num_feat=64', 'network_g.num_conv=16', 'network_d.num_feat=64',
+                 'datasets.train.batch_size_per_gpu=4', 'gt_size=128', 'datasets.train.crop_pad_size=128'],
+                'realesr-animevideov3 (SRVGG 64f/16c) + UNetD 64f, GT 128, batch 4'),
+    'full': (['network_g={type: RRDBNet, num_feat: 64, num_block: 23, num_grow_ch: 32, scale: 4}',
+              'network_d.num_feat=64', 'datasets.train.batch_size_per_gpu=2', 'gt_size=128',
+              'datasets.train.crop_pad_size=128'],
+             'x4plus (RRDBNet 23 blocks) + UNetD 64f, GT 128, batch 2 (official: GT 256, batch 12 per GPU)'),
+}
+
+
+def build(name, hr_dir):
+    from training.data_setup import build_feeder, build_train_loader
+    from training.models import build_model
+    from training.options import load_options
+    overrides, _ = CONFIGS[name]
+    opt = load_options(ROOT / 'options' / 'tiny_smoke.yml',
+                       [f'datasets.train.dataroot_gt={hr_dir}', 'datasets.train.dataset_enlarge_ratio=100',
+                        'train.perceptual_opt=~', *overrides])
+    log = logging.getLogger(f'bench.{name}')
+    log.addHandler(logging.NullHandler())
+    log.propagate = False
+    model = build_model(opt, log)
+    loader, _, _ = build_train_loader(opt, 0, 1, log)
+    feeder = build_feeder(opt, log)
+    return {'model': model, 'feeder': feeder, 'it': iter(loader), 'loader': loader, 'n': 0,
+            't_load': [], 't_deg': [], 't_step': [], 't_iter': []}
+
+
+def step(run, seed):
+    t0 = time.perf_counter()
+    try:
+        batch = next(run['it'])
+    except StopIteration:
+        run['it'] = iter(run['loader'])
+        batch = next(run['it'])
+    t1 = time.perf_counter()
+    lq, gt, gt_usm = run['feeder'](batch, seed)
+    t2 = time.perf_counter()
+    run['n'] += 1
+    run['model'].optimize(lq, gt, gt_usm, run['n'])
+    t3 = time.perf_counter()
+    return t1 - t0, t2 - t1, t3 - t2
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--configs', nargs='+', default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument('--rounds', type=int, default=4)
+    ap.add_argument('--iters', type=int, default=3, help='iterations per config per round')
+    ap.add_argument('--warmup', type=int, default=2, help='untimed iterations per config first')
+    ap.add_argument('--hr', default=None, help='HR folder (default ../shared/data/hr, else tests/data/images)')
+    ap.add_argument('--threads', type=int, default=None)
+    args = ap.parse_args()
+    from utils.runtime_env import setup
+    setup(args.threads, reexec=True)
+    import paddle
+    paddle.set_device('cpu')
+    hr = args.hr or (str(ROOT.parent / 'shared' / 'data' / 'hr') if (ROOT.parent / 'shared' / 'data' / 'hr').is_dir()
+                     else str(ROOT / 'tests' / 'data' / 'images' / 'train_hr'))
+    print(f'HR images: {hr}; paddle {paddle.__version__}, device cpu')
+    runs = {}
+    for name in args.configs:
+        paddle.seed(0)
+        runs[name] = build(name, hr)
+        for w in range(args.warmup):
+            step(runs[name], 1000 + w)
+    for r in range(args.rounds):
+        for name, run in runs.items():
+            for i in range(args.iters):
+                tl, td, ts = step(run, r * 100 + i)
+                run['t_load'].append(tl)
+                run['t_deg'].append(td)
+                run['t_step'].append(ts)
+                run['t_iter'].append(tl + td + ts)
+        print(f'round {r + 1}/{args.rounds} done', flush=True)
+    print()
+    print(f'| config | it/s | s/iter | data loading | degradation | G/D steps | what |')
+    print(f'|---|---|---|---|---|---|---|')
+    med = statistics.median
+    for name, run in runs.items():
+        it = med(run['t_iter'])
+        tot = sum(run['t_iter'])
+        share = [100 * sum(run[k]) / tot for k in ('t_load', 't_deg', 't_step')]
+        print(f'| {name} | {1 / it:.3f} | {it:.3f} | {share[0]:.0f}% | {share[1]:.0f}% | {share[2]:.0f}% | '
+              f'{CONFIGS[name][1]} |')
+    names = list(runs)
+    if len(names) > 1:
+        base = med(runs[names[0]]['t_iter'])
+        print('\nratios (s/iter vs ' + names[0] + '): ' +
+              ', '.join(f'{n} {med(runs[n]["t_iter"]) / base:.1f}x' for n in names[1:]))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,50 @@
+"""build_network / load_network: the registry's errors name the key, shapes are checked."""
+import numpy as np
+import paddle
+import pytest
+
+import models
+from utils.checkpoint import save_checkpoint
+
+TINY = {'type': 'RRDBNet', 'num_feat': 8, 'num_block': 1, 'num_grow_ch': 4, 'scale': 2}
+
+
+def test_build_and_scale():
+    net = models.build_network(TINY)
+    assert models.net_scale(TINY) == 2
+    assert net(paddle.rand([1, 3, 8, 6])).shape == [1, 3, 16, 12]
+    assert models.net_scale({'type': 'SRVGGNetCompact', 'upscale': 3}) == 3
+
+
+@pytest.mark.parametrize('arch, match', [
+    ({'num_feat': 8}, 'type'),
+    ({'type': 'NoSuchNet'}, 'unknown network'),
+    ({**TINY, 'num_blocks': 2}, r"unknown key\(s\) \['num_blocks'\]"),
+    ({**TINY, 'scale': 3}, 'scale 1, 2 or 4'),
+    ({'type': 'SRVGGNetCompact', 'act_type': 'gelu'}, 'act_type'),
+    ({'type': 'VGG19FeatureExtractor', 'layer_name_list': ['conv9_9']}, 'unknown VGG19 layer'),
+])
+def test_bad_arch_is_named(arch, match):
+    with pytest.raises(ValueError, match=match):
+        models.build_network(arch, where='network_g')
+
+
+def test_load_network_round_trip_and_shape_error(tmp_path):
+    paddle.seed(0)
+    net = models.build_network(TINY)
+    state = {k: v.numpy() for k, v in net.state_dict().items()}
+    path = tmp_path / 'tiny.pdparams'
+    save_checkpoint(path, params=state, arch=TINY)
+    loaded, arch = models.load_network(path)
+    assert arch == TINY
+    x = paddle.rand([1, 3, 8, 8])
+    net.eval()
+    np.testing.assert_array_equal(net(x).numpy(), loaded(x).numpy())
+    # the same weights without their arch are detected from the shapes
+    bare = tmp_path / 'bare.pdparams'
+    paddle.save(net.state_dict(), str(bare))
+    _, detected = models.load_network(bare)
+    assert {k: detected[k] for k in TINY} == TINY
+    # a wrong override fails with the offending key and both shapes
+    with pytest.raises(ValueError, match=r'conv_first.weight has shape'):
+        models.load_network(path, arch={'scale': 4})

@@ -1,0 +1,100 @@
+"""Atomic writes, metrics, runtime env and ffmpeg probing (both probe paths)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from utils import ffmpeg as uff
+from utils.fileio import atomic_write, atomic_write_bytes, same_file
+from utils.metrics import psnr, ssim
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_atomic_write_replaces_in_one_step(tmp_path):
+    target = tmp_path / 'out.bin'
+    atomic_write_bytes(target, b'old')
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as f:
+            f.write(b'half-written')
+            raise RuntimeError('killed mid-write')
+    assert target.read_bytes() == b'old'
+    assert [p.name for p in tmp_path.iterdir()] == ['out.bin']  # no temp file left behind
+    atomic_write_bytes(target, b'new')
+    assert target.read_bytes() == b'new'
+
+
+def test_same_file_sees_links(tmp_path):
+    a = tmp_path / 'a.png'
+    a.write_bytes(b'x')
+    os.symlink(a, tmp_path / 'b.png')
+    assert same_file(a, tmp_path / 'b.png')
+    assert not same_file(a, tmp_path / 'c.png')
+
+
+def test_psnr_ssim_on_a_real_photo(hr_photos):
+    img = cv2.imread(str(hr_photos[0]), cv2.IMREAD_COLOR)[:128, :128]
+    assert psnr(img, img) == float('inf')
+    assert ssim(img, img) == pytest.approx(1.0)
+    noisy = np.clip(img + np.random.default_rng(0).normal(0, 10, img.shape), 0, 255).astype(np.uint8)
+    # sigma 10 Gaussian noise, clipped: PSNR close to 20*log10(255/10) = 28.1 dB
+    assert 27.5 < psnr(img, noisy) < 29.5
+    assert 0.3 < ssim(img, noisy) < 0.95
+    blurred = cv2.GaussianBlur(img, (7, 7), 2)
+    assert psnr(img, blurred, crop_border=4, test_y=True) > psnr(img, blurred)  # Y ignores chroma detail
+    assert psnr(img.astype(np.float32) / 255, noisy.astype(np.float32) / 255) == pytest.approx(psnr(img, noisy), abs=0.05)
+    with pytest.raises(ValueError, match='shapes differ'):
+        psnr(img, img[:64])
+
+
+def test_runtime_env_sets_mkl_and_hides_paddle_notices():
+    code = ('import sys; sys.path.insert(0, "."); from utils import runtime_env; '
+            'runtime_env.setup(threads=2); import os; print(os.environ["MKL_DEBUG_CPU_TYPE"], os.environ["OMP_NUM_THREADS"])')
+    env = {k: v for k, v in os.environ.items() if k not in ('MKL_DEBUG_CPU_TYPE', 'OMP_NUM_THREADS')}
+    res = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ['5', '2']
+    assert 'OMP_NUM_THREADS' not in res.stderr
+
+
+def _make_clip(path, audio):
+    ff = uff.ffmpeg_exe()
+    cmd = [ff, '-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=96x64:rate=30000/1001:duration=1']
+    if audio:
+        cmd += ['-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', '-c:a', 'aac', '-shortest']
+    subprocess.run(cmd + ['-pix_fmt', 'yuv420p', str(path)], check=True)
+
+
+@pytest.mark.parametrize('use_ffprobe', [True, False])
+def test_probe_video_both_paths(tmp_path, monkeypatch, use_ffprobe):
+    try:
+        uff.ffmpeg_exe()
+    except uff.FFmpegNotFound:
+        pytest.skip('no ffmpeg')
+    if use_ffprobe and not uff.ffprobe_exe():
+        pytest.skip('no ffprobe')
+    if not use_ffprobe:
+        monkeypatch.setattr(uff, 'ffprobe_exe', lambda: None)  # the imageio-ffmpeg situation
+    clip = tmp_path / 'clip.mp4'
+    _make_clip(clip, audio=True)
+    info = uff.probe_video(clip)
+    assert (info['width'], info['height']) == (96, 64)
+    assert info['fps'] == pytest.approx(29.97, abs=0.01)
+    assert info['has_audio'] is True
+    assert info['duration'] == pytest.approx(1.0, abs=0.2)
+    silent = tmp_path / 'silent.mp4'
+    _make_clip(silent, audio=False)
+    assert uff.probe_video(silent)['has_audio'] is False
+    junk = tmp_path / 'junk.mp4'
+    junk.write_bytes(os.urandom(2048))
+    with pytest.raises(uff.VideoProbeError, match='junk.mp4'):
+        uff.probe_video(junk)
+    audio_only = tmp_path / 'audio.m4a'
+    subprocess.run([uff.ffmpeg_exe(), '-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=duration=0.5', str(audio_only)],
+                   check=True)
+    with pytest.raises(uff.VideoProbeError, match='no video stream'):
+        uff.probe_video(audio_only)

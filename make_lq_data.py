@@ -104,8 +104,6 @@ def main(argv=None):
             img = img[:, :, :3]
         if img.ndim == 2 or img.shape[2] == 1:
             img = cv2.cvtColor(img.reshape(img.shape[0], img.shape[1]), cv2.COLOR_GRAY2BGR)
-        if img.dtype == np.uint16:
-            img = np.rint(img.astype(np.float32) / 257.0).astype(np.uint8)
         h, w = img.shape[:2]
         if h < args.scale or w < args.scale:
             tqdm.write(f'error: {path}: {w}x{h} is smaller than the scale {args.scale}, skipped', file=sys.stderr)
@@ -114,6 +112,8 @@ def main(argv=None):
         seed = image_seed(args.seed, rel)
         if args.mode == 'bicubic':
             lq = imresize_bicubic(img, size=(h // args.scale, w // args.scale))
+            if lq.dtype == np.uint16:  # LQ files are 8-bit
+                lq = np.rint(lq.astype(np.float32) / 257.0).astype(np.uint8)
             params = {'mode': 'bicubic', 'scale': args.scale, 'hr_size': [h, w], 'lq_size': list(lq.shape[:2])}
         else:
             lq, params = degrade_image(img, opt, args.scale, seed)

@@ -59,10 +59,12 @@ def main():
     ap.add_argument('--size', type=int, default=256)
     ap.add_argument('--scale', type=int, default=4)
     ap.add_argument('--rounds', type=int, default=15)
+    ap.add_argument('--threads', type=int, default=1,
+                    help='batch slices run concurrently by the Paddle pipeline (default 1)')
     args = ap.parse_args()
     opt = resolve_options(None)
     crops = load_crops(args.batch, args.size)
-    deg = SecondOrderDegradation(opt, args.scale)
+    deg = SecondOrderDegradation(opt, args.scale, threads=args.threads)
     krng = np.random.default_rng(1)
     prng, nrng = np.random.default_rng(2), np.random.default_rng(3)
 
@@ -73,14 +75,14 @@ def main():
     def run_paddle(k):
         gt = paddle.to_tensor(crops.transpose(0, 3, 1, 2))
         gt_usm = usm_sharp(gt, opt['usm_weight'], opt['usm_radius'], opt['usm_threshold'])
-        lq = deg(gt, k['kernel1'], k['kernel2'], k['sinc_kernel'], rng=prng)
+        lq = deg(gt_usm, k['kernel1'], k['kernel2'], k['sinc_kernel'], rng=prng)  # as Real-ESRGAN: LQ from USM GT
         return gt_usm.numpy(), lq.numpy()
 
     def run_numpy(k):
         out = []
         for i in range(args.batch):
             gt_usm = usm_sharp_np(crops[i], opt['usm_weight'], opt['usm_radius'], opt['usm_threshold'])
-            lq = degrade_np(crops[i], k['kernel1'][i], k['kernel2'][i], k['sinc_kernel'][i], opt, args.scale, nrng)
+            lq = degrade_np(gt_usm, k['kernel1'][i], k['kernel2'][i], k['sinc_kernel'][i], opt, args.scale, nrng)
             out.append((gt_usm, lq))
         return out
 
@@ -104,7 +106,7 @@ def main():
     load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
     print(f'batch {args.batch} x {args.size}x{args.size} GT, scale {args.scale}, {args.rounds} interleaved rounds, '
           f'{paddle.get_device()}, OMP threads {runtime_env.os.environ.get("OMP_NUM_THREADS")}, '
-          f'cv2 threads {cv2.getNumThreads()}')
+          f'cv2 threads {cv2.getNumThreads()}, pipeline slices {args.threads}')
     print(f'paddle batched : {tp * 1000:8.1f} ms/batch  {args.batch / tp:7.1f} pairs/s  (CPU time {cp * 1000:.0f} ms)')
     print(f'numpy/OpenCV   : {tn * 1000:8.1f} ms/batch  {args.batch / tn:7.1f} pairs/s  (CPU time {cn * 1000:.0f} ms)')
     print(f'ratio paddle/numpy throughput: {tn / tp:.2f}x (wall), {cn / cp:.2f}x (CPU time); '

@@ -59,16 +59,24 @@ def _gray_flags(gray, b):
     return g.astype(bool)
 
 
-def _seeds(rng, b):
+def _seeds(rng, b, seeds=None):
+    if seeds is not None:
+        seeds = np.asarray(seeds).reshape(-1)
+        if seeds.size != b:
+            raise ValueError(f'{seeds.size} seeds for a batch of {b}')
+        return seeds
     return as_rng(rng).integers(0, 2 ** 63 - 1, size=b)
 
 
-def gaussian_noise(shape, sigma, gray=None, rng=None):
-    """Gaussian noise as a numpy float32 array of ``shape`` (B, C, H, W); sigma in 0-255 units."""
+def gaussian_noise(shape, sigma, gray=None, rng=None, seeds=None):
+    """Gaussian noise as a numpy float32 array of ``shape`` (B, C, H, W); sigma in 0-255 units.
+
+    ``seeds`` (one per sample) replaces ``rng`` when given.
+    """
     b, c, h, w = shape
     sigma = _per_sample(sigma, b, 'sigma') / 255.0
     gray = _gray_flags(gray, b)
-    seeds = _seeds(rng, b)
+    seeds = _seeds(rng, b, seeds)
     out = np.empty((b, c, h, w), dtype=np.float32)
 
     def fill(i):
@@ -137,13 +145,13 @@ def sample_poisson_levels(levels, vals, rng):
     return x.reshape(levels.shape)
 
 
-def poisson_noise(img, scale, gray=None, rng=None):
+def poisson_noise(img, scale, gray=None, rng=None, seeds=None):
     """Poisson noise (numpy float32, same shape as ``img`` B,C,H,W in [0, 1])."""
     img = np.asarray(img, dtype=np.float32)
     b, c, h, w = img.shape
     scale = _per_sample(scale, b, 'scale')
     gray = _gray_flags(gray, b)
-    seeds = _seeds(rng, b)
+    seeds = _seeds(rng, b, seeds)
     out = np.empty_like(img)
     luma = np.array([0.2989, 0.587, 0.114], dtype=np.float32)
 

@@ -14,6 +14,8 @@ Every random choice comes from one numpy Generator in a fixed order, so a seed
 reproduces the result byte for byte on CPU.
 """
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import paddle
@@ -196,111 +198,161 @@ def _as_kernel_tensor(k, b, place, name):
     return t
 
 
-class SecondOrderDegradation:
-    """``SecondOrderDegradation(opt, scale)(gt, kernel1, kernel2, sinc_kernel, rng)`` -> LQ."""
+def _cpu_count():
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
 
-    def __init__(self, opt=None, scale=4):
+
+_CHUNK_POOL = None
+
+
+def _chunk_pool():
+    global _CHUNK_POOL
+    if _CHUNK_POOL is None:
+        _CHUNK_POOL = ThreadPoolExecutor(max_workers=max(1, min(_cpu_count(), 8)), thread_name_prefix='degrade')
+    return _CHUNK_POOL
+
+
+class SecondOrderDegradation:
+    """``SecondOrderDegradation(opt, scale)(gt, kernel1, kernel2, sinc_kernel, rng)`` -> LQ.
+
+    All random choices are drawn first (:meth:`sample_plan`), then the ops run on
+    the batch. ``threads > 1`` cuts the batch into that many slices run
+    concurrently (Paddle releases the GIL inside ops, and many CPU kernels are
+    single-threaded); each sample's result does not depend on the slicing. On the
+    shared 2-core VM it did not pay off (docs/notes/issue-5.md), so the default is 1.
+    """
+
+    def __init__(self, opt=None, scale=4, threads=1):
         if not isinstance(scale, (int, np.integer)) or scale < 1:
             raise ValueError(f'scale must be a positive integer, got {scale!r}')
+        if not isinstance(threads, (int, np.integer)) or threads < 1:
+            raise ValueError(f'threads must be a positive integer, got {threads!r}')
         self.opt = _resolved(opt)
         self.scale = int(scale)
+        self.threads = threads
 
-    # -- steps ---------------------------------------------------------------
-    def _resize(self, out, rng, sfx, ref_hw):
+    # -- random plan -----------------------------------------------------------
+    def _plan_resize(self, rng, sfx):
         o = self.opt
         kind = ('up', 'down', 'keep')[int(rng.choice(3, p=o['resize_prob' + sfx]))]
         lo, hi = o['resize_range' + sfx]
         s = float(rng.uniform(1, hi)) if kind == 'up' else float(rng.uniform(lo, 1)) if kind == 'down' else 1.0
-        mode = str(rng.choice(o['resize_mode_list']))
-        size = scaled_size(ref_hw[0], ref_hw[1], s)
-        return resize(out, size, mode), {'resize': kind, 'resize_scale': s, 'resize_mode': mode}
+        return {'resize': kind, 'resize_scale': s, 'resize_mode': str(rng.choice(o['resize_mode_list']))}
 
-    def _noise(self, out, rng, sfx):
+    def _plan_noise(self, rng, sfx, b):
         o = self.opt
+        return {'gauss': rng.uniform(size=b) < o['gaussian_noise_prob' + sfx],
+                'gray': rng.uniform(size=b) < o['gray_noise_prob' + sfx],
+                'sigma': rng.uniform(*o['noise_range' + sfx], size=b),
+                'pscale': rng.uniform(*o['poisson_scale_range' + sfx], size=b),
+                'seeds': rng.integers(0, 2 ** 63 - 1, size=b)}
+
+    def sample_plan(self, b, rng):
+        """Every random choice for a batch of ``b``, in a fixed order."""
+        o = self.opt
+        plan = {'resize1': self._plan_resize(rng, ''), 'noise1': self._plan_noise(rng, '', b),
+                'q1': np.floor(rng.uniform(*o['jpeg_range'], size=b)),
+                'use2': rng.uniform(size=b) < o['second_blur_prob'],
+                'resize2': self._plan_resize(rng, '2'), 'noise2': self._plan_noise(rng, '2', b),
+                'final_mode': str(rng.choice(o['resize_mode_list'])),
+                'resize_first': bool(rng.uniform() < o['final_resize_first_prob']),
+                'q2': np.floor(rng.uniform(*o['jpeg_range2'], size=b))}
+        return plan
+
+    # -- ops -------------------------------------------------------------------
+    @staticmethod
+    def _noise(out, npl, idx):
+        gauss, gray = npl['gauss'][idx], npl['gray'][idx]
+        sigma, pscale, seeds = npl['sigma'][idx], npl['pscale'][idx], npl['seeds'][idx]
         b = out.shape[0]
-        gauss = rng.uniform(size=b) < o['gaussian_noise_prob' + sfx]
-        gray = rng.uniform(size=b) < o['gray_noise_prob' + sfx]
-        sigma = rng.uniform(*o['noise_range' + sfx], size=b)
-        pscale = rng.uniform(*o['poisson_scale_range' + sfx], size=b)
         gi, pi = np.flatnonzero(gauss), np.flatnonzero(~gauss)
         noise = np.empty(out.shape, dtype=np.float32)
         if gi.size:
-            noise[gi] = gaussian_noise([gi.size] + list(out.shape[1:]), sigma[gi], gray[gi], rng)
+            noise[gi] = gaussian_noise([gi.size] + list(out.shape[1:]), sigma[gi], gray[gi], seeds=seeds[gi])
         if pi.size:
             sub = out if pi.size == b else paddle.index_select(out, paddle.to_tensor(pi, place=out.place))
-            img = sub.numpy()
-            noise[pi] = poisson_noise(img, pscale[pi], gray[pi], rng)
-        out = (out + paddle.to_tensor(noise, place=out.place)).clip(0, 1)
-        params = [{'noise': 'gaussian', 'noise_sigma': float(sigma[i]), 'noise_gray': bool(gray[i])} if gauss[i]
-                  else {'noise': 'poisson', 'noise_scale': float(pscale[i]), 'noise_gray': bool(gray[i])}
-                  for i in range(b)]
-        return out, params
+            noise[pi] = poisson_noise(sub.numpy(), pscale[pi], gray[pi], seeds=seeds[pi])
+        return (out + paddle.to_tensor(noise, place=out.place)).clip(0, 1)
 
-    def _jpeg(self, out, rng, sfx):
-        q = np.floor(rng.uniform(*self.opt['jpeg_range' + sfx], size=out.shape[0]))
-        return diff_jpeg(out.clip(0, 1), q, self.opt['jpeg_round']), [int(v) for v in q]
+    def _jpeg(self, out, q):
+        return diff_jpeg(out.clip(0, 1), q, self.opt['jpeg_round'])
 
-    # -- main ----------------------------------------------------------------
-    def __call__(self, gt, kernel1, kernel2, sinc_kernel, rng=None, return_params=False):
-        if not isinstance(gt, paddle.Tensor) or gt.ndim != 4 or gt.shape[1] != 3:
-            raise ValueError(f'gt must be an RGB NCHW paddle.Tensor, got {getattr(gt, "shape", type(gt))}')
-        rng = as_rng(rng)
-        o = self.opt
-        b, _, h, w = gt.shape
+    def _apply(self, gt, k1, k2, ks, plan, idx):
+        """Run the planned ops on the samples ``idx`` (a slice of the batch)."""
+        _, _, h, w = gt.shape
         th, tw = h // self.scale, w // self.scale
-        if th < 1 or tw < 1:
-            raise ValueError(f'gt {h}x{w} is smaller than the scale {self.scale}')
         place = gt.place
-        k1 = _as_kernel_tensor(kernel1, b, place, 'kernel1')
-        k2 = _as_kernel_tensor(kernel2, b, place, 'kernel2')
-        ks = _as_kernel_tensor(sinc_kernel, b, place, 'sinc_kernel')
-        pulse_np = pulse_kernel(ks.shape[-1])
-        final_blur = not bool(paddle.all(ks == paddle.to_tensor(pulse_np, place=place)))  # skip when all pulses
-
-        def final_filter(t):
-            return filter2d(t, ks) if final_blur else t
-        params = [dict() for _ in range(b)]
-
-        # ---- first order
+        b = gt.shape[0]
+        # first order
         out = filter2d(gt, k1)
-        out, rp = self._resize(out, rng, '', (h, w))
-        out, npar = self._noise(out, rng, '')
-        out, q1 = self._jpeg(out, rng, '')
-        for i in range(b):
-            params[i].update({f'{k}1': v for k, v in rp.items()})
-            params[i].update({f'{k}1': v for k, v in npar[i].items()})
-            params[i]['jpeg_quality1'] = q1[i]
-
-        # ---- second order
-        use2 = rng.uniform(size=b) < o['second_blur_prob']
+        r = plan['resize1']
+        out = resize(out, scaled_size(h, w, r['resize_scale']), r['resize_mode'])
+        out = self._noise(out, plan['noise1'], idx)
+        out = self._jpeg(out, plan['q1'][idx])
+        # second order
+        use2 = plan['use2'][idx]
         if use2.any():
             if not use2.all():
                 mask = paddle.to_tensor(use2.astype(np.float32).reshape(b, 1, 1), place=place)
                 pulse = paddle.to_tensor(pulse_kernel(k2.shape[-1]), place=place)
                 k2 = mask * k2 + (1 - mask) * pulse
             out = filter2d(out, k2)
-        out, rp = self._resize(out, rng, '2', (th, tw))
-        out, npar = self._noise(out, rng, '2')
+        r = plan['resize2']
+        out = resize(out, scaled_size(th, tw, r['resize_scale']), r['resize_mode'])
+        out = self._noise(out, plan['noise2'], idx)
+        # final: [resize + sinc] and JPEG in random order; the sinc blur is skipped when all are pulses
+        final_blur = not bool(paddle.all(ks == paddle.to_tensor(pulse_kernel(ks.shape[-1]), place=place)))
 
-        # ---- final: [resize + sinc] and JPEG in random order
-        final_mode = str(rng.choice(o['resize_mode_list']))
-        resize_first = bool(rng.uniform() < o['final_resize_first_prob'])
-        if resize_first:
-            out = final_filter(resize(out, (th, tw), final_mode))
-            out, q2 = self._jpeg(out, rng, '2')
+        def resize_sinc(t):
+            t = resize(t, (th, tw), plan['final_mode'])
+            return filter2d(t, ks) if final_blur else t
+        if plan['resize_first']:
+            out = self._jpeg(resize_sinc(out), plan['q2'][idx])
         else:
-            out, q2 = self._jpeg(out, rng, '2')
-            out = final_filter(resize(out, (th, tw), final_mode))
-        lq = paddle.round(out.clip(0, 1) * 255.0) / 255.0
+            out = resize_sinc(self._jpeg(out, plan['q2'][idx]))
+        return paddle.round(out.clip(0, 1) * 255.0) / 255.0
+
+    @staticmethod
+    def plan_params(plan, i):
+        """The parameters of sample ``i`` as a flat JSON-able dict."""
+        p = {}
+        for st in ('1', '2'):
+            p.update({f'{k}{st}': v for k, v in plan['resize' + st].items()})
+            n = plan['noise' + st]
+            if n['gauss'][i]:
+                p.update({f'noise{st}': 'gaussian', f'noise_sigma{st}': float(n['sigma'][i])})
+            else:
+                p.update({f'noise{st}': 'poisson', f'noise_scale{st}': float(n['pscale'][i])})
+            p[f'noise_gray{st}'] = bool(n['gray'][i])
+        p.update({'jpeg_quality1': int(plan['q1'][i]), 'jpeg_quality2': int(plan['q2'][i]),
+                  'second_blur': bool(plan['use2'][i]), 'final_resize_mode': plan['final_mode'],
+                  'final_order': 'resize+sinc, jpeg' if plan['resize_first'] else 'jpeg, resize+sinc'})
+        return p
+
+    # -- main ------------------------------------------------------------------
+    def __call__(self, gt, kernel1, kernel2, sinc_kernel, rng=None, return_params=False):
+        if not isinstance(gt, paddle.Tensor) or gt.ndim != 4 or gt.shape[1] != 3:
+            raise ValueError(f'gt must be an RGB NCHW paddle.Tensor, got {getattr(gt, "shape", type(gt))}')
+        rng = as_rng(rng)
+        b, _, h, w = gt.shape
+        if h // self.scale < 1 or w // self.scale < 1:
+            raise ValueError(f'gt {h}x{w} is smaller than the scale {self.scale}')
+        place = gt.place
+        k1 = _as_kernel_tensor(kernel1, b, place, 'kernel1')
+        k2 = _as_kernel_tensor(kernel2, b, place, 'kernel2')
+        ks = _as_kernel_tensor(sinc_kernel, b, place, 'sinc_kernel')
+        plan = self.sample_plan(b, rng)
+        n = max(1, min(self.threads, b))
+        if n == 1:
+            lq = self._apply(gt, k1, k2, ks, plan, slice(0, b))
+        else:
+            bounds = np.linspace(0, b, n + 1).astype(int)
+            jobs = [_chunk_pool().submit(self._apply, gt[s:e], k1[s:e], k2[s:e], ks[s:e], plan, slice(s, e))
+                    for s, e in zip(bounds[:-1], bounds[1:])]
+            lq = paddle.concat([j.result() for j in jobs], axis=0)
         if not return_params:
             return lq
-        for i in range(b):
-            params[i]['second_blur'] = bool(use2[i])
-            params[i].update({f'{k}2': v for k, v in rp.items()})
-            params[i].update({f'{k}2': v for k, v in npar[i].items()})
-            params[i].update({'jpeg_quality2': q2[i], 'final_resize_mode': final_mode,
-                              'final_order': 'resize+sinc, jpeg' if resize_first else 'jpeg, resize+sinc'})
-        return lq, params
+        return lq, [self.plan_params(plan, i) for i in range(b)]
 
 
 def image_to_tensor(img):

@@ -121,9 +121,10 @@ class RealESRNetModel:
         if not self._guard(loss, what, current_iter):
             optimizer.clear_grad()
             return False
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self.scaler.minimize(optimizer, self.scaler.scale(loss))
+        if self.scaler is not None:  # GPU AMP: the scaler skips steps with inf/nan gradients itself
+            scaled = self.scaler.scale(loss)
+            scaled.backward()
+            self.scaler.minimize(optimizer, scaled)
             optimizer.clear_grad()
             return True
         loss.backward()

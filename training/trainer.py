@@ -46,8 +46,8 @@ def prepare_experiment(opt, rank, resuming, logger=None):
     return exp_dir
 
 
-def train(opt, auto_resume=False, debug=False, on_iter=None):
-    """Run one training; returns a summary dict. ``on_iter(it, model)`` is a test hook."""
+def train(opt, auto_resume=False, debug=False):
+    """Run one training; returns a summary dict (also written to ``summary_rank<r>.json``)."""
     from .data_setup import build_feeder, build_train_loader, build_val_loader
 
     rank, world = init_dist()
@@ -64,17 +64,16 @@ def train(opt, auto_resume=False, debug=False, on_iter=None):
     # ---- resume: an explicit state, or the newest complete one
     exp_dir = Path(opt['path']['experiments_root']) / opt['name']
     mgr = CheckpointManager(exp_dir, opt['logger']['keep_last'])
+    src = mgr  # where the resumed state and its network files live
     resume_it, state = None, None
     if opt['path'].get('resume_state'):
         from .state_io import load_state
         state = load_state(opt['path']['resume_state'])
         resume_it = int(state['iter'])
-        mgr_dir = Path(opt['path']['resume_state']).resolve().parent.parent
-        mgr = CheckpointManager(mgr_dir, opt['logger']['keep_last'])
+        src = CheckpointManager(Path(opt['path']['resume_state']).resolve().parent.parent)
     elif auto_resume:
         resume_it, state = mgr.latest()
     exp_dir = prepare_experiment(opt, rank, resuming=state is not None)
-    mgr.exp_dir = exp_dir
     barrier(world)
 
     log_file = exp_dir / f'train_{opt["name"]}_{time.strftime("%Y%m%d_%H%M%S")}.log' if rank == 0 else None
@@ -106,12 +105,14 @@ def train(opt, auto_resume=False, debug=False, on_iter=None):
     best = BestTracker((opt.get('val') or {}).get('metrics'))
     start_iter, epoch = 0, 0
     if state is not None:
-        files = {w: mgr.net_path(w, resume_it) for w in state.get('nets', ['g'])}
+        files = {w: src.net_path(w, resume_it) for w in state.get('nets', ['g'])}
         model.load_training_state(state, files)
         start_iter, epoch = int(state['iter']), int(state.get('epoch', 0))
         _set_rng_state((state.get('rng') or {}).get(str(rank)))
         best = BestTracker((opt.get('val') or {}).get('metrics'), state.get('best'))
         logger.info(f'resumed from iter {start_iter} (epoch {epoch}), lr {model.current_lrs()}')
+    elif auto_resume:
+        logger.info(f'--auto_resume: no complete training state in {mgr.states_dir}; starting at iter 0')
 
     total = int(train_opt['total_iter'])
     lo = opt['logger']
@@ -178,13 +179,11 @@ def train(opt, auto_resume=False, debug=False, on_iter=None):
                 msg.accumulate(losses)
             msg(it, epoch, model.current_lrs())
             bar.update(1)
-            if on_iter is not None:
-                on_iter(it, model)
-            if lo['save_checkpoint_freq'] > 0 and it % lo['save_checkpoint_freq'] == 0:
-                save(it)
             if val_loader is not None and val_freq and it % val_freq == 0:
                 last_val = run_val(it)
-            barrier(world) if (lo['save_checkpoint_freq'] > 0 and it % lo['save_checkpoint_freq'] == 0) else None
+            if lo['save_checkpoint_freq'] > 0 and it % lo['save_checkpoint_freq'] == 0:
+                save(it)
+                barrier(world)  # no rank runs ahead of a checkpoint being written
             t0 = time.time()
             if it >= total:
                 break
@@ -197,8 +196,9 @@ def train(opt, auto_resume=False, debug=False, on_iter=None):
         last_val = run_val(it)
     checksum = weights_checksum(model.g)
     checksum_d = weights_checksum(model.d) if hasattr(model, 'd') else None
-    summary = {'iter': it, 'start_iter': start_iter, 'epoch': epoch, 'rank': rank, 'world_size': world, 'lr': model.current_lrs(),
-               'skipped_steps': skipped, 'net_g_sha256': checksum, 'net_d_sha256': checksum_d, 'val': last_val, 'best': best.best,
+    summary = {'iter': it, 'start_iter': start_iter, 'epoch': epoch, 'rank': rank, 'world_size': world,
+               'lr': model.current_lrs(), 'skipped_steps': skipped, 'net_g_sha256': checksum,
+               'net_d_sha256': checksum_d, 'val': last_val, 'best': best.best,
                'seconds_data_degradation': round(t_data, 3), 'seconds_steps': round(t_step, 3)}
     atomic_write_text(exp_dir / f'summary_rank{rank}.json', json.dumps(summary, indent=1))
     logger.info(f'done: iter {it}, net_g sha256 {checksum[:16]}, data+degradation {t_data:.1f}s, '

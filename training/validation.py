@@ -1,7 +1,6 @@
 """Validation on a paired set: PSNR/SSIM (Y channel, border crop), saved images, best-model tracking."""
 from pathlib import Path
 
-import cv2
 import numpy as np
 import paddle
 from tqdm import tqdm

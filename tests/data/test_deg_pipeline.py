@@ -61,6 +61,15 @@ def test_pipeline_is_deterministic_on_cpu(gt_batch):
     assert a.shape == c.shape and not np.array_equal(a, c)
 
 
+def test_batch_slicing_does_not_change_results(gt_batch):
+    k = batch_kernels(4, seed=9)
+    outs = [SecondOrderDegradation(None, 4, threads=t)(gt_batch, k['kernel1'], k['kernel2'], k['sinc_kernel'],
+                                                       rng=21).numpy() for t in (1, 3)]
+    assert outs[0].tobytes() == outs[1].tobytes()
+    with pytest.raises(ValueError):
+        SecondOrderDegradation(None, 4, threads=0)
+
+
 def test_zero_degradation_options_give_a_clean_downscale(gt_batch):
     opt = {'resize_prob': [0, 0, 1], 'resize_prob2': [0, 0, 1], 'noise_range': [0, 0], 'noise_range2': [0, 0],
            'gaussian_noise_prob': 1.0, 'gaussian_noise_prob2': 1.0, 'jpeg_range': [100, 100],

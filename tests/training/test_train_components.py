@@ -99,7 +99,8 @@ def test_multistep_lr_with_warmup():
 
 
 def test_nan_guard_skips_then_aborts(tmp_path):
-    opt = _opt(tmp_path, 'model_type=RealESRNetModel', 'network_d=~', 'train.gan_opt=~', 'train.nan_max_consecutive=3')
+    opt = _opt(tmp_path, 'model_type=RealESRNetModel', 'network_d=null', 'train.gan_opt=null',
+               'train.nan_max_consecutive=3')
     paddle.seed(0)
     model = build_model(opt, LOG)
     before = {k: v.numpy().copy() for k, v in model.g.state_dict().items()}

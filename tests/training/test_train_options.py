@@ -59,7 +59,8 @@ def test_every_problem_is_reported_with_its_key_path(tmp_path):
     probs = '\n'.join(e.value.problems)
     for needle in ('train.total_iter: expected int', 'train.optim_g.lrr: unknown key',
                    'datasets.train.dataroot_gt: dir not found', 'network_g.num_feats: unknown key',
-                   'path.pretrain_network_g: file (or model-zoo name) not found', 'degradation.blur_sigmaa: unknown key',
+                   'path.pretrain_network_g: file (or model-zoo name) not found',
+                   'degradation.blur_sigmaa: unknown key',
                    'bogus_top: unknown key'):
         assert needle in probs, (needle, probs)
 

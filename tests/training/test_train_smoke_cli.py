@@ -65,7 +65,7 @@ def test_smoke_trains_checkpoints_validates_and_resumes(tmp_path):
 
 def test_killed_run_resumes_with_same_iteration_and_lr(tmp_path):
     cmd = _cmd(tmp_path, '-o', 'train.total_iter=200', '-o', 'logger.save_checkpoint_freq=2',
-               '-o', 'train.scheduler.milestones=[3, 5]', '-o', 'val=~', '-o', 'datasets.val=~',
+               '-o', 'train.scheduler.milestones=[3, 5]', '-o', 'val=null', '-o', 'datasets.val=null',
                '-o', 'logger.keep_last=2')
     states = tmp_path / 'tiny_smoke' / 'training_states'
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -84,8 +84,8 @@ def test_killed_run_resumes_with_same_iteration_and_lr(tmp_path):
     assert st['iter'] == saved and st['sched_g']['last_epoch'] == saved
     lr_saved = st['sched_g']['last_lr']
     assert lr_saved == 2.5e-5  # both milestones passed
-    log = _run(_cmd(tmp_path, '--auto_resume', '-o', f'train.total_iter={saved + 2}', '-o', 'val=~',
-                    '-o', 'datasets.val=~', '-o', 'train.scheduler.milestones=[3, 5]', '-o', 'logger.print_freq=1'))
+    log = _run(_cmd(tmp_path, '--auto_resume', '-o', f'train.total_iter={saved + 2}', '-o', 'val=null',
+                    '-o', 'datasets.val=null', '-o', 'train.scheduler.milestones=[3, 5]', '-o', 'logger.print_freq=1'))
     m = re.search(r'resumed from iter (\d+) \(epoch \d+\), lr \[([\d.e-]+), ([\d.e-]+)\]', log)
     assert m and int(m.group(1)) == saved, log[-2000:]
     assert float(m.group(2)) == lr_saved
@@ -108,7 +108,7 @@ def test_paired_data_with_perceptual_loss(tmp_path):
     log = _run(_cmd(tmp_path, '-o', 'high_order_degradation=false', '-o', 'datasets.train.type=PairedImageDataset',
                     '-o', 'datasets.train.dataroot_gt=tests/data/images/val/gt',
                     '-o', 'datasets.train.dataroot_lq=tests/data/images/val/lq',
-                    '-o', 'datasets.train.crop_pad_size=~', '-o', 'datasets.train.gt_size=64',
+                    '-o', 'datasets.train.crop_pad_size=null', '-o', 'datasets.train.gt_size=64',
                     '-o', 'train.perceptual_opt.type=PerceptualLoss',
                     '-o', 'train.perceptual_opt.layer_weights={conv1_2: 0.1, conv2_2: 0.1}',
                     '-o', f'train.perceptual_opt.vgg_weights={vgg}', '-o', 'train.total_iter=3',
@@ -123,3 +123,23 @@ def test_paired_data_with_perceptual_loss(tmp_path):
     assert res.returncode == 1 and 'Traceback' not in res.stderr
     err = [l for l in res.stderr.splitlines() if l.startswith('error:')]
     assert len(err) == 1 and 'download_models.py --names vgg19' in err[0] and 'missing.pdparams' in err[0]
+
+
+def test_debug_mode_logs_every_iteration_and_amp_is_gpu_only(tmp_path):
+    log = _run(_cmd(tmp_path, '--debug', '-o', 'train.total_iter=1000', '-o', 'train.use_amp=true',
+                    '-o', 'val=null', '-o', 'datasets.val=null'))
+    assert 'AMP works on GPU only' in log
+    its = [int(m) for m in re.findall(r'iter\s+(\d+)/8\]', log)]
+    assert its == list(range(1, 9))
+    exp = tmp_path / 'debug_tiny_smoke'
+    assert json.loads((exp / 'summary_rank0.json').read_text())['iter'] == 8
+
+
+def test_visualdl_scalars_are_written(tmp_path):
+    _run(_cmd(tmp_path, '-o', 'train.total_iter=2', '-o', 'val.val_freq=2', '-o', 'logger.print_freq=1'))
+    files = [p for p in (tmp_path / 'tiny_smoke' / 'vdl').rglob('*') if p.is_file()]
+    assert files and sum(p.stat().st_size for p in files) > 0
+    from visualdl import LogReader
+    reader = LogReader(file_path=str(files[0]))
+    tags = set(reader.get_tags().get('scalar', []))
+    assert {'losses/l_g_pix', 'metrics/psnr', 'lr/0'} <= tags, tags

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Training speed on this machine: iterations per second of the RealESRGAN recipe for a tiny,
-a compact (realesr-animevideov3) and the full x4plus configuration, and the share of each
+a compact (realesr-animevideov3, with the official-size and with the demo's small discriminator) and
+the full x4plus configuration, and the share of each
 iteration spent loading data, degrading it (USM + second-order pipeline + crop + pool) and in
 the G/D optimisation steps.
 
@@ -25,6 +26,9 @@ CONFIGS = {
     'compact': (['network_g.num_feat=64', 'network_g.num_conv=16', 'network_d.num_feat=64',
                  'datasets.train.batch_size_per_gpu=4', 'gt_size=128', 'datasets.train.crop_pad_size=128'],
                 'realesr-animevideov3 (SRVGG 64f/16c) + UNetD 64f, GT 128, batch 4'),
+    'demo': (['network_g.num_feat=64', 'network_g.num_conv=16', 'network_d.num_feat=16',
+              'datasets.train.batch_size_per_gpu=4', 'gt_size=96', 'datasets.train.crop_pad_size=128'],
+             'the CPU finetune demo: SRVGG 64f/16c + UNetD 16f, GT 96, batch 4'),
     'full': (['network_g={type: RRDBNet, num_feat: 64, num_block: 23, num_grow_ch: 32, scale: 4}',
               'network_d.num_feat=64', 'datasets.train.batch_size_per_gpu=2', 'gt_size=128',
               'datasets.train.crop_pad_size=128'],

@@ -3,16 +3,18 @@
 * :func:`filter2d` blurs every sample with its own kernel (``(B, k, k)``) or one
   shared kernel (``(k, k)``), with reflect padding (OpenCV's BORDER_REFLECT_101),
   as a cross-correlation, like ``conv2d``. It works in the Fourier domain: on
-  CPU a 21x21 grouped convolution is ~20x slower than rfft2/irfft2.
-* :func:`separable_blur` applies a 1-D kernel along both axes as two matrix
-  products with banded matrices that already contain the border reflection
-  (no padding op at all); used for USM's 51-tap Gaussian.
+  CPU a 21x21 grouped convolution is ~20x slower than rfft2/irfft2. The kernel
+  spectra come from small cos/sin matrix products (:func:`kernel_spectrum`), and
+  the result is cropped with ``paddle.crop`` (a contiguous copy): a strided 2-axis
+  slice view costs ~20 ms to consume later on CPU.
+* :func:`separable_blur` applies a 1-D kernel along both axes as matrix products
+  with banded matrices that already contain the border reflection (no padding
+  op at all; the H pass works on row blocks); used for USM's 51-tap Gaussian.
 """
 import functools
 
 import numpy as np
 import paddle
-import paddle.nn.functional as F
 
 
 def _check_nchw(x, name='x'):
@@ -99,10 +101,49 @@ def filter2d(x, kernel):
     hf, wf = _fast_len(h + 2 * p), _fast_len(w + 2 * p)
     # pad straight to the FFT size: rfft2(..., s=...) zero-pads ~3x slower on CPU
     xf = paddle.fft.rfft2(reflect_pad(x, p, (hf, wf)))
-    kpad = F.pad(kernel.flip([1, 2]).unsqueeze(1), [0, wf - k, 0, hf - k]).squeeze(1)
-    kf = paddle.fft.rfft2(kpad).unsqueeze(1)
+    # one spectrum per plane: broadcasting a (B, 1, ...) complex spectrum over the channels
+    # (or expanding it) costs ~10 ms on CPU, 3x more small matrix products ~2 ms
+    c = x.shape[1]
+    kf = kernel_spectrum(kernel.unsqueeze(1).expand([kernel.shape[0], c, k, k]).reshape([-1, k, k]), hf, wf)
+    kf = kf.reshape([kernel.shape[0], c, hf, wf // 2 + 1])
     y = paddle.fft.irfft2(xf * kf, s=[hf, wf])
-    return y[:, :, 2 * p:2 * p + h, 2 * p:2 * p + w]
+    # paddle.crop copies into a contiguous tensor (~0.7 ms); a 2-axis slice is a strided
+    # view whose later copy costs ~20 ms on CPU (stride kernels)
+    return paddle.crop(y, shape=[b, y.shape[1], h, w], offsets=[0, 0, 2 * p, 2 * p])
+
+
+_DFT_CACHE = {}
+
+
+def _dft_tables(n, k, bins, place):
+    """cos and sin tables ``(bins, k)``: row u, column j holds the phase
+    ``2 pi u (k-1-j) / n`` of the flipped kernel tap j placed at the origin."""
+    key = (n, k, bins, str(place))
+    if key not in _DFT_CACHE:
+        if len(_DFT_CACHE) > 64:
+            _DFT_CACHE.clear()
+        u = np.arange(bins, dtype=np.float64)[:, None]
+        j = np.arange(k, dtype=np.float64)[None, :]
+        ang = 2 * np.pi * ((u * (k - 1 - j)) % n) / n
+        _DFT_CACHE[key] = tuple(paddle.to_tensor(np.ascontiguousarray(m, dtype=np.float32), place=place)
+                                for m in (np.cos(ang), np.sin(ang)))
+    return _DFT_CACHE[key]
+
+
+def kernel_spectrum(kernel, hf, wf):
+    """``rfft2`` of the flipped ``(B, k, k)`` kernels zero-padded to ``(hf, wf)``.
+
+    Only ``k`` taps per axis are non-zero, so small matrix products with cos/sin
+    tables, ``(Ch - i Sh) k (Cw - i Sw)^T``, replace flip + pad + a full-size FFT.
+    """
+    k = kernel.shape[1]
+    ch, sh = _dft_tables(hf, k, hf, kernel.place)
+    cw, sw = _dft_tables(wf, k, wf // 2 + 1, kernel.place)
+    kc = paddle.matmul(kernel, cw, transpose_y=True)
+    ks = paddle.matmul(kernel, sw, transpose_y=True)
+    real = paddle.matmul(ch, kc) - paddle.matmul(sh, ks)
+    imag = -(paddle.matmul(sh, kc) + paddle.matmul(ch, ks))
+    return paddle.complex(real, imag)
 
 
 @functools.lru_cache(maxsize=64)
@@ -129,16 +170,50 @@ def _band_matrix(n, taps, place):
     return _BAND_CACHE[key]
 
 
+_BLOCK = 32
+_BLOCK_CACHE = {}
+
+
+def _block_band(n, taps, place):
+    """Row blocks for the H pass: gather indices (reflect-101 halo included) and the
+    one ``(blk, blk + 2p)`` Toeplitz block shared by all of them."""
+    key = (n, taps, str(place))
+    if key not in _BLOCK_CACHE:
+        if len(_BLOCK_CACHE) > 64:
+            _BLOCK_CACHE.clear()
+        k = np.asarray(taps, dtype=np.float64)
+        p, nb = len(k) // 2, -(-n // _BLOCK)
+        idx = reflect_index((np.arange(nb) * _BLOCK - p)[:, None] + np.arange(_BLOCK + 2 * p)[None, :], n)
+        block = np.zeros((_BLOCK, _BLOCK + 2 * p), dtype=np.float64)
+        for i in range(_BLOCK):
+            block[i, i:i + 2 * p + 1] = k
+        _BLOCK_CACHE[key] = (nb, _index(idx.ravel(), place), paddle.to_tensor(block.astype(np.float32), place=place))
+    return _BLOCK_CACHE[key]
+
+
 def separable_blur(x, kernel_1d):
-    """Apply a symmetric-or-not 1-D kernel along H and W (reflect-101 borders)."""
+    """Apply a symmetric-or-not 1-D kernel along H and W (reflect-101 borders).
+
+    W: one matrix product with the banded ``(w, w)`` matrix. H: when the image is
+    tall enough, rows are gathered in blocks of 32 with their halo and multiplied by
+    one small Toeplitz block (~1/3 of the dense product's work, ~15% faster overall
+    for USM's 51 taps at 256x256); otherwise the dense banded matrix as well.
+    """
     _check_nchw(x)
     taps = tuple(float(v) for v in np.asarray(kernel_1d, dtype=np.float64).ravel())
     if len(taps) % 2 == 0:
         raise ValueError(f'1-D kernel length must be odd, got {len(taps)}')
-    h, w = x.shape[2], x.shape[3]
-    mh = _band_matrix(h, taps, x.place)
+    b, c, h, w = x.shape
     mw = _band_matrix(w, taps, x.place)
-    return paddle.matmul(paddle.matmul(mh, x), mw, transpose_y=True)
+    if h >= 4 * _BLOCK and len(taps) >= 9:
+        nb, idx, block = _block_band(h, taps, x.place)
+        g = paddle.index_select(x, idx, axis=2).reshape([b, c, nb, _BLOCK + len(taps) - 1, w])
+        y = paddle.matmul(block, g).reshape([b, c, nb * _BLOCK, w])
+        if nb * _BLOCK != h:
+            y = paddle.crop(y, shape=[b, c, h, w])
+    else:
+        y = paddle.matmul(_band_matrix(h, taps, x.place), x)
+    return paddle.matmul(y, mw, transpose_y=True)
 
 
 def gaussian_kernel1d(ksize, sigma=0.0):

@@ -125,23 +125,35 @@ def _poisson_tables(vals):
         bounds = np.stack([np.searchsorted(row, edges, side='left') for row in cdf])  # (256, BINS+1)
         lo = bounds[:, :-1].astype(np.int32)
         hi = np.minimum(bounds[:, 1:], nmax).astype(np.int32)
-        # rows shifted by 2*level form one increasing array for a batched searchsorted
+        # one int32 code per (level, bin): the count when the bin holds a single one, else
+        # -1 - (lowest count in the bin); ambiguous bins are resolved by a short forward scan
+        code = np.where(hi > lo, -1 - lo, lo).astype(np.int32)
+        # rows shifted by 2*level form one increasing array for a batched searchsorted (long scans)
         stacked = (cdf + 2.0 * np.arange(256)[:, None]).ravel()
-        _TABLES[vals] = (stacked, nmax + 1, lo.ravel(), hi.ravel())
+        _TABLES[vals] = (cdf.ravel(), stacked, nmax + 1, code.ravel())
     return _TABLES[vals]
 
 
 def sample_poisson_levels(levels, vals, rng):
     """Exact Poisson(levels * vals / 255) samples for uint8 ``levels`` (inverse CDF)."""
-    stacked, width, lo, hi = _poisson_tables(vals)
+    cdf, stacked, width, code = _poisson_tables(vals)
     uf = rng.random(levels.size)
-    lv = levels.ravel().astype(np.int64)
-    flat = lv * _BINS + np.minimum((uf * _BINS).astype(np.int64), _BINS - 1)
-    x = lo[flat]
-    todo = np.flatnonzero(hi[flat] > x)  # bins whose quantile range spans several counts
+    flat = levels.ravel().astype(np.intp) * _BINS
+    flat += (uf * _BINS).astype(np.intp)  # uf < 1, so the bin index is < _BINS
+    x = code[flat]
+    todo = np.flatnonzero(x < 0)  # ~6% of pixels: bins whose quantile range spans several counts
     if todo.size:
-        lt = lv[todo]
-        x[todo] = np.searchsorted(stacked, 2.0 * lt + uf[todo], side='left') - lt * width
+        pos = (flat[todo] // _BINS) * width - 1 - x[todo]  # flat CDF index of the bin's lowest count
+        u = uf[todo]
+        for _ in range(3):  # X = min{n: cdf[n] >= u}: a short forward scan settles most
+            more = cdf[pos] < u
+            x[todo] = pos % width
+            todo, pos, u = todo[more], pos[more] + 1, u[more]
+            if not todo.size:
+                break
+        if todo.size:  # the few long tail bins: binary search in their row
+            lt = pos // width
+            x[todo] = np.searchsorted(stacked, 2.0 * lt + u, side='left') - lt * width
     return x.reshape(levels.shape)
 
 

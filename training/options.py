@@ -311,7 +311,7 @@ def degradation_keys():
 
 
 def _resolve_usm_flags(opt, problems):
-    deg = opt.get('degradation') if isinstance(opt.get('degradation'), dict) else {}
+    deg = _d(opt.get('degradation'))
     try:
         from data.pipeline import DEFAULT_DEGRADATION, resolve_options
         resolved = resolve_options({k: v for k, v in deg.items() if k in DEFAULT_DEGRADATION})
@@ -325,6 +325,11 @@ def _resolve_usm_flags(opt, problems):
             opt[k] = bool(resolved[k])
 
 
+def _d(v):
+    """``v`` when it is a mapping, else {} (its type error is already reported)."""
+    return v if isinstance(v, dict) else {}
+
+
 def validate_options(raw, source='options'):
     problems = []
     if not isinstance(raw, dict):
@@ -333,7 +338,7 @@ def validate_options(raw, source='options'):
     for net in ('network_g', 'network_d'):
         if isinstance(opt.get(net), dict):
             _validate_network(opt[net], net, problems)
-    ds = opt.get('datasets') or {}
+    ds = _d(opt.get('datasets'))
     for phase in ('train', 'val'):
         if isinstance(ds.get(phase), dict):
             ds[phase] = _validate_dataset(ds[phase], f'datasets.{phase}', problems, phase)
@@ -343,13 +348,13 @@ def validate_options(raw, source='options'):
             if k not in deg_keys:
                 problems.append(f'degradation.{k}: unknown key (valid: {", ".join(sorted(deg_keys))})')
     _resolve_usm_flags(opt, problems)
-    tr_type = (ds.get('train') or {}).get('type') if isinstance(ds.get('train'), dict) else None
+    tr_type = _d(ds.get('train')).get('type')
     if tr_type == 'RealESRGANDataset' and not opt.get('high_order_degradation'):
         problems.append('high_order_degradation: false needs LQ images: use datasets.train.type PairedImageDataset')
     if tr_type == 'PairedImageDataset' and opt.get('high_order_degradation'):
         problems.append('high_order_degradation: true degrades HR images on the fly: use datasets.train.type '
                         'RealESRGANDataset, or set high_order_degradation: false for paired data')
-    train = opt.get('train') or {}
+    train = _d(opt.get('train'))
     if opt.get('model_type') == 'RealESRGANModel':
         if not opt.get('network_d'):
             problems.append('network_d: required for model_type RealESRGANModel')
@@ -358,14 +363,14 @@ def validate_options(raw, source='options'):
     if not train.get('pixel_opt') and not train.get('perceptual_opt') and not train.get('gan_opt'):
         problems.append('train: no loss configured (pixel_opt, perceptual_opt, gan_opt)')
     for name in ('optim_g', 'optim_d'):
-        betas = (train.get(name) or {}).get('betas')
+        betas = _d(train.get(name)).get('betas')
         if isinstance(betas, list) and (len(betas) != 2 or not all(isinstance(b, (int, float)) for b in betas)):
             problems.append(f'train.{name}.betas: expected two numbers, got {betas!r}')
-    ms = (train.get('scheduler') or {}).get('milestones')
+    ms = _d(train.get('scheduler')).get('milestones')
     if isinstance(ms, list) and not all(isinstance(m, int) for m in ms):
         problems.append(f'train.scheduler.milestones: expected a list of ints, got {ms!r}')
     if isinstance(opt.get('val'), dict):
-        for mname, m in (opt['val'].get('metrics') or {}).items():
+        for mname, m in _d(opt['val'].get('metrics')).items():
             if not isinstance(m, dict):
                 problems.append(f'val.metrics.{mname}: expected a mapping')
                 continue

@@ -53,6 +53,39 @@ def load_crops(n, size):
     return np.stack(crops)
 
 
+def stage_timers(np_module):
+    """Wrap each step of both implementations with a CPU-time accumulator (--stages)."""
+    import data.pipeline as pipe
+    import data.usm as usm_mod
+    totals = {}
+
+    def wrap(owner, name, label, static=False):
+        fn = getattr(owner, name)
+
+        def timed(*a, **k):
+            c0 = time.process_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                totals[label] = totals.get(label, 0.0) + time.process_time() - c0
+        setattr(owner, name, staticmethod(timed) if static else timed)
+
+    for name, label in (('filter2d', 'blur'), ('resize', 'resize'), ('diff_jpeg', 'jpeg')):
+        wrap(pipe, name, 'paddle ' + label)
+    wrap(pipe.SecondOrderDegradation, '_noise', 'paddle noise', static=True)
+    wrap(usm_mod, 'separable_blur', 'paddle usm blurs')
+    cvp = type('cv2proxy', (), {})()
+    for n in dir(cv2):
+        if not n.startswith('_'):
+            setattr(cvp, n, getattr(cv2, n))
+    np_module.cv2 = cvp
+    for name, label in (('filter2D', 'blur'), ('resize', 'resize'), ('GaussianBlur', 'usm blurs')):
+        wrap(cvp, name, 'numpy ' + label)
+    wrap(np_module, '_noise', 'numpy noise')
+    wrap(np_module, '_jpeg', 'numpy jpeg')
+    return totals
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--batch', type=int, default=12)
@@ -61,7 +94,10 @@ def main():
     ap.add_argument('--rounds', type=int, default=15)
     ap.add_argument('--threads', type=int, default=1,
                     help='batch slices run concurrently by the Paddle pipeline (default 1)')
+    ap.add_argument('--stages', action='store_true',
+                    help='also print CPU time per step (blur, resize, noise, JPEG, USM blurs) on each side')
     args = ap.parse_args()
+    stages = stage_timers(sys.modules['_numpy_degradation']) if args.stages else None
     opt = resolve_options(None)
     crops = load_crops(args.batch, args.size)
     deg = SecondOrderDegradation(opt, args.scale, threads=args.threads)
@@ -92,6 +128,8 @@ def main():
         run_numpy(k)
     times = {'paddle': [], 'numpy': []}
     cpu = {'paddle': [], 'numpy': []}
+    if stages is not None:
+        stages.clear()
     for r in range(args.rounds):
         k = kernels()
         order = (('paddle', run_paddle), ('numpy', run_numpy)) if r % 2 == 0 else \
@@ -111,6 +149,11 @@ def main():
     print(f'numpy/OpenCV   : {tn * 1000:8.1f} ms/batch  {args.batch / tn:7.1f} pairs/s  (CPU time {cn * 1000:.0f} ms)')
     print(f'ratio paddle/numpy throughput: {tn / tp:.2f}x (wall), {cn / cp:.2f}x (CPU time); '
           f'1-min load average {load:.1f} on {os.cpu_count()} CPUs')
+
+    if stages:
+        print('CPU time per batch and step (mean over the timed rounds):')
+        for label in sorted(stages):
+            print(f'  {label:18s} {stages[label] / args.rounds * 1000:7.1f} ms')
 
 
 if __name__ == '__main__':

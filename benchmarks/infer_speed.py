@@ -73,7 +73,6 @@ def _onnx_path(weights):
 
 def _int8_dir(infer_dir, size):
     """Post-training int8 quantisation of the exported graph (paddle.static.quantization), cached."""
-    import numpy as np
     import paddle
     out = WORK / (Path(infer_dir).name + '_int8')
     if (out / 'inference.pdmodel').is_file():

@@ -105,8 +105,8 @@ class PredictorBackend:
             _warn_fp16_cpu()
             precision = 'fp32'
         self.precision = precision
-        use_cache = opt_cache and ir_optim and self.kind == 'cpu' and precision == 'fp32' and not deleted_passes_differ(
-            deleted_passes)
+        use_cache = (opt_cache and ir_optim and self.kind == 'cpu' and precision == 'fp32'
+                     and tuple(deleted_passes) == CPU_DELETED_PASSES)
         cache = OptimizedGraphCache(infer_dir) if use_cache else None
         self.opt_cache_hit = bool(cache and cache.ready())
         if self.opt_cache_hit:
@@ -153,10 +153,6 @@ class PredictorBackend:
         self.predictor.run()
         y = self.output.copy_to_cpu()
         return y.astype(np.float32, copy=False)
-
-
-def deleted_passes_differ(deleted):
-    return tuple(deleted) != CPU_DELETED_PASSES
 
 
 class OptimizedGraphCache:

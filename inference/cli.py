@@ -151,6 +151,8 @@ def run(args, backend):
                     raise ValueError(f'{dst}: output path equals the input; refusing to overwrite it')
                 imwrite(dst, up.upscale(img))
                 mpix += img.shape[0] * img.shape[1] / 1e6
+                if args.tile == 0 and up.last_tile:
+                    tqdm.write(f'{src}: auto tile {up.last_tile} (from free memory)', file=sys.stderr)
             busy += time.perf_counter() - t
             done += 1
         except (ImageReadError, ImageWriteError, ValueError, OSError) as e:

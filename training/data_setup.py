@@ -3,7 +3,7 @@ import numpy as np
 import paddle
 
 
-def _dataset(ds_opt, scale, seed=None):
+def _dataset(ds_opt, scale, seed=None, degradation=None):
     from data import datasets as D
 
     from .options import dataset_keys
@@ -14,12 +14,15 @@ def _dataset(ds_opt, scale, seed=None):
         o.setdefault('scale', scale)
     if seed is not None and 'seed' in cls.KEYS:
         o.setdefault('seed', seed)
+    if degradation and 'degradation' in cls.KEYS:  # the kernels are sampled in the dataset
+        o['degradation'] = {**degradation, **(o.get('degradation') or {})}
     return cls(o)
 
 
 def build_train_loader(opt, rank, world, logger):
     ds_opt = opt['datasets']['train']
-    dataset = _dataset(ds_opt, opt['scale'], seed=int(opt['manual_seed']) * 1000 + rank)
+    dataset = _dataset(ds_opt, opt['scale'], seed=int(opt['manual_seed']) * 1000 + rank,
+                       degradation=opt.get('degradation'))
     if int(ds_opt.get('dataset_enlarge_ratio', 1)) > 1:
         dataset = _Enlarged(dataset, int(ds_opt['dataset_enlarge_ratio']))
     n = len(dataset)
@@ -65,18 +68,6 @@ def build_val_loader(opt, logger):
     return paddle.io.DataLoader(dataset, batch_size=1, shuffle=False, num_workers=0, return_list=True)
 
 
-def paired_random_crop(lq, gt_list, gt_size, scale, rng):
-    """Crop the same area (``gt_size`` at GT scale) from an LQ batch and its GT batches."""
-    h, w = lq.shape[2], lq.shape[3]
-    lq_size = gt_size // scale
-    if h < lq_size or w < lq_size:
-        raise ValueError(f'LQ size ({h}, {w}) is smaller than gt_size/scale = {lq_size}')
-    top, left = int(rng.integers(0, h - lq_size + 1)), int(rng.integers(0, w - lq_size + 1))
-    lq = lq[:, :, top:top + lq_size, left:left + lq_size]
-    gts = [g[:, :, top * scale:(top + lq_size) * scale, left * scale:(left + lq_size) * scale] for g in gt_list]
-    return lq, gts
-
-
 class PairMaker:
     """Turns a loader batch into ``(lq, gt, gt_usm)`` tensors.
 
@@ -107,6 +98,7 @@ class PairMaker:
                                      seed=int(opt['manual_seed']) + rank, logger=logger)
 
     def __call__(self, batch, seed):
+        from data.transforms import paired_random_crop
         rng = np.random.default_rng(seed)
         if not self.on_the_fly:
             gt, lq = batch['gt'], batch['lq']
@@ -116,7 +108,7 @@ class PairMaker:
         with paddle.no_grad():
             lq = self.degrade(gt_usm, batch['kernel1'], batch['kernel2'], batch['sinc_kernel'], rng=rng)
         if self.gt_size and (gt.shape[2] > self.gt_size or gt.shape[3] > self.gt_size):
-            lq, (gt,) = paired_random_crop(lq, [gt], self.gt_size, self.scale, rng)
+            gt, lq = paired_random_crop(gt, lq, self.gt_size, self.scale, rng)
         if self.pool is not None:
             lq, gt = self.pool(lq, gt)
         gt_usm = self.usm(gt) if self.need_usm else gt

@@ -33,9 +33,15 @@ def pick_device(want='auto'):
         raise RuntimeError('device: gpu was requested but this Paddle build has no CUDA device; use device: cpu')
     dev = 'gpu' if (want in ('auto', 'gpu') and has_gpu) else 'cpu'
     if dev == 'gpu':
-        rank, world = world_info()
-        local = int(os.environ.get('PADDLE_LOCAL_DEVICE_IDS', os.environ.get('FLAGS_selected_gpus', '0')).split(',')[0])
-        paddle.set_device(f'gpu:{local}' if world > 1 else 'gpu')
+        _, world = world_info()
+        if world > 1:  # the GPU the launcher gave this process
+            try:
+                local = paddle.distributed.ParallelEnv().device_id
+            except AttributeError:
+                local = int(os.environ.get('FLAGS_selected_gpus', '0').split(',')[0])
+            paddle.set_device(f'gpu:{local}')
+        else:
+            paddle.set_device('gpu')
     else:
         paddle.set_device('cpu')
     return dev

@@ -360,6 +360,8 @@ def validate_options(raw, source='options'):
             problems.append('network_d: required for model_type RealESRGANModel')
         if not train.get('gan_opt'):
             problems.append('train.gan_opt: required for model_type RealESRGANModel')
+    if opt.get('model_type') == 'RealESRNetModel' and not train.get('pixel_opt'):
+        problems.append('train.pixel_opt: required for model_type RealESRNetModel')
     if not train.get('pixel_opt') and not train.get('perceptual_opt') and not train.get('gan_opt'):
         problems.append('train: no loss configured (pixel_opt, perceptual_opt, gan_opt)')
     for name in ('optim_g', 'optim_d'):

@@ -165,8 +165,7 @@ def train(opt, auto_resume=False, debug=False):
         for batch in train_loader:
             it += 1
             paddle.seed(iter_seed(seed, it, rank))
-            for s in model.schedulers:
-                s.step()
+            model.step_schedulers()  # the LR of iteration `it` (BasicSR order)
             lq, gt, gt_usm = feeder(batch, iter_seed(seed, it, rank))
             t1 = time.time()
             losses = model.optimize(lq, gt, gt_usm, it)

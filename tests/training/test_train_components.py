@@ -147,3 +147,32 @@ def test_checkpoint_manager_keeps_last_k_and_skips_incomplete(tmp_path):
     (mgr.states_dir / '.12.pdstates.abc.tmp').write_bytes(b'half written')
     it, st = mgr.latest()
     assert it == 6 and st['iter'] == 6
+
+
+def test_degradation_section_reaches_kernel_sampling_and_pipeline(tmp_path):
+    from training.data_setup import build_feeder, build_train_loader
+    opt = _opt(tmp_path, 'degradation={blur_sigma: [0.2, 0.3], sinc_prob: 0, noise_range: [2, 3]}')
+    _, _, ds = build_train_loader(opt, 0, 1, LOG)
+    assert ds.deg_opt['blur_sigma'] == [0.2, 0.3] and ds.deg_opt['sinc_prob'] == 0
+    feeder = build_feeder(opt, LOG)
+    assert feeder.degrade.opt['noise_range'] == [2, 3]
+    item = ds[0]
+    lq, gt, gt_usm = feeder({k: paddle.to_tensor(np.stack([item[k]] * 2)) for k in
+                             ('gt', 'kernel1', 'kernel2', 'sinc_kernel')}, seed=0)
+    assert tuple(gt.shape) == (2, 3, 64, 64) and tuple(lq.shape) == (2, 3, 16, 16)
+    assert float((gt_usm - gt).abs().max()) > 0  # USM-sharpened GT for the L1/perceptual losses
+
+
+def test_pretrained_pth_is_converted_on_the_fly(tmp_path):
+    torch = pytest.importorskip('torch')
+    paddle.seed(3)
+    src = build_network(TINY_G)
+    state = {k: torch.from_numpy(v.numpy().copy()) for k, v in src.state_dict().items()}
+    pth = tmp_path / 'tiny_g.pth'
+    torch.save({'params_ema': state}, str(pth))
+    opt = _opt(tmp_path, f'path.pretrain_network_g={pth}')
+    model = build_model(opt, LOG)
+    for k, v in model.g.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), src.state_dict()[k].numpy())
+    for k, v in model.ema.net_ema.state_dict().items():  # EMA starts from the pretrained weights
+        np.testing.assert_array_equal(v.numpy(), src.state_dict()[k].numpy())

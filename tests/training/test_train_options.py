@@ -98,3 +98,12 @@ def test_cli_reports_problems_before_training(tmp_path):
     assert any('train.nope: unknown key' in l for l in lines)
     assert 'Traceback' not in res.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize('override', ['train=5', 'datasets=[]', 'val.metrics=3', 'train.optim_g=2', 'datasets.val=3',
+                                      'val.metrics.psnr=3', 'network_d.type=Foo', 'datasets.train.type=Foo',
+                                      'degradation=3', 'degradation.blur_sigma=[5, 1]'])
+def test_malformed_sections_are_problems_not_crashes(override):
+    with pytest.raises(OptionsError) as e:
+        load_options(SMOKE, [override])
+    assert e.value.problems and all(isinstance(p, str) for p in e.value.problems)

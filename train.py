@@ -8,6 +8,7 @@ Multi-process: python -m paddle.distributed.launch --gpus 0,1,2,3 train.py --yml
 (on CPU: --nproc_per_node 2).
 """
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -47,6 +48,11 @@ def main(argv=None):
     except (VGGWeightsMissing, NonFiniteLossError, CheckpointFormatError, UnsafeCheckpointError,
             FileNotFoundError) as exc:
         print(f'error: {exc}', file=sys.stderr)
+        return 1
+    except ValueError as exc:  # bad data or weights found while building (empty folder, shape mismatch...)
+        if os.environ.get('RESR_TRACEBACK') == '1':
+            raise
+        print(f'error: {exc} (RESR_TRACEBACK=1 shows the traceback)', file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print('interrupted: continue with the same command plus --auto_resume', file=sys.stderr)

@@ -72,9 +72,14 @@ def _onnx_path(weights):
 
 
 def _int8_dir(infer_dir, size):
-    """Post-training int8 quantisation of the exported graph (paddle.static.quantization), cached."""
+    """Post-training int8 quantisation of the exported graph (paddle.static.quantization), cached.
+
+    Activation scales from four crops of the photo; weights channel-wise abs-max.
+    ``BENCH_PTQ_ALGO`` picks the activation algorithm (avg, abs_max, mse, KL, hist).
+    """
     import paddle
-    out = WORK / (Path(infer_dir).name + '_int8')
+    algo = os.environ.get('BENCH_PTQ_ALGO', 'avg')
+    out = WORK / f'{Path(infer_dir).name}_int8_{algo}'
     if (out / 'inference.pdmodel').is_file():
         return out
     from paddle.static.quantization import PostTrainingQuantization
@@ -89,7 +94,7 @@ def _int8_dir(infer_dir, size):
     with paddle.pir_utils.OldIrGuard():
         ptq = PostTrainingQuantization(executor=exe, model_dir=str(infer_dir), model_filename='inference.pdmodel',
                                        params_filename='inference.pdiparams', data_loader=data_loader,
-                                       batch_size=1, batch_nums=len(calib), algo='abs_max',
+                                       batch_size=1, batch_nums=len(calib), algo=algo,
                                        quantizable_op_type=['conv2d'], onnx_format=False)
         ptq.quantize()
         ptq.save_quantized_model(str(out), model_filename='inference.pdmodel', params_filename='inference.pdiparams')
@@ -185,11 +190,15 @@ def conv_gflops(model, size):
     return total[0] * (size / 32) ** 2 / 1e9
 
 
-def run_worker(runtime, model, size, reps, npy):
+def run_worker(runtime, model, size, reps, npy, timeout=None):
     env = dict(os.environ, MALLOC_MMAP_MAX_='0', MALLOC_TRIM_THRESHOLD_='100000000000', MKL_DEBUG_CPU_TYPE='5',
                GLOG_minloglevel='2', RESR_NO_REEXEC='1')
-    res = subprocess.run([sys.executable, __file__, '--worker', runtime, '--model', model, '--size', str(size),
-                          '--reps', str(reps), '--npy', str(npy)], env=env, capture_output=True, text=True)
+    try:
+        res = subprocess.run([sys.executable, __file__, '--worker', runtime, '--model', model, '--size', str(size),
+                              '--reps', str(reps), '--npy', str(npy)], env=env, capture_output=True, text=True,
+                             timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {'error': f'gave up after {timeout} s'}
     for line in res.stdout.splitlines():
         if line.startswith('RESULT '):
             return json.loads(line[7:])
@@ -206,6 +215,7 @@ def main():
     p.add_argument('--dyn-reps', type=int, default=1, help='timed forwards for the (slow) dynamic graph')
     p.add_argument('--threads', type=int, default=None)
     p.add_argument('--json', default=None, help='also write the results here')
+    p.add_argument('--timeout', type=float, default=900, help='seconds before a worker counts as failed')
     p.add_argument('--worker', help=argparse.SUPPRESS)
     p.add_argument('--model', help=argparse.SUPPRESS)
     p.add_argument('--size', type=int, help=argparse.SUPPRESS)
@@ -228,7 +238,7 @@ def main():
     for rnd, (name, size), rt in tqdm(jobs, desc='benchmark', unit='proc'):
         reps = a.dyn_reps if rt == 'dyn' else a.reps
         npy = WORK / f'{name}_{size}_{rt}.npy'
-        res = run_worker(rt, CASES[name], size, reps, npy)
+        res = run_worker(rt, CASES[name], size, reps, npy, a.timeout)
         agg = results.setdefault((name, size, rt), {'times': [], 'create': [], 'rss': [], 'first': []})
         if 'error' in res:
             agg['error'] = res['error']

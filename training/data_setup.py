@@ -42,21 +42,27 @@ def build_train_loader(opt, rank, world, logger):
 
 
 class _Enlarged(paddle.io.Dataset):
-    """Repeats a dataset ``ratio`` times per epoch (BasicSR's dataset_enlarge_ratio)."""
+    """Repeats a dataset ``ratio`` times per epoch (BasicSR's dataset_enlarge_ratio).
+
+    Each repeat gets its own sub-epoch number, so a seeded dataset draws a new crop,
+    flip and kernels for every repeat instead of the same ones ``ratio`` times.
+    """
 
     def __init__(self, base, ratio):
         super().__init__()
-        self.base, self.ratio = base, ratio
+        self.base, self.ratio, self.epoch = base, ratio, 0
 
     def __len__(self):
         return len(self.base) * self.ratio
 
     def __getitem__(self, i):
-        return self.base[i % len(self.base)]
+        n = len(self.base)
+        if hasattr(self.base, 'set_epoch'):
+            self.base.set_epoch(self.epoch * self.ratio + i // n)
+        return self.base[i % n]
 
     def set_epoch(self, epoch):
-        if hasattr(self.base, 'set_epoch'):
-            self.base.set_epoch(epoch)
+        self.epoch = int(epoch)
 
 
 def build_val_loader(opt, logger):

@@ -176,3 +176,16 @@ def test_pretrained_pth_is_converted_on_the_fly(tmp_path):
         np.testing.assert_array_equal(v.numpy(), src.state_dict()[k].numpy())
     for k, v in model.ema.net_ema.state_dict().items():  # EMA starts from the pretrained weights
         np.testing.assert_array_equal(v.numpy(), src.state_dict()[k].numpy())
+
+
+def test_enlarged_dataset_draws_new_crops_for_each_repeat(tmp_path):
+    from training.data_setup import build_train_loader
+    opt = _opt(tmp_path, 'datasets.train.dataset_enlarge_ratio=3', 'datasets.train.crop_pad_size=48')
+    _, _, ds = build_train_loader(opt, 0, 1, LOG)
+    n = len(ds) // 3
+    a, b, again = ds[0], ds[n], ds[0]  # the same image, first and second repeat
+    assert a['gt_path'] == b['gt_path']
+    assert not np.array_equal(a['kernel1'], b['kernel1'])
+    np.testing.assert_array_equal(a['gt'], again['gt'])  # still reproducible
+    ds.set_epoch(1)
+    assert not np.array_equal(ds[0]['kernel1'], a['kernel1'])

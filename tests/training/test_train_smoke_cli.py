@@ -143,3 +143,13 @@ def test_visualdl_scalars_are_written(tmp_path):
     reader = LogReader(file_path=str(files[0]))
     tags = set(reader.get_tags().get('scalar', []))
     assert {'losses/l_g_pix', 'metrics/psnr', 'lr/0'} <= tags, tags
+
+
+def test_bad_data_and_mismatched_weights_are_one_line_errors(tmp_path):
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    for extra in (['-o', f'datasets.train.dataroot_gt={empty}'],
+                  ['-o', 'path.pretrain_network_g=realesr-animevideov3']):  # 64-feature weights, 8-feature net
+        res = subprocess.run(_cmd(tmp_path / 'exp', *extra), cwd=ROOT, capture_output=True, text=True, timeout=120)
+        err = [l for l in res.stderr.splitlines() if l.startswith('error:')]
+        assert res.returncode == 1 and len(err) == 1 and 'Traceback' not in res.stderr, res.stderr[-1500:]

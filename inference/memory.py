@@ -1,16 +1,17 @@
 """Choosing a tile size from free memory.
 
 ``activation_bytes_per_pixel`` estimates the peak working memory of one forward
-per LR input pixel (fp32). The constants were calibrated against measured peak
-RSS of the CPU predictor and dynamic graph (docs/notes/issue-3.md) and carry a
-safety factor.
+per LR input pixel (fp32). For x4plus it gives 17 KB/px; the CPU predictor's
+measured marginal peak RSS is 18 KB/px (0.60 GiB at 64x64, 0.81 GiB at 128x128,
+docs/notes/issue-3.md), hence the x2 safety factor.
 """
 import os
 
 import numpy as np
 
-# memory per LR pixel = SAFETY * estimate; measured/estimate ratios were <= 1.6
 SAFETY = 2.0
+# the dynamic graph keeps more alive: 83 KB/px marginal for x4plus (0.89 GiB at 64x64, 1.87 GiB at 128x128)
+SAFETY_DYNAMIC = 5.0
 MIN_TILE = 32
 MAX_TILE_CPU = 1024
 
@@ -57,15 +58,15 @@ def activation_bytes_per_pixel(arch):
 
 def auto_tile(arch, h, w, tile_pad, device_kind='cpu', backend='predictor'):
     """LR tile size for an ``h`` x ``w`` input: 0 (no tiling) when it fits, else the largest that fits."""
-    bpp = SAFETY * activation_bytes_per_pixel(arch)
+    bpp = (SAFETY_DYNAMIC if backend == 'dynamic' else SAFETY) * activation_bytes_per_pixel(arch)
     scale = int(arch.get('scale', arch.get('upscale', 4)))
     budget = None
     if device_kind == 'gpu':
         total = gpu_memory()
         budget = 0.5 * total if total else None
     if budget is None:
-        # the output accumulator (fp32 RGB at HR) and the input live in host memory as well
-        image_bytes = 4.0 * h * w * (3 + 3 * scale * scale + 4 * scale * scale)
+        # host memory also holds the fp32 input, the fp32 HR accumulator and the final (up to 16-bit) image
+        image_bytes = h * w * (4.0 * 3 + 4.0 * 3 * scale * scale + 2.0 * 3 * scale * scale)
         budget = 0.5 * available_memory() - image_bytes
     if h * w * bpp <= budget:
         return 0

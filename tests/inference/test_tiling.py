@@ -99,3 +99,17 @@ def test_tiles_with_mod_padding_x2(tiny_models, photo):
     up.tile, up.tile_pad = 17, 5  # rounded up to multiples of 2 inside
     tiled = up.upscale(lr)
     assert tiled.shape == full.shape and psnr(tiled, full) > 35
+
+
+def test_auto_tile_from_free_memory(monkeypatch):
+    from inference import memory
+    x4plus = {'type': 'RRDBNet', 'scale': 4, 'num_feat': 64, 'num_block': 23, 'num_grow_ch': 32}
+    monkeypatch.setattr(memory, 'available_memory', lambda: 16 << 30)
+    assert memory.auto_tile(x4plus, 64, 64, 10) == 0  # fits: no tiling
+    t = memory.auto_tile(x4plus, 3000, 4000, 10)  # a 4000x3000 photo must be tiled
+    assert 64 <= t <= memory.MAX_TILE_CPU and t % 16 == 0
+    need = (t + 20) ** 2 * memory.SAFETY * memory.activation_bytes_per_pixel(x4plus)
+    assert need <= 0.5 * (16 << 30)
+    assert memory.auto_tile(x4plus, 3000, 4000, 10, backend='dynamic') < t
+    monkeypatch.setattr(memory, 'available_memory', lambda: 1 << 30)
+    assert memory.auto_tile(x4plus, 3000, 4000, 10) == memory.MIN_TILE  # starved: smallest tile, no crash

@@ -28,6 +28,15 @@ def test_atomic_write_replaces_in_one_step(tmp_path):
     assert target.read_bytes() == b'new'
 
 
+def test_atomic_write_gives_the_usual_file_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / 'img.png', b'x')
+    finally:
+        os.umask(old)
+    assert (tmp_path / 'img.png').stat().st_mode & 0o777 == 0o644
+
+
 def test_same_file_sees_links(tmp_path):
     a = tmp_path / 'a.png'
     a.write_bytes(b'x')

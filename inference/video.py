@@ -15,6 +15,7 @@ import ffmpeg
 import numpy as np
 
 from utils.ffmpeg import ffmpeg_exe, probe_video
+from utils.fileio import temp_beside
 
 
 class VideoError(RuntimeError):
@@ -57,8 +58,7 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset='medium', pr
     fps_str = info['fps_str'] or '25'
     scale = outscale or upscaler.scale
     ow, oh = int(round(w * scale)), int(round(h * scale))
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{dst.stem}.', suffix=dst.suffix, dir=str(dst.parent))
+    fd, tmp = temp_beside(dst, suffix=dst.suffix)  # ffmpeg picks the container from the suffix
     os.close(fd)
     dec_log = tempfile.TemporaryFile()
     enc_log_path = tmp + '.log'

@@ -5,17 +5,36 @@ import tempfile
 from pathlib import Path
 
 
+def _read_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import: changing the umask is process-wide, so doing it per write would race
+# with the thread pools that write PNGs concurrently.
+_UMASK = _read_umask()
+
+
+def temp_beside(path, suffix='.tmp'):
+    """Create an empty hidden temp file in ``path``'s folder (same filesystem, so a
+    rename onto ``path`` is atomic) with the usual umask mode, not mkstemp's 0600.
+    Returns ``(fd, tmp_path)``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=suffix, dir=str(path.parent))
+    os.fchmod(fd, 0o666 & ~_UMASK)
+    return fd, tmp
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode='wb'):
     """Yield a file object; on success it replaces ``path`` in one rename.
 
     An exception (or a kill) leaves the old ``path`` untouched and no partial file.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=str(path.parent))
+    fd, tmp = temp_beside(path)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a finished file gets the usual mode
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
@@ -25,12 +44,6 @@ def atomic_write(path, mode='wb'):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def atomic_write_bytes(path, data):

@@ -29,12 +29,10 @@ def test_atomic_write_replaces_in_one_step(tmp_path):
 
 
 def test_atomic_write_gives_the_usual_file_mode(tmp_path):
-    old = os.umask(0o022)
-    try:
-        atomic_write_bytes(tmp_path / 'img.png', b'x')
-    finally:
-        os.umask(old)
-    assert (tmp_path / 'img.png').stat().st_mode & 0o777 == 0o644
+    import utils.fileio as fio
+    atomic_write_bytes(tmp_path / 'img.png', b'x')
+    assert (tmp_path / 'img.png').stat().st_mode & 0o777 == 0o666 & ~fio._UMASK
+    assert 0o666 & ~fio._UMASK != 0o600  # i.e. not mkstemp's private mode (umask 022 -> 0644)
 
 
 def test_same_file_sees_links(tmp_path):

@@ -102,8 +102,8 @@ def main():
                 run['t_iter'].append(tl + td + ts)
         print(f'round {r + 1}/{args.rounds} done', flush=True)
     print()
-    print(f'| config | it/s | s/iter | data loading | degradation | G/D steps | what |')
-    print(f'|---|---|---|---|---|---|---|')
+    print('| config | it/s | s/iter | data loading | degradation | G/D steps | what |')
+    print('|---|---|---|---|---|---|---|')
     med = statistics.median
     for name, run in runs.items():
         it = med(run['t_iter'])

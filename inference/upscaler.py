@@ -39,11 +39,9 @@ def resolve_model(model, denoise_strength=None):
 
 
 def _file_key(path, arch_override):
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 22), b''):
-            h.update(chunk)
     import paddle
+    from utils.fileio import sha256_file
+    h = hashlib.sha256(sha256_file(path).encode())
     h.update(json.dumps(arch_override or {}, sort_keys=True).encode())
     h.update(paddle.__version__.encode())
     return h.hexdigest()[:20]

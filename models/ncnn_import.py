@@ -18,12 +18,13 @@ followed by a bicubic resize by 0.5 or 0.75. That resize is reported as
 ``post_resize`` and stored in the checkpoint's ``meta``; the network itself is
 the x4 SRVGGNetCompact.
 """
-import hashlib
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from utils.fileio import sha256_file
 
 NCNN_MAGIC = '7767517'
 TAG_FP16 = 0x01306B47
@@ -296,14 +297,12 @@ def import_ncnn(param_path, bin_path):
     return _map_rrdb(layers, where)
 
 
-def _sha256(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def save_imported(param_path, bin_path, out_path, meta=None):
     """Import an ncnn model and write it as a ``.pdparams`` checkpoint (atomic). Returns ``(out, arch)``."""
     state, arch, post = import_ncnn(param_path, bin_path)
-    info = {'source': 'ncnn', 'ncnn_param': Path(param_path).name, 'ncnn_bin_sha256': _sha256(bin_path),
+    info = {'source': 'ncnn', 'ncnn_param': Path(param_path).name, 'ncnn_bin_sha256': sha256_file(bin_path),
             'note': 'weights stored as fp16 in the ncnn file'}
     if post:
         info['post_resize'] = post

@@ -11,12 +11,11 @@ so an interrupted run resumes; every crop is written atomically.
 """
 import argparse
 import sys
-from multiprocessing import Pool
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data.builder.images import list_images, read_image, write_image  # noqa: E402
+from data.builder.images import list_images, read_image, run_pool, write_image  # noqa: E402
 
 
 def positions(size, crop, step, thresh):
@@ -66,7 +65,6 @@ def main(argv=None):
     p.add_argument('--n_thread', type=int, default=2, help='worker processes')
     p.add_argument('--compression_level', type=int, default=3, help='PNG zlib level 0-9')
     args = p.parse_args(argv)
-    from tqdm import tqdm
     inp, out = Path(args.input), Path(args.output)
     if not inp.is_dir():
         print(f'error: {inp}: no such folder', file=sys.stderr)
@@ -83,14 +81,8 @@ def main(argv=None):
         return 2
     jobs = [(f, f.relative_to(inp), out, args.crop_size, args.step, args.thresh_size, args.compression_level)
             for f in files]
-    written = kept = small = 0
-    errors = []
-    with Pool(max(1, args.n_thread)) as pool:
-        for w, k, s, err in tqdm(pool.imap_unordered(process, jobs), total=len(jobs), unit='img', desc='crops'):
-            written, kept, small = written + w, kept + k, small + s
-            if err:
-                errors.append(err)
-                tqdm.write(f'error: {err}', file=sys.stderr)
+    totals, errors = run_pool(process, jobs, args.n_thread, 'crops')
+    written, kept, small = totals or (0, 0, 0)
     print(f'sub-images: {len(files)} images -> {written} crops written, {kept} already there, '
           f'{small} images smaller than {args.crop_size} skipped, {len(errors)} unreadable -> {out}')
     return 1 if errors else 0

@@ -9,12 +9,11 @@ are skipped, so an interrupted run resumes; files are written atomically.
 """
 import argparse
 import sys
-from multiprocessing import Pool
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data.builder.images import list_images, read_image, resize_lanczos, write_image  # noqa: E402
+from data.builder.images import list_images, read_image, resize_lanczos, run_pool, write_image  # noqa: E402
 
 SCALES = (0.75, 0.5, 1 / 3)
 SHORT_SIDE = 400
@@ -55,7 +54,6 @@ def main(argv=None):
     p.add_argument('--n_thread', type=int, default=2, help='worker processes')
     p.add_argument('--compression_level', type=int, default=3, help='PNG zlib level 0-9')
     args = p.parse_args(argv)
-    from tqdm import tqdm
     inp, out = Path(args.input), Path(args.output)
     if not inp.is_dir():
         print(f'error: {inp}: no such folder', file=sys.stderr)
@@ -68,14 +66,8 @@ def main(argv=None):
         print(f'error: {inp}: no images found', file=sys.stderr)
         return 2
     jobs = [(f, f.relative_to(inp), out, tuple(args.scales), args.short_side, args.compression_level) for f in files]
-    written = skipped = 0
-    errors = []
-    with Pool(max(1, args.n_thread)) as pool:
-        for d, s, err in tqdm(pool.imap_unordered(process, jobs), total=len(jobs), unit='img', desc='multiscale'):
-            written, skipped = written + d, skipped + s
-            if err:
-                errors.append(err)
-                tqdm.write(f'error: {err}', file=sys.stderr)
+    totals, errors = run_pool(process, jobs, args.n_thread, 'multiscale')
+    written, skipped = totals or (0, 0)
     print(f'multiscale: {len(files)} images, {written} copies written, {skipped} already there, '
           f'{len(errors)} unreadable -> {out}')
     return 1 if errors else 0

@@ -8,7 +8,6 @@ tensor-rebuild functions (re-implemented on numpy); any other global
 (``os.system``, ``builtins.open``, a model class, ...) raises
 ``UnsafeCheckpointError`` before anything from the file runs.
 """
-import hashlib
 import json
 import pickle
 import struct
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from utils.fileio import sha256_file  # noqa: F401  (re-exported: callers use checkpoint.sha256_file)
 from utils.safe_unpickle import (TORCH_LEGACY_MAGIC, TORCH_LEGACY_PROTOCOL, CheckpointFormatError,  # noqa: F401
                                  Storage, StorageView, UnsafeCheckpointError, finish_array, materialize, raw_dtype,
                                  restricted_load, storage_code)
@@ -262,14 +262,6 @@ def save_checkpoint(path, params, params_ema=None, arch=None, meta=None):
     with atomic_write(path, 'wb') as f:
         pickle.dump(obj, f, protocol=4)
     return Path(path)
-
-
-def sha256_file(path, chunk=1 << 20):
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            h.update(block)
-    return h.hexdigest()
 
 
 if __name__ == '__main__':  # pragma: no cover - quick inspection helper

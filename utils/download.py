@@ -8,26 +8,19 @@ renamed onto ``dest`` (one atomic ``os.replace``). A mismatch deletes the
 ``.part`` file, so nothing corrupt is ever kept, and raises ``DownloadError``
 with one line naming the URL, the expected and the actual hash.
 """
-import hashlib
 import os
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from utils.fileio import sha256_file  # noqa: F401  (re-exported)
+
 CHUNK = 1 << 16
 
 
 class DownloadError(RuntimeError):
     """A download failed for good (bad status, hash mismatch, too many retries)."""
-
-
-def sha256_file(path, chunk=1 << 20):
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _progress(total, initial, desc, enabled):

@@ -1,5 +1,6 @@
 """Atomic file writes: write to a temporary file beside the target, then rename."""
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -62,3 +63,12 @@ def same_file(a, b):
     if a.exists() and b.exists():
         return os.path.samefile(a, b)
     return a.resolve() == b.resolve()
+
+
+def sha256_file(path, chunk=1 << 20):
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            h.update(block)
+    return h.hexdigest()

@@ -1,5 +1,6 @@
 """Image-folder helpers shared by the dataset tools (multiscale, sub-images, meta_info)."""
 import os
+import sys
 from pathlib import Path
 
 import cv2
@@ -67,3 +68,22 @@ def resize_lanczos(img, width, height):
             r = np.clip(np.rint(r), info.min, info.max)
         out.append(r.astype(img.dtype))
     return out[0] if img.ndim == 2 else np.stack(out, axis=2)
+
+
+def run_pool(process, jobs, n_thread, desc):
+    """Map ``process`` over ``jobs`` in ``n_thread`` processes with a progress bar.
+
+    ``process`` returns ``(*counts, error_or_None)``. Returns the summed counts and the
+    error lines (each already printed as ``error: ...``).
+    """
+    from multiprocessing import Pool
+
+    from tqdm import tqdm
+    totals, errors = None, []
+    with Pool(max(1, n_thread)) as pool:
+        for *counts, err in tqdm(pool.imap_unordered(process, jobs), total=len(jobs), unit='img', desc=desc):
+            totals = counts if totals is None else [a + b for a, b in zip(totals, counts)]
+            if err:
+                errors.append(err)
+                tqdm.write(f'error: {err}', file=sys.stderr)
+    return totals, errors

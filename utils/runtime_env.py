@@ -44,6 +44,7 @@ def setup(threads=None, reexec=False, quiet=True):
     else:
         os.environ.setdefault('OMP_NUM_THREADS', str(ncpu))
     os.environ.setdefault('GLOG_minloglevel', '2')  # Paddle's C++ INFO lines drown the progress bars
+    os.environ.setdefault('OPENCV_LOG_LEVEL', 'ERROR')  # our own one-line errors say what failed
     if reexec and _should_reexec():
         _reexec()
     if quiet:

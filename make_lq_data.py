@@ -73,6 +73,7 @@ def main(argv=None):
     from data.pipeline import degrade_image, resolve_options
     from data.resize import imresize_bicubic
     from utils.fileio import atomic_write_bytes, atomic_write_text
+    from utils.img_io import ImageReadError, imread
 
     try:
         opt = resolve_options(load_options(args.opt))
@@ -95,9 +96,10 @@ def main(argv=None):
         if meta.is_file() and dst.is_file():
             skipped += 1
             continue
-        img = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-        if img is None or img.dtype not in (np.uint8, np.uint16) or img.ndim not in (2, 3):
-            tqdm.write(f'error: {path}: not a readable 8/16-bit image, skipped', file=sys.stderr)
+        try:
+            img = imread(path)
+        except ImageReadError as e:
+            tqdm.write(f'error: {e}, skipped', file=sys.stderr)
             failed.append(rel)
             continue
         if img.ndim == 3 and img.shape[2] == 4:

@@ -1,30 +1,23 @@
 """Image loading and the geometric transforms of the datasets (numpy, HWC).
 
-``read_image_float`` decodes any file OpenCV reads (also non-ASCII paths),
+``read_image_float`` reads through ``utils.img_io.imread`` (any file OpenCV decodes, EXIF orientation),
 converts gray to 3 channels, drops alpha, and scales 8- and 16-bit data to
 float32 [0, 1], BGR. Crops/flips work on HWC arrays; ``paired_random_crop``
 also accepts NCHW paddle tensors (the crop the trainer does after degrading).
 """
 import numpy as np
 
+from utils.img_io import ImageReadError, imread
 
-class UnreadableImage(Exception):
-    """A file that is missing, empty or not a decodable image."""
+
+# One reader for the whole project: a missing, empty, truncated or non-image file raises this
+# (a ValueError with a one-line reason naming the file).
+UnreadableImage = ImageReadError
 
 
 def read_image_float(path):
-    """Float32 HWC BGR image in [0, 1]; raises UnreadableImage with the reason."""
-    import cv2
-    try:
-        buf = np.fromfile(str(path), dtype=np.uint8)
-    except OSError as e:
-        raise UnreadableImage(f'{path}: cannot read ({e.strerror or e})') from None
-    if buf.size == 0:
-        raise UnreadableImage(f'{path}: empty file')
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise UnreadableImage(f'{path}: not a decodable image')
-    return to_float_bgr(img, path)
+    """Float32 HWC BGR image in [0, 1], upright by its EXIF orientation; raises UnreadableImage."""
+    return to_float_bgr(imread(path), path)
 
 
 def to_float_bgr(img, name='image'):

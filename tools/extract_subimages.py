@@ -15,7 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data.builder.images import list_images, read_image, run_pool, write_image  # noqa: E402
+from utils.img_io import imread as read_image  # noqa: E402  (one clear ValueError per bad file)
+from data.builder.images import list_images, run_pool, write_image  # noqa: E402
 
 
 def positions(size, crop, step, thresh):

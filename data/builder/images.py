@@ -17,15 +17,6 @@ def list_images(folder, recursive=True):
     return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMG_EXTS and not p.name.startswith('.'))
 
 
-def read_image(path):
-    """uint8/uint16 array as stored (BGR, BGRA or gray); raises ValueError for an unreadable file."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None:
-        raise ValueError(f'{path}: not a readable image')
-    return img
-
-
 def write_image(path, img, png_level=3):
     """Encode by extension and write atomically (temp file beside the target, then rename)."""
     path = Path(path)

@@ -85,7 +85,7 @@ def test_multiscale_16bit_alpha_and_bad_file(tmp_path, photo_dir, capsys):
     out = tmp_path / 'out'
     assert ms.main(['--input', str(src), '--output', str(out), '--n_thread', '1']) == 1
     captured = capsys.readouterr()
-    assert 'broken.png: not a readable image' in captured.err
+    assert 'error: ' in captured.err and 'broken.png: not an image (unrecognised file content)' in captured.err
     t1 = cv2.imread(str(out / 'deepT1.png'), cv2.IMREAD_UNCHANGED)
     assert t1.dtype == np.uint16 and t1.shape[2] == 4
     ref = cv2.resize(rgba16, (t1.shape[1], t1.shape[0]), interpolation=cv2.INTER_AREA)

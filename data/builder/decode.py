@@ -14,7 +14,6 @@ import threading
 from fractions import Fraction
 
 import ffmpeg
-import numpy as np
 
 from data.builder.sources import VIDEO_EXTS  # noqa: F401  (re-exported)
 from utils.ffmpeg import FFmpegNotFound, ffmpeg_exe
@@ -142,6 +141,7 @@ class FrameReader:
         return self
 
     def _read_stdout(self):
+        import numpy as np  # here, in the reader thread: ffmpeg is already decoding while numpy loads
         stdout = self._proc.stdout
         try:
             while not self._stop:

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
-from tqdm import tqdm
 
 from data.builder.config import SettingsMismatch  # noqa: F401  (re-exported)
 from data.builder.decode import FrameReader, VideoError
@@ -82,9 +81,36 @@ def extract(inputs, out_dir, mode='key', threshold=0.3, every=1.0, cfg=None, png
             early.close()  # no-op when it was consumed
 
 
+class _NoBar:
+    """What the loops need of a tqdm bar, for --quiet runs: they then never import tqdm (70 ms)."""
+    total = None
+    n = 0
+
+    def refresh(self):
+        pass
+
+    def update(self, k=1):
+        pass
+
+    def close(self):
+        pass
+
+
+def _bar(progress, **kw):
+    if not progress:
+        return _NoBar()
+    from tqdm import tqdm
+    return tqdm(**kw)
+
+
+def _write_line(line):
+    from tqdm import tqdm
+    tqdm.write(line)
+
+
 def _extract(inputs, out_dir, mode, threshold, every, cfg, png_level, workers, progress, log, early):
     cfg = cfg or FilterConfig()
-    log = log or tqdm.write
+    log = log or _write_line
     out_dir = Path(out_dir)
     videos = find_videos(inputs, out_dir)
     if not videos:
@@ -127,12 +153,14 @@ def _extract(inputs, out_dir, mode, threshold, every, cfg, png_level, workers, p
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             nxt = reader_for(todo[0][0]) if todo else None
-            for i, (path, key) in enumerate(tqdm(todo, desc='videos', unit='video',
-                                                 disable=not progress or len(todo) < 2)):
+            videos_bar = _bar(progress and len(todo) > 1, total=len(todo), desc='videos', unit='video')
+            for i, (path, key) in enumerate(todo):
                 reader = nxt
                 nxt = reader_for(todo[i + 1][0]) if i + 1 < len(todo) else None
                 _process_video(path, key, reader, out_dir, mode, manifest, ffilter, pool, png_level, workers,
                                summary, progress, log)
+                videos_bar.update(1)
+            videos_bar.close()
     finally:
         if nxt is not None:
             nxt.close()
@@ -154,7 +182,7 @@ def _process_video(path, key, reader, out_dir, mode, manifest, ffilter, pool, pn
     used = set()
     pending = deque()
     t0 = time.perf_counter()
-    bar = tqdm(desc=prefix, unit='s', leave=False, disable=not progress, bar_format=None)
+    bar = _bar(progress, desc=prefix, unit='s', leave=False)
 
     def finish(fut, rec):
         fut.result()

@@ -113,8 +113,7 @@ def worker(runtime, model, size, reps, out_npy):
     weights = zoo.resolve(model)
     t0 = time.perf_counter()
     if runtime.startswith('pi'):
-        from inference.backends import PredictorBackend, import_paddle_quietly
-        import_paddle_quietly()
+        from inference.backends import PredictorBackend
         from inference.upscaler import cached_export
         d = cached_export(weights)
         t0 = time.perf_counter()  # the export is a one-off, cached step: not part of creation
@@ -130,8 +129,7 @@ def worker(runtime, model, size, reps, out_npy):
         b = PredictorBackend(d, threads=int(os.environ.get('OMP_NUM_THREADS', 2)), **kw)
         fwd = b.forward
     elif runtime == 'dyn':
-        from inference.backends import DynamicBackend, import_paddle_quietly
-        import_paddle_quietly()
+        from inference.backends import DynamicBackend
         import models
         net, _ = models.load_network(weights)
         fwd = DynamicBackend(net).forward
@@ -227,8 +225,6 @@ def main():
     runtime_env.setup(threads=a.threads)
     import numpy as np
     from tqdm import tqdm
-    from inference.backends import import_paddle_quietly
-    import_paddle_quietly()
     WORK.mkdir(parents=True, exist_ok=True)
     runtimes = a.runtimes.split(',')
     cases = [(c.split(':')[0], int(c.split(':')[1])) for c in a.cases.split(',')]

@@ -18,20 +18,6 @@ log = logging.getLogger('inference')
 CPU_DELETED_PASSES = ('conv_elementwise_add_onednn_fuse_pass',)
 
 
-def import_paddle_quietly():
-    """Import paddle without its start-up chatter (the OMP_NUM_THREADS notice, the ccache warning)."""
-    import contextlib
-    import io
-    import sys
-    import warnings
-    if 'paddle' in sys.modules:
-        return sys.modules['paddle']
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter('ignore')
-        import paddle
-    return paddle
-
-
 def _warn_fp16_cpu():
     log.warning('--fp16 is for GPU only: running in fp32 on the CPU')
 

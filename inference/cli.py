@@ -111,8 +111,8 @@ def run(args, backend):
         print('error: --outscale must be > 0', file=sys.stderr)
         return EXIT_USAGE
     from inference import Upscaler
-    from inference.backends import import_paddle_quietly
-    import_paddle_quietly()
+    from utils.runtime_env import import_paddle_quietly
+    import_paddle_quietly()  # a no-op after main()'s setup(); needed when run() is called directly
     t0 = time.perf_counter()
     try:
         up = Upscaler(args.model_path or args.model_name, device=args.device, tile=args.tile, tile_pad=args.tile_pad,

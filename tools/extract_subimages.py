@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from utils.img_io import imread as read_image  # noqa: E402  (one clear ValueError per bad file)
-from data.builder.images import list_images, run_pool, write_image  # noqa: E402
+from data.builder.images import input_images, run_pool, write_image  # noqa: E402
 
 
 def positions(size, crop, step, thresh):
@@ -67,18 +67,13 @@ def main(argv=None):
     p.add_argument('--compression_level', type=int, default=3, help='PNG zlib level 0-9')
     args = p.parse_args(argv)
     inp, out = Path(args.input), Path(args.output)
-    if not inp.is_dir():
-        print(f'error: {inp}: no such folder', file=sys.stderr)
-        return 2
     if args.crop_size <= 0 or args.step <= 0 or args.thresh_size < 0:
         print('error: --crop_size and --step must be > 0 and --thresh_size >= 0', file=sys.stderr)
         return 2
-    if out.resolve() == inp.resolve() or inp.resolve() in out.resolve().parents:
-        print(f'error: {out}: the output must not be inside the input folder', file=sys.stderr)
-        return 2
-    files = list_images(inp)
-    if not files:
-        print(f'error: {inp}: no images found', file=sys.stderr)
+    try:
+        files = input_images(inp, out)
+    except ValueError as e:
+        print(f'error: {e}', file=sys.stderr)
         return 2
     jobs = [(f, f.relative_to(inp), out, args.crop_size, args.step, args.thresh_size, args.compression_level)
             for f in files]

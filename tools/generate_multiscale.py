@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from utils.img_io import imread as read_image  # noqa: E402  (one clear ValueError per bad file)
-from data.builder.images import list_images, resize_lanczos, run_pool, write_image  # noqa: E402
+from data.builder.images import input_images, resize_lanczos, run_pool, write_image  # noqa: E402
 
 SCALES = (0.75, 0.5, 1 / 3)
 SHORT_SIDE = 400
@@ -56,15 +56,10 @@ def main(argv=None):
     p.add_argument('--compression_level', type=int, default=3, help='PNG zlib level 0-9')
     args = p.parse_args(argv)
     inp, out = Path(args.input), Path(args.output)
-    if not inp.is_dir():
-        print(f'error: {inp}: no such folder', file=sys.stderr)
-        return 2
-    if out.resolve() == inp.resolve() or inp.resolve() in out.resolve().parents:
-        print(f'error: {out}: the output must not be inside the input folder', file=sys.stderr)
-        return 2
-    files = list_images(inp)
-    if not files:
-        print(f'error: {inp}: no images found', file=sys.stderr)
+    try:
+        files = input_images(inp, out)
+    except ValueError as e:
+        print(f'error: {e}', file=sys.stderr)
         return 2
     jobs = [(f, f.relative_to(inp), out, tuple(args.scales), args.short_side, args.compression_level) for f in files]
     totals, errors = run_pool(process, jobs, args.n_thread, 'multiscale')

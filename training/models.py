@@ -38,6 +38,16 @@ def _load_pretrained(net, path, param_key, strict, logger, where):
                 + (f', missing {len(missing)}, unexpected {len(unexpected)}' if missing or unexpected else '') + ')')
 
 
+def _make_trainable(net, train, optim_key, grad_clip, world_size, dist):
+    """Scheduler and optimiser for ``net`` from ``train[optim_key]``; DataParallel when distributed."""
+    sched = _build_scheduler(train['scheduler'], train[optim_key]['lr'], train['warmup_iter'])
+    optim = _build_optimizer(train[optim_key], net.parameters(), sched, grad_clip)
+    if world_size > 1:
+        net = paddle.DataParallel(net, find_unused_parameters=dist['find_unused_parameters'])
+    net.train()
+    return net, sched, optim
+
+
 def _build_optimizer(o, params, scheduler, grad_clip):
     clip = paddle.nn.ClipGradByGlobalNorm(grad_clip) if grad_clip else None
     b1, b2 = (float(b) for b in o['betas'])
@@ -82,12 +92,9 @@ class RealESRNetModel:
         self.nan_max = int(train['nan_max_consecutive'])
         self.nan_run = 0
         self.grad_clip = train.get('grad_clip')
-        self.sched_g = _build_scheduler(train['scheduler'], train['optim_g']['lr'], train['warmup_iter'])
-        self.optim_g = _build_optimizer(train['optim_g'], self.net_g.parameters(), self.sched_g, self.grad_clip)
+        self.net_g, self.sched_g, self.optim_g = _make_trainable(self.net_g, train, 'optim_g', self.grad_clip,
+                                                                 world_size, opt['dist'])
         self.schedulers = [self.sched_g]
-        if world_size > 1:
-            self.net_g = paddle.DataParallel(self.net_g, find_unused_parameters=opt['dist']['find_unused_parameters'])
-        self.net_g.train()
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -209,12 +216,9 @@ class RealESRGANModel(RealESRNetModel):
         self.cri_gan = GANLoss(go['gan_type'], go['real_label_val'], go['fake_label_val'], go['loss_weight'])
         self.net_d_iters = int(train['net_d_iters'])
         self.net_d_init_iters = int(train['net_d_init_iters'])
-        self.sched_d = _build_scheduler(train['scheduler'], train['optim_d']['lr'], train['warmup_iter'])
-        self.optim_d = _build_optimizer(train['optim_d'], self.net_d.parameters(), self.sched_d, self.grad_clip)
+        self.net_d, self.sched_d, self.optim_d = _make_trainable(self.net_d, train, 'optim_d', self.grad_clip,
+                                                                 world_size, opt['dist'])
         self.schedulers.append(self.sched_d)
-        if world_size > 1:
-            self.net_d = paddle.DataParallel(self.net_d, find_unused_parameters=opt['dist']['find_unused_parameters'])
-        self.net_d.train()
 
     @property
     def d(self):

@@ -29,17 +29,20 @@ def temp_beside(path, suffix='.tmp'):
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode='wb'):
+def atomic_write(path, mode='wb', fsync=True):
     """Yield a file object; on success it replaces ``path`` in one rename.
 
     An exception (or a kill) leaves the old ``path`` untouched and no partial file.
+    ``fsync=False`` skips flushing to disk before the rename: for bulk outputs (thousands of
+    PNGs) that can be regenerated, where a per-file fsync costs more than it protects.
     """
     fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -47,8 +50,8 @@ def atomic_write(path, mode='wb'):
         raise
 
 
-def atomic_write_bytes(path, data):
-    with atomic_write(path, 'wb') as f:
+def atomic_write_bytes(path, data, fsync=True):
+    with atomic_write(path, 'wb', fsync=fsync) as f:
         f.write(data)
 
 

@@ -21,10 +21,11 @@ def import_paddle_quietly():
     import io
     import warnings
     if 'paddle' in sys.modules:
-        return
+        return sys.modules['paddle']
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter('ignore')
-        import paddle  # noqa: F401
+        import paddle
+    return paddle
 
 
 def setup(threads=None, reexec=False, quiet=True):

@@ -6,7 +6,6 @@
 decodes ahead and a small thread pool encodes the PNGs (OpenCV releases the
 GIL), so each frame is decoded once and encoded once.
 """
-import os
 import time
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +16,7 @@ import cv2
 from data.builder.config import SettingsMismatch  # noqa: F401  (re-exported)
 from data.builder.decode import FrameReader, VideoError
 from data.builder.filters import REASONS, FilterConfig, FrameFilter
+from utils.fileio import atomic_write_bytes
 from data.builder.manifest import Manifest, frame_key, video_key
 from data.builder.sources import find_videos
 
@@ -34,15 +34,7 @@ def write_png(path, img, level):
                                          cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP])
     if not ok:
         raise OSError(f'{path}: PNG encoding failed')
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(buf)
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
+    atomic_write_bytes(path, buf, fsync=False)
 
 
 def _clean_temps(out_dir):

@@ -1,11 +1,12 @@
 """Image-folder helpers shared by the dataset tools (multiscale, sub-images, meta_info)."""
-import os
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
+
+from utils.fileio import atomic_write_bytes
 
 IMG_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 
@@ -15,6 +16,20 @@ def list_images(folder, recursive=True):
     folder = Path(folder)
     it = folder.rglob('*') if recursive else folder.iterdir()
     return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMG_EXTS and not p.name.startswith('.'))
+
+
+def input_images(inp, out):
+    """The images under folder ``inp`` for a tool writing into ``out``; ValueError (one line) when
+    ``inp`` is missing or empty, or ``out`` would lie inside it."""
+    inp, out = Path(inp), Path(out)
+    if not inp.is_dir():
+        raise ValueError(f'{inp}: no such folder')
+    if out.resolve() == inp.resolve() or inp.resolve() in out.resolve().parents:
+        raise ValueError(f'{out}: the output must not be inside the input folder')
+    files = list_images(inp)
+    if not files:
+        raise ValueError(f'{inp}: no images found')
+    return files
 
 
 def write_image(path, img, png_level=3):
@@ -27,16 +42,7 @@ def write_image(path, img, png_level=3):
     ok, buf = cv2.imencode(ext, img, params)
     if not ok:
         raise OSError(f'{path}: encoding failed')
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
+    atomic_write_bytes(path, buf, fsync=False)
 
 
 def resize_lanczos(img, width, height):

@@ -142,8 +142,9 @@ def run(args, backend):
                 except VideoError as e:
                     raise ValueError(str(e)) from None
                 from utils.ffmpeg import probe_video
-                mpix += res['frames'] * _src_mpix(probe_video(src))
-                tqdm.write(f'{src} -> {dst} ({res["frames"]} frames at {res["fps"]} fps)', file=sys.stderr)
+                mpix += res.get('upscaled', res['frames']) * _src_mpix(probe_video(src))  # model runs, not repeats
+                tqdm.write(f'{src} -> {dst} ({res["frames"]} frames at {res["fps"]} fps, '
+                           f'{res.get("upscaled", res["frames"])} through the model)', file=sys.stderr)
             else:
                 img = imread(src)
                 dst = output_path(src, args, single, False, img)

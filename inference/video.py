@@ -1,14 +1,36 @@
 """Video upscaling by streaming frames through two ffmpeg pipes (decoder -> Upscaler -> encoder).
 
-Only one frame is in memory at a time. The output keeps the input's frame
-rate as the exact rational ffprobe reports (e.g. 30000/1001), every decoded
-frame (``-fps_mode passthrough``, so no ``nb_frames`` is needed) and the audio
-streams (re-encoded to AAC, which every target container accepts). The file is
-written under a temporary name and renamed when complete.
+Only one frame is in memory at a time (plus the previous one, for repeats).
+
+Orientation: the decoder turns the picture the way a player would (display
+matrix or legacy ``rotate`` tag, multiples of 90 degrees, read by
+``probe_video``), with an explicit ``transpose``/``hflip,vflip`` after
+``-noautorotate`` so the decoded size is known exactly with any ffmpeg
+version. The pixels are upscaled upright and the output carries no rotation.
+
+Timing: the output is constant-rate at the source's base rate
+(``r_frame_rate``, e.g. exactly 30000/1001; the average rate if the base rate
+is implausibly high). Every decoded frame's timestamp (from the ``showinfo``
+filter on the decoder's log) picks its output slot, so a variable-rate source
+stays in sync with its audio to within half a frame: gaps repeat the previous
+upscaled frame, and a frame that lands in an already filled slot is dropped
+before it reaches the model. A constant-rate source maps one frame to one
+slot (same frame count; no ``nb_frames`` needed); the last picture is held
+to the end of the video stream when ffprobe reports it and the decoder logged
+no error (AVI files whose skipped frames are empty packets; not truncated
+files). Byte-identical consecutive
+frames are upscaled once. Audio streams are re-encoded to AAC, which every
+target container accepts. The file is written under a temporary name and
+renamed when complete.
 """
+import math
 import os
+import queue
+import re
 import subprocess
-import tempfile
+import threading
+from collections import deque
+from fractions import Fraction
 from pathlib import Path
 
 import ffmpeg
@@ -16,6 +38,11 @@ import numpy as np
 
 from utils.ffmpeg import ffmpeg_exe, probe_video
 from utils.fileio import temp_beside
+
+_TURN = {90: 'transpose=clock', 180: 'hflip,vflip', 270: 'transpose=cclock'}  # clockwise display rotation
+_SHOWINFO = re.compile(r'Parsed_showinfo.*\bn:\s*\d+\s+pts:\s*\S+\s+pts_time:\s*(\S+)')
+_LEVEL = re.compile(r'\[(error|fatal|panic)\]')
+_END = object()
 
 
 class VideoError(RuntimeError):
@@ -40,90 +67,188 @@ def _read_exact(stream, n):
     return bytes(buf)
 
 
+def _fraction(text):
+    try:
+        f = Fraction(text)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return f if f > 0 else None
+
+
 def output_container(src, dst=None):
     """Keep .mkv/.mov/.mp4; everything else (avi, webm, ...) becomes .mp4 (H.264 + AAC)."""
     ext = Path(dst).suffix.lower() if dst else Path(src).suffix.lower()
     return ext if ext in ('.mp4', '.mkv', '.mov') else '.mp4'
 
 
+def output_rate(info):
+    """The constant output rate: the base rate unless it is implausibly high next to the average (1 kHz tbr)."""
+    base, avg = _fraction(info.get('r_fps_str')), _fraction(info.get('fps_str'))
+    if base and (base <= 120 or not avg or base <= 4 * avg):
+        return base
+    return avg or Fraction(25)
+
+
+class _Decoder:
+    """ffmpeg decoding ``src`` to upright raw BGR frames, each with its presentation time in seconds."""
+
+    def __init__(self, exe, src, rotation, width, height):
+        vf = ','.join(f for f in (_TURN.get(rotation), 'showinfo') if f)
+        cmd = [exe, '-nostdin', '-hide_banner', '-nostats', '-loglevel', 'level+info', '-noautorotate',
+               '-i', str(src), '-map', '0:v:0', '-vf', vf, '-fps_mode', 'passthrough',
+               '-f', 'rawvideo', '-pix_fmt', 'bgr24', 'pipe:']
+        self.nbytes = width * height * 3
+        self.times, self.errors = queue.Queue(), deque(maxlen=1)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.log_reader = threading.Thread(target=self._read_log, daemon=True)
+        self.log_reader.start()
+
+    def _read_log(self):
+        for raw in self.proc.stderr:
+            line = raw.decode(errors='replace').strip()
+            m = _SHOWINFO.search(line)
+            if m:
+                try:
+                    self.times.put(float(m.group(1)))
+                except ValueError:  # NOPTS
+                    self.times.put(None)
+            elif _LEVEL.search(line):
+                self.errors.append(re.sub(r'^(\[[^\]]*\]\s*)+', '', line))
+        self.times.put(_END)
+
+    def frames(self):
+        """Yield ``(bytes, seconds or None)``; showinfo logs a frame before ffmpeg writes it out."""
+        timed = True
+        while True:
+            buf = _read_exact(self.proc.stdout, self.nbytes)
+            if len(buf) < self.nbytes:
+                return
+            t = None
+            if timed:
+                try:
+                    t = self.times.get(timeout=30)
+                except queue.Empty:
+                    t = _END
+                if t is _END:  # no log to go by: fall back to evenly spaced frames
+                    timed, t = False, None
+            yield buf, t
+
+    def close(self, kill=False):
+        if kill and self.proc.poll() is None:
+            self.proc.kill()
+        rc = self.proc.wait()
+        self.proc.stdout.close()
+        self.log_reader.join(timeout=5)
+        if not self.log_reader.is_alive():
+            self.proc.stderr.close()
+        return rc
+
+    def error(self):
+        return self.errors[-1] if self.errors else 'no frames decoded'
+
+
+def _encoder_args(exe, src, tmp, ow, oh, rate, has_audio, crf, preset):
+    video = ffmpeg.input('pipe:', format='rawvideo', pix_fmt='bgr24', s=f'{ow}x{oh}', framerate=rate)
+    streams = [video.filter('pad', 'ceil(iw/2)*2', 'ceil(ih/2)*2')]  # yuv420p needs even sizes
+    audio = {}
+    if has_audio:
+        streams.append(ffmpeg.input(str(src)).audio)
+        audio = {'acodec': 'aac', 'audio_bitrate': '192k'}
+    return (ffmpeg.output(*streams, tmp, vcodec='libx264', pix_fmt='yuv420p', crf=crf, preset=preset, r=rate, **audio)
+            .global_args('-nostdin', '-loglevel', 'error', '-y').compile(cmd=exe))
+
+
 def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset='medium', progress=True):
-    """Upscale ``src`` into ``dst``. Returns ``dict(frames, fps, width, height, audio)``."""
+    """Upscale ``src`` into ``dst``.
+
+    Returns ``dict(frames, upscaled, fps, width, height, audio)``: ``frames`` written at ``fps``,
+    of which ``upscaled`` went through the model (the rest repeat their predecessor).
+    """
     src, dst = Path(src), Path(dst)
     exe = ffmpeg_exe()
     try:
         info = probe_video(src)
     except Exception as e:  # VideoProbeError: already one line naming the file
         raise VideoError(str(e)) from None
-    w, h = info['width'], info['height']
-    fps_str = info['fps_str'] or '25'
-    scale = outscale or upscaler.scale
+    turn = info.get('rotation', 0) if info.get('rotation', 0) in _TURN else 0
+    w, h = (info['height'], info['width']) if turn in (90, 270) else (info['width'], info['height'])
+    rate = output_rate(info)
+    rate_str = f'{rate.numerator}/{rate.denominator}'
+    scale = outscale or getattr(upscaler, 'outscale', None) or upscaler.scale
     ow, oh = int(round(w * scale)), int(round(h * scale))
     fd, tmp = temp_beside(dst, suffix=dst.suffix)  # ffmpeg picks the container from the suffix
     os.close(fd)
-    dec_log = tempfile.TemporaryFile()
     enc_log_path = tmp + '.log'
-    dec_args = (ffmpeg.input(str(src), noautorotate=None)
-                .output('pipe:', format='rawvideo', pix_fmt='bgr24', map='0:v:0', fps_mode='passthrough')
-                .global_args('-nostdin', '-loglevel', 'error').compile(cmd=exe))
-    video = ffmpeg.input('pipe:', format='rawvideo', pix_fmt='bgr24', s=f'{ow}x{oh}', framerate=fps_str)
-    streams = [video.filter('pad', 'ceil(iw/2)*2', 'ceil(ih/2)*2')]  # yuv420p needs even sizes
-    audio = {}
-    if info['has_audio']:
-        streams.append(ffmpeg.input(str(src)).audio)
-        audio = {'acodec': 'aac', 'audio_bitrate': '192k'}
-    enc_args = (ffmpeg.output(*streams, tmp, vcodec='libx264', pix_fmt='yuv420p', crf=crf, preset=preset,
-                              r=fps_str, **audio)
-                .global_args('-nostdin', '-loglevel', 'error', '-y').compile(cmd=exe))
-    total = info['nb_frames'] or (int(round(info['duration'] * info['fps'])) if info['duration'] and info['fps'] else None)
-    frames = 0
+    enc_args = _encoder_args(exe, src, tmp, ow, oh, rate_str, info['has_audio'], crf, preset)
+    total = int(round(info['duration'] * rate)) if info['duration'] else None
+    frames = upscaled = 0
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=total, desc=src.name, unit='frame', leave=False)
     with open(enc_log_path, 'wb') as enc_log:
-        dec = subprocess.Popen(dec_args, stdout=subprocess.PIPE, stderr=dec_log)
+        dec = _Decoder(exe, src, turn, w, h)
         enc = subprocess.Popen(enc_args, stdin=subprocess.PIPE, stderr=enc_log)
+
+        def write(data, times):
+            nonlocal frames
+            times = max(times, 0)
+            try:
+                for _ in range(times):
+                    enc.stdin.write(data)
+            except BrokenPipeError:
+                enc.wait()
+                raise VideoError(f'{src}: the encoder stopped ({_last_line(enc_log_path)})') from None
+            frames += times
+            if bar is not None:
+                bar.update(times)
+
         try:
-            nbytes = w * h * 3
-            while True:
-                buf = _read_exact(dec.stdout, nbytes)
-                if len(buf) < nbytes:
-                    break
-                frame = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
-                out = upscaler.upscale(frame, outscale)
-                if out.shape[:2] != (oh, ow):
-                    raise VideoError(f'{src}: frame {frames} came out {out.shape[1]}x{out.shape[0]}, expected {ow}x{oh}')
-                try:
-                    enc.stdin.write(np.ascontiguousarray(out).tobytes())
-                except BrokenPipeError:
-                    enc.wait()
-                    raise VideoError(f'{src}: the encoder stopped ({_last_line(enc_log_path)})') from None
-                frames += 1
-                if bar is not None:
-                    bar.update(1)
+            first = last = None  # timestamps (s) of the first and the latest decoded frame
+            lead = 0  # whole output slots before the first frame (video starting after the audio)
+            prev_in = prev_out = None
+            for buf, t in dec.frames():
+                if t is None:
+                    t = 0.0 if last is None else last + 1 / float(rate)
+                if first is None:
+                    first, lead = t, max(math.floor(t * float(rate) + 1e-3), 0)
+                last = t
+                slot = lead + int(round((t - first) * float(rate)))
+                if slot < frames:  # this slot is already shown: drop the frame before the model
+                    continue
+                if buf != prev_in:
+                    frame = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+                    out = upscaler.upscale(frame, outscale)
+                    if out.shape[:2] != (oh, ow):
+                        raise VideoError(f'{src}: frame {upscaled} came out {out.shape[1]}x{out.shape[0]}, '
+                                         f'expected {ow}x{oh}')
+                    out = np.ascontiguousarray(out).tobytes()
+                    prev_in, upscaled = buf, upscaled + 1
+                write(prev_out if prev_out is not None else out, slot - frames)  # gap: hold the last picture
+                write(out, 1)
+                prev_out = out
+            dec_rc = dec.close()
+            if prev_out is not None and info.get('video_duration') and not dec.errors:
+                write(prev_out, int(round(info['video_duration'] * rate)) - frames)  # hold it to the stream's end
             enc.stdin.close()
-            dec_rc, enc_rc = dec.wait(), enc.wait()
+            enc_rc = enc.wait()
             if dec_rc != 0 or frames == 0:
-                dec_log.seek(0)
-                msg = (dec_log.read().decode(errors='replace').strip().splitlines() or ['no frames decoded'])[-1]
-                raise VideoError(f'{src}: cannot decode the video ({msg})')
+                raise VideoError(f'{src}: cannot decode the video ({dec.error()})')
             if enc_rc != 0:
                 raise VideoError(f'{dst}: the encoder failed ({_last_line(enc_log_path)})')
             os.replace(tmp, dst)
         except BaseException:
-            for p in (dec, enc):
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
+            dec.close(kill=True)
+            if enc.poll() is None:
+                enc.kill()
+                enc.wait()
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
         finally:
             if bar is not None:
                 bar.close()
-            dec_log.close()
-            if dec.stdout:
-                dec.stdout.close()
             if os.path.exists(enc_log_path):
                 os.unlink(enc_log_path)
-    return dict(frames=frames, fps=fps_str, width=ow + ow % 2, height=oh + oh % 2, audio=bool(info['has_audio']))
+    return dict(frames=frames, upscaled=upscaled, fps=str(rate), width=ow + ow % 2, height=oh + oh % 2,
+                audio=bool(info['has_audio']))

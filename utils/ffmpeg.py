@@ -47,12 +47,38 @@ def _parse_rate(text):
     return float(text)
 
 
-def probe_video(path):
-    """Return ``dict(width, height, fps, fps_str, duration, nb_frames, has_audio, codec)``.
+def _rate_in(line, unit):
+    """'29.97 fps' / '1k tbr' in an ``ffmpeg -i`` stream line -> float, or None."""
+    m = re.search(r'(\d+(?:\.\d+)?)(k?) ' + unit + r'\b', line)
+    return float(m.group(1)) * (1000 if m.group(2) else 1) if m else None
 
-    Uses ffprobe when present, else parses ``ffmpeg -i``. ``nb_frames`` and
-    ``duration`` may be None (containers without them). Raises VideoProbeError
-    with a one-line reason for unreadable files or files without a video stream.
+
+def _rate_text(rate):
+    """ffmpeg prints 2 decimals: give 29.97/23.98/59.94 back as the NTSC rationals they stand for."""
+    ntsc = round(rate * 1.001)
+    if rate != int(rate) and abs(rate * 1.001 - ntsc) < 0.006:
+        return f'{ntsc * 1000}/1001'
+    return f'{rate:g}'
+
+
+def _clockwise(degrees):
+    """Display rotation as clockwise degrees in [0, 360), from a display-matrix angle (counter-clockwise)."""
+    return int(round(-float(degrees))) % 360
+
+
+def probe_video(path):
+    """Return ``dict(width, height, fps, fps_str, r_fps_str, rotation, duration, video_duration, nb_frames,
+    has_audio, codec)``.
+
+    Uses ffprobe when present, else parses ``ffmpeg -i``. ``nb_frames``,
+    ``duration`` and the video stream's own ``video_duration`` (ffprobe only)
+    may be None (containers without them). ``fps_str`` is the
+    average rate, ``r_fps_str`` the base rate ffmpeg guesses from the
+    timestamps (``tbr``; can be higher than the average for VFR files).
+    ``width``/``height`` are the coded size; ``rotation`` is how far a player
+    turns the picture clockwise (display matrix, else the legacy ``rotate``
+    tag), 0 when none. Raises VideoProbeError with a one-line reason for
+    unreadable files or files without a video stream.
     """
     path = Path(path)
     if not path.is_file():
@@ -74,8 +100,15 @@ def probe_video(path):
         fps_str = v.get('avg_frame_rate') if _parse_rate(v.get('avg_frame_rate')) else v.get('r_frame_rate')
         dur = v.get('duration') or info.get('format', {}).get('duration')
         nb = v.get('nb_frames')
+        matrix = [d for d in v.get('side_data_list', []) if d.get('rotation') is not None]
+        tag = v.get('tags', {}).get('rotate', '0')
+        rotation = (_clockwise(matrix[0]['rotation']) if matrix else
+                    int(float(tag)) % 360 if re.fullmatch(r'-?\d+(\.\d+)?', tag) else 0)
+        r_fps = v.get('r_frame_rate') if _parse_rate(v.get('r_frame_rate')) else None
         return dict(width=int(v['width']), height=int(v['height']), fps=_parse_rate(fps_str), fps_str=fps_str,
+                    r_fps_str=r_fps, rotation=rotation,
                     duration=float(dur) if dur not in (None, 'N/A') else None,
+                    video_duration=float(v['duration']) if v.get('duration') not in (None, 'N/A') else None,
                     nb_frames=int(nb) if nb and nb.isdigit() else None,
                     has_audio=any(s.get('codec_type') == 'audio' for s in streams), codec=v.get('codec_name'))
     res = subprocess.run([ffmpeg_exe(), '-hide_banner', '-i', str(path)], capture_output=True, text=True)
@@ -85,13 +118,21 @@ def probe_video(path):
         if 'Invalid data' in err or 'could not find codec' in err.lower() or 'moov atom' in err:
             raise VideoProbeError(f'{path}: not a readable video')
         raise VideoProbeError(f'{path}: has no video stream')
-    fps_m = re.search(r'(\d+(?:\.\d+)?) fps', err) or re.search(r'(\d+(?:\.\d+)?) tbr', err)
+    # the first video stream's own lines: up to the next stream / section
+    block = re.split(r'\n\s*(?:Stream #|Output #|At least one)', err[m.start():].split('\n', 1)[-1], maxsplit=1)[0]
+    line = err[m.start():].split('\n', 1)[0]
+    tbr = _rate_in(line, 'tbr')
+    fps = _rate_in(line, 'fps') or tbr
+    rot_m = re.search(r'rotation of (-?\d+(?:\.\d+)?) degrees', block)
+    tag_m = re.search(r'^\s*rotate\s*:\s*(-?\d+)', block, re.M)
+    rotation = _clockwise(rot_m.group(1)) if rot_m else int(tag_m.group(1)) % 360 if tag_m else 0
     dur_m = re.search(r'Duration: (\d+):(\d+):(\d+(?:\.\d+)?)', err)
     duration = None
     if dur_m:
         h, mi, s = dur_m.groups()
         duration = int(h) * 3600 + int(mi) * 60 + float(s)
-    fps = float(fps_m.group(1)) if fps_m else None
-    return dict(width=int(m.group(2)), height=int(m.group(3)), fps=fps, fps_str=str(fps) if fps else None,
-                duration=duration, nb_frames=None, has_audio=bool(re.search(r'Stream #\S+.*?: Audio:', err)),
+    fps_str = _rate_text(fps) if fps else None
+    return dict(width=int(m.group(2)), height=int(m.group(3)), fps=_parse_rate(fps_str), fps_str=fps_str,
+                r_fps_str=_rate_text(tbr) if tbr else None, rotation=rotation,
+                duration=duration, video_duration=None, nb_frames=None, has_audio=bool(re.search(r'Stream #\S+.*?: Audio:', err)),
                 codec=m.group(1))

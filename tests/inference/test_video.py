@@ -1,6 +1,7 @@
-"""Video streaming: frame count, (fractional) fps and the audio stream survive; mkv without nb_frames."""
+"""Video streaming: frame count, (fractional) fps and audio survive; mkv without nb_frames; rotated and VFR sources."""
 import subprocess
 
+import numpy as np
 import pytest
 
 from utils.ffmpeg import ffmpeg_exe, ffprobe_exe, probe_video
@@ -60,3 +61,142 @@ def test_not_a_video_is_one_line(up, tmp_path):
         upscale_video(up, bad, tmp_path / 'o.mp4', progress=False)
     assert 'bad.mp4' in str(e.value) and '\n' not in str(e.value)
     assert not (tmp_path / 'o.mp4').exists()
+
+
+def _ff(*args):
+    subprocess.run([ffmpeg_exe(), '-v', 'error', '-y', *map(str, args)], check=True, capture_output=True)
+
+
+def _gray_frames(path, w, h, autorotate=False):
+    """Every decoded frame of ``path`` as float gray ``h x w`` (stored orientation unless ``autorotate``)."""
+    cmd = [ffmpeg_exe(), '-v', 'error', *([] if autorotate else ['-noautorotate']), '-i', str(path), '-map', '0:v:0',
+           '-fps_mode', 'passthrough', '-vf', f'scale={w}:{h}:flags=area', '-f', 'rawvideo', '-pix_fmt', 'gray', '-']
+    raw = subprocess.run(cmd, check=True, capture_output=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, h, w).astype(np.float64)
+
+
+def _corr(a, b):
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
+
+
+def _real_or_lavfi(shared_data, name, lavfi):
+    src = shared_data / 'video' / name if shared_data else None
+    return ['-i', src] if src and src.is_file() else ['-f', 'lavfi', '-i', f'{lavfi}=size=96x64:rate=30']
+
+
+def _phone_clip(shared_data, tmp_path):
+    """3 frames of a real clip stored 64x48 and tagged to be shown turned by 90 degrees (display matrix)."""
+    upright = tmp_path / 'stored.mp4'
+    _ff(*_real_or_lavfi(shared_data, 'cup.mp4', 'testsrc2'), '-frames:v', 3, '-vf', 'scale=64:48,setsar=1',
+        '-c:v', 'libx264', '-pix_fmt', 'yuv420p', upright)
+    phone = tmp_path / 'phone.mp4'
+    # ffmpeg >= 6.1: -display_rotation; ffmpeg 5.1 writes the legacy rotate tag as a display matrix
+    for how in (['-display_rotation', 90, '-i', upright], ['-i', upright, '-metadata:s:v:0', 'rotate=90']):
+        try:
+            _ff(*how, '-c', 'copy', phone)
+        except subprocess.CalledProcessError:
+            continue
+        if probe_video(phone)['rotation'] in (90, 270):
+            return phone
+    pytest.skip('this ffmpeg cannot tag a rotation')
+
+
+@pytest.mark.parametrize('tools', ['ffprobe', 'ffmpeg -i', 'imageio-ffmpeg'])
+def test_rotated_video_is_upscaled_upright(up, shared_data, tmp_path, monkeypatch, tools):
+    import inference.video as video
+    import utils.ffmpeg as uff
+    phone = _phone_clip(shared_data, tmp_path)
+    shown = _gray_frames(phone, 48, 64, autorotate=True)[0]  # what a player shows: 48 wide, 64 high
+    assert _corr(shown, np.rot90(shown, 2)) < 0.5  # the content tells the orientations apart
+    if tools == 'ffprobe' and not uff.ffprobe_exe():
+        pytest.skip('no ffprobe')
+    if tools != 'ffprobe':
+        monkeypatch.setattr(uff, 'ffprobe_exe', lambda: None)
+    if tools == 'imageio-ffmpeg':  # ffmpeg 7+ static binary, no ffprobe
+        exe = pytest.importorskip('imageio_ffmpeg').get_ffmpeg_exe()
+        monkeypatch.setattr(uff, 'ffmpeg_exe', lambda: exe)
+        monkeypatch.setattr(video, 'ffmpeg_exe', lambda: exe)
+    assert probe_video(phone)['rotation'] in (90, 270)
+    out = tmp_path / 'out.mp4'
+    res = video.upscale_video(up, phone, out, progress=False)
+    assert (res['width'], res['height'], res['frames']) == (192, 256, 3)
+    info = probe_video(out)
+    assert (info['width'], info['height'], info['rotation']) == (192, 256, 0)
+    got = _gray_frames(out, 48, 64)[0]
+    assert _corr(got, shown) > 0.7 and _corr(got, shown) > _corr(got, np.rot90(shown, 2)) + 0.3
+
+
+SEGMENTS = (('bikes.mp4', 'testsrc2', 0.8, 30), ('cup.mp4', 'smptebars', 1.0, 10), ('box.mp4', 'mandelbrot', 0.5, 30))
+
+
+def _vfr_clip(shared_data, dst):
+    """Three real scenes at 30, 10 and 30 fps in one variable-rate mp4 with a sine track; scene start times."""
+    inputs, chains, starts, t = [], [], [], 0.0
+    for i, (name, lavfi, secs, fps) in enumerate(SEGMENTS):
+        inputs += _real_or_lavfi(shared_data, name, lavfi)
+        chains.append(f'[{i}:v]trim=0:{secs},setpts=PTS-STARTPTS,fps={fps},scale=48:32,setsar=1[v{i}]')
+        starts.append(t)
+        t += secs
+    graph = ';'.join(chains) + ';' + ''.join(f'[v{i}]' for i in range(len(SEGMENTS))) + 'concat=n=3:v=1:a=0[v]'
+    _ff(*inputs, '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100', '-filter_complex', graph,
+        '-map', '[v]', '-map', f'{len(SEGMENTS)}:a', '-fps_mode', 'vfr', '-c:v', 'libx264', '-pix_fmt', 'yuv420p',
+        '-c:a', 'aac', '-t', t, dst)
+    return starts, t
+
+
+class _Counting:
+    def __init__(self, up):
+        self.up, self.scale, self.calls = up, up.scale, 0
+
+    def upscale(self, img, outscale=None):
+        self.calls += 1
+        return self.up.upscale(img, outscale)
+
+
+def test_vfr_video_keeps_timing(up, shared_data, tmp_path):
+    """Scenes start in the output when they start in the source (so the audio stays in sync), no frame is
+    upscaled twice, and the output lasts as long as the source."""
+    from inference.video import upscale_video
+    src = tmp_path / 'vfr.mp4'
+    starts, total = _vfr_clip(shared_data, src)
+    stored = _gray_frames(src, 48, 32)
+    labels = np.repeat(np.arange(len(SEGMENTS)), [round(s * fps) for _, _, s, fps in SEGMENTS])
+    assert len(stored) == len(labels) == 49
+    info_in = probe_video(src)
+    assert info_in['fps'] < 25 and info_in['has_audio']  # variable rate: 49 frames in 2.3 s
+    counting = _Counting(up)
+    res = upscale_video(counting, src, tmp_path / 'out.mp4', progress=False)
+    info = probe_video(tmp_path / 'out.mp4')
+    fps = info['fps']  # constant: frame i shows at i / fps
+    assert info['has_audio']
+    assert abs(res['frames'] / fps - total) <= 1 / 30 + 1e-6  # same length, to one frame
+    if info.get('video_duration'):
+        assert abs(info['video_duration'] - total) <= 1 / 30 + 1e-3
+    got = _gray_frames(tmp_path / 'out.mp4', 48, 32)
+    assert len(got) == res['frames']
+    scene = [labels[int(np.argmax([_corr(g, s) for s in stored]))] for g in got]
+    assert scene == sorted(scene)
+    for k in (1, 2):  # first output frame of each later scene vs where that scene starts in the source
+        assert abs(scene.index(k) / fps - starts[k]) <= 1 / 30 + 1e-6, (k, scene.index(k) / fps, starts[k])
+    assert res['fps'] == '30' and abs(fps - 30) < 1e-6  # the source's base rate
+    assert counting.calls == res['upscaled'] <= len(stored) < res['frames']  # repeats are not upscaled again
+
+
+def test_avi_with_skipped_frames_keeps_duration(up, shared_data, tmp_path):
+    """tree.avi stores 15 fps but only a frame every ~0.4 s (the others are empty packets): ffprobe's average
+    and base rates both say 15, so only the frame timestamps show it is variable."""
+    from inference.video import upscale_video
+    tree = shared_data / 'video' / 'tree.avi' if shared_data else None
+    if not tree or not tree.is_file():
+        pytest.skip('no tree.avi')
+    src = tmp_path / 'tree.avi'
+    _ff('-i', tree, '-t', 4, '-c', 'copy', src)
+    info_in = probe_video(src)
+    assert abs(info_in['fps'] - 15) < 0.01 and abs(info_in['duration'] - 4) < 0.1
+    counting = _Counting(up)
+    res = upscale_video(counting, src, tmp_path / 'out.mp4', outscale=1, progress=False)
+    info = probe_video(tmp_path / 'out.mp4')
+    assert (info['width'], info['height']) == (320, 240) and abs(info['duration'] - info_in['duration']) <= 1 / 15
+    assert abs(res['frames'] / 15 - info_in['duration']) <= 1 / 15 + 1e-3
+    assert counting.calls == res['upscaled'] == len(_gray_frames(src, 32, 24)) < 15  # the 9 real frames only

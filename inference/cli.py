@@ -36,6 +36,10 @@ def build_parser(prog, description, default_model_help):
     p.add_argument('--fp16', action='store_true', help='half precision (GPU only; ignored with a warning on CPU)')
     p.add_argument('--device', default='cpu', help='cpu, gpu or gpu:N')
     p.add_argument('--threads', type=int, default=None, help='CPU math threads (default: all usable cores)')
+    p.add_argument('--bf16', action='store_true',
+                   help='CPU bfloat16 on the OpenVINO engine (RRDBNet; ~2x faster on AVX512-BF16 CPUs, ~55 dB vs fp32)')
+    p.add_argument('--engine', default='auto', choices=['auto', 'openvino', 'onednn'],
+                   help='Paddle Inference engine on the CPU (infer.py): auto = OpenVINO for RRDBNet, else oneDNN')
     p.add_argument('-dn', '--denoise_strength', type=float, default=None,
                    help='0..1 denoise strength for realesr-general-x4v3 (zoo)')
     p.add_argument('--block', '--num_block', dest='num_block', type=int, default=None,
@@ -118,12 +122,14 @@ def run(args, backend):
         up = Upscaler(args.model_path or args.model_name, device=args.device, tile=args.tile, tile_pad=args.tile_pad,
                       pre_pad=args.pre_pad, backend=backend, fp16=args.fp16, threads=args.threads,
                       alpha_upsampler=args.alpha_upsampler, outscale=args.outscale,
-                      denoise_strength=args.denoise_strength, arch=arch_overrides(args), progress=not args.quiet)
+                      denoise_strength=args.denoise_strength, arch=arch_overrides(args), progress=not args.quiet,
+                      engine=args.engine, precision='bf16' if args.bf16 else None)
     except Exception as e:  # bad model path/file/device: one line, no traceback
         print(f'error: cannot set up the model: {e}', file=sys.stderr)
         return EXIT_USAGE
-    log.info('model %s (%s, x%d) on %s via %s, ready in %.1f s', up.model_path, up.arch.get('type'), up.scale,
-             up.backend.kind, up.backend.name, time.perf_counter() - t0)
+    log.info('model %s (%s, x%d) on %s via %s%s, ready in %.1f s', up.model_path, up.arch.get('type'), up.scale,
+             up.backend.kind, up.backend.name, f' ({up.backend.engine})' if hasattr(up.backend, 'engine') else '',
+             time.perf_counter() - t0)
     single = len(files) == 1
     done, failed, mpix, busy = 0, 0, 0.0, 0.0
     from tqdm import tqdm

@@ -113,10 +113,72 @@ def test_optimised_graph_cache_is_reused_and_exact(tiny_models, tmp_path):
     net, arch = models.load_network(tiny_models['rrdb_x4'])
     d = export_static(net, arch, tmp_path / 'infer')
     x = np.random.default_rng(2).random((1, 3, 20, 28), dtype=np.float32)
-    first = PredictorBackend(d)
+    first = PredictorBackend(d, engine='onednn')
     assert not first.opt_cache_hit and (d / '_onednn_opt' / '_optimized.pdmodel').is_file()
-    second = PredictorBackend(d)
+    second = PredictorBackend(d, engine='onednn')
     assert second.opt_cache_hit
     np.testing.assert_array_equal(first.forward(x), second.forward(x))
     export_static(net, arch, d)  # a new export in place invalidates the cached graph
-    assert not PredictorBackend(d).opt_cache_hit
+    assert not PredictorBackend(d, engine='onednn').opt_cache_hit
+
+
+def _export(tiny_models, name, path):
+    import models
+    from inference.export import export_static
+    net, arch = models.load_network(tiny_models[name])
+    return export_static(net, arch, path), net
+
+
+@pytest.mark.parametrize('name', ['rrdb_x4', 'rrdb_x2', 'rrdb_x1'])
+def test_openvino_and_onednn_engines_agree(tiny_models, tmp_path, name, monkeypatch):
+    """engine='auto' runs RRDBNet on Paddle Inference's OpenVINO engine; same numbers as oneDNN and the dynamic graph."""
+    from inference.backends import DynamicBackend, PredictorBackend
+    d, net = _export(tiny_models, name, tmp_path / 'infer')
+    cwd = tmp_path / 'cwd'
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    auto = PredictorBackend(d)
+    if auto.engine != 'openvino':
+        pytest.skip('this Paddle build has no OpenVINO engine')
+    assert not any(cwd.iterdir())  # OpenVINO's compiled blobs go beside the export, not into ./__cache__
+    assert any((d / '_openvino_cache').iterdir())
+    onednn, dyn = PredictorBackend(d, engine='onednn'), DynamicBackend(net)
+    assert onednn.engine == 'onednn'
+    rng = np.random.default_rng(3)
+    for shape in [(1, 3, 24, 40), (2, 3, 16, 8), (1, 3, 24, 40)]:  # new shapes on one predictor, then back
+        x = rng.random(shape, dtype=np.float32)
+        y = auto.forward(x)
+        np.testing.assert_allclose(y, onednn.forward(x), atol=1e-5)
+        np.testing.assert_allclose(y, dyn.forward(x), atol=1e-5)
+
+
+def test_engine_choice_and_errors(tiny_models, tmp_path):
+    from inference.backends import PredictorBackend
+    d, _ = _export(tiny_models, 'srvgg_x4', tmp_path / 'srvgg')
+    assert PredictorBackend(d).engine == 'onednn'  # auto: prelu/pixel_shuffle are not OpenVINO-convertible
+    with pytest.raises(ValueError, match='engine must be one of'):
+        PredictorBackend(d, engine='tensorrt')
+    r, _ = _export(tiny_models, 'rrdb_x4', tmp_path / 'rrdb')
+    if PredictorBackend(r).engine != 'openvino':
+        pytest.skip('this Paddle build has no OpenVINO engine')
+    with pytest.raises(ValueError, match='OpenVINO engine cannot run this graph') as e:
+        PredictorBackend(d, engine='openvino')
+    assert '\n' not in str(e.value) and 'Traceback' not in str(e.value)
+    with pytest.raises(ValueError, match='not int8'):
+        PredictorBackend(r, engine='openvino', precision='int8')
+
+
+def test_openvino_bf16_is_close_to_fp32(tiny_models, photo, tmp_path, caplog):
+    from inference.backends import PredictorBackend
+    s, _ = _export(tiny_models, 'srvgg_x4', tmp_path / 'srvgg')
+    with caplog.at_level(logging.WARNING, logger='inference'):
+        assert PredictorBackend(s, precision='bf16').precision == 'fp32'  # no bf16 engine for it: fp32, warned
+    assert any('bf16 needs the OpenVINO engine' in r.getMessage() for r in caplog.records)
+    d, _ = _export(tiny_models, 'rrdb_x4', tmp_path / 'infer')
+    bf16 = PredictorBackend(d, precision='bf16')
+    if bf16.engine != 'openvino':
+        pytest.skip('this Paddle build has no OpenVINO engine')
+    x = np.ascontiguousarray(photo[:32, :32, ::-1].transpose(2, 0, 1)[None] / 255.0, dtype=np.float32)
+    ref, y = PredictorBackend(d).forward(x), bf16.forward(x)
+    assert not np.array_equal(ref, y)  # really a different precision
+    assert psnr(np.clip(ref[0], 0, 1).transpose(1, 2, 0), np.clip(y[0], 0, 1).transpose(1, 2, 0)) > 35

@@ -85,3 +85,20 @@ def test_bad_model_and_missing_input_are_one_line(setup, tmp_path):
     assert rc == 2 and 'missing.pdparams' in err and 'Traceback' not in err
     rc, _, err = _run('infer.py', '-i', tmp_path / 'nothing_here', '-o', tmp_path, '--model_path', weights)
     assert rc == 2 and 'nothing_here' in err and 'Traceback' not in err
+
+
+def test_engine_flag_picks_the_predictor_engine(setup, tmp_path):
+    """--engine onednn and the default (OpenVINO for RRDBNet where the build has it) give the same image."""
+    from utils.metrics import psnr
+    d, weights, inputs, good = setup
+    outs = {}
+    for engine in ('auto', 'onednn'):
+        rc, _, err = _run('infer.py', '-i', good, '-o', tmp_path / f'{engine}.png', '--model_path', weights,
+                          '--engine', engine)
+        assert rc == 0, err
+        assert 'via predictor (' in err
+        outs[engine] = (cv2.imread(str(tmp_path / f'{engine}.png')), err)
+    assert 'via predictor (onednn)' in outs['onednn'][1]
+    assert psnr(outs['auto'][0], outs['onednn'][0]) >= 45
+    rc, _, err = _run('infer.py', '-i', good, '-o', tmp_path / 'x.png', '--model_path', weights, '--engine', 'tpu')
+    assert rc == 2 and 'invalid choice' in err

@@ -7,6 +7,8 @@ matrix or legacy ``rotate`` tag, multiples of 90 degrees, read by
 ``probe_video``), with an explicit ``transpose``/``hflip,vflip`` after
 ``-noautorotate`` so the decoded size is known exactly with any ffmpeg
 version. The pixels are upscaled upright and the output carries no rotation.
+Non-square source pixels keep their aspect ratio (``setsar``), so the output
+displays with the source's proportions.
 
 Timing: the output is constant-rate at the source's base rate
 (``r_frame_rate``, e.g. exactly 30000/1001; the average rate if the base rate
@@ -147,9 +149,12 @@ class _Decoder:
         return self.errors[-1] if self.errors else 'no frames decoded'
 
 
-def _encoder_args(exe, src, tmp, ow, oh, rate, has_audio, crf, preset):
+def _encoder_args(exe, src, tmp, ow, oh, rate, has_audio, crf, preset, sar=None):
     video = ffmpeg.input('pipe:', format='rawvideo', pix_fmt='bgr24', s=f'{ow}x{oh}', framerate=rate)
-    streams = [video.filter('pad', 'ceil(iw/2)*2', 'ceil(ih/2)*2')]  # yuv420p needs even sizes
+    video = video.filter('pad', 'ceil(iw/2)*2', 'ceil(ih/2)*2')  # yuv420p needs even sizes
+    if sar:  # non-square source pixels: the output displays with the source's aspect
+        video = video.filter('setsar', f'{sar[0]}/{sar[1]}')
+    streams = [video]
     audio = {}
     if has_audio:
         streams.append(ffmpeg.input(str(src)).audio)
@@ -179,7 +184,10 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset='medium', pr
     fd, tmp = temp_beside(dst, suffix=dst.suffix)  # ffmpeg picks the container from the suffix
     os.close(fd)
     enc_log_path = tmp + '.log'
-    enc_args = _encoder_args(exe, src, tmp, ow, oh, rate_str, info['has_audio'], crf, preset)
+    sar = info.get('sar')
+    if sar and turn in (90, 270):
+        sar = (sar[1], sar[0])
+    enc_args = _encoder_args(exe, src, tmp, ow, oh, rate_str, info['has_audio'], crf, preset, sar)
     total = int(round(info['duration'] * rate)) if info['duration'] else None
     frames = upscaled = 0
     bar = None

@@ -61,6 +61,14 @@ def _rate_text(rate):
     return f'{rate:g}'
 
 
+def _sar(text):
+    """Sample (pixel) aspect ratio 'a:b' as (a, b), or None when square or unknown ('0:1', 'N/A')."""
+    m = re.fullmatch(r'(\d+):(\d+)', str(text or ''))
+    if not m or int(m.group(1)) == 0 or int(m.group(2)) == 0 or m.group(1) == m.group(2):
+        return None
+    return int(m.group(1)), int(m.group(2))
+
+
 def _clockwise(degrees):
     """Display rotation as clockwise degrees in [0, 360), from a display-matrix angle (counter-clockwise)."""
     return int(round(-float(degrees))) % 360
@@ -75,6 +83,7 @@ def probe_video(path):
     may be None (containers without them). ``fps_str`` is the
     average rate, ``r_fps_str`` the base rate ffmpeg guesses from the
     timestamps (``tbr``; can be higher than the average for VFR files).
+    ``sar`` is the pixel aspect ratio ``(a, b)``, None for square pixels.
     ``width``/``height`` are the coded size; ``rotation`` is how far a player
     turns the picture clockwise (display matrix, else the legacy ``rotate``
     tag), 0 when none. Raises VideoProbeError with a one-line reason for
@@ -106,7 +115,7 @@ def probe_video(path):
                     int(float(tag)) % 360 if re.fullmatch(r'-?\d+(\.\d+)?', tag) else 0)
         r_fps = v.get('r_frame_rate') if _parse_rate(v.get('r_frame_rate')) else None
         return dict(width=int(v['width']), height=int(v['height']), fps=_parse_rate(fps_str), fps_str=fps_str,
-                    r_fps_str=r_fps, rotation=rotation,
+                    r_fps_str=r_fps, rotation=rotation, sar=_sar(v.get('sample_aspect_ratio')),
                     duration=float(dur) if dur not in (None, 'N/A') else None,
                     video_duration=float(v['duration']) if v.get('duration') not in (None, 'N/A') else None,
                     nb_frames=int(nb) if nb and nb.isdigit() else None,
@@ -132,7 +141,8 @@ def probe_video(path):
         h, mi, s = dur_m.groups()
         duration = int(h) * 3600 + int(mi) * 60 + float(s)
     fps_str = _rate_text(fps) if fps else None
+    sar_m = re.search(r'\[SAR (\d+:\d+) DAR', line)
     return dict(width=int(m.group(2)), height=int(m.group(3)), fps=_parse_rate(fps_str), fps_str=fps_str,
-                r_fps_str=_rate_text(tbr) if tbr else None, rotation=rotation,
+                r_fps_str=_rate_text(tbr) if tbr else None, rotation=rotation, sar=_sar(sar_m and sar_m.group(1)),
                 duration=duration, video_duration=None, nb_frames=None, has_audio=bool(re.search(r'Stream #\S+.*?: Audio:', err)),
                 codec=m.group(1))

@@ -200,3 +200,23 @@ def test_avi_with_skipped_frames_keeps_duration(up, shared_data, tmp_path):
     assert (info['width'], info['height']) == (320, 240) and abs(info['duration'] - info_in['duration']) <= 1 / 15
     assert abs(res['frames'] / 15 - info_in['duration']) <= 1 / 15 + 1e-3
     assert counting.calls == res['upscaled'] == len(_gray_frames(src, 32, 24)) < 15  # the 9 real frames only
+
+
+@pytest.mark.parametrize('use_ffprobe', [True, False])
+def test_non_square_pixels_keep_their_aspect(up, shared_data, tmp_path, monkeypatch, use_ffprobe):
+    """An anamorphic source (SAR 2:1, as on DVDs) is written with the same pixel aspect, so it displays the same."""
+    import utils.ffmpeg as uf
+    from inference.video import upscale_video
+    src = _make_clip(shared_data, tmp_path / 'clip.mp4', '25', frames=3)
+    wide = tmp_path / 'anamorphic.mp4'
+    subprocess.run([ffmpeg_exe(), '-v', 'error', '-y', '-i', str(src), '-vf', 'setsar=2/1', '-c:v', 'libx264',
+                    '-pix_fmt', 'yuv420p', '-c:a', 'copy', str(wide)], check=True, capture_output=True)
+    assert probe_video(wide)['sar'] == (2, 1)
+    if not use_ffprobe:
+        monkeypatch.setattr(uf, 'ffprobe_exe', lambda: None)  # the `ffmpeg -i` parser
+        assert uf.probe_video(wide)['sar'] == (2, 1)
+    res = upscale_video(up, wide, tmp_path / 'out.mp4', progress=False)
+    monkeypatch.undo()
+    info = probe_video(tmp_path / 'out.mp4')
+    assert (info['width'], info['height']) == (192, 128) and res['frames'] == 3
+    assert info['sar'] == (2, 1)  # square pixels here would show the picture at half its width

@@ -1,4 +1,4 @@
-"""Upscale images/videos with Paddle Inference (the oneDNN predictor on CPU).
+"""Upscale images/videos with Paddle Inference (CPU: the OpenVINO engine for RRDBNet, oneDNN otherwise; --engine).
 
     python tools/infer.py --input IN --output OUT --model_path ./infer
 

@@ -28,7 +28,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from utils.runtime_env import setup
-    setup(reexec=True)
+    setup(reexec=True, single_arena=True)  # the degradation runs batch slices on threads
     from training.options import OptionsError, load_options
     try:
         opt = load_options(args.yml_path, args.override)

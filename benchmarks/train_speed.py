@@ -80,7 +80,7 @@ def main():
     ap.add_argument('--threads', type=int, default=None)
     args = ap.parse_args()
     from utils.runtime_env import setup
-    setup(args.threads, reexec=True)
+    setup(args.threads, reexec=True, single_arena=True)
     import paddle
     paddle.set_device('cpu')
     hr = args.hr or (str(ROOT.parent / 'shared' / 'data' / 'hr') if (ROOT.parent / 'shared' / 'data' / 'hr').is_dir()

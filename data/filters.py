@@ -101,11 +101,17 @@ def filter2d(x, kernel):
     hf, wf = _fast_len(h + 2 * p), _fast_len(w + 2 * p)
     # pad straight to the FFT size: rfft2(..., s=...) zero-pads ~3x slower on CPU
     xf = paddle.fft.rfft2(reflect_pad(x, p, (hf, wf)))
-    # one spectrum per plane: broadcasting a (B, 1, ...) complex spectrum over the channels
-    # (or expanding it) costs ~10 ms on CPU, 3x more small matrix products ~2 ms
+    # one spectrum per sample, repeated over the channels by concatenating its real and
+    # imaginary parts: broadcasting a (B, 1, ...) complex spectrum costs ~7 ms on CPU, one
+    # spectrum per plane ~3.4 ms, this ~1.8 ms (a slice of 6 samples at 288x288)
     c = x.shape[1]
-    kf = kernel_spectrum(kernel.unsqueeze(1).expand([kernel.shape[0], c, k, k]).reshape([-1, k, k]), hf, wf)
-    kf = kf.reshape([kernel.shape[0], c, hf, wf // 2 + 1])
+    real, imag = kernel_spectrum(kernel, hf, wf, as_complex=False)
+    real, imag = real.unsqueeze(1), imag.unsqueeze(1)
+    if c > 1 or kernel.shape[0] != b:
+        reps = c * (b // kernel.shape[0])
+        real, imag = paddle.concat([real] * reps, axis=1), paddle.concat([imag] * reps, axis=1)
+        real, imag = real.reshape([b, c, hf, wf // 2 + 1]), imag.reshape([b, c, hf, wf // 2 + 1])
+    kf = paddle.complex(real, imag)
     y = paddle.fft.irfft2(xf * kf, s=[hf, wf])
     # paddle.crop copies into a contiguous tensor (~0.7 ms); a 2-axis slice is a strided
     # view whose later copy costs ~20 ms on CPU (stride kernels)
@@ -130,11 +136,12 @@ def _dft_tables(n, k, bins, place):
     return _DFT_CACHE[key]
 
 
-def kernel_spectrum(kernel, hf, wf):
+def kernel_spectrum(kernel, hf, wf, as_complex=True):
     """``rfft2`` of the flipped ``(B, k, k)`` kernels zero-padded to ``(hf, wf)``.
 
     Only ``k`` taps per axis are non-zero, so small matrix products with cos/sin
     tables, ``(Ch - i Sh) k (Cw - i Sw)^T``, replace flip + pad + a full-size FFT.
+    ``as_complex=False`` returns the ``(real, imag)`` parts.
     """
     k = kernel.shape[1]
     ch, sh = _dft_tables(hf, k, hf, kernel.place)
@@ -143,7 +150,7 @@ def kernel_spectrum(kernel, hf, wf):
     ks = paddle.matmul(kernel, sw, transpose_y=True)
     real = paddle.matmul(ch, kc) - paddle.matmul(sh, ks)
     imag = -(paddle.matmul(sh, kc) + paddle.matmul(ch, ks))
-    return paddle.complex(real, imag)
+    return paddle.complex(real, imag) if as_complex else (real, imag)
 
 
 @functools.lru_cache(maxsize=64)

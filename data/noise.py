@@ -3,6 +3,8 @@
 Random numbers come from numpy generators, one per sample (seeded from the
 caller's generator), filled in a small thread pool: numpy releases the GIL while
 filling, so two cores give ~2x, and the result does not depend on the threads.
+On a slice thread of :mod:`data.slicing` (the cores are already busy) they are
+filled inline.
 The noise is then moved to the tensor's device and added there.
 
 * Gaussian: ``x + sigma/255 * z``; gray noise uses one ``z`` for all channels.
@@ -17,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import paddle
 
+from data.slicing import in_slice
+
 _POOL = None
 
 
@@ -26,6 +30,14 @@ def _pool():
         n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
         _POOL = ThreadPoolExecutor(max_workers=max(1, min(n, 8)), thread_name_prefix='noise')
     return _POOL
+
+
+def _fill_all(fill, b):
+    if in_slice() or b == 1:
+        for i in range(b):
+            fill(i)
+    else:
+        list(_pool().map(fill, range(b)))
 
 
 def as_rng(rng):
@@ -68,6 +80,31 @@ def _seeds(rng, b, seeds=None):
     return as_rng(rng).integers(0, 2 ** 63 - 1, size=b)
 
 
+def standard_normal_f32(rng, out, scale=1.0):
+    """Fill the contiguous float32 array ``out`` with ``scale * N(0, 1)`` samples.
+
+    Box-Muller on float32 uniforms: ``sqrt(-2 ln u1) * (cos, sin)(2 pi u2)``. Here
+    it is ~3x faster than numpy's float32 ziggurat (3 against 10 ns per value);
+    since ``u1 >= 2**-24`` the samples stop at 5.8 sigma (probability 8e-9).
+    """
+    flat = out.reshape(-1)
+    n = flat.size
+    m = (n + 1) // 2
+    u = rng.random(2 * m, dtype=np.float32)
+    r, theta = u[:m], u[m:]
+    np.subtract(np.float32(1.0), r, out=r)  # (0, 1]
+    np.log(r, out=r)
+    r *= np.float32(-2.0)
+    np.sqrt(r, out=r)
+    r *= np.float32(scale)
+    theta *= np.float32(2.0 * np.pi)
+    np.cos(theta, out=flat[:m])
+    flat[:m] *= r
+    np.sin(theta[:n - m], out=flat[m:])
+    flat[m:] *= r[:n - m]
+    return out
+
+
 def gaussian_noise(shape, sigma, gray=None, rng=None, seeds=None):
     """Gaussian noise as a numpy float32 array of ``shape`` (B, C, H, W); sigma in 0-255 units.
 
@@ -82,13 +119,12 @@ def gaussian_noise(shape, sigma, gray=None, rng=None, seeds=None):
     def fill(i):
         g = np.random.default_rng(seeds[i])
         if gray[i]:
-            g.standard_normal(out=out[i, 0], dtype=np.float32)
+            standard_normal_f32(g, out[i, 0], np.float32(sigma[i]))
             out[i, 1:] = out[i, :1]
         else:
-            g.standard_normal(out=out[i], dtype=np.float32)
-        out[i] *= np.float32(sigma[i])
+            standard_normal_f32(g, out[i], np.float32(sigma[i]))
 
-    list(_pool().map(fill, range(b)))
+    _fill_all(fill, b)
     return out
 
 
@@ -98,7 +134,8 @@ def _levels_pow2(q):
     return float(2 ** int(np.ceil(np.log2(max(n, 1)))))
 
 
-_BINS = 1024
+_BIN_BITS = 10
+_BINS = 1 << _BIN_BITS
 _TABLES = {}
 
 
@@ -134,26 +171,33 @@ def _poisson_tables(vals):
     return _TABLES[vals]
 
 
+def _uniform_bits(rng, n):
+    """``n`` uniform uint32 words: the generator's raw 64-bit output split in two."""
+    return rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
+
+
 def sample_poisson_levels(levels, vals, rng):
-    """Exact Poisson(levels * vals / 255) samples for uint8 ``levels`` (inverse CDF)."""
+    """Exact Poisson(levels * vals / 255) samples for uint8 ``levels`` (inverse CDF).
+
+    The uniform of a pixel is ``u = (k + 0.5) / 2**32`` for a random 32-bit ``k``,
+    so its bin is ``k >> 22`` and the answer ``min{n: cdf[n] >= u}``.
+    """
     cdf, stacked, width, code = _poisson_tables(vals)
-    uf = rng.random(levels.size)
-    flat = levels.ravel().astype(np.intp) * _BINS
-    flat += (uf * _BINS).astype(np.intp)  # uf < 1, so the bin index is < _BINS
+    bits = _uniform_bits(rng, levels.size)
+    flat = levels.ravel().astype(np.uint32) << _BIN_BITS
+    flat |= bits >> (32 - _BIN_BITS)
     x = code[flat]
     todo = np.flatnonzero(x < 0)  # ~6% of pixels: bins whose quantile range spans several counts
     if todo.size:
-        pos = (flat[todo] // _BINS) * width - 1 - x[todo]  # flat CDF index of the bin's lowest count
-        u = uf[todo]
-        for _ in range(3):  # X = min{n: cdf[n] >= u}: a short forward scan settles most
-            more = cdf[pos] < u
-            x[todo] = pos % width
-            todo, pos, u = todo[more], pos[more] + 1, u[more]
-            if not todo.size:
-                break
-        if todo.size:  # the few long tail bins: binary search in their row
-            lt = pos // width
-            x[todo] = np.searchsorted(stacked, 2.0 * lt + u, side='left') - lt * width
+        u = (bits[todo] + 0.5) * 2.0 ** -32
+        pos = (flat[todo] >> _BIN_BITS).astype(np.intp) * width - 1 - x[todo]  # the bin's lowest count
+        for _ in range(3):  # a short forward scan settles most: cdf rises, so pos stops at the answer
+            pos += cdf[pos] < u
+        left = np.flatnonzero(cdf[pos] < u)
+        if left.size:  # the few long tail bins: binary search in their row
+            lt = pos[left] // width
+            pos[left] = np.searchsorted(stacked, 2.0 * lt + u[left], side='left')
+        x[todo] = pos % width
     return x.reshape(levels.shape)
 
 
@@ -177,7 +221,7 @@ def poisson_noise(img, scale, gray=None, rng=None, seeds=None):
         noisy = sample_poisson_levels(q, vals, g).astype(np.float32) / np.float32(vals)
         out[i] = (noisy - q.astype(np.float32) / np.float32(255.0)) * np.float32(scale[i])
 
-    list(_pool().map(fill, range(b)))
+    _fill_all(fill, b)
     return out
 
 

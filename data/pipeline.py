@@ -14,8 +14,6 @@ Every random choice comes from one numpy Generator in a fixed order, so a seed
 reproduces the result byte for byte on CPU.
 """
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import paddle
@@ -25,6 +23,8 @@ from data.jpeg import ROUND_MODES, diff_jpeg
 from data.kernels import KERNEL_TYPES, pad_kernel, pulse_kernel, random_mixed_kernel, sinc_kernel
 from data.noise import as_rng, gaussian_noise, poisson_noise
 from data.resize import RESIZE_MODES, resize, scaled_size
+from data.slicing import resolve_slices, run_sliced
+from data.usm import usm_sharp
 
 KERNEL_PAD = 21
 
@@ -198,38 +198,23 @@ def _as_kernel_tensor(k, b, place, name):
     return t
 
 
-def _cpu_count():
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
-
-
-_CHUNK_POOL = None
-
-
-def _chunk_pool():
-    global _CHUNK_POOL
-    if _CHUNK_POOL is None:
-        _CHUNK_POOL = ThreadPoolExecutor(max_workers=max(1, min(_cpu_count(), 8)), thread_name_prefix='degrade')
-    return _CHUNK_POOL
-
-
 class SecondOrderDegradation:
     """``SecondOrderDegradation(opt, scale)(gt, kernel1, kernel2, sinc_kernel, rng)`` -> LQ.
 
     All random choices are drawn first (:meth:`sample_plan`), then the ops run on
-    the batch. ``threads > 1`` cuts the batch into that many slices run
-    concurrently (Paddle releases the GIL inside ops, and many CPU kernels are
-    single-threaded); each sample's result does not depend on the slicing. On the
-    shared 2-core VM it did not pay off (docs/notes/issue-5.md), so the default is 1.
+    the batch. ``threads`` cuts the batch into that many slices run concurrently
+    (:mod:`data.slicing`: most CPU kernels use one core); ``'auto'`` means one per
+    CPU core on a CPU place and 1 on a GPU. Each sample's result does not depend
+    on the slicing. :meth:`with_usm` also sharpens the GT inside the slices.
     """
 
-    def __init__(self, opt=None, scale=4, threads=1):
+    def __init__(self, opt=None, scale=4, threads='auto'):
         if not isinstance(scale, (int, np.integer)) or scale < 1:
             raise ValueError(f'scale must be a positive integer, got {scale!r}')
-        if not isinstance(threads, (int, np.integer)) or threads < 1:
-            raise ValueError(f'threads must be a positive integer, got {threads!r}')
+        resolve_slices(int(threads) if isinstance(threads, np.integer) else threads)  # validates
         self.opt = _resolved(opt)
         self.scale = int(scale)
-        self.threads = threads
+        self.threads = int(threads) if isinstance(threads, np.integer) else threads
 
     # -- random plan -----------------------------------------------------------
     def _plan_resize(self, rng, sfx):
@@ -330,7 +315,7 @@ class SecondOrderDegradation:
         return p
 
     # -- main ------------------------------------------------------------------
-    def __call__(self, gt, kernel1, kernel2, sinc_kernel, rng=None, return_params=False):
+    def _prepare(self, gt, kernel1, kernel2, sinc_kernel, rng):
         if not isinstance(gt, paddle.Tensor) or gt.ndim != 4 or gt.shape[1] != 3:
             raise ValueError(f'gt must be an RGB NCHW paddle.Tensor, got {getattr(gt, "shape", type(gt))}')
         rng = as_rng(rng)
@@ -338,21 +323,28 @@ class SecondOrderDegradation:
         if h // self.scale < 1 or w // self.scale < 1:
             raise ValueError(f'gt {h}x{w} is smaller than the scale {self.scale}')
         place = gt.place
-        k1 = _as_kernel_tensor(kernel1, b, place, 'kernel1')
-        k2 = _as_kernel_tensor(kernel2, b, place, 'kernel2')
-        ks = _as_kernel_tensor(sinc_kernel, b, place, 'sinc_kernel')
-        plan = self.sample_plan(b, rng)
-        n = max(1, min(self.threads, b))
-        if n == 1:
-            lq = self._apply(gt, k1, k2, ks, plan, slice(0, b))
-        else:
-            bounds = np.linspace(0, b, n + 1).astype(int)
-            jobs = [_chunk_pool().submit(self._apply, gt[s:e], k1[s:e], k2[s:e], ks[s:e], plan, slice(s, e))
-                    for s, e in zip(bounds[:-1], bounds[1:])]
-            lq = paddle.concat([j.result() for j in jobs], axis=0)
+        ks = tuple(_as_kernel_tensor(k, b, place, name) for k, name in
+                   ((kernel1, 'kernel1'), (kernel2, 'kernel2'), (sinc_kernel, 'sinc_kernel')))
+        return ks, self.sample_plan(b, rng), resolve_slices(self.threads, place)
+
+    def __call__(self, gt, kernel1, kernel2, sinc_kernel, rng=None, return_params=False):
+        (k1, k2, ks), plan, n = self._prepare(gt, kernel1, kernel2, sinc_kernel, rng)
+        b = gt.shape[0]
+        lq = run_sliced(lambda s, e: self._apply(gt[s:e], k1[s:e], k2[s:e], ks[s:e], plan, slice(s, e)), b, n)
         if not return_params:
             return lq
         return lq, [self.plan_params(plan, i) for i in range(b)]
+
+    def with_usm(self, gt, kernel1, kernel2, sinc_kernel, rng=None):
+        """``(gt_usm, lq)``: the GT sharpened with the options' USM settings and the LQ
+        degraded from it (as Real-ESRGAN does), both made slice by slice."""
+        (k1, k2, ks), plan, n = self._prepare(gt, kernel1, kernel2, sinc_kernel, rng)
+        o = self.opt
+
+        def part(s, e):
+            sharp = usm_sharp(gt[s:e], o['usm_weight'], o['usm_radius'], o['usm_threshold'])
+            return sharp, self._apply(sharp, k1[s:e], k2[s:e], ks[s:e], plan, slice(s, e))
+        return run_sliced(part, gt.shape[0], n)
 
 
 def image_to_tensor(img):

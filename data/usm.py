@@ -12,6 +12,7 @@ the ``l1_gt_usm`` / ``percep_gt_usm`` / ``gan_gt_usm`` flags.
 import paddle
 
 from data.filters import gaussian_kernel1d, separable_blur
+from data.slicing import resolve_slices, run_sliced
 
 
 def _check(weight, radius, threshold):
@@ -23,11 +24,17 @@ def _check(weight, radius, threshold):
         raise ValueError(f'USM threshold must be >= 0, got {threshold!r}')
 
 
-def usm_sharp(img, weight=0.5, radius=50, threshold=10):
-    """Sharpen an NCHW float tensor in [0, 1] (any channel count)."""
+def usm_sharp(img, weight=0.5, radius=50, threshold=10, threads=1):
+    """Sharpen an NCHW float tensor in [0, 1] (any channel count).
+
+    ``threads`` (an int or ``'auto'``) runs batch slices concurrently (:mod:`data.slicing`).
+    """
     if not isinstance(img, paddle.Tensor) or img.ndim != 4:
         raise ValueError('img must be an NCHW paddle.Tensor')
     _check(weight, radius, threshold)
+    n = resolve_slices(threads, img.place)
+    if n > 1:
+        return run_sliced(lambda s, e: usm_sharp(img[s:e], weight, radius, threshold), img.shape[0], n)
     if radius % 2 == 0:
         radius += 1
     k = gaussian_kernel1d(radius)
@@ -42,13 +49,14 @@ def usm_sharp(img, weight=0.5, radius=50, threshold=10):
 class USMSharp(paddle.nn.Layer):
     """Layer form of :func:`usm_sharp`."""
 
-    def __init__(self, weight=0.5, radius=50, threshold=10):
+    def __init__(self, weight=0.5, radius=50, threshold=10, threads=1):
         super().__init__()
         _check(weight, radius, threshold)
-        self.weight, self.radius, self.threshold = weight, radius, threshold
+        resolve_slices(threads)
+        self.weight, self.radius, self.threshold, self.threads = weight, radius, threshold, threads
 
     def forward(self, img):
-        return usm_sharp(img, self.weight, self.radius, self.threshold)
+        return usm_sharp(img, self.weight, self.radius, self.threshold, self.threads)
 
 
 def select_gt(gt, gt_usm, opt=None):

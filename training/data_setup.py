@@ -94,7 +94,7 @@ class PairMaker:
             from data.pipeline import resolve_options
             from data.usm import USMSharp
             d = resolve_options(opt.get('degradation') or {})
-            self.usm = USMSharp(d['usm_weight'], d['usm_radius'], d['usm_threshold'])
+            self.usm = USMSharp(d['usm_weight'], d['usm_radius'], d['usm_threshold'], threads='auto')
         if self.on_the_fly:
             from data.pipeline import SecondOrderDegradation
             self.degrade = SecondOrderDegradation(opt.get('degradation') or {}, self.scale)
@@ -110,9 +110,8 @@ class PairMaker:
             gt, lq = batch['gt'], batch['lq']
             return lq, gt, (self.usm(gt) if self.need_usm else gt)
         gt = batch['gt']
-        gt_usm = self.usm(gt)
-        with paddle.no_grad():
-            lq = self.degrade(gt_usm, batch['kernel1'], batch['kernel2'], batch['sinc_kernel'], rng=rng)
+        with paddle.no_grad():  # the LQ is degraded from the sharpened GT, as in Real-ESRGAN
+            _, lq = self.degrade.with_usm(gt, batch['kernel1'], batch['kernel2'], batch['sinc_kernel'], rng=rng)
         if self.gt_size and (gt.shape[2] > self.gt_size or gt.shape[3] > self.gt_size):
             gt, lq = paired_random_crop(gt, lq, self.gt_size, self.scale, rng)
         if self.pool is not None:

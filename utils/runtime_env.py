@@ -6,11 +6,15 @@ glibc's malloc settings (``MALLOC_MMAP_MAX_``/``MALLOC_TRIM_THRESHOLD_``) stop t
 dynamic graph from page-faulting big buffers in on every forward, but glibc reads
 them only at process start, so ``setup(reexec=True)`` restarts the process once
 with them set. See docs and ../shared/NOTES.md for the measurements.
+``single_arena=True`` adds ``MALLOC_ARENA_MAX=1`` for processes that run Paddle
+ops on several Python threads (the batched degradation, :mod:`data.slicing`):
+a thread's own arena page-faults every big buffer in again.
 """
 import os
 import sys
 
 MALLOC_ENV = {'MALLOC_MMAP_MAX_': '0', 'MALLOC_TRIM_THRESHOLD_': '100000000000'}
+SINGLE_ARENA_ENV = {'MALLOC_ARENA_MAX': '1'}
 _REEXEC_MARK = 'RESR_ENV_APPLIED'
 
 
@@ -28,7 +32,7 @@ def import_paddle_quietly():
     return paddle
 
 
-def setup(threads=None, reexec=False, quiet=True):
+def setup(threads=None, reexec=False, quiet=True, single_arena=False):
     """Set the CPU math environment. Call before ``import paddle``.
 
     Args:
@@ -37,6 +41,8 @@ def setup(threads=None, reexec=False, quiet=True):
             take effect (skipped when paddle is already imported, when
             ``RESR_NO_REEXEC=1``, or when the process was started as ``-c``).
         quiet: import paddle now, with its import-time notices hidden.
+        single_arena: also keep every thread on glibc's main malloc arena
+            (``MALLOC_ARENA_MAX=1``, applied by the restart).
     """
     ncpu = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
     os.environ.setdefault('MKL_DEBUG_CPU_TYPE', '5')
@@ -46,22 +52,23 @@ def setup(threads=None, reexec=False, quiet=True):
         os.environ.setdefault('OMP_NUM_THREADS', str(ncpu))
     os.environ.setdefault('GLOG_minloglevel', '2')  # Paddle's C++ INFO lines drown the progress bars
     os.environ.setdefault('OPENCV_LOG_LEVEL', 'ERROR')  # our own one-line errors say what failed
-    if reexec and _should_reexec():
-        _reexec()
+    env = dict(MALLOC_ENV, **(SINGLE_ARENA_ENV if single_arena else {}))
+    if reexec and _should_reexec(env):
+        _reexec(env)
     if quiet:
         import_paddle_quietly()
 
 
-def _should_reexec():
+def _should_reexec(env):
     if os.environ.get(_REEXEC_MARK) or os.environ.get('RESR_NO_REEXEC') == '1':
         return False
     if 'paddle' in sys.modules or not sys.argv or not sys.argv[0] or sys.argv[0] in ('-c', '-m'):
         return False
-    return not all(os.environ.get(k) == v for k, v in MALLOC_ENV.items())
+    return not all(os.environ.get(k) == v for k, v in env.items())
 
 
-def _reexec():
-    env = dict(os.environ, **MALLOC_ENV)
+def _reexec(extra):
+    env = dict(os.environ, **extra)
     env[_REEXEC_MARK] = '1'
     sys.stdout.flush()
     sys.stderr.flush()

@@ -78,3 +78,40 @@ def test_noise_bad_arguments():
         add_poisson_noise(paddle.rand([3, 8, 8]), 1.0)
     with pytest.raises(TypeError):
         gaussian_noise([1, 3, 4, 4], 1.0, rng='seed')
+
+
+def test_box_muller_normals_are_standard_normal():
+    from scipy import stats
+
+    from data.noise import standard_normal_f32
+    out = np.empty(400_001, dtype=np.float32)  # odd size: the sine half is one shorter
+    standard_normal_f32(np.random.default_rng(0), out)
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    assert abs(out.mean()) < 0.01 and abs(out.std() - 1) < 0.01
+    assert abs(stats.kurtosis(out, fisher=False) - 3) < 0.05 and abs(stats.skew(out)) < 0.02
+    assert stats.kstest(out[::4], 'norm').pvalue > 1e-3
+    assert (np.abs(out) > 3).mean() == pytest.approx(2 * stats.norm.sf(3), rel=0.15)  # the tails are there
+    scaled = standard_normal_f32(np.random.default_rng(0), np.empty(400_001, dtype=np.float32), 2.5)
+    np.testing.assert_allclose(scaled, out * 2.5, rtol=1e-6)
+
+
+@pytest.mark.parametrize('vals', [2.0, 64.0, 256.0])
+def test_poisson_sampler_is_the_exact_inverse_cdf(vals):
+    from data.noise import _BINS, _poisson_tables, _uniform_bits, sample_poisson_levels
+    levels = np.random.default_rng(1).integers(0, 256, size=(3, 200, 200)).astype(np.uint8)
+    got = sample_poisson_levels(levels, vals, np.random.default_rng(5))
+    # the same 32-bit uniforms, answered by a plain per-pixel search of the CDF row
+    u = (_uniform_bits(np.random.default_rng(5), levels.size) + 0.5) * 2.0 ** -32
+    cdf, _, width, _ = _poisson_tables(vals)
+    rows = cdf.reshape(256, width)
+    want = np.empty(levels.size, dtype=np.int64)
+    flat = levels.ravel()
+    for lv in np.unique(flat):
+        sel = flat == lv
+        want[sel] = np.searchsorted(rows[lv], u[sel], side='left')
+    np.testing.assert_array_equal(got.ravel(), want)
+    assert _BINS == 1024
+    # and the counts follow Poisson(level * vals / 255)
+    lam = levels.astype(np.float64) * vals / 255.0
+    assert abs(got.mean() / lam.mean() - 1) < 0.01
+    assert abs((got - lam).var() / lam.mean() - 1) < 0.03

@@ -35,3 +35,20 @@ def hr_photos(tmp_path_factory):
         cv2.imwrite(str(p), img)
         paths.append(p)
     return paths
+
+
+@pytest.fixture(scope='session')
+def photo_batch(hr_photos):
+    """``photo_batch(n, size)``: centre crops of the first ``n`` real photos, RGB NCHW float32 in [0, 1]."""
+    import cv2
+    import numpy as np
+    import paddle
+
+    def make(n, size):
+        crops = []
+        for p in hr_photos[:n]:
+            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            h, w = img.shape[:2]
+            crops.append(img[(h - size) // 2:(h - size) // 2 + size, (w - size) // 2:(w - size) // 2 + size, ::-1])
+        return paddle.to_tensor(np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32) / 255)
+    return make

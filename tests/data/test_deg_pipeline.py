@@ -16,13 +16,8 @@ def batch_kernels(n, seed=0):
 
 
 @pytest.fixture(scope='module')
-def gt_batch(hr_photos):
-    crops = []
-    for p in hr_photos[:4]:
-        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        h, w = img.shape[:2]
-        crops.append(img[(h - 64) // 2:(h - 64) // 2 + 64, (w - 64) // 2:(w - 64) // 2 + 64, ::-1])
-    return paddle.to_tensor(np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32) / 255)
+def gt_batch(photo_batch):
+    return photo_batch(4, 64)
 
 
 def test_options_defaults_overrides_and_errors():

@@ -5,7 +5,6 @@ import sys
 import threading
 from pathlib import Path
 
-import cv2
 import numpy as np
 import paddle
 import pytest
@@ -18,13 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope='module')
-def photos(hr_photos):
-    crops = []
-    for p in hr_photos[:5]:
-        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        h, w = img.shape[:2]
-        crops.append(img[(h - 96) // 2:(h - 96) // 2 + 96, (w - 96) // 2:(w - 96) // 2 + 96, ::-1])
-    return paddle.to_tensor(np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32) / 255)
+def photos(photo_batch):
+    return photo_batch(5, 96)
 
 
 def test_run_sliced_keeps_order_and_tuples_and_runs_on_other_threads():

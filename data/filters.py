@@ -125,15 +125,16 @@ def _dft_tables(n, k, bins, place):
     """cos and sin tables ``(bins, k)``: row u, column j holds the phase
     ``2 pi u (k-1-j) / n`` of the flipped kernel tap j placed at the origin."""
     key = (n, k, bins, str(place))
-    if key not in _DFT_CACHE:
+    hit = _DFT_CACHE.get(key)  # one lookup: a slice thread may clear the cache meanwhile
+    if hit is None:
         if len(_DFT_CACHE) > 64:
             _DFT_CACHE.clear()
         u = np.arange(bins, dtype=np.float64)[:, None]
         j = np.arange(k, dtype=np.float64)[None, :]
         ang = 2 * np.pi * ((u * (k - 1 - j)) % n) / n
-        _DFT_CACHE[key] = tuple(paddle.to_tensor(np.ascontiguousarray(m, dtype=np.float32), place=place)
-                                for m in (np.cos(ang), np.sin(ang)))
-    return _DFT_CACHE[key]
+        hit = _DFT_CACHE[key] = tuple(paddle.to_tensor(np.ascontiguousarray(m, dtype=np.float32), place=place)
+                                      for m in (np.cos(ang), np.sin(ang)))
+    return hit
 
 
 def kernel_spectrum(kernel, hf, wf, as_complex=True):
@@ -170,11 +171,12 @@ _BAND_CACHE = {}
 
 def _band_matrix(n, taps, place):
     key = (n, taps, str(place))
-    if key not in _BAND_CACHE:
+    hit = _BAND_CACHE.get(key)
+    if hit is None:
         if len(_BAND_CACHE) > 64:
             _BAND_CACHE.clear()
-        _BAND_CACHE[key] = paddle.to_tensor(_band_matrix_np(n, taps), place=place)
-    return _BAND_CACHE[key]
+        hit = _BAND_CACHE[key] = paddle.to_tensor(_band_matrix_np(n, taps), place=place)
+    return hit
 
 
 _BLOCK = 32
@@ -185,7 +187,8 @@ def _block_band(n, taps, place):
     """Row blocks for the H pass: gather indices (reflect-101 halo included) and the
     one ``(blk, blk + 2p)`` Toeplitz block shared by all of them."""
     key = (n, taps, str(place))
-    if key not in _BLOCK_CACHE:
+    hit = _BLOCK_CACHE.get(key)
+    if hit is None:
         if len(_BLOCK_CACHE) > 64:
             _BLOCK_CACHE.clear()
         k = np.asarray(taps, dtype=np.float64)
@@ -194,8 +197,9 @@ def _block_band(n, taps, place):
         block = np.zeros((_BLOCK, _BLOCK + 2 * p), dtype=np.float64)
         for i in range(_BLOCK):
             block[i, i:i + 2 * p + 1] = k
-        _BLOCK_CACHE[key] = (nb, _index(idx.ravel(), place), paddle.to_tensor(block.astype(np.float32), place=place))
-    return _BLOCK_CACHE[key]
+        hit = _BLOCK_CACHE[key] = (nb, _index(idx.ravel(), place),
+                                   paddle.to_tensor(block.astype(np.float32), place=place))
+    return hit
 
 
 def separable_blur(x, kernel_1d):

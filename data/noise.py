@@ -13,13 +13,12 @@ The noise is then moved to the tensor's device and added there.
   ``(Poisson(img * vals) / vals - img) * scale``; gray noise is computed on the
   luma (0.2989 R + 0.587 G + 0.114 B) and shared by all channels.
 """
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import paddle
 
-from data.slicing import in_slice
+from data.slicing import cpu_count, in_slice
 
 _POOL = None
 
@@ -27,8 +26,7 @@ _POOL = None
 def _pool():
     global _POOL
     if _POOL is None:
-        n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
-        _POOL = ThreadPoolExecutor(max_workers=max(1, min(n, 8)), thread_name_prefix='noise')
+        _POOL = ThreadPoolExecutor(max_workers=max(1, min(cpu_count(), 8)), thread_name_prefix='noise')
     return _POOL
 
 

@@ -211,10 +211,12 @@ class SecondOrderDegradation:
     def __init__(self, opt=None, scale=4, threads='auto'):
         if not isinstance(scale, (int, np.integer)) or scale < 1:
             raise ValueError(f'scale must be a positive integer, got {scale!r}')
-        resolve_slices(int(threads) if isinstance(threads, np.integer) else threads)  # validates
+        if isinstance(threads, np.integer):
+            threads = int(threads)
+        resolve_slices(threads)  # validates
         self.opt = _resolved(opt)
         self.scale = int(scale)
-        self.threads = int(threads) if isinstance(threads, np.integer) else threads
+        self.threads = threads
 
     # -- random plan -----------------------------------------------------------
     def _plan_resize(self, rng, sfx):

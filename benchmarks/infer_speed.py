@@ -115,7 +115,7 @@ def worker(runtime, model, size, reps, out_npy):
     t0 = time.perf_counter()
     engine = None
     if runtime.startswith('pi'):
-        from inference.backends import PredictorBackend
+        from inference.backends import AdvancedOptions, PredictorBackend
         from inference.upscaler import cached_export
         d = cached_export(weights)
         t0 = time.perf_counter()  # the export is a one-off, cached step: not part of creation
@@ -126,10 +126,10 @@ def worker(runtime, model, size, reps, out_npy):
             kw['precision'] = 'bf16'
         elif runtime == 'pi-int8':
             d = _int8_dir(d, size)
-            kw['precision'] = 'int8'
+            kw['advanced'] = AdvancedOptions(int8=True)
             t0 = time.perf_counter()
         elif runtime == 'pi-noir':
-            kw['ir_optim'] = False
+            kw['advanced'] = AdvancedOptions(ir_optim=False)
         b = PredictorBackend(d, threads=int(os.environ.get('OMP_NUM_THREADS', 2)), **kw)
         fwd, engine = b.forward, b.engine
     elif runtime == 'dyn':

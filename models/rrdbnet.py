@@ -189,12 +189,7 @@ def _unshuffle_of(arch):
 
 
 def bytes_per_pixel(arch):
-    """fp32 working set per LR pixel: 17 KB/px for x4plus.
-
-    The CPU predictor's measured marginal peak RSS for x4plus is 18 KB/px
-    (0.60 GiB at 64x64, 0.81 GiB at 128x128); ``inference.memory`` adds a x2
-    safety factor (x5 for the dynamic graph, which keeps more alive).
-    """
+    """fp32 working set per LR pixel: 17 KB/px for x4plus (measured: 18, see ``inference.memory``)."""
     s, u = SPEC.scale(arch), _unshuffle_of(arch)
     f, g = int(arch.get('num_feat', 64)), int(arch.get('num_grow_ch', 32))
     trunk = 3 * (f + 4 * g) / (u * u)  # a few dense-block concatenations live at once, at LR / u

@@ -144,9 +144,6 @@ def looks_like_path(s):
     return os.sep in s or '/' in s or s.lower().endswith(_PATH_SUFFIXES)
 
 
-_looks_like_path = looks_like_path  # older spelling, used by training/options.py
-
-
 def resolve(name_or_path, denoise_strength=None, source='auto', progress=True):
     """A local ``.pdparams`` (or the given file) for a model name or a path.
 

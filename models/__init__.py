@@ -14,8 +14,8 @@ for _module in (rrdbnet, srvgg, discriminator, vgg):  # registration order = det
     register(_module.SPEC)
 
 __all__ = ['ArchSpec', 'NETWORKS', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN', 'VGG19FeatureExtractor',
-           'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec', 'load_network', 'load_state_into', 'net_scale',
-           'pad_multiple', 'register', 'unregister']
+           'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec', 'load_network',
+           'load_state_into', 'net_scale', 'pad_multiple', 'register', 'unregister']
 
 
 def build_network(arch, where='network'):

@@ -188,7 +188,7 @@ def build_torch_network(arch):
 
 
 def load_reference(arch, state):
-    """The reference network of ``arch`` with ``state`` (torch tensors, this project's key names) loaded, in eval mode."""
+    """The reference network of ``arch`` with ``state`` (torch tensors, our key names) loaded, in eval mode."""
     net = build_torch_network(arch)
     if arch['type'] == VGG_TYPE:  # back to torchvision's features.N, and only the layers the weights hold
         index = {name: idx for idx, name in enumerate(VGG19_LAYER_NAMES)}

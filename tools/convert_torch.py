@@ -167,7 +167,7 @@ def _note_assumed(arch, overrides, log):
     spec = models.get_spec(arch)
     for key, values in spec.undetectable.items():
         flag = spec.flag_for(key)
-        if flag not in overrides:
+        if flag not in overrides and arch.get(key) in values:
             others = ', '.join(str(v).lower() for v in values if v != arch[key])
             log(f'  note: {key} is not visible in the weights; assumed {str(arch[key]).lower()} '
                 f'(use --{flag} {others} if needed)')

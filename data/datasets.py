@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from data.pipeline import DEFAULT_DEGRADATION, resolve_options, sample_kernels
-from data.transforms import (UnreadableImage, augment, bgr_hwc_to_rgb_chw, crop_or_pad, paired_random_crop,
-                             read_image_float)
+from data.transforms import augment, bgr_hwc_to_rgb_chw, crop_or_pad, paired_random_crop, read_image_float
+from utils.img_io import ImageReadError
 from utils.logger import get_logger
 
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
@@ -135,7 +135,7 @@ class RealESRGANDataset:
             try:
                 img = read_image_float(path)
                 break
-            except UnreadableImage as err:
+            except ImageReadError as err:
                 self.bad.skip(err)
                 idx = int(rng.integers(len(self.paths)))
         else:
@@ -229,13 +229,13 @@ class PairedImageDataset:
         gt, lq = read_image_float(gt_path), read_image_float(lq_path)
         s = self.scale
         if gt.shape[0] < lq.shape[0] * s or gt.shape[1] < lq.shape[1] * s:
-            raise UnreadableImage(f'{gt_path}: {gt.shape[0]}x{gt.shape[1]} is smaller than {s} x the LQ '
+            raise ImageReadError(f'{gt_path}: {gt.shape[0]}x{gt.shape[1]} is smaller than {s} x the LQ '
                                   f'{lq.shape[0]}x{lq.shape[1]} ({lq_path})')
         if self.train:
             try:
                 gt, lq = paired_random_crop(gt, lq, self.gt_size, s, rng)
             except ValueError as e:
-                raise UnreadableImage(f'{gt_path}: {e}') from None
+                raise ImageReadError(f'{gt_path}: {e}') from None
             gt, lq = augment([gt, lq], rng, self.hflip, self.rot)
         else:
             gt = gt[:lq.shape[0] * s, :lq.shape[1] * s]
@@ -249,7 +249,7 @@ class PairedImageDataset:
             try:
                 gt, lq, gt_path, lq_path = self._load(idx, rng)
                 break
-            except UnreadableImage as err:
+            except ImageReadError as err:
                 self.bad.skip(err)
                 idx = int(rng.integers(len(self.pairs)))
         else:

@@ -10,13 +10,8 @@ import numpy as np
 from utils.img_io import ImageReadError, imread
 
 
-# One reader for the whole project: a missing, empty, truncated or non-image file raises this
-# (a ValueError with a one-line reason naming the file).
-UnreadableImage = ImageReadError
-
-
 def read_image_float(path):
-    """Float32 HWC BGR image in [0, 1], upright by its EXIF orientation; raises UnreadableImage."""
+    """Float32 HWC BGR image in [0, 1], upright by its EXIF orientation; raises ImageReadError (naming the file)."""
     return to_float_bgr(imread(path), path)
 
 
@@ -28,11 +23,11 @@ def to_float_bgr(img, name='image'):
     elif img.dtype in (np.float32, np.float64):
         out = np.clip(img.astype(np.float32), 0, 1)
     else:
-        raise UnreadableImage(f'{name}: unsupported pixel type {img.dtype}')
+        raise ImageReadError(f'{name}: unsupported pixel type {img.dtype}')
     if out.ndim == 2:
         out = out[:, :, None]
     if out.ndim != 3 or out.shape[2] not in (1, 2, 3, 4) or min(out.shape[:2]) < 1:
-        raise UnreadableImage(f'{name}: unsupported image shape {img.shape}')
+        raise ImageReadError(f'{name}: unsupported image shape {img.shape}')
     if out.shape[2] in (1, 2):  # gray (+ alpha)
         out = np.repeat(out[:, :, :1], 3, axis=2)
     return np.ascontiguousarray(out[:, :, :3])

@@ -6,27 +6,28 @@ Both expose ``forward(x)`` on a (N,C,H,W) float32 numpy array and return numpy.
 On the CPU the predictor has two engines, both part of Paddle Inference:
 ``openvino`` (the OpenVINO subgraph engine that the paddlepaddle 3.x CPU wheel
 ships, ``Config.enable_openvino_engine``) and ``onednn`` (the oneDNN kernels
-with Paddle's fuse passes). ``auto`` takes OpenVINO for RRDBNet exports (it
-runs x4plus 15-20 % faster than oneDNN) and oneDNN for everything else:
-OpenVINO's Paddle front end cannot convert ``prelu`` or ``pixel_shuffle``, and
-SRVGGNetCompact rewritten without them is no faster there than on oneDNN. If
-the OpenVINO engine fails to build, ``auto`` falls back to oneDNN. The
-measurements are in docs/notes/issue-3.md.
+with Paddle's fuse passes). ``auto`` takes the engine the network's
+``ArchSpec.cpu_engine`` names: OpenVINO for RRDBNet (it runs x4plus 15-20 %
+faster than oneDNN), oneDNN for everything else (OpenVINO's Paddle front end
+cannot convert ``prelu`` or ``pixel_shuffle``). If the OpenVINO engine fails to
+build, ``auto`` falls back to oneDNN. The measurements are in
+docs/notes/issue-3.md.
 """
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 log = logging.getLogger('inference')
 
-# Passes deleted on the CPU oneDNN predictor. The first keeps predictor
-# creation at a few seconds instead of 44 s (../shared/NOTES.md); see
-# docs/notes/issue-3.md for the measurements behind the list.
+# Passes deleted on the CPU oneDNN predictor: this one keeps predictor creation
+# at a few seconds instead of 44 s (measurements in docs/notes/issue-3.md).
 CPU_DELETED_PASSES = ('conv_elementwise_add_onednn_fuse_pass',)
 ENGINES = ('auto', 'openvino', 'onednn')
+PRECISIONS = ('fp32', 'fp16', 'bf16')
 
 
 def _warn_fp16_cpu():
@@ -74,27 +75,62 @@ class DynamicBackend:
             return y.astype('float32').numpy()
 
 
+@dataclass(frozen=True)
+class AdvancedOptions:
+    """Predictor knobs for measurements (``benchmarks/infer_speed.py``); the defaults are what the tools run.
+
+    Attributes:
+        ir_optim: Paddle's graph optimisation passes; off only for comparisons
+            (the OpenVINO engine needs them on).
+        deleted_passes: passes removed on the CPU oneDNN predictor. The default
+            removes the one that makes creation take 44 s instead of a few.
+        mkldnn_cache: how many input shapes oneDNN keeps compiled kernels for.
+        opt_cache: keep the oneDNN-optimised graph beside the export (used only
+            with the default ``deleted_passes``, fp32 and ``ir_optim``).
+        int8: the export was quantised by post-training quantisation: run it on
+            oneDNN's int8 kernels (CPU, experimental).
+    """
+
+    ir_optim: bool = True
+    deleted_passes: tuple = CPU_DELETED_PASSES
+    mkldnn_cache: int = 4
+    opt_cache: bool = True
+    int8: bool = False
+
+
+def auto_engine(infer_dir):
+    """The CPU engine the exported network's ``ArchSpec`` prefers; oneDNN for exports of unknown networks."""
+    import models
+    from .export import load_info
+    arch = (load_info(infer_dir) or {}).get('arch') or {}
+    spec = models.find_spec(arch.get('type'))
+    return spec.cpu_engine if spec else 'onednn'
+
+
 class PredictorBackend:
     """Paddle Inference predictor on a legacy ``inference.pdmodel`` (``tools/infer.py``).
 
-    ``precision``: 'fp32' (default), 'fp16' (GPU), 'bf16' (CPU, OpenVINO engine; oneDNN
-    experimental) or 'int8' (CPU oneDNN, experimental; needs a graph quantised by
-    post-training quantisation).
+    ``precision``: 'fp32' (default), 'fp16' (GPU) or 'bf16' (CPU, OpenVINO
+    engine; oneDNN experimental).
 
-    ``engine`` (CPU only): 'auto' (default: OpenVINO for RRDBNet exports, else
-    oneDNN), 'openvino' or 'onednn'. ``self.engine`` says which one runs.
+    ``engine`` (CPU only): 'auto' (default: the network's ``ArchSpec.cpu_engine``,
+    OpenVINO for RRDBNet, else oneDNN), 'openvino' or 'onednn'. ``self.engine``
+    says which one runs.
 
     CPU fp32 keeps the oneDNN-optimised graph that the first creation produces
     (``_onednn_opt/`` beside the model, else under the user cache) and loads it
     with only the placement pass afterwards: creation drops from seconds to a
     fraction of one, with the same output (docs/notes/issue-3.md).
+
+    ``advanced``: an ``AdvancedOptions`` for measurements; None = the defaults.
     """
 
     name = 'predictor'
 
-    def __init__(self, infer_dir, device='cpu', threads=None, fp16=False, precision=None,
-                 deleted_passes=CPU_DELETED_PASSES, mkldnn_cache=4, ir_optim=True, opt_cache=True, engine='auto'):
+    def __init__(self, infer_dir, device='cpu', threads=None, fp16=False, precision=None, engine='auto',
+                 advanced=None):
         from paddle import inference as pi
+        adv = advanced or AdvancedOptions()
         infer_dir = Path(infer_dir)
         model, params = infer_dir / 'inference.pdmodel', infer_dir / 'inference.pdiparams'
         if not model.is_file() or not params.is_file():
@@ -104,103 +140,40 @@ class PredictorBackend:
             raise ValueError(f'engine must be one of {ENGINES}, got {engine!r}')
         self.kind, idx = resolve_device(device)
         precision = precision or ('fp16' if fp16 else 'fp32')
+        if precision not in PRECISIONS:
+            raise ValueError(f'precision must be one of {PRECISIONS}, not {precision}')
         if precision == 'fp16' and self.kind == 'cpu':
             _warn_fp16_cpu()
             precision = 'fp32'
-        self.precision = precision
-        self.opt_cache_hit = False
-        nthreads = int(threads or os.environ.get('OMP_NUM_THREADS') or os.cpu_count())
-        self.engine = 'gpu' if self.kind == 'gpu' else 'onednn'
-        if engine == 'auto':
-            from .export import load_info
-            info = load_info(infer_dir) or {}
-            engine = 'openvino' if (info.get('arch') or {}).get('type') == 'RRDBNet' else 'onednn'
-            fallback = True
-        else:
-            fallback = False
-        if (self.kind == 'cpu' and engine == 'openvino' and precision in ('fp32', 'bf16') and ir_optim
-                and self._try_openvino(pi, model, params, precision, nthreads, fallback, infer_dir)):
-            return
-        if precision == 'bf16' and fallback:  # oneDNN bf16 does not run in Paddle Inference 3.3 (notes)
-            log.warning('bf16 needs the OpenVINO engine (RRDBNet on the CPU): running in fp32')
-            precision = self.precision = 'fp32'
-        if engine == 'openvino' and not fallback:
+        if adv.int8:
+            if self.kind != 'cpu' or precision != 'fp32':
+                raise ValueError(f'int8 graphs run on the CPU from fp32 inputs, not {self.kind} {precision}')
+            precision = 'int8'
+        fallback = engine == 'auto'
+        if fallback:
+            engine = auto_engine(infer_dir)
+        openvino_ok = self.kind == 'cpu' and precision in ('fp32', 'bf16') and adv.ir_optim
+        if engine == 'openvino' and not openvino_ok and not fallback:
             if self.kind != 'cpu':
                 raise ValueError('the OpenVINO engine runs on the CPU only')
             raise ValueError(f'the OpenVINO engine runs fp32 or bf16 with IR optimisation, not {precision}')
-        use_cache = (opt_cache and ir_optim and self.kind == 'cpu' and precision == 'fp32'
-                     and tuple(deleted_passes) == CPU_DELETED_PASSES)
-        cache = OptimizedGraphCache(infer_dir) if use_cache else None
-        self.opt_cache_hit = bool(cache and cache.ready())
-        if self.opt_cache_hit:
-            cfg = pi.Config(str(cache.model), str(cache.params))
+        nthreads = int(threads or os.environ.get('OMP_NUM_THREADS') or os.cpu_count())
+        made = _openvino_predictor(pi, infer_dir, precision, nthreads, fallback) \
+            if engine == 'openvino' and openvino_ok else None
+        if made is not None:
+            self.engine = 'openvino'
         else:
-            cfg = pi.Config(str(model), str(params))
-        cfg.disable_glog_info()
-        cfg.switch_ir_optim(bool(ir_optim))
-        if self.kind == 'gpu':
-            prec = pi.PrecisionType.Half if precision == 'fp16' else pi.PrecisionType.Float32
-            cfg.enable_use_gpu(256, idx, prec)
-        else:
-            cfg.disable_gpu()
-            cfg.enable_mkldnn()
-            if mkldnn_cache:
-                cfg.set_mkldnn_cache_capacity(int(mkldnn_cache))
-            if self.opt_cache_hit:
-                cfg.pass_builder().set_passes(['onednn_placement_pass'])  # the graph is already fused
-            else:
-                for p in deleted_passes:
-                    cfg.delete_pass(p)
-            cfg.set_cpu_math_library_num_threads(nthreads)
-            if precision == 'bf16':  # experimental: see docs/notes/issue-3.md
-                cfg.enable_mkldnn_bfloat16()
-                cfg.set_bfloat16_op({'conv2d', 'fused_conv2d'})
-            elif precision == 'int8':  # a graph quantised by PTQ (benchmarks/infer_speed.py): oneDNN int8 kernels
-                cfg.enable_mkldnn_int8()
-        cfg.enable_memory_optim()
-        tmp = cache.begin(cfg) if cache and not self.opt_cache_hit else None
-        t0 = time.perf_counter()
-        self.predictor = pi.create_predictor(cfg)
-        self.create_time = time.perf_counter() - t0
-        if tmp is not None:
-            cache.commit(tmp)
-        self._bind(precision)
-
-    def _bind(self, precision):
+            if precision == 'bf16' and fallback:  # oneDNN bf16 does not run in Paddle Inference 3.3 (notes)
+                log.warning('bf16 needs the OpenVINO engine, which this network does not run on: running in fp32')
+                precision = 'fp32'
+            self.engine = 'gpu' if self.kind == 'gpu' else 'onednn'
+            made = _native_predictor(pi, infer_dir, self.kind, idx, precision, nthreads, adv)
+        self.predictor, self.create_time, self.opt_cache_hit = made
+        self.precision = precision
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
         self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
         log.info('predictor ready in %.2f s (%s, %s, %s%s)', self.create_time, self.kind, self.engine, precision,
                  ', cached oneDNN graph' if self.opt_cache_hit else '')
-
-    def _try_openvino(self, pi, model, params, precision, nthreads, fallback, infer_dir):
-        """Create the predictor on the OpenVINO engine; if it cannot: False (fallback) or ValueError."""
-        if not hasattr(pi.Config, 'enable_openvino_engine'):
-            if not fallback:
-                raise ValueError('this Paddle build has no OpenVINO engine; use --engine onednn')
-            return False
-        cfg = pi.Config(str(model), str(params))
-        cfg.disable_glog_info()
-        cfg.disable_gpu()
-        cfg.set_cpu_math_library_num_threads(nthreads)
-        cfg.enable_openvino_engine(pi.PrecisionType.Bfloat16 if precision == 'bf16' else pi.PrecisionType.Float32)
-        # OpenVINO keeps compiled blobs in the optim cache dir, which defaults to ./__cache__ in the
-        # working directory: keep them beside the export (or in the user cache when it is read-only)
-        cache_dir = side_dir(infer_dir, '_openvino_cache')
-        if cache_dir is not None:
-            cfg.set_optim_cache_dir(str(cache_dir))
-        t0 = time.perf_counter()
-        try:
-            self.predictor = pi.create_predictor(cfg)
-        except Exception as e:  # Paddle raises RuntimeError/ValueError with a C++ trace: keep its first line
-            reason = _first_line(e)
-            if not fallback:
-                raise ValueError(f'{infer_dir}: the OpenVINO engine cannot run this graph: {reason}') from None
-            log.info('OpenVINO engine not usable for %s (%s): using oneDNN', infer_dir, reason)
-            return False
-        self.create_time = time.perf_counter() - t0
-        self.engine = 'openvino'
-        self._bind(precision)
-        return True
 
     def forward(self, x):
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -209,6 +182,75 @@ class PredictorBackend:
         self.predictor.run()
         y = self.output.copy_to_cpu()
         return y.astype(np.float32, copy=False)
+
+
+def _native_predictor(pi, infer_dir, kind, idx, precision, nthreads, adv):
+    """(predictor, seconds, cache hit) on the GPU or the CPU oneDNN engine."""
+    use_cache = (adv.opt_cache and adv.ir_optim and kind == 'cpu' and precision == 'fp32'
+                 and tuple(adv.deleted_passes) == CPU_DELETED_PASSES)
+    cache = OptimizedGraphCache(infer_dir) if use_cache else None
+    hit = bool(cache and cache.ready())
+    if hit:
+        cfg = pi.Config(str(cache.model), str(cache.params))
+    else:
+        cfg = pi.Config(str(infer_dir / 'inference.pdmodel'), str(infer_dir / 'inference.pdiparams'))
+    cfg.disable_glog_info()
+    cfg.switch_ir_optim(bool(adv.ir_optim))
+    if kind == 'gpu':
+        prec = pi.PrecisionType.Half if precision == 'fp16' else pi.PrecisionType.Float32
+        cfg.enable_use_gpu(256, idx, prec)
+    else:
+        cfg.disable_gpu()
+        cfg.enable_mkldnn()
+        if adv.mkldnn_cache:
+            cfg.set_mkldnn_cache_capacity(int(adv.mkldnn_cache))
+        if hit:
+            cfg.pass_builder().set_passes(['onednn_placement_pass'])  # the graph is already fused
+        else:
+            for p in adv.deleted_passes:
+                cfg.delete_pass(p)
+        cfg.set_cpu_math_library_num_threads(nthreads)
+        if precision == 'bf16':  # experimental: see docs/notes/issue-3.md
+            cfg.enable_mkldnn_bfloat16()
+            cfg.set_bfloat16_op({'conv2d', 'fused_conv2d'})
+        elif precision == 'int8':  # a graph quantised by post-training quantisation: oneDNN int8 kernels
+            cfg.enable_mkldnn_int8()
+    cfg.enable_memory_optim()
+    tmp = cache.begin(cfg) if cache and not hit else None
+    t0 = time.perf_counter()
+    predictor = pi.create_predictor(cfg)
+    seconds = time.perf_counter() - t0
+    if tmp is not None:
+        cache.commit(tmp)
+    return predictor, seconds, hit
+
+
+def _openvino_predictor(pi, infer_dir, precision, nthreads, fallback):
+    """(predictor, seconds, False) on the OpenVINO engine; if it cannot run: None (``fallback``) or ValueError."""
+    if not hasattr(pi.Config, 'enable_openvino_engine'):
+        if not fallback:
+            raise ValueError('this Paddle build has no OpenVINO engine; use --engine onednn')
+        return None
+    cfg = pi.Config(str(infer_dir / 'inference.pdmodel'), str(infer_dir / 'inference.pdiparams'))
+    cfg.disable_glog_info()
+    cfg.disable_gpu()
+    cfg.set_cpu_math_library_num_threads(nthreads)
+    cfg.enable_openvino_engine(pi.PrecisionType.Bfloat16 if precision == 'bf16' else pi.PrecisionType.Float32)
+    # OpenVINO keeps compiled blobs in the optim cache dir, which defaults to ./__cache__ in the
+    # working directory: keep them beside the export (or in the user cache when it is read-only)
+    cache_dir = side_dir(infer_dir, '_openvino_cache')
+    if cache_dir is not None:
+        cfg.set_optim_cache_dir(str(cache_dir))
+    t0 = time.perf_counter()
+    try:
+        predictor = pi.create_predictor(cfg)
+    except Exception as e:  # Paddle raises RuntimeError/ValueError with a C++ trace: keep its first line
+        reason = _first_line(e)
+        if not fallback:
+            raise ValueError(f'{infer_dir}: the OpenVINO engine cannot run this graph: {reason}') from None
+        log.info('OpenVINO engine not usable for %s (%s): using oneDNN', infer_dir, reason)
+        return None
+    return predictor, time.perf_counter() - t0, False
 
 
 def _writable_base(infer_dir, kind, salt=''):

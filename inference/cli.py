@@ -52,6 +52,8 @@ def build_parser(prog, description, default_model_help):
 
 
 def arch_overrides(args):
+    """--block/--num_feat/--scale by their flag names: ``models.load_network`` maps each to the network's own
+    key through its ArchSpec (``--scale`` is ``scale`` for RRDBNet, ``upscale`` for SRVGGNetCompact)."""
     over = {}
     if args.num_block is not None:
         over['num_block'] = args.num_block

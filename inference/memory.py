@@ -1,9 +1,9 @@
 """Choosing a tile size from free memory.
 
-``activation_bytes_per_pixel`` estimates the peak working memory of one forward
-per LR input pixel (fp32). For x4plus it gives 17 KB/px; the CPU predictor's
-measured marginal peak RSS is 18 KB/px (0.60 GiB at 64x64, 0.81 GiB at 128x128,
-docs/notes/issue-3.md), hence the x2 safety factor.
+The network's ``ArchSpec.bytes_per_pixel`` estimates the peak working memory of
+one forward per LR input pixel (fp32). For x4plus it gives 17 KB/px; the CPU
+predictor's measured marginal peak RSS is 18 KB/px (0.60 GiB at 64x64,
+0.81 GiB at 128x128, docs/notes/issue-3.md), hence the x2 safety factor.
 """
 import os
 
@@ -40,26 +40,16 @@ def gpu_memory(idx=0):
 
 
 def activation_bytes_per_pixel(arch):
-    """Estimated fp32 working set of one forward, in bytes per LR input pixel."""
-    t = arch.get('type')
-    if t == 'RRDBNet':
-        s = int(arch.get('scale', 4))
-        f, g = int(arch.get('num_feat', 64)), int(arch.get('num_grow_ch', 32))
-        u = {4: 1, 2: 2, 1: 4}.get(s, 1)  # pixel-unshuffle factor: the trunk runs at LR / u
-        trunk = 3 * (f + 4 * g) / (u * u)  # a few dense-block concatenations live at once
-        up = (f * 2 * 4 + f * 3 * 16) / (u * u)  # interp + conv outputs at 2x and 4x the trunk size
-        return 4.0 * (trunk + up + 2 * 3 * s * s)
-    if t == 'SRVGGNetCompact':
-        s = int(arch.get('upscale', 4))
-        f = int(arch.get('num_feat', 64))
-        return 4.0 * (3 * f + 3 * 3 * s * s)
-    return 4.0 * 64 * 64
+    """Estimated fp32 working set of one forward, in bytes per LR input pixel (from the network's spec)."""
+    import models  # lazy: `import inference` stays free of paddle
+    return float(models.get_spec(arch).bytes_per_pixel(arch))
 
 
 def auto_tile(arch, h, w, tile_pad, device_kind='cpu', backend='predictor'):
     """LR tile size for an ``h`` x ``w`` input: 0 (no tiling) when it fits, else the largest that fits."""
     bpp = (SAFETY_DYNAMIC if backend == 'dynamic' else SAFETY) * activation_bytes_per_pixel(arch)
-    scale = int(arch.get('scale', arch.get('upscale', 4)))
+    import models
+    scale = models.net_scale(arch)
     budget = None
     if device_kind == 'gpu':
         total = gpu_memory()

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .export import export_static, is_infer_dir, load_info, model_mod
+from .export import export_static, is_infer_dir, load_info
 from .memory import auto_tile
 from .tiling import tiled_forward
 
@@ -115,7 +115,7 @@ class Upscaler:
             self.backend = PredictorBackend(infer_dir, device, threads, fp16, precision, engine=engine)
         import models
         self.scale = models.net_scale(self.arch)
-        self.mod = model_mod(self.arch)
+        self.mod = models.pad_multiple(self.arch)
         self.device = device
         self.tile, self.tile_pad, self.pre_pad = int(tile), int(tile_pad), int(pre_pad)
         self.alpha_upsampler = alpha_upsampler

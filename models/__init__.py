@@ -1,46 +1,53 @@
-"""Networks and the small registry from ``type:`` to class.
+"""Networks, their ``ArchSpec`` registry (``models.specs``) and ``type:`` -> network.
 
 Importing this package pulls in paddle and the network definitions only: no
-training, dataset or video code.
+training, dataset, video or torch code.
 """
-import inspect
-
+from . import discriminator, rrdbnet, srvgg, vgg
 from .discriminator import UNetDiscriminatorSN
 from .rrdbnet import RRDBNet
+from .specs import NETWORKS, ArchSpec, all_specs, find_spec, get_spec, register, unregister
 from .srvgg import SRVGGNetCompact
 from .vgg import VGG19FeatureExtractor
 
-NETWORKS = {cls.__name__: cls for cls in (RRDBNet, SRVGGNetCompact, UNetDiscriminatorSN, VGG19FeatureExtractor)}
+for _module in (rrdbnet, srvgg, discriminator, vgg):  # registration order = detection order
+    register(_module.SPEC)
 
-
-def _check_kwargs(cls, kwargs, where):
-    params = inspect.signature(cls.__init__).parameters
-    unknown = sorted(set(kwargs) - set(params) - {'self'})
-    if unknown:
-        valid = [p for p in params if p != 'self']
-        raise ValueError(f'{where}: unknown key(s) {unknown} for {cls.__name__}; valid keys are {valid}')
+__all__ = ['ArchSpec', 'NETWORKS', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN', 'VGG19FeatureExtractor',
+           'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec', 'load_network',
+           'load_state_into', 'net_scale', 'pad_multiple', 'register', 'unregister']
 
 
 def build_network(arch, where='network'):
     """Build a network from an ``arch`` dict: ``{'type': 'RRDBNet', **kwargs}``."""
-    if not isinstance(arch, dict) or 'type' not in arch:
-        raise ValueError(f'{where}: expected a mapping with a "type" key, got {arch!r}')
-    kwargs = dict(arch)
-    net_type = kwargs.pop('type')
-    if net_type not in NETWORKS:
-        raise ValueError(f'{where}.type: unknown network {net_type!r}; known: {sorted(NETWORKS)}')
-    cls = NETWORKS[net_type]
-    _check_kwargs(cls, kwargs, where)
-    return cls(**kwargs)
+    return get_spec(arch, where).build(arch, where)
 
 
 def net_scale(arch):
     """Upscale factor of a generator ``arch`` dict."""
-    if arch['type'] == 'RRDBNet':
-        return int(arch.get('scale', 4))
-    if arch['type'] == 'SRVGGNetCompact':
-        return int(arch.get('upscale', 4))
-    raise ValueError(f'{arch["type"]} is not a super-resolution generator')
+    return get_spec(arch).scale(arch)
+
+
+def pad_multiple(arch):
+    """Input H and W of ``arch`` must be multiples of this (pixel-unshuffle factor; 1 for most networks)."""
+    return int(get_spec(arch).pad_multiple(arch))
+
+
+def apply_overrides(arch, overrides):
+    """``arch`` completed by ``overrides``, whose names may be command-line spellings.
+
+    ``scale`` becomes the network's own scale key (``upscale`` for
+    SRVGGNetCompact), ``block`` becomes ``num_block``; names that do not apply
+    are kept, so that ``build_network`` reports them. None values are skipped.
+    """
+    out = dict(arch)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if 'type' in overrides:
+        out['type'] = overrides.pop('type')
+    spec = get_spec(out)
+    for k, v in overrides.items():
+        out[spec.key_for(k) or k] = v
+    return out
 
 
 def load_network(path, param_key='params_ema', arch=None, strict=True):
@@ -48,8 +55,10 @@ def load_network(path, param_key='params_ema', arch=None, strict=True):
 
     ``path`` may be a ``.pdparams`` written by this project (it carries its
     ``arch``), a bare state dict, a ``.pth`` or a ``.safetensors``. ``arch``
-    entries override or complete what the file says; missing hyperparameters
-    are detected from the key shapes. Returns ``(net, arch)``.
+    entries override or complete what the file says (command-line spellings
+    such as ``scale`` are mapped by the network's ``ArchSpec``, see
+    ``apply_overrides``); missing hyperparameters are detected from the key
+    shapes. Returns ``(net, arch)``.
     """
     from utils.checkpoint import load_state_file, pick_params  # lazy: keeps `import models` light
     from .detect import detect_arch, normalize_state_dict
@@ -57,9 +66,7 @@ def load_network(path, param_key='params_ema', arch=None, strict=True):
     raw = load_state_file(path)
     state, file_arch = pick_params(raw, param_key)
     state = normalize_state_dict(state)
-    final = dict(file_arch or detect_arch(state))
-    if arch:
-        final.update({k: v for k, v in arch.items() if v is not None})
+    final = apply_overrides(file_arch or detect_arch(state), arch)
     net = build_network(final, where=str(path))
     load_state_into(net, state, strict=strict, where=str(path))
     net.eval()

@@ -1,7 +1,22 @@
-"""U-Net discriminator with spectral normalisation (Real-ESRGAN)."""
+"""U-Net discriminator with spectral normalisation (Real-ESRGAN), and its ``ArchSpec``.
+
+Spectral-norm state needs no conversion beyond names: Paddle 3.3.1's
+``paddle.nn.utils.spectral_norm`` keeps ``weight_orig`` plus buffers
+``weight_u`` [out] and ``weight_v`` [in*kh*kw], the same names, shapes and
+power iteration (v = normalize(W^T u), u = normalize(W v), sigma = u.(W v),
+eps 1e-12) as ``torch.nn.utils.spectral_norm``, so training continues from
+the stored u/v exactly.
+"""
+import re
+
 import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle.nn.utils import spectral_norm
+
+from .specs import ArchSpec, shape_of
+
+_SN_PARAM_RE = re.compile(r'^(.*)\.parametrizations\.weight\.(original|0\._u|0\._v)$')
+_SN_SUFFIX = {'original': 'weight_orig', '0._u': 'weight_u', '0._v': 'weight_v'}
 
 
 def _sn_conv(cin, cout, k, s, p):
@@ -42,3 +57,28 @@ class UNetDiscriminatorSN(nn.Layer):
         out = act(self.conv7(out))
         out = act(self.conv8(out))
         return self.conv9(out)
+
+
+def rename_parametrizations(state):
+    """``torch.nn.utils.parametrizations.spectral_norm`` names (``parametrizations.weight.original``,
+    ``.0._u``, ``.0._v``) -> ``weight_orig``, ``weight_u``, ``weight_v``; None when there are none."""
+    if not any('.parametrizations.weight.' in k for k in state):
+        return None
+    out = {}
+    for k, v in state.items():
+        m = _SN_PARAM_RE.match(k)
+        out[f'{m.group(1)}.{_SN_SUFFIX[m.group(2)]}' if m else k] = v
+    return out
+
+
+def detect_unet(state):
+    """``skip_connection`` has no weights: ``True``, as in Real-ESRGAN, is assumed (``undetectable``)."""
+    if 'conv0.weight' not in state or 'conv1.weight_orig' not in state:
+        return None
+    first = shape_of(state['conv0.weight'])
+    return {'type': 'UNetDiscriminatorSN', 'num_in_ch': first[1], 'num_feat': first[0], 'skip_connection': True}
+
+
+# spectral_norm needs real weights at construction: no LazyGuard build
+SPEC = ArchSpec('UNetDiscriminatorSN', UNetDiscriminatorSN, detect=detect_unet, rename=rename_parametrizations,
+                generator=False, undetectable={'skip_connection': (True, False)}, lazy_build=False)

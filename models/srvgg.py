@@ -1,6 +1,11 @@
-"""SRVGGNetCompact: the compact VGG-style net of realesr-animevideov3 and realesr-general-x4v3."""
+"""SRVGGNetCompact: the compact VGG-style net of realesr-animevideov3 and realesr-general-x4v3, and its ``ArchSpec``."""
+import math
+import re
+
 import paddle.nn as nn
 import paddle.nn.functional as F
+
+from .specs import ArchSpec, shape_of
 
 
 class PReLU(nn.Layer):
@@ -49,3 +54,38 @@ class SRVGGNetCompact(nn.Layer):
     def forward(self, x):
         out = F.pixel_shuffle(self.body(x), self.upscale)
         return out + F.interpolate(x, scale_factor=self.upscale, mode='nearest')
+
+
+def detect_srvgg(state):
+    """ReLU versus LeakyReLU has no weights: ``relu`` is assumed (``undetectable``)."""
+    if 'body.0.weight' not in state or any(k.startswith('conv') for k in state):
+        return None
+    convs = sorted(int(m.group(1)) for k, v in state.items()
+                   for m in [re.match(r'^body\.(\d+)\.weight$', k)] if m and len(shape_of(v)) == 4)
+    if convs != list(range(0, 2 * len(convs), 2)) or len(convs) < 2:
+        raise ValueError(f'SRVGGNetCompact-like keys, but the conv indices {convs[:8]} are not 0, 2, 4, ...')
+    first = shape_of(state['body.0.weight'])
+    out_ch = shape_of(state[f'body.{convs[-1]}.weight'])[0]
+    num_in_ch, num_feat = first[1], first[0]
+    upscale = None
+    for num_out_ch in dict.fromkeys((num_in_ch, 3, 1)):
+        r = math.isqrt(out_ch // num_out_ch) if out_ch % num_out_ch == 0 else 0
+        if r >= 1 and r * r * num_out_ch == out_ch:
+            upscale = r
+            break
+    if upscale is None:
+        raise ValueError(f'SRVGGNetCompact last conv has {out_ch} outputs, not num_out_ch x upscale^2')
+    act = 'prelu' if 'body.1.weight' in state else 'relu'
+    return {'type': 'SRVGGNetCompact', 'num_in_ch': num_in_ch, 'num_out_ch': num_out_ch, 'num_feat': num_feat,
+            'num_conv': len(convs) - 2, 'upscale': upscale, 'act_type': act}
+
+
+def bytes_per_pixel(arch):
+    """fp32 working set per LR pixel: a few feature maps at LR plus the HR output and skip."""
+    s, f = SPEC.scale(arch), int(arch.get('num_feat', 64))
+    return 4.0 * (3 * f + 3 * 3 * s * s)
+
+
+# OpenVINO's Paddle front end converts neither prelu nor pixel_shuffle: oneDNN on the CPU
+SPEC = ArchSpec('SRVGGNetCompact', SRVGGNetCompact, detect=detect_srvgg, scale_key='upscale',
+                bytes_per_pixel=bytes_per_pixel, undetectable={'act_type': ('relu', 'leakyrelu')})

@@ -4,9 +4,13 @@ Layers carry the conventional names (conv1_1 ... conv5_4, relu*, pool*).
 Parameters are stored as ``<conv name>.weight/bias`` (the converter maps
 torchvision's ``features.N`` indices onto these names).
 """
+import re
+
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
+
+from .specs import ArchSpec, shape_of
 
 # (block, number of convs, channels) of VGG19
 _VGG19_CFG = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
@@ -79,3 +83,50 @@ class VGG19FeatureExtractor(nn.Layer):
             if name in self.layer_name_list:
                 out[name] = x
         return out
+
+
+def rename_torchvision(state):
+    """torchvision ``features.N`` -> our conv names (the classifier is dropped); None when not that layout.
+
+    A ``features.*`` state that is not torchvision's VGG19 (vgg16, vgg19_bn) is
+    returned unchanged, for ``detect_vgg19`` to report.
+    """
+    if not any(k.startswith('features.') for k in state):
+        return None
+    state = {k: v for k, v in state.items() if not k.startswith('classifier.')}
+    index = torchvision_index_map()
+
+    def name(k):
+        m = re.match(r'^features\.(\d+)\.(weight|bias)$', k)
+        return f'{index[int(m.group(1))]}.{m.group(2)}' if m and int(m.group(1)) in index else None
+    if any(name(k) is None for k in state):
+        return state
+    return {name(k): v for k, v in state.items()}
+
+
+def detect_vgg19(state):
+    if 'conv1_1.weight' not in state:
+        if any(k.startswith('features.') for k in state):
+            idx = sorted({int(m.group(1)) for k in state for m in [re.match(r'^features\.(\d+)\.', k)] if m})
+            raise ValueError(f'features.* keys at indices {idx[:20]} are not the torchvision VGG19 layout '
+                             f'(conv indices {sorted(torchvision_index_map())})')
+        return None
+    expected = {}
+    in_ch = 3
+    for block, n, ch in _VGG19_CFG:
+        for i in range(1, n + 1):
+            expected[f'conv{block}_{i}'] = (ch, in_ch, 3, 3)
+            in_ch = ch
+    names = list(expected)
+    present = [n for n in names if f'{n}.weight' in state]
+    if present != names[:len(present)]:
+        raise ValueError(f'VGG19 conv layers must be a prefix of {names}; found {present}')
+    for n in present:
+        if shape_of(state[f'{n}.weight']) != expected[n]:
+            raise ValueError(f'{n}.weight has shape {shape_of(state[n + ".weight"])}, VGG19 has {expected[n]}')
+    return {'type': 'VGG19FeatureExtractor', 'layer_name_list': [present[-1]],
+            'use_input_norm': True, 'range_norm': False}
+
+
+SPEC = ArchSpec('VGG19FeatureExtractor', VGG19FeatureExtractor, detect=detect_vgg19, rename=rename_torchvision,
+                generator=False)

@@ -144,9 +144,6 @@ def looks_like_path(s):
     return os.sep in s or '/' in s or s.lower().endswith(_PATH_SUFFIXES)
 
 
-_looks_like_path = looks_like_path  # older spelling, used by training/options.py
-
-
 def resolve(name_or_path, denoise_strength=None, source='auto', progress=True):
     """A local ``.pdparams`` (or the given file) for a model name or a path.
 
@@ -217,13 +214,10 @@ def convert_release_file(entry, src, dst):
     arch = detect_arch(state)
     if entry.arch['type'] != arch['type']:
         raise ValueError(f'{src}: holds a {arch["type"]}, {entry.name} is a {entry.arch["type"]}')
-    if arch['type'] == 'VGG19FeatureExtractor':
-        arch = dict(entry.arch)
-    else:
-        diff = {k: (arch.get(k), v) for k, v in entry.arch.items() if arch.get(k) != v}
-        if diff:
-            raise ValueError(f'{src}: does not match {entry.name}: (found, expected) {diff}')
-        arch = dict(entry.arch)
+    diff = {k: (arch.get(k), v) for k, v in entry.arch.items() if arch.get(k) != v}
+    if diff:
+        raise ValueError(f'{src}: does not match {entry.name}: (found, expected) {diff}')
+    arch = dict(entry.arch)
     meta = {'name': entry.name, 'source': entry.url, 'sha256': sha256_file(src)}
     save_checkpoint(dst, params=state, arch=arch, meta=meta)
     return Path(dst)

@@ -25,21 +25,9 @@ runtime_env.setup(quiet=False)  # paddle is imported only once a file passed the
 
 
 CHECKPOINT_SUFFIXES = ('.pth', '.pt', '.safetensors')  # directory mode; a single .pdparams is accepted too
-# flag -> arch key per network type (None: the flag does not apply)
-FLAG_KEYS = {
-    'block': {'RRDBNet': 'num_block'},
-    'scale': {'RRDBNet': 'scale', 'SRVGGNetCompact': 'upscale'},
-    'num_feat': {'RRDBNet': 'num_feat', 'SRVGGNetCompact': 'num_feat', 'UNetDiscriminatorSN': 'num_feat'},
-    'num_grow_ch': {'RRDBNet': 'num_grow_ch'},
-    'num_conv': {'SRVGGNetCompact': 'num_conv'},
-    'num_in_ch': {'RRDBNet': 'num_in_ch', 'SRVGGNetCompact': 'num_in_ch', 'UNetDiscriminatorSN': 'num_in_ch'},
-    'num_out_ch': {'RRDBNet': 'num_out_ch', 'SRVGGNetCompact': 'num_out_ch'},
-    'act_type': {'SRVGGNetCompact': 'act_type'},
-    'skip_connection': {'UNetDiscriminatorSN': 'skip_connection'},
-}
-UNDETECTABLE = {('SRVGGNetCompact', 'act_type'): ('relu', 'leakyrelu'),
-                ('UNetDiscriminatorSN', 'skip_connection'): (True, False)}
-NETWORK_TYPES = ('RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN', 'VGG19FeatureExtractor')
+# the architecture flags; each network's ArchSpec says which of them apply and which key they set
+ARCH_FLAGS = ('block', 'scale', 'num_feat', 'num_grow_ch', 'num_conv', 'num_in_ch', 'num_out_ch', 'act_type',
+              'skip_connection')
 
 
 class ConvertError(Exception):
@@ -52,7 +40,7 @@ def parse_args(argv=None):
     p.add_argument('--output', '-o', help='output .pdparams (or directory); default: beside the input')
     p.add_argument('--param_key', default='params_ema', help='state dict to take first (default params_ema, '
                    'then params, then a bare dict)')
-    p.add_argument('--arch', choices=NETWORK_TYPES, help='network type (default: detected from the keys)')
+    p.add_argument('--arch', help='network type (default: detected from the keys)')
     p.add_argument('--block', type=int, help='RRDBNet num_block (seed-style; checked against the weights)')
     p.add_argument('--scale', type=int, choices=(1, 2, 3, 4), help='upscale factor (RRDBNet scale / SRVGG upscale)')
     p.add_argument('--num_feat', type=int)
@@ -73,7 +61,7 @@ def parse_args(argv=None):
 
 def _overrides(args):
     out = {}
-    for flag in FLAG_KEYS:
+    for flag in ARCH_FLAGS:
         value = getattr(args, flag)
         if value is not None:
             out[flag] = (value == 'true') if flag == 'skip_connection' else value
@@ -82,19 +70,23 @@ def _overrides(args):
 
 def resolve_arch(state, file_arch, net_type, overrides):
     """Detected (or stored) arch with the command-line flags applied and checked."""
+    import models
     from models.detect import detect_arch
+    if net_type and models.find_spec(net_type) is None:  # checked here: the parser runs before paddle loads
+        raise ConvertError(f'--arch {net_type}: unknown network; known: {[s.name for s in models.all_specs()]}')
     try:
         arch = dict(file_arch) if file_arch else detect_arch(state)
     except ValueError as e:
         raise ConvertError(f'cannot detect the architecture: {e}') from None
     if net_type and arch['type'] != net_type:
         raise ConvertError(f'--arch {net_type} does not match the weights, which are {arch["type"]}')
+    spec = models.get_spec(arch, where='arch')
     for flag, value in overrides.items():
-        key = FLAG_KEYS[flag].get(arch['type'])
+        key = spec.key_for(flag)
         if key is None:
             raise ConvertError(f'--{flag} does not apply to {arch["type"]}')
         found = arch.get(key)
-        free = UNDETECTABLE.get((arch['type'], key))
+        free = spec.undetectable.get(key)
         if found is not None and found != value and not (free and found in free and value in free):
             raise ConvertError(f'--{flag} {value} does not match the weights ({key}={found} found)')
         arch[key] = value
@@ -107,7 +99,7 @@ def check_fit(arch, state):
 
     import models
     try:
-        if arch['type'] == 'UNetDiscriminatorSN':  # spectral_norm needs real weights at construction
+        if not models.get_spec(arch, where='arch').lazy_build:  # e.g. spectral_norm needs real weights
             net = models.build_network(arch, where='arch')
         else:
             with paddle.LazyGuard():  # shapes only, no random init of millions of weights
@@ -161,12 +153,24 @@ def convert_file(src, dst, args, log=print):
     desc = ', '.join(f'{k}={v}' for k, v in arch.items() if k != 'type')
     log(f'{src} -> {dst}: {arch["type"]}({desc}), {n_params / 1e6:.2f}M values from '
         f'{used or "a bare state dict"}, {seconds:.1f} s')
-    if arch['type'] == 'SRVGGNetCompact' and arch['act_type'] == 'relu' and not args.act_type:
-        log('  note: ReLU and LeakyReLU carry no weights; assumed relu (use --act_type leakyrelu if needed)')
+    if not file_arch:
+        _note_assumed(arch, _overrides(args), log)
     result = {'src': src, 'dst': dst, 'arch': arch, 'seconds': seconds, 'param_key': used}
     if args.verify:
         result['verify'] = verify(src, dst, arch, used, args, log)
     return result
+
+
+def _note_assumed(arch, overrides, log):
+    """One note per detected value the weights cannot show (e.g. SRVGG ReLU vs LeakyReLU)."""
+    import models
+    spec = models.get_spec(arch)
+    for key, values in spec.undetectable.items():
+        flag = spec.flag_for(key)
+        if flag not in overrides and arch.get(key) in values:
+            others = ', '.join(str(v).lower() for v in values if v != arch[key])
+            log(f'  note: {key} is not visible in the weights; assumed {str(arch[key]).lower()} '
+                f'(use --{flag} {others} if needed)')
 
 
 def _torch_state(src, used):
@@ -185,56 +189,36 @@ def _torch_state(src, used):
 
 
 def verify(src, dst, arch, used, args, log=print):
-    """Max abs diff between torch (reference net, original file) and paddle (converted file)."""
+    """Max abs diff between torch (reference net, original file) and paddle (converted file), relative to the peak."""
     try:
         import torch
+
+        from models import torch_reference
     except ImportError:
         log('  verify: skipped (torch is not installed)')
         return None
-    ref_path = ROOT / 'tests' / 'reference' / 'torch_archs.py'
-    if not ref_path.is_file():
-        log(f'  verify: skipped ({ref_path} is missing)')
-        return None
-    import importlib.util
-
     import numpy as np
     import paddle
 
     import models
     from models.detect import normalize_state_dict
-    spec = importlib.util.spec_from_file_location('torch_archs_ref', ref_path)
-    ref = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ref)
 
-    tstate = {k: v.float() for k, v in _torch_state(src, used).items()}
-    tstate = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in tstate.items()}
-    tnet = ref.build_torch_network(arch)
-    renamed = normalize_state_dict(tstate)
-    if arch['type'] == 'VGG19FeatureExtractor':  # back to torchvision's features.N for the reference
-        from models.vgg import torchvision_index_map
-        back = {name: idx for idx, name in torchvision_index_map().items()}
-        renamed = {f'features.{back[k.split(".")[0]]}.{k.split(".")[1]}': v for k, v in renamed.items()}
-        tnet.features = tnet.features[:max(int(k.split('.')[1]) for k in renamed) + 1]
-    tnet.load_state_dict(renamed, strict=True)
-    tnet.eval()
+    tstate = normalize_state_dict({k: v.float() for k, v in _torch_state(src, used).items()})
+    try:
+        tnet = torch_reference.load_reference(arch, tstate)
+    except LookupError as e:
+        log(f'  verify: skipped ({e})')
+        return None
     channels = arch.get('num_in_ch', 3)
     size = args.verify_size
     x = np.random.default_rng(0).random((1, channels, size, size), dtype=np.float32)
-    if arch['type'] == 'VGG19FeatureExtractor':
-        names = models.vgg.vgg19_layer_names()
-        names = names[:names.index(arch['layer_name_list'][-1]) + 1]
-        pnet, _ = models.load_network(dst, arch={'layer_name_list': names})
-        with torch.no_grad():
-            tout = ref.vgg19_outputs(tnet, torch.from_numpy(x), names)
+    pnet, _ = models.load_network(dst)
+    tout = torch_reference.reference_outputs(tnet, arch, x)
+    with paddle.no_grad():
         pout = pnet(paddle.to_tensor(x))
-        diff = max(float(np.abs(tout[n].numpy() - pout[n].numpy()).max()) for n in names)
-        peak = max(float(np.abs(tout[n].numpy()).max()) for n in names)
-    else:
-        pnet, _ = models.load_network(dst)
-        with torch.no_grad():
-            tout = tnet(torch.from_numpy(x)).numpy()
-        pout = pnet(paddle.to_tensor(x)).numpy()
-        diff, peak = float(np.abs(tout - pout).max()), float(np.abs(tout).max())
+    pout = {k: v.numpy() for k, v in (pout.items() if isinstance(pout, dict) else [('out', pout)])}
+    diff = max(float(np.abs(tout[k] - pout[k]).max()) for k in tout)
+    peak = max(float(np.abs(t).max()) for t in tout.values())
     rel = diff / max(1.0, peak)
     status = 'ok' if rel <= args.tol else f'ABOVE --tol {args.tol:g}'
     log(f'  verify: max abs diff {diff:.3g} (output peak {peak:.3g}, relative {rel:.3g}) on a random '

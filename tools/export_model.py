@@ -38,6 +38,7 @@ def main(argv=None):
     import models
     from inference.export import export_static
     from inference.upscaler import resolve_model
+    # flag names; load_network maps them to the network's keys (scale -> upscale for SRVGGNetCompact)
     over = {k: v for k, v in (('num_block', args.num_block), ('num_feat', args.num_feat), ('scale', args.scale))
             if v is not None}
     try:
@@ -57,8 +58,8 @@ def main(argv=None):
         import paddle
 
         from inference.backends import PredictorBackend
-        from inference.export import model_mod
-        n = max(args.check // model_mod(arch), 1) * model_mod(arch)
+        mod = models.pad_multiple(arch)
+        n = max(args.check // mod, 1) * mod
         x = np.random.default_rng(0).random((1, int(arch.get('num_in_ch', 3)), n, n), dtype=np.float32)
         with paddle.no_grad():
             ref = net(paddle.to_tensor(x)).numpy()

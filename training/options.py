@@ -201,8 +201,8 @@ def _exists(kind, v):
         return True
     if kind == 'model':  # a model-zoo name such as RealESRGAN_x4plus or realesr-animevideov3
         try:
-            from models.zoo import _looks_like_path, get_entry
-            if _looks_like_path(v):
+            from models.zoo import get_entry, looks_like_path
+            if looks_like_path(v):
                 return False
             get_entry(v)
             return True

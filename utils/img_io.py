@@ -107,12 +107,6 @@ def imread(path, exif=True):
     return np.ascontiguousarray(img)
 
 
-def image_mode(img):
-    """'L', 'BGR' or 'BGRA' plus bit depth, e.g. ('BGRA', 16)."""
-    ch = 1 if img.ndim == 2 else img.shape[2]
-    return {1: 'L', 3: 'BGR', 4: 'BGRA'}[ch], 16 if img.dtype == np.uint16 else 8
-
-
 def imwrite(path, img, quality=95):
     """Encode by the extension of ``path`` and write atomically. 16-bit needs png/tif."""
     path = Path(path)

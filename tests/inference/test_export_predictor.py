@@ -1,15 +1,11 @@
 """Static export + Paddle Inference predictor vs the dynamic graph vs the PyTorch reference."""
 import json
 import logging
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from utils.metrics import psnr
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize('name', ['rrdb_x4', 'rrdb_x2', 'rrdb_x1', 'srvgg_x4'])
@@ -35,8 +31,7 @@ def test_export_matches_dynamic_graph_with_dynamic_shapes(tiny_models, tmp_path,
 
 def _torch_upscale(arch, state, img):
     torch = pytest.importorskip('torch')
-    sys.path.insert(0, str(ROOT / 'tests' / 'reference'))
-    from torch_archs import build_torch_network
+    from models.torch_reference import build_torch_network
     net = build_torch_network(arch).eval()
     net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
     x = torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)[None] / 255.0).astype(np.float32))

@@ -24,12 +24,12 @@ def _load(name, path):
     return mod
 
 
-ta = _load('torch_archs_parity', ROOT / 'tests' / 'reference' / 'torch_archs.py')
 convert = _load('convert_torch_parity', ROOT / 'tools' / 'convert_torch.py')
 
 import paddle  # noqa: E402
 
 import models  # noqa: E402
+from models import torch_reference as ta  # noqa: E402
 
 
 def _save_both(tmp_path, obj, stem):

@@ -1,9 +1,11 @@
-"""PyTorch reference networks (tests and benchmarks only; product code never imports torch).
+"""PyTorch reference networks, for ``tools/convert_torch.py --verify``, the tests and the benchmarks.
 
-Written from the architecture descriptions with the official parameter names:
-RRDBNet (ESRGAN / Real-ESRGAN), SRVGGNetCompact, UNetDiscriminatorSN (with
-``torch.nn.utils.spectral_norm``) and torchvision's VGG19 ``features`` layout.
-Only torch is needed; import this file by path (importlib) or via sys.path.
+Optional: importing this module needs torch (an ImportError otherwise), and
+``import models`` never imports it. Written from the architecture descriptions
+with the official parameter names: RRDBNet (ESRGAN / Real-ESRGAN),
+SRVGGNetCompact, UNetDiscriminatorSN (with ``torch.nn.utils.spectral_norm``)
+and torchvision's VGG19 ``features`` layout. It shares no code with the Paddle
+networks, so that comparing the two checks both.
 """
 import torch
 import torch.nn as nn
@@ -11,7 +13,7 @@ import torch.nn.functional as F
 from torch.nn.utils import spectral_norm
 
 __all__ = ['RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN', 'vgg19_features', 'VGG19_LAYER_NAMES',
-           'vgg19_outputs', 'build_torch_network']
+           'vgg19_outputs', 'build_torch_network', 'load_reference', 'reference_outputs']
 
 
 class ResidualDenseBlock(nn.Module):
@@ -44,7 +46,7 @@ class RRDBNet(nn.Module):
     def __init__(self, num_in_ch=3, num_out_ch=3, scale=4, num_feat=64, num_block=23, num_grow_ch=32):
         super().__init__()
         self.scale = scale
-        self.down = {4: 1, 2: 2, 1: 4}[scale]
+        self.down = 4 // scale  # pixel unshuffle: the trunk always upsamples x4
         self.conv_first = nn.Conv2d(num_in_ch * self.down ** 2, num_feat, 3, 1, 1)
         self.body = nn.Sequential(*[RRDB(num_feat, num_grow_ch) for _ in range(num_block)])
         self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
@@ -169,10 +171,37 @@ def vgg19_outputs(vgg, x, layer_names, use_input_norm=True, range_norm=False):
     return out
 
 
+_NETWORKS = {'RRDBNet': RRDBNet, 'SRVGGNetCompact': SRVGGNetCompact, 'UNetDiscriminatorSN': UNetDiscriminatorSN}
+VGG_TYPE = 'VGG19FeatureExtractor'
+
+
 def build_torch_network(arch):
-    """Torch twin of ``models.build_network(arch)`` (VGG19 returns the torchvision-layout module)."""
-    kwargs = {k: v for k, v in arch.items() if k != 'type'}
-    if arch['type'] == 'VGG19FeatureExtractor':
+    """Torch twin of ``models.build_network(arch)`` (VGG19 returns the torchvision-layout module).
+
+    LookupError when there is no reference for ``arch['type']``.
+    """
+    if arch['type'] == VGG_TYPE:
         return vgg19_features(with_classifier=False)
-    return {'RRDBNet': RRDBNet, 'SRVGGNetCompact': SRVGGNetCompact,
-            'UNetDiscriminatorSN': UNetDiscriminatorSN}[arch['type']](**kwargs)
+    if arch['type'] not in _NETWORKS:
+        raise LookupError(f'no torch reference for {arch["type"]}')
+    return _NETWORKS[arch['type']](**{k: v for k, v in arch.items() if k != 'type'})
+
+
+def load_reference(arch, state):
+    """The reference network of ``arch`` with ``state`` (torch tensors, our key names) loaded, in eval mode."""
+    net = build_torch_network(arch)
+    if arch['type'] == VGG_TYPE:  # back to torchvision's features.N, and only the layers the weights hold
+        index = {name: idx for idx, name in enumerate(VGG19_LAYER_NAMES)}
+        state = {f'features.{index[k.split(".")[0]]}.{k.split(".")[1]}': v for k, v in state.items()}
+        net.features = net.features[:max(int(k.split('.')[1]) for k in state) + 1]
+    net.load_state_dict(state, strict=True)
+    return net.eval()
+
+
+def reference_outputs(net, arch, x):
+    """``{name: ndarray}`` of ``net`` on the numpy batch ``x``: the named VGG19 layers, else ``{'out': output}``."""
+    with torch.no_grad():
+        t = torch.from_numpy(x)
+        if arch['type'] == VGG_TYPE:
+            return {k: v.numpy() for k, v in vgg19_outputs(net, t, arch['layer_name_list']).items()}
+        return {'out': net(t).numpy()}

@@ -1,0 +1,186 @@
+"""``ArchSpec``: everything the code base knows about one network type, in one place.
+
+Each network module ends with its spec (``rrdbnet.SPEC``, ``srvgg.SPEC``, ...)
+and ``models/__init__.py`` registers them. Every other part of the code asks
+the spec instead of testing ``arch['type']``:
+
+=====================  ==============================================  =============================
+fact                   field                                           asked by
+=====================  ==============================================  =============================
+constructor and keys   ``cls`` (keys and defaults from its signature)  ``models.build_network``
+scale key              ``scale_key`` (``scale``, ``upscale``, ...)     ``models.net_scale``, overrides
+generator or not       ``generator``                                   ``models.net_scale``
+foreign key layouts    ``rename(state)``                               ``models.detect.normalize_state_dict``
+detection              ``detect(state)``                               ``models.detect.detect_arch``
+pad multiple           ``pad_multiple(arch)``                          ``models.pad_multiple`` (tiling, export)
+tile memory            ``bytes_per_pixel(arch)``                       ``inference.memory.auto_tile``
+static export          ``export_layer(net)``                           ``inference.export.export_static``
+CPU engine             ``cpu_engine``                                  ``inference.backends`` (engine 'auto')
+command-line flags     ``aliases`` (+ ``scale`` -> ``scale_key``)      ``models.load_network`` overrides,
+                                                                       ``tools/convert_torch.py``
+weight-less choices    ``undetectable``                                ``tools/convert_torch.py``
+shape-only build       ``lazy_build``                                  ``tools/convert_torch.py``
+=====================  ==============================================  =============================
+
+Adding a network means writing its Layer and one ``ArchSpec``, then
+``models.register(spec)``. Registration order is detection order: the first
+spec whose ``detect`` recognises a state dict wins.
+"""
+import inspect
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Callable, Mapping, Optional
+
+CPU_ENGINES = ('onednn', 'openvino')
+
+
+def shape_of(v):
+    """Shape of a numpy array or paddle tensor as a tuple of ints."""
+    return tuple(int(d) for d in v.shape)
+
+
+def no_padding(arch):
+    """Pad multiple of networks that take any H and W."""
+    return 1
+
+
+def generic_bytes_per_pixel(arch):
+    """Fallback tile-memory estimate: 64 fp32 maps of 64 channels per LR pixel."""
+    return 4.0 * 64 * 64
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity
+class ArchSpec:
+    """The facts about one network type (``arch['type'] == name``).
+
+    Attributes:
+        name: the ``type`` of its ``arch`` dicts.
+        cls: the paddle Layer; its ``__init__`` keyword arguments are the arch keys.
+        detect: ``state -> arch`` for a state dict with this project's key names;
+            returns None when the keys are not this network's, raises ValueError
+            (naming what was found) when they are but do not add up.
+        rename: ``state -> state`` mapping foreign key layouts (old ESRGAN,
+            torchvision, ...) to this project's names; None when ``state`` is not one.
+        generator: an image-to-image super-resolution network (needs ``scale_key``).
+        scale_key: the constructor key holding the upscale factor.
+        pad_multiple: ``arch -> int``: input H and W must be multiples of it.
+        bytes_per_pixel: ``arch -> float``: fp32 working set of one forward per LR pixel.
+        export_layer: ``net -> Layer`` (a new one) traced by the static export
+            in place of ``net``: same weights, only ops the legacy static graph
+            can shape-infer with unknown H and W.
+        cpu_engine: Paddle Inference CPU engine that ``engine='auto'`` picks.
+        aliases: command-line flag -> constructor key, besides the keys themselves
+            and ``scale`` (which always means ``scale_key``).
+        undetectable: constructor key -> values the weights cannot tell apart.
+        lazy_build: the network can be built under ``paddle.LazyGuard``
+            (shape checks without initialising the weights).
+    """
+
+    name: str
+    cls: type
+    detect: Optional[Callable] = None
+    rename: Optional[Callable] = None
+    generator: bool = True
+    scale_key: Optional[str] = None
+    pad_multiple: Callable = no_padding
+    bytes_per_pixel: Callable = generic_bytes_per_pixel
+    export_layer: Optional[Callable] = None
+    cpu_engine: str = 'onednn'
+    aliases: Mapping = field(default_factory=dict)
+    undetectable: Mapping = field(default_factory=dict)
+    lazy_build: bool = True
+
+    def __post_init__(self):
+        keys = self.keys
+        if self.generator and self.scale_key not in keys:
+            raise ValueError(f'ArchSpec {self.name}: a generator needs scale_key, one of {list(keys)}')
+        if self.cpu_engine not in CPU_ENGINES:
+            raise ValueError(f'ArchSpec {self.name}: cpu_engine must be one of {CPU_ENGINES}')
+        bad = sorted(set(self.aliases.values()) - set(keys)) + sorted(set(self.undetectable) - set(keys))
+        if bad:
+            raise ValueError(f'ArchSpec {self.name}: {bad} are not constructor keys of {self.cls.__name__}')
+        object.__setattr__(self, 'aliases', MappingProxyType(dict(self.aliases)))
+        object.__setattr__(self, 'undetectable', MappingProxyType(dict(self.undetectable)))
+
+    @property
+    def keys(self):
+        """Constructor keys, in signature order."""
+        return tuple(p for p in inspect.signature(self.cls.__init__).parameters if p != 'self')
+
+    def default(self, key):
+        return inspect.signature(self.cls.__init__).parameters[key].default
+
+    def scale(self, arch):
+        """Upscale factor of ``arch`` (the constructor default when the key is absent)."""
+        if not self.generator:
+            raise ValueError(f'{self.name} is not a super-resolution generator')
+        return int(arch.get(self.scale_key, self.default(self.scale_key)))
+
+    def key_for(self, flag):
+        """Constructor key a command-line flag / override name sets here, or None if it does not apply."""
+        if flag == 'scale' and self.scale_key:
+            return self.scale_key
+        if flag in self.aliases:
+            return self.aliases[flag]
+        return flag if flag in self.keys else None
+
+    def flag_for(self, key):
+        """The command-line spelling of a constructor key (the reverse of ``key_for``)."""
+        if key == self.scale_key:
+            return 'scale'
+        return next((f for f, k in self.aliases.items() if k == key), key)
+
+    def check_kwargs(self, kwargs, where):
+        unknown = sorted(set(kwargs) - set(self.keys))
+        if unknown:
+            raise ValueError(f'{where}: unknown key(s) {unknown} for {self.name}; valid keys are {list(self.keys)}')
+
+    def build(self, arch, where='network'):
+        kwargs = {k: v for k, v in arch.items() if k != 'type'}
+        self.check_kwargs(kwargs, where)
+        return self.cls(**kwargs)
+
+
+_SPECS = {}
+# type -> class, kept in step with the registry (read by training.options)
+NETWORKS = {}
+
+
+def register(spec, replace=False):
+    """Add ``spec`` to the registry (detection tries it after the ones before)."""
+    if not isinstance(spec, ArchSpec):
+        raise TypeError(f'expected an ArchSpec, got {type(spec).__name__}')
+    if spec.name in _SPECS and not replace:
+        raise ValueError(f'network type {spec.name!r} is already registered')
+    _SPECS[spec.name] = spec
+    NETWORKS[spec.name] = spec.cls
+    return spec
+
+
+def unregister(name):
+    _SPECS.pop(name, None)
+    NETWORKS.pop(name, None)
+
+
+def find_spec(name):
+    """The spec of network type ``name``, or None."""
+    return _SPECS.get(name)
+
+
+def get_spec(arch_or_name, where='network'):
+    """The spec of an ``arch`` dict or type name; ValueError naming the known types otherwise."""
+    if not isinstance(arch_or_name, str):
+        if not isinstance(arch_or_name, Mapping) or 'type' not in arch_or_name:
+            raise ValueError(f'{where}: expected a mapping with a "type" key, got {arch_or_name!r}')
+        name, where = arch_or_name['type'], f'{where}.type'
+    else:
+        name = arch_or_name
+    spec = _SPECS.get(name)
+    if spec is None:
+        raise ValueError(f'{where}: unknown network {name!r}; known: {sorted(_SPECS)}')
+    return spec
+
+
+def all_specs():
+    """Registered specs in registration (= detection) order."""
+    return list(_SPECS.values())

@@ -161,7 +161,7 @@ class NumpyDType:
 
 
 def build_array(raw, dtype, shape, order, budget, what='a numpy array'):
-    """A fresh array copied from ``raw`` after checking that it holds exactly ``shape`` x itemsize bytes."""
+    """A fresh native-order array copied from ``raw``, which must hold exactly ``shape`` x itemsize bytes."""
     if type(dtype) is not NumpyDType:
         fail(f'{what} has a {type(dtype).__name__} as dtype')
     dt = dtype.dtype
@@ -177,9 +177,10 @@ def build_array(raw, dtype, shape, order, budget, what='a numpy array'):
     if mv.nbytes != need:
         fail(f'{what} of shape {shape} needs {need} bytes, the file holds {mv.nbytes}')
     budget.spend(need, what)
+    native = dt.newbyteorder('=')
     if need == 0:
-        return np.zeros(shape, dt, order=order)
-    return np.frombuffer(mv, dtype=dt).reshape(shape, order=order).copy(order='K')
+        return np.zeros(shape, native, order=order)
+    return np.frombuffer(mv, dtype=dt).reshape(shape, order=order).astype(native, order='K')  # a fresh copy
 
 
 class NumpyArray:

@@ -75,6 +75,7 @@ class _Reader(pickle._Unpickler):
             ('builtins', 'tuple'): self._tuple,       # paddle.save: Tensor -> tuple((name, ndarray))
             ('builtins', 'eval'): self._paddle_eval,  # paddle.save: DenseTensor -> eval('data', {'data': ndarray})
             ('_codecs', 'encode'): self._encode,      # protocol-2 bytes
+            ('builtins', 'bytes'): self._empty_bytes,  # protocol-2 b'' (an empty array's data)
             ('numpy', 'dtype'): NumpyDType,
             ('numpy', 'ndarray'): Marker('class', 'numpy.ndarray'),
         }
@@ -112,6 +113,9 @@ class _Reader(pickle._Unpickler):
         if type(obj) is not str or encoding not in ('latin1', 'latin-1', 'utf-8', 'utf8') or errors != 'strict':
             raise UnsafeCheckpointError('refused: _codecs.encode is called with something other than text')
         return obj.encode(encoding)
+
+    def _empty_bytes(self):
+        return b''
 
     def _np_reconstruct(self, cls, shape, typecode):
         if cls is not self.names[('numpy', 'ndarray')] or shape != (0,) or typecode not in (b'b', 'b'):

@@ -260,7 +260,12 @@ class PendingTensor:
         if numel == 0:
             return finish_array(np.zeros(self.size, dt), self.code)
         stride = tuple(0 if n == 1 else s for n, s in zip(self.size, self.stride))
-        last = self.offset + sum((n - 1) * s for n, s in zip(self.size, stride))
+        reach = 0  # elements may not overlap (an expanded view would let a few bytes fill any size)
+        for s, n in sorted((s, n) for n, s in zip(self.size, stride) if n > 1):
+            if s <= reach:
+                fail(f'a tensor of shape {self.size} has overlapping strides {self.stride} (an expanded view?)')
+            reach += s * (n - 1)
+        last = self.offset + reach
         if last >= have:
             fail(f'a tensor of shape {self.size} reaches element {last} of a {have}-element storage')
         flat = np.frombuffer(raw, dtype=dt, count=have)

@@ -86,6 +86,8 @@ def test_duck_typed_storage_is_refused_even_when_bounds_fit(tmp_path):
     ((2, 3), (3, 1), 6),           # fits, but offset 1 pushes it out (below)
     ((3,), (-1,), 6),              # negative stride
     ((1 << 40,), (1,), 6),         # absurd size
+    ((2, 3), (1, 1), 6),           # overlapping rows
+    ((3, 2), (0, 1), 6),           # an expanded view
 ])
 def test_tensor_bounds_are_checked_exactly(tmp_path, size, stride, storage_numel):
     pkl = cc.tensor_pickle('FloatStorage', '0', storage_numel, size, stride)
@@ -140,6 +142,20 @@ def test_items_only_go_into_containers(tmp_path):
 # ---------------------------------------------------------------- unbounded memory (finding 6)
 def test_stride0_16384_square_tensor_is_refused_with_bounded_memory(tmp_path):
     path = cc.make_stride0_zip(tmp_path / 'stride0.pth')
+    out = _load_isolated(path)
+    assert out['error'] == 'CheckpointFormatError' and 'far more than a 621-byte file' in out['msg'], out
+    assert out['maxrss_mb'] < RSS_BOUND_MB, out
+
+
+def test_many_views_of_one_storage_cannot_multiply_memory(tmp_path):
+    """300 tensors over the same 1 MiB storage: 300 MiB of arrays from a 1 MiB file is refused."""
+    n = 1 << 18
+    pid = cc.tup(cc.text('storage'), cc.glob('torch', 'FloatStorage'), cc.text('0'), cc.text('cpu'), cc.num(n))
+    view = cc.call(cc.glob('torch._utils', '_rebuild_tensor_v2'), pid + cc.BINPERSID, cc.num(0), cc.tup(cc.num(n)),
+                   cc.tup(cc.num(1)), cc.FALSE, cc.call(cc.glob('collections', 'OrderedDict')))
+    items = b''.join(cc.text(f't{i}') + view for i in range(300))
+    path = cc.torch_zip(tmp_path / 'views.pth', cc.PROTO2 + cc.EMPTY_DICT + cc.MARK + items + cc.SETITEMS + cc.STOP,
+                        {'0': bytes(4 * n)})
     out = _load_isolated(path)
     assert out['error'] == 'CheckpointFormatError' and 'far more than' in out['msg'], out
     assert out['maxrss_mb'] < RSS_BOUND_MB, out

@@ -61,6 +61,14 @@ class Budget:
         self.file_size = int(file_size)
         self.per_item = max_tensor_bytes() if per_item is None else per_item
         self.made = self.read = 0
+        self.claimed = []
+
+    def claim(self, buffer):
+        """True the first time a large buffer the reader read is handed to an array (never twice)."""
+        if any(b is buffer for b in self.claimed):
+            return False
+        self.claimed.append(buffer)
+        return True
 
     def check(self, nbytes, what):
         if nbytes > self.per_item:
@@ -180,7 +188,10 @@ def build_array(raw, dtype, shape, order, budget, what='a numpy array'):
     native = dt.newbyteorder('=')
     if need == 0:
         return np.zeros(shape, native, order=order)
-    return np.frombuffer(mv, dtype=dt).reshape(shape, order=order).astype(native, order='K')  # a fresh copy
+    arr = np.frombuffer(mv, dtype=dt).reshape(shape, order=order)
+    if type(raw) is bytearray and dt == native and budget.claim(raw):
+        return arr  # the reader read this buffer for this array alone: no second copy
+    return arr.astype(native, order='K')  # a fresh copy
 
 
 class NumpyArray:

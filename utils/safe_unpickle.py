@@ -44,7 +44,12 @@ class _Bounded:
         left = self.end - self.f.tell()
         if n > left:
             fail(f'the pickle declares {n} bytes where {left} remain (truncated file?)')
-        return self.f.read(n)
+        if n < 1 << 16:
+            return self.f.read(n)
+        buf = bytearray(n)  # large array data: an array can own this buffer instead of copying it
+        if self.f.readinto(buf) != n:
+            fail('the file ends inside the pickle')
+        return buf
 
     def readline(self):
         return self.f.readline()
@@ -300,6 +305,8 @@ def materialize(obj, budget, depth=0, done=None):
     kind = type(obj)
     if kind in _PLAIN or isinstance(obj, np.generic):
         return obj
+    if kind is bytearray:
+        return bytes(obj)
     if id(obj) in done:
         return done[id(obj)]
     if kind is PendingTensor:

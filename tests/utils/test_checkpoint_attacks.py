@@ -38,7 +38,11 @@ def _load_isolated(path, env=None, timeout=180):
             '    load_state_file(sys.argv[1]); out = {"error": None}\n'
             'except Exception as e:\n'
             '    out = {"error": type(e).__name__, "msg": str(e)}\n'
-            'out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n'
+            'try:  # this process\'s own peak (ru_maxrss keeps the parent\'s across exec on Linux)\n'
+            '    hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]\n'
+            '    out["maxrss_mb"] = int(hwm.split()[1]) / 1024\n'
+            'except OSError:\n'
+            '    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n'
             'print(json.dumps(out))\n')
     res = subprocess.run([sys.executable, '-c', code, str(path)], cwd=ROOT, capture_output=True, text=True,
                          timeout=timeout, env=env)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-BUDGET_S = 15.0
+BUDGET_S = 10.0
 CASE_LIMIT_S = 2.0
 
 

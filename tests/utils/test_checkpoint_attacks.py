@@ -15,7 +15,8 @@ import pytest
 from utils.checkpoint import CheckpointFormatError, UnsafeCheckpointError, load_state_file
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location('crafted_checkpoints', Path(__file__).with_name('crafted_checkpoints.py'))
+_spec = importlib.util.spec_from_file_location('crafted_checkpoints',
+                                               Path(__file__).with_name('crafted_checkpoints.py'))
 cc = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(cc)
 

@@ -45,8 +45,10 @@ def main(argv=None):
     from utils.checkpoint import CheckpointFormatError, UnsafeCheckpointError
     try:
         train(opt, auto_resume=args.auto_resume, debug=args.debug)
-    except (VGGWeightsMissing, NonFiniteLossError, CheckpointFormatError, UnsafeCheckpointError,
-            FileNotFoundError) as exc:
+    except (CheckpointFormatError, UnsafeCheckpointError) as exc:  # a bad weights file is bad input
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    except (VGGWeightsMissing, NonFiniteLossError, FileNotFoundError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1
     except ValueError as exc:  # bad data or weights found while building (empty folder, shape mismatch...)

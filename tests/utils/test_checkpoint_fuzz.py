@@ -1,0 +1,210 @@
+"""Fuzzing the checkpoint reader with mutated real checkpoints (fixed seed, bounded time).
+
+Seeds: tiny SRVGG/RRDBNet weights written by this project's save_checkpoint, by paddle.save, by
+torch.save (zip and legacy, when torch is importable) and as safetensors. Each case flips, inserts,
+deletes or truncates bytes: anywhere in zips (their members carry a CRC), inside the data.pkl of a
+zip (rebuilt with a valid CRC, so the pickle itself is parsed), and outside the raw array bytes
+of pickles and safetensors (those carry no checksum: a change there is a different checkpoint,
+not a malformed one).
+
+Every outcome must be one of two:
+- a clean refusal: ``CheckpointFormatError`` or ``UnsafeCheckpointError``, one line, with the path;
+- the original tensors: every array returned holds exactly the bytes of one of the original arrays
+  (a mutated name, dtype letter or byte-order mark may relabel those bytes; nothing else).
+
+The loop runs in a subprocess, so a crash or a hang fails the test; each case must finish in 2 s.
+"""
+import json
+import pickletools
+import random
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+BUDGET_S = 10.0
+CASE_LIMIT_S = 2.0
+
+
+# ---------------------------------------------------------------- seeds (made in the test process)
+def _tiny_states():
+    import models
+    out = {}
+    for name, arch in (('srvgg', {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 4,
+                                  'num_conv': 1, 'upscale': 2, 'act_type': 'prelu'}),
+                       ('rrdb', {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2, 'num_feat': 4,
+                                 'num_block': 1, 'num_grow_ch': 4})):
+        net = models.build_network(arch)
+        rng = np.random.default_rng(len(name))
+        out[name] = (net, arch, {k: rng.standard_normal(tuple(v.shape)).astype(np.float32)
+                                 for k, v in net.state_dict().items()})
+    return out
+
+
+def _safetensors(path, arrays):
+    import struct
+    header, blobs, off = {}, [], 0
+    for k, a in arrays.items():
+        raw = a.tobytes()
+        header[k] = {'dtype': 'F32', 'shape': list(a.shape), 'data_offsets': [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    head = json.dumps(header).encode()
+    path.write_bytes(struct.pack('<Q', len(head)) + head + b''.join(blobs))
+
+
+def make_seeds(d):
+    import paddle
+
+    from utils.checkpoint import save_checkpoint
+    states = _tiny_states()
+    srvgg_net, srvgg_arch, srvgg = states['srvgg']
+    rrdb_net, _, rrdb = states['rrdb']
+    save_checkpoint(d / 'project.pdparams', params=srvgg, params_ema=srvgg, arch=srvgg_arch, meta={'iter': 3})
+    rrdb_net.set_state_dict({k: paddle.to_tensor(v) for k, v in rrdb.items()})
+    paddle.save(rrdb_net.state_dict(), str(d / 'paddle.pdparams'))
+    _safetensors(d / 'weights.safetensors', srvgg)
+    try:
+        import torch
+    except ImportError:
+        return
+    tensors = {k: torch.from_numpy(v.copy()) for k, v in srvgg.items()}
+    torch.save({'params_ema': tensors}, d / 'torch_zip.pth')
+    torch.save({k: torch.from_numpy(v.copy()) for k, v in rrdb.items()}, d / 'torch_legacy.pth',
+               _use_new_zipfile_serialization=False)
+
+
+# ---------------------------------------------------------------- the fuzz loop (runs in a subprocess)
+def _payload_ranges(data):
+    """Byte ranges of raw array data inside a pickle stream (or the storages after a legacy torch file)."""
+    import io
+    f, ranges = io.BytesIO(data), []
+    try:
+        while f.tell() < len(data):
+            start = f.tell()
+            ops = list(pickletools.genops(f))
+            for (op, arg, pos), nxt in zip(ops, ops[1:] + [(None, None, f.tell())]):
+                if op.name in ('BINBYTES', 'SHORT_BINBYTES', 'BINBYTES8', 'BYTEARRAY8') and len(arg) > 8:
+                    ranges.append((nxt[2] - len(arg), nxt[2]))
+            if start == f.tell():
+                break
+    except Exception:  # the legacy storages: everything after the last pickle is raw data
+        ranges.append((f.tell(), len(data)))
+    return ranges
+
+
+def _mutate(rng, data, allowed):
+    kind = rng.choice(['flip', 'flip', 'insert', 'delete', 'truncate'])
+    pos = rng.choice(allowed) if allowed else 0
+    if kind == 'flip':
+        return data[:pos] + bytes([rng.randrange(256)]) + data[pos + 1:], kind
+    if kind == 'insert':
+        return data[:pos] + bytes(rng.randrange(256) for _ in range(rng.randint(1, 4))) + data[pos:], kind
+    if kind == 'delete':
+        return data[:pos] + data[pos + rng.randint(1, 4):], kind
+    return data[:rng.randrange(len(data))], kind
+
+
+def _arrays(obj, out):
+    if isinstance(obj, np.ndarray):
+        out.append(obj)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            _arrays(v, out)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _arrays(v, out)
+    return out
+
+
+def _rezip_with_pickle(src, dst, mutate):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, 'w') as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            zout.writestr(info.filename, mutate(data) if info.filename.endswith('data.pkl') else data)
+
+
+def fuzz(seed_dir, work, budget_s=BUDGET_S):
+    from utils.checkpoint import CheckpointFormatError, UnsafeCheckpointError, load_state_file
+    rng = random.Random(20240613)
+    seeds = sorted(p for p in Path(seed_dir).iterdir() if p.is_file())
+    plans = []
+    for seed in seeds:
+        data = seed.read_bytes()
+        originals = {a.tobytes() for a in _arrays(load_state_file(seed), [])}
+        if seed.suffix == '.safetensors':
+            import struct
+            skip = [(8 + struct.unpack('<Q', data[:8])[0], len(data))]
+        elif data[:2] == b'PK':
+            skip = []
+        else:
+            skip = _payload_ranges(data)
+        allowed = [i for i in range(len(data)) if not any(a <= i < b for a, b in skip)]
+        plans.append((seed, data, allowed, originals))
+        if data[:2] == b'PK':
+            plans.append((seed, None, None, originals))  # mutate the pickle inside the zip
+    counts = {'refused': 0, 'identical': 0, 'relabelled': 0}
+    bad, t0, n = [], time.perf_counter(), 0
+    work = Path(work)
+    while time.perf_counter() - t0 < budget_s:
+        seed, data, allowed, originals = plans[n % len(plans)]
+        case = work / f'case{seed.suffix}'
+        if data is None:
+            kinds = []
+            _rezip_with_pickle(seed, case, lambda b: kinds.append(_mutate(rng, b, list(range(len(b))))) or
+                               kinds[-1][0])
+            kind = 'pkl-' + kinds[-1][1]
+        else:
+            mutated, kind = _mutate(rng, data, allowed)
+            case.write_bytes(mutated)
+        print(n, seed.name, kind, flush=True)  # the last line names the case if the process dies
+        t = time.perf_counter()
+        try:
+            got = load_state_file(case)
+        except (CheckpointFormatError, UnsafeCheckpointError) as e:
+            counts['refused'] += 1
+            if not str(e).startswith(f'{case}: ') or '\n' in str(e):
+                bad.append((n, seed.name, kind, f'message {str(e)[:200]!r}'))
+        except Exception as e:  # noqa: BLE001 - anything else is a finding
+            bad.append((n, seed.name, kind, f'{type(e).__name__}: {str(e)[:200]}'))
+        else:
+            arrays = _arrays(got, [])
+            if all(a.tobytes() in originals or a.byteswap().tobytes() in originals for a in arrays):
+                same = all(a.tobytes() in originals for a in arrays) and len(arrays) == len(originals)
+                counts['identical' if same else 'relabelled'] += 1
+            else:
+                bad.append((n, seed.name, kind, 'returned bytes that are not an original tensor'))
+        if time.perf_counter() - t > CASE_LIMIT_S:
+            bad.append((n, seed.name, kind, f'took {time.perf_counter() - t:.1f} s'))
+        n += 1
+    return {'cases': n, 'counts': counts, 'bad': bad[:20], 'seeds': [p.name for p in seeds]}
+
+
+def test_fuzzed_checkpoints_are_refused_or_read_exactly(tmp_path):
+    seeds, work = tmp_path / 'seeds', tmp_path / 'work'
+    seeds.mkdir()
+    work.mkdir()
+    make_seeds(seeds)
+    code = (f'import sys, json; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(Path(__file__).parent)!r})\n'
+            'import test_checkpoint_fuzz as t\n'
+            f'print("RESULT " + json.dumps(t.fuzz({str(seeds)!r}, {str(work)!r})))\n')
+    log = tmp_path / 'fuzz.log'
+    with open(log, 'w') as f:
+        proc = subprocess.Popen([sys.executable, '-c', code], cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, text=True)
+        try:
+            proc.wait(timeout=BUDGET_S + 60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    lines = log.read_text().splitlines()
+    last = lines[-1] if lines else ''
+    assert proc.returncode == 0 and last.startswith('RESULT '), \
+        f'the reader crashed or hung (exit {proc.returncode}) at case {lines[-1:]!r}: {lines[-5:]}'
+    out = json.loads(last[len('RESULT '):])
+    print(f"fuzz: {out['cases']} cases on {out['seeds']}: {out['counts']}")
+    assert not out['bad'], out['bad']
+    assert out['cases'] >= 200 and out['counts']['refused'] > 50 and out['counts']['identical'] > 20, out

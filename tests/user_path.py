@@ -26,7 +26,7 @@ def workspace(tmp):
 
 def run(line, cwd, env=None, timeout=600, ok=True):
     """Run ``line`` (``python ...``) in ``cwd``; returns the CompletedProcess (asserts success when ``ok``)."""
-    argv = shlex.split(line)
+    argv = shlex.split(line, comments=True)
     if argv[0] == 'python':
         argv[0] = sys.executable
     res = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

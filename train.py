@@ -51,6 +51,13 @@ def main(argv=None):
     if args.debug:
         opt['name'] = 'debug_' + opt['name']
 
+    from training.models import check_pretrained_weights
+    problems = check_pretrained_weights(opt)
+    if problems:
+        for problem in problems:
+            print(f'error: {args.yml_path}: {problem}', file=sys.stderr)
+        return 2
+
     from loss.perceptual import VGGWeightsMissing
     from training.models import NonFiniteLossError
     from training.trainer import train

@@ -214,6 +214,16 @@ def _exists(kind, v):
     return False
 
 
+def _zoo_hint(key, v):
+    """'; the model zoo has NAME ...' when the missing file is named like a zoo model (official option files)."""
+    try:
+        from models.zoo import get_entry
+        entry = get_entry(Path(str(v)).stem)
+    except (KeyError, ImportError):
+        return ''
+    return f'; the model zoo has it: write `{key}: {entry.name}` (fetched into the cache on first use)'
+
+
 def _validate(node, schema, prefix, problems):
     out = {}
     for key in node:
@@ -237,7 +247,7 @@ def _validate(node, schema, prefix, problems):
             problems.append(f'{path}: {v!r} is not one of {list(field.choices)}')
         if field.exists and not _exists(field.exists, v):
             what = 'file (or model-zoo name)' if field.exists == 'model' else field.exists
-            problems.append(f'{path}: {what} not found: {v}')
+            problems.append(f'{path}: {what} not found: {v}' + (_zoo_hint(key, v) if field.exists == 'model' else ''))
         if field.children is not None:
             v = _validate(v, field.children, path + '.', problems)
         out[key] = v

@@ -133,3 +133,16 @@ def test_official_finetune_file_trains_with_o_and_force_yml(tmp_path):
     assert len(warned) == len(WARNED), warned
     exp = tmp_path / 'finetune_RealESRGANx4plus_400k'
     assert (exp / 'models' / 'net_g_2.pdparams').is_file() and (exp / 'models' / 'net_d_2.pdparams').is_file()
+
+
+def test_missing_official_weight_paths_point_to_the_zoo():
+    with pytest.raises(OptionsError) as e:
+        load_options(OFFICIAL / 'finetune_realesrgan_x4plus.yml',
+                     [f'datasets.train.dataroot_gt={DATA}/train_hr', 'datasets.train.meta_info=~'], [])
+    assert e.value.problems == [
+        'path.pretrain_network_g: file (or model-zoo name) not found: experiments/pretrained_models/'
+        'RealESRNet_x4plus.pth; the model zoo has it: write `pretrain_network_g: RealESRNet_x4plus` '
+        '(fetched into the cache on first use)',
+        'path.pretrain_network_d: file (or model-zoo name) not found: experiments/pretrained_models/'
+        'RealESRGAN_x4plus_netD.pth; the model zoo has it: write `pretrain_network_d: RealESRGAN_x4plus_netD` '
+        '(fetched into the cache on first use)']

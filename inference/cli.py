@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from utils.cli import ArgumentParser, Unsupported, add_quiet
+from utils.progress import TqdmHandler
 from utils.img_io import IMAGE_EXTS
 
 VIDEO_EXTS = ('.mp4', '.mkv', '.avi', '.webm', '.mov', '.m4v', '.flv', '.wmv', '.mpg', '.mpeg', '.ts', '.3gp')
@@ -128,7 +129,7 @@ def run(args, backend):
 
     log = logging.getLogger('inference')
     if not log.handlers:
-        h = logging.StreamHandler(sys.stderr)
+        h = TqdmHandler(sys.stderr)  # log lines go between progress bars, never into them
         h.setFormatter(logging.Formatter('%(levelname)s: %(message)s'))
         log.addHandler(h)
         log.setLevel(logging.INFO)

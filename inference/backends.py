@@ -11,7 +11,7 @@ runs x4plus 15-20 % faster than oneDNN) and oneDNN for everything else:
 OpenVINO's Paddle front end cannot convert ``prelu`` or ``pixel_shuffle``, and
 SRVGGNetCompact rewritten without them is no faster there than on oneDNN. If
 the OpenVINO engine fails to build, ``auto`` falls back to oneDNN. The
-measurements are in docs/notes/issue-3.md.
+measurements are in docs/history/issue-3.md.
 """
 import logging
 import os
@@ -24,7 +24,7 @@ log = logging.getLogger('inference')
 
 # Passes deleted on the CPU oneDNN predictor. The first keeps predictor
 # creation at a few seconds instead of 44 s (../shared/NOTES.md); see
-# docs/notes/issue-3.md for the measurements behind the list.
+# docs/history/issue-3.md for the measurements behind the list.
 CPU_DELETED_PASSES = ('conv_elementwise_add_onednn_fuse_pass',)
 ENGINES = ('auto', 'openvino', 'onednn')
 
@@ -87,7 +87,7 @@ class PredictorBackend:
     CPU fp32 keeps the oneDNN-optimised graph that the first creation produces
     (``_onednn_opt/`` beside the model, else under the user cache) and loads it
     with only the placement pass afterwards: creation drops from seconds to a
-    fraction of one, with the same output (docs/notes/issue-3.md).
+    fraction of one, with the same output (docs/history/issue-3.md).
     """
 
     name = 'predictor'
@@ -152,7 +152,7 @@ class PredictorBackend:
                 for p in deleted_passes:
                     cfg.delete_pass(p)
             cfg.set_cpu_math_library_num_threads(nthreads)
-            if precision == 'bf16':  # experimental: see docs/notes/issue-3.md
+            if precision == 'bf16':  # experimental: see docs/history/issue-3.md
                 cfg.enable_mkldnn_bfloat16()
                 cfg.set_bfloat16_op({'conv2d', 'fused_conv2d'})
             elif precision == 'int8':  # a graph quantised by PTQ (benchmarks/infer_speed.py): oneDNN int8 kernels

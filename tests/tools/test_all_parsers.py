@@ -1,6 +1,7 @@
 """Every command-line tool: each option has help text, each long flag is accepted in both the -
 and the _ spelling, progress switches are the same everywhere, and a usage error is one line."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,7 @@ def test_every_option_has_help_and_both_spellings(parsers, tool):
     assert opts, f'{tool} does not build its parser with utils.cli.ArgumentParser'
     for o in opts:
         assert o['help'].strip(), f'{tool}: {o["strings"]} has no help text'
+        assert not re.search(r'\b(sessions?|issues?|targets?)\b', o['help'], re.I), (tool, o['help'])
         for s in o['strings']:
             if s.startswith('--') and ('-' in s[2:] or '_' in s[2:]):
                 twin = '--' + (s[2:].replace('_', '-') if '_' in s[2:] else s[2:].replace('-', '_'))

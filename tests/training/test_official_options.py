@@ -1,7 +1,7 @@
 """The official Real-ESRGAN option files (tests/training/official_options/, copied unchanged from
 xinntao/Real-ESRGAN options/) load here: every key is either used with the file's value or dropped
 with one warning line naming it. Their dataset and weight paths do not exist here, so they are
-pointed at the committed tiny data with -o overrides."""
+pointed at the committed tiny data with -o overrides. The x2plus files are covered too."""
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +17,8 @@ OFFICIAL = ROOT / 'tests' / 'training' / 'official_options'
 DATA = 'tests/data/images'
 # every leaf key path of each file (lists are leaves): the files are held as they are
 KEY_COUNTS = {'train_realesrnet_x4plus.yml': 81, 'train_realesrgan_x4plus.yml': 110,
-              'finetune_realesrgan_x4plus.yml': 113, 'finetune_realesrgan_x4plus_pairdata.yml': 83}
+              'finetune_realesrgan_x4plus.yml': 113, 'finetune_realesrgan_x4plus_pairdata.yml': 83,
+              'train_realesrnet_x2plus.yml': 82, 'train_realesrgan_x2plus.yml': 111}
 WARNED = {'num_gpu', 'dist_params', 'logger.wandb', 'datasets.train.io_backend', 'datasets.train.prefetch_mode'}
 
 

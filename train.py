@@ -39,6 +39,9 @@ def main(argv=None):
     args = parse_args(argv)
     from utils.runtime_env import setup
     setup(reexec=True, single_arena=True)  # the degradation runs batch slices on threads
+    if args.launcher != 'none':
+        print(f'warning: --launcher {args.launcher} has no effect here; start several processes with '
+              'python -m paddle.distributed.launch', file=sys.stderr)
     from training.basicsr_compat import force_yml_overrides
     from training.options import OptionsError, load_options
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from utils.progress import Steps
+from utils.progress import Steps, bars_active, is_tty
 
 from .export import export_static, is_infer_dir, load_info, model_mod
 from .memory import auto_tile
@@ -157,9 +157,12 @@ class Upscaler:
         progress = None
         total = _n_tiles(x.shape[1:], tile, self.tile_pad, self.mod)
         engine = getattr(self.backend, 'engine', self.backend.name)
-        bar = Steps('tiles' if total > 1 else 'model (whole image, one tile)', total, self.progress, unit='tile',
+        # inside another bar (a video's frames, a folder's files): no bar per single-tile image, and no
+        # per-tile lines when stderr is a file
+        show = self.progress and not (bars_active() and (total == 1 or not is_tty()))
+        bar = Steps('tiles' if total > 1 else 'model (whole image, one tile)', total, show, unit='tile',
                     leave=False)
-        if self.progress:
+        if show:
             def progress(done, total):
                 if done < total:
                     bar.step(engine)

@@ -13,6 +13,17 @@ import threading
 import time
 
 
+def bars_active():
+    """True while another (enabled) tqdm bar is open, e.g. a video's frame bar around per-frame work."""
+    tqdm = sys.modules.get('tqdm')
+    return bool(tqdm is not None and getattr(tqdm.tqdm, '_instances', None))
+
+
+def is_tty(stream=None):
+    stream = stream or sys.stderr
+    return bool(hasattr(stream, 'isatty') and stream.isatty())
+
+
 class TqdmHandler(logging.StreamHandler):
     """``logging.StreamHandler`` that prints through ``tqdm.write`` (bars are cleared and redrawn)."""
 

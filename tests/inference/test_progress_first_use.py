@@ -16,3 +16,25 @@ def test_first_use_export_and_single_image_progress(tiny_models, photo, tmp_path
     # the second creation finds the export in the cache: nothing to report
     Upscaler(tiny_models['srvgg_x4'], backend='predictor', cache_root=tmp_path / 'cache', progress=True)
     assert 'one-time export' not in capsys.readouterr().err
+
+
+def test_no_bar_per_frame_inside_another_bar(tiny_models, photo, tmp_path, capsys):
+    """A video's frames (or a folder's files) have their own bar: single-tile frames add nothing."""
+    import io
+
+    from tqdm import tqdm
+
+    from utils.progress import bars_active
+    up = Upscaler(tiny_models['srvgg_x4'], backend='dynamic', progress=True)
+    capsys.readouterr()
+    assert not bars_active()
+    outer = tqdm(total=3, desc='frames', file=io.StringIO())
+    assert bars_active()
+    try:
+        for _ in range(3):
+            up.upscale(photo)
+            outer.update(1)
+    finally:
+        outer.close()
+    assert 'model (whole image' not in capsys.readouterr().err
+    assert not bars_active()

@@ -11,13 +11,14 @@ Writes ``LQ_DIR/<rel>.png`` and ``LQ_DIR/<rel>.json`` (the sampled parameters),
 both atomically; images whose JSON already exists are skipped (resumable).
 Unreadable inputs get one line each and a non-zero exit at the end.
 """
-import argparse
 import hashlib
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from utils.cli import ArgumentParser  # noqa: E402  (standard library only)
 
 from utils import runtime_env  # noqa: E402
 
@@ -44,12 +45,13 @@ def load_options(path):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--input', required=True, help='folder of HR images (searched recursively)')
     p.add_argument('--output', required=True, help='folder for the LQ images and their JSON')
     p.add_argument('--scale', type=int, default=4, help='downscale factor (default 4)')
     p.add_argument('--seed', type=int, default=0, help='run seed (default 0)')
-    p.add_argument('--mode', choices=('realesrgan', 'bicubic'), default='realesrgan')
+    p.add_argument('--mode', choices=('realesrgan', 'bicubic'), default='realesrgan',
+                   help='realesrgan: the second-order degradation (default); bicubic: plain bicubic downscaling')
     p.add_argument('--opt', help='YAML with degradation options (a `degradation:` section or a flat mapping)')
     return p.parse_args(argv)
 

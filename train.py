@@ -7,21 +7,31 @@
 Multi-process: python -m paddle.distributed.launch --gpus 0,1,2,3 train.py --yml_path ...
 (on CPU: --nproc_per_node 2).
 """
-import argparse
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from utils.cli import ArgumentParser, RawHelpFormatter  # noqa: E402  (standard library only)
+
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--yml_path', '--opt', '-opt', dest='yml_path', required=True, help='options YAML file')
+    p = ArgumentParser(description=__doc__, formatter_class=RawHelpFormatter)
+    p.add_argument('--yml_path', '--opt', '-opt', dest='yml_path', required=True,
+                   help='options YAML file (this project\'s, or an official Real-ESRGAN/BasicSR one)')
     p.add_argument('--auto_resume', action='store_true', help='continue from the newest complete training state')
     p.add_argument('--debug', action='store_true', help='a few iterations, each one logged (experiment debug_<name>)')
     p.add_argument('-o', '--override', action='append', default=[], metavar='KEY.SUB=VALUE',
                    help='override an option, e.g. -o train.total_iter=8 (repeatable)')
+    p.add_argument('--force_yml', nargs='+', action='extend', default=[], metavar='KEY:SUB=VALUE',
+                   help='BasicSR\'s override spelling, e.g. --force_yml train:total_iter=8 logger:print_freq=1; '
+                        'applied after -o')
+    p.add_argument('--launcher', choices=('none', 'pytorch', 'slurm'), default='none',
+                   help='accepted for BasicSR command lines and not needed: start several processes with '
+                        'python -m paddle.distributed.launch')
+    p.add_argument('--local_rank', type=int, default=0,
+                   help='accepted for BasicSR command lines; the rank comes from paddle.distributed')
     return p.parse_args(argv)
 
 
@@ -29,15 +39,27 @@ def main(argv=None):
     args = parse_args(argv)
     from utils.runtime_env import setup
     setup(reexec=True, single_arena=True)  # the degradation runs batch slices on threads
+    if args.launcher != 'none':
+        print(f'warning: --launcher {args.launcher} has no effect here; start several processes with '
+              'python -m paddle.distributed.launch', file=sys.stderr)
+    from training.basicsr_compat import force_yml_overrides
     from training.options import OptionsError, load_options
     try:
-        opt = load_options(args.yml_path, args.override)
+        overrides = args.override + force_yml_overrides(args.force_yml)
+        opt = load_options(args.yml_path, overrides)
     except OptionsError as exc:
         for problem in exc.problems:
             print(f'error: {args.yml_path}: {problem}', file=sys.stderr)
         return 2
     if args.debug:
         opt['name'] = 'debug_' + opt['name']
+
+    from training.models import check_pretrained_weights
+    problems = check_pretrained_weights(opt)
+    if problems:
+        for problem in problems:
+            print(f'error: {args.yml_path}: {problem}', file=sys.stderr)
+        return 2
 
     from loss.perceptual import VGGWeightsMissing
     from training.models import NonFiniteLossError

@@ -11,7 +11,7 @@ with Paddle's fuse passes). ``auto`` takes the engine the network's
 faster than oneDNN), oneDNN for everything else (OpenVINO's Paddle front end
 cannot convert ``prelu`` or ``pixel_shuffle``). If the OpenVINO engine fails to
 build, ``auto`` falls back to oneDNN. The measurements are in
-docs/notes/issue-3.md.
+docs/history/issue-3.md.
 """
 import logging
 import os
@@ -24,7 +24,7 @@ import numpy as np
 log = logging.getLogger('inference')
 
 # Passes deleted on the CPU oneDNN predictor: this one keeps predictor creation
-# at a few seconds instead of 44 s (measurements in docs/notes/issue-3.md).
+# at a few seconds instead of 44 s (measurements in docs/history/issue-3.md).
 CPU_DELETED_PASSES = ('conv_elementwise_add_onednn_fuse_pass',)
 ENGINES = ('auto', 'openvino', 'onednn')
 PRECISIONS = ('fp32', 'fp16', 'bf16')
@@ -120,7 +120,7 @@ class PredictorBackend:
     CPU fp32 keeps the oneDNN-optimised graph that the first creation produces
     (``_onednn_opt/`` beside the model, else under the user cache) and loads it
     with only the placement pass afterwards: creation drops from seconds to a
-    fraction of one, with the same output (docs/notes/issue-3.md).
+    fraction of one, with the same output (docs/history/issue-3.md).
 
     ``advanced``: an ``AdvancedOptions`` for measurements; None = the defaults.
     """
@@ -210,7 +210,7 @@ def _native_predictor(pi, infer_dir, kind, idx, precision, nthreads, adv):
             for p in adv.deleted_passes:
                 cfg.delete_pass(p)
         cfg.set_cpu_math_library_num_threads(nthreads)
-        if precision == 'bf16':  # experimental: see docs/notes/issue-3.md
+        if precision == 'bf16':  # experimental: see docs/history/issue-3.md
             cfg.enable_mkldnn_bfloat16()
             cfg.set_bfloat16_op({'conv2d', 'fused_conv2d'})
         elif precision == 'int8':  # a graph quantised by post-training quantisation: oneDNN int8 kernels

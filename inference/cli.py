@@ -4,37 +4,65 @@
 (``utils.runtime_env.setup``) from ``--threads`` before paddle is imported;
 ``run(args, backend)`` does the work and returns the exit status.
 """
-import argparse
 import glob
 import logging
 import sys
 import time
 from pathlib import Path
 
+from utils.cli import ArgumentParser, Unsupported, add_quiet
+from utils.progress import TqdmHandler
 from utils.img_io import IMAGE_EXTS
 
 VIDEO_EXTS = ('.mp4', '.mkv', '.avi', '.webm', '.mov', '.m4v', '.flv', '.wmv', '.mpg', '.mpeg', '.ts', '.3gp')
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+class _Parser(ArgumentParser):
+    """Resolves the official Real-ESRGAN spellings after parsing (``-g``, ``--fp32``, alpha names)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        ns, rest = super().parse_known_args(args, namespace)
+        ns.alpha_upsampler = ALPHA_NAMES.get(ns.alpha_upsampler, ns.alpha_upsampler)
+        if ns.gpu_id is not None:
+            if ns.device not in (None, 'gpu') and ns.device != f'gpu:{ns.gpu_id}':
+                self.error(f'-g/--gpu-id {ns.gpu_id} contradicts --device {ns.device}')
+            ns.device = f'gpu:{ns.gpu_id}'
+        elif ns.device is None:
+            ns.device = 'cpu'
+        if ns.fp16 and ns.fp32:
+            self.error('--fp16 and --fp32 contradict each other')
+        if not ns.fp16:  # official default: half precision on a GPU unless --fp32
+            ns.fp16 = not ns.fp32 and ns.device.startswith('gpu')
+        return ns, rest
+
+
+# official Real-ESRGAN value -> ours
+ALPHA_NAMES = {'realesrgan': 'model', 'bicubic': 'resize'}
+
+
 def build_parser(prog, description, default_model_help):
-    p = argparse.ArgumentParser(prog=prog, description=description)
+    p = _Parser(prog=prog, description=description)
     p.add_argument('-i', '--input', required=True, help='image, folder, glob pattern or video file')
     p.add_argument('-o', '--output', default='results', help='output folder, or a file name for one input')
-    p.add_argument('-m', '--model_path', '--model-path', '--model_dir', '--model-dir', dest='model_path',
+    p.add_argument('-m', '--model_path', '--model-dir', dest='model_path',
                    default=None, help=default_model_help)
     p.add_argument('-n', '--model_name', default=None, help='zoo model name (same as --model_path NAME)')
-    p.add_argument('-s', '--outscale', type=float, default=None, help='final scale (any float); default: the model scale')
+    p.add_argument('-s', '--outscale', type=float, default=None,
+                   help='final upsampling scale of the image (any float); default: the model scale')
     p.add_argument('-t', '--tile', type=int, default=0, help='LR tile size; 0 = pick from free memory')
     p.add_argument('--tile_pad', type=int, default=10, help='tile overlap/context per side (LR px)')
     p.add_argument('--pre_pad', type=int, default=0, help='reflect padding at bottom/right (LR px)')
     p.add_argument('--suffix', default='out', help='suffix of output names ("" for none)')
     p.add_argument('--ext', default='auto', choices=['auto', 'png', 'jpg', 'webp'],
                    help='output image format; auto keeps the input\'s (RGBA and 16-bit keep a format that holds them)')
-    p.add_argument('--alpha_upsampler', default='model', choices=['model', 'resize'],
-                   help='alpha channel through the network or by resizing')
+    p.add_argument('--alpha_upsampler', default='model', choices=['model', 'resize', 'realesrgan', 'bicubic'],
+                   help='alpha channel through the network (model, or realesrgan as in Real-ESRGAN) or by '
+                        'resizing (resize, or bicubic)')
+    p.add_argument('--fp32', action='store_true', help='full precision on a GPU (the default there is half)')
     p.add_argument('--fp16', action='store_true', help='half precision (GPU only; ignored with a warning on CPU)')
-    p.add_argument('--device', default='cpu', help='cpu, gpu or gpu:N')
+    p.add_argument('--device', default=None, help='cpu, gpu or gpu:N (default cpu)')
+    p.add_argument('-g', '--gpu-id', type=int, default=None, help='GPU number, the same as --device gpu:N')
     p.add_argument('--threads', type=int, default=None, help='CPU math threads (default: all usable cores)')
     p.add_argument('--bf16', action='store_true',
                    help='CPU bfloat16 on the OpenVINO engine (RRDBNet; ~2x faster on AVX512-BF16 CPUs, ~55 dB vs fp32)')
@@ -43,11 +71,13 @@ def build_parser(prog, description, default_model_help):
     p.add_argument('-dn', '--denoise_strength', type=float, default=None,
                    help='0..1 denoise strength for realesr-general-x4v3 (zoo)')
     p.add_argument('--block', '--num_block', dest='num_block', type=int, default=None,
-                   help='RRDBNet blocks, for bare weights whose architecture is not stored (seed flag)')
+                   help='RRDBNet blocks, for bare weights whose architecture is not stored')
     p.add_argument('--num_feat', type=int, default=None, help='num_feat override for bare weights')
     p.add_argument('--scale', type=int, default=None, help='network scale override for bare weights')
     p.add_argument('--crf', type=int, default=18, help='x264 quality for video outputs')
-    p.add_argument('-q', '--quiet', action='store_true', help='no progress bars')
+    p.add_argument('--face_enhance', action=Unsupported,
+                   reason='face restoration (GFPGAN) is not part of this project; upscale without it')
+    add_quiet(p)
     return p
 
 
@@ -101,7 +131,7 @@ def run(args, backend):
 
     log = logging.getLogger('inference')
     if not log.handlers:
-        h = logging.StreamHandler(sys.stderr)
+        h = TqdmHandler(sys.stderr)  # log lines go between progress bars, never into them
         h.setFormatter(logging.Formatter('%(levelname)s: %(message)s'))
         log.addHandler(h)
         log.setLevel(logging.INFO)

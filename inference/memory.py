@@ -3,7 +3,7 @@
 The network's ``ArchSpec.bytes_per_pixel`` estimates the peak working memory of
 one forward per LR input pixel (fp32). For x4plus it gives 17 KB/px; the CPU
 predictor's measured marginal peak RSS is 18 KB/px (0.60 GiB at 64x64,
-0.81 GiB at 128x128, docs/notes/issue-3.md), hence the x2 safety factor.
+0.81 GiB at 128x128, docs/history/issue-3.md), hence the x2 safety factor.
 """
 import os
 

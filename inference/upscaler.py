@@ -13,9 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from utils.progress import Steps, bars_active, is_tty
+
 from .export import export_static, is_infer_dir, load_info
 from .memory import auto_tile
-from .tiling import tiled_forward
+from .tiling import tile_grid, tiled_forward
 
 log = logging.getLogger('inference')
 
@@ -24,7 +26,7 @@ ALPHA_MODES = ('model', 'resize')
 BACKENDS = ('auto', 'predictor', 'dynamic')
 
 
-def resolve_model(model, denoise_strength=None):
+def resolve_model(model, denoise_strength=None, progress=True):
     """A zoo name, a weights file or an export directory -> Path. ``None`` = the default zoo model."""
     if model is not None and (Path(model).exists() or os.sep in str(model) or Path(str(model)).suffix):
         p = Path(model)
@@ -35,7 +37,7 @@ def resolve_model(model, denoise_strength=None):
         return p
     from models import zoo  # lazy: the zoo may import weights on first use
     name = model or zoo.DEFAULT_MODEL
-    return Path(zoo.resolve(name, denoise_strength=denoise_strength))
+    return Path(zoo.resolve(name, denoise_strength=denoise_strength, progress=progress))
 
 
 def _file_key(path, arch_override):
@@ -47,15 +49,27 @@ def _file_key(path, arch_override):
     return h.hexdigest()[:20]
 
 
-def cached_export(weights, arch_override=None, cache_root=None):
+def _n_tiles(hw, tile, pad, mod):
+    """How many windows ``tiled_forward`` runs for an image of ``hw`` LR pixels."""
+    h, w = hw
+    if tile <= 0 or (h <= tile and w <= tile):
+        return 1
+    ys, xs = tile_grid(h, w, tile, pad, mod)[:2]
+    return len(ys) * len(xs)
+
+
+def cached_export(weights, arch_override=None, cache_root=None, progress=False):
     """Export ``weights`` once to ``<cache>/infer/<sha>/`` and return that directory."""
     import models
     out = Path(cache_root or CACHE_ROOT) / 'infer' / _file_key(weights, arch_override)
     if is_infer_dir(out) and load_info(out):
         return out
-    net, arch = models.load_network(weights, arch=arch_override)
-    log.info('exporting %s to %s', weights, out)
-    return export_static(net, arch, out, source=weights)
+    log.info('exporting %s for Paddle Inference into %s (once per weights file)', weights, out)
+    with Steps(f'{Path(weights).name}: one-time export', 2, progress) as bar:
+        bar.step('loading the weights')
+        net, arch = models.load_network(weights, arch=arch_override)
+        bar.step('tracing and saving the static graph')
+        return export_static(net, arch, out, source=weights)
 
 
 class Upscaler:
@@ -93,7 +107,7 @@ class Upscaler:
         if outscale is not None and not outscale > 0:
             raise ValueError(f'outscale must be > 0, got {outscale}')
         from .backends import DynamicBackend, PredictorBackend
-        path = resolve_model(model, denoise_strength)
+        path = resolve_model(model, denoise_strength, progress)
         self.model_path = path
         if is_infer_dir(path):
             if backend == 'dynamic':
@@ -110,7 +124,7 @@ class Upscaler:
             net, self.arch = models.load_network(path, arch=arch)
             self.backend = DynamicBackend(net, device, fp16)
         else:
-            infer_dir = cached_export(path, arch, cache_root)
+            infer_dir = cached_export(path, arch, cache_root, progress)
             self.arch = load_info(infer_dir)['arch']
             self.backend = PredictorBackend(infer_dir, device, threads, fp16, precision, engine=engine)
         import models
@@ -140,21 +154,23 @@ class Upscaler:
             x = np.pad(x, ((0, 0), (0, ph), (0, pw)), mode='reflect' if max(ph, pw) < min(h, w) else 'edge')
         tile = self._pick_tile(*x.shape[1:])
         self.last_tile = tile
-        bar = None
         progress = None
-        if self.progress:
-            from tqdm import tqdm
-
+        total = _n_tiles(x.shape[1:], tile, self.tile_pad, self.mod)
+        engine = getattr(self.backend, 'engine', self.backend.name)
+        # inside another bar (a video's frames, a folder's files): no bar per single-tile image, and no
+        # per-tile lines when stderr is a file
+        show = self.progress and not (bars_active() and (total == 1 or not is_tty()))
+        bar = Steps('tiles' if total > 1 else 'model (whole image, one tile)', total, show, unit='tile',
+                    leave=False)
+        if show:
             def progress(done, total):
-                nonlocal bar
-                if bar is None:
-                    bar = tqdm(total=total, desc='tiles', unit='tile', leave=False, disable=total <= 1)
-                bar.update(1)
+                if done < total:
+                    bar.step(engine)
+            bar.step(engine)
         try:
             out = tiled_forward(x, self.backend.forward, self.scale, tile, self.tile_pad, self.mod, progress)
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         s = self.scale
         return out[:, :h * s, :w * s]
 

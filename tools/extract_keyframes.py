@@ -9,11 +9,12 @@ Frames are saved at the source resolution as ``<video-stem>_<seconds>.png``
 (after cropping away letterbox bars and ``--crop`` overlay boxes) with
 ``manifest.jsonl`` beside them. Re-running the same command resumes.
 """
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from utils.cli import ArgumentParser, DefaultsHelpFormatter, add_quiet  # noqa: E402  (standard library only)
 
 from data.builder.config import FilterConfig, SettingsMismatch, parse_box  # noqa: E402  (light: no numpy/OpenCV yet)
 
@@ -28,8 +29,8 @@ def off_or(value, cast):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(description=__doc__.split('\n\n')[0],
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument('--input', '-i', nargs='+', required=True, help='video files and/or folders of videos')
     p.add_argument('--output', '-o', required=True, help='folder for the PNGs and manifest.jsonl')
     p.add_argument('--mode', choices=('key', 'scene', 'interval'), default='key',
@@ -58,7 +59,7 @@ def parse_args(argv=None):
     p.add_argument('--png-level', type=int, default=1, choices=range(10), metavar='0-9',
                    help='PNG zlib level (lossless at every level; higher is smaller and slower)')
     p.add_argument('--workers', type=int, default=2, help='PNG encoding threads')
-    p.add_argument('--quiet', action='store_true', help='no progress bars')
+    add_quiet(p)
     return p.parse_args(argv)
 
 

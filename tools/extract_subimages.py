@@ -9,11 +9,12 @@ edge. Crops are named ``<name>_s001.png, _s002, ...`` (row-major). Images
 smaller than the crop size are skipped and counted. Existing crops are kept,
 so an interrupted run resumes; every crop is written atomically.
 """
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from utils.cli import ArgumentParser  # noqa: E402  (standard library only)
 
 from utils.img_io import imread as read_image  # noqa: E402  (one clear ValueError per bad file)
 from data.builder.images import input_images, run_pool, write_image  # noqa: E402
@@ -56,11 +57,11 @@ def process(job):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--input', required=True, help='folder of images')
     p.add_argument('--output', required=True, help='folder for the sub-images')
-    p.add_argument('--crop_size', type=int, default=400)
-    p.add_argument('--step', type=int, default=200)
+    p.add_argument('--crop_size', type=int, default=400, help='side of the square sub-images (default 400)')
+    p.add_argument('--step', type=int, default=200, help='stride between sub-images (default 200)')
     p.add_argument('--thresh_size', type=int, default=0,
                    help='an edge remainder larger than this gets one more edge-aligned crop')
     p.add_argument('--n_thread', type=int, default=2, help='worker processes')

@@ -14,11 +14,12 @@ folder's parent). Paired (GT, LQ) for the paired finetune:
 Each line is ``gt_rel, lq_rel``; LQ images pair with GT images by relative
 path (any image extension). A GT image without an LQ partner is an error.
 """
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from utils.cli import ArgumentParser  # noqa: E402  (standard library only)
 
 from data.builder.images import list_images  # noqa: E402
 from utils.fileio import atomic_write_text  # noqa: E402
@@ -53,7 +54,7 @@ def paired_lines(gt_dir, lq_dir, gt_root, lq_root):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--input', nargs='+', required=True, help='image folders (paired: GT_DIR LQ_DIR)')
     p.add_argument('--root', nargs='+', default=None,
                    help="one root per input; lines are relative to it (default: each folder's parent)")

@@ -7,11 +7,12 @@ and one whose short side is 400 px (``<name>T3.png``, skipped for images whose
 short side is already <= 400), all with antialiased Lanczos. Existing outputs
 are skipped, so an interrupted run resumes; files are written atomically.
 """
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from utils.cli import ArgumentParser  # noqa: E402  (standard library only)
 
 from utils.img_io import imread as read_image  # noqa: E402  (one clear ValueError per bad file)
 from data.builder.images import input_images, resize_lanczos, run_pool, write_image  # noqa: E402
@@ -47,7 +48,7 @@ def process(job):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--input', required=True, help='folder of HR images')
     p.add_argument('--output', required=True, help='folder for the scaled copies')
     p.add_argument('--scales', type=float, nargs='+', default=list(SCALES), help='scale factors (T0, T1, ...)')

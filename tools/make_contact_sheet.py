@@ -6,12 +6,13 @@ Each row: a 256x256 centre crop of a photo, its LQ (x4 degraded by
 ``data.pipeline.degrade_image`` with seed = row index, enlarged with nearest
 neighbour for display) and the sampled parameters.
 """
-import argparse
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from utils.cli import ArgumentParser  # noqa: E402  (standard library only)
 
 from utils import runtime_env  # noqa: E402
 
@@ -55,12 +56,13 @@ def param_lines(p):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--input', default=str(ROOT.parent / 'shared' / 'data' / 'hr'))
-    ap.add_argument('--output', default=str(ROOT / 'docs' / 'degradation_contact_sheet.png'))
+    ap = ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--input', default=str(ROOT.parent / 'shared' / 'data' / 'hr'), help='folder of HR photos')
+    ap.add_argument('--output', default=str(ROOT / 'docs' / 'degradation_contact_sheet.png'),
+                    help='the PNG to write')
     ap.add_argument('--names', default='baboon,building,butterfly,coffee,face,xmp_test',
                     help='comma-separated photo stems to use (missing ones are skipped)')
-    ap.add_argument('--size', type=int, default=256)
+    ap.add_argument('--size', type=int, default=256, help='HR crop side per photo (default 256)')
     args = ap.parse_args()
     import cv2
     import numpy as np

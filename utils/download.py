@@ -8,7 +8,9 @@ renamed onto ``dest`` (one atomic ``os.replace``). A mismatch deletes the
 ``.part`` file, so nothing corrupt is ever kept, and raises ``DownloadError``
 with one line naming the URL, the expected and the actual hash.
 """
+import errno
 import os
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +22,21 @@ CHUNK = 1 << 16
 
 
 class DownloadError(RuntimeError):
-    """A download failed for good (bad status, hash mismatch, too many retries)."""
+    """A download failed for good (bad status, hash mismatch, no network, too many retries)."""
+
+
+# no route to the server at all: retrying cannot help, so these fail at once
+_UNREACHABLE = (errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL)
+
+
+def unreachable(err):
+    """A one-line reason when ``err`` says the server cannot be reached (DNS, refused, no route), else None."""
+    reason = getattr(err, 'reason', err)
+    if isinstance(reason, socket.gaierror):
+        return f'cannot resolve the host name ({reason.strerror or reason}); no network?'
+    if isinstance(reason, OSError) and reason.errno in _UNREACHABLE:
+        return f'cannot connect ({reason.strerror or reason}); no network?'
+    return None
 
 
 def _progress(total, initial, desc, enabled):
@@ -104,6 +120,9 @@ def download(url, dest, sha256=None, retries=5, timeout=60, progress=True, backo
                 raise DownloadError(f'{url}: HTTP {e.code} {e.reason}') from None
             last_err = e
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
+            why = unreachable(e)
+            if why:
+                raise DownloadError(f'{url}: {why}') from None
             last_err = e
         if attempt < retries:
             time.sleep(backoff * (attempt + 1))

@@ -122,11 +122,14 @@ def probe_video(path):
                     has_audio=any(s.get('codec_type') == 'audio' for s in streams), codec=v.get('codec_name'))
     res = subprocess.run([ffmpeg_exe(), '-hide_banner', '-i', str(path)], capture_output=True, text=True)
     err = res.stderr
-    m = re.search(r'Stream #\S+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})', err)
-    if not m:
-        if 'Invalid data' in err or 'could not find codec' in err.lower() or 'moov atom' in err:
-            raise VideoProbeError(f'{path}: not a readable video')
+    if not re.search(r'^Input #0', err, re.M):
+        raise VideoProbeError(f'{path}: not a readable video ({error_reason(err)})')
+    videos = video_streams(err)
+    if not videos:
         raise VideoProbeError(f'{path}: has no video stream')
+    m = re.compile(r'Stream #\S+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})').search(err, err.index(videos[0]))
+    if not m:
+        raise VideoProbeError(f'{path}: not a readable video (no frame size in: {videos[0]})')
     # the first video stream's own lines: up to the next stream / section
     block = re.split(r'\n\s*(?:Stream #|Output #|At least one)', err[m.start():].split('\n', 1)[-1], maxsplit=1)[0]
     line = err[m.start():].split('\n', 1)[0]
@@ -144,5 +147,31 @@ def probe_video(path):
     sar_m = re.search(r'\[SAR (\d+:\d+) DAR', line)
     return dict(width=int(m.group(2)), height=int(m.group(3)), fps=_parse_rate(fps_str), fps_str=fps_str,
                 r_fps_str=_rate_text(tbr) if tbr else None, rotation=rotation, sar=_sar(sar_m and sar_m.group(1)),
-                duration=duration, video_duration=None, nb_frames=None, has_audio=bool(re.search(r'Stream #\S+.*?: Audio:', err)),
-                codec=m.group(1))
+                duration=duration, video_duration=duration if len(stream_lines(err)) == 1 else None, nb_frames=None,
+                has_audio=any(kind == 'Audio' for kind, _ in stream_lines(err)), codec=m.group(1))
+
+
+_STREAM = re.compile(r'^\s*Stream #0:\d+\S*: (\w+): .*$', re.M)
+_REASONS = ('Invalid data found', 'moov atom not found', 'No such file', 'Permission denied', 'could not find codec',
+            'does not contain any stream', 'End of file', 'Invalid argument')
+
+
+def stream_lines(text):
+    """``[(kind, line)]`` of input #0's streams in ffmpeg's ``-i`` report (kind: Video, Audio, Subtitle...)."""
+    return [(m.group(1), m.group(0).strip()) for m in _STREAM.finditer(text.split('\nOutput #', 1)[0])]
+
+
+def video_streams(text):
+    """The stream lines of real video streams (cover art, '(attached pic)', is no video)."""
+    return [line for kind, line in stream_lines(text) if kind == 'Video' and '(attached pic)' not in line]
+
+
+def error_reason(text):
+    """ffmpeg's own reason for failing to open an input, as ffprobe would give it (one line)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for key in _REASONS:
+        for ln in lines:
+            if key.lower() in ln.lower():
+                return ln[ln.lower().index(key.lower()):]
+    lines = [ln for ln in lines if 'At least one output file' not in ln]
+    return lines[-1] if lines else 'unreadable'

@@ -2,6 +2,8 @@
 import logging
 import sys
 
+from utils.progress import TqdmHandler
+
 _FMT = '%(asctime)s %(levelname)s %(name)s: %(message)s'
 
 
@@ -9,7 +11,7 @@ def get_logger(name='resr', log_file=None, level=logging.INFO):
     logger = logging.getLogger(name)
     logger.setLevel(level)
     if not any(getattr(h, '_resr_console', False) for h in logger.handlers):
-        h = logging.StreamHandler(sys.stderr)
+        h = TqdmHandler(sys.stderr)  # through tqdm.write: never glued to a progress bar
         h.setFormatter(logging.Formatter(_FMT, '%H:%M:%S'))
         h._resr_console = True
         logger.addHandler(h)

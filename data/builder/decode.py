@@ -16,7 +16,7 @@ from fractions import Fraction
 import ffmpeg
 
 from data.builder.sources import VIDEO_EXTS  # noqa: F401  (re-exported)
-from utils.ffmpeg import FFmpegNotFound, ffmpeg_exe
+from utils.ffmpeg import FFmpegNotFound, error_reason, ffmpeg_exe, stream_lines, video_streams
 
 MODES = ('key', 'scene', 'interval')
 
@@ -62,6 +62,8 @@ def classify_error(path, lines, rc):
     name = str(path)
     if 'matches no streams' in text or 'does not contain any stream' in text:
         return f'{name}: has no video stream'
+    if re.search(r'^Input #0', text, re.M) and stream_lines(text) and not video_streams(text):
+        return f'{name}: has no video stream'  # newer ffmpeg fails on the input options before mapping
     if re.search(r'No such file or directory', text):
         return f'{name}: no such file'
     if re.search(r'Decoder \(codec [^)]*\) not found|Unsupported codec|unknown codec|could not find codec',
@@ -70,8 +72,8 @@ def classify_error(path, lines, rc):
                 f'use a full ffmpeg build (apt-get install ffmpeg) or re-encode the file')
     if re.search(r'Invalid data found|moov atom not found|invalid header|End of file', text, re.I):
         return f'{name}: is corrupt or not a video (ffmpeg: Invalid data found when processing input)'
-    tail = [ln.strip() for ln in lines if ln.strip() and 'Parsed_showinfo' not in ln]
-    return f'{name}: ffmpeg failed (exit {rc}): {tail[-1] if tail else "no message"}'
+    tail = '\n'.join(ln for ln in lines if 'Parsed_showinfo' not in ln)
+    return f'{name}: ffmpeg failed (exit {rc}): {error_reason(tail) if tail.strip() else "no message"}'
 
 
 class FrameReader:

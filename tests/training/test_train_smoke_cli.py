@@ -116,11 +116,12 @@ def test_paired_data_with_perceptual_loss(tmp_path):
     assert 'perceptual loss on' in log
     assert len(re.findall(r'l_g_percep: [\d.]+e[+-]\d+', log)) == 3
     assert 'validation iter 3 on 2 images' in log
-    # without the file: one clear error line and a non-zero exit, before training
+    # without the file: one clear error line and exit status 2 (bad input), before anything is built
     res = subprocess.run(_cmd(tmp_path / 'b', '-o', 'train.perceptual_opt.type=PerceptualLoss',
                               '-o', f'train.perceptual_opt.vgg_weights={tmp_path / "missing.pdparams"}'),
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 1 and 'Traceback' not in res.stderr
+    assert res.returncode == 2 and 'Traceback' not in res.stderr
+    assert not (tmp_path / 'b').exists()
     err = [l for l in res.stderr.splitlines() if l.startswith('error:')]
     assert len(err) == 1 and 'download_models.py --names vgg19' in err[0] and 'missing.pdparams' in err[0]
 

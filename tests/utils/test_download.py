@@ -135,3 +135,16 @@ def test_404_is_one_clear_error(server, tmp_path):
     with pytest.raises(DownloadError, match='HTTP 404'):
         download(base + '/missing', tmp_path / 'x', progress=False)
     assert not (tmp_path / 'x').exists()
+
+
+@pytest.mark.parametrize('url, words', [('http://127.0.0.1:9/file', 'cannot connect'),
+                                        ('http://no-such-host.invalid/file', 'cannot resolve the host name')])
+def test_offline_fails_at_once_without_retries(tmp_path, monkeypatch, url, words):
+    def no_sleep(_):
+        raise AssertionError('retried an unreachable server')
+    monkeypatch.setattr('utils.download.time.sleep', no_sleep)
+    with pytest.raises(DownloadError) as e:
+        download(url, tmp_path / 'f.bin', progress=False)
+    msg = str(e.value)
+    assert words in msg and 'no network?' in msg and '\n' not in msg
+    assert not (tmp_path / 'f.bin').exists()

@@ -1,0 +1,49 @@
+"""Weights named in the options are at hand before anything is built: offline, a zoo name that is
+not cached and the VGG19 of the perceptual loss each get one line naming the option and the fix."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from training.models import check_pretrained_weights
+from training.options import load_options
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = 'tests/data/images'
+SOCCER = ['-o', f'datasets.train.dataroot_gt={DATA}/train_hr', '-o', 'datasets.train.meta_info=~',
+          '-o', f'datasets.val.dataroot_gt={DATA}/val/gt', '-o', f'datasets.val.dataroot_lq={DATA}/val/lq']
+
+
+def _offline_env(tmp_path):
+    # every HTTP(S) request goes to a closed local port: connection refused, as on a machine without network
+    return dict(os.environ, REALESRGAN_PADDLE_HOME=str(tmp_path / 'cache'), http_proxy='http://127.0.0.1:9',
+                https_proxy='http://127.0.0.1:9', HTTP_PROXY='http://127.0.0.1:9', HTTPS_PROXY='http://127.0.0.1:9',
+                no_proxy='', NO_PROXY='')
+
+
+def test_offline_train_names_each_missing_weight_and_builds_nothing(tmp_path):
+    cmd = [sys.executable, 'train.py', '--yml_path', 'options/finetune_soccer_x4plus.yml', *SOCCER,
+           '-o', 'path.pretrain_network_g=~', '-o', f'path.experiments_root={tmp_path / "exp"}']
+    res = subprocess.run(cmd, cwd=ROOT, env=_offline_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert 'Traceback' not in res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith('error: ')]
+    assert len(lines) == 2, res.stderr
+    assert 'path.pretrain_network_d: RealESRGAN_x4plus_netD is not cached' in lines[0]
+    assert 'python tools/download_models.py --names RealESRGAN_x4plus_netD' in lines[0]
+    assert 'cannot connect' in lines[0]
+    assert lines[1].startswith('error: options/finetune_soccer_x4plus.yml: train.perceptual_opt: VGG19 weights')
+    assert '--names vgg19' in lines[1]
+    assert not (tmp_path / 'exp').exists()  # nothing built, no experiment folder
+
+
+def test_check_passes_for_local_files_and_disabled_losses(tmp_path, monkeypatch):
+    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))
+    opt = load_options(ROOT / 'options' / 'tiny_smoke.yml', [f'path.experiments_root={tmp_path}'])
+    assert check_pretrained_weights(opt, progress=False) == []
+    opt['train']['perceptual_opt'] = {'perceptual_weight': 1.0, 'style_weight': 0.0,
+                                      'vgg_weights': str(tmp_path / 'missing_vgg.pdparams')}
+    (problem,) = check_pretrained_weights(opt, progress=False)
+    assert problem.startswith('train.perceptual_opt.vgg_weights: VGG19 weights for the perceptual loss not found')
+    opt['train']['perceptual_opt']['perceptual_weight'] = 0.0
+    assert check_pretrained_weights(opt, progress=False) == []

@@ -7,6 +7,7 @@ output keeps the input's channel layout and bit depth.
 import hashlib
 import json
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -15,13 +16,28 @@ import numpy as np
 
 from .export import export_static, is_infer_dir, load_info, model_mod
 from .memory import auto_tile
-from .tiling import tiled_forward
+from .tiling import MIN_SIDE, tiled_forward
 
 log = logging.getLogger('inference')
 
 CACHE_ROOT = Path(os.environ.get('REALESRGAN_PADDLE_HOME', Path.home() / '.cache' / 'realesrgan-paddle')).expanduser()
 ALPHA_MODES = ('model', 'resize')
 BACKENDS = ('auto', 'predictor', 'dynamic')
+OUTSCALE_RANGE = (0.01, 16.0)  # final scale factors accepted (the network scale is 1-4)
+
+
+def check_outscale(outscale):
+    """None, or a finite scale inside ``OUTSCALE_RANGE``; raises ValueError (one line) otherwise."""
+    if outscale is None:
+        return None
+    try:
+        v = float(outscale)
+    except (TypeError, ValueError):
+        raise ValueError(f'outscale must be a number, got {outscale!r}') from None
+    lo, hi = OUTSCALE_RANGE
+    if not math.isfinite(v) or not lo <= v <= hi:
+        raise ValueError(f'outscale must be between {lo:g} and {hi:g}, got {outscale!r}')
+    return v
 
 
 def resolve_model(model, denoise_strength=None):
@@ -90,8 +106,10 @@ class Upscaler:
             raise ValueError(f'alpha_upsampler must be one of {ALPHA_MODES}, got {alpha_upsampler!r}')
         if tile < 0 or tile_pad < 0 or pre_pad < 0:
             raise ValueError('tile, tile_pad and pre_pad must be >= 0')
-        if outscale is not None and not outscale > 0:
-            raise ValueError(f'outscale must be > 0, got {outscale}')
+        outscale = check_outscale(outscale)
+        if 0 < tile < MIN_SIDE:
+            log.warning('tile %d raised to %d, the smallest tile that is safe to run', tile, MIN_SIDE)
+            tile = MIN_SIDE
         from .backends import DynamicBackend, PredictorBackend
         path = resolve_model(model, denoise_strength)
         self.model_path = path
@@ -193,7 +211,7 @@ class Upscaler:
                 alpha_out = cv2.resize(alpha.astype(np.float32) / maxv, (w * s, h * s), interpolation=cv2.INTER_LINEAR)
         res = _to_image(out, alpha_out, gray, img.dtype, maxv)
         del out
-        outscale = outscale or self.outscale
+        outscale = check_outscale(outscale) or self.outscale
         if outscale and abs(outscale - s) > 1e-9:
             size = (max(1, int(round(w * outscale))), max(1, int(round(h * outscale))))
             res = cv2.resize(res, size, interpolation=cv2.INTER_LANCZOS4)

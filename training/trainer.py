@@ -80,6 +80,7 @@ def train(opt, auto_resume=False, debug=False):
     logger = get_logger(f'train.{opt["name"]}.r{rank}', log_file)
     mgr.logger = logger
     if rank == 0:
+        mgr.remove_stale_temps()
         atomic_write_text(exp_dir / 'options.yml', dump_options(opt))
     use_amp = bool(train_opt['use_amp'])
     if use_amp and device != 'gpu':

@@ -125,7 +125,9 @@ def write_error(path, exc):
     """One line for an output that cannot be written (read-only, a folder, no space...)."""
     if isinstance(exc, IsADirectoryError):
         return f'cannot write {path}: it is a folder'
-    if isinstance(exc, NotADirectoryError):
+    if isinstance(exc, (NotADirectoryError, FileExistsError)):
         return f'cannot write {path}: a part of the path is a file, not a folder'
+    if isinstance(exc, PermissionError):
+        return f'cannot write {path}: not allowed (read-only folder or file system?)'
     reason = getattr(exc, 'strerror', None) or (str(exc).splitlines() or [type(exc).__name__])[0]
     return f'cannot write {path}: {reason}'

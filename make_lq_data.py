@@ -122,7 +122,7 @@ def main(argv=None):
             atomic_write_bytes(dst, _encode_png(lq, path))
             atomic_write_text(meta, json.dumps(params, indent=1, sort_keys=True) + '\n')
         except OSError as e:  # the output folder is read-only, full...: nothing else will succeed either
-            print(f'error: {write_error(e.filename or dst, e)}', file=sys.stderr)
+            print(f'error: {write_error(dst, e)}', file=sys.stderr)
             return 1
         done += 1
     print(f'{done} written, {skipped} already done, {len(failed)} failed -> {out}')

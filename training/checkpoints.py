@@ -109,12 +109,7 @@ class CheckpointManager:
     def remove_stale_temps(self):
         """Delete temp files left in the experiment folder by a killed run (their writer is gone)."""
         from utils.fileio import remove_stale_temps
-        removed = remove_stale_temps(self.exp_dir)
-        if removed and self.logger:
-            self.logger.info(f'removed {len(removed)} temp file(s) left by a killed run: '
-                             + ', '.join(str(p.relative_to(self.exp_dir)) for p in removed[:5])
-                             + (' ...' if len(removed) > 5 else ''))
-        return removed
+        return remove_stale_temps(self.exp_dir)
 
     def latest(self):
         """(iter, state) of the newest state whose net files exist and that reads back, else (None, None)."""

@@ -8,8 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inference.tiling import MIN_SIDE, tiled_forward
-
 ROOT = Path(__file__).resolve().parents[2]
 SRVGG4 = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 4, 'num_conv': 2,
           'upscale': 4, 'act_type': 'prelu'}
@@ -21,6 +19,7 @@ def _tool(name, *args, timeout=120):
 
 
 def test_windows_never_smaller_than_min_side():
+    from inference.tiling import MIN_SIDE, tiled_forward
     seen = []
 
     def fwd(p):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from utils import img_io
-from utils.img_io import ImageReadError, declared_size, imread
+from utils.img_io import ImageReadError, imread
 
 
 def png_declaring(w, h):
@@ -44,6 +44,7 @@ def test_limit_is_configurable(tmp_path, monkeypatch, hr_photos):
 
 
 def test_header_sizes_match_the_decoder(hr_photos):
+    from utils.img_io import declared_size
     for path in hr_photos[:4]:
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
         want = (img.shape[1], img.shape[0])

@@ -63,7 +63,7 @@ def main(argv=None):
     if args.scale < 1:
         print(f'error: --scale must be >= 1, got {args.scale}', file=sys.stderr)
         return 2
-    from utils.outputs import OutputClash, check_folder_pair, check_no_clobber, write_error
+    from utils.outputs import OutputClash, check_folder_pair, check_no_clobber, check_writable, write_error
     try:
         check_folder_pair(inp, out, '--input', '--output')
     except OutputClash as e:
@@ -94,6 +94,7 @@ def main(argv=None):
         targets[path] = (rel, dst, dst.with_suffix('.json'))
     try:
         check_no_clobber(files, [(o, p) for p, (_, dst, meta) in targets.items() for o in (dst, meta)])
+        check_writable(out)
     except OutputClash as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

@@ -100,13 +100,15 @@ def plan_outputs(files, args):
 
     Images whose alpha channel or 16 bits force a PNG get their final name only once read;
     ``run`` adds that name to the returned plan before writing it."""
-    from utils.outputs import OutputClash, check_no_clobber
+    from utils.outputs import OutputClash, check_no_clobber, check_writable
     single = len(files) == 1
     out = Path(args.output)
     if not single and out.exists() and not out.is_dir():
         raise OutputClash(f'refusing to write into {out}: it is a file, and {len(files)} inputs need a folder')
     planned = {src: output_path(src, args, single, src.suffix.lower() in VIDEO_EXTS) for src in files}
     plan = check_no_clobber(files, [(dst, src) for src, dst in planned.items()])
+    for folder in sorted({dst.parent for dst in planned.values()}):
+        check_writable(folder)
     return planned, plan
 
 

@@ -76,12 +76,13 @@ def main(argv=None):
     if args.crop_size <= 0 or args.step <= 0 or args.thresh_size < 0:
         print('error: --crop_size and --step must be > 0 and --thresh_size >= 0', file=sys.stderr)
         return 2
-    from utils.outputs import check_folder_pair, check_no_clobber
+    from utils.outputs import check_folder_pair, check_no_clobber, check_writable
     try:
         files = input_images(inp, out)
         check_folder_pair(inp, out)
         # two inputs whose crops share names (x.png and x.bmp both give x_s001.png): refuse up front
         check_no_clobber(files, [(out / f.relative_to(inp).parent / f'{f.stem}_s001{crop_ext(f)}', f) for f in files])
+        check_writable(out)
     except ValueError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

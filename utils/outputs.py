@@ -121,6 +121,19 @@ def check_folder_pair(inp, out, in_name='input', out_name='output'):
                           'so outputs could overwrite inputs')
 
 
+def check_writable(folder):
+    """Create ``folder`` when missing and prove a file can be made in it (then removed); raises
+    ``OutputClash`` with ``write_error``'s line otherwise. One line up front instead of one per file."""
+    from utils.fileio import temp_beside
+    folder = Path(folder)
+    try:
+        fd, tmp = temp_beside(folder / 'probe')
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise OutputClash(write_error(folder, e)) from None
+
+
 def write_error(path, exc):
     """One line for an output that cannot be written (read-only, a folder, no space...)."""
     if isinstance(exc, IsADirectoryError):

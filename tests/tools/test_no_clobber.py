@@ -223,3 +223,17 @@ def test_keyframes_output_onto_an_input(tmp_path):
     rc, err = run('extract_keyframes.py', '-i', v, '-o', v)
     assert rc == 2 and f'it is the input {v}' in one_error(err)
     assert v.read_bytes() == b'\x00' * 64
+
+
+@pytest.mark.parametrize('tool', ['infer.py', 'make_lq_data.py', 'generate_multiscale.py', 'extract_subimages.py'])
+def test_unwritable_output_folder_is_one_line_up_front(tmp_path, photo, readonly, tool):
+    inp = tmp_path / 'in'
+    inp.mkdir()
+    for name in ('a.png', 'b.png'):
+        cv2.imwrite(str(inp / name), photo)
+    extra = {'infer.py': ['-q'], 'make_lq_data.py': ['--mode', 'bicubic', '--scale', '2'],
+             'extract_subimages.py': ['--crop_size', '8', '--step', '8', '--n_thread', '1'],
+             'generate_multiscale.py': ['--n_thread', '1']}[tool]
+    flags = ['-i', inp, '-o'] if tool == 'infer.py' else ['--input', inp, '--output']
+    rc, err = run(tool, *flags, readonly / 'out', *extra)
+    assert rc == 2 and one_error(err).startswith(f'error: cannot write {readonly / "out"}: not allowed')

@@ -57,3 +57,20 @@ def test_infer_tiny_images_and_tile_1(tmp_path, hr_photos):
     assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
     assert 'WARNING: tile 1 raised to 8' in r.stderr
     assert cv2.imread(str(tmp_path / 'up_tile1.png')).shape == (80, 120, 3)
+
+
+def test_output_size_limit_and_outscale_range(tiny_models, monkeypatch):
+    import pytest
+
+    from inference import Upscaler
+    up = Upscaler(tiny_models['srvgg_x4'], backend='dynamic')
+    img = np.full((20, 30, 3), 128, np.uint8)
+    assert up.upscale(img).shape == (80, 120, 3)
+    monkeypatch.setenv('RESR_MAX_OUTPUT_PIXELS', '5000')
+    with pytest.raises(ValueError, match=r'the output would be 120x80 pixels, more than the limit of 0.005 MP'):
+        up.upscale(img)
+    monkeypatch.setenv('RESR_MAX_OUTPUT_PIXELS', '0')
+    for bad in (float('inf'), 1e6, -1.0, float('nan')):
+        with pytest.raises(ValueError, match='outscale must be between 0.01 and 16'):
+            up.upscale(img, outscale=bad)
+    assert up.upscale(img, outscale=1.5).shape == (30, 45, 3)

@@ -36,10 +36,15 @@ def load_options(path):
     if not path:
         return None
     import yaml
-    with open(path, encoding='utf-8') as f:
-        cfg = yaml.safe_load(f) or {}
+    try:
+        with open(path, encoding='utf-8') as f:
+            cfg = yaml.safe_load(f) or {}
+    except UnicodeDecodeError:
+        raise ValueError(f'{path}: not a YAML text file (binary content)') from None
+    except yaml.YAMLError as e:
+        raise ValueError(f'{path}: not valid YAML ({str(e).splitlines()[0]})') from None
     if not isinstance(cfg, dict):
-        raise ValueError(f'{path}: expected a mapping')
+        raise ValueError(f'{path}: expected a mapping of options, got a {type(cfg).__name__}')
     return cfg.get('degradation', cfg)
 
 

@@ -237,3 +237,14 @@ def test_unwritable_output_folder_is_one_line_up_front(tmp_path, photo, readonly
     flags = ['-i', inp, '-o'] if tool == 'infer.py' else ['--input', inp, '--output']
     rc, err = run(tool, *flags, readonly / 'out', *extra)
     assert rc == 2 and one_error(err).startswith(f'error: cannot write {readonly / "out"}: not allowed')
+
+
+@pytest.mark.parametrize('content,problem', [(b'a: [\n', 'not valid YAML'),
+                                             (b'- a\n- b\n', 'expected a mapping of options, got a list')])
+def test_make_lq_bad_opt_yaml_is_one_line(tmp_path, photo, content, problem):
+    (tmp_path / 'hr').mkdir()
+    cv2.imwrite(str(tmp_path / 'hr' / 'a.png'), photo)
+    (tmp_path / 'opt.yml').write_bytes(content)
+    rc, err = run('make_lq_data.py', '--input', tmp_path / 'hr', '--output', tmp_path / 'lq',
+                  '--opt', tmp_path / 'opt.yml')
+    assert rc == 2 and one_error(err).startswith(f'error: bad --opt: {tmp_path / "opt.yml"}: {problem}')

@@ -83,6 +83,9 @@ class OutputPlan:
             raise OutputClash(f'refusing to write {out}{made}: it is the input {hit}')
         if r in self._in_parents:
             raise OutputClash(f'refusing to write {out}: it is a folder holding the input {self._in_parents[r]}')
+        inside = next((self._in_real[q] for q in r.parents if q in self._in_real and not q.is_dir()), None)
+        if inside is not None:
+            raise OutputClash(f'refusing to write {out}: its folder {inside} is an input file')
         key = _fold(r)
         prev = self._out.get(key)
         if prev is not None:

@@ -48,9 +48,11 @@ def test_two_outputs_on_one_path_or_differing_by_case(folder, tmp_path):
     assert out / 'a_out.png' in plan
 
 
-def test_output_that_is_a_folder_holding_inputs(folder):
+def test_output_that_is_a_folder_holding_inputs_or_inside_an_input_file(folder):
     with pytest.raises(OutputClash, match='folder holding the input'):
         check_no_clobber([folder / 'x.png'], [folder])
+    with pytest.raises(OutputClash, match='is an input file'):
+        check_no_clobber([folder / 'x.png'], [folder / 'x.png' / 'x_out.png'])
 
 
 def test_folder_pair_both_ways(tmp_path):

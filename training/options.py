@@ -333,45 +333,6 @@ def _d(v):
     return v if isinstance(v, dict) else {}
 
 
-# value ranges, checked once the types are right: key path -> (lowest, highest), None = unbounded;
-# 'datasets.*' is every dataset section
-RANGES = {
-    'scale': (1, 8), 'gt_size': (1, None), 'queue_size': (0, None), 'manual_seed': (0, None),
-    'datasets.*.batch_size_per_gpu': (1, None), 'datasets.*.num_worker_per_gpu': (0, 64),
-    'datasets.*.dataset_enlarge_ratio': (1, None), 'datasets.*.gt_size': (1, None),
-    'datasets.*.crop_pad_size': (1, None), 'datasets.*.scale': (1, 8),
-    'train.total_iter': (1, None), 'train.ema_decay': (0, 1), 'train.net_d_iters': (1, None),
-    'train.net_d_init_iters': (0, None), 'train.nan_max_consecutive': (1, None), 'train.grad_clip': (0, None),
-    'train.optim_g.lr': (0, None), 'train.optim_d.lr': (0, None), 'train.scheduler.gamma': (0, None),
-    'val.val_freq': (1, None), 'val.max_images': (1, None),
-    'logger.print_freq': (1, None), 'logger.save_checkpoint_freq': (0, None), 'logger.keep_last': (0, None),
-}
-
-
-def _check_ranges(opt, problems):
-    def walk(node, parts, path):
-        if not parts:
-            yield path, node
-            return
-        if not isinstance(node, dict):
-            return
-        keys = [k for k in node if parts[0] == '*' or k == parts[0]]
-        for k in keys:
-            yield from walk(node[k], parts[1:], f'{path}.{k}' if path else str(k))
-    for spec, (lo, hi) in RANGES.items():
-        for path, v in walk(opt, spec.split('.'), ''):
-            if not isinstance(v, (int, float)) or isinstance(v, bool):
-                continue  # unset, or its type is reported already
-            if (lo is not None and v < lo) or (hi is not None and v > hi):
-                want = f'>= {lo}' if hi is None else f'between {lo} and {hi}'
-                problems.append(f'{path}: must be {want}, got {v!r}')
-    scale = opt.get('scale')
-    for path, v in [('gt_size', opt.get('gt_size'))] + [(f'datasets.{k}.gt_size', d.get('gt_size'))
-                                                          for k, d in _d(opt.get('datasets')).items() if isinstance(d, dict)]:
-        if isinstance(v, int) and isinstance(scale, int) and scale > 0 and v > 0 and v % scale:
-            problems.append(f'{path}: must be a multiple of scale {scale}, got {v}')
-
-
 def validate_options(raw, source='options'):
     problems = []
     if not isinstance(raw, dict):
@@ -421,7 +382,8 @@ def validate_options(raw, source='options'):
             opt['val']['metrics'][mname] = _validate(m, METRIC, f'val.metrics.{mname}.', problems)
         if opt['val'] and not ds.get('val'):
             problems.append('datasets.val: required when the val section is set')
-    _check_ranges(opt, problems)
+    from .option_values import check_ranges
+    check_ranges(opt, problems)
     if problems:
         raise OptionsError(source, problems)
     return opt

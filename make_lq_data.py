@@ -37,10 +37,15 @@ def load_options(path):
     if not path:
         return None
     import yaml
-    with open(path, encoding='utf-8') as f:
-        cfg = yaml.safe_load(f) or {}
+    try:
+        with open(path, encoding='utf-8') as f:
+            cfg = yaml.safe_load(f) or {}
+    except UnicodeDecodeError:
+        raise ValueError(f'{path}: not a YAML text file (binary content)') from None
+    except yaml.YAMLError as e:
+        raise ValueError(f'{path}: not valid YAML ({str(e).splitlines()[0]})') from None
     if not isinstance(cfg, dict):
-        raise ValueError(f'{path}: expected a mapping')
+        raise ValueError(f'{path}: expected a mapping of options, got a {type(cfg).__name__}')
     return cfg.get('degradation', cfg)
 
 
@@ -65,17 +70,17 @@ def main(argv=None):
     if args.scale < 1:
         print(f'error: --scale must be >= 1, got {args.scale}', file=sys.stderr)
         return 2
-    if out.resolve() == inp.resolve() or inp.resolve() in out.resolve().parents:
-        print(f'error: --output {out} must not be inside --input {inp}', file=sys.stderr)
+    from utils.outputs import OutputClash, check_folder_pair, check_no_clobber, check_writable, write_error
+    try:
+        check_folder_pair(inp, out, '--input', '--output')
+    except OutputClash as e:
+        print(f'error: {e}', file=sys.stderr)
         return 2
-    import cv2
-    import numpy as np
     from tqdm import tqdm
 
-    from data.pipeline import degrade_image, resolve_options
-    from data.resize import imresize_bicubic
+    from data.pipeline import resolve_options
     from utils.fileio import atomic_write_bytes, atomic_write_text
-    from utils.img_io import ImageReadError, imread
+    from utils.img_io import ImageReadError
 
     try:
         opt = resolve_options(load_options(args.opt))
@@ -88,51 +93,89 @@ def main(argv=None):
         return 2
     stems = [p.relative_to(inp).with_suffix('').as_posix() for p in files]
     clash = {s for s in stems if stems.count(s) > 1}
-    done = skipped = 0
-    failed = []
-    for path in tqdm(files, desc=f'LQ x{args.scale} ({args.mode})', unit='img'):
+    targets = {}
+    for path in files:
         rel = path.relative_to(inp).as_posix()
         # a.png and a.jpg side by side would write the same a.png: keep the extension then
         dst = out / (rel + '.png' if Path(rel).with_suffix('').as_posix() in clash else Path(rel).with_suffix('.png'))
-        meta = dst.with_suffix('.json')
+        targets[path] = (rel, dst, dst.with_suffix('.json'))
+    try:
+        check_no_clobber(files, [(o, p) for p, (_, dst, meta) in targets.items() for o in (dst, meta)])
+        check_writable(out)
+    except OutputClash as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    done = skipped = 0
+    failed = []
+    for path in tqdm(files, desc=f'LQ x{args.scale} ({args.mode})', unit='img'):
+        rel, dst, meta = targets[path]
         if meta.is_file() and dst.is_file():
             skipped += 1
             continue
         try:
-            img = imread(path)
-        except ImageReadError as e:
-            tqdm.write(f'error: {e}, skipped', file=sys.stderr)
+            lq, params = _make_lq(path, rel, args, opt)
+        except (ImageReadError, ValueError) as e:
+            tqdm.write(f'failed: {e}, skipped', file=sys.stderr)
             failed.append(rel)
             continue
-        if img.ndim == 3 and img.shape[2] == 4:
-            img = img[:, :, :3]
-        if img.ndim == 2 or img.shape[2] == 1:
-            img = cv2.cvtColor(img.reshape(img.shape[0], img.shape[1]), cv2.COLOR_GRAY2BGR)
-        h, w = img.shape[:2]
-        if h < args.scale or w < args.scale:
-            tqdm.write(f'error: {path}: {w}x{h} is smaller than the scale {args.scale}, skipped', file=sys.stderr)
+        except MemoryError:
+            tqdm.write(f'failed: {path}: out of memory, skipped', file=sys.stderr)
             failed.append(rel)
             continue
-        seed = image_seed(args.seed, rel)
-        if args.mode == 'bicubic':
-            lq = imresize_bicubic(img, size=(h // args.scale, w // args.scale))
-            if lq.dtype == np.uint16:  # LQ files are 8-bit
-                lq = np.rint(lq.astype(np.float32) / 257.0).astype(np.uint8)
-            params = {'mode': 'bicubic', 'scale': args.scale, 'hr_size': [h, w], 'lq_size': list(lq.shape[:2])}
-        else:
-            lq, params = degrade_image(img, opt, args.scale, seed)
-            params = {'mode': 'realesrgan', **params}
-        params.update({'source': rel, 'run_seed': args.seed})
-        ok, buf = cv2.imencode('.png', lq)
-        if not ok:
-            tqdm.write(f'error: {path}: PNG encoding failed', file=sys.stderr)
+        except Exception as e:  # a decoder or degradation error on this file: one line, the others go on
+            tqdm.write(f'failed: {path}: {_first_line(e)}, skipped', file=sys.stderr)
             failed.append(rel)
             continue
-        atomic_write_bytes(dst, buf.tobytes())
-        atomic_write_text(meta, json.dumps(params, indent=1, sort_keys=True) + '\n')
+        try:
+            atomic_write_bytes(dst, _encode_png(lq, path))
+            atomic_write_text(meta, json.dumps(params, indent=1, sort_keys=True) + '\n')
+        except OSError as e:  # the output folder is read-only, full...: nothing else will succeed either
+            print(f'error: {write_error(dst, e)}', file=sys.stderr)
+            return 1
         done += 1
     print(f'{done} written, {skipped} already done, {len(failed)} failed -> {out}')
     return 1 if failed else 0
+
+
+def _first_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _encode_png(lq, path):
+    import cv2
+    ok, buf = cv2.imencode('.png', lq)
+    if not ok:
+        raise ValueError(f'{path}: PNG encoding failed')
+    return buf.tobytes()
+
+
+def _make_lq(path, rel, args, opt):
+    """Read one HR image and make its LQ image and parameters; ValueError (one line) for a bad file."""
+    import cv2
+    import numpy as np
+
+    from data.pipeline import degrade_image
+    from data.resize import imresize_bicubic
+    from utils.img_io import imread
+    img = imread(path)
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = img[:, :, :3]
+    if img.ndim == 2 or img.shape[2] == 1:
+        img = cv2.cvtColor(img.reshape(img.shape[0], img.shape[1]), cv2.COLOR_GRAY2BGR)
+    h, w = img.shape[:2]
+    if h < args.scale or w < args.scale:
+        raise ValueError(f'{path}: {w}x{h} is smaller than the scale {args.scale}')
+    if args.mode == 'bicubic':
+        lq = imresize_bicubic(img, size=(h // args.scale, w // args.scale))
+        if lq.dtype == np.uint16:  # LQ files are 8-bit
+            lq = np.rint(lq.astype(np.float32) / 257.0).astype(np.uint8)
+        params = {'mode': 'bicubic', 'scale': args.scale, 'hr_size': [h, w], 'lq_size': list(lq.shape[:2])}
+    else:
+        lq, params = degrade_image(img, opt, args.scale, image_seed(args.seed, rel))
+        params = {'mode': 'realesrgan', **params}
+    params.update({'source': rel, 'run_seed': args.seed})
+    return lq, params
 
 
 if __name__ == '__main__':

@@ -58,13 +58,21 @@ def _as_list(v):
     return list(v) if isinstance(v, (list, tuple)) else [v]
 
 
+class UnreadableDataset(ValueError):
+    """Too many unreadable images in a row: the dataset (or its folder) is wrong, training cannot go on."""
+
+
 class _BadFileCounter:
+    """Counts skipped files; logs the first few and then every power of ten, not each one."""
+
     def __init__(self, logger):
         self.count, self.log = 0, logger
 
     def skip(self, err):
         self.count += 1
-        self.log.warning('skipping unreadable image (%d skipped so far): %s', self.count, err)
+        n = self.count
+        if n <= 3 or (n >= 10 and str(n).strip('0') == '1'):
+            self.log.warning('skipping unreadable image (%d skipped so far): %s', n, err)
 
 
 class RealESRGANDataset:
@@ -137,9 +145,10 @@ class RealESRGANDataset:
                 break
             except ImageReadError as err:
                 self.bad.skip(err)
+                last = err
                 idx = int(rng.integers(len(self.paths)))
         else:
-            raise RuntimeError(f'{_MAX_TRIES} unreadable images in a row (last: {path}); check the dataset')
+            raise UnreadableDataset(f'{_MAX_TRIES} unreadable images in a row (last: {last}); check the dataset')
         img = augment([img], rng, self.hflip, self.rot)[0]
         img = crop_or_pad(img, self.crop, rng)
         item = {'gt': bgr_hwc_to_rgb_chw(img)}
@@ -251,7 +260,8 @@ class PairedImageDataset:
                 break
             except ImageReadError as err:
                 self.bad.skip(err)
+                last = err
                 idx = int(rng.integers(len(self.pairs)))
         else:
-            raise RuntimeError(f'{_MAX_TRIES} unreadable pairs in a row; check the dataset')
+            raise UnreadableDataset(f'{_MAX_TRIES} unreadable pairs in a row (last: {last}); check the dataset')
         return {'lq': bgr_hwc_to_rgb_chw(lq), 'gt': bgr_hwc_to_rgb_chw(gt), 'lq_path': lq_path, 'gt_path': gt_path}

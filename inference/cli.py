@@ -49,8 +49,9 @@ def build_parser(prog, description, default_model_help):
                    default=None, help=default_model_help)
     p.add_argument('-n', '--model_name', default=None, help='zoo model name (same as --model_path NAME)')
     p.add_argument('-s', '--outscale', type=float, default=None,
-                   help='final upsampling scale of the image (any float); default: the model scale')
-    p.add_argument('-t', '--tile', type=int, default=0, help='LR tile size; 0 = pick from free memory')
+                   help='final upsampling scale of the image, 0.01 to 16; default: the model scale')
+    p.add_argument('-t', '--tile', type=int, default=0,
+                   help='LR tile size (at least 8; smaller is raised to 8); 0 = pick from free memory')
     p.add_argument('--tile_pad', type=int, default=10, help='tile overlap/context per side (LR px)')
     p.add_argument('--pre_pad', type=int, default=0, help='reflect padding at bottom/right (LR px)')
     p.add_argument('--suffix', default='out', help='suffix of output names ("" for none)')
@@ -125,9 +126,31 @@ def output_path(src, args, single, is_video, img=None):
     return out / f'{src.stem}{suffix}{ext}'
 
 
+def plan_outputs(files, args):
+    """Every input's planned output, checked before anything is written; raises OutputClash.
+
+    Images whose alpha channel or 16 bits force a PNG get their final name only once read;
+    ``run`` adds that name to the returned plan before writing it."""
+    from utils.outputs import OutputClash, check_no_clobber, check_writable
+    single = len(files) == 1
+    out = Path(args.output)
+    if not single and out.exists() and not out.is_dir():
+        raise OutputClash(f'refusing to write into {out}: it is a file, and {len(files)} inputs need a folder')
+    planned = {src: output_path(src, args, single, src.suffix.lower() in VIDEO_EXTS) for src in files}
+    plan = check_no_clobber(files, [(dst, src) for src, dst in planned.items()])
+    for folder in sorted({dst.parent for dst in planned.values()}):
+        check_writable(folder)
+    return planned, plan
+
+
+def _one_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def run(args, backend):
-    from utils.fileio import same_file
     from utils.img_io import ImageReadError, ImageWriteError, imread, imwrite
+    from utils.outputs import OutputClash, write_error
 
     log = logging.getLogger('inference')
     if not log.handlers:
@@ -143,8 +166,16 @@ def run(args, backend):
     if args.tile < 0 or args.tile_pad < 0 or args.pre_pad < 0:
         print('error: --tile, --tile_pad and --pre_pad must be >= 0', file=sys.stderr)
         return EXIT_USAGE
-    if args.outscale is not None and args.outscale <= 0:
-        print('error: --outscale must be > 0', file=sys.stderr)
+    from inference.upscaler import check_outscale
+    try:
+        check_outscale(args.outscale)
+    except ValueError as e:
+        print(f'error: --{e}', file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        planned, plan = plan_outputs(files, args)
+    except OutputClash as e:
+        print(f'error: {e}', file=sys.stderr)
         return EXIT_USAGE
     from inference import Upscaler
     from utils.runtime_env import import_paddle_quietly
@@ -157,7 +188,7 @@ def run(args, backend):
                       denoise_strength=args.denoise_strength, arch=arch_overrides(args), progress=not args.quiet,
                       engine=args.engine, precision='bf16' if args.bf16 else None)
     except Exception as e:  # bad model path/file/device: one line, no traceback
-        print(f'error: cannot set up the model: {e}', file=sys.stderr)
+        print(f'error: cannot set up the model: {_one_line(e)}', file=sys.stderr)
         return EXIT_USAGE
     log.info('model %s (%s, x%d) on %s via %s%s, ready in %.1f s', up.model_path, up.arch.get('type'), up.scale,
              up.backend.kind, up.backend.name, f' ({up.backend.engine})' if hasattr(up.backend, 'engine') else '',
@@ -168,13 +199,11 @@ def run(args, backend):
     bar = tqdm(files, desc='files', unit='file', disable=args.quiet or single)
     for src in bar:
         is_video = src.suffix.lower() in VIDEO_EXTS
+        dst = planned[src]
         try:
             t = time.perf_counter()
             if is_video:
                 from inference.video import VideoError, upscale_video
-                dst = output_path(src, args, single, True)
-                if same_file(src, dst):
-                    raise ValueError(f'{dst}: output path equals the input; refusing to overwrite it')
                 try:
                     res = upscale_video(up, src, dst, args.outscale, crf=args.crf, progress=not args.quiet)
                 except VideoError as e:
@@ -185,22 +214,29 @@ def run(args, backend):
                            f'{res.get("upscaled", res["frames"])} through the model)', file=sys.stderr)
             else:
                 img = imread(src)
-                dst = output_path(src, args, single, False, img)
-                if same_file(src, dst):
-                    raise ValueError(f'{dst}: output path equals the input; refusing to overwrite it')
-                imwrite(dst, up.upscale(img))
+                final = output_path(src, args, single, False, img)
+                if final != dst:  # alpha or 16 bits: a PNG instead; claim that name too
+                    dst = plan.add(final, src)
+                out = up.upscale(img)
+                try:
+                    imwrite(dst, out)
+                except OSError as e:
+                    raise ImageWriteError(write_error(dst, e)) from None
                 mpix += img.shape[0] * img.shape[1] / 1e6
                 if args.tile == 0 and up.last_tile:
                     tqdm.write(f'{src}: auto tile {up.last_tile} (from free memory)', file=sys.stderr)
             busy += time.perf_counter() - t
             done += 1
-        except (ImageReadError, ImageWriteError, ValueError, OSError) as e:
-            failed += 1
-            msg = str(e) if str(src) in str(e) or 'output path' in str(e) else f'{src}: {e}'
-            tqdm.write(f'failed: {msg}', file=sys.stderr)
         except MemoryError:
             failed += 1
             tqdm.write(f'failed: {src}: out of memory; use a smaller --tile', file=sys.stderr)
+        except (ImageReadError, ImageWriteError, OutputClash) as e:
+            failed += 1
+            msg = _one_line(e)
+            tqdm.write(f'failed: {msg if str(src) in msg or str(dst) in msg else f"{src}: {msg}"}', file=sys.stderr)
+        except Exception as e:  # a decoder, encoder or engine error on this file: one line, the batch goes on
+            failed += 1
+            tqdm.write(f'failed: {src}: {_one_line(e)}', file=sys.stderr)
     spm = busy / mpix if mpix else float('nan')
     print(f'{done} done, {failed} failed, {spm:.2f} s/MP (input megapixels), {busy:.1f} s total', file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK

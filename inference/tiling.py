@@ -7,10 +7,17 @@ window's output is weighted by a separable ramp that falls to ~0 at window
 edges inside the image (where the network lacked context) and stays 1 at the
 image border; the weighted sum is divided by the summed weight, which is
 separable too (rows x columns), so no full-size weight map is stored.
+
+No window reaches the network smaller than ``MIN_SIDE`` pixels a side: smaller
+images are padded (edge pixels repeated) and cropped back, smaller tiles are
+raised to it. Paddle Inference's oneDNN convolutions corrupt the heap on a 1x1
+input with small SRVGG exports (abort, or a hang); 8 px costs nothing.
 """
 import math
 
 import numpy as np
+
+MIN_SIDE = 8
 
 
 def round_up(v, m):
@@ -59,6 +66,14 @@ def tiled_forward(x, forward, scale, tile=0, tile_pad=10, mod=1, progress=None):
     ``progress``: optional callable(n_done, n_total) after each tile.
     """
     c, h, w = x.shape
+    if h < MIN_SIDE or w < MIN_SIDE:
+        ph, pw = max(0, MIN_SIDE - h), max(0, MIN_SIDE - w)
+        ph, pw = ph + (-(h + ph)) % mod, pw + (-(w + pw)) % mod
+        xp = np.pad(x, ((0, 0), (0, ph), (0, pw)), mode='edge')
+        out = tiled_forward(xp, forward, scale, tile, tile_pad, mod, progress)
+        return out[:, :h * scale, :w * scale]
+    if 0 < tile < MIN_SIDE:
+        tile = MIN_SIDE
     if tile <= 0 or (h <= tile and w <= tile):
         out = forward(x[None])[0]
         if progress:

@@ -7,6 +7,7 @@ output keeps the input's channel layout and bit depth.
 import hashlib
 import json
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -17,13 +18,38 @@ from utils.progress import Steps, bars_active, is_tty
 
 from .export import export_static, is_infer_dir, load_info
 from .memory import auto_tile
-from .tiling import tile_grid, tiled_forward
+from .tiling import MIN_SIDE, tile_grid, tiled_forward
 
 log = logging.getLogger('inference')
 
 CACHE_ROOT = Path(os.environ.get('REALESRGAN_PADDLE_HOME', Path.home() / '.cache' / 'realesrgan-paddle')).expanduser()
 ALPHA_MODES = ('model', 'resize')
 BACKENDS = ('auto', 'predictor', 'dynamic')
+OUTSCALE_RANGE = (0.01, 16.0)  # final scale factors accepted (the network scale is 1-4)
+DEFAULT_MAX_OUTPUT_PIXELS = 600_000_000  # the output is held in memory as float32: ~7 GB at this size
+
+
+def max_output_pixels():
+    """Largest output (pixels) ``upscale`` makes: ``$RESR_MAX_OUTPUT_PIXELS`` (0 = no limit) or 600 MP."""
+    raw = os.environ.get('RESR_MAX_OUTPUT_PIXELS', '').strip()
+    try:
+        return max(0, int(float(raw))) if raw else DEFAULT_MAX_OUTPUT_PIXELS
+    except ValueError:
+        return DEFAULT_MAX_OUTPUT_PIXELS
+
+
+def check_outscale(outscale):
+    """None, or a finite scale inside ``OUTSCALE_RANGE``; raises ValueError (one line) otherwise."""
+    if outscale is None:
+        return None
+    try:
+        v = float(outscale)
+    except (TypeError, ValueError):
+        raise ValueError(f'outscale must be a number, got {outscale!r}') from None
+    lo, hi = OUTSCALE_RANGE
+    if not math.isfinite(v) or not lo <= v <= hi:
+        raise ValueError(f'outscale must be between {lo:g} and {hi:g}, got {outscale!r}')
+    return v
 
 
 def resolve_model(model, denoise_strength=None, progress=True):
@@ -90,7 +116,8 @@ class Upscaler:
         engine: predictor engine on the CPU: 'auto' (OpenVINO for RRDBNet, else oneDNN),
             'openvino' or 'onednn' (see inference/backends.py).
         alpha_upsampler: 'model' runs the alpha channel through the network, 'resize' resizes it.
-        outscale: final scale (any float); default the network's scale.
+        outscale: final scale, 0.01 to 16; default the network's scale. Outputs larger than
+            $RESR_MAX_OUTPUT_PIXELS (600 MP) are refused with a ValueError.
         arch: overrides for the architecture read from / detected in the weights (e.g. num_block).
         progress: show a tqdm bar over tiles.
     """
@@ -104,8 +131,10 @@ class Upscaler:
             raise ValueError(f'alpha_upsampler must be one of {ALPHA_MODES}, got {alpha_upsampler!r}')
         if tile < 0 or tile_pad < 0 or pre_pad < 0:
             raise ValueError('tile, tile_pad and pre_pad must be >= 0')
-        if outscale is not None and not outscale > 0:
-            raise ValueError(f'outscale must be > 0, got {outscale}')
+        outscale = check_outscale(outscale)
+        if 0 < tile < MIN_SIDE:
+            log.warning('tile %d raised to %d, the smallest tile that is safe to run', tile, MIN_SIDE)
+            tile = MIN_SIDE
         from .backends import DynamicBackend, PredictorBackend
         path = resolve_model(model, denoise_strength, progress)
         self.model_path = path
@@ -190,6 +219,12 @@ class Upscaler:
         else:
             raise ValueError(f'unsupported pixel type {img.dtype}')
         h, w = img.shape[:2]
+        outscale = check_outscale(outscale) or self.outscale
+        f = max(self.scale, outscale or 0)
+        limit = max_output_pixels()
+        if limit and h * w * f * f > limit:
+            raise ValueError(f'the output would be {round(w * f)}x{round(h * f)} pixels, more than the limit of '
+                             f'{limit / 1e6:g} MP (raise RESR_MAX_OUTPUT_PIXELS to allow it)')
         gray = img.ndim == 2
         alpha = img[:, :, 3] if img.ndim == 3 and img.shape[2] == 4 else None
         if gray:
@@ -209,7 +244,6 @@ class Upscaler:
                 alpha_out = cv2.resize(alpha.astype(np.float32) / maxv, (w * s, h * s), interpolation=cv2.INTER_LINEAR)
         res = _to_image(out, alpha_out, gray, img.dtype, maxv)
         del out
-        outscale = outscale or self.outscale
         if outscale and abs(outscale - s) > 1e-9:
             size = (max(1, int(round(w * outscale))), max(1, int(round(h * outscale))))
             res = cv2.resize(res, size, interpolation=cv2.INTER_LANCZOS4)

@@ -45,8 +45,15 @@ def parse_args(argv):
     return args
 
 
+CHECK_RANGE = (8, 1024)  # --check input sizes that are safe and quick to run
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.check and not CHECK_RANGE[0] <= args.check <= CHECK_RANGE[1]:
+        print(f'error: --check must be 0 (skip) or between {CHECK_RANGE[0]} and {CHECK_RANGE[1]}, got {args.check}',
+              file=sys.stderr)
+        return 2
     from utils import runtime_env
     runtime_env.setup()
     import numpy as np
@@ -67,8 +74,19 @@ def main(argv=None):
     if out.exists() and not out.is_dir():
         print(f'error: {out} exists and is not a directory', file=sys.stderr)
         return 2
+    from utils.outputs import OutputClash, check_no_clobber, write_error
+    try:  # the weights may sit in the output folder under an export's name
+        check_no_clobber([path], [out / n for n in ('inference.pdmodel', 'inference.pdiparams',
+                                                    'inference.pdiparams.info', 'model_info.json')])
+    except OutputClash as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
     t = time.perf_counter()
-    export_static(net, arch, out, source=path)
+    try:
+        export_static(net, arch, out, source=path)
+    except OSError as e:
+        print(f'error: {write_error(out, e)}', file=sys.stderr)
+        return 2
     print(f'exported {path} ({arch["type"]}, x{models.net_scale(arch)}) to {out} in {time.perf_counter() - t:.1f} s')
     if args.check:
         import paddle

@@ -63,6 +63,24 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def output_problem(inputs, out_dir):
+    """Why ``out_dir`` could overwrite an input (None when it cannot): it is an input file, or an input
+    file inside it has a name this tool writes (``*.png``, ``manifest.jsonl``)."""
+    from utils.outputs import OutputClash, OutputPlan, real_path
+    out = Path(out_dir)
+    files = [Path(i) for i in inputs if Path(i).is_file()]
+    plan = OutputPlan(files)
+    try:
+        plan.add(out / 'manifest.jsonl')
+    except OutputClash as e:
+        return str(e)
+    ro = real_path(out)
+    for f in files:
+        if ro in real_path(f).parents and f.suffix.lower() == '.png':
+            return f'refusing to write into {out}: it holds the input {f}, and frames are written as PNG there'
+    return None
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
@@ -75,8 +93,19 @@ def main(argv=None):
     else:
         cfg = FilterConfig(min_size=args.min_size, blur=args.blur, black=args.black, flat=args.flat,
                            bars=not args.no_bars, bar_limit=args.bar_limit, crops=boxes, dedupe=args.dedupe)
-    if args.mode == 'interval' and args.every <= 0:
-        print('error: --every must be > 0 seconds', file=sys.stderr)
+    import math
+    if not (math.isfinite(args.every) and args.every > 0):
+        print(f'error: --every must be a number of seconds > 0, got {args.every}', file=sys.stderr)
+        return 2
+    if not (math.isfinite(args.threshold) and 0 <= args.threshold <= 1):
+        print(f'error: --threshold must be between 0 and 1, got {args.threshold}', file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print(f'error: --workers must be >= 1, got {args.workers}', file=sys.stderr)
+        return 2
+    problem = output_problem(args.input, args.output)
+    if problem:
+        print(f'error: {problem}', file=sys.stderr)
         return 2
     from data.builder.sources import find_videos
     from utils.ffmpeg import FFmpegNotFound, ffmpeg_exe

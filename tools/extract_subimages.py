@@ -35,6 +35,10 @@ def crop_boxes(h, w, crop, step, thresh):
     return [(y, x) for y in positions(h, crop, step, thresh) for x in positions(w, crop, step, thresh)]
 
 
+def crop_ext(src):
+    return '.png' if src.suffix.lower() not in ('.png', '.jpg', '.jpeg') else src.suffix.lower()
+
+
 def process(job):
     src, rel, out_dir, crop, step, thresh, level = job
     try:
@@ -42,7 +46,7 @@ def process(job):
         boxes = crop_boxes(img.shape[0], img.shape[1], crop, step, thresh)
         if not boxes:
             return 0, 0, 1, None
-        ext = '.png' if src.suffix.lower() not in ('.png', '.jpg', '.jpeg') else src.suffix.lower()
+        ext = crop_ext(src)
         written = kept = 0
         for i, (y, x) in enumerate(boxes, 1):
             dst = Path(out_dir) / rel.parent / f'{rel.stem}_s{i:03d}{ext}'
@@ -54,6 +58,8 @@ def process(job):
         return written, kept, 0, None
     except (ValueError, OSError) as e:
         return 0, 0, 0, str(e)
+    except Exception as e:  # a decoder/encoder error on this file: one line, the others go on
+        return 0, 0, 0, f'{src}: {(str(e).strip().splitlines() or [type(e).__name__])[0]}'
 
 
 def main(argv=None):
@@ -71,8 +77,13 @@ def main(argv=None):
     if args.crop_size <= 0 or args.step <= 0 or args.thresh_size < 0:
         print('error: --crop_size and --step must be > 0 and --thresh_size >= 0', file=sys.stderr)
         return 2
+    from utils.outputs import check_folder_pair, check_no_clobber, check_writable
     try:
         files = input_images(inp, out)
+        check_folder_pair(inp, out)
+        # two inputs whose crops share names (x.png and x.bmp both give x_s001.png): refuse up front
+        check_no_clobber(files, [(out / f.relative_to(inp).parent / f'{f.stem}_s001{crop_ext(f)}', f) for f in files])
+        check_writable(out)
     except ValueError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

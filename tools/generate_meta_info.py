@@ -87,7 +87,21 @@ def main(argv=None):
     if not lines:
         print(f'error: no images found in {", ".join(map(str, inputs))}', file=sys.stderr)
         return 2
-    atomic_write_text(args.meta_info, '\n'.join(lines) + '\n')
+    from utils.outputs import OutputClash, check_no_clobber, write_error
+    meta = Path(args.meta_info)
+    if meta.is_dir():
+        print(f'error: --meta_info {meta} is a folder: give the text file to write', file=sys.stderr)
+        return 2
+    try:
+        check_no_clobber(inputs + [f for folder in inputs for f in list_images(folder)], [meta])
+    except OutputClash as e:
+        print(f'error: --meta_info: {e}', file=sys.stderr)
+        return 2
+    try:
+        atomic_write_text(meta, '\n'.join(lines) + '\n')
+    except OSError as e:
+        print(f'error: --meta_info: {write_error(meta, e)}', file=sys.stderr)
+        return 2
     print(f'meta_info: {len(lines)} lines -> {args.meta_info}')
     return 0
 

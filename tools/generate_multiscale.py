@@ -45,6 +45,8 @@ def process(job):
         return done, skipped, None
     except (ValueError, OSError) as e:
         return 0, 0, str(e)
+    except Exception as e:  # a decoder/encoder error on this file: one line, the others go on
+        return 0, 0, f'{src}: {(str(e).strip().splitlines() or [type(e).__name__])[0]}'
 
 
 def main(argv=None):
@@ -57,8 +59,13 @@ def main(argv=None):
     p.add_argument('--compression_level', type=int, default=3, help='PNG zlib level 0-9')
     args = p.parse_args(argv)
     inp, out = Path(args.input), Path(args.output)
+    from utils.outputs import check_folder_pair, check_no_clobber, check_writable
     try:
         files = input_images(inp, out)
+        check_folder_pair(inp, out)
+        # x.png and x.jpg would both write xT0.png ...: refuse up front
+        check_no_clobber(files, [(out / f.relative_to(inp).parent / f'{f.stem}T0.png', f) for f in files])
+        check_writable(out)
     except ValueError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

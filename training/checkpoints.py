@@ -106,6 +106,11 @@ class CheckpointManager:
             for p in [self.state_path(it), self.net_path('g', it), self.net_path('d', it)]:
                 p.unlink(missing_ok=True)
 
+    def remove_stale_temps(self):
+        """Delete temp files left in the experiment folder by a killed run (their writer is gone)."""
+        from utils.fileio import remove_stale_temps
+        return remove_stale_temps(self.exp_dir)
+
     def latest(self):
         """(iter, state) of the newest state whose net files exist and that reads back, else (None, None)."""
         for it in reversed(self.saved_iters()):

@@ -1,6 +1,101 @@
-"""Train/val data loaders and the on-the-fly pair maker (USM, second-order degradation, crop, pool)."""
+"""Train/val data loaders and the on-the-fly pair maker (USM, second-order degradation, crop, pool).
+
+A dataset error (e.g. every image unreadable) must stop training with its own message. Paddle's
+single-process DataLoader reads on a thread that dies on such an error while the main thread
+waits forever, so ``num_worker_per_gpu: 0`` uses ``ThreadLoader`` (one prefetch thread that hands
+its error to the main thread); with worker processes, ``OneLineErrors`` turns the error that
+paddle re-raises (a traceback inside a message) back into the dataset's one line.
+"""
+import queue
+import re
+import threading
+
 import numpy as np
 import paddle
+
+
+class DataLoadError(ValueError):
+    """One line: why the training data could not be loaded."""
+
+
+class ThreadLoader:
+    """Batches of ``dataset`` for ``batch_sampler``, prepared on one background thread
+    (``prefetch`` batches ahead). An exception on that thread is raised in the caller."""
+
+    def __init__(self, dataset, batch_sampler, prefetch=2):
+        from paddle.io.dataloader.collate import default_collate_fn
+        self.dataset, self.batch_sampler, self.prefetch = dataset, batch_sampler, max(1, int(prefetch))
+        self.collate = default_collate_fn
+
+    def __len__(self):
+        return len(self.batch_sampler)
+
+    def _work(self, q, stop):
+        def put(item):
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+        try:
+            for indices in self.batch_sampler:
+                if stop.is_set() or not put(('batch', self.collate([self.dataset[i] for i in indices]))):
+                    return
+        except BaseException as exc:  # noqa: B902 - handed to the main thread, which raises it
+            put(('error', exc))
+            return
+        put(('end', None))
+
+    def __iter__(self):
+        q, stop = queue.Queue(maxsize=self.prefetch), threading.Event()
+        worker = threading.Thread(target=self._work, args=(q, stop), daemon=True, name='resr-data')
+        worker.start()
+        try:
+            while True:
+                kind, val = q.get()
+                if kind == 'end':
+                    return
+                if kind == 'error':
+                    raise val
+                yield {k: paddle.to_tensor(v) if isinstance(v, np.ndarray) else v for k, v in val.items()}
+        finally:
+            stop.set()
+            worker.join(timeout=5)
+
+
+def _last_line(text):
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return re.sub(r'^[\w.]+(Error|Exception|Dataset|Image): ', '', lines[-1]) if lines else ''
+
+
+class OneLineErrors:
+    """Paddle's multi-process DataLoader, with a worker's error raised as ``DataLoadError`` (its
+    own last line) instead of a traceback printed by the reader thread and a SystemError."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        seen = []
+        old_hook = threading.excepthook
+
+        def hook(args):
+            if args.thread is not None and '_thread_loop' in (args.thread.name or ''):
+                seen.append(args.exc_value)  # reported by __iter__ below, in one line
+            else:
+                old_hook(args)
+        threading.excepthook = hook
+        try:
+            yield from self.loader
+        except (SystemError, RuntimeError) as exc:
+            raise DataLoadError(_last_line(seen[-1] if seen else exc)) from None
+        finally:
+            threading.excepthook = old_hook
 
 
 def _dataset(ds_opt, scale, seed=None, degradation=None):
@@ -34,8 +129,12 @@ def build_train_loader(opt, rank, world, logger):
                                                     shuffle=ds_opt['use_shuffle'], drop_last=True)
     else:
         sampler = paddle.io.BatchSampler(dataset, batch_size=bs, shuffle=ds_opt['use_shuffle'], drop_last=True)
-    loader = paddle.io.DataLoader(dataset, batch_sampler=sampler, num_workers=int(ds_opt['num_worker_per_gpu']),
-                                  return_list=True, use_shared_memory=False)
+    workers = int(ds_opt['num_worker_per_gpu'])
+    if workers > 0:
+        loader = OneLineErrors(paddle.io.DataLoader(dataset, batch_sampler=sampler, num_workers=workers,
+                                                    return_list=True, use_shared_memory=False))
+    else:
+        loader = ThreadLoader(dataset, sampler)
     logger.info(f'train set {ds_opt.get("name") or ds_opt["type"]}: {n} images, batch {bs} x {world} '
                 f'process(es), {len(sampler)} iterations per epoch')
     return loader, sampler, dataset

@@ -5,6 +5,7 @@
 types, missing files) before anything is built or trained.
 """
 import copy
+import math
 import sys
 from pathlib import Path
 
@@ -243,6 +244,8 @@ def _validate(node, schema, prefix, problems):
             problems.append(f'{path}: expected {field.kind}, got {type(node[key]).__name__} {node[key]!r}')
             out[key] = node[key]
             continue
+        if field.kind == 'float' and not math.isfinite(v):
+            problems.append(f'{path}: expected a finite number, got {node[key]!r}')
         if field.choices and v not in field.choices:
             problems.append(f'{path}: {v!r} is not one of {list(field.choices)}')
         if field.exists and not _exists(field.exists, v):
@@ -395,6 +398,8 @@ def validate_options(raw, source='options', warnings=None):
             opt['val']['metrics'][mname] = _validate(m, METRIC, f'val.metrics.{mname}.', problems)
         if opt['val'] and not ds.get('val'):
             problems.append('datasets.val: required when the val section is set')
+    from .option_values import check_ranges
+    check_ranges(opt, problems)
     if problems:
         raise OptionsError(source, problems)
     return opt
@@ -410,9 +415,15 @@ def load_options(yml_path, overrides=(), warnings=None):
     if not p.is_file():
         raise OptionsError(str(yml_path), ['file not found'])
     try:
-        raw = yaml.safe_load(p.read_text()) or {}
+        raw = yaml.safe_load(p.read_text(encoding='utf-8')) or {}
+    except UnicodeDecodeError:
+        raise OptionsError(str(yml_path), ['not a YAML text file (binary content)']) from None
+    except OSError as exc:
+        raise OptionsError(str(yml_path), [f'cannot read it ({exc.strerror or exc})']) from None
     except yaml.YAMLError as exc:
         raise OptionsError(str(yml_path), [f'not valid YAML ({str(exc).splitlines()[0]})']) from None
+    if not isinstance(raw, dict):
+        raise OptionsError(str(yml_path), [f'top level must be a mapping of options, got a {type(raw).__name__}'])
     try:
         apply_overrides(raw, overrides)
     except ValueError as exc:

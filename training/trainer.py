@@ -73,12 +73,16 @@ def train(opt, auto_resume=False, debug=False):
         src = CheckpointManager(Path(opt['path']['resume_state']).resolve().parent.parent)
     elif auto_resume:
         resume_it, state = mgr.latest()
+    stale = mgr.remove_stale_temps() if rank == 0 else []  # before an old folder is archived
     exp_dir = prepare_experiment(opt, rank, resuming=state is not None)
     barrier(world)
 
     log_file = exp_dir / f'train_{opt["name"]}_{time.strftime("%Y%m%d_%H%M%S")}.log' if rank == 0 else None
     logger = get_logger(f'train.{opt["name"]}.r{rank}', log_file)
     mgr.logger = logger
+    if stale:
+        logger.info(f'removed {len(stale)} temp file(s) left by a killed run: '
+                    + ', '.join(str(p.relative_to(exp_dir)) for p in stale[:5]) + (' ...' if len(stale) > 5 else ''))
     if rank == 0:
         atomic_write_text(exp_dir / 'options.yml', dump_options(opt))
     use_amp = bool(train_opt['use_amp'])

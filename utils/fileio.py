@@ -1,8 +1,15 @@
-"""Atomic file writes: write to a temporary file beside the target, then rename."""
+"""Atomic file writes: write to a temporary file beside the target, then rename.
+
+Temporary files are named ``.<target name>.<writer pid>-<random>.tmp``, so one left behind by a
+killed process can be told from one being written: ``remove_stale_temps`` deletes those whose
+writer is gone.
+"""
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -23,7 +30,7 @@ def temp_beside(path, suffix='.tmp'):
     Returns ``(fd, tmp_path)``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=suffix, dir=str(path.parent))
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}-', suffix=suffix, dir=str(path.parent))
     os.fchmod(fd, 0o666 & ~_UMASK)
     return fd, tmp
 
@@ -58,6 +65,54 @@ def atomic_write_bytes(path, data, fsync=True):
 def atomic_write_text(path, text):
     with atomic_write(path, 'w') as f:
         f.write(text)
+
+
+# ours: .<name>.<pid>-<8 mkstemp chars>.tmp; before pids were added: .<name>.<8 chars>.tmp
+_TEMP_RE = re.compile(r'^\..+\.(?:(\d+)-)?[a-z0-9_]{8}\.tmp$')
+_OLD_TEMP_AGE = 3600.0  # seconds: a temp without a pid is stale once this old
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def stale_temps(folder, recursive=True):
+    """Temp files of ``atomic_write`` under ``folder`` whose writing process no longer runs
+    (or, for names without a pid, older than an hour)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = []
+    now = time.time()
+    for p in (folder.rglob('.*.tmp') if recursive else folder.glob('.*.tmp')):
+        m = _TEMP_RE.match(p.name)
+        if not m or not p.is_file():
+            continue
+        if m.group(1) is not None:
+            pid = int(m.group(1))
+            if pid != os.getpid() and not _pid_alive(pid):
+                found.append(p)
+        else:
+            with contextlib.suppress(OSError):
+                if now - p.stat().st_mtime > _OLD_TEMP_AGE:
+                    found.append(p)
+    return sorted(found)
+
+
+def remove_stale_temps(folder, recursive=True):
+    """Delete the stale temp files under ``folder`` (see ``stale_temps``); returns the removed paths."""
+    removed = []
+    for p in stale_temps(folder, recursive):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+            removed.append(p)
+    return removed
 
 
 def same_file(a, b):

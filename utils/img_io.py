@@ -4,7 +4,14 @@
 HxWx4 BGRA; uint8 or uint16), with the EXIF orientation applied. ``imwrite``
 writes atomically (temporary file + rename). Unreadable files raise
 ``ImageReadError`` whose message is one line naming the file and the reason.
+
+Before decoding, the size the file declares in its header is checked against a
+pixel limit (``MAX_PIXELS``, 100 MP, or ``$RESR_MAX_PIXELS``): a small file that
+claims a huge image (a decompression bomb) is refused without allocating it.
 """
+import os
+import struct
+import warnings
 from pathlib import Path
 
 import cv2
@@ -18,6 +25,20 @@ _MAGIC = (
     (b'\x89PNG\r\n\x1a\n', 'PNG'), (b'\xff\xd8\xff', 'JPEG'), (b'RIFF', 'WebP'), (b'BM', 'BMP'),
     (b'II*\x00', 'TIFF'), (b'MM\x00*', 'TIFF'), (b'GIF8', 'GIF'),
 )
+
+
+DEFAULT_MAX_PIXELS = 100_000_000
+
+
+def max_pixels():
+    """The pixel limit for decoding: ``$RESR_MAX_PIXELS`` (an integer; 0 = no limit) or 100 MP."""
+    raw = os.environ.get('RESR_MAX_PIXELS', '').strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        return max(0, int(float(raw)))
+    except ValueError:
+        return DEFAULT_MAX_PIXELS
 
 
 class ImageReadError(ValueError):
@@ -41,8 +62,10 @@ def _exif_orientation(data):
         import io
 
         from PIL import Image
-        with Image.open(io.BytesIO(data)) as im:
-            return int(im.getexif().get(0x0112, 1) or 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # PIL's size warning: the pixel limit is ours
+            with Image.open(io.BytesIO(data)) as im:
+                return int(im.getexif().get(0x0112, 1) or 1)
     except Exception:  # no Pillow, or no EXIF block: nothing to apply
         return 1
 
@@ -61,15 +84,98 @@ def apply_orientation(img, orientation):
     return ops[orientation](img) if orientation in ops else img
 
 
+def _png_size(data):
+    if len(data) >= 24 and data[12:16] == b'IHDR':
+        w, h = struct.unpack('>II', data[16:24])
+        return w, h
+    return None
+
+
+def _jpeg_size(data):
+    """Width and height from the first SOFn segment (the frame header), without decoding."""
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length field
+            i += 2
+            continue
+        seg = struct.unpack('>H', data[i + 2:i + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            if i + 9 > n:
+                return None
+            h, w = struct.unpack('>HH', data[i + 5:i + 9])
+            return w, h
+        if marker == 0xDA or seg < 2:  # scan data before any frame header
+            return None
+        i += 2 + seg
+    return None
+
+
+def _pil_size(data):
+    import io
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            with Image.open(io.BytesIO(data)) as im:  # lazy: reads the header only
+                return im.size
+    except Image.DecompressionBombError:
+        return (1 << 31, 1 << 31)  # larger than any limit; PIL refused to even open it
+    except Exception:  # not a format PIL knows: OpenCV decides
+        return None
+
+
+def declared_size(data, fmt=None):
+    """(width, height) that the file's header declares, or None when it cannot be told cheaply."""
+    fmt = fmt or sniff_format(data)
+    if fmt == 'PNG':
+        return _png_size(data)
+    if fmt == 'JPEG':
+        return _jpeg_size(data) or _pil_size(data)
+    return _pil_size(data)
+
+
+def check_pixel_limit(path, data, fmt=None, limit=None):
+    """Raise ``ImageReadError`` when the header declares more pixels than ``limit``."""
+    limit = max_pixels() if limit is None else limit
+    if not limit:
+        return
+    size = declared_size(data, fmt)
+    if size is None:
+        return
+    w, h = size
+    if w * h > limit:
+        what = f'{w}x{h}' if w < (1 << 31) else 'a size'
+        raise ImageReadError(f'{path}: declares {what} pixels, more than the limit of {limit / 1e6:g} MP '
+                             '(a damaged file or a decompression bomb; raise RESR_MAX_PIXELS to allow it)')
+    if w == 0 or h == 0:
+        raise ImageReadError(f'{path}: declares an empty {w}x{h} image')
+
+
+def _imdecode(data):
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # e.g. a size OpenCV refuses; the caller reports the file as unreadable
+        return None
+
+
 def _decode(data):
     """cv2.imdecode without OpenCV's own warning lines (we raise one clear error instead)."""
     try:
         level = cv2.utils.logging.getLogLevel()
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     except AttributeError:  # OpenCV builds without the logging module
-        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        return _imdecode(data)
     try:
-        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        return _imdecode(data)
     finally:
         cv2.utils.logging.setLogLevel(level)
 
@@ -87,8 +193,12 @@ def imread(path, exif=True):
         raise ImageReadError(f'{path}: cannot read ({e.strerror or e})') from None
     if not data:
         raise ImageReadError(f'{path}: empty file')
-    img = _decode(data)
     fmt = sniff_format(data)
+    check_pixel_limit(path, data, fmt)
+    try:
+        img = _decode(data)
+    except MemoryError:
+        raise ImageReadError(f'{path}: not enough memory to decode it') from None
     if img is None:
         if fmt is None:
             raise ImageReadError(f'{path}: not an image (unrecognised file content)')

@@ -63,7 +63,7 @@ def test_bicubic_mode_resume_and_bad_file(tool, hr_dir, tmp_path, capsys):
     assert tool.main(args) == 1
     err = capsys.readouterr().err
     lines = [x for x in err.splitlines() if 'corrupt.jpg' in x]
-    assert len(lines) == 1 and lines[0].startswith('error:')
+    assert len(lines) == 1 and lines[0].startswith('failed:')
     name = next(bad_in.glob('*.png')).name
     lq = cv2.imread(str(out / name), cv2.IMREAD_COLOR)
     hr = cv2.imread(str(bad_in / name), cv2.IMREAD_COLOR)

@@ -75,7 +75,7 @@ def test_output_equal_to_input_is_refused(setup):
     d, weights, inputs, good = setup
     before = good.read_bytes()
     rc, _, err = _run('predict.py', '-i', good, '-o', good, '--model_path', weights, '-q')
-    assert rc == 1 and 'refusing to overwrite' in err and 'Traceback' not in err
+    assert rc == 2 and f'refusing to write {good}: it is the input {good}' in err and 'Traceback' not in err
     assert good.read_bytes() == before
 
 

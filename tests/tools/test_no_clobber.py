@@ -1,0 +1,250 @@
+"""Every tool refuses, before writing anything, an output that would overwrite an input or another output,
+and answers bad values and unwritable paths with one line (subprocesses, real photos)."""
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load(rel, name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / rel)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+png_declaring = _load('tests/utils/test_img_io_limits.py', '_img_io_limits').png_declaring
+
+
+def save_tiny(path, arch):
+    return _load('tests/inference/conftest.py', '_inference_fixtures').save_tiny(path, arch)
+
+SRVGG4 = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 4, 'num_conv': 2,
+          'upscale': 4, 'act_type': 'prelu'}
+
+
+def run(script, *args, timeout=300):
+    path = ROOT / script if (ROOT / script).is_file() else ROOT / 'tools' / script
+    res = subprocess.run([sys.executable, str(path), *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=timeout)
+    return res.returncode, res.stderr
+
+
+def one_error(err):
+    """The single error line of a refusal (no traceback, nothing else from us)."""
+    assert 'Traceback' not in err, err[-2000:]
+    lines = [ln for ln in err.splitlines() if ln.startswith('error:')]
+    assert len(lines) == 1, err[-2000:]
+    return lines[0]
+
+
+def snapshot(folder):
+    return {p: p.read_bytes() for p in sorted(Path(folder).rglob('*')) if p.is_file()}
+
+
+@pytest.fixture(scope='module')
+def photo(hr_photos):
+    return cv2.imread(str(hr_photos[0]), cv2.IMREAD_COLOR)[:24, :32]
+
+
+@pytest.fixture(scope='module')
+def export_dir(tmp_path_factory):
+    """A tiny SRVGG (4 features) exported with tools/export_model.py."""
+    d = tmp_path_factory.mktemp('srvgg4')
+    save_tiny(d / 'srvgg4.pdparams', SRVGG4)
+    rc, err = run('export_model.py', '-m', d / 'srvgg4.pdparams', '-o', d / 'exp', '--check', '0')
+    assert rc == 0, err
+    return d / 'exp'
+
+
+@pytest.fixture
+def readonly(tmp_path):
+    """A folder nobody may write into (as root, chmod does not stop us: /sys does)."""
+    if os.geteuid() != 0:
+        d = tmp_path / 'ro'
+        d.mkdir()
+        d.chmod(0o555)
+        yield d
+        d.chmod(0o755)
+        return
+    try:
+        open('/sys/resr_probe', 'w').close()
+    except OSError:
+        yield Path('/sys')
+        return
+    pytest.skip('no read-only folder available')
+
+
+# ---------------------------------------------------------------- predict / infer
+def test_infer_output_folder_is_input_folder_with_x_out(tmp_path, photo, export_dir):
+    d = tmp_path / 'd'
+    d.mkdir()
+    cv2.imwrite(str(d / 'x.png'), photo)
+    cv2.imwrite(str(d / 'x_out.png'), photo[::-1])
+    before = snapshot(d)
+    rc, err = run('infer.py', '-i', d, '-o', d, '-m', export_dir, '-q')
+    line = one_error(err)
+    assert rc == 2 and str(d / 'x_out.png') in line and str(d / 'x.png') in line
+    assert snapshot(d) == before
+
+
+def test_predict_same_stem_with_empty_suffix(tmp_path, photo):
+    d = tmp_path / 'd'
+    d.mkdir()
+    cv2.imwrite(str(d / 'a.jpg'), photo)
+    cv2.imwrite(str(d / 'a.png'), photo)
+    before = snapshot(d)
+    rc, err = run('predict.py', '-i', d, '-o', d, '--suffix', '', '--ext', 'png', '-q')
+    line = one_error(err)
+    assert rc == 2 and str(d / 'a.png') in line and str(d / 'a.jpg') in line
+    assert snapshot(d) == before
+    rc, err = run('predict.py', '-i', d, '-o', tmp_path / 'o', '--ext', 'png', '-q')  # two inputs, one name
+    assert rc == 2 and 'would write it' in one_error(err)
+    assert not (tmp_path / 'o').exists()
+
+
+@pytest.mark.parametrize('value', ['inf', '1e6', '0', '-2', 'nan'])
+def test_absurd_outscale_is_refused(tmp_path, photo, value):
+    cv2.imwrite(str(tmp_path / 'a.png'), photo)
+    rc, err = run('infer.py', '-i', tmp_path / 'a.png', '-o', tmp_path / 'o', '--outscale', value, '-q')
+    assert rc == 2 and one_error(err).startswith('error: --outscale must be between 0.01 and 16')
+
+
+def test_batch_goes_on_past_a_bomb_and_garbage(tmp_path, photo, export_dir):
+    d = tmp_path / 'in'
+    d.mkdir()
+    (d / 'a_bomb.png').write_bytes(png_declaring(100000, 100000))
+    (d / 'b_garbage.png').write_bytes(os.urandom(300))
+    cv2.imwrite(str(d / 'c_good.png'), photo)
+    rc, err = run('infer.py', '-i', d, '-o', tmp_path / 'out', '-m', export_dir, '-q')
+    assert rc == 1 and 'Traceback' not in err
+    failed = [ln for ln in err.splitlines() if ln.startswith('failed:')]
+    assert len(failed) == 2
+    assert failed[0].startswith(f'failed: {d / "a_bomb.png"}: declares 100000x100000 pixels')
+    assert failed[1].startswith(f'failed: {d / "b_garbage.png"}: not an image')
+    assert '1 done, 2 failed' in err
+    assert cv2.imread(str(tmp_path / 'out' / 'c_good_out.png')).shape == (96, 128, 3)
+
+
+# ---------------------------------------------------------------- make_lq_data
+def test_make_lq_output_is_inputs_parent(tmp_path, photo):
+    inp = tmp_path / 'in'
+    (inp / 'in').mkdir(parents=True)
+    cv2.imwrite(str(inp / 'x.png'), photo)
+    cv2.imwrite(str(inp / 'in' / 'x.png'), photo[::-1])
+    before = snapshot(tmp_path)
+    rc, err = run('make_lq_data.py', '--input', inp, '--output', tmp_path, '--mode', 'bicubic', '--scale', '2')
+    assert rc == 2 and 'holds the --input folder' in one_error(err)
+    assert snapshot(tmp_path) == before
+
+
+def test_make_lq_batch_goes_on_past_a_bomb(tmp_path, photo):
+    inp = tmp_path / 'hr'
+    inp.mkdir()
+    (inp / 'a_bomb.png').write_bytes(png_declaring(100000, 100000))
+    cv2.imwrite(str(inp / 'b.png'), photo)
+    rc, err = run('make_lq_data.py', '--input', inp, '--output', tmp_path / 'lq', '--mode', 'bicubic',
+                  '--scale', '2')
+    assert rc == 1 and 'Traceback' not in err
+    failed = [ln for ln in err.splitlines() if ln.startswith('failed:')]
+    assert len(failed) == 1 and 'a_bomb.png: declares 100000x100000 pixels' in failed[0]
+    assert cv2.imread(str(tmp_path / 'lq' / 'b.png')).shape == (12, 16, 3)
+
+
+# ---------------------------------------------------------------- generate_meta_info
+def test_meta_info_onto_an_image_folder_or_readonly(tmp_path, photo, readonly):
+    hr = tmp_path / 'hr'
+    hr.mkdir()
+    cv2.imwrite(str(hr / 'a.png'), photo)
+    before = snapshot(hr)
+    rc, err = run('generate_meta_info.py', '--input', hr, '--meta_info', hr / 'a.png')
+    assert rc == 2 and f'it is the input {hr / "a.png"}' in one_error(err)
+    assert snapshot(hr) == before
+    rc, err = run('generate_meta_info.py', '--input', hr, '--meta_info', tmp_path)
+    assert rc == 2 and 'is a folder' in one_error(err)
+    rc, err = run('generate_meta_info.py', '--input', hr, '--meta_info', readonly / 'meta.txt')
+    assert rc == 2 and one_error(err).startswith(f'error: --meta_info: cannot write {readonly / "meta.txt"}: ')
+
+
+# ---------------------------------------------------------------- extract_subimages / generate_multiscale
+@pytest.mark.parametrize('tool', ['extract_subimages.py', 'generate_multiscale.py'])
+def test_folder_tools_refuse_overlap_and_shared_names(tmp_path, photo, tool):
+    big = cv2.resize(photo, (96, 96))
+    inp = tmp_path / 'out' / 'hr'
+    inp.mkdir(parents=True)
+    cv2.imwrite(str(inp / 'x.png'), big)
+    extra = ['--crop_size', '32', '--step', '32'] if tool == 'extract_subimages.py' else []
+    rc, err = run(tool, '--input', inp, '--output', tmp_path / 'out', '--n_thread', '1', *extra)
+    assert rc == 2 and 'holds the input folder' in one_error(err)
+    cv2.imwrite(str(inp / 'x.bmp'), big)  # x.png and x.bmp: both would write x_s001.png / xT0.png
+    rc, err = run(tool, '--input', inp, '--output', tmp_path / 'o2', '--n_thread', '1', *extra)
+    assert rc == 2 and 'would write it' in one_error(err)
+    assert not (tmp_path / 'o2').exists()
+
+
+# ---------------------------------------------------------------- export_model
+def test_export_refuses_to_overwrite_its_input(tmp_path, readonly):
+    d = tmp_path / 'D'
+    d.mkdir()
+    save_tiny(d / 'inference.pdiparams', SRVGG4)
+    before = snapshot(d)
+    rc, err = run('export_model.py', '-m', d / 'inference.pdiparams', '-o', d, '--check', '0')
+    assert rc == 2 and f'it is the input {d / "inference.pdiparams"}' in one_error(err)
+    assert snapshot(d) == before
+    shutil.copy(d / 'inference.pdiparams', tmp_path / 'w.pdparams')
+    rc, err = run('export_model.py', '-m', tmp_path / 'w.pdparams', '-o', readonly / 'exp', '--check', '0')
+    assert rc == 2 and one_error(err).startswith(f'error: cannot write {readonly / "exp"}: ')
+    for bad in ('1', '-5', '100000'):
+        rc, err = run('export_model.py', '-m', tmp_path / 'w.pdparams', '-o', tmp_path / 'e', '--check', bad)
+        assert rc == 2 and one_error(err).startswith('error: --check must be 0 (skip) or between 8 and 1024')
+
+
+# ---------------------------------------------------------------- extract_keyframes
+@pytest.mark.parametrize('every', ['nan', 'inf', '0', '-1'])
+def test_keyframes_every_must_be_a_positive_number(tmp_path, every):
+    (tmp_path / 'v.mp4').write_bytes(b'\x00' * 64)
+    rc, err = run('extract_keyframes.py', '-i', tmp_path / 'v.mp4', '-o', tmp_path / 'o', '--mode', 'interval',
+                  '--every', every)
+    assert rc == 2 and one_error(err).startswith('error: --every must be a number of seconds > 0')
+    assert not (tmp_path / 'o').exists()
+
+
+def test_keyframes_output_onto_an_input(tmp_path):
+    v = tmp_path / 'v.mp4'
+    v.write_bytes(b'\x00' * 64)
+    rc, err = run('extract_keyframes.py', '-i', v, '-o', v)
+    assert rc == 2 and f'its folder {v} is an input file' in one_error(err)
+    assert v.read_bytes() == b'\x00' * 64
+
+
+@pytest.mark.parametrize('tool', ['infer.py', 'make_lq_data.py', 'generate_multiscale.py', 'extract_subimages.py'])
+def test_unwritable_output_folder_is_one_line_up_front(tmp_path, photo, readonly, tool):
+    inp = tmp_path / 'in'
+    inp.mkdir()
+    for name in ('a.png', 'b.png'):
+        cv2.imwrite(str(inp / name), photo)
+    extra = {'infer.py': ['-q'], 'make_lq_data.py': ['--mode', 'bicubic', '--scale', '2'],
+             'extract_subimages.py': ['--crop_size', '8', '--step', '8', '--n_thread', '1'],
+             'generate_multiscale.py': ['--n_thread', '1']}[tool]
+    flags = ['-i', inp, '-o'] if tool == 'infer.py' else ['--input', inp, '--output']
+    rc, err = run(tool, *flags, readonly / 'out', *extra)
+    assert rc == 2 and one_error(err).startswith(f'error: cannot write {readonly / "out"}: not allowed')
+
+
+@pytest.mark.parametrize('content,problem', [(b'a: [\n', 'not valid YAML'),
+                                             (b'- a\n- b\n', 'expected a mapping of options, got a list')])
+def test_make_lq_bad_opt_yaml_is_one_line(tmp_path, photo, content, problem):
+    (tmp_path / 'hr').mkdir()
+    cv2.imwrite(str(tmp_path / 'hr' / 'a.png'), photo)
+    (tmp_path / 'opt.yml').write_bytes(content)
+    rc, err = run('make_lq_data.py', '--input', tmp_path / 'hr', '--output', tmp_path / 'lq',
+                  '--opt', tmp_path / 'opt.yml')
+    assert rc == 2 and one_error(err).startswith(f'error: bad --opt: {tmp_path / "opt.yml"}: {problem}')

@@ -1,0 +1,100 @@
+"""train.py on bad data and bad options: one line and a non-zero exit, never a hang or a traceback;
+temp files left by a killed run are removed at the next start. Real train.py subprocesses."""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from training.options import OptionsError, load_options
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = 'options/tiny_smoke.yml'
+
+
+def _train(*args, timeout=120):
+    t = time.monotonic()
+    res = subprocess.run([sys.executable, 'train.py', *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=timeout)
+    return res.returncode, res.stderr, time.monotonic() - t
+
+
+def _error_lines(err):
+    assert 'Traceback' not in err, err[-3000:]
+    return [ln for ln in err.splitlines() if ln.startswith('error:')]
+
+
+@pytest.mark.parametrize('workers', [0, 1])
+def test_unreadable_dataset_stops_training_with_one_line(tmp_path, workers):
+    bad = tmp_path / 'garbage'
+    bad.mkdir()
+    for i in range(4):
+        (bad / f'g{i}.png').write_bytes(os.urandom(500))
+    rc, err, secs = _train('--yml_path', SMOKE, '-o', f'path.experiments_root={tmp_path / "exp"}',
+                           '-o', f'datasets.train.dataroot_gt={bad}', '-o', 'train.total_iter=2',
+                           '-o', 'val=~', '-o', 'datasets.val=~', '-o', f'datasets.train.num_worker_per_gpu={workers}',
+                           timeout=90)
+    lines = _error_lines(err)
+    assert rc != 0 and len(lines) == 1, err[-3000:]
+    assert 'unreadable images in a row' in lines[0] and str(bad) in lines[0]
+    assert secs < 45, secs  # seconds, not a hang (most of it is importing paddle)
+
+
+@pytest.mark.parametrize('content,problem', [
+    ('photo', 'not a YAML text file (binary content)'),  # a PNG renamed .yml
+    (b'- a\n- b\n', 'top level must be a mapping of options, got a list'),
+    (b'just words\n', 'top level must be a mapping of options, got a str'),
+])
+def test_yaml_shape_is_one_line(tmp_path, hr_photos, content, problem):
+    p = tmp_path / 'opt.yml'
+    p.write_bytes(hr_photos[0].read_bytes() if content == 'photo' else content)
+    rc, err, _ = _train('--yml_path', p, '-o', 'train.total_iter=2')
+    assert rc == 2 and _error_lines(err) == [f'error: {p}: {problem}']
+
+
+@pytest.mark.parametrize('override,problem', [
+    ('datasets.train.batch_size_per_gpu=0', 'datasets.train.batch_size_per_gpu: must be >= 1, got 0'),
+    ('gt_size=-64', 'gt_size: must be >= 1, got -64'),
+    ('gt_size=66', 'gt_size: must be a multiple of scale 4, got 66'),
+    ('train.optim_g.lr=.nan', 'train.optim_g.lr: expected a finite number, got nan'),
+    ('train.ema_decay=2', 'train.ema_decay: must be between 0 and 1, got 2.0'),
+    ('datasets.train.crop_pad_size=0', 'datasets.train.crop_pad_size: must be >= 1, got 0'),
+    ('train.total_iter=0', 'train.total_iter: must be >= 1, got 0'),
+])
+def test_option_values_checked_up_front(override, problem):
+    with pytest.raises(OptionsError) as e:
+        load_options(ROOT / SMOKE, [override])
+    assert problem in e.value.problems
+
+
+def test_bad_value_through_the_cli(tmp_path):
+    rc, err, _ = _train('--yml_path', SMOKE, '-o', 'gt_size=-64', '-o', f'path.experiments_root={tmp_path}')
+    assert rc == 2 and _error_lines(err) == [f'error: {SMOKE}: gt_size: must be >= 1, got -64']
+
+
+def _dead_pid():
+    p = subprocess.Popen([sys.executable, '-c', 'pass'])
+    p.wait()
+    return p.pid
+
+
+def test_stale_temps_removed_at_next_start(tmp_path):
+    base = ['--yml_path', SMOKE, '-o', f'path.experiments_root={tmp_path}', '-o', 'val=~', '-o', 'datasets.val=~',
+            '-o', 'logger.save_checkpoint_freq=2']
+    rc, err, _ = _train(*base, '-o', 'train.total_iter=2', timeout=150)
+    assert rc == 0, err[-3000:]
+    exp = tmp_path / 'tiny_smoke'
+    dead = _dead_pid()
+    planted = [exp / 'models' / f'.net_g_4.pdparams.{dead}-k1ll3d00.tmp',
+               exp / 'training_states' / f'.4.pdstates.{dead}-k1ll3d00.tmp']
+    for p in planted:
+        p.write_bytes(b'half a checkpoint')
+    alive = exp / 'models' / f'.net_d_4.pdparams.{os.getpid()}-wr1t1ng0.tmp'  # a writer that still runs
+    alive.write_bytes(b'being written')
+    rc, err, _ = _train(*base, '-o', 'train.total_iter=3', '--auto_resume', timeout=150)
+    assert rc == 0, err[-3000:]
+    assert 'resumed from iter 2' in err
+    assert not any(p.exists() for p in planted) and alive.exists()
+    assert 'removed 2 temp file(s) left by a killed run' in err

@@ -1,0 +1,45 @@
+"""Value ranges of the training options, checked once the types are right (``training.options``).
+
+A zero batch, a negative crop or a NaN learning rate is reported with its key path before
+anything is built, instead of surfacing later as an internal Paddle error.
+"""
+
+# key path -> (lowest, highest), None = unbounded; 'datasets.*' is every dataset section
+RANGES = {
+    'scale': (1, 8), 'gt_size': (1, None), 'queue_size': (0, None), 'manual_seed': (0, None),
+    'datasets.*.batch_size_per_gpu': (1, None), 'datasets.*.num_worker_per_gpu': (0, 64),
+    'datasets.*.dataset_enlarge_ratio': (1, None), 'datasets.*.gt_size': (1, None),
+    'datasets.*.crop_pad_size': (1, None), 'datasets.*.scale': (1, 8),
+    'train.total_iter': (1, None), 'train.ema_decay': (0, 1), 'train.net_d_iters': (1, None),
+    'train.net_d_init_iters': (0, None), 'train.nan_max_consecutive': (1, None), 'train.grad_clip': (0, None),
+    'train.optim_g.lr': (0, None), 'train.optim_d.lr': (0, None), 'train.scheduler.gamma': (0, None),
+    'val.val_freq': (1, None), 'val.max_images': (1, None),
+    'logger.print_freq': (1, None), 'logger.save_checkpoint_freq': (0, None), 'logger.keep_last': (0, None),
+}
+
+
+def walk(node, parts, path=''):
+    """``(key path, value)`` of every key matching ``parts`` ('*' matches any key) below ``node``."""
+    if not parts:
+        yield path, node
+        return
+    if not isinstance(node, dict):
+        return
+    for k in [k for k in node if parts[0] == '*' or k == parts[0]]:
+        yield from walk(node[k], parts[1:], f'{path}.{k}' if path else str(k))
+
+
+def check_ranges(opt, problems):
+    """Append a problem (with its key path) for every number outside its range in ``RANGES``."""
+    for spec, (lo, hi) in RANGES.items():
+        for path, v in walk(opt, spec.split('.'), ''):
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                continue  # unset, or its type is reported already
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                want = f'>= {lo}' if hi is None else f'between {lo} and {hi}'
+                problems.append(f'{path}: must be {want}, got {v!r}')
+    scale = opt.get('scale')
+    sizes = list(walk(opt, ['gt_size'], '')) + list(walk(opt, ['datasets', '*', 'gt_size'], ''))
+    for path, v in sizes:
+        if isinstance(v, int) and isinstance(scale, int) and scale > 0 and v > 0 and v % scale:
+            problems.append(f'{path}: must be a multiple of scale {scale}, got {v}')

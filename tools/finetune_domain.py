@@ -65,14 +65,17 @@ def main(argv=None):
         if not sep or not name or not model or name in ('bicubic', 'base', 'finetuned'):
             return _bad(f'--compare expects NAME=MODEL with a new NAME, got {item!r}')
         compare[name] = model
-    from utils.runtime_env import setup
-    setup(reexec=True)
     from training.domain.context import DomainError, Settings
-    from training.domain.pipeline import run
+    from training.domain.pipeline import check_work, run
     from training.domain.recipes import RecipeError, parse_budget
+    from training.domain.stages_data import find_input_videos
     try:
         if args.budget:
             parse_budget(args.budget)
+        check_work(args.work)  # the cheap checks first: bad input gets its line before Paddle loads
+        find_input_videos(Settings(videos=[str(v) for v in args.videos], work=Path(args.work)))
+        from utils.runtime_env import setup
+        setup(reexec=True)
         settings = Settings(videos=[str(v) for v in args.videos], work=Path(args.work), base=args.base,
                             iters=args.iters, budget=args.budget, device=args.device, compare=compare,
                             overrides=list(args.override), every=args.every, min_size=args.min_size,

@@ -110,7 +110,7 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
                  'report/sheet.png', 'python train.py --yml_path', 'make_lq_data.py', 'extract_keyframes.py'):
         assert part in md, part
     html = (work / 'report.html').read_text()
-    assert html.count('src="data:image/png;base64,') == 2 and 'report/' not in html.split('<body>')[1].split('Command')[0]
+    assert html.count('<img ') == html.count('src="data:image/png;base64,') == 2
 
     # the same command again: every stage skipped
     res2 = run(clips, work, '--base', tiny_base, '--iters', 8, *TINY)
@@ -179,6 +179,24 @@ def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path):
     res = run(clips, blocker / 'work')
     assert res.returncode == 2 and len(errors(res)) == 1 and 'the work folder is not writable' in errors(res)[0]
 
+    res = run(clips, tmp_path / 'w3', '--compare', f'x={tmp_path / "missing.pdparams"}')
+    assert res.returncode == 2 and errors(res) == [f'error: --compare x={tmp_path / "missing.pdparams"}: no such file']
+
     res = run(clips, tmp_path / 'w3', '--budget', 'soon')
     assert res.returncode == 2 and errors(res) == ["error: --budget 'soon': expected a duration such as 30m, "
                                                    "1h30m or 90s"]
+
+
+def test_budget_is_turned_into_iterations_by_a_timed_warmup(clips, tiny_base, tmp_path):
+    work = tmp_path / 'work'
+    res = run(clips, work, '--base', tiny_base, '--budget', '40s', *TINY, '--stop-after', 'finetune')
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.strip().splitlines()[-1].startswith('stopped after finetune')
+    plan = json.loads((work / 'finetune' / 'plan.json').read_text())
+    assert plan['how'] == '--budget 40s' and plan['warmup_iters'] == 6 and plan['s_per_iter'] > 0
+    # iters = floor(0.9 * (budget - warm-up wall) / s_per_iter), at least 1 (plan.json rounds its inputs)
+    assert abs(plan['iters'] - max(1.0, 0.9 * (40 - plan['warmup_wall_s']) / plan['s_per_iter'])) <= 1
+    info = json.loads((work / 'state.json').read_text())['stages']['finetune']['info']
+    assert info['iters'] == plan['iters'] and info['checkpoints'][-1] == plan['iters']
+    assert not (work / 'finetune' / 'warmup').exists()
+    assert f"{plan['s_per_iter']:.2f} s/iteration measured -> {plan['iters']} iterations" in res.stderr

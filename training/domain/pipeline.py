@@ -27,6 +27,20 @@ def check_work(work):
         raise DomainError(f'{work}: the work folder is not writable ({exc.strerror or exc})') from None
 
 
+def check_compare(compare):
+    """Every --compare model is an existing file or a model-zoo name (checked before any stage runs)."""
+    from models.zoo import get_entry, looks_like_path
+    for name, model in compare.items():
+        if Path(model).is_file():
+            continue
+        if looks_like_path(model):
+            raise DomainError(f'--compare {name}={model}: no such file')
+        try:
+            get_entry(model)
+        except KeyError as exc:
+            raise DomainError(f'--compare {name}={model}: {exc.args[0]}') from None
+
+
 def _commands(ctx):
     w = ctx.work
     cli = _without_stop(list((ctx.argv or [])[1:]))  # the run's own command
@@ -85,6 +99,7 @@ def run(settings, argv=None, stop_after=None):
     state = WorkState(settings.work, STAGES)
     ctx = Context(settings, state, argv)
     D.find_input_videos(settings)  # no videos: one line before anything heavy
+    check_compare(settings.compare)
     upstream = None
     for stage in STAGES:
         settings_fn, run_fn = STAGE_FUNCS[stage]

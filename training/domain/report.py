@@ -1,6 +1,7 @@
 """Stage 7: ``WORK/report.md`` and the self-contained ``WORK/report.html``."""
 import json
 import re
+import shlex
 from pathlib import Path
 
 from .context import STAGES
@@ -73,7 +74,7 @@ def build(ctx, part, commands):
     summ, exported = res['summary'], res['exported']
     d = Doc()
     d.h(1, 'Domain finetune report')
-    d.p('Command: `' + ' '.join(ctx.argv or []) + '`')
+    d.p('Command: `' + shlex.join(ctx.argv or []) + '`')
     d.h(2, 'Exported model')
     loud = exported['name'] == 'base'
     d.p(('**The base model was exported: no finetuned checkpoint beat it.** ' if loud else

@@ -40,6 +40,7 @@ def plot_curves(log_file, selection, out_png):
         if k.startswith('l_') and pts:
             a.plot(*zip(*pts), label=k)
     a.set_xlabel('iteration')
+    a.set_yscale('log')
     a.set_title('training losses (trainer log)')
     if losses:
         a.legend(fontsize=8)
@@ -52,7 +53,8 @@ def plot_curves(log_file, selection, out_png):
     b2 = b.twinx()
     b2.plot(its, [summ[n]['detail'] for n in names], 's--', color='tab:red', label='detail ratio')
     b2.axhline(1.0, color='tab:red', lw=0.5, ls=':')
-    b2.set_ylabel('detail ratio (GT = 1)', color='tab:red')
+    b2.set_yscale('log')  # detail is a ratio: equal steps in log are equal factors; 1 = the GT's detail
+    b2.set_ylabel('detail ratio (GT = 1, log scale)', color='tab:red')
     b.set_title('held-out set, EMA weights of each checkpoint')
     fig.tight_layout()
     fig.savefig(out_png, dpi=90)

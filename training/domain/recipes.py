@@ -93,7 +93,7 @@ def build_options(template, base_path, base_arch, base_label, kind, device, path
 
     ``paths``: train_hr, val_hr, val_lq, experiments_root. ``iters``: None keeps the template's.
     """
-    from training.options import OptionsError, apply_overrides, parse_override, validate_options
+    from training.options import OptionsError, apply_overrides, validate_options
     raw = yaml.safe_load(Path(template).read_text()) or {}
     total0 = int(raw['train']['total_iter'])
     n = int(iters or total0)
@@ -130,8 +130,6 @@ def build_options(template, base_path, base_arch, base_label, kind, device, path
         _set(opt, k, v)
     try:
         apply_overrides(opt, user_overrides)
-        for text in user_overrides:
-            parse_override(text)
         validate_options(copy.deepcopy(opt), 'the finetune options')
     except OptionsError as exc:
         raise RecipeError(f'{Path(template).name}: ' + '; '.join(exc.problems)) from None
@@ -147,10 +145,7 @@ def _set(opt, dotted, value):
         if not isinstance(node.get(p), dict):
             node[p] = {}
         node = node[p]
-    if value is None:
-        node[parts[-1]] = None
-    else:
-        node[parts[-1]] = value
+    node[parts[-1]] = value
 
 
 def dump(opt):

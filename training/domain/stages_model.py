@@ -39,7 +39,7 @@ def _recipe(ctx, part, iters):
 
 
 def settings_finetune(ctx):
-    from .recipes import official_assets, pick_template, resolve_base
+    from .recipes import official_assets, pick_template
     path, arch, kind, label = _base(ctx)
     template, _ = pick_template(kind, ctx.s.device, official_assets())
     if not template.is_file():

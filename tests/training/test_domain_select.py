@@ -64,3 +64,19 @@ def test_score_weighs_both_axes_and_niqe_when_present():
     assert not compare(worse_niqe, base)['beats_base']
     # within the detail tolerance a sharper-than-needed change is still fine
     assert compare(summ(25.2, 0.70, 0.50 * math.exp(-DETAIL_TOL / 2)), base)['beats_base']
+
+
+def test_adapter_delegates_to_the_full_evaluation_contract(monkeypatch):
+    """When training.evaluate has evaluate/summarize/verdict, the adapter calls them unchanged."""
+    from training import evaluate as E
+    calls = []
+    monkeypatch.setattr(E, 'evaluate', lambda models, gt, lq, **kw: calls.append(('evaluate', kw)) or [{'image': 'x'}],
+                        raising=False)
+    monkeypatch.setattr(E, 'summarize', lambda rows, names: calls.append(('summarize', names)) or {'m': {}},
+                        raising=False)
+    monkeypatch.setattr(E, 'verdict', lambda s, a, b: calls.append(('verdict', a, b)) or ['line'], raising=False)
+    assert MT.full_contract()
+    assert MT.evaluate({'m': 'bicubic'}, 'gt', 'lq', sheet='s.png', crop=64) == [{'image': 'x'}]
+    assert MT.summarize([], ['m']) == {'m': {}} and MT.verdict({}, 'base', 'm') == ['line']
+    assert calls[0] == ('evaluate', {'scale': 4, 'crop_border': 4, 'sheet': 's.png', 'sheet_images': 3, 'crop': 64})
+    assert calls[1:] == [('summarize', ['m']), ('verdict', 'base', 'm')]

@@ -76,3 +76,17 @@ def test_seconds_per_iter_from_the_trainer_log(tmp_path):
                      'l_g_pix: 1.0e-01')
     log.write_text('\n'.join(lines + ['2026-11-22 10:00:15,000 INFO train.x.r0: done']) + '\n')
     assert seconds_per_iter(log) == pytest.approx(9.0 / 4)
+
+
+@pytest.mark.parametrize('kind,device', [('compact', 'cpu'), ('compact', 'gpu'), ('x4plus', 'cpu'), ('x4plus', 'gpu')])
+def test_every_template_validates_with_and_without_the_official_weights(kind, device, tmp_path):
+    t = R.OPTIONS / f'finetune_domain_{kind}_{device}.yml'
+    arch = yaml.safe_load(t.read_text())['network_g']
+    label = 'realesr-animevideov3' if kind == 'compact' else 'realesrgan-x4plus'
+    for assets in (NONE, BOTH):
+        opt, notes, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, label, kind, device, _paths(tmp_path), 40,
+                                        assets, [])
+        assert opt['network_g']['type'] == ('SRVGGNetCompact' if kind == 'compact' else 'RRDBNet')
+        assert opt['logger']['save_checkpoint_freq'] == 10 and opt['train']['total_iter'] == 40
+        if assets is BOTH:
+            assert notes == []

@@ -77,8 +77,7 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     summary = res.stdout.strip().splitlines()[-1]
     assert summary.startswith('done: exported ') and 'inference.pdmodel' in summary and 'PSNR' in summary
     state = json.loads((work / 'state.json').read_text())['stages']
-    assert list(state) == ['degrade', 'evaluate', 'export', 'finetune', 'keyframes', 'report', 'split'] or \
-        set(state) == {'keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report'}
+    assert set(state) == {'keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report'}
     assert not list(work.glob('*.partial'))
     # split: per video by time, no near-duplicate across, files where the split says
     rows = json.loads((work / 'split' / 'split.json').read_text())
@@ -134,7 +133,7 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
 def test_sigkill_in_training_then_resume(clips, tiny_base, tmp_path):
     work = tmp_path / 'work'
     states = work / 'finetune.partial' / 'experiments' / 'finetune' / 'training_states'
-    proc = subprocess.Popen(cmd(clips, work, '--base', tiny_base, '--iters', 40, *TINY), cwd=ROOT,
+    proc = subprocess.Popen(cmd(clips, work, '--base', tiny_base, '--iters', 20, *TINY), cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 180
@@ -146,12 +145,12 @@ def test_sigkill_in_training_then_resume(clips, tiny_base, tmp_path):
         proc.wait()
     done = json.loads((work / 'state.json').read_text())['stages']
     assert set(done) == {'keyframes', 'split', 'degrade'}
-    res = run(clips, work, '--base', tiny_base, '--iters', 40, *TINY)
+    res = run(clips, work, '--base', tiny_base, '--iters', 20, *TINY)
     assert res.returncode == 0, res.stderr[-3000:]
     for s in ('keyframes', 'split', 'degrade'):
         assert f'[{s}] done earlier with the same settings: skipped' in res.stderr
     assert 'resumed from iter' in res.stderr
-    assert json.loads((work / 'state.json').read_text())['stages']['finetune']['info']['checkpoints'][-1] == 40
+    assert json.loads((work / 'state.json').read_text())['stages']['finetune']['info']['checkpoints'][-1] == 20
 
 
 def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path):

@@ -22,7 +22,11 @@ def test_templates_exist_and_pick_by_base_and_device():
     for kind in ('compact', 'x4plus'):
         for dev in ('cpu', 'gpu'):
             t, note = R.pick_template(kind, dev, NONE)
-            assert t.is_file() and t.name == f'finetune_domain_{kind}_{dev}.yml' and note is None
+            assert t.is_file() and t.name == f'finetune_domain_{kind}_{dev}.yml'
+            # offline: the CPU compact recipe says it stands in for the official one; others say what they drop
+            assert (note is not None) == (kind == 'compact' and dev == 'cpu')
+    assert 'VGG19 and RealESRGAN_x4plus_netD not cached' in R.pick_template('compact', 'cpu', NONE)[1]
+    assert R.pick_template('compact', 'cpu', dict(BOTH, netd=None))[1].startswith('RealESRGAN_x4plus_netD not cached')
     t, note = R.pick_template('compact', 'cpu', BOTH)   # online user: the official recipe stays the default
     assert t.name == 'finetune_domain_compact_gpu.yml' and 'official recipe' in note
 

@@ -109,8 +109,11 @@ def run(settings, argv=None, stop_after=None):
         if state.is_done(stage, h):
             ctx.say(f'[{stage}] done earlier with the same settings: skipped')
         else:
-            if state.record(stage) is not None or state.final_dir(stage).exists():
+            rec = state.record(stage)
+            if rec is not None and rec.get('hash') != h:
                 ctx.say(f'[{stage}] settings changed: this stage and the later ones run again')
+            elif rec is not None:
+                ctx.say(f'[{stage}] its output folder is missing: this stage and the later ones run again')
             state.invalidate_from(stage)
             ctx.say(f'[{stage}] running')
             part = state.begin(stage, h)

@@ -81,6 +81,11 @@ def pick_template(kind, device, assets):
         return OPTIONS / 'finetune_domain_compact_gpu.yml', (
             'VGG19 and the official discriminator are cached: the official recipe is used on the CPU too '
             '(slow per iteration; --budget sizes the run)')
+    if kind == 'compact' and device == 'cpu':
+        missing = ' and '.join(n for n, k in (('VGG19', 'vgg19'), ('RealESRGAN_x4plus_netD', 'netd')) if not assets[k])
+        return OPTIONS / 'finetune_domain_compact_cpu.yml', (
+            f'{missing} not cached: the offline CPU recipe is used instead of the official one '
+            '(python tools/download_models.py --names vgg19 RealESRGAN_x4plus_netD makes the official recipe the default)')
     return OPTIONS / f'finetune_domain_{kind}_{device}.yml', None
 
 

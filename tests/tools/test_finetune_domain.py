@@ -1,0 +1,204 @@
+"""tools/finetune_domain.py through its command line on a 4 s real clip with a tiny recipe:
+all seven stages, the report, skipping finished stages, redoing changed ones, a SIGKILL in the
+middle of training then a resume, and one-line errors for bad inputs."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from utils.ffmpeg import ffmpeg_exe
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOL = ROOT / 'tools' / 'finetune_domain.py'
+TINY = ['-o', 'network_d.num_feat=8', '-o', 'gt_size=32', '-o', 'datasets.train.crop_pad_size=64',
+        '-o', 'queue_size=4', '--gap', '0.5']
+
+
+def ffmpeg(*args):
+    subprocess.run([ffmpeg_exe(), '-hide_banner', '-nostdin', '-loglevel', 'error', '-y', *map(str, args)],
+                   check=True, timeout=120)
+
+
+def make_clip(shared_data, hr_photos, out, secs=4.0):
+    """``secs`` of cup.mp4 at 320x240 when ../shared is there, else a pan across a real photo."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cup = shared_data / 'video' / 'cup.mp4' if shared_data is not None else None
+    if cup is not None and cup.is_file():
+        ffmpeg('-ss', 2, '-t', secs, '-i', cup, '-vf', 'scale=320:240', '-an', '-c:v', 'libx264', '-g', 10, out)
+    else:
+        ffmpeg('-loop', 1, '-t', secs, '-i', hr_photos[0], '-vf',
+               "scale=960:720,crop=320:240:x='t*120':y='t*80',fps=10,format=yuv420p", '-c:v', 'mpeg4', '-q:v', 2, out)
+    return out
+
+
+@pytest.fixture(scope='module')
+def clips(shared_data, hr_photos, tmp_path_factory):
+    return make_clip(shared_data, hr_photos, tmp_path_factory.mktemp('clips') / 'videos' / 'cup4.mp4').parent
+
+
+@pytest.fixture(scope='module')
+def tiny_base(tmp_path_factory):
+    """A tiny SRVGGNetCompact x4 weights file (the pipeline reads its architecture from it)."""
+    import paddle
+
+    import models
+    from utils.checkpoint import save_checkpoint
+    arch = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 2,
+            'upscale': 4, 'act_type': 'prelu'}
+    paddle.seed(0)
+    net = models.build_network(arch)
+    path = tmp_path_factory.mktemp('base') / 'tiny_base.pdparams'
+    save_checkpoint(path, params={k: v.numpy() for k, v in net.state_dict().items()}, arch=arch)
+    return path
+
+
+def cmd(videos, work, *extra):
+    return [sys.executable, str(TOOL), '--videos', str(videos), '--work', str(work), *map(str, extra)]
+
+
+def run(*args, timeout=300):
+    return subprocess.run(cmd(*args), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def errors(res):
+    return [ln for ln in res.stderr.splitlines() if ln.strip()]
+
+
+def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_path):
+    work = tmp_path / 'work'
+    res = run(clips, work, '--base', tiny_base, '--iters', 8, *TINY)
+    assert res.returncode == 0, res.stderr[-3000:]
+    summary = res.stdout.strip().splitlines()[-1]
+    assert summary.startswith('done: exported ') and 'inference.pdmodel' in summary and 'PSNR' in summary
+    state = json.loads((work / 'state.json').read_text())['stages']
+    assert set(state) == {'keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report'}
+    assert not list(work.glob('*.partial'))
+    # split: per video by time, no near-duplicate across, files where the split says
+    rows = json.loads((work / 'split' / 'split.json').read_text())
+    train = [r for r in rows if r['set'] == 'train']
+    held = [r for r in rows if r['set'] == 'heldout']
+    assert len(train) >= 4 and len(held) >= 2
+    assert max(r['time'] for r in train) <= min(r['time'] for r in held) - 0.5
+    assert all(bin(int(a['phash'], 16) ^ int(b['phash'], 16)).count('1') > 10 for a in train for b in held)
+    assert sorted(p.name for p in (work / 'split' / 'val_hr').iterdir()) == sorted(r['file'] for r in held)
+    assert sorted(p.stem for p in (work / 'degrade' / 'val_lq').glob('*.png')) == \
+        sorted(Path(r['file']).stem for r in held)
+    # finetune: 4 checkpoints (every iters/4), options that reproduce the run
+    ft = state['finetune']['info']
+    assert ft['checkpoints'] == [2, 4, 6, 8] and ft['template'] == 'finetune_domain_compact_cpu.yml'
+    assert (work / 'finetune' / 'options.yml').is_file()
+    # evaluate: the criterion's choice, and the export is exactly that model
+    metrics = json.loads((work / 'evaluate' / 'metrics.json').read_text())
+    assert set(metrics['summary']) == {'bicubic', 'base', 'finetuned'}
+    assert all(metrics['summary'][m]['detail'] > 0 for m in metrics['summary'])
+    exported = metrics['exported']
+    from utils.checkpoint import load_state_file
+    src = tiny_base if exported['name'] == 'base' else \
+        work / 'finetune' / 'experiments' / 'finetune' / 'models' / f'net_g_{exported["iteration"]}.pdparams'
+    assert load_state_file(work / 'export' / 'model.pdparams')['params']['body.0.weight'].tobytes() == \
+        load_state_file(src)['params']['body.0.weight'].tobytes()
+    assert (work / 'export' / 'inference.pdmodel').is_file() and (work / 'export' / 'inference.pdiparams').is_file()
+    # report: md with the tables, html self-contained
+    md = (work / 'report.md').read_text()
+    for part in ('## Held-out metrics', '## Checkpoint choice', '## Per image', 'report/curves.png',
+                 'report/sheet.png', 'python train.py --yml_path', 'make_lq_data.py', 'extract_keyframes.py'):
+        assert part in md, part
+    html = (work / 'report.html').read_text()
+    assert html.count('<img ') == html.count('src="data:image/png;base64,') == 2
+
+    # the same command again: every stage skipped
+    res2 = run(clips, work, '--base', tiny_base, '--iters', 8, *TINY)
+    assert res2.returncode == 0, res2.stderr[-2000:]
+    assert res2.stderr.count('done earlier with the same settings: skipped') == 7
+
+    # a changed evaluation setting: evaluate, export and report run again, the earlier stages not
+    res3 = run(clips, work, '--base', tiny_base, '--iters', 8, *TINY, '--compare', f'other={tiny_base}')
+    assert res3.returncode == 0, res3.stderr[-2000:]
+    for s in ('keyframes', 'split', 'degrade', 'finetune'):
+        assert f'[{s}] done earlier with the same settings: skipped' in res3.stderr
+    for s in ('evaluate', 'export', 'report'):
+        assert f'[{s}] running' in res3.stderr
+    assert '[evaluate] settings changed' in res3.stderr
+    metrics = json.loads((work / 'evaluate' / 'metrics.json').read_text())
+    assert set(metrics['summary']) == {'bicubic', 'base', 'finetuned', 'other'}
+    assert metrics['summary']['other']['psnr'] == pytest.approx(metrics['summary']['base']['psnr'])
+
+
+def test_sigkill_in_training_then_resume(clips, tiny_base, tmp_path):
+    work = tmp_path / 'work'
+    states = work / 'finetune.partial' / 'experiments' / 'finetune' / 'training_states'
+    proc = subprocess.Popen(cmd(clips, work, '--base', tiny_base, '--iters', 20, *TINY), cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and not (states.is_dir() and any(states.glob('*.pdstates'))):
+            time.sleep(0.2)
+        assert states.is_dir() and any(states.glob('*.pdstates')), 'no training state appeared'
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done = json.loads((work / 'state.json').read_text())['stages']
+    assert set(done) == {'keyframes', 'split', 'degrade'}
+    res = run(clips, work, '--base', tiny_base, '--iters', 20, *TINY)
+    assert res.returncode == 0, res.stderr[-3000:]
+    for s in ('keyframes', 'split', 'degrade'):
+        assert f'[{s}] done earlier with the same settings: skipped' in res.stderr
+    assert 'resumed from iter' in res.stderr
+    assert json.loads((work / 'state.json').read_text())['stages']['finetune']['info']['checkpoints'][-1] == 20
+
+
+def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path):
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    res = run(empty, tmp_path / 'w0')
+    assert res.returncode == 2 and errors(res) == [f'error: no video files in {empty}']
+
+    black = tmp_path / 'black'
+    black.mkdir()
+    ffmpeg('-f', 'lavfi', '-i', 'color=c=black:s=320x240:d=2:r=10', '-c:v', 'mpeg4', black / 'black.mp4')
+    res = run(black, tmp_path / 'w1')
+    lines = errors(res)
+    assert res.returncode == 2 and lines[-1].startswith('error: nothing kept by the frame filters') \
+        and 'black' in lines[-1], res.stderr[-2000:]
+    assert not any('Traceback' in ln for ln in lines)
+
+    short = make_clip(shared_data, hr_photos, tmp_path / 'short' / 'short.mp4', secs=1.2).parent
+    res = run(short, tmp_path / 'w2')
+    lines = errors(res)
+    assert res.returncode == 2 and lines[-1].startswith('error: too few frames for a split'), res.stderr[-2000:]
+    assert not any('Traceback' in ln for ln in lines)
+
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('x')
+    res = run(clips, blocker / 'work')
+    assert res.returncode == 2 and len(errors(res)) == 1 and 'the work folder is not writable' in errors(res)[0]
+
+    res = run(clips, tmp_path / 'w3', '--compare', f'x={tmp_path / "missing.pdparams"}')
+    assert res.returncode == 2 and errors(res) == [f'error: --compare x={tmp_path / "missing.pdparams"}: no such file']
+
+    res = run(clips, tmp_path / 'w3', '--budget', 'soon')
+    assert res.returncode == 2 and errors(res) == ["error: --budget 'soon': expected a duration such as 30m, "
+                                                   "1h30m or 90s"]
+
+
+def test_budget_is_turned_into_iterations_by_a_timed_warmup(clips, tiny_base, tmp_path):
+    work = tmp_path / 'work'
+    res = run(clips, work, '--base', tiny_base, '--budget', '40s', *TINY, '--stop-after', 'finetune')
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.strip().splitlines()[-1].startswith('stopped after finetune')
+    plan = json.loads((work / 'finetune' / 'plan.json').read_text())
+    assert plan['how'] == '--budget 40s' and plan['warmup_iters'] == 6 and plan['s_per_iter'] > 0
+    # iters = floor(0.9 * (budget - warm-up wall) / s_per_iter), at least 1 (plan.json rounds its inputs)
+    assert abs(plan['iters'] - max(1.0, 0.9 * (40 - plan['warmup_wall_s']) / plan['s_per_iter'])) <= 1
+    info = json.loads((work / 'state.json').read_text())['stages']['finetune']['info']
+    assert info['iters'] == plan['iters'] and info['checkpoints'][-1] == plan['iters']
+    assert not (work / 'finetune' / 'warmup').exists()
+    said = re.search(r'([\d.]+) s/iteration measured -> (\d+) iterations', res.stderr)
+    assert said and int(said.group(2)) == plan['iters'] and float(said.group(1)) == pytest.approx(plan['s_per_iter'],
+                                                                                               abs=0.01)

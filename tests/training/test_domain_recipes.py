@@ -1,0 +1,96 @@
+"""Recipe choice and options of the domain pipeline (training/domain/recipes.py), and the
+warm-up timing that turns --budget into iterations."""
+import pytest
+import yaml
+
+from training.domain import recipes as R
+from training.domain.stages_model import seconds_per_iter
+
+NONE = {'vgg19': None, 'netd': None}
+BOTH = {'vgg19': '/cache/vgg19.pdparams', 'netd': '/cache/netd.pdparams'}
+
+
+def test_parse_budget():
+    assert R.parse_budget('30m') == 1800 and R.parse_budget('1h30m') == 5400 and R.parse_budget('90s') == 90
+    assert R.parse_budget('2') == 120
+    for bad in ('soon', '30x', '0m', ''):
+        with pytest.raises(R.RecipeError):
+            R.parse_budget(bad)
+
+
+def test_templates_exist_and_pick_by_base_and_device():
+    for kind in ('compact', 'x4plus'):
+        for dev in ('cpu', 'gpu'):
+            t, note = R.pick_template(kind, dev, NONE)
+            assert t.is_file() and t.name == f'finetune_domain_{kind}_{dev}.yml'
+            # offline: the CPU compact recipe says it stands in for the official one; others say what they drop
+            assert (note is not None) == (kind == 'compact' and dev == 'cpu')
+    assert 'VGG19 and RealESRGAN_x4plus_netD not cached' in R.pick_template('compact', 'cpu', NONE)[1]
+    assert R.pick_template('compact', 'cpu', dict(BOTH, netd=None))[1].startswith('RealESRGAN_x4plus_netD not cached')
+    t, note = R.pick_template('compact', 'cpu', BOTH)   # online user: the official recipe stays the default
+    assert t.name == 'finetune_domain_compact_gpu.yml' and 'official recipe' in note
+
+
+def _paths(tmp_path):
+    for d in ('train_hr', 'val_hr', 'val_lq'):
+        (tmp_path / d).mkdir(exist_ok=True)
+    return {'train_hr': str(tmp_path / 'train_hr'), 'val_hr': str(tmp_path / 'val_hr'),
+            'val_lq': str(tmp_path / 'val_lq'), 'experiments_root': str(tmp_path / 'exp')}
+
+
+def test_options_filled_scaled_and_overridden(tmp_path):
+    t = R.OPTIONS / 'finetune_domain_compact_cpu.yml'
+    raw = yaml.safe_load(t.read_text())
+    arch = dict(raw['network_g'])
+    opt, notes, over = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
+                                       _paths(tmp_path), 60, NONE, ['-o', 'train.optim_g.lr=2e-4'][1:])
+    assert opt['train']['total_iter'] == 60 and opt['logger']['save_checkpoint_freq'] == 15
+    assert opt['train']['scheduler']['milestones'] == [round(m * 60 / raw['train']['total_iter'])
+                                                       for m in raw['train']['scheduler']['milestones']]
+    assert opt['datasets']['train']['dataroot_gt'] == str(tmp_path / 'train_hr')
+    assert opt['path']['pretrain_network_g'] == 'realesr-animevideov3' and opt['device'] == 'cpu'
+    assert opt['train']['optim_g']['lr'] == 2e-4 and opt['logger']['keep_last'] == 0
+
+
+def test_missing_vgg_and_netd_are_said_and_dropped(tmp_path):
+    t = R.OPTIONS / 'finetune_domain_x4plus_gpu.yml'
+    arch = yaml.safe_load(t.read_text())['network_g']
+    opt, notes, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesrgan-x4plus', 'x4plus', 'gpu',
+                                    _paths(tmp_path), None, NONE, [])
+    assert opt['train']['perceptual_opt']['perceptual_weight'] == 0.0 and opt['path']['pretrain_network_d'] is None
+    assert len(notes) == 2 and 'VGG19' in notes[0] and 'RealESRGAN_x4plus_netD' in notes[1]
+    assert opt['train']['total_iter'] == yaml.safe_load(t.read_text())['train']['total_iter']
+
+
+def test_bad_override_is_one_line(tmp_path):
+    t = R.OPTIONS / 'finetune_domain_compact_cpu.yml'
+    arch = yaml.safe_load(t.read_text())['network_g']
+    with pytest.raises(R.RecipeError) as e:
+        R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
+                        _paths(tmp_path), 10, NONE, ['train.optim_g.lrr=1'])
+    assert 'train.optim_g.lrr: unknown key' in str(e.value) and '\n' not in str(e.value)
+
+
+def test_seconds_per_iter_from_the_trainer_log(tmp_path):
+    log = tmp_path / 'train.log'
+    lines = []
+    for it, t in ((1, '10:00:00,000'), (2, '10:00:05,000'), (3, '10:00:07,000'), (4, '10:00:09,500'),
+                  (6, '10:00:14,000')):
+        lines.append(f'2026-11-22 {t} INFO train.x.r0: [epoch   0 iter {it:7d}/6] lr:(1.000e-04) 0.5 it/s eta 0:00:01 '
+                     'l_g_pix: 1.0e-01')
+    log.write_text('\n'.join(lines + ['2026-11-22 10:00:15,000 INFO train.x.r0: done']) + '\n')
+    assert seconds_per_iter(log) == pytest.approx(9.0 / 4)
+
+
+@pytest.mark.parametrize('kind,device', [('compact', 'cpu'), ('compact', 'gpu'), ('x4plus', 'cpu'), ('x4plus', 'gpu')])
+def test_every_template_validates_with_and_without_the_official_weights(kind, device, tmp_path):
+    t = R.OPTIONS / f'finetune_domain_{kind}_{device}.yml'
+    arch = yaml.safe_load(t.read_text())['network_g']
+    label = 'realesr-animevideov3' if kind == 'compact' else 'realesrgan-x4plus'
+    for assets in (NONE, BOTH):
+        opt, notes, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, label, kind, device, _paths(tmp_path), 40,
+                                        assets, [])
+        assert opt['network_g']['type'] == ('SRVGGNetCompact' if kind == 'compact' else 'RRDBNet')
+        assert opt['logger']['save_checkpoint_freq'] == 10 and opt['train']['total_iter'] == 40
+        if assets is BOTH:
+            assert notes == []

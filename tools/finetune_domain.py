@@ -1,0 +1,99 @@
+"""One command from domain footage to a finetuned, evaluated and exported model.
+
+    python tools/finetune_domain.py --videos DIR --work DIR
+        [--base realesr-animevideov3|realesrgan-x4plus|PATH] [--iters N | --budget 30m]
+        [--device cpu|gpu] [--compare NAME=MODEL ...] [-o key.sub=value ...]
+
+Stages, each resumable (a finished stage is skipped; a changed setting redoes it and the
+later ones): keyframes (one frame every --every s, the builder's filters), split by time per
+video (the last --holdout of each video held out, --gap seconds between, no near-duplicate
+across), a degraded held-out set (make_lq_data.py, fixed seed), finetune (a recipe from
+options/finetune_domain_*.yml), evaluate (bicubic, base, finetuned, --compare models) and
+choose the checkpoint, export (WORK/export/inference.pdmodel), report (WORK/report.md, .html).
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+STAGE_NAMES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('--videos', nargs='+', required=True, help='folders and/or files of domain footage')
+    p.add_argument('--work', required=True, help='work folder: every stage writes here; re-run to resume')
+    p.add_argument('--base', default='realesr-animevideov3',
+                   help='realesr-animevideov3, realesrgan-x4plus, or a x4 weights file (SRVGGNetCompact/RRDBNet)')
+    g = p.add_mutually_exclusive_group()
+    g.add_argument('--iters', type=int, default=None, help='training iterations (default: the recipe\'s)')
+    g.add_argument('--budget', default=None,
+                   help='training time such as 30m or 1h: a timed warm-up turns it into iterations')
+    p.add_argument('--device', choices=('cpu', 'gpu'), default='cpu')
+    p.add_argument('--compare', nargs='+', default=[], metavar='NAME=MODEL',
+                   help='more models for the evaluation and the contact sheet (weights file or zoo name)')
+    p.add_argument('-o', '--override', action='append', default=[], metavar='KEY.SUB=VALUE',
+                   help='training option override, as train.py -o (repeatable)')
+    p.add_argument('--every', type=float, default=0.4, help='seconds between extracted frames')
+    p.add_argument('--min-size', type=int, default=200, help='drop frames whose short side is below this')
+    p.add_argument('--holdout', type=float, default=0.2, help='fraction of each video, at its end, held out')
+    p.add_argument('--gap', type=float, default=1.0, help='seconds between train and held-out frames')
+    p.add_argument('--split-hamming', type=int, default=10,
+                   help='train frames within this many bits (of 64) of a held-out frame\'s hash are dropped')
+    p.add_argument('--seed', type=int, default=0, help='seed of the held-out degradation')
+    p.add_argument('--stop-after', choices=STAGE_NAMES, default=None, help='stop after this stage')
+    p.add_argument('--quiet', action='store_true', help='fewer messages')
+    return p.parse_args(argv)
+
+
+def _bad(msg):
+    print(f'error: {msg}', file=sys.stderr)
+    return 2
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.iters is not None and args.iters < 1:
+        return _bad(f'--iters must be >= 1, got {args.iters}')
+    if args.every <= 0 or not 0 < args.holdout < 1 or args.gap < 0:
+        return _bad('--every must be > 0, --holdout in (0, 1) and --gap >= 0')
+    compare = {}
+    for item in args.compare:
+        name, sep, model = item.partition('=')
+        if not sep or not name or not model or name in ('bicubic', 'base', 'finetuned'):
+            return _bad(f'--compare expects NAME=MODEL with a new NAME, got {item!r}')
+        compare[name] = model
+    from training.domain.context import DomainError, Settings
+    from training.domain.pipeline import check_work, run
+    from training.domain.recipes import RecipeError, parse_budget
+    from training.domain.stages_data import find_input_videos
+    try:
+        if args.budget:
+            parse_budget(args.budget)
+        check_work(args.work)  # the cheap checks first: bad input gets its line before Paddle loads
+        find_input_videos(Settings(videos=[str(v) for v in args.videos], work=Path(args.work)))
+        from utils.runtime_env import setup
+        setup(reexec=True)
+        settings = Settings(videos=[str(v) for v in args.videos], work=Path(args.work), base=args.base,
+                            iters=args.iters, budget=args.budget, device=args.device, compare=compare,
+                            overrides=list(args.override), every=args.every, min_size=args.min_size,
+                            holdout=args.holdout, gap=args.gap, split_hamming=args.split_hamming, seed=args.seed,
+                            quiet=args.quiet)
+        line = run(settings, argv=['python', 'tools/finetune_domain.py', *(argv if argv is not None else sys.argv[1:])],
+                   stop_after=args.stop_after)
+    except RecipeError as exc:
+        return _bad(str(exc))
+    except DomainError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print('interrupted: re-run the same command to resume', file=sys.stderr)
+        return 130
+    print(line)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

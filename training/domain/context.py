@@ -1,0 +1,60 @@
+"""What every stage sees: the parsed settings, the work folder and one-line messages."""
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STAGES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class DomainError(Exception):
+    """A problem to report in one line; ``code`` 2 for bad input, 1 for a failed step."""
+
+    def __init__(self, message, code=2):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Settings:
+    videos: list
+    work: Path
+    base: str = 'realesr-animevideov3'
+    iters: int = None
+    budget: str = None
+    device: str = 'cpu'
+    compare: dict = field(default_factory=dict)
+    overrides: list = field(default_factory=list)
+    every: float = 0.4
+    min_size: int = 200
+    holdout: float = 0.2
+    gap: float = 1.0
+    split_hamming: int = 10
+    seed: int = 0
+    warmup_iters: int = 6
+    quiet: bool = False
+
+
+class Context:
+    def __init__(self, settings, state, argv=None):
+        self.s = settings
+        self.work = Path(settings.work)
+        self.state = state
+        self.argv = argv
+
+    def say(self, line):
+        if self.s.quiet:
+            return
+        try:
+            from tqdm import tqdm
+            tqdm.write(line, file=sys.stderr)
+        except ImportError:  # pragma: no cover
+            print(line, file=sys.stderr)
+
+    def out(self, stage):
+        """The committed folder of an earlier stage."""
+        return self.state.final_dir(stage)
+
+    def command(self, *args):
+        return 'python ' + ' '.join(shlex.quote(str(a)) for a in args)

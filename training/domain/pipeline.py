@@ -1,0 +1,141 @@
+"""The domain-finetune pipeline: seven resumable stages from videos to an exported model.
+
+``run(settings, argv)`` runs keyframes -> split -> degrade -> finetune -> evaluate -> export ->
+report in ``settings.work``, skipping finished stages whose settings are unchanged
+(``state.WorkState``), and returns the one-line summary. Problems raise ``DomainError``.
+"""
+import json
+import os
+import time
+from pathlib import Path
+
+from . import stages_data as D
+from . import stages_model as M
+from .context import ROOT, STAGES, Context, DomainError
+from .state import WorkState, settings_hash
+
+
+def check_work(work):
+    """The work folder exists (created) and is writable, else one-line DomainError."""
+    work = Path(work)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        probe = work / f'.write_test.{os.getpid()}'
+        probe.write_bytes(b'')
+        probe.unlink()
+    except OSError as exc:
+        raise DomainError(f'{work}: the work folder is not writable ({exc.strerror or exc})') from None
+
+
+def check_compare(compare):
+    """Every --compare model is an existing file or a model-zoo name (checked before any stage runs)."""
+    from models.zoo import get_entry, looks_like_path
+    for name, model in compare.items():
+        if Path(model).is_file():
+            continue
+        if looks_like_path(model):
+            raise DomainError(f'--compare {name}={model}: no such file')
+        try:
+            get_entry(model)
+        except KeyError as exc:
+            raise DomainError(f'--compare {name}={model}: {exc.args[0]}') from None
+
+
+def _commands(ctx):
+    w = ctx.work
+    cli = _without_stop(list((ctx.argv or [])[1:]))  # the run's own command
+    return {
+        'keyframes': D.command_keyframes(ctx, w / 'keyframes'),
+        'split': ctx.command(*cli, '--stop-after', 'split'),
+        'degrade': D.command_degrade(ctx, w / 'degrade' / 'val_lq'),
+        'finetune': ctx.command('train.py', '--yml_path', w / 'finetune' / 'options.yml'),
+        'evaluate': ctx.command(*(['tools/evaluate.py'] if (ROOT / 'tools' / 'evaluate.py').is_file() else
+                                  ['-m', 'training.evaluate']), '--gt', w / 'split' / 'val_hr', '--lq',
+                                w / 'degrade' / 'val_lq', '--models', 'bicubic=bicubic', f'base={ctx.s.base}',
+                                f'finetuned={w / "export" / "model.pdparams"}',
+                                *[f'{k}={v}' for k, v in ctx.s.compare.items()]),
+        'export': ctx.command('tools/export_model.py', '--model_path', w / 'export' / 'model.pdparams',
+                              '--save-inference-dir', w / 'export'),
+        'report': ctx.command(*cli, '--stop-after', 'report'),
+    }
+
+
+def _without_stop(args):
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a == '--stop-after':
+            skip = True
+        elif not a.startswith('--stop-after='):
+            out.append(a)
+    return out
+
+
+def _run_report(ctx, part):
+    from .report import build
+    return build(ctx, part, _commands(ctx))
+
+
+STAGE_FUNCS = {
+    'keyframes': (D.settings_keyframes, D.run_keyframes),
+    'split': (D.settings_split, D.run_split),
+    'degrade': (D.settings_degrade, D.run_degrade),
+    'finetune': (M.settings_finetune, M.run_finetune),
+    'evaluate': (M.settings_evaluate, M.run_evaluate),
+    'export': (M.settings_export, M.run_export),
+    'report': (lambda ctx: {'version': 1}, _run_report),
+}
+
+
+def _publish_report(ctx):
+    from utils.fileio import atomic_write_text
+    for name in ('report.md', 'report.html'):
+        atomic_write_text(ctx.work / name, (ctx.out('report') / name).read_text())
+
+
+def run(settings, argv=None, stop_after=None):
+    t_start = time.perf_counter()
+    check_work(settings.work)
+    state = WorkState(settings.work, STAGES)
+    ctx = Context(settings, state, argv)
+    D.find_input_videos(settings)  # no videos: one line before anything heavy
+    check_compare(settings.compare)
+    upstream = None
+    for stage in STAGES:
+        settings_fn, run_fn = STAGE_FUNCS[stage]
+        h = settings_hash(settings_fn(ctx), upstream)
+        upstream = h
+        if state.is_done(stage, h):
+            ctx.say(f'[{stage}] done earlier with the same settings: skipped')
+        else:
+            rec = state.record(stage)
+            if rec is not None and rec.get('hash') != h:
+                ctx.say(f'[{stage}] settings changed: this stage and the later ones run again')
+            elif rec is not None:
+                ctx.say(f'[{stage}] its output folder is missing: this stage and the later ones run again')
+            state.invalidate_from(stage)
+            ctx.say(f'[{stage}] running')
+            part = state.begin(stage, h)
+            t0 = time.perf_counter()
+            info = run_fn(ctx, part)
+            state.commit(stage, h, time.perf_counter() - t0, info)
+            if stage == 'report':
+                _publish_report(ctx)
+            ctx.say(f'[{stage}] finished in {time.perf_counter() - t0:.1f} s')
+        if stage == stop_after:
+            return f'stopped after {stage} ({time.perf_counter() - t_start:.1f} s); outputs in {ctx.out(stage)}'
+    return summary_line(ctx, time.perf_counter() - t_start)
+
+
+def summary_line(ctx, seconds):
+    res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
+    s, e = res['summary'], res['exported']
+    name = 'finetuned' if e['name'] != 'base' else 'base'
+    row = s['finetuned'] if name == 'finetuned' else s['base']
+    total = sum(r['seconds'] for r in ctx.state.data['stages'].values())
+    what = (f'finetuned {e["name"]}' if name == 'finetuned' else 'the BASE model (no checkpoint beat it)')
+    return (f'done: exported {what}: PSNR {row["psnr"]:.2f} dB vs base {s["base"]["psnr"]:.2f}, detail '
+            f'{row["detail"]:.3f} vs base {s["base"]["detail"]:.3f} -> {ctx.out("export") / "inference.pdmodel"}; '
+            f'stages {total:.0f} s (this run {seconds:.0f} s); report {ctx.work / "report.html"}')
+

@@ -1,0 +1,157 @@
+"""The finetune recipe: a template from ``options/`` picked by the base model and the device,
+with the pipeline's paths and schedule filled in, and the user's ``-o`` overrides on top.
+
+| base | device | template |
+|---|---|---|
+| compact (realesr-animevideov3, any SRVGGNetCompact file) | cpu | finetune_domain_compact_cpu.yml |
+| compact | gpu, or cpu with VGG19 and the official netD cached | finetune_domain_compact_gpu.yml |
+| x4plus (realesrgan-x4plus, any RRDBNet file) | cpu / gpu | finetune_domain_x4plus_cpu.yml / _gpu.yml |
+
+When VGG19 or the official discriminator (``RealESRGAN_x4plus_netD``) is not in the model
+cache, the template's perceptual loss is switched off or its discriminator starts from
+scratch, and the run says so in one line each.
+"""
+import copy
+import math
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+OPTIONS = ROOT / 'options'
+ZOO_BASES = {'realesr-animevideov3': 'compact', 'realesrgan-x4plus': 'x4plus'}
+KIND_OF_ARCH = {'SRVGGNetCompact': 'compact', 'RRDBNet': 'x4plus'}
+
+
+class RecipeError(ValueError):
+    """A bad --base, --budget or -o value (one line for the user)."""
+
+
+def parse_budget(text):
+    """'30m', '1h30m', '90s', '2h' or a bare number of minutes -> seconds."""
+    s = str(text).strip().lower()
+    if re.fullmatch(r'\d+(\.\d+)?', s):
+        return float(s) * 60.0
+    parts = re.findall(r'(\d+(?:\.\d+)?)\s*([hms])', s)
+    if not parts or re.sub(r'(\d+(?:\.\d+)?)\s*([hms])', '', s).strip():
+        raise RecipeError(f'--budget {text!r}: expected a duration such as 30m, 1h30m or 90s')
+    secs = sum(float(v) * {'h': 3600, 'm': 60, 's': 1}[u] for v, u in parts)
+    if secs <= 0:
+        raise RecipeError(f'--budget {text!r}: must be more than 0')
+    return secs
+
+
+def resolve_base(base):
+    """``(weights path, arch, kind, label)`` of --base (a zoo name above or a weights file)."""
+    from models.zoo import resolve
+    from utils.checkpoint import load_state_file, pick_params
+    key = str(base).strip().lower().replace('_', '-')
+    if key in ZOO_BASES:
+        path = resolve(key)
+    else:
+        path = Path(base).expanduser()
+        if not path.is_file():
+            raise RecipeError(f'--base {base}: not realesr-animevideov3, realesrgan-x4plus or a weights file')
+    try:
+        from models.detect import detect_arch
+        state, arch = pick_params(load_state_file(path), 'params_ema')
+        arch = dict(arch or detect_arch(state))
+    except Exception as exc:  # unreadable or unknown weights: one line
+        raise RecipeError(f'--base {base}: cannot read the weights ({exc})') from None
+    kind = KIND_OF_ARCH.get(arch.get('type'))
+    if kind is None or int(arch.get('upscale', arch.get('scale', 4))) != 4:
+        raise RecipeError(f'--base {base}: a x4 SRVGGNetCompact or RRDBNet is needed, got {arch}')
+    return Path(path), arch, kind, (key if key in ZOO_BASES else str(base))
+
+
+def official_assets():
+    """Cached VGG19 and official discriminator paths (None when absent)."""
+    from loss.perceptual import default_vgg_path
+    from models.zoo import cached_paths, get_entry
+    vgg = default_vgg_path()
+    netd = cached_paths(get_entry('RealESRGAN_x4plus_netD'))[0]
+    return {'vgg19': str(vgg) if vgg.is_file() else None, 'netd': str(netd) if netd.is_file() else None}
+
+
+def pick_template(kind, device, assets):
+    """``(template path, note)``."""
+    official = bool(assets['vgg19'] and assets['netd'])
+    if kind == 'compact' and device == 'cpu' and official:
+        return OPTIONS / 'finetune_domain_compact_gpu.yml', (
+            'VGG19 and the official discriminator are cached: the official recipe is used on the CPU too '
+            '(slow per iteration; --budget sizes the run)')
+    if kind == 'compact' and device == 'cpu':
+        missing = ' and '.join(n for n, k in (('VGG19', 'vgg19'), ('RealESRGAN_x4plus_netD', 'netd')) if not assets[k])
+        return OPTIONS / 'finetune_domain_compact_cpu.yml', (
+            f'{missing} not cached: the offline CPU recipe is used instead of the official one '
+            '(python tools/download_models.py --names vgg19 RealESRGAN_x4plus_netD makes the official recipe the default)')
+    return OPTIONS / f'finetune_domain_{kind}_{device}.yml', None
+
+
+def _scale(x, f):
+    return max(1, int(round(x * f))) if x else x
+
+
+def build_options(template, base_path, base_arch, base_label, kind, device, paths, iters, assets, user_overrides):
+    """The options dict for train.py, the notes to print, and the pipeline's own overrides (for the report).
+
+    ``paths``: train_hr, val_hr, val_lq, experiments_root. ``iters``: None keeps the template's.
+    """
+    from training.options import OptionsError, apply_overrides, validate_options
+    raw = yaml.safe_load(Path(template).read_text()) or {}
+    total0 = int(raw['train']['total_iter'])
+    n = int(iters or total0)
+    f = n / total0
+    ckpt = max(1, math.ceil(n / 4))
+    tr = raw['train']
+    over = {'name': 'finetune', 'device': device,
+            'datasets.train.dataroot_gt': paths['train_hr'],
+            'datasets.val.dataroot_gt': paths['val_hr'], 'datasets.val.dataroot_lq': paths['val_lq'],
+            'path.experiments_root': paths['experiments_root'],
+            'path.pretrain_network_g': base_label if base_label in ZOO_BASES else str(base_path),
+            'train.total_iter': n,
+            'train.scheduler.milestones': [_scale(m, f) for m in (tr.get('scheduler') or {}).get('milestones', [])],
+            'train.net_d_init_iters': _scale(int(tr.get('net_d_init_iters') or 0), f),
+            'logger.save_checkpoint_freq': ckpt, 'logger.keep_last': 0,
+            'logger.print_freq': max(1, min(int((raw.get('logger') or {}).get('print_freq', 100)), n // 20 or 1))}
+    if raw.get('val') is not None:
+        over['val.val_freq'] = ckpt
+    if base_label not in ZOO_BASES:
+        over['network_g'] = dict(base_arch)
+        over['path.param_key_g'] = 'params_ema'
+    notes = []
+    perc = tr.get('perceptual_opt') or {}
+    if float(perc.get('perceptual_weight') or 0) > 0 and not assets['vgg19']:
+        over['train.perceptual_opt.perceptual_weight'] = 0.0
+        notes.append('VGG19 weights are not cached: the perceptual loss is off '
+                     '(python tools/download_models.py --names vgg19 turns the official recipe on)')
+    if (raw.get('path') or {}).get('pretrain_network_d') and not assets['netd']:
+        over['path.pretrain_network_d'] = None
+        notes.append('the official discriminator RealESRGAN_x4plus_netD is not cached: the discriminator starts '
+                     'from scratch (python tools/download_models.py --names RealESRGAN_x4plus_netD)')
+    opt = copy.deepcopy(raw)
+    for k, v in over.items():
+        _set(opt, k, v)
+    try:
+        apply_overrides(opt, user_overrides)
+        validate_options(copy.deepcopy(opt), 'the finetune options')
+    except OptionsError as exc:
+        raise RecipeError(f'{Path(template).name}: ' + '; '.join(exc.problems)) from None
+    except ValueError as exc:
+        raise RecipeError(f'-o: {exc}') from None
+    return opt, notes, over
+
+
+def _set(opt, dotted, value):
+    node = opt
+    parts = dotted.split('.')
+    for p in parts[:-1]:
+        if not isinstance(node.get(p), dict):
+            node[p] = {}
+        node = node[p]
+    node[parts[-1]] = value
+
+
+def dump(opt):
+    return yaml.safe_dump(opt, sort_keys=False)

@@ -1,0 +1,137 @@
+"""Stage 7: ``WORK/report.md`` and the self-contained ``WORK/report.html``."""
+import json
+import re
+import shlex
+from pathlib import Path
+
+from .context import STAGES
+from .doc import Doc
+from .select import DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE
+
+_LOSS = re.compile(r'iter\s+(\d+)/\d+\].*?it/s eta \S+ (.*)$')
+_VAL = re.compile(r'validation iter (\d+) on \d+ images: (.*)$')
+
+
+def parse_train_log(path):
+    """``(losses {name: [(iter, value)]}, val {metric: [(iter, value)]})`` from the trainer's log file."""
+    losses, val = {}, {}
+    for line in Path(path).read_text().splitlines():
+        m = _LOSS.search(line)
+        if m:
+            it = int(m.group(1))
+            for k, v in re.findall(r'(\w+): ([-\d.e+]+)', m.group(2)):
+                losses.setdefault(k, []).append((it, float(v)))
+            continue
+        m = _VAL.search(line)
+        if m:
+            for k, v in re.findall(r'(\w+) ([-\d.]+) \(best', m.group(2)):
+                val.setdefault(k, []).append((int(m.group(1)), float(v)))
+    return losses, val
+
+
+def plot_curves(log_file, selection, out_png):
+    """Losses over iterations, and the held-out PSNR and detail ratio of each checkpoint."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    losses, _ = parse_train_log(log_file) if log_file and Path(log_file).is_file() else ({}, {})
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))
+    for k, pts in sorted(losses.items()):
+        if k.startswith('l_') and pts:
+            a.plot(*zip(*pts), label=k)
+    a.set_xlabel('iteration')
+    a.set_yscale('log')
+    a.set_title('training losses (trainer log)')
+    if losses:
+        a.legend(fontsize=8)
+    summ, cand = selection['summary'], selection['candidates']
+    its = [0] + [cand[c] for c in cand]
+    names = ['base'] + list(cand)
+    b.plot(its, [summ[n]['psnr'] for n in names], 'o-', color='tab:blue', label='PSNR (dB)')
+    b.set_xlabel('iteration (0 = base)')
+    b.set_ylabel('held-out PSNR (dB)', color='tab:blue')
+    b2 = b.twinx()
+    b2.plot(its, [summ[n]['detail'] for n in names], 's--', color='tab:red', label='detail ratio')
+    b2.axhline(1.0, color='tab:red', lw=0.5, ls=':')
+    b2.set_yscale('log')  # detail is a ratio: equal steps in log are equal factors; 1 = the GT's detail
+    b2.set_ylabel('detail ratio (GT = 1, log scale)', color='tab:red')
+    b.set_title('held-out set, EMA weights of each checkpoint')
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=90)
+    plt.close(fig)
+
+
+def _fmt_time(s):
+    s = int(round(s))
+    return f'{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s' if s >= 3600 else f'{s // 60}m{s % 60:02d}s'
+
+
+def build(ctx, part, commands):
+    st = ctx.state.data['stages']
+    res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
+    ft = st['finetune']['info']
+    exp_dir = ctx.out('finetune') / 'experiments' / 'finetune'
+    plot_curves(exp_dir / ft['log'] if ft.get('log') else None, res['selection'], part / 'curves.png')
+    (part / 'sheet.png').write_bytes((ctx.out('evaluate') / 'sheet.png').read_bytes())
+    summ, exported = res['summary'], res['exported']
+    d = Doc()
+    d.h(1, 'Domain finetune report')
+    d.p('Command: `' + shlex.join(ctx.argv or []) + '`')
+    d.h(2, 'Exported model')
+    loud = exported['name'] == 'base'
+    d.p(('**The base model was exported: no finetuned checkpoint beat it.** ' if loud else
+         f'**Exported: the finetuned checkpoint {exported["name"]}.** ') + exported['reason'] + '.')
+    d.p(f'Export: `{ctx.out("export") / "inference.pdmodel"}` (and `model.pdparams`, the weights it came from).')
+    for n in ft.get('notes', []):
+        d.p('Note: ' + n + '.')
+    d.h(2, 'Held-out metrics (means)')
+    metrics = [k for k in ('psnr', 'ssim', 'niqe', 'detail', 'artefact', 'lpips', 'dists')
+               if any(summ[m].get(k) is not None for m in summ)]
+    d.p(f'{len(res["rows"])} held-out frames, degraded once with the training pipeline (seed {ctx.s.seed}); '
+        'Y channel, 4 px border cropped. detail = Laplacian energy of the output over the GT\'s '
+        '(geometric mean; 1 is as detailed as the GT, below is blur, above is overshoot or noise). '
+        f'Metrics from {res["contract"]}; absent ones: '
+        + (', '.join(k for k in ('niqe', 'artefact') if k not in metrics) or 'none') + '.')
+    d.table(['model'] + metrics, [[m] + [summ[m].get(k) for k in metrics] for m in summ])
+    for other, lines in res['verdicts'].items():
+        d.p(f'base vs {other}: ' + '; '.join(lines))
+    d.h(2, 'Checkpoint choice')
+    d.p(f'Criterion (training/domain/select.py): a checkpoint beats the base when PSNR and SSIM are not lower, '
+        f'its detail error |ln detail| is not larger by more than {DETAIL_TOL}, NIQE (when measured) is not higher '
+        f'by more than {NIQE_TOL}, and score = dPSNR + {W_DETAIL} x d|ln detail| + {W_NIQE} x dNIQE > 0; '
+        'the highest score wins, else the base is exported. The held-out set both selects and reports, so the '
+        'chosen checkpoint\'s numbers are slightly optimistic.')
+    sel = res['selection']
+    rows = [['base', 0, sel['summary']['base']['psnr'], sel['summary']['base']['ssim'],
+             sel['summary']['base']['detail'], sel['summary']['base'].get('niqe'), None, '-', '']]
+    for c, it in sel['candidates'].items():
+        t, s = sel['table'][c], sel['summary'][c]
+        rows.append([c, it, s['psnr'], s['ssim'], s['detail'], s.get('niqe'), t['score'],
+                     'yes' if t['beats_base'] else 'no', '; '.join(t['fails'])])
+    d.table(['model', 'iteration', 'PSNR', 'SSIM', 'detail', 'NIQE', 'score', 'beats base', 'why not'], rows)
+    d.h(2, 'Training curves')
+    d.image(part / 'curves.png', 'training curves', 'report/curves.png')
+    d.h(2, 'Contact sheet (centre crops)')
+    d.p('Columns: ' + ' | '.join(['LQ (nearest)'] + list(res['models']) + ['GT']) +
+        f'; finetuned = {sel["shown"]}.')
+    d.image(part / 'sheet.png', 'contact sheet', 'report/sheet.png')
+    d.h(2, 'Per image')
+    names = list(res['models'])
+    d.table(['image'] + [f'{n} {k}' for n in names for k in ('PSNR', 'SSIM', 'detail')],
+            [[r['image']] + [r.get(f'{n}_{k}') for n in names for k in ('psnr', 'ssim', 'detail')]
+             for r in res['rows']])
+    d.h(2, 'Stages')
+    total = 0.0
+    trows = []
+    for s in STAGES:
+        rec = st.get(s)
+        secs = rec['seconds'] if rec else None
+        total += secs or 0.0
+        trows.append([s, _fmt_time(secs) if secs is not None else '(this stage)', f'`{commands.get(s, "")}`'])
+    d.table(['stage', 'wall time', 'command that reproduces it'], trows)
+    d.p(f'Total before the report: {_fmt_time(total)}. Finetune: {ft["iters"]} iterations with '
+        f'`options/{ft["template"]}` ({ft["plan"]["how"]}' +
+        (f', {ft["plan"]["s_per_iter"]} s/iteration measured' if 's_per_iter' in ft['plan'] else '') + ').')
+    (part / 'report.md').write_text(d.markdown())
+    (part / 'report.html').write_text(d.html('Domain finetune report'))
+    return {'total_before_report_s': round(total, 1)}

@@ -1,0 +1,122 @@
+"""Stages 1-3: keyframes from the videos, the split by time, the degraded held-out set.
+
+Each ``run_*`` takes the context and the stage's ``.partial`` folder and returns an info dict;
+each ``settings_*`` returns what the stage's hash covers.
+"""
+import json
+import os
+import shutil
+from pathlib import Path
+
+from .context import DomainError
+
+
+def _filter_cfg(s):
+    from data.builder.config import FilterConfig
+    return FilterConfig(min_size=s.min_size)
+
+
+def find_input_videos(s):
+    from data.builder.sources import find_videos
+    try:
+        videos = find_videos([str(v) for v in s.videos], s.work)
+    except FileNotFoundError as exc:
+        raise DomainError(str(exc)) from None
+    if not videos:
+        raise DomainError(f'no video files in {", ".join(map(str, s.videos))}')
+    return videos
+
+
+def settings_keyframes(ctx):
+    from data.builder.manifest import video_key
+    return {'videos': [video_key(v) for v in find_input_videos(ctx.s)], 'mode': 'interval',
+            'every': ctx.s.every, 'filters': _filter_cfg(ctx.s).as_dict()}
+
+
+def command_keyframes(ctx, out):
+    return ctx.command('tools/extract_keyframes.py', '--input', *ctx.s.videos, '--output', out, '--mode', 'interval',
+                       '--every', ctx.s.every, '--min-size', ctx.s.min_size)
+
+
+def run_keyframes(ctx, part):
+    from data.builder.extract import extract, format_summary
+    from data.builder.manifest import Manifest
+    from utils.ffmpeg import FFmpegNotFound
+    videos = find_input_videos(ctx.s)
+    try:
+        summary = extract([str(v) for v in videos], part, mode='interval', every=ctx.s.every, cfg=_filter_cfg(ctx.s),
+                          progress=not ctx.s.quiet, log=lambda line: ctx.say(line))
+    except FFmpegNotFound as exc:
+        raise DomainError(str(exc)) from None
+    ctx.say(format_summary(summary, part).replace(str(part), str(ctx.out('keyframes'))))
+    man = Manifest(part)
+    kept = len(man.kept)
+    rejected = {}
+    for rec in man.frames.values():
+        if not rec.get('kept'):
+            rejected[rec['reason']] = rejected.get(rec['reason'], 0) + 1
+    if kept == 0:
+        why = ', '.join(f'{k} {v}' for k, v in sorted(rejected.items())) or 'no frame decoded'
+        failed = f'; {summary["videos_failed"]} video(s) failed' if summary['videos_failed'] else ''
+        raise DomainError(f'nothing kept by the frame filters from {len(videos)} video(s) ({why}{failed}); '
+                          f'lower --min-size or give other footage')
+    return {'videos': len(videos), 'videos_failed': summary['videos_failed'], 'kept': kept, 'rejected': rejected,
+            'frames': len(man.frames)}
+
+
+def settings_split(ctx):
+    s = ctx.s
+    return {'holdout': s.holdout, 'gap': s.gap, 'hamming': s.split_hamming}
+
+
+def run_split(ctx, part):
+    from data.builder.manifest import read_manifest
+
+    from .split import check_counts, split_frames
+    src = ctx.out('keyframes')
+    recs = read_manifest(src)
+    frames = [r for r in recs if r.get('type') == 'frame' and r.get('kept') and r.get('file')]
+    durations = {r['video']: r.get('duration') for r in recs if r.get('type') == 'video' and r.get('video')}
+    rows = split_frames(frames, durations, ctx.s.holdout, ctx.s.gap, ctx.s.split_hamming)
+    try:
+        n_train, n_held = check_counts(rows, len({r['video'] for r in frames}))
+    except ValueError as exc:
+        raise DomainError(str(exc)) from None
+    for sub in ('train_hr', 'val_hr'):
+        (part / sub).mkdir(exist_ok=True)
+    for r in rows:
+        if r['set'] == 'dropped':
+            continue
+        dst = part / ('train_hr' if r['set'] == 'train' else 'val_hr') / r['file']
+        if not dst.exists():
+            try:
+                os.link(src / r['file'], dst)
+            except OSError:
+                shutil.copy2(src / r['file'], dst)
+    (part / 'split.json').write_text(json.dumps(rows, indent=1))
+    cuts = {}
+    for r in rows:
+        cuts[r['video']] = r['cut']
+    dropped = sum(r['set'] == 'dropped' for r in rows)
+    ctx.say(f'split: {n_train} train, {n_held} held-out, {dropped} dropped (gap / near-duplicates); '
+            f'held out from: ' + ', '.join(f'{v} t >= {c:.2f} s' for v, c in sorted(cuts.items())))
+    return {'train': n_train, 'heldout': n_held, 'dropped': dropped, 'cuts': cuts}
+
+
+def settings_degrade(ctx):
+    return {'seed': ctx.s.seed, 'scale': 4, 'mode': 'realesrgan'}
+
+
+def command_degrade(ctx, out):
+    return ctx.command('make_lq_data.py', '--input', ctx.out('split') / 'val_hr', '--output', out,
+                       '--scale', 4, '--seed', ctx.s.seed)
+
+
+def run_degrade(ctx, part):
+    import make_lq_data
+    out = part / 'val_lq'
+    rc = make_lq_data.main(['--input', str(ctx.out('split') / 'val_hr'), '--output', str(out), '--scale', '4',
+                            '--seed', str(ctx.s.seed)])
+    if rc != 0:
+        raise DomainError(f'degrading the held-out frames failed (make_lq_data exit {rc})', code=1)
+    return {'pairs': len(list(Path(out).glob('*.png')))}

@@ -1,0 +1,222 @@
+"""Stages 4-6: finetune (train.py in a subprocess, resumable), evaluate and choose, export."""
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from .context import ROOT, DomainError
+
+EXP_NAME = 'finetune'
+_CKPT_RE = re.compile(r'^net_g_(\d+)\.pdparams$')
+_ITER_LINE = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*\[epoch\s+\d+ iter\s+(\d+)/')
+
+
+def _base(ctx):
+    from .recipes import RecipeError, resolve_base
+    try:
+        return resolve_base(ctx.s.base)
+    except RecipeError as exc:
+        raise DomainError(str(exc)) from None
+
+
+def _recipe(ctx, part, iters):
+    from .recipes import RecipeError, build_options, official_assets, pick_template
+    path, arch, kind, label = _base(ctx)
+    assets = official_assets()
+    template, note = pick_template(kind, ctx.s.device, assets)
+    paths = {'train_hr': str(ctx.out('split') / 'train_hr'), 'val_hr': str(ctx.out('split') / 'val_hr'),
+             'val_lq': str(ctx.out('degrade') / 'val_lq'), 'experiments_root': str(part / 'experiments')}
+    try:
+        opt, notes, over = build_options(template, path, arch, label, kind, ctx.s.device, paths, iters, assets,
+                                         ctx.s.overrides)
+    except RecipeError as exc:
+        raise DomainError(str(exc)) from None
+    return opt, ([note] if note else []) + notes, template
+
+
+def settings_finetune(ctx):
+    from .recipes import official_assets, pick_template
+    path, arch, kind, label = _base(ctx)
+    template, _ = pick_template(kind, ctx.s.device, official_assets())
+    if not template.is_file():
+        raise DomainError(f'{template}: recipe template not found')
+    return {'base': label, 'base_size': path.stat().st_size, 'arch': arch, 'device': ctx.s.device,
+            'iters': ctx.s.iters, 'budget': ctx.s.budget, 'overrides': list(ctx.s.overrides),
+            'template': template.name, 'template_text': template.read_text(), 'assets': official_assets()}
+
+
+def _train(opt_path, log_to=None, auto_resume=True):
+    cmd = [sys.executable, str(ROOT / 'train.py'), '--yml_path', str(opt_path)] + (['--auto_resume'] if auto_resume
+                                                                                    else [])
+    return subprocess.run(cmd, cwd=ROOT, stdout=log_to, stderr=log_to).returncode
+
+
+def seconds_per_iter(log_file):
+    """Mean wall time between logged iterations after the first two (startup and the first step excluded)."""
+    pts = []
+    for line in Path(log_file).read_text().splitlines():
+        m = _ITER_LINE.match(line)
+        if m:
+            pts.append((datetime.strptime(m.group(1), '%Y-%m-%d %H:%M:%S,%f').timestamp(), int(m.group(2))))
+    pts = [p for p in pts if p[1] >= 2]
+    if len(pts) < 2 or pts[-1][1] == pts[0][1]:
+        raise DomainError(f'{log_file}: the warm-up logged too few iterations to time', code=1)
+    return (pts[-1][0] - pts[0][0]) / (pts[-1][1] - pts[0][1])
+
+
+def plan_iterations(ctx, part):
+    """``(iterations, plan dict)``: --iters, the template's default, or --budget through a timed warm-up.
+
+    Budget: a warm-up of ``warmup_iters`` iterations (no validation) is timed from the trainer's
+    log; s/iter is the mean gap between logged iterations 2..N. Then
+    ``iters = floor(0.9 * (budget - warm-up wall time) / s_per_iter)`` (at least 1): 10 % of the
+    rest is kept for validations and checkpoints.
+    """
+    from .recipes import dump, parse_budget
+    plan_file = part / 'plan.json'
+    if plan_file.is_file():
+        plan = json.loads(plan_file.read_text())
+        return plan['iters'], plan
+    if not ctx.s.budget:
+        plan = {'iters': ctx.s.iters, 'how': '--iters' if ctx.s.iters else 'template default'}
+    else:
+        budget = parse_budget(ctx.s.budget)
+        n = int(ctx.s.warmup_iters)
+        opt, _, _ = _recipe(ctx, part / 'warmup', n)
+        opt['val'] = None
+        opt['logger'].update(print_freq=1, save_checkpoint_freq=10 ** 9, use_tb_logger=False)
+        (part / 'warmup').mkdir(exist_ok=True)
+        wopt = part / 'warmup' / 'options.yml'
+        wopt.write_text(dump(opt))
+        ctx.say(f'finetune: timing {n} warm-up iterations to fit the {ctx.s.budget} budget')
+        t0 = time.perf_counter()
+        with open(part / 'warmup' / 'console.log', 'w') as fh:
+            rc = _train(wopt, log_to=fh, auto_resume=False)
+        wall = time.perf_counter() - t0
+        logs = sorted((part / 'warmup' / 'experiments' / EXP_NAME).glob('train_*.log'))
+        if rc != 0 or not logs:
+            tail = (part / 'warmup' / 'console.log').read_text().strip().splitlines()[-1:]
+            raise DomainError(f'the warm-up training failed (exit {rc}): {" ".join(tail)}', code=1)
+        spi = seconds_per_iter(logs[-1])
+        iters = max(1, int(0.9 * (budget - wall) / spi))
+        shutil.rmtree(part / 'warmup')
+        plan = {'iters': iters, 'how': f'--budget {ctx.s.budget}', 'budget_s': budget, 'warmup_iters': n,
+                'warmup_wall_s': round(wall, 1), 's_per_iter': round(spi, 3)}
+        ctx.say(f'finetune: {spi:.2f} s/iteration measured -> {iters} iterations '
+                f'(0.9 x ({budget:.0f} s budget - {wall:.0f} s warm-up) / {spi:.2f} s)')
+    plan_file.write_text(json.dumps(plan, indent=1))
+    return plan['iters'], plan
+
+
+def checkpoints(exp_dir):
+    """{iteration: path} of the saved generators (EMA weights inside), in iteration order."""
+    found = {}
+    for p in (Path(exp_dir) / 'models').glob('net_g_*.pdparams'):
+        m = _CKPT_RE.match(p.name)
+        if m:
+            found[int(m.group(1))] = p
+    return dict(sorted(found.items()))
+
+
+def run_finetune(ctx, part):
+    from .recipes import dump
+    iters, plan = plan_iterations(ctx, part)
+    opt, notes, template = _recipe(ctx, part, iters)
+    for n in notes:
+        ctx.say(f'note: {n}')
+    opt_path = part / 'options.yml'
+    opt_path.write_text(dump(opt))
+    total = opt['train']['total_iter']
+    ctx.say(f'finetune: {Path(template).name}, {total} iterations on {ctx.s.device} '
+            f'(python train.py --yml_path {ctx.out("finetune") / "options.yml"})')
+    rc = _train(opt_path)
+    exp = part / 'experiments' / EXP_NAME
+    if rc != 0:
+        raise DomainError(f'training failed (train.py exit {rc}); the log is in {exp}; re-run the same command '
+                          f'to resume', code=1)
+    ckpts = checkpoints(exp)
+    if not ckpts:
+        raise DomainError(f'training wrote no checkpoint in {exp / "models"}', code=1)
+    # the committed folder is WORK/finetune: point the options there, so the file reproduces the run
+    opt['path']['experiments_root'] = str(ctx.out('finetune') / 'experiments')
+    opt_path.write_text(dump(opt))
+    logs = sorted(exp.glob('train_*.log'))
+    return {'template': Path(template).name, 'iters': total, 'plan': plan, 'notes': notes,
+            'checkpoints': sorted(ckpts), 'log': logs[-1].name if logs else None}
+
+
+def settings_evaluate(ctx):
+    from .select import DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE
+    return {'compare': dict(ctx.s.compare), 'criterion': [DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE], 'crop_border': 4}
+
+
+def run_evaluate(ctx, part):
+    from . import metrics as MT
+    from .select import choose, compare
+    base_path = str(_base(ctx)[0])
+    gt, lq = ctx.out('split') / 'val_hr', ctx.out('degrade') / 'val_lq'
+    ckpts = checkpoints(ctx.out('finetune') / 'experiments' / EXP_NAME)
+    cand = {f'iter_{it}': it for it in ckpts}
+    ctx.say(f'evaluate: the base and {len(ckpts)} checkpoints (EMA weights) on the held-out pairs')
+    models = {'base': base_path, **{f'iter_{it}': str(p) for it, p in ckpts.items()}}
+    rows_sel = MT.evaluate(models, gt, lq, scale=4, crop_border=4)
+    if not rows_sel:
+        raise DomainError(f'no held-out pairs in {gt} and {lq}', code=1)
+    summ_sel = MT.summarize(rows_sel, list(models))
+    chosen, table, reason = choose(summ_sel, 'base', cand)
+    shown = chosen if chosen != 'base' else max(cand, key=lambda c: table[c]['score'])
+    final = {'bicubic': 'bicubic', 'base': base_path, 'finetuned': str(ckpts[cand[shown]]), **ctx.s.compare}
+    ctx.say(f'evaluate: bicubic, base, finetuned ({shown})' + ''.join(f', {k}' for k in ctx.s.compare))
+    try:
+        rows = MT.evaluate(final, gt, lq, scale=4, crop_border=4, sheet=str(part / 'sheet.png'), sheet_images=3,
+                           crop=192)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        raise DomainError(f'--compare: {exc}') from None
+    summ = MT.summarize(rows, list(final))
+    verdicts = {o: MT.verdict(summ, 'base', o) for o in final if o != 'base'}
+    vs_base = {o: compare(summ[o], summ['base']) for o in final if o != 'base'}
+    exported = {'name': chosen, 'path': base_path if chosen == 'base' else str(ckpts[cand[chosen]]),
+                'iteration': cand.get(chosen), 'reason': reason}
+    res = {'selection': {'summary': summ_sel, 'table': table, 'rows': rows_sel, 'candidates': cand, 'shown': shown},
+           'models': final, 'summary': summ, 'rows': rows, 'verdicts': verdicts, 'vs_base': vs_base,
+           'exported': exported, 'contract': 'training.evaluate' if MT.full_contract() else 'fallback (PSNR, SSIM, detail)'}
+    (part / 'metrics.json').write_text(json.dumps(res, indent=1, default=float))
+    if chosen == 'base':
+        ctx.say('WARNING: NO FINETUNED CHECKPOINT BEATS THE BASE MODEL: THE BASE IS EXPORTED. ' + reason)
+    else:
+        ctx.say(f'evaluate: chose {reason}')
+    return {'chosen': chosen, 'reason': reason, 'iteration': cand.get(chosen)}
+
+
+def settings_export(ctx):
+    return {'check': 32}
+
+
+def run_export(ctx, part):
+    import numpy as np
+    import paddle
+
+    import models
+    from inference.export import export_static
+    res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
+    exp = res['exported']
+    src = Path(exp['path'])
+    if exp['name'] != 'base':  # the path recorded in the evaluate stage lived in WORK/finetune
+        src = checkpoints(ctx.out('finetune') / 'experiments' / EXP_NAME)[exp['iteration']]
+    net, arch = models.load_network(src, param_key='params_ema')
+    export_static(net, arch, part, source=src)
+    shutil.copy2(src, part / 'model.pdparams')
+    from inference.backends import PredictorBackend
+    x = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
+    with paddle.no_grad():
+        ref = net(paddle.to_tensor(x)).numpy()
+    err = float(np.abs(PredictorBackend(part).forward(x) - ref).max())
+    if err > 1e-3:
+        raise DomainError(f'the exported graph does not match the network (max abs diff {err:.2e})', code=1)
+    ctx.say(f'export: {exp["name"]} -> {ctx.out("export") / "inference.pdmodel"} (predictor vs dynamic graph '
+            f'max abs diff {err:.1e})')
+    return {'name': exp['name'], 'source': str(src), 'check_max_abs_diff': err}

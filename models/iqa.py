@@ -194,7 +194,8 @@ def local_file(entry):
             p = d / name
             if p.is_file():
                 if entry.sha256 and sha256_file(p) != entry.sha256:
-                    raise ValueError(f'{p}: sha256 differs from the official {entry.name} file (damaged or another file)')
+                    raise ValueError(f'{p}: sha256 differs from the official {entry.name} file '
+                                     '(damaged or another file)')
                 return p
     return None
 

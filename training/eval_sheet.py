@@ -43,7 +43,9 @@ def sheet_row(lq, outs, gt, row, crop=None):
     h, w = first.shape[:2]
     up = cv2.resize(lq, (w, h), interpolation=cv2.INTER_NEAREST)
     panel = [up] + list(outs.values()) + ([gt] if gt is not None else [])
-    caps = ['LQ (nearest)'] + [_caption(n, row) for n in outs] + ([f'GT N{row["gt_niqe"]:.2f}'] if gt is not None else [])
+    caps = ['LQ (nearest)'] + [_caption(n, row) for n in outs]
+    if gt is not None:
+        caps.append(f'GT N{row["gt_niqe"]:.2f}')
     if crop:
         ref = gt if gt is not None else cv2.resize(lq, (w, h), interpolation=cv2.INTER_CUBIC)
         y0, x0, ch, cw = detail_window(ref, crop)

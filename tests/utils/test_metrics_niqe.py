@@ -57,7 +57,8 @@ def test_features_equal_the_reference_block_by_block(ref, hr_photos):
 
 
 def test_half_scale_step_equals_the_reference_imresize(ref, hr_photos):
-    y = bgr_to_y(cv2.imread(str(hr_photos[0]), cv2.IMREAD_COLOR).astype(np.float64))[:288, :192]  # NIQE halves whole 96-px blocks
+    # NIQE halves whole 96-px blocks (even sizes)
+    y = bgr_to_y(cv2.imread(str(hr_photos[0]), cv2.IMREAD_COLOR).astype(np.float64))[:288, :192]
     theirs = ref.imresize(y / 255.0, scale=0.5, antialiasing=True) * 255.0
     assert imresize_bicubic(y, scale=0.5).shape == theirs.shape
     diff = np.abs(imresize_bicubic(y, scale=0.5) - theirs)  # theirs runs in float32

@@ -78,8 +78,8 @@ def tables(rows, summary, names):
         mean.append(f'| {n} | ' + ' | '.join(_cell(m, summary[n].get(m)) for m in metrics) + ' |')
     if extra:
         gt = [r['gt_niqe'] for r in rows if not math.isnan(r['gt_niqe'])]
-        mean.append(f'| GT | ' + ' | '.join(_cell('niqe', sum(gt) / len(gt)) if m == 'niqe' else ''
-                                             for m in metrics) + ' |')
+        gt_mean = sum(gt) / len(gt) if gt else float('nan')
+        mean.append('| GT | ' + ' | '.join(_cell('niqe', gt_mean) if m == 'niqe' else '' for m in metrics) + ' |')
     return '\n'.join(out + mean)
 
 

@@ -130,6 +130,14 @@ def test_bad_input_is_one_line_and_exit_2(data, tmp_path, capsys, args, msg):
     assert len(err) == 1 and msg in err[0], err
 
 
+def test_images_too_small_for_niqe(capsys):
+    val = ROOT / 'tests' / 'data' / 'images' / 'val'  # 96x96 GT: less than one NIQE block after the crop
+    assert _tool().main(['--gt', str(val / 'gt'), '--lq', str(val / 'lq'), '--models', 'a=bicubic', '--no-iqa']) == 0
+    out = capsys.readouterr().out
+    gt_row = [line for line in out.splitlines() if line.startswith('| GT |')]
+    assert '| a | ' in out and len(gt_row) == 1 and 'n/a' in gt_row[0]
+
+
 def test_corrupt_image_names_the_file(data, tmp_path, capsys):
     for sub in ('gt', 'lq'):
         (tmp_path / sub).mkdir()

@@ -35,10 +35,7 @@ def _seed_yml(path):
 
 def test_seed_commands_chain_verbatim(tmp_path, hr_photos):
     torch = pytest.importorskip('torch')  # only to write the .pth the way PyTorch does
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('torch_archs_seed', ROOT / 'tests' / 'reference' / 'torch_archs.py')
-    ta = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ta)
+    from models import torch_reference as ta
     ws = workspace(tmp_path / 'project')
     torch.manual_seed(0)
     net = ta.RRDBNet(num_feat=4, num_block=23, num_grow_ch=4, scale=4)

@@ -1,119 +1,272 @@
-"""Compare generators on a paired (GT, LQ) folder: PSNR/SSIM on Y with a border crop, per image
-and on average, plus an optional side-by-side sheet (LQ | model A | model B | ... | GT).
+"""Compare super-resolution models on what users see: the library behind tools/evaluate.py.
 
-    python -m training.evaluate --gt VAL_GT --lq VAL_LQ --models before=realesr-animevideov3 \
-        after=experiments/NAME/models/net_g_600.pdparams [--sheet docs/x.png --sheet-images 3]
+Paired mode (``evaluate``): GT and LQ folders with equal file names. Per image and model:
+* distortion: ``psnr``, ``ssim`` (Y, border cropped);
+* perception: ``niqe`` (no reference, lower is better), ``detail`` (Laplacian energy of Y,
+  output over GT: 1 = as detailed as the GT, < 1 blur, > 1 overshoot/noise), ``artefact``
+  (high-frequency error where the GT is smooth, grey levels, lower is better), and ``lpips`` /
+  ``dists`` when their weights are on disk (models/iqa.py).
+
+No-reference mode (``evaluate_noref``): a folder of real footage, no GT: ``niqe``, ``lapl``
+(absolute Laplacian energy of Y) and ``detail_vs_bicubic`` (Laplacian energy over bicubic's).
+
+``summarize`` averages rows (geometric mean for the ratios); ``verdict`` and ``best`` say per
+axis which model is better. Models run through the inference core (``inference.Upscaler``).
 """
-import argparse
+import logging
+import math
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+log = logging.getLogger('evaluate')
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+# metric -> (axis, direction): +1 higher is better, -1 lower is better, 0 closest to 1 in log terms
+METRICS = {'psnr': ('distortion', +1), 'ssim': ('distortion', +1),
+           'niqe': ('perception', -1), 'detail': ('perception', 0), 'artefact': ('perception', -1),
+           'lpips': ('perception', -1), 'dists': ('perception', -1)}
+GEOMETRIC = ('detail', 'lapl', 'detail_vs_bicubic')
+NOREF_METRICS = {'niqe': ('perception', -1)}
 
-def _run(net, lq_bgr):
-    import paddle
-    x = paddle.to_tensor(np.ascontiguousarray(lq_bgr[..., ::-1].transpose(2, 0, 1))[None].astype('float32') / 255.0)
-    with paddle.no_grad():
-        y = net(x)[0].numpy()
-    return (np.clip(y.transpose(1, 2, 0), 0, 1) * 255.0).round().astype(np.uint8)[..., ::-1]
+
+def list_images(folder):
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
 
 
-def _label(img, text):
-    out = img.copy()
-    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-    cv2.rectangle(out, (0, 0), (tw + 8, th + base + 8), (0, 0, 0), -1)
-    cv2.putText(out, text, (4, th + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+def _bgr(img):
+    """Drop alpha, expand gray: metrics and models work on 3-channel BGR."""
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    return img[..., :3]
+
+
+class Bicubic:
+    """Stands in for a model: OpenCV bicubic upscaling by ``scale``."""
+    scale = None
+
+    def __init__(self, scale):
+        self.scale = scale
+
+    def upscale(self, img):
+        return cv2.resize(img, (img.shape[1] * self.scale, img.shape[0] * self.scale), interpolation=cv2.INTER_CUBIC)
+
+
+def load_models(models, scale=4, backend='auto', device='cpu'):
+    """``{name: spec}`` -> ``{name: upscaler}``; spec 'bicubic', a zoo name, a weights file or an export folder."""
+    from inference import Upscaler
+    out = {}
+    for name, spec in models.items():
+        if str(spec).lower() == 'bicubic':
+            out[name] = Bicubic(scale)
+            continue
+        up = Upscaler(model=spec, backend=backend, device=device)
+        if up.scale != scale:
+            raise ValueError(f'{spec}: an x{up.scale} model, the data is x{scale}')
+        out[name] = up
     return out
 
 
-def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_images=3, crop=None):
-    from models import load_network
-    from models.zoo import resolve
+def niqe_or_nan(img, crop_border):
+    """NIQE, or NaN for an image smaller than one 96x96 block (after the border crop)."""
+    from utils.niqe import BLOCK, niqe
+    if min(img.shape[:2]) - 2 * crop_border < BLOCK:
+        return float('nan')
+    return niqe(img, crop_border)
+
+
+def image_metrics(sr, gt, crop_border=4, iqa=None):
+    """All paired metrics of one output against its GT: ``{metric: value}``."""
     from utils import metrics as M
-    from utils.img_io import imread, imwrite
-    nets = {name: ('bicubic' if path == 'bicubic' else load_network(resolve(path), param_key='params_ema')[0])
-            for name, path in models.items()}
-    gts = sorted(p for p in Path(gt_dir).iterdir() if p.suffix.lower() in ('.png', '.jpg', '.jpeg', '.bmp'))
+    row = {'psnr': M.psnr(sr, gt, crop_border, test_y=True), 'ssim': M.ssim(sr, gt, crop_border, test_y=True),
+           'niqe': niqe_or_nan(sr, crop_border), 'detail': M.detail_ratio(sr, gt, crop_border),
+           'artefact': M.artefact(sr, gt, crop_border)}
+    for name, metric in (iqa or {}).items():
+        row[name] = metric.score(sr, gt)
+    return row
+
+
+def _pairs(gt_dir, lq_dir):
+    pairs = [(gp, Path(lq_dir) / gp.name) for gp in list_images(gt_dir)]
+    return [(g, q) for g, q in pairs if q.is_file()]
+
+
+def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_images=3, crop=None,
+             iqa='auto', backend='auto', device='cpu', notes=None, progress=True):
+    """Per-image rows ``{'image', 'gt_niqe', f'{model}_{metric}'...}`` for every GT/LQ pair with equal names.
+
+    ``iqa``: 'auto' adds LPIPS/DISTS when their weights are on disk (a note per missing one goes to
+    ``notes``, a list), None skips them, or a ``{name: metric}`` dict from ``models.iqa.available``.
+    ``sheet``: write a contact sheet PNG (LQ | models | GT) of ``sheet_images`` images, each cut to the
+    ``crop`` x ``crop`` GT window with the most detail (whole images when ``crop`` is None).
+    """
+    from tqdm import tqdm
+
+    from utils.img_io import imread
+    nets = load_models(models, scale, backend, device)
+    if iqa == 'auto':
+        from models.iqa import available
+        iqa, missing = available(device=device)
+        if notes is not None:
+            notes.extend(missing)
+    pairs = _pairs(gt_dir, lq_dir)
+    pick = set(np.linspace(0, len(pairs) - 1, sheet_images).round().astype(int).tolist()) if sheet and pairs else ()
     rows, tiles = [], []
-    pick = set(np.linspace(0, len(gts) - 1, sheet_images).round().astype(int).tolist()) if sheet else set()
-    for idx, gp in enumerate(gts):
-        lp = Path(lq_dir) / gp.name
-        if not lp.is_file():
-            continue
-        gt, lq = imread(gp)[..., :3], imread(lp)[..., :3]
-        gt = gt[:lq.shape[0] * scale, :lq.shape[1] * scale]
-        row = {'image': gp.name}
+    for idx, (gp, lp) in enumerate(tqdm(pairs, desc='evaluate', unit='img', disable=not progress)):
+        gt, lq = _bgr(imread(gp)), _bgr(imread(lp))
+        h, w = lq.shape[0] * scale, lq.shape[1] * scale
+        if gt.shape[0] < h or gt.shape[1] < w:
+            raise ValueError(f'{gp}: GT is {gt.shape[1]}x{gt.shape[0]}, smaller than x{scale} of its LQ ({w}x{h})')
+        gt = gt[:h, :w]
+        row = {'image': gp.name, 'gt_niqe': niqe_or_nan(gt, crop_border)}
         outs = {}
         for name, net in nets.items():
-            sr = (cv2.resize(lq, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_CUBIC) if net == 'bicubic'
-                  else _run(net, lq))
-            outs[name] = sr
-            row[f'{name}_psnr'] = M.psnr(sr, gt, crop_border, test_y=True)
-            row[f'{name}_ssim'] = M.ssim(sr, gt, crop_border, test_y=True)
+            outs[name] = sr = net.upscale(lq)
+            row.update({f'{name}_{k}': v for k, v in image_metrics(sr, gt, crop_border, iqa).items()})
         rows.append(row)
         if idx in pick:
-            up = cv2.resize(lq, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_NEAREST)
-            panel = [up] + [outs[n] for n in nets] + [gt]
-            labels = ['LQ (nearest)'] + [f'{n} {row[f"{n}_psnr"]:.2f} dB' for n in nets] + ['GT']
-            if crop:
-                h, w = gt.shape[:2]
-                ch, cw = min(crop, h), min(crop, w)
-                y0, x0 = (h - ch) // 2, (w - cw) // 2
-                panel = [p[y0:y0 + ch, x0:x0 + cw] for p in panel]
-            tiles.append(np.hstack([_label(p, t) for p, t in zip(panel, labels)]))
+            from training.eval_sheet import sheet_row
+            tiles.append(sheet_row(lq, outs, gt, row, crop))
     if sheet and tiles:
-        width = max(t.shape[1] for t in tiles)
-        tiles = [np.pad(t, ((0, 4), (0, width - t.shape[1]), (0, 0))) for t in tiles]
-        imwrite(sheet, np.vstack(tiles))
+        from training.eval_sheet import write_sheet
+        write_sheet(sheet, tiles)
+    log.info('evaluated %d image pairs with %d models', len(rows), len(nets))
     return rows
 
 
+def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_images=3, crop=None,
+                   backend='auto', device='cpu', progress=True):
+    """No GT: per image ``{'image', f'{model}_niqe', f'{model}_lapl', f'{model}_detail_vs_bicubic'}``.
+
+    ``lapl`` is the mean squared Laplacian of Y; ``detail_vs_bicubic`` divides it by bicubic's.
+    """
+    from tqdm import tqdm
+
+    from utils import metrics as M
+    from utils.img_io import imread
+    nets = load_models(models, scale, backend, device)
+    bicubic = Bicubic(scale)
+    files = list_images(input_dir)
+    pick = set(np.linspace(0, len(files) - 1, sheet_images).round().astype(int).tolist()) if sheet and files else ()
+    rows, tiles = [], []
+    for idx, path in enumerate(tqdm(files, desc='evaluate', unit='img', disable=not progress)):
+        lq = _bgr(imread(path))
+        ref = M.laplacian_energy(bicubic.upscale(lq), crop_border)
+        row, outs = {'image': path.name}, {}
+        for name, net in nets.items():
+            outs[name] = sr = net.upscale(lq)
+            energy = M.laplacian_energy(sr, crop_border)
+            row.update({f'{name}_niqe': niqe_or_nan(sr, crop_border), f'{name}_lapl': energy,
+                        f'{name}_detail_vs_bicubic': energy / ref if ref > 0 else float('nan')})
+        rows.append(row)
+        if idx in pick:
+            from training.eval_sheet import sheet_row
+            tiles.append(sheet_row(lq, outs, None, row, crop))
+    if sheet and tiles:
+        from training.eval_sheet import write_sheet
+        write_sheet(sheet, tiles)
+    return rows
+
+
+def model_metrics(rows, name):
+    """The metric names present for model ``name`` in ``rows``, in table order."""
+    keys = set().union(*(r.keys() for r in rows)) if rows else set()
+    order = list(METRICS) + ['lapl', 'detail_vs_bicubic']
+    return [m for m in order if f'{name}_{m}' in keys]
+
+
+def summarize(rows, model_names):
+    """``{model: {metric: mean}}``; the ratios (detail, lapl, detail_vs_bicubic) use the geometric mean."""
+    from utils.metrics import geometric_mean
+    out = {}
+    for name in model_names:
+        out[name] = {}
+        for m in model_metrics(rows, name):
+            vals = [r[f'{name}_{m}'] for r in rows if r.get(f'{name}_{m}') is not None]
+            if m in GEOMETRIC:
+                out[name][m] = geometric_mean(vals)
+            else:
+                finite = [v for v in vals if not (isinstance(v, float) and math.isnan(v))]
+                out[name][m] = float(np.mean(finite)) if finite else float('nan')
+    return out
+
+
+def _better(metric, a, b):
+    """+1 when ``a`` beats ``b`` on ``metric``, -1 when ``b`` wins, 0 on a tie or a missing value."""
+    if a is None or b is None or any(isinstance(v, float) and math.isnan(v) for v in (a, b)):
+        return 0
+    _, direction = METRICS[metric]
+    if direction == 0:
+        a, b = -abs(math.log(a)) if a > 0 else -math.inf, -abs(math.log(b)) if b > 0 else -math.inf
+    else:
+        a, b = direction * a, direction * b
+    return (a > b) - (a < b)
+
+
+def _fmt(metric, v):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return 'n/a'
+    if isinstance(v, float) and math.isinf(v):
+        return 'inf'
+    return f'{v:.2f}' if metric in ('psnr', 'niqe', 'artefact') else f'{v:.3f}' if metric != 'ssim' else f'{v:.4f}'
+
+
+def axes(summary, names):
+    """The axes with at least one metric in the summary, each with its metrics in table order."""
+    out = {}
+    for m, (axis, _) in METRICS.items():
+        if all(m in summary[n] for n in names):
+            out.setdefault(axis, []).append(m)
+    return out
+
+
+def verdict(summary, base, other):
+    """One line per axis (distortion, perception): which of two models is better, and by which metrics."""
+    lines = []
+    for axis, metrics in axes(summary, [base, other]).items():
+        votes = [_better(m, summary[other][m], summary[base][m]) for m in metrics]
+        score = sum(votes)
+        who = other if score > 0 else base if score < 0 else None
+        parts = []
+        for m, v in zip(metrics, votes):
+            mark = f' ({other})' if v > 0 else f' ({base})' if v < 0 else ' (tie)'
+            hint = ', closer to 1' if m == 'detail' else ''
+            parts.append(f'{m.upper()} {_fmt(m, summary[base][m])} -> {_fmt(m, summary[other][m])}{hint}{mark}')
+        head = f'{who} is better' if who else 'no clear winner'
+        lines.append(f'{axis}: {head} ({base} -> {other}): ' + '; '.join(parts))
+    return lines
+
+
+def best(summary, names):
+    """One line per axis: the model that wins the most metrics of that axis among ``names``."""
+    lines = []
+    for axis, metrics in axes(summary, names).items():
+        wins = {n: 0 for n in names}
+        for m in metrics:
+            top = names[0]
+            for n in names[1:]:
+                if _better(m, summary[n][m], summary[top][m]) > 0:
+                    top = n
+            if sum(_better(m, summary[n][m], summary[top][m]) == 0 for n in names) == 1:
+                wins[top] += 1
+        order = sorted(names, key=lambda n: -wins[n])
+        lead = order[0]
+        tie = len(order) > 1 and wins[order[1]] == wins[lead]
+        tally = ', '.join(f'{n} {wins[n]}' for n in order)
+        head = 'no clear winner' if tie else f'best: {lead}'
+        lines.append(f'{axis} ({"/".join(m.upper() for m in metrics)}): {head} (metrics won: {tally})')
+    return lines
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--gt', required=True)
-    ap.add_argument('--lq', required=True)
-    ap.add_argument('--models', nargs='+', required=True, metavar='NAME=WEIGHTS',
-                    help='weights file or model-zoo name per label (params_ema is used when present); '
-                         '"bicubic" for plain bicubic upscaling')
-    ap.add_argument('--scale', type=int, default=4)
-    ap.add_argument('--crop_border', type=int, default=4)
-    ap.add_argument('--sheet', default=None, help='write a side-by-side PNG here')
-    ap.add_argument('--sheet-images', type=int, default=3)
-    ap.add_argument('--sheet-crop', type=int, default=None, help='centre crop (GT pixels) of each sheet tile')
-    args = ap.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from utils.runtime_env import setup
-    setup()
-    models = {}
-    for item in args.models:
-        if '=' not in item:
-            print(f'error: --models expects NAME=WEIGHTS, got {item!r}', file=sys.stderr)
-            return 2
-        k, v = item.split('=', 1)
-        models[k] = v
-    for d in (args.gt, args.lq):
-        if not Path(d).is_dir():
-            print(f'error: {d}: not a folder', file=sys.stderr)
-            return 2
-    try:
-        rows = evaluate(models, args.gt, args.lq, args.scale, args.crop_border, args.sheet, args.sheet_images,
-                        args.sheet_crop)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 1
-    if not rows:
-        print(f'error: no GT/LQ pairs with equal names in {args.gt} and {args.lq}', file=sys.stderr)
-        return 1
-    names = list(models)
-    print('| image | ' + ' | '.join(f'{n} PSNR | {n} SSIM' for n in names) + ' |')
-    print('|---' * (1 + 2 * len(names)) + '|')
-    for r in rows:
-        print(f'| {r["image"]} | ' + ' | '.join(f'{r[n + "_psnr"]:.2f} | {r[n + "_ssim"]:.4f}' for n in names) + ' |')
-    print('| **mean** | ' + ' | '.join(f'**{np.mean([r[n + "_psnr"] for r in rows]):.2f}** | '
-                                       f'**{np.mean([r[n + "_ssim"] for r in rows]):.4f}**' for n in names) + ' |')
-    return 0
+    """The command line of tools/evaluate.py (kept here for ``python -m training.evaluate``)."""
+    import importlib.util
+    path = Path(__file__).resolve().parents[1] / 'tools' / 'evaluate.py'
+    spec = importlib.util.spec_from_file_location('tools_evaluate', path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.main(argv)
 
 
 if __name__ == '__main__':

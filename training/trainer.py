@@ -160,39 +160,41 @@ def train(opt, auto_resume=False, debug=False):
     skipped = 0
     last_val = None
     t_data = t_step = 0.0
-    while it < total:
-        if hasattr(train_sampler, 'set_epoch'):
-            train_sampler.set_epoch(epoch)
-        if hasattr(train_set, 'set_epoch'):
-            train_set.set_epoch(epoch)
-        t0 = time.time()
-        for batch in train_loader:
-            it += 1
-            paddle.seed(iter_seed(seed, it, rank))
-            model.step_schedulers()  # the LR of iteration `it` (BasicSR order)
-            lq, gt, gt_usm = feeder(batch, iter_seed(seed, it, rank))
-            t1 = time.time()
-            losses = model.optimize(lq, gt, gt_usm, it)
-            t2 = time.time()
-            t_data += t1 - t0
-            t_step += t2 - t1
-            if losses is None:
-                skipped += 1
-            else:
-                msg.accumulate(losses)
-            msg(it, epoch, model.current_lrs())
-            bar.update(1)
-            if val_loader is not None and val_freq and it % val_freq == 0:
-                last_val = run_val(it)
-            if lo['save_checkpoint_freq'] > 0 and it % lo['save_checkpoint_freq'] == 0:
-                save(it)
-                barrier(world)  # no rank runs ahead of a checkpoint being written
+    try:  # the bar is closed even when a step raises, so an error line never lands on a bar fragment
+        while it < total:
+            if hasattr(train_sampler, 'set_epoch'):
+                train_sampler.set_epoch(epoch)
+            if hasattr(train_set, 'set_epoch'):
+                train_set.set_epoch(epoch)
             t0 = time.time()
-            if it >= total:
-                break
-        else:  # the loader ran out: next epoch
-            epoch += 1
-    bar.close()
+            for batch in train_loader:
+                it += 1
+                paddle.seed(iter_seed(seed, it, rank))
+                model.step_schedulers()  # the LR of iteration `it` (BasicSR order)
+                lq, gt, gt_usm = feeder(batch, iter_seed(seed, it, rank))
+                t1 = time.time()
+                losses = model.optimize(lq, gt, gt_usm, it)
+                t2 = time.time()
+                t_data += t1 - t0
+                t_step += t2 - t1
+                if losses is None:
+                    skipped += 1
+                else:
+                    msg.accumulate(losses)
+                msg(it, epoch, model.current_lrs())
+                bar.update(1)
+                if val_loader is not None and val_freq and it % val_freq == 0:
+                    last_val = run_val(it)
+                if lo['save_checkpoint_freq'] > 0 and it % lo['save_checkpoint_freq'] == 0:
+                    save(it)
+                    barrier(world)  # no rank runs ahead of a checkpoint being written
+                t0 = time.time()
+                if it >= total:
+                    break
+            else:  # the loader ran out: next epoch
+                epoch += 1
+    finally:
+        bar.close()
     if rank == 0 and (not mgr.saved_iters() or mgr.saved_iters()[-1] != it):
         save(it)
     if val_loader is not None and (last_val is None or (val_freq and it % val_freq != 0)):

@@ -35,6 +35,6 @@ def test_bicubic_row_matches_direct_metrics_and_sheet(tmp_path):
 def test_cli_bad_arguments(tmp_path, capsys):
     assert main(['--gt', str(VAL / 'gt'), '--lq', str(VAL / 'lq'), '--models', 'nolabel']) == 2
     assert main(['--gt', str(tmp_path / 'x'), '--lq', str(VAL / 'lq'), '--models', 'a=bicubic']) == 2
-    assert main(['--gt', str(VAL / 'gt'), '--lq', str(VAL / 'lq'), '--models', f'a={tmp_path / "no.pdparams"}']) == 1
+    assert main(['--gt', str(VAL / 'gt'), '--lq', str(VAL / 'lq'), '--models', f'a={tmp_path / "no.pdparams"}']) == 2
     err = capsys.readouterr().err
-    assert 'NAME=WEIGHTS' in err and 'not a folder' in err and 'no.pdparams' in err
+    assert 'NAME=MODEL' in err and 'not a folder' in err and 'no.pdparams' in err

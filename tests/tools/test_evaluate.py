@@ -1,0 +1,149 @@
+"""tools/evaluate.py and the training.evaluate library: paired and no-reference modes on real photos."""
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import paddle
+import pytest
+
+from models import build_network
+from training import evaluate as E
+from utils import metrics as M
+from utils.checkpoint import save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location('tools_evaluate', ROOT / 'tools' / 'evaluate.py')
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory, hr_photos):
+    d = tmp_path_factory.mktemp('evaluate')
+    (d / 'gt').mkdir()
+    (d / 'lq').mkdir()
+    for p in hr_photos[:3]:
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        h, w = img.shape[:2]
+        gt = img[(h - 208) // 2:(h - 208) // 2 + 208, (w - 200) // 2:(w - 200) // 2 + 200]
+        cv2.imwrite(str(d / 'gt' / p.name), gt)
+        cv2.imwrite(str(d / 'lq' / p.name), cv2.resize(gt, (50, 52), interpolation=cv2.INTER_AREA))
+    arch = {'type': 'SRVGGNetCompact', 'num_feat': 8, 'num_conv': 2, 'upscale': 4}
+    paddle.seed(0)
+    save_checkpoint(d / 'tiny.pdparams', params=build_network(arch).state_dict(), arch=arch)
+    return d
+
+
+def test_paired_cli_tables_verdicts_and_files(data, tmp_path, capsys):
+    out = tmp_path / 'out'
+    out.mkdir()
+    argv = ['--gt', data / 'gt', '--lq', data / 'lq', '--models', 'bicubic=bicubic', f'tiny={data / "tiny.pdparams"}',
+            '--backend', 'dynamic', '--sheet', out / 'sheet.png', '--sheet-images', 2, '--sheet-crop', 96,
+            '--csv', out / 'm.csv', '--json', out / 'm.json', '--no-iqa']
+    assert _tool().main([str(a) for a in argv]) == 0
+    text = capsys.readouterr().out
+    assert '| bicubic | ' in text and '| tiny | ' in text
+    assert 'distortion: ' in text and 'perception: ' in text
+    doc = json.loads((out / 'm.json').read_text())
+    assert len(doc['rows']) == 3 and set(doc['summary']) == {'bicubic', 'tiny'}
+    assert len(doc['verdict']) == 2
+    row = doc['rows'][0]
+    for key in ('psnr', 'ssim', 'niqe', 'detail', 'artefact'):
+        assert f'tiny_{key}' in row and f'bicubic_{key}' in row
+    name = row['image']
+    gt = cv2.imread(str(data / 'gt' / name))
+    lq = cv2.imread(str(data / 'lq' / name))
+    bic = cv2.resize(lq, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_CUBIC)
+    assert row['bicubic_psnr'] == pytest.approx(M.psnr(bic, gt, 4, test_y=True))
+    assert row['bicubic_detail'] == pytest.approx(M.detail_ratio(bic, gt))
+    assert row['bicubic_detail'] < 0.5  # bicubic x4 is blurry on real photos
+    lines = (out / 'm.csv').read_text().splitlines()
+    assert len(lines) == 5 and lines[-1].startswith('mean,')
+    sheet = cv2.imread(str(out / 'sheet.png'))
+    assert sheet.shape[1] == 4 * 96 and sheet.shape[0] >= 2 * 96  # LQ | bicubic | tiny | GT
+
+
+def test_no_reference_mode(data, capsys):
+    argv = ['--input', str(data / 'lq'), '--models', 'bicubic=bicubic', f'tiny={data / "tiny.pdparams"}',
+            '--backend', 'dynamic']
+    assert _tool().main(argv) == 0
+    text = capsys.readouterr().out
+    assert 'DETAIL_VS_BICUBIC' in text and 'LAPL' in text and 'perception' in text
+    rows = E.evaluate_noref({'bicubic': 'bicubic'}, data / 'lq', progress=False)
+    assert len(rows) == 3 and all(r['bicubic_detail_vs_bicubic'] == pytest.approx(1.0) for r in rows)
+    assert all(math.isfinite(r['bicubic_niqe']) and r['bicubic_lapl'] > 0 for r in rows)
+
+
+def test_library_contract(data):
+    """The keyword contract the finetuning pipeline codes against."""
+    notes = []
+    rows = E.evaluate({'bicubic': 'bicubic'}, data / 'gt', data / 'lq', scale=4, crop_border=4, sheet=None,
+                      sheet_images=3, crop=None, notes=notes, progress=False)
+    assert [r['image'] for r in rows] == sorted(p.name for p in (data / 'gt').iterdir())
+    summary = E.summarize(rows, ['bicubic'])
+    assert summary['bicubic']['detail'] == pytest.approx(M.geometric_mean([r['bicubic_detail'] for r in rows]))
+    assert summary['bicubic']['psnr'] == pytest.approx(np.mean([r['bicubic_psnr'] for r in rows]))
+    assert all(n.endswith('downloads them)') for n in notes) or 'lpips' in summary['bicubic']
+
+
+def test_summarize_verdict_best():
+    rows = [{'image': 'a', 'x_psnr': 30.0, 'x_ssim': 0.9, 'x_niqe': 5.0, 'x_detail': 0.25, 'x_artefact': 1.0,
+             'y_psnr': 28.0, 'y_ssim': 0.8, 'y_niqe': 4.0, 'y_detail': 1.0, 'y_artefact': 2.0},
+            {'image': 'b', 'x_psnr': 32.0, 'x_ssim': 0.9, 'x_niqe': 5.0, 'x_detail': 0.25, 'x_artefact': 1.0,
+             'y_psnr': 29.0, 'y_ssim': 0.8, 'y_niqe': 6.0, 'y_detail': 4.0, 'y_artefact': 2.0}]
+    s = E.summarize(rows, ['x', 'y'])
+    assert s['x']['psnr'] == 31.0 and s['y']['detail'] == pytest.approx(2.0) and s['x']['detail'] == 0.25
+    dist, perc = E.verdict(s, 'x', 'y')
+    assert dist.startswith('distortion: x is better')
+    # perception: NIQE 5 vs 5 (tie), detail 2.0 beats 0.25 (|log 2| < |log 0.25|), artefact x -> no clear winner
+    assert perc.startswith('perception: no clear winner') and 'NIQE 5.00 -> 5.00 (tie)' in perc
+    s['y']['niqe'] = 4.5
+    assert E.verdict(s, 'x', 'y')[1].startswith('perception: y is better')
+    best = E.best(s, ['x', 'y'])
+    assert best[0].startswith('distortion (PSNR/SSIM): best: x') and 'best: y' in best[1]
+
+
+@pytest.mark.parametrize('args,msg', [
+    (['--models', 'a=bicubic'], 'give --gt and --lq'),
+    (['--gt', 'G', '--lq', 'L', '--input', 'L', '--models', 'a=bicubic'], 'not both'),
+    (['--gt', 'G', '--lq', 'L', '--models', 'nolabel'], 'NAME=MODEL'),
+    (['--gt', 'G', '--lq', 'L', '--models', 'a=bicubic', 'a=bicubic'], 'given twice'),
+    (['--gt', 'G', '--lq', 'L', '--models', 'a=realesrgan-x8'], 'unknown model'),
+    (['--gt', 'G', '--lq', 'L', '--models', 'a=missing.pdparams'], 'missing.pdparams: no such model'),
+    (['--gt', 'NOPE', '--lq', 'L', '--models', 'a=bicubic'], 'nope: not a folder'),
+    (['--gt', 'G', '--lq', 'EMPTY', '--models', 'a=bicubic'], 'no GT/LQ pairs'),
+    (['--gt', 'G', '--lq', 'L', '--models', 'a=bicubic', '--csv', 'NODIR/x.csv'], 'folder does not exist'),
+])
+def test_bad_input_is_one_line_and_exit_2(data, tmp_path, capsys, args, msg):
+    (tmp_path / 'EMPTY').mkdir()
+    subst = {'G': str(data / 'gt'), 'L': str(data / 'lq'), 'NOPE': str(tmp_path / 'nope'),
+             'EMPTY': str(tmp_path / 'EMPTY'), 'NODIR/x.csv': str(tmp_path / 'nodir' / 'x.csv')}
+    assert _tool().main([subst.get(a, a) for a in args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and msg in err[0], err
+
+
+def test_images_too_small_for_niqe(capsys):
+    val = ROOT / 'tests' / 'data' / 'images' / 'val'  # 96x96 GT: less than one NIQE block after the crop
+    assert _tool().main(['--gt', str(val / 'gt'), '--lq', str(val / 'lq'), '--models', 'a=bicubic', '--no-iqa']) == 0
+    out = capsys.readouterr().out
+    gt_row = [line for line in out.splitlines() if line.startswith('| GT |')]
+    assert '| a | ' in out and len(gt_row) == 1 and 'n/a' in gt_row[0]
+
+
+def test_corrupt_image_names_the_file(data, tmp_path, capsys):
+    for sub in ('gt', 'lq'):
+        (tmp_path / sub).mkdir()
+    (tmp_path / 'gt' / 'x.png').write_bytes(b'not a png')
+    (tmp_path / 'lq' / 'x.png').write_bytes(b'not a png')
+    assert _tool().main(['--gt', str(tmp_path / 'gt'), '--lq', str(tmp_path / 'lq'), '--models', 'a=bicubic',
+                         '--no-iqa']) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if 'error' in line]
+    assert len(err) == 1 and 'x.png: not an image' in err[0], err

@@ -90,10 +90,9 @@ def cached_export(weights, arch_override=None, cache_root=None, progress=False):
     out = Path(cache_root or CACHE_ROOT) / 'infer' / _file_key(weights, arch_override)
     if is_infer_dir(out) and load_info(out):
         return out
-    with Steps(f'{Path(weights).name}: one-time export', 2, progress) as bar:
-        bar.step('loading the weights')
-        net, arch = models.load_network(weights, arch=arch_override)  # a bad file fails here, before the message
-        log.info('exporting %s for Paddle Inference into %s (once per weights file)', weights, out)
+    net, arch = models.load_network(weights, arch=arch_override)  # a bad file fails here, before any output
+    log.info('exporting %s for Paddle Inference into %s (once per weights file)', weights, out)
+    with Steps(f'{Path(weights).name}: one-time export', 1, progress) as bar:
         bar.step('tracing and saving the static graph')
         return export_static(net, arch, out, source=weights)
 

@@ -97,6 +97,12 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     metrics = json.loads((work / 'evaluate' / 'metrics.json').read_text())
     assert set(metrics['summary']) == {'bicubic', 'base', 'finetuned'}
     assert all(metrics['summary'][m]['detail'] > 0 for m in metrics['summary'])
+    # training.evaluate's metrics: NIQE measured (320x240 frames) and used by the criterion, artefact present
+    assert all(0 < metrics['summary'][m]['niqe'] < 100 and metrics['summary'][m]['artefact'] >= 0
+               for m in metrics['summary'])
+    assert all(t['dniqe'] is not None for t in metrics['selection']['table'].values())
+    assert set(metrics['backends'].values()) == {'bicubic', 'dynamic'}  # compact checkpoints: no export each
+    assert [ln.split(':')[0] for ln in metrics['verdicts']['finetuned']] == ['distortion', 'perception']
     exported = metrics['exported']
     from utils.checkpoint import load_state_file
     src = tiny_base if exported['name'] == 'base' else \
@@ -107,8 +113,11 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     # report: md with the tables, html self-contained
     md = (work / 'report.md').read_text()
     for part in ('## Held-out metrics', '## Checkpoint choice', '## Per image', 'report/curves.png',
-                 'report/sheet.png', 'python train.py --yml_path', 'make_lq_data.py', 'extract_keyframes.py'):
+                 'report/sheet.png', 'python train.py --yml_path', 'make_lq_data.py', 'extract_keyframes.py',
+                 '| model | PSNR | SSIM | NIQE | detail | ARTEFACT', '- base vs finetuned, distortion: ',
+                 '- base vs finetuned, perception: ', '- all models, perception'):
         assert part in md, part
+    assert 'NIQE' in summary
     html = (work / 'report.html').read_text()
     assert html.count('<img ') == html.count('src="data:image/png;base64,') == 2
 
@@ -181,6 +190,13 @@ def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path):
 
     res = run(clips, tmp_path / 'w3', '--compare', f'x={tmp_path / "missing.pdparams"}')
     assert res.returncode == 2 and errors(res) == [f'error: --compare x={tmp_path / "missing.pdparams"}: no such file']
+
+    # the work folder never goes into, onto or around the footage
+    for work in (clips / 'run', clips, clips.parent):
+        res = run(clips, work)
+        assert res.returncode == 2 and len(errors(res)) == 1 and errors(res)[0].startswith(
+            f'error: refusing to write into {work}: the --work folder'), res.stderr
+    assert sorted(p.name for p in clips.iterdir()) == ['cup4.mp4']
 
     res = run(clips, tmp_path / 'w3', '--budget', 'soon')
     assert res.returncode == 2 and errors(res) == ["error: --budget 'soon': expected a duration such as 30m, "

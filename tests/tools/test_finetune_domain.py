@@ -210,7 +210,7 @@ def test_budget_is_turned_into_iterations_by_a_timed_warmup(clips, tiny_base, tm
     assert res.stdout.strip().splitlines()[-1].startswith('stopped after finetune')
     plan = json.loads((work / 'finetune' / 'plan.json').read_text())
     assert plan['how'] == '--budget 40s' and plan['warmup_iters'] == 6 and plan['s_per_iter'] > 0
-    # iters = floor(0.9 * (budget - warm-up wall) / s_per_iter), at least 1 (plan.json rounds its inputs)
+    # iters = floor(0.9 * (budget - warm-up wall) / s_per_iter), at least 1 (plan.json keeps 6 decimals)
     assert abs(plan['iters'] - max(1.0, 0.9 * (40 - plan['warmup_wall_s']) / plan['s_per_iter'])) <= 1
     info = json.loads((work / 'state.json').read_text())['stages']['finetune']['info']
     assert info['iters'] == plan['iters'] and info['checkpoints'][-1] == plan['iters']

@@ -142,7 +142,7 @@ def build(ctx, part, commands):
     d.table(['stage', 'wall time', 'command that reproduces it'], trows)
     d.p(f'Total before the report: {_fmt_time(total)}. Finetune: {ft["iters"]} iterations with '
         f'`options/{ft["template"]}` ({ft["plan"]["how"]}' +
-        (f', {ft["plan"]["s_per_iter"]} s/iteration measured' if 's_per_iter' in ft['plan'] else '') + ').')
+        (f', {ft["plan"]["s_per_iter"]:.3f} s/iteration measured' if 's_per_iter' in ft['plan'] else '') + ').')
     (part / 'report.md').write_text(d.markdown())
     (part / 'report.html').write_text(d.html('Domain finetune report'))
     return {'total_before_report_s': round(total, 1)}

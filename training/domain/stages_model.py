@@ -105,7 +105,7 @@ def plan_iterations(ctx, part):
         iters = max(1, int(0.9 * (budget - wall) / spi))
         shutil.rmtree(part / 'warmup')
         plan = {'iters': iters, 'how': f'--budget {ctx.s.budget}', 'budget_s': budget, 'warmup_iters': n,
-                'warmup_wall_s': round(wall, 1), 's_per_iter': round(spi, 3)}
+                'warmup_wall_s': round(wall, 3), 's_per_iter': round(spi, 6)}
         ctx.say(f'finetune: {spi:.2f} s/iteration measured -> {iters} iterations '
                 f'(0.9 x ({budget:.0f} s budget - {wall:.0f} s warm-up) / {spi:.2f} s)')
     plan_file.write_text(json.dumps(plan, indent=1))

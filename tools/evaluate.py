@@ -19,7 +19,6 @@ Metrics (Y channel, border cropped):
   LPIPS, DISTS learnt perceptual distances (lower is better), when their weights are on disk
   LAPL         (no GT) Laplacian energy; DETAIL_VS_BICUBIC: the same over bicubic's
 """
-import argparse
 import csv
 import io
 import json
@@ -107,23 +106,26 @@ def write_csv(path, rows, summary, names):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from utils.cli import ArgumentParser, RawHelpFormatter
+    ap = ArgumentParser(description=__doc__, formatter_class=RawHelpFormatter)
     ap.add_argument('--gt', help='folder of ground-truth images')
     ap.add_argument('--lq', help='folder of low-quality inputs with the same file names as --gt')
     ap.add_argument('--input', help='folder of real footage without ground truth (no-reference mode)')
     ap.add_argument('--models', nargs='+', required=True, metavar='NAME=MODEL',
                     help='label=model: a zoo name, weights file, export folder or "bicubic"; the first is the base '
                          'the others are compared with')
-    ap.add_argument('--scale', type=int, default=4)
-    ap.add_argument('--crop-border', '--crop_border', dest='crop_border', type=int, default=4)
+    ap.add_argument('--scale', type=int, default=4, help='scale of the models and of the GT/LQ pairs')
+    ap.add_argument('--crop-border', dest='crop_border', type=int, default=4,
+                    help='pixels cropped at each border before the metrics')
     ap.add_argument('--sheet', help='write a contact sheet PNG here (LQ | models | GT)')
-    ap.add_argument('--sheet-images', type=int, default=3)
+    ap.add_argument('--sheet-images', type=int, default=3, help='images (rows) on the contact sheet')
     ap.add_argument('--sheet-crop', type=int, default=192,
                     help='cut each sheet image to the window of this size (GT pixels) with the most detail; 0: whole')
     ap.add_argument('--csv', help='write the per-image rows and the means as CSV')
     ap.add_argument('--json', help='write rows, means and verdicts as JSON')
     ap.add_argument('--device', default='cpu', help='cpu, gpu or gpu:N')
-    ap.add_argument('--backend', choices=('auto', 'predictor', 'dynamic'), default='auto')
+    ap.add_argument('--backend', choices=('auto', 'predictor', 'dynamic'), default='auto',
+                    help='predictor (Paddle Inference, weights exported once into a cache), dynamic graph, or auto')
     ap.add_argument('--no-iqa', action='store_true', help='skip LPIPS/DISTS even when their weights are present')
     ap.add_argument('--fetch-iqa', action='store_true', help='download the LPIPS/DISTS weights first (online)')
     args = ap.parse_args(argv)

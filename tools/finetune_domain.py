@@ -11,7 +11,6 @@ across), a degraded held-out set (make_lq_data.py, fixed seed), finetune (a reci
 options/finetune_domain_*.yml), evaluate (bicubic, base, finetuned, --compare models) and
 choose the checkpoint, export (WORK/export/inference.pdmodel), report (WORK/report.md, .html).
 """
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,30 +20,30 @@ STAGE_NAMES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export'
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    from utils.cli import ArgumentParser, add_quiet
+    p = ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--videos', nargs='+', required=True, help='folders and/or files of domain footage')
     p.add_argument('--work', required=True, help='work folder: every stage writes here; re-run to resume')
     p.add_argument('--base', default='realesr-animevideov3',
-                   help='realesr-animevideov3, realesrgan-x4plus, or a x4 weights file (SRVGGNetCompact/RRDBNet)')
+                   help='realesr-animevideov3 (default), realesrgan-x4plus, or a x4 weights file (SRVGGNetCompact/RRDBNet)')
     g = p.add_mutually_exclusive_group()
     g.add_argument('--iters', type=int, default=None, help='training iterations (default: the recipe\'s)')
     g.add_argument('--budget', default=None,
                    help='training time such as 30m or 1h: a timed warm-up turns it into iterations')
-    p.add_argument('--device', choices=('cpu', 'gpu'), default='cpu')
+    p.add_argument('--device', choices=('cpu', 'gpu'), default='cpu', help='where to train and evaluate (default: cpu)')
     p.add_argument('--compare', nargs='+', default=[], metavar='NAME=MODEL',
-                   help='more models for the evaluation and the contact sheet (weights file or zoo name)')
+                   help='more models for the evaluation and the contact sheet (weights file, export folder or zoo name)')
     p.add_argument('-o', '--override', action='append', default=[], metavar='KEY.SUB=VALUE',
                    help='training option override, as train.py -o (repeatable)')
-    p.add_argument('--every', type=float, default=0.4, help='seconds between extracted frames')
-    p.add_argument('--min-size', type=int, default=200, help='drop frames whose short side is below this')
-    p.add_argument('--holdout', type=float, default=0.2, help='fraction of each video, at its end, held out')
-    p.add_argument('--gap', type=float, default=1.0, help='seconds between train and held-out frames')
+    p.add_argument('--every', type=float, default=0.4, help='seconds between extracted frames (default: 0.4)')
+    p.add_argument('--min-size', type=int, default=200, help='drop frames whose short side is below this (default: 200)')
+    p.add_argument('--holdout', type=float, default=0.2, help='fraction of each video, at its end, held out (default: 0.2)')
+    p.add_argument('--gap', type=float, default=1.0, help='seconds between train and held-out frames (default: 1.0)')
     p.add_argument('--split-hamming', type=int, default=10,
-                   help='train frames within this many bits (of 64) of a held-out frame\'s hash are dropped')
-    p.add_argument('--seed', type=int, default=0, help='seed of the held-out degradation')
+                   help='train frames within this many bits (of 64) of a held-out frame\'s hash are dropped (default: 10)')
+    p.add_argument('--seed', type=int, default=0, help='seed of the held-out degradation (default: 0)')
     p.add_argument('--stop-after', choices=STAGE_NAMES, default=None, help='stop after this stage')
-    p.add_argument('--quiet', action='store_true', help='fewer messages')
+    add_quiet(p)
     return p.parse_args(argv)
 
 
@@ -66,14 +65,17 @@ def main(argv=None):
             return _bad(f'--compare expects NAME=MODEL with a new NAME, got {item!r}')
         compare[name] = model
     from training.domain.context import DomainError, Settings
-    from training.domain.pipeline import check_work, run
+    from training.domain.pipeline import check_outputs, check_work, run
     from training.domain.recipes import RecipeError, parse_budget
     from training.domain.stages_data import find_input_videos
     try:
         if args.budget:
             parse_budget(args.budget)
-        check_work(args.work)  # the cheap checks first: bad input gets its line before Paddle loads
-        find_input_videos(Settings(videos=[str(v) for v in args.videos], work=Path(args.work)))
+        # the cheap checks first: bad input gets its line before Paddle loads
+        first = Settings(videos=[str(v) for v in args.videos], work=Path(args.work), base=args.base, compare=compare)
+        check_outputs(first)
+        check_work(args.work)
+        find_input_videos(first)
         from utils.runtime_env import setup
         setup(reexec=True)
         settings = Settings(videos=[str(v) for v in args.videos], work=Path(args.work), base=args.base,

@@ -54,14 +54,15 @@ class Bicubic:
 
 
 def load_models(models, scale=4, backend='auto', device='cpu'):
-    """``{name: spec}`` -> ``{name: upscaler}``; spec 'bicubic', a zoo name, a weights file or an export folder."""
+    """``{name: spec}`` -> ``{name: upscaler}``; spec 'bicubic', a zoo name, a weights file, an export folder,
+    or an upscaler built by the caller (an object with ``upscale`` and ``scale``, e.g. its own backend)."""
     from inference import Upscaler
     out = {}
     for name, spec in models.items():
-        if str(spec).lower() == 'bicubic':
+        if not hasattr(spec, 'upscale') and str(spec).lower() == 'bicubic':
             out[name] = Bicubic(scale)
             continue
-        up = Upscaler(model=spec, backend=backend, device=device)
+        up = spec if hasattr(spec, 'upscale') else Upscaler(model=spec, backend=backend, device=device)
         if up.scale != scale:
             raise ValueError(f'{spec}: an x{up.scale} model, the data is x{scale}')
         out[name] = up

@@ -97,6 +97,12 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     metrics = json.loads((work / 'evaluate' / 'metrics.json').read_text())
     assert set(metrics['summary']) == {'bicubic', 'base', 'finetuned'}
     assert all(metrics['summary'][m]['detail'] > 0 for m in metrics['summary'])
+    # training.evaluate's metrics: NIQE measured (320x240 frames) and used by the criterion, artefact present
+    assert all(0 < metrics['summary'][m]['niqe'] < 100 and metrics['summary'][m]['artefact'] >= 0
+               for m in metrics['summary'])
+    assert all(t['dniqe'] is not None for t in metrics['selection']['table'].values())
+    assert set(metrics['backends'].values()) == {'bicubic', 'dynamic'}  # compact checkpoints: no export each
+    assert [ln.split(':')[0] for ln in metrics['verdicts']['finetuned']] == ['distortion', 'perception']
     exported = metrics['exported']
     from utils.checkpoint import load_state_file
     src = tiny_base if exported['name'] == 'base' else \
@@ -107,8 +113,11 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     # report: md with the tables, html self-contained
     md = (work / 'report.md').read_text()
     for part in ('## Held-out metrics', '## Checkpoint choice', '## Per image', 'report/curves.png',
-                 'report/sheet.png', 'python train.py --yml_path', 'make_lq_data.py', 'extract_keyframes.py'):
+                 'report/sheet.png', 'python train.py --yml_path', 'make_lq_data.py', 'extract_keyframes.py',
+                 '| model | PSNR | SSIM | NIQE | detail | ARTEFACT', '- base vs finetuned, distortion: ',
+                 '- base vs finetuned, perception: ', '- all models, perception'):
         assert part in md, part
+    assert 'NIQE' in summary
     html = (work / 'report.html').read_text()
     assert html.count('<img ') == html.count('src="data:image/png;base64,') == 2
 
@@ -182,6 +191,13 @@ def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path):
     res = run(clips, tmp_path / 'w3', '--compare', f'x={tmp_path / "missing.pdparams"}')
     assert res.returncode == 2 and errors(res) == [f'error: --compare x={tmp_path / "missing.pdparams"}: no such file']
 
+    # the work folder never goes into, onto or around the footage
+    for work in (clips / 'run', clips, clips.parent):
+        res = run(clips, work)
+        assert res.returncode == 2 and len(errors(res)) == 1 and errors(res)[0].startswith(
+            f'error: refusing to write into {work}: the --work folder'), res.stderr
+    assert sorted(p.name for p in clips.iterdir()) == ['cup4.mp4']
+
     res = run(clips, tmp_path / 'w3', '--budget', 'soon')
     assert res.returncode == 2 and errors(res) == ["error: --budget 'soon': expected a duration such as 30m, "
                                                    "1h30m or 90s"]
@@ -194,7 +210,7 @@ def test_budget_is_turned_into_iterations_by_a_timed_warmup(clips, tiny_base, tm
     assert res.stdout.strip().splitlines()[-1].startswith('stopped after finetune')
     plan = json.loads((work / 'finetune' / 'plan.json').read_text())
     assert plan['how'] == '--budget 40s' and plan['warmup_iters'] == 6 and plan['s_per_iter'] > 0
-    # iters = floor(0.9 * (budget - warm-up wall) / s_per_iter), at least 1 (plan.json rounds its inputs)
+    # iters = floor(0.9 * (budget - warm-up wall) / s_per_iter), at least 1 (plan.json keeps 6 decimals)
     assert abs(plan['iters'] - max(1.0, 0.9 * (40 - plan['warmup_wall_s']) / plan['s_per_iter'])) <= 1
     info = json.loads((work / 'state.json').read_text())['stages']['finetune']['info']
     assert info['iters'] == plan['iters'] and info['checkpoints'][-1] == plan['iters']

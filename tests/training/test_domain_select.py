@@ -1,5 +1,5 @@
-"""The checkpoint criterion (training/domain/select.py) and the detail ratio of the evaluation
-adapter (training/domain/metrics.py), on real photos."""
+"""The checkpoint criterion (training/domain/select.py) and how the evaluate stage runs its models
+through training.evaluate (training/domain/metrics.py), on real photos."""
 import math
 
 import cv2
@@ -14,24 +14,85 @@ def summ(psnr, ssim, detail, niqe=None):
     return {'psnr': psnr, 'ssim': ssim, 'detail': detail, 'niqe': niqe}
 
 
-def test_detail_ratio_moves_the_right_way(hr_photos):
-    gt = cv2.imread(str(hr_photos[0]), cv2.IMREAD_COLOR)
-    assert MT.detail_ratio(gt, gt) == pytest.approx(1.0)
-    blurred = cv2.GaussianBlur(gt, (0, 0), 2.0)
-    noisy = np.clip(gt.astype(np.float32) + np.random.default_rng(0).normal(0, 12, gt.shape), 0, 255).astype(np.uint8)
-    assert MT.detail_ratio(blurred, gt) < 0.5
-    assert MT.detail_ratio(noisy, gt) > 1.2
-    assert MT.detail_ratio(cv2.GaussianBlur(gt, (0, 0), 3.0), gt) < MT.detail_ratio(blurred, gt)
+def tiny_weights(path, arch, seed):
+    import paddle
+
+    import models
+    from utils.checkpoint import save_checkpoint
+    paddle.seed(seed)
+    net = models.build_network(arch)
+    params = {k: v.numpy() for k, v in net.state_dict().items()}
+    save_checkpoint(path, params=params, params_ema=params, arch=arch)
+    return path
 
 
-def test_summarize_uses_a_geometric_mean_for_detail():
-    rows = [{'image': 'a', 'm_psnr': 20.0, 'm_ssim': 0.5, 'm_detail': 0.25},
-            {'image': 'b', 'm_psnr': 30.0, 'm_ssim': 0.7, 'm_detail': 4.0}]
-    if MT.full_contract():
-        pytest.skip('training.evaluate implements summarize itself')
-    s = MT.summarize(rows, ['m'])['m']
-    assert s['psnr'] == 25.0 and s['ssim'] == pytest.approx(0.6) and s['detail'] == pytest.approx(1.0)
-    assert s['niqe'] is None
+COMPACT = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 2, 'upscale': 4,
+           'act_type': 'prelu'}
+RRDB = {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_block': 1, 'num_grow_ch': 4,
+        'scale': 4}
+
+
+@pytest.fixture(scope='module')
+def pairs(hr_photos, tmp_path_factory):
+    """Two held-out pairs from real photos: 200x200 GT crops (NIQE needs 96 px after the crop), x4 area LQ."""
+    root = tmp_path_factory.mktemp('pairs')
+    (root / 'gt').mkdir()
+    (root / 'lq').mkdir()
+    for p in hr_photos[:2]:
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        h, w = img.shape[:2]
+        gt = img[(h - 200) // 2:(h + 200) // 2, (w - 200) // 2:(w + 200) // 2]
+        cv2.imwrite(str(root / 'gt' / p.name), gt)
+        cv2.imwrite(str(root / 'lq' / p.name), cv2.resize(gt, (50, 50), interpolation=cv2.INTER_AREA))
+    return root / 'gt', root / 'lq'
+
+
+def test_compact_checkpoints_run_in_the_dynamic_graph_with_every_metric(pairs, tmp_path):
+    base = tiny_weights(tmp_path / 'base.pdparams', COMPACT, 0)
+    ck = tiny_weights(tmp_path / 'net_g_2.pdparams', COMPACT, 1)
+    nets = MT.Models('compact', tmp_path / 'exports')
+    own = {'base': str(base), 'iter_2': str(ck)}
+    ups = nets.get({'bicubic': 'bicubic', **own}, own=own)
+    assert nets.backends == {'bicubic': 'bicubic', 'base': 'dynamic', 'iter_2': 'dynamic'}
+    assert ups['iter_2'].backend.name == 'dynamic' and not (tmp_path / 'exports').exists()
+    assert nets.get(own, own=own)['iter_2'] is ups['iter_2']  # built once, shared by both passes
+    rows = MT.evaluate(ups, *pairs, progress=False)
+    assert len(rows) == 2
+    s = MT.summarize(rows, list(ups))
+    for m in ups:
+        assert {'psnr', 'ssim', 'niqe', 'detail', 'artefact'} <= set(s[m])
+        assert math.isfinite(s[m]['niqe']) and s[m]['niqe'] > 0 and s[m]['artefact'] >= 0
+    # two different random networks: different outputs, so different numbers
+    assert s['base']['psnr'] != s['iter_2']['psnr']
+    lines = MT.verdict(s, 'base', 'iter_2')
+    assert [ln.split(':')[0] for ln in lines] == ['distortion', 'perception'] and 'NIQE' in lines[1]
+    # the criterion takes the measured NIQE
+    assert compare(s['iter_2'], s['base'])['dniqe'] == pytest.approx(s['base']['niqe'] - s['iter_2']['niqe'])
+
+
+def test_rrdbnet_checkpoints_run_on_the_predictor_exported_into_the_stage_folder(pairs, tmp_path):
+    ck = tiny_weights(tmp_path / 'net_g_2.pdparams', RRDB, 0)
+    exports = tmp_path / 'exports'
+    nets = MT.Models('x4plus', exports)
+    ups = nets.get({'iter_2': str(ck)}, own={'iter_2': str(ck)})
+    assert nets.backends == {'iter_2': 'predictor'} and ups['iter_2'].backend.name == 'predictor'
+    assert list(exports.glob('infer/*/inference.pdmodel'))
+    rows = MT.evaluate(ups, *pairs, progress=False)
+    # the predictor agrees with the dynamic graph on the same weights
+    from inference import Upscaler
+    ref = MT.evaluate({'iter_2': Upscaler(model=str(ck), backend='dynamic')}, *pairs, progress=False)
+    assert [r['iter_2_psnr'] for r in rows] == pytest.approx([r['iter_2_psnr'] for r in ref], abs=1e-2)
+    nets.cleanup()
+    assert not exports.exists()
+
+
+def test_unmeasured_niqe_takes_no_part_and_the_reason_says_so():
+    base = summ(25.0, 0.70, 0.80, niqe=float('nan'))
+    t = compare(summ(25.3, 0.71, 0.85, niqe=float('nan')), base)
+    assert t['dniqe'] is None and t['beats_base'] and t['score'] == pytest.approx(0.3 + 2 * (math.log(1 / 0.8) -
+                                                                                               math.log(1 / 0.85)))
+    name, _, reason = choose({'base': base, 'a': summ(25.3, 0.71, 0.85, niqe=float('nan'))}, 'base', {'a': 1})
+    assert name == 'a' and 'NIQE not measured' in reason
 
 
 def test_blurrier_checkpoint_with_more_psnr_does_not_beat_the_base():
@@ -64,19 +125,3 @@ def test_score_weighs_both_axes_and_niqe_when_present():
     assert not compare(worse_niqe, base)['beats_base']
     # within the detail tolerance a sharper-than-needed change is still fine
     assert compare(summ(25.2, 0.70, 0.50 * math.exp(-DETAIL_TOL / 2)), base)['beats_base']
-
-
-def test_adapter_delegates_to_the_full_evaluation_contract(monkeypatch):
-    """When training.evaluate has evaluate/summarize/verdict, the adapter calls them unchanged."""
-    from training import evaluate as E
-    calls = []
-    monkeypatch.setattr(E, 'evaluate', lambda models, gt, lq, **kw: calls.append(('evaluate', kw)) or [{'image': 'x'}],
-                        raising=False)
-    monkeypatch.setattr(E, 'summarize', lambda rows, names: calls.append(('summarize', names)) or {'m': {}},
-                        raising=False)
-    monkeypatch.setattr(E, 'verdict', lambda s, a, b: calls.append(('verdict', a, b)) or ['line'], raising=False)
-    assert MT.full_contract()
-    assert MT.evaluate({'m': 'bicubic'}, 'gt', 'lq', sheet='s.png', crop=64) == [{'image': 'x'}]
-    assert MT.summarize([], ['m']) == {'m': {}} and MT.verdict({}, 'base', 'm') == ['line']
-    assert calls[0] == ('evaluate', {'scale': 4, 'crop_border': 4, 'sheet': 's.png', 'sheet_images': 3, 'crop': 64})
-    assert calls[1:] == [('summarize', ['m']), ('verdict', 'base', 'm')]

@@ -44,8 +44,7 @@ class Context:
         self.argv = argv
 
     def say(self, line):
-        if self.s.quiet:
-            return
+        """One log line on stderr (also with ``quiet``, which turns the progress bars off)."""
         try:
             from tqdm import tqdm
             tqdm.write(line, file=sys.stderr)

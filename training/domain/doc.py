@@ -18,6 +18,9 @@ class Doc:
     def code(self, text):
         self.blocks.append(('code', text))
 
+    def bullets(self, items):
+        self.blocks.append(('ul', list(items)))
+
     def table(self, header, rows):
         self.blocks.append(('table', header, [[_cell(c) for c in r] for r in rows]))
 
@@ -34,6 +37,8 @@ class Doc:
                 out.append(b[1])
             elif b[0] == 'code':
                 out.append('```\n' + b[1] + '\n```')
+            elif b[0] == 'ul':
+                out.append('\n'.join('- ' + t for t in b[1]))
             elif b[0] == 'table':
                 out.append('\n'.join(['| ' + ' | '.join(b[1]) + ' |', '|' + '---|' * len(b[1])] +
                                      ['| ' + ' | '.join(r) + ' |' for r in b[2]]))
@@ -55,6 +60,8 @@ class Doc:
                 out.append(f'<p>{_inline(b[1])}</p>')
             elif b[0] == 'code':
                 out.append(f'<pre>{e(b[1])}</pre>')
+            elif b[0] == 'ul':
+                out.append('<ul>' + ''.join(f'<li>{_inline(t)}</li>' for t in b[1]) + '</ul>')
             elif b[0] == 'table':
                 out.append('<table><tr>' + ''.join(f'<th>{_inline(c)}</th>' for c in b[1]) + '</tr>' +
                            ''.join('<tr>' + ''.join(f'<td>{_inline(c)}</td>' for c in r) + '</tr>' for r in b[2]) +
@@ -68,6 +75,8 @@ class Doc:
 def _cell(c):
     if c is None:
         return '-'
+    if isinstance(c, float) and c != c:
+        return 'n/a'
     if isinstance(c, float):
         return f'{c:.4f}' if abs(c) < 10 else f'{c:.2f}'
     return str(c)

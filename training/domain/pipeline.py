@@ -27,11 +27,30 @@ def check_work(work):
         raise DomainError(f'{work}: the work folder is not writable ({exc.strerror or exc})') from None
 
 
+def check_outputs(settings):
+    """Nothing the run writes may touch an input: the work folder may be neither a --videos folder, nor
+    inside one, nor hold one, and no stage folder or work file may be or hold a video, the --base file
+    or a --compare model (a re-run replaces stage folders). One-line DomainError otherwise."""
+    from utils.outputs import OutputClash, check_folder_pair, check_no_clobber
+    work = Path(settings.work)
+    inputs = [Path(v) for v in settings.videos] + [Path(m) for m in [settings.base, *settings.compare.values()]
+                                                   if Path(m).exists()]
+    outputs = [work / name for s in STAGES for name in (s, f'{s}.partial')]
+    outputs += [work / n for n in ('state.json', 'report.md', 'report.html')]
+    try:
+        for v in settings.videos:
+            if Path(v).is_dir():
+                check_folder_pair(v, work, in_name='--videos', out_name='--work')
+        check_no_clobber(inputs, outputs)
+    except OutputClash as exc:
+        raise DomainError(str(exc)) from None
+
+
 def check_compare(compare):
-    """Every --compare model is an existing file or a model-zoo name (checked before any stage runs)."""
+    """Every --compare model is an existing file or folder (an export) or a model-zoo name."""
     from models.zoo import get_entry, looks_like_path
     for name, model in compare.items():
-        if Path(model).is_file():
+        if Path(model).exists():
             continue
         if looks_like_path(model):
             raise DomainError(f'--compare {name}={model}: no such file')
@@ -96,6 +115,7 @@ def _publish_report(ctx):
 
 def run(settings, argv=None, stop_after=None):
     t_start = time.perf_counter()
+    check_outputs(settings)
     check_work(settings.work)
     state = WorkState(settings.work, STAGES)
     ctx = Context(settings, state, argv)
@@ -136,6 +156,7 @@ def summary_line(ctx, seconds):
     total = sum(r['seconds'] for r in ctx.state.data['stages'].values())
     what = (f'finetuned {e["name"]}' if name == 'finetuned' else 'the BASE model (no checkpoint beat it)')
     return (f'done: exported {what}: PSNR {row["psnr"]:.2f} dB vs base {s["base"]["psnr"]:.2f}, detail '
-            f'{row["detail"]:.3f} vs base {s["base"]["detail"]:.3f} -> {ctx.out("export") / "inference.pdmodel"}; '
+            f'{row["detail"]:.3f} vs base {s["base"]["detail"]:.3f}, NIQE {row["niqe"]:.2f} vs base '
+            f'{s["base"]["niqe"]:.2f} -> {ctx.out("export") / "inference.pdmodel"}; '
             f'stages {total:.0f} s (this run {seconds:.0f} s); report {ctx.work / "report.html"}')
 

@@ -61,6 +61,11 @@ def plot_curves(log_file, selection, out_png):
     plt.close(fig)
 
 
+def _mean(vals):
+    vals = [v for v in vals if v is not None and v == v]
+    return sum(vals) / len(vals) if vals else None
+
+
 def _fmt_time(s):
     s = int(round(s))
     return f'{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s' if s >= 3600 else f'{s // 60}m{s % 60:02d}s'
@@ -88,16 +93,22 @@ def build(ctx, part, commands):
     metrics = [k for k in ('psnr', 'ssim', 'niqe', 'detail', 'artefact', 'lpips', 'dists')
                if any(summ[m].get(k) is not None for m in summ)]
     d.p(f'{len(res["rows"])} held-out frames, degraded once with the training pipeline (seed {ctx.s.seed}); '
-        'Y channel, 4 px border cropped. detail = Laplacian energy of the output over the GT\'s '
-        '(geometric mean; 1 is as detailed as the GT, below is blur, above is overshoot or noise). '
-        f'Metrics from {res["contract"]}; absent ones: '
-        + (', '.join(k for k in ('niqe', 'artefact') if k not in metrics) or 'none') + '.')
-    d.table(['model'] + metrics, [[m] + [summ[m].get(k) for k in metrics] for m in summ])
-    for other, lines in res['verdicts'].items():
-        d.p(f'base vs {other}: ' + '; '.join(lines))
+        'Y channel, 4 px border cropped (tools/evaluate.py\'s metrics). Distortion: PSNR, SSIM (higher is better). '
+        'Perception: NIQE (no reference, lower is better), detail = Laplacian energy of the output over the GT\'s '
+        '(geometric mean; 1 is as detailed as the GT, below is blur, above is overshoot or noise), artefact = '
+        'high-frequency error where the GT is smooth (grey levels, lower is better)'
+        + (', LPIPS and DISTS (lower is better)' if 'lpips' in metrics else '') + '.')
+    d.table(['model'] + [k.upper() if k != 'detail' else 'detail' for k in metrics],
+            [[m] + [summ[m].get(k) for k in metrics] for m in summ]
+            + [['GT'] + [_mean([r.get('gt_niqe') for r in res['rows']]) if k == 'niqe' else None for k in metrics]])
+    for n in res.get('notes', []):
+        d.p('Note: ' + n + '.')
+    d.p('Verdicts (the first model of each line is the base):')
+    d.bullets([f'base vs {other}, {line}' for other, lines in res['verdicts'].items() for line in lines]
+              + ['all models, ' + line for line in res.get('best', [])])
     d.h(2, 'Checkpoint choice')
     d.p(f'Criterion (training/domain/select.py): a checkpoint beats the base when PSNR and SSIM are not lower, '
-        f'its detail error |ln detail| is not larger by more than {DETAIL_TOL}, NIQE (when measured) is not higher '
+        f'its detail error |ln detail| is not larger by more than {DETAIL_TOL}, NIQE is not higher '
         f'by more than {NIQE_TOL}, and score = dPSNR + {W_DETAIL} x d|ln detail| + {W_NIQE} x dNIQE > 0; '
         'the highest score wins, else the base is exported. The held-out set both selects and reports, so the '
         'chosen checkpoint\'s numbers are slightly optimistic.')
@@ -117,8 +128,8 @@ def build(ctx, part, commands):
     d.image(part / 'sheet.png', 'contact sheet', 'report/sheet.png')
     d.h(2, 'Per image')
     names = list(res['models'])
-    d.table(['image'] + [f'{n} {k}' for n in names for k in ('PSNR', 'SSIM', 'detail')],
-            [[r['image']] + [r.get(f'{n}_{k}') for n in names for k in ('psnr', 'ssim', 'detail')]
+    d.table(['image'] + [f'{n} {k}' for n in names for k in ('PSNR', 'SSIM', 'NIQE', 'detail')],
+            [[r['image']] + [r.get(f'{n}_{k}') for n in names for k in ('psnr', 'ssim', 'niqe', 'detail')]
              for r in res['rows']])
     d.h(2, 'Stages')
     total = 0.0
@@ -131,7 +142,7 @@ def build(ctx, part, commands):
     d.table(['stage', 'wall time', 'command that reproduces it'], trows)
     d.p(f'Total before the report: {_fmt_time(total)}. Finetune: {ft["iters"]} iterations with '
         f'`options/{ft["template"]}` ({ft["plan"]["how"]}' +
-        (f', {ft["plan"]["s_per_iter"]} s/iteration measured' if 's_per_iter' in ft['plan'] else '') + ').')
+        (f', {ft["plan"]["s_per_iter"]:.3f} s/iteration measured' if 's_per_iter' in ft['plan'] else '') + ').')
     (part / 'report.md').write_text(d.markdown())
     (part / 'report.html').write_text(d.html('Domain finetune report'))
     return {'total_before_report_s': round(total, 1)}

@@ -105,7 +105,7 @@ def plan_iterations(ctx, part):
         iters = max(1, int(0.9 * (budget - wall) / spi))
         shutil.rmtree(part / 'warmup')
         plan = {'iters': iters, 'how': f'--budget {ctx.s.budget}', 'budget_s': budget, 'warmup_iters': n,
-                'warmup_wall_s': round(wall, 1), 's_per_iter': round(spi, 3)}
+                'warmup_wall_s': round(wall, 3), 's_per_iter': round(spi, 6)}
         ctx.say(f'finetune: {spi:.2f} s/iteration measured -> {iters} iterations '
                 f'(0.9 x ({budget:.0f} s budget - {wall:.0f} s warm-up) / {spi:.2f} s)')
     plan_file.write_text(json.dumps(plan, indent=1))
@@ -150,45 +150,61 @@ def run_finetune(ctx, part):
 
 
 def settings_evaluate(ctx):
+    from .metrics import own_backend
     from .select import DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE
-    return {'compare': dict(ctx.s.compare), 'criterion': [DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE], 'crop_border': 4}
+    return {'compare': dict(ctx.s.compare), 'criterion': [DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE], 'crop_border': 4,
+            'metrics': 'training.evaluate', 'backend': own_backend(_base(ctx)[2])}
 
 
 def run_evaluate(ctx, part):
     from . import metrics as MT
     from .select import choose, compare
-    base_path = str(_base(ctx)[0])
+    base_path, _, kind, _ = _base(ctx)
+    base_path = str(base_path)
     gt, lq = ctx.out('split') / 'val_hr', ctx.out('degrade') / 'val_lq'
     ckpts = checkpoints(ctx.out('finetune') / 'experiments' / EXP_NAME)
     cand = {f'iter_{it}': it for it in ckpts}
-    ctx.say(f'evaluate: the base and {len(ckpts)} checkpoints (EMA weights) on the held-out pairs')
     models = {'base': base_path, **{f'iter_{it}': str(p) for it, p in ckpts.items()}}
-    rows_sel = MT.evaluate(models, gt, lq, scale=4, crop_border=4)
-    if not rows_sel:
-        raise DomainError(f'no held-out pairs in {gt} and {lq}', code=1)
-    summ_sel = MT.summarize(rows_sel, list(models))
-    chosen, table, reason = choose(summ_sel, 'base', cand)
-    shown = chosen if chosen != 'base' else max(cand, key=lambda c: table[c]['score'])
-    final = {'bicubic': 'bicubic', 'base': base_path, 'finetuned': str(ckpts[cand[shown]]), **ctx.s.compare}
-    ctx.say(f'evaluate: bicubic, base, finetuned ({shown})' + ''.join(f', {k}' for k in ctx.s.compare))
+    nets = MT.Models(kind, part / 'exports', ctx.s.device)
+    ctx.say(f'evaluate: the base and {len(ckpts)} checkpoints (EMA weights) on the held-out pairs, '
+            f'{MT.own_backend(kind)} backend')
     try:
-        rows = MT.evaluate(final, gt, lq, scale=4, crop_border=4, sheet=str(part / 'sheet.png'), sheet_images=3,
-                           crop=192)
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        raise DomainError(f'--compare: {exc}') from None
+        rows_sel = MT.evaluate(nets.get(models, own=models), gt, lq, progress=not ctx.s.quiet)
+        if not rows_sel:
+            raise DomainError(f'no held-out pairs in {gt} and {lq}', code=1)
+        summ_sel = MT.summarize(rows_sel, list(models))
+        chosen, table, reason = choose(summ_sel, 'base', cand)
+        shown = chosen if chosen != 'base' else max(cand, key=lambda c: table[c]['score'])
+        final = {'bicubic': 'bicubic', 'base': base_path, 'finetuned': str(ckpts[cand[shown]]), **ctx.s.compare}
+        ctx.say(f'evaluate: bicubic, base, finetuned ({shown})' + ''.join(f', {k}' for k in ctx.s.compare))
+        ups = nets.get({'bicubic': 'bicubic', 'base': base_path}, own=models)
+        ups.update(finetuned=nets.get({shown: models[shown]}, own=models)[shown])
+        notes = []
+        try:
+            ups.update(nets.get(ctx.s.compare))
+            rows = MT.evaluate(ups, gt, lq, iqa='auto', notes=notes, progress=not ctx.s.quiet,
+                               sheet=str(part / 'sheet.png'), sheet_images=3, crop=192)
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            raise DomainError(f'--compare: {exc}') from None
+    finally:
+        nets.cleanup()
+    for n in notes:
+        ctx.say(f'note: {n}')
     summ = MT.summarize(rows, list(final))
     verdicts = {o: MT.verdict(summ, 'base', o) for o in final if o != 'base'}
     vs_base = {o: compare(summ[o], summ['base']) for o in final if o != 'base'}
     exported = {'name': chosen, 'path': base_path if chosen == 'base' else str(ckpts[cand[chosen]]),
                 'iteration': cand.get(chosen), 'reason': reason}
     res = {'selection': {'summary': summ_sel, 'table': table, 'rows': rows_sel, 'candidates': cand, 'shown': shown},
-           'models': final, 'summary': summ, 'rows': rows, 'verdicts': verdicts, 'vs_base': vs_base,
-           'exported': exported, 'contract': 'training.evaluate' if MT.full_contract() else 'fallback (PSNR, SSIM, detail)'}
+           'models': final, 'summary': summ, 'rows': rows, 'verdicts': verdicts, 'best': MT.best(summ, list(final)),
+           'vs_base': vs_base, 'exported': exported, 'backends': dict(nets.backends), 'notes': notes}
     (part / 'metrics.json').write_text(json.dumps(res, indent=1, default=float))
     if chosen == 'base':
         ctx.say('WARNING: NO FINETUNED CHECKPOINT BEATS THE BASE MODEL: THE BASE IS EXPORTED. ' + reason)
     else:
         ctx.say(f'evaluate: chose {reason}')
+    for line in verdicts['finetuned']:
+        ctx.say(f'evaluate: base vs finetuned, {line}')
     return {'chosen': chosen, 'reason': reason, 'iteration': cand.get(chosen)}
 
 

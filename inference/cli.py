@@ -38,8 +38,11 @@ def build_parser(prog, description, default_model_help):
     p.add_argument('--threads', type=int, default=None, help='CPU math threads (default: all usable cores)')
     p.add_argument('--bf16', action='store_true',
                    help='CPU bfloat16 on the OpenVINO engine (RRDBNet; ~2x faster on AVX512-BF16 CPUs, ~55 dB vs fp32)')
+    p.add_argument('--fp32', action='store_true',
+                   help='full precision on the CPU (default there: bf16 where the CPU has it and the model keeps '
+                        '>= 50 dB against fp32 on a sample)')
     p.add_argument('--engine', default='auto', choices=['auto', 'openvino', 'onednn'],
-                   help='Paddle Inference engine on the CPU (infer.py): auto = OpenVINO for RRDBNet, else oneDNN')
+                   help='Paddle Inference engine on the CPU (infer.py): auto = OpenVINO for RRDBNet and SRVGGNetCompact, else oneDNN')
     p.add_argument('-dn', '--denoise_strength', type=float, default=None,
                    help='0..1 denoise strength for realesr-general-x4v3 (zoo)')
     p.add_argument('--block', '--num_block', dest='num_block', type=int, default=None,
@@ -125,7 +128,7 @@ def run(args, backend):
                       pre_pad=args.pre_pad, backend=backend, fp16=args.fp16, threads=args.threads,
                       alpha_upsampler=args.alpha_upsampler, outscale=args.outscale,
                       denoise_strength=args.denoise_strength, arch=arch_overrides(args), progress=not args.quiet,
-                      engine=args.engine, precision='bf16' if args.bf16 else None)
+                      engine=args.engine, precision='fp32' if args.fp32 else ('bf16' if args.bf16 else None))
     except Exception as e:  # bad model path/file/device: one line, no traceback
         print(f'error: cannot set up the model: {e}', file=sys.stderr)
         return EXIT_USAGE

@@ -2,6 +2,7 @@
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from .test_video import _make_clip
@@ -92,8 +93,15 @@ def test_model_error_is_one_line(up, clip, tmp_path, monkeypatch):
     assert not [t for t in threading.enumerate() if t.name.startswith('video-')]
 
 
-def test_decoder_dying_mid_stream_is_one_line(up, clip, tmp_path, monkeypatch):
+def test_decoder_dying_mid_stream_is_one_line(up, shared_data, tmp_path, monkeypatch):
     from inference.video import VideoError, upscale_video
+    from utils.ffmpeg import ffmpeg_exe
+    clip = tmp_path / 'clip.mp4'  # frames larger than a pipe's buffer: the decoder is still running at frame 3
+    import subprocess
+    src = shared_data / 'video' / 'bikes.mp4' if shared_data else None
+    video_in = ['-i', str(src)] if src and src.is_file() else ['-f', 'lavfi', '-i', 'testsrc2=size=640x272:rate=25']
+    subprocess.run([ffmpeg_exe(), '-v', 'error', '-y', *video_in, '-frames:v', '40', '-vf', 'scale=640:272',
+                    '-c:v', 'libx264', '-pix_fmt', 'yuv420p', str(clip)], check=True, capture_output=True)
     _count_decoded(monkeypatch, after=3, action=lambda dec: dec.proc.kill())  # the ffmpeg process dies
     err = _run_bounded(lambda: upscale_video(up, clip, tmp_path / 'out.mp4', progress=False))
     assert isinstance(err, VideoError) and 'clip.mp4' in str(err) and '\n' not in str(err), err
@@ -116,3 +124,51 @@ def test_encoder_dying_is_one_line(up, clip, tmp_path):
     err = _run_bounded(lambda: upscale_video(up, clip, tmp_path / 'out.mp4', preset='no-such-preset', progress=False))
     assert isinstance(err, VideoError) and '\n' not in str(err), err
     assert 'encoder' in str(err) and not (tmp_path / 'out.mp4').exists() and _no_leftovers(tmp_path)
+
+
+def test_small_frames_are_batched_with_the_same_pictures(tiny_models, export_cache, clip, tmp_path, monkeypatch):
+    """On the predictor, small frames go through the model several at a time; each picture equals the
+    one-by-one ``upscale`` (same kernels, so within one grey level), and the frame count is unchanged."""
+    import inference.video as video
+    from inference import Upscaler
+    up = Upscaler(tiny_models['srvgg_x4'], precision='fp32', cache_root=export_cache)
+    frames, _ = _decode(clip)
+    assert video._batch_size(up, *frames[0].shape[:2], None) == video.BATCH_MAX > 1
+    assert video._batch_size(up, *frames[0].shape[:2], 2.5) == 1  # a final resize: one by one
+    batched = video._upscale_batch(up, frames[:3])
+    for f, b in zip(frames[:3], batched):
+        single = up.upscale(f)
+        assert b.shape == single.shape and b.dtype == single.dtype
+        assert np.abs(b.astype(int) - single).max() <= 1
+    shapes = []
+    forward = up.backend.forward
+    monkeypatch.setattr(up.backend, 'forward', lambda x: shapes.append(x.shape[0]) or forward(x))
+    res = video.upscale_video(up, clip, tmp_path / 'out.mp4', progress=False)
+    assert res['frames'] == res['upscaled'] == 8 and shapes == [4, 4]
+
+
+def _decode(path):
+    import subprocess
+    from utils.ffmpeg import ffmpeg_exe, probe_video
+    info = probe_video(path)
+    raw = subprocess.run([ffmpeg_exe(), '-v', 'error', '-i', str(path), '-f', 'rawvideo', '-pix_fmt', 'bgr24', '-'],
+                         check=True, capture_output=True).stdout
+    return list(np.frombuffer(raw, np.uint8).reshape(-1, info['height'], info['width'], 3)), info
+
+
+def test_batched_vfr_keeps_the_same_timing(tiny_models, export_cache, shared_data, tmp_path, monkeypatch):
+    """Gaps, drops and repeats of a variable-rate source come out the same with and without batching."""
+    import inference.video as video
+    from inference import Upscaler
+    from .test_video import _gray_frames, _vfr_clip
+    up = Upscaler(tiny_models['srvgg_x4'], precision='fp32', cache_root=export_cache)
+    src = tmp_path / 'vfr.mp4'
+    _vfr_clip(shared_data, src)
+    runs = {}
+    for n in (video.BATCH_MAX, 1):
+        monkeypatch.setattr(video, 'BATCH_MAX', n)
+        res = video.upscale_video(up, src, tmp_path / f'out{n}.mp4', progress=False)
+        runs[n] = (res['frames'], res['upscaled'], _gray_frames(tmp_path / f'out{n}.mp4', 48, 32))
+    (fa, ua, ga), (fb, ub, gb) = runs.values()
+    assert (fa, ua) == (fb, ub) and len(ga) == len(gb) == fa
+    assert np.abs(ga - gb).max() <= 3  # the same picture in every output slot (x264 noise aside)

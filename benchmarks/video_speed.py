@@ -123,9 +123,14 @@ def worker(mode, model, clip):
         frames, _ = decode_all(clip)
         up.upscale(frames[0])  # the first call at a new shape pays the engine's set-up: warm both alike
         if mode == 'e2e':
+            import resource
             from inference.video import upscale_video
+            ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             r = upscale_video(up, clip, out, progress=False)
-            res.update(frames=r['upscaled'], seconds=r['seconds'], model_seconds=r['model_seconds'])
+            ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            ffmpeg_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)  # decoder + encoder
+            res.update(frames=r['upscaled'], seconds=r['seconds'], model_seconds=r['model_seconds'],
+                       ffmpeg_cpu=ffmpeg_cpu)
         else:
             t0 = time.perf_counter()
             for f in frames:
@@ -186,7 +191,7 @@ def main():
     print(f'\nclip: {clip.name} ({info["width"]}x{info["height"]}, {a.frames} frames from {Path(a.clip).name}), '
           f'{a.rounds} rounds, medians')
     print(f'{"model":<14}{"precision":<18}{"end-to-end fps":>15}{"model-only fps":>15}{"overhead":>10}'
-          f'{"reference fps":>15}{"e2e / ref":>10}')
+          f'{"reference fps":>15}{"e2e / ref":>10}{"model busy":>11}{"ffmpeg CPU":>11}')
     rows = []
     for m in models:
         def med_fps(mode):
@@ -198,12 +203,18 @@ def main():
         ref, _ = med_fps('ref')
         over = (mod / e2e - 1) if e2e and mod else None  # (t_e2e - t_model) / t_model per frame
         ratio = e2e / ref if e2e and ref else None
+        e2e_runs = res.get((m, 'e2e'), [])
+        busy = float(np.median([r['model_seconds'] / r['seconds'] for r in e2e_runs])) if e2e_runs else None
+        cpu = float(np.median([r['ffmpeg_cpu'] / r['frames'] for r in e2e_runs])) if e2e_runs else None
         f = (lambda v, fmt: format(v, fmt) if v is not None else '-')
         print(f'{m:<14}{prec:<18}{f(e2e, ".3f"):>15}{f(mod, ".3f"):>15}{f(over and over * 100, ".1f") + " %":>10}'
-              f'{f(ref, ".3f"):>15}{f(ratio, ".2f") + "x":>10}')
+              f'{f(ref, ".3f"):>15}{f(ratio, ".2f") + "x":>10}{f(busy and busy * 100, ".0f") + " %":>11}'
+              f'{f(cpu, ".3f") + " s":>11}')
         rows.append(dict(model=m, precision=prec, e2e_fps=e2e, model_fps=mod, overhead=over, ref_fps=ref,
-                         e2e_vs_ref=ratio))
+                         e2e_vs_ref=ratio, model_busy=busy, ffmpeg_cpu_per_frame=cpu))
     print('\noverhead = end-to-end time / model-only time - 1 (decode, encode, queues; negative = noise).')
+    print('model busy = share of the end-to-end time spent in the model; ffmpeg CPU = decoder + encoder CPU '
+          'seconds per frame, taken from the same cores the model uses.')
     print(f'load average: {load_before[0]:.1f} before, {load_after[0]:.1f} after, on {os.cpu_count()} CPUs')
     return rows
 

@@ -233,7 +233,8 @@ class _Pipeline:
 
 # Frames up to this many LR pixels go through the model BATCH_MAX at a time (one forward), when the
 # upscaler runs them untiled on the predictor without a final resize. Measured with animevideov3 on
-# OpenVINO bf16 (2 cores): 4 frames of 160x120 in one forward took 0.63x the time of 4 single ones.
+# OpenVINO bf16 (2 busy cores, min of 4): one forward of 4 frames took 0.87x (160x120) and 0.80x
+# (320x240) the time of 4 single forwards; the medians were level (0.97x). A small gain, never a loss.
 BATCH_PIXELS = 320 * 240
 BATCH_MAX = 4
 

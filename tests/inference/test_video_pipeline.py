@@ -130,12 +130,13 @@ def test_small_frames_are_batched_with_the_same_pictures(tiny_models, export_cac
     """On the predictor, small frames go through the model several at a time; each picture equals the
     one-by-one ``upscale`` (same kernels, so within one grey level), and the frame count is unchanged."""
     import inference.video as video
+    import inference.video_stages as stages
     from inference import Upscaler
     up = Upscaler(tiny_models['srvgg_x4'], precision='fp32', cache_root=export_cache)
     frames, _ = _decode(clip)
-    assert video._batch_size(up, *frames[0].shape[:2], None) == video.BATCH_MAX > 1
-    assert video._batch_size(up, *frames[0].shape[:2], 2.5) == 1  # a final resize: one by one
-    batched = video._upscale_batch(up, frames[:3])
+    assert stages._batch_size(up, *frames[0].shape[:2], None) == stages.BATCH_MAX > 1
+    assert stages._batch_size(up, *frames[0].shape[:2], 2.5) == 1  # a final resize: one by one
+    batched = stages._upscale_batch(up, frames[:3])
     for f, b in zip(frames[:3], batched):
         single = up.upscale(f)
         assert b.shape == single.shape and b.dtype == single.dtype
@@ -159,14 +160,15 @@ def _decode(path):
 def test_batched_vfr_keeps_the_same_timing(tiny_models, export_cache, shared_data, tmp_path, monkeypatch):
     """Gaps, drops and repeats of a variable-rate source come out the same with and without batching."""
     import inference.video as video
+    import inference.video_stages as stages
     from inference import Upscaler
     from .test_video import _gray_frames, _vfr_clip
     up = Upscaler(tiny_models['srvgg_x4'], precision='fp32', cache_root=export_cache)
     src = tmp_path / 'vfr.mp4'
     _vfr_clip(shared_data, src)
     runs = {}
-    for n in (video.BATCH_MAX, 1):
-        monkeypatch.setattr(video, 'BATCH_MAX', n)
+    for n in (stages.BATCH_MAX, 1):
+        monkeypatch.setattr(stages, 'BATCH_MAX', n)
         res = video.upscale_video(up, src, tmp_path / f'out{n}.mp4', progress=False)
         runs[n] = (res['frames'], res['upscaled'], _gray_frames(tmp_path / f'out{n}.mp4', 48, 32))
     (fa, ua, ga), (fb, ub, gb) = runs.values()

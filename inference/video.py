@@ -1,6 +1,12 @@
 """Video upscaling by streaming frames through two ffmpeg pipes (decoder -> Upscaler -> encoder).
 
-Only one frame is in memory at a time (plus the previous one, for repeats).
+The three stages overlap: a decoder thread, the model on the calling thread
+and an encoder thread, joined by bounded queues (``queue_frames`` frames each,
+2 by default), so the model does not wait for decoding or encoding. Paddle's
+predictor and the pipe reads and writes release the GIL. An error in any
+stage stops the others and reaches the caller as a one-line ``VideoError``.
+Small frames go through the predictor a few at a time (one forward; rules and
+measurements in ``inference/video_stages.py``).
 
 Orientation: the decoder turns the picture the way a player would (display
 matrix or legacy ``rotate`` tag, multiples of 90 degrees, read by
@@ -31,6 +37,7 @@ import queue
 import re
 import subprocess
 import threading
+import time
 from collections import deque
 from fractions import Fraction
 from pathlib import Path
@@ -41,14 +48,11 @@ import numpy as np
 from utils.ffmpeg import ffmpeg_exe, probe_video
 from utils.fileio import temp_beside
 
+from .video_stages import _END, VideoError, _Pipeline, _batch_size, _one_line, _run_model  # noqa: F401
+
 _TURN = {90: 'transpose=clock', 180: 'hflip,vflip', 270: 'transpose=cclock'}  # clockwise display rotation
 _SHOWINFO = re.compile(r'Parsed_showinfo.*\bn:\s*\d+\s+pts:\s*\S+\s+pts_time:\s*(\S+)')
 _LEVEL = re.compile(r'\[(error|fatal|panic)\]')
-_END = object()
-
-
-class VideoError(RuntimeError):
-    """One-line reason why a video could not be processed."""
 
 
 def _last_line(path):
@@ -99,7 +103,7 @@ class _Decoder:
         cmd = [exe, '-nostdin', '-hide_banner', '-nostats', '-loglevel', 'level+info', '-noautorotate',
                '-i', str(src), '-map', '0:v:0', '-vf', vf, '-fps_mode', 'passthrough',
                '-f', 'rawvideo', '-pix_fmt', 'bgr24', 'pipe:']
-        self.nbytes = width * height * 3
+        self.nbytes, self.count = width * height * 3, 0
         self.times, self.errors = queue.Queue(), deque(maxlen=1)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.log_reader = threading.Thread(target=self._read_log, daemon=True)
@@ -125,6 +129,7 @@ class _Decoder:
             buf = _read_exact(self.proc.stdout, self.nbytes)
             if len(buf) < self.nbytes:
                 return
+            self.count += 1
             t = None
             if timed:
                 try:
@@ -146,7 +151,11 @@ class _Decoder:
         return rc
 
     def error(self):
-        return self.errors[-1] if self.errors else 'no frames decoded'
+        if self.errors:
+            return self.errors[-1]
+        if not self.count:
+            return 'no frames decoded'
+        return f'the decoder stopped after {self.count} frames (exit status {self.proc.returncode})'
 
 
 def _encoder_args(exe, src, tmp, ow, oh, rate, has_audio, crf, preset, sar=None):
@@ -163,12 +172,19 @@ def _encoder_args(exe, src, tmp, ow, oh, rate, has_audio, crf, preset, sar=None)
             .global_args('-nostdin', '-loglevel', 'error', '-y').compile(cmd=exe))
 
 
-def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset='medium', progress=True):
+def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset='medium', progress=True, queue_frames=2):
     """Upscale ``src`` into ``dst``.
 
-    Returns ``dict(frames, upscaled, fps, width, height, audio)``: ``frames`` written at ``fps``,
-    of which ``upscaled`` went through the model (the rest repeat their predecessor).
+    Decoding, the model and encoding overlap: a decoder thread fills a queue of
+    at most ``queue_frames`` frames, the calling thread runs the model, an
+    encoder thread empties a second queue of the same size into ffmpeg. An
+    error in any stage stops the others and is raised here as one line.
+
+    Returns ``dict(frames, upscaled, fps, width, height, audio, seconds, model_seconds)``: ``frames``
+    written at ``fps``, of which ``upscaled`` went through the model (the rest repeat their
+    predecessor); ``seconds`` end to end, ``model_seconds`` of it in ``upscaler.upscale``.
     """
+    t_start = time.perf_counter()
     src, dst = Path(src), Path(dst)
     exe = ffmpeg_exe()
     try:
@@ -189,55 +205,111 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset='medium', pr
         sar = (sar[1], sar[0])
     enc_args = _encoder_args(exe, src, tmp, ow, oh, rate_str, info['has_audio'], crf, preset, sar)
     total = int(round(info['duration'] * rate)) if info['duration'] else None
-    frames = upscaled = 0
+    frames = upscaled = 0  # frames handed to the encoder; frames through the model
+    model_seconds = 0.0
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=total, desc=src.name, unit='frame', leave=False)
+    pipe = _Pipeline(max(1, int(queue_frames)))
     with open(enc_log_path, 'wb') as enc_log:
         dec = _Decoder(exe, src, turn, w, h)
         enc = subprocess.Popen(enc_args, stdin=subprocess.PIPE, stderr=enc_log)
 
+        def decode():
+            for item in dec.frames():
+                if not pipe.put(pipe.decoded, item):
+                    return
+            pipe.put(pipe.decoded, _END)
+
+        def encode():
+            while True:
+                item = pipe.get(pipe.upscaled)
+                if item is _END:
+                    return
+                data, times = item
+                try:
+                    for _ in range(times):
+                        enc.stdin.write(data)
+                except (BrokenPipeError, ValueError):  # ValueError: stdin closed by a failing main thread
+                    enc.wait()
+                    raise VideoError(f'{src}: the encoder stopped ({_last_line(enc_log_path)})') from None
+
         def write(data, times):
             nonlocal frames
             times = max(times, 0)
-            try:
-                for _ in range(times):
-                    enc.stdin.write(data)
-            except BrokenPipeError:
-                enc.wait()
-                raise VideoError(f'{src}: the encoder stopped ({_last_line(enc_log_path)})') from None
+            if times == 0:
+                return
+            if not pipe.put(pipe.upscaled, (data, times)):
+                pipe.check()
+                raise VideoError(f'{src}: the video pipeline stopped')
             frames += times
             if bar is not None:
                 bar.update(times)
 
         try:
+            pipe.start('video-decode', decode)
+            pipe.start('video-encode', encode)
             first = last = None  # timestamps (s) of the first and the latest decoded frame
             lead = 0  # whole output slots before the first frame (video starting after the audio)
             prev_in = prev_out = None
-            for buf, t in dec.frames():
+            sched = 0  # output slots decided so far (``frames`` once they are written)
+            batch, pending = [], []  # LR frames for the model; (index in batch or None = repeat, gap) in order
+            batch_n = _batch_size(upscaler, h, w, outscale)
+
+            def flush():
+                nonlocal prev_out, upscaled, model_seconds
+                if batch:
+                    t0 = time.perf_counter()
+                    outs = _run_model(upscaler, batch, outscale, src, upscaled)
+                    model_seconds += time.perf_counter() - t0
+                    for out in outs:
+                        if out.shape[:2] != (oh, ow):
+                            raise VideoError(f'{src}: frame {upscaled} came out {out.shape[1]}x{out.shape[0]}, '
+                                             f'expected {ow}x{oh}')
+                    outs = [np.ascontiguousarray(o).tobytes() for o in outs]
+                    upscaled += len(outs)
+                    batch.clear()
+                    if bar is not None:
+                        bar.set_postfix_str(f'model {upscaled / max(model_seconds, 1e-9):.2f} fps', refresh=False)
+                for idx, gap in pending:
+                    out = prev_out if idx is None else outs[idx]
+                    write(prev_out if prev_out is not None else out, gap)  # gap: hold the last picture
+                    write(out, 1)
+                    prev_out = out
+                pending.clear()
+
+            while True:
+                item = pipe.get(pipe.decoded)
+                if item is _END:
+                    break
+                buf, t = item
                 if t is None:
                     t = 0.0 if last is None else last + 1 / float(rate)
                 if first is None:
                     first, lead = t, max(math.floor(t * float(rate) + 1e-3), 0)
                 last = t
                 slot = lead + int(round((t - first) * float(rate)))
-                if slot < frames:  # this slot is already shown: drop the frame before the model
+                if slot < sched:  # this slot is already shown: drop the frame before the model
                     continue
                 if buf != prev_in:
-                    frame = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
-                    out = upscaler.upscale(frame, outscale)
-                    if out.shape[:2] != (oh, ow):
-                        raise VideoError(f'{src}: frame {upscaled} came out {out.shape[1]}x{out.shape[0]}, '
-                                         f'expected {ow}x{oh}')
-                    out = np.ascontiguousarray(out).tobytes()
-                    prev_in, upscaled = buf, upscaled + 1
-                write(prev_out if prev_out is not None else out, slot - frames)  # gap: hold the last picture
-                write(out, 1)
-                prev_out = out
+                    pending.append((len(batch), slot - sched))
+                    batch.append(np.frombuffer(buf, np.uint8).reshape(h, w, 3))
+                    prev_in = buf
+                else:  # byte-identical to the previous frame: its picture again
+                    pending.append((None, slot - sched))
+                sched = slot + 1
+                if len(batch) >= batch_n or not batch:
+                    flush()
+            flush()
+            pipe.check()
             dec_rc = dec.close()
             if prev_out is not None and info.get('video_duration') and not dec.errors:
                 write(prev_out, int(round(info['video_duration'] * rate)) - frames)  # hold it to the stream's end
+            if not pipe.put(pipe.upscaled, _END):
+                pipe.check()
+            pipe.join()
+            pipe.check()
             enc.stdin.close()
             enc_rc = enc.wait()
             if dec_rc != 0 or frames == 0:
@@ -245,18 +317,22 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset='medium', pr
             if enc_rc != 0:
                 raise VideoError(f'{dst}: the encoder failed ({_last_line(enc_log_path)})')
             os.replace(tmp, dst)
-        except BaseException:
+        except BaseException as e:
+            pipe.stop.set()
             dec.close(kill=True)
             if enc.poll() is None:
                 enc.kill()
                 enc.wait()
+            pipe.join(timeout=5)
             if os.path.exists(tmp):
                 os.unlink(tmp)
-            raise
+            if isinstance(e, (VideoError, MemoryError, KeyboardInterrupt)):
+                raise
+            raise VideoError(f'{src}: {_one_line(e)}') from None  # a decoder/encoder thread's unexpected error
         finally:
             if bar is not None:
                 bar.close()
             if os.path.exists(enc_log_path):
                 os.unlink(enc_log_path)
     return dict(frames=frames, upscaled=upscaled, fps=str(rate), width=ow + ow % 2, height=oh + oh % 2,
-                audio=bool(info['has_audio']))
+                audio=bool(info['has_audio']), seconds=time.perf_counter() - t_start, model_seconds=model_seconds)

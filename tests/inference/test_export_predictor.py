@@ -147,9 +147,22 @@ def test_openvino_and_onednn_engines_agree(tiny_models, tmp_path, name, monkeypa
         np.testing.assert_allclose(y, dyn.forward(x), atol=1e-5)
 
 
-def test_engine_choice_and_errors(tiny_models, tmp_path):
+def _export_raw_srvgg(tiny_models, path, monkeypatch):
+    """The tiny SRVGG traced as it is (``prelu`` and ``pixel_shuffle``, which OpenVINO cannot convert),
+    not in its ArchSpec's convertible export form."""
+    import dataclasses
+    import inference.export as export
+    plain = export._export_layer
+    monkeypatch.setattr(export, '_export_layer',
+                        lambda net, spec: plain(net, dataclasses.replace(spec, export_layer=None)))
+    d, _ = _export(tiny_models, 'srvgg_x4', path)
+    monkeypatch.undo()
+    return d, _
+
+
+def test_engine_choice_and_errors(tiny_models, tmp_path, monkeypatch):
     from inference.backends import PredictorBackend
-    d, _ = _export(tiny_models, 'srvgg_x4', tmp_path / 'srvgg')
+    d, _ = _export_raw_srvgg(tiny_models, tmp_path / 'srvgg', monkeypatch)
     assert PredictorBackend(d).engine == 'onednn'  # auto: prelu/pixel_shuffle are not OpenVINO-convertible
     with pytest.raises(ValueError, match='engine must be one of'):
         PredictorBackend(d, engine='tensorrt')
@@ -163,9 +176,9 @@ def test_engine_choice_and_errors(tiny_models, tmp_path):
         PredictorBackend(r, engine='openvino', precision='int8')
 
 
-def test_openvino_bf16_is_close_to_fp32(tiny_models, photo, tmp_path, caplog):
+def test_openvino_bf16_is_close_to_fp32(tiny_models, photo, tmp_path, caplog, monkeypatch):
     from inference.backends import PredictorBackend
-    s, _ = _export(tiny_models, 'srvgg_x4', tmp_path / 'srvgg')
+    s, _ = _export_raw_srvgg(tiny_models, tmp_path / 'srvgg', monkeypatch)
     with caplog.at_level(logging.WARNING, logger='inference'):
         assert PredictorBackend(s, precision='bf16').precision == 'fp32'  # no bf16 engine for it: fp32, warned
     assert any('bf16 needs the OpenVINO engine' in r.getMessage() for r in caplog.records)

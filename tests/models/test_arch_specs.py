@@ -24,7 +24,7 @@ def test_builtin_specs_and_their_facts():
     assert [models.pad_multiple({'type': 'RRDBNet', 'scale': s}) for s in (4, 2, 1)] == [1, 2, 4]
     assert models.pad_multiple(SRVGG) == 1
     assert models.net_scale({'type': 'RRDBNet'}) == 4  # the constructor default
-    assert (rrdb.cpu_engine, srvgg.cpu_engine) == ('openvino', 'onednn')
+    assert (rrdb.cpu_engine, srvgg.cpu_engine) == ('openvino', 'openvino')  # SRVGG: its convertible export
     assert not models.get_spec('UNetDiscriminatorSN').lazy_build and rrdb.lazy_build
     with pytest.raises(ValueError, match='not a super-resolution generator'):
         models.net_scale({'type': 'UNetDiscriminatorSN'})

@@ -1,0 +1,223 @@
+"""Video throughput on a real clip: the overlapped pipeline end to end, the model alone, and a reference loop.
+
+    python benchmarks/video_speed.py                       # bikes.mp4, 12 frames, both models
+    python benchmarks/video_speed.py --frames 6 --width 320 --rounds 2
+    python benchmarks/video_speed.py --clip my.mp4 --models animevideov3
+
+For each model (realesr-animevideov3 x4 and realesrgan-x4plus) it prints:
+
+- end to end: ``inference.video.upscale_video`` with the ``Upscaler`` as the
+  tools build it (default precision: bf16 where the CPU has it and the model
+  passes its check), frames per second over the whole call;
+- model only: the same ``Upscaler.upscale`` on the same decoded frames, in
+  memory (no decoding or encoding);
+- overhead: end-to-end time minus model time, as a share of the model time;
+- reference: a loop built the way the official Real-ESRGAN video script
+  works: an ffmpeg reader pipe, PyTorch eager (models/torch_reference.py, fp32
+  as on a CPU) one frame at a time, an ffmpeg writer pipe, all sequential.
+
+The clip is the first ``--frames`` frames of ``--clip`` (with its audio),
+scaled to ``--width`` pixels wide, written once as H.264. Every measurement
+runs in its own process; rounds are interleaved so that load changes hit all
+of them alike. Medians over rounds.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / 'benchmarks'))
+
+MODELS = {'animevideov3': 'realesr-animevideov3', 'x4plus': 'realesrgan-x4plus'}
+MODES = ('e2e', 'model', 'ref')
+WORK = Path(os.environ.get('BENCH_DIR', '/tmp/realesrgan_bench')) / 'video'
+DEFAULT_CLIP = ROOT.parent / 'shared' / 'data' / 'video' / 'bikes.mp4'
+
+
+def make_clip(src, frames, width):
+    """The first ``frames`` frames of ``src`` (and its audio) at ``width`` px wide, H.264, cached."""
+    from utils.ffmpeg import ffmpeg_exe
+    WORK.mkdir(parents=True, exist_ok=True)
+    out = WORK / f'{Path(src).stem}_{frames}f_{width}w.mp4'
+    if not out.is_file():
+        tmp = out.with_name('.tmp_' + out.name)
+        subprocess.run([ffmpeg_exe(), '-v', 'error', '-y', '-i', str(src), '-frames:v', str(frames),
+                        '-vf', f'scale={width}:-2', '-c:v', 'libx264', '-crf', '12', '-pix_fmt', 'yuv420p',
+                        '-c:a', 'aac', '-shortest', str(tmp)], check=True)
+        os.replace(tmp, out)
+    return out
+
+
+def decode_all(clip):
+    """Every frame of ``clip`` as HxWx3 BGR uint8 arrays (in memory)."""
+    import numpy as np
+    from utils.ffmpeg import ffmpeg_exe, probe_video
+    info = probe_video(clip)
+    w, h = info['width'], info['height']
+    raw = subprocess.run([ffmpeg_exe(), '-v', 'error', '-i', str(clip), '-map', '0:v:0', '-fps_mode', 'passthrough',
+                          '-f', 'rawvideo', '-pix_fmt', 'bgr24', 'pipe:'], check=True, capture_output=True).stdout
+    return list(np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)), info
+
+
+def reference_loop(weights, clip, dst, crf=18):
+    """Reader pipe -> torch eager, one frame at a time -> writer pipe (audio copied), as the official script."""
+    import numpy as np
+    import torch
+    from infer_speed import _torch_net
+    from utils.ffmpeg import ffmpeg_exe, probe_video
+    torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', 2)))
+    net = _torch_net(weights)
+    scale = int(net.upscale if hasattr(net, 'upscale') else net.scale)
+    info = probe_video(clip)
+    w, h, exe = info['width'], info['height'], ffmpeg_exe()
+    with torch.no_grad():
+        net(torch.zeros(1, 3, h, w))  # warm-up at the frame size, as the other two are warmed up
+    t0 = time.perf_counter()
+    reader = subprocess.Popen([exe, '-v', 'error', '-i', str(clip), '-f', 'rawvideo', '-pix_fmt', 'bgr24', 'pipe:'],
+                              stdout=subprocess.PIPE)
+    audio = ['-i', str(clip), '-map', '0:v', '-map', '1:a?', '-c:a', 'copy'] if info['has_audio'] else []
+    writer = subprocess.Popen([exe, '-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'bgr24', '-s',
+                               f'{w * scale}x{h * scale}', '-framerate', info['fps_str'], '-i', 'pipe:', *audio,
+                               '-c:v', 'libx264', '-crf', str(crf), '-pix_fmt', 'yuv420p', str(dst)],
+                              stdin=subprocess.PIPE)
+    n, model_s = 0, 0.0
+    while True:
+        buf = reader.stdout.read(w * h * 3)
+        if len(buf) < w * h * 3:
+            break
+        img = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+        t = time.perf_counter()
+        x = torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)).astype(np.float32) / 255.0)
+        with torch.no_grad():
+            y = net(x[None])[0].clamp_(0, 1)
+        out = (y.numpy().transpose(1, 2, 0)[:, :, ::-1] * 255.0).round().astype(np.uint8)
+        model_s += time.perf_counter() - t
+        writer.stdin.write(np.ascontiguousarray(out).tobytes())
+        n += 1
+    reader.wait()
+    writer.stdin.close()
+    if writer.wait() != 0:
+        raise SystemExit('reference writer failed')
+    return n, time.perf_counter() - t0, model_s
+
+
+def worker(mode, model, clip):
+    from utils import runtime_env
+    runtime_env.setup()
+    from models import zoo
+    weights = zoo.resolve(model)
+    out = WORK / f'out_{mode}_{model}.mp4'
+    res = {}
+    if mode == 'ref':
+        n, seconds, model_s = reference_loop(weights, clip, out)
+        res = dict(frames=n, seconds=seconds, model_seconds=model_s, precision='fp32 (torch)')
+    else:
+        from inference import Upscaler
+        up = Upscaler(model)
+        res['precision'] = f'{up.backend.precision} ({getattr(up.backend, "engine", "")})'
+        frames, _ = decode_all(clip)
+        up.upscale(frames[0])  # the first call at a new shape pays the engine's set-up: warm both alike
+        if mode == 'e2e':
+            import resource
+            from inference.video import upscale_video
+            ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            r = upscale_video(up, clip, out, progress=False)
+            ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            ffmpeg_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)  # decoder + encoder
+            res.update(frames=r['upscaled'], seconds=r['seconds'], model_seconds=r['model_seconds'],
+                       ffmpeg_cpu=ffmpeg_cpu)
+        else:
+            t0 = time.perf_counter()
+            for f in frames:
+                up.upscale(f)
+            res.update(frames=len(frames), seconds=time.perf_counter() - t0)
+    print('RESULT ' + json.dumps(res))
+
+
+def run_worker(mode, model, clip, timeout):
+    env = dict(os.environ, MKL_DEBUG_CPU_TYPE='5', GLOG_minloglevel='2', RESR_NO_REEXEC='1',
+               MALLOC_MMAP_MAX_='0', MALLOC_TRIM_THRESHOLD_='100000000000')
+    try:
+        p = subprocess.run([sys.executable, __file__, '--worker', mode, '--model', model, '--clip', str(clip)],
+                           env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {'error': f'gave up after {timeout} s'}
+    for line in p.stdout.splitlines():
+        if line.startswith('RESULT '):
+            return json.loads(line[7:])
+    return {'error': (p.stderr.strip().splitlines() or ['no output'])[-1]}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--clip', default=str(DEFAULT_CLIP), help='a real video (default: ../shared/data/video/bikes.mp4)')
+    p.add_argument('--frames', type=int, default=12, help='frames of the clip to use')
+    p.add_argument('--width', type=int, default=320, help='scale the clip to this width first (0: keep)')
+    p.add_argument('--models', default=','.join(MODELS), help='comma list of: ' + ', '.join(MODELS))
+    p.add_argument('--rounds', type=int, default=2)
+    p.add_argument('--timeout', type=float, default=3600)
+    p.add_argument('--worker', help=argparse.SUPPRESS)
+    p.add_argument('--model', help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.worker:
+        return worker(a.worker, a.model, Path(a.clip))
+    import numpy as np
+    from tqdm import tqdm
+    if not Path(a.clip).is_file():
+        raise SystemExit(f'error: {a.clip}: no such video')
+    clip = make_clip(a.clip, a.frames, a.width) if a.width else Path(a.clip)
+    models = [m.strip() for m in a.models.split(',')]
+    for m in models:
+        if m not in MODELS:
+            raise SystemExit(f'error: unknown model {m!r}; known: {", ".join(MODELS)}')
+    load_before = os.getloadavg()
+    jobs = [(r, m, mode) for r in range(a.rounds) for m in models
+            for mode in MODES[r % 3:] + MODES[:r % 3]]
+    res = {}
+    for _, m, mode in tqdm(jobs, desc='video benchmark', unit='proc'):
+        out = run_worker(mode, MODELS[m], clip, a.timeout)
+        if 'error' in out:
+            tqdm.write(f'{m} {mode}: failed: {out["error"]}')
+            continue
+        res.setdefault((m, mode), []).append(out)
+    load_after = os.getloadavg()
+    from utils.ffmpeg import probe_video
+    info = probe_video(clip)
+    print(f'\nclip: {clip.name} ({info["width"]}x{info["height"]}, {a.frames} frames from {Path(a.clip).name}), '
+          f'{a.rounds} rounds, medians')
+    print(f'{"model":<14}{"precision":<18}{"end-to-end fps":>15}{"model-only fps":>15}{"overhead":>10}'
+          f'{"reference fps":>15}{"e2e / ref":>10}{"model busy":>11}{"ffmpeg CPU":>11}')
+    rows = []
+    for m in models:
+        def med_fps(mode):
+            runs = res.get((m, mode))
+            return (float(np.median([r['frames'] / r['seconds'] for r in runs])), runs[0]['precision']) \
+                if runs else (None, '-')
+        e2e, prec = med_fps('e2e')
+        mod, _ = med_fps('model')
+        ref, _ = med_fps('ref')
+        over = (mod / e2e - 1) if e2e and mod else None  # (t_e2e - t_model) / t_model per frame
+        ratio = e2e / ref if e2e and ref else None
+        e2e_runs = res.get((m, 'e2e'), [])
+        busy = float(np.median([r['model_seconds'] / r['seconds'] for r in e2e_runs])) if e2e_runs else None
+        cpu = float(np.median([r['ffmpeg_cpu'] / r['frames'] for r in e2e_runs])) if e2e_runs else None
+        f = (lambda v, fmt: format(v, fmt) if v is not None else '-')
+        print(f'{m:<14}{prec:<18}{f(e2e, ".3f"):>15}{f(mod, ".3f"):>15}{f(over and over * 100, ".1f") + " %":>10}'
+              f'{f(ref, ".3f"):>15}{f(ratio, ".2f") + "x":>10}{f(busy and busy * 100, ".0f") + " %":>11}'
+              f'{f(cpu, ".3f") + " s":>11}')
+        rows.append(dict(model=m, precision=prec, e2e_fps=e2e, model_fps=mod, overhead=over, ref_fps=ref,
+                         e2e_vs_ref=ratio, model_busy=busy, ffmpeg_cpu_per_frame=cpu))
+    print('\noverhead = end-to-end time / model-only time - 1 (decode, encode, queues; negative = noise).')
+    print('model busy = share of the end-to-end time spent in the model; ffmpeg CPU = decoder + encoder CPU '
+          'seconds per frame, taken from the same cores the model uses.')
+    print(f'load average: {load_before[0]:.1f} before, {load_after[0]:.1f} after, on {os.cpu_count()} CPUs')
+    return rows
+
+
+if __name__ == '__main__':
+    main()

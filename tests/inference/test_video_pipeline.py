@@ -1,0 +1,176 @@
+"""The overlapped video pipeline: bounded queues, and an error in any stage as one line, without a hang."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from .test_video import _make_clip
+
+
+@pytest.fixture(scope='module')
+def up(tiny_models):
+    from inference import Upscaler
+    return Upscaler(tiny_models['srvgg_x4'], backend='dynamic')
+
+
+@pytest.fixture
+def clip(shared_data, tmp_path):
+    return _make_clip(shared_data, tmp_path / 'clip.mp4', '25', frames=8)
+
+
+class _Slow:
+    """The real upscaler, slowed down, recording how far the decoder ran ahead at each call."""
+
+    def __init__(self, up, decoded, fail_at=None):
+        self.up, self.scale, self.decoded, self.fail_at = up, up.scale, decoded, fail_at
+        self.calls, self.ahead = 0, []
+
+    def upscale(self, img, outscale=None):
+        if self.calls == self.fail_at:
+            raise RuntimeError('CUDA out of memory\nC++ Traceback (most recent call last): ...')
+        self.calls += 1
+        time.sleep(0.15)
+        self.ahead.append(self.decoded[0] - self.calls)
+        return self.up.upscale(img, outscale)
+
+
+def _count_decoded(monkeypatch, after=None, action=None):
+    """Patch the decoder so it counts the frames it yields (and does ``action(decoder)`` after ``after``)."""
+    import inference.video as video
+    n = [0]
+    frames = video._Decoder.frames
+
+    def counting(self):
+        for item in frames(self):
+            n[0] += 1
+            yield item
+            if after is not None and n[0] == after:
+                action(self)
+    monkeypatch.setattr(video._Decoder, 'frames', counting)
+    return n
+
+
+def _no_leftovers(tmp_path):
+    return not [p for p in tmp_path.iterdir() if p.name.startswith('.out')]
+
+
+def test_decoding_runs_ahead_within_the_queue_bound(up, clip, tmp_path, monkeypatch):
+    from inference.video import upscale_video
+    decoded = _count_decoded(monkeypatch)
+    slow = _Slow(up, decoded)
+    res = upscale_video(slow, clip, tmp_path / 'out.mp4', progress=False, queue_frames=2)
+    assert res['frames'] == res['upscaled'] == slow.calls == 8
+    assert max(slow.ahead) >= 1  # the decoder works while the model does
+    assert max(slow.ahead) <= 2 + 1  # queue slots + the one frame the decoder holds while it waits
+    assert res['model_seconds'] >= 8 * 0.15 and res['seconds'] >= res['model_seconds']
+
+
+def _run_bounded(fn, seconds=120):
+    """Run ``fn`` on a thread: its exception, or a failure if it hangs."""
+    box = {}
+
+    def target():
+        try:
+            fn()
+        except BaseException as e:
+            box['error'] = e
+    th = threading.Thread(target=target, daemon=True)
+    th.start()
+    th.join(seconds)
+    assert not th.is_alive(), 'the video pipeline hung'
+    return box.get('error')
+
+
+def test_model_error_is_one_line(up, clip, tmp_path, monkeypatch):
+    from inference.video import VideoError, upscale_video
+    decoded = _count_decoded(monkeypatch)
+    err = _run_bounded(lambda: upscale_video(_Slow(up, decoded, fail_at=3), clip, tmp_path / 'out.mp4',
+                                             progress=False))
+    assert isinstance(err, VideoError)
+    assert 'clip.mp4' in str(err) and 'frame 3' in str(err) and 'out of memory' in str(err)
+    assert '\n' not in str(err) and not (tmp_path / 'out.mp4').exists() and _no_leftovers(tmp_path)
+    assert not [t for t in threading.enumerate() if t.name.startswith('video-')]
+
+
+def test_decoder_dying_mid_stream_is_one_line(up, shared_data, tmp_path, monkeypatch):
+    from inference.video import VideoError, upscale_video
+    from utils.ffmpeg import ffmpeg_exe
+    clip = tmp_path / 'clip.mp4'  # frames larger than a pipe's buffer: the decoder is still running at frame 3
+    import subprocess
+    src = shared_data / 'video' / 'bikes.mp4' if shared_data else None
+    video_in = ['-i', str(src)] if src and src.is_file() else ['-f', 'lavfi', '-i', 'testsrc2=size=640x272:rate=25']
+    subprocess.run([ffmpeg_exe(), '-v', 'error', '-y', *video_in, '-frames:v', '40', '-vf', 'scale=640:272',
+                    '-c:v', 'libx264', '-pix_fmt', 'yuv420p', str(clip)], check=True, capture_output=True)
+    _count_decoded(monkeypatch, after=3, action=lambda dec: dec.proc.kill())  # the ffmpeg process dies
+    err = _run_bounded(lambda: upscale_video(up, clip, tmp_path / 'out.mp4', progress=False))
+    assert isinstance(err, VideoError) and 'clip.mp4' in str(err) and '\n' not in str(err), err
+    assert 'decode' in str(err) and not (tmp_path / 'out.mp4').exists() and _no_leftovers(tmp_path)
+
+
+def test_decoder_thread_error_is_one_line(up, clip, tmp_path, monkeypatch):
+    from inference.video import VideoError, upscale_video
+
+    def boom(dec):
+        raise OSError('read error on the pipe\nmore detail')
+    _count_decoded(monkeypatch, after=2, action=boom)
+    err = _run_bounded(lambda: upscale_video(up, clip, tmp_path / 'out.mp4', progress=False))
+    assert isinstance(err, VideoError) and str(err).endswith('read error on the pipe'), err
+    assert not (tmp_path / 'out.mp4').exists() and _no_leftovers(tmp_path)
+
+
+def test_encoder_dying_is_one_line(up, clip, tmp_path):
+    from inference.video import VideoError, upscale_video
+    err = _run_bounded(lambda: upscale_video(up, clip, tmp_path / 'out.mp4', preset='no-such-preset', progress=False))
+    assert isinstance(err, VideoError) and '\n' not in str(err), err
+    assert 'encoder' in str(err) and not (tmp_path / 'out.mp4').exists() and _no_leftovers(tmp_path)
+
+
+def test_small_frames_are_batched_with_the_same_pictures(tiny_models, export_cache, clip, tmp_path, monkeypatch):
+    """On the predictor, small frames go through the model several at a time; each picture equals the
+    one-by-one ``upscale`` (same kernels, so within one grey level), and the frame count is unchanged."""
+    import inference.video as video
+    import inference.video_stages as stages
+    from inference import Upscaler
+    up = Upscaler(tiny_models['srvgg_x4'], precision='fp32', cache_root=export_cache)
+    frames, _ = _decode(clip)
+    assert stages._batch_size(up, *frames[0].shape[:2], None) == stages.BATCH_MAX > 1
+    assert stages._batch_size(up, *frames[0].shape[:2], 2.5) == 1  # a final resize: one by one
+    batched = stages._upscale_batch(up, frames[:3])
+    for f, b in zip(frames[:3], batched):
+        single = up.upscale(f)
+        assert b.shape == single.shape and b.dtype == single.dtype
+        assert np.abs(b.astype(int) - single).max() <= 1
+    shapes = []
+    forward = up.backend.forward
+    monkeypatch.setattr(up.backend, 'forward', lambda x: shapes.append(x.shape[0]) or forward(x))
+    res = video.upscale_video(up, clip, tmp_path / 'out.mp4', progress=False)
+    assert res['frames'] == res['upscaled'] == 8 and shapes == [4, 4]
+
+
+def _decode(path):
+    import subprocess
+    from utils.ffmpeg import ffmpeg_exe, probe_video
+    info = probe_video(path)
+    raw = subprocess.run([ffmpeg_exe(), '-v', 'error', '-i', str(path), '-f', 'rawvideo', '-pix_fmt', 'bgr24', '-'],
+                         check=True, capture_output=True).stdout
+    return list(np.frombuffer(raw, np.uint8).reshape(-1, info['height'], info['width'], 3)), info
+
+
+def test_batched_vfr_keeps_the_same_timing(tiny_models, export_cache, shared_data, tmp_path, monkeypatch):
+    """Gaps, drops and repeats of a variable-rate source come out the same with and without batching."""
+    import inference.video as video
+    import inference.video_stages as stages
+    from inference import Upscaler
+    from .test_video import _gray_frames, _vfr_clip
+    up = Upscaler(tiny_models['srvgg_x4'], precision='fp32', cache_root=export_cache)
+    src = tmp_path / 'vfr.mp4'
+    _vfr_clip(shared_data, src)
+    runs = {}
+    for n in (stages.BATCH_MAX, 1):
+        monkeypatch.setattr(stages, 'BATCH_MAX', n)
+        res = video.upscale_video(up, src, tmp_path / f'out{n}.mp4', progress=False)
+        runs[n] = (res['frames'], res['upscaled'], _gray_frames(tmp_path / f'out{n}.mp4', 48, 32))
+    (fa, ua, ga), (fb, ub, gb) = runs.values()
+    assert (fa, ua) == (fb, ub) and len(ga) == len(gb) == fa
+    assert np.abs(ga - gb).max() <= 3  # the same picture in every output slot (x264 noise aside)

@@ -10,6 +10,8 @@ energy back without asking for the exact phase:
 * ``fft_amplitude_loss``: L1 between the 2-D Fourier amplitudes (orthonormal) of output and target,
   per channel: the spectrum of the patch as a whole (focal-frequency-loss family, without the focal
   weights).
+* ``lowpass_l1_loss``: L1 between Gaussian-blurred output and target: fidelity of the structure
+  only, leaving the finest band to a detail loss (a full-band L1 pulls that band to its average, flat).
 * ``gradient_loss``: L1 between the Sobel gradient magnitudes of luma, pixel by pixel: edge strength
   in place (this one does ask for the phase).
 
@@ -89,6 +91,25 @@ def fft_amplitude_loss(pred, target, reduction='mean'):
     return _reduce(paddle.abs(ap - at), reduction)
 
 
+def gaussian_blur(x, sigma):
+    """Depthwise Gaussian blur (kernel radius 3 sigma, reflect-padded, same size) of an NCHW tensor."""
+    r = max(1, int(round(3 * float(sigma))))
+    g = paddle.exp(-paddle.arange(-r, r + 1, dtype=x.dtype) ** 2 / (2 * float(sigma) ** 2))
+    g = g / g.sum()
+    c = x.shape[1]
+    y = F.pad(x, [r, r, r, r], mode='reflect')
+    y = F.conv2d(y, paddle.tile(g.reshape([1, 1, 1, -1]), [c, 1, 1, 1]), groups=c)
+    return F.conv2d(y, paddle.tile(g.reshape([1, 1, -1, 1]), [c, 1, 1, 1]), groups=c)
+
+
+def lowpass_l1_loss(pred, target, sigma=1.0, reduction='mean'):
+    """L1 between the Gaussian-blurred (``sigma`` px) ``pred`` and ``target``, all channels."""
+    _check(pred, target, 'lowpass_l1_loss', channels=None)
+    if not float(sigma) > 0:
+        raise ValueError(f'lowpass_l1_loss: sigma must be > 0, got {sigma}')
+    return _reduce(paddle.abs(gaussian_blur(pred, sigma) - gaussian_blur(target.detach(), sigma)), reduction)
+
+
 def gradient_loss(pred, target, reduction='mean'):
     """L1 between the Sobel gradient magnitudes of the luma of ``pred`` and ``target``."""
     _check(pred, target, 'gradient_loss')
@@ -135,3 +156,16 @@ class GradientLoss(_WeightedLoss):
 
     def forward(self, pred, target):
         return self.loss_weight * gradient_loss(pred, target, self.reduction)
+
+
+class LowPassL1Loss(_WeightedLoss):
+    """``loss_weight`` x :func:`lowpass_l1_loss`."""
+
+    def __init__(self, loss_weight=1.0, sigma=1.0, reduction='mean'):
+        super().__init__(loss_weight, reduction)
+        if not float(sigma) > 0:
+            raise ValueError(f'sigma must be > 0, got {sigma}')
+        self.sigma = float(sigma)
+
+    def forward(self, pred, target):
+        return self.loss_weight * lowpass_l1_loss(pred, target, self.sigma, self.reduction)

@@ -15,7 +15,8 @@ from .schedulers import MultiStepWarmupLR
 
 
 # (loss name in the logs, option key) of the detail losses; each one compares with the plain GT
-DETAIL_LOSSES = (('l_g_hf', 'hf_opt'), ('l_g_fft', 'fft_opt'), ('l_g_grad', 'gradient_opt'))
+DETAIL_LOSSES = (('l_g_hf', 'hf_opt'), ('l_g_fft', 'fft_opt'), ('l_g_grad', 'gradient_opt'),
+                 ('l_g_lowpass', 'lowpass_opt'))
 
 
 class NonFiniteLossError(RuntimeError):

@@ -52,6 +52,8 @@ PERCEPTUAL = {
 HF_ENERGY = _loss_schema('HFEnergyLoss', {'type': F('str', 'HFEnergyLoss', choices=('HFEnergyLoss',)),
                                           'window': F('int', 8)})
 FFT_AMPLITUDE = _loss_schema('FFTAmplitudeLoss', {'type': F('str', 'FFTAmplitudeLoss', choices=('FFTAmplitudeLoss',))})
+LOWPASS_L1 = _loss_schema('LowPassL1Loss', {'type': F('str', 'LowPassL1Loss', choices=('LowPassL1Loss',)),
+                                           'sigma': F('float', 1.0)})
 GRADIENT = _loss_schema('GradientLoss', {'type': F('str', 'GradientLoss', choices=('GradientLoss',))})
 LDL = _loss_schema('LDLLoss', {'type': F('str', 'LDLLoss', choices=('LDLLoss',)), 'window': F('int', 7)})
 GAN = {
@@ -121,6 +123,7 @@ SCHEMA = {
         'gan_opt': F('dict', None, children=GAN),
         'hf_opt': F('dict', None, children=HF_ENERGY), 'fft_opt': F('dict', None, children=FFT_AMPLITUDE),
         'gradient_opt': F('dict', None, children=GRADIENT), 'ldl_opt': F('dict', None, children=LDL),
+        'lowpass_opt': F('dict', None, children=LOWPASS_L1),
         'net_d_iters': F('int', 1), 'net_d_init_iters': F('int', 0),
         'grad_clip': F('float', None), 'use_amp': F('bool', False),
         'nan_max_consecutive': F('int', 5),

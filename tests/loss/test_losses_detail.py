@@ -5,12 +5,12 @@ import numpy as np
 import paddle
 import pytest
 
-from loss import (FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LDLLoss, artifact_map, build_loss,
-                  fft_amplitude_loss, gradient_loss, hf_energy_loss, l1_loss, ldl_loss)
-from loss.frequency import laplacian, local_rms, luma
+from loss import (FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LDLLoss, LowPassL1Loss, artifact_map, build_loss,
+                  fft_amplitude_loss, gradient_loss, hf_energy_loss, l1_loss, ldl_loss, lowpass_l1_loss)
+from loss.frequency import gaussian_blur, laplacian, local_rms, luma
 from loss.ldl import local_variance
 
-FUNCS = (hf_energy_loss, fft_amplitude_loss, gradient_loss)
+FUNCS = (hf_energy_loss, fft_amplitude_loss, gradient_loss, lowpass_l1_loss)
 
 
 def _pair(seed=0, shape=(2, 3, 16, 16)):
@@ -33,6 +33,21 @@ def test_smoke_shapes_and_reductions():
     assert hf_energy_loss(ta, tb, reduction='none').shape == [2, 1, 16, 16]
     assert fft_amplitude_loss(ta, tb, reduction='none').shape == [2, 3, 16, 9]
     assert gradient_loss(ta, tb, reduction='none').shape == [2, 1, 16, 16]
+    assert lowpass_l1_loss(ta, tb, reduction='none').shape == [2, 3, 16, 16]
+    assert gaussian_blur(ta, 2.0).shape == ta.shape
+
+
+def test_lowpass_l1_matches_cv2_and_ignores_the_finest_band(photo_batch):
+    a, b, ta, tb = _pair(8)
+
+    def blur(x):
+        return np.stack([[cv2.GaussianBlur(c.astype('float64'), (7, 7), 1.0, borderType=cv2.BORDER_REFLECT_101)
+                          for c in img] for img in x])
+    assert float(lowpass_l1_loss(ta, tb, sigma=1.0)) == pytest.approx(np.abs(blur(a) - blur(b)).mean(), rel=1e-4)
+    # on a real photo, a checkerboard ripple at the Nyquist frequency costs L1 but next to nothing low-passed
+    gt = photo_batch(2, 64)
+    ripple = paddle.to_tensor(((np.indices((64, 64)).sum(0) % 2) * 2 - 1).astype('float32') * 0.05)
+    assert float(lowpass_l1_loss(gt + ripple, gt, 1.5)) < 0.05 * float(l1_loss(gt + ripple, gt))
 
 
 def test_hf_energy_matches_numpy_reference():
@@ -95,6 +110,7 @@ def test_layers_equal_functions_and_build():
     assert float(HFEnergyLoss(2.0, window=5)(ta, tb)) == pytest.approx(2 * float(hf_energy_loss(ta, tb, 5)), rel=1e-6)
     assert float(FFTAmplitudeLoss(0.5)(ta, tb)) == pytest.approx(0.5 * float(fft_amplitude_loss(ta, tb)), rel=1e-6)
     assert float(GradientLoss(3.0)(ta, tb)) == pytest.approx(3 * float(gradient_loss(ta, tb)), rel=1e-6)
+    assert float(LowPassL1Loss(2.0, 1.5)(ta, tb)) == pytest.approx(2 * float(lowpass_l1_loss(ta, tb, 1.5)), rel=1e-6)
     assert isinstance(build_loss({'type': 'HFEnergyLoss', 'loss_weight': 1.0, 'window': 8}), HFEnergyLoss)
     assert isinstance(build_loss({'type': 'LDLLoss', 'window': 7}), LDLLoss)
 
@@ -116,6 +132,10 @@ def test_bad_input():
         hf_energy_loss(ta, tb, window=0)
     with pytest.raises(ValueError, match='window'):
         HFEnergyLoss(window=0)
+    with pytest.raises(ValueError, match='sigma'):
+        lowpass_l1_loss(ta, tb, sigma=0)
+    with pytest.raises(ValueError, match='sigma'):
+        LowPassL1Loss(sigma=-1)
     with pytest.raises(ValueError, match='reduction'):
         GradientLoss(reduction='median')
     with pytest.raises(ValueError, match='one shape'):

@@ -14,6 +14,11 @@ from .ema import EMA
 from .schedulers import MultiStepWarmupLR
 
 
+# (loss name in the logs, option key) of the detail losses; each one compares with the plain GT
+DETAIL_LOSSES = (('l_g_hf', 'hf_opt'), ('l_g_fft', 'fft_opt'), ('l_g_grad', 'gradient_opt'),
+                 ('l_g_lowpass', 'lowpass_opt'))
+
+
 class NonFiniteLossError(RuntimeError):
     pass
 
@@ -135,6 +140,10 @@ class RealESRNetModel:
             self.ema = EMA(self.net_g, build_network(self.arch_g), train['ema_decay'])
         self.cri_pix = build_loss(train['pixel_opt'], 'train.pixel_opt') if train.get('pixel_opt') else None
         self.cri_perceptual = None
+        # detail losses against the plain GT (loss/frequency.py), LDL artefact weighting (loss/ldl.py)
+        self.cri_detail = {name: build_loss(train[key], f'train.{key}') for name, key in DETAIL_LOSSES
+                           if train.get(key)}
+        self.cri_ldl = build_loss(train['ldl_opt'], 'train.ldl_opt') if train.get('ldl_opt') else None
         self.use_amp = use_amp
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 16) if use_amp else None
         self.nan_max = int(train['nan_max_consecutive'])
@@ -197,17 +206,36 @@ class RealESRNetModel:
         return paddle.amp.auto_cast(enable=self.use_amp, level='O1')
 
     # ------------------------------------------------------------------ training
+    def _detail_terms(self, lq, gt, l1_gt):
+        """The detail and LDL loss terms of ``self.output`` (a dict, empty when none is configured).
+
+        LDL compares with the EMA generator's output; a rank without EMA (ranks > 0 in a distributed
+        run, or ema_decay 0) uses the current output, so its map is never zeroed by the EMA test."""
+        terms = {name: cri(self.output, gt) for name, cri in self.cri_detail.items()}
+        if self.cri_ldl is not None:
+            if self.ema is not None:
+                with paddle.no_grad():
+                    out_ema = self.ema.net_ema(lq)
+            else:
+                out_ema = self.output.detach()
+            terms['l_g_ldl'] = self.cri_ldl(self.output, l1_gt, out_ema)
+        return terms
+
     def optimize(self, lq, gt, gt_usm, current_iter):
         l1_gt = gt_usm if self.opt['l1_gt_usm'] else gt
         with self._amp():
             self.output = self.net_g(lq)
             loss = self.cri_pix(self.output, l1_gt)
+            losses = {'l_g_pix': loss}
+            for name, v in self._detail_terms(lq, gt, l1_gt).items():
+                loss = loss + v
+                losses[name] = v
         if not self._backward_step(loss, self.optim_g, self.g.parameters(), 'generator', current_iter):
             return None
         self.nan_run = 0
         if self.ema is not None:
             self.ema.update(self.g)
-        return {'l_g_pix': float(loss)}
+        return {k: float(v) for k, v in losses.items()}
 
     # ------------------------------------------------------------------ state
     def network_payloads(self):
@@ -290,6 +318,9 @@ class RealESRGANModel(RealESRNetModel):
                     l_pix = self.cri_pix(self.output, l1_gt)
                     l_total = l_total + l_pix
                     losses['l_g_pix'] = l_pix
+                for name, v in self._detail_terms(lq, gt, l1_gt).items():
+                    l_total = l_total + v
+                    losses[name] = v
                 if self.cri_perceptual is not None:
                     l_percep, l_style = self.cri_perceptual(self.output, percep_gt)
                     for name, v in (('l_g_percep', l_percep), ('l_g_style', l_style)):

@@ -52,6 +52,14 @@ PERCEPTUAL = {
     'style_weight': F('float', 0.0),
     'criterion': F('str', 'l1', choices=('l1', 'l2', 'fro')),
 }
+# detail losses (loss/frequency.py) and LDL artefact weighting (loss/ldl.py); all compare with the plain GT
+HF_ENERGY = _loss_schema('HFEnergyLoss', {'type': F('str', 'HFEnergyLoss', choices=('HFEnergyLoss',)),
+                                          'window': F('int', 8)})
+FFT_AMPLITUDE = _loss_schema('FFTAmplitudeLoss', {'type': F('str', 'FFTAmplitudeLoss', choices=('FFTAmplitudeLoss',))})
+LOWPASS_L1 = _loss_schema('LowPassL1Loss', {'type': F('str', 'LowPassL1Loss', choices=('LowPassL1Loss',)),
+                                           'sigma': F('float', 1.0)})
+GRADIENT = _loss_schema('GradientLoss', {'type': F('str', 'GradientLoss', choices=('GradientLoss',))})
+LDL = _loss_schema('LDLLoss', {'type': F('str', 'LDLLoss', choices=('LDLLoss',)), 'window': F('int', 7)})
 GAN = {
     'type': F('str', 'GANLoss', choices=('GANLoss',)),
     'gan_type': F('str', 'vanilla', choices=('vanilla', 'lsgan', 'wgan', 'wgan_softplus', 'hinge')),
@@ -63,7 +71,7 @@ OPTIM = {'type': F('str', 'Adam', choices=('Adam', 'AdamW')), 'lr': F('float', 1
          'weight_decay': F('float', 0.0), 'betas': F('list', [0.9, 0.99])}
 SCHED = {'type': F('str', 'MultiStepLR', choices=('MultiStepLR',)), 'milestones': F('list', []),
          'gamma': F('float', 0.5)}
-METRIC = {'type': F('str', None, choices=('calculate_psnr', 'calculate_ssim', 'psnr', 'ssim')),
+METRIC = {'type': F('str', None, choices=('calculate_psnr', 'calculate_ssim', 'psnr', 'ssim', 'detail_ratio')),
           'crop_border': F('int', 4), 'test_y_channel': F('bool', True), 'better': F('str', 'higher')}
 
 DATASET_COMMON = {
@@ -116,6 +124,9 @@ SCHEMA = {
         'pixel_opt': F('dict', None, children=PIXEL),
         'perceptual_opt': F('dict', None, children=PERCEPTUAL),
         'gan_opt': F('dict', None, children=GAN),
+        'hf_opt': F('dict', None, children=HF_ENERGY), 'fft_opt': F('dict', None, children=FFT_AMPLITUDE),
+        'gradient_opt': F('dict', None, children=GRADIENT), 'ldl_opt': F('dict', None, children=LDL),
+        'lowpass_opt': F('dict', None, children=LOWPASS_L1),
         'net_d_iters': F('int', 1), 'net_d_init_iters': F('int', 0),
         'grad_clip': F('float', None), 'use_amp': F('bool', False),
         'nan_max_consecutive': F('int', 5),

@@ -7,7 +7,21 @@ from tqdm import tqdm
 
 from utils import metrics as M
 
-_FUNCS = {'calculate_psnr': M.psnr, 'psnr': M.psnr, 'calculate_ssim': M.ssim, 'ssim': M.ssim}
+
+def detail_ratio(sr, gt, crop_border=4, test_y=True):
+    """Mean squared Laplacian (4-neighbour) of the output over that of the GT, border cropped.
+
+    1.0: as much fine detail as the GT; below: blur; above: overshoot or noise. On Y by default."""
+    import cv2
+    a, b = M._prepare(sr, gt, crop_border, test_y)
+    la, lb = (cv2.Laplacian(x, cv2.CV_64F, ksize=1)[1:-1, 1:-1] for x in (a, b))
+    return float(np.mean(la ** 2) / max(float(np.mean(lb ** 2)), 1e-12))
+
+
+_FUNCS = {'calculate_psnr': M.psnr, 'psnr': M.psnr, 'calculate_ssim': M.ssim, 'ssim': M.ssim,
+          'detail_ratio': detail_ratio}
+# ratios are averaged over images as a geometric mean
+_GEOMETRIC = ('detail_ratio',)
 
 
 def tensor_to_bgr_uint8(t):
@@ -38,7 +52,8 @@ def validate(net, loader, val_opt, current_iter, vis_dir=None, logger=None, desc
                 h, w = min(sr.shape[0], gt.shape[0]), min(sr.shape[1], gt.shape[1])
                 sr, gt = sr[:h, :w], gt[:h, :w]
             for k, m in metrics.items():
-                sums[k] += _FUNCS[m['type']](sr, gt, crop_border=m['crop_border'], test_y=m['test_y_channel'])
+                v = _FUNCS[m['type']](sr, gt, crop_border=m['crop_border'], test_y=m['test_y_channel'])
+                sums[k] += float(np.log(max(v, 1e-12))) if m['type'] in _GEOMETRIC else v
             name = Path(batch['lq_path'][0] if isinstance(batch['lq_path'], (list, tuple)) else
                         batch['lq_path']).stem
             if val_opt.get('save_img') and vis_dir is not None:
@@ -47,11 +62,13 @@ def validate(net, loader, val_opt, current_iter, vis_dir=None, logger=None, desc
             n += 1
             if max_images and n >= max_images:
                 break
-    return {k: v / max(n, 1) for k, v in sums.items()}, n
+    means = {k: v / max(n, 1) for k, v in sums.items()}
+    return {k: float(np.exp(v)) if metrics[k]['type'] in _GEOMETRIC else v for k, v in means.items()}, n
 
 
 class BestTracker:
-    """Best value (and iteration) of each metric; higher is better unless ``better: lower``."""
+    """Best value (and iteration) of each metric; higher is better unless ``better: lower``, or
+    ``better: one`` (closest to 1 on a log scale, for ratios such as ``detail_ratio``)."""
 
     def __init__(self, metrics_opt, state=None):
         self.better = {k: m.get('better', 'higher') for k, m in (metrics_opt or {}).items()}
@@ -61,8 +78,12 @@ class BestTracker:
         improved = []
         for k, v in results.items():
             old = self.best.get(k)
-            hi = self.better.get(k, 'higher') == 'higher'
-            if old is None or (v > old['val'] if hi else v < old['val']):
+            better = self.better.get(k, 'higher')
+            if better == 'one':
+                gain = old is None or abs(np.log(max(v, 1e-12))) < abs(np.log(max(old['val'], 1e-12)))
+            else:
+                gain = old is None or (v > old['val'] if better == 'higher' else v < old['val'])
+            if gain:
                 self.best[k] = {'val': float(v), 'iter': int(it)}
                 improved.append(k)
         return improved

@@ -16,7 +16,7 @@ from utils.ffmpeg import ffmpeg_exe
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / 'tools' / 'finetune_domain.py'
-TINY = ['-o', 'network_d.num_feat=8', '-o', 'gt_size=32', '-o', 'datasets.train.crop_pad_size=64',
+TINY = ['-o', 'gt_size=32', '-o', 'datasets.train.crop_pad_size=64',
         '-o', 'queue_size=4', '--gap', '0.5']
 
 

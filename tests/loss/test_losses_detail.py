@@ -1,0 +1,190 @@
+"""Detail losses (HF energy, FFT amplitude, gradient) and LDL artefact weighting: values against numpy/cv2,
+the property they exist for on real photos, layer = function, bad input, gradients."""
+import cv2
+import numpy as np
+import paddle
+import pytest
+
+from loss import (FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LDLLoss, LowPassL1Loss, artifact_map, build_loss,
+                  fft_amplitude_loss, gradient_loss, hf_energy_loss, l1_loss, ldl_loss, lowpass_l1_loss)
+from loss.frequency import gaussian_blur, laplacian, local_rms, luma
+from loss.ldl import local_variance
+
+FUNCS = (hf_energy_loss, fft_amplitude_loss, gradient_loss, lowpass_l1_loss)
+
+
+def _pair(seed=0, shape=(2, 3, 16, 16)):
+    rng = np.random.default_rng(seed)
+    a, b = rng.random(shape).astype('float32'), rng.random(shape).astype('float32')
+    return a, b, paddle.to_tensor(a), paddle.to_tensor(b)
+
+
+def _luma_np(x):
+    return 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+
+
+def test_smoke_shapes_and_reductions():
+    _, _, ta, tb = _pair()
+    for f in FUNCS:
+        v = f(ta, tb)
+        assert v.shape == [] and np.isfinite(float(v)) and float(v) > 0
+        assert float(f(ta, ta)) == pytest.approx(0.0, abs=1e-6)
+        assert float(f(ta, tb, reduction='sum')) > float(v)
+    assert hf_energy_loss(ta, tb, reduction='none').shape == [2, 1, 16, 16]
+    assert fft_amplitude_loss(ta, tb, reduction='none').shape == [2, 3, 16, 9]
+    assert gradient_loss(ta, tb, reduction='none').shape == [2, 1, 16, 16]
+    assert lowpass_l1_loss(ta, tb, reduction='none').shape == [2, 3, 16, 16]
+    assert gaussian_blur(ta, 2.0).shape == ta.shape
+
+
+def test_lowpass_l1_matches_cv2_and_ignores_the_finest_band(photo_batch):
+    a, b, ta, tb = _pair(8)
+
+    def blur(x):
+        return np.stack([[cv2.GaussianBlur(c.astype('float64'), (7, 7), 1.0, borderType=cv2.BORDER_REFLECT_101)
+                          for c in img] for img in x])
+    assert float(lowpass_l1_loss(ta, tb, sigma=1.0)) == pytest.approx(np.abs(blur(a) - blur(b)).mean(), rel=1e-4)
+    # on a real photo, a checkerboard ripple at the Nyquist frequency costs L1 but next to nothing low-passed
+    gt = photo_batch(2, 64)
+    ripple = paddle.to_tensor(((np.indices((64, 64)).sum(0) % 2) * 2 - 1).astype('float32') * 0.05)
+    assert float(lowpass_l1_loss(gt + ripple, gt, 1.5)) < 0.05 * float(l1_loss(gt + ripple, gt))
+
+
+def test_hf_energy_matches_numpy_reference():
+    a, b, ta, tb = _pair(1)
+    w = 7  # odd: cv2.blur centres an odd box like local_rms does
+
+    def rms(x):
+        y = _luma_np(x.astype('float64'))
+        out = []
+        for img in y:
+            lap = cv2.Laplacian(img, cv2.CV_64F, ksize=1, borderType=cv2.BORDER_REFLECT_101)
+            out.append(np.sqrt(cv2.blur(lap * lap, (w, w), borderType=cv2.BORDER_REFLECT_101) + 1e-8))
+        return np.stack(out)
+    ref = np.abs(rms(a) - rms(b)).mean()
+    assert float(hf_energy_loss(ta, tb, window=w)) == pytest.approx(ref, rel=1e-4)
+    lap = laplacian(luma(ta)).numpy()[0, 0]
+    np.testing.assert_allclose(lap, cv2.Laplacian(_luma_np(a)[0].astype('float64'), cv2.CV_64F, ksize=1,
+                                                  borderType=cv2.BORDER_REFLECT_101), atol=1e-5)
+    for window in (1, 4, 8):
+        assert local_rms(luma(ta), window).shape == [2, 1, 16, 16]
+
+
+def test_fft_and_gradient_match_numpy_reference():
+    a, b, ta, tb = _pair(2)
+    ref = np.abs(np.abs(np.fft.rfft2(a, norm='ortho')) - np.abs(np.fft.rfft2(b, norm='ortho'))).mean()
+    assert float(fft_amplitude_loss(ta, tb)) == pytest.approx(ref, rel=1e-4)
+
+    def mag(x):
+        out = []
+        for img in _luma_np(x.astype('float64')):
+            gx = cv2.Sobel(img, cv2.CV_64F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT_101)
+            gy = cv2.Sobel(img, cv2.CV_64F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT_101)
+            out.append(np.sqrt(gx * gx + gy * gy + 1e-8))
+        return np.stack(out)
+    assert float(gradient_loss(ta, tb)) == pytest.approx(np.abs(mag(a) - mag(b)).mean(), rel=1e-4)
+
+
+def test_detail_losses_prefer_a_shifted_texture_to_a_blurred_one(photo_batch):
+    """The point of these losses on real photos: a copy shifted by 2 px (right texture, wrong phase) is
+    far from the GT for L1 but close for the detail losses; a blurred copy is the opposite."""
+    gt = photo_batch(3, 96)
+    shifted = paddle.roll(gt, shifts=[2, 2], axis=[2, 3])
+    blur = paddle.to_tensor(np.stack([cv2.GaussianBlur(x.transpose(1, 2, 0), (0, 0), 1.5).transpose(2, 0, 1)
+                                      for x in gt.numpy()]))
+    assert float(l1_loss(shifted, gt)) > float(l1_loss(blur, gt))
+    for f in (hf_energy_loss, fft_amplitude_loss):
+        assert float(f(shifted, gt)) < 0.6 * float(f(blur, gt)), f.__name__
+    # the gradient loss compares edge strength pixel by pixel: blur costs, and so does a wrong phase
+    assert float(gradient_loss(blur, gt)) > 0.05 and float(gradient_loss(shifted, gt)) > 0.05
+
+
+def test_hf_energy_penalises_noise_where_the_target_is_smooth():
+    flat = paddle.full([1, 3, 32, 32], 0.5)
+    noisy = flat + 0.02 * paddle.to_tensor(np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype('float32'))
+    assert float(hf_energy_loss(noisy, flat)) > 10 * float(hf_energy_loss(flat + 0.02, flat)) + 1e-3
+
+
+def test_layers_equal_functions_and_build():
+    _, _, ta, tb = _pair(3)
+    assert float(HFEnergyLoss(2.0, window=5)(ta, tb)) == pytest.approx(2 * float(hf_energy_loss(ta, tb, 5)), rel=1e-6)
+    assert float(FFTAmplitudeLoss(0.5)(ta, tb)) == pytest.approx(0.5 * float(fft_amplitude_loss(ta, tb)), rel=1e-6)
+    assert float(GradientLoss(3.0)(ta, tb)) == pytest.approx(3 * float(gradient_loss(ta, tb)), rel=1e-6)
+    assert float(LowPassL1Loss(2.0, 1.5)(ta, tb)) == pytest.approx(2 * float(lowpass_l1_loss(ta, tb, 1.5)), rel=1e-6)
+    assert isinstance(build_loss({'type': 'HFEnergyLoss', 'loss_weight': 1.0, 'window': 8}), HFEnergyLoss)
+    assert isinstance(build_loss({'type': 'LDLLoss', 'window': 7}), LDLLoss)
+
+
+def test_bad_input():
+    _, _, ta, tb = _pair()
+    for f in FUNCS:
+        with pytest.raises(ValueError, match='differ in shape'):
+            f(ta, tb[:, :, :8])
+        with pytest.raises(ValueError, match='NCHW'):
+            f(ta[0], tb[0])
+        with pytest.raises(TypeError, match='paddle Tensors'):
+            f(ta.numpy(), tb)
+        with pytest.raises(ValueError, match='reduction'):
+            f(ta, tb, reduction='median')
+    with pytest.raises(ValueError, match='channels'):
+        hf_energy_loss(ta[:, :2], tb[:, :2])
+    with pytest.raises(ValueError, match='window'):
+        hf_energy_loss(ta, tb, window=0)
+    with pytest.raises(ValueError, match='window'):
+        HFEnergyLoss(window=0)
+    with pytest.raises(ValueError, match='sigma'):
+        lowpass_l1_loss(ta, tb, sigma=0)
+    with pytest.raises(ValueError, match='sigma'):
+        LowPassL1Loss(sigma=-1)
+    with pytest.raises(ValueError, match='reduction'):
+        GradientLoss(reduction='median')
+    with pytest.raises(ValueError, match='one shape'):
+        ldl_loss(ta, tb, tb[:, :, :8])
+    with pytest.raises(ValueError, match='window'):
+        LDLLoss(window=1)
+
+
+def test_gradients_reach_the_prediction_only():
+    _, _, ta, tb = _pair(4)
+    for f in FUNCS:
+        p, t = ta.clone(), tb.clone()
+        p.stop_gradient = False
+        t.stop_gradient = False
+        f(p, t).backward()
+        g = p.grad.numpy()
+        assert np.isfinite(g).all() and np.abs(g).sum() > 0, f.__name__
+        assert t.grad is None or np.abs(t.grad.numpy()).sum() == 0, f.__name__
+
+
+def test_local_variance_matches_numpy():
+    x = np.random.default_rng(5).random((1, 1, 12, 12)).astype('float32')
+    xp = np.pad(x[0, 0].astype('float64'), 3, mode='reflect')
+    ref = np.array([[xp[i:i + 7, j:j + 7].var(ddof=1) for j in range(12)] for i in range(12)])
+    np.testing.assert_allclose(local_variance(paddle.to_tensor(x), 7).numpy()[0, 0], ref, rtol=1e-3, atol=1e-6)
+
+
+def test_artifact_map_formula_and_ema_mask():
+    rng = np.random.default_rng(6)
+    gt = rng.random((2, 3, 16, 16)).astype('float32')
+    out = gt + 0.1 * rng.standard_normal(gt.shape).astype('float32')
+    ema = gt + 0.05 * rng.standard_normal(gt.shape).astype('float32')
+    w = artifact_map(paddle.to_tensor(out), paddle.to_tensor(gt), paddle.to_tensor(ema), 7).numpy()
+    res, res_ema = np.abs(gt - out).sum(1, keepdims=True), np.abs(gt - ema).sum(1, keepdims=True)
+    patch = np.var(res.reshape(2, -1), axis=1, ddof=1) ** 0.2
+    lv = local_variance(paddle.to_tensor(res), 7).numpy()
+    ref = np.where(res < res_ema, 0.0, lv * patch[:, None, None, None])
+    np.testing.assert_allclose(w, ref, rtol=1e-4, atol=1e-7)
+    assert (w == 0).any() and (w > 0).any()
+    # pixels where the current output beats the EMA get weight 0; an exact output costs nothing
+    assert float(ldl_loss(paddle.to_tensor(gt), paddle.to_tensor(gt), paddle.to_tensor(gt))) == 0.0
+
+
+def test_ldl_layer_equals_function_and_has_gradient():
+    rng = np.random.default_rng(7)
+    gt = paddle.to_tensor(rng.random((1, 3, 16, 16)).astype('float32'))
+    out = gt + 0.1 * paddle.to_tensor(rng.standard_normal((1, 3, 16, 16)).astype('float32'))
+    ema = gt.clone()  # the EMA is better everywhere: every pixel is weighted
+    assert float(LDLLoss(2.0, 5)(out, gt, ema)) == pytest.approx(2 * float(ldl_loss(out, gt, ema, 5)), rel=1e-6)
+    out.stop_gradient = False
+    ldl_loss(out, gt, ema).backward()
+    assert np.isfinite(out.grad.numpy()).all() and np.abs(out.grad.numpy()).sum() > 0

@@ -15,10 +15,12 @@ TINY = ['network_g.num_feat=4', 'network_g.num_grow_ch=4', 'network_g.num_block=
         'datasets.train.crop_pad_size=128', 'logger.save_checkpoint_freq=2', 'train.use_amp=false']
 
 
-def section_commands(readme, heading):
-    """The command lines of the first code block under the heading starting with ``heading``."""
+def section_commands(readme, heading, script=None):
+    """The command lines of the first code block under the heading starting with ``heading``
+    (the first one that runs ``script``, when given)."""
     part = readme.split('\n## ' + heading, 1)[1].split('\n## ', 1)[0]
-    block = re.search(r'```bash\n(.*?)```', part, re.S).group(1)
+    blocks = re.findall(r'```bash\n(.*?)```', part, re.S)
+    block = next(b for b in blocks if script is None or script in b)
     return [ln for ln in block.replace('\\\n', ' ').splitlines() if ln.strip()]
 
 
@@ -38,7 +40,8 @@ def _clip(path, photos, frames_per_photo, size=(960, 540)):
 
 def test_readme_sections_2_to_5_chain(tmp_path, hr_photos):
     readme = (ROOT / 'README.md').read_text()
-    steps = {h: section_commands(readme, h) for h in ('2. ', '3. ', '4-5. ')}
+    steps = {h: section_commands(readme, h) for h in ('2. ', '4-5. ')}
+    steps['3. '] = section_commands(readme, '3. ', 'train.py --yml_path')  # the step-by-step finetune
     assert all(line.startswith('python ') for lines in steps.values() for line in lines)
     ws = workspace(tmp_path / 'project')
     photos = [p for p in hr_photos if cv2.imread(str(p)).ndim == 3]

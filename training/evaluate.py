@@ -62,7 +62,8 @@ def load_models(models, scale=4, backend='auto', device='cpu'):
         if not hasattr(spec, 'upscale') and str(spec).lower() == 'bicubic':
             out[name] = Bicubic(scale)
             continue
-        up = spec if hasattr(spec, 'upscale') else Upscaler(model=spec, backend=backend, device=device)
+        up = spec if hasattr(spec, 'upscale') else Upscaler(model=spec, backend=backend, device=device,
+                                                            precision='fp32')  # the model, not bf16 rounding
         if up.scale != scale:
             raise ValueError(f'{spec}: an x{up.scale} model, the data is x{scale}')
         out[name] = up

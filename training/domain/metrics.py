@@ -47,7 +47,8 @@ class Models:
         backend = own_backend(self.kind) if own else 'predictor'
         cache = self.export_root if own and name != 'base' and backend == 'predictor' else None
         self.backends[name] = backend
-        return Upscaler(model=spec, backend=backend, device=self.device, cache_root=cache)
+        return Upscaler(model=spec, backend=backend, device=self.device, cache_root=cache,
+                        precision='fp32')  # scores measure the model itself, not bf16 rounding
 
     def get(self, models, own=()):
         out = {}

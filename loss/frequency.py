@@ -18,10 +18,9 @@ energy back without asking for the exact phase:
 Inputs are NCHW RGB tensors in [0, 1] (any channel count for the FFT loss; 3 or 1 for the others).
 """
 import paddle
-import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .pixel import REDUCTIONS
+from .pixel import REDUCTIONS, WeightedLoss
 
 # ITU-R BT.601 luma weights on [0, 1] RGB (the Y of utils.metrics.bgr_to_y without offset and range scaling)
 _LUMA = (0.299, 0.587, 0.114)
@@ -122,16 +121,7 @@ def gradient_loss(pred, target, reduction='mean'):
     return _reduce(paddle.abs(mag(pred) - mag(target.detach())), reduction)
 
 
-class _WeightedLoss(nn.Layer):
-    def __init__(self, loss_weight=1.0, reduction='mean'):
-        super().__init__()
-        if reduction not in REDUCTIONS:
-            raise ValueError(f'reduction must be one of {REDUCTIONS}, got {reduction!r}')
-        self.loss_weight = float(loss_weight)
-        self.reduction = reduction
-
-
-class HFEnergyLoss(_WeightedLoss):
+class HFEnergyLoss(WeightedLoss):
     """``loss_weight`` x :func:`hf_energy_loss`."""
 
     def __init__(self, loss_weight=1.0, window=8, reduction='mean'):
@@ -144,21 +134,21 @@ class HFEnergyLoss(_WeightedLoss):
         return self.loss_weight * hf_energy_loss(pred, target, self.window, self.reduction)
 
 
-class FFTAmplitudeLoss(_WeightedLoss):
+class FFTAmplitudeLoss(WeightedLoss):
     """``loss_weight`` x :func:`fft_amplitude_loss`."""
 
     def forward(self, pred, target):
         return self.loss_weight * fft_amplitude_loss(pred, target, self.reduction)
 
 
-class GradientLoss(_WeightedLoss):
+class GradientLoss(WeightedLoss):
     """``loss_weight`` x :func:`gradient_loss`."""
 
     def forward(self, pred, target):
         return self.loss_weight * gradient_loss(pred, target, self.reduction)
 
 
-class LowPassL1Loss(_WeightedLoss):
+class LowPassL1Loss(WeightedLoss):
     """``loss_weight`` x :func:`lowpass_l1_loss`."""
 
     def __init__(self, loss_weight=1.0, sigma=1.0, reduction='mean'):

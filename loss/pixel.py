@@ -31,7 +31,9 @@ def mse_loss(pred, target, reduction='mean'):
     return _reduce((pred - target) ** 2, reduction)
 
 
-class L1Loss(nn.Layer):
+class WeightedLoss(nn.Layer):
+    """The common part of the loss Layers: a ``loss_weight`` and a checked ``reduction``."""
+
     def __init__(self, loss_weight=1.0, reduction='mean'):
         super().__init__()
         if reduction not in REDUCTIONS:
@@ -39,6 +41,8 @@ class L1Loss(nn.Layer):
         self.loss_weight = float(loss_weight)
         self.reduction = reduction
 
+
+class L1Loss(WeightedLoss):
     def forward(self, pred, target):
         return self.loss_weight * l1_loss(pred, target, self.reduction)
 

@@ -38,17 +38,29 @@ def hr_photos(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
-def photo_batch(hr_photos):
-    """``photo_batch(n, size)``: centre crops of the first ``n`` real photos, RGB NCHW float32 in [0, 1]."""
+def photo_crops(hr_photos):
+    """``photo_crops(n, size)``: square centre crops (side ``min(h, w, size)``) of the first ``n`` real photos,
+    BGR uint8."""
     import cv2
-    import numpy as np
-    import paddle
 
     def make(n, size):
         crops = []
         for p in hr_photos[:n]:
             img = cv2.imread(str(p), cv2.IMREAD_COLOR)
             h, w = img.shape[:2]
-            crops.append(img[(h - size) // 2:(h - size) // 2 + size, (w - size) // 2:(w - size) // 2 + size, ::-1])
+            s = min(h, w, size)
+            crops.append(img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s])
+        return crops
+    return make
+
+
+@pytest.fixture(scope='session')
+def photo_batch(photo_crops):
+    """``photo_batch(n, size)``: centre crops of the first ``n`` real photos, RGB NCHW float32 in [0, 1]."""
+    import numpy as np
+    import paddle
+
+    def make(n, size):
+        crops = [c[..., ::-1] for c in photo_crops(n, size)]
         return paddle.to_tensor(np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32) / 255)
     return make

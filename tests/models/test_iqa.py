@@ -101,13 +101,9 @@ def weights(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def pair(hr_photos):
+def pair(photo_crops):
     """Two real 96x96 crops and their blurred copies: RGB NCHW float32 in [0, 1]."""
-    crops = []
-    for p in hr_photos[:2]:
-        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        h, w = img.shape[:2]
-        crops.append(img[h // 2 - 48:h // 2 + 48, w // 2 - 48:w // 2 + 48, ::-1])
+    crops = [c[..., ::-1] for c in photo_crops(2, 96)]
     x = np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32) / 255
     y = np.stack([cv2.GaussianBlur(c, (0, 0), 1.5) for c in crops]).transpose(0, 3, 1, 2).astype(np.float32) / 255
     return x, y

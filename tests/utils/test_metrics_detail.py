@@ -7,14 +7,8 @@ from utils import metrics as M
 
 
 @pytest.fixture(scope='module')
-def photos(hr_photos):
-    out = []
-    for p in hr_photos[:4]:
-        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        h, w = img.shape[:2]
-        s = min(h, w, 320)
-        out.append(img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s])
-    return out
+def photos(photo_crops):
+    return photo_crops(4, 320)
 
 
 def _noisy(img, sigma, seed=0):

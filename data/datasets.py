@@ -12,6 +12,7 @@ warning that counts them (another random item is returned instead).
 """
 import os
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -21,10 +22,6 @@ from utils.img_io import ImageReadError
 from utils.logger import get_logger
 
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
-# BasicSR / loader keys that belong to the dataset section but not to the dataset itself
-_LOADER_KEYS = {'name', 'type', 'phase', 'io_backend', 'use_shuffle', 'num_worker_per_gpu', 'batch_size_per_gpu',
-                'dataset_enlarge_ratio', 'prefetch_mode', 'pin_memory', 'persistent_workers', 'num_workers',
-                'batch_size', 'shuffle', 'drop_last', 'color', 'mean', 'std'}
 _MAX_TRIES = 50
 
 
@@ -79,33 +76,26 @@ class RealESRGANDataset:
     """Items: ``gt`` (3, S, S) float32 RGB [0, 1], ``kernel1``, ``kernel2``, ``sinc_kernel``
     (21x21 float32) and ``gt_path``.
 
-    Options: ``dataroot_gt`` (folder or list), ``meta_info`` (file or list, one per
-    root; else the folders are scanned), ``crop_pad_size`` (400), ``use_hflip``
-    (True), ``use_rot`` (False), ``seed`` (None: fresh randomness), the kernel keys of
-    ``data.pipeline.DEFAULT_DEGRADATION`` at top level or under ``degradation``.
+    Options (the keyword arguments; ``training.schema`` derives the ``datasets:`` keys from them):
+    ``dataroot_gt`` (folder or list), ``meta_info`` (file or list, one per root; else the folders
+    are scanned), ``crop_pad_size``, ``use_hflip``, ``use_rot``, ``seed`` (None: fresh randomness),
+    the kernel keys of ``data.pipeline.DEFAULT_DEGRADATION`` as keywords or under ``degradation``.
     """
-    KEYS = {'dataroot_gt', 'meta_info', 'crop_pad_size', 'use_hflip', 'use_rot', 'seed', 'degradation',
-            'gt_size', 'scale'}
+    OPTION_EXTRAS = DEFAULT_DEGRADATION  # taken by **kernel_options
 
-    def __init__(self, opt):
-        opt = dict(opt)
-        deg = dict(opt.pop('degradation', None) or {})
-        for key in list(opt):
-            if key in DEFAULT_DEGRADATION:
-                deg[key] = opt.pop(key)
-            elif key not in self.KEYS and key not in _LOADER_KEYS:
-                raise ValueError(f'unknown RealESRGANDataset option {key!r}')
-        self.deg_opt = resolve_options(deg)
-        self.crop = int(opt.get('crop_pad_size', 400))
+    def __init__(self, dataroot_gt, meta_info=None, crop_pad_size=400, use_hflip=True, use_rot=False,
+                 seed: Optional[int] = None, degradation: Optional[dict] = None, **kernel_options):
+        deg = dict(degradation or {})
+        deg.update(kernel_options)
+        self.deg_opt = resolve_options(deg)  # names an unknown keyword as an unknown degradation option
+        self.crop = int(crop_pad_size)
         if self.crop < 1:
             raise ValueError(f'crop_pad_size must be >= 1, got {self.crop}')
-        self.hflip, self.rot = bool(opt.get('use_hflip', True)), bool(opt.get('use_rot', False))
-        self.seed = opt.get('seed')
+        self.hflip, self.rot = bool(use_hflip), bool(use_rot)
+        self.seed = seed
         self.epoch = 0
-        if 'dataroot_gt' not in opt:
-            raise ValueError('RealESRGANDataset needs dataroot_gt')
-        roots = _as_list(opt['dataroot_gt'])
-        metas = _as_list(opt['meta_info']) if opt.get('meta_info') else []
+        roots = _as_list(dataroot_gt)
+        metas = _as_list(meta_info) if meta_info else []
         if metas and len(metas) not in (1, len(roots)):
             raise ValueError(f'{len(metas)} meta_info files for {len(roots)} roots: give one per root')
         if len(metas) == 1 and len(roots) > 1:
@@ -174,37 +164,30 @@ def read_paired_meta_info(path):
 class PairedImageDataset:
     """Items: ``lq``, ``gt`` (CHW float32 RGB [0, 1]), ``lq_path``, ``gt_path``.
 
-    Options: ``dataroot_gt``, ``dataroot_lq``, ``meta_info`` (optional, ``gt_rel, lq_rel``
-    lines), ``scale`` (required), ``phase`` ('train' crops ``gt_size`` and augments;
-    anything else returns whole images with the GT trimmed to ``scale`` x LQ),
-    ``gt_size``, ``use_hflip`` (True), ``use_rot`` (True), ``filename_tmpl`` ('{}', the
-    LQ stem made from the GT stem in folder mode), ``seed``.
+    Options (the keyword arguments): ``dataroot_gt``, ``dataroot_lq``, ``meta_info`` (optional,
+    ``gt_rel, lq_rel`` lines), ``scale``, ``phase`` ('train' crops ``gt_size`` and augments;
+    anything else returns whole images with the GT trimmed to ``scale`` x LQ), ``gt_size``,
+    ``use_hflip``, ``use_rot``, ``filename_tmpl`` (the LQ stem made from the GT stem in folder
+    mode), ``seed``.
     """
-    KEYS = {'dataroot_gt', 'dataroot_lq', 'meta_info', 'scale', 'phase', 'gt_size', 'use_hflip', 'use_rot',
-            'filename_tmpl', 'seed'}
 
-    def __init__(self, opt):
-        opt = dict(opt)
-        for key in opt:
-            if key not in self.KEYS and key not in _LOADER_KEYS:
-                raise ValueError(f'unknown PairedImageDataset option {key!r}')
-        for key in ('dataroot_gt', 'dataroot_lq', 'scale'):
-            if key not in opt:
-                raise ValueError(f'PairedImageDataset needs {key}')
-        self.scale = int(opt['scale'])
-        self.train = opt.get('phase', 'val') == 'train'
-        self.gt_size = int(opt.get('gt_size', 0) or 0)
+    def __init__(self, dataroot_gt, dataroot_lq, scale: int, meta_info=None, phase='val',
+                 gt_size: Optional[int] = None, use_hflip=True, use_rot=True, filename_tmpl='{}',
+                 seed: Optional[int] = None):
+        self.scale = int(scale)
+        self.train = phase == 'train'
+        self.gt_size = int(gt_size or 0)
         if self.train and self.gt_size < self.scale:
             raise ValueError(f'training needs gt_size >= scale, got gt_size={self.gt_size}')
-        self.hflip, self.rot = bool(opt.get('use_hflip', True)), bool(opt.get('use_rot', True))
-        self.seed, self.epoch = opt.get('seed'), 0
+        self.hflip, self.rot = bool(use_hflip), bool(use_rot)
+        self.seed, self.epoch = seed, 0
         self.log = get_logger('resr.data')
         self.bad = _BadFileCounter(self.log)
-        gt_root, lq_root = Path(opt['dataroot_gt']), Path(opt['dataroot_lq'])
-        if opt.get('meta_info'):
-            pairs = read_paired_meta_info(opt['meta_info'])
+        gt_root, lq_root = Path(dataroot_gt), Path(dataroot_lq)
+        if meta_info:
+            pairs = read_paired_meta_info(meta_info)
         else:
-            tmpl = opt.get('filename_tmpl', '{}')
+            tmpl = filename_tmpl
             if not lq_root.is_dir():
                 raise ValueError(f'image folder not found: {lq_root}')
             lq_index = {}
@@ -265,3 +248,7 @@ class PairedImageDataset:
         else:
             raise UnreadableDataset(f'{_MAX_TRIES} unreadable pairs in a row (last: {last}); check the dataset')
         return {'lq': bgr_hwc_to_rgb_chw(lq), 'gt': bgr_hwc_to_rgb_chw(gt), 'lq_path': lq_path, 'gt_path': gt_path}
+
+
+# ``type:`` -> dataset, for ``datasets.train`` / ``datasets.val`` (``training.schema``)
+DATASETS = {'RealESRGANDataset': RealESRGANDataset, 'PairedImageDataset': PairedImageDataset}

@@ -32,6 +32,7 @@ def gan_loss(logits, target_is_real, gan_type='vanilla', is_disc=False, real_lab
 
 class GANLoss(nn.Layer):
     """``loss_weight`` applies to the generator side only (as in BasicSR)."""
+    OPTION_CHOICES = {'gan_type': GAN_TYPES}
 
     def __init__(self, gan_type='vanilla', real_label_val=1.0, fake_label_val=0.0, loss_weight=1.0):
         super().__init__()

@@ -56,6 +56,7 @@ def ldl_loss(output, gt, output_ema, window=7, reduction='mean'):
 
 class LDLLoss(nn.Layer):
     """``loss_weight`` x :func:`ldl_loss`; called as ``(output, gt, output_ema)``."""
+    OPTION_CHOICES = {'reduction': REDUCTIONS}
 
     def __init__(self, loss_weight=1.0, window=7, reduction='mean'):
         super().__init__()

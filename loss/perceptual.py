@@ -5,11 +5,11 @@ torchvision ``.pth``, converted on the fly). A missing file is an error with the
 fix: this loss never falls back to random VGG weights.
 """
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import paddle
 import paddle.nn as nn
-
 
 
 def default_vgg_path():
@@ -114,8 +114,10 @@ class PerceptualLoss(nn.Layer):
         criterion: 'l1', 'l2' or 'fro'.
         vgg_type: only 'vgg19'.
     """
+    OPTION_CHOICES = {'criterion': CRITERIA, 'vgg_type': ('vgg19',)}
 
-    def __init__(self, layer_weights=None, vgg_weights=None, use_input_norm=True, range_norm=False,
+    def __init__(self, layer_weights: Optional[dict] = None, vgg_weights: Optional[str] = None,
+                 use_input_norm=True, range_norm=False,
                  perceptual_weight=1.0, style_weight=0.0, criterion='l1', vgg_type='vgg19'):
         super().__init__()
         from models.vgg import VGG19FeatureExtractor

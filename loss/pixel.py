@@ -33,6 +33,7 @@ def mse_loss(pred, target, reduction='mean'):
 
 class WeightedLoss(nn.Layer):
     """The common part of the loss Layers: a ``loss_weight`` and a checked ``reduction``."""
+    OPTION_CHOICES = {'reduction': REDUCTIONS}  # read by the options check (training.schema)
 
     def __init__(self, loss_weight=1.0, reduction='mean'):
         super().__init__()

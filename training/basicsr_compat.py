@@ -7,9 +7,9 @@ before validation and returns one warning per key that has no effect here:
   ``noise_range``, ``jpeg_range2``, ...) move under ``degradation:``;
 * RealESRNet's ``gt_usm`` becomes ``l1_gt_usm``;
 * the dataset type ``RealESRGANPairedDataset`` is ``PairedImageDataset`` here;
-* ``num_gpu``, ``dist_params``, ``logger.wandb`` and the loader keys
-  ``io_backend`` (disk), ``prefetch_mode``, ``pin_memory``, ``persistent_workers``
-  are dropped with one warning line each (``IGNORED`` says why).
+* the keys in ``IGNORED`` (``num_gpu``, ``dist_params``, ``logger.wandb``, the loader keys
+  ``io_backend`` (disk), ``prefetch_mode``, ``pin_memory``, ``persistent_workers``, ...) are
+  dropped with one warning line each, naming the key path, in any options file.
 
 Everything else goes through the normal validation, so a truly unknown key is
 still an error with its key path.
@@ -25,6 +25,7 @@ IGNORED = {
     'datasets.*.prefetch_mode': 'batches are prepared by paddle.io.DataLoader',
     'datasets.*.pin_memory': 'paddle.io.DataLoader manages its own memory',
     'datasets.*.persistent_workers': 'paddle.io.DataLoader starts its workers once per run',
+    'dist.backend': 'python -m paddle.distributed.launch picks the communication backend',
 }
 DATASET_ALIASES = {'RealESRGANPairedDataset': 'PairedImageDataset'}
 USM_ALIASES = {'gt_usm': 'l1_gt_usm'}  # RealESRNetModel sharpens the GT of its only (L1) loss
@@ -39,18 +40,24 @@ def force_yml_overrides(entries):
     return out
 
 
-def _pop_ignored(node, path, problems, warnings):
-    if not isinstance(node, dict) or path[-1] not in node:
-        return
-    where = '.'.join(path)
-    value = node.pop(path[-1])
-    if path[-1] == 'io_backend':
-        kind = value.get('type', 'disk') if isinstance(value, dict) else value
-        if kind != 'disk':
-            problems.append(f'{where}.type: {kind!r} is not supported (only disk: point dataroot_gt to a folder)')
-            return
-    reason = IGNORED['.'.join(['datasets', '*', *path[2:]]) if path[0] == 'datasets' else where]
-    warnings.append(f'{where}: has no effect here; {reason}')
+def _pop_ignored(raw, spec, problems, warnings):
+    """Drop every key matching ``spec`` ('*' = any dataset phase) with one warning line each."""
+    *parents, last = spec.split('.')
+    nodes = [([], raw)]
+    for part in parents:
+        nodes = [(path + [k], v) for path, node in nodes if isinstance(node, dict)
+                 for k, v in node.items() if part in ('*', k)]
+    for path, node in nodes:
+        if not isinstance(node, dict) or last not in node:
+            continue
+        where = '.'.join(path + [last])
+        value = node.pop(last)
+        if last == 'io_backend':
+            kind = value.get('type', 'disk') if isinstance(value, dict) else value
+            if kind != 'disk':
+                problems.append(f'{where}.type: {kind!r} is not supported (only disk: point dataroot_gt to a folder)')
+                continue
+        warnings.append(f'{where}: has no effect here; {IGNORED[spec]}')
 
 
 def normalize(raw, degradation_keys, problems, warnings):
@@ -75,16 +82,10 @@ def normalize(raw, degradation_keys, problems, warnings):
                 if k in deg and deg[k] != value:
                     problems.append(f'{k}: set both at the top level and in degradation ({value!r} vs {deg[k]!r})')
                 deg[k] = value
-    for key in ('num_gpu', 'dist_params'):
-        _pop_ignored(raw, [key], problems, warnings)
-    _pop_ignored(raw.get('logger'), ['logger', 'wandb'], problems, warnings)
+    for spec in IGNORED:
+        _pop_ignored(raw, spec, problems, warnings)
     datasets = raw.get('datasets')
-    if isinstance(datasets, dict):
-        for phase, ds in datasets.items():
-            if not isinstance(ds, dict):
-                continue
-            for key in ('io_backend', 'prefetch_mode', 'pin_memory', 'persistent_workers'):
-                _pop_ignored(ds, ['datasets', phase, key], problems, warnings)
-            if ds.get('type') in DATASET_ALIASES:
-                ds['type'] = DATASET_ALIASES[ds['type']]
+    for ds in (datasets.values() if isinstance(datasets, dict) else ()):
+        if isinstance(ds, dict) and ds.get('type') in DATASET_ALIASES:
+            ds['type'] = DATASET_ALIASES[ds['type']]
     return raw

@@ -9,6 +9,8 @@ paddle re-raises (a traceback inside a message) back into the dataset's one line
 import queue
 import re
 import threading
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import paddle
@@ -98,25 +100,30 @@ class OneLineErrors:
             threading.excepthook = old_hook
 
 
-def _dataset(ds_opt, scale, seed=None, degradation=None):
-    from data import datasets as D
+@dataclass(frozen=True)
+class LoaderOptions:
+    """The keys of a ``datasets:`` section that the loader and the pair maker read, not the dataset
+    (``training.schema`` accepts them beside the dataset's own keys, with these defaults)."""
+    name: Optional[str] = None
+    phase: Optional[str] = None               # set from the section: train or val
+    batch_size_per_gpu: int = 1
+    num_worker_per_gpu: int = 0
+    use_shuffle: bool = True
+    dataset_enlarge_ratio: int = 1
+    gt_size: Optional[int] = None              # the pair maker's crop after the degradation
 
-    from .options import dataset_keys
-    cls = getattr(D, ds_opt['type'])
-    accepted = dataset_keys(ds_opt['type'])
-    o = {k: v for k, v in ds_opt.items() if k in accepted}
-    if 'scale' in cls.KEYS:
-        o.setdefault('scale', scale)
-    if seed is not None and 'seed' in cls.KEYS:
-        o.setdefault('seed', seed)
-    if degradation and 'degradation' in cls.KEYS:  # the kernels are sampled in the dataset
-        o['degradation'] = {**degradation, **(o.get('degradation') or {})}
-    return cls(o)
+
+def _dataset(ds_opt, phase, scale, seed=None, degradation=None):
+    from .schema import build
+    cfg = dict(ds_opt)
+    if degradation:  # the kernels are sampled in the dataset; the section's own keys win
+        cfg['degradation'] = {**degradation, **(cfg.get('degradation') or {})}
+    return build('dataset', cfg, f'datasets.{phase}', scale=scale, seed=seed, phase=phase)
 
 
 def build_train_loader(opt, rank, world, logger):
     ds_opt = opt['datasets']['train']
-    dataset = _dataset(ds_opt, opt['scale'], seed=int(opt['manual_seed']) * 1000 + rank,
+    dataset = _dataset(ds_opt, 'train', opt['scale'], seed=int(opt['manual_seed']) * 1000 + rank,
                        degradation=opt.get('degradation'))
     if int(ds_opt.get('dataset_enlarge_ratio', 1)) > 1:
         dataset = _Enlarged(dataset, int(ds_opt['dataset_enlarge_ratio']))
@@ -168,7 +175,7 @@ def build_val_loader(opt, logger):
     ds_opt = opt['datasets'].get('val')
     if not ds_opt:
         return None
-    dataset = _dataset(ds_opt, opt['scale'])
+    dataset = _dataset(ds_opt, 'val', opt['scale'])
     logger.info(f'val set {ds_opt.get("name") or ds_opt["type"]}: {len(dataset)} pairs')
     return paddle.io.DataLoader(dataset, batch_size=1, shuffle=False, num_workers=0, return_list=True)
 

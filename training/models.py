@@ -11,12 +11,8 @@ from models import build_network, load_state_into
 
 from .checkpoints import load_optimizer_state, optimizer_state, to_numpy_state
 from .ema import EMA
-from .schedulers import MultiStepWarmupLR
-
-
-# (loss name in the logs, option key) of the detail losses; each one compares with the plain GT
-DETAIL_LOSSES = (('l_g_hf', 'hf_opt'), ('l_g_fft', 'fft_opt'), ('l_g_grad', 'gradient_opt'),
-                 ('l_g_lowpass', 'lowpass_opt'))
+from .options import DETAIL_LOSSES
+from .schema import build
 
 
 class NonFiniteLossError(RuntimeError):
@@ -81,11 +77,8 @@ def _load_pretrained(net, path, param_key, strict, logger, where):
     path = resolve(path)  # a file is returned as is; a zoo name gives the cached .pdparams
     raw = load_state_file(path)
     state, _ = pick_params(raw, param_key)
-    try:
-        from models.detect import normalize_state_dict
-        state = normalize_state_dict(state)
-    except ImportError:
-        pass
+    from models.detect import normalize_state_dict
+    state = normalize_state_dict(state)
     missing, unexpected = load_state_into(net, state, strict=strict, where=str(path))
     logger.info(f'{where}: loaded {path} [{param_key}] ({len(state)} tensors'
                 + (f', missing {len(missing)}, unexpected {len(unexpected)}' if missing or unexpected else '') + ')')
@@ -93,26 +86,14 @@ def _load_pretrained(net, path, param_key, strict, logger, where):
 
 def _make_trainable(net, train, optim_key, grad_clip, world_size, dist):
     """Scheduler and optimiser for ``net`` from ``train[optim_key]``; DataParallel when distributed."""
-    sched = _build_scheduler(train['scheduler'], train[optim_key]['lr'], train['warmup_iter'])
-    optim = _build_optimizer(train[optim_key], net.parameters(), sched, grad_clip)
+    sched = build('scheduler', train['scheduler'], 'train.scheduler', learning_rate=train[optim_key]['lr'],
+                  warmup_iter=train['warmup_iter'])
+    optim = build('optimizer', train[optim_key], f'train.{optim_key}', parameters=net.parameters(),
+                  learning_rate=sched, grad_clip=paddle.nn.ClipGradByGlobalNorm(grad_clip) if grad_clip else None)
     if world_size > 1:
         net = paddle.DataParallel(net, find_unused_parameters=dist['find_unused_parameters'])
     net.train()
     return net, sched, optim
-
-
-def _build_optimizer(o, params, scheduler, grad_clip):
-    clip = paddle.nn.ClipGradByGlobalNorm(grad_clip) if grad_clip else None
-    b1, b2 = (float(b) for b in o['betas'])
-    cls = paddle.optimizer.AdamW if o['type'] == 'AdamW' else paddle.optimizer.Adam
-    kw = dict(learning_rate=scheduler, beta1=b1, beta2=b2, parameters=params, grad_clip=clip)
-    if o['weight_decay']:
-        kw['weight_decay'] = float(o['weight_decay'])
-    return cls(**kw)
-
-
-def _build_scheduler(s, lr, warmup_iter=-1):
-    return MultiStepWarmupLR(float(lr), list(s['milestones']), float(s['gamma']), warmup_iter)
 
 
 def _finite(t):
@@ -123,14 +104,13 @@ class RealESRNetModel:
     """Generator-only training with the pixel loss (L1 by default)."""
 
     def __init__(self, opt, logger, world_size=1, rank=0, use_amp=False):
-        from loss import build_loss
         self.opt = opt
         self.logger = logger
         self.rank = rank
         self.world_size = world_size
         train = opt['train']
         self.arch_g = dict(opt['network_g'])
-        self.net_g = build_network(self.arch_g, where='network_g')
+        self.net_g = build('network', self.arch_g, 'network_g')
         path = opt['path']
         if path.get('pretrain_network_g'):
             _load_pretrained(self.net_g, path['pretrain_network_g'], path['param_key_g'], path['strict_load_g'],
@@ -138,12 +118,12 @@ class RealESRNetModel:
         self.ema = None
         if train['ema_decay'] > 0 and rank == 0:
             self.ema = EMA(self.net_g, build_network(self.arch_g), train['ema_decay'])
-        self.cri_pix = build_loss(train['pixel_opt'], 'train.pixel_opt') if train.get('pixel_opt') else None
+        self.cri_pix = build('loss', train['pixel_opt'], 'train.pixel_opt') if train.get('pixel_opt') else None
         self.cri_perceptual = None
         # detail losses against the plain GT (loss/frequency.py), LDL artefact weighting (loss/ldl.py)
-        self.cri_detail = {name: build_loss(train[key], f'train.{key}') for name, key in DETAIL_LOSSES
+        self.cri_detail = {name: build('loss', train[key], f'train.{key}') for name, key in DETAIL_LOSSES
                            if train.get(key)}
-        self.cri_ldl = build_loss(train['ldl_opt'], 'train.ldl_opt') if train.get('ldl_opt') else None
+        self.cri_ldl = build('loss', train['ldl_opt'], 'train.ldl_opt') if train.get('ldl_opt') else None
         self.use_amp = use_amp
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 16) if use_amp else None
         self.nan_max = int(train['nan_max_consecutive'])
@@ -269,27 +249,22 @@ class RealESRGANModel(RealESRNetModel):
     """Adds the U-Net SN discriminator, perceptual and GAN losses, ``net_d_iters``/``net_d_init_iters``."""
 
     def __init__(self, opt, logger, world_size=1, rank=0, use_amp=False):
-        from loss import GANLoss, PerceptualLoss
         super().__init__(opt, logger, world_size, rank, use_amp)
         train = opt['train']
         self.arch_d = dict(opt['network_d'])
-        self.net_d = build_network(self.arch_d, where='network_d')
+        self.net_d = build('network', self.arch_d, 'network_d')
         path = opt['path']
         if path.get('pretrain_network_d'):
             _load_pretrained(self.net_d, path['pretrain_network_d'], path['param_key_d'], path['strict_load_d'],
                              logger, 'network_d')
         po = train.get('perceptual_opt')
         if po and (po['perceptual_weight'] > 0 or po['style_weight'] > 0):
-            kw = {k: v for k, v in po.items() if k != 'type'}
-            if kw.get('vgg_weights') is None:
-                kw.pop('vgg_weights')
-            self.cri_perceptual = PerceptualLoss(**kw)
+            self.cri_perceptual = build('loss', po, 'train.perceptual_opt')
             logger.info(f'perceptual loss on: layers {self.cri_perceptual.layer_weights}, '
                         f'weight {po["perceptual_weight"]}')
         else:
             logger.info('perceptual loss off')
-        go = train['gan_opt']
-        self.cri_gan = GANLoss(go['gan_type'], go['real_label_val'], go['fake_label_val'], go['loss_weight'])
+        self.cri_gan = build('loss', train['gan_opt'], 'train.gan_opt')
         self.net_d_iters = int(train['net_d_iters'])
         self.net_d_init_iters = int(train['net_d_init_iters'])
         self.net_d, self.sched_d, self.optim_d = _make_trainable(self.net_d, train, 'optim_d', self.grad_clip,

@@ -1,4 +1,5 @@
-"""Value ranges of the training options, checked once the types are right (``training.options``).
+"""Value ranges, choices and paths of the training options, checked once the types are right
+(``training.options``).
 
 A zero batch, a negative crop or a NaN learning rate is reported with its key path before
 anything is built, instead of surfacing later as an internal Paddle error.
@@ -16,6 +17,11 @@ RANGES = {
     'val.val_freq': (1, None), 'val.max_images': (1, None),
     'logger.print_freq': (1, None), 'logger.save_checkpoint_freq': (0, None), 'logger.keep_last': (0, None),
 }
+
+# key path -> the values training takes where the constructor takes more (a loss must give one number)
+CHOICES = {'train.*.reduction': ('mean', 'sum')}
+# key path -> what must exist on disk when the key is set (for a list: every item)
+EXISTS = {'datasets.*.dataroot_gt': 'dir', 'datasets.*.dataroot_lq': 'dir', 'datasets.*.meta_info': 'file'}
 
 
 def walk(node, parts, path=''):
@@ -38,8 +44,22 @@ def check_ranges(opt, problems):
             if (lo is not None and v < lo) or (hi is not None and v > hi):
                 want = f'>= {lo}' if hi is None else f'between {lo} and {hi}'
                 problems.append(f'{path}: must be {want}, got {v!r}')
+    for spec, allowed in CHOICES.items():
+        for path, v in walk(opt, spec.split('.'), ''):
+            if v is not None and v not in allowed:
+                problems.append(f'{path}: {v!r} is not one of {list(allowed)}')
     scale = opt.get('scale')
     sizes = list(walk(opt, ['gt_size'], '')) + list(walk(opt, ['datasets', '*', 'gt_size'], ''))
     for path, v in sizes:
         if isinstance(v, int) and isinstance(scale, int) and scale > 0 and v > 0 and v % scale:
             problems.append(f'{path}: must be a multiple of scale {scale}, got {v}')
+
+
+def check_paths(opt, problems):
+    """Append ``key: dir not found: X`` for every path in ``EXISTS`` that is set but absent."""
+    from pathlib import Path
+    for spec, kind in EXISTS.items():
+        for path, v in walk(opt, spec.split('.'), ''):
+            for item in (v if isinstance(v, (list, tuple)) else [] if v is None else [v]):
+                if not Path(str(item)).exists():
+                    problems.append(f'{path}: {kind} not found: {item}')

@@ -3,15 +3,19 @@
 ``load_options`` returns a plain dict with defaults filled in, or raises
 ``OptionsError`` listing every problem with its key path (unknown keys, wrong
 types, missing files) before anything is built or trained.
+
+The trainer's own settings are the ``SCHEMA`` below. The ``type:`` sections (networks,
+losses, datasets, scheduler, optimisers) have no schema here: ``training.schema`` derives
+theirs from the constructors, and the trainer builds them through the same ``schema.build``.
 """
 import copy
-import math
 import sys
 from pathlib import Path
 
 import yaml
 
 from . import basicsr_compat
+from .schema import Param, check_param, check_value, coerce_number, validate as validate_section
 
 
 class OptionsError(ValueError):
@@ -33,62 +37,21 @@ class F:
         self.free = free          # dict without fixed keys
 
 
-def _loss_schema(type_default, extra):
-    base = {'type': F('str', type_default), 'loss_weight': F('float', 1.0), 'reduction': F('str', 'mean',
-                                                                                             choices=('mean', 'sum'))}
-    base.update(extra)
-    return base
-
-
-PIXEL = _loss_schema('L1Loss', {})
-PERCEPTUAL = {
-    'type': F('str', 'PerceptualLoss', choices=('PerceptualLoss',)),
-    'layer_weights': F('dict', free=True),
-    'vgg_type': F('str', 'vgg19', choices=('vgg19',)),
-    'vgg_weights': F('str', None),
-    'use_input_norm': F('bool', True),
-    'range_norm': F('bool', False),
-    'perceptual_weight': F('float', 1.0),
-    'style_weight': F('float', 0.0),
-    'criterion': F('str', 'l1', choices=('l1', 'l2', 'fro')),
-}
-# detail losses (loss/frequency.py) and LDL artefact weighting (loss/ldl.py); all compare with the plain GT
-HF_ENERGY = _loss_schema('HFEnergyLoss', {'type': F('str', 'HFEnergyLoss', choices=('HFEnergyLoss',)),
-                                          'window': F('int', 8)})
-FFT_AMPLITUDE = _loss_schema('FFTAmplitudeLoss', {'type': F('str', 'FFTAmplitudeLoss', choices=('FFTAmplitudeLoss',))})
-LOWPASS_L1 = _loss_schema('LowPassL1Loss', {'type': F('str', 'LowPassL1Loss', choices=('LowPassL1Loss',)),
-                                           'sigma': F('float', 1.0)})
-GRADIENT = _loss_schema('GradientLoss', {'type': F('str', 'GradientLoss', choices=('GradientLoss',))})
-LDL = _loss_schema('LDLLoss', {'type': F('str', 'LDLLoss', choices=('LDLLoss',)), 'window': F('int', 7)})
-GAN = {
-    'type': F('str', 'GANLoss', choices=('GANLoss',)),
-    'gan_type': F('str', 'vanilla', choices=('vanilla', 'lsgan', 'wgan', 'wgan_softplus', 'hinge')),
-    'real_label_val': F('float', 1.0),
-    'fake_label_val': F('float', 0.0),
-    'loss_weight': F('float', 0.1),
-}
-OPTIM = {'type': F('str', 'Adam', choices=('Adam', 'AdamW')), 'lr': F('float', 1e-4),
-         'weight_decay': F('float', 0.0), 'betas': F('list', [0.9, 0.99])}
-SCHED = {'type': F('str', 'MultiStepLR', choices=('MultiStepLR',)), 'milestones': F('list', []),
-         'gamma': F('float', 0.5)}
+# option key -> the loss types it takes (the first is the default) and, for the detail losses, the
+# name of its term in the logs; each detail loss compares with the plain GT
+LOSS_SLOTS = {'pixel_opt': ('L1Loss', 'MSELoss'), 'perceptual_opt': ('PerceptualLoss',), 'gan_opt': ('GANLoss',),
+              'hf_opt': ('HFEnergyLoss',), 'fft_opt': ('FFTAmplitudeLoss',), 'gradient_opt': ('GradientLoss',),
+              'lowpass_opt': ('LowPassL1Loss',), 'ldl_opt': ('LDLLoss',)}
+DETAIL_LOSSES = (('l_g_hf', 'hf_opt'), ('l_g_fft', 'fft_opt'), ('l_g_grad', 'gradient_opt'),
+                 ('l_g_lowpass', 'lowpass_opt'))
+# section -> (kind, default type) of the sections built by training.schema
+TYPED = {'network_g': ('network', None), 'network_d': ('network', None),
+         'datasets.train': ('dataset', None), 'datasets.val': ('dataset', None),
+         'train.optim_g': ('optimizer', 'Adam'), 'train.optim_d': ('optimizer', 'Adam'),
+         'train.scheduler': ('scheduler', 'MultiStepLR'),
+         **{f'train.{k}': ('loss', types[0]) for k, types in LOSS_SLOTS.items()}}
 METRIC = {'type': F('str', None, choices=('calculate_psnr', 'calculate_ssim', 'psnr', 'ssim', 'detail_ratio')),
           'crop_border': F('int', 4), 'test_y_channel': F('bool', True), 'better': F('str', 'higher')}
-
-DATASET_COMMON = {
-    'name': F('str', None), 'type': F('str', None, required=True,
-                                      choices=('RealESRGANDataset', 'PairedImageDataset')),
-    'dataroot_gt': F('any', None), 'dataroot_lq': F('any', None), 'meta_info': F('any', None),
-    'gt_size': F('int', None),
-    'use_hflip': F('bool', True), 'use_rot': F('bool', False), 'use_shuffle': F('bool', True),
-    'batch_size_per_gpu': F('int', 1), 'num_worker_per_gpu': F('int', 0), 'dataset_enlarge_ratio': F('int', 1),
-    'filename_tmpl': F('str', '{}'),
-    'phase': F('str', None), 'scale': F('int', None), 'crop_pad_size': F('int', None), 'seed': F('int', None),
-    'degradation': F('dict', None, free=True),
-}
-# keys the loader (not the dataset) reads, with their defaults
-LOADER_DEFAULTS = {'batch_size_per_gpu': 1, 'num_worker_per_gpu': 0, 'use_shuffle': True, 'dataset_enlarge_ratio': 1}
-LOADER_KEYS = ('name', 'type', 'phase', 'use_shuffle', 'num_worker_per_gpu', 'batch_size_per_gpu',
-               'dataset_enlarge_ratio')
 
 SCHEMA = {
     'name': F('str', required=True),
@@ -103,7 +66,7 @@ SCHEMA = {
     'l1_gt_usm': F('bool', None), 'percep_gt_usm': F('bool', None), 'gan_gt_usm': F('bool', None),
     'degradation': F('dict', {}, free=True),
     'datasets': F('dict', required=True, children={
-        'train': F('dict', required=True, free=True),
+        'train': F('dict', required=True, free=True),  # free: the TYPED sections are checked by training.schema
         'val': F('dict', None, free=True),
     }),
     'network_g': F('dict', required=True, free=True),
@@ -118,15 +81,10 @@ SCHEMA = {
     }),
     'train': F('dict', required=True, children={
         'ema_decay': F('float', 0.999),
-        'optim_g': F('dict', {}, children=OPTIM), 'optim_d': F('dict', {}, children=OPTIM),
-        'scheduler': F('dict', {}, children=SCHED),
+        'optim_g': F('dict', {}, free=True), 'optim_d': F('dict', {}, free=True),
+        'scheduler': F('dict', {}, free=True),
         'total_iter': F('int', required=True), 'warmup_iter': F('int', -1),
-        'pixel_opt': F('dict', None, children=PIXEL),
-        'perceptual_opt': F('dict', None, children=PERCEPTUAL),
-        'gan_opt': F('dict', None, children=GAN),
-        'hf_opt': F('dict', None, children=HF_ENERGY), 'fft_opt': F('dict', None, children=FFT_AMPLITUDE),
-        'gradient_opt': F('dict', None, children=GRADIENT), 'ldl_opt': F('dict', None, children=LDL),
-        'lowpass_opt': F('dict', None, children=LOWPASS_L1),
+        **{k: F('dict', None, free=True) for k in LOSS_SLOTS},
         'net_d_iters': F('int', 1), 'net_d_init_iters': F('int', 0),
         'grad_clip': F('float', None), 'use_amp': F('bool', False),
         'nan_max_consecutive': F('int', 5),
@@ -140,7 +98,7 @@ SCHEMA = {
         'print_freq': F('int', 100), 'save_checkpoint_freq': F('int', 5000), 'use_tb_logger': F('bool', True),
         'keep_last': F('int', 3),
     }),
-    'dist': F('dict', {}, children={'backend': F('str', 'auto'), 'find_unused_parameters': F('bool', False)}),
+    'dist': F('dict', {}, children={'find_unused_parameters': F('bool', False)}),
 }
 
 
@@ -156,19 +114,7 @@ def parse_override(text):
         value = yaml.safe_load(raw) if raw.strip() else ''
     except yaml.YAMLError:
         value = raw
-    return parts, _coerce_number(value)
-
-
-def _coerce_number(v):
-    # PyYAML reads "1e-4" as a string (YAML 1.1); make it a float where it looks like one
-    if isinstance(v, str):
-        try:
-            f = float(v)
-            if any(c in v.lower() for c in 'e.') and v.strip().lower() not in ('nan', 'inf', '-inf'):
-                return f
-        except ValueError:
-            pass
-    return v
+    return parts, coerce_number(value)
 
 
 def apply_overrides(opt, overrides):
@@ -186,52 +132,27 @@ def apply_overrides(opt, overrides):
     return opt
 
 
-def _type_ok(kind, v):
-    if kind == 'any':
-        return True, v
-    if kind == 'int':
-        if isinstance(v, float) and v.is_integer():  # BasicSR files write `!!float 5e3` for counts
-            return True, int(v)
-        return (isinstance(v, int) and not isinstance(v, bool)), v
-    if kind == 'float':
-        v = _coerce_number(v)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            return True, float(v)
-        return False, v
-    if kind == 'bool':
-        return isinstance(v, bool), v
-    if kind == 'str':
-        return isinstance(v, str), v
-    if kind == 'list':
-        return isinstance(v, (list, tuple)), list(v) if isinstance(v, (list, tuple)) else v
-    if kind == 'dict':
-        return isinstance(v, dict), v
-    if kind == 'num_or_str':
-        return isinstance(v, (int, str)) and not isinstance(v, bool), v
-    raise AssertionError(kind)
-
-
 def _exists(kind, v):
     if Path(str(v)).exists():
         return True
     if kind == 'model':  # a model-zoo name such as RealESRGAN_x4plus or realesr-animevideov3
+        from models.zoo import get_entry, looks_like_path
+        if looks_like_path(v):
+            return False
         try:
-            from models.zoo import get_entry, looks_like_path
-            if looks_like_path(v):
-                return False
             get_entry(v)
             return True
-        except (KeyError, ImportError):
+        except KeyError:
             return False
     return False
 
 
 def _zoo_hint(key, v):
     """'; the model zoo has NAME ...' when the missing file is named like a zoo model (official option files)."""
+    from models.zoo import get_entry
     try:
-        from models.zoo import get_entry
         entry = get_entry(Path(str(v)).stem)
-    except (KeyError, ImportError):
+    except KeyError:
         return ''
     return f'; the model zoo has it: write `{key}: {entry.name}` (fetched into the cache on first use)'
 
@@ -250,15 +171,11 @@ def _validate(node, schema, prefix, problems):
             if field.children is not None and isinstance(out[key], dict):
                 out[key] = _validate(out[key], field.children, path + '.', problems)
             continue
-        ok, v = _type_ok(field.kind, node[key])
-        if not ok:
+        if not check_value(field.kind, node[key])[0]:
             problems.append(f'{path}: expected {field.kind}, got {type(node[key]).__name__} {node[key]!r}')
             out[key] = node[key]
             continue
-        if field.kind == 'float' and not math.isfinite(v):
-            problems.append(f'{path}: expected a finite number, got {node[key]!r}')
-        if field.choices and v not in field.choices:
-            problems.append(f'{path}: {v!r} is not one of {list(field.choices)}')
+        v = check_param(Param(key, field.kind, choices=field.choices), node[key], path, problems)
         if field.exists and not _exists(field.exists, v):
             what = 'file (or model-zoo name)' if field.exists == 'model' else field.exists
             problems.append(f'{path}: {what} not found: {v}' + (_zoo_hint(key, v) if field.exists == 'model' else ''))
@@ -268,82 +185,33 @@ def _validate(node, schema, prefix, problems):
     return out
 
 
-def _validate_network(arch, path, problems):
-    if 'type' not in arch:
-        problems.append(f'{path}.type: missing required key')
-        return
-    import inspect
-    try:
-        from models import NETWORKS
-    except Exception as exc:  # pragma: no cover - models always importable in the repo
-        problems.append(f'{path}: cannot import models ({exc})')
-        return
-    cls = NETWORKS.get(arch['type'])
-    if cls is None:
-        problems.append(f'{path}.type: unknown network {arch["type"]!r} (known: {sorted(NETWORKS)})')
-        return
-    params = inspect.signature(cls.__init__).parameters
-    for k in arch:
-        if k != 'type' and k not in params:
-            problems.append(f'{path}.{k}: unknown key for {arch["type"]} (valid: {[p for p in params if p != "self"]})')
-
-
-def dataset_keys(ds_type):
-    """Keys a dataset type accepts (its own plus the loader keys), or None when data/ is absent."""
-    try:
-        from data import datasets as D
-        from data.pipeline import DEFAULT_DEGRADATION
-    except ImportError:
-        return None
-    cls = getattr(D, ds_type, None)
-    if cls is None:
-        return None
-    keys = set(getattr(cls, 'KEYS', ())) | set(LOADER_KEYS)
-    if ds_type == 'RealESRGANDataset':
-        keys |= set(DEFAULT_DEGRADATION)
-    return keys
-
-
-def _validate_dataset(ds, path, problems, phase):
-    """Type-check the keys the user gave; add only the loader defaults the trainer reads."""
-    schema = dict(DATASET_COMMON)
-    accepted = dataset_keys(ds.get('type')) if isinstance(ds.get('type'), str) else None
-    if accepted is not None:
-        for k in accepted:
-            schema.setdefault(k, F('any', None))
-        schema = {k: v for k, v in schema.items() if k in accepted or k == 'type'}
-    out = _validate(ds, schema, path + '.', problems)
-    out = {k: v for k, v in out.items() if k in ds or k in LOADER_DEFAULTS}
-    out['phase'] = phase
-    for key, kind in (('dataroot_gt', 'dir'), ('dataroot_lq', 'dir'), ('meta_info', 'file')):
-        val = ds.get(key)
-        if val is None:
+def _validate_typed(opt, problems):
+    """Check the TYPED sections with training.schema (in place), then their paths on disk."""
+    for dotted, (kind, default_type) in TYPED.items():
+        *parents, key = dotted.split('.')
+        node = opt
+        for part in parents:
+            node = _d(node.get(part))
+        if node.get(key) is None:
             continue
-        for item in (val if isinstance(val, (list, tuple)) else [val]):
-            if not Path(str(item)).exists():
-                problems.append(f'{path}.{key}: {kind} not found: {item}')
-    if ds.get('type') == 'PairedImageDataset' and 'dataroot_lq' not in ds:
-        problems.append(f'{path}.dataroot_lq: missing required key for PairedImageDataset')
-    if 'dataroot_gt' not in ds:
-        problems.append(f'{path}.dataroot_gt: missing required key')
-    return out
+        slot = LOSS_SLOTS.get(key) if kind == 'loss' else None
+        node[key] = validate_section(kind, node[key], dotted, problems, types=slot, default_type=default_type)
+        if kind == 'dataset' and isinstance(node[key], dict):
+            node[key]['phase'] = key
+    from .option_values import check_paths
+    check_paths(opt, problems)
 
 
 def degradation_keys():
-    try:
-        from data.pipeline import DEFAULT_DEGRADATION
-        return set(DEFAULT_DEGRADATION)
-    except ImportError:
-        return None
+    from data.pipeline import DEFAULT_DEGRADATION
+    return set(DEFAULT_DEGRADATION)
 
 
 def _resolve_usm_flags(opt, problems):
+    from data.pipeline import DEFAULT_DEGRADATION, resolve_options
     deg = _d(opt.get('degradation'))
     try:
-        from data.pipeline import DEFAULT_DEGRADATION, resolve_options
         resolved = resolve_options({k: v for k, v in deg.items() if k in DEFAULT_DEGRADATION})
-    except ImportError:
-        resolved = {'l1_gt_usm': True, 'percep_gt_usm': True, 'gan_gt_usm': False}
     except ValueError as exc:
         problems.append(f'degradation: {exc}')
         resolved = {'l1_gt_usm': True, 'percep_gt_usm': True, 'gan_gt_usm': False}
@@ -365,19 +233,32 @@ def validate_options(raw, source='options', warnings=None):
     raw = basicsr_compat.normalize(copy.deepcopy(raw), degradation_keys(), problems,
                                    warnings if warnings is not None else [])
     opt = _validate(raw, SCHEMA, '', problems)
-    for net in ('network_g', 'network_d'):
-        if isinstance(opt.get(net), dict):
-            _validate_network(opt[net], net, problems)
+    _validate_typed(opt, problems)
     ds = _d(opt.get('datasets'))
-    for phase in ('train', 'val'):
-        if isinstance(ds.get(phase), dict):
-            ds[phase] = _validate_dataset(ds[phase], f'datasets.{phase}', problems, phase)
     deg_keys = degradation_keys()
-    if deg_keys is not None and isinstance(opt.get('degradation'), dict):
+    if isinstance(opt.get('degradation'), dict):
         for k in opt['degradation']:
             if k not in deg_keys:
                 problems.append(f'degradation.{k}: unknown key (valid: {", ".join(sorted(deg_keys))})')
     _resolve_usm_flags(opt, problems)
+    _check_combinations(opt, ds, problems)
+    if isinstance(opt.get('val'), dict):
+        for mname, m in _d(opt['val'].get('metrics')).items():
+            if not isinstance(m, dict):
+                problems.append(f'val.metrics.{mname}: expected a mapping')
+                continue
+            opt['val']['metrics'][mname] = _validate(m, METRIC, f'val.metrics.{mname}.', problems)
+        if opt['val'] and not ds.get('val'):
+            problems.append('datasets.val: required when the val section is set')
+    from .option_values import check_ranges
+    check_ranges(opt, problems)
+    if problems:
+        raise OptionsError(source, problems)
+    return opt
+
+
+def _check_combinations(opt, ds, problems):
+    """Settings that are fine alone but contradict each other."""
     tr_type = _d(ds.get('train')).get('type')
     if tr_type == 'RealESRGANDataset' and not opt.get('high_order_degradation'):
         problems.append('high_order_degradation: false needs LQ images: use datasets.train.type PairedImageDataset')
@@ -394,26 +275,6 @@ def validate_options(raw, source='options', warnings=None):
         problems.append('train.pixel_opt: required for model_type RealESRNetModel')
     if not train.get('pixel_opt') and not train.get('perceptual_opt') and not train.get('gan_opt'):
         problems.append('train: no loss configured (pixel_opt, perceptual_opt, gan_opt)')
-    for name in ('optim_g', 'optim_d'):
-        betas = _d(train.get(name)).get('betas')
-        if isinstance(betas, list) and (len(betas) != 2 or not all(isinstance(b, (int, float)) for b in betas)):
-            problems.append(f'train.{name}.betas: expected two numbers, got {betas!r}')
-    ms = _d(train.get('scheduler')).get('milestones')
-    if isinstance(ms, list) and not all(isinstance(m, int) for m in ms):
-        problems.append(f'train.scheduler.milestones: expected a list of ints, got {ms!r}')
-    if isinstance(opt.get('val'), dict):
-        for mname, m in _d(opt['val'].get('metrics')).items():
-            if not isinstance(m, dict):
-                problems.append(f'val.metrics.{mname}: expected a mapping')
-                continue
-            opt['val']['metrics'][mname] = _validate(m, METRIC, f'val.metrics.{mname}.', problems)
-        if opt['val'] and not ds.get('val'):
-            problems.append('datasets.val: required when the val section is set')
-    from .option_values import check_ranges
-    check_ranges(opt, problems)
-    if problems:
-        raise OptionsError(source, problems)
-    return opt
 
 
 def load_options(yml_path, overrides=(), warnings=None):

@@ -32,8 +32,8 @@ class _Records(logging.Handler):
 
 
 def test_realesrgan_dataset_items_and_bad_file(hr_dir):
-    ds = RealESRGANDataset({'dataroot_gt': str(hr_dir), 'crop_pad_size': 128, 'seed': 1, 'use_rot': True,
-                            'name': 'train', 'io_backend': {'type': 'disk'}, 'sinc_prob': 0.2})
+    ds = RealESRGANDataset(**{'dataroot_gt': str(hr_dir), 'crop_pad_size': 128, 'seed': 1, 'use_rot': True,
+                              'sinc_prob': 0.2})
     assert len(ds) == 6
     rec = _Records()
     logging.getLogger('resr.data').addHandler(rec)
@@ -63,7 +63,7 @@ def test_realesrgan_dataset_meta_info_roots_and_loader(hr_dir, tmp_path):
     cv2.imwrite(str(root2 / 'small.png'), np.full((40, 50, 3), 128, np.uint8))  # smaller than the crop: padded
     (tmp_path / 'm1.txt').write_text('gray.png (100,120,1)\ndeep16.png\n')
     (tmp_path / 'm2.txt').write_text('small.png\n')
-    ds = RealESRGANDataset({'dataroot_gt': [str(hr_dir), str(root2)],
+    ds = RealESRGANDataset(**{'dataroot_gt': [str(hr_dir), str(root2)],
                             'meta_info': [str(tmp_path / 'm1.txt'), str(tmp_path / 'm2.txt')], 'crop_pad_size': 64})
     assert len(ds) == 3 and ds.paths[2].endswith('small.png')
     loader = paddle.io.DataLoader(ds, batch_size=3, shuffle=False, num_workers=0)
@@ -74,11 +74,11 @@ def test_realesrgan_dataset_meta_info_roots_and_loader(hr_dir, tmp_path):
 
 def test_realesrgan_dataset_bad_options(hr_dir):
     with pytest.raises(ValueError, match='crop_sizee'):
-        RealESRGANDataset({'dataroot_gt': str(hr_dir), 'crop_sizee': 3})
+        RealESRGANDataset(**{'dataroot_gt': str(hr_dir), 'crop_sizee': 3})
     with pytest.raises(ValueError, match='sinc_prob'):
-        RealESRGANDataset({'dataroot_gt': str(hr_dir), 'sinc_prob': 3})
+        RealESRGANDataset(**{'dataroot_gt': str(hr_dir), 'sinc_prob': 3})
     with pytest.raises(ValueError, match='not found'):
-        RealESRGANDataset({'dataroot_gt': str(hr_dir / 'missing')})
+        RealESRGANDataset(**{'dataroot_gt': str(hr_dir / 'missing')})
 
 
 @pytest.fixture(scope='module')
@@ -96,12 +96,12 @@ def paired_dirs(hr_photos, tmp_path_factory):
 
 
 def test_paired_dataset_val_and_train(paired_dirs):
-    val = PairedImageDataset({'dataroot_gt': str(paired_dirs / 'gt'), 'dataroot_lq': str(paired_dirs / 'lq'),
+    val = PairedImageDataset(**{'dataroot_gt': str(paired_dirs / 'gt'), 'dataroot_lq': str(paired_dirs / 'lq'),
                               'scale': 4, 'phase': 'val'})
     assert len(val) == 4
     it = next(val[i] for i in range(4) if not val.pairs[i][0].endswith('mismatch.png'))
     assert it['lq'].shape == (3, 32, 41) and it['gt'].shape == (3, 128, 164)
-    train = PairedImageDataset({'dataroot_gt': str(paired_dirs / 'gt'), 'dataroot_lq': str(paired_dirs / 'lq'),
+    train = PairedImageDataset(**{'dataroot_gt': str(paired_dirs / 'gt'), 'dataroot_lq': str(paired_dirs / 'lq'),
                                 'scale': 4, 'phase': 'train', 'gt_size': 64, 'seed': 0})
     for i in range(len(train)):
         it = train[i]  # the mismatched pair is skipped, never crashes
@@ -115,10 +115,10 @@ def test_paired_dataset_meta_info(paired_dirs, tmp_path):
     names = sorted(p.name for p in (paired_dirs / 'gt').iterdir() if p.name != 'mismatch.png')
     meta = tmp_path / 'pairs.txt'
     meta.write_text(''.join(f'{n}, {n}\n' for n in names))
-    ds = PairedImageDataset({'dataroot_gt': str(paired_dirs / 'gt'), 'dataroot_lq': str(paired_dirs / 'lq'),
+    ds = PairedImageDataset(**{'dataroot_gt': str(paired_dirs / 'gt'), 'dataroot_lq': str(paired_dirs / 'lq'),
                              'meta_info': str(meta), 'scale': 4})
     assert len(ds) == 3 and ds[0]['gt_path'].endswith(names[0])
     meta.write_text('only_one_column.png\n')
     with pytest.raises(ValueError, match='gt_rel, lq_rel'):
-        PairedImageDataset({'dataroot_gt': str(paired_dirs / 'gt'), 'dataroot_lq': str(paired_dirs / 'lq'),
+        PairedImageDataset(**{'dataroot_gt': str(paired_dirs / 'gt'), 'dataroot_lq': str(paired_dirs / 'lq'),
                             'meta_info': str(meta), 'scale': 4})

@@ -142,7 +142,7 @@ class ArchSpec:
 
 
 _SPECS = {}
-# type -> class, kept in step with the registry (read by training.options)
+# type -> class, kept in step with the registry (read by training.schema)
 NETWORKS = {}
 
 

@@ -45,11 +45,8 @@ class Context:
 
     def say(self, line):
         """One log line on stderr (also with ``quiet``, which turns the progress bars off)."""
-        try:
-            from tqdm import tqdm
-            tqdm.write(line, file=sys.stderr)
-        except ImportError:  # pragma: no cover
-            print(line, file=sys.stderr)
+        from tqdm import tqdm
+        tqdm.write(line, file=sys.stderr)
 
     def out(self, stage):
         """The committed folder of an earlier stage."""

@@ -198,8 +198,21 @@ def _validate_typed(opt, problems):
         node[key] = validate_section(kind, node[key], dotted, problems, types=slot, default_type=default_type)
         if kind == 'dataset' and isinstance(node[key], dict):
             node[key]['phase'] = key
+            _check_dataset_kernels(node[key], dotted, problems)
     from .option_values import check_paths
     check_paths(opt, problems)
+
+
+def _check_dataset_kernels(ds, where, problems):
+    """Values of the degradation keys a dataset section sets (the dataset samples its kernels)."""
+    from data.pipeline import DEFAULT_DEGRADATION, resolve_options
+    deg = {k: v for k, v in ds.items() if k in DEFAULT_DEGRADATION}
+    if isinstance(ds.get('degradation'), dict):
+        deg.update(ds['degradation'])
+    try:
+        resolve_options(deg)
+    except ValueError as exc:
+        problems.append(f'{where}: {exc}')
 
 
 def degradation_keys():

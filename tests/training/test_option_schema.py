@@ -237,3 +237,11 @@ def _ignored_path(override):
         if key.startswith(ignored + '.'):
             return ignored
     return key
+
+
+def test_dataset_kernel_values_are_checked_up_front():
+    """RealESRGANDataset samples its kernels from the keys its section sets: their values are
+    checked with the file, not when the dataset is first built."""
+    with pytest.raises(OptionsError) as e:
+        load_options(SMOKE, ['datasets.train.sinc_prob=3', 'datasets.train.degradation.blur_sigma=[3, 1]'])
+    assert len(e.value.problems) == 1 and e.value.problems[0].startswith('datasets.train: degradation option ')

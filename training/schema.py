@@ -255,7 +255,7 @@ def _validate(k, kind, cfg, where, problems, types, default_type):
     if not isinstance(cfg, dict):
         problems.append(f'{where}: expected a mapping, got {type(cfg).__name__} {cfg!r}')
         return cfg
-    name = cfg.get('type', default_type)
+    name = default_type if cfg.get('type') is None else cfg['type']
     known = factories(kind)
     if name is None:
         problems.append(f'{where}.type: missing required key')

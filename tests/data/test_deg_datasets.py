@@ -64,7 +64,7 @@ def test_realesrgan_dataset_meta_info_roots_and_loader(hr_dir, tmp_path):
     (tmp_path / 'm1.txt').write_text('gray.png (100,120,1)\ndeep16.png\n')
     (tmp_path / 'm2.txt').write_text('small.png\n')
     ds = RealESRGANDataset(**{'dataroot_gt': [str(hr_dir), str(root2)],
-                            'meta_info': [str(tmp_path / 'm1.txt'), str(tmp_path / 'm2.txt')], 'crop_pad_size': 64})
+                              'meta_info': [str(tmp_path / 'm1.txt'), str(tmp_path / 'm2.txt')], 'crop_pad_size': 64})
     assert len(ds) == 3 and ds.paths[2].endswith('small.png')
     loader = paddle.io.DataLoader(ds, batch_size=3, shuffle=False, num_workers=0)
     batch = next(iter(loader))
@@ -97,12 +97,12 @@ def paired_dirs(hr_photos, tmp_path_factory):
 
 def test_paired_dataset_val_and_train(paired_dirs):
     val = PairedImageDataset(**{'dataroot_gt': str(paired_dirs / 'gt'), 'dataroot_lq': str(paired_dirs / 'lq'),
-                              'scale': 4, 'phase': 'val'})
+                                'scale': 4, 'phase': 'val'})
     assert len(val) == 4
     it = next(val[i] for i in range(4) if not val.pairs[i][0].endswith('mismatch.png'))
     assert it['lq'].shape == (3, 32, 41) and it['gt'].shape == (3, 128, 164)
     train = PairedImageDataset(**{'dataroot_gt': str(paired_dirs / 'gt'), 'dataroot_lq': str(paired_dirs / 'lq'),
-                                'scale': 4, 'phase': 'train', 'gt_size': 64, 'seed': 0})
+                                  'scale': 4, 'phase': 'train', 'gt_size': 64, 'seed': 0})
     for i in range(len(train)):
         it = train[i]  # the mismatched pair is skipped, never crashes
         assert it['lq'].shape == (3, 16, 16) and it['gt'].shape == (3, 64, 64)
@@ -116,9 +116,9 @@ def test_paired_dataset_meta_info(paired_dirs, tmp_path):
     meta = tmp_path / 'pairs.txt'
     meta.write_text(''.join(f'{n}, {n}\n' for n in names))
     ds = PairedImageDataset(**{'dataroot_gt': str(paired_dirs / 'gt'), 'dataroot_lq': str(paired_dirs / 'lq'),
-                             'meta_info': str(meta), 'scale': 4})
+                               'meta_info': str(meta), 'scale': 4})
     assert len(ds) == 3 and ds[0]['gt_path'].endswith(names[0])
     meta.write_text('only_one_column.png\n')
     with pytest.raises(ValueError, match='gt_rel, lq_rel'):
         PairedImageDataset(**{'dataroot_gt': str(paired_dirs / 'gt'), 'dataroot_lq': str(paired_dirs / 'lq'),
-                            'meta_info': str(meta), 'scale': 4})
+                              'meta_info': str(meta), 'scale': 4})

@@ -172,7 +172,7 @@ def test_subimages_and_meta_info_round_trip_through_datasets(photo_dir, tmp_path
     assert meta.main(['--input', str(root / 'HR_sub'), '--root', str(root), '--meta_info', str(mfile)]) == 0
     lines = mfile.read_text().splitlines()
     ds = RealESRGANDataset(**dict(dataroot_gt=str(root), meta_info=str(mfile), crop_pad_size=400, use_hflip=False,
-                                use_rot=False, seed=0))
+                                  use_rot=False, seed=0))
     assert len(ds) == len(lines) >= 4
     for i in (0, len(ds) - 1):
         item = ds[i]
@@ -191,7 +191,7 @@ def test_subimages_and_meta_info_round_trip_through_datasets(photo_dir, tmp_path
     assert meta.main(['--paired', '--input', str(root / 'HR_sub'), str(lq), '--root', str(root), str(root),
                       '--meta_info', str(pfile)]) == 0
     pds = PairedImageDataset(**dict(dataroot_gt=str(root), dataroot_lq=str(root), meta_info=str(pfile), scale=4,
-                                  phase='val'))
+                                    phase='val'))
     assert len(pds) == len(lines)
     item = pds[1]
     gt_rel, lq_rel = pfile.read_text().splitlines()[1].split(', ')

@@ -91,7 +91,8 @@ CASES = {
                   {'parameters': None, 'learning_rate': 1e-3}),
 }
 WRONG_TYPE = {'network': ('bias_init', 'high', 'expected float'), 'loss': ('power', [2], 'expected int'),
-              'dataset': ('limit', 'one', 'expected int'), 'scheduler': ('milestones', [1, 'x'], 'expected a list of ints'),
+              'dataset': ('limit', 'one', 'expected int'),
+              'scheduler': ('milestones', [1, 'x'], 'expected a list of ints'),
               'optimizer': ('nesterov', 'yes', 'expected bool')}
 
 

@@ -76,16 +76,10 @@ def _unwrap(net):
 
 
 def _load_pretrained(net, path, param_key, strict, logger, where):
+    from models import read_checkpoint
     from models.zoo import resolve
-    from utils.checkpoint import load_state_file, pick_params
     path = resolve(path)  # a file is returned as is; a zoo name gives the cached .pdparams
-    raw = load_state_file(path)
-    state, _ = pick_params(raw, param_key)
-    try:
-        from models.detect import normalize_state_dict
-        state = normalize_state_dict(state)
-    except ImportError:
-        pass
+    state, _ = read_checkpoint(path, param_key, detect=False)  # the network exists: its weights are all we need
     missing, unexpected = load_state_into(net, state, strict=strict, where=str(path))
     logger.info(f'{where}: loaded {path} [{param_key}] ({len(state)} tensors'
                 + (f', missing {len(missing)}, unexpected {len(unexpected)}' if missing or unexpected else '') + ')')

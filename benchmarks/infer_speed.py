@@ -100,8 +100,8 @@ def _torch_net(weights):
     import numpy as np
     import torch
     from models.torch_reference import build_torch_network
-    from utils.checkpoint import load_state_file, pick_params
-    state, arch = pick_params(load_state_file(weights), 'params_ema')
+    from models import read_checkpoint
+    state, arch = read_checkpoint(weights, 'params_ema')
     net = build_torch_network(arch).eval()
     net.load_state_dict({k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in state.items()})
     return net

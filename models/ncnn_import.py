@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.fileio import sha256_file
+from utils.checkpoint import save_checkpoint, sha256_file
 
 NCNN_MAGIC = '7767517'
 TAG_FP16 = 0x01306B47
@@ -297,8 +297,6 @@ def import_ncnn(param_path, bin_path):
     return _map_rrdb(layers, where)
 
 
-
-
 def save_imported(param_path, bin_path, out_path, meta=None):
     """Import an ncnn model and write it as a ``.pdparams`` checkpoint (atomic). Returns ``(out, arch)``."""
     state, arch, post = import_ncnn(param_path, bin_path)
@@ -307,25 +305,8 @@ def save_imported(param_path, bin_path, out_path, meta=None):
     if post:
         info['post_resize'] = post
     info.update(meta or {})
-    _save(out_path, state, arch, info)
+    save_checkpoint(out_path, params=state, arch=arch, meta=info)
     return Path(out_path), arch
-
-
-def _save(out_path, state, arch, meta):
-    try:
-        from utils.checkpoint import save_checkpoint
-    except ImportError:  # the checkpoint module is written in parallel; same dict format (docs/DESIGN.md)
-        save_checkpoint = None
-    if save_checkpoint is not None:
-        save_checkpoint(out_path, params=state, arch=arch, meta=meta)
-        return
-    import io
-    import paddle
-    from utils.fileio import atomic_write
-    buf = io.BytesIO()
-    paddle.save({'params': state, 'arch': arch, 'meta': meta}, buf)
-    with atomic_write(out_path) as f:
-        f.write(buf.getvalue())
 
 
 def apply_post_resize(x, post):

@@ -16,10 +16,10 @@ pad multiple           ``pad_multiple(arch)``                          ``models.
 tile memory            ``bytes_per_pixel(arch)``                       ``inference.memory.auto_tile``
 static export          ``export_layer(net)``                           ``inference.export.export_static``
 CPU engine             ``cpu_engine``                                  ``inference.backends`` (engine 'auto')
-command-line flags     ``aliases`` (+ ``scale`` -> ``scale_key``)      ``models.load_network`` overrides,
-                                                                       ``tools/convert_torch.py``
-weight-less choices    ``undetectable``                                ``tools/convert_torch.py``
-shape-only build       ``lazy_build``                                  ``tools/convert_torch.py``
+command-line flags     ``aliases`` (+ ``scale`` -> ``scale_key``)      ``models.read_checkpoint`` overrides
+weight-less choices    ``undetectable``                                ``models.read_checkpoint`` (check),
+                                                                       ``models.convert`` (notes)
+shape-only build       ``lazy_build``                                  ``models.convert.check_fit``
 =====================  ==============================================  =============================
 
 Adding a network means writing its Layer and one ``ArchSpec``, then

@@ -210,11 +210,10 @@ def download_and_convert(entry, progress=True, url=None):
 
 def convert_release_file(entry, src, dst):
     """Convert a downloaded release file into our ``.pdparams`` (checks the layout against the entry)."""
-    from utils.checkpoint import load_state_file, pick_params, save_checkpoint, sha256_file
-    from .detect import detect_arch, normalize_state_dict
-    state, _ = pick_params(load_state_file(src), entry.param_key or 'params_ema')
-    state = normalize_state_dict(state)
-    arch = detect_arch(state)
+    from utils.checkpoint import save_checkpoint, sha256_file
+
+    from .loading import read_checkpoint
+    state, arch = read_checkpoint(src, entry.param_key or 'params_ema')
     if entry.arch['type'] != arch['type']:
         raise ValueError(f'{src}: holds a {arch["type"]}, {entry.name} is a {entry.arch["type"]}')
     diff = {k: (arch.get(k), v) for k, v in entry.arch.items() if arch.get(k) != v}
@@ -239,14 +238,16 @@ def interpolate_states(a, b, weight_a):
 
 
 def _interpolated(strength, source, progress):
-    from utils.checkpoint import load_state_file, pick_params, save_checkpoint
+    from utils.checkpoint import save_checkpoint
+
+    from .loading import read_checkpoint
     dst = cache_dir() / f'{GENERAL}-dn{strength:.4f}.pdparams'
     if dst.is_file():
         return dst
     general, wdn = get_entry(GENERAL), get_entry(GENERAL_WDN)
     pa, pb = _fetch(general, source, progress), _fetch(wdn, source, progress)
-    sa, arch = pick_params(load_state_file(pa))
-    sb, _ = pick_params(load_state_file(pb))
+    sa, arch = read_checkpoint(pa)
+    sb, _ = read_checkpoint(pb, detect=False)
     meta = {'name': GENERAL, 'denoise_strength': strength,
             'source': f'{strength} * {general.name} + {1 - strength} * {wdn.name}'}
     save_checkpoint(dst, params=interpolate_states(sa, sb, strength), arch=arch or general.arch, meta=meta)

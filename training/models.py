@@ -7,7 +7,7 @@ loss values, or None when the step was skipped by the NaN/inf guard.
 import numpy as np
 import paddle
 
-from models import build_network, load_state_into
+from models import build_network, load_state_into, read_checkpoint
 
 from .checkpoints import load_optimizer_state, optimizer_state, to_numpy_state
 from .ema import EMA
@@ -73,12 +73,8 @@ def _unwrap(net):
 
 def _load_pretrained(net, path, param_key, strict, logger, where):
     from models.zoo import resolve
-    from utils.checkpoint import load_state_file, pick_params
     path = resolve(path)  # a file is returned as is; a zoo name gives the cached .pdparams
-    raw = load_state_file(path)
-    state, _ = pick_params(raw, param_key)
-    from models.detect import normalize_state_dict
-    state = normalize_state_dict(state)
+    state, _ = read_checkpoint(path, param_key, detect=False)  # the network exists: its weights are all we need
     missing, unexpected = load_state_into(net, state, strict=strict, where=str(path))
     logger.info(f'{where}: loaded {path} [{param_key}] ({len(state)} tensors'
                 + (f', missing {len(missing)}, unexpected {len(unexpected)}' if missing or unexpected else '') + ')')
@@ -234,10 +230,12 @@ class RealESRNetModel:
 
     def load_training_state(self, st, net_files):
         from utils.checkpoint import load_state_file
-        g = load_state_file(net_files['g'])
-        load_state_into(self.g, g['params'], where=str(net_files['g']))
-        if self.ema is not None:
-            load_state_into(self.ema.net_ema, g.get('params_ema', g['params']), where=str(net_files['g']))
+        raw = load_state_file(net_files['g'])  # read once for both state dicts
+        state, _ = read_checkpoint(net_files['g'], 'params', detect=False, raw=raw)
+        load_state_into(self.g, state, where=str(net_files['g']))
+        if self.ema is not None:  # params_ema, else params
+            state, _ = read_checkpoint(net_files['g'], 'params_ema', detect=False, raw=raw)
+            load_state_into(self.ema.net_ema, state, where=str(net_files['g']))
         load_optimizer_state(self.optim_g, st['optim_g'], self.g)
         self.sched_g.set_state_dict(st['sched_g'])
         self.nan_run = int(st.get('nan_run', 0))
@@ -345,10 +343,9 @@ class RealESRGANModel(RealESRNetModel):
         return st
 
     def load_training_state(self, st, net_files):
-        from utils.checkpoint import load_state_file
         super().load_training_state(st, net_files)
-        d = load_state_file(net_files['d'])
-        load_state_into(self.d, d['params'], where=str(net_files['d']))
+        state, _ = read_checkpoint(net_files['d'], 'params', detect=False)
+        load_state_into(self.d, state, where=str(net_files['d']))
         load_optimizer_state(self.optim_d, st['optim_d'], self.d)
         self.sched_d.set_state_dict(st['sched_d'])
 

@@ -55,6 +55,10 @@ def _load_tool(name):
 
 def _run_script(name, argv, monkeypatch):
     """Run tools/<name>.py as ``__main__`` in this process; its exit status."""
+    import logging
+    log = logging.getLogger('inference')  # the tools add their console handler here: leave it as it was found
+    monkeypatch.setattr(log, 'handlers', list(log.handlers))
+    monkeypatch.setattr(log, 'propagate', log.propagate)
     monkeypatch.setattr(sys, 'argv', [str(ROOT / 'tools' / f'{name}.py'), *map(str, argv)])
     with pytest.raises(SystemExit) as e:
         runpy.run_path(str(ROOT / 'tools' / f'{name}.py'), run_name='__main__')

@@ -1,16 +1,22 @@
 """utils.checkpoint: the restricted reader (torch zip/legacy, safetensors, pdparams) and the writer."""
+import importlib.util
 import io
 import json
 import os
 import pickle
 import struct
-import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from utils.checkpoint import (CheckpointFormatError, UnsafeCheckpointError, load_state_file, pick_params,
                               save_checkpoint, sha256_file)
+
+_spec = importlib.util.spec_from_file_location('crafted_checkpoints',
+                                               Path(__file__).with_name('crafted_checkpoints.py'))
+cc = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cc)
 
 
 class _Payload:
@@ -21,17 +27,6 @@ class _Payload:
 
     def __reduce__(self):
         return self.func, self.args
-
-
-def _torch_zip(path, pickled, extra=None):
-    """A .pth zip laid out like torch.save writes it (built without torch)."""
-    with zipfile.ZipFile(path, 'w') as zf:
-        zf.writestr('archive/data.pkl', pickled)
-        zf.writestr('archive/byteorder', 'little')
-        zf.writestr('archive/version', '3\n')
-        for name, data in (extra or {}).items():
-            zf.writestr(f'archive/data/{name}', data)
-    return path
 
 
 def _payloads(marker):
@@ -49,7 +44,7 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, kind, container):
     evil = {'params': {'conv.weight': np.zeros(3, np.float32), 'x': _payloads(marker)[kind]}}
     path = tmp_path / f'evil.{"pdparams" if container == "pdparams" else "pth"}'
     if container == 'zip':
-        _torch_zip(path, pickle.dumps(evil, protocol=2))
+        cc.torch_zip(path, pickle.dumps(evil, protocol=2))
     elif container == 'legacy':
         with open(path, 'wb') as f:  # magic, protocol, sys_info, then the payload pickle
             for obj in (0x1950a86a20f9469cfc6c, 1001, {'little_endian': True}, evil, []):
@@ -190,7 +185,6 @@ def test_save_checkpoint_roundtrip_paddle_load_and_safe_reader(tmp_path):
 
 
 def test_save_checkpoint_meta_stays_readable(tmp_path):
-    from pathlib import Path
     import paddle
     meta = {'best': {'psnr': {'val': np.float32(27.5), 'iter': np.int64(40)}}, 'dir': Path('/x/y'),
             'loss': paddle.to_tensor(0.25), 'shape': (3, 4)}
@@ -248,7 +242,7 @@ def test_reader_does_not_import_torch(tmp_path):
     pkl.write(b'\x80\x02}X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storage'
               b'ctorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x06tQK\x00K\x02K\x03\x86K\x03K\x01'
               b'\x86\x89ccollections\nOrderedDict\n)RtRs.')
-    _torch_zip(path, pkl.getvalue(), {'0': blob})
+    cc.torch_zip(path, pkl.getvalue(), {'0': blob})
     code = ('import sys; from utils.checkpoint import load_state_file; '
             f'w = load_state_file({str(path)!r})["w"]; '
             'assert w.tolist() == [[0, 1, 2], [3, 4, 5]], w; assert "torch" not in sys.modules; print("ok")')

@@ -45,7 +45,6 @@ def parse_budget(text):
 def resolve_base(base):
     """``(weights path, arch, kind, label)`` of --base (a zoo name above or a weights file)."""
     from models.zoo import resolve
-    from utils.checkpoint import load_state_file, pick_params
     key = str(base).strip().lower().replace('_', '-')
     if key in ZOO_BASES:
         path = resolve(key)
@@ -54,9 +53,8 @@ def resolve_base(base):
         if not path.is_file():
             raise RecipeError(f'--base {base}: not realesr-animevideov3, realesrgan-x4plus or a weights file')
     try:
-        from models.detect import detect_arch
-        state, arch = pick_params(load_state_file(path), 'params_ema')
-        arch = dict(arch or detect_arch(state))
+        from models import read_checkpoint
+        _, arch = read_checkpoint(path, 'params_ema')
     except Exception as exc:  # unreadable or unknown weights: one line
         raise RecipeError(f'--base {base}: cannot read the weights ({exc})') from None
     kind = KIND_OF_ARCH.get(arch.get('type'))

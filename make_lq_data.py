@@ -24,7 +24,7 @@ from utils import runtime_env  # noqa: E402
 
 runtime_env.setup()
 
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+from utils.media import IMAGE_EXTS  # noqa: E402
 
 
 def image_seed(seed, rel):

@@ -19,8 +19,8 @@ from data.pipeline import DEFAULT_DEGRADATION, resolve_options, sample_kernels
 from data.transforms import augment, bgr_hwc_to_rgb_chw, crop_or_pad, paired_random_crop, read_image_float
 from utils.img_io import ImageReadError
 from utils.logger import get_logger
+from utils.media import IMAGE_EXTS
 
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 # BasicSR / loader keys that belong to the dataset section but not to the dataset itself
 _LOADER_KEYS = {'name', 'type', 'phase', 'io_backend', 'use_shuffle', 'num_worker_per_gpu', 'batch_size_per_gpu',
                 'dataset_enlarge_ratio', 'prefetch_mode', 'pin_memory', 'persistent_workers', 'num_workers',

@@ -19,8 +19,6 @@ import numpy as np
 
 from utils.fileio import atomic_write_bytes
 
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff', '.tga', '.ppm', '.pgm', '.jp2')
-
 _MAGIC = (
     (b'\x89PNG\r\n\x1a\n', 'PNG'), (b'\xff\xd8\xff', 'JPEG'), (b'RIFF', 'WebP'), (b'BM', 'BMP'),
     (b'II*\x00', 'TIFF'), (b'MM\x00*', 'TIFF'), (b'GIF8', 'GIF'),

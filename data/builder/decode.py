@@ -15,7 +15,6 @@ from fractions import Fraction
 
 import ffmpeg
 
-from data.builder.sources import VIDEO_EXTS  # noqa: F401  (re-exported)
 from utils.ffmpeg import FFmpegNotFound, error_reason, ffmpeg_exe, stream_lines, video_streams
 
 MODES = ('key', 'scene', 'interval')

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from utils.fileio import cache_root as user_cache
 from utils.progress import Steps, bars_active, is_tty
 
 from .export import EXPORT_REV, export_static, is_infer_dir, load_info
@@ -23,7 +24,6 @@ from .tiling import MIN_SIDE, tile_grid, tiled_forward
 
 log = logging.getLogger('inference')
 
-CACHE_ROOT = Path(os.environ.get('REALESRGAN_PADDLE_HOME', Path.home() / '.cache' / 'realesrgan-paddle')).expanduser()
 ALPHA_MODES = ('model', 'resize')
 BACKENDS = ('auto', 'predictor', 'dynamic')
 OUTSCALE_RANGE = (0.01, 16.0)  # final scale factors accepted (the network scale is 1-4)
@@ -88,7 +88,7 @@ def _n_tiles(hw, tile, pad, mod):
 def cached_export(weights, arch_override=None, cache_root=None, progress=False):
     """Export ``weights`` once to ``<cache>/infer/<sha>/`` and return that directory."""
     import models
-    out = Path(cache_root or CACHE_ROOT) / 'infer' / _file_key(weights, arch_override)
+    out = Path(cache_root or user_cache()) / 'infer' / _file_key(weights, arch_override)
     if is_infer_dir(out) and (load_info(out) or {}).get('export_rev') == EXPORT_REV:
         return out
     net, arch = models.load_network(weights, arch=arch_override)  # a bad file fails here, before any output

@@ -109,12 +109,12 @@ def expand_inputs(spec):
     return []
 
 
-def output_path(src, args, single, is_video, img=None):
+def output_path(src, args, single, video, img=None):
     out = Path(args.output)
     if single and out.suffix and not out.is_dir():
         return out
     suffix = f'_{args.suffix}' if args.suffix else ''
-    if is_video:
+    if video:
         from inference.video import output_container
         return out / f'{src.stem}{suffix}{output_container(src)}'
     ext = src.suffix.lower() if args.ext == 'auto' else '.' + args.ext
@@ -200,11 +200,11 @@ def run(args, backend):
     from tqdm import tqdm
     bar = tqdm(files, desc='files', unit='file', disable=args.quiet or single)
     for src in bar:
-        is_video = is_video(src)
+        video = is_video(src)
         dst = planned[src]
         try:
             t = time.perf_counter()
-            if is_video:
+            if video:
                 from inference.video import VideoError, upscale_video
                 try:
                     res = upscale_video(up, src, dst, args.outscale, crf=args.crf, progress=not args.quiet)

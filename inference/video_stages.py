@@ -8,12 +8,9 @@ import threading
 import numpy as np
 
 from utils.img_io import chw_to_image, image_to_chw
+from utils.video_reader import VideoError
 
 _END = object()
-
-
-class VideoError(RuntimeError):
-    """One-line reason why a video could not be processed."""
 
 
 class _Stage(threading.Thread):

@@ -15,16 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from data import BASICSR_LOADER_KEYS, LOADER_KEYS
 from data.pipeline import DEFAULT_DEGRADATION, resolve_options, sample_kernels
 from data.transforms import augment, crop_or_pad, paired_random_crop, read_image_float
 from utils.img_io import ImageReadError, image_to_chw
 from utils.logger import get_logger
 from utils.media import IMAGE_EXTS
 
-# BasicSR / loader keys that belong to the dataset section but not to the dataset itself
-_LOADER_KEYS = {'name', 'type', 'phase', 'io_backend', 'use_shuffle', 'num_worker_per_gpu', 'batch_size_per_gpu',
-                'dataset_enlarge_ratio', 'prefetch_mode', 'pin_memory', 'persistent_workers', 'num_workers',
-                'batch_size', 'shuffle', 'drop_last', 'color', 'mean', 'std'}
+_LOADER_KEYS = frozenset(LOADER_KEYS + BASICSR_LOADER_KEYS)
 _MAX_TRIES = 50
 
 

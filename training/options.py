@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from data import LOADER_KEYS  # the package itself imports nothing
+
 from . import basicsr_compat
 
 
@@ -87,8 +89,6 @@ DATASET_COMMON = {
 }
 # keys the loader (not the dataset) reads, with their defaults
 LOADER_DEFAULTS = {'batch_size_per_gpu': 1, 'num_worker_per_gpu': 0, 'use_shuffle': True, 'dataset_enlarge_ratio': 1}
-LOADER_KEYS = ('name', 'type', 'phase', 'use_shuffle', 'num_worker_per_gpu', 'batch_size_per_gpu',
-               'dataset_enlarge_ratio')
 
 SCHEMA = {
     'name': F('str', required=True),

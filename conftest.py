@@ -9,6 +9,10 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault('MKL_DEBUG_CPU_TYPE', '5')
 os.environ.setdefault('GLOG_minloglevel', '2')
+from utils import runtime_env  # noqa: E402
+
+# the pytest process runs the trainer's batch slices in-process: opt in as train.py does
+runtime_env.setup(quiet=False, single_arena=True)
 SHARED = ROOT.parent / 'shared' / 'data'
 SKIMAGE_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'camera')
 

@@ -18,13 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from utils.cli import ArgumentParser  # noqa: E402  (standard library only)
-
-from utils import runtime_env  # noqa: E402
-
-runtime_env.setup()
-
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+from utils import runtime_env  # noqa: E402  (standard library only, as the next two)
+from utils.cli import ArgumentParser  # noqa: E402
+from utils.media import IMAGE_EXTS  # noqa: E402
 
 
 def image_seed(seed, rel):
@@ -76,6 +72,7 @@ def main(argv=None):
     except OutputClash as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
+    runtime_env.setup()  # the CPU settings, before paddle loads
     from tqdm import tqdm
 
     from data.pipeline import resolve_options

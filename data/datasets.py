@@ -17,11 +17,11 @@ from typing import Optional
 import numpy as np
 
 from data.pipeline import DEFAULT_DEGRADATION, resolve_options, sample_kernels
-from data.transforms import augment, bgr_hwc_to_rgb_chw, crop_or_pad, paired_random_crop, read_image_float
-from utils.img_io import ImageReadError
+from data.transforms import augment, crop_or_pad, paired_random_crop, read_image_float
+from utils.img_io import ImageReadError, image_to_chw
 from utils.logger import get_logger
+from utils.media import IMAGE_EXTS
 
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 _MAX_TRIES = 50
 
 
@@ -141,7 +141,7 @@ class RealESRGANDataset:
             raise UnreadableDataset(f'{_MAX_TRIES} unreadable images in a row (last: {last}); check the dataset')
         img = augment([img], rng, self.hflip, self.rot)[0]
         img = crop_or_pad(img, self.crop, rng)
-        item = {'gt': bgr_hwc_to_rgb_chw(img)}
+        item = {'gt': image_to_chw(img)}
         item.update(sample_kernels(self.deg_opt, rng))
         item['gt_path'] = str(path)
         return item
@@ -247,7 +247,7 @@ class PairedImageDataset:
                 idx = int(rng.integers(len(self.pairs)))
         else:
             raise UnreadableDataset(f'{_MAX_TRIES} unreadable pairs in a row (last: {last}); check the dataset')
-        return {'lq': bgr_hwc_to_rgb_chw(lq), 'gt': bgr_hwc_to_rgb_chw(gt), 'lq_path': lq_path, 'gt_path': gt_path}
+        return {'lq': image_to_chw(lq), 'gt': image_to_chw(gt), 'lq_path': lq_path, 'gt_path': gt_path}
 
 
 # ``type:`` -> dataset, for ``datasets.train`` / ``datasets.val`` (``training.schema``)

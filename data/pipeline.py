@@ -25,6 +25,7 @@ from data.noise import as_rng, gaussian_noise, poisson_noise
 from data.resize import RESIZE_MODES, resize, scaled_size
 from data.slicing import resolve_slices, run_sliced
 from data.usm import usm_sharp
+from utils.img_io import chw_to_image, image_to_chw
 
 KERNEL_PAD = 21
 
@@ -352,20 +353,9 @@ class SecondOrderDegradation:
 def image_to_tensor(img):
     """uint8/uint16 HWC BGR (or HW gray, or BGRA) -> (1, 3, H, W) RGB float32 tensor in [0, 1]."""
     img = np.asarray(img)
-    if img.dtype == np.uint8:
-        x = img.astype(np.float32) / 255.0
-    elif img.dtype == np.uint16:
-        x = img.astype(np.float32) / 65535.0
-    else:
+    if img.dtype not in (np.uint8, np.uint16):
         raise ValueError(f'image must be uint8 or uint16, got {img.dtype}')
-    if x.ndim == 2:
-        x = np.repeat(x[:, :, None], 3, axis=2)
-    if x.ndim != 3 or x.shape[2] not in (1, 3, 4):
-        raise ValueError(f'image must be HW, HWC with 1, 3 or 4 channels, got shape {img.shape}')
-    if x.shape[2] == 1:
-        x = np.repeat(x, 3, axis=2)
-    x = x[:, :, 2::-1]  # BGR(A) -> RGB
-    return paddle.to_tensor(np.ascontiguousarray(x.transpose(2, 0, 1))[None])
+    return paddle.to_tensor(image_to_chw(img)[None])
 
 
 def degrade_image(img, opt=None, scale=4, seed=0):
@@ -381,7 +371,7 @@ def degrade_image(img, opt=None, scale=4, seed=0):
     lq, params = SecondOrderDegradation(opt, scale)(
         gt, kernels['kernel1'][None], kernels['kernel2'][None], kernels['sinc_kernel'][None],
         rng=rng, return_params=True)
-    out = np.rint(lq.numpy()[0].transpose(1, 2, 0)[:, :, ::-1] * 255.0).clip(0, 255).astype(np.uint8)
+    out = chw_to_image(lq)
     params = dict(params[0])
     params.update(kparams)
     params.update({'seed': seed if seed is None else int(seed), 'scale': int(scale),

@@ -6,56 +6,37 @@ Cutting the batch into slices and running them on a thread pool uses them:
 Paddle releases the GIL inside its kernels. Two things make that pay off
 (measurements in docs/history/issue-5.md):
 
-* every slice thread runs its math on one thread (``core.set_num_threads(1)``),
-  so MKL/OpenMP teams do not oversubscribe the cores; the caller's setting is
-  put back afterwards;
+* every slice thread runs its math on one thread, so MKL/OpenMP teams do not
+  oversubscribe the cores; the caller's setting is put back afterwards;
 * glibc gives each new thread its own malloc arena, which hands big buffers back
   to the kernel and page-faults them in again on every op (a chain of
-  elementwise ops ran 15x slower on a worker thread than on the main thread).
-  ``M_ARENA_MAX = 1`` (set here with ``mallopt`` before the pool exists, and as
-  ``MALLOC_ARENA_MAX`` by ``utils.runtime_env.setup(single_arena=True)``) keeps
-  every thread on the main arena.
+  elementwise ops ran 15x slower on a worker thread than on the main thread);
+  one arena for all threads avoids it.
+
+Both are process-wide settings, so this module does not make them: an entry point
+opts in with ``utils.runtime_env.setup(single_arena=True)`` (``train.py`` does), and
+``runtime_env.slice_threads`` then sets the math threads around each slice.
 
 Results do not depend on the slicing as long as ``fn`` treats samples
 independently (the degradation draws every random number per sample first).
 """
-import ctypes
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import paddle
 
+from utils.runtime_env import cpu_count, slice_threads
+
 _POOL = None
 _POOL_LOCK = threading.Lock()
 _LOCAL = threading.local()
-_M_ARENA_MAX = -8
-
-
-def cpu_count():
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
-
-
-def _math_threads():
-    """The process's math-thread setting (what ``runtime_env.setup`` put in OMP_NUM_THREADS)."""
-    try:
-        return max(1, int(os.environ.get('OMP_NUM_THREADS', '')))
-    except ValueError:
-        return cpu_count()
-
-
-def _single_arena():
-    try:
-        ctypes.CDLL('libc.so.6').mallopt(_M_ARENA_MAX, 1)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
 
 
 def _pool():
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            _single_arena()
             _POOL = ThreadPoolExecutor(max_workers=max(1, min(cpu_count(), 8)), thread_name_prefix='slice')
     return _POOL
 
@@ -93,7 +74,7 @@ def _concat(parts):
 
 def _run(fn, start, stop):
     _LOCAL.active = True
-    paddle.base.core.set_num_threads(1)
+    slice_threads(1)
     try:
         return fn(start, stop)
     finally:
@@ -115,5 +96,5 @@ def run_sliced(fn, batch, slices):
         jobs = [_pool().submit(_run, fn, s, e) for s, e in zip(bounds[:-1], bounds[1:])]
         parts = [j.result() for j in jobs]
     finally:
-        paddle.base.core.set_num_threads(_math_threads())  # MKL's thread count is process-wide
+        slice_threads(None)  # MKL's thread count is process-wide
     return _concat(parts)

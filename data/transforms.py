@@ -33,10 +33,6 @@ def to_float_bgr(img, name='image'):
     return np.ascontiguousarray(out[:, :, :3])
 
 
-def bgr_hwc_to_rgb_chw(img):
-    return np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)).astype(np.float32)
-
-
 def crop_or_pad(img, size, rng):
     """Random ``size x size`` crop; smaller images are first padded by reflection (101)."""
     import cv2

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from utils.fileio import cache_root
+
 log = logging.getLogger('inference')
 
 # Passes deleted on the CPU oneDNN predictor: this one keeps predictor creation
@@ -261,8 +263,7 @@ def _writable_base(infer_dir, kind, salt=''):
     if os.access(infer_dir, os.W_OK):
         return infer_dir
     import hashlib
-    from .upscaler import CACHE_ROOT
-    return CACHE_ROOT / kind / hashlib.sha256((str(infer_dir.resolve()) + salt).encode()).hexdigest()[:20]
+    return cache_root() / kind / hashlib.sha256((str(infer_dir.resolve()) + salt).encode()).hexdigest()[:20]
 
 
 def side_dir(infer_dir, name):

@@ -12,9 +12,8 @@ from pathlib import Path
 
 from utils.cli import ArgumentParser, Unsupported, add_quiet
 from utils.progress import TqdmHandler
-from utils.img_io import IMAGE_EXTS
+from utils.media import IMAGE_EXTS, is_image, is_video
 
-VIDEO_EXTS = ('.mp4', '.mkv', '.avi', '.webm', '.mov', '.m4v', '.flv', '.wmv', '.mpg', '.mpeg', '.ts', '.3gp')
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -102,7 +101,7 @@ def expand_inputs(spec):
     """IN -> list of files: a file, a folder (images and videos in it, sorted) or a glob pattern."""
     p = Path(spec)
     if p.is_dir():
-        return sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTS + VIDEO_EXTS)
+        return sorted(f for f in p.iterdir() if f.is_file() and (is_image(f) or is_video(f)))
     if p.is_file():
         return [p]
     if any(ch in spec for ch in '*?['):
@@ -110,12 +109,12 @@ def expand_inputs(spec):
     return []
 
 
-def output_path(src, args, single, is_video, img=None):
+def output_path(src, args, single, video, img=None):
     out = Path(args.output)
     if single and out.suffix and not out.is_dir():
         return out
     suffix = f'_{args.suffix}' if args.suffix else ''
-    if is_video:
+    if video:
         from inference.video import output_container
         return out / f'{src.stem}{suffix}{output_container(src)}'
     ext = src.suffix.lower() if args.ext == 'auto' else '.' + args.ext
@@ -139,7 +138,7 @@ def plan_outputs(files, args):
     out = Path(args.output)
     if not single and out.exists() and not out.is_dir():
         raise OutputClash(f'refusing to write into {out}: it is a file, and {len(files)} inputs need a folder')
-    planned = {src: output_path(src, args, single, src.suffix.lower() in VIDEO_EXTS) for src in files}
+    planned = {src: output_path(src, args, single, is_video(src)) for src in files}
     plan = check_no_clobber(files, [(dst, src) for src, dst in planned.items()])
     for folder in sorted({dst.parent for dst in planned.values()}):
         check_writable(folder)
@@ -201,11 +200,11 @@ def run(args, backend):
     from tqdm import tqdm
     bar = tqdm(files, desc='files', unit='file', disable=args.quiet or single)
     for src in bar:
-        is_video = src.suffix.lower() in VIDEO_EXTS
+        video = is_video(src)
         dst = planned[src]
         try:
             t = time.perf_counter()
-            if is_video:
+            if video:
                 from inference.video import VideoError, upscale_video
                 try:
                     res = upscale_video(up, src, dst, args.outscale, crf=args.crf, progress=not args.quiet)

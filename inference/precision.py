@@ -53,15 +53,16 @@ def check_sample(size=SAMPLE_SIZE):
     img = cv2.imread(str(SAMPLE), cv2.IMREAD_COLOR) if SAMPLE.is_file() else None
     if img is not None and min(img.shape[:2]) >= size:
         y, x = (img.shape[0] - size) // 2, (img.shape[1] - size) // 2
-        rgb = img[y:y + size, x:x + size, ::-1].astype(np.float32) / 255.0
-    else:  # natural images have a ~1/f amplitude spectrum: seeded noise shaped that way
-        rng = np.random.default_rng(0)
-        f = np.sqrt(np.fft.fftfreq(size)[:, None] ** 2 + np.fft.fftfreq(size)[None] ** 2)
-        f[0, 0] = 1.0
-        spec = (rng.normal(size=(3, size, size)) + 1j * rng.normal(size=(3, size, size))) / f
-        rgb = np.real(np.fft.ifft2(spec)).transpose(1, 2, 0)
-        rgb = (rgb - rgb.min()) / (rgb.max() - rgb.min())
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32)
+        from utils.img_io import image_to_chw
+        return image_to_chw(img[y:y + size, x:x + size])[None]
+    # natural images have a ~1/f amplitude spectrum: seeded noise shaped that way
+    rng = np.random.default_rng(0)
+    f = np.sqrt(np.fft.fftfreq(size)[:, None] ** 2 + np.fft.fftfreq(size)[None] ** 2)
+    f[0, 0] = 1.0
+    spec = (rng.normal(size=(3, size, size)) + 1j * rng.normal(size=(3, size, size))) / f
+    rgb = np.real(np.fft.ifft2(spec))
+    rgb = (rgb - rgb.min()) / (rgb.max() - rgb.min())
+    return np.ascontiguousarray(rgb[None], dtype=np.float32)
 
 
 def psnr01(a, b):

@@ -14,6 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from utils.fileio import cache_root as user_cache
+from utils.img_io import chw_to_image, image_to_chw, pixel_max
 from utils.progress import Steps, bars_active, is_tty
 
 from .export import EXPORT_REV, export_static, is_infer_dir, load_info
@@ -23,7 +25,6 @@ from .tiling import MIN_SIDE, tile_grid, tiled_forward
 
 log = logging.getLogger('inference')
 
-CACHE_ROOT = Path(os.environ.get('REALESRGAN_PADDLE_HOME', Path.home() / '.cache' / 'realesrgan-paddle')).expanduser()
 ALPHA_MODES = ('model', 'resize')
 BACKENDS = ('auto', 'predictor', 'dynamic')
 OUTSCALE_RANGE = (0.01, 16.0)  # final scale factors accepted (the network scale is 1-4)
@@ -88,7 +89,7 @@ def _n_tiles(hw, tile, pad, mod):
 def cached_export(weights, arch_override=None, cache_root=None, progress=False):
     """Export ``weights`` once to ``<cache>/infer/<sha>/`` and return that directory."""
     import models
-    out = Path(cache_root or CACHE_ROOT) / 'infer' / _file_key(weights, arch_override)
+    out = Path(cache_root or user_cache()) / 'infer' / _file_key(weights, arch_override)
     if is_infer_dir(out) and (load_info(out) or {}).get('export_rev') == EXPORT_REV:
         return out
     net, arch = models.load_network(weights, arch=arch_override)  # a bad file fails here, before any output
@@ -213,14 +214,7 @@ class Upscaler:
             img = img[:, :, 0]
         if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (3, 4)):
             raise ValueError(f'expected an HxW, HxWx3 or HxWx4 image, got shape {img.shape}')
-        if img.dtype == np.uint8:
-            maxv = 255.0
-        elif img.dtype == np.uint16:
-            maxv = 65535.0
-        elif img.dtype.kind == 'f':
-            maxv = 1.0
-        else:
-            raise ValueError(f'unsupported pixel type {img.dtype}')
+        maxv = pixel_max(img.dtype)
         h, w = img.shape[:2]
         outscale = check_outscale(outscale) or self.outscale
         f = max(self.scale, outscale or 0)
@@ -230,22 +224,17 @@ class Upscaler:
                              f'{limit / 1e6:g} MP (raise RESR_MAX_OUTPUT_PIXELS to allow it)')
         gray = img.ndim == 2
         alpha = img[:, :, 3] if img.ndim == 3 and img.shape[2] == 4 else None
-        if gray:
-            rgb = np.repeat(img[None].astype(np.float32), 3, axis=0)
-        else:
-            rgb = img[:, :, 2::-1].transpose(2, 0, 1).astype(np.float32)
-        rgb /= maxv
+        rgb = image_to_chw(img)
         out = self.run_chw(rgb)
         del rgb
         s = self.scale
         alpha_out = None
         if alpha is not None:
             if self.alpha_upsampler == 'model':
-                a = np.repeat(alpha[None].astype(np.float32) / maxv, 3, axis=0)
-                alpha_out = np.clip(self.run_chw(a).mean(axis=0), 0, 1)
+                alpha_out = np.clip(self.run_chw(image_to_chw(alpha)).mean(axis=0), 0, 1)
             else:
                 alpha_out = cv2.resize(alpha.astype(np.float32) / maxv, (w * s, h * s), interpolation=cv2.INTER_LINEAR)
-        res = _to_image(out, alpha_out, gray, img.dtype, maxv)
+        res = chw_to_image(out, img.dtype, alpha_out, gray)
         del out
         if outscale and abs(outscale - s) > 1e-9:
             size = (max(1, int(round(w * outscale))), max(1, int(round(h * outscale))))
@@ -265,19 +254,3 @@ class Upscaler:
         imwrite(dst, out)
         return Path(dst)
 
-
-def _to_image(out, alpha, gray, dtype, maxv):
-    """(3,H,W) float RGB (+ alpha HxW) -> HWC BGR(A)/gray in ``dtype``, strip by strip to save memory."""
-    _, H, W = out.shape
-    ch = 1 if gray else (4 if alpha is not None else 3)
-    is_float = dtype.kind == 'f'
-    res = np.empty((H, W) if ch == 1 else (H, W, ch), np.float32 if is_float else dtype)
-    step = max(1, (1 << 21) // max(1, W))
-    for r in range(0, H, step):
-        strip = np.clip(out[:, r:r + step].transpose(1, 2, 0)[:, :, ::-1], 0, 1)  # RGB -> BGR, HWC
-        if gray:
-            strip = cv2.cvtColor(np.ascontiguousarray(strip), cv2.COLOR_BGR2GRAY)
-        elif alpha is not None:
-            strip = np.concatenate([strip, alpha[r:r + step, :, None]], axis=2)
-        res[r:r + step] = strip if is_float else np.round(strip * maxv)
-    return res

@@ -33,12 +33,8 @@ renamed when complete.
 """
 import math
 import os
-import queue
-import re
 import subprocess
-import threading
 import time
-from collections import deque
 from fractions import Fraction
 from pathlib import Path
 
@@ -47,12 +43,11 @@ import numpy as np
 
 from utils.ffmpeg import ffmpeg_exe, probe_video
 from utils.fileio import temp_beside
+from utils.video_reader import FrameReader, VideoError
 
-from .video_stages import _END, VideoError, _Pipeline, _batch_size, _one_line, _run_model  # noqa: F401
+from .video_stages import _END, _Pipeline, _batch_size, _one_line, _run_model
 
 _TURN = {90: 'transpose=clock', 180: 'hflip,vflip', 270: 'transpose=cclock'}  # clockwise display rotation
-_SHOWINFO = re.compile(r'Parsed_showinfo.*\bn:\s*\d+\s+pts:\s*\S+\s+pts_time:\s*(\S+)')
-_LEVEL = re.compile(r'\[(error|fatal|panic)\]')
 
 
 def _last_line(path):
@@ -61,16 +56,6 @@ def _last_line(path):
     except OSError:
         return 'ffmpeg failed'
     return lines[-1] if lines else 'ffmpeg failed'
-
-
-def _read_exact(stream, n):
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = stream.read(n - len(buf))
-        if not chunk:
-            break
-        buf += chunk
-    return bytes(buf)
 
 
 def _fraction(text):
@@ -95,67 +80,24 @@ def output_rate(info):
     return avg or Fraction(25)
 
 
-class _Decoder:
-    """ffmpeg decoding ``src`` to upright raw BGR frames, each with its presentation time in seconds."""
+class _Decoder(FrameReader):
+    """ffmpeg decoding ``src`` to upright BGR frames of ``width`` x ``height``, each with its presentation
+    time in seconds (None when unknown). The display rotation is applied by an explicit filter after
+    ``-noautorotate``, so the decoded size is known with any ffmpeg version."""
 
     def __init__(self, exe, src, rotation, width, height):
-        vf = ','.join(f for f in (_TURN.get(rotation), 'showinfo') if f)
-        cmd = [exe, '-nostdin', '-hide_banner', '-nostats', '-loglevel', 'level+info', '-noautorotate',
-               '-i', str(src), '-map', '0:v:0', '-vf', vf, '-fps_mode', 'passthrough',
-               '-f', 'rawvideo', '-pix_fmt', 'bgr24', 'pipe:']
-        self.nbytes, self.count = width * height * 3, 0
-        self.times, self.errors = queue.Queue(), deque(maxlen=1)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.log_reader = threading.Thread(target=self._read_log, daemon=True)
-        self.log_reader.start()
-
-    def _read_log(self):
-        for raw in self.proc.stderr:
-            line = raw.decode(errors='replace').strip()
-            m = _SHOWINFO.search(line)
-            if m:
-                try:
-                    self.times.put(float(m.group(1)))
-                except ValueError:  # NOPTS
-                    self.times.put(None)
-            elif _LEVEL.search(line):
-                self.errors.append(re.sub(r'^(\[[^\]]*\]\s*)+', '', line))
-        self.times.put(_END)
+        turn = [_TURN[rotation]] if rotation in _TURN else []
+        super().__init__(src, filters=turn, input_args=['-noautorotate'], exe=exe, prefetch=1, size=(width, height))
+        self.start()
 
     def frames(self):
-        """Yield ``(bytes, seconds or None)``; showinfo logs a frame before ffmpeg writes it out."""
-        timed = True
-        while True:
-            buf = _read_exact(self.proc.stdout, self.nbytes)
-            if len(buf) < self.nbytes:
-                return
-            self.count += 1
-            t = None
-            if timed:
-                try:
-                    t = self.times.get(timeout=30)
-                except queue.Empty:
-                    t = _END
-                if t is _END:  # no log to go by: fall back to evenly spaced frames
-                    timed, t = False, None
-            yield buf, t
-
-    def close(self, kill=False):
-        if kill and self.proc.poll() is None:
-            self.proc.kill()
-        rc = self.proc.wait()
-        self.proc.stdout.close()
-        self.log_reader.join(timeout=5)
-        if not self.log_reader.is_alive():
-            self.proc.stderr.close()
-        return rc
-
-    def error(self):
-        if self.errors:
-            return self.errors[-1]
-        if not self.count:
-            return 'no frames decoded'
-        return f'the decoder stopped after {self.count} frames (exit status {self.proc.returncode})'
+        """Yield ``(frame, seconds or None)``; a failed decode ends with ``VideoError``."""
+        w, h = self.size
+        for frame, info in self:
+            if frame.shape[:2] != (h, w):
+                raise VideoError(f'{self.path}: frame {self.count - 1} is {frame.shape[1]}x{frame.shape[0]}, '
+                                 f'the video started at {w}x{h}; a size change inside a video is not supported')
+            yield frame, info['time']
 
 
 def _encoder_args(exe, src, tmp, ow, oh, rate, has_audio, crf, preset, sar=None):
@@ -283,7 +225,7 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset='medium', pr
                 item = pipe.get(pipe.decoded)
                 if item is _END:
                     break
-                buf, t = item
+                frame, t = item
                 if t is None:
                     t = 0.0 if last is None else last + 1 / float(rate)
                 if first is None:
@@ -292,10 +234,10 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset='medium', pr
                 slot = lead + int(round((t - first) * float(rate)))
                 if slot < sched:  # this slot is already shown: drop the frame before the model
                     continue
-                if buf != prev_in:
+                if prev_in is None or not np.array_equal(frame, prev_in):
                     pending.append((len(batch), slot - sched))
-                    batch.append(np.frombuffer(buf, np.uint8).reshape(h, w, 3))
-                    prev_in = buf
+                    batch.append(frame)
+                    prev_in = frame
                 else:  # byte-identical to the previous frame: its picture again
                     pending.append((None, slot - sched))
                 sched = slot + 1
@@ -303,7 +245,7 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset='medium', pr
                     flush()
             flush()
             pipe.check()
-            dec_rc = dec.close()
+            dec_rc = dec.close(kill=False)
             if prev_out is not None and info.get('video_duration') and not dec.errors:
                 write(prev_out, int(round(info['video_duration'] * rate)) - frames)  # hold it to the stream's end
             if not pipe.put(pipe.upscaled, _END):
@@ -313,7 +255,7 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset='medium', pr
             enc.stdin.close()
             enc_rc = enc.wait()
             if dec_rc != 0 or frames == 0:
-                raise VideoError(f'{src}: cannot decode the video ({dec.error()})')
+                raise VideoError(dec.failure())
             if enc_rc != 0:
                 raise VideoError(f'{dst}: the encoder failed ({_last_line(enc_log_path)})')
             os.replace(tmp, dst)

@@ -7,11 +7,10 @@ import threading
 
 import numpy as np
 
+from utils.img_io import chw_to_image, image_to_chw
+from utils.video_reader import VideoError
+
 _END = object()
-
-
-class VideoError(RuntimeError):
-    """One-line reason why a video could not be processed."""
 
 
 class _Stage(threading.Thread):
@@ -99,15 +98,14 @@ def _batch_size(upscaler, h, w, outscale):
 
 def _upscale_batch(upscaler, frames):
     """``upscaler.upscale`` of same-size BGR uint8 frames (untiled, no resize) in one forward."""
-    from .upscaler import _to_image
     h, w = frames[0].shape[:2]
-    x = np.stack([f[:, :, ::-1].transpose(2, 0, 1) for f in frames]).astype(np.float32) / 255.0
+    x = np.stack([image_to_chw(f) for f in frames])
     ph, pw = (-h) % upscaler.mod, (-w) % upscaler.mod
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode='reflect' if max(ph, pw) < min(h, w) else 'edge')
     s = upscaler.scale
     y = upscaler.backend.forward(x)
-    return [_to_image(yi[:, :h * s, :w * s], None, False, np.dtype(np.uint8), 255.0) for yi in y]
+    return [chw_to_image(yi[:, :h * s, :w * s]) for yi in y]
 
 
 def _run_model(upscaler, frames, outscale, src, first_index):

@@ -218,11 +218,8 @@ class Metric:
 
     @staticmethod
     def _tensor(img):
-        a = np.asarray(img)
-        scale = 255.0 if a.dtype == np.uint8 else 65535.0 if a.dtype == np.uint16 else 1.0
-        if a.ndim == 2:
-            a = np.repeat(a[..., None], 3, axis=2)
-        return paddle.to_tensor(np.ascontiguousarray(a[..., 2::-1].transpose(2, 0, 1))[None].astype('float32') / scale)
+        from utils.img_io import image_to_chw
+        return paddle.to_tensor(image_to_chw(img)[None])
 
     def score(self, out, gt):
         with paddle.no_grad():

@@ -24,6 +24,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from utils.fileio import cache_root
+
 RELEASES = 'https://github.com/xinntao/Real-ESRGAN/releases/download'
 DEFAULT_MODEL = 'realesrgan-x4plus'
 GENERAL, GENERAL_WDN = 'realesr-general-x4v3', 'realesr-general-wdn-x4v3'
@@ -128,8 +130,7 @@ def get_entry(name):
 
 def cache_dir():
     """``$REALESRGAN_PADDLE_HOME``, else ``~/.cache/realesrgan-paddle``."""
-    env = os.environ.get('REALESRGAN_PADDLE_HOME')
-    return Path(env).expanduser() if env else Path.home() / '.cache' / 'realesrgan-paddle'
+    return cache_root()
 
 
 def cached_paths(entry):

@@ -21,8 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from utils.media import is_image
+
 log = logging.getLogger('evaluate')
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 # metric -> (axis, direction): +1 higher is better, -1 lower is better, 0 closest to 1 in log terms
 METRICS = {'psnr': ('distortion', +1), 'ssim': ('distortion', +1),
            'niqe': ('perception', -1), 'detail': ('perception', 0), 'artefact': ('perception', -1),
@@ -32,7 +33,7 @@ NOREF_METRICS = {'niqe': ('perception', -1)}
 
 
 def list_images(folder):
-    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and is_image(p))
 
 
 def _bgr(img):

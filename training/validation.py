@@ -6,6 +6,7 @@ import paddle
 from tqdm import tqdm
 
 from utils import metrics as M
+from utils.img_io import chw_to_image
 
 
 def detail_ratio(sr, gt, crop_border=4, test_y=True):
@@ -17,16 +18,6 @@ _FUNCS = {'calculate_psnr': M.psnr, 'psnr': M.psnr, 'calculate_ssim': M.ssim, 's
           'detail_ratio': detail_ratio}
 # ratios are averaged over images as a geometric mean
 _GEOMETRIC = ('detail_ratio',)
-
-
-def tensor_to_bgr_uint8(t):
-    """(1|)CHW RGB float tensor in [0, 1] -> HWC BGR uint8."""
-    a = t.numpy() if hasattr(t, 'numpy') else np.asarray(t)
-    if a.ndim == 4:
-        a = a[0]
-    a = np.clip(a.transpose(1, 2, 0), 0, 1)
-    a = (a * 255.0).round().astype(np.uint8)
-    return a[..., ::-1].copy() if a.shape[2] == 3 else a
 
 
 def validate(net, loader, val_opt, current_iter, vis_dir=None, logger=None, desc='val'):
@@ -41,8 +32,8 @@ def validate(net, loader, val_opt, current_iter, vis_dir=None, logger=None, desc
         for batch in tqdm(loader, desc=desc, leave=False, disable=logger is None):
             lq = batch['lq']
             out = net(lq)
-            sr = tensor_to_bgr_uint8(out)
-            gt = tensor_to_bgr_uint8(batch['gt'])
+            sr = chw_to_image(out)
+            gt = chw_to_image(batch['gt'])
             if sr.shape != gt.shape:  # a GT not divisible by the scale: compare the common area
                 h, w = min(sr.shape[0], gt.shape[0]), min(sr.shape[1], gt.shape[1])
                 sr, gt = sr[:h, :w], gt[:h, :w]

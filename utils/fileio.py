@@ -24,6 +24,13 @@ def _read_umask():
 _UMASK = _read_umask()
 
 
+def cache_root():
+    """The user cache (converted models, exports, side files): ``$REALESRGAN_PADDLE_HOME``, else
+    ``~/.cache/realesrgan-paddle``; read at each call, so a changed environment takes effect."""
+    env = os.environ.get('REALESRGAN_PADDLE_HOME')
+    return Path(env).expanduser() if env else Path.home() / '.cache' / 'realesrgan-paddle'
+
+
 def temp_beside(path, suffix='.tmp'):
     """Create an empty hidden temp file in ``path``'s folder (same filesystem, so a
     rename onto ``path`` is atomic) with the usual umask mode, not mkstemp's 0600.

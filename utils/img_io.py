@@ -5,6 +5,9 @@ HxWx4 BGRA; uint8 or uint16), with the EXIF orientation applied. ``imwrite``
 writes atomically (temporary file + rename). Unreadable files raise
 ``ImageReadError`` whose message is one line naming the file and the reason.
 
+``image_to_chw`` and ``chw_to_image`` are the one conversion between these
+images and the networks' planar float RGB in [0, 1].
+
 Before decoding, the size the file declares in its header is checked against a
 pixel limit (``MAX_PIXELS``, 100 MP, or ``$RESR_MAX_PIXELS``): a small file that
 claims a huge image (a decompression bomb) is refused without allocating it.
@@ -18,8 +21,6 @@ import cv2
 import numpy as np
 
 from utils.fileio import atomic_write_bytes
-
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff', '.tga', '.ppm', '.pgm', '.jp2')
 
 _MAGIC = (
     (b'\x89PNG\r\n\x1a\n', 'PNG'), (b'\xff\xd8\xff', 'JPEG'), (b'RIFF', 'WebP'), (b'BM', 'BMP'),
@@ -240,3 +241,61 @@ def imwrite(path, img, quality=95):
         raise ImageWriteError(f'{path}: cannot encode as {ext}')
     atomic_write_bytes(path, buf.tobytes())
     return path
+
+
+def pixel_max(dtype):
+    """The value of full white: 255 (uint8), 65535 (uint16) or 1.0 (float images, in [0, 1])."""
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        return 255.0
+    if dtype == np.uint16:
+        return 65535.0
+    if dtype.kind == 'f':
+        return 1.0
+    raise ValueError(f'unsupported pixel type {dtype}')
+
+
+def image_to_chw(img):
+    """HxW gray, HxWx1, HxWx3 BGR or HxWx4 BGRA (uint8, uint16 or float in [0, 1]) -> 3xHxW float32 RGB in
+    [0, 1], C-contiguous. Gray is repeated to three channels; alpha is dropped (the caller handles it)."""
+    img = np.asarray(img)
+    maxv = pixel_max(img.dtype)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 2:
+        x = np.repeat(img[None].astype(np.float32), 3, axis=0)
+    elif img.ndim == 3 and img.shape[2] in (3, 4):
+        x = np.ascontiguousarray(img[:, :, 2::-1].transpose(2, 0, 1), dtype=np.float32)
+    else:
+        raise ValueError(f'expected an HxW, HxWx3 or HxWx4 image, got shape {img.shape}')
+    if maxv != 1.0:
+        x /= maxv
+    return x
+
+
+def chw_to_image(chw, dtype=np.uint8, alpha=None, gray=False):
+    """3xHxW float RGB (also 1x3xHxW, 1xHxW, or a paddle tensor) -> HxWx3 BGR in ``dtype``: clipped to [0, 1],
+    scaled to ``pixel_max(dtype)`` and rounded (integer types). ``alpha`` (HxW in [0, 1]) becomes a fourth
+    channel; ``gray`` (or one input channel) gives HxW. Converted strip by strip, so the float copy stays small."""
+    a = chw.numpy() if hasattr(chw, 'numpy') else np.asarray(chw)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim != 3 or a.shape[0] not in (1, 3):
+        raise ValueError(f'expected a 3xHxW or 1xHxW array, got shape {a.shape}')
+    dtype = np.dtype(dtype)
+    maxv, is_float = pixel_max(dtype), dtype.kind == 'f'
+    _, H, W = a.shape
+    one = a.shape[0] == 1
+    ch = 1 if gray or one else (4 if alpha is not None else 3)
+    res = np.empty((H, W) if ch == 1 else (H, W, ch), np.float32 if is_float else dtype)
+    step = max(1, (1 << 21) // max(1, W))
+    for r in range(0, H, step):
+        strip = np.clip(a[:, r:r + step].transpose(1, 2, 0)[:, :, ::-1], 0, 1)  # RGB -> BGR, HWC
+        if one:
+            strip = strip[:, :, 0]
+        elif gray:
+            strip = cv2.cvtColor(np.ascontiguousarray(strip), cv2.COLOR_BGR2GRAY)
+        elif alpha is not None:
+            strip = np.concatenate([strip, alpha[r:r + step, :, None]], axis=2)
+        res[r:r + step] = strip if is_float else np.round(strip * maxv)
+    return res

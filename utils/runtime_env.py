@@ -6,9 +6,15 @@ glibc's malloc settings (``MALLOC_MMAP_MAX_``/``MALLOC_TRIM_THRESHOLD_``) stop t
 dynamic graph from page-faulting big buffers in on every forward, but glibc reads
 them only at process start, so ``setup(reexec=True)`` restarts the process once
 with them set (measurements: README.md, "CPU speed", and docs/history/issue-2-convert.md).
-``single_arena=True`` adds ``MALLOC_ARENA_MAX=1`` for processes that run Paddle
-ops on several Python threads (the batched degradation, :mod:`data.slicing`):
-a thread's own arena page-faults every big buffer in again.
+``single_arena=True`` is for processes that run Paddle ops on several Python
+threads (the batched degradation, :mod:`data.slicing`): a thread's own malloc
+arena page-faults every big buffer in again, so it sets ``MALLOC_ARENA_MAX=1``
+(applied by the restart) and glibc's ``M_ARENA_MAX`` at once (``mallopt``), and
+lets each slice thread run its math on one thread (``slice_threads``) so MKL and
+OpenMP teams do not oversubscribe the cores.
+
+This module is the one place that changes process-wide CPU settings, and it does so
+only when an entry point (``train.py``, ``make_lq_data.py``, ``tools/*``) calls it.
 """
 import os
 import sys
@@ -16,6 +22,8 @@ import sys
 MALLOC_ENV = {'MALLOC_MMAP_MAX_': '0', 'MALLOC_TRIM_THRESHOLD_': '100000000000'}
 SINGLE_ARENA_ENV = {'MALLOC_ARENA_MAX': '1'}
 _REEXEC_MARK = 'RESR_ENV_APPLIED'
+_M_ARENA_MAX = -8  # glibc's mallopt parameter number
+_SLICE_TUNING = False
 
 
 def import_paddle_quietly():
@@ -44,7 +52,7 @@ def setup(threads=None, reexec=False, quiet=True, single_arena=False):
         single_arena: also keep every thread on glibc's main malloc arena
             (``MALLOC_ARENA_MAX=1``, applied by the restart).
     """
-    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    ncpu = cpu_count()
     os.environ.setdefault('MKL_DEBUG_CPU_TYPE', '5')
     if threads:
         os.environ['OMP_NUM_THREADS'] = str(int(threads))
@@ -55,8 +63,42 @@ def setup(threads=None, reexec=False, quiet=True, single_arena=False):
     env = dict(MALLOC_ENV, **(SINGLE_ARENA_ENV if single_arena else {}))
     if reexec and _should_reexec(env):
         _reexec(env)
+    if single_arena:
+        _tune_for_slices()
     if quiet:
         import_paddle_quietly()
+
+
+def _tune_for_slices():
+    """Keep every thread on glibc's main malloc arena from now on, and turn on ``slice_threads``."""
+    global _SLICE_TUNING
+    _SLICE_TUNING = True
+    try:
+        import ctypes
+        ctypes.CDLL('libc.so.6').mallopt(_M_ARENA_MAX, 1)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
+def cpu_count():
+    """The CPUs this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+
+def math_threads():
+    """The process's math-thread setting (``OMP_NUM_THREADS``, as ``setup`` put it), else the CPU count."""
+    try:
+        return max(1, int(os.environ.get('OMP_NUM_THREADS', '')))
+    except ValueError:
+        return cpu_count()
+
+
+def slice_threads(n):
+    """Paddle's math threads (process-wide in MKL), when ``setup(single_arena=True)`` opted in: ``n`` = 1 on a
+    batch-slice thread, ``None`` to put back ``math_threads()``. Does nothing otherwise."""
+    if not _SLICE_TUNING or 'paddle' not in sys.modules:
+        return
+    sys.modules['paddle'].base.core.set_num_threads(math_threads() if n is None else int(n))
 
 
 def _should_reexec(env):

@@ -14,11 +14,12 @@ from pathlib import Path
 import cv2
 
 from data.builder.config import SettingsMismatch  # noqa: F401  (re-exported)
-from data.builder.decode import FrameReader, VideoError
+from data.builder.decode import FrameReader
 from data.builder.filters import REASONS, FilterConfig, FrameFilter
-from utils.fileio import atomic_write_bytes
 from data.builder.manifest import Manifest, frame_key, video_key
 from data.builder.sources import find_videos
+from utils.fileio import atomic_write_bytes
+from utils.video_reader import VideoError
 
 
 def frame_name(prefix, info):

@@ -7,15 +7,14 @@ import numpy as np
 from PIL import Image
 
 from utils.fileio import atomic_write_bytes
-
-IMG_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+from utils.media import is_image
 
 
 def list_images(folder, recursive=True):
     """Image files under ``folder`` (sorted, hidden temp files skipped)."""
     folder = Path(folder)
     it = folder.rglob('*') if recursive else folder.iterdir()
-    return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMG_EXTS and not p.name.startswith('.'))
+    return sorted(p for p in it if p.is_file() and is_image(p) and not p.name.startswith('.'))
 
 
 def input_images(inp, out):

@@ -1,8 +1,7 @@
 """Finding the videos to process (pure Python: usable before heavy imports)."""
 from pathlib import Path
 
-VIDEO_EXTS = ('.mp4', '.mkv', '.avi', '.mov', '.webm', '.ts', '.m2ts', '.mts', '.flv', '.wmv', '.mpg',
-              '.mpeg', '.m4v', '.3gp', '.ogv', '.mxf', '.vob', '.y4m', '.dv', '.asf', '.rm', '.rmvb')
+from utils.media import is_video
 
 
 def find_videos(inputs, out_dir=None):
@@ -15,7 +14,7 @@ def find_videos(inputs, out_dir=None):
             for f in sorted(p.rglob('*')):
                 if out_dir and out_dir in f.resolve().parents:
                     continue
-                if f.is_file() and f.suffix.lower() in VIDEO_EXTS:
+                if f.is_file() and is_video(f):
                     found.append(f)
         elif p.is_file():
             found.append(p)  # named explicitly: tried whatever its extension

@@ -80,3 +80,12 @@ def test_cli_errors_are_one_line(tmp_path):
                         '--output', str(tmp_path / 'o')], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [f'error: input folder not found: {tmp_path / "nope"}']
+
+
+def test_a_usage_error_does_not_load_paddle():
+    code = (f'import runpy, sys; sys.argv = ["make_lq_data.py", "--bogus"]\n'
+            f'try:\n    runpy.run_path({str(ROOT / "make_lq_data.py")!r}, run_name="__main__")\n'
+            'except SystemExit as e:\n    print(e.code, "paddle" in sys.modules)\n')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ['2', 'False'], out.stderr
+    assert '--bogus' in out.stderr or 'required' in out.stderr

@@ -96,3 +96,35 @@ def test_single_arena_restart_sets_the_malloc_env(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ['1', '0']
+
+
+def test_process_wide_cpu_settings_only_when_an_entry_point_opts_in():
+    """Importing and running the slices changes no process-wide setting; ``runtime_env.setup(single_arena=True)``
+    (what train.py calls) sets the malloc arena and the per-slice math threads."""
+    code = f'''
+import ctypes, sys
+sys.path.insert(0, {str(ROOT)!r})
+calls = []
+real_cdll = ctypes.CDLL
+class Libc:
+    def __init__(self, *a, **k):
+        self.lib = real_cdll(*a, **k)
+    def mallopt(self, *a):
+        calls.append(('mallopt',) + a)
+        return self.lib.mallopt(*a)
+ctypes.CDLL = Libc
+import paddle
+real_set = paddle.base.core.set_num_threads
+paddle.base.core.set_num_threads = lambda n: (calls.append(('threads', n)), real_set(n))
+from data.slicing import run_sliced
+x = paddle.ones([4, 1])
+run_sliced(lambda s, e: x[s:e] * 2, 4, 2)
+print(len(calls))
+from utils import runtime_env
+runtime_env.setup(quiet=False, single_arena=True)
+run_sliced(lambda s, e: x[s:e] * 2, 4, 2)
+print(sorted(set(c[0] for c in calls)), ('threads', 1) in calls)
+'''
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split('\n')[:2] == ['0', "['mallopt', 'threads'] True"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SRVGG4 = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 4, 'num_conv': 2,
@@ -35,6 +36,7 @@ def test_windows_never_smaller_than_min_side():
             assert np.array_equal(out, np.repeat(np.repeat(x, 2, axis=1), 2, axis=2))
 
 
+@pytest.mark.slow
 def test_infer_tiny_images_and_tile_1(tmp_path, hr_photos):
     from importlib.util import module_from_spec, spec_from_file_location
     spec = spec_from_file_location('_inference_fixtures', ROOT / 'tests' / 'inference' / 'conftest.py')

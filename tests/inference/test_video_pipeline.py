@@ -93,6 +93,7 @@ def test_model_error_is_one_line(up, clip, tmp_path, monkeypatch):
     assert not [t for t in threading.enumerate() if t.name.startswith('video-')]
 
 
+@pytest.mark.slow
 def test_decoder_dying_mid_stream_is_one_line(up, shared_data, tmp_path, monkeypatch):
     from inference.video import VideoError, upscale_video
     from utils.ffmpeg import ffmpeg_exe

@@ -122,6 +122,7 @@ def test_lpips_matches_torch_reference(weights, pair):
     np.testing.assert_allclose(same, 0, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_dists_matches_torch_reference(weights, pair):
     net = iqa.load_dists(weights['dir'] / 'vgg16-397923af.pth', weights['dir'] / 'dists_weights.pt')
     x, y = pair

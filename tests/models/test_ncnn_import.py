@@ -98,6 +98,7 @@ def cases(hr_photos, shared_data, tmp_path_factory):
     return [(stem, img, np.load(tmp / f'out{i}.npy')) for i, (stem, img) in enumerate(plan)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('stem', list(ENGINE_INDEX))
 def test_matches_ncnn_engine(cases, stem):
     state, arch, post = import_ncnn(*wheel_model_files(stem))

@@ -65,6 +65,7 @@ def _photo(hr_photos, name):
     return named[0] if named else hr_photos[0]
 
 
+@pytest.mark.slow
 def test_x4plus_sharp_and_faithful_on_real_photo(hr_photos):
     net = load_x4plus()
     img = cv2.imread(str(_photo(hr_photos, 'chelsea.png')), cv2.IMREAD_COLOR)

@@ -1,0 +1,87 @@
+"""No import cycles among the project's own modules (read with ast; imports inside functions count too)."""
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ('models', 'utils', 'inference', 'data', 'loss', 'training')
+
+
+def module_name(rel):
+    parts = list(rel.with_suffix('').parts)
+    if parts[-1] == '__init__':
+        parts.pop()
+    return '.'.join(parts)
+
+
+def project_modules(root=ROOT, packages=PACKAGES):
+    """``{module name: path}`` of every .py file in ``packages``."""
+    mods = {}
+    for pkg in packages:
+        for p in sorted((root / pkg).rglob('*.py')):
+            mods[module_name(p.relative_to(root))] = p
+    return mods
+
+
+def imports_of(name, path, mods):
+    """The project modules that ``name`` (at ``path``) imports anywhere in its body."""
+    is_pkg = path.name == '__init__.py'
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        targets = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split('.') if is_pkg else name.split('.')[:-1]
+                base = base[:len(base) - (node.level - 1)]
+                mod = '.'.join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module
+            # `from pkg import sub` imports the submodule; `from mod import name` the module
+            targets = [f'{mod}.{a.name}' if f'{mod}.{a.name}' in mods else mod for a in node.names]
+        out |= {t for t in targets if t in mods and t != name}
+    return out
+
+
+def find_cycle(graph):
+    """One cycle as a list of modules ``[a, b, ..., a]``, or None."""
+    state = {}
+
+    def visit(n, stack):
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(graph.get(n, ())):
+            if state.get(m) == 1:
+                return stack[stack.index(m):] + [m]
+            if m not in state:
+                found = visit(m, stack)
+                if found:
+                    return found
+        stack.pop()
+        state[n] = 2
+        return None
+
+    for n in sorted(graph):
+        if n not in state:
+            found = visit(n, [])
+            if found:
+                return found
+    return None
+
+
+def test_no_import_cycles():
+    mods = project_modules()
+    assert 'inference.upscaler' in mods and 'data.builder.decode' in mods
+    graph = {name: imports_of(name, path, mods) for name, path in mods.items()}
+    cycle = find_cycle(graph)
+    assert cycle is None, 'import cycle: ' + ' -> '.join(cycle)
+
+
+def test_the_check_finds_a_cycle(tmp_path):
+    (tmp_path / 'models').mkdir()
+    (tmp_path / 'models' / '__init__.py').write_text('')
+    (tmp_path / 'models' / 'a.py').write_text('from .b import x\n')
+    (tmp_path / 'models' / 'b.py').write_text('def f():\n    from models import a\n')
+    mods = project_modules(tmp_path, ('models',))
+    graph = {name: imports_of(name, path, mods) for name, path in mods.items()}
+    assert find_cycle(graph) == ['models.a', 'models.b', 'models.a']

@@ -1,0 +1,20 @@
+"""Which files are images and which are videos, by extension: the one list every tool uses
+(stdlib only, so it is cheap to import before paddle, numpy or OpenCV).
+
+Images: what ``utils.img_io.imread`` decodes (OpenCV). Videos: what ffmpeg commonly demuxes.
+"""
+from pathlib import Path
+
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff', '.ppm', '.pgm', '.jp2')
+VIDEO_EXTS = ('.mp4', '.mkv', '.avi', '.mov', '.webm', '.ts', '.m2ts', '.mts', '.flv', '.wmv', '.mpg',
+              '.mpeg', '.m4v', '.3gp', '.ogv', '.mxf', '.vob', '.y4m', '.dv', '.asf', '.rm', '.rmvb')
+
+
+def is_image(path):
+    """True when ``path`` has an image extension (any case)."""
+    return Path(path).suffix.lower() in IMAGE_EXTS
+
+
+def is_video(path):
+    """True when ``path`` has a video extension (any case)."""
+    return Path(path).suffix.lower() in VIDEO_EXTS

@@ -9,8 +9,6 @@ paddle re-raises (a traceback inside a message) back into the dataset's one line
 import queue
 import re
 import threading
-from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import paddle
@@ -98,19 +96,6 @@ class OneLineErrors:
             raise DataLoadError(_last_line(seen[-1] if seen else exc)) from None
         finally:
             threading.excepthook = old_hook
-
-
-@dataclass(frozen=True)
-class LoaderOptions:
-    """The keys of a ``datasets:`` section that the loader and the pair maker read, not the dataset
-    (``training.schema`` accepts them beside the dataset's own keys, with these defaults)."""
-    name: Optional[str] = None
-    phase: Optional[str] = None               # set from the section: train or val
-    batch_size_per_gpu: int = 1
-    num_worker_per_gpu: int = 0
-    use_shuffle: bool = True
-    dataset_enlarge_ratio: int = 1
-    gt_size: Optional[int] = None              # the pair maker's crop after the degradation
 
 
 def _dataset(ds_opt, phase, scale, seed=None, degradation=None):

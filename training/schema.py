@@ -178,7 +178,7 @@ def _optimizers():
 
 
 def _loader():
-    from .data_setup import LoaderOptions
+    from .loader_options import LoaderOptions
     return LoaderOptions
 
 

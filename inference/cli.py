@@ -12,7 +12,7 @@ from pathlib import Path
 
 from utils.cli import ArgumentParser, Unsupported, add_quiet
 from utils.progress import TqdmHandler
-from utils.media import IMAGE_EXTS, is_image, is_video
+from utils.media import IMAGE_EXTS, X264_PRESETS, is_image, is_video
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -78,6 +78,9 @@ def build_parser(prog, description, default_model_help):
     p.add_argument('--num_feat', type=int, default=None, help='num_feat override for bare weights')
     p.add_argument('--scale', type=int, default=None, help='network scale override for bare weights')
     p.add_argument('--crf', type=int, default=18, help='x264 quality for video outputs')
+    p.add_argument('--preset', default=None, choices=X264_PRESETS,
+                   help='x264 preset for video outputs (default: veryfast when the model runs on the CPU, '
+                        'which leaves the cores to the model; medium on a GPU)')
     p.add_argument('--face_enhance', action=Unsupported,
                    reason='face restoration (GFPGAN) is not part of this project; upscale without it')
     add_quiet(p)
@@ -207,7 +210,8 @@ def run(args, backend):
             if video:
                 from inference.video import VideoError, upscale_video
                 try:
-                    res = upscale_video(up, src, dst, args.outscale, crf=args.crf, progress=not args.quiet)
+                    res = upscale_video(up, src, dst, args.outscale, crf=args.crf, preset=args.preset,
+                                        progress=not args.quiet)
                 except VideoError as e:
                     raise ValueError(str(e)) from None
                 from utils.ffmpeg import probe_video

@@ -18,3 +18,6 @@ def is_image(path):
 def is_video(path):
     """True when ``path`` has a video extension (any case)."""
     return Path(path).suffix.lower() in VIDEO_EXTS
+
+# x264's speed/size presets, fastest first (tools/infer.py --preset)
+X264_PRESETS = ('ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow')

@@ -175,3 +175,17 @@ def test_batched_vfr_keeps_the_same_timing(tiny_models, export_cache, shared_dat
     (fa, ua, ga), (fb, ub, gb) = runs.values()
     assert (fa, ua) == (fb, ub) and len(ga) == len(gb) == fa
     assert np.abs(ga - gb).max() <= 3  # the same picture in every output slot (x264 noise aside)
+
+
+def test_x264_preset_is_fast_on_the_cpu_and_as_asked_otherwise(up, clip, tmp_path):
+    """On the CPU the encoder shares the cores with the model: veryfast by default (x264 writes its settings
+    into the stream: veryfast is subme=2, medium subme=7); an explicit preset wins; a GPU keeps medium."""
+    from types import SimpleNamespace
+
+    from inference.video import pick_preset, upscale_video
+    assert pick_preset(up) == 'veryfast' and pick_preset(up, 'slow') == 'slow'
+    assert pick_preset(SimpleNamespace(device='gpu:0')) == 'medium'
+    for preset, subme in ((None, b'subme=2 '), ('medium', b'subme=7 ')):
+        out = tmp_path / f'{preset}.mp4'
+        upscale_video(up, clip, out, preset=preset, progress=False)
+        assert subme in out.read_bytes()

@@ -154,16 +154,29 @@ def _one_line(exc):
 
 
 def run(args, backend):
+    """Run the tool; the ``inference`` logger writes to stderr meanwhile and is left as it was found."""
+    log = logging.getLogger('inference')
+    if log.handlers:
+        return _run(args, backend)
+    h = TqdmHandler(sys.stderr)  # log lines go between progress bars, never into them
+    h.setFormatter(logging.Formatter('%(levelname)s: %(message)s'))
+    level, propagate = log.level, log.propagate
+    log.addHandler(h)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        return _run(args, backend)
+    finally:
+        log.removeHandler(h)
+        log.setLevel(level)
+        log.propagate = propagate
+
+
+def _run(args, backend):
     from utils.img_io import ImageReadError, ImageWriteError, imread, imwrite
     from utils.outputs import OutputClash, write_error
 
     log = logging.getLogger('inference')
-    if not log.handlers:
-        h = TqdmHandler(sys.stderr)  # log lines go between progress bars, never into them
-        h.setFormatter(logging.Formatter('%(levelname)s: %(message)s'))
-        log.addHandler(h)
-        log.setLevel(logging.INFO)
-        log.propagate = False
     files = expand_inputs(args.input)
     if not files:
         print(f'error: {args.input}: no such file, or no images/videos in it', file=sys.stderr)

@@ -56,12 +56,12 @@ def _load_tool(name):
 def _run_script(name, argv, monkeypatch):
     """Run tools/<name>.py as ``__main__`` in this process; its exit status."""
     import logging
-    log = logging.getLogger('inference')  # the tools add their console handler here: leave it as it was found
-    monkeypatch.setattr(log, 'handlers', list(log.handlers))
-    monkeypatch.setattr(log, 'propagate', log.propagate)
+    log = logging.getLogger('inference')  # the tools add their console handler here and must remove it
+    before = (list(log.handlers), log.propagate, log.level)
     monkeypatch.setattr(sys, 'argv', [str(ROOT / 'tools' / f'{name}.py'), *map(str, argv)])
     with pytest.raises(SystemExit) as e:
         runpy.run_path(str(ROOT / 'tools' / f'{name}.py'), run_name='__main__')
+    assert (list(log.handlers), log.propagate, log.level) == before, f'{name}.py left the inference logger changed'
     return e.value.code
 
 

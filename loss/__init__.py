@@ -1,13 +1,13 @@
 """Training losses: pixel (L1/MSE), VGG19 perceptual, GAN, detail (frequency/gradient), LDL artefact weighting."""
-from .frequency import (FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LowPassL1Loss, fft_amplitude_loss,
-                        gradient_loss, hf_energy_loss, lowpass_l1_loss)
+from .frequency import (FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LowPassL1Loss, SubpixelGridLoss,
+                        fft_amplitude_loss, gradient_loss, hf_energy_loss, lowpass_l1_loss, subpixel_grid_loss)
 from .gan import GANLoss, gan_loss
 from .ldl import LDLLoss, artifact_map, ldl_loss
 from .perceptual import PerceptualLoss, VGGWeightsMissing, perceptual_loss
 from .pixel import L1Loss, MSELoss, l1_loss, mse_loss
 
 LOSSES = {c.__name__: c for c in (L1Loss, MSELoss, PerceptualLoss, GANLoss, HFEnergyLoss, FFTAmplitudeLoss,
-                                  GradientLoss, LowPassL1Loss, LDLLoss)}
+                                  GradientLoss, LowPassL1Loss, SubpixelGridLoss, LDLLoss)}
 
 
 def build_loss(opt, where='loss'):
@@ -21,4 +21,5 @@ def build_loss(opt, where='loss'):
 
 __all__ = ['GANLoss', 'gan_loss', 'PerceptualLoss', 'VGGWeightsMissing', 'perceptual_loss', 'L1Loss', 'MSELoss',
            'l1_loss', 'mse_loss', 'LOSSES', 'build_loss', 'HFEnergyLoss', 'FFTAmplitudeLoss', 'GradientLoss',
-           'hf_energy_loss', 'fft_amplitude_loss', 'gradient_loss', 'LowPassL1Loss', 'lowpass_l1_loss', 'LDLLoss', 'artifact_map', 'ldl_loss']
+           'hf_energy_loss', 'fft_amplitude_loss', 'gradient_loss', 'LowPassL1Loss', 'lowpass_l1_loss', 'SubpixelGridLoss', 'subpixel_grid_loss', 'LDLLoss',
+           'artifact_map', 'ldl_loss']

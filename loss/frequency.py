@@ -109,6 +109,31 @@ def lowpass_l1_loss(pred, target, sigma=1.0, reduction='mean'):
     return _reduce(paddle.abs(gaussian_blur(pred, sigma) - gaussian_blur(target.detach(), sigma)), reduction)
 
 
+def subpixel_grid_loss(pred, target, period=4, window=8, reduction='mean'):
+    """How much more the luma error of ``pred`` follows a ``period``-pixel grid than chance would give.
+
+    A x4 pixel-shuffle network makes each of the 16 sub-pixel positions from its own output channel, so
+    a bias per position shows as a fixed 4 x 4 pattern tiled over the image (a visible grid on texture).
+    The luma error ``pred - target`` is averaged per position over ``window`` x ``window`` cells of
+    the grid (local, as the pattern varies with content); the loss is the mean absolute deviation of
+    those position means from their cell's mean. It is blind to any error that is the same at every
+    position, so it adds no pull towards a blurred output. H and W must be multiples of ``period``.
+    """
+    _check(pred, target, 'subpixel_grid_loss')
+    p, w = int(period), int(window)
+    if p < 2 or w < 1:
+        raise ValueError(f'subpixel_grid_loss: period must be >= 2 and window >= 1, got {period}, {window}')
+    n, _, h, wd = pred.shape
+    if h % p or wd % p:
+        raise ValueError(f'subpixel_grid_loss: H and W must be multiples of period {p}, got {h}x{wd}')
+    d = luma(pred) - luma(target.detach())
+    # N,1,H,W -> N, p*p positions, H/p, W/p
+    d = d.reshape([n, h // p, p, wd // p, p]).transpose([0, 2, 4, 1, 3]).reshape([n, p * p, h // p, wd // p])
+    k = min(w, h // p, wd // p)
+    m = F.avg_pool2d(d, k, stride=k)
+    return _reduce(paddle.abs(m - m.mean(axis=1, keepdim=True)), reduction)
+
+
 def gradient_loss(pred, target, reduction='mean'):
     """L1 between the Sobel gradient magnitudes of the luma of ``pred`` and ``target``."""
     _check(pred, target, 'gradient_loss')
@@ -159,3 +184,16 @@ class LowPassL1Loss(WeightedLoss):
 
     def forward(self, pred, target):
         return self.loss_weight * lowpass_l1_loss(pred, target, self.sigma, self.reduction)
+
+
+class SubpixelGridLoss(WeightedLoss):
+    """``loss_weight`` x :func:`subpixel_grid_loss`."""
+
+    def __init__(self, loss_weight=1.0, period=4, window=8, reduction='mean'):
+        super().__init__(loss_weight, reduction)
+        if int(period) < 2 or int(window) < 1:
+            raise ValueError(f'period must be >= 2 and window >= 1, got {period}, {window}')
+        self.period, self.window = int(period), int(window)
+
+    def forward(self, pred, target):
+        return self.loss_weight * subpixel_grid_loss(pred, target, self.period, self.window, self.reduction)

@@ -5,12 +5,13 @@ import numpy as np
 import paddle
 import pytest
 
-from loss import (FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LDLLoss, LowPassL1Loss, artifact_map, build_loss,
-                  fft_amplitude_loss, gradient_loss, hf_energy_loss, l1_loss, ldl_loss, lowpass_l1_loss)
+from loss import (FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LDLLoss, LowPassL1Loss, SubpixelGridLoss, artifact_map,
+                  build_loss, fft_amplitude_loss, gradient_loss, hf_energy_loss, l1_loss, ldl_loss, lowpass_l1_loss,
+                  subpixel_grid_loss)
 from loss.frequency import gaussian_blur, laplacian, local_rms, luma
 from loss.ldl import local_variance
 
-FUNCS = (hf_energy_loss, fft_amplitude_loss, gradient_loss, lowpass_l1_loss)
+FUNCS = (hf_energy_loss, fft_amplitude_loss, gradient_loss, lowpass_l1_loss, subpixel_grid_loss)
 
 
 def _pair(seed=0, shape=(2, 3, 16, 16)):
@@ -34,6 +35,8 @@ def test_smoke_shapes_and_reductions():
     assert fft_amplitude_loss(ta, tb, reduction='none').shape == [2, 3, 16, 9]
     assert gradient_loss(ta, tb, reduction='none').shape == [2, 1, 16, 16]
     assert lowpass_l1_loss(ta, tb, reduction='none').shape == [2, 3, 16, 16]
+    assert subpixel_grid_loss(ta, tb, reduction='none').shape == [2, 16, 1, 1]  # 16 positions, 4x4 cells in one window
+    assert subpixel_grid_loss(ta, tb, window=2, reduction='none').shape == [2, 16, 2, 2]
     assert gaussian_blur(ta, 2.0).shape == ta.shape
 
 
@@ -48,6 +51,22 @@ def test_lowpass_l1_matches_cv2_and_ignores_the_finest_band(photo_batch):
     gt = photo_batch(2, 64)
     ripple = paddle.to_tensor(((np.indices((64, 64)).sum(0) % 2) * 2 - 1).astype('float32') * 0.05)
     assert float(lowpass_l1_loss(gt + ripple, gt, 1.5)) < 0.05 * float(l1_loss(gt + ripple, gt))
+
+
+def test_subpixel_grid_sees_a_pixel_shuffle_grid_and_nothing_else(photo_batch):
+    gt = photo_batch(2, 64)
+    rng = np.random.default_rng(10)
+    grid = paddle.to_tensor(np.tile(rng.normal(0, 0.03, (4, 4)).astype('float32'), (16, 16)))
+    noise = paddle.to_tensor(rng.normal(0, 0.03, (2, 3, 64, 64)).astype('float32'))
+    g_grid = float(subpixel_grid_loss(gt + grid, gt))
+    # a 4-pixel pattern is what it measures; an even shift, a blur and white noise of the same strength are not
+    assert g_grid > 5 * float(subpixel_grid_loss(gt + noise, gt))
+    assert float(subpixel_grid_loss(gt + 0.1, gt)) < 1e-6
+    assert g_grid > 3 * float(subpixel_grid_loss(gaussian_blur(gt, 1.5), gt))
+    # numpy reference: per-position means of the luma error over 8x8-cell windows, deviation from their mean
+    d = (_luma_np((gt + grid).numpy().astype('float64')) - _luma_np(gt.numpy().astype('float64')))
+    pos = d.reshape(2, 16, 4, 16, 4).transpose(0, 2, 4, 1, 3).reshape(2, 16, 2, 8, 2, 8).mean(axis=(3, 5))
+    assert g_grid == pytest.approx(np.abs(pos - pos.mean(axis=1, keepdims=True)).mean(), rel=1e-4)
 
 
 def test_hf_energy_matches_numpy_reference():
@@ -111,6 +130,9 @@ def test_layers_equal_functions_and_build():
     assert float(FFTAmplitudeLoss(0.5)(ta, tb)) == pytest.approx(0.5 * float(fft_amplitude_loss(ta, tb)), rel=1e-6)
     assert float(GradientLoss(3.0)(ta, tb)) == pytest.approx(3 * float(gradient_loss(ta, tb)), rel=1e-6)
     assert float(LowPassL1Loss(2.0, 1.5)(ta, tb)) == pytest.approx(2 * float(lowpass_l1_loss(ta, tb, 1.5)), rel=1e-6)
+    assert float(SubpixelGridLoss(2.0, window=2)(ta, tb)) == pytest.approx(2 * float(subpixel_grid_loss(ta, tb, 4, 2)),
+                                                                            rel=1e-6)
+    assert isinstance(build_loss({'type': 'SubpixelGridLoss', 'loss_weight': 20.0}), SubpixelGridLoss)
     assert isinstance(build_loss({'type': 'HFEnergyLoss', 'loss_weight': 1.0, 'window': 8}), HFEnergyLoss)
     assert isinstance(build_loss({'type': 'LDLLoss', 'window': 7}), LDLLoss)
 
@@ -136,6 +158,12 @@ def test_bad_input():
         lowpass_l1_loss(ta, tb, sigma=0)
     with pytest.raises(ValueError, match='sigma'):
         LowPassL1Loss(sigma=-1)
+    with pytest.raises(ValueError, match='multiples of period'):
+        subpixel_grid_loss(ta[:, :, :14], tb[:, :, :14])
+    with pytest.raises(ValueError, match='period'):
+        SubpixelGridLoss(period=1)
+    with pytest.raises(ValueError, match='window'):
+        subpixel_grid_loss(ta, tb, window=0)
     with pytest.raises(ValueError, match='reduction'):
         GradientLoss(reduction='median')
     with pytest.raises(ValueError, match='one shape'):

@@ -123,5 +123,6 @@ def test_shipped_cpu_recipe_loads_with_its_detail_loss(tmp_path):
     assert opt['path']['pretrain_network_g'] == 'realesr-animevideov3'
     assert opt['train']['hf_opt']['loss_weight'] > 0 and opt['train']['lowpass_opt']['loss_weight'] > 0
     assert opt['train']['pixel_opt']['loss_weight'] == 0.0 and opt['train']['fft_opt']['loss_weight'] > 0
+    assert opt['train']['grid_opt']['type'] == 'SubpixelGridLoss' and opt['train']['grid_opt']['loss_weight'] > 0
     assert opt['train'].get('perceptual_opt') is None and opt.get('network_d') is None
     assert opt['val']['metrics']['detail']['type'] == 'detail_ratio'

@@ -1,6 +1,9 @@
 """Contact sheet of the second-order degradation on real photos: HR | LQ | parameters.
 
-    python tools/make_contact_sheet.py [--input ../shared/data/hr] [--output docs/degradation_contact_sheet.png]
+    python tools/make_contact_sheet.py --input HR_DIR --output sheet.png
+
+Without ``--input`` it reads the development photos in ``../shared/data/hr`` (beside the repository) and
+writes ``docs/degradation_contact_sheet.png``.
 
 Each row: a 256x256 centre crop of a photo, its LQ (x4 degraded by
 ``data.pipeline.degrade_image`` with seed = row index, enlarged with nearest
@@ -55,13 +58,17 @@ def param_lines(p):
     ]
 
 
+SHEET_NAMES = 'baboon,building,butterfly,coffee,face,xmp_test'
+
+
 def main():
     ap = ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--input', default=str(ROOT.parent / 'shared' / 'data' / 'hr'), help='folder of HR photos')
     ap.add_argument('--output', default=str(ROOT / 'docs' / 'degradation_contact_sheet.png'),
                     help='the PNG to write')
-    ap.add_argument('--names', default='baboon,building,butterfly,coffee,face,xmp_test',
-                    help='comma-separated photo stems to use (missing ones are skipped)')
+    ap.add_argument('--names', default=None,
+                    help='comma-separated photo stems to use (missing ones are skipped); default: the sheet\'s six '
+                         'photos when the folder has them, else its first six images')
     ap.add_argument('--size', type=int, default=256, help='HR crop side per photo (default 256)')
     args = ap.parse_args()
     import cv2
@@ -70,9 +77,17 @@ def main():
     from data.pipeline import degrade_image
     from utils.fileio import atomic_write_bytes
 
-    paths = [p for n in args.names.split(',') for p in sorted(Path(args.input).glob(f'{n}.*'))]
+    from utils.media import is_image
+    folder = Path(args.input)
+    if not folder.is_dir():
+        print(f'error: --input {folder}: no such folder', file=sys.stderr)
+        return 2
+    names = args.names or SHEET_NAMES
+    paths = [p for n in names.split(',') for p in sorted(folder.glob(f'{n}.*')) if is_image(p)]
+    if not paths and args.names is None:
+        paths = sorted(p for p in folder.iterdir() if p.is_file() and is_image(p))[:6]
     if not paths:
-        print(f'error: none of {args.names} found in {args.input}', file=sys.stderr)
+        print(f'error: {folder}: no images' + (f' named {args.names}' if args.names else ''), file=sys.stderr)
         return 2
     s, text_w, scale = args.size, 430, 4
     rows = []

@@ -1,0 +1,34 @@
+"""tools/make_contact_sheet.py on any folder of photos, as docs/degradation.md runs it."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, str(ROOT / 'tools' / 'make_contact_sheet.py'), *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_any_folder_of_photos_gives_one_row_each(hr_photos, tmp_path):
+    src = tmp_path / 'hr'
+    src.mkdir()
+    for i, p in enumerate(hr_photos[:2]):  # names the default list does not know
+        shutil.copy(p, src / f'frame_{i}{p.suffix}')
+    (src / 'notes.txt').write_text('not an image')
+    out = tmp_path / 'sheet.png'
+    r = _run('--input', src, '--output', out, '--size', 64)
+    assert r.returncode == 0, r.stderr
+    sheet = cv2.imread(str(out))
+    assert sheet is not None and sheet.shape[0] >= 2 * 64
+
+
+def test_missing_folder_and_unknown_names_are_one_line(tmp_path):
+    r = _run('--input', tmp_path / 'nope', '--output', tmp_path / 's.png')
+    assert r.returncode == 2 and r.stderr.strip().count('\n') == 0 and 'no such folder' in r.stderr
+    r = _run('--input', tmp_path, '--output', tmp_path / 's.png', '--names', 'baboon')
+    assert r.returncode == 2 and 'no images named baboon' in r.stderr and not (tmp_path / 's.png').exists()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from data.builder.filters import phash, to_gray
-from training.domain.split import MIN_HELDOUT, MIN_TRAIN, SplitError, check_counts, split_frames
+from training.domain.split import MIN_HELDOUT, MIN_TRAIN, SplitError, check_counts, scene_notes, split_frames
 
 
 def rec(video, t, h='0' * 16):
@@ -51,3 +51,18 @@ def test_too_few_frames_is_one_clear_error():
 def test_bad_holdout_rejected():
     with pytest.raises(ValueError):
         split_frames([], {}, holdout=1.0)
+
+
+def test_a_static_scene_with_no_train_frames_is_named(hr_photos):
+    """A static camera: every frame is the same view, so all of its train-side frames are near-duplicates of
+    its held-out ones; the scene is named as unseen. A video with no held-out frame is named as unevaluated."""
+    imgs = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in hr_photos[:3]]
+    still = f'{phash(to_gray(imgs[0])):016x}'
+    frames = [rec('static', t, still) for t in (0.0, 2.0, 4.0, 9.0)]
+    frames += [rec('moving', 0.0, f'{phash(to_gray(imgs[1])):016x}'), rec('moving', 9.0, f'{phash(to_gray(imgs[2])):016x}')]
+    frames += [rec('short', 0.0, 'f0f0f0f0f0f0f0f0')]  # one frame, before its cut: train only
+    rows = split_frames(frames, {'static': 10.0, 'moving': 10.0, 'short': 10.0}, holdout=0.2, gap=1.0, hamming=10)
+    notes = scene_notes(rows)
+    assert len(notes) == 2
+    assert notes[0].startswith('short: no held-out frames') and '(1 train frames)' in notes[0]
+    assert notes[1].startswith('static: no train frames (3 dropped') and 'never sees this scene' in notes[1]

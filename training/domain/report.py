@@ -87,7 +87,7 @@ def build(ctx, part, commands):
     d.p(('**The base model was exported: no finetuned checkpoint beat it.** ' if loud else
          f'**Exported: the finetuned checkpoint {exported["name"]}.** ') + exported['reason'] + '.')
     d.p(f'Export: `{ctx.out("export") / "inference.pdmodel"}` (and `model.pdparams`, the weights it came from).')
-    for n in ft.get('notes', []):
+    for n in ft.get('notes', []) + st['split']['info'].get('notes', []):
         d.p('Note: ' + n + '.')
     d.h(2, 'Held-out metrics (means)')
     metrics = [k for k in ('psnr', 'ssim', 'niqe', 'detail', 'artefact', 'lpips', 'dists')

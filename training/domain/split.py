@@ -64,6 +64,25 @@ def split_frames(frames, durations, holdout=0.2, gap=1.0, hamming=10):
     return out
 
 
+def scene_notes(rows):
+    """One line per video that only one side of the split sees: with no train frames (a static camera's
+    frames are all near-duplicates of its held-out ones) the model never sees that scene and its held-out
+    frames measure generalisation; with no held-out frames the scene is trained on but never evaluated."""
+    per = defaultdict(lambda: {'train': 0, 'heldout': 0, 'dropped': 0})
+    for r in rows:
+        per[r['video']][r['set']] += 1
+    notes = []
+    for video, n in sorted(per.items()):
+        if n['heldout'] and not n['train']:
+            notes.append(f'{video}: no train frames ({n["dropped"]} dropped by the gap or as near-duplicates of its '
+                         f'{n["heldout"]} held-out frames): the model never sees this scene, and its held-out frames '
+                         f'measure how the finetune generalises')
+        elif n['train'] and not n['heldout']:
+            notes.append(f'{video}: no held-out frames: this scene is trained on ({n["train"]} train frames) but not '
+                         f'evaluated')
+    return notes
+
+
 def check_counts(rows, n_videos):
     """Raise ``SplitError`` when the split has too few train or held-out frames."""
     n_train = sum(r['set'] == 'train' for r in rows)

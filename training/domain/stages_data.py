@@ -72,7 +72,7 @@ def settings_split(ctx):
 def run_split(ctx, part):
     from data.builder.manifest import read_manifest
 
-    from .split import check_counts, split_frames
+    from .split import check_counts, scene_notes, split_frames
     src = ctx.out('keyframes')
     recs = read_manifest(src)
     frames = [r for r in recs if r.get('type') == 'frame' and r.get('kept') and r.get('file')]
@@ -100,7 +100,10 @@ def run_split(ctx, part):
     dropped = sum(r['set'] == 'dropped' for r in rows)
     ctx.say(f'split: {n_train} train, {n_held} held-out, {dropped} dropped (gap / near-duplicates); '
             f'held out from: ' + ', '.join(f'{v} t >= {c:.2f} s' for v, c in sorted(cuts.items())))
-    return {'train': n_train, 'heldout': n_held, 'dropped': dropped, 'cuts': cuts}
+    notes = scene_notes(rows)
+    for n in notes:
+        ctx.say(f'split: {n}')
+    return {'train': n_train, 'heldout': n_held, 'dropped': dropped, 'cuts': cuts, 'notes': notes}
 
 
 def settings_degrade(ctx):

@@ -115,9 +115,10 @@ def _encoder_args(exe, src, tmp, ow, oh, rate, has_audio, crf, preset, sar=None)
 
 
 def pick_preset(upscaler, preset=None):
-    """The x264 preset: ``preset`` when given, else 'veryfast' when the model runs on the CPU (the encoder
-    shares the cores with the model: at 'medium' it costs about a fifth of a compact model's CPU time per
-    frame, at 'veryfast' a third of that, for a somewhat larger file at the same ``crf``) and 'medium' on a GPU."""
+    """The x264 preset: ``preset`` when given, else 'veryfast' when the model runs on the CPU and 'medium'
+    on a GPU. On the CPU ffmpeg shares the cores with the model: decoding and encoding at 'medium' took about
+    a fifth of a compact model's CPU time per frame, at 'veryfast' about half of that, for a somewhat larger
+    file at the same ``crf``."""
     if preset is not None:  # tools/infer.py offers X264_PRESETS; anything else is the encoder's one-line error
         return preset
     return 'medium' if getattr(upscaler, 'device', 'cpu').startswith('gpu') else 'veryfast'

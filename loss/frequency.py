@@ -110,25 +110,24 @@ def lowpass_l1_loss(pred, target, sigma=1.0, reduction='mean'):
 
 
 def subpixel_grid_loss(pred, target, period=4, window=8, reduction='mean'):
-    """How much more the luma error of ``pred`` follows a ``period``-pixel grid than chance would give.
+    """How much the luma error of ``pred`` follows a ``period``-pixel grid.
 
     A x4 pixel-shuffle network makes each of the 16 sub-pixel positions from its own output channel, so
     a bias per position shows as a fixed 4 x 4 pattern tiled over the image (a visible grid on texture).
     The luma error ``pred - target`` is averaged per position over ``window`` x ``window`` cells of
     the grid (local, as the pattern varies with content); the loss is the mean absolute deviation of
-    those position means from their cell's mean. It is blind to any error that is the same at every
-    position, so it adds no pull towards a blurred output. H and W must be multiples of ``period``.
+    those position means from their window's mean (without a grid, sampling alone keeps it above 0).
+    It is blind to any error that is the same at every position, so it adds no pull towards a blurred
+    output. H and W must be multiples of ``period``.
     """
     _check(pred, target, 'subpixel_grid_loss')
     p, w = int(period), int(window)
     if p < 2 or w < 1:
         raise ValueError(f'subpixel_grid_loss: period must be >= 2 and window >= 1, got {period}, {window}')
-    n, _, h, wd = pred.shape
+    h, wd = pred.shape[2:]
     if h % p or wd % p:
         raise ValueError(f'subpixel_grid_loss: H and W must be multiples of period {p}, got {h}x{wd}')
-    d = luma(pred) - luma(target.detach())
-    # N,1,H,W -> N, p*p positions, H/p, W/p
-    d = d.reshape([n, h // p, p, wd // p, p]).transpose([0, 2, 4, 1, 3]).reshape([n, p * p, h // p, wd // p])
+    d = F.pixel_unshuffle(luma(pred) - luma(target.detach()), p)  # N, p*p positions, H/p, W/p
     k = min(w, h // p, wd // p)
     m = F.avg_pool2d(d, k, stride=k)
     return _reduce(paddle.abs(m - m.mean(axis=1, keepdim=True)), reduction)

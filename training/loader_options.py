@@ -1,5 +1,6 @@
-"""The loader keys of a ``datasets:`` section: one dataclass, read by the trainer's loaders
-(``training.data_setup``) and accepted by the options schema (``training.schema``)."""
+"""The loader keys of a ``datasets:`` section, with their defaults: the keys ``training.data_setup``'s
+loaders read from the section, which the options schema (``training.schema``) accepts beside the
+dataset's own keys and fills in."""
 from dataclasses import dataclass
 from typing import Optional
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from utils import runtime_env
 from utils.fileio import cache_root
 
 log = logging.getLogger('inference')
@@ -161,7 +162,8 @@ class PredictorBackend:
             if self.kind != 'cpu':
                 raise ValueError('the OpenVINO engine runs on the CPU only')
             raise ValueError(f'the OpenVINO engine runs fp32 or bf16 with IR optimisation, not {precision}')
-        nthreads = int(threads or os.environ.get('OMP_NUM_THREADS') or os.cpu_count())
+        nthreads = int(threads or runtime_env.math_threads())
+        self.threads = nthreads
         made = _openvino_predictor(pi, infer_dir, precision, nthreads, fallback) \
             if engine == 'openvino' and openvino_ok else None
         if made is not None:

@@ -38,10 +38,11 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import ffmpeg
 import numpy as np
 
-from utils.ffmpeg import ffmpeg_exe, probe_video
+from utils.ffmpeg import ffmpeg_exe, probe_video, widen_pipe
 from utils.fileio import temp_beside
 from utils.video_reader import FrameReader, VideoError
 
@@ -101,8 +102,8 @@ class _Decoder(FrameReader):
 
 
 def _encoder_args(exe, src, tmp, ow, oh, rate, has_audio, crf, preset, sar=None):
-    video = ffmpeg.input('pipe:', format='rawvideo', pix_fmt='bgr24', s=f'{ow}x{oh}', framerate=rate)
-    video = video.filter('pad', 'ceil(iw/2)*2', 'ceil(ih/2)*2')  # yuv420p needs even sizes
+    """The encoder's command: I420 frames of ``ow`` x ``oh`` (even sizes, see :func:`_to_i420`) on stdin."""
+    video = ffmpeg.input('pipe:', format='rawvideo', pix_fmt='yuv420p', s=f'{ow}x{oh}', framerate=rate)
     if sar:  # non-square source pixels: the output displays with the source's aspect
         video = video.filter('setsar', f'{sar[0]}/{sar[1]}')
     streams = [video]
@@ -112,6 +113,17 @@ def _encoder_args(exe, src, tmp, ow, oh, rate, has_audio, crf, preset, sar=None)
         audio = {'acodec': 'aac', 'audio_bitrate': '192k'}
     return (ffmpeg.output(*streams, tmp, vcodec='libx264', pix_fmt='yuv420p', crf=crf, preset=preset, r=rate, **audio)
             .global_args('-nostdin', '-loglevel', 'error', '-y').compile(cmd=exe))
+
+
+def _to_i420(img, ow, oh):
+    """A BGR frame as the encoder's I420 bytes: padded with black to the even ``ow`` x ``oh``, then BT.601
+    limited range, the conversion ffmpeg itself applies to RGB input. Done here (OpenCV, about 0.4 ms for
+    1280x544) it costs a tenth of ffmpeg's own conversion and halves the bytes through the pipe."""
+    img = np.ascontiguousarray(img)
+    h, w = img.shape[:2]
+    if (h, w) != (oh, ow):
+        img = cv2.copyMakeBorder(img, 0, oh - h, 0, ow - w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    return cv2.cvtColor(img, cv2.COLOR_BGR2YUV_I420)
 
 
 def pick_preset(upscaler, preset=None):
@@ -152,13 +164,14 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progre
     rate_str = f'{rate.numerator}/{rate.denominator}'
     scale = outscale or getattr(upscaler, 'outscale', None) or upscaler.scale
     ow, oh = int(round(w * scale)), int(round(h * scale))
+    ew, eh = ow + ow % 2, oh + oh % 2  # yuv420p needs even sizes: black pad at the right and bottom
     fd, tmp = temp_beside(dst, suffix=dst.suffix)  # ffmpeg picks the container from the suffix
     os.close(fd)
     enc_log_path = tmp + '.log'
     sar = info.get('sar')
     if sar and turn in (90, 270):
         sar = (sar[1], sar[0])
-    enc_args = _encoder_args(exe, src, tmp, ow, oh, rate_str, info['has_audio'], crf, preset, sar)
+    enc_args = _encoder_args(exe, src, tmp, ew, eh, rate_str, info['has_audio'], crf, preset, sar)
     total = int(round(info['duration'] * rate)) if info['duration'] else None
     frames = upscaled = 0  # frames handed to the encoder; frames through the model
     model_seconds = 0.0
@@ -170,6 +183,7 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progre
     with open(enc_log_path, 'wb') as enc_log:
         dec = _Decoder(exe, src, turn, w, h)
         enc = subprocess.Popen(enc_args, stdin=subprocess.PIPE, stderr=enc_log)
+        widen_pipe(enc.stdin)
 
         def decode():
             for item in dec.frames():
@@ -183,6 +197,7 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progre
                 if item is _END:
                     return
                 data, times = item
+                data = _to_i420(data, ew, eh)
                 try:
                     for _ in range(times):
                         enc.stdin.write(data)
@@ -222,7 +237,6 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progre
                         if out.shape[:2] != (oh, ow):
                             raise VideoError(f'{src}: frame {upscaled} came out {out.shape[1]}x{out.shape[0]}, '
                                              f'expected {ow}x{oh}')
-                    outs = [np.ascontiguousarray(o).tobytes() for o in outs]
                     upscaled += len(outs)
                     batch.clear()
                     if bar is not None:
@@ -289,5 +303,5 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progre
                 bar.close()
             if os.path.exists(enc_log_path):
                 os.unlink(enc_log_path)
-    return dict(frames=frames, upscaled=upscaled, fps=str(rate), width=ow + ow % 2, height=oh + oh % 2,
+    return dict(frames=frames, upscaled=upscaled, fps=str(rate), width=ew, height=eh,
                 audio=bool(info['has_audio']), seconds=time.perf_counter() - t_start, model_seconds=model_seconds)

@@ -18,6 +18,19 @@ class VideoProbeError(RuntimeError):
     pass
 
 
+PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size for unprivileged processes
+
+
+def widen_pipe(fileobj, size=PIPE_BYTES):
+    """Grow an ffmpeg pipe's kernel buffer (64 KiB by default) so that a frame crosses in a few wake-ups
+    instead of one per 64 KiB: each wake-up of ffmpeg preempts a thread of the model. Best effort (Linux)."""
+    try:
+        import fcntl
+        fcntl.fcntl(fileobj.fileno(), getattr(fcntl, 'F_SETPIPE_SZ', 1031), size)
+    except (ImportError, OSError, ValueError, AttributeError):
+        pass
+
+
 def ffmpeg_exe():
     exe = shutil.which('ffmpeg')
     if exe:

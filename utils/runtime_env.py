@@ -24,6 +24,10 @@ SINGLE_ARENA_ENV = {'MALLOC_ARENA_MAX': '1'}
 _REEXEC_MARK = 'RESR_ENV_APPLIED'
 _M_ARENA_MAX = -8  # glibc's mallopt parameter number
 _SLICE_TUNING = False
+# OMP_NUM_THREADS as the user set it: paddle sets it to '1' at import when it is unset, so a value read
+# later cannot tell "the user asked for one thread" from "nobody asked" (see math_threads)
+_USER_OMP = None if 'paddle' in sys.modules else os.environ.get('OMP_NUM_THREADS')
+_SETUP_SET = False
 
 
 def import_paddle_quietly():
@@ -54,10 +58,12 @@ def setup(threads=None, reexec=False, quiet=True, single_arena=False):
     """
     ncpu = cpu_count()
     os.environ.setdefault('MKL_DEBUG_CPU_TYPE', '5')
+    global _SETUP_SET
     if threads:
         os.environ['OMP_NUM_THREADS'] = str(int(threads))
     else:
         os.environ.setdefault('OMP_NUM_THREADS', str(ncpu))
+    _SETUP_SET = 'paddle' not in sys.modules  # set before paddle loaded: its value is ours, '1' included
     os.environ.setdefault('GLOG_minloglevel', '2')  # Paddle's C++ INFO lines drown the progress bars
     os.environ.setdefault('OPENCV_LOG_LEVEL', 'ERROR')  # our own one-line errors say what failed
     env = dict(MALLOC_ENV, **(SINGLE_ARENA_ENV if single_arena else {}))
@@ -86,9 +92,15 @@ def cpu_count():
 
 
 def math_threads():
-    """The process's math-thread setting (``OMP_NUM_THREADS``, as ``setup`` put it), else the CPU count."""
+    """The math threads to use when none are asked for: ``OMP_NUM_THREADS`` as the user or ``setup`` set it,
+    else the CPUs this process may use. The '1' that paddle writes at import when the variable is unset
+    does not count: a Python caller who never set it (``Upscaler`` without ``threads``) gets every CPU, not
+    one thread at half the speed. If paddle was imported before this module, a '1' is taken as paddle's."""
+    value = os.environ.get('OMP_NUM_THREADS', '')
+    if value == '1' and 'paddle' in sys.modules and not _SETUP_SET and _USER_OMP != '1':
+        value = ''  # paddle's own '1'
     try:
-        return max(1, int(os.environ.get('OMP_NUM_THREADS', '')))
+        return max(1, int(value))
     except ValueError:
         return cpu_count()
 

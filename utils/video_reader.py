@@ -15,7 +15,7 @@ import subprocess
 import threading
 from fractions import Fraction
 
-from utils.ffmpeg import FFmpegNotFound, ffmpeg_exe
+from utils.ffmpeg import FFmpegNotFound, ffmpeg_exe, widen_pipe
 
 _INFO = re.compile(r'\[Parsed_showinfo[^\]]*\] n:\s*(\d+) pts:\s*(-?\d+|NOPTS)\s+pts_time:\s*(\S+).*?\bs:(\d+)x(\d+)'
                    r'(?:.*?\biskey:(\d))?(?:.*?\btype:(\S))?')
@@ -117,6 +117,7 @@ class FrameReader:
                                          stdin=subprocess.DEVNULL, bufsize=0)
         except (FileNotFoundError, PermissionError):
             raise FFmpegNotFound() from None
+        widen_pipe(self.proc.stdout)
         self._err_thread = threading.Thread(target=self._read_stderr, args=(self.proc.stderr,), daemon=True)
         self._err_thread.start()
         self._out_thread = threading.Thread(target=self._read_stdout, daemon=True)

@@ -26,6 +26,16 @@ def test_advanced_options_reach_the_predictor(rrdb_export):
     np.testing.assert_allclose(no_ir.forward(x), y, atol=1e-5)
 
 
+def test_default_threads_come_from_math_threads(rrdb_export, monkeypatch):
+    """The predictor's default thread count is runtime_env.math_threads(), not a raw OMP_NUM_THREADS read:
+    paddle writes '1' there at import (tests/utils/test_utils_core.py has the rule itself)."""
+    from inference.backends import PredictorBackend
+    from utils import runtime_env
+    monkeypatch.setattr(runtime_env, 'math_threads', lambda: 3)
+    assert PredictorBackend(rrdb_export, engine='onednn').threads == 3
+    assert PredictorBackend(rrdb_export, engine='onednn', threads=1).threads == 1
+
+
 def test_int8_is_an_advanced_option_only(rrdb_export):
     from inference.backends import AdvancedOptions, PredictorBackend
     with pytest.raises(ValueError, match='precision must be one of'):

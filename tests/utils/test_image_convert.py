@@ -36,6 +36,20 @@ def test_clipping_and_rounding_match_the_reference_formula(bgr):
     assert out.dtype == np.float32 and out.min() >= 0 and out.max() <= 1
 
 
+def test_uint8_fast_path_matches_the_formula_on_edges():
+    """uint8 RGB goes through OpenCV (threshold + convertScaleAbs): the same values as the numpy formula,
+    halves rounded to even, out-of-range and non-finite values clipped, strips of a tall image included."""
+    k = np.arange(256, dtype=np.float32)
+    x = np.random.default_rng(1).uniform(-0.1, 1.1, (3, 2100, 1100)).astype(np.float32)  # > one strip
+    x[0, 0, :256], x[1, 0, :256] = (k + 0.5) / 255, k / 255
+    x[2, 0, :6] = [np.nan, np.inf, -np.inf, 1.0, 0.0, 0.5 / 255]
+    ref = np.rint(np.clip(np.nan_to_num(x, nan=0.0), 0, 1).transpose(1, 2, 0)[:, :, ::-1] * 255).astype(np.uint8)
+    out = chw_to_image(x)
+    assert out.dtype == np.uint8 and out.shape == (2100, 1100, 3) and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(chw_to_image(x[:, :, ::2]), ref[:, ::2])  # a strided view
+
+
 def test_gray_and_alpha(bgr):
     gray = bgr[:, :, 1]
     x = image_to_chw(gray)

@@ -68,6 +68,29 @@ def test_runtime_env_sets_mkl_and_hides_paddle_notices():
     assert 'OMP_NUM_THREADS' not in res.stderr
 
 
+@pytest.mark.parametrize('user_omp, paddle_first, expected', [
+    (None, False, 'ncpu'),  # nobody set it: paddle's '1' is not a request for one thread
+    (None, True, 'ncpu'),
+    ('1', False, '1'),  # the user asked for one thread before paddle loaded
+    ('3', True, '3'),
+])
+def test_math_threads_ignores_paddles_own_omp_setting(user_omp, paddle_first, expected):
+    """Without OMP_NUM_THREADS the Python API (Upscaler) used to run single-threaded: paddle writes '1'
+    at import and the predictor read it back as the thread count."""
+    first, second = 'import paddle', 'from utils import runtime_env'
+    code = ('import sys, os; sys.path.insert(0, "."); ' + '; '.join((first, second) if paddle_first else (second, first))
+            + '; print(os.environ["OMP_NUM_THREADS"], runtime_env.math_threads(), runtime_env.cpu_count())')
+    env = {k: v for k, v in os.environ.items() if k not in ('OMP_NUM_THREADS',)}
+    if user_omp is not None:
+        env['OMP_NUM_THREADS'] = user_omp
+    res = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    omp, got, ncpu = res.stdout.split()
+    if user_omp is None:
+        assert omp == '1'  # what paddle does, the reason for the rule
+    assert got == (ncpu if expected == 'ncpu' else expected)
+
+
 def _make_clip(path, audio):
     ff = uff.ffmpeg_exe()
     cmd = [ff, '-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=96x64:rate=30000/1001:duration=1']

@@ -206,8 +206,8 @@ class _Picture:
 def test_encoded_colours_follow_the_model_output(photo, clip, tmp_path, outscale):
     """The encoder gets I420 made by OpenCV (BT.601 limited range, as ffmpeg would for RGB input): the decoded
     video keeps the model's colours with no shift (ffmpeg's own RGB conversion shifted them by 1.4-1.6 grey
-    levels in two channels: 39.5 dB against the model's frames on bikes.mp4, 42.9 dB now), and an odd-sized output is padded
-    with black at the right and bottom, not stretched."""
+    levels in two channels: 39.5 dB against the model's frames on bikes.mp4, 42.9 dB now), and an odd-sized
+    output is padded with black at the right and bottom, not stretched."""
     import cv2
 
     from inference.video import upscale_video

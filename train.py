@@ -36,6 +36,8 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    from utils.runtime_env import die_with_parent
+    die_with_parent()  # under tools/finetune_domain.py: stop with the pipeline
     args = parse_args(argv)
     from utils.runtime_env import setup
     setup(reexec=True, single_arena=True)  # the degradation runs batch slices on threads

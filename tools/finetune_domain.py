@@ -52,6 +52,18 @@ def _bad(msg):
     return 2
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt  # the running stage cleans up: the trainer child is stopped, finished stages stay
+
+
+def _interrupt_on_termination():
+    """SIGTERM and SIGHUP (a closed terminal, a job scheduler) end the run like Ctrl-C: one line, exit 130."""
+    import signal
+    for sig in ('SIGTERM', 'SIGHUP'):
+        if hasattr(signal, sig):
+            signal.signal(getattr(signal, sig), _terminated)
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.iters is not None and args.iters < 1:
@@ -78,6 +90,7 @@ def main(argv=None):
         find_input_videos(first)
         from utils.runtime_env import setup
         setup(reexec=True)
+        _interrupt_on_termination()  # after paddle loaded: it installs its own SIGTERM handler
         settings = Settings(videos=[str(v) for v in args.videos], work=Path(args.work), base=args.base,
                             iters=args.iters, budget=args.budget, device=args.device, compare=compare,
                             overrides=list(args.override), every=args.every, min_size=args.min_size,

@@ -86,6 +86,28 @@ def _tune_for_slices():
         pass
 
 
+PARENT_ENV = 'RESR_PARENT_PID'
+
+
+def die_with_parent():
+    """End this process when the process named by ``RESR_PARENT_PID`` ends, even by SIGKILL (Linux).
+
+    ``tools/finetune_domain.py`` runs train.py as a child; without this, killing the pipeline alone left the
+    trainer running, and a re-run would start a second trainer on the same folder. The trainer's files are
+    written atomically, so ending it at any point is safe and the re-run resumes. No effect elsewhere."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not sys.platform.startswith('linux'):
+        return
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG (kept across exec)
+    except (OSError, AttributeError, ValueError):
+        return
+    if str(os.getppid()) != parent:  # the parent ended before the line above
+        os._exit(143)
+
+
 def cpu_count():
     """The CPUs this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)

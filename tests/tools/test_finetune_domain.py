@@ -218,3 +218,48 @@ def test_budget_is_turned_into_iterations_by_a_timed_warmup(clips, tiny_base, tm
     said = re.search(r'([\d.]+) s/iteration measured -> (\d+) iterations', res.stderr)
     assert said and int(said.group(2)) == plan['iters'] and float(said.group(1)) == pytest.approx(plan['s_per_iter'],
                                                                                                abs=0.01)
+
+
+def _trainers(work):
+    """PIDs of train.py processes working in ``work`` (from /proc)."""
+    found = []
+    for d in Path('/proc').iterdir():
+        try:
+            args = (d / 'cmdline').read_bytes().split(b'\0')
+        except (OSError, ValueError):
+            continue
+        if any(a.endswith(b'train.py') for a in args) and any(str(work).encode() in a for a in args):
+            found.append(int(d.name))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='the parent-death signal is Linux only')
+@pytest.mark.parametrize('sig', ['SIGTERM', 'SIGKILL'])
+def test_killing_the_pipeline_alone_stops_its_trainer(clips, tiny_base, tmp_path, sig):
+    """A signal to the pipeline's process only (not its group, as a scheduler or `kill PID` sends it) used to
+    leave train.py running, and a re-run then started a second trainer on the same folder."""
+    work = tmp_path / 'work'
+    proc = subprocess.Popen(cmd(clips, work, '--base', tiny_base, '--iters', 100000, *TINY), cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and not _trainers(work):
+            time.sleep(0.2)
+        trainers = _trainers(work)
+        assert trainers, 'the trainer did not start'
+        os.kill(proc.pid, getattr(signal, sig))
+        err = proc.communicate(timeout=60)[1]
+        deadline = time.time() + 30
+        while time.time() < deadline and _trainers(work):
+            time.sleep(0.2)
+        assert not _trainers(work), f'train.py still running after {sig} to the pipeline'
+        if sig == 'SIGTERM':
+            assert proc.returncode == 130 and err.strip().splitlines()[-1] == \
+                'interrupted: re-run the same command to resume', err[-2000:]
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for pid in _trainers(work):
+            os.kill(pid, signal.SIGKILL)

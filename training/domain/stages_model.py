@@ -1,5 +1,6 @@
 """Stages 4-6: finetune (train.py in a subprocess, resumable), evaluate and choose, export."""
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -52,7 +53,9 @@ def settings_finetune(ctx):
 def _train(opt_path, log_to=None, auto_resume=True):
     cmd = [sys.executable, str(ROOT / 'train.py'), '--yml_path', str(opt_path)] + (['--auto_resume'] if auto_resume
                                                                                     else [])
-    return subprocess.run(cmd, cwd=ROOT, stdout=log_to, stderr=log_to).returncode
+    from utils.runtime_env import PARENT_ENV
+    env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})  # the trainer ends with this process
+    return subprocess.run(cmd, cwd=ROOT, stdout=log_to, stderr=log_to, env=env).returncode
 
 
 def seconds_per_iter(log_file):

@@ -79,7 +79,7 @@ def build_parser(prog, description, default_model_help):
     p.add_argument('--scale', type=int, default=None, help='network scale override for bare weights')
     p.add_argument('--crf', type=int, default=18, help='x264 quality for video outputs')
     p.add_argument('--preset', default=None, choices=X264_PRESETS,
-                   help='x264 preset for video outputs (default: veryfast when the model runs on the CPU, '
+                   help='x264 preset for video outputs (default: veryfast with me=dia when the model runs on the CPU, '
                         'which leaves the cores to the model; medium on a GPU)')
     p.add_argument('--face_enhance', action=Unsupported,
                    reason='face restoration (GFPGAN) is not part of this project; upscale without it')

@@ -179,17 +179,22 @@ def test_batched_vfr_keeps_the_same_timing(tiny_models, export_cache, shared_dat
 
 
 def test_x264_preset_is_fast_on_the_cpu_and_as_asked_otherwise(up, clip, tmp_path):
-    """On the CPU the encoder shares the cores with the model: veryfast by default (x264 writes its settings
-    into the stream: veryfast is subme=2, medium subme=7); an explicit preset wins; a GPU keeps medium."""
+    """On the CPU the encoder shares the cores with the model: veryfast with diamond motion search by default
+    (x264 writes its settings into the stream: veryfast is subme=2, medium subme=7; both search with me=hex);
+    an explicit preset wins, as x264 defines it; a GPU keeps medium."""
     from types import SimpleNamespace
 
-    from inference.video import pick_preset, upscale_video
+    from inference.video import pick_preset, pick_x264_params, upscale_video
     assert pick_preset(up) == 'veryfast' and pick_preset(up, 'slow') == 'slow'
+    assert pick_x264_params(up) == 'me=dia' and pick_x264_params(up, 'veryfast') is None
     assert pick_preset(SimpleNamespace(device='gpu:0')) == 'medium'
-    for preset, subme in ((None, b'subme=2 '), ('medium', b'subme=7 ')):
+    assert pick_x264_params(SimpleNamespace(device='gpu:0')) is None
+    for preset, settings in ((None, (b'subme=2 ', b'me=dia ')), ('veryfast', (b'subme=2 ', b'me=hex ')),
+                             ('medium', (b'subme=7 ', b'me=hex '))):
         out = tmp_path / f'{preset}.mp4'
         upscale_video(up, clip, out, preset=preset, progress=False)
-        assert subme in out.read_bytes()
+        data = out.read_bytes()
+        assert all(s in data for s in settings), preset
 
 
 class _Picture:

@@ -128,6 +128,10 @@ def _to_i420(img, ow, oh):
     return cv2.cvtColor(img, cv2.COLOR_BGR2YUV_I420)
 
 
+def _model_on_gpu(upscaler):
+    return getattr(upscaler, 'device', 'cpu').startswith('gpu')
+
+
 def pick_preset(upscaler, preset=None):
     """The x264 preset: ``preset`` when given, else 'veryfast' when the model runs on the CPU and 'medium'
     on a GPU. On the CPU ffmpeg shares the cores with the model: decoding and encoding at 'medium' took about
@@ -135,7 +139,7 @@ def pick_preset(upscaler, preset=None):
     file at the same ``crf``."""
     if preset is not None:  # tools/infer.py offers X264_PRESETS; anything else is the encoder's one-line error
         return preset
-    return 'medium' if getattr(upscaler, 'device', 'cpu').startswith('gpu') else 'veryfast'
+    return 'medium' if _model_on_gpu(upscaler) else 'veryfast'
 
 
 # On the CPU, the default 'veryfast' also searches motion with x264's diamond pattern (as its 'superfast'
@@ -147,7 +151,7 @@ CPU_X264_PARAMS = 'me=dia'
 def pick_x264_params(upscaler, preset=None):
     """Extra x264 settings: :data:`CPU_X264_PARAMS` with the preset chosen for a CPU model, else None (an
     explicit preset is used as x264 defines it)."""
-    if preset is not None or getattr(upscaler, 'device', 'cpu').startswith('gpu'):
+    if preset is not None or _model_on_gpu(upscaler):
         return None
     return CPU_X264_PARAMS
 

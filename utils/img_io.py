@@ -289,7 +289,7 @@ def chw_to_image(chw, dtype=np.uint8, alpha=None, gray=False):
     ch = 1 if gray or one else (4 if alpha is not None else 3)
     res = np.empty((H, W) if ch == 1 else (H, W, ch), np.float32 if is_float else dtype)
     step = max(1, (1 << 21) // max(1, W))
-    if dtype == np.uint8 and ch == 3:  # the common case, in OpenCV: 0.3 ms instead of 6 ms for 1280x544
+    if dtype == np.uint8 and ch == 3:  # the common case, in OpenCV: about 1 ms instead of 6 ms for 1280x544
         for r in range(0, H, step):
             planes = [cv2.threshold(cv2.threshold(np.ascontiguousarray(a[c, r:r + step], np.float32), 1, 1,
                                                   cv2.THRESH_TRUNC)[1], 0, 0, cv2.THRESH_TOZERO)[1]

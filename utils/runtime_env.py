@@ -56,9 +56,9 @@ def setup(threads=None, reexec=False, quiet=True, single_arena=False):
         single_arena: also keep every thread on glibc's main malloc arena
             (``MALLOC_ARENA_MAX=1``, applied by the restart).
     """
+    global _SETUP_SET
     ncpu = cpu_count()
     os.environ.setdefault('MKL_DEBUG_CPU_TYPE', '5')
-    global _SETUP_SET
     if threads:
         os.environ['OMP_NUM_THREADS'] = str(int(threads))
     else:

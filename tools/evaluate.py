@@ -17,6 +17,9 @@ Metrics (Y channel, border cropped):
                as the GT, below = blur, above = overshoot or noise (best: closest to 1)
   ARTEFACT     high-frequency error where the GT is smooth, in grey levels (lower is better)
   LPIPS, DISTS learnt perceptual distances (lower is better), when their weights are on disk
+  INPUT DETAIL per image, of the LQ input: its Laplacian energy over the GT's shrunk to the LQ's
+               size; near 0 the degradation blurred the fine detail away, so any detail at the
+               GT's level there is invented
   LAPL         (no GT) Laplacian energy; DETAIL_VS_BICUBIC: the same over bicubic's
 """
 import csv
@@ -65,21 +68,23 @@ def _cell(metric, v):
 def tables(rows, summary, names):
     """Markdown: the per-image table and the mean table (geometric mean for the ratios)."""
     cols = [(n, m) for n in names for m in E.model_metrics(rows, n)]
-    extra = ['gt_niqe'] if rows and 'gt_niqe' in rows[0] else []
-    head = '| image | ' + ' | '.join([f'{n} {m.upper()}' for n, m in cols] + ['GT NIQE' for _ in extra]) + ' |'
+    per_image = (('gt_niqe', 'GT NIQE', 'niqe'), ('input_detail', 'INPUT DETAIL', 'detail'))  # key, head, format
+    extra = [e for e in per_image if rows and e[0] in rows[0]]
+    head = '| image | ' + ' | '.join([f'{n} {m.upper()}' for n, m in cols] + [h for _, h, _ in extra]) + ' |'
     out = [head, '|---' * (1 + len(cols) + len(extra)) + '|']
     for r in rows:
-        cells = [_cell(m, r.get(f'{n}_{m}')) for n, m in cols] + [_cell('niqe', r[k]) for k in extra]
+        cells = [_cell(m, r.get(f'{n}_{m}')) for n, m in cols] + [_cell(m, r[k]) for k, _, m in extra]
         out.append(f'| {r["image"]} | ' + ' | '.join(cells) + ' |')
     metrics = list(dict.fromkeys(m for _, m in cols))
     mean = ['', '| model | ' + ' | '.join(m.upper() for m in metrics) + ' |', '|---' * (1 + len(metrics)) + '|']
     for n in names:
         mean.append(f'| {n} | ' + ' | '.join(_cell(m, summary[n].get(m)) for m in metrics) + ' |')
-    if extra:
+    if rows and 'gt_niqe' in rows[0]:
         gt = [r['gt_niqe'] for r in rows if not math.isnan(r['gt_niqe'])]
         gt_mean = sum(gt) / len(gt) if gt else float('nan')
         mean.append('| GT | ' + ' | '.join(_cell('niqe', gt_mean) if m == 'niqe' else '' for m in metrics) + ' |')
-    return '\n'.join(out + mean)
+    note = E.input_note(rows)
+    return '\n'.join(out + mean + (['', note] if note else []))
 
 
 def _plain(obj):

@@ -2,6 +2,8 @@
 
 Paired mode (``evaluate``): GT and LQ folders with equal file names. Per image and model:
 * distortion: ``psnr``, ``ssim`` (Y, border cropped);
+* the input: ``input_detail`` (per image, not per model): how much of the GT's fine detail the LQ
+  keeps at its own size (``utils.metrics.input_detail``);
 * perception: ``niqe`` (no reference, lower is better), ``detail`` (Laplacian energy of Y,
   output over GT: 1 = as detailed as the GT, < 1 blur, > 1 overshoot/noise), ``artefact``
   (high-frequency error where the GT is smooth, grey levels, lower is better), and ``lpips`` /
@@ -97,7 +99,8 @@ def _pairs(gt_dir, lq_dir):
 
 def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_images=3, crop=None,
              iqa='auto', backend='auto', device='cpu', notes=None, progress=True):
-    """Per-image rows ``{'image', 'gt_niqe', f'{model}_{metric}'...}`` for every GT/LQ pair with equal names.
+    """Per-image rows ``{'image', 'gt_niqe', 'input_detail', f'{model}_{metric}'...}`` for every GT/LQ pair with
+    equal names.
 
     ``iqa``: 'auto' adds LPIPS/DISTS when their weights are on disk (a note per missing one goes to
     ``notes``, a list), None skips them, or a ``{name: metric}`` dict from ``models.iqa.available``.
@@ -122,7 +125,9 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
         if gt.shape[0] < h or gt.shape[1] < w:
             raise ValueError(f'{gp}: GT is {gt.shape[1]}x{gt.shape[0]}, smaller than x{scale} of its LQ ({w}x{h})')
         gt = gt[:h, :w]
-        row = {'image': gp.name, 'gt_niqe': niqe_or_nan(gt, crop_border)}
+        from utils.metrics import input_detail
+        row = {'image': gp.name, 'gt_niqe': niqe_or_nan(gt, crop_border),
+               'input_detail': input_detail(lq, gt, crop_border // scale)}
         outs = {}
         for name, net in nets.items():
             outs[name] = sr = net.upscale(lq)
@@ -170,6 +175,21 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
         from training.eval_sheet import write_sheet
         write_sheet(sheet, tiles)
     return rows
+
+
+INPUT_LOW = 0.25  # inputs below this input detail have lost most of the GT's fine detail
+
+
+def input_note(rows):
+    """One line on the inputs' ``input_detail`` (geometric mean, and how many are below ``INPUT_LOW``), or None."""
+    from utils.metrics import geometric_mean
+    vals = [r['input_detail'] for r in rows if r.get('input_detail') is not None]
+    if not vals:
+        return None
+    low = sum(1 for v in vals if v < INPUT_LOW)
+    return (f'input detail (how much of the GT\'s fine detail each LQ keeps at its own size, geometric mean): '
+            f'{geometric_mean(vals):.3f}; {low} of {len(vals)} inputs keep less than {INPUT_LOW}: there, detail '
+            f'at the GT\'s level can only be invented, and a fidelity model stays well below 1')
 
 
 def model_metrics(rows, name):

@@ -97,6 +97,19 @@ def detail_ratio(out, gt, crop_border=4):
     return float('nan') if ref == 0 else laplacian_energy(out, crop_border) / ref
 
 
+def input_detail(lq, gt, crop_border=1):
+    """How much of the GT's fine detail the LQ input keeps at its own size.
+
+    ``laplacian_energy(lq) / laplacian_energy(gt shrunk to the LQ's size by area averaging)``. About 1: the
+    input carries the GT's structure at its scale; near 0: it was blurred away, and detail at the GT's level
+    can only be invented there; above 1: noise or ringing added by the degradation.
+    """
+    h, w = np.shape(lq)[:2]
+    small = cv2.resize(np.asarray(gt), (w, h), interpolation=cv2.INTER_AREA)
+    ref = laplacian_energy(small, crop_border)
+    return float('nan') if ref == 0 else laplacian_energy(lq, crop_border) / ref
+
+
 def geometric_mean(values):
     """Geometric mean of the finite, positive values (NaN when there are none): the average of ratios."""
     v = np.asarray([x for x in values if x is not None and np.isfinite(x) and x > 0], np.float64)

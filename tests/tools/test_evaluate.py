@@ -64,6 +64,10 @@ def test_paired_cli_tables_verdicts_and_files(data, tmp_path, capsys):
     assert row['bicubic_psnr'] == pytest.approx(M.psnr(bic, gt, 4, test_y=True))
     assert row['bicubic_detail'] == pytest.approx(M.detail_ratio(bic, gt))
     assert row['bicubic_detail'] < 0.5  # bicubic x4 is blurry on real photos
+    assert row['input_detail'] == pytest.approx(M.input_detail(lq, gt, 1))
+    assert row['input_detail'] == pytest.approx(1.0, rel=0.05)  # the LQ here is the GT's own area shrink
+    assert '| GT NIQE | INPUT DETAIL |' in text
+    assert 'input detail (how much of the GT\'s fine detail' in text and '0 of 3 inputs keep less than 0.25' in text
     lines = (out / 'm.csv').read_text().splitlines()
     assert len(lines) == 5 and lines[-1].startswith('mean,')
     sheet = cv2.imread(str(out / 'sheet.png'))

@@ -12,7 +12,7 @@ import pytest
 
 from data.builder.extract import SettingsMismatch, extract
 from data.builder.filters import FilterConfig
-from data.builder.manifest import MANIFEST, read_manifest
+from data.builder.manifest import MANIFEST, read_manifest, video_key
 from utils.ffmpeg import ffmpeg_exe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,6 +133,32 @@ def test_resume_after_interruption(source_clip, tmp_path):
     assert {f: f.stat().st_mtime_ns for f in files} == mtimes
     with pytest.raises(SettingsMismatch, match='other settings'):
         extract([source_clip], out, cfg=FilterConfig(), progress=False)
+
+
+def test_video_key_follows_the_bytes_not_the_modification_time(source_clip, tmp_path):
+    clip = tmp_path / source_clip.name
+    shutil.copyfile(source_clip, clip)  # a copy: new mtime, same bytes
+    key = video_key(clip)
+    assert key.split('|', 1)[1] == video_key(source_clip).split('|', 1)[1]
+    os.utime(clip, (1e9, 1e9))
+    assert video_key(clip) == key
+    data = bytearray(clip.read_bytes())
+    big = tmp_path / 'big.bin'  # 3.5 MiB: a byte flipped in each of the three sampled MiB
+    big.write_bytes(bytes(3 * 1024 * 1024 + 512 * 1024))
+    base = video_key(big)
+    for offset in (0, 1800 * 1024, big.stat().st_size - 1):
+        b = bytearray(big.read_bytes())
+        b[offset] ^= 1
+        big.write_bytes(bytes(b))
+        assert video_key(big) != base, offset
+        b[offset] ^= 1
+        big.write_bytes(bytes(b))
+    assert video_key(big) == base
+    data[len(data) // 2] ^= 0xFF
+    clip.write_bytes(bytes(data))
+    assert video_key(clip) != key
+    clip.write_bytes(bytes(data[:-10]))
+    assert video_key(clip) != key
 
 
 def test_dedupe_removes_duplicated_video(source_clip, tmp_path):

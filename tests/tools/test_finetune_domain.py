@@ -118,10 +118,18 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
                  '- base vs finetuned, perception: ', '- all models, perception'):
         assert part in md, part
     assert 'NIQE' in summary
+    # per scene: one row per video with held-out frames, built from the per-image rows and the split
+    assert '### Per scene' in md and '| scene | frames | input detail |' in md and 'Input detail (how much' in md
+    from training.domain.report import scene_rows
+    scenes = scene_rows(metrics['rows'], {r['file']: r['video'] for r in rows}, list(metrics['models']))
+    assert sorted(r[0] for r in scenes) == sorted({r['video'] for r in held})
+    assert sum(r[1] for r in scenes) == len(held) and all(r[2] > 0 for r in scenes)
     html = (work / 'report.html').read_text()
     assert html.count('<img ') == html.count('src="data:image/png;base64,') == 2
 
-    # the same command again: every stage skipped
+    # the same command again, on videos touched since (same bytes, new times): every stage skipped
+    for v in clips.iterdir():
+        os.utime(v)
     res2 = run(clips, work, '--base', tiny_base, '--iters', 8, *TINY)
     assert res2.returncode == 0, res2.stderr[-2000:]
     assert res2.stderr.count('done earlier with the same settings: skipped') == 7

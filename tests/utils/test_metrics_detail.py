@@ -80,3 +80,16 @@ def test_bad_input(photos):
         M.detail_ratio(photos[0][:100], photos[0])
     with pytest.raises(ValueError, match='shapes differ'):
         M.artefact(photos[0][:100], photos[0])
+
+
+def test_input_detail_is_what_the_degraded_input_keeps(photos):
+    for img in photos:
+        h, w = img.shape[:2]
+        clean = cv2.resize(img, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
+        assert M.input_detail(clean, img) == pytest.approx(1.0, rel=1e-9)  # the GT's own shrink keeps it all
+        blurred = [cv2.resize(cv2.GaussianBlur(img, (0, 0), s), (w // 4, h // 4), interpolation=cv2.INTER_AREA)
+                   for s in (2.0, 4.0, 8.0)]
+        kept = [M.input_detail(b, img) for b in blurred]
+        assert 1.0 > kept[0] > kept[1] > kept[2] and kept[2] < 0.25
+        assert M.input_detail(_noisy(clean, 8), img) > 1.0  # noise added by the degradation
+    assert np.isnan(M.input_detail(np.full((20, 20, 3), 7, np.uint8), np.full((80, 80, 3), 9, np.uint8)))

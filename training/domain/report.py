@@ -4,6 +4,8 @@ import re
 import shlex
 from pathlib import Path
 
+from training.evaluate import input_note
+
 from .context import STAGES
 from .doc import Doc
 from .select import DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE
@@ -66,6 +68,30 @@ def _mean(vals):
     return sum(vals) / len(vals) if vals else None
 
 
+def scene_rows(rows, videos, names):
+    """Per scene (the video a held-out frame comes from; ``videos``: file name -> video): frames, the inputs'
+    geometric-mean input detail, then each model's mean PSNR and geometric-mean detail ratio."""
+    from utils.metrics import geometric_mean
+    groups = {}
+    for r in rows:
+        groups.setdefault(videos.get(r['image'], '?'), []).append(r)
+    out = []
+    for scene, rs in sorted(groups.items()):
+        cells = [scene, len(rs), geometric_mean([r.get('input_detail') for r in rs])]
+        for n in names:
+            cells += [_mean([r.get(f'{n}_psnr') for r in rs]), geometric_mean([r.get(f'{n}_detail') for r in rs])]
+        out.append(cells)
+    return out
+
+
+def _videos(ctx):
+    """Held-out file name -> its video, from the split stage's record ({} when it cannot be read)."""
+    try:
+        return {e['file']: e['video'] for e in json.loads((ctx.out('split') / 'split.json').read_text())}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def _fmt_time(s):
     s = int(round(s))
     return f'{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s' if s >= 3600 else f'{s // 60}m{s % 60:02d}s'
@@ -103,6 +129,16 @@ def build(ctx, part, commands):
             + [['GT'] + [_mean([r.get('gt_niqe') for r in res['rows']]) if k == 'niqe' else None for k in metrics]])
     for n in res.get('notes', []):
         d.p('Note: ' + n + '.')
+    names = list(res['models'])
+    d.h(3, 'Per scene')
+    d.p('Mean PSNR and geometric-mean detail of each model over the held-out frames of each video. Input detail: '
+        'how much of the GT\'s fine detail the degraded input keeps at its own size (its Laplacian energy over '
+        'the GT\'s shrunk to that size); where it is near 0, detail at the GT\'s level can only be invented.')
+    d.table(['scene', 'frames', 'input detail'] + [f'{n} {k}' for n in names for k in ('PSNR', 'detail')],
+            scene_rows(res['rows'], _videos(ctx), names))
+    note = input_note(res['rows'])
+    if note:
+        d.p(note[0].upper() + note[1:] + '.')
     d.p('Verdicts (the first model of each line is the base):')
     d.bullets([f'base vs {other}, {line}' for other, lines in res['verdicts'].items() for line in lines]
               + ['all models, ' + line for line in res.get('best', [])])
@@ -127,9 +163,9 @@ def build(ctx, part, commands):
         f'; finetuned = {sel["shown"]}.')
     d.image(part / 'sheet.png', 'contact sheet', 'report/sheet.png')
     d.h(2, 'Per image')
-    names = list(res['models'])
-    d.table(['image'] + [f'{n} {k}' for n in names for k in ('PSNR', 'SSIM', 'NIQE', 'detail')],
-            [[r['image']] + [r.get(f'{n}_{k}') for n in names for k in ('psnr', 'ssim', 'niqe', 'detail')]
+    d.table(['image', 'input detail'] + [f'{n} {k}' for n in names for k in ('PSNR', 'SSIM', 'NIQE', 'detail')],
+            [[r['image'], r.get('input_detail')] + [r.get(f'{n}_{k}') for n in names
+                                                     for k in ('psnr', 'ssim', 'niqe', 'detail')]
              for r in res['rows']])
     d.h(2, 'Stages')
     total = 0.0

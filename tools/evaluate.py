@@ -79,7 +79,7 @@ def tables(rows, summary, names):
     mean = ['', '| model | ' + ' | '.join(m.upper() for m in metrics) + ' |', '|---' * (1 + len(metrics)) + '|']
     for n in names:
         mean.append(f'| {n} | ' + ' | '.join(_cell(m, summary[n].get(m)) for m in metrics) + ' |')
-    if rows and 'gt_niqe' in rows[0]:
+    if extra and extra[0][0] == 'gt_niqe':
         gt = [r['gt_niqe'] for r in rows if not math.isnan(r['gt_niqe'])]
         gt_mean = sum(gt) / len(gt) if gt else float('nan')
         mean.append('| GT | ' + ' | '.join(_cell('niqe', gt_mean) if m == 'niqe' else '' for m in metrics) + ' |')

@@ -110,6 +110,7 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
     from tqdm import tqdm
 
     from utils.img_io import imread
+    from utils.metrics import input_detail
     nets = load_models(models, scale, backend, device)
     if iqa == 'auto':
         from models.iqa import available
@@ -125,7 +126,6 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
         if gt.shape[0] < h or gt.shape[1] < w:
             raise ValueError(f'{gp}: GT is {gt.shape[1]}x{gt.shape[0]}, smaller than x{scale} of its LQ ({w}x{h})')
         gt = gt[:h, :w]
-        from utils.metrics import input_detail
         row = {'image': gp.name, 'gt_niqe': niqe_or_nan(gt, crop_border),
                'input_detail': input_detail(lq, gt, crop_border // scale)}
         outs = {}

@@ -21,6 +21,10 @@ Metrics (Y channel, border cropped):
                size; near 0 the degradation blurred the fine detail away, so any detail at the
                GT's level there is invented
   LAPL         (no GT) Laplacian energy; DETAIL_VS_BICUBIC: the same over bicubic's
+  PSNR AT DETAIL 0.7 (the line under the tables; psnr_at_detail in --csv/--json): each model's PSNR
+               estimated once invented texture (the GT's own fine band, displaced so that its phase
+               is unknown) has raised its detail to 0.7; what drawing detail the input does not
+               carry costs in PSNR on these images
 """
 import csv
 import io
@@ -83,8 +87,8 @@ def tables(rows, summary, names):
         gt = [r['gt_niqe'] for r in rows if not math.isnan(r['gt_niqe'])]
         gt_mean = sum(gt) / len(gt) if gt else float('nan')
         mean.append('| GT | ' + ' | '.join(_cell('niqe', gt_mean) if m == 'niqe' else '' for m in metrics) + ' |')
-    note = E.input_note(rows)
-    return '\n'.join(out + mean + (['', note] if note else []))
+    notes = [n for n in (E.input_note(rows), E.texture_note(rows, names)) if n]
+    return '\n'.join(out + mean + [x for n in notes for x in ('', n)])
 
 
 def _plain(obj):

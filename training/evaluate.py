@@ -7,7 +7,10 @@ Paired mode (``evaluate``): GT and LQ folders with equal file names. Per image a
 * perception: ``niqe`` (no reference, lower is better), ``detail`` (Laplacian energy of Y,
   output over GT: 1 = as detailed as the GT, < 1 blur, > 1 overshoot/noise), ``artefact``
   (high-frequency error where the GT is smooth, grey levels, lower is better), and ``lpips`` /
-  ``dists`` when their weights are on disk (models/iqa.py).
+  ``dists`` when their weights are on disk (models/iqa.py);
+* the price of detail: ``psnr_at_detail``, the PSNR the output is estimated to keep once invented
+  texture has raised its detail ratio to ``TEXTURE_DETAIL`` (``utils.metrics.invented_texture_psnr``);
+  on no axis, summed up by ``texture_note``.
 
 No-reference mode (``evaluate_noref``): a folder of real footage, no GT: ``niqe``, ``lapl``
 (absolute Laplacian energy of Y) and ``detail_vs_bicubic`` (Laplacian energy over bicubic's).
@@ -32,6 +35,7 @@ METRICS = {'psnr': ('distortion', +1), 'ssim': ('distortion', +1),
            'lpips': ('perception', -1), 'dists': ('perception', -1)}
 GEOMETRIC = ('detail', 'lapl', 'detail_vs_bicubic')
 NOREF_METRICS = {'niqe': ('perception', -1)}
+TEXTURE_DETAIL = 0.7  # the detail ratio of psnr_at_detail (the low end of 'as detailed as the GT', 0.7-1.3)
 
 
 def list_images(folder):
@@ -86,7 +90,8 @@ def image_metrics(sr, gt, crop_border=4, iqa=None):
     from utils import metrics as M
     row = {'psnr': M.psnr(sr, gt, crop_border, test_y=True), 'ssim': M.ssim(sr, gt, crop_border, test_y=True),
            'niqe': niqe_or_nan(sr, crop_border), 'detail': M.detail_ratio(sr, gt, crop_border),
-           'artefact': M.artefact(sr, gt, crop_border)}
+           'artefact': M.artefact(sr, gt, crop_border),
+           'psnr_at_detail': M.invented_texture_psnr(sr, gt, TEXTURE_DETAIL, crop_border)}
     for name, metric in (iqa or {}).items():
         row[name] = metric.score(sr, gt)
     return row
@@ -190,6 +195,23 @@ def input_note(rows):
     return (f'input detail (how much of the GT\'s fine detail each LQ keeps at its own size, geometric mean): '
             f'{geometric_mean(vals):.3f}; {low} of {len(vals)} inputs keep less than {INPUT_LOW}: there, detail '
             f'at the GT\'s level can only be invented, and a fidelity model stays well below 1')
+
+
+def texture_note(rows, names):
+    """One line: per model, the mean ``psnr_at_detail`` next to its PSNR, or None when the rows have none."""
+    parts = []
+    for n in names:
+        est = [r[f'{n}_psnr_at_detail'] for r in rows if f'{n}_psnr_at_detail' in r]
+        now = [r[f'{n}_psnr'] for r in rows if f'{n}_psnr' in r]
+        finite = [v for v in est if np.isfinite(v)]
+        if finite and now:
+            parts.append(f'{n} {np.mean(finite):.2f} (now {np.mean(now):.2f})')
+    if not parts:
+        return None
+    return (f'PSNR at detail {TEXTURE_DETAIL} with invented texture (estimate: each output plus the GT\'s own '
+            f'fine band displaced by a few pixels, so its phase is unknown, scaled per image to detail '
+            f'{TEXTURE_DETAIL}; outputs already there are unchanged): ' + ', '.join(parts)
+            + '. A model that invents its detail instead of recovering it from the input pays about this')
 
 
 def model_metrics(rows, name):

@@ -147,3 +147,44 @@ def artefact(out, gt, crop_border=4):
         h, w = h[c:-c, c:-c], w[c:-c, c:-c]
     total = w.sum()
     return float('nan') if total <= 0 else float(np.sqrt(np.sum(w * h * h) / total))
+
+
+# invented_texture_psnr: the GT band's displacements (rows, cols) and the Gaussian that splits off that band
+TEXTURE_SHIFTS = ((5, 7), (11, -3), (-9, 13))
+TEXTURE_SIGMA = 1.5
+
+
+def invented_texture_psnr(out, gt, target=0.7, crop_border=4, shifts=TEXTURE_SHIFTS, sigma=TEXTURE_SIGMA):
+    """Estimated Y PSNR of ``out`` once invented texture has raised its detail ratio to ``target``.
+
+    The texture is the GT's own fine band (Y minus its Gaussian blur of ``sigma``), displaced by each of
+    ``shifts``: detail of the GT's kind, strength and spectrum, at a phase the output does not know. It is
+    added to Y(out) with the gain ``a >= 0`` that makes the detail ratio ``target`` (``a = 0`` when ``out``
+    is there already; the Laplacian energy is quadratic in ``a``), clipped to 0-255, and the PSNR against
+    Y(gt) is averaged over the shifts. Texture that does not follow the GT costs its own energy in MSE, so
+    this is about the best a model that invents its detail, instead of recovering it from the input, can
+    score at that detail with this output's structure.
+    """
+    ym, yg = luma(out), luma(gt)
+    if ym.shape != yg.shape:
+        raise ValueError(f'image shapes differ: {np.shape(out)} vs {np.shape(gt)}')
+    if not target > 0:
+        raise ValueError(f'target detail ratio must be > 0, got {target}')
+    c = crop_border
+    crop = (slice(c, -c), slice(c, -c)) if c else (slice(None), slice(None))
+
+    def lap(y):
+        return cv2.Laplacian(y, cv2.CV_64F, ksize=1, borderType=cv2.BORDER_REFLECT)[crop]
+    lm, lg = lap(ym), lap(yg)
+    need = target * np.mean(lg * lg) - np.mean(lm * lm)
+    band = yg - _blur(yg, sigma)
+    values = []
+    for dy, dx in shifts:
+        t = np.roll(band, (dy, dx), axis=(0, 1))
+        lt = lap(t)
+        et, cross = np.mean(lt * lt), np.mean(lm * lt)
+        a = 0.0 if need <= 0 or et <= 0 else (-cross + np.sqrt(cross * cross + et * need)) / et
+        y = np.clip(ym + a * t, 0.0, 255.0)[crop]
+        mse = np.mean((y - yg[crop]) ** 2)
+        values.append(float('inf') if mse == 0 else 10 * np.log10(255.0 ** 2 / mse))
+    return float(np.mean(values))

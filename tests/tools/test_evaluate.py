@@ -68,6 +68,12 @@ def test_paired_cli_tables_verdicts_and_files(data, tmp_path, capsys):
     assert row['input_detail'] == pytest.approx(1.0, rel=0.05)  # the LQ here is the GT's own area shrink
     assert '| GT NIQE | INPUT DETAIL |' in text
     assert 'input detail (how much of the GT\'s fine detail' in text and '0 of 3 inputs keep less than 0.25' in text
+    assert row['bicubic_psnr_at_detail'] == pytest.approx(M.invented_texture_psnr(bic, gt, 0.7, 4))
+    assert row['bicubic_psnr_at_detail'] < row['bicubic_psnr']  # bicubic is below detail 0.7: texture costs
+    est = np.mean([r['bicubic_psnr_at_detail'] for r in doc['rows']])
+    now = np.mean([r['bicubic_psnr'] for r in doc['rows']])
+    assert 'PSNR at detail 0.7 with invented texture' in text and f'bicubic {est:.2f} (now {now:.2f})' in text
+    assert 'psnr_at_detail' not in doc['summary']['tiny']  # on no axis: no column, no vote
     lines = (out / 'm.csv').read_text().splitlines()
     assert len(lines) == 5 and lines[-1].startswith('mean,')
     sheet = cv2.imread(str(out / 'sheet.png'))

@@ -2,6 +2,7 @@
 all seven stages, the report, skipping finished stages, redoing changed ones, a SIGKILL in the
 middle of training then a resume, and one-line errors for bad inputs."""
 import json
+import math
 import os
 import re
 import signal
@@ -120,6 +121,8 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     assert 'NIQE' in summary
     # per scene: one row per video with held-out frames, built from the per-image rows and the split
     assert '### Per scene' in md and '| scene | frames | input detail |' in md and 'Input detail (how much' in md
+    assert 'PSNR at detail 0.7 with invented texture' in md and all(f'{n} ' in md for n in metrics['models'])
+    assert all(math.isfinite(r['finetuned_psnr_at_detail']) for r in metrics['rows'])
     from training.domain.report import scene_rows
     scenes = scene_rows(metrics['rows'], {r['file']: r['video'] for r in rows}, list(metrics['models']))
     assert sorted(r[0] for r in scenes) == sorted({r['video'] for r in held})

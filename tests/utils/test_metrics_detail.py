@@ -93,3 +93,55 @@ def test_input_detail_is_what_the_degraded_input_keeps(photos):
         assert 1.0 > kept[0] > kept[1] > kept[2] and kept[2] < 0.25
         assert M.input_detail(_noisy(clean, 8), img) > 1.0  # noise added by the degradation
     assert np.isnan(M.input_detail(np.full((20, 20, 3), 7, np.uint8), np.full((80, 80, 3), 9, np.uint8)))
+
+
+def _texture_by_bisection(out, gt, target, shift, sigma=1.5, crop=4):
+    """Reference for invented_texture_psnr with one shift: the gain found by bisection on the detail ratio of
+    the float Y (not by the closed form), then the PSNR."""
+    ym, yg = M.luma(out), M.luma(gt)
+    t = np.roll(yg - cv2.GaussianBlur(yg, (0, 0), sigma, borderType=cv2.BORDER_REFLECT), shift, axis=(0, 1))
+
+    def energy(y):
+        lap = cv2.Laplacian(y, cv2.CV_64F, ksize=1, borderType=cv2.BORDER_REFLECT)[crop:-crop, crop:-crop]
+        return np.mean(lap * lap)
+    lo, hi = 0.0, 10.0
+    for _ in range(80):
+        a = (lo + hi) / 2
+        lo, hi = (a, hi) if energy(ym + a * t) < target * energy(yg) else (lo, a)
+    y = np.clip(ym + lo * t, 0, 255)[crop:-crop, crop:-crop]
+    return 10 * np.log10(255.0 ** 2 / np.mean((y - yg[crop:-crop, crop:-crop]) ** 2)), lo
+
+
+def test_invented_texture_psnr_matches_a_bisection_reference(photos):
+    for img in photos[:2]:
+        soft = cv2.GaussianBlur(img, (0, 0), 1.5)
+        for target in (0.5, 1.0):
+            ref, gain = _texture_by_bisection(soft, img, target, (5, 7))
+            assert gain > 0.1
+            assert M.invented_texture_psnr(soft, img, target, shifts=((5, 7),)) == pytest.approx(ref, abs=1e-6)
+
+
+def test_invented_texture_costs_psnr_and_more_detail_costs_more(photos):
+    for img in photos:
+        soft = cv2.GaussianBlur(img, (0, 0), 1.5)
+        now = M.psnr(soft, img, 4, test_y=True)
+        est = [M.invented_texture_psnr(soft, img, t) for t in (0.5, 0.7, 1.0)]
+        assert now > est[0] > est[1] > est[2]
+        # the same band in place (phase known) would gain: displaced, it costs about its own energy
+        band = img.astype(np.float64) - cv2.GaussianBlur(img.astype(np.float64), (0, 0), 1.5)
+        assert M.psnr(np.clip(soft + band, 0, 255), img, 4, test_y=True) > now > est[2]
+
+
+def test_invented_texture_leaves_detailed_outputs_alone(photos):
+    for img in photos:
+        noisy = _noisy(img, 6.0)
+        assert M.detail_ratio(noisy, img) > 1.0
+        assert M.invented_texture_psnr(noisy, img, 0.7) == pytest.approx(M.psnr(noisy, img, 4, test_y=True), abs=1e-9)
+    assert M.invented_texture_psnr(photos[0], photos[0]) == float('inf')
+
+
+def test_invented_texture_bad_input(photos):
+    with pytest.raises(ValueError, match='shapes differ'):
+        M.invented_texture_psnr(photos[0][:100], photos[0])
+    with pytest.raises(ValueError, match='must be > 0'):
+        M.invented_texture_psnr(photos[0], photos[0], target=0)

@@ -4,7 +4,7 @@ import re
 import shlex
 from pathlib import Path
 
-from training.evaluate import input_note
+from training.evaluate import input_note, texture_note
 
 from .context import STAGES
 from .doc import Doc
@@ -136,9 +136,9 @@ def build(ctx, part, commands):
         'the GT\'s shrunk to that size); where it is near 0, detail at the GT\'s level can only be invented.')
     d.table(['scene', 'frames', 'input detail'] + [f'{n} {k}' for n in names for k in ('PSNR', 'detail')],
             scene_rows(res['rows'], _videos(ctx), names))
-    note = input_note(res['rows'])
-    if note:
-        d.p(note[0].upper() + note[1:] + '.')
+    for note in (input_note(res['rows']), texture_note(res['rows'], names)):
+        if note:
+            d.p(note[0].upper() + note[1:] + '.')
     d.p('Verdicts (the first model of each line is the base):')
     d.bullets([f'base vs {other}, {line}' for other, lines in res['verdicts'].items() for line in lines]
               + ['all models, ' + line for line in res.get('best', [])])

@@ -39,10 +39,13 @@ def _prepare(a, b, crop_border, test_y):
     return a, b
 
 
+def _psnr_of_mse(mse):
+    return float('inf') if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
 def psnr(a, b, crop_border=0, test_y=False):
     a, b = _prepare(a, b, crop_border, test_y)
-    mse = np.mean((a - b) ** 2)
-    return float('inf') if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+    return _psnr_of_mse(np.mean((a - b) ** 2))
 
 
 def _ssim_channel(a, b):
@@ -81,11 +84,15 @@ def luma(img, crop_border=0):
     return a
 
 
+def _laplacian(y, crop_border):
+    """4-neighbour Laplacian of a 2-D float array (reflect border), ``crop_border`` px cropped after filtering."""
+    lap = cv2.Laplacian(y, cv2.CV_64F, ksize=1, borderType=cv2.BORDER_REFLECT)
+    return lap[crop_border:-crop_border, crop_border:-crop_border] if crop_border else lap
+
+
 def laplacian_energy(img, crop_border=4):
     """Mean squared 4-neighbour Laplacian of Y (0-255 scale), ``crop_border`` px cropped after filtering."""
-    lap = cv2.Laplacian(luma(img), cv2.CV_64F, ksize=1, borderType=cv2.BORDER_REFLECT)
-    if crop_border:
-        lap = lap[crop_border:-crop_border, crop_border:-crop_border]
+    lap = _laplacian(luma(img), crop_border)
     return float(np.mean(lap * lap))
 
 
@@ -172,19 +179,15 @@ def invented_texture_psnr(out, gt, target=0.7, crop_border=4, shifts=TEXTURE_SHI
         raise ValueError(f'target detail ratio must be > 0, got {target}')
     c = crop_border
     crop = (slice(c, -c), slice(c, -c)) if c else (slice(None), slice(None))
-
-    def lap(y):
-        return cv2.Laplacian(y, cv2.CV_64F, ksize=1, borderType=cv2.BORDER_REFLECT)[crop]
-    lm, lg = lap(ym), lap(yg)
+    lm, lg = _laplacian(ym, c), _laplacian(yg, c)
     need = target * np.mean(lg * lg) - np.mean(lm * lm)
     band = yg - _blur(yg, sigma)
     values = []
     for dy, dx in shifts:
         t = np.roll(band, (dy, dx), axis=(0, 1))
-        lt = lap(t)
+        lt = _laplacian(t, c)
         et, cross = np.mean(lt * lt), np.mean(lm * lt)
         a = 0.0 if need <= 0 or et <= 0 else (-cross + np.sqrt(cross * cross + et * need)) / et
         y = np.clip(ym + a * t, 0.0, 255.0)[crop]
-        mse = np.mean((y - yg[crop]) ** 2)
-        values.append(float('inf') if mse == 0 else 10 * np.log10(255.0 ** 2 / mse))
+        values.append(_psnr_of_mse(np.mean((y - yg[crop]) ** 2)))
     return float(np.mean(values))

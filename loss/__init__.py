@@ -1,4 +1,6 @@
-"""Training losses: pixel (L1/MSE), VGG19 perceptual, GAN, detail (frequency/gradient), LDL artefact weighting."""
+"""Training losses: pixel (L1/MSE), VGG19 perceptual, GAN, detail (frequency/gradient), LDL artefact weighting,
+self-anchoring to the base model's own output."""
+from .anchor import SelfAnchorLoss, self_anchor_loss
 from .frequency import (FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LowPassL1Loss, SubpixelGridLoss,
                         fft_amplitude_loss, gradient_loss, hf_energy_loss, lowpass_l1_loss, subpixel_grid_loss)
 from .gan import GANLoss, gan_loss
@@ -7,7 +9,7 @@ from .perceptual import PerceptualLoss, VGGWeightsMissing, perceptual_loss
 from .pixel import L1Loss, MSELoss, l1_loss, mse_loss
 
 LOSSES = {c.__name__: c for c in (L1Loss, MSELoss, PerceptualLoss, GANLoss, HFEnergyLoss, FFTAmplitudeLoss,
-                                  GradientLoss, LowPassL1Loss, SubpixelGridLoss, LDLLoss)}
+                                  GradientLoss, LowPassL1Loss, SubpixelGridLoss, LDLLoss, SelfAnchorLoss)}
 
 
 def build_loss(opt, where='loss'):
@@ -22,4 +24,4 @@ def build_loss(opt, where='loss'):
 __all__ = ['GANLoss', 'gan_loss', 'PerceptualLoss', 'VGGWeightsMissing', 'perceptual_loss', 'L1Loss', 'MSELoss',
            'l1_loss', 'mse_loss', 'LOSSES', 'build_loss', 'HFEnergyLoss', 'FFTAmplitudeLoss', 'GradientLoss',
            'hf_energy_loss', 'fft_amplitude_loss', 'gradient_loss', 'LowPassL1Loss', 'lowpass_l1_loss', 'SubpixelGridLoss', 'subpixel_grid_loss', 'LDLLoss',
-           'artifact_map', 'ldl_loss']
+           'artifact_map', 'ldl_loss', 'SelfAnchorLoss', 'self_anchor_loss']

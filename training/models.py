@@ -120,6 +120,14 @@ class RealESRNetModel:
         self.cri_detail = {name: build('loss', train[key], f'train.{key}') for name, key in DETAIL_LOSSES
                            if train.get(key)}
         self.cri_ldl = build('loss', train['ldl_opt'], 'train.ldl_opt') if train.get('ldl_opt') else None
+        # self-anchoring (loss/anchor.py): the high band towards a frozen copy of the base's own output
+        self.cri_anchor, self.teacher = None, None
+        if train.get('anchor_opt'):
+            from .teacher import FrozenTeacher
+            self.cri_anchor = build('loss', train['anchor_opt'], 'train.anchor_opt')
+            device = 'cpu' if paddle.get_device() == 'cpu' else 'gpu'
+            self.teacher = FrozenTeacher(path['pretrain_network_g'], train.get('teacher_backend', 'auto'), device,
+                                         logger)
         self.use_amp = use_amp
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 16) if use_amp else None
         self.nan_max = int(train['nan_max_consecutive'])
@@ -183,7 +191,7 @@ class RealESRNetModel:
 
     # ------------------------------------------------------------------ training
     def _detail_terms(self, lq, gt, l1_gt):
-        """The detail and LDL loss terms of ``self.output`` (a dict, empty when none is configured).
+        """The detail, LDL and anchor loss terms of ``self.output`` (a dict, empty when none is configured).
 
         LDL compares with the EMA generator's output; a rank without EMA (ranks > 0 in a distributed
         run, or ema_decay 0) uses the current output, so its map is never zeroed by the EMA test."""
@@ -195,6 +203,8 @@ class RealESRNetModel:
             else:
                 out_ema = self.output.detach()
             terms['l_g_ldl'] = self.cri_ldl(self.output, l1_gt, out_ema)
+        if self.cri_anchor is not None:
+            terms['l_g_anchor'] = self.cri_anchor(self.output, gt, self.teacher(lq))
         return terms
 
     def optimize(self, lq, gt, gt_usm, current_iter):

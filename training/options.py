@@ -41,7 +41,8 @@ class F:
 # name of its term in the logs; each detail loss compares with the plain GT
 LOSS_SLOTS = {'pixel_opt': ('L1Loss', 'MSELoss'), 'perceptual_opt': ('PerceptualLoss',), 'gan_opt': ('GANLoss',),
               'hf_opt': ('HFEnergyLoss',), 'fft_opt': ('FFTAmplitudeLoss',), 'gradient_opt': ('GradientLoss',),
-              'lowpass_opt': ('LowPassL1Loss',), 'ldl_opt': ('LDLLoss',), 'grid_opt': ('SubpixelGridLoss',)}
+              'lowpass_opt': ('LowPassL1Loss',), 'ldl_opt': ('LDLLoss',), 'grid_opt': ('SubpixelGridLoss',),
+              'anchor_opt': ('SelfAnchorLoss',)}
 DETAIL_LOSSES = (('l_g_hf', 'hf_opt'), ('l_g_fft', 'fft_opt'), ('l_g_grad', 'gradient_opt'),
                  ('l_g_lowpass', 'lowpass_opt'), ('l_g_grid', 'grid_opt'))
 # section -> (kind, default type) of the sections built by training.schema
@@ -88,6 +89,7 @@ SCHEMA = {
         'net_d_iters': F('int', 1), 'net_d_init_iters': F('int', 0),
         'grad_clip': F('float', None), 'use_amp': F('bool', False),
         'nan_max_consecutive': F('int', 5),
+        'teacher_backend': F('str', 'auto', choices=('auto', 'predictor', 'dynamic')),
     }),
     'val': F('dict', None, children={
         'val_freq': F('int', 5000), 'save_img': F('bool', True), 'suffix': F('str', None),
@@ -286,6 +288,9 @@ def _check_combinations(opt, ds, problems):
             problems.append('train.gan_opt: required for model_type RealESRGANModel')
     if opt.get('model_type') == 'RealESRNetModel' and not train.get('pixel_opt'):
         problems.append('train.pixel_opt: required for model_type RealESRNetModel')
+    if train.get('anchor_opt') and not _d(opt.get('path')).get('pretrain_network_g'):
+        problems.append('train.anchor_opt: needs path.pretrain_network_g (the frozen base whose output anchors the '
+                        'high band)')
     if not train.get('pixel_opt') and not train.get('perceptual_opt') and not train.get('gan_opt'):
         problems.append('train: no loss configured (pixel_opt, perceptual_opt, gan_opt)')
 

@@ -1,0 +1,93 @@
+"""SelfAnchorLoss: the low band towards the GT, the high band towards the base's own output (kornia habits:
+value on a known case, gradient, function = Layer, bad input)."""
+import cv2
+import numpy as np
+import paddle
+import pytest
+
+from loss import LOSSES, SelfAnchorLoss, build_loss, self_anchor_loss
+from loss.frequency import gaussian_blur
+
+
+def _blur_np(x, sigma):
+    r = max(1, int(round(3 * sigma)))
+    return np.stack([[cv2.GaussianBlur(c.astype('float64'), (2 * r + 1, 2 * r + 1), sigma,
+                                       borderType=cv2.BORDER_REFLECT_101) for c in img] for img in x])
+
+
+def test_value_against_numpy_bands():
+    rng = np.random.default_rng(0)
+    p, t, a = (rng.random((2, 3, 20, 20)).astype('float32') for _ in range(3))
+    ref = (np.abs(_blur_np(p, 1.5) - _blur_np(t, 1.5))
+           + 0.5 * np.abs((p - _blur_np(p, 1.5)) - (a - _blur_np(a, 1.5)))).mean()
+    got = float(self_anchor_loss(*map(paddle.to_tensor, (p, t, a)), sigma=1.5, high_weight=0.5))
+    assert got == pytest.approx(ref, rel=1e-4)
+
+
+def test_known_cases_on_a_photo(photo_batch):
+    """A ripple at the Nyquist frequency lies entirely in the high band: its cost is its amplitude, and it
+    is owed to the anchor, not to the GT."""
+    gt = photo_batch(2, 64)
+    s = 0.05
+    ripple = paddle.to_tensor(((np.indices((64, 64)).sum(0) % 2) * 2 - 1).astype('float32')) * s
+    assert float(self_anchor_loss(gt, gt, gt)) == pytest.approx(0.0, abs=1e-7)
+    # texture the anchor has and the GT lacks costs nothing; a student without it pays its amplitude
+    assert float(self_anchor_loss(gt + ripple, gt, gt + ripple)) < 1e-3 * s
+    assert float(self_anchor_loss(gt, gt, gt + ripple)) == pytest.approx(s, rel=0.02)
+    assert float(self_anchor_loss(gt + ripple, gt, gt, high_weight=0.5)) == pytest.approx(0.5 * s, rel=0.02)
+    # the low band answers to the GT only: an even shift of the anchor is free, one of the student is not
+    assert float(self_anchor_loss(gt, gt, gt + 0.2)) < 1e-6
+    assert float(self_anchor_loss(gt + 0.2, gt, gt + 0.2)) == pytest.approx(0.2, rel=1e-4)
+    # a blurred student pays for the texture the anchor has
+    blur = gaussian_blur(gt, 1.5)
+    assert float(self_anchor_loss(blur, gt, gt)) > 2 * float(self_anchor_loss(blur, gt, gt, high_weight=0))
+
+
+def test_reductions_and_shapes():
+    rng = np.random.default_rng(2)
+    p, t, a = (paddle.to_tensor(rng.random((2, 3, 16, 16)).astype('float32')) for _ in range(3))
+    v = self_anchor_loss(p, t, a)
+    assert v.shape == []
+    assert self_anchor_loss(p, t, a, reduction='none').shape == [2, 3, 16, 16]
+    assert float(self_anchor_loss(p, t, a, reduction='sum')) == pytest.approx(float(v) * 2 * 3 * 16 * 16, rel=1e-4)
+
+
+def test_layer_equals_function_and_is_registered():
+    rng = np.random.default_rng(3)
+    p, t, a = (paddle.to_tensor(rng.random((1, 3, 16, 16)).astype('float32')) for _ in range(3))
+    layer = SelfAnchorLoss(2.0, sigma=1.0, high_weight=0.3)
+    assert float(layer(p, t, a)) == pytest.approx(2 * float(self_anchor_loss(p, t, a, 1.0, 0.3)), rel=1e-6)
+    assert LOSSES['SelfAnchorLoss'] is SelfAnchorLoss
+    assert isinstance(build_loss({'type': 'SelfAnchorLoss', 'sigma': 2.0}), SelfAnchorLoss)
+
+
+def test_gradient_reaches_the_prediction_only():
+    rng = np.random.default_rng(4)
+    p, t, a = (paddle.to_tensor(rng.random((1, 3, 16, 16)).astype('float32')) for _ in range(3))
+    for x in (p, t, a):
+        x.stop_gradient = False
+    self_anchor_loss(p, t, a).backward()
+    assert np.isfinite(p.grad.numpy()).all() and np.abs(p.grad.numpy()).sum() > 0
+    for x in (t, a):
+        assert x.grad is None or np.abs(x.grad.numpy()).sum() == 0
+
+
+def test_bad_input():
+    rng = np.random.default_rng(5)
+    p, t, a = (paddle.to_tensor(rng.random((1, 3, 16, 16)).astype('float32')) for _ in range(3))
+    with pytest.raises(ValueError, match='differ in shape'):
+        self_anchor_loss(p, t, a[:, :, :8])
+    with pytest.raises(ValueError, match='NCHW'):
+        self_anchor_loss(p[0], t[0], a[0])
+    with pytest.raises(TypeError, match='paddle Tensors'):
+        self_anchor_loss(p, t.numpy(), a)
+    with pytest.raises(ValueError, match='sigma'):
+        self_anchor_loss(p, t, a, sigma=0)
+    with pytest.raises(ValueError, match='high_weight'):
+        self_anchor_loss(p, t, a, high_weight=-1)
+    with pytest.raises(ValueError, match='reduction'):
+        self_anchor_loss(p, t, a, reduction='median')
+    with pytest.raises(ValueError, match='sigma'):
+        SelfAnchorLoss(sigma=-1)
+    with pytest.raises(ValueError, match='high_weight'):
+        SelfAnchorLoss(high_weight=-0.1)

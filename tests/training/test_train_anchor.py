@@ -1,0 +1,78 @@
+"""Self-anchoring in the trainer: the frozen teacher (predictor and dynamic graph) is the base network, the
+student starts equal to it (anchor term = low band only), the option checks."""
+import logging
+
+import numpy as np
+import paddle
+import pytest
+
+from training.models import build_model
+from training.options import OptionsError, load_options
+from training.teacher import FrozenTeacher
+from utils.checkpoint import save_checkpoint
+
+from .test_train_detail import SMOKE, _batch
+
+LOG = logging.getLogger('test.train.anchor')
+ANCHOR = ['model_type=RealESRNetModel', 'network_d=null', 'train.gan_opt=null', 'train.pixel_opt.loss_weight=0.0',
+          'train.anchor_opt.loss_weight=1.0', 'train.ema_decay=0']
+
+
+@pytest.fixture
+def base_weights(tmp_path):
+    """A tiny SRVGGNetCompact with random weights, saved like a finetune's base."""
+    import models
+    arch = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 2, 'upscale': 4,
+            'act_type': 'prelu'}
+    paddle.seed(3)
+    net = models.build_network(arch)
+    path = tmp_path / 'base.pdparams'
+    save_checkpoint(path, params=net.state_dict(), arch=arch)
+    return path, net
+
+
+@pytest.mark.parametrize('backend', ['predictor', 'dynamic'])
+def test_teacher_is_the_base_network(base_weights, backend, photo_batch, tmp_path, monkeypatch):
+    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))  # the predictor's export goes here
+    path, net = base_weights
+    lq = paddle.nn.functional.avg_pool2d(photo_batch(2, 64), 4)
+    teacher = FrozenTeacher(path, backend, 'cpu', LOG)
+    assert teacher.backend == backend
+    net.eval()
+    with paddle.no_grad():
+        ref = net(lq).numpy()
+    out = teacher(lq)
+    assert out.stop_gradient and out.shape == [2, 3, 64, 64]
+    np.testing.assert_allclose(out.numpy(), ref, atol=1e-4)
+
+
+def test_anchor_starts_at_the_low_band_and_trains(tmp_path, base_weights, photo_batch):
+    path, net = base_weights
+    opt = load_options(SMOKE, [f'path.experiments_root={tmp_path}', f'path.pretrain_network_g={path}',
+                               'train.teacher_backend=dynamic', *ANCHOR])
+    paddle.seed(0)
+    model = build_model(opt, LOG)
+    lq, gt, gt_usm = _batch(photo_batch)
+    from loss import self_anchor_loss
+    with paddle.no_grad():
+        out0 = model.g(lq)
+    # the student is the teacher: the anchor term is the low band's L1 alone
+    assert float(self_anchor_loss(out0, gt, model.teacher(lq))) == pytest.approx(
+        float(self_anchor_loss(out0, gt, model.teacher(lq), high_weight=0)), rel=1e-5)
+    before = {k: v.numpy().copy() for k, v in model.g.state_dict().items()}
+    losses = model.optimize(lq, gt, gt_usm, 1)
+    assert losses['l_g_anchor'] > 0 and losses['l_g_pix'] == 0.0
+    assert any(not np.array_equal(v.numpy(), before[k]) for k, v in model.g.state_dict().items())
+    # the teacher did not move
+    np.testing.assert_allclose(model.teacher(lq).numpy(), out0.numpy(), atol=1e-6)
+
+
+def test_anchor_options_are_checked(tmp_path):
+    with pytest.raises(OptionsError) as e:
+        load_options(SMOKE, [f'path.experiments_root={tmp_path}', *ANCHOR, 'train.teacher_backend=onnx',
+                             'train.anchor_opt.sigma=wide'])
+    text = str(e.value)
+    assert 'train.anchor_opt: needs path.pretrain_network_g' in text
+    assert 'train.teacher_backend' in text and 'train.anchor_opt.sigma' in text
+    with pytest.raises(ValueError, match='teacher_backend'):
+        FrozenTeacher('x.pdparams', 'onnx')

@@ -73,6 +73,10 @@ def build_parser(prog, description, default_model_help):
                         'SRVGGNetCompact, else oneDNN')
     p.add_argument('-dn', '--denoise_strength', type=float, default=None,
                    help='0..1 denoise strength for realesr-general-x4v3 (zoo)')
+    p.add_argument('--dni', nargs=2, default=None, metavar=('OTHER', 'W'),
+                   help='network interpolation (DNI): run W x the model + (1 - W) x OTHER (weights file or zoo '
+                        'name of the same architecture); W 1 = the model, 0 = OTHER. E.g. -m finetuned.pdparams '
+                        '--dni realesrgan-x4plus 0.7. -dn S is --dni realesr-general-wdn-x4v3 S')
     p.add_argument('--block', '--num_block', dest='num_block', type=int, default=None,
                    help='RRDBNet blocks, for bare weights whose architecture is not stored')
     p.add_argument('--num_feat', type=int, default=None, help='num_feat override for bare weights')
@@ -85,6 +89,16 @@ def build_parser(prog, description, default_model_help):
                    reason='face restoration (GFPGAN) is not part of this project; upscale without it')
     add_quiet(p)
     return p
+
+
+def dni_kwargs(args):
+    """``--dni OTHER W`` as the ``Upscaler`` arguments ``model=[m, OTHER], dni_weight=[W, 1 - W]``."""
+    if not getattr(args, 'dni', None):
+        return {}
+    from models.zoo import check_dni_weight
+    other, w = args.dni
+    w = check_dni_weight(w, '--dni W')
+    return {'model': [args.model_path or args.model_name, other], 'dni_weight': [w, 1.0 - w]}
 
 
 def arch_overrides(args):
@@ -200,11 +214,13 @@ def _run(args, backend):
     import_paddle_quietly()  # a no-op after main()'s setup(); needed when run() is called directly
     t0 = time.perf_counter()
     try:
-        up = Upscaler(args.model_path or args.model_name, device=args.device, tile=args.tile, tile_pad=args.tile_pad,
-                      pre_pad=args.pre_pad, backend=backend, fp16=args.fp16, threads=args.threads,
+        dni = dni_kwargs(args)  # model=[m, other], dni_weight=[w, 1 - w] with --dni
+        up = Upscaler(dni.pop('model', args.model_path or args.model_name), device=args.device, tile=args.tile,
+                      tile_pad=args.tile_pad, pre_pad=args.pre_pad, backend=backend, fp16=args.fp16, threads=args.threads,
                       alpha_upsampler=args.alpha_upsampler, outscale=args.outscale,
                       denoise_strength=args.denoise_strength, arch=arch_overrides(args), progress=not args.quiet,
-                      engine=args.engine, precision='fp32' if args.fp32 else ('bf16' if args.bf16 else None))
+                      engine=args.engine, precision='fp32' if args.fp32 else ('bf16' if args.bf16 else None),
+                      **dni)
     except Exception as e:  # bad model path/file/device: one line, no traceback
         print(f'error: cannot set up the model: {_one_line(e)}', file=sys.stderr)
         return EXIT_USAGE

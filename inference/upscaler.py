@@ -54,18 +54,43 @@ def check_outscale(outscale):
     return v
 
 
-def resolve_model(model, denoise_strength=None, progress=True):
-    """A zoo name, a weights file or an export directory -> Path. ``None`` = the default zoo model."""
+def resolve_model(model, denoise_strength=None, progress=True, dni=None):
+    """A zoo name, a weights file or an export directory -> Path. ``None`` = the default zoo model.
+
+    ``dni=(other, weight)``: ESRGAN's network interpolation, ``weight * model + (1 - weight) * other``
+    (``models.zoo.dni``; weights files and zoo names only, not export folders).
+    """
+    from models import zoo  # lazy: the zoo may import weights on first use
     if model is not None and (Path(model).exists() or os.sep in str(model) or Path(str(model)).suffix):
         p = Path(model)
         if not p.exists():
             raise FileNotFoundError(f'{p}: no such model file or directory')
         if denoise_strength is not None and not is_infer_dir(p):
             log.warning('--denoise_strength applies to the zoo model realesr-general-x4v3 only; ignored for %s', p)
+    else:
+        p = Path(zoo.resolve(model or zoo.DEFAULT_MODEL, denoise_strength=denoise_strength, progress=progress))
+    if dni is None:
         return p
-    from models import zoo  # lazy: the zoo may import weights on first use
-    name = model or zoo.DEFAULT_MODEL
-    return Path(zoo.resolve(name, denoise_strength=denoise_strength, progress=progress))
+    other, weight = dni
+    for m in (p, Path(str(other))):
+        if is_infer_dir(m):
+            raise ValueError(f'{m}: an exported graph cannot be interpolated (DNI): use its weights file')
+    return Path(zoo.dni(p, other, weight, progress=progress))
+
+
+def dni_pair(model, dni_weight):
+    """``(model, dni)`` from RealESRGANer's spelling: ``model=[a, b], dni_weight=[wa, wb]`` (``wa + wb = 1``)
+    -> ``(a, (b, wa))``; a single model without ``dni_weight`` -> ``(model, None)``."""
+    if dni_weight is None:
+        if isinstance(model, (list, tuple)):
+            raise ValueError('two models need dni_weight=[wa, wb] (network interpolation)')
+        return model, None
+    if not isinstance(model, (list, tuple)) or len(model) != 2 or len(dni_weight) != 2:
+        raise ValueError('dni_weight needs model=[a, b] and dni_weight=[wa, wb]: two models, two weights')
+    wa, wb = (float(w) for w in dni_weight)
+    if abs(wa + wb - 1.0) > 1e-6:
+        raise ValueError(f'dni_weight {list(dni_weight)}: the two weights must add up to 1')
+    return model[0], (model[1], wa)
 
 
 def _file_key(path, arch_override):
@@ -121,12 +146,16 @@ class Upscaler:
         outscale: final scale, 0.01 to 16; default the network's scale. Outputs larger than
             $RESR_MAX_OUTPUT_PIXELS (600 MP) are refused with a ValueError.
         arch: overrides for the architecture read from / detected in the weights (e.g. num_block).
+        dni_weight: network interpolation (ESRGAN's DNI), as in Real-ESRGAN's ``RealESRGANer``:
+            ``model=[a, b], dni_weight=[wa, 1 - wa]`` runs the weights ``wa * a + (1 - wa) * b`` (weights
+            files or zoo names of one architecture); e.g. a domain finetune and its base, 0..1 from the
+            base to the finetune (docs/finetune_domain.md).
         progress: show a tqdm bar over tiles.
     """
 
     def __init__(self, model=None, device='cpu', tile=0, tile_pad=10, pre_pad=0, backend='auto', fp16=False,
                  threads=None, alpha_upsampler='model', outscale=None, denoise_strength=None, arch=None,
-                 precision=None, progress=False, cache_root=None, engine='auto'):
+                 precision=None, progress=False, cache_root=None, engine='auto', dni_weight=None):
         if backend not in BACKENDS:
             raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
         if alpha_upsampler not in ALPHA_MODES:
@@ -138,7 +167,8 @@ class Upscaler:
             log.warning('tile %d raised to %d, the smallest tile that is safe to run', tile, MIN_SIDE)
             tile = MIN_SIDE
         from .backends import DynamicBackend, PredictorBackend
-        path = resolve_model(model, denoise_strength, progress)
+        model, dni = dni_pair(model, dni_weight)
+        path = resolve_model(model, denoise_strength, progress, dni=dni)
         self.model_path = path
         if is_infer_dir(path):
             if backend == 'dynamic':

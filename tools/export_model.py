@@ -9,7 +9,8 @@ model_info.json (arch, scale, mod, source, dtype). The model (--model_path, or
 --model-dir as in the original PaddleGAN-style command) is a .pdparams/.pth/
 .safetensors file or a zoo name such as realesrgan-x4plus; there is no default.
 --block/--num_feat/--scale complete bare weights whose architecture is not
-stored in the file, and are checked against a file that stores it.
+stored in the file, and are checked against a file that stores it. --dni OTHER W
+exports the network interpolation W x model + (1 - W) x OTHER (ESRGAN's DNI).
 """
 import sys
 import time
@@ -33,6 +34,9 @@ def build_parser():
     p.add_argument('--scale', type=int, default=None, help='network scale, for weights that do not store it')
     p.add_argument('-dn', '--denoise_strength', type=float, default=None,
                    help='0..1, only with the zoo model realesr-general-x4v3 (blends it with its wdn variant)')
+    p.add_argument('--dni', nargs=2, default=None, metavar=('OTHER', 'W'),
+                   help='network interpolation (DNI): export W x the model + (1 - W) x OTHER (weights file or zoo '
+                        'name of the same architecture); W 1 = the model, 0 = OTHER')
     p.add_argument('--check', type=int, default=64,
                    help='compare the exported graph with the network on a random NxN input (0: skip; default 64)')
     return p
@@ -65,7 +69,11 @@ def main(argv=None):
     over = {k: v for k, v in (('num_block', args.num_block), ('num_feat', args.num_feat), ('scale', args.scale))
             if v is not None}
     try:
-        path = resolve_model(args.model_path, args.denoise_strength)
+        dni = None
+        if args.dni:
+            from models.zoo import check_dni_weight
+            dni = (args.dni[0], check_dni_weight(args.dni[1], '--dni W'))
+        path = resolve_model(args.model_path, args.denoise_strength, dni=dni)
         net, arch = models.load_network(path, arch=over or None)
     except Exception as e:  # user error: bad path or weights that do not fit
         print(f'error: cannot load the model: {e}', file=sys.stderr)

@@ -1,0 +1,128 @@
+"""Network interpolation (DNI) between a base and its finetune: models.zoo.dni, the Upscaler's RealESRGANer-style
+``model=[a, b], dni_weight=[wa, wb]``, ``--dni OTHER W`` in tools/infer.py, tools/predict.py and tools/export_model.py."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models import zoo
+from utils.checkpoint import load_state_file, pick_params, save_checkpoint
+
+from .conftest import TINY, tiny_state
+
+ROOT = Path(__file__).resolve().parents[2]
+ARCH = TINY['srvgg_x4']
+
+
+@pytest.fixture
+def pair(tmp_path, monkeypatch):
+    """A tiny base and a 'finetune' of it (the base plus a small change to every weight), and a private cache."""
+    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))
+    base = tiny_state(ARCH, 0)
+    rng = np.random.default_rng(1)
+    ft = {k: v + 0.2 * np.abs(v).mean() * rng.standard_normal(v.shape).astype(np.float32) for k, v in base.items()}
+    pb = save_checkpoint(tmp_path / 'base.pdparams', params=base, arch=ARCH)
+    pf = save_checkpoint(tmp_path / 'finetuned.pdparams', params=ft, arch=ARCH)
+    return pf, pb, ft, base
+
+
+def test_dni_weights_ends_and_interior(pair, tmp_path):
+    pf, pb, ft, base = pair
+    assert zoo.dni(pf, pb, 1) == pf and zoo.dni(pf, pb, 0.0) == pb  # the files themselves at the ends
+    p = zoo.dni(pf, pb, 0.3)
+    assert p.parent == tmp_path / 'cache' / 'dni'
+    st, arch = pick_params(load_state_file(p))
+    assert arch == ARCH
+    for k in ft:
+        np.testing.assert_allclose(st[k], 0.3 * ft[k] + 0.7 * base[k], rtol=1e-6, atol=1e-7)
+    mtime = p.stat().st_mtime_ns
+    assert zoo.dni(pf, pb, 0.3) == p and p.stat().st_mtime_ns == mtime  # written once
+    assert zoo.dni(pf, pb, 0.7) != p
+
+
+def test_dni_bad_input(pair, tmp_path):
+    pf, pb, _, _ = pair
+    for w in (-0.1, 1.5, float('nan'), 'half'):
+        with pytest.raises(ValueError, match=r'dni weight must be'):
+            zoo.dni(pf, pb, w)
+    other = save_checkpoint(tmp_path / 'rrdb.pdparams', params=tiny_state(TINY['rrdb_x4']), arch=TINY['rrdb_x4'])
+    with pytest.raises(ValueError, match='one architecture'):
+        zoo.dni(pf, other, 0.5)
+    with pytest.raises(FileNotFoundError):
+        zoo.dni(pf, tmp_path / 'missing.pdparams', 0.5)
+
+
+def _up(model, photo, **kw):
+    from inference import Upscaler
+    return Upscaler(model, tile=0, precision='fp32', **kw).upscale(photo[:48, :64])
+
+
+def test_upscaler_gives_the_base_at_0_and_the_finetune_at_1(pair, photo):
+    pf, pb, _, _ = pair
+    ft_out, base_out = _up(pf, photo, backend='dynamic'), _up(pb, photo, backend='dynamic')
+    assert np.abs(ft_out.astype(int) - base_out.astype(int)).max() > 3  # the two models differ
+    np.testing.assert_array_equal(_up([pf, pb], photo, backend='dynamic', dni_weight=[1, 0]), ft_out)
+    np.testing.assert_array_equal(_up([pf, pb], photo, backend='dynamic', dni_weight=[0, 1]), base_out)
+
+
+def test_predictor_matches_dynamic_graph_at_an_interior_point(pair, photo, tmp_path):
+    import models
+    pf, pb, _, _ = pair
+    from inference import Upscaler
+    up = Upscaler([pf, pb], backend='predictor', precision='fp32', dni_weight=[0.4, 0.6],
+                  cache_root=tmp_path / 'exports')
+    net, _ = models.load_network(zoo.dni(pf, pb, 0.4))
+    x = np.random.default_rng(2).random((1, 3, 24, 32), dtype=np.float32)
+    import paddle
+    with paddle.no_grad():
+        ref = net(paddle.to_tensor(x)).numpy()
+    np.testing.assert_allclose(up.backend.forward(x), ref, atol=1e-4)
+    # and the interior point is neither end
+    dyn = _up([pf, pb], photo, backend='dynamic', dni_weight=[0.4, 0.6])
+    pred = _up([pf, pb], photo, backend='predictor', dni_weight=[0.4, 0.6], cache_root=tmp_path / 'exports')
+    assert np.abs(dyn.astype(int) - pred.astype(int)).max() <= 1
+    assert np.abs(dyn.astype(int) - _up(pf, photo, backend='dynamic').astype(int)).max() > 1
+
+
+def test_upscaler_dni_bad_arguments(pair):
+    from inference import Upscaler
+    pf, pb, _, _ = pair
+    with pytest.raises(ValueError, match='add up to 1'):
+        Upscaler([pf, pb], backend='dynamic', dni_weight=[0.5, 0.7])
+    with pytest.raises(ValueError, match='two models need dni_weight'):
+        Upscaler([pf, pb], backend='dynamic')
+    with pytest.raises(ValueError, match='two models, two weights'):
+        Upscaler(pf, backend='dynamic', dni_weight=[0.5, 0.5])
+
+
+def _run(tool, *args, env=None):
+    import os
+    res = subprocess.run([sys.executable, str(ROOT / 'tools' / tool), *map(str, args)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, env=dict(os.environ, **(env or {})))
+    return res.returncode, res.stdout, res.stderr
+
+
+def test_cli_dni_in_infer_predict_and_export(pair, photo, tmp_path):
+    import cv2
+    from inference import Upscaler
+    pf, pb, _, _ = pair
+    env = {'REALESRGAN_PADDLE_HOME': str(tmp_path / 'cache')}
+    src = tmp_path / 'in.png'
+    cv2.imwrite(str(src), photo[:48, :64])
+    ref = Upscaler([pf, pb], backend='dynamic', precision='fp32', dni_weight=[0.3, 0.7]).upscale(cv2.imread(str(src)))
+    for tool in ('predict.py', 'infer.py'):
+        rc, _, err = _run(tool, '-i', src, '-o', tmp_path / f'{tool}.png', '-m', pf, '--dni', pb, '0.3', '--fp32',
+                          '-q', env=env)
+        assert rc == 0, err
+        assert np.abs(cv2.imread(str(tmp_path / f'{tool}.png')).astype(int) - ref.astype(int)).max() <= 1, tool
+    rc, out, err = _run('export_model.py', '-m', pf, '--dni', pb, '0.3', '-o', tmp_path / 'infer', env=env)
+    assert rc == 0 and 'max abs diff' in out, err
+    exported = Upscaler(tmp_path / 'infer', precision='fp32').upscale(cv2.imread(str(src)))
+    assert np.abs(exported.astype(int) - ref.astype(int)).max() <= 1
+    # bad weight: one line, exit 2
+    rc, _, err = _run('predict.py', '-i', src, '-o', tmp_path / 'bad.png', '-m', pf, '--dni', pb, '1.5', '-q', env=env)
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and 'in [0, 1]' in err
+    rc, _, err = _run('export_model.py', '-m', pf, '--dni', pb, 'x', '-o', tmp_path / 'bad', env=env)
+    assert rc == 2 and 'must be a number' in err

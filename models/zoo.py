@@ -248,6 +248,13 @@ def check_dni_weight(weight, what='dni weight'):
     return w
 
 
+def _full_arch(arch):
+    """``arch`` with every constructor key, defaults filled in (``scale: 4`` written or not is one network)."""
+    from .specs import get_spec
+    spec = get_spec(arch)
+    return {'type': arch['type'], **{k: arch.get(k, spec.default(k)) for k in spec.keys}}
+
+
 def dni(model, other, weight, source='auto', progress=True):
     """ESRGAN's network interpolation (DNI): the weights ``weight * model + (1 - weight) * other``.
 
@@ -276,7 +283,7 @@ def dni(model, other, weight, source='auto', progress=True):
         return dst
     sa, arch_a = read_checkpoint(pa)
     sb, arch_b = read_checkpoint(pb)
-    if arch_a != arch_b:
+    if _full_arch(arch_a) != _full_arch(arch_b):  # a finetune's options may leave defaults out
         raise ValueError(f'DNI needs two networks of one architecture: {pa} is {arch_a}, {pb} is {arch_b}')
     try:
         state = interpolate_states(sa, sb, w)

@@ -37,6 +37,11 @@ def test_dni_weights_ends_and_interior(pair, tmp_path):
     assert arch == ARCH
     for k in ft:
         np.testing.assert_allclose(st[k], 0.3 * ft[k] + 0.7 * base[k], rtol=1e-6, atol=1e-7)
+    # a finetune's arch may leave out a default (RRDBNet's scale 4) that the zoo file writes: one network
+    rrdb = {k: v for k, v in TINY['rrdb_x4'].items() if k != 'scale'}
+    ra = save_checkpoint(tmp_path / 'ra.pdparams', params=tiny_state(TINY['rrdb_x4'], 0), arch=rrdb)
+    rb = save_checkpoint(tmp_path / 'rb.pdparams', params=tiny_state(TINY['rrdb_x4'], 1), arch=TINY['rrdb_x4'])
+    assert pick_params(load_state_file(zoo.dni(ra, rb, 0.5)))[1] == rrdb
     mtime = p.stat().st_mtime_ns
     assert zoo.dni(pf, pb, 0.3) == p and p.stat().st_mtime_ns == mtime  # written once
     assert zoo.dni(pf, pb, 0.7) != p

@@ -7,9 +7,11 @@ from .gan import GANLoss, gan_loss
 from .ldl import LDLLoss, artifact_map, ldl_loss
 from .perceptual import PerceptualLoss, VGGWeightsMissing, perceptual_loss
 from .pixel import L1Loss, MSELoss, l1_loss, mse_loss
+from .texture import RandomVGGLoss, SlicedWassersteinLoss, sliced_wasserstein_loss
 
 LOSSES = {c.__name__: c for c in (L1Loss, MSELoss, PerceptualLoss, GANLoss, HFEnergyLoss, FFTAmplitudeLoss,
-                                  GradientLoss, LowPassL1Loss, SubpixelGridLoss, LDLLoss, SelfAnchorLoss)}
+                                  GradientLoss, LowPassL1Loss, SubpixelGridLoss, LDLLoss, SelfAnchorLoss,
+                                  SlicedWassersteinLoss, RandomVGGLoss)}
 
 
 def build_loss(opt, where='loss'):
@@ -24,4 +26,5 @@ def build_loss(opt, where='loss'):
 __all__ = ['GANLoss', 'gan_loss', 'PerceptualLoss', 'VGGWeightsMissing', 'perceptual_loss', 'L1Loss', 'MSELoss',
            'l1_loss', 'mse_loss', 'LOSSES', 'build_loss', 'HFEnergyLoss', 'FFTAmplitudeLoss', 'GradientLoss',
            'hf_energy_loss', 'fft_amplitude_loss', 'gradient_loss', 'LowPassL1Loss', 'lowpass_l1_loss', 'SubpixelGridLoss', 'subpixel_grid_loss', 'LDLLoss',
-           'artifact_map', 'ldl_loss', 'SelfAnchorLoss', 'self_anchor_loss']
+           'artifact_map', 'ldl_loss', 'SelfAnchorLoss', 'self_anchor_loss',
+           'RandomVGGLoss', 'SlicedWassersteinLoss', 'sliced_wasserstein_loss']

@@ -42,9 +42,11 @@ class F:
 LOSS_SLOTS = {'pixel_opt': ('L1Loss', 'MSELoss'), 'perceptual_opt': ('PerceptualLoss',), 'gan_opt': ('GANLoss',),
               'hf_opt': ('HFEnergyLoss',), 'fft_opt': ('FFTAmplitudeLoss',), 'gradient_opt': ('GradientLoss',),
               'lowpass_opt': ('LowPassL1Loss',), 'ldl_opt': ('LDLLoss',), 'grid_opt': ('SubpixelGridLoss',),
-              'anchor_opt': ('SelfAnchorLoss',)}
+              'anchor_opt': ('SelfAnchorLoss',), 'swd_opt': ('SlicedWassersteinLoss',),
+              'randvgg_opt': ('RandomVGGLoss',)}
 DETAIL_LOSSES = (('l_g_hf', 'hf_opt'), ('l_g_fft', 'fft_opt'), ('l_g_grad', 'gradient_opt'),
-                 ('l_g_lowpass', 'lowpass_opt'), ('l_g_grid', 'grid_opt'))
+                 ('l_g_lowpass', 'lowpass_opt'), ('l_g_grid', 'grid_opt'), ('l_g_swd', 'swd_opt'),
+                 ('l_g_rvgg', 'randvgg_opt'))
 # section -> (kind, default type) of the sections built by training.schema
 TYPED = {'network_g': ('network', None), 'network_d': ('network', None),
          'datasets.train': ('dataset', None), 'datasets.val': ('dataset', None),

@@ -91,3 +91,23 @@ def test_bad_input():
         SelfAnchorLoss(sigma=-1)
     with pytest.raises(ValueError, match='high_weight'):
         SelfAnchorLoss(high_weight=-0.1)
+
+
+def test_energy_term_adds_the_band_strength_towards_the_anchor(photo_batch):
+    """``energy_weight`` adds ``hf_energy_loss(pred, anchor)``: phase-free, so a shifted texture of the
+    anchor's strength costs less there than the same texture flattened."""
+    from loss.frequency import hf_energy_loss
+    big = photo_batch(2, 72)
+    gt, shifted = big[:, :, 4:68, 4:68], big[:, :, :64, :64]
+    base = float(self_anchor_loss(shifted, gt, gt))
+    with_e = float(self_anchor_loss(shifted, gt, gt, energy_weight=2.0, window=8))
+    assert with_e == pytest.approx(base + 2.0 * float(hf_energy_loss(shifted, gt, 8)), rel=1e-5)
+    flat = gaussian_blur(gt, 2.0)
+    assert float(hf_energy_loss(shifted, gt, 8)) < 0.5 * float(hf_energy_loss(flat, gt, 8))
+    layer = SelfAnchorLoss(0.5, energy_weight=2.0, window=8)
+    assert float(layer(shifted, gt, gt)) == pytest.approx(0.5 * with_e, rel=1e-5)
+    assert self_anchor_loss(shifted, gt, gt, energy_weight=2.0, reduction='none').shape == [2, 3, 64, 64]
+    with pytest.raises(ValueError, match='energy_weight'):
+        self_anchor_loss(shifted, gt, gt, energy_weight=-1)
+    with pytest.raises(ValueError, match='window'):
+        SelfAnchorLoss(window=0)

@@ -126,3 +126,16 @@ def test_shipped_cpu_recipe_loads_with_its_detail_loss(tmp_path):
     assert opt['train']['grid_opt']['type'] == 'SubpixelGridLoss' and opt['train']['grid_opt']['loss_weight'] > 0
     assert opt['train'].get('perceptual_opt') is None and opt.get('network_d') is None
     assert opt['val']['metrics']['detail']['type'] == 'detail_ratio'
+
+
+def test_texture_losses_alone_move_the_generator(tmp_path, photo_batch):
+    """The weight-free texture terms (swd_opt, randvgg_opt) reach the generator with the pixel L1 off."""
+    opt = _opt(tmp_path, 'model_type=RealESRNetModel', 'network_d=null', 'train.gan_opt=null',
+               'train.pixel_opt.loss_weight=0.0', 'train.swd_opt={type: SlicedWassersteinLoss, num_proj: 4}',
+               'train.randvgg_opt={type: RandomVGGLoss, style_weight: 1.0, layer_weights: {conv2_2: 1.0}}')
+    paddle.seed(0)
+    model = build_model(opt, LOG)
+    before = {k: v.numpy().copy() for k, v in model.g.state_dict().items()}
+    losses = model.optimize(*_batch(photo_batch), 1)
+    assert losses['l_g_swd'] > 0 and losses['l_g_rvgg'] > 0
+    assert any(not np.array_equal(v.numpy(), before[k]) for k, v in model.g.state_dict().items())

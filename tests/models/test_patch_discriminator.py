@@ -91,3 +91,13 @@ def test_gan_trainer_steps_both_networks_with_it(tmp_path, photo_batch, view):
         assert np.isfinite(losses[k]), k
     assert any(not np.array_equal(v.numpy(), g0[k]) for k, v in model.g.state_dict().items())
     assert any(not np.array_equal(v.numpy(), d0[k]) for k, v in model.d.state_dict().items())
+
+
+def test_spectral_norm_can_be_left_out():
+    with_sn, plain = _d('wavelet'), _d('wavelet', spectral=False)
+    assert any(k.endswith('weight_orig') for k in with_sn.state_dict())
+    assert not any(k.endswith('weight_orig') for k in plain.state_dict())
+    x = paddle.rand([1, 3, 32, 32])
+    x.stop_gradient = False
+    plain(x).mean().backward()
+    assert np.abs(x.grad.numpy()).sum() > 0

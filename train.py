@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Train or finetune Real-ESRNet / Real-ESRGAN from a BasicSR-style options file.
 
-    python train.py --yml_path options/finetune_realesrgan_x4plus.yml [--auto_resume] [--debug] \
+    python train.py --yml_path options/finetune_realesrgan_x4plus.yml [--auto_resume] [--debug] \\
         [-o train.total_iter=1000 -o path.experiments_root=/tmp/x ...]
 
 Multi-process: python -m paddle.distributed.launch --gpus 0,1,2,3 train.py --yml_path ...

@@ -1,6 +1,6 @@
 """Cut HR images into overlapping sub-images for faster training I/O.
 
-    python tools/extract_subimages.py --input HR_DIR --output SUB_DIR \
+    python tools/extract_subimages.py --input HR_DIR --output SUB_DIR \\
         --crop_size 400 --step 200 --thresh_size 0 --n_thread 2
 
 Crops start every ``--step`` pixels; when the remainder at the right or

@@ -8,10 +8,18 @@ cd "$(dirname "$0")/.."
 repo="$PWD"
 work="${1:-$(mktemp -d)}"
 mkdir -p "$work"
-echo "[fresh-venv] venv with requirements.txt alone in $work/venv"
-python -m venv "$work/venv"
-py="$work/venv/bin/python"
-"$py" -m pip install -q --disable-pip-version-check -r requirements.txt
+# The venv is kept between runs, keyed by the hash of requirements.txt (a new file makes a new venv).
+key="$(sha256sum requirements.txt | cut -c1-12)"
+venv="${RESR_CI_VENV_ROOT:-$HOME/.cache/realesrgan-paddle/ci-venv}/$key"
+if [ ! -f "$venv/.complete" ]; then
+  echo "[fresh-venv] venv with requirements.txt alone in $venv"
+  rm -rf "$venv" && python -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements.txt
+  touch "$venv/.complete"
+else
+  echo "[fresh-venv] reusing $venv (requirements.txt alone)"
+fi
+py="$venv/bin/python"
 "$py" - "$work" <<'PY'
 import subprocess, sys
 from pathlib import Path

@@ -67,6 +67,8 @@ def main(argv=None):
     from training.models import NonFiniteLossError
     from training.trainer import train
     from utils.checkpoint import CheckpointFormatError, UnsafeCheckpointError
+    from utils.cli import sigterm_as_interrupt
+    sigterm_as_interrupt()
     try:
         train(opt, auto_resume=args.auto_resume, debug=args.debug)
     except (CheckpointFormatError, UnsafeCheckpointError) as exc:  # a bad weights file is bad input

@@ -50,8 +50,8 @@ PY
 echo "[fresh-venv] the one command (tiny recipe)"
 "$py" tools/finetune_domain.py --videos "$work/clips" --work "$work/run" --base "$work/tiny_base.pdparams" \
   --iters 8 -o gt_size=32 -o datasets.train.crop_pad_size=64 -o queue_size=4 --gap 0.5 -q
-gt="$(find "$work/run" -type d -path '*heldout*' -name gt | head -1)"
-lq="$(dirname "$gt")/lq"
+gt="$work/run/split/val_hr"
+lq="$work/run/degrade/val_lq"
 echo "[fresh-venv] tools/evaluate.py on $gt"
 "$py" tools/evaluate.py --gt "$gt" --lq "$lq" --models bicubic=bicubic base="$work/tiny_base.pdparams" \
   mine="$work/run/export" --no-iqa --csv "$work/metrics.csv"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Train or finetune Real-ESRNet / Real-ESRGAN from a BasicSR-style options file.
 
-    python train.py --yml_path options/finetune_realesrgan_x4plus.yml [--auto_resume] [--debug] \
+    python train.py --yml_path options/finetune_realesrgan_x4plus.yml [--auto_resume] [--debug] \\
         [-o train.total_iter=1000 -o path.experiments_root=/tmp/x ...]
 
 Multi-process: python -m paddle.distributed.launch --gpus 0,1,2,3 train.py --yml_path ...
@@ -67,6 +67,8 @@ def main(argv=None):
     from training.models import NonFiniteLossError
     from training.trainer import train
     from utils.checkpoint import CheckpointFormatError, UnsafeCheckpointError
+    from utils.cli import sigterm_as_interrupt
+    sigterm_as_interrupt()
     try:
         train(opt, auto_resume=args.auto_resume, debug=args.debug)
     except (CheckpointFormatError, UnsafeCheckpointError) as exc:  # a bad weights file is bad input

@@ -13,6 +13,7 @@ import yaml
 
 from tests.user_path import ROOT, run, workspace
 from utils.metrics import psnr
+from tests.skips import TORCH_SKIP
 
 TINY = {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 4, 'num_block': 23, 'num_grow_ch': 4,
         'scale': 4}
@@ -34,7 +35,7 @@ def _seed_yml(path):
 
 
 def test_seed_commands_chain_verbatim(tmp_path, hr_photos):
-    torch = pytest.importorskip('torch')  # only to write the .pth the way PyTorch does
+    torch = pytest.importorskip('torch', reason=TORCH_SKIP)  # only to write the .pth the way PyTorch does
     from models import torch_reference as ta
     ws = workspace(tmp_path / 'project')
     torch.manual_seed(0)

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ['convert.md', 'dataset.md', 'finetune.md', 'export_infer.md', 'degradation.md', 'finetune_domain.md']
+PAGES = ['convert.md', 'dataset.md', 'finetune.md', 'export_infer.md', 'degradation.md', 'finetune_domain.md', 'benchmarks.md']
 DIARY = re.compile(r'\b(sessions?|issues?|targets?)\b', re.I)
 
 

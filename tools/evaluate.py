@@ -1,7 +1,7 @@
 """Compare super-resolution models on what users see: distortion and perception, per image and on average.
 
 With ground truth (a GT folder and an LQ folder with the same file names):
-    python tools/evaluate.py --gt HR_DIR --lq LQ_DIR --models bicubic=bicubic base=realesr-animevideov3 \
+    python tools/evaluate.py --gt HR_DIR --lq LQ_DIR --models bicubic=bicubic base=realesr-animevideov3 \\
         x4plus=realesrgan-x4plus mine=experiments/NAME/models/net_g_600.pdparams --sheet sheet.png
 
 Real footage without ground truth (NIQE and the detail statistics only):

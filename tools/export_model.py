@@ -1,7 +1,7 @@
 """Export a generator to the legacy static graph for Paddle Inference.
 
     python tools/export_model.py --model_path X.pdparams --save-inference-dir ./infer
-    python tools/export_model.py --model-dir ./experiments/NAME/models/net_g_5000.pdparams \
+    python tools/export_model.py --model-dir ./experiments/NAME/models/net_g_5000.pdparams \\
         --save-inference-dir ./infer/ --block 23
 
 Writes inference.pdmodel, inference.pdiparams (dynamic N/H/W input) and

@@ -1,6 +1,6 @@
 """Cut HR images into overlapping sub-images for faster training I/O.
 
-    python tools/extract_subimages.py --input HR_DIR --output SUB_DIR \
+    python tools/extract_subimages.py --input HR_DIR --output SUB_DIR \\
         --crop_size 400 --step 200 --thresh_size 0 --n_thread 2
 
 Crops start every ``--step`` pixels; when the remainder at the right or
@@ -93,6 +93,9 @@ def main(argv=None):
     written, kept, small = totals or (0, 0, 0)
     print(f'sub-images: {len(files)} images -> {written} crops written, {kept} already there, '
           f'{small} images smaller than {args.crop_size} skipped, {len(errors)} unreadable -> {out}')
+    if files and small * 2 > len(files):
+        print(f'warning: {small} of {len(files)} images are smaller than --crop_size {args.crop_size} and give no '
+              f'crop: use a smaller --crop_size (at least the training gt_size)', file=sys.stderr)
     return 1 if errors else 0
 
 

@@ -2,13 +2,13 @@
 
 Single (GT only), one or more folders, each with its root:
 
-    python tools/generate_meta_info.py --input datasets/DF2K/DF2K_HR datasets/DF2K/DF2K_multiscale \
+    python tools/generate_meta_info.py --input datasets/DF2K/DF2K_HR datasets/DF2K/DF2K_multiscale \\
         --root datasets/DF2K datasets/DF2K --meta_info datasets/DF2K/meta_info/meta_info_DF2Kmultiscale.txt
 
 Each line is an image path relative to its folder's root (default: the
 folder's parent). Paired (GT, LQ) for the paired finetune:
 
-    python tools/generate_meta_info.py --paired --input GT_DIR LQ_DIR \
+    python tools/generate_meta_info.py --paired --input GT_DIR LQ_DIR \\
         [--root GT_ROOT LQ_ROOT] --meta_info meta_info_pair.txt
 
 Each line is ``gt_rel, lq_rel``; LQ images pair with GT images by relative

@@ -98,3 +98,18 @@ def fail(prog, message):
     """One-line usage error from a tool's own post-parse checks; exit status 2."""
     print(f'{prog}: error: {message}', file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
+
+
+def sigterm_as_interrupt():
+    """Make SIGTERM (``kill``, a job scheduler, ``docker stop``) end the run the way Ctrl-C does: a
+    KeyboardInterrupt, so the tool prints its one ``interrupted`` line and the run can resume. Paddle's import
+    installs a handler of its own (it prints a C++ stack and aborts), so paddle is imported first."""
+    import signal
+
+    import paddle  # noqa: F401  (its import replaces the SIGTERM handler: ours must come after)
+
+    def _interrupt(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)

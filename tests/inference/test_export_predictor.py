@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from utils.metrics import psnr
+from tests.skips import TORCH_SKIP
 
 
 @pytest.mark.parametrize('name', ['rrdb_x4', 'rrdb_x2', 'rrdb_x1', 'srvgg_x4'])
@@ -30,7 +31,7 @@ def test_export_matches_dynamic_graph_with_dynamic_shapes(tiny_models, tmp_path,
 
 
 def _torch_upscale(arch, state, img):
-    torch = pytest.importorskip('torch')
+    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
     from models.torch_reference import build_torch_network
     net = build_torch_network(arch).eval()
     net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from utils.ffmpeg import ffmpeg_exe, ffprobe_exe, probe_video
+from tests.skips import FFPROBE_SKIP
 
 
 def _make_clip(shared_data, dst, fps, frames=5):
@@ -110,7 +111,7 @@ def test_rotated_video_is_upscaled_upright(up, shared_data, tmp_path, monkeypatc
     shown = _gray_frames(phone, 48, 64, autorotate=True)[0]  # what a player shows: 48 wide, 64 high
     assert _corr(shown, np.rot90(shown, 2)) < 0.5  # the content tells the orientations apart
     if tools == 'ffprobe' and not uff.ffprobe_exe():
-        pytest.skip('no ffprobe')
+        pytest.skip(FFPROBE_SKIP)
     if tools != 'ffprobe':
         monkeypatch.setattr(uff, 'ffprobe_exe', lambda: None)
     if tools == 'imageio-ffmpeg':  # ffmpeg 7+ static binary, no ffprobe

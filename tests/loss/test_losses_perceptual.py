@@ -9,6 +9,7 @@ from loss import PerceptualLoss, VGGWeightsMissing, build_loss, perceptual_loss
 from loss.perceptual import DEFAULT_LAYER_WEIGHTS, gram_matrix
 from models.vgg import VGG19FeatureExtractor, torchvision_index_map
 from utils.checkpoint import save_checkpoint
+from tests.skips import TORCH_SKIP
 
 LAYERS = {'conv1_2': 0.1, 'conv2_2': 0.5}
 
@@ -51,7 +52,7 @@ def test_wrong_file_is_rejected(tmp_path):
 
 
 def test_matches_torch_recomputation(vgg_file):
-    torch = pytest.importorskip('torch')
+    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
     path, state = vgg_file
     crit = PerceptualLoss(LAYERS, vgg_weights=str(path), perceptual_weight=2.0)
     x, gt = _imgs(0)

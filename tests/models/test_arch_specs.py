@@ -4,6 +4,7 @@ import pytest
 
 import models
 from models.detect import detect_arch, normalize_state_dict
+from tests.skips import SAFETENSORS_SKIP
 
 RRDB = {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2, 'num_feat': 8, 'num_block': 2,
         'num_grow_ch': 4}
@@ -85,7 +86,7 @@ def test_broken_layouts_are_named():
 
 def test_zoo_checks_a_vgg19_release_file_like_any_other(tmp_path):
     """A torchvision-layout VGG19 converts into the zoo entry's arch (no per-type special case)."""
-    st = pytest.importorskip('safetensors.numpy')
+    st = pytest.importorskip('safetensors.numpy', reason=SAFETENSORS_SKIP)
     from models import zoo
     from models.vgg import _VGG19_CFG, torchvision_index_map
     from utils.checkpoint import load_state_file

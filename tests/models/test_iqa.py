@@ -5,8 +5,9 @@ import paddle
 import pytest
 
 from models import iqa, zoo
+from tests.skips import TORCH_SKIP
 
-torch = pytest.importorskip('torch')
+torch = pytest.importorskip('torch', reason=TORCH_SKIP)
 tnn = torch.nn
 TF = torch.nn.functional
 

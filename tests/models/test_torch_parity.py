@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.skips import TORCH_SKIP
 
-torch = pytest.importorskip('torch')
+torch = pytest.importorskip('torch', reason=TORCH_SKIP)
 
 ROOT = Path(__file__).resolve().parents[2]
 TOL = 1e-4

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.skips import SAFETENSORS_SKIP, TORCH_SKIP
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / 'tools' / 'convert_torch.py'
@@ -142,7 +143,7 @@ def test_never_overwrites_the_input(tmp_path, capsys):
 
 
 def test_safetensors_input(tmp_path):
-    st = pytest.importorskip('safetensors.numpy')
+    st = pytest.importorskip('safetensors.numpy', reason=SAFETENSORS_SKIP)
     state = _srvgg_state(upscale=3)
     src = tmp_path / 'anime.safetensors'
     st.save_file(state, str(src))
@@ -155,7 +156,7 @@ def test_safetensors_input(tmp_path):
 
 
 def test_verify_reports_diff_with_torch(tmp_path, capsys):
-    torch = pytest.importorskip('torch')
+    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
     from models import torch_reference as ta
     torch.manual_seed(0)
     net = ta.RRDBNet(scale=2, num_feat=8, num_block=1, num_grow_ch=4)

@@ -199,3 +199,13 @@ def test_subimages_and_meta_info_round_trip_through_datasets(photo_dir, tmp_path
     ref_lq = cv2.imread(str(root / lq_rel))[:, :, ::-1].transpose(2, 0, 1).astype(np.float32) / 255
     assert item['lq'].shape == (3, 100, 100) and np.allclose(item['lq'], ref_lq, atol=1e-6)
     assert item['gt'].shape == (3, 400, 400)
+
+
+def test_subimages_warn_when_most_images_give_no_crop(photo_dir, tmp_path, capsys):
+    sub = load_tool('extract_subimages')
+    n = len(list(photo_dir.glob('*.png')))
+    assert sub.main(['--input', str(photo_dir), '--output', str(tmp_path / 'a'), '--crop_size', '5000']) == 0
+    err = capsys.readouterr().err
+    assert f'warning: {n} of {n} images are smaller than --crop_size 5000' in err
+    assert sub.main(['--input', str(photo_dir), '--output', str(tmp_path / 'b'), '--crop_size', '64']) == 0
+    assert 'warning' not in capsys.readouterr().err

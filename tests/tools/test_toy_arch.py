@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from tests.skips import SAFETENSORS_SKIP
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCH = {'type': 'ToyShuffleNet', 'num_in_ch': 3, 'num_feat': 8, 'factor': 2}
@@ -101,7 +102,7 @@ def _expected(state, img):
 def test_toy_arch_converts_predicts_exports_and_infers(toy, monkeypatch, capsys):
     import models
     from utils.metrics import psnr
-    st = pytest.importorskip('safetensors.numpy')
+    st = pytest.importorskip('safetensors.numpy', reason=SAFETENSORS_SKIP)
     spec, state, d = toy
     assert models.find_spec('ToyShuffleNet') is spec and models.NETWORKS['ToyShuffleNet'] is spec.cls
     convert = _load_tool('convert_torch')

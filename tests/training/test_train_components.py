@@ -14,6 +14,7 @@ from training.models import NonFiniteLossError, build_model
 from training.options import load_options
 from training.schedulers import MultiStepWarmupLR
 from training.state_io import load_state, save_state
+from tests.skips import TORCH_SKIP
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_G = {'type': 'SRVGGNetCompact', 'num_feat': 8, 'num_conv': 2, 'upscale': 4}
@@ -164,7 +165,7 @@ def test_degradation_section_reaches_kernel_sampling_and_pipeline(tmp_path):
 
 
 def test_pretrained_pth_is_converted_on_the_fly(tmp_path):
-    torch = pytest.importorskip('torch')
+    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
     paddle.seed(3)
     src = build_network(TINY_G)
     state = {k: torch.from_numpy(v.numpy().copy()) for k, v in src.state_dict().items()}

@@ -154,3 +154,22 @@ def test_bad_data_and_mismatched_weights_are_one_line_errors(tmp_path):
         res = subprocess.run(_cmd(tmp_path / 'exp', *extra), cwd=ROOT, capture_output=True, text=True, timeout=120)
         err = [l for l in res.stderr.splitlines() if l.startswith('error:')]
         assert res.returncode == 1 and len(err) == 1 and 'Traceback' not in res.stderr, res.stderr[-1500:]
+
+
+def test_sigterm_ends_like_ctrl_c_and_the_run_resumes(tmp_path):
+    """SIGTERM (kill PID, a scheduler) used to end train.py with no message (or Paddle's C++ stack); now it is
+    a KeyboardInterrupt: one line, exit status 130, and --auto_resume continues from the saved state."""
+    cmd = _cmd(tmp_path, '-o', 'train.total_iter=100000', '-o', 'logger.save_checkpoint_freq=2')
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    states = tmp_path / 'tiny_smoke' / 'training_states'
+    deadline = time.time() + 180
+    while time.time() < deadline and not list(states.glob('*.pdstates')):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == 'interrupted: continue with the same command plus --auto_resume'
+    assert 'Traceback' not in err and 'FatalError' not in err
+    saved = max(int(p.stem) for p in states.glob('*.pdstates'))
+    log = _run(_cmd(tmp_path, '-o', f'train.total_iter={saved + 1}', '--auto_resume'))
+    assert 'resum' in log.lower() and str(saved) in log, log[-2000:]

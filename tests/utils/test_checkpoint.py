@@ -12,6 +12,7 @@ import pytest
 
 from utils.checkpoint import (CheckpointFormatError, UnsafeCheckpointError, load_state_file, pick_params,
                               save_checkpoint, sha256_file)
+from tests.skips import SAFETENSORS_SKIP, TORCH_SKIP
 
 _spec = importlib.util.spec_from_file_location('crafted_checkpoints',
                                                Path(__file__).with_name('crafted_checkpoints.py'))
@@ -79,7 +80,7 @@ def test_refused_globals_inside_allowed_calls(tmp_path):
 
 def test_whole_model_pickle_is_refused(tmp_path):
     """torch.save(model) pickles the class; the reader names it and refuses."""
-    torch = pytest.importorskip('torch')
+    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
     path = tmp_path / 'model.pth'
     torch.save(torch.nn.Conv2d(1, 1, 1), path)
     with pytest.raises(UnsafeCheckpointError, match=r'torch\.nn\.modules\.conv\.Conv2d'):
@@ -88,7 +89,7 @@ def test_whole_model_pickle_is_refused(tmp_path):
 
 @pytest.mark.parametrize('legacy', [False, True])
 def test_torch_dtypes_views_and_parameters(tmp_path, legacy):
-    torch = pytest.importorskip('torch')
+    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
     torch.manual_seed(0)
     base = torch.arange(24, dtype=torch.float32)
     data = {
@@ -143,7 +144,7 @@ def test_safetensors_own_parser(tmp_path):
 
 
 def test_safetensors_matches_the_library(tmp_path):
-    st = pytest.importorskip('safetensors.numpy')
+    st = pytest.importorskip('safetensors.numpy', reason=SAFETENSORS_SKIP)
     arrs = {'x.weight': np.random.default_rng(1).standard_normal((4, 2, 3, 3)).astype(np.float32),
             'x.bias': np.arange(4, dtype=np.float16)}
     st.save_file(arrs, str(tmp_path / 'lib.safetensors'))
@@ -210,7 +211,7 @@ def test_pick_params_preference(tmp_path):
 
 @pytest.mark.parametrize('legacy', [False, True])
 def test_truncated_and_foreign_files(tmp_path, legacy):
-    torch = pytest.importorskip('torch')
+    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
     full = tmp_path / 'full.pth'
     torch.save({'w': torch.randn(64, 64)}, full, _use_new_zipfile_serialization=not legacy)
     cut = tmp_path / 'cut.pth'

@@ -11,6 +11,7 @@ import pytest
 from utils import ffmpeg as uff
 from utils.fileio import atomic_write, atomic_write_bytes, same_file
 from utils.metrics import psnr, ssim
+from tests.skips import FFMPEG_SKIP, FFPROBE_SKIP
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,9 +105,9 @@ def test_probe_video_both_paths(tmp_path, monkeypatch, use_ffprobe):
     try:
         uff.ffmpeg_exe()
     except uff.FFmpegNotFound:
-        pytest.skip('no ffmpeg')
+        pytest.skip(FFMPEG_SKIP)
     if use_ffprobe and not uff.ffprobe_exe():
-        pytest.skip('no ffprobe')
+        pytest.skip(FFPROBE_SKIP)
     if not use_ffprobe:
         monkeypatch.setattr(uff, 'ffprobe_exe', lambda: None)  # the imageio-ffmpeg situation
     clip = tmp_path / 'clip.mp4'

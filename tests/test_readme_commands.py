@@ -1,0 +1,55 @@
+"""Every command the README shows names a script that exists, and every flag it passes is one that script's
+--help lists (each long flag also as its -/_ twin)."""
+import re
+import shlex
+import subprocess
+import sys
+from functools import lru_cache
+
+from tests.user_path import ROOT
+
+
+def readme_commands():
+    text = (ROOT / 'README.md').read_text()
+    lines = []
+    for block in re.findall(r'```bash\n(.*?)```', text, re.S):
+        lines += [ln for ln in block.replace('\\\n', ' ').splitlines() if ln.strip()]
+    lines += re.findall(r'`(python [^`]+)`', text)
+    cmds = []
+    for line in lines:
+        for part in line.split('&&'):
+            argv = shlex.split(part, comments=True)
+            if argv[:3] == ['python', '-m', 'paddle.distributed.launch']:
+                argv = ['python'] + argv[next(i for i, a in enumerate(argv) if a.endswith('.py')):]
+            if len(argv) > 1 and argv[0] == 'python' and argv[1].endswith('.py'):
+                cmds.append(argv[1:])
+    return cmds
+
+
+@lru_cache(maxsize=None)
+def help_flags(script):
+    res = subprocess.run([sys.executable, script, '--help'], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, f'{script} --help: {res.stderr[-500:]}'
+    return set(re.findall(r'(?<![\w-])(--?[A-Za-z][\w-]*)', res.stdout))
+
+
+def test_readme_commands_exist_and_their_flags_parse():
+    cmds = readme_commands()
+    assert len(cmds) > 20 and any(c[0] == 'tools/infer.py' for c in cmds)
+    bad = []
+    for script, *args in cmds:
+        if not (ROOT / script).is_file():
+            bad.append(f'{script}: no such script')
+            continue
+        flags = help_flags(script)
+        for a in args:
+            flag = a.split('=')[0]
+            twins = {flag, flag.replace('_', '-'), flag.replace('-', '_')}
+            if re.fullmatch(r'--?[A-Za-z][\w-]*', flag) and not twins & flags:
+                bad.append(f'{script}: {flag}')
+    assert not bad, bad
+
+
+def test_the_check_catches_a_wrong_flag():
+    assert '--no-such-flag' not in help_flags('tools/infer.py')
+    assert '--model_path' in help_flags('tools/infer.py') or '--model-path' in help_flags('tools/infer.py')

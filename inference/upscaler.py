@@ -68,7 +68,11 @@ def resolve_model(model, denoise_strength=None, progress=True, dni=None):
         if denoise_strength is not None and not is_infer_dir(p):
             log.warning('--denoise_strength applies to the zoo model realesr-general-x4v3 only; ignored for %s', p)
     else:
-        p = Path(zoo.resolve(model or zoo.DEFAULT_MODEL, denoise_strength=denoise_strength, progress=progress))
+        name = model or zoo.DEFAULT_MODEL
+        if denoise_strength is not None and zoo.get_entry(name).name != zoo.GENERAL:
+            log.warning('--denoise_strength applies to %s only; ignored for %s', zoo.GENERAL, name)
+            denoise_strength = None  # as the official tool does
+        p = Path(zoo.resolve(name, denoise_strength=denoise_strength, progress=progress))
     if dni is None:
         return p
     other, weight = dni

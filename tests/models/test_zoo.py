@@ -217,6 +217,16 @@ def test_denoise_strength_interpolates(cache):
         zoo.resolve('x4plus', denoise_strength=0.5)
 
 
+def test_the_tools_ignore_denoise_strength_for_other_models_with_a_warning(cache, caplog):
+    """The official tool ignores -dn for models other than general-x4v3; the tools warn and go on."""
+    from inference.upscaler import resolve_model
+    conv, _ = zoo.cached_paths(zoo.get_entry('realesr-animevideov3'))
+    save_checkpoint(conv, params=tiny_state(3), arch=TINY_SRVGG)
+    with caplog.at_level('WARNING'):
+        assert resolve_model('realesr-animevideov3', denoise_strength=0.5) == conv
+    assert 'applies to realesr-general-x4v3 only; ignored for realesr-animevideov3' in caplog.text
+
+
 # ---------------------------------------------------------------- CLI and lightness
 def _cli():
     spec = importlib.util.spec_from_file_location('download_models_cli', ROOT / 'tools' / 'download_models.py')

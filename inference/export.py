@@ -60,11 +60,18 @@ def export_static(net, arch, out_dir, source=None):
                 os.replace(tmp / name, out_dir / name)
             shutil.rmtree(tmp, ignore_errors=True)
         else:
+            _chmod_as_mkdir(tmp)  # mkdtemp makes 0700; a new export folder gets the mode mkdir would give it
             os.replace(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def _chmod_as_mkdir(path):
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o777 & ~umask)
 
 
 def load_info(infer_dir):

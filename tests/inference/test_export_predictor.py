@@ -9,6 +9,21 @@ from utils.metrics import psnr
 from tests.skips import TORCH_SKIP
 
 
+def test_a_new_export_folder_gets_the_usual_mode(tiny_models, tmp_path):
+    """It is built in a temporary folder (mode 0700) and renamed: it must end with mkdir's mode."""
+    import os
+
+    import models
+    from inference.export import export_static
+    net, arch = models.load_network(tiny_models['srvgg_x4'])
+    old = os.umask(0o022)
+    try:
+        out = export_static(net, arch, tmp_path / 'infer')
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o755
+
+
 @pytest.mark.parametrize('name', ['rrdb_x4', 'rrdb_x2', 'rrdb_x1', 'srvgg_x4'])
 def test_export_matches_dynamic_graph_with_dynamic_shapes(tiny_models, tmp_path, name):
     import models

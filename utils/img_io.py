@@ -239,7 +239,7 @@ def imwrite(path, img, quality=95):
         raise ImageWriteError(f'{path}: cannot encode as {ext} ({str(e).strip().splitlines()[-1]})') from None
     if not ok:
         raise ImageWriteError(f'{path}: cannot encode as {ext}')
-    atomic_write_bytes(path, buf.tobytes())
+    atomic_write_bytes(path, buf)  # the encoded array itself: no second copy of a large image's bytes
     return path
 
 

@@ -11,7 +11,7 @@ RANGES = {
     'datasets.*.batch_size_per_gpu': (1, None), 'datasets.*.num_worker_per_gpu': (0, 64),
     'datasets.*.dataset_enlarge_ratio': (1, None), 'datasets.*.gt_size': (1, None),
     'datasets.*.crop_pad_size': (1, None), 'datasets.*.scale': (1, 8),
-    'train.total_iter': (1, None), 'train.ema_decay': (0, 1), 'train.net_d_iters': (1, None),
+    'train.total_iter': (1, 10 ** 9), 'train.ema_decay': (0, 1), 'train.net_d_iters': (1, None),
     'train.net_d_init_iters': (0, None), 'train.nan_max_consecutive': (1, None), 'train.grad_clip': (0, None),
     'train.optim_g.lr': (0, None), 'train.optim_d.lr': (0, None), 'train.scheduler.gamma': (0, None),
     'val.val_freq': (1, None), 'val.max_images': (1, None),
@@ -48,11 +48,22 @@ def check_ranges(opt, problems):
         for path, v in walk(opt, spec.split('.'), ''):
             if v is not None and v not in allowed:
                 problems.append(f'{path}: {v!r} is not one of {list(allowed)}')
+    check_name(opt.get('name'), problems)
     scale = opt.get('scale')
     sizes = list(walk(opt, ['gt_size'], '')) + list(walk(opt, ['datasets', '*', 'gt_size'], ''))
     for path, v in sizes:
         if isinstance(v, int) and isinstance(scale, int) and scale > 0 and v > 0 and v % scale:
             problems.append(f'{path}: must be a multiple of scale {scale}, got {v}')
+
+
+def check_name(name, problems):
+    """The experiment ``name`` is one folder name under ``experiments_root``: no separator, no '..', no
+    control character (``name: ../../x`` made folders outside it)."""
+    if not isinstance(name, str):
+        return  # missing or of the wrong type: reported already
+    if (not name.strip() or name in ('.', '..') or any(c in name for c in '/\\')
+            or any(ord(c) < 32 for c in name)):
+        problems.append(f'name: must be one folder name (no /, \\, .. or control characters), got {name[:80]!r}')
 
 
 def check_paths(opt, problems):

@@ -208,6 +208,10 @@ def _run(args, backend):
     if args.tile_pad < 0 or args.pre_pad < 0:
         print('error: --tile_pad and --pre_pad must be >= 0', file=sys.stderr)
         return EXIT_USAGE
+    if any(c in args.suffix for c in '/\\') or any(ord(c) < 32 for c in args.suffix):
+        print(f'error: --suffix {args.suffix[:40]!r}: a suffix may not hold / or \\ or control characters '
+              '(outputs stay in the output folder)', file=sys.stderr)
+        return EXIT_USAGE
     from inference.upscaler import check_outscale
     try:
         check_outscale(args.outscale)

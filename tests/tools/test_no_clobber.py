@@ -111,6 +111,18 @@ def test_predict_same_stem_with_empty_suffix(tmp_path, photo):
     assert not (tmp_path / 'o').exists()
 
 
+@pytest.mark.parametrize('suffix', ['/../../X', '..\\..\\X', 'a\nb'])
+def test_suffix_cannot_leave_the_output_folder(tmp_path, photo, suffix):
+    """``--suffix /../../X`` wrote outside ``-o`` before: now one line and nothing written anywhere."""
+    d = tmp_path / 'in' / 'deep'
+    d.mkdir(parents=True)
+    cv2.imwrite(str(d / 'a.png'), photo[:32, :32])
+    before = snapshot(tmp_path)
+    rc, err = run('predict.py', '-i', d / 'a.png', '-o', d / 'o', '--suffix', suffix, '-q')
+    assert rc == 2 and one_error(err).startswith('error: --suffix') and 'may not hold' in one_error(err)
+    assert snapshot(tmp_path) == before
+
+
 @pytest.mark.parametrize('value', ['inf', '1e6', '0', '-2', 'nan'])
 def test_absurd_outscale_is_refused(tmp_path, photo, value):
     cv2.imwrite(str(tmp_path / 'a.png'), photo)

@@ -167,8 +167,11 @@ def plan_outputs(files, args):
         raise OutputClash(f'refusing to write into {out}: it is a file, and {len(files)} inputs need a folder')
     planned = {src: output_path(src, args, single, is_video(src)) for src in files}
     plan = check_no_clobber(files, [(dst, src) for src, dst in planned.items()])
+    from utils.fileio import remove_stale_temps
     for folder in sorted({dst.parent for dst in planned.values()}):
         check_writable(folder)
+        for tmp in remove_stale_temps(folder, recursive=False):  # left by a run killed while writing
+            logging.getLogger('inference').info('removed %s, left by a run that was killed while writing', tmp)
     return planned, plan
 
 

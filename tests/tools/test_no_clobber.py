@@ -260,3 +260,26 @@ def test_make_lq_bad_opt_yaml_is_one_line(tmp_path, photo, content, problem):
     rc, err = run('make_lq_data.py', '--input', tmp_path / 'hr', '--output', tmp_path / 'lq',
                   '--opt', tmp_path / 'opt.yml')
     assert rc == 2 and one_error(err).startswith(f'error: bad --opt: {tmp_path / "opt.yml"}: {problem}')
+
+
+def test_temp_file_of_a_killed_write_is_removed_by_the_next_run(tmp_path, photo):
+    """A kill -9 while an output is written leaves its .tmp beside it; the next predict into that folder
+    removes it (its writer's pid is gone) and leaves nobody else's temp files alone."""
+    out = tmp_path / 'o'
+    out.mkdir()
+    code = ('import os, sys\nfrom utils.fileio import atomic_write\n'
+            'with atomic_write(sys.argv[1]) as f:\n    f.write(b"half an image")\n    f.flush()\n'
+            '    os.kill(os.getpid(), 9)\n')
+    res = subprocess.run([sys.executable, '-c', code, str(out / 'a_out.png')], cwd=ROOT, capture_output=True,
+                         timeout=60)
+    assert res.returncode == -9
+    left = sorted(out.glob('.*.tmp'))
+    assert len(left) == 1 and left[0].name.startswith('.a_out.png.')
+    alive = out / f'.b_out.png.{os.getpid()}-abcdefgh.tmp'  # a writer that still runs (this test)
+    alive.write_bytes(b'busy')
+    cv2.imwrite(str(tmp_path / 'a.png'), photo)
+    rc, err = run('predict.py', '-i', tmp_path / 'a.png', '-o', out, '--ext', 'png', '-q',
+                  '--model_path', save_tiny(tmp_path / 'tiny.pdparams', SRVGG4))
+    assert rc == 0, err[-2000:]
+    assert not left[0].exists() and alive.exists() and (out / 'a_out.png').is_file()
+    assert f'removed {left[0]}' in err

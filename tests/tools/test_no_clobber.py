@@ -186,6 +186,18 @@ def test_meta_info_onto_an_image_folder_or_readonly(tmp_path, photo, readonly):
     assert rc == 2 and one_error(err).startswith(f'error: --meta_info: cannot write {readonly / "meta.txt"}: ')
 
 
+def test_meta_info_refuses_a_name_with_a_newline(tmp_path, photo):
+    """It reported 2 lines and wrote 3 before (the newline split one name in two)."""
+    hr = tmp_path / 'hr'
+    hr.mkdir()
+    cv2.imwrite(str(hr / 'a.png'), photo)
+    cv2.imwrite(str(hr / 'b.png'), photo)
+    (hr / 'b.png').rename(hr / 'two\nlines.png')
+    rc, err = run('generate_meta_info.py', '--input', hr, '--meta_info', tmp_path / 'meta.txt')
+    assert rc == 2 and "'hr/two\\nlines.png': a file name with a line break" in one_error(err)
+    assert not (tmp_path / 'meta.txt').exists()
+
+
 # ---------------------------------------------------------------- extract_subimages / generate_multiscale
 @pytest.mark.parametrize('tool', ['extract_subimages.py', 'generate_multiscale.py'])
 def test_folder_tools_refuse_overlap_and_shared_names(tmp_path, photo, tool):

@@ -56,27 +56,28 @@ def format_bytes(n):
     return f'{n / (1 << 30):.2f} GiB' if n >= 1 << 30 else f'{n / (1 << 20):.0f} MiB'
 
 
-def current_rss():
-    """Resident memory of this process in bytes (``VmRSS``), or None where /proc is missing."""
+def _proc_kib(path, key):
+    """The ``key:`` line of a /proc file in bytes (its value is in KiB), or None where it is missing."""
     try:
-        with open('/proc/self/status') as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith('VmRSS:'):
+                if line.startswith(key + ':'):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
     return None
 
 
+def current_rss():
+    """Resident memory of this process in bytes (``VmRSS``), or None where /proc is missing."""
+    return _proc_kib('/proc/self/status', 'VmRSS')
+
+
 def available_memory():
     """Bytes of host memory available now (MemAvailable), or a conservative guess."""
-    try:
-        with open('/proc/meminfo') as f:
-            for line in f:
-                if line.startswith('MemAvailable:'):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    found = _proc_kib('/proc/meminfo', 'MemAvailable')
+    if found is not None:
+        return found
     try:
         return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
     except (ValueError, OSError, AttributeError):

@@ -16,6 +16,10 @@ RANGES = {
     'train.optim_g.lr': (0, None), 'train.optim_d.lr': (0, None), 'train.scheduler.gamma': (0, None),
     'val.val_freq': (1, None), 'val.max_images': (1, None),
     'logger.print_freq': (1, None), 'logger.save_checkpoint_freq': (0, None), 'logger.keep_last': (0, None),
+    # network sizes: 16x the published models (64 features, 23 RRDB blocks, 32 SRVGG convs, 32 growth
+    # channels); num_feat 100000 reached Paddle's allocator as a C++ error wall
+    'network_g.num_feat': (1, 1024), 'network_g.num_block': (1, 368), 'network_g.num_conv': (1, 512),
+    'network_g.num_grow_ch': (1, 512), 'network_d.num_feat': (1, 1024),
 }
 
 # key path -> the values training takes where the constructor takes more (a loss must give one number)

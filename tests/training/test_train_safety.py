@@ -61,7 +61,7 @@ def test_yaml_shape_is_one_line(tmp_path, hr_photos, content, problem):
     ('train.optim_g.lr=.nan', 'train.optim_g.lr: expected a finite number, got nan'),
     ('train.ema_decay=2', 'train.ema_decay: must be between 0 and 1, got 2.0'),
     ('datasets.train.crop_pad_size=0', 'datasets.train.crop_pad_size: must be >= 1, got 0'),
-    ('train.total_iter=0', 'train.total_iter: must be >= 1, got 0'),
+    ('train.total_iter=0', 'train.total_iter: must be between 1 and 1000000000, got 0'),
 ])
 def test_option_values_checked_up_front(override, problem):
     with pytest.raises(OptionsError) as e:

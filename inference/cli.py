@@ -200,7 +200,7 @@ def run(args, backend):
 
 
 def _run(args, backend):
-    from utils.img_io import ImageReadError, ImageWriteError, imread, imwrite
+    from utils.img_io import ImageWriteError, imread, imwrite
     from utils.outputs import OutputClash, write_error
 
     log = logging.getLogger('inference')
@@ -280,14 +280,11 @@ def _run(args, backend):
             done += 1
         except MemoryError:
             failed += 1
-            tqdm.write(f'failed: {src}: out of memory; use a smaller --tile', file=sys.stderr)
-        except (ImageReadError, ImageWriteError, OutputClash) as e:
+            tqdm.write(f'failed: {src}: out of memory; use a smaller --max_memory or --tile', file=sys.stderr)
+        except Exception as e:  # unreadable, unwritable, a decoder, encoder or engine error: one line, the batch goes on
             failed += 1
-            msg = _one_line(e)
+            msg = _one_line(e)  # most messages name the file already ("failed: X: X: ..." before)
             tqdm.write(f'failed: {msg if str(src) in msg or str(dst) in msg else f"{src}: {msg}"}', file=sys.stderr)
-        except Exception as e:  # a decoder, encoder or engine error on this file: one line, the batch goes on
-            failed += 1
-            tqdm.write(f'failed: {src}: {_one_line(e)}', file=sys.stderr)
     spm = busy / mpix if mpix else float('nan')
     print(f'{done} done, {failed} failed, {spm:.2f} s/MP (input megapixels), {busy:.1f} s total', file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK

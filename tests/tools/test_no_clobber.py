@@ -136,13 +136,16 @@ def test_batch_goes_on_past_a_bomb_and_garbage(tmp_path, photo, export_dir):
     (d / 'a_bomb.png').write_bytes(png_declaring(100000, 100000))
     (d / 'b_garbage.png').write_bytes(os.urandom(300))
     cv2.imwrite(str(d / 'c_good.png'), photo)
+    (d / 'd_garbage.mp4').write_bytes(bytes(1000))
     rc, err = run('infer.py', '-i', d, '-o', tmp_path / 'out', '-m', export_dir, '-q')
     assert rc == 1 and 'Traceback' not in err
     failed = [ln for ln in err.splitlines() if ln.startswith('failed:')]
-    assert len(failed) == 2
+    assert len(failed) == 3
     assert failed[0].startswith(f'failed: {d / "a_bomb.png"}: declares 100000x100000 pixels')
     assert failed[1].startswith(f'failed: {d / "b_garbage.png"}: not an image')
-    assert '1 done, 2 failed' in err
+    assert failed[2].startswith(f'failed: {d / "d_garbage.mp4"}: ')
+    assert not any(ln.startswith(f'failed: {src}: {src}') for ln in failed for src in d.iterdir()), failed  # before
+    assert '1 done, 3 failed' in err
     assert cv2.imread(str(tmp_path / 'out' / 'c_good_out.png')).shape == (96, 128, 3)
 
 

@@ -85,6 +85,13 @@ def main(argv=None):
     except KeyboardInterrupt:
         print('interrupted: continue with the same command plus --auto_resume', file=sys.stderr)
         return 130
+    except OSError as exc:  # a read-only experiments_root, a disk that fills: one line; checkpoints are atomic
+        if os.environ.get('RESR_TRACEBACK') == '1':
+            raise
+        where = f'{exc.filename}: ' if exc.filename else ''
+        print(f'error: {where}{exc.strerror or exc} (once fixed, continue with the same command plus '
+              '--auto_resume)', file=sys.stderr)
+        return 1
     return 0
 
 

@@ -4,6 +4,7 @@
 (``utils.runtime_env.setup``) from ``--threads`` before paddle is imported;
 ``run(args, backend)`` does the work and returns the exit status.
 """
+import argparse
 import glob
 import logging
 import sys
@@ -40,6 +41,25 @@ class _Parser(ArgumentParser):
 ALPHA_NAMES = {'realesrgan': 'model', 'bicubic': 'resize'}
 
 
+def tile_arg(text):
+    """``--tile``: 'auto' or a whole number >= 0."""
+    text = text.strip().lower()
+    if text == 'auto':
+        return 'auto'
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f'expected auto or a whole number >= 0 (0 = no tiling), got {text!r}')
+    return int(text)
+
+
+def memory_arg(text):
+    """``--max_memory``: a size such as 2G or 1500M, or 'free'."""
+    from inference.memory import parse_memory
+    try:
+        return parse_memory(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def build_parser(prog, description, default_model_help):
     p = _Parser(prog=prog, description=description)
     p.add_argument('-i', '--input', required=True, help='image, folder, glob pattern or video file')
@@ -49,8 +69,12 @@ def build_parser(prog, description, default_model_help):
     p.add_argument('-n', '--model_name', default=None, help='zoo model name (same as --model_path NAME)')
     p.add_argument('-s', '--outscale', type=float, default=None,
                    help='final upsampling scale of the image, 0.01 to 16; default: the model scale')
-    p.add_argument('-t', '--tile', type=int, default=0,
-                   help='LR tile size (at least 8; smaller is raised to 8); 0 = pick from free memory')
+    p.add_argument('-t', '--tile', type=tile_arg, default='auto',
+                   help='LR tile size: auto (default) = tiles sized by --max-memory, none when the image fits; '
+                        '0 = no tiling (the whole image in one forward); N = N x N tiles (at least 8)')
+    p.add_argument('--max_memory', type=memory_arg, default=None, metavar='SIZE',
+                   help='peak memory that --tile auto plans for: 2G (default), 1500M, ...; free = square tiles '
+                        'from half of the free memory (the rule before this flag)')
     p.add_argument('--tile_pad', type=int, default=10, help='tile overlap/context per side (LR px)')
     p.add_argument('--pre_pad', type=int, default=0, help='reflect padding at bottom/right (LR px)')
     p.add_argument('--suffix', default='out', help='suffix of output names ("" for none)')
@@ -157,8 +181,11 @@ def plan_outputs(files, args):
         raise OutputClash(f'refusing to write into {out}: it is a file, and {len(files)} inputs need a folder')
     planned = {src: output_path(src, args, single, is_video(src)) for src in files}
     plan = check_no_clobber(files, [(dst, src) for src, dst in planned.items()])
+    from utils.fileio import remove_stale_temps
     for folder in sorted({dst.parent for dst in planned.values()}):
         check_writable(folder)
+        for tmp in remove_stale_temps(folder, recursive=False):  # left by a run killed while writing
+            logging.getLogger('inference').info('removed %s, left by a run that was killed while writing', tmp)
     return planned, plan
 
 
@@ -187,7 +214,7 @@ def run(args, backend):
 
 
 def _run(args, backend):
-    from utils.img_io import ImageReadError, ImageWriteError, imread, imwrite
+    from utils.img_io import ImageWriteError, imread, imwrite
     from utils.outputs import OutputClash, write_error
 
     log = logging.getLogger('inference')
@@ -195,8 +222,12 @@ def _run(args, backend):
     if not files:
         print(f'error: {args.input}: no such file, or no images/videos in it', file=sys.stderr)
         return EXIT_USAGE
-    if args.tile < 0 or args.tile_pad < 0 or args.pre_pad < 0:
-        print('error: --tile, --tile_pad and --pre_pad must be >= 0', file=sys.stderr)
+    if args.tile_pad < 0 or args.pre_pad < 0:
+        print('error: --tile_pad and --pre_pad must be >= 0', file=sys.stderr)
+        return EXIT_USAGE
+    if any(c in args.suffix for c in '/\\') or any(ord(c) < 32 for c in args.suffix):
+        print(f'error: --suffix {args.suffix[:40]!r}: a suffix may not hold / or \\ or control characters '
+              '(outputs stay in the output folder)', file=sys.stderr)
         return EXIT_USAGE
     from inference.upscaler import check_outscale
     try:
@@ -220,7 +251,7 @@ def _run(args, backend):
                       alpha_upsampler=args.alpha_upsampler, outscale=args.outscale,
                       denoise_strength=args.denoise_strength, arch=arch_overrides(args), progress=not args.quiet,
                       engine=args.engine, precision='fp32' if args.fp32 else ('bf16' if args.bf16 else None),
-                      **dni)
+                      max_memory=args.max_memory, **dni)
     except Exception as e:  # bad model path/file/device: one line, no traceback
         print(f'error: cannot set up the model: {_one_line(e)}', file=sys.stderr)
         return EXIT_USAGE
@@ -258,23 +289,30 @@ def _run(args, backend):
                 except OSError as e:
                     raise ImageWriteError(write_error(dst, e)) from None
                 mpix += img.shape[0] * img.shape[1] / 1e6
-                if args.tile == 0 and up.last_tile:
-                    tqdm.write(f'{src}: auto tile {up.last_tile} (from free memory)', file=sys.stderr)
+                if args.tile == 'auto' and up.last_tile:
+                    tqdm.write(f'{src}: {_tile_note(up)}', file=sys.stderr)
             busy += time.perf_counter() - t
             done += 1
         except MemoryError:
             failed += 1
-            tqdm.write(f'failed: {src}: out of memory; use a smaller --tile', file=sys.stderr)
-        except (ImageReadError, ImageWriteError, OutputClash) as e:
+            tqdm.write(f'failed: {src}: out of memory; use a smaller --max_memory or --tile', file=sys.stderr)
+        except Exception as e:  # unreadable, unwritable, a decoder, encoder or engine error: one line, the batch goes on
             failed += 1
-            msg = _one_line(e)
+            msg = _one_line(e)  # most messages name the file already ("failed: X: X: ..." before)
             tqdm.write(f'failed: {msg if str(src) in msg or str(dst) in msg else f"{src}: {msg}"}', file=sys.stderr)
-        except Exception as e:  # a decoder, encoder or engine error on this file: one line, the batch goes on
-            failed += 1
-            tqdm.write(f'failed: {src}: {_one_line(e)}', file=sys.stderr)
     spm = busy / mpix if mpix else float('nan')
     print(f'{done} done, {failed} failed, {spm:.2f} s/MP (input megapixels), {busy:.1f} s total', file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _tile_note(up):
+    """How ``--tile auto`` cut the last image, for one log line."""
+    plan = up.last_plan
+    if plan is None:
+        return f'auto tile {up.last_tile} (from free memory)'
+    from inference.memory import format_bytes
+    return (f'auto tiles {plan.describe()}, about {format_bytes(plan.peak)} at the peak '
+            f'(--max_memory {format_bytes(up.max_memory)})')
 
 
 def _src_mpix(info):

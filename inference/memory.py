@@ -1,30 +1,83 @@
-"""Choosing a tile size from free memory.
+"""Choosing tiles from a memory budget (``--max-memory``), or, the rule before it, from free memory.
 
-The network's ``ArchSpec.bytes_per_pixel`` estimates the peak working memory of
-one forward per LR input pixel (fp32). For x4plus it gives 17 KB/px; the CPU
-predictor's measured marginal peak RSS is 18 KB/px (0.60 GiB at 64x64,
-0.81 GiB at 128x128, docs/history/issue-3.md), hence the x2 safety factor.
+The budget is the peak RSS of the process. ``plan_tiles`` adds up what an
+upscale holds at its peak:
+
+- the process once the model is set up (measured: ``current_rss`` at the end of ``Upscaler`` setup);
+- the image buffers, whatever the tiles (the caller's ``fixed``: the float LR input and the output
+  image, plus the alpha plane or a resized copy when there is one);
+- one band of the feathered blend: a float32 accumulator one window high and the output wide
+  (``inference.tiling.tiled_bands``), plus one more plane for the rows being converted;
+- one window's network output, its weighted copy and weight;
+- the engine's working set for one window: the network's ``ArchSpec.bytes_per_pixel`` per LR pixel
+  times ``ENGINE_FACTOR``. For x4plus the spec says 17 KB/px; the CPU predictor measured 16 KB/px of
+  window (0.68 GiB after setup; 1.59, 1.89 and 3.30 GiB peak at 148, 276 and 404 px windows).
+
+Among the tilings that fit, it takes the one that sends the fewest pixels through the network
+(windows overlap by ``2 * tile_pad``, so fewer, larger windows waste less), rows and columns split
+evenly: for a 2592x1456 photo at 2 GiB that is 7 x 12 windows of about 228x236 instead of square ones.
 """
+import math
 import os
+import re
 
 import numpy as np
 
-SAFETY = 2.0
-# the dynamic graph keeps more alive: 83 KB/px marginal for x4plus (0.89 GiB at 64x64, 1.87 GiB at 128x128)
+DEFAULT_MAX_MEMORY = 2 << 30
+# engine working set per LR pixel = the spec's estimate times this (the dynamic graph keeps more alive:
+# 83 KB/px marginal for x4plus, 0.89 GiB at 64x64 and 1.87 GiB at 128x128)
+ENGINE_FACTOR = {'predictor': 1.05, 'dynamic': 5.0}
+SAFETY = 2.0          # the free-memory rule
 SAFETY_DYNAMIC = 5.0
 MIN_TILE = 32
-MAX_TILE_CPU = 1024
+MAX_TILE_CPU = 1024   # the free-memory rule
+_UNITS = {'': 1, 'b': 1, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30, 't': 1 << 40}
+
+
+def parse_memory(text):
+    """Bytes from ``2G``, ``1.5GiB``, ``1500M``, ``2048MB`` or a plain number of bytes; ``'free'`` stays
+    ``'free'`` (the rule before budgets: half of the free memory). ValueError (one line) otherwise."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        raw = str(text).strip().lower()
+        if raw == 'free':
+            return 'free'
+        m = re.fullmatch(r'(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?', raw)
+        if not m:
+            raise ValueError(f'{text!r} is not a memory size (examples: 2G, 1500M, 4GiB, free)')
+        value = float(m.group(1)) * _UNITS[m.group(2)]
+    if not math.isfinite(value) or value < 64 << 20:
+        raise ValueError(f'{text!r} is too small: give at least 64M')
+    return int(value)
+
+
+def format_bytes(n):
+    return f'{n / (1 << 30):.2f} GiB' if n >= 1 << 30 else f'{n / (1 << 20):.0f} MiB'
+
+
+def _proc_kib(path, key):
+    """The ``key:`` line of a /proc file in bytes (its value is in KiB), or None where it is missing."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(key + ':'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def current_rss():
+    """Resident memory of this process in bytes (``VmRSS``), or None where /proc is missing."""
+    return _proc_kib('/proc/self/status', 'VmRSS')
 
 
 def available_memory():
     """Bytes of host memory available now (MemAvailable), or a conservative guess."""
-    try:
-        with open('/proc/meminfo') as f:
-            for line in f:
-                if line.startswith('MemAvailable:'):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    found = _proc_kib('/proc/meminfo', 'MemAvailable')
+    if found is not None:
+        return found
     try:
         return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
     except (ValueError, OSError, AttributeError):
@@ -45,8 +98,72 @@ def activation_bytes_per_pixel(arch):
     return float(models.get_spec(arch).bytes_per_pixel(arch))
 
 
+def _ceil_to(v, m):
+    return -(-v // m) * m
+
+
+def _axis_splits(size, pad, mod):
+    """``(n_windows, tile, window)`` for every way of cutting ``size`` LR pixels into ``n`` even tiles
+    (multiples of ``mod``), down to ``MIN_TILE``."""
+    from .tiling import window_starts
+    seen, out = set(), []
+    for n in range(1, max(1, size // MIN_TILE) + 1):
+        tile = max(mod, _ceil_to(-(-size // n), mod))
+        starts, win = window_starts(size, tile, pad)
+        if win not in seen:
+            seen.add(win)
+            out.append((len(starts), tile, win))
+        if tile <= MIN_TILE:
+            break
+    return out
+
+
+class TilePlan:
+    """``tile``: 0 (one piece) or ``(tile_h, tile_w)``; ``peak``: the estimated peak RSS in bytes;
+    ``fits``: whether that is within the budget (else these are the smallest tiles)."""
+
+    def __init__(self, tile, peak, fits, windows):
+        self.tile, self.peak, self.fits, self.windows = tile, peak, fits, windows
+
+    def describe(self):
+        if not self.tile:
+            return 'one piece'
+        return f'{self.tile[0]}x{self.tile[1]} ({self.windows} windows)'
+
+
+def plan_tiles(arch, h, w, tile_pad, mod=1, budget=DEFAULT_MAX_MEMORY, base=0, fixed=0, backend='predictor',
+               device_budget=None):
+    """The tiling of an ``h`` x ``w`` LR input (already padded to ``mod``) whose estimated peak stays within
+    ``budget`` bytes: ``base`` (the process as set up) + ``fixed`` (image buffers) + band + window.
+    ``device_budget``: on a GPU, the bytes the engine may use there (the window's working set goes there).
+    Returns a ``TilePlan``."""
+    import models
+    scale = models.net_scale(arch)
+    channels = int(arch.get('num_out_ch', 3))
+    engine_px = ENGINE_FACTOR.get(backend, ENGINE_FACTOR['predictor']) * activation_bytes_per_pixel(arch)
+    pad = _ceil_to(tile_pad, mod) if tile_pad > 0 else 0
+    ss = scale * scale
+    best = None
+    for ny, th, wh in _axis_splits(h, pad, mod):
+        band = 4 * (channels + 1) * wh * scale * w * scale  # the accumulator and the rows being converted
+        for nx, tw, ww in _axis_splits(w, pad, mod):
+            window = 4 * (2 * channels + 1) * wh * ww * ss  # network output, weighted copy, weight
+            engine = engine_px * wh * ww
+            host = base + fixed + band + window + (0 if device_budget else engine)
+            fits = host <= budget and (not device_budget or engine <= device_budget)
+            work = ny * wh * nx * ww
+            key = (not fits, work if fits else host, ny * nx)
+            if best is None or key < best[0]:
+                tile = 0 if ny == nx == 1 else (th, tw)
+                best = (key, TilePlan(tile, int(host), fits, ny * nx))
+            if fits:
+                break  # more columns only add work
+    return best[1]
+
+
 def auto_tile(arch, h, w, tile_pad, device_kind='cpu', backend='predictor'):
-    """LR tile size for an ``h`` x ``w`` input: 0 (no tiling) when it fits, else the largest that fits."""
+    """The rule before budgets (``--max-memory free``): LR tile size for an ``h`` x ``w`` input from half of
+    the free memory: 0 (no tiling) when it fits, else the largest square tile that fits."""
     bpp = (SAFETY_DYNAMIC if backend == 'dynamic' else SAFETY) * activation_bytes_per_pixel(arch)
     import models
     scale = models.net_scale(arch)

@@ -19,9 +19,9 @@ from utils.img_io import chw_to_image, image_to_chw, pixel_max
 from utils.progress import Steps, bars_active, is_tty
 
 from .export import EXPORT_REV, export_static, is_infer_dir, load_info
-from .memory import auto_tile
+from .memory import DEFAULT_MAX_MEMORY, auto_tile, current_rss, format_bytes, parse_memory, plan_tiles
 from .precision import choose as choose_precision
-from .tiling import MIN_SIDE, tile_grid, tiled_forward
+from .tiling import MIN_SIDE, n_windows, tiled_bands
 
 log = logging.getLogger('inference')
 
@@ -106,13 +106,26 @@ def _file_key(path, arch_override):
     return h.hexdigest()[:20]
 
 
-def _n_tiles(hw, tile, pad, mod):
-    """How many windows ``tiled_forward`` runs for an image of ``hw`` LR pixels."""
-    h, w = hw
-    if tile <= 0 or (h <= tile and w <= tile):
-        return 1
-    ys, xs = tile_grid(h, w, tile, pad, mod)[:2]
-    return len(ys) * len(xs)
+def check_tile(tile):
+    """``'auto'``, or a tile side >= 0 (0: no tiling; 1-7 are raised to 8 with a warning); ValueError otherwise."""
+    bad = f'tile must be "auto" or a whole number >= 0 (0 = no tiling), got {tile!r}'
+    if isinstance(tile, str):
+        text = tile.strip().lower()
+        if text == 'auto':
+            return 'auto'
+        if not text.isdigit():
+            raise ValueError(bad)
+        value = int(text)
+    elif isinstance(tile, (int, np.integer)) and not isinstance(tile, bool):
+        value = int(tile)
+    else:
+        raise ValueError(bad)
+    if value < 0:
+        raise ValueError(bad)
+    if 0 < value < MIN_SIDE:
+        log.warning('tile %d raised to %d, the smallest tile that is safe to run', value, MIN_SIDE)
+        value = MIN_SIDE
+    return value
 
 
 def cached_export(weights, arch_override=None, cache_root=None, progress=False):
@@ -128,6 +141,46 @@ def cached_export(weights, arch_override=None, cache_root=None, progress=False):
         return export_static(net, arch, out, source=weights)
 
 
+def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precision, progress, cache_root,
+           engine, dni=None):
+    """``(model path, arch, backend)``: the weights resolved (``dni``: interpolated), exported when needed,
+    and loaded."""
+    from .backends import DynamicBackend, PredictorBackend
+    path = resolve_model(model, denoise_strength, progress, dni=dni)
+    if is_infer_dir(path):
+        if backend == 'dynamic':
+            raise ValueError(f'{path} is an exported static graph: it runs with the predictor backend only')
+        info = load_info(path)
+        if info is None:
+            raise ValueError(f'{path}: no model_info.json beside inference.pdmodel (export with tools/export_model.py)')
+        precision = choose_precision(precision, path, device, threads, engine, fp16)
+        return path, info['arch'], PredictorBackend(path, device, threads, fp16, precision, engine=engine)
+    if backend == 'dynamic':
+        import models
+        if precision not in (None, 'fp32'):
+            log.warning('%s runs on the predictor (tools/infer.py) only: the dynamic graph runs fp32', precision)
+        net, arch = models.load_network(path, arch=arch)
+        return path, arch, DynamicBackend(net, device, fp16)
+    infer_dir = cached_export(path, arch, cache_root, progress)
+    precision = choose_precision(precision, infer_dir, device, threads, engine, fp16)
+    return path, load_info(infer_dir)['arch'], PredictorBackend(infer_dir, device, threads, fp16, precision,
+                                                                engine=engine)
+
+
+def _gather(bands, convert, rows_total):
+    """One array from ``(r0, rows)`` bands, each passed through ``convert``; a single band covering every
+    row is returned as it is (no copy)."""
+    out = None
+    for r0, rows in bands:
+        part = convert(r0, rows)
+        if out is None and r0 == 0 and part.shape[0] == rows_total:
+            return part
+        if out is None:
+            out = np.empty((rows_total,) + part.shape[1:], part.dtype)
+        out[r0:r0 + part.shape[0]] = part
+    return out
+
+
 class Upscaler:
     """Upscale images with a Real-ESRGAN generator.
 
@@ -135,9 +188,13 @@ class Upscaler:
         model: zoo name (default ``realesrgan-x4plus``), weights file (.pdparams/.pth/.safetensors)
             or a directory written by tools/export_model.py.
         device: 'cpu', 'gpu' or 'gpu:N'.
-        tile: LR tile size; 0 picks one from free memory (no tiling when the image fits).
+        tile: 'auto' (default): tiles sized so that the process stays within ``max_memory``, none when
+            the image fits; 0: no tiling, the whole image in one forward (as the official tool's ``-t 0``);
+            N: N x N LR tiles.
         tile_pad: overlap/context per tile side (LR pixels); pre_pad: reflect padding at the
             bottom/right before the network, cropped afterwards.
+        max_memory: the peak RSS that ``tile='auto'`` plans for, in bytes or as text ('2G', '1500M');
+            default 2 GiB. 'free': the rule before budgets (square tiles from half of the free memory).
         backend: 'predictor' (Paddle Inference), 'dynamic' (dynamic graph) or 'auto'
             (predictor; weights files are exported once into a cache directory).
         fp16: GPU half precision; ignored with a warning on CPU.
@@ -155,63 +212,61 @@ class Upscaler:
             files or zoo names of one architecture); e.g. a domain finetune and its base, 0..1 from the
             base to the finetune (docs/finetune_domain.md).
         progress: show a tqdm bar over tiles.
+        stream: blend the tiles into the output image band by band (default); False keeps one float32
+            accumulator for the whole output, the layout before bands (bit-identical, for comparisons).
     """
 
-    def __init__(self, model=None, device='cpu', tile=0, tile_pad=10, pre_pad=0, backend='auto', fp16=False,
+    def __init__(self, model=None, device='cpu', tile='auto', tile_pad=10, pre_pad=0, backend='auto', fp16=False,
                  threads=None, alpha_upsampler='model', outscale=None, denoise_strength=None, arch=None,
-                 precision=None, progress=False, cache_root=None, engine='auto', dni_weight=None):
+                 precision=None, progress=False, cache_root=None, engine='auto', max_memory=None, stream=True,
+                 dni_weight=None):
         if backend not in BACKENDS:
             raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
         if alpha_upsampler not in ALPHA_MODES:
             raise ValueError(f'alpha_upsampler must be one of {ALPHA_MODES}, got {alpha_upsampler!r}')
-        if tile < 0 or tile_pad < 0 or pre_pad < 0:
-            raise ValueError('tile, tile_pad and pre_pad must be >= 0')
+        if tile_pad < 0 or pre_pad < 0:
+            raise ValueError('tile_pad and pre_pad must be >= 0')
+        tile = check_tile(tile)
         outscale = check_outscale(outscale)
-        if 0 < tile < MIN_SIDE:
-            log.warning('tile %d raised to %d, the smallest tile that is safe to run', tile, MIN_SIDE)
-            tile = MIN_SIDE
-        from .backends import DynamicBackend, PredictorBackend
+        self.max_memory = DEFAULT_MAX_MEMORY if max_memory is None else parse_memory(max_memory)
         model, dni = dni_pair(model, dni_weight)
-        path = resolve_model(model, denoise_strength, progress, dni=dni)
-        self.model_path = path
-        if is_infer_dir(path):
-            if backend == 'dynamic':
-                raise ValueError(f'{path} is an exported static graph: it runs with the predictor backend only')
-            info = load_info(path)
-            if info is None:
-                raise ValueError(f'{path}: no model_info.json beside inference.pdmodel (export with tools/export_model.py)')
-            self.arch = info['arch']
-            precision = choose_precision(precision, path, device, threads, engine, fp16)
-            self.backend = PredictorBackend(path, device, threads, fp16, precision, engine=engine)
-        elif backend == 'dynamic':
-            import models
-            if precision not in (None, 'fp32'):
-                log.warning('%s runs on the predictor (tools/infer.py) only: the dynamic graph runs fp32', precision)
-            net, self.arch = models.load_network(path, arch=arch)
-            self.backend = DynamicBackend(net, device, fp16)
-        else:
-            infer_dir = cached_export(path, arch, cache_root, progress)
-            self.arch = load_info(infer_dir)['arch']
-            precision = choose_precision(precision, infer_dir, device, threads, engine, fp16)
-            self.backend = PredictorBackend(infer_dir, device, threads, fp16, precision, engine=engine)
+        self.model_path, self.arch, self.backend = _setup(model, device, backend, fp16, threads, denoise_strength,
+                                                          arch, precision, progress, cache_root, engine, dni)
         import models
         self.scale = models.net_scale(self.arch)
         self.mod = models.pad_multiple(self.arch)
         self.device = device
-        self.tile, self.tile_pad, self.pre_pad = int(tile), int(tile_pad), int(pre_pad)
+        self.tile, self.tile_pad, self.pre_pad = tile, int(tile_pad), int(pre_pad)
         self.alpha_upsampler = alpha_upsampler
         self.outscale = outscale
         self.progress = progress
-        self.last_tile = None
+        self.stream = bool(stream)
+        self.base_rss = current_rss() or (600 << 20)  # the process with the model set up
+        self.last_tile = self.last_plan = None
 
     # ---------------------------------------------------------------- core
-    def _pick_tile(self, h, w):
-        if self.tile > 0:
+    def _pick_tile(self, h, w, fixed=0):
+        """The tile for an ``h`` x ``w`` (padded) LR input: 0, a side, or ``(tile_h, tile_w)``.
+        ``fixed``: bytes of image buffers the upscale holds besides the tiles (for the budget)."""
+        self.last_plan = None
+        if self.tile != 'auto':
             return self.tile
-        return auto_tile(self.arch, h, w, self.tile_pad, self.backend.kind, self.backend.name)
+        if self.max_memory == 'free':
+            return auto_tile(self.arch, h, w, self.tile_pad, self.backend.kind, self.backend.name)
+        device_budget = None
+        if self.backend.kind == 'gpu':
+            from .memory import gpu_memory
+            total = gpu_memory()
+            device_budget = 0.5 * total if total else None
+        plan = plan_tiles(self.arch, h, w, self.tile_pad, self.mod, self.max_memory, self.base_rss, fixed,
+                          self.backend.name, device_budget)
+        if not plan.fits:
+            log.warning('a %dx%d input needs about %s with the smallest tiles, more than max memory %s; going on',
+                        w, h, format_bytes(plan.peak), format_bytes(self.max_memory))
+        self.last_plan = plan
+        return plan.tile
 
-    def run_chw(self, x):
-        """(C,H,W) float32 RGB in [0,1] -> (C,H*s,W*s) float32 (unclipped)."""
+    def _padded(self, x):
         c, h, w = x.shape
         if self.pre_pad:
             x = np.pad(x, ((0, 0), (0, self.pre_pad), (0, self.pre_pad)),
@@ -219,27 +274,53 @@ class Upscaler:
         ph, pw = (-x.shape[1]) % self.mod, (-x.shape[2]) % self.mod
         if ph or pw:
             x = np.pad(x, ((0, 0), (0, ph), (0, pw)), mode='reflect' if max(ph, pw) < min(h, w) else 'edge')
-        tile = self._pick_tile(*x.shape[1:])
+        return x
+
+    def bands(self, x, fixed=0, stream=None):
+        """Upscale (C,H,W) float32 RGB in [0,1]; yield ``(r0, rows)``: (C, n, W*s) float32 (unclipped) HR rows
+        from ``r0``, top to bottom (see ``inference.tiling.tiled_bands``; use each before the next).
+        ``stream`` defaults to the upscaler's; False yields the whole output at once."""
+        _, h, w = x.shape
+        x = self._padded(x)
+        tile = self._pick_tile(*x.shape[1:], fixed=fixed)
         self.last_tile = tile
-        progress = None
-        total = _n_tiles(x.shape[1:], tile, self.tile_pad, self.mod)
+        total = n_windows(*x.shape[1:], tile, self.tile_pad, self.mod)
         engine = getattr(self.backend, 'engine', self.backend.name)
         # inside another bar (a video's frames, a folder's files): no bar per single-tile image, and no
         # per-tile lines when stderr is a file
         show = self.progress and not (bars_active() and (total == 1 or not is_tty()))
         bar = Steps('tiles' if total > 1 else 'model (whole image, one tile)', total, show, unit='tile',
                     leave=False)
+        def progress(done, total):
+            if done < total:
+                bar.step(engine)
         if show:
-            def progress(done, total):
-                if done < total:
-                    bar.step(engine)
             bar.step(engine)
+        s = self.scale
         try:
-            out = tiled_forward(x, self.backend.forward, self.scale, tile, self.tile_pad, self.mod, progress)
+            for r0, rows in tiled_bands(x, self.backend.forward, s, tile, self.tile_pad, self.mod,
+                                        progress if show else None, self.stream if stream is None else stream):
+                if r0 < h * s:
+                    yield r0, rows[:, :h * s - r0, :w * s]
         finally:
             bar.close()
-        s = self.scale
-        return out[:, :h * s, :w * s]
+
+    def run_chw(self, x):
+        """(C,H,W) float32 RGB in [0,1] -> (C,H*s,W*s) float32 (unclipped), one whole-output accumulator."""
+        for _, out in self.bands(x, stream=False):
+            return out
+
+    def _buffer_bytes(self, h, w, img, outscale):
+        """Bytes an upscale of ``img`` holds besides the tiles: its input as float, the output image, the
+        alpha plane, a resized copy."""
+        s, item = self.scale, img.dtype.itemsize
+        ch = 1 if img.ndim == 2 else img.shape[2]
+        total = h * w * (ch * item + 4 * 3) + h * w * s * s * ch * item
+        if ch == 4:
+            total += 4 * h * w * s * s
+        if outscale and abs(outscale - s) > 1e-9:
+            total += int(h * w * outscale * outscale * ch * item)
+        return total
 
     def upscale(self, img, outscale=None):
         """Upscale one image (gray / BGR / BGRA; uint8, uint16 or float in [0,1])."""
@@ -258,18 +339,20 @@ class Upscaler:
                              f'{limit / 1e6:g} MP (raise RESR_MAX_OUTPUT_PIXELS to allow it)')
         gray = img.ndim == 2
         alpha = img[:, :, 3] if img.ndim == 3 and img.shape[2] == 4 else None
-        rgb = image_to_chw(img)
-        out = self.run_chw(rgb)
-        del rgb
+        fixed = self._buffer_bytes(h, w, img, outscale)
         s = self.scale
         alpha_out = None
         if alpha is not None:
             if self.alpha_upsampler == 'model':
-                alpha_out = np.clip(self.run_chw(image_to_chw(alpha)).mean(axis=0), 0, 1)
+                alpha_out = _gather(self.bands(image_to_chw(alpha), fixed),
+                                    lambda r0, rows: np.clip(rows.mean(axis=0), 0, 1), h * s)
             else:
                 alpha_out = cv2.resize(alpha.astype(np.float32) / maxv, (w * s, h * s), interpolation=cv2.INTER_LINEAR)
-        res = chw_to_image(out, img.dtype, alpha_out, gray)
-        del out
+
+        def convert(r0, rows):
+            band_alpha = None if alpha_out is None else alpha_out[r0:r0 + rows.shape[1]]
+            return chw_to_image(rows, img.dtype, band_alpha, gray)
+        res = _gather(self.bands(image_to_chw(img), fixed), convert, h * s)
         if outscale and abs(outscale - s) > 1e-9:
             size = (max(1, int(round(w * outscale))), max(1, int(round(h * outscale))))
             res = cv2.resize(res, size, interpolation=cv2.INTER_LANCZOS4)

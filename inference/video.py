@@ -181,6 +181,10 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progre
         raise VideoError(str(e)) from None
     turn = info.get('rotation', 0) if info.get('rotation', 0) in _TURN else 0
     w, h = (info['height'], info['width']) if turn in (90, 270) else (info['width'], info['height'])
+    from utils.img_io import max_pixels
+    if max_pixels() and w * h > max_pixels():  # refused before a frame is decoded (1.5 GB for 10240^2)
+        raise VideoError(f'{src}: its frames are {w}x{h} pixels, more than the limit of {max_pixels() / 1e6:g} MP '
+                         '(raise RESR_MAX_PIXELS to allow it)')
     rate = output_rate(info)
     rate_str = f'{rate.numerator}/{rate.denominator}'
     scale = outscale or getattr(upscaler, 'outscale', None) or upscaler.scale

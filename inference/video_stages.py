@@ -89,9 +89,10 @@ def _batch_size(upscaler, h, w, outscale):
         return 1
     mod = upscaler.mod
     hp, wp = h + (-h) % mod, w + (-w) % mod
-    if 0 < upscaler.tile < max(hp, wp):
+    tile = upscaler.tile
+    if tile != 'auto' and 0 < tile < max(hp, wp):
         return 1  # tiled: one frame at a time
-    if not upscaler.tile and upscaler._pick_tile(hp * BATCH_MAX, wp):
+    if tile == 'auto' and upscaler._pick_tile(hp * BATCH_MAX, wp):
         return 1  # the batch would not fit in memory in one piece
     return BATCH_MAX
 

@@ -20,11 +20,61 @@ Every problem is one line that starts with the path: ``FileNotFoundError``,
 ``UnsafeCheckpointError`` and ``CheckpointFormatError`` from the reader,
 ``CheckpointError`` (a ``ValueError``) for a file that reads but gives no network.
 """
-from .specs import all_specs, find_spec, get_spec
+from .specs import all_specs, find_spec, get_spec, shown
 
 
 class CheckpointError(ValueError):
     """A readable file that does not give a network (no tensors, unknown layout, an override that does not fit)."""
+
+
+_ARCH_VALUES = (str, int, float, bool, type(None))
+
+
+def _plain_arch(stored, where, known=True):
+    """``stored`` when it is an arch dict of plain values (a str type, str keys, numbers, strings, short flat
+    lists) and, with ``known``, of a registered type; a one-line CheckpointError otherwise. Nothing here
+    builds, hashes or prints more than a line."""
+    def plain(v):
+        return type(v) in _ARCH_VALUES or (type(v) in (list, tuple) and len(v) <= 64
+                                            and all(type(x) in _ARCH_VALUES for x in v))
+    kind = stored.get('type')
+    if type(kind) is not str:
+        raise CheckpointError(f'{where}: the stored arch has a {type(kind).__name__} as its type '
+                              f'({shown(kind)}), not a network name')
+    bad = next((k for k, v in stored.items() if type(k) is not str or not plain(v)), None)
+    if bad is not None or len(stored) > 64:
+        what = f'its {shown(bad)} entry' if bad is not None else f'{len(stored)} entries'
+        raise CheckpointError(f'{where}: the stored arch is not a short mapping of plain values ({what})')
+    if known and find_spec(kind) is None:
+        raise CheckpointError(f'{where}: stores an arch of unknown type {shown(kind)}; '
+                              f'known: {[s.name for s in all_specs()]}')
+    return dict(stored)
+
+
+def check_stored_arch(arch, state, where):
+    """The stored ``arch`` agrees with the weights' shapes, before anything is built: every value the network's
+    ``detect`` reads from the weights (feature and block counts, channels, scale) must be the stored one, so a
+    file cannot ask for num_feat 4096 or 100,000 blocks and get them allocated. Values the weights cannot show
+    (the spec's ``undetectable``) are free. Networks without ``detect`` are checked when they are built."""
+    spec = get_spec(arch, where)
+    spec.check_kwargs({k: v for k, v in arch.items() if k != 'type'}, where)
+    if spec.detect is None:
+        return arch
+    try:
+        found = spec.detect(state)
+    except ValueError as e:
+        raise CheckpointError(f'{where}: the weights do not add up to the stored {spec.name}: {e}') from None
+    if found is None:
+        raise CheckpointError(f'{where}: stores a {spec.name} arch, but its weights are not a {spec.name}\'s')
+    for key, value in found.items():
+        if key == 'type':
+            continue
+        stored = arch.get(key, spec.default(key))
+        free = spec.undetectable.get(key)
+        if stored != value and not (free and stored in free and value in free):
+            raise CheckpointError(f'{where}: the stored arch says {key}={shown(stored, bare=True)}, the weights have '
+                                  f'{key}={value}')
+    return arch
 
 
 def apply_overrides(arch, overrides):
@@ -56,7 +106,7 @@ def _checked_overrides(arch, overrides, where):
         found = arch.get(key)
         free = spec.undetectable.get(key)
         if found is not None and found != value and not (free and found in free and value in free):
-            raise CheckpointError(f'{where}: --{flag} {value} does not match the weights ({key}={found} found)')
+            raise CheckpointError(f'{where}: --{flag} {value} does not match the weights ({key}={shown(found, bare=True)} found)')
         arch[key] = value
     return arch
 
@@ -70,10 +120,7 @@ def _resolve_arch(state, stored, overrides, check, where):
         raise CheckpointError(f'{where}: --arch {net_type}: unknown network; '
                               f'known: {[s.name for s in all_specs()]}')
     if stored:
-        arch = dict(stored)
-        if find_spec(arch.get('type')) is None:
-            raise CheckpointError(f'{where}: stores an arch of unknown type {arch.get("type")!r}; '
-                                  f'known: {[s.name for s in all_specs()]}')
+        arch = check_stored_arch(_plain_arch(stored, where), state, where)
     else:
         try:
             arch = detect_arch(state)
@@ -119,7 +166,7 @@ def read_checkpoint(path, param_key='params_ema', overrides=None, *, check=False
     if not detect:  # the caller already holds the network: the weights are all it needs
         if overrides:
             raise TypeError('read_checkpoint: overrides need detect=True')
-        arch, arch_from = (dict(stored), 'file') if stored else (None, None)
+        arch, arch_from = (_plain_arch(stored, where, known=False), 'file') if stored else (None, None)
     else:
         arch, arch_from = _resolve_arch(state, stored, overrides, check, where)
     info = {'param_key': used, 'arch_from': arch_from}
@@ -139,11 +186,15 @@ def load_state_into(net, state, strict=True, where='checkpoint', assign=True):
     if strict and (missing or unexpected):
         raise ValueError(f'{where}: the weights do not fit {type(net).__name__}: '
                          f'missing {missing[:5]}{"..." if len(missing) > 5 else ""}, '
-                         f'unexpected {unexpected[:5]}{"..." if len(unexpected) > 5 else ""}')
+                         f'unexpected [{", ".join(shown(k, 60) for k in unexpected[:5])}]'
+                         f'{"..." if len(unexpected) > 5 else ""}')
     for k, v in own.items():
         if k not in state:
             continue
         value = state[k]
+        kind = getattr(getattr(value, 'dtype', None), 'kind', 'f')
+        if kind not in 'fiub':
+            raise ValueError(f'{where}: {k} holds {value.dtype} values; network weights are real numbers')
         shape = tuple(int(d) for d in value.shape)
         if shape != tuple(int(d) for d in v.shape):
             raise ValueError(f'{where}: {k} has shape {shape}, the network expects {tuple(v.shape)}')

@@ -34,6 +34,13 @@ from typing import Callable, Mapping, Optional
 CPU_ENGINES = ('onednn', 'openvino')
 
 
+def shown(value, limit=80, bare=False):
+    """A short, printable quote of a value that may come from a file (bounded length and work); ``bare``:
+    strings without their quotes."""
+    from utils.checkpoint_objects import clean, quote  # lazy: keeps `import models` light
+    return clean(value, limit) if bare and isinstance(value, str) else quote(value, limit)
+
+
 def shape_of(v):
     """Shape of a numpy array or paddle tensor as a tuple of ints."""
     return tuple(int(d) for d in v.shape)
@@ -131,9 +138,10 @@ class ArchSpec:
         return next((f for f, k in self.aliases.items() if k == key), key)
 
     def check_kwargs(self, kwargs, where):
-        unknown = sorted(set(kwargs) - set(self.keys))
+        unknown = [k for k in kwargs if k not in self.keys]
         if unknown:
-            raise ValueError(f'{where}: unknown key(s) {unknown} for {self.name}; valid keys are {list(self.keys)}')
+            names = ', '.join(shown(k, 40) for k in unknown[:5]) + (', ...' if len(unknown) > 5 else '')
+            raise ValueError(f'{where}: unknown key(s) [{names}] for {self.name}; valid keys are {list(self.keys)}')
 
     def build(self, arch, where='network'):
         kwargs = {k: v for k, v in arch.items() if k != 'type'}
@@ -171,13 +179,13 @@ def get_spec(arch_or_name, where='network'):
     """The spec of an ``arch`` dict or type name; ValueError naming the known types otherwise."""
     if not isinstance(arch_or_name, str):
         if not isinstance(arch_or_name, Mapping) or 'type' not in arch_or_name:
-            raise ValueError(f'{where}: expected a mapping with a "type" key, got {arch_or_name!r}')
+            raise ValueError(f'{where}: expected a mapping with a "type" key, got {shown(arch_or_name)}')
         name, where = arch_or_name['type'], f'{where}.type'
     else:
         name = arch_or_name
-    spec = _SPECS.get(name)
+    spec = _SPECS.get(name) if isinstance(name, str) else None
     if spec is None:
-        raise ValueError(f'{where}: unknown network {name!r}; known: {sorted(_SPECS)}')
+        raise ValueError(f'{where}: unknown network {shown(name)}; known: {sorted(_SPECS)}')
     return spec
 
 

@@ -117,6 +117,12 @@ def main(argv=None):
     if out_dir.exists() and not out_dir.is_dir():
         print(f'{out_dir}: --output must be a directory when --input is one', file=sys.stderr)
         return 2
+    from utils.outputs import OutputClash, check_no_clobber
+    try:  # a.pth and a.safetensors would both write a.pdparams: refused before anything is written
+        check_no_clobber(files, [(out_dir / f'{f.stem}.pdparams', f) for f in files])
+    except OutputClash as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
     failed, above = [], []
     bar = tqdm(files, desc='convert', unit='file')
     for f in bar:

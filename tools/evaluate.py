@@ -65,6 +65,26 @@ def parse_models(items):
     return models
 
 
+def _inputs(args, models, paired):
+    """Every file the run reads: the files of the image folders and the model files (or an export folder's)."""
+    for folder in ([args.gt, args.lq] if paired else [args.input]):
+        yield from (p for p in Path(folder).iterdir() if p.is_file())
+    for spec in models.values():
+        p = Path(spec).expanduser()
+        if p.is_dir():
+            yield from (q for q in p.iterdir() if q.is_file())
+        elif p.exists():
+            yield p
+
+
+def _check_outputs(args, models, paired):
+    """--sheet, --csv and --json may overwrite no input and not each other (``utils.outputs``)."""
+    from utils.outputs import check_no_clobber
+    check_no_clobber(_inputs(args, models, paired), [(out, flag) for out, flag in
+                                                     ((args.sheet, '--sheet'), (args.csv, '--csv'),
+                                                      (args.json, '--json')) if out])
+
+
 def _cell(metric, v):
     return E._fmt(metric, v)
 
@@ -158,6 +178,10 @@ def main(argv=None):
     for out in (args.sheet, args.csv, args.json):
         if out and not Path(out).expanduser().resolve().parent.is_dir():
             return fail(f'{out}: its folder does not exist')
+    try:
+        _check_outputs(args, models, paired)
+    except ValueError as exc:
+        return fail(exc)
     if paired and not E._pairs(args.gt, args.lq):
         return fail(f'no GT/LQ pairs with equal names in {args.gt} and {args.lq}')
     if not paired and not E.list_images(args.input):

@@ -87,6 +87,11 @@ def main(argv=None):
     if not lines:
         print(f'error: no images found in {", ".join(map(str, inputs))}', file=sys.stderr)
         return 2
+    odd = next((line for line in lines if any(ord(c) < 32 for c in line)), None)
+    if odd is not None:  # a newline in a name wrote one entry as two lines
+        print(f'error: {odd!r}: a file name with a line break or control character cannot be a meta_info line; '
+              'rename it', file=sys.stderr)
+        return 2
     from utils.outputs import OutputClash, check_no_clobber, write_error
     meta = Path(args.meta_info)
     if meta.is_dir():

@@ -11,11 +11,15 @@ RANGES = {
     'datasets.*.batch_size_per_gpu': (1, None), 'datasets.*.num_worker_per_gpu': (0, 64),
     'datasets.*.dataset_enlarge_ratio': (1, None), 'datasets.*.gt_size': (1, None),
     'datasets.*.crop_pad_size': (1, None), 'datasets.*.scale': (1, 8),
-    'train.total_iter': (1, None), 'train.ema_decay': (0, 1), 'train.net_d_iters': (1, None),
+    'train.total_iter': (1, 10 ** 9), 'train.ema_decay': (0, 1), 'train.net_d_iters': (1, None),
     'train.net_d_init_iters': (0, None), 'train.nan_max_consecutive': (1, None), 'train.grad_clip': (0, None),
     'train.optim_g.lr': (0, None), 'train.optim_d.lr': (0, None), 'train.scheduler.gamma': (0, None),
     'val.val_freq': (1, None), 'val.max_images': (1, None),
     'logger.print_freq': (1, None), 'logger.save_checkpoint_freq': (0, None), 'logger.keep_last': (0, None),
+    # network sizes: 16x the published models (64 features, 23 RRDB blocks, 32 SRVGG convs, 32 growth
+    # channels); num_feat 100000 reached Paddle's allocator as a C++ error wall
+    'network_g.num_feat': (1, 1024), 'network_g.num_block': (1, 368), 'network_g.num_conv': (1, 512),
+    'network_g.num_grow_ch': (1, 512), 'network_d.num_feat': (1, 1024),
 }
 
 # key path -> the values training takes where the constructor takes more (a loss must give one number)
@@ -48,11 +52,22 @@ def check_ranges(opt, problems):
         for path, v in walk(opt, spec.split('.'), ''):
             if v is not None and v not in allowed:
                 problems.append(f'{path}: {v!r} is not one of {list(allowed)}')
+    check_name(opt.get('name'), problems)
     scale = opt.get('scale')
     sizes = list(walk(opt, ['gt_size'], '')) + list(walk(opt, ['datasets', '*', 'gt_size'], ''))
     for path, v in sizes:
         if isinstance(v, int) and isinstance(scale, int) and scale > 0 and v > 0 and v % scale:
             problems.append(f'{path}: must be a multiple of scale {scale}, got {v}')
+
+
+def check_name(name, problems):
+    """The experiment ``name`` is one folder name under ``experiments_root``: no separator, no '..', no
+    control character (``name: ../../x`` made folders outside it)."""
+    if not isinstance(name, str):
+        return  # missing or of the wrong type: reported already
+    if (not name.strip() or name in ('.', '..') or any(c in name for c in '/\\')
+            or any(ord(c) < 32 for c in name)):
+        problems.append(f'name: must be one folder name (no /, \\, .. or control characters), got {name[:80]!r}')
 
 
 def check_paths(opt, problems):

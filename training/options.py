@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from utils.yaml_bounded import YAMLTooLarge, safe_load_bounded
+
 from . import basicsr_compat
 from .schema import Param, check_param, check_value, coerce_number, validate as validate_section
 
@@ -115,7 +117,9 @@ def parse_override(text):
     if not all(parts):
         raise ValueError(f'override {text!r}: empty key part')
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ''
+        value = safe_load_bounded(raw) if raw.strip() else ''
+    except YAMLTooLarge as exc:
+        raise ValueError(f'override {key.strip()}: {exc}') from None
     except yaml.YAMLError:
         value = raw
     return parts, coerce_number(value)
@@ -307,7 +311,7 @@ def load_options(yml_path, overrides=(), warnings=None):
     if not p.is_file():
         raise OptionsError(str(yml_path), ['file not found'])
     try:
-        raw = yaml.safe_load(p.read_text(encoding='utf-8')) or {}
+        raw = safe_load_bounded(p.read_text(encoding='utf-8')) or {}
     except UnicodeDecodeError:
         raise OptionsError(str(yml_path), ['not a YAML text file (binary content)']) from None
     except OSError as exc:

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from utils.checkpoint_objects import (DEFAULT_MAX_TENSOR_BYTES, MAX_TENSOR_BYTES_ENV, Budget,  # noqa: F401
-                                      NumpyDType, Storage, StorageView, check_shape, clean, fail, finish_array,
-                                      raw_dtype, storage_code)
+                                      NumpyDType, Storage, StorageView, check_shape, clean, error_text, fail,
+                                      finish_array, quote, raw_dtype, storage_code)
 from utils.fileio import sha256_file  # noqa: F401  (re-exported: callers use checkpoint.sha256_file)
 from utils.safe_unpickle import (TORCH_LEGACY_MAGIC, TORCH_LEGACY_PROTOCOL, CheckpointFormatError,  # noqa: F401
                                  UnsafeCheckpointError, materialize, restricted_load)
@@ -85,7 +85,7 @@ def _load_torch_zip(path, budget):
                     fail(f'storage {clean(key)} is missing from the archive')
                 raw = _read_member(zf, info, budget)
                 if len(raw) != numel * raw_dtype(code).itemsize:
-                    fail(f'storage {clean(key)} holds {len(raw)} bytes, its header says {numel} elements')
+                    fail(f'storage {clean(key)} holds {len(raw)} bytes, its header says {quote(numel, 40)} elements')
                 storages[key] = Storage(code, key, numel, little)
                 storages[key].raw = memoryview(raw)
             elif storages[key].code != code:
@@ -100,7 +100,7 @@ def _load_torch_legacy(f, budget):
     """Legacy torch.save: magic, protocol, sys_info, the pickle, storage keys, raw storages."""
     protocol = restricted_load(f, budget)
     if type(protocol) is not int or protocol != TORCH_LEGACY_PROTOCOL:
-        fail(f'unsupported legacy torch protocol {protocol if type(protocol) is int else type(protocol).__name__}')
+        fail(f'unsupported legacy torch protocol {quote(protocol, 40)}')
     sys_info = restricted_load(f, budget)
     little = sys_info.get('little_endian', True) is not False if isinstance(sys_info, dict) else True
     storages = {}
@@ -121,7 +121,7 @@ def _load_torch_legacy(f, budget):
 
     obj = restricted_load(f, budget, load_storage)
     keys = restricted_load(f, budget)
-    if type(keys) is not list or len(set(map(str, keys))) != len(keys):
+    if type(keys) is not list or any(type(k) is not str for k in keys) or len(set(keys)) != len(keys):
         fail('damaged legacy file (no list of distinct storage keys)')
     start, end = f.tell(), f.seek(0, 2)
     f.seek(start)
@@ -136,7 +136,7 @@ def _load_torch_legacy(f, budget):
         numel = struct.unpack('<q' if little else '>q', head)[0]
         nbytes = numel * raw_dtype(st.code).itemsize
         if numel != st.numel:
-            fail(f'storage {clean(key)} holds {numel} elements, the pickle says {st.numel}')
+            fail(f'storage {clean(key)} holds {numel} elements, the pickle says {quote(st.numel, 40)}')
         budget.check(nbytes, f'storage {clean(key)}')
         if nbytes > end - f.tell():
             fail(f'file ends inside storage {clean(key)} (truncated download?)')
@@ -258,8 +258,7 @@ def load_state_file(path):
         raise CheckpointFormatError(f'{where}: not enough memory to read this checkpoint') from None
     except Exception as e:  # zip, struct and OS oddities: still one line, still a format error
         raise CheckpointFormatError(
-            f'{where}: damaged or unreadable checkpoint ({type(e).__name__}: {clean(" ".join(str(e).split()))})'
-        ) from None
+            f'{where}: damaged or unreadable checkpoint ({type(e).__name__}: {error_text(e)})') from None
 
 
 # ---------------------------------------------------------------- picking and writing
@@ -293,7 +292,12 @@ def pick_params(raw, param_key='params_ema', with_key=False):
     if not state:
         state = {k: v for k, v in raw.items() if _is_array(v)}
     if not state:
-        raise ValueError(f'no tensors found; top-level keys: {sorted(map(str, raw))[:8]}')
+        shown = ', '.join(sorted(quote(k, 40) for k in raw)[:8])
+        raise ValueError(f'no tensors found; top-level keys: [{shown}{", ..." if len(raw) > 8 else ""}]')
+    odd = next((k for k in state if type(k) is not str), None)
+    if odd is not None:
+        raise ValueError(f'a tensor is stored under the key {quote(odd, 40)}, a {type(odd).__name__}: '
+                         'state dicts name their tensors')
     state = _strip_module(state)
     return (state, arch, used) if with_key else (state, arch)
 

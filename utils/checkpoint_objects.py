@@ -8,6 +8,7 @@ checks in Python integers, and each counts against a ``Budget``.
 """
 import math
 import os
+import reprlib
 
 import numpy as np
 
@@ -17,7 +18,9 @@ DEFAULT_MAX_TENSOR_BYTES = 1 << 30  # the largest SR-related checkpoint, VGG19, 
 MAX_TENSOR_BYTES_ENV = 'REALESRGAN_PADDLE_MAX_TENSOR_BYTES'
 MAX_DEPTH = 64                       # container nesting; real checkpoints stay below 10
 MAX_PICKLE_OPS = 2_000_000           # opcodes per pickle; an x4plus training state uses about 100k
+MAX_NODES = 1_000_000                # objects in the result once shared parts are counted each time they occur
 MAX_DIMS = 32
+MAX_KEY_INT = 1 << 61                # int keys below this hash to themselves (no crafted collisions)
 
 
 class UnsafeCheckpointError(Exception):
@@ -38,6 +41,45 @@ def clean(text, limit=80):
     return s if len(s) <= limit else s[:limit] + '...'
 
 
+class _Quote(reprlib.Repr):
+    """``reprlib`` with small limits: a few levels and items, no huge int conversion, bytes cut first."""
+
+    def __init__(self, limit):
+        super().__init__()
+        self.maxlevel, self.maxstring, self.maxother, self.maxlong = 3, limit, limit, 40
+        self.maxtuple = self.maxlist = self.maxdict = self.maxset = self.maxfrozenset = self.maxdeque = 4
+
+    def repr_int(self, x, level):
+        return repr(x) if x.bit_length() <= 128 else f'<a {x.bit_length()}-bit integer>'
+
+    def repr_bytes(self, x, level):
+        return repr(x[:self.maxstring]) + ('...' if len(x) > self.maxstring else '')
+
+    repr_bytearray = repr_bytes
+
+
+def quote(obj, limit=80):
+    """A printable one-line excerpt of any value that came from a file (its ``repr``), at most ``limit``
+    characters, built in bounded time: a tuple shared a million times, a 1 GB string or a 2^20-bit integer
+    give a short line at once."""
+    return clean(_Quote(limit).repr(obj), limit)
+
+
+def error_text(exc, limit=120):
+    """``str(exc)`` cut to one printable line, without formatting objects an exception may carry from the file."""
+    safe = all(type(a) in (str, int, float) and not (type(a) is int and a.bit_length() > 128) for a in exc.args)
+    return clean(' '.join(str(exc).split()), limit) if safe and not isinstance(exc, KeyError) else type(exc).__name__
+
+
+def key_ok(key):
+    """True for a dict key or set item a checkpoint may hold: a name or a number whose hash cannot be made to
+    collide or to cost more than one pass (str, bytes, None, bool, int below 2^61). Tuples, floats and
+    anything else are refused before they are hashed: tuples and floats hash predictably, so a file could
+    collide thousands of keys, and a tuple shared at every level hashes 2^depth times."""
+    kind = type(key)
+    return kind in (str, bytes, bool) or key is None or (kind is int and -MAX_KEY_INT < key < MAX_KEY_INT)
+
+
 def max_tensor_bytes():
     raw = os.environ.get(MAX_TENSOR_BYTES_ENV, '').strip()
     if not raw:
@@ -50,10 +92,10 @@ def max_tensor_bytes():
 class Budget:
     """What one file may make.
 
-    Each array, storage or zip member: at most ``per_item`` bytes. All arrays
-    together: twice the file plus 64 MiB (views may share a storage, but nothing
-    large is conjured from a small file). Zip members read: four times the file
-    plus 64 MiB.
+    Each array, storage or zip member: at most ``per_item`` bytes. Everything the
+    pickle makes (arrays, strings, containers, the result's objects) together:
+    twice the file plus 64 MiB (views may share a storage, but nothing large is
+    conjured from a small file). Zip members read: four times the file plus 64 MiB.
     """
     SLACK = 64 << 20
 
@@ -80,6 +122,13 @@ class Budget:
         self.made += nbytes
         if self.made > 2 * self.file_size + self.SLACK:
             fail(f'{what}: the arrays would take {self.made} bytes, far more than a {self.file_size}-byte file holds')
+
+    def objects(self, nbytes):
+        """Objects the pickle makes (strings, containers, their copies): the same budget as the arrays."""
+        self.made += nbytes
+        if self.made > 2 * self.file_size + self.SLACK:
+            fail(f'the objects the pickle makes would take {self.made} bytes, far more than a '
+                 f'{self.file_size}-byte file holds')
 
     def inflate(self, nbytes, what):
         self.check(nbytes, what)
@@ -128,7 +177,7 @@ def check_shape(shape, what='a shape'):
         fail(f'{what} is not a tuple of at most {MAX_DIMS} sizes')
     out = tuple(_int(s, what) for s in shape)
     if any(s < 0 or s >= 1 << 48 for s in out):
-        fail(f'{what} {out} has a negative or absurd size')
+        fail(f'{what} {quote(out)} has a negative or absurd size')
     return out
 
 
@@ -206,7 +255,7 @@ class NumpyArray:
             fail('a numpy array is rebuilt twice or from a state this reader does not know')
         if len(state) == 5:
             if state[0] != 1:
-                fail(f'numpy array state version {state[0]!r} is not supported')
+                fail(f'numpy array state version {quote(state[0])} is not supported')
             state = state[1:]
         shape, dtype, fortran, raw = state
         if type(fortran) is not bool:

@@ -11,8 +11,13 @@ images and the networks' planar float RGB in [0, 1].
 Before decoding, the size the file declares in its header is checked against a
 pixel limit (``MAX_PIXELS``, 100 MP, or ``$RESR_MAX_PIXELS``): a small file that
 claims a huge image (a decompression bomb) is refused without allocating it.
+The size comes from this module's own parsers (PNG, JPEG, TIFF's first
+directory, Radiance HDR) or from Pillow's header pass. A file whose size neither
+can tell is refused rather than handed to OpenCV blind (OpenCV decodes formats
+Pillow refuses, and a 6.7 MB HDR named .png used to allocate 1.2 GB).
 """
 import os
+import re
 import struct
 import warnings
 from pathlib import Path
@@ -24,7 +29,9 @@ from utils.fileio import atomic_write_bytes
 
 _MAGIC = (
     (b'\x89PNG\r\n\x1a\n', 'PNG'), (b'\xff\xd8\xff', 'JPEG'), (b'RIFF', 'WebP'), (b'BM', 'BMP'),
-    (b'II*\x00', 'TIFF'), (b'MM\x00*', 'TIFF'), (b'GIF8', 'GIF'),
+    (b'II*\x00', 'TIFF'), (b'MM\x00*', 'TIFF'), (b'GIF8', 'GIF'), (b'#?RADIANCE', 'HDR'), (b'#?RGBE', 'HDR'),
+    (b'PF\n', 'PFM'), (b'Pf\n', 'PFM'), (b'v/1\x01', 'EXR'), (b'P7\n', 'PAM'), (b'\x00\x00\x00\x0cjP  ', 'JPEG 2000'),
+    (b'\xffO\xffQ', 'JPEG 2000'), (b'\x59\xa6\x6a\x95', 'Sun raster'),
 )
 
 
@@ -134,6 +141,34 @@ def _pil_size(data):
         return None
 
 
+def _tiff_size(data):
+    """(width, height) from the first image directory of a TIFF, whatever its pixel layout."""
+    end = '<' if data[:2] == b'II' else '>'
+    try:
+        (at,) = struct.unpack_from(end + 'I', data, 4)
+        (n,) = struct.unpack_from(end + 'H', data, at)
+        size = {}
+        for i in range(min(n, 4096)):
+            tag, kind = struct.unpack_from(end + 'HH', data, at + 2 + 12 * i)
+            if tag in (256, 257) and kind in (3, 4):
+                size[tag] = struct.unpack_from(end + ('H' if kind == 3 else 'I'), data, at + 2 + 12 * i + 8)[0]
+    except struct.error:
+        return None
+    return (size[256], size[257]) if len(size) == 2 else None
+
+
+_HDR_SIZE = re.compile(rb'\n\n([-+][YX]) (\d{1,12}) ([-+][YX]) (\d{1,12})\n')
+
+
+def _hdr_size(data):
+    """(width, height) from a Radiance HDR header (``-Y h +X w`` after the blank line)."""
+    m = _HDR_SIZE.search(data[:65536])
+    if not m:
+        return None
+    dims = {m.group(1)[1:]: int(m.group(2)), m.group(3)[1:]: int(m.group(4))}
+    return (dims[b'X'], dims[b'Y']) if len(dims) == 2 else None
+
+
 def declared_size(data, fmt=None):
     """(width, height) that the file's header declares, or None when it cannot be told cheaply."""
     fmt = fmt or sniff_format(data)
@@ -141,6 +176,10 @@ def declared_size(data, fmt=None):
         return _png_size(data)
     if fmt == 'JPEG':
         return _jpeg_size(data) or _pil_size(data)
+    if fmt == 'TIFF':
+        return _tiff_size(data) or _pil_size(data)
+    if fmt == 'HDR':
+        return _hdr_size(data)
     return _pil_size(data)
 
 
@@ -151,11 +190,14 @@ def check_pixel_limit(path, data, fmt=None, limit=None):
         return
     size = declared_size(data, fmt)
     if size is None:
+        if fmt is not None:  # a format OpenCV decodes, of unknown size: not handed to it blind
+            raise ImageReadError(f'{path}: the size of this {fmt or "kind of"} image cannot be read before '
+                                 'decoding it, so the pixel limit cannot be checked; convert it to PNG')
         return
     w, h = size
     if w * h > limit:
-        what = f'{w}x{h}' if w < (1 << 31) else 'a size'
-        raise ImageReadError(f'{path}: declares {what} pixels, more than the limit of {limit / 1e6:g} MP '
+        what = f'{w}x{h} pixels' if w < (1 << 31) else 'an image too large for Pillow to open'
+        raise ImageReadError(f'{path}: declares {what}, more than the limit of {limit / 1e6:g} MP '
                              '(a damaged file or a decompression bomb; raise RESR_MAX_PIXELS to allow it)')
     if w == 0 or h == 0:
         raise ImageReadError(f'{path}: declares an empty {w}x{h} image')
@@ -239,7 +281,7 @@ def imwrite(path, img, quality=95):
         raise ImageWriteError(f'{path}: cannot encode as {ext} ({str(e).strip().splitlines()[-1]})') from None
     if not ok:
         raise ImageWriteError(f'{path}: cannot encode as {ext}')
-    atomic_write_bytes(path, buf.tobytes())
+    atomic_write_bytes(path, buf)  # the encoded array itself: no second copy of a large image's bytes
     return path
 
 

@@ -41,7 +41,21 @@ def import_paddle_quietly():
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter('ignore')
         import paddle
+    python_sigterm()
     return paddle
+
+
+def python_sigterm():
+    """Paddle installs a C++ handler that prints a stack-dump wall on SIGTERM (``timeout``, ``kill``): give
+    SIGTERM back to Python, as a quiet ``SystemExit(143)`` that runs ``finally`` blocks (temp files go)."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, stop)
 
 
 def setup(threads=None, reexec=False, quiet=True, single_arena=False):

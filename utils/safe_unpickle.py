@@ -13,23 +13,32 @@ object-making opcode replaced:
 - Lengths a pickle declares are checked against the bytes that remain before
   anything is allocated; opcodes and tuple nesting are capped (deep tuples would
   overflow the C stack when hashed).
+- Everything the pickle makes (strings, containers, copies made by the functions
+  it calls, arrays) counts against one memory budget (``Budget``).
+- Dict keys and set items are names or small numbers (``key_ok``), checked before
+  they are hashed: a tuple shared at every level of a 40-deep DAG would hash 2^40
+  nodes, and tuples or floats can be crafted to collide.
 
 ``restricted_load`` raises only ``UnsafeCheckpointError`` and
 ``CheckpointFormatError``; ``materialize`` turns the result into plain dicts,
-lists and fresh numpy arrays, with nesting capped.
+lists and fresh numpy arrays: a tree (shared containers are copied where they
+occur) of at most ``MAX_NODES`` objects, counted before anything is copied, with
+nesting capped.
 """
 import _compat_pickle
 import io
 import pickle
 import struct
+import sys
 
 import numpy as np
 
-from utils.checkpoint_objects import (MAX_DEPTH, MAX_PICKLE_OPS, TORCH_LEGACY_MAGIC,  # noqa: F401 (re-exported)
-                                      TORCH_LEGACY_PROTOCOL, _STORAGE_DTYPES, _TORCH_DTYPES, CheckpointFormatError,
-                                      Marker, NumpyArray, NumpyDType, PendingTensor, ReaderDict, Storage, StorageView,
-                                      UnsafeCheckpointError, build_array, clean, describe, fail, finish_array,
-                                      raw_dtype, storage_code)
+from utils.checkpoint_objects import (MAX_DEPTH, MAX_NODES, MAX_PICKLE_OPS,  # noqa: F401 (re-exported)
+                                      TORCH_LEGACY_MAGIC, TORCH_LEGACY_PROTOCOL, _STORAGE_DTYPES, _TORCH_DTYPES,
+                                      CheckpointFormatError, Marker, NumpyArray, NumpyDType, PendingTensor,
+                                      ReaderDict, Storage, StorageView, UnsafeCheckpointError, build_array, clean,
+                                      describe, error_text, fail, finish_array, key_ok, quote, raw_dtype,
+                                      storage_code)
 
 _NUMPY_MODULES = ('numpy.core', 'numpy._core')
 
@@ -100,6 +109,7 @@ class _Reader(pickle._Unpickler):
     def _ordered_dict(self, items=()):
         if type(items) not in (list, tuple) or any(type(p) is not tuple or len(p) != 2 for p in items):
             fail('OrderedDict is called with something other than (key, value) pairs')
+        check_keys(p[0] for p in items)
         return ReaderDict(items)
 
     def _tuple(self, items=()):
@@ -108,10 +118,9 @@ class _Reader(pickle._Unpickler):
         return tuple(items)
 
     def _paddle_eval(self, expr, namespace=None):
-        if (expr != 'data' or type(namespace) not in (dict, ReaderDict) or list(namespace) != ['data']
-                or type(namespace['data']) is not NumpyArray):
-            shown = clean(expr, 40) if type(expr) is str else type(expr).__name__
-            raise UnsafeCheckpointError(f'refused: the pickle calls builtins.eval on {shown!r}')
+        if (type(expr) is not str or expr != 'data' or type(namespace) not in (dict, ReaderDict)
+                or list(namespace) != ['data'] or type(namespace['data']) is not NumpyArray):
+            raise UnsafeCheckpointError(f'refused: the pickle calls builtins.eval on {quote(expr, 40)}')
         return namespace['data']
 
     def _encode(self, obj, encoding='utf-8', errors='strict'):
@@ -123,7 +132,8 @@ class _Reader(pickle._Unpickler):
         return b''
 
     def _np_reconstruct(self, cls, shape, typecode):
-        if cls is not self.names[('numpy', 'ndarray')] or shape != (0,) or typecode not in (b'b', 'b'):
+        if (cls is not self.names[('numpy', 'ndarray')] or type(shape) is not tuple or shape != (0,)
+                or type(typecode) not in (bytes, str) or typecode not in (b'b', 'b')):
             fail('numpy _reconstruct is called with unexpected arguments')
         return NumpyArray(self.budget)
 
@@ -174,7 +184,8 @@ class _Reader(pickle._Unpickler):
         return obj
 
     def persistent_load(self, pid):
-        if self.storage_loader is None or type(pid) is not tuple or not pid or pid[0] != 'storage':
+        if self.storage_loader is None or type(pid) is not tuple or not pid or type(pid[0]) is not str \
+                or pid[0] != 'storage':
             fail('the pickle has an unexpected persistent id')
         return self.storage_loader(pid)
 
@@ -193,6 +204,16 @@ class _Reader(pickle._Unpickler):
 # ---------------------------------------------------------------- the replaced opcodes
 _D = _Reader.dispatch
 _BASE = pickle._Unpickler.dispatch
+_MAX_MEMO = 1 << 32  # the binary PUT/GET opcodes cannot name more; the text ones could name any integer
+
+
+def check_keys(keys):
+    """Refuse, before anything hashes them, dict keys and set items other than names and small numbers."""
+    for key in keys:
+        if not key_ok(key):
+            what = f'a {type(key).__name__}' if type(key) is not int else 'an integer this large'
+            fail(f'a dict key or set item is {what} ({quote(key, 40)}); checkpoints key their dicts by names '
+                 'or small numbers')
 
 
 def _refuse(opname):
@@ -228,20 +249,38 @@ def _build(self):
 
 
 def _container(kinds, opcode):
+    """SETITEM(S), APPEND(S), ADDITEMS: only into containers of the pickle's own, keys checked before hashing,
+    the container's growth charged to the budget."""
     base = _BASE[opcode[0]]
     below = {pickle.SETITEM: 3, pickle.APPEND: 2}.get(opcode)  # the others add the items after a MARK
+    keyed = opcode in (pickle.SETITEM, pickle.SETITEMS, pickle.ADDITEMS)
 
     def op(self):
         stack = self.stack if below else (self.metastack[-1] if self.metastack else [])
         target = stack[-(below or 1)] if len(stack) >= (below or 1) else None
         if type(target) not in kinds:
             fail(f'the pickle adds items to a {describe(target)}')
+        if keyed:
+            items = self.stack[-2:] if below else self.stack
+            check_keys(items if opcode == pickle.ADDITEMS else items[::2])
+        size = sys.getsizeof(target)
+        base(self)
+        self.budget.objects(max(0, sys.getsizeof(target) - size))
+    return op
+
+
+def _keyed_maker(opcode, step):
+    """DICT and FROZENSET hash what they are given: check it first."""
+    base = _BASE[opcode[0]]
+
+    def op(self):
+        check_keys(self.stack[::step])
         base(self)
     return op
 
 
-def _tracked(opcode):
-    base = _BASE[opcode[0]]
+def _tracked(opcode, base=None):
+    base = base or _BASE[opcode[0]]
 
     def op(self):
         base(self)
@@ -254,24 +293,60 @@ def _bytearray8(self):
     self.append(bytearray(self.read(n)))
 
 
-_D.update({pickle.REDUCE[0]: _reduce, pickle.BUILD[0]: _build, pickle.BYTEARRAY8[0]: _bytearray8})
+def _memo_index(self):
+    text = self.readline()[:-1]
+    if not text.isdigit() or len(text) > 10 or int(text) >= _MAX_MEMO:
+        fail(f'the pickle uses a bad memo index {quote(text, 20)}')
+    return int(text)
+
+
+def _put(self):
+    self.memo[_memo_index(self)] = self.stack[-1]
+
+
+def _get(self):
+    i = _memo_index(self)
+    if i not in self.memo:
+        fail(f'the pickle refers to memo entry {i}, which it never stored')
+    self.append(self.memo[i])
+
+
+_D.update({pickle.REDUCE[0]: _reduce, pickle.BUILD[0]: _build, pickle.BYTEARRAY8[0]: _bytearray8,
+           pickle.PUT[0]: _put, pickle.GET[0]: _get, pickle.DICT[0]: _keyed_maker(pickle.DICT, 2)})
 for _op, _kinds in ((pickle.SETITEM, (dict, ReaderDict)), (pickle.SETITEMS, (dict, ReaderDict)),
                     (pickle.APPEND, (list,)), (pickle.APPENDS, (list,)), (pickle.ADDITEMS, (set,))):
     _D[_op[0]] = _container(_kinds, _op)
-for _op in (pickle.TUPLE, pickle.TUPLE1, pickle.TUPLE2, pickle.TUPLE3, pickle.EMPTY_TUPLE, pickle.FROZENSET):
+for _op in (pickle.TUPLE, pickle.TUPLE1, pickle.TUPLE2, pickle.TUPLE3, pickle.EMPTY_TUPLE):
     _D[_op[0]] = _tracked(_op)
+_D[pickle.FROZENSET[0]] = _tracked(pickle.FROZENSET, _keyed_maker(pickle.FROZENSET, 1))
+
+# opcodes that push an object they make: its size is charged to the budget
+_MAKERS = {getattr(pickle, n)[0] for n in (
+    'INT', 'BININT', 'BININT1', 'BININT2', 'LONG', 'LONG1', 'LONG4', 'STRING', 'BINSTRING', 'SHORT_BINSTRING',
+    'BINBYTES', 'SHORT_BINBYTES', 'BINBYTES8', 'BYTEARRAY8', 'UNICODE', 'SHORT_BINUNICODE', 'BINUNICODE',
+    'BINUNICODE8', 'FLOAT', 'BINFLOAT', 'EMPTY_LIST', 'EMPTY_DICT', 'EMPTY_SET', 'EMPTY_TUPLE', 'TUPLE', 'TUPLE1',
+    'TUPLE2', 'TUPLE3', 'LIST', 'DICT', 'FROZENSET', 'REDUCE', 'BINPERSID', 'PERSID')}
+# opcodes that store into the memo: its growth is charged
+_MEMO_OPS = {getattr(pickle, n)[0] for n in ('PUT', 'BINPUT', 'LONG_BINPUT', 'MEMOIZE')}
 
 
-def _counted(base):
+def _counted(code, base):
+    """Every opcode: counted, a stack slot charged, and what it makes or stores charged to the budget."""
     def op(self):
         self.ops += 1
         if self.ops > MAX_PICKLE_OPS:
             fail(f'the pickle has more than {MAX_PICKLE_OPS} opcodes')
+        if code in _MEMO_OPS:
+            size = sys.getsizeof(self.memo)
+            base(self)
+            self.budget.objects(8 + max(0, sys.getsizeof(self.memo) - size))
+            return
         base(self)
+        self.budget.objects(8 + (sys.getsizeof(self.stack[-1]) if code in _MAKERS else 0))
     return op
 
 
-_Reader.dispatch = {k: _counted(v) for k, v in _D.items()}
+_Reader.dispatch = {k: _counted(k, v) for k, v in _D.items()}
 
 
 # ---------------------------------------------------------------- entry points
@@ -291,15 +366,43 @@ def restricted_load(source, budget, storage_loader=None):
     except RecursionError:
         fail('the pickle nests too deeply')
     except Exception as e:  # truncated or damaged pickles raise anything from EOFError to KeyError
-        fail(f'damaged or unsupported pickle ({type(e).__name__}: {clean(str(e))})')
+        fail(f'damaged or unsupported pickle ({type(e).__name__}: {error_text(e)})')
 
 
 _PLAIN = (str, bytes, int, float, complex, bool, type(None))
+_CONTAINERS = (dict, ReaderDict, list, tuple, set, frozenset)
+
+
+def expanded_size(obj, sizes=None, depth=0):
+    """How many objects ``obj`` holds once every shared part is counted where it occurs (what a copy, a
+    comparison or a repr of it visits), capped at ``MAX_NODES + 1``. Linear in the distinct objects."""
+    sizes = {} if sizes is None else sizes
+    if type(obj) not in _CONTAINERS:
+        return 1
+    if depth > MAX_DEPTH:
+        fail(f'the checkpoint nests deeper than {MAX_DEPTH} levels')
+    got = sizes.get(id(obj))
+    if got is None:
+        items = obj.items() if type(obj) in (dict, ReaderDict) else ((v,) for v in obj)
+        got = 1
+        for pair in items:
+            for v in pair:
+                got = min(MAX_NODES + 1, got + expanded_size(v, sizes, depth + 1))
+        sizes[id(obj)] = got
+    return got
 
 
 def materialize(obj, budget, depth=0, done=None):
-    """Pending tensors and array stand-ins become fresh arrays; containers plain dicts/lists/tuples."""
-    done = {} if done is None else done
+    """Pending tensors and array stand-ins become fresh arrays; containers plain dicts/lists/tuples, a tree.
+
+    A container the pickle shares is copied where it occurs, so nothing downstream can be made to walk a
+    DAG's 2^depth paths: the copy is counted first (``expanded_size``) and refused beyond ``MAX_NODES``."""
+    if done is None:
+        n = expanded_size(obj)
+        if n > MAX_NODES:
+            fail(f'the checkpoint holds over {MAX_NODES} objects once its shared parts are counted where they '
+                 'occur (a tuple or list shared at every level?)')
+        done = {}
     if depth > MAX_DEPTH:
         fail(f'the checkpoint nests deeper than {MAX_DEPTH} levels')
     kind = type(obj)
@@ -310,11 +413,11 @@ def materialize(obj, budget, depth=0, done=None):
     if id(obj) in done:
         return done[id(obj)]
     if kind is PendingTensor:
-        out = obj.materialize(budget)
+        out = done[id(obj)] = obj.materialize(budget)
     elif kind is NumpyArray:
         if obj.array is None:
             fail('a numpy array has no data')
-        out = obj.array
+        out = done[id(obj)] = obj.array
     elif kind is NumpyDType:
         out = obj.dtype
     elif kind is Marker:
@@ -323,7 +426,7 @@ def materialize(obj, budget, depth=0, done=None):
         out = {}
         for k, v in obj.items():
             key = materialize(k, budget, depth + 1, done)
-            if not isinstance(key, _PLAIN + (tuple, np.generic)):
+            if not key_ok(key):
                 fail(f'a dict key is a {type(key).__name__}')
             out[key] = materialize(v, budget, depth + 1, done)
     elif kind in (list, tuple, set, frozenset):
@@ -334,5 +437,5 @@ def materialize(obj, budget, depth=0, done=None):
             out = items if kind is list else kind(items)
     else:
         fail(f'the checkpoint holds a {describe(obj)} outside a tensor')
-    done[id(obj)] = out
+    budget.objects(sys.getsizeof(out) if kind in _CONTAINERS else 0)
     return out

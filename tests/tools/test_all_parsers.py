@@ -69,6 +69,10 @@ def test_inference_official_flags():
     assert (a.device, a.fp16, a.alpha_upsampler, a.tile_pad) == ('gpu:0', False, 'resize', 4)
     a = p.parse_args(['-i', 'x', '--no-progress'])
     assert (a.device, a.fp16, a.quiet) == ('cpu', False, True)  # half precision only ever on a GPU
+    assert (a.tile, a.max_memory) == ('auto', None)  # tiles sized by the default 2 GiB budget
+    a = p.parse_args(['-i', 'x', '-t', '0', '--max-memory', '1.5G'])
+    assert (a.tile, a.max_memory) == (0, 3 << 29)  # 0: no tiling, as the official tool
+    assert p.parse_args(['-i', 'x', '--tile', 'AUTO', '--max_memory', 'free']).max_memory == 'free'
 
 
 @pytest.mark.parametrize('argv, words', [
@@ -76,7 +80,10 @@ def test_inference_official_flags():
     (['--face-enhance'], '--face-enhance is not supported'),
     (['--fp16', '--fp32'], '--fp16 and --fp32 contradict each other'),
     (['-g', '1', '--device', 'cpu'], '-g/--gpu-id 1 contradicts --device cpu'),
-    (['--tile', 'big'], "argument -t/--tile: invalid int value: 'big'"),
+    (['--tile', 'big'], "argument -t/--tile: expected auto or a whole number >= 0 (0 = no tiling), got 'big'"),
+    (['--tile', '-3'], "argument -t/--tile: expected auto"),
+    (['--max-memory', 'lots'], "--max-memory: 'lots' is not a memory size (examples: 2G, 1500M"),
+    (['--max_memory', '10M'], "--max-memory: '10M' is too small: give at least 64M"),
 ])
 def test_inference_usage_errors_are_one_line(argv, words):
     res = subprocess.run([sys.executable, 'tools/infer.py', '-i', 'x.png', *argv], cwd=ROOT, capture_output=True,

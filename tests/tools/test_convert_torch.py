@@ -177,3 +177,58 @@ def test_verify_without_torch_says_skipped(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, 'torch', None)  # import torch -> ImportError
     assert convert.main(['--input', str(src), '--output', str(tmp_path / 'v.pdparams'), '--verify']) == 0
     assert 'verify: skipped (torch is not installed)' in capsys.readouterr().out
+
+
+def _tiny_state():
+    import models
+    arch = {'type': 'SRVGGNetCompact', 'num_feat': 4, 'num_conv': 2, 'upscale': 2}
+    return arch, {k: v.numpy() for k, v in models.build_network(arch).state_dict().items()}
+
+
+def _run_tool(*args):
+    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def _error_lines(stderr):
+    assert 'Traceback' not in stderr, stderr[-2000:]
+    return [ln for ln in stderr.splitlines() if ln.strip() and 'Warning' not in ln and 'warnings.warn' not in ln]
+
+
+def test_complex_weights_are_refused_with_one_line(tmp_path):
+    """They were converted with exit 0 before; only predict refused them."""
+    arch, state = _tiny_state()
+    first = next(iter(state))
+    state[first] = state[first].astype(np.complex64)
+    src = tmp_path / 'c.pdparams'
+    with open(src, 'wb') as f:
+        pickle.dump({'params': state, 'arch': arch}, f, protocol=4)
+    res = _run_tool('-i', src, '-o', tmp_path / 'out.pdparams')
+    lines = _error_lines(res.stderr)
+    assert res.returncode == 2 and lines == [f'{src}: {first} holds complex64 values; network weights are real '
+                                             'numbers'], res.stderr
+    assert not (tmp_path / 'out.pdparams').exists()
+
+
+def test_two_inputs_with_one_stem_are_refused_before_converting(tmp_path):
+    """a.pth and a.safetensors both wrote a.pdparams and the tool said 'converted 2 of 2'."""
+    import struct
+    import json as _json
+    _, state = _tiny_state()
+    d = tmp_path / 'in'
+    d.mkdir()
+    with open(d / 'a.pth', 'wb') as f:
+        pickle.dump({'params': state}, f, protocol=4)
+    header, blobs, off = {}, [], 0
+    for k, a in state.items():
+        raw = a.astype('<f4').tobytes()
+        header[k] = {'dtype': 'F32', 'shape': list(a.shape), 'data_offsets': [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    head = _json.dumps(header).encode()
+    (d / 'a.safetensors').write_bytes(struct.pack('<Q', len(head)) + head + b''.join(blobs))
+    res = _run_tool('-i', d, '-o', tmp_path / 'out')
+    lines = _error_lines(res.stderr)
+    assert res.returncode == 2 and len(lines) == 1 and 'would write it' in lines[0], res.stderr
+    assert 'a.pth' in lines[0] and 'a.safetensors' in lines[0]
+    assert not (tmp_path / 'out' / 'a.pdparams').exists()

@@ -157,3 +157,21 @@ def test_corrupt_image_names_the_file(data, tmp_path, capsys):
                          '--no-iqa']) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if 'error' in line]
     assert len(err) == 1 and 'x.png: not an image' in err[0], err
+
+
+@pytest.mark.parametrize('flag, target', [('--csv', 'gt'), ('--json', 'gt'), ('--sheet', 'lq'), ('--csv', 'model'),
+                                          ('--json', 'same')])
+def test_outputs_never_overwrite_inputs(data, tmp_path, capsys, flag, target):
+    """--csv/--json/--sheet on a GT or LQ image or on the model file: one line, exit 2, the input unchanged
+    (they were replaced with exit 0 before)."""
+    name = sorted(p.name for p in (data / 'gt').iterdir())[0]
+    path = {'gt': data / 'gt' / name, 'lq': data / 'lq' / name, 'model': data / 'tiny.pdparams',
+            'same': tmp_path / 'both.out'}[target]
+    before = path.read_bytes() if path.exists() else None
+    extra = ['--csv', str(path)] if target == 'same' else []
+    argv = ['--gt', str(data / 'gt'), '--lq', str(data / 'lq'), '--models', f'm={data / "tiny.pdparams"}',
+            '--no-iqa', flag, str(path), *extra]
+    assert _tool().main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f'refusing to write {path}' in err[0], err
+    assert (path.read_bytes() if path.exists() else None) == before

@@ -111,6 +111,18 @@ def test_predict_same_stem_with_empty_suffix(tmp_path, photo):
     assert not (tmp_path / 'o').exists()
 
 
+@pytest.mark.parametrize('suffix', ['/../../X', '..\\..\\X', 'a\nb'])
+def test_suffix_cannot_leave_the_output_folder(tmp_path, photo, suffix):
+    """``--suffix /../../X`` wrote outside ``-o`` before: now one line and nothing written anywhere."""
+    d = tmp_path / 'in' / 'deep'
+    d.mkdir(parents=True)
+    cv2.imwrite(str(d / 'a.png'), photo[:32, :32])
+    before = snapshot(tmp_path)
+    rc, err = run('predict.py', '-i', d / 'a.png', '-o', d / 'o', '--suffix', suffix, '-q')
+    assert rc == 2 and one_error(err).startswith('error: --suffix') and 'may not hold' in one_error(err)
+    assert snapshot(tmp_path) == before
+
+
 @pytest.mark.parametrize('value', ['inf', '1e6', '0', '-2', 'nan'])
 def test_absurd_outscale_is_refused(tmp_path, photo, value):
     cv2.imwrite(str(tmp_path / 'a.png'), photo)
@@ -124,13 +136,16 @@ def test_batch_goes_on_past_a_bomb_and_garbage(tmp_path, photo, export_dir):
     (d / 'a_bomb.png').write_bytes(png_declaring(100000, 100000))
     (d / 'b_garbage.png').write_bytes(os.urandom(300))
     cv2.imwrite(str(d / 'c_good.png'), photo)
+    (d / 'd_garbage.mp4').write_bytes(bytes(1000))
     rc, err = run('infer.py', '-i', d, '-o', tmp_path / 'out', '-m', export_dir, '-q')
     assert rc == 1 and 'Traceback' not in err
     failed = [ln for ln in err.splitlines() if ln.startswith('failed:')]
-    assert len(failed) == 2
+    assert len(failed) == 3
     assert failed[0].startswith(f'failed: {d / "a_bomb.png"}: declares 100000x100000 pixels')
     assert failed[1].startswith(f'failed: {d / "b_garbage.png"}: not an image')
-    assert '1 done, 2 failed' in err
+    assert failed[2].startswith(f'failed: {d / "d_garbage.mp4"}: ')
+    assert not any(ln.startswith(f'failed: {src}: {src}') for ln in failed for src in d.iterdir()), failed  # before
+    assert '1 done, 3 failed' in err
     assert cv2.imread(str(tmp_path / 'out' / 'c_good_out.png')).shape == (96, 128, 3)
 
 
@@ -172,6 +187,18 @@ def test_meta_info_onto_an_image_folder_or_readonly(tmp_path, photo, readonly):
     assert rc == 2 and 'is a folder' in one_error(err)
     rc, err = run('generate_meta_info.py', '--input', hr, '--meta_info', readonly / 'meta.txt')
     assert rc == 2 and one_error(err).startswith(f'error: --meta_info: cannot write {readonly / "meta.txt"}: ')
+
+
+def test_meta_info_refuses_a_name_with_a_newline(tmp_path, photo):
+    """It reported 2 lines and wrote 3 before (the newline split one name in two)."""
+    hr = tmp_path / 'hr'
+    hr.mkdir()
+    cv2.imwrite(str(hr / 'a.png'), photo)
+    cv2.imwrite(str(hr / 'b.png'), photo)
+    (hr / 'b.png').rename(hr / 'two\nlines.png')
+    rc, err = run('generate_meta_info.py', '--input', hr, '--meta_info', tmp_path / 'meta.txt')
+    assert rc == 2 and "'hr/two\\nlines.png': a file name with a line break" in one_error(err)
+    assert not (tmp_path / 'meta.txt').exists()
 
 
 # ---------------------------------------------------------------- extract_subimages / generate_multiscale
@@ -248,3 +275,26 @@ def test_make_lq_bad_opt_yaml_is_one_line(tmp_path, photo, content, problem):
     rc, err = run('make_lq_data.py', '--input', tmp_path / 'hr', '--output', tmp_path / 'lq',
                   '--opt', tmp_path / 'opt.yml')
     assert rc == 2 and one_error(err).startswith(f'error: bad --opt: {tmp_path / "opt.yml"}: {problem}')
+
+
+def test_temp_file_of_a_killed_write_is_removed_by_the_next_run(tmp_path, photo):
+    """A kill -9 while an output is written leaves its .tmp beside it; the next predict into that folder
+    removes it (its writer's pid is gone) and leaves nobody else's temp files alone."""
+    out = tmp_path / 'o'
+    out.mkdir()
+    code = ('import os, sys\nfrom utils.fileio import atomic_write\n'
+            'with atomic_write(sys.argv[1]) as f:\n    f.write(b"half an image")\n    f.flush()\n'
+            '    os.kill(os.getpid(), 9)\n')
+    res = subprocess.run([sys.executable, '-c', code, str(out / 'a_out.png')], cwd=ROOT, capture_output=True,
+                         timeout=60)
+    assert res.returncode == -9
+    left = sorted(out.glob('.*.tmp'))
+    assert len(left) == 1 and left[0].name.startswith('.a_out.png.')
+    alive = out / f'.b_out.png.{os.getpid()}-abcdefgh.tmp'  # a writer that still runs (this test)
+    alive.write_bytes(b'busy')
+    cv2.imwrite(str(tmp_path / 'a.png'), photo)
+    rc, err = run('predict.py', '-i', tmp_path / 'a.png', '-o', out, '--ext', 'png', '-q',
+                  '--model_path', save_tiny(tmp_path / 'tiny.pdparams', SRVGG4))
+    assert rc == 0, err[-2000:]
+    assert not left[0].exists() and alive.exists() and (out / 'a_out.png').is_file()
+    assert f'removed {left[0]}' in err

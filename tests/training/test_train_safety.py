@@ -61,7 +61,7 @@ def test_yaml_shape_is_one_line(tmp_path, hr_photos, content, problem):
     ('train.optim_g.lr=.nan', 'train.optim_g.lr: expected a finite number, got nan'),
     ('train.ema_decay=2', 'train.ema_decay: must be between 0 and 1, got 2.0'),
     ('datasets.train.crop_pad_size=0', 'datasets.train.crop_pad_size: must be >= 1, got 0'),
-    ('train.total_iter=0', 'train.total_iter: must be >= 1, got 0'),
+    ('train.total_iter=0', 'train.total_iter: must be between 1 and 1000000000, got 0'),
 ])
 def test_option_values_checked_up_front(override, problem):
     with pytest.raises(OptionsError) as e:
@@ -98,3 +98,27 @@ def test_stale_temps_removed_at_next_start(tmp_path):
     assert 'resumed from iter 2' in err
     assert not any(p.exists() for p in planted) and alive.exists()
     assert 'removed 2 temp file(s) left by a killed run' in err
+
+
+def test_unwritable_experiments_root_is_one_line(tmp_path):
+    """A read-only experiments_root was an OSError traceback wall. As root chmod does not stop writes, so
+    the folder is under /sys (as in tests/tools/test_no_clobber.py), else a chmod 555 folder."""
+    if os.geteuid() == 0:
+        root = Path('/sys/resr_probe_root')
+        try:
+            root.mkdir()
+        except OSError:
+            pass
+        else:
+            root.rmdir()
+            pytest.skip('no read-only folder available')
+    else:
+        ro = tmp_path / 'ro'
+        ro.mkdir()
+        ro.chmod(0o555)
+        root = ro / 'exp'
+    rc, err, _ = _train('--yml_path', SMOKE, '-o', f'path.experiments_root={root}', '-o', 'val=~',
+                        '-o', 'datasets.val=~', timeout=120)
+    lines = _error_lines(err)
+    assert rc == 1 and len(lines) == 1, err[-3000:]
+    assert lines[0].startswith(f'error: {root}') and '--auto_resume' in lines[0], lines

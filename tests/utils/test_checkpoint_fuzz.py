@@ -1,9 +1,12 @@
 """Fuzzing the checkpoint reader with mutated real checkpoints (fixed seed, bounded time).
 
 Seeds: tiny SRVGG/RRDBNet weights written by this project's save_checkpoint, by paddle.save, by
-torch.save (zip and legacy, when torch is importable) and as safetensors. Each case flips, inserts,
-deletes or truncates bytes: anywhere in zips (their members carry a CRC), inside the data.pkl of a
-zip (rebuilt with a valid CRC, so the pickle itself is parsed), and outside the raw array bytes
+torch.save (zip and legacy, when torch is importable), as safetensors, and as a pickle whose metadata
+shares tuples and holds sets and frozensets. Each case flips, inserts, deletes or truncates bytes, or
+inserts a run (1, 2, 24 or 40 times) of one opcode family that builds shared structures or hashes
+what it is given (DUP + TUPLE2, memo GET/PUT, FROZENSET, ADDITEMS, SETITEMS into a new dict...).
+Cases land anywhere in zips (their members carry a CRC), inside the data.pkl of a zip (rebuilt
+with a valid CRC, so the pickle itself is parsed), and outside the raw array bytes
 of pickles and safetensors (those carry no checksum: a change there is a different checkpoint,
 not a malformed one).
 
@@ -68,6 +71,11 @@ def make_seeds(d):
     rrdb_net.set_state_dict({k: paddle.to_tensor(v) for k, v in rrdb.items()})
     paddle.save(rrdb_net.state_dict(), str(d / 'paddle.pdparams'))
     _safetensors(d / 'weights.safetensors', srvgg)
+    import pickle
+    shared = (3, 'x', None)  # memo references (BINGET/MEMOIZE), tuples, sets and frozensets for the mutations
+    meta = {'pair': (shared, shared), 'list': [shared, [shared]], 'set': {1, 2, 'a'}, 'frozen': frozenset({'b', 4})}
+    with open(d / 'shared.pdparams', 'wb') as f:
+        pickle.dump({'params': srvgg, 'meta': meta}, f, protocol=4)
     try:
         import torch
     except ImportError:
@@ -97,9 +105,17 @@ def _payload_ranges(data):
     return ranges
 
 
+# opcode families of the second round (issue 26): shared structures (DUP, memo GET/PUT), tuples, sets and
+# frozensets, and the containers that hash what they are given; repeated, they build DAGs 2^k paths wide
+_FAMILIES = [b'2\x86', b'2\x86\x94', b'(2\x91', b'\x8f(2\x90', b'h\x00', b'\x94', b'}(2Nu', b'(2\x87',
+             b'0', b'(\x85', b'](2e']
+
+
 def _mutate(rng, data, allowed):
-    kind = rng.choice(['flip', 'flip', 'insert', 'delete', 'truncate'])
+    kind = rng.choice(['flip', 'flip', 'insert', 'delete', 'truncate', 'opcodes'])
     pos = rng.choice(allowed) if allowed else 0
+    if kind == 'opcodes':
+        return data[:pos] + rng.choice(_FAMILIES) * rng.choice([1, 2, 24, 40]) + data[pos:], kind
     if kind == 'flip':
         return data[:pos] + bytes([rng.randrange(256)]) + data[pos + 1:], kind
     if kind == 'insert':

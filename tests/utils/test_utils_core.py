@@ -129,3 +129,22 @@ def test_probe_video_both_paths(tmp_path, monkeypatch, use_ffprobe):
                    check=True)
     with pytest.raises(uff.VideoProbeError, match='no video stream'):
         uff.probe_video(audio_only)
+
+
+def test_sigterm_after_paddle_is_quiet():
+    """``timeout``'s SIGTERM after paddle loaded printed Paddle's C++ 'FatalError ... SIGTERM' wall; the
+    tools' setup gives SIGTERM back to Python: exit 143, nothing on stderr."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    code = ('import time\nfrom utils import runtime_env\nruntime_env.setup(reexec=False)\nimport paddle\n'
+            'paddle.ones([2])\nprint("ready", flush=True)\ntime.sleep(120)\n')
+    proc = subprocess.Popen([sys.executable, '-c', code], cwd=Path(__file__).resolve().parents[2],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == 'ready'
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and 'FatalError' not in err and 'Traceback' not in err, (proc.returncode, err)

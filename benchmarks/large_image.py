@@ -1,0 +1,165 @@
+"""Peak memory and time of large photos through the default model: the path before memory budgets
+against the path now, side by side.
+
+    python benchmarks/large_image.py                                   # 4 MP twice each way, 12 MP once each way
+    python benchmarks/large_image.py --photo my.jpg --sizes 2592x1456 --repeats 3
+    python benchmarks/large_image.py --model realesr-animevideov3 --sizes 1280x720   # a quick look
+
+Each run is a child process set up the way ``tools/infer.py`` sets itself up (CPU environment, malloc
+settings, the default predictor and model): it reads the photo, upscales it on the default settings,
+writes the PNG and reports its own peak RSS (``VmHWM``) and times. The two ways:
+
+- ``before``: square tiles sized from half of the free memory and one float32 accumulator for the whole
+  output (``Upscaler(max_memory='free', stream=False)``: the code path of ``--tile 0`` before this change);
+- ``now``: the defaults: tiles planned for ``--max_memory`` (2 GiB) and blended into the output band by band.
+
+Runs alternate (before, now, before, now, ...) so that the load of other processes hits both ways alike.
+The outputs of the two ways are compared pixel by pixel (max abs difference; 0 means bit-identical).
+The photo (default: scikit-image's ``coffee``) is resized to each size with bicubic interpolation.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+WAYS = {'before': {'max_memory': 'free', 'stream': False}, 'now': {}}
+
+
+def _peak_rss():
+    with open('/proc/self/status') as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith('VmHWM:'))
+
+
+def child(args):
+    """One run, in this process: set up like tools/infer.py, upscale ``args.src`` into ``args.dst``."""
+    from utils import runtime_env
+    runtime_env.setup(threads=args.threads, reexec=True)
+    from inference import Upscaler
+    from utils.img_io import imread, imwrite
+    t0 = time.perf_counter()
+    up = Upscaler(args.model, progress=False, **WAYS[args.child])
+    t1 = time.perf_counter()
+    img = imread(args.src)
+    out = up.upscale(img)
+    t2 = time.perf_counter()
+    imwrite(args.dst, out)
+    t3 = time.perf_counter()
+    plan = up.last_plan
+    tile = plan.describe() if plan is not None else str(up.last_tile)
+    print('RESULT ' + json.dumps({'setup_s': t1 - t0, 'upscale_s': t2 - t1, 'write_s': t3 - t2,
+                                  'peak_rss': _peak_rss(), 'base_rss': up.base_rss, 'tile': tile,
+                                  'planned_peak': plan.peak if plan is not None else None}), flush=True)
+
+
+def make_photo(photo, size, dst):
+    import cv2
+
+    from utils.img_io import imread, imwrite
+    if photo:
+        img = imread(photo)
+    else:
+        from skimage import data
+        img = cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR)
+    w, h = size
+    imwrite(dst, cv2.resize(img[:, :, :3] if img.ndim == 3 else img, (w, h), interpolation=cv2.INTER_CUBIC))
+    return dst
+
+
+def run_child(way, src, dst, args):
+    cmd = [sys.executable, __file__, '--child', way, '--src', str(src), '--dst', str(dst)]
+    if args.model:
+        cmd += ['--model', args.model]
+    if args.threads:
+        cmd += ['--threads', str(args.threads)]
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    t = time.perf_counter()
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=args.timeout)
+    wall = time.perf_counter() - t
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith('RESULT ')]
+    if res.returncode != 0 or not lines:
+        tail = (res.stderr.strip().splitlines() or ['no output'])[-1]
+        return {'error': f'exit {res.returncode}: {tail}', 'wall_s': wall}
+    out = json.loads(lines[-1][len('RESULT '):])
+    out['wall_s'] = wall
+    return out
+
+
+def max_difference(a, b):
+    import numpy as np
+
+    from utils.img_io import imread
+    x, y = imread(a), imread(b)
+    if x.shape != y.shape:
+        return f'shapes differ: {x.shape} vs {y.shape}'
+    return int(np.abs(x.astype(np.int32) - y.astype(np.int32)).max())
+
+
+def _row(size, way, r):
+    gib = 1 << 30
+    if 'error' in r:
+        return f'{size:>10}  {way:<6}  failed: {r["error"]}'
+    planned = f'{r["planned_peak"] / gib:5.2f}' if r.get('planned_peak') else '    -'
+    return (f'{size:>10}  {way:<6}  {r["peak_rss"] / gib:6.2f}  {planned}  {r["base_rss"] / gib:5.2f}  '
+            f'{r["upscale_s"]:8.1f}  {r["write_s"]:6.1f}  {r["wall_s"]:7.1f}  {r["tile"]}')
+
+
+def parse_size(text):
+    w, h = (int(v) for v in text.lower().split('x'))
+    return w, h
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--photo', help='source photo (default: scikit-image coffee), resized to each size')
+    p.add_argument('--sizes', default='2592x1456,4000x3000', help='input sizes WxH, comma-separated')
+    p.add_argument('--repeats', default='2,1', help='runs per way for each size (one number, or one per size)')
+    p.add_argument('--model', default=None, help='model (default: the default zoo model, realesrgan-x4plus)')
+    p.add_argument('--threads', type=int, default=None)
+    p.add_argument('--work', default=None, help='folder for inputs and outputs (default: a temp folder)')
+    p.add_argument('--timeout', type=float, default=6 * 3600, help='seconds per run')
+    p.add_argument('--child', choices=sorted(WAYS), help=argparse.SUPPRESS)
+    p.add_argument('--src', help=argparse.SUPPRESS)
+    p.add_argument('--dst', help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        return child(args)
+    import tempfile
+    work = Path(args.work or tempfile.mkdtemp(prefix='large_image_'))
+    work.mkdir(parents=True, exist_ok=True)
+    sizes = [parse_size(s) for s in args.sizes.split(',')]
+    repeats = [int(r) for r in args.repeats.split(',')]
+    repeats += [repeats[-1]] * (len(sizes) - len(repeats))
+    print(f'load average at start: {os.getloadavg()[0]:.1f}; work folder {work}', flush=True)
+    print(f'{"input":>10}  {"way":<6}  {"peak":>6}  {"plan":>5}  {"base":>5}  {"upscale":>8}  {"write":>6}  '
+          f'{"wall":>7}  tiles     (GiB, s)', flush=True)
+    for (w, h), n in zip(sizes, repeats):
+        size = f'{w}x{h}'
+        src = make_photo(args.photo, (w, h), work / f'in_{size}.png')
+        results = {way: [] for way in WAYS}
+        for i in range(n):
+            for way in (WAYS if i % 2 == 0 else reversed(list(WAYS))):
+                r = run_child(way, src, work / f'out_{size}_{way}.png', args)
+                r['load'] = os.getloadavg()[0]
+                results[way].append(r)
+                print(_row(size, way, r) + f'  (load {r["load"]:.1f})', flush=True)
+        ok = all('error' not in r for rs in results.values() for r in rs)
+        if ok:
+            diff = max_difference(work / f'out_{size}_before.png', work / f'out_{size}_now.png')
+            med = {way: sorted(r['upscale_s'] + r['write_s'] for r in rs)[len(rs) // 2] for way, rs in results.items()}
+            peak = {way: max(r['peak_rss'] for r in rs) for way, rs in results.items()}
+            print(f'{size:>10}  now/before: peak RSS {peak["now"] / peak["before"]:.2f}x '
+                  f'({peak["before"] / (1 << 30):.2f} -> {peak["now"] / (1 << 30):.2f} GiB), '
+                  f'upscale+write time {med["now"] / med["before"]:.3f}x '
+                  f'({med["before"]:.0f} -> {med["now"]:.0f} s, median); outputs differ by at most {diff}',
+                  flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

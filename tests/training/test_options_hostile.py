@@ -1,0 +1,78 @@
+"""Training options from careless or hostile YAML (issue 26): an alias bomb in an option value, an
+experiment name that climbs out of experiments_root, an absurd total_iter. Each is one OptionsError
+line with the key, before anything is built; the bomb is refused in bounded time and memory."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from training.options import OptionsError, load_options
+from utils.yaml_bounded import MAX_YAML_NODES, YAMLTooLarge, safe_load_bounded
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = ROOT / 'options' / 'tiny_smoke.yml'
+
+
+def _bomb(levels=9, width=9):
+    """``a0: &a0 [x, x, ...]``, each next level a list of ``width`` aliases of the one before: width^levels
+    values (387 million here) from 0.4 KB of text."""
+    lines = ['a0: &a0 [' + ', '.join(['x'] * width) + ']']
+    for i in range(1, levels):
+        lines.append(f'a{i}: &a{i} [' + ', '.join([f'*a{i - 1}'] * width) + ']')
+    return '\n'.join(lines) + '\n'
+
+
+def test_alias_bomb_is_refused_before_it_is_built():
+    with pytest.raises(YAMLTooLarge, match=f'more than {MAX_YAML_NODES} values'):
+        safe_load_bounded(_bomb())
+    assert safe_load_bounded(_bomb(levels=3, width=4)) == yaml.safe_load(_bomb(levels=3, width=4))
+    assert safe_load_bounded('') is None and safe_load_bounded('a: [1, 2]') == {'a': [1, 2]}
+
+
+@pytest.mark.parametrize('key', ['manual_seed', 'name'])
+def test_alias_bomb_in_an_option_is_one_line_in_bounded_time_and_memory(tmp_path, key):
+    opt = yaml.safe_load(SMOKE.read_text())
+    opt.pop(key, None)
+    bomb = _bomb().replace('\n', '\n  ')
+    path = tmp_path / 'bomb.yml'
+    path.write_text(f'bombs:\n  {bomb}\n{key}: *a8\n' + yaml.safe_dump(opt, sort_keys=False))
+    code = ('import json, sys, time\nt = time.perf_counter()\nfrom training.options import load_options\n'
+            'try:\n    load_options(sys.argv[1]); out = {"msg": None}\n'
+            'except Exception as e:\n    out = {"kind": type(e).__name__, "msg": str(e)}\n'
+            'out["s"] = time.perf_counter() - t\n'
+            'out["mb"] = int([l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]) / 1024\n'
+            'print(json.dumps(out))\n')
+    res = subprocess.run([sys.executable, '-c', code, str(path)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr[-800:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out['kind'] == 'OptionsError' and 'an alias bomb' in out['msg'] and str(path) in out['msg'], out
+    assert out['s'] < 10 and out['mb'] < 600, out  # 30 s and out of memory before
+
+
+def test_alias_bomb_in_a_command_line_override():
+    with pytest.raises(OptionsError, match='override manual_seed: aliases expand it'):
+        load_options(SMOKE, [f'manual_seed={_bomb()}'])
+
+
+@pytest.mark.parametrize('name', ['../../x', 'a/b', '..', 'a\\b', 'two\nlines', ' '])
+def test_experiment_name_must_be_one_folder_name(name):
+    with pytest.raises(OptionsError, match='name: must be one folder name') as info:
+        load_options(SMOKE, [f'name={json.dumps(name)}'])
+    assert '\n' not in str(info.value).strip().splitlines()[0]
+
+
+def test_absurd_total_iter_is_one_line():
+    with pytest.raises(OptionsError, match=r'train.total_iter: must be between 1 and 1000000000'):
+        load_options(SMOKE, ['train.total_iter=1e30'])
+
+
+@pytest.mark.parametrize('override, words', [('network_g.num_feat=100000', 'network_g.num_feat: must be between 1 and 1024'),
+                                             ('network_g.num_conv=100000', 'network_g.num_conv: must be between 1 and 512')])
+def test_absurd_network_sizes_are_one_line_before_building(override, words):
+    """num_feat 100000 reached Paddle's allocator (a C++ error wall) before."""
+    with pytest.raises(OptionsError, match=words):
+        load_options(SMOKE, [override])

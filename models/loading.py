@@ -213,6 +213,11 @@ def load_network(path, param_key='params_ema', arch=None, strict=True):
     """
     state, final = read_checkpoint(path, param_key, arch)
     net = get_spec(final, str(path)).build(final, where=str(path))
-    load_state_into(net, state, strict=strict, where=str(path))
+    try:
+        load_state_into(net, state, strict=strict, where=str(path))
+    except ValueError:
+        if arch:  # an override such as --block 6 on a 23-block file: name it instead of listing keys
+            read_checkpoint(path, param_key, arch, check=True)
+        raise
     net.eval()
     return net, final

@@ -48,3 +48,14 @@ def test_load_network_round_trip_and_shape_error(tmp_path):
     # a wrong override fails with the offending key and both shapes
     with pytest.raises(ValueError, match=r'conv_first.weight has shape'):
         models.load_network(path, arch={'scale': 4})
+
+
+def test_a_block_count_that_contradicts_the_file_is_named(tmp_path):
+    """``--block 6`` on a 3-block file used to list unexpected keys; it names the block count now."""
+    arch = dict(TINY, num_block=3, num_in_ch=3, num_out_ch=3)
+    net = models.build_network(arch)
+    path = tmp_path / 'b3.pdparams'
+    save_checkpoint(path, params={k: v.numpy() for k, v in net.state_dict().items()})  # no arch: detected
+    with pytest.raises(ValueError, match=r'--num_block 1 does not match the weights \(num_block=3 found\)'):
+        models.load_network(path, arch={'num_block': 1})
+    assert models.load_network(path, arch={'num_block': 3})[1]['num_block'] == 3

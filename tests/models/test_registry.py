@@ -45,8 +45,8 @@ def test_load_network_round_trip_and_shape_error(tmp_path):
     paddle.save(net.state_dict(), str(bare))
     _, detected = models.load_network(bare)
     assert {k: detected[k] for k in TINY} == TINY
-    # a wrong override fails with the offending key and both shapes
-    with pytest.raises(ValueError, match=r'conv_first.weight has shape'):
+    # a wrong override fails naming the override and what the weights show
+    with pytest.raises(ValueError, match=r'--scale 4 does not match the weights \(scale=2 found\)'):
         models.load_network(path, arch={'scale': 4})
 
 

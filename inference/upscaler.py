@@ -112,9 +112,9 @@ class Upscaler:
         backend: 'predictor' (Paddle Inference), 'dynamic' (dynamic graph) or 'auto'
             (predictor; weights files are exported once into a cache directory).
         fp16: GPU half precision; ignored with a warning on CPU.
-        precision: 'fp32', 'bf16' (CPU, OpenVINO engine: about 2x faster where the CPU has AVX512-BF16/AMX,
-            50-60 dB PSNR against fp32) or None: bf16 where the CPU has it natively and a one-off check of
-            the model on a sample gives >= 50 dB against fp32 (inference/precision.py), else fp32.
+        precision: 'fp32', 'bf16' (CPU, OpenVINO engine: about 2x faster where the CPU has AVX512-BF16/AMX)
+            or None: bf16 where the CPU has it natively and a one-off check of the model on real photo crops
+            keeps it within a tolerance a viewer cannot see (inference/bf16_check.py), else fp32.
         engine: predictor engine on the CPU: 'auto' (OpenVINO for RRDBNet, else oneDNN),
             'openvino' or 'onednn' (see inference/backends.py).
         alpha_upsampler: 'model' runs the alpha channel through the network, 'resize' resizes it.
@@ -147,7 +147,7 @@ class Upscaler:
             if info is None:
                 raise ValueError(f'{path}: no model_info.json beside inference.pdmodel (export with tools/export_model.py)')
             self.arch = info['arch']
-            precision = choose_precision(precision, path, device, threads, engine, fp16)
+            precision = choose_precision(precision, path, device, threads, engine, fp16, progress)
             self.backend = PredictorBackend(path, device, threads, fp16, precision, engine=engine)
         elif backend == 'dynamic':
             import models
@@ -158,7 +158,7 @@ class Upscaler:
         else:
             infer_dir = cached_export(path, arch, cache_root, progress)
             self.arch = load_info(infer_dir)['arch']
-            precision = choose_precision(precision, infer_dir, device, threads, engine, fp16)
+            precision = choose_precision(precision, infer_dir, device, threads, engine, fp16, progress)
             self.backend = PredictorBackend(infer_dir, device, threads, fp16, precision, engine=engine)
         import models
         self.scale = models.net_scale(self.arch)

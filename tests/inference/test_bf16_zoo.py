@@ -1,6 +1,8 @@
 """Every zoo model available offline, run in bf16 against fp32 on the real test photos: within the tolerance
 that makes bf16 the default (inference/bf16_check.py). The photos are ``hr_photos`` (``../shared/data/hr``
-when present, else scikit-image's); the product checks itself on other crops (``assets/precision/``)."""
+when present, else scikit-image's), 96x96 centre crops at full size; the product checks itself on
+``assets/precision/`` (other crops, at half size; without ``../shared`` some come from the same scikit-image
+photos). Models whose weights are not available offline are skipped."""
 import pytest
 
 CROP = 96  # LR side of the centre crops

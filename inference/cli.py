@@ -85,13 +85,14 @@ def build_parser(prog, description, default_model_help):
                         'resizing (resize, or bicubic)')
     p.add_argument('--fp32', action='store_true',
                    help='full precision: on a GPU the default is half; on a CPU with native bf16 the default is '
-                        'bf16 when the model keeps >= 50 dB against fp32 on a sample')
+                        'bf16 when a one-off check on real photo crops keeps it within a tolerance a viewer '
+                        'cannot see (docs/export_infer.md)')
     p.add_argument('--fp16', action='store_true', help='half precision (GPU only; ignored with a warning on CPU)')
     p.add_argument('--device', default=None, help='cpu, gpu or gpu:N (default cpu)')
     p.add_argument('-g', '--gpu-id', type=int, default=None, help='GPU number, the same as --device gpu:N')
     p.add_argument('--threads', type=int, default=None, help='CPU math threads (default: all usable cores)')
     p.add_argument('--bf16', action='store_true',
-                   help='force CPU bfloat16 on the OpenVINO engine, even when the sample check is below 50 dB')
+                   help='force CPU bfloat16 on the OpenVINO engine, even when the model failed the bf16 check')
     p.add_argument('--engine', default='auto', choices=['auto', 'openvino', 'onednn'],
                    help='Paddle Inference engine on the CPU (infer.py): auto = OpenVINO for RRDBNet and '
                         'SRVGGNetCompact, else oneDNN')

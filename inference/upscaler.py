@@ -153,7 +153,7 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
         info = load_info(path)
         if info is None:
             raise ValueError(f'{path}: no model_info.json beside inference.pdmodel (export with tools/export_model.py)')
-        precision = choose_precision(precision, path, device, threads, engine, fp16)
+        precision = choose_precision(precision, path, device, threads, engine, fp16, progress)
         return path, info['arch'], PredictorBackend(path, device, threads, fp16, precision, engine=engine)
     if backend == 'dynamic':
         import models
@@ -162,7 +162,7 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
         net, arch = models.load_network(path, arch=arch)
         return path, arch, DynamicBackend(net, device, fp16)
     infer_dir = cached_export(path, arch, cache_root, progress)
-    precision = choose_precision(precision, infer_dir, device, threads, engine, fp16)
+    precision = choose_precision(precision, infer_dir, device, threads, engine, fp16, progress)
     return path, load_info(infer_dir)['arch'], PredictorBackend(infer_dir, device, threads, fp16, precision,
                                                                 engine=engine)
 
@@ -198,9 +198,9 @@ class Upscaler:
         backend: 'predictor' (Paddle Inference), 'dynamic' (dynamic graph) or 'auto'
             (predictor; weights files are exported once into a cache directory).
         fp16: GPU half precision; ignored with a warning on CPU.
-        precision: 'fp32', 'bf16' (CPU, OpenVINO engine: about 2x faster where the CPU has AVX512-BF16/AMX,
-            50-60 dB PSNR against fp32) or None: bf16 where the CPU has it natively and a one-off check of
-            the model on a sample gives >= 50 dB against fp32 (inference/precision.py), else fp32.
+        precision: 'fp32', 'bf16' (CPU, OpenVINO engine: about 2x faster where the CPU has AVX512-BF16/AMX)
+            or None: bf16 where the CPU has it natively and a one-off check of the model on real photo crops
+            keeps it within a tolerance a viewer cannot see (inference/bf16_check.py), else fp32.
         engine: predictor engine on the CPU: 'auto' (OpenVINO for RRDBNet, else oneDNN),
             'openvino' or 'onednn' (see inference/backends.py).
         alpha_upsampler: 'model' runs the alpha channel through the network, 'resize' resizes it.

@@ -1,4 +1,4 @@
-"""SRVGGNetCompact's OpenVINO-convertible export, bf16 against fp32 on a real photo, the default precision."""
+"""SRVGGNetCompact's OpenVINO-convertible export, the default precision and its bf16 check (kept, said once)."""
 import logging
 
 import numpy as np
@@ -64,55 +64,107 @@ def animevideov3(tmp_path_factory):
     return _export(weights, tmp_path_factory.mktemp('av3') / 'infer')[0]
 
 
-def test_bf16_on_a_real_photo_is_within_50db(animevideov3, photo):
-    from inference.backends import PredictorBackend
-    from inference.precision import native_bf16, psnr01
-    if not native_bf16():
-        pytest.skip('this CPU has no native bf16 (avx512_bf16/amx_bf16)')
-    bf16 = PredictorBackend(animevideov3, precision='bf16')
-    if bf16.engine != 'openvino':
-        pytest.skip('this Paddle build has no OpenVINO engine')
-    x = _chw(photo, 96)
-    value = psnr01(bf16.forward(x), PredictorBackend(animevideov3, precision='fp32').forward(x))
-    assert 50 <= value < 100, value  # >= 100 dB would mean fp32 ran under the bf16 label
+def _verdicts(d):
+    return sorted((d / '_precision').glob('bf16_verdict-*.json'))
 
 
 def test_default_precision_is_checked_bf16(animevideov3, photo, caplog):
+    import json
     from inference import Upscaler
-    from inference.precision import STAMP_NAME, native_bf16
-    with caplog.at_level(logging.WARNING, logger='inference'):
+    from inference.bf16_check import MIN_PSNR
+    from inference.precision import native_bf16
+    with caplog.at_level(logging.INFO, logger='inference'):
         up = Upscaler(animevideov3)
     if not native_bf16():
         assert up.backend.precision == 'fp32' and not caplog.records  # no bf16: fp32, not a word
         return
     if up.backend.engine != 'openvino':
         pytest.skip('this Paddle build has no OpenVINO engine')
-    assert up.backend.precision == 'bf16' and not caplog.records
-    stamp = animevideov3 / '_precision' / STAMP_NAME
-    assert stamp.is_file() and 50 <= __import__('json').loads(stamp.read_text())['psnr'] < 100
+    assert up.backend.precision == 'bf16'
+    said = [r.getMessage() for r in caplog.records if 'bf16' in r.getMessage() and 'predictor ready' not in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith('bf16 checked against fp32 on 4 real crops'), said
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    rec = json.loads(_verdicts(animevideov3)[0].read_text())
+    assert rec['bf16'] and len(rec['crops']) == 4
+    assert all(MIN_PSNR <= c['psnr'] < 100 and c['ok'] for c in rec['crops']), rec['crops']
     assert Upscaler(animevideov3, precision='fp32').backend.precision == 'fp32'  # --fp32
     assert up.upscale(photo[:20, :24]).shape == (80, 96, 3)
 
 
-def test_failed_check_keeps_fp32_with_one_line(tiny_models, tmp_path, caplog, monkeypatch):
-    """A model whose bf16 output misses the bar stays fp32 (forced here by raising the bar; the check is real)."""
+def _bf16_lines(caplog):
+    return [r for r in caplog.records if r.getMessage().startswith(('bf16 checked', 'bf16 misses', 'bf16 does not'))]
+
+
+def test_verdict_said_once_then_silent_and_renewed_when_its_inputs_change(tiny_models, tmp_path, caplog,
+                                                                           monkeypatch):
+    """A real check on a tiny export (the tolerance is moved to force each verdict): one line when decided,
+    nothing when read back; a new model content, tolerance or CPU is decided again; a touched file is not."""
+    import os
+    import inference.bf16_check as check
     import inference.precision as precision
     from inference import Upscaler
+    from inference.export import export_static
+    import models
     if not precision.native_bf16():
         pytest.skip('this CPU has no native bf16 (avx512_bf16/amx_bf16)')
     d, _ = _export(tiny_models['srvgg_x4'], tmp_path / 'srvgg')
-    value = precision.bf16_psnr(d)
-    if value is None:
+
+    def run(expect_line):
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger='inference'):
+            prec = Upscaler(d).backend.precision
+        lines = _bf16_lines(caplog)
+        assert len(lines) == (1 if expect_line else 0), [r.getMessage() for r in lines]
+        return prec, lines
+
+    monkeypatch.setattr(check, 'MIN_PSNR', 1e9)  # nothing can pass
+    prec, lines = run(True)
+    if 'does not run' in lines[0].getMessage():
         pytest.skip('bf16 does not run here (no OpenVINO engine)')
-    assert 40 < value < 100  # a real bf16 run: not bit-identical to fp32
-    monkeypatch.setattr(precision, 'MIN_PSNR', value + 1)
-    with caplog.at_level(logging.INFO, logger='inference'):
-        up = Upscaler(d)
-    assert up.backend.precision == 'fp32'
-    lines = [r.getMessage() for r in caplog.records if 'running fp32' in r.getMessage()]
-    assert len(lines) == 1 and '\n' not in lines[0] and f'{value:.1f} dB' in lines[0]
-    monkeypatch.setattr(precision, 'MIN_PSNR', value - 1)  # the stored PSNR is judged against today's bar
-    assert Upscaler(d).backend.precision == 'bf16'
+    assert prec == 'fp32' and lines[0].levelno == logging.WARNING and '\n' not in lines[0].getMessage()
+    assert 'bf16 misses the tolerance on 4 real crops' in lines[0].getMessage()
+    assert run(False)[0] == 'fp32'  # kept: silent (this line used to be repeated on every run)
+    monkeypatch.setattr(check, 'MIN_PSNR', 0.0)  # another tolerance: decided again
+    monkeypatch.setattr(check, 'MAX_FLAT_JND', 1e9)
+    prec, lines = run(True)
+    assert prec == 'bf16' and lines[0].levelno == logging.INFO and 'running bf16' in lines[0].getMessage()
+    assert len(_verdicts(d)) == 2  # one per tolerance (and machine)
+    assert run(False)[0] == 'bf16'
+    params = d / 'inference.pdiparams'
+    os.utime(params, ns=(params.stat().st_atime_ns, params.stat().st_mtime_ns + 10 ** 9))
+    assert run(False)[0] == 'bf16'  # same content, new time: the content hash keeps the verdict
+    net, arch = models.load_network(tiny_models['srvgg_x4'])
+    w = net.parameters()[0]
+    w.set_value(w.numpy() * 1.1)
+    export_static(net, arch, d)  # other weights in the same folder
+    run(True)
+    monkeypatch.setitem(precision._CPU, '/proc/cpuinfo', ('another CPU', precision._cpuinfo()[1]))
+    run(True)
+
+
+def test_tolerance_parts():
+    """PSNR bounds the change everywhere; in flat regions the change must stay under Chou and Li's JND."""
+    import cv2
+    from inference.bf16_check import MIN_PSNR, compare, flat_mask, luminance_jnd
+    np.testing.assert_allclose(luminance_jnd([0, 127, 255]), [20, 3, 6])
+    flat = np.full((64, 64, 3), 127, np.uint8)
+    assert compare(flat, flat)['psnr'] == float('inf') and compare(flat, flat)['ok']
+    one = compare(flat, flat + 1)  # one grey level everywhere: 48.1 dB, a third of the JND
+    assert one['ok'] and abs(one['psnr'] - 48.13) < 0.01 and abs(one['flat_jnd'] - 1 / 3) < 1e-3
+    blotch = flat.copy()
+    blotch[20:40, 20:40] += 5  # a 5-level patch on mid grey: above the JND of 3, though the PSNR is 45 dB
+    res = compare(flat, blotch)
+    assert res['psnr'] > MIN_PSNR and res['flat_jnd'] > 1 and not res['ok']
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (64, 64, 3)).astype(np.float32), (0, 0), 0.7)
+    texture = np.clip(texture * 3 - 256, 0, 255).astype(np.uint8)  # strong fine texture: nothing flat
+    assert flat_mask(texture).mean() < 0.05 and flat_mask(flat).all()
+    moved = np.clip(texture.astype(int) + rng.integers(-3, 4, texture.shape), 0, 255).astype(np.uint8)
+    res = compare(texture, moved)  # +-3 levels in texture: masked, within the PSNR bar
+    assert res['ok'] and res['flat_jnd'] == 0.0, res
+    assert not compare(texture, np.clip(texture.astype(int) + 6, 0, 255).astype(np.uint8))['ok']  # 6 levels RMS
+    with pytest.raises(ValueError, match='shapes differ'):
+        compare(flat, flat[:10])
 
 
 def test_no_native_bf16_stays_fp32_silently(tiny_models, tmp_path, caplog, monkeypatch):

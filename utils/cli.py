@@ -102,8 +102,10 @@ def fail(prog, message):
 
 def sigterm_as_interrupt():
     """Make SIGTERM (``kill``, a job scheduler, ``docker stop``) end the run the way Ctrl-C does: a
-    KeyboardInterrupt, so the tool prints its one ``interrupted`` line and the run can resume. Paddle's import
-    installs a handler of its own (it prints a C++ stack and aborts), so paddle is imported first."""
+    KeyboardInterrupt, so the tool prints its one ``interrupted`` line and the run can resume. For the tools
+    that handle Ctrl-C (train.py, infer.py, predict.py); the others keep ``runtime_env.python_sigterm``'s quiet
+    exit 143. Paddle's import installs a handler of its own (it prints a C++ stack and aborts), so paddle is
+    imported first."""
     import signal
 
     import paddle  # noqa: F401  (its import replaces the SIGTERM handler: ours must come after)

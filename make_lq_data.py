@@ -104,7 +104,7 @@ def main(argv=None):
         return 2
     done = skipped = 0
     failed = []
-    for path in tqdm(files, desc=f'LQ x{args.scale} ({args.mode})', unit='img'):
+    for path in tqdm(files, desc=f'LQ x{args.scale} ({args.mode})', unit='img', disable=None):
         rel, dst, meta = targets[path]
         if meta.is_file() and dst.is_file():
             skipped += 1

@@ -262,7 +262,7 @@ def _run(args, backend):
     single = len(files) == 1
     done, failed, mpix, busy = 0, 0, 0.0, 0.0
     from tqdm import tqdm
-    bar = tqdm(files, desc='files', unit='file', disable=args.quiet or single)
+    bar = tqdm(files, desc='files', unit='file', disable=(args.quiet or single) or None)
     for src in bar:
         video = is_video(src)
         dst = planned[src]

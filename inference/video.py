@@ -203,7 +203,7 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progre
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=total, desc=src.name, unit='frame', leave=False)
+        bar = tqdm(total=total, desc=src.name, unit='frame', leave=False, disable=None)
     pipe = _Pipeline(max(1, int(queue_frames)))
     with open(enc_log_path, 'wb') as enc_log:
         dec = _Decoder(exe, src, turn, w, h)

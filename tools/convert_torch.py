@@ -124,7 +124,7 @@ def main(argv=None):
         print(f'error: {e}', file=sys.stderr)
         return 2
     failed, above = [], []
-    bar = tqdm(files, desc='convert', unit='file')
+    bar = tqdm(files, desc='convert', unit='file', disable=None)
     for f in bar:
         bar.set_postfix_str(f.name)
         try:

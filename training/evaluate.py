@@ -125,7 +125,7 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
     pairs = _pairs(gt_dir, lq_dir)
     pick = set(np.linspace(0, len(pairs) - 1, sheet_images).round().astype(int).tolist()) if sheet and pairs else ()
     rows, tiles = [], []
-    for idx, (gp, lp) in enumerate(tqdm(pairs, desc='evaluate', unit='img', disable=not progress)):
+    for idx, (gp, lp) in enumerate(tqdm(pairs, desc='evaluate', unit='img', disable=(not progress) or None)):
         gt, lq = _bgr(imread(gp)), _bgr(imread(lp))
         h, w = lq.shape[0] * scale, lq.shape[1] * scale
         if gt.shape[0] < h or gt.shape[1] < w:
@@ -163,7 +163,7 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
     files = list_images(input_dir)
     pick = set(np.linspace(0, len(files) - 1, sheet_images).round().astype(int).tolist()) if sheet and files else ()
     rows, tiles = [], []
-    for idx, path in enumerate(tqdm(files, desc='evaluate', unit='img', disable=not progress)):
+    for idx, path in enumerate(tqdm(files, desc='evaluate', unit='img', disable=(not progress) or None)):
         lq = _bgr(imread(path))
         ref = M.laplacian_energy(bicubic.upscale(lq), crop_border)
         row, outs = {'image': path.name}, {}

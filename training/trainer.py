@@ -154,7 +154,7 @@ def train(opt, auto_resume=False, debug=False):
     if val_loader is not None and opt['val'].get('val_at_start') and start_iter == 0:
         run_val(0)  # the pretrained model, before any step
     from tqdm import tqdm
-    bar = tqdm(total=total, initial=start_iter, desc=f'train {opt["name"]}', disable=rank != 0 or debug,
+    bar = tqdm(total=total, initial=start_iter, desc=f'train {opt["name"]}', disable=(rank != 0 or debug) or None,
                dynamic_ncols=True)
     it = start_iter
     skipped = 0

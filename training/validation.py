@@ -29,7 +29,7 @@ def validate(net, loader, val_opt, current_iter, vis_dir=None, logger=None, desc
     n = 0
     max_images = val_opt.get('max_images')
     with paddle.no_grad():
-        for batch in tqdm(loader, desc=desc, leave=False, disable=logger is None):
+        for batch in tqdm(loader, desc=desc, leave=False, disable=(logger is None) or None):
             lq = batch['lq']
             out = net(lq)
             sr = chw_to_image(out)

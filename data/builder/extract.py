@@ -93,7 +93,7 @@ def _bar(progress, **kw):
     if not progress:
         return _NoBar()
     from tqdm import tqdm
-    return tqdm(**kw)
+    return tqdm(**kw, disable=None)
 
 
 def _write_line(line):

@@ -77,7 +77,8 @@ def run_pool(process, jobs, n_thread, desc):
     from tqdm import tqdm
     totals, errors = None, []
     with Pool(max(1, n_thread)) as pool:
-        for *counts, err in tqdm(pool.imap_unordered(process, jobs), total=len(jobs), unit='img', desc=desc):
+        for *counts, err in tqdm(pool.imap_unordered(process, jobs), total=len(jobs), unit='img', desc=desc,
+                                    disable=None):
             totals = counts if totals is None else [a + b for a, b in zip(totals, counts)]
             if err:
                 errors.append(err)

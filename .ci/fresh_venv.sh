@@ -47,6 +47,11 @@ paddle.seed(0)
 net = models.build_network(arch)
 save_checkpoint(work / 'tiny_base.pdparams', params={k: v.numpy() for k, v in net.state_dict().items()}, arch=arch)
 PY
+echo "[fresh-venv] the README's first command, in a fresh model cache"
+(cd "$work" && mkdir -p readme && cd readme && ln -sfn "$repo/tools" tools && ln -sfn "$repo/assets" assets \
+  && REALESRGAN_PADDLE_HOME="$work/cache" "$py" tools/infer.py --input assets/example_lq.png --output results/ \
+  && test -s results/example_lq_out.png)
+
 echo "[fresh-venv] the one command (tiny recipe)"
 "$py" tools/finetune_domain.py --videos "$work/clips" --work "$work/run" --base "$work/tiny_base.pdparams" \
   --iters 8 -o gt_size=32 -o datasets.train.crop_pad_size=64 -o queue_size=4 --gap 0.5 -q

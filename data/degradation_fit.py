@@ -28,8 +28,8 @@ LEVELS = {'jpeg': (15, 25, 35, 45, 55, 65, 75, 85, 95),
           'none': (0,)}
 MODES = ('area', 'bilinear', 'bicubic')
 # statistic -> (kind, scale): 'log' compares log ratios, 'abs' differences; scale = one unit of loss
-WEIGHTS = {'fine': ('log', 0.08), 'mid': ('log', 0.06), 'chroma': ('log', 0.25), 'noise_y': ('abs', 0.6),
-           'noise_c': ('abs', 0.8), 'block8': ('abs', 0.03), 'block4': ('abs', 0.03), 'ringing': ('abs', 0.15)}
+WEIGHTS = {'fine': ('log', 0.08), 'mid': ('log', 0.06), 'chroma': ('log', 0.25), 'noise_y': ('abs', 0.2),
+           'noise_c': ('abs', 0.1), 'block8': ('abs', 0.03), 'block4': ('abs', 0.03), 'ringing': ('abs', 0.15)}
 TOLERANCE = 1.0   # loss units (one scale of one statistic)
 STREAM_CODECS = {'h264': 'libx264', 'hevc': 'libx265'}
 
@@ -104,10 +104,7 @@ def _scan(fitter, p, key, values):
     return min(values, key=lambda v: scores[v]), scores
 
 
-def search(fitter, start, rounds=3, log=None):
-    """Coordinate descent from ``start``: ``(best point, its loss, {key: {value: loss}} at the best point)``."""
-    p = dict(start)
-    grids = [('level', LEVELS[p['comp']]), ('sigma', SIGMAS), ('mode', MODES), ('noise', NOISES)]
+def _descend(fitter, p, grids, rounds, log):
     for r in range(rounds):
         before = dict(p)
         for key, values in grids:
@@ -120,6 +117,21 @@ def search(fitter, start, rounds=3, log=None):
                 f'{p["level"]}: loss {fitter.score(p):.2f} ({len(fitter.memo)} points tried)')
         if p == before:
             break
+    return p
+
+
+def search(fitter, start, rounds=3, log=None, starts=2):
+    """Blur and compression trade off against each other (both remove fine detail), so a coordinate descent
+    from one point stops in the wrong valley: first the joint grid of blur x compression level (no noise),
+    then a coordinate descent (level, blur, resize mode, noise) from each of its ``starts`` best points.
+    Returns ``(best point, its loss, {key: {value: loss}} at the best point)``."""
+    p0 = dict(start)
+    levels = LEVELS[p0['comp']]
+    grid = [{**p0, 'sigma': sg, 'level': lv} for sg in SIGMAS for lv in levels]
+    grid.sort(key=fitter.score)
+    grids = [('level', levels), ('sigma', SIGMAS), ('mode', MODES), ('noise', NOISES)]
+    ends = [_descend(fitter, dict(g), grids, rounds, log) for g in grid[:starts]]
+    p = min(ends, key=fitter.score)
     scans = {key: _scan(fitter, p, key, values)[1] for key, values in grids if len(values) > 1}
     return p, fitter.score(p), scans
 

@@ -39,7 +39,7 @@ def parse_args(argv=None):
     p.add_argument('--crop', type=int, default=256, help='HR centre crop (px) the synthetic LQ is made from')
     p.add_argument('--comps', nargs='+', choices=COMPS, default=None,
                    help='compression kinds to try (default: from the LQ streams)')
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--seed', type=int, default=0, help='seed of the synthetic LQ (the same seed, the same fit)')
     add_quiet(p)
     return p.parse_args(argv)
 
@@ -50,7 +50,7 @@ def infer_scale(hr_size, lq_size, lq_name, scale=None):
     if lw > hw or lh > hh:
         raise ValueError(f'{lq_name}: the LQ frames ({lw}x{lh}) are larger than the HR frames ({hw}x{hh})')
     ratio = hw / lw
-    if abs(hh / lh - ratio) > 0.05 * ratio:
+    if scale is None and abs(hh / lh - ratio) > 0.05 * ratio:
         raise ValueError(f'{lq_name}: HR/LQ width ratio {ratio:.2f} and height ratio {hh / lh:.2f} differ '
                          f'(HR {hw}x{hh}, LQ {lw}x{lh}): not the same picture shape')
     if scale is None:
@@ -108,6 +108,11 @@ def describe(result):
                                             else f' CRF {r["level"][0]:g}-{r["level"][1]:g}')
     return (f'blur sigma {r["sigma"][0]:g}-{r["sigma"][1]:g} (HR px), downscale {r["mode"]}, noise {noise}, '
             f'compression {r["comp"]}{level}; loss {result["loss"]:.2f} ({result["points"]} points tried)')
+
+
+def describe_report(report):
+    """``describe`` of a ``run`` report."""
+    return describe(report["fit"])
 
 
 def plot_match(stats, out_png):

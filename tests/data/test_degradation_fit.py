@@ -16,7 +16,7 @@ def hr():
     for name in ('astronaut', 'coffee', 'chelsea', 'rocket'):
         img = cv2.cvtColor(getattr(skdata, name)(), cv2.COLOR_RGB2BGR)
         h, w = img.shape[:2]
-        out.append(np.ascontiguousarray(img[(h - 256) // 2:(h - 256) // 2 + 256, (w - 256) // 2:(w - 256) // 2 + 256]))
+        out.append(np.ascontiguousarray(img[(h - 160) // 2:(h - 160) // 2 + 160, (w - 160) // 2:(w - 160) // 2 + 160]))
     return out, [f'f_{i}' for i in range(4)]
 
 
@@ -31,7 +31,7 @@ def _inside(value, rng):
 def test_fit_recovers_known_degradation(hr, truth, comps):
     frames, names = hr
     real = degrade_images(frames, names, resolve_options(F.family_options(truth, 4)), 4, np.random.default_rng(5))
-    res = F.fit(frames, names, real, lq_stats.shrink(frames, (64, 64)), 4, comps=comps)
+    res = F.fit(frames, names, real, lq_stats.shrink(frames, (40, 40)), 4, comps=comps)
     r = res['ranges']
     assert r['comp'] == truth['comp']
     for key in ('sigma', 'noise', 'level'):

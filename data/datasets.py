@@ -79,12 +79,14 @@ class RealESRGANDataset:
     Options (the keyword arguments; ``training.schema`` derives the ``datasets:`` keys from them):
     ``dataroot_gt`` (folder or list), ``meta_info`` (file or list, one per root; else the folders
     are scanned), ``crop_pad_size``, ``use_hflip``, ``use_rot``, ``seed`` (None: fresh randomness),
-    the kernel keys of ``data.pipeline.DEFAULT_DEGRADATION`` as keywords or under ``degradation``.
+    the kernel keys of ``data.pipeline.DEFAULT_DEGRADATION`` as keywords or under ``degradation``, and
+    ``scale`` (the codec mode's). With ``codec_prob`` > 0 (codec mode) the items are ``gt`` and ``lq`` crops
+    of whole images degraded ahead, codec included (``data.codec_cache``), instead of ``gt`` and kernels.
     """
     OPTION_EXTRAS = DEFAULT_DEGRADATION  # taken by **kernel_options
 
     def __init__(self, dataroot_gt, meta_info=None, crop_pad_size=400, use_hflip=True, use_rot=False,
-                 seed: Optional[int] = None, degradation: Optional[dict] = None, **kernel_options):
+                 seed: Optional[int] = None, degradation: Optional[dict] = None, scale: int = 4, **kernel_options):
         deg = dict(degradation or {})
         deg.update(kernel_options)
         self.deg_opt = resolve_options(deg)  # names an unknown keyword as an unknown degradation option
@@ -108,6 +110,8 @@ class RealESRGANDataset:
             raise ValueError(f'no images listed for {roots}')
         self.log = get_logger('resr.data')
         self.bad = _BadFileCounter(self.log)
+        self.scale = int(scale)
+        self.cache = None  # codec mode: built on first use, in the process that reads the items
 
     def __len__(self):
         return len(self.paths)
@@ -128,6 +132,8 @@ class RealESRGANDataset:
     def __getitem__(self, index):
         rng = self._rng(index)
         idx = int(index)
+        if self.deg_opt['codec_prob'] > 0:
+            return self._codec_item(idx, rng)
         for _ in range(_MAX_TRIES):
             path = self.paths[idx]
             try:
@@ -145,6 +151,25 @@ class RealESRGANDataset:
         item.update(sample_kernels(self.deg_opt, rng))
         item['gt_path'] = str(path)
         return item
+
+    def _codec_item(self, idx, rng):
+        """Codec mode (``codec_prob`` > 0): a crop of the HR image and the same place of its whole-image LQ
+        from ``data.codec_cache`` (the pipeline and the codec ran on the whole image): ``gt``, ``lq``."""
+        from data.codec_cache import CodecCache
+        if self.cache is None:
+            self.cache = CodecCache(self.paths, self.deg_opt, self.scale,
+                                    seed=None if self.seed is None else int(self.seed))
+        lq = self.cache.lq(idx).astype(np.float32) / 255.0
+        gt = read_image_float(self.paths[idx])  # unreadable files fail the cache first, with their name
+        s, size = self.scale, max(1, self.crop // self.scale)
+        gt = gt[:lq.shape[0] * s, :lq.shape[1] * s]
+        if lq.shape[0] < size or lq.shape[1] < size:  # pad both the same way (reflection)
+            ph, pw = max(0, size - lq.shape[0]), max(0, size - lq.shape[1])
+            lq = np.pad(lq, ((0, ph), (0, pw), (0, 0)), mode='symmetric')
+            gt = np.pad(gt, ((0, ph * s), (0, pw * s), (0, 0)), mode='symmetric')
+        gt, lq = paired_random_crop(gt, lq, size * s, s, rng)
+        gt, lq = augment([gt, lq], rng, self.hflip, self.rot)
+        return {'gt': image_to_chw(gt), 'lq': image_to_chw(lq), 'gt_path': str(self.paths[idx])}
 
 
 def read_paired_meta_info(path):

@@ -67,6 +67,16 @@ DEFAULT_DEGRADATION = {
     'jpeg_range2': [30, 95],
     'final_resize_first_prob': 0.5,  # [resize + sinc] before JPEG
     'jpeg_round': 'ste',
+    # switching the JPEG steps off per sample (1 = always, as in Real-ESRGAN)
+    'jpeg_prob': 1.0,
+    'jpeg_prob2': 1.0,
+    # the video codec (data.codec), applied last, to whole images (training: data.codec_cache)
+    'codec_prob': 0.0,
+    'codec_list': ['libx264'],
+    'codec_crf_range': [18, 35],
+    'codec_preset': 'medium',
+    'codec_clip': 1,     # consecutive images of one source encoded as one clip (1: each image alone)
+    'codec_reuse': 10,   # training: uses of each cached LQ image, on average, before the cache is rebuilt
     # USM-sharpened GT (Real-ESRGAN+) and which losses use it
     'usm_weight': 0.5,
     'usm_radius': 50,
@@ -77,13 +87,14 @@ DEFAULT_DEGRADATION = {
 }
 
 _PROB_KEYS = ('sinc_prob', 'sinc_prob2', 'final_sinc_prob', 'gaussian_noise_prob', 'gray_noise_prob',
-              'second_blur_prob', 'gaussian_noise_prob2', 'gray_noise_prob2', 'final_resize_first_prob')
+              'second_blur_prob', 'gaussian_noise_prob2', 'gray_noise_prob2', 'final_resize_first_prob',
+              'jpeg_prob', 'jpeg_prob2', 'codec_prob')
 _RANGE_KEYS = {  # key: (min allowed, max allowed)
     'blur_sigma': (1e-6, 100), 'blur_sigma2': (1e-6, 100), 'betag_range': (1e-6, 100),
     'betag_range2': (1e-6, 100), 'betap_range': (1e-6, 100), 'betap_range2': (1e-6, 100),
     'resize_range': (1e-3, 100), 'resize_range2': (1e-3, 100), 'noise_range': (0, 255),
     'noise_range2': (0, 255), 'poisson_scale_range': (0, 100), 'poisson_scale_range2': (0, 100),
-    'jpeg_range': (1, 100), 'jpeg_range2': (1, 100)}
+    'jpeg_range': (1, 100), 'jpeg_range2': (1, 100), 'codec_crf_range': (0, 51)}
 _DIST_KEYS = {'kernel_prob': 'kernel_list', 'kernel_prob2': 'kernel_list2', 'resize_prob': None,
               'resize_prob2': None}
 
@@ -143,6 +154,8 @@ def resolve_options(opt=None):
     for key in ('l1_gt_usm', 'percep_gt_usm', 'gan_gt_usm'):
         if not isinstance(out[key], bool):
             raise ValueError(f'degradation option {key!r} must be true or false, got {out[key]!r}')
+    from data.codec import check_options
+    check_options(out)
     out['_resolved'] = True
     return out
 
@@ -245,6 +258,8 @@ class SecondOrderDegradation:
                 'final_mode': str(rng.choice(o['resize_mode_list'])),
                 'resize_first': bool(rng.uniform() < o['final_resize_first_prob']),
                 'q2': np.floor(rng.uniform(*o['jpeg_range2'], size=b))}
+        for key, prob in (('jpeg1', 'jpeg_prob'), ('jpeg2', 'jpeg_prob2')):  # drawn only when some are off
+            plan[key] = rng.uniform(size=b) < o[prob] if o[prob] < 1 else np.ones(b, bool)
         return plan
 
     # -- ops -------------------------------------------------------------------
@@ -262,8 +277,15 @@ class SecondOrderDegradation:
             noise[pi] = poisson_noise(sub.numpy(), pscale[pi], gray[pi], seeds=seeds[pi])
         return (out + paddle.to_tensor(noise, place=out.place)).clip(0, 1)
 
-    def _jpeg(self, out, q):
-        return diff_jpeg(out.clip(0, 1), q, self.opt['jpeg_round'])
+    def _jpeg(self, out, q, use):
+        """JPEG at quality ``q`` on the samples where ``use`` is True; the others pass unchanged."""
+        if not use.any():
+            return out
+        coded = diff_jpeg(out.clip(0, 1), q, self.opt['jpeg_round'])
+        if use.all():
+            return coded
+        mask = paddle.to_tensor(use.astype(np.float32).reshape(-1, 1, 1, 1), place=out.place)
+        return mask * coded + (1 - mask) * out
 
     def _apply(self, gt, k1, k2, ks, plan, idx):
         """Run the planned ops on the samples ``idx`` (a slice of the batch)."""
@@ -276,7 +298,7 @@ class SecondOrderDegradation:
         r = plan['resize1']
         out = resize(out, scaled_size(h, w, r['resize_scale']), r['resize_mode'])
         out = self._noise(out, plan['noise1'], idx)
-        out = self._jpeg(out, plan['q1'][idx])
+        out = self._jpeg(out, plan['q1'][idx], plan['jpeg1'][idx])
         # second order
         use2 = plan['use2'][idx]
         if use2.any():
@@ -294,10 +316,11 @@ class SecondOrderDegradation:
         def resize_sinc(t):
             t = resize(t, (th, tw), plan['final_mode'])
             return filter2d(t, ks) if final_blur else t
+        q2, use2 = plan['q2'][idx], plan['jpeg2'][idx]
         if plan['resize_first']:
-            out = self._jpeg(resize_sinc(out), plan['q2'][idx])
+            out = self._jpeg(resize_sinc(out), q2, use2)
         else:
-            out = resize_sinc(self._jpeg(out, plan['q2'][idx]))
+            out = resize_sinc(self._jpeg(out, q2, use2))
         return paddle.round(out.clip(0, 1) * 255.0) / 255.0
 
     @staticmethod
@@ -312,7 +335,8 @@ class SecondOrderDegradation:
             else:
                 p.update({f'noise{st}': 'poisson', f'noise_scale{st}': float(n['pscale'][i])})
             p[f'noise_gray{st}'] = bool(n['gray'][i])
-        p.update({'jpeg_quality1': int(plan['q1'][i]), 'jpeg_quality2': int(plan['q2'][i]),
+        p.update({'jpeg_quality1': int(plan['q1'][i]) if plan['jpeg1'][i] else None,
+                  'jpeg_quality2': int(plan['q2'][i]) if plan['jpeg2'][i] else None,
                   'second_blur': bool(plan['use2'][i]), 'final_resize_mode': plan['final_mode'],
                   'final_order': 'resize+sinc, jpeg' if plan['resize_first'] else 'jpeg, resize+sinc'})
         return p
@@ -359,10 +383,10 @@ def image_to_tensor(img):
 
 
 def degrade_image(img, opt=None, scale=4, seed=0):
-    """One image through the full pipeline: ``(lq uint8 HWC BGR, params dict)``.
+    """One image through the full pipeline, and the codec step when drawn: ``(lq uint8 HWC BGR, params dict)``.
 
     ``img`` is uint8/uint16 HWC BGR (gray and BGRA are converted). The same seed
-    gives the same bytes.
+    gives the same bytes. The codec encodes the image alone (one intra frame).
     """
     opt = _resolved(opt)
     rng = np.random.default_rng(seed)
@@ -374,6 +398,11 @@ def degrade_image(img, opt=None, scale=4, seed=0):
     out = chw_to_image(lq)
     params = dict(params[0])
     params.update(kparams)
+    from data.codec import apply_codec, sample_codec
+    draw = sample_codec(opt, rng)  # the last draw: options without the codec keep their random stream
+    if draw is not None:
+        out = apply_codec([out], draw, opt)[0]
+        params.update({'codec': draw['codec'], 'codec_crf': draw['crf'], 'codec_preset': opt['codec_preset']})
     params.update({'seed': seed if seed is None else int(seed), 'scale': int(scale),
                    'hr_size': [int(gt.shape[2]), int(gt.shape[3])],
                    'lq_size': [int(out.shape[0]), int(out.shape[1])]})

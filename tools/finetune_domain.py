@@ -42,6 +42,9 @@ def parse_args(argv=None):
     p.add_argument('--split-hamming', type=int, default=10,
                    help='train frames within this many bits (of 64) of a held-out frame\'s hash are dropped (default: 10)')
     p.add_argument('--seed', type=int, default=0, help='seed of the held-out degradation (default: 0)')
+    p.add_argument('--lq-videos', nargs='+', default=[], metavar='DIR',
+                   help='the low-resolution footage to upscale (videos or image folders): the training and held-out '
+                        'degradation are fitted to it (tools/fit_degradation.py) instead of the generic one')
     p.add_argument('--stop-after', choices=STAGE_NAMES, default=None, help='stop after this stage')
     add_quiet(p)
     return p.parse_args(argv)
@@ -88,6 +91,9 @@ def main(argv=None):
         check_outputs(first)
         check_work(args.work)
         find_input_videos(first)
+        for v in args.lq_videos:
+            if not Path(v).exists():
+                raise DomainError(f'--lq-videos {v}: no such file or folder')
         from utils.runtime_env import setup
         setup(reexec=True)
         _interrupt_on_termination()  # after paddle loaded: it installs its own SIGTERM handler
@@ -95,7 +101,7 @@ def main(argv=None):
                             iters=args.iters, budget=args.budget, device=args.device, compare=compare,
                             overrides=list(args.override), every=args.every, min_size=args.min_size,
                             holdout=args.holdout, gap=args.gap, split_hamming=args.split_hamming, seed=args.seed,
-                            quiet=args.quiet)
+                            lq_videos=[str(v) for v in args.lq_videos], quiet=args.quiet)
         line = run(settings, argv=['python', 'tools/finetune_domain.py', *(argv if argv is not None else sys.argv[1:])],
                    stop_after=args.stop_after)
     except RecipeError as exc:

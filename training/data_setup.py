@@ -169,7 +169,8 @@ class PairMaker:
     """Turns a loader batch into ``(lq, gt, gt_usm)`` tensors.
 
     On-the-fly mode (RealESRGANDataset): USM-sharpen the GT, degrade it with the
-    second-order pipeline, crop to ``gt_size``, then shuffle through the pair pool.
+    second-order pipeline, crop to ``gt_size``, then shuffle through the pair pool. In the
+    dataset's codec mode the batch brings its LQ (degraded ahead, codec included): crop and pool only.
     Paired mode (PairedImageDataset): the batch's ``lq``/``gt`` as they are.
     """
 
@@ -201,8 +202,12 @@ class PairMaker:
             gt, lq = batch['gt'], batch['lq']
             return lq, gt, (self.usm(gt) if self.need_usm else gt)
         gt = batch['gt']
-        with paddle.no_grad():  # the LQ is degraded from the sharpened GT, as in Real-ESRGAN
-            _, lq = self.degrade.with_usm(gt, batch['kernel1'], batch['kernel2'], batch['sinc_kernel'], rng=rng)
+        if 'lq' in batch:  # codec mode: the dataset degraded whole images ahead (data.codec_cache)
+            lq = batch['lq']
+        else:
+            with paddle.no_grad():  # the LQ is degraded from the sharpened GT, as in Real-ESRGAN
+                _, lq = self.degrade.with_usm(gt, batch['kernel1'], batch['kernel2'], batch['sinc_kernel'],
+                                              rng=rng)
         if self.gt_size and (gt.shape[2] > self.gt_size or gt.shape[3] > self.gt_size):
             gt, lq = paired_random_crop(gt, lq, self.gt_size, self.scale, rng)
         if self.pool is not None:

@@ -43,22 +43,6 @@ def clips(shared_data, hr_photos, tmp_path_factory):
     return make_clip(shared_data, hr_photos, tmp_path_factory.mktemp('clips') / 'videos' / 'cup4.mp4').parent
 
 
-@pytest.fixture(scope='module')
-def tiny_base(tmp_path_factory):
-    """A tiny SRVGGNetCompact x4 weights file (the pipeline reads its architecture from it)."""
-    import paddle
-
-    import models
-    from utils.checkpoint import save_checkpoint
-    arch = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 2,
-            'upscale': 4, 'act_type': 'prelu'}
-    paddle.seed(0)
-    net = models.build_network(arch)
-    path = tmp_path_factory.mktemp('base') / 'tiny_base.pdparams'
-    save_checkpoint(path, params={k: v.numpy() for k, v in net.state_dict().items()}, arch=arch)
-    return path
-
-
 def cmd(videos, work, *extra):
     return [sys.executable, str(TOOL), '--videos', str(videos), '--work', str(work), *map(str, extra)]
 

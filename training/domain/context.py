@@ -32,6 +32,7 @@ class Settings:
     gap: float = 1.0
     split_hamming: int = 10
     seed: int = 0
+    lq_videos: list = field(default_factory=list)
     warmup_iters: int = 6
     quiet: bool = False
 

@@ -107,7 +107,33 @@ def run_split(ctx, part):
 
 
 def settings_degrade(ctx):
-    return {'seed': ctx.s.seed, 'scale': 4, 'mode': 'realesrgan'}
+    lq = [{'path': str(v), 'bytes': _tree_bytes(v)} for v in ctx.s.lq_videos]
+    return {'seed': ctx.s.seed, 'scale': 4, 'mode': 'realesrgan', 'lq_videos': lq}
+
+
+def _tree_bytes(path):
+    p = Path(path)
+    return p.stat().st_size if p.is_file() else sum(f.stat().st_size for f in p.rglob('*') if f.is_file())
+
+
+def run_fit(ctx, part):
+    """``--lq-videos``: the degradation fitted to them from the train HR frames (``part/fitted.yml`` + .json,
+    .png); None without them."""
+    if not ctx.s.lq_videos:
+        return None
+    import argparse
+
+    from data.codec import CodecError
+    from data.lq_source import FootageError
+    from tools.fit_degradation import describe_report, run
+    out = part / 'fitted.yml'
+    args = argparse.Namespace(hr=[str(ctx.out('split') / 'train_hr')], lq=list(ctx.s.lq_videos), out=str(out),
+                              scale=4, frames=8, crop=256, comps=None, seed=ctx.s.seed)
+    try:
+        report = run(args, log=lambda line: ctx.say(f'fit: {line}'))
+    except (FootageError, CodecError, ValueError) as exc:
+        raise DomainError(f'--lq-videos: {exc}') from None
+    return {'fitted': describe_report(report), 'seconds': report['seconds']}
 
 
 def command_degrade(ctx, out):
@@ -117,9 +143,11 @@ def command_degrade(ctx, out):
 
 def run_degrade(ctx, part):
     import make_lq_data
+    fit = run_fit(ctx, part)
     out = part / 'val_lq'
+    opt = ['--opt', str(part / 'fitted.yml')] if fit else []
     rc = make_lq_data.main(['--input', str(ctx.out('split') / 'val_hr'), '--output', str(out), '--scale', '4',
-                            '--seed', str(ctx.s.seed)])
+                            '--seed', str(ctx.s.seed), *opt])
     if rc != 0:
         raise DomainError(f'degrading the held-out frames failed (make_lq_data exit {rc})', code=1)
-    return {'pairs': len(list(Path(out).glob('*.png')))}
+    return {'pairs': len(list(Path(out).glob('*.png'))), 'fit': fit}

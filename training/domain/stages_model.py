@@ -33,10 +33,23 @@ def _recipe(ctx, part, iters):
              'val_lq': str(ctx.out('degrade') / 'val_lq'), 'experiments_root': str(part / 'experiments')}
     try:
         opt, notes, over = build_options(template, path, arch, label, kind, ctx.s.device, paths, iters, assets,
-                                         ctx.s.overrides)
+                                         fitted_overrides(ctx.out('degrade') / 'fitted.yml') + list(ctx.s.overrides))
     except RecipeError as exc:
         raise DomainError(str(exc)) from None
     return opt, ([note] if note else []) + notes, template
+
+
+def fitted_overrides(fragment):
+    """``-o`` overrides that put a fitted degradation (``tools/fit_degradation.py``'s fragment) into the recipe;
+    none when the file is absent (no ``--lq-videos``). The user's own ``-o`` come after, so they win."""
+    import json
+
+    import yaml
+    if not Path(fragment).is_file():
+        return []
+    frag = yaml.safe_load(Path(fragment).read_text())
+    out = [f'{k}={json.dumps(frag[k])}' for k in ('l1_gt_usm', 'percep_gt_usm') if k in frag]
+    return out + [f'degradation.{k}={json.dumps(v)}' for k, v in frag['degradation'].items()]
 
 
 def settings_finetune(ctx):

@@ -1,0 +1,158 @@
+"""A video-codec degradation: frames through libx264 / libx265 and back, with the ffmpeg the project finds.
+
+``codec_roundtrip(frames, codec, crf)`` encodes a sequence of equal-size BGR uint8 frames as one clip (raw
+BGR24 on ffmpeg's stdin, a raw H.264/HEVC bitstream on its stdout), decodes that bitstream with a second
+ffmpeg process and returns the decoded frames and the size of the stream. Frames go through the same
+conversion as a camera file: BGR -> YUV 4:2:0 (BT.601, limited range, ffmpeg's default scaler), the
+encoder, then YUV -> BGR. An odd width or height is padded by repeating the last column/row (4:2:0
+needs even sizes) and cropped again after decoding.
+
+``threads=1`` by default: the output then depends only on the frames and the settings, and a
+background cache does not grab both cores. The binary is ``codec_exe()``: imageio-ffmpeg's static
+ffmpeg when it is installed (it starts in about 25 ms, Debian's dynamically linked one in about 90 ms,
+and the step starts two per clip), else the ffmpeg ``utils.ffmpeg`` finds.
+"""
+import functools
+import os
+import subprocess
+
+import numpy as np
+
+from utils.ffmpeg import FFmpegNotFound, error_reason, ffmpeg_exe
+
+CODECS = {'libx264': 'h264', 'libx265': 'hevc'}  # encoder -> raw bitstream muxer/demuxer
+PRESETS = ('ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow')
+CRF_RANGE = (0, 51)
+
+
+class CodecError(RuntimeError):
+    """The encoder or decoder failed (one line, with ffmpeg's reason)."""
+
+
+@functools.lru_cache(maxsize=1)
+def codec_exe():
+    """The ffmpeg binary of the codec step (see the module docstring); ``FFmpegNotFound`` without one."""
+    try:
+        import imageio_ffmpeg
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+        if exe and os.path.isfile(exe) and os.access(exe, os.X_OK):
+            return exe
+    except Exception:  # not installed, or its binary is missing: the system's
+        pass
+    return ffmpeg_exe()
+
+
+def _check(frames, codec, crf, preset):
+    if codec not in CODECS:
+        raise ValueError(f'codec must be one of {", ".join(CODECS)}, got {codec!r}')
+    if not CRF_RANGE[0] <= crf <= CRF_RANGE[1]:
+        raise ValueError(f'crf must be in [{CRF_RANGE[0]}, {CRF_RANGE[1]}], got {crf!r}')
+    if preset not in PRESETS:
+        raise ValueError(f'preset must be one of {", ".join(PRESETS)}, got {preset!r}')
+    if not frames:
+        raise ValueError('no frames to encode')
+    shape = frames[0].shape
+    for f in frames:
+        if f.dtype != np.uint8 or f.ndim != 3 or f.shape[2] != 3 or f.shape != shape:
+            raise ValueError(f'frames must be equal-size HxWx3 uint8 arrays, got {f.dtype} {f.shape} after {shape}')
+
+
+def _pad_even(frame):
+    h, w = frame.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return frame
+    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode='edge')
+
+
+def _run(cmd, data, what):
+    try:
+        res = subprocess.run(cmd, input=data, capture_output=True)
+    except (FileNotFoundError, PermissionError):
+        raise FFmpegNotFound() from None
+    if res.returncode != 0:
+        raise CodecError(f'{what} failed (ffmpeg exit {res.returncode}): '
+                         f'{error_reason(res.stderr.decode("utf-8", "replace"))}')
+    return res.stdout
+
+
+def encode_args(codec='libx264', crf=28, preset='medium', threads=1):
+    """The encoder options of ``codec_roundtrip`` (also what a user gives ffmpeg to reproduce it)."""
+    args = ['-c:v', codec, '-crf', f'{crf:g}', '-preset', preset, '-pix_fmt', 'yuv420p', '-threads', str(threads)]
+    if codec == 'libx265':
+        args += ['-x265-params', f'log-level=error:pools={threads}:frame-threads={threads}']
+    return args
+
+
+def encode(frames, codec='libx264', crf=28, preset='medium', fps=25, threads=1, exe=None):
+    """The raw bitstream of ``frames`` (equal-size BGR uint8) encoded as one clip."""
+    _check(frames, codec, crf, preset)
+    padded = [_pad_even(np.ascontiguousarray(f)) for f in frames]
+    h, w = padded[0].shape[:2]
+    cmd = [exe or codec_exe(), '-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'rawvideo',
+           '-pix_fmt', 'bgr24', '-s', f'{w}x{h}', '-r', f'{fps:g}', '-i', 'pipe:0',
+           *encode_args(codec, crf, preset, threads), '-f', CODECS[codec], 'pipe:1']
+    return _run(cmd, b''.join(f.tobytes() for f in padded), f'{codec} encoding')
+
+
+def decode(stream, codec, width, height, exe=None):
+    """BGR uint8 frames of a raw bitstream from :func:`encode` (``width`` x ``height`` before padding)."""
+    pw, ph = width + width % 2, height + height % 2
+    cmd = [exe or codec_exe(), '-hide_banner', '-nostdin', '-loglevel', 'error', '-threads', '1',
+           '-f', CODECS[codec], '-i', 'pipe:0', '-f', 'rawvideo', '-pix_fmt', 'bgr24', 'pipe:1']
+    raw = _run(cmd, stream, f'{codec} decoding')
+    size = pw * ph * 3
+    if not raw or len(raw) % size:
+        raise CodecError(f'{codec} decoding gave {len(raw)} bytes, not a whole number of {pw}x{ph} frames')
+    arr = np.frombuffer(raw, np.uint8).reshape(-1, ph, pw, 3)
+    return [np.ascontiguousarray(a[:height, :width]) for a in arr]
+
+
+def codec_roundtrip(frames, codec='libx264', crf=28, preset='medium', fps=25, threads=1, exe=None):
+    """``(decoded frames, stream bytes)``: ``frames`` through the encoder and the decoder as one clip."""
+    frames = list(frames)
+    exe = exe or codec_exe()
+    stream = encode(frames, codec, crf, preset, fps, threads, exe)
+    h, w = frames[0].shape[:2]
+    out = decode(stream, codec, w, h, exe)
+    if len(out) != len(frames):
+        raise CodecError(f'{codec}: {len(frames)} frames encoded, {len(out)} decoded')
+    return out, len(stream)
+
+
+def bits_per_pixel(nbytes, frames):
+    """Stream bits per pixel per frame: ``8 * bytes / (frames * width * height)``."""
+    n = len(frames)
+    h, w = frames[0].shape[:2]
+    return 8.0 * nbytes / float(n * h * w)
+
+
+def check_options(opt):
+    """Validate the codec keys of resolved degradation options (``data.pipeline``); ValueError names the key."""
+    codecs = opt['codec_list']
+    if not isinstance(codecs, list) or not codecs or any(c not in CODECS for c in codecs):
+        raise ValueError(f'degradation option \'codec_list\' must list encoders from {list(CODECS)}, got {codecs!r}')
+    if opt['codec_preset'] not in PRESETS:
+        raise ValueError(f'degradation option \'codec_preset\' must be one of {", ".join(PRESETS)}, '
+                         f'got {opt["codec_preset"]!r}')
+    for key in ('codec_clip', 'codec_reuse'):
+        v = opt[key]
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+            raise ValueError(f'degradation option {key!r} must be an integer >= 1, got {v!r}')
+
+
+def sample_codec(opt, rng):
+    """One draw of the codec step: None (skipped, probability ``1 - codec_prob``) or ``{'codec', 'crf'}``.
+
+    Nothing is drawn when ``codec_prob`` is 0, so options without the codec keep their random stream."""
+    if opt['codec_prob'] <= 0 or rng.uniform() >= opt['codec_prob']:
+        return None
+    codec = str(opt['codec_list'][int(rng.integers(len(opt['codec_list'])))])
+    lo, hi = opt['codec_crf_range']
+    return {'codec': codec, 'crf': round(float(rng.uniform(lo, hi)), 1)}
+
+
+def apply_codec(frames, draw, opt):
+    """``frames`` through the drawn codec (``sample_codec``) as one clip; unchanged when ``draw`` is None."""
+    if draw is None:
+        return list(frames)
+    return codec_roundtrip(frames, draw['codec'], draw['crf'], opt['codec_preset'])[0]

@@ -1,0 +1,124 @@
+"""Codec-degraded training images, made ahead in a background thread.
+
+A video codec cannot run per training batch on a CPU budget: each call starts two ffmpeg processes
+(20-90 ms) and a tiny crop is not coded the way a whole frame is. With ``codec_prob > 0`` the training
+set therefore degrades whole images instead of crops: each image goes through the second-order
+pipeline (``data.pipeline``, with the USM-sharpened GT as in training) and then the codec, in clips of
+``codec_clip`` consecutive images of one source (same size, same file-name prefix, name order), each
+clip with its own draw of the codec and CRF. One such pass over the data is a *generation*.
+
+Generation ``g`` serves the items ``[g * n * reuse, (g + 1) * n * reuse)`` (``n`` images, ``reuse`` =
+``codec_reuse``); generation ``g + 1`` is built on a background thread while ``g`` is served. Which
+generation an item sees depends only on how many items were served, so a seeded run is reproducible
+(a resumed run starts again at generation 0). Generation ``g`` draws from ``default_rng([seed, g])``.
+"""
+import re
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+_PREFIX = re.compile(r'[-_ .]*[\d.]+$')
+
+
+def clip_groups(paths, sizes, clip):
+    """Indices of ``paths`` in clips: same size and file-name prefix (the name without its trailing
+    number or time), in name order, at most ``clip`` per clip."""
+    groups = defaultdict(list)
+    for i, p in enumerate(paths):
+        stem = Path(p).stem
+        groups[(sizes[i], Path(p).parent.as_posix(), _PREFIX.sub('', stem) or stem)].append(i)
+    out = []
+    for key in sorted(groups, key=str):
+        idx = sorted(groups[key], key=lambda i: Path(paths[i]).name)
+        out += [idx[k:k + clip] for k in range(0, len(idx), clip)]
+    return out
+
+
+def degrade_whole(img, opt, scale, rng):
+    """One uint8 BGR image through the second-order pipeline (from its USM-sharpened self when
+    ``usm_weight`` > 0, as the trainer does): the LQ as uint8 BGR."""
+    from data.pipeline import SecondOrderDegradation, image_to_tensor, sample_kernels
+    from utils.img_io import chw_to_image
+    k = sample_kernels(opt, rng)
+    gt = image_to_tensor(img)
+    deg = SecondOrderDegradation(opt, scale, threads=1)
+    args = (gt, k['kernel1'][None], k['kernel2'][None], k['sinc_kernel'][None])
+    lq = deg.with_usm(*args, rng=rng)[1] if opt['usm_weight'] > 0 else deg(*args, rng=rng)
+    return np.ascontiguousarray(chw_to_image(lq))
+
+
+def degrade_images(images, names, opt, scale, rng):
+    """LQ uint8 images of ``images`` (uint8 BGR; ``names`` give the clips): the pipeline, then the codec per
+    clip. The training cache and the degradation fit (``data.degradation_fit``) both make LQ this way."""
+    from data.codec import apply_codec, sample_codec
+    lqs = [degrade_whole(img, opt, scale, rng) for img in images]
+    sizes = [lq.shape for lq in lqs]
+    for clip in clip_groups(names, sizes, int(opt['codec_clip'])):
+        coded = apply_codec([lqs[i] for i in clip], sample_codec(opt, rng), opt)
+        for i, c in zip(clip, coded):
+            lqs[i] = c
+    return lqs
+
+
+def build_generation(paths, opt, scale, rng, read):
+    """LQ uint8 images for ``paths`` (``read(path)`` -> uint8 BGR), as ``degrade_images``."""
+    return degrade_images([read(p) for p in paths], paths, opt, scale, rng)
+
+
+class CodecCache:
+    """``lq(i)``: the current codec-degraded LQ (uint8 BGR) of ``paths[i]``; counts one served item."""
+
+    def __init__(self, paths, opt, scale, seed=None, read=None):
+        from utils.img_io import imread
+        self.paths, self.opt, self.scale = list(paths), opt, int(scale)
+        self.seed = seed if seed is not None else int(np.random.SeedSequence().entropy % (2 ** 63))
+        self.read = read or (lambda p: _bgr8(imread(p)))
+        self.per_gen = len(self.paths) * int(opt['codec_reuse'])
+        self.served = 0
+        self.gen, self.current = -1, None
+        self._next = {}  # generation -> (thread, result holder)
+        self.lock = threading.Lock()
+
+    def _start(self, g):
+        if g in self._next:
+            return
+        box = {}
+
+        def work():
+            try:
+                box['lqs'] = build_generation(self.paths, self.opt, self.scale,
+                                              np.random.default_rng([self.seed, g]), self.read)
+            except BaseException as exc:  # noqa: B902 - raised in the serving thread
+                box['error'] = exc
+        t = threading.Thread(target=work, name=f'codec-cache-{g}', daemon=True)
+        t.start()
+        self._next[g] = (t, box)
+
+    def _take(self, g):
+        self._start(g)
+        t, box = self._next.pop(g)
+        t.join()
+        if 'error' in box:
+            raise box['error']
+        return box['lqs']
+
+    def lq(self, index):
+        with self.lock:
+            g = self.served // self.per_gen
+            if g != self.gen:
+                self.current, self.gen = self._take(g), g
+                self._start(g + 1)  # the next generation is made while this one is served
+            self.served += 1
+            return self.current[index]
+
+
+def _bgr8(img):
+    """uint8 3-channel BGR from what ``imread`` gives (gray, BGRA, 16-bit)."""
+    import cv2
+    if img.dtype == np.uint16:
+        img = (img.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    return np.ascontiguousarray(img[:, :, :3])

@@ -1,0 +1,58 @@
+"""tools/finetune_domain.py --lq-videos: the degradation is fitted to the LQ footage and used for the held-out
+pairs and the training (codec mode), on a clip the test makes from a scikit-image photo."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from data.codec import codec_exe
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOL = ROOT / 'tools' / 'finetune_domain.py'
+
+
+@pytest.fixture(scope='module')
+def footage(tmp_path_factory):
+    """HR: a 6 s pan over a photo at 320x240; LQ: the same, area x4 and x264 CRF 28 (as a stream)."""
+    import cv2
+    from skimage import data as skdata
+    root = tmp_path_factory.mktemp('lqfoot')
+    src = root / 'photo.png'
+    cv2.imwrite(str(src), cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
+    (root / 'hr').mkdir()
+    (root / 'lq').mkdir()
+    pan = "scale=1024:1024,crop=320:240:x='t*60':y='t*40',fps=10,format=yuv420p"
+    run = [codec_exe(), '-v', 'error', '-loop', '1', '-t', '6', '-i', str(src)]
+    subprocess.run([*run, '-vf', pan, '-c:v', 'libx264', '-crf', '12', str(root / 'hr' / 'pan.mp4')], check=True)
+    subprocess.run([*run, '-vf', pan + ',scale=iw/4:ih/4:flags=area', '-c:v', 'libx264', '-crf', '28',
+                    str(root / 'lq' / 'pan.mp4')], check=True)
+    return root
+
+
+def _run(footage, work, *extra):
+    cmd = [sys.executable, str(TOOL), '--videos', str(footage / 'hr'), '--work', str(work), *map(str, extra)]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+def test_lq_videos_fit_feeds_heldout_and_training(footage, tiny_base, tmp_path):
+    work = tmp_path / 'work'
+    res = _run(footage, work, '--lq-videos', footage / 'lq', '--base', tiny_base, '--iters', 3, '--gap', '0.5',
+               '-o', 'gt_size=32', '-o', 'datasets.train.crop_pad_size=64', '-o', 'queue_size=4',
+               '--stop-after', 'finetune', '-q')
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert 'fit: fitted: blur sigma' in res.stdout + res.stderr
+    frag = yaml.safe_load((work / 'degrade' / 'fitted.yml').read_text())
+    assert frag['degradation']['codec_prob'] == 1.0 and frag['scale'] == 4
+    opt = yaml.safe_load((work / 'finetune' / 'options.yml').read_text())
+    assert opt['degradation']['codec_prob'] == 1.0
+    assert opt['degradation']['codec_crf_range'] == frag['degradation']['codec_crf_range']
+    assert opt['degradation']['second_blur_prob'] == 0.0
+    assert list((work / 'degrade' / 'val_lq').glob('*.png'))
+
+
+def test_lq_videos_missing_one_line(footage, tmp_path):
+    res = _run(footage, tmp_path / 'w', '--lq-videos', tmp_path / 'nothing')
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.returncode == 2 and len(lines) == 1 and 'nothing' in lines[0] and 'no such' in lines[0]

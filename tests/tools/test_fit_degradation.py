@@ -1,0 +1,104 @@
+"""tools/fit_degradation.py: a fit from videos it makes itself, without system ffmpeg, and one-line errors."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOL = [sys.executable, str(ROOT / 'tools' / 'fit_degradation.py')]
+
+
+def _nosys_path(tmp):
+    """PATH with every ffmpeg/ffprobe hidden (as .ci/run builds it): imageio-ffmpeg's binary only."""
+    parts = []
+    for i, d in enumerate(os.environ.get('PATH', '').split(os.pathsep)):
+        if not os.path.isdir(d):
+            continue
+        if any(os.path.exists(os.path.join(d, x)) for x in ('ffmpeg', 'ffprobe')):
+            link = tmp / f'nosys{i}'
+            link.mkdir()
+            for f in os.listdir(d):
+                if f not in ('ffmpeg', 'ffprobe'):
+                    os.symlink(os.path.join(d, f), link / f)
+            d = str(link)
+        parts.append(d)
+    return os.pathsep.join(parts)
+
+
+@pytest.fixture(scope='module')
+def clips(tmp_path_factory):
+    """An HR clip (a slow pan over a photo, 256x192) and its LQ: area x4, x264 CRF 30, as a stream."""
+    from skimage import data as skdata
+    from data.codec import codec_exe
+    root = tmp_path_factory.mktemp('clips')
+    img = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+    frames = [np.ascontiguousarray(img[100 + 2 * k:292 + 2 * k, 100 + 3 * k:356 + 3 * k]) for k in range(20)]
+    raw = root / 'hr.bgr'
+    raw.write_bytes(b''.join(f.tobytes() for f in frames))
+    (root / 'hr').mkdir()
+    (root / 'lq').mkdir()
+    common = [codec_exe(), '-v', 'error', '-f', 'rawvideo', '-pix_fmt', 'bgr24', '-s', '256x192', '-r', '10',
+              '-i', str(raw)]
+    subprocess.run([*common, '-c:v', 'libx264', '-crf', '12', str(root / 'hr' / 'cam.mp4')], check=True)
+    subprocess.run([*common, '-vf', 'scale=iw/4:ih/4:flags=area', '-c:v', 'libx264', '-crf', '30',
+                    str(root / 'lq' / 'cam.mp4')], check=True)
+    return root
+
+
+def _run(args, env=None):
+    return subprocess.run([*TOOL, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+
+
+def test_fit_from_videos_without_system_ffmpeg(clips, tmp_path):
+    env = dict(os.environ, PATH=_nosys_path(tmp_path))
+    out = tmp_path / 'fit' / 'fitted.yml'
+    res = _run(['--hr', str(clips / 'hr'), '--lq', str(clips / 'lq' / 'cam.mp4'), '--out', str(out),
+                '--frames', '4', '--crop', '192', '-q'], env)
+    assert res.returncode == 0, res.stderr
+    assert 'h264' in res.stdout and 'scale 4' in res.stdout
+    opt = yaml.safe_load(out.read_text())
+    assert opt['scale'] == 4 and opt['degradation']['codec_prob'] == 1.0
+    lo, hi = opt['degradation']['codec_crf_range']
+    assert 0 <= lo <= hi <= 51  # the intra-frame CRF that looks like the stream's I/P frames
+    import json
+
+    from data.degradation_fit import loss
+    rep = json.loads(out.with_suffix('.yml.json').read_text())
+    st = rep['stats']
+    assert loss(st['real'], st['fitted']) < loss(st['real'], st['generic'])
+    assert rep['measured']['streams'][str(clips / 'lq' / 'cam.mp4')]['bpp'] > 0
+    assert out.with_suffix('.yml.png').stat().st_size > 1000
+    from data.pipeline import resolve_options
+    resolve_options(opt['degradation'])
+
+
+def _one_line_error(res, *words):
+    assert res.returncode != 0
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_bad_inputs_one_line(clips, tmp_path):
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    hr, lq = str(clips / 'hr'), str(clips / 'lq')
+    out = str(tmp_path / 'o.yml')
+    _one_line_error(_run(['--hr', hr, '--lq', str(empty), '--out', out]), str(empty), 'no videos or images')
+    _one_line_error(_run(['--hr', lq, '--lq', hr, '--out', out]), 'larger than the HR')
+    broken = tmp_path / 'broken.mp4'
+    broken.write_bytes(b'\x00' * 2000)
+    _one_line_error(_run(['--hr', hr, '--lq', str(broken), '--out', out]), str(broken))
+    _one_line_error(_run(['--hr', hr, '--lq', lq, '--out', out, '--scale', '8']), 'unsupported scale 8')
+    small = tmp_path / 'odd'
+    small.mkdir()
+    cv2.imwrite(str(small / 'a.png'), np.zeros((100, 50, 3), np.uint8))
+    _one_line_error(_run(['--hr', hr, '--lq', str(small), '--out', out]), 'not the same picture shape')
+    cv2.imwrite(str(small / 'a.png'), np.zeros((52, 70, 3), np.uint8))
+    _one_line_error(_run(['--hr', hr, '--lq', str(small), '--out', out]), 'not a whole scale')

@@ -19,7 +19,8 @@ from utils.img_io import chw_to_image, image_to_chw, pixel_max
 from utils.progress import Steps, bars_active, is_tty
 
 from .export import EXPORT_REV, export_static, is_infer_dir, load_info
-from .memory import DEFAULT_MAX_MEMORY, auto_tile, current_rss, format_bytes, parse_memory, plan_tiles
+from .memory import (DEFAULT_MAX_MEMORY, auto_tile, current_rss, format_bytes, parse_memory, plan_tiles,
+                     release_freed_memory)
 from .precision import choose as choose_precision
 from .tiling import MIN_SIDE, n_windows, tiled_bands
 
@@ -241,6 +242,7 @@ class Upscaler:
         self.outscale = outscale
         self.progress = progress
         self.stream = bool(stream)
+        release_freed_memory()
         self.base_rss = current_rss() or (600 << 20)  # the process with the model set up
         self.last_tile = self.last_plan = None
 

@@ -140,7 +140,11 @@ class Upscaler:
         from .backends import DynamicBackend, PredictorBackend
         path = resolve_model(model, denoise_strength, progress)
         self.model_path = path
-        if is_infer_dir(path):
+        if path.suffix.lower() == '.onnx':  # tools/export_onnx.py output, run by onnxruntime
+            from .onnx_backend import OnnxBackend
+            self.backend = OnnxBackend(path, threads)
+            self.arch = self.backend.info['arch']
+        elif is_infer_dir(path):
             if backend == 'dynamic':
                 raise ValueError(f'{path} is an exported static graph: it runs with the predictor backend only')
             info = load_info(path)

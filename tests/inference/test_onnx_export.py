@@ -95,3 +95,44 @@ def test_tool_exports_checks_and_refuses_clobber(tiny_models, tmp_path):
     r = subprocess.run([sys.executable, 'tools/export_onnx.py', '-m', str(tiny_models['rrdb_x2']), '-o', 'x.png'],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip().count('\n') == 0 and '.onnx' in r.stderr
+
+
+def _make_video(path, frames):
+    from utils.ffmpeg import ffmpeg_exe
+    import cv2
+    d = path.parent / 'frames'
+    d.mkdir()
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(d / f'{i:03d}.png'), f)
+    subprocess.run([ffmpeg_exe(), '-loglevel', 'error', '-framerate', '5', '-i', str(d / '%03d.png'),
+                    '-c:v', 'libx264', '-pix_fmt', 'yuv420p', str(path)], check=True)
+
+
+def test_infer_runs_onnx_with_tiles_alpha_and_video(tiny_models, photo, tmp_path):
+    """tools/infer.py on an .onnx file: same output as on the Paddle weights, tiled, with alpha, and a video."""
+    import cv2
+
+    import models
+    from inference import Upscaler
+    from inference.onnx_export import export_onnx
+    net, arch = models.load_network(tiny_models['srvgg_x4'])
+    onnx_file = export_onnx(net, arch, tmp_path / 'm.onnx')
+    bgra = np.dstack([photo[:48, :64], np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (48, 1))])
+    cv2.imwrite(str(tmp_path / 'a.png'), bgra)
+    for model, out in ((onnx_file, 'o.png'), (tiny_models['srvgg_x4'], 'p.png')):
+        r = subprocess.run([sys.executable, 'tools/infer.py', '-i', str(tmp_path / 'a.png'), '-o',
+                            str(tmp_path / out), '-m', str(model), '--tile', '32', '-q'], cwd=ROOT,
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-2000:]
+    a, b = (cv2.imread(str(tmp_path / n), cv2.IMREAD_UNCHANGED) for n in ('o.png', 'p.png'))
+    assert a.shape == b.shape == (192, 256, 4)
+    assert _psnr(a / 255., b / 255.) > 45  # uint8 rounding of two runtimes
+    up = Upscaler(onnx_file, tile=32)
+    assert up.backend.name == 'onnx'
+    _make_video(tmp_path / 'v.mp4', [photo[:32, :48]] * 3)
+    r = subprocess.run([sys.executable, 'tools/infer.py', '-i', str(tmp_path / 'v.mp4'), '-o',
+                        str(tmp_path / 'vo.mp4'), '-m', str(onnx_file), '-q'], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    cap = cv2.VideoCapture(str(tmp_path / 'vo.mp4'))
+    ok, frame = cap.read()
+    assert ok and frame.shape[:2] == (128, 192)

@@ -23,6 +23,7 @@ def build_parser():
                    help='folder searched for .pdparams, export folders and .onnx files to offer by name')
     p.add_argument('--runs-dir', '--runs_dir', dest='runs_dir', default='experiments',
                    help='folder searched for finetune report.html files (default experiments)')
+    p.add_argument('-m', '--model', default=None, help='the model selected when the page opens (default: the first zoo model)')
     p.add_argument('-o', '--output-dir', '--output_dir', dest='output_dir', default='results/webui',
                    help='the only folder the app writes to (default results/webui)')
     return p
@@ -40,7 +41,7 @@ def main(argv=None):
     from utils import runtime_env
     runtime_env.setup()
     from webui.app import build
-    demo, _ = build(args.output_dir, args.models_dir, args.runs_dir)
+    demo, _ = build(args.output_dir, args.models_dir, args.runs_dir, args.model)
     demo.queue(default_concurrency_limit=1).launch(server_name=args.host, server_port=args.port, share=args.share,
                                                    allowed_paths=[str(Path(args.output_dir).resolve())])
     return 0

@@ -4,11 +4,11 @@ import gradio as gr
 from .handlers import Session, list_reports
 
 
-def _upscale_tab(s):
+def _upscale_tab(s, first):
     with gr.Row():
         with gr.Column():
             files = gr.File(label='images or videos', file_count='multiple', elem_id='upload')
-            model = gr.Dropdown(list(s.models), value=next(iter(s.models)), label='model', elem_id='model')
+            model = gr.Dropdown(list(s.models), value=first, label='model', elem_id='model')
             with gr.Row():
                 outscale = gr.Number(0, label='outscale (0: the model\'s)', minimum=0, maximum=16)
                 tile = gr.Number(0, label='tile (0: automatic)', minimum=0, precision=0)
@@ -51,12 +51,14 @@ def _escape(path):
     return html.escape(Path(path).read_text(errors='replace'), quote=True)
 
 
-def build(out_dir, models_dir=None, runs_dir='experiments'):
+def build(out_dir, models_dir=None, runs_dir='experiments', model=None):
     s = Session(out_dir, models_dir)
+    if model is not None and model not in s.models:
+        raise SystemExit(f'error: --model {model}: not a zoo name nor a file under --models-dir')
     with gr.Blocks(title='Real-ESRGAN (Paddle)') as demo:
         gr.Markdown('# Real-ESRGAN (Paddle)')
         with gr.Tab('Upscale'):
-            _upscale_tab(s)
+            _upscale_tab(s, model or next(iter(s.models)))
         with gr.Tab('Compare'):
             _compare_tab(s)
         with gr.Tab('Finetune reports'):

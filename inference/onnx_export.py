@@ -80,22 +80,17 @@ def _import_paddle2onnx():
 
 def export_onnx(net, arch, out_file, opset=DEFAULT_OPSET, fp16=False, source=None):
     """Write ``out_file`` (.onnx) and its ``.json`` sidecar atomically; return the path."""
-    import paddle
     import models
-    from .export import _export_layer
+    from .export import trace_save
     p2o = _import_paddle2onnx()
     if opset not in OPSETS:
         raise ValueError(f'opset must be between {OPSETS.start} and {OPSETS.stop - 1}, got {opset}')
     out_file = Path(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    net.eval()
-    layer = _export_layer(net, models.get_spec(arch))
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out_file.stem}.', dir=str(out_file.parent)))
     try:
-        spec = [paddle.static.InputSpec([None, int(arch.get('num_in_ch', 3)), None, None], 'float32', 'x')]
         with onnx_convertible_ops():
-            static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
-            paddle.jit.save(static, str(tmp / 'inference'))
+            trace_save(net, arch, tmp / 'inference', legacy=False)
         graph = tmp / 'inference.json'
         if not graph.is_file():
             graph = tmp / 'inference.pdmodel'

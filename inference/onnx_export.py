@@ -70,6 +70,11 @@ def load_onnx_info(onnx_path):
     return json.loads(p.read_text()) if p.is_file() else None
 
 
+def _has_fp16_weights(path):
+    import onnx
+    return any(i.data_type == onnx.TensorProto.FLOAT16 for i in onnx.load(str(path)).graph.initializer)
+
+
 def _import_paddle2onnx():
     try:
         import paddle2onnx
@@ -99,6 +104,9 @@ def export_onnx(net, arch, out_file, opset=DEFAULT_OPSET, fp16=False, source=Non
                    enable_onnx_checker=True, enable_optimize=False)
         if not (tmp / 'model.onnx').is_file():
             raise RuntimeError('paddle2onnx wrote no model (an op it does not convert?)')
+        if fp16 and not _has_fp16_weights(tmp / 'model.onnx'):
+            raise RuntimeError(f'paddle2onnx {p2o.__version__} ignored export_fp16_model (the weights stayed float32): '
+                               'export in fp32 and convert it with an ONNX fp16 converter')
         info = {'format': 'onnx', 'arch': dict(arch), 'scale': models.net_scale(arch),
                 'mod': models.pad_multiple(arch), 'opset': int(opset), 'dtype': 'float16' if fp16 else 'float32',
                 'source': str(source) if source else None,

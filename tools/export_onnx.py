@@ -1,7 +1,7 @@
 """Export a generator to ONNX with dynamic N/H/W (paddle2onnx), and check it against Paddle.
 
     python tools/export_onnx.py -m realesr-animevideov3 -o model.onnx
-    python tools/export_onnx.py -m net_g_5000.pdparams -o model.onnx --opset 17 --fp16
+    python tools/export_onnx.py -m net_g_5000.pdparams -o model.onnx --opset 17
 
 Writes MODEL.onnx and MODEL.json (arch, scale, mod, opset, dtype). The check
 runs the ONNX file in onnxruntime and the network in Paddle at two input sizes
@@ -21,7 +21,7 @@ def build_parser():
     p.add_argument('-m', '--model_path', default=None, help='weights file (.pdparams/.pth/.safetensors) or zoo name')
     p.add_argument('-o', '--output', default=None, help='the .onnx file to write')
     p.add_argument('--opset', type=int, default=13, help='ONNX opset, 11..19 (default 13)')
-    p.add_argument('--fp16', action='store_true', help='store weights and compute in float16 (inputs stay float32)')
+    p.add_argument('--fp16', action='store_true', help='ask paddle2onnx for float16 weights (2.1 ignores it: the export then stops with an error)')
     p.add_argument('--check', type=int, nargs='*', default=[32, 48],
                    help='input sizes to compare ORT with Paddle at (default 32 48; none: skip)')
     return p
@@ -68,7 +68,7 @@ def main(argv=None):
         net, arch = models.load_network(path)
         check_no_clobber([path], [out, out.with_suffix('.json')])
         export_onnx(net, arch, out, opset=args.opset, fp16=args.fp16, source=path)
-    except (MissingPaddle2Onnx, OutputClash, ValueError, FileNotFoundError, OSError) as e:
+    except (MissingPaddle2Onnx, OutputClash, ValueError, FileNotFoundError, OSError, RuntimeError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001  paddle2onnx reports unsupported ops with its own exceptions

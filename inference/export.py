@@ -37,20 +37,28 @@ def _export_layer(net, spec):
     return Traced(net)
 
 
+def trace_save(net, arch, prefix, legacy=True):
+    """Trace ``net`` (its ``export_layer`` form) with a dynamic (N, C, H, W) input and ``paddle.jit.save`` it
+    to ``prefix``: the legacy ``.pdmodel`` when ``legacy``, else Paddle 3's PIR ``.json``."""
+    import contextlib
+    import paddle
+    import models
+    net.eval()
+    layer = _export_layer(net, models.get_spec(arch))
+    spec = [paddle.static.InputSpec([None, int(arch.get('num_in_ch', 3)), None, None], 'float32', 'x')]
+    with paddle.pir_utils.OldIrGuard() if legacy else contextlib.nullcontext():
+        static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
+        paddle.jit.save(static, str(prefix))
+
+
 def export_static(net, arch, out_dir, source=None):
     """Write ``out_dir/inference.pdmodel``, ``inference.pdiparams`` and ``model_info.json`` atomically."""
-    import paddle
     import models
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    net.eval()
-    layer = _export_layer(net, models.get_spec(arch))
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out_dir.name}.', dir=str(out_dir.parent)))
     try:
-        spec = [paddle.static.InputSpec([None, int(arch.get('num_in_ch', 3)), None, None], 'float32', 'x')]
-        with paddle.pir_utils.OldIrGuard():
-            static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
-            paddle.jit.save(static, str(tmp / 'inference'))
+        trace_save(net, arch, tmp / 'inference')
         info = {'format': 'paddle-inference-legacy', 'arch': dict(arch), 'scale': models.net_scale(arch),
                 'mod': models.pad_multiple(arch), 'dtype': 'float32', 'export_rev': EXPORT_REV, 'source': str(source) if source else None,
                 'input': 'N,C,H,W float32 RGB in [0,1]; H,W multiples of mod'}

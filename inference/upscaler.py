@@ -148,6 +148,10 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
     and loaded."""
     from .backends import DynamicBackend, PredictorBackend
     path = resolve_model(model, denoise_strength, progress, dni=dni)
+    if path.suffix.lower() == '.onnx':  # tools/export_onnx.py output, run by onnxruntime
+        from .onnx_backend import OnnxBackend
+        onnx = OnnxBackend(path, threads)
+        return path, onnx.info['arch'], onnx
     if is_infer_dir(path):
         if backend == 'dynamic':
             raise ValueError(f'{path} is an exported static graph: it runs with the predictor backend only')

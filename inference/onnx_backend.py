@@ -1,0 +1,45 @@
+"""Run an ``.onnx`` file written by ``tools/export_onnx.py`` with onnxruntime (CPU).
+
+Same interface as the backends in ``inference/backends.py``: ``forward(x)`` on a
+(N,C,H,W) float32 array returns float32. An fp16 export takes and returns fp16
+inside; the casts happen here. onnxruntime is imported only when one is built.
+"""
+from pathlib import Path
+
+import numpy as np
+
+
+class OnnxBackend:
+    name = 'onnx'
+    engine = 'onnxruntime'
+    kind = 'cpu'
+
+    def __init__(self, onnx_path, threads=None):
+        from .onnx_export import load_onnx_info
+        p = Path(onnx_path)
+        if not p.is_file():
+            raise FileNotFoundError(f'{p}: no such ONNX file')
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise RuntimeError('running .onnx models needs onnxruntime: pip install -r requirements-onnx.txt') from None
+        so = ort.SessionOptions()
+        if threads:
+            so.intra_op_num_threads = int(threads)
+        try:
+            self.session = ort.InferenceSession(str(p), so, providers=['CPUExecutionProvider'])
+        except Exception as e:  # noqa: BLE001  (onnxruntime raises its own types for a bad file)
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ValueError(f'{p}: not a loadable ONNX model ({msg[:200]})') from None
+        self.info = load_onnx_info(p)
+        if self.info is None:
+            raise ValueError(f'{p}: no {p.with_suffix(".json").name} beside it (export with tools/export_onnx.py)')
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        self.dtype = np.float16 if 'float16' in inp.type else np.float32
+        self.create_time = 0.0
+
+    def forward(self, x):
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        y = self.session.run(None, {self.input_name: x})[0]
+        return y.astype(np.float32, copy=False)

@@ -1,0 +1,119 @@
+"""Export a generator to ONNX (dynamic N/H/W) through ``paddle2onnx``, and check it against Paddle.
+
+paddle2onnx 2.1 reads Paddle 3 programs (PIR ``inference.json``; a legacy
+``.pdmodel`` is converted to PIR first) but not ``F.interpolate(mode='nearest',
+scale_factor=...)``: it stops with "the 0th elementwise MUST be
+ir::FloatAttribute" (docs/onnx.md). RRDBNet and SRVGGNetCompact both use that
+op, so while the graph is traced here a nearest upsample by an integer factor
+is written as a depthwise ``conv2d_transpose`` with a kernel of ones and stride f
+(the same values; ``repeat_interleave`` converts but fails in onnxruntime's Tile),
+and ``leaky_relu(x, a)`` as ``maximum(x, a*x)``: paddle2onnx 2.1 writes a garbage
+``alpha`` (1.8e28, 1.5e-44, 0.0 seen) on the ONNX LeakyRelu nodes of RRDBNet. Everything
+else is the network's ``ArchSpec.export_layer`` form, the one the Paddle
+export traces (reshape constants read from ``paddle.shape`` at run time, so H
+and W stay dynamic).
+
+Beside ``NAME.onnx`` goes ``NAME.json`` (arch, scale, mod, opset, dtype).
+"""
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+OPSETS = range(11, 20)
+DEFAULT_OPSET = 13
+
+
+class MissingPaddle2Onnx(RuntimeError):
+    pass
+
+
+def _nearest_by_conv(interpolate):
+    import paddle
+
+    def patched(x, size=None, scale_factor=None, mode='nearest', *args, **kwargs):
+        f = scale_factor[0] if isinstance(scale_factor, (list, tuple)) else scale_factor
+        if mode == 'nearest' and size is None and f is not None and float(f) == int(f) and int(f) >= 1:
+            f, c = int(f), x.shape[1]
+            ones = paddle.ones([c, 1, f, f], dtype=x.dtype)  # each pixel copied to an f x f block, exactly
+            return paddle.nn.functional.conv2d_transpose(x, ones, stride=f, groups=c)
+        return interpolate(x, size, scale_factor, mode, *args, **kwargs)
+    return patched
+
+
+@contextlib.contextmanager
+def onnx_convertible_ops():
+    """Within the block, ``F.interpolate`` (integer nearest) and ``F.leaky_relu`` use ops paddle2onnx converts right."""
+    import paddle
+    import paddle.nn.functional as F
+    orig = F.interpolate, F.leaky_relu
+
+    def leaky_relu(x, negative_slope=0.01, name=None):
+        if 0 <= negative_slope <= 1:
+            return paddle.maximum(x, x * negative_slope)
+        return orig[1](x, negative_slope, name)
+    F.interpolate, F.leaky_relu = _nearest_by_conv(orig[0]), leaky_relu
+    try:
+        yield
+    finally:
+        F.interpolate, F.leaky_relu = orig
+
+
+def sidecar(onnx_path):
+    return Path(onnx_path).with_suffix('.json')
+
+
+def load_onnx_info(onnx_path):
+    p = sidecar(onnx_path)
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def _has_fp16_weights(path):
+    import onnx
+    return any(i.data_type == onnx.TensorProto.FLOAT16 for i in onnx.load(str(path)).graph.initializer)
+
+
+def _import_paddle2onnx():
+    try:
+        import paddle2onnx
+    except ImportError as e:
+        raise MissingPaddle2Onnx('ONNX export needs paddle2onnx: pip install -r requirements-onnx.txt') from e
+    return paddle2onnx
+
+
+def export_onnx(net, arch, out_file, opset=DEFAULT_OPSET, fp16=False, source=None):
+    """Write ``out_file`` (.onnx) and its ``.json`` sidecar atomically; return the path."""
+    import models
+    from .export import trace_save
+    p2o = _import_paddle2onnx()
+    if opset not in OPSETS:
+        raise ValueError(f'opset must be between {OPSETS.start} and {OPSETS.stop - 1}, got {opset}')
+    out_file = Path(out_file)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{out_file.stem}.', dir=str(out_file.parent)))
+    try:
+        with onnx_convertible_ops():
+            trace_save(net, arch, tmp / 'inference', legacy=False)
+        graph = tmp / 'inference.json'
+        if not graph.is_file():
+            graph = tmp / 'inference.pdmodel'
+        p2o.export(str(graph), str(tmp / 'inference.pdiparams'), save_file=str(tmp / 'model.onnx'),
+                   opset_version=int(opset), auto_upgrade_opset=False, export_fp16_model=bool(fp16),
+                   enable_onnx_checker=True, enable_optimize=False)
+        if not (tmp / 'model.onnx').is_file():
+            raise RuntimeError('paddle2onnx wrote no model (an op it does not convert?)')
+        if fp16 and not _has_fp16_weights(tmp / 'model.onnx'):
+            raise RuntimeError(f'paddle2onnx {p2o.__version__} ignored export_fp16_model (the weights stayed float32): '
+                               'export in fp32 and convert it with an ONNX fp16 converter')
+        info = {'format': 'onnx', 'arch': dict(arch), 'scale': models.net_scale(arch),
+                'mod': models.pad_multiple(arch), 'opset': int(opset), 'dtype': 'float16' if fp16 else 'float32',
+                'source': str(source) if source else None,
+                'input': 'x: N,C,H,W float32 RGB in [0,1]; H,W multiples of mod'}
+        (tmp / 'model.json').write_text(json.dumps(info, indent=1))
+        os.replace(tmp / 'model.json', sidecar(out_file))
+        os.replace(tmp / 'model.onnx', out_file)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_file

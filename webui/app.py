@@ -1,0 +1,66 @@
+"""The gradio page over ``webui.handlers`` (imported only by tools/webui.py)."""
+import gradio as gr
+
+from .handlers import Session, list_reports
+
+
+def _upscale_tab(s, first):
+    with gr.Row():
+        with gr.Column():
+            files = gr.File(label='images or videos', file_count='multiple', elem_id='upload')
+            model = gr.Dropdown(list(s.models), value=first, label='model', elem_id='model')
+            with gr.Row():
+                outscale = gr.Number(0, label='outscale (0: the model\'s)', minimum=0, maximum=16)
+                tile = gr.Number(0, label='tile (0: automatic)', minimum=0, precision=0)
+            precision = gr.Radio(['fp32', 'bf16'], value='fp32', label='precision')
+            dn = gr.Slider(0, 1, 0.5, label='denoise_strength (realesr-general-x4v3 only)')
+            go = gr.Button('Upscale', variant='primary', elem_id='run')
+        with gr.Column():
+            slider = gr.ImageSlider(label='before / after', type='filepath', elem_id='slider')
+            outs = gr.File(label='results (PNG keeps alpha)', elem_id='results')
+            msg = gr.Textbox(label='status', elem_id='status', interactive=False)
+
+    def run(f, m, o, t, p, d, progress=gr.Progress()):
+        res, pair, text = s.upscale(f, m, o, t, p, d if m == 'realesr-general-x4v3' else None, progress)
+        return res, pair, text
+    go.click(run, [files, model, outscale, tile, precision, dn], [outs, slider, msg])
+
+
+def _compare_tab(s):
+    img = gr.Image(type='filepath', label='image')
+    models = gr.Dropdown(list(s.models), multiselect=True, label='models (two or more)')
+    go = gr.Button('Compare')
+    gallery = gr.Gallery(label='outputs', columns=3)
+    table = gr.Dataframe(headers=['model', 'NIQE (lower is better)', 'Laplacian energy of Y'])
+    msg = gr.Textbox(label='status', interactive=False)
+    go.click(lambda i, m: s.compare(i, m), [img, models], [gallery, table, msg])
+
+
+def _reports_tab(runs_dir):
+    pick = gr.Dropdown(list_reports(runs_dir), label=f'report.html under {runs_dir}')
+    refresh = gr.Button('Refresh')
+    view = gr.HTML()
+    refresh.click(lambda: gr.Dropdown(choices=list_reports(runs_dir)), None, pick)
+    pick.change(lambda p: f'<iframe style="width:100%;height:800px" srcdoc="{_escape(p)}"></iframe>' if p else '',
+                pick, view)
+
+
+def _escape(path):
+    import html
+    from pathlib import Path
+    return html.escape(Path(path).read_text(errors='replace'), quote=True)
+
+
+def build(out_dir, models_dir=None, runs_dir='experiments', model=None):
+    s = Session(out_dir, models_dir)
+    if model is not None and model not in s.models:
+        raise SystemExit(f'error: --model {model}: not a zoo name nor a file under --models-dir')
+    with gr.Blocks(title='Real-ESRGAN (Paddle)') as demo:
+        gr.Markdown('# Real-ESRGAN (Paddle)')
+        with gr.Tab('Upscale'):
+            _upscale_tab(s, model or next(iter(s.models)))
+        with gr.Tab('Compare'):
+            _compare_tab(s)
+        with gr.Tab('Finetune reports'):
+            _reports_tab(runs_dir)
+    return demo, s

@@ -313,7 +313,7 @@ def _tile_note(up):
         return f'auto tile {up.last_tile} (from free memory)'
     from inference.memory import format_bytes
     return (f'auto tiles {plan.describe()}, about {format_bytes(plan.peak)} at the peak '
-            f'(--max_memory {format_bytes(up.max_memory)})')
+            f'(--max_memory {format_bytes(getattr(up, "last_budget", up.max_memory))})')
 
 
 def _src_mpix(info):

@@ -24,6 +24,7 @@ import re
 import numpy as np
 
 DEFAULT_MAX_MEMORY = 2 << 30
+DEFAULT_HEADROOM = 1 << 30  # the default budget, in a process already larger than DEFAULT_MAX_MEMORY
 # engine working set per LR pixel = the spec's estimate times this (the dynamic graph keeps more alive:
 # 83 KB/px marginal for x4plus, 0.89 GiB at 64x64 and 1.87 GiB at 128x128)
 ENGINE_FACTOR = {'predictor': 1.05, 'dynamic': 5.0}

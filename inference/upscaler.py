@@ -19,8 +19,8 @@ from utils.img_io import chw_to_image, image_to_chw, pixel_max
 from utils.progress import Steps, bars_active, is_tty
 
 from .export import EXPORT_REV, export_static, is_infer_dir, load_info
-from .memory import (DEFAULT_MAX_MEMORY, auto_tile, current_rss, format_bytes, parse_memory, plan_tiles,
-                     release_freed_memory)
+from .memory import (DEFAULT_HEADROOM, DEFAULT_MAX_MEMORY, auto_tile, current_rss, format_bytes, parse_memory,
+                     plan_tiles, release_freed_memory)
 from .precision import choose as choose_precision
 from .tiling import MIN_SIDE, n_windows, tiled_bands
 
@@ -199,7 +199,9 @@ class Upscaler:
         tile_pad: overlap/context per tile side (LR pixels); pre_pad: reflect padding at the
             bottom/right before the network, cropped afterwards.
         max_memory: the peak RSS that ``tile='auto'`` plans for, in bytes or as text ('2G', '1500M');
-            default 2 GiB. 'free': the rule before budgets (square tiles from half of the free memory).
+            default 2 GiB for the whole process, or 1 GiB above what the process holds once the model is set
+            up when that is more (a long-lived process). 'free': the rule before budgets (square tiles from half
+            of the free memory).
         backend: 'predictor' (Paddle Inference), 'dynamic' (dynamic graph) or 'auto'
             (predictor; weights files are exported once into a cache directory).
         fp16: GPU half precision; ignored with a warning on CPU.
@@ -234,6 +236,7 @@ class Upscaler:
         tile = check_tile(tile)
         outscale = check_outscale(outscale)
         self.max_memory = DEFAULT_MAX_MEMORY if max_memory is None else parse_memory(max_memory)
+        self._default_budget = max_memory is None
         model, dni = dni_pair(model, dni_weight)
         self.model_path, self.arch, self.backend = _setup(model, device, backend, fp16, threads, denoise_strength,
                                                           arch, precision, progress, cache_root, engine, dni)
@@ -264,12 +267,15 @@ class Upscaler:
             from .memory import gpu_memory
             total = gpu_memory()
             device_budget = 0.5 * total if total else None
-        plan = plan_tiles(self.arch, h, w, self.tile_pad, self.mod, self.max_memory, self.base_rss, fixed,
+        budget = self.max_memory
+        if self._default_budget and budget == DEFAULT_MAX_MEMORY:  # not asked for: a process that is already
+            budget = max(budget, self.base_rss + DEFAULT_HEADROOM)  # large (a server, a notebook) keeps 1 GiB
+        plan = plan_tiles(self.arch, h, w, self.tile_pad, self.mod, budget, self.base_rss, fixed,
                           self.backend.name, device_budget)
         if not plan.fits:
             log.warning('a %dx%d input needs about %s with the smallest tiles, more than max memory %s; going on',
-                        w, h, format_bytes(plan.peak), format_bytes(self.max_memory))
-        self.last_plan = plan
+                        w, h, format_bytes(plan.peak), format_bytes(budget))
+        self.last_plan, self.last_budget = plan, budget
         return plan.tile
 
     def _padded(self, x):

@@ -104,3 +104,18 @@ def test_upscaler_tile_modes(tiny_models, photo):
     assert np.abs(small.astype(int) - whole.astype(int)).mean() < 2
     with pytest.raises(ValueError, match='tile'):
         Upscaler(tiny_models['rrdb_x4'], backend='dynamic', tile=-1)
+
+
+def test_default_budget_in_a_process_already_larger(tiny_models, photo):
+    """A long-lived process (a server, a notebook, a test session) can hold more than 2 GiB before any image:
+    the default budget then keeps 1 GiB above it; a budget the caller set stays strict."""
+    from inference import Upscaler
+    lr = photo[:96, :128]
+    up = Upscaler(tiny_models['rrdb_x4'], backend='dynamic')
+    up.base_rss = 3 << 30
+    up.upscale(lr)
+    assert up.last_plan.fits and up.last_tile == 0 and up.last_budget == (3 << 30) + memory.DEFAULT_HEADROOM
+    strict = Upscaler(tiny_models['rrdb_x4'], backend='dynamic', max_memory='2G')
+    strict.base_rss = 3 << 30
+    strict.upscale(lr)
+    assert not strict.last_plan.fits and strict.last_budget == 2 << 30

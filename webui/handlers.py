@@ -45,7 +45,7 @@ class Session:
             return self._loaded[key]
         while len(self._loaded) >= self.max_loaded:
             self._loaded.popitem(last=False)
-        up = Upscaler(self.models[label], tile=int(tile or 0), precision=precision,
+        up = Upscaler(self.models[label], tile=int(tile) if tile else 'auto', precision=precision,
                       denoise_strength=denoise_strength)
         self._loaded[key] = up
         return up

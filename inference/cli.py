@@ -324,9 +324,8 @@ def main(argv, backend, prog, description, default_model_help):
     args = build_parser(prog, description, default_model_help).parse_args(argv)
     from utils import runtime_env
     runtime_env.setup(threads=args.threads, reexec=True)
-    from utils.cli import sigterm_as_interrupt
     try:
-        sigterm_as_interrupt()
+        runtime_env.interrupt_on_sigterm()
         return run(args, backend)
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)

@@ -99,19 +99,3 @@ def fail(prog, message):
     print(f'{prog}: error: {message}', file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
 
-
-def sigterm_as_interrupt():
-    """Make SIGTERM (``kill``, a job scheduler, ``docker stop``) end the run the way Ctrl-C does: a
-    KeyboardInterrupt, so the tool prints its one ``interrupted`` line and the run can resume. For the tools
-    that handle Ctrl-C (train.py, infer.py, predict.py); the others keep ``runtime_env.python_sigterm``'s quiet
-    exit 143. Paddle's import installs a handler of its own (it prints a C++ stack and aborts), so paddle is
-    imported first."""
-    import signal
-
-    import paddle  # noqa: F401  (its import replaces the SIGTERM handler: ours must come after)
-
-    def _interrupt(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _interrupt)

@@ -45,17 +45,29 @@ def import_paddle_quietly():
     return paddle
 
 
-def python_sigterm():
+def python_sigterm(interrupt=False):
     """Paddle installs a C++ handler that prints a stack-dump wall on SIGTERM (``timeout``, ``kill``): give
-    SIGTERM back to Python, as a quiet ``SystemExit(143)`` that runs ``finally`` blocks (temp files go)."""
+    SIGTERM back to Python, as a quiet ``SystemExit(143)`` that runs ``finally`` blocks (temp files go).
+    ``interrupt=True``: a KeyboardInterrupt instead, for the tools that end a Ctrl-C with one line and can
+    resume (train.py, infer.py, predict.py); a second SIGTERM then kills at once."""
     import signal
     import threading
     if threading.current_thread() is not threading.main_thread():
         return
 
     def stop(signum, frame):
+        if interrupt:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            raise KeyboardInterrupt
         raise SystemExit(128 + signum)
     signal.signal(signal.SIGTERM, stop)
+
+
+def interrupt_on_sigterm():
+    """SIGTERM ends the run as Ctrl-C does (see ``python_sigterm``). Paddle is imported first: its import
+    would replace the handler."""
+    import_paddle_quietly()
+    python_sigterm(interrupt=True)
 
 
 def setup(threads=None, reexec=False, quiet=True, single_arena=False):

@@ -97,12 +97,13 @@ class Session:
             img = imread(str(image))
         except Exception as e:  # noqa: BLE001
             return [], [], f'error: {_line(e)}'
-        gallery, rows = [], []
+        gallery, rows, failed = [], [], []
         for label in labels:
             try:
                 out = self.upscaler(label).upscale(img, outscale or None)
             except Exception as e:  # noqa: BLE001
                 rows.append([label, None, None])
+                failed.append(f'{label}: {_line(e)}')
                 continue
             dst = self._out_name(image, f'_{Path(label).stem}.png')
             imwrite(dst, out)
@@ -110,7 +111,7 @@ class Session:
             rgb = o8[:, :, :3] if o8.ndim == 3 else o8
             rows.append([label, round(float(niqe(rgb)), 3), round(laplacian_energy(rgb), 1)])
             gallery.append((str(dst), label))
-        return gallery, rows, f'{len(gallery)} of {len(labels)} model(s) ran'
+        return gallery, rows, '; '.join([f'{len(gallery)} of {len(labels)} model(s) ran'] + failed)
 
 
 def list_reports(runs_dir):

@@ -76,3 +76,11 @@ def test_reports_listed(tmp_path):
     (tmp_path / 'run1' / 'report.html').write_text('<html></html>')
     assert list_reports(tmp_path) == [str(tmp_path / 'run1' / 'report.html')]
     assert list_reports(tmp_path / 'none') == []
+
+
+def test_compare_says_why_a_model_did_not_run(session, photo, tmp_path):
+    p = tmp_path / 'c.png'
+    cv2.imwrite(str(p), photo[:48, :48])
+    _, rows, msg = session.compare(p, ['mine/srvgg.pdparams', 'missing.pdparams'])
+    assert msg.startswith('1 of 2 model(s) ran; missing.pdparams: '), msg
+    assert rows[1] == ['missing.pdparams', None, None]

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
 from data.jpeg import diff_jpeg  # noqa: E402
-from utils.metrics import psnr  # noqa: E402
+from evaluation.metrics import psnr  # noqa: E402
 
 
 def main():

@@ -22,7 +22,7 @@ import paddle.nn.functional as F
 
 from .pixel import REDUCTIONS, WeightedLoss
 
-# ITU-R BT.601 luma weights on [0, 1] RGB (the Y of utils.metrics.bgr_to_y without offset and range scaling)
+# ITU-R BT.601 luma weights on [0, 1] RGB (the Y of evaluation.metrics.bgr_to_y without offset and range scaling)
 _LUMA = (0.299, 0.587, 0.114)
 _LAPLACE = [[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]
 _SOBEL_X = [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]

@@ -1,9 +1,13 @@
-"""No import cycles among the project's own modules (read with ast; imports inside functions count too)."""
+"""No import cycles among the project's own modules, and no import from a room up to a room above it
+(read with ast; imports inside functions count too)."""
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ('models', 'utils', 'inference', 'data', 'loss', 'training')
+PACKAGES = ('models', 'utils', 'inference', 'data', 'loss', 'training', 'evaluation', 'pipeline')
+# The rooms from the bottom up (docs/DESIGN.md); a room imports only rooms on a lower floor.
+FLOOR = {'utils': 0, 'models': 1, 'data': 2, 'loss': 2, 'inference': 2, 'evaluation': 3, 'training': 4,
+         'pipeline': 5}
 
 
 def module_name(rel):
@@ -85,3 +89,26 @@ def test_the_check_finds_a_cycle(tmp_path):
     mods = project_modules(tmp_path, ('models',))
     graph = {name: imports_of(name, path, mods) for name, path in mods.items()}
     assert find_cycle(graph) == ['models.a', 'models.b', 'models.a']
+
+
+def upward_imports(graph):
+    """``['a.x -> b.y', ...]``: imports into another room on the same floor or a higher one."""
+    room = lambda m: m.split('.')[0]  # noqa: E731
+    return sorted(f'{a} -> {b}' for a, targets in graph.items() for b in targets
+                  if room(a) != room(b) and FLOOR[room(b)] >= FLOOR[room(a)])
+
+
+def test_rooms_import_only_downwards():
+    mods = project_modules()
+    graph = {name: imports_of(name, path, mods) for name, path in mods.items()}
+    assert upward_imports(graph) == []
+
+
+def test_the_check_finds_an_upward_import(tmp_path):
+    for pkg, body in (('utils', 'def f():\n    from inference import tiling\n'), ('inference', '')):
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / '__init__.py').write_text('')
+        (tmp_path / pkg / 'tiling.py').write_text(body)
+    mods = project_modules(tmp_path, ('utils', 'inference'))
+    graph = {name: imports_of(name, path, mods) for name, path in mods.items()}
+    assert upward_imports(graph) == ['utils.tiling -> inference.tiling']

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ('data', 'loss', 'training', 'visualdl', 'inference.video', 'ffmpeg', 'torch')
+HEAVY = ('data', 'loss', 'training', 'evaluation', 'pipeline', 'visualdl', 'inference.video', 'ffmpeg', 'torch')
 
 
 @pytest.mark.parametrize('module', ['models', 'inference', 'utils.checkpoint'])

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from utils.metrics import psnr
+from evaluation.metrics import psnr
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,8 @@ DIST = {'cv2': 'opencv-python', 'yaml': 'pyyaml', 'PIL': 'pillow', 'ffmpeg': 'ff
 # optional features: each use is guarded, says how to get it, and is declared in its own requirements file
 OPTIONAL = {'torch': 'requirements-test.txt', 'onnx': 'requirements-onnx.txt', 'paddle2onnx': 'requirements-onnx.txt',
             'onnxruntime': 'requirements-onnx.txt', 'gradio': 'requirements-webui.txt'}
-PRODUCT = ('data', 'inference', 'loss', 'models', 'training', 'utils', 'tools', 'realesrgan_paddle', 'webui')
+PRODUCT = ('data', 'evaluation', 'inference', 'loss', 'models', 'pipeline', 'training', 'utils', 'tools', 'realesrgan_paddle',
+           'webui')
 
 
 def _declared(name='requirements.txt'):
@@ -56,4 +57,4 @@ def test_optional_imports_are_declared_in_their_files():
 
 
 def test_the_check_sees_scipy():
-    assert third_party_imports().get('scipy') is not None  # utils/niqe.py; it was missing once
+    assert third_party_imports().get('scipy') is not None  # evaluation/niqe.py; it was missing once

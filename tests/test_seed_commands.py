@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.user_path import ROOT, run, workspace
-from utils.metrics import psnr
+from evaluation.metrics import psnr
 from tests.skips import TORCH_SKIP
 
 TINY = {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 4, 'num_block': 23, 'num_grow_ch': 4,

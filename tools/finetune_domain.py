@@ -79,10 +79,10 @@ def main(argv=None):
         if not sep or not name or not model or name in ('bicubic', 'base', 'finetuned'):
             return _bad(f'--compare expects NAME=MODEL with a new NAME, got {item!r}')
         compare[name] = model
-    from training.domain.context import DomainError, Settings
-    from training.domain.pipeline import check_outputs, check_work, run
-    from training.domain.recipes import RecipeError, parse_budget
-    from training.domain.stages_data import find_input_videos
+    from pipeline.context import DomainError, Settings
+    from pipeline.pipeline import check_outputs, check_work, run
+    from pipeline.recipes import RecipeError, parse_budget
+    from pipeline.stages_data import find_input_videos
     try:
         if args.budget:
             parse_budget(args.budget)

@@ -5,12 +5,12 @@ import numpy as np
 import paddle
 from tqdm import tqdm
 
-from utils import metrics as M
+from evaluation import metrics as M
 from utils.img_io import chw_to_image
 
 
 def detail_ratio(sr, gt, crop_border=4, test_y=True):
-    """``utils.metrics.detail_ratio`` (always on Y) with the signature of the other validation metrics."""
+    """``evaluation.metrics.detail_ratio`` (always on Y) with the signature of the other validation metrics."""
     return M.detail_ratio(sr, gt, crop_border)
 
 

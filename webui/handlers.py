@@ -89,8 +89,8 @@ class Session:
         """One image through several models: [(output path, caption)], rows of [model, NIQE, Laplacian energy]."""
         import numpy as np
         from utils.img_io import imread, imwrite
-        from utils.metrics import laplacian_energy
-        from utils.niqe import niqe
+        from evaluation.metrics import laplacian_energy
+        from evaluation.niqe import niqe
         if not image or not labels:
             return [], [], 'error: give an image and at least one model'
         try:

@@ -5,7 +5,7 @@ import paddle
 import pytest
 
 from data.jpeg import LUMA_TABLE, DiffJPEG, diff_jpeg, quality_tables
-from utils.metrics import psnr
+from evaluation.metrics import psnr
 
 
 def to_tensor(imgs_bgr):

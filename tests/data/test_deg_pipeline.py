@@ -6,7 +6,7 @@ import pytest
 
 from data.pipeline import DEFAULT_DEGRADATION, SecondOrderDegradation, degrade_image, resolve_options, sample_kernels
 from data.resize import imresize_bicubic
-from utils.metrics import psnr
+from evaluation.metrics import psnr
 
 
 def batch_kernels(n, seed=0):

@@ -9,7 +9,7 @@ import cv2
 import pytest
 
 from data.resize import imresize_bicubic
-from utils.metrics import psnr
+from evaluation.metrics import psnr
 
 ROOT = Path(__file__).resolve().parents[2]
 

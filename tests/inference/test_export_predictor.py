@@ -5,7 +5,7 @@ import logging
 import numpy as np
 import pytest
 
-from utils.metrics import psnr
+from evaluation.metrics import psnr
 from tests.skips import TORCH_SKIP
 
 

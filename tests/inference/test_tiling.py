@@ -68,7 +68,7 @@ def _seam_stats(tiled, full, tile_hr):
 
 def test_tiled_equals_untiled_without_seam(tiny_models, hr_photos):
     from inference import Upscaler
-    from utils.metrics import psnr
+    from evaluation.metrics import psnr
     hr = next(cv2.imread(str(p)) for p in hr_photos if cv2.imread(str(p)).shape[0] >= 400)
     hr = hr[:384, :512]
     lr = cv2.resize(hr, (128, 96), interpolation=cv2.INTER_AREA)
@@ -91,7 +91,7 @@ def test_tiled_equals_untiled_without_seam(tiny_models, hr_photos):
 
 def test_tiles_with_mod_padding_x2(tiny_models, photo):
     from inference import Upscaler
-    from utils.metrics import psnr
+    from evaluation.metrics import psnr
     lr = photo[:45, :71]  # odd sizes: padded to the x2 model's unshuffle factor
     up = Upscaler(tiny_models['rrdb_x2'], backend='dynamic', tile=0)
     full = up.upscale(lr)

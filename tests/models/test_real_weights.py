@@ -23,7 +23,7 @@ if __name__ == '__main__':
 
 import models  # noqa: E402
 from models.ncnn_import import import_ncnn, wheel_model_files  # noqa: E402
-from utils.metrics import psnr  # noqa: E402
+from evaluation.metrics import psnr  # noqa: E402
 
 
 def load_x4plus():

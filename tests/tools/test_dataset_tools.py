@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from utils.metrics import psnr
+from evaluation.metrics import psnr
 
 ROOT = Path(__file__).resolve().parents[2]
 

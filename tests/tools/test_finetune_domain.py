@@ -82,7 +82,7 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     metrics = json.loads((work / 'evaluate' / 'metrics.json').read_text())
     assert set(metrics['summary']) == {'bicubic', 'base', 'finetuned'}
     assert all(metrics['summary'][m]['detail'] > 0 for m in metrics['summary'])
-    # training.evaluate's metrics: NIQE measured (320x240 frames) and used by the criterion, artefact present
+    # evaluation.evaluator's metrics: NIQE measured (320x240 frames) and used by the criterion, artefact present
     assert all(0 < metrics['summary'][m]['niqe'] < 100 and metrics['summary'][m]['artefact'] >= 0
                for m in metrics['summary'])
     assert all(t['dniqe'] is not None for t in metrics['selection']['table'].values())
@@ -107,7 +107,7 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     assert '### Per scene' in md and '| scene | frames | input detail |' in md and 'Input detail (how much' in md
     assert 'PSNR at detail 0.7 with invented texture' in md and all(f'{n} ' in md for n in metrics['models'])
     assert all(math.isfinite(r['finetuned_psnr_at_detail']) for r in metrics['rows'])
-    from training.domain.report import scene_rows
+    from pipeline.report import scene_rows
     scenes = scene_rows(metrics['rows'], {r['file']: r['video'] for r in rows}, list(metrics['models']))
     assert sorted(r[0] for r in scenes) == sorted({r['video'] for r in held})
     assert sum(r[1] for r in scenes) == len(held) and all(r[2] > 0 for r in scenes)

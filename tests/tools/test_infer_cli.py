@@ -45,7 +45,7 @@ def setup(tmp_path_factory, hr_photos):
 
 def test_export_infer_predict_agree_and_bad_inputs(setup):
     from inference import Upscaler
-    from utils.metrics import psnr
+    from evaluation.metrics import psnr
     d, weights, inputs, good = setup
     rc, out, err = _run('export_model.py', '--model_path', weights, '--save-inference-dir', d / 'infer')
     assert rc == 0, err
@@ -89,7 +89,7 @@ def test_bad_model_and_missing_input_are_one_line(setup, tmp_path):
 
 def test_engine_flag_picks_the_predictor_engine(setup, tmp_path):
     """--engine onednn and the default (OpenVINO for RRDBNet where the build has it) give the same image."""
-    from utils.metrics import psnr
+    from evaluation.metrics import psnr
     d, weights, inputs, good = setup
     outs = {}
     for engine in ('auto', 'onednn'):

@@ -101,7 +101,7 @@ def _expected(state, img):
 
 def test_toy_arch_converts_predicts_exports_and_infers(toy, monkeypatch, capsys):
     import models
-    from utils.metrics import psnr
+    from evaluation.metrics import psnr
     st = pytest.importorskip('safetensors.numpy', reason=SAFETENSORS_SKIP)
     spec, state, d = toy
     assert models.find_spec('ToyShuffleNet') is spec and models.NETWORKS['ToyShuffleNet'] is spec.cls

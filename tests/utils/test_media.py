@@ -32,7 +32,7 @@ def test_every_image_lister_uses_the_one_list(tmp_path):
     from data.builder.images import list_images
     from data.datasets import scan_images
     from inference.cli import expand_inputs
-    from training.evaluate import list_images as eval_images
+    from evaluation.evaluator import list_images as eval_images
     for ext in IMAGE_EXTS:
         (tmp_path / f'img{ext[1:]}{ext.upper()}').write_bytes(b'')
     (tmp_path / 'x.tga').write_bytes(b'')  # no decoder here reads TGA: listed by none

@@ -10,7 +10,7 @@ import pytest
 
 from utils import ffmpeg as uff
 from utils.fileio import atomic_write, atomic_write_bytes, same_file
-from utils.metrics import psnr, ssim
+from evaluation.metrics import psnr, ssim
 from tests.skips import FFMPEG_SKIP, FFPROBE_SKIP
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import stages_data as D
 from . import stages_model as M
-from .context import ROOT, STAGES, Context, DomainError
+from .context import STAGES, Context, DomainError
 from .state import WorkState, settings_hash
 
 
@@ -68,8 +68,7 @@ def _commands(ctx):
         'split': ctx.command(*cli, '--stop-after', 'split'),
         'degrade': D.command_degrade(ctx, w / 'degrade' / 'val_lq'),
         'finetune': ctx.command('train.py', '--yml_path', w / 'finetune' / 'options.yml'),
-        'evaluate': ctx.command(*(['tools/evaluate.py'] if (ROOT / 'tools' / 'evaluate.py').is_file() else
-                                  ['-m', 'training.evaluate']), '--gt', w / 'split' / 'val_hr', '--lq',
+        'evaluate': ctx.command('tools/evaluate.py', '--gt', w / 'split' / 'val_hr', '--lq',
                                 w / 'degrade' / 'val_lq', '--models', 'bicubic=bicubic', f'base={ctx.s.base}',
                                 f'finetuned={w / "export" / "model.pdparams"}',
                                 *[f'{k}={v}' for k, v in ctx.s.compare.items()]),

@@ -1,4 +1,4 @@
-"""training.evaluate: before/after comparison on a paired folder, as used for the finetune demo."""
+"""evaluation.evaluator: before/after comparison on a paired folder, as used for the finetune demo."""
 from pathlib import Path
 
 import cv2
@@ -6,8 +6,9 @@ import numpy as np
 import paddle
 
 from models import build_network
-from training.evaluate import evaluate, main
-from utils import metrics as M
+from evaluation.cli import main
+from evaluation.evaluator import evaluate
+from evaluation import metrics as M
 from utils.checkpoint import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]

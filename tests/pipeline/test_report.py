@@ -1,9 +1,9 @@
-"""training/domain/report.py: the per-scene table from per-image rows."""
+"""pipeline/report.py: the per-scene table from per-image rows."""
 import math
 
 import pytest
 
-from training.domain.report import scene_rows
+from pipeline.report import scene_rows
 
 
 def test_scene_rows_group_by_video_with_mean_psnr_and_geometric_detail():

@@ -1,10 +1,11 @@
-"""models/iqa.py: LPIPS and DISTS in Paddle against torch references, with weights in the official file layouts."""
+"""evaluation/iqa.py: LPIPS and DISTS in Paddle against torch references, with weights in the official file layouts."""
 import cv2
 import numpy as np
 import paddle
 import pytest
 
-from models import iqa, zoo
+from evaluation import iqa
+from models import zoo
 from tests.skips import TORCH_SKIP
 
 torch = pytest.importorskip('torch', reason=TORCH_SKIP)

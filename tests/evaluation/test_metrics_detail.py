@@ -1,9 +1,9 @@
-"""utils/metrics.py: detail ratio and artefact measure move the right way on real photos."""
+"""evaluation/metrics.py: detail ratio and artefact measure move the right way on real photos."""
 import cv2
 import numpy as np
 import pytest
 
-from utils import metrics as M
+from evaluation import metrics as M
 
 
 @pytest.fixture(scope='module')

@@ -6,7 +6,7 @@ For a candidate ``c`` and the base ``b`` (means over the held-out pairs):
 - perception: the detail error ``E = |ln detail|`` (0 when the output is exactly as
   detailed as the GT; detail is the geometric mean of the per-image Laplacian-energy ratios),
   ``dE = E_b - E_c`` (positive: closer to the GT's detail); and
-  ``dNIQE = NIQE_b - NIQE_c`` (positive: more natural; ``training.evaluate`` measures NIQE on
+  ``dNIQE = NIQE_b - NIQE_c`` (positive: more natural; ``evaluation.evaluator`` measures NIQE on
   every output at least 96 px on its short side after the border crop).
 
 ``c`` beats the base when all of these hold:

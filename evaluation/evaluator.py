@@ -3,13 +3,13 @@
 Paired mode (``evaluate``): GT and LQ folders with equal file names. Per image and model:
 * distortion: ``psnr``, ``ssim`` (Y, border cropped);
 * the input: ``input_detail`` (per image, not per model): how much of the GT's fine detail the LQ
-  keeps at its own size (``utils.metrics.input_detail``);
+  keeps at its own size (``evaluation.metrics.input_detail``);
 * perception: ``niqe`` (no reference, lower is better), ``detail`` (Laplacian energy of Y,
   output over GT: 1 = as detailed as the GT, < 1 blur, > 1 overshoot/noise), ``artefact``
   (high-frequency error where the GT is smooth, grey levels, lower is better), and ``lpips`` /
-  ``dists`` when their weights are on disk (models/iqa.py);
+  ``dists`` when their weights are on disk (evaluation/iqa.py);
 * the price of detail: ``psnr_at_detail``, the PSNR the output is estimated to keep once invented
-  texture has raised its detail ratio to ``TEXTURE_DETAIL`` (``utils.metrics.invented_texture_psnr``);
+  texture has raised its detail ratio to ``TEXTURE_DETAIL`` (``evaluation.metrics.invented_texture_psnr``);
   on no axis, summed up by ``texture_note``.
 
 No-reference mode (``evaluate_noref``): a folder of real footage, no GT: ``niqe``, ``lapl``
@@ -20,7 +20,6 @@ axis which model is better. Models run through the inference core (``inference.U
 """
 import logging
 import math
-import sys
 from pathlib import Path
 
 import cv2
@@ -79,7 +78,7 @@ def load_models(models, scale=4, backend='auto', device='cpu'):
 
 def niqe_or_nan(img, crop_border):
     """NIQE, or NaN for an image smaller than one 96x96 block (after the border crop)."""
-    from utils.niqe import BLOCK, niqe
+    from evaluation.niqe import BLOCK, niqe
     if min(img.shape[:2]) - 2 * crop_border < BLOCK:
         return float('nan')
     return niqe(img, crop_border)
@@ -87,7 +86,7 @@ def niqe_or_nan(img, crop_border):
 
 def image_metrics(sr, gt, crop_border=4, iqa=None):
     """All paired metrics of one output against its GT: ``{metric: value}``."""
-    from utils import metrics as M
+    from evaluation import metrics as M
     row = {'psnr': M.psnr(sr, gt, crop_border, test_y=True), 'ssim': M.ssim(sr, gt, crop_border, test_y=True),
            'niqe': niqe_or_nan(sr, crop_border), 'detail': M.detail_ratio(sr, gt, crop_border),
            'artefact': M.artefact(sr, gt, crop_border),
@@ -108,17 +107,17 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
     equal names.
 
     ``iqa``: 'auto' adds LPIPS/DISTS when their weights are on disk (a note per missing one goes to
-    ``notes``, a list), None skips them, or a ``{name: metric}`` dict from ``models.iqa.available``.
+    ``notes``, a list), None skips them, or a ``{name: metric}`` dict from ``evaluation.iqa.available``.
     ``sheet``: write a contact sheet PNG (LQ | models | GT) of ``sheet_images`` images, each cut to the
     ``crop`` x ``crop`` GT window with the most detail (whole images when ``crop`` is None).
     """
     from tqdm import tqdm
 
     from utils.img_io import imread
-    from utils.metrics import input_detail
+    from evaluation.metrics import input_detail
     nets = load_models(models, scale, backend, device)
     if iqa == 'auto':
-        from models.iqa import available
+        from evaluation.iqa import available
         iqa, missing = available(device=device)
         if notes is not None:
             notes.extend(missing)
@@ -139,10 +138,10 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
             row.update({f'{name}_{k}': v for k, v in image_metrics(sr, gt, crop_border, iqa).items()})
         rows.append(row)
         if idx in pick:
-            from training.eval_sheet import sheet_row
+            from evaluation.sheet import sheet_row
             tiles.append(sheet_row(lq, outs, gt, row, crop))
     if sheet and tiles:
-        from training.eval_sheet import write_sheet
+        from evaluation.sheet import write_sheet
         write_sheet(sheet, tiles)
     log.info('evaluated %d image pairs with %d models', len(rows), len(nets))
     return rows
@@ -156,7 +155,7 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
     """
     from tqdm import tqdm
 
-    from utils import metrics as M
+    from evaluation import metrics as M
     from utils.img_io import imread
     nets = load_models(models, scale, backend, device)
     bicubic = Bicubic(scale)
@@ -174,10 +173,10 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
                         f'{name}_detail_vs_bicubic': energy / ref if ref > 0 else float('nan')})
         rows.append(row)
         if idx in pick:
-            from training.eval_sheet import sheet_row
+            from evaluation.sheet import sheet_row
             tiles.append(sheet_row(lq, outs, None, row, crop))
     if sheet and tiles:
-        from training.eval_sheet import write_sheet
+        from evaluation.sheet import write_sheet
         write_sheet(sheet, tiles)
     return rows
 
@@ -187,7 +186,7 @@ INPUT_LOW = 0.25  # inputs below this input detail have lost most of the GT's fi
 
 def input_note(rows):
     """One line on the inputs' ``input_detail`` (geometric mean, and how many are below ``INPUT_LOW``), or None."""
-    from utils.metrics import geometric_mean
+    from evaluation.metrics import geometric_mean
     vals = [r['input_detail'] for r in rows if r.get('input_detail') is not None]
     if not vals:
         return None
@@ -223,7 +222,7 @@ def model_metrics(rows, name):
 
 def summarize(rows, model_names):
     """``{model: {metric: mean}}``; the ratios (detail, lapl, detail_vs_bicubic) use the geometric mean."""
-    from utils.metrics import geometric_mean
+    from evaluation.metrics import geometric_mean
     out = {}
     for name in model_names:
         out[name] = {}
@@ -302,17 +301,3 @@ def best(summary, names):
         head = 'no clear winner' if tie else f'best: {lead}'
         lines.append(f'{axis} ({"/".join(m.upper() for m in metrics)}): {head} (metrics won: {tally})')
     return lines
-
-
-def main(argv=None):
-    """The command line of tools/evaluate.py (kept here for ``python -m training.evaluate``)."""
-    import importlib.util
-    path = Path(__file__).resolve().parents[1] / 'tools' / 'evaluate.py'
-    spec = importlib.util.spec_from_file_location('tools_evaluate', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main(argv)
-
-
-if __name__ == '__main__':
-    sys.exit(main())

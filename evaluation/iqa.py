@@ -20,7 +20,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from . import load_state_into, zoo
+from models import load_state_into, zoo
 
 ALEX = (('C', 3, 64, 11, 4, 2), 'R', 'M', ('C', 64, 192, 5, 1, 2), 'R', 'M', ('C', 192, 384, 3, 1, 1), 'R',
         ('C', 384, 256, 3, 1, 1), 'R', ('C', 256, 256, 3, 1, 1), 'R', 'M')

@@ -1,5 +1,4 @@
-"""tools/evaluate.py and the training.evaluate library: paired and no-reference modes on real photos."""
-import importlib.util
+"""tools/evaluate.py and the evaluation.evaluator library: paired and no-reference modes on real photos."""
 import json
 import math
 from pathlib import Path
@@ -10,18 +9,12 @@ import paddle
 import pytest
 
 from models import build_network
-from training import evaluate as E
-from utils import metrics as M
+from evaluation import evaluator as E
+from evaluation import metrics as M
+from evaluation.cli import main
 from utils.checkpoint import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location('tools_evaluate', ROOT / 'tools' / 'evaluate.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope='module')
@@ -47,7 +40,7 @@ def test_paired_cli_tables_verdicts_and_files(data, tmp_path, capsys):
     argv = ['--gt', data / 'gt', '--lq', data / 'lq', '--models', 'bicubic=bicubic', f'tiny={data / "tiny.pdparams"}',
             '--backend', 'dynamic', '--sheet', out / 'sheet.png', '--sheet-images', 2, '--sheet-crop', 96,
             '--csv', out / 'm.csv', '--json', out / 'm.json', '--no-iqa']
-    assert _tool().main([str(a) for a in argv]) == 0
+    assert main([str(a) for a in argv]) == 0
     text = capsys.readouterr().out
     assert '| bicubic | ' in text and '| tiny | ' in text
     assert 'distortion: ' in text and 'perception: ' in text
@@ -83,7 +76,7 @@ def test_paired_cli_tables_verdicts_and_files(data, tmp_path, capsys):
 def test_no_reference_mode(data, capsys):
     argv = ['--input', str(data / 'lq'), '--models', 'bicubic=bicubic', f'tiny={data / "tiny.pdparams"}',
             '--backend', 'dynamic']
-    assert _tool().main(argv) == 0
+    assert main(argv) == 0
     text = capsys.readouterr().out
     assert 'DETAIL_VS_BICUBIC' in text and 'LAPL' in text and 'perception' in text
     rows = E.evaluate_noref({'bicubic': 'bicubic'}, data / 'lq', progress=False)
@@ -135,14 +128,14 @@ def test_bad_input_is_one_line_and_exit_2(data, tmp_path, capsys, args, msg):
     (tmp_path / 'EMPTY').mkdir()
     subst = {'G': str(data / 'gt'), 'L': str(data / 'lq'), 'NOPE': str(tmp_path / 'nope'),
              'EMPTY': str(tmp_path / 'EMPTY'), 'NODIR/x.csv': str(tmp_path / 'nodir' / 'x.csv')}
-    assert _tool().main([subst.get(a, a) for a in args]) == 2
+    assert main([subst.get(a, a) for a in args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and msg in err[0], err
 
 
 def test_images_too_small_for_niqe(capsys):
     val = ROOT / 'tests' / 'data' / 'images' / 'val'  # 96x96 GT: less than one NIQE block after the crop
-    assert _tool().main(['--gt', str(val / 'gt'), '--lq', str(val / 'lq'), '--models', 'a=bicubic', '--no-iqa']) == 0
+    assert main(['--gt', str(val / 'gt'), '--lq', str(val / 'lq'), '--models', 'a=bicubic', '--no-iqa']) == 0
     out = capsys.readouterr().out
     gt_row = [line for line in out.splitlines() if line.startswith('| GT |')]
     assert '| a | ' in out and len(gt_row) == 1 and 'n/a' in gt_row[0]
@@ -153,7 +146,7 @@ def test_corrupt_image_names_the_file(data, tmp_path, capsys):
         (tmp_path / sub).mkdir()
     (tmp_path / 'gt' / 'x.png').write_bytes(b'not a png')
     (tmp_path / 'lq' / 'x.png').write_bytes(b'not a png')
-    assert _tool().main(['--gt', str(tmp_path / 'gt'), '--lq', str(tmp_path / 'lq'), '--models', 'a=bicubic',
+    assert main(['--gt', str(tmp_path / 'gt'), '--lq', str(tmp_path / 'lq'), '--models', 'a=bicubic',
                          '--no-iqa']) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if 'error' in line]
     assert len(err) == 1 and 'x.png: not an image' in err[0], err
@@ -171,7 +164,7 @@ def test_outputs_never_overwrite_inputs(data, tmp_path, capsys, flag, target):
     extra = ['--csv', str(path)] if target == 'same' else []
     argv = ['--gt', str(data / 'gt'), '--lq', str(data / 'lq'), '--models', f'm={data / "tiny.pdparams"}',
             '--no-iqa', flag, str(path), *extra]
-    assert _tool().main(argv) == 2
+    assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f'refusing to write {path}' in err[0], err
     assert (path.read_bytes() if path.exists() else None) == before

@@ -3,7 +3,7 @@
 * ``psnr``, ``ssim``: distortion, as in SR papers (optionally on Y, with a border crop).
 * ``laplacian_energy``, ``detail_ratio``: how much fine detail an output carries, against the GT.
 * ``artefact``: high-frequency error where the GT is smooth (ringing, noise, false texture).
-* NIQE (no reference) is in ``utils.niqe``.
+* NIQE (no reference) is in ``evaluation.niqe``.
 
 Inputs are HWC (or HW) arrays, uint8/uint16 or float; BGR channel order as read
 by OpenCV.

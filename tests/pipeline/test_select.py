@@ -1,13 +1,12 @@
-"""The checkpoint criterion (training/domain/select.py) and how the evaluate stage runs its models
-through training.evaluate (training/domain/metrics.py), on real photos."""
+"""The checkpoint criterion (pipeline/select.py) and how the evaluate stage runs its models
+through evaluation.evaluator (evaluation/model_cache.py), on real photos."""
 import math
 
 import cv2
-import numpy as np
 import pytest
 
-from training.domain import metrics as MT
-from training.domain.select import DETAIL_TOL, choose, compare
+from evaluation import model_cache as MT
+from pipeline.select import DETAIL_TOL, choose, compare
 
 
 def summ(psnr, ssim, detail, niqe=None):

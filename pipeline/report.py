@@ -4,7 +4,7 @@ import re
 import shlex
 from pathlib import Path
 
-from training.evaluate import input_note, texture_note
+from evaluation.evaluator import input_note, texture_note
 
 from .context import STAGES
 from .doc import Doc
@@ -71,7 +71,7 @@ def _mean(vals):
 def scene_rows(rows, videos, names):
     """Per scene (the video a held-out frame comes from; ``videos``: file name -> video): frames, the inputs'
     geometric-mean input detail, then each model's mean PSNR and geometric-mean detail ratio."""
-    from utils.metrics import geometric_mean
+    from evaluation.metrics import geometric_mean
     groups = {}
     for r in rows:
         groups.setdefault(videos.get(r['image'], '?'), []).append(r)
@@ -143,7 +143,7 @@ def build(ctx, part, commands):
     d.bullets([f'base vs {other}, {line}' for other, lines in res['verdicts'].items() for line in lines]
               + ['all models, ' + line for line in res.get('best', [])])
     d.h(2, 'Checkpoint choice')
-    d.p(f'Criterion (training/domain/select.py): a checkpoint beats the base when PSNR and SSIM are not lower, '
+    d.p(f'Criterion (pipeline/select.py): a checkpoint beats the base when PSNR and SSIM are not lower, '
         f'its detail error |ln detail| is not larger by more than {DETAIL_TOL}, NIQE is not higher '
         f'by more than {NIQE_TOL}, and score = dPSNR + {W_DETAIL} x d|ln detail| + {W_NIQE} x dNIQE > 0; '
         'the highest score wins, else the base is exported. The held-out set both selects and reports, so the '

@@ -1,6 +1,6 @@
-"""How the evaluate stage runs its models: ``training.evaluate`` with the cheapest backend per model.
+"""How the evaluate stage runs its models: ``evaluation.evaluator`` with the cheapest backend per model.
 
-The metrics, the summary and the verdict lines are ``training.evaluate``'s (``evaluate``,
+The metrics, the summary and the verdict lines are ``evaluation.evaluator``'s (``evaluate``,
 ``summarize``, ``verdict``): PSNR, SSIM, NIQE, detail ratio, artefact, and LPIPS/DISTS when their
 weights are on disk. Here only the upscalers are built, once, and shared by the selection pass
 (the base and every checkpoint) and the final comparison:
@@ -15,7 +15,7 @@ weights are on disk. Here only the upscalers are built, once, and shared by the 
 import shutil
 from pathlib import Path
 
-from training import evaluate as E
+from evaluation import evaluator as E
 
 SCALE = 4
 CROP_BORDER = 4
@@ -66,7 +66,7 @@ class Models:
 
 
 def evaluate(upscalers, gt_dir, lq_dir, iqa=None, notes=None, progress=True, **sheet):
-    """Rows of ``training.evaluate.evaluate`` for prebuilt upscalers (x4, 4 px border)."""
+    """Rows of ``evaluation.evaluator.evaluate`` for prebuilt upscalers (x4, 4 px border)."""
     return E.evaluate(upscalers, gt_dir, lq_dir, scale=SCALE, crop_border=CROP_BORDER, iqa=iqa, notes=notes,
                       progress=progress, **sheet)
 

@@ -1,10 +1,10 @@
-"""Recipe choice and options of the domain pipeline (training/domain/recipes.py), and the
+"""Recipe choice and options of the domain pipeline (pipeline/recipes.py), and the
 warm-up timing that turns --budget into iterations."""
 import pytest
 import yaml
 
-from training.domain import recipes as R
-from training.domain.stages_model import seconds_per_iter
+from pipeline import recipes as R
+from pipeline.stages_model import seconds_per_iter
 
 NONE = {'vgg19': None, 'netd': None}
 BOTH = {'vgg19': '/cache/vgg19.pdparams', 'netd': '/cache/netd.pdparams'}

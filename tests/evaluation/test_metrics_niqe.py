@@ -1,4 +1,4 @@
-"""utils/niqe.py: the published NIQE algorithm, checked against BasicSR's own implementation on real photos."""
+"""evaluation/niqe.py: the published NIQE algorithm, checked against BasicSR's own implementation on real photos."""
 import sys
 from pathlib import Path
 
@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from utils.metrics import bgr_to_y
+from evaluation.metrics import bgr_to_y
 from utils.matlab_resize import imresize_bicubic
-from utils.niqe import NIQE, aggd_fit, block_features, gaussian_window, mscn, niqe, niqe_luma, pristine_model
+from evaluation.niqe import NIQE, aggd_fit, block_features, gaussian_window, mscn, niqe, niqe_luma, pristine_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _basicsr_niqe  # noqa: E402
@@ -26,7 +26,7 @@ def _photos(hr_photos, n=4, size=288):
 def test_pristine_model_shapes_and_window():
     mu, cov = pristine_model()
     assert mu.shape == (36,) and cov.shape == (36, 36) and np.allclose(cov, cov.T)
-    with np.load(Path(__file__).resolve().parents[2] / 'utils' / 'data' / 'niqe_pris_params.npz') as d:
+    with np.load(Path(__file__).resolve().parents[2] / 'evaluation' / 'data' / 'niqe_pris_params.npz') as d:
         assert np.allclose(d['gaussian_window'], gaussian_window(), atol=1e-12)
 
 

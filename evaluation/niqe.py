@@ -15,7 +15,7 @@ model fitted on pristine natural photos.
 3. The 36 features of every block give a multivariate Gaussian (mean, covariance; blocks with
    a NaN feature are left out of the covariance). The score is
    ``sqrt((mu_p - mu_d)^T pinv((C_p + C_d) / 2) (mu_p - mu_d))`` against the pristine model
-   ``mu_p, C_p``: the published parameters, shipped as ``utils/data/niqe_pris_params.npz``.
+   ``mu_p, C_p``: the published parameters, shipped as ``evaluation/data/niqe_pris_params.npz``.
 
 Plain numpy + OpenCV; ``niqe(img)`` and the thin ``NIQE`` class.
 """
@@ -126,7 +126,7 @@ def niqe_luma(y, block=BLOCK):
 
 def niqe(img, crop_border=0):
     """NIQE of a BGR (OpenCV order) or gray image, uint8/uint16 or float in [0, 1]. Lower is better."""
-    from utils.metrics import _to_255, bgr_to_y
+    from evaluation.metrics import _to_255, bgr_to_y
     a = _to_255(img)
     if crop_border:
         a = a[crop_border:-crop_border, crop_border:-crop_border]

@@ -166,14 +166,14 @@ def run_finetune(ctx, part):
 
 
 def settings_evaluate(ctx):
-    from .metrics import own_backend
+    from evaluation.model_cache import own_backend
     from .select import DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE
     return {'compare': dict(ctx.s.compare), 'criterion': [DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE], 'crop_border': 4,
-            'metrics': 'training.evaluate', 'backend': own_backend(_base(ctx)[2])}
+            'metrics': 'evaluation.evaluator', 'backend': own_backend(_base(ctx)[2])}
 
 
 def run_evaluate(ctx, part):
-    from . import metrics as MT
+    from evaluation import model_cache as MT
     from .select import choose, compare
     base_path, _, kind, _ = _base(ctx)
     base_path = str(base_path)

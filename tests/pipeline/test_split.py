@@ -1,11 +1,11 @@
-"""The time split of training/domain/split.py: holdout at each video's end, the gap, and no
+"""The time split of pipeline/split.py: holdout at each video's end, the gap, and no
 near-duplicate (64-bit perceptual hash of real photos) across the split."""
 import cv2
 import numpy as np
 import pytest
 
 from data.builder.filters import phash, to_gray
-from training.domain.split import MIN_HELDOUT, MIN_TRAIN, SplitError, check_counts, scene_notes, split_frames
+from pipeline.split import MIN_HELDOUT, MIN_TRAIN, SplitError, check_counts, scene_notes, split_frames
 
 
 def rec(video, t, h='0' * 16):

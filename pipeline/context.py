@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 STAGES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class DomainError(Exception):

@@ -1,0 +1,215 @@
+"""Compare super-resolution models on what users see: distortion and perception, per image and on average.
+
+With ground truth (a GT folder and an LQ folder with the same file names):
+    python tools/evaluate.py --gt HR_DIR --lq LQ_DIR --models bicubic=bicubic base=realesr-animevideov3 \\
+        x4plus=realesrgan-x4plus mine=experiments/NAME/models/net_g_600.pdparams --sheet sheet.png
+
+Real footage without ground truth (NIQE and the detail statistics only):
+    python tools/evaluate.py --input FRAMES_DIR --models base=realesr-animevideov3 mine=export_dir/
+
+A model is a zoo name, a weights file (.pdparams/.pth/.safetensors), a folder written by
+tools/export_model.py, or ``bicubic``.
+
+Metrics (Y channel, border cropped):
+  PSNR, SSIM   distortion: fidelity to the GT (higher is better; they favour blur)
+  NIQE         naturalness without a reference (lower is better)
+  DETAIL       Laplacian energy, output over GT, geometric mean over images: 1.0 = as detailed
+               as the GT, below = blur, above = overshoot or noise (best: closest to 1)
+  ARTEFACT     high-frequency error where the GT is smooth, in grey levels (lower is better)
+  LPIPS, DISTS learnt perceptual distances (lower is better), when their weights are on disk
+  INPUT DETAIL per image, of the LQ input: its Laplacian energy over the GT's shrunk to the LQ's
+               size; near 0 the degradation blurred the fine detail away, so any detail at the
+               GT's level there is invented
+  LAPL         (no GT) Laplacian energy; DETAIL_VS_BICUBIC: the same over bicubic's
+  PSNR AT DETAIL 0.7 (the line under the tables; psnr_at_detail in --csv/--json): each model's PSNR
+               estimated once invented texture (the GT's own fine band, displaced so that its phase
+               is unknown) has raised its detail to 0.7; what drawing detail the input does not
+               carry costs in PSNR on these images
+"""
+import csv
+import io
+import json
+import math
+import sys
+from pathlib import Path
+
+from evaluation import evaluator as E
+
+
+def parse_models(items):
+    """``['NAME=MODEL', ...]`` -> ``{name: model}``; raises ValueError with one line on a bad item."""
+    from models import zoo
+    models = {}
+    for item in items:
+        name, sep, spec = item.partition('=')
+        if not sep or not name or not spec:
+            raise ValueError(f'--models expects NAME=MODEL (model: zoo name, weights file, export folder or '
+                             f'bicubic), got {item!r}')
+        if name in models:
+            raise ValueError(f'--models: the name {name!r} is given twice')
+        if spec.lower() != 'bicubic':
+            p = Path(spec).expanduser()
+            if p.exists() or zoo.looks_like_path(spec):
+                if not p.exists():
+                    raise ValueError(f'{spec}: no such model file or folder')
+            else:
+                zoo.get_entry(spec)  # KeyError with the known names
+        models[name] = spec
+    return models
+
+
+def _inputs(args, models, paired):
+    """Every file the run reads: the files of the image folders and the model files (or an export folder's)."""
+    for folder in ([args.gt, args.lq] if paired else [args.input]):
+        yield from (p for p in Path(folder).iterdir() if p.is_file())
+    for spec in models.values():
+        p = Path(spec).expanduser()
+        if p.is_dir():
+            yield from (q for q in p.iterdir() if q.is_file())
+        elif p.exists():
+            yield p
+
+
+def _check_outputs(args, models, paired):
+    """--sheet, --csv and --json may overwrite no input and not each other (``utils.outputs``)."""
+    from utils.outputs import check_no_clobber
+    check_no_clobber(_inputs(args, models, paired), [(out, flag) for out, flag in
+                                                     ((args.sheet, '--sheet'), (args.csv, '--csv'),
+                                                      (args.json, '--json')) if out])
+
+
+def _cell(metric, v):
+    return E._fmt(metric, v)
+
+
+def tables(rows, summary, names):
+    """Markdown: the per-image table and the mean table (geometric mean for the ratios)."""
+    cols = [(n, m) for n in names for m in E.model_metrics(rows, n)]
+    per_image = (('gt_niqe', 'GT NIQE', 'niqe'), ('input_detail', 'INPUT DETAIL', 'detail'))  # key, head, format
+    extra = [e for e in per_image if rows and e[0] in rows[0]]
+    head = '| image | ' + ' | '.join([f'{n} {m.upper()}' for n, m in cols] + [h for _, h, _ in extra]) + ' |'
+    out = [head, '|---' * (1 + len(cols) + len(extra)) + '|']
+    for r in rows:
+        cells = [_cell(m, r.get(f'{n}_{m}')) for n, m in cols] + [_cell(m, r[k]) for k, _, m in extra]
+        out.append(f'| {r["image"]} | ' + ' | '.join(cells) + ' |')
+    metrics = list(dict.fromkeys(m for _, m in cols))
+    mean = ['', '| model | ' + ' | '.join(m.upper() for m in metrics) + ' |', '|---' * (1 + len(metrics)) + '|']
+    for n in names:
+        mean.append(f'| {n} | ' + ' | '.join(_cell(m, summary[n].get(m)) for m in metrics) + ' |')
+    if extra and extra[0][0] == 'gt_niqe':
+        gt = [r['gt_niqe'] for r in rows if not math.isnan(r['gt_niqe'])]
+        gt_mean = sum(gt) / len(gt) if gt else float('nan')
+        mean.append('| GT | ' + ' | '.join(_cell('niqe', gt_mean) if m == 'niqe' else '' for m in metrics) + ' |')
+    notes = [n for n in (E.input_note(rows), E.texture_note(rows, names)) if n]
+    return '\n'.join(out + mean + [x for n in notes for x in ('', n)])
+
+
+def _plain(obj):
+    """JSON-safe: inf -> "inf", NaN -> null, numpy scalars -> float."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, str) or obj is None:
+        return obj
+    v = float(obj)
+    return None if math.isnan(v) else ('inf' if v > 0 else '-inf') if math.isinf(v) else v
+
+
+def write_csv(path, rows, summary, names):
+    from utils.fileio import atomic_write_text
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(rows)
+    w.writerow({'image': 'mean', **{f'{n}_{m}': v for n in names for m, v in summary[n].items()}})
+    atomic_write_text(path, buf.getvalue())
+
+
+def main(argv=None):
+    from utils.cli import ArgumentParser, RawHelpFormatter
+    ap = ArgumentParser(description=__doc__, formatter_class=RawHelpFormatter)
+    ap.add_argument('--gt', help='folder of ground-truth images')
+    ap.add_argument('--lq', help='folder of low-quality inputs with the same file names as --gt')
+    ap.add_argument('--input', help='folder of real footage without ground truth (no-reference mode)')
+    ap.add_argument('--models', nargs='+', required=True, metavar='NAME=MODEL',
+                    help='label=model: a zoo name, weights file, export folder or "bicubic"; the first is the base '
+                         'the others are compared with')
+    ap.add_argument('--scale', type=int, default=4, help='scale of the models and of the GT/LQ pairs')
+    ap.add_argument('--crop-border', dest='crop_border', type=int, default=4,
+                    help='pixels cropped at each border before the metrics')
+    ap.add_argument('--sheet', help='write a contact sheet PNG here (LQ | models | GT)')
+    ap.add_argument('--sheet-images', type=int, default=3, help='images (rows) on the contact sheet')
+    ap.add_argument('--sheet-crop', type=int, default=192,
+                    help='cut each sheet image to the window of this size (GT pixels) with the most detail; 0: whole')
+    ap.add_argument('--csv', help='write the per-image rows and the means as CSV')
+    ap.add_argument('--json', help='write rows, means and verdicts as JSON')
+    ap.add_argument('--device', default='cpu', help='cpu, gpu or gpu:N')
+    ap.add_argument('--backend', choices=('auto', 'predictor', 'dynamic'), default='auto',
+                    help='predictor (Paddle Inference, weights exported once into a cache), dynamic graph, or auto')
+    ap.add_argument('--no-iqa', action='store_true', help='skip LPIPS/DISTS even when their weights are present')
+    ap.add_argument('--fetch-iqa', action='store_true', help='download the LPIPS/DISTS weights first (online)')
+    args = ap.parse_args(argv)
+
+    def fail(msg):
+        print(f'error: {msg}', file=sys.stderr)
+        return 2
+
+    paired = args.gt or args.lq
+    if args.input and paired:
+        return fail('give either --gt and --lq, or --input, not both')
+    if not args.input and not (args.gt and args.lq):
+        return fail('give --gt and --lq (paired mode) or --input (no-reference mode)')
+    for d in ([args.gt, args.lq] if paired else [args.input]):
+        if not Path(d).is_dir():
+            return fail(f'{d}: not a folder')
+    try:
+        models = parse_models(args.models)
+    except (ValueError, KeyError) as exc:
+        return fail(exc.args[0])
+    for out in (args.sheet, args.csv, args.json):
+        if out and not Path(out).expanduser().resolve().parent.is_dir():
+            return fail(f'{out}: its folder does not exist')
+    try:
+        _check_outputs(args, models, paired)
+    except ValueError as exc:
+        return fail(exc)
+    if paired and not E._pairs(args.gt, args.lq):
+        return fail(f'no GT/LQ pairs with equal names in {args.gt} and {args.lq}')
+    if not paired and not E.list_images(args.input):
+        return fail(f'{args.input}: no images')
+    notes = []
+    try:
+        if args.fetch_iqa and not args.no_iqa:
+            from evaluation import iqa
+            for name in ('lpips-alex-v0.1', 'alexnet', 'dists', 'vgg16'):
+                print(f'{name}: {iqa.fetch(name)}')
+        if paired:
+            rows = E.evaluate(models, args.gt, args.lq, args.scale, args.crop_border, args.sheet, args.sheet_images,
+                              args.sheet_crop or None, iqa=None if args.no_iqa else 'auto', backend=args.backend,
+                              device=args.device, notes=notes)
+        else:
+            rows = E.evaluate_noref(models, args.input, args.scale, args.crop_border, args.sheet, args.sheet_images,
+                                    args.sheet_crop or None, backend=args.backend, device=args.device)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        return fail(exc.args[0] if exc.args and isinstance(exc.args[0], str) else exc)
+    names = list(models)
+    summary = E.summarize(rows, names)
+    lines = E.best(summary, names) if len(names) > 2 else []
+    for other in names[1:]:
+        lines += E.verdict(summary, names[0], other)
+    print(tables(rows, summary, names))
+    print()
+    for line in notes + lines:
+        print(line)
+    if args.sheet:
+        print(f'contact sheet: {args.sheet}')
+    if args.csv:
+        write_csv(args.csv, rows, summary, names)
+    if args.json:
+        from utils.fileio import atomic_write_text
+        doc = {'rows': rows, 'summary': summary, 'verdict': lines, 'notes': notes}
+        atomic_write_text(args.json, json.dumps(_plain(doc), indent=1, allow_nan=False))
+    return 0
+

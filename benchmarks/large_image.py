@@ -123,6 +123,9 @@ def main(argv=None):
     p.add_argument('--threads', type=int, default=None)
     p.add_argument('--work', default=None, help='folder for inputs and outputs (default: a temp folder)')
     p.add_argument('--timeout', type=float, default=6 * 3600, help='seconds per run')
+    p.add_argument('--ways', default='before,now',
+                   help='which ways to run: before,now (side by side) or one of them (e.g. now for a size the old '
+                        'path cannot hold)')
     p.add_argument('--child', choices=sorted(WAYS), help=argparse.SUPPRESS)
     p.add_argument('--src', help=argparse.SUPPRESS)
     p.add_argument('--dst', help=argparse.SUPPRESS)
@@ -132,6 +135,9 @@ def main(argv=None):
     import tempfile
     work = Path(args.work or tempfile.mkdtemp(prefix='large_image_'))
     work.mkdir(parents=True, exist_ok=True)
+    ways = [w for w in args.ways.split(',') if w]
+    if not ways or any(w not in WAYS for w in ways):
+        p.error(f'--ways: choose from {", ".join(WAYS)}')
     sizes = [parse_size(s) for s in args.sizes.split(',')]
     repeats = [int(r) for r in args.repeats.split(',')]
     repeats += [repeats[-1]] * (len(sizes) - len(repeats))
@@ -141,15 +147,19 @@ def main(argv=None):
     for (w, h), n in zip(sizes, repeats):
         size = f'{w}x{h}'
         src = make_photo(args.photo, (w, h), work / f'in_{size}.png')
-        results = {way: [] for way in WAYS}
+        results = {way: [] for way in ways}
         for i in range(n):
-            for way in (WAYS if i % 2 == 0 else reversed(list(WAYS))):
+            for way in (ways if i % 2 == 0 else reversed(ways)):
                 r = run_child(way, src, work / f'out_{size}_{way}.png', args)
                 r['load'] = os.getloadavg()[0]
                 results[way].append(r)
                 print(_row(size, way, r) + f'  (load {r["load"]:.1f})', flush=True)
         ok = all('error' not in r for rs in results.values() for r in rs)
-        if ok:
+        if ok and len(ways) == 1:
+            r = results[ways[0]]
+            print(f'{size:>10}  {ways[0]}: peak RSS {max(x["peak_rss"] for x in r) / (1 << 30):.2f} GiB, '
+                  f'upscale+write {min(x["upscale_s"] + x["write_s"] for x in r):.0f} s', flush=True)
+        elif ok:
             diff = max_difference(work / f'out_{size}_before.png', work / f'out_{size}_now.png')
             med = {way: sorted(r['upscale_s'] + r['write_s'] for r in rs)[len(rs) // 2] for way, rs in results.items()}
             peak = {way: max(r['peak_rss'] for r in rs) for way, rs in results.items()}

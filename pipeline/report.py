@@ -1,8 +1,6 @@
 """Stage 7: ``WORK/report.md`` and the self-contained ``WORK/report.html``."""
 import json
-import re
 import shlex
-from pathlib import Path
 
 from evaluation.evaluator import input_note, texture_note
 
@@ -10,40 +8,25 @@ from .context import STAGES
 from .doc import Doc
 from .select import DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE
 
-_LOSS = re.compile(r'iter\s+(\d+)/\d+\].*?it/s eta \S+ (.*)$')
-_VAL = re.compile(r'validation iter (\d+) on \d+ images: (.*)$')
-
-
 def parse_train_log(path):
-    """``(losses {name: [(iter, value)]}, val {metric: [(iter, value)]})`` from the trainer's log file."""
-    losses, val = {}, {}
-    for line in Path(path).read_text().splitlines():
-        m = _LOSS.search(line)
-        if m:
-            it = int(m.group(1))
-            for k, v in re.findall(r'(\w+): ([-\d.e+]+)', m.group(2)):
-                losses.setdefault(k, []).append((it, float(v)))
-            continue
-        m = _VAL.search(line)
-        if m:
-            for k, v in re.findall(r'(\w+) ([-\d.]+) \(best', m.group(2)):
-                val.setdefault(k, []).append((int(m.group(1)), float(v)))
-    return losses, val
+    """``(losses {name: [(iter, value)]}, val {metric: [(iter, value)]})`` from the trainer's ``metrics.jsonl``."""
+    from training.metrics_log import read_metrics, series
+    return series(read_metrics(path))
 
 
-def plot_curves(log_file, selection, out_png):
+def plot_curves(metrics_file, selection, out_png):
     """Losses over iterations, and the held-out PSNR and detail ratio of each checkpoint."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    losses, _ = parse_train_log(log_file) if log_file and Path(log_file).is_file() else ({}, {})
+    losses, _ = parse_train_log(metrics_file) if metrics_file else ({}, {})
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))
     for k, pts in sorted(losses.items()):
         if k.startswith('l_') and pts:
             a.plot(*zip(*pts), label=k)
     a.set_xlabel('iteration')
     a.set_yscale('log')
-    a.set_title('training losses (trainer log)')
+    a.set_title('training losses (metrics.jsonl)' if losses else 'training losses (no metrics.jsonl)')
     if losses:
         a.legend(fontsize=8)
     summ, cand = selection['summary'], selection['candidates']
@@ -102,7 +85,8 @@ def build(ctx, part, commands):
     res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
     ft = st['finetune']['info']
     exp_dir = ctx.out('finetune') / 'experiments' / 'finetune'
-    plot_curves(exp_dir / ft['log'] if ft.get('log') else None, res['selection'], part / 'curves.png')
+    from training.metrics_log import FILE_NAME
+    plot_curves(exp_dir / FILE_NAME, res['selection'], part / 'curves.png')
     (part / 'sheet.png').write_bytes((ctx.out('evaluate') / 'sheet.png').read_bytes())
     summ, exported = res['summary'], res['exported']
     d = Doc()

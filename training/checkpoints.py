@@ -13,7 +13,7 @@ import numpy as np
 from .state_io import load_state, save_state
 
 _STATE_RE = re.compile(r'^(\d+)\.pdstates$')
-_NET_RE = re.compile(r'^net_([a-z]+)_(\d+)\.pdparams$')  # net_path's names (net_g_best.pdparams is not one)
+_NET_RE = re.compile(r'^net_([a-z]+)_(\d+)\.pdparams$')  # net_path's names of an iteration (not 'best')
 
 
 def to_numpy_state(layer):
@@ -77,6 +77,7 @@ class CheckpointManager:
         self.logger = logger
 
     def net_path(self, which, it):
+        """``models/net_<which>_<it>.pdparams``; ``it='best'`` names the best validated one (``net_g_best``)."""
         return self.models_dir / f'net_{which}_{it}.pdparams'
 
     def state_path(self, it):

@@ -82,7 +82,7 @@ class _Run:
         if improved and self.rank == 0:
             from utils.checkpoint import save_checkpoint
             net = model.eval_net()
-            save_checkpoint(self.mgr.models_dir / 'net_g_best.pdparams', params=model.g.state_dict(),
+            save_checkpoint(self.mgr.net_path('g', 'best'), params=model.g.state_dict(),
                             params_ema=net.state_dict() if net is not model.g else None, arch=model.arch_g,
                             meta={'iter': it, 'best': best.best})
             atomic_write_text(self.exp_dir / 'best.json', json.dumps(best.best, indent=1))

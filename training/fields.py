@@ -109,7 +109,7 @@ def _check_range(field, v, path, problems):
 
 def _check_exists(kind, v, path, problems):
     for item in (v if isinstance(v, (list, tuple)) else [v]):
-        if Path(str(item)).exists() or (kind == 'model' and _zoo_name(item)):
+        if _found(kind, item):
             continue
         if kind == 'model':
             problems.append(f'{path}: file (or model-zoo name) not found: {item}' + _zoo_hint(path, item))
@@ -117,16 +117,20 @@ def _check_exists(kind, v, path, problems):
             problems.append(f'{path}: {kind} not found: {item}')
 
 
-def _zoo_name(v):
-    """Whether ``v`` names a model-zoo entry (RealESRGAN_x4plus, realesr-animevideov3), not a path."""
-    from models.zoo import get_entry, looks_like_path
-    if looks_like_path(v):
-        return False
-    try:
-        get_entry(v)
+def _found(kind, v):
+    """Whether ``v`` is on disk or, for ``model``, names a model-zoo entry (RealESRGAN_x4plus, realesr-animevideov3)."""
+    if Path(str(v)).exists():
         return True
-    except KeyError:
-        return False
+    if kind == 'model':
+        from models.zoo import get_entry, looks_like_path
+        if looks_like_path(v):
+            return False
+        try:
+            get_entry(v)
+            return True
+        except KeyError:
+            return False
+    return False
 
 
 def _zoo_hint(path, v):

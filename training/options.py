@@ -18,7 +18,7 @@ import yaml
 from utils.yaml_bounded import YAMLTooLarge, safe_load_bounded
 
 from . import basicsr_compat
-from .fields import Field, check_field, coerce_number
+from .fields import Field as F, check_field, coerce_number  # F: the one field type, short for the tables
 from .loader_options import GT_SIZE
 from .schema import validate as validate_section
 
@@ -45,57 +45,57 @@ TYPED = {'network_g': ('network', None), 'network_d': ('network', None),
          'train.optim_g': ('optimizer', 'Adam'), 'train.optim_d': ('optimizer', 'Adam'),
          'train.scheduler': ('scheduler', 'MultiStepLR'),
          **{f'train.{k}': ('loss', types[0]) for k, types in LOSS_SLOTS.items()}}
-METRIC = {'type': Field('str', None, choices=('calculate_psnr', 'calculate_ssim', 'psnr', 'ssim', 'detail_ratio')),
-          'crop_border': Field('int', 4), 'test_y_channel': Field('bool', True), 'better': Field('str', 'higher')}
+METRIC = {'type': F('str', None, choices=('calculate_psnr', 'calculate_ssim', 'psnr', 'ssim', 'detail_ratio')),
+          'crop_border': F('int', 4), 'test_y_channel': F('bool', True), 'better': F('str', 'higher')}
 
 SCHEMA = {
-    'name': Field('str', required=True),
-    'model_type': Field('str', 'RealESRGANModel', choices=('RealESRNetModel', 'RealESRGANModel')),
-    'scale': Field('int', 4, min=1, max=8),
-    'device': Field('str', 'auto', choices=('auto', 'cpu', 'gpu')),
-    'manual_seed': Field('int', 0, min=0),
-    'high_order_degradation': Field('bool', True),
+    'name': F('str', required=True),
+    'model_type': F('str', 'RealESRGANModel', choices=('RealESRNetModel', 'RealESRGANModel')),
+    'scale': F('int', 4, min=1, max=8),
+    'device': F('str', 'auto', choices=('auto', 'cpu', 'gpu')),
+    'manual_seed': F('int', 0, min=0),
+    'high_order_degradation': F('bool', True),
     'gt_size': GT_SIZE,
-    'queue_size': Field('int', 180, min=0),
+    'queue_size': F('int', 180, min=0),
     # BasicSR places these at the top level; they may also sit in `degradation:` (top level wins)
-    'l1_gt_usm': Field('bool', None), 'percep_gt_usm': Field('bool', None), 'gan_gt_usm': Field('bool', None),
-    'degradation': Field('dict', {}, free=True),
-    'datasets': Field('dict', required=True, children={
-        'train': Field('dict', required=True, free=True),  # free: the TYPED sections are checked by training.schema
-        'val': Field('dict', None, free=True),
+    'l1_gt_usm': F('bool', None), 'percep_gt_usm': F('bool', None), 'gan_gt_usm': F('bool', None),
+    'degradation': F('dict', {}, free=True),
+    'datasets': F('dict', required=True, children={
+        'train': F('dict', required=True, free=True),  # free: the TYPED sections are checked by training.schema
+        'val': F('dict', None, free=True),
     }),
-    'network_g': Field('dict', required=True, free=True),
-    'network_d': Field('dict', None, free=True),
-    'path': Field('dict', {}, children={
-        'pretrain_network_g': Field('str', None, exists='model'), 'param_key_g': Field('str', 'params_ema'),
-        'strict_load_g': Field('bool', True),
-        'pretrain_network_d': Field('str', None, exists='model'), 'param_key_d': Field('str', 'params'),
-        'strict_load_d': Field('bool', True),
-        'resume_state': Field('str', None, exists='file'),
-        'experiments_root': Field('str', 'experiments'),
+    'network_g': F('dict', required=True, free=True),
+    'network_d': F('dict', None, free=True),
+    'path': F('dict', {}, children={
+        'pretrain_network_g': F('str', None, exists='model'), 'param_key_g': F('str', 'params_ema'),
+        'strict_load_g': F('bool', True),
+        'pretrain_network_d': F('str', None, exists='model'), 'param_key_d': F('str', 'params'),
+        'strict_load_d': F('bool', True),
+        'resume_state': F('str', None, exists='file'),
+        'experiments_root': F('str', 'experiments'),
     }),
-    'train': Field('dict', required=True, children={
-        'ema_decay': Field('float', 0.999, min=0, max=1),
-        'optim_g': Field('dict', {}, free=True), 'optim_d': Field('dict', {}, free=True),
-        'scheduler': Field('dict', {}, free=True),
-        'total_iter': Field('int', required=True, min=1, max=10 ** 9), 'warmup_iter': Field('int', -1),
-        **{k: Field('dict', None, free=True) for k in LOSS_SLOTS},
-        'net_d_iters': Field('int', 1, min=1), 'net_d_init_iters': Field('int', 0, min=0),
-        'grad_clip': Field('float', None, min=0), 'use_amp': Field('bool', False),
-        'nan_max_consecutive': Field('int', 5, min=1),
-        'teacher_backend': Field('str', 'auto', choices=('auto', 'predictor', 'dynamic')),
+    'train': F('dict', required=True, children={
+        'ema_decay': F('float', 0.999, min=0, max=1),
+        'optim_g': F('dict', {}, free=True), 'optim_d': F('dict', {}, free=True),
+        'scheduler': F('dict', {}, free=True),
+        'total_iter': F('int', required=True, min=1, max=10 ** 9), 'warmup_iter': F('int', -1),
+        **{k: F('dict', None, free=True) for k in LOSS_SLOTS},
+        'net_d_iters': F('int', 1, min=1), 'net_d_init_iters': F('int', 0, min=0),
+        'grad_clip': F('float', None, min=0), 'use_amp': F('bool', False),
+        'nan_max_consecutive': F('int', 5, min=1),
+        'teacher_backend': F('str', 'auto', choices=('auto', 'predictor', 'dynamic')),
     }),
-    'val': Field('dict', None, children={
-        'val_freq': Field('int', 5000, min=1), 'save_img': Field('bool', True), 'suffix': Field('str', None),
-        'val_at_start': Field('bool', False),
-        'max_images': Field('int', None, min=1), 'metrics': Field('dict', {}, free=True),
+    'val': F('dict', None, children={
+        'val_freq': F('int', 5000, min=1), 'save_img': F('bool', True), 'suffix': F('str', None),
+        'val_at_start': F('bool', False),
+        'max_images': F('int', None, min=1), 'metrics': F('dict', {}, free=True),
     }),
-    'logger': Field('dict', {}, children={
-        'print_freq': Field('int', 100, min=1), 'save_checkpoint_freq': Field('int', 5000, min=0),
-        'use_tb_logger': Field('bool', True),
-        'keep_last': Field('int', 3, min=0),
+    'logger': F('dict', {}, children={
+        'print_freq': F('int', 100, min=1), 'save_checkpoint_freq': F('int', 5000, min=0),
+        'use_tb_logger': F('bool', True),
+        'keep_last': F('int', 3, min=0),
     }),
-    'dist': Field('dict', {}, children={'find_unused_parameters': Field('bool', False)}),
+    'dist': F('dict', {}, children={'find_unused_parameters': F('bool', False)}),
 }
 
 

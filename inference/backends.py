@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from utils import runtime_env
-from utils.fileio import cache_root
+
+from .export import Export, open_export
 
 log = logging.getLogger('inference')
 
@@ -82,11 +83,7 @@ class DynamicBackend:
 
 def auto_engine(infer_dir):
     """The CPU engine the exported network's ``ArchSpec`` prefers; oneDNN for exports of unknown networks."""
-    import models
-    from .export import load_info
-    arch = (load_info(infer_dir) or {}).get('arch') or {}
-    spec = models.find_spec(arch.get('type'))
-    return spec.cpu_engine if spec else 'onednn'
+    return open_export(infer_dir).cpu_engine
 
 
 class PredictorBackend:
@@ -113,12 +110,10 @@ class PredictorBackend:
 
     def __init__(self, infer_dir, device='cpu', threads=None, fp16=False, precision=None, engine='auto',
                  configure=None):
+        """``infer_dir``: an export folder, or the ``inference.export.Export`` of one."""
         from paddle import inference as pi
-        infer_dir = Path(infer_dir)
-        model, params = infer_dir / 'inference.pdmodel', infer_dir / 'inference.pdiparams'
-        if not model.is_file() or not params.is_file():
-            raise FileNotFoundError(f'{infer_dir}: no inference.pdmodel/inference.pdiparams '
-                                    f'(write them with tools/export_model.py)')
+        export = infer_dir if isinstance(infer_dir, Export) else open_export(infer_dir)
+        infer_dir = export.dir
         if engine not in ENGINES:
             raise ValueError(f'engine must be one of {ENGINES}, got {engine!r}')
         self.kind, idx = resolve_device(device)
@@ -130,7 +125,7 @@ class PredictorBackend:
             precision = 'fp32'
         fallback = engine == 'auto'
         if fallback:
-            engine = auto_engine(infer_dir)
+            engine = export.cpu_engine
         openvino_ok = self.kind == 'cpu' and precision in ('fp32', 'bf16') and configure is None
         if engine == 'openvino' and not openvino_ok and not fallback:
             if self.kind != 'cpu':
@@ -138,7 +133,7 @@ class PredictorBackend:
             raise ValueError(f'the OpenVINO engine runs fp32 or bf16 without a configure function, not {precision}')
         nthreads = int(threads or runtime_env.math_threads())
         self.threads = nthreads
-        made = _openvino_predictor(pi, infer_dir, precision, nthreads, fallback) \
+        made = _openvino_predictor(pi, export, precision, nthreads, fallback) \
             if engine == 'openvino' and openvino_ok else None
         if made is not None:
             self.engine = 'openvino'
@@ -147,7 +142,7 @@ class PredictorBackend:
                 log.warning('bf16 needs the OpenVINO engine, which this network does not run on: running in fp32')
                 precision = 'fp32'
             self.engine = 'gpu' if self.kind == 'gpu' else 'onednn'
-            made = _native_predictor(pi, infer_dir, self.kind, idx, precision, nthreads, configure)
+            made = _native_predictor(pi, export, self.kind, idx, precision, nthreads, configure)
         self.predictor, self.create_time, self.opt_cache_hit = made
         self.precision = precision
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
@@ -164,10 +159,11 @@ class PredictorBackend:
         return y.astype(np.float32, copy=False)
 
 
-def _native_predictor(pi, infer_dir, kind, idx, precision, nthreads, configure=None):
+def _native_predictor(pi, export, kind, idx, precision, nthreads, configure=None):
     """(predictor, seconds, cache hit) on the GPU or the CPU oneDNN engine."""
+    infer_dir = export.dir
     use_cache = configure is None and kind == 'cpu' and precision == 'fp32'
-    cache = OptimizedGraphCache(infer_dir) if use_cache else None
+    cache = OptimizedGraphCache(export) if use_cache else None
     hit = bool(cache and cache.ready())
     if hit:
         cfg = pi.Config(str(cache.model), str(cache.params))
@@ -203,8 +199,9 @@ def _native_predictor(pi, infer_dir, kind, idx, precision, nthreads, configure=N
     return predictor, seconds, hit
 
 
-def _openvino_predictor(pi, infer_dir, precision, nthreads, fallback):
+def _openvino_predictor(pi, export, precision, nthreads, fallback):
     """(predictor, seconds, False) on the OpenVINO engine; if it cannot run: None (``fallback``) or ValueError."""
+    infer_dir = export.dir
     if not hasattr(pi.Config, 'enable_openvino_engine'):
         if not fallback:
             raise ValueError('this Paddle build has no OpenVINO engine; use --engine onednn')
@@ -216,7 +213,7 @@ def _openvino_predictor(pi, infer_dir, precision, nthreads, fallback):
     cfg.enable_openvino_engine(pi.PrecisionType.Bfloat16 if precision == 'bf16' else pi.PrecisionType.Float32)
     # OpenVINO keeps compiled blobs in the optim cache dir, which defaults to ./__cache__ in the
     # working directory: keep them beside the export (or in the user cache when it is read-only)
-    cache_dir = side_dir(infer_dir, '_openvino_cache')
+    cache_dir = side_dir(export, '_openvino_cache')
     if cache_dir is not None:
         cfg.set_optim_cache_dir(str(cache_dir))
     t0 = time.perf_counter()
@@ -231,18 +228,11 @@ def _openvino_predictor(pi, infer_dir, precision, nthreads, fallback):
     return predictor, time.perf_counter() - t0, False
 
 
-def _writable_base(infer_dir, kind, salt=''):
-    """Where files that belong to an export go: the export folder, or the user cache when it is read-only."""
-    infer_dir = Path(infer_dir)
-    if os.access(infer_dir, os.W_OK):
-        return infer_dir
-    import hashlib
-    return cache_root() / kind / hashlib.sha256((str(infer_dir.resolve()) + salt).encode()).hexdigest()[:20]
+def side_dir(export, name):
+    """``name`` beside the export (created), or under the user cache when the export is read-only; None if neither.
 
-
-def side_dir(infer_dir, name):
-    """``name`` beside the export (created), or under the user cache when the export is read-only; None if neither."""
-    d = _writable_base(infer_dir, 'side') / name
+    ``export``: an ``inference.export.Export`` (its ``side_base``), or an export folder."""
+    d = (export if isinstance(export, Export) else open_export(export)).side_base / name
     try:
         d.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -266,12 +256,12 @@ class OptimizedGraphCache:
     files go to a temporary directory that is renamed when complete.
     """
 
-    def __init__(self, infer_dir):
+    def __init__(self, export):
         import paddle
-        infer_dir = Path(infer_dir)
+        infer_dir = export.dir
         st = [(infer_dir / n).stat() for n in ('inference.pdmodel', 'inference.pdiparams')]
         self.stamp = f'{paddle.__version__}|' + '|'.join(f'{s.st_size}:{s.st_mtime_ns}' for s in st)
-        self.dir = _writable_base(infer_dir, 'onednn', self.stamp) / '_onednn_opt'
+        self.dir = export.side_base / '_onednn_opt'
         self.model, self.params = self.dir / '_optimized.pdmodel', self.dir / '_optimized.pdiparams'
 
     def ready(self):

@@ -141,18 +141,13 @@ def apply_overrides(opt, overrides):
 
 
 def _exists(kind, v):
-    if Path(str(v)).exists():
-        return True
-    if kind == 'model':  # a model-zoo name such as RealESRGAN_x4plus or realesr-animevideov3
-        from models.zoo import get_entry, looks_like_path
-        if looks_like_path(v):
-            return False
+    if kind == 'model':  # a file, an export folder or a model-zoo name (models.zoo.resolve_model_ref's one rule)
+        from models.zoo import ModelRefError, parse_model_ref
         try:
-            get_entry(v)
-            return True
-        except KeyError:
+            return parse_model_ref(v).kind != 'bicubic'
+        except ModelRefError:
             return False
-    return False
+    return Path(str(v)).exists()
 
 
 def _zoo_hint(key, v):

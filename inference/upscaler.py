@@ -4,8 +4,6 @@ Pixels in and out follow OpenCV: HxW gray, HxWx3 BGR or HxWx4 BGRA, uint8 or
 uint16 (float arrays in [0, 1] are accepted and returned as float32). The
 output keeps the input's channel layout and bit depth.
 """
-import hashlib
-import json
 import logging
 import math
 import os
@@ -264,14 +262,45 @@ class Upscaler:
         return plan.tile
 
     def _padded(self, x):
-        c, h, w = x.shape
+        """(C,H,W) or (N,C,H,W) with ``pre_pad`` and then up to multiples of ``mod`` at the bottom and right."""
+        h, w = x.shape[-2:]
+        lead = ((0, 0),) * (x.ndim - 2)
         if self.pre_pad:
-            x = np.pad(x, ((0, 0), (0, self.pre_pad), (0, self.pre_pad)),
+            x = np.pad(x, lead + ((0, self.pre_pad), (0, self.pre_pad)),
                        mode='reflect' if self.pre_pad < min(h, w) else 'edge')
-        ph, pw = (-x.shape[1]) % self.mod, (-x.shape[2]) % self.mod
+        ph, pw = (-x.shape[-2]) % self.mod, (-x.shape[-1]) % self.mod
         if ph or pw:
-            x = np.pad(x, ((0, 0), (0, ph), (0, pw)), mode='reflect' if max(ph, pw) < min(h, w) else 'edge')
+            x = np.pad(x, lead + ((0, ph), (0, pw)), mode='reflect' if max(ph, pw) < min(h, w) else 'edge')
         return x
+
+    def batch_fits(self, n, h, w, outscale=None):
+        """True when ``n`` images of ``h`` x ``w`` can go through the model in one forward and come out as
+        ``upscale`` makes them one by one: the predictor, no ``pre_pad``, no final resize, and one tile holds
+        all ``n`` (a fixed tile not smaller than the image; with ``tile='auto'``, the memory plan of an input
+        ``n`` images high needs no tiles)."""
+        if self.backend.name != 'predictor' or self.pre_pad:
+            return False
+        scale = outscale or self.outscale
+        if scale and abs(scale - self.scale) > 1e-9:
+            return False
+        hp, wp = h + (-h) % self.mod, w + (-w) % self.mod
+        if self.tile != 'auto':
+            return not 0 < self.tile < max(hp, wp)
+        return not self._pick_tile(hp * n, wp)
+
+    def upscale_batch(self, images, outscale=None):
+        """Upscale a list of images; same-size BGR images that ``batch_fits`` go through the model in one
+        forward (small video frames on the predictor), others one by one with ``upscale``. Returns the
+        list of outputs, each as ``upscale`` returns it."""
+        images = [np.asarray(img) for img in images]
+        first = images[0] if images else None
+        if (len(images) < 2 or first.ndim != 3 or first.shape[2] != 3
+                or any(img.shape != first.shape or img.dtype != first.dtype for img in images)
+                or not self.batch_fits(len(images), *first.shape[:2], outscale)):
+            return [self.upscale(img, outscale) for img in images]
+        h, w, s = first.shape[0], first.shape[1], self.scale
+        y = self.backend.forward(self._padded(np.stack([image_to_chw(img) for img in images])))
+        return [chw_to_image(yi[:, :h * s, :w * s], first.dtype) for yi in y]
 
     def bands(self, x, fixed=0, stream=None):
         """Upscale (C,H,W) float32 RGB in [0,1]; yield ``(r0, rows)``: (C, n, W*s) float32 (unclipped) HR rows

@@ -118,19 +118,15 @@ def _check_exists(kind, v, path, problems):
 
 
 def _found(kind, v):
-    """Whether ``v`` is on disk or, for ``model``, names a model-zoo entry (RealESRGAN_x4plus, realesr-animevideov3)."""
-    if Path(str(v)).exists():
-        return True
+    """Whether ``v`` is on disk or, for ``model``, names a file, an export folder or a model-zoo entry
+    (``models.zoo.parse_model_ref``'s one rule)."""
     if kind == 'model':
-        from models.zoo import get_entry, looks_like_path
-        if looks_like_path(v):
-            return False
+        from models.zoo import ModelRefError, parse_model_ref
         try:
-            get_entry(v)
-            return True
-        except KeyError:
+            return parse_model_ref(v).kind != 'bicubic'
+        except ModelRefError:
             return False
-    return False
+    return Path(str(v)).exists()
 
 
 def _zoo_hint(path, v):

@@ -16,11 +16,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from utils.cli import ArgumentParser, add_device, add_quiet, fail, returns_status  # noqa: E402  (standard library only)
+
 STAGE_NAMES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
 
 
 def parse_args(argv=None):
-    from utils.cli import ArgumentParser, add_quiet
     p = ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--videos', nargs='+', required=True, help='folders and/or files of domain footage')
     p.add_argument('--work', required=True, help='work folder: every stage writes here; re-run to resume')
@@ -30,7 +31,7 @@ def parse_args(argv=None):
     g.add_argument('--iters', type=int, default=None, help='training iterations (default: the recipe\'s)')
     g.add_argument('--budget', default=None,
                    help='training time such as 30m or 1h: a timed warm-up turns it into iterations')
-    p.add_argument('--device', choices=('cpu', 'gpu'), default='cpu', help='where to train and evaluate (default: cpu)')
+    add_device(p, choices=('cpu', 'gpu'), help='where to train and evaluate (default: cpu)')
     p.add_argument('--compare', nargs='+', default=[], metavar='NAME=MODEL',
                    help='more models for the evaluation and the contact sheet (weights file, export folder or zoo name)')
     p.add_argument('-o', '--override', action='append', default=[], metavar='KEY.SUB=VALUE',
@@ -50,11 +51,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def _bad(msg):
-    print(f'error: {msg}', file=sys.stderr)
-    return 2
-
-
 def _terminated(signum, frame):
     raise KeyboardInterrupt  # the running stage cleans up: the trainer child is stopped, finished stages stay
 
@@ -67,17 +63,18 @@ def _interrupt_on_termination():
             signal.signal(getattr(signal, sig), _terminated)
 
 
+@returns_status
 def main(argv=None):
     args = parse_args(argv)
     if args.iters is not None and args.iters < 1:
-        return _bad(f'--iters must be >= 1, got {args.iters}')
+        fail(None, f'--iters must be >= 1, got {args.iters}')
     if args.every <= 0 or not 0 < args.holdout < 1 or args.gap < 0:
-        return _bad('--every must be > 0, --holdout in (0, 1) and --gap >= 0')
+        fail(None, '--every must be > 0, --holdout in (0, 1) and --gap >= 0')
     compare = {}
     for item in args.compare:
         name, sep, model = item.partition('=')
         if not sep or not name or not model or name in ('bicubic', 'base', 'finetuned'):
-            return _bad(f'--compare expects NAME=MODEL with a new NAME, got {item!r}')
+            fail(None, f'--compare expects NAME=MODEL with a new NAME, got {item!r}')
         compare[name] = model
     from pipeline.context import DomainError, Settings
     from pipeline.pipeline import check_outputs, check_work, run
@@ -105,10 +102,9 @@ def main(argv=None):
         line = run(settings, argv=['python', 'tools/finetune_domain.py', *(argv if argv is not None else sys.argv[1:])],
                    stop_after=args.stop_after)
     except RecipeError as exc:
-        return _bad(str(exc))
+        fail(None, exc)
     except DomainError as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return exc.code
+        fail(None, exc, exc.code)
     except KeyboardInterrupt:
         print('interrupted: re-run the same command to resume', file=sys.stderr)
         return 130

@@ -23,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utils.cli import ArgumentParser, DefaultsHelpFormatter, add_quiet, fail  # noqa: E402
+from utils.cli import (  # noqa: E402  (standard library only)
+    ArgumentParser, DefaultsHelpFormatter, add_output, add_quiet, fail, returns_status)
 
 SCALES = (2, 3, 4)
 COMPS = ('none', 'jpeg', 'libx264', 'libx265')
@@ -33,7 +34,7 @@ def parse_args(argv=None):
     p = ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=DefaultsHelpFormatter)
     p.add_argument('--hr', nargs='+', required=True, help='HR footage: videos, images or folders of them')
     p.add_argument('--lq', nargs='+', required=True, help='the low-resolution footage to upscale (same kinds)')
-    p.add_argument('--out', '-o', required=True, help='the options fragment to write (.yml)')
+    add_output(p, aliases=('--out',), dest='out', required=True, help='the options fragment to write (.yml)')
     p.add_argument('--scale', type=int, default=None, help='HR/LQ scale (default: from the frame sizes)')
     p.add_argument('--frames', type=int, default=8, help='frames sampled from each side')
     p.add_argument('--crop', type=int, default=256, help='HR centre crop (px) the synthetic LQ is made from')
@@ -168,6 +169,7 @@ def run(args, log=print):
     return report
 
 
+@returns_status
 def main(argv=None):
     args = parse_args(argv)
     if args.frames < 1 or args.crop < 16:
@@ -178,8 +180,7 @@ def main(argv=None):
     try:
         run(args)
     except (FootageError, ValueError, CodecError, FFmpegNotFound) as exc:
-        print(f'fit_degradation.py: error: {exc}', file=sys.stderr)
-        return 1
+        fail('fit_degradation.py', exc, 1)
     return 0
 
 

@@ -160,16 +160,12 @@ class HFEnergyLoss(WeightedLoss):
 
 class FFTAmplitudeLoss(WeightedLoss):
     """``loss_weight`` x :func:`fft_amplitude_loss`."""
-
-    def forward(self, pred, target):
-        return self.loss_weight * fft_amplitude_loss(pred, target, self.reduction)
+    fn = staticmethod(fft_amplitude_loss)
 
 
 class GradientLoss(WeightedLoss):
     """``loss_weight`` x :func:`gradient_loss`."""
-
-    def forward(self, pred, target):
-        return self.loss_weight * gradient_loss(pred, target, self.reduction)
+    fn = staticmethod(gradient_loss)
 
 
 class LowPassL1Loss(WeightedLoss):

@@ -97,23 +97,6 @@ def _fmt_time(s):
     return f'{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s' if s >= 3600 else f'{s // 60}m{s % 60:02d}s'
 
 
-def _stages_section(d, st, ft, commands):
-    """The Stages section: each stage's wall time and the command that reproduces it; the total seconds."""
-    d.h(2, 'Stages')
-    total = 0.0
-    trows = []
-    for s in STAGES:
-        rec = st.get(s)
-        secs = rec['seconds'] if rec else None
-        total += secs or 0.0
-        trows.append([s, _fmt_time(secs) if secs is not None else '(this stage)', f'`{commands.get(s, "")}`'])
-    d.table(['stage', 'wall time', 'command that reproduces it'], trows)
-    d.p(f'Total before the report: {_fmt_time(total)}. Finetune: {ft["iters"]} iterations with '
-        f'`options/{ft["template"]}` ({ft["plan"]["how"]}' +
-        (f', {ft["plan"]["s_per_iter"]:.3f} s/iteration measured' if 's_per_iter' in ft['plan'] else '') + ').')
-    return total
-
-
 def build(ctx, part, commands):
     st = ctx.state.data['stages']
     res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
@@ -184,7 +167,18 @@ def build(ctx, part, commands):
             [[r['image'], r.get('input_detail')] + [r.get(f'{n}_{k}') for n in names
                                                      for k in ('psnr', 'ssim', 'niqe', 'detail')]
              for r in res['rows']])
-    total = _stages_section(d, st, ft, commands)
+    d.h(2, 'Stages')
+    total = 0.0
+    trows = []
+    for s in STAGES:
+        rec = st.get(s)
+        secs = rec['seconds'] if rec else None
+        total += secs or 0.0
+        trows.append([s, _fmt_time(secs) if secs is not None else '(this stage)', f'`{commands.get(s, "")}`'])
+    d.table(['stage', 'wall time', 'command that reproduces it'], trows)
+    d.p(f'Total before the report: {_fmt_time(total)}. Finetune: {ft["iters"]} iterations with '
+        f'`options/{ft["template"]}` ({ft["plan"]["how"]}' +
+        (f', {ft["plan"]["s_per_iter"]:.3f} s/iteration measured' if 's_per_iter' in ft['plan'] else '') + ').')
     (part / 'report.md').write_text(d.markdown())
     (part / 'report.html').write_text(d.html('Domain finetune report'))
     return {'total_before_report_s': round(total, 1)}

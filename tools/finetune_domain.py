@@ -16,12 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utils.cli import ArgumentParser, add_device, add_quiet, fail, returns_status  # noqa: E402  (standard library only)
+from utils.cli import returns_status  # noqa: E402  (standard library only)
 
 STAGE_NAMES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
 
 
 def parse_args(argv=None):
+    from utils.cli import ArgumentParser, add_device, add_quiet
     p = ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--videos', nargs='+', required=True, help='folders and/or files of domain footage')
     p.add_argument('--work', required=True, help='work folder: every stage writes here; re-run to resume')
@@ -51,6 +52,12 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def _bad(msg):
+    """One ``error:`` line, exit status 2 (``utils.cli.fail``; ``main`` returns the status)."""
+    from utils.cli import fail
+    fail(None, msg)
+
+
 def _terminated(signum, frame):
     raise KeyboardInterrupt  # the running stage cleans up: the trainer child is stopped, finished stages stay
 
@@ -67,14 +74,14 @@ def _interrupt_on_termination():
 def main(argv=None):
     args = parse_args(argv)
     if args.iters is not None and args.iters < 1:
-        fail(None, f'--iters must be >= 1, got {args.iters}')
+        return _bad(f'--iters must be >= 1, got {args.iters}')
     if args.every <= 0 or not 0 < args.holdout < 1 or args.gap < 0:
-        fail(None, '--every must be > 0, --holdout in (0, 1) and --gap >= 0')
+        return _bad('--every must be > 0, --holdout in (0, 1) and --gap >= 0')
     compare = {}
     for item in args.compare:
         name, sep, model = item.partition('=')
         if not sep or not name or not model or name in ('bicubic', 'base', 'finetuned'):
-            fail(None, f'--compare expects NAME=MODEL with a new NAME, got {item!r}')
+            return _bad(f'--compare expects NAME=MODEL with a new NAME, got {item!r}')
         compare[name] = model
     from pipeline.context import DomainError, Settings
     from pipeline.pipeline import check_outputs, check_work, run
@@ -102,8 +109,9 @@ def main(argv=None):
         line = run(settings, argv=['python', 'tools/finetune_domain.py', *(argv if argv is not None else sys.argv[1:])],
                    stop_after=args.stop_after)
     except RecipeError as exc:
-        fail(None, exc)
+        return _bad(str(exc))
     except DomainError as exc:
+        from utils.cli import fail
         fail(None, exc, exc.code)
     except KeyboardInterrupt:
         print('interrupted: re-run the same command to resume', file=sys.stderr)

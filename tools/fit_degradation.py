@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utils.cli import (  # noqa: E402  (standard library only)
-    ArgumentParser, DefaultsHelpFormatter, add_output, add_quiet, fail, returns_status)
+from utils.cli import ArgumentParser, DefaultsHelpFormatter, add_quiet, fail  # noqa: E402
+from utils.cli import add_output, returns_status  # noqa: E402
 
 SCALES = (2, 3, 4)
 COMPS = ('none', 'jpeg', 'libx264', 'libx265')

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from utils.cli import ArgumentParser, DefaultsHelpFormatter, add_quiet, fail  # noqa: E402
-from utils.cli import add_output, returns_status  # noqa: E402
+from utils.cli import add_output  # noqa: E402
 
 SCALES = (2, 3, 4)
 COMPS = ('none', 'jpeg', 'libx264', 'libx265')
@@ -169,7 +169,6 @@ def run(args, log=print):
     return report
 
 
-@returns_status
 def main(argv=None):
     args = parse_args(argv)
     if args.frames < 1 or args.crop < 16:

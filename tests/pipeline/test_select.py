@@ -6,8 +6,6 @@ import pytest
 
 from evaluation import model_cache as MT
 from pipeline.select import DETAIL_TOL, choose, compare
-from tests.nets import RRDB, SRVGG, save_tiny
-from tests.pairs import centre_crop, write_pairs
 
 
 def summ(psnr, ssim, detail, niqe=None):
@@ -16,11 +14,13 @@ def summ(psnr, ssim, detail, niqe=None):
 
 @pytest.fixture(scope='module')
 def pairs(hr_photos, tmp_path_factory):
+    from tests.pairs import centre_crop, write_pairs
     """Two held-out pairs from real photos: 200x200 GT crops (NIQE needs 96 px after the crop), x4 area LQ."""
     return write_pairs(tmp_path_factory.mktemp('pairs'), hr_photos[:2], lambda img: centre_crop(img, 200, 200))
 
 
 def test_compact_checkpoints_run_in_the_dynamic_graph_with_every_metric(pairs, tmp_path):
+    from tests.nets import SRVGG, save_tiny
     base = save_tiny(tmp_path / 'base.pdparams', SRVGG, 0, ema=True)
     ck = save_tiny(tmp_path / 'net_g_2.pdparams', SRVGG, 1, ema=True)
     nets = MT.Models('compact', tmp_path / 'exports')
@@ -44,6 +44,7 @@ def test_compact_checkpoints_run_in_the_dynamic_graph_with_every_metric(pairs, t
 
 
 def test_rrdbnet_checkpoints_run_on_the_predictor_exported_into_the_stage_folder(pairs, tmp_path):
+    from tests.nets import RRDB, save_tiny
     ck = save_tiny(tmp_path / 'net_g_2.pdparams', RRDB, 0, ema=True)
     exports = tmp_path / 'exports'
     nets = MT.Models('x4plus', exports)

@@ -14,8 +14,8 @@ def summ(psnr, ssim, detail, niqe=None):
 
 @pytest.fixture(scope='module')
 def pairs(hr_photos, tmp_path_factory):
-    from tests.pairs import centre_crop, write_pairs
     """Two held-out pairs from real photos: 200x200 GT crops (NIQE needs 96 px after the crop), x4 area LQ."""
+    from tests.pairs import centre_crop, write_pairs
     return write_pairs(tmp_path_factory.mktemp('pairs'), hr_photos[:2], lambda img: centre_crop(img, 200, 200))
 
 

@@ -160,7 +160,9 @@ class HFEnergyLoss(WeightedLoss):
 
 class FFTAmplitudeLoss(WeightedLoss):
     """``loss_weight`` x :func:`fft_amplitude_loss`."""
-    fn = staticmethod(fft_amplitude_loss)
+
+    def forward(self, pred, target):
+        return self.loss_weight * fft_amplitude_loss(pred, target, self.reduction)
 
 
 class GradientLoss(WeightedLoss):

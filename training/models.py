@@ -117,6 +117,7 @@ class RealESRNetModel:
         self.world_size = world_size
         train = opt['train']
         self.arch_g, self.net_g = _network(opt, 'g', logger)
+        path = opt['path']
         self.ema = None
         if train['ema_decay'] > 0 and rank == 0:
             self.ema = EMA(self.net_g, build_network(self.arch_g), train['ema_decay'])
@@ -132,8 +133,8 @@ class RealESRNetModel:
             from .teacher import FrozenTeacher
             self.cri_anchor = build('loss', train['anchor_opt'], 'train.anchor_opt')
             device = 'cpu' if paddle.get_device() == 'cpu' else 'gpu'
-            self.teacher = FrozenTeacher(opt['path']['pretrain_network_g'], train.get('teacher_backend', 'auto'),
-                                         device, logger)
+            self.teacher = FrozenTeacher(path['pretrain_network_g'], train.get('teacher_backend', 'auto'), device,
+                                         logger)
         self.use_amp = use_amp
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 16) if use_amp else None
         self.nan_max = int(train['nan_max_consecutive'])

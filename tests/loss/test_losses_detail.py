@@ -6,7 +6,7 @@ import paddle
 import pytest
 
 from loss import (FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LDLLoss, LowPassL1Loss, SubpixelGridLoss, artifact_map,
-                  fft_amplitude_loss, gradient_loss, hf_energy_loss, l1_loss, ldl_loss, lowpass_l1_loss,
+                  build_loss, fft_amplitude_loss, gradient_loss, hf_energy_loss, l1_loss, ldl_loss, lowpass_l1_loss,
                   subpixel_grid_loss)
 from loss.frequency import gaussian_blur, laplacian, local_rms, luma
 from loss.ldl import local_variance
@@ -237,3 +237,15 @@ def test_artifact_map_formula_and_ema_mask():
     assert (w == 0).any() and (w > 0).any()
     # pixels where the current output beats the EMA get weight 0; an exact output costs nothing
     assert float(ldl_loss(paddle.to_tensor(gt), paddle.to_tensor(gt), paddle.to_tensor(gt))) == 0.0
+
+
+def test_ldl_layer_equals_function_and_has_gradient():
+    rng = np.random.default_rng(7)
+    gt = paddle.to_tensor(rng.random((1, 3, 16, 16)).astype('float32'))
+    out = gt + 0.1 * paddle.to_tensor(rng.standard_normal((1, 3, 16, 16)).astype('float32'))
+    ema = gt.clone()  # the EMA is better everywhere: every pixel is weighted
+    assert float(LDLLoss(2.0, 5)(out, gt, ema)) == pytest.approx(2 * float(ldl_loss(out, gt, ema, 5)), rel=1e-6)
+    out.stop_gradient = False
+    ldl_loss(out, gt, ema).backward()
+    assert np.isfinite(out.grad.numpy()).all() and np.abs(out.grad.numpy()).sum() > 0
+    assert isinstance(build_loss({'type': 'LDLLoss', 'window': 7}), LDLLoss)

@@ -65,8 +65,7 @@ SHEET_NAMES = 'baboon,building,butterfly,coffee,face,xmp_test'
 def main():
     ap = ArgumentParser(description=__doc__.split('\n\n')[0])
     add_input(ap, default=str(ROOT.parent / 'shared' / 'data' / 'hr'), help='folder of HR photos')
-    add_output(ap, default=str(ROOT / 'docs' / 'degradation_contact_sheet.png'),
-                    help='the PNG to write')
+    add_output(ap, default=str(ROOT / 'docs' / 'degradation_contact_sheet.png'), help='the PNG to write')
     ap.add_argument('--names', default=None,
                     help='comma-separated photo stems to use (missing ones are skipped); default: the sheet\'s six '
                          'photos when the folder has them, else its first six images')

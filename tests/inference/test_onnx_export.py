@@ -137,6 +137,17 @@ def test_tool_exports_checks_and_refuses_clobber(tiny_models, tmp_path):
     assert r.returncode == 2 and r.stderr.strip().count('\n') == 0 and '.onnx' in r.stderr
 
 
+def test_tool_fp16_writes_a_float16_file_and_checks_it(tiny_models, tmp_path):
+    from inference.onnx_fp16 import weight_dtypes
+    out = tmp_path / 'h.onnx'
+    r = subprocess.run([sys.executable, 'tools/export_onnx.py', '-m', str(tiny_models['srvgg_x4']), '-o', str(out),
+                        '--fp16', '--check', '16', '24'], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 'fp16' in r.stdout and weight_dtypes(out).get('float16', 0) > 0
+    dbs = [float(ln.split('PSNR ')[1].split(' dB')[0]) for ln in r.stdout.splitlines() if ln.startswith('check ')]
+    assert len(dbs) == 2 and all(40 <= db < 100 for db in dbs), r.stdout
+
+
 def _make_video(path, frames):
     from utils.ffmpeg import ffmpeg_exe
     import cv2

@@ -6,6 +6,7 @@
 Needs `pip install -r requirements-webui.txt`. It listens on 127.0.0.1 unless
 --host says otherwise, and writes only to --output-dir.
 """
+import os
 import sys
 from pathlib import Path
 
@@ -30,9 +31,19 @@ def build_parser():
     return p
 
 
+def keep_uploads_in(output):
+    """Gradio copies uploads and served files into ``GRADIO_TEMP_DIR`` (``/tmp/gradio`` when unset), read
+    when gradio is imported: unless the user set it, it becomes ``OUTPUT/.gradio``, so the app's files stay
+    in its one output folder."""
+    if not os.environ.get('GRADIO_TEMP_DIR'):
+        os.environ['GRADIO_TEMP_DIR'] = str(Path(output).resolve() / '.gradio')
+    return os.environ['GRADIO_TEMP_DIR']
+
+
 @returns_status
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    keep_uploads_in(args.output)
     try:
         import gradio  # noqa: F401
     except ImportError:

@@ -84,3 +84,17 @@ def test_compare_says_why_a_model_did_not_run(session, photo, tmp_path):
     _, rows, msg = session.compare(p, ['mine/srvgg.pdparams', 'missing.pdparams'])
     assert msg.startswith('1 of 2 model(s) ran; missing.pdparams: '), msg
     assert rows[1] == ['missing.pdparams', None, None]
+
+
+def test_gradio_temp_folder_is_inside_the_output_folder(tmp_path, monkeypatch):
+    """tools/webui.py keeps gradio's uploads under OUTPUT/.gradio, unless the user set GRADIO_TEMP_DIR."""
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location(
+        'webui_tool', Path(__file__).resolve().parents[2] / 'tools' / 'webui.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    monkeypatch.delenv('GRADIO_TEMP_DIR', raising=False)
+    assert tool.keep_uploads_in(tmp_path / 'out') == str((tmp_path / 'out' / '.gradio').resolve())
+    monkeypatch.setenv('GRADIO_TEMP_DIR', str(tmp_path / 'mine'))
+    assert tool.keep_uploads_in(tmp_path / 'out') == str(tmp_path / 'mine')

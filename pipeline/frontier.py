@@ -80,13 +80,14 @@ def draw(rows, out_png, gt_niqe=None, finetune=None):
 
 
 def add_section(d, res, export_info, part):
-    """The report's section: the knob, the rule's choice, the table and ``part/frontier.png`` drawn from it."""
+    """The report's section: the knob, the rule's choice, the table and ``part/frontier.png`` drawn from it
+    (returns the figure, None without a sweep)."""
     from .select import W_DETAIL, W_NIQE
     dni = res.get('dni')
     d.h(2, 'Fidelity knob (DNI) and the perception-distortion frontier')
     if dni is None:
         d.p('No DNI sweep in this work folder\'s evaluation (made before the knob existed).')
-        return
+        return None
     d.p(f'DNI blends w x {dni["finetune"]} + (1 - w) x base (network interpolation: 0 is the base, 1 the '
         f'checkpoint) at w = {", ".join(f"{w:g}" for w in dni["weights"])}, on the same held-out frames and '
         f'metrics. Rule: each blend is judged against the base by the checkpoint criterion (score = dPSNR + '
@@ -98,10 +99,11 @@ def add_section(d, res, export_info, part):
     rows = frontier_rows(res, export_info)
     d.table(HEADER, rows)
     gt_niqe = [r.get('gt_niqe') for r in res['rows'] if _measured(r.get('gt_niqe'))]
-    draw(rows, part / 'frontier.png', sum(gt_niqe) / len(gt_niqe) if gt_niqe else None, dni['finetune'])
+    fig = draw(rows, part / 'frontier.png', sum(gt_niqe) / len(gt_niqe) if gt_niqe else None, dni['finetune'])
     d.p('Each point is a row of the table above; the ringed point is the export. Dotted: the GT\'s NIQE and '
         'detail. Up is less distortion; towards the dotted line is closer to the GT\'s perception.')
     d.image(part / 'frontier.png', 'perception-distortion frontier', 'report/frontier.png')
+    return fig
 
 
 def export_paragraph(export_info):

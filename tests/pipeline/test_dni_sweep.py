@@ -163,3 +163,44 @@ def test_export_choice_rule_flag_ends_and_blend(nets, tmp_path):
     assert S.export_choice(old, ckpts, base, None, tmp_path / 'z')[0] == base
     assert S.exported_row(old, {'name': 'base', 'weight': None}) == ('the BASE model (no checkpoint beat it)',
                                                                      old['summary']['base'])
+
+
+@pytest.mark.slow
+def test_sweep_of_an_rrdbnet_runs_the_blends_on_the_predictor_and_cleans_up(pairs, tmp_path):
+    """An x4plus-like base: blends are exported once each into the stage's own exports folder, which goes."""
+    import paddle
+
+    import models
+    from evaluation import model_cache as MT
+    from utils.checkpoint import save_checkpoint
+    arch = {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_block': 1, 'num_grow_ch': 4,
+            'scale': 4}
+    files = []
+    for seed in (0, 1):
+        paddle.seed(seed)
+        files.append(tmp_path / f'rrdb{seed}.pdparams')
+        save_checkpoint(files[-1], params={k: v.numpy() for k, v in models.build_network(arch).state_dict().items()},
+                        arch=arch)
+    base, ft = files
+    gt, lq = pairs
+    nets = MT.Models('x4plus', tmp_path / 'exports')
+    rows_sel = MT.evaluate(nets.get({'base': str(base), 'iter_1': str(ft)}, own=['base', 'iter_1']), gt, lq,
+                           progress=False)
+    out = S.sweep(nets, base, 'iter_1', ft, gt, lq, rows_sel, tmp_path / 'blends', weights=(0.0, 0.5, 1.0),
+                  progress=False)
+    assert nets.backends['dni_0.50'] == 'predictor'
+    nets.cleanup()
+    assert not (tmp_path / 'exports').exists() and not (tmp_path / 'blends').exists()
+    a, b = (pick(f) for f in (ft, base))
+    save_checkpoint(tmp_path / 'avg.pdparams', params={k: 0.5 * a[k] + 0.5 * b[k] for k in a}, arch=arch)
+    dyn = MT.Models('compact', tmp_path / 'e2')  # 'compact' only picks the dynamic graph for its own models
+    ref = MT.summarize(MT.evaluate(dyn.get({'avg': str(tmp_path / 'avg.pdparams')}, own=['avg']), gt, lq,
+                                   progress=False), ['avg'])['avg']
+    got = out['summary']['dni_0.50']
+    assert got['psnr'] == pytest.approx(ref['psnr'], abs=1e-2) and got['detail'] == pytest.approx(ref['detail'],
+                                                                                                  rel=1e-2)
+
+
+def pick(path):
+    from utils.checkpoint import load_state_file, pick_params
+    return pick_params(load_state_file(path))[0]

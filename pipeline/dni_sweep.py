@@ -106,16 +106,11 @@ def run_sweep(ctx, nets, base_path, ckpt_paths, res, gt, lq, tmp):
 def export_choice(res, ckpt_paths, base_path, flag, dst):
     """``(weights file to export, info)``: the weight of ``--dni-weight`` (``flag``) or else the rule's, of the
     sweep's checkpoint (``ckpt_paths``: {candidate name: file}) and the base. A blend in between is written
-    to ``dst``; weights 0 and 1 are the base's and the checkpoint's own files. Without a sweep in ``res``
-    (a work folder from before the knob), the evaluate stage's choice."""
-    dni = res.get('dni')
-    if dni is None:
-        name = res['exported']['name']
-        return Path(base_path if name == 'base' else ckpt_paths[name]), {'name': name, 'weight': None}
+    to ``dst``; weights 0 and 1 are the base's and the checkpoint's own files."""
+    dni = res['dni']
     w = float(dni['chosen'] if flag is None else flag)
-    how = 'the DNI rule' if flag is None else '--dni-weight'
-    info = {'name': blend_name(w), 'weight': w, 'finetune': dni['finetune'], 'how': how,
-            'summary': dni['summary'].get(blend_name(w))}
+    info = {'name': blend_name(w), 'weight': w, 'finetune': dni['finetune'],
+            'how': 'the DNI rule' if flag is None else '--dni-weight', 'summary': dni['summary'].get(blend_name(w))}
     if w == 0.0:
         return Path(base_path), info
     if w == 1.0:
@@ -125,23 +120,10 @@ def export_choice(res, ckpt_paths, base_path, flag, dst):
 
 
 def describe(info):
-    """What was exported, in words (the summary line and the report)."""
-    w = info.get('weight')
-    if w is None:
-        return info['name']
+    """What was exported, in words (the summary line and the report); ``info``: ``export_choice``'s."""
+    w = info['weight']
     if w == 0.0:
         return f'the base (DNI weight 0, {info["how"]})'
     if w == 1.0:
         return f'{info["finetune"]} (DNI weight 1, {info["how"]})'
     return f'the DNI blend {w:g} x {info["finetune"]} + {1 - w:g} x base ({info["how"]})'
-
-
-def exported_row(res, info):
-    """``(words, summary row or None)`` of the exported model: the export stage's ``info`` with the evaluate
-    stage's ``res`` (None: a weight off the swept grid, not measured)."""
-    if info.get('weight') is None:  # a work folder from before the knob: the evaluate stage's choice
-        e = res['exported']
-        if e['name'] == 'base':
-            return 'the BASE model (no checkpoint beat it)', res['summary']['base']
-        return f'finetuned {e["name"]}', res['summary']['finetuned']
-    return describe(info), info.get('summary')

@@ -16,19 +16,16 @@ def _row(name, kind, param, s, exported):
 def frontier_rows(res, export_info=None):
     """The table: bicubic, the base, the --compare models, every checkpoint, every DNI blend strictly between
     0 and 1 (weight 0 is the base and 1 the blended checkpoint: they are their rows). ``res``: the evaluate
-    stage's metrics.json; ``export_info``: the export stage's info (marks the exported row)."""
-    info = export_info or {}
-    w = info.get('weight')
-    dni = res.get('dni') or {}
-    ft = dni.get('finetune')
-    exported = {None: res['exported']['name'], 0.0: 'base', 1.0: ft}.get(w, blend_name(w) if w is not None else '')
+    stage's metrics.json; ``export_info``: the export stage's info (its weight marks the exported row)."""
+    dni, w = res['dni'], export_info['weight']
+    exported = {0.0: 'base', 1.0: dni['finetune']}.get(w, blend_name(w))
     sel, summ = res['selection'], res['summary']
     rows = [_row('bicubic', 'reference', '', summ['bicubic'], False),
             _row('base', 'base', 0, sel['summary']['base'], exported == 'base')]
     rows += [_row(m, 'compare', '', summ[m], False) for m in res['models'] if m not in ('bicubic', 'base', 'finetuned')]
     rows += [_row(c, 'checkpoint', it, sel['summary'][c], exported == c) for c, it in sel['candidates'].items()]
     rows += [_row(blend_name(x), 'blend', f'{x:g}', dni['summary'][blend_name(x)], exported == blend_name(x))
-             for x in dni.get('weights', []) if 0.0 < x < 1.0]
+             for x in dni['weights'] if 0.0 < x < 1.0]
     return rows
 
 
@@ -81,21 +78,18 @@ def draw(rows, out_png, gt_niqe=None, finetune=None):
 
 def add_section(d, res, export_info, part):
     """The report's section: the knob, the rule's choice, the table and ``part/frontier.png`` drawn from it
-    (returns the figure, None without a sweep)."""
+    (returns the figure)."""
     from .select import W_DETAIL, W_NIQE
-    dni = res.get('dni')
+    dni = res['dni']
     d.h(2, 'Fidelity knob (DNI) and the perception-distortion frontier')
-    if dni is None:
-        d.p('No DNI sweep in this work folder\'s evaluation (made before the knob existed).')
-        return None
     d.p(f'DNI blends w x {dni["finetune"]} + (1 - w) x base (network interpolation: 0 is the base, 1 the '
         f'checkpoint) at w = {", ".join(f"{w:g}" for w in dni["weights"])}, on the same held-out frames and '
         f'metrics. Rule: each blend is judged against the base by the checkpoint criterion (score = dPSNR + '
         f'{W_DETAIL} x d|ln detail| + {W_NIQE} x dNIQE, no axis worse beyond its tolerance); the highest score '
         f'wins, else weight 0 (the base). The rule\'s choice: {dni["reason"]}.')
-    if export_info and export_info.get('how') == '--dni-weight':
+    if export_info['how'] == '--dni-weight':
         d.p(f'--dni-weight {export_info["weight"]:g} overrides the rule: exported {describe(export_info)}'
-            + ('' if export_info.get('summary') else ' (a weight off the swept grid: not measured)') + '.')
+            + ('' if export_info['summary'] else ' (a weight off the swept grid: not measured)') + '.')
     rows = frontier_rows(res, export_info)
     d.table(HEADER, rows)
     gt_niqe = [r.get('gt_niqe') for r in res['rows'] if _measured(r.get('gt_niqe'))]
@@ -107,10 +101,8 @@ def add_section(d, res, export_info, part):
 
 
 def export_paragraph(export_info):
-    """One line for the report's 'Exported model' section."""
-    if not export_info or export_info.get('weight') is None:
-        return None
-    s = export_info.get('summary')
+    """The report's line on what was exported (the export stage's info)."""
+    s = export_info['summary']
     scores = (f': PSNR {s["psnr"]:.2f} dB, detail {s["detail"]:.3f}, NIQE {s["niqe"]:.2f}' if s
               else ' (a weight off the swept grid: not measured)')
     return f'**Exported: {describe(export_info)}**{scores} (see the frontier section).'

@@ -148,10 +148,10 @@ def run(settings, argv=None, stop_after=None):
 
 
 def summary_line(ctx, seconds):
-    from .dni_sweep import exported_row
-    res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
-    base = res['summary']['base']
-    what, row = exported_row(res, ctx.state.record('export')['info'])
+    from .dni_sweep import describe
+    base = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())['summary']['base']
+    info = ctx.state.record('export')['info']
+    what, row = describe(info), info['summary']
     total = sum(r['seconds'] for r in ctx.state.data['stages'].values())
     scores = ('(a weight off the swept grid: not measured)' if row is None else
               f'PSNR {row["psnr"]:.2f} dB vs base {base["psnr"]:.2f}, detail {row["detail"]:.3f} vs base '

@@ -113,7 +113,7 @@ def build(ctx, part, commands):
     d.p(('**No finetuned checkpoint beat the base model.** ' if loud else
          f'**Chosen checkpoint: {exported["name"]}.** ') + exported['reason'] + '.')
     from .frontier import add_section, export_paragraph  # the DNI sweep decides what is exported
-    d.p(export_paragraph(st['export']['info']) or '')
+    d.p(export_paragraph(st['export']['info']))
     d.p(f'Export: `{ctx.out("export") / "inference.pdmodel"}` (and `model.pdparams`, the weights it came from).')
     for n in ft.get('notes', []) + st['split']['info'].get('notes', []):
         d.p('Note: ' + n + '.')

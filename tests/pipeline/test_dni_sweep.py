@@ -156,13 +156,6 @@ def test_export_choice_rule_flag_ends_and_blend(nets, tmp_path):
     assert src == ft and info['how'] == '--dni-weight' and S.describe(info) == 'iter_8 (DNI weight 1, --dni-weight)'
     src, info = S.export_choice(res, ckpts, base, 0.35, tmp_path / 'y.pdparams')
     assert info['summary'] is None and S.describe(info) == 'the DNI blend 0.35 x iter_8 + 0.65 x base (--dni-weight)'
-    what, row = S.exported_row(res, info)
-    assert row is None and what.startswith('the DNI blend 0.35')
-    # a work folder evaluated before the knob: the evaluate stage's choice
-    old = {'exported': {'name': 'base'}, 'summary': {'base': _s(25, 0.1)}}
-    assert S.export_choice(old, ckpts, base, None, tmp_path / 'z')[0] == base
-    assert S.exported_row(old, {'name': 'base', 'weight': None}) == ('the BASE model (no checkpoint beat it)',
-                                                                     old['summary']['base'])
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 import math
 
 from pipeline.doc import Doc, _cell
-from pipeline.frontier import COL, add_section, frontier_rows
+from pipeline.frontier import COL, add_section, export_paragraph, frontier_rows
 
 
 def _s(psnr, detail, niqe, ssim=0.8):
@@ -33,10 +33,9 @@ def test_rows_are_every_model_checkpoint_and_inner_blend():
                                             ('dni_0.50', 'blend'), ('dni_0.75', 'blend')]
     assert [r[COL['exported']] for r in rows] == ['', '', '', '', '', '', 'yes']
     assert rows[4][COL['PSNR']] == 26.6 and rows[6][COL['iteration / weight']] == '0.75'
-    # weight 1 is the checkpoint's own row, 0 the base's; before the knob, the evaluate stage's choice
+    # weight 1 is the checkpoint's own row, 0 the base's
     assert [r[0] for r in frontier_rows(_res(), {'weight': 1.0}) if r[-1]] == ['iter_4']
     assert [r[0] for r in frontier_rows(_res(), {'weight': 0.0}) if r[-1]] == ['base']
-    assert [r[0] for r in frontier_rows(_res(), {'name': 'iter_4', 'weight': None}) if r[-1]] == ['iter_4']
     assert not any(r[-1] for r in frontier_rows(_res(), {'weight': 0.3}))  # off the grid: no row
 
 
@@ -72,15 +71,14 @@ def test_the_plot_is_drawn_from_the_reports_own_table(tmp_path):
     assert any(math.isclose(ln.get_xdata()[0], 3.0) for ln in fig.axes[0].lines if ln.get_color() == 'green')
 
 
-def test_flag_and_old_work_folders_are_said(tmp_path):
+def test_the_flag_is_said(tmp_path):
     d = Doc()
     add_section(d, _res(), {'name': 'dni_0.30', 'weight': 0.3, 'finetune': 'iter_4', 'how': '--dni-weight',
                             'summary': None}, tmp_path)
     text = '\n'.join(b[1] for b in d.blocks if b[0] == 'p')
     assert '--dni-weight 0.3 overrides the rule: exported the DNI blend 0.3 x iter_4 + 0.7 x base' in text
     assert 'off the swept grid: not measured' in text
-    old = _res()
-    del old['dni']
-    d = Doc()
-    assert add_section(d, old, {'name': 'iter_4', 'weight': None}, tmp_path / 'o') is None
-    assert 'No DNI sweep' in d.blocks[-1][1]
+    assert export_paragraph({'weight': 0.4, 'finetune': 'iter_4', 'how': '--dni-weight',
+                             'summary': _s(26.9, 0.3, 7.0)}) == ('**Exported: the DNI blend 0.4 x iter_4 + 0.6 x base '
+                                                                 '(--dni-weight)**: PSNR 26.90 dB, detail 0.300, NIQE '
+                                                                 '7.00 (see the frontier section).')

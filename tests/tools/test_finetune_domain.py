@@ -228,6 +228,9 @@ def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path):
     res = run(clips, tmp_path / 'w3', '--budget', 'soon')
     assert res.returncode == 2 and errors(res) == ["error: --budget 'soon': expected a duration such as 30m, "
                                                    "1h30m or 90s"]
+    for w in ('1.5', 'nan', '-0.1'):
+        res = run(clips, tmp_path / 'w3', '--dni-weight', w)
+        assert res.returncode == 2 and errors(res) == [f'error: --dni-weight must be in [0, 1], got {float(w)}']
 
 
 def test_budget_is_turned_into_iterations_by_a_timed_warmup(clips, tiny_base, tmp_path):

@@ -47,16 +47,23 @@ def _upscale(path, img):
     return Upscaler(model=str(path), backend='dynamic', precision='fp32').upscale(img)
 
 
+def _sweep(kind, base, ft, name, pairs, tmp_path, weights):
+    """The selection pass over the base and the checkpoint ``name``, then the sweep on the same ``Models``:
+    ``(models, rows_sel, sweep result)``."""
+    from evaluation import model_cache as MT
+    gt, lq = pairs
+    models = MT.Models(kind, tmp_path / 'exports')
+    rows_sel = MT.evaluate(models.get({'base': str(base), name: str(ft)}, own=['base', name]), gt, lq, progress=False)
+    return models, rows_sel, S.sweep(models, base, name, ft, gt, lq, rows_sel, tmp_path / 'blends', weights=weights,
+                                     progress=False)
+
+
 def test_sweep_ends_are_the_base_and_the_finetune_and_a_blend_is_the_averaged_network(pairs, nets, tmp_path):
     from evaluation import model_cache as MT
     from models.zoo import write_dni
     base, ft = nets
     gt, lq = pairs
-    models = MT.Models('compact', tmp_path / 'exports')
-    rows_sel = MT.evaluate(models.get({'base': str(base), 'iter_8': str(ft)}, own=['base', 'iter_8']), gt, lq,
-                           progress=False)
-    out = S.sweep(models, base, 'iter_8', ft, gt, lq, rows_sel, tmp_path / 'blends', weights=(1.0, 0.5, 0.0),
-                  progress=False)
+    _, rows_sel, out = _sweep('compact', base, ft, 'iter_8', pairs, tmp_path, (1.0, 0.5, 0.0))
     assert out['weights'] == [0.0, 0.5, 1.0] and out['finetune'] == 'iter_8'
     assert not (tmp_path / 'blends').exists()  # blend files are temporary
     summ = MT.summarize(rows_sel, ['base', 'iter_8'])
@@ -176,11 +183,7 @@ def test_sweep_of_an_rrdbnet_runs_the_blends_on_the_predictor_and_cleans_up(pair
                         arch=arch)
     base, ft = files
     gt, lq = pairs
-    nets = MT.Models('x4plus', tmp_path / 'exports')
-    rows_sel = MT.evaluate(nets.get({'base': str(base), 'iter_1': str(ft)}, own=['base', 'iter_1']), gt, lq,
-                           progress=False)
-    out = S.sweep(nets, base, 'iter_1', ft, gt, lq, rows_sel, tmp_path / 'blends', weights=(0.0, 0.5, 1.0),
-                  progress=False)
+    nets, _, out = _sweep('x4plus', base, ft, 'iter_1', pairs, tmp_path, (0.0, 0.5, 1.0))
     assert nets.backends['dni_0.50'] == 'predictor'
     nets.cleanup()
     assert not (tmp_path / 'exports').exists() and not (tmp_path / 'blends').exists()

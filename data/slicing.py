@@ -3,8 +3,7 @@
 On CPU most of Paddle's eager kernels (elementwise ops, FFT, interpolation,
 gathers) run on one core, so a batched pipeline leaves the other cores idle.
 Cutting the batch into slices and running them on a thread pool uses them:
-Paddle releases the GIL inside its kernels. Two things make that pay off
-(measurements in docs/history/issue-5.md):
+Paddle releases the GIL inside its kernels. Two things make that pay off:
 
 * every slice thread runs its math on one thread, so MKL/OpenMP teams do not
   oversubscribe the cores; the caller's setting is put back afterwards;

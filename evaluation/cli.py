@@ -38,7 +38,7 @@ from evaluation import evaluator as E
 
 def parse_models(items):
     """``['NAME=MODEL', ...]`` -> ``{name: model}``; raises ValueError with one line on a bad item."""
-    from models import zoo
+    from models.zoo import parse_model_ref
     models = {}
     for item in items:
         name, sep, spec = item.partition('=')
@@ -47,13 +47,7 @@ def parse_models(items):
                              f'bicubic), got {item!r}')
         if name in models:
             raise ValueError(f'--models: the name {name!r} is given twice')
-        if spec.lower() != 'bicubic':
-            p = Path(spec).expanduser()
-            if p.exists() or zoo.looks_like_path(spec):
-                if not p.exists():
-                    raise ValueError(f'{spec}: no such model file or folder')
-            else:
-                zoo.get_entry(spec)  # KeyError with the known names
+        parse_model_ref(spec)  # models.zoo.resolve_model_ref's one rule; a one-line ModelRefError (a ValueError) otherwise
         models[name] = spec
     return models
 

@@ -63,9 +63,10 @@ def load_models(models, scale=4, backend='auto', device='cpu'):
     """``{name: spec}`` -> ``{name: upscaler}``; spec 'bicubic', a zoo name, a weights file, an export folder,
     or an upscaler built by the caller (an object with ``upscale`` and ``scale``, e.g. its own backend)."""
     from inference import Upscaler
+    from models.zoo import parse_model_ref
     out = {}
     for name, spec in models.items():
-        if not hasattr(spec, 'upscale') and str(spec).lower() == 'bicubic':
+        if not hasattr(spec, 'upscale') and parse_model_ref(spec).kind == 'bicubic':
             out[name] = Bicubic(scale)
             continue
         up = spec if hasattr(spec, 'upscale') else Upscaler(model=spec, backend=backend, device=device,

@@ -41,7 +41,8 @@ class Models:
 
     def _build(self, name, spec, own):
         from inference import Upscaler
-        if str(spec).lower() == 'bicubic':
+        from models.zoo import parse_model_ref
+        if parse_model_ref(spec).kind == 'bicubic':
             self.backends[name] = 'bicubic'
             return E.Bicubic(SCALE)
         backend = own_backend(self.kind) if own else 'predictor'

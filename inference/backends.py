@@ -13,24 +13,25 @@ converts: ``models/srvgg.py``), oneDNN for networks without a preference. If
 the OpenVINO engine fails to build (an older export that still has ``prelu``
 or ``pixel_shuffle``, a build without it), ``auto`` falls back to oneDNN.
 bf16 runs on the OpenVINO engine only; ``inference/precision.py`` decides
-when it is the default. The measurements are in docs/history/issue-3.md.
+when it is the default.
 """
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from utils import runtime_env
-from utils.fileio import cache_root
+
+from .export import Export, open_export
 
 log = logging.getLogger('inference')
 
-# Passes deleted on the CPU oneDNN predictor: this one keeps predictor creation
-# at a few seconds instead of 44 s (measurements in docs/history/issue-3.md).
+# Passes deleted on the CPU oneDNN predictor: with this one in, Paddle 3.3 spends about 44 s creating a
+# predictor for x4plus (a few seconds without it), and the graph it leaves runs no faster.
 CPU_DELETED_PASSES = ('conv_elementwise_add_onednn_fuse_pass',)
+MKLDNN_CACHE_SHAPES = 4  # input shapes oneDNN keeps compiled kernels for (a video's tiles use two or three)
 ENGINES = ('auto', 'openvino', 'onednn')
 PRECISIONS = ('fp32', 'fp16', 'bf16')
 
@@ -80,36 +81,9 @@ class DynamicBackend:
             return y.astype('float32').numpy()
 
 
-@dataclass(frozen=True)
-class AdvancedOptions:
-    """Predictor knobs for measurements (``benchmarks/infer_speed.py``); the defaults are what the tools run.
-
-    Attributes:
-        ir_optim: Paddle's graph optimisation passes; off only for comparisons
-            (the OpenVINO engine needs them on).
-        deleted_passes: passes removed on the CPU oneDNN predictor. The default
-            removes the one that makes creation take 44 s instead of a few.
-        mkldnn_cache: how many input shapes oneDNN keeps compiled kernels for.
-        opt_cache: keep the oneDNN-optimised graph beside the export (used only
-            with the default ``deleted_passes``, fp32 and ``ir_optim``).
-        int8: the export was quantised by post-training quantisation: run it on
-            oneDNN's int8 kernels (CPU, experimental).
-    """
-
-    ir_optim: bool = True
-    deleted_passes: tuple = CPU_DELETED_PASSES
-    mkldnn_cache: int = 4
-    opt_cache: bool = True
-    int8: bool = False
-
-
 def auto_engine(infer_dir):
     """The CPU engine the exported network's ``ArchSpec`` prefers; oneDNN for exports of unknown networks."""
-    import models
-    from .export import load_info
-    arch = (load_info(infer_dir) or {}).get('arch') or {}
-    spec = models.find_spec(arch.get('type'))
-    return spec.cpu_engine if spec else 'onednn'
+    return open_export(infer_dir).cpu_engine
 
 
 class PredictorBackend:
@@ -125,22 +99,21 @@ class PredictorBackend:
     CPU fp32 keeps the oneDNN-optimised graph that the first creation produces
     (``_onednn_opt/`` beside the model, else under the user cache) and loads it
     with only the placement pass afterwards: creation drops from seconds to a
-    fraction of one, with the same output (docs/history/issue-3.md).
+    fraction of one, with the same output.
 
-    ``advanced``: an ``AdvancedOptions`` for measurements; None = the defaults.
+    ``configure``: a function called with the ``paddle.inference.Config`` of a GPU or oneDNN predictor
+    after this class has set it up and before the predictor is made (a caller's own passes or kernels);
+    the optimised-graph cache is not used then, since the graph it would keep is the caller's.
     """
 
     name = 'predictor'
 
     def __init__(self, infer_dir, device='cpu', threads=None, fp16=False, precision=None, engine='auto',
-                 advanced=None):
+                 configure=None):
+        """``infer_dir``: an export folder, or the ``inference.export.Export`` of one."""
         from paddle import inference as pi
-        adv = advanced or AdvancedOptions()
-        infer_dir = Path(infer_dir)
-        model, params = infer_dir / 'inference.pdmodel', infer_dir / 'inference.pdiparams'
-        if not model.is_file() or not params.is_file():
-            raise FileNotFoundError(f'{infer_dir}: no inference.pdmodel/inference.pdiparams '
-                                    f'(write them with tools/export_model.py)')
+        export = infer_dir if isinstance(infer_dir, Export) else open_export(infer_dir)
+        infer_dir = export.dir
         if engine not in ENGINES:
             raise ValueError(f'engine must be one of {ENGINES}, got {engine!r}')
         self.kind, idx = resolve_device(device)
@@ -150,21 +123,17 @@ class PredictorBackend:
         if precision == 'fp16' and self.kind == 'cpu':
             _warn_fp16_cpu()
             precision = 'fp32'
-        if adv.int8:
-            if self.kind != 'cpu' or precision != 'fp32':
-                raise ValueError(f'int8 graphs run on the CPU from fp32 inputs, not {self.kind} {precision}')
-            precision = 'int8'
         fallback = engine == 'auto'
         if fallback:
-            engine = auto_engine(infer_dir)
-        openvino_ok = self.kind == 'cpu' and precision in ('fp32', 'bf16') and adv.ir_optim
+            engine = export.cpu_engine
+        openvino_ok = self.kind == 'cpu' and precision in ('fp32', 'bf16') and configure is None
         if engine == 'openvino' and not openvino_ok and not fallback:
             if self.kind != 'cpu':
                 raise ValueError('the OpenVINO engine runs on the CPU only')
-            raise ValueError(f'the OpenVINO engine runs fp32 or bf16 with IR optimisation, not {precision}')
+            raise ValueError(f'the OpenVINO engine runs fp32 or bf16 without a configure function, not {precision}')
         nthreads = int(threads or runtime_env.math_threads())
         self.threads = nthreads
-        made = _openvino_predictor(pi, infer_dir, precision, nthreads, fallback) \
+        made = _openvino_predictor(pi, export, precision, nthreads, fallback) \
             if engine == 'openvino' and openvino_ok else None
         if made is not None:
             self.engine = 'openvino'
@@ -173,7 +142,7 @@ class PredictorBackend:
                 log.warning('bf16 needs the OpenVINO engine, which this network does not run on: running in fp32')
                 precision = 'fp32'
             self.engine = 'gpu' if self.kind == 'gpu' else 'onednn'
-            made = _native_predictor(pi, infer_dir, self.kind, idx, precision, nthreads, adv)
+            made = _native_predictor(pi, export, self.kind, idx, precision, nthreads, configure)
         self.predictor, self.create_time, self.opt_cache_hit = made
         self.precision = precision
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
@@ -190,38 +159,37 @@ class PredictorBackend:
         return y.astype(np.float32, copy=False)
 
 
-def _native_predictor(pi, infer_dir, kind, idx, precision, nthreads, adv):
+def _native_predictor(pi, export, kind, idx, precision, nthreads, configure=None):
     """(predictor, seconds, cache hit) on the GPU or the CPU oneDNN engine."""
-    use_cache = (adv.opt_cache and adv.ir_optim and kind == 'cpu' and precision == 'fp32'
-                 and tuple(adv.deleted_passes) == CPU_DELETED_PASSES)
-    cache = OptimizedGraphCache(infer_dir) if use_cache else None
+    infer_dir = export.dir
+    use_cache = configure is None and kind == 'cpu' and precision == 'fp32'
+    cache = OptimizedGraphCache(export) if use_cache else None
     hit = bool(cache and cache.ready())
     if hit:
         cfg = pi.Config(str(cache.model), str(cache.params))
     else:
         cfg = pi.Config(str(infer_dir / 'inference.pdmodel'), str(infer_dir / 'inference.pdiparams'))
     cfg.disable_glog_info()
-    cfg.switch_ir_optim(bool(adv.ir_optim))
+    cfg.switch_ir_optim(True)
     if kind == 'gpu':
         prec = pi.PrecisionType.Half if precision == 'fp16' else pi.PrecisionType.Float32
         cfg.enable_use_gpu(256, idx, prec)
     else:
         cfg.disable_gpu()
         cfg.enable_mkldnn()
-        if adv.mkldnn_cache:
-            cfg.set_mkldnn_cache_capacity(int(adv.mkldnn_cache))
+        cfg.set_mkldnn_cache_capacity(MKLDNN_CACHE_SHAPES)
         if hit:
             cfg.pass_builder().set_passes(['onednn_placement_pass'])  # the graph is already fused
         else:
-            for p in adv.deleted_passes:
+            for p in CPU_DELETED_PASSES:
                 cfg.delete_pass(p)
         cfg.set_cpu_math_library_num_threads(nthreads)
-        if precision == 'bf16':  # experimental: see docs/history/issue-3.md
+        if precision == 'bf16':  # experimental: oneDNN bf16 fails at copy_to_cpu in Paddle Inference 3.3
             cfg.enable_mkldnn_bfloat16()
             cfg.set_bfloat16_op({'conv2d', 'fused_conv2d'})
-        elif precision == 'int8':  # a graph quantised by post-training quantisation: oneDNN int8 kernels
-            cfg.enable_mkldnn_int8()
     cfg.enable_memory_optim()
+    if configure is not None:
+        configure(cfg)
     tmp = cache.begin(cfg) if cache and not hit else None
     t0 = time.perf_counter()
     predictor = pi.create_predictor(cfg)
@@ -231,8 +199,9 @@ def _native_predictor(pi, infer_dir, kind, idx, precision, nthreads, adv):
     return predictor, seconds, hit
 
 
-def _openvino_predictor(pi, infer_dir, precision, nthreads, fallback):
+def _openvino_predictor(pi, export, precision, nthreads, fallback):
     """(predictor, seconds, False) on the OpenVINO engine; if it cannot run: None (``fallback``) or ValueError."""
+    infer_dir = export.dir
     if not hasattr(pi.Config, 'enable_openvino_engine'):
         if not fallback:
             raise ValueError('this Paddle build has no OpenVINO engine; use --engine onednn')
@@ -244,7 +213,7 @@ def _openvino_predictor(pi, infer_dir, precision, nthreads, fallback):
     cfg.enable_openvino_engine(pi.PrecisionType.Bfloat16 if precision == 'bf16' else pi.PrecisionType.Float32)
     # OpenVINO keeps compiled blobs in the optim cache dir, which defaults to ./__cache__ in the
     # working directory: keep them beside the export (or in the user cache when it is read-only)
-    cache_dir = side_dir(infer_dir, '_openvino_cache')
+    cache_dir = side_dir(export, '_openvino_cache')
     if cache_dir is not None:
         cfg.set_optim_cache_dir(str(cache_dir))
     t0 = time.perf_counter()
@@ -259,18 +228,11 @@ def _openvino_predictor(pi, infer_dir, precision, nthreads, fallback):
     return predictor, time.perf_counter() - t0, False
 
 
-def _writable_base(infer_dir, kind, salt=''):
-    """Where files that belong to an export go: the export folder, or the user cache when it is read-only."""
-    infer_dir = Path(infer_dir)
-    if os.access(infer_dir, os.W_OK):
-        return infer_dir
-    import hashlib
-    return cache_root() / kind / hashlib.sha256((str(infer_dir.resolve()) + salt).encode()).hexdigest()[:20]
+def side_dir(export, name):
+    """``name`` beside the export (created), or under the user cache when the export is read-only; None if neither.
 
-
-def side_dir(infer_dir, name):
-    """``name`` beside the export (created), or under the user cache when the export is read-only; None if neither."""
-    d = _writable_base(infer_dir, 'side') / name
+    ``export``: an ``inference.export.Export`` (its ``side_base``), or an export folder."""
+    d = (export if isinstance(export, Export) else open_export(export)).side_base / name
     try:
         d.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -294,12 +256,12 @@ class OptimizedGraphCache:
     files go to a temporary directory that is renamed when complete.
     """
 
-    def __init__(self, infer_dir):
+    def __init__(self, export):
         import paddle
-        infer_dir = Path(infer_dir)
+        infer_dir = export.dir
         st = [(infer_dir / n).stat() for n in ('inference.pdmodel', 'inference.pdiparams')]
         self.stamp = f'{paddle.__version__}|' + '|'.join(f'{s.st_size}:{s.st_mtime_ns}' for s in st)
-        self.dir = _writable_base(infer_dir, 'onednn', self.stamp) / '_onednn_opt'
+        self.dir = export.side_base / '_onednn_opt'
         self.model, self.params = self.dir / '_optimized.pdmodel', self.dir / '_optimized.pdiparams'
 
     def ready(self):

@@ -37,12 +37,6 @@ FALLBACK_PSNR = 100.0  # bf16 this close to fp32 means fp32 ran (bf16 rounding a
 EVIDENCE_DIR = Path(__file__).resolve().parents[1] / 'assets' / 'precision'
 
 
-def tolerance():
-    """The tolerance as data (kept in every verdict, and part of its cache key)."""
-    return {'rev': CHECK_REV, 'min_psnr': MIN_PSNR, 'max_flat_jnd': MAX_FLAT_JND, 'flat_win': FLAT_WIN,
-            'flat_std': FLAT_STD, 'jnd_win': JND_WIN}
-
-
 def evidence_files(folder=None):
     """The evidence crops (sorted PNG paths); empty when the folder is missing."""
     folder = Path(folder or EVIDENCE_DIR)

@@ -215,8 +215,7 @@ def run(args, backend):
 
 
 def _run(args, backend):
-    from utils.img_io import ImageWriteError, imread, imwrite
-    from utils.outputs import OutputClash, write_error
+    from utils.outputs import OutputClash
 
     log = logging.getLogger('inference')
     files = expand_inputs(args.input)
@@ -264,34 +263,12 @@ def _run(args, backend):
     from tqdm import tqdm
     bar = tqdm(files, desc='files', unit='file', disable=(args.quiet or single) or None)
     for src in bar:
-        video = is_video(src)
-        dst = planned[src]
         try:
             t = time.perf_counter()
-            if video:
-                from inference.video import VideoError, upscale_video
-                try:
-                    res = upscale_video(up, src, dst, args.outscale, crf=args.crf, preset=args.preset,
-                                        progress=not args.quiet)
-                except VideoError as e:
-                    raise ValueError(str(e)) from None
-                from utils.ffmpeg import probe_video
-                mpix += res.get('upscaled', res['frames']) * _src_mpix(probe_video(src))  # model runs, not repeats
-                tqdm.write(f'{src} -> {dst} ({res["frames"]} frames at {res["fps"]} fps, '
-                           f'{res.get("upscaled", res["frames"])} through the model)', file=sys.stderr)
+            if is_video(src):
+                mpix += _upscale_video_file(up, src, planned[src], args)
             else:
-                img = imread(src)
-                final = output_path(src, args, single, False, img)
-                if final != dst:  # alpha or 16 bits: a PNG instead; claim that name too
-                    dst = plan.add(final, src)
-                out = up.upscale(img)
-                try:
-                    imwrite(dst, out)
-                except OSError as e:
-                    raise ImageWriteError(write_error(dst, e)) from None
-                mpix += img.shape[0] * img.shape[1] / 1e6
-                if args.tile == 'auto' and up.last_tile:
-                    tqdm.write(f'{src}: {_tile_note(up)}', file=sys.stderr)
+                mpix += _upscale_image_file(up, src, args, single, plan, planned)
             busy += time.perf_counter() - t
             done += 1
         except MemoryError:
@@ -300,10 +277,46 @@ def _run(args, backend):
         except Exception as e:  # unreadable, unwritable, a decoder, encoder or engine error: one line, the batch goes on
             failed += 1
             msg = _one_line(e)  # most messages name the file already ("failed: X: X: ..." before)
-            tqdm.write(f'failed: {msg if str(src) in msg or str(dst) in msg else f"{src}: {msg}"}', file=sys.stderr)
+            tqdm.write(f'failed: {msg if str(src) in msg or str(planned[src]) in msg else f"{src}: {msg}"}', file=sys.stderr)
     spm = busy / mpix if mpix else float('nan')
     print(f'{done} done, {failed} failed, {spm:.2f} s/MP (input megapixels), {busy:.1f} s total', file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _upscale_video_file(up, src, dst, args):
+    """One video; returns the input megapixels that went through the model (repeated frames not counted)."""
+    from tqdm import tqdm
+
+    from inference.video import VideoError, upscale_video
+    from utils.ffmpeg import probe_video
+    try:
+        res = upscale_video(up, src, dst, args.outscale, crf=args.crf, preset=args.preset, progress=not args.quiet)
+    except VideoError as e:
+        raise ValueError(str(e)) from None
+    tqdm.write(f'{src} -> {dst} ({res["frames"]} frames at {res["fps"]} fps, '
+               f'{res.get("upscaled", res["frames"])} through the model)', file=sys.stderr)
+    return res.get('upscaled', res['frames']) * _src_mpix(probe_video(src))
+
+
+def _upscale_image_file(up, src, args, single, plan, planned):
+    """One image into ``planned[src]``; returns its megapixels. An alpha or 16-bit result becomes a PNG: its
+    name is claimed in ``plan`` and put in ``planned``."""
+    from tqdm import tqdm
+
+    from utils.img_io import ImageWriteError, imread, imwrite
+    from utils.outputs import write_error
+    img = imread(src)
+    dst = final = output_path(src, args, single, False, img)
+    if final != planned[src]:
+        planned[src] = dst = plan.add(final, src)
+    out = up.upscale(img)
+    try:
+        imwrite(dst, out)
+    except OSError as e:
+        raise ImageWriteError(write_error(dst, e)) from None
+    if args.tile == 'auto' and up.last_tile:
+        tqdm.write(f'{src}: {_tile_note(up)}', file=sys.stderr)
+    return img.shape[0] * img.shape[1] / 1e6
 
 
 def _tile_note(up):

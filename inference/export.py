@@ -9,11 +9,13 @@ unshuffle by reshape/transpose). H and W must be multiples of the spec's
 
 Beside the graph goes ``model_info.json``: ``{arch, scale, mod, source, dtype, format, export_rev}``.
 """
+import hashlib
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 INFO_NAME = 'model_info.json'
 # bumped when what is traced changes (2: SRVGGNetCompact in the OpenVINO-convertible form), so that
@@ -60,7 +62,8 @@ def export_static(net, arch, out_dir, source=None):
     try:
         trace_save(net, arch, tmp / 'inference')
         info = {'format': 'paddle-inference-legacy', 'arch': dict(arch), 'scale': models.net_scale(arch),
-                'mod': models.pad_multiple(arch), 'dtype': 'float32', 'export_rev': EXPORT_REV, 'source': str(source) if source else None,
+                'mod': models.pad_multiple(arch), 'cpu_engine': models.get_spec(arch).cpu_engine,
+                'dtype': 'float32', 'export_rev': EXPORT_REV, 'source': str(source) if source else None,
                 'input': 'N,C,H,W float32 RGB in [0,1]; H,W multiples of mod'}
         (tmp / INFO_NAME).write_text(json.dumps(info, indent=1))
         if out_dir.exists():
@@ -91,5 +94,84 @@ def load_info(infer_dir):
 
 
 def is_infer_dir(path):
-    p = Path(path)
-    return p.is_dir() and (p / 'inference.pdmodel').is_file()
+    """True for a folder holding an exported graph (``models.zoo.is_export_dir``: the rule model references use)."""
+    from models.zoo import is_export_dir
+    return is_export_dir(path)
+
+
+class Export(NamedTuple):
+    """An export folder read once (``open_export``), handed to the precision choice and the predictor.
+
+    Attributes:
+        dir: the folder.
+        info: its ``model_info.json`` (empty for a foreign export without one).
+        cpu_engine: the CPU engine its network prefers (``ArchSpec.cpu_engine``; oneDNN when unknown).
+        side_base: where files that belong to it go (verdicts, compiled blobs): the folder itself, or a
+            folder under the user cache when it is read-only.
+    """
+
+    dir: Path
+    info: dict
+    cpu_engine: str
+    side_base: Path
+
+
+def writable_base(infer_dir, kind, salt=''):
+    """Where files that belong to an export go: the export folder, or the user cache when it is read-only."""
+    infer_dir = Path(infer_dir)
+    if os.access(infer_dir, os.W_OK):
+        return infer_dir
+    from utils.fileio import cache_root
+    return cache_root() / kind / hashlib.sha256((str(infer_dir.resolve()) + salt).encode()).hexdigest()[:20]
+
+
+def open_export(path):
+    """``path`` (an export folder, or an ``Export`` returned as it is) -> ``Export``; FileNotFoundError (one
+    line) when the graph files are missing."""
+    if isinstance(path, Export):
+        return path
+    path = Path(path)
+    if not (path / 'inference.pdmodel').is_file() or not (path / 'inference.pdiparams').is_file():
+        raise FileNotFoundError(f'{path}: no inference.pdmodel/inference.pdiparams '
+                                f'(write them with tools/export_model.py)')
+    info, side_base = load_info(path) or {}, writable_base(path, 'side')
+    engine = info.get('cpu_engine')
+    if engine is None:  # written before model_info.json named it: ask the network's spec
+        import models
+        spec = models.find_spec((info.get('arch') or {}).get('type'))
+        engine = spec.cpu_engine if spec else 'onednn'
+    return Export(path, info, engine, side_base)
+
+
+def export_key(digest, arch_override=None):
+    """The cache folder name of a weights file's export: its sha256, the overrides and the Paddle version."""
+    import paddle
+    h = hashlib.sha256(digest.encode())
+    h.update(json.dumps(arch_override or {}, sort_keys=True).encode())
+    h.update(paddle.__version__.encode())
+    return h.hexdigest()[:20]
+
+
+def cached_export(weights, arch_override=None, cache_root=None, progress=False):
+    """Export ``weights`` once to ``<cache>/infer/<key>/`` and return that folder."""
+    return open_cached_export(weights, arch_override, cache_root, progress).dir
+
+
+def open_cached_export(weights, arch_override=None, cache_root=None, progress=False, digest=None):
+    """``cached_export`` as an ``Export``; ``digest``: the weights file's sha256 when the caller has it."""
+    if digest is None or cache_root is None:
+        from utils.fileio import cache_root as user_cache, sha256_file
+        digest = digest or sha256_file(weights)
+        cache_root = cache_root or user_cache()
+    out = Path(cache_root) / 'infer' / export_key(digest, arch_override)
+    if (out / 'inference.pdmodel').is_file() and (load_info(out) or {}).get('export_rev') == EXPORT_REV:
+        return open_export(out)
+    import logging
+    import models
+    from utils.progress import Steps
+    net, arch = models.load_network(weights, arch=arch_override)  # a bad file fails here, before any output
+    logging.getLogger('inference').info('exporting %s for Paddle Inference into %s (once per weights file)',
+                                        weights, out)
+    with Steps(f'{Path(weights).name}: one-time export', 1, progress) as bar:
+        bar.step('tracing and saving the static graph')
+        return open_export(export_static(net, arch, out, source=weights))

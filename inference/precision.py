@@ -19,6 +19,7 @@ import logging
 from pathlib import Path
 
 from . import bf16_check
+from .export import Export, open_export
 
 log = logging.getLogger('inference')
 
@@ -54,22 +55,34 @@ def native_bf16(cpuinfo='/proc/cpuinfo'):
     return bool(_cpuinfo(cpuinfo)[1] & BF16_FLAGS)
 
 
+def tolerance():
+    """The bf16 check's tolerance as data (kept in every verdict, and part of its cache key)."""
+    c = bf16_check
+    return {'rev': c.CHECK_REV, 'min_psnr': c.MIN_PSNR, 'max_flat_jnd': c.MAX_FLAT_JND, 'flat_win': c.FLAT_WIN,
+            'flat_std': c.FLAT_STD, 'jnd_win': c.JND_WIN}
+
+
 def machine_key():
     """What a verdict depends on besides the model: CPU, Paddle (and its OpenVINO), the check itself."""
     import paddle
     name, flags = _cpuinfo()
     h = hashlib.sha256()
-    for f in bf16_check.evidence_files():
+    evidence = bf16_check.EVIDENCE_DIR  # the files bf16_check.evidence_files() lists
+    for f in sorted(evidence.glob('*.png')) if evidence.is_dir() else []:
         h.update(f.name.encode() + f.read_bytes())
     parts = {'cpu': name, 'flags': ' '.join(sorted(flags)), 'paddle': paddle.__version__,
-             'check': bf16_check.tolerance(), 'evidence': h.hexdigest()}
+             'check': tolerance(), 'evidence': h.hexdigest()}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _verdict_path(infer_dir):
-    from .backends import side_dir
-    d = side_dir(infer_dir, '_precision')
-    return d / f'{VERDICT_PREFIX}{machine_key()}.json' if d is not None else None
+def _verdict_path(export):
+    """The verdict file in the export's ``_precision/`` (created), or None when it cannot be made."""
+    d = export.side_base / '_precision'
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return d / f'{VERDICT_PREFIX}{machine_key()}.json'
 
 
 def _file_stats(infer_dir):
@@ -96,13 +109,15 @@ def _write(path, rec):
         log.debug('could not keep the bf16 verdict: %s', e)
 
 
-def stored_verdict(infer_dir):
-    """The kept verdict for this export on this machine, or None (none yet, or the model changed).
+def stored_verdict(export):
+    """The kept verdict for this export (an ``Export``) on this machine, or None (none yet, or the model
+    changed).
 
     Same file sizes and times as when it was measured: trusted as is. Otherwise the content hash decides
     (a copied or re-saved identical export keeps its verdict, with the new times written back).
     """
-    path = _verdict_path(infer_dir)
+    export = export if isinstance(export, Export) else open_export(export)
+    path, infer_dir = _verdict_path(export), export.dir
     rec = _read(path) if path is not None and path.is_file() else None
     if not rec or 'bf16' not in rec:
         return None
@@ -116,8 +131,11 @@ def stored_verdict(infer_dir):
     return rec
 
 
-def decide(infer_dir, threads=None, progress=False):
-    """Run the bf16 check on the export, say the verdict in one line, keep it; returns the record."""
+def decide(export, threads=None, progress=False):
+    """Run the bf16 check on the export (an ``Export``), say the verdict in one line, keep it; returns the
+    record."""
+    export = export if isinstance(export, Export) else open_export(export)
+    infer_dir = export.dir
     files = bf16_check.evidence_files()
     if not files:
         log.warning('no bf16 check crops in %s: running fp32', bf16_check.EVIDENCE_DIR)
@@ -128,8 +146,8 @@ def decide(infer_dir, threads=None, progress=False):
         log.debug('bf16 does not run for %s: %s', infer_dir, e)
         res = {'ran_bf16': False, 'ok': False, 'crops': [], 'error': str(e).splitlines()[0][:200] if str(e) else ''}
     rec = dict(res, bf16=bool(res['ok']), sha256=_content_hash(infer_dir), files=_file_stats(infer_dir),
-               tolerance=bf16_check.tolerance())
-    path = _verdict_path(infer_dir)
+               tolerance=tolerance())
+    path = _verdict_path(export)
     if path is not None:
         _write(path, rec)
     _say(rec, path)
@@ -163,12 +181,12 @@ def choose(precision, infer_dir, device='cpu', threads=None, engine='auto', fp16
         return precision
     if str(device or 'cpu').lower() != 'cpu' or not native_bf16():
         return 'fp32'
-    from .backends import auto_engine
-    if (auto_engine(infer_dir) if engine == 'auto' else engine) != 'openvino':  # bf16 runs on OpenVINO only
+    export = infer_dir if isinstance(infer_dir, Export) else open_export(infer_dir)
+    if (export.cpu_engine if engine == 'auto' else engine) != 'openvino':  # bf16 runs on OpenVINO only
         return 'fp32'
-    rec = stored_verdict(infer_dir)
+    rec = stored_verdict(export)
     if rec is not None:
-        log.debug('bf16 verdict for %s (kept): %s', infer_dir, 'bf16' if rec['bf16'] else 'fp32')
+        log.debug('bf16 verdict for %s (kept): %s', export.dir, 'bf16' if rec['bf16'] else 'fp32')
     else:
-        rec = decide(infer_dir, threads, progress)
+        rec = decide(export, threads, progress)
     return 'bf16' if rec['bf16'] else 'fp32'

@@ -4,8 +4,6 @@ Pixels in and out follow OpenCV: HxW gray, HxWx3 BGR or HxWx4 BGRA, uint8 or
 uint16 (float arrays in [0, 1] are accepted and returned as float32). The
 output keeps the input's channel layout and bit depth.
 """
-import hashlib
-import json
 import logging
 import math
 import os
@@ -14,11 +12,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from utils.fileio import cache_root as user_cache
+from utils.fileio import cache_root as user_cache, sha256_file
 from utils.img_io import chw_to_image, image_to_chw, pixel_max
 from utils.progress import Steps, bars_active, is_tty
+from utils.runtime_env import math_threads
 
-from .export import EXPORT_REV, export_static, is_infer_dir, load_info
+from .backends import DynamicBackend, PredictorBackend
+from .export import cached_export, open_cached_export, open_export  # noqa: F401 (cached_export: the API)
 from .memory import (DEFAULT_HEADROOM, DEFAULT_MAX_MEMORY, auto_tile, current_rss, format_bytes, parse_memory,
                      plan_tiles, release_freed_memory)
 from .precision import choose as choose_precision
@@ -61,26 +61,23 @@ def resolve_model(model, denoise_strength=None, progress=True, dni=None):
     ``dni=(other, weight)``: ESRGAN's network interpolation, ``weight * model + (1 - weight) * other``
     (``models.zoo.dni``; weights files and zoo names only, not export folders).
     """
-    from models import zoo  # lazy: the zoo may import weights on first use
-    if model is not None and (Path(model).exists() or os.sep in str(model) or Path(str(model)).suffix):
-        p = Path(model)
-        if not p.exists():
-            raise FileNotFoundError(f'{p}: no such model file or directory')
-        if denoise_strength is not None and not is_infer_dir(p):
-            log.warning('--denoise_strength applies to the zoo model realesr-general-x4v3 only; ignored for %s', p)
-    else:
-        name = model or zoo.DEFAULT_MODEL
-        if denoise_strength is not None and zoo.get_entry(name).name != zoo.GENERAL:
-            log.warning('--denoise_strength applies to %s only; ignored for %s', zoo.GENERAL, name)
-            denoise_strength = None  # as the official tool does
-        p = Path(zoo.resolve(name, denoise_strength=denoise_strength, progress=progress))
+    return _model_ref(model, denoise_strength, progress, dni).path
+
+
+def _model_ref(model, denoise_strength, progress, dni):
+    """The ``ModelRef`` to run (``models.zoo.resolve_model_ref``; with ``dni``: the interpolated weights)."""
+    from models import zoo
+    from models.zoo import ModelRef, parse_model_ref, resolve_model_ref
+    ref = resolve_model_ref(model, denoise_strength, progress=progress)
+    if ref.kind == 'bicubic':
+        raise ValueError(f'{ref.text}: bicubic is no network (give a zoo name, a weights file or an export folder)')
     if dni is None:
-        return p
+        return ref
     other, weight = dni
-    for m in (p, Path(str(other))):
-        if is_infer_dir(m):
-            raise ValueError(f'{m}: an exported graph cannot be interpolated (DNI): use its weights file')
-    return Path(zoo.dni(p, other, weight, progress=progress))
+    for r in (ref, parse_model_ref(other)):
+        if r.kind in ('export', 'onnx', 'bicubic'):
+            raise ValueError(f'{r.path or r.text}: an exported graph cannot be interpolated (DNI): use its weights file')
+    return ModelRef('weights', Path(zoo.dni(ref.path, other, weight, progress=progress)), None, ref.text)
 
 
 def dni_pair(model, dni_weight):
@@ -96,15 +93,6 @@ def dni_pair(model, dni_weight):
     if abs(wa + wb - 1.0) > 1e-6:
         raise ValueError(f'dni_weight {list(dni_weight)}: the two weights must add up to 1')
     return model[0], (model[1], wa)
-
-
-def _file_key(path, arch_override):
-    import paddle
-    from utils.fileio import sha256_file
-    h = hashlib.sha256(sha256_file(path).encode())
-    h.update(json.dumps(arch_override or {}, sort_keys=True).encode())
-    h.update(paddle.__version__.encode())
-    return h.hexdigest()[:20]
 
 
 def check_tile(tile):
@@ -129,47 +117,44 @@ def check_tile(tile):
     return value
 
 
-def cached_export(weights, arch_override=None, cache_root=None, progress=False):
-    """Export ``weights`` once to ``<cache>/infer/<sha>/`` and return that directory."""
-    import models
-    out = Path(cache_root or user_cache()) / 'infer' / _file_key(weights, arch_override)
-    if is_infer_dir(out) and (load_info(out) or {}).get('export_rev') == EXPORT_REV:
-        return out
-    net, arch = models.load_network(weights, arch=arch_override)  # a bad file fails here, before any output
-    log.info('exporting %s for Paddle Inference into %s (once per weights file)', weights, out)
-    with Steps(f'{Path(weights).name}: one-time export', 1, progress) as bar:
-        bar.step('tracing and saving the static graph')
-        return export_static(net, arch, out, source=weights)
-
-
 def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precision, progress, cache_root,
            engine, dni=None):
-    """``(model path, arch, backend)``: the weights resolved (``dni``: interpolated), exported when needed,
-    and loaded."""
-    from .backends import DynamicBackend, PredictorBackend
-    path = resolve_model(model, denoise_strength, progress, dni=dni)
-    if path.suffix.lower() == '.onnx':  # tools/export_onnx.py output, run by onnxruntime
+    """``(model path, arch, backend, scale, mod)``: the model reference resolved (``dni``: interpolated),
+    exported when needed, and loaded.
+
+    The path from here to a ready predictor enters each module once and climbs back up once:
+    ``models.zoo`` (the reference) -> ``utils.fileio`` (the weights and their sha256) ->
+    ``utils.runtime_env`` (threads), then ``inference.export`` (the cached export, read once into an
+    ``Export``) -> ``inference.precision`` -> ``inference.backends`` (tests/inference/test_call_path.py).
+    """
+    import models
+    ref = _model_ref(model, denoise_strength, progress, dni)
+    path = ref.path
+    if ref.kind == 'onnx':  # tools/export_onnx.py output, run by onnxruntime
         from .onnx_backend import OnnxBackend
         onnx = OnnxBackend(path, threads)
-        return path, onnx.info['arch'], onnx
-    if is_infer_dir(path):
-        if backend == 'dynamic':
-            raise ValueError(f'{path} is an exported static graph: it runs with the predictor backend only')
-        info = load_info(path)
-        if info is None:
-            raise ValueError(f'{path}: no model_info.json beside inference.pdmodel (export with tools/export_model.py)')
-        precision = choose_precision(precision, path, device, threads, engine, fp16, progress)
-        return path, info['arch'], PredictorBackend(path, device, threads, fp16, precision, engine=engine)
-    if backend == 'dynamic':
-        import models
+        arch = onnx.info['arch']
+        return path, arch, onnx, models.net_scale(arch), models.pad_multiple(arch)
+    if ref.kind != 'export' and backend == 'dynamic':
         if precision not in (None, 'fp32'):
             log.warning('%s runs on the predictor (tools/infer.py) only: the dynamic graph runs fp32', precision)
         net, arch = models.load_network(path, arch=arch)
-        return path, arch, DynamicBackend(net, device, fp16)
-    infer_dir = cached_export(path, arch, cache_root, progress)
-    precision = choose_precision(precision, infer_dir, device, threads, engine, fp16, progress)
-    return path, load_info(infer_dir)['arch'], PredictorBackend(infer_dir, device, threads, fp16, precision,
-                                                                engine=engine)
+        return path, arch, DynamicBackend(net, device, fp16), models.net_scale(arch), models.pad_multiple(arch)
+    if ref.kind != 'export':  # a weights file: exported once into the cache, under its sha256
+        root, digest = cache_root or user_cache(), sha256_file(path)
+    threads = threads or math_threads()
+    if ref.kind == 'export':
+        if backend == 'dynamic':
+            raise ValueError(f'{path} is an exported static graph: it runs with the predictor backend only')
+        export = open_export(path)
+        if not export.info:
+            raise ValueError(f'{path}: no model_info.json beside inference.pdmodel (export with tools/export_model.py)')
+    else:
+        export = open_cached_export(path, arch, root, progress, digest=digest)
+    precision = choose_precision(precision, export, device, threads, engine, fp16, progress)
+    info = export.info
+    backend = PredictorBackend(export, device, threads, fp16, precision, engine=engine)
+    return path, info['arch'], backend, int(info['scale']), int(info['mod'])
 
 
 def _gather(bands, convert, rows_total):
@@ -238,11 +223,9 @@ class Upscaler:
         self.max_memory = DEFAULT_MAX_MEMORY if max_memory is None else parse_memory(max_memory)
         self._default_budget = max_memory is None
         model, dni = dni_pair(model, dni_weight)
-        self.model_path, self.arch, self.backend = _setup(model, device, backend, fp16, threads, denoise_strength,
-                                                          arch, precision, progress, cache_root, engine, dni)
-        import models
-        self.scale = models.net_scale(self.arch)
-        self.mod = models.pad_multiple(self.arch)
+        self.model_path, self.arch, self.backend, self.scale, self.mod = _setup(
+            model, device, backend, fp16, threads, denoise_strength, arch, precision, progress, cache_root, engine,
+            dni)
         self.device = device
         self.tile, self.tile_pad, self.pre_pad = tile, int(tile_pad), int(pre_pad)
         self.alpha_upsampler = alpha_upsampler
@@ -279,14 +262,45 @@ class Upscaler:
         return plan.tile
 
     def _padded(self, x):
-        c, h, w = x.shape
+        """(C,H,W) or (N,C,H,W) with ``pre_pad`` and then up to multiples of ``mod`` at the bottom and right."""
+        h, w = x.shape[-2:]
+        lead = ((0, 0),) * (x.ndim - 2)
         if self.pre_pad:
-            x = np.pad(x, ((0, 0), (0, self.pre_pad), (0, self.pre_pad)),
+            x = np.pad(x, lead + ((0, self.pre_pad), (0, self.pre_pad)),
                        mode='reflect' if self.pre_pad < min(h, w) else 'edge')
-        ph, pw = (-x.shape[1]) % self.mod, (-x.shape[2]) % self.mod
+        ph, pw = (-x.shape[-2]) % self.mod, (-x.shape[-1]) % self.mod
         if ph or pw:
-            x = np.pad(x, ((0, 0), (0, ph), (0, pw)), mode='reflect' if max(ph, pw) < min(h, w) else 'edge')
+            x = np.pad(x, lead + ((0, ph), (0, pw)), mode='reflect' if max(ph, pw) < min(h, w) else 'edge')
         return x
+
+    def batch_fits(self, n, h, w, outscale=None):
+        """True when ``n`` images of ``h`` x ``w`` can go through the model in one forward and come out as
+        ``upscale`` makes them one by one: the predictor, no ``pre_pad``, no final resize, and one tile holds
+        all ``n`` (a fixed tile not smaller than the image; with ``tile='auto'``, the memory plan of an input
+        ``n`` images high needs no tiles)."""
+        if self.backend.name != 'predictor' or self.pre_pad:
+            return False
+        scale = outscale or self.outscale
+        if scale and abs(scale - self.scale) > 1e-9:
+            return False
+        hp, wp = h + (-h) % self.mod, w + (-w) % self.mod
+        if self.tile != 'auto':
+            return not 0 < self.tile < max(hp, wp)
+        return not self._pick_tile(hp * n, wp)
+
+    def upscale_batch(self, images, outscale=None):
+        """Upscale a list of images; same-size BGR images that ``batch_fits`` go through the model in one
+        forward (small video frames on the predictor), others one by one with ``upscale``. Returns the
+        list of outputs, each as ``upscale`` returns it."""
+        images = [np.asarray(img) for img in images]
+        first = images[0] if images else None
+        if (len(images) < 2 or first.ndim != 3 or first.shape[2] != 3
+                or any(img.shape != first.shape or img.dtype != first.dtype for img in images)
+                or not self.batch_fits(len(images), *first.shape[:2], outscale)):
+            return [self.upscale(img, outscale) for img in images]
+        h, w, s = first.shape[0], first.shape[1], self.scale
+        y = self.backend.forward(self._padded(np.stack([image_to_chw(img) for img in images])))
+        return [chw_to_image(yi[:, :h * s, :w * s], first.dtype) for yi in y]
 
     def bands(self, x, fixed=0, stream=None):
         """Upscale (C,H,W) float32 RGB in [0,1]; yield ``(r0, rows)``: (C, n, W*s) float32 (unclipped) HR rows

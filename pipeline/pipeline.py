@@ -48,16 +48,16 @@ def check_outputs(settings):
 
 def check_compare(compare):
     """Every --compare model is an existing file or folder (an export) or a model-zoo name."""
-    from models.zoo import get_entry, looks_like_path
+    from models.zoo import MissingModelFile, ModelRefError, parse_model_ref
     for name, model in compare.items():
-        if Path(model).exists():
-            continue
-        if looks_like_path(model):
-            raise DomainError(f'--compare {name}={model}: no such file')
         try:
-            get_entry(model)
-        except KeyError as exc:
-            raise DomainError(f'--compare {name}={model}: {exc.args[0]}') from None
+            kind = parse_model_ref(model).kind
+        except MissingModelFile:
+            raise DomainError(f'--compare {name}={model}: no such file') from None
+        except ModelRefError as exc:
+            raise DomainError(f'--compare {name}={model}: {exc}') from None
+        if kind == 'bicubic':
+            raise DomainError(f'--compare {name}={model}: bicubic is always in the comparison')
 
 
 def _commands(ctx):

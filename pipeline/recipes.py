@@ -44,14 +44,15 @@ def parse_budget(text):
 
 def resolve_base(base):
     """``(weights path, arch, kind, label)`` of --base (a zoo name above or a weights file)."""
-    from models.zoo import resolve
+    from models.zoo import ModelRefError, resolve_model_ref
     key = str(base).strip().lower().replace('_', '-')
-    if key in ZOO_BASES:
-        path = resolve(key)
-    else:
-        path = Path(base).expanduser()
-        if not path.is_file():
-            raise RecipeError(f'--base {base}: not realesr-animevideov3, realesrgan-x4plus or a weights file')
+    try:
+        ref = resolve_model_ref(key if key in ZOO_BASES else base)
+    except ModelRefError:
+        ref = None
+    if ref is None or ref.kind not in ('zoo', 'weights') or (ref.kind == 'zoo' and key not in ZOO_BASES):
+        raise RecipeError(f'--base {base}: not realesr-animevideov3, realesrgan-x4plus or a weights file')
+    path = ref.path
     try:
         from models import read_checkpoint
         _, arch = read_checkpoint(path, 'params_ema')

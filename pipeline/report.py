@@ -1,8 +1,6 @@
 """Stage 7: ``WORK/report.md`` and the self-contained ``WORK/report.html``."""
 import json
-import re
 import shlex
-from pathlib import Path
 
 from evaluation.evaluator import input_note, texture_note
 
@@ -10,40 +8,25 @@ from .context import STAGES
 from .doc import Doc
 from .select import DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE
 
-_LOSS = re.compile(r'iter\s+(\d+)/\d+\].*?it/s eta \S+ (.*)$')
-_VAL = re.compile(r'validation iter (\d+) on \d+ images: (.*)$')
-
-
 def parse_train_log(path):
-    """``(losses {name: [(iter, value)]}, val {metric: [(iter, value)]})`` from the trainer's log file."""
-    losses, val = {}, {}
-    for line in Path(path).read_text().splitlines():
-        m = _LOSS.search(line)
-        if m:
-            it = int(m.group(1))
-            for k, v in re.findall(r'(\w+): ([-\d.e+]+)', m.group(2)):
-                losses.setdefault(k, []).append((it, float(v)))
-            continue
-        m = _VAL.search(line)
-        if m:
-            for k, v in re.findall(r'(\w+) ([-\d.]+) \(best', m.group(2)):
-                val.setdefault(k, []).append((int(m.group(1)), float(v)))
-    return losses, val
+    """``(losses {name: [(iter, value)]}, val {metric: [(iter, value)]})`` from the trainer's ``metrics.jsonl``."""
+    from training.metrics_log import read_metrics, series
+    return series(read_metrics(path))
 
 
-def plot_curves(log_file, selection, out_png):
+def plot_curves(metrics_file, selection, out_png):
     """Losses over iterations, and the held-out PSNR and detail ratio of each checkpoint."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    losses, _ = parse_train_log(log_file) if log_file and Path(log_file).is_file() else ({}, {})
+    losses, _ = parse_train_log(metrics_file) if metrics_file else ({}, {})
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))
     for k, pts in sorted(losses.items()):
         if k.startswith('l_') and pts:
             a.plot(*zip(*pts), label=k)
     a.set_xlabel('iteration')
     a.set_yscale('log')
-    a.set_title('training losses (trainer log)')
+    a.set_title('training losses (metrics.jsonl)' if losses else 'training losses (no metrics.jsonl)')
     if losses:
         a.legend(fontsize=8)
     summ, cand = selection['summary'], selection['candidates']
@@ -97,12 +80,30 @@ def _fmt_time(s):
     return f'{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s' if s >= 3600 else f'{s // 60}m{s % 60:02d}s'
 
 
+def _stages(d, st, ft, commands):
+    """The stage table (wall time, the command that reproduces each stage); returns the seconds before the report."""
+    d.h(2, 'Stages')
+    total = 0.0
+    trows = []
+    for s in STAGES:
+        rec = st.get(s)
+        secs = rec['seconds'] if rec else None
+        total += secs or 0.0
+        trows.append([s, _fmt_time(secs) if secs is not None else '(this stage)', f'`{commands.get(s, "")}`'])
+    d.table(['stage', 'wall time', 'command that reproduces it'], trows)
+    d.p(f'Total before the report: {_fmt_time(total)}. Finetune: {ft["iters"]} iterations with '
+        f'`options/{ft["template"]}` ({ft["plan"]["how"]}' +
+        (f', {ft["plan"]["s_per_iter"]:.3f} s/iteration measured' if 's_per_iter' in ft['plan'] else '') + ').')
+    return total
+
+
 def build(ctx, part, commands):
     st = ctx.state.data['stages']
     res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
     ft = st['finetune']['info']
     exp_dir = ctx.out('finetune') / 'experiments' / 'finetune'
-    plot_curves(exp_dir / ft['log'] if ft.get('log') else None, res['selection'], part / 'curves.png')
+    from training.metrics_log import FILE_NAME
+    plot_curves(exp_dir / FILE_NAME, res['selection'], part / 'curves.png')
     (part / 'sheet.png').write_bytes((ctx.out('evaluate') / 'sheet.png').read_bytes())
     summ, exported = res['summary'], res['exported']
     d = Doc()
@@ -170,18 +171,7 @@ def build(ctx, part, commands):
             [[r['image'], r.get('input_detail')] + [r.get(f'{n}_{k}') for n in names
                                                      for k in ('psnr', 'ssim', 'niqe', 'detail')]
              for r in res['rows']])
-    d.h(2, 'Stages')
-    total = 0.0
-    trows = []
-    for s in STAGES:
-        rec = st.get(s)
-        secs = rec['seconds'] if rec else None
-        total += secs or 0.0
-        trows.append([s, _fmt_time(secs) if secs is not None else '(this stage)', f'`{commands.get(s, "")}`'])
-    d.table(['stage', 'wall time', 'command that reproduces it'], trows)
-    d.p(f'Total before the report: {_fmt_time(total)}. Finetune: {ft["iters"]} iterations with '
-        f'`options/{ft["template"]}` ({ft["plan"]["how"]}' +
-        (f', {ft["plan"]["s_per_iter"]:.3f} s/iteration measured' if 's_per_iter' in ft['plan'] else '') + ').')
+    total = _stages(d, st, ft, commands)
     (part / 'report.md').write_text(d.markdown())
     (part / 'report.html').write_text(d.html('Domain finetune report'))
     return {'total_before_report_s': round(total, 1)}

@@ -1,19 +1,15 @@
 """Stages 4-6: finetune (train.py in a subprocess, resumable), evaluate and choose, export."""
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 from .context import ROOT, DomainError
 
 EXP_NAME = 'finetune'
-_CKPT_RE = re.compile(r'^net_g_(\d+)\.pdparams$')
-_ITER_LINE = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*\[epoch\s+\d+ iter\s+(\d+)/')
 
 
 def _base(ctx):
@@ -71,16 +67,13 @@ def _train(opt_path, log_to=None, auto_resume=True):
     return subprocess.run(cmd, cwd=ROOT, stdout=log_to, stderr=log_to, env=env).returncode
 
 
-def seconds_per_iter(log_file):
-    """Mean wall time between logged iterations after the first two (startup and the first step excluded)."""
-    pts = []
-    for line in Path(log_file).read_text().splitlines():
-        m = _ITER_LINE.match(line)
-        if m:
-            pts.append((datetime.strptime(m.group(1), '%Y-%m-%d %H:%M:%S,%f').timestamp(), int(m.group(2))))
-    pts = [p for p in pts if p[1] >= 2]
+def seconds_per_iter(metrics_file):
+    """Mean wall time between logged iterations after the first two (startup and the first step excluded),
+    from the trainer's ``metrics.jsonl``."""
+    from training.metrics_log import read_metrics
+    pts = [(r['time'], r['iter']) for r in read_metrics(metrics_file) if r['kind'] == 'train' and r['iter'] >= 2]
     if len(pts) < 2 or pts[-1][1] == pts[0][1]:
-        raise DomainError(f'{log_file}: the warm-up logged too few iterations to time', code=1)
+        raise DomainError(f'{metrics_file}: the warm-up logged too few iterations to time', code=1)
     return (pts[-1][0] - pts[0][0]) / (pts[-1][1] - pts[0][1])
 
 
@@ -113,11 +106,12 @@ def plan_iterations(ctx, part):
         with open(part / 'warmup' / 'console.log', 'w') as fh:
             rc = _train(wopt, log_to=fh, auto_resume=False)
         wall = time.perf_counter() - t0
-        logs = sorted((part / 'warmup' / 'experiments' / EXP_NAME).glob('train_*.log'))
-        if rc != 0 or not logs:
+        from training.metrics_log import FILE_NAME
+        metrics = part / 'warmup' / 'experiments' / EXP_NAME / FILE_NAME
+        if rc != 0 or not metrics.is_file():
             tail = (part / 'warmup' / 'console.log').read_text().strip().splitlines()[-1:]
             raise DomainError(f'the warm-up training failed (exit {rc}): {" ".join(tail)}', code=1)
-        spi = seconds_per_iter(logs[-1])
+        spi = seconds_per_iter(metrics)
         iters = max(1, int(0.9 * (budget - wall) / spi))
         shutil.rmtree(part / 'warmup')
         plan = {'iters': iters, 'how': f'--budget {ctx.s.budget}', 'budget_s': budget, 'warmup_iters': n,
@@ -130,12 +124,8 @@ def plan_iterations(ctx, part):
 
 def checkpoints(exp_dir):
     """{iteration: path} of the saved generators (EMA weights inside), in iteration order."""
-    found = {}
-    for p in (Path(exp_dir) / 'models').glob('net_g_*.pdparams'):
-        m = _CKPT_RE.match(p.name)
-        if m:
-            found[int(m.group(1))] = p
-    return dict(sorted(found.items()))
+    from training.checkpoints import CheckpointManager
+    return CheckpointManager(exp_dir).net_files('g')
 
 
 def run_finetune(ctx, part):

@@ -2,8 +2,8 @@
 
     python tools/make_contact_sheet.py --input HR_DIR --output sheet.png
 
-Without ``--input`` it reads the development photos in ``../shared/data/hr`` (beside the repository) and
-writes ``docs/degradation_contact_sheet.png``.
+Both are required: any folder of HR photos, any PNG path (the sheet in ``docs/`` is written only when asked
+for by name).
 
 Each row: a 256x256 centre crop of a photo, its LQ (x4 degraded by
 ``data.pipeline.degrade_image`` with seed = row index, enlarged with nearest
@@ -63,9 +63,8 @@ SHEET_NAMES = 'baboon,building,butterfly,coffee,face,xmp_test'
 
 def main():
     ap = ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--input', default=str(ROOT.parent / 'shared' / 'data' / 'hr'), help='folder of HR photos')
-    ap.add_argument('--output', default=str(ROOT / 'docs' / 'degradation_contact_sheet.png'),
-                    help='the PNG to write')
+    ap.add_argument('--input', required=True, help='folder of HR photos')
+    ap.add_argument('--output', required=True, help='the PNG to write')
     ap.add_argument('--names', default=None,
                     help='comma-separated photo stems to use (missing ones are skipped); default: the sheet\'s six '
                          'photos when the folder has them, else its first six images')

@@ -13,6 +13,7 @@ import numpy as np
 from .state_io import load_state, save_state
 
 _STATE_RE = re.compile(r'^(\d+)\.pdstates$')
+_NET_RE = re.compile(r'^net_([a-z]+)_(\d+)\.pdparams$')  # net_path's names of an iteration (not 'best')
 
 
 def to_numpy_state(layer):
@@ -76,6 +77,7 @@ class CheckpointManager:
         self.logger = logger
 
     def net_path(self, which, it):
+        """``models/net_<which>_<it>.pdparams``; ``it='best'`` names the best validated one (``net_g_best``)."""
         return self.models_dir / f'net_{which}_{it}.pdparams'
 
     def state_path(self, it):
@@ -91,6 +93,15 @@ class CheckpointManager:
         state = dict(state, iter=int(it), nets=sorted(nets))
         save_state(self.state_path(it), state)
         self.prune()
+
+    def net_files(self, which='g'):
+        """``{iteration: path}`` of the saved ``net_<which>_<iter>.pdparams`` files, in iteration order
+        (the generators hold the EMA weights too)."""
+        if not self.models_dir.is_dir():
+            return {}
+        found = {int(m.group(2)): p for p in self.models_dir.iterdir()
+                 if (m := _NET_RE.match(p.name)) and m.group(1) == which}
+        return dict(sorted(found.items()))
 
     def saved_iters(self):
         if not self.states_dir.is_dir():

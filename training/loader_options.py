@@ -1,18 +1,19 @@
-"""The loader keys of a ``datasets:`` section, with their defaults: the keys ``training.data_setup``'s
-loaders read from the section, which the options schema (``training.schema``) accepts beside the
-dataset's own keys and fills in."""
-from dataclasses import dataclass
-from typing import Optional
+"""The loader keys of a ``datasets:`` section: the keys ``training.data_setup``'s loaders and pair maker
+read from the section, not the dataset. ``training.schema`` accepts them beside the dataset's own keys
+and fills in their defaults; where a dataset takes a key of the same name (``PairedImageDataset``'s
+``gt_size``), these limits apply to it too."""
+from .fields import Field
 
+# the pair maker's crop after the degradation (GT pixels); also a top-level option
+# (``training.options.SCHEMA``, BasicSR's place for it), where it wins over the dataset section's
+GT_SIZE = Field('int', None, min=1)
 
-@dataclass(frozen=True)
-class LoaderOptions:
-    """The keys of a ``datasets:`` section that the loader and the pair maker read, not the dataset
-    (``training.schema`` accepts them beside the dataset's own keys, with these defaults)."""
-    name: Optional[str] = None
-    phase: Optional[str] = None               # set from the section: train or val
-    batch_size_per_gpu: int = 1
-    num_worker_per_gpu: int = 0
-    use_shuffle: bool = True
-    dataset_enlarge_ratio: int = 1
-    gt_size: Optional[int] = None              # the pair maker's crop after the degradation
+LOADER = {
+    'name': Field('str', None),
+    'phase': Field('str', None),  # set from the section: train or val
+    'batch_size_per_gpu': Field('int', 1, min=1),
+    'num_worker_per_gpu': Field('int', 0, min=0, max=64),
+    'use_shuffle': Field('bool', True),
+    'dataset_enlarge_ratio': Field('int', 1, min=1),
+    'gt_size': GT_SIZE,
+}

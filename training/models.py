@@ -27,18 +27,22 @@ def check_pretrained_weights(opt, progress=True):
     there yet. Returns one line per weight that cannot be had, naming the option and
     the fix; an empty list when all is well.
     """
-    from models.zoo import cached_paths, get_entry, looks_like_path, resolve
+    from models.zoo import ModelRefError, cached_paths, fetch_entry, parse_model_ref, resolve
     problems = []
     path = opt.get('path') or {}
     for key, what in (('pretrain_network_g', 'start from random weights'),
                       ('pretrain_network_d', 'train the discriminator from scratch')):
         name = path.get(key)
-        if not name or looks_like_path(name) or _is_file(name):
-            continue  # files are checked with the options
         try:
-            resolve(name, progress=progress)
+            ref = parse_model_ref(name) if name else None
+        except ModelRefError:
+            ref = None  # a missing file or an unknown name: the options check says so
+        if ref is None or ref.kind != 'zoo':
+            continue  # files are checked with the options
+        entry = ref.entry
+        try:
+            fetch_entry(entry, progress=progress)
         except Exception as exc:  # DownloadError, FileNotFoundError, ValueError: one line each
-            entry = get_entry(name)
             problems.append(f'path.{key}: {entry.name} is not cached and cannot be fetched ({_one_line(exc)}); '
                             f'fix: run `python tools/download_models.py --names {entry.name}` where the internet '
                             f'is reachable and copy {cached_paths(entry)[0]} to this machine, point path.{key} to '

@@ -1,11 +1,12 @@
-"""Training log lines (console + file) and VisualDL scalars, with iter/s and ETA."""
+"""Training log lines (console + file), VisualDL scalars and ``metrics.jsonl`` records, with iter/s and ETA."""
 import datetime
 import time
 
 
 class MessageLogger:
-    def __init__(self, logger, total_iter, start_iter=0, print_freq=100, vdl_dir=None, debug=False):
+    def __init__(self, logger, total_iter, start_iter=0, print_freq=100, vdl_dir=None, debug=False, metrics=None):
         self.logger = logger
+        self.metrics = metrics  # a training.metrics_log.MetricsLog, or None
         self.total_iter = int(total_iter)
         self.start_iter = int(start_iter)
         self.print_freq = 1 if debug else max(1, int(print_freq))
@@ -45,6 +46,8 @@ class MessageLogger:
         msg = (f'[epoch {epoch:3d} iter {it:7d}/{self.total_iter}] lr:({lr_s}) {ips:.3f} it/s eta {eta_s} ' +
                ' '.join(f'{k}: {v:.4e}' for k, v in avg.items()))
         self.logger.info(msg)
+        if self.metrics is not None:
+            self.metrics.write('train', it, epoch, lr=list(lrs), losses=avg, it_per_s=ips)
         if self.writer is not None:
             for k, v in avg.items():
                 self.writer.add_scalar(tag=f'losses/{k}', step=it, value=v)

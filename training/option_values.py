@@ -1,31 +1,26 @@
-"""Value ranges, choices and paths of the training options, checked once the types are right
-(``training.options``).
+"""What training adds to the options it reads from constructors (``training.schema``), and the checks
+that involve more than one option.
 
-A zero batch, a negative crop or a NaN learning rate is reported with its key path before
-anything is built, instead of surfacing later as an internal Paddle error.
+A zero batch, a negative crop or a NaN learning rate is reported with its key path before anything
+is built, instead of surfacing later as an internal Paddle error. The trainer's own settings carry
+their limits in their ``Field`` (``training.options.SCHEMA``), the loader keys in
+``training.loader_options``.
 """
+from .fields import Field
 
-# key path -> (lowest, highest), None = unbounded; 'datasets.*' is every dataset section
-RANGES = {
-    'scale': (1, 8), 'gt_size': (1, None), 'queue_size': (0, None), 'manual_seed': (0, None),
-    'datasets.*.batch_size_per_gpu': (1, None), 'datasets.*.num_worker_per_gpu': (0, 64),
-    'datasets.*.dataset_enlarge_ratio': (1, None), 'datasets.*.gt_size': (1, None),
-    'datasets.*.crop_pad_size': (1, None), 'datasets.*.scale': (1, 8),
-    'train.total_iter': (1, 10 ** 9), 'train.ema_decay': (0, 1), 'train.net_d_iters': (1, None),
-    'train.net_d_init_iters': (0, None), 'train.nan_max_consecutive': (1, None), 'train.grad_clip': (0, None),
-    'train.optim_g.lr': (0, None), 'train.optim_d.lr': (0, None), 'train.scheduler.gamma': (0, None),
-    'val.val_freq': (1, None), 'val.max_images': (1, None),
-    'logger.print_freq': (1, None), 'logger.save_checkpoint_freq': (0, None), 'logger.keep_last': (0, None),
+# kind of ``type:`` section -> {constructor option: the range, choices or path training requires}
+LIMITS = {
     # network sizes: 16x the published models (64 features, 23 RRDB blocks, 32 SRVGG convs, 32 growth
     # channels); num_feat 100000 reached Paddle's allocator as a C++ error wall
-    'network_g.num_feat': (1, 1024), 'network_g.num_block': (1, 368), 'network_g.num_conv': (1, 512),
-    'network_g.num_grow_ch': (1, 512), 'network_d.num_feat': (1, 1024),
+    'network': {'num_feat': Field(min=1, max=1024), 'num_block': Field(min=1, max=368),
+                'num_conv': Field(min=1, max=512), 'num_grow_ch': Field(min=1, max=512)},
+    'dataset': {'crop_pad_size': Field(min=1), 'scale': Field(min=1, max=8),
+                'dataroot_gt': Field(exists='dir'), 'dataroot_lq': Field(exists='dir'),
+                'meta_info': Field(exists='file')},
+    'loss': {'reduction': Field(choices=('mean', 'sum'))},  # a loss must give one number
+    'optimizer': {'lr': Field(min=0)},
+    'scheduler': {'gamma': Field(min=0)},
 }
-
-# key path -> the values training takes where the constructor takes more (a loss must give one number)
-CHOICES = {'train.*.reduction': ('mean', 'sum')}
-# key path -> what must exist on disk when the key is set (for a list: every item)
-EXISTS = {'datasets.*.dataroot_gt': 'dir', 'datasets.*.dataroot_lq': 'dir', 'datasets.*.meta_info': 'file'}
 
 
 def walk(node, parts, path=''):
@@ -39,19 +34,8 @@ def walk(node, parts, path=''):
         yield from walk(node[k], parts[1:], f'{path}.{k}' if path else str(k))
 
 
-def check_ranges(opt, problems):
-    """Append a problem (with its key path) for every number outside its range in ``RANGES``."""
-    for spec, (lo, hi) in RANGES.items():
-        for path, v in walk(opt, spec.split('.'), ''):
-            if not isinstance(v, (int, float)) or isinstance(v, bool):
-                continue  # unset, or its type is reported already
-            if (lo is not None and v < lo) or (hi is not None and v > hi):
-                want = f'>= {lo}' if hi is None else f'between {lo} and {hi}'
-                problems.append(f'{path}: must be {want}, got {v!r}')
-    for spec, allowed in CHOICES.items():
-        for path, v in walk(opt, spec.split('.'), ''):
-            if v is not None and v not in allowed:
-                problems.append(f'{path}: {v!r} is not one of {list(allowed)}')
+def check_across(opt, problems):
+    """The checks of one option against another: the experiment name, crops that are multiples of the scale."""
     check_name(opt.get('name'), problems)
     scale = opt.get('scale')
     sizes = list(walk(opt, ['gt_size'], '')) + list(walk(opt, ['datasets', '*', 'gt_size'], ''))
@@ -68,13 +52,3 @@ def check_name(name, problems):
     if (not name.strip() or name in ('.', '..') or any(c in name for c in '/\\')
             or any(ord(c) < 32 for c in name)):
         problems.append(f'name: must be one folder name (no /, \\, .. or control characters), got {name[:80]!r}')
-
-
-def check_paths(opt, problems):
-    """Append ``key: dir not found: X`` for every path in ``EXISTS`` that is set but absent."""
-    from pathlib import Path
-    for spec, kind in EXISTS.items():
-        for path, v in walk(opt, spec.split('.'), ''):
-            for item in (v if isinstance(v, (list, tuple)) else [] if v is None else [v]):
-                if not Path(str(item)).exists():
-                    problems.append(f'{path}: {kind} not found: {item}')

@@ -4,7 +4,8 @@
 ``OptionsError`` listing every problem with its key path (unknown keys, wrong
 types, missing files) before anything is built or trained.
 
-The trainer's own settings are the ``SCHEMA`` below. The ``type:`` sections (networks,
+The trainer's own settings are the ``SCHEMA`` below: each a ``training.fields.Field`` holding its
+kind, default, range, choices and path check. The ``type:`` sections (networks,
 losses, datasets, scheduler, optimisers) have no schema here: ``training.schema`` derives
 theirs from the constructors, and the trainer builds them through the same ``schema.build``.
 """
@@ -17,26 +18,15 @@ import yaml
 from utils.yaml_bounded import YAMLTooLarge, safe_load_bounded
 
 from . import basicsr_compat
-from .schema import Param, check_param, check_value, coerce_number, validate as validate_section
+from .fields import Field as F, check_field, coerce_number  # F: the one field type, short for the tables
+from .loader_options import GT_SIZE
+from .schema import validate as validate_section
 
 
 class OptionsError(ValueError):
     def __init__(self, source, problems):
         self.problems = list(problems)
         super().__init__(f'{source}: ' + '; '.join(self.problems))
-
-
-class F:
-    """One option field: accepted kind, default, and checks."""
-
-    def __init__(self, kind, default=None, required=False, choices=None, exists=None, children=None, free=False):
-        self.kind = kind          # 'int', 'float', 'bool', 'str', 'list', 'dict', 'any', 'num_or_str'
-        self.default = default
-        self.required = required
-        self.choices = choices
-        self.exists = exists      # 'file', 'dir', 'path' (file or dir) checked when set
-        self.children = children  # schema for dict fields
-        self.free = free          # dict without fixed keys
 
 
 # option key -> the loss types it takes (the first is the default) and, for the detail losses, the
@@ -61,12 +51,12 @@ METRIC = {'type': F('str', None, choices=('calculate_psnr', 'calculate_ssim', 'p
 SCHEMA = {
     'name': F('str', required=True),
     'model_type': F('str', 'RealESRGANModel', choices=('RealESRNetModel', 'RealESRGANModel')),
-    'scale': F('int', 4),
+    'scale': F('int', 4, min=1, max=8),
     'device': F('str', 'auto', choices=('auto', 'cpu', 'gpu')),
-    'manual_seed': F('int', 0),
+    'manual_seed': F('int', 0, min=0),
     'high_order_degradation': F('bool', True),
-    'gt_size': F('int', None),
-    'queue_size': F('int', 180),
+    'gt_size': GT_SIZE,
+    'queue_size': F('int', 180, min=0),
     # BasicSR places these at the top level; they may also sit in `degradation:` (top level wins)
     'l1_gt_usm': F('bool', None), 'percep_gt_usm': F('bool', None), 'gan_gt_usm': F('bool', None),
     'degradation': F('dict', {}, free=True),
@@ -85,24 +75,25 @@ SCHEMA = {
         'experiments_root': F('str', 'experiments'),
     }),
     'train': F('dict', required=True, children={
-        'ema_decay': F('float', 0.999),
+        'ema_decay': F('float', 0.999, min=0, max=1),
         'optim_g': F('dict', {}, free=True), 'optim_d': F('dict', {}, free=True),
         'scheduler': F('dict', {}, free=True),
-        'total_iter': F('int', required=True), 'warmup_iter': F('int', -1),
+        'total_iter': F('int', required=True, min=1, max=10 ** 9), 'warmup_iter': F('int', -1),
         **{k: F('dict', None, free=True) for k in LOSS_SLOTS},
-        'net_d_iters': F('int', 1), 'net_d_init_iters': F('int', 0),
-        'grad_clip': F('float', None), 'use_amp': F('bool', False),
-        'nan_max_consecutive': F('int', 5),
+        'net_d_iters': F('int', 1, min=1), 'net_d_init_iters': F('int', 0, min=0),
+        'grad_clip': F('float', None, min=0), 'use_amp': F('bool', False),
+        'nan_max_consecutive': F('int', 5, min=1),
         'teacher_backend': F('str', 'auto', choices=('auto', 'predictor', 'dynamic')),
     }),
     'val': F('dict', None, children={
-        'val_freq': F('int', 5000), 'save_img': F('bool', True), 'suffix': F('str', None),
+        'val_freq': F('int', 5000, min=1), 'save_img': F('bool', True), 'suffix': F('str', None),
         'val_at_start': F('bool', False),
-        'max_images': F('int', None), 'metrics': F('dict', {}, free=True),
+        'max_images': F('int', None, min=1), 'metrics': F('dict', {}, free=True),
     }),
     'logger': F('dict', {}, children={
-        'print_freq': F('int', 100), 'save_checkpoint_freq': F('int', 5000), 'use_tb_logger': F('bool', True),
-        'keep_last': F('int', 3),
+        'print_freq': F('int', 100, min=1), 'save_checkpoint_freq': F('int', 5000, min=0),
+        'use_tb_logger': F('bool', True),
+        'keep_last': F('int', 3, min=0),
     }),
     'dist': F('dict', {}, children={'find_unused_parameters': F('bool', False)}),
 }
@@ -140,31 +131,6 @@ def apply_overrides(opt, overrides):
     return opt
 
 
-def _exists(kind, v):
-    if Path(str(v)).exists():
-        return True
-    if kind == 'model':  # a model-zoo name such as RealESRGAN_x4plus or realesr-animevideov3
-        from models.zoo import get_entry, looks_like_path
-        if looks_like_path(v):
-            return False
-        try:
-            get_entry(v)
-            return True
-        except KeyError:
-            return False
-    return False
-
-
-def _zoo_hint(key, v):
-    """'; the model zoo has NAME ...' when the missing file is named like a zoo model (official option files)."""
-    from models.zoo import get_entry
-    try:
-        entry = get_entry(Path(str(v)).stem)
-    except KeyError:
-        return ''
-    return f'; the model zoo has it: write `{key}: {entry.name}` (fetched into the cache on first use)'
-
-
 def _validate(node, schema, prefix, problems):
     out = {}
     for key in node:
@@ -179,22 +145,15 @@ def _validate(node, schema, prefix, problems):
             if field.children is not None and isinstance(out[key], dict):
                 out[key] = _validate(out[key], field.children, path + '.', problems)
             continue
-        if not check_value(field.kind, node[key])[0]:
-            problems.append(f'{path}: expected {field.kind}, got {type(node[key]).__name__} {node[key]!r}')
-            out[key] = node[key]
-            continue
-        v = check_param(Param(key, field.kind, choices=field.choices), node[key], path, problems)
-        if field.exists and not _exists(field.exists, v):
-            what = 'file (or model-zoo name)' if field.exists == 'model' else field.exists
-            problems.append(f'{path}: {what} not found: {v}' + (_zoo_hint(key, v) if field.exists == 'model' else ''))
-        if field.children is not None:
+        v = check_field(field, node[key], path, problems)
+        if field.children is not None and isinstance(v, dict):
             v = _validate(v, field.children, path + '.', problems)
         out[key] = v
     return out
 
 
 def _validate_typed(opt, problems):
-    """Check the TYPED sections with training.schema (in place), then their paths on disk."""
+    """Check the TYPED sections with training.schema (in place), and the kernel values of the dataset sections."""
     for dotted, (kind, default_type) in TYPED.items():
         *parents, key = dotted.split('.')
         node = opt
@@ -207,8 +166,6 @@ def _validate_typed(opt, problems):
         if kind == 'dataset' and isinstance(node[key], dict):
             node[key]['phase'] = key
             _check_dataset_kernels(node[key], dotted, problems)
-    from .option_values import check_paths
-    check_paths(opt, problems)
 
 
 def _check_dataset_kernels(ds, where, problems):
@@ -271,8 +228,8 @@ def validate_options(raw, source='options', warnings=None):
             opt['val']['metrics'][mname] = _validate(m, METRIC, f'val.metrics.{mname}.', problems)
         if opt['val'] and not ds.get('val'):
             problems.append('datasets.val: required when the val section is set')
-    from .option_values import check_ranges
-    check_ranges(opt, problems)
+    from .option_values import check_across
+    check_across(opt, problems)
     if problems:
         raise OptionsError(source, problems)
     return opt

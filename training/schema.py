@@ -6,8 +6,8 @@ the section accepts, which of them are required and their defaults are read from
 constructor's signature; the accepted types come from its annotations, else from its defaults
 (``1.0`` takes a number, ``True`` a bool, ``None`` anything). A constructor may add
 ``OPTION_CHOICES = {key: allowed values}`` and, when it takes ``**kwargs``,
-``OPTION_EXTRAS = {key: default}``. Value ranges of training options are in
-``training.option_values``.
+``OPTION_EXTRAS = {key: default}``. Each option is a ``training.fields.Field``; the ranges, narrower
+choices and paths on disk that training adds to constructor options are ``training.option_values.LIMITS``.
 
 The up-front check (``training.options.validate_options``) and the trainer both call
 :func:`validate`/:func:`build`, so what is accepted is what gets built. Each kind's registry is
@@ -15,10 +15,11 @@ imported the first time that kind is asked for: validating a loss does not impor
 """
 import copy
 import inspect
-import math
 import types
 import typing
 from dataclasses import dataclass
+
+from .fields import Field, check_field, narrowed
 
 
 class SchemaError(ValueError):
@@ -29,59 +30,7 @@ class SchemaError(ValueError):
         super().__init__('; '.join(self.problems))
 
 
-# ----------------------------------------------------------------------------------------- values
-def coerce_number(v):
-    """PyYAML reads "1e-4" as a string (YAML 1.1): a float where it looks like one."""
-    if isinstance(v, str):
-        try:
-            f = float(v)
-            if any(c in v.lower() for c in 'e.') and v.strip().lower() not in ('nan', 'inf', '-inf'):
-                return f
-        except ValueError:
-            pass
-    return v
-
-
-def check_value(kind, v):
-    """``(ok, value)``: is ``v`` of ``kind`` ('int', 'float', 'bool', 'str', 'list', 'dict', 'any',
-    'num_or_str'), with integral floats made ints and ints made floats where that is the kind."""
-    if kind == 'any':
-        return True, v
-    if kind == 'int':
-        if isinstance(v, float) and v.is_integer():  # BasicSR files write `!!float 5e3` for counts
-            return True, int(v)
-        return (isinstance(v, int) and not isinstance(v, bool)), v
-    if kind == 'float':
-        v = coerce_number(v)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            return True, float(v)
-        return False, v
-    if kind == 'bool':
-        return isinstance(v, bool), v
-    if kind == 'str':
-        return isinstance(v, str), v
-    if kind == 'list':
-        return isinstance(v, (list, tuple)), list(v) if isinstance(v, (list, tuple)) else v
-    if kind == 'dict':
-        return isinstance(v, dict), v
-    if kind == 'num_or_str':
-        return isinstance(v, (int, str)) and not isinstance(v, bool), v
-    raise AssertionError(kind)
-
-
 _PLAIN = {bool: 'bool', int: 'int', float: 'float', str: 'str', dict: 'dict', list: 'list', tuple: 'list'}
-
-
-@dataclass(frozen=True)
-class Param:
-    """One option of a constructor: its accepted kind, default, and list item kind/length."""
-    name: str
-    kind: str
-    default: object = None
-    required: bool = False
-    item: str = None      # kind of each list item ('int', 'float'), from list[int] / tuple[float, float]
-    length: int = None    # fixed list length, from tuple[float, float]
-    choices: tuple = None
 
 
 def _kind(annotation, default):
@@ -113,13 +62,13 @@ def _hints(factory):
 
 
 def params(factory, hidden=()):
-    """The options of ``factory`` as ``{name: Param}``, in signature order, without ``hidden`` ones."""
+    """The options of ``factory`` as ``{name: Field}``, in signature order, without ``hidden`` ones."""
     hints, choices = _hints(factory), dict(getattr(factory, 'OPTION_CHOICES', {}))
     out = {}
     for p in inspect.signature(factory).parameters.values():
         if p.kind is p.VAR_KEYWORD:
             for k, d in getattr(factory, 'OPTION_EXTRAS', {}).items():
-                out.setdefault(k, Param(k, _kind(None, d)[0], copy.deepcopy(d)))
+                out.setdefault(k, Field(_kind(None, d)[0], copy.deepcopy(d)))
             continue
         if p.kind in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY) or p.name in hidden:
             continue
@@ -127,28 +76,8 @@ def params(factory, hidden=()):
         default = None if required else p.default
         kind, item, length = _kind(hints.get(p.name), default)
         ch = choices.get(p.name)
-        out[p.name] = Param(p.name, kind, default, required, item, length, tuple(ch) if ch else None)
+        out[p.name] = Field(kind, default, required, choices=tuple(ch) if ch else None, item=item, length=length)
     return out
-
-
-def check_param(param, value, path, problems):
-    """The checked (converted) value; appends one problem per fault to ``problems``."""
-    ok, v = check_value(param.kind, value)
-    if not ok:
-        problems.append(f'{path}: expected {param.kind}, got {type(value).__name__} {value!r}')
-        return value
-    if param.kind == 'float' and not math.isfinite(v):
-        problems.append(f'{path}: expected a finite number, got {value!r}')
-    if param.item and param.kind == 'list':
-        conv = [check_value(param.item, x) for x in v]
-        if not all(c[0] for c in conv) or (param.length and len(v) != param.length):
-            n = f'{param.length} ' if param.length else 'a list of '
-            problems.append(f'{path}: expected {n}{param.item}s, got {value!r}')
-        else:
-            v = [c[1] for c in conv]
-    if param.choices and v not in param.choices:
-        problems.append(f'{path}: {v!r} is not one of {list(param.choices)}')
-    return v
 
 
 # --------------------------------------------------------------------------------------- registry
@@ -178,8 +107,8 @@ def _optimizers():
 
 
 def _loader():
-    from .loader_options import LoaderOptions
-    return LoaderOptions
+    from .loader_options import LOADER
+    return LOADER
 
 
 @dataclass(frozen=True)
@@ -188,7 +117,7 @@ class Kind:
 
     ``hidden``: constructor arguments the trainer always passes (never options);
     ``offered``: options the trainer fills when the section leaves them out (so never missing);
-    ``companion``: a second constructor whose options share the section (the data loader's);
+    ``companion``: ``{key: Field}`` of options that share the section (the data loader's);
     ``fill``: whether validation writes the defaults into the section.
     """
     noun: str
@@ -228,12 +157,17 @@ def factories(kind):
 
 
 def options_of(kind, name):
-    """``{key: Param}`` a ``type: name`` section of ``kind`` accepts (the companion's keys included)."""
+    """``{key: Field}`` a ``type: name`` section of ``kind`` accepts: the constructor's options (with the limits
+    training adds, ``option_values.LIMITS``) and the companion's (whose limits also narrow a constructor option
+    of the same name)."""
+    from .option_values import LIMITS
     k = KINDS[kind]
     out = params(factories(kind)[name], k.hidden)
-    if k.companion is not None:
-        for key, p in params(k.companion()).items():
-            out.setdefault(key, p)
+    for key, limit in LIMITS.get(kind, {}).items():
+        if key in out:
+            out[key] = narrowed(out[key], limit)
+    for key, f in (k.companion() if k.companion is not None else {}).items():
+        out[key] = narrowed(out[key], f) if key in out else f
     return out
 
 
@@ -267,7 +201,7 @@ def _validate(k, kind, cfg, where, problems, types, default_type):
         problems.append(f'{where}.type: unknown {k.noun} {name!r} (known: {", ".join(sorted(known))})')
         return dict(cfg)
     accepted = options_of(kind, name)
-    filled = set(accepted) if k.fill else set(params(k.companion())) if k.companion is not None else set()
+    filled = set(accepted) if k.fill else set(k.companion()) if k.companion is not None else set()
     out = {'type': name}
     for key in cfg:
         if key != 'type' and key not in accepted:
@@ -275,7 +209,7 @@ def _validate(k, kind, cfg, where, problems, types, default_type):
     for key, p in accepted.items():
         value = cfg.get(key)
         if value is not None:
-            out[key] = check_param(p, value, f'{where}.{key}', problems)
+            out[key] = check_field(p, value, f'{where}.{key}', problems)
         elif p.required and key not in k.offered:
             problems.append(f'{where}.{key}: missing required key for {name}')
         elif key in filled:  # kinds that do not fill keep only the keys the section set

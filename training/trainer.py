@@ -46,167 +46,220 @@ def prepare_experiment(opt, rank, resuming, logger=None):
     return exp_dir
 
 
-def train(opt, auto_resume=False, debug=False):
-    """Run one training; returns a summary dict (also written to ``summary_rank<r>.json``)."""
-    from .data_setup import build_feeder, build_train_loader, build_val_loader
+class _Run:
+    """What one training's phases share: options, rank, folders, logger, model, counters."""
 
-    rank, world = init_dist()
-    import paddle
-    device = pick_device(opt['device'])
-    train_opt = opt['train']
-    if debug:
-        train_opt['total_iter'] = min(train_opt['total_iter'], 8)
-        opt['logger']['print_freq'] = 1
-        opt['logger']['save_checkpoint_freq'] = min(opt['logger']['save_checkpoint_freq'], 4)
-        if opt.get('val'):
-            opt['val']['val_freq'] = min(opt['val']['val_freq'], 4)
+    def __init__(self, opt, rank, world, debug):
+        self.opt, self.rank, self.world, self.debug = opt, rank, world, debug
+        self.start_iter = self.it = self.epoch = self.skipped = 0
+        self.t_data = self.t_step = 0.0
+        self.last_val = None
+        self.metrics = None  # MetricsLog on rank 0
 
-    # ---- resume: an explicit state, or the newest complete one
-    exp_dir = Path(opt['path']['experiments_root']) / opt['name']
-    mgr = CheckpointManager(exp_dir, opt['logger']['keep_last'])
-    src = mgr  # where the resumed state and its network files live
-    resume_it, state = None, None
+    def save(self, it):
+        if self.rank != 0:
+            return
+        st = self.model.training_state()
+        st.update(epoch=self.epoch, best=self.best.best, rng={str(self.rank): _rng_state()})
+        self.mgr.save(it, self.model.network_payloads(), st)
+        self.metrics.sync()
+        self.logger.info(f'saved checkpoint iter {it} to {self.mgr.models_dir}')
+
+    def validate(self, it):
+        from .validation import validate
+        model, best = self.model, self.best
+        results, n = validate(model.eval_net(), self.val_loader, self.opt['val'], it,
+                              self.exp_dir / 'visualization', self.logger)
+        model.g.train()
+        improved = best.update(results, it)
+        for k, v in results.items():
+            self.msg.add_scalar(f'metrics/{k}', v, it)
+        self.logger.info(f'validation iter {it} on {n} images: ' +
+                         ' '.join(f'{k} {v:.4f} (best {best.best[k]["val"]:.4f} @ {best.best[k]["iter"]})'
+                                  for k, v in results.items()))
+        if self.metrics is not None:
+            self.metrics.write('val', it, self.epoch, n_images=n, metrics=results)
+        if improved and self.rank == 0:
+            from utils.checkpoint import save_checkpoint
+            net = model.eval_net()
+            save_checkpoint(self.mgr.net_path('g', 'best'), params=model.g.state_dict(),
+                            params_ema=net.state_dict() if net is not model.g else None, arch=model.arch_g,
+                            meta={'iter': it, 'best': best.best})
+            atomic_write_text(self.exp_dir / 'best.json', json.dumps(best.best, indent=1))
+        return results
+
+
+def _debug_limits(opt):
+    """--debug: 8 iterations, a line each, a checkpoint and a validation every 4."""
+    opt['train']['total_iter'] = min(opt['train']['total_iter'], 8)
+    opt['logger']['print_freq'] = 1
+    opt['logger']['save_checkpoint_freq'] = min(opt['logger']['save_checkpoint_freq'], 4)
+    if opt.get('val'):
+        opt['val']['val_freq'] = min(opt['val']['val_freq'], 4)
+
+
+def _find_resume(run, auto_resume):
+    """``(resume iter, state, manager of its files)``: an explicit state, or the newest complete one."""
+    opt = run.opt
+    run.mgr = CheckpointManager(Path(opt['path']['experiments_root']) / opt['name'], opt['logger']['keep_last'])
     if opt['path'].get('resume_state'):
         from .state_io import load_state
         state = load_state(opt['path']['resume_state'])
-        resume_it = int(state['iter'])
-        src = CheckpointManager(Path(opt['path']['resume_state']).resolve().parent.parent)
-    elif auto_resume:
-        resume_it, state = mgr.latest()
-    stale = mgr.remove_stale_temps() if rank == 0 else []  # before an old folder is archived
-    exp_dir = prepare_experiment(opt, rank, resuming=state is not None)
-    barrier(world)
+        return int(state['iter']), state, CheckpointManager(Path(opt['path']['resume_state']).resolve().parent.parent)
+    if auto_resume:
+        return (*run.mgr.latest(), run.mgr)
+    return None, None, run.mgr
 
+
+def _open_experiment(run, resume_it, state):
+    """The experiment folder (a stale one archived), its log file, ``options.yml`` and ``metrics.jsonl``."""
+    opt, rank = run.opt, run.rank
+    stale = run.mgr.remove_stale_temps() if rank == 0 else []  # before an old folder is archived
+    run.exp_dir = exp_dir = prepare_experiment(opt, rank, resuming=state is not None)
+    barrier(run.world)
     log_file = exp_dir / f'train_{opt["name"]}_{time.strftime("%Y%m%d_%H%M%S")}.log' if rank == 0 else None
-    logger = get_logger(f'train.{opt["name"]}.r{rank}', log_file)
-    mgr.logger = logger
+    run.logger = logger = get_logger(f'train.{opt["name"]}.r{rank}', log_file)
+    run.mgr.logger = logger
     if stale:
         logger.info(f'removed {len(stale)} temp file(s) left by a killed run: '
                     + ', '.join(str(p.relative_to(exp_dir)) for p in stale[:5]) + (' ...' if len(stale) > 5 else ''))
     if rank == 0:
         atomic_write_text(exp_dir / 'options.yml', dump_options(opt))
-    use_amp = bool(train_opt['use_amp'])
+        from .metrics_log import MetricsLog
+        run.metrics = MetricsLog(exp_dir, resume_it if state is not None else None)
+
+
+def _build(run, device):
+    """Seeds, the model, the loaders and the pair feeder."""
+    import paddle
+
+    from .data_setup import build_feeder, build_train_loader, build_val_loader
+    from .models import build_model
+    opt, rank, logger = run.opt, run.rank, run.logger
+    use_amp = bool(opt['train']['use_amp'])
     if use_amp and device != 'gpu':
         logger.warning('train.use_amp: AMP works on GPU only (CPU has no fp16/bf16 conv path); training in fp32')
         use_amp = False
-    logger.info(f'device {device}, world size {world}, rank {rank}, model {opt["model_type"]}, '
+    logger.info(f'device {device}, world size {run.world}, rank {rank}, model {opt["model_type"]}, '
                 f'network_g {opt["network_g"]["type"]}')
-
-    seed = int(opt['manual_seed'])
+    run.seed = seed = int(opt['manual_seed'])
     random.seed(seed + rank)
     np.random.seed(seed + rank)
     paddle.seed(seed)  # same init on every rank (DataParallel also broadcasts it)
-
-    from .models import build_model, weights_checksum
-    model = build_model(opt, logger, world, rank, use_amp)
+    run.model = build_model(opt, logger, run.world, rank, use_amp)
     paddle.seed(seed + rank)
+    run.train_loader, run.train_sampler, run.train_set = build_train_loader(opt, rank, run.world, logger)
+    run.val_loader = build_val_loader(opt, logger) if (opt.get('val') and rank == 0) else None
+    run.feeder = build_feeder(opt, logger, rank)
 
-    train_loader, train_sampler, train_set = build_train_loader(opt, rank, world, logger)
-    val_loader = build_val_loader(opt, logger) if (opt.get('val') and rank == 0) else None
-    feeder = build_feeder(opt, logger, rank)
 
-    from .validation import BestTracker, validate
-    best = BestTracker((opt.get('val') or {}).get('metrics'))
-    start_iter, epoch = 0, 0
+def _restore(run, resume_it, state, src, auto_resume):
+    """The best tracker, the model's training state and the counters of the resumed iteration."""
+    from .validation import BestTracker
+    metrics = (run.opt.get('val') or {}).get('metrics')
+    run.best = BestTracker(metrics)
     if state is not None:
         files = {w: src.net_path(w, resume_it) for w in state.get('nets', ['g'])}
-        model.load_training_state(state, files)
-        start_iter, epoch = int(state['iter']), int(state.get('epoch', 0))
-        _set_rng_state((state.get('rng') or {}).get(str(rank)))
-        best = BestTracker((opt.get('val') or {}).get('metrics'), state.get('best'))
-        logger.info(f'resumed from iter {start_iter} (epoch {epoch}), lr {model.current_lrs()}')
+        run.model.load_training_state(state, files)
+        run.start_iter, run.epoch = int(state['iter']), int(state.get('epoch', 0))
+        _set_rng_state((state.get('rng') or {}).get(str(run.rank)))
+        run.best = BestTracker(metrics, state.get('best'))
+        run.logger.info(f'resumed from iter {run.start_iter} (epoch {run.epoch}), lr {run.model.current_lrs()}')
     elif auto_resume:
-        logger.info(f'--auto_resume: no complete training state in {mgr.states_dir}; starting at iter 0')
+        run.logger.info(f'--auto_resume: no complete training state in {run.mgr.states_dir}; starting at iter 0')
+    run.it = run.start_iter
 
-    total = int(train_opt['total_iter'])
-    lo = opt['logger']
-    msg = MessageLogger(logger, total, start_iter, lo['print_freq'],
-                        vdl_dir=(exp_dir / 'vdl') if (rank == 0 and lo['use_tb_logger'] and not debug) else None,
-                        debug=debug)
-    val_freq = (opt.get('val') or {}).get('val_freq')
 
-    def save(it):
-        if rank != 0:
-            return
-        st = model.training_state()
-        st.update(epoch=epoch, best=best.best, rng={str(rank): _rng_state()})
-        mgr.save(it, model.network_payloads(), st)
-        logger.info(f'saved checkpoint iter {it} to {mgr.models_dir}')
-
-    def run_val(it):
-        results, n = validate(model.eval_net(), val_loader, opt['val'], it, exp_dir / 'visualization', logger)
-        model.g.train()
-        improved = best.update(results, it)
-        for k, v in results.items():
-            msg.add_scalar(f'metrics/{k}', v, it)
-        logger.info(f'validation iter {it} on {n} images: ' +
-                    ' '.join(f'{k} {v:.4f} (best {best.best[k]["val"]:.4f} @ {best.best[k]["iter"]})'
-                             for k, v in results.items()))
-        if improved and rank == 0:
-            from utils.checkpoint import save_checkpoint
-            net = model.eval_net()
-            save_checkpoint(mgr.models_dir / 'net_g_best.pdparams', params=model.g.state_dict(),
-                            params_ema=net.state_dict() if net is not model.g else None, arch=model.arch_g,
-                            meta={'iter': it, 'best': best.best})
-            atomic_write_text(exp_dir / 'best.json', json.dumps(best.best, indent=1))
-        return results
-
-    if val_loader is not None and opt['val'].get('val_at_start') and start_iter == 0:
-        run_val(0)  # the pretrained model, before any step
+def _loop(run):
+    """Iterations from ``run.start_iter`` to ``train.total_iter``: steps, log lines, validations, checkpoints."""
+    import paddle
     from tqdm import tqdm
-    bar = tqdm(total=total, initial=start_iter, desc=f'train {opt["name"]}', disable=(rank != 0 or debug) or None,
-               dynamic_ncols=True)
-    it = start_iter
-    skipped = 0
-    last_val = None
-    t_data = t_step = 0.0
+    opt, lo, model = run.opt, run.opt['logger'], run.model
+    total = int(opt['train']['total_iter'])
+    run.msg = MessageLogger(run.logger, total, run.start_iter, lo['print_freq'],
+                            vdl_dir=(run.exp_dir / 'vdl') if (run.rank == 0 and lo['use_tb_logger'] and not run.debug)
+                            else None, debug=run.debug, metrics=run.metrics)
+    run.val_freq = val_freq = (opt.get('val') or {}).get('val_freq')
+    if run.val_loader is not None and opt['val'].get('val_at_start') and run.start_iter == 0:
+        run.validate(0)  # the pretrained model, before any step
+    bar = tqdm(total=total, initial=run.start_iter, desc=f'train {opt["name"]}',
+               disable=(run.rank != 0 or run.debug) or None, dynamic_ncols=True)
     try:  # the bar is closed even when a step raises, so an error line never lands on a bar fragment
-        while it < total:
-            if hasattr(train_sampler, 'set_epoch'):
-                train_sampler.set_epoch(epoch)
-            if hasattr(train_set, 'set_epoch'):
-                train_set.set_epoch(epoch)
+        while run.it < total:
+            for obj in (run.train_sampler, run.train_set):
+                if hasattr(obj, 'set_epoch'):
+                    obj.set_epoch(run.epoch)
             t0 = time.time()
-            for batch in train_loader:
-                it += 1
-                paddle.seed(iter_seed(seed, it, rank))
+            for batch in run.train_loader:
+                run.it = it = run.it + 1
+                paddle.seed(iter_seed(run.seed, it, run.rank))
                 model.step_schedulers()  # the LR of iteration `it` (BasicSR order)
-                lq, gt, gt_usm = feeder(batch, iter_seed(seed, it, rank))
+                lq, gt, gt_usm = run.feeder(batch, iter_seed(run.seed, it, run.rank))
                 t1 = time.time()
                 losses = model.optimize(lq, gt, gt_usm, it)
                 t2 = time.time()
-                t_data += t1 - t0
-                t_step += t2 - t1
+                run.t_data += t1 - t0
+                run.t_step += t2 - t1
                 if losses is None:
-                    skipped += 1
+                    run.skipped += 1
                 else:
-                    msg.accumulate(losses)
-                msg(it, epoch, model.current_lrs())
+                    run.msg.accumulate(losses)
+                run.msg(it, run.epoch, model.current_lrs())
                 bar.update(1)
-                if val_loader is not None and val_freq and it % val_freq == 0:
-                    last_val = run_val(it)
+                if run.val_loader is not None and val_freq and it % val_freq == 0:
+                    run.last_val = run.validate(it)
                 if lo['save_checkpoint_freq'] > 0 and it % lo['save_checkpoint_freq'] == 0:
-                    save(it)
-                    barrier(world)  # no rank runs ahead of a checkpoint being written
+                    run.save(it)
+                    barrier(run.world)  # no rank runs ahead of a checkpoint being written
                 t0 = time.time()
                 if it >= total:
                     break
             else:  # the loader ran out: next epoch
-                epoch += 1
+                run.epoch += 1
     finally:
         bar.close()
-    if rank == 0 and (not mgr.saved_iters() or mgr.saved_iters()[-1] != it):
-        save(it)
-    if val_loader is not None and (last_val is None or (val_freq and it % val_freq != 0)):
-        last_val = run_val(it)
+
+
+def _finish(run):
+    """The last checkpoint and validation, ``summary_rank<r>.json`` and the closing log line."""
+    from .models import weights_checksum
+    it, model, mgr = run.it, run.model, run.mgr
+    if run.rank == 0 and (not mgr.saved_iters() or mgr.saved_iters()[-1] != it):
+        run.save(it)
+    if run.val_loader is not None and (run.last_val is None or (run.val_freq and it % run.val_freq != 0)):
+        run.last_val = run.validate(it)
     checksum = weights_checksum(model.g)
     checksum_d = weights_checksum(model.d) if hasattr(model, 'd') else None
-    summary = {'iter': it, 'start_iter': start_iter, 'epoch': epoch, 'rank': rank, 'world_size': world,
-               'lr': model.current_lrs(), 'skipped_steps': skipped, 'net_g_sha256': checksum,
-               'net_d_sha256': checksum_d, 'val': last_val, 'best': best.best,
-               'seconds_data_degradation': round(t_data, 3), 'seconds_steps': round(t_step, 3)}
-    atomic_write_text(exp_dir / f'summary_rank{rank}.json', json.dumps(summary, indent=1))
-    logger.info(f'done: iter {it}, net_g sha256 {checksum[:16]}, data+degradation {t_data:.1f}s, '
-                f'G/D steps {t_step:.1f}s, skipped steps {skipped}')
-    msg.close()
+    summary = {'iter': it, 'start_iter': run.start_iter, 'epoch': run.epoch, 'rank': run.rank,
+               'world_size': run.world, 'lr': model.current_lrs(), 'skipped_steps': run.skipped,
+               'net_g_sha256': checksum, 'net_d_sha256': checksum_d, 'val': run.last_val, 'best': run.best.best,
+               'seconds_data_degradation': round(run.t_data, 3), 'seconds_steps': round(run.t_step, 3)}
+    atomic_write_text(run.exp_dir / f'summary_rank{run.rank}.json', json.dumps(summary, indent=1))
+    run.logger.info(f'done: iter {it}, net_g sha256 {checksum[:16]}, data+degradation {run.t_data:.1f}s, '
+                    f'G/D steps {run.t_step:.1f}s, skipped steps {run.skipped}')
     return summary
+
+
+def train(opt, auto_resume=False, debug=False):
+    """Run one training; returns a summary dict (also written to ``summary_rank<r>.json``).
+
+    The phases, as BasicSR's: resume (which state, the experiment folder), loaders (and the
+    model), the loop, and finish (last checkpoint, validation, summary).
+    """
+    rank, world = init_dist()
+    device = pick_device(opt['device'])
+    if debug:
+        _debug_limits(opt)
+    run = _Run(opt, rank, world, debug)
+    resume_it, state, src = _find_resume(run, auto_resume)
+    _open_experiment(run, resume_it, state)
+    try:
+        _build(run, device)
+        _restore(run, resume_it, state, src, auto_resume)
+        _loop(run)
+        summary = _finish(run)
+        run.msg.close()
+        return summary
+    finally:
+        if run.metrics is not None:
+            run.metrics.close()

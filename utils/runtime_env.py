@@ -5,7 +5,8 @@ Paddle's bundled MKL takes a slow single-threaded path on AMD CPUs unless
 glibc's malloc settings (``MALLOC_MMAP_MAX_``/``MALLOC_TRIM_THRESHOLD_``) stop the
 dynamic graph from page-faulting big buffers in on every forward, but glibc reads
 them only at process start, so ``setup(reexec=True)`` restarts the process once
-with them set (measurements: README.md, "CPU speed", and docs/history/issue-2-convert.md).
+with them set (on a 2-core AMD EPYC the first made a matrix multiply about 4x faster, the malloc
+settings the x4plus dynamic-graph forward about 2.8x).
 ``single_arena=True`` is for processes that run Paddle ops on several Python
 threads (the batched degradation, :mod:`data.slicing`): a thread's own malloc
 arena page-faults every big buffer in again, so it sets ``MALLOC_ARENA_MAX=1``

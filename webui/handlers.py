@@ -16,12 +16,12 @@ VIDEO_EXT = ('.mp4', '.mkv', '.mov', '.avi', '.webm')
 def find_models(models_dir=None):
     """{label: model}: the zoo names, then .pdparams files, export folders and .onnx files under ``models_dir``."""
     from models import zoo
-    from inference.export import is_infer_dir
+    from models.zoo import is_export_dir
     found = OrderedDict((n, n) for n in zoo.list_models())
     if models_dir and Path(models_dir).is_dir():
         root = Path(models_dir)
         for p in sorted(root.rglob('*')):
-            if (p.is_file() and p.suffix in ('.pdparams', '.onnx')) or is_infer_dir(p):
+            if (p.is_file() and p.suffix in ('.pdparams', '.onnx')) or is_export_dir(p):
                 found[str(p.relative_to(root))] = str(p)
     return found
 

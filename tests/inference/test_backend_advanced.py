@@ -1,6 +1,12 @@
-"""PredictorBackend's measurement knobs live in one AdvancedOptions object; the defaults are what the tools run."""
+"""PredictorBackend's ``configure`` hook: a caller (the speed benchmark) sets its own predictor options; the
+defaults are what the tools run, and the product has no measurement-only knobs of its own."""
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope='module')
@@ -11,16 +17,20 @@ def rrdb_export(tiny_models, tmp_path_factory):
     return export_static(net, arch, tmp_path_factory.mktemp('adv') / 'infer')
 
 
-def test_advanced_options_reach_the_predictor(rrdb_export):
-    from inference.backends import AdvancedOptions, PredictorBackend
+def test_configure_reaches_the_predictor(rrdb_export):
+    from inference.backends import PredictorBackend
     d = rrdb_export
     x = np.random.default_rng(0).random((1, 3, 16, 24), dtype=np.float32)
-    ref = PredictorBackend(d, engine='onednn', advanced=AdvancedOptions(opt_cache=False))
-    assert not (d / '_onednn_opt').exists()  # opt_cache off: nothing kept beside the export
+    seen = []
+    ref = PredictorBackend(d, engine='onednn', configure=seen.append)
+    assert len(seen) == 1 and hasattr(seen[0], 'switch_ir_optim')
+    assert not (d / '_onednn_opt').exists()  # a configured graph is not kept as the export's optimised graph
     default = PredictorBackend(d, engine='onednn')
     assert (d / '_onednn_opt').is_dir() and default.engine == 'onednn'
-    no_ir = PredictorBackend(d, advanced=AdvancedOptions(ir_optim=False))
-    assert no_ir.engine == 'onednn'  # OpenVINO needs the IR passes: 'auto' falls back
+    no_ir = PredictorBackend(d, configure=lambda cfg: cfg.switch_ir_optim(False))
+    assert no_ir.engine == 'onednn'  # 'auto' does not hand a configured predictor to OpenVINO
+    with pytest.raises(ValueError, match='OpenVINO engine runs fp32 or bf16 without a configure function'):
+        PredictorBackend(d, engine='openvino', configure=seen.append)
     y = ref.forward(x)
     np.testing.assert_array_equal(default.forward(x), y)
     np.testing.assert_allclose(no_ir.forward(x), y, atol=1e-5)
@@ -36,9 +46,25 @@ def test_default_threads_come_from_math_threads(rrdb_export, monkeypatch):
     assert PredictorBackend(rrdb_export, engine='onednn', threads=1).threads == 1
 
 
-def test_int8_is_an_advanced_option_only(rrdb_export):
-    from inference.backends import AdvancedOptions, PredictorBackend
+def test_int8_is_the_benchmarks_own(rrdb_export):
+    """The product refuses int8; the benchmark reaches oneDNN's int8 kernels through ``configure``."""
+    import inference.backends as backends
+    from inference.backends import PredictorBackend
     with pytest.raises(ValueError, match='precision must be one of'):
         PredictorBackend(rrdb_export, precision='int8')
-    with pytest.raises(ValueError, match='int8 graphs run on the CPU from fp32 inputs, not cpu bf16'):
-        PredictorBackend(rrdb_export, precision='bf16', advanced=AdvancedOptions(int8=True))
+    assert not hasattr(backends, 'AdvancedOptions')
+    sys.path.insert(0, str(ROOT / 'benchmarks'))
+    try:
+        import infer_speed
+    finally:
+        sys.path.remove(str(ROOT / 'benchmarks'))
+    calls = []
+
+    class Cfg:
+        def __getattr__(self, name):
+            return lambda *a: calls.append(name)
+    infer_speed._int8_kernels(Cfg())
+    infer_speed._no_ir_optim(Cfg())
+    assert calls == ['enable_mkldnn_int8', 'switch_ir_optim']
+    b = PredictorBackend(rrdb_export, engine='onednn', configure=infer_speed._no_ir_optim)
+    assert b.engine == 'onednn' and b.precision == 'fp32'

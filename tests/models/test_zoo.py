@@ -213,18 +213,21 @@ def test_denoise_strength_interpolates(cache):
     np.testing.assert_allclose(st0['body.0.weight'], b['body.0.weight'], atol=1e-7)
     with pytest.raises(ValueError, match=r'\[0, 1\]'):
         zoo.resolve('general', denoise_strength=1.5)
-    with pytest.raises(ValueError, match='applies only to realesr-general-x4v3'):
-        zoo.resolve('x4plus', denoise_strength=0.5)
 
 
-def test_the_tools_ignore_denoise_strength_for_other_models_with_a_warning(cache, caplog):
-    """The official tool ignores -dn for models other than general-x4v3; the tools warn and go on."""
+def test_the_tools_ignore_denoise_strength_for_other_models_with_a_warning(cache, caplog, tmp_path):
+    """The official tool ignores -dn for models other than general-x4v3; every caller warns and goes on
+    (models.zoo.resolve_model_ref: one rule for zoo names, weights files and the zoo's own resolve)."""
     from inference.upscaler import resolve_model
     conv, _ = zoo.cached_paths(zoo.get_entry('realesr-animevideov3'))
     save_checkpoint(conv, params=tiny_state(3), arch=TINY_SRVGG)
-    with caplog.at_level('WARNING'):
-        assert resolve_model('realesr-animevideov3', denoise_strength=0.5) == conv
-    assert 'applies to realesr-general-x4v3 only; ignored for realesr-animevideov3' in caplog.text
+    mine = save_checkpoint(tmp_path / 'mine.pdparams', params=tiny_state(4), arch=TINY_SRVGG)
+    for resolver in (resolve_model, zoo.resolve):
+        for ref, name, path in (('realesr-animevideov3', 'realesr-animevideov3', conv), (mine, mine, mine)):
+            caplog.clear()
+            with caplog.at_level('WARNING'):
+                assert Path(resolver(ref, denoise_strength=0.5)) == Path(path)
+            assert f'applies to realesr-general-x4v3 only; ignored for {name}' in caplog.text
 
 
 # ---------------------------------------------------------------- CLI and lightness

@@ -1,10 +1,14 @@
 """Recipe choice and options of the domain pipeline (pipeline/recipes.py), and the
 warm-up timing that turns --budget into iterations."""
+import json
+
 import pytest
 import yaml
 
 from pipeline import recipes as R
+from pipeline.context import DomainError
 from pipeline.stages_model import seconds_per_iter
+from training.metrics_log import FILE_NAME, MetricsLog
 
 NONE = {'vgg19': None, 'netd': None}
 BOTH = {'vgg19': '/cache/vgg19.pdparams', 'netd': '/cache/netd.pdparams'}
@@ -71,15 +75,21 @@ def test_bad_override_is_one_line(tmp_path):
     assert 'train.optim_g.lrr: unknown key' in str(e.value) and '\n' not in str(e.value)
 
 
-def test_seconds_per_iter_from_the_trainer_log(tmp_path):
-    log = tmp_path / 'train.log'
-    lines = []
-    for it, t in ((1, '10:00:00,000'), (2, '10:00:05,000'), (3, '10:00:07,000'), (4, '10:00:09,500'),
-                  (6, '10:00:14,000')):
-        lines.append(f'2026-11-22 {t} INFO train.x.r0: [epoch   0 iter {it:7d}/6] lr:(1.000e-04) 0.5 it/s eta 0:00:01 '
-                     'l_g_pix: 1.0e-01')
-    log.write_text('\n'.join(lines + ['2026-11-22 10:00:15,000 INFO train.x.r0: done']) + '\n')
-    assert seconds_per_iter(log) == pytest.approx(9.0 / 4)
+def test_seconds_per_iter_from_the_trainer_metrics(tmp_path):
+    log = MetricsLog(tmp_path)
+    for it, t in ((1, 0.0), (2, 5.0), (3, 7.0), (4, 9.5), (6, 14.0)):
+        log.write('train', it, 0, lr=[1e-4], losses={'l_g_pix': 0.1}, it_per_s=0.5)
+    log.write('val', 6, 0, n_images=1, metrics={'psnr': 20.0})
+    log.close()
+    path = tmp_path / FILE_NAME
+    recs = [json.loads(x) for x in path.read_text().splitlines()]
+    for r, t in zip(recs, (0.0, 5.0, 7.0, 9.5, 14.0, 15.0)):
+        r['time'] = 1.8e9 + t
+    path.write_text(''.join(json.dumps(r) + '\n' for r in recs) + '{"kind": "train", "iter": 7, "ti')
+    assert seconds_per_iter(path) == pytest.approx(9.0 / 4)
+    path.write_text(''.join(json.dumps(r) + '\n' for r in recs[:2]))
+    with pytest.raises(DomainError, match='too few iterations'):
+        seconds_per_iter(path)
 
 
 @pytest.mark.parametrize('kind,device', [('compact', 'cpu'), ('compact', 'gpu'), ('x4plus', 'cpu'), ('x4plus', 'gpu')])

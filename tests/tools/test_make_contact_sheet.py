@@ -32,3 +32,15 @@ def test_missing_folder_and_unknown_names_are_one_line(tmp_path):
     assert r.returncode == 2 and r.stderr.strip().count('\n') == 0 and 'no such folder' in r.stderr
     r = _run('--input', tmp_path, '--output', tmp_path / 's.png', '--names', 'baboon')
     assert r.returncode == 2 and 'no images named baboon' in r.stderr and not (tmp_path / 's.png').exists()
+
+
+def test_input_and_output_are_required(tmp_path):
+    """No default that reaches outside the repository (../shared) or writes into docs/."""
+    before = (ROOT / 'docs' / 'degradation_contact_sheet.png').stat().st_mtime_ns \
+        if (ROOT / 'docs' / 'degradation_contact_sheet.png').exists() else None
+    for args in ((), ('--input', tmp_path), ('--output', tmp_path / 's.png')):
+        r = _run(*args)
+        assert r.returncode == 2 and 'required' in r.stderr, r.stderr
+    after = (ROOT / 'docs' / 'degradation_contact_sheet.png').stat().st_mtime_ns \
+        if (ROOT / 'docs' / 'degradation_contact_sheet.png').exists() else None
+    assert before == after

@@ -190,3 +190,17 @@ def test_enlarged_dataset_draws_new_crops_for_each_repeat(tmp_path):
     np.testing.assert_array_equal(a['gt'], again['gt'])  # still reproducible
     ds.set_epoch(1)
     assert not np.array_equal(ds[0]['kernel1'], a['kernel1'])
+
+
+def test_checkpoint_manager_lists_the_net_files_it_names(tmp_path):
+    """The pipeline's checkpoint list: net_<which>_<iter> files in iteration order, not the best copy or temps."""
+    mgr = CheckpointManager(tmp_path / 'exp', keep_last=0)
+    assert mgr.net_files('g') == {}  # no models folder yet
+    params = {'w': np.ones(3, 'float32')}
+    for it in (10, 2, 4):
+        mgr.save(it, {'g': {'params': params, 'arch': TINY_G}, 'd': {'params': params}}, {'epoch': 0})
+    for name in ('net_g_best.pdparams', '.net_g_12.pdparams.123-abcdefgh.tmp', 'net_g_12.pdparams.bak'):
+        (mgr.models_dir / name).write_bytes(b'x')
+    assert mgr.net_files('g') == {it: mgr.net_path('g', it) for it in (2, 4, 10)}
+    assert list(mgr.net_files('g')) == [2, 4, 10] and list(mgr.net_files('d')) == [2, 4, 10]
+    assert mgr.net_path('g', 'best').name == 'net_g_best.pdparams'

@@ -1,0 +1,98 @@
+"""The call path from ``Upscaler(model)`` to a ready predictor enters each module once and climbs back up at
+most once (issue 27's goal).
+
+``module_path`` records, with ``sys.setprofile``, the module of every function called in the project's lower
+rooms (utils, models, inference) while the upscaler is set up; code that runs at import time does not
+count. Consecutive calls into one module are one visit. A module that shows up again later was returned
+to; a step from a lower room to a higher one (utils -> models -> inference) is a climb back up.
+"""
+import sys
+from collections import Counter
+
+import pytest
+
+ROOMS = {'utils': 0, 'models': 1, 'inference': 2}
+
+
+def module_path(fn):
+    """``[(module, function)]``: the project modules ``fn()`` calls into, in order, consecutive repeats merged."""
+    seq, importing = [], [0]
+
+    def prof(frame, event, arg):
+        code = frame.f_code
+        if code.co_name == '<module>':  # a module body runs: an import, not the path
+            importing[0] += 1 if event == 'call' else -1 if event == 'return' else 0
+            return
+        if event != 'call' or importing[0]:
+            return
+        name = frame.f_globals.get('__name__', '')
+        if name.split('.')[0] in ROOMS and (not seq or seq[-1][0] != name):
+            seq.append((name, code.co_name))
+    sys.setprofile(prof)
+    try:
+        fn()
+    finally:
+        sys.setprofile(None)
+    return seq
+
+
+def revisits(seq):
+    return {m: n for m, n in Counter(m for m, _ in seq).items() if n > 1}
+
+
+def climbs(seq):
+    rooms = [ROOMS[m.split('.')[0]] for m, _ in seq]
+    return [(seq[i][0], seq[i + 1][0]) for i in range(len(seq) - 1) if rooms[i + 1] > rooms[i]]
+
+
+def test_the_measure_sees_revisits_and_climbs():
+    """The measure itself: a path that goes down and comes back is reported."""
+    from inference import memory
+    from models import zoo
+    from utils import fileio
+
+    def back_and_forth():
+        zoo.get_entry('x4plus')
+        fileio.cache_root()
+        memory.format_bytes(1 << 20)
+        zoo.get_entry('x4plus')
+    seq = module_path(back_and_forth)
+    assert [m for m, _ in seq] == ['models.zoo', 'utils.fileio', 'inference.memory', 'models.zoo']
+    assert revisits(seq) == {'models.zoo': 2}
+    assert climbs(seq) == [('utils.fileio', 'inference.memory')]
+
+
+def _check(seq):
+    assert seq[0][0] == 'inference.upscaler', seq
+    assert 'inference.backends' in {m for m, _ in seq}, seq
+    assert revisits(seq) == {}, seq
+    assert len(climbs(seq)) <= 1, (climbs(seq), seq)
+
+
+def test_weights_file_to_predictor(tiny_models, tmp_path):
+    from inference import Upscaler
+    Upscaler(tiny_models['srvgg_x4'], backend='predictor', cache_root=tmp_path)  # the one-time export
+    seq = module_path(lambda: Upscaler(tiny_models['srvgg_x4'], backend='predictor', cache_root=tmp_path))
+    _check(seq)
+    assert [m for m, _ in seq][:4] == ['inference.upscaler', 'models.zoo', 'utils.fileio', 'utils.runtime_env']
+
+
+def test_export_folder_to_predictor(tiny_models, tmp_path):
+    from inference import Upscaler
+    from inference.export import cached_export
+    d = cached_export(tiny_models['rrdb_x2'], cache_root=tmp_path)
+    Upscaler(d)
+    _check(module_path(lambda: Upscaler(d)))
+
+
+def test_zoo_name_to_predictor(tmp_path):
+    """``Upscaler('realesr-animevideov3')``, the issue's example, when the weights are at hand offline."""
+    from models import zoo
+    from inference import Upscaler
+    name = 'realesr-animevideov3'
+    if not any(p.is_file() for p in zoo.cached_paths(zoo.get_entry(name))):
+        pytest.skip(f'{name}: not in the model cache')
+    Upscaler(name, backend='predictor', cache_root=tmp_path)
+    seq = module_path(lambda: Upscaler(name, backend='predictor', cache_root=tmp_path))
+    _check(seq)
+    assert [m for m, _ in seq][:4] == ['inference.upscaler', 'models.zoo', 'utils.fileio', 'utils.runtime_env']

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from utils import runtime_env  # noqa: E402  (standard library only, as the next two)
-from utils.cli import ArgumentParser  # noqa: E402
+from utils.cli import ArgumentParser, add_input, add_output, fail, returns_status  # noqa: E402  (standard library only)
 from utils.media import IMAGE_EXTS  # noqa: E402
 
 
@@ -47,8 +47,8 @@ def load_options(path):
 
 def parse_args(argv=None):
     p = ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--input', required=True, help='folder of HR images (searched recursively)')
-    p.add_argument('--output', required=True, help='folder for the LQ images and their JSON')
+    add_input(p, required=True, help='folder of HR images (searched recursively)')
+    add_output(p, required=True, help='folder for the LQ images and their JSON')
     p.add_argument('--scale', type=int, default=4, help='downscale factor (default 4)')
     p.add_argument('--seed', type=int, default=0, help='run seed (default 0)')
     p.add_argument('--mode', choices=('realesrgan', 'bicubic'), default='realesrgan',
@@ -57,21 +57,19 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+@returns_status
 def main(argv=None):
     args = parse_args(argv)
     inp, out = Path(args.input), Path(args.output)
     if not inp.is_dir():
-        print(f'error: input folder not found: {inp}', file=sys.stderr)
-        return 2
+        fail(None, f'input folder not found: {inp}')
     if args.scale < 1:
-        print(f'error: --scale must be >= 1, got {args.scale}', file=sys.stderr)
-        return 2
+        fail(None, f'--scale must be >= 1, got {args.scale}')
     from utils.outputs import OutputClash, check_folder_pair, check_no_clobber, check_writable, write_error
     try:
         check_folder_pair(inp, out, '--input', '--output')
     except OutputClash as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        fail(None, e)
     runtime_env.setup()  # the CPU settings, before paddle loads
     from tqdm import tqdm
 
@@ -82,12 +80,10 @@ def main(argv=None):
     try:
         opt = resolve_options(load_options(args.opt))
     except (OSError, ValueError) as e:
-        print(f'error: bad --opt: {e}', file=sys.stderr)
-        return 2
+        fail(None, f'bad --opt: {e}')
     files = sorted(p for p in inp.rglob('*') if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
     if not files:
-        print(f'error: no images ({", ".join(IMAGE_EXTS)}) in {inp}', file=sys.stderr)
-        return 2
+        fail(None, f'no images ({", ".join(IMAGE_EXTS)}) in {inp}')
     stems = [p.relative_to(inp).with_suffix('').as_posix() for p in files]
     clash = {s for s in stems if stems.count(s) > 1}
     targets = {}
@@ -100,8 +96,7 @@ def main(argv=None):
         check_no_clobber(files, [(o, p) for p, (_, dst, meta) in targets.items() for o in (dst, meta)])
         check_writable(out)
     except OutputClash as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        fail(None, e)
     done = skipped = 0
     failed = []
     for path in tqdm(files, desc=f'LQ x{args.scale} ({args.mode})', unit='img', disable=None):
@@ -127,8 +122,7 @@ def main(argv=None):
             atomic_write_bytes(dst, _encode_png(lq, path))
             atomic_write_text(meta, json.dumps(params, indent=1, sort_keys=True) + '\n')
         except OSError as e:  # the output folder is read-only, full...: nothing else will succeed either
-            print(f'error: {write_error(dst, e)}', file=sys.stderr)
-            return 1
+            fail(None, write_error(dst, e), 1)
         done += 1
     print(f'{done} written, {skipped} already done, {len(failed)} failed -> {out}')
     return 1 if failed else 0

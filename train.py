@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from utils.cli import ArgumentParser, RawHelpFormatter  # noqa: E402  (standard library only)
+from utils.cli import ArgumentParser, RawHelpFormatter, fail, returns_status  # noqa: E402  (standard library only)
 
 
 def parse_args(argv=None):
@@ -35,6 +35,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+@returns_status
 def main(argv=None):
     from utils.runtime_env import die_with_parent
     die_with_parent()  # under tools/finetune_domain.py: stop with the pipeline
@@ -50,18 +51,14 @@ def main(argv=None):
         overrides = args.override + force_yml_overrides(args.force_yml)
         opt = load_options(args.yml_path, overrides)
     except OptionsError as exc:
-        for problem in exc.problems:
-            print(f'error: {args.yml_path}: {problem}', file=sys.stderr)
-        return 2
+        fail(None, [f'{args.yml_path}: {problem}' for problem in exc.problems])
     if args.debug:
         opt['name'] = 'debug_' + opt['name']
 
     from training.models import check_pretrained_weights
     problems = check_pretrained_weights(opt)
     if problems:
-        for problem in problems:
-            print(f'error: {args.yml_path}: {problem}', file=sys.stderr)
-        return 2
+        fail(None, [f'{args.yml_path}: {problem}' for problem in problems])
 
     from loss.perceptual import VGGWeightsMissing
     from training.models import NonFiniteLossError
@@ -72,16 +69,13 @@ def main(argv=None):
     try:
         train(opt, auto_resume=args.auto_resume, debug=args.debug)
     except (CheckpointFormatError, UnsafeCheckpointError) as exc:  # a bad weights file is bad input
-        print(f'error: {exc}', file=sys.stderr)
-        return 2
+        fail(None, exc)
     except (VGGWeightsMissing, NonFiniteLossError, FileNotFoundError) as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 1
+        fail(None, exc, 1)
     except ValueError as exc:  # bad data or weights found while building (empty folder, shape mismatch...)
         if os.environ.get('RESR_TRACEBACK') == '1':
             raise
-        print(f'error: {exc} (RESR_TRACEBACK=1 shows the traceback)', file=sys.stderr)
-        return 1
+        fail(None, f'{exc} (RESR_TRACEBACK=1 shows the traceback)', 1)
     except KeyboardInterrupt:
         print('interrupted: continue with the same command plus --auto_resume', file=sys.stderr)
         return 130
@@ -89,9 +83,7 @@ def main(argv=None):
         if os.environ.get('RESR_TRACEBACK') == '1':
             raise
         where = f'{exc.filename}: ' if exc.filename else ''
-        print(f'error: {where}{exc.strerror or exc} (once fixed, continue with the same command plus '
-              '--auto_resume)', file=sys.stderr)
-        return 1
+        fail(None, f'{where}{exc.strerror or exc} (once fixed, continue with the same command plus --auto_resume)', 1)
     return 0
 
 

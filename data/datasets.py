@@ -72,7 +72,31 @@ class _BadFileCounter:
             self.log.warning('skipping unreadable image (%d skipped so far): %s', n, err)
 
 
-class RealESRGANDataset:
+class _EpochDataset:
+    """What the datasets share: ``set_epoch`` and the count of unreadable files ``skipped``."""
+
+    def set_epoch(self, epoch):
+        """Reseed per epoch (only matters with ``seed`` set)."""
+        self.epoch = int(epoch)
+
+    @property
+    def skipped(self):
+        return self.bad.count
+
+    def _read(self, idx, rng, load, count, what):
+        """``load(idx)``; an unreadable file is counted and skipped for another index drawn from ``rng`` (of
+        ``count``), ``_MAX_TRIES`` times at most before ``UnreadableDataset``."""
+        for _ in range(_MAX_TRIES):
+            try:
+                return load(idx)
+            except ImageReadError as err:
+                self.bad.skip(err)
+                last = err
+                idx = int(rng.integers(count))
+        raise UnreadableDataset(f'{_MAX_TRIES} unreadable {what} in a row (last: {last}); check the dataset')
+
+
+class RealESRGANDataset(_EpochDataset):
     """Items: ``gt`` (3, S, S) float32 RGB [0, 1], ``kernel1``, ``kernel2``, ``sinc_kernel``
     (21x21 float32) and ``gt_path``.
 
@@ -116,14 +140,6 @@ class RealESRGANDataset:
     def __len__(self):
         return len(self.paths)
 
-    def set_epoch(self, epoch):
-        """Reseed per epoch (only matters with ``seed`` set)."""
-        self.epoch = int(epoch)
-
-    @property
-    def skipped(self):
-        return self.bad.count
-
     def _rng(self, index):
         if self.seed is None:
             return np.random.default_rng()
@@ -134,17 +150,8 @@ class RealESRGANDataset:
         idx = int(index)
         if self.deg_opt['codec_prob'] > 0:
             return self._codec_item(idx, rng)
-        for _ in range(_MAX_TRIES):
-            path = self.paths[idx]
-            try:
-                img = read_image_float(path)
-                break
-            except ImageReadError as err:
-                self.bad.skip(err)
-                last = err
-                idx = int(rng.integers(len(self.paths)))
-        else:
-            raise UnreadableDataset(f'{_MAX_TRIES} unreadable images in a row (last: {last}); check the dataset')
+        path, img = self._read(idx, rng, lambda i: (self.paths[i], read_image_float(self.paths[i])), len(self.paths),
+                               'images')
         img = augment([img], rng, self.hflip, self.rot)[0]
         img = crop_or_pad(img, self.crop, rng)
         item = {'gt': image_to_chw(img)}
@@ -186,7 +193,7 @@ def read_paired_meta_info(path):
     return pairs
 
 
-class PairedImageDataset:
+class PairedImageDataset(_EpochDataset):
     """Items: ``lq``, ``gt`` (CHW float32 RGB [0, 1]), ``lq_path``, ``gt_path``.
 
     Options (the keyword arguments): ``dataroot_gt``, ``dataroot_lq``, ``meta_info`` (optional,
@@ -234,13 +241,6 @@ class PairedImageDataset:
     def __len__(self):
         return len(self.pairs)
 
-    def set_epoch(self, epoch):
-        self.epoch = int(epoch)
-
-    @property
-    def skipped(self):
-        return self.bad.count
-
     def _load(self, idx, rng):
         gt_path, lq_path = self.pairs[idx]
         gt, lq = read_image_float(gt_path), read_image_float(lq_path)
@@ -262,16 +262,7 @@ class PairedImageDataset:
         rng = (np.random.default_rng() if self.seed is None
                else np.random.default_rng([int(self.seed), self.epoch, int(index)]))
         idx = int(index)
-        for _ in range(_MAX_TRIES):
-            try:
-                gt, lq, gt_path, lq_path = self._load(idx, rng)
-                break
-            except ImageReadError as err:
-                self.bad.skip(err)
-                last = err
-                idx = int(rng.integers(len(self.pairs)))
-        else:
-            raise UnreadableDataset(f'{_MAX_TRIES} unreadable pairs in a row (last: {last}); check the dataset')
+        gt, lq, gt_path, lq_path = self._read(idx, rng, lambda i: self._load(i, rng), len(self.pairs), 'pairs')
         return {'lq': image_to_chw(lq), 'gt': image_to_chw(gt), 'lq_path': lq_path, 'gt_path': gt_path}
 
 

@@ -30,10 +30,10 @@ import csv
 import io
 import json
 import math
-import sys
 from pathlib import Path
 
 from evaluation import evaluator as E
+from utils.cli import ArgumentParser, RawHelpFormatter, add_device, add_input, fail, returns_status
 
 
 def parse_models(items):
@@ -121,12 +121,11 @@ def write_csv(path, rows, summary, names):
     atomic_write_text(path, buf.getvalue())
 
 
-def main(argv=None):
-    from utils.cli import ArgumentParser, RawHelpFormatter
+def build_parser():
     ap = ArgumentParser(description=__doc__, formatter_class=RawHelpFormatter)
     ap.add_argument('--gt', help='folder of ground-truth images')
     ap.add_argument('--lq', help='folder of low-quality inputs with the same file names as --gt')
-    ap.add_argument('--input', help='folder of real footage without ground truth (no-reference mode)')
+    add_input(ap, help='folder of real footage without ground truth (no-reference mode)')
     ap.add_argument('--models', nargs='+', required=True, metavar='NAME=MODEL',
                     help='label=model: a zoo name, weights file, export folder or "bicubic"; the first is the base '
                          'the others are compared with')
@@ -139,56 +138,61 @@ def main(argv=None):
                     help='cut each sheet image to the window of this size (GT pixels) with the most detail; 0: whole')
     ap.add_argument('--csv', help='write the per-image rows and the means as CSV')
     ap.add_argument('--json', help='write rows, means and verdicts as JSON')
-    ap.add_argument('--device', default='cpu', help='cpu, gpu or gpu:N')
+    add_device(ap)
     ap.add_argument('--backend', choices=('auto', 'predictor', 'dynamic'), default='auto',
                     help='predictor (Paddle Inference, weights exported once into a cache), dynamic graph, or auto')
     ap.add_argument('--no-iqa', action='store_true', help='skip LPIPS/DISTS even when their weights are present')
     ap.add_argument('--fetch-iqa', action='store_true', help='download the LPIPS/DISTS weights first (online)')
-    args = ap.parse_args(argv)
+    return ap
 
-    def fail(msg):
-        print(f'error: {msg}', file=sys.stderr)
-        return 2
 
+def _check_args(args):
+    """The models to run (label -> model); one ``error:`` line and exit status 2 for bad input."""
     paired = args.gt or args.lq
     if args.input and paired:
-        return fail('give either --gt and --lq, or --input, not both')
+        fail(None, 'give either --gt and --lq, or --input, not both')
     if not args.input and not (args.gt and args.lq):
-        return fail('give --gt and --lq (paired mode) or --input (no-reference mode)')
+        fail(None, 'give --gt and --lq (paired mode) or --input (no-reference mode)')
     for d in ([args.gt, args.lq] if paired else [args.input]):
         if not Path(d).is_dir():
-            return fail(f'{d}: not a folder')
+            fail(None, f'{d}: not a folder')
     try:
         models = parse_models(args.models)
     except (ValueError, KeyError) as exc:
-        return fail(exc.args[0])
+        fail(None, exc.args[0])
     for out in (args.sheet, args.csv, args.json):
         if out and not Path(out).expanduser().resolve().parent.is_dir():
-            return fail(f'{out}: its folder does not exist')
+            fail(None, f'{out}: its folder does not exist')
     try:
         _check_outputs(args, models, paired)
     except ValueError as exc:
-        return fail(exc)
+        fail(None, exc)
     if paired and not E._pairs(args.gt, args.lq):
-        return fail(f'no GT/LQ pairs with equal names in {args.gt} and {args.lq}')
+        fail(None, f'no GT/LQ pairs with equal names in {args.gt} and {args.lq}')
     if not paired and not E.list_images(args.input):
-        return fail(f'{args.input}: no images')
-    notes = []
+        fail(None, f'{args.input}: no images')
+    return models
+
+
+def _run(args, models, notes):
+    """The per-image rows of every model (paired or no-reference mode)."""
     try:
         if args.fetch_iqa and not args.no_iqa:
             from evaluation import iqa
             for name in ('lpips-alex-v0.1', 'alexnet', 'dists', 'vgg16'):
                 print(f'{name}: {iqa.fetch(name)}')
-        if paired:
-            rows = E.evaluate(models, args.gt, args.lq, args.scale, args.crop_border, args.sheet, args.sheet_images,
+        if not args.input:
+            return E.evaluate(models, args.gt, args.lq, args.scale, args.crop_border, args.sheet, args.sheet_images,
                               args.sheet_crop or None, iqa=None if args.no_iqa else 'auto', backend=args.backend,
                               device=args.device, notes=notes)
-        else:
-            rows = E.evaluate_noref(models, args.input, args.scale, args.crop_border, args.sheet, args.sheet_images,
-                                    args.sheet_crop or None, backend=args.backend, device=args.device)
+        return E.evaluate_noref(models, args.input, args.scale, args.crop_border, args.sheet, args.sheet_images,
+                                args.sheet_crop or None, backend=args.backend, device=args.device)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        return fail(exc.args[0] if exc.args and isinstance(exc.args[0], str) else exc)
-    names = list(models)
+        fail(None, exc.args[0] if exc.args and isinstance(exc.args[0], str) else exc)
+
+
+def _report(args, rows, names, notes):
+    """The tables and verdicts on stdout, then the CSV and JSON files asked for."""
     summary = E.summarize(rows, names)
     lines = E.best(summary, names) if len(names) > 2 else []
     for other in names[1:]:
@@ -205,5 +209,13 @@ def main(argv=None):
         from utils.fileio import atomic_write_text
         doc = {'rows': rows, 'summary': summary, 'verdict': lines, 'notes': notes}
         atomic_write_text(args.json, json.dumps(_plain(doc), indent=1, allow_nan=False))
-    return 0
 
+
+@returns_status
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    models = _check_args(args)
+    notes = []
+    rows = _run(args, models, notes)
+    _report(args, rows, list(models), notes)
+    return 0

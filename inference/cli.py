@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from utils.cli import ArgumentParser, Unsupported, add_quiet
+from utils.cli import ArgumentParser, Unsupported, add_quiet, fail, returns_status
 from utils.progress import TqdmHandler
 from utils.media import IMAGE_EXTS, X264_PRESETS, is_image, is_video
 
@@ -195,6 +195,7 @@ def _one_line(exc):
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+@returns_status
 def run(args, backend):
     """Run the tool; the ``inference`` logger writes to stderr meanwhile and is left as it was found."""
     log = logging.getLogger('inference')
@@ -220,26 +221,21 @@ def _run(args, backend):
     log = logging.getLogger('inference')
     files = expand_inputs(args.input)
     if not files:
-        print(f'error: {args.input}: no such file, or no images/videos in it', file=sys.stderr)
-        return EXIT_USAGE
+        fail(None, f'{args.input}: no such file, or no images/videos in it')
     if args.tile_pad < 0 or args.pre_pad < 0:
-        print('error: --tile_pad and --pre_pad must be >= 0', file=sys.stderr)
-        return EXIT_USAGE
+        fail(None, '--tile_pad and --pre_pad must be >= 0')
     if any(c in args.suffix for c in '/\\') or any(ord(c) < 32 for c in args.suffix):
-        print(f'error: --suffix {args.suffix[:40]!r}: a suffix may not hold / or \\ or control characters '
-              '(outputs stay in the output folder)', file=sys.stderr)
-        return EXIT_USAGE
+        fail(None, f'--suffix {args.suffix[:40]!r}: a suffix may not hold / or \\ or control characters '
+                   '(outputs stay in the output folder)')
     from inference.upscaler import check_outscale
     try:
         check_outscale(args.outscale)
     except ValueError as e:
-        print(f'error: --{e}', file=sys.stderr)
-        return EXIT_USAGE
+        fail(None, f'--{e}')
     try:
         planned, plan = plan_outputs(files, args)
     except OutputClash as e:
-        print(f'error: {e}', file=sys.stderr)
-        return EXIT_USAGE
+        fail(None, e)
     from inference import Upscaler
     from utils.runtime_env import import_paddle_quietly
     import_paddle_quietly()  # a no-op after main()'s setup(); needed when run() is called directly
@@ -253,8 +249,7 @@ def _run(args, backend):
                       engine=args.engine, precision='fp32' if args.fp32 else ('bf16' if args.bf16 else None),
                       max_memory=args.max_memory, **dni)
     except Exception as e:  # bad model path/file/device: one line, no traceback
-        print(f'error: cannot set up the model: {_one_line(e)}', file=sys.stderr)
-        return EXIT_USAGE
+        fail(None, f'cannot set up the model: {_one_line(e)}')
     log.info('model %s (%s, x%d) on %s via %s%s, ready in %.1f s', up.model_path, up.arch.get('type'), up.scale,
              up.backend.kind, up.backend.name, f' ({up.backend.engine})' if hasattr(up.backend, 'engine') else '',
              time.perf_counter() - t0)

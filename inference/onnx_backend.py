@@ -1,8 +1,9 @@
 """Run an ``.onnx`` file written by ``tools/export_onnx.py`` with onnxruntime (CPU).
 
 Same interface as the backends in ``inference/backends.py``: ``forward(x)`` on a
-(N,C,H,W) float32 array returns float32. An fp16 export takes and returns fp16
-inside; the casts happen here. onnxruntime is imported only when one is built.
+(N,C,H,W) float32 array returns float32. The ``--fp16`` export keeps float32 input and
+output (its casts are inside the graph); a file whose input is float16 gets its
+casts here. onnxruntime is imported only when one is built.
 """
 from pathlib import Path
 

@@ -13,7 +13,9 @@ else is the network's ``ArchSpec.export_layer`` form, the one the Paddle
 export traces (reshape constants read from ``paddle.shape`` at run time, so H
 and W stay dynamic).
 
-Beside ``NAME.onnx`` goes ``NAME.json`` (arch, scale, mod, opset, dtype).
+Beside ``NAME.onnx`` goes ``NAME.json`` (arch, scale, mod, opset, dtype). ``fp16=True``
+converts the fp32 graph afterwards (``inference/onnx_fp16.py``; paddle2onnx 2.1
+ignores its own fp16 flag); input and output stay float32.
 """
 import contextlib
 import json
@@ -70,11 +72,6 @@ def load_onnx_info(onnx_path):
     return json.loads(p.read_text()) if p.is_file() else None
 
 
-def _has_fp16_weights(path):
-    import onnx
-    return any(i.data_type == onnx.TensorProto.FLOAT16 for i in onnx.load(str(path)).graph.initializer)
-
-
 def _import_paddle2onnx():
     try:
         import paddle2onnx
@@ -87,7 +84,10 @@ def export_onnx(net, arch, out_file, opset=DEFAULT_OPSET, fp16=False, source=Non
     """Write ``out_file`` (.onnx) and its ``.json`` sidecar atomically; return the path."""
     import models
     from .export import trace_save
+    from .onnx_fp16 import convert_file, require_converter
     p2o = _import_paddle2onnx()
+    if fp16:
+        require_converter()  # before the trace: a missing onnxconverter-common fails at once, naming the fix
     if opset not in OPSETS:
         raise ValueError(f'opset must be between {OPSETS.start} and {OPSETS.stop - 1}, got {opset}')
     out_file = Path(out_file)
@@ -100,13 +100,12 @@ def export_onnx(net, arch, out_file, opset=DEFAULT_OPSET, fp16=False, source=Non
         if not graph.is_file():
             graph = tmp / 'inference.pdmodel'
         p2o.export(str(graph), str(tmp / 'inference.pdiparams'), save_file=str(tmp / 'model.onnx'),
-                   opset_version=int(opset), auto_upgrade_opset=False, export_fp16_model=bool(fp16),
+                   opset_version=int(opset), auto_upgrade_opset=False, export_fp16_model=False,
                    enable_onnx_checker=True, enable_optimize=False)
         if not (tmp / 'model.onnx').is_file():
             raise RuntimeError('paddle2onnx wrote no model (an op it does not convert?)')
-        if fp16 and not _has_fp16_weights(tmp / 'model.onnx'):
-            raise RuntimeError(f'paddle2onnx {p2o.__version__} ignored export_fp16_model (the weights stayed float32): '
-                               'export in fp32 and convert it with an ONNX fp16 converter')
+        if fp16:  # paddle2onnx 2.1 ignores export_fp16_model: convert its fp32 graph (inference/onnx_fp16.py)
+            convert_file(tmp / 'model.onnx', tmp / 'model.onnx')
         info = {'format': 'onnx', 'arch': dict(arch), 'scale': models.net_scale(arch),
                 'mod': models.pad_multiple(arch), 'opset': int(opset), 'dtype': 'float16' if fp16 else 'float32',
                 'source': str(source) if source else None,

@@ -167,9 +167,7 @@ class FFTAmplitudeLoss(WeightedLoss):
 
 class GradientLoss(WeightedLoss):
     """``loss_weight`` x :func:`gradient_loss`."""
-
-    def forward(self, pred, target):
-        return self.loss_weight * gradient_loss(pred, target, self.reduction)
+    fn = staticmethod(gradient_loss)
 
 
 class LowPassL1Loss(WeightedLoss):

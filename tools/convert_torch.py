@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from utils.cli import ArgumentParser  # noqa: E402  (standard library only)
+from utils.cli import ArgumentParser, add_input, add_output, fail, returns_status  # noqa: E402  (standard library only)
 
 from utils import runtime_env  # noqa: E402
 
@@ -33,8 +33,8 @@ ARCH_FLAGS = ('block', 'scale', 'num_feat', 'num_grow_ch', 'num_conv', 'num_in_c
 
 def parse_args(argv=None):
     p = ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--input', '-i', required=True, help='.pth/.safetensors/.pdparams file, or a directory of them')
-    p.add_argument('--output', '-o', help='output .pdparams (or directory); default: beside the input')
+    add_input(p, required=True, help='.pth/.safetensors/.pdparams file, or a directory of them')
+    add_output(p, help='output .pdparams (or directory); default: beside the input')
     p.add_argument('--param_key', default='params_ema', help='state dict to take first (default params_ema, '
                    'then params, then a bare dict)')
     p.add_argument('--arch', help='network type (default: detected from the keys)')
@@ -92,6 +92,7 @@ def _default_output(src, output):
     return out / f'{src.stem}.pdparams' if out.is_dir() else out
 
 
+@returns_status
 def main(argv=None):
     args = parse_args(argv)
     from utils.checkpoint import CheckpointFormatError, UnsafeCheckpointError
@@ -121,8 +122,7 @@ def main(argv=None):
     try:  # a.pth and a.safetensors would both write a.pdparams: refused before anything is written
         check_no_clobber(files, [(out_dir / f'{f.stem}.pdparams', f) for f in files])
     except OutputClash as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        fail(None, e)
     failed, above = [], []
     bar = tqdm(files, desc='convert', unit='file', disable=None)
     for f in bar:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utils.cli import ArgumentParser, add_quiet  # noqa: E402  (standard library only)
+from utils.cli import ArgumentParser, add_quiet, fail, returns_status  # noqa: E402  (standard library only)
 
 from utils import runtime_env  # noqa: E402
 
@@ -28,6 +28,7 @@ def _size(path):
     return f'{Path(path).stat().st_size / 2**20:.1f} MB'
 
 
+@returns_status
 def main(argv=None):
     ap = ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--names', nargs='+', default=None, help=f'zoo names or aliases (default: {zoo.DEFAULT_MODEL})')
@@ -38,7 +39,7 @@ def main(argv=None):
     ap.add_argument('-dn', '--denoise-strength', type=float, default=None,
                     help=f'also build the {zoo.GENERAL} blend with this denoise strength')
     ap.add_argument('--list', action='store_true', help='list the registry and the cache state, then exit')
-    add_quiet(ap, dest='no_progress')
+    add_quiet(ap)
     args = ap.parse_args(argv)
 
     if args.list:
@@ -54,13 +55,12 @@ def main(argv=None):
     try:
         entries = [zoo.get_entry(n) for n in names]
     except KeyError as e:
-        print(f'error: {e.args[0]}', file=sys.stderr)
-        return 2
+        fail(None, e.args[0])
     failed = 0
     for e in entries:
         t = time.time()
         try:
-            path = zoo.resolve(e.name, source=args.source, progress=not args.no_progress)
+            path = zoo.resolve(e.name, source=args.source, progress=not args.quiet)
         except Exception as err:  # one line per model, keep going with the others
             print(f'{e.name}: FAILED: {err}', file=sys.stderr)
             failed += 1
@@ -69,7 +69,7 @@ def main(argv=None):
     if args.denoise_strength is not None and not failed:
         try:
             path = zoo.resolve(zoo.GENERAL, denoise_strength=args.denoise_strength, source=args.source,
-                               progress=not args.no_progress)
+                               progress=not args.quiet)
             print(f'{zoo.GENERAL} denoise {args.denoise_strength}: {path}')
         except Exception as err:
             print(f'{zoo.GENERAL} denoise {args.denoise_strength}: FAILED: {err}', file=sys.stderr)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utils.cli import ArgumentParser, RawHelpFormatter, fail  # noqa: E402  (standard library only)
+from utils.cli import (  # noqa: E402  (standard library only)
+    ArgumentParser, RawHelpFormatter, add_output, fail, returns_status)
 
 
 def build_parser():
@@ -26,8 +27,8 @@ def build_parser():
                        formatter_class=RawHelpFormatter)
     p.add_argument('-m', '--model_path', '--model-dir', dest='model_path', default=None,
                    help='the model to export: weights file (.pdparams/.pth/.safetensors) or zoo name (required)')
-    p.add_argument('-o', '--save-inference-dir', dest='out_dir', default='./infer',
-                   help='output folder for inference.pdmodel/.pdiparams and model_info.json (default ./infer)')
+    add_output(p, aliases=('--save-inference-dir',), default='./infer',
+               help='output folder for inference.pdmodel/.pdiparams and model_info.json (default ./infer)')
     p.add_argument('--block', '--num_block', dest='num_block', type=int, default=None,
                    help='RRDBNet num_block, for weights that do not store their architecture')
     p.add_argument('--num_feat', type=int, default=None, help='num_feat, for weights that do not store it')
@@ -59,12 +60,11 @@ def say(line):
         print(line, file=sys.stderr, flush=True)
 
 
+@returns_status
 def main(argv=None):
     args = parse_args(argv)
     if args.check and not CHECK_RANGE[0] <= args.check <= CHECK_RANGE[1]:
-        print(f'error: --check must be 0 (skip) or between {CHECK_RANGE[0]} and {CHECK_RANGE[1]}, got {args.check}',
-              file=sys.stderr)
-        return 2
+        fail(None, f'--check must be 0 (skip) or between {CHECK_RANGE[0]} and {CHECK_RANGE[1]}, got {args.check}')
     from utils import runtime_env
     runtime_env.setup()
     import numpy as np
@@ -84,26 +84,22 @@ def main(argv=None):
         path = resolve_model(args.model_path, args.denoise_strength, dni=dni)
         net, arch = models.load_network(path, arch=over or None)
     except Exception as e:  # user error: bad path or weights that do not fit
-        print(f'error: cannot load the model: {e}', file=sys.stderr)
-        return 2
-    out = Path(args.out_dir)
+        fail(None, f'cannot load the model: {e}')
+    out = Path(args.output)
     if out.exists() and not out.is_dir():
-        print(f'error: {out} exists and is not a directory', file=sys.stderr)
-        return 2
+        fail(None, f'{out} exists and is not a directory')
     from utils.outputs import OutputClash, check_no_clobber, write_error
     try:  # the weights may sit in the output folder under an export's name
         check_no_clobber([path], [out / n for n in ('inference.pdmodel', 'inference.pdiparams',
                                                     'inference.pdiparams.info', 'model_info.json')])
     except OutputClash as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        fail(None, e)
     t = time.perf_counter()
     say(f'exporting the static graph to {out} ...')
     try:
         export_static(net, arch, out, source=path)
     except OSError as e:
-        print(f'error: {write_error(out, e)}', file=sys.stderr)
-        return 2
+        fail(None, write_error(out, e))
     print(f'exported {path} ({arch["type"]}, x{models.net_scale(arch)}) to {out} in {time.perf_counter() - t:.1f} s')
     if args.check:
         import paddle
@@ -119,8 +115,7 @@ def main(argv=None):
         err = float(np.abs(pred.forward(x) - ref).max())
         print(f'check on a {n}x{n} input: predictor ({pred.engine} engine) vs dynamic graph max abs diff {err:.2e}')
         if err > 1e-3:
-            print('error: the exported graph does not match the network', file=sys.stderr)
-            return 1
+            fail(None, 'the exported graph does not match the network', 1)
     return 0
 
 

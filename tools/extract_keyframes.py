@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utils.cli import ArgumentParser, DefaultsHelpFormatter, add_quiet  # noqa: E402  (standard library only)
+from utils.cli import (  # noqa: E402  (standard library only)
+    ArgumentParser, DefaultsHelpFormatter, add_input, add_output, add_quiet, add_workers, fail, returns_status)
 
 from data.builder.config import FilterConfig, SettingsMismatch, parse_box  # noqa: E402  (light: no numpy/OpenCV yet)
 
@@ -31,8 +32,8 @@ def off_or(value, cast):
 def parse_args(argv=None):
     p = ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=DefaultsHelpFormatter)
-    p.add_argument('--input', '-i', nargs='+', required=True, help='video files and/or folders of videos')
-    p.add_argument('--output', '-o', required=True, help='folder for the PNGs and manifest.jsonl')
+    add_input(p, nargs='+', required=True, help='video files and/or folders of videos')
+    add_output(p, required=True, help='folder for the PNGs and manifest.jsonl')
     p.add_argument('--mode', choices=('key', 'scene', 'interval'), default='key',
                    help='key: exactly the coded keyframes; scene: frames starting a new shot; '
                         'interval: one frame every --every seconds')
@@ -58,7 +59,7 @@ def parse_args(argv=None):
                    help='no filter, crop or dedupe: exactly the frames of the mode')
     p.add_argument('--png-level', type=int, default=1, choices=range(10), metavar='0-9',
                    help='PNG zlib level (lossless at every level; higher is smaller and slower)')
-    p.add_argument('--workers', type=int, default=2, help='PNG encoding threads')
+    add_workers(p, 2, 'PNG encoding threads')
     add_quiet(p)
     return p.parse_args(argv)
 
@@ -81,13 +82,13 @@ def output_problem(inputs, out_dir):
     return None
 
 
+@returns_status
 def main(argv=None):
     args = parse_args(argv)
     try:
         boxes = [parse_box(b) for b in args.crop]
     except ValueError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        fail(None, e)
     if args.no_filter:
         cfg = FilterConfig.off()
     else:
@@ -95,18 +96,14 @@ def main(argv=None):
                            bars=not args.no_bars, bar_limit=args.bar_limit, crops=boxes, dedupe=args.dedupe)
     import math
     if not (math.isfinite(args.every) and args.every > 0):
-        print(f'error: --every must be a number of seconds > 0, got {args.every}', file=sys.stderr)
-        return 2
+        fail(None, f'--every must be a number of seconds > 0, got {args.every}')
     if not (math.isfinite(args.threshold) and 0 <= args.threshold <= 1):
-        print(f'error: --threshold must be between 0 and 1, got {args.threshold}', file=sys.stderr)
-        return 2
+        fail(None, f'--threshold must be between 0 and 1, got {args.threshold}')
     if args.workers < 1:
-        print(f'error: --workers must be >= 1, got {args.workers}', file=sys.stderr)
-        return 2
+        fail(None, f'--workers must be >= 1, got {args.workers}')
     problem = output_problem(args.input, args.output)
     if problem:
-        print(f'error: {problem}', file=sys.stderr)
-        return 2
+        fail(None, problem)
     from data.builder.sources import find_videos
     from utils.ffmpeg import FFmpegNotFound, ffmpeg_exe
     early = None
@@ -123,14 +120,11 @@ def main(argv=None):
                           cfg=cfg, png_level=args.png_level, workers=args.workers, progress=not args.quiet,
                           log=lambda line: print(line, file=sys.stderr), early=early)
     except FFmpegNotFound as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        fail(None, e)
     except (FileNotFoundError, SettingsMismatch) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        fail(None, e)
     except OSError as e:  # e.g. the output disk is full or read-only
-        print(f'error: cannot write to {args.output}: {e}', file=sys.stderr)
-        return 1
+        fail(None, f'cannot write to {args.output}: {e}', 1)
     except KeyboardInterrupt:
         print('interrupted: re-run the same command to resume', file=sys.stderr)
         return 130

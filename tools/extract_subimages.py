@@ -1,7 +1,7 @@
 """Cut HR images into overlapping sub-images for faster training I/O.
 
     python tools/extract_subimages.py --input HR_DIR --output SUB_DIR \\
-        --crop_size 400 --step 200 --thresh_size 0 --n_thread 2
+        --crop_size 400 --step 200 --thresh_size 0 --workers 2
 
 Crops start every ``--step`` pixels; when the remainder at the right or
 bottom edge is larger than ``--thresh_size``, one more crop is aligned to that
@@ -14,10 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utils.cli import ArgumentParser  # noqa: E402  (standard library only)
+from utils.cli import (  # noqa: E402  (standard library only)
+    ArgumentParser, add_input, add_output, add_workers, fail, returns_status)
 
 from utils.img_io import imread as read_image  # noqa: E402  (one clear ValueError per bad file)
-from data.builder.images import input_images, run_pool, write_image  # noqa: E402
+from data.builder.images import checked_folders, run_pool, write_image  # noqa: E402
 
 
 def positions(size, crop, step, thresh):
@@ -62,34 +63,28 @@ def process(job):
         return 0, 0, 0, f'{src}: {(str(e).strip().splitlines() or [type(e).__name__])[0]}'
 
 
+@returns_status
 def main(argv=None):
     p = ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--input', required=True, help='folder of images')
-    p.add_argument('--output', required=True, help='folder for the sub-images')
+    add_input(p, required=True, help='folder of images')
+    add_output(p, required=True, help='folder for the sub-images')
     p.add_argument('--crop_size', type=int, default=400, help='side of the square sub-images (default 400)')
     p.add_argument('--step', type=int, default=200, help='stride between sub-images (default 200)')
     p.add_argument('--thresh_size', type=int, default=0,
                    help='an edge remainder larger than this gets one more edge-aligned crop')
-    p.add_argument('--n_thread', type=int, default=2, help='worker processes')
+    add_workers(p, 2, 'worker processes', aliases=('--n_thread',))
     p.add_argument('--compression_level', type=int, default=3, help='PNG zlib level 0-9')
     args = p.parse_args(argv)
     inp, out = Path(args.input), Path(args.output)
     if args.crop_size <= 0 or args.step <= 0 or args.thresh_size < 0:
-        print('error: --crop_size and --step must be > 0 and --thresh_size >= 0', file=sys.stderr)
-        return 2
-    from utils.outputs import check_folder_pair, check_no_clobber, check_writable
-    try:
-        files = input_images(inp, out)
-        check_folder_pair(inp, out)
-        # two inputs whose crops share names (x.png and x.bmp both give x_s001.png): refuse up front
-        check_no_clobber(files, [(out / f.relative_to(inp).parent / f'{f.stem}_s001{crop_ext(f)}', f) for f in files])
-        check_writable(out)
+        fail(None, '--crop_size and --step must be > 0 and --thresh_size >= 0')
+    try:  # two inputs whose crops share names (x.png and x.bmp both give x_s001.png): refuse up front
+        files = checked_folders(inp, out, lambda f: out / f.relative_to(inp).parent / f'{f.stem}_s001{crop_ext(f)}')
     except ValueError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        fail(None, e)
     jobs = [(f, f.relative_to(inp), out, args.crop_size, args.step, args.thresh_size, args.compression_level)
             for f in files]
-    totals, errors = run_pool(process, jobs, args.n_thread, 'crops')
+    totals, errors = run_pool(process, jobs, args.workers, 'crops')
     written, kept, small = totals or (0, 0, 0)
     print(f'sub-images: {len(files)} images -> {written} crops written, {kept} already there, '
           f'{small} images smaller than {args.crop_size} skipped, {len(errors)} unreadable -> {out}')

@@ -18,11 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from utils.cli import returns_status  # noqa: E402  (standard library only)
+
 STAGE_NAMES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
 
 
 def parse_args(argv=None):
-    from utils.cli import ArgumentParser, add_quiet
+    from utils.cli import ArgumentParser, add_device, add_quiet
     p = ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--videos', nargs='+', required=True, help='folders and/or files of domain footage')
     p.add_argument('--work', required=True, help='work folder: every stage writes here; re-run to resume')
@@ -32,7 +34,7 @@ def parse_args(argv=None):
     g.add_argument('--iters', type=int, default=None, help='training iterations (default: the recipe\'s)')
     g.add_argument('--budget', default=None,
                    help='training time such as 30m or 1h: a timed warm-up turns it into iterations')
-    p.add_argument('--device', choices=('cpu', 'gpu'), default='cpu', help='where to train and evaluate (default: cpu)')
+    add_device(p, choices=('cpu', 'gpu'), help='where to train and evaluate (default: cpu)')
     p.add_argument('--compare', nargs='+', default=[], metavar='NAME=MODEL',
                    help='more models for the evaluation and the contact sheet (weights file, export folder or zoo name)')
     p.add_argument('-o', '--override', action='append', default=[], metavar='KEY.SUB=VALUE',
@@ -56,8 +58,9 @@ def parse_args(argv=None):
 
 
 def _bad(msg):
-    print(f'error: {msg}', file=sys.stderr)
-    return 2
+    """One ``error:`` line, exit status 2 (``utils.cli.fail``; ``main`` returns the status)."""
+    from utils.cli import fail
+    fail(None, msg)
 
 
 def _terminated(signum, frame):
@@ -72,6 +75,7 @@ def _interrupt_on_termination():
             signal.signal(getattr(signal, sig), _terminated)
 
 
+@returns_status
 def main(argv=None):
     args = parse_args(argv)
     if args.iters is not None and args.iters < 1:
@@ -115,8 +119,8 @@ def main(argv=None):
     except RecipeError as exc:
         return _bad(str(exc))
     except DomainError as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return exc.code
+        from utils.cli import fail
+        fail(None, exc, exc.code)
     except KeyboardInterrupt:
         print('interrupted: re-run the same command to resume', file=sys.stderr)
         return 130

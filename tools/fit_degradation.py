@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from utils.cli import ArgumentParser, DefaultsHelpFormatter, add_quiet, fail  # noqa: E402
+from utils.cli import add_output  # noqa: E402
 
 SCALES = (2, 3, 4)
 COMPS = ('none', 'jpeg', 'libx264', 'libx265')
@@ -33,7 +34,7 @@ def parse_args(argv=None):
     p = ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=DefaultsHelpFormatter)
     p.add_argument('--hr', nargs='+', required=True, help='HR footage: videos, images or folders of them')
     p.add_argument('--lq', nargs='+', required=True, help='the low-resolution footage to upscale (same kinds)')
-    p.add_argument('--out', '-o', required=True, help='the options fragment to write (.yml)')
+    add_output(p, aliases=('--out',), dest='out', required=True, help='the options fragment to write (.yml)')
     p.add_argument('--scale', type=int, default=None, help='HR/LQ scale (default: from the frame sizes)')
     p.add_argument('--frames', type=int, default=8, help='frames sampled from each side')
     p.add_argument('--crop', type=int, default=256, help='HR centre crop (px) the synthetic LQ is made from')
@@ -178,8 +179,7 @@ def main(argv=None):
     try:
         run(args)
     except (FootageError, ValueError, CodecError, FFmpegNotFound) as exc:
-        print(f'fit_degradation.py: error: {exc}', file=sys.stderr)
-        return 1
+        fail('fit_degradation.py', exc, 1)
     return 0
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utils.cli import ArgumentParser  # noqa: E402  (standard library only)
+from utils.cli import ArgumentParser, add_input, add_output, fail, returns_status  # noqa: E402  (standard library only)
 
 from data.builder.images import list_images  # noqa: E402
 from utils.fileio import atomic_write_text  # noqa: E402
@@ -53,61 +53,51 @@ def paired_lines(gt_dir, lq_dir, gt_root, lq_root):
     return lines, missing
 
 
+@returns_status
 def main(argv=None):
     p = ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--input', nargs='+', required=True, help='image folders (paired: GT_DIR LQ_DIR)')
+    add_input(p, nargs='+', required=True, help='image folders (paired: GT_DIR LQ_DIR)')
     p.add_argument('--root', nargs='+', default=None,
                    help="one root per input; lines are relative to it (default: each folder's parent)")
-    p.add_argument('--meta_info', required=True, help='the text file to write')
+    add_output(p, aliases=('--meta_info',), required=True, help='the meta_info text file to write')
     p.add_argument('--paired', action='store_true', help='write "gt_rel, lq_rel" lines for GT_DIR LQ_DIR')
     args = p.parse_args(argv)
     inputs = [Path(i) for i in args.input]
     roots = [Path(r) for r in args.root] if args.root else [i.parent for i in inputs]
     if len(roots) != len(inputs):
-        print(f'error: {len(inputs)} --input folders but {len(roots)} --root values', file=sys.stderr)
-        return 2
+        fail(None, f'{len(inputs)} --input folders but {len(roots)} --root values')
     for folder, root in zip(inputs, roots):
         if not folder.is_dir():
-            print(f'error: {folder}: no such folder', file=sys.stderr)
-            return 2
+            fail(None, f'{folder}: no such folder')
         if folder.resolve() != root.resolve() and root.resolve() not in folder.resolve().parents:
-            print(f'error: {folder} is not inside its root {root}', file=sys.stderr)
-            return 2
+            fail(None, f'{folder} is not inside its root {root}')
     if args.paired:
         if len(inputs) != 2:
-            print('error: --paired needs exactly two --input folders: GT_DIR LQ_DIR', file=sys.stderr)
-            return 2
+            fail(None, '--paired needs exactly two --input folders: GT_DIR LQ_DIR')
         lines, missing = paired_lines(inputs[0], inputs[1], roots[0], roots[1])
         if missing:
-            print(f'error: {len(missing)} GT images have no LQ partner in {inputs[1]} (first: {missing[0]})',
-                  file=sys.stderr)
-            return 1
+            fail(None, f'{len(missing)} GT images have no LQ partner in {inputs[1]} (first: {missing[0]})', 1)
     else:
         lines = single_lines(inputs, roots)
     if not lines:
-        print(f'error: no images found in {", ".join(map(str, inputs))}', file=sys.stderr)
-        return 2
+        fail(None, f'no images found in {", ".join(map(str, inputs))}')
     odd = next((line for line in lines if any(ord(c) < 32 for c in line)), None)
     if odd is not None:  # a newline in a name wrote one entry as two lines
-        print(f'error: {odd!r}: a file name with a line break or control character cannot be a meta_info line; '
-              'rename it', file=sys.stderr)
-        return 2
+        fail(None, f'{odd!r}: a file name with a line break or control character cannot be a meta_info line; '
+                   'rename it')
     from utils.outputs import OutputClash, check_no_clobber, write_error
-    meta = Path(args.meta_info)
+    meta = Path(args.output)
     if meta.is_dir():
-        print(f'error: --meta_info {meta} is a folder: give the text file to write', file=sys.stderr)
-        return 2
+        fail(None, f'--meta_info {meta} is a folder: give the text file to write')
     try:
         check_no_clobber(inputs + [f for folder in inputs for f in list_images(folder)], [meta])
     except OutputClash as e:
-        print(f'error: --meta_info: {e}', file=sys.stderr)
-        return 2
+        fail(None, f'--meta_info: {e}')
     try:
         atomic_write_text(meta, '\n'.join(lines) + '\n')
     except OSError as e:
-        print(f'error: --meta_info: {write_error(meta, e)}', file=sys.stderr)
-        return 2
-    print(f'meta_info: {len(lines)} lines -> {args.meta_info}')
+        fail(None, f'--meta_info: {write_error(meta, e)}')
+    print(f'meta_info: {len(lines)} lines -> {args.output}')
     return 0
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utils.cli import ArgumentParser  # noqa: E402  (standard library only)
+from utils.cli import (  # noqa: E402  (standard library only)
+    ArgumentParser, add_input, add_output, add_workers, fail, returns_status)
 
 from utils.img_io import imread as read_image  # noqa: E402  (one clear ValueError per bad file)
-from data.builder.images import input_images, resize_lanczos, run_pool, write_image  # noqa: E402
+from data.builder.images import checked_folders, resize_lanczos, run_pool, write_image  # noqa: E402
 
 SCALES = (0.75, 0.5, 1 / 3)
 SHORT_SIDE = 400
@@ -49,28 +50,23 @@ def process(job):
         return 0, 0, f'{src}: {(str(e).strip().splitlines() or [type(e).__name__])[0]}'
 
 
+@returns_status
 def main(argv=None):
     p = ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--input', required=True, help='folder of HR images')
-    p.add_argument('--output', required=True, help='folder for the scaled copies')
+    add_input(p, required=True, help='folder of HR images')
+    add_output(p, required=True, help='folder for the scaled copies')
     p.add_argument('--scales', type=float, nargs='+', default=list(SCALES), help='scale factors (T0, T1, ...)')
     p.add_argument('--short_side', type=int, default=SHORT_SIDE, help='short side of the last copy; 0 disables')
-    p.add_argument('--n_thread', type=int, default=2, help='worker processes')
+    add_workers(p, 2, 'worker processes', aliases=('--n_thread',))
     p.add_argument('--compression_level', type=int, default=3, help='PNG zlib level 0-9')
     args = p.parse_args(argv)
     inp, out = Path(args.input), Path(args.output)
-    from utils.outputs import check_folder_pair, check_no_clobber, check_writable
-    try:
-        files = input_images(inp, out)
-        check_folder_pair(inp, out)
-        # x.png and x.jpg would both write xT0.png ...: refuse up front
-        check_no_clobber(files, [(out / f.relative_to(inp).parent / f'{f.stem}T0.png', f) for f in files])
-        check_writable(out)
+    try:  # x.png and x.jpg would both write xT0.png ...: refuse up front
+        files = checked_folders(inp, out, lambda f: out / f.relative_to(inp).parent / f'{f.stem}T0.png')
     except ValueError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        fail(None, e)
     jobs = [(f, f.relative_to(inp), out, tuple(args.scales), args.short_side, args.compression_level) for f in files]
-    totals, errors = run_pool(process, jobs, args.n_thread, 'multiscale')
+    totals, errors = run_pool(process, jobs, args.workers, 'multiscale')
     written, skipped = totals or (0, 0)
     print(f'multiscale: {len(files)} images, {written} copies written, {skipped} already there, '
           f'{len(errors)} unreadable -> {out}')

@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from utils.cli import ArgumentParser  # noqa: E402  (standard library only)
+from utils.cli import ArgumentParser, add_input, add_output, fail, returns_status  # noqa: E402  (standard library only)
 
 from utils import runtime_env  # noqa: E402
 
@@ -61,10 +61,11 @@ def param_lines(p):
 SHEET_NAMES = 'baboon,building,butterfly,coffee,face,xmp_test'
 
 
+@returns_status
 def main():
     ap = ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--input', required=True, help='folder of HR photos')
-    ap.add_argument('--output', required=True, help='the PNG to write')
+    add_input(ap, required=True, help='folder of HR photos')
+    add_output(ap, required=True, help='the PNG to write')
     ap.add_argument('--names', default=None,
                     help='comma-separated photo stems to use (missing ones are skipped); default: the sheet\'s six '
                          'photos when the folder has them, else its first six images')
@@ -79,22 +80,19 @@ def main():
     from utils.media import is_image
     folder = Path(args.input)
     if not folder.is_dir():
-        print(f'error: --input {folder}: no such folder', file=sys.stderr)
-        return 2
+        fail(None, f'--input {folder}: no such folder')
     names = args.names or SHEET_NAMES
     paths = [p for n in names.split(',') for p in sorted(folder.glob(f'{n}.*')) if is_image(p)]
     if not paths and args.names is None:
         paths = sorted(p for p in folder.iterdir() if p.is_file() and is_image(p))[:6]
     if not paths:
-        print(f'error: {folder}: no images' + (f' named {args.names}' if args.names else ''), file=sys.stderr)
-        return 2
+        fail(None, f'{folder}: no images' + (f' named {args.names}' if args.names else ''))
     s, text_w, scale = args.size, 430, 4
     rows = []
     for i, path in enumerate(paths):
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if img is None:
-            print(f'error: {path}: not a readable image', file=sys.stderr)
-            return 2
+            fail(None, f'{path}: not a readable image')
         h, w = img.shape[:2]
         if min(h, w) < s:
             img = cv2.resize(img, (max(w, s), max(h, s)), interpolation=cv2.INTER_CUBIC)

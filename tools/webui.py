@@ -11,7 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utils.cli import ArgumentParser, RawHelpFormatter, fail  # noqa: E402  (standard library only)
+from utils.cli import (  # noqa: E402  (standard library only)
+    ArgumentParser, RawHelpFormatter, add_output, fail, returns_status)
 
 
 def build_parser():
@@ -24,11 +25,12 @@ def build_parser():
     p.add_argument('--runs-dir', '--runs_dir', dest='runs_dir', default='experiments',
                    help='folder searched for finetune report.html files (default experiments)')
     p.add_argument('-m', '--model', default=None, help='the model selected when the page opens (default: the first zoo model)')
-    p.add_argument('-o', '--output-dir', '--output_dir', dest='output_dir', default='results/webui',
+    add_output(p, aliases=('--output-dir',), default='results/webui',
                    help='the only folder the app writes to (default results/webui)')
     return p
 
 
+@returns_status
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
@@ -41,9 +43,9 @@ def main(argv=None):
     from utils import runtime_env
     runtime_env.setup()
     from webui.app import build
-    demo, _ = build(args.output_dir, args.models_dir, args.runs_dir, args.model)
+    demo, _ = build(args.output, args.models_dir, args.runs_dir, args.model)
     demo.queue(default_concurrency_limit=1).launch(server_name=args.host, server_port=args.port, share=args.share,
-                                                   allowed_paths=[str(Path(args.output_dir).resolve())])
+                                                   allowed_paths=[str(Path(args.output).resolve())])
     return 0
 
 

@@ -84,6 +84,17 @@ def _load_pretrained(net, path, param_key, strict, logger, where):
                 + (f', missing {len(missing)}, unexpected {len(unexpected)}' if missing or unexpected else '') + ')')
 
 
+def _network(opt, key, logger):
+    """``(arch, net)`` for ``opt['network_<key>']``, with the weights of ``path.pretrain_network_<key>`` when set."""
+    arch = dict(opt[f'network_{key}'])
+    net = build('network', arch, f'network_{key}')
+    path = opt['path']
+    if path.get(f'pretrain_network_{key}'):
+        _load_pretrained(net, path[f'pretrain_network_{key}'], path[f'param_key_{key}'], path[f'strict_load_{key}'],
+                         logger, f'network_{key}')
+    return arch, net
+
+
 def _make_trainable(net, train, optim_key, grad_clip, world_size, dist):
     """Scheduler and optimiser for ``net`` from ``train[optim_key]``; DataParallel when distributed."""
     sched = build('scheduler', train['scheduler'], 'train.scheduler', learning_rate=train[optim_key]['lr'],
@@ -109,12 +120,8 @@ class RealESRNetModel:
         self.rank = rank
         self.world_size = world_size
         train = opt['train']
-        self.arch_g = dict(opt['network_g'])
-        self.net_g = build('network', self.arch_g, 'network_g')
+        self.arch_g, self.net_g = _network(opt, 'g', logger)
         path = opt['path']
-        if path.get('pretrain_network_g'):
-            _load_pretrained(self.net_g, path['pretrain_network_g'], path['param_key_g'], path['strict_load_g'],
-                             logger, 'network_g')
         self.ema = None
         if train['ema_decay'] > 0 and rank == 0:
             self.ema = EMA(self.net_g, build_network(self.arch_g), train['ema_decay'])
@@ -263,12 +270,7 @@ class RealESRGANModel(RealESRNetModel):
     def __init__(self, opt, logger, world_size=1, rank=0, use_amp=False):
         super().__init__(opt, logger, world_size, rank, use_amp)
         train = opt['train']
-        self.arch_d = dict(opt['network_d'])
-        self.net_d = build('network', self.arch_d, 'network_d')
-        path = opt['path']
-        if path.get('pretrain_network_d'):
-            _load_pretrained(self.net_d, path['pretrain_network_d'], path['param_key_d'], path['strict_load_d'],
-                             logger, 'network_d')
+        self.arch_d, self.net_d = _network(opt, 'd', logger)
         po = train.get('perceptual_opt')
         if po and (po['perceptual_weight'] > 0 or po['style_weight'] > 0):
             self.cri_perceptual = build('loss', po, 'train.perceptual_opt')

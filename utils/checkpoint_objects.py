@@ -119,16 +119,13 @@ class Budget:
 
     def spend(self, nbytes, what):
         self.check(nbytes, what)
-        self.made += nbytes
-        if self.made > 2 * self.file_size + self.SLACK:
-            fail(f'{what}: the arrays would take {self.made} bytes, far more than a {self.file_size}-byte file holds')
+        self.objects(nbytes, f'{what}: the arrays')
 
-    def objects(self, nbytes):
-        """Objects the pickle makes (strings, containers, their copies): the same budget as the arrays."""
+    def objects(self, nbytes, subject='the objects the pickle makes'):
+        """Objects the pickle makes (strings, containers, their copies) and arrays: one budget."""
         self.made += nbytes
         if self.made > 2 * self.file_size + self.SLACK:
-            fail(f'the objects the pickle makes would take {self.made} bytes, far more than a '
-                 f'{self.file_size}-byte file holds')
+            fail(f'{subject} would take {self.made} bytes, far more than a {self.file_size}-byte file holds')
 
     def inflate(self, nbytes, what):
         self.check(nbytes, what)

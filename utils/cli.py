@@ -4,12 +4,20 @@
   ``--no-progress`` and ``--no_progress``. Only the spelling the tool declares is
   shown in ``--help``.
 * A usage error is one line (``prog: error: ... (--help for usage)``), exit status 2.
-* ``add_quiet`` gives every tool with progress bars the same ``-q/--quiet/--no-progress``.
+* One flag a meaning: ``add_input``, ``add_output``, ``add_workers``, ``add_device`` and
+  ``add_quiet`` declare ``-i/--input``, ``-o/--output``, ``--workers``, ``--device`` and
+  ``-q/--quiet`` the same way in every tool; a tool's older name for the same thing stays
+  as an alias (``--n_thread``, ``--save-inference-dir``...). ``train.py`` and
+  ``tools/finetune_domain.py`` keep ``-o`` for an option override, as BasicSR and
+  PaddleOCR do (docs/cli.md).
+* One way to fail: ``fail()`` prints one ``error: ...`` line and stops the tool with an exit
+  status; ``returns_status`` makes a tool's ``main()`` return that status instead of raising.
 
 Needs only the standard library, so a tool can parse its arguments before any
 heavy import.
 """
 import argparse
+import functools
 import sys
 
 EXIT_USAGE = 2
@@ -81,6 +89,35 @@ def add_quiet(parser, dest='quiet'):
                                help='no progress bars (log lines only)')
 
 
+def _canonical(parser, names, aliases, kwargs):
+    names = list(names) + [a for a in aliases if a not in names]
+    return parser.add_argument(*names, **kwargs)
+
+
+def add_input(parser, help, aliases=(), **kwargs):
+    """``-i/--input``: what the tool reads (a file, a folder, several of them with ``nargs``)."""
+    return _canonical(parser, ('-i', '--input'), aliases, dict({'dest': 'input'}, help=help, **kwargs))
+
+
+def add_output(parser, help, aliases=(), **kwargs):
+    """``-o/--output``: what the tool writes (a file or a folder). ``aliases``: the tool's older names."""
+    return _canonical(parser, ('-o', '--output'), aliases, dict({'dest': 'output'}, help=help, **kwargs))
+
+
+def add_workers(parser, default, help, aliases=()):
+    """``--workers N``: how many processes or threads share the files (>= 1). Not ``--threads``,
+    which in ``infer.py`` and the benchmarks is the number of CPU math threads of one process."""
+    return _canonical(parser, ('--workers',), aliases,
+                      dict(dest='workers', type=int, default=default, metavar='N', help=help))
+
+
+def add_device(parser, default='cpu', choices=None, help=None):
+    """``--device``: ``cpu``, ``gpu`` or ``gpu:N`` (``choices`` narrows it for a tool)."""
+    shown = ', '.join(choices) if choices else 'cpu, gpu or gpu:N'
+    return parser.add_argument('--device', default=default, choices=choices,
+                               help=help or f'where to run: {shown} (default: {default or "cpu"})')
+
+
 class Unsupported(argparse.Action):
     """A flag of the official tools that this project does not offer: one line, exit status 2."""
 
@@ -94,8 +131,27 @@ class Unsupported(argparse.Action):
         parser.exit(EXIT_USAGE, f'{parser.prog}: error: {option_string} is not supported: {self.reason}\n')
 
 
-def fail(prog, message):
-    """One-line usage error from a tool's own post-parse checks; exit status 2."""
-    print(f'{prog}: error: {message}', file=sys.stderr)
-    raise SystemExit(EXIT_USAGE)
+class Failed(SystemExit):
+    """Raised by ``fail()`` once its line is printed; ``code`` is the exit status."""
 
+
+def fail(prog, message, status=EXIT_USAGE):
+    """Print ``prog: error: message`` (``error: message`` when prog is None) on stderr and stop the
+    tool with ``status``: 2 for bad input or usage (the default), 1 for a step that failed.
+    ``message`` may be a list: one line each (several problems found in one file)."""
+    prefix = f'{prog}: error: ' if prog else 'error: '
+    for line in (message if isinstance(message, (list, tuple)) else [message]):
+        print(f'{prefix}{line}', file=sys.stderr)
+    raise Failed(status)
+
+
+def returns_status(main):
+    """Decorate a tool's ``main(argv=None)`` so that a ``fail()`` inside it returns the exit status
+    (as the tools' tests call ``main()``) instead of raising."""
+    @functools.wraps(main)
+    def run(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except Failed as stop:
+            return stop.code
+    return run

@@ -54,7 +54,8 @@ def _escape(path):
 def build(out_dir, models_dir=None, runs_dir='experiments', model=None):
     s = Session(out_dir, models_dir)
     if model is not None and model not in s.models:
-        raise SystemExit(f'error: --model {model}: not a zoo name nor a file under --models-dir')
+        from utils.cli import fail
+        fail(None, f'--model {model}: not a zoo name nor a file under --models-dir', 1)
     with gr.Blocks(title='Real-ESRGAN (Paddle)') as demo:
         gr.Markdown('# Real-ESRGAN (Paddle)')
         with gr.Tab('Upscale'):

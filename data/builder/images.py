@@ -31,6 +31,18 @@ def input_images(inp, out):
     return files
 
 
+def checked_folders(inp, out, first_output):
+    """``input_images(inp, out)``, once ``out`` is known to be a writable folder apart from ``inp`` and no
+    two inputs would write the same file: ``first_output(f)`` is the first file input ``f`` gives.
+    ValueError (one line) otherwise."""
+    from utils.outputs import check_folder_pair, check_no_clobber, check_writable
+    files = input_images(inp, out)
+    check_folder_pair(Path(inp), Path(out))
+    check_no_clobber(files, [(first_output(f), f) for f in files])
+    check_writable(Path(out))
+    return files
+
+
 def write_image(path, img, png_level=3):
     """Encode by extension and write atomically (temp file beside the target, then rename)."""
     path = Path(path)

@@ -7,6 +7,7 @@ import paddle
 import pytest
 
 from data.datasets import PairedImageDataset, RealESRGANDataset
+from tests.pairs import write_pairs
 
 
 @pytest.fixture(scope='module')
@@ -84,12 +85,7 @@ def test_realesrgan_dataset_bad_options(hr_dir):
 @pytest.fixture(scope='module')
 def paired_dirs(hr_photos, tmp_path_factory):
     root = tmp_path_factory.mktemp('paired')
-    (root / 'gt').mkdir()
-    (root / 'lq').mkdir()
-    for p in hr_photos[:3]:
-        img = cv2.imread(str(p), cv2.IMREAD_COLOR)[:130, :166]  # not a multiple of 4
-        cv2.imwrite(str(root / 'gt' / p.name), img)
-        cv2.imwrite(str(root / 'lq' / p.name), cv2.resize(img[:128, :164], (41, 32), interpolation=cv2.INTER_AREA))
+    write_pairs(root, hr_photos[:3], lambda img: img[:130, :166])  # not a multiple of 4: LQ 41x32
     cv2.imwrite(str(root / 'gt' / 'mismatch.png'), np.zeros((40, 40, 3), np.uint8))
     cv2.imwrite(str(root / 'lq' / 'mismatch.png'), np.zeros((20, 20, 3), np.uint8))
     return root

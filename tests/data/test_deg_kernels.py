@@ -10,6 +10,7 @@ from data.filters import Filter2D, filter2d, reflect_pad
 from data.kernels import (bessel_j1, covariance, gaussian_kernel, generalized_gaussian_kernel, kernel_moments,
                           pad_kernel, plateau_kernel, pulse_kernel, random_mixed_kernel, sinc_kernel)
 from data.pipeline import DEFAULT_DEGRADATION, sample_kernels
+from tests.op_tester import DegradationTester
 
 MAKERS = [lambda k: gaussian_kernel(k, 2.0, 1.0, 0.6),
           lambda k: generalized_gaussian_kernel(k, 2.0, 1.0, 0.6, beta=0.7),
@@ -125,14 +126,24 @@ def test_reflect_pad_matches_numpy_also_beyond_the_image():
         np.testing.assert_array_equal(reflect_pad(x, p).numpy(), ref)
 
 
-def test_filter2d_gradient_and_bad_input():
+class TestFilter2D(DegradationTester):
+    bad_inputs = [(lambda t: filter2d(paddle.rand([3, 16, 16]), gaussian_kernel(7, 1.0)), ValueError, 'NCHW'),
+                  (lambda t: filter2d(paddle.rand([2, 3, 16, 16]), np.ones((3, 7, 7), np.float32)), ValueError,
+                   '3 kernels for a batch of 2'),
+                  (lambda t: filter2d(paddle.rand([2, 3, 16, 16]), np.ones((8, 8), np.float32)), ValueError, 'odd k')]
+
+    def function(self, x):
+        return filter2d(x, gaussian_kernel(7, 1.0))
+
+    def layer(self):
+        return Filter2D()
+
+    def call_layer(self, layer, x):
+        return layer(x, gaussian_kernel(7, 1.0))
+
+
+def test_filter2d_gradient_sums_to_the_pixel_count():
     x = paddle.rand([2, 3, 16, 16])
     x.stop_gradient = False
     filter2d(x, gaussian_kernel(7, 1.0)).sum().backward()
     np.testing.assert_allclose(x.grad.numpy().sum(), 2 * 3 * 16 * 16, rtol=1e-4)  # kernel sums to 1
-    with pytest.raises(ValueError):
-        filter2d(paddle.rand([3, 16, 16]), gaussian_kernel(7, 1.0))
-    with pytest.raises(ValueError):
-        filter2d(x, np.ones((3, 7, 7), np.float32))
-    with pytest.raises(ValueError):
-        filter2d(x, np.ones((8, 8), np.float32))

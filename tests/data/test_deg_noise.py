@@ -4,6 +4,7 @@ import paddle
 import pytest
 
 from data.noise import GaussianNoise, PoissonNoise, add_gaussian_noise, add_poisson_noise, gaussian_noise
+from tests.op_tester import DegradationTester
 
 
 def flat(value=0.5, b=2, size=64):
@@ -53,31 +54,43 @@ def test_noise_is_deterministic_for_a_seed_and_differs_otherwise():
     np.testing.assert_array_equal(p1, p2)
 
 
-def test_noise_layers_equal_functions_and_clip():
-    x = flat(0.98)
-    np.testing.assert_array_equal(GaussianNoise(10, clip=True)(x, rng=2).numpy(),
-                                  add_gaussian_noise(x, 10, rng=2, clip=True).numpy())
-    out = PoissonNoise(3, clip=True)(x, rng=2).numpy()
+class TestGaussianNoise(DegradationTester):
+    bad_inputs = [(lambda t: add_gaussian_noise(flat(), -1.0), ValueError, 'sigma must be finite and >= 0'),
+                  (lambda t: add_gaussian_noise(flat(b=2), [1.0, 2.0, 3.0]), ValueError,
+                   'sigma has 3 values for a batch of 2'),
+                  (lambda t: gaussian_noise([1, 3, 4, 4], 1.0, rng='seed'), TypeError, 'rng must be')]
+
+    def function(self, x):
+        return add_gaussian_noise(x, 10, rng=2)
+
+    def layer(self):
+        return GaussianNoise(10)
+
+    def call_layer(self, layer, x):
+        return layer(x, rng=2)
+
+
+class TestPoissonNoise(DegradationTester):
+    grad_rtol = None  # the draw depends on the image and is not differentiated: the gradient is the identity's
+    bad_inputs = [(lambda t: add_poisson_noise(paddle.rand([3, 8, 8]), 1.0), ValueError, 'NCHW')]
+
+    def function(self, x):
+        return add_poisson_noise(x, 3, rng=2, clip=True)
+
+    def layer(self):
+        return PoissonNoise(3, clip=True)
+
+    def call_layer(self, layer, x):
+        return layer(x, rng=2)
+
+
+def test_noise_clips_and_the_gradient_passes_through():
+    out = add_poisson_noise(flat(0.98), 3, rng=2, clip=True).numpy()
     assert out.max() <= 1 and out.min() >= 0
-    np.testing.assert_array_equal(out, add_poisson_noise(x, 3, rng=2, clip=True).numpy())
-
-
-def test_noise_gradient_passes_through():
     x = flat(0.5)
     x.stop_gradient = False
     (add_gaussian_noise(x, 5, rng=0) * 2).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), 2.0)
-
-
-def test_noise_bad_arguments():
-    with pytest.raises(ValueError):
-        add_gaussian_noise(flat(), -1.0)
-    with pytest.raises(ValueError):
-        add_gaussian_noise(flat(b=2), [1.0, 2.0, 3.0])
-    with pytest.raises(ValueError):
-        add_poisson_noise(paddle.rand([3, 8, 8]), 1.0)
-    with pytest.raises(TypeError):
-        gaussian_noise([1, 3, 4, 4], 1.0, rng='seed')
 
 
 def test_box_muller_normals_are_standard_normal():

@@ -1,18 +1,18 @@
 """tools/evaluate.py and the evaluation.evaluator library: paired and no-reference modes on real photos."""
 import json
 import math
+import re
 from pathlib import Path
 
 import cv2
 import numpy as np
-import paddle
 import pytest
 
-from models import build_network
 from evaluation import evaluator as E
 from evaluation import metrics as M
 from evaluation.cli import main
-from utils.checkpoint import save_checkpoint
+from tests.nets import save_tiny, srvgg
+from tests.pairs import centre_crop, write_pairs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,17 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope='module')
 def data(tmp_path_factory, hr_photos):
     d = tmp_path_factory.mktemp('evaluate')
-    (d / 'gt').mkdir()
-    (d / 'lq').mkdir()
-    for p in hr_photos[:3]:
-        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        h, w = img.shape[:2]
-        gt = img[(h - 208) // 2:(h - 208) // 2 + 208, (w - 200) // 2:(w - 200) // 2 + 200]
-        cv2.imwrite(str(d / 'gt' / p.name), gt)
-        cv2.imwrite(str(d / 'lq' / p.name), cv2.resize(gt, (50, 52), interpolation=cv2.INTER_AREA))
-    arch = {'type': 'SRVGGNetCompact', 'num_feat': 8, 'num_conv': 2, 'upscale': 4}
-    paddle.seed(0)
-    save_checkpoint(d / 'tiny.pdparams', params=build_network(arch).state_dict(), arch=arch)
+    write_pairs(d, hr_photos[:3], lambda img: centre_crop(img, 200, 208))  # LQ 50x52
+    save_tiny(d / 'tiny.pdparams', srvgg())
     return d
 
 
@@ -59,13 +50,21 @@ def test_paired_cli_tables_verdicts_and_files(data, tmp_path, capsys):
     assert row['bicubic_detail'] < 0.5  # bicubic x4 is blurry on real photos
     assert row['input_detail'] == pytest.approx(M.input_detail(lq, gt, 1))
     assert row['input_detail'] == pytest.approx(1.0, rel=0.05)  # the LQ here is the GT's own area shrink
-    assert '| GT NIQE | INPUT DETAIL |' in text
-    assert 'input detail (how much of the GT\'s fine detail' in text and '0 of 3 inputs keep less than 0.25' in text
+    for r in doc['rows']:  # the image's row of the table ends with its GT NIQE and input detail
+        cells = next(ln for ln in text.splitlines() if ln.startswith(f'| {r["image"]} |')).strip('| ').split(' | ')
+        assert cells[-2:] == [E._fmt('niqe', r['gt_niqe']), E._fmt('detail', r['input_detail'])], cells
+    details = [r['input_detail'] for r in doc['rows']]
+    low = sum(v < E.INPUT_LOW for v in details)
+    assert low == 0  # the area-shrunk inputs keep their GT's detail
+    notes = [ln for ln in text.splitlines() if ln and not ln.startswith('|')]
+    note = next(ln for ln in notes if f'{M.geometric_mean(details):.3f}' in ln)
+    assert re.search(rf'\b{low} of {len(details)}\b', note) and str(E.INPUT_LOW) in note
     assert row['bicubic_psnr_at_detail'] == pytest.approx(M.invented_texture_psnr(bic, gt, 0.7, 4))
     assert row['bicubic_psnr_at_detail'] < row['bicubic_psnr']  # bicubic is below detail 0.7: texture costs
     est = np.mean([r['bicubic_psnr_at_detail'] for r in doc['rows']])
     now = np.mean([r['bicubic_psnr'] for r in doc['rows']])
-    assert 'PSNR at detail 0.7 with invented texture' in text and f'bicubic {est:.2f} (now {now:.2f})' in text
+    note = next(ln for ln in notes if f'{est:.2f}' in ln)  # the estimate, next to the PSNR now
+    assert f'{now:.2f}' in note and str(E.TEXTURE_DETAIL) in note
     assert 'psnr_at_detail' not in doc['summary']['tiny']  # on no axis: no column, no vote
     lines = (out / 'm.csv').read_text().splitlines()
     assert len(lines) == 5 and lines[-1].startswith('mean,')

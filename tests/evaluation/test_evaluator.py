@@ -3,24 +3,18 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import paddle
 
-from models import build_network
 from evaluation.cli import main
 from evaluation.evaluator import evaluate
 from evaluation import metrics as M
-from utils.checkpoint import save_checkpoint
+from tests.nets import save_tiny, srvgg
 
 ROOT = Path(__file__).resolve().parents[2]
 VAL = ROOT / 'tests' / 'data' / 'images' / 'val'
 
 
 def test_bicubic_row_matches_direct_metrics_and_sheet(tmp_path):
-    arch = {'type': 'SRVGGNetCompact', 'num_feat': 8, 'num_conv': 2, 'upscale': 4}
-    paddle.seed(0)
-    net = build_network(arch)
-    w = tmp_path / 'tiny.pdparams'
-    save_checkpoint(w, params=net.state_dict(), arch=arch)
+    w = save_tiny(tmp_path / 'tiny.pdparams', srvgg())
     sheet = tmp_path / 'sheet.png'
     rows = evaluate({'bicubic': 'bicubic', 'tiny': str(w)}, VAL / 'gt', VAL / 'lq', sheet=sheet, sheet_images=2)
     assert [r['image'] for r in rows] == ['chelsea_crop.png', 'rocket_crop.png']

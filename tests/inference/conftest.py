@@ -2,16 +2,10 @@
 import numpy as np
 import pytest
 
-TINY = {
-    'rrdb_x4': {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 4, 'num_feat': 8, 'num_block': 1,
-                'num_grow_ch': 8},
-    'rrdb_x2': {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2, 'num_feat': 8, 'num_block': 1,
-                'num_grow_ch': 8},
-    'rrdb_x1': {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 1, 'num_feat': 8, 'num_block': 1,
-                'num_grow_ch': 8},
-    'srvgg_x4': {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 2,
-                 'upscale': 4, 'act_type': 'prelu'},
-}
+from tests.nets import rrdb, srvgg
+
+TINY = {'rrdb_x4': rrdb(num_grow_ch=8), 'rrdb_x2': rrdb(scale=2, num_grow_ch=8),
+        'rrdb_x1': rrdb(scale=1, num_grow_ch=8), 'srvgg_x4': srvgg()}
 
 
 def tiny_state(arch, seed=0):

@@ -8,10 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from tests.nets import srvgg
 
 ROOT = Path(__file__).resolve().parents[2]
-SRVGG4 = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 4, 'num_conv': 2,
-          'upscale': 4, 'act_type': 'prelu'}
+SRVGG4 = srvgg(num_feat=4)
 
 
 def _tool(name, *args, timeout=120):

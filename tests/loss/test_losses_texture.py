@@ -9,6 +9,7 @@ from loss import LOSSES, RandomVGGLoss, SlicedWassersteinLoss, build_loss, slice
 from loss.frequency import gaussian_blur
 from loss.perceptual import perceptual_loss
 from loss.texture import random_vgg
+from tests.op_tester import LossTester
 
 
 def _swd(pred, target, seed=0, **kw):
@@ -50,42 +51,36 @@ def test_swd_shapes_seed_and_reductions():
     assert sliced_wasserstein_loss(one, one * 0.5, 2, 3, 1).shape == []  # any channel count
 
 
-def test_swd_layer_equals_function_and_is_registered():
-    rng = np.random.default_rng(2)
-    p, t = (paddle.to_tensor(rng.random((1, 3, 32, 32)).astype('float32')) for _ in range(2))
-    layer = SlicedWassersteinLoss(3.0, num_proj=6, patch=5, scales=2)
-    paddle.seed(7)
-    got = float(layer(p, t))
-    assert got == pytest.approx(3.0 * _swd(p, t, seed=7, num_proj=6, patch=5, scales=2), rel=1e-6)
+class TestSlicedWasserstein(LossTester):
+    """Fresh random projections on every call: each call is seeded the same, so that calls compare."""
+    shapes = [(1, 3, 32, 32), (2, 3, 24, 40)]
+    prediction_only = True
+    none_shape = staticmethod(lambda s: (s[0], 2 * 6))  # per image: scales x num_proj distances
+    bad_inputs = [
+        (lambda t: sliced_wasserstein_loss(*[paddle.rand([1, 3, 32, 32])] * 2, patch=11, scales=3), ValueError,
+         'too small for 3 scales of 11 px'),
+        (lambda t: sliced_wasserstein_loss(*[paddle.rand([1, 3, 32, 32])] * 2, num_proj=0), ValueError,
+         'num_proj, patch and scales'),
+        (lambda t: SlicedWassersteinLoss(scales=0), ValueError, 'num_proj, patch and scales'),
+        (lambda t: sliced_wasserstein_loss(paddle.rand([3, 32, 32]), paddle.rand([3, 32, 32])), ValueError, 'NCHW'),
+        (lambda t: sliced_wasserstein_loss(paddle.rand([1, 3, 32, 32]), np.zeros((1, 3, 32, 32), 'float32')),
+         TypeError, 'paddle Tensors')]
+
+    def loss(self, pred, target, reduction='mean'):
+        paddle.seed(7)
+        return sliced_wasserstein_loss(pred, target, 6, 5, 2, reduction=reduction)
+
+    def layer(self):
+        return SlicedWassersteinLoss(self.WEIGHT, num_proj=6, patch=5, scales=2)
+
+    def call_layer(self, layer, x, *rest):
+        paddle.seed(7)
+        return layer(x, *rest)
+
+
+def test_swd_is_registered_with_its_options():
     assert LOSSES['SlicedWassersteinLoss'] is SlicedWassersteinLoss
     assert build_loss({'type': 'SlicedWassersteinLoss', 'num_proj': 2}).num_proj == 2
-
-
-def test_swd_gradient_reaches_the_prediction_only():
-    rng = np.random.default_rng(3)
-    p, t = (paddle.to_tensor(rng.random((1, 3, 24, 24)).astype('float32')) for _ in range(2))
-    p.stop_gradient = t.stop_gradient = False
-    sliced_wasserstein_loss(p, t, 4, 5, 2).backward()
-    assert np.isfinite(p.grad.numpy()).all() and np.abs(p.grad.numpy()).sum() > 0
-    assert t.grad is None or np.abs(t.grad.numpy()).sum() == 0
-
-
-def test_swd_bad_input():
-    x = paddle.rand([1, 3, 32, 32])
-    with pytest.raises(ValueError, match='differ in shape'):
-        sliced_wasserstein_loss(x, x[:, :, :16])
-    with pytest.raises(ValueError, match='NCHW'):
-        sliced_wasserstein_loss(x[0], x[0])
-    with pytest.raises(TypeError, match='paddle Tensors'):
-        sliced_wasserstein_loss(x, x.numpy())
-    with pytest.raises(ValueError, match='too small for 3 scales of 11 px'):
-        sliced_wasserstein_loss(x, x, patch=11, scales=3)
-    with pytest.raises(ValueError, match='num_proj, patch and scales'):
-        sliced_wasserstein_loss(x, x, num_proj=0)
-    with pytest.raises(ValueError, match='reduction'):
-        sliced_wasserstein_loss(x, x, 2, 3, 1, reduction='median')
-    with pytest.raises(ValueError, match='num_proj, patch and scales'):
-        SlicedWassersteinLoss(scales=0)
 
 
 @pytest.fixture(scope='module')

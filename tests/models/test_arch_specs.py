@@ -4,12 +4,11 @@ import pytest
 
 import models
 from models.detect import detect_arch, normalize_state_dict
+from tests.nets import rrdb, srvgg
 from tests.skips import SAFETENSORS_SKIP
 
-RRDB = {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2, 'num_feat': 8, 'num_block': 2,
-        'num_grow_ch': 4}
-SRVGG = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 2, 'upscale': 3,
-         'act_type': 'prelu'}
+RRDB = rrdb(scale=2, num_block=2)
+SRVGG = srvgg(upscale=3)
 
 
 def _state(arch):

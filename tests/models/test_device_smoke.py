@@ -4,11 +4,12 @@ import paddle
 import pytest
 
 import models
+from tests.nets import rrdb, srvgg
 
 TINY = {
-    'RRDBNet': {'type': 'RRDBNet', 'num_feat': 8, 'num_block': 1, 'num_grow_ch': 4, 'scale': 4},
-    'RRDBNet_x2': {'type': 'RRDBNet', 'num_feat': 8, 'num_block': 1, 'num_grow_ch': 4, 'scale': 2},
-    'SRVGGNetCompact': {'type': 'SRVGGNetCompact', 'num_feat': 8, 'num_conv': 2, 'upscale': 4, 'act_type': 'prelu'},
+    'RRDBNet': rrdb(),
+    'RRDBNet_x2': rrdb(scale=2),
+    'SRVGGNetCompact': srvgg(),
     'UNetDiscriminatorSN': {'type': 'UNetDiscriminatorSN', 'num_in_ch': 3, 'num_feat': 8},
 }
 

@@ -14,6 +14,7 @@ import models
 from models import CheckpointError, read_checkpoint
 from models.ncnn_import import import_ncnn, wheel_model_files
 from utils.checkpoint import CheckpointFormatError, save_checkpoint
+from tests.nets import srvgg
 
 
 def _plain_pickle(path, obj):
@@ -68,8 +69,7 @@ def test_stored_arch_or_detection(av3):
 
 def test_stored_arch_wins_over_what_detection_assumes(tmp_path):
     """ReLU and LeakyReLU have no weights: detection assumes relu, the file's arch says what it is."""
-    arch = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 4, 'num_conv': 1, 'upscale': 2,
-            'act_type': 'leakyrelu'}
+    arch = srvgg(num_feat=4, num_conv=1, upscale=2, act_type='leakyrelu')
     state = {k: v.numpy() for k, v in models.build_network(arch).state_dict().items()}
     assert read_checkpoint(save_checkpoint(tmp_path / 'a.pdparams', params=state, arch=arch))[1] == arch
     detected = read_checkpoint(_plain_pickle(tmp_path / 'b.pth', state))[1]

@@ -5,8 +5,9 @@ import pytest
 
 import models
 from utils.checkpoint import save_checkpoint
+from tests.nets import rrdb
 
-TINY = {'type': 'RRDBNet', 'num_feat': 8, 'num_block': 1, 'num_grow_ch': 4, 'scale': 2}
+TINY = rrdb(scale=2)
 
 
 def test_build_and_scale():

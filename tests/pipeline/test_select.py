@@ -2,7 +2,6 @@
 through evaluation.evaluator (evaluation/model_cache.py), on real photos."""
 import math
 
-import cv2
 import pytest
 
 from evaluation import model_cache as MT
@@ -13,42 +12,17 @@ def summ(psnr, ssim, detail, niqe=None):
     return {'psnr': psnr, 'ssim': ssim, 'detail': detail, 'niqe': niqe}
 
 
-def tiny_weights(path, arch, seed):
-    import paddle
-
-    import models
-    from utils.checkpoint import save_checkpoint
-    paddle.seed(seed)
-    net = models.build_network(arch)
-    params = {k: v.numpy() for k, v in net.state_dict().items()}
-    save_checkpoint(path, params=params, params_ema=params, arch=arch)
-    return path
-
-
-COMPACT = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 2, 'upscale': 4,
-           'act_type': 'prelu'}
-RRDB = {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_block': 1, 'num_grow_ch': 4,
-        'scale': 4}
-
-
 @pytest.fixture(scope='module')
 def pairs(hr_photos, tmp_path_factory):
     """Two held-out pairs from real photos: 200x200 GT crops (NIQE needs 96 px after the crop), x4 area LQ."""
-    root = tmp_path_factory.mktemp('pairs')
-    (root / 'gt').mkdir()
-    (root / 'lq').mkdir()
-    for p in hr_photos[:2]:
-        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        h, w = img.shape[:2]
-        gt = img[(h - 200) // 2:(h + 200) // 2, (w - 200) // 2:(w + 200) // 2]
-        cv2.imwrite(str(root / 'gt' / p.name), gt)
-        cv2.imwrite(str(root / 'lq' / p.name), cv2.resize(gt, (50, 50), interpolation=cv2.INTER_AREA))
-    return root / 'gt', root / 'lq'
+    from tests.pairs import centre_crop, write_pairs
+    return write_pairs(tmp_path_factory.mktemp('pairs'), hr_photos[:2], lambda img: centre_crop(img, 200, 200))
 
 
 def test_compact_checkpoints_run_in_the_dynamic_graph_with_every_metric(pairs, tmp_path):
-    base = tiny_weights(tmp_path / 'base.pdparams', COMPACT, 0)
-    ck = tiny_weights(tmp_path / 'net_g_2.pdparams', COMPACT, 1)
+    from tests.nets import SRVGG, save_tiny
+    base = save_tiny(tmp_path / 'base.pdparams', SRVGG, 0, ema=True)
+    ck = save_tiny(tmp_path / 'net_g_2.pdparams', SRVGG, 1, ema=True)
     nets = MT.Models('compact', tmp_path / 'exports')
     own = {'base': str(base), 'iter_2': str(ck)}
     ups = nets.get({'bicubic': 'bicubic', **own}, own=own)
@@ -70,7 +44,8 @@ def test_compact_checkpoints_run_in_the_dynamic_graph_with_every_metric(pairs, t
 
 
 def test_rrdbnet_checkpoints_run_on_the_predictor_exported_into_the_stage_folder(pairs, tmp_path):
-    ck = tiny_weights(tmp_path / 'net_g_2.pdparams', RRDB, 0)
+    from tests.nets import RRDB, save_tiny
+    ck = save_tiny(tmp_path / 'net_g_2.pdparams', RRDB, 0, ema=True)
     exports = tmp_path / 'exports'
     nets = MT.Models('x4plus', exports)
     ups = nets.get({'iter_2': str(ck)}, own={'iter_2': str(ck)})

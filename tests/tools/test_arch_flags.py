@@ -6,10 +6,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from tests.nets import srvgg
 
 ROOT = Path(__file__).resolve().parents[2]
-SRVGG_X2 = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 2,
-            'upscale': 2, 'act_type': 'prelu'}
+SRVGG_X2 = srvgg(upscale=2)
 
 
 @pytest.fixture(scope='module')

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tests.skips import SAFETENSORS_SKIP, TORCH_SKIP
+from tests.nets import srvgg
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / 'tools' / 'convert_torch.py'
@@ -181,7 +182,7 @@ def test_verify_without_torch_says_skipped(tmp_path, capsys, monkeypatch):
 
 def _tiny_state():
     import models
-    arch = {'type': 'SRVGGNetCompact', 'num_feat': 4, 'num_conv': 2, 'upscale': 2}
+    arch = srvgg(num_feat=4, upscale=2)
     return arch, {k: v.numpy() for k, v in models.build_network(arch).state_dict().items()}
 
 

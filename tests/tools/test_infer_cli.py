@@ -6,10 +6,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from tests.nets import rrdb
 
 ROOT = Path(__file__).resolve().parents[2]
-ARCH = {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2, 'num_feat': 8, 'num_block': 1,
-        'num_grow_ch': 8}
+ARCH = rrdb(scale=2, num_grow_ch=8)
 
 
 def _run(tool, *args):

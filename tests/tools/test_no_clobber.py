@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from tests.nets import srvgg
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,8 +28,7 @@ png_declaring = _load('tests/utils/test_img_io_limits.py', '_img_io_limits').png
 def save_tiny(path, arch):
     return _load('tests/inference/conftest.py', '_inference_fixtures').save_tiny(path, arch)
 
-SRVGG4 = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 4, 'num_conv': 2,
-          'upscale': 4, 'act_type': 'prelu'}
+SRVGG4 = srvgg(num_feat=4)
 
 
 def run(script, *args, timeout=300):

@@ -12,6 +12,7 @@ from training.teacher import FrozenTeacher
 from utils.checkpoint import save_checkpoint
 
 from .test_train_detail import SMOKE, _batch
+from tests.nets import srvgg
 
 LOG = logging.getLogger('test.train.anchor')
 ANCHOR = ['model_type=RealESRNetModel', 'network_d=null', 'train.gan_opt=null', 'train.pixel_opt.loss_weight=0.0',
@@ -22,8 +23,7 @@ ANCHOR = ['model_type=RealESRNetModel', 'network_d=null', 'train.gan_opt=null', 
 def base_weights(tmp_path):
     """A tiny SRVGGNetCompact with random weights, saved like a finetune's base."""
     import models
-    arch = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 2, 'upscale': 4,
-            'act_type': 'prelu'}
+    arch = srvgg()
     paddle.seed(3)
     net = models.build_network(arch)
     path = tmp_path / 'base.pdparams'

@@ -15,9 +15,10 @@ from training.options import load_options
 from training.schedulers import MultiStepWarmupLR
 from training.state_io import load_state, save_state
 from tests.skips import TORCH_SKIP
+from tests.nets import srvgg
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY_G = {'type': 'SRVGGNetCompact', 'num_feat': 8, 'num_conv': 2, 'upscale': 4}
+TINY_G = srvgg()
 LOG = logging.getLogger('test.train')
 
 

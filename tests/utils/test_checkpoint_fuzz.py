@@ -27,6 +27,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from tests.nets import rrdb, srvgg
 
 ROOT = Path(__file__).resolve().parents[2]
 BUDGET_S = 10.0
@@ -37,10 +38,7 @@ CASE_LIMIT_S = 2.0
 def _tiny_states():
     import models
     out = {}
-    for name, arch in (('srvgg', {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 4,
-                                  'num_conv': 1, 'upscale': 2, 'act_type': 'prelu'}),
-                       ('rrdb', {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2, 'num_feat': 4,
-                                 'num_block': 1, 'num_grow_ch': 4})):
+    for name, arch in (('srvgg', srvgg(num_feat=4, num_conv=1, upscale=2)), ('rrdb', rrdb(scale=2, num_feat=4))):
         net = models.build_network(arch)
         rng = np.random.default_rng(len(name))
         out[name] = (net, arch, {k: rng.standard_normal(tuple(v.shape)).astype(np.float32)

@@ -7,39 +7,18 @@ import pytest
 from pipeline import dni_sweep as S
 from pipeline.select import DETAIL_TOL
 
-ARCH = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 2, 'upscale': 4,
-        'act_type': 'prelu'}
-
-
-def _net_file(path, seed, scale=1.0):
-    import paddle
-
-    import models
-    from utils.checkpoint import save_checkpoint
-    paddle.seed(seed)
-    net = models.build_network(ARCH)
-    save_checkpoint(path, params={k: v.numpy() * scale for k, v in net.state_dict().items()}, arch=ARCH)
-    return path
-
-
 @pytest.fixture(scope='module')
-def pairs(tmp_path_factory):
-    """Two held-out pairs cut from scikit-image photos: GT 128x128, LQ 32x32 (area)."""
-    from skimage import data as skdata
-    root = tmp_path_factory.mktemp('heldout')
-    (root / 'gt').mkdir()
-    (root / 'lq').mkdir()
-    for name, img in (('astronaut.png', skdata.astronaut()), ('coffee.png', skdata.coffee())):
-        gt = cv2.cvtColor(img[100:228, 100:228], cv2.COLOR_RGB2BGR)
-        cv2.imwrite(str(root / 'gt' / name), gt)
-        cv2.imwrite(str(root / 'lq' / name), cv2.resize(gt, (32, 32), interpolation=cv2.INTER_AREA))
-    return root / 'gt', root / 'lq'
+def pairs(hr_photos, tmp_path_factory):
+    """Two held-out pairs cut from real photos: GT 128x128, LQ 32x32 (area)."""
+    from tests.pairs import centre_crop, write_pairs
+    return write_pairs(tmp_path_factory.mktemp('heldout'), hr_photos[:2], lambda img: centre_crop(img, 128, 128))
 
 
 @pytest.fixture(scope='module')
 def nets(tmp_path_factory):
+    from tests.nets import SRVGG, save_tiny
     root = tmp_path_factory.mktemp('nets')
-    return _net_file(root / 'base.pdparams', 0), _net_file(root / 'ft.pdparams', 1, 1.1)
+    return save_tiny(root / 'base.pdparams', SRVGG, seed=0), save_tiny(root / 'ft.pdparams', SRVGG, seed=1)
 
 
 def _upscale(path, img):
@@ -69,29 +48,26 @@ def test_sweep_ends_are_the_base_and_the_finetune_and_a_blend_is_the_averaged_ne
     summ = MT.summarize(rows_sel, ['base', 'iter_8'])
     assert out['summary']['dni_0.00'] == summ['base'] and out['summary']['dni_1.00'] == summ['iter_8']
     # the ends reuse those rows: they are the networks themselves, output for output
-    img = cv2.imread(str(lq / 'coffee.png'))
+    img = cv2.imread(str(sorted(lq.iterdir())[-1]))
     for w, same in ((0.0, base), (1.0, ft)):
         blend = write_dni(ft, base, w, tmp_path / f'w{w}.pdparams')
         assert np.array_equal(_upscale(blend, img), _upscale(same, img))
     # the middle: the network with the averaged weights, run and scored like any model
+    from tests.nets import SRVGG
     from utils.checkpoint import save_checkpoint
-    from utils.checkpoint import load_state_file
-    a, b = (load_state_file(f)['params'] for f in (ft, base))
-    save_checkpoint(tmp_path / 'avg.pdparams', params={k: 0.5 * a[k] + 0.5 * b[k] for k in a}, arch=ARCH)
+    a, b = (pick(f) for f in (ft, base))
+    save_checkpoint(tmp_path / 'avg.pdparams', params={k: 0.5 * a[k] + 0.5 * b[k] for k in a}, arch=SRVGG)
     ref = MT.summarize(MT.evaluate({'avg': MT.Models('compact', tmp_path / 'e2').get(
         {'avg': str(tmp_path / 'avg.pdparams')}, own=['avg'])['avg']}, gt, lq, progress=False), ['avg'])['avg']
     assert out['summary']['dni_0.50'] == pytest.approx(ref, rel=1e-5)
     assert out['summary']['dni_0.50']['psnr'] != pytest.approx(summ['base']['psnr'], abs=1e-3)
-    assert [r['image'] for r in out['rows']] == ['astronaut.png', 'coffee.png']
+    assert [r['image'] for r in out['rows']] == sorted(p.name for p in lq.iterdir())
 
 
 def test_sweep_refuses_networks_of_two_architectures(pairs, nets, tmp_path):
-    import models
     from evaluation import model_cache as MT
-    from utils.checkpoint import save_checkpoint
-    other = dict(ARCH, num_feat=4)
-    save_checkpoint(tmp_path / 'o.pdparams',
-                    params={k: v.numpy() for k, v in models.build_network(other).state_dict().items()}, arch=other)
+    from tests.nets import save_tiny, srvgg
+    save_tiny(tmp_path / 'o.pdparams', srvgg(num_feat=4))
     with pytest.raises(ValueError, match='one architecture'):
         S.sweep(MT.Models('compact', tmp_path / 'x'), nets[0], 'iter_1', tmp_path / 'o.pdparams', *pairs, [],
                 tmp_path / 'b', weights=(0.0, 0.5, 1.0), progress=False)
@@ -168,19 +144,10 @@ def test_export_choice_rule_flag_ends_and_blend(nets, tmp_path):
 @pytest.mark.slow
 def test_sweep_of_an_rrdbnet_runs_the_blends_on_the_predictor_and_cleans_up(pairs, tmp_path):
     """An x4plus-like base: blends are exported once each into the stage's own exports folder, which goes."""
-    import paddle
-
-    import models
     from evaluation import model_cache as MT
+    from tests.nets import RRDB, save_tiny
     from utils.checkpoint import save_checkpoint
-    arch = {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_block': 1, 'num_grow_ch': 4,
-            'scale': 4}
-    files = []
-    for seed in (0, 1):
-        paddle.seed(seed)
-        files.append(tmp_path / f'rrdb{seed}.pdparams')
-        save_checkpoint(files[-1], params={k: v.numpy() for k, v in models.build_network(arch).state_dict().items()},
-                        arch=arch)
+    files = [save_tiny(tmp_path / f'rrdb{seed}.pdparams', RRDB, seed=seed) for seed in (0, 1)]
     base, ft = files
     gt, lq = pairs
     nets, _, out = _sweep('x4plus', base, ft, 'iter_1', pairs, tmp_path, (0.0, 0.5, 1.0))
@@ -188,7 +155,7 @@ def test_sweep_of_an_rrdbnet_runs_the_blends_on_the_predictor_and_cleans_up(pair
     nets.cleanup()
     assert not (tmp_path / 'exports').exists() and not (tmp_path / 'blends').exists()
     a, b = (pick(f) for f in (ft, base))
-    save_checkpoint(tmp_path / 'avg.pdparams', params={k: 0.5 * a[k] + 0.5 * b[k] for k in a}, arch=arch)
+    save_checkpoint(tmp_path / 'avg.pdparams', params={k: 0.5 * a[k] + 0.5 * b[k] for k in a}, arch=RRDB)
     dyn = MT.Models('compact', tmp_path / 'e2')  # 'compact' only picks the dynamic graph for its own models
     ref = MT.summarize(MT.evaluate(dyn.get({'avg': str(tmp_path / 'avg.pdparams')}, own=['avg']), gt, lq,
                                    progress=False), ['avg'])['avg']

@@ -9,6 +9,7 @@ from pipeline import recipes as R
 from pipeline.context import Context, Settings
 from pipeline.stages_model import _recipe, settings_finetune
 from pipeline.state import WorkState
+from tests.nets import RRDB, SRVGG, save_tiny
 
 
 def _fake_assets(cache, which=('vgg19', 'netd')):
@@ -36,19 +37,8 @@ def _ctx(tmp_path, base):
     return Context(s, WorkState(work, ('split', 'degrade', 'finetune')))
 
 
-def _tiny_base(path, arch):
-    import models
-    from utils.checkpoint import save_checkpoint
-    save_checkpoint(path, params={k: v.numpy() for k, v in models.build_network(arch).state_dict().items()}, arch=arch)
-    return path
-
-
-COMPACT = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 2, 'upscale': 4,
-           'act_type': 'prelu'}
-
-
 def test_assets_on_disk_make_the_official_compact_recipe_the_default(cache, tmp_path):
-    ctx = _ctx(tmp_path, _tiny_base(tmp_path / 'base.pdparams', COMPACT))
+    ctx = _ctx(tmp_path, save_tiny(tmp_path / 'base.pdparams', SRVGG))
     assert R.official_assets() == {'vgg19': None, 'netd': None}
     opt, notes, template = _recipe(ctx, tmp_path / 'part', 40)
     assert Path(template).name == 'finetune_domain_compact_cpu.yml'
@@ -70,7 +60,7 @@ def test_assets_on_disk_make_the_official_compact_recipe_the_default(cache, tmp_
 
 @pytest.mark.parametrize('have', [('vgg19',), ('netd',)])
 def test_one_asset_alone_keeps_the_offline_recipe_and_names_the_missing_one(cache, tmp_path, have):
-    ctx = _ctx(tmp_path, _tiny_base(tmp_path / 'base.pdparams', COMPACT))
+    ctx = _ctx(tmp_path, save_tiny(tmp_path / 'base.pdparams', SRVGG))
     _fake_assets(cache, have)
     opt, notes, template = _recipe(ctx, tmp_path / 'part', 40)
     assert Path(template).name == 'finetune_domain_compact_cpu.yml'
@@ -79,9 +69,7 @@ def test_one_asset_alone_keeps_the_offline_recipe_and_names_the_missing_one(cach
 
 
 def test_x4plus_keeps_the_official_losses_when_the_assets_are_on_disk(cache, tmp_path):
-    arch = {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_block': 1, 'num_grow_ch': 4,
-            'scale': 4}
-    ctx = _ctx(tmp_path, _tiny_base(tmp_path / 'rrdb.pdparams', arch))
+    ctx = _ctx(tmp_path, save_tiny(tmp_path / 'rrdb.pdparams', RRDB))
     opt, notes, _ = _recipe(ctx, tmp_path / 'p1', 40)
     assert opt['train']['perceptual_opt']['perceptual_weight'] == 0.0 and opt['path']['pretrain_network_d'] is None
     assert len(notes) == 2

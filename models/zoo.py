@@ -382,10 +382,7 @@ def dni(model, other, weight, source='auto', progress=True):
     the weight, and that file is returned. The weights read are those every tool loads (``params_ema``,
     else ``params``).
     """
-    from utils.checkpoint import save_checkpoint
     from utils.fileio import sha256_file
-
-    from .loading import read_checkpoint
     w = check_dni_weight(weight)
     pa = resolve(model, source=source, progress=progress)
     pb = resolve(other, source=source, progress=progress)
@@ -398,15 +395,28 @@ def dni(model, other, weight, source='auto', progress=True):
     dst = cache_dir() / 'dni' / f'{Path(pa).stem}+{Path(pb).stem}-{w:.4f}-{key}.pdparams'
     if dst.is_file():
         return dst
-    sa, arch_a = read_checkpoint(pa)
-    sb, arch_b = read_checkpoint(pb)
+    return write_dni(pa, pb, w, dst)
+
+
+def write_dni(model, other, weight, dst):
+    """Write the weights ``weight * model + (1 - weight) * other`` (two weights files of one architecture) to
+    ``dst`` (atomically, with the arch and the blend in its meta) and return ``dst``; ValueError (one line)
+    for files that cannot be blended."""
+    from utils.checkpoint import save_checkpoint
+
+    from .loading import read_checkpoint
+    w = check_dni_weight(weight)
+    sa, arch_a = read_checkpoint(model)
+    sb, arch_b = read_checkpoint(other)
     if _full_arch(arch_a) != _full_arch(arch_b):  # a finetune's options may leave defaults out
-        raise ValueError(f'DNI needs two networks of one architecture: {pa} is {arch_a}, {pb} is {arch_b}')
+        raise ValueError(f'DNI needs two networks of one architecture: {model} is {arch_a}, {other} is {arch_b}')
     try:
         state = interpolate_states(sa, sb, w)
     except ValueError as e:
-        raise ValueError(f'DNI of {pa} and {pb}: {e}') from None
-    meta = {'dni': {'model': str(pa), 'other': str(pb), 'weight': w}, 'source': f'{w} * {pa} + {1 - w} * {pb}'}
+        raise ValueError(f'DNI of {model} and {other}: {e}') from None
+    meta = {'dni': {'model': str(model), 'other': str(other), 'weight': w},
+            'source': f'{w} * {model} + {1 - w} * {other}'}
+    dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(dst, params=state, arch=arch_a, meta=meta)
     return dst

@@ -35,6 +35,7 @@ class Settings:
     lq_videos: list = field(default_factory=list)
     warmup_iters: int = 6
     quiet: bool = False
+    dni_weight: float = None  # --dni-weight: export this DNI blend, not the rule's
 
 
 class Context:

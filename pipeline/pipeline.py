@@ -148,14 +148,13 @@ def run(settings, argv=None, stop_after=None):
 
 
 def summary_line(ctx, seconds):
-    res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
-    s, e = res['summary'], res['exported']
-    name = 'finetuned' if e['name'] != 'base' else 'base'
-    row = s['finetuned'] if name == 'finetuned' else s['base']
+    from .dni_sweep import describe
+    base = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())['summary']['base']
+    info = ctx.state.record('export')['info']
+    what, row = describe(info), info['summary']
     total = sum(r['seconds'] for r in ctx.state.data['stages'].values())
-    what = (f'finetuned {e["name"]}' if name == 'finetuned' else 'the BASE model (no checkpoint beat it)')
-    return (f'done: exported {what}: PSNR {row["psnr"]:.2f} dB vs base {s["base"]["psnr"]:.2f}, detail '
-            f'{row["detail"]:.3f} vs base {s["base"]["detail"]:.3f}, NIQE {row["niqe"]:.2f} vs base '
-            f'{s["base"]["niqe"]:.2f} -> {ctx.out("export") / "inference.pdmodel"}; '
+    scores = ('(a weight off the swept grid: not measured)' if row is None else
+              f'PSNR {row["psnr"]:.2f} dB vs base {base["psnr"]:.2f}, detail {row["detail"]:.3f} vs base '
+              f'{base["detail"]:.3f}, NIQE {row["niqe"]:.2f} vs base {base["niqe"]:.2f}')
+    return (f'done: exported {what}: {scores} -> {ctx.out("export") / "inference.pdmodel"}; '
             f'stages {total:.0f} s (this run {seconds:.0f} s); report {ctx.work / "report.html"}')
-

@@ -111,8 +111,10 @@ def build(ctx, part, commands):
     d.p('Command: `' + shlex.join(ctx.argv or []) + '`')
     d.h(2, 'Exported model')
     loud = exported['name'] == 'base'
-    d.p(('**The base model was exported: no finetuned checkpoint beat it.** ' if loud else
-         f'**Exported: the finetuned checkpoint {exported["name"]}.** ') + exported['reason'] + '.')
+    d.p(('**No finetuned checkpoint beat the base model.** ' if loud else
+         f'**Chosen checkpoint: {exported["name"]}.** ') + exported['reason'] + '.')
+    from .frontier import add_section, export_paragraph  # the DNI sweep decides what is exported
+    d.p(export_paragraph(st['export']['info']))
     d.p(f'Export: `{ctx.out("export") / "inference.pdmodel"}` (and `model.pdparams`, the weights it came from).')
     for n in ft.get('notes', []) + st['split']['info'].get('notes', []):
         d.p('Note: ' + n + '.')
@@ -157,6 +159,7 @@ def build(ctx, part, commands):
         rows.append([c, it, s['psnr'], s['ssim'], s['detail'], s.get('niqe'), t['score'],
                      'yes' if t['beats_base'] else 'no', '; '.join(t['fails'])])
     d.table(['model', 'iteration', 'PSNR', 'SSIM', 'detail', 'NIQE', 'score', 'beats base', 'why not'], rows)
+    add_section(d, res, st['export']['info'], part)
     d.h(2, 'Training curves')
     d.image(part / 'curves.png', 'training curves', 'report/curves.png')
     d.h(2, 'Contact sheet (centre crops)')

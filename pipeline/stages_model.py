@@ -157,9 +157,10 @@ def run_finetune(ctx, part):
 
 def settings_evaluate(ctx):
     from evaluation.model_cache import own_backend
+    from .dni_sweep import WEIGHTS as DNI_WEIGHTS
     from .select import DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE
     return {'compare': dict(ctx.s.compare), 'criterion': [DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE], 'crop_border': 4,
-            'metrics': 'evaluation.evaluator', 'backend': own_backend(_base(ctx)[2])}
+            'metrics': 'evaluation.evaluator', 'backend': own_backend(_base(ctx)[2]), 'dni': DNI_WEIGHTS}
 
 
 def run_evaluate(ctx, part):
@@ -204,9 +205,14 @@ def run_evaluate(ctx, part):
     res = {'selection': {'summary': summ_sel, 'table': table, 'rows': rows_sel, 'candidates': cand, 'shown': shown},
            'models': final, 'summary': summ, 'rows': rows, 'verdicts': verdicts, 'best': MT.best(summ, list(final)),
            'vs_base': vs_base, 'exported': exported, 'backends': dict(nets.backends), 'notes': notes}
+    from .dni_sweep import run_sweep  # the fidelity knob: blends of the base and the checkpoint
+    res['dni'] = run_sweep(ctx, nets, base_path, {c: str(ckpts[it]) for c, it in cand.items()}, res, gt, lq,
+                           part / 'dni.tmp')
     (part / 'metrics.json').write_text(json.dumps(res, indent=1, default=float))
-    if chosen == 'base':
+    if chosen == 'base' and res['dni']['chosen'] == 0.0:
         ctx.say('WARNING: NO FINETUNED CHECKPOINT BEATS THE BASE MODEL: THE BASE IS EXPORTED. ' + reason)
+    elif chosen == 'base':
+        ctx.say('evaluate: no checkpoint beats the base, a DNI blend of one does (the DNI rule above). ' + reason)
     else:
         ctx.say(f'evaluate: chose {reason}')
     for line in verdicts['finetuned']:
@@ -215,7 +221,7 @@ def run_evaluate(ctx, part):
 
 
 def settings_export(ctx):
-    return {'check': 32}
+    return {'check': 32, 'dni_weight': ctx.s.dni_weight}
 
 
 def run_export(ctx, part):
@@ -224,14 +230,14 @@ def run_export(ctx, part):
 
     import models
     from inference.export import export_static
+    from .dni_sweep import describe, export_choice
     res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
-    exp = res['exported']
-    src = Path(exp['path'])
-    if exp['name'] != 'base':  # the path recorded in the evaluate stage lived in WORK/finetune
-        src = checkpoints(ctx.out('finetune') / 'experiments' / EXP_NAME)[exp['iteration']]
+    ckpts = {f'iter_{it}': p for it, p in checkpoints(ctx.out('finetune') / 'experiments' / EXP_NAME).items()}
+    src, what = export_choice(res, ckpts, _base(ctx)[0], ctx.s.dni_weight, part / 'model.pdparams')
     net, arch = models.load_network(src, param_key='params_ema')
-    export_static(net, arch, part, source=src)
-    shutil.copy2(src, part / 'model.pdparams')
+    export_static(net, arch, part, source=src if src != part / 'model.pdparams' else describe(what))
+    if src != part / 'model.pdparams':
+        shutil.copy2(src, part / 'model.pdparams')
     from inference.backends import PredictorBackend
     x = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
     with paddle.no_grad():
@@ -239,6 +245,6 @@ def run_export(ctx, part):
     err = float(np.abs(PredictorBackend(part).forward(x) - ref).max())
     if err > 1e-3:
         raise DomainError(f'the exported graph does not match the network (max abs diff {err:.2e})', code=1)
-    ctx.say(f'export: {exp["name"]} -> {ctx.out("export") / "inference.pdmodel"} (predictor vs dynamic graph '
+    ctx.say(f'export: {describe(what)} -> {ctx.out("export") / "inference.pdmodel"} (predictor vs dynamic graph '
             f'max abs diff {err:.1e})')
-    return {'name': exp['name'], 'source': str(src), 'check_max_abs_diff': err}
+    return {**what, 'source': str(src), 'check_max_abs_diff': err}

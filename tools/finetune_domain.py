@@ -9,7 +9,9 @@ later ones): keyframes (one frame every --every s, the builder's filters), split
 video (the last --holdout of each video held out, --gap seconds between, no near-duplicate
 across), a degraded held-out set (make_lq_data.py, fixed seed), finetune (a recipe from
 options/finetune_domain_*.yml), evaluate (bicubic, base, finetuned, --compare models) and
-choose the checkpoint, export (WORK/export/inference.pdmodel), report (WORK/report.md, .html).
+choose the checkpoint, then sweep DNI blends of the base and that checkpoint and pick one by a stated
+rule (docs/finetune_domain.md), export it or the --dni-weight blend (WORK/export/inference.pdmodel),
+report with the perception-distortion frontier (WORK/report.md, .html).
 """
 import sys
 from pathlib import Path
@@ -47,6 +49,9 @@ def parse_args(argv=None):
     p.add_argument('--lq-videos', nargs='+', default=[], metavar='DIR',
                    help='the low-resolution footage to upscale (videos or image folders): the training and held-out '
                         'degradation are fitted to it (tools/fit_degradation.py) instead of the generic one')
+    p.add_argument('--dni-weight', type=float, default=None, metavar='W',
+                   help='export the DNI blend W x the finetune + (1 - W) x the base (0..1) instead of the point the '
+                        'sweep\'s rule chose; a re-run with another W redoes only the export and the report')
     p.add_argument('--stop-after', choices=STAGE_NAMES, default=None, help='stop after this stage')
     add_quiet(p)
     return p.parse_args(argv)
@@ -77,6 +82,8 @@ def main(argv=None):
         return _bad(f'--iters must be >= 1, got {args.iters}')
     if args.every <= 0 or not 0 < args.holdout < 1 or args.gap < 0:
         return _bad('--every must be > 0, --holdout in (0, 1) and --gap >= 0')
+    if args.dni_weight is not None and not 0.0 <= args.dni_weight <= 1.0:
+        return _bad(f'--dni-weight must be in [0, 1], got {args.dni_weight}')
     compare = {}
     for item in args.compare:
         name, sep, model = item.partition('=')
@@ -105,7 +112,8 @@ def main(argv=None):
                             iters=args.iters, budget=args.budget, device=args.device, compare=compare,
                             overrides=list(args.override), every=args.every, min_size=args.min_size,
                             holdout=args.holdout, gap=args.gap, split_hamming=args.split_hamming, seed=args.seed,
-                            lq_videos=[str(v) for v in args.lq_videos], quiet=args.quiet)
+                            lq_videos=[str(v) for v in args.lq_videos], quiet=args.quiet,
+                            dni_weight=args.dni_weight)
         line = run(settings, argv=['python', 'tools/finetune_domain.py', *(argv if argv is not None else sys.argv[1:])],
                    stop_after=args.stop_after)
     except RecipeError as exc:

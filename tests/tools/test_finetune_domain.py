@@ -55,6 +55,20 @@ def errors(res):
     return [ln for ln in res.stderr.splitlines() if ln.strip()]
 
 
+def exported_weights(work):
+    from utils.checkpoint import load_state_file, pick_params
+    return pick_params(load_state_file(work / 'export' / 'model.pdparams'))[0]['body.0.weight']
+
+
+def dni_weights(work, base, w):
+    """``body.0.weight`` of the blend ``w`` x the DNI sweep's checkpoint + (1 - w) x the base."""
+    from utils.checkpoint import load_state_file, pick_params
+    dni = json.loads((work / 'evaluate' / 'metrics.json').read_text())['dni']
+    ft = work / 'finetune' / 'experiments' / 'finetune' / 'models' / f'net_g_{dni["iteration"]}.pdparams'
+    a, b = (pick_params(load_state_file(f))[0]['body.0.weight'] for f in (ft, base))
+    return w * a + (1 - w) * b
+
+
 def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_path):
     work = tmp_path / 'work'
     res = run(clips, work, '--base', tiny_base, '--iters', 8, *TINY)
@@ -88,12 +102,8 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     assert all(t['dniqe'] is not None for t in metrics['selection']['table'].values())
     assert set(metrics['backends'].values()) == {'bicubic', 'dynamic'}  # compact checkpoints: no export each
     assert [ln.split(':')[0] for ln in metrics['verdicts']['finetuned']] == ['distortion', 'perception']
-    exported = metrics['exported']
-    from utils.checkpoint import load_state_file
-    src = tiny_base if exported['name'] == 'base' else \
-        work / 'finetune' / 'experiments' / 'finetune' / 'models' / f'net_g_{exported["iteration"]}.pdparams'
-    assert load_state_file(work / 'export' / 'model.pdparams')['params']['body.0.weight'].tobytes() == \
-        load_state_file(src)['params']['body.0.weight'].tobytes()
+    # the export is the DNI rule's blend of the base and the sweep's checkpoint (0: the base, 1: the checkpoint)
+    assert exported_weights(work) == pytest.approx(dni_weights(work, tiny_base, metrics['dni']['chosen']), abs=1e-6)
     assert (work / 'export' / 'inference.pdmodel').is_file() and (work / 'export' / 'inference.pdiparams').is_file()
     # report: md with the tables, html self-contained
     md = (work / 'report.md').read_text()
@@ -112,7 +122,14 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     assert sorted(r[0] for r in scenes) == sorted({r['video'] for r in held})
     assert sum(r[1] for r in scenes) == len(held) and all(r[2] > 0 for r in scenes)
     html = (work / 'report.html').read_text()
-    assert html.count('<img ') == html.count('src="data:image/png;base64,') == 2
+    assert html.count('<img ') == html.count('src="data:image/png;base64,') == 3
+    # the fidelity knob: blends swept on the held-out frames (0 and 1 are the base's and the checkpoint's rows)
+    dni, sel = metrics['dni'], metrics['selection']
+    assert dni['weights'] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0] and dni['finetune'] in sel['candidates']
+    assert dni['summary']['dni_0.00'] == sel['summary']['base']
+    assert dni['summary']['dni_1.00'] == sel['summary'][dni['finetune']]
+    assert '## Fidelity knob (DNI) and the perception-distortion frontier' in md and 'report/frontier.png' in md
+    assert all(f'| dni_{w:.2f} | blend |' in md for w in (0.2, 0.4, 0.6, 0.8))
 
     # the same command again, on videos touched since (same bytes, new times): every stage skipped
     for v in clips.iterdir():
@@ -132,6 +149,21 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     metrics = json.loads((work / 'evaluate' / 'metrics.json').read_text())
     assert set(metrics['summary']) == {'bicubic', 'base', 'finetuned', 'other'}
     assert metrics['summary']['other']['psnr'] == pytest.approx(metrics['summary']['base']['psnr'])
+
+    # --dni-weight: another point of the sweep is exported; only the export and the report run again
+    res4 = run(clips, work, '--base', tiny_base, '--iters', 8, *TINY, '--compare', f'other={tiny_base}',
+               '--dni-weight', 0.4)
+    assert res4.returncode == 0, res4.stderr[-2000:]
+    for s in ('keyframes', 'split', 'degrade', 'finetune', 'evaluate'):
+        assert f'[{s}] done earlier with the same settings: skipped' in res4.stderr
+    assert '[export] settings changed' in res4.stderr and '[report] running' in res4.stderr
+    assert exported_weights(work) == pytest.approx(dni_weights(work, tiny_base, 0.4), abs=1e-6)
+    blend = json.loads((work / 'evaluate' / 'metrics.json').read_text())['dni']['summary']['dni_0.40']
+    line = res4.stdout.strip().splitlines()[-1]
+    assert 'the DNI blend 0.4 x ' in line and f'PSNR {blend["psnr"]:.2f} dB' in line
+    md = (work / 'report.md').read_text()
+    assert '--dni-weight 0.4 overrides the rule' in md and '| dni_0.40 | blend | 0.4 |' in md
+    assert md.split('| dni_0.40 | blend | 0.4 |')[1].split('\n')[0].rstrip().endswith('| yes |')
 
 
 def test_sigkill_in_training_then_resume(clips, tiny_base, tmp_path):
@@ -196,6 +228,9 @@ def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path):
     res = run(clips, tmp_path / 'w3', '--budget', 'soon')
     assert res.returncode == 2 and errors(res) == ["error: --budget 'soon': expected a duration such as 30m, "
                                                    "1h30m or 90s"]
+    for w in ('1.5', 'nan', '-0.1'):
+        res = run(clips, tmp_path / 'w3', '--dni-weight', w)
+        assert res.returncode == 2 and errors(res) == [f'error: --dni-weight must be in [0, 1], got {float(w)}']
 
 
 def test_budget_is_turned_into_iterations_by_a_timed_warmup(clips, tiny_base, tmp_path):

@@ -1,0 +1,129 @@
+"""The fidelity knob of the pipeline: DNI blends of the base and the finetune, swept on the held-out frames.
+
+Blend ``w`` is the network ``w * finetune + (1 - w) * base`` (ESRGAN's network interpolation,
+``models.zoo.write_dni``): weight 0 is the base, 1 the finetuned checkpoint. After the evaluate stage has
+judged the checkpoints, ``sweep`` scores the blends at ``WEIGHTS`` on the same held-out pairs with the same
+metrics (``evaluation.model_cache``): weights 0 and 1 reuse the rows the base and the checkpoint already
+have; the blends in between are written to a temporary folder and run on the checkpoints' own backend (the
+dynamic graph for the compact network, so no export each).
+
+The checkpoint blended is the chosen one, or when the base was chosen, the checkpoint with the best score.
+
+Rule for the exported point (``choose_weight``; docs/finetune_domain.md): each blend ``w > 0`` is judged
+against the base by the checkpoint criterion itself (``pipeline.select.compare``: no worse on PSNR and
+SSIM, detail ratio and NIQE no worse beyond their tolerances, and a positive score
+``dPSNR + W_DETAIL * d|ln detail| + W_NIQE * dNIQE``, both axes in dB-equivalents). Among the blends that
+pass, the highest score wins (ties: the smaller weight, nearer the base); when none passes, weight 0, the
+base. ``--dni-weight W`` exports the blend ``W`` instead (``export_choice``); only the export and the
+report run again.
+"""
+import shutil
+from pathlib import Path
+
+WEIGHTS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def blend_name(w):
+    return f'dni_{float(w):.2f}'
+
+
+def finetune_of(selection, chosen):
+    """The checkpoint the knob blends with the base: the chosen one, else the best-scoring one."""
+    cand, table = selection['candidates'], selection['table']
+    return chosen if chosen in cand else max(cand, key=lambda c: (table[c]['score'], -cand[c]))
+
+
+def _renamed(rows, old, new):
+    out = []
+    for r in rows:
+        out.append({f'{new}_{k[len(old) + 1:]}': v for k, v in r.items() if k.startswith(old + '_')})
+    return out
+
+
+def sweep(nets, base_path, ft_name, ft_path, gt, lq, rows_sel, tmp, weights=WEIGHTS, progress=True):
+    """``{'finetune', 'weights', 'summary': {blend name: summary}, 'rows'}`` for the blends at ``weights``.
+
+    ``nets``: the evaluate stage's ``model_cache.Models`` (blends get the checkpoints' backend);
+    ``rows_sel``: the selection pass's rows, which already hold ``base`` and ``ft_name``; ``tmp``: a folder
+    for the blend files, removed afterwards.
+    """
+    from evaluation import model_cache as MT
+    from models.zoo import write_dni
+    rows = [{'image': r['image']} for r in rows_sel]
+    for w, src in ((0.0, 'base'), (1.0, ft_name)):
+        if w in weights:
+            for row, part in zip(rows, _renamed(rows_sel, src, blend_name(w))):
+                row.update(part)
+    inner = [float(w) for w in weights if 0.0 < float(w) < 1.0]
+    tmp = Path(tmp)
+    try:
+        files = {blend_name(w): str(write_dni(ft_path, base_path, w, tmp / f'{blend_name(w)}.pdparams'))
+                 for w in inner}
+        if files:
+            got = MT.evaluate(nets.get(files, own=list(files)), gt, lq, progress=progress)
+            by_image = {r['image']: r for r in got}
+            for row in rows:
+                row.update({k: v for k, v in by_image[row['image']].items()
+                            if any(k.startswith(n + '_') for n in files)})
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    names = [blend_name(w) for w in sorted(float(w) for w in weights)]
+    return {'finetune': ft_name, 'weights': sorted(float(w) for w in weights),
+            'summary': MT.summarize(rows, names), 'rows': rows}
+
+
+def choose_weight(summary, weights, base_summary):
+    """``(weight, table, reason)`` by the rule in the module docstring; ``summary``: {blend name: summary}."""
+    from .select import compare
+    table = {blend_name(w): compare(summary[blend_name(w)], base_summary) for w in weights if w > 0}
+    winners = [w for w in weights if w > 0 and table[blend_name(w)]['beats_base']]
+    if not winners:
+        why = '; '.join(f'{n}: {", ".join(t["fails"])}' for n, t in table.items())
+        return 0.0, table, f'no blend beats the base by the checkpoint criterion ({why}): weight 0, the base'
+    best = max(winners, key=lambda w: (table[blend_name(w)]['score'], -w))
+    t = table[blend_name(best)]
+    return best, table, (f'weight {best:.2f} has the highest score {t["score"]:+.3f} among the {len(winners)} of '
+                         f'{len(table)} blends that beat the base (PSNR {t["dpsnr"]:+.2f} dB, detail ratio '
+                         f'{summary[blend_name(best)]["detail"]:.3f} vs the base\'s {base_summary["detail"]:.3f})')
+
+
+def run_sweep(ctx, nets, base_path, ckpt_paths, res, gt, lq, tmp):
+    """The evaluate stage's hook: the sweep and the rule's weight, stored as ``res['dni']`` in metrics.json.
+    ``res``: the stage's result so far (its ``selection`` and ``exported``); ``nets`` is cleaned up after."""
+    sel = res['selection']
+    ft = finetune_of(sel, res['exported']['name'])
+    ctx.say(f'evaluate: DNI sweep of the base and {ft} at weights {", ".join(f"{w:g}" for w in WEIGHTS)}')
+    try:
+        out = sweep(nets, base_path, ft, ckpt_paths[ft], gt, lq, sel['rows'], tmp, progress=not ctx.s.quiet)
+    finally:
+        nets.cleanup()
+    w, table, reason = choose_weight(out['summary'], out['weights'], sel['summary']['base'])
+    out.update(iteration=sel['candidates'][ft], table=table, chosen=w, reason=reason)
+    ctx.say(f'evaluate: DNI rule: {reason}')
+    return out
+
+
+def export_choice(res, ckpt_paths, base_path, flag, dst):
+    """``(weights file to export, info)``: the weight of ``--dni-weight`` (``flag``) or else the rule's, of the
+    sweep's checkpoint (``ckpt_paths``: {candidate name: file}) and the base. A blend in between is written
+    to ``dst``; weights 0 and 1 are the base's and the checkpoint's own files."""
+    dni = res['dni']
+    w = float(dni['chosen'] if flag is None else flag)
+    info = {'name': blend_name(w), 'weight': w, 'finetune': dni['finetune'],
+            'how': 'the DNI rule' if flag is None else '--dni-weight', 'summary': dni['summary'].get(blend_name(w))}
+    if w == 0.0:
+        return Path(base_path), info
+    if w == 1.0:
+        return Path(ckpt_paths[dni['finetune']]), info
+    from models.zoo import write_dni
+    return write_dni(ckpt_paths[dni['finetune']], base_path, w, dst), info
+
+
+def describe(info):
+    """What was exported, in words (the summary line and the report); ``info``: ``export_choice``'s."""
+    w = info['weight']
+    if w == 0.0:
+        return f'the base (DNI weight 0, {info["how"]})'
+    if w == 1.0:
+        return f'{info["finetune"]} (DNI weight 1, {info["how"]})'
+    return f'the DNI blend {w:g} x {info["finetune"]} + {1 - w:g} x base ({info["how"]})'

@@ -1,0 +1,108 @@
+"""The report's perception-distortion frontier: one table of every model, checkpoint and DNI blend on the
+held-out frames, and the plot drawn from that table (PSNR against NIQE, PSNR against detail)."""
+from .dni_sweep import blend_name, describe
+
+HEADER = ['point', 'kind', 'iteration / weight', 'PSNR', 'SSIM', 'NIQE', 'detail', 'exported']
+COL = {h: i for i, h in enumerate(HEADER)}
+KINDS = {'reference': ('s', 'tab:gray'), 'base': ('o', 'black'), 'compare': ('D', 'tab:purple'),
+         'checkpoint': ('^', 'tab:blue'), 'blend': ('o', 'tab:orange')}
+
+
+def _row(name, kind, param, s, exported):
+    return [name, kind, param, s.get('psnr'), s.get('ssim'), s.get('niqe'), s.get('detail'),
+            'yes' if exported else '']
+
+
+def frontier_rows(res, export_info=None):
+    """The table: bicubic, the base, the --compare models, every checkpoint, every DNI blend strictly between
+    0 and 1 (weight 0 is the base and 1 the blended checkpoint: they are their rows). ``res``: the evaluate
+    stage's metrics.json; ``export_info``: the export stage's info (its weight marks the exported row)."""
+    dni, w = res['dni'], export_info['weight']
+    exported = {0.0: 'base', 1.0: dni['finetune']}.get(w, blend_name(w))
+    sel, summ = res['selection'], res['summary']
+    rows = [_row('bicubic', 'reference', '', summ['bicubic'], False),
+            _row('base', 'base', 0, sel['summary']['base'], exported == 'base')]
+    rows += [_row(m, 'compare', '', summ[m], False) for m in res['models'] if m not in ('bicubic', 'base', 'finetuned')]
+    rows += [_row(c, 'checkpoint', it, sel['summary'][c], exported == c) for c, it in sel['candidates'].items()]
+    rows += [_row(blend_name(x), 'blend', f'{x:g}', dni['summary'][blend_name(x)], exported == blend_name(x))
+             for x in dni['weights'] if 0.0 < x < 1.0]
+    return rows
+
+
+def _measured(v):
+    return v is not None and v == v
+
+
+def draw(rows, out_png, gt_niqe=None, finetune=None):
+    """PSNR against NIQE and against detail, one point per table row (a row without NIQE is left out of that
+    panel); the checkpoints joined in iteration order from the base, the blends from the base to the blended
+    checkpoint ``finetune``; the exported row ringed. Returns the figure (closed, its artists readable)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    by_name = {r[COL['point']]: r for r in rows}
+    for ax, col in zip(axes, ('NIQE', 'detail')):
+        pts = [r for r in rows if _measured(r[COL[col]]) and _measured(r[COL['PSNR']])]
+        for kind, (marker, color) in KINDS.items():
+            mine = [r for r in pts if r[COL['kind']] == kind]
+            if mine:
+                ax.scatter([r[COL[col]] for r in mine], [r[COL['PSNR']] for r in mine], marker=marker, color=color,
+                           label=kind, zorder=3)
+        for r in pts:
+            ax.annotate(r[COL['point']], (r[COL[col]], r[COL['PSNR']]), fontsize=7, xytext=(3, 3),
+                        textcoords='offset points')
+            if r[COL['exported']]:
+                ax.plot(r[COL[col]], r[COL['PSNR']], 'o', ms=14, mfc='none', mec='red', zorder=4)
+        for kind, end, style in (('checkpoint', None, 'tab:blue'), ('blend', finetune, 'tab:orange')):
+            chain = ['base'] + [r[COL['point']] for r in rows if r[COL['kind']] == kind] + ([end] if end else [])
+            line = [by_name[n] for n in chain if n in by_name and by_name[n] in pts]
+            if len(line) > 1:
+                ax.plot([r[COL[col]] for r in line], [r[COL['PSNR']] for r in line], '-', color=style, lw=0.8)
+        ax.set_ylabel('PSNR (dB, Y, higher is better)')
+        ax.legend(fontsize=8)
+    axes[0].set_xlabel('NIQE (lower is more natural)')
+    if _measured(gt_niqe):
+        axes[0].axvline(gt_niqe, color='green', lw=0.6, ls=':')
+        axes[0].annotate('GT', (gt_niqe, axes[0].get_ylim()[0]), fontsize=8, color='green')
+    axes[1].set_xscale('log')
+    axes[1].axvline(1.0, color='green', lw=0.6, ls=':')
+    axes[1].set_xlabel('detail ratio (GT = 1, log scale)')
+    axes[0].set_title('perception-distortion: NIQE')
+    axes[1].set_title('perception-distortion: detail')
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=90)
+    plt.close(fig)
+    return fig
+
+
+def add_section(d, res, export_info, part):
+    """The report's section: the knob, the rule's choice, the table and ``part/frontier.png`` drawn from it
+    (returns the figure)."""
+    from .select import W_DETAIL, W_NIQE
+    dni = res['dni']
+    d.h(2, 'Fidelity knob (DNI) and the perception-distortion frontier')
+    d.p(f'DNI blends w x {dni["finetune"]} + (1 - w) x base (network interpolation: 0 is the base, 1 the '
+        f'checkpoint) at w = {", ".join(f"{w:g}" for w in dni["weights"])}, on the same held-out frames and '
+        f'metrics. Rule: each blend is judged against the base by the checkpoint criterion (score = dPSNR + '
+        f'{W_DETAIL} x d|ln detail| + {W_NIQE} x dNIQE, no axis worse beyond its tolerance); the highest score '
+        f'wins, else weight 0 (the base). The rule\'s choice: {dni["reason"]}.')
+    if export_info['how'] == '--dni-weight':
+        d.p(f'--dni-weight {export_info["weight"]:g} overrides the rule: exported {describe(export_info)}'
+            + ('' if export_info['summary'] else ' (a weight off the swept grid: not measured)') + '.')
+    rows = frontier_rows(res, export_info)
+    d.table(HEADER, rows)
+    gt_niqe = [r.get('gt_niqe') for r in res['rows'] if _measured(r.get('gt_niqe'))]
+    fig = draw(rows, part / 'frontier.png', sum(gt_niqe) / len(gt_niqe) if gt_niqe else None, dni['finetune'])
+    d.p('Each point is a row of the table above; the ringed point is the export. Dotted: the GT\'s NIQE and '
+        'detail. Up is less distortion; towards the dotted line is closer to the GT\'s perception.')
+    d.image(part / 'frontier.png', 'perception-distortion frontier', 'report/frontier.png')
+    return fig
+
+
+def export_paragraph(export_info):
+    """The report's line on what was exported (the export stage's info)."""
+    s = export_info['summary']
+    scores = (f': PSNR {s["psnr"]:.2f} dB, detail {s["detail"]:.3f}, NIQE {s["niqe"]:.2f}' if s
+              else ' (a weight off the swept grid: not measured)')
+    return f'**Exported: {describe(export_info)}**{scores} (see the frontier section).'

@@ -1,0 +1,169 @@
+"""pipeline/dni_sweep.py: the DNI sweep on a tiny network and real held-out pairs, the rule on constructed
+tables, and the point the export stage takes (the rule's or --dni-weight's)."""
+import cv2
+import numpy as np
+import pytest
+
+from pipeline import dni_sweep as S
+from pipeline.select import DETAIL_TOL
+
+@pytest.fixture(scope='module')
+def pairs(hr_photos, tmp_path_factory):
+    """Two held-out pairs cut from real photos: GT 128x128, LQ 32x32 (area)."""
+    from tests.pairs import centre_crop, write_pairs
+    return write_pairs(tmp_path_factory.mktemp('heldout'), hr_photos[:2], lambda img: centre_crop(img, 128, 128))
+
+
+@pytest.fixture(scope='module')
+def nets(tmp_path_factory):
+    from tests.nets import SRVGG, save_tiny
+    root = tmp_path_factory.mktemp('nets')
+    return save_tiny(root / 'base.pdparams', SRVGG, seed=0), save_tiny(root / 'ft.pdparams', SRVGG, seed=1)
+
+
+def _upscale(path, img):
+    from inference import Upscaler
+    return Upscaler(model=str(path), backend='dynamic', precision='fp32').upscale(img)
+
+
+def _sweep(kind, base, ft, name, pairs, tmp_path, weights):
+    """The selection pass over the base and the checkpoint ``name``, then the sweep on the same ``Models``:
+    ``(models, rows_sel, sweep result)``."""
+    from evaluation import model_cache as MT
+    gt, lq = pairs
+    models = MT.Models(kind, tmp_path / 'exports')
+    rows_sel = MT.evaluate(models.get({'base': str(base), name: str(ft)}, own=['base', name]), gt, lq, progress=False)
+    return models, rows_sel, S.sweep(models, base, name, ft, gt, lq, rows_sel, tmp_path / 'blends', weights=weights,
+                                     progress=False)
+
+
+def test_sweep_ends_are_the_base_and_the_finetune_and_a_blend_is_the_averaged_network(pairs, nets, tmp_path):
+    from evaluation import model_cache as MT
+    from models.zoo import write_dni
+    base, ft = nets
+    gt, lq = pairs
+    _, rows_sel, out = _sweep('compact', base, ft, 'iter_8', pairs, tmp_path, (1.0, 0.5, 0.0))
+    assert out['weights'] == [0.0, 0.5, 1.0] and out['finetune'] == 'iter_8'
+    assert not (tmp_path / 'blends').exists()  # blend files are temporary
+    summ = MT.summarize(rows_sel, ['base', 'iter_8'])
+    assert out['summary']['dni_0.00'] == summ['base'] and out['summary']['dni_1.00'] == summ['iter_8']
+    # the ends reuse those rows: they are the networks themselves, output for output
+    img = cv2.imread(str(sorted(lq.iterdir())[-1]))
+    for w, same in ((0.0, base), (1.0, ft)):
+        blend = write_dni(ft, base, w, tmp_path / f'w{w}.pdparams')
+        assert np.array_equal(_upscale(blend, img), _upscale(same, img))
+    # the middle: the network with the averaged weights, run and scored like any model
+    from tests.nets import SRVGG
+    from utils.checkpoint import save_checkpoint
+    a, b = (pick(f) for f in (ft, base))
+    save_checkpoint(tmp_path / 'avg.pdparams', params={k: 0.5 * a[k] + 0.5 * b[k] for k in a}, arch=SRVGG)
+    ref = MT.summarize(MT.evaluate({'avg': MT.Models('compact', tmp_path / 'e2').get(
+        {'avg': str(tmp_path / 'avg.pdparams')}, own=['avg'])['avg']}, gt, lq, progress=False), ['avg'])['avg']
+    assert out['summary']['dni_0.50'] == pytest.approx(ref, rel=1e-5)
+    assert out['summary']['dni_0.50']['psnr'] != pytest.approx(summ['base']['psnr'], abs=1e-3)
+    assert [r['image'] for r in out['rows']] == sorted(p.name for p in lq.iterdir())
+
+
+def test_sweep_refuses_networks_of_two_architectures(pairs, nets, tmp_path):
+    from evaluation import model_cache as MT
+    from tests.nets import save_tiny, srvgg
+    save_tiny(tmp_path / 'o.pdparams', srvgg(num_feat=4))
+    with pytest.raises(ValueError, match='one architecture'):
+        S.sweep(MT.Models('compact', tmp_path / 'x'), nets[0], 'iter_1', tmp_path / 'o.pdparams', *pairs, [],
+                tmp_path / 'b', weights=(0.0, 0.5, 1.0), progress=False)
+    assert not (tmp_path / 'b').exists()
+
+
+def _s(psnr, detail, niqe=6.0, ssim=0.8):
+    return {'psnr': psnr, 'ssim': ssim, 'detail': detail, 'niqe': niqe}
+
+
+W = [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def _summary(points):
+    return {S.blend_name(w): s for w, s in zip(W, points)}
+
+
+def test_rule_takes_the_highest_score_among_the_blends_that_beat_the_base():
+    base = _s(25.0, 0.1, 7.0)
+    # 0.25 gains PSNR and detail; 0.5 more of both; 0.75 more detail but loses PSNR; 1 loses SSIM
+    pts = [base, _s(25.3, 0.2, 6.8), _s(25.4, 0.4, 6.5), _s(24.9, 0.8, 6.0), _s(25.5, 0.9, 5.0, ssim=0.79)]
+    w, table, reason = S.choose_weight(_summary(pts), W, base)
+    assert w == 0.5 and 'weight 0.50 has the highest score' in reason and '2 of 4 blends' in reason
+    assert table['dni_0.75']['fails'] == ['PSNR -0.10 dB'] and not table['dni_1.00']['beats_base']
+    assert table['dni_0.50']['score'] > table['dni_0.25']['score'] > 0
+    assert 'dni_0.00' not in table
+
+
+def test_rule_weighs_detail_against_psnr_and_breaks_ties_towards_the_base():
+    base = _s(25.0, 0.1, 7.0)
+    # same PSNR; 0.75 is far more detailed than 0.25: detail decides
+    pts = [base, _s(25.1, 0.12, 7.0), _s(25.0, 0.1, 7.0), _s(25.1, 0.5, 7.0), _s(25.0, 0.1, 7.0)]
+    assert S.choose_weight(_summary(pts), W, base)[0] == 0.75
+    tie = [base, _s(25.2, 0.3, 6.0), _s(25.2, 0.3, 6.0), _s(25.0, 0.1, 7.0), _s(25.0, 0.1, 7.0)]
+    assert S.choose_weight(_summary(tie), W, base)[0] == 0.25
+
+
+def test_rule_falls_back_to_the_base_and_says_why():
+    base = _s(25.0, 0.5, 6.0)
+    # every blend gives PSNR away or moves detail away from 1 beyond the tolerance
+    far = 0.5 * np.exp(-3 * DETAIL_TOL)
+    pts = [base, _s(24.8, 0.6), _s(25.1, far), _s(24.0, 1.0), _s(23.0, 1.0)]
+    w, table, reason = S.choose_weight(_summary(pts), W, base)
+    assert w == 0.0 and reason.startswith('no blend beats the base') and reason.endswith('weight 0, the base')
+    assert 'dni_0.25: PSNR -0.20 dB' in reason and 'dni_0.50: detail ratio' in reason
+
+
+def test_finetune_of_is_the_chosen_checkpoint_else_the_best_scored():
+    sel = {'candidates': {'iter_2': 2, 'iter_4': 4, 'iter_6': 6},
+           'table': {'iter_2': {'score': 0.1}, 'iter_4': {'score': 0.5}, 'iter_6': {'score': 0.5}}}
+    assert S.finetune_of(sel, 'iter_2') == 'iter_2'
+    assert S.finetune_of(sel, 'base') == 'iter_4'  # tie: the earlier iteration
+
+
+def test_export_choice_rule_flag_ends_and_blend(nets, tmp_path):
+    from utils.checkpoint import load_state_file, pick_params
+    base, ft = nets
+    res = {'exported': {'name': 'iter_8'},
+           'dni': {'finetune': 'iter_8', 'chosen': 0.6, 'weights': [0.0, 0.6, 1.0],
+                   'summary': {S.blend_name(w): _s(25 + w, 0.5) for w in (0.0, 0.6, 1.0)}}}
+    ckpts = {'iter_4': tmp_path / 'nope.pdparams', 'iter_8': ft}
+    src, info = S.export_choice(res, ckpts, base, None, tmp_path / 'out' / 'model.pdparams')
+    assert src == tmp_path / 'out' / 'model.pdparams' and info['how'] == 'the DNI rule' and info['weight'] == 0.6
+    a, b, got = (pick_params(load_state_file(f))[0] for f in (ft, base, src))
+    assert all(np.allclose(got[k], 0.6 * a[k] + 0.4 * b[k], atol=1e-7) for k in a)
+    assert info['summary'] == res['dni']['summary']['dni_0.60']
+    assert S.export_choice(res, ckpts, base, 0.0, tmp_path / 'x')[0] == base
+    src, info = S.export_choice(res, ckpts, base, 1.0, tmp_path / 'x')
+    assert src == ft and info['how'] == '--dni-weight' and S.describe(info) == 'iter_8 (DNI weight 1, --dni-weight)'
+    src, info = S.export_choice(res, ckpts, base, 0.35, tmp_path / 'y.pdparams')
+    assert info['summary'] is None and S.describe(info) == 'the DNI blend 0.35 x iter_8 + 0.65 x base (--dni-weight)'
+
+
+@pytest.mark.slow
+def test_sweep_of_an_rrdbnet_runs_the_blends_on_the_predictor_and_cleans_up(pairs, tmp_path):
+    """An x4plus-like base: blends are exported once each into the stage's own exports folder, which goes."""
+    from evaluation import model_cache as MT
+    from tests.nets import RRDB, save_tiny
+    from utils.checkpoint import save_checkpoint
+    files = [save_tiny(tmp_path / f'rrdb{seed}.pdparams', RRDB, seed=seed) for seed in (0, 1)]
+    base, ft = files
+    gt, lq = pairs
+    nets, _, out = _sweep('x4plus', base, ft, 'iter_1', pairs, tmp_path, (0.0, 0.5, 1.0))
+    assert nets.backends['dni_0.50'] == 'predictor'
+    nets.cleanup()
+    assert not (tmp_path / 'exports').exists() and not (tmp_path / 'blends').exists()
+    a, b = (pick(f) for f in (ft, base))
+    save_checkpoint(tmp_path / 'avg.pdparams', params={k: 0.5 * a[k] + 0.5 * b[k] for k in a}, arch=RRDB)
+    dyn = MT.Models('compact', tmp_path / 'e2')  # 'compact' only picks the dynamic graph for its own models
+    ref = MT.summarize(MT.evaluate(dyn.get({'avg': str(tmp_path / 'avg.pdparams')}, own=['avg']), gt, lq,
+                                   progress=False), ['avg'])['avg']
+    got = out['summary']['dni_0.50']
+    assert got['psnr'] == pytest.approx(ref['psnr'], abs=1e-2) and got['detail'] == pytest.approx(ref['detail'],
+                                                                                                  rel=1e-2)
+
+
+def pick(path):
+    from utils.checkpoint import load_state_file, pick_params
+    return pick_params(load_state_file(path))[0]

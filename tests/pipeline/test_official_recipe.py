@@ -1,0 +1,80 @@
+"""Issue 24, part 4: with VGG19 and the official discriminator on disk, the official recipe stays the default.
+Small fake asset files in a model cache of the test's own ($REALESRGAN_PADDLE_HOME) decide it, through
+``official_assets`` and the finetune stage's own recipe step."""
+from pathlib import Path
+
+import pytest
+
+from pipeline import recipes as R
+from pipeline.context import Context, Settings
+from pipeline.stages_model import _recipe, settings_finetune
+from pipeline.state import WorkState
+from tests.nets import RRDB, SRVGG, save_tiny
+
+
+def _fake_assets(cache, which=('vgg19', 'netd')):
+    from loss.perceptual import default_vgg_path
+    from models.zoo import cached_paths, get_entry
+    files = {'vgg19': default_vgg_path(), 'netd': cached_paths(get_entry('RealESRGAN_x4plus_netD'))[0]}
+    for k in which:
+        assert str(files[k]).startswith(str(cache))  # the test's cache, never the user's
+        files[k].parent.mkdir(parents=True, exist_ok=True)
+        files[k].write_bytes(b'not read: only its presence counts')
+    return files
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))
+    return tmp_path / 'cache'
+
+
+def _ctx(tmp_path, base):
+    work = tmp_path / 'work'
+    for d in ('split/train_hr', 'split/val_hr', 'degrade/val_lq'):
+        (work / d).mkdir(parents=True, exist_ok=True)
+    s = Settings(videos=[], work=work, base=str(base), iters=40)
+    return Context(s, WorkState(work, ('split', 'degrade', 'finetune')))
+
+
+def test_assets_on_disk_make_the_official_compact_recipe_the_default(cache, tmp_path):
+    ctx = _ctx(tmp_path, save_tiny(tmp_path / 'base.pdparams', SRVGG))
+    assert R.official_assets() == {'vgg19': None, 'netd': None}
+    opt, notes, template = _recipe(ctx, tmp_path / 'part', 40)
+    assert Path(template).name == 'finetune_domain_compact_cpu.yml'
+    offline = settings_finetune(ctx)
+    files = _fake_assets(cache)
+    assert R.official_assets() == {'vgg19': str(files['vgg19']), 'netd': str(files['netd'])}
+    opt, notes, template = _recipe(ctx, tmp_path / 'part', 40)
+    assert Path(template).name == 'finetune_domain_compact_gpu.yml' and opt['device'] == 'cpu'
+    assert notes == ['VGG19 and the official discriminator are cached: the official recipe is used on the CPU too '
+                     '(slow per iteration; --budget sizes the run)']
+    tr = opt['train']
+    assert tr['perceptual_opt']['perceptual_weight'] == 1.0 and tr['pixel_opt']['loss_weight'] == 1.0
+    assert tr['gan_opt']['loss_weight'] == pytest.approx(0.1) and opt['network_d']['type'] == 'UNetDiscriminatorSN'
+    assert opt['path']['pretrain_network_d'] == 'RealESRGAN_x4plus_netD' and tr['total_iter'] == 40
+    # the assets are part of the finetune stage's settings: getting them redoes the finetune
+    assert settings_finetune(ctx)['template'] == 'finetune_domain_compact_gpu.yml'
+    assert settings_finetune(ctx)['assets'] != offline['assets']
+
+
+@pytest.mark.parametrize('have', [('vgg19',), ('netd',)])
+def test_one_asset_alone_keeps_the_offline_recipe_and_names_the_missing_one(cache, tmp_path, have):
+    ctx = _ctx(tmp_path, save_tiny(tmp_path / 'base.pdparams', SRVGG))
+    _fake_assets(cache, have)
+    opt, notes, template = _recipe(ctx, tmp_path / 'part', 40)
+    assert Path(template).name == 'finetune_domain_compact_cpu.yml'
+    missing = 'RealESRGAN_x4plus_netD' if have == ('vgg19',) else 'VGG19'
+    assert notes[0].startswith(f'{missing} not cached: the offline CPU recipe is used')
+
+
+def test_x4plus_keeps_the_official_losses_when_the_assets_are_on_disk(cache, tmp_path):
+    ctx = _ctx(tmp_path, save_tiny(tmp_path / 'rrdb.pdparams', RRDB))
+    opt, notes, _ = _recipe(ctx, tmp_path / 'p1', 40)
+    assert opt['train']['perceptual_opt']['perceptual_weight'] == 0.0 and opt['path']['pretrain_network_d'] is None
+    assert len(notes) == 2
+    _fake_assets(cache)
+    opt, notes, template = _recipe(ctx, tmp_path / 'p2', 40)
+    assert Path(template).name == 'finetune_domain_x4plus_cpu.yml' and notes == []
+    assert opt['train']['perceptual_opt']['perceptual_weight'] == 1.0
+    assert opt['path']['pretrain_network_d'] == 'RealESRGAN_x4plus_netD'

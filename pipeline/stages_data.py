@@ -125,7 +125,7 @@ def run_fit(ctx, part):
 
     from data.codec import CodecError
     from data.lq_source import FootageError
-    from tools.fit_degradation import describe_report, run
+    from data.fit_footage import describe_report, run
     out = part / 'fitted.yml'
     args = argparse.Namespace(hr=[str(ctx.out('split') / 'train_hr')], lq=list(ctx.s.lq_videos), out=str(out),
                               scale=4, frames=8, crop=256, comps=None, seed=ctx.s.seed)

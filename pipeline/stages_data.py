@@ -12,8 +12,10 @@ from .context import DomainError
 
 
 def _filter_cfg(s):
+    """The builder's filters without its whole-frame hash dedupe: the split judges near-duplicates on what
+    moves in each clip (``pipeline.split``), which a static camera needs."""
     from data.builder.config import FilterConfig
-    return FilterConfig(min_size=s.min_size)
+    return FilterConfig(min_size=s.min_size, dedupe=None)
 
 
 def find_input_videos(s):
@@ -35,7 +37,7 @@ def settings_keyframes(ctx):
 
 def command_keyframes(ctx, out):
     return ctx.command('tools/extract_keyframes.py', '--input', *ctx.s.videos, '--output', out, '--mode', 'interval',
-                       '--every', ctx.s.every, '--min-size', ctx.s.min_size)
+                       '--every', ctx.s.every, '--min-size', ctx.s.min_size, '--dedupe', 'off')
 
 
 def run_keyframes(ctx, part):
@@ -66,18 +68,34 @@ def run_keyframes(ctx, part):
 
 def settings_split(ctx):
     s = ctx.s
-    return {'holdout': s.holdout, 'gap': s.gap, 'hamming': s.split_hamming}
+    from data.builder.motion import LEVEL, MIN_AREA, THUMB
+    from .split import MAX_HOLDOUT, WANT_HELDOUT
+    return {'holdout': s.holdout, 'gap': s.gap, 'duplicate': s.duplicate, 'motion': [THUMB, LEVEL, MIN_AREA],
+            'want': [WANT_HELDOUT, MAX_HOLDOUT]}
+
+
+def _thumbnails(folder, frames):
+    from data.builder.motion import thumbnail
+    from utils.img_io import ImageReadError, imread
+    out = {}
+    for r in frames:
+        try:
+            out[r['file']] = thumbnail(imread(folder / r['file']))
+        except (ImageReadError, OSError) as exc:
+            raise DomainError(f'{folder / r["file"]}: cannot read this keyframe ({exc}); delete '
+                              f'{folder.parent} and re-run', code=1) from None
+    return out
 
 
 def run_split(ctx, part):
     from data.builder.manifest import read_manifest
 
-    from .split import check_counts, scene_notes, split_frames
+    from .split import check_counts, scene_notes, split_frames, summary_line
     src = ctx.out('keyframes')
     recs = read_manifest(src)
     frames = [r for r in recs if r.get('type') == 'frame' and r.get('kept') and r.get('file')]
     durations = {r['video']: r.get('duration') for r in recs if r.get('type') == 'video' and r.get('video')}
-    rows = split_frames(frames, durations, ctx.s.holdout, ctx.s.gap, ctx.s.split_hamming)
+    rows = split_frames(frames, durations, _thumbnails(src, frames), ctx.s.holdout, ctx.s.gap, ctx.s.duplicate)
     try:
         n_train, n_held = check_counts(rows, len({r['video'] for r in frames}))
     except ValueError as exc:
@@ -98,12 +116,13 @@ def run_split(ctx, part):
     for r in rows:
         cuts[r['video']] = r['cut']
     dropped = sum(r['set'] == 'dropped' for r in rows)
-    ctx.say(f'split: {n_train} train, {n_held} held-out, {dropped} dropped (gap / near-duplicates); '
-            f'held out from: ' + ', '.join(f'{v} t >= {c:.2f} s' for v, c in sorted(cuts.items())))
+    line = summary_line(rows)
+    ctx.say(f'split: {line}; held out from: ' + ', '.join(f'{v} t >= {c:.2f} s' for v, c in sorted(cuts.items())))
     notes = scene_notes(rows)
     for n in notes:
         ctx.say(f'split: {n}')
-    return {'train': n_train, 'heldout': n_held, 'dropped': dropped, 'cuts': cuts, 'notes': notes}
+    return {'train': n_train, 'heldout': n_held, 'dropped': dropped, 'cuts': cuts, 'notes': notes,
+            'holdout': rows[0]['holdout'], 'line': line, 'keyframes': len(frames)}
 
 
 def settings_degrade(ctx):

@@ -8,7 +8,8 @@ from evaluation.evaluator import input_note, texture_note
 
 from .context import STAGES
 from .doc import Doc
-from .select import DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE
+from .select import (DETAIL_TOL, MAX_PSNR_COST, MAX_SSIM_COST, MIN_GAIN, NIQE_TOL, TRADE, W_DETAIL, W_NIQE,
+                     W_SSIM)
 
 _LOSS = re.compile(r'iter\s+(\d+)/\d+\].*?it/s eta \S+ (.*)$')
 _VAL = re.compile(r'validation iter (\d+) on \d+ images: (.*)$')
@@ -143,10 +144,13 @@ def build(ctx, part, commands):
     d.bullets([f'base vs {other}, {line}' for other, lines in res['verdicts'].items() for line in lines]
               + ['all models, ' + line for line in res.get('best', [])])
     d.h(2, 'Checkpoint choice')
-    d.p(f'Criterion (pipeline/select.py): a checkpoint beats the base when PSNR and SSIM are not lower, '
-        f'its detail error |ln detail| is not larger by more than {DETAIL_TOL}, NIQE is not higher '
-        f'by more than {NIQE_TOL}, and score = dPSNR + {W_DETAIL} x d|ln detail| + {W_NIQE} x dNIQE > 0; '
-        'the highest score wins, else the base is exported. The held-out set both selects and reports, so the '
+    d.p(f'Criterion (pipeline/select.py, docs/finetune_domain.md), two axes: a checkpoint beats the base when '
+        f'its perception is no worse (detail error |ln detail| not larger by more than {DETAIL_TOL}, NIQE not '
+        f'higher by more than {NIQE_TOL}), its distortion is no worse (PSNR and SSIM not lower) or its '
+        f'distortion cost (dB lost + {W_SSIM:g} x SSIM lost; at most {MAX_PSNR_COST:g} dB and {MAX_SSIM_COST:g} '
+        f'SSIM) is bought by a perceptual gain G = {W_DETAIL:g} x d|ln detail| + {W_NIQE:g} x dNIQE of at '
+        f'least {TRADE:g} x the cost and {MIN_GAIN:g}, and score = dPSNR + {W_SSIM:g} x dSSIM + G > 0; the '
+        'highest score wins, else the base is exported. The held-out set both selects and reports, so the '
         'chosen checkpoint\'s numbers are slightly optimistic.')
     sel = res['selection']
     rows = [['base', 0, sel['summary']['base']['psnr'], sel['summary']['base']['ssim'],

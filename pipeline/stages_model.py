@@ -167,8 +167,8 @@ def run_finetune(ctx, part):
 
 def settings_evaluate(ctx):
     from evaluation.model_cache import own_backend
-    from .select import DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE
-    return {'compare': dict(ctx.s.compare), 'criterion': [DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE], 'crop_border': 4,
+    from .select import CRITERION
+    return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'crop_border': 4,
             'metrics': 'evaluation.evaluator', 'backend': own_backend(_base(ctx)[2])}
 
 

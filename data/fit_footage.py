@@ -111,7 +111,7 @@ def run(args, log=print):
     from data.lq_source import load_footage
     from utils.fileio import atomic_write_text
     t0 = time.time()
-    lq = load_footage(args.lq, args.frames)
+    lq = load_footage(args.lq, args.frames, span=getattr(args, 'lq_span', (0.0, 1.0)))
     hr = load_footage(args.hr, args.frames)
     scale = infer_scale(hr.size, lq.size, args.lq[0], args.scale)
     comps = tuple(args.comps or default_comps(lq))

@@ -118,7 +118,10 @@ def run(settings, argv=None, stop_after=None):
     check_work(settings.work)
     state = WorkState(settings.work, STAGES)
     ctx = Context(settings, state, argv)
-    D.find_input_videos(settings)  # no videos: one line before anything heavy
+    videos = D.find_input_videos(settings)  # no videos: one line before anything heavy
+    if settings.lq_videos:
+        from .real_lq import check_lq_footage
+        check_lq_footage(videos, settings.lq_videos)
     check_compare(settings.compare)
     upstream = None
     for stage in STAGES:

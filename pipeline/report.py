@@ -93,6 +93,37 @@ def _videos(ctx):
         return {}
 
 
+def real_section(d, res, part, sheet):
+    """The first section with ``--lq-videos``: the real LQ footage through the models, without a reference."""
+    real = res['real']
+    d.h(2, 'What you will see: the real low-resolution footage')
+    d.p(f'{real["frames"]} frames from the end of the --lq-videos clips, held out from the degradation fit and the '
+        'training, upscaled x4. No ground truth exists for them: NIQE (no reference, lower is more natural) and '
+        'detail against bicubic (Laplacian energy of the output over bicubic\'s; 1 is as soft as bicubic, higher '
+        'is sharper, and far higher can be noise or invented texture: look at the sheet). Columns: '
+        + ' | '.join(['LQ (nearest)'] + real['models']) + f'; finetuned = {res["selection"]["shown"]}; the '
+        'window of each row with the most detail in bicubic\'s output.')
+    if sheet.is_file():
+        (part / 'real_sheet.png').write_bytes(sheet.read_bytes())
+        d.image(part / 'real_sheet.png', 'real LQ footage through the models', 'report/real_sheet.png')
+    summ = real['summary']
+    rows = [[m, summ[m].get('niqe'), summ[m].get('detail_vs_bicubic')] for m in real['models']]
+    rows += [[f'{c} (checkpoint)', summ[c].get('niqe'), summ[c].get('detail_vs_bicubic')]
+             for c in real.get('checkpoints', [])]
+    d.table(['model', 'NIQE', 'detail vs bicubic'], rows)
+
+
+def data_section(d, st):
+    """The frame counts: keyframes, the split, the held-out real LQ frames."""
+    sp = st['split']['info']
+    line = sp.get('line') or f'{sp["train"]} train, {sp["heldout"]} held-out, {sp["dropped"]} dropped'
+    kf = sp.get('keyframes')
+    real = (st.get('degrade') or {}).get('info', {}).get('real_lq')
+    d.p('Data: ' + (f'{kf} keyframes -> ' if kf else '') + line + '; near-duplicates judged on what moves in each '
+        'clip (pipeline/split.py)' + (f'; {real["frames"]} held-out frames of the real LQ footage'
+                                       if real else '') + '.')
+
+
 def _fmt_time(s):
     s = int(round(s))
     return f'{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s' if s >= 3600 else f'{s // 60}m{s % 60:02d}s'
@@ -109,11 +140,17 @@ def build(ctx, part, commands):
     d = Doc()
     d.h(1, 'Domain finetune report')
     d.p('Command: `' + shlex.join(ctx.argv or []) + '`')
+    if res.get('real'):
+        real_section(d, res, part, ctx.out('evaluate') / 'real_sheet.png')
     d.h(2, 'Exported model')
     loud = exported['name'] == 'base'
     d.p(('**The base model was exported: no finetuned checkpoint beat it.** ' if loud else
          f'**Exported: the finetuned checkpoint {exported["name"]}.** ') + exported['reason'] + '.')
     d.p(f'Export: `{ctx.out("export") / "inference.pdmodel"}` (and `model.pdparams`, the weights it came from).')
+    if res.get('losses'):
+        d.p('**Where the exported model loses** (same tolerances as the checkpoint choice):')
+        d.bullets(res['losses'])
+    data_section(d, st)
     for n in ft.get('notes', []) + st['split']['info'].get('notes', []):
         d.p('Note: ' + n + '.')
     d.h(2, 'Held-out metrics (means)')

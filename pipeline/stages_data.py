@@ -126,8 +126,16 @@ def run_split(ctx, part):
 
 
 def settings_degrade(ctx):
+    from .real_lq import FRAMES
     lq = [{'path': str(v), 'bytes': _tree_bytes(v)} for v in ctx.s.lq_videos]
-    return {'seed': ctx.s.seed, 'scale': 4, 'mode': 'realesrgan', 'lq_videos': lq}
+    real = {'frames': FRAMES, 'every': ctx.s.every, 'fit_span': 'before the held-out part'} if lq else None
+    return {'seed': ctx.s.seed, 'scale': 4, 'mode': 'realesrgan', 'lq_videos': lq, 'real_lq': real}
+
+
+def split_holdout(ctx):
+    """The held-out fraction the split stage used (it holds out more than --holdout for 12 frames)."""
+    rows = json.loads((ctx.out('split') / 'split.json').read_text())
+    return rows[0].get('holdout', ctx.s.holdout) if rows else ctx.s.holdout
 
 
 def _tree_bytes(path):
@@ -143,16 +151,39 @@ def run_fit(ctx, part):
     import argparse
 
     from data.codec import CodecError
-    from data.lq_source import FootageError
     from data.fit_footage import describe_report, run
+    from data.lq_source import FootageError
+
+    from .real_lq import fit_span
     out = part / 'fitted.yml'
     args = argparse.Namespace(hr=[str(ctx.out('split') / 'train_hr')], lq=list(ctx.s.lq_videos), out=str(out),
-                              scale=4, frames=8, crop=256, comps=None, seed=ctx.s.seed)
+                              scale=4, frames=8, crop=256, comps=None, seed=ctx.s.seed,
+                              lq_span=fit_span(split_holdout(ctx)))
     try:
         report = run(args, log=lambda line: ctx.say(f'fit: {line}'))
     except (FootageError, CodecError, ValueError) as exc:
         raise DomainError(f'--lq-videos: {exc}') from None
-    return {'fitted': describe_report(report), 'seconds': report['seconds']}
+    return {'fitted': describe_report(report), 'seconds': report['seconds'], 'lq_span': list(args.lq_span)}
+
+
+def run_real_lq(ctx, part):
+    """``--lq-videos``: the held-out real LQ frames (``part/real_lq``) for the evaluation; None without them."""
+    if not ctx.s.lq_videos:
+        return None
+    from data.lq_source import FootageError
+
+    from .real_lq import extract_heldout
+    h = split_holdout(ctx)
+    try:
+        info = extract_heldout(ctx.s.lq_videos, part / 'real_lq', h, ctx.s.every)
+    except FootageError as exc:
+        raise DomainError(f'--lq-videos: {exc}') from None
+    ctx.say(f'real LQ: {info["frames"]} held-out frames of the LQ footage (the last {100 * h:.0f} % of each clip, '
+            f'{info["candidates"]} after near-duplicates) for the evaluation; the fit used the first '
+            f'{100 * (1 - h):.0f} %')
+    if not info['frames']:
+        raise DomainError(f'--lq-videos: no frame in the last {100 * h:.0f} % of {", ".join(ctx.s.lq_videos)}')
+    return info
 
 
 def command_degrade(ctx, out):
@@ -169,4 +200,4 @@ def run_degrade(ctx, part):
                             '--seed', str(ctx.s.seed), *opt])
     if rc != 0:
         raise DomainError(f'degrading the held-out frames failed (make_lq_data exit {rc})', code=1)
-    return {'pairs': len(list(Path(out).glob('*.png'))), 'fit': fit}
+    return {'pairs': len(list(Path(out).glob('*.png'))), 'fit': fit, 'real_lq': run_real_lq(ctx, part)}

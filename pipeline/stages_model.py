@@ -174,7 +174,7 @@ def settings_evaluate(ctx):
 
 def run_evaluate(ctx, part):
     from evaluation import model_cache as MT
-    from .select import choose, compare
+    from .select import choose, compare, losses
     base_path, _, kind, _ = _base(ctx)
     base_path = str(base_path)
     gt, lq = ctx.out('split') / 'val_hr', ctx.out('degrade') / 'val_lq'
@@ -202,6 +202,7 @@ def run_evaluate(ctx, part):
                                sheet=str(part / 'sheet.png'), sheet_images=3, crop=192)
         except (FileNotFoundError, KeyError, ValueError) as exc:
             raise DomainError(f'--compare: {exc}') from None
+        real = score_real_lq(ctx, part, ups, nets.get({c: models[c] for c in cand if c != shown}, own=models))
     finally:
         nets.cleanup()
     for n in notes:
@@ -211,9 +212,16 @@ def run_evaluate(ctx, part):
     vs_base = {o: compare(summ[o], summ['base']) for o in final if o != 'base'}
     exported = {'name': chosen, 'path': base_path if chosen == 'base' else str(ckpts[cand[chosen]]),
                 'iteration': cand.get(chosen), 'reason': reason}
+    mine = 'base' if chosen == 'base' else 'finetuned'
+    lost = losses(summ, mine, [m for m in final if m not in (mine, 'finetuned')])
+    if real:
+        real['losses'] = losses(real['summary'], mine, [m for m in real['models'] if m not in (mine, 'finetuned')],
+                                'on the real LQ footage', {'perception': ('niqe',)})
+        lost += real['losses']
     res = {'selection': {'summary': summ_sel, 'table': table, 'rows': rows_sel, 'candidates': cand, 'shown': shown},
            'models': final, 'summary': summ, 'rows': rows, 'verdicts': verdicts, 'best': MT.best(summ, list(final)),
-           'vs_base': vs_base, 'exported': exported, 'backends': dict(nets.backends), 'notes': notes}
+           'vs_base': vs_base, 'exported': exported, 'backends': dict(nets.backends), 'notes': notes,
+           'losses': lost, 'real': real}
     (part / 'metrics.json').write_text(json.dumps(res, indent=1, default=float))
     if chosen == 'base':
         ctx.say('WARNING: NO FINETUNED CHECKPOINT BEATS THE BASE MODEL: THE BASE IS EXPORTED. ' + reason)
@@ -221,7 +229,40 @@ def run_evaluate(ctx, part):
         ctx.say(f'evaluate: chose {reason}')
     for line in verdicts['finetuned']:
         ctx.say(f'evaluate: base vs finetuned, {line}')
+    for line in lost:
+        ctx.say(f'evaluate: NOTE: {line}')
+    if real:
+        r = real['summary']
+        ctx.say(f'evaluate: real LQ footage ({real["frames"]} held-out frames, no reference): NIQE '
+                + ', '.join(f'{m} {r[m]["niqe"]:.2f}' for m in real['models'])
+                + '; detail against bicubic ' + ', '.join(f'{m} {r[m]["detail_vs_bicubic"]:.2f}'
+                                                         for m in real['models']))
     return {'chosen': chosen, 'reason': reason, 'iteration': cand.get(chosen)}
+
+
+def score_real_lq(ctx, part, ups, others):
+    """``--lq-videos``: the held-out real LQ frames (``degrade/real_lq``) through ``ups`` (bicubic, base,
+    finetuned, the --compare models; contact sheet ``part/real_sheet.png``) and ``others`` (the other
+    checkpoints), without a reference: NIQE and the detail against bicubic. None without real LQ frames."""
+    from evaluation import model_cache as MT
+    from evaluation.evaluator import evaluate_noref, list_images
+    folder = ctx.out('degrade') / 'real_lq'
+    if not folder.is_dir() or not list_images(folder):
+        return None
+    n = len(list_images(folder))
+    ctx.say(f'evaluate: the real LQ footage, {n} held-out frames: ' + ', '.join(ups) +
+            (f' and the other {len(others)} checkpoints' if others else '') + ' (NIQE, detail against bicubic)')
+    kw = {'scale': MT.SCALE, 'crop_border': MT.CROP_BORDER, 'progress': not ctx.s.quiet}
+    try:
+        rows = evaluate_noref(ups, folder, sheet=str(part / 'real_sheet.png'), sheet_images=4, crop=256, **kw)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        raise DomainError(f'--compare: {exc}') from None
+    if others:
+        extra = {r['image']: r for r in evaluate_noref(others, folder, **kw)}
+        for r in rows:
+            r.update({k: v for k, v in extra[r['image']].items() if k != 'image'})
+    return {'frames': n, 'models': list(ups), 'rows': rows,
+            'summary': MT.summarize(rows, list(ups) + list(others)), 'checkpoints': list(others)}
 
 
 def settings_export(ctx):

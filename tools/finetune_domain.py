@@ -92,10 +92,10 @@ def main(argv=None):
         first = Settings(videos=[str(v) for v in args.videos], work=Path(args.work), base=args.base, compare=compare)
         check_outputs(first)
         check_work(args.work)
-        find_input_videos(first)
-        for v in args.lq_videos:
-            if not Path(v).exists():
-                raise DomainError(f'--lq-videos {v}: no such file or folder')
+        videos = find_input_videos(first)
+        if args.lq_videos:
+            from pipeline.real_lq import check_lq_footage
+            check_lq_footage(videos, args.lq_videos)
         from utils.runtime_env import setup
         setup(reexec=True)
         _interrupt_on_termination()  # after paddle loaded: it installs its own SIGTERM handler

@@ -95,11 +95,14 @@ def _dedupe(named):
 
 
 def _video_tail(path, holdout, every):
+    """Frames of the last ``holdout`` of ``path``, selected like the HR keyframes (``data.builder.decode``,
+    interval mode): the same clip made smaller gives the same source frames at the same times."""
+    from data.builder.decode import FrameReader
     from utils.ffmpeg import probe_video
-    from utils.video_reader import FrameReader, VideoError
+    from utils.video_reader import VideoError
     dur = probe_video(path)['duration']
     frames = []
-    reader = FrameReader(path, filters=[f'fps={1.0 / every:.6f}'])
+    reader = FrameReader(path, mode='interval', every=every).start()
     try:
         for frame, info in reader:
             frames.append((info['time'] or 0.0, frame))
@@ -110,7 +113,7 @@ def _video_tail(path, holdout, every):
     if not frames:
         raise DomainError(f'--lq-videos: {path}: no frames could be decoded')
     cut = (dur or frames[-1][0]) * (1.0 - holdout)
-    return [(f'{Path(path).stem}_{t:010.3f}', f) for t, f in frames if t >= cut]
+    return [(f'{Path(path).stem.replace(" ", "_")}_{t:010.3f}', f) for t, f in frames if t >= cut]
 
 
 def _image_tail(files, holdout):
@@ -141,3 +144,49 @@ def extract_heldout(lq_paths, out_dir, holdout, every, limit=FRAMES):
         name, frame = named[i]
         imwrite(out / f'{name}.png', frame)
     return {'frames': len(pick), 'candidates': len(named), 'sources': len(sources)}
+
+
+PAIR_PSNR = 30.0  # dB (Y): an LQ frame this close to its HR frame shrunk x4 (area) is that frame made smaller
+
+
+def _y_psnr(a, b):
+    from evaluation.metrics import psnr
+    return psnr(a, b, 0, test_y=True)
+
+
+def find_pairs(real_dir, keyframes_dir, gt_dir):
+    """When the LQ footage is the HR footage made smaller (the demo's case), the held-out real LQ frames have
+    ground truth: an HR keyframe of the same name (video stem and time), uncropped, whose x4 area shrink is
+    within ``PAIR_PSNR`` dB of the LQ frame. Exact or nothing: only when every real LQ frame has such a
+    keyframe are the keyframes linked into ``gt_dir`` and ``(pairs, min PSNR)`` returned, else ``(0, why)``."""
+    import os
+    import shutil
+
+    import cv2
+
+    from data.builder.manifest import read_manifest
+    from evaluation.evaluator import list_images
+    from utils.img_io import imread
+    full = {r['file']: r for r in read_manifest(keyframes_dir)
+            if r.get('type') == 'frame' and r.get('kept') and r.get('file')}
+    lqs = list_images(real_dir)
+    worst = float('inf')
+    for lp in lqs:
+        rec = full.get(lp.name)
+        if rec is None or list(rec['crop'][2:]) != list(rec['src_size']):
+            return 0, f'{lp.name}: no uncropped HR keyframe of the same clip and time'
+        lq, hr = imread(lp)[..., :3], imread(Path(keyframes_dir) / lp.name)[..., :3]
+        if hr.shape[0] != SCALE * lq.shape[0] or hr.shape[1] != SCALE * lq.shape[1]:
+            return 0, f'{lp.name}: the HR keyframe is not x{SCALE} of the LQ frame'
+        worst = min(worst, _y_psnr(cv2.resize(hr, lq.shape[1::-1], interpolation=cv2.INTER_AREA), lq))
+        if worst < PAIR_PSNR:
+            return 0, f'{lp.name}: the HR keyframe shrunk x{SCALE} is {worst:.1f} dB from the LQ frame'
+    if not lqs:
+        return 0, 'no real LQ frames'
+    Path(gt_dir).mkdir(parents=True, exist_ok=True)
+    for lp in lqs:
+        try:
+            os.link(Path(keyframes_dir) / lp.name, Path(gt_dir) / lp.name)
+        except OSError:
+            shutil.copy2(Path(keyframes_dir) / lp.name, Path(gt_dir) / lp.name)
+    return len(lqs), worst

@@ -98,7 +98,7 @@ def real_section(d, res, part, sheet):
     real = res['real']
     d.h(2, 'What you will see: the real low-resolution footage')
     d.p(f'{real["frames"]} frames from the end of the --lq-videos clips, held out from the degradation fit and the '
-        'training, upscaled x4. No ground truth exists for them: NIQE (no reference, lower is more natural) and '
+        'training, upscaled x4. Without ground truth they are scored by NIQE (no reference, lower is more natural) and '
         'detail against bicubic (Laplacian energy of the output over bicubic\'s; 1 is as soft as bicubic, higher '
         'is sharper, and far higher can be noise or invented texture: look at the sheet). Columns: '
         + ' | '.join(['LQ (nearest)'] + real['models']) + f'; finetuned = {res["selection"]["shown"]}; the '
@@ -107,10 +107,15 @@ def real_section(d, res, part, sheet):
         (part / 'real_sheet.png').write_bytes(sheet.read_bytes())
         d.image(part / 'real_sheet.png', 'real LQ footage through the models', 'report/real_sheet.png')
     summ = real['summary']
-    rows = [[m, summ[m].get('niqe'), summ[m].get('detail_vs_bicubic')] for m in real['models']]
-    rows += [[f'{c} (checkpoint)', summ[c].get('niqe'), summ[c].get('detail_vs_bicubic')]
-             for c in real.get('checkpoints', [])]
-    d.table(['model', 'NIQE', 'detail vs bicubic'], rows)
+    keys = ['psnr', 'ssim', 'detail', 'niqe'] if real.get('paired') else ['niqe', 'detail_vs_bicubic']
+    if real.get('paired'):
+        d.p('These LQ frames are the HR footage made smaller (every one is within 30 dB of its HR keyframe '
+            'shrunk x4), so they are also scored against those HR frames: PSNR and SSIM on Y (BT.601, 4 px border '
+            'cropped), detail = Laplacian energy of the output over the HR frame\'s (1 = as detailed).')
+    rows = [[m] + [summ[m].get(k) for k in keys] for m in real['models']]
+    rows += [[f'{c} (checkpoint)'] + [summ[c].get(k) for k in keys] for c in real.get('checkpoints', [])]
+    d.table(['model'] + [{'detail_vs_bicubic': 'detail vs bicubic'}.get(k, k if k == 'detail' else k.upper())
+                         for k in keys], rows)
 
 
 def data_section(d, st):

@@ -183,6 +183,14 @@ def run_real_lq(ctx, part):
             f'{100 * (1 - h):.0f} %')
     if not info['frames']:
         raise DomainError(f'--lq-videos: no frame in the last {100 * h:.0f} % of {", ".join(ctx.s.lq_videos)}')
+    from .real_lq import PAIR_PSNR, find_pairs
+    n, how = find_pairs(part / 'real_lq', ctx.out('keyframes'), part / 'real_gt')
+    info['paired'] = n
+    if n:
+        ctx.say(f'real LQ: every held-out LQ frame is its HR keyframe made smaller (x4 area shrink within '
+                f'{how:.1f} dB, >= {PAIR_PSNR:g}): scored against them as ground truth too')
+    else:
+        info['unpaired_why'] = how
     return info
 
 

@@ -216,7 +216,7 @@ def run_evaluate(ctx, part):
     lost = losses(summ, mine, [m for m in final if m not in (mine, 'finetuned')])
     if real:
         real['losses'] = losses(real['summary'], mine, [m for m in real['models'] if m not in (mine, 'finetuned')],
-                                'on the real LQ footage', {'perception': ('niqe',)})
+                                'on the real LQ footage', None if real['paired'] else {'perception': ('niqe',)})
         lost += real['losses']
     res = {'selection': {'summary': summ_sel, 'table': table, 'rows': rows_sel, 'candidates': cand, 'shown': shown},
            'models': final, 'summary': summ, 'rows': rows, 'verdicts': verdicts, 'best': MT.best(summ, list(final)),
@@ -232,11 +232,13 @@ def run_evaluate(ctx, part):
     for line in lost:
         ctx.say(f'evaluate: NOTE: {line}')
     if real:
-        r = real['summary']
-        ctx.say(f'evaluate: real LQ footage ({real["frames"]} held-out frames, no reference): NIQE '
-                + ', '.join(f'{m} {r[m]["niqe"]:.2f}' for m in real['models'])
-                + '; detail against bicubic ' + ', '.join(f'{m} {r[m]["detail_vs_bicubic"]:.2f}'
-                                                         for m in real['models']))
+        r, paired = real['summary'], real['paired']
+        ctx.say(f'evaluate: real LQ footage ({real["frames"]} held-out frames, '
+                + ('against their HR frames): PSNR ' + ', '.join(f'{m} {r[m]["psnr"]:.2f}' for m in real['models'])
+                   + '; ' if paired else 'no reference): ')
+                + 'NIQE ' + ', '.join(f'{m} {r[m]["niqe"]:.2f}' for m in real['models'])
+                + ('; detail ' if paired else '; detail against bicubic ')
+                + ', '.join(f'{m} {r[m]["detail" if paired else "detail_vs_bicubic"]:.2f}' for m in real['models']))
     return {'chosen': chosen, 'reason': reason, 'iteration': cand.get(chosen)}
 
 
@@ -252,16 +254,23 @@ def score_real_lq(ctx, part, ups, others):
     n = len(list_images(folder))
     ctx.say(f'evaluate: the real LQ footage, {n} held-out frames: ' + ', '.join(ups) +
             (f' and the other {len(others)} checkpoints' if others else '') + ' (NIQE, detail against bicubic)')
-    kw = {'scale': MT.SCALE, 'crop_border': MT.CROP_BORDER, 'progress': not ctx.s.quiet}
+    gt = ctx.out('degrade') / 'real_gt'
+    paired = gt.is_dir() and bool(list_images(gt))
+
+    def score(nets, **sheet):
+        if paired:  # the LQ footage is the HR footage made smaller: its HR keyframes are ground truth
+            return MT.evaluate(nets, gt, folder, progress=not ctx.s.quiet, **sheet)
+        return evaluate_noref(nets, folder, scale=MT.SCALE, crop_border=MT.CROP_BORDER, progress=not ctx.s.quiet,
+                              **sheet)
     try:
-        rows = evaluate_noref(ups, folder, sheet=str(part / 'real_sheet.png'), sheet_images=4, crop=256, **kw)
+        rows = score(ups, sheet=str(part / 'real_sheet.png'), sheet_images=4, crop=256)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         raise DomainError(f'--compare: {exc}') from None
     if others:
-        extra = {r['image']: r for r in evaluate_noref(others, folder, **kw)}
+        extra = {r['image']: r for r in score(others)}
         for r in rows:
             r.update({k: v for k, v in extra[r['image']].items() if k != 'image'})
-    return {'frames': n, 'models': list(ups), 'rows': rows,
+    return {'frames': n, 'models': list(ups), 'rows': rows, 'paired': paired,
             'summary': MT.summarize(rows, list(ups) + list(others)), 'checkpoints': list(others)}
 
 

@@ -74,28 +74,57 @@ def test_a_static_camera_gives_dozens_of_train_frames(footage, tmp_path):
 
 
 def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny_base, tmp_path):
+    """The held-out real LQ frames (the end of the LQ clip, which the fit did not sample) go through bicubic,
+    the base, the finetuned model, every checkpoint and --compare; their sheet is the report's first picture.
+    This LQ clip is the HR clip made smaller, so each frame is paired with its HR keyframe; then, without
+    those pairs (any other footage), the same frames are scored without a reference."""
     work = tmp_path / 'w'
-    res = run('--videos', footage / 'hr', '--lq-videos', footage / 'lq', '--work', work, '--base', tiny_base,
-              '--iters', 4, '--compare', f'other={tiny_base}', *TINY, '-q')
+    args = ['--videos', footage / 'hr', '--lq-videos', footage / 'lq', '--work', work, '--base', tiny_base,
+            '--iters', 4, *TINY, '-q']
+    res = run(*args, '--compare', f'other={tiny_base}')
     assert res.returncode == 0, res.stderr[-3000:]
     real = sorted(p.name for p in (work / 'degrade' / 'real_lq').glob('*.png'))
-    fit = json.loads((work / 'state.json').read_text())['stages']['degrade']['info']['fit']
-    assert fit['lq_span'] == [0.0, 0.8]
-    # held out from the fit: frames of the last 20 % of the LQ clip only
+    info = json.loads((work / 'state.json').read_text())['stages']['degrade']['info']
+    assert info['fit']['lq_span'] == [0.0, 0.8]
+    # held out from the fit: frames of the last 20 % of the LQ clip only, named like the HR keyframes
     assert 12 <= len(real) <= 30 and all(float(n[len('cam_'):-4]) >= 40.0 for n in real)
+    assert info['real_lq']['paired'] == len(real) and sorted(p.name for p in (work / 'degrade' / 'real_gt').iterdir()) == real
     m = json.loads((work / 'evaluate' / 'metrics.json').read_text())
     r = m['real']
-    assert r['frames'] == len(real) and r['models'] == ['bicubic', 'base', 'finetuned', 'other']
+    assert r['frames'] == len(real) and r['models'] == ['bicubic', 'base', 'finetuned', 'other'] and r['paired']
     ckpts = [c for c in m['selection']['candidates'] if c != m['selection']['shown']]
-    assert r['checkpoints'] == ckpts and all(0 < r['summary'][c]['niqe'] < 100 for c in r['models'] + ckpts)
-    assert r['summary']['bicubic']['detail_vs_bicubic'] == pytest.approx(1.0)
+    assert r['checkpoints'] == ckpts
+    assert all(20 < r['summary'][c]['psnr'] < 60 and 0 < r['summary'][c]['niqe'] < 100 for c in r['models'] + ckpts)
+    assert r['summary']['other']['psnr'] == pytest.approx(r['summary']['base']['psnr'])
     assert (work / 'evaluate' / 'real_sheet.png').is_file()
     md = (work / 'report.md').read_text()
     first = md.index('report/real_sheet.png')
     assert first < md.index('## Exported model') and md.index('report/sheet.png') > first
     assert '## What you will see: the real low-resolution footage' in md and 'Data: 125 keyframes -> ' in md
+    assert '| model | PSNR | SSIM | detail | NIQE |' in md
     for line in m['losses']:
         assert f'evaluate: NOTE: {line}' in res.stderr and line in md
+
+    # pairing is exact or nothing: one LQ frame of another moment and no frame is paired
+    from pipeline.real_lq import find_pairs
+    lq = tmp_path / 'lq_frames'
+    lq.mkdir()
+    for name in real:
+        (lq / name).write_bytes((work / 'degrade' / 'real_lq' / name).read_bytes())
+    (lq / real[0]).write_bytes((work / 'degrade' / 'real_lq' / real[-1]).read_bytes())
+    n, why = find_pairs(lq, work / 'keyframes', tmp_path / 'gt')
+    assert n == 0 and why.startswith(f'{real[0]}: the HR keyframe shrunk x4 is ') and not (tmp_path / 'gt').exists()
+
+    # unpaired (the normal case): the same frames without ground truth, NIQE and detail against bicubic
+    import shutil
+    shutil.rmtree(work / 'degrade' / 'real_gt')
+    res = run(*args)  # --compare changed: evaluate, export and report run again
+    assert res.returncode == 0, res.stderr[-3000:]
+    r = json.loads((work / 'evaluate' / 'metrics.json').read_text())['real']
+    assert not r['paired'] and r['models'] == ['bicubic', 'base', 'finetuned']
+    assert r['summary']['bicubic']['detail_vs_bicubic'] == pytest.approx(1.0)
+    assert all(0 < r['summary'][c]['niqe'] < 100 for c in r['models'])
+    assert '| model | NIQE | detail vs bicubic |' in (work / 'report.md').read_text()
 
 
 @pytest.mark.parametrize('case, expect', [

@@ -101,18 +101,21 @@ def _video_tail(path, holdout, every):
     from utils.ffmpeg import probe_video
     from utils.video_reader import VideoError
     dur = probe_video(path)['duration']
-    frames = []
+    cut = dur * (1.0 - holdout) if dur else None  # unknown duration: every frame is kept until the end is known
+    frames, last = [], None
     reader = FrameReader(path, mode='interval', every=every).start()
     try:
         for frame, info in reader:
-            frames.append((info['time'] or 0.0, frame))
+            last = info['time'] or 0.0
+            if cut is None or last >= cut:
+                frames.append((last, frame))
     except VideoError as exc:
         raise DomainError(f'--lq-videos: {exc}') from None
     finally:
         reader.close()
-    if not frames:
+    if last is None:
         raise DomainError(f'--lq-videos: {path}: no frames could be decoded')
-    cut = (dur or frames[-1][0]) * (1.0 - holdout)
+    cut = last * (1.0 - holdout) if cut is None else cut
     return [(f'{Path(path).stem.replace(" ", "_")}_{t:010.3f}', f) for t, f in frames if t >= cut]
 
 

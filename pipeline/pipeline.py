@@ -157,8 +157,14 @@ def summary_line(ctx, seconds):
     row = s['finetuned'] if name == 'finetuned' else s['base']
     total = sum(r['seconds'] for r in ctx.state.data['stages'].values())
     what = (f'finetuned {e["name"]}' if name == 'finetuned' else 'the BASE model (no checkpoint beat it)')
+    real = res.get('real')
+    if real:
+        r = real['summary']
+        real = (f'; on the real LQ footage ({real["frames"]} frames): '
+                + (f'PSNR {r[name]["psnr"]:.2f} vs base {r["base"]["psnr"]:.2f} vs bicubic {r["bicubic"]["psnr"]:.2f}, '
+                   if real['paired'] else '') + f'NIQE {r[name]["niqe"]:.2f} vs base {r["base"]["niqe"]:.2f}')
     return (f'done: exported {what}: PSNR {row["psnr"]:.2f} dB vs base {s["base"]["psnr"]:.2f}, detail '
             f'{row["detail"]:.3f} vs base {s["base"]["detail"]:.3f}, NIQE {row["niqe"]:.2f} vs base '
-            f'{s["base"]["niqe"]:.2f} -> {ctx.out("export") / "inference.pdmodel"}; '
+            f'{s["base"]["niqe"]:.2f}{real or ""} -> {ctx.out("export") / "inference.pdmodel"}; '
             f'stages {total:.0f} s (this run {seconds:.0f} s); report {ctx.work / "report.html"}')
 

@@ -93,6 +93,27 @@ def _videos(ctx):
         return {}
 
 
+def choice_section(d, res):
+    """The criterion and every checkpoint's numbers against the base."""
+    d.h(2, 'Checkpoint choice')
+    d.p(f'Criterion (pipeline/select.py, docs/finetune_domain.md), two axes: a checkpoint beats the base when '
+        f'its perception is no worse (detail error |ln detail| not larger by more than {DETAIL_TOL}, NIQE not '
+        f'higher by more than {NIQE_TOL}), its distortion is no worse (PSNR and SSIM not lower) or its '
+        f'distortion cost (dB lost + {W_SSIM:g} x SSIM lost; at most {MAX_PSNR_COST:g} dB and {MAX_SSIM_COST:g} '
+        f'SSIM) is bought by a perceptual gain G = {W_DETAIL:g} x d|ln detail| + {W_NIQE:g} x dNIQE of at '
+        f'least {TRADE:g} x the cost and {MIN_GAIN:g}, and score = dPSNR + {W_SSIM:g} x dSSIM + G > 0; the '
+        'highest score wins, else the base is exported. The held-out set both selects and reports, so the '
+        'chosen checkpoint\'s numbers are slightly optimistic.')
+    sel = res['selection']
+    rows = [['base', 0, sel['summary']['base']['psnr'], sel['summary']['base']['ssim'],
+             sel['summary']['base']['detail'], sel['summary']['base'].get('niqe'), None, '-', '']]
+    for c, it in sel['candidates'].items():
+        t, s = sel['table'][c], sel['summary'][c]
+        rows.append([c, it, s['psnr'], s['ssim'], s['detail'], s.get('niqe'), t['score'],
+                     'yes' if t['beats_base'] else 'no', '; '.join(t['fails'])])
+    d.table(['model', 'iteration', 'PSNR', 'SSIM', 'detail', 'NIQE', 'score', 'beats base', 'why not'], rows)
+
+
 def real_section(d, res, part, sheet):
     """The first section with ``--lq-videos``: the real LQ footage through the models, without a reference."""
     real = res['real']
@@ -185,28 +206,12 @@ def build(ctx, part, commands):
     d.p('Verdicts (the first model of each line is the base):')
     d.bullets([f'base vs {other}, {line}' for other, lines in res['verdicts'].items() for line in lines]
               + ['all models, ' + line for line in res.get('best', [])])
-    d.h(2, 'Checkpoint choice')
-    d.p(f'Criterion (pipeline/select.py, docs/finetune_domain.md), two axes: a checkpoint beats the base when '
-        f'its perception is no worse (detail error |ln detail| not larger by more than {DETAIL_TOL}, NIQE not '
-        f'higher by more than {NIQE_TOL}), its distortion is no worse (PSNR and SSIM not lower) or its '
-        f'distortion cost (dB lost + {W_SSIM:g} x SSIM lost; at most {MAX_PSNR_COST:g} dB and {MAX_SSIM_COST:g} '
-        f'SSIM) is bought by a perceptual gain G = {W_DETAIL:g} x d|ln detail| + {W_NIQE:g} x dNIQE of at '
-        f'least {TRADE:g} x the cost and {MIN_GAIN:g}, and score = dPSNR + {W_SSIM:g} x dSSIM + G > 0; the '
-        'highest score wins, else the base is exported. The held-out set both selects and reports, so the '
-        'chosen checkpoint\'s numbers are slightly optimistic.')
-    sel = res['selection']
-    rows = [['base', 0, sel['summary']['base']['psnr'], sel['summary']['base']['ssim'],
-             sel['summary']['base']['detail'], sel['summary']['base'].get('niqe'), None, '-', '']]
-    for c, it in sel['candidates'].items():
-        t, s = sel['table'][c], sel['summary'][c]
-        rows.append([c, it, s['psnr'], s['ssim'], s['detail'], s.get('niqe'), t['score'],
-                     'yes' if t['beats_base'] else 'no', '; '.join(t['fails'])])
-    d.table(['model', 'iteration', 'PSNR', 'SSIM', 'detail', 'NIQE', 'score', 'beats base', 'why not'], rows)
+    choice_section(d, res)
     d.h(2, 'Training curves')
     d.image(part / 'curves.png', 'training curves', 'report/curves.png')
     d.h(2, 'Contact sheet (centre crops)')
     d.p('Columns: ' + ' | '.join(['LQ (nearest)'] + list(res['models']) + ['GT']) +
-        f'; finetuned = {sel["shown"]}.')
+        f'; finetuned = {res["selection"]["shown"]}.')
     d.image(part / 'sheet.png', 'contact sheet', 'report/sheet.png')
     d.h(2, 'Per image')
     d.table(['image', 'input detail'] + [f'{n} {k}' for n in names for k in ('PSNR', 'SSIM', 'NIQE', 'detail')],

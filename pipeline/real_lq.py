@@ -131,14 +131,48 @@ def _image_tail(files, holdout):
     return out
 
 
-def extract_heldout(lq_paths, out_dir, holdout, every, limit=FRAMES):
-    """Write the held-out real LQ frames into ``out_dir``; returns ``{'frames', 'candidates', 'sources'}``."""
+def _shown_at(path, names, eps=0.002):
+    """``[(name, frame)]``: for each ``(time, name)`` of ``names``, the frame of ``path`` a player shows at that
+    time (the last one whose time is at most ``time + eps``): the same moments as the HR frames."""
+    from utils.video_reader import FrameReader, VideoError
+    names = sorted(names)
+    out, k, prev = [], 0, None
+    reader = FrameReader(path, filters=[f'select=gte(t\\,{max(0.0, names[0][0] - 1.0):.3f})'])
+    try:
+        for frame, info in reader:
+            t = info['time'] or 0.0
+            while k < len(names) and t > names[k][0] + eps:
+                if prev is not None:
+                    out.append((names[k][1], prev))
+                k += 1
+            if k >= len(names):
+                break
+            prev = frame
+    except VideoError as exc:
+        raise DomainError(f'--lq-videos: {exc}') from None
+    finally:
+        reader.close()
+    out += [(n, prev) for _, n in names[k:]] if prev is not None else []
+    return out
+
+
+def extract_heldout(lq_paths, out_dir, holdout, every, hr_heldout=None, limit=FRAMES):
+    """Write the held-out real LQ frames into ``out_dir``; returns ``{'frames', 'candidates', 'sources'}``.
+
+    ``hr_heldout``: {video name prefix: [(time, file stem)]} of the held-out HR frames. An LQ video of the same
+    name gives the frames shown at those moments, under those names (so that ``find_pairs`` can check whether
+    they are the HR frames made smaller); any other LQ source gives its tail, near-duplicates removed."""
     from data.lq_source import list_sources
     from utils.img_io import imwrite
     sources = list_sources(lq_paths)
+    hr_heldout = hr_heldout or {}
     named = []
     for kind, src in sources:
-        named += _dedupe(_video_tail(src, holdout, every) if kind == 'video' else _image_tail(src, holdout))
+        stem = Path(src).stem.replace(' ', '_') if kind == 'video' else None
+        if stem in hr_heldout and hr_heldout[stem]:
+            named += _shown_at(src, hr_heldout[stem])
+        else:
+            named += _dedupe(_video_tail(src, holdout, every) if kind == 'video' else _image_tail(src, holdout))
     pick = sorted(set(np.linspace(0, len(named) - 1, min(limit, len(named))).round().astype(int).tolist())) \
         if named else []
     out = Path(out_dir)
@@ -157,39 +191,37 @@ def _y_psnr(a, b):
     return psnr(a, b, 0, test_y=True)
 
 
-def find_pairs(real_dir, keyframes_dir, gt_dir):
+def find_pairs(real_dir, hr_dir, gt_dir):
     """When the LQ footage is the HR footage made smaller (the demo's case), the held-out real LQ frames have
-    ground truth: an HR keyframe of the same name (video stem and time), uncropped, whose x4 area shrink is
-    within ``PAIR_PSNR`` dB of the LQ frame. Exact or nothing: only when every real LQ frame has such a
-    keyframe are the keyframes linked into ``gt_dir`` and ``(pairs, min PSNR)`` returned, else ``(0, why)``."""
+    ground truth: the HR frame of the same name (``extract_heldout`` names them so), exactly x4 its size,
+    whose x4 area shrink is within ``PAIR_PSNR`` dB (Y) of the LQ frame. Exact or nothing: only when every
+    real LQ frame has one are they linked into ``gt_dir`` and ``(pairs, lowest PSNR)`` returned, else
+    ``(0, why)``."""
     import os
     import shutil
 
     import cv2
 
-    from data.builder.manifest import read_manifest
     from evaluation.evaluator import list_images
     from utils.img_io import imread
-    full = {r['file']: r for r in read_manifest(keyframes_dir)
-            if r.get('type') == 'frame' and r.get('kept') and r.get('file')}
     lqs = list_images(real_dir)
-    worst = float('inf')
-    for lp in lqs:
-        rec = full.get(lp.name)
-        if rec is None or list(rec['crop'][2:]) != list(rec['src_size']):
-            return 0, f'{lp.name}: no uncropped HR keyframe of the same clip and time'
-        lq, hr = imread(lp)[..., :3], imread(Path(keyframes_dir) / lp.name)[..., :3]
-        if hr.shape[0] != SCALE * lq.shape[0] or hr.shape[1] != SCALE * lq.shape[1]:
-            return 0, f'{lp.name}: the HR keyframe is not x{SCALE} of the LQ frame'
-        worst = min(worst, _y_psnr(cv2.resize(hr, lq.shape[1::-1], interpolation=cv2.INTER_AREA), lq))
-        if worst < PAIR_PSNR:
-            return 0, f'{lp.name}: the HR keyframe shrunk x{SCALE} is {worst:.1f} dB from the LQ frame'
     if not lqs:
         return 0, 'no real LQ frames'
+    worst = float('inf')
+    for lp in lqs:
+        hp = Path(hr_dir) / lp.name
+        if not hp.is_file():
+            return 0, f'{lp.name}: no held-out HR frame of the same clip and time'
+        lq, hr = imread(lp)[..., :3], imread(hp)[..., :3]
+        if hr.shape[0] != SCALE * lq.shape[0] or hr.shape[1] != SCALE * lq.shape[1]:
+            return 0, f'{lp.name}: the HR frame is not x{SCALE} of the LQ frame'
+        worst = min(worst, _y_psnr(cv2.resize(hr, lq.shape[1::-1], interpolation=cv2.INTER_AREA), lq))
+        if worst < PAIR_PSNR:
+            return 0, f'{lp.name}: the HR frame shrunk x{SCALE} is {worst:.1f} dB from the LQ frame'
     Path(gt_dir).mkdir(parents=True, exist_ok=True)
     for lp in lqs:
         try:
-            os.link(Path(keyframes_dir) / lp.name, Path(gt_dir) / lp.name)
+            os.link(Path(hr_dir) / lp.name, Path(gt_dir) / lp.name)
         except OSError:
-            shutil.copy2(Path(keyframes_dir) / lp.name, Path(gt_dir) / lp.name)
+            shutil.copy2(Path(hr_dir) / lp.name, Path(gt_dir) / lp.name)
     return len(lqs), worst

@@ -174,8 +174,12 @@ def run_real_lq(ctx, part):
 
     from .real_lq import extract_heldout
     h = split_holdout(ctx)
+    held = {}
+    for r in json.loads((ctx.out('split') / 'split.json').read_text()):
+        if r['set'] == 'heldout':
+            held.setdefault(r['video'], []).append((r['time'], Path(r['file']).stem))
     try:
-        info = extract_heldout(ctx.s.lq_videos, part / 'real_lq', h, ctx.s.every)
+        info = extract_heldout(ctx.s.lq_videos, part / 'real_lq', h, ctx.s.every, held)
     except FootageError as exc:
         raise DomainError(f'--lq-videos: {exc}') from None
     ctx.say(f'real LQ: {info["frames"]} held-out frames of the LQ footage (the last {100 * h:.0f} % of each clip, '
@@ -184,13 +188,14 @@ def run_real_lq(ctx, part):
     if not info['frames']:
         raise DomainError(f'--lq-videos: no frame in the last {100 * h:.0f} % of {", ".join(ctx.s.lq_videos)}')
     from .real_lq import PAIR_PSNR, find_pairs
-    n, how = find_pairs(part / 'real_lq', ctx.out('keyframes'), part / 'real_gt')
+    n, how = find_pairs(part / 'real_lq', ctx.out('split') / 'val_hr', part / 'real_gt')
     info['paired'] = n
     if n:
-        ctx.say(f'real LQ: every held-out LQ frame is its HR keyframe made smaller (x4 area shrink within '
-                f'{how:.1f} dB, >= {PAIR_PSNR:g}): scored against them as ground truth too')
+        ctx.say(f'real LQ: every held-out LQ frame is its held-out HR frame made smaller (the x4 area shrink '
+                f'within {how:.1f} dB >= {PAIR_PSNR:g} dB, Y): scored against them as ground truth too')
     else:
         info['unpaired_why'] = how
+        ctx.say(f'real LQ: scored without a reference (not the HR footage made smaller: {how})')
     return info
 
 

@@ -86,9 +86,13 @@ def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny
     real = sorted(p.name for p in (work / 'degrade' / 'real_lq').glob('*.png'))
     info = json.loads((work / 'state.json').read_text())['stages']['degrade']['info']
     assert info['fit']['lq_span'] == [0.0, 0.8]
-    # held out from the fit: frames of the last 20 % of the LQ clip only, named like the HR keyframes
-    assert 12 <= len(real) <= 30 and all(float(n[len('cam_'):-4]) >= 40.0 for n in real)
-    assert info['real_lq']['paired'] == len(real) and sorted(p.name for p in (work / 'degrade' / 'real_gt').iterdir()) == real
+    # held out from the fit: the LQ frames shown at the held-out HR frames' moments (the last 20 %), named so
+    held = sorted(p.name for p in (work / 'split' / 'val_hr').iterdir())
+    assert 12 <= len(real) <= 30 and set(real) <= set(held) and all(float(n[len('cam_'):-4]) >= 40.0 for n in real)
+    assert info['real_lq']['paired'] == len(real)
+    assert sorted(p.name for p in (work / 'degrade' / 'real_gt').iterdir()) == real
+    summary = res.stdout.strip().splitlines()[-1]
+    assert f'on the real LQ footage ({len(real)} frames): PSNR ' in summary
     m = json.loads((work / 'evaluate' / 'metrics.json').read_text())
     r = m['real']
     assert r['frames'] == len(real) and r['models'] == ['bicubic', 'base', 'finetuned', 'other'] and r['paired']
@@ -112,8 +116,9 @@ def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny
     for name in real:
         (lq / name).write_bytes((work / 'degrade' / 'real_lq' / name).read_bytes())
     (lq / real[0]).write_bytes((work / 'degrade' / 'real_lq' / real[-1]).read_bytes())
-    n, why = find_pairs(lq, work / 'keyframes', tmp_path / 'gt')
-    assert n == 0 and why.startswith(f'{real[0]}: the HR keyframe shrunk x4 is ') and not (tmp_path / 'gt').exists()
+    n, why = find_pairs(lq, work / 'split' / 'val_hr', tmp_path / 'gt')
+    assert n == 0 and why.startswith(f'{real[0]}: the HR frame shrunk x4 is ') and not (tmp_path / 'gt').exists()
+    assert find_pairs(work / 'degrade' / 'real_lq', work / 'split' / 'val_hr', tmp_path / 'gt')[0] == len(real)
 
     # unpaired (the normal case): the same frames without ground truth, NIQE and detail against bicubic
     import shutil

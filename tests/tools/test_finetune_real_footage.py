@@ -143,3 +143,13 @@ def test_bad_lq_videos_one_line_naming_the_file(footage, tmp_path, case, expect)
     line = one_line(res)
     assert line.startswith('error: --lq-videos') and expect in line and str(footage / case) in line, line
     assert not (tmp_path / 'w' / 'keyframes').exists()  # before any stage
+
+
+def test_interval_keyframes_are_every_step_apart(tmp_path):
+    """Every 0.4 s on a 10 fps clip is every 4th frame: the select expression has 1 ms of slack, since
+    t - prev_selected_t can be 0.39999..., which took the frame after (0.5 s steps: 102 frames in 50 s)."""
+    from data.builder.decode import FrameReader
+    clip = tmp_path / 'ten.mp4'
+    ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10:duration=20', '-c:v', 'libx264', clip)
+    times = [info['time'] for _, info in FrameReader(clip, mode='interval', every=0.4).start()]
+    assert len(times) == 50 and times == pytest.approx([0.4 * k for k in range(50)])

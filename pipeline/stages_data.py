@@ -182,8 +182,9 @@ def run_real_lq(ctx, part):
         info = extract_heldout(ctx.s.lq_videos, part / 'real_lq', h, ctx.s.every, held)
     except FootageError as exc:
         raise DomainError(f'--lq-videos: {exc}') from None
-    ctx.say(f'real LQ: {info["frames"]} held-out frames of the LQ footage (the last {100 * h:.0f} % of each clip, '
-            f'{info["candidates"]} after near-duplicates) for the evaluation; the fit used the first '
+    ctx.say(f'real LQ: {info["frames"]} held-out frames of the LQ footage (of {info["candidates"]} in the last '
+            f'{100 * h:.0f} % of each clip: at the held-out HR frames\' moments in clips named like an HR clip, else '
+            f'one every {ctx.s.every:g} s without near-duplicates) for the evaluation; the fit used the first '
             f'{100 * (1 - h):.0f} %')
     if not info['frames']:
         raise DomainError(f'--lq-videos: no frame in the last {100 * h:.0f} % of {", ".join(ctx.s.lq_videos)}')

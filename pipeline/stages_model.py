@@ -252,10 +252,11 @@ def score_real_lq(ctx, part, ups, others):
     if not folder.is_dir() or not list_images(folder):
         return None
     n = len(list_images(folder))
-    ctx.say(f'evaluate: the real LQ footage, {n} held-out frames: ' + ', '.join(ups) +
-            (f' and the other {len(others)} checkpoints' if others else '') + ' (NIQE, detail against bicubic)')
     gt = ctx.out('degrade') / 'real_gt'
     paired = gt.is_dir() and bool(list_images(gt))
+    ctx.say(f'evaluate: the real LQ footage, {n} held-out frames: ' + ', '.join(ups) +
+            (f' and the other {len(others)} checkpoints' if others else '') +
+            (' (against their HR frames: PSNR, SSIM, detail, NIQE)' if paired else ' (NIQE, detail against bicubic)'))
 
     def score(nets, **sheet):
         if paired:  # the LQ footage is the HR footage made smaller: its HR keyframes are ground truth

@@ -98,7 +98,8 @@ def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny
     assert r['frames'] == len(real) and r['models'] == ['bicubic', 'base', 'finetuned', 'other'] and r['paired']
     ckpts = [c for c in m['selection']['candidates'] if c != m['selection']['shown']]
     assert r['checkpoints'] == ckpts
-    assert all(20 < r['summary'][c]['psnr'] < 60 and 0 < r['summary'][c]['niqe'] < 100 for c in r['models'] + ckpts)
+    assert all(0 < r['summary'][c]['psnr'] < 60 and 0 < r['summary'][c]['niqe'] < 100 for c in r['models'] + ckpts)
+    assert r['summary']['bicubic']['psnr'] > 20  # the tiny base is untrained, bicubic is not
     assert r['summary']['other']['psnr'] == pytest.approx(r['summary']['base']['psnr'])
     assert (work / 'evaluate' / 'real_sheet.png').is_file()
     md = (work / 'report.md').read_text()

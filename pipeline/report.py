@@ -118,21 +118,24 @@ def real_section(d, res, part, sheet):
     """The first section with ``--lq-videos``: the real LQ footage through the models, without a reference."""
     real = res['real']
     d.h(2, 'What you will see: the real low-resolution footage')
+    paired = real.get('paired')
     d.p(f'{real["frames"]} frames from the end of the --lq-videos clips, held out from the degradation fit and the '
-        'training, upscaled x4. Without ground truth they are scored by NIQE (no reference, lower is more natural) and '
-        'detail against bicubic (Laplacian energy of the output over bicubic\'s; 1 is as soft as bicubic, higher '
-        'is sharper, and far higher can be noise or invented texture: look at the sheet). Columns: '
-        + ' | '.join(['LQ (nearest)'] + real['models']) + f'; finetuned = {res["selection"]["shown"]}; the '
-        'window of each row with the most detail in bicubic\'s output.')
+        'training, upscaled x4. ' + (
+            'These LQ frames are the HR footage made smaller (each scores at least 30 dB Y PSNR against its held-out '
+            'HR frame shrunk x4), so they are scored against those HR frames: PSNR and SSIM on Y (BT.601, 4 px border '
+            'cropped), detail = Laplacian energy of the output over the HR frame\'s (1 = as detailed), NIQE (no '
+            'reference, lower is more natural). Columns: ' if paired else
+            'Without ground truth they are scored by NIQE (no reference, lower is more natural) and detail against '
+            'bicubic (Laplacian energy of the output over bicubic\'s; 1 is as soft as bicubic, higher is sharper, '
+            'and far higher can be noise or invented texture: look at the sheet). Columns: ')
+        + ' | '.join(['LQ (nearest)'] + real['models'] + (['HR'] if paired else []))
+        + f'; finetuned = {res["selection"]["shown"]}; the window of each row with the most detail in '
+        + ('the HR frame.' if paired else 'bicubic\'s output.'))
     if sheet.is_file():
         (part / 'real_sheet.png').write_bytes(sheet.read_bytes())
         d.image(part / 'real_sheet.png', 'real LQ footage through the models', 'report/real_sheet.png')
     summ = real['summary']
     keys = ['psnr', 'ssim', 'detail', 'niqe'] if real.get('paired') else ['niqe', 'detail_vs_bicubic']
-    if real.get('paired'):
-        d.p('These LQ frames are the HR footage made smaller (every one is within 30 dB of its HR keyframe '
-            'shrunk x4), so they are also scored against those HR frames: PSNR and SSIM on Y (BT.601, 4 px border '
-            'cropped), detail = Laplacian energy of the output over the HR frame\'s (1 = as detailed).')
     rows = [[m] + [summ[m].get(k) for k in keys] for m in real['models']]
     rows += [[f'{c} (checkpoint)'] + [summ[c].get(k) for k in keys] for c in real.get('checkpoints', [])]
     d.table(['model'] + [{'detail_vs_bicubic': 'detail vs bicubic'}.get(k, k if k == 'detail' else k.upper())

@@ -192,8 +192,8 @@ def run_real_lq(ctx, part):
     n, how = find_pairs(part / 'real_lq', ctx.out('split') / 'val_hr', part / 'real_gt')
     info['paired'] = n
     if n:
-        ctx.say(f'real LQ: every held-out LQ frame is its held-out HR frame made smaller (the x4 area shrink '
-                f'within {how:.1f} dB >= {PAIR_PSNR:g} dB, Y): scored against them as ground truth too')
+        ctx.say(f'real LQ: every held-out LQ frame is its held-out HR frame made smaller (Y PSNR against the HR '
+                f'frame shrunk x4: at least {how:.1f} dB, >= {PAIR_PSNR:g}): scored against them as ground truth too')
     else:
         info['unpaired_why'] = how
         ctx.say(f'real LQ: scored without a reference (not the HR footage made smaller: {how})')

@@ -193,9 +193,9 @@ def _y_psnr(a, b):
 
 def find_pairs(real_dir, hr_dir, gt_dir):
     """When the LQ footage is the HR footage made smaller (the demo's case), the held-out real LQ frames have
-    ground truth: the HR frame of the same name (``extract_heldout`` names them so), exactly x4 its size,
-    whose x4 area shrink scores at least ``PAIR_PSNR`` dB (Y PSNR) against the LQ frame. Exact or nothing: only when every
-    real LQ frame has one are they linked into ``gt_dir`` and ``(pairs, lowest PSNR)`` returned, else
+    ground truth: the HR frame of the same name (``extract_heldout`` names them so), exactly x4 its size, whose
+    x4 area shrink scores at least ``PAIR_PSNR`` dB (Y PSNR) against the LQ frame. Exact or nothing: only when
+    every real LQ frame has one are they linked into ``gt_dir`` and ``(pairs, lowest PSNR)`` returned, else
     ``(0, why)``."""
     import os
     import shutil

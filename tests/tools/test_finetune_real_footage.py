@@ -43,8 +43,8 @@ def footage(tmp_path_factory):
     static_camera(photo, root / 'hr' / 'cam.mp4')
     ffmpeg('-i', root / 'hr' / 'cam.mp4', '-vf', 'scale=iw/4:ih/4:flags=area', '-c:v', 'libx264', '-crf', 28,
            root / 'lq' / 'cam.mp4')
-    ffmpeg('-i', root / 'hr' / 'cam.mp4', '-t', 2, '-vf', 'scale=iw*2:ih*2', '-c:v', 'libx264', root / 'lq_big' / 'cam.mp4')
-    ffmpeg('-i', root / 'hr' / 'cam.mp4', '-t', 2, '-vf', 'scale=iw/2:ih/2', '-c:v', 'libx264', root / 'lq_x2' / 'cam.mp4')
+    for name, scale in (('lq_big', 'scale=iw*2:ih*2'), ('lq_x2', 'scale=iw/2:ih/2')):
+        ffmpeg('-i', root / 'hr' / 'cam.mp4', '-t', 2, '-vf', scale, '-c:v', 'libx264', root / name / 'cam.mp4')
     (root / 'lq_bad' / 'cam.mp4').write_bytes(bytes(range(256)) * 40)
     return root
 

@@ -48,7 +48,13 @@ def _sources(paths):
     return out
 
 
-def _video_frames(path, count):
+def list_sources(paths):
+    """``[('video', path) | ('images', [paths])]`` of ``paths``; ``FootageError`` for a missing path, an empty
+    folder or a file of another kind."""
+    return _sources(paths)
+
+
+def _video_frames(path, count, span=(0.0, 1.0)):
     from data.lq_stats import stream_info
     from utils.ffmpeg import VideoProbeError
     from utils.video_reader import FrameReader, VideoError
@@ -57,7 +63,9 @@ def _video_frames(path, count):
     except VideoProbeError as exc:
         raise FootageError(str(exc)) from None
     dur = info['duration'] or 1.0
-    reader = FrameReader(path, filters=[f'fps={count / dur:.6f}'])
+    t0, t1 = span[0] * dur, span[1] * dur
+    trim = [f'trim=start={t0:.3f}:end={t1:.3f}', 'setpts=PTS-STARTPTS'] if tuple(span) != (0.0, 1.0) else []
+    reader = FrameReader(path, filters=[*trim, f'fps={count / max(t1 - t0, 1e-3):.6f}'])
     frames = []
     try:
         for frame, _ in reader:
@@ -90,8 +98,9 @@ def _image_frames(files, count, foot):
     return frames
 
 
-def load_footage(paths, frames=8):
-    """Up to ``frames`` frames spread over ``paths`` (videos, image files, folders of them)."""
+def load_footage(paths, frames=8, span=(0.0, 1.0)):
+    """Up to ``frames`` frames spread over ``paths`` (videos, image files, folders of them); ``span``: the part
+    of each video's duration (and of each image folder's sorted files) to sample, as fractions."""
     sources = _sources(paths)
     if not sources:
         raise FootageError(f'{", ".join(map(str, paths))}: no videos or images')
@@ -99,11 +108,12 @@ def load_footage(paths, frames=8):
     foot = Footage()
     for kind, src in sources:
         if kind == 'video':
-            got, info = _video_frames(src, per)
+            got, info = _video_frames(src, per, span)
             foot.streams[str(src)] = info
             stem = src.stem
         else:
-            got = _image_frames(src, per, foot)
+            n = len(src)
+            got = _image_frames(src[int(span[0] * n):max(int(span[1] * n), int(span[0] * n) + 1)], per, foot)
             stem = 'images'
         foot.frames += got
         foot.names += [f'{stem}_{i:05d}' for i in range(len(got))]

@@ -30,7 +30,7 @@ class Settings:
     min_size: int = 200
     holdout: float = 0.2
     gap: float = 1.0
-    split_hamming: int = 10
+    duplicate: float = 0.25
     seed: int = 0
     lq_videos: list = field(default_factory=list)
     warmup_iters: int = 6

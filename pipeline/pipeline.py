@@ -118,7 +118,10 @@ def run(settings, argv=None, stop_after=None):
     check_work(settings.work)
     state = WorkState(settings.work, STAGES)
     ctx = Context(settings, state, argv)
-    D.find_input_videos(settings)  # no videos: one line before anything heavy
+    videos = D.find_input_videos(settings)  # no videos: one line before anything heavy
+    if settings.lq_videos:
+        from .real_lq import check_lq_footage
+        check_lq_footage(videos, settings.lq_videos)
     check_compare(settings.compare)
     upstream = None
     for stage in STAGES:
@@ -149,12 +152,26 @@ def run(settings, argv=None, stop_after=None):
 
 def summary_line(ctx, seconds):
     from .dni_sweep import describe
-    base = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())['summary']['base']
+    res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
+    base = res['summary']['base']
     info = ctx.state.record('export')['info']
     what, row = describe(info), info['summary']
     total = sum(r['seconds'] for r in ctx.state.data['stages'].values())
     scores = ('(a weight off the swept grid: not measured)' if row is None else
               f'PSNR {row["psnr"]:.2f} dB vs base {base["psnr"]:.2f}, detail {row["detail"]:.3f} vs base '
               f'{base["detail"]:.3f}, NIQE {row["niqe"]:.2f} vs base {base["niqe"]:.2f}')
-    return (f'done: exported {what}: {scores} -> {ctx.out("export") / "inference.pdmodel"}; '
+    return (f'done: exported {what}: {scores}{_real_scores(res)} -> {ctx.out("export") / "inference.pdmodel"}; '
             f'stages {total:.0f} s (this run {seconds:.0f} s); report {ctx.work / "report.html"}')
+
+
+def _real_scores(res):
+    """'; on the real LQ footage (N frames, the chosen checkpoint): ...' with --lq-videos, else ''."""
+    real = res.get('real')
+    if not real:
+        return ''
+    r = real['summary']
+    name = 'base' if res['exported']['name'] == 'base' else 'finetuned'
+    psnr = (f'PSNR {r[name]["psnr"]:.2f} vs base {r["base"]["psnr"]:.2f} vs bicubic {r["bicubic"]["psnr"]:.2f}, '
+            if real['paired'] else '')
+    return (f'; on the real LQ footage ({real["frames"]} frames, the chosen checkpoint): {psnr}'
+            f'NIQE {r[name]["niqe"]:.2f} vs base {r["base"]["niqe"]:.2f}')

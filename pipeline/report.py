@@ -6,7 +6,8 @@ from evaluation.evaluator import input_note, texture_note
 
 from .context import STAGES
 from .doc import Doc
-from .select import DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE
+from .select import (DETAIL_TOL, MAX_PSNR_COST, MAX_SSIM_COST, MIN_GAIN, NIQE_TOL, TRADE, W_DETAIL, W_NIQE,
+                     W_SSIM)
 
 def parse_train_log(path):
     """``(losses {name: [(iter, value)]}, val {metric: [(iter, value)]})`` from the trainer's ``metrics.jsonl``."""
@@ -75,6 +76,67 @@ def _videos(ctx):
         return {}
 
 
+def choice_section(d, res):
+    """The criterion and every checkpoint's numbers against the base."""
+    d.h(2, 'Checkpoint choice')
+    d.p(f'Criterion (pipeline/select.py, docs/finetune_domain.md), two axes: a checkpoint beats the base when '
+        f'its perception is no worse (detail error |ln detail| not larger by more than {DETAIL_TOL}, NIQE not '
+        f'higher by more than {NIQE_TOL}), its distortion is no worse (PSNR and SSIM not lower) or its '
+        f'distortion cost (dB lost + {W_SSIM:g} x SSIM lost; at most {MAX_PSNR_COST:g} dB and {MAX_SSIM_COST:g} '
+        f'SSIM) is bought by a perceptual gain G = {W_DETAIL:g} x d|ln detail| + {W_NIQE:g} x dNIQE of at '
+        f'least {TRADE:g} x the cost and {MIN_GAIN:g}, and score = dPSNR + {W_SSIM:g} x dSSIM + G > 0; the '
+        'highest score wins; when none does, the fidelity knob below decides (the base when no blend beats it). '
+        'The held-out set both selects and reports, so the '
+        'chosen checkpoint\'s numbers are slightly optimistic.')
+    sel = res['selection']
+    rows = [['base', 0, sel['summary']['base']['psnr'], sel['summary']['base']['ssim'],
+             sel['summary']['base']['detail'], sel['summary']['base'].get('niqe'), None, '-', '']]
+    for c, it in sel['candidates'].items():
+        t, s = sel['table'][c], sel['summary'][c]
+        rows.append([c, it, s['psnr'], s['ssim'], s['detail'], s.get('niqe'), t['score'],
+                     'yes' if t['beats_base'] else 'no', '; '.join(t['fails'])])
+    d.table(['model', 'iteration', 'PSNR', 'SSIM', 'detail', 'NIQE', 'score', 'beats base', 'why not'], rows)
+
+
+def real_section(d, res, part, sheet):
+    """The first section with ``--lq-videos``: the real LQ footage through the models, without a reference."""
+    real = res['real']
+    d.h(2, 'What you will see: the real low-resolution footage')
+    paired = real.get('paired')
+    d.p(f'{real["frames"]} frames from the end of the --lq-videos clips, held out from the degradation fit and the '
+        'training, upscaled x4. ' + (
+            'These LQ frames are the HR footage made smaller (each scores at least 30 dB Y PSNR against its held-out '
+            'HR frame shrunk x4), so they are scored against those HR frames: PSNR and SSIM on Y (BT.601, 4 px border '
+            'cropped), detail = Laplacian energy of the output over the HR frame\'s (1 = as detailed), NIQE (no '
+            'reference, lower is more natural). Columns: ' if paired else
+            'Without ground truth they are scored by NIQE (no reference, lower is more natural) and detail against '
+            'bicubic (Laplacian energy of the output over bicubic\'s; 1 is as soft as bicubic, higher is sharper, '
+            'and far higher can be noise or invented texture: look at the sheet). Columns: ')
+        + ' | '.join(['LQ (nearest)'] + real['models'] + (['HR'] if paired else []))
+        + f'; finetuned = {res["selection"]["shown"]}; the window of each row with the most detail in '
+        + ('the HR frame.' if paired else 'bicubic\'s output.'))
+    if sheet.is_file():
+        (part / 'real_sheet.png').write_bytes(sheet.read_bytes())
+        d.image(part / 'real_sheet.png', 'real LQ footage through the models', 'report/real_sheet.png')
+    summ = real['summary']
+    keys = ['psnr', 'ssim', 'detail', 'niqe'] if real.get('paired') else ['niqe', 'detail_vs_bicubic']
+    rows = [[m] + [summ[m].get(k) for k in keys] for m in real['models']]
+    rows += [[f'{c} (checkpoint)'] + [summ[c].get(k) for k in keys] for c in real.get('checkpoints', [])]
+    d.table(['model'] + [{'detail_vs_bicubic': 'detail vs bicubic'}.get(k, k if k == 'detail' else k.upper())
+                         for k in keys], rows)
+
+
+def data_section(d, st):
+    """The frame counts: keyframes, the split, the held-out real LQ frames."""
+    sp = st['split']['info']
+    line = sp.get('line') or f'{sp["train"]} train, {sp["heldout"]} held-out, {sp["dropped"]} dropped'
+    kf = sp.get('keyframes')
+    real = (st.get('degrade') or {}).get('info', {}).get('real_lq')
+    d.p('Data: ' + (f'{kf} keyframes -> ' if kf else '') + line + '; near-duplicates judged on what moves in each '
+        'clip (pipeline/split.py)' + (f'; {real["frames"]} held-out frames of the real LQ footage'
+                                       if real else '') + '.')
+
+
 def _fmt_time(s):
     s = int(round(s))
     return f'{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s' if s >= 3600 else f'{s // 60}m{s % 60:02d}s'
@@ -109,6 +171,8 @@ def build(ctx, part, commands):
     d = Doc()
     d.h(1, 'Domain finetune report')
     d.p('Command: `' + shlex.join(ctx.argv or []) + '`')
+    if res.get('real'):
+        real_section(d, res, part, ctx.out('evaluate') / 'real_sheet.png')
     d.h(2, 'Exported model')
     loud = exported['name'] == 'base'
     d.p(('**No finetuned checkpoint beat the base model.** ' if loud else
@@ -116,6 +180,10 @@ def build(ctx, part, commands):
     from .frontier import add_section, export_paragraph  # the DNI sweep decides what is exported
     d.p(export_paragraph(st['export']['info']))
     d.p(f'Export: `{ctx.out("export") / "inference.pdmodel"}` (and `model.pdparams`, the weights it came from).')
+    if res.get('losses'):
+        d.p('**Where the exported model loses** (same tolerances as the checkpoint choice):')
+        d.bullets(res['losses'])
+    data_section(d, st)
     for n in ft.get('notes', []) + st['split']['info'].get('notes', []):
         d.p('Note: ' + n + '.')
     d.h(2, 'Held-out metrics (means)')
@@ -145,26 +213,13 @@ def build(ctx, part, commands):
     d.p('Verdicts (the first model of each line is the base):')
     d.bullets([f'base vs {other}, {line}' for other, lines in res['verdicts'].items() for line in lines]
               + ['all models, ' + line for line in res.get('best', [])])
-    d.h(2, 'Checkpoint choice')
-    d.p(f'Criterion (pipeline/select.py): a checkpoint beats the base when PSNR and SSIM are not lower, '
-        f'its detail error |ln detail| is not larger by more than {DETAIL_TOL}, NIQE is not higher '
-        f'by more than {NIQE_TOL}, and score = dPSNR + {W_DETAIL} x d|ln detail| + {W_NIQE} x dNIQE > 0; '
-        'the highest score wins, else the base is exported. The held-out set both selects and reports, so the '
-        'chosen checkpoint\'s numbers are slightly optimistic.')
-    sel = res['selection']
-    rows = [['base', 0, sel['summary']['base']['psnr'], sel['summary']['base']['ssim'],
-             sel['summary']['base']['detail'], sel['summary']['base'].get('niqe'), None, '-', '']]
-    for c, it in sel['candidates'].items():
-        t, s = sel['table'][c], sel['summary'][c]
-        rows.append([c, it, s['psnr'], s['ssim'], s['detail'], s.get('niqe'), t['score'],
-                     'yes' if t['beats_base'] else 'no', '; '.join(t['fails'])])
-    d.table(['model', 'iteration', 'PSNR', 'SSIM', 'detail', 'NIQE', 'score', 'beats base', 'why not'], rows)
+    choice_section(d, res)
     add_section(d, res, st['export']['info'], part)
     d.h(2, 'Training curves')
     d.image(part / 'curves.png', 'training curves', 'report/curves.png')
     d.h(2, 'Contact sheet (centre crops)')
     d.p('Columns: ' + ' | '.join(['LQ (nearest)'] + list(res['models']) + ['GT']) +
-        f'; finetuned = {sel["shown"]}.')
+        f'; finetuned = {res["selection"]["shown"]}.')
     d.image(part / 'sheet.png', 'contact sheet', 'report/sheet.png')
     d.h(2, 'Per image')
     d.table(['image', 'input detail'] + [f'{n} {k}' for n in names for k in ('PSNR', 'SSIM', 'NIQE', 'detail')],

@@ -1,27 +1,32 @@
-"""Which model to ship: the base or one finetuned checkpoint, judged on both axes.
+"""Which model to ship: the base or one finetuned checkpoint, judged on two axes.
 
 For a candidate ``c`` and the base ``b`` (means over the held-out pairs):
 
-- distortion: ``dPSNR = PSNR_c - PSNR_b`` (dB, Y, crop 4), ``dSSIM = SSIM_c - SSIM_b``;
-- perception: the detail error ``E = |ln detail|`` (0 when the output is exactly as
-  detailed as the GT; detail is the geometric mean of the per-image Laplacian-energy ratios),
-  ``dE = E_b - E_c`` (positive: closer to the GT's detail); and
-  ``dNIQE = NIQE_b - NIQE_c`` (positive: more natural; ``evaluation.evaluator`` measures NIQE on
-  every output at least 96 px on its short side after the border crop).
+- distortion: ``dPSNR = PSNR_c - PSNR_b`` (dB, Y, crop 4), ``dSSIM = SSIM_c - SSIM_b``; its cost
+  ``C = max(0, -dPSNR) + W_SSIM * max(0, -dSSIM)`` in dB (``W_SSIM`` = 20 dB per unit of SSIM: 0.01 SSIM
+  counts as 0.2 dB);
+- perception: the detail error ``E = |ln detail|`` (0 when the output is exactly as detailed as the GT;
+  detail is the geometric mean of the per-image Laplacian-energy ratios), ``dE = E_b - E_c`` (positive:
+  closer to the GT's detail), and ``dNIQE = NIQE_b - NIQE_c`` (positive: more natural;
+  ``evaluation.evaluator`` measures NIQE on every output at least 96 px on its short side after the border
+  crop); its gain ``G = W_DETAIL * dE + W_NIQE * dNIQE`` in dB-equivalents (``W_DETAIL`` = 2 dB per unit of
+  ``|ln detail|``, ``W_NIQE`` = 0.5 dB per NIQE point).
 
 ``c`` beats the base when all of these hold:
 
-1. ``dPSNR >= 0`` and ``dSSIM >= 0``: no worse in distortion;
-2. ``dE >= -DETAIL_TOL``: its detail ratio is no further from 1 than the base's, up to
-   ``DETAIL_TOL`` in log terms (0.05, i.e. about 5 %);
-3. ``dNIQE >= -NIQE_TOL`` (``NIQE_TOL`` = 0.1): no less natural, beyond NIQE's noise;
-4. ``score > 0``, with ``score = dPSNR + W_DETAIL * dE + W_NIQE * dNIQE`` (dB-equivalents:
-   ``W_DETAIL`` = 2 dB per unit of ``|ln detail|``, ``W_NIQE`` = 0.5 dB per NIQE point; the
-   NIQE term and condition 3 are dropped only when no held-out frame is large enough for NIQE,
-   and the reason then says so).
+1. perception no worse: ``dE >= -DETAIL_TOL`` (0.05, about 5 % in detail ratio) and
+   ``dNIQE >= -NIQE_TOL`` (0.1, NIQE's noise);
+2. distortion no worse (``dPSNR >= 0`` and ``dSSIM >= 0``), or a small distortion cost bought by a large
+   perceptual gain: ``-dPSNR <= MAX_PSNR_COST`` (0.5 dB), ``-dSSIM <= MAX_SSIM_COST`` (0.03),
+   ``G >= MIN_GAIN`` (0.5 dB-eq) and ``G >= TRADE * C`` (3: the gain is at least three times the cost);
+3. ``score > 0``, with ``score = dPSNR + W_SSIM * dSSIM + G``.
 
-Among the checkpoints that beat the base, the highest score wins (ties: the earlier
-iteration). When none does, the base itself is shipped, and the report says so.
+The NIQE terms are dropped only when no held-out frame is large enough for NIQE (the reason then says so).
+Among the checkpoints that beat the base, the highest score wins (ties: the earlier iteration). When none
+does, the base itself is shipped, and the report says so.
+
+``losses(summary, name, others)`` then says, per axis, where the shipped model loses to bicubic, the base or
+a ``--compare`` model (the same tolerances), for the log and the report.
 """
 import math
 
@@ -29,6 +34,13 @@ DETAIL_TOL = 0.05
 NIQE_TOL = 0.1
 W_DETAIL = 2.0
 W_NIQE = 0.5
+W_SSIM = 20.0
+MAX_PSNR_COST = 0.5
+MAX_SSIM_COST = 0.03
+MIN_GAIN = 0.5
+TRADE = 3.0
+CRITERION = {'detail_tol': DETAIL_TOL, 'niqe_tol': NIQE_TOL, 'w_detail': W_DETAIL, 'w_niqe': W_NIQE, 'w_ssim': W_SSIM,
+             'max_psnr_cost': MAX_PSNR_COST, 'max_ssim_cost': MAX_SSIM_COST, 'min_gain': MIN_GAIN, 'trade': TRADE}
 
 
 def measured(v):
@@ -41,26 +53,39 @@ def detail_error(detail):
 
 
 def compare(cand, base):
-    """The deltas, the score and the failed conditions of ``cand`` against ``base`` (summary dicts)."""
+    """The deltas, the gain, the cost, the score and the failed conditions of ``cand`` against ``base``."""
     d = {'dpsnr': cand['psnr'] - base['psnr'], 'dssim': cand['ssim'] - base['ssim'],
          'ddetail': detail_error(base['detail']) - detail_error(cand['detail'])}
     niqe = measured(cand.get('niqe')) and measured(base.get('niqe'))
     d['dniqe'] = (base['niqe'] - cand['niqe']) if niqe else None
-    d['score'] = d['dpsnr'] + W_DETAIL * d['ddetail'] + (W_NIQE * d['dniqe'] if niqe else 0.0)
+    d['gain'] = W_DETAIL * d['ddetail'] + (W_NIQE * d['dniqe'] if niqe else 0.0)
+    d['cost'] = max(0.0, -d['dpsnr']) + W_SSIM * max(0.0, -d['dssim'])
+    d['score'] = d['dpsnr'] + W_SSIM * d['dssim'] + d['gain']
     fails = []
-    if d['dpsnr'] < 0:
-        fails.append(f'PSNR {d["dpsnr"]:+.2f} dB')
-    if d['dssim'] < 0:
-        fails.append(f'SSIM {d["dssim"]:+.4f}')
     if d['ddetail'] < -DETAIL_TOL:
         fails.append(f'detail ratio {cand["detail"]:.3f} further from 1 than the base\'s {base["detail"]:.3f}')
     if niqe and d['dniqe'] < -NIQE_TOL:
         fails.append(f'NIQE {cand["niqe"]:.2f} vs {base["niqe"]:.2f}')
+    if d['cost'] > 0:
+        fails += _distortion_fails(d)
     if not fails and d['score'] <= 0:
         fails.append(f'score {d["score"]:+.3f} <= 0')
     d['fails'] = fails
     d['beats_base'] = not fails
+    d['traded'] = not fails and d['cost'] > 0
     return d
+
+
+def _distortion_fails(d):
+    """Why a distortion cost is not bought by the perceptual gain ([] when it is)."""
+    lost = ', '.join(([f'PSNR {d["dpsnr"]:+.2f} dB'] if d['dpsnr'] < 0 else [])
+                     + ([f'SSIM {d["dssim"]:+.4f}'] if d['dssim'] < 0 else []))
+    if -d['dpsnr'] > MAX_PSNR_COST or -d['dssim'] > MAX_SSIM_COST:
+        return [f'{lost}: more than the {MAX_PSNR_COST:g} dB / {MAX_SSIM_COST:g} SSIM a perceptual gain may buy']
+    if d['gain'] < max(MIN_GAIN, TRADE * d['cost']):
+        return [f'{lost} (cost {d["cost"]:.2f} dB) not bought by the perceptual gain {d["gain"]:.2f} '
+                f'(needs >= {TRADE:g} x the cost and >= {MIN_GAIN:g})']
+    return []
 
 
 def choose(summary, base, candidates):
@@ -80,8 +105,43 @@ def choose(summary, base, candidates):
     t = table[best]
     niqe = (f', NIQE {summary[best]["niqe"]:.2f} vs the base\'s {summary[base]["niqe"]:.2f}'
             if t['dniqe'] is not None else no_niqe)
+    traded = (f'; it trades a distortion cost of {t["cost"]:.2f} dB for a perceptual gain of {t["gain"]:.2f}'
+              if t['traded'] else '')
     reason = (f'{best} (iteration {candidates[best]}) has the highest score {t["score"]:+.3f} among the '
               f'{len(winners)} of {len(candidates)} checkpoints that beat the base: PSNR {t["dpsnr"]:+.2f} dB, '
               f'SSIM {t["dssim"]:+.4f}, detail ratio {summary[best]["detail"]:.3f} vs the base\'s '
-              f'{summary[base]["detail"]:.3f}' + niqe)
+              f'{summary[base]["detail"]:.3f}' + niqe + traded)
     return best, table, reason
+
+
+AXES = {'distortion': ('psnr', 'ssim'), 'perception': ('detail', 'niqe')}
+
+
+def _loses_on(metric, mine, theirs):
+    """A phrase when ``mine`` is worse than ``theirs`` on ``metric`` beyond its tolerance, else None."""
+    if not (measured(mine) and measured(theirs)):
+        return None
+    if metric == 'psnr' and mine < theirs:
+        return f'PSNR {mine:.2f} vs {theirs:.2f} dB'
+    if metric == 'ssim' and mine < theirs:
+        return f'SSIM {mine:.4f} vs {theirs:.4f}'
+    if metric == 'detail' and detail_error(mine) > detail_error(theirs) + DETAIL_TOL:
+        return f'detail ratio {mine:.3f} vs {theirs:.3f} (further from 1)'
+    if metric == 'niqe' and mine > theirs + NIQE_TOL:
+        return f'NIQE {mine:.2f} vs {theirs:.2f}'
+    return None
+
+
+def losses(summary, name, others, where='on the held-out pairs', axes=None):
+    """One line per model of ``others`` and axis on which ``name`` loses (the metrics a summary has);
+    ``axes``: {axis: metrics}, default ``AXES``."""
+    lines = []
+    for other in others:
+        if other == name or other not in summary:
+            continue
+        for axis, metrics in (axes or AXES).items():
+            lost = [p for m in metrics if m in summary[name] and m in summary[other]
+                    for p in [_loses_on(m, summary[name][m], summary[other][m])] if p]
+            if lost:
+                lines.append(f'the exported model loses to {other} on {axis} {where}: {"; ".join(lost)}')
+    return lines

@@ -12,8 +12,10 @@ from .context import DomainError
 
 
 def _filter_cfg(s):
+    """The builder's filters without its whole-frame hash dedupe: the split judges near-duplicates on what
+    moves in each clip (``pipeline.split``), which a static camera needs."""
     from data.builder.config import FilterConfig
-    return FilterConfig(min_size=s.min_size)
+    return FilterConfig(min_size=s.min_size, dedupe=None)
 
 
 def find_input_videos(s):
@@ -35,7 +37,7 @@ def settings_keyframes(ctx):
 
 def command_keyframes(ctx, out):
     return ctx.command('tools/extract_keyframes.py', '--input', *ctx.s.videos, '--output', out, '--mode', 'interval',
-                       '--every', ctx.s.every, '--min-size', ctx.s.min_size)
+                       '--every', ctx.s.every, '--min-size', ctx.s.min_size, '--dedupe', 'off')
 
 
 def run_keyframes(ctx, part):
@@ -66,18 +68,34 @@ def run_keyframes(ctx, part):
 
 def settings_split(ctx):
     s = ctx.s
-    return {'holdout': s.holdout, 'gap': s.gap, 'hamming': s.split_hamming}
+    from data.builder.motion import LEVEL, MIN_AREA, THUMB
+    from .split import MAX_HOLDOUT, WANT_HELDOUT
+    return {'holdout': s.holdout, 'gap': s.gap, 'duplicate': s.duplicate, 'motion': [THUMB, LEVEL, MIN_AREA],
+            'want': [WANT_HELDOUT, MAX_HOLDOUT]}
+
+
+def _thumbnails(folder, frames):
+    from data.builder.motion import thumbnail
+    from utils.img_io import ImageReadError, imread
+    out = {}
+    for r in frames:
+        try:
+            out[r['file']] = thumbnail(imread(folder / r['file']))
+        except (ImageReadError, OSError) as exc:
+            raise DomainError(f'{folder / r["file"]}: cannot read this keyframe ({exc}); delete '
+                              f'{folder.parent} and re-run', code=1) from None
+    return out
 
 
 def run_split(ctx, part):
     from data.builder.manifest import read_manifest
 
-    from .split import check_counts, scene_notes, split_frames
+    from .split import check_counts, scene_notes, split_frames, summary_line
     src = ctx.out('keyframes')
     recs = read_manifest(src)
     frames = [r for r in recs if r.get('type') == 'frame' and r.get('kept') and r.get('file')]
     durations = {r['video']: r.get('duration') for r in recs if r.get('type') == 'video' and r.get('video')}
-    rows = split_frames(frames, durations, ctx.s.holdout, ctx.s.gap, ctx.s.split_hamming)
+    rows = split_frames(frames, durations, _thumbnails(src, frames), ctx.s.holdout, ctx.s.gap, ctx.s.duplicate)
     try:
         n_train, n_held = check_counts(rows, len({r['video'] for r in frames}))
     except ValueError as exc:
@@ -98,17 +116,26 @@ def run_split(ctx, part):
     for r in rows:
         cuts[r['video']] = r['cut']
     dropped = sum(r['set'] == 'dropped' for r in rows)
-    ctx.say(f'split: {n_train} train, {n_held} held-out, {dropped} dropped (gap / near-duplicates); '
-            f'held out from: ' + ', '.join(f'{v} t >= {c:.2f} s' for v, c in sorted(cuts.items())))
+    line = summary_line(rows)
+    ctx.say(f'split: {line}; held out from: ' + ', '.join(f'{v} t >= {c:.2f} s' for v, c in sorted(cuts.items())))
     notes = scene_notes(rows)
     for n in notes:
         ctx.say(f'split: {n}')
-    return {'train': n_train, 'heldout': n_held, 'dropped': dropped, 'cuts': cuts, 'notes': notes}
+    return {'train': n_train, 'heldout': n_held, 'dropped': dropped, 'cuts': cuts, 'notes': notes,
+            'holdout': rows[0]['holdout'], 'line': line, 'keyframes': len(frames)}
 
 
 def settings_degrade(ctx):
+    from .real_lq import FRAMES
     lq = [{'path': str(v), 'bytes': _tree_bytes(v)} for v in ctx.s.lq_videos]
-    return {'seed': ctx.s.seed, 'scale': 4, 'mode': 'realesrgan', 'lq_videos': lq}
+    real = {'frames': FRAMES, 'every': ctx.s.every, 'fit_span': 'before the held-out part'} if lq else None
+    return {'seed': ctx.s.seed, 'scale': 4, 'mode': 'realesrgan', 'lq_videos': lq, 'real_lq': real}
+
+
+def split_holdout(ctx):
+    """The held-out fraction the split stage used (it holds out more than --holdout for 12 frames)."""
+    rows = json.loads((ctx.out('split') / 'split.json').read_text())
+    return rows[0].get('holdout', ctx.s.holdout) if rows else ctx.s.holdout
 
 
 def _tree_bytes(path):
@@ -124,16 +151,53 @@ def run_fit(ctx, part):
     import argparse
 
     from data.codec import CodecError
+    from data.fit_footage import describe_report, run
     from data.lq_source import FootageError
-    from tools.fit_degradation import describe_report, run
+
+    from .real_lq import fit_span
     out = part / 'fitted.yml'
     args = argparse.Namespace(hr=[str(ctx.out('split') / 'train_hr')], lq=list(ctx.s.lq_videos), out=str(out),
-                              scale=4, frames=8, crop=256, comps=None, seed=ctx.s.seed)
+                              scale=4, frames=8, crop=256, comps=None, seed=ctx.s.seed,
+                              lq_span=fit_span(split_holdout(ctx)))
     try:
         report = run(args, log=lambda line: ctx.say(f'fit: {line}'))
     except (FootageError, CodecError, ValueError) as exc:
         raise DomainError(f'--lq-videos: {exc}') from None
-    return {'fitted': describe_report(report), 'seconds': report['seconds']}
+    return {'fitted': describe_report(report), 'seconds': report['seconds'], 'lq_span': list(args.lq_span)}
+
+
+def run_real_lq(ctx, part):
+    """``--lq-videos``: the held-out real LQ frames (``part/real_lq``) for the evaluation; None without them."""
+    if not ctx.s.lq_videos:
+        return None
+    from data.lq_source import FootageError
+
+    from .real_lq import extract_heldout
+    h = split_holdout(ctx)
+    held = {}
+    for r in json.loads((ctx.out('split') / 'split.json').read_text()):
+        if r['set'] == 'heldout':
+            held.setdefault(r['video'], []).append((r['time'], Path(r['file']).stem))
+    try:
+        info = extract_heldout(ctx.s.lq_videos, part / 'real_lq', h, ctx.s.every, held)
+    except FootageError as exc:
+        raise DomainError(f'--lq-videos: {exc}') from None
+    ctx.say(f'real LQ: {info["frames"]} held-out frames of the LQ footage (of {info["candidates"]} in the last '
+            f'{100 * h:.0f} % of each clip: at the held-out HR frames\' moments in clips named like an HR clip, else '
+            f'one every {ctx.s.every:g} s without near-duplicates) for the evaluation; the fit used the first '
+            f'{100 * (1 - h):.0f} %')
+    if not info['frames']:
+        raise DomainError(f'--lq-videos: no frame in the last {100 * h:.0f} % of {", ".join(ctx.s.lq_videos)}')
+    from .real_lq import PAIR_PSNR, find_pairs
+    n, how = find_pairs(part / 'real_lq', ctx.out('split') / 'val_hr', part / 'real_gt')
+    info['paired'] = n
+    if n:
+        ctx.say(f'real LQ: every held-out LQ frame is its held-out HR frame made smaller (Y PSNR against the HR '
+                f'frame shrunk x4: at least {how:.1f} dB, >= {PAIR_PSNR:g}): scored against them as ground truth too')
+    else:
+        info['unpaired_why'] = how
+        ctx.say(f'real LQ: scored without a reference (not the HR footage made smaller: {how})')
+    return info
 
 
 def command_degrade(ctx, out):
@@ -150,4 +214,4 @@ def run_degrade(ctx, part):
                             '--seed', str(ctx.s.seed), *opt])
     if rc != 0:
         raise DomainError(f'degrading the held-out frames failed (make_lq_data exit {rc})', code=1)
-    return {'pairs': len(list(Path(out).glob('*.png'))), 'fit': fit}
+    return {'pairs': len(list(Path(out).glob('*.png'))), 'fit': fit, 'real_lq': run_real_lq(ctx, part)}

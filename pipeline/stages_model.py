@@ -158,14 +158,14 @@ def run_finetune(ctx, part):
 def settings_evaluate(ctx):
     from evaluation.model_cache import own_backend
     from .dni_sweep import WEIGHTS as DNI_WEIGHTS
-    from .select import DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE
-    return {'compare': dict(ctx.s.compare), 'criterion': [DETAIL_TOL, NIQE_TOL, W_DETAIL, W_NIQE], 'crop_border': 4,
+    from .select import CRITERION
+    return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'crop_border': 4,
             'metrics': 'evaluation.evaluator', 'backend': own_backend(_base(ctx)[2]), 'dni': DNI_WEIGHTS}
 
 
 def run_evaluate(ctx, part):
     from evaluation import model_cache as MT
-    from .select import choose, compare
+    from .select import choose, compare, losses
     base_path, _, kind, _ = _base(ctx)
     base_path = str(base_path)
     gt, lq = ctx.out('split') / 'val_hr', ctx.out('degrade') / 'val_lq'
@@ -193,6 +193,7 @@ def run_evaluate(ctx, part):
                                sheet=str(part / 'sheet.png'), sheet_images=3, crop=192)
         except (FileNotFoundError, KeyError, ValueError) as exc:
             raise DomainError(f'--compare: {exc}') from None
+        real = score_real_lq(ctx, part, ups, nets.get({c: models[c] for c in cand if c != shown}, own=models))
     finally:
         nets.cleanup()
     for n in notes:
@@ -202,9 +203,16 @@ def run_evaluate(ctx, part):
     vs_base = {o: compare(summ[o], summ['base']) for o in final if o != 'base'}
     exported = {'name': chosen, 'path': base_path if chosen == 'base' else str(ckpts[cand[chosen]]),
                 'iteration': cand.get(chosen), 'reason': reason}
+    mine = 'base' if chosen == 'base' else 'finetuned'
+    lost = losses(summ, mine, [m for m in final if m not in (mine, 'finetuned')])
+    if real:
+        real['losses'] = losses(real['summary'], mine, [m for m in real['models'] if m not in (mine, 'finetuned')],
+                                'on the real LQ footage', None if real['paired'] else {'perception': ('niqe',)})
+        lost += real['losses']
     res = {'selection': {'summary': summ_sel, 'table': table, 'rows': rows_sel, 'candidates': cand, 'shown': shown},
            'models': final, 'summary': summ, 'rows': rows, 'verdicts': verdicts, 'best': MT.best(summ, list(final)),
-           'vs_base': vs_base, 'exported': exported, 'backends': dict(nets.backends), 'notes': notes}
+           'vs_base': vs_base, 'exported': exported, 'backends': dict(nets.backends), 'notes': notes,
+           'losses': lost, 'real': real}
     from .dni_sweep import run_sweep  # the fidelity knob: blends of the base and the checkpoint
     res['dni'] = run_sweep(ctx, nets, base_path, {c: str(ckpts[it]) for c, it in cand.items()}, res, gt, lq,
                            part / 'dni.tmp')
@@ -217,7 +225,50 @@ def run_evaluate(ctx, part):
         ctx.say(f'evaluate: chose {reason}')
     for line in verdicts['finetuned']:
         ctx.say(f'evaluate: base vs finetuned, {line}')
+    for line in lost:
+        ctx.say(f'evaluate: NOTE: {line}')
+    if real:
+        r, paired = real['summary'], real['paired']
+        ctx.say(f'evaluate: real LQ footage ({real["frames"]} held-out frames, '
+                + ('against their HR frames): PSNR ' + ', '.join(f'{m} {r[m]["psnr"]:.2f}' for m in real['models'])
+                   + '; ' if paired else 'no reference): ')
+                + 'NIQE ' + ', '.join(f'{m} {r[m]["niqe"]:.2f}' for m in real['models'])
+                + ('; detail ' if paired else '; detail against bicubic ')
+                + ', '.join(f'{m} {r[m]["detail" if paired else "detail_vs_bicubic"]:.2f}' for m in real['models']))
     return {'chosen': chosen, 'reason': reason, 'iteration': cand.get(chosen)}
+
+
+def score_real_lq(ctx, part, ups, others):
+    """``--lq-videos``: the held-out real LQ frames (``degrade/real_lq``) through ``ups`` (bicubic, base,
+    finetuned, the --compare models; contact sheet ``part/real_sheet.png``) and ``others`` (the other
+    checkpoints), without a reference: NIQE and the detail against bicubic. None without real LQ frames."""
+    from evaluation import model_cache as MT
+    from evaluation.evaluator import evaluate_noref, list_images
+    folder = ctx.out('degrade') / 'real_lq'
+    if not folder.is_dir() or not list_images(folder):
+        return None
+    n = len(list_images(folder))
+    gt = ctx.out('degrade') / 'real_gt'
+    paired = gt.is_dir() and bool(list_images(gt))
+    ctx.say(f'evaluate: the real LQ footage, {n} held-out frames: ' + ', '.join(ups) +
+            (f' and the other {len(others)} checkpoints' if others else '') +
+            (' (against their HR frames: PSNR, SSIM, detail, NIQE)' if paired else ' (NIQE, detail against bicubic)'))
+
+    def score(nets, **sheet):
+        if paired:  # the LQ footage is the HR footage made smaller: its HR keyframes are ground truth
+            return MT.evaluate(nets, gt, folder, progress=not ctx.s.quiet, **sheet)
+        return evaluate_noref(nets, folder, scale=MT.SCALE, crop_border=MT.CROP_BORDER, progress=not ctx.s.quiet,
+                              **sheet)
+    try:
+        rows = score(ups, sheet=str(part / 'real_sheet.png'), sheet_images=4, crop=256)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        raise DomainError(f'--compare: {exc}') from None
+    if others:
+        extra = {r['image']: r for r in score(others)}
+        for r in rows:
+            r.update({k: v for k, v in extra[r['image']].items() if k != 'image'})
+    return {'frames': n, 'models': list(ups), 'rows': rows, 'paired': paired,
+            'summary': MT.summarize(rows, list(ups) + list(others)), 'checkpoints': list(others)}
 
 
 def settings_export(ctx):

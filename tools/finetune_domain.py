@@ -6,7 +6,8 @@
 
 Stages, each resumable (a finished stage is skipped; a changed setting redoes it and the
 later ones): keyframes (one frame every --every s, the builder's filters), split by time per
-video (the last --holdout of each video held out, --gap seconds between, no near-duplicate
+video (the last --holdout of each video held out, more when fewer than 12 frames would be, --gap
+seconds between; near-duplicates judged on what moves in each clip are removed within each side and
 across), a degraded held-out set (make_lq_data.py, fixed seed), finetune (a recipe from
 options/finetune_domain_*.yml), evaluate (bicubic, base, finetuned, --compare models) and
 choose the checkpoint, then sweep DNI blends of the base and that checkpoint and pick one by a stated
@@ -43,8 +44,9 @@ def parse_args(argv=None):
     p.add_argument('--min-size', type=int, default=200, help='drop frames whose short side is below this (default: 200)')
     p.add_argument('--holdout', type=float, default=0.2, help='fraction of each video, at its end, held out (default: 0.2)')
     p.add_argument('--gap', type=float, default=1.0, help='seconds between train and held-out frames (default: 1.0)')
-    p.add_argument('--split-hamming', type=int, default=10,
-                   help='train frames within this many bits (of 64) of a held-out frame\'s hash are dropped (default: 10)')
+    p.add_argument('--near-duplicate', type=float, default=0.25, metavar='D',
+                   help='two frames of a clip are near-duplicates when they differ on less than this fraction of '
+                        'what moves in the clip (default: 0.25); the split keeps one of them')
     p.add_argument('--seed', type=int, default=0, help='seed of the held-out degradation (default: 0)')
     p.add_argument('--lq-videos', nargs='+', default=[], metavar='DIR',
                    help='the low-resolution footage to upscale (videos or image folders): the training and held-out '
@@ -80,8 +82,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.iters is not None and args.iters < 1:
         return _bad(f'--iters must be >= 1, got {args.iters}')
-    if args.every <= 0 or not 0 < args.holdout < 1 or args.gap < 0:
-        return _bad('--every must be > 0, --holdout in (0, 1) and --gap >= 0')
+    if args.every <= 0 or not 0 < args.holdout < 1 or args.gap < 0 or args.near_duplicate < 0:
+        return _bad('--every must be > 0, --holdout in (0, 1), --gap >= 0 and --near-duplicate >= 0')
     if args.dni_weight is not None and not 0.0 <= args.dni_weight <= 1.0:
         return _bad(f'--dni-weight must be in [0, 1], got {args.dni_weight}')
     compare = {}
@@ -101,17 +103,17 @@ def main(argv=None):
         first = Settings(videos=[str(v) for v in args.videos], work=Path(args.work), base=args.base, compare=compare)
         check_outputs(first)
         check_work(args.work)
-        find_input_videos(first)
-        for v in args.lq_videos:
-            if not Path(v).exists():
-                raise DomainError(f'--lq-videos {v}: no such file or folder')
+        videos = find_input_videos(first)
+        if args.lq_videos:
+            from pipeline.real_lq import check_lq_footage
+            check_lq_footage(videos, args.lq_videos)
         from utils.runtime_env import setup
         setup(reexec=True)
         _interrupt_on_termination()  # after paddle loaded: it installs its own SIGTERM handler
         settings = Settings(videos=[str(v) for v in args.videos], work=Path(args.work), base=args.base,
                             iters=args.iters, budget=args.budget, device=args.device, compare=compare,
                             overrides=list(args.override), every=args.every, min_size=args.min_size,
-                            holdout=args.holdout, gap=args.gap, split_hamming=args.split_hamming, seed=args.seed,
+                            holdout=args.holdout, gap=args.gap, duplicate=args.near_duplicate, seed=args.seed,
                             lq_videos=[str(v) for v in args.lq_videos], quiet=args.quiet,
                             dni_weight=args.dni_weight)
         line = run(settings, argv=['python', 'tools/finetune_domain.py', *(argv if argv is not None else sys.argv[1:])],

@@ -23,7 +23,9 @@ def select_expr(mode, threshold=0.3, every=1.0):
     if mode == 'interval':
         if every <= 0:
             raise ValueError('--every must be > 0 seconds')
-        return f'isnan(prev_selected_t)+gte(t-prev_selected_t,{float(every):g})'
+        # 1 ms of slack: t - prev_selected_t of frames 0.4 s apart can be 0.39999..., which would take the frame
+        # after (a 10 fps clip sampled every 0.4 s gave frames 0.5 s apart, 102 instead of 125 in 50 s)
+        return f'isnan(prev_selected_t)+gte(t-prev_selected_t+0.001,{float(every):g})'
     raise ValueError(f'unknown mode {mode!r}; choose one of {", ".join(MODES)}')
 
 

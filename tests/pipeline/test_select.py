@@ -5,7 +5,7 @@ import math
 import pytest
 
 from evaluation import model_cache as MT
-from pipeline.select import DETAIL_TOL, choose, compare
+from pipeline.select import DETAIL_TOL, choose, compare, losses
 
 
 def summ(psnr, ssim, detail, niqe=None):
@@ -63,8 +63,8 @@ def test_rrdbnet_checkpoints_run_on_the_predictor_exported_into_the_stage_folder
 def test_unmeasured_niqe_takes_no_part_and_the_reason_says_so():
     base = summ(25.0, 0.70, 0.80, niqe=float('nan'))
     t = compare(summ(25.3, 0.71, 0.85, niqe=float('nan')), base)
-    assert t['dniqe'] is None and t['beats_base'] and t['score'] == pytest.approx(0.3 + 2 * (math.log(1 / 0.8) -
-                                                                                               math.log(1 / 0.85)))
+    assert t['dniqe'] is None and t['beats_base'] and t['score'] == pytest.approx(
+        0.3 + 20 * 0.01 + 2 * (math.log(1 / 0.8) - math.log(1 / 0.85)))
     name, _, reason = choose({'base': base, 'a': summ(25.3, 0.71, 0.85, niqe=float('nan'))}, 'base', {'a': 1})
     assert name == 'a' and 'NIQE not measured' in reason
 
@@ -99,3 +99,42 @@ def test_score_weighs_both_axes_and_niqe_when_present():
     assert not compare(worse_niqe, base)['beats_base']
     # within the detail tolerance a sharper-than-needed change is still fine
     assert compare(summ(25.2, 0.70, 0.50 * math.exp(-DETAIL_TOL / 2)), base)['beats_base']
+
+
+def test_the_issues_case_a_large_perceptual_gain_at_a_small_ssim_cost_is_chosen():
+    """Issue 23: every checkpoint was rejected for an SSIM drop of 0.012-0.017 while detail rose 0.02 -> 0.55
+    and NIQE fell 8.84 -> 7.92. Under the two-axis rule the best of them is exported, and the reason says
+    what it traded."""
+    base = summ(27.00, 0.800, 0.02, niqe=8.84)
+    table = {'iter_500': summ(26.90, 0.788, 0.30, niqe=8.40), 'iter_1000': summ(26.85, 0.785, 0.45, niqe=8.10),
+             'iter_1500': summ(26.80, 0.783, 0.55, niqe=7.92)}
+    name, t, reason = choose({'base': base, **table}, 'base', {'iter_500': 500, 'iter_1000': 1000, 'iter_1500': 1500})
+    assert all(t[c]['beats_base'] and t[c]['traded'] for c in table)
+    assert name == 'iter_1500' and 'trades a distortion cost of 0.54 dB for a perceptual gain of 7.09' in reason
+
+
+def test_a_distortion_cost_is_bought_only_by_a_large_gain_within_the_limits():
+    base = summ(27.0, 0.80, 0.50, niqe=6.0)
+    small_gain = compare(summ(26.9, 0.795, 0.55, niqe=5.9), base)     # gain 0.24, cost 0.2
+    assert not small_gain['beats_base'] and 'not bought by the perceptual gain 0.24' in small_gain['fails'][0]
+    too_blurry_psnr = compare(summ(26.3, 0.80, 1.0, niqe=4.0), base)   # huge gain, but -0.7 dB
+    assert not too_blurry_psnr['beats_base'] and 'more than the 0.5 dB / 0.03 SSIM' in too_blurry_psnr['fails'][0]
+    ssim_cliff = compare(summ(27.1, 0.76, 1.0, niqe=4.0), base)        # -0.04 SSIM
+    assert not ssim_cliff['beats_base'] and ssim_cliff['fails'][0].startswith('SSIM -0.0400: more than')
+    worse_niqe = compare(summ(26.9, 0.80, 1.0, niqe=6.5), base)        # detail gain, but NIQE worse
+    assert not worse_niqe['beats_base'] and worse_niqe['fails'][0] == 'NIQE 6.50 vs 6.00'
+    bought = compare(summ(26.8, 0.79, 0.9, niqe=5.0), base)             # cost 0.4, gain 1.18 + 0.5 = 1.68
+    assert bought['beats_base'] and bought['traded'] and bought['cost'] == pytest.approx(0.4)
+
+
+def test_losses_name_the_model_and_the_axis():
+    summary = {'finetuned': summ(27.5, 0.80, 0.60, niqe=5.0), 'bicubic': summ(27.9, 0.82, 0.05, niqe=9.0),
+               'base': summ(27.4, 0.79, 0.20, niqe=6.0), 'x4plus': summ(26.9, 0.75, 0.95, niqe=3.5)}
+    lines = losses(summary, 'finetuned', ['bicubic', 'base', 'x4plus'])
+    assert lines == ['the exported model loses to bicubic on distortion on the held-out pairs: PSNR 27.50 vs 27.90 '
+                     'dB; SSIM 0.8000 vs 0.8200',
+                     'the exported model loses to x4plus on perception on the held-out pairs: detail ratio 0.600 vs '
+                     '0.950 (further from 1); NIQE 5.00 vs 3.50']
+    real = {'finetuned': {'niqe': 6.1}, 'base': {'niqe': 6.0}, 'x4plus': {'niqe': 4.0}}
+    assert losses(real, 'finetuned', ['base', 'x4plus'], 'on the real LQ footage', {'perception': ('niqe',)}) == \
+        ['the exported model loses to x4plus on perception on the real LQ footage: NIQE 6.10 vs 4.00']

@@ -1,0 +1,227 @@
+"""``--lq-videos``: the real low-resolution footage, checked before anything heavy, split like the HR footage
+(the fit sees the first part of each clip, the evaluation its end), and scored without a reference.
+
+- ``check_lq_footage(videos, lq_paths)``: one line naming the file and the problem for a missing path, a
+  folder without videos or images, an unreadable video or image, LQ frames larger than the HR frames, or a
+  scale other than the pipeline's x4.
+- ``fit_span(holdout)``: the part of each LQ clip the degradation fit samples, ``[0, 1 - holdout)``.
+- ``extract_heldout(...)``: frames of the last ``holdout`` of each LQ video (of each image folder's sorted
+  files), one every ``every`` seconds, near-duplicates removed on what moves in the clip
+  (``data.builder.motion``), at most ``FRAMES`` spread evenly, written as PNGs: the frames the user will
+  upscale, never seen by the fit or the training.
+"""
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from .context import DomainError
+
+FRAMES = 30
+SCALE = 4
+
+
+def _size_of(kind, src):
+    """``(name, (width, height))`` of a video's stream or an image folder's first image."""
+    from utils.ffmpeg import VideoProbeError, probe_video
+    from utils.img_io import ImageReadError, imread
+    if kind == 'video':
+        try:
+            info = probe_video(src)
+        except VideoProbeError as exc:
+            raise DomainError(f'--lq-videos: {exc}') from None
+        return src, (info['width'], info['height'])
+    try:
+        img = imread(src[0])
+    except (ImageReadError, OSError, ValueError) as exc:
+        raise DomainError(f'--lq-videos: {src[0]}: not a readable image ({exc})') from None
+    return src[0], (img.shape[1], img.shape[0])
+
+
+def _hr_sizes(videos):
+    from utils.ffmpeg import VideoProbeError, probe_video
+    sizes = {}
+    for v in videos:
+        try:
+            info = probe_video(v)
+        except VideoProbeError:
+            continue  # the keyframes stage names it
+        sizes[Path(v).stem] = (info['width'], info['height'])
+    return sizes
+
+
+def check_lq_footage(videos, lq_paths):
+    """Raise a one-line ``DomainError`` (exit 2) when the LQ footage cannot be used with these HR videos."""
+    from data.fit_footage import infer_scale
+    from data.lq_source import FootageError, list_sources
+    for p in lq_paths:
+        if not Path(p).exists():
+            raise DomainError(f'--lq-videos {p}: no such file or folder')
+    try:
+        sources = list_sources(lq_paths)
+    except FootageError as exc:
+        raise DomainError(f'--lq-videos: {exc}') from None
+    hr = _hr_sizes(videos)
+    if not hr:
+        return
+    common = Counter(hr.values()).most_common(1)[0][0]
+    for kind, src in sources:
+        name, size = _size_of(kind, src)
+        ref = hr.get(Path(name).stem, common)
+        try:
+            scale = infer_scale(ref, size, name)
+        except ValueError as exc:
+            raise DomainError(f'--lq-videos: {exc}') from None
+        if scale != SCALE:
+            raise DomainError(f'--lq-videos: {name}: scale {scale} (HR {ref[0]}x{ref[1]}, LQ {size[0]}x{size[1]}) is '
+                              f'not supported: the pipeline finetunes x{SCALE} models; give LQ footage {SCALE}x '
+                              f'smaller than the --videos footage')
+
+
+def fit_span(holdout):
+    return (0.0, round(1.0 - holdout, 6))
+
+
+def _dedupe(named):
+    """Near-duplicates of one clip removed (``[(name, frame)]`` in time order)."""
+    from data.builder.motion import MovingRegion, dedupe, thumbnail
+    if len(named) < 2:
+        return named
+    w = named[0][1].shape[1]
+    thumbs = [thumbnail(f, width=min(128, w)) for _, f in named]
+    region = MovingRegion(thumbs)
+    kept, _ = dedupe(list(range(len(named))), lambda i, j: region.distance(thumbs[i], thumbs[j]))
+    return [named[i] for i in kept]
+
+
+def _video_tail(path, holdout, every):
+    """Frames of the last ``holdout`` of ``path``, selected like the HR keyframes (``data.builder.decode``,
+    interval mode): the same clip made smaller gives the same source frames at the same times."""
+    from data.builder.decode import FrameReader
+    from utils.ffmpeg import probe_video
+    from utils.video_reader import VideoError
+    dur = probe_video(path)['duration']
+    cut = dur * (1.0 - holdout) if dur else None  # unknown duration: every frame is kept until the end is known
+    frames, last = [], None
+    reader = FrameReader(path, mode='interval', every=every).start()
+    try:
+        for frame, info in reader:
+            last = info['time'] or 0.0
+            if cut is None or last >= cut:
+                frames.append((last, frame))
+    except VideoError as exc:
+        raise DomainError(f'--lq-videos: {exc}') from None
+    finally:
+        reader.close()
+    if last is None:
+        raise DomainError(f'--lq-videos: {path}: no frames could be decoded')
+    cut = last * (1.0 - holdout) if cut is None else cut
+    return [(f'{Path(path).stem.replace(" ", "_")}_{t:010.3f}', f) for t, f in frames if t >= cut]
+
+
+def _image_tail(files, holdout):
+    from utils.img_io import ImageReadError, imread
+    tail = files[min(len(files) - 1, int(len(files) * (1.0 - holdout))):]
+    out = []
+    for f in tail:
+        try:
+            out.append((Path(f).stem, imread(f)))
+        except (ImageReadError, OSError, ValueError) as exc:
+            raise DomainError(f'--lq-videos: {f}: not a readable image ({exc})') from None
+    return out
+
+
+def _shown_at(path, names, eps=0.002):
+    """``[(name, frame)]``: for each ``(time, name)`` of ``names``, the frame of ``path`` a player shows at that
+    time (the last one whose time is at most ``time + eps``): the same moments as the HR frames."""
+    from utils.video_reader import FrameReader, VideoError
+    names = sorted(names)
+    out, k, prev = [], 0, None
+    reader = FrameReader(path, filters=[f'select=gte(t\\,{max(0.0, names[0][0] - 1.0):.3f})'])
+    try:
+        for frame, info in reader:
+            t = info['time'] or 0.0
+            while k < len(names) and t > names[k][0] + eps:
+                if prev is not None:
+                    out.append((names[k][1], prev))
+                k += 1
+            if k >= len(names):
+                break
+            prev = frame
+    except VideoError as exc:
+        raise DomainError(f'--lq-videos: {exc}') from None
+    finally:
+        reader.close()
+    out += [(n, prev) for _, n in names[k:]] if prev is not None else []
+    return out
+
+
+def extract_heldout(lq_paths, out_dir, holdout, every, hr_heldout=None, limit=FRAMES):
+    """Write the held-out real LQ frames into ``out_dir``; returns ``{'frames', 'candidates', 'sources'}``.
+
+    ``hr_heldout``: {video name prefix: [(time, file stem)]} of the held-out HR frames. An LQ video of the same
+    name gives the frames shown at those moments, under those names (so that ``find_pairs`` can check whether
+    they are the HR frames made smaller); any other LQ source gives its tail, near-duplicates removed."""
+    from data.lq_source import list_sources
+    from utils.img_io import imwrite
+    sources = list_sources(lq_paths)
+    hr_heldout = hr_heldout or {}
+    named = []
+    for kind, src in sources:
+        stem = Path(src).stem.replace(' ', '_') if kind == 'video' else None
+        if stem in hr_heldout and hr_heldout[stem]:
+            named += _shown_at(src, hr_heldout[stem])
+        else:
+            named += _dedupe(_video_tail(src, holdout, every) if kind == 'video' else _image_tail(src, holdout))
+    pick = sorted(set(np.linspace(0, len(named) - 1, min(limit, len(named))).round().astype(int).tolist())) \
+        if named else []
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for i in pick:
+        name, frame = named[i]
+        imwrite(out / f'{name}.png', frame)
+    return {'frames': len(pick), 'candidates': len(named), 'sources': len(sources)}
+
+
+PAIR_PSNR = 30.0  # dB (Y): an LQ frame this close to its HR frame shrunk x4 (area) is that frame made smaller
+
+
+def _y_psnr(a, b):
+    from evaluation.metrics import psnr
+    return psnr(a, b, 0, test_y=True)
+
+
+def find_pairs(real_dir, hr_dir, gt_dir):
+    """When the LQ footage is the HR footage made smaller (the demo's case), the held-out real LQ frames have
+    ground truth: the HR frame of the same name (``extract_heldout`` names them so), exactly x4 its size, whose
+    x4 area shrink scores at least ``PAIR_PSNR`` dB (Y PSNR) against the LQ frame. Exact or nothing: only when
+    every real LQ frame has one are they linked into ``gt_dir`` and ``(pairs, lowest PSNR)`` returned, else
+    ``(0, why)``."""
+    import os
+    import shutil
+
+    import cv2
+
+    from evaluation.evaluator import list_images
+    from utils.img_io import imread
+    lqs = list_images(real_dir)
+    if not lqs:
+        return 0, 'no real LQ frames'
+    worst = float('inf')
+    for lp in lqs:
+        hp = Path(hr_dir) / lp.name
+        if not hp.is_file():
+            return 0, f'{lp.name}: no held-out HR frame of the same clip and time'
+        lq, hr = imread(lp)[..., :3], imread(hp)[..., :3]
+        if hr.shape[0] != SCALE * lq.shape[0] or hr.shape[1] != SCALE * lq.shape[1]:
+            return 0, f'{lp.name}: the HR frame is not x{SCALE} of the LQ frame'
+        worst = min(worst, _y_psnr(cv2.resize(hr, lq.shape[1::-1], interpolation=cv2.INTER_AREA), lq))
+        if worst < PAIR_PSNR:
+            return 0, f'{lp.name}: the HR frame shrunk x{SCALE} is {worst:.1f} dB from the LQ frame'
+    Path(gt_dir).mkdir(parents=True, exist_ok=True)
+    for lp in lqs:
+        try:
+            os.link(Path(hr_dir) / lp.name, Path(gt_dir) / lp.name)
+        except OSError:
+            shutil.copy2(Path(hr_dir) / lp.name, Path(gt_dir) / lp.name)
+    return len(lqs), worst

@@ -7,6 +7,10 @@ with the pipeline's paths and schedule filled in, and the user's ``-o`` override
 | compact | gpu, or cpu with VGG19 and the official netD cached | finetune_domain_compact_gpu.yml |
 | x4plus (realesrgan-x4plus, any RRDBNet file) | cpu / gpu | finetune_domain_x4plus_cpu.yml / _gpu.yml |
 
+With ``--lq-videos`` (a degradation fitted to the footage to upscale, ``tools/fit_degradation.py``) the
+template's losses get ``FITTED_RECIPE``'s changes on top (measured in docs/degradation_fit.md); without it the
+templates are used as they are.
+
 When VGG19 or the official discriminator (``RealESRGAN_x4plus_netD``) is not in the model
 cache, the template's perceptual loss is switched off or its discriminator starts from
 scratch, and the run says so in one line each.
@@ -22,6 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = ROOT / 'options'
 ZOO_BASES = {'realesr-animevideov3': 'compact', 'realesrgan-x4plus': 'x4plus'}
 KIND_OF_ARCH = {'SRVGGNetCompact': 'compact', 'RRDBNet': 'x4plus'}
+# template -> ``-o`` overrides used with a fitted degradation (--lq-videos). The CPU compact recipe adds a
+# full-band L1 (weight 1): with the fitted degradation nothing else ties the output's finest band to the GT,
+# and on the demo's real LQ frames it gave +0.09 dB PSNR and +0.003 SSIM at the same detail
+# (docs/degradation_fit.md, "Which losses").
+FITTED_RECIPE = {'finetune_domain_compact_cpu.yml': ('train.pixel_opt.loss_weight=1.0',)}
 
 
 class RecipeError(ValueError):
@@ -85,6 +94,11 @@ def pick_template(kind, device, assets):
             f'{missing} not cached: the offline CPU recipe is used instead of the official one '
             '(python tools/download_models.py --names vgg19 RealESRGAN_x4plus_netD makes the official recipe the default)')
     return OPTIONS / f'finetune_domain_{kind}_{device}.yml', None
+
+
+def fitted_recipe(template):
+    """The ``-o`` overrides ``FITTED_RECIPE`` gives ``template`` (a path or file name) with --lq-videos."""
+    return list(FITTED_RECIPE.get(Path(template).name, ()))
 
 
 def _scale(x, f):

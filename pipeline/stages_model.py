@@ -33,34 +33,39 @@ def _recipe(ctx, part, iters):
              'val_lq': str(ctx.out('degrade') / 'val_lq'), 'experiments_root': str(part / 'experiments')}
     try:
         opt, notes, over = build_options(template, path, arch, label, kind, ctx.s.device, paths, iters, assets,
-                                         fitted_overrides(ctx.out('degrade') / 'fitted.yml') + list(ctx.s.overrides))
+                                         fitted_overrides(ctx.out('degrade') / 'fitted.yml', template)
+                                         + list(ctx.s.overrides))
     except RecipeError as exc:
         raise DomainError(str(exc)) from None
     return opt, ([note] if note else []) + notes, template
 
 
-def fitted_overrides(fragment):
-    """``-o`` overrides that put a fitted degradation (``tools/fit_degradation.py``'s fragment) into the recipe;
-    none when the file is absent (no ``--lq-videos``). The user's own ``-o`` come after, so they win."""
+def fitted_overrides(fragment, template=None):
+    """``-o`` overrides that put a fitted degradation (``tools/fit_degradation.py``'s fragment) into the recipe,
+    with the recipe's loss changes for it (``recipes.fitted_recipe``); none when the file is absent (no
+    ``--lq-videos``). The user's own ``-o`` come after, so they win."""
     import json
 
     import yaml
     if not Path(fragment).is_file():
         return []
     frag = yaml.safe_load(Path(fragment).read_text())
+    from .recipes import fitted_recipe
     out = [f'{k}={json.dumps(frag[k])}' for k in ('l1_gt_usm', 'percep_gt_usm') if k in frag]
-    return out + [f'degradation.{k}={json.dumps(v)}' for k, v in frag['degradation'].items()]
+    out += [f'degradation.{k}={json.dumps(v)}' for k, v in frag['degradation'].items()]
+    return out + (fitted_recipe(template) if template else [])
 
 
 def settings_finetune(ctx):
-    from .recipes import official_assets, pick_template
+    from .recipes import fitted_recipe, official_assets, pick_template
     path, arch, kind, label = _base(ctx)
     template, _ = pick_template(kind, ctx.s.device, official_assets())
     if not template.is_file():
         raise DomainError(f'{template}: recipe template not found')
     return {'base': label, 'base_size': path.stat().st_size, 'arch': arch, 'device': ctx.s.device,
             'iters': ctx.s.iters, 'budget': ctx.s.budget, 'overrides': list(ctx.s.overrides),
-            'template': template.name, 'template_text': template.read_text(), 'assets': official_assets()}
+            'template': template.name, 'template_text': template.read_text(), 'assets': official_assets(),
+            'fitted_recipe': fitted_recipe(template) if ctx.s.lq_videos else []}
 
 
 def _train(opt_path, log_to=None, auto_resume=True):

@@ -52,6 +52,32 @@ def test_options_filled_scaled_and_overridden(tmp_path):
     assert opt['train']['optim_g']['lr'] == 2e-4 and opt['logger']['keep_last'] == 0
 
 
+def test_fitted_degradation_brings_its_recipe_changes(tmp_path):
+    """--lq-videos: the fragment's degradation and FITTED_RECIPE's loss changes for the template; the user's -o
+    still win; without the fragment (no --lq-videos) nothing is added."""
+    from pipeline.stages_model import fitted_overrides
+    t = R.OPTIONS / 'finetune_domain_compact_cpu.yml'
+    assert fitted_overrides(tmp_path / 'absent.yml', t) == []
+    frag = tmp_path / 'fitted.yml'
+    frag.write_text(yaml.safe_dump({'scale': 4, 'l1_gt_usm': False, 'degradation': {
+        'codec_prob': 1.0, 'codec_crf_range': [14.0, 21.0], 'second_blur_prob': 0.0}}))
+    over = fitted_overrides(frag, t)
+    assert 'degradation.codec_crf_range=[14.0, 21.0]' in over and 'l1_gt_usm=false' in over
+    assert over[-len(R.fitted_recipe(t)):] == R.fitted_recipe(t) == ['train.pixel_opt.loss_weight=1.0']
+    assert R.fitted_recipe(R.OPTIONS / 'finetune_domain_compact_gpu.yml') == []
+    arch = yaml.safe_load(t.read_text())['network_g']
+    opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
+                                _paths(tmp_path), 30, NONE, over)
+    assert opt['train']['pixel_opt']['loss_weight'] == 1.0 and opt['degradation']['codec_prob'] == 1.0
+    assert opt['l1_gt_usm'] is False
+    opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
+                                _paths(tmp_path), 30, NONE, over + ['train.pixel_opt.loss_weight=0.5'])
+    assert opt['train']['pixel_opt']['loss_weight'] == 0.5
+    plain, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
+                                  _paths(tmp_path), 30, NONE, [])
+    assert plain['train']['pixel_opt']['loss_weight'] == 0.0 and plain['degradation'] == {}
+
+
 def test_missing_vgg_and_netd_are_said_and_dropped(tmp_path):
     t = R.OPTIONS / 'finetune_domain_x4plus_gpu.yml'
     arch = yaml.safe_load(t.read_text())['network_g']

@@ -31,6 +31,26 @@ KIND_OF_ARCH = {'SRVGGNetCompact': 'compact', 'RRDBNet': 'x4plus'}
 # and on the demo's real LQ frames it gave +0.09 dB PSNR and +0.003 SSIM at the same detail
 # (docs/degradation_fit.md, "Which losses").
 FITTED_RECIPE = {'finetune_domain_compact_cpu.yml': ('train.pixel_opt.loss_weight=1.0',)}
+# template -> the consistency loss (loss/consistency.py) on real LQ frames of --lq-videos with a fitted
+# degradation: +0.14 dB PSNR at 300 iterations on the demo, same detail (docs/degradation_fit.md). Its blur
+# is the middle of the fitted blur range; ``frames`` LQ frames are taken from the part of the clips the
+# evaluation does not hold out.
+FITTED_CONSISTENCY = {'finetune_domain_compact_cpu.yml': {'loss_weight': 1.0, 'crop': 24, 'batch_size': 2,
+                                                          'frames': 60}}
+
+
+def consistency_options(template, fragment_degradation, lq_dir):
+    """``-o`` overrides of the consistency loss for ``template`` (none when it has no entry): the loss with the
+    fitted blur, and ``datasets.real_lq`` reading ``lq_dir``."""
+    import json
+    c = FITTED_CONSISTENCY.get(Path(template).name)
+    if not c:
+        return []
+    lo, hi = fragment_degradation.get('blur_sigma', [0.0, 0.0])
+    loss = {'type': 'ConsistencyLoss', 'loss_weight': c['loss_weight'], 'scale': 4,
+            'sigma': round((float(lo) + float(hi)) / 2, 3)}
+    data = {'dataroot_lq': str(lq_dir), 'crop': c['crop'], 'batch_size': c['batch_size']}
+    return [f'train.consistency_opt={json.dumps(loss)}', f'datasets.real_lq={json.dumps(data)}']
 
 
 class RecipeError(ValueError):

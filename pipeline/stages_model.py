@@ -34,7 +34,7 @@ def _recipe(ctx, part, iters):
     try:
         opt, notes, over = build_options(template, path, arch, label, kind, ctx.s.device, paths, iters, assets,
                                          fitted_overrides(ctx.out('degrade') / 'fitted.yml', template)
-                                         + list(ctx.s.overrides))
+                                         + consistency_overrides(ctx, part, template) + list(ctx.s.overrides))
     except RecipeError as exc:
         raise DomainError(str(exc)) from None
     return opt, ([note] if note else []) + notes, template
@@ -56,8 +56,52 @@ def fitted_overrides(fragment, template=None):
     return out + (fitted_recipe(template) if template else [])
 
 
+def consistency_overrides(ctx, part, template):
+    """--lq-videos with a fitted degradation: real LQ frames for the consistency loss (``part/real_lq_train``,
+    taken once) and the recipe's overrides for it (``recipes.consistency_options``); none otherwise."""
+    import yaml
+
+    from .recipes import FITTED_CONSISTENCY, consistency_options
+    fragment = ctx.out('degrade') / 'fitted.yml'
+    c = FITTED_CONSISTENCY.get(Path(template).name)
+    if not ctx.s.lq_videos or not fragment.is_file() or not c:
+        return []
+    out = Path(part) / 'real_lq_train'
+    if not (out / 'done.json').is_file():
+        n = write_train_lq(ctx.s.lq_videos, out, c['frames'], ctx.s.holdout)
+        ctx.say(f'consistency loss: {n} real LQ frames from the first {100 * (1 - ctx.s.holdout):.0f} % of '
+                f'each LQ clip')
+    return consistency_options(template, yaml.safe_load(fragment.read_text())['degradation'], out)
+
+
+def write_train_lq(lq_paths, out, frames, holdout):
+    """Up to ``frames`` LQ frames spread over each of ``lq_paths``, without the last ``holdout`` of each clip
+    (the evaluation holds it out), as PNGs in ``out``; their count."""
+    import math
+
+    from data.lq_source import FootageError, load_footage
+    from utils.fileio import atomic_write_text
+    from utils.img_io import imwrite
+    try:
+        foot = load_footage(lq_paths, frames)
+    except FootageError as exc:
+        raise DomainError(f'--lq-videos: {exc}') from None
+    clips = {}
+    for name, frame in zip(foot.names, foot.frames):
+        clips.setdefault(name.rsplit('_', 1)[0], []).append((name, frame))
+    out.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for items in clips.values():
+        keep = len(items) - math.ceil(holdout * len(items)) if len(items) > 1 else len(items)
+        for name, frame in items[:keep]:
+            imwrite(out / f'{name}.png', frame)
+            n += 1
+    atomic_write_text(out / 'done.json', json.dumps({'frames': n}))
+    return n
+
+
 def settings_finetune(ctx):
-    from .recipes import fitted_recipe, official_assets, pick_template
+    from .recipes import FITTED_CONSISTENCY, fitted_recipe, official_assets, pick_template
     path, arch, kind, label = _base(ctx)
     template, _ = pick_template(kind, ctx.s.device, official_assets())
     if not template.is_file():
@@ -65,7 +109,8 @@ def settings_finetune(ctx):
     return {'base': label, 'base_size': path.stat().st_size, 'arch': arch, 'device': ctx.s.device,
             'iters': ctx.s.iters, 'budget': ctx.s.budget, 'overrides': list(ctx.s.overrides),
             'template': template.name, 'template_text': template.read_text(), 'assets': official_assets(),
-            'fitted_recipe': fitted_recipe(template) if ctx.s.lq_videos else []}
+            'fitted_recipe': [fitted_recipe(template), FITTED_CONSISTENCY.get(template.name)] if ctx.s.lq_videos
+            else []}
 
 
 def _train(opt_path, log_to=None, auto_resume=True):

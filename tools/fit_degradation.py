@@ -39,9 +39,6 @@ def parse_args(argv=None):
     p.add_argument('--crop', type=int, default=256, help='HR centre crop (px) the synthetic LQ is made from')
     p.add_argument('--comps', nargs='+', choices=COMPS, default=None,
                    help='compression kinds to try (default: from the LQ streams)')
-    p.add_argument('--pan', type=int, default=0,
-                   help='code each synthetic frame as a P frame after this many frames of a pan (0: intra frames)')
-    p.add_argument('--pan-px', '--pan_px', type=float, default=1.0, help='the pan speed, LQ pixels per frame')
     p.add_argument('--seed', type=int, default=0, help='seed of the synthetic LQ (the same seed, the same fit)')
     add_quiet(p)
     return p.parse_args(argv)
@@ -155,8 +152,7 @@ def run(args, log=print):
                      for k, v in meta['streams'].items()) or 'none') + f'; trying {", ".join(comps)}')
     ref = [lq_stats.shrink([f], (f.shape[1] // scale, f.shape[0] // scale))[0] for f in hr.frames]
     crops = centre_crops(hr.frames, args.crop, scale)
-    result = degradation_fit.fit(crops, hr.names, lq.frames, ref, scale, comps=comps, seed=args.seed, log=log,
-                                 pan=args.pan, pan_px=args.pan_px)
+    result = degradation_fit.fit(crops, hr.names, lq.frames, ref, scale, comps=comps, seed=args.seed, log=log)
     log('fitted: ' + describe(result))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -78,6 +78,35 @@ def test_fitted_degradation_brings_its_recipe_changes(tmp_path):
     assert plain['train']['pixel_opt']['loss_weight'] == 0.0 and plain['degradation'] == {}
 
 
+def test_consistency_options_and_train_lq_frames(tmp_path):
+    """The consistency loss with the fitted blur's middle and the real LQ folder; the LQ frames for it leave out
+    the last --holdout of each clip (which the evaluation holds out)."""
+    import json
+    import subprocess
+
+    from data.codec import codec_exe
+    from pipeline.stages_model import write_train_lq
+    t = R.OPTIONS / 'finetune_domain_compact_cpu.yml'
+    over = R.consistency_options(t, {'blur_sigma': [0.4, 0.8]}, tmp_path / 'lq')
+    loss, data = (json.loads(o.split('=', 1)[1]) for o in over)
+    assert over[0].startswith('train.consistency_opt=') and over[1].startswith('datasets.real_lq=')
+    assert loss == {'type': 'ConsistencyLoss', 'loss_weight': 1.0, 'scale': 4, 'sigma': 0.6}
+    assert data == {'dataroot_lq': str(tmp_path / 'lq'), 'crop': 24, 'batch_size': 2}
+    assert R.consistency_options(R.OPTIONS / 'finetune_domain_x4plus_cpu.yml', {}, tmp_path) == []
+    clip = tmp_path / 'clips' / 'cam.mp4'
+    clip.parent.mkdir()
+    subprocess.run([codec_exe(), '-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10:duration=4',
+                    '-c:v', 'libx264', '-pix_fmt', 'yuv420p', str(clip)], check=True)
+    n = write_train_lq([str(clip.parent)], tmp_path / 'lq', 10, 0.2)
+    files = sorted((tmp_path / 'lq').glob('*.png'))
+    assert n == len(files) == 8 and files[-1].name == 'cam_00007.png'
+    assert json.loads((tmp_path / 'lq' / 'done.json').read_text()) == {'frames': 8}
+    assert R.consistency_options(t, {'blur_sigma': [0.4, 0.8]}, tmp_path / 'lq')  # and the trainer can read it
+    opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', yaml.safe_load(t.read_text())['network_g'],
+                                'realesr-animevideov3', 'compact', 'cpu', _paths(tmp_path), 30, NONE, over)
+    assert opt['datasets']['real_lq']['batch_size'] == 2 and opt['train']['consistency_opt']['sigma'] == 0.6
+
+
 def test_missing_vgg_and_netd_are_said_and_dropped(tmp_path):
     t = R.OPTIONS / 'finetune_domain_x4plus_gpu.yml'
     arch = yaml.safe_load(t.read_text())['network_g']

@@ -68,10 +68,19 @@ def consistency_overrides(ctx, part, template):
         return []
     out = Path(part) / 'real_lq_train'
     if not (out / 'done.json').is_file():
-        n = write_train_lq(ctx.s.lq_videos, out, c['frames'], ctx.s.holdout)
-        ctx.say(f'consistency loss: {n} real LQ frames from the first {100 * (1 - ctx.s.holdout):.0f} % of '
-                f'each LQ clip')
+        h = _held_out_fraction(ctx)
+        n = write_train_lq(ctx.s.lq_videos, out, c['frames'], h)
+        ctx.say(f'consistency loss: {n} real LQ frames from the first {100 * (1 - h):.0f} % of each LQ clip')
     return consistency_options(template, yaml.safe_load(fragment.read_text())['degradation'], out)
+
+
+def _held_out_fraction(ctx):
+    """--holdout, or more when the split held out more (its rows' ``holdout``): the consistency loss's frames
+    stay out of the part of the LQ clips the evaluation holds out."""
+    h = float(ctx.s.holdout)
+    split = ctx.out('split') / 'split.json'
+    rows = json.loads(split.read_text()) if split.is_file() else []
+    return max([h] + [float(r['holdout']) for r in rows[:1] if isinstance(r, dict) and r.get('holdout')])
 
 
 def write_train_lq(lq_paths, out, frames, holdout):

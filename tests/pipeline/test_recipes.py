@@ -149,3 +149,17 @@ def test_every_template_validates_with_and_without_the_official_weights(kind, de
         assert opt['logger']['save_checkpoint_freq'] == 10 and opt['train']['total_iter'] == 40
         if assets is BOTH:
             assert notes == []
+
+
+def test_consistency_frames_leave_out_what_the_split_held_out(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from pipeline.stages_model import _held_out_fraction
+    ctx = SimpleNamespace(s=SimpleNamespace(holdout=0.2), out=lambda stage: tmp_path / stage)
+    assert _held_out_fraction(ctx) == 0.2  # no split yet
+    (tmp_path / 'split').mkdir()
+    (tmp_path / 'split' / 'split.json').write_text(json.dumps([{'file': 'a.png', 'set': 'train'}]))
+    assert _held_out_fraction(ctx) == 0.2
+    (tmp_path / 'split' / 'split.json').write_text(json.dumps([{'file': 'a.png', 'holdout': 0.35}]))
+    assert _held_out_fraction(ctx) == 0.35  # the split held out more to keep 12 frames

@@ -60,7 +60,8 @@ def family_options(p, scale, clip=1, pan=0, pan_px=1.0):
            'codec_prob': 1.0 if comp in STREAM_CODECS.values() else 0.0,
            'codec_list': [comp] if comp in STREAM_CODECS.values() else ['libx264'],
            'codec_crf_range': rng_of(p['level']) if comp in STREAM_CODECS.values() else [18.0, 35.0],
-           'codec_clip': int(clip), 'codec_pan': int(pan), 'codec_pan_px': float(pan_px), 'usm_weight': 0.0, 'l1_gt_usm': False, 'percep_gt_usm': False}
+           'codec_clip': int(clip), 'codec_pan': int(pan), 'codec_pan_px': float(pan_px),
+           'usm_weight': 0.0, 'l1_gt_usm': False, 'percep_gt_usm': False}
     del scale  # the downscale is the training scale: stage 2 resizes to the target size
     return opt
 

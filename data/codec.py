@@ -134,10 +134,16 @@ def check_options(opt):
     if opt['codec_preset'] not in PRESETS:
         raise ValueError(f'degradation option \'codec_preset\' must be one of {", ".join(PRESETS)}, '
                          f'got {opt["codec_preset"]!r}')
-    for key in ('codec_clip', 'codec_reuse'):
+    for key, low in (('codec_clip', 1), ('codec_reuse', 1), ('codec_pan', 0)):
         v = opt[key]
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-            raise ValueError(f'degradation option {key!r} must be an integer >= 1, got {v!r}')
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < low:
+            raise ValueError(f'degradation option {key!r} must be an integer >= {low}, got {v!r}')
+    px = opt['codec_pan_px']
+    if isinstance(px, bool) or not isinstance(px, (int, float, np.integer, np.floating)) or not 0 < px <= 16:
+        raise ValueError(f'degradation option \'codec_pan_px\' must be a number in (0, 16], got {px!r}')
+    if opt['codec_pan'] > 0 and opt['codec_clip'] != 1:
+        raise ValueError('degradation options \'codec_pan\' and \'codec_clip\' > 1 exclude each other: '
+                         'a pan codes each image as its own clip')
 
 
 def sample_codec(opt, rng):
@@ -148,11 +154,35 @@ def sample_codec(opt, rng):
         return None
     codec = str(opt['codec_list'][int(rng.integers(len(opt['codec_list'])))])
     lo, hi = opt['codec_crf_range']
-    return {'codec': codec, 'crf': round(float(rng.uniform(lo, hi)), 1)}
+    draw = {'codec': codec, 'crf': round(float(rng.uniform(lo, hi)), 1)}
+    if opt.get('codec_pan', 0) > 0:  # drawn only with a pan: options without one keep their random stream
+        draw['pan_angle'] = round(float(rng.uniform(0.0, 360.0)), 1)
+    return draw
+
+
+def pan_clip(frame, frames, px, angle):
+    """``frames + 1`` frames of a camera pan ending on ``frame`` itself: frame ``t`` is ``frame`` shifted by
+    ``(frames - t) * px`` pixels along ``angle`` degrees (bilinear, reflected borders)."""
+    import cv2
+    h, w = frame.shape[:2]
+    dx, dy = np.cos(np.radians(angle)) * px, np.sin(np.radians(angle)) * px
+    out = []
+    for t in range(frames):
+        k = frames - t
+        m = np.float32([[1, 0, k * dx], [0, 1, k * dy]])
+        out.append(cv2.warpAffine(frame, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101))
+    return out + [frame]
 
 
 def apply_codec(frames, draw, opt):
-    """``frames`` through the drawn codec (``sample_codec``) as one clip; unchanged when ``draw`` is None."""
+    """``frames`` through the drawn codec (``sample_codec``) as one clip; unchanged when ``draw`` is None.
+
+    With ``codec_pan`` > 0 each frame is instead coded alone as the last (P) frame of ``pan_clip``: what a
+    stream's inter frames do to a picture, which its intra frames (a clip of one) do not."""
     if draw is None:
         return list(frames)
+    pan = int(opt.get('codec_pan', 0))
+    if pan > 0:
+        return [codec_roundtrip(pan_clip(f, pan, float(opt['codec_pan_px']), draw['pan_angle']), draw['codec'],
+                                draw['crf'], opt['codec_preset'])[0][-1] for f in frames]
     return codec_roundtrip(frames, draw['codec'], draw['crf'], opt['codec_preset'])[0]

@@ -44,7 +44,7 @@ def loss(real, syn):
     return total
 
 
-def family_options(p, scale, clip=1):
+def family_options(p, scale, clip=1, pan=0, pan_px=1.0):
     """Degradation options (``data.pipeline`` keys) of a family point ``p``; ranges as ``[lo, hi]`` when ``p``
     holds ``(lo, hi)`` pairs."""
     def rng_of(v):
@@ -60,7 +60,8 @@ def family_options(p, scale, clip=1):
            'codec_prob': 1.0 if comp in STREAM_CODECS.values() else 0.0,
            'codec_list': [comp] if comp in STREAM_CODECS.values() else ['libx264'],
            'codec_crf_range': rng_of(p['level']) if comp in STREAM_CODECS.values() else [18.0, 35.0],
-           'codec_clip': int(clip), 'usm_weight': 0.0, 'l1_gt_usm': False, 'percep_gt_usm': False}
+           'codec_clip': int(clip), 'codec_pan': int(pan), 'codec_pan_px': float(pan_px),
+           'usm_weight': 0.0, 'l1_gt_usm': False, 'percep_gt_usm': False}
     del scale  # the downscale is the training scale: stage 2 resizes to the target size
     return opt
 
@@ -69,9 +70,10 @@ class Fitter:
     """Synthesises LQ from ``hr`` frames (uint8 BGR, ``names`` for the codec clips) for family points and
     scores them against the ``real`` LQ frames' statistics (relative to ``hr`` shrunk to the LQ size)."""
 
-    def __init__(self, hr, names, real, scale, clip=1, seed=0):
+    def __init__(self, hr, names, real, scale, clip=1, seed=0, pan=0, pan_px=1.0):
         from data.pipeline import resolve_options
         self.hr, self.names, self.scale, self.clip, self.seed = hr, names, scale, clip, seed
+        self.pan, self.pan_px = pan, pan_px
         self.resolve = resolve_options
         h, w = hr[0].shape[:2]
         self.ref = lq_stats.shrink(hr, (w // scale, h // scale)) if len({f.shape for f in hr}) == 1 else None
@@ -84,7 +86,7 @@ class Fitter:
 
     def synth(self, p, seed=None):
         from data.codec_cache import degrade_images
-        opt = self.resolve(family_options(p, self.scale, self.clip))
+        opt = self.resolve(family_options(p, self.scale, self.clip, self.pan, self.pan_px))
         rng = np.random.default_rng(self.seed if seed is None else seed)
         return degrade_images(self.hr, self.names, opt, self.scale, rng)
 
@@ -169,25 +171,26 @@ def start_point(comp):
     return {'sigma': 0.6, 'mode': 'area', 'noise': 0.0, 'gray': 0.0, 'comp': comp, 'level': levels[len(levels) // 2]}
 
 
-def fit(hr, names, lq, lq_reference, scale, comps=('libx264',), clip=1, seed=0, log=None):
+def fit(hr, names, lq, lq_reference, scale, comps=('libx264',), clip=1, seed=0, log=None, pan=0, pan_px=1.0):
     """Fit the family to real LQ frames.
 
     ``hr``/``names``: HR frames (uint8 BGR) to synthesise from and their names (codec clips);
     ``lq``: real LQ frames; ``lq_reference``: the HR frames of the same moments (paired footage) or of
     the same domain (unpaired), shrunk to the LQ size by the caller with ``lq_stats.shrink``;
-    ``comps``: the compression kinds to try ('none', 'jpeg', 'libx264', 'libx265').
+    ``comps``: the compression kinds to try ('none', 'jpeg', 'libx264', 'libx265');
+    ``pan``/``pan_px``: code each synthetic frame as a P frame after a pan (``data.codec.pan_clip``).
     Returns ``{'best', 'loss', 'ranges', 'options', 'scans', 'tried', 'stats': {'real', 'fitted', 'generic'}}``
     (``options``: ``data.pipeline`` keys of the ranges).
     """
     real = lq_stats.set_stats(lq, lq_reference)
-    fitter = Fitter(hr, names, real, scale, clip, seed)
+    fitter = Fitter(hr, names, real, scale, clip, seed, pan, pan_px)
     results = {}
     for comp in comps:
         results[comp] = search(fitter, start_point(comp), log=log)
     comp = min(results, key=lambda c: results[c][1])
     best, best_loss, scans = results[comp]
     ranges = ranges_of(best, scans)
-    options = family_options(ranges, scale, clip)
+    options = family_options(ranges, scale, clip, pan, pan_px)
     return {'best': best, 'loss': best_loss, 'ranges': ranges, 'options': options,
             'scans': {k: {str(v): s for v, s in sc.items()} for k, sc in scans.items()},
             'tried': {c: results[c][1] for c in results}, 'points': len(fitter.memo),

@@ -77,6 +77,8 @@ DEFAULT_DEGRADATION = {
     'codec_preset': 'medium',
     'codec_clip': 1,     # consecutive images of one source encoded as one clip (1: each image alone)
     'codec_reuse': 10,   # training: uses of each cached LQ image, on average, before the cache is rebuilt
+    'codec_pan': 0,      # > 0: each image is coded as a P frame after this many frames of a pan over it
+    'codec_pan_px': 1.0,  # the pan's speed, LQ pixels per frame (random direction per image)
     # USM-sharpened GT (Real-ESRGAN+) and which losses use it
     'usm_weight': 0.5,
     'usm_radius': 50,

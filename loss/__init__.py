@@ -1,6 +1,8 @@
 """Training losses: pixel (L1/MSE), VGG19 perceptual, GAN, detail (frequency/gradient), LDL artefact weighting,
-self-anchoring to the base model's own output."""
+self-anchoring to the base model's own output,
+consistency of the re-degraded output with real LQ input."""
 from .anchor import SelfAnchorLoss, self_anchor_loss
+from .consistency import ConsistencyLoss, consistency_loss
 from .frequency import (FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LowPassL1Loss, SubpixelGridLoss,
                         fft_amplitude_loss, gradient_loss, hf_energy_loss, lowpass_l1_loss, subpixel_grid_loss)
 from .gan import GANLoss, gan_loss
@@ -11,7 +13,7 @@ from .texture import RandomVGGLoss, SlicedWassersteinLoss, sliced_wasserstein_lo
 
 LOSSES = {c.__name__: c for c in (L1Loss, MSELoss, PerceptualLoss, GANLoss, HFEnergyLoss, FFTAmplitudeLoss,
                                   GradientLoss, LowPassL1Loss, SubpixelGridLoss, LDLLoss, SelfAnchorLoss,
-                                  SlicedWassersteinLoss, RandomVGGLoss)}
+                                  SlicedWassersteinLoss, RandomVGGLoss, ConsistencyLoss)}
 
 
 def build_loss(opt, where='loss'):
@@ -27,4 +29,5 @@ __all__ = ['GANLoss', 'gan_loss', 'PerceptualLoss', 'VGGWeightsMissing', 'percep
            'l1_loss', 'mse_loss', 'LOSSES', 'build_loss', 'HFEnergyLoss', 'FFTAmplitudeLoss', 'GradientLoss',
            'hf_energy_loss', 'fft_amplitude_loss', 'gradient_loss', 'LowPassL1Loss', 'lowpass_l1_loss', 'SubpixelGridLoss', 'subpixel_grid_loss', 'LDLLoss',
            'artifact_map', 'ldl_loss', 'SelfAnchorLoss', 'self_anchor_loss',
-           'RandomVGGLoss', 'SlicedWassersteinLoss', 'sliced_wasserstein_loss']
+           'RandomVGGLoss', 'SlicedWassersteinLoss', 'sliced_wasserstein_loss', 'ConsistencyLoss',
+           'consistency_loss']

@@ -24,6 +24,7 @@ from .pixel import REDUCTIONS, WeightedLoss
 
 # ITU-R BT.601 luma weights on [0, 1] RGB (the Y of evaluation.metrics.bgr_to_y without offset and range scaling)
 _LUMA = (0.299, 0.587, 0.114)
+FFT_SPACES = ('rgb', 'luma')
 _LAPLACE = [[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]
 _SOBEL_X = [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]
 
@@ -82,9 +83,19 @@ def hf_energy_loss(pred, target, window=8, reduction='mean'):
     return _reduce(paddle.abs(ep - et), reduction)
 
 
-def fft_amplitude_loss(pred, target, reduction='mean'):
-    """L1 between the orthonormal 2-D Fourier amplitudes of ``pred`` and ``target`` per channel."""
+def fft_amplitude_loss(pred, target, reduction='mean', space='rgb'):
+    """L1 between the orthonormal 2-D Fourier amplitudes of ``pred`` and ``target`` per channel.
+
+    ``space='luma'`` compares the amplitudes of the BT.601 luma only. Per RGB channel the amplitudes say
+    nothing of how the channels' phases line up, so texture asked for that way can come out as colour
+    speckle (independent texture per channel) where the GT has grey texture; luma asks for the texture's
+    strength without touching the colour."""
     _check(pred, target, 'fft_amplitude_loss', channels=None)
+    if space not in FFT_SPACES:
+        raise ValueError(f'fft_amplitude_loss: space must be one of {FFT_SPACES}, got {space!r}')
+    if space == 'luma':
+        _check(pred, target, 'fft_amplitude_loss')
+        pred, target = luma(pred), luma(target)
     ap = paddle.abs(paddle.fft.rfft2(pred, norm='ortho'))
     at = paddle.abs(paddle.fft.rfft2(target.detach(), norm='ortho'))
     return _reduce(paddle.abs(ap - at), reduction)
@@ -159,10 +170,17 @@ class HFEnergyLoss(WeightedLoss):
 
 
 class FFTAmplitudeLoss(WeightedLoss):
-    """``loss_weight`` x :func:`fft_amplitude_loss`."""
+    """``loss_weight`` x :func:`fft_amplitude_loss` (``space``: 'rgb' per channel, or 'luma')."""
+    OPTION_CHOICES = {**WeightedLoss.OPTION_CHOICES, 'space': FFT_SPACES}
+
+    def __init__(self, loss_weight=1.0, reduction='mean', space='rgb'):
+        super().__init__(loss_weight, reduction)
+        if space not in FFT_SPACES:
+            raise ValueError(f'space must be one of {FFT_SPACES}, got {space!r}')
+        self.space = space
 
     def forward(self, pred, target):
-        return self.loss_weight * fft_amplitude_loss(pred, target, self.reduction)
+        return self.loss_weight * fft_amplitude_loss(pred, target, self.reduction, self.space)
 
 
 class GradientLoss(WeightedLoss):

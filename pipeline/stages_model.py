@@ -29,34 +29,78 @@ def _recipe(ctx, part, iters):
              'val_lq': str(ctx.out('degrade') / 'val_lq'), 'experiments_root': str(part / 'experiments')}
     try:
         opt, notes, over = build_options(template, path, arch, label, kind, ctx.s.device, paths, iters, assets,
-                                         fitted_overrides(ctx.out('degrade') / 'fitted.yml') + list(ctx.s.overrides))
+                                         fitted_overrides(ctx.out('degrade') / 'fitted.yml', template)
+                                         + consistency_overrides(ctx, part, template) + list(ctx.s.overrides))
     except RecipeError as exc:
         raise DomainError(str(exc)) from None
     return opt, ([note] if note else []) + notes, template
 
 
-def fitted_overrides(fragment):
-    """``-o`` overrides that put a fitted degradation (``tools/fit_degradation.py``'s fragment) into the recipe;
-    none when the file is absent (no ``--lq-videos``). The user's own ``-o`` come after, so they win."""
+def fitted_overrides(fragment, template=None):
+    """``-o`` overrides that put a fitted degradation (``tools/fit_degradation.py``'s fragment) into the recipe,
+    with the recipe's loss changes for it (``recipes.fitted_recipe``); none when the file is absent (no
+    ``--lq-videos``). The user's own ``-o`` come after, so they win."""
     import json
 
     import yaml
     if not Path(fragment).is_file():
         return []
     frag = yaml.safe_load(Path(fragment).read_text())
+    from .recipes import fitted_recipe
     out = [f'{k}={json.dumps(frag[k])}' for k in ('l1_gt_usm', 'percep_gt_usm') if k in frag]
-    return out + [f'degradation.{k}={json.dumps(v)}' for k, v in frag['degradation'].items()]
+    out += [f'degradation.{k}={json.dumps(v)}' for k, v in frag['degradation'].items()]
+    return out + (fitted_recipe(template) if template else [])
+
+
+def consistency_overrides(ctx, part, template):
+    """--lq-videos with a fitted degradation: real LQ frames for the consistency loss (``part/real_lq_train``,
+    taken once) and the recipe's overrides for it (``recipes.consistency_options``); none otherwise."""
+    import yaml
+
+    from .recipes import FITTED_CONSISTENCY, consistency_options
+    fragment = ctx.out('degrade') / 'fitted.yml'
+    c = FITTED_CONSISTENCY.get(Path(template).name)
+    if not ctx.s.lq_videos or not fragment.is_file() or not c:
+        return []
+    out = Path(part) / 'real_lq_train'
+    if not (out / 'done.json').is_file():
+        from .stages_data import split_holdout
+        h = split_holdout(ctx)
+        n = write_train_lq(ctx.s.lq_videos, out, c['frames'], h)
+        ctx.say(f'consistency loss: {n} real LQ frames from the first {100 * (1 - h):.0f} % of each LQ clip')
+    return consistency_options(template, yaml.safe_load(fragment.read_text())['degradation'], out)
+
+
+def write_train_lq(lq_paths, out, frames, holdout):
+    """Up to ``frames`` LQ frames spread over the first ``1 - holdout`` of each of ``lq_paths`` (the evaluation
+    holds out the rest, ``pipeline.real_lq.fit_span``), as PNGs in ``out``; their count."""
+    from data.lq_source import FootageError, load_footage
+    from utils.fileio import atomic_write_text
+    from utils.img_io import imwrite
+
+    from .real_lq import fit_span
+    try:
+        foot = load_footage(lq_paths, frames, span=fit_span(holdout))
+    except FootageError as exc:
+        raise DomainError(f'--lq-videos: {exc}') from None
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in zip(foot.names, foot.frames):
+        imwrite(out / f'{name}.png', frame)
+    atomic_write_text(out / 'done.json', json.dumps({'frames': len(foot.names)}))
+    return len(foot.names)
 
 
 def settings_finetune(ctx):
-    from .recipes import official_assets, pick_template
+    from .recipes import FITTED_CONSISTENCY, fitted_recipe, official_assets, pick_template
     path, arch, kind, label = _base(ctx)
     template, _ = pick_template(kind, ctx.s.device, official_assets())
     if not template.is_file():
         raise DomainError(f'{template}: recipe template not found')
     return {'base': label, 'base_size': path.stat().st_size, 'arch': arch, 'device': ctx.s.device,
             'iters': ctx.s.iters, 'budget': ctx.s.budget, 'overrides': list(ctx.s.overrides),
-            'template': template.name, 'template_text': template.read_text(), 'assets': official_assets()}
+            'template': template.name, 'template_text': template.read_text(), 'assets': official_assets(),
+            'fitted_recipe': [fitted_recipe(template), FITTED_CONSISTENCY.get(template.name)] if ctx.s.lq_videos
+            else []}
 
 
 def _train(opt_path, log_to=None, auto_resume=True):

@@ -139,6 +139,13 @@ class RealESRNetModel:
             device = 'cpu' if paddle.get_device() == 'cpu' else 'gpu'
             self.teacher = FrozenTeacher(path['pretrain_network_g'], train.get('teacher_backend', 'auto'), device,
                                          logger)
+        self.cri_consistency, self.real_lq = None, None  # loss/consistency.py on real LQ frames (data/real_lq.py)
+        if train.get('consistency_opt'):
+            from data.real_lq import RealLQCrops
+            self.cri_consistency = build('loss', train['consistency_opt'], 'train.consistency_opt')
+            rl = opt['datasets']['real_lq']
+            self.real_lq = RealLQCrops(rl['dataroot_lq'], rl.get('crop', 32), rl.get('batch_size', 4),
+                                       seed=[int(opt.get('manual_seed') or 0), rank])
         self.use_amp = use_amp
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 16) if use_amp else None
         self.nan_max = int(train['nan_max_consecutive'])
@@ -216,6 +223,9 @@ class RealESRNetModel:
             terms['l_g_ldl'] = self.cri_ldl(self.output, l1_gt, out_ema)
         if self.cri_anchor is not None:
             terms['l_g_anchor'] = self.cri_anchor(self.output, gt, self.teacher(lq))
+        if self.cri_consistency is not None:
+            real = self.real_lq.batch()
+            terms['l_g_cons'] = self.cri_consistency(self.net_g(real), real)
         return terms
 
     def optimize(self, lq, gt, gt_usm, current_iter):

@@ -35,7 +35,7 @@ LOSS_SLOTS = {'pixel_opt': ('L1Loss', 'MSELoss'), 'perceptual_opt': ('Perceptual
               'hf_opt': ('HFEnergyLoss',), 'fft_opt': ('FFTAmplitudeLoss',), 'gradient_opt': ('GradientLoss',),
               'lowpass_opt': ('LowPassL1Loss',), 'ldl_opt': ('LDLLoss',), 'grid_opt': ('SubpixelGridLoss',),
               'anchor_opt': ('SelfAnchorLoss',), 'swd_opt': ('SlicedWassersteinLoss',),
-              'randvgg_opt': ('RandomVGGLoss',)}
+              'randvgg_opt': ('RandomVGGLoss',), 'consistency_opt': ('ConsistencyLoss',)}
 DETAIL_LOSSES = (('l_g_hf', 'hf_opt'), ('l_g_fft', 'fft_opt'), ('l_g_grad', 'gradient_opt'),
                  ('l_g_lowpass', 'lowpass_opt'), ('l_g_grid', 'grid_opt'), ('l_g_swd', 'swd_opt'),
                  ('l_g_rvgg', 'randvgg_opt'))
@@ -63,6 +63,9 @@ SCHEMA = {
     'datasets': F('dict', required=True, children={
         'train': F('dict', required=True, free=True),  # free: the TYPED sections are checked by training.schema
         'val': F('dict', None, free=True),
+        # real LQ frames (no GT) for train.consistency_opt (data.real_lq)
+        'real_lq': F('dict', None, children={'dataroot_lq': F('str', required=True, exists='dir'),
+                                             'crop': F('int', 32), 'batch_size': F('int', 4)}),
     }),
     'network_g': F('dict', required=True, free=True),
     'network_d': F('dict', None, free=True),
@@ -254,6 +257,9 @@ def _check_combinations(opt, ds, problems):
     if train.get('anchor_opt') and not _d(opt.get('path')).get('pretrain_network_g'):
         problems.append('train.anchor_opt: needs path.pretrain_network_g (the frozen base whose output anchors the '
                         'high band)')
+    if bool(train.get('consistency_opt')) != bool(ds.get('real_lq')):
+        problems.append('train.consistency_opt and datasets.real_lq go together (the loss compares the output on '
+                        'real LQ frames with those frames)')
     if not train.get('pixel_opt') and not train.get('perceptual_opt') and not train.get('gan_opt'):
         problems.append('train: no loss configured (pixel_opt, perceptual_opt, gan_opt)')
 

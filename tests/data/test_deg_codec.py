@@ -160,3 +160,33 @@ def test_jpeg_quality_and_stream_info(frames, tmp_path):
     info = lq_stats.stream_info(mp4)
     assert info['codec'] == 'h264' and (info['width'], info['height']) == (130, 96)
     assert info['pix_fmt'] == 'yuv420p' and info['bpp'] is not None and 0 < info['bpp'] < 24
+
+
+def test_pan_clip_and_p_frame_coding():
+    """``codec_pan``: the image is coded after a pan over it, as a P frame (a stream's inter frame), not as
+    the intra frame of a clip of one."""
+    img = _photo('astronaut', 96)
+    clip = codec.pan_clip(img, 3, 2.0, 0.0)
+    assert len(clip) == 4 and clip[-1] is img
+    assert np.array_equal(clip[0][:, 6 + 10:90], img[:, 10:90 - 6])  # 3 frames x 2 px to the right
+    assert np.array_equal(clip[2][:, 2:], img[:, :-2])
+    opt = resolve_options({'codec_prob': 1.0, 'codec_pan': 4, 'codec_pan_px': 1.0, 'codec_crf_range': [24, 24]})
+    draw = codec.sample_codec(opt, np.random.default_rng(0))
+    assert 0 <= draw['pan_angle'] < 360 and draw['crf'] == 24
+    (p_frame,) = codec.apply_codec([img], draw, opt)
+    ref = codec.codec_roundtrip(codec.pan_clip(img, 4, 1.0, draw['pan_angle']), 'libx264', 24)[0]
+    assert p_frame.shape == img.shape and np.array_equal(p_frame, ref[-1])
+    intra = codec.codec_roundtrip([img], 'libx264', 24)[0][0]
+    assert not np.array_equal(intra, p_frame)
+    # without a pan nothing more is drawn: options without it keep their random stream
+    plain = resolve_options({'codec_prob': 1.0})
+    assert 'pan_angle' not in codec.sample_codec(plain, np.random.default_rng(0))
+
+
+def test_pan_options_validated():
+    with pytest.raises(ValueError, match='codec_pan'):
+        resolve_options({'codec_pan': -1})
+    with pytest.raises(ValueError, match='codec_pan_px'):
+        resolve_options({'codec_pan': 2, 'codec_pan_px': 0})
+    with pytest.raises(ValueError, match='exclude each other'):
+        resolve_options({'codec_pan': 2, 'codec_clip': 3})

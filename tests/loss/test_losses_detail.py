@@ -248,3 +248,25 @@ def test_ldl_layer_equals_function_and_has_gradient():
     out.stop_gradient = False
     ldl_loss(out, gt, ema).backward()
     assert np.isfinite(out.grad.numpy()).all() and np.abs(out.grad.numpy()).sum() > 0
+
+
+def test_fft_amplitude_luma_space_ignores_colour_texture():
+    """``space='luma'``: texture in the chroma only (equal and opposite in R and B at the luma weights) costs
+    nothing, while per RGB channel it costs its amplitude; a luma texture costs in both spaces."""
+    rng = np.random.default_rng(4)
+    gt = paddle.to_tensor(np.full((1, 3, 32, 32), 0.5, 'float32'))
+    t = rng.standard_normal((32, 32)).astype('float32') * 0.05
+    colour = np.zeros((1, 3, 32, 32), 'float32')
+    colour[0, 0], colour[0, 2] = t / 0.299, -t / 0.114
+    colour = paddle.to_tensor(colour)
+    assert float(fft_amplitude_loss(gt + colour, gt, space='luma')) < 1e-6
+    assert float(fft_amplitude_loss(gt + colour, gt)) > 0.01
+    grey = paddle.to_tensor(np.broadcast_to(t, (1, 3, 32, 32)).copy())
+    assert float(fft_amplitude_loss(gt + grey, gt, space='luma')) > 0.01
+    layer = FFTAmplitudeLoss(2.0, space='luma')
+    assert float(layer(gt + grey, gt)) == pytest.approx(2 * float(fft_amplitude_loss(gt + grey, gt, space='luma')))
+    with pytest.raises(ValueError, match='space'):
+        fft_amplitude_loss(gt, gt, space='lab')
+    with pytest.raises(ValueError, match='space'):
+        FFTAmplitudeLoss(space='yuv')
+    assert isinstance(build_loss({'type': 'FFTAmplitudeLoss', 'space': 'luma'}), FFTAmplitudeLoss)

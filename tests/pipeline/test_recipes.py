@@ -2,6 +2,7 @@
 warm-up timing that turns --budget into iterations."""
 import json
 
+import cv2
 import pytest
 import yaml
 
@@ -56,6 +57,66 @@ def test_options_filled_scaled_and_overridden(tmp_path):
     assert opt['train']['optim_g']['lr'] == 2e-4 and opt['logger']['keep_last'] == 0
 
 
+def test_fitted_degradation_brings_its_recipe_changes(tmp_path):
+    """--lq-videos: the fragment's degradation and FITTED_RECIPE's loss changes for the template; the user's -o
+    still win; without the fragment (no --lq-videos) nothing is added."""
+    from pipeline.stages_model import fitted_overrides
+    t = R.OPTIONS / 'finetune_domain_compact_cpu.yml'
+    assert fitted_overrides(tmp_path / 'absent.yml', t) == []
+    frag = tmp_path / 'fitted.yml'
+    frag.write_text(yaml.safe_dump({'scale': 4, 'l1_gt_usm': False, 'degradation': {
+        'codec_prob': 1.0, 'codec_crf_range': [14.0, 21.0], 'second_blur_prob': 0.0}}))
+    over = fitted_overrides(frag, t)
+    assert 'degradation.codec_crf_range=[14.0, 21.0]' in over and 'l1_gt_usm=false' in over
+    assert over[-len(R.fitted_recipe(t)):] == R.fitted_recipe(t) == ['train.pixel_opt.loss_weight=1.0']
+    assert R.fitted_recipe(R.OPTIONS / 'finetune_domain_compact_gpu.yml') == []
+    arch = yaml.safe_load(t.read_text())['network_g']
+    opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
+                                _paths(tmp_path), 30, NONE, over)
+    assert opt['train']['pixel_opt']['loss_weight'] == 1.0 and opt['degradation']['codec_prob'] == 1.0
+    assert opt['l1_gt_usm'] is False
+    opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
+                                _paths(tmp_path), 30, NONE, over + ['train.pixel_opt.loss_weight=0.5'])
+    assert opt['train']['pixel_opt']['loss_weight'] == 0.5
+    plain, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
+                                  _paths(tmp_path), 30, NONE, [])
+    assert plain['train']['pixel_opt']['loss_weight'] == 0.0 and plain['degradation'] == {}
+
+
+def test_consistency_options_and_train_lq_frames(tmp_path):
+    """The consistency loss with the fitted blur's middle and the real LQ folder; the LQ frames for it leave out
+    the last --holdout of each clip (which the evaluation holds out)."""
+    import json
+    import subprocess
+
+    from data.codec import codec_exe
+    from pipeline.stages_model import write_train_lq
+    t = R.OPTIONS / 'finetune_domain_compact_cpu.yml'
+    over = R.consistency_options(t, {'blur_sigma': [0.4, 0.8]}, tmp_path / 'lq')
+    loss, data = (json.loads(o.split('=', 1)[1]) for o in over)
+    assert over[0].startswith('train.consistency_opt=') and over[1].startswith('datasets.real_lq=')
+    assert loss == {'type': 'ConsistencyLoss', 'loss_weight': 1.0, 'scale': 4, 'sigma': 0.6}
+    assert data == {'dataroot_lq': str(tmp_path / 'lq'), 'crop': 24, 'batch_size': 2}
+    assert R.consistency_options(R.OPTIONS / 'finetune_domain_x4plus_cpu.yml', {}, tmp_path) == []
+    clip = tmp_path / 'clips' / 'cam.mp4'
+    clip.parent.mkdir()
+    # frame N is flat grey 6 N: a frame's level tells its time (0.1 s per frame, 4 s)
+    subprocess.run([codec_exe(), '-v', 'error', '-f', 'lavfi', '-i',
+                    "nullsrc=s=64x48:r=10:d=4,geq=lum='6*N':cb=128:cr=128", '-c:v', 'libx264', '-crf', '10',
+                    '-pix_fmt', 'yuv420p', str(clip)], check=True)
+    for holdout, last in ((0.2, 32), (0.5, 20)):  # the last frame before the held-out part
+        out = tmp_path / ('lq' if holdout == 0.2 else 'lq_half')
+        n = write_train_lq([str(clip.parent)], out, 10, holdout)
+        levels = [cv2.imread(str(f), cv2.IMREAD_GRAYSCALE).mean() for f in sorted(out.glob('*.png'))]
+        assert n == len(levels) == 10 and json.loads((out / 'done.json').read_text()) == {'frames': 10}
+        grey = [(6 * n - 16) * 255 / 219 for n in (last - 4, last)]  # limited-range Y 6 N read as RGB
+        assert grey[0] - 3 <= max(levels) <= grey[1] + 3, (holdout, levels)  # spread up to the cut, not past it
+    assert R.consistency_options(t, {'blur_sigma': [0.4, 0.8]}, tmp_path / 'lq')  # and the trainer can read it
+    opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', yaml.safe_load(t.read_text())['network_g'],
+                                'realesr-animevideov3', 'compact', 'cpu', _paths(tmp_path), 30, NONE, over)
+    assert opt['datasets']['real_lq']['batch_size'] == 2 and opt['train']['consistency_opt']['sigma'] == 0.6
+
+
 def test_missing_vgg_and_netd_are_said_and_dropped(tmp_path):
     t = R.OPTIONS / 'finetune_domain_x4plus_gpu.yml'
     arch = yaml.safe_load(t.read_text())['network_g']
@@ -104,3 +165,16 @@ def test_every_template_validates_with_and_without_the_official_weights(kind, de
         assert opt['logger']['save_checkpoint_freq'] == 10 and opt['train']['total_iter'] == 40
         if assets is BOTH:
             assert notes == []
+
+
+def test_consistency_frames_leave_out_what_the_split_held_out(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from pipeline.stages_data import split_holdout
+    ctx = SimpleNamespace(s=SimpleNamespace(holdout=0.2), out=lambda stage: tmp_path / stage)
+    (tmp_path / 'split').mkdir()
+    (tmp_path / 'split' / 'split.json').write_text(json.dumps([{'file': 'a.png', 'set': 'train'}]))
+    assert split_holdout(ctx) == 0.2
+    (tmp_path / 'split' / 'split.json').write_text(json.dumps([{'file': 'a.png', 'holdout': 0.35}]))
+    assert split_holdout(ctx) == 0.35  # the split held out more to keep 12 frames

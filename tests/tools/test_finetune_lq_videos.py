@@ -50,6 +50,15 @@ def test_lq_videos_fit_feeds_heldout_and_training(footage, tiny_base, tmp_path):
     assert opt['degradation']['codec_crf_range'] == frag['degradation']['codec_crf_range']
     assert opt['degradation']['second_blur_prob'] == 0.0
     assert list((work / 'degrade' / 'val_lq').glob('*.png'))
+    from pipeline.recipes import FITTED_CONSISTENCY, official_assets, pick_template
+    template = pick_template('compact', 'cpu', official_assets())[0]
+    if template.name in FITTED_CONSISTENCY:  # the offline CPU compact recipe: L1 and the consistency loss
+        assert opt['train']['pixel_opt']['loss_weight'] == 1.0
+        lo, hi = frag['degradation']['blur_sigma']
+        assert opt['train']['consistency_opt']['sigma'] == pytest.approx((lo + hi) / 2, abs=1e-3)
+        assert Path(opt['datasets']['real_lq']['dataroot_lq']).name == 'real_lq_train'
+        real = work / 'finetune' / 'real_lq_train'  # the stage's folder, renamed from finetune.partial when done
+        assert len(list(real.glob('*.png'))) >= 2
 
 
 def test_lq_videos_missing_one_line(footage, tmp_path):

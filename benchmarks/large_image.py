@@ -13,7 +13,8 @@ writes the PNG and reports its own peak RSS (``VmHWM``) and times. The two ways:
   output (``Upscaler(max_memory='free', stream=False)``: the code path of ``--tile 0`` before this change);
 - ``now``: the defaults: tiles planned for ``--max_memory`` (2 GiB) and blended into the output band by band.
 
-Runs alternate (before, now, before, now, ...) so that the load of other processes hits both ways alike.
+Runs alternate (before, now, now, before, ...) so that the load of other processes hits both ways alike; each
+run also reports its CPU seconds (all threads), which other processes' load changes far less than the wall time.
 The outputs of the two ways are compared pixel by pixel (max abs difference; 0 means bit-identical).
 The photo (default: scikit-image's ``coffee``) is resized to each size with bicubic interpolation.
 """
@@ -36,6 +37,13 @@ def _peak_rss():
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith('VmHWM:'))
 
 
+def _cpu_s():
+    """CPU seconds of this process, all threads (user + system): less sensitive to other processes' load
+    than the wall time."""
+    t = os.times()
+    return t.user + t.system
+
+
 def child(args):
     """One run, in this process: set up like tools/infer.py, upscale ``args.src`` into ``args.dst``."""
     from utils import runtime_env
@@ -43,16 +51,20 @@ def child(args):
     from inference import Upscaler
     from utils.img_io import imread, imwrite
     t0 = time.perf_counter()
+    c0 = _cpu_s()
     up = Upscaler(args.model, progress=False, **WAYS[args.child])
     t1 = time.perf_counter()
+    c1 = _cpu_s()
     img = imread(args.src)
     out = up.upscale(img)
     t2 = time.perf_counter()
     imwrite(args.dst, out)
     t3 = time.perf_counter()
+    c3 = _cpu_s()
     plan = up.last_plan
     tile = plan.describe() if plan is not None else str(up.last_tile)
     print('RESULT ' + json.dumps({'setup_s': t1 - t0, 'upscale_s': t2 - t1, 'write_s': t3 - t2,
+                                  'cpu_s': c3 - c1, 'setup_cpu_s': c1 - c0,
                                   'peak_rss': _peak_rss(), 'base_rss': up.base_rss, 'tile': tile,
                                   'planned_peak': plan.peak if plan is not None else None}), flush=True)
 
@@ -106,7 +118,7 @@ def _row(size, way, r):
         return f'{size:>10}  {way:<6}  failed: {r["error"]}'
     planned = f'{r["planned_peak"] / gib:5.2f}' if r.get('planned_peak') else '    -'
     return (f'{size:>10}  {way:<6}  {r["peak_rss"] / gib:6.2f}  {planned}  {r["base_rss"] / gib:5.2f}  '
-            f'{r["upscale_s"]:8.1f}  {r["write_s"]:6.1f}  {r["wall_s"]:7.1f}  {r["tile"]}')
+            f'{r["upscale_s"]:8.1f}  {r["write_s"]:6.1f}  {r["wall_s"]:7.1f}  {r["cpu_s"]:7.1f}  {r["tile"]}')
 
 
 def parse_size(text):
@@ -143,7 +155,7 @@ def main(argv=None):
     repeats += [repeats[-1]] * (len(sizes) - len(repeats))
     print(f'load average at start: {os.getloadavg()[0]:.1f}; work folder {work}', flush=True)
     print(f'{"input":>10}  {"way":<6}  {"peak":>6}  {"plan":>5}  {"base":>5}  {"upscale":>8}  {"write":>6}  '
-          f'{"wall":>7}  tiles     (GiB, s)', flush=True)
+          f'{"wall":>7}  {"cpu":>7}  tiles     (GiB, s)', flush=True)
     for (w, h), n in zip(sizes, repeats):
         size = f'{w}x{h}'
         src = make_photo(args.photo, (w, h), work / f'in_{size}.png')
@@ -158,15 +170,18 @@ def main(argv=None):
         if ok and len(ways) == 1:
             r = results[ways[0]]
             print(f'{size:>10}  {ways[0]}: peak RSS {max(x["peak_rss"] for x in r) / (1 << 30):.2f} GiB, '
-                  f'upscale+write {min(x["upscale_s"] + x["write_s"] for x in r):.0f} s', flush=True)
+                  f'upscale+write {min(x["upscale_s"] + x["write_s"] for x in r):.0f} s, '
+                  f'CPU {min(x["cpu_s"] for x in r):.0f} s', flush=True)
         elif ok:
             diff = max_difference(work / f'out_{size}_before.png', work / f'out_{size}_now.png')
             med = {way: sorted(r['upscale_s'] + r['write_s'] for r in rs)[len(rs) // 2] for way, rs in results.items()}
+            cpu = {way: sorted(r['cpu_s'] for r in rs)[len(rs) // 2] for way, rs in results.items()}
             peak = {way: max(r['peak_rss'] for r in rs) for way, rs in results.items()}
             print(f'{size:>10}  now/before: peak RSS {peak["now"] / peak["before"]:.2f}x '
                   f'({peak["before"] / (1 << 30):.2f} -> {peak["now"] / (1 << 30):.2f} GiB), '
                   f'upscale+write time {med["now"] / med["before"]:.3f}x '
-                  f'({med["before"]:.0f} -> {med["now"]:.0f} s, median); outputs differ by at most {diff}',
+                  f'({med["before"]:.0f} -> {med["now"]:.0f} s, median), CPU time {cpu["now"] / cpu["before"]:.3f}x '
+                  f'({cpu["before"]:.1f} -> {cpu["now"]:.1f} s); outputs differ by at most {diff}',
                   flush=True)
     return 0
 

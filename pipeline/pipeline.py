@@ -165,13 +165,15 @@ def summary_line(ctx, seconds):
 
 
 def _real_scores(res):
-    """'; on the real LQ footage (N frames, the chosen checkpoint): ...' with --lq-videos, else ''."""
+    """'; on the real LQ footage (N frames, ...): ...' with --lq-videos, else ''. A DNI blend is not run on
+    them: the numbers are those of the checkpoint it comes from, and the line says so."""
     real = res.get('real')
     if not real:
         return ''
-    r = real['summary']
-    name = 'base' if res['exported']['name'] == 'base' else 'finetuned'
+    r, w = real['summary'], res['dni']['chosen']
+    name = 'base' if w == 0.0 else 'finetuned'
+    who = 'the base' if w == 0.0 else f'its checkpoint {res["dni"]["finetune"]}'
     psnr = (f'PSNR {r[name]["psnr"]:.2f} vs base {r["base"]["psnr"]:.2f} vs bicubic {r["bicubic"]["psnr"]:.2f}, '
             if real['paired'] else '')
-    return (f'; on the real LQ footage ({real["frames"]} frames, the chosen checkpoint): {psnr}'
+    return (f'; on the real LQ footage ({real["frames"]} frames, {who}): {psnr}'
             f'NIQE {r[name]["niqe"]:.2f} vs base {r["base"]["niqe"]:.2f}')

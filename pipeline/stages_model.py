@@ -209,7 +209,7 @@ def settings_evaluate(ctx):
 
 def run_evaluate(ctx, part):
     from evaluation import model_cache as MT
-    from .select import choose, compare, losses
+    from .select import choose, compare
     base_path, _, kind, _ = _base(ctx)
     base_path = str(base_path)
     gt, lq = ctx.out('split') / 'val_hr', ctx.out('degrade') / 'val_lq'
@@ -247,19 +247,13 @@ def run_evaluate(ctx, part):
     vs_base = {o: compare(summ[o], summ['base']) for o in final if o != 'base'}
     exported = {'name': chosen, 'path': base_path if chosen == 'base' else str(ckpts[cand[chosen]]),
                 'iteration': cand.get(chosen), 'reason': reason}
-    mine = 'base' if chosen == 'base' else 'finetuned'
-    lost = losses(summ, mine, [m for m in final if m not in (mine, 'finetuned')])
-    if real:
-        real['losses'] = losses(real['summary'], mine, [m for m in real['models'] if m not in (mine, 'finetuned')],
-                                'on the real LQ footage', None if real['paired'] else {'perception': ('niqe',)})
-        lost += real['losses']
     res = {'selection': {'summary': summ_sel, 'table': table, 'rows': rows_sel, 'candidates': cand, 'shown': shown},
            'models': final, 'summary': summ, 'rows': rows, 'verdicts': verdicts, 'best': MT.best(summ, list(final)),
-           'vs_base': vs_base, 'exported': exported, 'backends': dict(nets.backends), 'notes': notes,
-           'losses': lost, 'real': real}
+           'vs_base': vs_base, 'exported': exported, 'backends': dict(nets.backends), 'notes': notes, 'real': real}
     from .dni_sweep import run_sweep  # the fidelity knob: blends of the base and the checkpoint
     res['dni'] = run_sweep(ctx, nets, base_path, {c: str(ckpts[it]) for c, it in cand.items()}, res, gt, lq,
                            part / 'dni.tmp')
+    res['losses'] = lost = exported_losses(res, final)
     (part / 'metrics.json').write_text(json.dumps(res, indent=1, default=float))
     if chosen == 'base' and res['dni']['chosen'] == 0.0:
         ctx.say('WARNING: NO FINETUNED CHECKPOINT BEATS THE BASE MODEL: THE BASE IS EXPORTED. ' + reason)
@@ -280,6 +274,26 @@ def run_evaluate(ctx, part):
                 + ('; detail ' if paired else '; detail against bicubic ')
                 + ', '.join(f'{m} {r[m]["detail" if paired else "detail_vs_bicubic"]:.2f}' for m in real['models']))
     return {'chosen': chosen, 'reason': reason, 'iteration': cand.get(chosen)}
+
+
+def exported_losses(res, final):
+    """Where the exported point (the DNI rule's blend, the finetune or the base) loses to bicubic, the base or a
+    --compare model: on the held-out pairs with its own numbers; on the real LQ footage with the numbers of
+    the checkpoint it comes from (blends are not run there, and the line says so)."""
+    from .dni_sweep import blend_name
+    from .select import losses
+    w, summ, real = res['dni']['chosen'], res['summary'], res['real']
+    name = 'base' if w == 0.0 else 'finetuned' if w == 1.0 else blend_name(w)
+    own = dict(summ, **({name: res['dni']['summary'][name]} if name not in summ else {}))
+    lost = losses(own, name, [m for m in final if m not in (name, 'finetuned')])
+    if real:
+        ft = 'base' if w == 0.0 else 'finetuned'
+        where = 'on the real LQ footage' + ('' if ft == 'base' or w == 1.0 else
+                                            f' (as its checkpoint {res["dni"]["finetune"]}; blends are not run there)')
+        real['losses'] = losses(real['summary'], ft, [m for m in real['models'] if m not in (ft, 'finetuned')],
+                                where, None if real['paired'] else {'perception': ('niqe',)})
+        lost += real['losses']
+    return lost
 
 
 def score_real_lq(ctx, part, ups, others):

@@ -169,3 +169,26 @@ def test_sweep_of_an_rrdbnet_runs_the_blends_on_the_predictor_and_cleans_up(pair
 def pick(path):
     from utils.checkpoint import load_state_file, pick_params
     return pick_params(load_state_file(path))[0]
+
+
+def test_losses_of_the_exported_blend_use_its_own_numbers_and_name_the_checkpoint_on_real_footage():
+    """The demo's case: no checkpoint beat the base (NIQE), the DNI rule exported 0.8 x iter_450: the loss lines
+    judge the blend on the held-out pairs and, on the real LQ footage (where blends are not run), its checkpoint,
+    never the base's numbers."""
+    from pipeline.stages_model import exported_losses
+    summ = {'bicubic': _s(28.0, 0.01, 8.0), 'base': _s(28.2, 0.05, 8.8), 'finetuned': _s(28.7, 0.45, 9.4)}
+    real = {'summary': {'bicubic': _s(27.66, 0.01, 8.2), 'base': _s(27.46, 0.05, 8.7), 'finetuned': _s(27.84, 0.4, 9.4)},
+            'models': ['bicubic', 'base', 'finetuned'], 'paired': True}
+    res = {'summary': summ, 'real': real,
+           'dni': {'chosen': 0.8, 'finetune': 'iter_450', 'summary': {'dni_0.80': _s(27.9, 0.39, 8.6)}}}
+    lines = exported_losses(res, {m: m for m in summ})
+    assert lines == [
+        'the exported model loses to bicubic on distortion on the held-out pairs: PSNR 27.90 vs 28.00 dB',
+        'the exported model loses to bicubic on perception on the held-out pairs: NIQE 8.60 vs 8.00',
+        'the exported model loses to base on distortion on the held-out pairs: PSNR 27.90 vs 28.20 dB',
+        'the exported model loses to bicubic on perception on the real LQ footage (as its checkpoint iter_450; '
+        'blends are not run there): NIQE 9.40 vs 8.20',
+        'the exported model loses to base on perception on the real LQ footage (as its checkpoint iter_450; '
+        'blends are not run there): NIQE 9.40 vs 8.70']
+    res['dni']['chosen'] = 0.0  # the base exported: its own numbers everywhere
+    assert all('real LQ footage:' in ln or 'held-out pairs' in ln for ln in exported_losses(res, {m: m for m in summ}))

@@ -175,8 +175,9 @@ def build(ctx, part, commands):
         real_section(d, res, part, ctx.out('evaluate') / 'real_sheet.png')
     d.h(2, 'Exported model')
     loud = exported['name'] == 'base'
+    reason = exported['reason'][:1].upper() + exported['reason'][1:]
     d.p(('**No finetuned checkpoint beat the base model.** ' if loud else
-         f'**Chosen checkpoint: {exported["name"]}.** ') + exported['reason'] + '.')
+         f'**Chosen checkpoint: {exported["name"]}.** ') + reason + '.')
     from .frontier import add_section, export_paragraph  # the DNI sweep decides what is exported
     d.p(export_paragraph(st['export']['info']))
     d.p(f'Export: `{ctx.out("export") / "inference.pdmodel"}` (and `model.pdparams`, the weights it came from).')

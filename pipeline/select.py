@@ -99,8 +99,7 @@ def choose(summary, base, candidates):
         '; NIQE not measured (held-out frames under 96 px after the border crop), so it takes no part'
     if not winners:
         why = '; '.join(f'{c}: {", ".join(table[c]["fails"])}' for c in candidates) or 'no checkpoint was saved'
-        return base, table, (f'no checkpoint beats the base by the criterion ({why}{no_niqe}): '
-                             'the base model is exported')
+        return base, table, f'no checkpoint beats the base by the criterion ({why}{no_niqe})'
     best = max(winners, key=lambda c: (table[c]['score'], -candidates[c]))
     t = table[best]
     niqe = (f', NIQE {summary[best]["niqe"]:.2f} vs the base\'s {summary[base]["niqe"]:.2f}'

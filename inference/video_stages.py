@@ -122,11 +122,6 @@ def _batch_size(upscaler, h, w, outscale):
     return BATCH_MAX
 
 
-def _upscale_batch(upscaler, frames):
-    """``upscaler.upscale`` of same-size BGR frames in one forward (``Upscaler.upscale_batch``)."""
-    return upscaler.upscale_batch(frames)
-
-
 def _run_model(upscaler, frames, outscale, src, first_index):
     """The upscaled frames; the model's own error as a one-line ``VideoError`` naming the frame."""
     try:

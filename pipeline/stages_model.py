@@ -40,13 +40,12 @@ def fitted_overrides(fragment, template=None):
     """``-o`` overrides that put a fitted degradation (``tools/fit_degradation.py``'s fragment) into the recipe,
     with the recipe's loss changes for it (``recipes.fitted_recipe``); none when the file is absent (no
     ``--lq-videos``). The user's own ``-o`` come after, so they win."""
-    import json
-
     import yaml
+
+    from .recipes import fitted_recipe
     if not Path(fragment).is_file():
         return []
     frag = yaml.safe_load(Path(fragment).read_text())
-    from .recipes import fitted_recipe
     out = [f'{k}={json.dumps(frag[k])}' for k in ('l1_gt_usm', 'percep_gt_usm') if k in frag]
     out += [f'degradation.{k}={json.dumps(v)}' for k, v in frag['degradation'].items()]
     return out + (fitted_recipe(template) if template else [])

@@ -138,7 +138,7 @@ def test_small_frames_are_batched_with_the_same_pictures(tiny_models, export_cac
     frames, _ = _decode(clip)
     assert stages._batch_size(up, *frames[0].shape[:2], None) == stages.BATCH_MAX > 1
     assert stages._batch_size(up, *frames[0].shape[:2], 2.5) == 1  # a final resize: one by one
-    batched = stages._upscale_batch(up, frames[:3])
+    batched = up.upscale_batch(frames[:3])
     for f, b in zip(frames[:3], batched):
         single = up.upscale(f)
         assert b.shape == single.shape and b.dtype == single.dtype

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from . import stages_data as D
+from . import stages_evaluate as E
 from . import stages_model as M
 from .context import STAGES, Context, DomainError
 from .state import WorkState, settings_hash
@@ -100,7 +101,7 @@ STAGE_FUNCS = {
     'split': (D.settings_split, D.run_split),
     'degrade': (D.settings_degrade, D.run_degrade),
     'finetune': (M.settings_finetune, M.run_finetune),
-    'evaluate': (M.settings_evaluate, M.run_evaluate),
+    'evaluate': (E.settings_evaluate, E.run_evaluate),
     'export': (M.settings_export, M.run_export),
     'report': (lambda ctx: {'version': 1}, _run_report),
 }

@@ -241,3 +241,17 @@ def test_sweep_runs_the_blends_on_the_real_frames_too(pairs, nets, tmp_path):
         assert got['dni_0.50'] == pytest.approx(alone, rel=1e-5)
         assert ('psnr' in alone) is (ref is not None) and ('detail_vs_bicubic' in alone) is (ref is None)
     assert not (tmp_path / 'b').exists()
+
+
+def test_the_summary_line_gives_the_exported_blends_own_numbers_on_the_real_footage():
+    from pipeline.pipeline import _real_scores
+    real = {'frames': 27, 'paired': True, 'summary': {'base': _s(27.46, 0.05, 8.7), 'bicubic': _s(27.66, 0.01, 8.2),
+                                                      'finetuned': _s(27.84, 0.4, 9.4)}}
+    res = {'real': real, 'dni': {'chosen': 0.8, 'finetune': 'iter_450'}}
+    assert _real_scores(res) == ('; on the real LQ footage (27 frames, its checkpoint iter_450): PSNR 27.84 vs base '
+                                 '27.46 vs bicubic 27.66, NIQE 9.40 vs base 8.70')
+    res['dni']['real'] = {'summary': {'dni_0.80': _s(27.9, 0.3, 8.0)}}
+    assert _real_scores(res) == ('; on the real LQ footage (27 frames, the exported blend 0.8): PSNR 27.90 vs base '
+                                 '27.46 vs bicubic 27.66, NIQE 8.00 vs base 8.70')
+    real['paired'] = False
+    assert _real_scores(res) == '; on the real LQ footage (27 frames, the exported blend 0.8): NIQE 8.00 vs base 8.70'

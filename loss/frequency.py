@@ -73,13 +73,23 @@ def local_rms(x, window):
     return paddle.sqrt(e + 1e-8)
 
 
-def hf_energy_loss(pred, target, window=8, reduction='mean'):
-    """L1 between the local RMS of the luma Laplacian of ``pred`` and of ``target`` (target detached)."""
+def hf_energy_loss(pred, target, window=8, reduction='mean', pool=1):
+    """L1 between the local RMS of the luma Laplacian of ``pred`` and of ``target`` (target detached).
+
+    ``pool`` > 1 measures a coarser band: luma is averaged over ``pool`` x ``pool`` blocks first (the window
+    is then ``window // pool`` of those blocks, the same area). A pattern with a period of ``pool`` pixels
+    or less (a lattice on the pixel-shuffle grid) averages away there, so the term cannot be met by one."""
     _check(pred, target, 'hf_energy_loss')
-    if int(window) < 1:
-        raise ValueError(f'hf_energy_loss: window must be >= 1, got {window}')
-    ep = local_rms(laplacian(luma(pred)), int(window))
-    et = local_rms(laplacian(luma(target.detach())), int(window))
+    if int(window) < 1 or int(pool) < 1:
+        raise ValueError(f'hf_energy_loss: window and pool must be >= 1, got {window}, {pool}')
+    p = int(pool)
+
+    def band(x):
+        y = luma(x)
+        return F.avg_pool2d(y, p, stride=p) if p > 1 else y
+    w = max(1, int(window) // p)
+    ep = local_rms(laplacian(band(pred)), w)
+    et = local_rms(laplacian(band(target.detach())), w)
     return _reduce(paddle.abs(ep - et), reduction)
 
 
@@ -157,16 +167,16 @@ def gradient_loss(pred, target, reduction='mean'):
 
 
 class HFEnergyLoss(WeightedLoss):
-    """``loss_weight`` x :func:`hf_energy_loss`."""
+    """``loss_weight`` x :func:`hf_energy_loss` (``pool``: measure the band ``pool`` times coarser)."""
 
-    def __init__(self, loss_weight=1.0, window=8, reduction='mean'):
+    def __init__(self, loss_weight=1.0, window=8, reduction='mean', pool=1):
         super().__init__(loss_weight, reduction)
-        if int(window) < 1:
-            raise ValueError(f'window must be >= 1, got {window}')
-        self.window = int(window)
+        if int(window) < 1 or int(pool) < 1:
+            raise ValueError(f'window and pool must be >= 1, got {window}, {pool}')
+        self.window, self.pool = int(window), int(pool)
 
     def forward(self, pred, target):
-        return self.loss_weight * hf_energy_loss(pred, target, self.window, self.reduction)
+        return self.loss_weight * hf_energy_loss(pred, target, self.window, self.reduction, self.pool)
 
 
 class FFTAmplitudeLoss(WeightedLoss):

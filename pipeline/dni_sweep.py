@@ -31,10 +31,9 @@ still positive. In phase A (5 held-out frames of trained scenes) this admits the
 Blend weights: ``WEIGHTS``, or ``WEIGHTS_BY_KIND[kind]`` for the base's network kind. For x4plus each blend
 in between costs an export and a Paddle Inference pass, and the useful points lie at 20-50 % (phase A).
 """
+import math
 import shutil
 from pathlib import Path
-
-import math
 
 WEIGHTS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 WEIGHTS_BY_KIND = {'x4plus': (0.0, 0.2, 0.3, 0.4, 0.5, 1.0)}
@@ -82,77 +81,107 @@ def _renamed(rows, old, new):
     return out
 
 
-def sweep(nets, base_path, ft_name, ft_path, gt, lq, rows_sel, tmp, weights=WEIGHTS, progress=True):
+def sweep(nets, base_path, ft_name, ft_path, gt, lq, rows_sel, tmp, weights=WEIGHTS, progress=True, real=None):
     """``{'finetune', 'weights', 'summary': {blend name: summary}, 'rows'}`` for the blends at ``weights``.
 
     ``nets``: the evaluate stage's ``model_cache.Models`` (blends get the checkpoints' backend);
     ``rows_sel``: the selection pass's rows, which already hold ``base`` and ``ft_name``; ``tmp``: a folder
-    for the blend files, removed afterwards.
+    for the blend files, removed afterwards. ``real``: the real LQ frames too (``{'lq', 'gt' (None: no
+    reference), 'rows'}``, rows holding ``base`` and ``ft_name``): the result's ``real`` is their summary.
     """
-    from evaluation import model_cache as MT
-    from models.zoo import write_dni
-    rows = [{'image': r['image']} for r in rows_sel]
-    for w, src in ((0.0, 'base'), (1.0, ft_name)):
-        if w in weights:
-            for row, part in zip(rows, _renamed(rows_sel, src, blend_name(w))):
-                row.update(part)
+    names = [blend_name(w) for w in sorted(float(w) for w in weights)]
     inner = [float(w) for w in weights if 0.0 < float(w) < 1.0]
     tmp = Path(tmp)
     try:
+        from models.zoo import write_dni
         files = {blend_name(w): str(write_dni(ft_path, base_path, w, tmp / f'{blend_name(w)}.pdparams'))
                  for w in inner}
-        if files:
-            got = MT.evaluate(nets.get(files, own=list(files)), gt, lq, progress=progress)
-            by_image = {r['image']: r for r in got}
-            for row in rows:
-                row.update({k: v for k, v in by_image[row['image']].items()
-                            if any(k.startswith(n + '_') for n in files)})
+        blends = nets.get(files, own=list(files)) if files else {}
+        rows = _blend_rows(blends, rows_sel, ft_name, weights, lambda b: _evaluate(b, gt, lq, progress))
+        if real:
+            from .real_lq import score_frames
+            got = _blend_rows(blends, real['rows'], ft_name, weights,
+                              lambda b: score_frames(b, real['lq'], real.get('gt'), progress))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    names = [blend_name(w) for w in sorted(float(w) for w in weights)]
-    return {'finetune': ft_name, 'weights': sorted(float(w) for w in weights),
-            'summary': MT.summarize(rows, names), 'rows': rows}
+    from evaluation import model_cache as MT
+    out = {'finetune': ft_name, 'weights': sorted(float(w) for w in weights),
+           'summary': MT.summarize(rows, names), 'rows': rows}
+    if real:
+        out['real'] = {'summary': MT.summarize(got, names), 'paired': bool(real.get('gt'))}
+    return out
 
 
-def choose_weight(summary, weights, base_summary):
-    """``(weight, table, reason)`` by the rule in the module docstring; ``summary``: {blend name: summary}."""
-    from .select import compare
-    table = {blend_name(w): compare(summary[blend_name(w)], base_summary) for w in weights if w > 0}
+def _evaluate(blends, gt, lq, progress):
+    from evaluation import model_cache as MT
+    return MT.evaluate(blends, gt, lq, progress=progress)
+
+
+def _blend_rows(blends, rows_known, ft_name, weights, score):
+    """Per image, the numbers of every blend: weights 0 and 1 from ``rows_known`` (the base's and ``ft_name``'s),
+    the ones in between from ``score(blends)``."""
+    rows = [{'image': r['image']} for r in rows_known]
+    for w, src in ((0.0, 'base'), (1.0, ft_name)):
+        if w in weights:
+            for row, part in zip(rows, _renamed(rows_known, src, blend_name(w))):
+                row.update(part)
+    if blends:
+        by_image = {r['image']: r for r in score(blends)}
+        for row in rows:
+            row.update({k: v for k, v in by_image[row['image']].items()
+                        if any(k.startswith(n + '_') for n in blends)})
+    return rows
+
+
+def choose_weight(summary, weights, base_summary, real=None):
+    """``(weight, table, reason)`` by the rule in the module docstring; ``summary``: {blend name: summary};
+    ``real``: the real LQ frames' vote (``pipeline.select.judge``; its summary holds the blends and ``base``)."""
+    from .select import judge, rank
+    table = judge(dict(summary, base=base_summary), 'base', [blend_name(w) for w in weights if w > 0], real)
     for t in table.values():
         t['trade_fails'] = [] if t['beats_base'] else trades_perception(t)
         t['traded_perception'] = not t['beats_base'] and not t['trade_fails']
     winners = [w for w in weights if w > 0 and (table[blend_name(w)]['beats_base']
                                                 or table[blend_name(w)]['traded_perception'])]
+    on = f' on {next(iter(table.values()))["by"]}' if table and real else ''
     if not winners:
         why = '; '.join(f'{n}: {", ".join(t["fails"])}; nor trades: {", ".join(t["trade_fails"])}'
                         for n, t in table.items())
-        return 0.0, table, (f'no blend beats the base by the checkpoint criterion or buys perception with '
+        return 0.0, table, (f'no blend beats the base by the checkpoint criterion{on} or buys perception with '
                             f'distortion within the limits ({why}): weight 0, the base')
-    best = max(winners, key=lambda w: (table[blend_name(w)]['score'], -w))
-    t, s = table[blend_name(best)], summary[blend_name(best)]
+    best = max(winners, key=lambda w: (*rank(table[blend_name(w)]), -w))
+    t = table[blend_name(best)]
+    at = real['summary'] if real and real.get('paired') else dict(summary, base=base_summary)
+    s, b = at[blend_name(best)], at['base']
     how = ('beat the base or trade a little perception for distortion' if any(
         table[blend_name(w)]['traded_perception'] for w in winners) else 'beat the base')
-    traded = (f'; it gives up perception (detail x{s["detail"] / base_summary["detail"]:.2f} of the base\'s'
+    traded = (f'; it gives up perception (detail x{s["detail"] / b["detail"]:.2f} of the base\'s'
               + (f', NIQE {-t["dniqe"]:+.2f}' if t['dniqe'] is not None else '') + f') for {t["dpsnr"]:+.2f} dB'
               if t['traded_perception'] else '')
-    return best, table, (f'weight {best:.2f} has the highest score {t["score"]:+.3f} among the {len(winners)} of '
+    return best, table, (f'weight {best:.2f} has the highest score {t["score"]:+.3f}{on} among the {len(winners)} of '
                          f'{len(table)} blends that {how} (PSNR {t["dpsnr"]:+.2f} dB, detail ratio '
-                         f'{s["detail"]:.3f} vs the base\'s {base_summary["detail"]:.3f}){traded}')
+                         f'{s["detail"]:.3f} vs the base\'s {b["detail"]:.3f}){traded}')
 
 
 def run_sweep(ctx, nets, base_path, ckpt_paths, res, gt, lq, tmp):
     """The evaluate stage's hook: the sweep and the rule's weight, stored as ``res['dni']`` in metrics.json.
-    ``res``: the stage's result so far (its ``selection`` and ``exported``); ``nets`` is cleaned up after."""
-    sel = res['selection']
+    ``res``: the stage's result so far (its ``selection``, ``exported`` and ``real``); ``nets`` is cleaned up
+    after. With real LQ frames the blends run on them too and they vote (``pipeline.select.vote``)."""
+    sel, real = res['selection'], res.get('real')
     ft = finetune_of(sel, res['exported']['name'])
     weights = weights_for(nets.kind)
-    ctx.say(f'evaluate: DNI sweep of the base and {ft} at weights {", ".join(f"{w:g}" for w in weights)}')
+    ctx.say(f'evaluate: DNI sweep of the base and {ft} at weights {", ".join(f"{w:g}" for w in weights)}'
+            + (' on the held-out pairs and the real LQ frames' if real else ''))
+    src = {'lq': real['lq'], 'gt': real.get('gt'), 'rows': real['rows']} if real else None
     try:
         out = sweep(nets, base_path, ft, ckpt_paths[ft], gt, lq, sel['rows'], tmp, weights=weights,
-                    progress=not ctx.s.quiet)
+                    progress=not ctx.s.quiet, real=src)
     finally:
         nets.cleanup()
-    w, table, reason = choose_weight(out['summary'], out['weights'], sel['summary']['base'])
+    vote = None
+    if real:
+        vote = dict(out['real'], summary=dict(out['real']['summary'], base=real['summary']['base']))
+    w, table, reason = choose_weight(out['summary'], out['weights'], sel['summary']['base'], vote)
     out.update(iteration=sel['candidates'][ft], table=table, chosen=w, reason=reason)
     ctx.say(f'evaluate: DNI rule: {reason}')
     return out

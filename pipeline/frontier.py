@@ -1,5 +1,7 @@
 """The report's perception-distortion frontier: one table of every model, checkpoint and DNI blend on the
-held-out frames, and the plot drawn from that table (PSNR against NIQE, PSNR against detail)."""
+held-out frames, and the plot drawn from that table (PSNR against NIQE, PSNR against detail); with
+--lq-videos the same on the held-out real LQ frames (without their HR frames: a table of NIQE and detail
+against bicubic, no plot)."""
 from .dni_sweep import blend_name, describe
 
 HEADER = ['point', 'kind', 'iteration / weight', 'PSNR', 'SSIM', 'NIQE', 'detail', 'exported']
@@ -13,20 +15,32 @@ def _row(name, kind, param, s, exported):
             'yes' if exported else '']
 
 
-def frontier_rows(res, export_info=None):
+def frontier_rows(res, export_info=None, on='pairs'):
     """The table: bicubic, the base, the --compare models, every checkpoint, every DNI blend strictly between
     0 and 1 (weight 0 is the base and 1 the blended checkpoint: they are their rows). ``res``: the evaluate
-    stage's metrics.json; ``export_info``: the export stage's info (its weight marks the exported row)."""
+    stage's metrics.json; ``export_info``: the export stage's info (its weight marks the exported row);
+    ``on``: 'pairs' (the held-out pairs) or 'real' (the real LQ frames; without their HR frames the detail
+    column is the detail against bicubic)."""
     dni, w = res['dni'], export_info['weight']
     exported = {0.0: 'base', 1.0: dni['finetune']}.get(w, blend_name(w))
-    sel, summ = res['selection'], res['summary']
+    sel = res['selection']
+    if on == 'real':
+        real = res['real']
+        summ = ckpt = {k: _real_numbers(v, real['paired']) for k, v in real['summary'].items()}
+        blends = {k: _real_numbers(v, real['paired']) for k, v in dni['real']['summary'].items()}
+    else:
+        summ, ckpt, blends = res['summary'], sel['summary'], dni['summary']
     rows = [_row('bicubic', 'reference', '', summ['bicubic'], False),
-            _row('base', 'base', 0, sel['summary']['base'], exported == 'base')]
+            _row('base', 'base', 0, ckpt['base'], exported == 'base')]
     rows += [_row(m, 'compare', '', summ[m], False) for m in res['models'] if m not in ('bicubic', 'base', 'finetuned')]
-    rows += [_row(c, 'checkpoint', it, sel['summary'][c], exported == c) for c, it in sel['candidates'].items()]
-    rows += [_row(blend_name(x), 'blend', f'{x:g}', dni['summary'][blend_name(x)], exported == blend_name(x))
+    rows += [_row(c, 'checkpoint', it, ckpt[c], exported == c) for c, it in sel['candidates'].items() if c in ckpt]
+    rows += [_row(blend_name(x), 'blend', f'{x:g}', blends[blend_name(x)], exported == blend_name(x))
              for x in dni['weights'] if 0.0 < x < 1.0]
     return rows
+
+
+def _real_numbers(s, paired):
+    return s if paired else {'niqe': s.get('niqe'), 'detail': s.get('detail_vs_bicubic')}
 
 
 def _measured(v):
@@ -86,7 +100,8 @@ def add_section(d, res, export_info, part):
         f'checkpoint) at w = {", ".join(f"{w:g}" for w in dni["weights"])}, on the same held-out frames and '
         f'metrics. Rule: each blend is judged against the base by the checkpoint criterion (score = dPSNR + '
         f'{W_DETAIL} x d|ln detail| + {W_NIQE} x dNIQE, no axis worse beyond its tolerance); the highest score '
-        f'wins, else weight 0 (the base). The rule\'s choice: {dni["reason"]}.')
+        f'wins, else weight 0 (the base)' + ('; the held-out real LQ frames vote as in the checkpoint choice'
+                                            if dni.get('real') else '') + f'. The rule\'s choice: {dni["reason"]}.')
     if export_info['how'] == '--dni-weight':
         d.p(f'--dni-weight {export_info["weight"]:g} overrides the rule: exported {describe(export_info)}'
             + ('' if export_info['summary'] else ' (a weight off the swept grid: not measured)') + '.')
@@ -97,7 +112,31 @@ def add_section(d, res, export_info, part):
     d.p('Each point is a row of the table above; the ringed point is the export. Dotted: the GT\'s NIQE and '
         'detail. Up is less distortion; towards the dotted line is closer to the GT\'s perception.')
     d.image(part / 'frontier.png', 'perception-distortion frontier', 'report/frontier.png')
+    if res.get('real') and dni.get('real'):
+        _real_part(d, res, export_info, part)
     return fig
+
+
+def _real_part(d, res, export_info, part):
+    """The same points on the held-out real LQ frames (blends included): a table, and with their HR frames the
+    plot ``part/frontier_real.png``."""
+    real, dni = res['real'], res['dni']
+    rows = frontier_rows(res, export_info, on='real')
+    d.h(3, 'The same points on the real LQ footage')
+    if not real['paired']:
+        d.p(f'The {real["frames"]} held-out real LQ frames have no HR frames: NIQE, and detail against bicubic '
+            '(Laplacian energy of the output over bicubic\'s; higher is sharper, far higher can be noise).')
+        d.table(['point', 'kind', 'iteration / weight', 'NIQE', 'detail vs bicubic', 'exported'],
+                [[r[COL[h]] for h in ('point', 'kind', 'iteration / weight', 'NIQE', 'detail', 'exported')]
+                 for r in rows])
+        return
+    d.p(f'The {real["frames"]} held-out real LQ frames against their HR frames (the DNI rule votes with these, '
+        'pipeline/select.py).')
+    d.table(HEADER, rows)
+    gt_niqe = [r.get('gt_niqe') for r in real['rows'] if _measured(r.get('gt_niqe'))]
+    draw(rows, part / 'frontier_real.png', sum(gt_niqe) / len(gt_niqe) if gt_niqe else None, dni['finetune'])
+    d.image(part / 'frontier_real.png', 'perception-distortion frontier on the real LQ footage',
+            'report/frontier_real.png')
 
 
 def export_paragraph(export_info):

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from . import stages_data as D
+from . import stages_evaluate as E
 from . import stages_model as M
 from .context import STAGES, Context, DomainError
 from .state import WorkState, settings_hash
@@ -100,7 +101,7 @@ STAGE_FUNCS = {
     'split': (D.settings_split, D.run_split),
     'degrade': (D.settings_degrade, D.run_degrade),
     'finetune': (M.settings_finetune, M.run_finetune),
-    'evaluate': (M.settings_evaluate, M.run_evaluate),
+    'evaluate': (E.settings_evaluate, E.run_evaluate),
     'export': (M.settings_export, M.run_export),
     'report': (lambda ctx: {'version': 1}, _run_report),
 }
@@ -165,14 +166,19 @@ def summary_line(ctx, seconds):
 
 
 def _real_scores(res):
-    """'; on the real LQ footage (N frames, ...): ...' with --lq-videos, else ''. A DNI blend is not run on
-    them: the numbers are those of the checkpoint it comes from, and the line says so."""
+    """'; on the real LQ footage (N frames, ...): ...' with --lq-videos, else ''. The exported point's own
+    numbers there (a DNI blend runs on them too); from an older metrics.json without the blends on the
+    footage, those of the checkpoint it comes from, and the line says so."""
+    from .dni_sweep import blend_name
     real = res.get('real')
     if not real:
         return ''
-    r, w = real['summary'], res['dni']['chosen']
-    name = 'base' if w == 0.0 else 'finetuned'
-    who = 'the base' if w == 0.0 else f'its checkpoint {res["dni"]["finetune"]}'
+    w = res['dni']['chosen']
+    r = dict(real['summary'], **((res['dni'].get('real') or {}).get('summary') or {}))
+    name = blend_name(w) if blend_name(w) in r else 'base' if w == 0.0 else 'finetuned'
+    ft = res['dni']['finetune']
+    who = ('the base' if w == 0.0 else f'its checkpoint {ft}' if name == 'finetuned' else ft if w == 1.0
+           else f'the exported blend {w:g}')
     psnr = (f'PSNR {r[name]["psnr"]:.2f} vs base {r["base"]["psnr"]:.2f} vs bicubic {r["bicubic"]["psnr"]:.2f}, '
             if real['paired'] else '')
     return (f'; on the real LQ footage ({real["frames"]} frames, {who}): {psnr}'

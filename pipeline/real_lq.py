@@ -9,6 +9,9 @@
   files), one every ``every`` seconds, near-duplicates removed on what moves in the clip
   (``data.builder.motion``), at most ``FRAMES`` spread evenly, written as PNGs: the frames the user will
   upscale, never seen by the fit or the training.
+- ``find_pairs(...)``: ground truth for them when the LQ footage is the HR footage made smaller.
+- ``score_frames(nets, lq, gt)``: the models on them, against that ground truth (PSNR, SSIM, detail, NIQE) or
+  without one (NIQE, detail against bicubic).
 """
 from collections import Counter
 from pathlib import Path
@@ -225,3 +228,13 @@ def find_pairs(real_dir, hr_dir, gt_dir):
         except OSError:
             shutil.copy2(Path(hr_dir) / lp.name, Path(gt_dir) / lp.name)
     return len(lqs), worst
+
+
+def score_frames(nets, lq_dir, gt_dir=None, progress=True, **sheet):
+    """Rows of ``nets`` (name -> upscaler) on the real LQ frames in ``lq_dir``: against the HR frames in
+    ``gt_dir`` (``find_pairs``; PSNR, SSIM, detail, NIQE), or without them (NIQE, detail against bicubic)."""
+    from evaluation import model_cache as MT
+    if gt_dir:
+        return MT.evaluate(nets, gt_dir, lq_dir, progress=progress, **sheet)
+    from evaluation.evaluator import evaluate_noref
+    return evaluate_noref(nets, lq_dir, scale=MT.SCALE, crop_border=MT.CROP_BORDER, progress=progress, **sheet)

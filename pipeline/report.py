@@ -88,14 +88,27 @@ def choice_section(d, res):
         'highest score wins; when none does, the fidelity knob below decides (the base when no blend beats it). '
         'The held-out set both selects and reports, so the '
         'chosen checkpoint\'s numbers are slightly optimistic.')
-    sel = res['selection']
-    rows = [['base', 0, sel['summary']['base']['psnr'], sel['summary']['base']['ssim'],
-             sel['summary']['base']['detail'], sel['summary']['base'].get('niqe'), None, '-', '']]
+    sel, real = res['selection'], res.get('real')
+    rs = (real or {}).get('summary') or {}
+    keys = (['psnr', 'ssim', 'detail', 'niqe'] if real['paired'] else ['niqe', 'detail_vs_bicubic']) if rs else []
+    if rs:
+        d.p('With --lq-videos the held-out real LQ frames vote (pipeline/select.py): '
+            + ('they have HR frames, so the criterion above is applied to their numbers (the real columns) and '
+               'decides; the synthetic held-out pairs break ties only.' if real['paired'] else
+               'without HR frames, the held-out pairs judge, their NIQE on the real frames counts in the gain and '
+               'the score, and a checkpoint fails when its NIQE there is higher than the base\'s or its detail '
+               'against bicubic there moves the other way from its detail on the pairs.'))
+    head = ['model', 'iteration', 'PSNR', 'SSIM', 'detail', 'NIQE'] + [
+        f'real {k.upper() if k in ("psnr", "ssim", "niqe") else k.replace("_vs_", " vs ")}' for k in keys]
+    b = sel['summary']['base']
+    rows = [['base', 0, b['psnr'], b['ssim'], b['detail'], b.get('niqe')] + [rs['base'].get(k) for k in keys]
+            + [None, '-', '']]
     for c, it in sel['candidates'].items():
         t, s = sel['table'][c], sel['summary'][c]
-        rows.append([c, it, s['psnr'], s['ssim'], s['detail'], s.get('niqe'), t['score'],
-                     'yes' if t['beats_base'] else 'no', '; '.join(t['fails'])])
-    d.table(['model', 'iteration', 'PSNR', 'SSIM', 'detail', 'NIQE', 'score', 'beats base', 'why not'], rows)
+        rows.append([c, it, s['psnr'], s['ssim'], s['detail'], s.get('niqe')]
+                    + [rs.get(c, {}).get(k) for k in keys]
+                    + [t['score'], 'yes' if t['beats_base'] else 'no', '; '.join(t['fails'])])
+    d.table(head + ['score', 'beats base', 'why not'], rows)
 
 
 def real_section(d, res, part, sheet):

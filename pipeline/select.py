@@ -25,6 +25,18 @@ The NIQE terms are dropped only when no held-out frame is large enough for NIQE 
 Among the checkpoints that beat the base, the highest score wins (ties: the earlier iteration). When none
 does, the base itself is shipped, and the report says so.
 
+With ``--lq-videos`` the held-out real LQ frames vote (``vote``; ``real``: their summaries and whether they
+are paired with HR frames):
+
+- paired (the LQ footage is the HR footage made smaller, so the real frames have ground truth): the real frames
+  decide, ahead of the synthetic held-out pairs: the same conditions and score as above, on the real frames'
+  means. The synthetic pairs' comparison is kept beside it (``d['pairs']``) and breaks ties only.
+- unpaired (no reference on the real frames): the synthetic pairs judge as above, together with the real
+  frames: ``W_NIQE x dNIQE`` on the real frames is added to the gain and the score, and a candidate fails when
+  its NIQE on the real frames is higher than the base's by more than ``NIQE_TOL``, or when its detail against
+  bicubic on the real frames moves away from the base's (by more than ``DETAIL_TOL`` in ln) in the opposite
+  direction from its detail on the pairs (the pairs say sharper, the footage says softer, or the reverse).
+
 ``losses(summary, name, others)`` then says, per axis, where the shipped model loses to bicubic, the base or
 a ``--compare`` model (the same tolerances), for the log and the report.
 """
@@ -54,6 +66,11 @@ def detail_error(detail):
 
 def compare(cand, base):
     """The deltas, the gain, the cost, the score and the failed conditions of ``cand`` against ``base``."""
+    d = _deltas(cand, base)
+    return _verdict(d, _perception_fails(d, cand, base))
+
+
+def _deltas(cand, base):
     d = {'dpsnr': cand['psnr'] - base['psnr'], 'dssim': cand['ssim'] - base['ssim'],
          'ddetail': detail_error(base['detail']) - detail_error(cand['detail'])}
     niqe = measured(cand.get('niqe')) and measured(base.get('niqe'))
@@ -61,11 +78,20 @@ def compare(cand, base):
     d['gain'] = W_DETAIL * d['ddetail'] + (W_NIQE * d['dniqe'] if niqe else 0.0)
     d['cost'] = max(0.0, -d['dpsnr']) + W_SSIM * max(0.0, -d['dssim'])
     d['score'] = d['dpsnr'] + W_SSIM * d['dssim'] + d['gain']
+    return d
+
+
+def _perception_fails(d, cand, base):
     fails = []
     if d['ddetail'] < -DETAIL_TOL:
         fails.append(f'detail ratio {cand["detail"]:.3f} further from 1 than the base\'s {base["detail"]:.3f}')
-    if niqe and d['dniqe'] < -NIQE_TOL:
+    if d['dniqe'] is not None and d['dniqe'] < -NIQE_TOL:
         fails.append(f'NIQE {cand["niqe"]:.2f} vs {base["niqe"]:.2f}')
+    return fails
+
+
+def _verdict(d, fails):
+    """``d`` with the distortion and score conditions added to ``fails``, and the verdict."""
     if d['cost'] > 0:
         fails += _distortion_fails(d)
     if not fails and d['score'] <= 0:
@@ -88,28 +114,72 @@ def _distortion_fails(d):
     return []
 
 
-def choose(summary, base, candidates):
+def vote(pairs_c, pairs_b, real_c=None, real_b=None, paired=False):
+    """``compare`` of a candidate with the base, with the real LQ frames' vote when their summaries ``real_c``,
+    ``real_b`` are given (the rule in the module docstring). ``d['by']`` names the frames that decided."""
+    if real_c is None or real_b is None:
+        return dict(compare(pairs_c, pairs_b), by='the held-out pairs')
+    if paired:
+        d = compare(real_c, real_b)
+        d['fails'] = [f'real LQ frames: {f}' for f in d['fails']]
+        return dict(d, pairs=compare(pairs_c, pairs_b), by='the real LQ frames')
+    d = _deltas(pairs_c, pairs_b)
+    fails = _perception_fails(d, pairs_c, pairs_b)
+    d['real_dniqe'] = None
+    if measured(real_c.get('niqe')) and measured(real_b.get('niqe')):
+        d['real_dniqe'] = r = real_b['niqe'] - real_c['niqe']
+        d['gain'] += W_NIQE * r
+        d['score'] += W_NIQE * r
+        if r < -NIQE_TOL:
+            fails.append(f'real LQ frames: NIQE {real_c["niqe"]:.2f} vs {real_b["niqe"]:.2f}')
+    on_pairs = math.log(max(pairs_c['detail'], 1e-12) / max(pairs_b['detail'], 1e-12))
+    dvb = [x.get('detail_vs_bicubic') for x in (real_c, real_b)]
+    if all(measured(v) and v > 0 for v in dvb):
+        on_real = math.log(dvb[0] / dvb[1])
+        if abs(on_pairs) > DETAIL_TOL and on_real * math.copysign(1.0, on_pairs) < -DETAIL_TOL:
+            fails.append(f'real LQ frames: detail against bicubic {dvb[0]:.2f} vs {dvb[1]:.2f}, the other way '
+                         f'from the pairs ({pairs_c["detail"]:.3f} vs {pairs_b["detail"]:.3f})')
+    return dict(_verdict(d, fails), by='the held-out pairs and the real LQ frames')
+
+
+def judge(summary, base, names, real=None):
+    """``{name: vote(...)}`` for ``names`` against ``base``; ``summary``: {name: summary} on the held-out pairs;
+    ``real``: None, or ``{'summary': {name: summary on the real LQ frames}, 'paired': bool}`` holding ``base``
+    and every name."""
+    rs = (real or {}).get('summary') or {}
+    return {n: vote(summary[n], summary[base], rs.get(n), rs.get(base), bool((real or {}).get('paired')))
+            for n in names}
+
+
+def rank(t):
+    """Sort key of a winner: its score, then (paired real frames) its score on the synthetic pairs."""
+    return t['score'], t['pairs']['score'] if 'pairs' in t else 0.0
+
+
+def choose(summary, base, candidates, real=None):
     """``(name, table, reason)``: ``name`` is the winner or ``base``; ``table`` has each candidate's comparison.
 
-    ``candidates``: ordered {name: iteration}.
+    ``candidates``: ordered {name: iteration}; ``real``: the real LQ frames' vote (``judge``).
     """
-    table = {c: compare(summary[c], summary[base]) for c in candidates}
+    table = judge(summary, base, candidates, real)
     winners = [c for c in candidates if table[c]['beats_base']]
     no_niqe = '' if all(table[c]['dniqe'] is not None for c in table) else \
         '; NIQE not measured (held-out frames under 96 px after the border crop), so it takes no part'
+    on = f' (judged on {table[next(iter(table))]["by"]})' if table and real else ''
     if not winners:
         why = '; '.join(f'{c}: {", ".join(table[c]["fails"])}' for c in candidates) or 'no checkpoint was saved'
-        return base, table, f'no checkpoint beats the base by the criterion ({why}{no_niqe})'
-    best = max(winners, key=lambda c: (table[c]['score'], -candidates[c]))
+        return base, table, f'no checkpoint beats the base by the criterion{on} ({why}{no_niqe})'
+    best = max(winners, key=lambda c: (*rank(table[c]), -candidates[c]))
     t = table[best]
-    niqe = (f', NIQE {summary[best]["niqe"]:.2f} vs the base\'s {summary[base]["niqe"]:.2f}'
+    at = (real or {}).get('summary') if (real or {}).get('paired') else summary
+    niqe = (f', NIQE {at[best]["niqe"]:.2f} vs the base\'s {at[base]["niqe"]:.2f}'
             if t['dniqe'] is not None else no_niqe)
     traded = (f'; it trades a distortion cost of {t["cost"]:.2f} dB for a perceptual gain of {t["gain"]:.2f}'
               if t['traded'] else '')
-    reason = (f'{best} (iteration {candidates[best]}) has the highest score {t["score"]:+.3f} among the '
+    reason = (f'{best} (iteration {candidates[best]}) has the highest score {t["score"]:+.3f}{on} among the '
               f'{len(winners)} of {len(candidates)} checkpoints that beat the base: PSNR {t["dpsnr"]:+.2f} dB, '
-              f'SSIM {t["dssim"]:+.4f}, detail ratio {summary[best]["detail"]:.3f} vs the base\'s '
-              f'{summary[base]["detail"]:.3f}' + niqe + traded)
+              f'SSIM {t["dssim"]:+.4f}, detail ratio {at[best]["detail"]:.3f} vs the base\'s '
+              f'{at[base]["detail"]:.3f}' + niqe + traded)
     return best, table, reason
 
 

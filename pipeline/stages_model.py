@@ -27,28 +27,32 @@ def _recipe(ctx, part, iters):
     template, note = pick_template(kind, ctx.s.device, assets)
     paths = {'train_hr': str(ctx.out('split') / 'train_hr'), 'val_hr': str(ctx.out('split') / 'val_hr'),
              'val_lq': str(ctx.out('degrade') / 'val_lq'), 'experiments_root': str(part / 'experiments')}
+    fitted, teacher_note = fitted_overrides(ctx.out('degrade') / 'fitted.yml', template, with_note=True)
     try:
         opt, notes, over = build_options(template, path, arch, label, kind, ctx.s.device, paths, iters, assets,
-                                         fitted_overrides(ctx.out('degrade') / 'fitted.yml', template)
-                                         + consistency_overrides(ctx, part, template) + list(ctx.s.overrides))
+                                         fitted + consistency_overrides(ctx, part, template) + list(ctx.s.overrides))
     except RecipeError as exc:
         raise DomainError(str(exc)) from None
-    return opt, ([note] if note else []) + notes, template
+    return opt, [n for n in (note, teacher_note) if n] + notes, template
 
 
-def fitted_overrides(fragment, template=None):
+def fitted_overrides(fragment, template=None, with_note=False):
     """``-o`` overrides that put a fitted degradation (``tools/fit_degradation.py``'s fragment) into the recipe,
-    with the recipe's loss changes for it (``recipes.fitted_recipe``); none when the file is absent (no
-    ``--lq-videos``). The user's own ``-o`` come after, so they win."""
+    with the recipe's loss changes for it (``recipes.fitted_recipe``, then ``recipes.teacher_recipe``); none when
+    the file is absent (no ``--lq-videos``). The user's own ``-o`` come after, so they win. ``with_note``:
+    ``(overrides, the teacher's note or None)``."""
     import yaml
 
-    from .recipes import fitted_recipe
-    if not Path(fragment).is_file():
-        return []
-    frag = yaml.safe_load(Path(fragment).read_text())
-    out = [f'{k}={json.dumps(frag[k])}' for k in ('l1_gt_usm', 'percep_gt_usm') if k in frag]
-    out += [f'degradation.{k}={json.dumps(v)}' for k, v in frag['degradation'].items()]
-    return out + (fitted_recipe(template) if template else [])
+    from .recipes import fitted_recipe, teacher_recipe
+    out, note = [], None
+    if Path(fragment).is_file():
+        frag = yaml.safe_load(Path(fragment).read_text())
+        out = [f'{k}={json.dumps(frag[k])}' for k in ('l1_gt_usm', 'percep_gt_usm') if k in frag]
+        out += [f'degradation.{k}={json.dumps(v)}' for k, v in frag['degradation'].items()]
+        if template:
+            teacher, note = teacher_recipe(template)
+            out += fitted_recipe(template) + teacher
+    return (out, note) if with_note else out
 
 
 def consistency_overrides(ctx, part, template):
@@ -90,7 +94,7 @@ def write_train_lq(lq_paths, out, frames, holdout):
 
 
 def settings_finetune(ctx):
-    from .recipes import FITTED_CONSISTENCY, fitted_recipe, official_assets, pick_template
+    from .recipes import FITTED_CONSISTENCY, fitted_recipe, official_assets, pick_template, teacher_recipe
     path, arch, kind, label = _base(ctx)
     template, _ = pick_template(kind, ctx.s.device, official_assets())
     if not template.is_file():
@@ -98,8 +102,8 @@ def settings_finetune(ctx):
     return {'base': label, 'base_size': path.stat().st_size, 'arch': arch, 'device': ctx.s.device,
             'iters': ctx.s.iters, 'budget': ctx.s.budget, 'overrides': list(ctx.s.overrides),
             'template': template.name, 'template_text': template.read_text(), 'assets': official_assets(),
-            'fitted_recipe': [fitted_recipe(template), FITTED_CONSISTENCY.get(template.name)] if ctx.s.lq_videos
-            else []}
+            'fitted_recipe': [fitted_recipe(template), FITTED_CONSISTENCY.get(template.name),
+                              teacher_recipe(template)[0]] if ctx.s.lq_videos else []}
 
 
 def _train(opt_path, log_to=None, auto_resume=True):
@@ -196,138 +200,6 @@ def run_finetune(ctx, part):
     logs = sorted(exp.glob('train_*.log'))
     return {'template': Path(template).name, 'iters': total, 'plan': plan, 'notes': notes,
             'checkpoints': sorted(ckpts), 'log': logs[-1].name if logs else None}
-
-
-def settings_evaluate(ctx):
-    from evaluation.model_cache import own_backend
-    from .dni_sweep import TRADE_RULE, weights_for
-    from .select import CRITERION
-    kind = _base(ctx)[2]
-    return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'crop_border': 4,
-            'metrics': 'evaluation.evaluator', 'backend': own_backend(kind), 'dni': weights_for(kind),
-            'dni_trade': TRADE_RULE}
-
-
-def run_evaluate(ctx, part):
-    from evaluation import model_cache as MT
-    from .select import choose, compare
-    base_path, _, kind, _ = _base(ctx)
-    base_path = str(base_path)
-    gt, lq = ctx.out('split') / 'val_hr', ctx.out('degrade') / 'val_lq'
-    ckpts = checkpoints(ctx.out('finetune') / 'experiments' / EXP_NAME)
-    cand = {f'iter_{it}': it for it in ckpts}
-    models = {'base': base_path, **{f'iter_{it}': str(p) for it, p in ckpts.items()}}
-    nets = MT.Models(kind, part / 'exports', ctx.s.device)
-    ctx.say(f'evaluate: the base and {len(ckpts)} checkpoints (EMA weights) on the held-out pairs, '
-            f'{MT.own_backend(kind)} backend')
-    try:
-        rows_sel = MT.evaluate(nets.get(models, own=models), gt, lq, progress=not ctx.s.quiet)
-        if not rows_sel:
-            raise DomainError(f'no held-out pairs in {gt} and {lq}', code=1)
-        summ_sel = MT.summarize(rows_sel, list(models))
-        chosen, table, reason = choose(summ_sel, 'base', cand)
-        shown = chosen if chosen != 'base' else max(cand, key=lambda c: table[c]['score'])
-        final = {'bicubic': 'bicubic', 'base': base_path, 'finetuned': str(ckpts[cand[shown]]), **ctx.s.compare}
-        ctx.say(f'evaluate: bicubic, base, finetuned ({shown})' + ''.join(f', {k}' for k in ctx.s.compare))
-        ups = nets.get({'bicubic': 'bicubic', 'base': base_path}, own=models)
-        ups.update(finetuned=nets.get({shown: models[shown]}, own=models)[shown])
-        notes = []
-        try:
-            ups.update(nets.get(ctx.s.compare))
-            rows = MT.evaluate(ups, gt, lq, iqa='auto', notes=notes, progress=not ctx.s.quiet,
-                               sheet=str(part / 'sheet.png'), sheet_images=3, crop=192)
-        except (FileNotFoundError, KeyError, ValueError) as exc:
-            raise DomainError(f'--compare: {exc}') from None
-        real = score_real_lq(ctx, part, ups, nets.get({c: models[c] for c in cand if c != shown}, own=models))
-    finally:
-        nets.cleanup()
-    for n in notes:
-        ctx.say(f'note: {n}')
-    summ = MT.summarize(rows, list(final))
-    verdicts = {o: MT.verdict(summ, 'base', o) for o in final if o != 'base'}
-    vs_base = {o: compare(summ[o], summ['base']) for o in final if o != 'base'}
-    exported = {'name': chosen, 'path': base_path if chosen == 'base' else str(ckpts[cand[chosen]]),
-                'iteration': cand.get(chosen), 'reason': reason}
-    res = {'selection': {'summary': summ_sel, 'table': table, 'rows': rows_sel, 'candidates': cand, 'shown': shown},
-           'models': final, 'summary': summ, 'rows': rows, 'verdicts': verdicts, 'best': MT.best(summ, list(final)),
-           'vs_base': vs_base, 'exported': exported, 'backends': dict(nets.backends), 'notes': notes, 'real': real}
-    from .dni_sweep import run_sweep  # the fidelity knob: blends of the base and the checkpoint
-    res['dni'] = run_sweep(ctx, nets, base_path, {c: str(ckpts[it]) for c, it in cand.items()}, res, gt, lq,
-                           part / 'dni.tmp')
-    res['losses'] = lost = exported_losses(res, final)
-    (part / 'metrics.json').write_text(json.dumps(res, indent=1, default=float))
-    if chosen == 'base' and res['dni']['chosen'] == 0.0:
-        ctx.say('WARNING: NO FINETUNED CHECKPOINT BEATS THE BASE MODEL: THE BASE IS EXPORTED. ' + reason)
-    elif chosen == 'base':
-        ctx.say('evaluate: no checkpoint beats the base, a DNI blend of one does (the DNI rule above). ' + reason)
-    else:
-        ctx.say(f'evaluate: chose {reason}')
-    for line in verdicts['finetuned']:
-        ctx.say(f'evaluate: base vs finetuned, {line}')
-    for line in lost:
-        ctx.say(f'evaluate: NOTE: {line}')
-    if real:
-        r, paired = real['summary'], real['paired']
-        ctx.say(f'evaluate: real LQ footage ({real["frames"]} held-out frames, '
-                + ('against their HR frames): PSNR ' + ', '.join(f'{m} {r[m]["psnr"]:.2f}' for m in real['models'])
-                   + '; ' if paired else 'no reference): ')
-                + 'NIQE ' + ', '.join(f'{m} {r[m]["niqe"]:.2f}' for m in real['models'])
-                + ('; detail ' if paired else '; detail against bicubic ')
-                + ', '.join(f'{m} {r[m]["detail" if paired else "detail_vs_bicubic"]:.2f}' for m in real['models']))
-    return {'chosen': chosen, 'reason': reason, 'iteration': cand.get(chosen)}
-
-
-def exported_losses(res, final):
-    """Where the exported point (the DNI rule's blend, the finetune or the base) loses to bicubic, the base or a
-    --compare model: on the held-out pairs with its own numbers; on the real LQ footage with the numbers of
-    the checkpoint it comes from (blends are not run there, and the line says so)."""
-    from .dni_sweep import blend_name
-    from .select import losses
-    w, summ, real = res['dni']['chosen'], res['summary'], res['real']
-    name = 'base' if w == 0.0 else 'finetuned' if w == 1.0 else blend_name(w)
-    own = dict(summ, **({name: res['dni']['summary'][name]} if name not in summ else {}))
-    lost = losses(own, name, [m for m in final if m not in (name, 'finetuned')])
-    if real:
-        ft = 'base' if w == 0.0 else 'finetuned'
-        where = 'on the real LQ footage' + ('' if ft == 'base' or w == 1.0 else
-                                            f' (as its checkpoint {res["dni"]["finetune"]}; blends are not run there)')
-        real['losses'] = losses(real['summary'], ft, [m for m in real['models'] if m not in (ft, 'finetuned')],
-                                where, None if real['paired'] else {'perception': ('niqe',)})
-        lost += real['losses']
-    return lost
-
-
-def score_real_lq(ctx, part, ups, others):
-    """``--lq-videos``: the held-out real LQ frames (``degrade/real_lq``) through ``ups`` (bicubic, base,
-    finetuned, the --compare models; contact sheet ``part/real_sheet.png``) and ``others`` (the other
-    checkpoints), without a reference: NIQE and the detail against bicubic. None without real LQ frames."""
-    from evaluation import model_cache as MT
-    from evaluation.evaluator import evaluate_noref, list_images
-    folder = ctx.out('degrade') / 'real_lq'
-    if not folder.is_dir() or not list_images(folder):
-        return None
-    n = len(list_images(folder))
-    gt = ctx.out('degrade') / 'real_gt'
-    paired = gt.is_dir() and bool(list_images(gt))
-    ctx.say(f'evaluate: the real LQ footage, {n} held-out frames: ' + ', '.join(ups) +
-            (f' and the other {len(others)} checkpoints' if others else '') +
-            (' (against their HR frames: PSNR, SSIM, detail, NIQE)' if paired else ' (NIQE, detail against bicubic)'))
-
-    def score(nets, **sheet):
-        if paired:  # the LQ footage is the HR footage made smaller: its HR keyframes are ground truth
-            return MT.evaluate(nets, gt, folder, progress=not ctx.s.quiet, **sheet)
-        return evaluate_noref(nets, folder, scale=MT.SCALE, crop_border=MT.CROP_BORDER, progress=not ctx.s.quiet,
-                              **sheet)
-    try:
-        rows = score(ups, sheet=str(part / 'real_sheet.png'), sheet_images=4, crop=256)
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        raise DomainError(f'--compare: {exc}') from None
-    if others:
-        extra = {r['image']: r for r in score(others)}
-        for r in rows:
-            r.update({k: v for k, v in extra[r['image']].items() if k != 'image'})
-    return {'frames': n, 'models': list(ups), 'rows': rows, 'paired': paired,
-            'summary': MT.summarize(rows, list(ups) + list(others)), 'checkpoints': list(others)}
 
 
 def settings_export(ctx):

@@ -270,3 +270,26 @@ def test_fft_amplitude_luma_space_ignores_colour_texture():
     with pytest.raises(ValueError, match='space'):
         FFTAmplitudeLoss(space='yuv')
     assert isinstance(build_loss({'type': 'FFTAmplitudeLoss', 'space': 'luma'}), FFTAmplitudeLoss)
+
+
+def test_hf_energy_pool_measures_the_coarser_band_where_a_2px_lattice_vanishes():
+    """``pool=2``: the same loss on luma averaged over 2 x 2 blocks with half the window; a period-2 checker
+    added to a real photo moves the full-band term and leaves the pooled one at 0."""
+    img = photo((1, 3, 32, 32))
+    checker = np.indices((32, 32)).sum(axis=0) % 2 * 0.2 - 0.1
+    lattice = np.clip(img + checker[None, None].astype('float32'), -10, 10)
+    ta, tb = paddle.to_tensor(img), paddle.to_tensor(lattice.astype('float32'))
+    assert float(hf_energy_loss(tb, ta, 8)) > 0.05
+    assert float(hf_energy_loss(tb, ta, 8, pool=2)) == pytest.approx(0.0, abs=1e-6)
+    a, b, ta, tb = _pair(2, (2, 3, 16, 16))
+    pooled = [paddle.nn.functional.avg_pool2d(luma(t), 2, stride=2) for t in (ta, tb)]
+    assert float(hf_energy_loss(ta, tb, 8, pool=2)) == pytest.approx(float(hf_energy_loss(*pooled, 4)), rel=1e-5)
+    assert float(HFEnergyLoss(2.0, window=8, pool=2)(ta, tb)) == pytest.approx(
+        2 * float(hf_energy_loss(ta, tb, 8, pool=2)), rel=1e-6)
+    tp = paddle.to_tensor(a, stop_gradient=False)
+    hf_energy_loss(tp, tb, 8, pool=2).backward()
+    assert tp.grad is not None and float(tp.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match='pool'):
+        hf_energy_loss(ta, tb, 8, pool=0)
+    with pytest.raises(ValueError, match='pool'):
+        HFEnergyLoss(pool=0)

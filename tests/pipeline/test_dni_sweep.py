@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pipeline import dni_sweep as S
-from pipeline.select import DETAIL_TOL
+from pipeline.select import DETAIL_TOL, compare
 
 @pytest.fixture(scope='module')
 def pairs(hr_photos, tmp_path_factory):
@@ -171,25 +171,28 @@ def pick(path):
     return pick_params(load_state_file(path))[0]
 
 
-def test_losses_of_the_exported_blend_use_its_own_numbers_and_name_the_checkpoint_on_real_footage():
+def test_losses_of_the_exported_blend_use_its_own_numbers_on_the_pairs_and_on_the_real_footage():
     """The demo's case: no checkpoint beat the base (NIQE), the DNI rule exported 0.8 x iter_450: the loss lines
-    judge the blend on the held-out pairs and, on the real LQ footage (where blends are not run), its checkpoint,
-    never the base's numbers."""
-    from pipeline.stages_model import exported_losses
+    judge the blend with its own numbers on the held-out pairs and on the real LQ footage (where the blends run
+    too), never the base's; an older metrics.json without the blends on the footage names the checkpoint."""
+    from pipeline.stages_evaluate import exported_losses
     summ = {'bicubic': _s(28.0, 0.01, 8.0), 'base': _s(28.2, 0.05, 8.8), 'finetuned': _s(28.7, 0.45, 9.4)}
     real = {'summary': {'bicubic': _s(27.66, 0.01, 8.2), 'base': _s(27.46, 0.05, 8.7), 'finetuned': _s(27.84, 0.4, 9.4)},
             'models': ['bicubic', 'base', 'finetuned'], 'paired': True}
     res = {'summary': summ, 'real': real,
            'dni': {'chosen': 0.8, 'finetune': 'iter_450', 'summary': {'dni_0.80': _s(27.9, 0.39, 8.6)}}}
-    lines = exported_losses(res, {m: m for m in summ})
-    assert lines == [
-        'the exported model loses to bicubic on distortion on the held-out pairs: PSNR 27.90 vs 28.00 dB',
-        'the exported model loses to bicubic on perception on the held-out pairs: NIQE 8.60 vs 8.00',
-        'the exported model loses to base on distortion on the held-out pairs: PSNR 27.90 vs 28.20 dB',
+    held = ['the exported model loses to bicubic on distortion on the held-out pairs: PSNR 27.90 vs 28.00 dB',
+            'the exported model loses to bicubic on perception on the held-out pairs: NIQE 8.60 vs 8.00',
+            'the exported model loses to base on distortion on the held-out pairs: PSNR 27.90 vs 28.20 dB']
+    assert exported_losses(res, {m: m for m in summ}) == held + [
         'the exported model loses to bicubic on perception on the real LQ footage (as its checkpoint iter_450; '
         'blends are not run there): NIQE 9.40 vs 8.20',
         'the exported model loses to base on perception on the real LQ footage (as its checkpoint iter_450; '
         'blends are not run there): NIQE 9.40 vs 8.70']
+    res['dni']['real'] = {'paired': True, 'summary': {'dni_0.80': _s(27.6, 0.3, 8.5)}}
+    assert exported_losses(res, {m: m for m in summ}) == held + [
+        'the exported model loses to bicubic on distortion on the real LQ footage: PSNR 27.60 vs 27.66 dB',
+        'the exported model loses to bicubic on perception on the real LQ footage: NIQE 8.50 vs 8.20']
     res['dni']['chosen'] = 0.0  # the base exported: its own numbers everywhere
     assert all('real LQ footage:' in ln or 'held-out pairs' in ln for ln in exported_losses(res, {m: m for m in summ}))
 
@@ -242,3 +245,63 @@ def test_strong_base_rule_counts_no_cost_for_detail_closer_to_the_gt():
 
 def test_x4plus_weights_and_settings():
     assert S.weights_for('x4plus') == (0.0, 0.2, 0.3, 0.4, 0.5, 1.0) and S.weights_for('compact') == S.WEIGHTS
+
+
+def test_the_real_frames_vote_on_the_blends():
+    """Paired real LQ frames decide the weight: on the synthetic pairs 0.75 wins, on the real frames its NIQE
+    rises above the base's (0.5's too) and 0.25 is the one that gains; unpaired, a blend whose NIQE rises on the footage
+    is vetoed and the real NIQE gain counts in the score."""
+    base = _s(25.0, 0.1, 7.0)
+    pts = [base, _s(25.2, 0.2, 6.8), _s(25.3, 0.3, 6.7), _s(25.4, 0.6, 6.0), _s(25.3, 0.7, 6.5)]
+    assert S.choose_weight(_summary(pts), W, base)[0] == 0.75
+    rbase = _s(24.0, 0.1, 8.0)
+    real = [rbase, _s(24.3, 0.2, 7.5), _s(24.2, 0.3, 8.3), _s(24.2, 0.5, 9.0), _s(24.1, 0.6, 9.5)]
+    vote = {'paired': True, 'summary': dict(_summary(real), base=rbase)}
+    w, table, reason = S.choose_weight(_summary(pts), W, base, vote)
+    assert w == 0.25 and 'on the real LQ frames' in reason and "detail ratio 0.200 vs the base's 0.100" in reason
+    assert table['dni_0.75']['fails'] == ['real LQ frames: NIQE 9.00 vs 8.00'] and table['dni_0.75']['pairs']['beats_base']
+    nr = {k: {'niqe': v['niqe'], 'detail_vs_bicubic': 1.0 + 10 * v['detail']} for k, v in vote['summary'].items()}
+    w, table, _ = S.choose_weight(_summary(pts), W, base, {'paired': False, 'summary': nr})
+    assert w == 0.25 and not table['dni_0.50']['beats_base'] and table['dni_0.25']['real_dniqe'] == pytest.approx(0.5)
+    assert table['dni_0.25']['score'] == pytest.approx(compare(pts[1], base)['score'] + 0.25)
+
+
+def test_sweep_runs_the_blends_on_the_real_frames_too(pairs, nets, tmp_path):
+    """The real LQ frames (here the held-out LQ images themselves, with and without their GT): each blend is
+    scored there with the numbers the real-frame pass gives any model; the ends reuse its rows."""
+    from evaluation import model_cache as MT
+    from pipeline.real_lq import score_frames
+    base, ft = nets
+    gt, lq = pairs
+    models = MT.Models('compact', tmp_path / 'exports')
+    own = {'base': str(base), 'iter_8': str(ft)}
+    rows_sel = MT.evaluate(models.get(own, own=own), gt, lq, progress=False)
+    for ref in (gt, None):
+        rows_real = score_frames(models.get(own, own=own), lq, ref, progress=False)
+        out = S.sweep(models, base, 'iter_8', ft, gt, lq, rows_sel, tmp_path / 'b', weights=(0.0, 0.5, 1.0),
+                      progress=False, real={'lq': lq, 'gt': ref, 'rows': rows_real})
+        got = out['real']['summary']
+        assert out['real']['paired'] is (ref is not None) and set(got) == {'dni_0.00', 'dni_0.50', 'dni_1.00'}
+        assert got['dni_1.00'] == MT.summarize(rows_real, ['iter_8'])['iter_8']
+        blend = tmp_path / 'w.pdparams'
+        from models.zoo import write_dni
+        write_dni(ft, base, 0.5, blend)
+        alone = MT.summarize(score_frames(MT.Models('compact', tmp_path / 'e').get({'m': str(blend)}, own=['m']), lq,
+                                          ref, progress=False), ['m'])['m']
+        assert got['dni_0.50'] == pytest.approx(alone, rel=1e-5)
+        assert ('psnr' in alone) is (ref is not None) and ('detail_vs_bicubic' in alone) is (ref is None)
+    assert not (tmp_path / 'b').exists()
+
+
+def test_the_summary_line_gives_the_exported_blends_own_numbers_on_the_real_footage():
+    from pipeline.pipeline import _real_scores
+    real = {'frames': 27, 'paired': True, 'summary': {'base': _s(27.46, 0.05, 8.7), 'bicubic': _s(27.66, 0.01, 8.2),
+                                                      'finetuned': _s(27.84, 0.4, 9.4)}}
+    res = {'real': real, 'dni': {'chosen': 0.8, 'finetune': 'iter_450'}}
+    assert _real_scores(res) == ('; on the real LQ footage (27 frames, its checkpoint iter_450): PSNR 27.84 vs base '
+                                 '27.46 vs bicubic 27.66, NIQE 9.40 vs base 8.70')
+    res['dni']['real'] = {'summary': {'dni_0.80': _s(27.9, 0.3, 8.0)}}
+    assert _real_scores(res) == ('; on the real LQ footage (27 frames, the exported blend 0.8): PSNR 27.90 vs base '
+                                 '27.46 vs bicubic 27.66, NIQE 8.00 vs base 8.70')
+    real['paired'] = False
+    assert _real_scores(res) == '; on the real LQ footage (27 frames, the exported blend 0.8): NIQE 8.00 vs base 8.70'

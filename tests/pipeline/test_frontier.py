@@ -82,3 +82,36 @@ def test_the_flag_is_said(tmp_path):
                              'summary': _s(26.9, 0.3, 7.0)}) == ('**Exported: the DNI blend 0.4 x iter_4 + 0.6 x base '
                                                                  '(--dni-weight)**: PSNR 26.90 dB, detail 0.300, NIQE '
                                                                  '7.00 (see the frontier section).')
+
+
+def _with_real(paired):
+    res = _res()
+    pts = {'bicubic': _s(25.0, 0.01, 9.0), 'base': _s(25.2, 0.05, 8.5), 'finetuned': _s(25.5, 0.4, 9.2),
+           'x4plus': _s(24.8, 0.3, 5.0), 'iter_2': _s(25.4, 0.3, 8.9), 'iter_4': _s(25.5, 0.4, 9.2)}
+    blends = {'dni_0.50': _s(25.6, 0.2, 7.5), 'dni_0.75': _s(25.6, 0.3, 8.4)}
+    if not paired:
+        pts = {k: {'niqe': v['niqe'], 'detail_vs_bicubic': 10 * v['detail']} for k, v in pts.items()}
+        blends = {k: {'niqe': v['niqe'], 'detail_vs_bicubic': 10 * v['detail']} for k, v in blends.items()}
+    res['real'] = {'frames': 2, 'paired': paired, 'summary': pts, 'models': ['bicubic', 'base', 'finetuned', 'x4plus'],
+                   'rows': [{'image': 'a.png', 'gt_niqe': 4.0}]}
+    res['dni']['real'] = {'paired': paired, 'summary': blends}
+    return res
+
+
+def test_the_real_frames_get_their_own_table_and_plot_with_the_blends(tmp_path):
+    info = {'name': 'dni_0.75', 'weight': 0.75, 'finetune': 'iter_4', 'how': 'the DNI rule'}
+    rows = frontier_rows(_with_real(True), info, on='real')
+    assert [r[0] for r in rows] == ['bicubic', 'base', 'x4plus', 'iter_2', 'iter_4', 'dni_0.50', 'dni_0.75']
+    assert rows[5][COL['PSNR']] == 25.6 and rows[5][COL['NIQE']] == 7.5 and rows[6][COL['exported']] == 'yes'
+    d = Doc()
+    add_section(d, _with_real(True), info, tmp_path)
+    tables = [b for b in d.blocks if b[0] == 'table']
+    assert len(tables) == 2 and [r[0] for r in tables[1][2]] == [r[0] for r in rows]
+    assert (tmp_path / 'frontier_real.png').stat().st_size > 10000
+    d = Doc()
+    (tmp_path / 'n').mkdir()
+    add_section(d, _with_real(False), info, tmp_path / 'n')  # no HR frames: NIQE and detail vs bicubic, no plot
+    header, cells = [b for b in d.blocks if b[0] == 'table'][1][1:3]
+    assert header == ['point', 'kind', 'iteration / weight', 'NIQE', 'detail vs bicubic', 'exported']
+    assert [c[0] for c in cells][-2:] == ['dni_0.50', 'dni_0.75'] and cells[-2][3] != '-'
+    assert not (tmp_path / 'n' / 'frontier_real.png').exists()

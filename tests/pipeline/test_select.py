@@ -138,3 +138,57 @@ def test_losses_name_the_model_and_the_axis():
     real = {'finetuned': {'niqe': 6.1}, 'base': {'niqe': 6.0}, 'x4plus': {'niqe': 4.0}}
     assert losses(real, 'finetuned', ['base', 'x4plus'], 'on the real LQ footage', {'perception': ('niqe',)}) == \
         ['the exported model loses to x4plus on perception on the real LQ footage: NIQE 6.10 vs 4.00']
+
+
+def test_paired_real_frames_decide_ahead_of_the_synthetic_pairs():
+    """The demo's shape: on the synthetic pairs iter_2 is the best, on the real LQ frames (with their HR frames)
+    it draws texture the footage does not have (NIQE up) while iter_1 gains there: the real frames choose."""
+    pairs = {'base': summ(28.2, 0.74, 0.05, 8.8), 'iter_1': summ(28.3, 0.745, 0.15, 8.7),
+             'iter_2': summ(28.6, 0.75, 0.55, 8.0)}
+    real = {'paired': True, 'summary': {'base': summ(27.5, 0.73, 0.05, 8.7), 'iter_1': summ(27.7, 0.735, 0.20, 8.2),
+                                        'iter_2': summ(27.9, 0.73, 0.40, 9.4)}}
+    cand = {'iter_1': 1, 'iter_2': 2}
+    assert choose(pairs, 'base', cand)[0] == 'iter_2'   # without the real frames
+    name, table, reason = choose(pairs, 'base', cand, real)
+    assert name == 'iter_1' and '(judged on the real LQ frames)' in reason
+    assert table['iter_2']['fails'] == ['real LQ frames: NIQE 9.40 vs 8.70']
+    assert table['iter_2']['pairs']['beats_base']        # kept beside it, not voting
+    assert table['iter_1']['score'] == pytest.approx(compare(real['summary']['iter_1'], real['summary']['base'])['score'])
+    assert 'detail ratio 0.200 vs the base\'s 0.050' in reason   # the real frames' numbers
+    # nothing beats the base on the real frames: the base, though both beat it on the pairs
+    real['summary']['iter_1'] = summ(26.9, 0.73, 0.20, 8.2)
+    name, _, reason = choose(pairs, 'base', cand, real)
+    assert name == 'base' and 'iter_1: real LQ frames: PSNR -0.60 dB' in reason
+
+
+def test_paired_real_frames_ties_go_to_the_synthetic_pairs_score():
+    pairs = {'base': summ(28.0, 0.74, 0.05, 8.8), 'a': summ(28.1, 0.74, 0.10, 8.8), 'b': summ(28.4, 0.74, 0.10, 8.8)}
+    same = summ(27.8, 0.74, 0.2, 8.5)
+    real = {'paired': True, 'summary': {'base': summ(27.5, 0.74, 0.05, 8.7), 'a': same, 'b': dict(same)}}
+    assert choose(pairs, 'base', {'a': 1, 'b': 2}, real)[0] == 'b'
+
+
+def test_unpaired_real_frames_vote_with_niqe_and_the_direction_of_detail():
+    """No reference on the footage: the pairs judge, the real frames' NIQE counts in the score and vetoes, and
+    a candidate whose detail against bicubic moves the other way on the footage fails."""
+    from pipeline.select import W_NIQE, vote
+    base, cand = summ(28.0, 0.74, 0.05, 8.8), summ(28.3, 0.745, 0.30, 8.5)
+    rb = {'niqe': 8.0, 'detail_vs_bicubic': 2.0}
+    plain = compare(cand, base)
+    good = vote(cand, base, {'niqe': 7.0, 'detail_vs_bicubic': 4.0}, rb)
+    assert good['beats_base'] and good['score'] == pytest.approx(plain['score'] + W_NIQE * 1.0)
+    assert good['by'] == 'the held-out pairs and the real LQ frames'
+    worse = vote(cand, base, {'niqe': 8.3, 'detail_vs_bicubic': 4.0}, rb)
+    assert not worse['beats_base'] and worse['fails'] == ['real LQ frames: NIQE 8.30 vs 8.00']
+    softer = vote(cand, base, {'niqe': 7.5, 'detail_vs_bicubic': 1.5}, rb)
+    assert not softer['beats_base'] and 'detail against bicubic 1.50 vs 2.00, the other way' in softer['fails'][0]
+    # a small NIQE gain on the footage can buy a distortion cost on the pairs, like one on the pairs
+    costly = summ(27.85, 0.74, 0.05, 8.8)
+    assert not compare(costly, base)['beats_base']
+    assert vote(costly, base, {'niqe': 6.0, 'detail_vs_bicubic': 2.0}, rb)['beats_base']
+    # unmeasured NIQE on the footage takes no part
+    assert vote(cand, base, {'niqe': float('nan'), 'detail_vs_bicubic': 4.0}, rb)['score'] == \
+        pytest.approx(plain['score'])
+    name, _, reason = choose({'base': base, 'i': cand}, 'base', {'i': 3},
+                             {'paired': False, 'summary': {'base': rb, 'i': {'niqe': 8.3, 'detail_vs_bicubic': 4.0}}})
+    assert name == 'base' and '(judged on the held-out pairs and the real LQ frames' in reason

@@ -102,7 +102,14 @@ def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny
     assert r['summary']['bicubic']['psnr'] > 20  # the tiny base is untrained, bicubic is not
     assert r['summary']['other']['psnr'] == pytest.approx(r['summary']['base']['psnr'])
     assert (work / 'evaluate' / 'real_sheet.png').is_file()
+    # the real frames vote: every checkpoint was judged on them, and every blend was run on them too
+    assert {t['by'] for t in m['selection']['table'].values()} == {'the real LQ frames'}
+    assert all(t['by'] == 'the real LQ frames' for t in m['dni']['table'].values())
+    blends = m['dni']['real']['summary']
+    assert set(blends) == {f'dni_{w:.2f}' for w in m['dni']['weights']} and m['dni']['real']['paired']
+    assert blends['dni_1.00'] == r['summary'][m['dni']['finetune']] and 0 < blends['dni_0.60']['psnr'] < 60
     md = (work / 'report.md').read_text()
+    assert '### The same points on the real LQ footage' in md and 'report/frontier_real.png' in md
     first = md.index('report/real_sheet.png')
     assert first < md.index('## Exported model') and md.index('report/sheet.png') > first
     assert '## What you will see: the real low-resolution footage' in md and 'Data: 125 keyframes -> ' in md
@@ -131,6 +138,10 @@ def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny
     assert r['summary']['bicubic']['detail_vs_bicubic'] == pytest.approx(1.0)
     assert all(0 < r['summary'][c]['niqe'] < 100 for c in r['models'])
     assert '| model | NIQE | detail vs bicubic |' in (work / 'report.md').read_text()
+    m = json.loads((work / 'evaluate' / 'metrics.json').read_text())
+    assert {t['by'] for t in m['selection']['table'].values()} == {'the held-out pairs and the real LQ frames'}
+    assert all(0 < b['niqe'] < 100 and b['detail_vs_bicubic'] > 0 for b in m['dni']['real']['summary'].values())
+    assert '| point | kind | iteration / weight | NIQE | detail vs bicubic | exported |' in (work / 'report.md').read_text()
 
 
 @pytest.mark.parametrize('case, expect', [

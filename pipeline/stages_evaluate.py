@@ -1,0 +1,163 @@
+"""Stage 5, evaluate and choose: the base and every checkpoint on the held-out pairs (and, with --lq-videos,
+on the held-out real LQ frames, which vote: ``pipeline.select``), the chosen one with bicubic and the
+--compare models (contact sheets), then the DNI sweep of the fidelity knob (``pipeline.dni_sweep``)."""
+import json
+
+from .context import DomainError
+from .stages_model import EXP_NAME, _base, checkpoints
+
+
+def settings_evaluate(ctx):
+    from evaluation.model_cache import own_backend
+    from .dni_sweep import TRADE_RULE, weights_for
+    from .select import CRITERION
+    kind = _base(ctx)[2]
+    return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'crop_border': 4, 'real_vote': True,
+            'metrics': 'evaluation.evaluator', 'backend': own_backend(kind), 'dni': weights_for(kind),
+            'dni_trade': TRADE_RULE}
+
+
+def run_evaluate(ctx, part):
+    from evaluation import model_cache as MT
+    from .select import compare
+    base_path, _, kind, _ = _base(ctx)
+    base_path = str(base_path)
+    gt, lq = ctx.out('split') / 'val_hr', ctx.out('degrade') / 'val_lq'
+    ckpts = checkpoints(ctx.out('finetune') / 'experiments' / EXP_NAME)
+    cand = {f'iter_{it}': it for it in ckpts}
+    models = {'base': base_path, **{f'iter_{it}': str(p) for it, p in ckpts.items()}}
+    nets = MT.Models(kind, part / 'exports', ctx.s.device)
+    try:
+        sel, real = _select(ctx, nets, models, cand, gt, lq)
+        shown = sel['shown']
+        final = {'bicubic': 'bicubic', 'base': base_path, 'finetuned': str(ckpts[cand[shown]]), **ctx.s.compare}
+        ctx.say(f'evaluate: bicubic, base, finetuned ({shown})' + ''.join(f', {k}' for k in ctx.s.compare))
+        ups = nets.get({'bicubic': 'bicubic', 'base': base_path}, own=models)
+        ups.update(finetuned=nets.get({shown: models[shown]}, own=models)[shown])
+        notes = []
+        try:
+            ups.update(nets.get(ctx.s.compare))
+            rows = MT.evaluate(ups, gt, lq, iqa='auto', notes=notes, progress=not ctx.s.quiet,
+                               sheet=str(part / 'sheet.png'), sheet_images=3, crop=192)
+            if real:
+                _real_sheet(ctx, part, real, ups, [c for c in cand if c != shown])
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            raise DomainError(f'--compare: {exc}') from None
+    finally:
+        nets.cleanup()
+    for n in notes:
+        ctx.say(f'note: {n}')
+    summ = MT.summarize(rows, list(final))
+    chosen, reason = sel.pop('chosen'), sel.pop('reason')
+    exported = {'name': chosen, 'path': base_path if chosen == 'base' else str(ckpts[cand[chosen]]),
+                'iteration': cand.get(chosen), 'reason': reason}
+    res = {'selection': sel, 'models': final, 'summary': summ, 'rows': rows,
+           'verdicts': {o: MT.verdict(summ, 'base', o) for o in final if o != 'base'},
+           'best': MT.best(summ, list(final)), 'vs_base': {o: compare(summ[o], summ['base']) for o in final
+                                                          if o != 'base'},
+           'exported': exported, 'backends': dict(nets.backends), 'notes': notes, 'real': real}
+    from .dni_sweep import run_sweep  # the fidelity knob: blends of the base and the checkpoint
+    res['dni'] = run_sweep(ctx, nets, base_path, {c: str(ckpts[it]) for c, it in cand.items()}, res, gt, lq,
+                           part / 'dni.tmp')
+    res['losses'] = exported_losses(res, final)
+    (part / 'metrics.json').write_text(json.dumps(res, indent=1, default=float))
+    _say(ctx, res)
+    return {'chosen': chosen, 'reason': reason, 'iteration': cand.get(chosen)}
+
+
+def _select(ctx, nets, models, cand, gt, lq):
+    """The selection pass: the base and the checkpoints on the held-out pairs and on the real LQ frames (when
+    there are some), and the choice. ``(selection, real)``; ``real``: None without real LQ frames."""
+    from evaluation import model_cache as MT
+    from .select import choose
+    ctx.say(f'evaluate: the base and {len(cand)} checkpoints (EMA weights) on the held-out pairs, '
+            f'{MT.own_backend(nets.kind)} backend')
+    rows_sel = MT.evaluate(nets.get(models, own=models), gt, lq, progress=not ctx.s.quiet)
+    if not rows_sel:
+        raise DomainError(f'no held-out pairs in {gt} and {lq}', code=1)
+    summ_sel = MT.summarize(rows_sel, list(models))
+    real = _real_frames(ctx)
+    if real:
+        from .real_lq import score_frames
+        ctx.say(f'evaluate: the base and the checkpoints on the {real["frames"]} held-out real LQ frames '
+                + ('(against their HR frames), which decide the choice' if real['paired'] else
+                   '(no reference: NIQE, detail against bicubic), which vote with the held-out pairs'))
+        real['rows'] = score_frames(nets.get(models, own=models), real['lq'], real['gt'], not ctx.s.quiet)
+        real['summary'] = MT.summarize(real['rows'], list(models))
+    chosen, table, reason = choose(summ_sel, 'base', cand, real)
+    shown = chosen if chosen != 'base' else max(cand, key=lambda c: table[c]['score'])
+    return {'summary': summ_sel, 'table': table, 'rows': rows_sel, 'candidates': cand, 'shown': shown,
+            'chosen': chosen, 'reason': reason}, real
+
+
+def _real_frames(ctx):
+    """The held-out real LQ frames (``degrade/real_lq``) and their HR frames (``degrade/real_gt``, when the LQ
+    footage is the HR footage made smaller), or None."""
+    from evaluation.evaluator import list_images
+    folder, gt = ctx.out('degrade') / 'real_lq', ctx.out('degrade') / 'real_gt'
+    if not folder.is_dir() or not list_images(folder):
+        return None
+    paired = gt.is_dir() and bool(list_images(gt))
+    return {'frames': len(list_images(folder)), 'lq': str(folder), 'gt': str(gt) if paired else None,
+            'paired': paired}
+
+
+def _real_sheet(ctx, part, real, ups, others):
+    """The real LQ frames through ``ups`` (bicubic, base, finetuned, the --compare models; contact sheet
+    ``part/real_sheet.png``), merged into ``real``'s rows (which hold the base and every checkpoint)."""
+    from evaluation import model_cache as MT
+    from .real_lq import score_frames
+    ctx.say('evaluate: the real LQ footage: ' + ', '.join(ups))
+    got = {r['image']: r for r in score_frames(ups, real['lq'], real['gt'], not ctx.s.quiet,
+                                                sheet=str(part / 'real_sheet.png'), sheet_images=4, crop=256)}
+    for r in real['rows']:
+        r.update(got[r['image']])
+    real.update(models=list(ups), checkpoints=others,
+                summary=dict(real['summary'], **MT.summarize(real['rows'], list(ups))))
+
+
+def _say(ctx, res):
+    """The stage's log lines: the choice, the verdicts, the losses, the real LQ footage's numbers."""
+    exp, real = res['exported'], res['real']
+    chosen, reason = exp['name'], exp['reason']
+    if chosen == 'base' and res['dni']['chosen'] == 0.0:
+        ctx.say('WARNING: NO FINETUNED CHECKPOINT BEATS THE BASE MODEL: THE BASE IS EXPORTED. ' + reason)
+    elif chosen == 'base':
+        ctx.say('evaluate: no checkpoint beats the base, a DNI blend of one does (the DNI rule above). ' + reason)
+    else:
+        ctx.say(f'evaluate: chose {reason}')
+    for line in res['verdicts']['finetuned']:
+        ctx.say(f'evaluate: base vs finetuned, {line}')
+    for line in res['losses']:
+        ctx.say(f'evaluate: NOTE: {line}')
+    if real:
+        r, paired = real['summary'], real['paired']
+        ctx.say(f'evaluate: real LQ footage ({real["frames"]} held-out frames, '
+                + ('against their HR frames): PSNR ' + ', '.join(f'{m} {r[m]["psnr"]:.2f}' for m in real['models'])
+                   + '; ' if paired else 'no reference): ')
+                + 'NIQE ' + ', '.join(f'{m} {r[m]["niqe"]:.2f}' for m in real['models'])
+                + ('; detail ' if paired else '; detail against bicubic ')
+                + ', '.join(f'{m} {r[m]["detail" if paired else "detail_vs_bicubic"]:.2f}' for m in real['models']))
+
+
+def exported_losses(res, final):
+    """Where the exported point (the DNI rule's blend, the finetune or the base) loses to bicubic, the base or a
+    --compare model, with its own numbers: on the held-out pairs and on the real LQ footage (where the blends
+    are run too)."""
+    from .dni_sweep import blend_name
+    from .select import losses
+    w, summ, real = res['dni']['chosen'], res['summary'], res['real']
+    name = 'base' if w == 0.0 else 'finetuned' if w == 1.0 else blend_name(w)
+    own = dict(summ, **({name: res['dni']['summary'][name]} if name not in summ else {}))
+    lost = losses(own, name, [m for m in final if m not in (name, 'finetuned')])
+    if real:
+        blends = (res['dni'].get('real') or {}).get('summary') or {}
+        mine = dict(real['summary'], **({name: blends[name]} if name in blends and name not in real['summary']
+                                        else {}))
+        where = 'on the real LQ footage'
+        if name not in mine:  # an older metrics.json: blends were not run on the real frames
+            name, where = 'finetuned', f'{where} (as its checkpoint {res["dni"]["finetune"]}; blends are not run there)'
+        real['losses'] = losses(mine, name, [m for m in real['models'] if m not in (name, 'finetuned')],
+                                where, None if real['paired'] else {'perception': ('niqe',)})
+        lost += real['losses']
+    return lost

@@ -131,14 +131,15 @@ class RealESRNetModel:
         self.cri_detail = {name: build('loss', train[key], f'train.{key}') for name, key in DETAIL_LOSSES
                            if train.get(key)}
         self.cri_ldl = build('loss', train['ldl_opt'], 'train.ldl_opt') if train.get('ldl_opt') else None
-        # self-anchoring (loss/anchor.py): the high band towards a frozen copy of the base's own output
+        # self-anchoring (loss/anchor.py): the high band towards a frozen teacher's output (train.teacher,
+        # default the base itself)
         self.cri_anchor, self.teacher = None, None
         if train.get('anchor_opt'):
             from .teacher import FrozenTeacher
             self.cri_anchor = build('loss', train['anchor_opt'], 'train.anchor_opt')
             device = 'cpu' if paddle.get_device() == 'cpu' else 'gpu'
-            self.teacher = FrozenTeacher(path['pretrain_network_g'], train.get('teacher_backend', 'auto'), device,
-                                         logger)
+            self.teacher = FrozenTeacher(train.get('teacher') or path['pretrain_network_g'],
+                                         train.get('teacher_backend', 'auto'), device, logger)
         self.cri_consistency, self.real_lq = None, None  # loss/consistency.py on real LQ frames (data/real_lq.py)
         if train.get('consistency_opt'):
             from data.real_lq import RealLQCrops

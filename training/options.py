@@ -87,6 +87,7 @@ SCHEMA = {
         'grad_clip': F('float', None, min=0), 'use_amp': F('bool', False),
         'nan_max_consecutive': F('int', 5, min=1),
         'teacher_backend': F('str', 'auto', choices=('auto', 'predictor', 'dynamic')),
+        'teacher': F('str', None, exists='model'),  # the anchor's teacher (default: path.pretrain_network_g)
     }),
     'val': F('dict', None, children={
         'val_freq': F('int', 5000, min=1), 'save_img': F('bool', True), 'suffix': F('str', None),
@@ -254,9 +255,9 @@ def _check_combinations(opt, ds, problems):
             problems.append('train.gan_opt: required for model_type RealESRGANModel')
     if opt.get('model_type') == 'RealESRNetModel' and not train.get('pixel_opt'):
         problems.append('train.pixel_opt: required for model_type RealESRNetModel')
-    if train.get('anchor_opt') and not _d(opt.get('path')).get('pretrain_network_g'):
-        problems.append('train.anchor_opt: needs path.pretrain_network_g (the frozen base whose output anchors the '
-                        'high band)')
+    if train.get('anchor_opt') and not (train.get('teacher') or _d(opt.get('path')).get('pretrain_network_g')):
+        problems.append('train.anchor_opt: needs path.pretrain_network_g or train.teacher (the frozen model whose '
+                        'output anchors the high band)')
     if bool(train.get('consistency_opt')) != bool(ds.get('real_lq')):
         problems.append('train.consistency_opt and datasets.real_lq go together (the loss compares the output on '
                         'real LQ frames with those frames)')

@@ -1,15 +1,19 @@
-"""A frozen copy of the base generator, run on every training batch: the anchor of ``SelfAnchorLoss``.
+"""A frozen generator run on every training batch: the anchor of ``SelfAnchorLoss``.
 
-The teacher is the network the finetune starts from (``path.pretrain_network_g``), never updated. Two ways
-to run it, chosen by ``train.teacher_backend``:
+The teacher is ``train.teacher`` when set (any model reference of ``models.zoo.resolve_model_ref``: a zoo
+name such as ``realesrgan-x4plus``, a weights file, or an export folder of ``tools/export_model.py``), else the
+network the finetune starts from (``path.pretrain_network_g``); it is never updated. A teacher that is not the
+base lets a compact student take its high band from a larger model (x4plus) while its low band follows the GT;
+it must upscale by the student's scale. Two ways to run it, chosen by ``train.teacher_backend``:
 
 * ``predictor``: the weights are exported once (``inference.upscaler.cached_export``, the shared cache) and
   run by Paddle Inference in fp32. On the CPU this is the faster path (``benchmarks/train_speed.py``).
 * ``dynamic``: a second copy of the network in the dynamic graph, under ``no_grad``.
-* ``auto``: the predictor on the CPU, the dynamic graph on a GPU (the GPU predictor path has not run).
+* ``auto``: the predictor on the CPU, the dynamic graph on a GPU (the GPU predictor path has not run); an
+  export folder always runs on the predictor.
 
-Both give the base network's output to fp32 round-off; the teacher sees exactly the student's input, with
-no padding, so at the first step ``teacher(lq) == student(lq)``.
+Both give the teacher network's output to fp32 round-off; the teacher sees exactly the student's input, with
+no padding, so with the base as teacher ``teacher(lq) == student(lq)`` at the first step.
 """
 import numpy as np
 import paddle
@@ -17,21 +21,41 @@ import paddle
 TEACHER_BACKENDS = ('auto', 'predictor', 'dynamic')
 
 
-class FrozenTeacher:
-    """``teacher(lq)`` -> the base network's output on ``lq`` (a tensor without gradient)."""
+def teacher_source(ref):
+    """``(kind, path)`` of a teacher reference: ``('weights', file)`` for a zoo name (fetched like any model)
+    or a weights file, ``('export', folder)`` for an export folder; a ``ValueError`` (one line) otherwise."""
+    from models.zoo import ModelRefError, resolve_model_ref
+    try:
+        mref = resolve_model_ref(ref)
+    except ModelRefError as exc:
+        raise ValueError(f'train.teacher: {exc}') from None
+    if mref.kind in ('zoo', 'weights'):
+        return 'weights', str(mref.path)
+    if mref.kind == 'export':
+        return 'export', str(mref.path)
+    raise ValueError(f'train.teacher: {ref}: a {mref.kind} model cannot be a teacher (give a zoo name, a weights '
+                     f'file or an export folder)')
 
-    def __init__(self, weights, backend='auto', device='cpu', logger=None):
+
+class FrozenTeacher:
+    """``teacher(lq)`` -> the teacher network's output on ``lq`` (a tensor without gradient).
+
+    ``ref``: a zoo name, a weights file or an export folder (``train.teacher``, default the base)."""
+
+    def __init__(self, ref, backend='auto', device='cpu', logger=None):
         if backend not in TEACHER_BACKENDS:
             raise ValueError(f'train.teacher_backend must be one of {TEACHER_BACKENDS}, got {backend!r}')
-        from models.zoo import resolve
-        self.weights = resolve(weights)
+        kind, self.weights = teacher_source(ref)
         if backend == 'auto':
-            backend = 'predictor' if device == 'cpu' else 'dynamic'
+            backend = 'predictor' if device == 'cpu' or kind == 'export' else 'dynamic'
+        if kind == 'export' and backend != 'predictor':
+            raise ValueError(f'train.teacher: {ref} is an export folder: it runs on the predictor only, not with '
+                             f'train.teacher_backend {backend!r}')
         self.backend = backend
         if backend == 'predictor':
             from inference.backends import PredictorBackend
             from inference.upscaler import cached_export
-            infer_dir = cached_export(self.weights)
+            infer_dir = self.weights if kind == 'export' else cached_export(self.weights)
             self.runner = PredictorBackend(infer_dir, device, precision='fp32')
             self.net = None
         else:

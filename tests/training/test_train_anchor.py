@@ -1,5 +1,6 @@
 """Self-anchoring in the trainer: the frozen teacher (predictor and dynamic graph) is the base network, the
-student starts equal to it (anchor term = low band only), the option checks."""
+student starts equal to it (anchor term = low band only), the option checks; ``train.teacher`` names another
+model (a weights file of another architecture, an export folder) and the teacher is that model."""
 import logging
 
 import numpy as np
@@ -12,7 +13,7 @@ from training.teacher import FrozenTeacher
 from utils.checkpoint import save_checkpoint
 
 from .test_train_detail import SMOKE, _batch
-from tests.nets import srvgg
+from tests.nets import rrdb, save_tiny, srvgg
 
 LOG = logging.getLogger('test.train.anchor')
 ANCHOR = ['model_type=RealESRNetModel', 'network_d=null', 'train.gan_opt=null', 'train.pixel_opt.loss_weight=0.0',
@@ -76,3 +77,61 @@ def test_anchor_options_are_checked(tmp_path):
     assert 'train.teacher_backend' in text and 'train.anchor_opt.sigma' in text
     with pytest.raises(ValueError, match='teacher_backend'):
         FrozenTeacher('x.pdparams', 'onnx')
+
+
+def _outputs(weights, lq):
+    import models
+    net, _ = models.load_network(weights)
+    net.eval()
+    with paddle.no_grad():
+        return net(lq).numpy()
+
+
+@pytest.mark.parametrize('backend', ['predictor', 'dynamic'])
+def test_train_teacher_is_that_model_not_the_base(tmp_path, base_weights, photo_batch, backend, monkeypatch):
+    """train.teacher = an RRDBNet weights file: the trainer's teacher gives that network's output (not the
+    base's), and the student's first step is pulled towards its band."""
+    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))
+    path, _ = base_weights
+    other = save_tiny(tmp_path / 'teacher.pdparams', rrdb(), seed=7)
+    opt = load_options(SMOKE, [f'path.experiments_root={tmp_path}', f'path.pretrain_network_g={path}',
+                               f'train.teacher={other}', f'train.teacher_backend={backend}', *ANCHOR])
+    paddle.seed(0)
+    model = build_model(opt, LOG)
+    lq, gt, gt_usm = _batch(photo_batch)
+    assert model.teacher.weights == str(other) and model.teacher.backend == backend
+    got = model.teacher(lq).numpy()
+    np.testing.assert_allclose(got, _outputs(other, lq), atol=1e-4)
+    assert np.abs(got - _outputs(path, lq)).mean() > 1e-2  # not the base
+    from loss import self_anchor_loss
+    with paddle.no_grad():
+        out0 = model.g(lq)
+    # the student is not the teacher: the high band term is not zero at the first step
+    assert float(self_anchor_loss(out0, gt, model.teacher(lq))) > float(
+        self_anchor_loss(out0, gt, model.teacher(lq), high_weight=0)) + 1e-4
+    assert model.optimize(lq, gt, gt_usm, 1)['l_g_anchor'] > 0
+
+
+def test_teacher_from_an_export_folder(tmp_path, photo_batch, monkeypatch):
+    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))
+    from inference.export import cached_export
+    weights = save_tiny(tmp_path / 't.pdparams', srvgg(), seed=5)
+    folder = cached_export(str(weights))
+    lq = paddle.nn.functional.avg_pool2d(photo_batch(1, 64), 4)
+    teacher = FrozenTeacher(folder, 'auto', 'cpu', LOG)
+    assert teacher.backend == 'predictor' and teacher.weights == str(folder)
+    np.testing.assert_allclose(teacher(lq).numpy(), _outputs(weights, lq), atol=1e-4)
+    with pytest.raises(ValueError, match='export folder: it runs on the predictor only'):
+        FrozenTeacher(folder, 'dynamic', 'cpu')
+
+
+def test_teacher_references_are_checked(tmp_path):
+    with pytest.raises(ValueError, match='train.teacher: bicubic: a bicubic model cannot be a teacher'):
+        FrozenTeacher('bicubic')
+    with pytest.raises(ValueError, match='train.teacher: .*no such model file'):
+        FrozenTeacher(str(tmp_path / 'missing.pdparams'))
+    with pytest.raises(OptionsError, match='train.teacher: file .or model-zoo name. not found'):
+        load_options(SMOKE, [f'path.experiments_root={tmp_path}', *ANCHOR, f'train.teacher={tmp_path}/no.pdparams'])
+    # a teacher alone is enough for the anchor (a student trained from scratch)
+    opt = load_options(SMOKE, [f'path.experiments_root={tmp_path}', *ANCHOR, 'train.teacher=realesrgan-x4plus'])
+    assert opt['train']['teacher'] == 'realesrgan-x4plus'

@@ -5,7 +5,8 @@ with the pipeline's paths and schedule filled in, and the user's ``-o`` override
 |---|---|---|
 | compact (realesr-animevideov3, any SRVGGNetCompact file) | cpu | finetune_domain_compact_cpu.yml |
 | compact | gpu, or cpu with VGG19 and the official netD cached | finetune_domain_compact_gpu.yml |
-| x4plus (realesrgan-x4plus, any RRDBNet file) | cpu / gpu | finetune_domain_x4plus_cpu.yml / _gpu.yml |
+| x4plus (realesrgan-x4plus, any RRDBNet file) | cpu | finetune_domain_x4plus_anchor_cpu.yml |
+| x4plus | gpu, or cpu with VGG19 and the official netD cached | finetune_domain_x4plus_gpu.yml / _cpu.yml |
 
 With ``--lq-videos`` (a degradation fitted to the footage to upscale, ``tools/fit_degradation.py``) the
 template's losses get ``FITTED_RECIPE``'s changes on top (measured in docs/degradation_fit.md); without it the
@@ -35,6 +36,10 @@ FITTED_RECIPE = {'finetune_domain_compact_cpu.yml': ('train.pixel_opt.loss_weigh
 # degradation: +0.14 dB PSNR at 300 iterations on the demo, same detail (docs/degradation_fit.md). Its blur
 # is the middle of the fitted blur range; ``frames`` LQ frames are taken from the part of the clips the
 # evaluation does not hold out.
+# template -> checkpoints saved over the run (default 4, each judged by the evaluate stage). An RRDBNet
+# checkpoint costs an export and a Paddle Inference pass over the held-out frames to judge, and the anchored
+# x4plus recipe is then blended with the base anyway (pipeline/dni_sweep.py): the middle and the last.
+CHECKPOINTS = {'finetune_domain_x4plus_anchor_cpu.yml': 2}
 FITTED_CONSISTENCY = {'finetune_domain_compact_cpu.yml': {'loss_weight': 1.0, 'crop': 24, 'batch_size': 2,
                                                           'frames': 60}}
 
@@ -109,10 +114,14 @@ def pick_template(kind, device, assets):
         return OPTIONS / 'finetune_domain_compact_gpu.yml', (
             'VGG19 and the official discriminator are cached: the official recipe is used on the CPU too '
             '(slow per iteration; --budget sizes the run)')
-    if kind == 'compact' and device == 'cpu':
+    if device == 'cpu' and not official:
         missing = ' and '.join(n for n, k in (('VGG19', 'vgg19'), ('RealESRGAN_x4plus_netD', 'netd')) if not assets[k])
-        return OPTIONS / 'finetune_domain_compact_cpu.yml', (
-            f'{missing} not cached: the offline CPU recipe is used instead of the official one '
+        offline = {'compact': ('finetune_domain_compact_cpu.yml', 'the offline CPU recipe'),
+                   'x4plus': ('finetune_domain_x4plus_anchor_cpu.yml',
+                              'the offline anchored x4plus recipe (self-anchoring to the base, then a DNI blend)')}
+        name, what = offline[kind]
+        return OPTIONS / name, (
+            f'{missing} not cached: {what} is used instead of the official one '
             '(python tools/download_models.py --names vgg19 RealESRGAN_x4plus_netD makes the official recipe the default)')
     return OPTIONS / f'finetune_domain_{kind}_{device}.yml', None
 
@@ -136,7 +145,7 @@ def build_options(template, base_path, base_arch, base_label, kind, device, path
     total0 = int(raw['train']['total_iter'])
     n = int(iters or total0)
     f = n / total0
-    ckpt = max(1, math.ceil(n / 4))
+    ckpt = max(1, math.ceil(n / CHECKPOINTS.get(Path(template).name, 4)))
     tr = raw['train']
     over = {'name': 'finetune', 'device': device,
             'datasets.train.dataroot_gt': paths['train_hr'],

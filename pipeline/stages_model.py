@@ -200,10 +200,12 @@ def run_finetune(ctx, part):
 
 def settings_evaluate(ctx):
     from evaluation.model_cache import own_backend
-    from .dni_sweep import WEIGHTS as DNI_WEIGHTS
+    from .dni_sweep import TRADE_RULE, weights_for
     from .select import CRITERION
+    kind = _base(ctx)[2]
     return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'crop_border': 4,
-            'metrics': 'evaluation.evaluator', 'backend': own_backend(_base(ctx)[2]), 'dni': DNI_WEIGHTS}
+            'metrics': 'evaluation.evaluator', 'backend': own_backend(kind), 'dni': weights_for(kind),
+            'dni_trade': TRADE_RULE}
 
 
 def run_evaluate(ctx, part):

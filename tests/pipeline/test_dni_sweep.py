@@ -192,3 +192,53 @@ def test_losses_of_the_exported_blend_use_its_own_numbers_and_name_the_checkpoin
         'blends are not run there): NIQE 9.40 vs 8.70']
     res['dni']['chosen'] = 0.0  # the base exported: its own numbers everywhere
     assert all('real LQ footage:' in ln or 'held-out pairs' in ln for ln in exported_losses(res, {m: m for m in summ}))
+
+
+X4 = [0.0, 0.2, 0.3, 0.4, 0.5, 1.0]
+
+
+def _x4(points):
+    return {S.blend_name(w): s for w, s in zip(X4, points)}
+
+
+def test_strong_base_rule_buys_a_little_perception_with_a_large_psnr_gain():
+    """The phase-A table of docs/gan_cpu.md (x4plus and the anchored finetune's blends, trained scenes): no blend
+    beats x4plus on perception, 0.2 and 0.3 trade within the goal's limits, 0.5 keeps less than 0.85 x its
+    detail, the finetune itself more so; 0.3 has the higher score."""
+    base = _s(27.32, 0.920, 5.69, ssim=0.759)
+    pts = [base, _s(27.84, 0.834, 5.93, 0.766), _s(28.07, 0.794, 5.97, 0.769), _s(28.27, 0.757, 6.05, 0.771),
+           _s(28.47, 0.720, 6.14, 0.774), _s(29.09, 0.562, 6.48, 0.782)]
+    w, table, reason = S.choose_weight(_x4(pts), X4, base)
+    assert w == 0.3 and not any(t['beats_base'] for t in table.values())
+    assert [n for n, t in table.items() if t['traded_perception']] == ['dni_0.20', 'dni_0.30']
+    assert 'trade a little perception for distortion' in reason and 'detail x0.86' in reason and '+0.75 dB' in reason
+    assert 'less than 0.85 x its detail' in table['dni_0.40']['trade_fails'][0]
+    assert 'less than 0.85 x its detail' in table['dni_1.00']['trade_fails'][0]
+    assert table['dni_0.30']['score'] > table['dni_0.20']['score'] > 0
+
+
+@pytest.mark.parametrize('cand, fails', [
+    (_s(25.4, 0.9, 6.0), 'not the 0.5 dB gain'),                    # too small a distortion gain
+    (_s(26.0, 0.9, 6.0, ssim=0.79), 'not the 0.5 dB gain'),         # PSNR bought with SSIM
+    (_s(26.0, 0.84, 6.0), 'less than 0.85 x its detail'),           # just below 0.85 x the detail
+    (_s(26.0, 0.9, 6.55), 'NIQE +0.55 above'),                      # NIQE beyond +0.5
+    (_s(25.5, 0.86, 6.5), 'score'),                                 # within the limits, but the loss outweighs the gain
+])
+def test_strong_base_rule_limits(cand, fails):
+    base = _s(25.0, 1.0, 6.0)
+    w, table, reason = S.choose_weight({'dni_1.00': cand}, [1.0], base)
+    assert w == 0.0 and any(fails in f for f in table['dni_1.00']['trade_fails']), table['dni_1.00']['trade_fails']
+    assert 'nor trades' in reason
+    ok = S.choose_weight({'dni_1.00': _s(26.0, 0.86, 6.5)}, [1.0], base)
+    assert ok[0] == 1.0 and ok[1]['dni_1.00']['traded_perception']
+
+
+def test_strong_base_rule_counts_no_cost_for_detail_closer_to_the_gt():
+    # an over-sharp base (detail 1.3): a blend at 1.0 is closer to the GT's detail, however much lower its ratio
+    base = _s(25.0, 1.3, 6.0)
+    d = S.choose_weight({'dni_0.50': _s(25.8, 1.0, 6.2)}, [0.5], base)[1]['dni_0.50']
+    assert d['beats_base'] or d['traded_perception']
+
+
+def test_x4plus_weights_and_settings():
+    assert S.weights_for('x4plus') == (0.0, 0.2, 0.3, 0.4, 0.5, 1.0) and S.weights_for('compact') == S.WEIGHTS

@@ -68,11 +68,21 @@ def test_one_asset_alone_keeps_the_offline_recipe_and_names_the_missing_one(cach
     assert notes[0].startswith(f'{missing} not cached: the offline CPU recipe is used')
 
 
-def test_x4plus_keeps_the_official_losses_when_the_assets_are_on_disk(cache, tmp_path):
-    ctx = _ctx(tmp_path, save_tiny(tmp_path / 'rrdb.pdparams', RRDB))
-    opt, notes, _ = _recipe(ctx, tmp_path / 'p1', 40)
-    assert opt['train']['perceptual_opt']['perceptual_weight'] == 0.0 and opt['path']['pretrain_network_d'] is None
-    assert len(notes) == 2
+def test_x4plus_offline_gets_the_anchored_recipe_and_the_official_losses_when_the_assets_are_on_disk(cache, tmp_path):
+    base = save_tiny(tmp_path / 'rrdb.pdparams', RRDB)
+    ctx = _ctx(tmp_path, base)
+    opt, notes, template = _recipe(ctx, tmp_path / 'p1', 40)
+    assert Path(template).name == 'finetune_domain_x4plus_anchor_cpu.yml' and opt['model_type'] == 'RealESRNetModel'
+    assert notes == ['VGG19 and RealESRGAN_x4plus_netD not cached: the offline anchored x4plus recipe (self-anchoring '
+                     'to the base, then a DNI blend) is used instead of the official one (python '
+                     'tools/download_models.py --names vgg19 RealESRGAN_x4plus_netD makes the official recipe the '
+                     'default)']
+    # the teacher is the user's own base file, the student starts from it; 2 checkpoints: 20 and 40
+    assert opt['path']['pretrain_network_g'] == str(base) and opt['network_g'] == dict(RRDB)
+    assert opt['train']['anchor_opt']['type'] == 'SelfAnchorLoss' and 'network_d' not in opt
+    assert opt['logger']['save_checkpoint_freq'] == 20 and opt['train']['total_iter'] == 40
+    _fake_assets(cache, ('netd',))
+    assert Path(_recipe(ctx, tmp_path / 'p3', 40)[2]).name == 'finetune_domain_x4plus_anchor_cpu.yml'
     _fake_assets(cache)
     opt, notes, template = _recipe(ctx, tmp_path / 'p2', 40)
     assert Path(template).name == 'finetune_domain_x4plus_cpu.yml' and notes == []

@@ -121,8 +121,12 @@ def test_shipped_cpu_recipe_loads_with_its_detail_loss(tmp_path):
     assert opt['model_type'] == 'RealESRNetModel'
     assert opt['network_g']['type'] == 'SRVGGNetCompact'
     assert opt['path']['pretrain_network_g'] == 'realesr-animevideov3'
-    assert opt['train']['hf_opt']['loss_weight'] > 0 and opt['train']['lowpass_opt']['loss_weight'] > 0
-    assert opt['train']['pixel_opt']['loss_weight'] == 0.0 and opt['train']['fft_opt']['loss_weight'] > 0
+    assert opt['train']['lowpass_opt']['loss_weight'] > 0 and opt['train']['pixel_opt']['loss_weight'] == 0.0
+    # texture: the finest band's strength follows x4plus's on the same input (phase-free), not the GT's
+    anchor = opt['train']['anchor_opt']
+    assert anchor['type'] == 'SelfAnchorLoss' and anchor['energy_weight'] > 0 and anchor['high_weight'] == 0.0
+    assert opt['train']['teacher'] == 'realesrgan-x4plus'
+    assert opt['train'].get('hf_opt') is None and opt['train'].get('fft_opt') is None
     assert opt['train']['grid_opt']['type'] == 'SubpixelGridLoss' and opt['train']['grid_opt']['loss_weight'] > 0
     assert opt['train'].get('perceptual_opt') is None and opt.get('network_d') is None
     assert opt['val']['metrics']['detail']['type'] == 'detail_ratio'

@@ -27,47 +27,27 @@ ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = ROOT / 'options'
 ZOO_BASES = {'realesr-animevideov3': 'compact', 'realesrgan-x4plus': 'x4plus'}
 KIND_OF_ARCH = {'SRVGGNetCompact': 'compact', 'RRDBNet': 'x4plus'}
-# template -> ``-o`` overrides used with a fitted degradation (--lq-videos). The CPU compact recipe adds a
-# full-band L1 (weight 1): with the fitted degradation nothing else ties the output's finest band to the GT,
-# and on the demo's real LQ frames it gave +0.09 dB PSNR and +0.003 SSIM at the same detail
-# (docs/degradation_fit.md, "Which losses").
-FITTED_RECIPE = {'finetune_domain_compact_cpu.yml': ('train.pixel_opt.loss_weight=1.0',)}
-# template -> the consistency loss (loss/consistency.py) on real LQ frames of --lq-videos with a fitted
-# degradation: +0.14 dB PSNR at 300 iterations on the demo, same detail (docs/degradation_fit.md). Its blur
-# is the middle of the fitted blur range; ``frames`` LQ frames are taken from the part of the clips the
-# evaluation does not hold out.
+# template -> ``-o`` overrides used with a fitted degradation (--lq-videos), measured on the demo's real LQ frames
+# (docs/degradation_fit.md):
+# - a full-band L1 (weight 1): with the fitted degradation nothing else ties the output's finest band to the GT;
+#   +0.09 dB PSNR and +0.003 SSIM at the same detail ("Which losses");
+# - the texture from the template's teacher (x4plus) as a band L1 (high weight 1) plus its band strength at
+#   weight 6, not 20, and the FFT amplitude term back on: an energy term towards the GT drew a regular lattice on
+#   foliage; with the teacher at these weights, at 450 iterations, +0.19 dB, +0.017 SSIM, NIQE 9.38 -> 7.48, no
+#   lattice, detail 0.40 -> 0.30 ("Texture without the lattice").
+FITTED_RECIPE = {'finetune_domain_compact_cpu.yml': (
+    'train.pixel_opt.loss_weight=1.0', 'train.anchor_opt.high_weight=1.0', 'train.anchor_opt.energy_weight=6.0',
+    'train.fft_opt={"type": "FFTAmplitudeLoss", "loss_weight": 5.0, "reduction": "mean"}')}
 # template -> checkpoints saved over the run (default 4, each judged by the evaluate stage). An RRDBNet
 # checkpoint costs an export and a Paddle Inference pass over the held-out frames to judge, and the anchored
 # x4plus recipe is then blended with the base anyway (pipeline/dni_sweep.py): the middle and the last.
 CHECKPOINTS = {'finetune_domain_x4plus_anchor_cpu.yml': 2}
+# template -> the consistency loss (loss/consistency.py) on real LQ frames of --lq-videos with a fitted
+# degradation: +0.14 dB PSNR at 300 iterations on the demo, same detail (docs/degradation_fit.md). Its blur
+# is the middle of the fitted blur range; ``frames`` LQ frames are taken from the part of the clips the
+# evaluation does not hold out.
 FITTED_CONSISTENCY = {'finetune_domain_compact_cpu.yml': {'loss_weight': 1.0, 'crop': 24, 'batch_size': 2,
                                                           'frames': 60}}
-
-# template -> the texture of a teacher with a fitted degradation: the HF-energy term towards the GT (which on
-# foliage whose input holds no such detail the compact model meets with a regular lattice) is switched off, and
-# SelfAnchorLoss (loss/anchor.py) pulls the output's high band and its local HF energy towards the output of
-# ``teacher`` on the same input. On the demo's real LQ frames at 450 iterations: +0.19 dB, +0.017 SSIM, NIQE
-# 9.38 -> 7.48, no lattice on the tree, detail 0.40 -> 0.30 (docs/degradation_fit.md, "Texture without the
-# lattice"). Used only
-# when the teacher's weights are cached (no download inside a run); else the recipe keeps its HF-energy term.
-FITTED_TEACHER = {'finetune_domain_compact_cpu.yml': {
-    'teacher': 'realesrgan-x4plus', 'overrides': ('train.hf_opt.loss_weight=0.0',),
-    'anchor': {'type': 'SelfAnchorLoss', 'loss_weight': 1.0, 'sigma': 1.5, 'high_weight': 1.0, 'energy_weight': 6.0}}}
-
-
-def teacher_recipe(template):
-    """``(overrides, note)``: ``FITTED_TEACHER``'s ``-o`` overrides for ``template`` when its teacher is cached,
-    else ``([], one line saying why not and how to turn it on)``; ``([], None)`` for a template without one."""
-    import json
-    t = FITTED_TEACHER.get(Path(template).name)
-    if not t:
-        return [], None
-    from models.zoo import cached_paths, get_entry
-    if not any(p.is_file() for p in cached_paths(get_entry(t['teacher']))):
-        return [], (f'{t["teacher"]} is not cached: the fitted recipe keeps its HF-energy texture term instead of '
-                    f'anchoring the texture to {t["teacher"]} (python tools/download_models.py --names '
-                    f'{t["teacher"]} turns it on)')
-    return [f'train.anchor_opt={json.dumps(t["anchor"])}', f'train.teacher={t["teacher"]}', *t['overrides']], None
 
 
 def consistency_options(template, fragment_degradation, lq_dir):

@@ -27,32 +27,30 @@ def _recipe(ctx, part, iters):
     template, note = pick_template(kind, ctx.s.device, assets)
     paths = {'train_hr': str(ctx.out('split') / 'train_hr'), 'val_hr': str(ctx.out('split') / 'val_hr'),
              'val_lq': str(ctx.out('degrade') / 'val_lq'), 'experiments_root': str(part / 'experiments')}
-    fitted, teacher_note = fitted_overrides(ctx.out('degrade') / 'fitted.yml', template, with_note=True)
+    fitted = fitted_overrides(ctx.out('degrade') / 'fitted.yml', template)
     try:
         opt, notes, over = build_options(template, path, arch, label, kind, ctx.s.device, paths, iters, assets,
                                          fitted + consistency_overrides(ctx, part, template) + list(ctx.s.overrides))
     except RecipeError as exc:
         raise DomainError(str(exc)) from None
-    return opt, [n for n in (note, teacher_note) if n] + notes, template
+    return opt, [note] + notes if note else notes, template
 
 
-def fitted_overrides(fragment, template=None, with_note=False):
+def fitted_overrides(fragment, template=None):
     """``-o`` overrides that put a fitted degradation (``tools/fit_degradation.py``'s fragment) into the recipe,
-    with the recipe's loss changes for it (``recipes.fitted_recipe``, then ``recipes.teacher_recipe``); none when
-    the file is absent (no ``--lq-videos``). The user's own ``-o`` come after, so they win. ``with_note``:
-    ``(overrides, the teacher's note or None)``."""
+    with the recipe's loss changes for it (``recipes.fitted_recipe``); none when the file is absent (no
+    ``--lq-videos``). The user's own ``-o`` come after, so they win."""
     import yaml
 
-    from .recipes import fitted_recipe, teacher_recipe
-    out, note = [], None
+    from .recipes import fitted_recipe
+    out = []
     if Path(fragment).is_file():
         frag = yaml.safe_load(Path(fragment).read_text())
         out = [f'{k}={json.dumps(frag[k])}' for k in ('l1_gt_usm', 'percep_gt_usm') if k in frag]
         out += [f'degradation.{k}={json.dumps(v)}' for k, v in frag['degradation'].items()]
         if template:
-            teacher, note = teacher_recipe(template)
-            out += fitted_recipe(template) + teacher
-    return (out, note) if with_note else out
+            out += fitted_recipe(template)
+    return out
 
 
 def consistency_overrides(ctx, part, template):
@@ -94,7 +92,7 @@ def write_train_lq(lq_paths, out, frames, holdout):
 
 
 def settings_finetune(ctx):
-    from .recipes import FITTED_CONSISTENCY, fitted_recipe, official_assets, pick_template, teacher_recipe
+    from .recipes import FITTED_CONSISTENCY, fitted_recipe, official_assets, pick_template
     path, arch, kind, label = _base(ctx)
     template, _ = pick_template(kind, ctx.s.device, official_assets())
     if not template.is_file():
@@ -102,8 +100,8 @@ def settings_finetune(ctx):
     return {'base': label, 'base_size': path.stat().st_size, 'arch': arch, 'device': ctx.s.device,
             'iters': ctx.s.iters, 'budget': ctx.s.budget, 'overrides': list(ctx.s.overrides),
             'template': template.name, 'template_text': template.read_text(), 'assets': official_assets(),
-            'fitted_recipe': [fitted_recipe(template), FITTED_CONSISTENCY.get(template.name),
-                              teacher_recipe(template)[0]] if ctx.s.lq_videos else []}
+            'fitted_recipe': [fitted_recipe(template), FITTED_CONSISTENCY.get(template.name)]
+            if ctx.s.lq_videos else []}
 
 
 def _train(opt_path, log_to=None, auto_resume=True):

@@ -76,8 +76,8 @@ def test_fitted_degradation_brings_its_recipe_changes(tmp_path):
         'codec_prob': 1.0, 'codec_crf_range': [14.0, 21.0], 'second_blur_prob': 0.0}}))
     over = fitted_overrides(frag, t)
     assert 'degradation.codec_crf_range=[14.0, 21.0]' in over and 'l1_gt_usm=false' in over
-    tail = R.fitted_recipe(t) + R.teacher_recipe(t)[0]
-    assert over[-len(tail):] == tail and R.fitted_recipe(t) == ['train.pixel_opt.loss_weight=1.0']
+    tail = R.fitted_recipe(t)
+    assert over[-len(tail):] == tail and tail[0] == 'train.pixel_opt.loss_weight=1.0'
     assert R.fitted_recipe(R.OPTIONS / 'finetune_domain_compact_gpu.yml') == []
     arch = yaml.safe_load(t.read_text())['network_g']
     opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
@@ -189,22 +189,19 @@ def test_consistency_frames_leave_out_what_the_split_held_out(tmp_path):
     assert split_holdout(ctx) == 0.35  # the split held out more to keep 12 frames
 
 
-def test_the_teacher_replaces_the_hf_energy_term_only_when_it_is_cached(tmp_path, monkeypatch):
-    """FITTED_TEACHER: with the teacher's weights in the model cache, SelfAnchorLoss towards it and no HF-energy
-    term; without them (an empty cache), nothing changes and one line says how to turn it on."""
-    from models.zoo import cached_paths, get_entry
+def test_fitted_texture_is_the_teachers_band_at_the_measured_weights(tmp_path):
+    """With --lq-videos the compact CPU recipe keeps the template's teacher (x4plus) and takes its texture as in
+    docs/degradation_fit.md: band L1 1, band strength 6 (not the template's 20), FFT amplitude 5, no HF-energy
+    term towards the GT; without --lq-videos the template's own weights stay."""
     t = R.OPTIONS / 'finetune_domain_compact_cpu.yml'
-    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))
-    over, note = R.teacher_recipe(t)
-    assert over == [] and note.startswith('realesrgan-x4plus is not cached: the fitted recipe keeps its HF-energy')
-    assert 'python tools/download_models.py --names realesrgan-x4plus' in note
-    assert R.teacher_recipe(R.OPTIONS / 'finetune_domain_compact_gpu.yml') == ([], None)
-    (tmp_path / 'cache').mkdir()
-    cached_paths(get_entry('realesrgan-x4plus'))[1].write_bytes(b'x')  # any of the cache's two files
-    over, note = R.teacher_recipe(t)
-    assert note is None and 'train.teacher=realesrgan-x4plus' in over and 'train.hf_opt.loss_weight=0.0' in over
     arch = yaml.safe_load(t.read_text())['network_g']
     opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
-                                _paths(tmp_path), 30, NONE, over)
-    a = opt['train']['anchor_opt']
-    assert a['type'] == 'SelfAnchorLoss' and a['energy_weight'] > 0 and opt['train']['hf_opt']['loss_weight'] == 0
+                                _paths(tmp_path), 30, NONE, R.fitted_recipe(t))
+    tr = opt['train']
+    assert tr['teacher'] == 'realesrgan-x4plus' and 'hf_opt' not in tr
+    assert (tr['anchor_opt']['type'], tr['anchor_opt']['high_weight'], tr['anchor_opt']['energy_weight']) == (
+        'SelfAnchorLoss', 1.0, 6.0)
+    assert tr['fft_opt'] == {'type': 'FFTAmplitudeLoss', 'loss_weight': 5.0, 'reduction': 'mean'}
+    plain, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
+                                  _paths(tmp_path), 30, NONE, [])
+    assert plain['train']['anchor_opt']['energy_weight'] == 20.0 and 'fft_opt' not in plain['train']

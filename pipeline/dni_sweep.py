@@ -17,51 +17,23 @@ pass, the highest score wins (ties: the smaller weight, nearer the base); when n
 base. ``--dni-weight W`` exports the blend ``W`` instead (``export_choice``); only the export and the
 report run again.
 
-A strong base (x4plus: detail near the GT's, low NIQE) leaves a finetune little perception to gain, and its
-useful blends give up a little of it for a large PSNR gain. So a blend also passes by the mirror of the
-checkpoint criterion's trade (``trades_perception``): a small perceptual cost bought by a large distortion
-gain, within limits that are the issue-24 goal's own (fixed from the phase-A numbers of docs/gan_cpu.md,
-before the pipeline's x4plus run): ``dPSNR >= MIN_PSNR_GAIN`` (0.5 dB) and ``dSSIM >= 0``; detail ratio at
-least ``DETAIL_KEEP`` (0.85) x the base's (as a detail error: ``|ln detail|`` at most ``ln(1 / 0.85)`` above
-the base's; a blend closer to the GT's detail pays nothing); NIQE at most ``MAX_NIQE_COST`` (0.5) above the
-base's; and the score (``pipeline.select.compare``: distortion gain minus perceptual loss in dB-equivalents)
-still positive. In phase A (5 held-out frames of trained scenes) this admits the 20 % and 30 % blends
-(+0.52 / +0.75 dB, detail 0.91 / 0.86 x, NIQE +0.24 / +0.28) and not 50 % (detail 0.78 x).
+A strong base (x4plus) leaves a finetune little perception to gain, and its useful blends give up a little of
+it for a large PSNR gain: the criterion's mirrored trade (``pipeline.select.trades_perception``) lets such a
+blend pass within stated limits.
 
 Blend weights: ``WEIGHTS``, or ``WEIGHTS_BY_KIND[kind]`` for the base's network kind. For x4plus each blend
 in between costs an export and a Paddle Inference pass, and the useful points lie at 20-50 % (phase A).
 """
-import math
 import shutil
 from pathlib import Path
 
 WEIGHTS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 WEIGHTS_BY_KIND = {'x4plus': (0.0, 0.2, 0.3, 0.4, 0.5, 1.0)}
-MIN_PSNR_GAIN = 0.5
-DETAIL_KEEP = 0.85
-MAX_NIQE_COST = 0.5
-TRADE_RULE = {'min_psnr_gain': MIN_PSNR_GAIN, 'detail_keep': DETAIL_KEEP, 'max_niqe_cost': MAX_NIQE_COST}
 
 
 def weights_for(kind):
     """The blend weights swept for a base of network ``kind`` ('compact', 'x4plus')."""
     return WEIGHTS_BY_KIND.get(kind, WEIGHTS)
-
-
-def trades_perception(d):
-    """``[]`` when a blend's comparison ``d`` (``pipeline.select.compare``) buys a small perceptual cost with a
-    large distortion gain within the limits of the module docstring, else why not (one phrase each)."""
-    why = []
-    if d['dpsnr'] < MIN_PSNR_GAIN or d['dssim'] < 0:
-        why.append(f'PSNR {d["dpsnr"]:+.2f} dB / SSIM {d["dssim"]:+.4f}: not the {MIN_PSNR_GAIN:g} dB gain '
-                   f'(and no SSIM loss) that may buy perception')
-    if -d['ddetail'] > math.log(1 / DETAIL_KEEP) + 1e-9:
-        why.append(f'detail error {-d["ddetail"]:+.3f} above the base\'s: less than {DETAIL_KEEP:g} x its detail')
-    if d['dniqe'] is not None and -d['dniqe'] > MAX_NIQE_COST:
-        why.append(f'NIQE {-d["dniqe"]:+.2f} above the base\'s (at most +{MAX_NIQE_COST:g})')
-    if d['score'] <= 0:
-        why.append(f'score {d["score"]:+.3f} <= 0')
-    return why
 
 
 def blend_name(w):
@@ -136,13 +108,9 @@ def _blend_rows(blends, rows_known, ft_name, weights, score):
 def choose_weight(summary, weights, base_summary, real=None):
     """``(weight, table, reason)`` by the rule in the module docstring; ``summary``: {blend name: summary};
     ``real``: the real LQ frames' vote (``pipeline.select.judge``; its summary holds the blends and ``base``)."""
-    from .select import judge, rank
+    from .select import gave_up, judge, rank
     table = judge(dict(summary, base=base_summary), 'base', [blend_name(w) for w in weights if w > 0], real)
-    for t in table.values():
-        t['trade_fails'] = [] if t['beats_base'] else trades_perception(t)
-        t['traded_perception'] = not t['beats_base'] and not t['trade_fails']
-    winners = [w for w in weights if w > 0 and (table[blend_name(w)]['beats_base']
-                                                or table[blend_name(w)]['traded_perception'])]
+    winners = [w for w in weights if w > 0 and table[blend_name(w)]['passes']]
     on = f' on {next(iter(table.values()))["by"]}' if table and real else ''
     if not winners:
         why = '; '.join(f'{n}: {", ".join(t["fails"])}; nor trades: {", ".join(t["trade_fails"])}'
@@ -155,12 +123,9 @@ def choose_weight(summary, weights, base_summary, real=None):
     s, b = at[blend_name(best)], at['base']
     how = ('beat the base or trade a little perception for distortion' if any(
         table[blend_name(w)]['traded_perception'] for w in winners) else 'beat the base')
-    traded = (f'; it gives up perception (detail x{s["detail"] / b["detail"]:.2f} of the base\'s'
-              + (f', NIQE {-t["dniqe"]:+.2f}' if t['dniqe'] is not None else '') + f') for {t["dpsnr"]:+.2f} dB'
-              if t['traded_perception'] else '')
     return best, table, (f'weight {best:.2f} has the highest score {t["score"]:+.3f}{on} among the {len(winners)} of '
                          f'{len(table)} blends that {how} (PSNR {t["dpsnr"]:+.2f} dB, detail ratio '
-                         f'{s["detail"]:.3f} vs the base\'s {b["detail"]:.3f}){traded}')
+                         f'{s["detail"]:.3f} vs the base\'s {b["detail"]:.3f}){gave_up(t, s, b)}')
 
 
 def run_sweep(ctx, nets, base_path, ckpt_paths, res, gt, lq, tmp):

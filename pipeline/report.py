@@ -6,8 +6,9 @@ from evaluation.evaluator import input_note, texture_note
 
 from .context import STAGES
 from .doc import Doc
-from .select import (DETAIL_TOL, MAX_PSNR_COST, MAX_SSIM_COST, MIN_GAIN, NIQE_TOL, TRADE, W_DETAIL, W_NIQE,
-                     W_SSIM)
+from .select import (DETAIL_KEEP, DETAIL_TOL, MAX_NIQE_COST, MAX_PSNR_COST, MAX_SSIM_COST, MIN_GAIN, MIN_PSNR_GAIN,
+                     NIQE_TOL, TRADE, W_DETAIL, W_NIQE, W_SSIM)
+
 
 def parse_train_log(path):
     """``(losses {name: [(iter, value)]}, val {metric: [(iter, value)]})`` from the trainer's ``metrics.jsonl``."""
@@ -84,7 +85,10 @@ def choice_section(d, res):
         f'higher by more than {NIQE_TOL}), its distortion is no worse (PSNR and SSIM not lower) or its '
         f'distortion cost (dB lost + {W_SSIM:g} x SSIM lost; at most {MAX_PSNR_COST:g} dB and {MAX_SSIM_COST:g} '
         f'SSIM) is bought by a perceptual gain G = {W_DETAIL:g} x d|ln detail| + {W_NIQE:g} x dNIQE of at '
-        f'least {TRADE:g} x the cost and {MIN_GAIN:g}, and score = dPSNR + {W_SSIM:g} x dSSIM + G > 0; the '
+        f'least {TRADE:g} x the cost and {MIN_GAIN:g}, and score = dPSNR + {W_SSIM:g} x dSSIM + G > 0. The '
+        f'mirror trade (a strong base such as x4plus): a checkpoint also passes ("traded") with PSNR at least '
+        f'{MIN_PSNR_GAIN:g} dB higher, SSIM no lower, detail at least {DETAIL_KEEP:g} x the base\'s, NIQE at most '
+        f'{MAX_NIQE_COST:g} above it and score > 0. Among the checkpoints that pass, the '
         'highest score wins; when none does, the fidelity knob below decides (the base when no blend beats it). '
         'The held-out set both selects and reports, so the '
         'chosen checkpoint\'s numbers are slightly optimistic.')
@@ -107,8 +111,13 @@ def choice_section(d, res):
         t, s = sel['table'][c], sel['summary'][c]
         rows.append([c, it, s['psnr'], s['ssim'], s['detail'], s.get('niqe')]
                     + [rs.get(c, {}).get(k) for k in keys]
-                    + [t['score'], 'yes' if t['beats_base'] else 'no', '; '.join(t['fails'])])
-    d.table(head + ['score', 'beats base', 'why not'], rows)
+                    + [t['score'], _passes(t), '' if t.get('passes', t['beats_base']) else '; '.join(t['fails'])])
+    d.table(head + ['score', 'passes', 'why not'], rows)
+
+
+def _passes(t):
+    """'yes' (beats the base), 'traded' (gives up a little perception for distortion: pipeline/select.py) or 'no'."""
+    return 'yes' if t['beats_base'] else 'traded' if t.get('traded_perception') else 'no'
 
 
 def real_section(d, res, part, sheet):

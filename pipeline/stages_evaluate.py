@@ -9,12 +9,11 @@ from .stages_model import EXP_NAME, _base, checkpoints
 
 def settings_evaluate(ctx):
     from evaluation.model_cache import own_backend
-    from .dni_sweep import TRADE_RULE, weights_for
+    from .dni_sweep import weights_for
     from .select import CRITERION
     kind = _base(ctx)[2]
     return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'crop_border': 4, 'real_vote': True,
-            'metrics': 'evaluation.evaluator', 'backend': own_backend(kind), 'dni': weights_for(kind),
-            'dni_trade': TRADE_RULE}
+            'metrics': 'evaluation.evaluator', 'backend': own_backend(kind), 'dni': weights_for(kind)}
 
 
 def run_evaluate(ctx, part):

@@ -81,6 +81,24 @@ def test_blurrier_checkpoint_with_more_psnr_does_not_beat_the_base():
     assert name == 'iter_2' and table['iter_1']['beats_base'] is False and 'highest score' in reason
 
 
+def test_a_checkpoint_may_trade_a_little_perception_for_a_large_distortion_gain():
+    """The mirror trade (a strong base): +0.6 dB at 0.9 x the base's detail and NIQE +0.3 passes as 'traded';
+    at 0.8 x the detail, or +0.4 dB, it does not; a checkpoint that beats the base outright still wins over a
+    traded one with a lower score."""
+    base = summ(25.0, 0.70, 0.90, 5.0)
+    traded = summ(25.6, 0.71, 0.81, 5.3)
+    name, table, reason = choose({'base': base, 'iter_1': traded}, 'base', {'iter_1': 1})
+    t = table['iter_1']
+    assert name == 'iter_1' and not t['beats_base'] and t['traded_perception'] and t['passes']
+    assert 'gives up perception (detail x0.90' in reason and 'NIQE +0.30)' in reason and '+0.60 dB' in reason
+    for worse, why in ((summ(25.6, 0.71, 0.72, 5.3), 'less than 0.85 x its detail'),
+                       (summ(25.4, 0.71, 0.81, 5.3), 'not the 0.5 dB gain')):
+        name, table, _ = choose({'base': base, 'iter_1': worse}, 'base', {'iter_1': 1})
+        assert name == 'base' and any(why in f for f in table['iter_1']['trade_fails'])
+    better = summ(25.8, 0.72, 0.95, 4.9)
+    assert choose({'base': base, 'iter_1': traded, 'iter_2': better}, 'base', {'iter_1': 1, 'iter_2': 2})[0] == 'iter_2'
+
+
 def test_base_exported_when_nothing_beats_it():
     base = summ(25.0, 0.70, 0.80)
     name, table, reason = choose({'base': base, 'iter_5': summ(24.9, 0.71, 0.9)}, 'base', {'iter_5': 5})

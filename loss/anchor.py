@@ -31,10 +31,10 @@ def _bands(x, sigma):
 
 
 def self_anchor_loss(pred, target, anchor, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8,
-                     reduction='mean'):
+                     reduction='mean', energy_space='luma'):
     """``L1(low(pred), low(target)) + high_weight * L1(high(pred), high(anchor))``, bands split at blur ``sigma``,
-    ``+ energy_weight * hf_energy_loss(pred, anchor, window)`` (3-channel inputs; with ``reduction='none'``
-    the energy term is left out of the per-pixel map)."""
+    ``+ energy_weight * hf_energy_loss(pred, anchor, window, space=energy_space)`` (3-channel inputs; with
+    ``reduction='none'`` the energy term is left out of the per-pixel map)."""
     _check(pred, target, 'self_anchor_loss', channels=None)
     _check(pred, anchor, 'self_anchor_loss', channels=None)
     if not float(sigma) > 0:
@@ -48,14 +48,15 @@ def self_anchor_loss(pred, target, anchor, sigma=1.5, high_weight=1.0, energy_we
     d = paddle.abs(low_p - low_t) + float(high_weight) * paddle.abs(high_p - high_a)
     out = _reduce(d, reduction)
     if float(energy_weight) > 0 and reduction != 'none':
-        out = out + float(energy_weight) * hf_energy_loss(pred, anchor, window, reduction)
+        out = out + float(energy_weight) * hf_energy_loss(pred, anchor, window, reduction, space=energy_space)
     return out
 
 
 class SelfAnchorLoss(WeightedLoss):
     """``loss_weight`` x :func:`self_anchor_loss`; called as ``(pred, target, anchor)``."""
 
-    def __init__(self, loss_weight=1.0, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8, reduction='mean'):
+    def __init__(self, loss_weight=1.0, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8, reduction='mean',
+                 energy_space='luma'):
         super().__init__(loss_weight, reduction)
         if not float(sigma) > 0:
             raise ValueError(f'sigma must be > 0, got {sigma}')
@@ -64,8 +65,10 @@ class SelfAnchorLoss(WeightedLoss):
         if int(window) < 1:
             raise ValueError(f'window must be >= 1, got {window}')
         self.sigma, self.high_weight, self.energy_weight = float(sigma), float(high_weight), float(energy_weight)
-        self.window = int(window)
+        if energy_space not in ('luma', 'rgb'):
+            raise ValueError(f"energy_space must be 'luma' or 'rgb', got {energy_space!r}")
+        self.window, self.energy_space = int(window), energy_space
 
     def forward(self, pred, target, anchor):
         return self.loss_weight * self_anchor_loss(pred, target, anchor, self.sigma, self.high_weight,
-                                                   self.energy_weight, self.window, self.reduction)
+                                                   self.energy_weight, self.window, self.reduction, self.energy_space)

@@ -96,3 +96,18 @@ def test_energy_term_adds_the_band_strength_towards_the_anchor(photo_batch):
         self_anchor_loss(shifted, gt, gt, energy_weight=-1)
     with pytest.raises(ValueError, match='window'):
         SelfAnchorLoss(window=0)
+
+
+def test_energy_term_per_channel(photo_batch):
+    """``energy_space='rgb'`` adds the per-channel energy term instead of the luma one; layer = function; a bad
+    space is refused."""
+    from loss.frequency import hf_energy_loss
+    big = photo_batch(2, 72)
+    gt, shifted = big[:, :, 4:68, 4:68], big[:, :, :64, :64]
+    base = float(self_anchor_loss(shifted, gt, gt))
+    got = float(self_anchor_loss(shifted, gt, gt, energy_weight=2.0, window=8, energy_space='rgb'))
+    assert got == pytest.approx(base + 2.0 * float(hf_energy_loss(shifted, gt, 8, space='rgb')), rel=1e-5)
+    layer = SelfAnchorLoss(0.5, energy_weight=2.0, window=8, energy_space='rgb')
+    assert float(layer(shifted, gt, gt)) == pytest.approx(0.5 * got, rel=1e-5)
+    with pytest.raises(ValueError, match='energy_space'):
+        SelfAnchorLoss(energy_space='lab')

@@ -293,3 +293,32 @@ def test_hf_energy_pool_measures_the_coarser_band_where_a_2px_lattice_vanishes()
         hf_energy_loss(ta, tb, 8, pool=0)
     with pytest.raises(ValueError, match='pool'):
         HFEnergyLoss(pool=0)
+
+
+def test_hf_energy_rgb_space_sees_colour_texture_that_luma_does_not():
+    """``space='rgb'``: each channel's Laplacian energy. On a grey photo it equals the luma term (luma of R = G = B
+    is that value); a texture added as R up / G down in luma's proportions leaves luma unchanged, so the luma term
+    is blind to it (a colour fringe costs nothing) while the per-channel term is not. Layer = function,
+    the gradient reaches every channel, bad space."""
+    grey = np.repeat(photo((2, 3, 32, 32))[:, 1:2], 3, axis=1)
+    rng = np.random.default_rng(3)
+    other = np.repeat(rng.random((2, 1, 32, 32)).astype('float32'), 3, axis=1)
+    tg, to = paddle.to_tensor(grey), paddle.to_tensor(other)
+    assert float(hf_energy_loss(to, tg, 8, space='rgb')) == pytest.approx(float(hf_energy_loss(to, tg, 8)), rel=1e-5)
+    pattern = (np.indices((32, 32)).sum(axis=0) % 2 * 0.2 - 0.1).astype('float32')
+    fringe = grey.copy()
+    fringe[:, 0] += 0.587 * pattern
+    fringe[:, 1] -= 0.299 * pattern
+    tf = paddle.to_tensor(fringe)
+    assert float(hf_energy_loss(tf, tg, 8)) == pytest.approx(0.0, abs=1e-4)
+    assert float(hf_energy_loss(tf, tg, 8, space='rgb')) > 0.02
+    assert hf_energy_loss(tf, tg, 8, reduction='none', space='rgb').shape == [2, 3, 32, 32]
+    assert float(HFEnergyLoss(2.0, window=8, space='rgb')(tf, tg)) == pytest.approx(
+        2 * float(hf_energy_loss(tf, tg, 8, space='rgb')), rel=1e-6)
+    tp = paddle.to_tensor(other, stop_gradient=False)
+    hf_energy_loss(tp, tg, 8, space='rgb').backward()
+    assert all(float(tp.grad[:, c].abs().sum()) > 0 for c in range(3))
+    with pytest.raises(ValueError, match='space'):
+        hf_energy_loss(tf, tg, 8, space='lab')
+    with pytest.raises(ValueError, match='space'):
+        HFEnergyLoss(space='yuv')

@@ -160,9 +160,13 @@ def test_registered_dataset_through_the_options_file_and_the_val_loader(toys, tm
 
 
 def _runnable_overrides(path):
-    """Point a file's data at the committed test images and drop its weight files."""
+    """Point a file's data at the committed test images and drop its weight files (a self-anchored recipe keeps
+    its base: a zoo name, and the anchor's teacher)."""
     raw = yaml.safe_load(path.read_text())
-    o = ['path.pretrain_network_g=~', 'path.pretrain_network_d=~']
+    train = raw.get('train') or {}
+    o = ['path.pretrain_network_d=~']
+    if not train.get('anchor_opt') or train.get('teacher'):
+        o.append('path.pretrain_network_g=~')
     for phase, ds in raw['datasets'].items():
         o.append(f'datasets.{phase}.meta_info=~')
         if 'Paired' in ds['type'] or phase == 'val':

@@ -61,6 +61,7 @@ def sweep(nets, base_path, ft_name, ft_path, gt, lq, rows_sel, tmp, weights=WEIG
     for the blend files, removed afterwards. ``real``: the real LQ frames too (``{'lq', 'gt' (None: no
     reference), 'rows'}``, rows holding ``base`` and ``ft_name``): the result's ``real`` is their summary.
     """
+    from evaluation import model_cache as MT
     names = [blend_name(w) for w in sorted(float(w) for w in weights)]
     inner = [float(w) for w in weights if 0.0 < float(w) < 1.0]
     tmp = Path(tmp)
@@ -69,24 +70,18 @@ def sweep(nets, base_path, ft_name, ft_path, gt, lq, rows_sel, tmp, weights=WEIG
         files = {blend_name(w): str(write_dni(ft_path, base_path, w, tmp / f'{blend_name(w)}.pdparams'))
                  for w in inner}
         blends = nets.get(files, own=list(files)) if files else {}
-        rows = _blend_rows(blends, rows_sel, ft_name, weights, lambda b: _evaluate(b, gt, lq, progress))
+        rows = _blend_rows(blends, rows_sel, ft_name, weights, lambda b: MT.evaluate(b, gt, lq, progress=progress))
         if real:
             from .real_lq import score_frames
             got = _blend_rows(blends, real['rows'], ft_name, weights,
                               lambda b: score_frames(b, real['lq'], real.get('gt'), progress))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    from evaluation import model_cache as MT
     out = {'finetune': ft_name, 'weights': sorted(float(w) for w in weights),
            'summary': MT.summarize(rows, names), 'rows': rows}
     if real:
         out['real'] = {'summary': MT.summarize(got, names), 'paired': bool(real.get('gt'))}
     return out
-
-
-def _evaluate(blends, gt, lq, progress):
-    from evaluation import model_cache as MT
-    return MT.evaluate(blends, gt, lq, progress=progress)
 
 
 def _blend_rows(blends, rows_known, ft_name, weights, score):

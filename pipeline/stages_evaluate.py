@@ -68,6 +68,7 @@ def _select(ctx, nets, models, cand, gt, lq):
     """The selection pass: the base and the checkpoints on the held-out pairs and on the real LQ frames (when
     there are some), and the choice. ``(selection, real)``; ``real``: None without real LQ frames."""
     from evaluation import model_cache as MT
+    from .dni_sweep import finetune_of
     from .select import choose
     ctx.say(f'evaluate: the base and {len(cand)} checkpoints (EMA weights) on the held-out pairs, '
             f'{MT.own_backend(nets.kind)} backend')
@@ -84,9 +85,9 @@ def _select(ctx, nets, models, cand, gt, lq):
         real['rows'] = score_frames(nets.get(models, own=models), real['lq'], real['gt'], not ctx.s.quiet)
         real['summary'] = MT.summarize(real['rows'], list(models))
     chosen, table, reason = choose(summ_sel, 'base', cand, real)
-    shown = chosen if chosen != 'base' else max(cand, key=lambda c: table[c]['score'])
-    return {'summary': summ_sel, 'table': table, 'rows': rows_sel, 'candidates': cand, 'shown': shown,
-            'chosen': chosen, 'reason': reason}, real
+    sel = {'summary': summ_sel, 'table': table, 'rows': rows_sel, 'candidates': cand, 'chosen': chosen,
+           'reason': reason}
+    return dict(sel, shown=finetune_of(sel, chosen)), real
 
 
 def _real_frames(ctx):

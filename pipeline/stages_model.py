@@ -27,13 +27,13 @@ def _recipe(ctx, part, iters):
     template, note = pick_template(kind, ctx.s.device, assets)
     paths = {'train_hr': str(ctx.out('split') / 'train_hr'), 'val_hr': str(ctx.out('split') / 'val_hr'),
              'val_lq': str(ctx.out('degrade') / 'val_lq'), 'experiments_root': str(part / 'experiments')}
-    fitted = fitted_overrides(ctx.out('degrade') / 'fitted.yml', template)
     try:
         opt, notes, over = build_options(template, path, arch, label, kind, ctx.s.device, paths, iters, assets,
-                                         fitted + consistency_overrides(ctx, part, template) + list(ctx.s.overrides))
+                                         fitted_overrides(ctx.out('degrade') / 'fitted.yml', template)
+                                         + consistency_overrides(ctx, part, template) + list(ctx.s.overrides))
     except RecipeError as exc:
         raise DomainError(str(exc)) from None
-    return opt, [note] + notes if note else notes, template
+    return opt, ([note] if note else []) + notes, template
 
 
 def fitted_overrides(fragment, template=None):
@@ -43,14 +43,12 @@ def fitted_overrides(fragment, template=None):
     import yaml
 
     from .recipes import fitted_recipe
-    out = []
-    if Path(fragment).is_file():
-        frag = yaml.safe_load(Path(fragment).read_text())
-        out = [f'{k}={json.dumps(frag[k])}' for k in ('l1_gt_usm', 'percep_gt_usm') if k in frag]
-        out += [f'degradation.{k}={json.dumps(v)}' for k, v in frag['degradation'].items()]
-        if template:
-            out += fitted_recipe(template)
-    return out
+    if not Path(fragment).is_file():
+        return []
+    frag = yaml.safe_load(Path(fragment).read_text())
+    out = [f'{k}={json.dumps(frag[k])}' for k in ('l1_gt_usm', 'percep_gt_usm') if k in frag]
+    out += [f'degradation.{k}={json.dumps(v)}' for k, v in frag['degradation'].items()]
+    return out + (fitted_recipe(template) if template else [])
 
 
 def consistency_overrides(ctx, part, template):
@@ -100,8 +98,8 @@ def settings_finetune(ctx):
     return {'base': label, 'base_size': path.stat().st_size, 'arch': arch, 'device': ctx.s.device,
             'iters': ctx.s.iters, 'budget': ctx.s.budget, 'overrides': list(ctx.s.overrides),
             'template': template.name, 'template_text': template.read_text(), 'assets': official_assets(),
-            'fitted_recipe': [fitted_recipe(template), FITTED_CONSISTENCY.get(template.name)]
-            if ctx.s.lq_videos else []}
+            'fitted_recipe': [fitted_recipe(template), FITTED_CONSISTENCY.get(template.name)] if ctx.s.lq_videos
+            else []}
 
 
 def _train(opt_path, log_to=None, auto_resume=True):

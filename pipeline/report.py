@@ -1,5 +1,6 @@
 """Stage 7: ``WORK/report.md`` and the self-contained ``WORK/report.html``."""
 import json
+import re
 import shlex
 
 from evaluation.evaluator import input_note, texture_note
@@ -69,6 +70,35 @@ def scene_rows(rows, videos, names):
     return out
 
 
+REAL_KEYS = {True: ('psnr', 'ssim', 'detail', 'niqe'), False: ('niqe', 'detail_vs_bicubic')}
+_GEOMETRIC = ('detail', 'detail_vs_bicubic')  # ratios: averaged geometrically
+
+
+def scene_of(name, videos=None):
+    """The clip a frame comes from: ``videos`` (file name -> video) first, else the frame's name without its
+    ``_<time>`` suffix (``bikes_000008.400.png`` -> ``bikes``), else the name itself."""
+    if videos and name in videos:
+        return videos[name]
+    stem = name.rsplit('.png', 1)[0]
+    return re.sub(r'_\d+(\.\d+)?$', '', stem) or stem
+
+
+def real_scene_rows(rows, models, keys, videos=None):
+    """Per scene and model (long form): scene, model, frames, then the means of ``keys`` over the scene's
+    frames (ratios geometric, the rest arithmetic)."""
+    from evaluation.metrics import geometric_mean
+    groups = {}
+    for r in rows:
+        groups.setdefault(scene_of(r['image'], videos), []).append(r)
+    out = []
+    for scene, rs in sorted(groups.items()):
+        for m in models:
+            vals = [[r.get(f'{m}_{k}') for r in rs] for k in keys]
+            out.append([scene, m, len(rs)] + [geometric_mean(v) if k in _GEOMETRIC else _mean(v)
+                                              for k, v in zip(keys, vals)])
+    return out
+
+
 def _videos(ctx):
     """Held-out file name -> its video, from the split stage's record ({} when it cannot be read)."""
     try:
@@ -120,7 +150,7 @@ def _passes(t):
     return 'yes' if t['beats_base'] else 'traded' if t.get('traded_perception') else 'no'
 
 
-def real_section(d, res, part, sheet):
+def real_section(d, res, part, sheet, videos=None):
     """The first section with ``--lq-videos``: the real LQ footage through the models, without a reference."""
     real = res['real']
     d.h(2, 'What you will see: the real low-resolution footage')
@@ -141,11 +171,17 @@ def real_section(d, res, part, sheet):
         (part / 'real_sheet.png').write_bytes(sheet.read_bytes())
         d.image(part / 'real_sheet.png', 'real LQ footage through the models', 'report/real_sheet.png')
     summ = real['summary']
-    keys = ['psnr', 'ssim', 'detail', 'niqe'] if real.get('paired') else ['niqe', 'detail_vs_bicubic']
+    keys = list(REAL_KEYS[bool(paired)])
+    heads = [{'detail_vs_bicubic': 'detail vs bicubic'}.get(k, k if k == 'detail' else k.upper()) for k in keys]
     rows = [[m] + [summ[m].get(k) for k in keys] for m in real['models']]
     rows += [[f'{c} (checkpoint)'] + [summ[c].get(k) for k in keys] for c in real.get('checkpoints', [])]
-    d.table(['model'] + [{'detail_vs_bicubic': 'detail vs bicubic'}.get(k, k if k == 'detail' else k.upper())
-                         for k in keys], rows)
+    d.table(['model'] + heads, rows)
+    by_scene = real_scene_rows(real.get('rows', []), real['models'], keys, videos)
+    if len({r[0] for r in by_scene}) > 1:
+        d.h(3, 'Per scene')
+        d.p('The same frames by clip (means; detail geometric): a single camera, like the footage you will '
+            'upscale, can differ from the mean.')
+        d.table(['scene', 'model', 'frames'] + heads, by_scene)
 
 
 def data_section(d, st):
@@ -194,7 +230,7 @@ def build(ctx, part, commands):
     d.h(1, 'Domain finetune report')
     d.p('Command: `' + shlex.join(ctx.argv or []) + '`')
     if res.get('real'):
-        real_section(d, res, part, ctx.out('evaluate') / 'real_sheet.png')
+        real_section(d, res, part, ctx.out('evaluate') / 'real_sheet.png', _videos(ctx))
     d.h(2, 'Exported model')
     loud = exported['name'] == 'base'
     reason = exported['reason'][:1].upper() + exported['reason'][1:]

@@ -41,3 +41,46 @@ def test_the_choice_table_shows_the_real_frames_numbers_that_voted():
     choice_section(d, res)
     (head, rows), = [b[1:3] for b in d.blocks if b[0] == 'table']
     assert head[6:8] == ['real NIQE', 'real detail vs bicubic'] and rows[1][6] == '9.5000'
+
+
+def test_scene_of_takes_the_split_record_first_then_strips_the_time():
+    from pipeline.report import scene_of
+    assert scene_of('bikes_000008.400.png') == 'bikes'
+    assert scene_of('my_clip_2_0000012.000.png') == 'my_clip_2'
+    assert scene_of('frame.png') == 'frame'
+    assert scene_of('x_1.png', {'x_1.png': 'other'}) == 'other'
+
+
+def test_real_frames_per_scene_in_long_form_with_geometric_ratios():
+    from pipeline.report import REAL_KEYS, real_scene_rows
+    rows = [{'image': 'a_0001.000.png', 'f_psnr': 20.0, 'f_ssim': 0.5, 'f_detail': 0.25, 'f_niqe': 6.0},
+            {'image': 'a_0002.000.png', 'f_psnr': 30.0, 'f_ssim': 0.7, 'f_detail': 1.0, 'f_niqe': 8.0},
+            {'image': 'b_0001.000.png', 'f_psnr': 25.0, 'f_ssim': 0.9, 'f_detail': 2.0, 'f_niqe': 5.0}]
+    out = real_scene_rows(rows, ['f'], REAL_KEYS[True])
+    assert [r[:3] for r in out] == [['a', 'f', 2], ['b', 'f', 1]]
+    assert out[0][3:] == pytest.approx([25.0, 0.6, 0.5, 7.0])  # detail: sqrt(0.25 x 1)
+    unpaired = [{'image': r['image'], 'f_niqe': r['f_niqe'], 'f_detail_vs_bicubic': 4 * r['f_detail']} for r in rows]
+    out = real_scene_rows(unpaired, ['f'], REAL_KEYS[False])
+    assert out[0][3:] == pytest.approx([7.0, 2.0])
+
+
+def test_the_real_section_adds_the_per_scene_table_only_for_several_clips(tmp_path):
+    from pipeline.doc import Doc
+    from pipeline.report import real_section
+
+    def row(name, p):
+        return {'image': name, **{f'{m}_{k}': v for m in ('base', 'f') for k, v in
+                                  (('psnr', p), ('ssim', 0.7), ('detail', 0.5), ('niqe', 7.0))}}
+    summ = {m: {'psnr': 25.0, 'ssim': 0.7, 'detail': 0.5, 'niqe': 7.0} for m in ('base', 'f')}
+    res = {'real': {'frames': 2, 'paired': True, 'models': ['base', 'f'], 'summary': summ,
+                    'rows': [row('a_1.000.png', 24.0), row('b_1.000.png', 26.0)]},
+           'selection': {'shown': 'f'}}
+    d = Doc()
+    real_section(d, res, tmp_path, tmp_path / 'no_sheet.png')
+    tables = [b[1:3] for b in d.blocks if b[0] == 'table']
+    assert len(tables) == 2 and tables[1][0] == ['scene', 'model', 'frames', 'PSNR', 'SSIM', 'detail', 'NIQE']
+    assert [r[:2] for r in tables[1][1]] == [['a', 'base'], ['a', 'f'], ['b', 'base'], ['b', 'f']]
+    res['real']['rows'] = res['real']['rows'][:1]
+    d = Doc()
+    real_section(d, res, tmp_path, tmp_path / 'no_sheet.png')
+    assert len([b for b in d.blocks if b[0] == 'table']) == 1

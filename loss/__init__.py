@@ -1,7 +1,7 @@
 """Training losses: pixel (L1/MSE), VGG19 perceptual, GAN, detail (frequency/gradient), LDL artefact weighting,
 self-anchoring to the base model's own output,
 consistency of the re-degraded output with real LQ input."""
-from .anchor import SelfAnchorLoss, self_anchor_loss
+from .anchor import ChromaBandLoss, SelfAnchorLoss, chroma_band_loss, self_anchor_loss
 from .consistency import ConsistencyLoss, consistency_loss
 from .frequency import (FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LowPassL1Loss, SubpixelGridLoss,
                         fft_amplitude_loss, gradient_loss, hf_energy_loss, lowpass_l1_loss, subpixel_grid_loss)
@@ -13,7 +13,7 @@ from .texture import RandomVGGLoss, SlicedWassersteinLoss, sliced_wasserstein_lo
 
 LOSSES = {c.__name__: c for c in (L1Loss, MSELoss, PerceptualLoss, GANLoss, HFEnergyLoss, FFTAmplitudeLoss,
                                   GradientLoss, LowPassL1Loss, SubpixelGridLoss, LDLLoss, SelfAnchorLoss,
-                                  SlicedWassersteinLoss, RandomVGGLoss, ConsistencyLoss)}
+                                  ChromaBandLoss, SlicedWassersteinLoss, RandomVGGLoss, ConsistencyLoss)}
 
 
 def build_loss(opt, where='loss'):
@@ -28,6 +28,6 @@ def build_loss(opt, where='loss'):
 __all__ = ['GANLoss', 'gan_loss', 'PerceptualLoss', 'VGGWeightsMissing', 'perceptual_loss', 'L1Loss', 'MSELoss',
            'l1_loss', 'mse_loss', 'LOSSES', 'build_loss', 'HFEnergyLoss', 'FFTAmplitudeLoss', 'GradientLoss',
            'hf_energy_loss', 'fft_amplitude_loss', 'gradient_loss', 'LowPassL1Loss', 'lowpass_l1_loss', 'SubpixelGridLoss', 'subpixel_grid_loss', 'LDLLoss',
-           'artifact_map', 'ldl_loss', 'SelfAnchorLoss', 'self_anchor_loss',
+           'artifact_map', 'ldl_loss', 'SelfAnchorLoss', 'self_anchor_loss', 'ChromaBandLoss', 'chroma_band_loss',
            'RandomVGGLoss', 'SlicedWassersteinLoss', 'sliced_wasserstein_loss', 'ConsistencyLoss',
            'consistency_loss']

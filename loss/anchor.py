@@ -11,7 +11,12 @@ a flat band. Self-anchoring splits the output at a Gaussian blur of ``sigma`` pi
 * optionally (``energy_weight``), the local strength of the finest band (``hf_energy_loss``: the local RMS of
   the luma Laplacian) is pulled to the anchor's: a term without phase. Once the student's structure departs
   from the teacher's, the teacher's exact texture is uncertain to it and an L1 towards it shrinks the band
-  (its median); this term keeps the band's strength.
+  (its median); this term keeps the band's strength. ``energy_space`` says which image it measures: BT.601
+  luma, the plain mean of R, G and B ('grey'), or each channel ('rgb'); see ``hf_energy_loss``.
+* optionally (``chroma_weight``), the high band of the output's colour part (each channel minus the luma,
+  ``chroma``) is pulled to the anchor's by an L1: texture added through the luma energy term reaches the
+  channels in luma's proportions (green up, magenta down: a purple fringe on dark edges); held to the
+  teacher's colour band, which is near 0, the added texture has to be grey.
 
 At the first step the student *is* the teacher, so the high-band term is 0: the finetune keeps the base's
 texture from the start and only has to learn the low band. (A student that is not the teacher, a compact
@@ -21,7 +26,7 @@ Inputs are NCHW tensors of one shape (any channel count); target and anchor carr
 """
 import paddle
 
-from .frequency import _check, _reduce, gaussian_blur, hf_energy_loss
+from .frequency import ENERGY_SPACES, _check, _reduce, chroma, gaussian_blur, hf_energy_loss
 from .pixel import WeightedLoss
 
 
@@ -30,45 +35,80 @@ def _bands(x, sigma):
     return low, x - low
 
 
+def _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, name=''):
+    if not float(sigma) > 0:
+        raise ValueError(f'{name}sigma must be > 0, got {sigma}')
+    if not min(float(high_weight), float(energy_weight), float(chroma_weight)) >= 0:
+        raise ValueError(f'{name}high_weight, energy_weight and chroma_weight must be >= 0, got {high_weight}, '
+                         f'{energy_weight}, {chroma_weight}')
+    if energy_space not in ENERGY_SPACES:
+        raise ValueError(f'{name}energy_space must be one of {ENERGY_SPACES}, got {energy_space!r}')
+
+
+def chroma_band_loss(pred, anchor, sigma=1.5, reduction='mean'):
+    """L1 between the high bands (``x - blur(x)``, blur ``sigma``) of the colour parts (``chroma``: each RGB
+    channel minus the BT.601 luma) of ``pred`` and ``anchor`` (detached): grey texture costs nothing, colour
+    texture the anchor does not have costs its amplitude."""
+    _check(pred, anchor, 'chroma_band_loss', channels=(3,))
+    if not float(sigma) > 0:
+        raise ValueError(f'chroma_band_loss: sigma must be > 0, got {sigma}')
+    _, high_p = _bands(chroma(pred), sigma)
+    _, high_a = _bands(chroma(anchor.detach()), sigma)
+    return _reduce(paddle.abs(high_p - high_a), reduction)
+
+
 def self_anchor_loss(pred, target, anchor, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8,
-                     reduction='mean', energy_space='luma'):
+                     reduction='mean', energy_space='luma', chroma_weight=0.0, energy_pool=1):
     """``L1(low(pred), low(target)) + high_weight * L1(high(pred), high(anchor))``, bands split at blur ``sigma``,
-    ``+ energy_weight * hf_energy_loss(pred, anchor, window, space=energy_space)`` (3-channel inputs; with
-    ``reduction='none'`` the energy term is left out of the per-pixel map)."""
+    ``+ energy_weight * hf_energy_loss(pred, anchor, window, pool=energy_pool, space=energy_space)``
+    ``+ chroma_weight * chroma_band_loss(pred, anchor, sigma)`` (3-channel inputs for the last two; with
+    ``reduction='none'`` those two are left out of the per-pixel map)."""
     _check(pred, target, 'self_anchor_loss', channels=None)
     _check(pred, anchor, 'self_anchor_loss', channels=None)
-    if not float(sigma) > 0:
-        raise ValueError(f'self_anchor_loss: sigma must be > 0, got {sigma}')
-    if not float(high_weight) >= 0 or not float(energy_weight) >= 0:
-        raise ValueError(f'self_anchor_loss: high_weight and energy_weight must be >= 0, got {high_weight}, '
-                         f'{energy_weight}')
+    _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, 'self_anchor_loss: ')
     low_p, high_p = _bands(pred, sigma)
     low_t = gaussian_blur(target.detach(), sigma)
     _, high_a = _bands(anchor.detach(), sigma)
     d = paddle.abs(low_p - low_t) + float(high_weight) * paddle.abs(high_p - high_a)
     out = _reduce(d, reduction)
-    if float(energy_weight) > 0 and reduction != 'none':
-        out = out + float(energy_weight) * hf_energy_loss(pred, anchor, window, reduction, space=energy_space)
+    if reduction == 'none':
+        return out
+    if float(energy_weight) > 0:
+        out = out + float(energy_weight) * hf_energy_loss(pred, anchor, window, reduction, int(energy_pool),
+                                                          energy_space)
+    if float(chroma_weight) > 0:
+        out = out + float(chroma_weight) * chroma_band_loss(pred, anchor, sigma, reduction)
     return out
+
+
+class ChromaBandLoss(WeightedLoss):
+    """``loss_weight`` x :func:`chroma_band_loss`; called as ``(pred, anchor)``."""
+
+    def __init__(self, loss_weight=1.0, sigma=1.5, reduction='mean'):
+        super().__init__(loss_weight, reduction)
+        if not float(sigma) > 0:
+            raise ValueError(f'sigma must be > 0, got {sigma}')
+        self.sigma = float(sigma)
+
+    def forward(self, pred, anchor):
+        return self.loss_weight * chroma_band_loss(pred, anchor, self.sigma, self.reduction)
 
 
 class SelfAnchorLoss(WeightedLoss):
     """``loss_weight`` x :func:`self_anchor_loss`; called as ``(pred, target, anchor)``."""
+    OPTION_CHOICES = {**WeightedLoss.OPTION_CHOICES, 'energy_space': ENERGY_SPACES}
 
     def __init__(self, loss_weight=1.0, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8, reduction='mean',
-                 energy_space='luma'):
+                 energy_space='luma', chroma_weight=0.0, energy_pool=1):
         super().__init__(loss_weight, reduction)
-        if not float(sigma) > 0:
-            raise ValueError(f'sigma must be > 0, got {sigma}')
-        if not float(high_weight) >= 0 or not float(energy_weight) >= 0:
-            raise ValueError(f'high_weight and energy_weight must be >= 0, got {high_weight}, {energy_weight}')
-        if int(window) < 1:
-            raise ValueError(f'window must be >= 1, got {window}')
+        _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space)
+        if int(window) < 1 or int(energy_pool) < 1:
+            raise ValueError(f'window and energy_pool must be >= 1, got {window}, {energy_pool}')
         self.sigma, self.high_weight, self.energy_weight = float(sigma), float(high_weight), float(energy_weight)
-        if energy_space not in ('luma', 'rgb'):
-            raise ValueError(f"energy_space must be 'luma' or 'rgb', got {energy_space!r}")
-        self.window, self.energy_space = int(window), energy_space
+        self.window, self.energy_space, self.chroma_weight = int(window), energy_space, float(chroma_weight)
+        self.energy_pool = int(energy_pool)
 
     def forward(self, pred, target, anchor):
         return self.loss_weight * self_anchor_loss(pred, target, anchor, self.sigma, self.high_weight,
-                                                   self.energy_weight, self.window, self.reduction, self.energy_space)
+                                                   self.energy_weight, self.window, self.reduction, self.energy_space,
+                                                   self.chroma_weight, self.energy_pool)

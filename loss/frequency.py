@@ -25,6 +25,7 @@ from .pixel import REDUCTIONS, WeightedLoss
 # ITU-R BT.601 luma weights on [0, 1] RGB (the Y of evaluation.metrics.bgr_to_y without offset and range scaling)
 _LUMA = (0.299, 0.587, 0.114)
 FFT_SPACES = ('rgb', 'luma')
+ENERGY_SPACES = ('luma', 'grey', 'rgb')
 _LAPLACE = [[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]
 _SOBEL_X = [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]
 
@@ -56,6 +57,24 @@ def luma(x):
     return _LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b
 
 
+def chroma(x):
+    """N3HW RGB -> N3HW colour part: each channel minus the BT.601 luma (0 wherever the image is grey)."""
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f'chroma: expected N3HW RGB tensors, got shape {list(x.shape)}')
+    return x - luma(x)
+
+
+def _energy_band(x, space):
+    """The image whose Laplacian the energy terms measure: BT.601 luma, the plain mean of R, G and B ('grey':
+    its gradient reaches the three channels equally, so texture added through it is grey), or each channel
+    on its own ('rgb', as N*C one-channel images)."""
+    if space == 'luma' or x.shape[1] == 1:
+        return luma(x)
+    if space == 'grey':
+        return x.mean(axis=1, keepdim=True)
+    return x.reshape([-1, 1, x.shape[2], x.shape[3]])
+
+
 def _filter(y, kernel):
     k = paddle.to_tensor(kernel, dtype=y.dtype).reshape([1, 1, 3, 3])
     return F.conv2d(F.pad(y, [1, 1, 1, 1], mode='reflect'), k)
@@ -79,7 +98,8 @@ def hf_energy_loss(pred, target, window=8, reduction='mean', pool=1, space='luma
     ``space='rgb'`` measures each channel's Laplacian instead of the luma's. On luma alone, the gradient that
     adds energy goes to the channels in luma's proportions (G 0.59, B 0.11), so texture added to meet the term
     is green and its undershoot magenta: a colour fringe along dark edges. Per channel, each gets the energy
-    ``target`` has in that channel.
+    ``target`` has in that channel. ``space='grey'`` measures the plain mean of R, G and B: one band as with
+    luma, but its gradient is the same in the three channels, so the texture it adds is grey.
 
     ``pool`` > 1 measures a coarser band: luma is averaged over ``pool`` x ``pool`` blocks first (the window
     is then ``window // pool`` of those blocks, the same area). A pattern with a period of ``pool`` pixels
@@ -87,12 +107,12 @@ def hf_energy_loss(pred, target, window=8, reduction='mean', pool=1, space='luma
     _check(pred, target, 'hf_energy_loss')
     if int(window) < 1 or int(pool) < 1:
         raise ValueError(f'hf_energy_loss: window and pool must be >= 1, got {window}, {pool}')
-    if space not in ('luma', 'rgb'):
-        raise ValueError(f"hf_energy_loss: space must be 'luma' or 'rgb', got {space!r}")
+    if space not in ENERGY_SPACES:
+        raise ValueError(f'hf_energy_loss: space must be one of {ENERGY_SPACES}, got {space!r}')
     p = int(pool)
 
     def band(x):
-        y = luma(x) if space == 'luma' else x.reshape([-1, 1, x.shape[2], x.shape[3]])
+        y = _energy_band(x, space)
         return F.avg_pool2d(y, p, stride=p) if p > 1 else y
     w = max(1, int(window) // p)
     ep = local_rms(laplacian(band(pred)), w)
@@ -178,14 +198,15 @@ def gradient_loss(pred, target, reduction='mean'):
 
 class HFEnergyLoss(WeightedLoss):
     """``loss_weight`` x :func:`hf_energy_loss` (``pool``: measure the band ``pool`` times coarser; ``space``:
-    'luma' or 'rgb', per channel)."""
+    'luma', 'grey' (mean of RGB) or 'rgb', per channel)."""
+    OPTION_CHOICES = {**WeightedLoss.OPTION_CHOICES, 'space': ENERGY_SPACES}
 
     def __init__(self, loss_weight=1.0, window=8, reduction='mean', pool=1, space='luma'):
         super().__init__(loss_weight, reduction)
         if int(window) < 1 or int(pool) < 1:
             raise ValueError(f'window and pool must be >= 1, got {window}, {pool}')
-        if space not in ('luma', 'rgb'):
-            raise ValueError(f"space must be 'luma' or 'rgb', got {space!r}")
+        if space not in ENERGY_SPACES:
+            raise ValueError(f'space must be one of {ENERGY_SPACES}, got {space!r}')
         self.window, self.pool, self.space = int(window), int(pool), space
 
     def forward(self, pred, target):

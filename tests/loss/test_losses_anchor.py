@@ -5,7 +5,7 @@ import numpy as np
 import paddle
 import pytest
 
-from loss import LOSSES, SelfAnchorLoss, build_loss, self_anchor_loss
+from loss import LOSSES, ChromaBandLoss, SelfAnchorLoss, build_loss, chroma_band_loss, self_anchor_loss
 from loss.frequency import gaussian_blur
 from tests.op_tester import LossTester, photo
 
@@ -111,3 +111,102 @@ def test_energy_term_per_channel(photo_batch):
     assert float(layer(shifted, gt, gt)) == pytest.approx(0.5 * got, rel=1e-5)
     with pytest.raises(ValueError, match='energy_space'):
         SelfAnchorLoss(energy_space='lab')
+
+
+def _ripple(n=64, s=0.05):
+    return ((np.indices((n, n)).sum(0) % 2) * 2 - 1).astype('float32') * s
+
+
+def test_chroma_of_grey_is_zero_and_of_red_its_distance_from_luma():
+    from loss.frequency import chroma
+    grey = paddle.full([1, 3, 4, 4], 0.4)
+    assert float(paddle.abs(chroma(grey)).max()) < 1e-7
+    red = paddle.to_tensor(np.array([1.0, 0, 0], 'float32').reshape(1, 3, 1, 1) * np.ones((1, 3, 2, 2), 'float32'))
+    np.testing.assert_allclose(chroma(red)[0, :, 0, 0].numpy(), [0.701, -0.299, -0.299], atol=1e-6)
+    with pytest.raises(ValueError, match='N3HW'):
+        chroma(paddle.zeros([1, 1, 4, 4]))
+
+
+def test_chroma_band_grey_texture_is_free_colour_texture_costs(photo_batch):
+    """Grey texture (the same ripple in R, G and B) costs nothing; a ripple in green only costs the mean of
+    its colour part's high band, (1 - 0.587, 0.587, 0.587) x its amplitude over three channels (the band of a
+    Nyquist ripple is nearly all of it); low-band colour changes are free."""
+    from loss import chroma_band_loss
+    gt = photo_batch(2, 64)
+    s = 0.05
+    r = paddle.to_tensor(_ripple(64, s))
+    assert float(chroma_band_loss(gt + r, gt)) < 1e-6
+    green = paddle.concat([gt[:, :1], gt[:, 1:2] + r, gt[:, 2:]], axis=1)
+    expected = s * (1 - 0.587 + 2 * 0.587) / 3
+    assert float(chroma_band_loss(green, gt)) == pytest.approx(expected, rel=0.03)
+    tint = paddle.concat([gt[:, :1] + 0.1, gt[:, 1:]], axis=1)
+    assert float(chroma_band_loss(tint, gt)) < 1e-3 * 0.1
+
+
+def test_grey_energy_space_adds_grey_texture(photo_batch):
+    """``space='grey'`` measures the mean of R, G and B: on a grey image it is luma's value, and its gradient is
+    the same in the three channels (luma's is not), so the texture it asks for has no colour."""
+    from loss.frequency import hf_energy_loss
+    gt = photo_batch(2, 48)
+    g = gt.mean(axis=1, keepdim=True).tile([1, 3, 1, 1])
+    flat = gaussian_blur(g, 2.0)
+    assert float(hf_energy_loss(flat, g, 8, space='grey')) == pytest.approx(float(hf_energy_loss(flat, g, 8)),
+                                                                            rel=1e-4)
+    grads = {}
+    for space in ('grey', 'luma'):
+        x = paddle.to_tensor(flat.numpy(), stop_gradient=False)
+        hf_energy_loss(x, gt, 8, space=space).backward()
+        grads[space] = x.grad.numpy()
+    gg, gl = grads['grey'], grads['luma']
+    assert np.abs(gg).sum() > 0
+    np.testing.assert_allclose(gg[:, 0], gg[:, 1], atol=1e-9)
+    np.testing.assert_allclose(gg[:, 2], gg[:, 1], atol=1e-9)
+    assert np.abs(gl[:, 1]).sum() > 4 * np.abs(gl[:, 2]).sum()  # luma's gradient: green 0.587, blue 0.114
+    from loss import HFEnergyLoss
+    assert float(HFEnergyLoss(2.0, 8, space='grey')(flat, g)) == pytest.approx(
+        2 * float(hf_energy_loss(flat, g, 8, space='grey')), rel=1e-6)
+    with pytest.raises(ValueError, match='space'):
+        HFEnergyLoss(space='lab')
+
+
+class TestChromaBand(LossTester):
+    """(pred, anchor): the colour part's high band towards the anchor's."""
+    shapes = [(2, 3, 16, 16), (1, 3, 24, 40)]
+    prediction_only = True
+    grad_rtol = 0.1  # |x| has a kink at 0
+    bad_inputs = [
+        (lambda t: chroma_band_loss(*[paddle.to_tensor(photo((1, 1, 16, 16), s)) for s in (0, 1)]), ValueError,
+         'channels'),
+        (lambda t: chroma_band_loss(*_three()[:2], sigma=0), ValueError, 'sigma'),
+        (lambda t: ChromaBandLoss(sigma=-1), ValueError, 'sigma')]
+
+    def loss(self, pred, anchor, reduction='mean'):
+        return chroma_band_loss(pred, anchor, 1.0, reduction)
+
+    def layer(self):
+        return ChromaBandLoss(self.WEIGHT, sigma=1.0)
+
+
+def test_self_anchor_chroma_and_pool_options(photo_batch):
+    """``chroma_weight`` adds ``chroma_band_loss(pred, anchor, sigma)``, ``energy_pool`` the pooled energy
+    term; the Layer passes both; bad values are refused."""
+    from loss.frequency import hf_energy_loss
+    big = photo_batch(2, 72)
+    gt, shifted = big[:, :, 4:68, 4:68], big[:, :, :64, :64]
+    base = float(self_anchor_loss(shifted, gt, gt))
+    got = float(self_anchor_loss(shifted, gt, gt, chroma_weight=3.0))
+    assert got == pytest.approx(base + 3.0 * float(chroma_band_loss(shifted, gt, 1.5)), rel=1e-5)
+    pooled = float(self_anchor_loss(shifted, gt, gt, energy_weight=2.0, energy_pool=2, energy_space='grey'))
+    energy = float(hf_energy_loss(shifted, gt, 8, pool=2, space='grey'))
+    assert pooled == pytest.approx(base + 2.0 * energy, rel=1e-5)
+    layer = SelfAnchorLoss(0.5, energy_weight=2.0, energy_pool=2, energy_space='grey', chroma_weight=3.0)
+    both = float(self_anchor_loss(shifted, gt, gt, energy_weight=2.0, energy_pool=2, energy_space='grey',
+                                  chroma_weight=3.0))
+    assert float(layer(shifted, gt, gt)) == pytest.approx(0.5 * both, rel=1e-5)
+    assert build_loss({'type': 'SelfAnchorLoss', 'chroma_weight': 2.0, 'energy_space': 'grey'}).chroma_weight == 2.0
+    with pytest.raises(ValueError, match='chroma_weight'):
+        self_anchor_loss(shifted, gt, gt, chroma_weight=-1)
+    with pytest.raises(ValueError, match='energy_pool'):
+        SelfAnchorLoss(energy_pool=0)
+    with pytest.raises(ValueError, match='energy_space'):
+        self_anchor_loss(shifted, gt, gt, energy_space='lab')

@@ -49,6 +49,22 @@ CHECKPOINTS = {'finetune_domain_x4plus_anchor_cpu.yml': 2}
 FITTED_CONSISTENCY = {'finetune_domain_compact_cpu.yml': {'loss_weight': 1.0, 'crop': 24, 'batch_size': 2,
                                                           'frames': 60}}
 
+# template -> real (LQ, HR) pairs of the training span as a second batch per step (data/real_pairs.py) when the
+# --lq-videos clips are the HR clips made smaller (pipeline/real_pairs.py): its weight on the pixel and detail
+# losses, the LQ crop and the batch (docs/degradation_fit.md, "Real pairs as training data").
+FITTED_PAIRS = {'finetune_domain_compact_cpu.yml': {'weight': 1.0, 'crop': 32, 'batch_size': 2}}
+
+
+def pair_options(template, pair_dir):
+    """``-o`` override of the real pairs' batch for ``template`` reading ``pair_dir/lq`` and ``pair_dir/gt``
+    (none when it has no entry)."""
+    import json
+    c = FITTED_PAIRS.get(Path(template).name)
+    if not c:
+        return []
+    data = {'dataroot_lq': str(Path(pair_dir) / 'lq'), 'dataroot_gt': str(Path(pair_dir) / 'gt'), **c}
+    return [f'datasets.real_pairs={json.dumps(data)}']
+
 
 def consistency_options(template, fragment_degradation, lq_dir):
     """``-o`` overrides of the consistency loss for ``template`` (none when it has no entry): the loss with the

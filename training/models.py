@@ -147,6 +147,13 @@ class RealESRNetModel:
             rl = opt['datasets']['real_lq']
             self.real_lq = RealLQCrops(rl['dataroot_lq'], rl.get('crop', 32), rl.get('batch_size', 4),
                                        seed=[int(opt.get('manual_seed') or 0), rank])
+        self.real_pairs = None  # real (LQ, HR) crops through the pixel and detail losses (data/real_pairs.py)
+        if opt['datasets'].get('real_pairs'):
+            from data.real_pairs import RealPairCrops
+            rp = opt['datasets']['real_pairs']
+            self.real_pairs = RealPairCrops(rp['dataroot_lq'], rp['dataroot_gt'], rp['crop'], rp['batch_size'],
+                                            opt['scale'], seed=[int(opt.get('manual_seed') or 0), rank, 1])
+            self.pair_weight = float(rp['weight'])
         self.use_amp = use_amp
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 16) if use_amp else None
         self.nan_max = int(train['nan_max_consecutive'])
@@ -227,6 +234,19 @@ class RealESRNetModel:
         if self.cri_consistency is not None:
             real = self.real_lq.batch()
             terms['l_g_cons'] = self.cri_consistency(self.net_g(real), real)
+        if self.real_pairs is not None:
+            terms.update(self._pair_terms())
+        return terms
+
+    def _pair_terms(self):
+        """The real pairs' batch (``datasets.real_pairs``) through the pixel loss and the detail losses against
+        its plain HR crops (no USM: the real degradation is not the synthetic one), each times its ``weight``;
+        the teacher and the discriminator do not see it (their cost per step stays that of one batch)."""
+        lq, gt = self.real_pairs.batch()
+        out = self.net_g(lq)
+        w = self.pair_weight
+        terms = {'l_pair_pix': w * self.cri_pix(out, gt)} if self.cri_pix is not None else {}
+        terms.update({f'{name}_pair': w * cri(out, gt) for name, cri in self.cri_detail.items()})
         return terms
 
     def optimize(self, lq, gt, gt_usm, current_iter):

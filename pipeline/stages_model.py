@@ -214,6 +214,9 @@ def run_finetune(ctx, part):
         raise DomainError(f'training wrote no checkpoint in {exp / "models"}', code=1)
     # the committed folder is WORK/finetune: point the options there, so the file reproduces the run
     opt['path']['experiments_root'] = str(ctx.out('finetune') / 'experiments')
+    for ds in (opt['datasets'].get('real_lq'), opt['datasets'].get('real_pairs')):
+        for k in [k for k in (ds or {}) if k.startswith('dataroot_')]:
+            ds[k] = ds[k].replace(str(part), str(ctx.out('finetune')), 1)
     opt_path.write_text(dump(opt))
     logs = sorted(exp.glob('train_*.log'))
     return {'template': Path(template).name, 'iters': total, 'plan': plan, 'notes': notes,

@@ -154,6 +154,7 @@ class RealESRNetModel:
             self.real_pairs = RealPairCrops(rp['dataroot_lq'], rp['dataroot_gt'], rp['crop'], rp['batch_size'],
                                             opt['scale'], seed=[int(opt.get('manual_seed') or 0), rank, 1])
             self.pair_weight = float(rp['weight'])
+            self.pair_losses = set(rp.get('losses') or ['pixel_opt', *(k for _, k in DETAIL_LOSSES)])
         self.use_amp = use_amp
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 16) if use_amp else None
         self.nan_max = int(train['nan_max_consecutive'])
@@ -240,13 +241,18 @@ class RealESRNetModel:
 
     def _pair_terms(self):
         """The real pairs' batch (``datasets.real_pairs``) through the pixel loss and the detail losses against
-        its plain HR crops (no USM: the real degradation is not the synthetic one), each times its ``weight``;
-        the teacher and the discriminator do not see it (their cost per step stays that of one batch)."""
+        its plain HR crops (no USM: the real degradation is not the synthetic one), or those in its ``losses``
+        (``anchor_opt`` among them runs the teacher on the real crops too), each times its ``weight``; the
+        discriminator does not see it."""
         lq, gt = self.real_pairs.batch()
         out = self.net_g(lq)
         w = self.pair_weight
-        terms = {'l_pair_pix': w * self.cri_pix(out, gt)} if self.cri_pix is not None else {}
-        terms.update({f'{name}_pair': w * cri(out, gt) for name, cri in self.cri_detail.items()})
+        use = self.pair_losses
+        terms = {'l_pair_pix': w * self.cri_pix(out, gt)} if self.cri_pix is not None and 'pixel_opt' in use else {}
+        keys = dict(DETAIL_LOSSES)
+        terms.update({f'{name}_pair': w * cri(out, gt) for name, cri in self.cri_detail.items() if keys[name] in use})
+        if self.cri_anchor is not None and 'anchor_opt' in use:  # the teacher's forward on the real crops
+            terms['l_g_anchor_pair'] = w * self.cri_anchor(out, gt, self.teacher(lq))
         return terms
 
     def optimize(self, lq, gt, gt_usm, current_iter):

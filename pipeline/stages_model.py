@@ -220,7 +220,9 @@ def run_finetune(ctx, part):
     opt_path.write_text(dump(opt))
     logs = sorted(exp.glob('train_*.log'))
     return {'template': Path(template).name, 'iters': total, 'plan': plan, 'notes': notes,
-            'checkpoints': sorted(ckpts), 'log': logs[-1].name if logs else None}
+            'checkpoints': sorted(ckpts), 'log': logs[-1].name if logs else None,
+            'real_pairs': json.loads(pairs.read_text()) if (pairs := part / 'real_pairs' / 'done.json').is_file()
+            else None}
 
 
 def settings_export(ctx):

@@ -1,5 +1,6 @@
 """Real (LQ, HR) pairs as a second batch in the trainer (data/real_pairs.py): aligned crops, the terms in the
 step and their weight, the option check, and bad pair folders in one line."""
+import json
 import logging
 
 import cv2
@@ -29,9 +30,10 @@ def pairs(tmp_path, photo_crops):
     return lq, gt
 
 
-def _pairs(lq, gt, weight=1.0, crop=8, batch=3):
+def _pairs(lq, gt, weight=1.0, crop=8, batch=3, losses=None):
+    extra = f', "losses": {json.dumps(losses)}' if losses else ''
     return [f'datasets.real_pairs={{"dataroot_lq": "{lq}", "dataroot_gt": "{gt}", "crop": {crop}, '
-            f'"batch_size": {batch}, "weight": {weight}}}']
+            f'"batch_size": {batch}, "weight": {weight}{extra}}}']
 
 
 def test_crops_are_aligned_and_seeded(pairs):
@@ -98,3 +100,22 @@ def test_bad_pair_folders_one_line(tmp_path, pairs):
         RealPairCrops(lq, gt, crop=32)
     with pytest.raises(ValueError, match='crop must be'):
         RealPairCrops(lq, gt, crop=2)
+
+
+def test_anchor_on_the_pairs_runs_the_teacher_on_the_real_crops(tmp_path, photo_batch, pairs):
+    import models
+    from tests.nets import srvgg
+    from utils.checkpoint import save_checkpoint
+    arch = srvgg()
+    paddle.seed(3)
+    base = tmp_path / 'base.pdparams'
+    save_checkpoint(base, params=models.build_network(arch).state_dict(), arch=arch)
+    opt = load_options(SMOKE, [f'path.experiments_root={tmp_path}', f'path.pretrain_network_g={base}', *NET,
+                               'train.anchor_opt.loss_weight=1.0', 'train.teacher_backend=dynamic',
+                               *_pairs(*pairs, weight=2.0, losses=['anchor_opt'])])
+    model = build_model(opt, LOG)
+    seen, teacher = [], model.teacher
+    model.teacher = lambda x: seen.append(list(x.shape)) or teacher(x)
+    losses = model.optimize(*_batch(photo_batch), 1)
+    assert seen == [[2, 3, 16, 16], [3, 3, 8, 8]]  # the synthetic batch, then the real LQ crops
+    assert losses['l_g_anchor_pair'] > 0 and 'l_pair_pix' not in losses and 'l_g_lowpass_pair' not in losses

@@ -10,7 +10,6 @@ import pytest
 
 from pipeline.real_lq import _shown_at
 from pipeline.real_pairs import write_train_pairs
-from pipeline.recipes import pair_options
 from utils.ffmpeg import ffmpeg_exe
 
 CUT = 4.0  # held out from t >= 4.0 s; the gap is 3.2 <= t < 4.0
@@ -56,7 +55,7 @@ def _rows(hr_dir, clip):
     return rows
 
 
-def test_training_span_pairs_and_nothing_else(clips, tmp_path):
+def test_training_span_pairs_and_nothing_else(clips, tmp_path, monkeypatch):
     rows = _rows(tmp_path / 'hr', clips / 'hr' / 'cam.mp4')
     info = write_train_pairs([clips / 'lq'], rows, tmp_path / 'hr', tmp_path / 'pairs')
     train = sorted(r['file'] for r in rows if r['set'] == 'train')
@@ -73,15 +72,18 @@ def test_training_span_pairs_and_nothing_else(clips, tmp_path):
     own = np.abs(cv2.resize(gt, (32, 24), interpolation=cv2.INTER_AREA).astype(float) - lq).mean()
     later = cv2.imread(str(tmp_path / 'pairs' / 'lq' / train[7])).astype(float)
     assert own < 0.5 * np.abs(cv2.resize(gt, (32, 24), interpolation=cv2.INTER_AREA) - later).mean()
-    # the recipe's override reads them and passes the options check; a template without an entry gets none
+    # an entry's override reads them and passes the options check; a template without an entry gets none
     from pathlib import Path
 
+    from pipeline import recipes
     from training.options import load_options
     smoke = Path(__file__).resolve().parents[2] / 'options' / 'tiny_smoke.yml'
-    over = pair_options('finetune_domain_compact_cpu.yml', tmp_path / 'pairs')
+    assert recipes.pair_options('finetune_domain_compact_cpu.yml', tmp_path / 'pairs') == []
+    entry = {'weight': 0.5, 'crop': 8, 'batch_size': 2, 'losses': ['pixel_opt', 'anchor_opt']}
+    monkeypatch.setitem(recipes.FITTED_PAIRS, 'finetune_domain_compact_cpu.yml', entry)
+    over = recipes.pair_options('finetune_domain_compact_cpu.yml', tmp_path / 'pairs')
     rp = load_options(smoke, [f'path.experiments_root={tmp_path}', *over])['datasets']['real_pairs']
-    assert rp['dataroot_gt'] == str(tmp_path / 'pairs' / 'gt') and rp['weight'] > 0 and 'anchor_opt' in rp['losses']
-    assert pair_options('finetune_domain_x4plus_gpu.yml', tmp_path / 'pairs') == []
+    assert rp == {'dataroot_lq': str(tmp_path / 'pairs' / 'lq'), 'dataroot_gt': str(tmp_path / 'pairs' / 'gt'), **entry}
 
 
 def test_not_paired_gives_one_line_and_no_pair(clips, tmp_path):

@@ -49,6 +49,27 @@ CHECKPOINTS = {'finetune_domain_x4plus_anchor_cpu.yml': 2}
 FITTED_CONSISTENCY = {'finetune_domain_compact_cpu.yml': {'loss_weight': 1.0, 'crop': 24, 'batch_size': 2,
                                                           'frames': 60}}
 
+# template -> real (LQ, HR) pairs of the training span as a second batch per step (data/real_pairs.py) when the
+# --lq-videos clips are the HR clips made smaller (pipeline/real_pairs.py): its weight, the LQ crop, the batch and
+# the losses it goes through, e.g. {'weight': 0.5, 'crop': 24, 'batch_size': 2, 'losses': ['pixel_opt',
+# 'lowpass_opt', 'grid_opt', 'fft_opt', 'anchor_opt']}. No template has an entry: measured on the demo's held-out
+# real LQ frames (docs/degradation_fit.md, "Real pairs as training data"), that entry gives +0.03 to +0.07 dB on
+# the mean at every checkpoint, but on bikes (the static street camera) no PSNR and NIQE +0.5 to +1.0 from 300
+# iterations: the exported model would lose its NIQE margin over the base there. Without the teacher on the pairs,
+# +0.1 dB on bikes and NIQE +0.4 to +1.3.
+FITTED_PAIRS = {}
+
+
+def pair_options(template, pair_dir):
+    """``-o`` override of the real pairs' batch for ``template`` reading ``pair_dir/lq`` and ``pair_dir/gt``
+    (none when it has no entry)."""
+    import json
+    c = FITTED_PAIRS.get(Path(template).name)
+    if not c:
+        return []
+    data = {'dataroot_lq': str(Path(pair_dir) / 'lq'), 'dataroot_gt': str(Path(pair_dir) / 'gt'), **c}
+    return [f'datasets.real_pairs={json.dumps(data)}']
+
 
 def consistency_options(template, fragment_degradation, lq_dir):
     """``-o`` overrides of the consistency loss for ``template`` (none when it has no entry): the loss with the

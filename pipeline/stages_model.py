@@ -30,7 +30,8 @@ def _recipe(ctx, part, iters):
     try:
         opt, notes, over = build_options(template, path, arch, label, kind, ctx.s.device, paths, iters, assets,
                                          fitted_overrides(ctx.out('degrade') / 'fitted.yml', template)
-                                         + consistency_overrides(ctx, part, template) + list(ctx.s.overrides))
+                                         + consistency_overrides(ctx, part, template)
+                                         + pair_overrides(ctx, part, template) + list(ctx.s.overrides))
     except RecipeError as exc:
         raise DomainError(str(exc)) from None
     return opt, ([note] if note else []) + notes, template
@@ -70,6 +71,26 @@ def consistency_overrides(ctx, part, template):
     return consistency_options(template, yaml.safe_load(fragment.read_text())['degradation'], out)
 
 
+def pair_overrides(ctx, part, template):
+    """--lq-videos with a fitted degradation whose clips are the HR clips made smaller: the real (LQ, HR) pairs
+    of the training span (``part/real_pairs``, found once, ``pipeline/real_pairs.py``) as a second batch
+    (``recipes.pair_options``); none otherwise, and one line saying which case applies and why."""
+    from .real_pairs import write_train_pairs
+    from .recipes import FITTED_PAIRS, pair_options
+    if not ctx.s.lq_videos or not (ctx.out('degrade') / 'fitted.yml').is_file() \
+            or not FITTED_PAIRS.get(Path(template).name):
+        return []
+    out = Path(part) / 'real_pairs'
+    done = out / 'done.json'
+    if not done.is_file():
+        rows = json.loads((ctx.out('split') / 'split.json').read_text())
+        info = write_train_pairs(ctx.s.lq_videos, rows, ctx.out('split') / 'train_hr', out)
+        ctx.say(f'real pairs: {info["pairs"]} (LQ, HR) training pairs: {info["why"]}' if info['pairs'] else
+                f'real pairs: none ({info["why"]}): the fitted degradation and the consistency loss only')
+    info = json.loads(done.read_text())
+    return pair_options(template, out) if info['pairs'] else []
+
+
 def write_train_lq(lq_paths, out, frames, holdout):
     """Up to ``frames`` LQ frames spread over the first ``1 - holdout`` of each of ``lq_paths`` (the evaluation
     holds out the rest, ``pipeline.real_lq.fit_span``), as PNGs in ``out``; their count."""
@@ -90,7 +111,7 @@ def write_train_lq(lq_paths, out, frames, holdout):
 
 
 def settings_finetune(ctx):
-    from .recipes import FITTED_CONSISTENCY, fitted_recipe, official_assets, pick_template
+    from .recipes import FITTED_CONSISTENCY, FITTED_PAIRS, fitted_recipe, official_assets, pick_template
     path, arch, kind, label = _base(ctx)
     template, _ = pick_template(kind, ctx.s.device, official_assets())
     if not template.is_file():
@@ -98,7 +119,8 @@ def settings_finetune(ctx):
     return {'base': label, 'base_size': path.stat().st_size, 'arch': arch, 'device': ctx.s.device,
             'iters': ctx.s.iters, 'budget': ctx.s.budget, 'overrides': list(ctx.s.overrides),
             'template': template.name, 'template_text': template.read_text(), 'assets': official_assets(),
-            'fitted_recipe': [fitted_recipe(template), FITTED_CONSISTENCY.get(template.name)] if ctx.s.lq_videos
+            'fitted_recipe': [fitted_recipe(template), FITTED_CONSISTENCY.get(template.name),
+                              FITTED_PAIRS.get(template.name)] if ctx.s.lq_videos
             else []}
 
 
@@ -192,10 +214,15 @@ def run_finetune(ctx, part):
         raise DomainError(f'training wrote no checkpoint in {exp / "models"}', code=1)
     # the committed folder is WORK/finetune: point the options there, so the file reproduces the run
     opt['path']['experiments_root'] = str(ctx.out('finetune') / 'experiments')
+    for ds in (opt['datasets'].get('real_lq'), opt['datasets'].get('real_pairs')):
+        for k in [k for k in (ds or {}) if k.startswith('dataroot_')]:
+            ds[k] = ds[k].replace(str(part), str(ctx.out('finetune')), 1)
     opt_path.write_text(dump(opt))
     logs = sorted(exp.glob('train_*.log'))
     return {'template': Path(template).name, 'iters': total, 'plan': plan, 'notes': notes,
-            'checkpoints': sorted(ckpts), 'log': logs[-1].name if logs else None}
+            'checkpoints': sorted(ckpts), 'log': logs[-1].name if logs else None,
+            'real_pairs': json.loads(pairs.read_text()) if (pairs := part / 'real_pairs' / 'done.json').is_file()
+            else None}
 
 
 def settings_export(ctx):

@@ -147,6 +147,14 @@ class RealESRNetModel:
             rl = opt['datasets']['real_lq']
             self.real_lq = RealLQCrops(rl['dataroot_lq'], rl.get('crop', 32), rl.get('batch_size', 4),
                                        seed=[int(opt.get('manual_seed') or 0), rank])
+        self.real_pairs = None  # real (LQ, HR) crops through the pixel and detail losses (data/real_pairs.py)
+        if opt['datasets'].get('real_pairs'):
+            from data.real_pairs import RealPairCrops
+            rp = opt['datasets']['real_pairs']
+            self.real_pairs = RealPairCrops(rp['dataroot_lq'], rp['dataroot_gt'], rp['crop'], rp['batch_size'],
+                                            opt['scale'], seed=[int(opt.get('manual_seed') or 0), rank, 1])
+            self.pair_weight = float(rp['weight'])
+            self.pair_losses = set(rp.get('losses') or ['pixel_opt', *(k for _, k in DETAIL_LOSSES)])
         self.use_amp = use_amp
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 16) if use_amp else None
         self.nan_max = int(train['nan_max_consecutive'])
@@ -227,6 +235,24 @@ class RealESRNetModel:
         if self.cri_consistency is not None:
             real = self.real_lq.batch()
             terms['l_g_cons'] = self.cri_consistency(self.net_g(real), real)
+        if self.real_pairs is not None:
+            terms.update(self._pair_terms())
+        return terms
+
+    def _pair_terms(self):
+        """The real pairs' batch (``datasets.real_pairs``) through the pixel loss and the detail losses against
+        its plain HR crops (no USM: the real degradation is not the synthetic one), or those in its ``losses``
+        (``anchor_opt`` among them runs the teacher on the real crops too), each times its ``weight``; the
+        discriminator does not see it."""
+        lq, gt = self.real_pairs.batch()
+        out = self.net_g(lq)
+        w = self.pair_weight
+        use = self.pair_losses
+        terms = {'l_pair_pix': w * self.cri_pix(out, gt)} if self.cri_pix is not None and 'pixel_opt' in use else {}
+        keys = dict(DETAIL_LOSSES)
+        terms.update({f'{name}_pair': w * cri(out, gt) for name, cri in self.cri_detail.items() if keys[name] in use})
+        if self.cri_anchor is not None and 'anchor_opt' in use:  # the teacher's forward on the real crops
+            terms['l_g_anchor_pair'] = w * self.cri_anchor(out, gt, self.teacher(lq))
         return terms
 
     def optimize(self, lq, gt, gt_usm, current_iter):

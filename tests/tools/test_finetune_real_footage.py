@@ -90,6 +90,10 @@ def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny
     held = sorted(p.name for p in (work / 'split' / 'val_hr').iterdir())
     assert 12 <= len(real) <= 30 and set(real) <= set(held) and all(float(n[len('cam_'):-4]) >= 40.0 for n in real)
     assert info['real_lq']['paired'] == len(real)
+    # no template trains on the training span's real pairs (recipes.FITTED_PAIRS): the finetune is as before
+    import yaml
+    assert 'real_pairs' not in yaml.safe_load((work / 'finetune' / 'options.yml').read_text())['datasets']
+    assert not (work / 'finetune' / 'real_pairs').exists() and 'real pairs:' not in res.stderr
     assert sorted(p.name for p in (work / 'degrade' / 'real_gt').iterdir()) == real
     summary = res.stdout.strip().splitlines()[-1]
     assert f'on the real LQ footage ({len(real)} frames, ' in summary and '): PSNR ' in summary

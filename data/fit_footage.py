@@ -14,8 +14,9 @@ SCALES = (2, 3, 4)
 COMPS = ('none', 'jpeg', 'libx264', 'libx265')
 
 
-def infer_scale(hr_size, lq_size, lq_name, scale=None):
-    """The integer HR/LQ scale; ValueError (one line) for LQ larger than the HR or an unsupported scale."""
+def infer_scale(hr_size, lq_size, lq_name, scale=None, fix='give --scale'):
+    """The integer HR/LQ scale; ValueError (one line) for LQ larger than the HR or an unsupported scale
+    (``fix``: what the caller's user can do when the ratio is not a whole scale)."""
     (hw, hh), (lw, lh) = hr_size, lq_size
     if lw > hw or lh > hh:
         raise ValueError(f'{lq_name}: the LQ frames ({lw}x{lh}) are larger than the HR frames ({hw}x{hh})')
@@ -26,7 +27,7 @@ def infer_scale(hr_size, lq_size, lq_name, scale=None):
     if scale is None:
         scale = int(round(ratio))
         if abs(ratio - scale) > 0.05 * scale:
-            raise ValueError(f'{lq_name}: HR/LQ width ratio {ratio:.2f} is not a whole scale; give --scale')
+            raise ValueError(f'{lq_name}: HR/LQ width ratio {ratio:.2f} is not a whole scale; {fix}')
     if scale not in SCALES:
         raise ValueError(f'{lq_name}: unsupported scale {scale} (HR {hw}x{hh}, LQ {lw}x{lh}); '
                          f'supported: {", ".join(map(str, SCALES))}')

@@ -72,7 +72,8 @@ def check_lq_footage(videos, lq_paths):
         name, size = _size_of(kind, src)
         ref = hr.get(Path(name).stem, common)
         try:
-            scale = infer_scale(ref, size, name)
+            scale = infer_scale(ref, size, name, fix=f'the pipeline needs LQ footage {SCALE}x smaller than the '
+                                f'--videos footage (HR {ref[0]}x{ref[1]}, LQ {size[0]}x{size[1]})')
         except ValueError as exc:
             raise DomainError(f'--lq-videos: {exc}') from None
         if scale != SCALE:

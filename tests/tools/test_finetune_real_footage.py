@@ -38,12 +38,13 @@ def footage(tmp_path_factory):
     root = tmp_path_factory.mktemp('static')
     photo = root / 'coffee.png'
     cv2.imwrite(str(photo), cv2.cvtColor(skdata.coffee(), cv2.COLOR_RGB2BGR))
-    for d in ('hr', 'lq', 'lq_big', 'lq_x2', 'lq_bad', 'lq_empty'):
+    for d in ('hr', 'lq', 'lq_big', 'lq_x2', 'lq_crop', 'lq_bad', 'lq_empty'):
         (root / d).mkdir()
     static_camera(photo, root / 'hr' / 'cam.mp4')
     ffmpeg('-i', root / 'hr' / 'cam.mp4', '-vf', 'scale=iw/4:ih/4:flags=area', '-c:v', 'libx264', '-crf', 28,
            root / 'lq' / 'cam.mp4')
-    for name, scale in (('lq_big', 'scale=iw*2:ih*2'), ('lq_x2', 'scale=iw/2:ih/2')):
+    for name, scale in (('lq_big', 'scale=iw*2:ih*2'), ('lq_x2', 'scale=iw/2:ih/2'),
+                        ('lq_crop', 'crop=352:264,scale=iw/4:ih/4')):  # another framing: 4.36x
         ffmpeg('-i', root / 'hr' / 'cam.mp4', '-t', 2, '-vf', scale, '-c:v', 'libx264', root / name / 'cam.mp4')
     (root / 'lq_bad' / 'cam.mp4').write_bytes(bytes(range(256)) * 40)
     return root
@@ -153,6 +154,8 @@ def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny
     ('lq_big', 'are larger than the HR frames (384x288)'),
     ('lq_bad', 'not a readable video'),
     ('lq_x2', 'scale 2 (HR 384x288, LQ 192x144) is not supported'),
+    ('lq_crop', 'ratio 4.36 is not a whole scale; the pipeline needs LQ footage 4x smaller than the --videos '
+                'footage (HR 384x288, LQ 88x66)'),
 ])
 def test_bad_lq_videos_one_line_naming_the_file(footage, tmp_path, case, expect):
     res = run('--videos', footage / 'hr', '--lq-videos', footage / case, '--work', tmp_path / 'w')

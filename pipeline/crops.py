@@ -23,6 +23,8 @@ def window(ref, size=SIZE, scale=SCALE):
     """``(y0, x0, h, w)`` in ``ref``'s pixels: the ``size`` x ``size`` window with the most Laplacian energy, its
     corner and sides on multiples of ``scale`` (so that the LQ window is ``y0 / scale ...``)."""
     from evaluation.sheet import detail_window
+    if ref.ndim == 2:  # a grey frame
+        ref = ref[..., None].repeat(3, axis=2)
     h, w = ref.shape[0] // scale * scale, ref.shape[1] // scale * scale
     size = max(scale, size // scale * scale)
     y0, x0, ch, cw = detail_window(ref[:h, :w], size)

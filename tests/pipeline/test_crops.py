@@ -79,6 +79,8 @@ def test_real_frames_without_hr_are_cut_on_their_bicubic_upscale(frames, tmp_pat
     assert abs(y0 - 100) <= 8 and abs(x0 - 180) <= 8 and (h, w) == (64, 64)
     assert cv2.imread(f'{ldir}/big.png').shape[:2] == (16, 16)
     assert 'the LQ frame\'s bicubic upscale' in C.line(info, 'real LQ frames')
+    grey = cv2.cvtColor(frames[2], cv2.COLOR_BGR2GRAY)  # a grey frame gets the same window
+    assert C.window(grey, 64) == C.window(frames[2], 64)
 
 
 def test_the_report_line_states_size_count_and_pixels(frames, tmp_path):

@@ -6,6 +6,7 @@ import shlex
 from evaluation.evaluator import input_note, texture_note
 
 from .context import STAGES
+from .crops import lines as crop_lines
 from .doc import Doc
 from .select import (DETAIL_KEEP, DETAIL_TOL, MAX_NIQE_COST, MAX_PSNR_COST, MAX_SSIM_COST, MIN_GAIN, MIN_PSNR_GAIN,
                      NIQE_TOL, TRADE, W_DETAIL, W_NIQE, W_SSIM)
@@ -254,6 +255,8 @@ def build(ctx, part, commands):
         '(geometric mean; 1 is as detailed as the GT, below is blur, above is overshoot or noise), artefact = '
         'high-frequency error where the GT is smooth (grey levels, lower is better)'
         + (', LPIPS and DISTS (lower is better)' if 'lpips' in metrics else '') + '.')
+    for line in crop_lines(res.get('crops')):  # large frames are scored on stated crops
+        d.p(line)
     d.table(['model'] + [k.upper() if k != 'detail' else 'detail' for k in metrics],
             [[m] + [summ[m].get(k) for k in metrics] for m in summ]
             + [['GT'] + [_mean([r.get('gt_niqe') for r in res['rows']]) if k == 'niqe' else None for k in metrics]])

@@ -11,9 +11,11 @@ def settings_evaluate(ctx):
     from evaluation.model_cache import own_backend
     from .dni_sweep import weights_for
     from .select import CRITERION
+    from . import crops
     kind = _base(ctx)[2]
     return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'crop_border': 4, 'real_vote': True,
-            'metrics': 'evaluation.evaluator', 'backend': own_backend(kind), 'dni': weights_for(kind)}
+            'metrics': 'evaluation.evaluator', 'backend': own_backend(kind), 'dni': weights_for(kind),
+            'crops': {'size': crops.SIZE, 'whole_max': crops.WHOLE_MAX, 'windows': 'most HR detail, 1 per frame'}}
 
 
 def run_evaluate(ctx, part):
@@ -21,13 +23,14 @@ def run_evaluate(ctx, part):
     from .select import compare
     base_path, _, kind, _ = _base(ctx)
     base_path = str(base_path)
-    gt, lq = ctx.out('split') / 'val_hr', ctx.out('degrade') / 'val_lq'
+    gt, lq, cropped = _cropped(ctx, part)
     ckpts = checkpoints(ctx.out('finetune') / 'experiments' / EXP_NAME)
     cand = {f'iter_{it}': it for it in ckpts}
     models = {'base': base_path, **{f'iter_{it}': str(p) for it, p in ckpts.items()}}
     nets = MT.Models(kind, part / 'exports', ctx.s.device)
     try:
-        sel, real = _select(ctx, nets, models, cand, gt, lq)
+        real = _real_frames(ctx, part, cropped)
+        sel = _select(ctx, nets, models, cand, gt, lq, real)
         shown = sel['shown']
         final = {'bicubic': 'bicubic', 'base': base_path, 'finetuned': str(ckpts[cand[shown]]), **ctx.s.compare}
         ctx.say(f'evaluate: bicubic, base, finetuned ({shown})' + ''.join(f', {k}' for k in ctx.s.compare))
@@ -54,7 +57,7 @@ def run_evaluate(ctx, part):
            'verdicts': {o: MT.verdict(summ, 'base', o) for o in final if o != 'base'},
            'best': MT.best(summ, list(final)), 'vs_base': {o: compare(summ[o], summ['base']) for o in final
                                                           if o != 'base'},
-           'exported': exported, 'backends': dict(nets.backends), 'notes': notes, 'real': real}
+           'exported': exported, 'backends': dict(nets.backends), 'notes': notes, 'real': real, 'crops': cropped}
     from .dni_sweep import run_sweep  # the fidelity knob: blends of the base and the checkpoint
     res['dni'] = run_sweep(ctx, nets, base_path, {c: str(ckpts[it]) for c, it in cand.items()}, res, gt, lq,
                            part / 'dni.tmp')
@@ -64,9 +67,20 @@ def run_evaluate(ctx, part):
     return {'chosen': chosen, 'reason': reason, 'iteration': cand.get(chosen)}
 
 
-def _select(ctx, nets, models, cand, gt, lq):
+def _cropped(ctx, part):
+    """``(gt folder, lq folder, crops)``: the held-out pairs every model is scored on, large frames cut to their
+    window (``pipeline.crops``); ``crops``: {'pairs': info} (and 'real' when ``_real_frames`` cuts those)."""
+    from . import crops as C
+    gt, lq, info = C.crop_pairs(ctx.out('split') / 'val_hr', ctx.out('degrade') / 'val_lq', part / 'crops' / 'pairs',
+                                C.SIZE, C.WHOLE_MAX)
+    if info['cropped']:
+        ctx.say('evaluate: ' + C.line(info))
+    return gt, lq, {'pairs': info}
+
+
+def _select(ctx, nets, models, cand, gt, lq, real):
     """The selection pass: the base and the checkpoints on the held-out pairs and on the real LQ frames (when
-    there are some), and the choice. ``(selection, real)``; ``real``: None without real LQ frames."""
+    there are some: ``real``, ``_real_frames``'s, gains their rows and summary), and the choice."""
     from evaluation import model_cache as MT
     from .dni_sweep import finetune_of
     from .select import choose
@@ -76,7 +90,6 @@ def _select(ctx, nets, models, cand, gt, lq):
     if not rows_sel:
         raise DomainError(f'no held-out pairs in {gt} and {lq}', code=1)
     summ_sel = MT.summarize(rows_sel, list(models))
-    real = _real_frames(ctx)
     if real:
         from .real_lq import score_frames
         ctx.say(f'evaluate: the base and the checkpoints on the {real["frames"]} held-out real LQ frames '
@@ -87,19 +100,27 @@ def _select(ctx, nets, models, cand, gt, lq):
     chosen, table, reason = choose(summ_sel, 'base', cand, real)
     sel = {'summary': summ_sel, 'table': table, 'rows': rows_sel, 'candidates': cand, 'chosen': chosen,
            'reason': reason}
-    return dict(sel, shown=finetune_of(sel, chosen)), real
+    return dict(sel, shown=finetune_of(sel, chosen))
 
 
-def _real_frames(ctx):
+def _real_frames(ctx, part, cropped):
     """The held-out real LQ frames (``degrade/real_lq``) and their HR frames (``degrade/real_gt``, when the LQ
-    footage is the HR footage made smaller), or None."""
+    footage is the HR footage made smaller), or None; large frames cut like the pairs (``cropped['real']``)."""
     from evaluation.evaluator import list_images
+    from . import crops as C
     folder, gt = ctx.out('degrade') / 'real_lq', ctx.out('degrade') / 'real_gt'
     if not folder.is_dir() or not list_images(folder):
         return None
     paired = gt.is_dir() and bool(list_images(gt))
-    return {'frames': len(list_images(folder)), 'lq': str(folder), 'gt': str(gt) if paired else None,
-            'paired': paired}
+    n, out = len(list_images(folder)), part / 'crops' / 'real'
+    if paired:
+        gt, folder, info = C.crop_pairs(gt, folder, out, C.SIZE, C.WHOLE_MAX)
+    else:
+        folder, info = C.crop_frames(folder, out, C.SIZE, C.WHOLE_MAX)
+    cropped['real'] = info
+    if info['cropped']:
+        ctx.say('evaluate: ' + C.line(info, 'real LQ frames'))
+    return {'frames': n, 'lq': str(folder), 'gt': str(gt) if paired else None, 'paired': paired}
 
 
 def _real_sheet(ctx, part, real, ups, others):

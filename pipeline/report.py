@@ -218,34 +218,9 @@ def _stages(d, st, ft, commands):
     return total
 
 
-def build(ctx, part, commands):
-    st = ctx.state.data['stages']
-    res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
-    ft = st['finetune']['info']
-    exp_dir = ctx.out('finetune') / 'experiments' / 'finetune'
-    from training.metrics_log import FILE_NAME
-    plot_curves(exp_dir / FILE_NAME, res['selection'], part / 'curves.png')
-    (part / 'sheet.png').write_bytes((ctx.out('evaluate') / 'sheet.png').read_bytes())
-    summ, exported = res['summary'], res['exported']
-    d = Doc()
-    d.h(1, 'Domain finetune report')
-    d.p('Command: `' + shlex.join(ctx.argv or []) + '`')
-    if res.get('real'):
-        real_section(d, res, part, ctx.out('evaluate') / 'real_sheet.png', _videos(ctx))
-    d.h(2, 'Exported model')
-    loud = exported['name'] == 'base'
-    reason = exported['reason'][:1].upper() + exported['reason'][1:]
-    d.p(('**No finetuned checkpoint beat the base model.** ' if loud else
-         f'**Chosen checkpoint: {exported["name"]}.** ') + reason + '.')
-    from .frontier import add_section, export_paragraph  # the DNI sweep decides what is exported
-    d.p(export_paragraph(st['export']['info']))
-    d.p(f'Export: `{ctx.out("export") / "inference.pdmodel"}` (and `model.pdparams`, the weights it came from).')
-    if res.get('losses'):
-        d.p('**Where the exported model loses** (same tolerances as the checkpoint choice):')
-        d.bullets(res['losses'])
-    data_section(d, st)
-    for n in ft.get('notes', []) + st['split']['info'].get('notes', []):
-        d.p('Note: ' + n + '.')
+def metrics_section(d, res, ctx):
+    """The held-out pairs: the means, the per-scene table, the notes and the verdicts."""
+    summ = res['summary']
     d.h(2, 'Held-out metrics (means)')
     metrics = [k for k in ('psnr', 'ssim', 'niqe', 'detail', 'artefact', 'lpips', 'dists')
                if any(summ[m].get(k) is not None for m in summ)]
@@ -275,6 +250,37 @@ def build(ctx, part, commands):
     d.p('Verdicts (the first model of each line is the base):')
     d.bullets([f'base vs {other}, {line}' for other, lines in res['verdicts'].items() for line in lines]
               + ['all models, ' + line for line in res.get('best', [])])
+
+
+def build(ctx, part, commands):
+    st = ctx.state.data['stages']
+    res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
+    ft = st['finetune']['info']
+    exp_dir = ctx.out('finetune') / 'experiments' / 'finetune'
+    from training.metrics_log import FILE_NAME
+    plot_curves(exp_dir / FILE_NAME, res['selection'], part / 'curves.png')
+    (part / 'sheet.png').write_bytes((ctx.out('evaluate') / 'sheet.png').read_bytes())
+    exported = res['exported']
+    d = Doc()
+    d.h(1, 'Domain finetune report')
+    d.p('Command: `' + shlex.join(ctx.argv or []) + '`')
+    if res.get('real'):
+        real_section(d, res, part, ctx.out('evaluate') / 'real_sheet.png', _videos(ctx))
+    d.h(2, 'Exported model')
+    loud = exported['name'] == 'base'
+    reason = exported['reason'][:1].upper() + exported['reason'][1:]
+    d.p(('**No finetuned checkpoint beat the base model.** ' if loud else
+         f'**Chosen checkpoint: {exported["name"]}.** ') + reason + '.')
+    from .frontier import add_section, export_paragraph  # the DNI sweep decides what is exported
+    d.p(export_paragraph(st['export']['info']))
+    d.p(f'Export: `{ctx.out("export") / "inference.pdmodel"}` (and `model.pdparams`, the weights it came from).')
+    if res.get('losses'):
+        d.p('**Where the exported model loses** (same tolerances as the checkpoint choice):')
+        d.bullets(res['losses'])
+    data_section(d, st)
+    for n in ft.get('notes', []) + st['split']['info'].get('notes', []):
+        d.p('Note: ' + n + '.')
+    metrics_section(d, res, ctx)
     choice_section(d, res)
     add_section(d, res, st['export']['info'], part)
     d.h(2, 'Training curves')
@@ -284,6 +290,7 @@ def build(ctx, part, commands):
         f'; finetuned = {res["selection"]["shown"]}.')
     d.image(part / 'sheet.png', 'contact sheet', 'report/sheet.png')
     d.h(2, 'Per image')
+    names = list(res['models'])
     d.table(['image', 'input detail'] + [f'{n} {k}' for n in names for k in ('PSNR', 'SSIM', 'NIQE', 'detail')],
             [[r['image'], r.get('input_detail')] + [r.get(f'{n}_{k}') for n in names
                                                      for k in ('psnr', 'ssim', 'niqe', 'detail')]

@@ -271,6 +271,11 @@ def _check_combinations(opt, ds, problems):
                         'real LQ frames with those frames)')
     if not train.get('pixel_opt') and not train.get('perceptual_opt') and not train.get('gan_opt'):
         problems.append('train: no loss configured (pixel_opt, perceptual_opt, gan_opt)')
+    usable = ['pixel_opt', 'anchor_opt', *(k for _, k in DETAIL_LOSSES)]
+    for name in _d(ds.get('real_pairs')).get('losses') or []:
+        if name not in usable or not train.get(name):
+            problems.append(f'datasets.real_pairs.losses: {name!r} is not a configured loss the pairs can go through '
+                            f'(configured: {", ".join(k for k in usable if train.get(k)) or "none"})')
 
 
 def load_options(yml_path, overrides=(), warnings=None):

@@ -83,6 +83,10 @@ def test_pair_options_checked(tmp_path, pairs):
     with pytest.raises(OptionsError) as e:
         load_options(SMOKE, [f'path.experiments_root={tmp_path}', *NET, *_pairs(*pairs, weight=-1)])
     assert 'datasets.real_pairs.weight' in str(e.value)
+    with pytest.raises(OptionsError) as e:  # a misspelt or unconfigured loss is not silently skipped
+        load_options(SMOKE, [f'path.experiments_root={tmp_path}', *NET, *_pairs(*pairs, losses=['pixl_opt'])])
+    assert "datasets.real_pairs.losses: 'pixl_opt' is not a configured loss" in str(e.value)
+    assert load_options(SMOKE, [f'path.experiments_root={tmp_path}', *NET, *_pairs(*pairs, losses=['pixel_opt'])])
 
 
 def test_bad_pair_folders_one_line(tmp_path, pairs):

@@ -135,7 +135,7 @@ def _image_tail(files, holdout):
     return out
 
 
-def _shown_at(path, names, eps=0.002):
+def frames_shown_at(path, names, eps=0.002):
     """``[(name, frame)]``: for each ``(time, name)`` of ``names``, the frame of ``path`` a player shows at that
     time (the last one whose time is at most ``time + eps``): the same moments as the HR frames."""
     from utils.video_reader import FrameReader, VideoError
@@ -174,7 +174,7 @@ def extract_heldout(lq_paths, out_dir, holdout, every, hr_heldout=None, limit=FR
     for kind, src in sources:
         stem = Path(src).stem.replace(' ', '_') if kind == 'video' else None
         if stem in hr_heldout and hr_heldout[stem]:
-            named += _shown_at(src, hr_heldout[stem])
+            named += frames_shown_at(src, hr_heldout[stem])
         else:
             named += _dedupe(_video_tail(src, holdout, every) if kind == 'video' else _image_tail(src, holdout))
     pick = sorted(set(np.linspace(0, len(named) - 1, min(limit, len(named))).round().astype(int).tolist())) \

@@ -3,7 +3,7 @@ of the training span, for the finetune's second batch (``data/real_pairs.py``).
 
 ``write_train_pairs(lq_paths, rows, hr_dir, out)``: for each training HR frame of the split (``split.json`` rows
 of set ``train``: before each clip's held-out cut and its gap), the frame a player shows at the same time in the
-LQ clip of the same name (``real_lq._shown_at``, as for the held-out frames), written as ``out/lq/<name>.png``;
+LQ clip of the same name (``real_lq.frames_shown_at``, as for the held-out frames), written as ``out/lq/<name>.png``;
 then ``real_lq.find_pairs``'s rule on them: every one exactly x4 smaller than its HR frame and at least
 ``PAIR_PSNR`` dB (Y) from it shrunk x4 (area), then linked into ``out/gt``. Exact or nothing: an LQ source that is
 an image folder or a clip named like no HR clip, or one frame that does not match, and no pair is used.
@@ -30,7 +30,7 @@ def _collect(lq_paths, rows, lq_dir):
     from data.lq_source import FootageError, list_sources
     from utils.img_io import imwrite
 
-    from .real_lq import _shown_at
+    from .real_lq import frames_shown_at
     times = _train_times(rows)
     try:
         sources = list_sources(lq_paths)
@@ -43,7 +43,7 @@ def _collect(lq_paths, rows, lq_dir):
         stem = Path(src).stem.replace(' ', '_')
         if not times.get(stem):
             return 0, f'{src}: no HR clip of the same name with training frames'
-        for name, frame in _shown_at(src, times[stem]):
+        for name, frame in frames_shown_at(src, times[stem]):
             imwrite(lq_dir / f'{name}.png', frame)
             n += 1
     return n, None

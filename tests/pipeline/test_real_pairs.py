@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.real_lq import _shown_at
+from pipeline.real_lq import frames_shown_at
 from pipeline.real_pairs import write_train_pairs
 from utils.ffmpeg import ffmpeg_exe
 
@@ -50,7 +50,7 @@ def _rows(hr_dir, clip):
         rows.append({'file': f'cam_{t:010.3f}.png', 'video': 'cam', 'time': t, 'cut': CUT, 'set': kind,
                      'reason': 'gap' if kind == 'dropped' else None, 'holdout': 0.2})
     hr_dir.mkdir()
-    for name, frame in _shown_at(clip, [(r['time'], r['file'][:-4]) for r in rows]):
+    for name, frame in frames_shown_at(clip, [(r['time'], r['file'][:-4]) for r in rows]):
         cv2.imwrite(str(hr_dir / f'{name}.png'), frame)
     return rows
 

@@ -76,14 +76,18 @@ def test_training_span_pairs_and_nothing_else(clips, tmp_path, monkeypatch):
     from pathlib import Path
 
     from pipeline import recipes
-    from training.options import load_options
+    from training.options import OptionsError, load_options
     smoke = Path(__file__).resolve().parents[2] / 'options' / 'tiny_smoke.yml'
     assert recipes.pair_options('finetune_domain_compact_cpu.yml', tmp_path / 'pairs') == []
-    entry = {'weight': 0.5, 'crop': 8, 'batch_size': 2, 'losses': ['pixel_opt', 'anchor_opt']}
+    entry = {'weight': 0.5, 'crop': 8, 'batch_size': 2, 'losses': ['pixel_opt']}
     monkeypatch.setitem(recipes.FITTED_PAIRS, 'finetune_domain_compact_cpu.yml', entry)
     over = recipes.pair_options('finetune_domain_compact_cpu.yml', tmp_path / 'pairs')
     rp = load_options(smoke, [f'path.experiments_root={tmp_path}', *over])['datasets']['real_pairs']
     assert rp == {'dataroot_lq': str(tmp_path / 'pairs' / 'lq'), 'dataroot_gt': str(tmp_path / 'pairs' / 'gt'), **entry}
+    entry['losses'].append('anchor_opt')  # the smoke recipe has no anchor: the entry does not fit it
+    with pytest.raises(OptionsError, match="'anchor_opt' is not a configured loss"):
+        load_options(smoke, [f'path.experiments_root={tmp_path}',
+                             *recipes.pair_options('finetune_domain_compact_cpu.yml', tmp_path / 'pairs')])
 
 
 def test_not_paired_gives_one_line_and_no_pair(clips, tmp_path):

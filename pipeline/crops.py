@@ -14,6 +14,8 @@ reports: the crop size, how many frames were cut, and the HR pixels scored out o
 """
 from pathlib import Path
 
+from utils.fileio import link_or_copy
+
 SIZE = 512  # HR pixels: 1/8 of a 1080p frame, 25 NIQE blocks of 96 px
 WHOLE_MAX = 2 * SIZE * SIZE  # HR pixels: frames up to this size (about 720x720) are scored whole
 SCALE = 4
@@ -37,19 +39,21 @@ def _info(size, whole_max, ref):
             'windows': {}}
 
 
+def _record(info, name, h, w, win=None):
+    """Count one frame of ``h`` x ``w`` HR pixels in ``info``, scored whole (``win`` None) or on ``win``."""
+    info['frames'] += 1
+    info['total'] += h * w
+    if win is None:
+        info['pixels'] += h * w
+    else:
+        info['cropped'] += 1
+        info['pixels'] += win[2] * win[3]
+        info['windows'][name] = list(win)
+
+
 def _write(path, img):
     from utils.img_io import imwrite
     imwrite(path, img)
-
-
-def _place(src, dst):
-    """``dst`` as a link to (or a copy of) ``src``: a whole frame."""
-    import os
-    import shutil
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
 
 
 def crop_pairs(gt_dir, lq_dir, out, size=SIZE, whole_max=WHOLE_MAX, scale=SCALE):
@@ -67,19 +71,15 @@ def crop_pairs(gt_dir, lq_dir, out, size=SIZE, whole_max=WHOLE_MAX, scale=SCALE)
             continue
         gt, lq = imread(gp), imread(lp)
         h, w = lq.shape[0] * scale, lq.shape[1] * scale
-        info['frames'] += 1
-        info['total'] += h * w
         if h * w <= whole_max:
-            _place(gp, gdst / gp.name)
-            _place(lp, ldst / gp.name)
-            info['pixels'] += h * w
+            link_or_copy(gp, gdst / gp.name)
+            link_or_copy(lp, ldst / gp.name)
+            _record(info, gp.name, h, w)
             continue
-        y0, x0, ch, cw = window(gt[:h, :w], size, scale)
+        y0, x0, ch, cw = win = window(gt[:h, :w], size, scale)
         _write(gdst / gp.name, gt[y0:y0 + ch, x0:x0 + cw])
         _write(ldst / gp.name, lq[y0 // scale:(y0 + ch) // scale, x0 // scale:(x0 + cw) // scale])
-        info['cropped'] += 1
-        info['pixels'] += ch * cw
-        info['windows'][gp.name] = [y0, x0, ch, cw]
+        _record(info, gp.name, h, w, win)
     return str(gdst), str(ldst), info
 
 
@@ -96,18 +96,14 @@ def crop_frames(lq_dir, out, size=SIZE, whole_max=WHOLE_MAX, scale=SCALE):
     for lp in list_images(lq_dir):
         lq = imread(lp)
         h, w = lq.shape[0] * scale, lq.shape[1] * scale
-        info['frames'] += 1
-        info['total'] += h * w
         if h * w <= whole_max:
-            _place(lp, dst / lp.name)
-            info['pixels'] += h * w
+            link_or_copy(lp, dst / lp.name)
+            _record(info, lp.name, h, w)
             continue
         ref = cv2.resize(lq[..., :3] if lq.ndim == 3 else lq, (w, h), interpolation=cv2.INTER_CUBIC)
-        y0, x0, ch, cw = window(ref, size, scale)
+        y0, x0, ch, cw = win = window(ref, size, scale)
         _write(dst / lp.name, lq[y0 // scale:(y0 + ch) // scale, x0 // scale:(x0 + cw) // scale])
-        info['cropped'] += 1
-        info['pixels'] += ch * cw
-        info['windows'][lp.name] = [y0, x0, ch, cw]
+        _record(info, lp.name, h, w, win)
     return str(dst), info
 
 

@@ -201,12 +201,10 @@ def find_pairs(real_dir, hr_dir, gt_dir):
     x4 area shrink scores at least ``PAIR_PSNR`` dB (Y PSNR) against the LQ frame. Exact or nothing: only when
     every real LQ frame has one are they linked into ``gt_dir`` and ``(pairs, lowest PSNR)`` returned, else
     ``(0, why)``."""
-    import os
-    import shutil
-
     import cv2
 
     from evaluation.evaluator import list_images
+    from utils.fileio import link_or_copy
     from utils.img_io import imread
     lqs = list_images(real_dir)
     if not lqs:
@@ -224,10 +222,7 @@ def find_pairs(real_dir, hr_dir, gt_dir):
             return 0, f'{lp.name}: the HR frame shrunk x{SCALE} is {worst:.1f} dB from the LQ frame'
     Path(gt_dir).mkdir(parents=True, exist_ok=True)
     for lp in lqs:
-        try:
-            os.link(Path(hr_dir) / lp.name, Path(gt_dir) / lp.name)
-        except OSError:
-            shutil.copy2(Path(hr_dir) / lp.name, Path(gt_dir) / lp.name)
+        link_or_copy(Path(hr_dir) / lp.name, Path(gt_dir) / lp.name)
     return len(lqs), worst
 
 

@@ -4,9 +4,9 @@ Each ``run_*`` takes the context and the stage's ``.partial`` folder and returns
 each ``settings_*`` returns what the stage's hash covers.
 """
 import json
-import os
-import shutil
 from pathlib import Path
+
+from utils.fileio import link_or_copy
 
 from .context import DomainError
 
@@ -107,10 +107,7 @@ def run_split(ctx, part):
             continue
         dst = part / ('train_hr' if r['set'] == 'train' else 'val_hr') / r['file']
         if not dst.exists():
-            try:
-                os.link(src / r['file'], dst)
-            except OSError:
-                shutil.copy2(src / r['file'], dst)
+            link_or_copy(src / r['file'], dst)
     (part / 'split.json').write_text(json.dumps(rows, indent=1))
     cuts = {}
     for r in rows:

@@ -122,6 +122,16 @@ def remove_stale_temps(folder, recursive=True):
     return removed
 
 
+def link_or_copy(src, dst):
+    """``dst`` as a hard link to ``src`` (no bytes copied), or a copy where links are refused (another
+    file system, a FAT or network drive)."""
+    import shutil
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def same_file(a, b):
     """True when two paths name the same file (also through links)."""
     a, b = Path(a), Path(b)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from utils import ffmpeg as uff
-from utils.fileio import atomic_write, atomic_write_bytes, same_file
+from utils.fileio import atomic_write, atomic_write_bytes, link_or_copy, same_file
 from evaluation.metrics import psnr, ssim
 from tests.skips import FFMPEG_SKIP, FFPROBE_SKIP
 
@@ -42,6 +42,19 @@ def test_same_file_sees_links(tmp_path):
     os.symlink(a, tmp_path / 'b.png')
     assert same_file(a, tmp_path / 'b.png')
     assert not same_file(a, tmp_path / 'c.png')
+
+
+def test_link_or_copy_links_and_falls_back_to_a_copy(tmp_path, monkeypatch):
+    src = tmp_path / 'a.png'
+    src.write_bytes(b'frame')
+    link_or_copy(src, tmp_path / 'linked.png')
+    assert os.path.samefile(src, tmp_path / 'linked.png')
+
+    def refuse(a, b):
+        raise OSError('cross-device link')
+    monkeypatch.setattr(os, 'link', refuse)
+    link_or_copy(src, tmp_path / 'copied.png')
+    assert (tmp_path / 'copied.png').read_bytes() == b'frame' and not os.path.samefile(src, tmp_path / 'copied.png')
 
 
 def test_psnr_ssim_on_a_real_photo(hr_photos):

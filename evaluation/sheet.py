@@ -16,13 +16,19 @@ def label(img, text):
     return out
 
 
+def laplacian_energy(ref):
+    """Per pixel, the square of the grey 4-neighbour Laplacian of ``ref`` (BGR), float32."""
+    y = cv2.cvtColor(ref[..., :3].astype(np.float32), cv2.COLOR_BGR2GRAY)
+    lap = cv2.Laplacian(y, cv2.CV_32F, ksize=1)
+    return lap * lap
+
+
 def detail_window(ref, crop):
     """``(y0, x0, h, w)``: the ``crop`` x ``crop`` window of ``ref`` (BGR) with the most Laplacian energy."""
     h, w = ref.shape[:2]
     ch, cw = min(crop, h), min(crop, w)
-    y = cv2.cvtColor(ref[..., :3].astype(np.float32), cv2.COLOR_BGR2GRAY)
-    lap = cv2.Laplacian(y, cv2.CV_32F, ksize=1)
-    energy = cv2.boxFilter(lap * lap, -1, (cw, ch), normalize=True, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+    energy = cv2.boxFilter(laplacian_energy(ref), -1, (cw, ch), normalize=True, anchor=(0, 0),
+                           borderType=cv2.BORDER_CONSTANT)
     energy = energy[:h - ch + 1, :w - cw + 1]
     y0, x0 = np.unravel_index(int(np.argmax(energy)), energy.shape)
     return int(y0), int(x0), ch, cw

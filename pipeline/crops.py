@@ -3,14 +3,22 @@
 Every model of the evaluate stage (the base, each checkpoint, each DNI blend, bicubic, the --compare models)
 runs on each held-out frame; an RRDBNet pass over a 1080p frame costs tens of CPU seconds, and the stage
 makes about nine of them per frame. A frame with more than ``WHOLE_MAX`` HR pixels is therefore cut, before
-any model sees it, to one ``SIZE`` x ``SIZE`` HR window (``SIZE / 4`` LQ pixels): the window of the HR frame
-(of the bicubic upscale of the LQ frame when there is no HR frame) with the most Laplacian energy, on the
-x4 grid (``evaluation.sheet.detail_window``, first maximum: deterministic). The same windows serve every
-model, in the selection, the final comparison and the DNI sweep, because the stage scores the cropped
-folders only. Smaller frames (the demo's 640x480, the 768x576 street camera) stay whole.
+any model sees it, to ``WINDOWS`` windows of ``SIZE`` x ``SIZE`` HR pixels (``SIZE / 4`` LQ pixels), all on the
+x4 grid and chosen in the HR frame (in the bicubic upscale of the LQ frame when there is no HR frame):
 
-``crop_pairs`` and ``crop_frames`` write the cropped folders (same file names) and return what ``line``
-reports: the crop size, how many frames were cut, and the HR pixels scored out of the frames' pixels.
+1. the window with the most Laplacian energy (``evaluation.sheet.detail_window``, first maximum): texture,
+   where the detail statistics speak;
+2. then, of the frame's grid of ``SIZE`` tiles (centred) that do not overlap the windows already taken, the
+   tile of median Laplacian energy (then evenly spaced quantiles, for more windows): the frame's typical part,
+   often smooth, where a gain in tone or in noise shows and the first window would miss it.
+
+Window 1 keeps the frame's file name; window k > 1 is written as ``<name>~w<k-1>.png`` and scored as a frame of
+its own (``pipeline.report.scene_of`` knows its clip). The same windows serve every model, in the selection,
+the final comparison and the DNI sweep, because the stage scores the cropped folders only. Smaller frames
+(the demo's 640x480, the 768x576 street camera) stay whole.
+
+``crop_pairs`` and ``crop_frames`` write the cropped folders and return what ``line`` reports: the crop size,
+how many frames were cut into how many windows, and the HR pixels scored out of the frames' pixels.
 """
 from pathlib import Path
 
@@ -18,7 +26,9 @@ from utils.fileio import link_or_copy
 
 SIZE = 512  # HR pixels: 1/8 of a 1080p frame, 25 NIQE blocks of 96 px
 WHOLE_MAX = 2 * SIZE * SIZE  # HR pixels: frames up to this size (about 720x720) are scored whole
+WINDOWS = 2  # windows per cut frame: as many HR pixels as the largest frame scored whole
 SCALE = 4
+WINDOW_TAG = '~w'  # window k > 1 of frame.png is frame~w<k-1>.png
 
 
 def window(ref, size=SIZE, scale=SCALE):
@@ -34,21 +44,66 @@ def window(ref, size=SIZE, scale=SCALE):
     return y0 // scale * scale, x0 // scale * scale, ch, cw
 
 
+def windows(ref, size=SIZE, scale=SCALE, count=WINDOWS):
+    """Up to ``count`` ``(y0, x0, h, w)`` windows of ``ref`` (module docstring): the most detailed, then tiles of
+    the centred ``size`` grid that overlap no window taken, at evenly spaced quantiles of their energy."""
+    import numpy as np
+
+    from evaluation.sheet import laplacian_energy
+    first = window(ref, size, scale)
+    _, _, ch, cw = first
+    h, w = ref.shape[0] // scale * scale, ref.shape[1] // scale * scale
+    oy, ox = (h % ch) // 2 // scale * scale, (w % cw) // 2 // scale * scale
+    grid = [(y, x, ch, cw) for y in range(oy, h - ch + 1, ch) for x in range(ox, w - cw + 1, cw)]
+    free = [t for t in grid if not _overlap(t, first)]
+    if count < 2 or not free:
+        return [first]
+    energy = laplacian_energy(ref[..., None].repeat(3, axis=2) if ref.ndim == 2 else ref)
+    free.sort(key=lambda t: (float(np.mean(energy[t[0]:t[0] + ch, t[1]:t[1] + cw])), t))
+    picks = sorted({int((k + 0.5) * len(free) / (count - 1)) for k in range(count - 1)})
+    return [first] + [free[i] for i in picks]
+
+
+def _overlap(a, b):
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def window_name(name, k):
+    """The file name of window ``k`` (0-based) of frame ``name``: the name itself for the first."""
+    if not k:
+        return name
+    stem, dot, ext = name.rpartition('.')
+    return f'{stem}{WINDOW_TAG}{k}.{ext}' if dot else f'{name}{WINDOW_TAG}{k}'
+
+
+def frame_of(name):
+    """The frame a window's file name comes from (``window_name``'s inverse; other names unchanged)."""
+    import re
+    return re.sub(re.escape(WINDOW_TAG) + r'\d+(?=\.[^.]*$|$)', '', name)
+
+
 def _info(size, whole_max, ref):
-    return {'size': size, 'whole_max': whole_max, 'ref': ref, 'frames': 0, 'cropped': 0, 'pixels': 0, 'total': 0,
-            'windows': {}}
+    return {'size': size, 'whole_max': whole_max, 'ref': ref, 'frames': 0, 'cropped': 0, 'crops': 0,
+            'pixels': 0, 'total': 0, 'windows': {}}
 
 
-def _record(info, name, h, w, win=None):
-    """Count one frame of ``h`` x ``w`` HR pixels in ``info``, scored whole (``win`` None) or on ``win``."""
+def _record(info, name, h, w, wins=()):
+    """Count one frame of ``h`` x ``w`` HR pixels in ``info``, scored whole (no ``wins``) or on ``wins``."""
     info['frames'] += 1
     info['total'] += h * w
-    if win is None:
+    if not wins:
         info['pixels'] += h * w
-    else:
-        info['cropped'] += 1
+        return
+    info['cropped'] += 1
+    for k, win in enumerate(wins):
+        info['crops'] += 1
         info['pixels'] += win[2] * win[3]
-        info['windows'][name] = list(win)
+        info['windows'][window_name(name, k)] = list(win)
+
+
+def _lq_window(lq, win, scale):
+    y0, x0, ch, cw = win
+    return lq[y0 // scale:(y0 + ch) // scale, x0 // scale:(x0 + cw) // scale]
 
 
 def _write(path, img):
@@ -76,10 +131,11 @@ def crop_pairs(gt_dir, lq_dir, out, size=SIZE, whole_max=WHOLE_MAX, scale=SCALE)
             link_or_copy(lp, ldst / gp.name)
             _record(info, gp.name, h, w)
             continue
-        y0, x0, ch, cw = win = window(gt[:h, :w], size, scale)
-        _write(gdst / gp.name, gt[y0:y0 + ch, x0:x0 + cw])
-        _write(ldst / gp.name, lq[y0 // scale:(y0 + ch) // scale, x0 // scale:(x0 + cw) // scale])
-        _record(info, gp.name, h, w, win)
+        wins = windows(gt[:h, :w], size, scale)
+        for k, (y0, x0, ch, cw) in enumerate(wins):
+            _write(gdst / window_name(gp.name, k), gt[y0:y0 + ch, x0:x0 + cw])
+            _write(ldst / window_name(gp.name, k), _lq_window(lq, (y0, x0, ch, cw), scale))
+        _record(info, gp.name, h, w, wins)
     return str(gdst), str(ldst), info
 
 
@@ -101,9 +157,10 @@ def crop_frames(lq_dir, out, size=SIZE, whole_max=WHOLE_MAX, scale=SCALE):
             _record(info, lp.name, h, w)
             continue
         ref = cv2.resize(lq[..., :3] if lq.ndim == 3 else lq, (w, h), interpolation=cv2.INTER_CUBIC)
-        y0, x0, ch, cw = win = window(ref, size, scale)
-        _write(dst / lp.name, lq[y0 // scale:(y0 + ch) // scale, x0 // scale:(x0 + cw) // scale])
-        _record(info, lp.name, h, w, win)
+        wins = windows(ref, size, scale)
+        for k, win in enumerate(wins):
+            _write(dst / window_name(lp.name, k), _lq_window(lq, win, scale))
+        _record(info, lp.name, h, w, wins)
     return str(dst), info
 
 
@@ -113,11 +170,17 @@ def line(info, what='held-out frames'):
     share = info['pixels'] / info['total'] if info['total'] else 1.0
     if not k:
         return f'The {n} {what} were scored whole ({info["pixels"]:,} HR pixels).'
-    return (f'{k} of the {n} {what} (those above {info["whole_max"]:,} HR pixels) were scored on one '
-            f'{info["size"]}x{info["size"]} HR crop each, the window with the most detail in '
-            f'{info["ref"]}, the '
-            f'same for every model; {n - k} whole. Scored: {info["pixels"]:,} of {info["total"]:,} HR pixels '
+    c = info.get('crops', k)  # an older metrics.json: one window per frame
+    return (f'{k} of the {n} {what} (those above {info["whole_max"]:,} HR pixels) were scored on {c} '
+            f'{info["size"]}x{info["size"]} HR crops ({_how(info)}, in {info["ref"]}), each scored as a frame, '
+            f'the same for every model; {n - k} whole. Scored: {info["pixels"]:,} of {info["total"]:,} HR pixels '
             f'({100 * share:.1f} %).')
+
+
+def _how(info):
+    if info.get('crops', info['cropped']) == info['cropped']:
+        return 'per frame the window with the most detail'
+    return 'per frame the window with the most detail and the grid tile of median detail'
 
 
 def lines(cropped):

@@ -59,9 +59,10 @@ def scene_rows(rows, videos, names):
     """Per scene (the video a held-out frame comes from; ``videos``: file name -> video): frames, the inputs'
     geometric-mean input detail, then each model's mean PSNR and geometric-mean detail ratio."""
     from evaluation.metrics import geometric_mean
+    from .crops import frame_of
     groups = {}
     for r in rows:
-        groups.setdefault(videos.get(r['image'], '?'), []).append(r)
+        groups.setdefault(videos.get(frame_of(r['image']), '?'), []).append(r)  # a crop window: its frame's
     out = []
     for scene, rs in sorted(groups.items()):
         cells = [scene, len(rs), geometric_mean([r.get('input_detail') for r in rs])]
@@ -77,7 +78,10 @@ _GEOMETRIC = ('detail', 'detail_vs_bicubic')  # ratios: averaged geometrically
 
 def scene_of(name, videos=None):
     """The clip a frame comes from: ``videos`` (file name -> video) first, else the frame's name without its
-    ``_<time>`` suffix (``bikes_000008.400.png`` -> ``bikes``), else the name itself."""
+    ``_<time>`` suffix (``bikes_000008.400.png`` -> ``bikes``), else the name itself. A crop window of a large
+    frame (``bikes_000008.400~w1.png``, ``pipeline.crops``) belongs to its frame's clip."""
+    from .crops import frame_of
+    name = frame_of(name)
     if videos and name in videos:
         return videos[name]
     stem = name.rsplit('.png', 1)[0]

@@ -15,7 +15,8 @@ def settings_evaluate(ctx):
     kind = _base(ctx)[2]
     return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'crop_border': 4, 'real_vote': True,
             'metrics': 'evaluation.evaluator', 'backend': own_backend(kind), 'dni': weights_for(kind),
-            'crops': {'size': crops.SIZE, 'whole_max': crops.WHOLE_MAX, 'windows': 'most HR detail, 1 per frame'}}
+            'crops': {'size': crops.SIZE, 'whole_max': crops.WHOLE_MAX, 'windows': crops.WINDOWS,
+                      'rule': 'most HR detail, then median-detail grid tiles'}}
 
 
 def run_evaluate(ctx, part):

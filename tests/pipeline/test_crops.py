@@ -1,5 +1,6 @@
-"""pipeline/crops.py: large held-out frames are cut to their most detailed window, deterministically, the same
-window for every model; small frames stay whole; the report says which (tiny images, seconds)."""
+"""pipeline/crops.py: large held-out frames are cut to their most detailed window and the grid tile of median
+detail, deterministically, the same windows for every model; small frames stay whole; the report says which
+(tiny images, seconds)."""
 import cv2
 import numpy as np
 import pytest
@@ -51,8 +52,8 @@ def test_small_frames_stay_whole_and_the_counts_add_up(frames, tmp_path):
     for src, dst in ((frames[0], gdir), (frames[1], ldir)):
         assert np.array_equal(cv2.imread(f'{dst}/small.png'), cv2.imread(str(src / 'small.png')))
     assert 'small.png' not in info['windows']
-    assert (info['frames'], info['cropped']) == (2, 1)
-    assert info['pixels'] == 64 * 64 + 64 * 64 and info['total'] == 240 * 320 + 64 * 64
+    assert (info['frames'], info['cropped'], info['crops']) == (2, 1, 2)
+    assert info['pixels'] == 3 * 64 * 64 and info['total'] == 240 * 320 + 64 * 64
     _, _, none = C.crop_pairs(frames[0], frames[1], tmp_path / 'all', size=64, whole_max=10 ** 6)
     assert none['cropped'] == 0 and none['pixels'] == none['total']
 
@@ -86,8 +87,43 @@ def test_real_frames_without_hr_are_cut_on_their_bicubic_upscale(frames, tmp_pat
 def test_the_report_line_states_size_count_and_pixels(frames, tmp_path):
     _, _, info = _crop(frames, tmp_path)
     text = C.line(info)
-    assert text.startswith('1 of the 2 held-out frames') and '64x64 HR crop' in text
-    assert f'{64 * 64 * 2:,} of {240 * 320 + 64 * 64:,} HR pixels' in text and 'same for every model' in text
+    assert text.startswith('1 of the 2 held-out frames') and 'on 2 64x64 HR crops' in text
+    assert 'tile of median detail' in text
+    assert f'{64 * 64 * 3:,} of {240 * 320 + 64 * 64:,} HR pixels' in text and 'same for every model' in text
+    old = dict(info, crops=None, windows={})  # a metrics.json from before several windows: one per frame
+    del old['crops']
+    assert 'on 1 64x64 HR crops (per frame the window with the most detail,' in C.line(old)
     whole = C.crop_pairs(frames[0], frames[1], tmp_path / 'w', size=64, whole_max=10 ** 6)[2]
     assert C.line(whole) == f'The 2 held-out frames were scored whole ({240 * 320 + 64 * 64:,} HR pixels).'
     assert C.lines(None) == [] and C.lines({'pairs': info, 'real': whole}) == [text, C.line(whole, 'real LQ frames')]
+
+
+def test_the_second_window_is_the_free_grid_tile_of_median_detail(tmp_path):
+    """Twelve 32 px tiles of noise of twelve strengths: the first window is the strongest tile, the second the
+    median of the tiles that do not overlap it; its file holds that tile, and its rows count for the frame's clip."""
+    from pipeline.report import scene_of
+    rng = np.random.default_rng(0)
+    amp = rng.permutation(np.arange(1, 13) * 8.0).reshape(3, 4)
+    img = np.full((96, 128, 3), 128.0)
+    for r in range(3):
+        for c in range(4):
+            img[32 * r:32 * r + 32, 32 * c:32 * c + 32] += rng.normal(0, amp[r, c], (32, 32, 1))
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    wins = C.windows(img, 32, 4, 2)
+    r0, c0 = np.unravel_index(np.argmax(amp), amp.shape)
+    assert wins[0] == (32 * r0, 32 * c0, 32, 32)
+    free = sorted((amp[r, c], (32 * r, 32 * c, 32, 32)) for r in range(3) for c in range(4) if (r, c) != (r0, c0))
+    assert wins[1] == free[len(free) // 2][1]  # 11 free tiles: the 6th by strength
+    assert C.windows(img, 32, 4, 1) == wins[:1]
+    for d in ('gt', 'lq'):
+        (tmp_path / d).mkdir()
+    cv2.imwrite(str(tmp_path / 'gt' / 'cam_000010.000.png'), img)
+    cv2.imwrite(str(tmp_path / 'lq' / 'cam_000010.000.png'), cv2.resize(img, (32, 24), interpolation=cv2.INTER_AREA))
+    gdir, ldir, info = C.crop_pairs(tmp_path / 'gt', tmp_path / 'lq', tmp_path / 'out', size=32, whole_max=32 * 32)
+    y, x = wins[1][:2]
+    second = C.window_name('cam_000010.000.png', 1)
+    assert second == 'cam_000010.000~w1.png' and C.frame_of(second) == 'cam_000010.000.png'
+    assert np.array_equal(cv2.imread(f'{gdir}/{second}'), img[y:y + 32, x:x + 32])
+    assert cv2.imread(f'{ldir}/{second}').shape[:2] == (8, 8)
+    assert info['windows'][second] == list(wins[1]) and scene_of(second) == 'cam'
+    assert scene_of(second, {'cam_000010.000.png': 'street.mp4'}) == 'street.mp4'

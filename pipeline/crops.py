@@ -113,7 +113,7 @@ def _write(path, img):
 
 def crop_pairs(gt_dir, lq_dir, out, size=SIZE, whole_max=WHOLE_MAX, scale=SCALE):
     """``(gt folder, lq folder, info)``: the pairs of ``gt_dir``/``lq_dir`` (equal names), each frame of more than
-    ``whole_max`` HR pixels cut to its window (``window`` on the HR frame), the others whole, under ``out``."""
+    ``whole_max`` HR pixels cut to its windows (``windows`` on the HR frame), the others whole, under ``out``."""
     from evaluation.evaluator import list_images
     from utils.img_io import imread
     gdst, ldst = Path(out) / 'gt', Path(out) / 'lq'

@@ -99,12 +99,36 @@ def _make_trainable(net, train, optim_key, grad_clip, world_size, dist):
     """Scheduler and optimiser for ``net`` from ``train[optim_key]``; DataParallel when distributed."""
     sched = build('scheduler', train['scheduler'], 'train.scheduler', learning_rate=train[optim_key]['lr'],
                   warmup_iter=train['warmup_iter'])
-    optim = build('optimizer', train[optim_key], f'train.{optim_key}', parameters=net.parameters(),
+    params = net.trainable_parameters() if hasattr(net, 'trainable_parameters') else net.parameters()  # frozen base
+    optim = build('optimizer', train[optim_key], f'train.{optim_key}', parameters=params,
                   learning_rate=sched, grad_clip=paddle.nn.ClipGradByGlobalNorm(grad_clip) if grad_clip else None)
     if world_size > 1:
         net = paddle.DataParallel(net, find_unused_parameters=dist['find_unused_parameters'])
     net.train()
     return net, sched, optim
+
+
+def _trunk_runner(net, train, logger):
+    """A Paddle Inference copy of a ``LowBandRRDBNet``'s frozen trunk on the CPU (4.5 x faster than the
+    dynamic graph, docs/gan_cpu.md), or None: then the network runs its trunk itself, under ``no_grad``."""
+    if not hasattr(net, 'correct') or paddle.get_device() != 'cpu' or train.get('teacher_backend') == 'dynamic':
+        return None
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from models.detect import detect_arch
+    from utils.checkpoint import save_checkpoint
+
+    from .teacher import FrozenTeacher
+    state = {k: v.numpy() for k, v in net.state_dict().items() if not k.startswith('corrector.') and k != 'strength'}
+    tmp = Path(tempfile.mkdtemp(prefix='trunk-'))
+    try:
+        f = tmp / 'trunk.pdparams'
+        save_checkpoint(f, params=state, arch=detect_arch(state), meta={'source': 'frozen trunk'})
+        return FrozenTeacher(str(f), 'predictor', 'cpu', logger)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _finite(t):
@@ -163,6 +187,7 @@ class RealESRNetModel:
         self.net_g, self.sched_g, self.optim_g = _make_trainable(self.net_g, train, 'optim_g', self.grad_clip,
                                                                  world_size, opt['dist'])
         self.schedulers = [self.sched_g]
+        self.trunk = _trunk_runner(self.g, train, logger) if rank == 0 and world_size == 1 else None
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -258,7 +283,7 @@ class RealESRNetModel:
     def optimize(self, lq, gt, gt_usm, current_iter):
         l1_gt = gt_usm if self.opt['l1_gt_usm'] else gt
         with self._amp():
-            self.output = self.net_g(lq)
+            self.output = self.g.correct(lq, self.trunk(lq)) if self.trunk is not None else self.net_g(lq)
             loss = self.cri_pix(self.output, l1_gt)
             losses = {'l_g_pix': loss}
             for name, v in self._detail_terms(lq, gt, l1_gt).items():

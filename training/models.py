@@ -281,9 +281,18 @@ class RealESRNetModel:
         return terms
 
     def optimize(self, lq, gt, gt_usm, current_iter):
+        """One iteration; with a frozen trunk on Paddle Inference (``self.trunk``), ``train.trunk_reuse``
+        corrector steps on the trunk's one output (the corrector is cheap, the trunk is not)."""
         l1_gt = gt_usm if self.opt['l1_gt_usm'] else gt
+        base = self.trunk(lq) if self.trunk is not None else None
+        losses = None
+        for _ in range(int(self.opt['train'].get('trunk_reuse') or 1) if base is not None else 1):
+            losses = self._g_step(lq, gt, l1_gt, base, current_iter)
+        return losses
+
+    def _g_step(self, lq, gt, l1_gt, base, current_iter):
         with self._amp():
-            self.output = self.g.correct(lq, self.trunk(lq)) if self.trunk is not None else self.net_g(lq)
+            self.output = self.g.correct(lq, base) if base is not None else self.net_g(lq)
             loss = self.cri_pix(self.output, l1_gt)
             losses = {'l_g_pix': loss}
             for name, v in self._detail_terms(lq, gt, l1_gt).items():

@@ -140,7 +140,8 @@ def test_trainer_optimises_the_corrector_alone(tmp_path, photo_batch):
     net_g = '{' + ', '.join(f'"{k}": {v!r}'.replace("'", '"') for k, v in LOW.items()) + '}'
     opt = load_options(SMOKE, [f'path.experiments_root={tmp_path}', f'path.pretrain_network_g={base}',
                                'path.strict_load_g=false', f'network_g={net_g}', 'model_type=RealESRNetModel',
-                               'network_d=null', 'train.gan_opt=null', 'train.ema_decay=0.9'])
+                               'network_d=null', 'train.gan_opt=null', 'train.ema_decay=0.9',
+                               'train.trunk_reuse=3'])
     model = build_model(opt, logging.getLogger('test.lowband'))
     assert model.trunk is not None  # the frozen trunk on Paddle Inference
     assert {id(p) for p in model.optim_g._parameter_list} == {id(p) for p in model.g.trainable_parameters()}
@@ -148,8 +149,13 @@ def test_trainer_optimises_the_corrector_alone(tmp_path, photo_batch):
     lq = paddle.nn.functional.avg_pool2d(gt, 4)
     np.testing.assert_allclose(model.trunk(lq).numpy(), model.g.base(lq).numpy(), atol=1e-4)
     before = {k: v.numpy().copy() for k, v in model.g.state_dict().items()}
+    calls, trunk, steps = [], model.trunk, []
+    model.trunk = lambda x: calls.append(1) or trunk(x)
+    step = model._g_step
+    model._g_step = lambda *a: steps.append(1) or step(*a)
     for it in (1, 2):
         model.optimize(lq, gt, gt, it)
+    assert len(calls) == 2 and len(steps) == 6  # trunk_reuse: 3 corrector steps per pass of the trunk
     moved = {k for k, v in model.g.state_dict().items() if not np.array_equal(v.numpy(), before[k])}
     assert moved and all(k.startswith('corrector.') for k in moved)
     ema = model.ema.net_ema.state_dict()

@@ -148,9 +148,8 @@ def pick_template(kind, device, assets):
     if device == 'cpu' and not official:
         missing = ' and '.join(n for n, k in (('VGG19', 'vgg19'), ('RealESRGAN_x4plus_netD', 'netd')) if not assets[k])
         offline = {'compact': ('finetune_domain_compact_cpu.yml', 'the offline CPU recipe'),
-                   'x4plus': ('finetune_domain_x4plus_lowband_cpu.yml',
-                              'the offline x4plus recipe (the base frozen plus a trained low-band corrector, '
-                              'then a sweep of its strength)')}
+                   'x4plus': ('finetune_domain_x4plus_anchor_cpu.yml',
+                              'the offline anchored x4plus recipe (self-anchoring to the base, then a DNI blend)')}
         name, what = offline[kind]
         return OPTIONS / name, (
             f'{missing} not cached: {what} is used instead of the official one '

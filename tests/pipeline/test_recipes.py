@@ -205,3 +205,23 @@ def test_fitted_texture_is_the_teachers_band_at_the_measured_weights(tmp_path):
     plain, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
                                   _paths(tmp_path), 30, NONE, [])
     assert plain['train']['anchor_opt']['energy_weight'] == 20.0 and 'fft_opt' not in plain['train']
+
+
+def test_lowband_template_keeps_a_file_bases_trunk_and_adds_its_corrector(tmp_path):
+    """finetune_domain_x4plus_lowband_cpu.yml with an RRDBNet weights file as the base: network_g is that
+    trunk (the file's arch) as a LowBandRRDBNet with the template's corrector; the zoo x4plus keeps the
+    template's; both validate (corrector keys, trunk_reuse, the non-strict load of the base)."""
+    t = R.OPTIONS / 'finetune_domain_x4plus_lowband_cpu.yml'
+    raw = yaml.safe_load(t.read_text())
+    corr = {k: v for k, v in raw['network_g'].items() if k.startswith('corr_')}
+    assert corr and raw['path']['strict_load_g'] is False
+    small = {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 4, 'num_feat': 8, 'num_block': 2,
+             'num_grow_ch': 4}
+    from tests.nets import save_tiny
+    save_tiny(tmp_path / 'mine.pdparams', small)
+    opt, _, _ = R.build_options(t, tmp_path / 'mine.pdparams', small, str(tmp_path / 'mine.pdparams'), 'x4plus',
+                                'cpu', _paths(tmp_path), 40, NONE, ['train.trunk_reuse=2'])
+    assert opt['network_g'] == {**small, **corr, 'type': 'LowBandRRDBNet'} and opt['train']['trunk_reuse'] == 2
+    opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', raw['network_g'], 'realesrgan-x4plus', 'x4plus', 'cpu',
+                                _paths(tmp_path), 40, NONE, [])
+    assert opt['network_g'] == raw['network_g'] and opt['logger']['save_checkpoint_freq'] == 20

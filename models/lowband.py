@@ -21,21 +21,10 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .rrdbnet import UNSHUFFLE, RRDBNet, StaticShapeRRDBNet, bytes_per_pixel, detect_rrdbnet
+from .rrdbnet import UNSHUFFLE, RRDBNet, StaticShapeRRDBNet, bytes_per_pixel, detect_rrdbnet, static_unshuffle
 from .specs import ArchSpec, shape_of
 
 PREFIX = 'corrector.'
-
-
-def unshuffle(x, r):
-    """Pixel unshuffle by ``r`` as reshape/transpose (H, W read at run time: the static export can infer it)."""
-    if r == 1:
-        return x
-    shape = paddle.shape(x)
-    c = x.shape[1]
-    x = paddle.reshape(x, [-1, c, shape[2] // r, r, shape[3] // r, r])
-    x = paddle.transpose(x, [0, 1, 3, 5, 2, 4])
-    return paddle.reshape(x, [-1, c * r * r, shape[2] // r, shape[3] // r])
 
 
 class LowBandCorrector(nn.Layer):
@@ -77,7 +66,7 @@ class LowBandRRDBNet(RRDBNet):
 
     def correction(self, x, base):
         """The low-band correction at the output's size, before ``strength``."""
-        c = self.corrector(paddle.concat([x, unshuffle(base, self.scale)], axis=1))
+        c = self.corrector(paddle.concat([x, static_unshuffle(base, self.scale)], axis=1))
         return F.interpolate(c, scale_factor=self.scale, mode='bilinear', align_corners=False) if self.scale > 1 else c
 
     def correct(self, x, base):

@@ -5,7 +5,7 @@ with the pipeline's paths and schedule filled in, and the user's ``-o`` override
 |---|---|---|
 | compact (realesr-animevideov3, any SRVGGNetCompact file) | cpu | finetune_domain_compact_cpu.yml |
 | compact | gpu, or cpu with VGG19 and the official netD cached | finetune_domain_compact_gpu.yml |
-| x4plus (realesrgan-x4plus, any RRDBNet file) | cpu | finetune_domain_x4plus_anchor_cpu.yml |
+| x4plus (realesrgan-x4plus, any RRDBNet file) | cpu | finetune_domain_x4plus_lowband_cpu.yml |
 | x4plus | gpu, or cpu with VGG19 and the official netD cached | finetune_domain_x4plus_gpu.yml / _cpu.yml |
 
 With ``--lq-videos`` (a degradation fitted to the footage to upscale, ``tools/fit_degradation.py``) the
@@ -148,8 +148,9 @@ def pick_template(kind, device, assets):
     if device == 'cpu' and not official:
         missing = ' and '.join(n for n, k in (('VGG19', 'vgg19'), ('RealESRGAN_x4plus_netD', 'netd')) if not assets[k])
         offline = {'compact': ('finetune_domain_compact_cpu.yml', 'the offline CPU recipe'),
-                   'x4plus': ('finetune_domain_x4plus_anchor_cpu.yml',
-                              'the offline anchored x4plus recipe (self-anchoring to the base, then a DNI blend)')}
+                   'x4plus': ('finetune_domain_x4plus_lowband_cpu.yml',
+                              'the offline x4plus recipe (the base frozen plus a trained low-band corrector, '
+                              'then a sweep of its strength)')}
         name, what = offline[kind]
         return OPTIONS / name, (
             f'{missing} not cached: {what} is used instead of the official one '

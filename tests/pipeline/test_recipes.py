@@ -27,15 +27,15 @@ def test_templates_exist_and_pick_by_base_and_device():
     for kind in ('compact', 'x4plus'):
         for dev in ('cpu', 'gpu'):
             t, note = R.pick_template(kind, dev, NONE)
-            offline = {'compact': 'compact_cpu', 'x4plus': 'x4plus_anchor_cpu'}[kind] if dev == 'cpu' else None
+            offline = {'compact': 'compact_cpu', 'x4plus': 'x4plus_lowband_cpu'}[kind] if dev == 'cpu' else None
             assert t.is_file() and t.name == f'finetune_domain_{offline or kind + "_" + dev}.yml'
             # offline: the CPU recipes say they stand in for the official one; the GPU ones say what they drop
             assert (note is not None) == (dev == 'cpu')
     x4, note = R.pick_template('x4plus', 'cpu', NONE)
-    assert note.startswith('VGG19 and RealESRGAN_x4plus_netD not cached: the offline anchored x4plus recipe')
+    assert note.startswith('VGG19 and RealESRGAN_x4plus_netD not cached: the offline x4plus recipe (the base frozen')
     raw = yaml.safe_load(x4.read_text())
-    assert raw['train']['anchor_opt']['type'] == 'SelfAnchorLoss' and 'network_d' not in raw
-    assert raw['train']['pixel_opt']['loss_weight'] == 0 and 'perceptual_opt' not in raw['train']
+    assert raw['network_g']['type'] == 'LowBandRRDBNet' and 'network_d' not in raw and 'anchor_opt' not in raw['train']
+    assert raw['train']['pixel_opt']['loss_weight'] == 1 and 'perceptual_opt' not in raw['train']
     assert R.pick_template('x4plus', 'cpu', dict(BOTH, vgg19=None))[1].startswith('VGG19 not cached')
     assert R.pick_template('x4plus', 'cpu', BOTH) == (R.OPTIONS / 'finetune_domain_x4plus_cpu.yml', None)
     assert 'VGG19 and RealESRGAN_x4plus_netD not cached' in R.pick_template('compact', 'cpu', NONE)[1]

@@ -6,19 +6,21 @@ A weights file becomes ``(state, arch)`` in one place, ``read_checkpoint``
 Importing this package pulls in paddle and the network definitions only: no
 training, dataset, video or torch code.
 """
-from . import discriminator, patch_discriminator, rrdbnet, srvgg, vgg
+from . import discriminator, lowband, patch_discriminator, rrdbnet, srvgg, vgg
 from .discriminator import UNetDiscriminatorSN
 from .patch_discriminator import PatchDiscriminatorSN
 from .loading import CheckpointError, apply_overrides, load_network, load_state_into, read_checkpoint
+from .lowband import LowBandRRDBNet
 from .rrdbnet import RRDBNet
 from .specs import NETWORKS, ArchSpec, all_specs, find_spec, get_spec, register, unregister
 from .srvgg import SRVGGNetCompact
 from .vgg import VGG19FeatureExtractor
 
-for _module in (rrdbnet, srvgg, discriminator, vgg, patch_discriminator):  # registration order = detection order
+# registration order = detection order; lowband before rrdbnet: its state holds an RRDBNet's keys too
+for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator):
     register(_module.SPEC)
 
-__all__ = ['ArchSpec', 'CheckpointError', 'NETWORKS', 'PatchDiscriminatorSN', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
+__all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',
            'load_network', 'load_state_into', 'net_scale', 'pad_multiple', 'read_checkpoint', 'register',
            'unregister']

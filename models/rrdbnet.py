@@ -94,14 +94,18 @@ class StaticShapeRRDBNet(nn.Layer):
         self.net = net
 
     def forward(self, x):
-        r = self.net.unshuffle
-        if r > 1:
-            shape = paddle.shape(x)
-            c = x.shape[1]
-            x = paddle.reshape(x, [-1, c, shape[2] // r, r, shape[3] // r, r])
-            x = paddle.transpose(x, [0, 1, 3, 5, 2, 4])
-            x = paddle.reshape(x, [-1, c * r * r, shape[2] // r, shape[3] // r])
-        return self.net.forward_unshuffled(x)
+        return self.net.forward_unshuffled(static_unshuffle(x, self.net.unshuffle))
+
+
+def static_unshuffle(x, r):
+    """Pixel unshuffle by ``r`` as reshape/transpose, H and W read with ``paddle.shape`` at run time."""
+    if r == 1:
+        return x
+    shape = paddle.shape(x)
+    c = x.shape[1]
+    x = paddle.reshape(x, [-1, c, shape[2] // r, r, shape[3] // r, r])
+    x = paddle.transpose(x, [0, 1, 3, 5, 2, 4])
+    return paddle.reshape(x, [-1, c * r * r, shape[2] // r, shape[3] // r])
 
 
 # ---------------------------------------------------------------- old ESRGAN key layouts

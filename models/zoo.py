@@ -406,8 +406,9 @@ def write_dni(model, other, weight, dst):
 
     from .loading import read_checkpoint
     w = check_dni_weight(weight)
+    from .lowband import base_as_lowband
     sa, arch_a = read_checkpoint(model)
-    sb, arch_b = read_checkpoint(other)
+    sb, arch_b = base_as_lowband(sa, arch_a, *read_checkpoint(other))  # LowBandRRDBNet: W scales its strength
     if _full_arch(arch_a) != _full_arch(arch_b):  # a finetune's options may leave defaults out
         raise ValueError(f'DNI needs two networks of one architecture: {model} is {arch_a}, {other} is {arch_b}')
     try:

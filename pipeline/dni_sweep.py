@@ -29,10 +29,19 @@ from pathlib import Path
 
 WEIGHTS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 WEIGHTS_BY_KIND = {'x4plus': (0.0, 0.2, 0.3, 0.4, 0.5, 1.0)}
+# finetune network type -> weights: a LowBandRRDBNet blended with its base is its corrector at strength w
+# (models.lowband.base_as_lowband), which keeps the base's texture at every w
+WEIGHTS_BY_ARCH = {'LowBandRRDBNet': (0.0, 0.25, 0.5, 0.75, 1.0)}
 
 
-def weights_for(kind):
-    """The blend weights swept for a base of network ``kind`` ('compact', 'x4plus')."""
+def weights_for(kind, finetune=None):
+    """The blend weights swept for a base of network ``kind`` ('compact', 'x4plus'), or for the finetune's own
+    network type when ``WEIGHTS_BY_ARCH`` has it (``finetune``: its weights file)."""
+    if finetune is not None:
+        from models import read_checkpoint
+        arch = read_checkpoint(finetune)[1]
+        if arch['type'] in WEIGHTS_BY_ARCH:
+            return WEIGHTS_BY_ARCH[arch['type']]
     return WEIGHTS_BY_KIND.get(kind, WEIGHTS)
 
 
@@ -129,7 +138,7 @@ def run_sweep(ctx, nets, base_path, ckpt_paths, res, gt, lq, tmp):
     after. With real LQ frames the blends run on them too and they vote (``pipeline.select.vote``)."""
     sel, real = res['selection'], res.get('real')
     ft = finetune_of(sel, res['exported']['name'])
-    weights = weights_for(nets.kind)
+    weights = weights_for(nets.kind, ckpt_paths[ft])
     ctx.say(f'evaluate: DNI sweep of the base and {ft} at weights {", ".join(f"{w:g}" for w in weights)}'
             + (' on the held-out pairs and the real LQ frames' if real else ''))
     src = {'lq': real['lq'], 'gt': real.get('gt'), 'rows': real['rows']} if real else None

@@ -5,7 +5,7 @@ with the pipeline's paths and schedule filled in, and the user's ``-o`` override
 |---|---|---|
 | compact (realesr-animevideov3, any SRVGGNetCompact file) | cpu | finetune_domain_compact_cpu.yml |
 | compact | gpu, or cpu with VGG19 and the official netD cached | finetune_domain_compact_gpu.yml |
-| x4plus (realesrgan-x4plus, any RRDBNet file) | cpu | finetune_domain_x4plus_anchor_cpu.yml |
+| x4plus (realesrgan-x4plus, any RRDBNet file) | cpu | finetune_domain_x4plus_lowband_cpu.yml |
 | x4plus | gpu, or cpu with VGG19 and the official netD cached | finetune_domain_x4plus_gpu.yml / _cpu.yml |
 
 With ``--lq-videos`` (a degradation fitted to the footage to upscale, ``tools/fit_degradation.py``) the
@@ -45,7 +45,7 @@ FITTED_RECIPE = {'finetune_domain_compact_cpu.yml': (
 # template -> checkpoints saved over the run (default 4, each judged by the evaluate stage). An RRDBNet
 # checkpoint costs an export and a Paddle Inference pass over the held-out frames to judge, and the anchored
 # x4plus recipe is then blended with the base anyway (pipeline/dni_sweep.py): the middle and the last.
-CHECKPOINTS = {'finetune_domain_x4plus_anchor_cpu.yml': 2}
+CHECKPOINTS = {'finetune_domain_x4plus_anchor_cpu.yml': 2, 'finetune_domain_x4plus_lowband_cpu.yml': 2}
 # template -> the consistency loss (loss/consistency.py) on real LQ frames of --lq-videos with a fitted
 # degradation: +0.14 dB PSNR at 300 iterations on the demo, same detail (docs/degradation_fit.md). Its blur
 # is the middle of the fitted blur range; ``frames`` LQ frames are taken from the part of the clips the
@@ -148,8 +148,9 @@ def pick_template(kind, device, assets):
     if device == 'cpu' and not official:
         missing = ' and '.join(n for n, k in (('VGG19', 'vgg19'), ('RealESRGAN_x4plus_netD', 'netd')) if not assets[k])
         offline = {'compact': ('finetune_domain_compact_cpu.yml', 'the offline CPU recipe'),
-                   'x4plus': ('finetune_domain_x4plus_anchor_cpu.yml',
-                              'the offline anchored x4plus recipe (self-anchoring to the base, then a DNI blend)')}
+                   'x4plus': ('finetune_domain_x4plus_lowband_cpu.yml',
+                              'the offline x4plus recipe (the base frozen plus a trained low-band corrector, '
+                              'then a sweep of its strength)')}
         name, what = offline[kind]
         return OPTIONS / name, (
             f'{missing} not cached: {what} is used instead of the official one '
@@ -193,6 +194,9 @@ def build_options(template, base_path, base_arch, base_label, kind, device, path
         over['val.val_freq'] = ckpt
     if base_label not in ZOO_BASES:
         over['network_g'] = dict(base_arch)
+        if raw['network_g'].get('type') == 'LowBandRRDBNet':  # the base's trunk with the template's corrector
+            over['network_g'].update({k: v for k, v in raw['network_g'].items() if k.startswith('corr_')},
+                                     type='LowBandRRDBNet')
         over['path.param_key_g'] = 'params_ema'
     notes = []
     perc = tr.get('perceptual_opt') or {}

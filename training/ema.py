@@ -8,6 +8,8 @@ def ema_update(ema_net, net, decay):
     with paddle.no_grad():
         for name, p in ema_net.named_parameters():
             q = src[name]
+            if q.stop_gradient:  # a frozen part (LowBandRRDBNet's trunk) is equal in both
+                continue
             p.set_value(p * decay + q.detach() * (1.0 - decay))
         src_buf = dict(net.named_buffers())
         for name, b in ema_net.named_buffers():

@@ -96,6 +96,7 @@ SCHEMA = {
         'nan_max_consecutive': F('int', 5, min=1),
         'teacher_backend': F('str', 'auto', choices=('auto', 'predictor', 'dynamic')),
         'teacher': F('str', None, exists='model'),  # the anchor's teacher (default: path.pretrain_network_g)
+        'trunk_reuse': F('int', 1, min=1),  # LowBandRRDBNet: corrector steps per pass of the frozen trunk
     }),
     'val': F('dict', None, children={
         'val_freq': F('int', 5000, min=1), 'save_img': F('bool', True), 'suffix': F('str', None),

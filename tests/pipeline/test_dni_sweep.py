@@ -243,8 +243,13 @@ def test_strong_base_rule_counts_no_cost_for_detail_closer_to_the_gt():
     assert d['beats_base'] or d['traded_perception']
 
 
-def test_x4plus_weights_and_settings():
+def test_x4plus_weights_and_settings(tmp_path):
     assert S.weights_for('x4plus') == (0.0, 0.2, 0.3, 0.4, 0.5, 1.0) and S.weights_for('compact') == S.WEIGHTS
+    # a LowBandRRDBNet finetune is swept at its own strengths; a plain RRDBNet file keeps the kind's weights
+    from tests.nets import rrdb, save_tiny
+    low = save_tiny(tmp_path / 'low.pdparams', {**rrdb(), 'type': 'LowBandRRDBNet', 'corr_feat': 4, 'corr_conv': 2})
+    assert S.weights_for('x4plus', low) == S.WEIGHTS_BY_ARCH['LowBandRRDBNet'] == (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert S.weights_for('x4plus', save_tiny(tmp_path / 'plain.pdparams', rrdb())) == S.WEIGHTS_BY_KIND['x4plus']
 
 
 def test_the_real_frames_vote_on_the_blends():

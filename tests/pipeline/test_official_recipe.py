@@ -68,21 +68,23 @@ def test_one_asset_alone_keeps_the_offline_recipe_and_names_the_missing_one(cach
     assert notes[0].startswith(f'{missing} not cached: the offline CPU recipe is used')
 
 
-def test_x4plus_offline_gets_the_anchored_recipe_and_the_official_losses_when_the_assets_are_on_disk(cache, tmp_path):
+def test_x4plus_offline_gets_the_lowband_recipe_and_the_official_losses_when_the_assets_are_on_disk(cache, tmp_path):
     base = save_tiny(tmp_path / 'rrdb.pdparams', RRDB)
     ctx = _ctx(tmp_path, base)
     opt, notes, template = _recipe(ctx, tmp_path / 'p1', 40)
-    assert Path(template).name == 'finetune_domain_x4plus_anchor_cpu.yml' and opt['model_type'] == 'RealESRNetModel'
-    assert notes == ['VGG19 and RealESRGAN_x4plus_netD not cached: the offline anchored x4plus recipe (self-anchoring '
-                     'to the base, then a DNI blend) is used instead of the official one (python '
-                     'tools/download_models.py --names vgg19 RealESRGAN_x4plus_netD makes the official recipe the '
-                     'default)']
-    # the teacher is the user's own base file, the student starts from it; 2 checkpoints: 20 and 40
-    assert opt['path']['pretrain_network_g'] == str(base) and opt['network_g'] == dict(RRDB)
-    assert opt['train']['anchor_opt']['type'] == 'SelfAnchorLoss' and 'network_d' not in opt
+    assert Path(template).name == 'finetune_domain_x4plus_lowband_cpu.yml' and opt['model_type'] == 'RealESRNetModel'
+    assert notes == ['VGG19 and RealESRGAN_x4plus_netD not cached: the offline x4plus recipe (the base frozen plus a '
+                     'trained low-band corrector, then a sweep of its strength) is used instead of the official one '
+                     '(python tools/download_models.py --names vgg19 RealESRGAN_x4plus_netD makes the official recipe '
+                     'the default)']
+    # the frozen trunk is the user's own base file, with the template's corrector; 2 checkpoints: 20 and 40
+    assert opt['path']['pretrain_network_g'] == str(base) and opt['network_g']['type'] == 'LowBandRRDBNet'
+    assert {k: v for k, v in opt['network_g'].items() if not k.startswith('corr_') and k != 'type'} == \
+        {k: v for k, v in RRDB.items() if k != 'type'}
+    assert opt['train']['trunk_reuse'] == 4 and 'anchor_opt' not in opt['train'] and 'network_d' not in opt
     assert opt['logger']['save_checkpoint_freq'] == 20 and opt['train']['total_iter'] == 40
     _fake_assets(cache, ('netd',))
-    assert Path(_recipe(ctx, tmp_path / 'p3', 40)[2]).name == 'finetune_domain_x4plus_anchor_cpu.yml'
+    assert Path(_recipe(ctx, tmp_path / 'p3', 40)[2]).name == 'finetune_domain_x4plus_lowband_cpu.yml'
     _fake_assets(cache)
     opt, notes, template = _recipe(ctx, tmp_path / 'p2', 40)
     assert Path(template).name == 'finetune_domain_x4plus_cpu.yml' and notes == []

@@ -27,15 +27,15 @@ def test_templates_exist_and_pick_by_base_and_device():
     for kind in ('compact', 'x4plus'):
         for dev in ('cpu', 'gpu'):
             t, note = R.pick_template(kind, dev, NONE)
-            offline = {'compact': 'compact_cpu', 'x4plus': 'x4plus_anchor_cpu'}[kind] if dev == 'cpu' else None
+            offline = {'compact': 'compact_cpu', 'x4plus': 'x4plus_lowband_cpu'}[kind] if dev == 'cpu' else None
             assert t.is_file() and t.name == f'finetune_domain_{offline or kind + "_" + dev}.yml'
             # offline: the CPU recipes say they stand in for the official one; the GPU ones say what they drop
             assert (note is not None) == (dev == 'cpu')
     x4, note = R.pick_template('x4plus', 'cpu', NONE)
-    assert note.startswith('VGG19 and RealESRGAN_x4plus_netD not cached: the offline anchored x4plus recipe')
+    assert note.startswith('VGG19 and RealESRGAN_x4plus_netD not cached: the offline x4plus recipe (the base frozen')
     raw = yaml.safe_load(x4.read_text())
-    assert raw['train']['anchor_opt']['type'] == 'SelfAnchorLoss' and 'network_d' not in raw
-    assert raw['train']['pixel_opt']['loss_weight'] == 0 and 'perceptual_opt' not in raw['train']
+    assert raw['network_g']['type'] == 'LowBandRRDBNet' and 'network_d' not in raw and 'anchor_opt' not in raw['train']
+    assert raw['train']['pixel_opt']['loss_weight'] == 1 and 'perceptual_opt' not in raw['train']
     assert R.pick_template('x4plus', 'cpu', dict(BOTH, vgg19=None))[1].startswith('VGG19 not cached')
     assert R.pick_template('x4plus', 'cpu', BOTH) == (R.OPTIONS / 'finetune_domain_x4plus_cpu.yml', None)
     assert 'VGG19 and RealESRGAN_x4plus_netD not cached' in R.pick_template('compact', 'cpu', NONE)[1]
@@ -205,3 +205,23 @@ def test_fitted_texture_is_the_teachers_band_at_the_measured_weights(tmp_path):
     plain, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
                                   _paths(tmp_path), 30, NONE, [])
     assert plain['train']['anchor_opt']['energy_weight'] == 20.0 and 'fft_opt' not in plain['train']
+
+
+def test_lowband_template_keeps_a_file_bases_trunk_and_adds_its_corrector(tmp_path):
+    """finetune_domain_x4plus_lowband_cpu.yml with an RRDBNet weights file as the base: network_g is that
+    trunk (the file's arch) as a LowBandRRDBNet with the template's corrector; the zoo x4plus keeps the
+    template's; both validate (corrector keys, trunk_reuse, the non-strict load of the base)."""
+    t = R.OPTIONS / 'finetune_domain_x4plus_lowband_cpu.yml'
+    raw = yaml.safe_load(t.read_text())
+    corr = {k: v for k, v in raw['network_g'].items() if k.startswith('corr_')}
+    assert corr and raw['path']['strict_load_g'] is False
+    small = {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 4, 'num_feat': 8, 'num_block': 2,
+             'num_grow_ch': 4}
+    from tests.nets import save_tiny
+    save_tiny(tmp_path / 'mine.pdparams', small)
+    opt, _, _ = R.build_options(t, tmp_path / 'mine.pdparams', small, str(tmp_path / 'mine.pdparams'), 'x4plus',
+                                'cpu', _paths(tmp_path), 40, NONE, ['train.trunk_reuse=2'])
+    assert opt['network_g'] == {**small, **corr, 'type': 'LowBandRRDBNet'} and opt['train']['trunk_reuse'] == 2
+    opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', raw['network_g'], 'realesrgan-x4plus', 'x4plus', 'cpu',
+                                _paths(tmp_path), 40, NONE, [])
+    assert opt['network_g'] == raw['network_g'] and opt['logger']['save_checkpoint_freq'] == 20

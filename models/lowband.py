@@ -1,0 +1,134 @@
+"""LowBandRRDBNet: a frozen RRDBNet (x4plus) plus a small trained low-band corrector, and its ``ArchSpec``.
+
+``out = rrdb(x) + strength * up(corrector(x, rrdb(x)))``. The corrector is a few 3x3 convs at the input's
+resolution; it sees the input and the RRDB output pixel-unshuffled by the scale, and returns a 3-channel
+correction that a bilinear upsample brings to the output size. So the correction is low band by
+construction (nothing above the input's own Nyquist band) and the RRDB's texture is left as it is. The last
+conv starts at zero: an untrained corrector *is* the base network.
+
+The RRDB parameters are frozen when the network is built (``stop_gradient``; ``trainable_parameters`` is
+what an optimiser gets): the corrector is the only thing a finetune trains, and no backward pass goes
+through the trunk. ``correct(x, base)`` takes the trunk's output from elsewhere (a Paddle Inference copy of
+the base on the CPU, ``training/teacher.py``), which is the cheap way to train it.
+
+``strength`` is a persistable buffer (saved with the weights, baked into an export): 0 is the base exactly,
+1 the trained corrector. It is this network's fidelity knob in place of a weight blend: DNI of such a
+checkpoint with its own base (``models.zoo.write_dni``, ``--dni BASE W``) scales ``strength`` by ``W``.
+"""
+import re
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from .rrdbnet import UNSHUFFLE, RRDBNet, StaticShapeRRDBNet, bytes_per_pixel, detect_rrdbnet, static_unshuffle
+from .specs import ArchSpec, shape_of
+
+PREFIX = 'corrector.'
+
+
+class LowBandCorrector(nn.Layer):
+    """``num_conv`` 3x3 convs (LeakyReLU 0.2 between them) from ``cin`` channels to ``cout``; the last is
+    zero-initialised."""
+
+    def __init__(self, cin, cout=3, num_feat=48, num_conv=5):
+        super().__init__()
+        if num_conv < 2:
+            raise ValueError(f'the corrector needs at least 2 convs, got corr_conv={num_conv}')
+        chans = [cin] + [num_feat] * (num_conv - 1) + [cout]
+        zero = nn.initializer.Constant(0.0)
+        self.convs = nn.LayerList([
+            nn.Conv2D(a, b, 3, 1, 1, **({'weight_attr': zero, 'bias_attr': zero} if i == num_conv - 1 else {}))
+            for i, (a, b) in enumerate(zip(chans[:-1], chans[1:]))])
+
+    def forward(self, x):
+        for conv in self.convs[:-1]:
+            x = F.leaky_relu(conv(x), 0.2)
+        return self.convs[-1](x)
+
+
+class LowBandRRDBNet(RRDBNet):
+    def __init__(self, num_in_ch=3, num_out_ch=3, scale=4, num_feat=64, num_block=23, num_grow_ch=32,
+                 corr_feat=48, corr_conv=5):
+        super().__init__(num_in_ch, num_out_ch, scale, num_feat, num_block, num_grow_ch)
+        for p in self.parameters():  # the base is frozen: only the corrector below trains
+            p.stop_gradient = True
+        self.corrector = LowBandCorrector(num_in_ch + num_out_ch * scale * scale, num_out_ch, corr_feat, corr_conv)
+        self.register_buffer('strength', paddle.ones([1], dtype='float32'), persistable=True)
+
+    def trainable_parameters(self):
+        return self.corrector.parameters()
+
+    def base(self, x):
+        """The frozen RRDBNet's output (no gradient is recorded through it)."""
+        with paddle.no_grad():
+            return RRDBNet.forward(self, x).detach()
+
+    def correction(self, x, base):
+        """The low-band correction at the output's size, before ``strength``."""
+        c = self.corrector(paddle.concat([x, static_unshuffle(base, self.scale)], axis=1))
+        return F.interpolate(c, scale_factor=self.scale, mode='bilinear', align_corners=False) if self.scale > 1 else c
+
+    def correct(self, x, base):
+        """``base + strength * correction``, ``base`` being the trunk's output on ``x``."""
+        return base + self.strength * self.correction(x, base)
+
+    def forward(self, x):
+        return self.correct(x, self.base(x))
+
+
+class StaticShapeLowBand(nn.Layer):
+    """The network for the static export: the trunk through ``StaticShapeRRDBNet`` (its pixel unshuffle)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.trunk = StaticShapeRRDBNet(net)
+
+    def forward(self, x):
+        return self.net.correct(x, self.trunk(x))
+
+
+def detect_lowband(state):
+    convs = {int(m.group(1)) for k in state for m in [re.match(r'^corrector\.convs\.(\d+)\.weight$', k)] if m}
+    if not convs:
+        return None
+    trunk = detect_rrdbnet({k: v for k, v in state.items() if not k.startswith(PREFIX) and k != 'strength'})
+    if trunk is None:
+        raise ValueError('LowBandRRDBNet corrector keys found without the RRDBNet trunk (conv_first, body.0)')
+    if convs != set(range(len(convs))) or 'strength' not in state:
+        raise ValueError(f'LowBandRRDBNet: corrector convs numbered {sorted(convs)[:10]} (expected 0..N-1) '
+                         f'and strength {"present" if "strength" in state else "missing"}')
+    first, last = shape_of(state['corrector.convs.0.weight']), shape_of(state[f'corrector.convs.{len(convs) - 1}.weight'])
+    c, s = trunk['num_out_ch'], trunk['scale']
+    if first[1] != trunk['num_in_ch'] + c * s * s or last[0] != c:
+        raise ValueError(f'LowBandRRDBNet: corrector takes {first[1]} channels and gives {last[0]}; a x{s} '
+                         f'trunk of {c} channels needs {trunk["num_in_ch"] + c * s * s} in and {c} out')
+    return {**trunk, 'type': 'LowBandRRDBNet', 'corr_feat': first[0], 'corr_conv': len(convs)}
+
+
+def _pad(arch):
+    return UNSHUFFLE.get(SPEC.scale(arch), 1)
+
+
+def _bytes(arch):
+    return bytes_per_pixel(arch) + 4.0 * 3 * int(arch.get('corr_feat', 48))
+
+
+SPEC = ArchSpec('LowBandRRDBNet', LowBandRRDBNet, detect=detect_lowband, scale_key='scale', pad_multiple=_pad,
+                bytes_per_pixel=_bytes, export_layer=StaticShapeLowBand, cpu_engine='openvino',
+                aliases={'block': 'num_block'})
+
+
+def base_as_lowband(state, arch, base_state, base_arch):
+    """For DNI of a ``LowBandRRDBNet`` checkpoint (``state``, ``arch``) with a plain RRDBNet (its base): the base
+    as this network at strength 0 with the checkpoint's own corrector, so that the blend ``W`` scales
+    ``strength`` by ``W`` and keeps the corrector as trained (the correction is linear in its last conv, not in
+    all of them). Any other pair is returned as it is."""
+    if arch.get('type') != 'LowBandRRDBNet' or base_arch.get('type') != 'RRDBNet':
+        return base_state, base_arch
+    extra = {k: v for k, v in state.items() if k.startswith(PREFIX)}
+    strength = state['strength']
+    zero = strength * 0 if hasattr(strength, 'shape') else 0.0
+    corr = {k: arch[k] for k in ('corr_feat', 'corr_conv') if k in arch}
+    return {**base_state, **extra, 'strength': zero}, {**base_arch, **corr, 'type': 'LowBandRRDBNet'}

@@ -126,7 +126,8 @@ def _trunk_runner(net, train, logger):
     try:
         f = tmp / 'trunk.pdparams'
         save_checkpoint(f, params=state, arch=detect_arch(state), meta={'source': 'frozen trunk'})
-        return FrozenTeacher(str(f), 'predictor', 'cpu', logger)
+        return FrozenTeacher(str(f), 'predictor', 'cpu', logger,
+                             role="as the low-band corrector's trunk (the base's RRDB, exported once)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -42,7 +42,7 @@ class FrozenTeacher:
 
     ``ref``: a zoo name, a weights file or an export folder (``train.teacher``, default the base)."""
 
-    def __init__(self, ref, backend='auto', device='cpu', logger=None):
+    def __init__(self, ref, backend='auto', device='cpu', logger=None, role='for the anchor loss'):
         if backend not in TEACHER_BACKENDS:
             raise ValueError(f'train.teacher_backend must be one of {TEACHER_BACKENDS}, got {backend!r}')
         kind, self.weights = teacher_source(ref)
@@ -66,7 +66,7 @@ class FrozenTeacher:
                 p.stop_gradient = True
         if logger is not None:
             engine = getattr(getattr(self, 'runner', None), 'engine', 'dynamic graph')
-            logger.info(f'teacher: frozen {self.weights} ({backend}, {engine}) for the anchor loss')
+            logger.info(f'teacher: frozen {self.weights} ({backend}, {engine}) {role}')
 
     def __call__(self, lq):
         if self.net is not None:

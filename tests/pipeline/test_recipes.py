@@ -83,6 +83,7 @@ def test_fitted_degradation_brings_its_recipe_changes(tmp_path):
     opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
                                 _paths(tmp_path), 30, NONE, over)
     assert opt['train']['pixel_opt']['loss_weight'] == 1.0 and opt['degradation']['codec_prob'] == 1.0
+    assert opt['train']['ema_decay'] == 0.99 != yaml.safe_load(t.read_text())['train']['ema_decay']
     assert opt['l1_gt_usm'] is False
     opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
                                 _paths(tmp_path), 30, NONE, over + ['train.pixel_opt.loss_weight=0.5'])

@@ -9,15 +9,16 @@ texture, so a finetune stops cancelling them: grey 4x4 blocks (measured in docs/
 ``lattice_excess`` is ``mean |step| on the grid lines - mean |step| inside the cells`` of each image (luma, both
 directions; the steps inside are the reference and carry no gradient, so the term can only shrink the steps
 across the lines, never reward steps inside). About 0 for a photo; the mean step size (or more) for a blocky
-image. ``lattice_loss`` is the part of the output's excess above the anchor's (a teacher's output on the same
-input, detached): ``relu(excess(pred) - excess(anchor))``, averaged over the batch.
+image. ``lattice_loss`` holds the output's excess to the anchor's (a teacher's output on the same input,
+detached): ``|excess(pred) - excess(anchor)|``, averaged over the batch. Two-sided: a one-sided version
+(``relu``, only the excess above the anchor's) drove the lattice below the photo's (steps on the lines smaller
+than inside, a period-4 grain: NIQE 12.9 against 9.4 on the demo's held-out frames).
 
 The grid's lines are after every ``p``-th column and row from the top left (output pixels ``p*i .. p*i+p-1`` come
 from input pixel ``i``), so the tensors must be cropped at a multiple of ``p``, as the training patches are.
 """
 import numpy as np
 import paddle
-import paddle.nn.functional as F
 
 from .frequency import _check, luma
 from .pixel import WeightedLoss
@@ -52,12 +53,12 @@ def lattice_excess(x, period=4):
 
 
 def lattice_loss(pred, anchor, period=4, reduction='mean'):
-    """``relu(lattice_excess(pred) - lattice_excess(anchor))`` per image (anchor detached); ``reduction``
+    """``|lattice_excess(pred) - lattice_excess(anchor)|`` per image (anchor detached); ``reduction``
     'mean' / 'sum' over the batch, or 'none' (shape [N])."""
     _check(pred, anchor, 'lattice_loss')
     if reduction not in ('mean', 'sum', 'none'):
         raise ValueError(f"lattice_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    d = F.relu(lattice_excess(pred, period) - lattice_excess(anchor.detach(), period))
+    d = paddle.abs(lattice_excess(pred, period) - lattice_excess(anchor.detach(), period))
     return d if reduction == 'none' else (d.mean() if reduction == 'mean' else d.sum())
 
 

@@ -40,14 +40,16 @@ def test_value_against_numpy_and_known_cases():
     got = lattice_excess(paddle.to_tensor(blocky)).numpy()
     assert (got > 0.1).all()
     np.testing.assert_allclose(got, _excess_np(blocky), rtol=1e-4)
-    # the same blocks moved by 2 px: their edges run through the cells, so the excess is negative, no loss
+    # the same blocks moved by 2 px: their edges run through the cells, so the excess is negative; the loss is
+    # two-sided (a lattice below the anchor's costs too) and 0 against the same image
     moved = paddle.to_tensor(np.ascontiguousarray(blocky[:, :, 2:22, 2:22]))
     assert (lattice_excess(moved).numpy() < 0).all()
-    assert float(lattice_loss(moved, moved * 0 + 0.5)) == 0.0
+    assert float(lattice_loss(moved, moved * 0 + 0.5)) == pytest.approx(float(-lattice_excess(moved).mean()))
+    assert float(lattice_loss(moved, moved)) == 0.0
     # a photo has about none; the blocks cost their excess over the anchor's
     ph = paddle.to_tensor(photo((2, 3, 24, 24)))
     assert np.abs(lattice_excess(ph).numpy()).max() < 0.3 * float(paddle.abs(ph[:, :, :, 1:] - ph[:, :, :, :-1]).mean())
-    want = np.maximum(_excess_np(blocky) - _excess_np(photo((2, 3, 24, 24))), 0).mean()
+    want = np.abs(_excess_np(blocky) - _excess_np(photo((2, 3, 24, 24)))).mean()
     assert float(lattice_loss(paddle.to_tensor(blocky), ph)) == pytest.approx(want, rel=1e-4)
 
 

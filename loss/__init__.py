@@ -6,6 +6,7 @@ from .consistency import ConsistencyLoss, consistency_loss
 from .frequency import (FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LowPassL1Loss, SubpixelGridLoss,
                         fft_amplitude_loss, gradient_loss, hf_energy_loss, lowpass_l1_loss, subpixel_grid_loss)
 from .gan import GANLoss, gan_loss
+from .lattice import LatticeLoss, lattice_excess, lattice_loss
 from .ldl import LDLLoss, artifact_map, ldl_loss
 from .perceptual import PerceptualLoss, VGGWeightsMissing, perceptual_loss
 from .pixel import L1Loss, MSELoss, l1_loss, mse_loss
@@ -13,7 +14,7 @@ from .texture import RandomVGGLoss, SlicedWassersteinLoss, sliced_wasserstein_lo
 
 LOSSES = {c.__name__: c for c in (L1Loss, MSELoss, PerceptualLoss, GANLoss, HFEnergyLoss, FFTAmplitudeLoss,
                                   GradientLoss, LowPassL1Loss, SubpixelGridLoss, LDLLoss, SelfAnchorLoss,
-                                  ChromaBandLoss, SlicedWassersteinLoss, RandomVGGLoss, ConsistencyLoss)}
+                                  ChromaBandLoss, SlicedWassersteinLoss, RandomVGGLoss, ConsistencyLoss, LatticeLoss)}
 
 
 def build_loss(opt, where='loss'):
@@ -30,4 +31,4 @@ __all__ = ['GANLoss', 'gan_loss', 'PerceptualLoss', 'VGGWeightsMissing', 'percep
            'hf_energy_loss', 'fft_amplitude_loss', 'gradient_loss', 'LowPassL1Loss', 'lowpass_l1_loss', 'SubpixelGridLoss', 'subpixel_grid_loss', 'LDLLoss',
            'artifact_map', 'ldl_loss', 'SelfAnchorLoss', 'self_anchor_loss', 'ChromaBandLoss', 'chroma_band_loss',
            'RandomVGGLoss', 'SlicedWassersteinLoss', 'sliced_wasserstein_loss', 'ConsistencyLoss',
-           'consistency_loss']
+           'consistency_loss', 'LatticeLoss', 'lattice_excess', 'lattice_loss']

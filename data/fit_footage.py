@@ -113,7 +113,7 @@ def run(args, log=print):
     from utils.fileio import atomic_write_text
     t0 = time.time()
     lq = load_footage(args.lq, args.frames, span=getattr(args, 'lq_span', (0.0, 1.0)))
-    hr = load_footage(args.hr, args.frames)
+    hr = load_footage(args.hr, args.frames, span=getattr(args, 'hr_span', (0.0, 1.0)))
     scale = infer_scale(hr.size, lq.size, args.lq[0], args.scale)
     comps = tuple(args.comps or default_comps(lq))
     meta = measurements(lq, scale)

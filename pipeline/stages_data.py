@@ -125,7 +125,8 @@ def run_split(ctx, part):
 def settings_degrade(ctx):
     from .real_lq import FRAMES
     lq = [{'path': str(v), 'bytes': _tree_bytes(v)} for v in ctx.s.lq_videos]
-    real = {'frames': FRAMES, 'every': ctx.s.every, 'fit_span': 'before the held-out part'} if lq else None
+    real = {'frames': FRAMES, 'every': ctx.s.every, 'fit_span': 'before the held-out part',
+            'fit_hr': 'the --videos footage over the same span'} if lq else None
     return {'seed': ctx.s.seed, 'scale': 4, 'mode': 'realesrgan', 'lq_videos': lq, 'real_lq': real}
 
 
@@ -141,8 +142,14 @@ def _tree_bytes(path):
 
 
 def run_fit(ctx, part):
-    """``--lq-videos``: the degradation fitted to them from the train HR frames (``part/fitted.yml`` + .json,
-    .png); None without them."""
+    """``--lq-videos``: the degradation fitted to them (``part/fitted.yml`` + .json, .png); None without them.
+
+    Both sides are sampled the same way, clip by clip over the same span of each clip (the part before the
+    held-out frames): the fit compares set statistics of the real LQ frames with those of synthetic LQ made
+    from the HR frames, and those statistics depend on the content as well as on the degradation. The split's
+    train folder (all clips in one folder, sampled by file name) gave a different clip mix on each side and a
+    fit that moved with the split: blur 0.2-0.4 on the demo's split, 0.8-1.3 on the same clips reversed
+    (docs/degradation_fit.md); sampled alike, 0.2-0.6 and 0.4-0.8, at a third of the loss."""
     if not ctx.s.lq_videos:
         return None
     import argparse
@@ -153,14 +160,16 @@ def run_fit(ctx, part):
 
     from .real_lq import fit_span
     out = part / 'fitted.yml'
-    args = argparse.Namespace(hr=[str(ctx.out('split') / 'train_hr')], lq=list(ctx.s.lq_videos), out=str(out),
-                              scale=4, frames=8, crop=256, comps=None, seed=ctx.s.seed,
-                              lq_span=fit_span(split_holdout(ctx)))
+    span = fit_span(split_holdout(ctx))
+    hr = [str(v) for v in find_input_videos(ctx.s)]
+    args = argparse.Namespace(hr=hr, lq=list(ctx.s.lq_videos), out=str(out), scale=4, frames=8, crop=256,
+                              comps=None, seed=ctx.s.seed, lq_span=span, hr_span=span)
     try:
         report = run(args, log=lambda line: ctx.say(f'fit: {line}'))
     except (FootageError, CodecError, ValueError) as exc:
         raise DomainError(f'--lq-videos: {exc}') from None
-    return {'fitted': describe_report(report), 'seconds': report['seconds'], 'lq_span': list(args.lq_span)}
+    return {'fitted': describe_report(report), 'seconds': report['seconds'], 'lq_span': list(args.lq_span),
+            'hr': [Path(v).name for v in hr], 'hr_span': list(args.hr_span)}
 
 
 def run_real_lq(ctx, part):

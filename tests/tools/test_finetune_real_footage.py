@@ -87,6 +87,7 @@ def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny
     real = sorted(p.name for p in (work / 'degrade' / 'real_lq').glob('*.png'))
     info = json.loads((work / 'state.json').read_text())['stages']['degrade']['info']
     assert info['fit']['lq_span'] == [0.0, 0.8]
+    assert info['fit']['hr_span'] == [0.0, 0.8] and info['fit']['hr']  # HR sampled clip by clip, same span
     # held out from the fit: the LQ frames shown at the held-out HR frames' moments (the last 20 %), named so
     held = sorted(p.name for p in (work / 'split' / 'val_hr').iterdir())
     assert 12 <= len(real) <= 30 and set(real) <= set(held) and all(float(n[len('cam_'):-4]) >= 40.0 for n in real)

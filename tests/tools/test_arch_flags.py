@@ -77,8 +77,8 @@ def test_convert_notes_and_unknown_arch(bare_srvgg, tmp_path, capsys):
     src = bare_srvgg / 'srvgg_x2_bare.pdparams'
     assert convert.main(['-i', str(src), '-o', str(tmp_path / 'a.pdparams'), '--arch', 'NoSuchNet']) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"{src}: --arch NoSuchNet: unknown network; known: ['RRDBNet', 'SRVGGNetCompact', "
-                   "'UNetDiscriminatorSN', 'VGG19FeatureExtractor', 'PatchDiscriminatorSN']"]
+    assert err == [f"{src}: --arch NoSuchNet: unknown network; known: ['LowBandRRDBNet', 'RRDBNet', "
+                   "'SRVGGNetCompact', 'UNetDiscriminatorSN', 'VGG19FeatureExtractor', 'PatchDiscriminatorSN']"]
     assert convert.main(['-i', str(src), '-o', str(tmp_path / 'a.pdparams')]) == 0
     assert 'note:' not in capsys.readouterr().out  # PReLU has weights: nothing was assumed
     import paddle

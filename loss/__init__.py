@@ -3,6 +3,7 @@ self-anchoring to the base model's own output,
 consistency of the re-degraded output with real LQ input."""
 from .anchor import ChromaBandLoss, SelfAnchorLoss, chroma_band_loss, self_anchor_loss
 from .consistency import ConsistencyLoss, consistency_loss
+from .correlation import BandCorrelationLoss, band_correlation_loss, local_band_correlation
 from .frequency import (FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LowPassL1Loss, SubpixelGridLoss,
                         fft_amplitude_loss, gradient_loss, hf_energy_loss, lowpass_l1_loss, subpixel_grid_loss)
 from .gan import GANLoss, gan_loss
@@ -14,7 +15,8 @@ from .texture import RandomVGGLoss, SlicedWassersteinLoss, sliced_wasserstein_lo
 
 LOSSES = {c.__name__: c for c in (L1Loss, MSELoss, PerceptualLoss, GANLoss, HFEnergyLoss, FFTAmplitudeLoss,
                                   GradientLoss, LowPassL1Loss, SubpixelGridLoss, LDLLoss, SelfAnchorLoss,
-                                  ChromaBandLoss, SlicedWassersteinLoss, RandomVGGLoss, ConsistencyLoss, LatticeLoss)}
+                                  ChromaBandLoss, SlicedWassersteinLoss, RandomVGGLoss, ConsistencyLoss, LatticeLoss,
+                                  BandCorrelationLoss)}
 
 
 def build_loss(opt, where='loss'):
@@ -31,4 +33,5 @@ __all__ = ['GANLoss', 'gan_loss', 'PerceptualLoss', 'VGGWeightsMissing', 'percep
            'hf_energy_loss', 'fft_amplitude_loss', 'gradient_loss', 'LowPassL1Loss', 'lowpass_l1_loss', 'SubpixelGridLoss', 'subpixel_grid_loss', 'LDLLoss',
            'artifact_map', 'ldl_loss', 'SelfAnchorLoss', 'self_anchor_loss', 'ChromaBandLoss', 'chroma_band_loss',
            'RandomVGGLoss', 'SlicedWassersteinLoss', 'sliced_wasserstein_loss', 'ConsistencyLoss',
-           'consistency_loss', 'LatticeLoss', 'lattice_excess', 'lattice_loss']
+           'consistency_loss', 'LatticeLoss', 'lattice_excess', 'lattice_loss', 'BandCorrelationLoss',
+           'band_correlation_loss', 'local_band_correlation']

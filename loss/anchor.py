@@ -20,6 +20,10 @@ a flat band. Self-anchoring splits the output at a Gaussian blur of ``sigma`` pi
 * optionally (``lattice_weight``), the output's period-4 lattice (``loss/lattice.py``: its luma steps across
   the 4-px grid's lines above those inside the cells) is held to the anchor's: the energy term is also met by
   the edges of the 4x4 blocks a compact model's nearest-upsample skip draws, and this term keeps them cancelled.
+* optionally (``corr_weight``), one minus the local correlation of the output's luma Laplacian with the
+  anchor's (``loss/correlation.py``, tiles of ``window`` px weighted by the anchor's band energy): amplitude-free,
+  so not met by shrinking the band as the L1 is; with the energy term setting the strength it asks for the
+  anchor's pattern, which grain and block edges are not.
 
 At the first step the student *is* the teacher, so the high-band term is 0: the finetune keeps the base's
 texture from the start and only has to learn the low band. (A student that is not the teacher, a compact
@@ -30,6 +34,7 @@ Inputs are NCHW tensors of one shape (any channel count); target and anchor carr
 import paddle
 
 from .frequency import ENERGY_SPACES, _check, _reduce, chroma, gaussian_blur, hf_energy_loss
+from .correlation import band_correlation_loss
 from .lattice import lattice_loss
 from .pixel import WeightedLoss
 
@@ -39,12 +44,14 @@ def _bands(x, sigma):
     return low, x - low
 
 
-def _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, name='', lattice_weight=0.0):
+def _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, name='', lattice_weight=0.0,
+                   corr_weight=0.0):
     if not float(sigma) > 0:
         raise ValueError(f'{name}sigma must be > 0, got {sigma}')
-    if not min(float(high_weight), float(energy_weight), float(chroma_weight), float(lattice_weight)) >= 0:
-        raise ValueError(f'{name}high_weight, energy_weight, chroma_weight and lattice_weight must be >= 0, got '
-                         f'{high_weight}, {energy_weight}, {chroma_weight}, {lattice_weight}')
+    weights = (high_weight, energy_weight, chroma_weight, lattice_weight, corr_weight)
+    if not min(float(v) for v in weights) >= 0:
+        raise ValueError(f'{name}high_weight, energy_weight, chroma_weight, lattice_weight and corr_weight must be '
+                         f'>= 0, got {", ".join(map(str, weights))}')
     if energy_space not in ENERGY_SPACES:
         raise ValueError(f'{name}energy_space must be one of {ENERGY_SPACES}, got {energy_space!r}')
 
@@ -62,15 +69,17 @@ def chroma_band_loss(pred, anchor, sigma=1.5, reduction='mean'):
 
 
 def self_anchor_loss(pred, target, anchor, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8,
-                     reduction='mean', energy_space='luma', chroma_weight=0.0, energy_pool=1, lattice_weight=0.0):
+                     reduction='mean', energy_space='luma', chroma_weight=0.0, energy_pool=1, lattice_weight=0.0,
+                     corr_weight=0.0):
     """``L1(low(pred), low(target)) + high_weight * L1(high(pred), high(anchor))``, bands split at blur ``sigma``,
     ``+ energy_weight * hf_energy_loss(pred, anchor, window, pool=energy_pool, space=energy_space)``
     ``+ chroma_weight * chroma_band_loss(pred, anchor, sigma)`` ``+ lattice_weight * lattice_loss(pred, anchor)``
-    (3-channel inputs for the last three; with ``reduction='none'`` those are left out of the per-pixel map)."""
+    ``+ corr_weight * band_correlation_loss(pred, anchor, window)`` (3-channel inputs for the last four; with
+    ``reduction='none'`` those are left out of the per-pixel map)."""
     _check(pred, target, 'self_anchor_loss', channels=None)
     _check(pred, anchor, 'self_anchor_loss', channels=None)
     _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, 'self_anchor_loss: ',
-                   lattice_weight)
+                   lattice_weight, corr_weight)
     low_p, high_p = _bands(pred, sigma)
     low_t = gaussian_blur(target.detach(), sigma)
     _, high_a = _bands(anchor.detach(), sigma)
@@ -85,6 +94,8 @@ def self_anchor_loss(pred, target, anchor, sigma=1.5, high_weight=1.0, energy_we
         out = out + float(chroma_weight) * chroma_band_loss(pred, anchor, sigma, reduction)
     if float(lattice_weight) > 0:
         out = out + float(lattice_weight) * lattice_loss(pred, anchor, 4, reduction)
+    if float(corr_weight) > 0:
+        out = out + float(corr_weight) * band_correlation_loss(pred, anchor, window, reduction)
     return out
 
 
@@ -106,16 +117,18 @@ class SelfAnchorLoss(WeightedLoss):
     OPTION_CHOICES = {**WeightedLoss.OPTION_CHOICES, 'energy_space': ENERGY_SPACES}
 
     def __init__(self, loss_weight=1.0, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8, reduction='mean',
-                 energy_space='luma', chroma_weight=0.0, energy_pool=1, lattice_weight=0.0):
+                 energy_space='luma', chroma_weight=0.0, energy_pool=1, lattice_weight=0.0, corr_weight=0.0):
         super().__init__(loss_weight, reduction)
-        _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, '', lattice_weight)
+        _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, '', lattice_weight, corr_weight)
         if int(window) < 1 or int(energy_pool) < 1:
             raise ValueError(f'window and energy_pool must be >= 1, got {window}, {energy_pool}')
         self.sigma, self.high_weight, self.energy_weight = float(sigma), float(high_weight), float(energy_weight)
         self.window, self.energy_space, self.chroma_weight = int(window), energy_space, float(chroma_weight)
         self.energy_pool, self.lattice_weight = int(energy_pool), float(lattice_weight)
+        self.corr_weight = float(corr_weight)
 
     def forward(self, pred, target, anchor):
         return self.loss_weight * self_anchor_loss(pred, target, anchor, self.sigma, self.high_weight,
                                                    self.energy_weight, self.window, self.reduction, self.energy_space,
-                                                   self.chroma_weight, self.energy_pool, self.lattice_weight)
+                                                   self.chroma_weight, self.energy_pool, self.lattice_weight,
+                                                   self.corr_weight)

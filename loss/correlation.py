@@ -11,11 +11,16 @@ depend on either band's amplitude, so it cannot be met by shrinking; grain or bl
 anchor's band, score 1. The tiles are weighted by the anchor's band energy in them (``var_a / mean(var_a)``), so
 flat areas, where the anchor's band is noise-level and its pattern means nothing, count little. Beside the
 energy term (which sets the strength) it asks for the anchor's pattern at the anchor's strength.
+
+``masked_energy_loss`` is the energy term limited to where the anchor's band is strong: each pixel's
+``|rms(pred) - rms(anchor)|`` is weighted by ``rms(anchor)^2 / (rms(anchor)^2 + mean(rms(anchor))^2)`` (per
+image; 1/2 at the image's mean strength, near 0 where the anchor is flat), so a wall on which the anchor draws
+faint texture no longer asks the student for that energy, which it can only make as grain.
 """
 import paddle
 import paddle.nn.functional as F
 
-from .frequency import _check, _reduce, laplacian, luma
+from .frequency import _check, _reduce, laplacian, local_rms, luma
 from .pixel import WeightedLoss
 
 _EPS = 1e-6  # on band variances of [0, 1] images: a texture's Laplacian variance is ~1e-4..1e-3
@@ -51,6 +56,19 @@ def band_correlation_loss(pred, anchor, window=8, reduction='mean'):
     ncc, va = local_band_correlation(pred, anchor, window)
     weight = va / (va.mean() + 1e-12)
     return _reduce(weight * (1.0 - ncc), reduction)
+
+
+def masked_energy_loss(pred, anchor, window=8, reduction='mean'):
+    """``|rms(pred) - rms(anchor)|`` (local RMS of the luma Laplacian over ``window`` px, as ``hf_energy_loss``)
+    weighted by the anchor's strength there (see the module's docstring); ``reduction='none'``: N1HW map."""
+    _check(pred, anchor, 'masked_energy_loss')
+    if int(window) < 1:
+        raise ValueError(f'masked_energy_loss: window must be >= 1, got {window}')
+    ep = local_rms(laplacian(luma(pred)), int(window))
+    ea = local_rms(laplacian(luma(anchor.detach())), int(window))
+    ref = ea.mean(axis=[1, 2, 3], keepdim=True)
+    weight = ea * ea / (ea * ea + ref * ref)
+    return _reduce(weight * paddle.abs(ep - ea), reduction)
 
 
 class BandCorrelationLoss(WeightedLoss):

@@ -4,7 +4,9 @@ import numpy as np
 import paddle
 import pytest
 
-from loss import BandCorrelationLoss, band_correlation_loss, build_loss, local_band_correlation, self_anchor_loss
+from loss import (BandCorrelationLoss, band_correlation_loss, build_loss, hf_energy_loss, local_band_correlation,
+                  self_anchor_loss)
+from loss.correlation import masked_energy_loss
 from tests.op_tester import LossTester, photo
 
 _Y = np.array([0.299, 0.587, 0.114])
@@ -95,3 +97,37 @@ def test_self_anchor_corr_option(photo_batch):
     assert layer.corr_weight == 3.0 and float(layer(blocky, gt, gt)) == pytest.approx(0.5 * got, rel=1e-5)
     with pytest.raises(ValueError, match='corr_weight'):
         self_anchor_loss(blocky, gt, gt, corr_weight=-1)
+
+
+def test_masked_energy_weights_by_the_anchor_strength():
+    """Where the anchor is flat, grain costs ~nothing (the plain energy term charges it); where the anchor is
+    textured the weight is near 1 and the term is close to the plain one; the weight is 1/2 at the mean."""
+    a = photo((1, 3, 32, 32))
+    a[:, :, :, :16] = 0.5
+    grain = a.copy()
+    grain[:, :, :, :8] += np.random.default_rng(0).normal(0, 0.05, (1, 3, 32, 8))
+    masked = masked_energy_loss(_t(grain), _t(a), reduction='none').numpy()[0, 0]
+    plain = hf_energy_loss(_t(grain), _t(a), reduction='none').numpy()[0, 0]
+    assert masked[:, :4].mean() < 1e-3 * plain[:, :4].mean() and plain[:, :4].mean() > 0.01
+    flat = np.full_like(a, 0.5)
+    ratio = masked_energy_loss(_t(flat), _t(a), reduction='none').numpy()[0, 0, :, 24:] / \
+        hf_energy_loss(_t(flat), _t(a), reduction='none').numpy()[0, 0, :, 24:]
+    assert 0.3 < ratio.mean() < 1.0
+    assert float(masked_energy_loss(_t(a), _t(a))) == 0.0
+    x = paddle.to_tensor(grain.astype('float32'), stop_gradient=False)
+    masked_energy_loss(x, _t(a)).backward()
+    assert np.isfinite(x.grad.numpy()).all() and np.abs(x.grad.numpy()).sum() > 0
+
+
+def test_self_anchor_energy_mask_option(photo_batch):
+    gt = photo_batch(2, 32)
+    x = gt * 0.5 + 0.25
+    base = float(self_anchor_loss(x, gt, gt))
+    got = float(self_anchor_loss(x, gt, gt, energy_weight=2.0, energy_mask=True))
+    assert got == pytest.approx(base + 2.0 * float(masked_energy_loss(x, gt)), rel=1e-5)
+    layer = build_loss({'type': 'SelfAnchorLoss', 'energy_weight': 2.0, 'energy_mask': True})
+    assert float(layer(x, gt, gt)) == pytest.approx(got, rel=1e-5)
+    with pytest.raises(ValueError, match='energy_mask'):
+        self_anchor_loss(x, gt, gt, energy_weight=1.0, energy_mask=True, energy_space='rgb')
+    with pytest.raises(ValueError, match='energy_mask'):
+        build_loss({'type': 'SelfAnchorLoss', 'energy_mask': True, 'energy_pool': 2})

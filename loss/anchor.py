@@ -34,7 +34,7 @@ Inputs are NCHW tensors of one shape (any channel count); target and anchor carr
 import paddle
 
 from .frequency import ENERGY_SPACES, _check, _reduce, chroma, gaussian_blur, hf_energy_loss
-from .correlation import band_correlation_loss, masked_energy_loss
+from .correlation import band_correlation_loss, band_energy_loss
 from .lattice import lattice_loss
 from .pixel import WeightedLoss
 
@@ -70,19 +70,20 @@ def chroma_band_loss(pred, anchor, sigma=1.5, reduction='mean'):
 
 def self_anchor_loss(pred, target, anchor, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8,
                      reduction='mean', energy_space='luma', chroma_weight=0.0, energy_pool=1, lattice_weight=0.0,
-                     corr_weight=0.0, energy_mask=False):
+                     corr_weight=0.0, energy_mask=False, energy_smooth=False):
     """``L1(low(pred), low(target)) + high_weight * L1(high(pred), high(anchor))``, bands split at blur ``sigma``,
     ``+ energy_weight * hf_energy_loss(pred, anchor, window, pool=energy_pool, space=energy_space)``
     ``+ chroma_weight * chroma_band_loss(pred, anchor, sigma)`` ``+ lattice_weight * lattice_loss(pred, anchor)``
     ``+ corr_weight * band_correlation_loss(pred, anchor, window)`` (3-channel inputs for the last four; with
-    ``reduction='none'`` those are left out of the per-pixel map). ``energy_mask``: the energy term is
-    ``masked_energy_loss`` (luma, no pooling: weighted to where the anchor's band is strong)."""
+    ``reduction='none'`` those are left out of the per-pixel map). ``energy_mask`` / ``energy_smooth``: the
+    energy term is ``band_energy_loss`` (luma, no pooling), weighted to where the anchor's band is strong / blind to the
+    period-2 checker."""
     _check(pred, target, 'self_anchor_loss', channels=None)
     _check(pred, anchor, 'self_anchor_loss', channels=None)
     _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, 'self_anchor_loss: ',
                    lattice_weight, corr_weight)
-    if energy_mask and (energy_space != 'luma' or int(energy_pool) != 1):
-        raise ValueError('self_anchor_loss: energy_mask needs energy_space luma and energy_pool 1')
+    if (energy_mask or energy_smooth) and (energy_space != 'luma' or int(energy_pool) != 1):
+        raise ValueError('self_anchor_loss: energy_mask and energy_smooth need energy_space luma and energy_pool 1')
     low_p, high_p = _bands(pred, sigma)
     low_t = gaussian_blur(target.detach(), sigma)
     _, high_a = _bands(anchor.detach(), sigma)
@@ -90,8 +91,9 @@ def self_anchor_loss(pred, target, anchor, sigma=1.5, high_weight=1.0, energy_we
     out = _reduce(d, reduction)
     if reduction == 'none':
         return out
-    if float(energy_weight) > 0 and energy_mask:
-        out = out + float(energy_weight) * masked_energy_loss(pred, anchor, window, reduction)
+    if float(energy_weight) > 0 and (energy_mask or energy_smooth):
+        out = out + float(energy_weight) * band_energy_loss(pred, anchor, window, reduction, bool(energy_mask),
+                                                            bool(energy_smooth))
     elif float(energy_weight) > 0:
         out = out + float(energy_weight) * hf_energy_loss(pred, anchor, window, reduction, int(energy_pool),
                                                           energy_space)
@@ -123,7 +125,7 @@ class SelfAnchorLoss(WeightedLoss):
 
     def __init__(self, loss_weight=1.0, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8, reduction='mean',
                  energy_space='luma', chroma_weight=0.0, energy_pool=1, lattice_weight=0.0, corr_weight=0.0,
-                 energy_mask=False):
+                 energy_mask=False, energy_smooth=False):
         super().__init__(loss_weight, reduction)
         _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, '', lattice_weight, corr_weight)
         if int(window) < 1 or int(energy_pool) < 1:
@@ -131,12 +133,13 @@ class SelfAnchorLoss(WeightedLoss):
         self.sigma, self.high_weight, self.energy_weight = float(sigma), float(high_weight), float(energy_weight)
         self.window, self.energy_space, self.chroma_weight = int(window), energy_space, float(chroma_weight)
         self.energy_pool, self.lattice_weight = int(energy_pool), float(lattice_weight)
-        self.corr_weight, self.energy_mask = float(corr_weight), bool(energy_mask)
-        if self.energy_mask and (energy_space != 'luma' or self.energy_pool != 1):
-            raise ValueError('energy_mask needs energy_space luma and energy_pool 1')
+        self.corr_weight = float(corr_weight)
+        self.energy_mask, self.energy_smooth = bool(energy_mask), bool(energy_smooth)
+        if (self.energy_mask or self.energy_smooth) and (energy_space != 'luma' or self.energy_pool != 1):
+            raise ValueError('energy_mask and energy_smooth need energy_space luma and energy_pool 1')
 
     def forward(self, pred, target, anchor):
         return self.loss_weight * self_anchor_loss(pred, target, anchor, self.sigma, self.high_weight,
                                                    self.energy_weight, self.window, self.reduction, self.energy_space,
                                                    self.chroma_weight, self.energy_pool, self.lattice_weight,
-                                                   self.corr_weight, self.energy_mask)
+                                                   self.corr_weight, self.energy_mask, self.energy_smooth)

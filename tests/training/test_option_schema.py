@@ -129,7 +129,7 @@ def test_type_and_required_keys():
     schema.validate('dataset', {'type': 'PairedImageDataset'}, 'datasets.val', problems)
     schema.validate('network', {'num_feat': 4}, 'network_g', problems)
     assert problems[0].startswith("train.pixel_opt.type: unknown loss 'NoSuchLoss' "
-                                  "(known: ChromaBandLoss, ConsistencyLoss, FFTAmplitudeLoss")
+                                  "(known: BandCorrelationLoss, ChromaBandLoss, ConsistencyLoss, FFTAmplitudeLoss")
     # scale is filled by the trainer, so only the two folders are missing
     assert problems[1:] == ['datasets.val.dataroot_gt: missing required key for PairedImageDataset',
                             'datasets.val.dataroot_lq: missing required key for PairedImageDataset',

@@ -75,15 +75,21 @@ def test_checkpoint_round_trip_and_detection(tmp_path, photo_batch):
     assert parch['type'] == 'RRDBNet' and type(plain) is models.RRDBNet  # a plain RRDBNet is still one
 
 
+def _load_error(path, state):
+    """The message of loading ``state`` saved at ``path`` (it must fail with a ValueError)."""
+    from utils.checkpoint import save_checkpoint
+    save_checkpoint(path, params=state)
+    with pytest.raises(ValueError) as e:
+        models.load_network(path)
+    return str(e.value)
+
+
 def test_a_corrector_of_the_wrong_shape_is_one_line(tmp_path):
     from utils.checkpoint import save_checkpoint
     state = {k: v.numpy() for k, v in _trained().state_dict().items()}
     state['corrector.convs.0.weight'] = state['corrector.convs.0.weight'][:, :20]
     path = tmp_path / 'bad.pdparams'
-    save_checkpoint(path, params=state)
-    with pytest.raises(ValueError) as e:
-        models.load_network(path)
-    msg = str(e.value)
+    msg = _load_error(path, state)
     assert '\n' not in msg and 'corrector takes 20 channels' in msg and 'needs 51' in msg
     del state['strength']
     state['corrector.convs.0.weight'] = _trained().state_dict()['corrector.convs.0.weight'].numpy()
@@ -108,16 +114,11 @@ def test_a_wider_band_round_trips_and_is_detected_from_the_last_conv(tmp_path, p
 
 
 def test_a_last_conv_of_the_wrong_shape_or_a_bad_corr_up_is_one_line(tmp_path):
-    from utils.checkpoint import save_checkpoint
     state = {k: v.numpy() for k, v in _trained().state_dict().items()}
     last = f'corrector.convs.{LOW["corr_conv"] - 1}'
     state[f'{last}.weight'] = np.zeros((6, LOW['corr_feat'], 3, 3), np.float32)
     state[f'{last}.bias'] = np.zeros(6, np.float32)
-    path = tmp_path / 'bad.pdparams'
-    save_checkpoint(path, params=state)
-    with pytest.raises(ValueError) as e:
-        models.load_network(path)
-    msg = str(e.value)
+    msg = _load_error(tmp_path / 'bad.pdparams', state)
     assert '\n' not in msg and 'gives 6' in msg and '[3, 12, 48] out (corr_up 1, 2, 4)' in msg
     with pytest.raises(ValueError, match='corr_up must be a divisor of the scale 4'):
         models.build_network({**LOW, 'corr_up': 3})

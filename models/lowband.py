@@ -6,6 +6,12 @@ correction that a bilinear upsample brings to the output size. So the correction
 construction (nothing above the input's own Nyquist band) and the RRDB's texture is left as it is. The last
 conv starts at zero: an untrained corrector *is* the base network.
 
+``corr_up`` (1, 2 or 4, a divisor of the scale; 1 by default) widens the band: the last conv then gives
+``3 * u * u`` channels, pixel-shuffled by ``u`` (the correction at ``u`` x the input's resolution), and the bilinear
+upsample is by ``scale / u``. ``u = 1`` is the network as first written (same keys, same outputs); ``u = 2``
+corrects up to twice the input's Nyquist band, ``u = scale`` the full band. It is read back from the last
+conv's out channels.
+
 The RRDB parameters are frozen when the network is built (``stop_gradient``; ``trainable_parameters`` is
 what an optimiser gets): the corrector is the only thing a finetune trains, and no backward pass goes
 through the trunk. ``correct(x, base)`` takes the trunk's output from elsewhere (a Paddle Inference copy of
@@ -23,6 +29,7 @@ import paddle.nn.functional as F
 
 from .rrdbnet import UNSHUFFLE, RRDBNet, StaticShapeRRDBNet, bytes_per_pixel, detect_rrdbnet, static_unshuffle
 from .specs import ArchSpec, shape_of
+from .srvgg import pixel_shuffle_by_reshape
 
 PREFIX = 'corrector.'
 
@@ -49,11 +56,15 @@ class LowBandCorrector(nn.Layer):
 
 class LowBandRRDBNet(RRDBNet):
     def __init__(self, num_in_ch=3, num_out_ch=3, scale=4, num_feat=64, num_block=23, num_grow_ch=32,
-                 corr_feat=48, corr_conv=5):
+                 corr_feat=48, corr_conv=5, corr_up=1):
         super().__init__(num_in_ch, num_out_ch, scale, num_feat, num_block, num_grow_ch)
+        if corr_up < 1 or scale % corr_up:
+            raise ValueError(f'corr_up must be a divisor of the scale {scale} (1, 2 or 4 for x4), got {corr_up}')
+        self.corr_up = int(corr_up)
         for p in self.parameters():  # the base is frozen: only the corrector below trains
             p.stop_gradient = True
-        self.corrector = LowBandCorrector(num_in_ch + num_out_ch * scale * scale, num_out_ch, corr_feat, corr_conv)
+        self.corrector = LowBandCorrector(num_in_ch + num_out_ch * scale * scale, num_out_ch * corr_up * corr_up,
+                                          corr_feat, corr_conv)
         self.register_buffer('strength', paddle.ones([1], dtype='float32'), persistable=True)
 
     def trainable_parameters(self):
@@ -67,7 +78,10 @@ class LowBandRRDBNet(RRDBNet):
     def correction(self, x, base):
         """The low-band correction at the output's size, before ``strength``."""
         c = self.corrector(paddle.concat([x, static_unshuffle(base, self.scale)], axis=1))
-        return F.interpolate(c, scale_factor=self.scale, mode='bilinear', align_corners=False) if self.scale > 1 else c
+        if self.corr_up > 1:  # reshape/transpose: the same op in the dynamic graph and the export
+            c = pixel_shuffle_by_reshape(c, self.corr_up)
+        up = self.scale // self.corr_up
+        return F.interpolate(c, scale_factor=up, mode='bilinear', align_corners=False) if up > 1 else c
 
     def correct(self, x, base):
         """``base + strength * correction``, ``base`` being the trunk's output on ``x``."""
@@ -101,10 +115,13 @@ def detect_lowband(state):
                          f'and strength {"present" if "strength" in state else "missing"}')
     first, last = shape_of(state['corrector.convs.0.weight']), shape_of(state[f'corrector.convs.{len(convs) - 1}.weight'])
     c, s = trunk['num_out_ch'], trunk['scale']
-    if first[1] != trunk['num_in_ch'] + c * s * s or last[0] != c:
+    outs = {c * u * u: u for u in range(1, s + 1) if s % u == 0}  # corr_up u: the last conv gives c * u * u
+    if first[1] != trunk['num_in_ch'] + c * s * s or last[0] not in outs:
         raise ValueError(f'LowBandRRDBNet: corrector takes {first[1]} channels and gives {last[0]}; a x{s} '
-                         f'trunk of {c} channels needs {trunk["num_in_ch"] + c * s * s} in and {c} out')
-    return {**trunk, 'type': 'LowBandRRDBNet', 'corr_feat': first[0], 'corr_conv': len(convs)}
+                         f'trunk of {c} channels needs {trunk["num_in_ch"] + c * s * s} in and one of '
+                         f'{sorted(outs)} out (corr_up {", ".join(map(str, sorted(outs.values())))})')
+    up = {'corr_up': outs[last[0]]} if outs[last[0]] > 1 else {}  # 1, the default, is left out
+    return {**trunk, 'type': 'LowBandRRDBNet', 'corr_feat': first[0], 'corr_conv': len(convs), **up}
 
 
 def _pad(arch):
@@ -130,5 +147,5 @@ def base_as_lowband(state, arch, base_state, base_arch):
     extra = {k: v for k, v in state.items() if k.startswith(PREFIX)}
     strength = state['strength']
     zero = strength * 0 if hasattr(strength, 'shape') else 0.0
-    corr = {k: arch[k] for k in ('corr_feat', 'corr_conv') if k in arch}
+    corr = {k: arch[k] for k in ('corr_feat', 'corr_conv', 'corr_up') if k in arch}
     return {**base_state, **extra, 'strength': zero}, {**base_arch, **corr, 'type': 'LowBandRRDBNet'}

@@ -19,10 +19,10 @@ def _x(photo_batch):
     return paddle.nn.functional.avg_pool2d(photo_batch(2, 64), 4)  # 2 x 3 x 16 x 16
 
 
-def _trained(seed=1):
+def _trained(seed=1, **changes):
     """A tiny LowBandRRDBNet whose corrector (last conv too) is random: a correction that is not zero."""
     paddle.seed(seed)
-    net = models.build_network(LOW)
+    net = models.build_network({**LOW, **changes})
     last = net.corrector.convs[-1]
     last.weight.set_value(paddle.randn(last.weight.shape) * 0.05)
     last.bias.set_value(paddle.randn(last.bias.shape) * 0.05)
@@ -30,14 +30,16 @@ def _trained(seed=1):
     return net
 
 
-def test_zero_init_and_strength_zero_are_the_base(photo_batch):
+@pytest.mark.parametrize('up', [1, 2, 4])
+def test_zero_init_and_strength_zero_are_the_base(photo_batch, up):
     x = _x(photo_batch)
     paddle.seed(0)
-    net = models.build_network(LOW)
+    net = models.build_network({**LOW, 'corr_up': up})
     net.eval()
+    assert net.corrector.convs[-1].weight.shape[0] == 3 * up * up
     base = models.RRDBNet.forward(net, x)
     np.testing.assert_array_equal(net(x).numpy(), base.numpy())  # zero-initialised last conv
-    trained = _trained()
+    trained = _trained(corr_up=up)
     assert float((trained(x) - models.RRDBNet.forward(trained, x)).abs().max()) > 1e-3
     trained.strength.set_value(paddle.zeros([1]))
     np.testing.assert_array_equal(trained(x).numpy(), models.RRDBNet.forward(trained, x).numpy())
@@ -73,15 +75,21 @@ def test_checkpoint_round_trip_and_detection(tmp_path, photo_batch):
     assert parch['type'] == 'RRDBNet' and type(plain) is models.RRDBNet  # a plain RRDBNet is still one
 
 
+def _load_error(path, state):
+    """The message of loading ``state`` saved at ``path`` (it must fail with a ValueError)."""
+    from utils.checkpoint import save_checkpoint
+    save_checkpoint(path, params=state)
+    with pytest.raises(ValueError) as e:
+        models.load_network(path)
+    return str(e.value)
+
+
 def test_a_corrector_of_the_wrong_shape_is_one_line(tmp_path):
     from utils.checkpoint import save_checkpoint
     state = {k: v.numpy() for k, v in _trained().state_dict().items()}
     state['corrector.convs.0.weight'] = state['corrector.convs.0.weight'][:, :20]
     path = tmp_path / 'bad.pdparams'
-    save_checkpoint(path, params=state)
-    with pytest.raises(ValueError) as e:
-        models.load_network(path)
-    msg = str(e.value)
+    msg = _load_error(path, state)
     assert '\n' not in msg and 'corrector takes 20 channels' in msg and 'needs 51' in msg
     del state['strength']
     state['corrector.convs.0.weight'] = _trained().state_dict()['corrector.convs.0.weight'].numpy()
@@ -90,14 +98,43 @@ def test_a_corrector_of_the_wrong_shape_is_one_line(tmp_path):
         models.read_checkpoint(path)
 
 
-def test_static_export_matches_the_dynamic_graph(tmp_path):
+@pytest.mark.parametrize('up', [2, 4])
+def test_a_wider_band_round_trips_and_is_detected_from_the_last_conv(tmp_path, photo_batch, up):
+    """corr_up u: the last conv's 3 * u * u out channels tell u; the default (1) stays out of the arch."""
+    from utils.checkpoint import save_checkpoint
+    x = _x(photo_batch)
+    net = _trained(corr_up=up)
+    path = tmp_path / 'wide.pdparams'
+    save_checkpoint(path, params={k: v.numpy() for k, v in net.state_dict().items()})  # no arch stored
+    back, arch = models.load_network(path)
+    assert arch == {**LOW, 'type': 'LowBandRRDBNet', 'corr_up': up} and back.corr_up == up
+    np.testing.assert_allclose(back(x).numpy(), net(x).numpy(), atol=1e-6)
+    c = back.correction(x, back.base(x))
+    assert c.shape == [2, 3, 64, 64] and float(c.abs().max()) > 1e-3
+
+
+def test_a_last_conv_of_the_wrong_shape_or_a_bad_corr_up_is_one_line(tmp_path):
+    state = {k: v.numpy() for k, v in _trained().state_dict().items()}
+    last = f'corrector.convs.{LOW["corr_conv"] - 1}'
+    state[f'{last}.weight'] = np.zeros((6, LOW['corr_feat'], 3, 3), np.float32)
+    state[f'{last}.bias'] = np.zeros(6, np.float32)
+    msg = _load_error(tmp_path / 'bad.pdparams', state)
+    assert '\n' not in msg and 'gives 6' in msg and '[3, 12, 48] out (corr_up 1, 2, 4)' in msg
+    with pytest.raises(ValueError, match='corr_up must be a divisor of the scale 4'):
+        models.build_network({**LOW, 'corr_up': 3})
+
+
+@pytest.mark.parametrize('up', [1, 2])
+def test_static_export_matches_the_dynamic_graph(tmp_path, up):
     from inference.backends import PredictorBackend
     from inference.export import export_static
-    net = _trained()
-    d = export_static(net, dict(LOW), tmp_path / 'infer')
-    x = np.random.default_rng(0).random((1, 3, 12, 20), dtype=np.float32)
-    ref = net(paddle.to_tensor(x)).numpy()
-    np.testing.assert_allclose(PredictorBackend(d, engine='onednn').forward(x), ref, atol=1e-4)
+    net = _trained(corr_up=up)
+    d = export_static(net, {**LOW, 'corr_up': up}, tmp_path / 'infer')
+    for shape in [(1, 3, 12, 20), (1, 3, 16, 8)]:  # one graph for any size (the shuffle by reshape)
+        x = np.random.default_rng(0).random(shape, dtype=np.float32)
+        ref = net(paddle.to_tensor(x)).numpy()
+        for engine in ('onednn', 'openvino'):
+            np.testing.assert_allclose(PredictorBackend(d, engine=engine).forward(x), ref, atol=1e-4)
 
 
 def test_the_correction_is_low_band(photo_batch):
@@ -116,17 +153,20 @@ def test_the_correction_is_low_band(photo_batch):
     assert ratio < 0.2 * float((base_hf ** 2).mean() / (base[:, :, 5:-5, 5:-5] ** 2).mean())
 
 
-def test_dni_with_the_base_scales_strength(tmp_path, photo_batch):
+@pytest.mark.parametrize('up', [1, 2])
+def test_dni_with_the_base_scales_strength(tmp_path, photo_batch, up):
     from models.zoo import write_dni
     from utils.checkpoint import save_checkpoint
     x = _x(photo_batch)
-    net = _trained()
+    net = _trained(corr_up=up)
     trunk = {k: v.numpy() for k, v in net.state_dict().items() if not k.startswith('corrector.') and k != 'strength'}
     save_checkpoint(tmp_path / 'base.pdparams', params=trunk, arch=rrdb())
-    save_checkpoint(tmp_path / 'ft.pdparams', params={k: v.numpy() for k, v in net.state_dict().items()}, arch=LOW)
+    save_checkpoint(tmp_path / 'ft.pdparams', params={k: v.numpy() for k, v in net.state_dict().items()},
+                    arch={**LOW, 'corr_up': up})
     blend, arch = models.load_network(write_dni(tmp_path / 'ft.pdparams', tmp_path / 'base.pdparams', 0.3,
                                                 tmp_path / 'b.pdparams'))
     assert arch['type'] == 'LowBandRRDBNet' and float(blend.strength.numpy()[0]) == pytest.approx(0.3)
+    assert blend.corr_up == up
     with paddle.no_grad():
         want = net.base(x) + 0.3 * net.correction(x, net.base(x))
     np.testing.assert_allclose(blend(x).numpy(), want.numpy(), atol=1e-5)  # the trunk blended with itself

@@ -73,20 +73,23 @@ def chroma_band_loss(pred, anchor, sigma=1.5, reduction='mean'):
 
 def self_anchor_loss(pred, target, anchor, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8,
                      reduction='mean', energy_space='luma', chroma_weight=0.0, energy_pool=1, lattice_weight=0.0,
-                     corr_weight=0.0, energy_mask=False, energy_smooth=False):
+                     corr_weight=0.0, energy_mask=False, energy_smooth=False, energy_cap=False):
     """``L1(low(pred), low(target)) + high_weight * L1(high(pred), high(anchor))``, bands split at blur ``sigma``,
     ``+ energy_weight * hf_energy_loss(pred, anchor, window, pool=energy_pool, space=energy_space)``
     ``+ chroma_weight * chroma_band_loss(pred, anchor, sigma)`` ``+ lattice_weight * lattice_loss(pred, anchor)``
     ``+ corr_weight * band_correlation_loss(pred, anchor, window)`` (3-channel inputs for the last four; with
     ``reduction='none'`` those are left out of the per-pixel map). ``energy_mask`` / ``energy_smooth``: the
     energy term is ``band_energy_loss`` (luma, no pooling), weighted to where the anchor's band is strong / blind to the
-    period-2 checker."""
+    period-2 checker. ``energy_cap``: the energy target is capped at the GT's own local energy (``hf_energy_loss``'s
+    ``cap``): no more texture than the GT has where the GT is soft."""
     _check(pred, target, 'self_anchor_loss', channels=None)
     _check(pred, anchor, 'self_anchor_loss', channels=None)
     _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, 'self_anchor_loss: ',
                    lattice_weight, corr_weight)
     if (energy_mask or energy_smooth) and (energy_space != 'luma' or int(energy_pool) != 1):
         raise ValueError('self_anchor_loss: energy_mask and energy_smooth need energy_space luma and energy_pool 1')
+    if energy_cap and (energy_mask or energy_smooth):
+        raise ValueError('self_anchor_loss: energy_cap does not combine with energy_mask or energy_smooth')
     low_p, high_p = _bands(pred, sigma)
     low_t = gaussian_blur(target.detach(), sigma)
     _, high_a = _bands(anchor.detach(), sigma)
@@ -99,7 +102,7 @@ def self_anchor_loss(pred, target, anchor, sigma=1.5, high_weight=1.0, energy_we
                                                             bool(energy_smooth))
     elif float(energy_weight) > 0:
         out = out + float(energy_weight) * hf_energy_loss(pred, anchor, window, reduction, int(energy_pool),
-                                                          energy_space)
+                                                          energy_space, target if energy_cap else None)
     if float(chroma_weight) > 0:
         out = out + float(chroma_weight) * chroma_band_loss(pred, anchor, sigma, reduction)
     if float(lattice_weight) > 0:
@@ -128,7 +131,7 @@ class SelfAnchorLoss(WeightedLoss):
 
     def __init__(self, loss_weight=1.0, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8, reduction='mean',
                  energy_space='luma', chroma_weight=0.0, energy_pool=1, lattice_weight=0.0, corr_weight=0.0,
-                 energy_mask=False, energy_smooth=False):
+                 energy_mask=False, energy_smooth=False, energy_cap=False):
         super().__init__(loss_weight, reduction)
         _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, '', lattice_weight, corr_weight)
         if int(window) < 1 or int(energy_pool) < 1:
@@ -137,7 +140,9 @@ class SelfAnchorLoss(WeightedLoss):
         self.window, self.energy_space, self.chroma_weight = int(window), energy_space, float(chroma_weight)
         self.energy_pool, self.lattice_weight = int(energy_pool), float(lattice_weight)
         self.corr_weight = float(corr_weight)
-        self.energy_mask, self.energy_smooth = bool(energy_mask), bool(energy_smooth)
+        self.energy_mask, self.energy_smooth, self.energy_cap = bool(energy_mask), bool(energy_smooth), bool(energy_cap)
+        if self.energy_cap and (self.energy_mask or self.energy_smooth):
+            raise ValueError('energy_cap does not combine with energy_mask or energy_smooth')
         if (self.energy_mask or self.energy_smooth) and (energy_space != 'luma' or self.energy_pool != 1):
             raise ValueError('energy_mask and energy_smooth need energy_space luma and energy_pool 1')
 
@@ -145,4 +150,5 @@ class SelfAnchorLoss(WeightedLoss):
         return self.loss_weight * self_anchor_loss(pred, target, anchor, self.sigma, self.high_weight,
                                                    self.energy_weight, self.window, self.reduction, self.energy_space,
                                                    self.chroma_weight, self.energy_pool, self.lattice_weight,
-                                                   self.corr_weight, self.energy_mask, self.energy_smooth)
+                                                   self.corr_weight, self.energy_mask, self.energy_smooth,
+                                                   self.energy_cap)

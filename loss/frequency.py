@@ -92,8 +92,11 @@ def local_rms(x, window):
     return paddle.sqrt(e + 1e-8)
 
 
-def hf_energy_loss(pred, target, window=8, reduction='mean', pool=1, space='luma'):
+def hf_energy_loss(pred, target, window=8, reduction='mean', pool=1, space='luma', cap=None):
     """L1 between the local RMS of the luma Laplacian of ``pred`` and of ``target`` (target detached).
+
+    ``cap`` (an image like ``target``, detached): the target energy is the elementwise minimum of ``target``'s
+    and ``cap``'s, so the term never asks for more texture than ``cap`` has there (e.g. the GT, where it is soft).
 
     ``space='rgb'`` measures each channel's Laplacian instead of the luma's. On luma alone, the gradient that
     adds energy goes to the channels in luma's proportions (G 0.59, B 0.11), so texture added to meet the term
@@ -117,6 +120,9 @@ def hf_energy_loss(pred, target, window=8, reduction='mean', pool=1, space='luma
     w = max(1, int(window) // p)
     ep = local_rms(laplacian(band(pred)), w)
     et = local_rms(laplacian(band(target.detach())), w)
+    if cap is not None:
+        _check(pred, cap, 'hf_energy_loss')
+        et = paddle.minimum(et, local_rms(laplacian(band(cap.detach())), w))
     d = paddle.abs(ep - et)
     if space == 'rgb':
         d = d.reshape([pred.shape[0], -1, d.shape[2], d.shape[3]])

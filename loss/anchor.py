@@ -48,7 +48,7 @@ def _bands(x, sigma):
 
 
 def _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, name='', lattice_weight=0.0,
-                   corr_weight=0.0):
+                   corr_weight=0.0, energy_pool=1, energy_mask=False, energy_smooth=False, energy_cap=False):
     if not float(sigma) > 0:
         raise ValueError(f'{name}sigma must be > 0, got {sigma}')
     weights = (high_weight, energy_weight, chroma_weight, lattice_weight, corr_weight)
@@ -57,6 +57,10 @@ def _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_spac
                          f'>= 0, got {", ".join(map(str, weights))}')
     if energy_space not in ENERGY_SPACES:
         raise ValueError(f'{name}energy_space must be one of {ENERGY_SPACES}, got {energy_space!r}')
+    if (energy_mask or energy_smooth) and (energy_space != 'luma' or int(energy_pool) != 1):
+        raise ValueError(f'{name}energy_mask and energy_smooth need energy_space luma and energy_pool 1')
+    if energy_cap and (energy_mask or energy_smooth):
+        raise ValueError(f'{name}energy_cap does not combine with energy_mask or energy_smooth')
 
 
 def chroma_band_loss(pred, anchor, sigma=1.5, reduction='mean'):
@@ -85,11 +89,7 @@ def self_anchor_loss(pred, target, anchor, sigma=1.5, high_weight=1.0, energy_we
     _check(pred, target, 'self_anchor_loss', channels=None)
     _check(pred, anchor, 'self_anchor_loss', channels=None)
     _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, 'self_anchor_loss: ',
-                   lattice_weight, corr_weight)
-    if (energy_mask or energy_smooth) and (energy_space != 'luma' or int(energy_pool) != 1):
-        raise ValueError('self_anchor_loss: energy_mask and energy_smooth need energy_space luma and energy_pool 1')
-    if energy_cap and (energy_mask or energy_smooth):
-        raise ValueError('self_anchor_loss: energy_cap does not combine with energy_mask or energy_smooth')
+                   lattice_weight, corr_weight, energy_pool, energy_mask, energy_smooth, energy_cap)
     low_p, high_p = _bands(pred, sigma)
     low_t = gaussian_blur(target.detach(), sigma)
     _, high_a = _bands(anchor.detach(), sigma)
@@ -133,7 +133,8 @@ class SelfAnchorLoss(WeightedLoss):
                  energy_space='luma', chroma_weight=0.0, energy_pool=1, lattice_weight=0.0, corr_weight=0.0,
                  energy_mask=False, energy_smooth=False, energy_cap=False):
         super().__init__(loss_weight, reduction)
-        _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, '', lattice_weight, corr_weight)
+        _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, '', lattice_weight, corr_weight,
+                       energy_pool, energy_mask, energy_smooth, energy_cap)
         if int(window) < 1 or int(energy_pool) < 1:
             raise ValueError(f'window and energy_pool must be >= 1, got {window}, {energy_pool}')
         self.sigma, self.high_weight, self.energy_weight = float(sigma), float(high_weight), float(energy_weight)
@@ -141,10 +142,6 @@ class SelfAnchorLoss(WeightedLoss):
         self.energy_pool, self.lattice_weight = int(energy_pool), float(lattice_weight)
         self.corr_weight = float(corr_weight)
         self.energy_mask, self.energy_smooth, self.energy_cap = bool(energy_mask), bool(energy_smooth), bool(energy_cap)
-        if self.energy_cap and (self.energy_mask or self.energy_smooth):
-            raise ValueError('energy_cap does not combine with energy_mask or energy_smooth')
-        if (self.energy_mask or self.energy_smooth) and (energy_space != 'luma' or self.energy_pool != 1):
-            raise ValueError('energy_mask and energy_smooth need energy_space luma and energy_pool 1')
 
     def forward(self, pred, target, anchor):
         return self.loss_weight * self_anchor_loss(pred, target, anchor, self.sigma, self.high_weight,

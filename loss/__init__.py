@@ -9,6 +9,7 @@ from .frequency import (FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LowPassL1L
 from .gan import GANLoss, gan_loss
 from .lattice import LatticeLoss, lattice_excess, lattice_loss
 from .ldl import LDLLoss, artifact_map, ldl_loss
+from .nyquist import NyquistExcessLoss, nyquist_amplitude, nyquist_excess_loss
 from .perceptual import PerceptualLoss, VGGWeightsMissing, perceptual_loss
 from .pixel import L1Loss, MSELoss, l1_loss, mse_loss
 from .texture import RandomVGGLoss, SlicedWassersteinLoss, sliced_wasserstein_loss
@@ -16,7 +17,7 @@ from .texture import RandomVGGLoss, SlicedWassersteinLoss, sliced_wasserstein_lo
 LOSSES = {c.__name__: c for c in (L1Loss, MSELoss, PerceptualLoss, GANLoss, HFEnergyLoss, FFTAmplitudeLoss,
                                   GradientLoss, LowPassL1Loss, SubpixelGridLoss, LDLLoss, SelfAnchorLoss,
                                   ChromaBandLoss, SlicedWassersteinLoss, RandomVGGLoss, ConsistencyLoss, LatticeLoss,
-                                  BandCorrelationLoss)}
+                                  BandCorrelationLoss, NyquistExcessLoss)}
 
 
 def build_loss(opt, where='loss'):
@@ -34,4 +35,5 @@ __all__ = ['GANLoss', 'gan_loss', 'PerceptualLoss', 'VGGWeightsMissing', 'percep
            'artifact_map', 'ldl_loss', 'SelfAnchorLoss', 'self_anchor_loss', 'ChromaBandLoss', 'chroma_band_loss',
            'RandomVGGLoss', 'SlicedWassersteinLoss', 'sliced_wasserstein_loss', 'ConsistencyLoss',
            'consistency_loss', 'LatticeLoss', 'lattice_excess', 'lattice_loss', 'BandCorrelationLoss',
-           'band_correlation_loss', 'local_band_correlation']
+           'band_correlation_loss', 'local_band_correlation', 'NyquistExcessLoss', 'nyquist_amplitude',
+           'nyquist_excess_loss']

@@ -39,6 +39,7 @@ import paddle
 from .frequency import ENERGY_SPACES, _check, _reduce, chroma, gaussian_blur, hf_energy_loss
 from .correlation import band_correlation_loss, band_energy_loss
 from .lattice import lattice_loss
+from .nyquist import nyquist_excess_loss
 from .pixel import WeightedLoss
 
 
@@ -48,13 +49,14 @@ def _bands(x, sigma):
 
 
 def _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, name='', lattice_weight=0.0,
-                   corr_weight=0.0, energy_pool=1, energy_mask=False, energy_smooth=False, energy_cap=False):
+                   corr_weight=0.0, energy_pool=1, energy_mask=False, energy_smooth=False, energy_cap=False,
+                   nyquist_weight=0.0, coarse_weight=0.0):
     if not float(sigma) > 0:
         raise ValueError(f'{name}sigma must be > 0, got {sigma}')
-    weights = (high_weight, energy_weight, chroma_weight, lattice_weight, corr_weight)
+    weights = (high_weight, energy_weight, chroma_weight, lattice_weight, corr_weight, nyquist_weight, coarse_weight)
     if not min(float(v) for v in weights) >= 0:
-        raise ValueError(f'{name}high_weight, energy_weight, chroma_weight, lattice_weight and corr_weight must be '
-                         f'>= 0, got {", ".join(map(str, weights))}')
+        raise ValueError(f'{name}high_weight, energy_weight, chroma_weight, lattice_weight, corr_weight, '
+                         f'nyquist_weight and coarse_weight must be >= 0, got {", ".join(map(str, weights))}')
     if energy_space not in ENERGY_SPACES:
         raise ValueError(f'{name}energy_space must be one of {ENERGY_SPACES}, got {energy_space!r}')
     if (energy_mask or energy_smooth) and (energy_space != 'luma' or int(energy_pool) != 1):
@@ -77,7 +79,8 @@ def chroma_band_loss(pred, anchor, sigma=1.5, reduction='mean'):
 
 def self_anchor_loss(pred, target, anchor, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8,
                      reduction='mean', energy_space='luma', chroma_weight=0.0, energy_pool=1, lattice_weight=0.0,
-                     corr_weight=0.0, energy_mask=False, energy_smooth=False, energy_cap=False):
+                     corr_weight=0.0, energy_mask=False, energy_smooth=False, energy_cap=False, nyquist_weight=0.0,
+                     coarse_weight=0.0):
     """``L1(low(pred), low(target)) + high_weight * L1(high(pred), high(anchor))``, bands split at blur ``sigma``,
     ``+ energy_weight * hf_energy_loss(pred, anchor, window, pool=energy_pool, space=energy_space)``
     ``+ chroma_weight * chroma_band_loss(pred, anchor, sigma)`` ``+ lattice_weight * lattice_loss(pred, anchor)``
@@ -85,11 +88,14 @@ def self_anchor_loss(pred, target, anchor, sigma=1.5, high_weight=1.0, energy_we
     ``reduction='none'`` those are left out of the per-pixel map). ``energy_mask`` / ``energy_smooth``: the
     energy term is ``band_energy_loss`` (luma, no pooling), weighted to where the anchor's band is strong / blind to the
     period-2 checker. ``energy_cap``: the energy target is capped at the GT's own local energy (``hf_energy_loss``'s
-    ``cap``): no more texture than the GT has where the GT is soft."""
+    ``cap``): no more texture than the GT has where the GT is soft. ``nyquist_weight``: ``nyquist_excess_loss``
+    (``loss/nyquist.py``), the period-2 patterns beyond the anchor's. ``coarse_weight``: the energy term once more
+    on the band one octave down (``band_energy_loss`` with ``smooth``, masked as ``energy_mask`` says)."""
     _check(pred, target, 'self_anchor_loss', channels=None)
     _check(pred, anchor, 'self_anchor_loss', channels=None)
     _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, 'self_anchor_loss: ',
-                   lattice_weight, corr_weight, energy_pool, energy_mask, energy_smooth, energy_cap)
+                   lattice_weight, corr_weight, energy_pool, energy_mask, energy_smooth, energy_cap, nyquist_weight,
+                   coarse_weight)
     low_p, high_p = _bands(pred, sigma)
     low_t = gaussian_blur(target.detach(), sigma)
     _, high_a = _bands(anchor.detach(), sigma)
@@ -109,6 +115,10 @@ def self_anchor_loss(pred, target, anchor, sigma=1.5, high_weight=1.0, energy_we
         out = out + float(lattice_weight) * lattice_loss(pred, anchor, 4, reduction)
     if float(corr_weight) > 0:
         out = out + float(corr_weight) * band_correlation_loss(pred, anchor, window, reduction)
+    if float(nyquist_weight) > 0:
+        out = out + float(nyquist_weight) * nyquist_excess_loss(pred, anchor, window, reduction)
+    if float(coarse_weight) > 0:
+        out = out + float(coarse_weight) * band_energy_loss(pred, anchor, window, reduction, bool(energy_mask), True)
     return out
 
 
@@ -131,10 +141,11 @@ class SelfAnchorLoss(WeightedLoss):
 
     def __init__(self, loss_weight=1.0, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8, reduction='mean',
                  energy_space='luma', chroma_weight=0.0, energy_pool=1, lattice_weight=0.0, corr_weight=0.0,
-                 energy_mask=False, energy_smooth=False, energy_cap=False):
+                 energy_mask=False, energy_smooth=False, energy_cap=False, nyquist_weight=0.0, coarse_weight=0.0):
         super().__init__(loss_weight, reduction)
         _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, '', lattice_weight, corr_weight,
-                       energy_pool, energy_mask, energy_smooth, energy_cap)
+                       energy_pool, energy_mask, energy_smooth, energy_cap, nyquist_weight, coarse_weight)
+        self.nyquist_weight, self.coarse_weight = float(nyquist_weight), float(coarse_weight)
         if int(window) < 1 or int(energy_pool) < 1:
             raise ValueError(f'window and energy_pool must be >= 1, got {window}, {energy_pool}')
         self.sigma, self.high_weight, self.energy_weight = float(sigma), float(high_weight), float(energy_weight)
@@ -148,4 +159,4 @@ class SelfAnchorLoss(WeightedLoss):
                                                    self.energy_weight, self.window, self.reduction, self.energy_space,
                                                    self.chroma_weight, self.energy_pool, self.lattice_weight,
                                                    self.corr_weight, self.energy_mask, self.energy_smooth,
-                                                   self.energy_cap)
+                                                   self.energy_cap, self.nyquist_weight, self.coarse_weight)

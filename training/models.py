@@ -366,6 +366,8 @@ class RealESRGANModel(RealESRNetModel):
         l1_gt = gt_usm if o['l1_gt_usm'] else gt
         percep_gt = gt_usm if o['percep_gt_usm'] else gt
         gan_gt = gt_usm if o['gan_gt_usm'] else gt
+        if o['train'].get('gan_real') == 'teacher':  # tell the student's texture from the teacher's, same input
+            gan_gt = self.teacher(lq)
         losses = {}
         step_g = (current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters)
         # ---- generator

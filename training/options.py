@@ -97,6 +97,8 @@ SCHEMA = {
         'teacher_backend': F('str', 'auto', choices=('auto', 'predictor', 'dynamic')),
         'teacher': F('str', None, exists='model'),  # the anchor's teacher (default: path.pretrain_network_g)
         'trunk_reuse': F('int', 1, min=1),  # LowBandRRDBNet: corrector steps per pass of the frozen trunk
+        # what the discriminator is shown as real: the GT, or the anchor's teacher on the same degraded input
+        'gan_real': F('str', 'gt', choices=('gt', 'teacher')),
     }),
     'val': F('dict', None, children={
         'val_freq': F('int', 5000, min=1), 'save_img': F('bool', True), 'suffix': F('str', None),
@@ -270,6 +272,10 @@ def _check_combinations(opt, ds, problems):
     if bool(train.get('consistency_opt')) != bool(ds.get('real_lq')):
         problems.append('train.consistency_opt and datasets.real_lq go together (the loss compares the output on '
                         'real LQ frames with those frames)')
+    if train.get('gan_real') == 'teacher' and not (opt.get('model_type') == 'RealESRGANModel'
+                                                  and train.get('anchor_opt')):
+        problems.append('train.gan_real: teacher needs model_type RealESRGANModel and train.anchor_opt (whose '
+                        'teacher gives the real samples)')
     if not train.get('pixel_opt') and not train.get('perceptual_opt') and not train.get('gan_opt'):
         problems.append('train: no loss configured (pixel_opt, perceptual_opt, gan_opt)')
     usable = ['pixel_opt', 'anchor_opt', *(k for _, k in DETAIL_LOSSES)]

@@ -17,10 +17,9 @@ anchor's period-2 content (edges have some), and is charged only for more.
 import paddle
 import paddle.nn.functional as F
 
+from .correlation import _BINOMIAL
 from .frequency import _check, _filter, _reduce, local_rms, luma
 from .pixel import WeightedLoss
-
-_BINOMIAL = [[0.0625, 0.125, 0.0625], [0.125, 0.25, 0.125], [0.0625, 0.125, 0.0625]]
 
 
 def _signs(h, w, dtype):

@@ -158,7 +158,7 @@ class RealESRNetModel:
         self.cri_ldl = build('loss', train['ldl_opt'], 'train.ldl_opt') if train.get('ldl_opt') else None
         # self-anchoring (loss/anchor.py): the high band towards a frozen teacher's output (train.teacher,
         # default the base itself)
-        self.cri_anchor, self.teacher = None, None
+        self.cri_anchor, self.teacher, self._teacher_last = None, None, None
         if train.get('anchor_opt'):
             from .teacher import FrozenTeacher
             self.cri_anchor = build('loss', train['anchor_opt'], 'train.anchor_opt')
@@ -194,6 +194,13 @@ class RealESRNetModel:
     @property
     def g(self):
         return _unwrap(self.net_g)
+
+    def teacher_out(self, lq):
+        """The frozen teacher's output on the batch ``lq``, run once per batch: the anchor loss and a critic shown
+        the teacher's outputs as real (``train.gan_real``) share it."""
+        if self._teacher_last is None or self._teacher_last[0] is not lq:
+            self._teacher_last = (lq, self.teacher(lq))
+        return self._teacher_last[1]
 
     def eval_net(self):
         return self.ema.net_ema if self.ema is not None else self.g
@@ -257,7 +264,7 @@ class RealESRNetModel:
                 out_ema = self.output.detach()
             terms['l_g_ldl'] = self.cri_ldl(self.output, l1_gt, out_ema)
         if self.cri_anchor is not None:
-            terms['l_g_anchor'] = self.cri_anchor(self.output, gt, self.teacher(lq))
+            terms['l_g_anchor'] = self.cri_anchor(self.output, gt, self.teacher_out(lq))
         if self.cri_consistency is not None:
             real = self.real_lq.batch()
             terms['l_g_cons'] = self.cri_consistency(self.net_g(real), real)
@@ -367,7 +374,7 @@ class RealESRGANModel(RealESRNetModel):
         percep_gt = gt_usm if o['percep_gt_usm'] else gt
         gan_gt = gt_usm if o['gan_gt_usm'] else gt
         if o['train'].get('gan_real') == 'teacher':  # tell the student's texture from the teacher's, same input
-            gan_gt = self.teacher(lq)
+            gan_gt = self.teacher_out(lq)
         losses = {}
         step_g = (current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters)
         # ---- generator

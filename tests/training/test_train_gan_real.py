@@ -48,3 +48,17 @@ def test_gan_real_teacher_needs_its_parts(tmp_path, base_weights):
         load_options(SMOKE, [*_opts(tmp_path, path), 'train.anchor_opt=null'])
     with pytest.raises(OptionsError, match='gan_real'):
         load_options(SMOKE, _opts(tmp_path, path, 'pixels'))
+
+
+def test_teacher_runs_once_per_batch(tmp_path, base_weights, photo_batch):
+    """The anchor loss and the teacher-real critic share one teacher pass per batch."""
+    path, _ = base_weights
+    paddle.seed(0)
+    model = build_model(load_options(SMOKE, _opts(tmp_path, path)), LOG)
+    calls = []
+    run = model.teacher.__call__
+    model.teacher = lambda x: calls.append(1) or run(x)
+    model.optimize(*_batch(photo_batch), 1)
+    assert len(calls) == 1
+    model.optimize(*_batch(photo_batch), 2)  # a new batch: a new pass
+    assert len(calls) == 2

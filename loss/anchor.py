@@ -145,13 +145,13 @@ class SelfAnchorLoss(WeightedLoss):
         super().__init__(loss_weight, reduction)
         _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, '', lattice_weight, corr_weight,
                        energy_pool, energy_mask, energy_smooth, energy_cap, nyquist_weight, coarse_weight)
-        self.nyquist_weight, self.coarse_weight = float(nyquist_weight), float(coarse_weight)
         if int(window) < 1 or int(energy_pool) < 1:
             raise ValueError(f'window and energy_pool must be >= 1, got {window}, {energy_pool}')
         self.sigma, self.high_weight, self.energy_weight = float(sigma), float(high_weight), float(energy_weight)
         self.window, self.energy_space, self.chroma_weight = int(window), energy_space, float(chroma_weight)
         self.energy_pool, self.lattice_weight = int(energy_pool), float(lattice_weight)
-        self.corr_weight = float(corr_weight)
+        self.corr_weight, self.nyquist_weight = float(corr_weight), float(nyquist_weight)
+        self.coarse_weight = float(coarse_weight)
         self.energy_mask, self.energy_smooth, self.energy_cap = bool(energy_mask), bool(energy_smooth), bool(energy_cap)
 
     def forward(self, pred, target, anchor):

@@ -24,8 +24,8 @@ from .pixel import WeightedLoss
 
 def _signs(h, w, dtype):
     """The +1/-1 patterns along x, along y and both (1 x 1 x H x W each)."""
-    sx = paddle.to_tensor([1.0 - 2.0 * (i % 2) for i in range(w)], dtype=dtype).reshape([1, 1, 1, w])
-    sy = paddle.to_tensor([1.0 - 2.0 * (i % 2) for i in range(h)], dtype=dtype).reshape([1, 1, h, 1])
+    sx = (1 - 2 * (paddle.arange(w) % 2)).astype(dtype).reshape([1, 1, 1, w])
+    sy = (1 - 2 * (paddle.arange(h) % 2)).astype(dtype).reshape([1, 1, h, 1])
     return sx.expand([1, 1, h, w]), sy.expand([1, 1, h, w]), sx * sy
 
 

@@ -17,6 +17,12 @@ pass, the highest score wins (ties: the smaller weight, nearer the base); when n
 base. ``--dni-weight W`` exports the blend ``W`` instead (``export_choice``); only the export and the
 report run again.
 
+With --lq-videos the other end of the knob is the finetune stage's partner when it has one and the selection
+chose a checkpoint (``pipeline.partner``: the recipe without the anchor's energy term): weight 0 is the partner,
+scored like the blends and a candidate itself; when no blend passes, weight 1, the chosen checkpoint. With paired
+real LQ frames, the winners at or below bicubic's PSNR there are left out while one winner is above it
+(``bicubic_guard``), whatever the other end.
+
 A strong base (x4plus) leaves a finetune little perception to gain, and its useful blends give up a little of
 it for a large PSNR gain: the criterion's mirrored trade (``pipeline.select.trades_perception``) lets such a
 blend pass within stated limits.
@@ -62,43 +68,49 @@ def _renamed(rows, old, new):
     return out
 
 
-def sweep(nets, base_path, ft_name, ft_path, gt, lq, rows_sel, tmp, weights=WEIGHTS, progress=True, real=None):
+def sweep(nets, base_path, ft_name, ft_path, gt, lq, rows_sel, tmp, weights=WEIGHTS, progress=True, real=None,
+          partner=None):
     """``{'finetune', 'weights', 'summary': {blend name: summary}, 'rows'}`` for the blends at ``weights``.
 
     ``nets``: the evaluate stage's ``model_cache.Models`` (blends get the checkpoints' backend);
     ``rows_sel``: the selection pass's rows, which already hold ``base`` and ``ft_name``; ``tmp``: a folder
     for the blend files, removed afterwards. ``real``: the real LQ frames too (``{'lq', 'gt' (None: no
     reference), 'rows'}``, rows holding ``base`` and ``ft_name``): the result's ``real`` is their summary.
+    ``partner``: a weights file blended with the finetune instead of ``base_path`` (``pipeline.partner``); its
+    weight-0 point is then scored like the blends.
     """
     from evaluation import model_cache as MT
     names = [blend_name(w) for w in sorted(float(w) for w in weights)]
-    inner = [float(w) for w in weights if 0.0 < float(w) < 1.0]
+    lo = 0.0 if partner is None else -1.0
+    inner = [float(w) for w in weights if lo < float(w) < 1.0]
     tmp = Path(tmp)
     try:
         from models.zoo import write_dni
-        files = {blend_name(w): str(write_dni(ft_path, base_path, w, tmp / f'{blend_name(w)}.pdparams'))
-                 for w in inner}
+        files = {blend_name(w): str(partner) if w == 0.0 else
+                 str(write_dni(ft_path, partner or base_path, w, tmp / f'{blend_name(w)}.pdparams')) for w in inner}
         blends = nets.get(files, own=list(files)) if files else {}
-        rows = _blend_rows(blends, rows_sel, ft_name, weights, lambda b: MT.evaluate(b, gt, lq, progress=progress))
+        zero = 'base' if partner is None else None
+        rows = _blend_rows(blends, rows_sel, ft_name, weights, lambda b: MT.evaluate(b, gt, lq, progress=progress),
+                           zero)
         if real:
             from .real_lq import score_frames
             got = _blend_rows(blends, real['rows'], ft_name, weights,
-                              lambda b: score_frames(b, real['lq'], real.get('gt'), progress))
+                              lambda b: score_frames(b, real['lq'], real.get('gt'), progress), zero)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    out = {'finetune': ft_name, 'weights': sorted(float(w) for w in weights),
-           'summary': MT.summarize(rows, names), 'rows': rows}
+    out = {'finetune': ft_name, 'weights': sorted(float(w) for w in weights), 'other': 'base' if partner is None
+           else 'partner', 'summary': MT.summarize(rows, names), 'rows': rows}
     if real:
         out['real'] = {'summary': MT.summarize(got, names), 'paired': bool(real.get('gt'))}
     return out
 
 
-def _blend_rows(blends, rows_known, ft_name, weights, score):
-    """Per image, the numbers of every blend: weights 0 and 1 from ``rows_known`` (the base's and ``ft_name``'s),
-    the ones in between from ``score(blends)``."""
+def _blend_rows(blends, rows_known, ft_name, weights, score, zero='base'):
+    """Per image, the numbers of every blend: weights 0 and 1 from ``rows_known`` (``zero``'s and ``ft_name``'s;
+    ``zero`` None: weight 0 is one of ``blends``), the others from ``score(blends)``."""
     rows = [{'image': r['image']} for r in rows_known]
-    for w, src in ((0.0, 'base'), (1.0, ft_name)):
-        if w in weights:
+    for w, src in ((0.0, zero), (1.0, ft_name)):
+        if w in weights and src is not None:
             for row, part in zip(rows, _renamed(rows_known, src, blend_name(w))):
                 row.update(part)
     if blends:
@@ -109,18 +121,23 @@ def _blend_rows(blends, rows_known, ft_name, weights, score):
     return rows
 
 
-def choose_weight(summary, weights, base_summary, real=None):
+def choose_weight(summary, weights, base_summary, real=None, partner=False):
     """``(weight, table, reason)`` by the rule in the module docstring; ``summary``: {blend name: summary};
-    ``real``: the real LQ frames' vote (``pipeline.select.judge``; its summary holds the blends and ``base``)."""
+    ``real``: the real LQ frames' vote (``pipeline.select.judge``; its summary holds the blends and ``base``, and
+    ``bicubic`` for the guard); ``partner``: weight 0 is the partner, a candidate like the blends."""
     from .select import gave_up, judge, rank
-    table = judge(dict(summary, base=base_summary), 'base', [blend_name(w) for w in weights if w > 0], real)
-    winners = [w for w in weights if w > 0 and table[blend_name(w)]['passes']]
+    cands = [w for w in weights if w > 0 or partner]
+    table = judge(dict(summary, base=base_summary), 'base', [blend_name(w) for w in cands], real)
+    winners = [w for w in cands if table[blend_name(w)]['passes']]
     on = f' on {next(iter(table.values()))["by"]}' if table and real else ''
     if not winners:
         why = '; '.join(f'{n}: {", ".join(t["fails"])}; nor trades: {", ".join(t["trade_fails"])}'
                         for n, t in table.items())
-        return 0.0, table, (f'no blend beats the base by the checkpoint criterion{on} or buys perception with '
-                            f'distortion within the limits ({why}): weight 0, the base')
+        w = 1.0 if partner else 0.0  # with a partner, weight 1 is the checkpoint the selection chose
+        return w, table, (f'no blend beats the base by the checkpoint criterion{on} or buys perception with '
+                          f'distortion within the limits ({why}): weight {w:g}, '
+                          + ('the chosen checkpoint' if partner else 'the base'))
+    winners, guard = bicubic_guard(winners, real)
     best = max(winners, key=lambda w: (*rank(table[blend_name(w)]), -w))
     t = table[blend_name(best)]
     at = real['summary'] if real and real.get('paired') else dict(summary, base=base_summary)
@@ -128,55 +145,85 @@ def choose_weight(summary, weights, base_summary, real=None):
     how = ('beat the base or trade a little perception for distortion' if any(
         table[blend_name(w)]['traded_perception'] for w in winners) else 'beat the base')
     return best, table, (f'weight {best:.2f} has the highest score {t["score"]:+.3f}{on} among the {len(winners)} of '
-                         f'{len(table)} blends that {how} (PSNR {t["dpsnr"]:+.2f} dB, detail ratio '
+                         f'{len(table)} blends that {how}{guard} (PSNR {t["dpsnr"]:+.2f} dB, detail ratio '
                          f'{s["detail"]:.3f} vs the base\'s {b["detail"]:.3f}){gave_up(t, s, b)}')
 
 
-def run_sweep(ctx, nets, base_path, ckpt_paths, res, gt, lq, tmp):
+def bicubic_guard(winners, real):
+    """``(weights, phrase)``: with paired real LQ frames whose summary has ``bicubic``, the winning weights whose
+    PSNR there is above bicubic's, when at least one is (else all of them, and the phrase says none is);
+    unchanged otherwise."""
+    rs = (real or {}).get('summary') or {}
+    if not (real or {}).get('paired') or 'bicubic' not in rs:
+        return winners, ''
+    ref = rs['bicubic']['psnr']
+    above = [w for w in winners if rs[blend_name(w)]['psnr'] > ref]
+    if not above:
+        return winners, f' (none above bicubic\'s PSNR {ref:.2f} dB on the real LQ frames)'
+    if len(above) == len(winners):
+        return winners, ''
+    return above, (f' and stay above bicubic\'s PSNR {ref:.2f} dB on the real LQ frames '
+                   f'({len(winners) - len(above)} below it left out)')
+
+
+def run_sweep(ctx, nets, base_path, ckpt_paths, res, gt, lq, tmp, partner=None):
     """The evaluate stage's hook: the sweep and the rule's weight, stored as ``res['dni']`` in metrics.json.
     ``res``: the stage's result so far (its ``selection``, ``exported`` and ``real``); ``nets`` is cleaned up
-    after. With real LQ frames the blends run on them too and they vote (``pipeline.select.vote``)."""
+    after. With real LQ frames the blends run on them too and they vote (``pipeline.select.vote``).
+    ``partner``: the finetune stage's partner weights (``pipeline.partner``), the other end of the knob when the
+    selection chose a checkpoint (when it chose the base, the knob stays between the base and the best one)."""
     sel, real = res['selection'], res.get('real')
     ft = finetune_of(sel, res['exported']['name'])
-    weights = weights_for(nets.kind, ckpt_paths[ft])
-    ctx.say(f'evaluate: DNI sweep of the base and {ft} at weights {", ".join(f"{w:g}" for w in weights)}'
+    if res['exported']['name'] == 'base':
+        partner = None
+    weights = WEIGHTS if partner else weights_for(nets.kind, ckpt_paths[ft])
+    other = 'the base' if partner is None else 'the partner (pipeline/partner.py)'
+    ctx.say(f'evaluate: DNI sweep of {other} and {ft} at weights {", ".join(f"{w:g}" for w in weights)}'
             + (' on the held-out pairs and the real LQ frames' if real else ''))
     src = {'lq': real['lq'], 'gt': real.get('gt'), 'rows': real['rows']} if real else None
     try:
         out = sweep(nets, base_path, ft, ckpt_paths[ft], gt, lq, sel['rows'], tmp, weights=weights,
-                    progress=not ctx.s.quiet, real=src)
+                    progress=not ctx.s.quiet, real=src, partner=partner)
     finally:
         nets.cleanup()
     vote = None
     if real:
-        vote = dict(out['real'], summary=dict(out['real']['summary'], base=real['summary']['base']))
-    w, table, reason = choose_weight(out['summary'], out['weights'], sel['summary']['base'], vote)
+        vote = dict(out['real'], summary=dict(out['real']['summary'], base=real['summary']['base'],
+                                              **({'bicubic': real['summary']['bicubic']}
+                                                 if 'bicubic' in real['summary'] else {})))
+    w, table, reason = choose_weight(out['summary'], out['weights'], sel['summary']['base'], vote,
+                                     partner=partner is not None)
     out.update(iteration=sel['candidates'][ft], table=table, chosen=w, reason=reason)
     ctx.say(f'evaluate: DNI rule: {reason}')
     return out
 
 
-def export_choice(res, ckpt_paths, base_path, flag, dst):
+def export_choice(res, ckpt_paths, base_path, flag, dst, partner=None):
     """``(weights file to export, info)``: the weight of ``--dni-weight`` (``flag``) or else the rule's, of the
-    sweep's checkpoint (``ckpt_paths``: {candidate name: file}) and the base. A blend in between is written
-    to ``dst``; weights 0 and 1 are the base's and the checkpoint's own files."""
+    sweep's checkpoint (``ckpt_paths``: {candidate name: file}) and the other end of the knob: the base, or
+    ``partner`` (its weights file) when the sweep blended with it. A blend in between is written to ``dst``;
+    weights 0 and 1 are the other end's and the checkpoint's own files."""
     dni = res['dni']
     w = float(dni['chosen'] if flag is None else flag)
-    info = {'name': blend_name(w), 'weight': w, 'finetune': dni['finetune'],
+    other = dni.get('other', 'base')
+    if other == 'partner' and partner is None:
+        raise ValueError('the DNI sweep blended with the partner, whose weights file is missing')
+    info = {'name': blend_name(w), 'weight': w, 'finetune': dni['finetune'], 'other': other,
             'how': 'the DNI rule' if flag is None else '--dni-weight', 'summary': dni['summary'].get(blend_name(w))}
+    end = Path(partner if other == 'partner' else base_path)
     if w == 0.0:
-        return Path(base_path), info
+        return end, info
     if w == 1.0:
         return Path(ckpt_paths[dni['finetune']]), info
     from models.zoo import write_dni
-    return write_dni(ckpt_paths[dni['finetune']], base_path, w, dst), info
+    return write_dni(ckpt_paths[dni['finetune']], end, w, dst), info
 
 
 def describe(info):
     """What was exported, in words (the summary line and the report); ``info``: ``export_choice``'s."""
-    w = info['weight']
+    w, other = info['weight'], info.get('other', 'base')
     if w == 0.0:
-        return f'the base (DNI weight 0, {info["how"]})'
+        return f'the {other} (DNI weight 0, {info["how"]})'
     if w == 1.0:
         return f'{info["finetune"]} (DNI weight 1, {info["how"]})'
-    return f'the DNI blend {w:g} x {info["finetune"]} + {1 - w:g} x base ({info["how"]})'
+    return f'the DNI blend {w:g} x {info["finetune"]} + {1 - w:g} x {other} ({info["how"]})'

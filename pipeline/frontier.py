@@ -4,6 +4,9 @@ held-out frames, and the plot drawn from that table (PSNR against NIQE, PSNR aga
 against bicubic, no plot)."""
 from .dni_sweep import blend_name, describe
 
+PARTNER_NOTE = (' (the partner: the same recipe without the anchor\'s energy term, trained after the finetune for '
+                'half its iterations; it keeps the fitted degradation\'s PSNR and draws little texture, so the knob '
+                'trades texture for PSNR; pipeline/partner.py)')
 HEADER = ['point', 'kind', 'iteration / weight', 'PSNR', 'SSIM', 'NIQE', 'detail', 'exported']
 COL = {h: i for i, h in enumerate(HEADER)}
 KINDS = {'reference': ('s', 'tab:gray'), 'base': ('o', 'black'), 'compare': ('D', 'tab:purple'),
@@ -17,12 +20,14 @@ def _row(name, kind, param, s, exported):
 
 def frontier_rows(res, export_info=None, on='pairs'):
     """The table: bicubic, the base, the --compare models, every checkpoint, every DNI blend strictly between
-    0 and 1 (weight 0 is the base and 1 the blended checkpoint: they are their rows). ``res``: the evaluate
+    0 and 1 (weight 0 is the base and 1 the blended checkpoint: they are their rows; when the sweep blended with
+    the partner, weight 0 is the partner and has a blend row). ``res``: the evaluate
     stage's metrics.json; ``export_info``: the export stage's info (its weight marks the exported row);
     ``on``: 'pairs' (the held-out pairs) or 'real' (the real LQ frames; without their HR frames the detail
     column is the detail against bicubic)."""
     dni, w = res['dni'], export_info['weight']
-    exported = {0.0: 'base', 1.0: dni['finetune']}.get(w, blend_name(w))
+    partner = dni.get('other') == 'partner'  # weight 0 is the partner: a blend row of its own
+    exported = {0.0: blend_name(0.0) if partner else 'base', 1.0: dni['finetune']}.get(w, blend_name(w))
     sel = res['selection']
     if on == 'real':
         real = res['real']
@@ -35,7 +40,7 @@ def frontier_rows(res, export_info=None, on='pairs'):
     rows += [_row(m, 'compare', '', summ[m], False) for m in res['models'] if m not in ('bicubic', 'base', 'finetuned')]
     rows += [_row(c, 'checkpoint', it, ckpt[c], exported == c) for c, it in sel['candidates'].items() if c in ckpt]
     rows += [_row(blend_name(x), 'blend', f'{x:g}', blends[blend_name(x)], exported == blend_name(x))
-             for x in dni['weights'] if 0.0 < x < 1.0]
+             for x in dni['weights'] if (0.0 <= x if partner else 0.0 < x) and x < 1.0]
     return rows
 
 
@@ -69,7 +74,9 @@ def draw(rows, out_png, gt_niqe=None, finetune=None):
             if r[COL['exported']]:
                 ax.plot(r[COL[col]], r[COL['PSNR']], 'o', ms=14, mfc='none', mec='red', zorder=4)
         for kind, end, style in (('checkpoint', None, 'tab:blue'), ('blend', finetune, 'tab:orange')):
-            chain = ['base'] + [r[COL['point']] for r in rows if r[COL['kind']] == kind] + ([end] if end else [])
+            mine = [r[COL['point']] for r in rows if r[COL['kind']] == kind]
+            start = [] if kind == 'blend' and blend_name(0.0) in mine else ['base']  # a partner starts the blends
+            chain = start + mine + ([end] if end else [])
             line = [by_name[n] for n in chain if n in by_name and by_name[n] in pts]
             if len(line) > 1:
                 ax.plot([r[COL[col]] for r in line], [r[COL['PSNR']] for r in line], '-', color=style, lw=0.8)
@@ -96,12 +103,17 @@ def add_section(d, res, export_info, part):
     from .select import W_DETAIL, W_NIQE
     dni = res['dni']
     d.h(2, 'Fidelity knob (DNI) and the perception-distortion frontier')
-    d.p(f'DNI blends w x {dni["finetune"]} + (1 - w) x base (network interpolation: 0 is the base, 1 the '
+    other = dni.get('other', 'base')
+    d.p(f'DNI blends w x {dni["finetune"]} + (1 - w) x {other} (network interpolation: 0 is the {other}, 1 the '
         f'checkpoint) at w = {", ".join(f"{w:g}" for w in dni["weights"])}, on the same held-out frames and '
-        f'metrics. Rule: each blend is judged against the base by the checkpoint criterion (score = dPSNR + '
-        f'{W_DETAIL} x d|ln detail| + {W_NIQE} x dNIQE, no axis worse beyond its tolerance); the highest score '
-        f'wins, else weight 0 (the base)' + ('; the held-out real LQ frames vote as in the checkpoint choice'
-                                            if dni.get('real') else '') + f'. The rule\'s choice: {dni["reason"]}.')
+        f'metrics' + (PARTNER_NOTE if other == 'partner' else '') + '. Rule: each blend is judged against the base '
+        f'by the checkpoint criterion (score = dPSNR + {W_DETAIL} x d|ln detail| + {W_NIQE} x dNIQE, no axis worse '
+        f'beyond its tolerance); the highest score wins' + (
+            ', among those above bicubic\'s PSNR on the real LQ frames when any is' if (dni.get('real') or {}).get(
+                'paired') else '') + (', else weight 1 (the chosen checkpoint)' if other == 'partner' else
+                                      ', else weight 0 (the base)')
+        + ('; the held-out real LQ frames vote as in the checkpoint choice' if dni.get('real') else '')
+        + f'. The rule\'s choice: {dni["reason"]}.')
     if export_info['how'] == '--dni-weight':
         d.p(f'--dni-weight {export_info["weight"]:g} overrides the rule: exported {describe(export_info)}'
             + ('' if export_info['summary'] else ' (a weight off the swept grid: not measured)') + '.')

@@ -176,8 +176,8 @@ def _real_scores(res):
     w = res['dni']['chosen']
     r = dict(real['summary'], **((res['dni'].get('real') or {}).get('summary') or {}))
     name = blend_name(w) if blend_name(w) in r else 'base' if w == 0.0 else 'finetuned'
-    ft = res['dni']['finetune']
-    who = ('the base' if w == 0.0 else f'its checkpoint {ft}' if name == 'finetuned' else ft if w == 1.0
+    ft, other = res['dni']['finetune'], res['dni'].get('other', 'base')
+    who = (f'the {other}' if w == 0.0 else f'its checkpoint {ft}' if name == 'finetuned' else ft if w == 1.0
            else f'the exported blend {w:g}')
     psnr = (f'PSNR {r[name]["psnr"]:.2f} vs base {r["base"]["psnr"]:.2f} vs bicubic {r["bicubic"]["psnr"]:.2f}, '
             if real['paired'] else '')

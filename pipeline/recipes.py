@@ -66,6 +66,29 @@ FITTED_CONSISTENCY = {'finetune_domain_compact_cpu.yml': {'loss_weight': 1.0, 'c
 # iterations: the exported model would lose its NIQE margin over the base there. Without the teacher on the pairs,
 # +0.1 dB on bikes and NIQE +0.4 to +1.3.
 FITTED_PAIRS = {}
+# template -> the fidelity knob's partner with a fitted degradation (pipeline/partner.py): the run's own options with
+# these overrides, trained for ``fraction`` of its iterations (at most ``max_iters``) after it; the DNI sweep then
+# blends the chosen checkpoint with the partner instead of with the base (pipeline/dni_sweep.py). Without the
+# anchor's energy term the student keeps the fitted degradation's PSNR and draws little texture
+# (docs/degradation_fit.md, "The knob's partner"): on the held-out real LQ frames of the reversed demo clips its
+# blends reach bicubic's PSNR where the finetune is 0.3 dB below it; at 150 iterations it has the PSNR of 300 (NIQE
+# about 0.9 higher), so 150 bound its cost. --budget shares the time between the two (``partner_iters``).
+FITTED_PARTNER = {'finetune_domain_compact_cpu.yml': {'fraction': 0.5, 'max_iters': 150,
+                                                      'overrides': ('train.anchor_opt.energy_weight=0.0',)}}
+
+
+def partner_iters(entry, total):
+    """The partner's iterations for a main run of ``total`` (``FITTED_PARTNER`` entry ``entry``)."""
+    return max(1, min(int(entry['max_iters']), int(round(entry['fraction'] * total))))
+
+
+def main_iters(entry, affordable):
+    """The main run's iterations when ``affordable`` iterations fit the budget and the partner follows it: the
+    largest ``n`` with ``n + partner_iters(entry, n) <= affordable`` (at least 1)."""
+    n = max(1, int(affordable))
+    while n > 1 and n + partner_iters(entry, n) > affordable:
+        n -= 1
+    return n
 
 
 def pair_options(template, pair_dir):

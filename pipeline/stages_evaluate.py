@@ -59,9 +59,10 @@ def run_evaluate(ctx, part):
            'best': MT.best(summ, list(final)), 'vs_base': {o: compare(summ[o], summ['base']) for o in final
                                                           if o != 'base'},
            'exported': exported, 'backends': dict(nets.backends), 'notes': notes, 'real': real, 'crops': cropped}
-    from .dni_sweep import run_sweep  # the fidelity knob: blends of the base and the checkpoint
+    from .dni_sweep import run_sweep  # the fidelity knob: blends of the base (or the partner) and the checkpoint
+    from .partner import partner_path
     res['dni'] = run_sweep(ctx, nets, base_path, {c: str(ckpts[it]) for c, it in cand.items()}, res, gt, lq,
-                           part / 'dni.tmp')
+                           part / 'dni.tmp', partner=partner_path(ctx))
     res['losses'] = exported_losses(res, final)
     (part / 'metrics.json').write_text(json.dumps(res, indent=1, default=float))
     _say(ctx, res)
@@ -169,7 +170,7 @@ def exported_losses(res, final):
     from .dni_sweep import blend_name
     from .select import losses
     w, summ, real = res['dni']['chosen'], res['summary'], res['real']
-    name = 'base' if w == 0.0 else 'finetuned' if w == 1.0 else blend_name(w)
+    name = 'finetuned' if w == 1.0 else blend_name(w) if w or res['dni'].get('other') == 'partner' else 'base'
     own = dict(summ, **({name: res['dni']['summary'][name]} if name not in summ else {}))
     lost = losses(own, name, [m for m in final if m not in (name, 'finetuned')])
     if real:

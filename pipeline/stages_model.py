@@ -110,8 +110,15 @@ def write_train_lq(lq_paths, out, frames, holdout):
     return len(foot.names)
 
 
+def template_of(ctx):
+    """The recipe template's path for this run's base and device."""
+    from .recipes import official_assets, pick_template
+    return pick_template(_base(ctx)[2], ctx.s.device, official_assets())[0]
+
+
 def settings_finetune(ctx):
-    from .recipes import FITTED_CONSISTENCY, FITTED_PAIRS, fitted_recipe, official_assets, pick_template
+    from .recipes import (FITTED_CONSISTENCY, FITTED_PAIRS, FITTED_PARTNER, fitted_recipe, official_assets,
+                          pick_template)
     path, arch, kind, label = _base(ctx)
     template, _ = pick_template(kind, ctx.s.device, official_assets())
     if not template.is_file():
@@ -120,7 +127,7 @@ def settings_finetune(ctx):
             'iters': ctx.s.iters, 'budget': ctx.s.budget, 'overrides': list(ctx.s.overrides),
             'template': template.name, 'template_text': template.read_text(), 'assets': official_assets(),
             'fitted_recipe': [fitted_recipe(template), FITTED_CONSISTENCY.get(template.name),
-                              FITTED_PAIRS.get(template.name)] if ctx.s.lq_videos
+                              FITTED_PAIRS.get(template.name), FITTED_PARTNER.get(template.name)] if ctx.s.lq_videos
             else []}
 
 
@@ -130,6 +137,19 @@ def _train(opt_path, log_to=None, auto_resume=True):
     from utils.runtime_env import PARENT_ENV
     env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})  # the trainer ends with this process
     return subprocess.run(cmd, cwd=ROOT, stdout=log_to, stderr=log_to, env=env).returncode
+
+
+def train_checked(opt_path, exp, what='training'):
+    """``train.py --auto_resume`` on ``opt_path``; its saved generators (``checkpoints(exp)``), or a one-line
+    DomainError when it failed or saved none."""
+    rc = _train(opt_path)
+    if rc != 0:
+        raise DomainError(f'{what} failed (train.py exit {rc}); the log is in {exp}; re-run the same command '
+                          f'to resume', code=1)
+    ckpts = checkpoints(exp)
+    if not ckpts:
+        raise DomainError(f'{what} wrote no checkpoint in {exp / "models"}', code=1)
+    return ckpts
 
 
 def seconds_per_iter(metrics_file):
@@ -177,12 +197,20 @@ def plan_iterations(ctx, part):
             tail = (part / 'warmup' / 'console.log').read_text().strip().splitlines()[-1:]
             raise DomainError(f'the warm-up training failed (exit {rc}): {" ".join(tail)}', code=1)
         spi = seconds_per_iter(metrics)
-        iters = max(1, int(0.9 * (budget - wall) / spi))
+        affordable = max(1, int(0.9 * (budget - wall) / spi))
+        iters = affordable
         shutil.rmtree(part / 'warmup')
+        from .partner import fitted, partner_options
+        from .recipes import FITTED_PARTNER, main_iters, partner_iters
+        entry = FITTED_PARTNER.get(Path(template_of(ctx)).name)
+        if fitted(ctx) and partner_options(opt, template_of(ctx)) is not None:  # the knob's partner follows
+            iters = main_iters(entry, affordable)
         plan = {'iters': iters, 'how': f'--budget {ctx.s.budget}', 'budget_s': budget, 'warmup_iters': n,
                 'warmup_wall_s': round(wall, 3), 's_per_iter': round(spi, 6)}
-        ctx.say(f'finetune: {spi:.2f} s/iteration measured -> {iters} iterations '
-                f'(0.9 x ({budget:.0f} s budget - {wall:.0f} s warm-up) / {spi:.2f} s)')
+        ctx.say(f'finetune: {spi:.2f} s/iteration measured -> {affordable} iterations '
+                f'(0.9 x ({budget:.0f} s budget - {wall:.0f} s warm-up) / {spi:.2f} s)'
+                + (f': {iters} for the finetune and {partner_iters(entry, iters)} for the knob\'s partner'
+                   if iters != affordable else ''))
     plan_file.write_text(json.dumps(plan, indent=1))
     return plan['iters'], plan
 
@@ -204,25 +232,27 @@ def run_finetune(ctx, part):
     total = opt['train']['total_iter']
     ctx.say(f'finetune: {Path(template).name}, {total} iterations on {ctx.s.device} '
             f'(python train.py --yml_path {ctx.out("finetune") / "options.yml"})')
-    rc = _train(opt_path)
     exp = part / 'experiments' / EXP_NAME
-    if rc != 0:
-        raise DomainError(f'training failed (train.py exit {rc}); the log is in {exp}; re-run the same command '
-                          f'to resume', code=1)
-    ckpts = checkpoints(exp)
-    if not ckpts:
-        raise DomainError(f'training wrote no checkpoint in {exp / "models"}', code=1)
+    ckpts = train_checked(opt_path, exp)
+    from .partner import run_partner
+    partner = run_partner(ctx, part, opt, template)
     # the committed folder is WORK/finetune: point the options there, so the file reproduces the run
     opt['path']['experiments_root'] = str(ctx.out('finetune') / 'experiments')
-    for ds in (opt['datasets'].get('real_lq'), opt['datasets'].get('real_pairs')):
-        for k in [k for k in (ds or {}) if k.startswith('dataroot_')]:
-            ds[k] = ds[k].replace(str(part), str(ctx.out('finetune')), 1)
-    opt_path.write_text(dump(opt))
+    opt_path.write_text(dump(committed_paths(opt, part, ctx.out('finetune'))))
     logs = sorted(exp.glob('train_*.log'))
     return {'template': Path(template).name, 'iters': total, 'plan': plan, 'notes': notes,
-            'checkpoints': sorted(ckpts), 'log': logs[-1].name if logs else None,
+            'checkpoints': sorted(ckpts), 'log': logs[-1].name if logs else None, 'partner': partner,
             'real_pairs': json.loads(pairs.read_text()) if (pairs := part / 'real_pairs' / 'done.json').is_file()
             else None}
+
+
+def committed_paths(opt, part, final):
+    """``opt`` with its real-frame datasets read from ``final`` (WORK/finetune) instead of ``part`` (the stage's
+    partial folder), so its options file reproduces the run after the stage is committed."""
+    for ds in (opt['datasets'].get('real_lq'), opt['datasets'].get('real_pairs')):
+        for k in [k for k in (ds or {}) if k.startswith('dataroot_')]:
+            ds[k] = ds[k].replace(str(part), str(final), 1)
+    return opt
 
 
 def settings_export(ctx):
@@ -238,7 +268,12 @@ def run_export(ctx, part):
     from .dni_sweep import describe, export_choice
     res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
     ckpts = {f'iter_{it}': p for it, p in checkpoints(ctx.out('finetune') / 'experiments' / EXP_NAME).items()}
-    src, what = export_choice(res, ckpts, _base(ctx)[0], ctx.s.dni_weight, part / 'model.pdparams')
+    from .partner import partner_path
+    try:
+        src, what = export_choice(res, ckpts, _base(ctx)[0], ctx.s.dni_weight, part / 'model.pdparams',
+                                  partner_path(ctx))
+    except ValueError as exc:
+        raise DomainError(f'export: {exc}; re-run the finetune stage', code=1) from None
     net, arch = models.load_network(src, param_key='params_ema')
     export_static(net, arch, part, source=src if src != part / 'model.pdparams' else describe(what))
     if src != part / 'model.pdparams':

@@ -143,6 +143,58 @@ def test_export_choice_rule_flag_ends_and_blend(nets, tmp_path):
     assert info['summary'] is None and S.describe(info) == 'the DNI blend 0.35 x iter_8 + 0.65 x base (--dni-weight)'
 
 
+PW = [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def _partner(tmp_path):
+    """A third tiny network: the knob's partner (pipeline/partner.py)."""
+    from tests.nets import SRVGG, save_tiny
+    return save_tiny(tmp_path / 'partner.pdparams', SRVGG, seed=2)
+
+
+def test_sweep_with_a_partner_scores_it_at_weight_0_and_blends_with_it(pairs, nets, tmp_path):
+    from evaluation import model_cache as MT
+    base, ft = nets
+    partner = _partner(tmp_path)
+    gt, lq = pairs
+    models = MT.Models('compact', tmp_path / 'exports')
+    rows_sel = MT.evaluate(models.get({'base': str(base), 'iter_8': str(ft)}, own=['base', 'iter_8']), gt, lq,
+                           progress=False)
+    out = S.sweep(models, base, 'iter_8', ft, gt, lq, rows_sel, tmp_path / 'blends', weights=(0.0, 0.5, 1.0),
+                  progress=False, partner=partner)
+    assert out['other'] == 'partner' and not (tmp_path / 'blends').exists() and partner.is_file()
+    ref = MT.summarize(MT.evaluate(MT.Models('compact', tmp_path / 'e2').get(
+        {'p': str(partner), 'b': str(base)}, own=['p', 'b']), gt, lq, progress=False), ['p', 'b'])
+    assert out['summary']['dni_0.00'] == pytest.approx(ref['p'], rel=1e-5)
+    assert out['summary']['dni_0.00']['psnr'] != pytest.approx(ref['b']['psnr'], abs=1e-4)
+    assert out['summary']['dni_1.00'] == MT.summarize(rows_sel, ['iter_8'])['iter_8']
+    # the middle is the average of the finetune and the partner
+    from tests.nets import SRVGG
+    from utils.checkpoint import load_state_file, pick_params, save_checkpoint
+    a, b = (pick_params(load_state_file(f))[0] for f in (ft, partner))
+    save_checkpoint(tmp_path / 'avg.pdparams', params={k: 0.5 * a[k] + 0.5 * b[k] for k in a}, arch=SRVGG)
+    avg = MT.summarize(MT.evaluate(MT.Models('compact', tmp_path / 'e3').get(
+        {'avg': str(tmp_path / 'avg.pdparams')}, own=['avg']), gt, lq, progress=False), ['avg'])['avg']
+    assert out['summary']['dni_0.50'] == pytest.approx(avg, rel=1e-5)
+
+
+def test_export_choice_and_words_with_a_partner(nets, tmp_path):
+    from utils.checkpoint import load_state_file, pick_params
+    base, ft = nets
+    partner = _partner(tmp_path)
+    res = {'dni': {'finetune': 'iter_8', 'chosen': 0.25, 'weights': PW, 'other': 'partner',
+                   'summary': {S.blend_name(w): _s(25 + w, 0.5) for w in PW}}}
+    ckpts = {'iter_8': ft}
+    src, info = S.export_choice(res, ckpts, base, None, tmp_path / 'm.pdparams', partner)
+    a, b, got = (pick_params(load_state_file(f))[0] for f in (ft, partner, src))
+    assert all(np.allclose(got[k], 0.25 * a[k] + 0.75 * b[k], atol=1e-7) for k in a)
+    assert S.describe(info) == 'the DNI blend 0.25 x iter_8 + 0.75 x partner (the DNI rule)'
+    src, info = S.export_choice(res, ckpts, base, 0.0, tmp_path / 'x', partner)
+    assert src == partner and S.describe(info) == 'the partner (DNI weight 0, --dni-weight)'
+    with pytest.raises(ValueError, match='partner, whose weights file is missing'):
+        S.export_choice(res, ckpts, base, None, tmp_path / 'y')
+
+
 @pytest.mark.slow
 def test_sweep_of_an_rrdbnet_runs_the_blends_on_the_predictor_and_cleans_up(pairs, tmp_path):
     """An x4plus-like base: blends are exported once each into the stage's own exports folder, which goes."""

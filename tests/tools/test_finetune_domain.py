@@ -126,6 +126,8 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     # the fidelity knob: blends swept on the held-out frames (0 and 1 are the base's and the checkpoint's rows)
     dni, sel = metrics['dni'], metrics['selection']
     assert dni['weights'] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0] and dni['finetune'] in sel['candidates']
+    # no --lq-videos: no partner (pipeline/partner.py) although the template's anchor has an energy term
+    assert dni['other'] == 'base' and not (work / 'finetune' / 'partner').exists()
     assert dni['summary']['dni_0.00'] == sel['summary']['base']
     assert dni['summary']['dni_1.00'] == sel['summary'][dni['finetune']]
     assert '## Fidelity knob (DNI) and the perception-distortion frontier' in md and 'report/frontier.png' in md

@@ -114,6 +114,14 @@ def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny
     blends = m['dni']['real']['summary']
     assert set(blends) == {f'dni_{w:.2f}' for w in m['dni']['weights']} and m['dni']['real']['paired']
     assert blends['dni_1.00'] == r['summary'][m['dni']['finetune']] and 0 < blends['dni_0.60']['psnr'] < 60
+    # the knob's partner (pipeline/partner.py): trained after the finetune without the energy term, half as long;
+    # the other end of the knob when a checkpoint was chosen
+    part = yaml.safe_load((work / 'finetune' / 'partner' / 'options.yml').read_text())
+    assert part['train']['anchor_opt']['energy_weight'] == 0.0 and part['train']['total_iter'] == 2
+    pinfo = json.loads((work / 'state.json').read_text())['stages']['finetune']['info']['partner']
+    assert pinfo['iters'] == 2 and (work / 'finetune' / pinfo['checkpoint']).is_file()
+    chose = m['exported']['name'] != 'base'
+    assert m['dni']['other'] == ('partner' if chose else 'base') and ('dni_0.00' in m['dni']['table']) == chose
     md = (work / 'report.md').read_text()
     assert '### The same points on the real LQ footage' in md and 'report/frontier_real.png' in md
     first = md.index('report/real_sheet.png')

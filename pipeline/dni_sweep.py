@@ -81,8 +81,7 @@ def sweep(nets, base_path, ft_name, ft_path, gt, lq, rows_sel, tmp, weights=WEIG
     """
     from evaluation import model_cache as MT
     names = [blend_name(w) for w in sorted(float(w) for w in weights)]
-    lo = 0.0 if partner is None else -1.0
-    inner = [float(w) for w in weights if lo < float(w) < 1.0]
+    inner = [float(w) for w in weights if float(w) < 1.0 and (float(w) > 0.0 or partner is not None)]
     tmp = Path(tmp)
     try:
         from models.zoo import write_dni

@@ -70,9 +70,10 @@ FITTED_PAIRS = {}
 # these overrides, trained for ``fraction`` of its iterations (at most ``max_iters``) after it; the DNI sweep then
 # blends the chosen checkpoint with the partner instead of with the base (pipeline/dni_sweep.py). Without the
 # anchor's energy term the student keeps the fitted degradation's PSNR and draws little texture
-# (docs/degradation_fit.md, "The knob's partner"): on the held-out real LQ frames of the reversed demo clips its
-# blends reach bicubic's PSNR where the finetune is 0.3 dB below it; at 150 iterations it has the PSNR of 300 (NIQE
-# about 0.9 higher), so 150 bound its cost. --budget shares the time between the two (``partner_iters``).
+# (docs/degradation_fit.md, "The knob's partner in the pipeline"): on the held-out real LQ frames of the reversed
+# bikes clip its blends stay above bicubic's PSNR where every checkpoint is below it; at 150 iterations it has the
+# PSNR of 300 (NIQE about 0.9 higher), so 150 bound its cost. --budget shares the time between the two
+# (``main_iters``).
 FITTED_PARTNER = {'finetune_domain_compact_cpu.yml': {'fraction': 0.5, 'max_iters': 150,
                                                       'overrides': ('train.anchor_opt.energy_weight=0.0',)}}
 

@@ -49,22 +49,40 @@ def degrade_whole(img, opt, scale, rng):
     return np.ascontiguousarray(chw_to_image(lq))
 
 
-def degrade_images(images, names, opt, scale, rng):
+class CacheClosed(RuntimeError):
+    """The cache was closed while a generation was being built."""
+
+
+def _check(stop):
+    if stop is not None and stop.is_set():
+        raise CacheClosed('the codec cache was closed')
+
+
+def degrade_images(images, names, opt, scale, rng, stop=None):
     """LQ uint8 images of ``images`` (uint8 BGR; ``names`` give the clips): the pipeline, then the codec per
-    clip. The training cache and the degradation fit (``data.degradation_fit``) both make LQ this way."""
+    clip. The training cache and the degradation fit (``data.degradation_fit``) both make LQ this way.
+    ``stop`` (a ``threading.Event``), checked before each image and clip, ends the work with ``CacheClosed``."""
     from data.codec import apply_codec, sample_codec
-    lqs = [degrade_whole(img, opt, scale, rng) for img in images]
+    lqs = []
+    for img in images:
+        _check(stop)
+        lqs.append(degrade_whole(img, opt, scale, rng))
     sizes = [lq.shape for lq in lqs]
     for clip in clip_groups(names, sizes, int(opt['codec_clip'])):
+        _check(stop)
         coded = apply_codec([lqs[i] for i in clip], sample_codec(opt, rng), opt)
         for i, c in zip(clip, coded):
             lqs[i] = c
     return lqs
 
 
-def build_generation(paths, opt, scale, rng, read):
+def build_generation(paths, opt, scale, rng, read, stop=None):
     """LQ uint8 images for ``paths`` (``read(path)`` -> uint8 BGR), as ``degrade_images``."""
-    return degrade_images([read(p) for p in paths], paths, opt, scale, rng)
+    images = []
+    for p in paths:
+        _check(stop)
+        images.append(read(p))
+    return degrade_images(images, paths, opt, scale, rng, stop)
 
 
 class CodecCache:
@@ -80,25 +98,39 @@ class CodecCache:
         self.gen, self.current = -1, None
         self._next = {}  # generation -> (thread, result holder)
         self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = []  # every builder started, for close()
+
+    def close(self, timeout=60.0):
+        """Stop building generations and wait for the builder threads (each stops within one image or
+        clip). Training calls it at its end: a daemon thread still inside cv2, paddle or a codec call
+        when the interpreter exits aborts the process ("terminate called without an active exception")."""
+        self._stop.set()
+        for t in list(self._threads):
+            t.join(timeout)
 
     def _start(self, g):
-        if g in self._next:
+        if g in self._next or self._stop.is_set():
             return
         box = {}
 
         def work():
             try:
                 box['lqs'] = build_generation(self.paths, self.opt, self.scale,
-                                              np.random.default_rng([self.seed, g]), self.read)
+                                              np.random.default_rng([self.seed, g]), self.read, self._stop)
             except BaseException as exc:  # noqa: B902 - raised in the serving thread
                 box['error'] = exc
         t = threading.Thread(target=work, name=f'codec-cache-{g}', daemon=True)
+        self._threads = [x for x in self._threads if x.is_alive()] + [t]
         t.start()
         self._next[g] = (t, box)
 
     def _take(self, g):
         self._start(g)
-        t, box = self._next.pop(g)
+        entry = self._next.pop(g, None)
+        if entry is None:  # closed before generation g was started
+            raise CacheClosed('the codec cache was closed')
+        t, box = entry
         t.join()
         if 'error' in box:
             raise box['error']

@@ -79,6 +79,12 @@ class _EpochDataset:
         """Reseed per epoch (only matters with ``seed`` set)."""
         self.epoch = int(epoch)
 
+    def close(self):
+        """Stop background work (the codec cache's builder threads) before the process exits."""
+        cache = getattr(self, 'cache', None)
+        if cache is not None:
+            cache.close()
+
     @property
     def skipped(self):
         return self.bad.count

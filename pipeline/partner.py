@@ -48,7 +48,7 @@ def run_partner(ctx, part, opt, template):
     options); the finetune stage's info on it (None when there is none): its iterations, overrides and weights
     file relative to the stage folder."""
     from .recipes import FITTED_PARTNER, dump
-    from .stages_model import EXP_NAME, committed_paths, train_checked
+    from .train_run import EXP_NAME, committed_paths, train_checked
     p = partner_options(opt, template) if fitted(ctx) else None
     if p is None:
         return None

@@ -4,7 +4,8 @@ on the held-out real LQ frames, which vote: ``pipeline.select``), the chosen one
 import json
 
 from .context import DomainError
-from .stages_model import EXP_NAME, _base, checkpoints
+from .stages_model import _base
+from .train_run import EXP_NAME, checkpoints
 
 
 def settings_evaluate(ctx):

@@ -1,15 +1,11 @@
 """Stages 4-6: finetune (train.py in a subprocess, resumable), evaluate and choose, export."""
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from .context import ROOT, DomainError
-
-EXP_NAME = 'finetune'
+from .context import DomainError
+from .train_run import EXP_NAME, checkpoints, committed_paths, run_train, train_checked
 
 
 def _base(ctx):
@@ -131,27 +127,6 @@ def settings_finetune(ctx):
             else []}
 
 
-def _train(opt_path, log_to=None, auto_resume=True):
-    cmd = [sys.executable, str(ROOT / 'train.py'), '--yml_path', str(opt_path)] + (['--auto_resume'] if auto_resume
-                                                                                    else [])
-    from utils.runtime_env import PARENT_ENV
-    env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})  # the trainer ends with this process
-    return subprocess.run(cmd, cwd=ROOT, stdout=log_to, stderr=log_to, env=env).returncode
-
-
-def train_checked(opt_path, exp, what='training'):
-    """``train.py --auto_resume`` on ``opt_path``; its saved generators (``checkpoints(exp)``), or a one-line
-    DomainError when it failed or saved none."""
-    rc = _train(opt_path)
-    if rc != 0:
-        raise DomainError(f'{what} failed (train.py exit {rc}); the log is in {exp}; re-run the same command '
-                          f'to resume', code=1)
-    ckpts = checkpoints(exp)
-    if not ckpts:
-        raise DomainError(f'{what} wrote no checkpoint in {exp / "models"}', code=1)
-    return ckpts
-
-
 def seconds_per_iter(metrics_file):
     """Mean wall time between logged iterations after the first two (startup and the first step excluded),
     from the trainer's ``metrics.jsonl``."""
@@ -189,7 +164,7 @@ def plan_iterations(ctx, part):
         ctx.say(f'finetune: timing {n} warm-up iterations to fit the {ctx.s.budget} budget')
         t0 = time.perf_counter()
         with open(part / 'warmup' / 'console.log', 'w') as fh:
-            rc = _train(wopt, log_to=fh, auto_resume=False)
+            rc = run_train(wopt, log_to=fh, auto_resume=False)
         wall = time.perf_counter() - t0
         from training.metrics_log import FILE_NAME
         metrics = part / 'warmup' / 'experiments' / EXP_NAME / FILE_NAME
@@ -215,12 +190,6 @@ def plan_iterations(ctx, part):
     return plan['iters'], plan
 
 
-def checkpoints(exp_dir):
-    """{iteration: path} of the saved generators (EMA weights inside), in iteration order."""
-    from training.checkpoints import CheckpointManager
-    return CheckpointManager(exp_dir).net_files('g')
-
-
 def run_finetune(ctx, part):
     from .recipes import dump
     iters, plan = plan_iterations(ctx, part)
@@ -244,15 +213,6 @@ def run_finetune(ctx, part):
             'checkpoints': sorted(ckpts), 'log': logs[-1].name if logs else None, 'partner': partner,
             'real_pairs': json.loads(pairs.read_text()) if (pairs := part / 'real_pairs' / 'done.json').is_file()
             else None}
-
-
-def committed_paths(opt, part, final):
-    """``opt`` with its real-frame datasets read from ``final`` (WORK/finetune) instead of ``part`` (the stage's
-    partial folder), so its options file reproduces the run after the stage is committed."""
-    for ds in (opt['datasets'].get('real_lq'), opt['datasets'].get('real_pairs')):
-        for k in [k for k in (ds or {}) if k.startswith('dataroot_')]:
-            ds[k] = ds[k].replace(str(part), str(final), 1)
-    return opt
 
 
 def settings_export(ctx):

@@ -62,7 +62,17 @@ class ThreadLoader:
                 yield {k: paddle.to_tensor(v) if isinstance(v, np.ndarray) else v for k, v in val.items()}
         finally:
             stop.set()
-            worker.join(timeout=5)
+            worker.join(timeout=5)  # the trainer closes the dataset first (close_data), so this is quick
+
+
+def close_data(dataset, batches):
+    """End the training data's background work: ``dataset.close()`` (the codec cache's builders), then
+    ``batches.close()`` (the open iterator of the loader, whose prefetch thread stops). Called when the
+    loop ends, so that no daemon thread is inside cv2 or paddle code when the interpreter exits."""
+    if hasattr(dataset, 'close'):
+        dataset.close()
+    if hasattr(batches, 'close'):
+        batches.close()
 
 
 def _last_line(text):
@@ -154,6 +164,10 @@ class _Enlarged(paddle.io.Dataset):
 
     def set_epoch(self, epoch):
         self.epoch = int(epoch)
+
+    def close(self):
+        if hasattr(self.base, 'close'):
+            self.base.close()
 
 
 def build_val_loader(opt, logger):

@@ -174,8 +174,11 @@ def _loop(run):
     """Iterations from ``run.start_iter`` to ``train.total_iter``: steps, log lines, validations, checkpoints."""
     import paddle
     from tqdm import tqdm
+
+    from .data_setup import close_data
     opt, lo, model = run.opt, run.opt['logger'], run.model
     total = int(opt['train']['total_iter'])
+    batches = None
     run.msg = MessageLogger(run.logger, total, run.start_iter, lo['print_freq'],
                             vdl_dir=(run.exp_dir / 'vdl') if (run.rank == 0 and lo['use_tb_logger'] and not run.debug)
                             else None, debug=run.debug, metrics=run.metrics)
@@ -190,7 +193,8 @@ def _loop(run):
                 if hasattr(obj, 'set_epoch'):
                     obj.set_epoch(run.epoch)
             t0 = time.time()
-            for batch in run.train_loader:
+            batches = iter(run.train_loader)  # closed below, after the dataset (close_data)
+            for batch in batches:
                 run.it = it = run.it + 1
                 paddle.seed(iter_seed(run.seed, it, run.rank))
                 model.step_schedulers()  # the LR of iteration `it` (BasicSR order)
@@ -218,6 +222,7 @@ def _loop(run):
                 run.epoch += 1
     finally:
         bar.close()
+        close_data(run.train_set, batches)
 
 
 def _finish(run):

@@ -190,3 +190,32 @@ def test_pan_options_validated():
         resolve_options({'codec_pan': 2, 'codec_pan_px': 0})
     with pytest.raises(ValueError, match='exclude each other'):
         resolve_options({'codec_pan': 2, 'codec_clip': 3})
+
+
+def test_cache_close_stops_the_builder_between_images(tmp_path):
+    """close() ends the next generation's builder within one image: a daemon thread left inside cv2 or paddle
+    when the interpreter exits aborts the process (the partner run of 2 iterations did, exit -6)."""
+    import threading
+    import time
+
+    from data.codec_cache import CacheClosed
+    opt = resolve_options({'codec_prob': 1.0, 'codec_reuse': 1, 'codec_preset': 'ultrafast', 'usm_weight': 0.0})
+    img = _photo('coffee', 64)
+    n, calls = 12, []
+
+    def read(path):  # generation 0 reads fast; generation 1 takes 0.3 s per image (3.6 s in all)
+        calls.append(path)
+        if len(calls) > n:
+            time.sleep(0.3)
+        return img
+    cache = CodecCache([f'c_{i}.png' for i in range(n)], opt, 4, seed=1, read=read)
+    assert cache.lq(0).shape == (16, 16, 3)  # generation 0 served; generation 1 is being built
+    builders = [t for t in threading.enumerate() if t.name == 'codec-cache-1']
+    assert builders and builders[0].is_alive()
+    t0 = time.time()
+    cache.close()
+    assert time.time() - t0 < 1.5 and not builders[0].is_alive()
+    assert len(calls) < 2 * n  # generation 1 stopped part way
+    with pytest.raises(CacheClosed):
+        for i in range(1, 2 * n):  # the rest of generation 0, then generation 1: closed
+            cache.lq(i % n)

@@ -1,0 +1,46 @@
+"""Running ``train.py`` for a pipeline stage (the finetune, its warm-up and the knob's partner) and reading
+what it saved."""
+import os
+import subprocess
+import sys
+
+from .context import ROOT, DomainError
+
+EXP_NAME = 'finetune'
+
+
+def run_train(opt_path, log_to=None, auto_resume=True):
+    """``train.py`` on ``opt_path`` in a child process that ends with this one; its exit code."""
+    cmd = [sys.executable, str(ROOT / 'train.py'), '--yml_path', str(opt_path)] + (['--auto_resume'] if auto_resume
+                                                                                    else [])
+    from utils.runtime_env import PARENT_ENV
+    env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})  # the trainer ends with this process
+    return subprocess.run(cmd, cwd=ROOT, stdout=log_to, stderr=log_to, env=env).returncode
+
+
+def train_checked(opt_path, exp, what='training'):
+    """``train.py --auto_resume`` on ``opt_path``; its saved generators (``checkpoints(exp)``), or a one-line
+    DomainError when it failed or saved none."""
+    rc = run_train(opt_path)
+    if rc != 0:
+        raise DomainError(f'{what} failed (train.py exit {rc}); the log is in {exp}; re-run the same command '
+                          f'to resume', code=1)
+    ckpts = checkpoints(exp)
+    if not ckpts:
+        raise DomainError(f'{what} wrote no checkpoint in {exp / "models"}', code=1)
+    return ckpts
+
+
+def checkpoints(exp_dir):
+    """{iteration: path} of the saved generators (EMA weights inside), in iteration order."""
+    from training.checkpoints import CheckpointManager
+    return CheckpointManager(exp_dir).net_files('g')
+
+
+def committed_paths(opt, part, final):
+    """``opt`` with its real-frame datasets read from ``final`` (WORK/finetune) instead of ``part`` (the stage's
+    partial folder), so its options file reproduces the run after the stage is committed."""
+    for ds in (opt['datasets'].get('real_lq'), opt['datasets'].get('real_pairs')):
+        for k in [k for k in (ds or {}) if k.startswith('dataroot_')]:
+            ds[k] = ds[k].replace(str(part), str(final), 1)
+    return opt

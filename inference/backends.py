@@ -86,6 +86,11 @@ def auto_engine(infer_dir):
     return open_export(infer_dir).cpu_engine
 
 
+def _native_bf16():
+    from .precision import native_bf16  # reads /proc/cpuinfo once per process
+    return native_bf16()
+
+
 class PredictorBackend:
     """Paddle Inference predictor on a legacy ``inference.pdmodel`` (``tools/infer.py``).
 
@@ -122,6 +127,10 @@ class PredictorBackend:
             raise ValueError(f'precision must be one of {PRECISIONS}, not {precision}')
         if precision == 'fp16' and self.kind == 'cpu':
             _warn_fp16_cpu()
+            precision = 'fp32'
+        if precision == 'bf16' and self.kind == 'cpu' and not _native_bf16():
+            log.warning('bf16: this CPU has no native bfloat16 (avx512_bf16 or amx_bf16), which the engine needs: '
+                        'running in fp32')
             precision = 'fp32'
         fallback = engine == 'auto'
         if fallback:

@@ -333,9 +333,11 @@ def chw_to_image(chw, dtype=np.uint8, alpha=None, gray=False):
     step = max(1, (1 << 21) // max(1, W))
     if dtype == np.uint8 and ch == 3:  # the common case, in OpenCV: about 1 ms instead of 6 ms for 1280x544
         for r in range(0, H, step):
-            planes = [cv2.threshold(cv2.threshold(np.ascontiguousarray(a[c, r:r + step], np.float32), 1, 1,
-                                                  cv2.THRESH_TRUNC)[1], 0, 0, cv2.THRESH_TOZERO)[1]
-                      for c in (2, 1, 0)]  # clipped to [0, 1] (NaN -> 0); RGB -> BGR
+            # clipped to [0, 1], RGB -> BGR. TOZERO first: its test (x > 0) is false for NaN on every SIMD path,
+            # while TRUNC's min(NaN, 1) is 1 on AVX2 (and NaN with AVX-512), so NaN became 255 on some CPUs
+            planes = [cv2.threshold(cv2.threshold(np.ascontiguousarray(a[c, r:r + step], np.float32), 0, 0,
+                                                  cv2.THRESH_TOZERO)[1], 1, 1, cv2.THRESH_TRUNC)[1]
+                      for c in (2, 1, 0)]
             # x 255, rounded half to even as np.round, saturated at 255 (values are >= 0, so abs() is a no-op)
             res[r:r + step] = cv2.merge([cv2.convertScaleAbs(pl, alpha=maxv) for pl in planes])
         return res

@@ -24,6 +24,7 @@ import numpy as np
 
 from utils import runtime_env
 
+from .cpu_features import native_bf16 as _native_bf16
 from .export import Export, open_export
 
 log = logging.getLogger('inference')
@@ -84,11 +85,6 @@ class DynamicBackend:
 def auto_engine(infer_dir):
     """The CPU engine the exported network's ``ArchSpec`` prefers; oneDNN for exports of unknown networks."""
     return open_export(infer_dir).cpu_engine
-
-
-def _native_bf16():
-    from .precision import native_bf16  # reads /proc/cpuinfo once per process
-    return native_bf16()
 
 
 class PredictorBackend:

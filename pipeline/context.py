@@ -6,6 +6,7 @@ from pathlib import Path
 
 STAGES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
 ROOT = Path(__file__).resolve().parents[1]
+FIT_FRAMES, MAX_FIT_FRAMES = 8, 64  # --fit-frames: frames per side for the degradation fit, default and bound
 
 
 class DomainError(Exception):
@@ -36,6 +37,7 @@ class Settings:
     warmup_iters: int = 6
     quiet: bool = False
     dni_weight: float = None  # --dni-weight: export this DNI blend, not the rule's
+    fit_frames: int = FIT_FRAMES  # --fit-frames: frames per side for the degradation fit
 
 
 class Context:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from utils.fileio import link_or_copy
 
-from .context import DomainError
+from .context import FIT_FRAMES, DomainError
 
 
 def _filter_cfg(s):
@@ -127,7 +127,10 @@ def settings_degrade(ctx):
     lq = [{'path': str(v), 'bytes': _tree_bytes(v)} for v in ctx.s.lq_videos]
     real = {'frames': FRAMES, 'every': ctx.s.every, 'fit_span': 'before the held-out part',
             'fit_hr': 'the --videos footage over the same span'} if lq else None
-    return {'seed': ctx.s.seed, 'scale': 4, 'mode': 'realesrgan', 'lq_videos': lq, 'real_lq': real}
+    keys = {'seed': ctx.s.seed, 'scale': 4, 'mode': 'realesrgan', 'lq_videos': lq, 'real_lq': real}
+    if lq and ctx.s.fit_frames != FIT_FRAMES:  # the default stays out: work folders from before the flag resume
+        keys['fit_frames'] = ctx.s.fit_frames
+    return keys
 
 
 def split_holdout(ctx):
@@ -162,8 +165,8 @@ def run_fit(ctx, part):
     out = part / 'fitted.yml'
     span = fit_span(split_holdout(ctx))
     hr = [str(v) for v in find_input_videos(ctx.s)]
-    args = argparse.Namespace(hr=hr, lq=list(ctx.s.lq_videos), out=str(out), scale=4, frames=8, crop=256,
-                              comps=None, seed=ctx.s.seed, lq_span=span, hr_span=span)
+    args = argparse.Namespace(hr=hr, lq=list(ctx.s.lq_videos), out=str(out), scale=4, frames=ctx.s.fit_frames,
+                              crop=256, comps=None, seed=ctx.s.seed, lq_span=span, hr_span=span)
     try:
         report = run(args, log=lambda line: ctx.say(f'fit: {line}'))
     except (FootageError, CodecError, ValueError) as exc:

@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from utils.cli import returns_status  # noqa: E402  (standard library only)
+from pipeline.context import FIT_FRAMES, MAX_FIT_FRAMES  # noqa: E402  (standard library only)
 
 STAGE_NAMES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
 
@@ -51,6 +52,9 @@ def parse_args(argv=None):
     p.add_argument('--lq-videos', nargs='+', default=[], metavar='DIR',
                    help='the low-resolution footage to upscale (videos or image folders): the training and held-out '
                         'degradation are fitted to it (tools/fit_degradation.py) instead of the generic one')
+    p.add_argument('--fit-frames', type=int, default=FIT_FRAMES, metavar='N',
+                   help=f'with --lq-videos: frames sampled from each side for the degradation fit (default: '
+                        f'{FIT_FRAMES}; the fit\'s time grows with N)')
     p.add_argument('--dni-weight', type=float, default=None, metavar='W',
                    help='export the DNI blend W x the finetune + (1 - W) x the base (0..1) instead of the point the '
                         'sweep\'s rule chose; a re-run with another W redoes only the export and the report')
@@ -84,6 +88,8 @@ def main(argv=None):
         return _bad(f'--iters must be >= 1, got {args.iters}')
     if args.every <= 0 or not 0 < args.holdout < 1 or args.gap < 0 or args.near_duplicate < 0:
         return _bad('--every must be > 0, --holdout in (0, 1), --gap >= 0 and --near-duplicate >= 0')
+    if not 2 <= args.fit_frames <= MAX_FIT_FRAMES:
+        return _bad(f'--fit-frames must be in [2, {MAX_FIT_FRAMES}], got {args.fit_frames}')
     if args.dni_weight is not None and not 0.0 <= args.dni_weight <= 1.0:
         return _bad(f'--dni-weight must be in [0, 1], got {args.dni_weight}')
     compare = {}
@@ -115,7 +121,7 @@ def main(argv=None):
                             overrides=list(args.override), every=args.every, min_size=args.min_size,
                             holdout=args.holdout, gap=args.gap, duplicate=args.near_duplicate, seed=args.seed,
                             lq_videos=[str(v) for v in args.lq_videos], quiet=args.quiet,
-                            dni_weight=args.dni_weight)
+                            dni_weight=args.dni_weight, fit_frames=args.fit_frames)
         line = run(settings, argv=['python', 'tools/finetune_domain.py', *(argv if argv is not None else sys.argv[1:])],
                    stop_after=args.stop_after)
     except RecipeError as exc:

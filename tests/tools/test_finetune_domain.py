@@ -233,17 +233,20 @@ def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path):
     for w in ('1.5', 'nan', '-0.1'):
         res = run(clips, tmp_path / 'w3', '--dni-weight', w)
         assert res.returncode == 2 and errors(res) == [f'error: --dni-weight must be in [0, 1], got {float(w)}']
+    for n in ('1', '65'):
+        res = run(clips, tmp_path / 'w3', '--fit-frames', n)
+        assert res.returncode == 2 and errors(res) == [f'error: --fit-frames must be in [2, 64], got {n}']
 
 
 def test_budget_is_turned_into_iterations_by_a_timed_warmup(clips, tiny_base, tmp_path):
     work = tmp_path / 'work'
-    res = run(clips, work, '--base', tiny_base, '--budget', '40s', *TINY, '--stop-after', 'finetune')
+    res = run(clips, work, '--base', tiny_base, '--budget', '25s', *TINY, '--stop-after', 'finetune')
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.strip().splitlines()[-1].startswith('stopped after finetune')
     plan = json.loads((work / 'finetune' / 'plan.json').read_text())
-    assert plan['how'] == '--budget 40s' and plan['warmup_iters'] == 6 and plan['s_per_iter'] > 0
+    assert plan['how'] == '--budget 25s' and plan['warmup_iters'] == 6 and plan['s_per_iter'] > 0
     # iters = floor(0.9 * (budget - warm-up wall) / s_per_iter), at least 1 (plan.json keeps 6 decimals)
-    assert abs(plan['iters'] - max(1.0, 0.9 * (40 - plan['warmup_wall_s']) / plan['s_per_iter'])) <= 1
+    assert abs(plan['iters'] - max(1.0, 0.9 * (25 - plan['warmup_wall_s']) / plan['s_per_iter'])) <= 1
     info = json.loads((work / 'state.json').read_text())['stages']['finetune']['info']
     assert info['iters'] == plan['iters'] and info['checkpoints'][-1] == plan['iters']
     assert not (work / 'finetune' / 'warmup').exists()

@@ -39,10 +39,11 @@ def _run(footage, work, *extra):
 def test_lq_videos_fit_feeds_heldout_and_training(footage, tiny_base, tmp_path):
     work = tmp_path / 'work'
     res = _run(footage, work, '--lq-videos', footage / 'lq', '--base', tiny_base, '--iters', 3, '--gap', '0.5',
-               '-o', 'gt_size=32', '-o', 'datasets.train.crop_pad_size=64', '-o', 'queue_size=4',
+               '--fit-frames', 3, '-o', 'gt_size=32', '-o', 'datasets.train.crop_pad_size=64', '-o', 'queue_size=4',
                '--stop-after', 'finetune', '-q')
     assert res.returncode == 0, res.stderr[-2000:]
     assert 'fit: fitted: blur sigma' in res.stdout + res.stderr
+    assert 'fit: LQ: 3 frames ' in res.stderr and ', HR: 3 frames ' in res.stderr  # --fit-frames 3
     frag = yaml.safe_load((work / 'degrade' / 'fitted.yml').read_text())
     assert frag['degradation']['codec_prob'] == 1.0 and frag['scale'] == 4
     opt = yaml.safe_load((work / 'finetune' / 'options.yml').read_text())

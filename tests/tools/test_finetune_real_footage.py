@@ -80,8 +80,9 @@ def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny
     This LQ clip is the HR clip made smaller, so each frame is paired with its HR keyframe; then, without
     those pairs (any other footage), the same frames are scored without a reference."""
     work = tmp_path / 'w'
+    # a keyframe every 0.8 s (63, 13 held out) and 3 frames a side for the fit: the same paths at half the time
     args = ['--videos', footage / 'hr', '--lq-videos', footage / 'lq', '--work', work, '--base', tiny_base,
-            '--iters', 4, *TINY, '-q']
+            '--iters', 4, '--every', 0.8, '--fit-frames', 3, *TINY, '-q']
     res = run(*args, '--compare', f'other={tiny_base}')
     assert res.returncode == 0, res.stderr[-3000:]
     real = sorted(p.name for p in (work / 'degrade' / 'real_lq').glob('*.png'))
@@ -126,7 +127,7 @@ def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny
     assert '### The same points on the real LQ footage' in md and 'report/frontier_real.png' in md
     first = md.index('report/real_sheet.png')
     assert first < md.index('## Exported model') and md.index('report/sheet.png') > first
-    assert '## What you will see: the real low-resolution footage' in md and 'Data: 125 keyframes -> ' in md
+    assert '## What you will see: the real low-resolution footage' in md and 'Data: 63 keyframes -> ' in md
     assert '| model | PSNR | SSIM | detail | NIQE |' in md
     for line in m['losses']:
         assert f'evaluate: NOTE: {line}' in res.stderr and line in md

@@ -58,7 +58,7 @@ def test_fit_from_videos_without_system_ffmpeg(clips, tmp_path):
     env = dict(os.environ, PATH=_nosys_path(tmp_path))
     out = tmp_path / 'fit' / 'fitted.yml'
     res = _run(['--hr', str(clips / 'hr'), '--lq', str(clips / 'lq' / 'cam.mp4'), '--out', str(out),
-                '--frames', '4', '--crop', '192', '-q'], env)
+                '--frames', '3', '--crop', '128', '-q'], env)
     assert res.returncode == 0, res.stderr
     assert 'h264' in res.stdout and 'scale 4' in res.stdout
     opt = yaml.safe_load(out.read_text())

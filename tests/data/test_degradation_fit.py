@@ -13,11 +13,11 @@ from data.pipeline import resolve_options
 def hr():
     from skimage import data as skdata
     out = []
-    for name in ('astronaut', 'coffee', 'chelsea', 'rocket'):
+    for name in ('astronaut', 'coffee', 'chelsea'):
         img = cv2.cvtColor(getattr(skdata, name)(), cv2.COLOR_RGB2BGR)
         h, w = img.shape[:2]
         out.append(np.ascontiguousarray(img[(h - 160) // 2:(h - 160) // 2 + 160, (w - 160) // 2:(w - 160) // 2 + 160]))
-    return out, [f'f_{i}' for i in range(4)]
+    return out, [f'f_{i}' for i in range(3)]
 
 
 def _inside(value, rng):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 SCALES = (2, 3, 4)
 COMPS = ('none', 'jpeg', 'libx264', 'libx265')
+FIT_FRAMES, MAX_FIT_FRAMES = 8, 64  # frames sampled from each side: the default, and the pipeline's bound
 
 
 def infer_scale(hr_size, lq_size, lq_name, scale=None, fix='give --scale'):

@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 
 from . import bf16_check
-from .cpu_features import BF16_FLAGS, _CPU, _cpuinfo, native_bf16  # noqa: F401 (their home before)
+from .cpu_features import _cpuinfo, native_bf16
 from .export import Export, open_export
 
 log = logging.getLogger('inference')

@@ -4,9 +4,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from data.fit_footage import FIT_FRAMES
+
 STAGES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
 ROOT = Path(__file__).resolve().parents[1]
-FIT_FRAMES, MAX_FIT_FRAMES = 8, 64  # --fit-frames: frames per side for the degradation fit, default and bound
 
 
 class DomainError(Exception):

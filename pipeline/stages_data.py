@@ -8,7 +8,9 @@ from pathlib import Path
 
 from utils.fileio import link_or_copy
 
-from .context import FIT_FRAMES, DomainError
+from data.fit_footage import FIT_FRAMES
+
+from .context import DomainError
 
 
 def _filter_cfg(s):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data.fit_footage import COMPS, run  # noqa: E402
+from data.fit_footage import COMPS, FIT_FRAMES, run  # noqa: E402
 from utils.cli import ArgumentParser, DefaultsHelpFormatter, add_quiet, fail  # noqa: E402
 from utils.cli import add_output  # noqa: E402
 
@@ -32,7 +32,7 @@ def parse_args(argv=None):
     p.add_argument('--lq', nargs='+', required=True, help='the low-resolution footage to upscale (same kinds)')
     add_output(p, aliases=('--out',), dest='out', required=True, help='the options fragment to write (.yml)')
     p.add_argument('--scale', type=int, default=None, help='HR/LQ scale (default: from the frame sizes)')
-    p.add_argument('--frames', type=int, default=8, help='frames sampled from each side')
+    p.add_argument('--frames', type=int, default=FIT_FRAMES, help='frames sampled from each side')
     p.add_argument('--crop', type=int, default=256, help='HR centre crop (px) the synthetic LQ is made from')
     p.add_argument('--comps', nargs='+', choices=COMPS, default=None,
                    help='compression kinds to try (default: from the LQ streams)')

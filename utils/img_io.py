@@ -317,8 +317,8 @@ def image_to_chw(img):
 
 def _clip01(plane):
     """A new float32 copy of ``plane`` clipped to [0, 1], NaN -> 0, in OpenCV. The thresholds do not treat NaN
-    one way: on an AMD EPYC, TRUNC(NaN) came out NaN or 1 from one call to the next (a NaN pixel became 255 in a
-    third of the runs), so NaNs are set to 0 (cv2.patchNaNs) on the first threshold's own output, before TRUNC."""
+    one way: on an AMD EPYC, TRUNC(NaN) came out NaN or 1 from one call to the next (1 in 40 of 60 calls, so a
+    NaN pixel became 255), so NaNs are set to 0 (cv2.patchNaNs) on the first threshold's own output."""
     t = cv2.threshold(np.ascontiguousarray(plane, np.float32), 0, 0, cv2.THRESH_TOZERO)[1]
     cv2.patchNaNs(t, 0)
     return cv2.threshold(t, 1, 1, cv2.THRESH_TRUNC)[1]

@@ -197,13 +197,9 @@ def test_openvino_bf16_is_close_to_fp32(tiny_models, photo, tmp_path, caplog, mo
     from inference.backends import PredictorBackend
     from inference.precision import native_bf16
     s, _ = _export_raw_srvgg(tiny_models, tmp_path / 'srvgg', monkeypatch)
-    native = backends._native_bf16
-    backends._native_bf16 = lambda: True  # as on a bf16 CPU: the engine is what says no here
-    try:
-        with caplog.at_level(logging.WARNING, logger='inference'):
-            assert PredictorBackend(s, precision='bf16').precision == 'fp32'  # no bf16 engine for it: fp32, warned
-    finally:
-        backends._native_bf16 = native
+    with monkeypatch.context() as m, caplog.at_level(logging.WARNING, logger='inference'):
+        m.setattr(backends, '_native_bf16', lambda: True)  # as on a bf16 CPU: the engine is what says no here
+        assert PredictorBackend(s, precision='bf16').precision == 'fp32'  # no bf16 engine for it: fp32, warned
     assert any('bf16 needs the OpenVINO engine' in r.getMessage() for r in caplog.records)
     d, _ = _export(tiny_models, 'rrdb_x4', tmp_path / 'infer')
     x = np.ascontiguousarray(photo[:32, :32, ::-1].transpose(2, 0, 1)[None] / 255.0, dtype=np.float32)

@@ -102,6 +102,7 @@ def test_verdict_said_once_then_silent_and_renewed_when_its_inputs_change(tiny_m
     nothing when read back; a new model content, tolerance or CPU is decided again; a touched file is not."""
     import os
     import inference.bf16_check as check
+    import inference.cpu_features as cpu_features
     import inference.precision as precision
     from inference import Upscaler
     from inference.export import export_static
@@ -139,7 +140,7 @@ def test_verdict_said_once_then_silent_and_renewed_when_its_inputs_change(tiny_m
     w.set_value(w.numpy() * 1.1)
     export_static(net, arch, d)  # other weights in the same folder
     run(True)
-    monkeypatch.setitem(precision._CPU, '/proc/cpuinfo', ('another CPU', precision._cpuinfo()[1]))
+    monkeypatch.setitem(cpu_features._CPU, '/proc/cpuinfo', ('another CPU', cpu_features._cpuinfo()[1]))
     run(True)
 
 

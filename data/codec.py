@@ -9,8 +9,12 @@ needs even sizes) and cropped again after decoding.
 
 ``threads=1`` by default: the output then depends only on the frames and the settings, and a
 background cache does not grab both cores. The binary is ``codec_exe()``: imageio-ffmpeg's static
-ffmpeg when it is installed (it starts in about 25 ms, Debian's dynamically linked one in about 90 ms,
-and the step starts two per clip), else the ffmpeg ``utils.ffmpeg`` finds.
+ffmpeg when it is installed (it starts in about 25 ms, Debian's dynamically linked one in about 90 ms),
+else the ffmpeg ``utils.ffmpeg`` finds.
+
+``roundtrip_many(jobs)`` gives the same bytes for many clips with two ffmpeg processes per batch of clips
+instead of two per clip (each clip keeps its own encoder and decoder inside the process): the training
+cache and the degradation fit code hundreds of small clips, where starting ffmpeg is most of the cost.
 """
 import functools
 import os
@@ -23,6 +27,10 @@ from utils.ffmpeg import FFmpegNotFound, error_reason, ffmpeg_exe
 CODECS = {'libx264': 'h264', 'libx265': 'hevc'}  # encoder -> raw bitstream muxer/demuxer
 PRESETS = ('ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow')
 CRF_RANGE = (0, 51)
+# Encoders that corrupt the heap when several instances run in one ffmpeg process (libx265 4.x: 8 one-frame
+# clips in one process abort with "corrupted size vs. prev_size", measured with imageio-ffmpeg's 9.0 build):
+# ``roundtrip_many`` gives each of their clips its own encoding process (decoding is still shared).
+SOLO_ENCODERS = ('libx265',)
 
 
 class CodecError(RuntimeError):
@@ -119,6 +127,64 @@ def codec_roundtrip(frames, codec='libx264', crf=28, preset='medium', fps=25, th
     return out, len(stream)
 
 
+def _many_cmd(exe, inputs, outputs):
+    """One ffmpeg command with ``inputs`` (lists of input options ending in the path) mapped one-to-one onto
+    ``outputs`` (lists of output options ending in the path): each output has its own encoder or decoder."""
+    cmd = [exe, '-hide_banner', '-nostdin', '-loglevel', 'error']
+    for args in inputs:
+        cmd += [*args[:-1], '-i', args[-1]]
+    for i, args in enumerate(outputs):
+        cmd += ['-map', f'{i}:v', *args]
+    return cmd
+
+
+def _roundtrip_batch(jobs, tmp, exe, fps):
+    """``codec_roundtrip`` of each job in ``jobs`` with one encoding and one decoding ffmpeg process."""
+    enc_in, enc_out, dec_in, dec_out, shapes = [], [], [], [], []
+    for i, (frames, codec, crf, preset) in enumerate(jobs):
+        _check(frames, codec, crf, preset)
+        padded = [_pad_even(np.ascontiguousarray(f)) for f in frames]
+        (ph, pw), base = padded[0].shape[:2], os.path.join(tmp, str(i))
+        with open(base + '.bgr', 'wb') as fh:
+            for f in padded:
+                fh.write(f.tobytes())
+        enc_in.append(['-f', 'rawvideo', '-pix_fmt', 'bgr24', '-s', f'{pw}x{ph}', '-r', f'{fps:g}', base + '.bgr'])
+        enc_out.append([*encode_args(codec, crf, preset, 1), '-f', CODECS[codec], base + '.bit'])
+        dec_in.append(['-threads', '1', '-f', CODECS[codec], base + '.bit'])
+        dec_out.append(['-f', 'rawvideo', '-pix_fmt', 'bgr24', base + '.out'])
+        shapes.append((len(frames), frames[0].shape[0], frames[0].shape[1], ph, pw, codec))
+    shared = [i for i, job in enumerate(jobs) if job[1] not in SOLO_ENCODERS]
+    groups = [shared] * bool(shared) + [[i] for i, job in enumerate(jobs) if job[1] in SOLO_ENCODERS]
+    for g in groups:
+        _run(_many_cmd(exe, [enc_in[i] for i in g], [enc_out[i] for i in g]), None, 'batched encoding')
+    _run(_many_cmd(exe, dec_in, dec_out), None, 'batched decoding')
+    out = []
+    for i, (n, h, w, ph, pw, codec) in enumerate(shapes):
+        base = os.path.join(tmp, str(i))
+        raw = np.fromfile(base + '.out', np.uint8)
+        if raw.size != n * ph * pw * 3:
+            raise CodecError(f'{codec}: {n} frames of {pw}x{ph} encoded, {raw.size} bytes decoded')
+        arr = raw.reshape(n, ph, pw, 3)
+        out.append(([np.ascontiguousarray(a[:h, :w]) for a in arr], os.path.getsize(base + '.bit')))
+    return out
+
+
+def roundtrip_many(jobs, fps=25, batch=16, exe=None):
+    """``[codec_roundtrip(frames, codec, crf, preset, fps)]`` for each ``(frames, codec, crf, preset)`` of
+    ``jobs``, byte for byte (each clip has its own encoder and decoder, one thread each), with two ffmpeg
+    processes per ``batch`` jobs instead of two per job: the fit and the training cache code hundreds of
+    one-frame clips, and starting ffmpeg is most of a small clip's cost. The frames pass through files in a
+    temporary directory, removed afterwards."""
+    import tempfile
+    jobs = list(jobs)
+    exe = exe or codec_exe()
+    out = []
+    for k in range(0, len(jobs), max(1, int(batch))):
+        with tempfile.TemporaryDirectory(prefix='codec-') as tmp:
+            out += _roundtrip_batch(jobs[k:k + batch], tmp, exe, fps)
+    return out
+
+
 def bits_per_pixel(nbytes, frames):
     """Stream bits per pixel per frame: ``8 * bytes / (frames * width * height)``."""
     n = len(frames)
@@ -174,15 +240,28 @@ def pan_clip(frame, frames, px, angle):
     return out + [frame]
 
 
-def apply_codec(frames, draw, opt):
-    """``frames`` through the drawn codec (``sample_codec``) as one clip; unchanged when ``draw`` is None.
+def apply_codec(clips, draws, opts):
+    """Each clip of ``clips`` (lists of frames) through its codec draw (``sample_codec``) and options as one
+    clip; a clip whose draw is None is unchanged. Two ffmpeg processes code all the clips
+    (``roundtrip_many``).
 
     With ``codec_pan`` > 0 each frame is instead coded alone as the last (P) frame of ``pan_clip``: what a
     stream's inter frames do to a picture, which its intra frames (a clip of one) do not."""
-    if draw is None:
-        return list(frames)
-    pan = int(opt.get('codec_pan', 0))
-    if pan > 0:
-        return [codec_roundtrip(pan_clip(f, pan, float(opt['codec_pan_px']), draw['pan_angle']), draw['codec'],
-                                draw['crf'], opt['codec_preset'])[0][-1] for f in frames]
-    return codec_roundtrip(frames, draw['codec'], draw['crf'], opt['codec_preset'])[0]
+    out, jobs, owners = [list(c) for c in clips], [], []
+    for ci, (frames, draw, opt) in enumerate(zip(clips, draws, opts)):
+        if draw is None:
+            continue
+        job, pan = (draw['codec'], draw['crf'], opt['codec_preset']), int(opt.get('codec_pan', 0))
+        if pan > 0:
+            for fi, f in enumerate(frames):
+                jobs.append((pan_clip(f, pan, float(opt['codec_pan_px']), draw['pan_angle']), *job))
+                owners.append((ci, fi))
+        else:
+            jobs.append((list(frames), *job))
+            owners.append((ci, None))
+    for (ci, fi), (decoded, _) in zip(owners, roundtrip_many(jobs, batch=max(1, len(jobs)))):
+        if fi is None:
+            out[ci] = decoded
+        else:
+            out[ci][fi] = decoded[-1]
+    return out

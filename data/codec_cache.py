@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 _PREFIX = re.compile(r'[-_ .]*[\d.]+$')
+CODEC_BATCH = 16  # clips per pair of ffmpeg processes (data.codec.roundtrip_many)
 
 
 def clip_groups(paths, sizes, clip):
@@ -61,19 +62,41 @@ def _check(stop):
 def degrade_images(images, names, opt, scale, rng, stop=None):
     """LQ uint8 images of ``images`` (uint8 BGR; ``names`` give the clips): the pipeline, then the codec per
     clip. The training cache and the degradation fit (``data.degradation_fit``) both make LQ this way.
-    ``stop`` (a ``threading.Event``), checked before each image and clip, ends the work with ``CacheClosed``."""
-    from data.codec import apply_codec, sample_codec
+    ``stop`` (a ``threading.Event``), checked before each image and batch of clips, ends the work with
+    ``CacheClosed``."""
+    lqs, clips, draws = degrade_uncoded(images, names, opt, scale, rng, stop)
+    code_clips([(lqs, clips, draws, opt)], stop)
+    return lqs
+
+
+def degrade_uncoded(images, names, opt, scale, rng, stop=None):
+    """The first half of ``degrade_images``: ``(LQ images before the codec, their clips, each clip's codec
+    draw)``; the draws come after every image's, in clip order, so the random stream is the one of coding
+    each clip in turn."""
+    from data.codec import sample_codec
     lqs = []
     for img in images:
         _check(stop)
         lqs.append(degrade_whole(img, opt, scale, rng))
-    sizes = [lq.shape for lq in lqs]
-    for clip in clip_groups(names, sizes, int(opt['codec_clip'])):
+    clips = clip_groups(names, [lq.shape for lq in lqs], int(opt['codec_clip']))
+    return lqs, clips, [sample_codec(opt, rng) for _ in clips]
+
+
+def code_clips(sets, stop=None):
+    """The second half: for each ``(lqs, clips, draws, opt)`` of ``sets``, replace the images of each clip in
+    ``lqs`` by the clip through its codec draw. The clips of all sets share ffmpeg processes,
+    ``CODEC_BATCH`` clips per pair (``data.codec.roundtrip_many``)."""
+    from data.codec import apply_codec
+    todo = [(lqs, clip, draw, opt) for lqs, clips, draws, opt in sets
+            for clip, draw in zip(clips, draws) if draw is not None]
+    for k in range(0, len(todo), CODEC_BATCH):
         _check(stop)
-        coded = apply_codec([lqs[i] for i in clip], sample_codec(opt, rng), opt)
-        for i, c in zip(clip, coded):
-            lqs[i] = c
-    return lqs
+        part = todo[k:k + CODEC_BATCH]
+        coded = apply_codec([[lqs[i] for i in clip] for lqs, clip, _, _ in part],
+                            [draw for _, _, draw, _ in part], [opt for _, _, _, opt in part])
+        for (lqs, clip, _, _), frames in zip(part, coded):
+            for i, c in zip(clip, frames):
+                lqs[i] = c
 
 
 def build_generation(paths, opt, scale, rng, read, stop=None):

@@ -84,24 +84,32 @@ class Fitter:
         return self.ref if self.ref is not None else [
             lq_stats.shrink([f], (q.shape[1], q.shape[0]))[0] for f, q in zip(self.hr, lqs)]
 
-    def synth(self, p, seed=None):
-        from data.codec_cache import degrade_images
-        opt = self.resolve(family_options(p, self.scale, self.clip, self.pan, self.pan_px))
-        rng = np.random.default_rng(self.seed if seed is None else seed)
-        return degrade_images(self.hr, self.names, opt, self.scale, rng)
+    def synth(self, points, seed=None):
+        """The synthetic LQ frames of each family point of ``points``; their codec clips share ffmpeg
+        processes (``data.codec_cache.code_clips``), so a scan costs two per batch of clips, not per point."""
+        from data.codec_cache import code_clips, degrade_uncoded
+        sets = []
+        for p in points:
+            opt = self.resolve(family_options(p, self.scale, self.clip, self.pan, self.pan_px))
+            rng = np.random.default_rng(self.seed if seed is None else seed)
+            sets.append((*degrade_uncoded(self.hr, self.names, opt, self.scale, rng), opt))
+        code_clips(sets)
+        return [lqs for lqs, _, _, _ in sets]
 
-    def stats(self, p, seed=None):
-        lqs = self.synth(p, seed)
-        return lq_stats.set_stats(lqs, self.reference(lqs))
+    def score_all(self, points):
+        """Score every point of ``points`` not scored yet (memoised on the point)."""
+        todo = {tuple(sorted(p.items())): p for p in points}
+        todo = [(k, p) for k, p in todo.items() if k not in self.memo]
+        for (key, _), lqs in zip(todo, self.synth([p for _, p in todo])):
+            self.memo[key] = loss(self.real, lq_stats.set_stats(lqs, self.reference(lqs)))
 
     def score(self, p):
-        key = tuple(sorted(p.items()))
-        if key not in self.memo:
-            self.memo[key] = loss(self.real, self.stats(p))
-        return self.memo[key]
+        self.score_all([p])
+        return self.memo[tuple(sorted(p.items()))]
 
 
 def _scan(fitter, p, key, values):
+    fitter.score_all([{**p, key: v} for v in values])
     scores = {v: fitter.score({**p, key: v}) for v in values}
     return min(values, key=lambda v: scores[v]), scores
 
@@ -130,6 +138,7 @@ def search(fitter, start, rounds=3, log=None, starts=2):
     p0 = dict(start)
     levels = LEVELS[p0['comp']]
     grid = [{**p0, 'sigma': sg, 'level': lv} for sg in SIGMAS for lv in levels]
+    fitter.score_all(grid)
     grid.sort(key=fitter.score)
     grids = [('level', levels), ('sigma', SIGMAS), ('mode', MODES), ('noise', NOISES)]
     ends = [_descend(fitter, dict(g), grids, rounds, log) for g in grid[:starts]]

@@ -403,7 +403,7 @@ def degrade_image(img, opt=None, scale=4, seed=0):
     from data.codec import apply_codec, sample_codec
     draw = sample_codec(opt, rng)  # the last draw: options without the codec keep their random stream
     if draw is not None:
-        out = apply_codec([out], draw, opt)[0]
+        out = apply_codec([[out]], [draw], [opt])[0][0]
         params.update({'codec': draw['codec'], 'codec_crf': draw['crf'], 'codec_preset': opt['codec_preset']})
     params.update({'seed': seed if seed is None else int(seed), 'scale': int(scale),
                    'hr_size': [int(gt.shape[2]), int(gt.shape[3])],

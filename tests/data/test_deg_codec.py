@@ -173,7 +173,7 @@ def test_pan_clip_and_p_frame_coding():
     opt = resolve_options({'codec_prob': 1.0, 'codec_pan': 4, 'codec_pan_px': 1.0, 'codec_crf_range': [24, 24]})
     draw = codec.sample_codec(opt, np.random.default_rng(0))
     assert 0 <= draw['pan_angle'] < 360 and draw['crf'] == 24
-    (p_frame,) = codec.apply_codec([img], draw, opt)
+    ((p_frame,),) = codec.apply_codec([[img]], [draw], [opt])
     ref = codec.codec_roundtrip(codec.pan_clip(img, 4, 1.0, draw['pan_angle']), 'libx264', 24)[0]
     assert p_frame.shape == img.shape and np.array_equal(p_frame, ref[-1])
     intra = codec.codec_roundtrip([img], 'libx264', 24)[0][0]
@@ -219,3 +219,47 @@ def test_cache_close_stops_the_builder_between_images(tmp_path):
     with pytest.raises(CacheClosed):
         for i in range(1, 2 * n):  # the rest of generation 0, then generation 1: closed
             cache.lq(i % n)
+
+
+def test_roundtrip_many_is_each_roundtrip_byte_for_byte(frames, tmp_path, monkeypatch):
+    """Clips sharing ffmpeg processes (one encoder and decoder each) give what each clip gives alone: several
+    sizes (odd ones padded), clip lengths, CRFs, presets, and libx265 (its own encoding process) among them."""
+    jobs = [(frames, 'libx264', 30, 'veryfast'), (frames[:1], 'libx264', 22.5, 'medium'),
+            ([f[:71, :93] for f in frames[:3]], 'libx264', 40, 'medium'), ([f[:64] for f in frames[:2]], 'libx265', 28, 'medium'),
+            ([frames[4][:51, :77]], 'libx265', 33, 'medium'), ([frames[2][:33, :129]], 'libx264', 18, 'medium')]
+    monkeypatch.setenv('TMPDIR', str(tmp_path))  # the batch's frame and stream files are removed afterwards
+    import tempfile
+    monkeypatch.setattr(tempfile, 'tempdir', None)
+    spawned = []
+    run = codec._run
+    monkeypatch.setattr(codec, '_run', lambda cmd, data, what: spawned.append(what) or run(cmd, data, what))
+    got = codec.roundtrip_many(jobs, batch=4)
+    assert spawned.count('batched encoding') == 4 and spawned.count('batched decoding') == 2  # x265 alone
+    assert list(tmp_path.iterdir()) == []
+    for (clip, c, crf, preset), (out, nbytes) in zip(jobs, got):
+        ref, ref_bytes = codec.codec_roundtrip(clip, c, crf, preset)
+        assert nbytes == ref_bytes and len(out) == len(ref) == len(clip)
+        assert all(a.shape == f.shape and np.array_equal(a, b) for a, b, f in zip(out, ref, clip))
+    with pytest.raises(ValueError, match='crf'):
+        codec.roundtrip_many([(frames, 'libx264', 80, 'medium')])
+    assert codec.roundtrip_many([]) == []
+
+
+def test_degrade_images_codes_clips_in_batches_as_one_by_one(monkeypatch):
+    """``degrade_images`` codes its clips in batches (``CODEC_BATCH``) with the draws of coding them in turn:
+    the same LQ as one ffmpeg pair per clip, for plain clips and for pan clips."""
+    from data import codec_cache
+    imgs = [_photo(n, 72) for n in ('coffee', 'astronaut', 'chelsea')] * 2
+    names = [f'{n}_{k}.png' for k, n in enumerate('aabbcc')]
+    for extra in ({'codec_clip': 2}, {'codec_pan': 2}):
+        opt = resolve_options({'codec_prob': 0.5, 'codec_crf_range': [20, 40], 'second_blur_prob': 0.0, **extra})
+        with monkeypatch.context() as m:
+            m.setattr(codec_cache, 'CODEC_BATCH', 2)
+            batched = degrade_images(imgs, names, opt, 4, np.random.default_rng(6))
+        rng = np.random.default_rng(6)
+        lqs, clips, draws = codec_cache.degrade_uncoded(imgs, names, opt, 4, rng)
+        assert any(d is None for d in draws) and any(d is not None for d in draws)
+        for clip, draw in zip(clips, draws):
+            for i, c in zip(clip, codec.apply_codec([[lqs[i] for i in clip]], [draw], [opt])[0]):
+                lqs[i] = c
+        assert all(np.array_equal(a, b) for a, b in zip(batched, lqs))

@@ -57,31 +57,50 @@ def gaussian_window(size=7, sigma=7 / 6):
 
 def aggd_fit(x):
     """Moment-matching fit of an asymmetric generalized Gaussian: ``(shape, left width, right width)``."""
-    x = np.asarray(x, np.float64).ravel()
-    left, right = x[x < 0], x[x > 0]
-    std_l = np.sqrt(np.mean(left * left)) if left.size else 0.0
-    std_r = np.sqrt(np.mean(right * right)) if right.size else 0.0
+    shape, left, right = aggd_fit_rows(np.asarray(x, np.float64).reshape(1, -1))
+    return shape[0], left[0], right[0]
+
+
+def aggd_fit_rows(x, chunk=256):
+    """``aggd_fit`` of each row of a 2-D array, as three arrays (NaN for a row that cannot be fitted).
+    The table lookup runs ``chunk`` rows at a time (a row of the table is 9801 values)."""
+    x = np.asarray(x, np.float64)
+    sq, neg, pos = x * x, x < 0, x > 0
+    n_l, n_r = neg.sum(1), pos.sum(1)
+    std_l = np.where(n_l > 0, np.sqrt(np.where(neg, sq, 0.0).sum(1) / np.maximum(n_l, 1)), 0.0)
+    std_r = np.where(n_r > 0, np.sqrt(np.where(pos, sq, 0.0).sum(1) / np.maximum(n_r, 1)), 0.0)
     with np.errstate(divide='ignore', invalid='ignore'):
         g = std_l / std_r
-        r = np.mean(np.abs(x)) ** 2 / np.mean(x * x)
+        r = np.abs(x).mean(1) ** 2 / sq.mean(1)
         r_norm = r * (g ** 3 + 1) * (g + 1) / (g * g + 1) ** 2
     shapes, ratio = _aggd_table()
-    if not np.isfinite(r_norm):
-        return np.nan, np.nan, np.nan
-    shape = shapes[np.argmin((ratio - r_norm) ** 2)]
+    ok = np.isfinite(r_norm)
+    idx = np.zeros(len(x), np.int64)
+    for k in range(0, len(x), chunk):
+        rn = np.where(ok[k:k + chunk], r_norm[k:k + chunk], 0.0)
+        idx[k:k + chunk] = np.argmin((ratio[None, :] - rn[:, None]) ** 2, axis=1)
+    shape = shapes[idx]
     k = np.sqrt(_gamma(1 / shape) / _gamma(3 / shape))
-    return shape, std_l * k, std_r * k
+    nan = np.where(ok, 1.0, np.nan)
+    return shape * nan, std_l * k * nan, std_r * k * nan
 
 
 def block_features(mscn):
     """The 18 NIQE features of one block of MSCN coefficients."""
-    shape, bl, br = aggd_fit(mscn)
-    feats = [shape, (bl + br) / 2]
+    return list(blocks_features(np.asarray(mscn, np.float64)[None])[0])
+
+
+def blocks_features(blocks):
+    """``(n, 18)``: the NIQE features of each of ``n`` equal blocks ``(n, h, w)`` of MSCN coefficients (the
+    neighbour products wrap around within each block)."""
+    n = len(blocks)
+    shape, bl, br = aggd_fit_rows(blocks.reshape(n, -1))
+    cols = [shape, (bl + br) / 2]
     for shift in _SHIFTS:
-        shape, bl, br = aggd_fit(mscn * np.roll(mscn, shift, axis=(0, 1)))
+        shape, bl, br = aggd_fit_rows((blocks * np.roll(blocks, shift, axis=(1, 2))).reshape(n, -1))
         mean = (br - bl) * _gamma(2 / shape) / _gamma(1 / shape)
-        feats += [shape, mean, bl, br]
-    return feats
+        cols += [shape, mean, bl, br]
+    return np.stack(cols, axis=1)
 
 
 def mscn(img):
@@ -100,8 +119,8 @@ def niqe_features(y, block=BLOCK):
         m = mscn(img)
         b = block // scale
         rows, cols = m.shape[0] // b, m.shape[1] // b
-        per_scale.append(np.array([block_features(m[i * b:(i + 1) * b, j * b:(j + 1) * b])
-                                   for i in range(rows) for j in range(cols)], np.float64))
+        blocks = m[:rows * b, :cols * b].reshape(rows, b, cols, b).transpose(0, 2, 1, 3).reshape(-1, b, b)
+        per_scale.append(blocks_features(blocks))  # row by row, as the blocks lie
         if scale == 1:
             img = imresize_bicubic(img, scale=0.5)
     return np.hstack(per_scale)

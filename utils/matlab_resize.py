@@ -55,8 +55,11 @@ def imresize_bicubic(img, scale=None, size=None):
         raise ValueError(f'target size must be >= 1, got {(oh, ow)}')
     mh, mw = matlab_bicubic_matrix(h, oh), matlab_bicubic_matrix(w, ow)
     x = img.astype(np.float64)
-    out = np.einsum('ih,hw...->iw...', mh, x)
-    out = np.einsum('jw,iw...->ij...', mw, out)
+    if x.ndim == 2:  # a matrix product (BLAS), 10x faster than einsum's loop for NIQE's half-scale step
+        out = mh @ x @ mw.T
+    else:
+        out = np.einsum('ih,hw...->iw...', mh, x)
+        out = np.einsum('jw,iw...->ij...', mw, out)
     if np.issubdtype(img.dtype, np.integer):
         info = np.iinfo(img.dtype)
         return np.clip(np.rint(out), info.min, info.max).astype(img.dtype)

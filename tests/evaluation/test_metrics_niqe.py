@@ -8,7 +8,8 @@ import pytest
 
 from evaluation.metrics import bgr_to_y
 from utils.matlab_resize import imresize_bicubic
-from evaluation.niqe import NIQE, aggd_fit, block_features, gaussian_window, mscn, niqe, niqe_luma, pristine_model
+from evaluation.niqe import (NIQE, aggd_fit, aggd_fit_rows, block_features, blocks_features, gaussian_window, mscn,
+                             niqe, niqe_features, niqe_luma, pristine_model)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _basicsr_niqe  # noqa: E402
@@ -76,6 +77,23 @@ def test_score_matches_the_reference_on_real_photos(ref, hr_photos):
         assert abs(ours - theirs) < 0.05, (p.name, ours, theirs)
         diffs.append(abs(ours - theirs))
     assert np.median(diffs) < 0.01, diffs
+
+
+def test_block_stack_equals_block_by_block_in_raster_order(hr_photos):
+    """The features of all blocks at once (``blocks_features``, what ``niqe_features`` runs) are the
+    one-block features of each block, in raster order; a block with nothing to fit gives NaN."""
+    img = _photos(hr_photos, 1, 288)[0][:192, :288]
+    y = np.round(bgr_to_y(img.astype(np.float64)))
+    m = mscn(y)
+    one = np.array([block_features(m[i:i + 96, j:j + 96]) for i in (0, 96) for j in (0, 96, 192)])
+    np.testing.assert_allclose(niqe_features(y)[:, :18], one, rtol=1e-12, atol=1e-14)
+    stack = np.stack([m[:96, :96], np.zeros((96, 96)), m[96:, 96:192]])
+    feats = blocks_features(stack)
+    assert feats.shape == (3, 18) and np.isnan(feats[1]).all() and np.isfinite(feats[[0, 2]]).all()
+    np.testing.assert_allclose(feats[2], one[4], rtol=1e-12)
+    shape, left, right = aggd_fit_rows(np.stack([m[:96, :96].ravel(), np.zeros(96 * 96)]), chunk=1)
+    assert np.isnan([shape[1], left[1], right[1]]).all()
+    assert (shape[0], left[0], right[0]) == aggd_fit(m[:96, :96])
 
 
 def test_blur_and_noise_score_worse_than_the_photo(hr_photos):

@@ -43,7 +43,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     w, h = (int(v) for v in args.size.lower().split('x'))
     jobs = make_jobs(args.clips, w, h, args.codec)
-    sides = {'one pair per clip': lambda: [codec_roundtrip(*j) for j in jobs], 'shared (roundtrip_many)': lambda: roundtrip_many(jobs)}
+    sides = {'one pair per clip': lambda: [codec_roundtrip(*j) for j in jobs],
+             'shared (roundtrip_many)': lambda: roundtrip_many(jobs)}
     times, cpu = {k: [] for k in sides}, {k: [] for k in sides}
     ref = None
     for r in range(args.rounds):
@@ -55,7 +56,8 @@ def main(argv=None):
             flat = [(n, [f.tobytes() for f in frames]) for frames, n in out]
             assert ref is None or flat == ref, f'{name} gave different bytes'
             ref = flat
-    print(f'{args.clips} one-frame {args.codec} clips of {w}x{h}, ffmpeg {codec_exe()}, {args.rounds} rounds (same bytes)')
+    print(f'{args.clips} one-frame {args.codec} clips of {w}x{h}, ffmpeg {codec_exe()}, {args.rounds} rounds '
+          '(same bytes)')
     med = {k: statistics.median(v) for k, v in times.items()}
     for k, v in med.items():
         print(f'  {k:24s} {v:7.3f} s wall ({1000 * v / args.clips:.1f} ms per clip), '

@@ -39,6 +39,7 @@ class Settings:
     quiet: bool = False
     dni_weight: float = None  # --dni-weight: export this DNI blend, not the rule's
     fit_frames: int = FIT_FRAMES  # --fit-frames: frames per side for the degradation fit
+    generic: bool = True  # --no-generic: with a fitted degradation, train on the user's frames alone
 
 
 class Context:

@@ -195,9 +195,12 @@ def data_section(d, st):
     line = sp.get('line') or f'{sp["train"]} train, {sp["heldout"]} held-out, {sp["dropped"]} dropped'
     kf = sp.get('keyframes')
     real = (st.get('degrade') or {}).get('info', {}).get('real_lq')
+    generic = ((st.get('finetune') or {}).get('info') or {}).get('generic')
     d.p('Data: ' + (f'{kf} keyframes -> ' if kf else '') + line + '; near-duplicates judged on what moves in each '
         'clip (pipeline/split.py)' + (f'; {real["frames"]} held-out frames of the real LQ footage'
-                                       if real else '') + '.')
+                                       if real else '')
+        + (f'; training used these frames and {generic} generic photos (assets/generic; --no-generic leaves '
+           'them out)' if generic else '') + '.')
 
 
 def _fmt_time(s):

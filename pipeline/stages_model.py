@@ -27,7 +27,8 @@ def _recipe(ctx, part, iters):
         opt, notes, over = build_options(template, path, arch, label, kind, ctx.s.device, paths, iters, assets,
                                          fitted_overrides(ctx.out('degrade') / 'fitted.yml', template)
                                          + consistency_overrides(ctx, part, template)
-                                         + pair_overrides(ctx, part, template) + list(ctx.s.overrides))
+                                         + pair_overrides(ctx, part, template) + generic_overrides(ctx, template)
+                                         + list(ctx.s.overrides))
     except RecipeError as exc:
         raise DomainError(str(exc)) from None
     return opt, ([note] if note else []) + notes, template
@@ -46,6 +47,28 @@ def fitted_overrides(fragment, template=None):
     out = [f'{k}={json.dumps(frag[k])}' for k in ('l1_gt_usm', 'percep_gt_usm') if k in frag]
     out += [f'degradation.{k}={json.dumps(v)}' for k, v in frag['degradation'].items()]
     return out + (fitted_recipe(template) if template else [])
+
+
+def generic_folder(ctx, template):
+    """The folder of generic photos the training frames get with a fitted degradation (``recipes.FITTED_GENERIC``),
+    or None: no --lq-videos, --no-generic, or a template without one."""
+    from .recipes import FITTED_GENERIC
+    folder = FITTED_GENERIC.get(Path(template).name)
+    if not ctx.s.lq_videos or not ctx.s.generic or folder is None \
+            or not (ctx.out('degrade') / 'fitted.yml').is_file():
+        return None
+    if not folder.is_dir() or not any(folder.glob('*.png')):
+        raise DomainError(f'{folder}: the generic photos are missing (a partial checkout?); --no-generic trains '
+                          'on your frames alone')
+    return folder
+
+
+def generic_overrides(ctx, template):
+    """``datasets.train.dataroot_gt`` as the split's training frames plus ``generic_folder``; none without one."""
+    folder = generic_folder(ctx, template)
+    if folder is None:
+        return []
+    return [f'datasets.train.dataroot_gt={json.dumps([str(ctx.out("split") / "train_hr"), str(folder)])}']
 
 
 def consistency_overrides(ctx, part, template):
@@ -124,7 +147,17 @@ def settings_finetune(ctx):
             'template': template.name, 'template_text': template.read_text(), 'assets': official_assets(),
             'fitted_recipe': [fitted_recipe(template), FITTED_CONSISTENCY.get(template.name),
                               FITTED_PAIRS.get(template.name), FITTED_PARTNER.get(template.name)] if ctx.s.lq_videos
-            else []}
+            else [], **_generic_key(ctx, template)}
+
+
+def _generic_key(ctx, template):
+    """The finetune stage's key part for the generic photos: absent when none are added (earlier work folders
+    keep their key), else the photos' names and sizes."""
+    from .recipes import FITTED_GENERIC
+    folder = FITTED_GENERIC.get(Path(template).name)
+    if not ctx.s.lq_videos or not ctx.s.generic or folder is None or not folder.is_dir():
+        return {}
+    return {'generic': sorted((p.name, p.stat().st_size) for p in folder.glob('*.png'))}
 
 
 def seconds_per_iter(metrics_file):
@@ -201,6 +234,10 @@ def run_finetune(ctx, part):
     total = opt['train']['total_iter']
     ctx.say(f'finetune: {Path(template).name}, {total} iterations on {ctx.s.device} '
             f'(python train.py --yml_path {ctx.out("finetune") / "options.yml"})')
+    generic = generic_folder(ctx, template)
+    if generic is not None:
+        n_generic = len(list(generic.glob('*.png')))
+        ctx.say(f'finetune: the training frames + {n_generic} generic photos ({generic}; --no-generic leaves them out)')
     exp = part / 'experiments' / EXP_NAME
     ckpts = train_checked(opt_path, exp)
     from .partner import run_partner
@@ -211,6 +248,7 @@ def run_finetune(ctx, part):
     logs = sorted(exp.glob('train_*.log'))
     return {'template': Path(template).name, 'iters': total, 'plan': plan, 'notes': notes,
             'checkpoints': sorted(ckpts), 'log': logs[-1].name if logs else None, 'partner': partner,
+            'generic': None if generic is None else n_generic,
             'real_pairs': json.loads(pairs.read_text()) if (pairs := part / 'real_pairs' / 'done.json').is_file()
             else None}
 

@@ -55,6 +55,9 @@ def parse_args(argv=None):
     p.add_argument('--fit-frames', type=int, default=FIT_FRAMES, metavar='N',
                    help=f'with --lq-videos: frames sampled from each side for the degradation fit (default: '
                         f'{FIT_FRAMES}; the fit\'s time grows with N)')
+    p.add_argument('--no-generic', dest='generic', action='store_false',
+                   help='with --lq-videos: train on your frames alone, without the six generic photos the recipe adds '
+                        'beside them (assets/generic)')
     p.add_argument('--dni-weight', type=float, default=None, metavar='W',
                    help='export the DNI blend W x the finetune + (1 - W) x the base (0..1) instead of the point the '
                         'sweep\'s rule chose; a re-run with another W redoes only the export and the report')
@@ -121,7 +124,7 @@ def main(argv=None):
                             overrides=list(args.override), every=args.every, min_size=args.min_size,
                             holdout=args.holdout, gap=args.gap, duplicate=args.near_duplicate, seed=args.seed,
                             lq_videos=[str(v) for v in args.lq_videos], quiet=args.quiet,
-                            dni_weight=args.dni_weight, fit_frames=args.fit_frames)
+                            dni_weight=args.dni_weight, fit_frames=args.fit_frames, generic=args.generic)
         line = run(settings, argv=['python', 'tools/finetune_domain.py', *(argv if argv is not None else sys.argv[1:])],
                    stop_after=args.stop_after)
     except RecipeError as exc:

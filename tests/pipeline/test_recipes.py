@@ -93,6 +93,39 @@ def test_fitted_degradation_brings_its_recipe_changes(tmp_path):
     assert plain['train']['pixel_opt']['loss_weight'] == 0.0 and plain['degradation'] == {}
 
 
+def test_generic_photos_beside_the_frames_only_with_a_fitted_degradation(tmp_path, monkeypatch):
+    """FITTED_GENERIC: with --lq-videos and a fitted fragment the training roots are the split's frames and the
+    generic photos (six real photos in the repo); --no-generic, no --lq-videos, no fragment or another template:
+    the frames alone. A missing folder is one clear error."""
+    from types import SimpleNamespace
+
+    from pipeline.context import DomainError
+    from pipeline.stages_model import generic_overrides
+    t = R.OPTIONS / 'finetune_domain_compact_cpu.yml'
+    folder = R.FITTED_GENERIC[t.name]
+    photos = sorted(folder.glob('*.png'))
+    assert len(photos) == 6 and all(cv2.imread(str(p)).shape[2] == 3 for p in photos)
+    (tmp_path / 'degrade').mkdir()
+    (tmp_path / 'split' / 'train_hr').mkdir(parents=True)
+    (tmp_path / 'degrade' / 'fitted.yml').write_text('scale: 4\n')
+
+    def ctx(lq=('lq',), generic=True):
+        return SimpleNamespace(s=SimpleNamespace(lq_videos=list(lq), generic=generic), out=lambda st: tmp_path / st)
+    over = generic_overrides(ctx(), t)
+    assert over == [f'datasets.train.dataroot_gt=["{tmp_path / "split" / "train_hr"}", "{folder}"]']
+    arch = yaml.safe_load(t.read_text())['network_g']
+    opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
+                                _paths(tmp_path), 30, NONE, over)
+    assert opt['datasets']['train']['dataroot_gt'] == [str(tmp_path / 'split' / 'train_hr'), str(folder)]
+    assert generic_overrides(ctx(generic=False), t) == [] and generic_overrides(ctx(lq=()), t) == []
+    assert generic_overrides(ctx(), R.OPTIONS / 'finetune_domain_compact_gpu.yml') == []
+    monkeypatch.setitem(R.FITTED_GENERIC, t.name, tmp_path / 'gone')
+    with pytest.raises(DomainError, match='gone: the generic photos are missing'):
+        generic_overrides(ctx(), t)
+    (tmp_path / 'degrade' / 'fitted.yml').unlink()
+    assert generic_overrides(ctx(), t) == []
+
+
 def test_consistency_options_and_train_lq_frames(tmp_path):
     """The consistency loss with the fitted blur's middle and the real LQ folder; the LQ frames for it leave out
     the last --holdout of each clip (which the evaluation holds out)."""

@@ -60,6 +60,13 @@ def test_lq_videos_fit_feeds_heldout_and_training(footage, tiny_base, tmp_path):
         assert Path(opt['datasets']['real_lq']['dataroot_lq']).name == 'real_lq_train'
         real = work / 'finetune' / 'real_lq_train'  # the stage's folder, renamed from finetune.partial when done
         assert len(list(real.glob('*.png'))) >= 2
+    from pipeline.recipes import FITTED_GENERIC
+    if template.name in FITTED_GENERIC:  # the training frames and the six generic photos, which trained too
+        generic = FITTED_GENERIC[template.name]
+        assert opt['datasets']['train']['dataroot_gt'] == [str(work / 'split' / 'train_hr'), str(generic)]
+        assert f'finetune: the training frames + 6 generic photos ({generic};' in res.stderr
+        log = next((work / 'finetune' / 'experiments').glob('*/train_*.log')).read_text()
+        assert 'images' in log and 'done: iter 3' in log
 
 
 def test_lq_videos_missing_one_line(footage, tmp_path):

@@ -128,6 +128,9 @@ def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny
     first = md.index('report/real_sheet.png')
     assert first < md.index('## Exported model') and md.index('report/sheet.png') > first
     assert '## What you will see: the real low-resolution footage' in md and 'Data: 63 keyframes -> ' in md
+    # the compact CPU recipe trained the six generic photos beside the frames (pipeline/recipes.FITTED_GENERIC)
+    assert json.loads((work / 'state.json').read_text())['stages']['finetune']['info']['generic'] == 6
+    assert 'training used these frames and 6 generic photos (assets/generic; --no-generic leaves them out)' in md
     assert '| model | PSNR | SSIM | detail | NIQE |' in md
     for line in m['losses']:
         assert f'evaluate: NOTE: {line}' in res.stderr and line in md

@@ -98,14 +98,18 @@ class Fitter:
 
     def score_all(self, points):
         """Score every point of ``points`` not scored yet (memoised on the point)."""
-        todo = {tuple(sorted(p.items())): p for p in points}
+        todo = {_key(p): p for p in points}
         todo = [(k, p) for k, p in todo.items() if k not in self.memo]
         for (key, _), lqs in zip(todo, self.synth([p for _, p in todo])):
             self.memo[key] = loss(self.real, lq_stats.set_stats(lqs, self.reference(lqs)))
 
     def score(self, p):
         self.score_all([p])
-        return self.memo[tuple(sorted(p.items()))]
+        return self.memo[_key(p)]
+
+
+def _key(p):
+    return tuple(sorted(p.items()))
 
 
 def _scan(fitter, p, key, values):

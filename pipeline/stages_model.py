@@ -49,13 +49,19 @@ def fitted_overrides(fragment, template=None):
     return out + (fitted_recipe(template) if template else [])
 
 
-def generic_folder(ctx, template):
-    """The folder of generic photos the training frames get with a fitted degradation (``recipes.FITTED_GENERIC``),
-    or None: no --lq-videos, --no-generic, or a template without one."""
+def _generic_wanted(ctx, template):
+    """``recipes.FITTED_GENERIC``'s folder for this run, or None: no --lq-videos, --no-generic, or a template
+    without one."""
     from .recipes import FITTED_GENERIC
     folder = FITTED_GENERIC.get(Path(template).name)
-    if not ctx.s.lq_videos or not ctx.s.generic or folder is None \
-            or not (ctx.out('degrade') / 'fitted.yml').is_file():
+    return folder if ctx.s.lq_videos and ctx.s.generic else None
+
+
+def generic_folder(ctx, template):
+    """The folder of generic photos the training frames get with a fitted degradation, or None
+    (``_generic_wanted``, or no fitted fragment); a missing folder is one clear error."""
+    folder = _generic_wanted(ctx, template)
+    if folder is None or not (ctx.out('degrade') / 'fitted.yml').is_file():
         return None
     if not folder.is_dir() or not any(folder.glob('*.png')):
         raise DomainError(f'{folder}: the generic photos are missing (a partial checkout?); --no-generic trains '
@@ -153,9 +159,8 @@ def settings_finetune(ctx):
 def _generic_key(ctx, template):
     """The finetune stage's key part for the generic photos: absent when none are added (earlier work folders
     keep their key), else the photos' names and sizes."""
-    from .recipes import FITTED_GENERIC
-    folder = FITTED_GENERIC.get(Path(template).name)
-    if not ctx.s.lq_videos or not ctx.s.generic or folder is None or not folder.is_dir():
+    folder = _generic_wanted(ctx, template)
+    if folder is None or not folder.is_dir():
         return {}
     return {'generic': sorted((p.name, p.stat().st_size) for p in folder.glob('*.png'))}
 

@@ -53,3 +53,17 @@ def test_readme_commands_exist_and_their_flags_parse():
 def test_the_check_catches_a_wrong_flag():
     assert '--no-such-flag' not in help_flags('tools/infer.py')
     assert '--model_path' in help_flags('tools/infer.py') or '--model-path' in help_flags('tools/infer.py')
+
+
+def test_readme_test_command_is_what_ci_runs():
+    """The README's test command is .ci/run's last line, and the worker count it passes has its plugin declared."""
+    first = re.search(r'```bash\n(.*?)```', (ROOT / 'README.md').read_text(), re.S).group(1)
+    test_cmd = [ln for ln in first.splitlines() if 'pytest' in ln and not ln.startswith('#')]
+    assert len(test_cmd) == 1, test_cmd
+    install, run = (part.strip() for part in test_cmd[0].split('&&'))
+    assert install == 'pip install -r requirements-test.txt'
+    ci = [ln for ln in (ROOT / '.ci' / 'run').read_text().splitlines() if ln.strip() and not ln.startswith('#')]
+    assert ci[-1] == run
+    if ' -n ' in f' {run} ':
+        reqs = (ROOT / 'requirements-test.txt').read_text().split()
+        assert 'pytest-xdist' in reqs

@@ -57,13 +57,18 @@ def _generic_wanted(ctx, template):
     return folder if ctx.s.lq_videos and ctx.s.generic else None
 
 
+def generic_photos(folder):
+    """The generic photos of ``folder`` (its PNGs, sorted): what trains, is counted and keys the stage."""
+    return sorted(folder.glob('*.png'))
+
+
 def generic_folder(ctx, template):
     """The folder of generic photos the training frames get with a fitted degradation, or None
     (``_generic_wanted``, or no fitted fragment); a missing folder is one clear error."""
     folder = _generic_wanted(ctx, template)
     if folder is None or not (ctx.out('degrade') / 'fitted.yml').is_file():
         return None
-    if not folder.is_dir() or not any(folder.glob('*.png')):
+    if not folder.is_dir() or not generic_photos(folder):
         raise DomainError(f'{folder}: the generic photos are missing (a partial checkout?); --no-generic trains '
                           'on your frames alone')
     return folder
@@ -162,7 +167,7 @@ def _generic_key(ctx, template):
     folder = _generic_wanted(ctx, template)
     if folder is None or not folder.is_dir():
         return {}
-    return {'generic': sorted((p.name, p.stat().st_size) for p in folder.glob('*.png'))}
+    return {'generic': [(p.name, p.stat().st_size) for p in generic_photos(folder)]}
 
 
 def seconds_per_iter(metrics_file):
@@ -241,7 +246,7 @@ def run_finetune(ctx, part):
             f'(python train.py --yml_path {ctx.out("finetune") / "options.yml"})')
     generic = generic_folder(ctx, template)
     if generic is not None:
-        n_generic = len(list(generic.glob('*.png')))
+        n_generic = len(generic_photos(generic))
         ctx.say(f'finetune: the training frames + {n_generic} generic photos ({generic}; --no-generic leaves them out)')
     exp = part / 'experiments' / EXP_NAME
     ckpts = train_checked(opt_path, exp)

@@ -20,8 +20,10 @@ report run again.
 With --lq-videos the other end of the knob is the finetune stage's partner when it has one and the selection
 chose a checkpoint (``pipeline.partner``: the recipe without the anchor's energy term): weight 0 is the partner,
 scored like the blends and a candidate itself; when no blend passes, weight 1, the chosen checkpoint. With paired
-real LQ frames, the winners at or below bicubic's PSNR there are left out while one winner is above it
-(``bicubic_guard``), whatever the other end.
+real LQ frames, the winners at or below the PSNR of bicubic or of the base there (the higher of the two; the lower
+when no winner is above the higher) are left out while one winner is above it (``psnr_guard``), whatever the other
+end: the score may buy a small distortion cost with perception, but not the loss of the footage's fidelity to a
+model the user already has.
 
 A strong base (x4plus) leaves a finetune little perception to gain, and its useful blends give up a little of
 it for a large PSNR gain: the criterion's mirrored trade (``pipeline.select.trades_perception``) lets such a
@@ -123,7 +125,7 @@ def _blend_rows(blends, rows_known, ft_name, weights, score, zero='base'):
 def choose_weight(summary, weights, base_summary, real=None, partner=False):
     """``(weight, table, reason)`` by the rule in the module docstring; ``summary``: {blend name: summary};
     ``real``: the real LQ frames' vote (``pipeline.select.judge``; its summary holds the blends and ``base``, and
-    ``bicubic`` for the guard); ``partner``: weight 0 is the partner, a candidate like the blends."""
+    ``bicubic``, for the guard); ``partner``: weight 0 is the partner, a candidate like the blends."""
     from .select import gave_up, judge, rank
     cands = [w for w in weights if w > 0 or partner]
     table = judge(dict(summary, base=base_summary), 'base', [blend_name(w) for w in cands], real)
@@ -136,7 +138,7 @@ def choose_weight(summary, weights, base_summary, real=None, partner=False):
         return w, table, (f'no blend beats the base by the checkpoint criterion{on} or buys perception with '
                           f'distortion within the limits ({why}): weight {w:g}, '
                           + ('the chosen checkpoint' if partner else 'the base'))
-    winners, guard = bicubic_guard(winners, real)
+    winners, guard = psnr_guard(winners, real)
     best = max(winners, key=lambda w: (*rank(table[blend_name(w)]), -w))
     t = table[blend_name(best)]
     at = real['summary'] if real and real.get('paired') else dict(summary, base=base_summary)
@@ -148,21 +150,27 @@ def choose_weight(summary, weights, base_summary, real=None, partner=False):
                          f'{s["detail"]:.3f} vs the base\'s {b["detail"]:.3f}){gave_up(t, s, b)}')
 
 
-def bicubic_guard(winners, real):
-    """``(weights, phrase)``: with paired real LQ frames whose summary has ``bicubic``, the winning weights whose
-    PSNR there is above bicubic's, when at least one is (else all of them, and the phrase says none is);
-    unchanged otherwise."""
+def psnr_guard(winners, real):
+    """``(weights, phrase)``: with paired real LQ frames, the winning weights whose PSNR there is above the
+    reference's: the higher of bicubic's and the base's (those the summary has) when at least one winner is above
+    it, else the lower, else all of them (the phrase says which reference none is above); unchanged otherwise."""
     rs = (real or {}).get('summary') or {}
-    if not (real or {}).get('paired') or 'bicubic' not in rs:
+    if not (real or {}).get('paired'):
         return winners, ''
-    ref = rs['bicubic']['psnr']
-    above = [w for w in winners if rs[blend_name(w)]['psnr'] > ref]
-    if not above:
-        return winners, f' (none above bicubic\'s PSNR {ref:.2f} dB on the real LQ frames)'
-    if len(above) == len(winners):
-        return winners, ''
-    return above, (f' and stay above bicubic\'s PSNR {ref:.2f} dB on the real LQ frames '
-                   f'({len(winners) - len(above)} below it left out)')
+    refs = sorted(((rs[n]['psnr'], label) for n, label in (('bicubic', "bicubic's"), ('base', "the base's"))
+                   if 'psnr' in rs.get(n, {})), reverse=True)
+    none, phrase = [], ''
+    for ref, label in refs:
+        above = [w for w in winners if rs[blend_name(w)]['psnr'] > ref]
+        if not above:
+            none.append(f'none above {label} PSNR {ref:.2f} dB on the real LQ frames')
+            continue
+        if len(above) < len(winners):
+            phrase = (f' and stay above {label} PSNR {ref:.2f} dB on the real LQ frames '
+                      f'({len(winners) - len(above)} below it left out)')
+        winners = above
+        break
+    return winners, phrase + (f' ({"; ".join(none)})' if none else '')
 
 
 def run_sweep(ctx, nets, base_path, ckpt_paths, res, gt, lq, tmp, partner=None):

@@ -109,7 +109,7 @@ def add_section(d, res, export_info, part):
         f'metrics' + (PARTNER_NOTE if other == 'partner' else '') + '. Rule: each blend is judged against the base '
         f'by the checkpoint criterion (score = dPSNR + {W_DETAIL} x d|ln detail| + {W_NIQE} x dNIQE, no axis worse '
         f'beyond its tolerance); the highest score wins' + (
-            ', among those above bicubic\'s PSNR on the real LQ frames when any is' if (dni.get('real') or {}).get(
+            ', among those above the PSNR of bicubic and of the base on the real LQ frames when any is' if (dni.get('real') or {}).get(
                 'paired') else '') + (', else weight 1 (the chosen checkpoint)' if other == 'partner' else
                                       ', else weight 0 (the base)')
         + ('; the held-out real LQ frames vote as in the checkpoint choice' if dni.get('real') else '')

@@ -1,5 +1,5 @@
 """The fidelity knob's partner (pipeline/partner.py): its options, the sweep blending with it instead of the base,
-the rule that may pick it and keeps above bicubic's PSNR on the real frames, the export, and the frontier rows."""
+the rule that may pick it and keeps above the PSNR of bicubic and the base on the real frames, the export, and the frontier rows."""
 import yaml
 
 from pipeline import dni_sweep as S
@@ -78,6 +78,36 @@ def test_rule_with_a_partner_judges_weight_0_and_keeps_above_bicubic():
     # without a partner weight 0 is the base, never a candidate, and the guard works the same
     w, table, _ = S.choose_weight(summary, W, base, _real(pts, _s(32.34, 0.11, 10.08), base))
     assert 'dni_0.00' not in table and w == 0.25
+
+
+def test_guard_takes_the_base_when_it_is_above_bicubic():
+    """Bikes alone with anchor energy 10, in its shape (docs/degradation_fit.md, "How firm the margins are"): the
+    finetune (w 1) has the best score, trading 0.03 dB below the base for NIQE; the base is above bicubic on the
+    real frames, so the guard measures against the base and the 0.75 blend, above it, is exported."""
+    base = _s(27.53, 0.17, 8.43, ssim=0.7646)
+    pts = [_s(28.02, 0.15, 8.19, ssim=0.7709), _s(27.93, 0.31, 7.64, ssim=0.7711), _s(27.79, 0.48, 6.88, ssim=0.7673),
+           _s(27.64, 0.70, 5.98, ssim=0.7624), _s(27.50, 0.95, 5.55, ssim=0.7567)]
+    summary = {S.blend_name(w): s for w, s in zip(W, pts)}
+    w, table, _ = S.choose_weight(summary, W, base, {'paired': False, 'summary': {}}, partner=True)
+    assert w == 1.0 and table['dni_1.00']['passes'] and table['dni_1.00']['dpsnr'] < 0  # no guard: the trade wins
+    w, _, reason = S.choose_weight(summary, W, base, _real(pts, _s(27.33, 0.04, 8.20), base), partner=True)
+    assert w == 0.75 and "above the base's PSNR 27.53 dB" in reason and '(1 below it left out)' in reason
+    # bicubic above the base: bicubic is the reference, and the phrase names it
+    w, _, reason = S.choose_weight(summary, W, base, _real(pts, _s(27.70, 0.04, 8.20), base), partner=True)
+    assert w == 0.5 and "above bicubic's PSNR 27.70 dB" in reason
+    # no winner above the base (27.90 here): the lower reference, bicubic, still guards
+    hi = _s(27.60, 0.04, 8.20)
+    real = _real(pts, _s(27.55, 0.04, 8.20), hi)
+    assert S.psnr_guard([0.5, 0.75, 1.0], dict(real, summary=dict(real['summary'], base=_s(27.90, 0.1, 8.4)))) == (
+        [0.5, 0.75], " and stay above bicubic's PSNR 27.55 dB on the real LQ frames (1 below it left out)"
+                     " (none above the base's PSNR 27.90 dB on the real LQ frames)")
+    # above neither: all of them, and the phrase names both
+    assert S.psnr_guard([1.0], real) == ([1.0], " (none above the base's PSNR 27.60 dB on the real LQ frames; "
+                                                "none above bicubic's PSNR 27.55 dB on the real LQ frames)")
+    # unpaired real frames have no PSNR: no guard
+    real = _real(pts, _s(27.33, 0.04, 8.20), base)
+    real['paired'] = False
+    assert S.psnr_guard([0.75, 1.0], real) == ([0.75, 1.0], '')
 
 
 def test_rule_with_a_partner_falls_back_to_the_chosen_checkpoint():

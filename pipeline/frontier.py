@@ -97,6 +97,11 @@ def draw(rows, out_png, gt_niqe=None, finetune=None):
     return fig
 
 
+# the rule's PSNR guard on paired real LQ frames (pipeline.dni_sweep.psnr_guard), in the report's words
+GUARD_NOTE = (', among those above the higher of bicubic\'s and the base\'s PSNR on the real LQ frames when any is '
+              '(else above the lower)')
+
+
 def add_section(d, res, export_info, part):
     """The report's section: the knob, the rule's choice, the table and ``part/frontier.png`` drawn from it
     (returns the figure)."""
@@ -108,10 +113,9 @@ def add_section(d, res, export_info, part):
         f'checkpoint) at w = {", ".join(f"{w:g}" for w in dni["weights"])}, on the same held-out frames and '
         f'metrics' + (PARTNER_NOTE if other == 'partner' else '') + '. Rule: each blend is judged against the base '
         f'by the checkpoint criterion (score = dPSNR + {W_DETAIL} x d|ln detail| + {W_NIQE} x dNIQE, no axis worse '
-        f'beyond its tolerance); the highest score wins' + (
-            ', among those above the PSNR of bicubic and of the base on the real LQ frames when any is' if (dni.get('real') or {}).get(
-                'paired') else '') + (', else weight 1 (the chosen checkpoint)' if other == 'partner' else
-                                      ', else weight 0 (the base)')
+        f'beyond its tolerance); the highest score wins'
+        + (GUARD_NOTE if (dni.get('real') or {}).get('paired') else '')
+        + (', else weight 1 (the chosen checkpoint)' if other == 'partner' else ', else weight 0 (the base)')
         + ('; the held-out real LQ frames vote as in the checkpoint choice' if dni.get('real') else '')
         + f'. The rule\'s choice: {dni["reason"]}.')
     if export_info['how'] == '--dni-weight':

@@ -1,5 +1,6 @@
 """The fidelity knob's partner (pipeline/partner.py): its options, the sweep blending with it instead of the base,
-the rule that may pick it and keeps above the PSNR of bicubic and the base on the real frames, the export, and the frontier rows."""
+the rule that may pick it and keeps above the PSNR of bicubic and the base on the real frames, the export, and the
+frontier rows."""
 import yaml
 
 from pipeline import dni_sweep as S

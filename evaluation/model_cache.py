@@ -5,10 +5,12 @@ The metrics, the summary and the verdict lines are ``evaluation.evaluator``'s (`
 weights are on disk. Here only the upscalers are built, once, and shared by the selection pass
 (the base and every checkpoint) and the final comparison:
 
-- the base and its checkpoints share one architecture. SRVGGNetCompact is cheap in the dynamic
-  graph: each checkpoint loads straight from its file (no export per checkpoint). RRDBNet
-  (x4plus) is 12-20x faster on the predictor (Paddle Inference): each checkpoint is exported once
-  into the stage's own ``exports/`` folder, removed when the stage is done;
+- the base and its checkpoints share one architecture. RRDBNet (x4plus) is 12-20x faster on the
+  predictor (Paddle Inference): each checkpoint is exported once into the stage's own ``exports/``
+  folder, removed when the stage is done. SRVGGNetCompact runs on the predictor too when each model
+  scores at least ``PREDICTOR_MIN_PIXELS`` LQ pixels: on a 2-core AMD EPYC, at 192x144, 0.18 s a frame
+  against 1.0 s in the dynamic graph, for about 0.6 s of export and predictor creation per model; below
+  that (a few small frames) each checkpoint loads straight from its file into the dynamic graph;
 - ``--compare`` models and an RRDBNet base run on the predictor through the shared export cache
   (``~/.cache/realesrgan-paddle/infer``), so a model compared in many runs is exported once.
 """
@@ -21,21 +23,45 @@ SCALE = 4
 CROP_BORDER = 4
 
 
-def own_backend(kind):
-    """Backend of the base and its checkpoints: 'dynamic' for the compact network, else 'predictor'."""
-    return 'dynamic' if kind == 'compact' else 'predictor'
+# LQ pixels each model scores from which the compact network is exported to the predictor: with the export and
+# its creation counted, the predictor was ahead after 16,000 (96x96 frames) to 36,000 (48x48) LQ pixels, and from
+# the first frame at 192x144, where it ran 5.5x faster (benchmarks/eval_backend.py, docs/benchmarks.md)
+PREDICTOR_MIN_PIXELS = 64 * 1024
+BACKEND_RULE = {'compact': f'predictor from {PREDICTOR_MIN_PIXELS} LQ pixels a model, else dynamic',
+                'x4plus': 'predictor'}
+
+
+def own_backend(kind, lq_pixels=None):
+    """Backend of the base and its checkpoints: 'predictor', except for the compact network when each model
+    scores fewer than ``PREDICTOR_MIN_PIXELS`` LQ pixels (``lq_pixels``; None: unknown, taken as few): 'dynamic'."""
+    if kind == 'compact' and (lq_pixels is None or lq_pixels < PREDICTOR_MIN_PIXELS):
+        return 'dynamic'
+    return 'predictor'
+
+
+def lq_pixels(*folders):
+    """The LQ pixels of the images in ``folders`` (None entries skipped): what each model of the stage scores."""
+    import cv2
+    total = 0
+    for folder in folders:
+        for path in E.list_images(folder) if folder else ():
+            img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            total += 0 if img is None else img.shape[0] * img.shape[1]
+    return total
 
 
 class Models:
     """Builds each model's upscaler on first use and keeps it: ``get({name: spec})`` -> ``{name: upscaler}``.
 
-    ``own``: the names of the base and the checkpoints (they get ``own_backend(kind)``; checkpoints
-    other than the base export into ``export_root`` on the predictor). Every other spec is
-    'bicubic' or a --compare model (predictor, shared cache).
+    ``own``: the names of the base and the checkpoints (they get ``own_backend(kind, lq_pixels)``;
+    checkpoints other than the base export into ``export_root`` on the predictor). Every other spec is
+    'bicubic' or a --compare model (predictor, shared cache). ``lq_pixels``: how many LQ pixels each
+    model will score (``lq_pixels()``), which decides the compact network's backend.
     """
 
-    def __init__(self, kind, export_root, device='cpu'):
+    def __init__(self, kind, export_root, device='cpu', lq_pixels=None):
         self.kind, self.export_root, self.device = kind, Path(export_root), device
+        self.own_backend = own_backend(kind, lq_pixels)
         self.built = {}
         self.backends = {}
 
@@ -45,7 +71,7 @@ class Models:
         if parse_model_ref(spec).kind == 'bicubic':
             self.backends[name] = 'bicubic'
             return E.Bicubic(SCALE)
-        backend = own_backend(self.kind) if own else 'predictor'
+        backend = self.own_backend if own else 'predictor'
         cache = self.export_root if own and name != 'base' and backend == 'predictor' else None
         self.backends[name] = backend
         return Upscaler(model=spec, backend=backend, device=self.device, cache_root=cache,

@@ -4,8 +4,9 @@ Blend ``w`` is the network ``w * finetune + (1 - w) * base`` (ESRGAN's network i
 ``models.zoo.write_dni``): weight 0 is the base, 1 the finetuned checkpoint. After the evaluate stage has
 judged the checkpoints, ``sweep`` scores the blends at ``WEIGHTS`` on the same held-out pairs with the same
 metrics (``evaluation.model_cache``): weights 0 and 1 reuse the rows the base and the checkpoint already
-have; the blends in between are written to a temporary folder and run on the checkpoints' own backend (the
-dynamic graph for the compact network, so no export each).
+have; the blends in between are written to a temporary folder and run on the checkpoints' own backend
+(``evaluation.model_cache.own_backend``: the predictor, or for the compact network on a few small frames the
+dynamic graph, so no export each).
 
 The checkpoint blended is the chosen one, or when the base was chosen, the checkpoint with the best score.
 

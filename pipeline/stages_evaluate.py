@@ -9,13 +9,13 @@ from .train_run import EXP_NAME, checkpoints
 
 
 def settings_evaluate(ctx):
-    from evaluation.model_cache import own_backend
+    from evaluation.model_cache import BACKEND_RULE
     from .dni_sweep import weights_for
     from .select import CRITERION
     from . import crops
     kind = _base(ctx)[2]
     return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'crop_border': 4, 'real_vote': True,
-            'metrics': 'evaluation.evaluator', 'backend': own_backend(kind), 'dni': weights_for(kind),
+            'metrics': 'evaluation.evaluator', 'backend': BACKEND_RULE.get(kind, 'predictor'), 'dni': weights_for(kind),
             'crops': {'size': crops.SIZE, 'whole_max': crops.WHOLE_MAX, 'windows': crops.WINDOWS,
                       'rule': 'most HR detail, then median-detail grid tiles'}}
 
@@ -29,9 +29,9 @@ def run_evaluate(ctx, part):
     ckpts = checkpoints(ctx.out('finetune') / 'experiments' / EXP_NAME)
     cand = {f'iter_{it}': it for it in ckpts}
     models = {'base': base_path, **{f'iter_{it}': str(p) for it, p in ckpts.items()}}
-    nets = MT.Models(kind, part / 'exports', ctx.s.device)
+    real = _real_frames(ctx, part, cropped)
+    nets = MT.Models(kind, part / 'exports', ctx.s.device, MT.lq_pixels(lq, real and real['lq']))
     try:
-        real = _real_frames(ctx, part, cropped)
         sel = _select(ctx, nets, models, cand, gt, lq, real)
         shown = sel['shown']
         final = {'bicubic': 'bicubic', 'base': base_path, 'finetuned': str(ckpts[cand[shown]]), **ctx.s.compare}
@@ -88,7 +88,7 @@ def _select(ctx, nets, models, cand, gt, lq, real):
     from .dni_sweep import finetune_of
     from .select import choose
     ctx.say(f'evaluate: the base and {len(cand)} checkpoints (EMA weights) on the held-out pairs, '
-            f'{MT.own_backend(nets.kind)} backend')
+            f'{nets.own_backend} backend')
     rows_sel = MT.evaluate(nets.get(models, own=models), gt, lq, progress=not ctx.s.quiet)
     if not rows_sel:
         raise DomainError(f'no held-out pairs in {gt} and {lq}', code=1)

@@ -20,10 +20,12 @@ def pairs(hr_photos, tmp_path_factory):
 
 
 def test_compact_checkpoints_run_in_the_dynamic_graph_with_every_metric(pairs, tmp_path):
+    """A few small frames (the pairs here: 2 x 50x50 LQ pixels): the compact network runs in the dynamic graph."""
     from tests.nets import SRVGG, save_tiny
     base = save_tiny(tmp_path / 'base.pdparams', SRVGG, 0, ema=True)
     ck = save_tiny(tmp_path / 'net_g_2.pdparams', SRVGG, 1, ema=True)
-    nets = MT.Models('compact', tmp_path / 'exports')
+    assert MT.lq_pixels(pairs[1]) == 2 * 50 * 50 < MT.PREDICTOR_MIN_PIXELS
+    nets = MT.Models('compact', tmp_path / 'exports', lq_pixels=MT.lq_pixels(pairs[1]))
     own = {'base': str(base), 'iter_2': str(ck)}
     ups = nets.get({'bicubic': 'bicubic', **own}, own=own)
     assert nets.backends == {'bicubic': 'bicubic', 'base': 'dynamic', 'iter_2': 'dynamic'}
@@ -41,6 +43,26 @@ def test_compact_checkpoints_run_in_the_dynamic_graph_with_every_metric(pairs, t
     assert [ln.split(':')[0] for ln in lines] == ['distortion', 'perception'] and 'NIQE' in lines[1]
     # the criterion takes the measured NIQE
     assert compare(s['iter_2'], s['base'])['dniqe'] == pytest.approx(s['base']['niqe'] - s['iter_2']['niqe'])
+
+
+def test_compact_checkpoints_move_to_the_predictor_when_each_scores_many_pixels(pairs, tmp_path):
+    """From PREDICTOR_MIN_PIXELS LQ pixels a model, the compact checkpoints are exported into the stage folder and
+    run on the predictor (the base through the shared cache), with the dynamic graph's numbers; unknown: dynamic."""
+    from inference import Upscaler
+    from tests.nets import SRVGG, save_tiny
+    ck = save_tiny(tmp_path / 'net_g_2.pdparams', SRVGG, 1, ema=True)
+    assert MT.own_backend('compact') == 'dynamic' and MT.own_backend('x4plus') == 'predictor'
+    assert MT.own_backend('compact', MT.PREDICTOR_MIN_PIXELS - 1) == 'dynamic'
+    exports = tmp_path / 'exports'
+    nets = MT.Models('compact', exports, lq_pixels=MT.PREDICTOR_MIN_PIXELS)
+    ups = nets.get({'bicubic': 'bicubic', 'iter_2': str(ck)}, own={'iter_2'})
+    assert nets.backends == {'bicubic': 'bicubic', 'iter_2': 'predictor'}
+    assert ups['iter_2'].backend.name == 'predictor' and list(exports.glob('infer/*/inference.pdmodel'))
+    rows = MT.evaluate(ups, *pairs, progress=False)
+    ref = MT.evaluate({'iter_2': Upscaler(model=str(ck), backend='dynamic')}, *pairs, progress=False)
+    assert [r['iter_2_psnr'] for r in rows] == pytest.approx([r['iter_2_psnr'] for r in ref], abs=1e-2)
+    nets.cleanup()
+    assert not exports.exists()
 
 
 def test_rrdbnet_checkpoints_run_on_the_predictor_exported_into_the_stage_folder(pairs, tmp_path):

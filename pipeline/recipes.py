@@ -32,9 +32,9 @@ KIND_OF_ARCH = {'SRVGGNetCompact': 'compact', 'RRDBNet': 'x4plus'}
 # - a full-band L1 (weight 1): with the fitted degradation nothing else ties the output's finest band to the GT;
 #   +0.09 dB PSNR and +0.003 SSIM at the same detail ("Which losses");
 # - the texture from the template's teacher (x4plus) as a band L1 (high weight 1) plus its band strength at
-#   weight 6, not 20, and the FFT amplitude term back on: an energy term towards the GT drew a regular lattice on
-#   foliage; with the teacher at these weights, at 450 iterations, +0.19 dB, +0.017 SSIM, NIQE 9.38 -> 7.48, no
-#   lattice, detail 0.40 -> 0.30 ("Texture without the lattice").
+#   weight 6 (10 since: below), not 20, and the FFT amplitude term back on: an energy term towards the GT drew a
+#   lattice on foliage; with the teacher at these weights, at 450 iterations, +0.19 dB, +0.017 SSIM, NIQE 9.38 ->
+#   7.48, no lattice, detail 0.40 -> 0.30 ("Texture without the lattice").
 #   The template's chroma term (chroma_weight 20, measured with the generic degradation only) is off here: the
 #   band L1 towards x4plus (high_weight 1) already holds the colour of the added band, no fringe was seen on the
 #   real frames, and the recipe was measured without it.
@@ -42,8 +42,13 @@ KIND_OF_ARCH = {'SRVGGNetCompact': 'compact', 'RRDBNet': 'x4plus'}
 #   clips and the reversed clips), at 300 iterations, +0.04 to +0.06 dB on the static street camera (bikes) and on
 #   the means at the same NIQE, detail a little lower where there was some to spare; free of CPU ("The PSNR margin").
 #   A lower energy weight (3) gains +0.1 dB on bikes but costs NIQE +1.3 there: not taken.
+# - the anchor's energy at weight 10, not 6: on the held-out real LQ frames of three cameras alone (bikes with two
+#   seeds, box, cup), with the knob's PSNR guard, it meets 17 of the goal's 20 conditions against 15 (bikes' NIQE
+#   margin over the base 1.75 -> 2.38 in the weaker seed) for 0.05-0.15 dB on box and cup ("Energy 10 on all four
+#   runs"); on the demo's 27 frames, the one command side by side, 27.96 dB / NIQE 6.40 against 28.02 / 6.80
+#   ("Energy 10 adopted"). Weight 10 alone, without the guard, exported a point below the base on bikes.
 FITTED_RECIPE = {'finetune_domain_compact_cpu.yml': (
-    'train.pixel_opt.loss_weight=1.0', 'train.anchor_opt.high_weight=1.0', 'train.anchor_opt.energy_weight=6.0',
+    'train.pixel_opt.loss_weight=1.0', 'train.anchor_opt.high_weight=1.0', 'train.anchor_opt.energy_weight=10.0',
     'train.anchor_opt.chroma_weight=0.0',
     'train.fft_opt={"type": "FFTAmplitudeLoss", "loss_weight": 5.0, "reduction": "mean"}', 'train.ema_decay=0.99')}
 # template -> checkpoints saved over the run (default 4, each judged by the evaluate stage). An RRDBNet

@@ -9,6 +9,7 @@
   files), one every ``every`` seconds, near-duplicates removed on what moves in the clip
   (``data.builder.motion``), at most ``FRAMES`` spread evenly, written as PNGs: the frames the user will
   upscale, never seen by the fit or the training.
+- ``match_clips(lq_paths, videos)``: which HR clip an LQ clip named like none of them is a copy of (by duration).
 - ``find_pairs(...)``: ground truth for them when the LQ footage is the HR footage made smaller.
 - ``score_frames(nets, lq, gt)``: the models on them, against that ground truth (PSNR, SSIM, detail, NIQE) or
   without one (NIQE, detail against bicubic).
@@ -82,6 +83,46 @@ def check_lq_footage(videos, lq_paths):
                               f'smaller than the --videos footage')
 
 
+DURATION_TOL = (0.5, 0.02)  # seconds, fraction of the HR clip: an LQ clip this close in duration may be its copy
+
+
+def _stem(path):
+    return Path(path).stem.replace(' ', '_')
+
+
+def match_clips(lq_paths, videos):
+    """``({LQ clip stem: HR clip stem}, [notes])``: the HR clip each LQ video that is named like none of them is
+    taken to be a copy of, when it is the only HR clip, not named like an LQ clip, whose duration is within
+    ``DURATION_TOL`` of the LQ clip's (a recording in HD and in SD under two names: ``match_1080p.mp4`` and
+    ``match_360p.mp4``). Only a hint: ``find_pairs`` then checks every frame. The notes say which LQ clips found
+    none, and why."""
+    from data.lq_source import list_sources
+    from utils.ffmpeg import VideoProbeError, probe_video
+
+    def duration(path):
+        try:
+            return probe_video(path).get('duration') or None
+        except VideoProbeError:
+            return None
+    lq = [src for kind, src in list_sources(lq_paths) if kind == 'video']
+    hr = {_stem(v): v for v in videos}
+    free = {s: duration(v) for s, v in hr.items() if s not in {_stem(x) for x in lq}}
+    alias, notes = {}, []
+    for src in lq:
+        if _stem(src) in hr:
+            continue
+        d = duration(src)
+        near = [s for s, hd in free.items() if d and hd and abs(d - hd) <= max(DURATION_TOL[0], DURATION_TOL[1] * hd)]
+        if len(near) == 1:
+            alias[_stem(src)] = near[0]
+            free.pop(near[0])
+        else:
+            notes.append(f'{Path(src).name}: named like no HR clip, and ' + (
+                f'{len(near)} HR clips last as long ({", ".join(sorted(near))})' if near else
+                f'no HR clip lasts as long ({d:.1f} s)' if d else 'its duration is unknown'))
+    return alias, notes
+
+
 def fit_span(holdout):
     return (0.0, round(1.0 - holdout, 6))
 
@@ -120,7 +161,7 @@ def _video_tail(path, holdout, every):
     if last is None:
         raise DomainError(f'--lq-videos: {path}: no frames could be decoded')
     cut = last * (1.0 - holdout) if cut is None else cut
-    return [(f'{Path(path).stem.replace(" ", "_")}_{t:010.3f}', f) for t, f in frames if t >= cut]
+    return [(f'{_stem(path)}_{t:010.3f}', f) for t, f in frames if t >= cut]
 
 
 def _image_tail(files, holdout):
@@ -160,19 +201,20 @@ def frames_shown_at(path, names, eps=0.002):
     return out
 
 
-def extract_heldout(lq_paths, out_dir, holdout, every, hr_heldout=None, limit=FRAMES):
+def extract_heldout(lq_paths, out_dir, holdout, every, hr_heldout=None, limit=FRAMES, alias=None):
     """Write the held-out real LQ frames into ``out_dir``; returns ``{'frames', 'candidates', 'sources'}``.
 
     ``hr_heldout``: {video name prefix: [(time, file stem)]} of the held-out HR frames. An LQ video of the same
-    name gives the frames shown at those moments, under those names (so that ``find_pairs`` can check whether
-    they are the HR frames made smaller); any other LQ source gives its tail, near-duplicates removed."""
+    name (or the HR clip ``alias`` maps its name to: ``match_clips``) gives the frames shown at those moments,
+    under those names (so that ``find_pairs`` can check whether they are the HR frames made smaller); any other
+    LQ source gives its tail, near-duplicates removed."""
     from data.lq_source import list_sources
     from utils.img_io import imwrite
     sources = list_sources(lq_paths)
-    hr_heldout = hr_heldout or {}
+    hr_heldout, alias = hr_heldout or {}, alias or {}
     named = []
     for kind, src in sources:
-        stem = Path(src).stem.replace(' ', '_') if kind == 'video' else None
+        stem = alias.get(_stem(src), _stem(src)) if kind == 'video' else None
         if stem in hr_heldout and hr_heldout[stem]:
             named += frames_shown_at(src, hr_heldout[stem])
         else:

@@ -3,7 +3,7 @@ of the training span, for the finetune's second batch (``data/real_pairs.py``).
 
 ``write_train_pairs(lq_paths, rows, hr_dir, out)``: for each training HR frame of the split (``split.json`` rows
 of set ``train``: before each clip's held-out cut and its gap), the frame a player shows at the same time in the
-LQ clip of the same name (``real_lq.frames_shown_at``, as for the held-out frames), written as ``out/lq/<name>.png``;
+LQ clip of the same name (or the one ``alias`` maps to it) (``real_lq.frames_shown_at``, as for the held-out frames), written as ``out/lq/<name>.png``;
 then ``real_lq.find_pairs``'s rule on them: every one exactly x4 smaller than its HR frame and at least
 ``PAIR_PSNR`` dB (Y) from it shrunk x4 (area), then linked into ``out/gt``. Exact or nothing: an LQ source that is
 an image folder or a clip named like no HR clip, or one frame that does not match, and no pair is used.
@@ -25,8 +25,9 @@ def _train_times(rows):
     return out
 
 
-def _collect(lq_paths, rows, lq_dir):
-    """Write the LQ frames at the training HR frames' moments; ``(count, None)`` or ``(0, why)``."""
+def _collect(lq_paths, rows, lq_dir, alias=None):
+    """Write the LQ frames at the training HR frames' moments; ``(count, None)`` or ``(0, why)``. ``alias``: {LQ
+    clip stem: HR clip stem} for clips named like no HR clip (``real_lq.match_clips``)."""
     from data.lq_source import FootageError, list_sources
     from utils.img_io import imwrite
 
@@ -41,6 +42,7 @@ def _collect(lq_paths, rows, lq_dir):
         if kind != 'video':
             return 0, f'{Path(src[0]).parent}: image files, not a clip with times to match the HR frames'
         stem = Path(src).stem.replace(' ', '_')
+        stem = (alias or {}).get(stem, stem)
         if not times.get(stem):
             return 0, f'{src}: no HR clip of the same name with training frames'
         for name, frame in frames_shown_at(src, times[stem]):
@@ -49,14 +51,14 @@ def _collect(lq_paths, rows, lq_dir):
     return n, None
 
 
-def write_train_pairs(lq_paths, rows, hr_dir, out):
+def write_train_pairs(lq_paths, rows, hr_dir, out, alias=None):
     from utils.fileio import atomic_write_text
 
     from .real_lq import PAIR_PSNR, find_pairs
     out = Path(out)
     shutil.rmtree(out, ignore_errors=True)
     (out / 'lq').mkdir(parents=True)
-    n, why = _collect(lq_paths, rows, out / 'lq')
+    n, why = _collect(lq_paths, rows, out / 'lq', alias)
     if n:
         n, worst = find_pairs(out / 'lq', hr_dir, out / 'gt')
         why = (f'every LQ frame of the training span is its HR frame made smaller (Y PSNR against the HR frame '

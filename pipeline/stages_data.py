@@ -132,7 +132,21 @@ def settings_degrade(ctx):
     keys = {'seed': ctx.s.seed, 'scale': 4, 'mode': 'realesrgan', 'lq_videos': lq, 'real_lq': real}
     if lq and ctx.s.fit_frames != FIT_FRAMES:  # the default stays out: work folders from before the flag resume
         keys['fit_frames'] = ctx.s.fit_frames
+    alias = clip_alias(ctx)[0] if lq else {}
+    if alias:  # only when used: work folders whose clips share their names resume
+        keys['lq_alias'] = alias
     return keys
+
+
+def clip_alias(ctx):
+    """``({LQ clip: HR clip}, notes)`` for the LQ clips named like no HR clip (``real_lq.match_clips``)."""
+    from data.lq_source import FootageError
+
+    from .real_lq import match_clips
+    try:
+        return match_clips(ctx.s.lq_videos, find_input_videos(ctx.s))
+    except FootageError as exc:
+        raise DomainError(f'--lq-videos: {exc}') from None
 
 
 def split_holdout(ctx):
@@ -189,12 +203,18 @@ def run_real_lq(ctx, part):
     for r in json.loads((ctx.out('split') / 'split.json').read_text()):
         if r['set'] == 'heldout':
             held.setdefault(r['video'], []).append((r['time'], Path(r['file']).stem))
+    alias, notes = clip_alias(ctx)
+    for lq, hr in alias.items():
+        ctx.say(f'real LQ: {lq} is named like no HR clip and lasts as long as {hr} alone: taken as its copy '
+                f'(every frame is checked below)')
+    for note in notes:
+        ctx.say(f'real LQ: {note}: its held-out frames cannot be matched to HR frames')
     try:
-        info = extract_heldout(ctx.s.lq_videos, part / 'real_lq', h, ctx.s.every, held)
+        info = extract_heldout(ctx.s.lq_videos, part / 'real_lq', h, ctx.s.every, held, alias=alias)
     except FootageError as exc:
         raise DomainError(f'--lq-videos: {exc}') from None
     ctx.say(f'real LQ: {info["frames"]} held-out frames of the LQ footage (of {info["candidates"]} in the last '
-            f'{100 * h:.0f} % of each clip: at the held-out HR frames\' moments in clips named like an HR clip, else '
+            f'{100 * h:.0f} % of each clip: at the held-out HR frames\' moments in copies of an HR clip, else '
             f'one every {ctx.s.every:g} s without near-duplicates) for the evaluation; the fit used the first '
             f'{100 * (1 - h):.0f} %')
     if not info['frames']:

@@ -114,7 +114,8 @@ def pair_overrides(ctx, part, template):
     done = out / 'done.json'
     if not done.is_file():
         rows = json.loads((ctx.out('split') / 'split.json').read_text())
-        info = write_train_pairs(ctx.s.lq_videos, rows, ctx.out('split') / 'train_hr', out)
+        from .stages_data import clip_alias
+        info = write_train_pairs(ctx.s.lq_videos, rows, ctx.out('split') / 'train_hr', out, clip_alias(ctx)[0])
         ctx.say(f'real pairs: {info["pairs"]} (LQ, HR) training pairs: {info["why"]}' if info['pairs'] else
                 f'real pairs: none ({info["why"]}): the fitted degradation and the consistency loss only')
     info = json.loads(done.read_text())

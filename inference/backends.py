@@ -110,8 +110,9 @@ class PredictorBackend:
     name = 'predictor'
 
     def __init__(self, infer_dir, device='cpu', threads=None, fp16=False, precision=None, engine='auto',
-                 configure=None):
-        """``infer_dir``: an export folder, or the ``inference.export.Export`` of one."""
+                 configure=None, native_bf16=None):
+        """``infer_dir``: an export folder, or the ``inference.export.Export`` of one; ``native_bf16``: whether the
+        CPU has native bfloat16, when the caller knows (``cpu_features.facts()``), else read here."""
         from paddle import inference as pi
         export = infer_dir if isinstance(infer_dir, Export) else open_export(infer_dir)
         infer_dir = export.dir
@@ -124,7 +125,8 @@ class PredictorBackend:
         if precision == 'fp16' and self.kind == 'cpu':
             _warn_fp16_cpu()
             precision = 'fp32'
-        if precision == 'bf16' and self.kind == 'cpu' and not _native_bf16():
+        native = _native_bf16() if native_bf16 is None else native_bf16
+        if precision == 'bf16' and self.kind == 'cpu' and not native:
             log.warning('bf16: this CPU has no native bfloat16 (avx512_bf16 or amx_bf16), which the engine needs: '
                         'running in fp32')
             precision = 'fp32'

@@ -1,5 +1,6 @@
 """What the CPU offers the engines, read from /proc/cpuinfo once per process (no other imports: the
-backends and the precision choice both read it)."""
+backends and the precision choice both read it). ``facts()`` is what the upscaler reads once and passes down, so
+that the precision choice and the backend never call back here."""
 from pathlib import Path
 
 BF16_FLAGS = {'avx512_bf16', 'amx_bf16'}
@@ -30,3 +31,9 @@ def _cpuinfo(cpuinfo='/proc/cpuinfo'):
 def native_bf16(cpuinfo='/proc/cpuinfo'):
     """True when the CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX-BF16)."""
     return bool(_cpuinfo(cpuinfo)[1] & BF16_FLAGS)
+
+
+def facts(cpuinfo='/proc/cpuinfo'):
+    """``(model name, flags, native bf16)``: the CPU's facts in one read, to pass down."""
+    name, flags = _cpuinfo(cpuinfo)
+    return name, flags, bool(flags & BF16_FLAGS)

@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 
 from . import bf16_check
-from .cpu_features import _cpuinfo, native_bf16
+from .cpu_features import facts as cpu_facts, native_bf16  # noqa: F401 (native_bf16: the API's)
 from .export import Export, open_export
 
 log = logging.getLogger('inference')
@@ -35,10 +35,11 @@ def tolerance():
             'flat_std': c.FLAT_STD, 'jnd_win': c.JND_WIN}
 
 
-def machine_key():
-    """What a verdict depends on besides the model: CPU, Paddle (and its OpenVINO), the check itself."""
+def machine_key(cpu=None):
+    """What a verdict depends on besides the model: CPU, Paddle (and its OpenVINO), the check itself. ``cpu``:
+    ``cpu_features.facts()`` when the caller has read them."""
     import paddle
-    name, flags = _cpuinfo()
+    name, flags = (cpu or cpu_facts())[:2]
     h = hashlib.sha256()
     evidence = bf16_check.EVIDENCE_DIR  # the files bf16_check.evidence_files() lists
     for f in sorted(evidence.glob('*.png')) if evidence.is_dir() else []:
@@ -48,14 +49,14 @@ def machine_key():
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _verdict_path(export):
+def _verdict_path(export, cpu=None):
     """The verdict file in the export's ``_precision/`` (created), or None when it cannot be made."""
     d = export.side_base / '_precision'
     try:
         d.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    return d / f'{VERDICT_PREFIX}{machine_key()}.json'
+    return d / f'{VERDICT_PREFIX}{machine_key(cpu)}.json'
 
 
 def _file_stats(infer_dir):
@@ -82,15 +83,15 @@ def _write(path, rec):
         log.debug('could not keep the bf16 verdict: %s', e)
 
 
-def stored_verdict(export):
-    """The kept verdict for this export (an ``Export``) on this machine, or None (none yet, or the model
-    changed).
+def stored_verdict(export, cpu=None):
+    """The kept verdict for this export (an ``Export``) on this machine (``cpu``: ``cpu_features.facts()``, read
+    when None), or None (none yet, or the model changed).
 
     Same file sizes and times as when it was measured: trusted as is. Otherwise the content hash decides
     (a copied or re-saved identical export keeps its verdict, with the new times written back).
     """
     export = export if isinstance(export, Export) else open_export(export)
-    path, infer_dir = _verdict_path(export), export.dir
+    path, infer_dir = _verdict_path(export, cpu), export.dir
     rec = _read(path) if path is not None and path.is_file() else None
     if not rec or 'bf16' not in rec:
         return None
@@ -104,7 +105,7 @@ def stored_verdict(export):
     return rec
 
 
-def decide(export, threads=None, progress=False):
+def decide(export, threads=None, progress=False, cpu=None):
     """Run the bf16 check on the export (an ``Export``), say the verdict in one line, keep it; returns the
     record."""
     export = export if isinstance(export, Export) else open_export(export)
@@ -120,7 +121,7 @@ def decide(export, threads=None, progress=False):
         res = {'ran_bf16': False, 'ok': False, 'crops': [], 'error': str(e).splitlines()[0][:200] if str(e) else ''}
     rec = dict(res, bf16=bool(res['ok']), sha256=_content_hash(infer_dir), files=_file_stats(infer_dir),
                tolerance=tolerance())
-    path = _verdict_path(export)
+    path = _verdict_path(export, cpu)
     if path is not None:
         _write(path, rec)
     _say(rec, path)
@@ -144,22 +145,26 @@ def _say(rec, path):
         log.warning('bf16 misses the tolerance on %s: running fp32, --bf16 forces it%s', measured, where)
 
 
-def choose(precision, infer_dir, device='cpu', threads=None, engine='auto', fp16=False, progress=False):
+def choose(precision, infer_dir, device='cpu', threads=None, engine='auto', fp16=False, progress=False, cpu=None):
     """The precision to run: ``precision`` when given; by default bf16 where it is native and checked safe.
 
     ``precision``: None (default: decide), 'fp32', 'fp16' or 'bf16'. ``fp16`` (GPU half precision) asked
     for keeps the old meaning of None. ``progress``: a transient bar while a check runs (terminal only).
+    ``cpu``: ``cpu_features.facts()`` when the caller has read them (else read here).
     """
     if precision is not None or fp16:
         return precision
-    if str(device or 'cpu').lower() != 'cpu' or not native_bf16():
+    if str(device or 'cpu').lower() != 'cpu':
+        return 'fp32'
+    cpu = cpu or cpu_facts()
+    if not cpu[2]:
         return 'fp32'
     export = infer_dir if isinstance(infer_dir, Export) else open_export(infer_dir)
     if (export.cpu_engine if engine == 'auto' else engine) != 'openvino':  # bf16 runs on OpenVINO only
         return 'fp32'
-    rec = stored_verdict(export)
+    rec = stored_verdict(export, cpu)
     if rec is not None:
         log.debug('bf16 verdict for %s (kept): %s', export.dir, 'bf16' if rec['bf16'] else 'fp32')
     else:
-        rec = decide(export, threads, progress)
+        rec = decide(export, threads, progress, cpu)
     return 'bf16' if rec['bf16'] else 'fp32'

@@ -21,6 +21,7 @@ from .backends import DynamicBackend, PredictorBackend
 from .export import cached_export, open_cached_export, open_export  # noqa: F401 (cached_export: the API)
 from .memory import (DEFAULT_HEADROOM, DEFAULT_MAX_MEMORY, auto_tile, current_rss, format_bytes, parse_memory,
                      plan_tiles, release_freed_memory)
+from .cpu_features import facts as cpu_facts
 from .precision import choose as choose_precision
 from .tiling import MIN_SIDE, n_windows, tiled_bands
 
@@ -151,9 +152,10 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
             raise ValueError(f'{path}: no model_info.json beside inference.pdmodel (export with tools/export_model.py)')
     else:
         export = open_cached_export(path, arch, root, progress, digest=digest)
-    precision = choose_precision(precision, export, device, threads, engine, fp16, progress)
+    cpu = cpu_facts()  # read once and passed down: the precision choice and the backend never call back for it
+    precision = choose_precision(precision, export, device, threads, engine, fp16, progress, cpu)
     info = export.info
-    backend = PredictorBackend(export, device, threads, fp16, precision, engine=engine)
+    backend = PredictorBackend(export, device, threads, fp16, precision, engine=engine, native_bf16=cpu[2])
     return path, info['arch'], backend, int(info['scale']), int(info['mod'])
 
 

@@ -69,8 +69,13 @@ def _check(seq):
     assert len(climbs(seq)) <= 1, (climbs(seq), seq)
 
 
-def test_weights_file_to_predictor(tiny_models, tmp_path):
+@pytest.mark.parametrize('flags', ['fpu avx2 avx512f', 'fpu avx512f avx512_bf16'])
+def test_weights_file_to_predictor(tiny_models, tmp_path, monkeypatch, flags):
+    """On a CPU without and with native bf16 (its flags as /proc/cpuinfo gives them): with them the precision
+    choice reads a kept verdict, and the CPU's facts are read once, before it."""
+    import inference.cpu_features as cpu_features
     from inference import Upscaler
+    monkeypatch.setitem(cpu_features._CPU, '/proc/cpuinfo', ('a CPU', frozenset(flags.split())))
     Upscaler(tiny_models['srvgg_x4'], backend='predictor', cache_root=tmp_path)  # the one-time export
     seq = module_path(lambda: Upscaler(tiny_models['srvgg_x4'], backend='predictor', cache_root=tmp_path))
     _check(seq)

@@ -170,9 +170,10 @@ def test_tolerance_parts():
 
 
 def test_no_native_bf16_stays_fp32_silently(tiny_models, tmp_path, caplog, monkeypatch):
-    import inference.precision as precision
+    import inference.cpu_features as cpu_features
     from inference import Upscaler
-    monkeypatch.setattr(precision, 'native_bf16', lambda: False)
+    # a CPU whose flags lack avx512_bf16 and amx_bf16, as /proc/cpuinfo would give it (read once per process)
+    monkeypatch.setitem(cpu_features._CPU, '/proc/cpuinfo', ('a CPU', frozenset({'fpu', 'avx2', 'avx512f'})))
     d, _ = _export(tiny_models['rrdb_x4'], tmp_path / 'rrdb')
     with caplog.at_level(logging.DEBUG, logger='inference'):
         up = Upscaler(d)

@@ -16,6 +16,8 @@ Metrics (Y channel, border cropped):
   DETAIL       Laplacian energy, output over GT, geometric mean over images: 1.0 = as detailed
                as the GT, below = blur, above = overshoot or noise (best: closest to 1)
   ARTEFACT     high-frequency error where the GT is smooth, in grey levels (lower is better)
+  BLOCKS       tiles on the upscaling's pixel grid: the output's luma steps across the grid lines
+               over those inside its cells (1 = none, as a photo; best: closest to 1); no GT needed
   LPIPS, DISTS learnt perceptual distances (lower is better), when their weights are on disk
   INPUT DETAIL per image, of the LQ input: its Laplacian energy over the GT's shrunk to the LQ's
                size; near 0 the degradation blurred the fine detail away, so any detail at the

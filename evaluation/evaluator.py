@@ -6,13 +6,14 @@ Paired mode (``evaluate``): GT and LQ folders with equal file names. Per image a
   keeps at its own size (``evaluation.metrics.input_detail``);
 * perception: ``niqe`` (no reference, lower is better), ``detail`` (Laplacian energy of Y,
   output over GT: 1 = as detailed as the GT, < 1 blur, > 1 overshoot/noise), ``artefact``
-  (high-frequency error where the GT is smooth, grey levels, lower is better), and ``lpips`` /
-  ``dists`` when their weights are on disk (evaluation/iqa.py);
+  (high-frequency error where the GT is smooth, grey levels, lower is better), ``blocks`` (the
+  output's steps across its upscaling grid over those inside: 1 = no tiles, best closest to 1;
+  ``evaluation.metrics.blocks``), and ``lpips`` / ``dists`` when their weights are on disk (evaluation/iqa.py);
 * the price of detail: ``psnr_at_detail``, the PSNR the output is estimated to keep once invented
   texture has raised its detail ratio to ``TEXTURE_DETAIL`` (``evaluation.metrics.invented_texture_psnr``);
   on no axis, summed up by ``texture_note``.
 
-No-reference mode (``evaluate_noref``): a folder of real footage, no GT: ``niqe``, ``lapl``
+No-reference mode (``evaluate_noref``): a folder of real footage, no GT: ``niqe``, ``blocks``, ``lapl``
 (absolute Laplacian energy of Y) and ``detail_vs_bicubic`` (Laplacian energy over bicubic's).
 
 ``summarize`` averages rows (geometric mean for the ratios); ``verdict`` and ``best`` say per
@@ -31,9 +32,9 @@ log = logging.getLogger('evaluate')
 # metric -> (axis, direction): +1 higher is better, -1 lower is better, 0 closest to 1 in log terms
 METRICS = {'psnr': ('distortion', +1), 'ssim': ('distortion', +1),
            'niqe': ('perception', -1), 'detail': ('perception', 0), 'artefact': ('perception', -1),
-           'lpips': ('perception', -1), 'dists': ('perception', -1)}
-GEOMETRIC = ('detail', 'lapl', 'detail_vs_bicubic')
-NOREF_METRICS = {'niqe': ('perception', -1)}
+           'blocks': ('perception', 0), 'lpips': ('perception', -1), 'dists': ('perception', -1)}
+GEOMETRIC = ('detail', 'blocks', 'lapl', 'detail_vs_bicubic')
+NOREF_METRICS = {'niqe': ('perception', -1), 'blocks': ('perception', 0)}
 TEXTURE_DETAIL = 0.7  # the detail ratio of psnr_at_detail (the low end of 'as detailed as the GT', 0.7-1.3)
 
 
@@ -85,12 +86,18 @@ def niqe_or_nan(img, crop_border):
     return niqe(img, crop_border)
 
 
-def image_metrics(sr, gt, crop_border=4, iqa=None):
-    """All paired metrics of one output against its GT: ``{metric: value}``."""
+def blocks_or_nan(sr, scale, crop_border):
+    """``evaluation.metrics.blocks`` on the ``scale``-px grid of an x``scale`` output; NaN at x1 (no grid)."""
+    from evaluation.metrics import blocks
+    return blocks(sr, scale, crop_border) if int(scale) >= 2 else float('nan')
+
+
+def image_metrics(sr, gt, crop_border=4, iqa=None, scale=4):
+    """All paired metrics of one x``scale`` output against its GT: ``{metric: value}``."""
     from evaluation import metrics as M
     row = {'psnr': M.psnr(sr, gt, crop_border, test_y=True), 'ssim': M.ssim(sr, gt, crop_border, test_y=True),
            'niqe': niqe_or_nan(sr, crop_border), 'detail': M.detail_ratio(sr, gt, crop_border),
-           'artefact': M.artefact(sr, gt, crop_border),
+           'artefact': M.artefact(sr, gt, crop_border), 'blocks': blocks_or_nan(sr, scale, crop_border),
            'psnr_at_detail': M.invented_texture_psnr(sr, gt, TEXTURE_DETAIL, crop_border)}
     for name, metric in (iqa or {}).items():
         row[name] = metric.score(sr, gt)
@@ -136,7 +143,7 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
         outs = {}
         for name, net in nets.items():
             outs[name] = sr = net.upscale(lq)
-            row.update({f'{name}_{k}': v for k, v in image_metrics(sr, gt, crop_border, iqa).items()})
+            row.update({f'{name}_{k}': v for k, v in image_metrics(sr, gt, crop_border, iqa, scale).items()})
         rows.append(row)
         if idx in pick:
             from evaluation.sheet import sheet_row
@@ -150,7 +157,8 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
 
 def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_images=3, crop=None,
                    backend='auto', device='cpu', progress=True):
-    """No GT: per image ``{'image', f'{model}_niqe', f'{model}_lapl', f'{model}_detail_vs_bicubic'}``.
+    """No GT: per image ``{'image', f'{model}_niqe', f'{model}_blocks', f'{model}_lapl',
+    f'{model}_detail_vs_bicubic'}``.
 
     ``lapl`` is the mean squared Laplacian of Y; ``detail_vs_bicubic`` divides it by bicubic's.
     """
@@ -170,7 +178,8 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
         for name, net in nets.items():
             outs[name] = sr = net.upscale(lq)
             energy = M.laplacian_energy(sr, crop_border)
-            row.update({f'{name}_niqe': niqe_or_nan(sr, crop_border), f'{name}_lapl': energy,
+            row.update({f'{name}_niqe': niqe_or_nan(sr, crop_border),
+                        f'{name}_blocks': blocks_or_nan(sr, scale, crop_border), f'{name}_lapl': energy,
                         f'{name}_detail_vs_bicubic': energy / ref if ref > 0 else float('nan')})
         rows.append(row)
         if idx in pick:
@@ -254,7 +263,7 @@ def _fmt(metric, v):
         return 'n/a'
     if isinstance(v, float) and math.isinf(v):
         return 'inf'
-    return f'{v:.2f}' if metric in ('psnr', 'niqe', 'artefact') else f'{v:.3f}' if metric != 'ssim' else f'{v:.4f}'
+    return f'{v:.2f}' if metric in ('psnr', 'niqe', 'artefact', 'blocks') else f'{v:.3f}' if metric != 'ssim' else f'{v:.4f}'
 
 
 def axes(summary, names):

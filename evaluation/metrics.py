@@ -3,6 +3,8 @@
 * ``psnr``, ``ssim``: distortion, as in SR papers (optionally on Y, with a border crop).
 * ``laplacian_energy``, ``detail_ratio``: how much fine detail an output carries, against the GT.
 * ``artefact``: high-frequency error where the GT is smooth (ringing, noise, false texture).
+* ``blocks``: how much larger an output's luma steps are across the lines of the upscaling's pixel grid than
+  inside its cells (the 4x4 tiles of a x4 network whose residual stops cancelling its nearest-neighbour skip).
 * NIQE (no reference) is in ``evaluation.niqe``.
 
 Inputs are HWC (or HW) arrays, uint8/uint16 or float; BGR channel order as read
@@ -153,6 +155,40 @@ def artefact(out, gt, crop_border=4):
         h, w = h[c:-c, c:-c], w[c:-c, c:-c]
     total = w.sum()
     return float('nan') if total <= 0 else float(np.sqrt(np.sum(w * h * h) / total))
+
+
+BLOCKS_FLOOR = 0.25  # grey levels
+
+
+def blocks(out, period=4, crop_border=4):
+    """The output's tiles on the ``period``-px grid of its upscaling: mean |Y step| across the grid lines over the
+    mean |Y step| inside the cells (1 = no grid, as a photo; 2 = steps on the lines twice as large; lower is better).
+
+    The lines are after every ``period``-th column and row from the output's top left (output pixels
+    ``period*i .. period*i+period-1`` come from input pixel ``i``); the border crop is rounded up to a multiple of
+    ``period`` so that they stay there. The steps inside are floored at ``BLOCKS_FLOOR`` grey levels, so that flat
+    cells (a nearest-neighbour upscale) give a large finite value. NaN when fewer than two cells remain each way
+    or the image is flat."""
+    p = int(period)
+    if p < 2:
+        raise ValueError(f'blocks: the period must be at least 2, got {period}')
+    c = -(-int(crop_border) // p) * p
+    y = luma(out)
+    if y.ndim != 2:
+        raise ValueError(f'blocks: expected an HxW or HxWxC image, got shape {np.shape(out)}')
+    if c:
+        y = y[c:-c, c:-c]
+    if min(y.shape) < 2 * p:
+        return float('nan')
+    on, off = [], []
+    for d in (np.abs(np.diff(y, axis=1)), np.abs(np.diff(y, axis=0)).T):  # steps between columns, then rows
+        line = (np.arange(d.shape[1]) + 1) % p == 0
+        on.append(d[:, line].mean())
+        off.append(d[:, ~line].mean())
+    across, inside = float(np.mean(on)), float(np.mean(off))
+    if across <= 0 and inside <= 0:
+        return float('nan')
+    return across / max(inside, BLOCKS_FLOOR)
 
 
 # invented_texture_psnr: the GT band's displacements (rows, cols) and the Gaussian that splits off that band

@@ -229,13 +229,15 @@ def metrics_section(d, res, ctx):
     """The held-out pairs: the means, the per-scene table, the notes and the verdicts."""
     summ = res['summary']
     d.h(2, 'Held-out metrics (means)')
-    metrics = [k for k in ('psnr', 'ssim', 'niqe', 'detail', 'artefact', 'lpips', 'dists')
+    metrics = [k for k in ('psnr', 'ssim', 'niqe', 'detail', 'artefact', 'blocks', 'lpips', 'dists')
                if any(summ[m].get(k) is not None for m in summ)]
     d.p(f'{len(res["rows"])} held-out frames, degraded once with the training pipeline (seed {ctx.s.seed}); '
         'Y channel, 4 px border cropped (tools/evaluate.py\'s metrics). Distortion: PSNR, SSIM (higher is better). '
         'Perception: NIQE (no reference, lower is better), detail = Laplacian energy of the output over the GT\'s '
         '(geometric mean; 1 is as detailed as the GT, below is blur, above is overshoot or noise), artefact = '
         'high-frequency error where the GT is smooth (grey levels, lower is better)'
+        + (', blocks = the output\'s luma steps across the 4 px grid of the x4 upscaling over those inside its cells '
+           '(geometric mean; 1 is no tiles, as a photo)' if 'blocks' in metrics else '')
         + (', LPIPS and DISTS (lower is better)' if 'lpips' in metrics else '') + '.')
     for line in crop_lines(res.get('crops')):  # large frames are scored on stated crops
         d.p(line)

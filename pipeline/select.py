@@ -54,6 +54,7 @@ import math
 
 DETAIL_TOL = 0.05
 NIQE_TOL = 0.1
+BLOCKS_TOL = 0.1  # |ln blocks|: tiles about 10 % stronger than the other model's before they count
 W_DETAIL = 2.0
 W_NIQE = 0.5
 W_SSIM = 20.0
@@ -229,7 +230,7 @@ def choose(summary, base, candidates, real=None):
     return best, table, reason
 
 
-AXES = {'distortion': ('psnr', 'ssim'), 'perception': ('detail', 'niqe')}
+AXES = {'distortion': ('psnr', 'ssim'), 'perception': ('detail', 'niqe', 'blocks')}
 
 
 def _loses_on(metric, mine, theirs):
@@ -244,6 +245,8 @@ def _loses_on(metric, mine, theirs):
         return f'detail ratio {mine:.3f} vs {theirs:.3f} (further from 1)'
     if metric == 'niqe' and mine > theirs + NIQE_TOL:
         return f'NIQE {mine:.2f} vs {theirs:.2f}'
+    if metric == 'blocks' and detail_error(mine) > detail_error(theirs) + BLOCKS_TOL:
+        return f'tiles on the 4 px grid {mine:.2f} vs {theirs:.2f} (BLOCKS, 1 is none)'
     return None
 
 

@@ -182,6 +182,6 @@ def exported_losses(res, final):
         if name not in mine:  # an older metrics.json: blends were not run on the real frames
             name, where = 'finetuned', f'{where} (as its checkpoint {res["dni"]["finetune"]}; blends are not run there)'
         real['losses'] = losses(mine, name, [m for m in real['models'] if m not in (name, 'finetuned')],
-                                where, None if real['paired'] else {'perception': ('niqe',)})
+                                where, None if real['paired'] else {'perception': ('niqe', 'blocks')})
         lost += real['losses']
     return lost

@@ -72,8 +72,9 @@ def noise_sigma(plane):
     return float(np.sqrt(np.pi / 2) / 6.0 * resp[flat].mean()) if flat.any() else 0.0
 
 
-def blockiness(y, period):
-    """Mean |horizontal and vertical Y steps| on the ``period`` grid lines over the mean elsewhere."""
+def blockiness(y, period, floor=1e-9):
+    """Mean |horizontal and vertical Y steps| on the ``period`` grid lines over the mean elsewhere (floored at
+    ``floor`` grey levels)."""
     on, off = [], []
     for d in (np.abs(np.diff(y, axis=1)), np.abs(np.diff(y, axis=0)).T):
         if d.shape[1] < 2 * period:
@@ -82,7 +83,7 @@ def blockiness(y, period):
         grid = (cols % period) == period - 1
         on.append(d[:, grid].mean())
         off.append(d[:, ~grid].mean())
-    return float(np.mean(on) / max(np.mean(off), 1e-9)) if on else 1.0
+    return float(np.mean(on) / max(np.mean(off), floor)) if on else 1.0
 
 
 def ringing(y):

@@ -162,13 +162,15 @@ BLOCKS_FLOOR = 0.25  # grey levels
 
 def blocks(out, period=4, crop_border=4):
     """The output's tiles on the ``period``-px grid of its upscaling: mean |Y step| across the grid lines over the
-    mean |Y step| inside the cells (1 = no grid, as a photo; 2 = steps on the lines twice as large; lower is better).
+    mean |Y step| inside the cells (``data.lq_stats.blockiness``). 1 = no grid, as a photo; 2 = steps on the lines
+    twice as large; below 1, weaker steps on the lines than inside (a grain of the grid's period): best closest to 1.
 
     The lines are after every ``period``-th column and row from the output's top left (output pixels
     ``period*i .. period*i+period-1`` come from input pixel ``i``); the border crop is rounded up to a multiple of
     ``period`` so that they stay there. The steps inside are floored at ``BLOCKS_FLOOR`` grey levels, so that flat
     cells (a nearest-neighbour upscale) give a large finite value. NaN when fewer than two cells remain each way
     or the image is flat."""
+    from data.lq_stats import blockiness
     p = int(period)
     if p < 2:
         raise ValueError(f'blocks: the period must be at least 2, got {period}')
@@ -178,17 +180,9 @@ def blocks(out, period=4, crop_border=4):
         raise ValueError(f'blocks: expected an HxW or HxWxC image, got shape {np.shape(out)}')
     if c:
         y = y[c:-c, c:-c]
-    if min(y.shape) < 2 * p:
+    if min(y.shape) < 2 * p or np.ptp(y) == 0:
         return float('nan')
-    on, off = [], []
-    for d in (np.abs(np.diff(y, axis=1)), np.abs(np.diff(y, axis=0)).T):  # steps between columns, then rows
-        line = (np.arange(d.shape[1]) + 1) % p == 0
-        on.append(d[:, line].mean())
-        off.append(d[:, ~line].mean())
-    across, inside = float(np.mean(on)), float(np.mean(off))
-    if across <= 0 and inside <= 0:
-        return float('nan')
-    return across / max(inside, BLOCKS_FLOOR)
+    return blockiness(y, p, BLOCKS_FLOOR)
 
 
 # invented_texture_psnr: the GT band's displacements (rows, cols) and the Gaussian that splits off that band

@@ -30,7 +30,7 @@ def _cpuinfo(cpuinfo='/proc/cpuinfo'):
 
 def native_bf16(cpuinfo='/proc/cpuinfo'):
     """True when the CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX-BF16)."""
-    return bool(_cpuinfo(cpuinfo)[1] & BF16_FLAGS)
+    return facts(cpuinfo)[2]
 
 
 def facts(cpuinfo='/proc/cpuinfo'):

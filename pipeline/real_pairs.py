@@ -31,7 +31,7 @@ def _collect(lq_paths, rows, lq_dir, alias=None):
     from data.lq_source import FootageError, list_sources
     from utils.img_io import imwrite
 
-    from .real_lq import frames_shown_at
+    from .real_lq import _stem, frames_shown_at
     times = _train_times(rows)
     try:
         sources = list_sources(lq_paths)
@@ -41,8 +41,7 @@ def _collect(lq_paths, rows, lq_dir, alias=None):
     for kind, src in sources:
         if kind != 'video':
             return 0, f'{Path(src[0]).parent}: image files, not a clip with times to match the HR frames'
-        stem = Path(src).stem.replace(' ', '_')
-        stem = (alias or {}).get(stem, stem)
+        stem = (alias or {}).get(_stem(src), _stem(src))
         if not times.get(stem):
             return 0, f'{src}: no HR clip of the same name with training frames'
         for name, frame in frames_shown_at(src, times[stem]):

@@ -32,15 +32,34 @@ class MissingPaddle2Onnx(RuntimeError):
     pass
 
 
+def bilinear_by_conv(x, f):
+    """Bilinear upsampling by the integer ``f`` with half-pixel centres (``align_corners=False``, edges clamped),
+    as a replicate pad and a depthwise ``conv2d_transpose`` with a separable tent kernel."""
+    import numpy as np
+    import paddle
+    import paddle.nn.functional as F
+    c = (2 * f - 1) / 2 if f % 2 == 0 else f - 1  # the tent's centre on the kernel's integer taps
+    tent = np.maximum(0.0, 1.0 - np.abs(np.arange(2 * f) - c) / f)
+    kernel = paddle.to_tensor(np.tile(np.outer(tent, tent)[None, None], (x.shape[1], 1, 1, 1)).astype('float32'))
+    y = F.conv2d_transpose(F.pad(x, [1, 1, 1, 1], mode='replicate'), kernel.astype(x.dtype), stride=f,
+                           groups=x.shape[1])
+    off = int(c - (f - 1) / 2) + f  # output i of the unpadded input sits at i + off
+    shape = paddle.shape(x)
+    return y[:, :, off:off + shape[2] * f, off:off + shape[3] * f]
+
+
 def _nearest_by_conv(interpolate):
     import paddle
 
     def patched(x, size=None, scale_factor=None, mode='nearest', *args, **kwargs):
         f = scale_factor[0] if isinstance(scale_factor, (list, tuple)) else scale_factor
-        if mode == 'nearest' and size is None and f is not None and float(f) == int(f) and int(f) >= 1:
+        whole = size is None and f is not None and float(f) == int(f) and int(f) >= 1
+        if mode == 'nearest' and whole:
             f, c = int(f), x.shape[1]
             ones = paddle.ones([c, 1, f, f], dtype=x.dtype)  # each pixel copied to an f x f block, exactly
             return paddle.nn.functional.conv2d_transpose(x, ones, stride=f, groups=c)
+        if mode == 'bilinear' and whole and not kwargs.get('align_corners', False) and not args:
+            return bilinear_by_conv(x, int(f))  # paddle2onnx fails on bilinear's float scale attribute too
         return interpolate(x, size, scale_factor, mode, *args, **kwargs)
     return patched
 

@@ -26,6 +26,7 @@ class PReLU(nn.Layer):
 
 
 ACTIVATIONS = ('prelu', 'relu', 'leakyrelu')
+SKIPS = ('nearest', 'bilinear')
 
 
 def _activation(act_type, num_feat):
@@ -39,13 +40,17 @@ def _activation(act_type, num_feat):
 
 
 class SRVGGNetCompact(nn.Layer):
-    """Conv/activation stack at LR resolution, pixel shuffle, plus a nearest-upsampled skip."""
+    """Conv/activation stack at LR resolution, pixel shuffle, plus the input upsampled as a skip: ``nearest`` (the
+    official networks) or ``bilinear`` (no 4x4 cell edges for the body to cancel; docs/gan_cpu.md)."""
 
-    def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=16, upscale=4, act_type='prelu'):
+    def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=16, upscale=4, act_type='prelu',
+                 skip='nearest'):
         super().__init__()
         if upscale not in (1, 2, 3, 4):
             raise ValueError(f'SRVGGNetCompact supports upscale 1-4, got {upscale}')
-        self.upscale = upscale
+        if skip not in SKIPS:
+            raise ValueError(f'SRVGGNetCompact skip must be one of {SKIPS}, got {skip!r}')
+        self.upscale, self.skip = upscale, skip
         layers = [nn.Conv2D(num_in_ch, num_feat, 3, 1, 1), _activation(act_type, num_feat)]
         for _ in range(num_conv):
             layers += [nn.Conv2D(num_feat, num_feat, 3, 1, 1), _activation(act_type, num_feat)]
@@ -53,8 +58,14 @@ class SRVGGNetCompact(nn.Layer):
         self.body = nn.Sequential(*layers)
 
     def forward(self, x):
-        out = F.pixel_shuffle(self.body(x), self.upscale)
-        return out + F.interpolate(x, scale_factor=self.upscale, mode='nearest')
+        return F.pixel_shuffle(self.body(x), self.upscale) + upsample_skip(x, self.upscale, self.skip)
+
+
+def upsample_skip(x, scale, mode):
+    """The skip: ``x`` upsampled by ``scale``, nearest (the official nets) or bilinear (half-pixel centres)."""
+    if mode == 'nearest':
+        return F.interpolate(x, scale_factor=scale, mode='nearest')
+    return F.interpolate(x, scale_factor=scale, mode='bilinear', align_corners=False, align_mode=0)
 
 
 def detect_srvgg(state):
@@ -122,11 +133,11 @@ class ConvertibleSRVGG(nn.Layer):
         for layer in self.net.body:
             out = prelu_by_relu(out, layer.weight) if isinstance(layer, PReLU) else layer(out)
         out = pixel_shuffle_by_reshape(out, self.net.upscale)
-        return out + F.interpolate(x, scale_factor=self.net.upscale, mode='nearest')
+        return out + upsample_skip(x, self.net.upscale, self.net.skip)
 
 
 # The export is the OpenVINO-convertible form: on OpenVINO it runs fp32 as fast as the original graph on
 # oneDNN, and bf16 about 2x faster on CPUs with native bf16 (benchmarks/infer_speed.py).
 SPEC = ArchSpec('SRVGGNetCompact', SRVGGNetCompact, detect=detect_srvgg, scale_key='upscale',
-                bytes_per_pixel=bytes_per_pixel, undetectable={'act_type': ('relu', 'leakyrelu')},
+                bytes_per_pixel=bytes_per_pixel, undetectable={'act_type': ('relu', 'leakyrelu'), 'skip': SKIPS},
                 export_layer=ConvertibleSRVGG, cpu_engine='openvino')

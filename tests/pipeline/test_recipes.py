@@ -9,6 +9,7 @@ import yaml
 from pipeline import recipes as R
 from pipeline.context import DomainError
 from pipeline.stages_model import seconds_per_iter
+from tests.nets import save_tiny
 from training.metrics_log import FILE_NAME, MetricsLog
 
 NONE = {'vgg19': None, 'netd': None}
@@ -77,7 +78,7 @@ def test_fitted_degradation_brings_its_recipe_changes(tmp_path):
     over = fitted_overrides(frag, t)
     assert 'degradation.codec_crf_range=[14.0, 21.0]' in over and 'l1_gt_usm=false' in over
     tail = R.fitted_recipe(t)
-    assert over[-len(tail):] == tail and tail[0] == 'train.pixel_opt.loss_weight=1.0'
+    assert over[-len(tail):] == tail and tail[:2] == ['network_g.skip=nearest', 'train.pixel_opt.loss_weight=1.0']
     assert R.fitted_recipe(R.OPTIONS / 'finetune_domain_compact_gpu.yml') == []
     arch = yaml.safe_load(t.read_text())['network_g']
     opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
@@ -85,12 +86,22 @@ def test_fitted_degradation_brings_its_recipe_changes(tmp_path):
     assert opt['train']['pixel_opt']['loss_weight'] == 1.0 and opt['degradation']['codec_prob'] == 1.0
     assert opt['train']['ema_decay'] == 0.99 != yaml.safe_load(t.read_text())['train']['ema_decay']
     assert opt['l1_gt_usm'] is False
+    assert opt['network_g']['skip'] == 'nearest'  # the fitted recipe keeps the official skip
     opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
                                 _paths(tmp_path), 30, NONE, over + ['train.pixel_opt.loss_weight=0.5'])
     assert opt['train']['pixel_opt']['loss_weight'] == 0.5
     plain, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
                                   _paths(tmp_path), 30, NONE, [])
     assert plain['train']['pixel_opt']['loss_weight'] == 0.0 and plain['degradation'] == {}
+    assert plain['network_g']['skip'] == 'bilinear'  # the template's, without --lq-videos
+    # a user's compact weights as the base: their arch, with the recipe's skip (the weights cannot show one)
+    save_tiny(tmp_path / 'x.pdparams', {k: v for k, v in arch.items() if k != 'skip'})
+    own, _, _ = R.build_options(t, tmp_path / 'x.pdparams', {k: v for k, v in arch.items() if k != 'skip'},
+                                str(tmp_path / 'x.pdparams'), 'compact', 'cpu', _paths(tmp_path), 30, NONE, [])
+    assert own['network_g']['skip'] == 'bilinear' and own['network_g']['num_conv'] == arch['num_conv']
+    own, _, _ = R.build_options(t, tmp_path / 'x.pdparams', {**arch, 'skip': 'nearest'},
+                                str(tmp_path / 'x.pdparams'), 'compact', 'cpu', _paths(tmp_path), 30, NONE, [])
+    assert own['network_g']['skip'] == 'nearest'  # a base that says its skip keeps it
 
 
 def test_generic_photos_beside_the_frames_only_with_a_fitted_degradation(tmp_path, monkeypatch):

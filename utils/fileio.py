@@ -124,12 +124,25 @@ def remove_stale_temps(folder, recursive=True):
 
 def link_or_copy(src, dst):
     """``dst`` as a hard link to ``src`` (no bytes copied), or a copy where links are refused (another
-    file system, a FAT or network drive)."""
+    file system, a FAT or network drive). A ``dst`` already there (a stage re-run after a stop) is kept when it
+    is ``src`` itself and otherwise replaced in one step."""
     import shutil
+    dst = Path(dst)
+    if dst.exists() and same_file(src, dst):
+        return
+    fd, tmp = temp_beside(dst)
+    os.close(fd)
+    os.unlink(tmp)
     try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copy2(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def same_file(a, b):

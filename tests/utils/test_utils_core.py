@@ -57,6 +57,22 @@ def test_link_or_copy_links_and_falls_back_to_a_copy(tmp_path, monkeypatch):
     assert (tmp_path / 'copied.png').read_bytes() == b'frame' and not os.path.samefile(src, tmp_path / 'copied.png')
 
 
+def test_link_or_copy_again_after_a_stop(tmp_path):
+    """A stage re-run after a stop finds its links: the same file is kept, another file is replaced, no temps
+    are left (an interrupted evaluate stage used to stop here with shutil.SameFileError)."""
+    src, other = tmp_path / 'a.png', tmp_path / 'b.png'
+    src.write_bytes(b'frame')
+    other.write_bytes(b'older')
+    out = tmp_path / 'out'
+    out.mkdir()
+    link_or_copy(src, out / 'a.png')
+    link_or_copy(src, out / 'a.png')
+    assert os.path.samefile(src, out / 'a.png')
+    link_or_copy(other, out / 'a.png')
+    assert (out / 'a.png').read_bytes() == b'older' and src.read_bytes() == b'frame'
+    assert sorted(p.name for p in out.iterdir()) == ['a.png']
+
+
 def test_psnr_ssim_on_a_real_photo(hr_photos):
     img = cv2.imread(str(hr_photos[0]), cv2.IMREAD_COLOR)[:128, :128]
     assert psnr(img, img) == float('inf')

@@ -263,7 +263,9 @@ def _fmt(metric, v):
         return 'n/a'
     if isinstance(v, float) and math.isinf(v):
         return 'inf'
-    return f'{v:.2f}' if metric in ('psnr', 'niqe', 'artefact', 'blocks') else f'{v:.3f}' if metric != 'ssim' else f'{v:.4f}'
+    if metric in ('psnr', 'niqe', 'artefact', 'blocks'):
+        return f'{v:.2f}'
+    return f'{v:.4f}' if metric == 'ssim' else f'{v:.3f}'
 
 
 def axes(summary, names):

@@ -41,7 +41,8 @@ def _collect(lq_paths, rows, lq_dir, alias=None):
     for kind, src in sources:
         if kind != 'video':
             return 0, f'{Path(src[0]).parent}: image files, not a clip with times to match the HR frames'
-        stem = (alias or {}).get(_stem(src), _stem(src))
+        stem = _stem(src)
+        stem = (alias or {}).get(stem, stem)
         if not times.get(stem):
             return 0, f'{src}: no HR clip of the same name with training frames'
         for name, frame in frames_shown_at(src, times[stem]):

@@ -240,12 +240,14 @@ def build_options(template, base_path, base_arch, base_label, kind, device, path
     if raw.get('val') is not None:
         over['val.val_freq'] = ckpt
     if base_label not in ZOO_BASES:
-        over['network_g'] = dict(base_arch)
         tmpl = raw['network_g']
-        if 'skip' in tmpl and 'skip' not in base_arch and tmpl.get('type') == base_arch.get('type'):
-            over['network_g']['skip'] = tmpl['skip']  # the recipe's skip: the weights cannot show one
-        if raw['network_g'].get('type') == 'LowBandRRDBNet':  # the base's trunk with the template's corrector
-            over['network_g'].update({k: v for k, v in raw['network_g'].items() if k.startswith('corr_')},
+        over['network_g'] = dict(base_arch)
+        if tmpl.get('type') == base_arch.get('type'):  # what the weights cannot show and the base does not say
+            from models import get_spec
+            free = get_spec(base_arch).undetectable
+            over['network_g'].update({k: v for k, v in tmpl.items() if v in free.get(k, ()) and k not in base_arch})
+        if tmpl.get('type') == 'LowBandRRDBNet':  # the base's trunk with the template's corrector
+            over['network_g'].update({k: v for k, v in tmpl.items() if k.startswith('corr_')},
                                      type='LowBandRRDBNet')
         over['path.param_key_g'] = 'params_ema'
     notes = []

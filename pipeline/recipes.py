@@ -205,9 +205,14 @@ def pick_template(kind, device, assets):
     return OPTIONS / f'finetune_domain_{kind}_{device}.yml', None
 
 
-def fitted_recipe(template):
-    """The ``-o`` overrides ``FITTED_RECIPE`` gives ``template`` (a path or file name) with --lq-videos."""
-    return list(FITTED_RECIPE.get(Path(template).name, ()))
+def fitted_recipe(template, base_arch=None):
+    """The ``-o`` overrides ``FITTED_RECIPE`` gives ``template`` (a path or file name) with --lq-videos. A base
+    whose checkpoint names its skip (``base_arch``: a bilinear finetune, tools/refit_skip.py's file) keeps it:
+    its weights compute what they should only with that skip."""
+    out = list(FITTED_RECIPE.get(Path(template).name, ()))
+    if 'skip' in (base_arch or {}):
+        out = [o for o in out if not o.startswith('network_g.skip=')]
+    return out
 
 
 def _scale(x, f):

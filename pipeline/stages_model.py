@@ -25,7 +25,7 @@ def _recipe(ctx, part, iters):
              'val_lq': str(ctx.out('degrade') / 'val_lq'), 'experiments_root': str(part / 'experiments')}
     try:
         opt, notes, over = build_options(template, path, arch, label, kind, ctx.s.device, paths, iters, assets,
-                                         fitted_overrides(ctx.out('degrade') / 'fitted.yml', template)
+                                         fitted_overrides(ctx.out('degrade') / 'fitted.yml', template, arch)
                                          + consistency_overrides(ctx, part, template)
                                          + pair_overrides(ctx, part, template) + generic_overrides(ctx, template)
                                          + list(ctx.s.overrides))
@@ -34,10 +34,10 @@ def _recipe(ctx, part, iters):
     return opt, ([note] if note else []) + notes, template
 
 
-def fitted_overrides(fragment, template=None):
+def fitted_overrides(fragment, template=None, base_arch=None):
     """``-o`` overrides that put a fitted degradation (``tools/fit_degradation.py``'s fragment) into the recipe,
-    with the recipe's loss changes for it (``recipes.fitted_recipe``); none when the file is absent (no
-    ``--lq-videos``). The user's own ``-o`` come after, so they win."""
+    with the recipe's loss changes for it (``recipes.fitted_recipe``, given the base's ``base_arch``); none when
+    the file is absent (no ``--lq-videos``). The user's own ``-o`` come after, so they win."""
     import yaml
 
     from .recipes import fitted_recipe
@@ -46,7 +46,7 @@ def fitted_overrides(fragment, template=None):
     frag = yaml.safe_load(Path(fragment).read_text())
     out = [f'{k}={json.dumps(frag[k])}' for k in ('l1_gt_usm', 'percep_gt_usm') if k in frag]
     out += [f'degradation.{k}={json.dumps(v)}' for k, v in frag['degradation'].items()]
-    return out + (fitted_recipe(template) if template else [])
+    return out + (fitted_recipe(template, base_arch) if template else [])
 
 
 def _generic_wanted(ctx, template):

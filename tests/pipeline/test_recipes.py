@@ -102,6 +102,13 @@ def test_fitted_degradation_brings_its_recipe_changes(tmp_path):
     own, _, _ = R.build_options(t, tmp_path / 'x.pdparams', {**arch, 'skip': 'nearest'},
                                 str(tmp_path / 'x.pdparams'), 'compact', 'cpu', _paths(tmp_path), 30, NONE, [])
     assert own['network_g']['skip'] == 'nearest'  # a base that says its skip keeps it
+    # ... with --lq-videos too: a bilinear base (tools/refit_skip.py's file) is not moved to the recipe's nearest
+    bil = {**arch, 'skip': 'bilinear'}
+    assert 'network_g.skip=nearest' not in fitted_overrides(frag, t, bil)
+    assert fitted_overrides(frag, t, bil) == [o for o in over if o != 'network_g.skip=nearest']
+    own, _, _ = R.build_options(t, tmp_path / 'x.pdparams', bil, str(tmp_path / 'x.pdparams'), 'compact', 'cpu',
+                                _paths(tmp_path), 30, NONE, fitted_overrides(frag, t, bil))
+    assert own['network_g']['skip'] == 'bilinear' and own['train']['ema_decay'] == 0.99
 
 
 def test_generic_photos_beside_the_frames_only_with_a_fitted_degradation(tmp_path, monkeypatch):

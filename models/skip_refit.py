@@ -46,16 +46,10 @@ def calibration_images(scale, channels=3, folder=CALIBRATION_DIR):
     return out
 
 
-def _last_conv_key(state):
-    idx = max(int(k.split('.')[1]) for k in state if k.startswith('body.') and k.endswith('.weight')
-              and len(np.shape(state[k])) == 4)
-    return f'body.{idx}'
-
-
 def _normal_equations(net, images, to_skip):
     """``(X^T X, X^T T, cases)`` of the ridge problem: X the last conv's 3x3 input patches (plus 1 for the bias),
     T what the last conv must output so that the ``to_skip`` network gives ``net``'s output; ``cases`` keeps,
-    per image, the input, the last conv's input and ``net``'s output for the agreement check."""
+    per image, the last conv's input, the ``to_skip`` skip and ``net``'s output for the agreement check."""
     import paddle
     import paddle.nn.functional as F
 
@@ -67,18 +61,18 @@ def _normal_equations(net, images, to_skip):
         for im in images:
             x = paddle.to_tensor(im[None])
             feat = net.body[:-1](x)
-            out = F.pixel_shuffle(last(feat), r) + upsample_skip(x, r, net.skip)
-            target = F.pixel_unshuffle(out - upsample_skip(x, r, to_skip), r)
+            out, skip = F.pixel_shuffle(last(feat), r) + upsample_skip(x, r, net.skip), upsample_skip(x, r, to_skip)
+            target = F.pixel_unshuffle(out - skip, r)
             a = F.unfold(feat, 3, paddings=1)[0].numpy().T
             a = np.concatenate([a, np.ones((a.shape[0], 1), np.float32)], 1)
             t = target[0].reshape([target.shape[1], -1]).numpy().T
             xtx += a.T @ a
             xtt += a.T @ t
-            cases.append((x, feat, out))
+            cases.append((feat, skip, out))
     return xtx, xtt, cases
 
 
-def refit_skip(state, arch, to_skip, images=None):
+def refit_skip(state, arch, to_skip):
     """``(state, report)``: ``state`` (an SRVGGNetCompact checkpoint's weights, built as ``arch``) with its last conv
     refitted so that the network with ``skip: to_skip`` computes what ``arch``'s network computes. ``report`` holds
     the worst PSNR (dB, outputs clipped to [0, 1]) of the new network against the old one over the calibration
@@ -91,28 +85,26 @@ def refit_skip(state, arch, to_skip, images=None):
     net = build_network(dict(arch))
     net.set_state_dict({k: paddle.to_tensor(np.asarray(v)) for k, v in state.items()})
     net.eval()
-    images = calibration_images(net.upscale, net.body[0].weight.shape[1]) if images is None else images
+    images = calibration_images(net.upscale, net.body[0].weight.shape[1])
     xtx, xtt, cases = _normal_equations(net, images, to_skip)
     n = xtx.shape[0]
     sol = np.linalg.solve(xtx + RIDGE * np.trace(xtx) / n * np.eye(n), xtt)
-    key, shape = _last_conv_key(state), net.body[-1].weight.shape
-    weight, bias = sol[:-1].T.reshape(shape).astype(np.float32), sol[-1].astype(np.float32)
+    key = f'body.{len(net.body) - 1}'  # the last conv
+    weight = sol[:-1].T.reshape(net.body[-1].weight.shape).astype(np.float32)
+    bias = sol[-1].astype(np.float32)
     out = {**state, f'{key}.weight': weight, f'{key}.bias': bias}
-    return out, {'psnr_min': _agreement(cases, weight, bias, net.upscale, to_skip), 'images': len(images),
-                 'skip': to_skip}
+    return out, {'psnr_min': _agreement(cases, weight, bias, net.upscale), 'images': len(images), 'skip': to_skip}
 
 
-def _agreement(cases, weight, bias, r, skip):
+def _agreement(cases, weight, bias, r):
     """The worst PSNR over ``cases`` of the refitted network (the new last conv on the kept features, plus the new
     skip) against the old network's output."""
     import paddle
     import paddle.nn.functional as F
-
-    from .srvgg import upsample_skip
     w, b, worst = paddle.to_tensor(weight), paddle.to_tensor(bias), np.inf
     with paddle.no_grad():
-        for x, feat, old in cases:
-            new = F.pixel_shuffle(F.conv2d(feat, w, b, padding=1), r) + upsample_skip(x, r, skip)
+        for feat, skip, old in cases:
+            new = F.pixel_shuffle(F.conv2d(feat, w, b, padding=1), r) + skip
             mse = float(paddle.mean((paddle.clip(new, 0, 1) - paddle.clip(old, 0, 1)) ** 2))
             worst = min(worst, 10 * np.log10(1.0 / max(mse, 1e-12)))
     return float(worst)

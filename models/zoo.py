@@ -372,8 +372,9 @@ def _full_arch(arch):
     return {'type': arch['type'], **{k: arch.get(k, spec.default(k)) for k in spec.keys}}
 
 
-# Keys a blend takes from ``model`` (the finetune): the same weights mean the same under either value. A finetune
-# of realesr-animevideov3 with a bilinear skip blends with the base's weights in its own network.
+# Keys a blend takes from ``model`` (the finetune); ``other``'s weights go in as they are. A finetune of
+# realesr-animevideov3 with a bilinear skip blends with the base's weights in its own network: the network it
+# started from, the official weights' faint mesh included (models/skip_refit.py, docs/gan_cpu.md).
 BLEND_FROM_MODEL = ('skip',)
 
 

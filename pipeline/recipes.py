@@ -206,13 +206,11 @@ def pick_template(kind, device, assets):
 
 
 def fitted_recipe(template, base_arch=None):
-    """The ``-o`` overrides ``FITTED_RECIPE`` gives ``template`` (a path or file name) with --lq-videos. A base
-    whose checkpoint names its skip (``base_arch``: a bilinear finetune, tools/refit_skip.py's file) keeps it:
-    its weights compute what they should only with that skip."""
-    out = list(FITTED_RECIPE.get(Path(template).name, ()))
-    if 'skip' in (base_arch or {}):
-        out = [o for o in out if not o.startswith('network_g.skip=')]
-    return out
+    """The ``-o`` overrides ``FITTED_RECIPE`` gives ``template`` (a path or file name) with --lq-videos, less
+    those of a ``network_g`` key the base's checkpoint states (``base_arch``): its weights compute what they
+    should only in that network (a bilinear finetune, tools/refit_skip.py's file, keeps its skip)."""
+    stated = {f'network_g.{k}' for k in (base_arch or {})}
+    return [o for o in FITTED_RECIPE.get(Path(template).name, ()) if o.split('=', 1)[0] not in stated]
 
 
 def _scale(x, f):

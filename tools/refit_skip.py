@@ -5,9 +5,9 @@
 
 The official compact networks add the input repeated in 4x4 cells (``skip: nearest``) and their body cancels
 the cell edges. The compact CPU template builds the network with ``skip: bilinear`` and loads the official
-weights as they are: the body's cancelling then draws a faint mesh (about 30 dB from the official output), and
+weights as they are: the body's cancelling then draws a faint mesh (25-31 dB from the official output), and
 the finetune starts from it. This tool refits the last conv (``models/skip_refit.py``) so that the written
-file, whose ``arch`` names the new skip, computes what the original computed (45-50 dB on real photos); as
+file, whose ``arch`` names the new skip, computes what the original computed (44-50 dB on real photos); as
 ``--base`` it starts the finetune from the official model's own output. Measured in docs/gan_cpu.md ("The base
 refitted for the bilinear skip"): no mesh, PSNR and SSIM higher, but a fine grain that NIQE scores worse.
 

@@ -38,6 +38,12 @@ def test_writes_the_bilinear_base(tmp_path, hr_photos, capsys):
     assert read_checkpoint(back)[1].get('skip', 'nearest') == 'nearest'
 
 
+def test_the_choices_are_the_networks_skips():
+    """The tool keeps its own copy so that --help imports no paddle."""
+    from models.srvgg import SKIPS
+    assert tool.SKIPS == SKIPS
+
+
 @pytest.mark.parametrize('case, message', [
     ('itself', 'refusing to write {a}: it is the input {a}'),
     ('already', '{a}: already has the bilinear skip'),

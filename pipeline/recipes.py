@@ -154,10 +154,20 @@ def parse_budget(text):
     return secs
 
 
+def _base_key(base):
+    return str(base).strip().lower().replace('_', '-')
+
+
+def check_base_ref(base):
+    """The cheap half of ``resolve_base``, before any stage runs: --base is a zoo base or an existing file."""
+    if _base_key(base) not in ZOO_BASES and not Path(base).is_file():
+        raise RecipeError(f'--base {base}: not realesr-animevideov3, realesrgan-x4plus or a weights file')
+
+
 def resolve_base(base):
     """``(weights path, arch, kind, label)`` of --base (a zoo name above or a weights file)."""
     from models.zoo import ModelRefError, resolve_model_ref
-    key = str(base).strip().lower().replace('_', '-')
+    key = _base_key(base)
     try:
         ref = resolve_model_ref(key if key in ZOO_BASES else base)
     except ModelRefError:

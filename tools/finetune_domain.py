@@ -103,11 +103,12 @@ def main(argv=None):
         compare[name] = model
     from pipeline.context import DomainError, Settings
     from pipeline.pipeline import check_outputs, check_work, run
-    from pipeline.recipes import RecipeError, parse_budget
+    from pipeline.recipes import RecipeError, check_base_ref, parse_budget
     from pipeline.stages_data import find_input_videos
     try:
         if args.budget:
             parse_budget(args.budget)
+        check_base_ref(args.base)
         # the cheap checks first: bad input gets its line before Paddle loads
         first = Settings(videos=[str(v) for v in args.videos], work=Path(args.work), base=args.base, compare=compare)
         check_outputs(first)

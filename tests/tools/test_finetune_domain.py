@@ -227,6 +227,13 @@ def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path):
             f'error: refusing to write into {work}: the --work folder'), res.stderr
     assert sorted(p.name for p in clips.iterdir()) == ['cup4.mp4']
 
+    # a --base that is neither a zoo base nor a file is refused before any stage runs
+    for base in (tmp_path / 'missing_base.pdparams', tmp_path, 'RealESRGAN_x4plus_anime_6B'):
+        res = run(clips, tmp_path / 'w4', '--base', str(base))
+        assert res.returncode == 2 and errors(res) == [
+            f'error: --base {base}: not realesr-animevideov3, realesrgan-x4plus or a weights file'], res.stderr
+        assert not (tmp_path / 'w4' / 'keyframes').exists()
+
     res = run(clips, tmp_path / 'w3', '--budget', 'soon')
     assert res.returncode == 2 and errors(res) == ["error: --budget 'soon': expected a duration such as 30m, "
                                                    "1h30m or 90s"]

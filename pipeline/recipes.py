@@ -158,10 +158,14 @@ def _base_key(base):
     return str(base).strip().lower().replace('_', '-')
 
 
+def _not_a_base(base):
+    return RecipeError(f'--base {base}: not realesr-animevideov3, realesrgan-x4plus or a weights file')
+
+
 def check_base_ref(base):
     """The cheap half of ``resolve_base``, before any stage runs: --base is a zoo base or an existing file."""
     if _base_key(base) not in ZOO_BASES and not Path(base).is_file():
-        raise RecipeError(f'--base {base}: not realesr-animevideov3, realesrgan-x4plus or a weights file')
+        raise _not_a_base(base)
 
 
 def resolve_base(base):
@@ -173,7 +177,7 @@ def resolve_base(base):
     except ModelRefError:
         ref = None
     if ref is None or ref.kind not in ('zoo', 'weights') or (ref.kind == 'zoo' and key not in ZOO_BASES):
-        raise RecipeError(f'--base {base}: not realesr-animevideov3, realesrgan-x4plus or a weights file')
+        raise _not_a_base(base)
     path = ref.path
     try:
         from models import read_checkpoint

@@ -1,0 +1,90 @@
+"""tools/distill_base.py end to end on real photos with tiny networks: degraded copies, the teacher's outputs,
+a resumable training and a weights file the pipeline takes as --base; bad input is one line, exit 2."""
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / 'tools'))
+import distill_base as tool  # noqa: E402
+
+
+@pytest.fixture(scope='module')
+def small_photos(tmp_path_factory, hr_photos):
+    out = tmp_path_factory.mktemp('photos')
+    for p in hr_photos[:3]:
+        cv2.imwrite(str(out / p.name), cv2.imread(str(p))[:192, :224])
+    return out
+
+
+def _nets(tmp_path):
+    from tests.nets import save_tiny, srvgg
+    return (save_tiny(tmp_path / 'teacher.pdparams', srvgg(num_feat=8)),
+            save_tiny(tmp_path / 'init.pdparams', srvgg(num_feat=4)))
+
+
+def _argv(photos, work, out, teacher, init, iters=6):
+    return ['-i', str(photos), '--work', str(work), '-o', str(out), '--teacher', str(teacher), '--init', str(init),
+            '--iters', str(iters), '--every', '3', '--crop', '16', '--batch', '2', '-q']
+
+
+def test_end_to_end_and_resume(tmp_path, small_photos, capsys):
+    from inference import Upscaler
+    from models.loading import read_checkpoint
+    from utils.checkpoint import load_state_file
+    teacher, init = _nets(tmp_path)
+    work, out = tmp_path / 'w', tmp_path / 'out' / 'distilled.pdparams'
+    assert tool.main(_argv(small_photos, work, out, teacher, init)) == 0
+    for seed in (0, 1):
+        assert len(list((work / f'lq_{seed}').glob('*.png'))) == 3
+        assert len(list((work / f'teacher_{seed}').glob('*.png'))) == 3
+    state, arch = read_checkpoint(out)
+    assert arch['skip'] == 'bilinear' and arch['num_feat'] == 4
+    meta = load_state_file(out)['meta']
+    assert meta['distil']['iters'] == 6 and meta['distil']['pairs'] == 6 and 'distilled into' in meta['source']
+    lq = cv2.resize(cv2.imread(str(next(small_photos.iterdir()))), (40, 32), interpolation=cv2.INTER_AREA)
+    assert Upscaler(str(out), device='cpu', backend='dynamic').upscale(lq).shape == (128, 160, 3)
+    log = (work / 'distill.log').read_text()
+    assert 'teacher outputs for seed 0: 3 written' in log and 'iteration 6/6' in log
+    # a longer run in the same --work reuses the copies and the teacher's outputs and goes on from iteration 6
+    more = tmp_path / 'more.pdparams'
+    assert tool.main(_argv(small_photos, work, more, teacher, init, iters=9)) == 0
+    text = capsys.readouterr().out
+    assert 'teacher outputs for seed 1: 0 written' in text and '(iteration 6)' in text and 'iteration 9/9' in text
+
+
+@pytest.mark.parametrize('case, message', [
+    ('exists', '{out}: already exists; give another --output (nothing is overwritten)'),
+    ('suffix', '{d}/x.onnx: --output must be a .pdparams file'),
+    ('missing', '{d}/none: --input folder not found'),
+    ('iters', '--iters must be >= 1, got 0'),
+    ('energy', '--lr must be > 0, --energy and --grid >= 0, got 0.0002, -1.0, 20.0'),
+    ('teacher', 'train.teacher: '),
+    ('init', 'a RRDBNet, not an SRVGGNetCompact'),
+])
+def test_refusals_are_one_line(tmp_path, small_photos, capsys, case, message):
+    teacher, init = _nets(tmp_path)
+    out = tmp_path / 'o.pdparams'
+    argv = _argv(small_photos, tmp_path / 'w', out, teacher, init)
+    if case == 'exists':
+        out.write_bytes(b'mine')
+    elif case == 'suffix':
+        argv[argv.index('-o') + 1] = str(tmp_path / 'x.onnx')
+    elif case == 'missing':
+        argv[1] = str(tmp_path / 'none')
+    elif case == 'iters':
+        argv[argv.index('--iters') + 1] = '0'
+    elif case == 'energy':
+        argv += ['--energy', '-1']
+    elif case == 'teacher':
+        argv[argv.index('--teacher') + 1] = str(tmp_path / 'nowhere.pdparams')
+    else:
+        from tests.nets import rrdb, save_tiny
+        argv[argv.index('--init') + 1] = str(save_tiny(tmp_path / 'rrdb.pdparams', rrdb()))
+    assert tool.main(argv) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith('error:')]
+    assert len(err) == 1 and message.format(out=out, d=tmp_path) in err[0]
+    assert case != 'exists' or out.read_bytes() == b'mine'
+    assert not (tmp_path / 'w' / 'lq_0').exists()  # refused before the first stage

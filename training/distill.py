@@ -1,0 +1,207 @@
+"""Distil a frozen teacher (x4plus) into a compact student, as a compact base with more of a fine band.
+
+The compact CPU finetune keeps the band its base has (self-anchoring) and corrects the low band towards the GT. The
+official compact base (realesr-animevideov3) has almost no fine band on photos, and 600-1200 CPU iterations of
+weight-free losses do not create one (docs/gan_cpu.md). Distilling x4plus once, offline, is the attempt to give
+the finetune a start with a fine band (measured in docs/gan_cpu.md, "A compact base distilled from x4plus"):
+
+1. generic-degraded LQ copies of HR photos and frames (``make_lq_data.py``, one folder per seed);
+2. the teacher's output on each LQ image, cached as 8-bit PNG (``teacher_outputs``; resumable, atomic);
+3. the student trained on random aligned crops of the cached pairs (``train``): an L1 towards the teacher's output,
+   the local strength of its finest band and a term against a mesh on the 4 px grid (``distill_loss``). L1 alone
+   shrinks the band to its average (detail 0.08 on unseen street frames after 500 iterations).
+
+Nothing here needs the GT: the teacher's output is the target, so the pairs can be made from any photos.
+"""
+import time
+from pathlib import Path
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+
+IMAGE_SUFFIX = '.png'
+KEEP_STATES = 2  # training states kept in the states folder (the latest ones)
+
+
+def distill_loss(out, target, energy_weight=15.0, grid_weight=20.0, window=8):
+    """L1 between ``out`` and ``target`` (the teacher's output, detached), plus ``energy_weight`` times the L1
+    between the local RMS of their luma Laplacians in ``window`` px windows (``loss.frequency.hf_energy_loss``),
+    plus ``grid_weight`` times the part of the error that repeats every 4 px (``subpixel_grid_loss``: without it
+    the band-strength term is met by a mesh on the x4 pixel-shuffle grid)."""
+    from loss.frequency import _check, hf_energy_loss, subpixel_grid_loss
+    _check(out, target, 'distill_loss')
+    if energy_weight < 0 or grid_weight < 0 or int(window) < 1:
+        raise ValueError(f'distill_loss: energy_weight and grid_weight must be >= 0 and window >= 1, got '
+                         f'{energy_weight}, {grid_weight}, {window}')
+    target = target.detach()
+    loss = F.l1_loss(out, target)
+    if energy_weight:
+        loss = loss + energy_weight * hf_energy_loss(out, target, window=window)
+    if grid_weight:
+        loss = loss + grid_weight * subpixel_grid_loss(out, target, period=4, window=window)
+    return loss
+
+
+class DistillLoss(paddle.nn.Layer):
+    """Layer form of ``distill_loss``."""
+
+    def __init__(self, energy_weight=15.0, grid_weight=20.0, window=8):
+        super().__init__()
+        self.energy_weight, self.grid_weight, self.window = float(energy_weight), float(grid_weight), int(window)
+
+    def forward(self, out, target):
+        return distill_loss(out, target, self.energy_weight, self.grid_weight, self.window)
+
+
+def _read_rgb(path):
+    from utils.img_io import ImageReadError, imread
+    img = imread(path)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ImageReadError(f'{path}: an 8-bit colour image is needed, got shape {img.shape} {img.dtype}')
+    return np.ascontiguousarray(img[:, :, ::-1])
+
+
+def teacher_outputs(lq_dir, out_dir, teacher, progress=True):
+    """Write ``teacher`` (a ``training.teacher.FrozenTeacher``) on every PNG of ``lq_dir`` to ``out_dir`` under
+    the same name; files already there are kept (an interrupted run resumes). Returns the number written."""
+    import cv2
+    from tqdm import tqdm
+
+    from utils.fileio import atomic_write_bytes
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    todo = [p for p in sorted(Path(lq_dir).glob('*' + IMAGE_SUFFIX)) if not (out_dir / p.name).is_file()]
+    for path in tqdm(todo, desc=f'teacher on {Path(lq_dir).name}', unit='img', disable=not progress or None):
+        lq = _read_rgb(path).astype(np.float32) / 255.0
+        y = teacher(paddle.to_tensor(lq.transpose(2, 0, 1)[None].copy())).numpy()[0]
+        y = (np.clip(y.transpose(1, 2, 0), 0, 1)[:, :, ::-1] * 255.0).round().astype(np.uint8)
+        ok, buf = cv2.imencode(IMAGE_SUFFIX, y)
+        if not ok:
+            raise ValueError(f'{path}: PNG encoding of the teacher output failed')
+        atomic_write_bytes(out_dir / path.name, buf.tobytes())
+    return len(todo)
+
+
+class PairSet:
+    """Aligned (LQ, teacher output) pairs from folders of same-named PNGs; ``sample`` draws random crops."""
+
+    def __init__(self, folders, scale=4, crop=32):
+        self.scale, self.crop, self.pairs = int(scale), int(crop), []
+        for lq_dir, t_dir in folders:
+            for path in sorted(Path(lq_dir).glob('*' + IMAGE_SUFFIX)):
+                target = Path(t_dir) / path.name
+                if target.is_file():
+                    self._add(path, target)
+        if not self.pairs:
+            raise ValueError(f'distil: no (LQ, teacher) pairs of at least {crop}x{crop} LQ pixels in '
+                             f'{", ".join(str(f[0]) for f in folders)}')
+        area = np.array([p[0].shape[0] * p[0].shape[1] for p in self.pairs], np.float64)
+        self.weights = area / area.sum()  # each LQ pixel equally likely
+
+    def _add(self, lq_path, t_path):
+        lq, t = _read_rgb(lq_path), _read_rgb(t_path)
+        if t.shape[:2] != (lq.shape[0] * self.scale, lq.shape[1] * self.scale):
+            raise ValueError(f'{t_path}: {t.shape[1]}x{t.shape[0]} is not {self.scale} x its LQ '
+                             f'{lq.shape[1]}x{lq.shape[0]} ({lq_path})')
+        if min(lq.shape[:2]) >= self.crop:
+            self.pairs.append((lq, t))
+
+    def sample(self, rng, batch):
+        """``(lq, target)`` float32 NCHW arrays in [0, 1]: ``batch`` random crops, half of them mirrored."""
+        c, s, xs, ys = self.crop, self.scale, [], []
+        for i in rng.choice(len(self.pairs), batch, p=self.weights):
+            lq, t = self.pairs[i]
+            y0, x0 = rng.integers(0, lq.shape[0] - c + 1), rng.integers(0, lq.shape[1] - c + 1)
+            a, b = lq[y0:y0 + c, x0:x0 + c], t[s * y0:s * (y0 + c), s * x0:s * (x0 + c)]
+            if rng.random() < 0.5:
+                a, b = a[:, ::-1], b[:, ::-1]
+            xs.append(a.transpose(2, 0, 1))
+            ys.append(b.transpose(2, 0, 1))
+        return (np.ascontiguousarray(np.stack(xs), dtype=np.float32) / 255.0,
+                np.ascontiguousarray(np.stack(ys), dtype=np.float32) / 255.0)
+
+
+def build_student(init_path, skip='bilinear'):
+    """``(net, arch)``: the compact network of ``init_path`` (an SRVGGNetCompact weights file) with ``skip``; a
+    model with the other skip is refitted first (``models.skip_refit``), so that the student starts from what it
+    computes rather than from the mesh its weights draw with the other skip."""
+    import models
+    from models.loading import read_checkpoint
+    from models.skip_refit import refit_skip
+    state, arch = read_checkpoint(init_path, 'params_ema')
+    if arch.get('type') != 'SRVGGNetCompact':
+        raise ValueError(f'{init_path}: a {arch.get("type")}, not an SRVGGNetCompact: the student is a compact model')
+    if arch.get('skip', 'nearest') != skip:
+        state, _ = refit_skip(state, arch, skip)
+    arch = {**arch, 'skip': skip}
+    net = models.build_network(dict(arch))
+    models.loading.load_state_into(net, state, where=str(init_path))
+    return net, arch
+
+
+def _states(folder):
+    """The training states in ``folder``, oldest first."""
+    found = [p for p in Path(folder).glob('iter_*.pdstates') if p.stem[5:].isdigit()]
+    return sorted(found, key=lambda p: int(p.stem[5:]))
+
+
+def _latest(folder):
+    found = _states(folder)
+    return found[-1] if found else None
+
+
+def _optimizer(net, lr, iters):
+    sched = paddle.optimizer.lr.CosineAnnealingDecay(lr, iters, eta_min=lr * 0.05)
+    return paddle.optimizer.Adam(sched, parameters=net.parameters(), beta1=0.9, beta2=0.99), sched
+
+
+def _resume(net, opt, sched, folder, log):
+    """The iteration to go on from: that of the latest state in ``folder`` (loaded into net and opt), else 0."""
+    from training.checkpoints import load_optimizer_state
+    from training.state_io import load_state
+    path = _latest(folder)
+    if path is None:
+        return 0
+    state = load_state(path)
+    net.set_state_dict({k: paddle.to_tensor(v) for k, v in state['params'].items()})
+    load_optimizer_state(opt, state['optimizer'], net)  # its LR_Scheduler entry restores the schedule
+    if sched.last_epoch != int(state['iter']):
+        raise ValueError(f'{path}: its learning-rate schedule is at step {sched.last_epoch}, not {state["iter"]}')
+    log(f'resumed from {path} (iteration {state["iter"]})')
+    return int(state['iter'])
+
+
+def train(net, pairs, folder, iters, batch=8, lr=2e-4, energy_weight=15.0, every=250, seed=0, log=print,
+          progress=True, grid_weight=20.0):
+    """Train ``net`` on ``pairs`` (a ``PairSet``) for ``iters`` iterations of ``distill_loss``; a training state
+    is written to ``folder`` every ``every`` iterations and at the end, and a run finds the latest one there and
+    goes on from it. Each iteration's crops are drawn from (seed, iteration), so a resumed run draws what an
+    uninterrupted one would. Returns the mean loss of the last ``every`` iterations."""
+    from tqdm import tqdm
+
+    from training.checkpoints import optimizer_state, to_numpy_state
+    from training.state_io import save_state
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    opt, sched = _optimizer(net, lr, iters)
+    start, recent, t0 = _resume(net, opt, sched, folder, log), [], time.time()
+    net.train()
+    for it in tqdm(range(start + 1, iters + 1), desc='distil', unit='it', initial=start, total=iters,
+                   disable=not progress or None):
+        x, y = pairs.sample(np.random.default_rng([seed, it]), batch)
+        loss = distill_loss(net(paddle.to_tensor(x)), paddle.to_tensor(y), energy_weight, grid_weight)
+        opt.clear_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        recent = (recent + [float(loss)])[-every:]
+        if it % every == 0 or it == iters:
+            save_state(folder / f'iter_{it}.pdstates', {'iter': it, 'params': to_numpy_state(net),
+                                                        'optimizer': optimizer_state(opt, net)})
+            for old in _states(folder)[:-KEEP_STATES]:
+                old.unlink()
+            log(f'iteration {it}/{iters}: loss {np.mean(recent):.4f} over the last {len(recent)}, '
+                f'{time.time() - t0:.0f} s')
+    return float(np.mean(recent)) if recent else float('nan')
+

@@ -64,11 +64,14 @@ def _check_args(args):
         fail(None, f'--lr must be > 0, --energy and --grid >= 0, got {args.lr}, {args.energy}, {args.grid}')
 
 
-def _degrade(args, work):
+def _degrade(args, work, log):
     import make_lq_data
     for seed in args.seeds:
         argv = ['-i', str(args.input), '-o', str(work / f'lq_{seed}'), '--seed', str(seed)]
-        if make_lq_data.main(argv) not in (0, None):
+        status = make_lq_data.main(argv)
+        if status == 1:  # some images failed (one line each above): the others are used
+            log(f'seed {seed}: some images of {args.input} could not be degraded (see above); going on without them')
+        elif status not in (0, None):
             fail(None, f'{args.input}: the degraded copy for seed {seed} failed (see above)', 1)
 
 
@@ -84,27 +87,30 @@ def _pairs(args, work, teacher, log):
 
 def _run(args):
     from models.zoo import resolve
-    from training.distill import build_student, train
+    from training.distill import build_student
     from training.teacher import FrozenTeacher
-    from utils.checkpoint import save_checkpoint
     net, arch = build_student(resolve(args.init))  # both models first: a bad one stops before any stage
     teacher = FrozenTeacher(args.teacher, 'predictor', role='to distil')
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    log_file = open(work / 'distill.log', 'a', encoding='utf-8')
+    with open(work / 'distill.log', 'a', encoding='utf-8') as log_file:
+        def log(line):
+            print(line, flush=True)
+            log_file.write(line + '\n')
+            log_file.flush()
+        _degrade(args, work, log)
+        _distil(args, work, net, arch, _pairs(args, work, teacher, log), log)
 
-    def log(line):
-        print(line, flush=True)
-        log_file.write(line + '\n')
-        log_file.flush()
-    _degrade(args, work)
-    pairs = _pairs(args, work, teacher, log)
+
+def _distil(args, work, net, arch, pairs, log):
+    from training.distill import train
+    from utils.checkpoint import save_checkpoint
     loss = train(net, pairs, work / 'states', args.iters, args.batch, args.lr, args.energy, args.every,
                  log=log, progress=not args.quiet, grid_weight=args.grid)
     meta = {'source': f'{args.teacher} distilled into {args.init} (tools/distill_base.py)',
             'distil': {'iters': args.iters, 'batch': args.batch, 'crop': args.crop, 'lr': args.lr,
-                       'energy': args.energy, 'grid': args.grid, 'seeds': list(args.seeds), 'pairs': len(pairs.pairs),
-                       'final_loss': round(loss, 5)}}
+                       'energy': args.energy, 'grid': args.grid, 'seeds': list(args.seeds),
+                       'pairs': len(pairs.pairs), 'final_loss': round(loss, 5)}}
     save_checkpoint(args.output, params={k: v.numpy() for k, v in net.state_dict().items()}, arch=arch, meta=meta)
     log(f'wrote {args.output}: {args.iters} iterations, final loss {loss:.4f}')
 

@@ -88,3 +88,16 @@ def test_refusals_are_one_line(tmp_path, small_photos, capsys, case, message):
     assert len(err) == 1 and message.format(out=out, d=tmp_path) in err[0]
     assert case != 'exists' or out.read_bytes() == b'mine'
     assert not (tmp_path / 'w' / 'lq_0').exists()  # refused before the first stage
+
+
+def test_an_unreadable_image_is_left_out(tmp_path, small_photos, capsys):
+    import shutil
+    photos = tmp_path / 'photos'
+    shutil.copytree(small_photos, photos)
+    (photos / 'broken.png').write_bytes(b'\x89PNG\r\n\x1a\n not an image')
+    teacher, init = _nets(tmp_path)
+    out = tmp_path / 'o.pdparams'
+    assert tool.main(_argv(photos, tmp_path / 'w', out, teacher, init, iters=2)) == 0 and out.is_file()
+    captured = capsys.readouterr()
+    assert 'broken.png' in captured.err and 'seed 0: some images of' in captured.out
+    assert '6 pairs of at least 16 px' in captured.out

@@ -110,9 +110,10 @@ def _distil(args, work, net, arch, pairs, log):
     meta = {'source': f'{args.teacher} distilled into {args.init} (tools/distill_base.py)',
             'distil': {'iters': args.iters, 'batch': args.batch, 'crop': args.crop, 'lr': args.lr,
                        'energy': args.energy, 'grid': args.grid, 'seeds': list(args.seeds),
-                       'pairs': len(pairs.pairs), 'final_loss': round(loss, 5)}}
+                       'pairs': len(pairs.pairs), 'final_loss': None if loss is None else round(loss, 5)}}
     save_checkpoint(args.output, params={k: v.numpy() for k, v in net.state_dict().items()}, arch=arch, meta=meta)
-    log(f'wrote {args.output}: {args.iters} iterations, final loss {loss:.4f}')
+    done = 'already trained' if loss is None else f'final loss {loss:.4f}'
+    log(f'wrote {args.output}: {args.iters} iterations, {done}')
 
 
 @returns_status

@@ -127,7 +127,7 @@ def build_student(init_path, skip='bilinear'):
     model with the other skip is refitted first (``models.skip_refit``), so that the student starts from what it
     computes rather than from the mesh its weights draw with the other skip."""
     import models
-    from models.loading import read_checkpoint
+    from models.loading import load_state_into, read_checkpoint
     from models.skip_refit import refit_skip
     state, arch = read_checkpoint(init_path, 'params_ema')
     if arch.get('type') != 'SRVGGNetCompact':
@@ -136,7 +136,7 @@ def build_student(init_path, skip='bilinear'):
         state, _ = refit_skip(state, arch, skip)
     arch = {**arch, 'skip': skip}
     net = models.build_network(dict(arch))
-    models.loading.load_state_into(net, state, where=str(init_path))
+    load_state_into(net, state, where=str(init_path))
     return net, arch
 
 
@@ -156,7 +156,7 @@ def _optimizer(net, lr, iters):
     return paddle.optimizer.Adam(sched, parameters=net.parameters(), beta1=0.9, beta2=0.99), sched
 
 
-def _resume(net, opt, sched, folder, log):
+def _resume(net, opt, sched, folder, iters, log):
     """The iteration to go on from: that of the latest state in ``folder`` (loaded into net and opt), else 0."""
     from training.checkpoints import load_optimizer_state
     from training.state_io import load_state
@@ -164,6 +164,9 @@ def _resume(net, opt, sched, folder, log):
     if path is None:
         return 0
     state = load_state(path)
+    if int(state['iter']) > iters:
+        raise ValueError(f'{path}: a run of {state["iter"]} iterations is there, more than the {iters} asked for '
+                         f'(give a larger number or another folder)')
     net.set_state_dict({k: paddle.to_tensor(v) for k, v in state['params'].items()})
     load_optimizer_state(opt, state['optimizer'], net)  # its LR_Scheduler entry restores the schedule
     if sched.last_epoch != int(state['iter']):
@@ -177,7 +180,8 @@ def train(net, pairs, folder, iters, batch=8, lr=2e-4, energy_weight=15.0, every
     """Train ``net`` on ``pairs`` (a ``PairSet``) for ``iters`` iterations of ``distill_loss``; a training state
     is written to ``folder`` every ``every`` iterations and at the end, and a run finds the latest one there and
     goes on from it. Each iteration's crops are drawn from (seed, iteration), so a resumed run draws what an
-    uninterrupted one would. Returns the mean loss of the last ``every`` iterations."""
+    uninterrupted one would. Returns the mean loss of the last ``every`` iterations (None when the run was already
+    complete)."""
     from tqdm import tqdm
 
     from training.checkpoints import optimizer_state, to_numpy_state
@@ -185,7 +189,7 @@ def train(net, pairs, folder, iters, batch=8, lr=2e-4, energy_weight=15.0, every
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     opt, sched = _optimizer(net, lr, iters)
-    start, recent, t0 = _resume(net, opt, sched, folder, log), [], time.time()
+    start, recent, t0 = _resume(net, opt, sched, folder, iters, log), [], time.time()
     net.train()
     for it in tqdm(range(start + 1, iters + 1), desc='distil', unit='it', initial=start, total=iters,
                    disable=not progress or None):
@@ -203,5 +207,5 @@ def train(net, pairs, folder, iters, batch=8, lr=2e-4, energy_weight=15.0, every
                 old.unlink()
             log(f'iteration {it}/{iters}: loss {np.mean(recent):.4f} over the last {len(recent)}, '
                 f'{time.time() - t0:.0f} s')
-    return float(np.mean(recent)) if recent else float('nan')
+    return float(np.mean(recent)) if recent else None
 

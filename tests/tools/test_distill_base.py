@@ -53,6 +53,14 @@ def test_end_to_end_and_resume(tmp_path, small_photos, capsys):
     assert tool.main(_argv(small_photos, work, more, teacher, init, iters=9)) == 0
     text = capsys.readouterr().out
     assert 'teacher outputs for seed 1: 0 written' in text and '(iteration 6)' in text and 'iteration 9/9' in text
+    # the same number again writes the finished weights; a smaller one is refused (its states are further on)
+    again = tmp_path / 'again.pdparams'
+    assert tool.main(_argv(small_photos, work, again, teacher, init, iters=9)) == 0
+    assert 'wrote ' + str(again) + ': 9 iterations, already trained' in capsys.readouterr().out
+    assert read_checkpoint(again)[0].keys() == read_checkpoint(more)[0].keys()
+    assert all((read_checkpoint(again)[0][k] == read_checkpoint(more)[0][k]).all() for k in state)
+    assert tool.main(_argv(small_photos, work, tmp_path / 'less.pdparams', teacher, init, iters=4)) == 2
+    assert 'a run of 9 iterations is there, more than the 4 asked for' in capsys.readouterr().err
 
 
 @pytest.mark.parametrize('case, message', [

@@ -21,7 +21,7 @@ import paddle
 import paddle.nn.functional as F
 
 IMAGE_SUFFIX = '.png'
-KEEP_STATES = 2  # training states kept in the states folder (the latest ones)
+KEEP_STATES = 2  # checkpoints kept in the states folder (the latest ones)
 
 
 def distill_loss(out, target, energy_weight=15.0, grid_weight=20.0, window=8):
@@ -65,21 +65,16 @@ def _read_rgb(path):
 def teacher_outputs(lq_dir, out_dir, teacher, progress=True):
     """Write ``teacher`` (a ``training.teacher.FrozenTeacher``) on every PNG of ``lq_dir`` to ``out_dir`` under
     the same name; files already there are kept (an interrupted run resumes). Returns the number written."""
-    import cv2
     from tqdm import tqdm
 
-    from utils.fileio import atomic_write_bytes
+    from utils.img_io import imwrite
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = [p for p in sorted(Path(lq_dir).glob('*' + IMAGE_SUFFIX)) if not (out_dir / p.name).is_file()]
     for path in tqdm(todo, desc=f'teacher on {Path(lq_dir).name}', unit='img', disable=not progress or None):
         lq = _read_rgb(path).astype(np.float32) / 255.0
         y = teacher(paddle.to_tensor(lq.transpose(2, 0, 1)[None].copy())).numpy()[0]
-        y = (np.clip(y.transpose(1, 2, 0), 0, 1)[:, :, ::-1] * 255.0).round().astype(np.uint8)
-        ok, buf = cv2.imencode(IMAGE_SUFFIX, y)
-        if not ok:
-            raise ValueError(f'{path}: PNG encoding of the teacher output failed')
-        atomic_write_bytes(out_dir / path.name, buf.tobytes())
+        imwrite(out_dir / path.name, (np.clip(y.transpose(1, 2, 0), 0, 1)[:, :, ::-1] * 255.0).round().astype(np.uint8))
     return len(todo)
 
 
@@ -140,56 +135,43 @@ def build_student(init_path, skip='bilinear'):
     return net, arch
 
 
-def _states(folder):
-    """The training states in ``folder``, oldest first."""
-    found = [p for p in Path(folder).glob('iter_*.pdstates') if p.stem[5:].isdigit()]
-    return sorted(found, key=lambda p: int(p.stem[5:]))
-
-
-def _latest(folder):
-    found = _states(folder)
-    return found[-1] if found else None
-
-
 def _optimizer(net, lr, iters):
     sched = paddle.optimizer.lr.CosineAnnealingDecay(lr, iters, eta_min=lr * 0.05)
     return paddle.optimizer.Adam(sched, parameters=net.parameters(), beta1=0.9, beta2=0.99), sched
 
 
-def _resume(net, opt, sched, folder, iters, log):
-    """The iteration to go on from: that of the latest state in ``folder`` (loaded into net and opt), else 0."""
+def _resume(net, opt, ckpt, iters, log):
+    """The iteration to go on from: that of ``ckpt``'s newest complete state (loaded into net and opt), else 0."""
     from training.checkpoints import load_optimizer_state
-    from training.state_io import load_state
-    path = _latest(folder)
-    if path is None:
+    from utils.checkpoint import load_state_file, pick_params
+    it, state = ckpt.latest()
+    if it is None:
         return 0
-    state = load_state(path)
-    if int(state['iter']) > iters:
-        raise ValueError(f'{path}: a run of {state["iter"]} iterations is there, more than the {iters} asked for '
+    if it > iters:
+        raise ValueError(f'{ckpt.state_path(it)}: a run of {it} iterations is there, more than the {iters} asked for '
                          f'(give a larger number or another folder)')
-    net.set_state_dict({k: paddle.to_tensor(v) for k, v in state['params'].items()})
+    params, _ = pick_params(load_state_file(ckpt.net_path('g', it)), 'params')
+    net.set_state_dict({k: paddle.to_tensor(v) for k, v in params.items()})
     load_optimizer_state(opt, state['optimizer'], net)  # its LR_Scheduler entry restores the schedule
-    if sched.last_epoch != int(state['iter']):
-        raise ValueError(f'{path}: its learning-rate schedule is at step {sched.last_epoch}, not {state["iter"]}')
-    log(f'resumed from {path} (iteration {state["iter"]})')
-    return int(state['iter'])
+    log(f'resumed from {ckpt.state_path(it)} (iteration {it})')
+    return it
 
 
 def train(net, pairs, folder, iters, batch=8, lr=2e-4, energy_weight=15.0, every=250, seed=0, log=print,
           progress=True, grid_weight=20.0):
-    """Train ``net`` on ``pairs`` (a ``PairSet``) for ``iters`` iterations of ``distill_loss``; a training state
-    is written to ``folder`` every ``every`` iterations and at the end, and a run finds the latest one there and
-    goes on from it. Each iteration's crops are drawn from (seed, iteration), so a resumed run draws what an
-    uninterrupted one would. Returns the mean loss of the last ``every`` iterations (None when the run was already
-    complete)."""
+    """Train ``net`` on ``pairs`` (a ``PairSet``) for ``iters`` iterations of ``distill_loss``; the weights and a
+    training state are written to ``folder`` every ``every`` iterations and at the end (``CheckpointManager``'s
+    layout, the last ``KEEP_STATES`` kept), and a run finds the newest there and goes on from it. Each iteration's
+    crops are drawn from (seed, iteration), so a resumed run draws what an uninterrupted one would. Returns the mean
+    loss of the last ``every`` iterations (None when the run was already complete)."""
+    from collections import deque
+
     from tqdm import tqdm
 
-    from training.checkpoints import optimizer_state, to_numpy_state
-    from training.state_io import save_state
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    from training.checkpoints import CheckpointManager, optimizer_state, to_numpy_state
+    ckpt = CheckpointManager(folder, keep_last=KEEP_STATES)
     opt, sched = _optimizer(net, lr, iters)
-    start, recent, t0 = _resume(net, opt, sched, folder, iters, log), [], time.time()
+    start, recent, t0 = _resume(net, opt, ckpt, iters, log), deque(maxlen=every), time.time()
     net.train()
     for it in tqdm(range(start + 1, iters + 1), desc='distil', unit='it', initial=start, total=iters,
                    disable=not progress or None):
@@ -199,12 +181,9 @@ def train(net, pairs, folder, iters, batch=8, lr=2e-4, energy_weight=15.0, every
         loss.backward()
         opt.step()
         sched.step()
-        recent = (recent + [float(loss)])[-every:]
+        recent.append(float(loss))
         if it % every == 0 or it == iters:
-            save_state(folder / f'iter_{it}.pdstates', {'iter': it, 'params': to_numpy_state(net),
-                                                        'optimizer': optimizer_state(opt, net)})
-            for old in _states(folder)[:-KEEP_STATES]:
-                old.unlink()
+            ckpt.save(it, {'g': {'params': to_numpy_state(net)}}, {'optimizer': optimizer_state(opt, net)})
             log(f'iteration {it}/{iters}: loss {np.mean(recent):.4f} over the last {len(recent)}, '
                 f'{time.time() - t0:.0f} s')
     return float(np.mean(recent)) if recent else None

@@ -4,6 +4,7 @@ import numpy as np
 import paddle
 import pytest
 
+from training.checkpoints import CheckpointManager
 from training.distill import DistillLoss, PairSet, build_student, distill_loss, teacher_outputs, train
 
 
@@ -134,10 +135,11 @@ def test_training_learns_and_resumes_as_if_uninterrupted(tmp_path, hr_photos):
     before = float(distill_loss(whole(x), y, 0))
     opts = dict(batch=4, lr=2e-3, energy_weight=1, every=10, progress=False)
     train(whole, pairs, tmp_path / 'a', 40, log=lambda s: None, **opts)
-    assert sorted(p.name for p in (tmp_path / 'a').iterdir()) == ['iter_30.pdstates', 'iter_40.pdstates']
+    ckpt = CheckpointManager(tmp_path / 'a')
+    assert ckpt.saved_iters() == [30, 40] and list(ckpt.net_files()) == [30, 40]  # the last two kept
     whole.eval()
     assert float(distill_loss(whole(x), y, 0)) < 0.7 * before
-    (tmp_path / 'a' / 'iter_40.pdstates').unlink()  # as if stopped between iterations 30 and 40
+    ckpt.state_path(40).unlink()  # as if stopped between iterations 30 and 40
     again, lines = _student(tmp_path)[0], []
     train(again, pairs, tmp_path / 'a', 40, log=lines.append, **opts)
     assert any(s.startswith('resumed from') and s.endswith('(iteration 30)') for s in lines)

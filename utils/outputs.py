@@ -137,11 +137,26 @@ def check_writable(folder):
         raise OutputClash(write_error(folder, e)) from None
 
 
+def _broken_link(path):
+    """The first part of ``path`` (itself or a parent) that is a symbolic link to nothing, else None."""
+    for p in [Path(path), *Path(path).parents]:
+        try:
+            if p.is_symlink() and not p.exists():
+                return p
+        except OSError:
+            return None
+    return None
+
+
 def write_error(path, exc):
     """One line for an output that cannot be written (read-only, a folder, no space...)."""
     if isinstance(exc, IsADirectoryError):
         return f'cannot write {path}: it is a folder'
     if isinstance(exc, (NotADirectoryError, FileExistsError)):
+        link = _broken_link(path)
+        if link is not None:
+            return (f'cannot write {path}: {link} is a broken symbolic link (to {os.readlink(link)}, '
+                    'which does not exist)')
         return f'cannot write {path}: a part of the path is a file, not a folder'
     if isinstance(exc, PermissionError):
         return f'cannot write {path}: not allowed (read-only folder or file system?)'

@@ -83,6 +83,20 @@ def test_write_error_lines(tmp_path):
         assert line.startswith(f'cannot write {f}: ') and '\n' not in line
 
 
+def test_write_error_names_a_broken_link(tmp_path):
+    """A copied work folder whose relative links point nowhere: the line names the link, not a file."""
+    link = tmp_path / 'work' / 'lq_0'
+    link.parent.mkdir()
+    link.symlink_to('../gone')
+    with pytest.raises(FileExistsError) as info:
+        (link / 'sub').parent.mkdir(parents=True, exist_ok=True)
+    line = write_error(link / 'sub', info.value)
+    assert line == f'cannot write {link / "sub"}: {link} is a broken symbolic link (to ../gone, which does not exist)'
+    real = tmp_path / 'file'
+    real.write_text('x')
+    assert 'a part of the path is a file' in write_error(real / 'sub', NotADirectoryError(20, 'Not a directory'))
+
+
 def _dead_pid():
     p = subprocess.Popen([sys.executable, '-c', 'pass'])
     p.wait()

@@ -25,7 +25,8 @@ def check_work(work):
         probe.write_bytes(b'')
         probe.unlink()
     except OSError as exc:
-        raise DomainError(f'{work}: the work folder is not writable ({exc.strerror or exc})') from None
+        from utils.outputs import write_reason
+        raise DomainError(f'{work}: the work folder is not writable: {write_reason(work, exc)}') from None
 
 
 def check_outputs(settings):

@@ -62,6 +62,11 @@ def _check_args(args):
             fail(None, f'--{name} must be >= 1, got {getattr(args, name)}')
     if args.lr <= 0 or args.energy < 0 or args.grid < 0:
         fail(None, f'--lr must be > 0, --energy and --grid >= 0, got {args.lr}, {args.energy}, {args.grid}')
+    from utils.outputs import OutputClash, check_writable
+    try:
+        check_writable(args.work)
+    except OutputClash as exc:
+        fail(None, f'--work {exc}')
 
 
 def _degrade(args, work, log):

@@ -148,17 +148,20 @@ def _broken_link(path):
     return None
 
 
-def write_error(path, exc):
-    """One line for an output that cannot be written (read-only, a folder, no space...)."""
+def write_reason(path, exc):
+    """Why ``path`` cannot be written, from the ``OSError`` ``exc`` (read-only, a folder, a broken link...)."""
     if isinstance(exc, IsADirectoryError):
-        return f'cannot write {path}: it is a folder'
+        return 'it is a folder'
     if isinstance(exc, (NotADirectoryError, FileExistsError)):
         link = _broken_link(path)
         if link is not None:
-            return (f'cannot write {path}: {link} is a broken symbolic link (to {os.readlink(link)}, '
-                    'which does not exist)')
-        return f'cannot write {path}: a part of the path is a file, not a folder'
+            return f'{link} is a broken symbolic link (to {os.readlink(link)}, which does not exist)'
+        return 'a part of the path is a file, not a folder'
     if isinstance(exc, PermissionError):
-        return f'cannot write {path}: not allowed (read-only folder or file system?)'
-    reason = getattr(exc, 'strerror', None) or (str(exc).splitlines() or [type(exc).__name__])[0]
-    return f'cannot write {path}: {reason}'
+        return 'not allowed (read-only folder or file system?)'
+    return getattr(exc, 'strerror', None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def write_error(path, exc):
+    """One line for an output that cannot be written: ``cannot write PATH: `` and ``write_reason``."""
+    return f'cannot write {path}: {write_reason(path, exc)}'

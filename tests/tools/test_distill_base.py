@@ -71,6 +71,8 @@ def test_end_to_end_and_resume(tmp_path, small_photos, capsys):
     ('energy', '--lr must be > 0, --energy and --grid >= 0, got 0.0002, -1.0, 20.0'),
     ('teacher', 'train.teacher: '),
     ('init', 'a RRDBNet, not an SRVGGNetCompact'),
+    ('work_file', '--work cannot write {d}/a_file/w: a part of the path is a file, not a folder'),
+    ('work_link', '--work cannot write {d}/w: {d}/w is a broken symbolic link (to gone, which does not exist)'),
 ])
 def test_refusals_are_one_line(tmp_path, small_photos, capsys, case, message):
     teacher, init = _nets(tmp_path)
@@ -86,6 +88,11 @@ def test_refusals_are_one_line(tmp_path, small_photos, capsys, case, message):
         argv[argv.index('--iters') + 1] = '0'
     elif case == 'energy':
         argv += ['--energy', '-1']
+    elif case == 'work_file':
+        (tmp_path / 'a_file').write_text('x')
+        argv[argv.index('--work') + 1] = str(tmp_path / 'a_file' / 'w')
+    elif case == 'work_link':  # a work folder copied with its relative links
+        (tmp_path / 'w').symlink_to('gone')
     elif case == 'teacher':
         argv[argv.index('--teacher') + 1] = str(tmp_path / 'nowhere.pdparams')
     else:

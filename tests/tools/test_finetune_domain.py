@@ -215,7 +215,8 @@ def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path):
     blocker = tmp_path / 'a_file'
     blocker.write_text('x')
     res = run(clips, blocker / 'work')
-    assert res.returncode == 2 and len(errors(res)) == 1 and 'the work folder is not writable' in errors(res)[0]
+    assert res.returncode == 2 and len(errors(res)) == 1 \
+        and 'the work folder is not writable: a part of the path is a file, not a folder' in errors(res)[0]
 
     res = run(clips, tmp_path / 'w3', '--compare', f'x={tmp_path / "missing.pdparams"}')
     assert res.returncode == 2 and errors(res) == [f'error: --compare x={tmp_path / "missing.pdparams"}: no such file']

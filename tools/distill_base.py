@@ -63,10 +63,11 @@ def _check_args(args):
     if args.lr <= 0 or args.energy < 0 or args.grid < 0:
         fail(None, f'--lr must be > 0, --energy and --grid >= 0, got {args.lr}, {args.energy}, {args.grid}')
     from utils.outputs import OutputClash, check_writable
-    try:
-        check_writable(args.work)
-    except OutputClash as exc:
-        fail(None, f'--work {exc}')
+    for flag, folder in (('--work', args.work), ('--output', out.parent)):  # before an hour of training
+        try:
+            check_writable(folder)
+        except OutputClash as exc:
+            fail(None, f'{flag} {exc}')
 
 
 def _degrade(args, work, log):

@@ -124,7 +124,8 @@ def main(argv=None):
     except (FileNotFoundError, SettingsMismatch) as e:
         fail(None, e)
     except OSError as e:  # e.g. the output disk is full or read-only
-        fail(None, f'cannot write to {args.output}: {e}', 1)
+        from utils.outputs import os_error_line
+        fail(None, os_error_line(e, args.output), 1)
     except KeyboardInterrupt:
         print('interrupted: re-run the same command to resume', file=sys.stderr)
         return 130

@@ -61,10 +61,14 @@ def main(argv=None):
     args = parse_args(argv)
     from models.zoo import resolve
     from utils.checkpoint import CheckpointFormatError, UnsafeCheckpointError
-    from utils.outputs import check_no_clobber
+    from utils.outputs import OutputClash, check_no_clobber, check_writable
     out = Path(args.output)
     if out.suffix != '.pdparams':
         fail(None, f'{out}: --output must be a .pdparams file')
+    try:
+        check_writable(out.parent)
+    except OutputClash as e:
+        fail(None, str(e))
     try:
         path = Path(resolve(args.model))  # a file as it is; a zoo name: the cached (or fetched) weights
         check_no_clobber([path], [(out, path)])

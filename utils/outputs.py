@@ -162,6 +162,18 @@ def write_reason(path, exc):
     return getattr(exc, 'strerror', None) or (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
+def os_error_line(exc, output):
+    """One line for the ``OSError`` ``exc`` of a run that writes under ``output``: ``write_error`` when it names no
+    file or one in ``output``, else the file it names and why (an input that could not be read)."""
+    name = getattr(exc, 'filename', None)
+    if name is None:
+        return write_error(output, exc)
+    top = real_path(output)
+    if real_path(name) == top or top in real_path(name).parents:
+        return write_error(name, exc)
+    return f'{name}: {getattr(exc, "strerror", None) or exc}'
+
+
 def write_error(path, exc):
     """One line for an output that cannot be written: ``cannot write PATH: `` and ``write_reason``."""
     return f'cannot write {path}: {write_reason(path, exc)}'

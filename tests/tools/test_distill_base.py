@@ -73,6 +73,7 @@ def test_end_to_end_and_resume(tmp_path, small_photos, capsys):
     ('init', 'a RRDBNet, not an SRVGGNetCompact'),
     ('work_file', '--work cannot write {d}/a_file/w: a part of the path is a file, not a folder'),
     ('work_link', '--work cannot write {d}/w: {d}/w is a broken symbolic link (to gone, which does not exist)'),
+    ('out_file', '--output cannot write {d}/a_file: a part of the path is a file, not a folder'),
 ])
 def test_refusals_are_one_line(tmp_path, small_photos, capsys, case, message):
     teacher, init = _nets(tmp_path)
@@ -91,6 +92,9 @@ def test_refusals_are_one_line(tmp_path, small_photos, capsys, case, message):
     elif case == 'work_file':
         (tmp_path / 'a_file').write_text('x')
         argv[argv.index('--work') + 1] = str(tmp_path / 'a_file' / 'w')
+    elif case == 'out_file':  # found before the training, not after it
+        (tmp_path / 'a_file').write_text('x')
+        argv[argv.index('-o') + 1] = str(tmp_path / 'a_file' / 'o.pdparams')
     elif case == 'work_link':  # a work folder copied with its relative links
         (tmp_path / 'w').symlink_to('gone')
     elif case == 'teacher':

@@ -298,3 +298,30 @@ def test_temp_file_of_a_killed_write_is_removed_by_the_next_run(tmp_path, photo)
     assert rc == 0, err[-2000:]
     assert not left[0].exists() and alive.exists() and (out / 'a_out.png').is_file()
     assert f'removed {left[0]}' in err
+
+
+@pytest.mark.parametrize('tool', ['extract_keyframes.py', 'refit_skip.py', 'infer.py', 'make_lq_data.py',
+                                  'export_model.py'])
+@pytest.mark.parametrize('kind', ['under_a_file', 'broken_link'])
+def test_output_through_a_file_or_a_broken_link_is_one_line(tmp_path, photo, tool, kind):
+    """The reason is named (the file in the path, or the link and its target), not an errno."""
+    inp = tmp_path / 'in'
+    inp.mkdir()
+    cv2.imwrite(str(inp / 'a.png'), photo)
+    (tmp_path / 'v.mp4').write_bytes(b'\x00' * 64)
+    model = save_tiny(tmp_path / 'm.pdparams', SRVGG4)
+    if kind == 'under_a_file':
+        (tmp_path / 'a_file').write_text('x')
+        out, reason = tmp_path / 'a_file' / 'out', 'a part of the path is a file, not a folder'
+    else:
+        (tmp_path / 'out').symlink_to('gone')
+        out, reason = tmp_path / 'out', f'{tmp_path / "out"} is a broken symbolic link (to gone, which does not exist)'
+    argv = {'extract_keyframes.py': ['-i', tmp_path / 'v.mp4', '-o', out],
+            'refit_skip.py': ['--model', model, '-o', out / 'r.pdparams'],
+            'infer.py': ['--model_path', model, '-i', inp, '-o', out, '-q'],
+            'make_lq_data.py': ['--input', inp, '--output', out, '--mode', 'bicubic', '--scale', '2'],
+            'export_model.py': ['-m', model, '-o', out, '--check', '0']}[tool]
+    rc, err = run(tool, *argv)
+    line = one_error(err)
+    assert rc == 2 or (rc == 1 and tool == 'extract_keyframes.py'), (rc, err[-2000:])
+    assert line.startswith('error: cannot write ') and line.endswith(reason), line

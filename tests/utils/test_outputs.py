@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from utils.fileio import atomic_write_bytes, remove_stale_temps, stale_temps, temp_beside
-from utils.outputs import OutputClash, OutputPlan, check_folder_pair, check_no_clobber, write_error
+from utils.outputs import OutputClash, OutputPlan, check_folder_pair, check_no_clobber, os_error_line, write_error
 
 
 @pytest.fixture
@@ -95,6 +95,15 @@ def test_write_error_names_a_broken_link(tmp_path):
     real = tmp_path / 'file'
     real.write_text('x')
     assert 'a part of the path is a file' in write_error(real / 'sub', NotADirectoryError(20, 'Not a directory'))
+
+
+def test_os_error_line_tells_an_output_from_an_input(tmp_path):
+    out = tmp_path / 'out'
+    full = OSError(28, 'No space left on device', str(out / 'a.png'))
+    assert os_error_line(full, out) == f'cannot write {out / "a.png"}: No space left on device'
+    assert os_error_line(OSError(28, 'No space left on device'), out) == f'cannot write {out}: No space left on device'
+    src = tmp_path / 'in' / 'v.mp4'  # a read error on an input is not called a write
+    assert os_error_line(PermissionError(13, 'Permission denied', str(src)), out) == f'{src}: Permission denied'
 
 
 def _dead_pid():

@@ -163,8 +163,11 @@ def _check_args(args):
     except (ValueError, KeyError) as exc:
         fail(None, exc.args[0])
     for out in (args.sheet, args.csv, args.json):
-        if out and not Path(out).expanduser().resolve().parent.is_dir():
-            fail(None, f'{out}: its folder does not exist')
+        folder = Path(out).expanduser().parent if out else None
+        if folder is not None and not folder.is_dir():
+            why = 'is a file' if folder.exists() else 'is a broken symbolic link' if folder.is_symlink() \
+                else 'does not exist'
+            fail(None, f'{out}: its folder {folder} {why}')
     try:
         _check_outputs(args, models, paired)
     except ValueError as exc:

@@ -101,9 +101,19 @@ def main(argv=None):
     if not src.exists():
         print(f'{src}: no such file or directory', file=sys.stderr)
         return 2
+    from utils.outputs import OutputClash, check_no_clobber, check_writable
     if src.is_file():
         try:
-            res = convert_one(src, _default_output(src, args.output), args)
+            dst = _default_output(src, args.output)
+            check_writable(dst.parent)  # a path it cannot write is named as the output's, before the conversion
+        except OutputClash as e:
+            print(e, file=sys.stderr)
+            return 2
+        except expected as e:
+            print(_message(src, e), file=sys.stderr)
+            return 2
+        try:
+            res = convert_one(src, dst, args)
         except expected as e:
             print(_message(src, e), file=sys.stderr)
             return 2
@@ -118,9 +128,9 @@ def main(argv=None):
     if out_dir.exists() and not out_dir.is_dir():
         print(f'{out_dir}: --output must be a directory when --input is one', file=sys.stderr)
         return 2
-    from utils.outputs import OutputClash, check_no_clobber
     try:  # a.pth and a.safetensors would both write a.pdparams: refused before anything is written
         check_no_clobber(files, [(out_dir / f'{f.stem}.pdparams', f) for f in files])
+        check_writable(out_dir)
     except OutputClash as e:
         fail(None, e)
     failed, above = [], []

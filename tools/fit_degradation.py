@@ -48,6 +48,13 @@ def main(argv=None):
     from data.codec import CodecError
     from data.lq_source import FootageError
     from utils.ffmpeg import FFmpegNotFound
+    from utils.outputs import OutputClash, check_no_clobber, check_writable
+    out = Path(args.out)
+    try:  # OUT, OUT.json and OUT.png: never over the footage, and a path it cannot write before the fit
+        check_no_clobber([*args.hr, *args.lq], [out, *(out.with_suffix(out.suffix + s) for s in ('.json', '.png'))])
+        check_writable(out.parent)
+    except OutputClash as exc:
+        fail('fit_degradation.py', exc)
     try:
         run(args)
     except (FootageError, ValueError, CodecError, FFmpegNotFound) as exc:

@@ -87,6 +87,12 @@ def main():
         paths = sorted(p for p in folder.iterdir() if p.is_file() and is_image(p))[:6]
     if not paths:
         fail(None, f'{folder}: no images' + (f' named {args.names}' if args.names else ''))
+    from utils.outputs import OutputClash, check_no_clobber, check_writable
+    try:  # never over a photo it reads; a path it cannot write is one line before the work
+        check_no_clobber(paths, [Path(args.output)])
+        check_writable(Path(args.output).parent)
+    except OutputClash as exc:
+        fail(None, str(exc))
     s, text_w, scale = args.size, 430, 4
     rows = []
     for i, path in enumerate(paths):

@@ -121,15 +121,18 @@ def test_summarize_verdict_best():
     (['--gt', 'G', '--lq', 'L', '--models', 'a=missing.pdparams'], 'missing.pdparams: no such model'),
     (['--gt', 'NOPE', '--lq', 'L', '--models', 'a=bicubic'], 'nope: not a folder'),
     (['--gt', 'G', '--lq', 'EMPTY', '--models', 'a=bicubic'], 'no GT/LQ pairs'),
-    (['--gt', 'G', '--lq', 'L', '--models', 'a=bicubic', '--csv', 'NODIR/x.csv'], 'folder does not exist'),
+    (['--gt', 'G', '--lq', 'L', '--models', 'a=bicubic', '--csv', 'NODIR/x.csv'], 'nodir does not exist'),
+    (['--gt', 'G', '--lq', 'L', '--models', 'a=bicubic', '--csv', 'FILE/x.csv'], 'its folder {t}/a_file is a file'),
 ])
 def test_bad_input_is_one_line_and_exit_2(data, tmp_path, capsys, args, msg):
     (tmp_path / 'EMPTY').mkdir()
+    (tmp_path / 'a_file').write_text('x')
     subst = {'G': str(data / 'gt'), 'L': str(data / 'lq'), 'NOPE': str(tmp_path / 'nope'),
-             'EMPTY': str(tmp_path / 'EMPTY'), 'NODIR/x.csv': str(tmp_path / 'nodir' / 'x.csv')}
+             'EMPTY': str(tmp_path / 'EMPTY'), 'NODIR/x.csv': str(tmp_path / 'nodir' / 'x.csv'),
+             'FILE/x.csv': str(tmp_path / 'a_file' / 'x.csv')}
     assert main([subst.get(a, a) for a in args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and msg in err[0], err
+    assert len(err) == 1 and msg.format(t=tmp_path) in err[0], err
 
 
 def test_images_too_small_for_niqe(capsys):

@@ -95,6 +95,23 @@ def test_directory_mode_converts_the_good_and_reports_the_bad(tmp_path, capsys):
     assert not marker.exists()
 
 
+def test_an_output_it_cannot_write_is_named_as_the_output(tmp_path, capsys):
+    """It was reported as the input's error: 'a.pth: [Errno 17] File exists'."""
+    src = _save_pdparams_plain(tmp_path / 'a.pth', {'params': _srvgg_state()})
+    (tmp_path / 'a_file').write_text('x')
+    assert convert.main(['--input', str(src), '--output', str(tmp_path / 'a_file' / 'a.pdparams')]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f'cannot write {tmp_path / "a_file"}: a part of the path is a file, not a folder']
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    _save_pdparams_plain(folder / 'b.pth', {'params': _srvgg_state()})
+    (tmp_path / 'out').symlink_to('gone')
+    assert convert.main(['--input', str(folder), '--output', str(tmp_path / 'out')]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f'error: cannot write {tmp_path / "out"}: {tmp_path / "out"} is a broken symbolic link (to gone, which does '
+        'not exist)']
+
+
 def test_written_file_carries_arch_and_meta(tmp_path):
     from utils.checkpoint import load_state_file, sha256_file
     import models

@@ -102,3 +102,15 @@ def test_bad_inputs_one_line(clips, tmp_path):
     _one_line_error(_run(['--hr', hr, '--lq', str(small), '--out', out]), 'not the same picture shape')
     cv2.imwrite(str(small / 'a.png'), np.zeros((52, 70, 3), np.uint8))
     _one_line_error(_run(['--hr', hr, '--lq', str(small), '--out', out]), 'not a whole scale')
+
+
+def test_never_over_the_footage_and_unwritable_paths_are_one_line(clips, tmp_path):
+    """--out the LQ video itself wrote the options fragment over it."""
+    hr, lq = clips / 'hr' / 'cam.mp4', clips / 'lq' / 'cam.mp4'
+    before = lq.read_bytes()
+    _one_line_error(_run(['--hr', str(hr), '--lq', str(lq), '--out', str(lq)]),
+                    f'refusing to write {lq}: it is the input')
+    assert lq.read_bytes() == before
+    (tmp_path / 'a_file').write_text('x')
+    _one_line_error(_run(['--hr', str(hr), '--lq', str(lq), '--out', str(tmp_path / 'a_file' / 'o.yml')]),
+                    f'cannot write {tmp_path / "a_file"}: a part of the path is a file, not a folder')

@@ -44,3 +44,19 @@ def test_input_and_output_are_required(tmp_path):
     after = (ROOT / 'docs' / 'degradation_contact_sheet.png').stat().st_mtime_ns \
         if (ROOT / 'docs' / 'degradation_contact_sheet.png').exists() else None
     assert before == after
+
+
+def test_never_over_a_photo_it_reads_and_unwritable_paths_are_one_line(hr_photos, tmp_path):
+    """It wrote the sheet over its first photo when --output was that photo."""
+    src = tmp_path / 'hr'
+    src.mkdir()
+    shutil.copy(hr_photos[0], src / 'a.png')
+    before = (src / 'a.png').read_bytes()
+    r = _run('--input', src, '--output', src / 'a.png', '--size', 32)
+    assert r.returncode == 2 and r.stderr.strip() == f'error: refusing to write {src / "a.png"}: it is the input ' \
+                                                      f'{src / "a.png"}', r.stderr
+    assert (src / 'a.png').read_bytes() == before
+    (tmp_path / 'a_file').write_text('x')
+    r = _run('--input', src, '--output', tmp_path / 'a_file' / 's.png', '--size', 32)
+    assert r.returncode == 2 and r.stderr.strip() == \
+        f'error: cannot write {tmp_path / "a_file"}: a part of the path is a file, not a folder', r.stderr

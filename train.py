@@ -83,7 +83,11 @@ def main(argv=None):
         if os.environ.get('RESR_TRACEBACK') == '1':
             raise
         where = f'{exc.filename}: ' if exc.filename else ''
-        fail(None, f'{where}{exc.strerror or exc} (once fixed, continue with the same command plus --auto_resume)', 1)
+        why = exc.strerror or exc
+        if exc.filename and isinstance(exc, (FileExistsError, NotADirectoryError)):  # a file or dead link in the path
+            from utils.outputs import write_reason
+            why = write_reason(exc.filename, exc)
+        fail(None, f'{where}{why} (once fixed, continue with the same command plus --auto_resume)', 1)
     return 0
 
 

@@ -122,3 +122,14 @@ def test_unwritable_experiments_root_is_one_line(tmp_path):
     lines = _error_lines(err)
     assert rc == 1 and len(lines) == 1, err[-3000:]
     assert lines[0].startswith(f'error: {root}') and '--auto_resume' in lines[0], lines
+
+
+def test_experiments_root_through_a_file_names_it(tmp_path):
+    """It said 'Not a directory': the line now says which part of the path is in the way."""
+    (tmp_path / 'a_file').write_text('x')
+    root = tmp_path / 'a_file' / 'exp'
+    rc, err, _ = _train('--yml_path', SMOKE, '-o', f'path.experiments_root={root}', '-o', 'val=~',
+                        '-o', 'datasets.val=~', timeout=120)
+    lines = _error_lines(err)
+    assert rc == 1 and len(lines) == 1, err[-3000:]
+    assert lines[0].startswith(f'error: {root}') and 'a part of the path is a file, not a folder' in lines[0], lines

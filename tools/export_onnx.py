@@ -66,11 +66,12 @@ def main(argv=None):
     import models
     from inference.onnx_export import MissingPaddle2Onnx, export_onnx
     from inference.upscaler import resolve_model
-    from utils.outputs import OutputClash, check_no_clobber
+    from utils.outputs import OutputClash, check_no_clobber, check_writable
     try:
         path = resolve_model(args.model_path)
         net, arch = models.load_network(path)
         check_no_clobber([path], [out, out.with_suffix('.json')])
+        check_writable(out.parent)  # a file or a dead link in the path: named, not an errno
         export_onnx(net, arch, out, opset=args.opset, fp16=args.fp16, source=path)
     except (MissingPaddle2Onnx, OutputClash, ValueError, FileNotFoundError, OSError, RuntimeError) as e:
         fail(None, e)

@@ -144,6 +144,11 @@ def test_tool_exports_checks_and_refuses_clobber(tiny_models, tmp_path):
     r = subprocess.run([sys.executable, 'tools/export_onnx.py', '-m', str(tiny_models['rrdb_x2']), '-o', 'x.png'],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip().count('\n') == 0 and '.onnx' in r.stderr
+    (tmp_path / 'a_file').write_text('x')  # it was '[Errno 17] File exists'
+    r = subprocess.run([sys.executable, 'tools/export_onnx.py', '-m', str(tiny_models['rrdb_x2']), '-o',
+                        str(tmp_path / 'a_file' / 'm.onnx')], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip() == \
+        f'error: cannot write {tmp_path / "a_file"}: a part of the path is a file, not a folder', r.stderr
 
 
 def test_tool_fp16_writes_a_float16_file_and_checks_it(tiny_models, tmp_path):

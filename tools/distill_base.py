@@ -97,8 +97,7 @@ def _run(args):
     from training.teacher import FrozenTeacher
     net, arch = build_student(resolve(args.init))  # both models first: a bad one stops before any stage
     teacher = FrozenTeacher(args.teacher, 'predictor', role='to distil')
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
+    work = Path(args.work)  # made by _check_args (check_writable)
     with open(work / 'distill.log', 'a', encoding='utf-8') as log_file:
         def log(line):
             print(line, flush=True)
@@ -110,6 +109,7 @@ def _run(args):
 
 def _distil(args, work, net, arch, pairs, log):
     from training.distill import train
+    from training.checkpoints import to_numpy_state
     from utils.checkpoint import save_checkpoint
     loss = train(net, pairs, work / 'states', args.iters, args.batch, args.lr, args.energy, args.every,
                  log=log, progress=not args.quiet, grid_weight=args.grid)
@@ -117,7 +117,7 @@ def _distil(args, work, net, arch, pairs, log):
             'distil': {'iters': args.iters, 'batch': args.batch, 'crop': args.crop, 'lr': args.lr,
                        'energy': args.energy, 'grid': args.grid, 'seeds': list(args.seeds),
                        'pairs': len(pairs.pairs), 'final_loss': None if loss is None else round(loss, 5)}}
-    save_checkpoint(args.output, params={k: v.numpy() for k, v in net.state_dict().items()}, arch=arch, meta=meta)
+    save_checkpoint(args.output, params=to_numpy_state(net), arch=arch, meta=meta)
     done = 'already trained' if loss is None else f'final loss {loss:.4f}'
     log(f'wrote {args.output}: {args.iters} iterations, {done}')
 

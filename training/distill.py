@@ -54,12 +54,12 @@ class DistillLoss(paddle.nn.Layer):
         return distill_loss(out, target, self.energy_weight, self.grid_weight, self.window)
 
 
-def _read_rgb(path):
+def _read_bgr8(path):
     from utils.img_io import ImageReadError, imread
     img = imread(path)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ImageReadError(f'{path}: an 8-bit colour image is needed, got shape {img.shape} {img.dtype}')
-    return np.ascontiguousarray(img[:, :, ::-1])
+    return img
 
 
 def teacher_outputs(lq_dir, out_dir, teacher, progress=True):
@@ -67,14 +67,13 @@ def teacher_outputs(lq_dir, out_dir, teacher, progress=True):
     the same name; files already there are kept (an interrupted run resumes). Returns the number written."""
     from tqdm import tqdm
 
-    from utils.img_io import imwrite
+    from utils.img_io import chw_to_image, image_to_chw, imwrite
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = [p for p in sorted(Path(lq_dir).glob('*' + IMAGE_SUFFIX)) if not (out_dir / p.name).is_file()]
     for path in tqdm(todo, desc=f'teacher on {Path(lq_dir).name}', unit='img', disable=not progress or None):
-        lq = _read_rgb(path).astype(np.float32) / 255.0
-        y = teacher(paddle.to_tensor(lq.transpose(2, 0, 1)[None].copy())).numpy()[0]
-        imwrite(out_dir / path.name, (np.clip(y.transpose(1, 2, 0), 0, 1)[:, :, ::-1] * 255.0).round().astype(np.uint8))
+        y = teacher(paddle.to_tensor(image_to_chw(_read_bgr8(path))[None]))
+        imwrite(out_dir / path.name, chw_to_image(y))
     return len(todo)
 
 
@@ -95,7 +94,7 @@ class PairSet:
         self.weights = area / area.sum()  # each LQ pixel equally likely
 
     def _add(self, lq_path, t_path):
-        lq, t = _read_rgb(lq_path), _read_rgb(t_path)
+        lq, t = (np.ascontiguousarray(_read_bgr8(p)[:, :, ::-1]) for p in (lq_path, t_path))  # RGB crops
         if t.shape[:2] != (lq.shape[0] * self.scale, lq.shape[1] * self.scale):
             raise ValueError(f'{t_path}: {t.shape[1]}x{t.shape[0]} is not {self.scale} x its LQ '
                              f'{lq.shape[1]}x{lq.shape[0]} ({lq_path})')

@@ -8,7 +8,9 @@
 * ``bicubic``: MATLAB-style antialiased bicubic downscaling.
 
 Writes ``LQ_DIR/<rel>.png`` and ``LQ_DIR/<rel>.json`` (the sampled parameters),
-both atomically; images whose JSON already exists are skipped (resumable).
+both atomically; images whose JSON already exists are skipped (resumable). The JSON records the run's
+settings (mode, scale, seed, the degradation options' hash): an output folder made with other settings is
+refused with one line naming a file, instead of being silently kept as this run's output.
 Unreadable inputs get one line each and a non-zero exit at the end.
 """
 import hashlib
@@ -19,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from utils import runtime_env  # noqa: E402  (standard library only, as the next two)
-from utils.cli import ArgumentParser, add_input, add_output, fail, returns_status  # noqa: E402  (standard library only)
+from utils.cli import (  # noqa: E402  (standard library only)
+    ArgumentParser, add_input, add_output, add_quiet, fail, returns_status)
 from utils.media import IMAGE_EXTS  # noqa: E402
 
 
@@ -54,6 +57,7 @@ def parse_args(argv=None):
     p.add_argument('--mode', choices=('realesrgan', 'bicubic'), default='realesrgan',
                    help='realesrgan: the second-order degradation (default); bicubic: plain bicubic downscaling')
     p.add_argument('--opt', help='YAML with degradation options (a `degradation:` section or a flat mapping)')
+    add_quiet(p)
     return p.parse_args(argv)
 
 
@@ -97,15 +101,21 @@ def main(argv=None):
         check_writable(out)
     except OutputClash as e:
         fail(None, e)
+    settings = run_settings(args, opt)
+    stale = next((r for r in (_stale(meta, settings) for _, dst, meta in targets.values() if dst.is_file())
+                  if r), None)
+    if stale:
+        fail(None, f'{stale}; use a new --output folder, or delete the old LQ files')
     done = skipped = 0
     failed = []
-    for path in tqdm(files, desc=f'LQ x{args.scale} ({args.mode})', unit='img', disable=None):
+    for path in tqdm(files, desc=f'LQ x{args.scale} ({args.mode})', unit='img', disable=True if args.quiet else None):
         rel, dst, meta = targets[path]
         if meta.is_file() and dst.is_file():
             skipped += 1
             continue
         try:
             lq, params = _make_lq(path, rel, args, opt)
+            params['settings'] = settings
         except (ImageReadError, ValueError) as e:
             tqdm.write(f'failed: {e}, skipped', file=sys.stderr)
             failed.append(rel)
@@ -126,6 +136,34 @@ def main(argv=None):
         done += 1
     print(f'{done} written, {skipped} already done, {len(failed)} failed -> {out}')
     return 1 if failed else 0
+
+
+def run_settings(args, opt):
+    """What decides an LQ file's bytes besides its HR image: mode, scale, seed and (second-order) the options."""
+    s = {'mode': args.mode, 'scale': int(args.scale), 'seed': int(args.seed)}
+    if args.mode == 'realesrgan':
+        text = json.dumps(opt, sort_keys=True, default=str)
+        s['options_sha256'] = hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]
+    return s
+
+
+def _stale(meta, settings):
+    """Why the LQ file beside ``meta`` was made with other settings than ``settings``, or None (no JSON yet, or
+    the same settings; a JSON from before settings were recorded is compared on mode, scale and seed)."""
+    try:
+        rec = json.loads(meta.read_text(encoding='utf-8'))
+    except (OSError, ValueError):
+        return None  # no or unreadable JSON: the image is made again
+    if not isinstance(rec, dict):
+        return None
+    old = rec.get('settings') or {'mode': rec.get('mode'), 'scale': rec.get('scale', settings['scale']),
+                                  'seed': rec.get('run_seed')}
+    for key, new in settings.items():
+        if key in old and old[key] != new:
+            what = 'degradation options' if key == 'options_sha256' else key
+            shown = '' if key == 'options_sha256' else f' ({old[key]}, not {new})'
+            return f'{meta} was made with other settings: another {what}{shown}'
+    return None
 
 
 def _first_line(exc):

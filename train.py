@@ -61,6 +61,7 @@ def main(argv=None):
         fail(None, [f'{args.yml_path}: {problem}' for problem in problems])
 
     from loss.perceptual import VGGWeightsMissing
+    from training.dist import DeviceUnavailable
     from training.models import NonFiniteLossError
     from training.trainer import train
     from utils.checkpoint import CheckpointFormatError, UnsafeCheckpointError
@@ -68,7 +69,7 @@ def main(argv=None):
     interrupt_on_sigterm()
     try:
         train(opt, auto_resume=args.auto_resume, debug=args.debug)
-    except (CheckpointFormatError, UnsafeCheckpointError) as exc:  # a bad weights file is bad input
+    except (CheckpointFormatError, UnsafeCheckpointError, DeviceUnavailable) as exc:  # bad input or options
         fail(None, exc)
     except (VGGWeightsMissing, NonFiniteLossError, FileNotFoundError) as exc:
         fail(None, exc, 1)

@@ -35,7 +35,7 @@ import math
 from pathlib import Path
 
 from evaluation import evaluator as E
-from utils.cli import ArgumentParser, RawHelpFormatter, add_device, add_input, fail, returns_status
+from utils.cli import ArgumentParser, RawHelpFormatter, add_device, add_input, add_quiet, fail, returns_status
 
 
 def parse_models(items):
@@ -145,6 +145,7 @@ def build_parser():
                     help='predictor (Paddle Inference, weights exported once into a cache), dynamic graph, or auto')
     ap.add_argument('--no-iqa', action='store_true', help='skip LPIPS/DISTS even when their weights are present')
     ap.add_argument('--fetch-iqa', action='store_true', help='download the LPIPS/DISTS weights first (online)')
+    add_quiet(ap)
     return ap
 
 
@@ -189,9 +190,10 @@ def _run(args, models, notes):
         if not args.input:
             return E.evaluate(models, args.gt, args.lq, args.scale, args.crop_border, args.sheet, args.sheet_images,
                               args.sheet_crop or None, iqa=None if args.no_iqa else 'auto', backend=args.backend,
-                              device=args.device, notes=notes)
+                              device=args.device, notes=notes, progress=not args.quiet)
         return E.evaluate_noref(models, args.input, args.scale, args.crop_border, args.sheet, args.sheet_images,
-                                args.sheet_crop or None, backend=args.backend, device=args.device)
+                                args.sheet_crop or None, backend=args.backend, device=args.device,
+                                progress=not args.quiet)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         fail(None, exc.args[0] if exc.args and isinstance(exc.args[0], str) else exc)
 

@@ -18,7 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from utils.cli import ArgumentParser, add_input, add_output, fail, returns_status  # noqa: E402  (standard library only)
+from utils.cli import (  # noqa: E402  (standard library only)
+    ArgumentParser, add_input, add_output, add_quiet, fail, returns_status)
 
 from utils import runtime_env  # noqa: E402
 
@@ -53,6 +54,7 @@ def parse_args(argv=None):
     p.add_argument('--tol', type=float, default=1e-4,
                    help='--verify accepts max abs diff / max(1, output peak) up to this (default 1e-4)')
     p.add_argument('--verify_size', type=int, default=32, help='random input height/width for --verify')
+    add_quiet(p)
     return p.parse_args(argv)
 
 
@@ -134,7 +136,7 @@ def main(argv=None):
     except OutputClash as e:
         fail(None, e)
     failed, above = [], []
-    bar = tqdm(files, desc='convert', unit='file', disable=None)
+    bar = tqdm(files, desc='convert', unit='file', disable=True if args.quiet else None)
     for f in bar:
         bar.set_postfix_str(f.name)
         try:

@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from utils.cli import (  # noqa: E402  (standard library only)
-    ArgumentParser, add_input, add_output, add_workers, fail, returns_status)
+    ArgumentParser, add_input, add_output, add_quiet, add_workers, fail, returns_status)
 
 from utils.img_io import imread as read_image  # noqa: E402  (one clear ValueError per bad file)
 from data.builder.images import checked_folders, run_pool, write_image  # noqa: E402
@@ -74,6 +74,7 @@ def main(argv=None):
                    help='an edge remainder larger than this gets one more edge-aligned crop')
     add_workers(p, 2, 'worker processes', aliases=('--n_thread',))
     p.add_argument('--compression_level', type=int, default=3, help='PNG zlib level 0-9')
+    add_quiet(p)
     args = p.parse_args(argv)
     inp, out = Path(args.input), Path(args.output)
     if args.crop_size <= 0 or args.step <= 0 or args.thresh_size < 0:
@@ -84,7 +85,7 @@ def main(argv=None):
         fail(None, e)
     jobs = [(f, f.relative_to(inp), out, args.crop_size, args.step, args.thresh_size, args.compression_level)
             for f in files]
-    totals, errors = run_pool(process, jobs, args.workers, 'crops')
+    totals, errors = run_pool(process, jobs, args.workers, 'crops', args.quiet)
     written, kept, small = totals or (0, 0, 0)
     print(f'sub-images: {len(files)} images -> {written} crops written, {kept} already there, '
           f'{small} images smaller than {args.crop_size} skipped, {len(errors)} unreadable -> {out}')

@@ -119,6 +119,11 @@ def main(argv=None):
             check_lq_footage(videos, args.lq_videos)
         from utils.runtime_env import setup
         setup(reexec=True)
+        if args.device == 'gpu':  # before the keyframes and the split, not at the training stage
+            from training.dist import gpu_available
+            if not gpu_available():
+                return _bad('--device gpu: this Paddle build has no CUDA GPU (the GPU build: README, "NVIDIA GPU"); '
+                            'use --device cpu')
         _interrupt_on_termination()  # after paddle loaded: it installs its own SIGTERM handler
         settings = Settings(videos=[str(v) for v in args.videos], work=Path(args.work), base=args.base,
                             iters=args.iters, budget=args.budget, device=args.device, compare=compare,

@@ -57,7 +57,9 @@ def main(argv=None):
         fail('fit_degradation.py', exc)
     try:
         run(args)
-    except (FootageError, ValueError, CodecError, FFmpegNotFound) as exc:
+    except (FootageError, ValueError) as exc:  # the footage: bad input (docs/cli.md, "Errors")
+        fail('fit_degradation.py', exc)
+    except (CodecError, FFmpegNotFound) as exc:  # this machine's ffmpeg: a step that failed
         fail('fit_degradation.py', exc, 1)
     return 0
 

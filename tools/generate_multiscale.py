@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from utils.cli import (  # noqa: E402  (standard library only)
-    ArgumentParser, add_input, add_output, add_workers, fail, returns_status)
+    ArgumentParser, add_input, add_output, add_quiet, add_workers, fail, returns_status)
 
 from utils.img_io import imread as read_image  # noqa: E402  (one clear ValueError per bad file)
 from data.builder.images import checked_folders, resize_lanczos, run_pool, write_image  # noqa: E402
@@ -59,6 +59,7 @@ def main(argv=None):
     p.add_argument('--short_side', type=int, default=SHORT_SIDE, help='short side of the last copy; 0 disables')
     add_workers(p, 2, 'worker processes', aliases=('--n_thread',))
     p.add_argument('--compression_level', type=int, default=3, help='PNG zlib level 0-9')
+    add_quiet(p)
     args = p.parse_args(argv)
     inp, out = Path(args.input), Path(args.output)
     try:  # x.png and x.jpg would both write xT0.png ...: refuse up front
@@ -66,7 +67,7 @@ def main(argv=None):
     except ValueError as e:
         fail(None, e)
     jobs = [(f, f.relative_to(inp), out, tuple(args.scales), args.short_side, args.compression_level) for f in files]
-    totals, errors = run_pool(process, jobs, args.workers, 'multiscale')
+    totals, errors = run_pool(process, jobs, args.workers, 'multiscale', args.quiet)
     written, skipped = totals or (0, 0)
     print(f'multiscale: {len(files)} images, {written} copies written, {skipped} already there, '
           f'{len(errors)} unreadable -> {out}')

@@ -67,8 +67,8 @@ def main():
     add_input(ap, required=True, help='folder of HR photos')
     add_output(ap, required=True, help='the PNG to write')
     ap.add_argument('--names', default=None,
-                    help='comma-separated photo stems to use (missing ones are skipped); default: the sheet\'s six '
-                         'photos when the folder has them, else its first six images')
+                    help='comma-separated photo stems to use (missing ones are skipped); default: those of the '
+                         'sheet\'s six photos the folder has, filled up to six with its other images (by name)')
     ap.add_argument('--size', type=int, default=256, help='HR crop side per photo (default 256)')
     args = ap.parse_args()
     import cv2
@@ -83,8 +83,9 @@ def main():
         fail(None, f'--input {folder}: no such folder')
     names = args.names or SHEET_NAMES
     paths = [p for n in names.split(',') for p in sorted(folder.glob(f'{n}.*')) if is_image(p)]
-    if not paths and args.names is None:
-        paths = sorted(p for p in folder.iterdir() if p.is_file() and is_image(p))[:6]
+    if args.names is None and len(paths) < 6:
+        others = sorted(p for p in folder.iterdir() if p.is_file() and is_image(p) and p not in paths)
+        paths += others[:6 - len(paths)]
     if not paths:
         fail(None, f'{folder}: no images' + (f' named {args.names}' if args.names else ''))
     from utils.outputs import OutputClash, check_no_clobber, check_writable

@@ -25,12 +25,23 @@ def barrier(world):
         dist.barrier()
 
 
-def pick_device(want='auto'):
-    """'gpu' when Paddle has CUDA and a device, else 'cpu'; 'gpu' requested without one is an error."""
+class DeviceUnavailable(RuntimeError):
+    """``device: gpu`` asked of a Paddle build or machine without a CUDA device."""
+
+
+def gpu_available():
+    """Whether this Paddle build has CUDA and the machine a CUDA device (imports paddle)."""
     import paddle
-    has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+    return paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+
+
+def pick_device(want='auto'):
+    """'gpu' when Paddle has CUDA and a device, else 'cpu'; 'gpu' requested without one is ``DeviceUnavailable``."""
+    import paddle
+    has_gpu = gpu_available()
     if want == 'gpu' and not has_gpu:
-        raise RuntimeError('device: gpu was requested but this Paddle build has no CUDA device; use device: cpu')
+        raise DeviceUnavailable('device: gpu was requested but this Paddle build has no CUDA device (the GPU build: '
+                                'README, "NVIDIA GPU"); use device: cpu')
     dev = 'gpu' if (want in ('auto', 'gpu') and has_gpu) else 'cpu'
     if dev == 'gpu':
         _, world = world_info()

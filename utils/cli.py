@@ -52,7 +52,15 @@ class HelpFormatter(argparse.HelpFormatter):
 
 
 class DefaultsHelpFormatter(HelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+    """Appends ``(default: X)`` to an option's help, unless the help already names its default or there is none
+    to show (None, or False for a switch)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ''
+        if 'default' in text or action.default is None or action.default is False \
+                or action.default is argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
 
 
 class RawHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):

@@ -78,8 +78,8 @@ def resize_lanczos(img, width, height):
     return out[0] if img.ndim == 2 else np.stack(out, axis=2)
 
 
-def run_pool(process, jobs, n_thread, desc):
-    """Map ``process`` over ``jobs`` in ``n_thread`` processes with a progress bar.
+def run_pool(process, jobs, n_thread, desc, quiet=False):
+    """Map ``process`` over ``jobs`` in ``n_thread`` processes with a progress bar (none when ``quiet``).
 
     ``process`` returns ``(*counts, error_or_None)``. Returns the summed counts and the
     error lines (each already printed as ``error: ...``).
@@ -90,7 +90,7 @@ def run_pool(process, jobs, n_thread, desc):
     totals, errors = None, []
     with Pool(max(1, n_thread)) as pool:
         for *counts, err in tqdm(pool.imap_unordered(process, jobs), total=len(jobs), unit='img', desc=desc,
-                                    disable=None):
+                                    disable=True if quiet else None):
             totals = counts if totals is None else [a + b for a, b in zip(totals, counts)]
             if err:
                 errors.append(err)

@@ -75,6 +75,34 @@ def test_bicubic_mode_resume_and_bad_file(tool, hr_dir, tmp_path, capsys):
     assert not list(out.glob('*.tmp')) and not list(out.glob('.*'))
 
 
+def test_a_folder_made_with_other_settings_is_refused_not_kept(tool, hr_dir, tmp_path, capsys):
+    """A second run into the same folder with another mode, scale, seed or degradation file would report its
+    images 'already done' and leave the first run's bytes: it is refused with one line naming a JSON, and
+    nothing is rewritten; the same settings still resume."""
+    out = tmp_path / 'lq'
+    base = ['--input', str(hr_dir), '--output', str(out), '--scale', '4', '--seed', '3']
+    assert tool.main(base) == 0
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob('*')}
+    opt = tmp_path / 'deg.yml'
+    opt.write_text('degradation:\n  noise_range: [1, 2]\n')
+    for extra, why in ((['--mode', 'bicubic'], 'another mode (realesrgan, not bicubic)'),
+                       (['--seed', '4'], 'another seed (3, not 4)'),
+                       (['--opt', str(opt)], 'another degradation options')):
+        capsys.readouterr()
+        assert tool.main(base + extra) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and why in err and '.json was made with other settings' in err, err
+    assert {p: p.stat().st_mtime_ns for p in out.rglob('*')} == stamps
+    assert tool.main(base) == 0 and '3 already done' in capsys.readouterr().out
+    # a JSON written before the settings were recorded is judged on its mode and seed
+    meta = next(out.glob('*.json'))
+    rec = json.loads(meta.read_text())
+    del rec['settings']
+    meta.write_text(json.dumps(rec))
+    assert tool.main(base + ['--mode', 'bicubic']) == 2
+    assert tool.main(base) == 0
+
+
 def test_cli_errors_are_one_line(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / 'make_lq_data.py'), '--input', str(tmp_path / 'nope'),
                         '--output', str(tmp_path / 'o')], capture_output=True, text=True, timeout=60)

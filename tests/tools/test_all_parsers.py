@@ -177,3 +177,17 @@ def test_inference_usage_errors_are_one_line(argv, words):
                          text=True, timeout=120)
     assert res.returncode == 2
     assert res.stderr.count('\n') == 1 and words in res.stderr, res.stderr
+
+
+# tools whose bars come from the library they call rather than from their own file
+BARS_ELSEWHERE = {'tools/evaluate.py', 'tools/infer.py', 'tools/predict.py', 'tools/extract_keyframes.py',
+                  'tools/finetune_domain.py', 'tools/distill_base.py', 'tools/download_models.py'}
+
+
+@pytest.mark.parametrize('tool', TOOLS)
+def test_a_tool_that_draws_progress_bars_takes_quiet(parsers, tool):
+    """docs/cli.md: -q/--quiet in every tool that draws progress bars (a tqdm bar or the image pool's)."""
+    src = (ROOT / tool).read_text(encoding='utf-8')
+    if tool in BARS_ELSEWHERE or re.search(r'\btqdm\(|\brun_pool\(', src):
+        flags = {s for o in parsers[tool]['options'] for s in o['strings']}
+        assert '-q' in flags and '--quiet' in flags, f'{tool} draws progress bars without -q'

@@ -235,6 +235,15 @@ def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path):
             f'error: --base {base}: not realesr-animevideov3, realesrgan-x4plus or a weights file'], res.stderr
         assert not (tmp_path / 'w4' / 'keyframes').exists()
 
+    # --device gpu on a Paddle without CUDA: one line before any stage (it was a traceback at the training stage)
+    from training.dist import gpu_available
+    if not gpu_available():
+        res = run(clips, tmp_path / 'w5', '--device', 'gpu')
+        assert res.returncode == 2 and errors(res) == [
+            'error: --device gpu: this Paddle build has no CUDA GPU (the GPU build: README, "NVIDIA GPU"); '
+            'use --device cpu'], res.stderr[-2000:]
+        assert not (tmp_path / 'w5' / 'keyframes').exists()
+
     res = run(clips, tmp_path / 'w3', '--budget', 'soon')
     assert res.returncode == 2 and errors(res) == ["error: --budget 'soon': expected a duration such as 30m, "
                                                    "1h30m or 90s"]

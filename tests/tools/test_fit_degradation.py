@@ -78,7 +78,7 @@ def test_fit_from_videos_without_system_ffmpeg(clips, tmp_path):
 
 
 def _one_line_error(res, *words):
-    assert res.returncode != 0
+    assert res.returncode == 2, (res.returncode, res.stderr)  # bad input (docs/cli.md, "Errors")
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1, res.stderr
     for w in words:

@@ -27,6 +27,21 @@ def test_any_folder_of_photos_gives_one_row_each(hr_photos, tmp_path):
     assert sheet is not None and sheet.shape[0] >= 2 * 64
 
 
+def test_a_sheet_photo_among_others_does_not_hide_them(hr_photos, tmp_path):
+    """One of the sheet's six names beside other photos gave a one-row sheet: the others fill it up to six."""
+    src = tmp_path / 'hr'
+    src.mkdir()
+    shutil.copy(hr_photos[0], src / f'butterfly{hr_photos[0].suffix}')
+    for i, p in enumerate(hr_photos[1:3]):
+        shutil.copy(p, src / f'frame_{i}{p.suffix}')
+    one, three = tmp_path / 'one.png', tmp_path / 'three.png'
+    assert _run('--input', src, '--output', one, '--size', 64, '--names', 'butterfly').returncode == 0
+    r = _run('--input', src, '--output', three, '--size', 64)
+    assert r.returncode == 0, r.stderr
+    h1, h3 = cv2.imread(str(one)).shape[0], cv2.imread(str(three)).shape[0]
+    assert h3 >= 3 * 64 and h3 > 2 * h1 - 64, (h1, h3)
+
+
 def test_missing_folder_and_unknown_names_are_one_line(tmp_path):
     r = _run('--input', tmp_path / 'nope', '--output', tmp_path / 's.png')
     assert r.returncode == 2 and r.stderr.strip().count('\n') == 0 and 'no such folder' in r.stderr

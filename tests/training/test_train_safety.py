@@ -133,3 +133,16 @@ def test_experiments_root_through_a_file_names_it(tmp_path):
     lines = _error_lines(err)
     assert rc == 1 and len(lines) == 1, err[-3000:]
     assert lines[0].startswith(f'error: {root}') and 'a part of the path is a file, not a folder' in lines[0], lines
+
+
+def test_gpu_asked_of_a_cpu_build_is_one_line(tmp_path):
+    """It was a RuntimeError traceback: device gpu on a Paddle without CUDA is a usage error naming the fix."""
+    from training.dist import gpu_available
+    if gpu_available():
+        pytest.skip('this machine has a CUDA GPU')
+    rc, err, _ = _train('--yml_path', SMOKE, '-o', 'device=gpu', '-o', f'path.experiments_root={tmp_path}',
+                        timeout=120)
+    lines = _error_lines(err)
+    assert rc == 2 and len(lines) == 1 and 'Traceback' not in err, err[-3000:]
+    assert 'no CUDA device' in lines[0] and 'use device: cpu' in lines[0], lines
+    assert not any(tmp_path.iterdir())  # nothing made before the check

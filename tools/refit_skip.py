@@ -59,6 +59,7 @@ def refit_file(model, path, skip, output):
 @returns_status
 def main(argv=None):
     args = parse_args(argv)
+    runtime_env.import_paddle_quietly()  # without Paddle's import-time ccache warning
     from models.zoo import resolve
     from utils.checkpoint import CheckpointFormatError, UnsafeCheckpointError
     from utils.outputs import OutputClash, check_no_clobber, check_writable

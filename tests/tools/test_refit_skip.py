@@ -66,3 +66,12 @@ def test_refusals_are_one_line(tmp_path, capsys, case, message):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message.format(a=a, d=tmp_path) in err, err
     assert a.read_bytes() == before and not (tmp_path / 'o.pdparams').exists()
+
+
+def test_a_fresh_process_prints_only_its_own_line(tmp_path):
+    """Paddle's import printed a ccache UserWarning (two lines) before the tool's own line."""
+    import subprocess
+    r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'refit_skip.py'), '--model', str(tmp_path / 'no.pdparams'),
+                        '-o', str(tmp_path / 'out.pdparams')], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert 'ccache' not in r.stderr and str(tmp_path / 'no.pdparams') in r.stderr

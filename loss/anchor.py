@@ -41,6 +41,7 @@ from .correlation import band_correlation_loss, band_energy_loss
 from .lattice import lattice_loss
 from .nyquist import nyquist_excess_loss
 from .pixel import WeightedLoss
+from .texture import sliced_wasserstein_loss
 
 
 def _bands(x, sigma):
@@ -50,13 +51,15 @@ def _bands(x, sigma):
 
 def _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, name='', lattice_weight=0.0,
                    corr_weight=0.0, energy_pool=1, energy_mask=False, energy_smooth=False, energy_cap=False,
-                   nyquist_weight=0.0, coarse_weight=0.0):
+                   nyquist_weight=0.0, coarse_weight=0.0, swd_weight=0.0):
     if not float(sigma) > 0:
         raise ValueError(f'{name}sigma must be > 0, got {sigma}')
-    weights = (high_weight, energy_weight, chroma_weight, lattice_weight, corr_weight, nyquist_weight, coarse_weight)
+    weights = (high_weight, energy_weight, chroma_weight, lattice_weight, corr_weight, nyquist_weight, coarse_weight,
+               swd_weight)
     if not min(float(v) for v in weights) >= 0:
         raise ValueError(f'{name}high_weight, energy_weight, chroma_weight, lattice_weight, corr_weight, '
-                         f'nyquist_weight and coarse_weight must be >= 0, got {", ".join(map(str, weights))}')
+                         f'nyquist_weight, coarse_weight and swd_weight must be >= 0, '
+                         f'got {", ".join(map(str, weights))}')
     if energy_space not in ENERGY_SPACES:
         raise ValueError(f'{name}energy_space must be one of {ENERGY_SPACES}, got {energy_space!r}')
     if (energy_mask or energy_smooth) and (energy_space != 'luma' or int(energy_pool) != 1):
@@ -80,7 +83,7 @@ def chroma_band_loss(pred, anchor, sigma=1.5, reduction='mean'):
 def self_anchor_loss(pred, target, anchor, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8,
                      reduction='mean', energy_space='luma', chroma_weight=0.0, energy_pool=1, lattice_weight=0.0,
                      corr_weight=0.0, energy_mask=False, energy_smooth=False, energy_cap=False, nyquist_weight=0.0,
-                     coarse_weight=0.0):
+                     coarse_weight=0.0, swd_weight=0.0):
     """``L1(low(pred), low(target)) + high_weight * L1(high(pred), high(anchor))``, bands split at blur ``sigma``,
     ``+ energy_weight * hf_energy_loss(pred, anchor, window, pool=energy_pool, space=energy_space)``
     ``+ chroma_weight * chroma_band_loss(pred, anchor, sigma)`` ``+ lattice_weight * lattice_loss(pred, anchor)``
@@ -90,12 +93,14 @@ def self_anchor_loss(pred, target, anchor, sigma=1.5, high_weight=1.0, energy_we
     period-2 checker. ``energy_cap``: the energy target is capped at the GT's own local energy (``hf_energy_loss``'s
     ``cap``): no more texture than the GT has where the GT is soft. ``nyquist_weight``: ``nyquist_excess_loss``
     (``loss/nyquist.py``), the period-2 patterns beyond the anchor's. ``coarse_weight``: the energy term once more
-    on the band one octave down (``band_energy_loss`` with ``smooth``, masked as ``energy_mask`` says)."""
+    on the band one octave down (``band_energy_loss`` with ``smooth``, masked as ``energy_mask`` says).
+    ``swd_weight``: ``sliced_wasserstein_loss`` between ``high(pred)`` and ``high(anchor)`` (its random filters are
+    drawn with ``paddle.randn``; NCHW images of at least 44 px a side)."""
     _check(pred, target, 'self_anchor_loss', channels=None)
     _check(pred, anchor, 'self_anchor_loss', channels=None)
     _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, 'self_anchor_loss: ',
                    lattice_weight, corr_weight, energy_pool, energy_mask, energy_smooth, energy_cap, nyquist_weight,
-                   coarse_weight)
+                   coarse_weight, swd_weight)
     low_p, high_p = _bands(pred, sigma)
     low_t = gaussian_blur(target.detach(), sigma)
     _, high_a = _bands(anchor.detach(), sigma)
@@ -119,6 +124,8 @@ def self_anchor_loss(pred, target, anchor, sigma=1.5, high_weight=1.0, energy_we
         out = out + float(nyquist_weight) * nyquist_excess_loss(pred, anchor, window, reduction)
     if float(coarse_weight) > 0:
         out = out + float(coarse_weight) * band_energy_loss(pred, anchor, window, reduction, bool(energy_mask), True)
+    if float(swd_weight) > 0:
+        out = out + float(swd_weight) * sliced_wasserstein_loss(high_p, high_a, reduction=reduction)
     return out
 
 
@@ -141,17 +148,18 @@ class SelfAnchorLoss(WeightedLoss):
 
     def __init__(self, loss_weight=1.0, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8, reduction='mean',
                  energy_space='luma', chroma_weight=0.0, energy_pool=1, lattice_weight=0.0, corr_weight=0.0,
-                 energy_mask=False, energy_smooth=False, energy_cap=False, nyquist_weight=0.0, coarse_weight=0.0):
+                 energy_mask=False, energy_smooth=False, energy_cap=False, nyquist_weight=0.0, coarse_weight=0.0,
+                 swd_weight=0.0):
         super().__init__(loss_weight, reduction)
         _check_options(sigma, high_weight, energy_weight, chroma_weight, energy_space, '', lattice_weight, corr_weight,
-                       energy_pool, energy_mask, energy_smooth, energy_cap, nyquist_weight, coarse_weight)
+                       energy_pool, energy_mask, energy_smooth, energy_cap, nyquist_weight, coarse_weight, swd_weight)
         if int(window) < 1 or int(energy_pool) < 1:
             raise ValueError(f'window and energy_pool must be >= 1, got {window}, {energy_pool}')
         self.sigma, self.high_weight, self.energy_weight = float(sigma), float(high_weight), float(energy_weight)
         self.window, self.energy_space, self.chroma_weight = int(window), energy_space, float(chroma_weight)
         self.energy_pool, self.lattice_weight = int(energy_pool), float(lattice_weight)
         self.corr_weight, self.nyquist_weight = float(corr_weight), float(nyquist_weight)
-        self.coarse_weight = float(coarse_weight)
+        self.coarse_weight, self.swd_weight = float(coarse_weight), float(swd_weight)
         self.energy_mask, self.energy_smooth, self.energy_cap = bool(energy_mask), bool(energy_smooth), bool(energy_cap)
 
     def forward(self, pred, target, anchor):
@@ -159,4 +167,5 @@ class SelfAnchorLoss(WeightedLoss):
                                                    self.energy_weight, self.window, self.reduction, self.energy_space,
                                                    self.chroma_weight, self.energy_pool, self.lattice_weight,
                                                    self.corr_weight, self.energy_mask, self.energy_smooth,
-                                                   self.energy_cap, self.nyquist_weight, self.coarse_weight)
+                                                   self.energy_cap, self.nyquist_weight, self.coarse_weight,
+                                                   self.swd_weight)

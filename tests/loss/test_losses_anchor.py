@@ -210,3 +210,38 @@ def test_self_anchor_chroma_and_pool_options(photo_batch):
         SelfAnchorLoss(energy_pool=0)
     with pytest.raises(ValueError, match='energy_space'):
         self_anchor_loss(shifted, gt, gt, energy_space='lab')
+
+
+def test_swd_term_asks_for_the_anchor_band_statistics_not_their_place(photo_batch):
+    """``swd_weight`` adds the sliced Wasserstein distance between the two high bands: zero for the anchor itself,
+    small for the anchor's texture moved by a few pixels, large for a student without it; the Layer passes it;
+    bad values and images too small for its 3 scales of 11 px patches are refused."""
+    from loss.texture import sliced_wasserstein_loss
+    big = photo_batch(2, 72)
+    gt, shifted = big[:, :, 4:68, 4:68], big[:, :, :64, :64]
+    flat = gaussian_blur(gt, 2.0)
+
+    def term(pred, anchor, seed=3):
+        paddle.seed(seed)
+        return float(sliced_wasserstein_loss(pred - gaussian_blur(pred, 1.5), anchor - gaussian_blur(anchor, 1.5)))
+
+    paddle.seed(3)
+    got = float(self_anchor_loss(shifted, gt, gt, swd_weight=4.0))
+    assert got == pytest.approx(float(self_anchor_loss(shifted, gt, gt)) + 4.0 * term(shifted, gt), rel=1e-5)
+    assert term(gt, gt) == pytest.approx(0.0, abs=1e-7)
+    assert term(shifted, gt) < 0.3 * term(flat, gt)
+    paddle.seed(3)
+    layer = float(SelfAnchorLoss(0.5, swd_weight=4.0)(shifted, gt, gt))
+    assert layer == pytest.approx(0.5 * got, rel=1e-5)
+    assert build_loss({'type': 'SelfAnchorLoss', 'swd_weight': 2.0}).swd_weight == 2.0
+    pred = paddle.to_tensor(flat.numpy(), stop_gradient=False)
+    (self_anchor_loss(pred, gt, gt, high_weight=0.0, swd_weight=1.0) - self_anchor_loss(pred, gt, gt, high_weight=0.0)
+     ).backward()
+    g = pred.grad.numpy()
+    assert np.isfinite(g).all() and np.abs(g).max() > 0
+    with pytest.raises(ValueError, match='swd_weight'):
+        self_anchor_loss(shifted, gt, gt, swd_weight=-1)
+    with pytest.raises(ValueError, match='swd_weight'):
+        SelfAnchorLoss(swd_weight=-0.5)
+    with pytest.raises(ValueError, match='too small'):
+        self_anchor_loss(gt[:, :, :40, :40], gt[:, :, :40, :40], gt[:, :, :40, :40], swd_weight=1.0)

@@ -100,6 +100,15 @@ def test_stale_temps_removed_at_next_start(tmp_path):
     assert 'removed 2 temp file(s) left by a killed run' in err
 
 
+def _one_line_under(root):
+    """The smoke options trained into ``root`` (no validation): exit 1 with one error line, returned as a list."""
+    rc, err, _ = _train('--yml_path', SMOKE, '-o', f'path.experiments_root={root}', '-o', 'val=~',
+                        '-o', 'datasets.val=~', timeout=120)
+    lines = _error_lines(err)
+    assert rc == 1 and len(lines) == 1, err[-3000:]
+    return lines
+
+
 def test_unwritable_experiments_root_is_one_line(tmp_path):
     """A read-only experiments_root was an OSError traceback wall. As root chmod does not stop writes, so
     the folder is under /sys (as in tests/tools/test_no_clobber.py), else a chmod 555 folder."""
@@ -117,10 +126,7 @@ def test_unwritable_experiments_root_is_one_line(tmp_path):
         ro.mkdir()
         ro.chmod(0o555)
         root = ro / 'exp'
-    rc, err, _ = _train('--yml_path', SMOKE, '-o', f'path.experiments_root={root}', '-o', 'val=~',
-                        '-o', 'datasets.val=~', timeout=120)
-    lines = _error_lines(err)
-    assert rc == 1 and len(lines) == 1, err[-3000:]
+    lines = _one_line_under(root)
     assert lines[0].startswith(f'error: {root}') and '--auto_resume' in lines[0], lines
 
 
@@ -128,10 +134,7 @@ def test_experiments_root_through_a_file_names_it(tmp_path):
     """It said 'Not a directory': the line now says which part of the path is in the way."""
     (tmp_path / 'a_file').write_text('x')
     root = tmp_path / 'a_file' / 'exp'
-    rc, err, _ = _train('--yml_path', SMOKE, '-o', f'path.experiments_root={root}', '-o', 'val=~',
-                        '-o', 'datasets.val=~', timeout=120)
-    lines = _error_lines(err)
-    assert rc == 1 and len(lines) == 1, err[-3000:]
+    lines = _one_line_under(root)
     assert lines[0].startswith(f'error: {root}') and 'a part of the path is a file, not a folder' in lines[0], lines
 
 

@@ -51,8 +51,8 @@ class Context:
 
     def say(self, line):
         """One log line on stderr (also with ``quiet``, which turns the progress bars off)."""
-        from tqdm import tqdm
-        tqdm.write(line, file=sys.stderr)
+        from utils.progress import write_line
+        write_line(line, sys.stderr)  # whole: training's data workers share stderr
 
     def out(self, stage):
         """The committed folder of an earlier stage."""

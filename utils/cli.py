@@ -20,6 +20,8 @@ import argparse
 import functools
 import sys
 
+from utils.progress import write_line
+
 EXIT_USAGE = 2
 
 
@@ -149,7 +151,7 @@ def fail(prog, message, status=EXIT_USAGE):
     ``message`` may be a list: one line each (several problems found in one file)."""
     prefix = f'{prog}: error: ' if prog else 'error: '
     for line in (message if isinstance(message, (list, tuple)) else [message]):
-        print(f'{prefix}{line}', file=sys.stderr)
+        write_line(f'{prefix}{line}', sys.stderr)  # one write: never glued to a worker's log line
     raise Failed(status)
 
 

@@ -11,7 +11,7 @@ def get_logger(name='resr', log_file=None, level=logging.INFO):
     logger = logging.getLogger(name)
     logger.setLevel(level)
     if not any(getattr(h, '_resr_console', False) for h in logger.handlers):
-        h = TqdmHandler(sys.stderr)  # through tqdm.write: never glued to a progress bar
+        h = TqdmHandler(sys.stderr)  # never glued to a progress bar or a worker line
         h.setFormatter(logging.Formatter(_FMT, '%H:%M:%S'))
         h._resr_console = True
         logger.addHandler(h)

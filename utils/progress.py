@@ -3,9 +3,10 @@
 * ``Steps(desc, steps, enabled)``: a tqdm bar over named steps (``step('exporting')``)
   whose elapsed time keeps ticking while one step runs (a refresh thread), so a
   20-second export does not look like a hang.
-* ``TqdmHandler``: a logging handler that writes through ``tqdm.write``, so a log
-  line printed while a bar is on screen (or in a redirected stderr file) gets a
-  line of its own instead of being glued to a bar fragment.
+* ``TqdmHandler``: a logging handler whose lines (``write_line``) clear and redraw
+  an open bar, so a log line printed while a bar is on screen (or in a redirected
+  stderr file) gets a line of its own instead of being glued to a bar fragment, and
+  are written in one piece, so another process's line never lands inside one.
 """
 import logging
 import sys
@@ -24,13 +25,27 @@ def is_tty(stream=None):
     return bool(hasattr(stream, 'isatty') and stream.isatty())
 
 
+def write_line(line, stream=None):
+    """Print ``line`` and its newline in one ``write`` (stderr is unbuffered: ``tqdm.write`` and ``print``
+    write the newline separately, and another process, a data worker, can land between the two and glue
+    its own line to this one). Open bars are cleared and redrawn around it."""
+    stream = stream or sys.stderr
+    tqdm = sys.modules.get('tqdm')
+    if tqdm is not None and getattr(tqdm.tqdm, '_instances', None):
+        with tqdm.tqdm.external_write_mode(file=stream):
+            stream.write(f'{line}\n')
+    else:
+        stream.write(f'{line}\n')
+    stream.flush()
+
+
 class TqdmHandler(logging.StreamHandler):
-    """``logging.StreamHandler`` that prints through ``tqdm.write`` (bars are cleared and redrawn)."""
+    """``logging.StreamHandler`` whose lines never break a tqdm bar (bars are cleared and redrawn) and are
+    written whole (``write_line``)."""
 
     def emit(self, record):
         try:
-            from tqdm import tqdm
-            tqdm.write(self.format(record), file=self.stream or sys.stderr)
+            write_line(self.format(record), self.stream or sys.stderr)
         except Exception:  # logging must never raise
             self.handleError(record)
 
@@ -66,7 +81,7 @@ class Steps:
         if self.bar is None:  # a file: one plain line per step
             every = max(1, -(-self.total // 10))  # at most about ten lines
             if self._started == 1 or self._started % every == 0 or self._started == self.total:
-                _write(f'{self.desc}: {self._started}/{self.total} {self.unit}, {text}', self.stream)
+                write_line(f'{self.desc}: {self._started}/{self.total} {self.unit}, {text}', self.stream)
             return
         if self._started > 1:
             self.bar.update(1)
@@ -88,7 +103,7 @@ class Steps:
         self.enabled = False
         if self.bar is None:
             if ok and self._started:
-                _write(f'{self.desc}: done in {time.perf_counter() - self._t0:.1f} s', self.stream)
+                write_line(f'{self.desc}: done in {time.perf_counter() - self._t0:.1f} s', self.stream)
             return
         self._stop.set()
         if self._thread is not None:
@@ -106,7 +121,3 @@ class Steps:
         self.close(ok=exc_type is None)
         return False
 
-
-def _write(line, stream):
-    from tqdm import tqdm
-    tqdm.write(line, file=stream)

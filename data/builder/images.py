@@ -87,6 +87,8 @@ def run_pool(process, jobs, n_thread, desc, quiet=False):
     from multiprocessing import Pool
 
     from tqdm import tqdm
+
+    from utils.progress import write_line
     totals, errors = None, []
     with Pool(max(1, n_thread)) as pool:
         for *counts, err in tqdm(pool.imap_unordered(process, jobs), total=len(jobs), unit='img', desc=desc,
@@ -94,5 +96,5 @@ def run_pool(process, jobs, n_thread, desc, quiet=False):
             totals = counts if totals is None else [a + b for a, b in zip(totals, counts)]
             if err:
                 errors.append(err)
-                tqdm.write(f'error: {err}', file=sys.stderr)
+                write_line(f'error: {err}', sys.stderr)  # whole, beside the workers' own lines
     return totals, errors

@@ -1,6 +1,13 @@
 """utils.progress: step bars that say what they do, and log lines that never land inside a bar."""
 import io
 import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from tqdm import tqdm
 
@@ -73,3 +80,65 @@ def test_log_lines_get_a_line_of_their_own():
     assert 'WARNING: something happened' in _segments(_log_during_bar(TqdmHandler))
     # the plain handler glues the message onto the bar (what the handler is for)
     assert 'WARNING: something happened' not in _segments(_log_during_bar(logging.StreamHandler))
+
+
+class _Writes(io.StringIO):
+    """Records each ``write`` call (unbuffered stderr turns each into its own system call)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def write(self, s):
+        self.calls.append(s)
+        return super().write(s)
+
+
+def test_a_log_line_is_one_write_with_its_newline():
+    out = _Writes()
+    log = logging.getLogger('test_progress_one_write')
+    log.handlers[:] = [TqdmHandler(out)]
+    log.propagate = False
+    log.warning('first')
+    assert out.calls == ['first\n']
+    bar = tqdm(total=2, file=out, mininterval=0)
+    out.calls.clear()
+    log.warning('second')
+    bar.close()
+    assert 'second\n' in out.calls and 'second' not in out.calls
+
+
+def test_fail_writes_each_line_whole(monkeypatch):
+    from utils.cli import Failed, fail
+    out = _Writes()
+    monkeypatch.setattr(sys, 'stderr', out)
+    with pytest.raises(Failed):
+        fail('tool', ['a: bad', 'b: bad'])
+    assert out.calls == ['tool: error: a: bad\n', 'tool: error: b: bad\n']
+
+
+_CHILD = '''
+import sys
+sys.path.insert(0, {root!r})
+from utils.logger import get_logger
+log = get_logger('child{n}')
+for i in range(3000):
+    log.warning('process {n} line %d ' + 'x' * 60, i)
+'''
+
+
+def test_two_processes_logging_to_one_pipe_never_glue_lines():
+    """A data worker and the trainer share stderr: every line arrives whole (with tqdm.write the text and
+    its newline were two writes, and lines were glued, as a CI run showed)."""
+    root = str(Path(__file__).resolve().parents[2])
+    r, w = os.pipe()
+    procs = [subprocess.Popen([sys.executable, '-c', _CHILD.format(root=root, n=n)], stderr=w) for n in (1, 2)]
+    os.close(w)
+    with os.fdopen(r, encoding='utf-8') as f:
+        text = f.read()
+    assert all(p.wait(timeout=60) == 0 for p in procs)
+    lines = text.splitlines()
+    assert len(lines) == 6000
+    pattern = re.compile(r'^\d\d:\d\d:\d\d WARNING child(\d): process \1 line \d+ x{60}$')
+    glued = [ln for ln in lines if not pattern.match(ln)]
+    assert not glued, glued[:3]

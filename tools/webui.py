@@ -44,6 +44,9 @@ def keep_uploads_in(output):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     keep_uploads_in(args.output)
+    problem = cannot_listen(args.host, args.port)
+    if problem:  # before the slow imports and the models
+        fail('webui.py', problem)
     try:
         import gradio  # noqa: F401
     except ImportError:
@@ -55,9 +58,47 @@ def main(argv=None):
     runtime_env.setup()
     from webui.app import build
     demo, _ = build(args.output, args.models_dir, args.runs_dir, args.model)
-    demo.queue(default_concurrency_limit=1).launch(server_name=args.host, server_port=args.port, share=args.share,
-                                                   allowed_paths=[str(Path(args.output).resolve())])
+    serve(demo, args)
     return 0
+
+
+def cannot_listen(host, port):
+    """Why the server could not listen on ``host``:``port`` (one line), or None when it can."""
+    import errno
+    import socket
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return f'--host {host}: not an address or a name this machine can resolve'
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return f'port {port} on {host} is in use (another web app?); give another --port'
+            if e.errno == errno.EADDRNOTAVAIL:
+                return f'--host {host} is not an address of this machine; give another --host (127.0.0.1 by default)'
+            if e.errno == errno.EACCES:
+                return f'port {port} needs administrator rights; give a port from 1024 up'
+            return f'cannot listen on {host} port {port}: {e.strerror}'
+    return None
+
+
+def serve(demo, args):
+    """Start the server and block until Ctrl+C. Without --share, gradio's own banner (which suggests
+    ``share=True`` in ``launch()``, a call the user never wrote) is replaced by one line with the address."""
+    app = demo.queue(default_concurrency_limit=1)
+    try:
+        app.launch(server_name=args.host, server_port=args.port, share=args.share, quiet=not args.share,
+                   prevent_thread_lock=True, allowed_paths=[str(Path(args.output).resolve())])
+    except OSError:  # taken between the check and the launch
+        fail('webui.py', f'cannot listen on {args.host} port {args.port}; give another --port', 1)
+    if not args.share:
+        print(f'webui: open {app.local_url} in a browser (Ctrl+C stops; --share adds a public link)',
+              file=sys.stderr, flush=True)
+    app.block_thread()
 
 
 if __name__ == '__main__':

@@ -205,6 +205,9 @@ def test_upload_run_x4_and_see_the_slider(tiny_models, photo, tmp_path):
         assert (tmp_path / 'webui.png').stat().st_size > 10000
         results = list(out.glob('photo_out_*.png'))
         assert len(results) == 1 and cv2.imread(str(results[0])).shape == (256, 320, 3)
+        log = app.log.read_text(errors='replace')
+        # our one line with the address, not gradio's banner telling the user to edit a launch() call
+        assert f'webui: open http://127.0.0.1:{app.port}/ in a browser' in log and 'share=True' not in log, log
         print(f'app ready in {start:.1f} s, test {time.monotonic() - t0:.1f} s')
     finally:
         watchdog.cancel()

@@ -4,8 +4,9 @@
     python train.py --yml_path options/finetune_realesrgan_x4plus.yml [--auto_resume] [--debug] \\
         [-o train.total_iter=1000 -o path.experiments_root=/tmp/x ...]
 
-Multi-process: python -m paddle.distributed.launch --gpus 0,1,2,3 train.py --yml_path ...
-(on CPU: --nproc_per_node 2).
+Several GPUs: python train.py --gpus 0,1,2,3 --yml_path ... (checks the GPUs and the options, then starts
+python -m paddle.distributed.launch --gpus 0,1,2,3 train.py --yml_path ...; several CPU processes:
+python -m paddle.distributed.launch --nproc_per_node 2 train.py ...).
 """
 import os
 import sys
@@ -27,6 +28,9 @@ def parse_args(argv=None):
     p.add_argument('--force_yml', nargs='+', action='extend', default=[], metavar='KEY:SUB=VALUE',
                    help='BasicSR\'s override spelling, e.g. --force_yml train:total_iter=8 logger:print_freq=1; '
                         'applied after -o')
+    p.add_argument('--gpus', default=None, metavar='IDS',
+                   help='train on these GPUs, one process each, e.g. --gpus 0,1,2,3: the GPUs and the options are '
+                        'checked, then python -m paddle.distributed.launch starts the processes')
     p.add_argument('--launcher', choices=('none', 'pytorch', 'slurm'), default='none',
                    help='accepted for BasicSR command lines and not needed: start several processes with '
                         'python -m paddle.distributed.launch')
@@ -60,6 +64,11 @@ def main(argv=None):
     if problems:
         fail(None, [f'{args.yml_path}: {problem}' for problem in problems])
 
+    if args.gpus is not None and 'PADDLE_TRAINER_ID' not in os.environ:
+        if opt.get('device') == 'cpu':
+            fail(None, f'{args.yml_path}: device: cpu, but --gpus {args.gpus} was given; use -o device=auto')
+        launch_on_gpus(args.gpus, argv)  # does not return
+
     from loss.perceptual import VGGWeightsMissing
     from training.dist import DeviceUnavailable
     from training.models import NonFiniteLossError
@@ -90,6 +99,24 @@ def main(argv=None):
             why = write_reason(exc.filename, exc)
         fail(None, f'{where}{why} (once fixed, continue with the same command plus --auto_resume)', 1)
     return 0
+
+
+def launch_on_gpus(gpus, argv):
+    """Check ``--gpus`` against this Paddle build and machine (one line if it cannot run), then replace this
+    process by Paddle's launcher, which starts one train.py per GPU."""
+    from training.dist import gpus_problem, launcher_command, parse_gpu_ids
+    try:
+        ids = parse_gpu_ids(gpus)
+    except ValueError as exc:
+        fail(None, exc)
+    import paddle
+    compiled = paddle.device.is_compiled_with_cuda()
+    problem = gpus_problem(ids, compiled, paddle.device.cuda.device_count() if compiled else 0)
+    if problem:
+        fail(None, problem)
+    cmd = launcher_command(ids, Path(__file__).resolve(), sys.argv[1:] if argv is None else list(argv))
+    print(f'starting {len(ids)} process(es): {" ".join(cmd[1:])}', file=sys.stderr, flush=True)
+    os.execv(cmd[0], cmd)
 
 
 if __name__ == '__main__':

@@ -20,7 +20,10 @@ def readme_commands():
         for part in line.split('&&'):
             argv = shlex.split(part, comments=True)
             if argv[:3] == ['python', '-m', 'paddle.distributed.launch']:
-                argv = ['python'] + argv[next(i for i, a in enumerate(argv) if a.endswith('.py')):]
+                script = next((i for i, a in enumerate(argv) if a.endswith('.py')), None)
+                if script is None:  # the launcher named in a sentence, not a command
+                    continue
+                argv = ['python'] + argv[script:]
             if len(argv) > 1 and argv[0] == 'python' and argv[1].endswith('.py'):
                 cmds.append(argv[1:])
     return cmds

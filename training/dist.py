@@ -1,5 +1,6 @@
 """paddle.distributed helpers: works for 1 process, N CPU processes (--nproc_per_node) or N GPUs."""
 import os
+import sys
 
 
 def world_info():
@@ -33,6 +34,45 @@ def gpu_available():
     """Whether this Paddle build has CUDA and the machine a CUDA device (imports paddle)."""
     import paddle
     return paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+
+
+def parse_gpu_ids(text):
+    """``'0,1,2,3'`` -> ``[0, 1, 2, 3]``; ``ValueError`` naming the problem (not integers, negative, repeated)."""
+    parts = [x.strip() for x in str(text).split(',')]
+    if not all(x.isdigit() for x in parts):
+        raise ValueError(f'--gpus {text}: give GPU ids separated by commas, e.g. --gpus 0,1,2,3')
+    ids = [int(x) for x in parts]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f'--gpus {text}: an id is repeated')
+    return ids
+
+
+def gpus_problem(ids, compiled_with_cuda, count):
+    """Why ``--gpus ids`` cannot run on a Paddle build with (or without) CUDA and ``count`` visible devices, or
+    None. Paddle's own launcher stops with a traceback in these cases, before train.py runs."""
+    given = ','.join(map(str, ids))
+    if not compiled_with_cuda:
+        return (f'--gpus {given}: this Paddle build has no CUDA (the GPU build: README, "NVIDIA GPU"); several CPU '
+                'processes: python -m paddle.distributed.launch --nproc_per_node N train.py ...')
+    missing = [i for i in ids if i >= count]
+    if missing:
+        seen = f'ids 0-{count - 1}' if count else 'none'
+        return f'--gpus {given}: GPU {missing[0]} is not visible ({count} GPU(s) visible: {seen}; CUDA_VISIBLE_DEVICES?)'
+    return None
+
+
+def launcher_command(ids, script, argv):
+    """The command that starts one ``script`` process per GPU: ``python -m paddle.distributed.launch --gpus
+    IDS script ARGV`` with any ``--gpus`` taken out of ``argv``."""
+    rest, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == '--gpus':
+            skip = True
+        elif not a.startswith('--gpus='):
+            rest.append(a)
+    return [sys.executable, '-m', 'paddle.distributed.launch', '--gpus', ','.join(map(str, ids)), str(script), *rest]
 
 
 def pick_device(want='auto'):

@@ -54,13 +54,12 @@ def main(argv=None):
     try:
         overrides = args.override + force_yml_overrides(args.force_yml)
         opt = load_options(args.yml_path, overrides)
-    except OptionsError as exc:
-        fail(None, [f'{args.yml_path}: {problem}' for problem in exc.problems])
+    except OptionsError as exc:  # with the weights it names, so that one pass lists everything to fix
+        fail(None, [f'{args.yml_path}: {problem}' for problem in exc.problems + weight_problems(exc.opt)])
     if args.debug:
         opt['name'] = 'debug_' + opt['name']
 
-    from training.models import check_pretrained_weights
-    problems = check_pretrained_weights(opt)
+    problems = weight_problems(opt)
     if problems:
         fail(None, [f'{args.yml_path}: {problem}' for problem in problems])
 
@@ -99,6 +98,18 @@ def main(argv=None):
             why = write_reason(exc.filename, exc)
         fail(None, f'{where}{why} (once fixed, continue with the same command plus --auto_resume)', 1)
     return 0
+
+
+def weight_problems(opt):
+    """One line per weight file (zoo model, netD, VGG19) the options name that is not at hand and cannot be
+    fetched. For options that failed their check (``opt`` may be odd or None) this is best effort."""
+    if not isinstance(opt, dict):
+        return []
+    from training.models import check_pretrained_weights
+    try:
+        return check_pretrained_weights(opt)
+    except Exception:  # noqa: BLE001  (options with other problems: those lines are printed already)
+        return []
 
 
 def launch_on_gpus(gpus, argv):

@@ -24,8 +24,12 @@ from .schema import validate as validate_section
 
 
 class OptionsError(ValueError):
-    def __init__(self, source, problems):
+    """``problems``: one line each. ``opt``: the options as read, when the file parsed and only their values
+    are wrong (so that the weights they name can be checked in the same pass), else None."""
+
+    def __init__(self, source, problems, opt=None):
         self.problems = list(problems)
+        self.opt = opt
         super().__init__(f'{source}: ' + '; '.join(self.problems))
 
 
@@ -246,7 +250,7 @@ def validate_options(raw, source='options', warnings=None):
     from .option_values import check_across
     check_across(opt, problems)
     if problems:
-        raise OptionsError(source, problems)
+        raise OptionsError(source, problems, opt)
     return opt
 
 

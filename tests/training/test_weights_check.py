@@ -47,3 +47,26 @@ def test_check_passes_for_local_files_and_disabled_losses(tmp_path, monkeypatch)
     assert problem.startswith('train.perceptual_opt.vgg_weights: VGG19 weights for the perceptual loss not found')
     opt['train']['perceptual_opt']['perceptual_weight'] = 0.0
     assert check_pretrained_weights(opt, progress=False) == []
+
+
+def test_the_official_file_without_its_datasets_lists_the_weights_in_the_same_pass(tmp_path):
+    """The official finetune file on a machine with neither DF2K nor the netD/VGG19: one run names all six
+    things to fetch (an earlier version named the datasets, and the weights only once those were fixed)."""
+    cmd = [sys.executable, 'train.py', '--yml_path', str(ROOT / 'options' / 'finetune_realesrgan_x4plus.yml'),
+           '-o', f'path.experiments_root={tmp_path / "exp"}']
+    cmd[1] = str(ROOT / 'train.py')  # from an empty folder: datasets/DF2K is relative
+    res = subprocess.run(cmd, cwd=tmp_path, env=_offline_env(tmp_path), capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith('error: ')]
+    assert res.returncode == 2 and 'Traceback' not in res.stderr, res.stderr[-2000:]
+    keys = [ln.split(': ')[2] for ln in lines]
+    assert keys == ['datasets.train.dataroot_gt', 'datasets.train.meta_info', 'datasets.val.dataroot_gt',
+                    'datasets.val.dataroot_lq', 'path.pretrain_network_d', 'train.perceptual_opt'], res.stderr
+    assert not (tmp_path / 'exp').exists()
+
+
+def test_options_that_do_not_parse_are_not_checked_for_weights(tmp_path):
+    p = tmp_path / 'o.yml'
+    p.write_text('name: x\nmodel_type: NoSuchModel\n')
+    res = subprocess.run([sys.executable, 'train.py', '--yml_path', str(p)], cwd=ROOT, env=_offline_env(tmp_path),
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and 'Traceback' not in res.stderr and 'error: ' in res.stderr, res.stderr[-2000:]

@@ -9,6 +9,8 @@ import os
 import time
 from pathlib import Path
 
+from utils.cli import without_flag
+
 from . import stages_data as D
 from . import stages_evaluate as E
 from . import stages_model as M
@@ -64,7 +66,7 @@ def check_compare(compare):
 
 def _commands(ctx):
     w = ctx.work
-    cli = _without_stop(list((ctx.argv or [])[1:]))  # the run's own command
+    cli = without_flag(list((ctx.argv or [])[1:]), '--stop-after')  # the run's own command
     return {
         'keyframes': D.command_keyframes(ctx, w / 'keyframes'),
         'split': ctx.command(*cli, '--stop-after', 'split'),
@@ -78,18 +80,6 @@ def _commands(ctx):
                               '--save-inference-dir', w / 'export'),
         'report': ctx.command(*cli, '--stop-after', 'report'),
     }
-
-
-def _without_stop(args):
-    out, skip = [], False
-    for a in args:
-        if skip:
-            skip = False
-        elif a == '--stop-after':
-            skip = True
-        elif not a.startswith('--stop-after='):
-            out.append(a)
-    return out
 
 
 def _run_report(ctx, part):

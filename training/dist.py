@@ -64,14 +64,8 @@ def gpus_problem(ids, compiled_with_cuda, count):
 def launcher_command(ids, script, argv):
     """The command that starts one ``script`` process per GPU: ``python -m paddle.distributed.launch --gpus
     IDS script ARGV`` with any ``--gpus`` taken out of ``argv``."""
-    rest, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-        elif a == '--gpus':
-            skip = True
-        elif not a.startswith('--gpus='):
-            rest.append(a)
+    from utils.cli import without_flag
+    rest = without_flag(argv, '--gpus')
     return [sys.executable, '-m', 'paddle.distributed.launch', '--gpus', ','.join(map(str, ids)), str(script), *rest]
 
 

@@ -25,6 +25,19 @@ from utils.progress import write_line
 EXIT_USAGE = 2
 
 
+def without_flag(argv, flag):
+    """``argv`` with ``flag VALUE`` and ``flag=VALUE`` taken out (to pass the rest on to another command)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == flag:
+            skip = True
+        elif not a.startswith(f'{flag}='):
+            out.append(a)
+    return out
+
+
 def other_spelling(flag):
     """``--a_b`` -> ``--a-b`` and back; None for short flags and one-word flags."""
     if not flag.startswith('--'):

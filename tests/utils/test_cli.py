@@ -89,3 +89,10 @@ def test_returns_status_turns_fail_into_the_exit_status(capsys):
     assert main() == 0 and main(['nope']) == 3
     assert capsys.readouterr().err == 'error: nope: no such folder\n'
     assert main.__name__ == 'main'
+
+
+def test_without_flag_takes_out_both_spellings_and_keeps_the_rest():
+    from utils.cli import without_flag
+    argv = ['--work', 'W', '--stop-after', 'export', '-o', 'a=1', '--stop-after=report', '--stop-after-x', 'y']
+    assert without_flag(argv, '--stop-after') == ['--work', 'W', '-o', 'a=1', '--stop-after-x', 'y']
+    assert without_flag(['--gpus'], '--gpus') == [] and without_flag([], '--gpus') == []

@@ -120,10 +120,9 @@ def main(argv=None):
         from utils.runtime_env import setup
         setup(reexec=True)
         if args.device == 'gpu':  # before the keyframes and the split, not at the training stage
-            from training.dist import gpu_available
+            from training.dist import GPU_BUILD, gpu_available
             if not gpu_available():
-                return _bad('--device gpu: this Paddle build has no CUDA GPU (the GPU build: README, "NVIDIA GPU"); '
-                            'use --device cpu')
+                return _bad(f'--device gpu: this Paddle build has no CUDA GPU ({GPU_BUILD}); use --device cpu')
         _interrupt_on_termination()  # after paddle loaded: it installs its own SIGTERM handler
         settings = Settings(videos=[str(v) for v in args.videos], work=Path(args.work), base=args.base,
                             iters=args.iters, budget=args.budget, device=args.device, compare=compare,

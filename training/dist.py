@@ -26,6 +26,9 @@ def barrier(world):
         dist.barrier()
 
 
+GPU_BUILD = 'the GPU build: README, "NVIDIA GPU"'  # where a CPU-only Paddle's user is sent
+
+
 class DeviceUnavailable(RuntimeError):
     """``device: gpu`` asked of a Paddle build or machine without a CUDA device."""
 
@@ -52,8 +55,8 @@ def gpus_problem(ids, compiled_with_cuda, count):
     None. Paddle's own launcher stops with a traceback in these cases, before train.py runs."""
     given = ','.join(map(str, ids))
     if not compiled_with_cuda:
-        return (f'--gpus {given}: this Paddle build has no CUDA (the GPU build: README, "NVIDIA GPU"); several CPU '
-                'processes: python -m paddle.distributed.launch --nproc_per_node N train.py ...')
+        return (f'--gpus {given}: this Paddle build has no CUDA ({GPU_BUILD}); several CPU processes: '
+                'python -m paddle.distributed.launch --nproc_per_node N train.py ...')
     missing = [i for i in ids if i >= count]
     if missing:
         seen = f'ids 0-{count - 1}' if count else 'none'
@@ -74,8 +77,8 @@ def pick_device(want='auto'):
     import paddle
     has_gpu = gpu_available()
     if want == 'gpu' and not has_gpu:
-        raise DeviceUnavailable('device: gpu was requested but this Paddle build has no CUDA device (the GPU build: '
-                                'README, "NVIDIA GPU"); use device: cpu')
+        raise DeviceUnavailable(f'device: gpu was requested but this Paddle build has no CUDA device ({GPU_BUILD}); '
+                                'use device: cpu')
     dev = 'gpu' if (want in ('auto', 'gpu') and has_gpu) else 'cpu'
     if dev == 'gpu':
         _, world = world_info()

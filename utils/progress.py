@@ -30,9 +30,9 @@ def write_line(line, stream=None):
     write the newline separately, and another process, a data worker, can land between the two and glue
     its own line to this one). Open bars are cleared and redrawn around it."""
     stream = stream or sys.stderr
-    tqdm = sys.modules.get('tqdm')
-    if tqdm is not None and getattr(tqdm.tqdm, '_instances', None):
-        with tqdm.tqdm.external_write_mode(file=stream):
+    if bars_active():
+        from tqdm import tqdm
+        with tqdm.external_write_mode(file=stream):
             stream.write(f'{line}\n')
     else:
         stream.write(f'{line}\n')

@@ -5,7 +5,9 @@ Paired mode (``evaluate``): GT and LQ folders with equal file names. Per image a
 * the input: ``input_detail`` (per image, not per model): how much of the GT's fine detail the LQ
   keeps at its own size (``evaluation.metrics.input_detail``);
 * perception: ``niqe`` (no reference, lower is better), ``detail`` (Laplacian energy of Y,
-  output over GT: 1 = as detailed as the GT, < 1 blur, > 1 overshoot/noise), ``artefact``
+  output over GT: 1 = as detailed as the GT, < 1 blur, > 1 overshoot/noise), ``texture`` (the power of Y in
+  the octave above the input's Nyquist frequency, output over GT: texture-scale detail, which the finest grain
+  barely reaches; ``evaluation.metrics.texture_ratio``), ``artefact``
   (high-frequency error where the GT is smooth, grey levels, lower is better), ``blocks`` (the
   output's steps across its upscaling grid over those inside: 1 = no tiles, best closest to 1;
   ``evaluation.metrics.blocks``), and ``lpips`` / ``dists`` when their weights are on disk (evaluation/iqa.py);
@@ -31,9 +33,10 @@ from utils.media import is_image
 log = logging.getLogger('evaluate')
 # metric -> (axis, direction): +1 higher is better, -1 lower is better, 0 closest to 1 in log terms
 METRICS = {'psnr': ('distortion', +1), 'ssim': ('distortion', +1),
-           'niqe': ('perception', -1), 'detail': ('perception', 0), 'artefact': ('perception', -1),
+           'niqe': ('perception', -1), 'detail': ('perception', 0), 'texture': ('perception', 0),
+           'artefact': ('perception', -1),
            'blocks': ('perception', 0), 'lpips': ('perception', -1), 'dists': ('perception', -1)}
-GEOMETRIC = ('detail', 'blocks', 'lapl', 'detail_vs_bicubic')
+GEOMETRIC = ('detail', 'texture', 'blocks', 'lapl', 'detail_vs_bicubic')
 NOREF_METRICS = {'niqe': ('perception', -1), 'blocks': ('perception', 0)}
 TEXTURE_DETAIL = 0.7  # the detail ratio of psnr_at_detail (the low end of 'as detailed as the GT', 0.7-1.3)
 
@@ -97,6 +100,7 @@ def image_metrics(sr, gt, crop_border=4, iqa=None, scale=4):
     from evaluation import metrics as M
     row = {'psnr': M.psnr(sr, gt, crop_border, test_y=True), 'ssim': M.ssim(sr, gt, crop_border, test_y=True),
            'niqe': niqe_or_nan(sr, crop_border), 'detail': M.detail_ratio(sr, gt, crop_border),
+           'texture': M.texture_ratio(sr, gt, scale, crop_border),
            'artefact': M.artefact(sr, gt, crop_border), 'blocks': blocks_or_nan(sr, scale, crop_border),
            'psnr_at_detail': M.invented_texture_psnr(sr, gt, TEXTURE_DETAIL, crop_border)}
     for name, metric in (iqa or {}).items():
@@ -287,7 +291,7 @@ def verdict(summary, base, other):
         parts = []
         for m, v in zip(metrics, votes):
             mark = f' ({other})' if v > 0 else f' ({base})' if v < 0 else ' (tie)'
-            hint = ', closer to 1' if m == 'detail' else ''
+            hint = ', closer to 1' if m in ('detail', 'texture') else ''
             parts.append(f'{m.upper()} {_fmt(m, summary[base][m])} -> {_fmt(m, summary[other][m])}{hint}{mark}')
         head = f'{who} is better' if who else 'no clear winner'
         lines.append(f'{axis}: {head} ({base} -> {other}): ' + '; '.join(parts))

@@ -3,6 +3,8 @@
 * ``psnr``, ``ssim``: distortion, as in SR papers (optionally on Y, with a border crop).
 * ``laplacian_energy``, ``detail_ratio``: how much fine detail an output carries, against the GT.
 * ``artefact``: high-frequency error where the GT is smooth (ringing, noise, false texture).
+* ``texture_ratio``: the power in the octave above the input's resolution, against the GT: texture-scale detail
+  (4-8 px periods at x4), which the finest grain and 2-px meshes barely reach.
 * ``blocks``: how much larger an output's luma steps are across the lines of the upscaling's pixel grid than
   inside its cells (the 4x4 tiles of a x4 network whose residual stops cancelling its nearest-neighbour skip).
 * NIQE (no reference) is in ``evaluation.niqe``.
@@ -183,6 +185,49 @@ def blocks(out, period=4, crop_border=4):
     if min(y.shape) < 2 * p or np.ptp(y) == 0:
         return float('nan')
     return blockiness(y, p, BLOCKS_FLOOR)
+
+
+OCTAVE_TILE = 256  # px: the band power is averaged over tiles of this size (bounded memory on any frame)
+BAND_FLOOR = 1e-6  # grey levels squared: a GT with less power in the band has none (a flat image)
+
+
+def _tiles(n, size):
+    """Start offsets of non-overlapping ``size``-px tiles along ``n`` px (one short tile when ``n < size``)."""
+    return [0] if n <= size else list(range(0, n - size + 1, size))
+
+
+def band_power(img, lo, hi, crop_border=4, tile=OCTAVE_TILE):
+    """Mean power of Y (0-255) at radial frequencies in ``[lo, hi)`` cycles per pixel: each tile's mean removed,
+    Hann-windowed, its FFT's power summed over the band, averaged over the tiles."""
+    y = luma(img, crop_border)
+    if y.ndim != 2 or min(y.shape) < 8:
+        raise ValueError(f'band_power: expected an image of at least 8x8 px after the border crop, got {np.shape(img)}')
+    th, tw = min(tile, y.shape[0]), min(tile, y.shape[1])
+    r = np.hypot(np.fft.fftfreq(th)[:, None], np.fft.fftfreq(tw)[None, :])
+    band = (r >= lo) & (r < hi)
+    win = np.outer(np.hanning(th), np.hanning(tw))
+    norm = th * tw * np.sum(win * win)  # Parseval: the window-weighted mean square of a tile over all frequencies
+    total = [np.sum(np.abs(np.fft.fft2((t - t.mean()) * win))[band] ** 2) / norm
+             for t in (y[i:i + th, j:j + tw] for i in _tiles(y.shape[0], th) for j in _tiles(y.shape[1], tw))]
+    return float(np.mean(total))
+
+
+def texture_ratio(out, gt, scale=4, crop_border=4):
+    """Texture-scale detail: ``band_power`` of the output over the GT's in the octave above the input's Nyquist
+    frequency, ``[1 / (2 * scale), 1 / scale)`` cycles per output pixel (0.125-0.25 at x4: periods of 4-8 px).
+
+    The input carries nothing there, so all of it is restored or invented. Patterns of 2-3 px periods (a fine
+    mesh, the finest grain) lie above it and count little, where they dominate ``detail_ratio``. 1 = the GT's
+    amount, near 0 = none (bicubic about 0.01 on broadcast frames). NaN at x1 or when the GT has no power in the
+    band. Tiles of ``OCTAVE_TILE`` px from the top left; a strip narrower than a tile at the right or bottom edge is
+    left out."""
+    if np.shape(out)[:2] != np.shape(gt)[:2]:
+        raise ValueError(f'image shapes differ: {np.shape(out)} vs {np.shape(gt)}')
+    if isinstance(scale, bool) or int(scale) != scale or int(scale) < 2:
+        return float('nan')
+    lo, hi = 0.5 / int(scale), 1.0 / int(scale)
+    ref = band_power(gt, lo, hi, crop_border)
+    return float('nan') if ref < BAND_FLOOR else band_power(out, lo, hi, crop_border) / ref
 
 
 # invented_texture_psnr: the GT band's displacements (rows, cols) and the Gaussian that splits off that band

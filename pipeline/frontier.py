@@ -7,14 +7,14 @@ from .dni_sweep import blend_name, describe
 PARTNER_NOTE = (' (the partner: the same recipe without the anchor\'s energy term, trained after the finetune for '
                 'half its iterations; it keeps the fitted degradation\'s PSNR and draws little texture, so the knob '
                 'trades texture for PSNR; pipeline/partner.py)')
-HEADER = ['point', 'kind', 'iteration / weight', 'PSNR', 'SSIM', 'NIQE', 'detail', 'exported']
+HEADER = ['point', 'kind', 'iteration / weight', 'PSNR', 'SSIM', 'NIQE', 'detail', 'texture', 'exported']
 COL = {h: i for i, h in enumerate(HEADER)}
 KINDS = {'reference': ('s', 'tab:gray'), 'base': ('o', 'black'), 'compare': ('D', 'tab:purple'),
          'checkpoint': ('^', 'tab:blue'), 'blend': ('o', 'tab:orange')}
 
 
 def _row(name, kind, param, s, exported):
-    return [name, kind, param, s.get('psnr'), s.get('ssim'), s.get('niqe'), s.get('detail'),
+    return [name, kind, param, s.get('psnr'), s.get('ssim'), s.get('niqe'), s.get('detail'), s.get('texture'),
             'yes' if exported else '']
 
 

@@ -73,7 +73,7 @@ def scene_rows(rows, videos, names):
 
 
 REAL_KEYS = {True: ('psnr', 'ssim', 'detail', 'niqe'), False: ('niqe', 'detail_vs_bicubic')}
-_GEOMETRIC = ('detail', 'detail_vs_bicubic')  # ratios: averaged geometrically
+_GEOMETRIC = ('detail', 'texture', 'detail_vs_bicubic')  # ratios: averaged geometrically
 
 
 def scene_of(name, videos=None):
@@ -229,19 +229,22 @@ def metrics_section(d, res, ctx):
     """The held-out pairs: the means, the per-scene table, the notes and the verdicts."""
     summ = res['summary']
     d.h(2, 'Held-out metrics (means)')
-    metrics = [k for k in ('psnr', 'ssim', 'niqe', 'detail', 'artefact', 'blocks', 'lpips', 'dists')
+    metrics = [k for k in ('psnr', 'ssim', 'niqe', 'detail', 'texture', 'artefact', 'blocks', 'lpips', 'dists')
                if any(summ[m].get(k) is not None for m in summ)]
     d.p(f'{len(res["rows"])} held-out frames, degraded once with the training pipeline (seed {ctx.s.seed}); '
         'Y channel, 4 px border cropped (tools/evaluate.py\'s metrics). Distortion: PSNR, SSIM (higher is better). '
         'Perception: NIQE (no reference, lower is better), detail = Laplacian energy of the output over the GT\'s '
-        '(geometric mean; 1 is as detailed as the GT, below is blur, above is overshoot or noise), artefact = '
+        '(geometric mean; 1 is as detailed as the GT, below is blur, above is overshoot or noise)'
+        + (', texture = the power in the octave above the input\'s resolution (4-8 px periods), output over GT '
+           '(geometric mean; texture-scale detail, which the finest grain barely reaches)' if 'texture' in metrics else '')
+        + ', artefact = '
         'high-frequency error where the GT is smooth (grey levels, lower is better)'
         + (', blocks = the output\'s luma steps across the 4 px grid of the x4 upscaling over those inside its cells '
            '(geometric mean; 1 is no tiles, as a photo)' if 'blocks' in metrics else '')
         + (', LPIPS and DISTS (lower is better)' if 'lpips' in metrics else '') + '.')
     for line in crop_lines(res.get('crops')):  # large frames are scored on stated crops
         d.p(line)
-    d.table(['model'] + [k.upper() if k != 'detail' else 'detail' for k in metrics],
+    d.table(['model'] + [k if k in ('detail', 'texture') else k.upper() for k in metrics],
             [[m] + [summ[m].get(k) for k in metrics] for m in summ]
             + [['GT'] + [_mean([r.get('gt_niqe') for r in res['rows']]) if k == 'niqe' else None for k in metrics]])
     for n in res.get('notes', []):

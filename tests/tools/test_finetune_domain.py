@@ -95,7 +95,7 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     # evaluate: the criterion's choice, and the export is exactly that model
     metrics = json.loads((work / 'evaluate' / 'metrics.json').read_text())
     assert set(metrics['summary']) == {'bicubic', 'base', 'finetuned'}
-    assert all(metrics['summary'][m]['detail'] > 0 for m in metrics['summary'])
+    assert all(metrics['summary'][m]['detail'] > 0 and metrics['summary'][m]['texture'] > 0 for m in metrics['summary'])
     # evaluation.evaluator's metrics: NIQE measured (320x240 frames) and used by the criterion, artefact present
     assert all(0 < metrics['summary'][m]['niqe'] < 100 and metrics['summary'][m]['artefact'] >= 0
                for m in metrics['summary'])
@@ -109,7 +109,7 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     md = (work / 'report.md').read_text()
     for part in ('## Held-out metrics', '## Checkpoint choice', '## Per image', 'report/curves.png',
                  'report/sheet.png', 'python train.py --yml_path', 'make_lq_data.py', 'extract_keyframes.py',
-                 '| model | PSNR | SSIM | NIQE | detail | ARTEFACT', '- base vs finetuned, distortion: ',
+                 '| model | PSNR | SSIM | NIQE | detail | texture | ARTEFACT', 'texture = the power in the octave', '- base vs finetuned, distortion: ',
                  '- base vs finetuned, perception: ', '- all models, perception'):
         assert part in md, part
     assert 'NIQE' in summary
@@ -132,6 +132,8 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     assert dni['summary']['dni_1.00'] == sel['summary'][dni['finetune']]
     assert '## Fidelity knob (DNI) and the perception-distortion frontier' in md and 'report/frontier.png' in md
     assert all(f'| dni_{w:.2f} | blend |' in md for w in (0.2, 0.4, 0.6, 0.8))
+    assert '| point | kind | iteration / weight | PSNR | SSIM | NIQE | detail | texture | exported |' in md
+    assert all(dni['summary'][f'dni_{w:.2f}']['texture'] > 0 for w in (0.2, 0.4, 0.6, 0.8))
 
     # the same command again, on videos touched since (same bytes, new times): every stage skipped
     for v in clips.iterdir():

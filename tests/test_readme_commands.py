@@ -1,5 +1,5 @@
-"""Every command the README shows names a script that exists, and every flag it passes is one that script's
---help lists (each long flag also as its -/_ twin)."""
+"""Every command the README and the user pages under docs/ show names a script that exists, and every flag it passes
+is one that script's --help lists (each long flag also as its -/_ twin)."""
 import re
 import shlex
 import subprocess
@@ -9,8 +9,8 @@ from functools import lru_cache
 from tests.user_path import ROOT
 
 
-def readme_commands():
-    text = (ROOT / 'README.md').read_text()
+def readme_commands(path=ROOT / 'README.md'):
+    text = path.read_text()
     lines = []
     for block in re.findall(r'```bash\n(.*?)```', text, re.S):
         lines += [ln for ln in block.replace('\\\n', ' ').splitlines() if ln.strip()]
@@ -36,9 +36,8 @@ def help_flags(script):
     return set(re.findall(r'(?<![\w-])(--?[A-Za-z][\w-]*)', res.stdout))
 
 
-def test_readme_commands_exist_and_their_flags_parse():
-    cmds = readme_commands()
-    assert len(cmds) > 20 and any(c[0] == 'tools/infer.py' for c in cmds)
+def wrong_flags(cmds):
+    """``script: problem`` for each command whose script is missing or passes a flag its --help does not list."""
     bad = []
     for script, *args in cmds:
         if not (ROOT / script).is_file():
@@ -50,10 +49,28 @@ def test_readme_commands_exist_and_their_flags_parse():
             twins = {flag, flag.replace('_', '-'), flag.replace('-', '_')}
             if re.fullmatch(r'--?[A-Za-z][\w-]*', flag) and not twins & flags:
                 bad.append(f'{script}: {flag}')
+    return bad
+
+
+def test_readme_commands_exist_and_their_flags_parse():
+    cmds = readme_commands()
+    assert len(cmds) > 20 and any(c[0] == 'tools/infer.py' for c in cmds)
+    bad = wrong_flags(cmds)
+    assert not bad, bad
+
+
+def test_the_user_pages_commands_exist_and_their_flags_parse():
+    """docs/*.md but the design notes (whose commands are placeholders such as tools/x.py)."""
+    pages = [p for p in sorted((ROOT / 'docs').glob('*.md')) if p.name != 'DESIGN.md']
+    cmds = {p.name: readme_commands(p) for p in pages}
+    assert sum(map(len, cmds.values())) > 80 and cmds['finetune_domain.md'] and cmds['export_infer.md']
+    bad = [f'docs/{name}: {b}' for name, c in cmds.items() for b in wrong_flags(c)]
     assert not bad, bad
 
 
 def test_the_check_catches_a_wrong_flag():
+    assert wrong_flags([['tools/infer.py', '--no-such-flag'], ['tools/no_such.py']]) == [
+        'tools/infer.py: --no-such-flag', 'tools/no_such.py: no such script']
     assert '--no-such-flag' not in help_flags('tools/infer.py')
     assert '--model_path' in help_flags('tools/infer.py') or '--model-path' in help_flags('tools/infer.py')
 

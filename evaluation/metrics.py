@@ -53,6 +53,8 @@ def psnr(a, b, crop_border=0, test_y=False):
 
 
 def _ssim_channel(a, b):
+    if min(a.shape[:2]) < 11:
+        return float('nan')  # smaller than the 11x11 window: no valid region
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     win = cv2.getGaussianKernel(11, 1.5)  # the 11x11 window is separable: rows then columns
     f = lambda x: cv2.sepFilter2D(x, -1, win, win)[5:-5, 5:-5]  # noqa: E731  valid region only
@@ -218,13 +220,15 @@ def texture_ratio(out, gt, scale=4, crop_border=4):
 
     The input carries nothing there, so all of it is restored or invented. Patterns of 2-3 px periods (a fine
     mesh, the finest grain) lie above it and count little, where they dominate ``detail_ratio``. 1 = the GT's
-    amount, near 0 = none (bicubic about 0.01 on broadcast frames). NaN at x1 or when the GT has no power in the
-    band. Tiles of ``OCTAVE_TILE`` px from the top left; a strip narrower than a tile at the right or bottom edge is
+    amount, near 0 = none (bicubic about 0.01 on broadcast frames). NaN at x1, under 8 px after the border crop,
+    or when the GT has no power in the band. Tiles of ``OCTAVE_TILE`` px from the top left; a strip narrower than a tile at the right or bottom edge is
     left out."""
     if np.shape(out)[:2] != np.shape(gt)[:2]:
         raise ValueError(f'image shapes differ: {np.shape(out)} vs {np.shape(gt)}')
     if isinstance(scale, bool) or int(scale) != scale or int(scale) < 2:
         return float('nan')
+    if min(np.shape(gt)[:2]) - 2 * crop_border < 8:
+        return float('nan')  # too small to measure a band (as blocks on fewer than two cells)
     lo, hi = 0.5 / int(scale), 1.0 / int(scale)
     ref = band_power(gt, lo, hi, crop_border)
     return float('nan') if ref < BAND_FLOOR else band_power(out, lo, hi, crop_border) / ref

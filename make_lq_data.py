@@ -36,9 +36,11 @@ def load_options(path):
     if not path:
         return None
     import yaml
+
+    from utils.yaml_bounded import safe_load_bounded
     try:
         with open(path, encoding='utf-8') as f:
-            cfg = yaml.safe_load(f) or {}
+            cfg = safe_load_bounded(f.read()) or {}
     except UnicodeDecodeError:
         raise ValueError(f'{path}: not a YAML text file (binary content)') from None
     except yaml.YAMLError as e:

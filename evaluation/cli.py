@@ -38,7 +38,8 @@ import math
 from pathlib import Path
 
 from evaluation import evaluator as E
-from utils.cli import ArgumentParser, RawHelpFormatter, add_device, add_input, add_quiet, fail, returns_status
+from utils.cli import (ArgumentParser, RawHelpFormatter, add_device, add_input, add_quiet, fail, int_in,
+                       returns_status)
 
 
 def parse_models(items):
@@ -134,12 +135,12 @@ def build_parser():
     ap.add_argument('--models', nargs='+', required=True, metavar='NAME=MODEL',
                     help='label=model: a zoo name, weights file, export folder or "bicubic"; the first is the base '
                          'the others are compared with')
-    ap.add_argument('--scale', type=int, default=4, help='scale of the models and of the GT/LQ pairs')
-    ap.add_argument('--crop-border', dest='crop_border', type=int, default=4,
+    ap.add_argument('--scale', type=int_in(1), default=4, help='scale of the models and of the GT/LQ pairs')
+    ap.add_argument('--crop-border', dest='crop_border', type=int_in(0), default=4,
                     help='pixels cropped at each border before the metrics')
     ap.add_argument('--sheet', help='write a contact sheet PNG here (LQ | models | GT)')
-    ap.add_argument('--sheet-images', type=int, default=3, help='images (rows) on the contact sheet')
-    ap.add_argument('--sheet-crop', type=int, default=192,
+    ap.add_argument('--sheet-images', type=int_in(1), default=3, help='images (rows) on the contact sheet')
+    ap.add_argument('--sheet-crop', type=int_in(0), default=192,
                     help='cut each sheet image to the window of this size (GT pixels) with the most detail; 0: whole')
     ap.add_argument('--csv', help='write the per-image rows and the means as CSV')
     ap.add_argument('--json', help='write rows, means and verdicts as JSON')
@@ -168,6 +169,8 @@ def _check_args(args):
         fail(None, exc.args[0])
     for out in (args.sheet, args.csv, args.json):
         folder = Path(out).expanduser().parent if out else None
+        if out and Path(out).expanduser().is_dir():
+            fail(None, f'{out}: is a folder; give a file name for --sheet, --csv and --json')
         if folder is not None and not folder.is_dir():
             why = 'is a file' if folder.exists() else 'is a broken symbolic link' if folder.is_symlink() \
                 else 'does not exist'

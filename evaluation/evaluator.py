@@ -108,6 +108,14 @@ def image_metrics(sr, gt, crop_border=4, iqa=None, scale=4):
     return row
 
 
+def _check_border(path, img, crop_border):
+    """A one-line ValueError when ``crop_border`` px on each side leave nothing of ``img`` to score."""
+    h, w = img.shape[:2]
+    if min(h, w) <= 2 * crop_border:
+        raise ValueError(f'{path}: {w}x{h} px leave nothing to score after a {crop_border} px border on each side '
+                         f'(--crop-border)')
+
+
 def _pairs(gt_dir, lq_dir):
     pairs = [(gp, Path(lq_dir) / gp.name) for gp in list_images(gt_dir)]
     return [(g, q) for g, q in pairs if q.is_file()]
@@ -134,6 +142,10 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
         if notes is not None:
             notes.extend(missing)
     pairs = _pairs(gt_dir, lq_dir)
+    unpaired = [p.name for p in list_images(gt_dir) if not (Path(lq_dir) / p.name).is_file()]
+    if unpaired and notes is not None:
+        notes.append(f'{len(unpaired)} GT image(s) have no LQ image of the same name in {lq_dir} and are not '
+                     f'scored (first: {unpaired[0]})')
     pick = set(np.linspace(0, len(pairs) - 1, sheet_images).round().astype(int).tolist()) if sheet and pairs else ()
     rows, tiles = [], []
     for idx, (gp, lp) in enumerate(tqdm(pairs, desc='evaluate', unit='img', disable=(not progress) or None)):
@@ -142,6 +154,7 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
         if gt.shape[0] < h or gt.shape[1] < w:
             raise ValueError(f'{gp}: GT is {gt.shape[1]}x{gt.shape[0]}, smaller than x{scale} of its LQ ({w}x{h})')
         gt = gt[:h, :w]
+        _check_border(gp, gt, crop_border)
         row = {'image': gp.name, 'gt_niqe': niqe_or_nan(gt, crop_border),
                'input_detail': input_detail(lq, gt, crop_border // scale)}
         outs = {}
@@ -177,6 +190,7 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
     rows, tiles = [], []
     for idx, path in enumerate(tqdm(files, desc='evaluate', unit='img', disable=(not progress) or None)):
         lq = _bgr(imread(path))
+        _check_border(path, lq, crop_border // scale)
         ref = M.laplacian_energy(bicubic.upscale(lq), crop_border)
         row, outs = {'image': path.name}, {}
         for name, net in nets.items():

@@ -98,7 +98,7 @@ def _laplacian(y, crop_border):
 def laplacian_energy(img, crop_border=4):
     """Mean squared 4-neighbour Laplacian of Y (0-255 scale), ``crop_border`` px cropped after filtering."""
     lap = _laplacian(luma(img), crop_border)
-    return float(np.mean(lap * lap))
+    return float(np.mean(lap * lap)) if lap.size else float('nan')  # nothing left after the border crop
 
 
 def detail_ratio(out, gt, crop_border=4):

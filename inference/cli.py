@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from utils.cli import ArgumentParser, Unsupported, add_quiet, fail, returns_status
-from utils.progress import TqdmHandler
+from utils.cli import ArgumentParser, Unsupported, add_quiet, fail, int_in, returns_status
+from utils.progress import TqdmHandler, write_line
 from utils.media import IMAGE_EXTS, X264_PRESETS, is_image, is_video
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -60,6 +60,17 @@ def memory_arg(text):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _unit_float(text):
+    """An argparse ``type``: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number from 0 to 1, got {text!r}') from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f'expected a number from 0 to 1, got {value:g}')
+    return value
+
+
 def build_parser(prog, description, default_model_help):
     p = _Parser(prog=prog, description=description)
     p.add_argument('-i', '--input', required=True, help='image, folder, glob pattern or video file')
@@ -96,7 +107,7 @@ def build_parser(prog, description, default_model_help):
     p.add_argument('--engine', default='auto', choices=['auto', 'openvino', 'onednn'],
                    help='Paddle Inference engine on the CPU (infer.py): auto = OpenVINO for RRDBNet and '
                         'SRVGGNetCompact, else oneDNN')
-    p.add_argument('-dn', '--denoise_strength', type=float, default=None,
+    p.add_argument('-dn', '--denoise_strength', type=_unit_float, default=None,
                    help='0..1 denoise strength for realesr-general-x4v3 (zoo)')
     p.add_argument('--dni', nargs=2, default=None, metavar=('OTHER', 'W'),
                    help='network interpolation (DNI): run W x the model + (1 - W) x OTHER (weights file or zoo '
@@ -106,7 +117,7 @@ def build_parser(prog, description, default_model_help):
                    help='RRDBNet blocks, for bare weights whose architecture is not stored')
     p.add_argument('--num_feat', type=int, default=None, help='num_feat override for bare weights')
     p.add_argument('--scale', type=int, default=None, help='network scale override for bare weights')
-    p.add_argument('--crf', type=int, default=18, help='x264 quality for video outputs')
+    p.add_argument('--crf', type=int_in(0, 51), default=18, help='x264 quality for video outputs (0-51, lower is better)')
     p.add_argument('--preset', default=None, choices=X264_PRESETS,
                    help='x264 preset for video outputs (default: veryfast with me=dia when the model runs on the CPU, '
                         'which leaves the cores to the model; medium on a GPU)')
@@ -198,21 +209,23 @@ def _one_line(exc):
 @returns_status
 def run(args, backend):
     """Run the tool; the ``inference`` logger writes to stderr meanwhile and is left as it was found."""
-    log = logging.getLogger('inference')
-    if log.handlers:
+    if logging.getLogger('inference').handlers:
         return _run(args, backend)
     h = TqdmHandler(sys.stderr)  # log lines go between progress bars, never into them
     h.setFormatter(logging.Formatter('%(levelname)s: %(message)s'))
-    level, propagate = log.level, log.propagate
-    log.addHandler(h)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    logs = [logging.getLogger(name) for name in ('inference', 'models')]  # models: the zoo's warnings
+    saved = [(log.level, log.propagate) for log in logs]
+    for log in logs:
+        log.addHandler(h)
+        log.setLevel(logging.INFO)
+        log.propagate = False
     try:
         return _run(args, backend)
     finally:
-        log.removeHandler(h)
-        log.setLevel(level)
-        log.propagate = propagate
+        for log, (level, propagate) in zip(logs, saved):
+            log.removeHandler(h)
+            log.setLevel(level)
+            log.propagate = propagate
 
 
 def _run(args, backend):
@@ -268,13 +281,13 @@ def _run(args, backend):
             done += 1
         except MemoryError:
             failed += 1
-            tqdm.write(f'failed: {src}: out of memory; use a smaller --max_memory or --tile', file=sys.stderr)
+            write_line(f'failed: {src}: out of memory; use a smaller --max_memory or --tile', sys.stderr)
         except Exception as e:  # unreadable, unwritable, a decoder, encoder or engine error: one line, the batch goes on
             failed += 1
             msg = _one_line(e)  # most messages name the file already ("failed: X: X: ..." before)
-            tqdm.write(f'failed: {msg if str(src) in msg or str(planned[src]) in msg else f"{src}: {msg}"}', file=sys.stderr)
-    spm = busy / mpix if mpix else float('nan')
-    print(f'{done} done, {failed} failed, {spm:.2f} s/MP (input megapixels), {busy:.1f} s total', file=sys.stderr)
+            write_line(f'failed: {msg if str(src) in msg or str(planned[src]) in msg else f"{src}: {msg}"}', sys.stderr)
+    spm = f'{busy / mpix:.2f} s/MP' if mpix else 'n/a s/MP'
+    print(f'{done} done, {failed} failed, {spm} (input megapixels), {busy:.1f} s total', file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
 
 

@@ -13,13 +13,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from utils.cli import (  # noqa: E402  (standard library only)
-    ArgumentParser, RawHelpFormatter, add_output, fail, returns_status)
+    ArgumentParser, RawHelpFormatter, add_output, fail, int_in, returns_status)
 
 
 def build_parser():
     p = ArgumentParser(prog='webui.py', description=__doc__.split('\n\n')[0], formatter_class=RawHelpFormatter)
     p.add_argument('--host', default='127.0.0.1', help='address to listen on (default 127.0.0.1: this machine only)')
-    p.add_argument('--port', type=int, default=7860, help='port (default 7860)')
+    p.add_argument('--port', type=int_in(1, 65535), default=7860, help='port (default 7860)')
     p.add_argument('--share', action='store_true', help='also open a public gradio.live link (off by default)')
     p.add_argument('--models-dir', '--models_dir', dest='models_dir', default=None,
                    help='folder searched for .pdparams, export folders and .onnx files to offer by name')
@@ -43,6 +43,9 @@ def keep_uploads_in(output):
 @returns_status
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    out = Path(args.output).expanduser()
+    if out.exists() and not out.is_dir():
+        fail('webui.py', f'{args.output}: is a file; -o names the folder the app writes to')
     keep_uploads_in(args.output)
     problem = cannot_listen(args.host, args.port)
     if problem:  # before the slow imports and the models

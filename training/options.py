@@ -297,7 +297,7 @@ def load_options(yml_path, overrides=(), warnings=None):
     """
     p = Path(yml_path)
     if not p.is_file():
-        raise OptionsError(str(yml_path), ['file not found'])
+        raise OptionsError(str(yml_path), ['a folder, not an options file' if p.is_dir() else 'file not found'])
     try:
         raw = safe_load_bounded(p.read_text(encoding='utf-8')) or {}
     except UnicodeDecodeError:

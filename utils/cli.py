@@ -38,6 +38,22 @@ def without_flag(argv, flag):
     return out
 
 
+def int_in(low, high=None):
+    """An argparse ``type``: a whole number from ``low`` (to ``high``, when given); a one-line usage error otherwise."""
+    want = f'a whole number from {low} to {high}' if high is not None else f'a whole number >= {low}'
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'expected {want}, got {text!r}') from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f'expected {want}, got {value}')
+        return value
+    parse.__name__ = 'whole number'
+    return parse
+
+
 def other_spelling(flag):
     """``--a_b`` -> ``--a-b`` and back; None for short flags and one-word flags."""
     if not flag.startswith('--'):
@@ -158,13 +174,22 @@ class Failed(SystemExit):
     """Raised by ``fail()`` once its line is printed; ``code`` is the exit status."""
 
 
+MAX_LINE = 2000  # characters of one error line; the rest is cut (a value echoed from a hostile file can be huge)
+
+
+def clip_line(text, limit=MAX_LINE):
+    """``text`` as is, or its first ``limit`` characters and how many were cut."""
+    text = str(text)
+    return text if len(text) <= limit else f'{text[:limit]}... ({len(text) - limit} more characters cut)'
+
+
 def fail(prog, message, status=EXIT_USAGE):
     """Print ``prog: error: message`` (``error: message`` when prog is None) on stderr and stop the
     tool with ``status``: 2 for bad input or usage (the default), 1 for a step that failed.
     ``message`` may be a list: one line each (several problems found in one file)."""
     prefix = f'{prog}: error: ' if prog else 'error: '
     for line in (message if isinstance(message, (list, tuple)) else [message]):
-        write_line(f'{prefix}{line}', sys.stderr)  # one write: never glued to a worker's log line
+        write_line(f'{prefix}{clip_line(line)}', sys.stderr)  # one write: never glued to a worker's log line
     raise Failed(status)
 
 

@@ -1,0 +1,136 @@
+"""Careless values and paths found by a probe of the tools, each refused in one line before any work (or, for
+what only the run can tell, said in one line): evaluate's numbers and output paths, a GT without its LQ,
+images the border crop empties, make_lq_data's alias bomb, the web app's port and output folder, train.py given
+a folder, the inference tools' -dn and --crf, and the zoo's warning that -dn was ignored."""
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from evaluation.cli import main as evaluate
+from tests.pairs import centre_crop, write_pairs
+from utils.cli import MAX_LINE, Failed, clip_line, fail, int_in
+
+ROOT = Path(__file__).resolve().parents[2]
+PADDLE_NOTICE = ('WARNING: OMP_NUM_THREADS', 'PLEASE USE OMP_NUM_THREADS')  # Paddle's own, once per process
+
+
+def _lines(text):
+    return [ln for ln in text.strip().splitlines() if not ln.startswith(PADDLE_NOTICE)]
+
+
+def _tool(script, *args, timeout=120):
+    r = subprocess.run([sys.executable, script, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=timeout)
+    return r.returncode, r.stderr.strip().splitlines()
+
+
+@pytest.fixture(scope='module')
+def pairs(tmp_path_factory, hr_photos):
+    return write_pairs(tmp_path_factory.mktemp('careless'), hr_photos[:2], lambda img: centre_crop(img, 64, 64))
+
+
+def test_int_in_and_clip_line(capsys):
+    assert int_in(1)('3') == 3 and int_in(0, 51)('51') == 51
+    for parse, text in ((int_in(1), '0'), (int_in(0, 51), '52'), (int_in(1), 'x')):
+        with pytest.raises(Exception, match='expected a whole number'):
+            parse(text)
+    assert clip_line('abc') == 'abc'
+    long = 'v' * (MAX_LINE + 500)
+    assert clip_line(long) == 'v' * MAX_LINE + '... (500 more characters cut)'
+    with pytest.raises(Failed):
+        fail(None, long)
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and len(err) < MAX_LINE + 100
+
+
+def _status(argv):
+    """evaluate's exit status: returned for its own checks, raised by argparse for a bad flag value."""
+    try:
+        return evaluate(argv)
+    except SystemExit as e:
+        return e.code
+
+
+@pytest.mark.parametrize('args, says', [
+    (['--scale', '0'], 'argument --scale: expected a whole number >= 1, got 0'),
+    (['--sheet-images', '0'], 'expected a whole number >= 1, got 0'),
+    (['--sheet-crop', '-5'], 'expected a whole number >= 0, got -5'),
+    (['--crop-border', '-3'], 'expected a whole number >= 0, got -3'),
+    (['--crop-border', '40'], 'px leave nothing to score after a 40 px border on each side (--crop-border)'),
+])
+def test_evaluate_refuses_careless_numbers_in_one_line(pairs, args, says, capsys):
+    gt, lq = pairs
+    assert _status(['--gt', str(gt), '--lq', str(lq), '--models', 'b=bicubic', '-q', '--no-iqa', *args]) == 2
+    err = _lines(capsys.readouterr().err)
+    assert len(err) == 1 and says in err[0], err
+
+
+def test_evaluate_refuses_a_folder_for_csv_or_json_before_the_run(pairs, tmp_path, capsys):
+    gt, lq = pairs
+    for flag in ('--csv', '--json', '--sheet'):
+        assert evaluate(['--gt', str(gt), '--lq', str(lq), '--models', 'b=bicubic', '-q', flag, str(tmp_path)]) == 2
+        err = _lines(capsys.readouterr().err)
+        assert err == [f'error: {tmp_path}: is a folder; give a file name for --sheet, --csv and --json']
+
+
+def test_evaluate_names_the_gt_images_without_an_lq(pairs, tmp_path, capsys):
+    gt, lq = pairs
+    extra = tmp_path / 'gt'
+    extra.mkdir()
+    for p in gt.iterdir():
+        (extra / p.name).write_bytes(p.read_bytes())
+    cv2.imwrite(str(extra / 'zz_alone.png'), np.full((64, 64, 3), 90, np.uint8))
+    assert evaluate(['--gt', str(extra), '--lq', str(lq), '--models', 'b=bicubic', '-q', '--no-iqa']) == 0
+    out = capsys.readouterr().out
+    assert f'1 GT image(s) have no LQ image of the same name in {lq} and are not scored (first: zz_alone.png)' in out
+
+
+def test_make_lq_data_refuses_an_alias_bomb_quickly(tmp_path, hr_photos):
+    hr = tmp_path / 'hr'
+    hr.mkdir()
+    cv2.imwrite(str(hr / 'a.png'), cv2.imread(str(hr_photos[0]))[:64, :64])
+    levels = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    levels += [f'{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]' for p, c in zip('abcdefgh', 'bcdefghi')]
+    (tmp_path / 'bomb.yml').write_text('\n'.join(levels) + '\ndegradation: {resize_prob: *i}\n')
+    t = time.monotonic()
+    code, err = _tool('make_lq_data.py', '--input', hr, '--output', tmp_path / 'lq', '--scale', 4, '--opt',
+                      tmp_path / 'bomb.yml')
+    assert code == 2 and len(err) == 1 and 'an alias bomb' in err[0] and len(err[0]) < 400, err
+    assert time.monotonic() - t < 30 and not (tmp_path / 'lq').exists()
+
+
+def test_webui_port_range_and_an_output_that_is_a_file(tmp_path):
+    code, err = _tool('tools/webui.py', '--port', 70000, '-o', tmp_path / 'out')
+    assert code == 2 and err == ['webui.py: error: argument --port: expected a whole number from 1 to 65535, '
+                                 'got 70000 (--help for usage)']
+    f = tmp_path / 'a.png'
+    f.write_bytes(b'x')
+    code, err = _tool('tools/webui.py', '--port', 7860, '-o', f)
+    assert code == 2 and err == [f'webui.py: error: {f}: is a file; -o names the folder the app writes to']
+    assert f.read_bytes() == b'x'
+
+
+def test_train_given_a_folder_says_so(tmp_path):
+    code, err = _tool('train.py', '--yml_path', tmp_path)
+    assert code == 2 and err == [f'error: {tmp_path}: a folder, not an options file'], err
+
+
+def test_inference_flags_and_the_ignored_denoise_warning(tmp_path, hr_photos):
+    img = tmp_path / 'in.png'
+    cv2.imwrite(str(img), cv2.imread(str(hr_photos[0]))[:24, :24])
+    code, err = _tool('tools/predict.py', '-i', img, '-o', tmp_path / 'o', '-dn', 5)
+    assert code == 2 and len(err) == 1 and 'expected a number from 0 to 1, got 5' in err[0]
+    code, err = _tool('tools/infer.py', '-i', img, '-o', tmp_path / 'o', '--crf', 99)
+    assert code == 2 and len(err) == 1 and 'expected a whole number from 0 to 51, got 99' in err[0]
+    code, err = _tool('tools/predict.py', '-i', img, '-o', tmp_path / 'o', '-m', 'realesr-animevideov3', '-dn', 0.5)
+    assert code == 0 and ('WARNING: --denoise_strength applies to realesr-general-x4v3 only; ignored for '
+                          'realesr-animevideov3') in err, err
+    bad = tmp_path / 'bad.png'
+    bad.write_text('not an image')
+    code, err = _tool('tools/predict.py', '-i', bad, '-o', tmp_path / 'o2', '-m', 'realesr-animevideov3')
+    assert code == 1 and err[-1].startswith('0 done, 1 failed, n/a s/MP'), err

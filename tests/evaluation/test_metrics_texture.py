@@ -8,6 +8,7 @@ import pytest
 
 from evaluation import evaluator as E
 from evaluation import metrics as M
+from tests.pairs import centre_crop, write_pairs
 
 
 @pytest.fixture(scope='module')
@@ -90,12 +91,8 @@ def test_bad_input_and_degenerate_images(photos):
     assert math.isnan(M.texture_ratio(img[:64, :64], flat))
 
 
-def test_the_evaluator_and_the_report_carry_it(photos, tmp_path):
-    gt_dir, lq_dir = tmp_path / 'gt', tmp_path / 'lq'
-    gt_dir.mkdir(), lq_dir.mkdir()
-    for i, img in enumerate(photos):
-        cv2.imwrite(str(gt_dir / f'{i}.png'), img)
-        cv2.imwrite(str(lq_dir / f'{i}.png'), _small(img))
+def test_the_evaluator_and_the_report_carry_it(hr_photos, tmp_path):
+    gt_dir, lq_dir = write_pairs(tmp_path, hr_photos[:3], lambda img: centre_crop(img, 256, 256))
     rows = E.evaluate({'bicubic': 'bicubic'}, gt_dir, lq_dir, iqa=None, progress=False)
     per_image = [r['bicubic_texture'] for r in rows]
     summary = E.summarize(rows, ['bicubic'])

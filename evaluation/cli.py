@@ -16,8 +16,8 @@ Metrics (Y channel, border cropped):
   DETAIL       Laplacian energy, output over GT, geometric mean over images: 1.0 = as detailed
                as the GT, below = blur, above = overshoot or noise (best: closest to 1)
   TEXTURE      power of Y in the octave above the input's resolution (periods of 4-8 px at x4), output
-               over GT, geometric mean: detail at the scale of texture, all restored or invented; grain
-               and 2-3 px meshes, which can fill DETAIL, do not count (best: closest to 1)
+               over GT, geometric mean: detail at the scale of texture, all restored or invented; the
+               finest grain and 2-3 px meshes, which can fill DETAIL, count little (best: closest to 1)
   ARTEFACT     high-frequency error where the GT is smooth, in grey levels (lower is better)
   BLOCKS       tiles on the upscaling's pixel grid: the output's luma steps across the grid lines
                over those inside its cells (1 = none, as a photo; best: closest to 1); no GT needed

@@ -116,9 +116,16 @@ def _check_border(path, img, crop_border):
                          f'(--crop-border)')
 
 
-def _pairs(gt_dir, lq_dir):
-    pairs = [(gp, Path(lq_dir) / gp.name) for gp in list_images(gt_dir)]
-    return [(g, q) for g, q in pairs if q.is_file()]
+def _pairs(gt_dir, lq_dir, unpaired=None):
+    """``(GT, LQ)`` paths with equal names; the names of GT images without an LQ go to ``unpaired`` (a list)."""
+    pairs = []
+    for gp in list_images(gt_dir):
+        q = Path(lq_dir) / gp.name
+        if q.is_file():
+            pairs.append((gp, q))
+        elif unpaired is not None:
+            unpaired.append(gp.name)
+    return pairs
 
 
 def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_images=3, crop=None,
@@ -141,8 +148,8 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
         iqa, missing = available(device=device)
         if notes is not None:
             notes.extend(missing)
-    pairs = _pairs(gt_dir, lq_dir)
-    unpaired = [p.name for p in list_images(gt_dir) if not (Path(lq_dir) / p.name).is_file()]
+    unpaired = []
+    pairs = _pairs(gt_dir, lq_dir, unpaired)
     if unpaired and notes is not None:
         notes.append(f'{len(unpaired)} GT image(s) have no LQ image of the same name in {lq_dir} and are not '
                      f'scored (first: {unpaired[0]})')

@@ -221,8 +221,8 @@ def texture_ratio(out, gt, scale=4, crop_border=4):
     The input carries nothing there, so all of it is restored or invented. Patterns of 2-3 px periods (a fine
     mesh, the finest grain) lie above it and count little, where they dominate ``detail_ratio``. 1 = the GT's
     amount, near 0 = none (bicubic about 0.01 on broadcast frames). NaN at x1, under 8 px after the border crop,
-    or when the GT has no power in the band. Tiles of ``OCTAVE_TILE`` px from the top left; a strip narrower than a tile at the right or bottom edge is
-    left out."""
+    or when the GT has no power in the band. Tiles of ``OCTAVE_TILE`` px from the top left; a strip narrower than
+    a tile at the right or bottom edge is left out."""
     if np.shape(out)[:2] != np.shape(gt)[:2]:
         raise ValueError(f'image shapes differ: {np.shape(out)} vs {np.shape(gt)}')
     if isinstance(scale, bool) or int(scale) != scale or int(scale) < 2:

@@ -60,17 +60,6 @@ def memory_arg(text):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _unit_float(text):
-    """An argparse ``type``: a number from 0 to 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a number from 0 to 1, got {text!r}') from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f'expected a number from 0 to 1, got {value:g}')
-    return value
-
-
 def build_parser(prog, description, default_model_help):
     p = _Parser(prog=prog, description=description)
     p.add_argument('-i', '--input', required=True, help='image, folder, glob pattern or video file')
@@ -107,7 +96,7 @@ def build_parser(prog, description, default_model_help):
     p.add_argument('--engine', default='auto', choices=['auto', 'openvino', 'onednn'],
                    help='Paddle Inference engine on the CPU (infer.py): auto = OpenVINO for RRDBNet and '
                         'SRVGGNetCompact, else oneDNN')
-    p.add_argument('-dn', '--denoise_strength', type=_unit_float, default=None,
+    p.add_argument('-dn', '--denoise_strength', type=float, default=None,
                    help='0..1 denoise strength for realesr-general-x4v3 (zoo)')
     p.add_argument('--dni', nargs=2, default=None, metavar=('OTHER', 'W'),
                    help='network interpolation (DNI): run W x the model + (1 - W) x OTHER (weights file or zoo '
@@ -237,6 +226,12 @@ def _run(args, backend):
         fail(None, f'{args.input}: no such file, or no images/videos in it')
     if args.tile_pad < 0 or args.pre_pad < 0:
         fail(None, '--tile_pad and --pre_pad must be >= 0')
+    if args.denoise_strength is not None:  # the zoo's check, as for --dni W
+        from models.zoo import check_dni_weight
+        try:
+            check_dni_weight(args.denoise_strength, '-dn')
+        except ValueError as e:
+            fail(None, e)
     if any(c in args.suffix for c in '/\\') or any(ord(c) < 32 for c in args.suffix):
         fail(None, f'--suffix {args.suffix[:40]!r}: a suffix may not hold / or \\ or control characters '
                    '(outputs stay in the output folder)')

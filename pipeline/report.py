@@ -3,7 +3,7 @@ import json
 import re
 import shlex
 
-from evaluation.evaluator import input_note, texture_note
+from evaluation.evaluator import GEOMETRIC, input_note, texture_note
 
 from .context import STAGES
 from .crops import lines as crop_lines
@@ -73,7 +73,6 @@ def scene_rows(rows, videos, names):
 
 
 REAL_KEYS = {True: ('psnr', 'ssim', 'detail', 'niqe'), False: ('niqe', 'detail_vs_bicubic')}
-_GEOMETRIC = ('detail', 'texture', 'detail_vs_bicubic')  # ratios: averaged geometrically
 
 
 def scene_of(name, videos=None):
@@ -99,7 +98,7 @@ def real_scene_rows(rows, models, keys, videos=None):
     for scene, rs in sorted(groups.items()):
         for m in models:
             vals = [[r.get(f'{m}_{k}') for r in rs] for k in keys]
-            out.append([scene, m, len(rs)] + [geometric_mean(v) if k in _GEOMETRIC else _mean(v)
+            out.append([scene, m, len(rs)] + [geometric_mean(v) if k in GEOMETRIC else _mean(v)
                                               for k, v in zip(keys, vals)])
     return out
 

@@ -43,13 +43,15 @@ def keep_uploads_in(output):
 @returns_status
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    out = Path(args.output).expanduser()
-    if out.exists() and not out.is_dir():
-        fail('webui.py', f'{args.output}: is a file; -o names the folder the app writes to')
     keep_uploads_in(args.output)
     problem = cannot_listen(args.host, args.port)
     if problem:  # before the slow imports and the models
         fail('webui.py', problem)
+    from utils.outputs import OutputClash, check_writable
+    try:
+        check_writable(Path(args.output).expanduser())  # a file, a read-only place: one line, before gradio
+    except OutputClash as e:
+        fail('webui.py', e)
     try:
         import gradio  # noqa: F401
     except ImportError:

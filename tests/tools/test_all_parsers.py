@@ -51,7 +51,7 @@ def spellings(parser, action):
         if action.nargs == 0:
             out[s] = parsed(parser, [s])
             continue
-        values = [str(next(iter(action.choices)))] if action.choices else ['3', 'x', '1G', '0.5']
+        values = [str(next(iter(action.choices)))] if action.choices else ['3', 'x', '1G']
         n = action.nargs if isinstance(action.nargs, int) else 1
         out[s] = next((r for r in (parsed(parser, [s] + [v] * n) for v in values) if r is not None), None)
     return out

@@ -172,6 +172,10 @@ class RealESRNetModel:
             rl = opt['datasets']['real_lq']
             self.real_lq = RealLQCrops(rl['dataroot_lq'], rl.get('crop', 32), rl.get('batch_size', 4),
                                        seed=[int(opt.get('manual_seed') or 0), rank])
+        # loss/stability.py: the output under a second draw of the input's noise and codec (data/redraw.py)
+        self.cri_stability = build('loss', train['stability_opt'], 'train.stability_opt') \
+            if train.get('stability_opt') else None
+        self._redraw_rng = np.random.default_rng([int(opt.get('manual_seed') or 0), rank, 2])
         self.real_pairs = None  # real (LQ, HR) crops through the pixel and detail losses (data/real_pairs.py)
         if opt['datasets'].get('real_pairs'):
             from data.real_pairs import RealPairCrops
@@ -265,11 +269,27 @@ class RealESRNetModel:
             terms['l_g_ldl'] = self.cri_ldl(self.output, l1_gt, out_ema)
         if self.cri_anchor is not None:
             terms['l_g_anchor'] = self.cri_anchor(self.output, gt, self.teacher_out(lq))
-        if self.cri_consistency is not None:
-            real = self.real_lq.batch()
-            terms['l_g_cons'] = self.cri_consistency(self.net_g(real), real)
+        if self.cri_consistency is not None or self.cri_stability is not None:
+            terms.update(self._input_terms(lq))
         if self.real_pairs is not None:
             terms.update(self._pair_terms())
+        return terms
+
+    def _input_terms(self, lq):
+        """The consistency term on a batch of real LQ crops, and the stability term on that batch (on the
+        synthetic ``lq`` when there are no real frames): the output under a second draw of the input's noise
+        and codec must agree with the first."""
+        from data.redraw import redraw
+        terms, src, out = {}, lq, self.output
+        if self.real_lq is not None:
+            src = self.real_lq.batch()
+            out = self.net_g(src)
+            if self.cri_consistency is not None:
+                terms['l_g_cons'] = self.cri_consistency(out, src)
+        if self.cri_stability is not None:
+            cri = self.cri_stability
+            twin = redraw(src, cri.noise_sigma, cri.jpeg_quality, self._redraw_rng)
+            terms['l_g_stab'] = cri(out, self.net_g(twin))
         return terms
 
     def _pair_terms(self):

@@ -39,7 +39,8 @@ LOSS_SLOTS = {'pixel_opt': ('L1Loss', 'MSELoss'), 'perceptual_opt': ('Perceptual
               'hf_opt': ('HFEnergyLoss',), 'fft_opt': ('FFTAmplitudeLoss',), 'gradient_opt': ('GradientLoss',),
               'lowpass_opt': ('LowPassL1Loss',), 'ldl_opt': ('LDLLoss',), 'grid_opt': ('SubpixelGridLoss',),
               'anchor_opt': ('SelfAnchorLoss',), 'swd_opt': ('SlicedWassersteinLoss',),
-              'randvgg_opt': ('RandomVGGLoss',), 'consistency_opt': ('ConsistencyLoss',)}
+              'randvgg_opt': ('RandomVGGLoss',), 'consistency_opt': ('ConsistencyLoss',),
+              'stability_opt': ('StabilityLoss',)}
 DETAIL_LOSSES = (('l_g_hf', 'hf_opt'), ('l_g_fft', 'fft_opt'), ('l_g_grad', 'gradient_opt'),
                  ('l_g_lowpass', 'lowpass_opt'), ('l_g_grid', 'grid_opt'), ('l_g_swd', 'swd_opt'),
                  ('l_g_rvgg', 'randvgg_opt'))

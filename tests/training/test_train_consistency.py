@@ -81,3 +81,20 @@ def test_bad_real_lq_folders_one_line(tmp_path):
     assert 'broken.png' in str(e.value) and 'cannot read' in str(e.value) and '\n' not in str(e.value)
     with pytest.raises(ValueError, match='crop must be'):
         RealLQCrops(bad, crop=2)
+
+
+def test_stability_term_trains_on_real_frames_and_on_the_batch(tmp_path, photo_batch, real_lq):
+    """train.stability_opt: on the real LQ crops when datasets.real_lq is set, else on the synthetic batch; the
+    generator moves through it alone (pixel weight 0)."""
+    stab = 'train.stability_opt={"type": "StabilityLoss", "loss_weight": 5.0, "noise_sigma": [1.0, 2.0]}'
+    lq, gt, gt_usm = _batch(photo_batch)
+    for extra in ([*_cons(real_lq, 0.0)], []):
+        opt = load_options(SMOKE, [f'path.experiments_root={tmp_path}', *NET, 'train.pixel_opt.loss_weight=0.0',
+                                   stab, *extra])
+        paddle.seed(0)
+        model = build_model(opt, LOG)
+        assert model.cri_stability.noise_sigma == (1.0, 2.0)
+        before = {k: v.numpy().copy() for k, v in model.g.state_dict().items()}
+        losses = model.optimize(lq, gt, gt_usm, 1)
+        assert losses['l_g_stab'] > 0 and np.isfinite(losses['l_g_stab'])
+        assert any(not np.array_equal(v.numpy(), before[k]) for k, v in model.g.state_dict().items())

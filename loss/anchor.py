@@ -26,7 +26,7 @@ a flat band. Self-anchoring splits the output at a Gaussian blur of ``sigma`` pi
   anchor's pattern, which grain and block edges are not.
 * optionally (``energy_mask`` / ``energy_smooth``), the energy term is ``band_energy_loss`` (``loss/correlation.py``):
   weighted to where the anchor's band is strong / measured through a [1, 2, 1] pre-blur that makes it blind to
-  the period-2 checker (measured in docs/gan_cpu.md, "Texture without tiles or grain"; all off by default).
+  the period-2 checker (measured in docs/experiments/gan_cpu.md, "Texture without tiles or grain"; all off by default).
 
 At the first step the student *is* the teacher, so the high-band term is 0: the finetune keeps the base's
 texture from the start and only has to learn the low band. (A student that is not the teacher, a compact

@@ -4,7 +4,7 @@ than inside the cells.
 SRVGGNetCompact adds the nearest-neighbour x4 upsample of its input to the convolutions' residual. That skip draws
 the input's pixels as 4x4 blocks and the residual has to cancel their edges. A term that rewards fine-band energy
 (``hf_energy_loss``: the local RMS of the luma Laplacian, towards a teacher's) is met by those edges as well as by
-texture, so a finetune stops cancelling them: grey 4x4 blocks (measured in docs/gan_cpu.md, "The 4x4 blocks").
+texture, so a finetune stops cancelling them: grey 4x4 blocks (measured in docs/experiments/gan_cpu.md, "The 4x4 blocks").
 
 ``lattice_excess`` is ``mean |step| on the grid lines - mean |step| inside the cells`` of each image (luma, both
 directions; the steps inside are the reference and carry no gradient, so the term can only shrink the steps

@@ -2,7 +2,7 @@
 
 An energy term on the 4-neighbour Laplacian (``hf_energy_loss``) is met most cheaply by the 1-px checkerboard,
 the pattern the Laplacian answers most to (-8 per unit of amplitude; period-2 stripes -4). A compact student
-whose 4x4 blocks are held off (``loss/lattice.py``) meets it with that checker: measured in docs/gan_cpu.md
+whose 4x4 blocks are held off (``loss/lattice.py``) meets it with that checker: measured in docs/experiments/gan_cpu.md
 ("The 1-px checker"), where natural images (the GT, x4plus's output) have none.
 
 ``nyquist_amplitude(x, window)`` measures it directly, per pixel, for the three period-2 patterns of the luma:

@@ -31,7 +31,7 @@ class PatchDiscriminatorSN(nn.Layer):
     """Per-patch realness logits of ``view`` (see the module doc).
 
     ``spectral=False`` drops the spectral norm of the inner convolutions: a Lipschitz-bounded critic on the
-    small high bands gives logits near 0 for hundreds of iterations (measured in docs/gan_cpu.md).
+    small high bands gives logits near 0 for hundreds of iterations (measured in docs/experiments/gan_cpu.md).
     """
 
     def __init__(self, num_in_ch=3, num_feat=64, num_layers=3, view='rgb', spectral=True):

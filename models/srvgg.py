@@ -41,7 +41,7 @@ def _activation(act_type, num_feat):
 
 class SRVGGNetCompact(nn.Layer):
     """Conv/activation stack at LR resolution, pixel shuffle, plus the input upsampled as a skip: ``nearest`` (the
-    official networks) or ``bilinear`` (no 4x4 cell edges for the body to cancel; docs/gan_cpu.md)."""
+    official networks) or ``bilinear`` (no 4x4 cell edges for the body to cancel; docs/experiments/gan_cpu.md)."""
 
     def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=16, upscale=4, act_type='prelu',
                  skip='nearest'):

@@ -374,7 +374,7 @@ def _full_arch(arch):
 
 # Keys a blend takes from ``model`` (the finetune); ``other``'s weights go in as they are. A finetune of
 # realesr-animevideov3 with a bilinear skip blends with the base's weights in its own network: the network it
-# started from, the official weights' faint mesh included (models/skip_refit.py, docs/gan_cpu.md).
+# started from, the official weights' faint mesh included (models/skip_refit.py, docs/experiments/gan_cpu.md).
 BLEND_FROM_MODEL = ('skip',)
 
 

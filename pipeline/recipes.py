@@ -9,7 +9,7 @@ with the pipeline's paths and schedule filled in, and the user's ``-o`` override
 | x4plus | gpu, or cpu with VGG19 and the official netD cached | finetune_domain_x4plus_gpu.yml / _cpu.yml |
 
 With ``--lq-videos`` (a degradation fitted to the footage to upscale, ``tools/fit_degradation.py``) the
-template's losses get ``FITTED_RECIPE``'s changes on top (measured in docs/degradation_fit.md); without it the
+template's losses get ``FITTED_RECIPE``'s changes on top (measured in docs/experiments/degradation_fit_runs.md); without it the
 templates are used as they are.
 
 When VGG19 or the official discriminator (``RealESRGAN_x4plus_netD``) is not in the model
@@ -27,73 +27,31 @@ ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = ROOT / 'options'
 ZOO_BASES = {'realesr-animevideov3': 'compact', 'realesrgan-x4plus': 'x4plus'}
 KIND_OF_ARCH = {'SRVGGNetCompact': 'compact', 'RRDBNet': 'x4plus'}
-# template -> ``-o`` overrides used with a fitted degradation (--lq-videos), measured on the demo's real LQ frames
-# (docs/degradation_fit.md):
-# - a full-band L1 (weight 1): with the fitted degradation nothing else ties the output's finest band to the GT;
-#   +0.09 dB PSNR and +0.003 SSIM at the same detail ("Which losses");
-# - the texture from the template's teacher (x4plus) as a band L1 (high weight 1) plus its band strength at
-#   weight 6 (10 since: below), not 20, and the FFT amplitude term back on: an energy term towards the GT drew a
-#   lattice on foliage; with the teacher at these weights, at 450 iterations, +0.19 dB, +0.017 SSIM, NIQE 9.38 ->
-#   7.48, no lattice, detail 0.40 -> 0.30 ("Texture without the lattice").
-#   The template's chroma term (chroma_weight 20, measured with the generic degradation only) is off here: the
-#   band L1 towards x4plus (high_weight 1) already holds the colour of the added band, no fringe was seen on the
-#   real frames, and the recipe was measured without it.
-# - the generator's EMA over ~100 steps (decay 0.99, the template's 0.95 is ~20): on two splits of the demo (the
-#   clips and the reversed clips), at 300 iterations, +0.04 to +0.06 dB on the static street camera (bikes) and on
-#   the means at the same NIQE, detail a little lower where there was some to spare; free of CPU ("The PSNR margin").
-#   A lower energy weight (3) gains +0.1 dB on bikes but costs NIQE +1.3 there: not taken.
-# - the anchor's energy at weight 10, not 6: on the held-out real LQ frames of three cameras alone (bikes with two
-#   seeds, box, cup), with the knob's PSNR guard, it meets 17 of the goal's 20 conditions against 15 (bikes' NIQE
-#   margin over the base 1.75 -> 2.38 in the weaker seed) for 0.05-0.15 dB on box and cup ("Energy 10 on all four
-#   runs"); on the demo's 27 frames, the one command side by side, 27.96 dB / NIQE 6.40 against 28.02 / 6.80
-#   ("Energy 10 adopted"). Weight 10 alone, without the guard, exported a point below the base on bikes.
-# - the official nearest skip, not the template's bilinear one: on the demo's real LQ frames the one command with
-#   the bilinear skip exported 27.86 dB / NIQE 5.86 / BLOCKS 0.81 against 27.96 / 6.40 / 1.95. The fitted frames
-#   are mild and the nearest skip's tiles were not visible there, while the 0.1 dB took the export below x4plus +
-#   1 dB (docs/gan_cpu.md, "A bilinear skip").
+# template -> ``-o`` overrides used with a fitted degradation (--lq-videos): full-band L1, the teacher's band L1 and
+# energy 10, FFT amplitude, EMA 0.99, the nearest skip (why: docs/experiments/recipes.md)
 FITTED_RECIPE = {'finetune_domain_compact_cpu.yml': (
     'network_g.skip=nearest', 'train.pixel_opt.loss_weight=1.0', 'train.anchor_opt.high_weight=1.0',
     'train.anchor_opt.energy_weight=10.0', 'train.anchor_opt.chroma_weight=0.0',
     'train.fft_opt={"type": "FFTAmplitudeLoss", "loss_weight": 5.0, "reduction": "mean"}', 'train.ema_decay=0.99')}
-# template -> checkpoints saved over the run (default 4, each judged by the evaluate stage). An RRDBNet
-# checkpoint costs an export and a Paddle Inference pass over the held-out frames to judge, and the anchored
-# x4plus recipe is then blended with the base anyway (pipeline/dni_sweep.py): the middle and the last.
+# template -> checkpoints saved over the run (default 4, each judged by the evaluate stage; why: docs/experiments/recipes.md)
 CHECKPOINTS = {'finetune_domain_x4plus_anchor_cpu.yml': 2, 'finetune_domain_x4plus_lowband_cpu.yml': 2}
-# template -> the consistency loss (loss/consistency.py) on real LQ frames of --lq-videos with a fitted
-# degradation: +0.14 dB PSNR at 300 iterations on the demo, same detail (docs/degradation_fit.md). Its blur
-# is the middle of the fitted blur range; ``frames`` LQ frames are taken from the part of the clips the
-# evaluation does not hold out.
+# template -> the consistency loss (loss/consistency.py) on real LQ frames of --lq-videos, its blur the middle of the
+# fitted range; ``frames`` LQ frames from the part the evaluation does not hold out (why: docs/experiments/recipes.md)
 FITTED_CONSISTENCY = {'finetune_domain_compact_cpu.yml': {'loss_weight': 1.0, 'crop': 24, 'batch_size': 2,
                                                           'frames': 60}}
 
-# template -> real (LQ, HR) pairs of the training span as a second batch per step (data/real_pairs.py) when the
-# --lq-videos clips are the HR clips made smaller (pipeline/real_pairs.py): its weight, the LQ crop, the batch and
-# the losses it goes through, e.g. {'weight': 0.5, 'crop': 24, 'batch_size': 2, 'losses': ['pixel_opt',
-# 'lowpass_opt', 'grid_opt', 'fft_opt', 'anchor_opt']}. No template has an entry: measured on the demo's held-out
-# real LQ frames (docs/degradation_fit.md, "Real pairs as training data"), that entry gives +0.03 to +0.07 dB on
-# the mean at every checkpoint, but on bikes (the static street camera) no PSNR and NIQE +0.5 to +1.0 from 300
-# iterations: the exported model would lose its NIQE margin over the base there. Without the teacher on the pairs,
-# +0.1 dB on bikes and NIQE +0.4 to +1.3.
+# template -> real (LQ, HR) pairs of the training span as a second batch per step (data/real_pairs.py): weight, LQ
+# crop, batch, losses. No template has an entry (why: docs/experiments/recipes.md)
 FITTED_PAIRS = {}
-# template -> the fidelity knob's partner with a fitted degradation (pipeline/partner.py): the run's own options with
-# these overrides, trained for ``fraction`` of its iterations (at most ``max_iters``) after it; the DNI sweep then
-# blends the chosen checkpoint with the partner instead of with the base (pipeline/dni_sweep.py). Without the
-# anchor's energy term the student keeps the fitted degradation's PSNR and draws little texture
-# (docs/degradation_fit.md, "The knob's partner in the pipeline"): on the held-out real LQ frames of the reversed
-# bikes clip its blends stay above bicubic's PSNR where every checkpoint is below it; at 150 iterations it has the
-# PSNR of 300 (NIQE about 0.9 higher), so 150 bound its cost. --budget shares the time between the two
-# (``main_iters``).
+# template -> the fidelity knob's partner with a fitted degradation (pipeline/partner.py): the run's options with these
+# overrides, trained for ``fraction`` of its iterations (at most ``max_iters``) after it; the DNI sweep blends the
+# chosen checkpoint with it instead of the base (why: docs/experiments/recipes.md)
 FITTED_PARTNER = {'finetune_domain_compact_cpu.yml': {'fraction': 0.5, 'max_iters': 150,
                                                       'overrides': ('train.anchor_opt.energy_weight=0.0',)}}
 
 
-# template -> a folder of generic photos added to the training frames with a fitted degradation (--no-generic turns
-# it off): six public-domain/CC0 photos (assets/generic/README.md). A user's footage is often one static camera:
-# a few dozen near-identical frames, on which the student's texture overfits and its NIQE rises with the
-# iterations. On one 10 s clip of a static street camera (9 training frames; docs/degradation_fit.md, "Generic
-# photos beside a single camera's frames"), the six photos beside the frames cut NIQE on the held-out real LQ
-# frames from 7.80 to 6.65 at 400 iterations at the same PSNR (27.67) and detail (0.84); on the demo's four
-# clips 7.20 -> 7.05 for -0.02 dB.
+# template -> generic photos added to the training frames with a fitted degradation (--no-generic turns it off;
+# assets/generic/README.md; why: docs/experiments/recipes.md)
 FITTED_GENERIC = {'finetune_domain_compact_cpu.yml': Path(__file__).resolve().parents[1] / 'assets' / 'generic'}
 
 

@@ -31,7 +31,7 @@ not beat the base still passes (``trades_perception``) when its PSNR is at least
 higher and its SSIM no lower, its detail ratio at least ``DETAIL_KEEP`` (0.85) x the base's (as a detail error:
 ``|ln detail|`` at most ``ln(1 / 0.85)`` above the base's; nearer the GT's detail costs nothing), its NIQE at
 most ``MAX_NIQE_COST`` (0.5) above the base's, and its score still positive. The limits are the x4plus goal's
-own, fixed from the phase-A table of docs/gan_cpu.md before the pipeline's x4plus run; on that table they admit
+own, fixed from the phase-A table of docs/experiments/gan_cpu.md before the pipeline's x4plus run; on that table they admit
 the 20 % and 30 % DNI blends (+0.52 / +0.75 dB, detail 0.91 / 0.86 x, NIQE +0.24 / +0.28) and not 50 %
 (detail 0.78 x). The same rule judges checkpoints and DNI blends (``pipeline.dni_sweep``).
 

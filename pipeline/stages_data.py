@@ -168,7 +168,7 @@ def run_fit(ctx, part):
     from the HR frames, and those statistics depend on the content as well as on the degradation. The split's
     train folder (all clips in one folder, sampled by file name) gave a different clip mix on each side and a
     fit that moved with the split: blur 0.2-0.4 on the demo's split, 0.8-1.3 on the same clips reversed
-    (docs/degradation_fit.md); sampled alike, 0.2-0.6 and 0.4-0.8, at a third of the loss."""
+    (docs/experiments/degradation_fit_runs.md); sampled alike, 0.2-0.6 and 0.4-0.8, at a third of the loss."""
     if not ctx.s.lq_videos:
         return None
     import argparse

@@ -10,7 +10,7 @@ Stages (each resumes where an interrupted run stopped; ``--work`` keeps them):
    random crops of those pairs towards the teacher's output: L1, the strength of its finest band, and a term
    against a mesh on the 4 px grid (``training/distill.py``). No GT is used: any photos do.
 The weights are written to ``--output`` (never over an input) and can be the ``--base`` of
-``tools/finetune_domain.py``. Measured in docs/gan_cpu.md ("A compact base distilled from x4plus"): on unseen
+``tools/finetune_domain.py``. Measured in docs/experiments/gan_cpu.md ("A compact base distilled from x4plus"): on unseen
 street frames it gains PSNR and detail over the official compact model, but much of the detail is a faint fine
 hatching, not texture; it is not the pipeline's default.
 

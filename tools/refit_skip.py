@@ -8,7 +8,7 @@ the cell edges. The compact CPU template builds the network with ``skip: bilinea
 weights as they are: the body's cancelling then draws a faint mesh (25-31 dB from the official output), and
 the finetune starts from it. This tool refits the last conv (``models/skip_refit.py``) so that the written
 file, whose ``arch`` names the new skip, computes what the original computed (44-50 dB on real photos); as
-``--base`` it starts the finetune from the official model's own output. Measured in docs/gan_cpu.md ("The base
+``--base`` it starts the finetune from the official model's own output. Measured in docs/experiments/gan_cpu.md ("The base
 refitted for the bilinear skip"): no mesh, PSNR and SSIM higher, but a fine grain that NIQE scores worse.
 
 Exit status: 0 ok, 2 refused or bad input.

@@ -2,8 +2,8 @@
 
 The compact CPU finetune keeps the band its base has (self-anchoring) and corrects the low band towards the GT. The
 official compact base (realesr-animevideov3) has almost no fine band on photos, and 600-1200 CPU iterations of
-weight-free losses do not create one (docs/gan_cpu.md). Distilling x4plus once, offline, is the attempt to give
-the finetune a start with a fine band (measured in docs/gan_cpu.md, "A compact base distilled from x4plus"):
+weight-free losses do not create one (docs/experiments/gan_cpu.md). Distilling x4plus once, offline, is the attempt to give
+the finetune a start with a fine band (measured in docs/experiments/gan_cpu.md, "A compact base distilled from x4plus"):
 
 1. generic-degraded LQ copies of HR photos and frames (``make_lq_data.py``, one folder per seed);
 2. the teacher's output on each LQ image, cached as 8-bit PNG (``teacher_outputs``; resumable, atomic);

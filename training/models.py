@@ -110,7 +110,7 @@ def _make_trainable(net, train, optim_key, grad_clip, world_size, dist):
 
 def _trunk_runner(net, train, logger):
     """A Paddle Inference copy of a ``LowBandRRDBNet``'s frozen trunk on the CPU (4.5 x faster than the
-    dynamic graph, docs/gan_cpu.md), or None: then the network runs its trunk itself, under ``no_grad``."""
+    dynamic graph, docs/experiments/gan_cpu.md), or None: then the network runs its trunk itself, under ``no_grad``."""
     if not hasattr(net, 'correct') or paddle.get_device() != 'cpu' or train.get('teacher_backend') == 'dynamic':
         return None
     import shutil

@@ -34,7 +34,7 @@ def test_diff_jpeg_is_close_to_opencv(crops):
     out = to_uint8(diff_jpeg(to_tensor(imgs), qualities))  # one batch, quality per sample
     for img, q, mine in zip(imgs, qualities, out):
         ref = cv2.imdecode(cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, q])[1], cv2.IMREAD_COLOR)
-        assert psnr(mine, ref) > 38, q  # measured ~44-50 dB (docs/history/issue-5.md)
+        assert psnr(mine, ref) > 38, q  # measured ~44-50 dB (docs/experiments/history/issue-5.md)
         assert psnr(mine, ref) > psnr(img, ref) + 3  # much closer to libjpeg than the clean input is
 
 

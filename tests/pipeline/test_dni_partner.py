@@ -82,7 +82,7 @@ def test_rule_with_a_partner_judges_weight_0_and_keeps_above_bicubic():
 
 
 def test_guard_takes_the_base_when_it_is_above_bicubic():
-    """Bikes alone with anchor energy 10, in its shape (docs/degradation_fit.md, "How firm the margins are"): the
+    """Bikes alone with anchor energy 10, in its shape (docs/experiments/degradation_fit_runs.md, "How firm the margins are"): the
     finetune (w 1) has the best score, trading 0.03 dB below the base for NIQE; the base is above bicubic on the
     real frames, so the guard measures against the base and the 0.75 blend, above it, is exported."""
     base = _s(27.53, 0.17, 8.43, ssim=0.7646)

@@ -257,7 +257,7 @@ def _x4(points):
 
 
 def test_strong_base_rule_buys_a_little_perception_with_a_large_psnr_gain():
-    """The phase-A table of docs/gan_cpu.md (x4plus and the anchored finetune's blends, trained scenes): no blend
+    """The phase-A table of docs/experiments/gan_cpu.md (x4plus and the anchored finetune's blends, trained scenes): no blend
     beats x4plus on perception, 0.2 and 0.3 trade within the goal's limits, 0.5 keeps less than 0.85 x its
     detail, the finetune itself more so; 0.3 has the higher score."""
     base = _s(27.32, 0.920, 5.69, ssim=0.759)

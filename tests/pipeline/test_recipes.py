@@ -243,7 +243,7 @@ def test_consistency_frames_leave_out_what_the_split_held_out(tmp_path):
 
 def test_fitted_texture_is_the_teachers_band_at_the_measured_weights(tmp_path):
     """With --lq-videos the compact CPU recipe keeps the template's teacher (x4plus) and takes its texture as in
-    docs/degradation_fit.md: band L1 1, band strength 10 (not the template's 20), FFT amplitude 5, no HF-energy
+    docs/experiments/degradation_fit_runs.md: band L1 1, band strength 10 (not the template's 20), FFT amplitude 5, no HF-energy
     term towards the GT; without --lq-videos the template's own weights stay."""
     t = R.OPTIONS / 'finetune_domain_compact_cpu.yml'
     arch = yaml.safe_load(t.read_text())['network_g']

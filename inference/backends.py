@@ -151,6 +151,7 @@ class PredictorBackend:
             self.engine = 'gpu' if self.kind == 'gpu' else 'onednn'
             made = _native_predictor(pi, export, self.kind, idx, precision, nthreads, configure)
         self.predictor, self.create_time, self.opt_cache_hit = made
+        self.where, self.expect_scale = infer_dir, export.info.get('scale')
         self.precision = precision
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
         self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
@@ -163,7 +164,28 @@ class PredictorBackend:
         self.input.copy_from_cpu(x)
         self.predictor.run()
         y = self.output.copy_to_cpu()
+        check_output(x.shape, y, self.expect_scale, self.where)
         return y.astype(np.float32, copy=False)
+
+
+class OutputMismatch(ValueError):
+    """A graph whose output is not its sidecar's scale times its input; the message is one line."""
+
+
+def check_output(in_shape, y, scale, where):
+    """Raise ``OutputMismatch`` unless ``y`` is (N, C', H*scale, W*scale) for an (N, C, H, W) input (``scale``
+    None: any one whole factor of ``SCALES`` for both sides), so that no row of an output is left unwritten
+    and no larger one is made than was planned."""
+    from .export import SCALES
+    n, _, h, w = in_shape
+    shape = tuple(getattr(y, 'shape', ()))
+    if scale is None and len(shape) == 4 and h and w and shape[2] % h == 0 and shape[2] // h in SCALES:
+        scale = shape[2] // h
+    if len(shape) != 4 or shape[0] != n or shape[1] not in (1, 3, 4) or shape[2:] != (h * (scale or 0),
+                                                                                     w * (scale or 0)):
+        says = f'x{scale}, as its sidecar says' if scale else 'a whole scale'
+        raise OutputMismatch(f'{where}: the graph made a {"x".join(map(str, shape))} output from a '
+                             f'{n}x{in_shape[1]}x{h}x{w} input, not {says}; refusing its output')
 
 
 def _native_predictor(pi, export, kind, idx, precision, nthreads, configure=None):

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .backends import check_output
+
 
 class OnnxBackend:
     name = 'onnx'
@@ -20,6 +22,7 @@ class OnnxBackend:
         p = Path(onnx_path)
         if not p.is_file():
             raise FileNotFoundError(f'{p}: no such ONNX file')
+        self.info = load_onnx_info(p)  # bounded and checked before onnxruntime reads the model
         try:
             import onnxruntime as ort
         except ImportError:
@@ -32,9 +35,9 @@ class OnnxBackend:
         except Exception as e:  # noqa: BLE001  (onnxruntime raises its own types for a bad file)
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ValueError(f'{p}: not a loadable ONNX model ({msg[:200]})') from None
-        self.info = load_onnx_info(p)
         if self.info is None:
             raise ValueError(f'{p}: no {p.with_suffix(".json").name} beside it (export with tools/export_onnx.py)')
+        self.where = p
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.dtype = np.float16 if 'float16' in inp.type else np.float32
@@ -43,4 +46,5 @@ class OnnxBackend:
     def forward(self, x):
         x = np.ascontiguousarray(x, dtype=self.dtype)
         y = self.session.run(None, {self.input_name: x})[0]
+        check_output(x.shape, y, self.info['scale'], self.where)
         return y.astype(np.float32, copy=False)

@@ -87,8 +87,10 @@ def sidecar(onnx_path):
 
 
 def load_onnx_info(onnx_path):
+    """The sidecar of ``onnx_path`` (bounded and checked: ``inference.export.read_info``), or None."""
+    from .export import read_info
     p = sidecar(onnx_path)
-    return json.loads(p.read_text()) if p.is_file() else None
+    return read_info(p, 'sidecar') if os.path.lexists(p) else None
 
 
 def _import_paddle2onnx():
@@ -103,6 +105,7 @@ def export_onnx(net, arch, out_file, opset=DEFAULT_OPSET, fp16=False, source=Non
     """Write ``out_file`` (.onnx) and its ``.json`` sidecar atomically; return the path."""
     import models
     from .export import trace_save
+    from .graph_check import check_graph
     from .onnx_fp16 import convert_file, require_converter
     p2o = _import_paddle2onnx()
     if fp16:
@@ -118,6 +121,7 @@ def export_onnx(net, arch, out_file, opset=DEFAULT_OPSET, fp16=False, source=Non
         graph = tmp / 'inference.json'
         if not graph.is_file():
             graph = tmp / 'inference.pdmodel'
+        check_graph(graph)  # what paddle2onnx reads is a graph this project writes (inference/graph_check.py)
         p2o.export(str(graph), str(tmp / 'inference.pdiparams'), save_file=str(tmp / 'model.onnx'),
                    opset_version=int(opset), auto_upgrade_opset=False, export_fp16_model=False,
                    enable_onnx_checker=True, enable_optimize=False)

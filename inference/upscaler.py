@@ -168,7 +168,7 @@ def _gather(bands, convert, rows_total):
         if out is None and r0 == 0 and part.shape[0] == rows_total:
             return part
         if out is None:
-            out = np.empty((rows_total,) + part.shape[1:], part.dtype)
+            out = np.zeros((rows_total,) + part.shape[1:], part.dtype)  # never stale memory in an image
         out[r0:r0 + part.shape[0]] = part
     return out
 

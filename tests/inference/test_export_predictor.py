@@ -120,12 +120,14 @@ def test_missing_model_is_a_clear_error(tmp_path):
 def test_optimised_graph_cache_is_reused_and_exact(tiny_models, tmp_path):
     import models
     from inference.backends import PredictorBackend
-    from inference.export import export_static
+    from inference.export import export_static, open_export
     net, arch = models.load_network(tiny_models['rrdb_x4'])
     d = export_static(net, arch, tmp_path / 'infer')
     x = np.random.default_rng(2).random((1, 3, 20, 28), dtype=np.float32)
     first = PredictorBackend(d, engine='onednn')
-    assert not first.opt_cache_hit and (d / '_onednn_opt' / '_optimized.pdmodel').is_file()
+    side = open_export(d).side_base  # the user cache, never the export folder (a shipped cache is not trusted)
+    assert not first.opt_cache_hit and (side / '_onednn_opt' / '_optimized.pdmodel').is_file()
+    assert not (d / '_onednn_opt').exists()
     second = PredictorBackend(d, engine='onednn')
     assert second.opt_cache_hit
     np.testing.assert_array_equal(first.forward(x), second.forward(x))
@@ -151,8 +153,9 @@ def test_openvino_and_onednn_engines_agree(tiny_models, tmp_path, name, monkeypa
     auto = PredictorBackend(d)
     if auto.engine != 'openvino':
         pytest.skip('this Paddle build has no OpenVINO engine')
-    assert not any(cwd.iterdir())  # OpenVINO's compiled blobs go beside the export, not into ./__cache__
-    assert any((d / '_openvino_cache').iterdir())
+    from inference.export import open_export
+    assert not any(cwd.iterdir())  # OpenVINO's compiled blobs go to the user cache, not into ./__cache__
+    assert any((open_export(d).side_base / '_openvino_cache').iterdir()) and not (d / '_openvino_cache').exists()
     onednn, dyn = PredictorBackend(d, engine='onednn'), DynamicBackend(net)
     assert onednn.engine == 'onednn'
     rng = np.random.default_rng(3)

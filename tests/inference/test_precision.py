@@ -65,7 +65,8 @@ def animevideov3(tmp_path_factory):
 
 
 def _verdicts(d):
-    return sorted((d / '_precision').glob('bf16_verdict-*.json'))
+    from inference.export import open_export
+    return sorted((open_export(d).side_base / '_precision').glob('bf16_verdict-*.json'))
 
 
 def test_default_precision_is_checked_bf16(animevideov3, photo, caplog):
@@ -179,7 +180,8 @@ def test_no_native_bf16_stays_fp32_silently(tiny_models, tmp_path, caplog, monke
         up = Upscaler(d)
     assert up.backend.precision == 'fp32'
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert not (d / '_precision').exists()  # no check was run
+    from inference.export import open_export
+    assert not (open_export(d).side_base / '_precision').exists()  # no check was run
 
 
 def test_cpuinfo_flags(tmp_path):

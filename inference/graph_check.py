@@ -1,0 +1,457 @@
+"""Read an exported graph before Paddle does, and refuse it unless it is one this project writes.
+
+Paddle Inference runs every op a graph names: a ``save`` op writes a file anywhere, ``read_file`` copies one
+into the output, and Paddle's own readers crash (SIGSEGV) on random bytes or 200k ops and spin forever on a
+block that is its own parent. So an export folder's graph is read here first, by code that cannot crash or
+hang: a small protobuf wire-format reader for the legacy ``inference.pdmodel`` (a ``ProgramDesc``; no
+Paddle import, every length checked against what is left) and the ``json`` module for the PIR
+``inference.json``. Both are bounded (``MAX_GRAPH_BYTES``, ``MAX_OPS``, ``MAX_VARS``) and a graph passes
+only when
+
+* every op type is on the allow-list (``LEGACY_OPS``, ``PIR_OPS``): the ops this project's exports use
+  (RRDBNet x4/x2/x1, SRVGGNetCompact in all its forms, the low-band corrector, DNI blends, the ONNX source
+  programs of ``inference/onnx_export.py``, and the export_rev 1 forms with ``prelu``/``pixel_shuffle``);
+  ``tests/inference/test_graph_check.py`` exports each kind and checks that the list covers it;
+* every attribute name is one those ops carry (``LEGACY_ATTRS``, ``PIR_ATTRS``): nothing such as
+  ``file_path`` names a file, and no attribute holds a sub-block;
+* the blocks are well-formed: block ``i`` has index ``i``, its parent comes before it (no cycles, none its
+  own parent), and there is one block (no op on the list runs a sub-block); every variable an op reads or
+  writes is declared (legacy) or defined by an earlier op (PIR).
+
+``check_graph(path)`` raises ``GraphRefused`` (a ValueError) with one line naming the file.
+"""
+import json
+import os
+import stat
+
+CHECK_REV = 1  # bump when a list below is narrowed: graphs that passed an older check are read again
+MAX_GRAPH_BYTES = 32 << 20  # x4plus: 0.54 MB
+MAX_OPS = 20_000  # x4plus: 1866
+MAX_VARS = 60_000  # x4plus: 2920
+MAX_BLOCKS = 64
+MAX_TEXT = 1 << 16  # one string inside the graph
+MAX_DIMS = 9
+
+# ops of the legacy graphs (paddle.jit.save under OldIrGuard) of every network this project exports
+LEGACY_OPS = frozenset({
+    'feed', 'fetch', 'conv2d', 'depthwise_conv2d', 'conv2d_transpose', 'depthwise_conv2d_transpose',
+    'elementwise_add', 'elementwise_sub', 'elementwise_mul', 'elementwise_div', 'elementwise_floordiv',
+    'elementwise_max', 'leaky_relu', 'relu', 'prelu', 'scale', 'concat', 'reshape2', 'transpose2', 'slice',
+    'shape', 'fill_constant', 'nearest_interp_v2', 'bilinear_interp_v2', 'pixel_shuffle', 'pixel_unshuffle',
+    'pad3d', 'cast', 'assign', 'squeeze2', 'unsqueeze2', 'stack',
+})
+LEGACY_ATTRS = frozenset({
+    'op_device', 'op_namescope', 'op_role', 'op_role_var', 'op_callstack', 'with_quant_attr', 'col', 'axis',
+    'data_format', 'dilations', 'groups', 'padding_algorithm', 'paddings', 'strides', 'output_size',
+    'output_padding', 'alpha', 'mode', 'bias', 'bias_after_scale', 'scale', 'shape', 'axes', 'decrease_axis',
+    'ends', 'starts', 'infer_flags', 'dtype', 'force_cpu', 'place_type', 'str_value', 'value', 'align_corners',
+    'align_mode', 'data_layout', 'interp_method', 'out_d', 'out_h', 'out_w', 'upscale_factor',
+    'downscale_factor', 'pad_value', 'in_dtype', 'out_dtype', 'use_mkldnn', 'use_cudnn', 'is_test',
+})
+# ProgramDesc AttrType values allowed: INT FLOAT STRING INTS FLOATS STRINGS BOOLEAN BOOLEANS LONG LONGS
+# FLOAT64S FLOAT64 (not BLOCK/BLOCKS, VAR/VARS, SCALAR/SCALARS)
+LEGACY_ATTR_TYPES = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 15})
+VAR_KINDS = frozenset({7, 9, 10})  # DENSE_TENSOR, FEED_MINIBATCH, FETCH_LIST
+DATA_TYPES = frozenset({0, 2, 3, 4, 5, 22})  # BOOL INT32 INT64 FP16 FP32 BF16
+
+PIR_OPS = frozenset({
+    'p', '1.data', '1.fetch', '1.conv2d', '1.depthwise_conv2d', '1.conv2d_transpose',
+    '1.depthwise_conv2d_transpose', '1.add', '1.subtract', '1.multiply', '1.divide', '1.floor_divide',
+    '1.maximum', '1.leaky_relu', '1.relu', '1.prelu', '1.scale', '1.concat', '1.reshape', '1.transpose',
+    '1.slice', '1.shape', '1.shape64', '1.full', '1.full_int_array', '1.assign_value_', '1.nearest_interp',
+    '1.bilinear_interp', '1.pixel_shuffle', '1.pixel_unshuffle', '1.pad3d', '1.cast', '1.squeeze',
+    '1.unsqueeze', '1.stack', '0.combine', '0.split',
+})
+PIR_ATTRS = frozenset({
+    'name', 'shape', 'dtype', 'place', 'strides', 'paddings', 'padding_algorithm', 'dilations', 'groups',
+    'data_format', 'struct_name', 'col', 'stop_gradient', 'persistable', 'axis', 'perm', 'axes', 'decrease_axis',
+    'infer_flags', 'value', 'values', 'bias', 'bias_after_scale', 'negative_slope', 'mode', 'output_size',
+    'output_padding', 'align_corners', 'align_mode', 'interp_method', 'out_d', 'out_h', 'out_w', 'scale',
+    'upscale_factor', 'downscale_factor', 'pad_value', 'is_persistable', 'starts', 'ends', 'data_layout',
+})
+PIR_ATTR_TYPES = frozenset({'0.a_str', '0.a_i32', '0.a_i64', '0.a_f32', '0.a_f64', '0.a_bool', '0.a_array',
+                            '1.a_intarray', '1.a_dtype', '1.a_place'})
+PIR_OP_KEYS = frozenset({'#', 'A', 'I', 'O', 'OA', 'DA', 'QA'})
+
+
+class GraphRefused(ValueError):
+    """An export's graph that is not handed to Paddle; the message is one line naming the file."""
+
+
+class _Bad(Exception):
+    """A reason, filled in with the file's name by ``check_graph``."""
+
+
+def read_bounded(path, limit, what='file'):
+    """The bytes of the regular file ``path``, at most ``limit`` of them; ``_Bad`` for a device, a FIFO, a
+    folder, or a larger file (opened without blocking, checked before reading)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0))
+    except OSError as e:
+        raise _Bad(f'cannot open the {what} ({e.strerror})') from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _Bad(f'the {what} is not a regular file')
+        if st.st_size > limit:
+            raise _Bad(f'the {what} is {st.st_size:,} bytes, more than the {limit:,} allowed')
+        with os.fdopen(fd, 'rb', closefd=False) as f:
+            data = f.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise _Bad(f'the {what} grew past the {limit:,} bytes allowed while it was read')
+    return data
+
+
+def check_graph(path, data=None):
+    """Check the graph file ``path`` (``inference.pdmodel`` or a PIR ``.json``; ``data``: its bytes, when
+    read already); returns its bytes, or raises ``GraphRefused`` (one line naming the file)."""
+    path = str(path)
+    try:
+        if data is None:
+            data = read_bounded(path, MAX_GRAPH_BYTES, 'graph')
+        elif len(data) > MAX_GRAPH_BYTES:
+            raise _Bad(f'the graph is {len(data):,} bytes, more than the {MAX_GRAPH_BYTES:,} allowed')
+        if path.endswith('.json'):
+            _check_pir(data)
+        else:
+            _check_legacy(data)
+    except _Bad as e:
+        raise GraphRefused(f'{path}: refused: {e}; not a graph this project exports '
+                           f'(only its own exports are run: docs/export_infer.md)') from None
+    except RecursionError:
+        raise GraphRefused(f'{path}: refused: nested too deeply; not a graph this project exports') from None
+    return data
+
+
+# ---------------------------------------------------------------- protobuf wire format, bounded
+def _varint(buf, i, end):
+    result = shift = 0
+    while True:
+        if i >= end:
+            raise _Bad('truncated protobuf (a number runs past its end)')
+        b = buf[i]
+        i += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, i
+        shift += 7
+        if shift > 63:
+            raise _Bad('malformed protobuf (a number longer than 10 bytes)')
+
+
+def _int(v, bits=32):
+    """A varint read as a signed integer of ``bits`` (int32 fields: negative values take 10 bytes)."""
+    if v >= 1 << 63:
+        v -= 1 << 64
+    if not -(1 << (bits - 1)) <= v < 1 << (bits - 1):
+        raise _Bad(f'a number out of the int{bits} range: {v}')
+    return v
+
+
+# field schema: number -> (name, kind, repeated); kinds: 'v' varint, 's' text, 'm' message (a span),
+# 'f4'/'f8' fixed width; a repeated 'v'/'f4'/'f8' may also come packed
+_PROGRAM = {1: ('blocks', 'm', True), 4: ('version', 'm', False), 5: ('op_version_map', 'm', False)}
+_VERSION = {1: ('version', 'v', False)}
+_OPVERSIONMAP = {1: ('pair', 'm', True)}
+_OPVERSIONPAIR = {1: ('op_name', 's', False), 2: ('op_version', 'm', False)}
+_BLOCK = {1: ('idx', 'v', False), 2: ('parent_idx', 'v', False), 3: ('vars', 'm', True), 4: ('ops', 'm', True),
+          5: ('forward_block_idx', 'v', False)}
+_OP = {3: ('type', 's', False), 1: ('inputs', 'm', True), 2: ('outputs', 'm', True), 4: ('attrs', 'm', True),
+       5: ('is_target', 'v', False)}
+_OPVAR = {1: ('parameter', 's', False), 2: ('arguments', 's', True)}
+_ATTR = {1: ('name', 's', False), 2: ('type', 'v', False), 3: ('i', 'v', False), 4: ('f', 'f4', False),
+         5: ('s', 's', False), 6: ('ints', 'v', True), 7: ('floats', 'f4', True), 8: ('strings', 's', True),
+         10: ('b', 'v', False), 11: ('bools', 'v', True), 13: ('l', 'v', False), 15: ('longs', 'v', True),
+         16: ('float64s', 'f8', True), 19: ('float64', 'f8', False)}
+_VAR = {1: ('name', 's', False), 2: ('type', 'm', False), 3: ('persistable', 'v', False),
+        4: ('need_check_feed', 'v', False), 5: ('is_parameter', 'v', False), 6: ('stop_gradient', 'v', False),
+        7: ('attrs', 'm', True)}
+_VARATTR = {1: ('name', 's', False), 2: ('type', 'v', False), 3: ('i', 'v', False), 4: ('s', 's', False),
+            5: ('ints', 'v', True)}
+_VARTYPE = {1: ('type', 'v', False), 3: ('dense_tensor', 'm', False)}
+_DENSE = {1: ('tensor', 'm', False), 2: ('legacy_lod_level', 'v', False)}
+_TENSOR = {1: ('data_type', 'v', False), 2: ('dims', 'v', True)}
+_WIRE = {'v': 0, 'f8': 1, 's': 2, 'm': 2, 'f4': 5}
+
+
+def _message(buf, span, schema, what, limits=None):
+    """The fields of the message in ``buf[span]`` by ``schema``: {name: value or list}; '_Bad' for an unknown
+    field, a wrong wire type, a singular field twice, or more than ``limits[name]`` of a repeated one."""
+    i, end = span
+    out = {}
+    while i < end:
+        key = buf[i]
+        if key < 0x80:  # the usual one-byte key, read inline (the reader's hot loop)
+            i += 1
+        else:
+            key, i = _varint(buf, i, end)
+        num, wire = key >> 3, key & 7
+        field = schema.get(num)
+        if field is None:
+            raise _Bad(f'{what} has a field this project\'s exports never write (number {num})')
+        name, kind, repeated = field
+        if wire == 2:
+            n = buf[i] if i < end else 0x80
+            if n < 0x80:
+                i += 1
+            else:
+                n, i = _varint(buf, i, end)
+            if n > end - i:
+                raise _Bad(f'truncated protobuf ({what}.{name} runs past its end)')
+            if kind in ('s', 'm'):
+                value = (i, i + n)
+            elif repeated:  # packed
+                value = _packed(buf, i, i + n, kind, what, name)
+            else:
+                raise _Bad(f'malformed protobuf ({what}.{name} has the wrong wire type)')
+            i += n
+        elif wire == _WIRE[kind]:
+            if kind == 'v':
+                value = buf[i] if i < end else 0x80
+                if value < 0x80:
+                    i += 1
+                else:
+                    value, i = _varint(buf, i, end)
+            else:
+                width = 4 if kind == 'f4' else 8
+                if i + width > end:
+                    raise _Bad(f'truncated protobuf ({what}.{name} runs past its end)')
+                value, i = bytes(buf[i:i + width]), i + width
+        else:
+            raise _Bad(f'malformed protobuf ({what}.{name} has the wrong wire type {wire})')
+        if repeated:
+            items = out.setdefault(name, [])
+            if isinstance(value, list):
+                items.extend(value)
+            else:
+                items.append(value)
+            if limits and name in limits and len(items) > limits[name]:
+                raise _Bad(f'more than {limits[name]:,} {what} {name} (this project\'s largest export has '
+                           f'far fewer)')
+        else:
+            if name in out:
+                raise _Bad(f'{what}.{name} is given twice')
+            out[name] = value
+    return out
+
+
+def _packed(buf, i, end, kind, what, name):
+    values = []
+    if kind == 'v':
+        while i < end:
+            v, i = _varint(buf, i, end)
+            values.append(v)
+        return values
+    width = 4 if kind == 'f4' else 8
+    if (end - i) % width:
+        raise _Bad(f'malformed protobuf (packed {what}.{name})')
+    return [bytes(buf[j:j + width]) for j in range(i, end, width)]
+
+
+def _text(buf, span, what):
+    a, b = span
+    if b - a > MAX_TEXT:
+        raise _Bad(f'{what} is {b - a:,} bytes of text, more than {MAX_TEXT:,}')
+    try:
+        return bytes(buf[a:b]).decode('utf-8')
+    except UnicodeDecodeError:
+        raise _Bad(f'{what} is not UTF-8 text') from None
+
+
+def _check_legacy(data):
+    buf = bytes(data)
+    if not data:
+        raise _Bad('the graph is empty')
+    prog = _message(buf, (0, len(buf)), _PROGRAM, 'program', {'blocks': MAX_BLOCKS})
+    if 'version' in prog:
+        _message(buf, prog['version'], _VERSION, 'version')
+    if 'op_version_map' in prog:
+        versions = _message(buf, prog['op_version_map'], _OPVERSIONMAP, 'op_version_map', {'pair': 10_000})
+        for pair in versions.get('pair', []):
+            p = _message(buf, pair, _OPVERSIONPAIR, 'op_version_map pair')
+            _text(buf, p.get('op_name', (0, 0)), 'an op version name')
+            if 'op_version' in p:
+                _message(buf, p['op_version'], _VERSION, 'op version')
+    blocks = [_message(buf, span, _BLOCK, 'block', {'ops': MAX_OPS, 'vars': MAX_VARS})
+              for span in prog.get('blocks', [])]
+    if not blocks:
+        raise _Bad('no block (not a Paddle program)')
+    _check_blocks(blocks)
+    _check_block(buf, blocks[0])
+
+
+def _check_blocks(blocks):
+    """Block ``i`` has idx ``i`` and a parent before it; one block only (no allowed op runs a sub-block)."""
+    n = len(blocks)
+    for i, b in enumerate(blocks):
+        idx, parent = _int(b.get('idx', -1)), _int(b.get('parent_idx', -2))
+        fwd = _int(b.get('forward_block_idx', (1 << 64) - 1))
+        if idx != i:
+            raise _Bad(f'block {i} says it is block {idx}')
+        if i == 0 and parent != -1:
+            raise _Bad(f'the main block has a parent ({parent})')
+        if i > 0 and parent == i:
+            raise _Bad(f'block {i} is its own parent')
+        if i > 0 and not 0 <= parent < i:
+            raise _Bad(f'block {i} has parent {parent}, not a block before it')
+        if fwd != -1 and not 0 <= fwd < n or fwd == i:
+            raise _Bad(f'block {i} has forward block {fwd}')
+    if n > 1:
+        raise _Bad(f'{n} blocks: this project\'s exports have one (no op they use runs a sub-block)')
+
+
+def _check_block(buf, block):
+    declared = {}
+    for span in block.get('vars', []):
+        v = _message(buf, span, _VAR, 'variable', {'attrs': 64})
+        name = _text(buf, v.get('name', (0, 0)), 'a variable name')
+        if 'type' not in v or not name:
+            raise _Bad('a variable without a name or a type')
+        vt = _message(buf, v['type'], _VARTYPE, 'variable type')
+        kind = vt.get('type')
+        if kind not in VAR_KINDS:
+            raise _Bad(f'variable {name[:80]!r} is of kind {kind} (readers, raw and string variables are not used)')
+        if 'dense_tensor' in vt:
+            _check_tensor(buf, vt['dense_tensor'], name)
+        for a in v.get('attrs', []):
+            _text(buf, _message(buf, a, _VARATTR, 'variable attribute').get('name', (0, 0)), 'an attribute name')
+        declared[name] = kind
+    for span in block.get('ops', []):
+        _check_op(buf, span, declared)
+
+
+def _check_tensor(buf, span, name):
+    d = _message(buf, span, _DENSE, 'tensor type')
+    if 'tensor' not in d:
+        return
+    t = _message(buf, d['tensor'], _TENSOR, 'tensor', {'dims': MAX_DIMS})
+    if t.get('data_type', 5) not in DATA_TYPES:
+        raise _Bad(f'variable {name[:80]!r} has data type {t.get("data_type")}, not one this project exports')
+    for dim in t.get('dims', []):
+        if not -1 <= _int(dim, 64) < 1 << 31:
+            raise _Bad(f'variable {name[:80]!r} has a dimension of {_int(dim, 64)}')
+
+
+def _check_op(buf, span, declared):
+    op = _message(buf, span, _OP, 'op', {'inputs': 64, 'outputs': 64, 'attrs': 128})
+    kind = _text(buf, op.get('type', (0, 0)), 'an op type')
+    if kind not in LEGACY_OPS:
+        raise _Bad(f'op {kind[:80]!r} is not one this project\'s exports use')
+    for slot in op.get('inputs', []) + op.get('outputs', []):
+        v = _message(buf, slot, _OPVAR, f'op {kind} argument', {'arguments': 256})
+        for arg in v.get('arguments', []):
+            name = _text(buf, arg, 'an argument name')
+            if name not in declared:
+                raise _Bad(f'op {kind} uses variable {name[:80]!r}, which is not declared')
+            if declared[name] != 7 and kind not in ('feed', 'fetch'):
+                raise _Bad(f'op {kind} uses the feed/fetch variable {name[:80]!r}')
+    for a in op.get('attrs', []):
+        attr = _message(buf, a, _ATTR, f'op {kind} attribute', {'strings': 1024})
+        name = _text(buf, attr.get('name', (0, 0)), 'an attribute name')
+        if name not in LEGACY_ATTRS:
+            raise _Bad(f'op {kind} has attribute {name[:80]!r}, not one this project\'s exports use')
+        if attr.get('type') not in LEGACY_ATTR_TYPES:
+            raise _Bad(f'op {kind} attribute {name} is of type {attr.get("type")} (sub-blocks, variables and '
+                       f'scalars are not used)')
+        for s in ([attr['s']] if 's' in attr else []) + attr.get('strings', []):
+            _text(buf, s, f'op {kind} attribute {name}')
+
+
+# ---------------------------------------------------------------- PIR json
+def _check_pir(data):
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise _Bad(f'not JSON ({str(e)[:80]})') from None
+    if not isinstance(doc, dict) or set(doc) != {'base_code', 'program'}:
+        raise _Bad('not a PIR program (no base_code/program)')
+    base = doc['base_code']
+    if not isinstance(base, dict) or base.get('magic') != 'pir':
+        raise _Bad('not a PIR program (base_code.magic is not "pir")')
+    prog = doc['program']
+    if not isinstance(prog, dict) or set(prog) != {'regions'} or not isinstance(prog['regions'], list):
+        raise _Bad('the program has no regions list')
+    if len(prog['regions']) != 1:
+        raise _Bad(f'{len(prog["regions"])} regions: this project\'s exports have one')
+    region = prog['regions'][0]
+    if not isinstance(region, dict) or not isinstance(region.get('blocks'), list) or len(region['blocks']) != 1:
+        raise _Bad('the region does not hold exactly one block (this project\'s exports have one)')
+    block = region['blocks'][0]
+    if not isinstance(block, dict) or not isinstance(block.get('ops'), list) or block.get('args') not in ([], None):
+        raise _Bad('the block has no ops list, or has arguments')
+    if len(block['ops']) > MAX_OPS:
+        raise _Bad(f'{len(block["ops"]):,} ops, more than {MAX_OPS:,}')
+    defined = set()
+    for op in block['ops']:
+        _check_pir_op(op, defined)
+
+
+def _pir_values(entries, what):
+    if entries is None:
+        return []
+    if isinstance(entries, dict):
+        entries = [entries]
+    if not isinstance(entries, list):
+        raise _Bad(f'{what} is not a list')
+    ids = []
+    for e in entries:
+        if e is None:
+            continue
+        if not isinstance(e, dict) or not isinstance(e.get('%'), int) or isinstance(e.get('%'), bool):
+            raise _Bad(f'{what} holds something other than a value')
+        ids.append(e['%'])
+    return ids
+
+
+def _check_pir_op(op, defined):
+    if not isinstance(op, dict):
+        raise _Bad('an op is not an object')
+    kind = op.get('#')
+    if not isinstance(kind, str) or kind not in PIR_OPS:
+        raise _Bad(f'op {str(kind)[:80]!r} is not one this project\'s exports use')
+    extra = set(op) - PIR_OP_KEYS
+    if extra:
+        raise _Bad(f'op {kind} has {sorted(extra)[0][:40]!r} (sub-regions and other parts are not used)')
+    for v in _pir_values(op.get('I'), f'op {kind} inputs'):
+        if v not in defined:
+            raise _Bad(f'op {kind} reads value %{v} before any op makes it')
+    if kind == 'p':
+        a = op.get('A')
+        if not isinstance(a, list) or len(a) > 8 or not all(isinstance(x, (int, str)) for x in a):
+            raise _Bad('a parameter op with odd attributes')
+    else:
+        for lst in (op.get('A'), op.get('OA')):
+            _check_pir_attrs(lst, kind)
+    for v in _pir_values(op.get('O'), f'op {kind} outputs'):
+        if v in defined or v <= 0:
+            raise _Bad(f'op {kind} makes value %{v} a second time')
+        defined.add(v)
+
+
+def _check_pir_attrs(attrs, kind):
+    if attrs is None:
+        return
+    if not isinstance(attrs, list) or len(attrs) > 128:
+        raise _Bad(f'op {kind} attributes are not a short list')
+    for a in attrs:
+        if not isinstance(a, dict) or set(a) - {'N', 'AT'}:
+            raise _Bad(f'op {kind} has a malformed attribute')
+        name = a.get('N')
+        if not isinstance(name, str) or name not in PIR_ATTRS:
+            raise _Bad(f'op {kind} has attribute {str(name)[:80]!r}, not one this project\'s exports use')
+        _check_pir_attr_value(a.get('AT'), kind, name, 0)
+
+
+def _check_pir_attr_value(at, kind, name, depth):
+    if depth > 4 or not isinstance(at, dict) or at.get('#') not in PIR_ATTR_TYPES:
+        raise _Bad(f'op {kind} attribute {name} has a type this project\'s exports never write')
+    value = at.get('D')
+    if at['#'] == '0.a_array':
+        if not isinstance(value, list):
+            raise _Bad(f'op {kind} attribute {name} is a malformed array')
+        for item in value:
+            _check_pir_attr_value(item, kind, name, depth + 1)
+    elif isinstance(value, str) and len(value) > MAX_TEXT:
+        raise _Bad(f'op {kind} attribute {name} holds {len(value):,} characters of text')

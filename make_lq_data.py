@@ -37,7 +37,9 @@ def load_options(path):
         return None
     import yaml
 
+    from utils.fileio import require_regular_file
     from utils.yaml_bounded import safe_load_bounded
+    require_regular_file(path, ValueError)  # a FIFO or a device: one line, never opened
     try:
         with open(path, encoding='utf-8') as f:
             cfg = safe_load_bounded(f.read()) or {}

@@ -18,6 +18,7 @@ import numpy as np
 
 from data.pipeline import DEFAULT_DEGRADATION, resolve_options, sample_kernels
 from data.transforms import augment, crop_or_pad, paired_random_crop, read_image_float
+from utils.fileio import is_regular_file, open_regular, require_regular_file
 from utils.img_io import ImageReadError, image_to_chw
 from utils.logger import get_logger
 from utils.media import IMAGE_EXTS
@@ -30,7 +31,7 @@ def scan_images(root):
     if not root.is_dir():
         raise ValueError(f'image folder not found: {root}')
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob('*')
-                   if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+                   if p.suffix.lower() in IMAGE_EXTS and is_regular_file(p))  # a FIFO or a device: skipped
     if not files:
         raise ValueError(f'no images ({", ".join(IMAGE_EXTS)}) in {root}')
     return files
@@ -43,12 +44,38 @@ def _meta_path(line):
     return line
 
 
+def _meta_text(path):
+    """A meta_info file's text (a regular file only: a FIFO would hang the read)."""
+    try:
+        with open_regular(path, ValueError) as f:
+            return f.read().decode('utf-8')
+    except FileNotFoundError:
+        raise ValueError(f'meta_info file not found: {path}') from None
+    except UnicodeDecodeError:
+        raise ValueError(f'{path}: a meta_info file must be UTF-8 text') from None
+
+
 def read_meta_info(path):
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f'meta_info file not found: {path}')
-    lines = [_meta_path(x) for x in path.read_text(encoding='utf-8').splitlines()]
+    lines = [_meta_path(x) for x in _meta_text(path).splitlines()]
     return [x for x in lines if x]
+
+
+def listed_path(root, rel, meta, allow_outside=False):
+    """``root/rel`` for a meta_info line: kept inside ``root`` (no absolute path, no ``..`` out of it) unless
+    ``allow_outside`` (the dataset option ``allow_outside_dataroot``), and never a FIFO or a device (a missing
+    file is left to the reader, which skips it). ``ValueError``: one line naming the meta_info file and line."""
+    full = os.path.normpath(os.path.join(str(root), rel))
+    base = os.path.normpath(str(root))
+    if not allow_outside and (os.path.isabs(rel) or os.path.commonpath([base, full]) != base):
+        raise ValueError(f'{meta}: the line {rel!r} names a file outside the dataroot {root}; '
+                         'set allow_outside_dataroot: true in the dataset options to allow it')
+    try:
+        require_regular_file(full, ValueError)
+    except FileNotFoundError:
+        pass
+    except ValueError as e:
+        raise ValueError(f'{meta}: the line {rel!r} names {e}') from None
+    return full
 
 
 def _as_list(v):
@@ -110,13 +137,14 @@ class RealESRGANDataset(_EpochDataset):
     ``dataroot_gt`` (folder or list), ``meta_info`` (file or list, one per root; else the folders
     are scanned), ``crop_pad_size``, ``use_hflip``, ``use_rot``, ``seed`` (None: fresh randomness),
     the kernel keys of ``data.pipeline.DEFAULT_DEGRADATION`` as keywords or under ``degradation``, and
-    ``scale`` (the codec mode's). With ``codec_prob`` > 0 (codec mode) the items are ``gt`` and ``lq`` crops
+    ``scale`` (the codec mode's), ``allow_outside_dataroot`` (meta_info lines may leave the dataroot). With ``codec_prob`` > 0 (codec mode) the items are ``gt`` and ``lq`` crops
     of whole images degraded ahead, codec included (``data.codec_cache``), instead of ``gt`` and kernels.
     """
     OPTION_EXTRAS = DEFAULT_DEGRADATION  # taken by **kernel_options
 
     def __init__(self, dataroot_gt, meta_info=None, crop_pad_size=400, use_hflip=True, use_rot=False,
-                 seed: Optional[int] = None, degradation: Optional[dict] = None, scale: int = 4, **kernel_options):
+                 seed: Optional[int] = None, degradation: Optional[dict] = None, scale: int = 4,
+                 allow_outside_dataroot: bool = False, **kernel_options):
         deg = dict(degradation or {})
         deg.update(kernel_options)
         self.deg_opt = resolve_options(deg)  # names an unknown keyword as an unknown degradation option
@@ -134,8 +162,11 @@ class RealESRGANDataset(_EpochDataset):
             metas = metas * len(roots)
         self.paths = []
         for i, root in enumerate(roots):
-            rels = read_meta_info(metas[i]) if metas else scan_images(root)
-            self.paths += [os.path.join(str(root), r) for r in rels]
+            if metas:
+                self.paths += [listed_path(root, r, metas[i], allow_outside_dataroot)
+                               for r in read_meta_info(metas[i])]
+            else:
+                self.paths += [os.path.join(str(root), r) for r in scan_images(root)]
         if not self.paths:
             raise ValueError(f'no images listed for {roots}')
         self.log = get_logger('resr.data')
@@ -187,7 +218,7 @@ class RealESRGANDataset(_EpochDataset):
 
 def read_paired_meta_info(path):
     pairs = []
-    for n, line in enumerate(Path(path).read_text(encoding='utf-8').splitlines(), 1):
+    for n, line in enumerate(_meta_text(path).splitlines(), 1):
         if not line.strip():
             continue
         parts = [p.strip() for p in line.split(',')]
@@ -206,12 +237,12 @@ class PairedImageDataset(_EpochDataset):
     ``gt_rel, lq_rel`` lines), ``scale``, ``phase`` ('train' crops ``gt_size`` and augments;
     anything else returns whole images with the GT trimmed to ``scale`` x LQ), ``gt_size``,
     ``use_hflip``, ``use_rot``, ``filename_tmpl`` (the LQ stem made from the GT stem in folder
-    mode), ``seed``.
+    mode), ``seed``, ``allow_outside_dataroot`` (meta_info lines may name files outside the two roots).
     """
 
     def __init__(self, dataroot_gt, dataroot_lq, scale: int, meta_info=None, phase='val',
                  gt_size: Optional[int] = None, use_hflip=True, use_rot=True, filename_tmpl='{}',
-                 seed: Optional[int] = None):
+                 seed: Optional[int] = None, allow_outside_dataroot: bool = False):
         self.scale = int(scale)
         self.train = phase == 'train'
         self.gt_size = int(gt_size or 0)
@@ -242,7 +273,11 @@ class PairedImageDataset(_EpochDataset):
                                  missing[0])
             if not pairs:
                 raise ValueError(f'no GT/LQ pairs between {gt_root} and {lq_root}')
-        self.pairs = [(str(gt_root / g), str(lq_root / q)) for g, q in pairs]
+        if meta_info:
+            self.pairs = [(listed_path(gt_root, g, meta_info, allow_outside_dataroot),
+                           listed_path(lq_root, q, meta_info, allow_outside_dataroot)) for g, q in pairs]
+        else:
+            self.pairs = [(str(gt_root / g), str(lq_root / q)) for g, q in pairs]
 
     def __len__(self):
         return len(self.pairs)

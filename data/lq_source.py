@@ -8,8 +8,8 @@ file and the problem (an empty folder, an unreadable video or image, frames of d
 """
 from pathlib import Path
 
-VIDEO_EXTS = ('.mp4', '.mkv', '.mov', '.avi', '.webm', '.m4v', '.ts', '.mpg', '.mpeg', '.flv', '.wmv')
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+from utils.fileio import is_regular_file, require_regular_file
+from utils.media import IMAGE_EXTS, VIDEO_EXTS
 
 
 class FootageError(ValueError):
@@ -31,12 +31,15 @@ def _sources(paths):
     out = []
     for p in map(Path, paths):
         if p.is_dir():
-            files = sorted(f for f in p.iterdir() if f.suffix.lower() in VIDEO_EXTS + IMAGE_EXTS)
+            files = sorted(f for f in p.iterdir()  # a FIFO or a link to a device with a video's name: skipped
+                           if f.suffix.lower() in VIDEO_EXTS + IMAGE_EXTS and is_regular_file(f))
             videos = [f for f in files if f.suffix.lower() in VIDEO_EXTS]
             images = [f for f in files if f.suffix.lower() in IMAGE_EXTS]
             if not files:
                 raise FootageError(f'{p}: no videos or images in this folder')
             out += [('video', v) for v in videos] + ([('images', images)] if images else [])
+        elif p.exists() and not is_regular_file(p):
+            require_regular_file(p, FootageError)  # one line: a FIFO, a device
         elif p.is_file() and p.suffix.lower() in VIDEO_EXTS:
             out.append(('video', p))
         elif p.is_file() and p.suffix.lower() in IMAGE_EXTS:

@@ -140,11 +140,13 @@ def stream_info(path):
     for an unreadable file."""
     import subprocess
 
-    from utils.ffmpeg import ffmpeg_exe, probe_video, video_streams
-    info = probe_video(path)
+    from utils.ffmpeg import MediaInput, ffmpeg_exe, probe_video, video_streams
+    info = probe_video(path)  # a FIFO, a manifest or a playlist is refused here
     out = {'codec': info['codec'], 'width': info['width'], 'height': info['height'], 'fps': info['fps'],
            'duration': info['duration'], 'bitrate': None, 'bpp': None, 'pix_fmt': None, 'color_range': None}
-    err = subprocess.run([ffmpeg_exe(), '-hide_banner', '-i', str(path)], capture_output=True, text=True).stderr
+    with MediaInput(path, ffmpeg_exe(), fmt=info['format']) as inp:  # by descriptor: no name in the parsed log
+        err = subprocess.run([ffmpeg_exe(), '-hide_banner', '-nostdin', *inp.args()], capture_output=True, text=True,
+                             errors='replace', pass_fds=inp.pass_fds, timeout=60).stderr
     lines = video_streams(err)
     if lines:
         m = _STREAM.search(lines[0])

@@ -43,6 +43,7 @@ import numpy as np
 
 from utils.ffmpeg import ffmpeg_exe, probe_video, widen_pipe
 from utils.fileio import temp_beside
+from utils.media import OUTPUT_CONTAINERS
 from utils.video_reader import FrameReader, VideoError
 
 from .video_stages import _END, FrameSlots, _Pipeline, _batch_size, _one_line, _run_model
@@ -69,7 +70,7 @@ def _fraction(text):
 def output_container(src, dst=None):
     """Keep .mkv/.mov/.mp4; everything else (avi, webm, ...) becomes .mp4 (H.264 + AAC)."""
     ext = Path(dst).suffix.lower() if dst else Path(src).suffix.lower()
-    return ext if ext in ('.mp4', '.mkv', '.mov') else '.mp4'
+    return ext if ext in OUTPUT_CONTAINERS else '.mp4'
 
 
 def output_rate(info):

@@ -104,8 +104,10 @@ def main(argv=None):
         print(f'{src}: no such file or directory', file=sys.stderr)
         return 2
     from utils.outputs import OutputClash, check_no_clobber, check_writable
-    if src.is_file():
+    if not src.is_dir():
         try:
+            from utils.fileio import require_regular_file
+            require_regular_file(src)  # a FIFO or a device: one line, never opened
             dst = _default_output(src, args.output)
             check_writable(dst.parent)  # a path it cannot write is named as the output's, before the conversion
         except OutputClash as e:
@@ -122,7 +124,8 @@ def main(argv=None):
         return 1 if res.get('verify') is not None and res['verify'] > args.tol else 0
 
     from tqdm import tqdm
-    files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES)
+    from utils.fileio import is_regular_file
+    files = sorted(p for p in src.iterdir() if p.suffix in CHECKPOINT_SUFFIXES and is_regular_file(p))
     if not files:
         print(f'{src}: no checkpoints ({", ".join(CHECKPOINT_SUFFIXES)}) in this directory', file=sys.stderr)
         return 2

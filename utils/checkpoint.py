@@ -30,7 +30,7 @@ import numpy as np
 from utils.checkpoint_objects import (DEFAULT_MAX_TENSOR_BYTES, MAX_TENSOR_BYTES_ENV, Budget,  # noqa: F401
                                       NumpyDType, Storage, StorageView, check_shape, clean, error_text, fail,
                                       finish_array, quote, raw_dtype, storage_code)
-from utils.fileio import sha256_file  # noqa: F401  (re-exported: callers use checkpoint.sha256_file)
+from utils.fileio import require_regular_file, sha256_file  # noqa: F401  (sha256_file: re-exported)
 from utils.safe_unpickle import (TORCH_LEGACY_MAGIC, TORCH_LEGACY_PROTOCOL, CheckpointFormatError,  # noqa: F401
                                  UnsafeCheckpointError, materialize, restricted_load)
 
@@ -245,10 +245,9 @@ def load_state_file(path):
     """
     path = Path(path)
     where = str(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'{where}: no such file')
+    st = require_regular_file(path, CheckpointFormatError)  # a FIFO or /dev/zero: one line, never opened
     try:
-        return _load(path, Budget(path.stat().st_size))
+        return _load(path, Budget(st.st_size))
     except (UnsafeCheckpointError, CheckpointFormatError) as e:
         msg = ' '.join(str(e).split())
         raise type(e)(msg if msg.startswith(f'{where}: ') else f'{where}: {msg}') from None

@@ -1,10 +1,21 @@
-"""Finding and probing ffmpeg: the system binary, else imageio-ffmpeg's bundled one."""
+"""Finding and probing ffmpeg: the system binary, else imageio-ffmpeg's bundled one.
+
+A user's media file reaches ffmpeg only through :class:`MediaInput`: a regular file (``utils.fileio``'s check),
+opened here and handed over as a file descriptor (the ``fd`` protocol when the binary has it, else
+``/proc/self/fd/N``), with ``-protocol_whitelist``: ffmpeg never sees the file's name, so nothing it prints
+can carry it, and a demuxer that reads other files named inside the input (:data:`INDIRECT_FORMATS`: DASH and
+HLS manifests, concat lists, image patterns...) is refused by the format the probe reports.
+"""
+import functools
 import json
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
+
+from utils.fileio import open_regular
 
 FIX = 'install it with `apt-get install ffmpeg` or `pip install imageio-ffmpeg`'
 
@@ -16,6 +27,101 @@ class FFmpegNotFound(RuntimeError):
 
 class VideoProbeError(RuntimeError):
     pass
+
+
+class VideoUnreadable(VideoProbeError):
+    """ffmpeg itself could not read the file (damaged, not a video): its reason in one line."""
+
+
+# Demuxers that open other files or URLs named inside the input: manifests and playlists, lists of files,
+# image-sequence patterns, scripts, network descriptions. Refused by the name the probe reports.
+INDIRECT_FORMATS = frozenset({
+    'dash', 'hls', 'applehttp', 'concat', 'image2', 'imf', 'sdp', 'rtsp', 'rtp', 'rtp_mpegts', 'lavfi',
+    'vapoursynth', 'avisynth', 'webm_dash_manifest', 'dvdvideo'})
+PROBE_TIMEOUT = 20  # seconds for one probe: a manifest naming a FIFO, or a slow disk, cannot hang the caller
+
+
+@functools.lru_cache(maxsize=8)
+def has_fd_protocol(exe):
+    """True when ``exe`` reads ``-fd N -i fd:`` (ffmpeg 6.1 and later; imageio-ffmpeg's binary)."""
+    try:
+        out = subprocess.run([exe, '-hide_banner', '-protocols'], capture_output=True, text=True,
+                             timeout=PROBE_TIMEOUT, stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    inputs = out.split('Input:', 1)[-1].split('Output:', 1)[0]
+    return 'fd' in inputs.split()
+
+
+class MediaInput:
+    """A user's media file opened for one ffmpeg process: ``args`` go where ``-i NAME`` would (input options
+    first), ``pass_fds`` to ``subprocess``. Only the opened regular file can be read: ``fd`` protocol alone
+    when the binary has it (a manifest then cannot open anything), else ``file`` on ``/proc/self/fd/N``.
+    ``fmt``: the demuxer to use (the probe's), so the reader cannot pick another. Raises ``error`` (one line
+    naming the file) for a missing file, a FIFO, a device. Close it (or use ``with``) after the process."""
+
+    def __init__(self, path, exe, fmt=None, error=None):
+        error = error or VideoProbeError
+        self.path, self._tmp = Path(path), None
+        try:
+            self.file = open_regular(path, error)
+        except FileNotFoundError:
+            raise error(f'{path}: no such file') from None
+        except error:
+            raise
+        except OSError as e:
+            raise error(f'{path}: cannot read ({e.strerror or e})') from None
+        fd = self.file.fileno()
+        self.pass_fds = (fd,)
+        pin = ['-f', fmt] if fmt else []
+        if has_fd_protocol(exe):
+            self.options, self.url = ['-protocol_whitelist', 'fd', '-fd', str(fd), *pin], 'fd:'
+        elif os.path.isdir('/proc/self/fd'):
+            self.options, self.url = ['-protocol_whitelist', 'file', *pin], f'/proc/self/fd/{fd}'
+        else:  # no /proc: a link with a plain name in a private folder
+            self._tmp = tempfile.mkdtemp(prefix='resr-in-')
+            self.url = os.path.join(self._tmp, 'input')
+            os.symlink(os.path.abspath(path), self.url)
+            self.options = ['-protocol_whitelist', 'file', *pin]
+
+    def args(self, input_args=()):
+        """``[input options..., *input_args, '-i', url]``."""
+        return [*self.options, *input_args, '-i', self.url]
+
+    def close(self):
+        self.file.close()
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def check_format(path, format_name):
+    """Refuse a demuxer that reads other files named inside the input (``format_name`` as ffmpeg reports it,
+    comma-separated aliases); returns the demuxer to pin (the first alias)."""
+    names = [n.strip() for n in str(format_name or '').split(',') if n.strip()]
+    bad = [n for n in names if n in INDIRECT_FORMATS]
+    if bad:
+        raise VideoProbeError(f'{path}: is a {bad[0]} manifest, playlist or file list, which makes ffmpeg read '
+                              'other files named inside it; give the video file itself')
+    return names[0] if names else None
+
+
+_FD_NAME = re.compile(r'(?:/proc/self/fd/\d+|\bfd:|\S*/resr-in-\w+/input): ')  # MediaInput's url in ffmpeg's messages
+
+
+def _run_probe(cmd, inp, path):
+    """Run a probe command on ``inp`` within :data:`PROBE_TIMEOUT`."""
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, errors='replace', pass_fds=inp.pass_fds,
+                              stdin=subprocess.DEVNULL, timeout=PROBE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise VideoProbeError(f'{path}: not a readable video (the probe took more than {PROBE_TIMEOUT} s)') from None
 
 
 PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size for unprivileged processes
@@ -89,9 +195,9 @@ def _clockwise(degrees):
 
 def probe_video(path):
     """Return ``dict(width, height, fps, fps_str, r_fps_str, rotation, duration, video_duration, nb_frames,
-    has_audio, codec)``.
+    has_audio, codec, format)``.
 
-    Uses ffprobe when present, else parses ``ffmpeg -i``. ``nb_frames``,
+    ``format``: the demuxer (refused when it reads other files: :func:`check_format`). Uses ffprobe when present, else parses ``ffmpeg -i``. ``nb_frames``,
     ``duration`` and the video stream's own ``video_duration`` (ffprobe only)
     may be None (containers without them). ``fps_str`` is the
     average rate, ``r_fps_str`` the base rate ffmpeg guesses from the
@@ -103,40 +209,60 @@ def probe_video(path):
     unreadable files or files without a video stream.
     """
     path = Path(path)
-    if not path.is_file():
-        raise VideoProbeError(f'{path}: no such file')
     probe = ffprobe_exe()
-    if probe:
-        res = subprocess.run([probe, '-v', 'error', '-print_format', 'json', '-show_streams', '-show_format',
-                              str(path)], capture_output=True, text=True)
-        if res.returncode != 0:
-            msg = (res.stderr.strip().splitlines() or ['unreadable'])[-1]
-            raise VideoProbeError(f'{path}: not a readable video ({msg})')
+    with MediaInput(path, probe or ffmpeg_exe()) as inp:
+        if probe:
+            res = _run_probe([probe, '-v', 'error', *inp.options, '-print_format', 'json', '-show_streams',
+                              '-show_format', inp.url], inp, path)
+            return _from_json(path, res)
+        res = _run_probe([ffmpeg_exe(), '-hide_banner', '-nostdin', *inp.args()], inp, path)
+        return _from_log(path, res.stderr)
+
+
+def _from_json(path, res):
+    """``probe_video``'s facts from ffprobe's JSON."""
+    if res.returncode != 0:
+        msg = _FD_NAME.sub('', (res.stderr.strip().splitlines() or ['unreadable'])[-1])
+        raise VideoUnreadable(f'{path}: not a readable video ({msg})')
+    try:
         info = json.loads(res.stdout or '{}')
-        streams = info.get('streams', [])
-        video = [s for s in streams if s.get('codec_type') == 'video' and
-                 not s.get('disposition', {}).get('attached_pic')]
-        if not video:
-            raise VideoProbeError(f'{path}: has no video stream')
-        v = video[0]
-        fps_str = v.get('avg_frame_rate') if _parse_rate(v.get('avg_frame_rate')) else v.get('r_frame_rate')
-        dur = v.get('duration') or info.get('format', {}).get('duration')
-        nb = v.get('nb_frames')
-        matrix = [d for d in v.get('side_data_list', []) if d.get('rotation') is not None]
-        tag = v.get('tags', {}).get('rotate', '0')
-        rotation = (_clockwise(matrix[0]['rotation']) if matrix else
-                    int(float(tag)) % 360 if re.fullmatch(r'-?\d+(\.\d+)?', tag) else 0)
-        r_fps = v.get('r_frame_rate') if _parse_rate(v.get('r_frame_rate')) else None
-        return dict(width=int(v['width']), height=int(v['height']), fps=_parse_rate(fps_str), fps_str=fps_str,
-                    r_fps_str=r_fps, rotation=rotation, sar=_sar(v.get('sample_aspect_ratio')),
-                    duration=float(dur) if dur not in (None, 'N/A') else None,
-                    video_duration=float(v['duration']) if v.get('duration') not in (None, 'N/A') else None,
-                    nb_frames=int(nb) if nb and nb.isdigit() else None,
-                    has_audio=any(s.get('codec_type') == 'audio' for s in streams), codec=v.get('codec_name'))
-    res = subprocess.run([ffmpeg_exe(), '-hide_banner', '-i', str(path)], capture_output=True, text=True)
-    err = res.stderr
-    if not re.search(r'^Input #0', err, re.M):
-        raise VideoProbeError(f'{path}: not a readable video ({error_reason(err)})')
+    except ValueError:
+        raise VideoProbeError(f'{path}: not a readable video (ffprobe gave no report)') from None
+    fmt = check_format(path, info.get('format', {}).get('format_name'))
+    streams = info.get('streams', [])
+    video = [s for s in streams if s.get('codec_type') == 'video' and
+             not s.get('disposition', {}).get('attached_pic')]
+    if not video:
+        raise VideoProbeError(f'{path}: has no video stream')
+    v = video[0]
+    fps_str = v.get('avg_frame_rate') if _parse_rate(v.get('avg_frame_rate')) else v.get('r_frame_rate')
+    dur = v.get('duration') or info.get('format', {}).get('duration')
+    nb = v.get('nb_frames')
+    matrix = [d for d in v.get('side_data_list', []) if d.get('rotation') is not None]
+    tag = v.get('tags', {}).get('rotate', '0')
+    rotation = (_clockwise(matrix[0]['rotation']) if matrix else
+                int(float(tag)) % 360 if re.fullmatch(r'-?\d+(\.\d+)?', tag) else 0)
+    r_fps = v.get('r_frame_rate') if _parse_rate(v.get('r_frame_rate')) else None
+    return dict(width=int(v['width']), height=int(v['height']), fps=_parse_rate(fps_str), fps_str=fps_str,
+                r_fps_str=r_fps, rotation=rotation, sar=_sar(v.get('sample_aspect_ratio')),
+                duration=float(dur) if dur not in (None, 'N/A') else None,
+                video_duration=float(v['duration']) if v.get('duration') not in (None, 'N/A') else None,
+                nb_frames=int(nb) if nb and nb.isdigit() else None,
+                has_audio=any(s.get('codec_type') == 'audio' for s in streams), codec=v.get('codec_name'),
+                format=fmt)
+
+
+_INPUT = re.compile(r'^Input #0, (.+), from \'', re.M)
+_DURATION = re.compile(r'^  Duration: (\d+):(\d+):(\d+(?:\.\d+)?)', re.M)  # input #0's own line, 2 spaces
+
+
+def _from_log(path, err):
+    """``probe_video``'s facts from ``ffmpeg -i``'s report (the input named by a descriptor, never by its name:
+    a name cannot forge a line)."""
+    m = _INPUT.search(err)
+    if not m:
+        raise VideoUnreadable(f'{path}: not a readable video ({error_reason(err)})')
+    fmt = check_format(path, m.group(1))
     videos = video_streams(err)
     if not videos:
         raise VideoProbeError(f'{path}: has no video stream')
@@ -151,7 +277,7 @@ def probe_video(path):
     rot_m = re.search(r'rotation of (-?\d+(?:\.\d+)?) degrees', block)
     tag_m = re.search(r'^\s*rotate\s*:\s*(-?\d+)', block, re.M)
     rotation = _clockwise(rot_m.group(1)) if rot_m else int(tag_m.group(1)) % 360 if tag_m else 0
-    dur_m = re.search(r'Duration: (\d+):(\d+):(\d+(?:\.\d+)?)', err)
+    dur_m = _DURATION.search(err)
     duration = None
     if dur_m:
         h, mi, s = dur_m.groups()
@@ -161,10 +287,10 @@ def probe_video(path):
     return dict(width=int(m.group(2)), height=int(m.group(3)), fps=_parse_rate(fps_str), fps_str=fps_str,
                 r_fps_str=_rate_text(tbr) if tbr else None, rotation=rotation, sar=_sar(sar_m and sar_m.group(1)),
                 duration=duration, video_duration=duration if len(stream_lines(err)) == 1 else None, nb_frames=None,
-                has_audio=any(kind == 'Audio' for kind, _ in stream_lines(err)), codec=m.group(1))
+                has_audio=any(kind == 'Audio' for kind, _ in stream_lines(err)), codec=m.group(1), format=fmt)
 
 
-_STREAM = re.compile(r'^\s*Stream #0:\d+\S*: (\w+): .*$', re.M)
+_STREAM = re.compile(r'^  Stream #0:\d+\S*: (\w+): .*$', re.M)  # input #0's streams: 2 spaces, no metadata
 _REASONS = ('Invalid data found', 'moov atom not found', 'No such file', 'Permission denied', 'could not find codec',
             'does not contain any stream', 'End of file', 'Invalid argument')
 
@@ -181,7 +307,7 @@ def video_streams(text):
 
 def error_reason(text):
     """ffmpeg's own reason for failing to open an input, as ffprobe would give it (one line)."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lines = [_FD_NAME.sub('', ln.strip()) for ln in text.splitlines() if ln.strip()]
     for key in _REASONS:
         for ln in lines:
             if key.lower() in ln.lower():

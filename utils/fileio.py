@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import os
 import re
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -153,10 +154,65 @@ def same_file(a, b):
     return a.resolve() == b.resolve()
 
 
+class NotRegularFileError(OSError):
+    """A path that names no regular file (a FIFO, a device, a socket, a folder): reading it could hang or
+    never end. ``str(e)`` is one line naming the path."""
+
+    def __str__(self):
+        return self.args[0] if self.args else 'not a regular file'
+
+
+_KINDS = ((stat.S_ISDIR, 'a folder'), (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISCHR, 'a character device'),
+          (stat.S_ISBLK, 'a block device'), (stat.S_ISSOCK, 'a socket'))
+
+
+def require_regular_file(path, error=None):
+    """The one check before any read of a user's file: ``path`` (links followed) must be a regular file, checked
+    with ``os.stat`` without opening it (opening a FIFO blocks; /dev/zero never ends). Returns the stat result.
+
+    Raises ``FileNotFoundError`` for a missing path, else ``error`` (default ``NotRegularFileError``) with one
+    line naming the path and what it is."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f'{path}: no such file') from None
+    except (OSError, ValueError) as e:  # a loop of links, a name too long, a NUL byte
+        raise (error or NotRegularFileError)(f'{path}: cannot read ({getattr(e, "strerror", None) or e})') from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _KINDS if test(st.st_mode)), 'a special file')
+        raise (error or NotRegularFileError)(f'{path}: not a regular file ({kind}); give a file')
+    return st
+
+
+def is_regular_file(path):
+    """True when ``path`` (links followed) is a regular file: the test for a folder scan's entries, which skips
+    a FIFO or a link to /dev/zero that has an image's or a video's name. Never opens it."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def open_regular(path, error=None):
+    """Open ``path`` for binary reading after ``require_regular_file``, and check the opened file again (it may
+    have been swapped for a FIFO in between: O_NONBLOCK keeps that open from blocking)."""
+    require_regular_file(path, error)
+    fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_CLOEXEC', 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise (error or NotRegularFileError)(f'{path}: not a regular file (it changed while opening it)')
+        if hasattr(os, 'set_blocking'):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, 'rb')
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def sha256_file(path, chunk=1 << 20):
-    """Hex sha256 of a file, read in 1 MiB blocks."""
+    """Hex sha256 of a regular file, read in 1 MiB blocks (``NotRegularFileError`` for a FIFO or a device)."""
     h = hashlib.sha256()
-    with open(path, 'rb') as f:
+    with open_regular(path) as f:
         for block in iter(lambda: f.read(chunk), b''):
             h.update(block)
     return h.hexdigest()

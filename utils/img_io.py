@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from utils.fileio import atomic_write_bytes
+from utils.fileio import atomic_write_bytes, open_regular
 
 _MAGIC = (
     (b'\x89PNG\r\n\x1a\n', 'PNG'), (b'\xff\xd8\xff', 'JPEG'), (b'RIFF', 'WebP'), (b'BM', 'BMP'),
@@ -227,11 +227,12 @@ def imread(path, exif=True):
     """Read an image unchanged (gray/BGR/BGRA, 8 or 16 bit), upright by its EXIF orientation."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with open_regular(path, ImageReadError) as f:  # a FIFO or /dev/zero is refused before opening
+            data = f.read()
     except FileNotFoundError:
         raise ImageReadError(f'{path}: no such file') from None
-    except IsADirectoryError:
-        raise ImageReadError(f'{path}: is a directory') from None
+    except ImageReadError:
+        raise
     except OSError as e:
         raise ImageReadError(f'{path}: cannot read ({e.strerror or e})') from None
     if not data:

@@ -9,6 +9,9 @@ IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff', '.ppm',
 VIDEO_EXTS = ('.mp4', '.mkv', '.avi', '.mov', '.webm', '.ts', '.m2ts', '.mts', '.flv', '.wmv', '.mpg',
               '.mpeg', '.m4v', '.3gp', '.ogv', '.mxf', '.vob', '.y4m', '.dv', '.asf', '.rm', '.rmvb')
 
+# the containers a video upscale writes as they are named (inference.video.output_container); others become .mp4
+OUTPUT_CONTAINERS = ('.mp4', '.mkv', '.mov')
+
 
 def is_image(path):
     """True when ``path`` has an image extension (any case)."""

@@ -7,6 +7,11 @@ filters and a final ``showinfo``, and writes raw BGR24 frames to stdout. ``showi
 reads each frame the log announced: the consumer gets ``(frame, info)`` while ffmpeg keeps decoding.
 Times are exact (pts x the filter's time base). Standard library only at import; numpy loads in the
 reader thread, while ffmpeg is already decoding.
+
+The input is probed first (``utils.ffmpeg.probe_video``: a FIFO, a device, a manifest or a playlist is refused
+in one line) and reaches ffmpeg through ``utils.ffmpeg.MediaInput``, by descriptor, with the probed demuxer
+pinned: the file's name never appears in the log parsed here, so it cannot forge a ``Duration`` or a
+``showinfo`` line, and each frame's size is checked against the pixel limit before its buffer is allocated.
 """
 import collections
 import queue
@@ -15,12 +20,14 @@ import subprocess
 import threading
 from fractions import Fraction
 
-from utils.ffmpeg import FFmpegNotFound, ffmpeg_exe, widen_pipe
+from utils.ffmpeg import (FFmpegNotFound, MediaInput, VideoProbeError, VideoUnreadable, ffmpeg_exe, probe_video,
+                          widen_pipe)
 
-_INFO = re.compile(r'\[Parsed_showinfo[^\]]*\] n:\s*(\d+) pts:\s*(-?\d+|NOPTS)\s+pts_time:\s*(\S+).*?\bs:(\d+)x(\d+)'
+_CTX = r'^\[Parsed_showinfo_\d+ @ (?:0x)?[0-9a-fA-F]+\] '  # the filter's own context, at the line's start
+_INFO = re.compile(_CTX + r'n:\s*(\d+) pts:\s*(-?\d+|NOPTS)\s+pts_time:\s*(\S+).*?\bs:(\d+)x(\d+)'
                    r'(?:.*?\biskey:(\d))?(?:.*?\btype:(\S))?')
-_CONFIG = re.compile(r'\[Parsed_showinfo[^\]]*\] config in time_base: (\d+)/(\d+), frame_rate: (\d+)/(\d+)')
-_DURATION = re.compile(r'Duration: (\d+):(\d+):(\d+(?:\.\d+)?)')
+_CONFIG = re.compile(_CTX + r'config in time_base: (\d+)/(\d+), frame_rate: (\d+)/(\d+)')
+_DURATION = re.compile(r'^  Duration: (\d+):(\d+):(\d+(?:\.\d+)?)')
 # ``-loglevel level+info`` tags each line after its context: ``[ctx @ 0x..] [error] message``
 _LEVEL = re.compile(r'^((?:\[[^\]]*@[^\]]*\]\s*)*)\[(trace|debug|verbose|info|warning|error|fatal|panic)\]\s?')
 _ERROR_LEVELS = ('error', 'fatal', 'panic')
@@ -32,10 +39,12 @@ class VideoError(RuntimeError):
     """A video that cannot be read or processed; the message is one line naming the file and the problem."""
 
 
-def frame_command(src, filters=(), input_args=(), exe=None):
-    """The ffmpeg argument list: ``src``'s first video stream through ``filters`` + showinfo to raw BGR24."""
+def frame_command(src, filters=(), input_args=(), exe=None, inp=None):
+    """The ffmpeg argument list: ``src``'s first video stream through ``filters`` + showinfo to raw BGR24;
+    ``inp``: the ``utils.ffmpeg.MediaInput`` that opened ``src`` (its descriptor replaces the name)."""
+    source = inp.args(input_args) if inp is not None else [*input_args, '-i', str(src)]
     return [exe or ffmpeg_exe(), '-hide_banner', '-nostdin', '-nostats', '-loglevel', 'level+info',
-            *input_args, '-i', str(src), '-map', '0:V:0', '-vf', ','.join([*filters, 'showinfo']),
+            *source, '-map', '0:V:0', '-vf', ','.join([*filters, 'showinfo']),
             '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'bgr24', 'pipe:']
 
 
@@ -60,8 +69,10 @@ class FrameReader:
 
     def __init__(self, src, filters=(), input_args=(), exe=None, prefetch=8, size=None):
         self.path = src
+        self.exe, self.filters, self.input_args = exe, tuple(filters), tuple(input_args)
         self.cmd = frame_command(src, filters, input_args, exe)
         self.size = size
+        self.refused = self.input = self.limit = None  # refused: the one-line reason decoding was refused
         self.duration = self.time_base = self.frame_rate = self.returncode = None
         self.count = 0
         self.errors = collections.deque(maxlen=4)  # error-level messages, without tags
@@ -110,12 +121,20 @@ class FrameReader:
 
     def start(self):
         """Launch ffmpeg and the reader threads (idempotent): decoding runs ahead of the consumer."""
-        if self.proc is not None:
+        if self.proc is not None or self.refused:
             return self
+        exe = self.exe or ffmpeg_exe()
+        try:
+            self.input = self._open_input(exe)
+        except VideoProbeError as e:
+            self.refused = str(e)
+            return self
+        self.cmd = frame_command(self.path, self.filters, self.input_args, exe, self.input)
         try:
             self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         stdin=subprocess.DEVNULL, bufsize=0)
+                                         stdin=subprocess.DEVNULL, bufsize=0, pass_fds=self.input.pass_fds)
         except (FileNotFoundError, PermissionError):
+            self.input.close()
             raise FFmpegNotFound() from None
         widen_pipe(self.proc.stdout)
         self._err_thread = threading.Thread(target=self._read_stderr, args=(self.proc.stderr,), daemon=True)
@@ -123,6 +142,19 @@ class FrameReader:
         self._out_thread = threading.Thread(target=self._read_stdout, daemon=True)
         self._out_thread.start()
         return self
+
+    def _open_input(self, exe):
+        """Probe ``path`` (refusing FIFOs, devices, manifests, playlists, frames over the pixel limit) and open
+        it for ffmpeg with the probed demuxer pinned."""
+        self.limit = _pixel_limit()
+        try:
+            info = probe_video(self.path)
+        except VideoUnreadable:  # damaged or no video: ffmpeg's own attempt, still by descriptor, says why
+            return MediaInput(self.path, exe)
+        if self.limit and info['width'] * info['height'] > self.limit:
+            raise VideoProbeError(f'{self.path}: its frames are {info["width"]}x{info["height"]} pixels, more than '
+                                  f'the limit of {self.limit / 1e6:g} MP (raise RESR_MAX_PIXELS to allow it)')
+        return MediaInput(self.path, exe, fmt=info.get('format'))
 
     def _next_info(self, timed):
         """The next frame's log entry; None at the end of the log; ``False`` when it does not come in time."""
@@ -146,6 +178,11 @@ class FrameReader:
                     info = dict(n=self.count, pts=None, time=None, frame_index=None, width=w, height=h,
                                 key=None, pict_type=None)
                 if info is None:
+                    break
+                if self.limit and info['width'] * info['height'] > self.limit:  # the real decoded size
+                    self.refused = (f'{self.path}: a decoded frame is {info["width"]}x{info["height"]} pixels, more '
+                                    f'than the limit of {self.limit / 1e6:g} MP (raise RESR_MAX_PIXELS to allow it)')
+                    self.proc.kill()
                     break
                 size = info['width'] * info['height'] * 3
                 buf = bytearray(size)
@@ -181,6 +218,8 @@ class FrameReader:
         Safe to call again."""
         self._stop = True
         proc = self.proc
+        if self.input is not None:
+            self.input.close()
         if proc is None:
             return None
         if kill and proc.poll() is None:
@@ -204,6 +243,8 @@ class FrameReader:
 
     def __iter__(self):
         self.start()
+        if self.refused:
+            raise VideoError(self.refused)
         proc = self.proc
         try:
             while True:
@@ -221,8 +262,15 @@ class FrameReader:
             self._err_thread.join()
         finally:
             self.close(kill=proc.poll() is None)  # the consumer stopped early: stop ffmpeg
+        if self.refused:
+            raise VideoError(self.refused)
         if self.returncode != 0:
             raise VideoError(self.failure())
+
+
+def _pixel_limit():
+    from utils.img_io import max_pixels  # here: OpenCV loads only when a video is read
+    return max_pixels()
 
 
 def _float(text):

@@ -9,8 +9,9 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
+from utils.media import VIDEO_EXTS as VIDEO_EXT  # the product's one list
+
 MAX_LOADED = 2
-VIDEO_EXT = ('.mp4', '.mkv', '.mov', '.avi', '.webm')
 
 
 def find_models(models_dir=None):

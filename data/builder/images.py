@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from utils.fileio import atomic_write_bytes
+from utils.fileio import atomic_write_bytes, is_regular_file
 from utils.media import is_image
 
 
@@ -14,7 +14,7 @@ def list_images(folder, recursive=True):
     """Image files under ``folder`` (sorted, hidden temp files skipped)."""
     folder = Path(folder)
     it = folder.rglob('*') if recursive else folder.iterdir()
-    return sorted(p for p in it if p.is_file() and is_image(p) and not p.name.startswith('.'))
+    return sorted(p for p in it if is_image(p) and not p.name.startswith('.') and is_regular_file(p))
 
 
 def input_images(inp, out):

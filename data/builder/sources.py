@@ -1,6 +1,7 @@
 """Finding the videos to process (pure Python: usable before heavy imports)."""
 from pathlib import Path
 
+from utils.fileio import is_regular_file, require_regular_file
 from utils.media import is_video
 
 
@@ -14,10 +15,11 @@ def find_videos(inputs, out_dir=None):
             for f in sorted(p.rglob('*')):
                 if out_dir and out_dir in f.resolve().parents:
                     continue
-                if f.is_file() and is_video(f):
+                if is_video(f) and is_regular_file(f):  # a FIFO or a link to a device named x.mp4: skipped
                     found.append(f)
-        elif p.is_file():
-            found.append(p)  # named explicitly: tried whatever its extension
+        elif p.exists():  # named explicitly: tried whatever its extension, if a regular file
+            require_regular_file(p, FileNotFoundError)  # a FIFO or a device: the callers' one-line error
+            found.append(p)
         else:
             raise FileNotFoundError(f'{p}: no such file or folder')
     seen, uniq = set(), []

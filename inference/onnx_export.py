@@ -93,12 +93,49 @@ def load_onnx_info(onnx_path):
     return read_info(p, 'sidecar') if os.path.lexists(p) else None
 
 
-def _import_paddle2onnx():
+# paddle2onnx 2.1 folds constants with Polygraphy, which needs onnx_graphsurgeon; paddle2onnx sets
+# POLYGRAPHY_AUTOINSTALL_DEPS=1 first, so a missing one was pip-installed at run time. Both are pinned in
+# requirements-onnx.txt; a missing one is named in one line, and auto-install stays off (``_no_autoinstall``).
+NEEDED = ('paddle2onnx', 'polygraphy', 'onnx_graphsurgeon')
+
+
+def _absent(name):
+    import importlib.util
     try:
-        import paddle2onnx
-    except ImportError as e:
-        raise MissingPaddle2Onnx('ONNX export needs paddle2onnx: pip install -r requirements-onnx.txt') from e
+        return importlib.util.find_spec(name) is None
+    except (ValueError, AttributeError):  # blocked in sys.modules (None)
+        return True
+
+
+def _import_paddle2onnx():
+    missing = [m for m in NEEDED if _absent(m)]
+    if missing:
+        raise MissingPaddle2Onnx(f'ONNX export needs {", ".join(missing)}: pip install -r requirements-onnx.txt')
+    import paddle2onnx
     return paddle2onnx
+
+
+@contextlib.contextmanager
+def _no_autoinstall():
+    """Polygraphy never installs packages: its switch is read once, when ``polygraphy.config`` is first imported,
+    so it is imported here with the switch off and held off (paddle2onnx sets the variable to 1 on its way); the
+    variable is put back afterwards, so child processes do not inherit paddle2onnx's 1."""
+    key = 'POLYGRAPHY_AUTOINSTALL_DEPS'
+    old = os.environ.get(key)
+    os.environ[key] = '0'
+    from polygraphy import config
+    from polygraphy.logger import logger as poly_log
+    config.AUTOINSTALL_DEPS = False
+    if poly_log.COLORED_MODULE_PRESENT is None:  # else its log nags "please install ... pip install colored"
+        poly_log.COLORED_MODULE_PRESENT = False
+    try:
+        yield
+    finally:
+        config.AUTOINSTALL_DEPS = False
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
 
 
 def export_onnx(net, arch, out_file, opset=DEFAULT_OPSET, fp16=False, source=None):
@@ -122,9 +159,10 @@ def export_onnx(net, arch, out_file, opset=DEFAULT_OPSET, fp16=False, source=Non
         if not graph.is_file():
             graph = tmp / 'inference.pdmodel'
         check_graph(graph)  # what paddle2onnx reads is a graph this project writes (inference/graph_check.py)
-        p2o.export(str(graph), str(tmp / 'inference.pdiparams'), save_file=str(tmp / 'model.onnx'),
-                   opset_version=int(opset), auto_upgrade_opset=False, export_fp16_model=False,
-                   enable_onnx_checker=True, enable_optimize=False)
+        with _no_autoinstall():
+            p2o.export(str(graph), str(tmp / 'inference.pdiparams'), save_file=str(tmp / 'model.onnx'),
+                       opset_version=int(opset), auto_upgrade_opset=False, export_fp16_model=False,
+                       enable_onnx_checker=True, enable_optimize=False)
         if not (tmp / 'model.onnx').is_file():
             raise RuntimeError('paddle2onnx wrote no model (an op it does not convert?)')
         if fp16:  # paddle2onnx 2.1 ignores export_fp16_model: convert its fp32 graph (inference/onnx_fp16.py)

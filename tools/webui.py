@@ -23,12 +23,26 @@ def build_parser():
     p.add_argument('--share', action='store_true', help='also open a public gradio.live link (off by default)')
     p.add_argument('--models-dir', '--models_dir', dest='models_dir', default=None,
                    help='folder searched for .pdparams, export folders and .onnx files to offer by name')
-    p.add_argument('--runs-dir', '--runs_dir', dest='runs_dir', default='experiments',
-                   help='folder searched for finetune report.html files (default experiments)')
+    p.add_argument('--runs-dir', '--runs_dir', dest='runs_dir', action='append', default=None, metavar='DIR',
+                   help='folder searched for finetune report.html files; repeat it for several (default: experiments\n'
+                        'and runs, where train.py and `finetune_domain.py --work runs/...` write)')
+    p.add_argument('--max-upload', '--max_upload', dest='max_upload', type=upload_size, default='1G', metavar='SIZE',
+                   help='the largest file the page accepts: 1G (default), 300M, ... (uploads and copies older\n'
+                        'than an hour are deleted, and all of them when the app stops)')
     p.add_argument('-m', '--model', default=None, help='the model selected when the page opens (default: the first zoo model)')
     add_output(p, aliases=('--output-dir',), default='results/webui',
                    help='the only folder the app writes to (default results/webui)')
     return p
+
+
+def upload_size(text):
+    """An argparse ``type``: ``300M``, ``1G``, ``500K`` or bytes -> gradio's ``max_file_size`` string."""
+    import re
+    m = re.fullmatch(r'(\d+)\s*([kmg]?)i?b?', str(text).strip().lower())
+    if not m or int(m.group(1)) == 0:
+        from argparse import ArgumentTypeError
+        raise ArgumentTypeError(f'expected a size such as 300M or 1G, got {text!r}')
+    return f'{m.group(1)}{m.group(2) + "b" if m.group(2) else "b"}'
 
 
 def keep_uploads_in(output):
@@ -62,9 +76,22 @@ def main(argv=None):
     from utils import runtime_env
     runtime_env.setup()
     from webui.app import build
-    demo, _ = build(args.output, args.models_dir, args.runs_dir, args.model)
-    serve(demo, args)
+    from webui.handlers import RUNS_DIRS
+    demo, _ = build(args.output, args.models_dir, args.runs_dir or RUNS_DIRS, args.model)
+    try:
+        serve(demo, args)
+    finally:
+        drop_uploads(args.output)
     return 0
+
+
+def drop_uploads(output):
+    """At exit: delete gradio's upload folder when it is the app's own (``OUTPUT/.gradio``), not one the
+    user named with GRADIO_TEMP_DIR (gradio itself deletes the files it made there)."""
+    import shutil
+    own = Path(output).resolve() / '.gradio'
+    if Path(os.environ.get('GRADIO_TEMP_DIR', '')).resolve() == own:
+        shutil.rmtree(own, ignore_errors=True)
 
 
 def cannot_listen(host, port):
@@ -97,7 +124,8 @@ def serve(demo, args):
     app = demo.queue(default_concurrency_limit=1)
     try:
         app.launch(server_name=args.host, server_port=args.port, share=args.share, quiet=not args.share,
-                   prevent_thread_lock=True, allowed_paths=[str(Path(args.output).resolve())])
+                   prevent_thread_lock=True, allowed_paths=[str(Path(args.output).resolve())],
+                   max_file_size=args.max_upload)
     except OSError:  # taken between the check and the launch
         fail('webui.py', f'cannot listen on {args.host} port {args.port}; give another --port', 1)
     if not args.share:

@@ -1,7 +1,7 @@
 """The gradio page over ``webui.handlers`` (imported only by tools/webui.py)."""
 import gradio as gr
 
-from .handlers import Session, list_reports
+from .handlers import PRECISIONS, RUNS_DIRS, Session, list_reports
 
 
 def _upscale_tab(s, first):
@@ -12,7 +12,8 @@ def _upscale_tab(s, first):
             with gr.Row():
                 outscale = gr.Number(0, label='outscale (0: the model\'s)', minimum=0, maximum=16)
                 tile = gr.Number(0, label='tile (0: automatic)', minimum=0, precision=0)
-            precision = gr.Radio(['fp32', 'bf16'], value='fp32', label='precision')
+            precision = gr.Radio(list(PRECISIONS), value='auto', label='precision (auto: bf16 where the CPU has '
+                                 'it and the model passes the check, as the CLI; the status says which ran)')
             dn = gr.Slider(0, 1, 0.5, label='denoise_strength (realesr-general-x4v3 only)')
             go = gr.Button('Upscale', variant='primary', elem_id='run')
         with gr.Column():
@@ -27,7 +28,7 @@ def _upscale_tab(s, first):
 
 
 def _compare_tab(s):
-    img = gr.Image(type='filepath', label='image')
+    img = gr.File(label='image', file_types=['image'], type='filepath')  # not gr.Image: it decodes before any check
     models = gr.Dropdown(list(s.models), multiselect=True, label='models (two or more)')
     go = gr.Button('Compare')
     gallery = gr.Gallery(label='outputs', columns=3)
@@ -37,7 +38,8 @@ def _compare_tab(s):
 
 
 def _reports_tab(runs_dir):
-    pick = gr.Dropdown(list_reports(runs_dir), label=f'report.html under {runs_dir}')
+    where = runs_dir if isinstance(runs_dir, str) else ' and '.join(map(str, runs_dir))
+    pick = gr.Dropdown(list_reports(runs_dir), label=f'report.html under {where}')
     refresh = gr.Button('Refresh')
     view = gr.HTML()
     refresh.click(lambda: gr.Dropdown(choices=list_reports(runs_dir)), None, pick)
@@ -51,12 +53,15 @@ def _escape(path):
     return html.escape(Path(path).read_text(errors='replace'), quote=True)
 
 
-def build(out_dir, models_dir=None, runs_dir='experiments', model=None):
+UPLOAD_CACHE = (600, 3600)  # every 10 min, gradio deletes its uploads and copies older than 1 h (all at exit)
+
+
+def build(out_dir, models_dir=None, runs_dir=RUNS_DIRS, model=None):
     s = Session(out_dir, models_dir)
     if model is not None and model not in s.models:
         from utils.cli import fail
         fail(None, f'--model {model}: not a zoo name nor a file under --models-dir', 1)
-    with gr.Blocks(title='Real-ESRGAN (Paddle)') as demo:
+    with gr.Blocks(title='Real-ESRGAN (Paddle)', delete_cache=UPLOAD_CACHE) as demo:
         gr.Markdown('# Real-ESRGAN (Paddle)')
         with gr.Tab('Upscale'):
             _upscale_tab(s, model or next(iter(s.models)))

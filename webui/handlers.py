@@ -5,6 +5,7 @@ only to the app's output folder, written atomically (``utils.img_io.imwrite``) u
 fresh names, so an upload is never overwritten. At most ``MAX_LOADED`` upscalers
 stay loaded (least recently used first out).
 """
+import re
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 from utils.media import VIDEO_EXTS as VIDEO_EXT  # the product's one list
 
 MAX_LOADED = 2
+PRECISIONS = ('auto', 'fp32', 'bf16')  # auto: as the CLI and the API choose (inference.precision.choose)
+RUNS_DIRS = ('experiments', 'runs')  # where train.py and the README's `finetune_domain --work runs/...` write
 
 
 def find_models(models_dir=None):
@@ -36,10 +39,13 @@ class Session:
         self.max_loaded = max_loaded
         self._loaded = OrderedDict()
 
-    def upscaler(self, label, tile=0, precision='fp32', denoise_strength=None):
+    def upscaler(self, label, tile=0, precision='auto', denoise_strength=None):
+        """The loaded upscaler; ``precision`` 'auto' (or None) leaves the choice to ``Upscaler``, as the CLI does:
+        bf16 where the CPU has it natively and the model passes the precision check, else fp32."""
         from inference import Upscaler
         if label not in self.models:
             raise ValueError(f'unknown model {label!r}')
+        precision = None if precision in (None, 'auto') else precision
         key = (label, int(tile or 0), precision, denoise_strength)
         if key in self._loaded:
             self._loaded.move_to_end(key)
@@ -56,8 +62,9 @@ class Session:
         stem = Path(src).stem
         return self.out_dir / f'{stem}_out_{time.strftime("%Y%m%d-%H%M%S")}_{time.monotonic_ns() % 10**6}{ext}'
 
-    def upscale(self, files, label, outscale=None, tile=0, precision='fp32', denoise_strength=None, progress=None):
-        """files -> (outputs, (first input, first output) for the slider, message)."""
+    def upscale(self, files, label, outscale=None, tile=0, precision='auto', denoise_strength=None, progress=None):
+        """files -> (outputs, (first input, first output) for the slider, message). The message names files by
+        their base name only (never the server's upload paths) and says the precision that ran."""
         from utils.img_io import imread, imwrite
         files = [str(f) for f in (files or [])]
         if not files:
@@ -65,7 +72,7 @@ class Session:
         try:
             up = self.upscaler(label, tile, precision, denoise_strength)
         except Exception as e:  # noqa: BLE001  shown in the page, one line
-            return [], None, f'error: cannot load the model {label}: {_line(e)}'
+            return [], None, f'error: cannot load the model {label}: {_line(e, files)}'
         outs, msgs = [], []
         for i, src in enumerate(files):
             if progress:
@@ -81,48 +88,73 @@ class Session:
                     imwrite(dst, up.upscale(img, outscale or None))
                 outs.append(str(dst))
             except Exception as e:  # noqa: BLE001
-                msgs.append(f'error: {Path(src).name}: {_line(e)}')
+                msgs.append(f'error: {Path(src).name}: {_line(e, [src])}')
         pair = next(((s, o) for s, o in zip(files, outs) if o.endswith('.png')), None)
-        msgs.insert(0, f'{len(outs)} of {len(files)} file(s) upscaled with {label}')
+        msgs.insert(0, f'{len(outs)} of {len(files)} file(s) upscaled with {label} in {_precision_note(up, precision)}')
         return outs, pair, '\n'.join(msgs)
 
     def compare(self, image, labels, outscale=None):
-        """One image through several models: [(output path, caption)], rows of [model, NIQE, Laplacian energy]."""
-        import numpy as np
-        from utils.img_io import imread, imwrite
-        from evaluation.metrics import laplacian_energy
-        from evaluation.niqe import niqe
+        """One image through several models: [(output path, caption)], rows of [model, NIQE, Laplacian energy],
+        message. Nothing raises out of it: whatever goes wrong is the message's one line (per model)."""
+        from utils.img_io import imread
         if not image or not labels:
             return [], [], 'error: give an image and at least one model'
         try:
-            img = imread(str(image))
+            img = imread(str(image))  # the pixel limit is checked on the header, before decoding
         except Exception as e:  # noqa: BLE001
-            return [], [], f'error: {_line(e)}'
+            return [], [], f'error: {Path(str(image)).name}: {_line(e, [image])}'
         gallery, rows, failed = [], [], []
         for label in labels:
             try:
-                out = self.upscaler(label).upscale(img, outscale or None)
-            except Exception as e:  # noqa: BLE001
+                dst, row = self._compare_one(img, image, label, outscale)
+            except Exception as e:  # noqa: BLE001  the model, the metrics or the write: one line per model
                 rows.append([label, None, None])
-                failed.append(f'{label}: {_line(e)}')
+                failed.append(f'{label}: {_line(e, [image])}')
                 continue
-            dst = self._out_name(image, f'_{Path(label).stem}.png')
-            imwrite(dst, out)
-            o8 = out if out.dtype == np.uint8 else np.clip(out * 255 if out.dtype.kind == 'f' else out / 257, 0, 255).astype(np.uint8)
-            rgb = o8[:, :, :3] if o8.ndim == 3 else o8
-            rows.append([label, round(float(niqe(rgb)), 3), round(laplacian_energy(rgb), 1)])
+            rows.append(row)
             gallery.append((str(dst), label))
         return gallery, rows, '; '.join([f'{len(gallery)} of {len(labels)} model(s) ran'] + failed)
 
+    def _compare_one(self, img, image, label, outscale):
+        """(output path, [label, NIQE, Laplacian energy]) of one model on ``img``; NIQE is None on an output
+        too small for it (under 96 px a side)."""
+        import numpy as np
+        from evaluation.metrics import laplacian_energy
+        from evaluation.niqe import niqe
+        from utils.img_io import imwrite
+        out = self.upscaler(label).upscale(img, outscale or None)
+        o8 = out if out.dtype == np.uint8 else np.clip(out * 255 if out.dtype.kind == 'f' else out / 257, 0, 255).astype(np.uint8)
+        rgb = o8[:, :, :3] if o8.ndim == 3 else o8
+        try:
+            q = round(float(niqe(rgb)), 3)
+        except ValueError:
+            q = None
+        dst = self._out_name(image, f'_{Path(label).stem}.png')
+        imwrite(dst, out)
+        return dst, [label, q, round(laplacian_energy(rgb), 1)]
 
-def list_reports(runs_dir):
-    """The report.html files under ``runs_dir``, newest first."""
-    root = Path(runs_dir) if runs_dir else None
-    if root is None or not root.is_dir():
-        return []
-    return [str(p) for p in sorted(root.rglob('report.html'), key=lambda p: p.stat().st_mtime, reverse=True)]
+
+def list_reports(runs_dir=RUNS_DIRS):
+    """The report.html files under ``runs_dir`` (a folder, or several), newest first."""
+    dirs = [runs_dir] if isinstance(runs_dir, (str, Path)) else list(runs_dir or ())
+    found = {p.resolve(): p for d in dirs if d and Path(d).is_dir() for p in Path(d).rglob('report.html')}
+    return [str(p) for p in sorted(found.values(), key=lambda p: p.stat().st_mtime, reverse=True)]
 
 
-def _line(e):
+def _precision_note(up, asked):
+    """'bf16' or 'fp32' as it ran, '(automatic)' when the choice was left to the upscaler."""
+    ran = getattr(getattr(up, 'backend', None), 'precision', None) or 'fp32'
+    return f'{ran} (automatic)' if asked in (None, 'auto') else ran
+
+
+_ABS_PATH = re.compile(r'(?<![\w.])/(?:[^/\s:\'"]+/)+([^/\s:\'"]*)')
+
+
+def _line(e, paths=()):
+    """The first line of an error, cut to 300 characters, with every absolute path shown as its base name
+    (an upload's server path tells the browser nothing it needs)."""
     text = str(e).strip().splitlines()
-    return text[0][:300] if text else type(e).__name__
+    text = text[0] if text else type(e).__name__
+    for p in paths:
+        text = text.replace(str(p), Path(str(p)).name)
+    return _ABS_PATH.sub(r'\1', text)[:300]

@@ -110,6 +110,30 @@ def test_fp16_without_converter_is_one_line_naming_the_fix(tiny_models, tmp_path
     assert '\n' not in str(e.value) and not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize('module', ['onnx_graphsurgeon', 'polygraphy'])
+def test_missing_folding_deps_are_one_line_and_never_installed(tiny_models, tmp_path, monkeypatch, module):
+    """paddle2onnx 2.1 turns Polygraphy's auto-install on and Polygraphy pip-installed onnx_graphsurgeon at run
+    time; now a missing one is named in one line before any work, and nothing is installed."""
+    import models
+    from inference.onnx_export import MissingPaddle2Onnx, export_onnx
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    net, arch = models.load_network(tiny_models['srvgg_x4'])
+    with pytest.raises(MissingPaddle2Onnx, match=f'needs {module}: pip install -r requirements-onnx.txt') as e:
+        export_onnx(net, arch, tmp_path / 'm.onnx')
+    assert '\n' not in str(e.value) and not list(tmp_path.iterdir())
+
+
+def test_export_leaves_polygraphy_autoinstall_off(tiny_models, tmp_path, monkeypatch):
+    import os
+    import models
+    from inference.onnx_export import export_onnx
+    monkeypatch.delenv('POLYGRAPHY_AUTOINSTALL_DEPS', raising=False)
+    net, arch = models.load_network(tiny_models['srvgg_x4'])
+    export_onnx(net, arch, tmp_path / 'm.onnx')
+    from polygraphy import config
+    assert config.AUTOINSTALL_DEPS is False and 'POLYGRAPHY_AUTOINSTALL_DEPS' not in os.environ  # paddle2onnx set 1
+
+
 def test_opset_recorded_and_range_checked(tiny_models, tmp_path):
     import onnx
 
@@ -141,6 +165,7 @@ def test_tool_exports_checks_and_refuses_clobber(tiny_models, tmp_path):
     assert out.is_file() and out.with_suffix('.json').is_file()
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith('check ')]
     assert len(lines) == 2 and all(float(ln.split('PSNR ')[1].split(' dB')[0]) >= 50 for ln in lines)
+    assert 'pip install' not in r.stdout + r.stderr and 'installation command' not in r.stdout + r.stderr, r.stdout
     r = subprocess.run([sys.executable, 'tools/export_onnx.py', '-m', str(tiny_models['rrdb_x2']), '-o', 'x.png'],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip().count('\n') == 0 and '.onnx' in r.stderr

@@ -1,5 +1,6 @@
 """webui.handlers: the functions the web page calls (no gradio needed), on real photos and tiny models."""
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -98,3 +99,81 @@ def test_gradio_temp_folder_is_inside_the_output_folder(tmp_path, monkeypatch):
     assert tool.keep_uploads_in(tmp_path / 'out') == str((tmp_path / 'out' / '.gradio').resolve())
     monkeypatch.setenv('GRADIO_TEMP_DIR', str(tmp_path / 'mine'))
     assert tool.keep_uploads_in(tmp_path / 'out') == str(tmp_path / 'mine')
+
+
+def _png_header(w, h, color_type=6):
+    """A PNG that declares ``w`` x ``h`` pixels (RGBA by default) and holds none: the bytes an attacker sends."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, color_type, 0, 0, 0))
+            + chunk(b'IDAT', zlib.compress(b'\0' * 64)) + chunk(b'IEND', b''))
+
+
+def test_compare_on_a_tiny_image_is_a_message_not_an_error(session, photo, tmp_path):
+    """16x16 in, 64x64 out: NIQE needs 96 px, which used to raise out of the handler (a bare 'Error' page)."""
+    p = tmp_path / 'tiny.png'
+    cv2.imwrite(str(p), photo[:16, :16])
+    gallery, rows, msg = session.compare(p, ['mine/srvgg.pdparams', 'rrdb2.pdparams'])
+    assert msg == '2 of 2 model(s) ran' and len(gallery) == 2
+    assert rows[0][1] is None and rows[0][2] > 0  # NIQE left empty, the Laplacian energy given
+
+
+def test_compare_checks_the_declared_size_before_decoding(session, tmp_path):
+    """A 13000x13000 RGBA header: refused from the header in one line, naming the file by its base name, with no
+    decoding (the 676 MB image never exists) and no server path in the page."""
+    from inference.memory import current_rss
+    p = tmp_path / 'upload' / 'huge.png'
+    p.parent.mkdir()
+    p.write_bytes(_png_header(13000, 13000))
+    before = current_rss()
+    gallery, rows, msg = session.compare(p, ['mine/srvgg.pdparams'])
+    assert gallery == [] and msg.startswith('error: huge.png: ') and 'pixel' in msg and '\n' not in msg, msg
+    assert str(tmp_path) not in msg and (current_rss() - before) < 100 << 20
+
+
+def test_status_lines_name_uploads_by_base_name(session, tmp_path):
+    up = tmp_path / 'gradio' / '0123abcd' / 'bad.png'
+    up.parent.mkdir(parents=True)
+    up.write_bytes(b'\x89PNG not really')
+    for msg in (session.upscale([up], 'mine/srvgg.pdparams')[2], session.compare(up, ['mine/srvgg.pdparams'])[2]):
+        assert 'error: bad.png: ' in msg and str(tmp_path) not in msg and '0123abcd' not in msg, msg
+
+
+@pytest.mark.parametrize('flags,verdict', [('fpu avx2 avx512f', None), ('fpu avx512f avx512_bf16', True)])
+def test_precision_starts_on_the_automatic_choice(session, photo, tmp_path, monkeypatch, flags, verdict):
+    """The page's default is 'auto': the same choice as the API's ``Upscaler(model)`` (and the CLI), with the CPU's
+    flags faked both ways; the bf16 check's verdict is faked too (bf16 passes it) so that the test does not run
+    it on a CPU without bf16. The status line says which precision ran."""
+    import inference.cpu_features as cpu_features
+    import inference.precision as precision
+    from inference import Upscaler
+    from webui.handlers import PRECISIONS
+    monkeypatch.setitem(cpu_features._CPU, '/proc/cpuinfo', ('a CPU', frozenset(flags.split())))
+    monkeypatch.setattr(precision, 'stored_verdict', lambda *a, **k: None)
+    monkeypatch.setattr(precision, 'decide', lambda *a, **k: {'bf16': bool(verdict)})
+    assert PRECISIONS[0] == 'auto'
+    p = tmp_path / 'p.png'
+    cv2.imwrite(str(p), photo[:24, :24])
+    outs, _, msg = session.upscale([p], 'mine/srvgg.pdparams')  # the page's default
+    api = Upscaler(session.models['mine/srvgg.pdparams']).backend.precision
+    want = 'bf16' if verdict else 'fp32'
+    assert api == want and msg == f'1 of 1 file(s) upscaled with mine/srvgg.pdparams in {want} (automatic)', msg
+    assert session.upscale([p], 'mine/srvgg.pdparams', precision='fp32')[2].endswith('in fp32')
+
+
+def test_reports_of_runs_and_experiments_both_listed(tmp_path, monkeypatch):
+    """The README's `finetune_domain.py --work runs/domain` writes under runs/, train.py under experiments/: the
+    default looks in both."""
+    import os
+    import time
+    from webui.handlers import list_reports
+    monkeypatch.chdir(tmp_path)
+    for i, d in enumerate(('experiments/x', 'runs/domain')):
+        Path(d).mkdir(parents=True)
+        Path(d, 'report.html').write_text('<html></html>')
+        os.utime(Path(d, 'report.html'), (time.time() - 100 + i, time.time() - 100 + i))
+    assert list_reports() == ['runs/domain/report.html', 'experiments/x/report.html']
+    assert list_reports('runs') == ['runs/domain/report.html']

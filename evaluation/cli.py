@@ -7,6 +7,11 @@ With ground truth (a GT folder and an LQ folder with the same file names):
 Real footage without ground truth (NIQE and the detail statistics only):
     python tools/evaluate.py --input FRAMES_DIR --models base=realesr-animevideov3 mine=export_dir/
 
+Video (FLICKER; the first --frames frames; --gt/--lq/--input may be videos, or folders of consecutive frames
+with --flicker):
+    python tools/evaluate.py --gt-video hd.mp4 --lq-video lq.mp4 --frames 30 --models bicubic=bicubic \
+        x4plus=realesrgan-x4plus
+
 A model is a zoo name, a weights file (.pdparams/.pth/.safetensors), a folder written by
 tools/export_model.py, or ``bicubic``.
 
@@ -26,6 +31,14 @@ Metrics (Y channel, border cropped):
                size; near 0 the degradation blurred the fine detail away, so any detail at the
                GT's level there is invented
   LAPL         (no GT) Laplacian energy; DETAIL_VS_BICUBIC: the same over bicubic's
+  FLICKER      (consecutive frames) "static / warp", output over the GT video, on BT.601 Y:
+               static: mean |Y(t+1)-Y(t)| over the pixels where the GT is still (its |dY| < 1.5 after a
+               3x3 blur), over the GT's own mean there; warp: mean |Y(t+1) - warp(Y(t))|, the warp
+               following dense optical flow computed on the GT frames (OpenCV DIS), over the GT's own
+               warping error. Each mean is floored at 0.25 grey levels (a still video against its copy
+               is 1.0). 1 = as steady as the source, above = flicker (texture redrawn in every frame),
+               below = steadier (blur). No GT: the same against bicubic of the LQ, on the pixels where
+               the LQ is still. The static ratio assumes a still camera; the warp ratio follows motion
   PSNR AT DETAIL 0.7 (the line under the tables; psnr_at_detail in --csv/--json): each model's PSNR
                estimated once invented texture (the GT's own fine band, displaced so that its phase
                is unknown) has raised its detail to 0.7; what drawing detail the input does not
@@ -59,9 +72,10 @@ def parse_models(items):
 
 
 def _inputs(args, models, paired):
-    """Every file the run reads: the files of the image folders and the model files (or an export folder's)."""
+    """Every file the run reads: the files of the image folders (or the videos) and the model files (or an
+    export folder's)."""
     for folder in ([args.gt, args.lq] if paired else [args.input]):
-        yield from (p for p in Path(folder).iterdir() if p.is_file())
+        yield from (p for p in Path(folder).iterdir() if p.is_file()) if Path(folder).is_dir() else [Path(folder)]
     for spec in models.values():
         p = Path(spec).expanduser()
         if p.is_dir():
@@ -82,8 +96,15 @@ def _cell(metric, v):
     return E._fmt(metric, v)
 
 
-def tables(rows, summary, names):
-    """Markdown: the per-image table and the mean table (geometric mean for the ratios)."""
+def _flicker_cell(ratios):
+    if not ratios:
+        return ''
+    return f'{E._fmt("detail", ratios["static"])} / {E._fmt("detail", ratios["warp"])}'
+
+
+def tables(rows, summary, names, flicker=None):
+    """Markdown: the per-image table and the mean table (geometric mean for the ratios); with ``flicker``
+    (``{model: ratios}``), a FLICKER column "static / warp" in the mean table."""
     cols = [(n, m) for n in names for m in E.model_metrics(rows, n)]
     per_image = (('gt_niqe', 'GT NIQE', 'niqe'), ('input_detail', 'INPUT DETAIL', 'detail'))  # key, head, format
     extra = [e for e in per_image if rows and e[0] in rows[0]]
@@ -93,13 +114,17 @@ def tables(rows, summary, names):
         cells = [_cell(m, r.get(f'{n}_{m}')) for n, m in cols] + [_cell(m, r[k]) for k, _, m in extra]
         out.append(f'| {r["image"]} | ' + ' | '.join(cells) + ' |')
     metrics = list(dict.fromkeys(m for _, m in cols))
-    mean = ['', '| model | ' + ' | '.join(m.upper() for m in metrics) + ' |', '|---' * (1 + len(metrics)) + '|']
+    fl = ['FLICKER'] if flicker else []
+    mean = ['', '| model | ' + ' | '.join([m.upper() for m in metrics] + fl) + ' |',
+            '|---' * (1 + len(metrics) + len(fl)) + '|']
     for n in names:
-        mean.append(f'| {n} | ' + ' | '.join(_cell(m, summary[n].get(m)) for m in metrics) + ' |')
+        cells = [_cell(m, summary[n].get(m)) for m in metrics] + ([_flicker_cell(flicker.get(n))] if fl else [])
+        mean.append(f'| {n} | ' + ' | '.join(cells) + ' |')
     if extra and extra[0][0] == 'gt_niqe':
         gt = [r['gt_niqe'] for r in rows if not math.isnan(r['gt_niqe'])]
         gt_mean = sum(gt) / len(gt) if gt else float('nan')
-        mean.append('| GT | ' + ' | '.join(_cell('niqe', gt_mean) if m == 'niqe' else '' for m in metrics) + ' |')
+        mean.append('| GT | ' + ' | '.join([_cell('niqe', gt_mean) if m == 'niqe' else '' for m in metrics]
+                                           + (['1.00 / 1.00'] if fl else [])) + ' |')
     notes = [n for n in (E.input_note(rows), E.texture_note(rows, names)) if n]
     return '\n'.join(out + mean + [x for n in notes for x in ('', n)])
 
@@ -116,22 +141,35 @@ def _plain(obj):
     return None if math.isnan(v) else ('inf' if v > 0 else '-inf') if math.isinf(v) else v
 
 
+def _with_flicker(summary, flicker):
+    """The means with ``flicker_static`` and ``flicker_warp`` per model (``flicker``: ``{model: ratios}``)."""
+    return {n: {**m, **{f'flicker_{k}': flicker[n][k] for k in ('static', 'warp')}} if n in (flicker or {}) else m
+            for n, m in summary.items()}
+
+
 def write_csv(path, rows, summary, names):
     from utils.fileio import atomic_write_text
-    keys = list(dict.fromkeys(k for r in rows for k in r))
+    mean = {f'{n}_{m}': v for n in names for m, v in summary[n].items()}
+    keys = list(dict.fromkeys([k for r in rows for k in r] + list(mean)))
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=keys)
     w.writeheader()
     w.writerows(rows)
-    w.writerow({'image': 'mean', **{f'{n}_{m}': v for n in names for m, v in summary[n].items()}})
+    w.writerow({'image': 'mean', **mean})
     atomic_write_text(path, buf.getvalue())
 
 
 def build_parser():
     ap = ArgumentParser(description=__doc__, formatter_class=RawHelpFormatter)
-    ap.add_argument('--gt', help='folder of ground-truth images')
-    ap.add_argument('--lq', help='folder of low-quality inputs with the same file names as --gt')
-    add_input(ap, help='folder of real footage without ground truth (no-reference mode)')
+    ap.add_argument('--gt', '--gt-video', dest='gt', help='folder of ground-truth images, or a GT video (FLICKER)')
+    ap.add_argument('--lq', '--lq-video', dest='lq',
+                    help='folder of low-quality inputs with the same file names as --gt, or the LQ video')
+    add_input(ap, help='folder of real footage without ground truth (no-reference mode), or a video')
+    ap.add_argument('--flicker', action='store_true',
+                    help='the folders hold consecutive frames of one video (in name order): add FLICKER; '
+                         'always on for videos')
+    ap.add_argument('--frames', type=int_in(2), default=30,
+                    help='videos: score the first N frames (default 30; each model upscales every one)')
     ap.add_argument('--models', nargs='+', required=True, metavar='NAME=MODEL',
                     help='label=model: a zoo name, weights file, export folder or "bicubic"; the first is the base '
                          'the others are compared with')
@@ -160,9 +198,18 @@ def _check_args(args):
         fail(None, 'give either --gt and --lq, or --input, not both')
     if not args.input and not (args.gt and args.lq):
         fail(None, 'give --gt and --lq (paired mode) or --input (no-reference mode)')
+    from utils.media import is_video
+    kinds = set()
     for d in ([args.gt, args.lq] if paired else [args.input]):
-        if not Path(d).is_dir():
-            fail(None, f'{d}: not a folder')
+        if Path(d).is_file() and is_video(d):
+            kinds.add('video')
+        elif Path(d).is_dir():
+            kinds.add('folder')
+        else:
+            fail(None, f'{d}: not a folder or a video file')
+    if len(kinds) > 1:
+        fail(None, f'{args.gt} and {args.lq}: give two videos or two folders of frames, not one of each')
+    args.videos = kinds == {'video'}
     try:
         models = parse_models(args.models)
     except (ValueError, KeyError) as exc:
@@ -179,6 +226,8 @@ def _check_args(args):
         _check_outputs(args, models, paired)
     except ValueError as exc:
         fail(None, exc)
+    if args.videos:
+        return models
     if paired and not E._pairs(args.gt, args.lq):
         fail(None, f'no GT/LQ pairs with equal names in {args.gt} and {args.lq}')
     if not paired and not E.list_images(args.input):
@@ -186,8 +235,56 @@ def _check_args(args):
     return models
 
 
-def _run(args, models, notes):
+def _video_frames(video, folder, count):
+    """The first ``count`` frames of ``video`` as PNGs ``000000.png``... in ``folder`` (decoded by
+    ``utils.video_reader``, one frame in memory at a time); the number written."""
+    from utils.img_io import imwrite
+    from utils.video_reader import FrameReader
+    n = 0
+    for frame, _ in FrameReader(video, filters=[f'trim=end_frame={count}']):
+        imwrite(Path(folder) / f'{n:06d}.png', frame)
+        n += 1
+        if n >= count:
+            break
+    return n
+
+
+def _run_videos(args, models, notes, flicker):
+    """The rows of ``_run`` for videos: their first ``--frames`` frames, decoded into a temporary folder."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix='evaluate-frames-') as tmp:
+        folders = {}
+        for key in (('gt', 'lq') if args.gt else ('input',)):
+            folders[key] = Path(tmp) / key
+            folders[key].mkdir()
+            try:
+                n = _video_frames(getattr(args, key), folders[key], args.frames)
+            except (OSError, RuntimeError) as exc:  # VideoError, FFmpegNotFound
+                fail(None, exc.args[0] if exc.args and isinstance(exc.args[0], str) else exc)
+            if n < 2:
+                fail(None, f'{getattr(args, key)}: {n} frame(s) decoded; FLICKER needs at least two')
+        if args.gt:
+            counts = [len(E.list_images(folders[k])) for k in ('gt', 'lq')]
+            if counts[0] != counts[1]:
+                notes.append(f'{args.gt} gave {counts[0]} frames and {args.lq} {counts[1]}: the first '
+                             f'{min(counts)} are scored')
+                for k in ('gt', 'lq'):
+                    for extra in E.list_images(folders[k])[min(counts):]:
+                        extra.unlink()
+        args = _copy(args, **{k: str(v) for k, v in folders.items()})
+        return _run(args, models, notes, flicker)
+
+
+def _copy(args, **changes):
+    import argparse
+    return argparse.Namespace(**{**vars(args), **changes, 'videos': False, 'flicker': True})
+
+
+def _run(args, models, notes, flicker=None):
     """The per-image rows of every model (paired or no-reference mode)."""
+    if args.videos:
+        return _run_videos(args, models, notes, flicker)
+    flicker = flicker if args.flicker else None
     try:
         if args.fetch_iqa and not args.no_iqa:
             from evaluation import iqa
@@ -196,21 +293,25 @@ def _run(args, models, notes):
         if not args.input:
             return E.evaluate(models, args.gt, args.lq, args.scale, args.crop_border, args.sheet, args.sheet_images,
                               args.sheet_crop or None, iqa=None if args.no_iqa else 'auto', backend=args.backend,
-                              device=args.device, notes=notes, progress=not args.quiet)
+                              device=args.device, notes=notes, progress=not args.quiet, flicker=flicker)
         return E.evaluate_noref(models, args.input, args.scale, args.crop_border, args.sheet, args.sheet_images,
                                 args.sheet_crop or None, backend=args.backend, device=args.device,
-                                progress=not args.quiet)
+                                progress=not args.quiet, flicker=flicker)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         fail(None, exc.args[0] if exc.args and isinstance(exc.args[0], str) else exc)
 
 
-def _report(args, rows, names, notes):
+def _report(args, rows, names, notes, flicker=None):
     """The tables and verdicts on stdout, then the CSV and JSON files asked for."""
+    from evaluation.flicker import verdict as flicker_verdict
     summary = E.summarize(rows, names)
     lines = E.best(summary, names) if len(names) > 2 else []
     for other in names[1:]:
         lines += E.verdict(summary, names[0], other)
-    print(tables(rows, summary, names))
+    ref = 'the source' if args.gt else 'bicubic'
+    lines += [flicker_verdict(n, flicker[n], ref) for n in names if n in (flicker or {})]
+    print(tables(rows, summary, names, flicker))
+    summary = _with_flicker(summary, flicker)
     print()
     for line in notes + lines:
         print(line)
@@ -220,7 +321,7 @@ def _report(args, rows, names, notes):
         write_csv(args.csv, rows, summary, names)
     if args.json:
         from utils.fileio import atomic_write_text
-        doc = {'rows': rows, 'summary': summary, 'verdict': lines, 'notes': notes}
+        doc = {'rows': rows, 'summary': summary, 'verdict': lines, 'notes': notes, 'flicker': flicker or {}}
         atomic_write_text(args.json, json.dumps(_plain(doc), indent=1, allow_nan=False))
 
 
@@ -228,7 +329,7 @@ def _report(args, rows, names, notes):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     models = _check_args(args)
-    notes = []
-    rows = _run(args, models, notes)
-    _report(args, rows, list(models), notes)
+    notes, flicker = [], {}
+    rows = _run(args, models, notes, flicker)
+    _report(args, rows, list(models), notes, flicker)
     return 0

@@ -129,7 +129,7 @@ def _pairs(gt_dir, lq_dir, unpaired=None):
 
 
 def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_images=3, crop=None,
-             iqa='auto', backend='auto', device='cpu', notes=None, progress=True):
+             iqa='auto', backend='auto', device='cpu', notes=None, progress=True, flicker=None):
     """Per-image rows ``{'image', 'gt_niqe', 'input_detail', f'{model}_{metric}'...}`` for every GT/LQ pair with
     equal names.
 
@@ -137,6 +137,8 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
     ``notes``, a list), None skips them, or a ``{name: metric}`` dict from ``evaluation.iqa.available``.
     ``sheet``: write a contact sheet PNG (LQ | models | GT) of ``sheet_images`` images, each cut to the
     ``crop`` x ``crop`` GT window with the most detail (whole images when ``crop`` is None).
+    ``flicker``: a dict, filled with ``{model: evaluation.flicker.flicker_ratios(...)}`` when the pairs, in name
+    order, are consecutive frames of one video.
     """
     from tqdm import tqdm
 
@@ -155,6 +157,7 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
                      f'scored (first: {unpaired[0]})')
     pick = set(np.linspace(0, len(pairs) - 1, sheet_images).round().astype(int).tolist()) if sheet and pairs else ()
     rows, tiles = [], []
+    meters = _meters(nets, flicker)
     for idx, (gp, lp) in enumerate(tqdm(pairs, desc='evaluate', unit='img', disable=(not progress) or None)):
         gt, lq = _bgr(imread(gp)), _bgr(imread(lp))
         h, w = lq.shape[0] * scale, lq.shape[1] * scale
@@ -168,6 +171,7 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
         for name, net in nets.items():
             outs[name] = sr = net.upscale(lq)
             row.update({f'{name}_{k}': v for k, v in image_metrics(sr, gt, crop_border, iqa, scale).items()})
+            _add_frame(meters, name, gp, gt, sr)
         rows.append(row)
         if idx in pick:
             from evaluation.sheet import sheet_row
@@ -176,15 +180,18 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
         from evaluation.sheet import write_sheet
         write_sheet(sheet, tiles)
     log.info('evaluated %d image pairs with %d models', len(rows), len(nets))
+    _flicker_results(meters, flicker, gt_dir)
     return rows
 
 
 def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_images=3, crop=None,
-                   backend='auto', device='cpu', progress=True):
+                   backend='auto', device='cpu', progress=True, flicker=None):
     """No GT: per image ``{'image', f'{model}_niqe', f'{model}_blocks', f'{model}_lapl',
     f'{model}_detail_vs_bicubic'}``.
 
     ``lapl`` is the mean squared Laplacian of Y; ``detail_vs_bicubic`` divides it by bicubic's.
+    ``flicker``: a dict, filled with ``{model: evaluation.flicker.flicker_vs_bicubic(...)}`` when the files, in
+    name order, are consecutive frames of one video.
     """
     from tqdm import tqdm
 
@@ -195,6 +202,7 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
     files = list_images(input_dir)
     pick = set(np.linspace(0, len(files) - 1, sheet_images).round().astype(int).tolist()) if sheet and files else ()
     rows, tiles = [], []
+    meters = _meters(nets, flicker, scale)
     for idx, path in enumerate(tqdm(files, desc='evaluate', unit='img', disable=(not progress) or None)):
         lq = _bgr(imread(path))
         _check_border(path, lq, crop_border // scale)
@@ -206,6 +214,7 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
             row.update({f'{name}_niqe': niqe_or_nan(sr, crop_border),
                         f'{name}_blocks': blocks_or_nan(sr, scale, crop_border), f'{name}_lapl': energy,
                         f'{name}_detail_vs_bicubic': energy / ref if ref > 0 else float('nan')})
+            _add_frame(meters, name, path, lq, sr)
         rows.append(row)
         if idx in pick:
             from evaluation.sheet import sheet_row
@@ -213,7 +222,39 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
     if sheet and tiles:
         from evaluation.sheet import write_sheet
         write_sheet(sheet, tiles)
+    _flicker_results(meters, flicker, input_dir)
     return rows
+
+
+def _meters(nets, flicker, scale=None):
+    """One flicker meter per model when ``flicker`` (a dict) asks for them: against the GT, or (``scale``) against
+    bicubic of the LQ."""
+    if flicker is None:
+        return None
+    from evaluation.flicker import BicubicFlickerMeter, FlickerMeter
+    return {name: BicubicFlickerMeter(scale) if scale else FlickerMeter() for name in nets}
+
+
+def _add_frame(meters, name, path, ref, sr):
+    """The next frame of model ``name``; a FlickerError names the file (``path``)."""
+    if meters is None:
+        return
+    from evaluation.flicker import FlickerError
+    try:
+        meters[name].add(ref, sr)
+    except FlickerError as exc:
+        raise FlickerError(f'{path}: {exc}') from None
+
+
+def _flicker_results(meters, flicker, folder):
+    if meters is None:
+        return
+    from evaluation.flicker import FlickerError
+    for name, meter in meters.items():
+        try:
+            flicker[name] = meter.result()
+        except FlickerError as exc:
+            raise FlickerError(f'{folder}: {exc}') from None
 
 
 INPUT_LOW = 0.25  # inputs below this input detail have lost most of the GT's fine detail

@@ -40,6 +40,7 @@ class Settings:
     dni_weight: float = None  # --dni-weight: export this DNI blend, not the rule's
     fit_frames: int = FIT_FRAMES  # --fit-frames: frames per side for the degradation fit
     generic: bool = True  # --no-generic: with a fitted degradation, train on the user's frames alone
+    allow_flicker: bool = False  # --allow-flicker: export a checkpoint that flickers > 1.3x the base's
 
 
 class Context:

@@ -11,6 +11,8 @@
   upscale, never seen by the fit or the training.
 - ``match_clips(lq_paths, videos)``: which HR clip an LQ clip named like none of them is a copy of (by duration).
 - ``find_pairs(...)``: ground truth for them when the LQ footage is the HR footage made smaller.
+- ``extract_consecutive(lq_paths, out_dir, holdout)``: ``FLICKER_FRAMES`` consecutive frames from the start of the
+  held-out tail of the first LQ source, cut to their centre ``FLICKER_CROP`` window: what FLICKER is measured on.
 - ``score_frames(nets, lq, gt)``: the models on them, against that ground truth (PSNR, SSIM, detail, NIQE) or
   without one (NIQE, detail against bicubic).
 """
@@ -23,6 +25,8 @@ from .context import DomainError
 
 FRAMES = 30
 SCALE = 4
+FLICKER_FRAMES = 8  # consecutive held-out LQ frames the flicker is measured on (7 pairs)
+FLICKER_CROP = 96   # LQ px: their centre window (384 px at x4), so that every candidate runs on it in seconds
 
 
 def _size_of(kind, src):
@@ -229,6 +233,44 @@ def extract_heldout(lq_paths, out_dir, holdout, every, hr_heldout=None, limit=FR
     return {'frames': len(pick), 'candidates': len(named), 'sources': len(sources)}
 
 
+def _consecutive(kind, src, holdout, count):
+    """The first ``count`` frames of the last ``holdout`` of one LQ source (a video, or an image folder's files)."""
+    if kind != 'video':
+        return [f for _, f in _image_tail(src, holdout)[:count]]
+    from utils.ffmpeg import probe_video
+    from utils.video_reader import FrameReader, VideoError
+    dur = probe_video(src)['duration'] or 0.0
+    frames = []
+    try:
+        for frame, _ in FrameReader(src, filters=[f'select=gte(t\\,{dur * (1.0 - holdout):.3f})']):
+            frames.append(frame)
+            if len(frames) >= count:
+                break
+    except VideoError as exc:
+        raise DomainError(f'--lq-videos: {exc}') from None
+    return frames
+
+
+def extract_consecutive(lq_paths, out_dir, holdout, count=FLICKER_FRAMES, crop=FLICKER_CROP):
+    """Write ``count`` consecutive held-out frames (``0000.png``...) of the first LQ source that has as many into
+    ``out_dir``, each cut to its centre ``crop`` x ``crop`` window; returns ``{'frames', 'source'}`` (0 frames
+    when no source has two)."""
+    from data.lq_source import list_sources
+    from utils.img_io import imwrite
+    for kind, src in list_sources(lq_paths):
+        frames = _consecutive(kind, src, holdout, count)
+        if len(frames) < 2 or any(f.shape != frames[0].shape for f in frames):
+            continue
+        h, w = frames[0].shape[:2]
+        y, x = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for i, f in enumerate(frames):
+            imwrite(out / f'{i:04d}.png', f[y:y + crop, x:x + crop, :3])
+        return {'frames': len(frames), 'source': str(src if kind == 'video' else src[0])}
+    return {'frames': 0, 'source': None}
+
+
 PAIR_PSNR = 30.0  # dB (Y): an LQ frame this close to its HR frame shrunk x4 (area) is that frame made smaller
 
 
@@ -276,3 +318,20 @@ def score_frames(nets, lq_dir, gt_dir=None, progress=True, **sheet):
         return MT.evaluate(nets, gt_dir, lq_dir, progress=progress, **sheet)
     from evaluation.evaluator import evaluate_noref
     return evaluate_noref(nets, lq_dir, scale=MT.SCALE, crop_border=MT.CROP_BORDER, progress=progress, **sheet)
+
+
+def score_flicker(nets, lq_dir):
+    """``{name: evaluation.flicker ratios}`` of ``nets`` on the consecutive frames in ``lq_dir``
+    (``extract_consecutive``), against bicubic (no reference), one frame in memory at a time."""
+    from evaluation.evaluator import _bgr, list_images
+    from evaluation.flicker import BicubicFlickerMeter
+    from utils.img_io import imread
+    files = list_images(lq_dir)
+    out = {}
+    for name, net in nets.items():
+        meter = BicubicFlickerMeter(SCALE)
+        for f in files:
+            lq = _bgr(imread(f))
+            meter.add(lq, net.upscale(lq))
+        out[name] = meter.result()
+    return out

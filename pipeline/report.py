@@ -149,6 +149,29 @@ def choice_section(d, res):
     d.table(head + ['score', 'passes', 'why not'], rows)
 
 
+def flicker_section(d, res):
+    """With --lq-videos: FLICKER of bicubic, the base and every checkpoint on consecutive held-out LQ frames, and
+    what the selection refused for it (``pipeline.select.flicker_refusals``)."""
+    sel = res['selection']
+    fl = sel.get('flicker')
+    if not fl:
+        return
+    from .select import FLICKER_TOL, flicker_worst
+    d.h(3, 'Flicker')
+    d.p(f'{fl["frames"]} consecutive held-out frames of {fl["source"]} (centre window), each model upscaling frame '
+        'by frame (evaluation/flicker.py, no reference): static = the output\'s mean |dY| between frames where the '
+        'LQ is still, over bicubic\'s there; warp = the output\'s error after warping the previous frame along '
+        'optical flow, over bicubic\'s (1 = as steady as bicubic, above = the texture changes between frames). '
+        f'A checkpoint that flickers more than {1 + FLICKER_TOL:.1f}x the base\'s (the larger of the two) is refused '
+        'unless --allow-flicker.')
+    refused = sel.get('refused_flicker') or {}
+    rows = [[n, r.get('static'), r.get('warp'), flicker_worst(r), 'refused' if n in refused else '']
+            for n, r in fl['ratios'].items()]
+    d.table(['model', 'static', 'warp', 'worst', ''], rows)
+    if refused:
+        d.p('**Refused for flicker:** ' + '; '.join(refused.values()) + '.')
+
+
 def _passes(t):
     """'yes' (beats the base), 'traded' (gives up a little perception for distortion: pipeline/select.py) or 'no'."""
     return 'yes' if t['beats_base'] else 'traded' if t.get('traded_perception') else 'no'
@@ -293,6 +316,7 @@ def build(ctx, part, commands):
         d.p('Note: ' + n + '.')
     metrics_section(d, res, ctx)
     choice_section(d, res)
+    flicker_section(d, res)
     add_section(d, res, st['export']['info'], part)
     d.h(2, 'Training curves')
     d.image(part / 'curves.png', 'training curves', 'report/curves.png')

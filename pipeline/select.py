@@ -263,3 +263,28 @@ def losses(summary, name, others, where='on the held-out pairs', axes=None):
             if lost:
                 lines.append(f'the exported model loses to {other} on {axis} {where}: {"; ".join(lost)}')
     return lines
+
+
+FLICKER_TOL = 0.3  # a candidate may flicker at most 30 % more than the base (--allow-flicker lifts it)
+
+
+def flicker_worst(ratios):
+    """The larger of a model's static and warp flicker ratios (``evaluation.flicker``), NaN when neither is known."""
+    vals = [float(ratios.get(k, float('nan'))) for k in ('static', 'warp')] if ratios else []
+    vals = [v for v in vals if measured(v)]
+    return max(vals) if vals else float('nan')
+
+
+def flicker_refusals(flicker, base, names, tol=FLICKER_TOL):
+    """``{name: reason}`` of the ``names`` whose flicker (``flicker_worst`` of ``flicker[name]``; ``flicker``:
+    {name: ratios}) is above ``(1 + tol)`` x the base's. Names or a base without a measure are not refused."""
+    b = flicker_worst((flicker or {}).get(base))
+    if not measured(b):
+        return {}
+    out = {}
+    for n in names:
+        c = flicker_worst(flicker.get(n))
+        if measured(c) and c > (1.0 + tol) * b:
+            out[n] = (f'{n} flickers {c:.2f}x against the base\'s {b:.2f}x (more than {1 + tol:.1f}x the base\'s; '
+                      f'--allow-flicker lets it through)')
+    return out

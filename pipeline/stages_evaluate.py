@@ -14,7 +14,8 @@ def settings_evaluate(ctx):
     from .select import CRITERION
     from . import crops
     kind = _base(ctx)[2]
-    return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'crop_border': 4, 'real_vote': True,
+    return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'allow_flicker': ctx.s.allow_flicker,
+            'crop_border': 4, 'real_vote': True,
             'metrics': 'evaluation.evaluator', 'backend': BACKEND_RULE.get(kind, 'predictor'), 'dni': weights_for(kind),
             'crops': {'size': crops.SIZE, 'whole_max': crops.WHOLE_MAX, 'windows': crops.WINDOWS,
                       'rule': 'most HR detail, then median-detail grid tiles'}}
@@ -32,7 +33,8 @@ def run_evaluate(ctx, part):
     real = _real_frames(ctx, part, cropped)
     nets = MT.Models(kind, part / 'exports', ctx.s.device, MT.lq_pixels(lq, real and real['lq']))
     try:
-        sel = _select(ctx, nets, models, cand, gt, lq, real)
+        flicker = _flicker(ctx, part, nets, models)
+        sel = _select(ctx, nets, models, cand, gt, lq, real, flicker)
         shown = sel['shown']
         final = {'bicubic': 'bicubic', 'base': base_path, 'finetuned': str(ckpts[cand[shown]]), **ctx.s.compare}
         ctx.say(f'evaluate: bicubic, base, finetuned ({shown})' + ''.join(f', {k}' for k in ctx.s.compare))
@@ -81,9 +83,43 @@ def _cropped(ctx, part):
     return gt, lq, {'pairs': info}
 
 
-def _select(ctx, nets, models, cand, gt, lq, real):
+def _flicker(ctx, part, nets, models):
+    """With --lq-videos: FLICKER (against bicubic, ``evaluation.flicker``) of bicubic, the base and every
+    checkpoint on consecutive held-out real LQ frames (``pipeline.real_lq.extract_consecutive``); None without
+    them."""
+    if not ctx.s.lq_videos:
+        return None
+    from .real_lq import extract_consecutive, score_flicker
+    from .stages_data import split_holdout
+    info = extract_consecutive(ctx.s.lq_videos, part / 'flicker_lq', split_holdout(ctx))
+    if info['frames'] < 2:
+        ctx.say('evaluate: no LQ source has two consecutive held-out frames of one size: flicker not measured')
+        return None
+    ctx.say(f'evaluate: flicker of bicubic, the base and {len(models) - 1} checkpoints on {info["frames"]} '
+            f'consecutive held-out frames of {info["source"]} (against bicubic)')
+    ups = nets.get({'bicubic': 'bicubic'})
+    ups.update(nets.get(models, own=models))
+    ratios = score_flicker(ups, part / 'flicker_lq')
+    return {'frames': info['frames'], 'source': info['source'], 'ratios': ratios}
+
+
+def _refuse_flicker(ctx, flicker, cand):
+    """``(candidates left, refused {name: reason})``: ``pipeline.select.flicker_refusals`` unless --allow-flicker."""
+    from .select import flicker_refusals
+    if not flicker:
+        return cand, {}
+    refused = flicker_refusals(flicker['ratios'], 'base', list(cand))
+    for n, why in refused.items():
+        ctx.say(f'evaluate: {"allowed (--allow-flicker)" if ctx.s.allow_flicker else "refused"}: {why}')
+    if ctx.s.allow_flicker:
+        return cand, {}
+    return {c: it for c, it in cand.items() if c not in refused}, refused
+
+
+def _select(ctx, nets, models, cand, gt, lq, real, flicker=None):
     """The selection pass: the base and the checkpoints on the held-out pairs and on the real LQ frames (when
-    there are some: ``real``, ``_real_frames``'s, gains their rows and summary), and the choice."""
+    there are some: ``real``, ``_real_frames``'s, gains their rows and summary), and the choice; candidates that
+    flicker more than the base allows (``flicker``, ``_flicker``'s) are refused unless --allow-flicker."""
     from evaluation import model_cache as MT
     from .dni_sweep import finetune_of
     from .select import choose
@@ -101,8 +137,13 @@ def _select(ctx, nets, models, cand, gt, lq, real):
         real['rows'] = score_frames(nets.get(models, own=models), real['lq'], real['gt'], not ctx.s.quiet)
         real['summary'] = MT.summarize(real['rows'], list(models))
     chosen, table, reason = choose(summ_sel, 'base', cand, real)
+    allowed, refused = _refuse_flicker(ctx, flicker, cand)
+    if refused:
+        chosen, _, reason = choose(summ_sel, 'base', allowed, real) if allowed else \
+            ('base', None, 'every checkpoint is refused for flicker')
+        reason += f'; refused for flicker: {"; ".join(refused.values())}'
     sel = {'summary': summ_sel, 'table': table, 'rows': rows_sel, 'candidates': cand, 'chosen': chosen,
-           'reason': reason}
+           'reason': reason, 'flicker': flicker, 'refused_flicker': refused}
     return dict(sel, shown=finetune_of(sel, chosen))
 
 

@@ -61,6 +61,9 @@ def parse_args(argv=None):
     p.add_argument('--dni-weight', type=float, default=None, metavar='W',
                    help='export the DNI blend W x the finetune + (1 - W) x the base (0..1) instead of the point the '
                         'sweep\'s rule chose; a re-run with another W redoes only the export and the report')
+    p.add_argument('--allow-flicker', action='store_true',
+                   help='with --lq-videos: let the selection choose a checkpoint whose FLICKER on consecutive held-out '
+                        'LQ frames is more than 1.3x the base\'s (refused by default; the report names it)')
     p.add_argument('--stop-after', choices=STAGE_NAMES, default=None, help='stop after this stage')
     add_quiet(p)
     return p.parse_args(argv)
@@ -129,7 +132,8 @@ def main(argv=None):
                             overrides=list(args.override), every=args.every, min_size=args.min_size,
                             holdout=args.holdout, gap=args.gap, duplicate=args.near_duplicate, seed=args.seed,
                             lq_videos=[str(v) for v in args.lq_videos], quiet=args.quiet,
-                            dni_weight=args.dni_weight, fit_frames=args.fit_frames, generic=args.generic)
+                            dni_weight=args.dni_weight, fit_frames=args.fit_frames, generic=args.generic,
+                            allow_flicker=args.allow_flicker)
         line = run(settings, argv=['python', 'tools/finetune_domain.py', *(argv if argv is not None else sys.argv[1:])],
                    stop_after=args.stop_after)
     except RecipeError as exc:

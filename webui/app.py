@@ -35,6 +35,10 @@ def _compare_tab(s):
     table = gr.Dataframe(headers=['model', 'NIQE (lower is better)', 'Laplacian energy of Y'])
     msg = gr.Textbox(label='status', interactive=False)
     go.click(lambda i, m: s.compare(i, m), [img, models], [gallery, table, msg])
+    video = gr.Video(label='or a video: FLICKER of its first 8 frames (centre 160 px), against bicubic')
+    flick = gr.Button('Flicker')
+    ftable = gr.Dataframe(headers=['model', 'static flicker vs bicubic', 'warp flicker vs bicubic'])
+    flick.click(lambda v, m: s.compare_flicker(v, m), [video, models], [ftable, msg])
 
 
 def _reports_tab(runs_dir):

@@ -133,6 +133,33 @@ class Session:
         imwrite(dst, out)
         return dst, [label, q, round(laplacian_energy(rgb), 1)]
 
+    def compare_flicker(self, video, labels, frames=8, window=160):
+        """A video's first ``frames`` frames (their centre ``window`` px) through each model: rows of [model, static,
+        warp], FLICKER against bicubic (``evaluation.flicker``: 1 = as steady as bicubic), and a verdict per model."""
+        from evaluation.flicker import BicubicFlickerMeter, verdict
+        from utils.video_reader import FrameReader
+        if not video or not labels:
+            return [], 'error: give a video and at least one model'
+        rows, lines = [], []
+        for label in labels:
+            try:
+                up = self.upscaler(label)
+                meter = BicubicFlickerMeter(up.scale)
+                for frame, _ in FrameReader(str(video), filters=[f'trim=end_frame={int(frames)}']):
+                    h, w = frame.shape[:2]
+                    y, x = max(0, (h - window) // 2), max(0, (w - window) // 2)
+                    lq = frame[y:y + window, x:x + window]
+                    meter.add(lq, up.upscale(lq))
+                r = meter.result()
+            except Exception as e:  # noqa: BLE001  shown in the page, one line (FlickerError, VideoError...)
+                rows.append([label, None, None])
+                lines.append(f'error: {label}: {_line(e)}')
+                continue
+            rows.append([label, round(r['static'], 3), round(r['warp'], 3)])
+            lines.append(verdict(label, r, 'bicubic'))
+        return rows, '\n'.join(lines)
+
+
 
 def list_reports(runs_dir=RUNS_DIRS):
     """The report.html files under ``runs_dir`` (a folder, or several), newest first."""

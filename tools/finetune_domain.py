@@ -42,7 +42,8 @@ def parse_args(argv=None):
     p.add_argument('-o', '--override', action='append', default=[], metavar='KEY.SUB=VALUE',
                    help='training option override, as train.py -o (repeatable)')
     p.add_argument('--every', type=float, default=0.4, help='seconds between extracted frames (default: 0.4)')
-    p.add_argument('--min-size', type=int, default=200, help='drop frames whose short side is below this (default: 200)')
+    p.add_argument('--min-size', type=int, default=200, help='drop frames whose short side is below this (default: 200; '
+                        'lower it for small footage, e.g. 144 for 176x144)')
     p.add_argument('--holdout', type=float, default=0.2, help='fraction of each video, at its end, held out (default: 0.2)')
     p.add_argument('--gap', type=float, default=1.0, help='seconds between train and held-out frames (default: 1.0)')
     p.add_argument('--near-duplicate', type=float, default=0.25, metavar='D',

@@ -40,6 +40,7 @@ class Settings:
     dni_weight: float = None  # --dni-weight: export this DNI blend, not the rule's
     fit_frames: int = FIT_FRAMES  # --fit-frames: frames per side for the degradation fit
     generic: bool = True  # --no-generic: with a fitted degradation, train on the user's frames alone
+    force_export: bool = False  # --force-export: export even a model that loses to bicubic on both axes
 
 
 class Context:

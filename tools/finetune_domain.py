@@ -59,6 +59,9 @@ def parse_args(argv=None):
     p.add_argument('--no-generic', dest='generic', action='store_false',
                    help='with --lq-videos: train on your frames alone, without the six generic photos the recipe adds '
                         'beside them (assets/generic)')
+    p.add_argument('--force-export', action='store_true',
+                   help='export the chosen model even when it loses to bicubic on both axes (PSNR, and NIQE or '
+                        'detail); without it such a run stops before the export and says so')
     p.add_argument('--dni-weight', type=float, default=None, metavar='W',
                    help='export the DNI blend W x the finetune + (1 - W) x the base (0..1) instead of the point the '
                         'sweep\'s rule chose; a re-run with another W redoes only the export and the report')
@@ -130,7 +133,8 @@ def main(argv=None):
                             overrides=list(args.override), every=args.every, min_size=args.min_size,
                             holdout=args.holdout, gap=args.gap, duplicate=args.near_duplicate, seed=args.seed,
                             lq_videos=[str(v) for v in args.lq_videos], quiet=args.quiet,
-                            dni_weight=args.dni_weight, fit_frames=args.fit_frames, generic=args.generic)
+                            dni_weight=args.dni_weight, fit_frames=args.fit_frames, generic=args.generic,
+                            force_export=args.force_export)
         line = run(settings, argv=['python', 'tools/finetune_domain.py', *(argv if argv is not None else sys.argv[1:])],
                    stop_after=args.stop_after)
     except RecipeError as exc:

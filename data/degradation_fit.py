@@ -184,7 +184,8 @@ def start_point(comp):
     return {'sigma': 0.6, 'mode': 'area', 'noise': 0.0, 'gray': 0.0, 'comp': comp, 'level': levels[len(levels) // 2]}
 
 
-def fit(hr, names, lq, lq_reference, scale, comps=('libx264',), clip=1, seed=0, log=None, pan=0, pan_px=1.0):
+def fit(hr, names, lq, lq_reference, scale, comps=('libx264',), clip=1, seed=0, log=None, pan=0, pan_px=1.0,
+        min_side=lq_stats.MIN_MEASURE_SIDE):
     """Fit the family to real LQ frames.
 
     ``hr``/``names``: HR frames (uint8 BGR) to synthesise from and their names (codec clips);
@@ -192,11 +193,18 @@ def fit(hr, names, lq, lq_reference, scale, comps=('libx264',), clip=1, seed=0, 
     the same domain (unpaired), shrunk to the LQ size by the caller with ``lq_stats.shrink``;
     ``comps``: the compression kinds to try ('none', 'jpeg', 'libx264', 'libx265');
     ``pan``/``pan_px``: code each synthetic frame as a P frame after a pan (``data.codec.pan_clip``).
-    Returns ``{'best', 'loss', 'ranges', 'options', 'scans', 'tried', 'stats': {'real', 'fitted', 'generic'}}``
-    (``options``: ``data.pipeline`` keys of the ranges).
+    Returns ``{'best', 'loss', 'ranges', 'options', 'scans', 'tried', 'confidence', 'stats': {'real', 'fitted',
+    'generic'}}`` (``options``: ``data.pipeline`` keys of the ranges). LQ frames too small to measure
+    (``fit_confidence`` 'low', short side under ``min_side``) are not searched: ``options`` is ``{}``, the
+    generic degradation.
     """
     real = lq_stats.set_stats(lq, lq_reference)
+    confidence = fit_confidence(lq, lq_reference, min_side)
     fitter = Fitter(hr, names, real, scale, clip, seed, pan, pan_px)
+    if confidence['level'] == 'low':  # nothing to search: the generic degradation, its statistics for the plot
+        generic = synth_stats(fitter, {}, seed + 1)
+        return {'best': None, 'loss': None, 'ranges': None, 'options': {}, 'confidence': confidence, 'scans': {},
+                'tried': {}, 'points': 0, 'stats': {'real': real, 'fitted': generic, 'generic': generic}}
     results = {}
     for comp in comps:
         results[comp] = search(fitter, start_point(comp), log=log)
@@ -204,11 +212,26 @@ def fit(hr, names, lq, lq_reference, scale, comps=('libx264',), clip=1, seed=0, 
     best, best_loss, scans = results[comp]
     ranges = ranges_of(best, scans)
     options = family_options(ranges, scale, clip, pan, pan_px)
-    return {'best': best, 'loss': best_loss, 'ranges': ranges, 'options': options,
+    return {'best': best, 'loss': best_loss, 'ranges': ranges, 'options': options, 'confidence': confidence,
             'scans': {k: {str(v): s for v, s in sc.items()} for k, sc in scans.items()},
             'tried': {c: results[c][1] for c in results}, 'points': len(fitter.memo),
             'stats': {'real': real, 'fitted': synth_stats(fitter, options, seed + 1),
                       'generic': synth_stats(fitter, {}, seed + 1)}}
+
+
+def fit_confidence(lq, lq_reference, min_side=lq_stats.MIN_MEASURE_SIDE):
+    """How far the fit can be trusted: ``{'level': 'low' | 'ok', 'why', 'split_half'}``. ``split_half``: the loss
+    (in ``WEIGHTS`` units, as the fit's own) between the statistics of the even and the odd LQ frames, how much
+    the measurement moves with the content; 'low' when the frames are too small to measure
+    (``lq_stats.measurable``), and then ``fit`` returns the generic degradation's options (``{}``)."""
+    half = None
+    if len(lq) >= 4:
+        ref = lq_reference if lq_reference is not None and len(lq_reference) == len(lq) else None
+        a = lq_stats.set_stats(lq[0::2], ref[0::2] if ref else None)
+        b = lq_stats.set_stats(lq[1::2], ref[1::2] if ref else None)
+        half = round(loss(a, b), 2)
+    ok, why = lq_stats.measurable(lq, min_side)
+    return {'level': 'ok' if ok else 'low', 'why': why, 'split_half': half}
 
 
 def synth_stats(fitter, options, seed):

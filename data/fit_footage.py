@@ -69,17 +69,32 @@ def fragment(result, scale, meta, base=None):
     just ``scale``, the GT-sharpening switches and ``degradation``."""
     opt = dict(base or {})
     deg = {k: v for k, v in result['options'].items() if k not in ('l1_gt_usm', 'percep_gt_usm')}
+    if not deg:  # the generic degradation (a fit that could not measure the footage): the recipe's own settings
+        opt.update({'scale': scale, 'degradation': {}})
+        return opt
     opt.update({'scale': scale, 'l1_gt_usm': False, 'percep_gt_usm': False, 'degradation': deg})
     return opt
 
 
 def describe(result):
+    conf = result.get('confidence') or {}
+    if conf.get('level') == 'low':
+        return f'not fitted: {conf["why"]}; training uses the generic degradation instead'
     r = result['ranges']
     noise = 'off' if r['noise'][1] == 0 else f'{r["noise"][0]:g}-{r["noise"][1]:g} ({"gray" if r["gray"] > 0.5 else "colour"})'
     level = '' if r['comp'] == 'none' else (f' quality {r["level"][0]}-{r["level"][1]}' if r['comp'] == 'jpeg'
                                             else f' CRF {r["level"][0]:g}-{r["level"][1]:g}')
     return (f'blur sigma {r["sigma"][0]:g}-{r["sigma"][1]:g} (HR px), downscale {r["mode"]}, noise {noise}, '
             f'compression {r["comp"]}{level}; loss {result["loss"]:.2f} ({result["points"]} points tried)')
+
+
+def _confidence_note(result):
+    from data.degradation_fit import TOLERANCE
+    conf = result['confidence']
+    if conf['level'] == 'low' or conf['split_half'] is None:
+        return ''
+    return (f"; confidence {conf['level']}: the even and odd LQ frames' statistics are {conf['split_half']:.2f} "
+            f"loss units apart (the fit's tolerance: {TOLERANCE:g})")
 
 
 def describe_report(report):
@@ -125,14 +140,16 @@ def run(args, log=print):
     ref = [lq_stats.shrink([f], (f.shape[1] // scale, f.shape[0] // scale))[0] for f in hr.frames]
     crops = centre_crops(hr.frames, args.crop, scale)
     result = degradation_fit.fit(crops, hr.names, lq.frames, ref, scale, comps=comps, seed=args.seed, log=log)
-    log('fitted: ' + describe(result))
+    low = result['confidence']['level'] == 'low'
+    log(('' if low else 'fitted: ') + describe(result) + _confidence_note(result))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     base = None
     text = (f'# tools/fit_degradation.py --hr {" ".join(args.hr)} --lq {" ".join(args.lq)}\n'
             f'# {describe(result)}\n')
     atomic_write_text(out, text + yaml.safe_dump(fragment(result, scale, meta, base), sort_keys=False))
-    report = {'measured': meta, 'fit': {k: result[k] for k in ('best', 'ranges', 'loss', 'tried', 'points', 'scans')},
+    report = {'measured': meta, 'fit': {k: result[k] for k in ('best', 'ranges', 'loss', 'tried', 'points', 'scans',
+                                                                 'confidence')},
               'stats': result['stats'], 'options': result['options'], 'seconds': round(time.time() - t0, 1)}
     atomic_write_text(out.with_suffix(out.suffix + '.json'), json.dumps(report, indent=1, default=str))
     plot_match(result['stats'], out.with_suffix(out.suffix + '.png'))

@@ -124,6 +124,24 @@ def set_stats(frames, reference=None):
     return out
 
 
+# The fit needs LQ frames at least this tall and wide: under it a frame holds under 8 rows of the codec's 8x8
+# blocks and its blockiness, ringing and noise statistics move with the content more than with the degradation
+# (a 44x36 stream made at CRF 28 fitted as CRF 18-24; docs/degradation_fit.md).
+MIN_MEASURE_SIDE = 64
+
+
+def measurable(frames, min_side=MIN_MEASURE_SIDE):
+    """``(True, '')`` when the LQ ``frames`` are large enough to fit a degradation to, else ``(False, why)``."""
+    if not frames:
+        return False, 'no LQ frames'
+    h, w = min((f.shape[:2] for f in frames), key=min)
+    blocks = sum((f.shape[0] // 8) * (f.shape[1] // 8) for f in frames)
+    if min(h, w) < min_side:
+        return False, (f'the LQ frames are {w}x{h}, under {min_side} px on a side ({blocks} 8x8 blocks in '
+                       f'{len(frames)} frames): too small to measure their blur, noise and compression')
+    return True, ''
+
+
 def shrink(frames, size):
     """``frames`` area-averaged to ``size`` = (width, height): the ideal downscale, the reference."""
     return [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]

@@ -7,12 +7,41 @@ import cv2
 import numpy as np
 
 
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def fit_text(text, width, scale=0.45, min_scale=0.3):
+    """``(lines, scale)``: ``text`` at the largest font scale from ``scale`` down to ``min_scale`` at which it fits
+    ``width`` px; else broken at spaces into lines that fit at ``min_scale`` (a word too long for a line is cut
+    with '..'). Labels never run past their panel into the next column."""
+    def w(t, sc):
+        return cv2.getTextSize(t, FONT, sc, 1)[0][0]
+    sc = scale
+    while sc > min_scale and w(text, sc) > width:
+        sc = round(sc - 0.025, 3)
+    if w(text, sc) <= width:
+        return [text], sc
+    lines = []
+    for word in text.split():
+        if lines and w(f'{lines[-1]} {word}', sc) <= width:
+            lines[-1] = f'{lines[-1]} {word}'
+            continue
+        while len(word) > 1 and w(word, sc) > width:
+            word = word[:-3] + '..' if len(word) > 3 else word[:-1]
+        lines.append(word)
+    return lines, sc
+
+
 def label(img, text):
-    """``img`` with ``text`` on a black box in the top-left corner."""
+    """``img`` with ``text`` on a black box in the top-left corner, shrunk or wrapped to the image's width."""
     out = np.ascontiguousarray(img).copy()
-    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
-    cv2.rectangle(out, (0, 0), (tw + 8, th + base + 8), (0, 0, 0), -1)
-    cv2.putText(out, text, (4, th + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+    lines, sc = fit_text(text, out.shape[1] - 8)
+    (_, th), base = cv2.getTextSize('Ag', FONT, sc, 1)
+    step = th + base + 2
+    tw = max(cv2.getTextSize(t, FONT, sc, 1)[0][0] for t in lines)
+    cv2.rectangle(out, (0, 0), (min(tw + 8, out.shape[1] - 1), step * len(lines) + 6), (0, 0, 0), -1)
+    for i, t in enumerate(lines):
+        cv2.putText(out, t, (4, th + 4 + i * step), FONT, sc, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 

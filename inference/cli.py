@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from inference.done_log import DoneLog, StopAfterCurrent, run_fingerprint
 from utils.cli import ArgumentParser, Unsupported, add_quiet, fail, int_in, returns_status
 from utils.progress import TqdmHandler, write_line
 from utils.media import IMAGE_EXTS, X264_PRESETS, is_image, is_video
@@ -180,6 +181,7 @@ def plan_outputs(files, args):
     out = Path(args.output)
     if not single and out.exists() and not out.is_dir():
         raise OutputClash(f'refusing to write into {out}: it is a file, and {len(files)} inputs need a folder')
+    check_file_name_output(out, files)
     planned = {src: output_path(src, args, single, is_video(src)) for src in files}
     plan = check_no_clobber(files, [(dst, src) for src, dst in planned.items()])
     from utils.fileio import remove_stale_temps
@@ -188,6 +190,15 @@ def plan_outputs(files, args):
         for tmp in remove_stale_temps(folder, recursive=False):  # left by a run killed while writing
             logging.getLogger('inference').info('removed %s, left by a run that was killed while writing', tmp)
     return planned, plan
+
+
+def check_file_name_output(out, files):
+    """``-o single.png`` with several inputs would make a folder named ``single.png``: refused (one input, as
+    a folder holding exactly one image, writes that file)."""
+    from utils.outputs import OutputClash
+    if len(files) > 1 and not out.is_dir() and out.suffix.lower() in IMAGE_EXTS:
+        raise OutputClash(f'refusing to write {len(files)} outputs into {out}: it names an image file, and '
+                          f'{len(files)} inputs need a folder (-o a folder name, or one input)')
 
 
 def _one_line(exc):
@@ -264,26 +275,58 @@ def _run(args, backend):
     single = len(files) == 1
     done, failed, mpix, busy = 0, 0, 0.0, 0.0
     from tqdm import tqdm
-    bar = tqdm(files, desc='files', unit='file', disable=(args.quiet or single) or None)
-    for src in bar:
-        try:
-            t = time.perf_counter()
-            if is_video(src):
-                mpix += _upscale_video_file(up, src, planned[src], args)
-            else:
-                mpix += _upscale_image_file(up, src, args, single, plan, planned)
-            busy += time.perf_counter() - t
-            done += 1
-        except MemoryError:
-            failed += 1
-            write_line(f'failed: {src}: out of memory; use a smaller --max_memory or --tile', sys.stderr)
-        except Exception as e:  # unreadable, unwritable, a decoder, encoder or engine error: one line, the batch goes on
-            failed += 1
-            msg = _one_line(e)  # most messages name the file already ("failed: X: X: ..." before)
-            write_line(f'failed: {msg if str(src) in msg or str(planned[src]) in msg else f"{src}: {msg}"}', sys.stderr)
+    done_log, todo = _resume_plan(args, up, files, single)
+    bar = tqdm(todo, desc='files', unit='file', disable=(args.quiet or single) or None)
+    stop = StopAfterCurrent(active=not single)
+    with stop:
+        for src in bar:
+            if stop.requested:
+                break
+            ok, mp, dt = _upscale_one(up, src, args, single, plan, planned, done_log)
+            done, failed, mpix, busy = done + ok, failed + (not ok), mpix + mp, busy + dt
     spm = f'{busy / mpix:.2f} s/MP' if mpix else 'n/a s/MP'
-    print(f'{done} done, {failed} failed, {spm} (input megapixels), {busy:.1f} s total', file=sys.stderr)
+    skipped = len(files) - len(todo)
+    skip_note = f', {skipped} skipped (complete from an earlier run, same model and options)' if skipped else ''
+    print(f'{done} done{skip_note}, {failed} failed, {spm} (input megapixels), {busy:.1f} s total', file=sys.stderr)
+    if stop.requested:
+        left = len(todo) - done - failed
+        print(f'interrupted: {left} of {len(files)} files not started; the same command continues with them',
+              file=sys.stderr)
+        return 130
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _resume_plan(args, up, files, single):
+    """``(DoneLog or None, the files to upscale)``: a batch skips the outputs an earlier run of the same model and
+    options finished (inference/done_log.py); one file is always upscaled."""
+    if single:
+        return None, files
+    done_log = DoneLog(args.output, run_fingerprint(args, up))
+    todo = [src for src in files if not done_log.complete(src)]
+    if len(todo) < len(files):
+        logging.getLogger('inference').info(
+            'skipping %d of %d inputs: their outputs are complete from an earlier run with the same model and '
+            'options (%s)', len(files) - len(todo), len(files), done_log.path)
+    return done_log, todo
+
+
+def _upscale_one(up, src, args, single, plan, planned, done_log):
+    """One input of the batch: ``(ok, input megapixels, seconds)``; a failure is one line and the batch goes on."""
+    t = time.perf_counter()
+    try:
+        if is_video(src):
+            mp = _upscale_video_file(up, src, planned[src], args)
+        else:
+            mp = _upscale_image_file(up, src, args, single, plan, planned)
+        if done_log is not None:
+            done_log.add(src, planned[src])
+        return True, mp, time.perf_counter() - t
+    except MemoryError:
+        write_line(f'failed: {src}: out of memory; use a smaller --max_memory or --tile', sys.stderr)
+    except Exception as e:  # unreadable, unwritable, a decoder, encoder or engine error: one line, the batch goes on
+        msg = _one_line(e)  # most messages name the file already ("failed: X: X: ..." before)
+        write_line(f'failed: {msg if str(src) in msg or str(planned[src]) in msg else f"{src}: {msg}"}', sys.stderr)
+    return False, 0.0, 0.0
 
 
 def _upscale_video_file(up, src, dst, args):

@@ -41,6 +41,7 @@ class Settings:
     fit_frames: int = FIT_FRAMES  # --fit-frames: frames per side for the degradation fit
     generic: bool = True  # --no-generic: with a fitted degradation, train on the user's frames alone
     allow_flicker: bool = False  # --allow-flicker: export a checkpoint that flickers > 1.3x the base's
+    force_export: bool = False  # --force-export: export even a model that loses to bicubic on both axes
 
 
 class Context:

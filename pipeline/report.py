@@ -308,6 +308,8 @@ def build(ctx, part, commands):
     from .frontier import add_section, export_paragraph  # the DNI sweep decides what is exported
     d.p(export_paragraph(st['export']['info']))
     d.p(f'Export: `{ctx.out("export") / "inference.pdmodel"}` (and `model.pdparams`, the weights it came from).')
+    if st['export']['info'].get('forced_over_bicubic'):
+        d.p(f'**Exported with --force-export although {st["export"]["info"]["forced_over_bicubic"]}.**')
     if res.get('losses'):
         d.p('**Where the exported model loses** (same tolerances as the checkpoint choice):')
         d.bullets(res['losses'])

@@ -288,3 +288,18 @@ def flicker_refusals(flicker, base, names, tol=FLICKER_TOL):
             out[n] = (f'{n} flickers {c:.2f}x against the base\'s {b:.2f}x (more than {1 + tol:.1f}x the base\'s; '
                       f'--allow-flicker lets it through)')
     return out
+
+
+def loses_to_bicubic(summary, name):
+    """Bicubic as a candidate: ``{'distortion': [...], 'perception': [...]}`` (phrases) when ``name`` loses to
+    bicubic on both axes of ``summary`` (distortion: PSNR; perception: NIQE or the detail ratio, BLOCKS named
+    too), else None. Such a model is not exported without ``--force-export`` (``pipeline.stages_model``)."""
+    if 'bicubic' not in summary or name not in summary:
+        return None
+    mine, bic = summary[name], summary['bicubic']
+    lost = {axis: [p for m in metrics for p in [_loses_on(m, mine.get(m), bic.get(m))] if p]
+            for axis, metrics in (('distortion', ('psnr',)), ('perception', ('niqe', 'detail')))}
+    if not (lost['distortion'] and lost['perception']):
+        return None
+    lost['perception'] += [p for p in [_loses_on('blocks', mine.get('blocks'), bic.get('blocks'))] if p]
+    return lost

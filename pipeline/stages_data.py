@@ -63,9 +63,19 @@ def run_keyframes(ctx, part):
         why = ', '.join(f'{k} {v}' for k, v in sorted(rejected.items())) or 'no frame decoded'
         failed = f'; {summary["videos_failed"]} video(s) failed' if summary['videos_failed'] else ''
         raise DomainError(f'nothing kept by the frame filters from {len(videos)} video(s) ({why}{failed}); '
-                          f'lower --min-size or give other footage')
+                          f'{_min_size_hint(man, ctx.s.min_size)}')
     return {'videos': len(videos), 'videos_failed': summary['videos_failed'], 'kept': kept, 'rejected': rejected,
             'frames': len(man.frames)}
+
+
+def _min_size_hint(man, min_size):
+    """What to do when nothing was kept: name --min-size, its value and the footage's size when frames were small."""
+    sizes = [rec['size'] for rec in man.frames.values() if rec.get('reason') == 'small' and rec.get('size')]
+    if not sizes:
+        return 'give other footage'
+    w, h = max(sizes, key=lambda s: min(s))
+    return (f'its frames are {w}x{h}, under --min-size {min_size} (the short side a frame needs; default 200): '
+            f'pass --min-size {min(w, h)} to train on them, or give larger footage')
 
 
 def settings_split(ctx):

@@ -265,7 +265,22 @@ def run_finetune(ctx, part):
 
 
 def settings_export(ctx):
-    return {'check': 32, 'dni_weight': ctx.s.dni_weight}
+    return {'check': 32, 'dni_weight': ctx.s.dni_weight, 'force_export': ctx.s.force_export}
+
+
+def check_beats_bicubic(ctx, res):
+    """Bicubic is a candidate too: a model that loses to it on both axes is not exported without
+    --force-export (``pipeline.select.loses_to_bicubic``); returns the line the report carries, or None."""
+    lost = res.get('vs_bicubic')
+    if not lost:
+        return None
+    line = (f'{lost["name"]} loses to bicubic on both axes {lost["where"]}: {"; ".join(lost["distortion"])}; '
+            f'{"; ".join(lost["perception"])}')
+    if not ctx.s.force_export:
+        raise DomainError(f'export refused: {line}; bicubic serves better (more training, more footage or another '
+                          f'--base may help; --force-export exports it anyway)', code=1)
+    ctx.say(f'export: --force-export: {line}')
+    return line
 
 
 def run_export(ctx, part):
@@ -276,6 +291,7 @@ def run_export(ctx, part):
     from inference.export import export_static
     from .dni_sweep import describe, export_choice
     res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
+    forced = check_beats_bicubic(ctx, res)
     ckpts = {f'iter_{it}': p for it, p in checkpoints(ctx.out('finetune') / 'experiments' / EXP_NAME).items()}
     from .partner import partner_path
     try:
@@ -296,4 +312,4 @@ def run_export(ctx, part):
         raise DomainError(f'the exported graph does not match the network (max abs diff {err:.2e})', code=1)
     ctx.say(f'export: {describe(what)} -> {ctx.out("export") / "inference.pdmodel"} (predictor vs dynamic graph '
             f'max abs diff {err:.1e})')
-    return {**what, 'source': str(src), 'check_max_abs_diff': err}
+    return {**what, 'source': str(src), 'check_max_abs_diff': err, 'forced_over_bicubic': forced}

@@ -12,6 +12,7 @@ import ast
 import importlib.abc
 import importlib.util
 import sys
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +74,10 @@ class _Finder(importlib.abc.MetaPathFinder):
             return importlib.util.spec_from_file_location(fullname, file, loader=_Loader(file))
         return None
 
+
+# Paddle warns at import that ccache is missing (it only matters for compiling custom C++ ops); the tools import
+# it quietly (utils.runtime_env.import_paddle_quietly), and the API, whose Paddle loads later, drops that one line.
+warnings.filterwarnings('ignore', message='No ccache found', category=UserWarning)
 
 if not any(isinstance(f, _Finder) for f in sys.meta_path):
     sys.meta_path.insert(0, _Finder())

@@ -42,7 +42,8 @@ def parse_args(argv=None):
     p.add_argument('-o', '--override', action='append', default=[], metavar='KEY.SUB=VALUE',
                    help='training option override, as train.py -o (repeatable)')
     p.add_argument('--every', type=float, default=0.4, help='seconds between extracted frames (default: 0.4)')
-    p.add_argument('--min-size', type=int, default=200, help='drop frames whose short side is below this (default: 200)')
+    p.add_argument('--min-size', type=int, default=200, help='drop frames whose short side is below this (default: 200; '
+                        'lower it for small footage, e.g. 144 for 176x144)')
     p.add_argument('--holdout', type=float, default=0.2, help='fraction of each video, at its end, held out (default: 0.2)')
     p.add_argument('--gap', type=float, default=1.0, help='seconds between train and held-out frames (default: 1.0)')
     p.add_argument('--near-duplicate', type=float, default=0.25, metavar='D',
@@ -58,6 +59,9 @@ def parse_args(argv=None):
     p.add_argument('--no-generic', dest='generic', action='store_false',
                    help='with --lq-videos: train on your frames alone, without the six generic photos the recipe adds '
                         'beside them (assets/generic)')
+    p.add_argument('--force-export', action='store_true',
+                   help='export the chosen model even when it loses to bicubic on both axes (PSNR, and NIQE or '
+                        'detail); without it such a run stops before the export and says so')
     p.add_argument('--dni-weight', type=float, default=None, metavar='W',
                    help='export the DNI blend W x the finetune + (1 - W) x the base (0..1) instead of the point the '
                         'sweep\'s rule chose; a re-run with another W redoes only the export and the report')
@@ -133,7 +137,7 @@ def main(argv=None):
                             holdout=args.holdout, gap=args.gap, duplicate=args.near_duplicate, seed=args.seed,
                             lq_videos=[str(v) for v in args.lq_videos], quiet=args.quiet,
                             dni_weight=args.dni_weight, fit_frames=args.fit_frames, generic=args.generic,
-                            allow_flicker=args.allow_flicker)
+                            allow_flicker=args.allow_flicker, force_export=args.force_export)
         line = run(settings, argv=['python', 'tools/finetune_domain.py', *(argv if argv is not None else sys.argv[1:])],
                    stop_after=args.stop_after)
     except RecipeError as exc:

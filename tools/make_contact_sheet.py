@@ -109,18 +109,31 @@ def main():
         lq_big = cv2.resize(lq, (s, s), interpolation=cv2.INTER_NEAREST)
         panel = np.full((s, text_w, 3), 255, np.uint8)
         lines = [f'{path.stem} (seed {i})'] + param_lines(params)
-        for j, line in enumerate(lines):
-            cv2.putText(panel, line, (8, 20 + j * 22), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        _text_lines(panel, lines, 8, 20, text_w - 16, 0.5, 22)
         rows.append(np.concatenate([crop, np.full((s, 4, 3), 255, np.uint8), lq_big, panel], axis=1))
         rows.append(np.full((4, rows[-1].shape[1], 3), 255, np.uint8))
-    header = np.full((28, rows[0].shape[1], 3), 255, np.uint8)
-    for x, label in ((8, 'HR (256x256 crop)'), (s + 12, f'LQ x{scale} (nearest x{scale})'), (2 * s + 12, 'sampled')):
-        cv2.putText(header, label, (x, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    header = np.full((46, rows[0].shape[1], 3), 255, np.uint8)  # room for a label wrapped on two lines
+    for x, label, width in ((8, f'HR ({s}x{s} crop)', s - 12), (s + 12, f'LQ x{scale} (nearest x{scale})', s - 12),
+                            (2 * s + 12, 'sampled', text_w - 16)):
+        _text_lines(header, [label], x, 18, width, 0.55, 20)
     sheet = np.concatenate([header] + rows, axis=0)
     ok, buf = cv2.imencode('.png', sheet)
     atomic_write_bytes(args.output, buf.tobytes())
     print(f'wrote {args.output} ({sheet.shape[1]}x{sheet.shape[0]}, {len(paths)} photos)')
     return 0
+
+
+def _text_lines(img, lines, x, y, width, scale, step):
+    """Black text lines from ``(x, y)`` down, each shrunk or wrapped to ``width`` px (evaluation.sheet.fit_text)
+    so that none runs into the next column."""
+    import cv2
+
+    from evaluation.sheet import FONT, fit_text
+    for line in lines:
+        parts, sc = fit_text(line, width, scale)
+        for part in parts:
+            cv2.putText(img, part, (x, y), FONT, sc, (0, 0, 0), 1, cv2.LINE_AA)
+            y += step
 
 
 if __name__ == '__main__':

@@ -51,13 +51,16 @@ def _bar_run(lines, limit, std_limit):
     return int(len(ok) if ok.all() else np.argmin(ok))
 
 
-def detect_bars(gray, limit=24, std_limit=6.0, max_frac=0.45):
+def detect_bars(gray, limit=24, std_limit=6.0, max_frac=0.45, min_frac=0.04):
     """Content rectangle ``(x, y, w, h)`` inside dark letterbox / pillarbox bars.
 
     A bar line is a full row (or column) whose mean luma is <= ``limit`` and
     whose spread is <= ``std_limit``, scanned from each edge inwards for at most
     ``max_frac`` of the size. A frame that is dark everywhere keeps its full
-    rectangle (the black-frame filter decides about it).
+    rectangle (the black-frame filter decides about it). Bars that together take
+    less than ``min_frac`` of the width (or height) are kept: a dark edge column
+    or two from the encoder is no letterbox, and cropping it would change the
+    frame's size by a pixel, which unpairs it from the real LQ footage's frames.
     """
     if gray.ndim != 2:
         raise ValueError(f'detect_bars expects a 2-D gray image, got shape {gray.shape}')
@@ -69,6 +72,10 @@ def detect_bars(gray, limit=24, std_limit=6.0, max_frac=0.45):
     right = _bar_run(gray[:, ::-1][:, :mw].T, limit, std_limit)
     if max(top, bottom) >= mh or max(left, right) >= mw or top + bottom >= h or left + right >= w:
         return (0, 0, w, h)  # dark across the scan limit: not bars but a dark frame
+    if left + right < min_frac * w:
+        left = right = 0
+    if top + bottom < min_frac * h:
+        top = bottom = 0
     return (left, top, w - left - right, h - top - bottom)
 
 

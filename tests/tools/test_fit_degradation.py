@@ -32,17 +32,18 @@ def _nosys_path(tmp):
 
 @pytest.fixture(scope='module')
 def clips(tmp_path_factory):
-    """An HR clip (a slow pan over a photo, 256x192) and its LQ: area x4, x264 CRF 30, as a stream."""
+    """An HR clip (a slow pan over a photo, 320x256) and its LQ (80x64, over the fit's floor of 64 px): area x4,
+    x264 CRF 30, as a stream."""
     from skimage import data as skdata
     from data.codec import codec_exe
     root = tmp_path_factory.mktemp('clips')
     img = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
-    frames = [np.ascontiguousarray(img[100 + 2 * k:292 + 2 * k, 100 + 3 * k:356 + 3 * k]) for k in range(20)]
+    frames = [np.ascontiguousarray(img[100 + 2 * k:356 + 2 * k, 100 + 3 * k:420 + 3 * k]) for k in range(20)]
     raw = root / 'hr.bgr'
     raw.write_bytes(b''.join(f.tobytes() for f in frames))
     (root / 'hr').mkdir()
     (root / 'lq').mkdir()
-    common = [codec_exe(), '-v', 'error', '-f', 'rawvideo', '-pix_fmt', 'bgr24', '-s', '256x192', '-r', '10',
+    common = [codec_exe(), '-v', 'error', '-f', 'rawvideo', '-pix_fmt', 'bgr24', '-s', '320x256', '-r', '10',
               '-i', str(raw)]
     subprocess.run([*common, '-c:v', 'libx264', '-crf', '12', str(root / 'hr' / 'cam.mp4')], check=True)
     subprocess.run([*common, '-vf', 'scale=iw/4:ih/4:flags=area', '-c:v', 'libx264', '-crf', '30',
@@ -100,7 +101,7 @@ def test_bad_inputs_one_line(clips, tmp_path):
     small.mkdir()
     cv2.imwrite(str(small / 'a.png'), np.zeros((100, 50, 3), np.uint8))
     _one_line_error(_run(['--hr', hr, '--lq', str(small), '--out', out]), 'not the same picture shape')
-    cv2.imwrite(str(small / 'a.png'), np.zeros((52, 70, 3), np.uint8))
+    cv2.imwrite(str(small / 'a.png'), np.zeros((72, 90, 3), np.uint8))  # x3.56 both ways
     _one_line_error(_run(['--hr', hr, '--lq', str(small), '--out', out]), 'not a whole scale')
 
 

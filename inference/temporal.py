@@ -38,6 +38,7 @@ ENERGY_SIGMA = 2.0  # local energy window of the high band (LR px)
 DEFAULT_LOW_STRENGTH = 0.6  # the blend weight of the previous (warped) LR input where it agrees
 MIN_FLOW = 0.25  # LR motion below this (px) counts as none: no resampling blur of a still texture
 FLOW_GAIN = 1.0  # the flow is used where its LR warping error is this much (0-255) below no motion's
+STICKY = 0.75  # integer outputs: a value this close (0-255 levels) to the previous output keeps it
 _VMAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
@@ -106,19 +107,19 @@ class Stabiliser:
         self.mode, self.strength, self.cut, self.keep_energy = mode, float(strength), float(cut), bool(keep_energy)
         self.low_strength, self.min_flow = float(low_strength), float(min_flow)
         self._dis = None
-        self._grids = {}
         self.frames = self.cuts = 0
         self.reset()
 
     def reset(self):
         """Forget the previous frame: the next output is passed through unchanged."""
-        self.prev_gray = self.prev_lq = self.prev_high = None
+        self.prev_gray = self.prev_lq = self.prev_high = self.prev_out = None
 
     def state(self):
-        """The state carried to the next frame (copies): ``dict(prev_gray, prev_lq, prev_high)``; None after
-        ``reset``."""
+        """The state carried to the next frame (copies): ``dict(prev_gray, prev_lq, prev_high, prev_out)``; None
+        after ``reset`` (``prev_out``, the last integer output, also for float frames)."""
         return {k: None if v is None else v.copy()
-                for k, v in (('prev_gray', self.prev_gray), ('prev_lq', self.prev_lq), ('prev_high', self.prev_high))}
+                for k, v in (('prev_gray', self.prev_gray), ('prev_lq', self.prev_lq), ('prev_high', self.prev_high),
+                             ('prev_out', self.prev_out))}
 
     def load_state(self, state):
         """Continue from ``state()`` taken from another stabiliser (e.g. the previous segment's)."""
@@ -126,13 +127,9 @@ class Stabiliser:
         if any(v is None for v in vals) and not all(v is None for v in vals):
             raise TemporalError('temporal: a state needs prev_gray, prev_lq and prev_high, or none of them')
         self.prev_gray, self.prev_lq, self.prev_high = [None if v is None else np.array(v, np.float32) for v in vals]
+        self.prev_out = None if state.get('prev_out') is None else np.array(state['prev_out'])
 
     # ---------------------------------------------------------------- steps
-    def _grid(self, h, w):
-        if (h, w) not in self._grids:
-            self._grids = {(h, w): np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))}
-        return self._grids[(h, w)]
-
     def _lr_grid(self, h, w):
         if getattr(self, '_lr', (None,))[0] != (h, w):
             self._lr = ((h, w), np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
@@ -170,15 +167,26 @@ class Stabiliser:
         return cv2.erode(conf, np.ones((3, 3), np.uint8)), flow, maps
 
     def _warp_high(self, flow, size):
-        """The previous stabilised high band moved onto the current frame (output size ``size`` = (H, W))."""
+        """The previous stabilised high band moved onto the current frame (output size ``size`` = (H, W)).
+        Only the box around the LR pixels that moved (plus 2 px) is resampled; the rest stays put."""
         if flow is None:
             return self.prev_high
         H, W = size
         h, w = flow.shape[:2]
-        up = cv2.resize(flow, (W, H), interpolation=cv2.INTER_LINEAR)
-        gx, gy = self._grid(H, W)
-        return cv2.remap(self.prev_high, gx + up[..., 0] * (W / w), gy + up[..., 1] * (H / h), cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE)
+        ys, xs = np.nonzero(flow.any(axis=2))
+        sy, sx = H / h, W / w
+        y0, y1 = max(int((ys.min() - 2) * sy), 0), min(int(np.ceil((ys.max() + 3) * sy)), H)
+        x0, x1 = max(int((xs.min() - 2) * sx), 0), min(int(np.ceil((xs.max() + 3) * sx)), W)
+        # the flow at output pixel centres: LR coordinates (x + 0.5) / s - 0.5, sampled bilinearly
+        oy = (np.arange(y0, y1, dtype=np.float32) + 0.5) / sy - 0.5
+        ox = (np.arange(x0, x1, dtype=np.float32) + 0.5) / sx - 0.5
+        mx, my = np.meshgrid(ox, oy)
+        up = cv2.remap(flow, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        warped = self.prev_high.copy()
+        warped[y0:y1, x0:x1] = cv2.remap(self.prev_high, gx + up[..., 0] * sx, gy + up[..., 1] * sy,
+                                         cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return warped
 
     def _blend(self, high, warped, m, lr_size):
         """``m * warped + (1 - m) * high`` with the current frame's local energy kept (``keep_energy``):
@@ -194,6 +202,21 @@ class Stabiliser:
         gain = np.sqrt((energy(high) + 1e-6) / (energy(mixed) + 1e-6))
         gain = cv2.resize(np.clip(gain, 1.0, 2.0), (high.shape[1], high.shape[0]), interpolation=cv2.INTER_LINEAR)
         return mixed * (gain[..., None] if mixed.ndim == 3 else gain)
+
+    def _round(self, res, m, dtype, vmax):
+        """Integer output that does not flip between two levels where the picture holds still: where the
+        stabiliser blended (``m`` > 0) and the value is within ``STICKY`` levels of the previous output, the
+        previous output's value is kept (a still area of a very still video otherwise changes by the rounding
+        alone, about a quarter level per frame, more than such a video's own change)."""
+        res += 0.5  # round half up: values are >= 0
+        rounded = res.astype(dtype)
+        prev = self.prev_out
+        if m is not None and prev is not None and prev.shape == rounded.shape and prev.dtype == rounded.dtype:
+            near = np.abs(res - 0.5 - prev) <= STICKY * vmax / 255.0
+            keep = near & ((m > 0)[..., None] if near.ndim == 3 else (m > 0))
+            np.copyto(rounded, prev, where=keep)
+        self.prev_out = rounded
+        return rounded.copy()
 
     def __call__(self, lq, out):
         """The stabilised ``out`` (same shape and dtype) for the LR frame ``lq`` it was upscaled from."""
@@ -221,6 +244,7 @@ class Stabiliser:
         if not fresh and float(np.mean(np.abs(cur - self.prev_gray))) > self.cut:
             fresh = True
             self.cuts += 1
+        m = None
         if fresh:
             lq_s, high_s = lq_f, high
         else:
@@ -233,11 +257,13 @@ class Stabiliser:
             m = cv2.resize(conf, (W, H), interpolation=cv2.INTER_LINEAR) * self.strength
             high_s = self._blend(high, self._warp_high(flow, (H, W)), m, (w, h))
         self.prev_gray, self.prev_lq, self.prev_high = cur, lq_s, high_s
-        res = cv2.resize(lq_s, (W, H), interpolation=cv2.INTER_CUBIC) + high_s
-        res = np.clip(res, 0, vmax)
+        res = cv2.resize(lq_s, (W, H), interpolation=cv2.INTER_CUBIC)
+        res += high_s
+        np.clip(res, 0, vmax, out=res)
         if out.dtype.kind == 'u':
-            res = np.rint(res)
-        res = res.astype(out.dtype)
+            res = self._round(res, m, out.dtype, vmax)
+        else:
+            res = res.astype(out.dtype)
         if res.ndim == 2 and color.ndim == 3:
             res = res[..., None]
         if alpha is not None:

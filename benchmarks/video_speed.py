@@ -3,6 +3,7 @@
     python benchmarks/video_speed.py                       # bikes.mp4, 12 frames, both models
     python benchmarks/video_speed.py --frames 6 --width 320 --rounds 2
     python benchmarks/video_speed.py --clip my.mp4 --models animevideov3
+    python benchmarks/video_speed.py --models animevideov3 --width 640 --frames 30 --temporal   # --temporal's cost
 
 For each model (realesr-animevideov3 x4 and realesrgan-x4plus) it prints:
 
@@ -34,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'benchmarks'))
 
 MODELS = {'animevideov3': 'realesr-animevideov3', 'x4plus': 'realesrgan-x4plus'}
-MODES = ('e2e', 'model', 'ref')
+MODES = ('e2e', 'model', 'ref', 'temporal')
 WORK = Path(os.environ.get('BENCH_DIR', '/tmp/realesrgan_bench')) / 'video'
 DEFAULT_CLIP = ROOT.parent / 'shared' / 'data' / 'video' / 'bikes.mp4'
 
@@ -122,15 +123,15 @@ def worker(mode, model, clip):
         res['precision'] = f'{up.backend.precision} ({getattr(up.backend, "engine", "")})'
         frames, _ = decode_all(clip)
         up.upscale(frames[0])  # the first call at a new shape pays the engine's set-up: warm both alike
-        if mode == 'e2e':
+        if mode in ('e2e', 'temporal'):
             import resource
             from inference.video import upscale_video
             ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            r = upscale_video(up, clip, out, progress=False)
+            r = upscale_video(up, clip, out, progress=False, temporal=mode == 'temporal')
             ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             ffmpeg_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)  # decoder + encoder
             res.update(frames=r['upscaled'], seconds=r['seconds'], model_seconds=r['model_seconds'],
-                       ffmpeg_cpu=ffmpeg_cpu)
+                       ffmpeg_cpu=ffmpeg_cpu, temporal_seconds=r['temporal_seconds'])
         else:
             t0 = time.perf_counter()
             for f in frames:
@@ -153,6 +154,23 @@ def run_worker(mode, model, clip, timeout):
     return {'error': (p.stderr.strip().splitlines() or ['no output'])[-1]}
 
 
+def _temporal_rows(models, res, rows):
+    """The stabiliser's cost: its seconds over the model's in the same end-to-end runs (side by side, frame by
+    frame), and the end-to-end rate with it against without it."""
+    import numpy as np
+    print(f'\n{"model":<14}{"temporal / model time":>23}{"e2e fps with":>14}{"e2e fps without":>17}')
+    for m, row in zip(models, rows):
+        runs = res.get((m, 'temporal'), [])
+        if not runs:
+            continue
+        share = float(np.median([r['temporal_seconds'] / r['model_seconds'] for r in runs]))
+        fps = float(np.median([r['frames'] / r['seconds'] for r in runs]))
+        e2e = row['e2e_fps']
+        print(f'{m:<14}{share * 100:>22.1f}%{fps:>14.3f}{e2e if e2e is None else format(e2e, ".3f"):>17}')
+        row.update(temporal_share=share, temporal_e2e_fps=fps)
+    print('temporal / model time: the stabiliser\'s seconds over the model\'s, both inside the same run.')
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--clip', default=str(DEFAULT_CLIP), help='a real video (default: ../shared/data/video/bikes.mp4)')
@@ -161,6 +179,9 @@ def main():
     p.add_argument('--models', default=','.join(MODELS), help='comma list of: ' + ', '.join(MODELS))
     p.add_argument('--rounds', type=int, default=2)
     p.add_argument('--timeout', type=float, default=3600)
+    p.add_argument('--temporal', action='store_true',
+                   help='also end to end with --temporal (inference/temporal.py): its time against the model\'s '
+                        'own in the same run, frame by frame')
     p.add_argument('--worker', help=argparse.SUPPRESS)
     p.add_argument('--model', help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -176,8 +197,9 @@ def main():
         if m not in MODELS:
             raise SystemExit(f'error: unknown model {m!r}; known: {", ".join(MODELS)}')
     load_before = os.getloadavg()
+    modes = MODES if a.temporal else MODES[:3]
     jobs = [(r, m, mode) for r in range(a.rounds) for m in models
-            for mode in MODES[r % 3:] + MODES[:r % 3]]
+            for mode in modes[r % len(modes):] + modes[:r % len(modes)]]
     res = {}
     for _, m, mode in tqdm(jobs, desc='video benchmark', unit='proc'):
         out = run_worker(mode, MODELS[m], clip, a.timeout)
@@ -212,6 +234,8 @@ def main():
               f'{f(cpu, ".3f") + " s":>11}')
         rows.append(dict(model=m, precision=prec, e2e_fps=e2e, model_fps=mod, overhead=over, ref_fps=ref,
                          e2e_vs_ref=ratio, model_busy=busy, ffmpeg_cpu_per_frame=cpu))
+    if a.temporal:
+        _temporal_rows(models, res, rows)
     print('\noverhead = end-to-end time / model-only time - 1 (decode, encode, queues; negative = noise).')
     print('model busy = share of the end-to-end time spent in the model; ffmpeg CPU = decoder + encoder CPU '
           'seconds per frame, taken from the same cores the model uses.')

@@ -388,6 +388,13 @@ class Upscaler:
                 np.clip(res, 0, 1, out=res)
         return res
 
+    def upscale_video(self, src, dst, outscale=None, temporal=False, **kw):
+        """Upscale the video ``src`` into ``dst`` (``inference.video.upscale_video``; ``kw``: crf, preset,
+        progress, queue_frames). ``temporal``: False, True/'flow', 'static' or an ``inference.temporal.Stabiliser``
+        (docs/temporal.md)."""
+        from .video import upscale_video
+        return upscale_video(self, src, dst, outscale, temporal=temporal, **kw)
+
     def upscale_file(self, src, dst, outscale=None):
         """Read ``src`` (EXIF-upright), upscale, write ``dst`` atomically. Refuses ``dst == src``."""
         from utils.fileio import same_file

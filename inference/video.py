@@ -203,8 +203,9 @@ class _Run:
     the model (``upscaler.upscale_batch``), and every slot written in order, gaps holding the last picture.
     """
 
-    def __init__(self, job, upscaler, outscale, progress, queue_frames):
+    def __init__(self, job, upscaler, outscale, progress, queue_frames, temporal=None):
         self.job, self.up, self.outscale = job, upscaler, outscale
+        self.temporal, self.temporal_seconds = temporal, 0.0  # inference.temporal.Stabiliser or None
         self.pipe = _Pipeline(max(1, int(queue_frames)))
         self.frames = self.upscaled = 0  # frames handed to the encoder; frames through the model
         self.model_seconds = 0.0
@@ -304,6 +305,10 @@ class _Run:
                     raise VideoError(f'{job.src}: frame {self.upscaled} came out {out.shape[1]}x{out.shape[0]}, '
                                      f'expected {job.ow}x{job.oh}')
             self.upscaled += len(outs)
+            if self.temporal is not None:  # after the model, in frame order, with each frame's LR input
+                t1 = time.perf_counter()
+                outs = [self.temporal(lr, out) for lr, out in zip(self.batch, outs)]
+                self.temporal_seconds += time.perf_counter() - t1
             self.batch.clear()
             if self.bar is not None:
                 self.bar.set_postfix_str(f'model {self.upscaled / max(self.model_seconds, 1e-9):.2f} fps',
@@ -343,8 +348,13 @@ class _Run:
         self.pipe.join(timeout=5)
 
 
-def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progress=True, queue_frames=2):
+def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progress=True, queue_frames=2,
+                  temporal=False):
     """Upscale ``src`` into ``dst``.
+
+    ``temporal``: stabilise the model's texture between frames (``inference.temporal``, docs/temporal.md):
+    False/None (off), True or 'flow', 'static', or a ``Stabiliser`` (its state carries on; ``reset()`` it
+    for a new video).
 
     ``preset``: the x264 preset, None for :func:`pick_preset`'s choice.
 
@@ -353,14 +363,17 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progre
     encoder thread empties a second queue of the same size into ffmpeg. An
     error in any stage stops the others and is raised here as one line.
 
-    Returns ``dict(frames, upscaled, fps, width, height, audio, seconds, model_seconds)``: ``frames``
-    written at ``fps``, of which ``upscaled`` went through the model (the rest repeat their
-    predecessor); ``seconds`` end to end, ``model_seconds`` of it in ``upscaler.upscale``.
+    Returns ``dict(frames, upscaled, fps, width, height, audio, seconds, model_seconds, temporal_seconds)``:
+    ``frames`` written at ``fps``, of which ``upscaled`` went through the model (the rest repeat their
+    predecessor); ``seconds`` end to end, ``model_seconds`` of it in ``upscaler.upscale``, ``temporal_seconds``
+    in the stabiliser.
     """
+    from .temporal import make_stabiliser
+    stab = make_stabiliser(temporal)  # a bad value fails here, before ffmpeg starts
     t_start = time.perf_counter()
     job = _Job(upscaler, src, dst, outscale, crf, preset)
-    run = _Run(job, upscaler, outscale, progress, queue_frames)
+    run = _Run(job, upscaler, outscale, progress, queue_frames, stab)
     run.execute()
     return dict(frames=run.frames, upscaled=run.upscaled, fps=str(job.rate), width=job.ew, height=job.eh,
                 audio=bool(job.info['has_audio']), seconds=time.perf_counter() - t_start,
-                model_seconds=run.model_seconds)
+                model_seconds=run.model_seconds, temporal_seconds=run.temporal_seconds)

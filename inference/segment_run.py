@@ -1,0 +1,318 @@
+"""Running spans of segments (see ``inference/segments.py``): one decoder per span of consecutive segments, one
+x264 encode per segment, the model in between; and the driver that plans, resumes, runs and joins.
+
+The same ``run_span`` serves a single process (one span per run of unfinished segments) and each Ray task (one
+segment; ``inference/ray_runner.py``).
+"""
+import os
+import subprocess
+import time
+from fractions import Fraction
+from pathlib import Path
+
+from . import segments as sg
+from .video import _Decoder, _encoder_args, _Job, _to_i420, pick_preset, pick_x264_params
+from .video_stages import FrameSlots, _batch_size, _run_model
+from utils.ffmpeg import widen_pipe
+from utils.video_reader import VideoError
+
+OVERLAP_FRAMES = 0  # frames before a cut run through the model with their outputs discarded (--temporal: a few)
+
+
+class _SeekDecoder(_Decoder):
+    """The decoder starting just before ``seek`` seconds, reporting the file's own times (``-copyts``)."""
+
+    def __init__(self, exe, src, rotation, width, height, seek):
+        from utils.video_reader import FrameReader
+        from .video import _TURN
+        turn = [_TURN[rotation]] if rotation in _TURN else []
+        args = ['-noautorotate'] + (['-ss', f'{seek:.6f}', '-copyts'] if seek > 0 else [])
+        FrameReader.__init__(self, src, filters=turn, input_args=args, exe=exe, prefetch=2, size=(width, height))
+        self.start()
+
+
+class SpanSpec:
+    """What a worker needs to encode segments: the probed job's sizes and settings, picklable."""
+
+    def __init__(self, job, state, crf, preset, x264_params, outscale, overlap):
+        self.src, self.turn, self.w, self.h = str(job.src), job.turn, job.w, job.h
+        self.ew, self.eh, self.ow, self.oh = job.ew, job.eh, job.ow, job.oh
+        self.rate = Fraction(state['rate'])
+        self.first, self.lead, self.starts = state['first'], state['lead'], list(state['starts'])
+        self.video_duration = job.info.get('video_duration')
+        self.sar = job.info.get('sar')
+        if self.sar and job.turn in (90, 270):
+            self.sar = (self.sar[1], self.sar[0])
+        self.crf, self.preset, self.x264_params, self.outscale = crf, preset, x264_params, outscale
+        self.overlap = max(0, int(overlap))
+
+    def slot(self, t):
+        return self.lead + int(round((t - self.first) * float(self.rate)))
+
+    def seg_end(self, k):
+        return self.starts[k + 1] if k + 1 < len(self.starts) else None
+
+
+class _SegEncoder:
+    """One segment's encoder writing ``tmp``; ``commit`` renames it to ``final`` once complete."""
+
+    def __init__(self, exe, spec, tmp, final):
+        self.tmp, self.final = str(tmp), str(final)
+        rate = f'{spec.rate.numerator}/{spec.rate.denominator}'
+        cmd = _encoder_args(exe, spec.src, self.tmp, spec.ew, spec.eh, rate, False, spec.crf, spec.preset, spec.sar,
+                            spec.x264_params)
+        self.log = open(self.tmp + '.log', 'wb')
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self.log)
+        widen_pipe(self.proc.stdin)
+        self.frames = 0
+
+    def write(self, data, times):
+        try:
+            for _ in range(times):
+                self.proc.stdin.write(data)
+        except BrokenPipeError:
+            self.proc.wait()
+            raise VideoError(f'{self.final}: the encoder stopped ({self._reason()})') from None
+        self.frames += times
+
+    def _reason(self):
+        self.log.flush()
+        text = Path(self.tmp + '.log').read_text(errors='replace')
+        if 'No space left' in text:
+            return 'the disk is full'
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        return lines[-1] if lines else 'ffmpeg failed'
+
+    def commit(self):
+        self.proc.stdin.close()
+        rc = self.proc.wait()
+        reason = self._reason() if rc != 0 else None
+        self.log.close()
+        os.unlink(self.tmp + '.log')
+        if rc != 0:
+            raise VideoError(f'{self.final}: the encoder failed ({reason})')
+        commit_file(self.tmp, self.final)
+
+    def abort(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        for p in (self.tmp, self.tmp + '.log'):
+            if os.path.exists(p):
+                os.unlink(p)
+
+
+def commit_file(tmp, final):
+    """The finished segment under its final name (atomic); a test may make this fail as a full disk would."""
+    if os.environ.get('RESR_TEST_FULL_AFTER') and len(list(Path(final).parent.glob('seg_*'))) >= \
+            int(os.environ['RESR_TEST_FULL_AFTER']):
+        import errno
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    os.replace(tmp, final)
+
+
+class SpanRun:
+    """Segments ``k0`` to ``k1 - 1`` through one decoder: frames to slots (as one pass), the model, encoders."""
+
+    def __init__(self, upscaler, spec, k0, k1, folder, exe, on_frames=None):
+        self.up, self.spec, self.k0, self.k1, self.folder, self.exe = upscaler, spec, k0, k1, Path(folder), exe
+        self.on_frames = on_frames or (lambda n: None)
+        self.k = k0
+        self.pos = spec.starts[k0]  # the next slot to write
+        self.end = spec.seg_end(k1 - 1)  # None: to the end of the video
+        self.enc = None
+        self.prev_out = None
+        self.upscaled = 0
+        self.batch, self.pending = [], []
+        self.batch_n = _batch_size(upscaler, spec.h, spec.w, spec.outscale)
+
+    def run(self):
+        spec = self.spec
+        start_t = spec.first + (spec.starts[self.k0] - spec.lead) / float(spec.rate)
+        seek = max(0.0, start_t - (spec.overlap + 1.5) / float(spec.rate)) if self.k0 > 0 else 0.0
+        dec = _SeekDecoder(self.exe, spec.src, spec.turn, spec.w, spec.h, seek)
+        slots = FrameSlots(spec.rate)
+        slots.first, slots.lead, slots.next = spec.first, spec.lead, spec.starts[self.k0]
+        pre = []
+        try:
+            for frame, t in dec.frames():
+                if t is not None and spec.slot(t) < spec.starts[self.k0]:
+                    pre = (pre + [frame])[-(spec.overlap + 1):]
+                    continue
+                if pre:
+                    self._preroll(pre)
+                    pre = []
+                if t is not None and self.end is not None and spec.slot(t) >= self.end:
+                    break
+                placed = slots.place(frame, t)
+                if placed is None:
+                    continue
+                new, gap = placed
+                self.pending.append((len(self.batch) if new else None, gap))
+                if new:
+                    self.batch.append(frame)
+                if len(self.batch) >= self.batch_n or not self.batch:
+                    self._flush()
+            self._flush()
+            ended = self.end is None
+            errors = bool(dec.errors)
+        except BaseException:
+            dec.close(kill=True)
+            self._abort()
+            raise
+        rc = dec.close(kill=not ended)
+        if ended and (rc != 0 or (self.prev_out is None and self.enc is None)):
+            self._abort()
+            raise VideoError(dec.failure())
+        self._finish(ended and not errors)
+        return self.upscaled
+
+    def _preroll(self, pre):
+        """Frames before the cut: through the model (a stateful filter starts warm), outputs discarded except the
+        last, which a gap at the cut holds (as one pass does)."""
+        reset = getattr(self.up, 'reset', None)
+        if callable(reset):
+            reset()
+        for frame in pre:
+            self.prev_out = _run_model(self.up, [frame], self.spec.outscale, self.spec.src, -1)[0]
+
+    def _flush(self):
+        outs = []
+        if self.batch:
+            outs = _run_model(self.up, self.batch, self.spec.outscale, self.spec.src, self.upscaled)
+            self.upscaled += len(outs)
+            self.batch.clear()
+        for idx, gap in self.pending:
+            out = self.prev_out if idx is None else outs[idx]
+            self._emit(self.prev_out if self.prev_out is not None else out, gap)
+            self._emit(out, 1)
+            self.prev_out = out
+        self.pending.clear()
+
+    def _emit(self, img, times):
+        """Write ``img`` into ``times`` slots from ``pos``, switching segments at their cuts."""
+        data = None
+        while times > 0:
+            seg_end = self.spec.seg_end(self.k)
+            if seg_end is not None and self.pos >= seg_end:
+                self._next_segment()
+                continue
+            if self.enc is None:
+                self._open()
+            n = times if seg_end is None else min(times, seg_end - self.pos)
+            if data is None:
+                data = _to_i420(img, self.spec.ew, self.spec.eh).tobytes()
+            self.enc.write(data, n)
+            self.on_frames(n)
+            self.pos += n
+            times -= n
+
+    def _open(self):
+        from utils.fileio import temp_beside
+        final = self.folder / sg.segment_name(self.k)
+        fd, tmp = temp_beside(final, suffix='.mp4')
+        os.close(fd)
+        self.enc = _SegEncoder(self.exe, self.spec, tmp, final)
+
+    def _next_segment(self):
+        if self.enc is None:
+            self._open()  # an empty segment cannot be: a cut is a slot with a frame
+        self.enc.commit()
+        self.enc = None
+        self.k += 1
+
+    def _finish(self, hold_to_end):
+        spec = self.spec
+        if self.end is not None:
+            if self.prev_out is not None and self.pos < self.end:
+                self._emit(self.prev_out, self.end - self.pos)  # the gap up to the next cut holds the picture
+        elif hold_to_end and self.prev_out is not None and spec.video_duration:
+            self._emit(self.prev_out, int(round(spec.video_duration * spec.rate)) - self.pos)
+        if self.enc is not None:
+            self.enc.commit()
+            self.enc = None
+
+    def _abort(self):
+        if self.enc is not None:
+            self.enc.abort()
+            self.enc = None
+
+
+def prepare(upscaler, src, dst, outscale, crf, preset, segment_seconds, overlap):
+    """The probed job, its work folder and saved/new plan: ``(job, folder, state, spec)``."""
+    x264_params = pick_x264_params(upscaler, preset)
+    preset = pick_preset(upscaler, preset)
+    job = _Job(upscaler, src, dst, outscale, crf, preset)
+    job.cleanup()
+    folder = sg.parts_dir(dst)
+    options = dict(crf=crf, preset=preset, x264_params=x264_params, outscale=outscale,
+                   segment_seconds=segment_seconds, overlap=overlap, w=job.ow, h=job.oh)
+    fp = sg.fingerprint(src, upscaler, options)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as e:
+        raise VideoError(f'{folder}: cannot make the work folder ({e.strerror or e})') from None
+    sg.remove_stale(folder)
+    state = sg.load_state(folder, fp)
+    if state is None:
+        state = sg.make_plan(job.exe, job.src, job.rate, job.total, segment_seconds)
+        state['fingerprint'] = fp
+        try:
+            sg.save_state(folder, state)
+        except OSError as e:
+            raise sg.disk_error(dst, folder, e, 0) from None
+    spec = SpanSpec(job, state, crf, preset, x264_params, outscale, overlap)
+    return job, folder, state, spec
+
+
+def upscale_video_segmented(upscaler, src, dst, outscale=None, crf=18, preset=None, progress=True,
+                            segment_seconds=sg.SEGMENT_SECONDS, overlap_frames=OVERLAP_FRAMES, ray=None, workers=None,
+                            keep_parts=False):
+    """Upscale ``src`` into ``dst`` segment by segment, resuming from ``dst``'s work folder (see the module
+    docstrings). ``ray``: None (this process), 'auto', 'local' or a cluster address (``inference/ray_runner.py``).
+    Returns the dict of ``inference.video.upscale_video`` plus ``segments`` and ``reused``."""
+    t0 = time.perf_counter()
+    job, folder, state, spec = prepare(upscaler, src, dst, outscale, crf, preset, segment_seconds, overlap_frames)
+    n = len(spec.starts)
+    done = sg.done_segments(folder, n)
+    todo = [k for k in range(n) if k not in done]
+    reused_frames = sum((spec.seg_end(k) or job.total or spec.starts[k]) - spec.starts[k] for k in done)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=job.total, initial=reused_frames, desc=job.src.name, unit='frame', leave=False, disable=None)
+    upscaled = 0
+    try:
+        if ray:
+            from .ray_runner import run_segments
+            upscaled = run_segments(upscaler, spec, todo, folder, ray, workers, bar)
+        else:
+            for k0, k1 in sg.spans(todo):
+                upscaled += SpanRun(upscaler, spec, k0, k1, folder, job.exe,
+                                    bar.update if bar is not None else None).run()
+    except OSError as e:
+        raise sg.disk_error(dst, folder, e, len(sg.done_segments(folder, n))) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    sg.join_segments(job.exe, job.src, folder, n, dst, job.info['has_audio'])
+    frames = _frames_of(folder, n, spec, job)
+    if not keep_parts:
+        sg.clear_folder(folder)
+    sg.log.info('%s: %d segments, %d reused from %s', dst, n, len(done), folder)
+    return dict(frames=frames, upscaled=upscaled, fps=str(job.rate), width=job.ew, height=job.eh,
+                audio=bool(job.info['has_audio']), seconds=time.perf_counter() - t0, model_seconds=None,
+                segments=n, reused=len(done))
+
+
+def _frames_of(folder, n, spec, job):
+    """Frames written: the slots up to the last cut plus the last segment's (read from its encoder count)."""
+    return spec.starts[-1] + _count_frames(job.exe, folder / sg.segment_name(n - 1))
+
+
+def _count_frames(exe, path):
+    res = subprocess.run([exe, '-hide_banner', '-nostdin', '-i', str(path), '-map', '0:v:0', '-c', 'copy', '-f', 'null',
+                          '-'], capture_output=True, text=True, errors='replace')
+    tail = res.stderr.rsplit('frame=', 1)
+    return int(tail[1].split()[0]) if len(tail) == 2 else 0

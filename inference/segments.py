@@ -1,0 +1,227 @@
+"""Resumable video upscaling: the video is cut into segments of output frames, each encoded on its own into
+a work folder beside the output (``OUT.parts/``), then joined without re-encoding.
+
+The plan: the one-pass upscaler (``inference/video.py``) maps every decoded frame to a slot of a constant-rate
+output (``FrameSlots``). A segment is a range of those slots; cuts fall on the input's keyframes (found by a
+keyframe-only decode, fast), at least ``segment_seconds`` apart, or every ``segment_seconds`` where keyframes
+are further apart than twice that. A span of segments is decoded from just before its first cut (``-ss`` with
+``-copyts``, so the decoder reports the file's own times) and every frame goes to the slot the one-pass run
+gives it, so the joined frames, their count and their times equal a one-pass run's. Frames decoded before
+the cut (``overlap_frames``, at least one) go through the model with their outputs discarded: a stateful
+per-frame filter on the upscaler (``reset()``) starts the segment as it would mid-video, and a gap at the cut
+holds the previous picture as one pass does.
+
+Each segment is its own x264 encode (so it starts with a keyframe of the output) with the same settings, written
+under a temporary name and renamed when complete. ``plan.json`` holds the plan and a fingerprint of the input
+(size, mtime, a hash of its first and last MiB), the model and the options that change pixels: a re-run with the
+same fingerprint reuses the finished segments, another one starts over (one log line). The join is ffmpeg's
+concat demuxer on our own list (``-c copy``), with the input's audio (AAC, as one pass) and subtitles.
+"""
+import errno
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import time
+from fractions import Fraction
+from pathlib import Path
+
+from utils.video_reader import VideoError
+
+log = logging.getLogger('inference')
+PLAN = 'plan.json'
+SEGMENT_SECONDS = 10.0
+PARTS_SUFFIX = '.parts'
+_KEY_TIME = re.compile(r'\[Parsed_showinfo[^\]]*\] n:\s*\d+ pts:\s*-?\d+\s+pts_time:\s*(-?[\d.]+)')
+
+
+def parts_dir(dst):
+    """The work folder of ``dst``: ``dst`` + '.parts' beside it."""
+    dst = Path(dst)
+    return dst.with_name(dst.name + PARTS_SUFFIX)
+
+
+def segment_name(k):
+    return f'seg_{k:05d}.mp4'
+
+
+# ------------------------------------------------------------------ the plan
+def keyframe_times(exe, src):
+    """The input's keyframe times in seconds (a decode of the keyframes only)."""
+    res = subprocess.run([exe, '-hide_banner', '-nostdin', '-skip_frame', 'nokey', '-i', str(src), '-map', '0:V:0',
+                          '-vf', 'showinfo', '-f', 'null', '-'], capture_output=True, text=True, errors='replace')
+    if res.returncode != 0:
+        lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+        raise VideoError(f'{src}: cannot read its keyframes ({lines[-1].strip() if lines else "ffmpeg failed"})')
+    return [float(m.group(1)) for m in _KEY_TIME.finditer(res.stderr)]
+
+
+def cut_slots(key_slots, total, seg_frames):
+    """Segment starts (slots): at a keyframe at least ``seg_frames`` after the previous cut, or exactly
+    ``seg_frames`` after it when the next keyframe is more than twice that away."""
+    starts, keys = [0], sorted(set(s for s in key_slots if s > 0))
+    while True:
+        target = starts[-1] + seg_frames
+        if total is not None and target >= total:
+            return starts
+        nxt = next((s for s in keys if s >= target), None)
+        cut = nxt if nxt is not None and nxt <= starts[-1] + 2 * seg_frames else target
+        if total is None and nxt is None:
+            return starts
+        if total is not None and cut >= total:
+            return starts
+        starts.append(cut)
+
+
+def make_plan(exe, src, rate, total, segment_seconds):
+    keys = keyframe_times(exe, src)
+    first = keys[0] if keys else 0.0
+    lead = max(int(first * float(rate) + 1e-3), 0)
+    key_slots = [lead + int(round((t - first) * float(rate))) for t in keys]
+    seg_frames = max(1, int(round(segment_seconds * float(rate))))
+    return dict(rate=str(rate), first=first, lead=lead, total=total,
+                starts=cut_slots(key_slots, total, seg_frames))
+
+
+# ------------------------------------------------------------------ the fingerprint
+def _file_id(path, chunk=1 << 20):
+    st = path.stat()
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        h.update(f.read(chunk))
+        if st.st_size > chunk:
+            f.seek(max(chunk, st.st_size - chunk))
+            h.update(f.read(chunk))
+    return dict(size=st.st_size, mtime_ns=st.st_mtime_ns, head_tail=h.hexdigest())
+
+
+def model_identity(up):
+    """What names the model's pixels: its path with the sizes and times of its files, arch, scale, engine."""
+    p = Path(str(getattr(up, 'model_path', '')))
+    files = sorted(p.rglob('*')) if p.is_dir() else [p] if p.is_file() else []
+    stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
+    backend = getattr(up, 'backend', None)
+    return dict(path=str(p), files=stats, arch=repr(getattr(up, 'arch', None)), scale=getattr(up, 'scale', None),
+                backend=[getattr(backend, k, None) for k in ('kind', 'name', 'engine', 'precision')],
+                tile=repr(getattr(up, 'tile', None)), outscale=getattr(up, 'outscale', None))
+
+
+def fingerprint(src, up, options):
+    return dict(input=_file_id(Path(src)), model=model_identity(up), options=options)
+
+
+def load_state(folder, fp):
+    """The saved plan when its fingerprint equals ``fp``; else None after one log line, the folder emptied."""
+    path = folder / PLAN
+    if not path.is_file():
+        return None
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        state = None
+    if isinstance(state, dict) and json.loads(json.dumps(fp)) == state.get('fingerprint'):
+        return state
+    what = [k for k in ('input', 'model', 'options') if not isinstance(state, dict) or
+            (state.get('fingerprint') or {}).get(k) != json.loads(json.dumps(fp[k]))]
+    log.info('%s: the %s changed since the segments there were made; starting over', folder,
+             ', '.join(what) or 'plan')
+    for p in folder.iterdir():
+        if p.is_file() and (p.name.startswith('seg_') or p.name == PLAN or p.name.startswith('.seg_')):
+            p.unlink()
+    return None
+
+
+def save_state(folder, state):
+    from utils.fileio import atomic_write_text
+    atomic_write_text(folder / PLAN, json.dumps(state, indent=1))
+
+
+# ------------------------------------------------------------------ the join
+def subtitle_codec(dst):
+    return 'copy' if Path(dst).suffix.lower() == '.mkv' else 'mov_text'
+
+
+def join_segments(exe, src, folder, n, dst, has_audio):
+    """Concatenate ``n`` segments (``-c copy``) with ``src``'s audio (AAC) and subtitles into ``dst``."""
+    from utils.fileio import temp_beside
+    lst = folder / 'concat.txt'
+    lst.write_text(''.join(f"file '{segment_name(k)}'\n" for k in range(n)))
+    fd, tmp = temp_beside(Path(dst), suffix=Path(dst).suffix)
+    os.close(fd)
+    base = [exe, '-hide_banner', '-nostdin', '-loglevel', 'error', '-y', '-f', 'concat', '-safe', '0', '-i', str(lst),
+            '-i', str(src), '-map', '0:v:0', '-c:v', 'copy']
+    audio = ['-map', '1:a?', '-c:a', 'aac', '-b:a', '192k'] if has_audio else []
+    try:
+        for subs in (['-map', '1:s?', '-c:s', subtitle_codec(dst)], []):  # subtitles a container refuses: dropped
+            res = subprocess.run([*base, *audio, *subs, tmp], capture_output=True, text=True, errors='replace')
+            if res.returncode == 0:
+                if not subs:
+                    log.info('%s: the subtitles could not go into %s and were left out', src, Path(dst).suffix)
+                break
+        else:
+            raise _write_error(dst, folder, res.stderr, n)
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if lst.exists():
+            lst.unlink()
+
+
+def _write_error(dst, folder, text, kept):
+    lines = [ln.strip() for ln in (text or '').splitlines() if ln.strip()]
+    reason = lines[-1] if lines else 'ffmpeg failed'
+    if 'No space left' in (text or ''):
+        reason = 'the disk is full'
+    return VideoError(f'{dst}: cannot write the output ({reason}); {kept} finished segments kept in {folder}')
+
+
+def disk_error(dst, folder, err, kept):
+    reason = 'the disk is full' if getattr(err, 'errno', None) == errno.ENOSPC else str(err).splitlines()[0]
+    return VideoError(f'{dst}: cannot write ({reason}); {kept} finished segments kept in {folder}')
+
+
+def done_segments(folder, n):
+    return [k for k in range(n) if (folder / segment_name(k)).is_file()]
+
+
+def spans(todo):
+    """Maximal runs of consecutive segment numbers: [(first, last + 1)]."""
+    out = []
+    for k in todo:
+        if out and out[-1][1] == k:
+            out[-1][1] = k + 1
+        else:
+            out.append([k, k + 1])
+    return [tuple(s) for s in out]
+
+
+def clear_folder(folder):
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def rate_of(state):
+    return Fraction(state['rate'])
+
+
+def now():
+    return time.perf_counter()
+
+
+def remove_stale(folder):
+    """Temporary segment files (``.seg_*``) left by a process that no longer runs."""
+    for p in Path(folder).glob('.seg_*'):
+        m = re.match(r'\.seg_\d+\.mp4\.(\d+)-', p.name)
+        if m and int(m.group(1)) != os.getpid():
+            try:
+                os.kill(int(m.group(1)), 0)
+                continue
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+        if m:
+            p.unlink(missing_ok=True)

@@ -155,6 +155,8 @@ def test_every_kind_of_export_passes(tmp_path):
         with onnx_convertible_ops():
             trace_save(net, arch, tmp_path / f'{name}_pir' / 'inference', legacy=False)
         check_graph(tmp_path / f'{name}_pir' / 'inference.json')
+        if arch['type'] != 'SRVGGNetCompact':  # export_rev 1 changed SRVGGNetCompact's traced form only
+            continue
         with paddle.pir_utils.OldIrGuard():  # export_rev 1: the network itself, not its export_layer
             static = paddle.jit.to_static(net, input_spec=[paddle.static.InputSpec([None, 3, None, None],
                                                                                   'float32', 'x')], full_graph=True)

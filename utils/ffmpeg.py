@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from utils.fileio import open_regular
+from utils.fileio import open_or_fail
 
 FIX = 'install it with `apt-get install ffmpeg` or `pip install imageio-ffmpeg`'
 
@@ -63,14 +63,7 @@ class MediaInput:
     def __init__(self, path, exe, fmt=None, error=None):
         error = error or VideoProbeError
         self.path, self._tmp = Path(path), None
-        try:
-            self.file = open_regular(path, error)
-        except FileNotFoundError:
-            raise error(f'{path}: no such file') from None
-        except error:
-            raise
-        except OSError as e:
-            raise error(f'{path}: cannot read ({e.strerror or e})') from None
+        self.file = open_or_fail(path, error)
         fd = self.file.fileno()
         self.pass_fds = (fd,)
         pin = ['-f', fmt] if fmt else []

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from utils.fileio import open_regular
+from utils.fileio import open_or_fail
 
 FIX = 'install it with `apt-get install ffmpeg` or `pip install imageio-ffmpeg`'
 
@@ -63,14 +63,7 @@ class MediaInput:
     def __init__(self, path, exe, fmt=None, error=None):
         error = error or VideoProbeError
         self.path, self._tmp = Path(path), None
-        try:
-            self.file = open_regular(path, error)
-        except FileNotFoundError:
-            raise error(f'{path}: no such file') from None
-        except error:
-            raise
-        except OSError as e:
-            raise error(f'{path}: cannot read ({e.strerror or e})') from None
+        self.file = open_or_fail(path, error)
         fd = self.file.fileno()
         self.pass_fds = (fd,)
         pin = ['-f', fmt] if fmt else []
@@ -221,6 +214,8 @@ def probe_video(path):
 
 def _from_json(path, res):
     """``probe_video``'s facts from ffprobe's JSON."""
+    if res.returncode != 0 and _MANIFEST_HINT.search(res.stderr):
+        raise _manifest(path)
     if res.returncode != 0:
         msg = _FD_NAME.sub('', (res.stderr.strip().splitlines() or ['unreadable'])[-1])
         raise VideoUnreadable(f'{path}: not a readable video ({msg})')
@@ -252,6 +247,14 @@ def _from_json(path, res):
                 format=fmt)
 
 
+# what ffmpeg says when a manifest, playlist or list could not open the files it names (the fd protocol alone,
+# or names relative to /proc/self/fd/): refused as what it is, not as a damaged video
+_MANIFEST_HINT = re.compile(r'fragment of playlist|m3u8/hls|Unsafe file name|Impossible to open')
+
+
+def _manifest(path):
+    return VideoProbeError(f'{path}: is a manifest, playlist or file list naming other files (not read); '
+                           'give the video file itself')
 _INPUT = re.compile(r'^Input #0, (.+), from \'', re.M)
 _DURATION = re.compile(r'^  Duration: (\d+):(\d+):(\d+(?:\.\d+)?)', re.M)  # input #0's own line, 2 spaces
 
@@ -260,6 +263,8 @@ def _from_log(path, err):
     """``probe_video``'s facts from ``ffmpeg -i``'s report (the input named by a descriptor, never by its name:
     a name cannot forge a line)."""
     m = _INPUT.search(err)
+    if not m and _MANIFEST_HINT.search(err):
+        raise _manifest(path)
     if not m:
         raise VideoUnreadable(f'{path}: not a readable video ({error_reason(err)})')
     fmt = check_format(path, m.group(1))

@@ -209,6 +209,19 @@ def open_regular(path, error=None):
         raise
 
 
+def open_or_fail(path, error):
+    """``open_regular(path)`` with every failure as ``error``: one line naming the path (no such file, not a
+    regular file, cannot read)."""
+    try:
+        return open_regular(path, error)
+    except FileNotFoundError:
+        raise error(f'{path}: no such file') from None
+    except error:
+        raise
+    except OSError as e:
+        raise error(f'{path}: cannot read ({e.strerror or e})') from None
+
+
 def sha256_file(path, chunk=1 << 20):
     """Hex sha256 of a regular file, read in 1 MiB blocks (``NotRegularFileError`` for a FIFO or a device)."""
     h = hashlib.sha256()

@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from utils.fileio import atomic_write_bytes, open_regular
+from utils.fileio import atomic_write_bytes, open_or_fail
 
 _MAGIC = (
     (b'\x89PNG\r\n\x1a\n', 'PNG'), (b'\xff\xd8\xff', 'JPEG'), (b'RIFF', 'WebP'), (b'BM', 'BMP'),
@@ -226,15 +226,11 @@ def _decode(data):
 def imread(path, exif=True):
     """Read an image unchanged (gray/BGR/BGRA, 8 or 16 bit), upright by its EXIF orientation."""
     path = Path(path)
-    try:
-        with open_regular(path, ImageReadError) as f:  # a FIFO or /dev/zero is refused before opening
+    with open_or_fail(path, ImageReadError) as f:  # a FIFO or /dev/zero is refused before opening
+        try:
             data = f.read()
-    except FileNotFoundError:
-        raise ImageReadError(f'{path}: no such file') from None
-    except ImageReadError:
-        raise
-    except OSError as e:
-        raise ImageReadError(f'{path}: cannot read ({e.strerror or e})') from None
+        except OSError as e:
+            raise ImageReadError(f'{path}: cannot read ({e.strerror or e})') from None
     if not data:
         raise ImageReadError(f'{path}: empty file')
     fmt = sniff_format(data)

@@ -67,6 +67,9 @@ def test_manifests_and_lists_are_refused_by_every_reader(media, name):
     out = json.loads(res.stdout)
     for reader, text in out.items():
         assert text.startswith(f'error {d / name}: ') and '\n' not in text, (reader, text)
+        assert 'manifest, playlist or file list' in text or (reader, name) == ('fit', 'list.m3u8'), (reader, text)
+    if name == 'list.m3u8':  # the fit takes videos by extension: .m3u8 is none
+        assert out['fit'].endswith('not a video or an image (.m3u8)')
 
 
 def test_the_secret_itself_reads(media):

@@ -165,20 +165,22 @@ def _say(ctx, res):
                 + ', '.join(f'{m} {r[m]["detail" if paired else "detail_vs_bicubic"]:.2f}' for m in real['models']))
 
 
-def _exported_point(res):
-    """``(name, summary)``: the exported point's name (the DNI rule's blend, the finetune or the base) and the
-    held-out pairs' summary holding it."""
+def _exported_point(res, weight=None):
+    """``(name, summary)``: the exported point's name (the DNI rule's blend, or ``weight``'s, the finetune or the
+    base) and the held-out pairs' summary holding it (without it when the sweep did not measure that weight)."""
     from .dni_sweep import blend_name
-    w, summ = res['dni']['chosen'], res['summary']
+    w, summ = res['dni']['chosen'] if weight is None else float(weight), res['summary']
     name = 'finetuned' if w == 1.0 else blend_name(w) if w or res['dni'].get('other') == 'partner' else 'base'
-    return name, dict(summ, **({name: res['dni']['summary'][name]} if name not in summ else {}))
+    row = res['dni']['summary'].get(name)
+    return name, dict(summ, **({name: row} if name not in summ and row is not None else {}))
 
 
-def exported_vs_bicubic(res):
-    """Where the exported point loses to bicubic on both axes (``pipeline.select.loses_to_bicubic``): on the
-    paired real LQ frames when there are some (they decide), else on the held-out pairs; None when it does not."""
+def exported_vs_bicubic(res, weight=None):
+    """Where the exported point (``weight``: --dni-weight's) loses to bicubic on both axes
+    (``pipeline.select.loses_to_bicubic``): on the paired real LQ frames when there are some (they decide), else
+    on the held-out pairs; None when it does not, or was not measured."""
     from .select import loses_to_bicubic
-    name, own = _exported_point(res)
+    name, own = _exported_point(res, weight)
     real = res.get('real') or {}
     if real.get('paired'):
         blends = (res['dni'].get('real') or {}).get('summary') or {}

@@ -124,10 +124,10 @@ def set_stats(frames, reference=None):
     return out
 
 
-# The fit needs LQ frames at least this tall and wide: under it a frame holds under 8 rows of the codec's 8x8
+# The fit needs LQ frames at least this tall and wide: under it a frame holds under 6 rows of the codec's 8x8
 # blocks and its blockiness, ringing and noise statistics move with the content more than with the degradation
 # (a 44x36 stream made at CRF 28 fitted as CRF 18-24; docs/degradation_fit.md).
-MIN_MEASURE_SIDE = 64
+MIN_MEASURE_SIDE = 48
 
 
 def measurable(frames, min_side=MIN_MEASURE_SIDE):

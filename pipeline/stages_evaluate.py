@@ -67,6 +67,7 @@ def run_evaluate(ctx, part):
     res['dni'] = run_sweep(ctx, nets, base_path, {c: str(ckpts[it]) for c, it in cand.items()}, res, gt, lq,
                            part / 'dni.tmp', partner=partner_path(ctx))
     res['losses'] = exported_losses(res, final)
+    from .vs_bicubic import exported_vs_bicubic
     res['vs_bicubic'] = exported_vs_bicubic(res)
     (part / 'metrics.json').write_text(json.dumps(res, indent=1, default=float))
     _say(ctx, res)
@@ -206,38 +207,14 @@ def _say(ctx, res):
                 + ', '.join(f'{m} {r[m]["detail" if paired else "detail_vs_bicubic"]:.2f}' for m in real['models']))
 
 
-def _exported_point(res):
-    """``(name, summary)``: the exported point's name (the DNI rule's blend, the finetune or the base) and the
-    held-out pairs' summary holding it."""
-    from .dni_sweep import blend_name
-    w, summ = res['dni']['chosen'], res['summary']
-    name = 'finetuned' if w == 1.0 else blend_name(w) if w or res['dni'].get('other') == 'partner' else 'base'
-    return name, dict(summ, **({name: res['dni']['summary'][name]} if name not in summ else {}))
-
-
-def exported_vs_bicubic(res):
-    """Where the exported point loses to bicubic on both axes (``pipeline.select.loses_to_bicubic``): on the
-    paired real LQ frames when there are some (they decide), else on the held-out pairs; None when it does not."""
-    from .select import loses_to_bicubic
-    name, own = _exported_point(res)
-    real = res.get('real') or {}
-    if real.get('paired'):
-        blends = (res['dni'].get('real') or {}).get('summary') or {}
-        mine = dict(real['summary'], **({name: blends[name]} if name in blends else {}))
-        if name in mine:
-            lost = loses_to_bicubic(mine, name)
-            return lost and {'name': name, 'where': 'on the real LQ frames', **lost}
-    lost = loses_to_bicubic(own, name)
-    return lost and {'name': name, 'where': 'on the held-out pairs', **lost}
-
-
 def exported_losses(res, final):
     """Where the exported point (the DNI rule's blend, the finetune or the base) loses to bicubic, the base or a
     --compare model, with its own numbers: on the held-out pairs and on the real LQ footage (where the blends
     are run too)."""
     from .select import losses
+    from .vs_bicubic import exported_point
     real = res['real']
-    name, own = _exported_point(res)
+    name, own = exported_point(res)
     lost = losses(own, name, [m for m in final if m not in (name, 'finetuned')])
     if real:
         blends = (res['dni'].get('real') or {}).get('summary') or {}

@@ -271,7 +271,8 @@ def settings_export(ctx):
 def check_beats_bicubic(ctx, res):
     """Bicubic is a candidate too: a model that loses to it on both axes is not exported without
     --force-export (``pipeline.select.loses_to_bicubic``); returns the line the report carries, or None."""
-    lost = res.get('vs_bicubic')
+    from .vs_bicubic import exported_vs_bicubic
+    lost = exported_vs_bicubic(res, ctx.s.dni_weight)
     if not lost:
         return None
     line = (f'{lost["name"]} loses to bicubic on both axes {lost["where"]}: {"; ".join(lost["distortion"])}; '

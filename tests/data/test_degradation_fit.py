@@ -32,7 +32,7 @@ def test_fit_recovers_known_degradation(hr, truth, comps):
     frames, names = hr
     real = degrade_images(frames, names, resolve_options(F.family_options(truth, 4)), 4, np.random.default_rng(5))
     # 40x40 LQ made by the fit's own synthesis: measurable at that size (min_side 32). A real 44x36 stream is not
-    # (the default floor of 64 px; tests/data/test_fit_confidence.py)
+    # (the default floor of 48 px; tests/data/test_fit_confidence.py)
     res = F.fit(frames, names, real, lq_stats.shrink(frames, (40, 40)), 4, comps=comps, min_side=32)
     r = res['ranges']
     assert r['comp'] == truth['comp']

@@ -31,7 +31,7 @@ def test_measurable_by_frame_size(hr_photos):
     img = cv2.imread(str(hr_photos[0]))
     small = [cv2.resize(img, (44, 36), interpolation=cv2.INTER_AREA)] * 4
     ok, why = lq_stats.measurable(small)
-    assert not ok and why.startswith('the LQ frames are 44x36, under 64 px on a side (80 8x8 blocks in 4 frames)')
+    assert not ok and why.startswith('the LQ frames are 44x36, under 48 px on a side (80 8x8 blocks in 4 frames)')
     assert lq_stats.measurable([cv2.resize(img, (176, 144))] * 4) == (True, '')
     assert lq_stats.measurable([]) == (False, 'no LQ frames')
 
@@ -43,7 +43,7 @@ def test_a_44x36_stream_falls_back_to_the_generic_degradation(hr_photos, tmp_pat
                           str(out), '-q'], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     line = [ln for ln in res.stderr.splitlines() + res.stdout.splitlines() if 'not fitted' in ln]
-    assert line == ['not fitted: the LQ frames are 44x36, under 64 px on a side (160 8x8 blocks in 8 frames): too '
+    assert line == ['not fitted: the LQ frames are 44x36, under 48 px on a side (160 8x8 blocks in 8 frames): too '
                     'small to measure their blur, noise and compression; training uses the generic degradation '
                     'instead'], res.stderr[-2000:]
     frag = yaml.safe_load(out.read_text())

@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.context import DomainError
 from pipeline.select import loses_to_bicubic
-from pipeline.stages_evaluate import exported_vs_bicubic
+from pipeline.vs_bicubic import exported_vs_bicubic
 from pipeline.stages_model import check_beats_bicubic
 
 BIC = {'psnr': 27.0, 'ssim': 0.80, 'detail': 0.40, 'niqe': 6.0, 'blocks': 1.0}
@@ -36,7 +36,7 @@ def test_the_export_refuses_without_force_export_and_says_why():
     res['vs_bicubic'] = exported_vs_bicubic(res)
     assert res['vs_bicubic']['name'] == 'finetuned' and res['vs_bicubic']['where'] == 'on the held-out pairs'
     said = []
-    ctx = SimpleNamespace(s=SimpleNamespace(force_export=False), say=said.append)
+    ctx = SimpleNamespace(s=SimpleNamespace(force_export=False, dni_weight=None), say=said.append)
     with pytest.raises(DomainError) as exc:
         check_beats_bicubic(ctx, res)
     assert exc.value.code == 1 and str(exc.value) == (
@@ -57,3 +57,12 @@ def test_paired_real_frames_decide():
     assert exported_vs_bicubic(_res(loser, real)) is None  # it beats bicubic on PSNR on the real frames
     real['summary']['finetuned'] = loser
     assert exported_vs_bicubic(_res(dict(loser, psnr=28.0), real))['where'] == 'on the real LQ frames'
+
+
+def test_the_point_dni_weight_exports_is_the_one_judged():
+    loser = {'psnr': 26.4, 'ssim': 0.78, 'detail': 0.9, 'niqe': 6.6, 'blocks': 1.0}
+    res = _res(dict(loser, psnr=28.0))  # the rule's point (the finetune) beats bicubic on PSNR
+    res['dni']['summary'] = {'dni_0.40': loser}
+    assert exported_vs_bicubic(res) is None
+    assert exported_vs_bicubic(res, 0.4)['name'] == 'dni_0.40'
+    assert exported_vs_bicubic(res, 0.55) is None  # a weight off the swept grid: not measured, nothing to say

@@ -43,12 +43,15 @@ def clips(shared_data, hr_photos, tmp_path_factory):
     return make_clip(shared_data, hr_photos, tmp_path_factory.mktemp('clips') / 'videos' / 'cup4.mp4').parent
 
 
-def cmd(videos, work, *extra):
-    return [sys.executable, str(TOOL), '--videos', str(videos), '--work', str(work), *map(str, extra)]
+def cmd(videos, work, *extra, force=True):
+    """The one command; ``force``: --force-export, since a tiny base trained for 8 iterations loses to bicubic
+    on both axes and is exported only when forced."""
+    return [sys.executable, str(TOOL), '--videos', str(videos), '--work', str(work), *map(str, extra),
+            *(['--force-export'] if force else [])]
 
 
-def run(*args, timeout=300):
-    return subprocess.run(cmd(*args), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+def run(*args, timeout=300, force=True):
+    return subprocess.run(cmd(*args, force=force), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
 def errors(res):
@@ -168,6 +171,15 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     md = (work / 'report.md').read_text()
     assert '--dni-weight 0.4 overrides the rule' in md and '| dni_0.40 | blend | 0.4 |' in md
     assert md.split('| dni_0.40 | blend | 0.4 |')[1].split('\n')[0].rstrip().endswith('| yes |')
+    assert '**Exported with --force-export although dni_0.40 loses to bicubic on both axes' in md
+
+    # without --force-export the same point is refused: only the export runs again, and stops in one line
+    res5 = run(clips, work, '--base', tiny_base, '--iters', 8, *TINY, '--compare', f'other={tiny_base}',
+               '--dni-weight', 0.4, force=False)
+    assert res5.returncode == 1 and '[export] settings changed' in res5.stderr, res5.stderr[-2000:]
+    last = errors(res5)[-1]
+    assert last.startswith('error: export refused: dni_0.40 loses to bicubic on both axes on the held-out pairs: '
+                           'PSNR ') and last.endswith('--force-export exports it anyway)'), last
 
 
 def test_sigkill_in_training_then_resume(clips, tiny_base, tmp_path):

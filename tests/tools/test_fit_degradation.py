@@ -32,7 +32,7 @@ def _nosys_path(tmp):
 
 @pytest.fixture(scope='module')
 def clips(tmp_path_factory):
-    """An HR clip (a slow pan over a photo, 320x256) and its LQ (80x64, over the fit's floor of 64 px): area x4,
+    """An HR clip (a slow pan over a photo, 320x256) and its LQ (80x64, over the fit's floor of 48 px): area x4,
     x264 CRF 30, as a stream."""
     from skimage import data as skdata
     from data.codec import codec_exe

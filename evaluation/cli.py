@@ -9,7 +9,7 @@ Real footage without ground truth (NIQE and the detail statistics only):
 
 Video (FLICKER; the first --frames frames; --gt/--lq/--input may be videos, or folders of consecutive frames
 with --flicker):
-    python tools/evaluate.py --gt-video hd.mp4 --lq-video lq.mp4 --frames 30 --models bicubic=bicubic \
+    python tools/evaluate.py --gt-video hd.mp4 --lq-video lq.mp4 --frames 30 --models bicubic=bicubic \\
         x4plus=realesrgan-x4plus
 
 A model is a zoo name, a weights file (.pdparams/.pth/.safetensors), a folder written by

@@ -102,6 +102,8 @@ def _flicker(ctx, part, nets, models):
     ups = nets.get({'bicubic': 'bicubic'})
     ups.update(nets.get(models, own=models))
     ratios = score_flicker(ups, part / 'flicker_lq')
+    ctx.say('evaluate: flicker against bicubic (static / warp): '
+            + ', '.join(f'{n} {r["static"]:.2f} / {r["warp"]:.2f}' for n, r in ratios.items()))
     return {'frames': info['frames'], 'source': info['source'], 'ratios': ratios}
 
 

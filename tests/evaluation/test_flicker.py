@@ -139,10 +139,12 @@ def test_evaluate_videos_flicker(frames_data, tmp_path, capsys, photo):
         subprocess.run([ffmpeg_exe(), '-v', 'error', '-y', '-framerate', '25', '-i', str(d / k / '%04d.png'),
                         '-c:v', 'ffv1', str(tmp_path / f'{k}.mkv')], check=True)
     argv = ['--gt-video', tmp_path / 'gt.mkv', '--lq-video', tmp_path / 'lq.mkv', '--frames', 3,
-            '--models', 'bicubic=bicubic', '-q', '--json', tmp_path / 'v.json', '--crop-border', 0]
+            '--models', 'bicubic=bicubic', f'tiny={d / "tiny.pdparams"}', '--backend', 'dynamic', '-q', '--json',
+            tmp_path / 'v.json', '--crop-border', 0, '--no-iqa']
     assert main([str(a) for a in argv]) == 0
     doc = json.loads((tmp_path / 'v.json').read_text())
     assert doc['flicker']['bicubic']['n_pairs'] == 2 and len(doc['rows']) == 3
+    assert doc['flicker']['tiny']['n_pairs'] == 2 and 'tiny_psnr' in doc['rows'][0]
     folder = json.loads(json.dumps(flicker_ratios(
         [cv2.imread(str(p)) for p in sorted((d / 'gt').iterdir())[:3]],
         [cv2.resize(cv2.imread(str(p)), (128, 128), interpolation=cv2.INTER_CUBIC)

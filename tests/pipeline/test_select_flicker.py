@@ -80,6 +80,7 @@ def test_selection_refuses_the_flickering_checkpoint(lq_folder, tmp_path, monkey
     assert flicker['frames'] == 5 and len(list((part / 'flicker_lq').iterdir())) == 5  # the tail's first 5
     r = flicker['ratios']
     assert r['bicubic']['static'] == 1.0 and r['iter_1']['static'] > 1.5 and r['base']['static'] <= 1.0
+    assert any(s.startswith('evaluate: flicker against bicubic (static / warp): bicubic 1.00 / 1.00') for s in ctx.said)
     # the held-out pairs say iter_1 is the best checkpoint, iter_2 the next
     summ = {'base': {'psnr': 25.0, 'ssim': 0.80, 'detail': 0.5, 'niqe': 6.0},
             'iter_1': {'psnr': 26.0, 'ssim': 0.82, 'detail': 0.55, 'niqe': 5.8},

@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-WAYS = {'before': {'max_memory': 'free', 'stream': False}, 'now': {}}
+WAYS = {'before': {'max_memory': 'free', 'stream': False}, 'now': {}, 'infer': None}  # infer: tools/infer.py itself
 
 
 def _peak_rss():
@@ -52,7 +52,10 @@ def child(args):
     from utils.img_io import imread, imwrite
     t0 = time.perf_counter()
     c0 = _cpu_s()
-    up = Upscaler(args.model, progress=False, **WAYS[args.child])
+    kw = dict(WAYS[args.child])
+    if args.max_memory and args.child == 'now':
+        kw['max_memory'] = args.max_memory
+    up = Upscaler(args.model, progress=False, **kw)
     t1 = time.perf_counter()
     c1 = _cpu_s()
     img = imread(args.src)
@@ -84,22 +87,48 @@ def make_photo(photo, size, dst):
 
 
 def run_child(way, src, dst, args):
-    cmd = [sys.executable, __file__, '--child', way, '--src', str(src), '--dst', str(dst)]
-    if args.model:
-        cmd += ['--model', args.model]
+    """One child run; its peak RSS as the parent measures it (``os.wait4``'s ``ru_maxrss``: the whole process,
+    setup, upscale and PNG encoding, whatever it reports itself) goes beside the child's own figures."""
+    import tempfile
+    import threading
+    if way == 'infer':
+        cmd = [sys.executable, 'tools/infer.py', '-i', str(src), '-o', str(dst)]
+        cmd += ['-m', args.model] if args.model else []
+        cmd += ['--max_memory', args.max_memory] if args.max_memory else []
+    else:
+        cmd = [sys.executable, __file__, '--child', way, '--src', str(src), '--dst', str(dst)]
+        cmd += ['--model', args.model] if args.model else []
+        cmd += ['--max-memory', args.max_memory] if args.max_memory else []
     if args.threads:
         cmd += ['--threads', str(args.threads)]
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     t = time.perf_counter()
-    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=args.timeout)
+    with tempfile.TemporaryFile('w+') as out, tempfile.TemporaryFile('w+') as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err, text=True, env=env)
+        timer = threading.Timer(args.timeout, proc.kill)
+        timer.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     wall = time.perf_counter() - t
-    lines = [ln for ln in res.stdout.splitlines() if ln.startswith('RESULT ')]
-    if res.returncode != 0 or not lines:
-        tail = (res.stderr.strip().splitlines() or ['no output'])[-1]
-        return {'error': f'exit {res.returncode}: {tail}', 'wall_s': wall}
-    out = json.loads(lines[-1][len('RESULT '):])
-    out['wall_s'] = wall
-    return out
+    measured = usage.ru_maxrss * 1024  # KiB on Linux
+    if way == 'infer':
+        if proc.returncode != 0:
+            return {'error': f'exit {proc.returncode}: {(stderr.strip().splitlines() or ["no output"])[-1]}',
+                    'wall_s': wall}
+        return {'peak_rss': measured, 'measured_peak': measured, 'wall_s': wall, 'upscale_s': wall, 'write_s': 0.0,
+                'cpu_s': usage.ru_utime + usage.ru_stime, 'base_rss': 0, 'planned_peak': None,
+                'tile': next((ln.split(': auto tiles ')[1] for ln in stderr.splitlines() if ': auto tiles ' in ln), '')}
+    lines = [ln for ln in stdout.splitlines() if ln.startswith('RESULT ')]
+    if proc.returncode != 0 or not lines:
+        tail = (stderr.strip().splitlines() or ['no output'])[-1]
+        return {'error': f'exit {proc.returncode}: {tail}', 'wall_s': wall}
+    res = json.loads(lines[-1][len('RESULT '):])
+    res['wall_s'], res['measured_peak'] = wall, measured
+    return res
 
 
 def max_difference(a, b):
@@ -117,7 +146,10 @@ def _row(size, way, r):
     if 'error' in r:
         return f'{size:>10}  {way:<6}  failed: {r["error"]}'
     planned = f'{r["planned_peak"] / gib:5.2f}' if r.get('planned_peak') else '    -'
-    return (f'{size:>10}  {way:<6}  {r["peak_rss"] / gib:6.2f}  {planned}  {r["base_rss"] / gib:5.2f}  '
+    budget = f'{r["budget"] / gib:6.2f}' if r.get('budget') else '     -'
+    over = '' if not r.get('budget') else ('  WITHIN' if r['measured_peak'] <= r['budget'] else '  OVER')
+    return (f'{size:>10}  {way:<6}  {r["measured_peak"] / gib:6.2f}{over:<7}  {budget}  {planned}  '
+            f'{r["base_rss"] / gib:5.2f}  '
             f'{r["upscale_s"]:8.1f}  {r["write_s"]:6.1f}  {r["wall_s"]:7.1f}  {r["cpu_s"]:7.1f}  {r["tile"]}')
 
 
@@ -137,7 +169,9 @@ def main(argv=None):
     p.add_argument('--timeout', type=float, default=6 * 3600, help='seconds per run')
     p.add_argument('--ways', default='before,now',
                    help='which ways to run: before,now (side by side) or one of them (e.g. now for a size the old '
-                        'path cannot hold)')
+                        'path cannot hold); infer: tools/infer.py itself')
+    p.add_argument('--max-memory', '--max_memory', dest='max_memory', default=None,
+                   help='the budget of "now" and "infer" (default: the default, 2G)')
     p.add_argument('--child', choices=sorted(WAYS), help=argparse.SUPPRESS)
     p.add_argument('--src', help=argparse.SUPPRESS)
     p.add_argument('--dst', help=argparse.SUPPRESS)
@@ -154,7 +188,11 @@ def main(argv=None):
     repeats = [int(r) for r in args.repeats.split(',')]
     repeats += [repeats[-1]] * (len(sizes) - len(repeats))
     print(f'load average at start: {os.getloadavg()[0]:.1f}; work folder {work}', flush=True)
-    print(f'{"input":>10}  {"way":<6}  {"peak":>6}  {"plan":>5}  {"base":>5}  {"upscale":>8}  {"write":>6}  '
+    from inference.memory import DEFAULT_MAX_MEMORY, parse_memory
+    budget = parse_memory(args.max_memory) if args.max_memory else DEFAULT_MAX_MEMORY
+    print(f'peak: the whole child process as measured by the parent (wait4 ru_maxrss), PNG encoding included; '
+          f'budget of "now" and "infer": {budget / (1 << 30):.2f} GiB', flush=True)
+    print(f'{"input":>10}  {"way":<6}  {"peak":>6}  {"":<7}  {"budget":>6}  {"plan":>5}  {"base":>5}  {"upscale":>8}  {"write":>6}  '
           f'{"wall":>7}  {"cpu":>7}  tiles     (GiB, s)', flush=True)
     for (w, h), n in zip(sizes, repeats):
         size = f'{w}x{h}'
@@ -164,19 +202,21 @@ def main(argv=None):
             for way in (ways if i % 2 == 0 else reversed(ways)):
                 r = run_child(way, src, work / f'out_{size}_{way}.png', args)
                 r['load'] = os.getloadavg()[0]
+                if way != 'before' and 'error' not in r:
+                    r['budget'] = budget
                 results[way].append(r)
                 print(_row(size, way, r) + f'  (load {r["load"]:.1f})', flush=True)
         ok = all('error' not in r for rs in results.values() for r in rs)
         if ok and len(ways) == 1:
             r = results[ways[0]]
-            print(f'{size:>10}  {ways[0]}: peak RSS {max(x["peak_rss"] for x in r) / (1 << 30):.2f} GiB, '
+            print(f'{size:>10}  {ways[0]}: peak RSS {max(x["measured_peak"] for x in r) / (1 << 30):.2f} GiB, '
                   f'upscale+write {min(x["upscale_s"] + x["write_s"] for x in r):.0f} s, '
                   f'CPU {min(x["cpu_s"] for x in r):.0f} s', flush=True)
-        elif ok:
+        elif ok and {'before', 'now'} <= set(ways):
             diff = max_difference(work / f'out_{size}_before.png', work / f'out_{size}_now.png')
             med = {way: sorted(r['upscale_s'] + r['write_s'] for r in rs)[len(rs) // 2] for way, rs in results.items()}
             cpu = {way: sorted(r['cpu_s'] for r in rs)[len(rs) // 2] for way, rs in results.items()}
-            peak = {way: max(r['peak_rss'] for r in rs) for way, rs in results.items()}
+            peak = {way: max(r['measured_peak'] for r in rs) for way, rs in results.items()}
             print(f'{size:>10}  now/before: peak RSS {peak["now"] / peak["before"]:.2f}x '
                   f'({peak["before"] / (1 << 30):.2f} -> {peak["now"] / (1 << 30):.2f} GiB), '
                   f'upscale+write time {med["now"] / med["before"]:.3f}x '

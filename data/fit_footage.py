@@ -117,8 +117,12 @@ def plot_match(stats, out_png):
         ax.set_title(k, fontsize=9)
     fig.suptitle('LQ statistics: real footage against synthetic LQ from the HR frames', fontsize=10)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=90)
+    import io
+    from utils.fileio import atomic_write_bytes
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=90)
     plt.close(fig)
+    atomic_write_bytes(out_png, buf.getbuffer())  # a full disk leaves no partial plot
 
 
 def run(args, log=print):

@@ -13,6 +13,16 @@ upscale holds at its peak:
   times ``ENGINE_FACTOR``. For x4plus the spec says 17 KB/px; the CPU predictor measured 16 KB/px of
   window (0.68 GiB after setup; 1.59, 1.89 and 3.30 GiB peak at 148, 276 and 404 px windows).
 
+- after the tiles, while the output is encoded (``utils.img_io.imwrite``): OpenCV's encoder grows its buffer
+  by doubling and the Python binding copies it into an array, up to 3x the encoded size. Measured PNGs of x4
+  outputs of photos are 0.37-0.42 of the raw bytes, so this counts ``ENCODE_SHARE`` (1.5) x the output image's
+  bytes. The window and band buffers are freed by then (the heap keeps them for reuse: the project's malloc
+  settings never hand memory back), so the peak is the larger of the two phases, not their sum.
+
+The per-window terms leave out the heap's growth from window to window (the engine's arena and fragmentation:
+on the OpenVINO engine a 1200x750 photo grew 536 -> 734 MB over 9 windows of the same size, 6.5 % over its
+plan), so the tiles are planned for ``PLAN_SHARE`` (93 %) of the budget.
+
 Among the tilings that fit, it takes the one that sends the fewest pixels through the network
 (windows overlap by ``2 * tile_pad``, so fewer, larger windows waste less), rows and columns split
 evenly: for a 2592x1456 photo at 2 GiB that is 7 x 12 windows of about 228x236 instead of square ones.
@@ -28,6 +38,8 @@ DEFAULT_HEADROOM = 1 << 30  # the default budget, in a process already larger th
 # engine working set per LR pixel = the spec's estimate times this (the dynamic graph keeps more alive:
 # 83 KB/px marginal for x4plus, 0.89 GiB at 64x64 and 1.87 GiB at 128x128)
 ENGINE_FACTOR = {'predictor': 1.05, 'dynamic': 5.0}
+ENCODE_SHARE = 1.5    # the encoder's buffers per byte of output image (see the module's docstring)
+PLAN_SHARE = 0.93     # the share of the budget the tiles are planned for (see the module's docstring)
 SAFETY = 2.0          # the free-memory rule
 SAFETY_DYNAMIC = 5.0
 MIN_TILE = 32
@@ -143,10 +155,16 @@ class TilePlan:
         return f'{self.tile[0]}x{self.tile[1]} ({self.windows} windows)'
 
 
+def encode_bytes(out_bytes):
+    """The encoder's peak extra bytes for an output image of ``out_bytes`` (``ENCODE_SHARE`` of it)."""
+    return int(ENCODE_SHARE * out_bytes)
+
+
 def plan_tiles(arch, h, w, tile_pad, mod=1, budget=DEFAULT_MAX_MEMORY, base=0, fixed=0, backend='predictor',
-               device_budget=None):
+               device_budget=None, encode=0):
     """The tiling of an ``h`` x ``w`` LR input (already padded to ``mod``) whose estimated peak stays within
-    ``budget`` bytes: ``base`` (the process as set up) + ``fixed`` (image buffers) + band + window.
+    ``PLAN_SHARE`` of ``budget`` bytes: ``base`` (the process as set up) + ``fixed`` (image buffers) + the engine +
+    the larger of band + window (the tiles) and ``encode`` (the encoder's buffers, after the tiles).
     ``device_budget``: on a GPU, the bytes the engine may use there (the window's working set goes there).
     Returns a ``TilePlan``."""
     import models
@@ -161,8 +179,8 @@ def plan_tiles(arch, h, w, tile_pad, mod=1, budget=DEFAULT_MAX_MEMORY, base=0, f
         for nx, tw, ww in _axis_splits(w, pad, mod):
             window = 4 * (2 * channels + 1) * wh * ww * ss  # network output, weighted copy, weight
             engine = engine_px * wh * ww
-            host = base + fixed + band + window + (0 if device_budget else engine)
-            fits = host <= budget and (not device_budget or engine <= device_budget)
+            host = base + fixed + max(band + window, encode) + (0 if device_budget else engine)
+            fits = host <= PLAN_SHARE * budget and (not device_budget or engine <= device_budget)
             work = ny * wh * nx * ww
             key = (not fits, work if fits else host, ny * nx)
             if best is None or key < best[0]:

@@ -19,8 +19,8 @@ from utils.runtime_env import math_threads
 
 from .backends import DynamicBackend, PredictorBackend
 from .export import cached_export, open_cached_export, open_export  # noqa: F401 (cached_export: the API)
-from .memory import (DEFAULT_HEADROOM, DEFAULT_MAX_MEMORY, auto_tile, current_rss, format_bytes, parse_memory,
-                     plan_tiles, release_freed_memory)
+from .memory import (DEFAULT_HEADROOM, DEFAULT_MAX_MEMORY, auto_tile, current_rss, encode_bytes, format_bytes,
+                     parse_memory, plan_tiles, release_freed_memory)
 from .cpu_features import facts as cpu_facts
 from .precision import choose as choose_precision
 from .tiling import MIN_SIDE, n_windows, tiled_bands
@@ -256,7 +256,7 @@ class Upscaler:
         if self._default_budget and budget == DEFAULT_MAX_MEMORY:  # not asked for: a process that is already
             budget = max(budget, self.base_rss + DEFAULT_HEADROOM)  # large (a server, a notebook) keeps 1 GiB
         plan = plan_tiles(self.arch, h, w, self.tile_pad, self.mod, budget, self.base_rss, fixed,
-                          self.backend.name, device_budget)
+                          self.backend.name, device_budget, encode_bytes(h * w * self.scale ** 2 * 3))
         if not plan.fits:
             log.warning('a %dx%d input needs about %s with the smallest tiles, more than max memory %s; going on',
                         w, h, format_bytes(plan.peak), format_bytes(budget))

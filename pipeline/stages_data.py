@@ -52,6 +52,10 @@ def run_keyframes(ctx, part):
                           progress=not ctx.s.quiet, log=lambda line: ctx.say(line))
     except FFmpegNotFound as exc:
         raise DomainError(str(exc)) from None
+    except OSError as exc:  # a full disk: one line; the frames written so far and their manifest stay
+        written = sum(1 for _ in Path(part).rglob('*.png')) if Path(part).is_dir() else 0
+        raise DomainError(f'{exc.filename or part}: cannot write keyframes ({exc.strerror or exc}); {written} '
+                          f'frame(s) written so far are kept in {part}; free some space and run again') from None
     ctx.say(format_summary(summary, part).replace(str(part), str(ctx.out('keyframes'))))
     man = Manifest(part)
     kept = len(man.kept)

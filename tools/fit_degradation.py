@@ -61,6 +61,10 @@ def main(argv=None):
         fail('fit_degradation.py', exc)
     except (CodecError, FFmpegNotFound) as exc:  # this machine's ffmpeg: a step that failed
         fail('fit_degradation.py', exc, 1)
+    except OSError as exc:  # a full disk, a quota: one line, and what was written stays
+        kept = [str(p) for p in (out, out.with_suffix(out.suffix + '.json')) if p.is_file()]
+        fail('fit_degradation.py', f'{exc.filename or out}: cannot write ({exc.strerror or exc})'
+             + (f'; kept {", ".join(kept)}' if kept else ''), 1)
     return 0
 
 

@@ -119,3 +119,46 @@ def test_default_budget_in_a_process_already_larger(tiny_models, photo):
     strict.base_rss = 3 << 30
     strict.upscale(lr)
     assert not strict.last_plan.fits and strict.last_budget == 2 << 30
+
+
+def test_plan_counts_the_encoder_after_the_tiles():
+    """The PNG encoder's buffers come after the tiles (the larger phase counts, not the sum), within PLAN_SHARE of
+    the budget."""
+    base, fixed = 700 << 20, 300 << 20
+    plain = memory.plan_tiles(X4PLUS, 1456, 2592, 10, mod=1, budget=2 << 30, base=base, fixed=fixed)
+    enc = memory.encode_bytes(1456 * 2592 * 16 * 3)
+    assert enc == int(memory.ENCODE_SHARE * 1456 * 2592 * 16 * 3)
+    coded = memory.plan_tiles(X4PLUS, 1456, 2592, 10, mod=1, budget=2 << 30, base=base, fixed=fixed, encode=enc)
+    assert coded.fits and coded.peak <= memory.PLAN_SHARE * (2 << 30) and coded.windows >= plain.windows
+    tiny = memory.plan_tiles(X4PLUS, 1456, 2592, 10, mod=1, budget=2 << 30, base=base, fixed=fixed, encode=1)
+    assert (tiny.tile, tiny.peak) == (plain.tile, plain.peak)  # a small encoder fits in the freed tile buffers
+
+
+def test_whole_process_peak_within_the_budget(tmp_path, hr_photos):
+    """tools/infer.py as a user runs it, measured from outside (wait4's ru_maxrss: setup, tiles and PNG encoding),
+    on a real photo tiled to 1000x750 with the compact model and a budget the plan must cut into tiles."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import cv2
+    import numpy as np
+    from models import zoo
+    name = 'realesr-animevideov3'
+    if not any(p.is_file() for p in zoo.cached_paths(zoo.get_entry(name))):
+        pytest.skip(f'{name}: not in the model cache')
+    img = next(im for im in (cv2.imread(str(p)) for p in hr_photos) if im is not None and min(im.shape[:2]) >= 250)
+    big = np.tile(img, (-(-750 // img.shape[0]), -(-1000 // img.shape[1]), 1))[:750, :1000]
+    src = tmp_path / 'big.png'
+    cv2.imwrite(str(src), big)
+    budget = 600 << 20
+    proc = subprocess.Popen([sys.executable, 'tools/infer.py', '-i', str(src), '-o', str(tmp_path / 'out.png'),
+                             '-m', name, '--max_memory', '600M'], cwd=Path(__file__).resolve().parents[2],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, err[-2000:]
+    assert 'auto tiles' in err and cv2.imread(str(tmp_path / 'out.png')).shape == (3000, 4000, 3)
+    assert usage.ru_maxrss * 1024 <= budget, (usage.ru_maxrss >> 10, err.splitlines()[-3:])

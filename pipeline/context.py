@@ -40,6 +40,9 @@ class Settings:
     dni_weight: float = None  # --dni-weight: export this DNI blend, not the rule's
     fit_frames: int = FIT_FRAMES  # --fit-frames: frames per side for the degradation fit
     generic: bool = True  # --no-generic: with a fitted degradation, train on the user's frames alone
+    hr_photos: list = field(default_factory=list)  # --hr folders/files of photos (pipeline/photos.py)
+    lq_photos: list = field(default_factory=list)  # --lq folders/files of photos named like HR photos: real pairs
+    pair_ratio: float = 0.5  # --pair-ratio: the real pairs' batch weight beside the synthetic batch's 1
 
 
 class Context:

@@ -62,11 +62,12 @@ def _photo_keys(paths):
     return [[str(f), f.stat().st_size, int(f.stat().st_mtime)] for f in photo_files(paths)]
 
 
-def settings_inputs(ctx):
-    from . import stages_data as D
+def settings_inputs(ctx, video_settings):
+    """The keyframes stage's key: ``video_settings(ctx)`` (``stages_data.settings_keyframes``) alone without
+    photos, else with the photos' names, sizes and times and the filters."""
     if not ctx.s.hr_photos:
-        return D.settings_keyframes(ctx)
-    keys = D.settings_keyframes(ctx) if ctx.s.videos else {}
+        return video_settings(ctx)
+    keys = video_settings(ctx) if ctx.s.videos else {}
     return dict(keys, photos=_photo_keys(ctx.s.hr_photos), photo_filters=photo_filter_cfg(ctx.s).as_dict())
 
 
@@ -76,11 +77,12 @@ def photo_filter_cfg(s):
     return FilterConfig(min_size=s.min_size, bars=False)
 
 
-def run_inputs(ctx, part):
-    from . import stages_data as D
+def run_inputs(ctx, part, run_videos):
+    """The keyframes stage: ``run_videos(ctx, part)`` (``stages_data.run_keyframes``) for the videos, then the
+    photos into the same folder and manifest."""
     if not ctx.s.hr_photos:
-        return D.run_keyframes(ctx, part)
-    info = D.run_keyframes(ctx, part) if ctx.s.videos else {'videos': 0, 'kept': 0, 'rejected': {}, 'frames': 0}
+        return run_videos(ctx, part)
+    info = run_videos(ctx, part) if ctx.s.videos else {'videos': 0, 'kept': 0, 'rejected': {}, 'frames': 0}
     got = run_photos(ctx, part)
     for why, n in got['rejected'].items():
         info['rejected'][why] = info['rejected'].get(why, 0) + n

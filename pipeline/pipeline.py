@@ -89,7 +89,8 @@ def _run_report(ctx, part):
 
 
 STAGE_FUNCS = {
-    'keyframes': (P.settings_inputs, P.run_inputs),
+    'keyframes': (lambda ctx: P.settings_inputs(ctx, D.settings_keyframes),
+                  lambda ctx, part: P.run_inputs(ctx, part, D.run_keyframes)),
     'split': (D.settings_split, D.run_split),
     'degrade': (D.settings_degrade, D.run_degrade),
     'finetune': (M.settings_finetune, M.run_finetune),

@@ -44,15 +44,13 @@ def _holds(p, exts):
 
 def sort_inputs(hr, lq):
     """``{'videos', 'hr_photos', 'lq', 'lq_photos'}`` from the ``--hr`` and ``--lq`` paths; one-line DomainError
-    for a path that is missing or holds neither videos nor images."""
-    for flag, paths in (('--hr', hr), ('--lq', lq)):
-        for p in paths:
-            if not Path(p).exists():
-                raise DomainError(f'{flag} {p}: no such file or folder')
-            if not (_holds(p, VIDEO_EXTS) or _holds(p, IMAGE_EXTS)):
-                raise DomainError(f'{flag} {p}: neither videos nor images ({", ".join(VIDEO_EXTS + IMAGE_EXTS)})')
-    videos = [str(p) for p in hr if _holds(p, VIDEO_EXTS)]
-    photos = [str(p) for p in hr if _holds(p, IMAGE_EXTS)]
+    for a missing ``--lq`` path. An ``--hr`` path without images counts as video input, whose checks name a
+    missing path or a folder without videos as before."""
+    for p in lq:
+        if not Path(p).exists():
+            raise DomainError(f'--lq {p}: no such file or folder')
+    photos = [str(p) for p in hr if Path(p).exists() and _holds(p, IMAGE_EXTS)]
+    videos = [str(p) for p in hr if str(p) not in photos or _holds(p, VIDEO_EXTS)]
     names = {f.stem for f in photo_files(photos)}
     paired = [str(p) for p in lq if _holds(p, IMAGE_EXTS) and any(f.stem in names for f in photo_files([p]))]
     return {'videos': videos, 'hr_photos': photos, 'lq': [str(p) for p in lq], 'lq_photos': paired}

@@ -65,3 +65,62 @@ class RealPairCrops:
         import paddle
         lq, gt = self.sample()
         return paddle.to_tensor(lq), paddle.to_tensor(gt)
+
+
+# The alignment check of a real (LQ, HR) photo pair: the LQ photo upscaled by bicubic against the HR photo.
+MAX_SHIFT = 3.0      # HR pixels (3/4 of an LQ pixel at x4): a larger global shift and the pair is dropped
+MAX_SCALE = 0.01     # a relative scale error above this and the pair is dropped
+SCALES = np.linspace(0.97, 1.03, 13)  # the scales tried (steps of 0.5 %)
+ALIGN_SIDE = 384     # both are looked at no larger than this (HR pixels on the short side); shifts scaled back
+
+
+def _luma(img):
+    import cv2
+    return cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_BGR2GRAY).astype(np.float32)
+
+
+def _ncc(a, b, m):
+    a, b = a[m:-m, m:-m] - a[m:-m, m:-m].mean(), b[m:-m, m:-m] - b[m:-m, m:-m].mean()
+    return float((a * b).sum() / (np.sqrt((a * a).sum() * (b * b).sum()) + 1e-9))
+
+
+def estimate_alignment(lq, hr, scale=4):
+    """``{'dx', 'dy', 'scale', 'ncc'}``: the global shift (HR pixels, phase correlation) and relative scale (the
+    best of ``SCALES`` by normalised cross-correlation about the centre) of ``hr`` against bicubic(``lq``), and
+    that correlation; ``None`` when ``hr`` is not ``scale`` times ``lq`` in both sides."""
+    import cv2
+    if hr.shape[:2] != (lq.shape[0] * scale, lq.shape[1] * scale):
+        return None
+    up, ref = _luma(cv2.resize(lq, hr.shape[1::-1], interpolation=cv2.INTER_CUBIC)), _luma(hr)
+    f = min(1.0, ALIGN_SIDE / min(ref.shape))
+    if f < 1.0:
+        size = (max(16, int(ref.shape[1] * f)), max(16, int(ref.shape[0] * f)))
+        up, ref = cv2.resize(up, size, interpolation=cv2.INTER_AREA), cv2.resize(ref, size, interpolation=cv2.INTER_AREA)
+    win = cv2.createHanningWindow(ref.shape[::-1], cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(up, ref, win)
+    h, w = ref.shape
+    m = max(2, min(h, w) // 10)
+    centre = (w / 2.0, h / 2.0)
+    # both low-passed: the warp's interpolation blur would otherwise favour any scale but 1 against the blurry
+    # bicubic LQ
+    a, b = cv2.GaussianBlur(up, (0, 0), 1.5), cv2.GaussianBlur(ref, (0, 0), 1.5)
+    best = max(((_ncc(a, cv2.warpAffine(b, cv2.getRotationMatrix2D(centre, 0, s), (w, h),
+                                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT), m), s)
+                for s in SCALES), key=lambda t: t[0])
+    moved = cv2.warpAffine(ref, np.float32([[1, 0, -dx], [0, 1, -dy]]), (w, h), borderMode=cv2.BORDER_REFLECT)
+    if _ncc(up, moved, m) <= _ncc(up, ref, m):  # a peak of a repeated texture, not a shift of the picture
+        dx = dy = 0.0
+    return {'dx': round(dx / f, 2), 'dy': round(dy / f, 2), 'scale': round(float(best[1]), 4),
+            'ncc': round(best[0], 4)}
+
+
+def alignment_problem(est, scale=4):
+    """Why a pair with alignment ``est`` (``estimate_alignment``) is dropped, or None when it is kept."""
+    if est is None:
+        return f'the HR photo is not x{scale} of the LQ photo'
+    shift = float(np.hypot(est['dx'], est['dy']))
+    if shift > MAX_SHIFT:
+        return f'shifted {shift:.1f} HR px (dx {est["dx"]:+.1f}, dy {est["dy"]:+.1f}; at most {MAX_SHIFT:g})'
+    if abs(est['scale'] - 1.0) > MAX_SCALE + 1e-9:
+        return f'scaled {100 * (est["scale"] - 1):+.1f} % (at most {100 * MAX_SCALE:g} %)'
+    return None

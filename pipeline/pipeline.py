@@ -14,6 +14,7 @@ from utils.cli import without_flag
 from . import stages_data as D
 from . import stages_evaluate as E
 from . import stages_model as M
+from . import photos as P
 from .context import STAGES, Context, DomainError
 from .state import WorkState, settings_hash
 
@@ -37,12 +38,12 @@ def check_outputs(settings):
     or a --compare model (a re-run replaces stage folders). One-line DomainError otherwise."""
     from utils.outputs import OutputClash, check_folder_pair, check_no_clobber
     work = Path(settings.work)
-    inputs = [Path(v) for v in settings.videos] + [Path(m) for m in [settings.base, *settings.compare.values()]
+    inputs = [Path(v) for v in [*settings.videos, *settings.hr_photos]] + [Path(m) for m in [settings.base, *settings.compare.values()]
                                                    if Path(m).exists()]
     outputs = [work / name for s in STAGES for name in (s, f'{s}.partial')]
     outputs += [work / n for n in ('state.json', 'report.md', 'report.html')]
     try:
-        for v in settings.videos:
+        for v in [*settings.videos, *settings.hr_photos]:
             if Path(v).is_dir():
                 check_folder_pair(v, work, in_name='--videos', out_name='--work')
         check_no_clobber(inputs, outputs)
@@ -88,7 +89,8 @@ def _run_report(ctx, part):
 
 
 STAGE_FUNCS = {
-    'keyframes': (D.settings_keyframes, D.run_keyframes),
+    'keyframes': (lambda ctx: P.settings_inputs(ctx, D.settings_keyframes),
+                  lambda ctx, part: P.run_inputs(ctx, part, D.run_keyframes)),
     'split': (D.settings_split, D.run_split),
     'degrade': (D.settings_degrade, D.run_degrade),
     'finetune': (M.settings_finetune, M.run_finetune),

@@ -154,3 +154,19 @@ def summary_line(rows):
     h = rows[0]['holdout'] if rows else 0.0
     return (f'{count(rows, "train")} train, {count(rows, "heldout")} held-out (the last {100 * h:.0f} % of each '
             f'video), {count(rows, "dropped")} dropped ({gap} in the gap, {dup} near-duplicates)')
+
+
+def split_photos(photos, holdout, seed):
+    """Photos (manifest records of kept ``--hr`` photos: no time, no clip order) split at random: a seeded
+    permutation, the first ``round(holdout * n)`` of it held out (at least ``MIN_HELDOUT``, leaving at least
+    ``MIN_TRAIN`` when there are enough). Near-duplicates were removed across all photos before (the builder's
+    hash index), so none crosses the split. Rows as ``split_frames``' (``time`` 0, ``cut`` None, ``photo``)."""
+    import numpy as np
+    n = len(photos)
+    order = np.random.default_rng(seed).permutation(n)
+    n_held = min(max(MIN_HELDOUT, int(round(holdout * n))), max(0, n - MIN_TRAIN)) if n > MIN_TRAIN else \
+        min(MIN_HELDOUT, n)
+    held = set(order[:n_held].tolist())
+    return [{'file': r['file'], 'video': r['video'], 'time': 0.0, 'cut': None, 'reason': None, 'photo': True,
+             'set': 'heldout' if i in held else 'train', 'holdout': round(holdout, 3)}
+            for i, r in enumerate(photos)]

@@ -26,7 +26,7 @@ def find_input_videos(s):
         videos = find_videos([str(v) for v in s.videos], s.work)
     except FileNotFoundError as exc:
         raise DomainError(str(exc)) from None
-    if not videos:
+    if not videos and not s.hr_photos:
         raise DomainError(f'no video files in {", ".join(map(str, s.videos))}')
     return videos
 
@@ -87,7 +87,7 @@ def settings_split(ctx):
     from data.builder.motion import LEVEL, MIN_AREA, THUMB
     from .split import MAX_HOLDOUT, WANT_HELDOUT
     return {'holdout': s.holdout, 'gap': s.gap, 'duplicate': s.duplicate, 'motion': [THUMB, LEVEL, MIN_AREA],
-            'want': [WANT_HELDOUT, MAX_HOLDOUT]}
+            'want': [WANT_HELDOUT, MAX_HOLDOUT], **({'photos_seed': s.seed} if s.hr_photos else {})}
 
 
 def _thumbnails(folder, frames):
@@ -110,8 +110,12 @@ def run_split(ctx, part):
     src = ctx.out('keyframes')
     recs = read_manifest(src)
     frames = [r for r in recs if r.get('type') == 'frame' and r.get('kept') and r.get('file')]
+    photos = [r for r in frames if r.get('photo')]
+    frames = [r for r in frames if not r.get('photo')]
     durations = {r['video']: r.get('duration') for r in recs if r.get('type') == 'video' and r.get('video')}
-    rows = split_frames(frames, durations, _thumbnails(src, frames), ctx.s.holdout, ctx.s.gap, ctx.s.duplicate)
+    rows = split_frames(frames, durations, _thumbnails(src, frames), ctx.s.holdout, ctx.s.gap,
+                        ctx.s.duplicate) if frames else []
+    rows += _split_photos(ctx, photos)
     try:
         n_train, n_held = check_counts(rows, len({r['video'] for r in frames}))
     except ValueError as exc:
@@ -127,15 +131,29 @@ def run_split(ctx, part):
     (part / 'split.json').write_text(json.dumps(rows, indent=1))
     cuts = {}
     for r in rows:
-        cuts[r['video']] = r['cut']
+        if not r.get('photo'):
+            cuts[r['video']] = r['cut']
     dropped = sum(r['set'] == 'dropped' for r in rows)
     line = summary_line(rows)
-    ctx.say(f'split: {line}; held out from: ' + ', '.join(f'{v} t >= {c:.2f} s' for v, c in sorted(cuts.items())))
+    if cuts:
+        ctx.say(f'split: {line}; held out from: ' + ', '.join(f'{v} t >= {c:.2f} s' for v, c in sorted(cuts.items())))
     notes = scene_notes(rows)
     for n in notes:
         ctx.say(f'split: {n}')
     return {'train': n_train, 'heldout': n_held, 'dropped': dropped, 'cuts': cuts, 'notes': notes,
-            'holdout': rows[0]['holdout'], 'line': line, 'keyframes': len(frames)}
+            'holdout': rows[0]['holdout'], 'line': line, 'keyframes': len(frames) + len(photos)}
+
+
+def _split_photos(ctx, photos):
+    """The ``--hr`` photos split at random with ``--seed`` (``split.split_photos``), one line saying so."""
+    if not photos:
+        return []
+    from .split import split_photos
+    rows = split_photos(photos, ctx.s.holdout, ctx.s.seed)
+    held = sum(r['set'] == 'heldout' for r in rows)
+    ctx.say(f'split: {len(rows)} photos at random (--seed {ctx.s.seed}): {len(rows) - held} train, {held} held out '
+            f'(--holdout {ctx.s.holdout:g}); near-duplicates were removed across all photos before')
+    return rows
 
 
 def settings_degrade(ctx):
@@ -149,6 +167,9 @@ def settings_degrade(ctx):
     alias = clip_alias(ctx)[0] if lq else {}
     if alias:  # only when used: work folders whose clips share their names resume
         keys['lq_alias'] = alias
+    if ctx.s.lq_photos:
+        from data.real_pairs import MAX_SCALE, MAX_SHIFT
+        keys['photo_pairs'] = {'lq': [str(v) for v in ctx.s.lq_photos], 'max_shift': MAX_SHIFT, 'max_scale': MAX_SCALE}
     return keys
 
 
@@ -195,14 +216,28 @@ def run_fit(ctx, part):
     out = part / 'fitted.yml'
     span = fit_span(split_holdout(ctx))
     hr = [str(v) for v in find_input_videos(ctx.s)]
-    args = argparse.Namespace(hr=hr, lq=list(ctx.s.lq_videos), out=str(out), scale=4, frames=ctx.s.fit_frames,
-                              crop=256, comps=None, seed=ctx.s.seed, lq_span=span, hr_span=span)
+    lq, lq_span, hr_span = list(ctx.s.lq_videos), span, span
+    if ctx.s.hr_photos:
+        hr, lq, lq_span, hr_span = _photo_fit_sources(ctx, part, hr, lq, span)
+    args = argparse.Namespace(hr=hr, lq=lq, out=str(out), scale=4, frames=ctx.s.fit_frames,
+                              crop=256, comps=None, seed=ctx.s.seed, lq_span=lq_span, hr_span=hr_span)
     try:
         report = run(args, log=lambda line: ctx.say(f'fit: {line}'))
     except (FootageError, CodecError, ValueError) as exc:
         raise DomainError(f'--lq-videos: {exc}') from None
     return {'fitted': describe_report(report), 'seconds': report['seconds'], 'lq_span': list(args.lq_span),
             'hr': [Path(v).name for v in hr], 'hr_span': list(args.hr_span)}
+
+
+def _photo_fit_sources(ctx, part, hr, lq, span):
+    """``--hr`` photos: the fit's HR side is the split's training photos (with the video keyframes' clips, over
+    the whole folder when there are no videos); with real photo pairs its LQ side is ``part/fit_lq`` (the
+    training pairs' LQ photos and the unpaired ones: no held-out LQ photo)."""
+    hr = hr + [str(ctx.out('split') / 'train_hr')] if not hr else hr
+    whole = (0.0, 1.0)
+    if ctx.s.lq_photos and (part / 'fit_lq').is_dir():
+        return hr, [str(part / 'fit_lq')], whole, (span if ctx.s.videos else whole)
+    return hr, lq, span, (span if ctx.s.videos else whole)
 
 
 def run_real_lq(ctx, part):
@@ -252,6 +287,9 @@ def command_degrade(ctx, out):
 
 def run_degrade(ctx, part):
     import make_lq_data
+
+    from .photos import write_photo_pairs
+    pairs = write_photo_pairs(ctx, part)
     fit = run_fit(ctx, part)
     out = part / 'val_lq'
     opt = ['--opt', str(part / 'fitted.yml')] if fit else []
@@ -259,4 +297,6 @@ def run_degrade(ctx, part):
                             '--seed', str(ctx.s.seed), *opt])
     if rc != 0:
         raise DomainError(f'degrading the held-out frames failed (make_lq_data exit {rc})', code=1)
-    return {'pairs': len(list(Path(out).glob('*.png'))), 'fit': fit, 'real_lq': run_real_lq(ctx, part)}
+    real = run_real_lq(ctx, part) if pairs is None else {'frames': pairs['heldout'], 'paired': pairs['heldout'],
+                                                            'photo_pairs': pairs}
+    return {'pairs': len(list(Path(out).glob('*.png'))), 'fit': fit, 'real_lq': real}

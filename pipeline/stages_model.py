@@ -105,8 +105,12 @@ def pair_overrides(ctx, part, template):
     """--lq-videos with a fitted degradation whose clips are the HR clips made smaller: the real (LQ, HR) pairs
     of the training span (``part/real_pairs``, found once, ``pipeline/real_pairs.py``) as a second batch
     (``recipes.pair_options``); none otherwise, and one line saying which case applies and why."""
+    from .photos import photo_pair_options
     from .real_pairs import write_train_pairs
     from .recipes import FITTED_PAIRS, pair_options
+    photo = photo_pair_options(ctx)
+    if photo is not None:
+        return photo
     if not ctx.s.lq_videos or not (ctx.out('degrade') / 'fitted.yml').is_file() \
             or not FITTED_PAIRS.get(Path(template).name):
         return []
@@ -159,7 +163,7 @@ def settings_finetune(ctx):
             'template': template.name, 'template_text': template.read_text(), 'assets': official_assets(),
             'fitted_recipe': [fitted_recipe(template), FITTED_CONSISTENCY.get(template.name),
                               FITTED_PAIRS.get(template.name), FITTED_PARTNER.get(template.name)] if ctx.s.lq_videos
-            else [], **_generic_key(ctx, template)}
+            else [], **_generic_key(ctx, template), **({'pair_ratio': ctx.s.pair_ratio} if ctx.s.lq_photos else {})}
 
 
 def _generic_key(ctx, template):

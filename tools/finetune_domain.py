@@ -28,7 +28,9 @@ STAGE_NAMES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export'
 def parse_args(argv=None):
     from utils.cli import ArgumentParser, add_device, add_quiet
     p = ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--videos', nargs='+', required=True, help='folders and/or files of domain footage')
+    p.add_argument('--hr', '--videos', dest='videos', nargs='+', required=True, metavar='PATH',
+                   help='the domain\'s high-resolution material: videos, image folders or both (--videos is an alias); '
+                        'photos are filtered and deduplicated like keyframes and split at random with --seed')
     p.add_argument('--work', required=True, help='work folder: every stage writes here; re-run to resume')
     p.add_argument('--base', default='realesr-animevideov3',
                    help='realesr-animevideov3 (default), realesrgan-x4plus, or a x4 weights file (SRVGGNetCompact/RRDBNet)')
@@ -50,9 +52,14 @@ def parse_args(argv=None):
                    help='two frames of a clip are near-duplicates when they differ on less than this fraction of '
                         'what moves in the clip (default: 0.25); the split keeps one of them')
     p.add_argument('--seed', type=int, default=0, help='seed of the held-out degradation (default: 0)')
-    p.add_argument('--lq-videos', nargs='+', default=[], metavar='DIR',
-                   help='the low-resolution footage to upscale (videos or image folders): the training and held-out '
-                        'degradation are fitted to it (tools/fit_degradation.py) instead of the generic one')
+    p.add_argument('--lq', '--lq-videos', dest='lq_videos', nargs='+', default=[], metavar='PATH',
+                   help='the low-resolution footage or photos to upscale (videos or image folders; --lq-videos is an '
+                        'alias): the training and held-out degradation are fitted to it (tools/fit_degradation.py) '
+                        'instead of the generic one; LQ photos named like --hr photos are real pairs: training pairs '
+                        '(--pair-ratio) and the held-out pairs that decide the export, misaligned ones dropped')
+    p.add_argument('--pair-ratio', type=float, default=0.5, metavar='R',
+                   help='with real photo pairs: the weight of their batch in the loss beside the fitted synthetic '
+                        'batch\'s 1 (default: 0.5, not tuned; 0: the pairs only fit and judge)')
     p.add_argument('--fit-frames', type=int, default=FIT_FRAMES, metavar='N',
                    help=f'with --lq-videos: frames sampled from each side for the degradation fit (default: '
                         f'{FIT_FRAMES}; the fit\'s time grows with N)')
@@ -100,6 +107,8 @@ def main(argv=None):
         return _bad('--every must be > 0, --holdout in (0, 1), --gap >= 0 and --near-duplicate >= 0')
     if not 2 <= args.fit_frames <= MAX_FIT_FRAMES:
         return _bad(f'--fit-frames must be in [2, {MAX_FIT_FRAMES}], got {args.fit_frames}')
+    if not 0.0 <= args.pair_ratio <= 10.0:
+        return _bad(f'--pair-ratio must be in [0, 10], got {args.pair_ratio}')
     if args.dni_weight is not None and not 0.0 <= args.dni_weight <= 1.0:
         return _bad(f'--dni-weight must be in [0, 1], got {args.dni_weight}')
     compare = {}
@@ -111,13 +120,16 @@ def main(argv=None):
     from pipeline.context import DomainError, Settings
     from pipeline.pipeline import check_outputs, check_work, run
     from pipeline.recipes import RecipeError, check_base_ref, parse_budget
+    from pipeline.photos import sort_inputs
     from pipeline.stages_data import find_input_videos
     try:
+        inputs = sort_inputs(args.videos, args.lq_videos)
         if args.budget:
             parse_budget(args.budget)
         check_base_ref(args.base)
         # the cheap checks first: bad input gets its line before Paddle loads
-        first = Settings(videos=[str(v) for v in args.videos], work=Path(args.work), base=args.base, compare=compare)
+        first = Settings(videos=inputs['videos'], work=Path(args.work), base=args.base, compare=compare,
+                         hr_photos=inputs['hr_photos'])
         check_outputs(first)
         check_work(args.work)
         videos = find_input_videos(first)
@@ -131,13 +143,14 @@ def main(argv=None):
             if not gpu_available():
                 return _bad(f'--device gpu: this Paddle build has no CUDA GPU ({GPU_BUILD}); use --device cpu')
         _interrupt_on_termination()  # after paddle loaded: it installs its own SIGTERM handler
-        settings = Settings(videos=[str(v) for v in args.videos], work=Path(args.work), base=args.base,
+        settings = Settings(videos=inputs['videos'], work=Path(args.work), base=args.base,
                             iters=args.iters, budget=args.budget, device=args.device, compare=compare,
                             overrides=list(args.override), every=args.every, min_size=args.min_size,
                             holdout=args.holdout, gap=args.gap, duplicate=args.near_duplicate, seed=args.seed,
                             lq_videos=[str(v) for v in args.lq_videos], quiet=args.quiet,
                             dni_weight=args.dni_weight, fit_frames=args.fit_frames, generic=args.generic,
-                            allow_flicker=args.allow_flicker, force_export=args.force_export)
+                            allow_flicker=args.allow_flicker, force_export=args.force_export,
+                            hr_photos=inputs['hr_photos'], lq_photos=inputs['lq_photos'], pair_ratio=args.pair_ratio)
         line = run(settings, argv=['python', 'tools/finetune_domain.py', *(argv if argv is not None else sys.argv[1:])],
                    stop_after=args.stop_after)
     except RecipeError as exc:

@@ -1,0 +1,150 @@
+"""tools/finetune_domain.py --hr/--lq with photo folders: a paired run (LQ photos named like the HR photos: the fit,
+training pairs, held-out real pairs, one misaligned pair dropped with its line) and an unpaired run (LQ photos of
+other names: the fit alone), each to its report, at tiny size. Photos: crops of scikit-image's bundled photos;
+LQ made here (area x4 + JPEG q 70)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOL = ROOT / 'tools' / 'finetune_domain.py'
+TINY = ['-o', 'gt_size=32', '-o', 'datasets.train.crop_pad_size=64', '-o', 'queue_size=4', '--min-size', '64',
+        '--fit-frames', '3', '--iters', '3', '-q']
+SHIFT = 12  # HR px: the misaligned pair's LQ photo is cut 3 LQ px off (above the check's 3 HR px)
+
+
+def _sources():
+    import cv2
+    from skimage import data as skdata
+    imgs = [skdata.astronaut(), skdata.coffee(), skdata.chelsea(), skdata.rocket(), skdata.immunohistochemistry(),
+            np.stack([skdata.camera()] * 3, axis=-1)]
+    return [cv2.cvtColor(np.ascontiguousarray(i[..., :3]), cv2.COLOR_RGB2BGR) for i in imgs]
+
+
+def _lq(hr, q=70):
+    import cv2
+    small = cv2.resize(hr, (hr.shape[1] // 4, hr.shape[0] // 4), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode('.jpg', small, [cv2.IMWRITE_JPEG_QUALITY, q])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+
+
+@pytest.fixture(scope='module')
+def photos(tmp_path_factory):
+    """12 HR photos of 192x192 (two crops of each of six photos), their LQ photos of the same names (photo_05's
+    cut SHIFT HR px off: misaligned), and LQ photos of other names (crops the HR set does not hold)."""
+    import cv2
+    root = tmp_path_factory.mktemp('photos')
+    for sub in ('hr', 'lq', 'lq_other'):
+        (root / sub).mkdir()
+    k = 0
+    for img in _sources():
+        h, w = img.shape[:2]
+        for y, x in ((0, 0), (h - 192 - SHIFT, w - 192 - SHIFT)):
+            hr = img[y:y + 192, x:x + 192]
+            name = f'photo_{k:02d}.png'
+            cv2.imwrite(str(root / 'hr' / name), hr)
+            src = img[y + SHIFT:y + SHIFT + 192, x + SHIFT:x + SHIFT + 192] if k == 5 else hr
+            cv2.imwrite(str(root / 'lq' / name), _lq(src))
+            mid = img[h // 2 - 96:h // 2 + 96, w // 2 - 96:w // 2 + 96]
+            cv2.imwrite(str(root / 'lq_other' / f'other_{k:02d}.png'), _lq(mid if k % 2 else hr[::-1]))
+            k += 1
+    return root
+
+
+@pytest.fixture(scope='module')
+def tiny_base(tmp_path_factory):
+    from tests.nets import save_tiny, srvgg
+    return save_tiny(tmp_path_factory.mktemp('base') / 'tiny_base.pdparams', srvgg())
+
+
+def _run(*args, timeout=900):
+    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _split(work):
+    return json.loads((work / 'split' / 'split.json').read_text())
+
+
+def test_alignment_estimate_finds_a_shift_and_a_scale(photos):
+    import cv2
+
+    from data.real_pairs import alignment_problem, estimate_alignment
+    from utils.img_io import imread
+    hr = imread(photos / 'hr' / 'photo_00.png')
+    ok = estimate_alignment(imread(photos / 'lq' / 'photo_00.png'), hr)
+    assert alignment_problem(ok) is None and abs(ok['dx']) < 1 and abs(ok['dy']) < 1 and ok['scale'] == 1.0
+    bad = estimate_alignment(imread(photos / 'lq' / 'photo_05.png'), imread(photos / 'hr' / 'photo_05.png'))
+    assert bad['dx'] == pytest.approx(SHIFT, abs=2.5) and bad['dy'] == pytest.approx(SHIFT, abs=2.5)
+    assert 'shifted' in alignment_problem(bad)
+    big = cv2.resize(hr, None, fx=1.03, fy=1.03, interpolation=cv2.INTER_CUBIC)
+    y, x = (big.shape[0] - 192) // 2, (big.shape[1] - 192) // 2
+    zoomed = estimate_alignment(_lq(big[y:y + 192, x:x + 192], q=95), hr)
+    assert zoomed['scale'] == pytest.approx(1.03, abs=0.01) and 'scaled' in alignment_problem(zoomed)
+    assert 'not x4' in alignment_problem(estimate_alignment(hr[:40, :40], hr))
+
+
+def test_paired_photo_run(photos, tiny_base, tmp_path):
+    work = tmp_path / 'work'
+    res = _run('--hr', photos / 'hr', '--lq', photos / 'lq', '--work', work, '--base', tiny_base, '--holdout', 0.5,
+               '--seed', 3, *TINY)
+    assert res.returncode == 0, res.stderr[-3000:]
+    err = res.stderr
+    assert 'photos: 12 of 12 kept by the builder\'s filters' in err
+    rows = _split(work)
+    assert len(rows) == 12 and all(r['photo'] and r['cut'] is None for r in rows)
+    held = sorted(r['file'] for r in rows if r['set'] == 'heldout')
+    assert len(held) == 6 and held != [f'photo_{k:02d}.png' for k in range(6, 12)]  # not the last ones in order
+    # the seed decides: another seed, another held-out set (the split alone)
+    other = _run('--hr', photos / 'hr', '--work', tmp_path / 'w2', '--base', tiny_base, '--holdout', 0.5, '--seed', 4,
+                 *TINY, '--stop-after', 'split')
+    assert other.returncode == 0, other.stderr[-2000:]
+    assert sorted(r['file'] for r in _split(tmp_path / 'w2') if r['set'] == 'heldout') != held
+    # the misaligned pair is dropped, in one line naming it and why
+    line = next(ln for ln in err.splitlines() if 'dropped as misaligned' in ln)
+    assert 'photo_05.png (shifted' in line and line.count('.png') == 1
+    side = 'heldout' if 'photo_05.png' in held else 'train'
+    deg = work / 'degrade'
+    real = sorted(p.name for p in (deg / 'real_lq').iterdir())
+    assert real == sorted(set(held) - {'photo_05.png'})
+    assert sorted(p.name for p in (deg / 'real_gt').iterdir()) == real
+    train = sorted(p.name for p in (deg / 'train_pairs' / 'lq').iterdir())
+    assert len(train) == 6 - (side == 'train') and not set(train) & set(held)
+    assert sorted(p.name for p in (deg / 'fit_lq').iterdir()) == train  # the fit never sees a held-out LQ photo
+    assert (deg / 'fitted.yml').is_file()
+    opt = yaml.safe_load((work / 'finetune' / 'options.yml').read_text())
+    rp = opt['datasets']['real_pairs']
+    assert rp['weight'] == 0.5 and Path(rp['dataroot_lq']) == deg / 'train_pairs' / 'lq'
+    log = next((work / 'finetune' / 'experiments').glob('*/train_*.log')).read_text()
+    assert 'l_pair_pix' in log
+    metrics = json.loads((work / 'evaluate' / 'metrics.json').read_text())
+    assert metrics['real']['paired'] and metrics['real']['frames'] == len(real)
+    assert {'bicubic', 'base', 'finetuned'} <= set(metrics['real']['summary'])
+    assert (work / 'report.md').is_file() and (work / 'export' / 'inference.pdmodel').is_file()
+
+
+def test_unpaired_photo_run(photos, tiny_base, tmp_path):
+    work = tmp_path / 'work'
+    res = _run('--hr', photos / 'hr', '--lq', photos / 'lq_other', '--work', work, '--base', tiny_base,
+               '--holdout', 0.3, *TINY, '--pair-ratio', 0.5)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert 'dropped as misaligned' not in res.stderr and 'real pairs: ' not in res.stderr
+    assert 'scored without a reference' in res.stderr
+    deg = work / 'degrade'
+    assert (deg / 'fitted.yml').is_file() and not (deg / 'train_pairs').exists()
+    opt = yaml.safe_load((work / 'finetune' / 'options.yml').read_text())
+    assert not opt['datasets'].get('real_pairs')
+    metrics = json.loads((work / 'evaluate' / 'metrics.json').read_text())
+    assert metrics['real'] and not metrics['real']['paired']
+    assert (work / 'report.md').is_file()
+
+
+def test_missing_lq_path_one_line(photos, tmp_path):
+    res = _run('--hr', photos / 'hr', '--lq', tmp_path / 'nothing', '--work', tmp_path / 'w')
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.returncode == 2 and len(lines) == 1 and 'nothing' in lines[0] and 'no such' in lines[0]

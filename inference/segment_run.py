@@ -181,6 +181,8 @@ class SpanRun:
         outs = []
         if self.batch:
             outs = _run_model(self.up, self.batch, self.spec.outscale, self.spec.src, self.upscaled)
+            if os.environ.get('RESR_TEST_SLOW_FRAME'):  # tests: a slower model, so that a kill lands mid-video
+                time.sleep(float(os.environ['RESR_TEST_SLOW_FRAME']) * len(outs))
             self.upscaled += len(outs)
             self.batch.clear()
         for idx, gap in self.pending:

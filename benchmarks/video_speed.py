@@ -3,6 +3,7 @@
     python benchmarks/video_speed.py                       # bikes.mp4, 12 frames, both models
     python benchmarks/video_speed.py --frames 6 --width 320 --rounds 2
     python benchmarks/video_speed.py --clip my.mp4 --models animevideov3
+    python benchmarks/video_speed.py --models animevideov3 --frames 1200 --width 160 --segmented 10
 
 For each model (realesr-animevideov3 x4 and realesrgan-x4plus) it prints:
 
@@ -15,6 +16,9 @@ For each model (realesr-animevideov3 x4 and realesrgan-x4plus) it prints:
 - reference: a loop built the way the official Real-ESRGAN video script
   works: an ffmpeg reader pipe, PyTorch eager (models/torch_reference.py, fp32
   as on a CPU) one frame at a time, an ffmpeg writer pipe, all sequential.
+
+With ``--segmented S`` each round also runs the resumable segmented path (inference/segmented.py, segments of
+about S seconds, joined with ``-c copy``), and its time against the one-pass end-to-end run is printed.
 
 The clip is the first ``--frames`` frames of ``--clip`` (with its audio),
 scaled to ``--width`` pixels wide, written once as H.264. Every measurement
@@ -122,7 +126,10 @@ def worker(mode, model, clip):
         res['precision'] = f'{up.backend.precision} ({getattr(up.backend, "engine", "")})'
         frames, _ = decode_all(clip)
         up.upscale(frames[0])  # the first call at a new shape pays the engine's set-up: warm both alike
-        if mode == 'e2e':
+        if mode.startswith('seg'):  # seg:S, the segmented path with segments of about S seconds
+            r = up.upscale_video(clip, out, progress=False, segment_seconds=float(mode[4:]))
+            res.update(frames=r['frames'], seconds=r['seconds'], segments=r['segments'])
+        elif mode == 'e2e':
             import resource
             from inference.video import upscale_video
             ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -161,6 +168,8 @@ def main():
     p.add_argument('--models', default=','.join(MODELS), help='comma list of: ' + ', '.join(MODELS))
     p.add_argument('--rounds', type=int, default=2)
     p.add_argument('--timeout', type=float, default=3600)
+    p.add_argument('--segmented', type=float, default=0, metavar='S',
+                   help='also time the segmented path with segments of about S seconds against one pass')
     p.add_argument('--worker', help=argparse.SUPPRESS)
     p.add_argument('--model', help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -177,7 +186,7 @@ def main():
             raise SystemExit(f'error: unknown model {m!r}; known: {", ".join(MODELS)}')
     load_before = os.getloadavg()
     jobs = [(r, m, mode) for r in range(a.rounds) for m in models
-            for mode in MODES[r % 3:] + MODES[:r % 3]]
+            for mode in MODES[r % 3:] + MODES[:r % 3] + ([f'seg:{a.segmented:g}'] if a.segmented else [])]
     res = {}
     for _, m, mode in tqdm(jobs, desc='video benchmark', unit='proc'):
         out = run_worker(mode, MODELS[m], clip, a.timeout)
@@ -215,8 +224,22 @@ def main():
     print('\noverhead = end-to-end time / model-only time - 1 (decode, encode, queues; negative = noise).')
     print('model busy = share of the end-to-end time spent in the model; ffmpeg CPU = decoder + encoder CPU '
           'seconds per frame, taken from the same cores the model uses.')
+    if a.segmented:
+        segmented_lines(res, models)
     print(f'load average: {load_before[0]:.1f} before, {load_after[0]:.1f} after, on {os.cpu_count()} CPUs')
     return rows
+
+
+def segmented_lines(res, models):
+    """The segmented path's median time against the one-pass end-to-end run's, per model."""
+    import numpy as np
+    for m in models:
+        seg = [r for (mm, mode), runs in res.items() if mm == m and mode.startswith('seg') for r in runs]
+        one = res.get((m, 'e2e'), [])
+        if seg and one:
+            ts, to = float(np.median([r['seconds'] for r in seg])), float(np.median([r['seconds'] for r in one]))
+            print(f'{m}: segmented ({seg[0]["segments"]} segments) {ts:.1f} s, one pass {to:.1f} s: '
+                  f'overhead {(ts / to - 1) * 100:+.1f} %')
 
 
 if __name__ == '__main__':

@@ -32,7 +32,8 @@ def connect(ray, address, workers):
     if ray.is_initialized():
         return
     env = dict(env_vars={'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '1'),
-                         'MKL_DEBUG_CPU_TYPE': '5'})
+                         'MKL_DEBUG_CPU_TYPE': '5',
+                         **{k: v for k, v in os.environ.items() if k.startswith('RESR_TEST_')}})
     kw = dict(runtime_env=env, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     if address == 'local':
         ray.init(num_cpus=max(1, int(workers or 2)), **kw)
@@ -43,11 +44,10 @@ def connect(ray, address, workers):
 class SegmentWorker:
     """One Ray actor: the model, set up once, and segments encoded on request."""
 
-    def __init__(self, upscaler_kwargs):
+    def __init__(self, cls, upscaler_kwargs):
         from utils import runtime_env
         runtime_env.setup()
-        from inference import Upscaler
-        self.up = Upscaler(**upscaler_kwargs)
+        self.up = cls(**upscaler_kwargs)  # the driver's class (pickled by reference), set up as the driver's
 
     def run(self, spec, k):
         from utils.ffmpeg import ffmpeg_exe
@@ -84,7 +84,7 @@ def run_segments(upscaler, spec, todo, folder, address, workers, bar):
     n = max(1, int(workers or (gpus or int(ray.cluster_resources().get('CPU', 1)))))
     opts = dict(max_restarts=RETRIES, max_task_retries=RETRIES, num_cpus=1, num_gpus=1 if gpus else 0)
     actor = ray.remote(**opts)(SegmentWorker)
-    pool = [actor.remote(upscaler_kwargs(upscaler, gpus)) for _ in range(min(n, len(todo)))]
+    pool = [actor.remote(type(upscaler), upscaler_kwargs(upscaler, gpus)) for _ in range(min(n, len(todo)))]
     from utils.fileio import atomic_write_bytes
 
     from .segments import segment_name

@@ -402,7 +402,7 @@ class Upscaler:
         if segment_seconds is None and not ray:
             from .video import upscale_video
             return upscale_video(self, src, dst, outscale, crf=crf, preset=preset, progress=progress)
-        from .segment_run import upscale_video_segmented
+        from .segmented import upscale_video_segmented
         from .segments import SEGMENT_SECONDS
         return upscale_video_segmented(self, src, dst, outscale, crf=crf, preset=preset, progress=progress,
                                        segment_seconds=segment_seconds or SEGMENT_SECONDS, ray=ray, workers=workers,

@@ -53,7 +53,7 @@ def test_segments_equal_one_pass_with_audio_and_subtitles(up, clip_and_ref, tmp_
 
 
 def test_changed_options_start_over_in_one_line(up, clip_and_ref, tmp_path, caplog):
-    from inference.segment_run import upscale_video_segmented
+    from inference.segmented import upscale_video_segmented
     src, _, _ = clip_and_ref
     dst = tmp_path / 'out.mkv'
     upscale_video_segmented(up, src, dst, progress=False, segment_seconds=2, keep_parts=True)

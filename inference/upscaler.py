@@ -225,9 +225,9 @@ class Upscaler:
         self.max_memory = DEFAULT_MAX_MEMORY if max_memory is None else parse_memory(max_memory)
         self._default_budget = max_memory is None
         # the arguments again, for a Ray worker that sets the same model up (upscale_video(ray=...))
-        self.init_kwargs = dict(model=model, device=device, tile=tile, tile_pad=tile_pad, pre_pad=pre_pad, backend=backend,
-                                fp16=fp16, threads=threads, alpha_upsampler=alpha_upsampler, outscale=outscale,
-                                denoise_strength=denoise_strength, arch=arch, precision=precision,
+        self.init_kwargs = dict(model=model, device=device, tile=tile, tile_pad=tile_pad, pre_pad=pre_pad,
+                                backend=backend, fp16=fp16, threads=threads, alpha_upsampler=alpha_upsampler,
+                                outscale=outscale, denoise_strength=denoise_strength, arch=arch, precision=precision,
                                 cache_root=cache_root, engine=engine, max_memory=max_memory, stream=stream,
                                 dni_weight=dni_weight)
         model, dni = dni_pair(model, dni_weight)

@@ -4,6 +4,7 @@
     python benchmarks/video_speed.py --frames 6 --width 320 --rounds 2
     python benchmarks/video_speed.py --clip my.mp4 --models animevideov3
     python benchmarks/video_speed.py --models animevideov3 --width 640 --frames 30 --temporal   # --temporal's cost
+    python benchmarks/video_speed.py --models animevideov3 --frames 1200 --width 160 --segmented 10
 
 For each model (realesr-animevideov3 x4 and realesrgan-x4plus) it prints:
 
@@ -16,6 +17,9 @@ For each model (realesr-animevideov3 x4 and realesrgan-x4plus) it prints:
 - reference: a loop built the way the official Real-ESRGAN video script
   works: an ffmpeg reader pipe, PyTorch eager (models/torch_reference.py, fp32
   as on a CPU) one frame at a time, an ffmpeg writer pipe, all sequential.
+
+With ``--segmented S`` each round also runs the resumable segmented path (inference/segmented.py, segments of
+about S seconds, joined with ``-c copy``), and its time against the one-pass end-to-end run is printed.
 
 The clip is the first ``--frames`` frames of ``--clip`` (with its audio),
 scaled to ``--width`` pixels wide, written once as H.264. Every measurement
@@ -123,7 +127,10 @@ def worker(mode, model, clip):
         res['precision'] = f'{up.backend.precision} ({getattr(up.backend, "engine", "")})'
         frames, _ = decode_all(clip)
         up.upscale(frames[0])  # the first call at a new shape pays the engine's set-up: warm both alike
-        if mode in ('e2e', 'temporal'):
+        if mode.startswith('seg'):  # seg:S, the segmented path with segments of about S seconds
+            r = up.upscale_video(clip, out, progress=False, segment_seconds=float(mode[4:]))
+            res.update(frames=r['frames'], seconds=r['seconds'], segments=r['segments'])
+        elif mode in ('e2e', 'temporal'):
             import resource
             from inference.video import upscale_video
             ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -182,6 +189,8 @@ def main():
     p.add_argument('--temporal', action='store_true',
                    help='also end to end with --temporal (inference/temporal.py): its time against the model\'s '
                         'own in the same run, frame by frame')
+    p.add_argument('--segmented', type=float, default=0, metavar='S',
+                   help='also time the segmented path with segments of about S seconds against one pass')
     p.add_argument('--worker', help=argparse.SUPPRESS)
     p.add_argument('--model', help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -199,7 +208,7 @@ def main():
     load_before = os.getloadavg()
     modes = MODES if a.temporal else MODES[:3]
     jobs = [(r, m, mode) for r in range(a.rounds) for m in models
-            for mode in modes[r % len(modes):] + modes[:r % len(modes)]]
+            for mode in modes[r % len(modes):] + modes[:r % len(modes)] + ([f'seg:{a.segmented:g}'] if a.segmented else [])]
     res = {}
     for _, m, mode in tqdm(jobs, desc='video benchmark', unit='proc'):
         out = run_worker(mode, MODELS[m], clip, a.timeout)
@@ -239,8 +248,22 @@ def main():
     print('\noverhead = end-to-end time / model-only time - 1 (decode, encode, queues; negative = noise).')
     print('model busy = share of the end-to-end time spent in the model; ffmpeg CPU = decoder + encoder CPU '
           'seconds per frame, taken from the same cores the model uses.')
+    if a.segmented:
+        segmented_lines(res, models)
     print(f'load average: {load_before[0]:.1f} before, {load_after[0]:.1f} after, on {os.cpu_count()} CPUs')
     return rows
+
+
+def segmented_lines(res, models):
+    """The segmented path's median time against the one-pass end-to-end run's, per model."""
+    import numpy as np
+    for m in models:
+        seg = [r for (mm, mode), runs in res.items() if mm == m and mode.startswith('seg') for r in runs]
+        one = res.get((m, 'e2e'), [])
+        if seg and one:
+            ts, to = float(np.median([r['seconds'] for r in seg])), float(np.median([r['seconds'] for r in one]))
+            print(f'{m}: segmented ({seg[0]["segments"]} segments) {ts:.1f} s, one pass {to:.1f} s: '
+                  f'overhead {(ts / to - 1) * 100:+.1f} %')
 
 
 if __name__ == '__main__':

@@ -119,10 +119,24 @@ def build_parser(prog, description, default_model_help):
                         'change. flow (the default mode) follows motion found on the input frames; static only '
                         'blends where the input is still. Off by default: it lowers detail a little (about 0.8-0.9x) '
                         'and lags codec noise in still areas by a few frames')
+    add_segment_args(p)
     p.add_argument('--face_enhance', action=Unsupported,
                    reason='face restoration (GFPGAN) is not part of this project; upscale without it')
     add_quiet(p)
     return p
+
+
+def add_segment_args(p):
+    """Resumable segments and Ray (inference/segments.py, docs/scale.md)."""
+    p.add_argument('--segment_seconds', type=float, default=10.0, metavar='S',
+                   help='videos: upscale in segments of about S seconds (cut at keyframes), each kept in OUTPUT.parts/ '
+                        'beside the output until the join, so that the same command run again after a stop goes on '
+                        'from the first unfinished segment; 0: one pass, nothing kept (default 10)')
+    p.add_argument('--ray', default=None, metavar='auto|local|ADDRESS',
+                   help='videos: run the segments as Ray tasks: local (a cluster on this machine), auto or the '
+                        'address of a cluster started with `ray start --head` (pip install -r requirements-ray.txt)')
+    p.add_argument('--workers', type=int, default=None, help='Ray workers (each loads the model once); default: '
+                                                              'one per GPU, else one per CPU of the cluster')
 
 
 def dni_kwargs(args):
@@ -243,6 +257,12 @@ def _run(args, backend):
     files = expand_inputs(args.input)
     if not files:
         fail(None, f'{args.input}: no such file, or no images/videos in it')
+    if not args.segment_seconds >= 0 or (args.workers is not None and args.workers < 1):
+        fail(None, '--segment_seconds must be >= 0 and --workers >= 1')
+    if args.ray:
+        from importlib.util import find_spec
+        if find_spec('ray') is None:
+            fail(None, '--ray needs the ray package, which is not installed: pip install -r requirements-ray.txt')
     if args.tile_pad < 0 or args.pre_pad < 0:
         fail(None, '--tile_pad and --pre_pad must be >= 0')
     if args.denoise_strength is not None:  # the zoo's check, as for --dni W
@@ -344,14 +364,21 @@ def _upscale_video_file(up, src, dst, args):
     from inference.video import VideoError, upscale_video
     from utils.ffmpeg import probe_video
     try:
-        res = upscale_video(up, src, dst, args.outscale, crf=args.crf, preset=args.preset, progress=not args.quiet,
-                            temporal=getattr(args, 'temporal', None))
+        temporal = getattr(args, 'temporal', None)
+        if args.segment_seconds > 0 or args.ray:
+            res = up.upscale_video(src, dst, args.outscale, crf=args.crf, preset=args.preset, progress=not args.quiet,
+                                   segment_seconds=args.segment_seconds or None, ray=args.ray, workers=args.workers,
+                                   temporal=temporal)
+        else:
+            res = upscale_video(up, src, dst, args.outscale, crf=args.crf, preset=args.preset, progress=not args.quiet,
+                                temporal=temporal)
     except VideoError as e:
         raise ValueError(str(e)) from None
-    temporal = (f', temporal {res["temporal_seconds"]:.1f} s against the model\'s {res["model_seconds"]:.1f} s'
-                if getattr(args, 'temporal', None) else '')
+    segs = f', {res["segments"]} segments, {res["reused"]} reused' if 'segments' in res else ''
+    stab = (f', temporal {res["temporal_seconds"]:.1f} s against the model\'s {res["model_seconds"]:.1f} s'
+            if temporal and res.get('model_seconds') else '')
     tqdm.write(f'{src} -> {dst} ({res["frames"]} frames at {res["fps"]} fps, '
-               f'{res.get("upscaled", res["frames"])} through the model{temporal})', file=sys.stderr)
+               f'{res.get("upscaled", res["frames"])} through the model{segs}{stab})', file=sys.stderr)
     return res.get('upscaled', res['frames']) * _src_mpix(probe_video(src))
 
 

@@ -11,12 +11,15 @@ from fractions import Fraction
 from pathlib import Path
 
 from . import segments as sg
-from .video import _Decoder, _encoder_args, _Job, _to_i420, pick_preset, pick_x264_params
+from .video import _Decoder, _encoder_args, _to_i420
 from .video_stages import FrameSlots, _batch_size, _run_model
 from utils.ffmpeg import widen_pipe
 from utils.video_reader import VideoError
 
-OVERLAP_FRAMES = 0  # frames before a cut run through the model with their outputs discarded (--temporal: a few)
+OVERLAP_FRAMES = 0  # frames before a cut run through the model with their outputs discarded
+# with --temporal: the stabiliser's memory of the frames before a cut falls as 0.85^k (inference/temporal.py), under
+# 4 % after 20 frames, so a segment started 20 frames early joins its predecessor without a visible step
+TEMPORAL_OVERLAP = 20
 
 
 class _SeekDecoder(_Decoder):
@@ -34,7 +37,8 @@ class _SeekDecoder(_Decoder):
 class SpanSpec:
     """What a worker needs to encode segments: the probed job's sizes and settings, picklable."""
 
-    def __init__(self, job, state, crf, preset, x264_params, outscale, overlap):
+    def __init__(self, job, state, crf, preset, x264_params, outscale, overlap, temporal=None):
+        self.temporal = temporal  # None, or a mode of inference.temporal (a name: picklable for Ray workers)
         self.src, self.turn, self.w, self.h = str(job.src), job.turn, job.w, job.h
         self.ew, self.eh, self.ow, self.oh = job.ew, job.eh, job.ow, job.oh
         self.rate = Fraction(state['rate'])
@@ -126,6 +130,8 @@ class SpanRun:
         self.upscaled = 0
         self.batch, self.pending = [], []
         self.batch_n = _batch_size(upscaler, spec.h, spec.w, spec.outscale)
+        from .temporal import make_stabiliser
+        self.stab = make_stabiliser(spec.temporal)  # a fresh one per span: it starts warm from the preroll
 
     def run(self):
         spec = self.spec
@@ -175,12 +181,20 @@ class SpanRun:
         if callable(reset):
             reset()
         for frame in pre:
-            self.prev_out = _run_model(self.up, [frame], self.spec.outscale, self.spec.src, -1)[0]
+            self.prev_out = self._stabilised([frame], _run_model(self.up, [frame], self.spec.outscale, self.spec.src,
+                                                                 -1))[0]
+
+    def _stabilised(self, lrs, outs):
+        """``outs`` through the span's stabiliser (``--temporal``) in frame order, or as they are."""
+        return outs if self.stab is None else [self.stab(lr, out) for lr, out in zip(lrs, outs)]
 
     def _flush(self):
         outs = []
         if self.batch:
-            outs = _run_model(self.up, self.batch, self.spec.outscale, self.spec.src, self.upscaled)
+            outs = self._stabilised(self.batch, _run_model(self.up, self.batch, self.spec.outscale, self.spec.src,
+                                                           self.upscaled))
+            if os.environ.get('RESR_TEST_SLOW_FRAME'):  # tests: a slower model, so that a kill lands mid-video
+                time.sleep(float(os.environ['RESR_TEST_SLOW_FRAME']) * len(outs))
             self.upscaled += len(outs)
             self.batch.clear()
         for idx, gap in self.pending:
@@ -237,82 +251,3 @@ class SpanRun:
         if self.enc is not None:
             self.enc.abort()
             self.enc = None
-
-
-def prepare(upscaler, src, dst, outscale, crf, preset, segment_seconds, overlap):
-    """The probed job, its work folder and saved/new plan: ``(job, folder, state, spec)``."""
-    x264_params = pick_x264_params(upscaler, preset)
-    preset = pick_preset(upscaler, preset)
-    job = _Job(upscaler, src, dst, outscale, crf, preset)
-    job.cleanup()
-    folder = sg.parts_dir(dst)
-    options = dict(crf=crf, preset=preset, x264_params=x264_params, outscale=outscale,
-                   segment_seconds=segment_seconds, overlap=overlap, w=job.ow, h=job.oh)
-    fp = sg.fingerprint(src, upscaler, options)
-    try:
-        folder.mkdir(exist_ok=True)
-    except OSError as e:
-        raise VideoError(f'{folder}: cannot make the work folder ({e.strerror or e})') from None
-    sg.remove_stale(folder)
-    state = sg.load_state(folder, fp)
-    if state is None:
-        state = sg.make_plan(job.exe, job.src, job.rate, job.total, segment_seconds)
-        state['fingerprint'] = fp
-        try:
-            sg.save_state(folder, state)
-        except OSError as e:
-            raise sg.disk_error(dst, folder, e, 0) from None
-    spec = SpanSpec(job, state, crf, preset, x264_params, outscale, overlap)
-    return job, folder, state, spec
-
-
-def upscale_video_segmented(upscaler, src, dst, outscale=None, crf=18, preset=None, progress=True,
-                            segment_seconds=sg.SEGMENT_SECONDS, overlap_frames=OVERLAP_FRAMES, ray=None, workers=None,
-                            keep_parts=False):
-    """Upscale ``src`` into ``dst`` segment by segment, resuming from ``dst``'s work folder (see the module
-    docstrings). ``ray``: None (this process), 'auto', 'local' or a cluster address (``inference/ray_runner.py``).
-    Returns the dict of ``inference.video.upscale_video`` plus ``segments`` and ``reused``."""
-    t0 = time.perf_counter()
-    job, folder, state, spec = prepare(upscaler, src, dst, outscale, crf, preset, segment_seconds, overlap_frames)
-    n = len(spec.starts)
-    done = sg.done_segments(folder, n)
-    todo = [k for k in range(n) if k not in done]
-    reused_frames = sum((spec.seg_end(k) or job.total or spec.starts[k]) - spec.starts[k] for k in done)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=job.total, initial=reused_frames, desc=job.src.name, unit='frame', leave=False, disable=None)
-    upscaled = 0
-    try:
-        if ray:
-            from .ray_runner import run_segments
-            upscaled = run_segments(upscaler, spec, todo, folder, ray, workers, bar)
-        else:
-            for k0, k1 in sg.spans(todo):
-                upscaled += SpanRun(upscaler, spec, k0, k1, folder, job.exe,
-                                    bar.update if bar is not None else None).run()
-    except OSError as e:
-        raise sg.disk_error(dst, folder, e, len(sg.done_segments(folder, n))) from None
-    finally:
-        if bar is not None:
-            bar.close()
-    sg.join_segments(job.exe, job.src, folder, n, dst, job.info['has_audio'])
-    frames = _frames_of(folder, n, spec, job)
-    if not keep_parts:
-        sg.clear_folder(folder)
-    sg.log.info('%s: %d segments, %d reused from %s', dst, n, len(done), folder)
-    return dict(frames=frames, upscaled=upscaled, fps=str(job.rate), width=job.ew, height=job.eh,
-                audio=bool(job.info['has_audio']), seconds=time.perf_counter() - t0, model_seconds=None,
-                segments=n, reused=len(done))
-
-
-def _frames_of(folder, n, spec, job):
-    """Frames written: the slots up to the last cut plus the last segment's (read from its encoder count)."""
-    return spec.starts[-1] + _count_frames(job.exe, folder / sg.segment_name(n - 1))
-
-
-def _count_frames(exe, path):
-    res = subprocess.run([exe, '-hide_banner', '-nostdin', '-i', str(path), '-map', '0:v:0', '-c', 'copy', '-f', 'null',
-                          '-'], capture_output=True, text=True, errors='replace')
-    tail = res.stderr.rsplit('frame=', 1)
-    return int(tail[1].split()[0]) if len(tail) == 2 else 0

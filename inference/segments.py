@@ -25,8 +25,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
-from fractions import Fraction
 from pathlib import Path
 
 from utils.video_reader import VideoError
@@ -201,14 +199,6 @@ def spans(todo):
 
 def clear_folder(folder):
     shutil.rmtree(folder, ignore_errors=True)
-
-
-def rate_of(state):
-    return Fraction(state['rate'])
-
-
-def now():
-    return time.perf_counter()
 
 
 def remove_stale(folder):

@@ -224,6 +224,12 @@ class Upscaler:
         outscale = check_outscale(outscale)
         self.max_memory = DEFAULT_MAX_MEMORY if max_memory is None else parse_memory(max_memory)
         self._default_budget = max_memory is None
+        # the arguments again, for a Ray worker that sets the same model up (upscale_video(ray=...))
+        self.init_kwargs = dict(model=model, device=device, tile=tile, tile_pad=tile_pad, pre_pad=pre_pad,
+                                backend=backend, fp16=fp16, threads=threads, alpha_upsampler=alpha_upsampler,
+                                outscale=outscale, denoise_strength=denoise_strength, arch=arch, precision=precision,
+                                cache_root=cache_root, engine=engine, max_memory=max_memory, stream=stream,
+                                dni_weight=dni_weight)
         model, dni = dni_pair(model, dni_weight)
         self.model_path, self.arch, self.backend, self.scale, self.mod = _setup(
             model, device, backend, fp16, threads, denoise_strength, arch, precision, progress, cache_root, engine,
@@ -388,12 +394,22 @@ class Upscaler:
                 np.clip(res, 0, 1, out=res)
         return res
 
-    def upscale_video(self, src, dst, outscale=None, temporal=False, **kw):
-        """Upscale the video ``src`` into ``dst`` (``inference.video.upscale_video``; ``kw``: crf, preset,
-        progress, queue_frames). ``temporal``: False, True/'flow', 'static' or an ``inference.temporal.Stabiliser``
-        (docs/temporal.md)."""
-        from .video import upscale_video
-        return upscale_video(self, src, dst, outscale, temporal=temporal, **kw)
+    def upscale_video(self, src, dst, outscale=None, crf=18, preset=None, progress=True, segment_seconds=None,
+                      ray=None, workers=None, overlap_frames=None, temporal=False, **kw):
+        """Upscale the video ``src`` into ``dst``: in one pass, or with ``segment_seconds`` (or ``ray``: 'auto',
+        'local' or a cluster address, with ``workers``) in resumable segments kept in ``dst`` + '.parts'
+        (inference/segments.py). ``temporal``: False, True/'flow', 'static' (docs/temporal.md; one pass also takes an
+        ``inference.temporal.Stabiliser``); segments then start ``overlap_frames`` early (default
+        ``segment_run.TEMPORAL_OVERLAP``). Returns the summary dict of ``inference.video.upscale_video``."""
+        if segment_seconds is None and not ray:
+            from .video import upscale_video
+            return upscale_video(self, src, dst, outscale, crf=crf, preset=preset, progress=progress,
+                                 temporal=temporal, **kw)
+        from .segmented import upscale_video_segmented
+        from .segments import SEGMENT_SECONDS
+        return upscale_video_segmented(self, src, dst, outscale, crf=crf, preset=preset, progress=progress,
+                                       segment_seconds=segment_seconds or SEGMENT_SECONDS, ray=ray, workers=workers,
+                                       overlap_frames=overlap_frames, temporal=temporal)
 
     def upscale_file(self, src, dst, outscale=None):
         """Read ``src`` (EXIF-upright), upscale, write ``dst`` atomically. Refuses ``dst == src``."""

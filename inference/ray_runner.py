@@ -1,0 +1,112 @@
+"""Segments as Ray tasks: ``--ray auto|local|ADDRESS`` with ``--workers N``.
+
+Each worker is a Ray actor that sets the model up once (the driver's ``Upscaler`` arguments) and encodes whole
+segments with ``SpanRun``; it returns the segment's bytes and the driver writes them into the work folder
+(atomically), so workers on other machines need the input at the same path but no shared output folder. An actor
+that dies is restarted (``max_restarts``) and its segment retried (``max_task_retries``). With GPUs in the cluster
+each actor asks for one (``num_gpus=1``) and runs on ``gpu``; that path has not run here (no GPU).
+
+``ray`` is an optional extra (requirements-ray.txt), imported only here.
+"""
+import os
+import tempfile
+from pathlib import Path
+
+from utils.video_reader import VideoError
+
+INSTALL = 'pip install -r requirements-ray.txt'
+RETRIES = 3
+ROOT = str(Path(__file__).resolve().parents[1])
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise VideoError(f'--ray needs the ray package, which is not installed: {INSTALL}') from None
+    return ray
+
+
+def connect(ray, address, workers):
+    """Join a cluster (address, 'auto') or start a local one ('local') sized for ``workers``."""
+    if ray.is_initialized():
+        return
+    env = dict(env_vars={'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '1'),
+                         'MKL_DEBUG_CPU_TYPE': '5',
+                         **{k: v for k, v in os.environ.items() if k.startswith('RESR_TEST_')}})
+    kw = dict(runtime_env=env, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    if address == 'local':
+        ray.init(num_cpus=max(1, int(workers or 2)), **kw)
+    else:
+        ray.init(address=address, **kw)
+
+
+class SegmentWorker:
+    """One Ray actor: the model, set up once, and segments encoded on request."""
+
+    def __init__(self, cls, upscaler_kwargs):
+        from utils import runtime_env
+        runtime_env.setup()
+        self.up = cls(**upscaler_kwargs)  # the driver's class (pickled by reference), set up as the driver's
+
+    def run(self, spec, k):
+        from utils.ffmpeg import ffmpeg_exe
+
+        from .segment_run import SpanRun
+        die = os.environ.get('RESR_TEST_DIE_SEGMENT', '')  # tests: the first attempt of segment N dies
+        with tempfile.TemporaryDirectory(prefix='resr-seg-') as tmp:
+            if die and int(die.split(':')[0]) == k and not os.path.exists(die.split(':', 1)[1]):
+                Path(die.split(':', 1)[1]).touch()
+                os._exit(1)
+            SpanRun(self.up, spec, k, k + 1, tmp, ffmpeg_exe()).run()
+            from .segments import segment_name
+            return k, (Path(tmp) / segment_name(k)).read_bytes()
+
+
+def upscaler_kwargs(up, gpu):
+    kw = dict(getattr(up, 'init_kwargs', None) or {})
+    if not kw:
+        kw = dict(model=str(up.model_path), tile=up.tile, tile_pad=up.tile_pad, pre_pad=up.pre_pad,
+                  outscale=up.outscale)
+    kw['progress'] = False
+    if gpu:
+        kw['device'] = 'gpu'
+    return kw
+
+
+def run_segments(upscaler, spec, todo, folder, address, workers, bar):
+    """Encode the segments ``todo`` on Ray actors, each written into ``folder`` as it comes back."""
+    if not todo:
+        return 0
+    ray = import_ray()
+    connect(ray, address, workers)
+    gpus = int(ray.cluster_resources().get('GPU', 0))
+    n = max(1, int(workers or (gpus or int(ray.cluster_resources().get('CPU', 1)))))
+    opts = dict(max_restarts=RETRIES, max_task_retries=RETRIES, num_cpus=1, num_gpus=1 if gpus else 0)
+    actor = ray.remote(**opts)(SegmentWorker)
+    pool = [actor.remote(type(upscaler), upscaler_kwargs(upscaler, gpus)) for _ in range(min(n, len(todo)))]
+    from utils.fileio import atomic_write_bytes
+
+    from .segments import segment_name
+    pending, queue, frames = {}, list(todo), 0
+    try:
+        while queue or pending:
+            for w in pool:
+                if queue and w not in pending.values():
+                    pending[w.run.remote(spec, queue.pop(0))] = w
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            ref = ready[0]
+            pending.pop(ref)
+            try:
+                k, data = ray.get(ref)
+            except ray.exceptions.RayError as e:
+                raise VideoError(f'{spec.src}: a Ray worker failed ({str(e).strip().splitlines()[-1][:300]})') from None
+            atomic_write_bytes(Path(folder) / segment_name(k), data)
+            seg = (spec.seg_end(k) or spec.starts[k]) - spec.starts[k]
+            frames += seg
+            if bar is not None:
+                bar.update(seg if spec.seg_end(k) else 0)
+    finally:
+        for w in pool:
+            ray.kill(w)
+    return frames

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from inference.backends import OutputMismatch
 from inference.done_log import DoneLog, StopAfterCurrent, run_fingerprint
 from utils.cli import ArgumentParser, Unsupported, add_quiet, fail, int_in, returns_status
 from utils.progress import TqdmHandler, write_line
@@ -351,6 +352,8 @@ def _upscale_one(up, src, args, single, plan, planned, done_log):
         return True, mp, time.perf_counter() - t
     except MemoryError:
         write_line(f'failed: {src}: out of memory; use a smaller --max_memory or --tile', sys.stderr)
+    except OutputMismatch as e:  # the model itself lies about its scale: every file would fail, so the run stops
+        fail(None, f'cannot use the model: {_one_line(e)}')
     except Exception as e:  # unreadable, unwritable, a decoder, encoder or engine error: one line, the batch goes on
         msg = _one_line(e)  # most messages name the file already ("failed: X: X: ..." before)
         write_line(f'failed: {msg if str(src) in msg or str(planned[src]) in msg else f"{src}: {msg}"}', sys.stderr)

@@ -245,7 +245,7 @@ def test_sidecar_out_of_range_or_huge_is_refused(legit, tmp_path):
 @pytest.mark.parametrize('claim', [2, 8])
 def test_a_lying_scale_is_refused_not_written(legit, tmp_path, photo_png, claim):
     """The sidecar says x2 (the graph's output is larger) or x8 (smaller, where rows were left unwritten):
-    the first forward refuses it in one line; nothing is written."""
+    the first forward refuses it in one line; nothing is written, and infer.py stops there (exit 2)."""
     from inference import Upscaler
     from inference.backends import OutputMismatch
     d = _copy(legit, tmp_path, f'x{claim}')
@@ -258,7 +258,8 @@ def test_a_lying_scale_is_refused_not_written(legit, tmp_path, photo_png, claim)
     out = tmp_path / 'out'
     res = subprocess.run([sys.executable, 'tools/infer.py', '-m', str(d), '-i', str(photo_png), '-o', str(out)],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert res.returncode != 0 and 'as its sidecar says' in res.stderr, res.stderr[-2000:]
+    assert res.returncode == 2 and 'as its sidecar says' in res.stderr, res.stderr[-2000:]
+    assert 'Traceback' not in res.stderr and 'cannot use the model' in res.stderr
     assert not out.exists() or not any(out.iterdir())
 
 

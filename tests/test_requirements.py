@@ -13,7 +13,7 @@ DIST = {'cv2': 'opencv-python', 'yaml': 'pyyaml', 'PIL': 'pillow', 'ffmpeg': 'ff
 # optional features: each use is guarded, says how to get it, and is declared in its own requirements file
 OPTIONAL = {'torch': 'requirements-test.txt', 'onnx': 'requirements-onnx.txt', 'paddle2onnx': 'requirements-onnx.txt',
             'onnxruntime': 'requirements-onnx.txt', 'onnxconverter_common': 'requirements-onnx.txt',
-            'gradio': 'requirements-webui.txt', 'ray': 'requirements-ray.txt'}
+            'gradio': 'requirements-webui.txt', 'ray': 'requirements-ray.txt', 'polygraphy': 'requirements-onnx.txt'}
 PRODUCT = ('data', 'evaluation', 'inference', 'loss', 'models', 'pipeline', 'training', 'utils', 'tools', 'realesrgan_paddle',
            'webui')
 

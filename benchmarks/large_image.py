@@ -87,8 +87,9 @@ def make_photo(photo, size, dst):
 
 
 def run_child(way, src, dst, args):
-    """One child run; its peak RSS as the parent measures it (``os.wait4``'s ``ru_maxrss``: the whole process,
-    setup, upscale and PNG encoding, whatever it reports itself) goes beside the child's own figures."""
+    """One child run; its peak RSS measured from outside (``os.wait4``'s ``ru_maxrss`` taken by the small launcher
+    ``benchmarks/peak_rss.py``, so this process's own memory is not folded in: the whole child, setup, upscale and
+    PNG encoding, whatever it reports itself) goes beside the child's own figures."""
     import tempfile
     import threading
     if way == 'infer':
@@ -103,24 +104,27 @@ def run_child(way, src, dst, args):
         cmd += ['--threads', str(args.threads)]
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     t = time.perf_counter()
-    with tempfile.TemporaryFile('w+') as out, tempfile.TemporaryFile('w+') as err:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err, text=True, env=env)
-        timer = threading.Timer(args.timeout, proc.kill)
+    with tempfile.TemporaryFile('w+') as out, tempfile.TemporaryFile('w+') as err, \
+            tempfile.TemporaryDirectory() as tmp:
+        peak_file = Path(tmp) / 'peak.json'
+        launch = [sys.executable, str(ROOT / 'benchmarks' / 'peak_rss.py'), str(peak_file), '--']
+        proc = subprocess.Popen(launch + cmd, cwd=ROOT, stdout=out, stderr=err, text=True, env=env)
+        timer = threading.Timer(args.timeout, proc.terminate)  # the launcher kills its child on SIGTERM
         timer.start()
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc.wait()
         timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
+        usage = json.loads(peak_file.read_text()) if peak_file.is_file() else {'peak_rss': 0, 'cpu_s': 0.0}
     wall = time.perf_counter() - t
-    measured = usage.ru_maxrss * 1024  # KiB on Linux
+    measured = usage['peak_rss']
     if way == 'infer':
         if proc.returncode != 0:
             return {'error': f'exit {proc.returncode}: {(stderr.strip().splitlines() or ["no output"])[-1]}',
                     'wall_s': wall}
         return {'peak_rss': measured, 'measured_peak': measured, 'wall_s': wall, 'upscale_s': wall, 'write_s': 0.0,
-                'cpu_s': usage.ru_utime + usage.ru_stime, 'base_rss': 0, 'planned_peak': None,
+                'cpu_s': usage['cpu_s'], 'base_rss': 0, 'planned_peak': None,
                 'tile': next((ln.split(': auto tiles ')[1] for ln in stderr.splitlines() if ': auto tiles ' in ln), '')}
     lines = [ln for ln in stdout.splitlines() if ln.startswith('RESULT ')]
     if proc.returncode != 0 or not lines:

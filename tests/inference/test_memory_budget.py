@@ -1,5 +1,6 @@
 """Large images in bounded memory: band-by-band blending (same result, a fraction of the float memory),
 tiles planned from a memory budget (``--max_memory``), and ``--tile`` auto / 0 / N in the Upscaler."""
+import json
 import tracemalloc
 
 import numpy as np
@@ -134,8 +135,6 @@ def test_plan_counts_the_encoder_after_the_tiles():
     assert (tiny.tile, tiny.peak) == (plain.tile, plain.peak)  # a small encoder fits in the freed tile buffers
 
 
-@pytest.mark.xfail(strict=False, reason='in the full suite under CI the child peaked at 1374-1393 MiB on this 600 MiB '
-                   'budget (595 MiB when run alone, the export cached or not): the cause is not found yet')
 def test_whole_process_peak_within_the_budget(tmp_path, hr_photos):
     """tools/infer.py as a user runs it, measured from outside (wait4's ru_maxrss: setup, tiles and PNG encoding),
     on a real photo tiled to 1000x750 with the compact model and a budget the plan must cut into tiles (the model's
@@ -162,12 +161,37 @@ def test_whole_process_peak_within_the_budget(tmp_path, hr_photos):
     cv2.imwrite(str(tmp_path / 'warm.png'), big[:32, :32])
     subprocess.run([sys.executable, 'tools/infer.py', '-i', str(tmp_path / 'warm.png'), '-o', str(tmp_path / 'w.png'),
                     '-m', name], cwd=root, capture_output=True, check=True, timeout=600)
-    proc = subprocess.Popen([sys.executable, 'tools/infer.py', '-i', str(src), '-o', str(tmp_path / 'out.png'),
-                             '-m', name, '--max_memory', '600M'], cwd=Path(__file__).resolve().parents[2],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    # measured by a small launcher: a child's ru_maxrss also holds the high-water mark of the address space it
+    # leaves at exec, the parent's (this pytest worker: 1.4 GB late in the full suite), not only its own
+    peak = tmp_path / 'peak.json'
+    proc = subprocess.run([sys.executable, 'benchmarks/peak_rss.py', str(peak), '--', sys.executable, 'tools/infer.py',
+                           '-i', str(src), '-o', str(tmp_path / 'out.png'), '-m', name, '--max_memory', '600M'],
+                          cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=900)
+    err = proc.stderr
     assert proc.returncode == 0, err[-2000:]
     assert 'auto tiles' in err and cv2.imread(str(tmp_path / 'out.png')).shape == (3000, 4000, 3)
-    assert usage.ru_maxrss * 1024 <= budget, (usage.ru_maxrss >> 10, err.splitlines()[-3:])
+    measured = json.loads(peak.read_text())['peak_rss']
+    assert 50 << 20 < measured <= budget, (measured >> 20, err.splitlines()[-3:])
+
+
+def test_the_launcher_does_not_count_its_parents_memory(tmp_path):
+    """The peak of a small child spawned by a process holding 400 MB: os.wait4 from that process folds the parent's
+    memory in (the reason for the launcher); benchmarks/peak_rss.py measures the child alone."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+    root = Path(__file__).resolve().parents[2]
+    ballast = np.ones((400 << 20) // 8)  # touched: 400 MB resident in this process
+    child = [sys.executable, '-c', 'import numpy as np; a = np.ones((120 << 20) // 8); print(a.sum() > 0)']
+    proc = subprocess.Popen(child, stdout=subprocess.DEVNULL)
+    _, _, usage = os.wait4(proc.pid, 0)
+    folded = usage.ru_maxrss * 1024
+    peak = tmp_path / 'peak.json'
+    subprocess.run([sys.executable, 'benchmarks/peak_rss.py', str(peak), '--'] + child, cwd=root, check=True,
+                   stdout=subprocess.DEVNULL)
+    alone = json.loads(peak.read_text())
+    assert ballast[-1] == 1 and folded > 400 << 20
+    assert 120 << 20 < alone['peak_rss'] < 300 << 20 and alone['returncode'] == 0, alone

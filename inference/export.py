@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import stat
 import tempfile
 from pathlib import Path
 from typing import NamedTuple
@@ -189,16 +188,15 @@ def check_export_files(path):
     ``FileNotFoundError`` when the graph files are missing, ``ExportRefused`` (a ValueError; one line naming
     the file) for one that is not a regular file, too large, or not a graph this project exports."""
     from .graph_check import GraphRefused, _Bad, read_bounded
+    from .params_check import ParamsRefused, check_params
     graph, params = path / 'inference.pdmodel', path / 'inference.pdiparams'
     if not os.path.lexists(graph) or not os.path.lexists(params):
         raise FileNotFoundError(f'{path}: no inference.pdmodel/inference.pdiparams '
                                 f'(write them with tools/export_model.py)')
     try:
-        st = os.stat(params)
-    except OSError as e:
-        raise ExportRefused(f'{params}: cannot read it ({e.strerror})') from None
-    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_PARAMS_BYTES:
-        raise ExportRefused(f'{params}: not a regular file of at most {MAX_PARAMS_BYTES >> 30} GB')
+        check_params(params, MAX_PARAMS_BYTES)  # its tensor headers walked: no header claims more than the file
+    except ParamsRefused as e:
+        raise ExportRefused(str(e)) from None
     try:
         data = read_bounded(graph, MAX_GRAPH_BYTES, 'graph')
     except _Bad as e:

@@ -63,7 +63,7 @@ class _SegEncoder:
     def __init__(self, exe, spec, tmp, final):
         self.tmp, self.final = str(tmp), str(final)
         rate = f'{spec.rate.numerator}/{spec.rate.denominator}'
-        cmd = _encoder_args(exe, spec.src, self.tmp, spec.ew, spec.eh, rate, False, spec.crf, spec.preset, spec.sar,
+        cmd = _encoder_args(exe, None, self.tmp, spec.ew, spec.eh, rate, spec.crf, spec.preset, spec.sar,
                             spec.x264_params)
         self.log = open(self.tmp + '.log', 'wb')
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self.log)

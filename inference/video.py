@@ -41,7 +41,7 @@ import cv2
 import ffmpeg
 import numpy as np
 
-from utils.ffmpeg import ffmpeg_exe, probe_video, widen_pipe
+from utils.ffmpeg import MediaInput, ffmpeg_exe, probe_video, widen_pipe
 from utils.fileio import temp_beside
 from utils.media import OUTPUT_CONTAINERS
 from utils.video_reader import FrameReader, VideoError
@@ -101,15 +101,18 @@ class _Decoder(FrameReader):
             yield frame, info['time']
 
 
-def _encoder_args(exe, src, tmp, ow, oh, rate, has_audio, crf, preset, sar=None, x264_params=None):
-    """The encoder's command: I420 frames of ``ow`` x ``oh`` (even sizes, see :func:`_to_i420`) on stdin."""
+def _encoder_args(exe, audio_in, tmp, ow, oh, rate, crf, preset, sar=None, x264_params=None):
+    """The encoder's command: I420 frames of ``ow`` x ``oh`` (even sizes, see :func:`_to_i420`) on stdin, and the
+    source's audio through ``audio_in`` (a ``utils.ffmpeg.MediaInput``: the file the probe checked, by its open
+    descriptor and the probe's demuxer, never opened again by name) or None."""
     video = ffmpeg.input('pipe:', format='rawvideo', pix_fmt='yuv420p', s=f'{ow}x{oh}', framerate=rate)
     if sar:  # non-square source pixels: the output displays with the source's aspect
         video = video.filter('setsar', f'{sar[0]}/{sar[1]}')
     streams = [video]
     audio = {}
-    if has_audio:
-        streams.append(ffmpeg.input(str(src)).audio)
+    if audio_in is not None:
+        opts = dict(zip((o.lstrip('-') for o in audio_in.options[0::2]), audio_in.options[1::2]))
+        streams.append(ffmpeg.input(audio_in.url, **opts).audio)
         audio = {'acodec': 'aac', 'audio_bitrate': '192k'}
     if x264_params:
         audio['x264-params'] = x264_params
@@ -185,10 +188,16 @@ class _Job:
         fd, self.tmp = temp_beside(self.dst, suffix=self.dst.suffix)  # ffmpeg picks the container from it
         os.close(fd)
         self.log = self.tmp + '.log'
-        self.enc_args = _encoder_args(self.exe, self.src, self.tmp, self.ew, self.eh,
-                                      f'{rate.numerator}/{rate.denominator}', info['has_audio'], crf, preset, sar,
-                                      x264_params)
+        self._enc = (f'{rate.numerator}/{rate.denominator}', crf, preset, sar, x264_params)
         self.total = int(round(info['duration'] * rate)) if info['duration'] else None
+
+    def encoder(self):
+        """(the encoder's command, the source opened for its audio or None: close it after the encoder)."""
+        audio_in = MediaInput(self.src, self.exe, fmt=self.info.get('format'), error=VideoError) \
+            if self.info['has_audio'] else None
+        rate, crf, preset, sar, x264_params = self._enc
+        return _encoder_args(self.exe, audio_in, self.tmp, self.ew, self.eh, rate, crf, preset, sar,
+                             x264_params), audio_in
 
     def cleanup(self):
         for path in (self.tmp, self.log):
@@ -212,7 +221,7 @@ class _Run:
         self.prev_out = None  # the latest picture written
         self.batch, self.pending = [], []  # LR frames for the model; (index in batch or None = repeat, gap)
         self.batch_n = _batch_size(upscaler, job.h, job.w, outscale)
-        self.bar = None
+        self.bar, self.audio_in = None, None
         if progress:
             from tqdm import tqdm
             self.bar = tqdm(total=job.total, desc=job.src.name, unit='frame', leave=False, disable=None)
@@ -223,9 +232,12 @@ class _Run:
             with open(job.log, 'wb') as enc_log:
                 self.dec = _Decoder(job.exe, job.src, job.turn, job.w, job.h)
                 try:
-                    self.enc = subprocess.Popen(job.enc_args, stdin=subprocess.PIPE, stderr=enc_log)
+                    args, self.audio_in = job.encoder()
+                    fds = self.audio_in.pass_fds if self.audio_in is not None else ()
+                    self.enc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=enc_log, pass_fds=fds)
                 except BaseException:
                     self.dec.close(kill=True)
+                    self._close_audio()
                     raise
                 widen_pipe(self.enc.stdin)
                 try:
@@ -239,7 +251,13 @@ class _Run:
         finally:
             if self.bar is not None:
                 self.bar.close()
+            self._close_audio()
             job.cleanup()
+
+    def _close_audio(self):
+        if self.audio_in is not None:
+            self.audio_in.close()
+            self.audio_in = None
 
     def _decode(self):
         for item in self.dec.frames():

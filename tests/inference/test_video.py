@@ -243,3 +243,21 @@ def test_non_square_pixels_keep_their_aspect(up, shared_data, tmp_path, monkeypa
     info = probe_video(tmp_path / 'out.mp4')
     assert (info['width'], info['height']) == (192, 128) and res['frames'] == 3
     assert info['sar'] == (2, 1)  # square pixels here would show the picture at half its width
+
+
+def test_the_encoder_reads_the_audio_through_the_checked_file(up, shared_data, tmp_path):
+    """The audio reaches the encoder the way the frames reach the decoder: the opened file by descriptor, only
+    the fd/file protocol allowed and the probe's demuxer pinned, so a file swapped for a playlist or manifest
+    after the probe cannot make ffmpeg open other files; the source's name is not on the command line."""
+    from inference.video import _Job
+    src = _make_clip(shared_data, tmp_path / 'clip.mp4', '25')
+    job = _Job(up, src, tmp_path / 'out.mp4', None, 18, None)
+    args, audio_in = job.encoder()
+    try:
+        assert str(src) not in ' '.join(args) and audio_in is not None
+        i = args.index(audio_in.url)
+        opts = args[args.index('pipe:') + 1:i]  # the audio input's options, after the frames' pipe
+        assert opts[opts.index('-protocol_whitelist') + 1] in ('fd', 'file') and 'mov' in opts[opts.index('-f') + 1]
+    finally:
+        audio_in.close()
+        job.cleanup()

@@ -91,6 +91,11 @@ def _losses():
     return dict(LOSSES)
 
 
+def _compat_losses():
+    from .basicsr_compat import COMPAT_LOSSES
+    return dict(COMPAT_LOSSES)
+
+
 def _datasets():
     from data.datasets import DATASETS
     return dict(DATASETS)
@@ -131,6 +136,7 @@ class Kind:
 KINDS = {
     'network': Kind('network', _networks, fill=False),
     'loss': Kind('loss', _losses),
+    'compat_loss': Kind('loss', _compat_losses),  # train.anchor_opt: mapped onto train.losses entries
     'dataset': Kind('dataset', _datasets, offered=('scale', 'seed', 'phase', 'degradation'), companion=_loader,
                     fill=False),
     'scheduler': Kind('scheduler', _schedulers, hidden=('learning_rate', 'warmup_iter', 'last_epoch', 'verbose')),

@@ -89,6 +89,11 @@ def where(entries, i):
     return entries[i].get('from') or f'train.losses[{i}]'
 
 
+def find(entries, key):
+    """The entry named ``key`` (its log name, or the official section it came from: ``train.hf_opt``), or None."""
+    return next((e for e in entries or () if key in (e.get('name'), e.get('from'))), None)
+
+
 def targets(entries):
     return {e['target'] for e in entries or ()}
 

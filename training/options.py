@@ -270,7 +270,8 @@ def _check_combinations(opt, ds, problems):
     if opt.get('model_type') == 'RealESRNetModel' and not entries:
         problems.append('train.losses: RealESRNetModel needs at least one loss (train.pixel_opt in the official '
                         'files)')
-    if 'teacher' in wanted and not (train.get('teacher') or _d(opt.get('path')).get('pretrain_network_g')):
+    own = targets(e for e in entries if isinstance(e, dict) and not e.get('from'))  # the official ones: compat
+    if 'teacher' in own and not (train.get('teacher') or _d(opt.get('path')).get('pretrain_network_g')):
         problems.append('train.losses: a teacher target needs path.pretrain_network_g or train.teacher (the frozen '
                         'model whose output the term compares with)')
     _check_lq_target(entries, ds, problems)
@@ -287,6 +288,8 @@ def _check_lq_target(entries, ds, problems):
     """A term comparing with the LQ frames needs datasets.real_lq, and real LQ frames need a term that reads them."""
     lq = [e for e in entries if isinstance(e, dict) and e.get('target') == 'lq']
     compares = [e for e in lq if e.get('type') == 'ConsistencyLoss']
+    if entries and all(isinstance(e, dict) and e.get('from') for e in entries):
+        return  # all in the official spelling: checked in training/basicsr_compat.py, named by its keys
     if compares and not ds.get('real_lq'):
         problems.append('train.losses: a ConsistencyLoss (train.consistency_opt) needs datasets.real_lq (the loss '
                         'compares the output on real LQ frames with those frames)')

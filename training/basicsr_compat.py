@@ -15,6 +15,8 @@ Everything else goes through the normal validation, so a truly unknown key is
 still an error with its key path.
 """
 
+from .schema import register, validate
+
 # key path ('*' = any dataset phase) -> why it has no effect here
 IGNORED = {
     'num_gpu': 'the device comes from `device` (auto, cpu or gpu) and the process count from '
@@ -118,7 +120,7 @@ def SelfAnchorLoss(loss_weight=1.0, sigma=1.5, high_weight=1.0, energy_weight=0.
 
 
 SelfAnchorLoss.OPTION_CHOICES = {'reduction': ('mean', 'sum', 'none'), 'energy_space': ('luma', 'grey', 'rgb')}
-COMPAT_LOSSES = {'SelfAnchorLoss': SelfAnchorLoss}
+register('compat_loss', 'SelfAnchorLoss', SelfAnchorLoss)
 
 
 def anchor_entries(a):
@@ -157,7 +159,6 @@ def losses_from_slots(opt, problems):
     """Move the ``train.<slot>`` sections of ``opt`` (validated from their constructors, with their key paths) onto
     ``train.losses``, after the entries it already has; ``datasets.real_pairs.losses`` naming slots is rewritten to
     the entries' names (left out: the pixel and detail slots, the old default). Run after the usm flags are set."""
-    from .schema import validate
     train = opt.get('train') if isinstance(opt.get('train'), dict) else {}
     pairs = (opt.get('datasets') or {}).get('real_pairs') if isinstance(opt.get('datasets'), dict) else None
     entries, names = list(train.get('losses') or []), {}

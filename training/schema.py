@@ -91,11 +91,6 @@ def _losses():
     return dict(LOSSES)
 
 
-def _compat_losses():
-    from .basicsr_compat import COMPAT_LOSSES
-    return dict(COMPAT_LOSSES)
-
-
 def _datasets():
     from data.datasets import DATASETS
     return dict(DATASETS)
@@ -136,7 +131,7 @@ class Kind:
 KINDS = {
     'network': Kind('network', _networks, fill=False),
     'loss': Kind('loss', _losses),
-    'compat_loss': Kind('loss', _compat_losses),  # train.anchor_opt: mapped onto train.losses entries
+    'compat_loss': Kind('loss', dict),  # official spellings (basicsr_compat registers them), mapped onto train.losses
     'dataset': Kind('dataset', _datasets, offered=('scale', 'seed', 'phase', 'degradation'), companion=_loader,
                     fill=False),
     'scheduler': Kind('scheduler', _schedulers, hidden=('learning_rate', 'warmup_iter', 'last_epoch', 'verbose')),

@@ -84,6 +84,17 @@ def _name(v, cls, seen, at, problems):
     return v
 
 
+def entry_names(entries):
+    """The log name of each entry as validation will give it (``name``, else the class's default, numbered); None
+    for an entry that is not a mapping of a known type."""
+    seen, out = {e.get('name') for e in entries if isinstance(e, dict) and isinstance(e.get('name'), str)}, []
+    for e in entries:
+        cls = _registry().get(e.get('type')) if isinstance(e, dict) and isinstance(e.get('type'), str) else None
+        named = isinstance(e, dict) and isinstance(e.get('name'), str)
+        out.append(e['name'] if named else _name(None, cls, seen, '', []) if cls is not None else None)
+    return out
+
+
 def where(entries, i):
     """The key path messages give entry ``i``: the official section it came from, else ``train.losses[i]``."""
     return entries[i].get('from') or f'train.losses[{i}]'

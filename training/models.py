@@ -27,7 +27,7 @@ def check_pretrained_weights(opt, progress=True):
     there yet. Returns one line per weight that cannot be had, naming the option and
     the fix; an empty list when all is well.
     """
-    from models.zoo import ModelRefError, cached_paths, fetch_entry, parse_model_ref, resolve
+    from models.zoo import ModelRefError, cached_paths, fetch_entry, parse_model_ref
     problems = []
     path = opt.get('path') or {}
     for key, what in (('pretrain_network_g', 'start from random weights'),

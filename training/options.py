@@ -128,18 +128,52 @@ def parse_override(text):
 
 
 def apply_overrides(opt, overrides):
+    """Set each ``a.b.c=value`` in ``opt`` (``=~`` unsets). In a list of named mappings (``train.losses``) a key
+    part names an entry: ``train.losses.l_g_pix.weight=0.5`` sets that entry's weight, ``train.losses.l_g_fft={type:
+    FFTAmplitudeLoss}`` adds or replaces one, ``train.losses.l_g_fft=~`` removes it."""
     for text in overrides or ():
         parts, value = parse_override(text)
         node = opt
         for p in parts[:-1]:
-            if not isinstance(node.get(p), dict):
-                node[p] = {}
-            node = node[p]
-        if value is None:  # key=~ unsets: the default applies
+            node = _child(node, p)
+        if isinstance(node, list):
+            _set_named(node, parts[-1], value)
+        elif value is None:  # key=~ unsets: the default applies
             node.pop(parts[-1], None)
         else:
             node[parts[-1]] = value
     return opt
+
+
+def _named(items, name):
+    from .loss_list import entry_names
+    return next((i for i, n in enumerate(entry_names(items)) if n == name), None)
+
+
+def _child(node, p):
+    """The mapping (or list of named mappings) under key ``p`` of ``node``, made when missing."""
+    if isinstance(node, list):
+        i = _named(node, p)
+        if i is None:
+            node.append({'name': p})
+            i = len(node) - 1
+        return node[i]
+    if not isinstance(node.get(p), (dict, list)):
+        node[p] = {}
+    return node[p]
+
+
+def _set_named(items, name, value):
+    i = _named(items, name)
+    if value is None:
+        if i is not None:
+            del items[i]
+        return
+    entry = {**value, 'name': name} if isinstance(value, dict) else value
+    if i is None:
+        items.append(entry)
+    else:
+        items[i] = entry
 
 
 def _validate(node, schema, prefix, problems):

@@ -160,3 +160,15 @@ def test_the_official_spelling_gives_the_list_written_out(tmp_path, name, listed
     assert all(e['from'].startswith('train.') and e['from'].endswith('_opt') for e in old['train']['losses'])
     terms = build_terms(old['train']['losses'])
     assert [(t.name, t.weight, t.target) for t in terms] == [(e['name'], e['weight'], e['target']) for e in _entries(new)]
+
+
+def test_overrides_address_entries_by_name(tmp_path):
+    """-o train.losses.<name>.key=value sets a key of the entry named so; <name>={...} adds one, <name>=~ drops it."""
+    yml = _tiny_yaml(tmp_path, [{'type': 'L1Loss', 'weight': 1.0}, {'type': 'LowPassL1Loss', 'sigma': 2.0}])
+    opt = load_options(yml, ['train.losses.l_g_pix.weight=0.25', 'train.losses.l_g_lowpass.sigma=1.5',
+                             'train.losses.l_g_fft={type: FFTAmplitudeLoss, weight: 5.0}',
+                             'train.losses.l_g_lowpass=~'])
+    assert [(e['name'], e['type'], e['weight']) for e in opt['train']['losses']] == [
+        ('l_g_pix', 'L1Loss', 0.25), ('l_g_fft', 'FFTAmplitudeLoss', 5.0)]
+    with pytest.raises(OptionsError, match=r'train.losses\[2\].type: missing required key'):
+        load_options(yml, ['train.losses.l_g_typo.weight=2'])  # a new entry without a type

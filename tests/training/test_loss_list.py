@@ -146,6 +146,21 @@ X4PLUS_GPU = [
     {'type': 'GANLoss', 'weight': 0.1, 'gan_type': 'vanilla', 'real_label_val': 1.0, 'fake_label_val': 0.0}]
 
 
+def test_the_list_form_file_is_the_old_anchor_recipe(tmp_path):
+    """options/finetune_domain_x4plus_anchor_cpu.yml moved to train.losses: the same terms as its former
+    pixel_opt + anchor_opt."""
+    from training.options import apply_overrides
+    path = ROOT / 'options' / 'finetune_domain_x4plus_anchor_cpu.yml'
+    over = [o.format(d=tmp_path) for o in RUNNABLE]
+    new = load_options(path, over)
+    raw = yaml.safe_load(path.read_text())
+    del raw['train']['losses']
+    raw['train'].update(pixel_opt={'type': 'L1Loss', 'loss_weight': 0.0, 'reduction': 'mean'},
+                        anchor_opt={'type': 'SelfAnchorLoss', 'loss_weight': 1.0, 'sigma': 1.5, 'high_weight': 1.0})
+    old = validate_options(apply_overrides(raw, over))
+    assert _entries(old) == _entries(new) and len(new['train']['losses']) == 3
+
+
 @pytest.mark.parametrize('name, listed', [('finetune_domain_compact_cpu.yml', COMPACT_CPU),
                                           ('finetune_domain_x4plus_gpu.yml', X4PLUS_GPU)])
 def test_the_official_spelling_gives_the_list_written_out(tmp_path, name, listed, monkeypatch):

@@ -165,7 +165,8 @@ def _runnable_overrides(path):
     raw = yaml.safe_load(path.read_text())
     train = raw.get('train') or {}
     o = ['path.pretrain_network_d=~']
-    if not train.get('anchor_opt') or train.get('teacher'):
+    teacher = train.get('anchor_opt') or any(e.get('target') == 'teacher' for e in train.get('losses') or [])
+    if not teacher or train.get('teacher'):
         o.append('path.pretrain_network_g=~')
     for phase, ds in raw['datasets'].items():
         o.append(f'datasets.{phase}.meta_info=~')

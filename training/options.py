@@ -57,16 +57,17 @@ SCHEMA = {
     'datasets': F('dict', required=True, children={
         'train': F('dict', required=True, free=True),  # free: the TYPED sections are checked by training.schema
         'val': F('dict', None, free=True),
-        # real LQ frames (no GT) for train.consistency_opt (data.real_lq)
+        # real LQ frames (no GT), the input of the lq-target loss terms (data.real_lq)
         'real_lq': F('dict', None, children={'dataroot_lq': F('str', required=True, exists='dir'),
                                              'crop': F('int', 32), 'batch_size': F('int', 4)}),
-        # real (LQ, HR) frame pairs: a second batch through the pixel and detail losses (data.real_pairs)
+        # real (LQ, HR) frame pairs: a second batch through some of the loss terms (data.real_pairs)
         'real_pairs': F('dict', None, children={'dataroot_lq': F('str', required=True, exists='dir'),
                                                 'dataroot_gt': F('str', required=True, exists='dir'),
                                                 'crop': F('int', 32, min=4), 'batch_size': F('int', 2, min=1),
                                                 'weight': F('float', 1.0, min=0),
-                                                # the train.* losses it goes through (default: pixel_opt and
-                                                # every detail loss configured)
+                                                # the names of the train.losses entries it goes through
+                                                # (default: those with target gt/gt_usm; official *_opt names:
+                                                # pixel_opt and every detail loss, training/basicsr_compat.py)
                                                 'losses': F('list', None)}),
     }),
     'network_g': F('dict', required=True, free=True),

@@ -265,7 +265,7 @@ def validate_options(raw, source='options', warnings=None):
                 problems.append(f'degradation.{k}: unknown key (valid: {", ".join(sorted(deg_keys))})')
     _resolve_usm_flags(opt, problems)
     basicsr_compat.losses_from_slots(opt, problems)
-    if isinstance(opt.get('train'), dict):
+    if isinstance(opt.get('train'), dict) and not any(p.startswith('train.losses:') for p in problems):
         opt['train']['losses'] = validate_losses(opt['train'].get('losses'), problems)
     _check_combinations(opt, ds, problems)
     if isinstance(opt.get('val'), dict):
@@ -292,6 +292,8 @@ def _check_combinations(opt, ds, problems):
         problems.append('high_order_degradation: true degrades HR images on the fly: use datasets.train.type '
                         'RealESRGANDataset, or set high_order_degradation: false for paired data')
     train = _d(opt.get('train'))
+    if any(p.startswith('train.losses:') for p in problems):
+        return  # the list itself is wrong: its line says so
     entries = train.get('losses') if isinstance(train.get('losses'), list) else []
     wanted = targets(e for e in entries if isinstance(e, dict))
     if opt.get('model_type') == 'RealESRGANModel':

@@ -112,6 +112,9 @@ def test_entries_are_checked_one_line_each_with_their_key_path(tmp_path):
                   'train.losses[6].target: must be one of gt, gt_usm, teacher, lq, gan'):
         assert sum(p.startswith(start) for p in got) == 1, (start, got)
     assert all('\n' not in p for p in got)
+    with pytest.raises(OptionsError) as e:
+        load_options(_tiny_yaml(tmp_path, {'type': 'L1Loss'}))
+    assert len(e.value.problems) == 1 and e.value.problems[0].startswith('train.losses: expected list')
 
 
 def _entries(opt):

@@ -15,6 +15,7 @@ import paddle.nn.functional as F
 
 from .frequency import _reduce, gaussian_blur
 from .pixel import WeightedLoss
+from .registry import register_loss
 
 
 def _check(pred, lq, scale, sigma):
@@ -46,6 +47,7 @@ def consistency_loss(pred, lq, scale=4, sigma=0.0, reduction='mean'):
     return _reduce((redegrade(pred, scale, sigma) - lq.detach()).abs(), reduction)
 
 
+@register_loss(target='lq', log='cons')
 class ConsistencyLoss(WeightedLoss):
     """``loss_weight`` x :func:`consistency_loss`; ``forward(pred, lq)``."""
 

@@ -21,6 +21,7 @@ import paddle
 import paddle.nn.functional as F
 
 from .pixel import REDUCTIONS, WeightedLoss
+from .registry import register_loss
 
 # ITU-R BT.601 luma weights on [0, 1] RGB (the Y of evaluation.metrics.bgr_to_y without offset and range scaling)
 _LUMA = (0.299, 0.587, 0.114)
@@ -92,11 +93,8 @@ def local_rms(x, window):
     return paddle.sqrt(e + 1e-8)
 
 
-def hf_energy_loss(pred, target, window=8, reduction='mean', pool=1, space='luma', cap=None):
+def hf_energy_loss(pred, target, window=8, reduction='mean', pool=1, space='luma'):
     """L1 between the local RMS of the luma Laplacian of ``pred`` and of ``target`` (target detached).
-
-    ``cap`` (an image like ``target``, detached): the target energy is the elementwise minimum of ``target``'s
-    and ``cap``'s, so the term never asks for more texture than ``cap`` has there (e.g. the GT, where it is soft).
 
     ``space='rgb'`` measures each channel's Laplacian instead of the luma's. On luma alone, the gradient that
     adds energy goes to the channels in luma's proportions (G 0.59, B 0.11), so texture added to meet the term
@@ -120,9 +118,6 @@ def hf_energy_loss(pred, target, window=8, reduction='mean', pool=1, space='luma
     w = max(1, int(window) // p)
     ep = local_rms(laplacian(band(pred)), w)
     et = local_rms(laplacian(band(target.detach())), w)
-    if cap is not None:
-        _check(pred, cap, 'hf_energy_loss')
-        et = paddle.minimum(et, local_rms(laplacian(band(cap.detach())), w))
     d = paddle.abs(ep - et)
     if space == 'rgb':
         d = d.reshape([pred.shape[0], -1, d.shape[2], d.shape[3]])
@@ -202,6 +197,7 @@ def gradient_loss(pred, target, reduction='mean'):
     return _reduce(paddle.abs(mag(pred) - mag(target.detach())), reduction)
 
 
+@register_loss(log='hf')
 class HFEnergyLoss(WeightedLoss):
     """``loss_weight`` x :func:`hf_energy_loss` (``pool``: measure the band ``pool`` times coarser; ``space``:
     'luma', 'grey' (mean of RGB) or 'rgb', per channel)."""
@@ -219,6 +215,7 @@ class HFEnergyLoss(WeightedLoss):
         return self.loss_weight * hf_energy_loss(pred, target, self.window, self.reduction, self.pool, self.space)
 
 
+@register_loss(log='fft')
 class FFTAmplitudeLoss(WeightedLoss):
     """``loss_weight`` x :func:`fft_amplitude_loss` (``space``: 'rgb' per channel, or 'luma')."""
     OPTION_CHOICES = {**WeightedLoss.OPTION_CHOICES, 'space': FFT_SPACES}
@@ -233,11 +230,13 @@ class FFTAmplitudeLoss(WeightedLoss):
         return self.loss_weight * fft_amplitude_loss(pred, target, self.reduction, self.space)
 
 
+@register_loss(log='grad')
 class GradientLoss(WeightedLoss):
     """``loss_weight`` x :func:`gradient_loss`."""
     fn = staticmethod(gradient_loss)
 
 
+@register_loss(log='lowpass')
 class LowPassL1Loss(WeightedLoss):
     """``loss_weight`` x :func:`lowpass_l1_loss`."""
 
@@ -251,6 +250,7 @@ class LowPassL1Loss(WeightedLoss):
         return self.loss_weight * lowpass_l1_loss(pred, target, self.sigma, self.reduction)
 
 
+@register_loss(log='grid')
 class SubpixelGridLoss(WeightedLoss):
     """``loss_weight`` x :func:`subpixel_grid_loss`."""
 

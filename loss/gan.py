@@ -2,6 +2,8 @@
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .registry import register_loss
+
 GAN_TYPES = ('vanilla', 'lsgan', 'wgan', 'wgan_softplus', 'hinge')
 
 
@@ -30,6 +32,7 @@ def gan_loss(logits, target_is_real, gan_type='vanilla', is_disc=False, real_lab
     return ((logits - label) ** 2).mean()
 
 
+@register_loss(target='gan', log='gan')
 class GANLoss(nn.Layer):
     """``loss_weight`` applies to the generator side only (as in BasicSR)."""
     OPTION_CHOICES = {'gan_type': GAN_TYPES}

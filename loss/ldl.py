@@ -11,6 +11,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from .pixel import REDUCTIONS, l1_loss
+from .registry import register_loss
 
 
 def _check(output, gt, output_ema):
@@ -54,6 +55,7 @@ def ldl_loss(output, gt, output_ema, window=7, reduction='mean'):
     return l1_loss(w * output, w * gt, reduction)
 
 
+@register_loss(inputs=('output', 'target', 'ema_output'), log='ldl')
 class LDLLoss(nn.Layer):
     """``loss_weight`` x :func:`ldl_loss`; called as ``(output, gt, output_ema)``."""
     OPTION_CHOICES = {'reduction': REDUCTIONS}

@@ -11,6 +11,8 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from .registry import register_loss
+
 
 def default_vgg_path():
     """Where ``python tools/download_models.py --names vgg19`` puts the converted weights."""
@@ -101,6 +103,7 @@ def perceptual_loss(x_feats, gt_feats, layer_weights, criterion='l1', perceptual
     return percep, style
 
 
+@register_loss(log='percep')
 class PerceptualLoss(nn.Layer):
     """VGG19 perceptual loss; features are taken before ReLU (``convX_Y``) by default.
 

@@ -2,6 +2,8 @@
 import paddle
 import paddle.nn as nn
 
+from .registry import register_loss
+
 REDUCTIONS = ('mean', 'sum', 'none')
 
 
@@ -48,9 +50,11 @@ class WeightedLoss(nn.Layer):
         return self.loss_weight * type(self).fn(pred, target, self.reduction)
 
 
+@register_loss(log='pix')
 class L1Loss(WeightedLoss):
     fn = staticmethod(l1_loss)
 
 
+@register_loss(log='pix')
 class MSELoss(L1Loss):
     fn = staticmethod(mse_loss)

@@ -10,6 +10,7 @@ gradient: the network is pushed to read the picture, not the draw.
 ``stability_loss(out, out_twin)`` is the L1 between the two outputs (NCHW tensors of one shape).
 """
 from .pixel import WeightedLoss, _check, _reduce
+from .registry import register_loss
 
 
 def stability_loss(out, out_twin, reduction='mean'):
@@ -30,6 +31,7 @@ def _range(name, value, low, high):
     return lo, hi
 
 
+@register_loss(target='lq', inputs=('output', 'redrawn'), log='stab')
 class StabilityLoss(WeightedLoss):
     """``loss_weight`` x :func:`stability_loss`; ``forward(out, out_twin)``.
 

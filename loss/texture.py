@@ -19,6 +19,7 @@ import paddle.nn.functional as F
 from .frequency import _check, _reduce
 from .perceptual import CRITERIA, DEFAULT_LAYER_WEIGHTS, perceptual_loss
 from .pixel import WeightedLoss
+from .registry import register_loss
 
 
 def _random_filters(num_proj, channels, patch, dtype):
@@ -55,6 +56,7 @@ def sliced_wasserstein_loss(pred, target, num_proj=24, patch=11, scales=3, reduc
     return _reduce(paddle.concat(dists, axis=1), reduction)
 
 
+@register_loss(log='swd')
 class SlicedWassersteinLoss(WeightedLoss):
     """``loss_weight`` x :func:`sliced_wasserstein_loss`."""
 
@@ -84,6 +86,7 @@ def random_vgg(layer_names, seed=0):
     return net
 
 
+@register_loss(log='rvgg')
 class RandomVGGLoss(WeightedLoss):
     """Perceptual (and Gram) loss on a fixed random-weight VGG19 (Generic Perceptual Loss).
 

@@ -15,6 +15,8 @@ Everything else goes through the normal validation, so a truly unknown key is
 still an error with its key path.
 """
 
+from .schema import register, validate
+
 # key path ('*' = any dataset phase) -> why it has no effect here
 IGNORED = {
     'num_gpu': 'the device comes from `device` (auto, cpu or gpu) and the process count from '
@@ -89,3 +91,115 @@ def normalize(raw, degradation_keys, problems, warnings):
         if isinstance(ds, dict) and ds.get('type') in DATASET_ALIASES:
             ds['type'] = DATASET_ALIASES[ds['type']]
     return raw
+
+
+# ------------------------------------------------------------------------------------ losses
+# ``train.<slot>`` of the official files and of this project's ``*_opt`` spelling -> (the loss types it takes, the
+# first the default; its name in the logs; its target: a fixed one, or the usm flag that picks gt_usm over gt).
+# ``losses_from_slots`` turns them into ``train.losses`` entries in this order (the order of the old trainer's sum).
+SLOTS = {
+    'pixel_opt': (('L1Loss', 'MSELoss'), 'l_g_pix', 'l1_gt_usm'),
+    'hf_opt': (('HFEnergyLoss',), 'l_g_hf', 'gt'), 'fft_opt': (('FFTAmplitudeLoss',), 'l_g_fft', 'gt'),
+    'gradient_opt': (('GradientLoss',), 'l_g_grad', 'gt'), 'lowpass_opt': (('LowPassL1Loss',), 'l_g_lowpass', 'gt'),
+    'grid_opt': (('SubpixelGridLoss',), 'l_g_grid', 'gt'), 'swd_opt': (('SlicedWassersteinLoss',), 'l_g_swd', 'gt'),
+    'randvgg_opt': (('RandomVGGLoss',), 'l_g_rvgg', 'gt'),
+    'ldl_opt': (('LDLLoss',), 'l_g_ldl', 'l1_gt_usm'),
+    'anchor_opt': (('SelfAnchorLoss',), 'l_g_anchor', None),
+    'consistency_opt': (('ConsistencyLoss',), 'l_g_cons', 'lq'),
+    'stability_opt': (('StabilityLoss',), 'l_g_stab', 'lq'),
+    'perceptual_opt': (('PerceptualLoss',), 'l_g_percep', 'percep_gt_usm'),
+    'gan_opt': (('GANLoss',), 'l_g_gan', 'gan'),
+}
+DETAIL_SLOTS = ('hf_opt', 'fft_opt', 'gradient_opt', 'lowpass_opt', 'grid_opt', 'swd_opt', 'randvgg_opt')
+GAN_ONLY = ('perceptual_opt', 'gan_opt')  # RealESRNetModel never used them
+
+
+def SelfAnchorLoss(loss_weight=1.0, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8, reduction='mean',
+                   energy_space='luma', chroma_weight=0.0, energy_pool=1):
+    """The keys ``train.anchor_opt`` takes (its schema; ``anchor_entries`` makes the ``train.losses`` entries)."""
+
+
+SelfAnchorLoss.OPTION_CHOICES = {'reduction': ('mean', 'sum', 'none'), 'energy_space': ('luma', 'grey', 'rgb')}
+register('compat_loss', 'SelfAnchorLoss', SelfAnchorLoss)
+
+
+def anchor_entries(a):
+    """``train.anchor_opt`` (validated) as entries: the low band to the GT, the high band, band energy and colour
+    band to the teacher, each weighted as the single loss weighted them (energy and colour only when on)."""
+    lw, red = float(a['loss_weight']), a['reduction']
+    out = [{'type': 'LowPassL1Loss', 'weight': lw, 'target': 'gt', 'name': 'l_g_anchor_low', 'sigma': a['sigma'],
+            'reduction': red},
+           {'type': 'HighBandL1Loss', 'weight': lw * float(a['high_weight']), 'target': 'teacher',
+            'name': 'l_g_anchor_high', 'sigma': a['sigma'], 'reduction': red}]
+    if float(a['energy_weight']) > 0:
+        out.append({'type': 'HFEnergyLoss', 'weight': lw * float(a['energy_weight']), 'target': 'teacher',
+                    'name': 'l_g_anchor_energy', 'window': a['window'], 'pool': a['energy_pool'],
+                    'space': a['energy_space'], 'reduction': red})
+    if float(a['chroma_weight']) > 0:
+        out.append({'type': 'ChromaBandLoss', 'weight': lw * float(a['chroma_weight']), 'target': 'teacher',
+                    'name': 'l_g_anchor_chroma', 'sigma': a['sigma'], 'reduction': red})
+    return out
+
+
+def _slot_entries(slot, cfg, opt):
+    """The ``train.losses`` entries of one validated slot section."""
+    types, name, target = SLOTS[slot]
+    if slot == 'anchor_opt':
+        return anchor_entries(cfg)
+    if slot == 'perceptual_opt' and not (cfg['perceptual_weight'] > 0 or cfg['style_weight'] > 0):
+        return []  # both terms off: the old trainer built no perceptual loss
+    rest = {k: v for k, v in cfg.items() if k not in ('type', 'loss_weight')}
+    if target.endswith('_usm'):
+        target = 'gt_usm' if opt.get(target) else 'gt'
+    return [{'type': cfg['type'], 'weight': float(cfg.get('loss_weight', 1.0)), 'target': target, 'name': name,
+             **rest}]
+
+
+def losses_from_slots(opt, problems):
+    """Move the ``train.<slot>`` sections of ``opt`` (validated from their constructors, with their key paths) onto
+    ``train.losses``, after the entries it already has; ``datasets.real_pairs.losses`` naming slots is rewritten to
+    the entries' names (left out: the pixel and detail slots, the old default). Run after the usm flags are set."""
+    train = opt.get('train') if isinstance(opt.get('train'), dict) else {}
+    pairs = (opt.get('datasets') or {}).get('real_pairs') if isinstance(opt.get('datasets'), dict) else None
+    entries, names = list(train.get('losses') or []), {}
+    gan = opt.get('model_type') == 'RealESRGANModel'
+    _slot_pairings(opt, train, problems)
+    for slot, (types, _, _) in SLOTS.items():
+        cfg = train.pop(slot, None)
+        if cfg is None or (slot in GAN_ONLY and not gan):
+            continue
+        cfg = validate('compat_loss' if slot == 'anchor_opt' else 'loss', cfg, f'train.{slot}', problems,
+                       types=types, default_type=types[0])
+        if not isinstance(cfg, dict) or cfg.get('type') not in types or any(p.startswith(f'train.{slot}')
+                                                                            for p in problems):
+            continue
+        made = [{**e, 'from': f'train.{slot}'} for e in _slot_entries(slot, cfg, opt)]
+        names[slot] = [e['name'] for e in made]
+        entries.extend(made)
+    if entries or 'losses' in train:
+        train['losses'] = entries
+    if isinstance(pairs, dict) and names:
+        _pair_names(pairs, names)
+    return opt
+
+
+def _slot_pairings(opt, train, problems):
+    """The official spelling's own checks, named by its keys (the entries' checks skip entries made here)."""
+    path = opt.get('path') if isinstance(opt.get('path'), dict) else {}
+    ds = opt.get('datasets') if isinstance(opt.get('datasets'), dict) else {}
+    if train.get('anchor_opt') and not (train.get('teacher') or path.get('pretrain_network_g')):
+        problems.append('train.anchor_opt: needs path.pretrain_network_g or train.teacher (the frozen model whose '
+                        'output anchors the high band)')
+    if not train.get('losses') and bool(train.get('consistency_opt')) != bool(ds.get('real_lq')):
+        problems.append('train.consistency_opt and datasets.real_lq go together (the loss compares the output on '
+                        'real LQ frames with those frames)')
+
+
+def _pair_names(pairs, names):
+    """``datasets.real_pairs.losses`` of slot names as entry names; unset: the pixel and detail slots' entries."""
+    wanted = pairs.get('losses')
+    if wanted is None:
+        wanted = ['pixel_opt', *DETAIL_SLOTS]
+        pairs['losses'] = [n for s in wanted for n in names.get(s, [])]
+    elif isinstance(wanted, list):
+        pairs['losses'] = [n for s in wanted for n in (names.get(s, [s]) if s in SLOTS else [s])]

@@ -11,7 +11,7 @@ from models import build_network, load_state_into, read_checkpoint
 
 from .checkpoints import load_optimizer_state, optimizer_state, to_numpy_state
 from .ema import EMA
-from .options import DETAIL_LOSSES
+from .loss_list import StepRefs, build_terms, default_pair_names, evaluate, targets, where
 from .schema import build
 
 
@@ -27,7 +27,7 @@ def check_pretrained_weights(opt, progress=True):
     there yet. Returns one line per weight that cannot be had, naming the option and
     the fix; an empty list when all is well.
     """
-    from models.zoo import ModelRefError, cached_paths, fetch_entry, parse_model_ref, resolve
+    from models.zoo import ModelRefError, cached_paths, fetch_entry, parse_model_ref
     problems = []
     path = opt.get('path') or {}
     for key, what in (('pretrain_network_g', 'start from random weights'),
@@ -47,19 +47,27 @@ def check_pretrained_weights(opt, progress=True):
                             f'fix: run `python tools/download_models.py --names {entry.name}` where the internet '
                             f'is reachable and copy {cached_paths(entry)[0]} to this machine, point path.{key} to '
                             f'a local file, or set path.{key}: ~ to {what}')
-    po = (opt.get('train') or {}).get('perceptual_opt')
-    if po and (po.get('perceptual_weight', 1.0) > 0 or po.get('style_weight', 0.0) > 0):
-        from loss.perceptual import default_vgg_path, vgg_missing_message
-        vgg = po.get('vgg_weights')
-        if vgg and not _is_file(vgg):
-            problems.append(f'train.perceptual_opt.vgg_weights: {vgg_missing_message(vgg)}')
-        elif not vgg and not default_vgg_path().is_file():
-            try:
-                resolve('vgg19', progress=progress)
-            except Exception as exc:
-                problems.append(f'train.perceptual_opt: {vgg_missing_message(default_vgg_path())} '
-                                f'(fetching failed: {_one_line(exc)})')
+    entries = (opt.get('train') or {}).get('losses') or []
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict) or e.get('type') != 'PerceptualLoss':
+            continue
+        if e.get('perceptual_weight', 1.0) > 0 or e.get('style_weight', 0.0) > 0:
+            problems.extend(_vgg_problems(e, where(entries, i), progress))
     return problems
+
+
+def _vgg_problems(e, at, progress):
+    from loss.perceptual import default_vgg_path, vgg_missing_message
+    from models.zoo import resolve
+    vgg = e.get('vgg_weights')
+    if vgg and not _is_file(vgg):
+        return [f'{at}.vgg_weights: {vgg_missing_message(vgg)}']
+    if not vgg and not default_vgg_path().is_file():
+        try:
+            resolve('vgg19', progress=progress)
+        except Exception as exc:
+            return [f'{at}: {vgg_missing_message(default_vgg_path())} (fetching failed: {_one_line(exc)})']
+    return []
 
 
 def _is_file(p):
@@ -150,40 +158,32 @@ class RealESRNetModel:
         self.ema = None
         if train['ema_decay'] > 0 and rank == 0:
             self.ema = EMA(self.net_g, build_network(self.arch_g), train['ema_decay'])
-        self.cri_pix = build('loss', train['pixel_opt'], 'train.pixel_opt') if train.get('pixel_opt') else None
-        self.cri_perceptual = None
-        # detail losses against the plain GT (loss/frequency.py), LDL artefact weighting (loss/ldl.py)
-        self.cri_detail = {name: build('loss', train[key], f'train.{key}') for name, key in DETAIL_LOSSES
-                           if train.get(key)}
-        self.cri_ldl = build('loss', train['ldl_opt'], 'train.ldl_opt') if train.get('ldl_opt') else None
-        # self-anchoring (loss/anchor.py): the high band towards a frozen teacher's output (train.teacher,
-        # default the base itself)
-        self.cri_anchor, self.teacher, self._teacher_last = None, None, None
-        if train.get('anchor_opt'):
+        # train.losses (training/loss_list.py): every term the generator's loss sums, each on its target
+        self.terms = build_terms(train.get('losses'))
+        wanted = targets(train.get('losses'))
+        self.teacher, self._teacher_last = None, None  # a frozen teacher's output (train.teacher, default the base)
+        if 'teacher' in wanted or train.get('gan_real') == 'teacher':
             from .teacher import FrozenTeacher
-            self.cri_anchor = build('loss', train['anchor_opt'], 'train.anchor_opt')
             device = 'cpu' if paddle.get_device() == 'cpu' else 'gpu'
             self.teacher = FrozenTeacher(train.get('teacher') or path['pretrain_network_g'],
                                          train.get('teacher_backend', 'auto'), device, logger)
-        self.cri_consistency, self.real_lq = None, None  # loss/consistency.py on real LQ frames (data/real_lq.py)
-        if train.get('consistency_opt'):
+        self.real_lq = None  # real LQ frames, the input of the lq-target terms (data/real_lq.py)
+        if opt['datasets'].get('real_lq'):
             from data.real_lq import RealLQCrops
-            self.cri_consistency = build('loss', train['consistency_opt'], 'train.consistency_opt')
             rl = opt['datasets']['real_lq']
             self.real_lq = RealLQCrops(rl['dataroot_lq'], rl.get('crop', 32), rl.get('batch_size', 4),
                                        seed=[int(opt.get('manual_seed') or 0), rank])
-        # loss/stability.py: the output under a second draw of the input's noise and codec (data/redraw.py)
-        self.cri_stability = build('loss', train['stability_opt'], 'train.stability_opt') \
-            if train.get('stability_opt') else None
         self._redraw_rng = np.random.default_rng([int(opt.get('manual_seed') or 0), rank, 2])
-        self.real_pairs = None  # real (LQ, HR) crops through the pixel and detail losses (data/real_pairs.py)
+        self.real_pairs = None  # real (LQ, HR) crops through the terms datasets.real_pairs.losses names
         if opt['datasets'].get('real_pairs'):
             from data.real_pairs import RealPairCrops
             rp = opt['datasets']['real_pairs']
             self.real_pairs = RealPairCrops(rp['dataroot_lq'], rp['dataroot_gt'], rp['crop'], rp['batch_size'],
                                             opt['scale'], seed=[int(opt.get('manual_seed') or 0), rank, 1])
             self.pair_weight = float(rp['weight'])
-            self.pair_losses = set(rp.get('losses') or ['pixel_opt', *(k for _, k in DETAIL_LOSSES)])
+            names = rp.get('losses')
+            names = default_pair_names(train.get('losses')) if names is None else names
+            self.pair_terms = [t for t in self.terms if t.name in set(names)]
         self.use_amp = use_amp
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 16) if use_amp else None
         self.nan_max = int(train['nan_max_consecutive'])
@@ -205,6 +205,19 @@ class RealESRNetModel:
         if self._teacher_last is None or self._teacher_last[0] is not lq:
             self._teacher_last = (lq, self.teacher(lq))
         return self._teacher_last[1]
+
+    def ema_output(self, lq):
+        """The EMA generator's output on ``lq`` (LDL's reference); a rank without EMA (ranks > 0 in a distributed
+        run, or ema_decay 0) uses the current output, so its map is never zeroed by the EMA test."""
+        if self.ema is None:
+            return self.output.detach()
+        with paddle.no_grad():
+            return self.ema.net_ema(lq)
+
+    def redrawn_output(self, src, loss):
+        """The output on ``src`` with its noise and codec drawn again from ``loss.noise_sigma``/``jpeg_quality``."""
+        from data.redraw import redraw
+        return self.net_g(redraw(src, loss.noise_sigma, loss.jpeg_quality, self._redraw_rng))
 
     def eval_net(self):
         return self.ema.net_ema if self.ema is not None else self.g
@@ -254,78 +267,37 @@ class RealESRNetModel:
         return paddle.amp.auto_cast(enable=self.use_amp, level='O1')
 
     # ------------------------------------------------------------------ training
-    def _detail_terms(self, lq, gt, l1_gt):
-        """The detail, LDL and anchor loss terms of ``self.output`` (a dict, empty when none is configured).
-
-        LDL compares with the EMA generator's output; a rank without EMA (ranks > 0 in a distributed
-        run, or ema_decay 0) uses the current output, so its map is never zeroed by the EMA test."""
-        terms = {name: cri(self.output, gt) for name, cri in self.cri_detail.items()}
-        if self.cri_ldl is not None:
-            if self.ema is not None:
-                with paddle.no_grad():
-                    out_ema = self.ema.net_ema(lq)
-            else:
-                out_ema = self.output.detach()
-            terms['l_g_ldl'] = self.cri_ldl(self.output, l1_gt, out_ema)
-        if self.cri_anchor is not None:
-            terms['l_g_anchor'] = self.cri_anchor(self.output, gt, self.teacher_out(lq))
-        if self.cri_consistency is not None or self.cri_stability is not None:
-            terms.update(self._input_terms(lq))
+    def _terms(self, lq, gt, gt_usm):
+        """The weighted terms of ``train.losses`` on ``self.output`` (gan ones aside), then those of the real pairs'
+        batch (``datasets.real_pairs``): ``{log name: term}``."""
+        terms = evaluate(self.terms, StepRefs(self, lq, gt, gt_usm, self.output))
         if self.real_pairs is not None:
             terms.update(self._pair_terms())
         return terms
 
-    def _input_terms(self, lq):
-        """The consistency term on a batch of real LQ crops, and the stability term on that batch (on the
-        synthetic ``lq`` when there are no real frames): the output under a second draw of the input's noise
-        and codec must agree with the first."""
-        from data.redraw import redraw
-        terms, src, out = {}, lq, self.output
-        if self.real_lq is not None:
-            src = self.real_lq.batch()
-            out = self.net_g(src)
-            if self.cri_consistency is not None:
-                terms['l_g_cons'] = self.cri_consistency(out, src)
-        if self.cri_stability is not None:
-            cri = self.cri_stability
-            twin = redraw(src, cri.noise_sigma, cri.jpeg_quality, self._redraw_rng)
-            terms['l_g_stab'] = cri(out, self.net_g(twin))
-        return terms
-
     def _pair_terms(self):
-        """The real pairs' batch (``datasets.real_pairs``) through the pixel loss and the detail losses against
-        its plain HR crops (no USM: the real degradation is not the synthetic one), or those in its ``losses``
-        (``anchor_opt`` among them runs the teacher on the real crops too), each times its ``weight``; the
-        discriminator does not see it."""
+        """The real pairs' batch through the terms ``datasets.real_pairs.losses`` names, against its plain HR
+        crops (no USM: the real degradation is not the synthetic one) or the teacher's output on its LQ crops,
+        each times the pairs' ``weight``; the discriminator does not see it."""
         lq, gt = self.real_pairs.batch()
-        out = self.net_g(lq)
+        refs = StepRefs(self, lq, gt, gt, self.net_g(lq), teacher=self.teacher)
         w = self.pair_weight
-        use = self.pair_losses
-        terms = {'l_pair_pix': w * self.cri_pix(out, gt)} if self.cri_pix is not None and 'pixel_opt' in use else {}
-        keys = dict(DETAIL_LOSSES)
-        terms.update({f'{name}_pair': w * cri(out, gt) for name, cri in self.cri_detail.items() if keys[name] in use})
-        if self.cri_anchor is not None and 'anchor_opt' in use:  # the teacher's forward on the real crops
-            terms['l_g_anchor_pair'] = w * self.cri_anchor(out, gt, self.teacher(lq))
-        return terms
+        return {f'{name}_pair': w * v for name, v in evaluate(self.pair_terms, refs).items()}
 
     def optimize(self, lq, gt, gt_usm, current_iter):
         """One iteration; with a frozen trunk on Paddle Inference (``self.trunk``), ``train.trunk_reuse``
         corrector steps on the trunk's one output (the corrector is cheap, the trunk is not)."""
-        l1_gt = gt_usm if self.opt['l1_gt_usm'] else gt
         base = self.trunk(lq) if self.trunk is not None else None
         losses = None
         for _ in range(int(self.opt['train'].get('trunk_reuse') or 1) if base is not None else 1):
-            losses = self._g_step(lq, gt, l1_gt, base, current_iter)
+            losses = self._g_step(lq, gt, gt_usm, base, current_iter)
         return losses
 
-    def _g_step(self, lq, gt, l1_gt, base, current_iter):
+    def _g_step(self, lq, gt, gt_usm, base, current_iter):
         with self._amp():
             self.output = self.g.correct(lq, base) if base is not None else self.net_g(lq)
-            loss = self.cri_pix(self.output, l1_gt)
-            losses = {'l_g_pix': loss}
-            for name, v in self._detail_terms(lq, gt, l1_gt).items():
-                loss = loss + v
-                losses[name] = v
+            losses = self._terms(lq, gt, gt_usm)
+            loss = paddle.add_n(list(losses.values()))
         if not self._backward_step(loss, self.optim_g, self.g.parameters(), 'generator', current_iter):
             return None
         self.nan_run = 0
@@ -370,14 +342,10 @@ class RealESRGANModel(RealESRNetModel):
         super().__init__(opt, logger, world_size, rank, use_amp)
         train = opt['train']
         self.arch_d, self.net_d = _network(opt, 'd', logger)
-        po = train.get('perceptual_opt')
-        if po and (po['perceptual_weight'] > 0 or po['style_weight'] > 0):
-            self.cri_perceptual = build('loss', po, 'train.perceptual_opt')
-            logger.info(f'perceptual loss on: layers {self.cri_perceptual.layer_weights}, '
-                        f'weight {po["perceptual_weight"]}')
-        else:
-            logger.info('perceptual loss off')
-        self.cri_gan = build('loss', train['gan_opt'], 'train.gan_opt')
+        self.gan_term = next(t for t in self.terms if t.target == 'gan')  # the options check asks for one
+        percep = [t for t in self.terms if hasattr(t.loss, 'layer_weights') and hasattr(t.loss, 'vgg')]
+        logger.info(f'perceptual loss on: layers {percep[0].loss.layer_weights}, weight {percep[0].weight}'
+                    if percep else 'perceptual loss off')
         self.net_d_iters = int(train['net_d_iters'])
         self.net_d_init_iters = int(train['net_d_init_iters'])
         self.net_d, self.sched_d, self.optim_d = _make_trainable(self.net_d, train, 'optim_d', self.grad_clip,
@@ -390,8 +358,6 @@ class RealESRGANModel(RealESRNetModel):
 
     def optimize(self, lq, gt, gt_usm, current_iter):
         o = self.opt
-        l1_gt = gt_usm if o['l1_gt_usm'] else gt
-        percep_gt = gt_usm if o['percep_gt_usm'] else gt
         gan_gt = gt_usm if o['gan_gt_usm'] else gt
         if o['train'].get('gan_real') == 'teacher':  # tell the student's texture from the teacher's, same input
             gan_gt = self.teacher_out(lq)
@@ -403,25 +369,13 @@ class RealESRGANModel(RealESRNetModel):
         if step_g:
             with self._amp():
                 self.output = self.net_g(lq)
-                l_total = paddle.zeros([])
-                if self.cri_pix is not None:
-                    l_pix = self.cri_pix(self.output, l1_gt)
-                    l_total = l_total + l_pix
-                    losses['l_g_pix'] = l_pix
-                for name, v in self._detail_terms(lq, gt, l1_gt).items():
-                    l_total = l_total + v
-                    losses[name] = v
-                if self.cri_perceptual is not None:
-                    l_percep, l_style = self.cri_perceptual(self.output, percep_gt)
-                    for name, v in (('l_g_percep', l_percep), ('l_g_style', l_style)):
-                        if v is not None:
-                            l_total = l_total + v
-                            losses[name] = v
+                losses = self._terms(lq, gt, gt_usm)
+                l_total = paddle.add_n(list(losses.values())) if losses else paddle.zeros([])
                 # the plain module: no DataParallel reducer waits for D gradients here
                 fake_g_pred = self.d(self.output)
-                l_g_gan = self.cri_gan(fake_g_pred, True, is_disc=False)
+                l_g_gan = self.gan_term.weight * self.gan_term.loss(fake_g_pred, True, is_disc=False)
                 l_total = l_total + l_g_gan
-                losses['l_g_gan'] = l_g_gan
+                losses[self.gan_term.name] = l_g_gan
             if not self._backward_step(l_total, self.optim_g, self.g.parameters(), 'generator', current_iter):
                 return None
         else:
@@ -436,8 +390,8 @@ class RealESRGANModel(RealESRNetModel):
             n = gan_gt.shape[0]
             pred = self.net_d(paddle.concat([gan_gt, fake], axis=0))
             real_d_pred, fake_d_pred = pred[:n], pred[n:]
-            l_d_real = self.cri_gan(real_d_pred, True, is_disc=True)
-            l_d_fake = self.cri_gan(fake_d_pred, False, is_disc=True)
+            l_d_real = self.gan_term.loss(real_d_pred, True, is_disc=True)
+            l_d_fake = self.gan_term.loss(fake_d_pred, False, is_disc=True)
             l_d = l_d_real + l_d_fake
         if not self._backward_step(l_d, self.optim_d, self.d.parameters(), 'discriminator', current_iter):
             return None

@@ -20,6 +20,7 @@ from utils.yaml_bounded import YAMLTooLarge, safe_load_bounded
 from . import basicsr_compat
 from .fields import Field as F, check_field, coerce_number  # F: the one field type, short for the tables
 from .loader_options import GT_SIZE
+from .loss_list import pair_usable, targets, validate_losses
 from .schema import validate as validate_section
 
 
@@ -33,23 +34,11 @@ class OptionsError(ValueError):
         super().__init__(f'{source}: ' + '; '.join(self.problems))
 
 
-# option key -> the loss types it takes (the first is the default) and, for the detail losses, the
-# name of its term in the logs; each detail loss compares with the plain GT
-LOSS_SLOTS = {'pixel_opt': ('L1Loss', 'MSELoss'), 'perceptual_opt': ('PerceptualLoss',), 'gan_opt': ('GANLoss',),
-              'hf_opt': ('HFEnergyLoss',), 'fft_opt': ('FFTAmplitudeLoss',), 'gradient_opt': ('GradientLoss',),
-              'lowpass_opt': ('LowPassL1Loss',), 'ldl_opt': ('LDLLoss',), 'grid_opt': ('SubpixelGridLoss',),
-              'anchor_opt': ('SelfAnchorLoss',), 'swd_opt': ('SlicedWassersteinLoss',),
-              'randvgg_opt': ('RandomVGGLoss',), 'consistency_opt': ('ConsistencyLoss',),
-              'stability_opt': ('StabilityLoss',)}
-DETAIL_LOSSES = (('l_g_hf', 'hf_opt'), ('l_g_fft', 'fft_opt'), ('l_g_grad', 'gradient_opt'),
-                 ('l_g_lowpass', 'lowpass_opt'), ('l_g_grid', 'grid_opt'), ('l_g_swd', 'swd_opt'),
-                 ('l_g_rvgg', 'randvgg_opt'))
 # section -> (kind, default type) of the sections built by training.schema
 TYPED = {'network_g': ('network', None), 'network_d': ('network', None),
          'datasets.train': ('dataset', None), 'datasets.val': ('dataset', None),
          'train.optim_g': ('optimizer', 'Adam'), 'train.optim_d': ('optimizer', 'Adam'),
-         'train.scheduler': ('scheduler', 'MultiStepLR'),
-         **{f'train.{k}': ('loss', types[0]) for k, types in LOSS_SLOTS.items()}}
+         'train.scheduler': ('scheduler', 'MultiStepLR')}
 METRIC = {'type': F('str', None, choices=('calculate_psnr', 'calculate_ssim', 'psnr', 'ssim', 'detail_ratio')),
           'crop_border': F('int', 4), 'test_y_channel': F('bool', True), 'better': F('str', 'higher')}
 
@@ -68,16 +57,17 @@ SCHEMA = {
     'datasets': F('dict', required=True, children={
         'train': F('dict', required=True, free=True),  # free: the TYPED sections are checked by training.schema
         'val': F('dict', None, free=True),
-        # real LQ frames (no GT) for train.consistency_opt (data.real_lq)
+        # real LQ frames (no GT), the input of the lq-target loss terms (data.real_lq)
         'real_lq': F('dict', None, children={'dataroot_lq': F('str', required=True, exists='dir'),
                                              'crop': F('int', 32), 'batch_size': F('int', 4)}),
-        # real (LQ, HR) frame pairs: a second batch through the pixel and detail losses (data.real_pairs)
+        # real (LQ, HR) frame pairs: a second batch through some of the loss terms (data.real_pairs)
         'real_pairs': F('dict', None, children={'dataroot_lq': F('str', required=True, exists='dir'),
                                                 'dataroot_gt': F('str', required=True, exists='dir'),
                                                 'crop': F('int', 32, min=4), 'batch_size': F('int', 2, min=1),
                                                 'weight': F('float', 1.0, min=0),
-                                                # the train.* losses it goes through (default: pixel_opt and
-                                                # every detail loss configured)
+                                                # the names of the train.losses entries it goes through
+                                                # (default: those with target gt/gt_usm; official *_opt names:
+                                                # pixel_opt and every detail loss, training/basicsr_compat.py)
                                                 'losses': F('list', None)}),
     }),
     'network_g': F('dict', required=True, free=True),
@@ -95,7 +85,9 @@ SCHEMA = {
         'optim_g': F('dict', {}, free=True), 'optim_d': F('dict', {}, free=True),
         'scheduler': F('dict', {}, free=True),
         'total_iter': F('int', required=True, min=1, max=10 ** 9), 'warmup_iter': F('int', -1),
-        **{k: F('dict', None, free=True) for k in LOSS_SLOTS},
+        # the loss terms (training/loss_list.py); the official *_opt sections are mapped onto it
+        'losses': F('list', None),
+        **{k: F('dict', None, free=True) for k in basicsr_compat.SLOTS},
         'net_d_iters': F('int', 1, min=1), 'net_d_init_iters': F('int', 0, min=0),
         'grad_clip': F('float', None, min=0), 'use_amp': F('bool', False),
         'nan_max_consecutive': F('int', 5, min=1),
@@ -137,18 +129,52 @@ def parse_override(text):
 
 
 def apply_overrides(opt, overrides):
+    """Set each ``a.b.c=value`` in ``opt`` (``=~`` unsets). In a list of named mappings (``train.losses``) a key
+    part names an entry: ``train.losses.l_g_pix.weight=0.5`` sets that entry's weight, ``train.losses.l_g_fft={type:
+    FFTAmplitudeLoss}`` adds or replaces one, ``train.losses.l_g_fft=~`` removes it."""
     for text in overrides or ():
         parts, value = parse_override(text)
         node = opt
         for p in parts[:-1]:
-            if not isinstance(node.get(p), dict):
-                node[p] = {}
-            node = node[p]
-        if value is None:  # key=~ unsets: the default applies
+            node = _child(node, p)
+        if isinstance(node, list):
+            _set_named(node, parts[-1], value)
+        elif value is None:  # key=~ unsets: the default applies
             node.pop(parts[-1], None)
         else:
             node[parts[-1]] = value
     return opt
+
+
+def _named(items, name):
+    from .loss_list import entry_names
+    return next((i for i, n in enumerate(entry_names(items)) if n == name), None)
+
+
+def _child(node, p):
+    """The mapping (or list of named mappings) under key ``p`` of ``node``, made when missing."""
+    if isinstance(node, list):
+        i = _named(node, p)
+        if i is None:
+            node.append({'name': p})
+            i = len(node) - 1
+        return node[i]
+    if not isinstance(node.get(p), (dict, list)):
+        node[p] = {}
+    return node[p]
+
+
+def _set_named(items, name, value):
+    i = _named(items, name)
+    if value is None:
+        if i is not None:
+            del items[i]
+        return
+    entry = {**value, 'name': name} if isinstance(value, dict) else value
+    if i is None:
+        items.append(entry)
+    else:
+        items[i] = entry
 
 
 def _validate(node, schema, prefix, problems):
@@ -181,8 +207,7 @@ def _validate_typed(opt, problems):
             node = _d(node.get(part))
         if node.get(key) is None:
             continue
-        slot = LOSS_SLOTS.get(key) if kind == 'loss' else None
-        node[key] = validate_section(kind, node[key], dotted, problems, types=slot, default_type=default_type)
+        node[key] = validate_section(kind, node[key], dotted, problems, default_type=default_type)
         if kind == 'dataset' and isinstance(node[key], dict):
             node[key]['phase'] = key
             _check_dataset_kernels(node[key], dotted, problems)
@@ -239,6 +264,9 @@ def validate_options(raw, source='options', warnings=None):
             if k not in deg_keys:
                 problems.append(f'degradation.{k}: unknown key (valid: {", ".join(sorted(deg_keys))})')
     _resolve_usm_flags(opt, problems)
+    basicsr_compat.losses_from_slots(opt, problems)
+    if isinstance(opt.get('train'), dict) and not any(p.startswith('train.losses:') for p in problems):
+        opt['train']['losses'] = validate_losses(opt['train'].get('losses'), problems)
     _check_combinations(opt, ds, problems)
     if isinstance(opt.get('val'), dict):
         for mname, m in _d(opt['val'].get('metrics')).items():
@@ -264,30 +292,55 @@ def _check_combinations(opt, ds, problems):
         problems.append('high_order_degradation: true degrades HR images on the fly: use datasets.train.type '
                         'RealESRGANDataset, or set high_order_degradation: false for paired data')
     train = _d(opt.get('train'))
+    if any(p.startswith('train.losses:') for p in problems):
+        return  # the list itself is wrong: its line says so
+    entries = train.get('losses') if isinstance(train.get('losses'), list) else []
+    wanted = targets(e for e in entries if isinstance(e, dict))
     if opt.get('model_type') == 'RealESRGANModel':
         if not opt.get('network_d'):
             problems.append('network_d: required for model_type RealESRGANModel')
-        if not train.get('gan_opt'):
-            problems.append('train.gan_opt: required for model_type RealESRGANModel')
-    if opt.get('model_type') == 'RealESRNetModel' and not train.get('pixel_opt'):
-        problems.append('train.pixel_opt: required for model_type RealESRNetModel')
-    if train.get('anchor_opt') and not (train.get('teacher') or _d(opt.get('path')).get('pretrain_network_g')):
-        problems.append('train.anchor_opt: needs path.pretrain_network_g or train.teacher (the frozen model whose '
-                        'output anchors the high band)')
-    if bool(train.get('consistency_opt')) != bool(ds.get('real_lq')):
-        problems.append('train.consistency_opt and datasets.real_lq go together (the loss compares the output on '
-                        'real LQ frames with those frames)')
+        if sum(1 for e in entries if isinstance(e, dict) and e.get('target') == 'gan') != 1:
+            problems.append('train.losses: model_type RealESRGANModel needs one loss with target gan '
+                            '(train.gan_opt in the official files)')
+    elif 'gan' in wanted:
+        problems.append('train.losses: a gan target needs model_type RealESRGANModel (a discriminator)')
+    if opt.get('model_type') == 'RealESRNetModel' and not entries:
+        problems.append('train.losses: RealESRNetModel needs at least one loss (train.pixel_opt in the official '
+                        'files)')
+    own = targets(e for e in entries if isinstance(e, dict) and not e.get('from'))  # the official ones: compat
+    if 'teacher' in own and not (train.get('teacher') or _d(opt.get('path')).get('pretrain_network_g')):
+        problems.append('train.losses: a teacher target needs path.pretrain_network_g or train.teacher (the frozen '
+                        'model whose output the term compares with)')
+    _check_lq_target(entries, ds, problems)
     if train.get('gan_real') == 'teacher' and not (opt.get('model_type') == 'RealESRGANModel'
-                                                  and train.get('anchor_opt')):
-        problems.append('train.gan_real: teacher needs model_type RealESRGANModel and train.anchor_opt (whose '
-                        'teacher gives the real samples)')
-    if not train.get('pixel_opt') and not train.get('perceptual_opt') and not train.get('gan_opt'):
-        problems.append('train: no loss configured (pixel_opt, perceptual_opt, gan_opt)')
-    usable = ['pixel_opt', 'anchor_opt', *(k for _, k in DETAIL_LOSSES)]
-    for name in _d(ds.get('real_pairs')).get('losses') or []:
-        if name not in usable or not train.get(name):
+                                                  and 'teacher' in wanted):
+        problems.append('train.gan_real: teacher needs model_type RealESRGANModel and a loss with target teacher '
+                        '(train.anchor_opt in the official spelling; its teacher gives the real samples)')
+    if not entries:
+        problems.append('train: no loss configured (train.losses, or pixel_opt, perceptual_opt, gan_opt)')
+    _check_pair_losses(entries, _d(ds.get('real_pairs')).get('losses'), problems)
+
+
+def _check_lq_target(entries, ds, problems):
+    """A term comparing with the LQ frames needs datasets.real_lq, and real LQ frames need a term that reads them."""
+    lq = [e for e in entries if isinstance(e, dict) and e.get('target') == 'lq']
+    compares = [e for e in lq if e.get('type') == 'ConsistencyLoss']
+    if entries and all(isinstance(e, dict) and e.get('from') for e in entries):
+        return  # all in the official spelling: checked in training/basicsr_compat.py, named by its keys
+    if compares and not ds.get('real_lq'):
+        problems.append('train.losses: a ConsistencyLoss (train.consistency_opt) needs datasets.real_lq (the loss '
+                        'compares the output on real LQ frames with those frames)')
+    if ds.get('real_lq') and not compares:
+        problems.append('datasets.real_lq: no loss reads it (a ConsistencyLoss with target lq, '
+                        'train.consistency_opt in the official spelling)')
+
+
+def _check_pair_losses(entries, names, problems):
+    usable = [e['name'] for e in entries if isinstance(e, dict) and pair_usable(e)]
+    for name in names or []:
+        if name not in usable:
             problems.append(f'datasets.real_pairs.losses: {name!r} is not a configured loss the pairs can go through '
-                            f'(configured: {", ".join(k for k in usable if train.get(k)) or "none"})')
+                            f'(configured: {", ".join(usable) or "none"})')
 
 
 def load_options(yml_path, overrides=(), warnings=None):

@@ -1,6 +1,6 @@
 """Option schemas derived from the constructors: one ``validate`` and one ``build`` per kind.
 
-A ``type:`` section of the options (``network_g``, ``train.pixel_opt``, ``datasets.train``,
+A ``type:`` section of the options (``network_g``, an entry of ``train.losses``, ``datasets.train``,
 ``train.scheduler``, ``train.optim_g``) names a constructor in the registry of its kind. The keys
 the section accepts, which of them are required and their defaults are read from that
 constructor's signature; the accepted types come from its annotations, else from its defaults
@@ -131,6 +131,7 @@ class Kind:
 KINDS = {
     'network': Kind('network', _networks, fill=False),
     'loss': Kind('loss', _losses),
+    'compat_loss': Kind('loss', dict),  # official spellings (basicsr_compat registers them), mapped onto train.losses
     'dataset': Kind('dataset', _datasets, offered=('scale', 'seed', 'phase', 'degradation'), companion=_loader,
                     fill=False),
     'scheduler': Kind('scheduler', _schedulers, hidden=('learning_rate', 'warmup_iter', 'last_epoch', 'verbose')),

@@ -1,4 +1,4 @@
-"""A frozen generator run on every training batch: the anchor of ``SelfAnchorLoss``.
+"""A frozen generator run on every training batch: the output the ``teacher``-target loss terms compare with (self-anchoring).
 
 The teacher is ``train.teacher`` when set (any model reference of ``models.zoo.resolve_model_ref``: a zoo
 name such as ``realesrgan-x4plus``, a weights file, or an export folder of ``tools/export_model.py``), else the

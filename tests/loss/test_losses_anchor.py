@@ -1,12 +1,15 @@
-"""SelfAnchorLoss: the low band towards the GT, the high band towards the base's own output (kornia habits:
-value on a known case, gradient, function = Layer, bad input)."""
+"""Self-anchoring's terms (loss/anchor.py): the low band towards the GT (LowPassL1Loss), the high band and the colour
+band towards the teacher's output (HighBandL1Loss, ChromaBandLoss), and the old single SelfAnchorLoss spelling
+mapped onto them (kornia habits: value on a known case, gradient, function = Layer, bad input)."""
 import cv2
 import numpy as np
 import paddle
 import pytest
 
-from loss import LOSSES, ChromaBandLoss, SelfAnchorLoss, build_loss, chroma_band_loss, self_anchor_loss
+from loss import (LOSSES, ChromaBandLoss, HighBandL1Loss, build_loss, chroma_band_loss, high_band_l1_loss,
+                  hf_energy_loss, lowpass_l1_loss)
 from loss.frequency import gaussian_blur
+from training.basicsr_compat import anchor_entries
 from tests.op_tester import LossTester, photo
 
 
@@ -14,6 +17,22 @@ def _blur_np(x, sigma):
     r = max(1, int(round(3 * sigma)))
     return np.stack([[cv2.GaussianBlur(c.astype('float64'), (2 * r + 1, 2 * r + 1), sigma,
                                        borderType=cv2.BORDER_REFLECT_101) for c in img] for img in x])
+
+
+FNS = {'LowPassL1Loss': lambda p, t, e: lowpass_l1_loss(p, t, e['sigma']),
+       'HighBandL1Loss': lambda p, t, e: high_band_l1_loss(p, t, e['sigma']),
+       'HFEnergyLoss': lambda p, t, e: hf_energy_loss(p, t, e['window'], pool=e['pool'], space=e['space']),
+       'ChromaBandLoss': lambda p, t, e: chroma_band_loss(p, t, e['sigma'])}
+ANCHOR = {'type': 'SelfAnchorLoss', 'loss_weight': 1.0, 'sigma': 1.5, 'high_weight': 1.0, 'energy_weight': 0.0,
+          'window': 8, 'reduction': 'mean', 'energy_space': 'luma', 'chroma_weight': 0.0, 'energy_pool': 1}
+
+
+def self_anchor_loss(pred, target, anchor, **over):
+    """The old single loss, as the sum of the train.losses entries ``train.anchor_opt`` maps to."""
+    total = 0.0
+    for e in anchor_entries({**ANCHOR, **over}):
+        total = total + e['weight'] * FNS[e['type']](pred, target if e['target'] == 'gt' else anchor, e)
+    return total
 
 
 def test_value_against_numpy_bands():
@@ -48,34 +67,41 @@ def _three(shape=(1, 3, 16, 16)):
     return [paddle.to_tensor(photo(shape, seed)) for seed in (0, 1, 2)]
 
 
-class TestSelfAnchor(LossTester):
-    """(pred, target, anchor): the anchor is the extra input; pred == target still differs from the anchor's
-    high band, so the loss is not zero there."""
-    extra_inputs = 1
-    zero_at_target = False
-    prediction_only = True
+class TestHighBand(LossTester):
+    """(pred, teacher): the high band towards the teacher's."""
     shapes = [(2, 3, 16, 16), (1, 3, 24, 40)]
-    none_shape = staticmethod(tuple)
+    prediction_only = True
     grad_rtol = 0.1  # |x| has a kink at 0
     bad_inputs = [
-        (lambda t: self_anchor_loss(*_three()[:2], _three()[2][:, :, :8]), ValueError, 'differ in shape'),
-        (lambda t: self_anchor_loss(*[x[0] for x in _three()]), ValueError, 'NCHW'),
-        (lambda t: self_anchor_loss(_three()[0], _three()[1].numpy(), _three()[2]), TypeError, 'paddle Tensors'),
-        (lambda t: self_anchor_loss(*_three(), sigma=0), ValueError, 'sigma'),
-        (lambda t: self_anchor_loss(*_three(), high_weight=-1), ValueError, 'high_weight'),
-        (lambda t: SelfAnchorLoss(sigma=-1), ValueError, 'sigma'),
-        (lambda t: SelfAnchorLoss(high_weight=-0.1), ValueError, 'high_weight')]
+        (lambda t: high_band_l1_loss(*_three()[:1], _three()[2][:, :, :8]), ValueError, 'differ in shape'),
+        (lambda t: high_band_l1_loss(*[x[0] for x in _three()[:2]]), ValueError, 'NCHW'),
+        (lambda t: high_band_l1_loss(_three()[0], _three()[1].numpy()), TypeError, 'paddle Tensors'),
+        (lambda t: high_band_l1_loss(*_three()[:2], sigma=0), ValueError, 'sigma'),
+        (lambda t: HighBandL1Loss(sigma=-1), ValueError, 'sigma')]
 
-    def loss(self, pred, target, anchor, reduction='mean'):
-        return self_anchor_loss(pred, target, anchor, 1.0, 0.3, reduction=reduction)
+    def loss(self, pred, anchor, reduction='mean'):
+        return high_band_l1_loss(pred, anchor, 1.0, reduction)
 
     def layer(self):
-        return SelfAnchorLoss(self.WEIGHT, sigma=1.0, high_weight=0.3)
+        return HighBandL1Loss(self.WEIGHT, sigma=1.0)
 
 
-def test_registered_with_its_options():
-    assert LOSSES['SelfAnchorLoss'] is SelfAnchorLoss
-    assert build_loss({'type': 'SelfAnchorLoss', 'sigma': 2.0}).sigma == 2.0
+def test_registered_with_their_targets():
+    assert LOSSES['HighBandL1Loss'] is HighBandL1Loss and LOSSES['ChromaBandLoss'] is ChromaBandLoss
+    assert HighBandL1Loss.LOSS_TARGET == ChromaBandLoss.LOSS_TARGET == 'teacher'
+    assert build_loss({'type': 'HighBandL1Loss', 'sigma': 2.0}).sigma == 2.0
+    assert 'SelfAnchorLoss' not in LOSSES  # the official spelling only: training/basicsr_compat.py
+
+
+def test_old_anchor_maps_to_its_terms_with_their_weights():
+    entries = anchor_entries({**ANCHOR, 'loss_weight': 2.0, 'high_weight': 0.5, 'energy_weight': 10.0,
+                              'chroma_weight': 20.0, 'energy_space': 'grey', 'energy_pool': 2, 'window': 6})
+    got = [(e['type'], e['target'], e['weight']) for e in entries]
+    assert got == [('LowPassL1Loss', 'gt', 2.0), ('HighBandL1Loss', 'teacher', 1.0), ('HFEnergyLoss', 'teacher', 20.0),
+                   ('ChromaBandLoss', 'teacher', 40.0)]
+    assert entries[2]['space'] == 'grey' and entries[2]['pool'] == 2 and entries[2]['window'] == 6
+    # energy and colour only when on; the high band always (the old loss computed it at weight 0 too)
+    assert [e['type'] for e in anchor_entries({**ANCHOR, 'high_weight': 0.0})] == ['LowPassL1Loss', 'HighBandL1Loss']
 
 
 def test_energy_term_adds_the_band_strength_towards_the_anchor(photo_batch):
@@ -89,13 +115,8 @@ def test_energy_term_adds_the_band_strength_towards_the_anchor(photo_batch):
     assert with_e == pytest.approx(base + 2.0 * float(hf_energy_loss(shifted, gt, 8)), rel=1e-5)
     flat = gaussian_blur(gt, 2.0)
     assert float(hf_energy_loss(shifted, gt, 8)) < 0.5 * float(hf_energy_loss(flat, gt, 8))
-    layer = SelfAnchorLoss(0.5, energy_weight=2.0, window=8)
-    assert float(layer(shifted, gt, gt)) == pytest.approx(0.5 * with_e, rel=1e-5)
-    assert self_anchor_loss(shifted, gt, gt, energy_weight=2.0, reduction='none').shape == [2, 3, 64, 64]
-    with pytest.raises(ValueError, match='energy_weight'):
-        self_anchor_loss(shifted, gt, gt, energy_weight=-1)
     with pytest.raises(ValueError, match='window'):
-        SelfAnchorLoss(window=0)
+        build_loss({'type': 'HFEnergyLoss', 'window': 0})
 
 
 def test_energy_term_per_channel(photo_batch):
@@ -107,10 +128,8 @@ def test_energy_term_per_channel(photo_batch):
     base = float(self_anchor_loss(shifted, gt, gt))
     got = float(self_anchor_loss(shifted, gt, gt, energy_weight=2.0, window=8, energy_space='rgb'))
     assert got == pytest.approx(base + 2.0 * float(hf_energy_loss(shifted, gt, 8, space='rgb')), rel=1e-5)
-    layer = SelfAnchorLoss(0.5, energy_weight=2.0, window=8, energy_space='rgb')
-    assert float(layer(shifted, gt, gt)) == pytest.approx(0.5 * got, rel=1e-5)
-    with pytest.raises(ValueError, match='energy_space'):
-        SelfAnchorLoss(energy_space='lab')
+    with pytest.raises(ValueError, match='space'):
+        build_loss({'type': 'HFEnergyLoss', 'space': 'lab'})
 
 
 def _ripple(n=64, s=0.05):
@@ -199,49 +218,5 @@ def test_self_anchor_chroma_and_pool_options(photo_batch):
     pooled = float(self_anchor_loss(shifted, gt, gt, energy_weight=2.0, energy_pool=2, energy_space='grey'))
     energy = float(hf_energy_loss(shifted, gt, 8, pool=2, space='grey'))
     assert pooled == pytest.approx(base + 2.0 * energy, rel=1e-5)
-    layer = SelfAnchorLoss(0.5, energy_weight=2.0, energy_pool=2, energy_space='grey', chroma_weight=3.0)
-    both = float(self_anchor_loss(shifted, gt, gt, energy_weight=2.0, energy_pool=2, energy_space='grey',
-                                  chroma_weight=3.0))
-    assert float(layer(shifted, gt, gt)) == pytest.approx(0.5 * both, rel=1e-5)
-    assert build_loss({'type': 'SelfAnchorLoss', 'chroma_weight': 2.0, 'energy_space': 'grey'}).chroma_weight == 2.0
-    with pytest.raises(ValueError, match='chroma_weight'):
-        self_anchor_loss(shifted, gt, gt, chroma_weight=-1)
-    with pytest.raises(ValueError, match='energy_pool'):
-        SelfAnchorLoss(energy_pool=0)
-    with pytest.raises(ValueError, match='energy_space'):
-        self_anchor_loss(shifted, gt, gt, energy_space='lab')
-
-
-def test_swd_term_asks_for_the_anchor_band_statistics_not_their_place(photo_batch):
-    """``swd_weight`` adds the sliced Wasserstein distance between the two high bands: zero for the anchor itself,
-    small for the anchor's texture moved by a few pixels, large for a student without it; the Layer passes it;
-    bad values and images too small for its 3 scales of 11 px patches are refused."""
-    from loss.texture import sliced_wasserstein_loss
-    big = photo_batch(2, 72)
-    gt, shifted = big[:, :, 4:68, 4:68], big[:, :, :64, :64]
-    flat = gaussian_blur(gt, 2.0)
-
-    def term(pred, anchor, seed=3):
-        paddle.seed(seed)
-        return float(sliced_wasserstein_loss(pred - gaussian_blur(pred, 1.5), anchor - gaussian_blur(anchor, 1.5)))
-
-    paddle.seed(3)
-    got = float(self_anchor_loss(shifted, gt, gt, swd_weight=4.0))
-    assert got == pytest.approx(float(self_anchor_loss(shifted, gt, gt)) + 4.0 * term(shifted, gt), rel=1e-5)
-    assert term(gt, gt) == pytest.approx(0.0, abs=1e-7)
-    assert term(shifted, gt) < 0.3 * term(flat, gt)
-    paddle.seed(3)
-    layer = float(SelfAnchorLoss(0.5, swd_weight=4.0)(shifted, gt, gt))
-    assert layer == pytest.approx(0.5 * got, rel=1e-5)
-    assert build_loss({'type': 'SelfAnchorLoss', 'swd_weight': 2.0}).swd_weight == 2.0
-    pred = paddle.to_tensor(flat.numpy(), stop_gradient=False)
-    (self_anchor_loss(pred, gt, gt, high_weight=0.0, swd_weight=1.0) - self_anchor_loss(pred, gt, gt, high_weight=0.0)
-     ).backward()
-    g = pred.grad.numpy()
-    assert np.isfinite(g).all() and np.abs(g).max() > 0
-    with pytest.raises(ValueError, match='swd_weight'):
-        self_anchor_loss(shifted, gt, gt, swd_weight=-1)
-    with pytest.raises(ValueError, match='swd_weight'):
-        SelfAnchorLoss(swd_weight=-0.5)
-    with pytest.raises(ValueError, match='too small'):
-        self_anchor_loss(gt[:, :, :40, :40], gt[:, :, :40, :40], gt[:, :, :40, :40], swd_weight=1.0)
+    with pytest.raises(ValueError, match='sigma'):
+        ChromaBandLoss(sigma=0)

@@ -121,7 +121,7 @@ def test_paired_photo_run(photos, tiny_base, tmp_path):
     rp = opt['datasets']['real_pairs']
     assert rp['weight'] == 0.5 and Path(rp['dataroot_lq']) == deg / 'train_pairs' / 'lq'
     log = next((work / 'finetune' / 'experiments').glob('*/train_*.log')).read_text()
-    assert 'l_pair_pix' in log
+    assert 'l_g_pix_pair' in log
     metrics = json.loads((work / 'evaluate' / 'metrics.json').read_text())
     assert metrics['real']['paired'] and metrics['real']['frames'] == len(real)
     assert {'bicubic', 'base', 'finetuned'} <= set(metrics['real']['summary'])

@@ -129,7 +129,7 @@ def test_type_and_required_keys():
     schema.validate('dataset', {'type': 'PairedImageDataset'}, 'datasets.val', problems)
     schema.validate('network', {'num_feat': 4}, 'network_g', problems)
     assert problems[0].startswith("train.pixel_opt.type: unknown loss 'NoSuchLoss' "
-                                  "(known: BandCorrelationLoss, ChromaBandLoss, ConsistencyLoss, FFTAmplitudeLoss")
+                                  "(known: ChromaBandLoss, ConsistencyLoss, FFTAmplitudeLoss")
     # scale is filled by the trainer, so only the two folders are missing
     assert problems[1:] == ['datasets.val.dataroot_gt: missing required key for PairedImageDataset',
                             'datasets.val.dataroot_lq: missing required key for PairedImageDataset',
@@ -165,7 +165,8 @@ def _runnable_overrides(path):
     raw = yaml.safe_load(path.read_text())
     train = raw.get('train') or {}
     o = ['path.pretrain_network_d=~']
-    if not train.get('anchor_opt') or train.get('teacher'):
+    teacher = train.get('anchor_opt') or any(e.get('target') == 'teacher' for e in train.get('losses') or [])
+    if not teacher or train.get('teacher'):
         o.append('path.pretrain_network_g=~')
     for phase, ds in raw['datasets'].items():
         o.append(f'datasets.{phase}.meta_info=~')
@@ -196,6 +197,10 @@ def test_every_options_file_validates_and_builds(path, monkeypatch):
                  'dataset': {'scale': opt['scale'], 'phase': key}}.get(kind, {})
         assert schema.build(kind, node[key], dotted, **given) is not None
         built += 1
+    from training.loss_list import build_terms
+    terms = build_terms(opt['train']['losses'])
+    assert terms and all(t.loss is not None for t in terms)
+    built += len(terms)
     assert built >= 6  # network_g, the train set, two optimisers, the scheduler, one loss at least
 
 

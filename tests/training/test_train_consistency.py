@@ -44,7 +44,7 @@ def test_consistency_term_trains(tmp_path, photo_batch, real_lq):
     opt = load_options(SMOKE, [f'path.experiments_root={tmp_path}', *NET, *_cons(real_lq)])
     paddle.seed(0)
     model = build_model(opt, LOG)
-    assert model.real_lq.batch_size == 3 and model.cri_consistency.scale == 4
+    assert model.real_lq.batch_size == 3 and [(t.loss.scale, t.target) for t in model.terms if t.name == 'l_g_cons'] == [(4, 'lq')]
     before = {k: v.numpy().copy() for k, v in model.g.state_dict().items()}
     lq, gt, gt_usm = _batch(photo_batch)
     losses = model.optimize(lq, gt, gt_usm, 1)
@@ -93,7 +93,7 @@ def test_stability_term_trains_on_real_frames_and_on_the_batch(tmp_path, photo_b
                                    stab, *extra])
         paddle.seed(0)
         model = build_model(opt, LOG)
-        assert model.cri_stability.noise_sigma == (1.0, 2.0)
+        assert [t.loss.noise_sigma for t in model.terms if t.name == 'l_g_stab'] == [(1.0, 2.0)]
         before = {k: v.numpy().copy() for k, v in model.g.state_dict().items()}
         losses = model.optimize(lq, gt, gt_usm, 1)
         assert losses['l_g_stab'] > 0 and np.isfinite(losses['l_g_stab'])

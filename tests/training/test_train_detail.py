@@ -9,6 +9,7 @@ import numpy as np
 import paddle
 import pytest
 
+from training.loss_list import find
 from training.models import build_model
 from training.options import OptionsError, load_options
 from training.validation import BestTracker, detail_ratio, validate
@@ -36,7 +37,8 @@ def _batch(photo_batch):
 def test_detail_losses_train_both_models(tmp_path, photo_batch, gan):
     extra = [] if gan else ['model_type=RealESRNetModel', 'network_d=null', 'train.gan_opt=null']
     opt = _opt(tmp_path, *extra, *DETAIL)
-    assert opt['train']['hf_opt']['window'] == 8 and opt['train']['ldl_opt']['window'] == 7
+    losses = opt['train']['losses']
+    assert find(losses, 'train.hf_opt')['window'] == 8 and find(losses, 'train.ldl_opt')['window'] == 7
     paddle.seed(0)
     model = build_model(opt, LOG)
     before = {k: v.numpy().copy() for k, v in model.g.state_dict().items()}
@@ -121,14 +123,16 @@ def test_shipped_cpu_recipe_loads_with_its_detail_loss(tmp_path):
     assert opt['model_type'] == 'RealESRNetModel'
     assert opt['network_g']['type'] == 'SRVGGNetCompact'
     assert opt['path']['pretrain_network_g'] == 'realesr-animevideov3'
-    assert opt['train']['lowpass_opt']['loss_weight'] > 0 and opt['train']['pixel_opt']['loss_weight'] == 0.0
+    losses = opt['train']['losses']
+    assert find(losses, 'train.lowpass_opt')['weight'] > 0 and find(losses, 'train.pixel_opt')['weight'] == 0.0
     # texture: the finest band's strength follows x4plus's on the same input (phase-free), not the GT's
-    anchor = opt['train']['anchor_opt']
-    assert anchor['type'] == 'SelfAnchorLoss' and anchor['energy_weight'] > 0 and anchor['high_weight'] == 0.0
+    energy, high = find(losses, 'l_g_anchor_energy'), find(losses, 'l_g_anchor_high')
+    assert energy['target'] == high['target'] == 'teacher' and energy['weight'] > 0 and high['weight'] == 0.0
     assert opt['train']['teacher'] == 'realesrgan-x4plus'
-    assert opt['train'].get('hf_opt') is None and opt['train'].get('fft_opt') is None
-    assert opt['train']['grid_opt']['type'] == 'SubpixelGridLoss' and opt['train']['grid_opt']['loss_weight'] > 0
-    assert opt['train'].get('perceptual_opt') is None and opt.get('network_d') is None
+    assert find(losses, 'train.hf_opt') is None and find(losses, 'train.fft_opt') is None
+    grid = find(losses, 'train.grid_opt')
+    assert grid['type'] == 'SubpixelGridLoss' and grid['weight'] > 0
+    assert find(losses, 'train.perceptual_opt') is None and opt.get('network_d') is None
     assert opt['val']['metrics']['detail']['type'] == 'detail_ratio'
 
 

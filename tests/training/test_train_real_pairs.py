@@ -61,8 +61,8 @@ def test_pair_terms_train_with_their_weight(tmp_path, photo_batch, pairs):
         before = {k: v.numpy().copy() for k, v in model.g.state_dict().items()}
         got[w] = model.optimize(lq, gt, gt_usm, 1)
         assert any(not np.array_equal(v.numpy(), before[k]) for k, v in model.g.state_dict().items())
-    assert got[1.0]['l_pair_pix'] > 0 and got[1.0]['l_g_lowpass_pair'] > 0
-    for k in ('l_pair_pix', 'l_g_lowpass_pair'):  # same seed, same crops, same start: the weight scales the term
+    assert got[1.0]['l_g_pix_pair'] > 0 and got[1.0]['l_g_lowpass_pair'] > 0
+    for k in ('l_g_pix_pair', 'l_g_lowpass_pair'):  # same seed, same crops, same start: the weight scales the term
         assert got[3.0][k] == pytest.approx(3 * got[1.0][k], rel=1e-4)
     assert got[3.0]['l_g_pix'] == pytest.approx(got[1.0]['l_g_pix'], rel=1e-5)
     # weight 0: the same step as without the pairs (the synthetic batch's terms are untouched by them)
@@ -122,4 +122,4 @@ def test_anchor_on_the_pairs_runs_the_teacher_on_the_real_crops(tmp_path, photo_
     model.teacher = lambda x: seen.append(list(x.shape)) or teacher(x)
     losses = model.optimize(*_batch(photo_batch), 1)
     assert seen == [[2, 3, 16, 16], [3, 3, 8, 8]]  # the synthetic batch, then the real LQ crops
-    assert losses['l_g_anchor_pair'] > 0 and 'l_pair_pix' not in losses and 'l_g_lowpass_pair' not in losses
+    assert losses['l_g_anchor_low_pair'] > 0 and losses['l_g_anchor_high_pair'] >= 0 and 'l_g_pix_pair' not in losses and 'l_g_lowpass_pair' not in losses

@@ -41,11 +41,15 @@ def test_check_passes_for_local_files_and_disabled_losses(tmp_path, monkeypatch)
     monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))
     opt = load_options(ROOT / 'options' / 'tiny_smoke.yml', [f'path.experiments_root={tmp_path}'])
     assert check_pretrained_weights(opt, progress=False) == []
-    opt['train']['perceptual_opt'] = {'perceptual_weight': 1.0, 'style_weight': 0.0,
-                                      'vgg_weights': str(tmp_path / 'missing_vgg.pdparams')}
+    percep = {'type': 'PerceptualLoss', 'from': 'train.perceptual_opt', 'perceptual_weight': 1.0,
+              'style_weight': 0.0, 'vgg_weights': str(tmp_path / 'missing_vgg.pdparams')}
+    opt['train']['losses'].append(percep)
     (problem,) = check_pretrained_weights(opt, progress=False)
     assert problem.startswith('train.perceptual_opt.vgg_weights: VGG19 weights for the perceptual loss not found')
-    opt['train']['perceptual_opt']['perceptual_weight'] = 0.0
+    del percep['from']  # an entry of train.losses: its key path
+    (problem,) = check_pretrained_weights(opt, progress=False)
+    assert problem.startswith(f'train.losses[{len(opt["train"]["losses"]) - 1}].vgg_weights: VGG19 weights')
+    percep['perceptual_weight'] = 0.0
     assert check_pretrained_weights(opt, progress=False) == []
 
 

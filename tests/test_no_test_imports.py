@@ -96,7 +96,8 @@ def test_imports_of_test_files(source):
             f = node.func
             name = f.attr if isinstance(f, ast.Attribute) else getattr(f, 'id', '')
             paths = [s.value for s in ast.walk(node) if isinstance(s, ast.Constant) and isinstance(s.value, str)]
-            if (name in LOADERS or 'load' in name.lower()) and any(Path(v).name.startswith('test_') and v.endswith('.py') for v in paths):
+            loader = name in LOADERS or 'load' in name.lower()
+            if loader and any(Path(v).name.startswith('test_') and v.endswith('.py') for v in paths):
                 found.append((node.lineno, f'{name}(... test_*.py ...)'))
     return found
 
@@ -119,7 +120,9 @@ def test_the_test_file_scan_sees_each_kind():
              'from . import test_video': 'from . import ...',
              'import tests.inference.test_video as v': 'import tests.inference.test_video',
              "_load('tests/utils/test_img_io_limits.py', 'x')": '_load(... test_*.py ...)',
-             "spec_from_file_location('x', 'tests/utils/test_img_io_limits.py')": 'spec_from_file_location(... test_*.py ...)'}
+             "spec_from_file_location('x', 'tests/utils/test_img_io_limits.py')":
+                 'spec_from_file_location(... test_*.py ...)'}
     for src, what in cases.items():
         assert test_imports_of_test_files(src) == ([(1, what)] if what else []), src
-    assert test_imports_of_test_files('from tests.nets import srvgg\nfrom .conftest import TINY\nfrom . import smoke') == []
+    helpers = 'from tests.nets import srvgg\nfrom .conftest import TINY\nfrom . import smoke'
+    assert test_imports_of_test_files(helpers) == []

@@ -108,7 +108,8 @@ def test_cli_errors_are_one_line(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / 'make_lq_data.py'), '--input', str(tmp_path / 'nope'),
                         '--output', str(tmp_path / 'o')], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines() == [f'error: input folder not found: {tmp_path / "nope"}']
+    one_line(r.stderr, tmp_path / 'nope')
+    assert not (tmp_path / 'o').exists()
 
 
 def test_a_usage_error_does_not_load_paddle():

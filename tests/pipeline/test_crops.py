@@ -91,7 +91,6 @@ def test_the_report_line_states_size_count_and_pixels(frames, tmp_path):
     _, _, info = _crop(frames, tmp_path)
     text = C.line(info)
     assert text.startswith('1 of the 2 held-out frames') and 'on 2 64x64 HR crops' in text
-    assert 'tile of median detail' in text
     a_line(text, f'{64 * 64 * 3:,} of {240 * 320 + 64 * 64:,}')  # the pixels the crops cover, counted
     old = dict(info, crops=None, windows={})  # a metrics.json from before several windows: one per frame
     del old['crops']

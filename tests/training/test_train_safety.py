@@ -39,7 +39,7 @@ def test_unreadable_dataset_stops_training_with_one_line(tmp_path, workers):
                            timeout=90)
     lines = _error_lines(err)
     assert rc != 0 and len(lines) == 1, err[-3000:]
-    assert 'unreadable images in a row' in lines[0] and str(bad) in lines[0]
+    assert str(bad) in lines[0] and 'unreadable' in lines[0]  # the file, and why training stopped
     assert secs < 45, secs  # seconds, not a hang (most of it is importing paddle)
 
 

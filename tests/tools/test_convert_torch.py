@@ -71,7 +71,7 @@ def test_cli_refuses_malicious_pickle_in_one_line(tmp_path):
                           capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert lines == [f'{src}: refused: the pickle references posix.system, which is not a tensor-rebuild function']
+    one_line(lines, src, 'posix.system')  # the file and the callable it refused
     assert not marker.exists() and not out.exists()
 
 
@@ -225,8 +225,7 @@ def test_complex_weights_are_refused_with_one_line(tmp_path):
         pickle.dump({'params': state, 'arch': arch}, f, protocol=4)
     res = _run_tool('-i', src, '-o', tmp_path / 'out.pdparams')
     lines = _error_lines(res.stderr)
-    assert res.returncode == 2 and lines == [f'{src}: {first} holds complex64 values; network weights are real '
-                                             'numbers'], res.stderr
+    assert res.returncode == 2 and one_line(lines, src, first, 'complex64'), res.stderr
     assert not (tmp_path / 'out.pdparams').exists()
 
 

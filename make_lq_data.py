@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from utils import runtime_env  # noqa: E402  (standard library only, as the next two)
 from utils.cli import (  # noqa: E402  (standard library only)
-    ArgumentParser, add_input, add_output, add_quiet, fail, returns_status)
+    add_quiet, fail, folders_parser, returns_status)
 from utils.media import IMAGE_EXTS  # noqa: E402
 
 
@@ -53,9 +53,7 @@ def load_options(path):
 
 
 def parse_args(argv=None):
-    p = ArgumentParser(description=__doc__.split('\n\n')[0])
-    add_input(p, required=True, help='folder of HR images (searched recursively)')
-    add_output(p, required=True, help='folder for the LQ images and their JSON')
+    p = folders_parser(__doc__, 'folder of HR images (searched recursively)', 'folder for the LQ images and their JSON')
     p.add_argument('--scale', type=int, default=4, help='downscale factor (default 4)')
     p.add_argument('--seed', type=int, default=0, help='run seed (default 0)')
     p.add_argument('--mode', choices=('realesrgan', 'bicubic'), default='realesrgan',

@@ -244,23 +244,26 @@ def add_poisson_noise(x, scale, gray=None, rng=None, clip=False):
     return out.clip(0, 1) if clip else out
 
 
-class GaussianNoise(paddle.nn.Layer):
-    """Layer form of :func:`add_gaussian_noise` with a fixed sigma."""
+class _FixedNoise(paddle.nn.Layer):
+    """A noise function (``add``) as a layer with its amount fixed."""
 
-    def __init__(self, sigma, gray=False, clip=False):
+    add = None
+
+    def __init__(self, amount, gray=False, clip=False):
         super().__init__()
-        self.sigma, self.gray, self.clip = sigma, gray, clip
+        self.amount, self.gray, self.clip = amount, gray, clip
 
     def forward(self, x, rng=None):
-        return add_gaussian_noise(x, self.sigma, self.gray, rng, self.clip)
+        return type(self).add(x, self.amount, self.gray, rng, self.clip)
 
 
-class PoissonNoise(paddle.nn.Layer):
-    """Layer form of :func:`add_poisson_noise` with a fixed scale."""
+class GaussianNoise(_FixedNoise):
+    """Layer form of :func:`add_gaussian_noise` with a fixed sigma (``amount``)."""
 
-    def __init__(self, scale, gray=False, clip=False):
-        super().__init__()
-        self.scale, self.gray, self.clip = scale, gray, clip
+    add = staticmethod(add_gaussian_noise)
 
-    def forward(self, x, rng=None):
-        return add_poisson_noise(x, self.scale, self.gray, rng, self.clip)
+
+class PoissonNoise(_FixedNoise):
+    """Layer form of :func:`add_poisson_noise` with a fixed scale (``amount``)."""
+
+    add = staticmethod(add_poisson_noise)

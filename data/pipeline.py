@@ -29,23 +29,17 @@ from utils.img_io import chw_to_image, image_to_chw
 
 KERNEL_PAD = 21
 
+
+def _blur_defaults(order, sigma):
+    """Real-ESRGAN's blur options of the first (``order`` '') or second (``'2'``) degradation."""
+    return {f'blur_kernel_size{order}': 21, f'kernel_list{order}': list(KERNEL_TYPES),
+            f'kernel_prob{order}': [0.45, 0.25, 0.12, 0.03, 0.12, 0.03], f'sinc_prob{order}': 0.1,
+            f'blur_sigma{order}': sigma, f'betag_range{order}': [0.5, 4.0], f'betap_range{order}': [1.0, 2.0]}
+
+
 DEFAULT_DEGRADATION = {
-    # first-order blur
-    'blur_kernel_size': 21,
-    'kernel_list': list(KERNEL_TYPES),
-    'kernel_prob': [0.45, 0.25, 0.12, 0.03, 0.12, 0.03],
-    'sinc_prob': 0.1,
-    'blur_sigma': [0.2, 3.0],
-    'betag_range': [0.5, 4.0],
-    'betap_range': [1.0, 2.0],
-    # second-order blur
-    'blur_kernel_size2': 21,
-    'kernel_list2': list(KERNEL_TYPES),
-    'kernel_prob2': [0.45, 0.25, 0.12, 0.03, 0.12, 0.03],
-    'sinc_prob2': 0.1,
-    'blur_sigma2': [0.2, 1.5],
-    'betag_range2': [0.5, 4.0],
-    'betap_range2': [1.0, 2.0],
+    **_blur_defaults('', [0.2, 3.0]),  # first-order blur
+    **_blur_defaults('2', [0.2, 1.5]),  # second-order blur
     'final_sinc_prob': 0.8,
     # first stage
     'resize_prob': [0.2, 0.7, 0.1],  # up, down, keep

@@ -174,11 +174,8 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
             _add_frame(meters, name, gp, gt, sr)
         rows.append(row)
         if idx in pick:
-            from evaluation.sheet import sheet_row
-            tiles.append(sheet_row(lq, outs, gt, row, crop))
-    if sheet and tiles:
-        from evaluation.sheet import write_sheet
-        write_sheet(sheet, tiles)
+            tiles.append(_sheet_row(lq, outs, gt, row, crop))
+    _write_sheet(sheet, tiles)
     log.info('evaluated %d image pairs with %d models', len(rows), len(nets))
     _flicker_results(meters, flicker, gt_dir)
     return rows
@@ -217,13 +214,23 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
             _add_frame(meters, name, path, lq, sr)
         rows.append(row)
         if idx in pick:
-            from evaluation.sheet import sheet_row
-            tiles.append(sheet_row(lq, outs, None, row, crop))
+            tiles.append(_sheet_row(lq, outs, None, row, crop))
+    _write_sheet(sheet, tiles)
+    _flicker_results(meters, flicker, input_dir)
+    return rows
+
+
+def _sheet_row(lq, outs, gt, row, crop):
+    """One row of the contact sheet (``evaluation.sheet.sheet_row``: the input, each model's output, the GT)."""
+    from evaluation.sheet import sheet_row
+    return sheet_row(lq, outs, gt, row, crop)
+
+
+def _write_sheet(sheet, tiles):
+    """The contact sheet ``sheet`` of the rows ``tiles``, when one was asked for and an image was picked."""
     if sheet and tiles:
         from evaluation.sheet import write_sheet
         write_sheet(sheet, tiles)
-    _flicker_results(meters, flicker, input_dir)
-    return rows
 
 
 def _meters(nets, flicker, scale=None):

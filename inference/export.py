@@ -17,9 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
-from .graph_check import MAX_GRAPH_BYTES, check_graph
-
-INFO_NAME = 'model_info.json'
+from .graph_check import (INFO_NAME, MAX_INFO_BYTES, MAX_MOD, MAX_PARAMS_BYTES, SCALES,  # noqa: F401 (the API)
+                          ExportRefused, check_export_folder, check_info, read_info)
 # bumped when what is traced changes (2: SRVGGNetCompact in the OpenVINO-convertible form), so that
 # cached exports of older revisions are written again
 EXPORT_REV = 2
@@ -87,60 +86,6 @@ def _chmod_as_mkdir(path):
     os.chmod(path, 0o777 & ~umask)
 
 
-MAX_INFO_BYTES = 64 << 10  # model_info.json and the .onnx sidecar: a few hundred bytes when written here
-SCALES = (1, 2, 3, 4, 8)
-MAX_MOD = 64  # pad multiples in use: 1 (SRVGG), 2 (x2 RRDB), 4 (x1 RRDB)
-MAX_PARAMS_BYTES = 8 << 30  # inference.pdiparams: 67 MB for x4plus
-
-
-class ExportRefused(ValueError):
-    """An export folder (or an ONNX file's sidecar) that is not run; the message is one line naming the file."""
-
-
-def read_info(p, what='model_info.json'):
-    """The JSON object in the sidecar ``p``, bounded (``MAX_INFO_BYTES``, a regular file) and checked
-    (``check_info``); ``ExportRefused`` (one line naming ``p``) otherwise."""
-    from .graph_check import _Bad, read_bounded
-    try:
-        info = json.loads(read_bounded(p, MAX_INFO_BYTES, what))
-    except _Bad as e:
-        raise ExportRefused(f'{p}: {e}') from None
-    except (ValueError, RecursionError) as e:
-        raise ExportRefused(f'{p}: not valid JSON ({str(e)[:80]})') from None
-    why = check_info(info)
-    if why:
-        raise ExportRefused(f'{p}: {why}; refusing the model')
-    return info
-
-
-def _bounded_int(v, lo, hi):
-    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
-
-
-def check_info(info):
-    """Why the sidecar ``info`` cannot be trusted, or None: ``scale`` in ``SCALES``, ``mod`` in 1..``MAX_MOD``,
-    an ``arch`` whose numbers are small and whose scale key agrees, a known ``cpu_engine``."""
-    if not isinstance(info, dict):
-        return 'not a JSON object'
-    if not _bounded_int(info.get('scale'), 1, 8) or info['scale'] not in SCALES:
-        return f'scale {str(info.get("scale"))[:40]} is not one of {list(SCALES)}'
-    if not _bounded_int(info.get('mod', 1), 1, MAX_MOD):
-        return f'mod {str(info.get("mod"))[:40]} is not a whole number from 1 to {MAX_MOD}'
-    arch = info.get('arch')
-    if not isinstance(arch, dict) or not isinstance(arch.get('type'), str) or len(arch) > 32:
-        return 'no arch with a network type'
-    for k, v in arch.items():
-        if isinstance(v, str) and len(v) <= 64 or _bounded_int(v, 0, 4096) or v is None or isinstance(v, float):
-            continue
-        return f'arch.{str(k)[:40]} has a value out of range'
-    for key in ('scale', 'upscale'):  # the network's scale key (RRDBNet, SRVGGNetCompact)
-        if key in arch and arch[key] != info['scale']:
-            return f'arch.{key} {arch[key]} and scale {info["scale"]} disagree'
-    if info.get('cpu_engine', 'onednn') not in ('onednn', 'openvino'):
-        return f'cpu_engine {str(info.get("cpu_engine"))[:40]!r} is not onednn or openvino'
-    return None
-
-
 def load_info(infer_dir):
     """The ``model_info.json`` of an export directory (bounded and checked: ``read_info``), or None for a
     foreign export without one."""
@@ -164,8 +109,8 @@ class Export(NamedTuple):
         info: its ``model_info.json`` (empty for a foreign export without one).
         cpu_engine: the CPU engine its network prefers (``ArchSpec.cpu_engine``; oneDNN when unknown).
         side_base: where files that belong to it go (verdicts, compiled blobs, the optimised graph): a
-            folder of the user cache named from the export's path and its graph's sha256, never the export
-            folder (``writable_base``).
+            folder of the user cache named from the export's path and its graph's sha256. Never the export
+            folder itself: a cache that came in a folder would be trusted, and run, without the graph check.
     """
 
     dir: Path
@@ -174,84 +119,27 @@ class Export(NamedTuple):
     side_base: Path
 
 
-def writable_base(infer_dir, kind, salt=''):
-    """Where files that belong to an export go (verdicts, compiled blobs, the optimised graph): a folder of
-    the user cache named from the export's path and ``salt`` (the graph's sha256). Never the export folder
-    itself: a cache that came in a folder would be trusted, and run, without the graph check."""
-    from utils.fileio import cache_root
-    key = hashlib.sha256((str(Path(infer_dir).resolve()) + '|' + salt).encode()).hexdigest()[:20]
-    return cache_root() / kind / key
-
-
-def check_export_files(path):
-    """The graph of the export folder ``path`` checked (``inference.graph_check``) and its sha256;
-    ``FileNotFoundError`` when the graph files are missing, ``ExportRefused`` (a ValueError; one line naming
-    the file) for one that is not a regular file, too large, or not a graph this project exports."""
-    from .graph_check import GraphRefused, _Bad, read_bounded
-    from .params_check import ParamsRefused, check_params
-    graph, params = path / 'inference.pdmodel', path / 'inference.pdiparams'
-    if not os.path.lexists(graph) or not os.path.lexists(params):
-        raise FileNotFoundError(f'{path}: no inference.pdmodel/inference.pdiparams '
-                                f'(write them with tools/export_model.py)')
-    try:
-        check_params(params, MAX_PARAMS_BYTES)  # its tensor headers walked: no header claims more than the file
-    except ParamsRefused as e:
-        raise ExportRefused(str(e)) from None
-    try:
-        data = read_bounded(graph, MAX_GRAPH_BYTES, 'graph')
-    except _Bad as e:
-        raise ExportRefused(f'{graph}: {e}') from None
-    digest = hashlib.sha256(data).hexdigest()
-    if digest not in _CHECKED and not _passed_before(digest):
-        try:
-            check_graph(graph, data)
-        except GraphRefused as e:
-            raise ExportRefused(str(e)) from None
-        _remember(digest)
-    return digest
-
-
-_CHECKED = set()  # graph digests this process has checked
-
-
-def _stamp(digest):
-    from utils.fileio import cache_root
-
-    from .graph_check import CHECK_REV
-    return cache_root() / 'graph_ok' / f'{digest}-{CHECK_REV}'
-
-
-def _passed_before(digest):
-    """True when a graph with this sha256 passed the check before (a stamp in the user cache)."""
-    return _stamp(digest).is_file()
-
-
-def _remember(digest):
-    _CHECKED.add(digest)
-    try:
-        p = _stamp(digest)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.touch()
-    except OSError:  # a read-only cache: the check runs again next time
-        pass
-
-
-def open_export(path):
-    """``path`` (an export folder, or an ``Export`` returned as it is) -> ``Export``, its graph checked
-    (``check_export_files``) and its ``model_info.json`` read (``read_info``) before Paddle sees either.
-    FileNotFoundError (one line) when the graph files are missing, ``ExportRefused`` (a ValueError, one
-    line naming the file) for a folder that is not run."""
+def open_export(path, user_cache=None):
+    """``path`` (an export folder, or an ``Export`` returned as it is) -> ``Export``, its graph checked and its
+    ``model_info.json`` read before Paddle sees either, in one call (``graph_check.check_export_folder``).
+    ``user_cache``: the user cache (``utils.fileio.cache_root()`` when not given), where the graph check's
+    stamps and the export's side files go. FileNotFoundError (one line) when the graph files are missing,
+    ``ExportRefused`` (a ValueError, one line naming the file) for a folder that is not run."""
     if isinstance(path, Export):
         return path
     path = Path(path)
-    digest = check_export_files(path)
-    info, side_base = load_info(path) or {}, writable_base(path, 'side', digest)
+    if user_cache is None:
+        from utils.fileio import cache_root
+        user_cache = cache_root()
+    digest, info = check_export_folder(path, Path(user_cache) / 'graph_ok')
+    info = info or {}
+    key = hashlib.sha256(f'{path.resolve()}|{digest}'.encode()).hexdigest()[:20]
     engine = info.get('cpu_engine')
     if engine is None:  # written before model_info.json named it: ask the network's spec
         import models
         spec = models.find_spec((info.get('arch') or {}).get('type'))
         engine = spec.cpu_engine if spec else 'onednn'
-    return Export(path, info, engine, side_base)
+    return Export(path, info, engine, Path(user_cache) / 'side' / key)
 
 
 def _info_or_none(folder):
@@ -275,15 +163,22 @@ def cached_export(weights, arch_override=None, cache_root=None, progress=False):
     return open_cached_export(weights, arch_override, cache_root, progress).dir
 
 
-def open_cached_export(weights, arch_override=None, cache_root=None, progress=False, digest=None):
-    """``cached_export`` as an ``Export``; ``digest``: the weights file's sha256 when the caller has it."""
-    if digest is None or cache_root is None:
-        from utils.fileio import cache_root as user_cache, sha256_file
-        digest = digest or sha256_file(weights)
-        cache_root = cache_root or user_cache()
+def open_cached_export(weights, arch_override=None, cache_root=None, progress=False, digest=None, user_cache=None):
+    """``cached_export`` as an ``Export``; ``digest``: the weights file's sha256 when the caller has it;
+    ``user_cache``: as ``open_export`` takes it."""
+    if digest is None or cache_root is None or user_cache is None:
+        from utils.fileio import cache_root as home, sha256_file
+        digest, user_cache = digest or sha256_file(weights), user_cache or home()
+        cache_root = cache_root or user_cache
     out = Path(cache_root) / 'infer' / export_key(digest, arch_override)
-    if (out / 'inference.pdmodel').is_file() and (_info_or_none(out) or {}).get('export_rev') == EXPORT_REV:
-        return open_export(out)
+    if (out / 'inference.pdmodel').is_file():
+        try:
+            export = open_export(out, user_cache)
+            if export.info.get('export_rev') == EXPORT_REV:
+                return export
+        except (ExportRefused, FileNotFoundError):
+            if (_info_or_none(out) or {}).get('export_rev') == EXPORT_REV:
+                raise  # a current entry whose files are refused; a stale or damaged one is written again
     import logging
     import models
     from utils.progress import Steps
@@ -292,4 +187,4 @@ def open_cached_export(weights, arch_override=None, cache_root=None, progress=Fa
                                         weights, out)
     with Steps(f'{Path(weights).name}: one-time export', 1, progress) as bar:
         bar.step('tracing and saving the static graph')
-        return open_export(export_static(net, arch, out, source=weights))
+        return open_export(export_static(net, arch, out, source=weights), user_cache)

@@ -19,10 +19,15 @@ only when
   writes is declared (legacy) or defined by an earlier op (PIR).
 
 ``check_graph(path)`` raises ``GraphRefused`` (a ValueError) with one line naming the file.
+``check_export_folder(path, stamps)`` is ``inference.export.open_export``'s one call: the folder's files, the
+graph (checked once per sha256: a stamp in the user cache) and ``model_info.json`` (``read_info``, bounded and
+checked: ``check_info``), refused with ``ExportRefused`` (one line naming the file).
 """
+import hashlib
 import json
 import os
 import stat
+from pathlib import Path
 
 CHECK_REV = 1  # bump when a list below is narrowed: graphs that passed an older check are read again
 MAX_GRAPH_BYTES = 32 << 20  # x4plus: 0.54 MB
@@ -123,6 +128,106 @@ def check_graph(path, data=None):
     except RecursionError:
         raise GraphRefused(f'{path}: refused: nested too deeply; not a graph this project exports') from None
     return data
+
+
+# ---------------------------------------------------------------- the export folder and its sidecar
+INFO_NAME = 'model_info.json'
+MAX_INFO_BYTES = 64 << 10  # model_info.json and the .onnx sidecar: a few hundred bytes when written here
+SCALES = (1, 2, 3, 4, 8)
+MAX_MOD = 64  # pad multiples in use: 1 (SRVGG), 2 (x2 RRDB), 4 (x1 RRDB)
+MAX_PARAMS_BYTES = 8 << 30  # inference.pdiparams: 67 MB for x4plus
+
+
+class ExportRefused(ValueError):
+    """An export folder (or an ONNX file's sidecar) that is not run; the message is one line naming the file."""
+
+
+def read_info(p, what='model_info.json'):
+    """The JSON object in the sidecar ``p``, bounded (``MAX_INFO_BYTES``, a regular file) and checked
+    (``check_info``); ``ExportRefused`` (one line naming ``p``) otherwise."""
+    try:
+        info = json.loads(read_bounded(p, MAX_INFO_BYTES, what))
+    except _Bad as e:
+        raise ExportRefused(f'{p}: {e}') from None
+    except (ValueError, RecursionError) as e:
+        raise ExportRefused(f'{p}: not valid JSON ({str(e)[:80]})') from None
+    why = check_info(info)
+    if why:
+        raise ExportRefused(f'{p}: {why}; refusing the model')
+    return info
+
+
+def _bounded_int(v, lo, hi):
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def check_info(info):
+    """Why the sidecar ``info`` cannot be trusted, or None: ``scale`` in ``SCALES``, ``mod`` in 1..``MAX_MOD``,
+    an ``arch`` whose numbers are small and whose scale key agrees, a known ``cpu_engine``."""
+    if not isinstance(info, dict):
+        return 'not a JSON object'
+    if not _bounded_int(info.get('scale'), 1, 8) or info['scale'] not in SCALES:
+        return f'scale {str(info.get("scale"))[:40]} is not one of {list(SCALES)}'
+    if not _bounded_int(info.get('mod', 1), 1, MAX_MOD):
+        return f'mod {str(info.get("mod"))[:40]} is not a whole number from 1 to {MAX_MOD}'
+    arch = info.get('arch')
+    if not isinstance(arch, dict) or not isinstance(arch.get('type'), str) or len(arch) > 32:
+        return 'no arch with a network type'
+    for k, v in arch.items():
+        if isinstance(v, str) and len(v) <= 64 or _bounded_int(v, 0, 4096) or v is None or isinstance(v, float):
+            continue
+        return f'arch.{str(k)[:40]} has a value out of range'
+    for key in ('scale', 'upscale'):  # the network's scale key (RRDBNet, SRVGGNetCompact)
+        if key in arch and arch[key] != info['scale']:
+            return f'arch.{key} {arch[key]} and scale {info["scale"]} disagree'
+    if info.get('cpu_engine', 'onednn') not in ('onednn', 'openvino'):
+        return f'cpu_engine {str(info.get("cpu_engine"))[:40]!r} is not onednn or openvino'
+    return None
+
+
+def check_export_folder(path, stamps):
+    """The export folder ``path`` read once, before Paddle sees it: its graph checked (``check_graph``) and
+    its ``INFO_NAME`` read (``read_info``); ``(the graph's sha256, the info or None for a foreign export
+    without one)``. A graph whose sha256 passed before is not read again: this process remembers it, and a
+    stamp in the folder ``stamps`` (the user cache's ``graph_ok/``) keeps it across runs.
+    ``FileNotFoundError`` when the graph files are missing, ``ExportRefused`` (a ValueError; one line naming
+    the file) for one that is not a regular file, too large, or not a graph this project exports."""
+    graph, params = path / 'inference.pdmodel', path / 'inference.pdiparams'
+    if not os.path.lexists(graph) or not os.path.lexists(params):
+        raise FileNotFoundError(f'{path}: no inference.pdmodel/inference.pdiparams '
+                                f'(write them with tools/export_model.py)')
+    try:
+        st = os.stat(params)
+    except OSError as e:
+        raise ExportRefused(f'{params}: cannot read it ({e.strerror})') from None
+    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_PARAMS_BYTES:
+        raise ExportRefused(f'{params}: not a regular file of at most {MAX_PARAMS_BYTES >> 30} GB')
+    try:
+        data = read_bounded(graph, MAX_GRAPH_BYTES, 'graph')
+    except _Bad as e:
+        raise ExportRefused(f'{graph}: {e}') from None
+    digest = hashlib.sha256(data).hexdigest()
+    stamp = Path(stamps) / f'{digest}-{CHECK_REV}'
+    if digest not in _CHECKED and not stamp.is_file():
+        try:
+            check_graph(graph, data)
+        except GraphRefused as e:
+            raise ExportRefused(str(e)) from None
+        _remember(digest, stamp)
+    info = path / INFO_NAME
+    return digest, (read_info(info) if os.path.lexists(info) else None)
+
+
+_CHECKED = set()  # graph digests this process has checked
+
+
+def _remember(digest, stamp):
+    _CHECKED.add(digest)
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
+    except OSError:  # a read-only cache: the check runs again next time
+        pass
 
 
 # ---------------------------------------------------------------- protobuf wire format, bounded

@@ -126,7 +126,8 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
     The path from here to a ready predictor enters each module once and climbs back up once:
     ``models.zoo`` (the reference) -> ``utils.fileio`` (the weights and their sha256) ->
     ``utils.runtime_env`` (threads), then ``inference.export`` (the cached export, read once into an
-    ``Export``) -> ``inference.precision`` -> ``inference.backends`` (tests/inference/test_call_path.py).
+    ``Export``, with one call into ``inference.graph_check``) -> ``inference.cpu_features`` ->
+    ``inference.precision`` -> ``inference.backends`` (tests/inference/test_call_path.py).
     """
     import models
     ref = _model_ref(model, denoise_strength, progress, dni)
@@ -141,17 +142,18 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
             log.warning('%s runs on the predictor (tools/infer.py) only: the dynamic graph runs fp32', precision)
         net, arch = models.load_network(path, arch=arch)
         return path, arch, DynamicBackend(net, device, fp16), models.net_scale(arch), models.pad_multiple(arch)
+    home = user_cache()  # read once and passed down: the graph check's stamps and the side files go there
     if ref.kind != 'export':  # a weights file: exported once into the cache, under its sha256
-        root, digest = cache_root or user_cache(), sha256_file(path)
+        root, digest = cache_root or home, sha256_file(path)
     threads = threads or math_threads()
     if ref.kind == 'export':
         if backend == 'dynamic':
             raise ValueError(f'{path} is an exported static graph: it runs with the predictor backend only')
-        export = open_export(path)
+        export = open_export(path, home)
         if not export.info:
             raise ValueError(f'{path}: no model_info.json beside inference.pdmodel (export with tools/export_model.py)')
     else:
-        export = open_cached_export(path, arch, root, progress, digest=digest)
+        export = open_cached_export(path, arch, root, progress, digest=digest, user_cache=home)
     cpu = cpu_facts()  # read once and passed down: the precision choice and the backend never call back for it
     precision = choose_precision(precision, export, device, threads, engine, fp16, progress, cpu)
     info = export.info

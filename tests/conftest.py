@@ -1,4 +1,6 @@
-"""Fixtures for every test folder: ``device`` runs a test on the CPU and, where Paddle has CUDA, on the GPU."""
+"""Fixtures for every test folder: ``device`` runs a test on the CPU and, where Paddle has CUDA, on the GPU;
+``tiny_models`` (the tiny networks of ``tests.nets.TINY`` saved as .pdparams), ``export_cache`` and ``photo``
+(a real photo crop) for the inference and web UI tests."""
 import pytest
 
 
@@ -20,3 +22,28 @@ def device(request):
         yield request.param
     finally:
         paddle.set_device(old)
+
+
+@pytest.fixture(scope='session')
+def tiny_models(tmp_path_factory):
+    d = tmp_path_factory.mktemp('tiny_models')
+    from tests.nets import TINY, save_image_like
+    return {name: save_image_like(d / f'{name}.pdparams', arch) for name, arch in TINY.items()}
+
+
+@pytest.fixture(scope='session')
+def export_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp('export_cache')
+
+
+@pytest.fixture(scope='session')
+def photo(hr_photos):
+    """A real photo (BGR uint8), the largest of the set that is not gray, cropped to 96x128."""
+    import cv2
+    import numpy as np
+    for p in hr_photos:
+        img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+        if img is not None and img.ndim == 3 and min(img.shape[:2]) >= 160:
+            y, x = img.shape[0] // 2 - 48, img.shape[1] // 2 - 64
+            return np.ascontiguousarray(img[y:y + 96, x:x + 128, :3])
+    pytest.skip('no colour photo available')

@@ -1,5 +1,6 @@
 """The tiny networks the tests build: one declaration of each, changed per test with keyword arguments
-(``srvgg(num_feat=4, upscale=2)``), and ``save_tiny`` for a weights file that stores its architecture."""
+(``srvgg(num_feat=4, upscale=2)``), and ``save_tiny`` for a weights file that stores its architecture;
+``TINY``, the four networks the inference tests run, with ``tiny_state``: weights whose output is image-like."""
 
 SRVGG = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 2, 'upscale': 4,
          'act_type': 'prelu'}
@@ -27,4 +28,42 @@ def save_tiny(path, arch, seed=0, ema=False):
     paddle.seed(seed)
     params = {k: v.numpy() for k, v in models.build_network(arch).state_dict().items()}
     save_checkpoint(path, params=params, params_ema=params if ema else None, arch=arch)
+    return path
+
+
+TINY = {'rrdb_x4': rrdb(num_grow_ch=8), 'rrdb_x2': rrdb(scale=2, num_grow_ch=8),
+        'rrdb_x1': rrdb(scale=1, num_grow_ch=8), 'srvgg_x4': srvgg()}
+
+
+def tiny_state(arch, seed=0):
+    """Deterministic small weights whose output is image-like (mostly inside [0, 1], not clipped flat)."""
+    import numpy as np
+
+    import models
+    net = models.build_network(arch)
+    rng = np.random.default_rng(seed)
+    state = {}
+    for k, v in net.state_dict().items():
+        shape = tuple(v.shape)
+        if k.endswith('bias'):
+            arr = rng.normal(0, 0.02, shape)
+        elif len(shape) == 4:
+            fan_in = shape[1] * shape[2] * shape[3]
+            arr = rng.normal(0, 1.0 / np.sqrt(fan_in), shape)
+        else:  # PReLU slopes
+            arr = np.full(shape, 0.2)
+        state[k] = arr.astype(np.float32)
+    if arch['type'] == 'RRDBNet':
+        # a bias of 0.5 on the last conv and a contrast-carrying first conv keep outputs in range
+        state['conv_last.bias'] = np.full(state['conv_last.bias'].shape, 0.5, np.float32)
+    else:
+        last = max(k for k in state if k.startswith('body.') and k.endswith('.weight') and state[k].ndim == 4)
+        state[last] *= 0.3
+    return state
+
+
+def save_image_like(path, arch, seed=0):
+    """``tiny_state(arch, seed)`` saved at ``path`` with the architecture; returns the path."""
+    from utils.checkpoint import save_checkpoint
+    save_checkpoint(path, params=tiny_state(arch, seed), arch=arch)
     return path

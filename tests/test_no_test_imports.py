@@ -1,4 +1,5 @@
-"""Nothing outside tests/ depends on tests/: no import of it, no loading of its files by path (read with ast)."""
+"""Nothing outside tests/ depends on tests/: no import of it, no loading of its files by path (read with ast);
+and no test file imports another test file (shared helpers live in conftest.py or helper modules)."""
 import ast
 from pathlib import Path
 
@@ -77,3 +78,51 @@ def test_the_scan_sees_each_kind_of_dependency():
                    "spec = importlib.util.spec_from_file_location('torch_archs_ref', ref_path)")
     assert test_dependencies(by_variable) == [(2, 'spec_from_file_location(... tests ...)')]
     assert test_dependencies("from models import torch_reference\nopen('tests.txt')\nlatest = 'contests'") == []
+
+
+def test_imports_of_test_files(source):
+    """``[(line, what)]`` of the test modules (``test_*``) that ``source`` imports, or loads by path (a loader or
+    any function named ``*load*`` given a ``test_*.py`` path)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, f'import {a.name}') for a in node.names
+                      if a.name.split('.')[-1].startswith('test_')]
+        elif isinstance(node, ast.ImportFrom):
+            mods = [node.module or ''] + ([a.name for a in node.names] if not node.module or node.level else [])
+            if any(m.split('.')[-1].startswith('test_') for m in mods if m):
+                found.append((node.lineno, f'from {"." * node.level}{node.module or ""} import ...'))
+        elif isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, 'id', '')
+            paths = [s.value for s in ast.walk(node) if isinstance(s, ast.Constant) and isinstance(s.value, str)]
+            loader = name in LOADERS or 'load' in name.lower()
+            if loader and any(Path(v).name.startswith('test_') and v.endswith('.py') for v in paths):
+                found.append((node.lineno, f'{name}(... test_*.py ...)'))
+    return found
+
+
+test_imports_of_test_files.__test__ = False  # a helper, not a test
+
+
+def test_no_test_file_imports_another():
+    files = sorted((ROOT / 'tests').rglob('test_*.py'))
+    assert len(files) > 100
+    bad = [f'{p.relative_to(ROOT)}:{line}: {what}' for p in files
+           for line, what in test_imports_of_test_files(p.read_text())]
+    assert not bad, 'test files importing other test files (move the shared part to a helper module):\n' + \
+        '\n'.join(bad)
+
+
+def test_the_test_file_scan_sees_each_kind():
+    cases = {'from .test_train_detail import SMOKE': 'from .test_train_detail import ...',
+             'from tests.tools.test_finetune_domain import run': 'from tests.tools.test_finetune_domain import ...',
+             'from . import test_video': 'from . import ...',
+             'import tests.inference.test_video as v': 'import tests.inference.test_video',
+             "_load('tests/utils/test_img_io_limits.py', 'x')": '_load(... test_*.py ...)',
+             "spec_from_file_location('x', 'tests/utils/test_img_io_limits.py')":
+                 'spec_from_file_location(... test_*.py ...)'}
+    for src, what in cases.items():
+        assert test_imports_of_test_files(src) == ([(1, what)] if what else []), src
+    helpers = 'from tests.nets import srvgg\nfrom .conftest import TINY\nfrom . import smoke'
+    assert test_imports_of_test_files(helpers) == []

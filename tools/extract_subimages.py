@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from utils.cli import (  # noqa: E402  (standard library only)
-    ArgumentParser, add_input, add_output, add_quiet, add_workers, fail, returns_status)
+    add_quiet, add_workers, fail, folders_parser, returns_status)
 
 from utils.img_io import imread as read_image  # noqa: E402  (one clear ValueError per bad file)
 from data.builder.images import checked_folders, run_pool, write_image  # noqa: E402
@@ -65,9 +65,7 @@ def process(job):
 
 @returns_status
 def main(argv=None):
-    p = ArgumentParser(description=__doc__.split('\n\n')[0])
-    add_input(p, required=True, help='folder of images')
-    add_output(p, required=True, help='folder for the sub-images')
+    p = folders_parser(__doc__, 'folder of images', 'folder for the sub-images')
     p.add_argument('--crop_size', type=int, default=400, help='side of the square sub-images (default 400)')
     p.add_argument('--step', type=int, default=200, help='stride between sub-images (default 200)')
     p.add_argument('--thresh_size', type=int, default=0,

@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from utils.cli import (  # noqa: E402  (standard library only)
-    ArgumentParser, add_input, add_output, add_quiet, add_workers, fail, returns_status)
+    add_quiet, add_workers, fail, folders_parser, returns_status)
 
 from utils.img_io import imread as read_image  # noqa: E402  (one clear ValueError per bad file)
 from data.builder.images import checked_folders, resize_lanczos, run_pool, write_image  # noqa: E402
@@ -52,9 +52,7 @@ def process(job):
 
 @returns_status
 def main(argv=None):
-    p = ArgumentParser(description=__doc__.split('\n\n')[0])
-    add_input(p, required=True, help='folder of HR images')
-    add_output(p, required=True, help='folder for the scaled copies')
+    p = folders_parser(__doc__, 'folder of HR images', 'folder for the scaled copies')
     p.add_argument('--scales', type=float, nargs='+', default=list(SCALES), help='scale factors (T0, T1, ...)')
     p.add_argument('--short_side', type=int, default=SHORT_SIDE, help='short side of the last copy; 0 disables')
     add_workers(p, 2, 'worker processes', aliases=('--n_thread',))

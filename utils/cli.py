@@ -143,6 +143,15 @@ def add_output(parser, help, aliases=(), **kwargs):
     return _canonical(parser, ('-o', '--output'), aliases, dict({'dest': 'output'}, help=help, **kwargs))
 
 
+def folders_parser(doc, input_help, output_help):
+    """The parser of a tool that reads the folder ``-i/--input`` and writes the folder ``-o/--output`` (both
+    required); its description is the first paragraph of ``doc`` (the tool's docstring)."""
+    parser = ArgumentParser(description=doc.split('\n\n')[0])
+    add_input(parser, required=True, help=input_help)
+    add_output(parser, required=True, help=output_help)
+    return parser
+
+
 def add_workers(parser, default, help, aliases=()):
     """``--workers N``: how many processes or threads share the files (>= 1). Not ``--threads``,
     which in ``infer.py`` and the benchmarks is the number of CPU math threads of one process."""

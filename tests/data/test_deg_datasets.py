@@ -48,7 +48,7 @@ def test_realesrgan_dataset_items_and_bad_file(hr_dir):
         assert 0 <= it['gt'].min() and it['gt'].max() <= 1
         for k in ('kernel1', 'kernel2', 'sinc_kernel'):
             assert it[k].shape == (21, 21) and abs(it[k].sum() - 1) < 1e-5
-    assert ds.skipped >= 1 and 'broken.png' in text and 'skipped so far' in text
+    assert ds.skipped >= 1 and 'broken.png' in text
     gray = next(it for it in items if it['gt_path'].endswith('gray.png'))['gt']
     np.testing.assert_array_equal(gray[0], gray[1])
     deep = next(it for it in items if it['gt_path'].endswith('deep16.png'))['gt']

@@ -13,6 +13,7 @@ import pytest
 
 from inference.done_log import DONE_NAME
 from tests.user_path import ROOT
+from tests.cli_checks import a_line, one_line
 
 
 @pytest.fixture
@@ -47,9 +48,9 @@ def test_ctrl_c_saves_the_image_in_hand_and_a_rerun_skips_the_finished(folder, t
     proc.send_signal(signal.SIGINT)
     err = proc.communicate(timeout=120)[1]
     assert proc.returncode == 130, err[-2000:]
-    assert 'Traceback' not in err and 'stopping after the file in hand' in err
+    assert 'Traceback' not in err
     last = err.strip().splitlines()[-1]
-    assert last.startswith('interrupted: ') and 'the same command continues' in last, err[-1500:]
+    assert last.startswith('interrupted: '), err[-1500:]  # one closing line, no traceback
     first = _mtimes(out)
     assert seen < len(first) < 24  # the image in hand when Ctrl-C came was finished and written
     assert {p.name for p in out.iterdir()} == set(first) | {DONE_NAME}  # no temp file left
@@ -57,7 +58,7 @@ def test_ctrl_c_saves_the_image_in_hand_and_a_rerun_skips_the_finished(folder, t
 
     res = _infer(folder, out, model, '--tile', '48')
     assert res.returncode == 0, res.stderr[-2000:]
-    assert f'{24 - len(first)} done, {len(first)} skipped' in res.stderr.strip().splitlines()[-1]
+    a_line(res.stderr.strip().splitlines()[-1:], f'{24 - len(first)} done', f'{len(first)} skipped')
     assert all(_mtimes(out)[name] == t for name, t in first.items())  # the finished ones untouched
     clean = tmp_path / 'clean'
     assert _infer(folder, clean, model, '--tile', '48').returncode == 0
@@ -86,9 +87,7 @@ def test_a_changed_or_replaced_output_is_redone(folder, tmp_path, tiny_models):
 def test_an_image_file_name_for_a_folder_of_images_is_refused(folder, tmp_path, tiny_models):
     res = _infer(folder, tmp_path / 'single.png', tiny_models['srvgg_x4'])
     assert res.returncode == 2 and not (tmp_path / 'single.png').exists()
-    assert res.stderr.strip().splitlines() == [
-        f'error: refusing to write 24 outputs into {tmp_path / "single.png"}: it names an image file, and 24 '
-        'inputs need a folder (-o a folder name, or one input)']
+    one_line(res.stderr, tmp_path / 'single.png', '24')  # the output named, and how many inputs need a folder
     one = tmp_path / 'one'
     one.mkdir()
     (folder / '05.png').rename(one / '05.png')

@@ -65,7 +65,7 @@ def test_changed_options_start_over_in_one_line(up, clip_and_ref, tmp_path, capl
         res = upscale_video_segmented(up, src, dst, crf=30, progress=False, segment_seconds=2)
     assert res['reused'] == 0
     lines = [r.getMessage() for r in caplog.records if 'starting over' in r.getMessage()]
-    assert len(lines) == 1 and 'options changed' in lines[0]
+    assert len(lines) == 1 and 'options' in lines[0]  # once, saying why
 
 
 def test_disk_full_keeps_finished_segments_then_resumes(up, clip_and_ref, tmp_path, monkeypatch):
@@ -76,7 +76,7 @@ def test_disk_full_keeps_finished_segments_then_resumes(up, clip_and_ref, tmp_pa
     with pytest.raises(VideoError) as e:
         up.upscale_video(src, dst, progress=False, segment_seconds=1)
     msg = str(e.value)
-    assert '\n' not in msg and 'disk is full' in msg and '2 finished segments kept' in msg
+    assert '\n' not in msg and 'disk' in msg and '2 finished segments' in msg
     assert sorted(p.name for p in (tmp_path / 'out.mkv.parts').glob('seg_*')) == ['seg_00000.mp4', 'seg_00001.mp4']
     assert not dst.exists()
     monkeypatch.delenv('RESR_TEST_FULL_AFTER')

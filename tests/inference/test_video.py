@@ -5,19 +5,8 @@ import numpy as np
 import pytest
 
 from utils.ffmpeg import ffmpeg_exe, ffprobe_exe, probe_video
+from tests.inference.video_clips import SEGMENTS, ff, gray_frames, make_clip, real_or_lavfi, vfr_clip
 from tests.skips import FFPROBE_SKIP
-
-
-def _make_clip(shared_data, dst, fps, frames=5):
-    """A few frames of a real clip (scaled down) plus a sine audio track."""
-    exe = ffmpeg_exe()
-    src = shared_data / 'video' / 'bikes.mp4' if shared_data else None
-    video_in = ['-i', str(src)] if src and src.is_file() else ['-f', 'lavfi', '-i', 'testsrc2=size=96x64:rate=25']
-    cmd = [exe, '-v', 'error', '-y', *video_in, '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
-           '-map', '0:v:0', '-map', '1:a:0', '-frames:v', str(frames), '-vf', 'scale=48:32', '-r', fps,
-           '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-t', str(frames / eval(fps) + 0.5), str(dst)]
-    subprocess.run(cmd, check=True, capture_output=True)
-    return dst
 
 
 def _count_frames(path):
@@ -40,7 +29,7 @@ def up(tiny_models):
 @pytest.mark.parametrize('fps,ext', [('30000/1001', '.mp4'), ('25', '.mkv')])
 def test_video_keeps_frames_fps_audio(up, shared_data, tmp_path, fps, ext):
     from inference.video import upscale_video
-    src = _make_clip(shared_data, tmp_path / f'clip{ext}', fps)
+    src = make_clip(shared_data, tmp_path / f'clip{ext}', fps)
     info_in = probe_video(src)
     n_in = _count_frames(src)
     assert n_in == 5 and info_in['has_audio']
@@ -86,38 +75,21 @@ def test_huge_frames_are_refused_before_a_frame_is_decoded(up, tmp_path, monkeyp
     assert sorted(p.name for p in tmp_path.iterdir()) == ['huge.mkv']  # no output, no temp file
 
 
-def _ff(*args):
-    subprocess.run([ffmpeg_exe(), '-v', 'error', '-y', *map(str, args)], check=True, capture_output=True)
-
-
-def _gray_frames(path, w, h, autorotate=False):
-    """Every decoded frame of ``path`` as float gray ``h x w`` (stored orientation unless ``autorotate``)."""
-    cmd = [ffmpeg_exe(), '-v', 'error', *([] if autorotate else ['-noautorotate']), '-i', str(path), '-map', '0:v:0',
-           '-fps_mode', 'passthrough', '-vf', f'scale={w}:{h}:flags=area', '-f', 'rawvideo', '-pix_fmt', 'gray', '-']
-    raw = subprocess.run(cmd, check=True, capture_output=True).stdout
-    return np.frombuffer(raw, np.uint8).reshape(-1, h, w).astype(np.float64)
-
-
 def _corr(a, b):
     a, b = a - a.mean(), b - b.mean()
     return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
 
 
-def _real_or_lavfi(shared_data, name, lavfi):
-    src = shared_data / 'video' / name if shared_data else None
-    return ['-i', src] if src and src.is_file() else ['-f', 'lavfi', '-i', f'{lavfi}=size=96x64:rate=30']
-
-
 def _phone_clip(shared_data, tmp_path):
     """3 frames of a real clip stored 64x48 and tagged to be shown turned by 90 degrees (display matrix)."""
     upright = tmp_path / 'stored.mp4'
-    _ff(*_real_or_lavfi(shared_data, 'cup.mp4', 'testsrc2'), '-frames:v', 3, '-vf', 'scale=64:48,setsar=1',
+    ff(*real_or_lavfi(shared_data, 'cup.mp4', 'testsrc2'), '-frames:v', 3, '-vf', 'scale=64:48,setsar=1',
         '-c:v', 'libx264', '-pix_fmt', 'yuv420p', upright)
     phone = tmp_path / 'phone.mp4'
     # ffmpeg >= 6.1: -display_rotation; ffmpeg 5.1 writes the legacy rotate tag as a display matrix
     for how in (['-display_rotation', 90, '-i', upright], ['-i', upright, '-metadata:s:v:0', 'rotate=90']):
         try:
-            _ff(*how, '-c', 'copy', phone)
+            ff(*how, '-c', 'copy', phone)
         except subprocess.CalledProcessError:
             continue
         if probe_video(phone)['rotation'] in (90, 270):
@@ -130,7 +102,7 @@ def test_rotated_video_is_upscaled_upright(up, shared_data, tmp_path, monkeypatc
     import inference.video as video
     import utils.ffmpeg as uff
     phone = _phone_clip(shared_data, tmp_path)
-    shown = _gray_frames(phone, 48, 64, autorotate=True)[0]  # what a player shows: 48 wide, 64 high
+    shown = gray_frames(phone, 48, 64, autorotate=True)[0]  # what a player shows: 48 wide, 64 high
     assert _corr(shown, np.rot90(shown, 2)) < 0.5  # the content tells the orientations apart
     if tools == 'ffprobe' and not uff.ffprobe_exe():
         pytest.skip(FFPROBE_SKIP)
@@ -146,26 +118,8 @@ def test_rotated_video_is_upscaled_upright(up, shared_data, tmp_path, monkeypatc
     assert (res['width'], res['height'], res['frames']) == (192, 256, 3)
     info = probe_video(out)
     assert (info['width'], info['height'], info['rotation']) == (192, 256, 0)
-    got = _gray_frames(out, 48, 64)[0]
+    got = gray_frames(out, 48, 64)[0]
     assert _corr(got, shown) > 0.7 and _corr(got, shown) > _corr(got, np.rot90(shown, 2)) + 0.3
-
-
-SEGMENTS = (('bikes.mp4', 'testsrc2', 0.8, 30), ('cup.mp4', 'smptebars', 1.0, 10), ('box.mp4', 'mandelbrot', 0.5, 30))
-
-
-def _vfr_clip(shared_data, dst):
-    """Three real scenes at 30, 10 and 30 fps in one variable-rate mp4 with a sine track; scene start times."""
-    inputs, chains, starts, t = [], [], [], 0.0
-    for i, (name, lavfi, secs, fps) in enumerate(SEGMENTS):
-        inputs += _real_or_lavfi(shared_data, name, lavfi)
-        chains.append(f'[{i}:v]trim=0:{secs},setpts=PTS-STARTPTS,fps={fps},scale=48:32,setsar=1[v{i}]')
-        starts.append(t)
-        t += secs
-    graph = ';'.join(chains) + ';' + ''.join(f'[v{i}]' for i in range(len(SEGMENTS))) + 'concat=n=3:v=1:a=0[v]'
-    _ff(*inputs, '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100', '-filter_complex', graph,
-        '-map', '[v]', '-map', f'{len(SEGMENTS)}:a', '-fps_mode', 'vfr', '-c:v', 'libx264', '-pix_fmt', 'yuv420p',
-        '-c:a', 'aac', '-t', t, dst)
-    return starts, t
 
 
 class _Counting:
@@ -182,8 +136,8 @@ def test_vfr_video_keeps_timing(up, shared_data, tmp_path):
     upscaled twice, and the output lasts as long as the source."""
     from inference.video import upscale_video
     src = tmp_path / 'vfr.mp4'
-    starts, total = _vfr_clip(shared_data, src)
-    stored = _gray_frames(src, 48, 32)
+    starts, total = vfr_clip(shared_data, src)
+    stored = gray_frames(src, 48, 32)
     labels = np.repeat(np.arange(len(SEGMENTS)), [round(s * fps) for _, _, s, fps in SEGMENTS])
     assert len(stored) == len(labels) == 49
     info_in = probe_video(src)
@@ -196,7 +150,7 @@ def test_vfr_video_keeps_timing(up, shared_data, tmp_path):
     assert abs(res['frames'] / fps - total) <= 1 / 30 + 1e-6  # same length, to one frame
     if info.get('video_duration'):
         assert abs(info['video_duration'] - total) <= 1 / 30 + 1e-3
-    got = _gray_frames(tmp_path / 'out.mp4', 48, 32)
+    got = gray_frames(tmp_path / 'out.mp4', 48, 32)
     assert len(got) == res['frames']
     scene = [labels[int(np.argmax([_corr(g, s) for s in stored]))] for g in got]
     assert scene == sorted(scene)
@@ -214,7 +168,7 @@ def test_avi_with_skipped_frames_keeps_duration(up, shared_data, tmp_path):
     if not tree or not tree.is_file():
         pytest.skip('no tree.avi')
     src = tmp_path / 'tree.avi'
-    _ff('-i', tree, '-t', 4, '-c', 'copy', src)
+    ff('-i', tree, '-t', 4, '-c', 'copy', src)
     info_in = probe_video(src)
     assert abs(info_in['fps'] - 15) < 0.01 and abs(info_in['duration'] - 4) < 0.1
     counting = _Counting(up)
@@ -222,7 +176,7 @@ def test_avi_with_skipped_frames_keeps_duration(up, shared_data, tmp_path):
     info = probe_video(tmp_path / 'out.mp4')
     assert (info['width'], info['height']) == (320, 240) and abs(info['duration'] - info_in['duration']) <= 1 / 15
     assert abs(res['frames'] / 15 - info_in['duration']) <= 1 / 15 + 1e-3
-    assert counting.calls == res['upscaled'] == len(_gray_frames(src, 32, 24)) < 15  # the 9 real frames only
+    assert counting.calls == res['upscaled'] == len(gray_frames(src, 32, 24)) < 15  # the 9 real frames only
 
 
 @pytest.mark.parametrize('use_ffprobe', [True, False])
@@ -230,7 +184,7 @@ def test_non_square_pixels_keep_their_aspect(up, shared_data, tmp_path, monkeypa
     """An anamorphic source (SAR 2:1, as on DVDs) is written with the same pixel aspect, so it displays the same."""
     import utils.ffmpeg as uf
     from inference.video import upscale_video
-    src = _make_clip(shared_data, tmp_path / 'clip.mp4', '25', frames=3)
+    src = make_clip(shared_data, tmp_path / 'clip.mp4', '25', frames=3)
     wide = tmp_path / 'anamorphic.mp4'
     subprocess.run([ffmpeg_exe(), '-v', 'error', '-y', '-i', str(src), '-vf', 'setsar=2/1', '-c:v', 'libx264',
                     '-pix_fmt', 'yuv420p', '-c:a', 'copy', str(wide)], check=True, capture_output=True)

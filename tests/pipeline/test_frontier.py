@@ -3,6 +3,7 @@ import math
 
 from pipeline.doc import Doc, _cell
 from pipeline.frontier import COL, add_section, export_paragraph, frontier_rows
+from tests.cli_checks import a_line
 
 
 def _s(psnr, detail, niqe, ssim=0.8):
@@ -76,8 +77,7 @@ def test_the_flag_is_said(tmp_path):
     add_section(d, _res(), {'name': 'dni_0.30', 'weight': 0.3, 'finetune': 'iter_4', 'how': '--dni-weight',
                             'summary': None}, tmp_path)
     text = '\n'.join(b[1] for b in d.blocks if b[0] == 'p')
-    assert '--dni-weight 0.3 overrides the rule: exported the DNI blend 0.3 x iter_4 + 0.7 x base' in text
-    assert 'off the swept grid: not measured' in text
+    a_line(text, '--dni-weight 0.3', '0.3 x iter_4 + 0.7 x base')  # the flag and the blend it exported
     assert export_paragraph({'weight': 0.4, 'finetune': 'iter_4', 'how': '--dni-weight',
                              'summary': _s(26.9, 0.3, 7.0)}) == ('**Exported: the DNI blend 0.4 x iter_4 + 0.6 x base '
                                                                  '(--dni-weight)**: PSNR 26.90 dB, detail 0.300, NIQE '

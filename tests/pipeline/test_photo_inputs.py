@@ -56,12 +56,6 @@ def photos(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope='module')
-def tiny_base(tmp_path_factory):
-    from tests.nets import save_tiny, srvgg
-    return save_tiny(tmp_path_factory.mktemp('base') / 'tiny_base.pdparams', srvgg())
-
-
 def _run(*args, timeout=900):
     return subprocess.run([sys.executable, str(TOOL), *map(str, args)], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)

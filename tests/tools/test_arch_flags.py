@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 from tests.nets import srvgg
+from tests.cli_checks import a_line, one_line
 
 ROOT = Path(__file__).resolve().parents[2]
 SRVGG_X2 = srvgg(upscale=2)
@@ -51,7 +52,7 @@ def test_predict_scale_flag_on_bare_srvgg_weights(bare_srvgg):
     res = run('-i', d / 'in.png', '-o', d / 'out4.png', '-m', d / 'srvgg_x2_bare.pdparams', '--scale', '4', '-q')
     assert res.returncode == 2 and 'Traceback' not in res.stderr
     err = res.stderr.strip().splitlines()
-    assert len(err) == 1 and '--scale 4 does not match the weights (upscale=2 found)' in err[0], err
+    assert len(err) == 1 and a_line(err, '--scale 4', 'upscale=2')[0], err
     assert not (d / 'out4.png').exists()
 
 
@@ -77,8 +78,9 @@ def test_convert_notes_and_unknown_arch(bare_srvgg, tmp_path, capsys):
     src = bare_srvgg / 'srvgg_x2_bare.pdparams'
     assert convert.main(['-i', str(src), '-o', str(tmp_path / 'a.pdparams'), '--arch', 'NoSuchNet']) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"{src}: --arch NoSuchNet: unknown network; known: ['LowBandRRDBNet', 'RRDBNet', "
-                   "'SRVGGNetCompact', 'UNetDiscriminatorSN', 'VGG19FeatureExtractor', 'PatchDiscriminatorSN']"]
+    import models
+    one_line(err, src, '--arch NoSuchNet', *(s.name for s in models.all_specs()))  # file, flag, known nets
+    assert not (tmp_path / 'a.pdparams').exists()
     assert convert.main(['-i', str(src), '-o', str(tmp_path / 'a.pdparams')]) == 0
     assert 'note:' not in capsys.readouterr().out  # PReLU has weights: nothing was assumed
     import paddle

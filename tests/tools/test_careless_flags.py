@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from evaluation.cli import main as evaluate
+from tests.cli_checks import a_line, one_line
 from tests.pairs import centre_crop, write_pairs
 from utils.cli import MAX_LINE, Failed, clip_line, fail, int_in
 
@@ -20,7 +21,9 @@ PADDLE_NOTICE = ('WARNING: OMP_NUM_THREADS', 'PLEASE USE OMP_NUM_THREADS')  # Pa
 
 
 def _lines(text):
-    return [ln for ln in text.strip().splitlines() if not ln.startswith(PADDLE_NOTICE)]
+    """The lines of ``text`` (or the list of lines) less Paddle's own notice."""
+    return [ln for ln in (text.strip().splitlines() if isinstance(text, str) else text)
+            if not ln.startswith(PADDLE_NOTICE)]
 
 
 def _tool(script, *args, timeout=120):
@@ -56,26 +59,23 @@ def _status(argv):
         return e.code
 
 
-@pytest.mark.parametrize('args, says', [
-    (['--scale', '0'], 'argument --scale: expected a whole number >= 1, got 0'),
-    (['--sheet-images', '0'], 'expected a whole number >= 1, got 0'),
-    (['--sheet-crop', '-5'], 'expected a whole number >= 0, got -5'),
-    (['--crop-border', '-3'], 'expected a whole number >= 0, got -3'),
-    (['--crop-border', '40'], 'px leave nothing to score after a 40 px border on each side (--crop-border)'),
-])
-def test_evaluate_refuses_careless_numbers_in_one_line(pairs, args, says, capsys):
+@pytest.mark.parametrize('args', [['--scale', '0'], ['--sheet-images', '0'], ['--sheet-crop', '-5'],
+                                  ['--crop-border', '-3'], ['--crop-border', '40']])
+def test_evaluate_refuses_careless_numbers_in_one_line(pairs, args, capsys, tmp_path):
     gt, lq = pairs
-    assert _status(['--gt', str(gt), '--lq', str(lq), '--models', 'b=bicubic', '-q', '--no-iqa', *args]) == 2
-    err = _lines(capsys.readouterr().err)
-    assert len(err) == 1 and says in err[0], err
+    csv = tmp_path / 'scores.csv'
+    assert _status(['--gt', str(gt), '--lq', str(lq), '--models', 'b=bicubic', '-q', '--no-iqa', '--csv', str(csv),
+                    *args]) == 2
+    one_line(_lines(capsys.readouterr().err), *args)  # the flag and the value it refuses
+    assert not csv.exists()
 
 
 def test_evaluate_refuses_a_folder_for_csv_or_json_before_the_run(pairs, tmp_path, capsys):
     gt, lq = pairs
     for flag in ('--csv', '--json', '--sheet'):
         assert evaluate(['--gt', str(gt), '--lq', str(lq), '--models', 'b=bicubic', '-q', flag, str(tmp_path)]) == 2
-        err = _lines(capsys.readouterr().err)
-        assert err == [f'error: {tmp_path}: is a folder; give a file name for --sheet, --csv and --json']
+        one_line(_lines(capsys.readouterr().err), tmp_path, flag)
+        assert list(tmp_path.iterdir()) == []  # refused before the run: nothing written into the folder
 
 
 def test_evaluate_names_the_gt_images_without_an_lq(pairs, tmp_path, capsys):
@@ -87,7 +87,7 @@ def test_evaluate_names_the_gt_images_without_an_lq(pairs, tmp_path, capsys):
     cv2.imwrite(str(extra / 'zz_alone.png'), np.full((64, 64, 3), 90, np.uint8))
     assert evaluate(['--gt', str(extra), '--lq', str(lq), '--models', 'b=bicubic', '-q', '--no-iqa']) == 0
     out = capsys.readouterr().out
-    assert f'1 GT image(s) have no LQ image of the same name in {lq} and are not scored (first: zz_alone.png)' in out
+    a_line(out, lq, 'zz_alone.png')  # the LQ folder and the GT image left out
 
 
 def test_make_lq_data_refuses_an_alias_bomb_quickly(tmp_path, hr_photos):
@@ -100,37 +100,42 @@ def test_make_lq_data_refuses_an_alias_bomb_quickly(tmp_path, hr_photos):
     t = time.monotonic()
     code, err = _tool('make_lq_data.py', '--input', hr, '--output', tmp_path / 'lq', '--scale', 4, '--opt',
                       tmp_path / 'bomb.yml')
-    assert code == 2 and len(err) == 1 and 'an alias bomb' in err[0] and len(err[0]) < 400, err
+    assert code == 2 and len(one_line(err, 'alias')) < 400, err
     assert time.monotonic() - t < 30 and not (tmp_path / 'lq').exists()
 
 
 def test_webui_port_range_and_an_output_that_is_a_file(tmp_path):
     code, err = _tool('tools/webui.py', '--port', 70000, '-o', tmp_path / 'out')
-    assert code == 2 and err == ['webui.py: error: argument --port: expected a whole number from 1 to 65535, '
-                                 'got 70000 (--help for usage)']
+    assert code == 2
+    one_line(err, '--port', '70000')
     f = tmp_path / 'a.png'
     f.write_bytes(b'x')
     code, err = _tool('tools/webui.py', '--port', 7860, '-o', f)
-    assert code == 2 and err == [f'webui.py: error: cannot write {f}: a part of the path is a file, not a folder']
+    assert code == 2
+    one_line(err, f)
     assert f.read_bytes() == b'x'
 
 
 def test_train_given_a_folder_says_so(tmp_path):
     code, err = _tool('train.py', '--yml_path', tmp_path)
-    assert code == 2 and err == [f'error: {tmp_path}: a folder, not an options file'], err
+    assert code == 2
+    one_line(err, tmp_path)
 
 
 def test_inference_flags_and_the_ignored_denoise_warning(tmp_path, hr_photos):
     img = tmp_path / 'in.png'
     cv2.imwrite(str(img), cv2.imread(str(hr_photos[0]))[:24, :24])
     code, err = _tool('tools/predict.py', '-i', img, '-o', tmp_path / 'o', '-dn', 5)
-    assert code == 2 and err[-1] == 'error: -dn must be in [0, 1], got 5.0', err
+    assert code == 2 and not (tmp_path / 'o').exists()
+    one_line(_lines(err), '-dn', '5')
     code, err = _tool('tools/infer.py', '-i', img, '-o', tmp_path / 'o', '--crf', 99)
-    assert code == 2 and len(err) == 1 and 'expected a whole number from 0 to 51, got 99' in err[0]
+    assert code == 2 and not (tmp_path / 'o').exists()
+    one_line(_lines(err), '--crf', '99')
     code, err = _tool('tools/predict.py', '-i', img, '-o', tmp_path / 'o', '-m', 'realesr-animevideov3', '-dn', 0.5)
-    assert code == 0 and ('WARNING: --denoise_strength applies to realesr-general-x4v3 only; ignored for '
-                          'realesr-animevideov3') in err, err
+    assert code == 0 and (tmp_path / 'o').is_dir()
+    a_line(err, 'WARNING', '--denoise_strength', 'realesr-animevideov3')
     bad = tmp_path / 'bad.png'
     bad.write_text('not an image')
     code, err = _tool('tools/predict.py', '-i', bad, '-o', tmp_path / 'o2', '-m', 'realesr-animevideov3')
-    assert code == 1 and err[-1].startswith('0 done, 1 failed, n/a s/MP'), err
+    assert code == 1 and '1 failed' in err[-1], err  # the run's summary counts the bad file
+    a_line(err, bad.name)

@@ -1,6 +1,5 @@
 """Every tool refuses, before writing anything, an output that would overwrite an input or another output,
 and answers bad values and unwritable paths with one line (subprocesses, real photos)."""
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -10,23 +9,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from tests.crafted_images import png_declaring
+from tests.nets import save_image_like as save_tiny
 from tests.nets import srvgg
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def _load(rel, name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / rel)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-png_declaring = _load('tests/utils/test_img_io_limits.py', '_img_io_limits').png_declaring
-
-
-def save_tiny(path, arch):
-    return _load('tests/inference/conftest.py', '_inference_fixtures').save_tiny(path, arch)
 
 SRVGG4 = srvgg(num_feat=4)
 
@@ -107,7 +95,7 @@ def test_predict_same_stem_with_empty_suffix(tmp_path, photo):
     assert rc == 2 and str(d / 'a.png') in line and str(d / 'a.jpg') in line
     assert snapshot(d) == before
     rc, err = run('predict.py', '-i', d, '-o', tmp_path / 'o', '--ext', 'png', '-q')  # two inputs, one name
-    assert rc == 2 and 'would write it' in one_error(err)
+    assert rc == 2 and str(d / 'a.png') in one_error(err) and str(d / 'a.jpg') in one_error(err)
     assert not (tmp_path / 'o').exists()
 
 
@@ -157,7 +145,7 @@ def test_make_lq_output_is_inputs_parent(tmp_path, photo):
     cv2.imwrite(str(inp / 'in' / 'x.png'), photo[::-1])
     before = snapshot(tmp_path)
     rc, err = run('make_lq_data.py', '--input', inp, '--output', tmp_path, '--mode', 'bicubic', '--scale', '2')
-    assert rc == 2 and 'holds the --input folder' in one_error(err)
+    assert rc == 2 and str(inp) in one_error(err)  # names the input folder inside the output
     assert snapshot(tmp_path) == before
 
 
@@ -197,7 +185,7 @@ def test_meta_info_refuses_a_name_with_a_newline(tmp_path, photo):
     cv2.imwrite(str(hr / 'b.png'), photo)
     (hr / 'b.png').rename(hr / 'two\nlines.png')
     rc, err = run('generate_meta_info.py', '--input', hr, '--meta_info', tmp_path / 'meta.txt')
-    assert rc == 2 and "'hr/two\\nlines.png': a file name with a line break" in one_error(err)
+    assert rc == 2 and "'hr/two\\nlines.png'" in one_error(err)
     assert not (tmp_path / 'meta.txt').exists()
 
 
@@ -210,10 +198,10 @@ def test_folder_tools_refuse_overlap_and_shared_names(tmp_path, photo, tool):
     cv2.imwrite(str(inp / 'x.png'), big)
     extra = ['--crop_size', '32', '--step', '32'] if tool == 'extract_subimages.py' else []
     rc, err = run(tool, '--input', inp, '--output', tmp_path / 'out', '--n_thread', '1', *extra)
-    assert rc == 2 and 'holds the input folder' in one_error(err)
+    assert rc == 2 and str(inp) in one_error(err)  # names the input folder inside the output
     cv2.imwrite(str(inp / 'x.bmp'), big)  # x.png and x.bmp: both would write x_s001.png / xT0.png
     rc, err = run(tool, '--input', inp, '--output', tmp_path / 'o2', '--n_thread', '1', *extra)
-    assert rc == 2 and 'would write it' in one_error(err)
+    assert rc == 2 and 'x.png' in one_error(err) and 'x.bmp' in one_error(err)  # both inputs named
     assert not (tmp_path / 'o2').exists()
 
 
@@ -248,7 +236,7 @@ def test_keyframes_output_onto_an_input(tmp_path):
     v = tmp_path / 'v.mp4'
     v.write_bytes(b'\x00' * 64)
     rc, err = run('extract_keyframes.py', '-i', v, '-o', v)
-    assert rc == 2 and f'its folder {v} is an input file' in one_error(err)
+    assert rc == 2 and str(v) in one_error(err)
     assert v.read_bytes() == b'\x00' * 64
 
 

@@ -49,7 +49,7 @@ def test_alias_bomb_in_an_option_is_one_line_in_bounded_time_and_memory(tmp_path
                          timeout=120)
     assert res.returncode == 0, res.stderr[-800:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
-    assert out['kind'] == 'OptionsError' and 'an alias bomb' in out['msg'] and str(path) in out['msg'], out
+    assert out['kind'] == 'OptionsError' and 'alias' in out['msg'] and str(path) in out['msg'], out
     assert out['s'] < 10 and out['mb'] < 600, out  # 30 s and out of memory before
 
 

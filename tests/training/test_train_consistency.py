@@ -11,7 +11,8 @@ from data.real_lq import RealLQCrops
 from training.models import build_model
 from training.options import OptionsError, load_options
 
-from .test_train_detail import SMOKE, _batch
+from tests.training.smoke import SMOKE, _batch
+from tests.cli_checks import one_line
 
 LOG = logging.getLogger('test.train.consistency')
 NET = ['model_type=RealESRNetModel', 'network_d=null', 'train.gan_opt=null']
@@ -63,7 +64,7 @@ def test_consistency_term_trains(tmp_path, photo_batch, real_lq):
 def test_consistency_options_checked(tmp_path, real_lq):
     with pytest.raises(OptionsError) as e:
         load_options(SMOKE, [f'path.experiments_root={tmp_path}', *NET, _cons(real_lq)[0]])
-    assert 'train.consistency_opt and datasets.real_lq go together' in str(e.value)
+    one_line(str(e.value), 'train.consistency_opt', 'datasets.real_lq')
     with pytest.raises(OptionsError) as e:
         load_options(SMOKE, [f'path.experiments_root={tmp_path}', *NET, *_cons(tmp_path / 'nothing')])
     assert 'datasets.real_lq.dataroot_lq' in str(e.value)

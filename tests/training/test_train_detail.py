@@ -9,6 +9,7 @@ import numpy as np
 import paddle
 import pytest
 
+from tests.training.smoke import SMOKE, _batch
 from training.loss_list import find
 from training.models import build_model
 from training.options import OptionsError, load_options
@@ -16,7 +17,6 @@ from training.validation import BestTracker, detail_ratio, validate
 from utils.img_io import imread
 
 ROOT = Path(__file__).resolve().parents[2]
-SMOKE = ROOT / 'options' / 'tiny_smoke.yml'
 RECIPE = ROOT / 'options' / 'finetune_domain_compact_cpu.yml'
 LOG = logging.getLogger('test.train.detail')
 DETAIL = ['train.hf_opt.loss_weight=1.0', 'train.fft_opt.loss_weight=0.5', 'train.gradient_opt.loss_weight=0.5',
@@ -25,12 +25,6 @@ DETAIL = ['train.hf_opt.loss_weight=1.0', 'train.fft_opt.loss_weight=0.5', 'trai
 
 def _opt(tmp_path, *extra):
     return load_options(SMOKE, [f'path.experiments_root={tmp_path}', *extra])
-
-
-def _batch(photo_batch):
-    gt = photo_batch(2, 64)
-    lq = paddle.nn.functional.avg_pool2d(gt, 4)
-    return lq, gt, gt
 
 
 @pytest.mark.parametrize('gan', [False, True])

@@ -9,8 +9,7 @@ import pytest
 from training.models import build_model
 from training.options import OptionsError, load_options
 
-from .test_train_anchor import base_weights  # noqa: F401 (fixture)
-from .test_train_detail import SMOKE, _batch
+from tests.training.smoke import SMOKE, _batch
 
 LOG = logging.getLogger('test.train.gan_real')
 

@@ -12,7 +12,8 @@ from data.real_pairs import RealPairCrops
 from training.models import build_model
 from training.options import OptionsError, load_options
 
-from .test_train_detail import SMOKE, _batch
+from tests.training.smoke import SMOKE, _batch
+from tests.cli_checks import one_line
 
 LOG = logging.getLogger('test.train.real_pairs')
 NET = ['model_type=RealESRNetModel', 'network_d=null', 'train.gan_opt=null']
@@ -96,7 +97,7 @@ def test_bad_pair_folders_one_line(tmp_path, pairs):
     cv2.imwrite(str(other / 'f_0.png'), cv2.imread(str(gt / 'f_0.png'))[:48])  # not x4 of its LQ frame
     with pytest.raises(ValueError) as e:
         RealPairCrops(lq, other)
-    assert 'f_0.png: 64x48 is not x4 of its LQ frame 16x16' in str(e.value) and '\n' not in str(e.value)
+    one_line(str(e.value), 'f_0.png', '64x48', '16x16')  # the file, its size and its LQ frame's
     (other / 'f_0.png').unlink()
     with pytest.raises(ValueError, match='f_0.png: no HR frame of the same name'):
         RealPairCrops(lq, other)

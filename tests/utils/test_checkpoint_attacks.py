@@ -148,7 +148,7 @@ def test_items_only_go_into_containers(tmp_path):
 def test_stride0_16384_square_tensor_is_refused_with_bounded_memory(tmp_path):
     path = cc.make_stride0_zip(tmp_path / 'stride0.pth')
     out = _load_isolated(path)
-    assert out['error'] == 'CheckpointFormatError' and 'far more than a 621-byte file' in out['msg'], out
+    assert out['error'] == 'CheckpointFormatError' and '621' in out['msg'], out
     assert out['maxrss_mb'] < RSS_BOUND_MB, out
 
 

@@ -1,22 +1,13 @@
 """utils/img_io.py: the pixel limit read from the header before decoding, and one-line errors."""
 import struct
-import zlib
 
 import cv2
 import numpy as np
 import pytest
 
+from tests.crafted_images import png_declaring
 from utils import img_io
 from utils.img_io import ImageReadError, imread
-
-
-def png_declaring(w, h):
-    """A well-formed PNG (valid CRCs) whose header claims w x h pixels; its data holds one short row."""
-    def chunk(kind, data):
-        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff)
-    ihdr = struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0)
-    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) + chunk(b'IDAT', zlib.compress(b'\x00' * 193))
-            + chunk(b'IEND', b''))
 
 
 def test_png_bomb_is_refused_before_decoding(tmp_path, monkeypatch):

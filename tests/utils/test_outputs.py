@@ -8,6 +8,7 @@ import pytest
 
 from utils.fileio import atomic_write_bytes, remove_stale_temps, stale_temps, temp_beside
 from utils.outputs import OutputClash, OutputPlan, check_folder_pair, check_no_clobber, os_error_line, write_error
+from tests.cli_checks import one_line
 
 
 @pytest.fixture
@@ -94,7 +95,7 @@ def test_write_error_names_a_broken_link(tmp_path):
     assert line == f'cannot write {link / "sub"}: {link} is a broken symbolic link (to ../gone, which does not exist)'
     real = tmp_path / 'file'
     real.write_text('x')
-    assert 'a part of the path is a file' in write_error(real / 'sub', NotADirectoryError(20, 'Not a directory'))
+    one_line(write_error(real / 'sub', NotADirectoryError(20, 'Not a directory')), real / 'sub', 'file')
 
 
 def test_os_error_line_tells_an_output_from_an_input(tmp_path):

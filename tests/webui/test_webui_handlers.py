@@ -6,6 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.crafted_images import png_declaring
+
 
 @pytest.fixture()
 def session(tiny_models, tmp_path):
@@ -101,17 +103,6 @@ def test_gradio_temp_folder_is_inside_the_output_folder(tmp_path, monkeypatch):
     assert tool.keep_uploads_in(tmp_path / 'out') == str(tmp_path / 'mine')
 
 
-def _png_header(w, h, color_type=6):
-    """A PNG that declares ``w`` x ``h`` pixels (RGBA by default) and holds none: the bytes an attacker sends."""
-    import struct
-    import zlib
-
-    def chunk(kind, data):
-        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
-    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, color_type, 0, 0, 0))
-            + chunk(b'IDAT', zlib.compress(b'\0' * 64)) + chunk(b'IEND', b''))
-
-
 def test_compare_on_a_tiny_image_is_a_message_not_an_error(session, photo, tmp_path):
     """16x16 in, 64x64 out: NIQE needs 96 px, which used to raise out of the handler (a bare 'Error' page)."""
     p = tmp_path / 'tiny.png'
@@ -127,7 +118,7 @@ def test_compare_checks_the_declared_size_before_decoding(session, tmp_path):
     from inference.memory import current_rss
     p = tmp_path / 'upload' / 'huge.png'
     p.parent.mkdir()
-    p.write_bytes(_png_header(13000, 13000))
+    p.write_bytes(png_declaring(13000, 13000, color_type=6))
     before = current_rss()
     gallery, rows, msg = session.compare(p, ['mine/srvgg.pdparams'])
     assert gallery == [] and msg.startswith('error: huge.png: ') and 'pixel' in msg and '\n' not in msg, msg

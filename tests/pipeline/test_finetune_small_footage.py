@@ -3,15 +3,7 @@ its default and the footage's size, and says what to pass."""
 import subprocess
 import sys
 
-from tests.user_path import ROOT
-from utils.ffmpeg import ffmpeg_exe
-
-TOOL = ROOT / 'tools' / 'finetune_domain.py'
-
-
-def ffmpeg(*args):
-    subprocess.run([ffmpeg_exe(), '-hide_banner', '-nostdin', '-loglevel', 'error', '-y', *map(str, args)],
-                   check=True, timeout=120)
+from tests.pipeline.finetune_run import ROOT, TOOL, ffmpeg
 
 
 def test_small_footage_names_min_size_and_what_to_pass(hr_photos, tmp_path):

@@ -13,49 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from utils.ffmpeg import ffmpeg_exe
-
-ROOT = Path(__file__).resolve().parents[2]
-TOOL = ROOT / 'tools' / 'finetune_domain.py'
-TINY = ['-o', 'gt_size=32', '-o', 'datasets.train.crop_pad_size=64',
-        '-o', 'queue_size=4', '--gap', '0.5']
-
-
-def ffmpeg(*args):
-    subprocess.run([ffmpeg_exe(), '-hide_banner', '-nostdin', '-loglevel', 'error', '-y', *map(str, args)],
-                   check=True, timeout=120)
-
-
-def make_clip(shared_data, hr_photos, out, secs=4.0):
-    """``secs`` of cup.mp4 at 320x240 when ../shared is there, else a pan across a real photo."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    cup = shared_data / 'video' / 'cup.mp4' if shared_data is not None else None
-    if cup is not None and cup.is_file():
-        ffmpeg('-ss', 2, '-t', secs, '-i', cup, '-vf', 'scale=320:240', '-an', '-c:v', 'libx264', '-g', 10, out)
-    else:
-        ffmpeg('-loop', 1, '-t', secs, '-i', hr_photos[0], '-vf',
-               "scale=960:720,crop=320:240:x='t*120':y='t*80',fps=10,format=yuv420p", '-c:v', 'mpeg4', '-q:v', 2, out)
-    return out
-
-
-@pytest.fixture(scope='module')
-def clips(shared_data, hr_photos, tmp_path_factory):
-    return make_clip(shared_data, hr_photos, tmp_path_factory.mktemp('clips') / 'videos' / 'cup4.mp4').parent
-
-
-def cmd(videos, work, *extra, force=True):
-    """The one command; ``force``: --force-export, since a tiny base trained for 8 iterations loses to bicubic
-    on both axes and is exported only when forced."""
-    return [sys.executable, str(TOOL), '--videos', str(videos), '--work', str(work), *map(str, extra),
-            *(['--force-export'] if force else [])]
-
-
-def run(*args, timeout=300, force=True):
-    return subprocess.run(cmd(*args, force=force), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-
-
-def errors(res):
-    return [ln for ln in res.stderr.splitlines() if ln.strip()]
+from tests.pipeline.finetune_run import ROOT, TINY, cmd, errors, ffmpeg, make_clip, run
+from tests.cli_checks import a_line
 
 
 def exported_weights(work):
@@ -200,7 +159,7 @@ def test_sigkill_in_training_then_resume(clips, tiny_base, tmp_path):
     res = run(clips, work, '--base', tiny_base, '--iters', 20, *TINY)
     assert res.returncode == 0, res.stderr[-3000:]
     for s in ('keyframes', 'split', 'degrade'):
-        assert f'[{s}] done earlier with the same settings: skipped' in res.stderr
+        a_line(res.stderr, f'[{s}]', 'skipped')
     assert 'resumed from iter' in res.stderr
     assert json.loads((work / 'state.json').read_text())['stages']['finetune']['info']['checkpoints'][-1] == 20
 
@@ -230,7 +189,7 @@ def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path):
     blocker.write_text('x')
     res = run(clips, blocker / 'work')
     assert res.returncode == 2 and len(errors(res)) == 1 \
-        and 'the work folder is not writable: a part of the path is a file, not a folder' in errors(res)[0]
+        and 'work folder' in errors(res)[0]
 
     res = run(clips, tmp_path / 'w3', '--compare', f'x={tmp_path / "missing.pdparams"}')
     assert res.returncode == 2 and errors(res) == [f'error: --compare x={tmp_path / "missing.pdparams"}: no such file']

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from tools.webui import cannot_listen
+from tests.cli_checks import one_line
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,9 +23,9 @@ def test_a_port_in_use_is_one_line_before_anything_loads(tmp_path):
         s.bind(('127.0.0.1', 0))
         s.listen()
         port = s.getsockname()[1]
-        assert cannot_listen('127.0.0.1', port) == f'port {port} on 127.0.0.1 is in use (another web app?); give another --port'
+        assert one_line(cannot_listen('127.0.0.1', port), port, '--port')
         rc, lines, secs = _webui('--port', str(port), '-o', tmp_path / 'out')
-    assert rc == 2 and lines == [f'webui.py: error: port {port} on 127.0.0.1 is in use (another web app?); give another --port']
+    assert rc == 2 and one_line(lines, port, '--port')
     assert secs < 20 and not (tmp_path / 'out').exists()  # nothing loaded, nothing written
 
 

@@ -1,0 +1,44 @@
+"""Shared by the one-command tests (tools/finetune_domain.py): ffmpeg for making clips, a real 4 s clip, the
+command line with the tiny recipe's overrides, and its stderr lines."""
+import subprocess
+import sys
+
+from tests.user_path import ROOT
+
+TOOL = ROOT / 'tools' / 'finetune_domain.py'
+TINY = ['-o', 'gt_size=32', '-o', 'datasets.train.crop_pad_size=64',
+        '-o', 'queue_size=4', '--gap', '0.5']
+
+
+def ffmpeg(*args, timeout=120):
+    from utils.ffmpeg import ffmpeg_exe
+    subprocess.run([ffmpeg_exe(), '-hide_banner', '-nostdin', '-loglevel', 'error', '-y', *map(str, args)],
+                   check=True, timeout=timeout)
+
+
+def make_clip(shared_data, hr_photos, out, secs=4.0):
+    """``secs`` of cup.mp4 at 320x240 when ../shared is there, else a pan across a real photo."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cup = shared_data / 'video' / 'cup.mp4' if shared_data is not None else None
+    if cup is not None and cup.is_file():
+        ffmpeg('-ss', 2, '-t', secs, '-i', cup, '-vf', 'scale=320:240', '-an', '-c:v', 'libx264', '-g', 10, out)
+    else:
+        ffmpeg('-loop', 1, '-t', secs, '-i', hr_photos[0], '-vf',
+               "scale=960:720,crop=320:240:x='t*120':y='t*80',fps=10,format=yuv420p", '-c:v', 'mpeg4', '-q:v', 2, out)
+    return out
+
+
+def cmd(videos, work, *extra, force=True):
+    """The one command; ``force``: --force-export, since a tiny base trained for 8 iterations loses to bicubic
+    on both axes and is exported only when forced."""
+    return [sys.executable, str(TOOL), '--videos', str(videos), '--work', str(work), *map(str, extra),
+            *(['--force-export'] if force else [])]
+
+
+def run(*args, timeout=300, force=True):
+    return subprocess.run(cmd(*args, force=force), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def errors(res):
+    """The non-blank lines of ``res``'s stderr."""
+    return [ln for ln in res.stderr.splitlines() if ln.strip()]

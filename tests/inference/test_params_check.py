@@ -1,5 +1,5 @@
 """An export folder's ``inference.pdiparams`` is walked header by header before Paddle loads it
-(inference/params_check.py): headers that claim more data than the file holds, truncated or padded files,
+(inference/graph_check.py, check_params): headers that claim more data than the file holds, truncated or padded files,
 random bytes and non-regular files are refused in one line naming the file, in bounded time; this project's
 exports pass and read back the network's own tensor shapes."""
 import os
@@ -58,7 +58,7 @@ HOSTILE = {
 
 
 def test_this_projects_export_reads_back_the_networks_shapes(export):
-    from inference.params_check import check_params
+    from inference.graph_check import check_params
     folder, net = export
     tensors = check_params(folder / 'inference.pdiparams', 1 << 30)
     shapes = sorted(tuple(p.shape) for p in net.state_dict().values())

@@ -8,6 +8,7 @@ each actor asks for one (``num_gpus=1``) and runs on ``gpu``; that path has not 
 
 ``ray`` is an optional extra (requirements-ray.txt), imported only here.
 """
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -16,6 +17,9 @@ from utils.video_reader import VideoError
 
 INSTALL = 'pip install -r requirements-ray.txt'
 RETRIES = 3
+# Ray waits 30 s for its raylet (hard-coded); a busy machine can take longer, so a local cluster is tried again
+LOCAL_START_TRIES = 3
+log = logging.getLogger('inference')
 ROOT = str(Path(__file__).resolve().parents[1])
 
 
@@ -34,10 +38,19 @@ def connect(ray, address, workers):
     env = dict(env_vars={'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '1'),
                          'MKL_DEBUG_CPU_TYPE': '5'})
     kw = dict(runtime_env=env, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    if address == 'local':
-        ray.init(num_cpus=max(1, int(workers or 2)), **kw)
-    else:
+    if address != 'local':
         ray.init(address=address, **kw)
+        return
+    for attempt in range(LOCAL_START_TRIES):
+        try:
+            ray.init(num_cpus=max(1, int(workers or 2)), **kw)
+            return
+        except Exception as e:  # noqa: BLE001 - Ray raises a bare Exception when its raylet starts too slowly
+            ray.shutdown()
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            log.info('--ray local: Ray could not start (attempt %d of %d): %s', attempt + 1, LOCAL_START_TRIES,
+                     reason)
+    raise VideoError(f'--ray local: Ray could not start a cluster on this machine ({reason[:200]})')
 
 
 class SegmentWorker:

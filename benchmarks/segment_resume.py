@@ -2,7 +2,7 @@
 
     python benchmarks/segment_resume.py                          # 40 s at 10 fps from bikes.mp4, 160x90
     python benchmarks/segment_resume.py --runs killed,clean        # no Ray row
-    python benchmarks/segment_resume.py --runs seam --seam-png docs/img/segment_seam.png
+    python benchmarks/segment_resume.py --runs seam --seam-png docs/segment_seam.png
 
 The clip: ``--seconds`` seconds of ``--clip`` (looped when shorter, default ../shared/data/video/bikes.mp4;
 without it a real photo from scikit-image panned across the frame) at ``--fps``, scaled to ``--size``, with a

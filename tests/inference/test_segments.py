@@ -154,7 +154,8 @@ def test_no_jump_at_a_join(up, clip_and_ref, tmp_path, temporal):
     """The seam check, at --crf 0 (lossless: x264's own step at the keyframe that starts each segment is left out;
     docs/scale.md measures it at the default crf): the change from the last frame of a segment to the first of
     the next equals the same pair's change in a one-pass run, and is no larger than the largest change between
-    other consecutive frames; with --temporal, the pre-roll starts each segment's stabiliser warm."""
+    other consecutive frames, plain and with --temporal. (On this synthetic clip the stabiliser blends little: the
+    temporal case still passes with the pre-roll cut to one frame, so it checks the join, not the pre-roll's length.)"""
     import json
 
     import numpy as np

@@ -4,7 +4,8 @@
     python benchmarks/video_speed.py --frames 6 --width 320 --rounds 2
     python benchmarks/video_speed.py --clip my.mp4 --models animevideov3
     python benchmarks/video_speed.py --models animevideov3 --width 640 --frames 30 --temporal   # --temporal's cost
-    python benchmarks/video_speed.py --models animevideov3 --frames 1200 --width 160 --segmented 10
+    python benchmarks/video_speed.py --models animevideov3 --modes e2e --frames 1200 --fps 10 --width 160 \
+        --segmented 10 --rounds 2        # a 2-minute clip: the segmented path against one pass
 
 For each model (realesr-animevideov3 x4 and realesrgan-x4plus) it prints:
 
@@ -19,10 +20,13 @@ For each model (realesr-animevideov3 x4 and realesrgan-x4plus) it prints:
   as on a CPU) one frame at a time, an ffmpeg writer pipe, all sequential.
 
 With ``--segmented S`` each round also runs the resumable segmented path (inference/segmented.py, segments of
-about S seconds, joined with ``-c copy``), and its time against the one-pass end-to-end run is printed.
+about S seconds, joined with ``-c copy``) next to the one-pass end-to-end run (the order alternates by round), and
+the ratios of their wall times and of their CPU seconds (the process and its ffmpeg children) are printed per
+round and as medians: on a shared machine the ratio of two runs side by side is the measurement, not the times.
+``--modes`` limits the other measurements (``--modes e2e`` for the segmented comparison alone).
 
-The clip is the first ``--frames`` frames of ``--clip`` (with its audio),
-scaled to ``--width`` pixels wide, written once as H.264. Every measurement
+The clip is the first ``--frames`` frames of ``--clip`` (with its audio; looped when shorter, resampled to
+``--fps`` when given), scaled to ``--width`` pixels wide, written once as H.264. Every measurement
 runs in its own process; rounds are interleaved so that load changes hit all
 of them alike. Medians over rounds.
 """
@@ -44,18 +48,28 @@ WORK = Path(os.environ.get('BENCH_DIR', '/tmp/realesrgan_bench')) / 'video'
 DEFAULT_CLIP = ROOT.parent / 'shared' / 'data' / 'video' / 'bikes.mp4'
 
 
-def make_clip(src, frames, width):
-    """The first ``frames`` frames of ``src`` (and its audio) at ``width`` px wide, H.264, cached."""
+def make_clip(src, frames, width, fps=None):
+    """The first ``frames`` frames of ``src`` (looped when shorter; at ``fps`` when given) and its audio at
+    ``width`` px wide, H.264, cached."""
     from utils.ffmpeg import ffmpeg_exe
     WORK.mkdir(parents=True, exist_ok=True)
-    out = WORK / f'{Path(src).stem}_{frames}f_{width}w.mp4'
+    out = WORK / f'{Path(src).stem}_{frames}f_{width}w{f"_{fps:g}fps" if fps else ""}.mp4'
     if not out.is_file():
         tmp = out.with_name('.tmp_' + out.name)
-        subprocess.run([ffmpeg_exe(), '-v', 'error', '-y', '-i', str(src), '-frames:v', str(frames),
-                        '-vf', f'scale={width}:-2', '-c:v', 'libx264', '-crf', '12', '-pix_fmt', 'yuv420p',
-                        '-c:a', 'aac', '-shortest', str(tmp)], check=True)
+        vf = (f'fps={fps},' if fps else '') + f'scale={width}:-2'
+        span = ['-t', f'{frames / fps:g}'] if fps else ['-shortest']
+        subprocess.run([ffmpeg_exe(), '-v', 'error', '-y', '-stream_loop', '-1', '-i', str(src), '-frames:v',
+                        str(frames), '-vf', vf, '-c:v', 'libx264', '-crf', '12', '-pix_fmt', 'yuv420p',
+                        '-c:a', 'aac', *span, str(tmp)], check=True)
         os.replace(tmp, out)
     return out
+
+
+def _cpu_seconds():
+    """CPU seconds of this process and its waited-for children (ffmpeg) so far."""
+    import resource
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def decode_all(clip):
@@ -128,17 +142,18 @@ def worker(mode, model, clip):
         frames, _ = decode_all(clip)
         up.upscale(frames[0])  # the first call at a new shape pays the engine's set-up: warm both alike
         if mode.startswith('seg'):  # seg:S, the segmented path with segments of about S seconds
+            c0 = _cpu_seconds()
             r = up.upscale_video(clip, out, progress=False, segment_seconds=float(mode[4:]))
-            res.update(frames=r['frames'], seconds=r['seconds'], segments=r['segments'])
+            res.update(frames=r['frames'], seconds=r['seconds'], segments=r['segments'], cpu=_cpu_seconds() - c0)
         elif mode in ('e2e', 'temporal'):
             import resource
             from inference.video import upscale_video
-            ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            ru0, c0 = resource.getrusage(resource.RUSAGE_CHILDREN), _cpu_seconds()
             r = upscale_video(up, clip, out, progress=False, temporal=mode == 'temporal')
-            ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            ru1, c1 = resource.getrusage(resource.RUSAGE_CHILDREN), _cpu_seconds()
             ffmpeg_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)  # decoder + encoder
             res.update(frames=r['upscaled'], seconds=r['seconds'], model_seconds=r['model_seconds'],
-                       ffmpeg_cpu=ffmpeg_cpu, temporal_seconds=r['temporal_seconds'])
+                       ffmpeg_cpu=ffmpeg_cpu, temporal_seconds=r['temporal_seconds'], cpu=c1 - c0)
         else:
             t0 = time.perf_counter()
             for f in frames:
@@ -182,6 +197,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--clip', default=str(DEFAULT_CLIP), help='a real video (default: ../shared/data/video/bikes.mp4)')
     p.add_argument('--frames', type=int, default=12, help='frames of the clip to use')
+    p.add_argument('--fps', type=float, default=None, help='resample the clip to this frame rate first')
     p.add_argument('--width', type=int, default=320, help='scale the clip to this width first (0: keep)')
     p.add_argument('--models', default=','.join(MODELS), help='comma list of: ' + ', '.join(MODELS))
     p.add_argument('--rounds', type=int, default=2)
@@ -189,6 +205,8 @@ def main():
     p.add_argument('--temporal', action='store_true',
                    help='also end to end with --temporal (inference/temporal.py): its time against the model\'s '
                         'own in the same run, frame by frame')
+    p.add_argument('--modes', default=None, help='comma list of: ' + ', '.join(MODES) + ' (default: all but '
+                   'temporal, which --temporal adds)')
     p.add_argument('--segmented', type=float, default=0, metavar='S',
                    help='also time the segmented path with segments of about S seconds against one pass')
     p.add_argument('--worker', help=argparse.SUPPRESS)
@@ -200,21 +218,28 @@ def main():
     from tqdm import tqdm
     if not Path(a.clip).is_file():
         raise SystemExit(f'error: {a.clip}: no such video')
-    clip = make_clip(a.clip, a.frames, a.width) if a.width else Path(a.clip)
+    clip = make_clip(a.clip, a.frames, a.width, a.fps) if a.width else Path(a.clip)
     models = [m.strip() for m in a.models.split(',')]
     for m in models:
         if m not in MODELS:
             raise SystemExit(f'error: unknown model {m!r}; known: {", ".join(MODELS)}')
     load_before = os.getloadavg()
     modes = MODES if a.temporal else MODES[:3]
+    if a.modes:
+        modes = tuple(x.strip() for x in a.modes.split(',') if x.strip())
+        if any(x not in MODES for x in modes):
+            raise SystemExit(f'error: --modes takes {", ".join(MODES)}')
+    modes += (f'seg:{a.segmented:g}',) if a.segmented else ()
     jobs = [(r, m, mode) for r in range(a.rounds) for m in models
-            for mode in modes[r % len(modes):] + modes[:r % len(modes)] + ([f'seg:{a.segmented:g}'] if a.segmented else [])]
+            for mode in modes[r % len(modes):] + modes[:r % len(modes)]]
     res = {}
-    for _, m, mode in tqdm(jobs, desc='video benchmark', unit='proc'):
+    for r, m, mode in tqdm(jobs, desc='video benchmark', unit='proc'):
         out = run_worker(mode, MODELS[m], clip, a.timeout)
         if 'error' in out:
             tqdm.write(f'{m} {mode}: failed: {out["error"]}')
             continue
+        out.update(round=r, load=os.getloadavg()[0])
+        tqdm.write(f'round {r} {m} {mode}: {json.dumps(out)}')
         res.setdefault((m, mode), []).append(out)
     load_after = os.getloadavg()
     from utils.ffmpeg import probe_video
@@ -255,15 +280,22 @@ def main():
 
 
 def segmented_lines(res, models):
-    """The segmented path's median time against the one-pass end-to-end run's, per model."""
+    """The segmented path against the one-pass end-to-end run of the same round: wall and CPU ratios."""
     import numpy as np
     for m in models:
-        seg = [r for (mm, mode), runs in res.items() if mm == m and mode.startswith('seg') for r in runs]
-        one = res.get((m, 'e2e'), [])
-        if seg and one:
-            ts, to = float(np.median([r['seconds'] for r in seg])), float(np.median([r['seconds'] for r in one]))
-            print(f'{m}: segmented ({seg[0]["segments"]} segments) {ts:.1f} s, one pass {to:.1f} s: '
-                  f'overhead {(ts / to - 1) * 100:+.1f} %')
+        seg = {r['round']: r for (mm, mode), runs in res.items() if mm == m and mode.startswith('seg') for r in runs}
+        one = {r['round']: r for r in res.get((m, 'e2e'), [])}
+        pairs = [(one[k], seg[k]) for k in sorted(seg) if k in one]
+        for o, s in pairs:
+            print(f'{m} round {o["round"]}: one pass {o["seconds"]:.1f} s wall, {o["cpu"]:.1f} s CPU; segmented '
+                  f'({s["segments"]} segments, {s["frames"]} frames) {s["seconds"]:.1f} s wall, {s["cpu"]:.1f} s CPU: '
+                  f'{(s["seconds"] / o["seconds"] - 1) * 100:+.1f} % wall, {(s["cpu"] / o["cpu"] - 1) * 100:+.1f} % CPU'
+                  f' (load {o["load"]:.1f}, {s["load"]:.1f})')
+        if pairs:
+            wall = float(np.median([s['seconds'] / o['seconds'] for o, s in pairs]))
+            cpu = float(np.median([s['cpu'] / o['cpu'] for o, s in pairs]))
+            print(f'{m}: segmented against one pass, median over {len(pairs)} rounds: {(wall - 1) * 100:+.1f} % wall, '
+                  f'{(cpu - 1) * 100:+.1f} % CPU')
 
 
 if __name__ == '__main__':

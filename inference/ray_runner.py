@@ -8,6 +8,7 @@ each actor asks for one (``num_gpus=1``) and runs on ``gpu``; that path has not 
 
 ``ray`` is an optional extra (requirements-ray.txt), imported only here.
 """
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -16,6 +17,9 @@ from utils.video_reader import VideoError
 
 INSTALL = 'pip install -r requirements-ray.txt'
 RETRIES = 3
+# Ray waits 30 s for its raylet (hard-coded); a busy machine can take longer, so a local cluster is tried again
+LOCAL_START_TRIES = 3
+log = logging.getLogger('inference')
 ROOT = str(Path(__file__).resolve().parents[1])
 
 
@@ -32,13 +36,21 @@ def connect(ray, address, workers):
     if ray.is_initialized():
         return
     env = dict(env_vars={'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '1'),
-                         'MKL_DEBUG_CPU_TYPE': '5',
-                         **{k: v for k, v in os.environ.items() if k.startswith('RESR_TEST_')}})
+                         'MKL_DEBUG_CPU_TYPE': '5'})
     kw = dict(runtime_env=env, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    if address == 'local':
-        ray.init(num_cpus=max(1, int(workers or 2)), **kw)
-    else:
+    if address != 'local':
         ray.init(address=address, **kw)
+        return
+    for attempt in range(LOCAL_START_TRIES):
+        try:
+            ray.init(num_cpus=max(1, int(workers or 2)), **kw)
+            return
+        except Exception as e:  # noqa: BLE001 - Ray raises a bare Exception when its raylet starts too slowly
+            ray.shutdown()
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            log.info('--ray local: Ray could not start (attempt %d of %d): %s', attempt + 1, LOCAL_START_TRIES,
+                     reason)
+    raise VideoError(f'--ray local: Ray could not start a cluster on this machine ({reason[:200]})')
 
 
 class SegmentWorker:
@@ -50,17 +62,15 @@ class SegmentWorker:
         self.up = cls(**upscaler_kwargs)  # the driver's class (pickled by reference), set up as the driver's
 
     def run(self, spec, k):
+        """Segment ``k``: ``(k, its bytes, frames through the model, frames written)``."""
         from utils.ffmpeg import ffmpeg_exe
 
         from .segment_run import SpanRun
-        die = os.environ.get('RESR_TEST_DIE_SEGMENT', '')  # tests: the first attempt of segment N dies
+        from .segments import segment_name
         with tempfile.TemporaryDirectory(prefix='resr-seg-') as tmp:
-            if die and int(die.split(':')[0]) == k and not os.path.exists(die.split(':', 1)[1]):
-                Path(die.split(':', 1)[1]).touch()
-                os._exit(1)
-            SpanRun(self.up, spec, k, k + 1, tmp, ffmpeg_exe()).run()
-            from .segments import segment_name
-            return k, (Path(tmp) / segment_name(k)).read_bytes()
+            span = SpanRun(self.up, spec, k, k + 1, tmp, ffmpeg_exe())
+            upscaled = span.run()
+            return k, (Path(tmp) / segment_name(k)).read_bytes(), upscaled, span.pos - spec.starts[k]
 
 
 def upscaler_kwargs(up, gpu):
@@ -75,7 +85,8 @@ def upscaler_kwargs(up, gpu):
 
 
 def run_segments(upscaler, spec, todo, folder, address, workers, bar):
-    """Encode the segments ``todo`` on Ray actors, each written into ``folder`` as it comes back."""
+    """Encode the segments ``todo`` on Ray actors, each written into ``folder`` as it comes back; returns the frames
+    that went through the model (as ``SpanRun.run``: repeated frames and pre-roll not counted)."""
     if not todo:
         return 0
     ray = import_ray()
@@ -88,7 +99,7 @@ def run_segments(upscaler, spec, todo, folder, address, workers, bar):
     from utils.fileio import atomic_write_bytes
 
     from .segments import segment_name
-    pending, queue, frames = {}, list(todo), 0
+    pending, queue, upscaled = {}, list(todo), 0
     try:
         while queue or pending:
             for w in pool:
@@ -98,15 +109,14 @@ def run_segments(upscaler, spec, todo, folder, address, workers, bar):
             ref = ready[0]
             pending.pop(ref)
             try:
-                k, data = ray.get(ref)
+                k, data, through_model, written = ray.get(ref)
             except ray.exceptions.RayError as e:
                 raise VideoError(f'{spec.src}: a Ray worker failed ({str(e).strip().splitlines()[-1][:300]})') from None
             atomic_write_bytes(Path(folder) / segment_name(k), data)
-            seg = (spec.seg_end(k) or spec.starts[k]) - spec.starts[k]
-            frames += seg
+            upscaled += through_model  # the last segment's too (it runs to the end of the video, no next cut)
             if bar is not None:
-                bar.update(seg if spec.seg_end(k) else 0)
+                bar.update(written)
     finally:
         for w in pool:
             ray.kill(w)
-    return frames
+    return upscaled

@@ -6,7 +6,6 @@ segment; ``inference/ray_runner.py``).
 """
 import os
 import subprocess
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -108,11 +107,7 @@ class _SegEncoder:
 
 
 def commit_file(tmp, final):
-    """The finished segment under its final name (atomic); a test may make this fail as a full disk would."""
-    if os.environ.get('RESR_TEST_FULL_AFTER') and len(list(Path(final).parent.glob('seg_*'))) >= \
-            int(os.environ['RESR_TEST_FULL_AFTER']):
-        import errno
-        raise OSError(errno.ENOSPC, 'No space left on device')
+    """The finished segment under its final name (atomic)."""
     os.replace(tmp, final)
 
 
@@ -193,8 +188,6 @@ class SpanRun:
         if self.batch:
             outs = self._stabilised(self.batch, _run_model(self.up, self.batch, self.spec.outscale, self.spec.src,
                                                            self.upscaled))
-            if os.environ.get('RESR_TEST_SLOW_FRAME'):  # tests: a slower model, so that a kill lands mid-video
-                time.sleep(float(os.environ['RESR_TEST_SLOW_FRAME']) * len(outs))
             self.upscaled += len(outs)
             self.batch.clear()
         for idx, gap in self.pending:

@@ -13,7 +13,8 @@ with --flicker):
         x4plus=realesrgan-x4plus
 
 A model is a zoo name, a weights file (.pdparams/.pth/.safetensors), a folder written by
-tools/export_model.py, or ``bicubic``.
+tools/export_model.py, ``bicubic``, or ``outputs:DIR``: a folder of finished outputs, one per LQ image with the
+same name (another method's shipped results, or a tools/infer.py output folder), scored without running anything.
 
 Metrics (Y channel, border cropped):
   PSNR, SSIM   distortion: fidelity to the GT (higher is better; they favour blur)
@@ -66,6 +67,12 @@ def parse_models(items):
                              f'bicubic), got {item!r}')
         if name in models:
             raise ValueError(f'--models: the name {name!r} is given twice')
+        if spec.startswith(E.OUTPUTS):
+            if not Path(spec[len(E.OUTPUTS):]).expanduser().is_dir():
+                raise ValueError(f'--models {item}: {spec[len(E.OUTPUTS):]} is not a folder (outputs:DIR: a folder of '
+                                 f'finished outputs named like the LQ images)')
+            models[name] = spec
+            continue
         parse_model_ref(spec)  # models.zoo.resolve_model_ref's one rule; a one-line ModelRefError (a ValueError) otherwise
         models[name] = spec
     return models
@@ -77,7 +84,7 @@ def _inputs(args, models, paired):
     for folder in ([args.gt, args.lq] if paired else [args.input]):
         yield from (p for p in Path(folder).iterdir() if p.is_file()) if Path(folder).is_dir() else [Path(folder)]
     for spec in models.values():
-        p = Path(spec).expanduser()
+        p = Path(spec[len(E.OUTPUTS):] if spec.startswith(E.OUTPUTS) else spec).expanduser()
         if p.is_dir():
             yield from (q for q in p.iterdir() if q.is_file())
         elif p.exists():
@@ -171,8 +178,8 @@ def build_parser():
     ap.add_argument('--frames', type=int_in(2), default=30,
                     help='videos: score the first N frames (default 30; each model upscales every one)')
     ap.add_argument('--models', nargs='+', required=True, metavar='NAME=MODEL',
-                    help='label=model: a zoo name, weights file, export folder or "bicubic"; the first is the base '
-                         'the others are compared with')
+                    help='label=model: a zoo name, weights file, export folder, "bicubic" or outputs:DIR (finished '
+                         'outputs named like the LQ images); the first is the base the others are compared with')
     ap.add_argument('--scale', type=int_in(1), default=4, help='scale of the models and of the GT/LQ pairs')
     ap.add_argument('--crop-border', dest='crop_border', type=int_in(0), default=4,
                     help='pixels cropped at each border before the metrics')

@@ -63,13 +63,55 @@ class Bicubic:
         return cv2.resize(img, (img.shape[1] * self.scale, img.shape[0] * self.scale), interpolation=cv2.INTER_CUBIC)
 
 
+OUTPUTS = 'outputs:'  # a model spec 'outputs:DIR': a method's finished outputs, one per LQ image, same name
+
+
+class OutputsFolder:
+    """Stands in for a model whose outputs exist already (another project's shipped results, or ``tools/infer.py``'s
+    folder): ``output(name, lq)`` reads ``folder/name`` (or the same stem with another image extension) and checks
+    that it is x``scale`` of the LQ image. A missing or misfit output is a one-line ValueError naming the file."""
+
+    def __init__(self, folder, scale):
+        self.folder, self.scale = Path(folder).expanduser(), scale
+        if not self.folder.is_dir():
+            raise ValueError(f'{OUTPUTS}{folder}: not a folder')
+
+    def _path(self, name):
+        p = self.folder / name
+        if p.is_file():
+            return p
+        same_stem = [q for q in list_images(self.folder) if q.stem == Path(name).stem]
+        if len(same_stem) == 1:
+            return same_stem[0]
+        raise ValueError(f'{self.folder}: no output for {name} ({OUTPUTS}DIR needs one image per LQ image, same name)')
+
+    def output(self, name, lq):
+        from utils.img_io import imread
+        p = self._path(name)
+        sr = _bgr(imread(p))
+        want = (lq.shape[0] * self.scale, lq.shape[1] * self.scale)
+        if sr.shape[:2] != want:
+            raise ValueError(f'{p}: {sr.shape[1]}x{sr.shape[0]} px, expected x{self.scale} of its LQ image '
+                             f'({want[1]}x{want[0]})')
+        return sr
+
+
+def _upscale(net, lq, name):
+    """``net``'s output for the LQ image ``lq`` (file name ``name``): run, or read from an ``OutputsFolder``."""
+    return net.output(name, lq) if isinstance(net, OutputsFolder) else net.upscale(lq)
+
+
 def load_models(models, scale=4, backend='auto', device='cpu'):
     """``{name: spec}`` -> ``{name: upscaler}``; spec 'bicubic', a zoo name, a weights file, an export folder,
-    or an upscaler built by the caller (an object with ``upscale`` and ``scale``, e.g. its own backend)."""
+    ``outputs:DIR`` (finished outputs named like the LQ images, ``OutputsFolder``), or an upscaler built by the
+    caller (an object with ``upscale`` and ``scale``, e.g. its own backend)."""
     from inference import Upscaler
     from models.zoo import parse_model_ref
     out = {}
     for name, spec in models.items():
+        if isinstance(spec, str) and spec.startswith(OUTPUTS):
+            out[name] = OutputsFolder(spec[len(OUTPUTS):], scale)
+            continue
         if not hasattr(spec, 'upscale') and parse_model_ref(spec).kind == 'bicubic':
             out[name] = Bicubic(scale)
             continue
@@ -169,7 +211,7 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
                'input_detail': input_detail(lq, gt, crop_border // scale)}
         outs = {}
         for name, net in nets.items():
-            outs[name] = sr = net.upscale(lq)
+            outs[name] = sr = _upscale(net, lq, gp.name)
             row.update({f'{name}_{k}': v for k, v in image_metrics(sr, gt, crop_border, iqa, scale).items()})
             _add_frame(meters, name, gp, gt, sr)
         rows.append(row)
@@ -206,7 +248,7 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
         ref = M.laplacian_energy(bicubic.upscale(lq), crop_border)
         row, outs = {'image': path.name}, {}
         for name, net in nets.items():
-            outs[name] = sr = net.upscale(lq)
+            outs[name] = sr = _upscale(net, lq, path.name)
             energy = M.laplacian_energy(sr, crop_border)
             row.update({f'{name}_niqe': niqe_or_nan(sr, crop_border),
                         f'{name}_blocks': blocks_or_nan(sr, scale, crop_border), f'{name}_lapl': energy,

@@ -171,3 +171,48 @@ def test_outputs_never_overwrite_inputs(data, tmp_path, capsys, flag, target):
     err = capsys.readouterr().err.strip().splitlines()
     one_line(err, path)
     assert (path.read_bytes() if path.exists() else None) == before
+
+
+def _bicubic_outputs(data, folder, ext='.png'):
+    """Bicubic x4 of each LQ image of ``data``, written to ``folder`` under the LQ's stem with ``ext``."""
+    folder.mkdir()
+    for p in sorted((data / 'lq').iterdir()):
+        lq = cv2.imread(str(p))
+        cv2.imwrite(str(folder / (p.stem + ext)), cv2.resize(lq, (lq.shape[1] * 4, lq.shape[0] * 4),
+                                                             interpolation=cv2.INTER_CUBIC))
+
+
+def test_outputs_folder_scores_finished_outputs_like_the_model(data, tmp_path, capsys):
+    """``outputs:DIR`` scores a folder of finished outputs (another method's shipped results) without running
+    anything: bicubic's outputs written to a folder (as PNG, and as another extension with the same stem) score
+    exactly as the bicubic model; with --input it gives the no-reference rows too."""
+    _bicubic_outputs(data, tmp_path / 'png')
+    _bicubic_outputs(data, tmp_path / 'bmp', '.bmp')
+    js = tmp_path / 'm.json'
+    argv = ['--gt', data / 'gt', '--lq', data / 'lq', '--models', 'bicubic=bicubic', f'shipped=outputs:{tmp_path / "png"}',
+            f'other=outputs:{tmp_path / "bmp"}', '--no-iqa', '--json', js, '--sheet', tmp_path / 's.png']
+    assert main([str(a) for a in argv]) == 0
+    assert '| shipped | ' in capsys.readouterr().out
+    doc = json.loads(js.read_text())
+    for m in ('psnr', 'ssim', 'niqe', 'detail', 'texture'):
+        assert doc['summary']['shipped'][m] == pytest.approx(doc['summary']['bicubic'][m]), m
+        assert doc['summary']['other'][m] == pytest.approx(doc['summary']['bicubic'][m]), m
+    assert main(['--input', str(data / 'lq'), '--models', 'bicubic=bicubic', f'shipped=outputs:{tmp_path / "png"}']) == 0
+    assert '| shipped | ' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('case, msg', [('nofolder', 'is not a folder'), ('missing', 'no output for {name}'),
+                                       ('size', 'expected x4 of its LQ image')])
+def test_outputs_folder_bad_input_is_one_line(data, tmp_path, capsys, case, msg):
+    """A missing folder, a missing output or an output of the wrong size: one line naming it, exit 2."""
+    out = tmp_path / 'out'
+    _bicubic_outputs(data, out)
+    name = sorted(p.name for p in out.iterdir())[0]
+    if case == 'missing':
+        (out / name).unlink()
+    elif case == 'size':
+        cv2.imwrite(str(out / name), np.zeros((40, 40, 3), np.uint8))
+    spec = f'outputs:{tmp_path / "nope"}' if case == 'nofolder' else f'outputs:{out}'
+    assert main(['--gt', str(data / 'gt'), '--lq', str(data / 'lq'), '--models', f'm={spec}', '--no-iqa', '-q']) == 2
+    err = [ln for ln in capsys.readouterr().err.strip().splitlines() if ln]
+    assert len(err) == 1 and msg.format(name=name) in err[0], err

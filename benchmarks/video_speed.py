@@ -206,7 +206,7 @@ def main():
         if m not in MODELS:
             raise SystemExit(f'error: unknown model {m!r}; known: {", ".join(MODELS)}')
     load_before = os.getloadavg()
-    modes = MODES if a.temporal else MODES[:3]
+    modes = list(MODES if a.temporal else MODES[:3])
     jobs = [(r, m, mode) for r in range(a.rounds) for m in models
             for mode in modes[r % len(modes):] + modes[:r % len(modes)] + ([f'seg:{a.segmented:g}'] if a.segmented else [])]
     res = {}

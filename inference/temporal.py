@@ -24,18 +24,18 @@ or not, any precision, ``.onnx`` too), one frame at a time, with the low-resolut
 stabilised high band) is exported by ``Stabiliser.state()`` and restored by ``load_state``; ``reset()`` starts
 afresh. The recursion forgets its start geometrically: after k frames the initial state weighs at most
 ``strength ** k`` in any pixel, so a segment that re-runs k overlap frames before its first written frame
-reproduces a continuous run's state up to that weight (k = 20 at the default strength: below 4 %).
+reproduces a continuous run's state up to that weight (k = 30 at the default strength: about 4 %).
 Measurements and the choice of design: docs/temporal.md.
 """
 import cv2
 import numpy as np
 
 MODES = ('flow', 'static')
-DEFAULT_STRENGTH = 0.85  # the blend weight of the warped previous high band where the input agrees
+DEFAULT_STRENGTH = 0.9  # the blend weight of the warped previous high band where the input agrees
 DEFAULT_CUT = 30.0  # mean |change| of the LR input (0-255 gray) above which a frame is a scene cut
-ERR_LOW, ERR_HIGH = 3.0, 10.0  # LR warping error (0-255): full confidence below, none above
+ERR_LOW, ERR_HIGH = 4.0, 12.0  # LR warping error (0-255): full confidence below, none above
 ENERGY_SIGMA = 2.0  # local energy window of the high band (LR px)
-DEFAULT_LOW_STRENGTH = 0.6  # the blend weight of the previous (warped) LR input where it agrees
+DEFAULT_LOW_STRENGTH = 0.7  # the blend weight of the previous (warped) LR input where it agrees
 MIN_FLOW = 0.25  # LR motion below this (px) counts as none: no resampling blur of a still texture
 FLOW_GAIN = 1.0  # the flow is used where its LR warping error is this much (0-255) below no motion's
 STICKY = 0.75  # integer outputs: a value this close (0-255 levels) to the previous output keeps it

@@ -72,7 +72,7 @@ def _renamed(rows, old, new):
 
 
 def sweep(nets, base_path, ft_name, ft_path, gt, lq, rows_sel, tmp, weights=WEIGHTS, progress=True, real=None,
-          partner=None):
+          partner=None, flicker_lq=None):
     """``{'finetune', 'weights', 'summary': {blend name: summary}, 'rows'}`` for the blends at ``weights``.
 
     ``nets``: the evaluate stage's ``model_cache.Models`` (blends get the checkpoints' backend);
@@ -80,7 +80,8 @@ def sweep(nets, base_path, ft_name, ft_path, gt, lq, rows_sel, tmp, weights=WEIG
     for the blend files, removed afterwards. ``real``: the real LQ frames too (``{'lq', 'gt' (None: no
     reference), 'rows'}``, rows holding ``base`` and ``ft_name``): the result's ``real`` is their summary.
     ``partner``: a weights file blended with the finetune instead of ``base_path`` (``pipeline.partner``); its
-    weight-0 point is then scored like the blends.
+    weight-0 point is then scored like the blends. ``flicker_lq``: a folder of consecutive LQ frames
+    (``pipeline.real_lq.extract_consecutive``): the result's ``flicker`` holds the blends' FLICKER ratios there.
     """
     from evaluation import model_cache as MT
     names = [blend_name(w) for w in sorted(float(w) for w in weights)]
@@ -98,13 +99,35 @@ def sweep(nets, base_path, ft_name, ft_path, gt, lq, rows_sel, tmp, weights=WEIG
             from .real_lq import score_frames
             got = _blend_rows(blends, real['rows'], ft_name, weights,
                               lambda b: score_frames(b, real['lq'], real.get('gt'), progress), zero)
+        if flicker_lq and blends:
+            from .real_lq import score_flicker
+            flick = score_flicker(blends, flicker_lq)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     out = {'finetune': ft_name, 'weights': sorted(float(w) for w in weights), 'other': 'base' if partner is None
            else 'partner', 'summary': MT.summarize(rows, names), 'rows': rows}
     if real:
         out['real'] = {'summary': MT.summarize(got, names), 'paired': bool(real.get('gt'))}
+    if flicker_lq and blends:
+        out['flicker'] = flick
     return out
+
+
+def refuse_flicker(ctx, out, flicker, partner):
+    """``{blend name: reason}`` of the swept blends that flicker more than the base allows
+    (``pipeline.select.flicker_refusals``: the same rule as the checkpoints'), logged; empty with --allow-flicker
+    (then logged as allowed) or without a flicker measure. Weight 1 is the checkpoint, whose ratios the selection
+    has; weight 0 the base (never refused) or the partner, measured like the blends."""
+    from .select import flicker_refusals
+    if not flicker or not flicker.get('ratios'):
+        return {}
+    ratios = dict(out.get('flicker') or {}, base=flicker['ratios'].get('base'))
+    ratios[blend_name(1.0)] = flicker['ratios'].get(out['finetune'])
+    names = [blend_name(w) for w in out['weights'] if w > 0 or partner]
+    refused = flicker_refusals(ratios, 'base', names)
+    for why in refused.values():
+        ctx.say(f'evaluate: DNI blend {"allowed (--allow-flicker)" if ctx.s.allow_flicker else "refused"}: {why}')
+    return {} if ctx.s.allow_flicker else refused
 
 
 def _blend_rows(blends, rows_known, ft_name, weights, score, zero='base'):
@@ -189,18 +212,22 @@ def run_sweep(ctx, nets, base_path, ckpt_paths, res, gt, lq, tmp, partner=None):
     ctx.say(f'evaluate: DNI sweep of {other} and {ft} at weights {", ".join(f"{w:g}" for w in weights)}'
             + (' on the held-out pairs and the real LQ frames' if real else ''))
     src = {'lq': real['lq'], 'gt': real.get('gt'), 'rows': real['rows']} if real else None
+    flicker = sel.get('flicker')
     try:
         out = sweep(nets, base_path, ft, ckpt_paths[ft], gt, lq, sel['rows'], tmp, weights=weights,
-                    progress=not ctx.s.quiet, real=src, partner=partner)
+                    progress=not ctx.s.quiet, real=src, partner=partner, flicker_lq=(flicker or {}).get('dir'))
     finally:
         nets.cleanup()
+    out['refused_flicker'] = refused = refuse_flicker(ctx, out, flicker, partner is not None)
     vote = None
     if real:
         vote = dict(out['real'], summary=dict(out['real']['summary'], base=real['summary']['base'],
                                               **({'bicubic': real['summary']['bicubic']}
                                                  if 'bicubic' in real['summary'] else {})))
-    w, table, reason = choose_weight(out['summary'], out['weights'], sel['summary']['base'], vote,
-                                     partner=partner is not None)
+    w, table, reason = choose_weight(out['summary'], [w for w in out['weights'] if blend_name(w) not in refused],
+                                     sel['summary']['base'], vote, partner=partner is not None)
+    if refused:
+        reason += f'; refused for flicker: {"; ".join(refused.values())}'
     out.update(iteration=sel['candidates'][ft], table=table, chosen=w, reason=reason)
     ctx.say(f'evaluate: DNI rule: {reason}')
     return out

@@ -104,7 +104,7 @@ def _flicker(ctx, part, nets, models):
     ratios = score_flicker(ups, part / 'flicker_lq')
     ctx.say('evaluate: flicker against bicubic (static / warp): '
             + ', '.join(f'{n} {r["static"]:.2f} / {r["warp"]:.2f}' for n, r in ratios.items()))
-    return {'frames': info['frames'], 'source': info['source'], 'ratios': ratios}
+    return {'frames': info['frames'], 'source': info['source'], 'ratios': ratios, 'dir': str(part / 'flicker_lq')}
 
 
 def _refuse_flicker(ctx, flicker, cand):

@@ -226,3 +226,18 @@ def test_infer_runs_onnx_with_tiles_alpha_and_video(tiny_models, photo, tmp_path
     cap = cv2.VideoCapture(str(tmp_path / 'vo.mp4'))
     ok, frame = cap.read()
     assert ok and frame.shape[:2] == (128, 192)
+    # --temporal works on the .onnx model's output frames too (issue 52): frames that differ (repeated frames skip
+    # the model and the stabiliser), run plain and stabilised; the stabiliser changes the frames after the first
+    (tmp_path / 'm').mkdir()
+    clip = tmp_path / 'm' / 'vm.mp4'
+    _make_video(clip, [photo[i:32 + i, :48] for i in range(3)])
+    got = {}
+    for name, extra in (('plain', []), ('temporal', ['--temporal'])):
+        r = subprocess.run([sys.executable, 'tools/infer.py', '-i', str(clip), '-o', str(tmp_path / f'{name}.mp4'),
+                            '-m', str(onnx_file), '--tile', '32', '--crf', '10', '-q'] + extra, cwd=ROOT,
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-2000:]
+        cap = cv2.VideoCapture(str(tmp_path / f'{name}.mp4'))
+        got[name] = [f.astype(np.float32) for ok, f in iter(cap.read, (False, None))]
+    assert len(got['temporal']) == len(got['plain']) == 3 and got['temporal'][0].shape[:2] == (128, 192)
+    assert max(float(np.abs(a - b).mean()) for a, b in zip(got['plain'][1:], got['temporal'][1:])) > 0.2

@@ -362,3 +362,21 @@ def test_the_summary_line_gives_the_exported_blends_own_numbers_on_the_real_foot
                                  '27.46 vs bicubic 27.66, NIQE 8.00 vs base 8.70')
     real['paired'] = False
     assert _real_scores(res) == '; on the real LQ footage (27 frames, the exported blend 0.8): NIQE 8.00 vs base 8.70'
+
+
+def test_sweep_measures_the_blends_flicker_on_consecutive_frames(pairs, nets, tmp_path):
+    """With ``flicker_lq`` the blends in between (not the ends, which the selection measured) get FLICKER ratios
+    against bicubic on those frames (here: the held-out LQ frames, one size), as the checkpoints do."""
+    from evaluation import model_cache as MT
+    base, ft = nets
+    gt, lq = pairs
+    models = MT.Models('compact', tmp_path / 'exports')
+    rows_sel = MT.evaluate(models.get({'base': str(base), 'iter_8': str(ft)}, own=['base', 'iter_8']), gt, lq,
+                           progress=False)
+    out = S.sweep(models, base, 'iter_8', ft, gt, lq, rows_sel, tmp_path / 'blends', weights=(0.0, 0.5, 1.0),
+                  progress=False, flicker_lq=lq)
+    assert list(out['flicker']) == ['dni_0.50']
+    r = out['flicker']['dni_0.50']
+    assert np.isfinite(r['static']) and np.isfinite(r['warp']) and r['static'] > 0
+    assert 'flicker' not in S.sweep(models, base, 'iter_8', ft, gt, lq, rows_sel, tmp_path / 'b2', weights=(0.0, 0.5, 1.0),
+                                    progress=False)

@@ -127,3 +127,25 @@ def test_report_flicker_section(lq_folder, tmp_path):
     d2 = Doc()
     flicker_section(d2, {'selection': {}})
     assert d2.markdown().strip() == ''
+
+
+@pytest.mark.parametrize('allow', [False, True])
+def test_dni_blends_are_refused_like_checkpoints(tmp_path, allow):
+    """pipeline.dni_sweep.refuse_flicker: a blend flickering over 1.3x the base's is refused (not with
+    --allow-flicker); weight 1 carries the checkpoint's own ratios, weight 0 is the base unless a partner."""
+    from pipeline.dni_sweep import refuse_flicker
+    ctx = _ctx(tmp_path, tmp_path, allow)
+    flicker = {'ratios': {'base': {'static': 1.0, 'warp': 0.9}, 'iter_2': {'static': 1.5, 'warp': 1.0}}}
+    out = {'finetune': 'iter_2', 'weights': [0.0, 0.4, 0.6, 1.0],
+           'flicker': {'dni_0.40': {'static': 1.1, 'warp': 1.0}, 'dni_0.60': {'static': 1.2, 'warp': 1.35}}}
+    refused = refuse_flicker(ctx, out, flicker, partner=False)
+    if allow:
+        assert refused == {} and sum('DNI blend allowed (--allow-flicker): dni_' in s for s in ctx.said) == 2
+    else:
+        assert sorted(refused) == ['dni_0.60', 'dni_1.00'] and '1.35x' in refused['dni_0.60']
+        assert any(s.startswith('evaluate: DNI blend refused: dni_1.00 flickers 1.50x') for s in ctx.said)
+    assert refuse_flicker(ctx, out, None, partner=False) == {}
+    # with a partner, weight 0 is a candidate measured like the blends
+    out['flicker']['dni_0.00'] = {'static': 2.0, 'warp': 2.0}
+    assert ('dni_0.00' in refuse_flicker(_ctx(tmp_path, tmp_path, False), out, flicker, partner=True))
+    assert ('dni_0.00' not in refuse_flicker(_ctx(tmp_path, tmp_path, False), out, flicker, partner=False))

@@ -25,6 +25,8 @@ import re
 import cv2
 import numpy as np
 
+from evaluation.metrics import blockiness
+
 FRAME_STATS = ('fine', 'mid', 'chroma', 'noise_y', 'noise_c', 'block8', 'block4', 'ringing', 'y_lo', 'y_hi')
 RELATIVE = ('fine', 'mid', 'chroma')  # divided by the reference's value
 
@@ -70,20 +72,6 @@ def noise_sigma(plane):
                             (0, 0), 1.0)[1:-1, 1:-1]
     flat = grad <= np.median(grad)
     return float(np.sqrt(np.pi / 2) / 6.0 * resp[flat].mean()) if flat.any() else 0.0
-
-
-def blockiness(y, period, floor=1e-9):
-    """Mean |horizontal and vertical Y steps| on the ``period`` grid lines over the mean elsewhere (floored at
-    ``floor`` grey levels)."""
-    on, off = [], []
-    for d in (np.abs(np.diff(y, axis=1)), np.abs(np.diff(y, axis=0)).T):
-        if d.shape[1] < 2 * period:
-            continue
-        cols = np.arange(d.shape[1])
-        grid = (cols % period) == period - 1
-        on.append(d[:, grid].mean())
-        off.append(d[:, ~grid].mean())
-    return float(np.mean(on) / max(np.mean(off), floor)) if on else 1.0
 
 
 def ringing(y):

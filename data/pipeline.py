@@ -12,6 +12,11 @@ Flow for a batch of GT images (NCHW RGB in [0, 1]), after the paper:
 
 Every random choice comes from one numpy Generator in a fixed order, so a seed
 reproduces the result byte for byte on CPU.
+
+The flow is a list of stages (``SECOND_ORDER``: ``Blur``, ``RandomResize``, ``Noise``, ``Jpeg``, ...,
+``FinalStep``). A new degradation is one ``Stage`` subclass (its draws, its op on a batch slice, its
+parameters, its own options) placed with ``with_stage(stage, after=name)`` and given to
+``SecondOrderDegradation(..., stages=...)``; tests/data/test_deg_stages.py adds one.
 """
 import math
 
@@ -99,16 +104,20 @@ def _is_num(v):
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
-def resolve_options(opt=None):
-    """Defaults overridden by ``opt`` (the YAML ``degradation:`` section), validated.
+def resolve_options(opt=None, stages=()):
+    """Defaults overridden by ``opt`` (the YAML ``degradation:`` section), validated; ``stages`` add their own
+    options (``Stage.defaults``, checked by ``Stage.check``).
 
     Raises ValueError naming the key for unknown keys and bad values.
     """
     if opt is not None and not isinstance(opt, dict):
         raise ValueError(f'degradation options must be a mapping, got {type(opt).__name__}')
-    out = {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in DEFAULT_DEGRADATION.items()}
+    known = dict(DEFAULT_DEGRADATION)
+    for stage in stages:
+        known.update(stage.defaults)
+    out = {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in known.items()}
     for key, val in (opt or {}).items():
-        if key not in DEFAULT_DEGRADATION:
+        if key not in known:
             raise ValueError(f'unknown degradation option {key!r}')
         out[key] = list(val) if isinstance(val, (list, tuple)) else val
     for key in _PROB_KEYS:
@@ -152,12 +161,18 @@ def resolve_options(opt=None):
             raise ValueError(f'degradation option {key!r} must be true or false, got {out[key]!r}')
     from data.codec import check_options
     check_options(out)
+    for stage in stages:
+        stage.check(out)
     out['_resolved'] = True
     return out
 
 
-def _resolved(opt):
-    return opt if isinstance(opt, dict) and opt.get('_resolved') else resolve_options(opt)
+def _resolved(opt, stages=()):
+    if isinstance(opt, dict) and opt.get('_resolved'):
+        if all(k in opt for stage in stages for k in stage.defaults):
+            return opt
+        opt = {k: v for k, v in opt.items() if k != '_resolved'}
+    return resolve_options(opt, stages)
 
 
 def _stage_kernel(opt, rng, sfx):
@@ -208,134 +223,265 @@ def _as_kernel_tensor(k, b, place, name):
     return t
 
 
+# -- the flow as a list of stages ---------------------------------------------------------------------------
+class Stage:
+    """One step of the flow. ``draw`` makes its random choices for a batch of ``b`` (a dict merged into the
+    plan; stages draw in flow order), ``draw_late`` those drawn after every stage's ``draw`` (a choice added to
+    a published flow draws here, so that a seed keeps giving the bytes it gave), ``apply`` runs on a slice of
+    the batch, ``params`` gives sample ``i``'s choices as flat JSON-able items. ``defaults``: the stage's own
+    degradation options (accepted by ``resolve_options`` when the stage is in the flow), checked by ``check``.
+    """
+    name = 'stage'
+    defaults = {}
+
+    def draw(self, rng, b, opt):
+        return {}
+
+    def draw_late(self, rng, b, opt):
+        return {}
+
+    def apply(self, out, plan, ctx):
+        raise NotImplementedError
+
+    def params(self, plan, i):
+        return {}
+
+    def check(self, opt):
+        """Raise ValueError (one line naming the key) for a bad value of the stage's options."""
+
+
+class Slice:
+    """What ``Stage.apply`` sees besides the tensor: the slice ``idx`` of the batch, its kernels, the GT size
+    ``(h, w)``, the target size ``(th, tw)``, the options and the place."""
+
+    def __init__(self, idx, kernels, size, target, opt, place):
+        self.idx, self.kernels, self.size, self.target, self.opt, self.place = idx, kernels, size, target, opt, place
+
+
+def _noise(out, npl, idx):
+    gauss, gray = npl['gauss'][idx], npl['gray'][idx]
+    sigma, pscale, seeds = npl['sigma'][idx], npl['pscale'][idx], npl['seeds'][idx]
+    b = out.shape[0]
+    gi, pi = np.flatnonzero(gauss), np.flatnonzero(~gauss)
+    noise = np.empty(out.shape, dtype=np.float32)
+    if gi.size:
+        noise[gi] = gaussian_noise([gi.size] + list(out.shape[1:]), sigma[gi], gray[gi], seeds=seeds[gi])
+    if pi.size:
+        sub = out if pi.size == b else paddle.index_select(out, paddle.to_tensor(pi, place=out.place))
+        noise[pi] = poisson_noise(sub.numpy(), pscale[pi], gray[pi], seeds=seeds[pi])
+    return (out + paddle.to_tensor(noise, place=out.place)).clip(0, 1)
+
+
+def _jpeg(out, q, use, round_mode):
+    """JPEG at quality ``q`` on the samples where ``use`` is True; the others pass unchanged."""
+    if not use.any():
+        return out
+    coded = diff_jpeg(out.clip(0, 1), q, round_mode)
+    if use.all():
+        return coded
+    mask = paddle.to_tensor(use.astype(np.float32).reshape(-1, 1, 1, 1), place=out.place)
+    return mask * coded + (1 - mask) * out
+
+
+class Blur(Stage):
+    """Blur with the per-sample ``kernel``; with ``prob``, only the samples a draw picks (the others keep a pulse)."""
+
+    def __init__(self, kernel, prob=None, key=None):
+        self.kernel, self.prob, self.key = kernel, prob, key
+        self.name = key or f'blur_{kernel}'
+
+    def draw(self, rng, b, opt):
+        return {self.key: rng.uniform(size=b) < opt[self.prob]} if self.prob else {}
+
+    def apply(self, out, plan, ctx):
+        k = ctx.kernels[self.kernel]
+        if not self.prob:
+            return filter2d(out, k)
+        use = plan[self.key][ctx.idx]
+        if not use.any():
+            return out
+        if not use.all():
+            mask = paddle.to_tensor(use.astype(np.float32).reshape(out.shape[0], 1, 1), place=ctx.place)
+            k = mask * k + (1 - mask) * paddle.to_tensor(pulse_kernel(k.shape[-1]), place=ctx.place)
+        return filter2d(out, k)
+
+    def params(self, plan, i):
+        return {'second_blur': bool(plan[self.key][i])} if self.prob else {}
+
+
+class RandomResize(Stage):
+    """Resize up, down or not (one scale and mode for the batch), relative to the GT size or the target size."""
+
+    def __init__(self, sfx, relative_to):
+        self.sfx, self.relative_to, self.name = sfx, relative_to, 'resize' + sfx
+
+    def draw(self, rng, b, opt):
+        s = '' if self.sfx == '1' else self.sfx  # the first order's options have no suffix
+        kind = ('up', 'down', 'keep')[int(rng.choice(3, p=opt['resize_prob' + s]))]
+        lo, hi = opt['resize_range' + s]
+        scale = float(rng.uniform(1, hi)) if kind == 'up' else float(rng.uniform(lo, 1)) if kind == 'down' else 1.0
+        return {self.name: {'resize': kind, 'resize_scale': scale,
+                            'resize_mode': str(rng.choice(opt['resize_mode_list']))}}
+
+    def apply(self, out, plan, ctx):
+        r = plan[self.name]
+        h, w = ctx.size if self.relative_to == 'gt' else ctx.target
+        return resize(out, scaled_size(h, w, r['resize_scale']), r['resize_mode'])
+
+    def params(self, plan, i):
+        return {f'{k}{self.sfx}': v for k, v in plan[self.name].items()}
+
+
+class Noise(Stage):
+    """Gaussian or Poisson noise, colour or gray, type and strength per sample; clamped."""
+
+    def __init__(self, sfx):
+        self.sfx, self.name = sfx, 'noise' + sfx
+
+    def draw(self, rng, b, opt):
+        s = '' if self.sfx == '1' else self.sfx
+        return {self.name: {'gauss': rng.uniform(size=b) < opt['gaussian_noise_prob' + s],
+                            'gray': rng.uniform(size=b) < opt['gray_noise_prob' + s],
+                            'sigma': rng.uniform(*opt['noise_range' + s], size=b),
+                            'pscale': rng.uniform(*opt['poisson_scale_range' + s], size=b),
+                            'seeds': rng.integers(0, 2 ** 63 - 1, size=b)}}
+
+    def apply(self, out, plan, ctx):
+        return _noise(out, plan[self.name], ctx.idx)
+
+    def params(self, plan, i):
+        n, s = plan[self.name], self.sfx
+        p = {f'noise{s}': 'gaussian', f'noise_sigma{s}': float(n['sigma'][i])} if n['gauss'][i] else \
+            {f'noise{s}': 'poisson', f'noise_scale{s}': float(n['pscale'][i])}
+        p[f'noise_gray{s}'] = bool(n['gray'][i])
+        return p
+
+
+def _draw_jpeg_use(rng, b, opt, sfx):
+    prob = opt['jpeg_prob' + sfx]  # drawn only when some samples skip the step (late: older seeds keep their bytes)
+    return {'jpeg' + (sfx or '1'): rng.uniform(size=b) < prob if prob < 1 else np.ones(b, bool)}
+
+
+class Jpeg(Stage):
+    """JPEG at a quality per sample, on the samples the ``jpeg_prob`` draw keeps."""
+
+    def __init__(self, sfx=''):
+        self.sfx, self.name = sfx, 'jpeg' + (sfx or '1')
+
+    def draw(self, rng, b, opt):
+        return {'q' + (self.sfx or '1'): np.floor(rng.uniform(*opt['jpeg_range' + self.sfx], size=b))}
+
+    def draw_late(self, rng, b, opt):
+        return _draw_jpeg_use(rng, b, opt, self.sfx)
+
+    def apply(self, out, plan, ctx):
+        n = self.sfx or '1'
+        return _jpeg(out, plan['q' + n][ctx.idx], plan['jpeg' + n][ctx.idx], ctx.opt['jpeg_round'])
+
+    def params(self, plan, i):
+        n = self.sfx or '1'
+        return {f'jpeg_quality{n}': int(plan['q' + n][i]) if plan['jpeg' + n][i] else None}
+
+
+class FinalStep(Stage):
+    """[resize to the target size + the sinc blur] and [JPEG] in a random order (the sinc blur is skipped when
+    every sample's kernel is a pulse)."""
+    name = 'final'
+
+    def draw(self, rng, b, opt):
+        return {'final_mode': str(rng.choice(opt['resize_mode_list'])),
+                'resize_first': bool(rng.uniform() < opt['final_resize_first_prob']),
+                'q2': np.floor(rng.uniform(*opt['jpeg_range2'], size=b))}
+
+    def draw_late(self, rng, b, opt):
+        return _draw_jpeg_use(rng, b, opt, '2')
+
+    def apply(self, out, plan, ctx):
+        ks = ctx.kernels['sinc_kernel']
+        final_blur = not bool(paddle.all(ks == paddle.to_tensor(pulse_kernel(ks.shape[-1]), place=ctx.place)))
+
+        def resize_sinc(t):
+            t = resize(t, ctx.target, plan['final_mode'])
+            return filter2d(t, ks) if final_blur else t
+
+        def jpeg(t):
+            return _jpeg(t, plan['q2'][ctx.idx], plan['jpeg2'][ctx.idx], ctx.opt['jpeg_round'])
+        return jpeg(resize_sinc(out)) if plan['resize_first'] else resize_sinc(jpeg(out))
+
+    def params(self, plan, i):
+        return {'jpeg_quality2': int(plan['q2'][i]) if plan['jpeg2'][i] else None,
+                'final_resize_mode': plan['final_mode'],
+                'final_order': 'resize+sinc, jpeg' if plan['resize_first'] else 'jpeg, resize+sinc'}
+
+
+_PARAMS_LAST = ('jpeg_quality1', 'jpeg_quality2', 'second_blur', 'final_resize_mode', 'final_order')
+
+# Real-ESRGAN's flow (the module docstring); a new degradation is one ``Stage`` placed with ``with_stage``.
+SECOND_ORDER = (Blur('kernel1'), RandomResize('1', 'gt'), Noise('1'), Jpeg(''),
+                Blur('kernel2', prob='second_blur_prob', key='use2'), RandomResize('2', 'target'), Noise('2'),
+                FinalStep())
+
+
+def with_stage(stage, after, stages=SECOND_ORDER):
+    """``stages`` with ``stage`` inserted after the stage named ``after`` (ValueError naming the known ones)."""
+    names = [s.name for s in stages]
+    if after not in names:
+        raise ValueError(f'no stage {after!r} in the flow; its stages: {", ".join(names)}')
+    if stage.name in names:
+        raise ValueError(f'the flow already has a stage {stage.name!r}')
+    i = names.index(after) + 1
+    return tuple(stages[:i]) + (stage,) + tuple(stages[i:])
+
+
 class SecondOrderDegradation:
     """``SecondOrderDegradation(opt, scale)(gt, kernel1, kernel2, sinc_kernel, rng)`` -> LQ.
 
-    All random choices are drawn first (:meth:`sample_plan`), then the ops run on
-    the batch. ``threads`` cuts the batch into that many slices run concurrently
+    All random choices are drawn first (:meth:`sample_plan`: every stage's ``draw`` in flow order, then their
+    ``draw_late``), then the ``stages`` (default ``SECOND_ORDER``) run on the batch, and the result is clamped
+    and rounded to 1/255. ``threads`` cuts the batch into that many slices run concurrently
     (:mod:`data.slicing`: most CPU kernels use one core); ``'auto'`` means one per
     CPU core on a CPU place and 1 on a GPU. Each sample's result does not depend
     on the slicing. :meth:`with_usm` also sharpens the GT inside the slices.
     """
 
-    def __init__(self, opt=None, scale=4, threads='auto'):
+    def __init__(self, opt=None, scale=4, threads='auto', stages=SECOND_ORDER):
         if not isinstance(scale, (int, np.integer)) or scale < 1:
             raise ValueError(f'scale must be a positive integer, got {scale!r}')
         if isinstance(threads, np.integer):
             threads = int(threads)
         resolve_slices(threads)  # validates
-        self.opt = _resolved(opt)
+        self.stages = tuple(stages)
+        self.opt = _resolved(opt, self.stages)
         self.scale = int(scale)
         self.threads = threads
 
     # -- random plan -----------------------------------------------------------
-    def _plan_resize(self, rng, sfx):
-        o = self.opt
-        kind = ('up', 'down', 'keep')[int(rng.choice(3, p=o['resize_prob' + sfx]))]
-        lo, hi = o['resize_range' + sfx]
-        s = float(rng.uniform(1, hi)) if kind == 'up' else float(rng.uniform(lo, 1)) if kind == 'down' else 1.0
-        return {'resize': kind, 'resize_scale': s, 'resize_mode': str(rng.choice(o['resize_mode_list']))}
-
-    def _plan_noise(self, rng, sfx, b):
-        o = self.opt
-        return {'gauss': rng.uniform(size=b) < o['gaussian_noise_prob' + sfx],
-                'gray': rng.uniform(size=b) < o['gray_noise_prob' + sfx],
-                'sigma': rng.uniform(*o['noise_range' + sfx], size=b),
-                'pscale': rng.uniform(*o['poisson_scale_range' + sfx], size=b),
-                'seeds': rng.integers(0, 2 ** 63 - 1, size=b)}
-
     def sample_plan(self, b, rng):
         """Every random choice for a batch of ``b``, in a fixed order."""
-        o = self.opt
-        plan = {'resize1': self._plan_resize(rng, ''), 'noise1': self._plan_noise(rng, '', b),
-                'q1': np.floor(rng.uniform(*o['jpeg_range'], size=b)),
-                'use2': rng.uniform(size=b) < o['second_blur_prob'],
-                'resize2': self._plan_resize(rng, '2'), 'noise2': self._plan_noise(rng, '2', b),
-                'final_mode': str(rng.choice(o['resize_mode_list'])),
-                'resize_first': bool(rng.uniform() < o['final_resize_first_prob']),
-                'q2': np.floor(rng.uniform(*o['jpeg_range2'], size=b))}
-        for key, prob in (('jpeg1', 'jpeg_prob'), ('jpeg2', 'jpeg_prob2')):  # drawn only when some are off
-            plan[key] = rng.uniform(size=b) < o[prob] if o[prob] < 1 else np.ones(b, bool)
+        plan = {}
+        for stage in self.stages:
+            plan.update(stage.draw(rng, b, self.opt))
+        for stage in self.stages:
+            plan.update(stage.draw_late(rng, b, self.opt))
         return plan
 
-    # -- ops -------------------------------------------------------------------
-    @staticmethod
-    def _noise(out, npl, idx):
-        gauss, gray = npl['gauss'][idx], npl['gray'][idx]
-        sigma, pscale, seeds = npl['sigma'][idx], npl['pscale'][idx], npl['seeds'][idx]
-        b = out.shape[0]
-        gi, pi = np.flatnonzero(gauss), np.flatnonzero(~gauss)
-        noise = np.empty(out.shape, dtype=np.float32)
-        if gi.size:
-            noise[gi] = gaussian_noise([gi.size] + list(out.shape[1:]), sigma[gi], gray[gi], seeds=seeds[gi])
-        if pi.size:
-            sub = out if pi.size == b else paddle.index_select(out, paddle.to_tensor(pi, place=out.place))
-            noise[pi] = poisson_noise(sub.numpy(), pscale[pi], gray[pi], seeds=seeds[pi])
-        return (out + paddle.to_tensor(noise, place=out.place)).clip(0, 1)
-
-    def _jpeg(self, out, q, use):
-        """JPEG at quality ``q`` on the samples where ``use`` is True; the others pass unchanged."""
-        if not use.any():
-            return out
-        coded = diff_jpeg(out.clip(0, 1), q, self.opt['jpeg_round'])
-        if use.all():
-            return coded
-        mask = paddle.to_tensor(use.astype(np.float32).reshape(-1, 1, 1, 1), place=out.place)
-        return mask * coded + (1 - mask) * out
-
     def _apply(self, gt, k1, k2, ks, plan, idx):
-        """Run the planned ops on the samples ``idx`` (a slice of the batch)."""
+        """Run the planned stages on the samples ``idx`` (a slice of the batch)."""
         _, _, h, w = gt.shape
-        th, tw = h // self.scale, w // self.scale
-        place = gt.place
-        b = gt.shape[0]
-        # first order
-        out = filter2d(gt, k1)
-        r = plan['resize1']
-        out = resize(out, scaled_size(h, w, r['resize_scale']), r['resize_mode'])
-        out = self._noise(out, plan['noise1'], idx)
-        out = self._jpeg(out, plan['q1'][idx], plan['jpeg1'][idx])
-        # second order
-        use2 = plan['use2'][idx]
-        if use2.any():
-            if not use2.all():
-                mask = paddle.to_tensor(use2.astype(np.float32).reshape(b, 1, 1), place=place)
-                pulse = paddle.to_tensor(pulse_kernel(k2.shape[-1]), place=place)
-                k2 = mask * k2 + (1 - mask) * pulse
-            out = filter2d(out, k2)
-        r = plan['resize2']
-        out = resize(out, scaled_size(th, tw, r['resize_scale']), r['resize_mode'])
-        out = self._noise(out, plan['noise2'], idx)
-        # final: [resize + sinc] and JPEG in random order; the sinc blur is skipped when all are pulses
-        final_blur = not bool(paddle.all(ks == paddle.to_tensor(pulse_kernel(ks.shape[-1]), place=place)))
-
-        def resize_sinc(t):
-            t = resize(t, (th, tw), plan['final_mode'])
-            return filter2d(t, ks) if final_blur else t
-        q2, use2 = plan['q2'][idx], plan['jpeg2'][idx]
-        if plan['resize_first']:
-            out = self._jpeg(resize_sinc(out), q2, use2)
-        else:
-            out = resize_sinc(self._jpeg(out, q2, use2))
+        ctx = Slice(idx, {'kernel1': k1, 'kernel2': k2, 'sinc_kernel': ks}, (h, w),
+                    (h // self.scale, w // self.scale), self.opt, gt.place)
+        out = gt
+        for stage in self.stages:
+            out = stage.apply(out, plan, ctx)
         return paddle.round(out.clip(0, 1) * 255.0) / 255.0
 
-    @staticmethod
-    def plan_params(plan, i):
+    def plan_params(self, plan, i):
         """The parameters of sample ``i`` as a flat JSON-able dict."""
         p = {}
-        for st in ('1', '2'):
-            p.update({f'{k}{st}': v for k, v in plan['resize' + st].items()})
-            n = plan['noise' + st]
-            if n['gauss'][i]:
-                p.update({f'noise{st}': 'gaussian', f'noise_sigma{st}': float(n['sigma'][i])})
-            else:
-                p.update({f'noise{st}': 'poisson', f'noise_scale{st}': float(n['pscale'][i])})
-            p[f'noise_gray{st}'] = bool(n['gray'][i])
-        p.update({'jpeg_quality1': int(plan['q1'][i]) if plan['jpeg1'][i] else None,
-                  'jpeg_quality2': int(plan['q2'][i]) if plan['jpeg2'][i] else None,
-                  'second_blur': bool(plan['use2'][i]), 'final_resize_mode': plan['final_mode'],
-                  'final_order': 'resize+sinc, jpeg' if plan['resize_first'] else 'jpeg, resize+sinc'})
-        return p
+        for stage in self.stages:
+            p.update(stage.params(plan, i))
+        return {**{k: v for k, v in p.items() if k not in _PARAMS_LAST},  # the order params files have always had
+                **{k: p[k] for k in _PARAMS_LAST if k in p}}
 
     # -- main ------------------------------------------------------------------
     def _prepare(self, gt, kernel1, kernel2, sinc_kernel, rng):

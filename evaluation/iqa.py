@@ -22,6 +22,8 @@ import paddle.nn.functional as F
 
 from models import load_state_into, zoo
 
+from .iqa_weights import get_iqa_entry
+
 ALEX = (('C', 3, 64, 11, 4, 2), 'R', 'M', ('C', 64, 192, 5, 1, 2), 'R', 'M', ('C', 192, 384, 3, 1, 1), 'R',
         ('C', 384, 256, 3, 1, 1), 'R', ('C', 256, 256, 3, 1, 1), 'R', 'M')
 ALEX_TAPS = (1, 4, 7, 9, 11)
@@ -203,7 +205,7 @@ def local_file(entry):
 def fetch(name, progress=True):
     """Download one IQA weights file into ``<model cache>/iqa/`` (sha256-checked); returns its path."""
     from utils.download import download
-    entry = zoo.get_iqa_entry(name)
+    entry = get_iqa_entry(name)
     dst = zoo.cache_dir() / 'iqa' / entry.extra.get('file', entry.filename)
     if not dst.is_file():
         download(entry.url, dst, sha256=entry.sha256, progress=progress)
@@ -236,7 +238,7 @@ def available(device='cpu'):
     """
     metrics, notes = {}, []
     for name, (head, base) in METRIC_WEIGHTS.items():
-        entries = [zoo.get_iqa_entry(head), zoo.get_iqa_entry(base)]
+        entries = [get_iqa_entry(head), get_iqa_entry(base)]
         paths = [local_file(e) for e in entries]
         if None in paths:
             missing = [e.extra.get('file', e.filename) for e, p in zip(entries, paths) if p is None]

@@ -161,12 +161,26 @@ def artefact(out, gt, crop_border=4):
     return float('nan') if total <= 0 else float(np.sqrt(np.sum(w * h * h) / total))
 
 
+def blockiness(y, period, floor=1e-9):
+    """Mean |horizontal and vertical Y steps| on the ``period`` grid lines over the mean elsewhere (floored at
+    ``floor`` grey levels)."""
+    on, off = [], []
+    for d in (np.abs(np.diff(y, axis=1)), np.abs(np.diff(y, axis=0)).T):
+        if d.shape[1] < 2 * period:
+            continue
+        cols = np.arange(d.shape[1])
+        grid = (cols % period) == period - 1
+        on.append(d[:, grid].mean())
+        off.append(d[:, ~grid].mean())
+    return float(np.mean(on) / max(np.mean(off), floor)) if on else 1.0
+
+
 BLOCKS_FLOOR = 0.25  # grey levels
 
 
 def blocks(out, period=4, crop_border=4):
     """The output's tiles on the ``period``-px grid of its upscaling: mean |Y step| across the grid lines over the
-    mean |Y step| inside the cells (``data.lq_stats.blockiness``). 1 = no grid, as a photo; 2 = steps on the lines
+    mean |Y step| inside the cells (``blockiness``). 1 = no grid, as a photo; 2 = steps on the lines
     twice as large; below 1, weaker steps on the lines than inside (a grain of the grid's period): best closest to 1.
 
     The lines are after every ``period``-th column and row from the output's top left (output pixels
@@ -174,7 +188,6 @@ def blocks(out, period=4, crop_border=4):
     ``period`` so that they stay there. The steps inside are floored at ``BLOCKS_FLOOR`` grey levels, so that flat
     cells (a nearest-neighbour upscale) give a large finite value. NaN when fewer than two cells remain each way
     or the image is flat."""
-    from data.lq_stats import blockiness
     p = int(period)
     if p < 2:
         raise ValueError(f'blocks: the period must be at least 2, got {period}')

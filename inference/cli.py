@@ -144,7 +144,7 @@ def dni_kwargs(args):
     """``--dni OTHER W`` as the ``Upscaler`` arguments ``model=[m, OTHER], dni_weight=[W, 1 - W]``."""
     if not getattr(args, 'dni', None):
         return {}
-    from models.zoo import check_dni_weight
+    from models.dni import check_dni_weight
     other, w = args.dni
     w = check_dni_weight(w, '--dni W')
     return {'model': [args.model_path or args.model_name, other], 'dni_weight': [w, 1.0 - w]}
@@ -267,7 +267,7 @@ def _run(args, backend):
     if args.tile_pad < 0 or args.pre_pad < 0:
         fail(None, '--tile_pad and --pre_pad must be >= 0')
     if args.denoise_strength is not None:  # the zoo's check, as for --dni W
-        from models.zoo import check_dni_weight
+        from models.dni import check_dni_weight
         try:
             check_dni_weight(args.denoise_strength, '-dn')
         except ValueError as e:

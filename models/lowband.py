@@ -19,7 +19,7 @@ the base on the CPU, ``training/teacher.py``), which is the cheap way to train i
 
 ``strength`` is a persistable buffer (saved with the weights, baked into an export): 0 is the base exactly,
 1 the trained corrector. It is this network's fidelity knob in place of a weight blend: DNI of such a
-checkpoint with its own base (``models.zoo.write_dni``, ``--dni BASE W``) scales ``strength`` by ``W``.
+checkpoint with its own base (``models.dni.write_dni``, ``--dni BASE W``) scales ``strength`` by ``W``.
 """
 import re
 

@@ -1,4 +1,6 @@
-"""Registry of the official Real-ESRGAN models, and ``resolve`` from a name to a local ``.pdparams``.
+"""The catalogue of the official Real-ESRGAN models, ``resolve_model_ref`` (the one function that reads a model
+reference) and the fetching of a zoo name to a local ``.pdparams``. Network interpolation is ``models.dni``; the
+image-quality metrics' weights are ``evaluation.iqa_weights``.
 
 ``resolve('realesrgan-x4plus')`` returns a cached ``.pdparams`` under
 ``~/.cache/realesrgan-paddle`` (or ``$REALESRGAN_PADDLE_HOME``). When the
@@ -106,14 +108,15 @@ ENTRIES = (
 )
 
 
-def _key(name):
+def name_key(name):
+    """The form names are compared in: any case, ``_`` or ``-``."""
     return str(name).strip().lower().replace('_', '-')
 
 
 _INDEX = {}
 for _e in ENTRIES:
     for _n in (_e.name,) + _e.aliases:
-        if _INDEX.setdefault(_key(_n), _e) is not _e:
+        if _INDEX.setdefault(name_key(_n), _e) is not _e:
             raise RuntimeError(f'zoo: alias {_n!r} names two models')
 
 
@@ -124,12 +127,12 @@ def list_models():
 
 def is_name(name):
     """True when ``name`` is a release name or alias of the zoo."""
-    return _key(name) in _INDEX
+    return name_key(name) in _INDEX
 
 
 def get_entry(name):
     """The ``ZooEntry`` for a release name or alias (case and ``_``/``-`` insensitive)."""
-    entry = _INDEX.get(_key(name))
+    entry = _INDEX.get(name_key(name))
     if entry is None:
         raise KeyError(f'unknown model {name!r}; known models: {", ".join(list_models())}')
     return entry
@@ -243,9 +246,9 @@ def _classify(ref):
 
 
 def parse_model_ref(ref):
-    """The ``ModelRef`` of ``ref`` by the rule above, without fetching anything (``path`` is None for zoo
-    names). ``None`` is the zoo's default model. Raises ``ModelRefError`` (one line)."""
-    return ModelRef(*_classify(ref))
+    """``resolve_model_ref(ref, fetch=False)``: the ``ModelRef`` of ``ref`` without fetching anything (``path``
+    is None for zoo names). ``None`` is the zoo's default model. Raises ``ModelRefError`` (one line)."""
+    return resolve_model_ref(ref, fetch=False)
 
 
 def resolve_model_ref(ref, denoise_strength=None, fetch=True, source='auto', progress=True):
@@ -265,6 +268,7 @@ def resolve_model_ref(ref, denoise_strength=None, fetch=True, source='auto', pro
         return ModelRef(kind, path, entry, text)
     if denoise_strength is None:
         return ModelRef(kind, Path(fetch_entry(entry, source, progress)), entry, text)
+    from .dni import check_dni_weight
     strength = check_dni_weight(denoise_strength, 'denoise_strength')
     path = fetch_entry(entry, source, progress) if strength == 1.0 else \
         dni(GENERAL, GENERAL_WDN, strength, source, progress)
@@ -342,127 +346,15 @@ def convert_release_file(entry, src, dst):
     return Path(dst)
 
 
-def interpolate_states(a, b, weight_a):
-    """``weight_a * a + (1 - weight_a) * b`` for two state dicts with the same keys and shapes."""
-    if set(a) != set(b):
-        raise ValueError(f'cannot interpolate: the state dicts differ in keys {sorted(set(a) ^ set(b))[:5]}')
-    out = {}
-    for k in a:
-        if a[k].shape != b[k].shape:
-            raise ValueError(f'cannot interpolate {k}: shapes {a[k].shape} and {b[k].shape}')
-        out[k] = (weight_a * a[k].astype('float32') + (1.0 - weight_a) * b[k].astype('float32')).astype('float32')
-    return out
-
-
-def check_dni_weight(weight, what='dni weight'):
-    """``weight`` as a float in [0, 1]; ValueError (one line) otherwise."""
-    try:
-        w = float(weight)
-    except (TypeError, ValueError):
-        raise ValueError(f'{what} must be a number in [0, 1], got {weight!r}') from None
-    if not 0.0 <= w <= 1.0:  # also refuses NaN
-        raise ValueError(f'{what} must be in [0, 1], got {weight}')
-    return w
-
-
-def _full_arch(arch):
-    """``arch`` with every constructor key, defaults filled in (``scale: 4`` written or not is one network)."""
-    from .specs import get_spec
-    spec = get_spec(arch)
-    return {'type': arch['type'], **{k: arch.get(k, spec.default(k)) for k in spec.keys}}
-
-
-# Keys a blend takes from ``model`` (the finetune); ``other``'s weights go in as they are. A finetune of
-# realesr-animevideov3 with a bilinear skip blends with the base's weights in its own network: the network it
-# started from, the official weights' faint mesh included (models/skip_refit.py, docs/experiments/gan_cpu.md).
-BLEND_FROM_MODEL = ('skip',)
-
-
-def _blendable(arch):
-    return {k: v for k, v in _full_arch(arch).items() if k not in BLEND_FROM_MODEL}
-
-
 def dni(model, other, weight, source='auto', progress=True):
-    """ESRGAN's network interpolation (DNI): the weights ``weight * model + (1 - weight) * other``.
+    """ESRGAN's network interpolation (DNI, ``models.dni``): the weights ``weight * model + (1 - weight) *
+    other``.
 
     ``model`` and ``other`` are zoo names or weights files of one architecture (a finetune and the model it
     started from, or realesr-general-x4v3 and its wdn variant: ``denoise_strength`` is this with
-    ``other`` = realesr-general-wdn-x4v3). Weight 1 returns ``model``'s own file and 0 ``other``'s; a
-    weight in between is written once to ``<cache>/dni/`` under a name made from both files' sha256 and
-    the weight, and that file is returned. The weights read are those every tool loads (``params_ema``,
-    else ``params``).
+    ``other`` = realesr-general-wdn-x4v3), each resolved by ``resolve``; ``models.dni.blend`` makes the file
+    (weight 1: ``model``'s own file, 0: ``other``'s, in between: written once to ``<cache>/dni/``).
     """
-    from utils.fileio import sha256_file
+    from .dni import blend, check_dni_weight
     w = check_dni_weight(weight)
-    pa = resolve(model, source=source, progress=progress)
-    pb = resolve(other, source=source, progress=progress)
-    if w == 1.0:
-        return Path(pa)
-    if w == 0.0:
-        return Path(pb)
-    import hashlib
-    key = hashlib.sha256(f'{sha256_file(pa)}|{sha256_file(pb)}|{w!r}'.encode()).hexdigest()[:16]
-    dst = cache_dir() / 'dni' / f'{Path(pa).stem}+{Path(pb).stem}-{w:.4f}-{key}.pdparams'
-    if dst.is_file():
-        return dst
-    return write_dni(pa, pb, w, dst)
-
-
-def write_dni(model, other, weight, dst):
-    """Write the weights ``weight * model + (1 - weight) * other`` (two weights files of one architecture) to
-    ``dst`` (atomically, with the arch and the blend in its meta) and return ``dst``; ValueError (one line)
-    for files that cannot be blended."""
-    from utils.checkpoint import save_checkpoint
-
-    from .loading import read_checkpoint
-    w = check_dni_weight(weight)
-    from .lowband import base_as_lowband
-    sa, arch_a = read_checkpoint(model)
-    sb, arch_b = base_as_lowband(sa, arch_a, *read_checkpoint(other))  # LowBandRRDBNet: W scales its strength
-    if _blendable(arch_a) != _blendable(arch_b):  # a finetune's options may leave defaults out
-        raise ValueError(f'DNI needs two networks of one architecture: {model} is {arch_a}, {other} is {arch_b}')
-    try:
-        state = interpolate_states(sa, sb, w)
-    except ValueError as e:
-        raise ValueError(f'DNI of {model} and {other}: {e}') from None
-    meta = {'dni': {'model': str(model), 'other': str(other), 'weight': w},
-            'source': f'{w} * {model} + {1 - w} * {other}'}
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(dst, params=state, arch=arch_a, meta=meta)
-    return dst
-
-
-# ---------------------------------------------------------------- image-quality metrics (tools/evaluate.py)
-# LPIPS v0.1 linear layers and DISTS alpha/beta: their authors publish no hash; the values are of the
-# files in the lpips 0.1.4 / DISTS_pytorch 0.1 wheels on PyPI, and independent projects pin the same
-# values. torchvision backbones: the published values (their names carry the first 8 digits).
-_LPIPS = 'https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1'
-IQA_ENTRIES = (
-    ZooEntry('lpips-alex-v0.1', f'{_LPIPS}/alex.pth',
-             'df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0', 6009,
-             {'type': 'LPIPS', 'net': 'alex'}, None, None, ('lpips-alex', 'lpips'), None,
-             'LPIPS v0.1 linear layers on AlexNet', {'file': 'lpips_v0.1_alex.pth', 'backbone': 'alexnet'}),
-    ZooEntry('lpips-vgg-v0.1', f'{_LPIPS}/vgg.pth',
-             'a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868', 7289,
-             {'type': 'LPIPS', 'net': 'vgg'}, None, None, ('lpips-vgg',), None,
-             'LPIPS v0.1 linear layers on VGG16', {'file': 'lpips_v0.1_vgg.pth', 'backbone': 'vgg16'}),
-    ZooEntry('dists', 'https://github.com/dingkeyan93/DISTS/raw/master/DISTS_pytorch/weights.pt',
-             'f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218', 12288,
-             {'type': 'DISTS'}, None, None, ('dists-weights',), None,
-             'DISTS alpha/beta on an L2-pooled VGG16', {'file': 'dists_weights.pt', 'backbone': 'vgg16'}),
-    ZooEntry('alexnet', 'https://download.pytorch.org/models/alexnet-owt-7be5be79.pth',
-             '7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02', 244408911,
-             {'type': 'AlexNet'}, None, None, ('alexnet-owt-7be5be79',), None, 'torchvision ImageNet AlexNet'),
-    ZooEntry('vgg16', 'https://download.pytorch.org/models/vgg16-397923af.pth',
-             '397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0', 553433881,
-             {'type': 'VGG16'}, None, None, ('vgg16-397923af',), None, 'torchvision ImageNet VGG16'),
-)
-
-
-def get_iqa_entry(name):
-    """The ``ZooEntry`` of an image-quality metric's weights (LPIPS, DISTS, their backbones)."""
-    for e in IQA_ENTRIES:
-        if _key(name) in {_key(n) for n in (e.name,) + e.aliases}:
-            return e
-    raise KeyError(f'unknown metric weights {name!r}; known: {", ".join(e.name for e in IQA_ENTRIES)}')
+    return blend(resolve(model, source=source, progress=progress), resolve(other, source=source, progress=progress), w)

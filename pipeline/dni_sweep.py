@@ -1,7 +1,7 @@
 """The fidelity knob of the pipeline: DNI blends of the base and the finetune, swept on the held-out frames.
 
 Blend ``w`` is the network ``w * finetune + (1 - w) * base`` (ESRGAN's network interpolation,
-``models.zoo.write_dni``): weight 0 is the base, 1 the finetuned checkpoint. After the evaluate stage has
+``models.dni.write_dni``): weight 0 is the base, 1 the finetuned checkpoint. After the evaluate stage has
 judged the checkpoints, ``sweep`` scores the blends at ``WEIGHTS`` on the same held-out pairs with the same
 metrics (``evaluation.model_cache``): weights 0 and 1 reuse the rows the base and the checkpoint already
 have; the blends in between are written to a temporary folder and run on the checkpoints' own backend
@@ -88,7 +88,7 @@ def sweep(nets, base_path, ft_name, ft_path, gt, lq, rows_sel, tmp, weights=WEIG
     inner = [float(w) for w in weights if float(w) < 1.0 and (float(w) > 0.0 or partner is not None)]
     tmp = Path(tmp)
     try:
-        from models.zoo import write_dni
+        from models.dni import write_dni
         files = {blend_name(w): str(partner) if w == 0.0 else
                  str(write_dni(ft_path, partner or base_path, w, tmp / f'{blend_name(w)}.pdparams')) for w in inner}
         blends = nets.get(files, own=list(files)) if files else {}
@@ -250,7 +250,7 @@ def export_choice(res, ckpt_paths, base_path, flag, dst, partner=None):
         return end, info
     if w == 1.0:
         return Path(ckpt_paths[dni['finetune']]), info
-    from models.zoo import write_dni
+    from models.dni import write_dni
     return write_dni(ckpt_paths[dni['finetune']], end, w, dst), info
 
 

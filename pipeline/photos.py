@@ -17,10 +17,10 @@
 import json
 from pathlib import Path
 
+from utils.media import IMAGE_EXTS, VIDEO_EXTS  # the product's one list
+
 from .context import DomainError
 
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
-VIDEO_EXTS = ('.mp4', '.mkv', '.mov', '.avi', '.webm', '.m4v', '.ts', '.mpg', '.mpeg', '.flv', '.wmv')
 PAIR_CROP, PAIR_BATCH = 32, 2  # the real pairs' LQ crop and batch (data/real_pairs.RealPairCrops)
 
 

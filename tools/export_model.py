@@ -79,7 +79,7 @@ def main(argv=None):
     try:
         dni = None
         if args.dni:
-            from models.zoo import check_dni_weight
+            from models.dni import check_dni_weight
             dni = (args.dni[0], check_dni_weight(args.dni[1], '--dni W'))
         path = resolve_model(args.model_path, args.denoise_strength, dni=dni)
         net, arch = models.load_network(path, arch=over or None)

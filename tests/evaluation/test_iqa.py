@@ -4,8 +4,7 @@ import numpy as np
 import paddle
 import pytest
 
-from evaluation import iqa
-from models import zoo
+from evaluation import iqa, iqa_weights
 from tests.skips import TORCH_SKIP
 
 torch = pytest.importorskip('torch', reason=TORCH_SKIP)
@@ -179,11 +178,11 @@ def test_available_checks_the_official_sha256(monkeypatch, tmp_path, weights):
 
 
 def test_zoo_entries():
-    for e in zoo.IQA_ENTRIES:
+    for e in iqa_weights.IQA_ENTRIES:
         assert e.url.startswith('https://') and len(e.sha256) == 64 and e.size > 0
     for name in ('alexnet', 'vgg16'):  # torchvision names carry the first 8 hex digits of the sha256
-        e = zoo.get_iqa_entry(name)
+        e = iqa_weights.get_iqa_entry(name)
         assert e.sha256.startswith(e.filename.split('-')[-1][:8])
-    assert zoo.get_iqa_entry('LPIPS').name == 'lpips-alex-v0.1'
+    assert iqa_weights.get_iqa_entry('LPIPS').name == 'lpips-alex-v0.1'
     with pytest.raises(KeyError, match='unknown metric weights'):
-        zoo.get_iqa_entry('ssim')
+        iqa_weights.get_iqa_entry('ssim')

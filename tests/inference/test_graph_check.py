@@ -162,7 +162,7 @@ def test_every_kind_of_export_passes(tmp_path):
                                                                                   'float32', 'x')], full_graph=True)
             paddle.jit.save(static, str(tmp_path / f'{name}_rev1' / 'inference'))
         check_graph(tmp_path / f'{name}_rev1' / 'inference.pdmodel')
-    from models.zoo import write_dni
+    from models.dni import write_dni
     from tests.nets import save_tiny
     a, b = save_tiny(tmp_path / 'a.pdparams', LOWBAND, 1), save_tiny(tmp_path / 'b.pdparams', LOWBAND, 2)
     net, arch = models.load_network(write_dni(a, b, 0.3, tmp_path / 'dni.pdparams'))

@@ -156,7 +156,7 @@ def test_the_correction_is_low_band(photo_batch):
 
 @pytest.mark.parametrize('up', [1, 2])
 def test_dni_with_the_base_scales_strength(tmp_path, photo_batch, up):
-    from models.zoo import write_dni
+    from models.dni import write_dni
     from utils.checkpoint import save_checkpoint
     x = _x(photo_batch)
     net = _trained(corr_up=up)

@@ -53,11 +53,11 @@ def test_the_checkpoint_carries_the_skip(tmp_path):
 def test_dni_of_a_bilinear_finetune_and_its_nearest_base(tmp_path):
     """The knob between a bilinear-skip finetune and the official base: the blend is the finetune's network with
     the interpolated weights; weight 0 is the base's own file, other architectures still refuse."""
-    from models import zoo
+    from models import dni
     from utils.checkpoint import load_state_file, pick_params
     base = save_tiny(tmp_path / 'base.pdparams', srvgg(), seed=0)
     ft = save_tiny(tmp_path / 'ft.pdparams', srvgg(skip='bilinear'), seed=1)
-    out = zoo.write_dni(ft, base, 0.25, tmp_path / 'blend.pdparams')
+    out = dni.write_dni(ft, base, 0.25, tmp_path / 'blend.pdparams')
     state, arch = pick_params(load_state_file(out))
     assert arch['skip'] == 'bilinear'
     sb, sf = read_checkpoint(base)[0], read_checkpoint(ft)[0]
@@ -65,4 +65,4 @@ def test_dni_of_a_bilinear_finetune_and_its_nearest_base(tmp_path):
         np.testing.assert_allclose(state[k], 0.25 * sf[k] + 0.75 * sb[k], rtol=1e-6, atol=1e-7)
     wide = save_tiny(tmp_path / 'wide.pdparams', srvgg(num_feat=16, skip='bilinear'))
     with pytest.raises(ValueError, match='one architecture'):
-        zoo.write_dni(ft, wide, 0.5, tmp_path / 'no.pdparams')
+        dni.write_dni(ft, wide, 0.5, tmp_path / 'no.pdparams')

@@ -39,7 +39,7 @@ def _sweep(kind, base, ft, name, pairs, tmp_path, weights):
 
 def test_sweep_ends_are_the_base_and_the_finetune_and_a_blend_is_the_averaged_network(pairs, nets, tmp_path):
     from evaluation import model_cache as MT
-    from models.zoo import write_dni
+    from models.dni import write_dni
     base, ft = nets
     gt, lq = pairs
     _, rows_sel, out = _sweep('compact', base, ft, 'iter_8', pairs, tmp_path, (1.0, 0.5, 0.0))
@@ -341,7 +341,7 @@ def test_sweep_runs_the_blends_on_the_real_frames_too(pairs, nets, tmp_path):
         assert out['real']['paired'] is (ref is not None) and set(got) == {'dni_0.00', 'dni_0.50', 'dni_1.00'}
         assert got['dni_1.00'] == MT.summarize(rows_real, ['iter_8'])['iter_8']
         blend = tmp_path / 'w.pdparams'
-        from models.zoo import write_dni
+        from models.dni import write_dni
         write_dni(ft, base, 0.5, blend)
         alone = MT.summarize(score_frames(MT.Models('compact', tmp_path / 'e').get({'m': str(blend)}, own=['m']), lq,
                                           ref, progress=False), ['m'])['m']

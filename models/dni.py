@@ -1,0 +1,92 @@
+"""ESRGAN's network interpolation (DNI): the weights ``weight * model + (1 - weight) * other`` of two weights
+files of one architecture, written once to the cache (``blend``) or to a given file (``write_dni``).
+
+``models.zoo.dni`` takes zoo names as well (it resolves them, then calls ``blend``); ``denoise_strength`` is
+this blend of realesr-general-x4v3 and its wdn variant. Light: numpy, the checkpoint reader; no paddle.
+"""
+import hashlib
+from pathlib import Path
+
+from utils.fileio import cache_root, sha256_file
+
+
+def interpolate_states(a, b, weight_a):
+    """``weight_a * a + (1 - weight_a) * b`` for two state dicts with the same keys and shapes."""
+    if set(a) != set(b):
+        raise ValueError(f'cannot interpolate: the state dicts differ in keys {sorted(set(a) ^ set(b))[:5]}')
+    out = {}
+    for k in a:
+        if a[k].shape != b[k].shape:
+            raise ValueError(f'cannot interpolate {k}: shapes {a[k].shape} and {b[k].shape}')
+        out[k] = (weight_a * a[k].astype('float32') + (1.0 - weight_a) * b[k].astype('float32')).astype('float32')
+    return out
+
+
+def check_dni_weight(weight, what='dni weight'):
+    """``weight`` as a float in [0, 1]; ValueError (one line) otherwise."""
+    try:
+        w = float(weight)
+    except (TypeError, ValueError):
+        raise ValueError(f'{what} must be a number in [0, 1], got {weight!r}') from None
+    if not 0.0 <= w <= 1.0:  # also refuses NaN
+        raise ValueError(f'{what} must be in [0, 1], got {weight}')
+    return w
+
+
+def _full_arch(arch):
+    """``arch`` with every constructor key, defaults filled in (``scale: 4`` written or not is one network)."""
+    from .specs import get_spec
+    spec = get_spec(arch)
+    return {'type': arch['type'], **{k: arch.get(k, spec.default(k)) for k in spec.keys}}
+
+
+# Keys a blend takes from ``model`` (the finetune); ``other``'s weights go in as they are. A finetune of
+# realesr-animevideov3 with a bilinear skip blends with the base's weights in its own network: the network it
+# started from, the official weights' faint mesh included (models/skip_refit.py, docs/experiments/gan_cpu.md).
+BLEND_FROM_MODEL = ('skip',)
+
+
+def _blendable(arch):
+    return {k: v for k, v in _full_arch(arch).items() if k not in BLEND_FROM_MODEL}
+
+
+def blend(pa, pb, weight):
+    """The weights ``weight * pa + (1 - weight) * pb`` of two local weights files: ``pa`` itself at weight 1,
+    ``pb`` at 0; a weight in between is written once to ``<cache>/dni/`` under a name made from both files'
+    sha256 and the weight, and that file is returned. The weights read are those every tool loads
+    (``params_ema``, else ``params``)."""
+    w = check_dni_weight(weight)
+    if w == 1.0:
+        return Path(pa)
+    if w == 0.0:
+        return Path(pb)
+    key = hashlib.sha256(f'{sha256_file(pa)}|{sha256_file(pb)}|{w!r}'.encode()).hexdigest()[:16]
+    dst = cache_root() / 'dni' / f'{Path(pa).stem}+{Path(pb).stem}-{w:.4f}-{key}.pdparams'
+    if dst.is_file():
+        return dst
+    return write_dni(pa, pb, w, dst)
+
+
+def write_dni(model, other, weight, dst):
+    """Write the weights ``weight * model + (1 - weight) * other`` (two weights files of one architecture) to
+    ``dst`` (atomically, with the arch and the blend in its meta) and return ``dst``; ValueError (one line)
+    for files that cannot be blended."""
+    from utils.checkpoint import save_checkpoint
+
+    from .loading import read_checkpoint
+    w = check_dni_weight(weight)
+    from .lowband import base_as_lowband
+    sa, arch_a = read_checkpoint(model)
+    sb, arch_b = base_as_lowband(sa, arch_a, *read_checkpoint(other))  # LowBandRRDBNet: W scales its strength
+    if _blendable(arch_a) != _blendable(arch_b):  # a finetune's options may leave defaults out
+        raise ValueError(f'DNI needs two networks of one architecture: {model} is {arch_a}, {other} is {arch_b}')
+    try:
+        state = interpolate_states(sa, sb, w)
+    except ValueError as e:
+        raise ValueError(f'DNI of {model} and {other}: {e}') from None
+    meta = {'dni': {'model': str(model), 'other': str(other), 'weight': w},
+            'source': f'{w} * {model} + {1 - w} * {other}'}
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(dst, params=state, arch=arch_a, meta=meta)
+    return dst

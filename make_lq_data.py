@@ -2,7 +2,7 @@
 
     python make_lq_data.py --input HR_DIR --output LQ_DIR --scale 4 --seed S [--mode realesrgan|bicubic]
 
-* ``realesrgan``: the training second-order degradation (``data.pipeline``) with
+* ``realesrgan``: the training second-order degradation (``data.degrade.second_order``) with
   a per-image seed derived from ``--seed`` and the file's relative path, so a
   re-run, a resumed run or a run on a subset gives identical bytes.
 * ``bicubic``: MATLAB-style antialiased bicubic downscaling.
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from utils import runtime_env  # noqa: E402  (standard library only, as the next two)
 from utils.cli import (  # noqa: E402  (standard library only)
     add_quiet, fail, folders_parser, returns_status)
-from utils.media import IMAGE_EXTS  # noqa: E402
+from media.kinds import IMAGE_EXTS  # noqa: E402
 
 
 def image_seed(seed, rel):
@@ -79,9 +79,9 @@ def main(argv=None):
     runtime_env.setup()  # the CPU settings, before paddle loads
     from tqdm import tqdm
 
-    from data.pipeline import resolve_options
+    from data.degrade.second_order import resolve_options
     from utils.fileio import atomic_write_bytes, atomic_write_text
-    from utils.img_io import ImageReadError
+    from media.image_io import ImageReadError
 
     try:
         opt = resolve_options(load_options(args.opt))
@@ -186,9 +186,9 @@ def _make_lq(path, rel, args, opt):
     import cv2
     import numpy as np
 
-    from data.pipeline import degrade_image
-    from data.resize import imresize_bicubic
-    from utils.img_io import imread
+    from data.degrade.second_order import degrade_image
+    from data.degrade.resize import imresize_bicubic
+    from media.image_io import imread
     img = imread(path)
     if img.ndim == 3 and img.shape[2] == 4:
         img = img[:, :, :3]

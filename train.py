@@ -50,7 +50,7 @@ def main(argv=None):
         print(f'warning: --launcher {args.launcher} has no effect here; start several processes with '
               'python -m paddle.distributed.launch', file=sys.stderr)
     from training.basicsr_compat import force_yml_overrides
-    from training.options import OptionsError, load_options
+    from training.option_file import OptionsError, load_options
     try:
         overrides = args.override + force_yml_overrides(args.force_yml)
         opt = load_options(args.yml_path, overrides)
@@ -70,9 +70,9 @@ def main(argv=None):
 
     from loss.perceptual import VGGWeightsMissing
     from training.dist import DeviceUnavailable
-    from training.models import NonFiniteLossError
+    from training.steps import NonFiniteLossError
     from training.trainer import train
-    from utils.checkpoint import CheckpointFormatError, UnsafeCheckpointError
+    from checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
     from utils.runtime_env import interrupt_on_sigterm
     interrupt_on_sigterm()
     try:
@@ -105,7 +105,7 @@ def weight_problems(opt):
     fetched. For options that failed their check (``opt`` may be odd or None) this is best effort."""
     if not isinstance(opt, dict):
         return []
-    from training.models import check_pretrained_weights
+    from training.steps import check_pretrained_weights
     try:
         return check_pretrained_weights(opt)
     except Exception:  # noqa: BLE001  (options with other problems: those lines are printed already)

@@ -26,8 +26,8 @@ from pathlib import Path
 import cv2, numpy as np, paddle
 sys.path.insert(0, '.')
 import models
-from utils.checkpoint import save_checkpoint
-from utils.ffmpeg import ffmpeg_exe
+from checkpoint_io.state_file import save_checkpoint
+from media.ffmpeg import ffmpeg_exe
 work = Path(sys.argv[1])
 for mod in ('skimage', 'torch', 'pytest'):
     try:

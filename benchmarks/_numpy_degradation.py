@@ -1,6 +1,6 @@
 """Per-image numpy/OpenCV version of the second-order degradation (benchmark reference).
 
-The same steps and distributions as ``data.pipeline`` (which is what most ports
+The same steps and distributions as ``data.degrade.second_order`` (which is what most ports
 run in their data loaders, one image at a time): cv2.filter2D blur with the
 sampled kernels, cv2.resize, numpy Gaussian/Poisson noise, libjpeg through
 cv2.imencode/imdecode, USM with cv2.GaussianBlur. Images are HWC float32 in [0, 1].

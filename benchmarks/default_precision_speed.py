@@ -31,7 +31,7 @@ def main(argv=None):
     runtime_env.setup()
     import numpy as np
     from inference import Upscaler
-    from utils.img_io import imread
+    from media.image_io import imread
     img = imread(args.input)
     ups = {'default': Upscaler(args.model, progress=False), '--fp32': Upscaler(args.model, precision='fp32',
                                                                                progress=False)}

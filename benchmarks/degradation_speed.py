@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
 from _numpy_degradation import degrade_np, usm_sharp_np  # noqa: E402
-from data.pipeline import SecondOrderDegradation, resolve_options, sample_kernels  # noqa: E402
+from data.degrade.second_order import SecondOrderDegradation, resolve_options, sample_kernels  # noqa: E402
 
 
 def load_crops(n, size):
@@ -58,8 +58,8 @@ def load_crops(n, size):
 
 def stage_timers(np_module):
     """Wrap each step of both implementations with a CPU-time accumulator (--stages)."""
-    import data.pipeline as pipe
-    import data.usm as usm_mod
+    import data.degrade.second_order as pipe
+    import data.degrade.usm as usm_mod
     totals = {}
 
     def wrap(owner, name, label, static=False):

@@ -20,7 +20,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
-from data.jpeg import diff_jpeg  # noqa: E402
+from data.degrade.jpeg import diff_jpeg  # noqa: E402
 from evaluation.metrics import psnr  # noqa: E402
 
 

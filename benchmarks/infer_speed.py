@@ -73,7 +73,7 @@ def _weights(model):
         return zoo.resolve(model)
     import numpy as np
     import models
-    from utils.checkpoint import save_checkpoint
+    from checkpoint_io.state_file import save_checkpoint
     name = model.split(':', 1)[1]
     out = WORK / f'{name}-random.pdparams'
     if out.is_file():

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from utils.ffmpeg import ffmpeg_exe  # noqa: E402
+from media.ffmpeg import ffmpeg_exe  # noqa: E402
 
 DEFAULT_CLIPS = [ROOT.parent / 'shared' / 'data' / 'video' / n for n in ('cup.mp4', 'box.mp4', 'bikes.mp4')]
 

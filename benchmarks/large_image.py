@@ -49,7 +49,7 @@ def child(args):
     from utils import runtime_env
     runtime_env.setup(threads=args.threads, reexec=True)
     from inference import Upscaler
-    from utils.img_io import imread, imwrite
+    from media.image_io import imread, imwrite
     t0 = time.perf_counter()
     c0 = _cpu_s()
     kw = dict(WAYS[args.child])
@@ -75,7 +75,7 @@ def child(args):
 def make_photo(photo, size, dst):
     import cv2
 
-    from utils.img_io import imread, imwrite
+    from media.image_io import imread, imwrite
     if photo:
         img = imread(photo)
     else:
@@ -138,7 +138,7 @@ def run_child(way, src, dst, args):
 def max_difference(a, b):
     import numpy as np
 
-    from utils.img_io import imread
+    from media.image_io import imread
     x, y = imread(a), imread(b)
     if x.shape != y.shape:
         return f'shapes differ: {x.shape} vs {y.shape}'

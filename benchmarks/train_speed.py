@@ -46,8 +46,8 @@ CONFIGS = {
 
 def build(name, hr_dir):
     from training.data_setup import build_feeder, build_train_loader
-    from training.models import build_model
-    from training.options import load_options
+    from training.steps import build_model
+    from training.option_file import load_options
     overrides, _ = CONFIGS[name]
     opt = load_options(ROOT / 'options' / 'tiny_smoke.yml',
                        [f'datasets.train.dataroot_gt={hr_dir}', 'datasets.train.dataset_enlarge_ratio=100',
@@ -71,7 +71,7 @@ D_ARCHS.update({f'patch_{v}32': {'type': 'PatchDiscriminatorSN', 'num_in_ch': 3,
 def feeder_step(hr_dir, gt_size, batch):
     """One call = one batch through the training pair maker (USM + second-order degradation + crop + pool)."""
     from training.data_setup import build_feeder, build_train_loader
-    from training.options import load_options
+    from training.option_file import load_options
     opt = load_options(ROOT / 'options' / 'finetune_domain_x4plus_cpu.yml',
                        [f'datasets.train.dataroot_gt={hr_dir}', 'datasets.train.dataset_enlarge_ratio=100',
                         f'gt_size={gt_size}', f'datasets.train.batch_size_per_gpu={batch}', 'val=null', 'datasets.val=null',

@@ -205,7 +205,7 @@ def _check_args(args):
         fail(None, 'give either --gt and --lq, or --input, not both')
     if not args.input and not (args.gt and args.lq):
         fail(None, 'give --gt and --lq (paired mode) or --input (no-reference mode)')
-    from utils.media import is_video
+    from media.kinds import is_video
     kinds = set()
     for d in ([args.gt, args.lq] if paired else [args.input]):
         if Path(d).is_file() and is_video(d):
@@ -244,9 +244,9 @@ def _check_args(args):
 
 def _video_frames(video, folder, count):
     """The first ``count`` frames of ``video`` as PNGs ``000000.png``... in ``folder`` (decoded by
-    ``utils.video_reader``, one frame in memory at a time); the number written."""
-    from utils.img_io import imwrite
-    from utils.video_reader import FrameReader
+    ``media.video_reader``, one frame in memory at a time); the number written."""
+    from media.image_io import imwrite
+    from media.video_reader import FrameReader
     n = 0
     for frame, _ in FrameReader(video, filters=[f'trim=end_frame={count}']):
         imwrite(Path(folder) / f'{n:06d}.png', frame)

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from utils.media import is_image
+from media.kinds import is_image
 
 log = logging.getLogger('evaluate')
 # metric -> (axis, direction): +1 higher is better, -1 lower is better, 0 closest to 1 in log terms
@@ -86,7 +86,7 @@ class OutputsFolder:
         raise ValueError(f'{self.folder}: no output for {name} ({OUTPUTS}DIR needs one image per LQ image, same name)')
 
     def output(self, name, lq):
-        from utils.img_io import imread
+        from media.image_io import imread
         p = self._path(name)
         sr = _bgr(imread(p))
         want = (lq.shape[0] * self.scale, lq.shape[1] * self.scale)
@@ -184,7 +184,7 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
     """
     from tqdm import tqdm
 
-    from utils.img_io import imread
+    from media.image_io import imread
     from evaluation.metrics import input_detail
     nets = load_models(models, scale, backend, device)
     if iqa == 'auto':
@@ -235,7 +235,7 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
     from tqdm import tqdm
 
     from evaluation import metrics as M
-    from utils.img_io import imread
+    from media.image_io import imread
     nets = load_models(models, scale, backend, device)
     bicubic = Bicubic(scale)
     files = list_images(input_dir)

@@ -154,14 +154,14 @@ class DISTS(nn.Layer):
 
 # ---------------------------------------------------------------- weights
 def _backbone_state(path):
-    from utils.checkpoint import load_state_file, pick_params
+    from checkpoint_io.state_file import load_state_file, pick_params
     state, _ = pick_params(load_state_file(path))
     return {k: v for k, v in state.items() if k.startswith('features.')}
 
 
 def load_lpips(backbone_path, lin_path, net='alex'):
     """LPIPS with torchvision backbone weights and the official v0.1 linear layers (both read safely)."""
-    from utils.checkpoint import load_state_file, pick_params
+    from checkpoint_io.state_file import load_state_file, pick_params
     model = LPIPS(net)
     lin, _ = pick_params(load_state_file(lin_path))
     state = {**_backbone_state(backbone_path), **{k: v for k, v in lin.items() if k.startswith('lin')}}
@@ -172,7 +172,7 @@ def load_lpips(backbone_path, lin_path, net='alex'):
 
 def load_dists(backbone_path, weights_path):
     """DISTS with torchvision VGG16 weights and the official alpha/beta file (both read safely)."""
-    from utils.checkpoint import load_state_file
+    from checkpoint_io.state_file import load_state_file
     model = DISTS()
     ab = load_state_file(weights_path)
     state = {**_backbone_state(backbone_path), 'alpha': ab.get('alpha'), 'beta': ab.get('beta')}
@@ -220,7 +220,7 @@ class Metric:
 
     @staticmethod
     def _tensor(img):
-        from utils.img_io import image_to_chw
+        from media.image_io import image_to_chw
         return paddle.to_tensor(image_to_chw(img)[None])
 
     def score(self, out, gt):

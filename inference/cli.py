@@ -15,7 +15,7 @@ from inference.backends import OutputMismatch
 from inference.done_log import DoneLog, StopAfterCurrent, run_fingerprint
 from utils.cli import ArgumentParser, Unsupported, add_quiet, fail, int_in, returns_status
 from utils.progress import TqdmHandler, write_line
-from utils.media import IMAGE_EXTS, X264_PRESETS, is_image, is_video
+from media.kinds import IMAGE_EXTS, X264_PRESETS, is_image, is_video
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -365,7 +365,7 @@ def _upscale_video_file(up, src, dst, args):
     from tqdm import tqdm
 
     from inference.video import VideoError, upscale_video
-    from utils.ffmpeg import probe_video
+    from media.ffmpeg import probe_video
     try:
         temporal = getattr(args, 'temporal', None)
         if args.segment_seconds > 0 or args.ray:
@@ -390,7 +390,7 @@ def _upscale_image_file(up, src, args, single, plan, planned):
     name is claimed in ``plan`` and put in ``planned``."""
     from tqdm import tqdm
 
-    from utils.img_io import ImageWriteError, imread, imwrite
+    from media.image_io import ImageWriteError, imread, imwrite
     from utils.outputs import write_error
     img = imread(src)
     dst = final = output_path(src, args, single, False, img)

@@ -13,7 +13,7 @@ upscale holds at its peak:
   times ``ENGINE_FACTOR``. For x4plus the spec says 17 KB/px; the CPU predictor measured 16 KB/px of
   window (0.68 GiB after setup; 1.59, 1.89 and 3.30 GiB peak at 148, 276 and 404 px windows).
 
-- after the tiles, while the output is encoded (``utils.img_io.imwrite``): OpenCV's encoder grows its buffer
+- after the tiles, while the output is encoded (``media.image_io.imwrite``): OpenCV's encoder grows its buffer
   by doubling and the Python binding copies it into an array, up to 3x the encoded size. Measured PNGs of x4
   outputs of photos are 0.37-0.42 of the raw bytes, so this counts ``ENCODE_SHARE`` (1.5) x the output image's
   bytes. The window and band buffers are freed by then (the heap keeps them for reuse: the project's malloc

@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from utils.video_reader import VideoError
+from media.video_reader import VideoError
 
 INSTALL = 'pip install -r requirements-ray.txt'
 RETRIES = 3
@@ -63,7 +63,7 @@ class SegmentWorker:
 
     def run(self, spec, k):
         """Segment ``k``: ``(k, its bytes, frames through the model, frames written)``."""
-        from utils.ffmpeg import ffmpeg_exe
+        from media.ffmpeg import ffmpeg_exe
 
         from .segment_run import SpanRun
         from .segments import segment_name

@@ -27,7 +27,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from utils.video_reader import VideoError
+from media.video_reader import VideoError
 
 log = logging.getLogger('inference')
 PLAN = 'plan.json'

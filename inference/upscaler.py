@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from utils.fileio import cache_root as user_cache, sha256_file
-from utils.img_io import chw_to_image, image_to_chw, pixel_max
+from media.image_io import chw_to_image, image_to_chw, pixel_max
 from utils.progress import Steps, bars_active, is_tty
 from utils.runtime_env import math_threads
 
@@ -416,7 +416,7 @@ class Upscaler:
     def upscale_file(self, src, dst, outscale=None):
         """Read ``src`` (EXIF-upright), upscale, write ``dst`` atomically. Refuses ``dst == src``."""
         from utils.fileio import same_file
-        from utils.img_io import imread, imwrite
+        from media.image_io import imread, imwrite
         if same_file(src, dst):
             raise ValueError(f'{dst}: output path equals the input; refusing to overwrite it')
         img = imread(src)

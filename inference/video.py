@@ -41,10 +41,10 @@ import cv2
 import ffmpeg
 import numpy as np
 
-from utils.ffmpeg import MediaInput, ffmpeg_exe, probe_video, widen_pipe
+from media.ffmpeg import MediaInput, ffmpeg_exe, probe_video, widen_pipe
 from utils.fileio import temp_beside
-from utils.media import OUTPUT_CONTAINERS
-from utils.video_reader import FrameReader, VideoError
+from media.kinds import OUTPUT_CONTAINERS
+from media.video_reader import FrameReader, VideoError
 
 from .video_stages import _END, FrameSlots, _Pipeline, _batch_size, _one_line, _run_model
 
@@ -103,7 +103,7 @@ class _Decoder(FrameReader):
 
 def _encoder_args(exe, audio_in, tmp, ow, oh, rate, crf, preset, sar=None, x264_params=None):
     """The encoder's command: I420 frames of ``ow`` x ``oh`` (even sizes, see :func:`_to_i420`) on stdin, and the
-    source's audio through ``audio_in`` (a ``utils.ffmpeg.MediaInput``: the file the probe checked, by its open
+    source's audio through ``audio_in`` (a ``media.ffmpeg.MediaInput``: the file the probe checked, by its open
     descriptor and the probe's demuxer, never opened again by name) or None."""
     video = ffmpeg.input('pipe:', format='rawvideo', pix_fmt='yuv420p', s=f'{ow}x{oh}', framerate=rate)
     if sar:  # non-square source pixels: the output displays with the source's aspect
@@ -173,7 +173,7 @@ class _Job:
             raise VideoError(str(e)) from None
         self.turn = turn = info.get('rotation', 0) if info.get('rotation', 0) in _TURN else 0
         w, h = (info['height'], info['width']) if turn in (90, 270) else (info['width'], info['height'])
-        from utils.img_io import max_pixels
+        from media.image_io import max_pixels
         if max_pixels() and w * h > max_pixels():  # refused before a frame is decoded (1.5 GB for 10240^2)
             raise VideoError(f'{self.src}: its frames are {w}x{h} pixels, more than the limit of '
                              f'{max_pixels() / 1e6:g} MP (raise RESR_MAX_PIXELS to allow it)')

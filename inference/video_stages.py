@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 
-from utils.video_reader import VideoError
+from media.video_reader import VideoError
 
 _END = object()
 

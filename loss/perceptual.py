@@ -37,7 +37,7 @@ def vgg_missing_message(path):
 def _vgg_state_from_file(path):
     """Read a VGG19 state dict (ours, torchvision ``features.N`` or paddle.vision names)."""
     from models.vgg import torchvision_index_map
-    from utils.checkpoint import load_state_file
+    from checkpoint_io.state_file import load_state_file
     raw = load_state_file(path)
     if isinstance(raw, dict) and isinstance(raw.get('params'), dict):
         raw = raw['params']

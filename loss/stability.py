@@ -3,7 +3,7 @@
 A single-image model on video sees every frame with a fresh draw of the codec's noise. Where the scene holds still
 the input changes only by that draw, and a model that invents texture from it draws a new texture in every frame:
 the texture boils (``evaluation/flicker.py`` measures it). This term shows the network one low-resolution batch
-twice, the second time with fresh noise and a fresh JPEG round (``data/redraw.py``; their strengths are this
+twice, the second time with fresh noise and a fresh JPEG round (``data/degrade/redraw.py``; their strengths are this
 loss's ``noise_sigma`` and ``jpeg_quality`` ranges), and asks the two outputs to agree. Both outputs carry the
 gradient: the network is pushed to read the picture, not the draw.
 
@@ -36,7 +36,7 @@ class StabilityLoss(WeightedLoss):
     """``loss_weight`` x :func:`stability_loss`; ``forward(out, out_twin)``.
 
     ``noise_sigma`` (on the 0-255 scale) and ``jpeg_quality`` are the ranges the trainer draws the second input's
-    Gaussian noise and JPEG quality from (``data.redraw.redraw``), per sample."""
+    Gaussian noise and JPEG quality from (``data.degrade.redraw.redraw``), per sample."""
 
     def __init__(self, loss_weight=1.0, noise_sigma: tuple[float, float] = (0.5, 3.0),
                  jpeg_quality: tuple[float, float] = (60.0, 95.0), reduction='mean'):

@@ -67,11 +67,11 @@ def convert_checkpoint(src, dst, param_key='params_ema', overrides=None, verify=
 
     ``overrides`` are architecture flags by their command-line names (``scale``, ``block``, ``num_feat``,
     ``act_type``, ``type`` for ``--arch``, ...): each must apply to the network and agree with the weights.
-    ``raw``: the source already read by ``utils.checkpoint.load_state_file``.
+    ``raw``: the source already read by ``checkpoint_io.state_file.load_state_file``.
     Raises ``ConvertError`` / ``models.CheckpointError`` (both ``ValueError``) and the reader's errors, each
     one line starting with ``src``.
     """
-    from utils.checkpoint import save_checkpoint, sha256_file
+    from checkpoint_io.state_file import save_checkpoint, sha256_file
 
     src, dst = Path(src), Path(dst)
     if dst.exists() and dst.resolve() == src.resolve():

@@ -71,7 +71,7 @@ def write_dni(model, other, weight, dst):
     """Write the weights ``weight * model + (1 - weight) * other`` (two weights files of one architecture) to
     ``dst`` (atomically, with the arch and the blend in its meta) and return ``dst``; ValueError (one line)
     for files that cannot be blended."""
-    from utils.checkpoint import save_checkpoint
+    from checkpoint_io.state_file import save_checkpoint
 
     from .loading import read_checkpoint
     w = check_dni_weight(weight)

@@ -5,10 +5,10 @@ conversion (``models.convert``), the model zoo, ``load_network`` (inference,
 export, the domain finetune), the trainer's pretrained weights and the
 benchmarks all call it. It
 
-1. reads the file with the restricted reader (``utils.checkpoint.load_state_file``:
+1. reads the file with the restricted reader (``checkpoint_io.state_file.load_state_file``:
    ``.pth`` zip and legacy, ``.safetensors``, ``.pdparams``; no code from the file runs),
 2. picks ``param_key``, then ``params_ema``, ``params``, ``state_dict``, then a
-   bare state dict (``utils.checkpoint.pick_params``),
+   bare state dict (``checkpoint_io.state_file.pick_params``),
 3. maps foreign key layouts onto this project's names (``models.detect.normalize_state_dict``),
 4. takes the ``arch`` stored in the file, else detects it from the key shapes
    (``models.detect.detect_arch``),
@@ -148,11 +148,11 @@ def read_checkpoint(path, param_key='params_ema', overrides=None, *, check=False
             not apply are kept so that building the network names them.
         detect: without an ``arch`` in the file, detect it from the key shapes. False: the caller already
             holds the network and needs the weights only; ``arch`` is then the stored one as it is, or None.
-        raw: the file's content when the caller has already read it with ``utils.checkpoint.load_state_file``.
+        raw: the file's content when the caller has already read it with ``checkpoint_io.state_file.load_state_file``.
         with_info: also return ``{'param_key': key taken or None for a bare dict, 'arch_from': 'file' or
             'detected' (or None)}``.
     """
-    from utils.checkpoint import load_state_file, pick_params  # lazy: keeps `import models` light
+    from checkpoint_io.state_file import load_state_file, pick_params  # lazy: keeps `import models` light
 
     from .detect import normalize_state_dict
     where = str(path)

@@ -331,7 +331,7 @@ def download_and_convert(entry, progress=True, url=None):
 
 def convert_release_file(entry, src, dst):
     """Convert a downloaded release file into our ``.pdparams`` (checks the layout against the entry)."""
-    from utils.checkpoint import save_checkpoint, sha256_file
+    from checkpoint_io.state_file import save_checkpoint, sha256_file
 
     from .loading import read_checkpoint
     state, arch = read_checkpoint(src, entry.param_key or 'params_ema')

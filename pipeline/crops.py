@@ -107,7 +107,7 @@ def _lq_window(lq, win, scale):
 
 
 def _write(path, img):
-    from utils.img_io import imwrite
+    from media.image_io import imwrite
     imwrite(path, img)
 
 
@@ -115,7 +115,7 @@ def crop_pairs(gt_dir, lq_dir, out, size=SIZE, whole_max=WHOLE_MAX, scale=SCALE)
     """``(gt folder, lq folder, info)``: the pairs of ``gt_dir``/``lq_dir`` (equal names), each frame of more than
     ``whole_max`` HR pixels cut to its windows (``windows`` on the HR frame), the others whole, under ``out``."""
     from evaluation.evaluator import list_images
-    from utils.img_io import imread
+    from media.image_io import imread
     gdst, ldst = Path(out) / 'gt', Path(out) / 'lq'
     gdst.mkdir(parents=True, exist_ok=True)
     ldst.mkdir(parents=True, exist_ok=True)
@@ -145,7 +145,7 @@ def crop_frames(lq_dir, out, size=SIZE, whole_max=WHOLE_MAX, scale=SCALE):
     import cv2
 
     from evaluation.evaluator import list_images
-    from utils.img_io import imread
+    from media.image_io import imread
     dst = Path(out) / 'lq'
     dst.mkdir(parents=True, exist_ok=True)
     info = _info(size, whole_max, "the LQ frame's bicubic upscale")

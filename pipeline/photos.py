@@ -9,7 +9,7 @@
   size so that it stays paired with its LQ photo) and is written as ``<stem>.png`` with a ``frame`` record
   (``photo: true``) in the same manifest.
 - ``write_photo_pairs(ctx, part)``: the degrade stage's real pairs: each LQ photo named like a kept HR photo,
-  its alignment checked (``data.real_pairs.estimate_alignment``: global shift and scale of the HR photo against
+  its alignment checked (``data.datasets.real_pair_crops.estimate_alignment``: global shift and scale of the HR photo against
   the bicubic LQ photo), the held-out ones into ``real_lq``/``real_gt`` (they decide the export), the training
   ones into ``train_pairs/{lq,gt}`` (a second batch of the finetune at ``--pair-ratio``) and, with the LQ photos
   that pair with nothing, into ``fit_lq`` (the degradation fit sees no held-out LQ photo).
@@ -17,11 +17,11 @@
 import json
 from pathlib import Path
 
-from utils.media import IMAGE_EXTS, VIDEO_EXTS  # the product's one list
+from media.kinds import IMAGE_EXTS, VIDEO_EXTS  # the product's one list
 
 from .context import DomainError
 
-PAIR_CROP, PAIR_BATCH = 32, 2  # the real pairs' LQ crop and batch (data/real_pairs.RealPairCrops)
+PAIR_CROP, PAIR_BATCH = 32, 2  # the real pairs' LQ crop and batch (data/datasets/real_pair_crops.RealPairCrops)
 
 
 def photo_files(paths):
@@ -105,7 +105,7 @@ def run_photos(ctx, part):
     """The builder's filters over the ``--hr`` photos into ``part`` (PNGs and manifest records)."""
     from data.builder.filters import FrameFilter
     from data.builder.manifest import Manifest
-    from utils.img_io import ImageReadError, imread, imwrite
+    from media.image_io import ImageReadError, imread, imwrite
     from tqdm import tqdm
     files = photo_files(ctx.s.hr_photos)
     man = Manifest(part)
@@ -147,7 +147,7 @@ def pair_lq_files(ctx):
 
 def _link_pair(lq_path, hr_path, lq_dir, gt_dir, name):
     from utils.fileio import link_or_copy
-    from utils.img_io import imread, imwrite
+    from media.image_io import imread, imwrite
     lq_dir.mkdir(parents=True, exist_ok=True)
     gt_dir.mkdir(parents=True, exist_ok=True)
     imwrite(lq_dir / name, imread(lq_path)[..., :3])
@@ -158,9 +158,9 @@ def write_photo_pairs(ctx, part):
     """The real photo pairs (module docstring); None without ``--lq`` photos named like HR photos."""
     if not ctx.s.lq_photos:
         return None
-    from data.real_pairs import alignment_problem, estimate_alignment
+    from data.datasets.real_pair_crops import alignment_problem, estimate_alignment
     from utils.fileio import link_or_copy
-    from utils.img_io import imread
+    from media.image_io import imread
     rows = {r['file']: r['set'] for r in json.loads((ctx.out('split') / 'split.json').read_text())}
     pairs = pair_lq_files(ctx)
     kept, dropped = {'train': 0, 'heldout': 0}, []
@@ -208,7 +208,7 @@ def photo_pair_options(ctx):
         ctx.say('real pairs: not in the training (' + ('--pair-ratio 0' if ctx.s.pair_ratio <= 0 else
                                                        'no training pair') + ')')
         return []
-    from utils.img_io import imread
+    from media.image_io import imread
     side = min(min(imread(f).shape[:2]) for f in (folder / 'lq').iterdir())
     crop = max(4, min(PAIR_CROP, side))
     n = len(list((folder / 'lq').iterdir()))

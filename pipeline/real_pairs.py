@@ -1,5 +1,5 @@
 """``--lq-videos`` that are the HR clips made smaller (the same recording in HD and in SD): real (LQ, HR) pairs
-of the training span, for the finetune's second batch (``data/real_pairs.py``).
+of the training span, for the finetune's second batch (``data/datasets/real_pair_crops.py``).
 
 ``write_train_pairs(lq_paths, rows, hr_dir, out)``: for each training HR frame of the split (``split.json`` rows
 of set ``train``: before each clip's held-out cut and its gap), the frame a player shows at the same time in the
@@ -28,8 +28,8 @@ def _train_times(rows):
 def _collect(lq_paths, rows, lq_dir, alias=None):
     """Write the LQ frames at the training HR frames' moments; ``(count, None)`` or ``(0, why)``. ``alias``: {LQ
     clip stem: HR clip stem} for clips named like no HR clip (``real_lq.match_clips``)."""
-    from data.lq_source import FootageError, list_sources
-    from utils.img_io import imwrite
+    from data.fit.lq_source import FootageError, list_sources
+    from media.image_io import imwrite
 
     from .real_lq import _stem, frames_shown_at
     times = _train_times(rows)

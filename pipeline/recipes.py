@@ -40,7 +40,7 @@ CHECKPOINTS = {'finetune_domain_x4plus_anchor_cpu.yml': 2, 'finetune_domain_x4pl
 FITTED_CONSISTENCY = {'finetune_domain_compact_cpu.yml': {'loss_weight': 1.0, 'crop': 24, 'batch_size': 2,
                                                           'frames': 60}}
 
-# template -> real (LQ, HR) pairs of the training span as a second batch per step (data/real_pairs.py): weight, LQ
+# template -> real (LQ, HR) pairs of the training span as a second batch per step (data/datasets/real_pair_crops.py): weight, LQ
 # crop, batch, losses. No template has an entry (why: docs/experiments/recipes.md)
 FITTED_PAIRS = {}
 # template -> the fidelity knob's partner with a fitted degradation (pipeline/partner.py): the run's options with these
@@ -194,7 +194,7 @@ def build_options(template, base_path, base_arch, base_label, kind, device, path
 
     ``paths``: train_hr, val_hr, val_lq, experiments_root. ``iters``: None keeps the template's.
     """
-    from training.options import OptionsError, apply_overrides, validate_options
+    from training.option_file import OptionsError, apply_overrides, validate_options
     raw = yaml.safe_load(Path(template).read_text()) or {}
     total0 = int(raw['train']['total_iter'])
     n = int(iters or total0)

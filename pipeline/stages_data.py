@@ -8,7 +8,7 @@ from pathlib import Path
 
 from utils.fileio import link_or_copy
 
-from data.fit_footage import FIT_FRAMES
+from data.fit.footage import FIT_FRAMES
 
 from .context import DomainError
 
@@ -45,7 +45,7 @@ def command_keyframes(ctx, out):
 def run_keyframes(ctx, part):
     from data.builder.extract import extract, format_summary
     from data.builder.manifest import Manifest
-    from utils.ffmpeg import FFmpegNotFound
+    from media.ffmpeg import FFmpegNotFound
     videos = find_input_videos(ctx.s)
     try:
         summary = extract([str(v) for v in videos], part, mode='interval', every=ctx.s.every, cfg=_filter_cfg(ctx.s),
@@ -92,7 +92,7 @@ def settings_split(ctx):
 
 def _thumbnails(folder, frames):
     from data.builder.motion import thumbnail
-    from utils.img_io import ImageReadError, imread
+    from media.image_io import ImageReadError, imread
     out = {}
     for r in frames:
         try:
@@ -168,14 +168,14 @@ def settings_degrade(ctx):
     if alias:  # only when used: work folders whose clips share their names resume
         keys['lq_alias'] = alias
     if ctx.s.lq_photos:
-        from data.real_pairs import MAX_SCALE, MAX_SHIFT
+        from data.datasets.real_pair_crops import MAX_SCALE, MAX_SHIFT
         keys['photo_pairs'] = {'lq': [str(v) for v in ctx.s.lq_photos], 'max_shift': MAX_SHIFT, 'max_scale': MAX_SCALE}
     return keys
 
 
 def clip_alias(ctx):
     """``({LQ clip: HR clip}, notes)`` for the LQ clips named like no HR clip (``real_lq.match_clips``)."""
-    from data.lq_source import FootageError
+    from data.fit.lq_source import FootageError
 
     from .real_lq import match_clips
     try:
@@ -208,9 +208,9 @@ def run_fit(ctx, part):
         return None
     import argparse
 
-    from data.codec import CodecError
-    from data.fit_footage import describe_report, run
-    from data.lq_source import FootageError
+    from data.degrade.codec import CodecError
+    from data.fit.footage import describe_report, run
+    from data.fit.lq_source import FootageError
 
     from .real_lq import fit_span
     out = part / 'fitted.yml'
@@ -244,7 +244,7 @@ def run_real_lq(ctx, part):
     """``--lq-videos``: the held-out real LQ frames (``part/real_lq``) for the evaluation; None without them."""
     if not ctx.s.lq_videos:
         return None
-    from data.lq_source import FootageError
+    from data.fit.lq_source import FootageError
 
     from .real_lq import extract_heldout
     h = split_holdout(ctx)

@@ -129,9 +129,9 @@ def pair_overrides(ctx, part, template):
 def write_train_lq(lq_paths, out, frames, holdout):
     """Up to ``frames`` LQ frames spread over the first ``1 - holdout`` of each of ``lq_paths`` (the evaluation
     holds out the rest, ``pipeline.real_lq.fit_span``), as PNGs in ``out``; their count."""
-    from data.lq_source import FootageError, load_footage
+    from data.fit.lq_source import FootageError, load_footage
     from utils.fileio import atomic_write_text
-    from utils.img_io import imwrite
+    from media.image_io import imwrite
 
     from .real_lq import fit_span
     try:

@@ -4,7 +4,7 @@
     from realesrgan_paddle import Upscaler
 
 The repository's packages (``utils``, ``models``, ``data``, ``inference``, ``loss``, ``training``) load here
-as ``realesrgan_paddle.utils`` and so on: their own absolute imports (``from utils.img_io import ...``,
+as ``realesrgan_paddle.utils`` and so on: their own absolute imports (``from media.image_io import ...``,
 eager or inside functions) are rewritten to that prefix when each module is compiled. A project of yours with
 its own ``utils``, ``models`` or ``data`` keeps them, and this package never sees them.
 """

@@ -24,7 +24,7 @@ def save_tiny(path, arch, seed=0, ema=False):
     import paddle
 
     import models
-    from utils.checkpoint import save_checkpoint
+    from checkpoint_io.state_file import save_checkpoint
     paddle.seed(seed)
     params = {k: v.numpy() for k, v in models.build_network(arch).state_dict().items()}
     save_checkpoint(path, params=params, params_ema=params if ema else None, arch=arch)
@@ -64,6 +64,6 @@ def tiny_state(arch, seed=0):
 
 def save_image_like(path, arch, seed=0):
     """``tiny_state(arch, seed)`` saved at ``path`` with the architecture; returns the path."""
-    from utils.checkpoint import save_checkpoint
+    from checkpoint_io.state_file import save_checkpoint
     save_checkpoint(path, params=tiny_state(arch, seed), arch=arch)
     return path

@@ -1,4 +1,4 @@
-"""`import models`, `import inference` and `import utils.checkpoint` stay light (fresh interpreter each)."""
+"""`import models`, `import inference` and `import checkpoint_io.state_file` stay light (fresh interpreter each)."""
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ('data', 'loss', 'training', 'evaluation', 'pipeline', 'visualdl', 'inference.video', 'ffmpeg', 'torch')
 
 
-@pytest.mark.parametrize('module', ['models', 'inference', 'utils.checkpoint'])
+@pytest.mark.parametrize('module', ['models', 'inference', 'checkpoint_io.state_file'])
 def test_import_is_light(module):
     code = (f'import sys; import {module}; '
             f'bad = [m for m in sys.modules if m.split(".")[0] in {HEAVY!r} or m in {HEAVY!r}]; '

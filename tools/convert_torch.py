@@ -71,7 +71,7 @@ def _overrides(args):
 def convert_one(src, dst, args, log=print):
     """``models.convert.convert_checkpoint`` with the command line's settings. The file is read before
     paddle loads, so that an unsafe or damaged file is refused at once."""
-    from utils.checkpoint import load_state_file
+    from checkpoint_io.state_file import load_state_file
     raw = load_state_file(src)
     runtime_env.import_paddle_quietly()
     from models.convert import convert_checkpoint
@@ -97,7 +97,7 @@ def _default_output(src, output):
 @returns_status
 def main(argv=None):
     args = parse_args(argv)
-    from utils.checkpoint import CheckpointFormatError, UnsafeCheckpointError
+    from checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
     expected = (UnsafeCheckpointError, CheckpointFormatError, ValueError, OSError, MemoryError)
     src = Path(args.input)
     if not src.exists():

@@ -110,7 +110,7 @@ def _run(args):
 def _distil(args, work, net, arch, pairs, log):
     from training.distill import train
     from training.checkpoints import to_numpy_state
-    from utils.checkpoint import save_checkpoint
+    from checkpoint_io.state_file import save_checkpoint
     loss = train(net, pairs, work / 'states', args.iters, args.batch, args.lr, args.energy, args.every,
                  log=log, progress=not args.quiet, grid_weight=args.grid)
     meta = {'source': f'{args.teacher} distilled into {args.init} (tools/distill_base.py)',
@@ -127,8 +127,8 @@ def main(argv=None):
     args = parse_args(argv)
     _check_args(args)
     runtime_env.setup()
-    from utils.checkpoint import CheckpointFormatError, UnsafeCheckpointError
-    from utils.img_io import ImageReadError
+    from checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
+    from media.image_io import ImageReadError
     try:
         _run(args)
     except (UnsafeCheckpointError, CheckpointFormatError, ImageReadError, ValueError, OSError) as e:

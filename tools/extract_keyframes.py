@@ -105,7 +105,7 @@ def main(argv=None):
     if problem:
         fail(None, problem)
     from data.builder.sources import find_videos
-    from utils.ffmpeg import FFmpegNotFound, ffmpeg_exe
+    from media.ffmpeg import FFmpegNotFound, ffmpeg_exe
     early = None
     try:
         ffmpeg_exe()

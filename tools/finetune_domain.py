@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from utils.cli import returns_status  # noqa: E402  (standard library only)
-from data.fit_footage import FIT_FRAMES, MAX_FIT_FRAMES  # noqa: E402  (standard library only)
+from data.fit.footage import FIT_FRAMES, MAX_FIT_FRAMES  # noqa: E402  (standard library only)
 
 STAGE_NAMES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
 

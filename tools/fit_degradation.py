@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data.fit_footage import COMPS, FIT_FRAMES, run  # noqa: E402
+from data.fit.footage import COMPS, FIT_FRAMES, run  # noqa: E402
 from utils.cli import ArgumentParser, DefaultsHelpFormatter, add_quiet, fail  # noqa: E402
 from utils.cli import add_output  # noqa: E402
 
@@ -45,9 +45,9 @@ def main(argv=None):
     args = parse_args(argv)
     if args.frames < 1 or args.crop < 16:
         fail('fit_degradation.py', '--frames must be >= 1 and --crop >= 16')
-    from data.codec import CodecError
-    from data.lq_source import FootageError
-    from utils.ffmpeg import FFmpegNotFound
+    from data.degrade.codec import CodecError
+    from data.fit.lq_source import FootageError
+    from media.ffmpeg import FFmpegNotFound
     from utils.outputs import OutputClash, check_no_clobber, check_writable
     out = Path(args.out)
     try:  # OUT, OUT.json and OUT.png: never over the footage, and a path it cannot write before the fit

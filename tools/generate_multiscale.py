@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from utils.cli import (  # noqa: E402  (standard library only)
     add_quiet, add_workers, fail, folders_parser, returns_status)
 
-from utils.img_io import imread as read_image  # noqa: E402  (one clear ValueError per bad file)
+from media.image_io import imread as read_image  # noqa: E402  (one clear ValueError per bad file)
 from data.builder.images import checked_folders, resize_lanczos, run_pool, write_image  # noqa: E402
 
 SCALES = (0.75, 0.5, 1 / 3)

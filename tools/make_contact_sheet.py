@@ -6,7 +6,7 @@ Both are required: any folder of HR photos, any PNG path (the sheet in ``docs/``
 for by name).
 
 Each row: a 256x256 centre crop of a photo, its LQ (x4 degraded by
-``data.pipeline.degrade_image`` with seed = row index, enlarged with nearest
+``data.degrade.second_order.degrade_image`` with seed = row index, enlarged with nearest
 neighbour for display) and the sampled parameters.
 """
 import sys
@@ -74,10 +74,10 @@ def main():
     import cv2
     import numpy as np
 
-    from data.pipeline import degrade_image
+    from data.degrade.second_order import degrade_image
     from utils.fileio import atomic_write_bytes
 
-    from utils.media import is_image
+    from media.kinds import is_image
     folder = Path(args.input)
     if not folder.is_dir():
         fail(None, f'--input {folder}: no such folder')

@@ -42,7 +42,7 @@ def refit_file(model, path, skip, output):
     ValueError (one line) for a model that is not a compact network or already has that skip."""
     from models.loading import read_checkpoint
     from models.skip_refit import refit_skip
-    from utils.checkpoint import save_checkpoint
+    from checkpoint_io.state_file import save_checkpoint
     state, arch = read_checkpoint(path)
     if arch.get('type') != 'SRVGGNetCompact':
         raise ValueError(f'{model}: a {arch.get("type")}, not an SRVGGNetCompact: only the compact networks have a '
@@ -61,7 +61,7 @@ def main(argv=None):
     args = parse_args(argv)
     runtime_env.import_paddle_quietly()  # without Paddle's import-time ccache warning
     from models.zoo import resolve
-    from utils.checkpoint import CheckpointFormatError, UnsafeCheckpointError
+    from checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
     from utils.outputs import OutputClash, check_no_clobber, check_writable
     out = Path(args.output)
     if out.suffix != '.pdparams':

@@ -85,7 +85,7 @@ class CheckpointManager:
 
     def save(self, it, nets, state):
         """``nets``: {'g': dict(params=, params_ema=, arch=), 'd': {...}}; the state file goes last."""
-        from utils.checkpoint import save_checkpoint
+        from checkpoint_io.state_file import save_checkpoint
         for which, payload in nets.items():
             save_checkpoint(self.net_path(which, it), params=payload['params'],
                             params_ema=payload.get('params_ema'), arch=payload.get('arch'),

@@ -197,26 +197,26 @@ class PairMaker:
         self.pool = None
         self.gt_size = opt.get('gt_size') or ds.get('gt_size')
         if self.need_usm or self.on_the_fly:
-            from data.pipeline import resolve_options
-            from data.usm import USMSharp
+            from data.degrade.second_order import resolve_options
+            from data.degrade.usm import USMSharp
             d = resolve_options(opt.get('degradation') or {})
             self.usm = USMSharp(d['usm_weight'], d['usm_radius'], d['usm_threshold'], threads='auto')
         if self.on_the_fly:
-            from data.pipeline import SecondOrderDegradation
+            from data.degrade.second_order import SecondOrderDegradation
             self.degrade = SecondOrderDegradation(opt.get('degradation') or {}, self.scale)
             if opt['queue_size'] > 0:
-                from data.pool import PairPool
+                from data.datasets.pool import PairPool
                 self.pool = PairPool(opt['queue_size'], int(ds['batch_size_per_gpu']),
                                      seed=int(opt['manual_seed']) + rank, logger=logger)
 
     def __call__(self, batch, seed):
-        from data.transforms import paired_random_crop
+        from data.datasets.transforms import paired_random_crop
         rng = np.random.default_rng(seed)
         if not self.on_the_fly:
             gt, lq = batch['gt'], batch['lq']
             return lq, gt, (self.usm(gt) if self.need_usm else gt)
         gt = batch['gt']
-        if 'lq' in batch:  # codec mode: the dataset degraded whole images ahead (data.codec_cache)
+        if 'lq' in batch:  # codec mode: the dataset degraded whole images ahead (data.degrade.codec_cache)
             lq = batch['lq']
         else:
             with paddle.no_grad():  # the LQ is degraded from the sharpened GT, as in Real-ESRGAN

@@ -55,7 +55,7 @@ class DistillLoss(paddle.nn.Layer):
 
 
 def _read_bgr8(path):
-    from utils.img_io import ImageReadError, imread
+    from media.image_io import ImageReadError, imread
     img = imread(path)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ImageReadError(f'{path}: an 8-bit colour image is needed, got shape {img.shape} {img.dtype}')
@@ -67,7 +67,7 @@ def teacher_outputs(lq_dir, out_dir, teacher, progress=True):
     the same name; files already there are kept (an interrupted run resumes). Returns the number written."""
     from tqdm import tqdm
 
-    from utils.img_io import chw_to_image, image_to_chw, imwrite
+    from media.image_io import chw_to_image, image_to_chw, imwrite
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = [p for p in sorted(Path(lq_dir).glob('*' + IMAGE_SUFFIX)) if not (out_dir / p.name).is_file()]
@@ -142,7 +142,7 @@ def _optimizer(net, lr, iters):
 def _resume(net, opt, ckpt, iters, log):
     """The iteration to go on from: that of ``ckpt``'s newest complete state (loaded into net and opt), else 0."""
     from training.checkpoints import load_optimizer_state
-    from utils.checkpoint import load_state_file, pick_params
+    from checkpoint_io.state_file import load_state_file, pick_params
     it, state = ckpt.latest()
     if it is None:
         return 0

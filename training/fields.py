@@ -2,7 +2,7 @@
 
 A ``Field`` carries everything one option's value must satisfy: its kind, default, whether it
 is required, list item kind and length, the allowed values, the range, and what must exist on
-disk. The trainer's own settings (``training.options.SCHEMA``), the loader keys of a dataset
+disk. The trainer's own settings (``training.option_file.SCHEMA``), the loader keys of a dataset
 section (``training.loader_options``) and the options read from constructors (``training.schema``)
 are all ``Field``s, checked by :func:`check_field`; each problem is one line starting with the
 option's key path.

@@ -5,7 +5,7 @@ and fills in their defaults; where a dataset takes a key of the same name (``Pai
 from .fields import Field
 
 # the pair maker's crop after the degradation (GT pixels); also a top-level option
-# (``training.options.SCHEMA``, BasicSR's place for it), where it wins over the dataset section's
+# (``training.option_file.SCHEMA``, BasicSR's place for it), where it wins over the dataset section's
 GT_SIZE = Field('int', None, min=1)
 
 LOADER = {

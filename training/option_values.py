@@ -3,7 +3,7 @@ that involve more than one option.
 
 A zero batch, a negative crop or a NaN learning rate is reported with its key path before anything
 is built, instead of surfacing later as an internal Paddle error. The trainer's own settings carry
-their limits in their ``Field`` (``training.options.SCHEMA``), the loader keys in
+their limits in their ``Field`` (``training.option_file.SCHEMA``), the loader keys in
 ``training.loader_options``.
 """
 from .fields import Field

@@ -9,7 +9,7 @@ constructor's signature; the accepted types come from its annotations, else from
 ``OPTION_EXTRAS = {key: default}``. Each option is a ``training.fields.Field``; the ranges, narrower
 choices and paths on disk that training adds to constructor options are ``training.option_values.LIMITS``.
 
-The up-front check (``training.options.validate_options``) and the trainer both call
+The up-front check (``training.option_file.validate_options``) and the trainer both call
 :func:`validate`/:func:`build`, so what is accepted is what gets built. Each kind's registry is
 imported the first time that kind is asked for: validating a loss does not import datasets.
 """

@@ -13,7 +13,7 @@ from utils.logger import get_logger
 from .checkpoints import CheckpointManager
 from .dist import barrier, init_dist, pick_device
 from .msglog import MessageLogger
-from .options import dump_options
+from .option_file import dump_options
 
 
 def _rng_state():
@@ -80,7 +80,7 @@ class _Run:
         if self.metrics is not None:
             self.metrics.write('val', it, self.epoch, n_images=n, metrics=results)
         if improved and self.rank == 0:
-            from utils.checkpoint import save_checkpoint
+            from checkpoint_io.state_file import save_checkpoint
             net = model.eval_net()
             save_checkpoint(self.mgr.net_path('g', 'best'), params=model.g.state_dict(),
                             params_ema=net.state_dict() if net is not model.g else None, arch=model.arch_g,
@@ -134,7 +134,7 @@ def _build(run, device):
     import paddle
 
     from .data_setup import build_feeder, build_train_loader, build_val_loader
-    from .models import build_model
+    from .steps import build_model
     opt, rank, logger = run.opt, run.rank, run.logger
     use_amp = bool(opt['train']['use_amp'])
     if use_amp and device != 'gpu':
@@ -227,7 +227,7 @@ def _loop(run):
 
 def _finish(run):
     """The last checkpoint and validation, ``summary_rank<r>.json`` and the closing log line."""
-    from .models import weights_checksum
+    from .steps import weights_checksum
     it, model, mgr = run.it, run.model, run.mgr
     if run.rank == 0 and (not mgr.saved_iters() or mgr.saved_iters()[-1] != it):
         run.save(it)

@@ -8,7 +8,7 @@ them only at process start, so ``setup(reexec=True)`` restarts the process once
 with them set (on a 2-core AMD EPYC the first made a matrix multiply about 4x faster, the malloc
 settings the x4plus dynamic-graph forward about 2.8x).
 ``single_arena=True`` is for processes that run Paddle ops on several Python
-threads (the batched degradation, :mod:`data.slicing`): a thread's own malloc
+threads (the batched degradation, :mod:`data.degrade.slicing`): a thread's own malloc
 arena page-faults every big buffer in again, so it sets ``MALLOC_ARENA_MAX=1``
 (applied by the restart) and glibc's ``M_ARENA_MAX`` at once (``mallopt``), and
 lets each slice thread run its math on one thread (``slice_threads``) so MKL and

@@ -1,7 +1,7 @@
 """What the web page does, without gradio: the page (``webui/app.py``) calls these, and so do the tests.
 
 Every handler returns a one-line message on bad input instead of raising. Outputs go
-only to the app's output folder, written atomically (``utils.img_io.imwrite``) under
+only to the app's output folder, written atomically (``media.image_io.imwrite``) under
 fresh names, so an upload is never overwritten. At most ``MAX_LOADED`` upscalers
 stay loaded (least recently used first out).
 """
@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-from utils.media import VIDEO_EXTS as VIDEO_EXT  # the product's one list
+from media.kinds import VIDEO_EXTS as VIDEO_EXT  # the product's one list
 
 MAX_LOADED = 2
 PRECISIONS = ('auto', 'fp32', 'bf16')  # auto: as the CLI and the API choose (inference.precision.choose)
@@ -65,7 +65,7 @@ class Session:
     def upscale(self, files, label, outscale=None, tile=0, precision='auto', denoise_strength=None, progress=None):
         """files -> (outputs, (first input, first output) for the slider, message). The message names files by
         their base name only (never the server's upload paths) and says the precision that ran."""
-        from utils.img_io import imread, imwrite
+        from media.image_io import imread, imwrite
         files = [str(f) for f in (files or [])]
         if not files:
             return [], None, 'error: no file uploaded'
@@ -96,7 +96,7 @@ class Session:
     def compare(self, image, labels, outscale=None):
         """One image through several models: [(output path, caption)], rows of [model, NIQE, Laplacian energy],
         message. Nothing raises out of it: whatever goes wrong is the message's one line (per model)."""
-        from utils.img_io import imread
+        from media.image_io import imread
         if not image or not labels:
             return [], [], 'error: give an image and at least one model'
         try:
@@ -121,7 +121,7 @@ class Session:
         import numpy as np
         from evaluation.metrics import laplacian_energy
         from evaluation.niqe import niqe
-        from utils.img_io import imwrite
+        from media.image_io import imwrite
         out = self.upscaler(label).upscale(img, outscale or None)
         o8 = out if out.dtype == np.uint8 else np.clip(out * 255 if out.dtype.kind == 'f' else out / 257, 0, 255).astype(np.uint8)
         rgb = o8[:, :, :3] if o8.ndim == 3 else o8
@@ -137,7 +137,7 @@ class Session:
         """A video's first ``frames`` frames (their centre ``window`` px) through each model: rows of [model, static,
         warp], FLICKER against bicubic (``evaluation.flicker``: 1 = as steady as bicubic), and a verdict per model."""
         from evaluation.flicker import BicubicFlickerMeter, verdict
-        from utils.video_reader import FrameReader
+        from media.video_reader import FrameReader
         if not video or not labels:
             return [], 'error: give a video and at least one model'
         rows, lines = [], []

@@ -1,14 +1,14 @@
 """Decode the selected frames of a video for the keyframe extractor.
 
 ffmpeg decodes only what the mode needs (``-skip_frame nokey`` for keyframes) and keeps exactly the
-selected frames with the ``select`` filter; ``utils.video_reader.FrameReader`` reads them with their
+selected frames with the ``select`` filter; ``media.video_reader.FrameReader`` reads them with their
 pts, time, size and picture type while ffmpeg keeps decoding, so nothing is encoded twice. This
 module adds the mode's filter and the extractor's wording of ffmpeg's failures.
 """
 import re
 
-from utils.ffmpeg import error_reason, stream_lines, video_streams
-from utils.video_reader import FrameReader as _Reader
+from media.ffmpeg import error_reason, stream_lines, video_streams
+from media.video_reader import FrameReader as _Reader
 
 MODES = ('key', 'scene', 'interval')
 
@@ -51,7 +51,7 @@ def classify_error(path, lines, rc):
 
 class FrameReader(_Reader):
     """Iterate ``(frame_bgr_uint8, info)`` over the frames of ``path`` that ``mode`` selects
-    (``utils.video_reader.FrameReader``); a failure is a one-line ``VideoError`` from ``classify_error``."""
+    (``media.video_reader.FrameReader``); a failure is a one-line ``VideoError`` from ``classify_error``."""
 
     def __init__(self, path, mode='key', threshold=0.3, every=1.0, exe=None, prefetch=8):
         expr = select_expr(mode, threshold, every).replace(',', r'\,')  # a comma would end the filter

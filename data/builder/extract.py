@@ -19,7 +19,7 @@ from data.builder.filters import REASONS, FilterConfig, FrameFilter
 from data.builder.manifest import Manifest, frame_key, video_key
 from data.builder.sources import find_videos
 from utils.fileio import atomic_write_bytes
-from utils.video_reader import VideoError
+from media.video_reader import VideoError
 
 
 def frame_name(prefix, info):

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from utils.fileio import atomic_write_bytes, is_regular_file
-from utils.media import is_image
+from media.kinds import is_image
 
 
 def list_images(folder, recursive=True):

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from utils.fileio import is_regular_file, require_regular_file
-from utils.media import is_video
+from media.kinds import is_video
 
 
 def find_videos(inputs, out_dir=None):

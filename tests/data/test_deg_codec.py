@@ -1,13 +1,14 @@
-"""The video-codec degradation (data.codec), its options, the codec cache and the LQ statistics."""
+"""The video-codec degradation (data.degrade.codec), its options, the codec cache and the LQ statistics."""
 import subprocess
 
 import cv2
 import numpy as np
 import pytest
 
-from data import codec, lq_stats
-from data.codec_cache import CodecCache, clip_groups, degrade_images
-from data.pipeline import degrade_image, resolve_options
+from data.degrade import codec
+from data.fit import lq_stats
+from data.degrade.codec_cache import CodecCache, clip_groups, degrade_images
+from data.degrade.second_order import degrade_image, resolve_options
 
 
 def _photo(name, size):
@@ -198,7 +199,7 @@ def test_cache_close_stops_the_builder_between_images(tmp_path):
     import threading
     import time
 
-    from data.codec_cache import CacheClosed
+    from data.degrade.codec_cache import CacheClosed
     opt = resolve_options({'codec_prob': 1.0, 'codec_reuse': 1, 'codec_preset': 'ultrafast', 'usm_weight': 0.0})
     img = _photo('coffee', 64)
     n, calls = 12, []
@@ -248,7 +249,7 @@ def test_roundtrip_many_is_each_roundtrip_byte_for_byte(frames, tmp_path, monkey
 def test_degrade_images_codes_clips_in_batches_as_one_by_one(monkeypatch):
     """``degrade_images`` codes its clips in batches (``CODEC_BATCH``) with the draws of coding them in turn:
     the same LQ as one ffmpeg pair per clip, for plain clips and for pan clips."""
-    from data import codec_cache
+    from data.degrade import codec_cache
     imgs = [_photo(n, 72) for n in ('coffee', 'astronaut', 'chelsea')] * 2
     names = [f'{n}_{k}.png' for k, n in enumerate('aabbcc')]
     for extra in ({'codec_clip': 2}, {'codec_pan': 2}):

@@ -4,7 +4,7 @@ import numpy as np
 import paddle
 import pytest
 
-from data.jpeg import LUMA_TABLE, DiffJPEG, diff_jpeg, quality_tables
+from data.degrade.jpeg import LUMA_TABLE, DiffJPEG, diff_jpeg, quality_tables
 from evaluation.metrics import psnr
 from tests.op_tester import DegradationTester
 

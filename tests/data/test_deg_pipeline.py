@@ -4,8 +4,8 @@ import numpy as np
 import paddle
 import pytest
 
-from data.pipeline import DEFAULT_DEGRADATION, SecondOrderDegradation, degrade_image, resolve_options, sample_kernels
-from data.resize import imresize_bicubic
+from data.degrade.second_order import DEFAULT_DEGRADATION, SecondOrderDegradation, degrade_image, resolve_options, sample_kernels
+from data.degrade.resize import imresize_bicubic
 from evaluation.metrics import psnr
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import paddle
 import pytest
 
-from data.resize import Resize, imresize_bicubic, resize
-from data.usm import USMSharp, select_gt, usm_sharp
+from data.degrade.resize import Resize, imresize_bicubic, resize
+from data.degrade.usm import USMSharp, select_gt, usm_sharp
 from tests.op_tester import DegradationTester
 
 

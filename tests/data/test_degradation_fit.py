@@ -1,12 +1,12 @@
-"""The degradation fit recovers known degradations (data.degradation_fit)."""
+"""The degradation fit recovers known degradations (data.fit.degradation_fit)."""
 import cv2
 import numpy as np
 import pytest
 
-from data import degradation_fit as F
-from data import lq_stats
-from data.codec_cache import degrade_images
-from data.pipeline import resolve_options
+from data.fit import degradation_fit as F
+from data.fit import lq_stats
+from data.degrade.codec_cache import degrade_images
+from data.degrade.second_order import resolve_options
 
 
 @pytest.fixture(scope='module')

@@ -6,7 +6,7 @@ import pytest
 from data.builder.extract import extract
 from data.builder.filters import FilterConfig, detect_bars, to_gray
 from data.builder.manifest import read_manifest
-from utils.ffmpeg import ffmpeg_exe
+from media.ffmpeg import ffmpeg_exe
 
 
 @pytest.fixture(scope='module')

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from data.resize import imresize_bicubic
+from data.degrade.resize import imresize_bicubic
 from evaluation.metrics import psnr
 from tests.cli_checks import one_line
 

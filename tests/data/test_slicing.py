@@ -1,4 +1,4 @@
-"""Batch slices on threads (data/slicing.py): order, tuples, nesting, options, and the
+"""Batch slices on threads (data/degrade/slicing.py): order, tuples, nesting, options, and the
 pipeline/USM results that must not depend on the slicing."""
 import subprocess
 import sys
@@ -9,9 +9,9 @@ import numpy as np
 import paddle
 import pytest
 
-from data.pipeline import SecondOrderDegradation, sample_kernels
-from data.slicing import in_slice, resolve_slices, run_sliced
-from data.usm import USMSharp, usm_sharp
+from data.degrade.second_order import SecondOrderDegradation, sample_kernels
+from data.degrade.slicing import in_slice, resolve_slices, run_sliced
+from data.degrade.usm import USMSharp, usm_sharp
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +49,7 @@ def test_run_sliced_passes_errors_through():
 
 
 def test_resolve_slices(monkeypatch):
-    from data.slicing import cpu_count
+    from data.degrade.slicing import cpu_count
     monkeypatch.delenv('PADDLE_TRAINERS_NUM', raising=False)
     assert resolve_slices('auto', paddle.CPUPlace()) == cpu_count()
     assert resolve_slices('auto', 'gpu:0') == 1
@@ -116,7 +116,7 @@ ctypes.CDLL = Libc
 import paddle
 real_set = paddle.base.core.set_num_threads
 paddle.base.core.set_num_threads = lambda n: (calls.append(('threads', n)), real_set(n))
-from data.slicing import run_sliced
+from data.degrade.slicing import run_sliced
 x = paddle.ones([4, 1])
 run_sliced(lambda s, e: x[s:e] * 2, 4, 2)
 print(len(calls))

@@ -49,7 +49,7 @@ def post_resize(stem):
 def _to_8bit(y, post):
     import paddle
     from models.ncnn_import import apply_post_resize
-    from utils.img_io import chw_to_image
+    from media.image_io import chw_to_image
     if post:
         y = apply_post_resize(paddle.to_tensor(y), post).numpy()
     return chw_to_image(y[0])
@@ -61,7 +61,7 @@ def test_bf16_is_within_the_tolerance_on_real_photos(name, resized, photo_crops)
     from inference.bf16_check import FALLBACK_PSNR, MAX_FLAT_JND, MIN_PSNR, compare
     from inference.precision import native_bf16
     from inference.upscaler import cached_export
-    from utils.img_io import image_to_chw
+    from media.image_io import image_to_chw
     if not native_bf16():
         pytest.skip('this CPU has no native bf16 (avx512_bf16/amx_bf16)')
     post = post_resize(resized) if resized else None

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from models import zoo
-from utils.checkpoint import load_state_file, pick_params, save_checkpoint
+from checkpoint_io.state_file import load_state_file, pick_params, save_checkpoint
 
 from tests.nets import TINY, tiny_state
 from tests.cli_checks import a_line

@@ -58,7 +58,7 @@ def _torch_upscale(arch, state, img):
 
 def _check_three_way(weights, photo, cache):
     from inference import Upscaler
-    from utils.checkpoint import load_state_file, pick_params
+    from checkpoint_io.state_file import load_state_file, pick_params
     dyn = Upscaler(weights, backend='dynamic').upscale(photo)
     pred = Upscaler(weights, backend='predictor', cache_root=cache).upscale(photo)
     state, arch = pick_params(load_state_file(weights), 'params_ema')

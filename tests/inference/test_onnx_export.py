@@ -188,7 +188,7 @@ def test_tool_fp16_writes_a_float16_file_and_checks_it(tiny_models, tmp_path):
 
 
 def _make_video(path, frames):
-    from utils.ffmpeg import ffmpeg_exe
+    from media.ffmpeg import ffmpeg_exe
     import cv2
     d = path.parent / 'frames'
     d.mkdir()

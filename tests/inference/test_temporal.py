@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from inference.temporal import Stabiliser, TemporalError, make_stabiliser, stabilise_frames
-from utils.ffmpeg import ffmpeg_exe, probe_video
+from media.ffmpeg import ffmpeg_exe, probe_video
 
 ROOT = Path(__file__).resolve().parents[2]
 

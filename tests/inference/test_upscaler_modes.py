@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from utils.img_io import ImageReadError, imread, imwrite
+from media.image_io import ImageReadError, imread, imwrite
 from evaluation.metrics import psnr
 
 

@@ -4,7 +4,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from utils.ffmpeg import ffmpeg_exe, ffprobe_exe, probe_video
+from media.ffmpeg import ffmpeg_exe, ffprobe_exe, probe_video
 from tests.inference.video_clips import SEGMENTS, ff, gray_frames, make_clip, real_or_lavfi, vfr_clip
 from tests.skips import FFPROBE_SKIP
 
@@ -100,7 +100,7 @@ def _phone_clip(shared_data, tmp_path):
 @pytest.mark.parametrize('tools', ['ffprobe', 'ffmpeg -i', 'imageio-ffmpeg'])
 def test_rotated_video_is_upscaled_upright(up, shared_data, tmp_path, monkeypatch, tools):
     import inference.video as video
-    import utils.ffmpeg as uff
+    import media.ffmpeg as uff
     phone = _phone_clip(shared_data, tmp_path)
     shown = gray_frames(phone, 48, 64, autorotate=True)[0]  # what a player shows: 48 wide, 64 high
     assert _corr(shown, np.rot90(shown, 2)) < 0.5  # the content tells the orientations apart
@@ -182,7 +182,7 @@ def test_avi_with_skipped_frames_keeps_duration(up, shared_data, tmp_path):
 @pytest.mark.parametrize('use_ffprobe', [True, False])
 def test_non_square_pixels_keep_their_aspect(up, shared_data, tmp_path, monkeypatch, use_ffprobe):
     """An anamorphic source (SAR 2:1, as on DVDs) is written with the same pixel aspect, so it displays the same."""
-    import utils.ffmpeg as uf
+    import media.ffmpeg as uf
     from inference.video import upscale_video
     src = make_clip(shared_data, tmp_path / 'clip.mp4', '25', frames=3)
     wide = tmp_path / 'anamorphic.mp4'

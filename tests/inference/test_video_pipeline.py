@@ -97,7 +97,7 @@ def test_model_error_is_one_line(up, clip, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_decoder_dying_mid_stream_is_one_line(up, shared_data, tmp_path, monkeypatch):
     from inference.video import VideoError, upscale_video
-    from utils.ffmpeg import ffmpeg_exe
+    from media.ffmpeg import ffmpeg_exe
     clip = tmp_path / 'clip.mp4'  # frames larger than a pipe's buffer: the decoder is still running at frame 3
     import subprocess
     src = shared_data / 'video' / 'bikes.mp4' if shared_data else None
@@ -152,7 +152,7 @@ def test_small_frames_are_batched_with_the_same_pictures(tiny_models, export_cac
 
 def _decode(path):
     import subprocess
-    from utils.ffmpeg import ffmpeg_exe, probe_video
+    from media.ffmpeg import ffmpeg_exe, probe_video
     info = probe_video(path)
     raw = subprocess.run([ffmpeg_exe(), '-v', 'error', '-i', str(path), '-f', 'rawvideo', '-pix_fmt', 'bgr24', '-'],
                          check=True, capture_output=True).stdout
@@ -216,7 +216,7 @@ def test_encoded_colours_follow_the_model_output(photo, clip, tmp_path, outscale
     import cv2
 
     from inference.video import upscale_video
-    from utils.ffmpeg import ffmpeg_exe
+    from media.ffmpeg import ffmpeg_exe
     w, h = (130, 86) if outscale else (192, 128)
     pic = np.ascontiguousarray(cv2.resize(photo, (w, h), interpolation=cv2.INTER_AREA))
     out = tmp_path / 'colours.mp4'

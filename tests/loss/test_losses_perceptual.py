@@ -8,7 +8,7 @@ import pytest
 from loss import PerceptualLoss, VGGWeightsMissing, build_loss, perceptual_loss
 from loss.perceptual import DEFAULT_LAYER_WEIGHTS, gram_matrix
 from models.vgg import VGG19FeatureExtractor, torchvision_index_map
-from utils.checkpoint import save_checkpoint
+from checkpoint_io.state_file import save_checkpoint
 from tests.skips import TORCH_SKIP
 
 LAYERS = {'conv1_2': 0.1, 'conv2_2': 0.5}

@@ -1,10 +1,10 @@
-"""StabilityLoss and its input twin (data/redraw.py): kornia habits (value, shape, bad input, gradient,
+"""StabilityLoss and its input twin (data/degrade/redraw.py): kornia habits (value, shape, bad input, gradient,
 function = Layer), and the twin is the same picture with another draw of noise and codec."""
 import numpy as np
 import paddle
 import pytest
 
-from data.redraw import redraw
+from data.degrade.redraw import redraw
 from loss import LOSSES, StabilityLoss, build_loss, stability_loss
 
 

@@ -89,7 +89,7 @@ def test_zoo_checks_a_vgg19_release_file_like_any_other(tmp_path):
     st = pytest.importorskip('safetensors.numpy', reason=SAFETENSORS_SKIP)
     from models import zoo
     from models.vgg import _VGG19_CFG, torchvision_index_map
-    from utils.checkpoint import load_state_file
+    from checkpoint_io.state_file import load_state_file
     channels = {f'conv{b}_{i}': c for b, n, c in _VGG19_CFG for i in range(1, n + 1)}
     state, cin = {}, 3
     for idx, name in sorted(torchvision_index_map().items()):

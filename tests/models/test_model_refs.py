@@ -9,7 +9,7 @@ import pytest
 import models
 from models import zoo
 from models.zoo import MissingModelFile, ModelRefError, UnknownModel, parse_model_ref, resolve_model_ref
-from utils.checkpoint import save_checkpoint
+from checkpoint_io.state_file import save_checkpoint
 from tests.cli_checks import a_line
 
 TINY = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 1, 'upscale': 4,

@@ -154,7 +154,7 @@ def test_save_imported_roundtrip(tmp_path):
                               meta={'name': 'realesr-animevideov3'})
     net, arch2 = models.load_network(out)
     assert arch2 == arch
-    from utils.checkpoint import load_state_file
+    from checkpoint_io.state_file import load_state_file
     raw = load_state_file(out)
     assert raw['meta']['post_resize'] == {'scale': 0.5, 'mode': 'bicubic'}
     assert raw['meta']['name'] == 'realesr-animevideov3' and len(raw['meta']['ncnn_bin_sha256']) == 64

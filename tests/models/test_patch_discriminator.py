@@ -75,8 +75,8 @@ def test_bad_input():
 
 @pytest.mark.parametrize('view', ['wavelet', 'lq'])
 def test_gan_trainer_steps_both_networks_with_it(tmp_path, photo_batch, view):
-    from training.models import build_model
-    from training.options import load_options
+    from training.steps import build_model
+    from training.option_file import load_options
     opt = load_options(ROOT / 'options' / 'tiny_smoke.yml', [
         f'path.experiments_root={tmp_path}', 'train.net_d_init_iters=0', 'train.ldl_opt.loss_weight=1.0',
         f'network_d={{type: PatchDiscriminatorSN, num_in_ch: 3, num_feat: 8, num_layers: 2, view: {view}}}'])

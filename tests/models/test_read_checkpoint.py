@@ -13,7 +13,7 @@ import pytest
 import models
 from models import CheckpointError, read_checkpoint
 from models.ncnn_import import import_ncnn, wheel_model_files
-from utils.checkpoint import CheckpointFormatError, save_checkpoint
+from checkpoint_io.state_file import CheckpointFormatError, save_checkpoint
 from tests.nets import srvgg
 
 

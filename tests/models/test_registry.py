@@ -4,7 +4,7 @@ import paddle
 import pytest
 
 import models
-from utils.checkpoint import save_checkpoint
+from checkpoint_io.state_file import save_checkpoint
 from tests.nets import rrdb
 
 TINY = rrdb(scale=2)

@@ -54,7 +54,7 @@ def test_dni_of_a_bilinear_finetune_and_its_nearest_base(tmp_path):
     """The knob between a bilinear-skip finetune and the official base: the blend is the finetune's network with
     the interpolated weights; weight 0 is the base's own file, other architectures still refuse."""
     from models import dni
-    from utils.checkpoint import load_state_file, pick_params
+    from checkpoint_io.state_file import load_state_file, pick_params
     base = save_tiny(tmp_path / 'base.pdparams', srvgg(), seed=0)
     ft = save_tiny(tmp_path / 'ft.pdparams', srvgg(skip='bilinear'), seed=1)
     out = dni.write_dni(ft, base, 0.25, tmp_path / 'blend.pdparams')

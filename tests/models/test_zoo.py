@@ -15,7 +15,7 @@ import pytest
 import models
 from models import zoo
 from models.ncnn_import import wheel_model_files
-from utils.checkpoint import load_state_file, pick_params, save_checkpoint
+from checkpoint_io.state_file import load_state_file, pick_params, save_checkpoint
 from utils.download import DownloadError
 from tests.nets import srvgg
 from tests.cli_checks import a_line, one_line

@@ -6,7 +6,7 @@ import yaml
 from pipeline import dni_sweep as S
 from pipeline.partner import partner_options
 from pipeline.recipes import FITTED_PARTNER, OPTIONS, fitted_recipe
-from training.options import apply_overrides
+from training.option_file import apply_overrides
 
 TEMPLATE = OPTIONS / 'finetune_domain_compact_cpu.yml'
 
@@ -37,7 +37,7 @@ def test_partner_options_drop_the_energy_term_and_halve_the_run(tmp_path):
     assert p['train']['anchor_opt']['high_weight'] == opt['train']['anchor_opt']['high_weight']
     assert p['datasets'] == opt['datasets'] and p.get('manual_seed') == opt.get('manual_seed')
     assert opt['train']['anchor_opt']['energy_weight'] > 0 and opt['train']['total_iter'] == 300  # not touched
-    from training.options import validate_options
+    from training.option_file import validate_options
     validate_options(p, 'the partner')
 
 

@@ -54,7 +54,7 @@ def test_sweep_ends_are_the_base_and_the_finetune_and_a_blend_is_the_averaged_ne
         assert np.array_equal(_upscale(blend, img), _upscale(same, img))
     # the middle: the network with the averaged weights, run and scored like any model
     from tests.nets import SRVGG
-    from utils.checkpoint import save_checkpoint
+    from checkpoint_io.state_file import save_checkpoint
     a, b = (pick(f) for f in (ft, base))
     save_checkpoint(tmp_path / 'avg.pdparams', params={k: 0.5 * a[k] + 0.5 * b[k] for k in a}, arch=SRVGG)
     ref = MT.summarize(MT.evaluate({'avg': MT.Models('compact', tmp_path / 'e2').get(
@@ -125,7 +125,7 @@ def test_finetune_of_is_the_chosen_checkpoint_else_the_best_scored():
 
 
 def test_export_choice_rule_flag_ends_and_blend(nets, tmp_path):
-    from utils.checkpoint import load_state_file, pick_params
+    from checkpoint_io.state_file import load_state_file, pick_params
     base, ft = nets
     res = {'exported': {'name': 'iter_8'},
            'dni': {'finetune': 'iter_8', 'chosen': 0.6, 'weights': [0.0, 0.6, 1.0],
@@ -170,7 +170,7 @@ def test_sweep_with_a_partner_scores_it_at_weight_0_and_blends_with_it(pairs, ne
     assert out['summary']['dni_1.00'] == MT.summarize(rows_sel, ['iter_8'])['iter_8']
     # the middle is the average of the finetune and the partner
     from tests.nets import SRVGG
-    from utils.checkpoint import load_state_file, pick_params, save_checkpoint
+    from checkpoint_io.state_file import load_state_file, pick_params, save_checkpoint
     a, b = (pick_params(load_state_file(f))[0] for f in (ft, partner))
     save_checkpoint(tmp_path / 'avg.pdparams', params={k: 0.5 * a[k] + 0.5 * b[k] for k in a}, arch=SRVGG)
     avg = MT.summarize(MT.evaluate(MT.Models('compact', tmp_path / 'e3').get(
@@ -179,7 +179,7 @@ def test_sweep_with_a_partner_scores_it_at_weight_0_and_blends_with_it(pairs, ne
 
 
 def test_export_choice_and_words_with_a_partner(nets, tmp_path):
-    from utils.checkpoint import load_state_file, pick_params
+    from checkpoint_io.state_file import load_state_file, pick_params
     base, ft = nets
     partner = _partner(tmp_path)
     res = {'dni': {'finetune': 'iter_8', 'chosen': 0.25, 'weights': PW, 'other': 'partner',
@@ -200,7 +200,7 @@ def test_sweep_of_an_rrdbnet_runs_the_blends_on_the_predictor_and_cleans_up(pair
     """An x4plus-like base: blends are exported once each into the stage's own exports folder, which goes."""
     from evaluation import model_cache as MT
     from tests.nets import RRDB, save_tiny
-    from utils.checkpoint import save_checkpoint
+    from checkpoint_io.state_file import save_checkpoint
     files = [save_tiny(tmp_path / f'rrdb{seed}.pdparams', RRDB, seed=seed) for seed in (0, 1)]
     base, ft = files
     gt, lq = pairs
@@ -219,7 +219,7 @@ def test_sweep_of_an_rrdbnet_runs_the_blends_on_the_predictor_and_cleans_up(pair
 
 
 def pick(path):
-    from utils.checkpoint import load_state_file, pick_params
+    from checkpoint_io.state_file import load_state_file, pick_params
     return pick_params(load_state_file(path))[0]
 
 

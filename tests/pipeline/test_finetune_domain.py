@@ -18,13 +18,13 @@ from tests.cli_checks import a_line
 
 
 def exported_weights(work):
-    from utils.checkpoint import load_state_file, pick_params
+    from checkpoint_io.state_file import load_state_file, pick_params
     return pick_params(load_state_file(work / 'export' / 'model.pdparams'))[0]['body.0.weight']
 
 
 def dni_weights(work, base, w):
     """``body.0.weight`` of the blend ``w`` x the DNI sweep's checkpoint + (1 - w) x the base."""
-    from utils.checkpoint import load_state_file, pick_params
+    from checkpoint_io.state_file import load_state_file, pick_params
     dni = json.loads((work / 'evaluate' / 'metrics.json').read_text())['dni']
     ft = work / 'finetune' / 'experiments' / 'finetune' / 'models' / f'net_g_{dni["iteration"]}.pdparams'
     a, b = (pick_params(load_state_file(f))[0]['body.0.weight'] for f in (ft, base))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from data.codec import codec_exe
+from data.degrade.codec import codec_exe
 from tests.cli_checks import a_line
 
 ROOT = Path(__file__).resolve().parents[2]

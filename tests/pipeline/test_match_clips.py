@@ -7,7 +7,7 @@ import cv2
 import pytest
 
 from pipeline.real_lq import extract_heldout, find_pairs, frames_shown_at, match_clips
-from utils.ffmpeg import ffmpeg_exe
+from media.ffmpeg import ffmpeg_exe
 
 
 def ffmpeg(*args):

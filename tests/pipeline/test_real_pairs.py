@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.real_lq import frames_shown_at
 from pipeline.real_pairs import write_train_pairs
-from utils.ffmpeg import ffmpeg_exe
+from media.ffmpeg import ffmpeg_exe
 
 CUT = 4.0  # held out from t >= 4.0 s; the gap is 3.2 <= t < 4.0
 
@@ -76,7 +76,7 @@ def test_training_span_pairs_and_nothing_else(clips, tmp_path, monkeypatch):
     from pathlib import Path
 
     from pipeline import recipes
-    from training.options import OptionsError, load_options
+    from training.option_file import OptionsError, load_options
     smoke = Path(__file__).resolve().parents[2] / 'options' / 'tiny_smoke.yml'
     assert recipes.pair_options('finetune_domain_compact_cpu.yml', tmp_path / 'pairs') == []
     entry = {'weight': 0.5, 'crop': 8, 'batch_size': 2, 'losses': ['pixel_opt']}

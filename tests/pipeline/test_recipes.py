@@ -169,7 +169,7 @@ def test_consistency_options_and_train_lq_frames(tmp_path):
     import json
     import subprocess
 
-    from data.codec import codec_exe
+    from data.degrade.codec import codec_exe
     from pipeline.stages_model import write_train_lq
     t = R.OPTIONS / 'finetune_domain_compact_cpu.yml'
     over = R.consistency_options(t, {'blur_sigma': [0.4, 0.8]}, tmp_path / 'lq')

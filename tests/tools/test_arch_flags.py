@@ -60,7 +60,7 @@ def test_scale_flag_gives_the_same_image_as_the_stored_arch(bare_srvgg, tmp_path
     """The bare weights with --scale 2 upscale exactly like the same weights with their arch stored."""
     import models
     from inference import Upscaler
-    from utils.checkpoint import save_checkpoint
+    from checkpoint_io.state_file import save_checkpoint
     net, arch = models.load_network(bare_srvgg / 'srvgg_x2_bare.pdparams', arch={'scale': 2})
     stored = save_checkpoint(tmp_path / 'stored.pdparams', params={k: v.numpy() for k, v in net.state_dict().items()},
                              arch=arch)

@@ -114,7 +114,7 @@ def test_an_output_it_cannot_write_is_named_as_the_output(tmp_path, capsys):
 
 
 def test_written_file_carries_arch_and_meta(tmp_path):
-    from utils.checkpoint import load_state_file, sha256_file
+    from checkpoint_io.state_file import load_state_file, sha256_file
     import models
     src = _save_pdparams_plain(tmp_path / 'general.pth', {'params': _srvgg_state(prelu=False)})
     dst = tmp_path / 'general.pdparams'

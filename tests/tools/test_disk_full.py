@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def clips(tmp_path_factory):
     """An HR clip (a slow pan over a photo, 256x192, 20 frames) and its x4 LQ stream."""
     from skimage import data as skdata
-    from data.codec import codec_exe
+    from data.degrade.codec import codec_exe
     root = tmp_path_factory.mktemp('clips')
     img = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
     frames = [np.ascontiguousarray(img[100 + 2 * k:292 + 2 * k, 100 + 3 * k:356 + 3 * k]) for k in range(20)]

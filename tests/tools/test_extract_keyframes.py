@@ -13,7 +13,7 @@ import pytest
 from data.builder.extract import SettingsMismatch, extract
 from data.builder.filters import FilterConfig
 from data.builder.manifest import MANIFEST, read_manifest, video_key
-from utils.ffmpeg import ffmpeg_exe
+from media.ffmpeg import ffmpeg_exe
 from tests.cli_checks import a_line, one_line
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ def _run(tool, *args):
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory, hr_photos):
     import models
-    from utils.checkpoint import save_checkpoint
+    from checkpoint_io.state_file import save_checkpoint
     d = tmp_path_factory.mktemp('cli')
     net = models.build_network(ARCH)
     rng = np.random.default_rng(0)

@@ -9,7 +9,7 @@ def base_weights(tmp_path):
 
     import models
     from tests.nets import srvgg
-    from utils.checkpoint import save_checkpoint
+    from checkpoint_io.state_file import save_checkpoint
     arch = srvgg()
     paddle.seed(3)
     net = models.build_network(arch)

@@ -11,8 +11,8 @@ import yaml
 
 from loss import LOSSES, unregister_loss
 from training.loss_list import build_terms
-from training.models import build_model
-from training.options import OptionsError, load_options, validate_options
+from training.steps import build_model
+from training.option_file import OptionsError, load_options, validate_options
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / 'options' / 'tiny_smoke.yml'
@@ -152,7 +152,7 @@ X4PLUS_GPU = [
 def test_the_list_form_file_is_the_old_anchor_recipe(tmp_path):
     """options/finetune_domain_x4plus_anchor_cpu.yml moved to train.losses: the same terms as its former
     pixel_opt + anchor_opt."""
-    from training.options import apply_overrides
+    from training.option_file import apply_overrides
     path = ROOT / 'options' / 'finetune_domain_x4plus_anchor_cpu.yml'
     over = [o.format(d=tmp_path) for o in RUNNABLE]
     new = load_options(path, over)
@@ -169,7 +169,7 @@ def test_the_list_form_file_is_the_old_anchor_recipe(tmp_path):
 def test_the_official_spelling_gives_the_list_written_out(tmp_path, name, listed, monkeypatch):
     """Same types, weights, targets and options, in the same order, from the *_opt sections as from the list."""
     import loss.perceptual
-    from training.options import apply_overrides
+    from training.option_file import apply_overrides
     monkeypatch.setattr(loss.perceptual, 'load_vgg_weights', lambda extractor, path: None)  # no VGG19 in the repo
     over = [o.format(d=tmp_path) for o in RUNNABLE]
     old = load_options(ROOT / 'options' / name, over)

@@ -7,7 +7,7 @@ import pytest
 from training import schema
 from training.fields import Field, check_field, narrowed
 from training.loader_options import LOADER
-from training.options import SCHEMA, OptionsError, load_options
+from training.option_file import SCHEMA, OptionsError, load_options
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / 'options' / 'tiny_smoke.yml'

@@ -16,7 +16,7 @@ from loss.pixel import L1Loss
 from models.specs import ArchSpec
 from training import schema
 from training.data_setup import build_val_loader
-from training.options import TYPED, OptionsError, load_options
+from training.option_file import TYPED, OptionsError, load_options
 from training.schedulers import CosineAnnealingRestartLR, MultiStepWarmupLR
 
 ROOT = Path(__file__).resolve().parents[2]

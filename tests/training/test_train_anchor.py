@@ -7,8 +7,8 @@ import numpy as np
 import paddle
 import pytest
 
-from training.models import build_model
-from training.options import OptionsError, load_options
+from training.steps import build_model
+from training.option_file import OptionsError, load_options
 from training.teacher import FrozenTeacher
 
 from tests.nets import rrdb, save_tiny, srvgg

@@ -10,8 +10,8 @@ import pytest
 from models import build_network
 from training.checkpoints import CheckpointManager, load_optimizer_state, optimizer_state
 from training.ema import EMA, ema_update
-from training.models import NonFiniteLossError, build_model
-from training.options import load_options
+from training.steps import NonFiniteLossError, build_model
+from training.option_file import load_options
 from training.schedulers import MultiStepWarmupLR
 from training.state_io import load_state, save_state
 from tests.skips import TORCH_SKIP

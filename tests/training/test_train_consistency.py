@@ -1,4 +1,4 @@
-"""The consistency loss in the trainer: real LQ crops (data/real_lq.py) through the generator, the term in the
+"""The consistency loss in the trainer: real LQ crops (data/datasets/real_lq_crops.py) through the generator, the term in the
 losses, the option pairing check, and bad real-LQ folders in one line."""
 import logging
 
@@ -7,9 +7,9 @@ import numpy as np
 import paddle
 import pytest
 
-from data.real_lq import RealLQCrops
-from training.models import build_model
-from training.options import OptionsError, load_options
+from data.datasets.real_lq_crops import RealLQCrops
+from training.steps import build_model
+from training.option_file import OptionsError, load_options
 
 from tests.training.smoke import SMOKE, _batch
 from tests.cli_checks import one_line

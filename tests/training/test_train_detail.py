@@ -11,10 +11,10 @@ import pytest
 
 from tests.training.smoke import SMOKE, _batch
 from training.loss_list import find
-from training.models import build_model
-from training.options import OptionsError, load_options
+from training.steps import build_model
+from training.option_file import OptionsError, load_options
 from training.validation import BestTracker, detail_ratio, validate
-from utils.img_io import imread
+from media.image_io import imread
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / 'options' / 'finetune_domain_compact_cpu.yml'

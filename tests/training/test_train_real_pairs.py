@@ -1,4 +1,4 @@
-"""Real (LQ, HR) pairs as a second batch in the trainer (data/real_pairs.py): aligned crops, the terms in the
+"""Real (LQ, HR) pairs as a second batch in the trainer (data/datasets/real_pair_crops.py): aligned crops, the terms in the
 step and their weight, the option check, and bad pair folders in one line."""
 import json
 import logging
@@ -8,9 +8,9 @@ import numpy as np
 import paddle
 import pytest
 
-from data.real_pairs import RealPairCrops
-from training.models import build_model
-from training.options import OptionsError, load_options
+from data.datasets.real_pair_crops import RealPairCrops
+from training.steps import build_model
+from training.option_file import OptionsError, load_options
 
 from tests.training.smoke import SMOKE, _batch
 from tests.cli_checks import one_line
@@ -110,7 +110,7 @@ def test_bad_pair_folders_one_line(tmp_path, pairs):
 def test_anchor_on_the_pairs_runs_the_teacher_on_the_real_crops(tmp_path, photo_batch, pairs):
     import models
     from tests.nets import srvgg
-    from utils.checkpoint import save_checkpoint
+    from checkpoint_io.state_file import save_checkpoint
     arch = srvgg()
     paddle.seed(3)
     base = tmp_path / 'base.pdparams'

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from training.options import OptionsError, load_options
+from training.option_file import OptionsError, load_options
 from tests.cli_checks import a_line
 
 ROOT = Path(__file__).resolve().parents[2]

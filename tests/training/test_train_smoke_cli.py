@@ -14,7 +14,7 @@ import numpy as np
 
 from models import load_network
 from training.state_io import load_state
-from utils.checkpoint import load_state_file
+from checkpoint_io.state_file import load_state_file
 from tests.cli_checks import a_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +101,7 @@ def test_paired_data_with_perceptual_loss(tmp_path):
     exercise the loading and loss path."""
     import paddle
     from models.vgg import VGG19FeatureExtractor
-    from utils.checkpoint import save_checkpoint
+    from checkpoint_io.state_file import save_checkpoint
     paddle.seed(0)
     ext = VGG19FeatureExtractor(['conv2_2'])
     vgg = tmp_path / 'vgg19_random.pdparams'

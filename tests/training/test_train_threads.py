@@ -6,7 +6,7 @@ from pathlib import Path
 
 import cv2
 
-from training.options import load_options
+from training.option_file import load_options
 from training.trainer import train
 
 ROOT = Path(__file__).resolve().parents[2]

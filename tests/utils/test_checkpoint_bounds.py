@@ -1,4 +1,4 @@
-"""utils.checkpoint and models.loading against small files that asked for unbounded work or memory
+"""checkpoint_io.state_file and models.loading against small files that asked for unbounded work or memory
 (issue 26, second round): shared-tuple DAGs that hash or compare 2^40 nodes, repeated copies made by
 the functions a pickle may call, error messages that quoted huge objects, a stored arch larger than its
 weights, complex weights, and odd keys and types. Each is read in a fresh interpreter under a timeout,
@@ -33,7 +33,7 @@ try:
         from models.loading import read_checkpoint
         read_checkpoint(sys.argv[1])
     else:
-        from utils.checkpoint import load_state_file
+        from checkpoint_io.state_file import load_state_file
         load_state_file(sys.argv[1])
     out = {"error": None}
 except Exception as e:
@@ -124,7 +124,7 @@ def test_shared_dag_as_the_stored_arch_type_is_one_line(tmp_path):
 
 def test_a_dag_just_under_the_cap_still_reads(tmp_path):
     """A shared structure that expands to fewer than MAX_NODES objects is a legal pickle: it reads."""
-    from utils.checkpoint import load_state_file
+    from checkpoint_io.state_file import load_state_file
     path = tmp_path / 'small.pdparams'
     path.write_bytes(PROTO4 + cc.EMPTY_DICT + cc.text('meta') + dag(12) + cc.SETITEM + cc.STOP)
     out = load_state_file(path)['meta']
@@ -159,7 +159,7 @@ def test_repeated_tuple_of_a_long_list_is_bounded(tmp_path):
 def test_messages_quote_at_most_a_line_of_what_the_file_holds(tmp_path):
     """A legacy torch file whose protocol field is a 40-deep shared list: the message quoted its repr
     (2^40 items); a huge string in a numpy state field likewise."""
-    from utils.safe_unpickle import TORCH_LEGACY_MAGIC
+    from checkpoint_io.unpickler import TORCH_LEGACY_MAGIC
     path = tmp_path / 'legacy.pth'
     path.write_bytes(pickle.dumps(TORCH_LEGACY_MAGIC, protocol=2) + cc.PROTO2 + cc.EMPTY_LIST + _list_levels(40)
                      + cc.STOP)
@@ -174,7 +174,7 @@ def test_messages_quote_at_most_a_line_of_what_the_file_holds(tmp_path):
 # ---------------------------------------------------------------- stored arch against the weights
 def _srvgg_file(path, stored_arch, **weights_arch):
     import models
-    from utils.checkpoint import save_checkpoint
+    from checkpoint_io.state_file import save_checkpoint
     arch = {'type': 'SRVGGNetCompact', 'num_feat': 4, 'num_conv': 2, 'upscale': 2, **weights_arch}
     net = models.build_network(arch)
     save_checkpoint(path, params=net.state_dict(), arch=stored_arch)
@@ -206,7 +206,7 @@ def test_an_honest_stored_arch_still_loads(tmp_path):
 
 def test_complex_weights_are_refused_when_loaded(tmp_path):
     import models
-    from utils.checkpoint import save_checkpoint
+    from checkpoint_io.state_file import save_checkpoint
     arch = {'type': 'SRVGGNetCompact', 'num_feat': 4, 'num_conv': 2, 'upscale': 2}
     state = {k: np.asarray(v.numpy()) for k, v in models.build_network(arch).state_dict().items()}
     first = next(iter(state))

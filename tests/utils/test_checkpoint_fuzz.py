@@ -61,7 +61,7 @@ def _safetensors(path, arrays):
 def make_seeds(d):
     import paddle
 
-    from utils.checkpoint import save_checkpoint
+    from checkpoint_io.state_file import save_checkpoint
     states = _tiny_states()
     srvgg_net, srvgg_arch, srvgg = states['srvgg']
     rrdb_net, _, rrdb = states['rrdb']
@@ -153,7 +153,7 @@ def _rezip_with_pickle(src, dst, mutate):
 
 
 def fuzz(seed_dir, work, budget_s=BUDGET_S):
-    from utils.checkpoint import CheckpointFormatError, UnsafeCheckpointError, load_state_file
+    from checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError, load_state_file
     rng = random.Random(20240613)
     seeds = sorted(p for p in Path(seed_dir).iterdir() if p.is_file())
     plans = []

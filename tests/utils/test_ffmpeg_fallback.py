@@ -1,11 +1,11 @@
-"""utils.ffmpeg without ffprobe (imageio-ffmpeg ships none): probe_video parses ``ffmpeg -i`` and gives the
+"""media.ffmpeg without ffprobe (imageio-ffmpeg ships none): probe_video parses ``ffmpeg -i`` and gives the
 same facts and the same one-line errors as with ffprobe, for every ffmpeg binary on this machine."""
 import shutil
 import subprocess
 
 import pytest
 
-from utils import ffmpeg as F
+from media import ffmpeg as F
 
 
 def _binaries():

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from utils.img_io import chw_to_image, image_to_chw, pixel_max
+from media.image_io import chw_to_image, image_to_chw, pixel_max
 
 
 @pytest.fixture(scope='module')

@@ -1,7 +1,7 @@
 """One list of image and video extensions: infer.py's folder listing and the keyframe extractor agree."""
 import pytest
 
-from utils.media import IMAGE_EXTS, VIDEO_EXTS, is_image, is_video
+from media.kinds import IMAGE_EXTS, VIDEO_EXTS, is_image, is_video
 
 
 def test_the_lists_are_disjoint_lowercase_and_matched_in_any_case():

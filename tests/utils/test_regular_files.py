@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from data.datasets import PairedImageDataset, RealESRGANDataset
-from utils.checkpoint import CheckpointFormatError, load_state_file
+from checkpoint_io.state_file import CheckpointFormatError, load_state_file
 from utils.fileio import NotRegularFileError, is_regular_file, require_regular_file, sha256_file
-from utils.img_io import ImageReadError, imread
+from media.image_io import ImageReadError, imread
 from tests.cli_checks import one_line
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from utils import ffmpeg as uff
+from media import ffmpeg as uff
 from utils.fileio import atomic_write, atomic_write_bytes, link_or_copy, same_file
 from evaluation.metrics import psnr, ssim
 from tests.skips import FFMPEG_SKIP, FFPROBE_SKIP

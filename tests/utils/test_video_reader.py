@@ -5,8 +5,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from utils.ffmpeg import ffmpeg_exe
-from utils.video_reader import FrameReader, VideoError, frame_command, parse_level
+from media.ffmpeg import ffmpeg_exe
+from media.video_reader import FrameReader, VideoError, frame_command, parse_level
 
 
 @pytest.fixture(scope='module')
@@ -43,7 +43,7 @@ def test_filters_and_input_options_reach_ffmpeg(clip):
 
 
 def test_without_frame_log_lines_frames_of_the_known_size_come_untimed(clip, monkeypatch):
-    import utils.video_reader as vr
+    import media.video_reader as vr
     timed = list(FrameReader(clip))
     monkeypatch.setattr(vr, '_INFO', vr.re.compile('never matches'))
     monkeypatch.setattr(vr, 'INFO_TIMEOUT', 0.5)

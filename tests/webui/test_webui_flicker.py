@@ -8,7 +8,7 @@ from tests.cli_checks import a_line
 
 
 def test_compare_flicker_on_a_video(tiny_models, photo, tmp_path):
-    from utils.ffmpeg import ffmpeg_exe
+    from media.ffmpeg import ffmpeg_exe
     from webui.handlers import Session
     mdir = tmp_path / 'models'
     mdir.mkdir()

@@ -2,7 +2,7 @@
 ``tools/fit_degradation.py`` and the domain pipeline's ``--lq-videos``.
 
 ``run(args, log)`` (``args``: ``hr``, ``lq``, ``out``, ``scale``, ``frames``, ``crop``, ``comps``, ``seed``)
-measures the LQ footage, fits the degradation family to it (``data.degradation_fit``) and writes the options
+measures the LQ footage, fits the degradation family to it (``data.fit.degradation_fit``) and writes the options
 fragment ``out``, ``out.json`` (measurements, fit, real-vs-synthetic statistics) and ``out.png`` (the same as
 a plot). ``infer_scale`` is the one-line check of the HR/LQ sizes.
 """
@@ -36,7 +36,7 @@ def infer_scale(hr_size, lq_size, lq_name, scale=None, fix='give --scale'):
 
 
 def default_comps(lq):
-    from data.degradation_fit import STREAM_CODECS
+    from data.fit.degradation_fit import STREAM_CODECS
     codecs = {STREAM_CODECS[s['codec']] for s in lq.streams.values() if s['codec'] in STREAM_CODECS}
     if codecs:
         return tuple(sorted(codecs))
@@ -89,7 +89,7 @@ def describe(result):
 
 
 def _confidence_note(result):
-    from data.degradation_fit import TOLERANCE
+    from data.fit.degradation_fit import TOLERANCE
     conf = result['confidence']
     if conf['level'] == 'low' or conf['split_half'] is None:
         return ''
@@ -107,7 +107,7 @@ def plot_match(stats, out_png):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from data.degradation_fit import WEIGHTS
+    from data.fit.degradation_fit import WEIGHTS
     keys = list(WEIGHTS)
     fig, axes = plt.subplots(1, len(keys), figsize=(2.0 * len(keys), 3))
     for ax, k in zip(axes, keys):
@@ -128,8 +128,9 @@ def plot_match(stats, out_png):
 def run(args, log=print):
     import yaml
 
-    from data import degradation_fit, lq_stats
-    from data.lq_source import load_footage
+    from data.fit import degradation_fit
+    from data.fit import lq_stats
+    from data.fit.lq_source import load_footage
     from utils.fileio import atomic_write_text
     t0 = time.time()
     lq = load_footage(args.lq, args.frames, span=getattr(args, 'lq_span', (0.0, 1.0)))

@@ -3,13 +3,13 @@
 ``load_footage(paths, frames)`` -> ``Footage``: up to ``frames`` uint8 BGR frames spread over the clips
 (each video sampled with ffmpeg's ``fps`` filter, each image folder evenly by name), their names
 (``<stem>_<index>``, which keep the frames of one clip together for the codec's clips), and the stream
-statistics of every video (``data.lq_stats.stream_info``). Errors are ``FootageError``, one line naming the
+statistics of every video (``data.fit.lq_stats.stream_info``). Errors are ``FootageError``, one line naming the
 file and the problem (an empty folder, an unreadable video or image, frames of different sizes).
 """
 from pathlib import Path
 
 from utils.fileio import is_regular_file, require_regular_file
-from utils.media import IMAGE_EXTS, VIDEO_EXTS
+from media.kinds import IMAGE_EXTS, VIDEO_EXTS
 
 
 class FootageError(ValueError):
@@ -58,9 +58,9 @@ def list_sources(paths):
 
 
 def _video_frames(path, count, span=(0.0, 1.0)):
-    from data.lq_stats import stream_info
-    from utils.ffmpeg import VideoProbeError
-    from utils.video_reader import FrameReader, VideoError
+    from data.fit.lq_stats import stream_info
+    from media.ffmpeg import VideoProbeError
+    from media.video_reader import FrameReader, VideoError
     try:
         info = stream_info(path)
     except VideoProbeError as exc:
@@ -85,9 +85,9 @@ def _video_frames(path, count, span=(0.0, 1.0)):
 
 
 def _image_frames(files, count, foot):
-    from data.codec_cache import _bgr8
-    from data.lq_stats import jpeg_quality
-    from utils.img_io import ImageReadError, imread
+    from data.degrade.codec_cache import _bgr8
+    from data.fit.lq_stats import jpeg_quality
+    from media.image_io import ImageReadError, imread
     step = max(1, len(files) // max(1, count))
     frames = []
     for f in files[::step][:count]:

@@ -1,4 +1,4 @@
-"""Statistics of low-resolution footage, for fitting a degradation to it (``data.degradation_fit``).
+"""Statistics of low-resolution footage, for fitting a degradation to it (``data.fit.degradation_fit``).
 
 Frame statistics (uint8 BGR frames; Y, Cb, Cr are BT.601, 0-255), each a mean over a set of frames:
 
@@ -142,11 +142,11 @@ _BITRATE = re.compile(r'(\d+(?:\.\d+)?) kb/s')
 
 def stream_info(path):
     """``{codec, width, height, fps, duration, bitrate, bpp, pix_fmt, color_range}`` of a video's first
-    video stream (``bitrate`` in bit/s and ``bpp`` None when unknown). ``utils.ffmpeg.VideoProbeError``
+    video stream (``bitrate`` in bit/s and ``bpp`` None when unknown). ``media.ffmpeg.VideoProbeError``
     for an unreadable file."""
     import subprocess
 
-    from utils.ffmpeg import MediaInput, ffmpeg_exe, probe_video, video_streams
+    from media.ffmpeg import MediaInput, ffmpeg_exe, probe_video, video_streams
     info = probe_video(path)  # a FIFO, a manifest or a playlist is refused here
     out = {'codec': info['codec'], 'width': info['width'], 'height': info['height'], 'fps': info['fps'],
            'duration': info['duration'], 'bitrate': None, 'bpp': None, 'pix_fmt': None, 'color_range': None}
@@ -171,7 +171,7 @@ def stream_info(path):
 
 def jpeg_quality(path):
     """The IJG quality (1-100) a JPEG file's luma quantisation table matches best, or None (not a JPEG)."""
-    from data.jpeg import quality_tables
+    from data.degrade.jpeg import quality_tables
     data = open(path, 'rb').read()
     if data[:2] != b'\xff\xd8':
         return None

@@ -1,4 +1,4 @@
-"""The checkpoint reader's own objects, limits and errors (used by ``utils.safe_unpickle``).
+"""The checkpoint reader's own objects, limits and errors (used by ``checkpoint_io.unpickler``).
 
 Everything a pickle can get hold of while it is read is made here, fresh for
 each file: markers for names it may mention, a dict type, stand-ins for numpy

@@ -3,7 +3,7 @@
 ``load_state_file(path)`` reads PyTorch ``.pth`` files (the zip format of
 torch >= 1.6 and the legacy pickle-plus-raw-storages format of older files),
 ``.safetensors`` and Paddle ``.pdparams`` pickles. Every pickle goes through the
-restricted unpickler of ``utils.safe_unpickle``: it hands out only the
+restricted unpickler of ``checkpoint_io.unpickler``: it hands out only the
 tensor-rebuild functions (re-implemented on numpy); any other global
 (``os.system``, ``builtins.open``, a model class, ...) raises
 ``UnsafeCheckpointError`` before anything from the file runs.
@@ -11,7 +11,7 @@ tensor-rebuild functions (re-implemented on numpy); any other global
 Memory safety is a property of the reader: arrays are only copied from bytes the
 file holds, after exact bounds checks; every declared size is checked against
 the bytes that remain and against ``REALESRGAN_PADDLE_MAX_TENSOR_BYTES``
-(default 1 GiB per array; see ``utils.checkpoint_objects.Budget``); zip members
+(default 1 GiB per array; see ``checkpoint_io.objects.Budget``); zip members
 are checked for method, encryption and compression ratio before they are read.
 Whatever is wrong with a file, ``load_state_file`` raises ``FileNotFoundError``,
 ``UnsafeCheckpointError`` or ``CheckpointFormatError`` with one line that starts
@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.checkpoint_objects import (DEFAULT_MAX_TENSOR_BYTES, MAX_TENSOR_BYTES_ENV, Budget,  # noqa: F401
+from checkpoint_io.objects import (DEFAULT_MAX_TENSOR_BYTES, MAX_TENSOR_BYTES_ENV, Budget,  # noqa: F401
                                       NumpyDType, Storage, StorageView, check_shape, clean, error_text, fail,
                                       finish_array, quote, raw_dtype, storage_code)
 from utils.fileio import require_regular_file, sha256_file  # noqa: F401  (sha256_file: re-exported)
-from utils.safe_unpickle import (TORCH_LEGACY_MAGIC, TORCH_LEGACY_PROTOCOL, CheckpointFormatError,  # noqa: F401
+from checkpoint_io.unpickler import (TORCH_LEGACY_MAGIC, TORCH_LEGACY_PROTOCOL, CheckpointFormatError,  # noqa: F401
                                  UnsafeCheckpointError, materialize, restricted_load)
 
 _SAFETENSORS_DTYPES = {

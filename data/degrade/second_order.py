@@ -23,14 +23,14 @@ import math
 import numpy as np
 import paddle
 
-from data.filters import filter2d
-from data.jpeg import ROUND_MODES, diff_jpeg
-from data.kernels import KERNEL_TYPES, pad_kernel, pulse_kernel, random_mixed_kernel, sinc_kernel
-from data.noise import as_rng, gaussian_noise, poisson_noise
-from data.resize import RESIZE_MODES, resize, scaled_size
-from data.slicing import resolve_slices, run_sliced
-from data.usm import usm_sharp
-from utils.img_io import chw_to_image, image_to_chw
+from data.degrade.filters import filter2d
+from data.degrade.jpeg import ROUND_MODES, diff_jpeg
+from data.degrade.kernels import KERNEL_TYPES, pad_kernel, pulse_kernel, random_mixed_kernel, sinc_kernel
+from data.degrade.noise import as_rng, gaussian_noise, poisson_noise
+from data.degrade.resize import RESIZE_MODES, resize, scaled_size
+from data.degrade.slicing import resolve_slices, run_sliced
+from data.degrade.usm import usm_sharp
+from media.image_io import chw_to_image, image_to_chw
 
 KERNEL_PAD = 21
 
@@ -69,7 +69,7 @@ DEFAULT_DEGRADATION = {
     # switching the JPEG steps off per sample (1 = always, as in Real-ESRGAN)
     'jpeg_prob': 1.0,
     'jpeg_prob2': 1.0,
-    # the video codec (data.codec), applied last, to whole images (training: data.codec_cache)
+    # the video codec (data.degrade.codec), applied last, to whole images (training: data.degrade.codec_cache)
     'codec_prob': 0.0,
     'codec_list': ['libx264'],
     'codec_crf_range': [18, 35],
@@ -159,7 +159,7 @@ def resolve_options(opt=None, stages=()):
     for key in ('l1_gt_usm', 'percep_gt_usm', 'gan_gt_usm'):
         if not isinstance(out[key], bool):
             raise ValueError(f'degradation option {key!r} must be true or false, got {out[key]!r}')
-    from data.codec import check_options
+    from data.degrade.codec import check_options
     check_options(out)
     for stage in stages:
         stage.check(out)
@@ -439,7 +439,7 @@ class SecondOrderDegradation:
     All random choices are drawn first (:meth:`sample_plan`: every stage's ``draw`` in flow order, then their
     ``draw_late``), then the ``stages`` (default ``SECOND_ORDER``) run on the batch, and the result is clamped
     and rounded to 1/255. ``threads`` cuts the batch into that many slices run concurrently
-    (:mod:`data.slicing`: most CPU kernels use one core); ``'auto'`` means one per
+    (:mod:`data.degrade.slicing`: most CPU kernels use one core); ``'auto'`` means one per
     CPU core on a CPU place and 1 on a GPU. Each sample's result does not depend
     on the slicing. :meth:`with_usm` also sharpens the GT inside the slices.
     """
@@ -540,7 +540,7 @@ def degrade_image(img, opt=None, scale=4, seed=0):
     out = chw_to_image(lq)
     params = dict(params[0])
     params.update(kparams)
-    from data.codec import apply_codec, sample_codec
+    from data.degrade.codec import apply_codec, sample_codec
     draw = sample_codec(opt, rng)  # the last draw: options without the codec keep their random stream
     if draw is not None:
         out = apply_codec([[out]], [draw], [opt])[0][0]

@@ -57,10 +57,10 @@ SCHEMA = {
     'datasets': F('dict', required=True, children={
         'train': F('dict', required=True, free=True),  # free: the TYPED sections are checked by training.schema
         'val': F('dict', None, free=True),
-        # real LQ frames (no GT), the input of the lq-target loss terms (data.real_lq)
+        # real LQ frames (no GT), the input of the lq-target loss terms (data.datasets.real_lq_crops)
         'real_lq': F('dict', None, children={'dataroot_lq': F('str', required=True, exists='dir'),
                                              'crop': F('int', 32), 'batch_size': F('int', 4)}),
-        # real (LQ, HR) frame pairs: a second batch through some of the loss terms (data.real_pairs)
+        # real (LQ, HR) frame pairs: a second batch through some of the loss terms (data.datasets.real_pair_crops)
         'real_pairs': F('dict', None, children={'dataroot_lq': F('str', required=True, exists='dir'),
                                                 'dataroot_gt': F('str', required=True, exists='dir'),
                                                 'crop': F('int', 32, min=4), 'batch_size': F('int', 2, min=1),
@@ -215,7 +215,7 @@ def _validate_typed(opt, problems):
 
 def _check_dataset_kernels(ds, where, problems):
     """Values of the degradation keys a dataset section sets (the dataset samples its kernels)."""
-    from data.pipeline import DEFAULT_DEGRADATION, resolve_options
+    from data.degrade.second_order import DEFAULT_DEGRADATION, resolve_options
     deg = {k: v for k, v in ds.items() if k in DEFAULT_DEGRADATION}
     if isinstance(ds.get('degradation'), dict):
         deg.update(ds['degradation'])
@@ -226,12 +226,12 @@ def _check_dataset_kernels(ds, where, problems):
 
 
 def degradation_keys():
-    from data.pipeline import DEFAULT_DEGRADATION
+    from data.degrade.second_order import DEFAULT_DEGRADATION
     return set(DEFAULT_DEGRADATION)
 
 
 def _resolve_usm_flags(opt, problems):
-    from data.pipeline import DEFAULT_DEGRADATION, resolve_options
+    from data.degrade.second_order import DEFAULT_DEGRADATION, resolve_options
     deg = _d(opt.get('degradation'))
     try:
         resolved = resolve_options({k: v for k, v in deg.items() if k in DEFAULT_DEGRADATION})

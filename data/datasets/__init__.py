@@ -16,12 +16,12 @@ from typing import Optional
 
 import numpy as np
 
-from data.pipeline import DEFAULT_DEGRADATION, resolve_options, sample_kernels
-from data.transforms import augment, crop_or_pad, paired_random_crop, read_image_float
+from data.degrade.second_order import DEFAULT_DEGRADATION, resolve_options, sample_kernels
+from data.datasets.transforms import augment, crop_or_pad, paired_random_crop, read_image_float
 from utils.fileio import is_regular_file, open_regular, require_regular_file
-from utils.img_io import ImageReadError, image_to_chw
+from media.image_io import ImageReadError, image_to_chw
 from utils.logger import get_logger
-from utils.media import IMAGE_EXTS
+from media.kinds import IMAGE_EXTS
 
 _MAX_TRIES = 50
 
@@ -136,9 +136,9 @@ class RealESRGANDataset(_EpochDataset):
     Options (the keyword arguments; ``training.schema`` derives the ``datasets:`` keys from them):
     ``dataroot_gt`` (folder or list), ``meta_info`` (file or list, one per root; else the folders
     are scanned), ``crop_pad_size``, ``use_hflip``, ``use_rot``, ``seed`` (None: fresh randomness),
-    the kernel keys of ``data.pipeline.DEFAULT_DEGRADATION`` as keywords or under ``degradation``, and
+    the kernel keys of ``data.degrade.second_order.DEFAULT_DEGRADATION`` as keywords or under ``degradation``, and
     ``scale`` (the codec mode's), ``allow_outside_dataroot`` (meta_info lines may leave the dataroot). With ``codec_prob`` > 0 (codec mode) the items are ``gt`` and ``lq`` crops
-    of whole images degraded ahead, codec included (``data.codec_cache``), instead of ``gt`` and kernels.
+    of whole images degraded ahead, codec included (``data.degrade.codec_cache``), instead of ``gt`` and kernels.
     """
     OPTION_EXTRAS = DEFAULT_DEGRADATION  # taken by **kernel_options
 
@@ -198,8 +198,8 @@ class RealESRGANDataset(_EpochDataset):
 
     def _codec_item(self, idx, rng):
         """Codec mode (``codec_prob`` > 0): a crop of the HR image and the same place of its whole-image LQ
-        from ``data.codec_cache`` (the pipeline and the codec ran on the whole image): ``gt``, ``lq``."""
-        from data.codec_cache import CodecCache
+        from ``data.degrade.codec_cache`` (the pipeline and the codec ran on the whole image): ``gt``, ``lq``."""
+        from data.degrade.codec_cache import CodecCache
         if self.cache is None:
             self.cache = CodecCache(self.paths, self.deg_opt, self.scale,
                                     seed=None if self.seed is None else int(self.seed))

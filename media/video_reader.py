@@ -8,8 +8,8 @@ reads each frame the log announced: the consumer gets ``(frame, info)`` while ff
 Times are exact (pts x the filter's time base). Standard library only at import; numpy loads in the
 reader thread, while ffmpeg is already decoding.
 
-The input is probed first (``utils.ffmpeg.probe_video``: a FIFO, a device, a manifest or a playlist is refused
-in one line) and reaches ffmpeg through ``utils.ffmpeg.MediaInput``, by descriptor, with the probed demuxer
+The input is probed first (``media.ffmpeg.probe_video``: a FIFO, a device, a manifest or a playlist is refused
+in one line) and reaches ffmpeg through ``media.ffmpeg.MediaInput``, by descriptor, with the probed demuxer
 pinned: the file's name never appears in the log parsed here, so it cannot forge a ``Duration`` or a
 ``showinfo`` line, and each frame's size is checked against the pixel limit before its buffer is allocated.
 """
@@ -20,7 +20,7 @@ import subprocess
 import threading
 from fractions import Fraction
 
-from utils.ffmpeg import (FFmpegNotFound, MediaInput, VideoProbeError, VideoUnreadable, ffmpeg_exe, probe_video,
+from media.ffmpeg import (FFmpegNotFound, MediaInput, VideoProbeError, VideoUnreadable, ffmpeg_exe, probe_video,
                           widen_pipe)
 
 _CTX = r'^\[Parsed_showinfo_\d+ @ (?:0x)?[0-9a-fA-F]+\] '  # the filter's own context, at the line's start
@@ -41,7 +41,7 @@ class VideoError(RuntimeError):
 
 def frame_command(src, filters=(), input_args=(), exe=None, inp=None):
     """The ffmpeg argument list: ``src``'s first video stream through ``filters`` + showinfo to raw BGR24;
-    ``inp``: the ``utils.ffmpeg.MediaInput`` that opened ``src`` (its descriptor replaces the name)."""
+    ``inp``: the ``media.ffmpeg.MediaInput`` that opened ``src`` (its descriptor replaces the name)."""
     source = inp.args(input_args) if inp is not None else [*input_args, '-i', str(src)]
     return [exe or ffmpeg_exe(), '-hide_banner', '-nostdin', '-nostats', '-loglevel', 'level+info',
             *source, '-map', '0:V:0', '-vf', ','.join([*filters, 'showinfo']),
@@ -269,7 +269,7 @@ class FrameReader:
 
 
 def _pixel_limit():
-    from utils.img_io import max_pixels  # here: OpenCV loads only when a video is read
+    from media.image_io import max_pixels  # here: OpenCV loads only when a video is read
     return max_pixels()
 
 

@@ -8,8 +8,8 @@ tensor in [0, 1]. Draws come from ``default_rng(seed)``: a seeded run is reprodu
 import numpy as np
 
 from data.datasets import scan_images
-from data.transforms import crop_or_pad
-from utils.img_io import ImageReadError, image_to_chw, imread
+from data.datasets.transforms import crop_or_pad
+from media.image_io import ImageReadError, image_to_chw, imread
 
 
 class RealLQCrops:

@@ -3,7 +3,7 @@
 A video codec cannot run per training batch on a CPU budget: each call starts two ffmpeg processes
 (20-90 ms) and a tiny crop is not coded the way a whole frame is. With ``codec_prob > 0`` the training
 set therefore degrades whole images instead of crops: each image goes through the second-order
-pipeline (``data.pipeline``, with the USM-sharpened GT as in training) and then the codec, in clips of
+pipeline (``data.degrade.second_order``, with the USM-sharpened GT as in training) and then the codec, in clips of
 ``codec_clip`` consecutive images of one source (same size, same file-name prefix, name order), each
 clip with its own draw of the codec and CRF. One such pass over the data is a *generation*.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 _PREFIX = re.compile(r'[-_ .]*[\d.]+$')
-CODEC_BATCH = 16  # clips per pair of ffmpeg processes (data.codec.roundtrip_many)
+CODEC_BATCH = 16  # clips per pair of ffmpeg processes (data.degrade.codec.roundtrip_many)
 
 
 def clip_groups(paths, sizes, clip):
@@ -40,8 +40,8 @@ def clip_groups(paths, sizes, clip):
 def degrade_whole(img, opt, scale, rng):
     """One uint8 BGR image through the second-order pipeline (from its USM-sharpened self when
     ``usm_weight`` > 0, as the trainer does): the LQ as uint8 BGR."""
-    from data.pipeline import SecondOrderDegradation, image_to_tensor, sample_kernels
-    from utils.img_io import chw_to_image
+    from data.degrade.second_order import SecondOrderDegradation, image_to_tensor, sample_kernels
+    from media.image_io import chw_to_image
     k = sample_kernels(opt, rng)
     gt = image_to_tensor(img)
     deg = SecondOrderDegradation(opt, scale, threads=1)
@@ -61,7 +61,7 @@ def _check(stop):
 
 def degrade_images(images, names, opt, scale, rng, stop=None):
     """LQ uint8 images of ``images`` (uint8 BGR; ``names`` give the clips): the pipeline, then the codec per
-    clip. The training cache and the degradation fit (``data.degradation_fit``) both make LQ this way.
+    clip. The training cache and the degradation fit (``data.fit.degradation_fit``) both make LQ this way.
     ``stop`` (a ``threading.Event``), checked before each image and batch of clips, ends the work with
     ``CacheClosed``."""
     lqs, clips, draws = degrade_uncoded(images, names, opt, scale, rng, stop)
@@ -73,7 +73,7 @@ def degrade_uncoded(images, names, opt, scale, rng, stop=None):
     """The first half of ``degrade_images``: ``(LQ images before the codec, their clips, each clip's codec
     draw)``; the draws come after every image's, in clip order, so the random stream is the one of coding
     each clip in turn."""
-    from data.codec import sample_codec
+    from data.degrade.codec import sample_codec
     lqs = []
     for img in images:
         _check(stop)
@@ -85,8 +85,8 @@ def degrade_uncoded(images, names, opt, scale, rng, stop=None):
 def code_clips(sets, stop=None):
     """The second half: for each ``(lqs, clips, draws, opt)`` of ``sets``, replace the images of each clip in
     ``lqs`` by the clip through its codec draw. The clips of all sets share ffmpeg processes,
-    ``CODEC_BATCH`` clips per pair (``data.codec.roundtrip_many``)."""
-    from data.codec import apply_codec
+    ``CODEC_BATCH`` clips per pair (``data.degrade.codec.roundtrip_many``)."""
+    from data.degrade.codec import apply_codec
     todo = [(lqs, clip, draw, opt) for lqs, clips, draws, opt in sets
             for clip, draw in zip(clips, draws) if draw is not None]
     for k in range(0, len(todo), CODEC_BATCH):
@@ -112,7 +112,7 @@ class CodecCache:
     """``lq(i)``: the current codec-degraded LQ (uint8 BGR) of ``paths[i]``; counts one served item."""
 
     def __init__(self, paths, opt, scale, seed=None, read=None):
-        from utils.img_io import imread
+        from media.image_io import imread
         self.paths, self.opt, self.scale = list(paths), opt, int(scale)
         self.seed = seed if seed is not None else int(np.random.SeedSequence().entropy % (2 ** 63))
         self.read = read or (lambda p: _bgr8(imread(p)))

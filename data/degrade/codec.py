@@ -10,7 +10,7 @@ needs even sizes) and cropped again after decoding.
 ``threads=1`` by default: the output then depends only on the frames and the settings, and a
 background cache does not grab both cores. The binary is ``codec_exe()``: imageio-ffmpeg's static
 ffmpeg when it is installed (it starts in about 25 ms, Debian's dynamically linked one in about 90 ms),
-else the ffmpeg ``utils.ffmpeg`` finds.
+else the ffmpeg ``media.ffmpeg`` finds.
 
 ``roundtrip_many(jobs)`` gives the same bytes for many clips with two ffmpeg processes per batch of clips
 instead of two per clip (each clip keeps its own encoder and decoder inside the process): the training
@@ -22,7 +22,7 @@ import subprocess
 
 import numpy as np
 
-from utils.ffmpeg import FFmpegNotFound, error_reason, ffmpeg_exe
+from media.ffmpeg import FFmpegNotFound, error_reason, ffmpeg_exe
 
 CODECS = {'libx264': 'h264', 'libx265': 'hevc'}  # encoder -> raw bitstream muxer/demuxer
 PRESETS = ('ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow')
@@ -193,7 +193,7 @@ def bits_per_pixel(nbytes, frames):
 
 
 def check_options(opt):
-    """Validate the codec keys of resolved degradation options (``data.pipeline``); ValueError names the key."""
+    """Validate the codec keys of resolved degradation options (``data.degrade.second_order``); ValueError names the key."""
     codecs = opt['codec_list']
     if not isinstance(codecs, list) or not codecs or any(c not in CODECS for c in codecs):
         raise ValueError(f'degradation option \'codec_list\' must list encoders from {list(CODECS)}, got {codecs!r}')

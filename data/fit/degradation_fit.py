@@ -1,15 +1,15 @@
 """Fit the degradation options to real low-resolution footage.
 
-The fitted family is the part of the second-order pipeline (``data.pipeline``) a camera and a stream
+The fitted family is the part of the second-order pipeline (``data.degrade.second_order``) a camera and a stream
 apply, with the rest switched off:
 
     HR --Gaussian blur (sigma, at HR size)--> downscale x scale (``resize_mode_list``, stage 2's resize)
        --> noise (Gaussian, colour or gray, at LQ size)--> JPEG (``jpeg_range2``) or a video codec (CRF)
 
 A point of the family is ``{'sigma', 'mode', 'noise', 'gray', 'comp', 'level'}`` (``comp``: 'none',
-'jpeg' or an encoder of ``data.codec.CODECS``; ``level``: JPEG quality or CRF). Synthetic LQ is made
-from HR frames exactly as training makes it (``data.codec_cache.degrade_images``), with fixed random
-numbers per point, and compared with the real LQ through ``data.lq_stats`` (the relative sharpness,
+'jpeg' or an encoder of ``data.degrade.codec.CODECS``; ``level``: JPEG quality or CRF). Synthetic LQ is made
+from HR frames exactly as training makes it (``data.degrade.codec_cache.degrade_images``), with fixed random
+numbers per point, and compared with the real LQ through ``data.fit.lq_stats`` (the relative sharpness,
 chroma, noise, blockiness and ringing statistics). The search is coordinate descent over grids; the
 range of each parameter is every grid value, next to the best, whose loss stays within
 ``TOLERANCE`` of the best (with one grid step of margin): the values the footage cannot tell apart.
@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from data import lq_stats
+from data.fit import lq_stats
 
 SIGMAS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0)
 NOISES = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 18.0, 25.0)
@@ -45,7 +45,7 @@ def loss(real, syn):
 
 
 def family_options(p, scale, clip=1, pan=0, pan_px=1.0):
-    """Degradation options (``data.pipeline`` keys) of a family point ``p``; ranges as ``[lo, hi]`` when ``p``
+    """Degradation options (``data.degrade.second_order`` keys) of a family point ``p``; ranges as ``[lo, hi]`` when ``p``
     holds ``(lo, hi)`` pairs."""
     def rng_of(v):
         return [float(v[0]), float(v[1])] if isinstance(v, (tuple, list)) else [float(v), float(v)]
@@ -71,7 +71,7 @@ class Fitter:
     scores them against the ``real`` LQ frames' statistics (relative to ``hr`` shrunk to the LQ size)."""
 
     def __init__(self, hr, names, real, scale, clip=1, seed=0, pan=0, pan_px=1.0):
-        from data.pipeline import resolve_options
+        from data.degrade.second_order import resolve_options
         self.hr, self.names, self.scale, self.clip, self.seed = hr, names, scale, clip, seed
         self.pan, self.pan_px = pan, pan_px
         self.resolve = resolve_options
@@ -86,8 +86,8 @@ class Fitter:
 
     def synth(self, points, seed=None):
         """The synthetic LQ frames of each family point of ``points``; their codec clips share ffmpeg
-        processes (``data.codec_cache.code_clips``), so a scan costs two per batch of clips, not per point."""
-        from data.codec_cache import code_clips, degrade_uncoded
+        processes (``data.degrade.codec_cache.code_clips``), so a scan costs two per batch of clips, not per point."""
+        from data.degrade.codec_cache import code_clips, degrade_uncoded
         sets = []
         for p in points:
             opt = self.resolve(family_options(p, self.scale, self.clip, self.pan, self.pan_px))
@@ -192,9 +192,9 @@ def fit(hr, names, lq, lq_reference, scale, comps=('libx264',), clip=1, seed=0, 
     ``lq``: real LQ frames; ``lq_reference``: the HR frames of the same moments (paired footage) or of
     the same domain (unpaired), shrunk to the LQ size by the caller with ``lq_stats.shrink``;
     ``comps``: the compression kinds to try ('none', 'jpeg', 'libx264', 'libx265');
-    ``pan``/``pan_px``: code each synthetic frame as a P frame after a pan (``data.codec.pan_clip``).
+    ``pan``/``pan_px``: code each synthetic frame as a P frame after a pan (``data.degrade.codec.pan_clip``).
     Returns ``{'best', 'loss', 'ranges', 'options', 'scans', 'tried', 'confidence', 'stats': {'real', 'fitted',
-    'generic'}}`` (``options``: ``data.pipeline`` keys of the ranges). LQ frames too small to measure
+    'generic'}}`` (``options``: ``data.degrade.second_order`` keys of the ranges). LQ frames too small to measure
     (``fit_confidence`` 'low', short side under ``min_side``) are not searched: ``options`` is ``{}``, the
     generic degradation.
     """
@@ -236,8 +236,8 @@ def fit_confidence(lq, lq_reference, min_side=lq_stats.MIN_MEASURE_SIDE):
 
 def synth_stats(fitter, options, seed):
     """The statistics of LQ made from the fitter's HR frames with ``options`` (random draws in the ranges)."""
-    from data.codec_cache import degrade_images
-    from data.pipeline import resolve_options
+    from data.degrade.codec_cache import degrade_images
+    from data.degrade.second_order import resolve_options
     lqs = degrade_images(fitter.hr, fitter.names, resolve_options(options), fitter.scale,
                          np.random.default_rng(seed))
     return lq_stats.set_stats(lqs, fitter.reference(lqs))

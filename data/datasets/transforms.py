@@ -1,13 +1,13 @@
 """Image loading and the geometric transforms of the datasets (numpy, HWC).
 
-``read_image_float`` reads through ``utils.img_io.imread`` (any file OpenCV decodes, EXIF orientation),
+``read_image_float`` reads through ``media.image_io.imread`` (any file OpenCV decodes, EXIF orientation),
 converts gray to 3 channels, drops alpha, and scales 8- and 16-bit data to
 float32 [0, 1], BGR. Crops/flips work on HWC arrays; ``paired_random_crop``
 also accepts NCHW paddle tensors (the crop the trainer does after degrading).
 """
 import numpy as np
 
-from utils.img_io import ImageReadError, imread
+from media.image_io import ImageReadError, imread
 
 
 def read_image_float(path):

@@ -126,7 +126,7 @@ def _trunk_runner(net, train, logger):
     from pathlib import Path
 
     from models.detect import detect_arch
-    from utils.checkpoint import save_checkpoint
+    from checkpoint_io.state_file import save_checkpoint
 
     from .teacher import FrozenTeacher
     state = {k: v.numpy() for k, v in net.state_dict().items() if not k.startswith('corrector.') and k != 'strength'}
@@ -167,16 +167,16 @@ class RealESRNetModel:
             device = 'cpu' if paddle.get_device() == 'cpu' else 'gpu'
             self.teacher = FrozenTeacher(train.get('teacher') or path['pretrain_network_g'],
                                          train.get('teacher_backend', 'auto'), device, logger)
-        self.real_lq = None  # real LQ frames, the input of the lq-target terms (data/real_lq.py)
+        self.real_lq = None  # real LQ frames, the input of the lq-target terms (data/datasets/real_lq_crops.py)
         if opt['datasets'].get('real_lq'):
-            from data.real_lq import RealLQCrops
+            from data.datasets.real_lq_crops import RealLQCrops
             rl = opt['datasets']['real_lq']
             self.real_lq = RealLQCrops(rl['dataroot_lq'], rl.get('crop', 32), rl.get('batch_size', 4),
                                        seed=[int(opt.get('manual_seed') or 0), rank])
         self._redraw_rng = np.random.default_rng([int(opt.get('manual_seed') or 0), rank, 2])
         self.real_pairs = None  # real (LQ, HR) crops through the terms datasets.real_pairs.losses names
         if opt['datasets'].get('real_pairs'):
-            from data.real_pairs import RealPairCrops
+            from data.datasets.real_pair_crops import RealPairCrops
             rp = opt['datasets']['real_pairs']
             self.real_pairs = RealPairCrops(rp['dataroot_lq'], rp['dataroot_gt'], rp['crop'], rp['batch_size'],
                                             opt['scale'], seed=[int(opt.get('manual_seed') or 0), rank, 1])
@@ -216,7 +216,7 @@ class RealESRNetModel:
 
     def redrawn_output(self, src, loss):
         """The output on ``src`` with its noise and codec drawn again from ``loss.noise_sigma``/``jpeg_quality``."""
-        from data.redraw import redraw
+        from data.degrade.redraw import redraw
         return self.net_g(redraw(src, loss.noise_sigma, loss.jpeg_quality, self._redraw_rng))
 
     def eval_net(self):
@@ -321,7 +321,7 @@ class RealESRNetModel:
         return st
 
     def load_training_state(self, st, net_files):
-        from utils.checkpoint import load_state_file
+        from checkpoint_io.state_file import load_state_file
         raw = load_state_file(net_files['g'])  # read once for both state dicts
         state, _ = read_checkpoint(net_files['g'], 'params', detect=False, raw=raw)
         load_state_into(self.g, state, where=str(net_files['g']))

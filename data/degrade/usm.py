@@ -11,8 +11,8 @@ the ``l1_gt_usm`` / ``percep_gt_usm`` / ``gan_gt_usm`` flags.
 """
 import paddle
 
-from data.filters import gaussian_kernel1d, separable_blur
-from data.slicing import resolve_slices, run_sliced
+from data.degrade.filters import gaussian_kernel1d, separable_blur
+from data.degrade.slicing import resolve_slices, run_sliced
 
 
 def _check(weight, radius, threshold):
@@ -27,7 +27,7 @@ def _check(weight, radius, threshold):
 def usm_sharp(img, weight=0.5, radius=50, threshold=10, threads=1):
     """Sharpen an NCHW float tensor in [0, 1] (any channel count).
 
-    ``threads`` (an int or ``'auto'``) runs batch slices concurrently (:mod:`data.slicing`).
+    ``threads`` (an int or ``'auto'``) runs batch slices concurrently (:mod:`data.degrade.slicing`).
     """
     if not isinstance(img, paddle.Tensor) or img.ndim != 4:
         raise ValueError('img must be an NCHW paddle.Tensor')

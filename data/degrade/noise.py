@@ -3,7 +3,7 @@
 Random numbers come from numpy generators, one per sample (seeded from the
 caller's generator), filled in a small thread pool: numpy releases the GIL while
 filling, so two cores give ~2x, and the result does not depend on the threads.
-On a slice thread of :mod:`data.slicing` (the cores are already busy) they are
+On a slice thread of :mod:`data.degrade.slicing` (the cores are already busy) they are
 filled inline.
 The noise is then moved to the tensor's device and added there.
 
@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import paddle
 
-from data.slicing import cpu_count, in_slice
+from data.degrade.slicing import cpu_count, in_slice
 
 _POOL = None
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from data.datasets import scan_images
-from utils.img_io import ImageReadError, image_to_chw, imread
+from media.image_io import ImageReadError, image_to_chw, imread
 
 
 def _read(path):

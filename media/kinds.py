@@ -1,7 +1,7 @@
 """Which files are images and which are videos, by extension: the one list every tool uses
 (stdlib only, so it is cheap to import before paddle, numpy or OpenCV).
 
-Images: what ``utils.img_io.imread`` decodes (OpenCV). Videos: what ffmpeg commonly demuxes.
+Images: what ``media.image_io.imread`` decodes (OpenCV). Videos: what ffmpeg commonly demuxes.
 """
 from pathlib import Path
 

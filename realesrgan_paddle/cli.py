@@ -35,7 +35,7 @@ def main(argv=None):
         print(f'{PROG}: error: unknown command {name!r}; choose from {", ".join(COMMANDS)}', file=sys.stderr)
         return 2
     module = importlib.import_module(f'{__package__}.{COMMANDS[name][0]}')
-    sys.argv = [f'{PROG} {name}', *rest]  # argparse's prog: "usage: realesrgan-paddle infer ..."
+    # sys.argv stays as typed: the tools re-execute it (utils.runtime_env.setup, python <this script> infer ...)
     status = module.main(rest)
     return status if isinstance(status, int) else 0
 

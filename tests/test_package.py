@@ -88,3 +88,34 @@ def test_pip_install_gives_the_package_and_the_command(tmp_path, hr_photos):
     assert res.returncode == 0, res.stderr[-3000:]
     out = cv2.imread(str(work / 'out' / 'photo_out.png'))
     assert out is not None and out.shape == (48 * 4, 64 * 4, 3), os.listdir(work / 'out')
+
+
+EDITABLE = textwrap.dedent('''
+    import importlib, importlib.util, sys
+    import realesrgan_paddle, realesrgan_paddle.utils as ours
+    mine = importlib.import_module('utils')  # the user's own
+    from realesrgan_paddle import Upscaler, finetune, train  # the lazy API resolves
+    print(realesrgan_paddle.__file__, ours.__file__, mine.MINE,
+          ','.join(n for n in {rooms!r} if n != 'utils' and importlib.util.find_spec(n)) or '-')
+''')
+
+
+@pytest.mark.slow
+def test_editable_install_uses_the_clone(tmp_path):
+    src, py = _venv(tmp_path)
+    env = _env(tmp_path)
+    res = subprocess.run([str(py), '-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation', '-e', str(src)],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    work = tmp_path / 'work'
+    (work / 'utils').mkdir(parents=True)
+    (work / 'utils' / '__init__.py').write_text('MINE = "user-utils"\n')
+    res = subprocess.run([str(py), '-c', EDITABLE.format(rooms=ROOMS)], cwd=work, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    pkg, utils_file, mine, top = res.stdout.split()
+    assert (pkg, utils_file) == (str(src / 'realesrgan_paddle' / '__init__.py'), str(src / 'utils' / '__init__.py'))
+    assert mine == 'user-utils' and top == '-', res.stdout  # no room reachable as a top-level module
+    res = subprocess.run([str(py.parent / 'realesrgan-paddle'), 'train', '--help'], cwd=work, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and '--yml_path' in res.stdout, res.stderr[-2000:]

@@ -1,12 +1,10 @@
-"""Shared pytest fixtures: the repo root on sys.path and real photos for tests."""
+"""Shared pytest fixtures: real photos for tests (pytest.ini puts the repo root on sys.path)."""
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault('MKL_DEBUG_CPU_TYPE', '5')
 os.environ.setdefault('GLOG_minloglevel', '2')
 from utils import runtime_env  # noqa: E402

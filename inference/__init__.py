@@ -3,6 +3,6 @@
 ``import inference`` pulls in numpy and OpenCV only; paddle loads when an
 ``Upscaler`` is built, video code (inference.video) only when a video is given.
 """
-from .upscaler import Upscaler, resolve_model
+from .upscaler import Upscaler, UpscaleOptions, resolve_model
 
-__all__ = ['Upscaler', 'resolve_model']
+__all__ = ['Upscaler', 'UpscaleOptions', 'resolve_model']

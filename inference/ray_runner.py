@@ -20,7 +20,13 @@ RETRIES = 3
 # Ray waits 30 s for its raylet (hard-coded); a busy machine can take longer, so a local cluster is tried again
 LOCAL_START_TRIES = 3
 log = logging.getLogger('inference')
-ROOT = str(Path(__file__).resolve().parents[1])
+
+
+def package_parent():
+    """The folder holding the package ``realesrgan_paddle`` (a clone's root, or site-packages): the workers'
+    ``PYTHONPATH``, which never exposes the rooms as top-level modules."""
+    import realesrgan_paddle
+    return str(Path(realesrgan_paddle.__file__).resolve().parents[1])
 
 
 def import_ray():
@@ -35,7 +41,7 @@ def connect(ray, address, workers):
     """Join a cluster (address, 'auto') or start a local one ('local') sized for ``workers``."""
     if ray.is_initialized():
         return
-    env = dict(env_vars={'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '1'),
+    env = dict(env_vars={'PYTHONPATH': package_parent(), 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '1'),
                          'MKL_DEBUG_CPU_TYPE': '5'})
     kw = dict(runtime_env=env, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     if address != 'local':

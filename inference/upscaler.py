@@ -7,6 +7,8 @@ output keeps the input's channel layout and bit depth.
 import logging
 import math
 import os
+from dataclasses import dataclass, fields, replace
+from typing import Optional, Union
 from pathlib import Path
 
 import cv2
@@ -175,73 +177,103 @@ def _gather(bands, convert, rows_total):
     return out
 
 
+@dataclass(frozen=True)
+class UpscaleOptions:
+    """How an ``Upscaler`` runs, apart from which model it runs:
+        Upscaler('realesrgan-x4plus', UpscaleOptions(precision='fp32', tile=256))
+    (defined here, not in a module of its own, so that setting an upscaler up stays one visit of this module:
+    tests/inference/test_call_path.py). Where and how the network runs (device, precision, engine), how an image is cut (tiling) and what comes
+    out (outscale, alpha). Checked when the ``Upscaler`` is built (one-line ValueError).
+
+    device: 'cpu', 'gpu' or 'gpu:N'. precision: None (bf16 where the CPU has it natively and the model passes a
+    check on real photo crops, else fp32), 'fp32', 'bf16' (CPU) or 'fp16' (GPU half precision; ignored with a
+    warning on the CPU). engine: the CPU predictor's engine, 'auto' (the network's ``ArchSpec.cpu_engine``),
+    'openvino' or 'onednn'. backend: 'auto'/'predictor' (Paddle Inference; weights are exported once into the
+    cache) or 'dynamic' (dynamic graph). threads: math threads (None: the process setting).
+    tile: 'auto' (tiles sized so the process stays within ``max_memory``, none when the image fits), 0 (no
+    tiling) or N (N x N LR tiles); tile_pad: overlap per tile side, pre_pad: reflect padding at the bottom/right
+    (LR pixels); max_memory: the peak the 'auto' tile plans for, bytes or text ('2G'), None: 2 GiB for the
+    whole process or 1 GiB above what it holds once set up, 'free': half of the free memory; stream: blend the
+    tiles band by band (False: one float32 accumulator, bit-identical).
+    outscale: the final scale, 0.01 to 16 (None: the network's; outputs over $RESR_MAX_OUTPUT_PIXELS, 600 MP,
+    are refused with a ValueError); alpha_upsampler: 'model' or 'resize';
+    progress: a tqdm bar over tiles; cache_root: where exports and checks are cached (None: the user cache).
+    """
+    device: str = 'cpu'
+    precision: Optional[str] = None
+    engine: str = 'auto'
+    backend: str = 'auto'
+    threads: Optional[int] = None
+    tile: Union[str, int] = 'auto'
+    tile_pad: int = 10
+    pre_pad: int = 0
+    max_memory: Union[None, int, str] = None
+    stream: bool = True
+    outscale: Optional[float] = None
+    alpha_upsampler: str = 'model'
+    progress: bool = False
+    cache_root: Optional[str] = None
+
+    def with_keywords(self, **keywords):
+        """These options with ``keywords`` (the ``Upscaler`` keywords of before: field names, and ``fp16=True``
+        for ``precision='fp16'``) applied; an unknown name is a TypeError, as for any keyword argument."""
+        fp16 = keywords.pop('fp16', None)
+        unknown = sorted(set(keywords) - {f.name for f in fields(self)})
+        if unknown:
+            raise TypeError(f'Upscaler got unexpected keyword argument(s): {", ".join(unknown)}')
+        out = replace(self, **keywords)
+        if fp16:
+            out = replace(out, precision='fp16')
+        return out
+
+    @property
+    def fp16(self):
+        return self.precision == 'fp16'
+
+
 class Upscaler:
     """Upscale images with a Real-ESRGAN generator.
 
     Args:
         model: zoo name (default ``realesrgan-x4plus``), weights file (.pdparams/.pth/.safetensors)
             or a directory written by tools/export_model.py.
-        device: 'cpu', 'gpu' or 'gpu:N'.
-        tile: 'auto' (default): tiles sized so that the process stays within ``max_memory``, none when
-            the image fits; 0: no tiling, the whole image in one forward (as the official tool's ``-t 0``);
-            N: N x N LR tiles.
-        tile_pad: overlap/context per tile side (LR pixels); pre_pad: reflect padding at the
-            bottom/right before the network, cropped afterwards.
-        max_memory: the peak RSS that ``tile='auto'`` plans for, in bytes or as text ('2G', '1500M');
-            default 2 GiB for the whole process, or 1 GiB above what the process holds once the model is set
-            up when that is more (a long-lived process). 'free': the rule before budgets (square tiles from half
-            of the free memory).
-        backend: 'predictor' (Paddle Inference), 'dynamic' (dynamic graph) or 'auto'
-            (predictor; weights files are exported once into a cache directory).
-        fp16: GPU half precision; ignored with a warning on CPU.
-        precision: 'fp32', 'bf16' (CPU, OpenVINO engine: about 2x faster where the CPU has AVX512-BF16/AMX)
-            or None: bf16 where the CPU has it natively and a one-off check of the model on real photo crops
-            keeps it within a tolerance a viewer cannot see (inference/bf16_check.py), else fp32.
-        engine: predictor engine on the CPU: 'auto' (OpenVINO for RRDBNet, else oneDNN),
-            'openvino' or 'onednn' (see inference/backends.py).
-        alpha_upsampler: 'model' runs the alpha channel through the network, 'resize' resizes it.
-        outscale: final scale, 0.01 to 16; default the network's scale. Outputs larger than
-            $RESR_MAX_OUTPUT_PIXELS (600 MP) are refused with a ValueError.
+        options: an ``UpscaleOptions`` (device, precision, engine, backend, threads, tiling, outscale, alpha,
+            progress, cache root; inference/options.py); its fields are also accepted as keywords, which
+            override it (``Upscaler(model, tile=256, device='gpu')``; ``fp16=True`` is ``precision='fp16'``).
+        denoise_strength: realesr-general-x4v3 only, 0..1 (Real-ESRGAN's ``-dn``).
         arch: overrides for the architecture read from / detected in the weights (e.g. num_block).
         dni_weight: network interpolation (ESRGAN's DNI), as in Real-ESRGAN's ``RealESRGANer``:
             ``model=[a, b], dni_weight=[wa, 1 - wa]`` runs the weights ``wa * a + (1 - wa) * b`` (weights
             files or zoo names of one architecture); e.g. a domain finetune and its base, 0..1 from the
             base to the finetune (docs/finetune_domain.md).
-        progress: show a tqdm bar over tiles.
-        stream: blend the tiles into the output image band by band (default); False keeps one float32
-            accumulator for the whole output, the layout before bands (bit-identical, for comparisons).
     """
 
-    def __init__(self, model=None, device='cpu', tile='auto', tile_pad=10, pre_pad=0, backend='auto', fp16=False,
-                 threads=None, alpha_upsampler='model', outscale=None, denoise_strength=None, arch=None,
-                 precision=None, progress=False, cache_root=None, engine='auto', max_memory=None, stream=True,
-                 dni_weight=None):
-        if backend not in BACKENDS:
-            raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
-        if alpha_upsampler not in ALPHA_MODES:
-            raise ValueError(f'alpha_upsampler must be one of {ALPHA_MODES}, got {alpha_upsampler!r}')
-        if tile_pad < 0 or pre_pad < 0:
+    def __init__(self, model=None, options=None, *, denoise_strength=None, arch=None, dni_weight=None, **keywords):
+        if isinstance(options, str):  # Upscaler(model, 'gpu'): the device, second before the options object
+            options = UpscaleOptions(device=options)
+        o = (options or UpscaleOptions()).with_keywords(**keywords)
+        if o.backend not in BACKENDS:
+            raise ValueError(f'backend must be one of {BACKENDS}, got {o.backend!r}')
+        if o.alpha_upsampler not in ALPHA_MODES:
+            raise ValueError(f'alpha_upsampler must be one of {ALPHA_MODES}, got {o.alpha_upsampler!r}')
+        if o.tile_pad < 0 or o.pre_pad < 0:
             raise ValueError('tile_pad and pre_pad must be >= 0')
-        tile = check_tile(tile)
-        outscale = check_outscale(outscale)
-        self.max_memory = DEFAULT_MAX_MEMORY if max_memory is None else parse_memory(max_memory)
-        self._default_budget = max_memory is None
+        self.options = o = o.with_keywords(tile=check_tile(o.tile), outscale=check_outscale(o.outscale))
+        self.max_memory = DEFAULT_MAX_MEMORY if o.max_memory is None else parse_memory(o.max_memory)
+        self._default_budget = o.max_memory is None
         # the arguments again, for a Ray worker that sets the same model up (upscale_video(ray=...))
-        self.init_kwargs = dict(model=model, device=device, tile=tile, tile_pad=tile_pad, pre_pad=pre_pad,
-                                backend=backend, fp16=fp16, threads=threads, alpha_upsampler=alpha_upsampler,
-                                outscale=outscale, denoise_strength=denoise_strength, arch=arch, precision=precision,
-                                cache_root=cache_root, engine=engine, max_memory=max_memory, stream=stream,
+        self.init_kwargs = dict(model=model, options=o, denoise_strength=denoise_strength, arch=arch,
                                 dni_weight=dni_weight)
         model, dni = dni_pair(model, dni_weight)
         self.model_path, self.arch, self.backend, self.scale, self.mod = _setup(
-            model, device, backend, fp16, threads, denoise_strength, arch, precision, progress, cache_root, engine,
-            dni)
-        self.device = device
-        self.tile, self.tile_pad, self.pre_pad = tile, int(tile_pad), int(pre_pad)
-        self.alpha_upsampler = alpha_upsampler
-        self.outscale = outscale
-        self.progress = progress
-        self.stream = bool(stream)
+            model, o.device, o.backend, o.fp16, o.threads, denoise_strength, arch, None if o.fp16 else o.precision,
+            o.progress, o.cache_root, o.engine, dni)
+        self.device = o.device
+        self.tile, self.tile_pad, self.pre_pad = o.tile, int(o.tile_pad), int(o.pre_pad)
+        self.alpha_upsampler = o.alpha_upsampler
+        self.outscale = o.outscale
+        self.progress = o.progress
+        self.stream = bool(o.stream)
         release_freed_memory()
         self.base_rss = current_rss() or (600 << 20)  # the process with the model set up
         self.last_tile = self.last_plan = None

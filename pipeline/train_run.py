@@ -11,11 +11,19 @@ EXP_NAME = 'finetune'
 
 def run_train(opt_path, log_to=None, auto_resume=True):
     """``train.py`` on ``opt_path`` in a child process that ends with this one; its exit code."""
-    cmd = [sys.executable, str(ROOT / 'train.py'), '--yml_path', str(opt_path)] + (['--auto_resume'] if auto_resume
-                                                                                    else [])
+    cmd = train_command() + ['--yml_path', str(opt_path)] + (['--auto_resume'] if auto_resume else [])
     from utils.runtime_env import PARENT_ENV
     env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})  # the trainer ends with this process
     return subprocess.run(cmd, cwd=ROOT, stdout=log_to, stderr=log_to, env=env).returncode
+
+
+def train_command():
+    """The clone's ``train.py``; installed (no train.py beside the rooms), its module, run without the working
+    folder on ``sys.path`` (``-P``) so that the package's folders never become top-level modules."""
+    script = ROOT / 'train.py'
+    if script.is_file():
+        return [sys.executable, str(script)]
+    return [sys.executable, *(['-P'] if sys.version_info >= (3, 11) else []), '-m', 'realesrgan_paddle.training.cli']
 
 
 def train_checked(opt_path, exp, what='training'):

@@ -1,5 +1,6 @@
 """Every third-party module that product code imports is declared in requirements.txt (the file a user
-installs), so that no runtime dependency hides behind the test requirements."""
+installs), so that no runtime dependency hides behind the test requirements. ``setup.py`` runs at build time only
+(its setuptools is pyproject.toml's build requirement)."""
 import ast
 import re
 import sys
@@ -37,8 +38,10 @@ def _imports(path):
 
 def third_party_imports():
     local = {p.name for p in ROOT.iterdir() if p.is_dir()} | {p.stem for p in ROOT.glob('*.py')}
+    local |= {p.stem for p in (ROOT / 'tools').glob('*.py')}  # tools/_bootstrap.py, imported by the scripts
     found = {}
-    files = [f for d in PRODUCT for f in (ROOT / d).rglob('*.py')] + [f for f in ROOT.glob('*.py') if f.name != 'conftest.py']
+    files = [f for d in PRODUCT for f in (ROOT / d).rglob('*.py')] + [f for f in ROOT.glob('*.py')
+                                                                       if f.name not in ('conftest.py', 'setup.py')]
     for f in files:
         for name in _imports(f):
             if name not in sys.stdlib_module_names and name not in local and name != '__future__':

@@ -10,8 +10,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from inference.cli import main  # noqa: E402  (no paddle yet: the CPU env is set first)
+from inference.cli import main as run  # noqa: E402  (no paddle yet: the CPU env is set first)
+
+
+def main(argv=None):
+    return run(sys.argv[1:] if argv is None else argv, 'dynamic', 'predict.py',
+               'Real-ESRGAN upscaling with the Paddle dynamic graph.',
+               'weights (.pdparams/.pth/.safetensors) or a zoo name; default: realesrgan-x4plus')
+
 
 if __name__ == '__main__':
-    sys.exit(main(sys.argv[1:], 'dynamic', 'predict.py', 'Real-ESRGAN upscaling with the Paddle dynamic graph.',
-                  'weights (.pdparams/.pth/.safetensors) or a zoo name; default: realesrgan-x4plus'))
+    sys.exit(main())

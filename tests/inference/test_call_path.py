@@ -12,6 +12,12 @@ from collections import Counter
 import pytest
 
 ROOMS = {'utils': 0, 'models': 1, 'inference': 2}
+PREFIX = 'realesrgan_paddle.'
+
+
+def room(module):
+    """``realesrgan_paddle.models.zoo`` (or ``models.zoo``) -> ``models``."""
+    return (module[len(PREFIX):] if module.startswith(PREFIX) else module).split('.')[0]
 
 
 def module_path(fn):
@@ -26,7 +32,7 @@ def module_path(fn):
         if event != 'call' or importing[0]:
             return
         name = frame.f_globals.get('__name__', '')
-        if name.split('.')[0] in ROOMS and (not seq or seq[-1][0] != name):
+        if room(name) in ROOMS and (not seq or seq[-1][0] != name):
             seq.append((name, code.co_name))
     sys.setprofile(prof)
     try:
@@ -41,7 +47,7 @@ def revisits(seq):
 
 
 def climbs(seq):
-    rooms = [ROOMS[m.split('.')[0]] for m, _ in seq]
+    rooms = [ROOMS[room(m)] for m, _ in seq]
     return [(seq[i][0], seq[i + 1][0]) for i in range(len(seq) - 1) if rooms[i + 1] > rooms[i]]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOLS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / 'tools').glob('*.py')) + ['train.py', 'make_lq_data.py']
+TOOLS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / 'tools').glob('[!_]*.py')) + ['train.py', 'make_lq_data.py']
 
 # Runs each tool's main() up to its parse_args, then reports, as JSON (one process): the parser's options,
 # whether --help renders, and what each declared spelling of an option parses to.

@@ -33,7 +33,7 @@ _LAZY = {
     'finetune': ('pipeline.pipeline', 'run'),
     'finetune_main': ('tools.finetune_domain', 'main'),   # the same with its command-line arguments
     'train': ('training.trainer', 'train'),                # train.py on loaded options
-    'load_options': ('training.options', 'load_options'),
+    'load_options': ('training.option_file', 'load_options'),
 }
 __all__ = list(_LAZY)
 

@@ -26,7 +26,7 @@ API = textwrap.dedent('''
     import sys, cv2, numpy as np, realesrgan_paddle
     from realesrgan_paddle import Upscaler, UpscaleOptions
     from realesrgan_paddle.models import build_network
-    from realesrgan_paddle.utils.checkpoint import save_checkpoint
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     import paddle
     paddle.seed(0)
     save_checkpoint('tiny.pdparams', params={{k: v.numpy() for k, v in build_network({arch!r}).state_dict().items()}},

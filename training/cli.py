@@ -47,7 +47,7 @@ def main(argv=None):
         print(f'warning: --launcher {args.launcher} has no effect here; start several processes with '
               'python -m paddle.distributed.launch', file=sys.stderr)
     from realesrgan_paddle.training.basicsr_compat import force_yml_overrides
-    from realesrgan_paddle.training.options import OptionsError, load_options
+    from realesrgan_paddle.training.option_file import OptionsError, load_options
     try:
         overrides = args.override + force_yml_overrides(args.force_yml)
         opt = load_options(args.yml_path, overrides)
@@ -67,9 +67,9 @@ def main(argv=None):
 
     from realesrgan_paddle.loss.perceptual import VGGWeightsMissing
     from realesrgan_paddle.training.dist import DeviceUnavailable
-    from realesrgan_paddle.training.models import NonFiniteLossError
+    from realesrgan_paddle.training.steps import NonFiniteLossError
     from realesrgan_paddle.training.trainer import train
-    from realesrgan_paddle.utils.checkpoint import CheckpointFormatError, UnsafeCheckpointError
+    from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
     from realesrgan_paddle.utils.runtime_env import interrupt_on_sigterm
     interrupt_on_sigterm()
     try:
@@ -102,7 +102,7 @@ def weight_problems(opt):
     fetched. For options that failed their check (``opt`` may be odd or None) this is best effort."""
     if not isinstance(opt, dict):
         return []
-    from realesrgan_paddle.training.models import check_pretrained_weights
+    from realesrgan_paddle.training.steps import check_pretrained_weights
     try:
         return check_pretrained_weights(opt)
     except Exception:  # noqa: BLE001  (options with other problems: those lines are printed already)

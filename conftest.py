@@ -7,7 +7,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent
 os.environ.setdefault('MKL_DEBUG_CPU_TYPE', '5')
 os.environ.setdefault('GLOG_minloglevel', '2')
-from utils import runtime_env  # noqa: E402
+from realesrgan_paddle.utils import runtime_env  # noqa: E402
 
 # the pytest process runs the trainer's batch slices in-process: opt in as train.py does
 runtime_env.setup(quiet=False, single_arena=True)

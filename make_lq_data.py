@@ -18,12 +18,10 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from utils import runtime_env  # noqa: E402  (standard library only, as the next two)
-from utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils import runtime_env  # noqa: E402  (standard library only, as the next two)
+from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
     add_quiet, fail, folders_parser, returns_status)
-from media.kinds import IMAGE_EXTS  # noqa: E402
+from realesrgan_paddle.media.kinds import IMAGE_EXTS  # noqa: E402
 
 
 def image_seed(seed, rel):
@@ -37,8 +35,8 @@ def load_options(path):
         return None
     import yaml
 
-    from utils.fileio import require_regular_file
-    from utils.yaml_bounded import safe_load_bounded
+    from realesrgan_paddle.utils.fileio import require_regular_file
+    from realesrgan_paddle.utils.yaml_bounded import safe_load_bounded
     require_regular_file(path, ValueError)  # a FIFO or a device: one line, never opened
     try:
         with open(path, encoding='utf-8') as f:
@@ -71,7 +69,8 @@ def main(argv=None):
         fail(None, f'input folder not found: {inp}')
     if args.scale < 1:
         fail(None, f'--scale must be >= 1, got {args.scale}')
-    from utils.outputs import OutputClash, check_folder_pair, check_no_clobber, check_writable, write_error
+    from realesrgan_paddle.utils.outputs import (
+        OutputClash, check_folder_pair, check_no_clobber, check_writable, write_error)
     try:
         check_folder_pair(inp, out, '--input', '--output')
     except OutputClash as e:
@@ -79,9 +78,9 @@ def main(argv=None):
     runtime_env.setup()  # the CPU settings, before paddle loads
     from tqdm import tqdm
 
-    from data.degrade.second_order import resolve_options
-    from utils.fileio import atomic_write_bytes, atomic_write_text
-    from media.image_io import ImageReadError
+    from realesrgan_paddle.data.degrade.second_order import resolve_options
+    from realesrgan_paddle.utils.fileio import atomic_write_bytes, atomic_write_text
+    from realesrgan_paddle.media.image_io import ImageReadError
 
     try:
         opt = resolve_options(load_options(args.opt))
@@ -186,9 +185,9 @@ def _make_lq(path, rel, args, opt):
     import cv2
     import numpy as np
 
-    from data.degrade.second_order import degrade_image
-    from data.degrade.resize import imresize_bicubic
-    from media.image_io import imread
+    from realesrgan_paddle.data.degrade.second_order import degrade_image
+    from realesrgan_paddle.data.degrade.resize import imresize_bicubic
+    from realesrgan_paddle.media.image_io import imread
     img = imread(path)
     if img.ndim == 3 and img.shape[2] == 4:
         img = img[:, :, :3]

@@ -90,9 +90,9 @@ def _teachers(weights, arch, lq, cache_root):
     """{'teacher predictor': fn, 'teacher dynamic': fn} for the generator in ``weights``."""
     import paddle
 
-    import models
-    from inference.backends import PredictorBackend
-    from inference.upscaler import cached_export
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.backends import PredictorBackend
+    from realesrgan_paddle.inference.upscaler import cached_export
     pred = PredictorBackend(cached_export(weights, cache_root=cache_root), 'cpu', precision='fp32')
     net, _ = models.load_network(weights)
     x = paddle.to_tensor(lq)
@@ -105,7 +105,7 @@ def _teachers(weights, arch, lq, cache_root):
 
 def build_parts(g_weights, d_arch, batch, gt_size, cache_root, feeder_step=None, torch_too=True):
     """``{(part, framework): closure}`` for the generator in ``g_weights`` and a discriminator ``d_arch``."""
-    import models
+    from realesrgan_paddle import models
     rng = np.random.default_rng(0)
     lq = rng.random((batch, 3, gt_size // 4, gt_size // 4), dtype=np.float32)
     gt = rng.random((batch, 3, gt_size, gt_size), dtype=np.float32)
@@ -126,7 +126,7 @@ def build_parts(g_weights, d_arch, batch, gt_size, cache_root, feeder_step=None,
 def _torch_parts(g, arch, d_arch, lq, gt):
     import torch
 
-    from models.torch_reference import build_torch_network, load_reference
+    from realesrgan_paddle.models.torch_reference import build_torch_network, load_reference
     torch.manual_seed(0)
     tg = load_reference(arch, {k: torch.from_numpy(v.numpy()) for k, v in g.state_dict().items()}).train()
     parts = {('G', 'torch'): _torch_g(tg, lq, gt)}

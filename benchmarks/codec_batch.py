@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from data.degrade.codec import codec_exe, codec_roundtrip, roundtrip_many  # noqa: E402
+from realesrgan_paddle.data.degrade.codec import codec_exe, codec_roundtrip, roundtrip_many  # noqa: E402
 
 
 def _child_cpu():

@@ -27,11 +27,11 @@ def main(argv=None):
     p.add_argument('--input', default=str(Path(__file__).resolve().parents[1] / 'assets' / 'example_lq.png'))
     p.add_argument('--rounds', type=int, default=6)
     args = p.parse_args(argv)
-    from utils import runtime_env
+    from realesrgan_paddle.utils import runtime_env
     runtime_env.setup()
     import numpy as np
-    from inference import Upscaler
-    from media.image_io import imread
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.media.image_io import imread
     img = imread(args.input)
     ups = {'default': Upscaler(args.model, progress=False), '--fp32': Upscaler(args.model, precision='fp32',
                                                                                progress=False)}

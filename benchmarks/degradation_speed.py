@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'benchmarks'))
 
-from utils import runtime_env  # noqa: E402
+from realesrgan_paddle.utils import runtime_env  # noqa: E402
 
 runtime_env.setup(reexec=True, single_arena=True)
 
@@ -33,7 +33,8 @@ import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
 from _numpy_degradation import degrade_np, usm_sharp_np  # noqa: E402
-from data.degrade.second_order import SecondOrderDegradation, resolve_options, sample_kernels  # noqa: E402
+from realesrgan_paddle.data.degrade.second_order import (  # noqa: E402
+    SecondOrderDegradation, resolve_options, sample_kernels)
 
 
 def load_crops(n, size):
@@ -58,8 +59,8 @@ def load_crops(n, size):
 
 def stage_timers(np_module):
     """Wrap each step of both implementations with a CPU-time accumulator (--stages)."""
-    import data.degrade.second_order as pipe
-    import data.degrade.usm as usm_mod
+    import realesrgan_paddle.data.degrade.second_order as pipe
+    import realesrgan_paddle.data.degrade.usm as usm_mod
     totals = {}
 
     def wrap(owner, name, label, static=False):

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from utils import runtime_env  # noqa: E402
+from realesrgan_paddle.utils import runtime_env  # noqa: E402
 
 runtime_env.setup()
 
@@ -20,8 +20,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
-from data.degrade.jpeg import diff_jpeg  # noqa: E402
-from evaluation.metrics import psnr  # noqa: E402
+from realesrgan_paddle.data.degrade.jpeg import diff_jpeg  # noqa: E402
+from realesrgan_paddle.evaluation.metrics import psnr  # noqa: E402
 
 
 def main():

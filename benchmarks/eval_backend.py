@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utils.runtime_env import setup  # noqa: E402
+from realesrgan_paddle.utils.runtime_env import setup  # noqa: E402
 
 setup(reexec=True)
 
@@ -37,7 +37,7 @@ def crops(w, h, n):
 def one(backend, weights, frames, folder):
     """``(build s, first frame s, per-frame s, outputs)``: the upscaler built as the evaluate stage builds it,
     then the first frame (a predictor plans for the size there), then the frames."""
-    from evaluation import model_cache as MT
+    from realesrgan_paddle.evaluation import model_cache as MT
     pixels = 0 if backend == 'dynamic' else MT.PREDICTOR_MIN_PIXELS
     t = time.perf_counter()
     nets = MT.Models('compact', folder, 'cpu', pixels)
@@ -61,7 +61,7 @@ def main(argv=None):
     ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--model', default='realesr-animevideov3', help='a compact zoo name or weights file')
     args = ap.parse_args(argv)
-    from models.zoo import resolve
+    from realesrgan_paddle.models.zoo import resolve
     weights = str(resolve(args.model, progress=False))
     print(f'{args.model}: {args.frames} frames a size, {args.rounds} rounds, medians')
     print('| LQ size | dynamic build + first frame | dynamic / frame | predictor build + first frame | '

@@ -69,11 +69,11 @@ def _weights(model):
     slopes 0.1-0.3, the last conv scaled down so the output is the nearest-upsampled input plus detail.
     """
     if not model.startswith('random:'):
-        from models import zoo
+        from realesrgan_paddle.models import zoo
         return zoo.resolve(model)
     import numpy as np
-    import models
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle import models
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     name = model.split(':', 1)[1]
     out = WORK / f'{name}-random.pdparams'
     if out.is_file():
@@ -100,8 +100,8 @@ def _weights(model):
 def _torch_net(weights):
     import numpy as np
     import torch
-    from models.torch_reference import build_torch_network
-    from models import read_checkpoint
+    from realesrgan_paddle.models.torch_reference import build_torch_network
+    from realesrgan_paddle.models import read_checkpoint
     state, arch = read_checkpoint(weights, 'params_ema')
     net = build_torch_network(arch).eval()
     net.load_state_dict({k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in state.items()})
@@ -126,8 +126,8 @@ def _p2o_path(weights):
     """The project's own ONNX export (tools/export_onnx.py: paddle2onnx from the Paddle network), cached."""
     out = WORK / (Path(weights).stem + '.p2o.onnx')
     if not out.is_file():
-        import models
-        from inference.onnx_export import export_onnx
+        from realesrgan_paddle import models
+        from realesrgan_paddle.inference.onnx_export import export_onnx
         net, arch = models.load_network(weights)
         export_onnx(net, arch, out, source=weights)
     return out
@@ -177,7 +177,7 @@ def _no_ir_optim(cfg):
 
 
 def worker(runtime, model, size, reps, out_npy):
-    from utils import runtime_env
+    from realesrgan_paddle.utils import runtime_env
     runtime_env.setup()
     import numpy as np
     x = _input(size)
@@ -185,8 +185,8 @@ def worker(runtime, model, size, reps, out_npy):
     t0 = time.perf_counter()
     engine = None
     if runtime.startswith('pi'):
-        from inference.backends import PredictorBackend
-        from inference.upscaler import cached_export
+        from realesrgan_paddle.inference.backends import PredictorBackend
+        from realesrgan_paddle.inference.upscaler import cached_export
         d = cached_export(weights)
         t0 = time.perf_counter()  # the export is a one-off, cached step: not part of creation
         kw = {}
@@ -203,8 +203,8 @@ def worker(runtime, model, size, reps, out_npy):
         b = PredictorBackend(d, threads=int(os.environ.get('OMP_NUM_THREADS', 2)), **kw)
         fwd, engine = b.forward, b.engine
     elif runtime == 'dyn':
-        from inference.backends import DynamicBackend
-        import models
+        from realesrgan_paddle.inference.backends import DynamicBackend
+        from realesrgan_paddle import models
         net, _ = models.load_network(weights)
         fwd = DynamicBackend(net).forward
     elif runtime == 'torch':
@@ -226,7 +226,7 @@ def worker(runtime, model, size, reps, out_npy):
         def fwd(a):
             return sess.run(None, {'x': a})[0]
     elif runtime == 'onnx':
-        from inference.onnx_backend import OnnxBackend
+        from realesrgan_paddle.inference.onnx_backend import OnnxBackend
         onnx_file = _p2o_path(weights)
         t0 = time.perf_counter()  # the export is a one-off, cached step: not part of creation
         b = OnnxBackend(onnx_file, threads=int(os.environ.get('OMP_NUM_THREADS', 2)))
@@ -250,7 +250,7 @@ def worker(runtime, model, size, reps, out_npy):
 # ------------------------------------------------------------------ parent side
 def conv_gflops(model, size):
     """Conv FLOPs (2 * MACs) of one forward at ``size`` x ``size``, counted with forward hooks."""
-    import models
+    from realesrgan_paddle import models
     import paddle
     net, _ = models.load_network(_weights(model))
     total = [0]
@@ -319,7 +319,7 @@ def main():
     a = p.parse_args()
     if a.worker:
         return worker(a.worker, a.model, a.size, a.reps, a.npy)
-    from utils import runtime_env
+    from realesrgan_paddle.utils import runtime_env
     runtime_env.setup(threads=a.threads)
     import numpy as np
     from tqdm import tqdm

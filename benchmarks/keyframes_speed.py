@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from media.ffmpeg import ffmpeg_exe  # noqa: E402
+from realesrgan_paddle.media.ffmpeg import ffmpeg_exe  # noqa: E402
 
 DEFAULT_CLIPS = [ROOT.parent / 'shared' / 'data' / 'video' / n for n in ('cup.mp4', 'box.mp4', 'bikes.mp4')]
 
@@ -53,7 +53,7 @@ def tool_cli(clip_dir, out):
 
 
 def tool_inproc(clip_dir, out):
-    from data.builder.extract import extract
+    from realesrgan_paddle.data.builder.extract import extract
     return extract([clip_dir], out, progress=False)['kept']
 
 

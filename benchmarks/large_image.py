@@ -46,10 +46,10 @@ def _cpu_s():
 
 def child(args):
     """One run, in this process: set up like tools/infer.py, upscale ``args.src`` into ``args.dst``."""
-    from utils import runtime_env
+    from realesrgan_paddle.utils import runtime_env
     runtime_env.setup(threads=args.threads, reexec=True)
-    from inference import Upscaler
-    from media.image_io import imread, imwrite
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.media.image_io import imread, imwrite
     t0 = time.perf_counter()
     c0 = _cpu_s()
     kw = dict(WAYS[args.child])
@@ -75,7 +75,7 @@ def child(args):
 def make_photo(photo, size, dst):
     import cv2
 
-    from media.image_io import imread, imwrite
+    from realesrgan_paddle.media.image_io import imread, imwrite
     if photo:
         img = imread(photo)
     else:
@@ -138,7 +138,7 @@ def run_child(way, src, dst, args):
 def max_difference(a, b):
     import numpy as np
 
-    from media.image_io import imread
+    from realesrgan_paddle.media.image_io import imread
     x, y = imread(a), imread(b)
     if x.shape != y.shape:
         return f'shapes differ: {x.shape} vs {y.shape}'
@@ -192,7 +192,7 @@ def main(argv=None):
     repeats = [int(r) for r in args.repeats.split(',')]
     repeats += [repeats[-1]] * (len(sizes) - len(repeats))
     print(f'load average at start: {os.getloadavg()[0]:.1f}; work folder {work}', flush=True)
-    from inference.memory import DEFAULT_MAX_MEMORY, parse_memory
+    from realesrgan_paddle.inference.memory import DEFAULT_MAX_MEMORY, parse_memory
     budget = parse_memory(args.max_memory) if args.max_memory else DEFAULT_MAX_MEMORY
     print(f'peak: the whole child process as measured by the parent (wait4 ru_maxrss), PNG encoding included; '
           f'budget of "now" and "infer": {budget / (1 << 30):.2f} GiB', flush=True)

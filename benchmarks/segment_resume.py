@@ -47,7 +47,7 @@ MODEL = 'realesr-animevideov3'
 
 def make_clip(src, seconds, fps, size, gop):
     """The benchmark clip (cached by its settings): a real video looped, or a panned photo, plus a sine track."""
-    from media.ffmpeg import ffmpeg_exe
+    from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
     WORK.mkdir(parents=True, exist_ok=True)
     w, h = (int(v) for v in size.split('x'))
     name = f'{Path(src).stem if src else "photo"}_{seconds:g}s_{fps:g}fps_{size}_g{gop}.mp4'
@@ -99,7 +99,7 @@ def timed(cmd, kill_after=None):
 
 
 def decoded(path):
-    from media.video_reader import FrameReader
+    from realesrgan_paddle.media.video_reader import FrameReader
     frames, pts = [], []
     for f, info in FrameReader(path):
         frames.append(f)
@@ -113,16 +113,16 @@ def psnr(a, b):
 
 
 def has_audio(path):
-    from media.ffmpeg import ffmpeg_exe, stream_lines
+    from realesrgan_paddle.media.ffmpeg import ffmpeg_exe, stream_lines
     res = subprocess.run([ffmpeg_exe(), '-hide_banner', '-i', str(path)], capture_output=True, text=True)
     return 'Audio' in [kind for kind, _ in stream_lines(res.stderr)]
 
 
 def join_slots(clip, segment_seconds):
     """The segment starts the runs use (the same plan as inference/segments.py makes)."""
-    from inference import segments as sg
-    from inference.video import output_rate
-    from media.ffmpeg import ffmpeg_exe, probe_video
+    from realesrgan_paddle.inference import segments as sg
+    from realesrgan_paddle.inference.video import output_rate
+    from realesrgan_paddle.media.ffmpeg import ffmpeg_exe, probe_video
     info = probe_video(clip)
     rate = output_rate(info)
     total = int(round(info['duration'] * rate)) if info['duration'] else None
@@ -239,7 +239,7 @@ def frame_changes(frames):
 
 def seam(clip, a):
     """The first two segments, plain and --temporal, segmented and one pass: the change across the join."""
-    from media.ffmpeg import ffmpeg_exe
+    from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
     short = WORK / f'{clip.stem}_seam.mp4'
     subprocess.run([ffmpeg_exe(), '-v', 'error', '-y', '-i', str(clip), '-t', f'{2 * a.segment_seconds:g}',
                     '-c', 'copy', str(short)], check=True)

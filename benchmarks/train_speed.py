@@ -45,9 +45,9 @@ CONFIGS = {
 
 
 def build(name, hr_dir):
-    from training.data_setup import build_feeder, build_train_loader
-    from training.steps import build_model
-    from training.option_file import load_options
+    from realesrgan_paddle.training.data_setup import build_feeder, build_train_loader
+    from realesrgan_paddle.training.steps import build_model
+    from realesrgan_paddle.training.option_file import load_options
     overrides, _ = CONFIGS[name]
     opt = load_options(ROOT / 'options' / 'tiny_smoke.yml',
                        [f'datasets.train.dataroot_gt={hr_dir}', 'datasets.train.dataset_enlarge_ratio=100',
@@ -70,8 +70,8 @@ D_ARCHS.update({f'patch_{v}32': {'type': 'PatchDiscriminatorSN', 'num_in_ch': 3,
 
 def feeder_step(hr_dir, gt_size, batch):
     """One call = one batch through the training pair maker (USM + second-order degradation + crop + pool)."""
-    from training.data_setup import build_feeder, build_train_loader
-    from training.option_file import load_options
+    from realesrgan_paddle.training.data_setup import build_feeder, build_train_loader
+    from realesrgan_paddle.training.option_file import load_options
     opt = load_options(ROOT / 'options' / 'finetune_domain_x4plus_cpu.yml',
                        [f'datasets.train.dataroot_gt={hr_dir}', 'datasets.train.dataset_enlarge_ratio=100',
                         f'gt_size={gt_size}', f'datasets.train.batch_size_per_gpu={batch}', 'val=null', 'datasets.val=null',
@@ -100,7 +100,7 @@ def run_parts(args, hr):
 
     import torch
 
-    from models.zoo import resolve
+    from realesrgan_paddle.models.zoo import resolve
     from _train_parts import build_parts
     torch.set_num_threads(int(args.threads or os.environ.get('OMP_NUM_THREADS') or os.cpu_count()))
     weights = resolve(args.g)
@@ -164,7 +164,7 @@ def main():
     ap.add_argument('--gt-size', type=int, default=96, help='--parts: GT crop size')
     ap.add_argument('--batch', type=int, default=2, help='--parts: batch size')
     args = ap.parse_args()
-    from utils.runtime_env import setup
+    from realesrgan_paddle.utils.runtime_env import setup
     setup(args.threads, reexec=True, single_arena=True)
     import paddle
     paddle.set_device('cpu')

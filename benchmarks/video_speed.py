@@ -51,7 +51,7 @@ DEFAULT_CLIP = ROOT.parent / 'shared' / 'data' / 'video' / 'bikes.mp4'
 def make_clip(src, frames, width, fps=None):
     """The first ``frames`` frames of ``src`` (looped when shorter; at ``fps`` when given) and its audio at
     ``width`` px wide, H.264, cached."""
-    from media.ffmpeg import ffmpeg_exe
+    from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
     WORK.mkdir(parents=True, exist_ok=True)
     out = WORK / f'{Path(src).stem}_{frames}f_{width}w{f"_{fps:g}fps" if fps else ""}.mp4'
     if not out.is_file():
@@ -75,7 +75,7 @@ def _cpu_seconds():
 def decode_all(clip):
     """Every frame of ``clip`` as HxWx3 BGR uint8 arrays (in memory)."""
     import numpy as np
-    from media.ffmpeg import ffmpeg_exe, probe_video
+    from realesrgan_paddle.media.ffmpeg import ffmpeg_exe, probe_video
     info = probe_video(clip)
     w, h = info['width'], info['height']
     raw = subprocess.run([ffmpeg_exe(), '-v', 'error', '-i', str(clip), '-map', '0:v:0', '-fps_mode', 'passthrough',
@@ -88,7 +88,7 @@ def reference_loop(weights, clip, dst, crf=18):
     import numpy as np
     import torch
     from infer_speed import _torch_net
-    from media.ffmpeg import ffmpeg_exe, probe_video
+    from realesrgan_paddle.media.ffmpeg import ffmpeg_exe, probe_video
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', 2)))
     net = _torch_net(weights)
     scale = int(net.upscale if hasattr(net, 'upscale') else net.scale)
@@ -126,9 +126,9 @@ def reference_loop(weights, clip, dst, crf=18):
 
 
 def worker(mode, model, clip):
-    from utils import runtime_env
+    from realesrgan_paddle.utils import runtime_env
     runtime_env.setup()
-    from models import zoo
+    from realesrgan_paddle.models import zoo
     weights = zoo.resolve(model)
     out = WORK / f'out_{mode}_{model}.mp4'
     res = {}
@@ -136,7 +136,7 @@ def worker(mode, model, clip):
         n, seconds, model_s = reference_loop(weights, clip, out)
         res = dict(frames=n, seconds=seconds, model_seconds=model_s, precision='fp32 (torch)')
     else:
-        from inference import Upscaler
+        from realesrgan_paddle.inference import Upscaler
         up = Upscaler(model)
         res['precision'] = f'{up.backend.precision} ({getattr(up.backend, "engine", "")})'
         frames, _ = decode_all(clip)
@@ -147,7 +147,7 @@ def worker(mode, model, clip):
             res.update(frames=r['frames'], seconds=r['seconds'], segments=r['segments'], cpu=_cpu_seconds() - c0)
         elif mode in ('e2e', 'temporal'):
             import resource
-            from inference.video import upscale_video
+            from realesrgan_paddle.inference.video import upscale_video
             ru0, c0 = resource.getrusage(resource.RUSAGE_CHILDREN), _cpu_seconds()
             r = upscale_video(up, clip, out, progress=False, temporal=mode == 'temporal')
             ru1, c1 = resource.getrusage(resource.RUSAGE_CHILDREN), _cpu_seconds()
@@ -242,7 +242,7 @@ def main():
         tqdm.write(f'round {r} {m} {mode}: {json.dumps(out)}')
         res.setdefault((m, mode), []).append(out)
     load_after = os.getloadavg()
-    from media.ffmpeg import probe_video
+    from realesrgan_paddle.media.ffmpeg import probe_video
     info = probe_video(clip)
     print(f'\nclip: {clip.name} ({info["width"]}x{info["height"]}, {a.frames} frames from {Path(a.clip).name}), '
           f'{a.rounds} rounds, medians')

@@ -27,12 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from checkpoint_io.objects import (DEFAULT_MAX_TENSOR_BYTES, MAX_TENSOR_BYTES_ENV, Budget,  # noqa: F401
-                                      NumpyDType, Storage, StorageView, check_shape, clean, error_text, fail,
-                                      finish_array, quote, raw_dtype, storage_code)
-from utils.fileio import require_regular_file, sha256_file  # noqa: F401  (sha256_file: re-exported)
-from checkpoint_io.unpickler import (TORCH_LEGACY_MAGIC, TORCH_LEGACY_PROTOCOL, CheckpointFormatError,  # noqa: F401
-                                 UnsafeCheckpointError, materialize, restricted_load)
+from realesrgan_paddle.checkpoint_io.objects import (  # noqa: F401
+    DEFAULT_MAX_TENSOR_BYTES, MAX_TENSOR_BYTES_ENV, Budget,
+    NumpyDType, Storage, StorageView, check_shape, clean, error_text, fail,
+    finish_array, quote, raw_dtype, storage_code)
+from realesrgan_paddle.utils.fileio import require_regular_file, sha256_file  # noqa: F401  (sha256_file: re-exported)
+from realesrgan_paddle.checkpoint_io.unpickler import (  # noqa: F401
+    TORCH_LEGACY_MAGIC, TORCH_LEGACY_PROTOCOL, CheckpointFormatError,
+    UnsafeCheckpointError, materialize, restricted_load)
 
 _SAFETENSORS_DTYPES = {
     'F64': '<f8', 'F32': '<f4', 'F16': '<f2', 'BF16': 'bf16', 'I64': '<i8', 'I32': '<i4',
@@ -335,7 +337,7 @@ def save_checkpoint(path, params, params_ema=None, arch=None, meta=None):
     The file uses pickle protocol 4 with numpy's own reconstruction, which
     ``paddle.load`` reads (arrays become Tensors) and ``load_state_file`` reads safely.
     """
-    from utils.fileio import atomic_write
+    from realesrgan_paddle.utils.fileio import atomic_write
 
     obj = {'params': _to_numpy(params)}
     if params_ema is not None:

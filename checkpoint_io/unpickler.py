@@ -33,7 +33,7 @@ import sys
 
 import numpy as np
 
-from checkpoint_io.objects import (MAX_DEPTH, MAX_NODES, MAX_PICKLE_OPS,  # noqa: F401 (re-exported)
+from realesrgan_paddle.checkpoint_io.objects import (MAX_DEPTH, MAX_NODES, MAX_PICKLE_OPS,  # noqa: F401 (re-exported)
                                       TORCH_LEGACY_MAGIC, TORCH_LEGACY_PROTOCOL, _STORAGE_DTYPES, _TORCH_DTYPES,
                                       CheckpointFormatError, Marker, NumpyArray, NumpyDType, PendingTensor,
                                       ReaderDict, Storage, StorageView, UnsafeCheckpointError, build_array, clean,

@@ -51,14 +51,15 @@ import json
 import math
 from pathlib import Path
 
-from evaluation import evaluator as E
-from utils.cli import (ArgumentParser, RawHelpFormatter, add_device, add_input, add_quiet, fail, int_in,
-                       returns_status)
+from realesrgan_paddle.evaluation import evaluator as E
+from realesrgan_paddle.utils.cli import (
+    ArgumentParser, RawHelpFormatter, add_device, add_input, add_quiet, fail, int_in,
+    returns_status)
 
 
 def parse_models(items):
     """``['NAME=MODEL', ...]`` -> ``{name: model}``; raises ValueError with one line on a bad item."""
-    from models.zoo import parse_model_ref
+    from realesrgan_paddle.models.zoo import parse_model_ref
     models = {}
     for item in items:
         name, sep, spec = item.partition('=')
@@ -93,7 +94,7 @@ def _inputs(args, models, paired):
 
 def _check_outputs(args, models, paired):
     """--sheet, --csv and --json may overwrite no input and not each other (``utils.outputs``)."""
-    from utils.outputs import check_no_clobber
+    from realesrgan_paddle.utils.outputs import check_no_clobber
     check_no_clobber(_inputs(args, models, paired), [(out, flag) for out, flag in
                                                      ((args.sheet, '--sheet'), (args.csv, '--csv'),
                                                       (args.json, '--json')) if out])
@@ -155,7 +156,7 @@ def _with_flicker(summary, flicker):
 
 
 def write_csv(path, rows, summary, names):
-    from utils.fileio import atomic_write_text
+    from realesrgan_paddle.utils.fileio import atomic_write_text
     mean = {f'{n}_{m}': v for n in names for m, v in summary[n].items()}
     keys = list(dict.fromkeys([k for r in rows for k in r] + list(mean)))
     buf = io.StringIO()
@@ -205,7 +206,7 @@ def _check_args(args):
         fail(None, 'give either --gt and --lq, or --input, not both')
     if not args.input and not (args.gt and args.lq):
         fail(None, 'give --gt and --lq (paired mode) or --input (no-reference mode)')
-    from media.kinds import is_video
+    from realesrgan_paddle.media.kinds import is_video
     kinds = set()
     for d in ([args.gt, args.lq] if paired else [args.input]):
         if Path(d).is_file() and is_video(d):
@@ -245,8 +246,8 @@ def _check_args(args):
 def _video_frames(video, folder, count):
     """The first ``count`` frames of ``video`` as PNGs ``000000.png``... in ``folder`` (decoded by
     ``media.video_reader``, one frame in memory at a time); the number written."""
-    from media.image_io import imwrite
-    from media.video_reader import FrameReader
+    from realesrgan_paddle.media.image_io import imwrite
+    from realesrgan_paddle.media.video_reader import FrameReader
     n = 0
     for frame, _ in FrameReader(video, filters=[f'trim=end_frame={count}']):
         imwrite(Path(folder) / f'{n:06d}.png', frame)
@@ -294,7 +295,7 @@ def _run(args, models, notes, flicker=None):
     flicker = flicker if args.flicker else None
     try:
         if args.fetch_iqa and not args.no_iqa:
-            from evaluation import iqa
+            from realesrgan_paddle.evaluation import iqa
             for name in ('lpips-alex-v0.1', 'alexnet', 'dists', 'vgg16'):
                 print(f'{name}: {iqa.fetch(name)}')
         if not args.input:
@@ -310,7 +311,7 @@ def _run(args, models, notes, flicker=None):
 
 def _report(args, rows, names, notes, flicker=None):
     """The tables and verdicts on stdout, then the CSV and JSON files asked for."""
-    from evaluation.flicker import verdict as flicker_verdict
+    from realesrgan_paddle.evaluation.flicker import verdict as flicker_verdict
     summary = E.summarize(rows, names)
     lines = E.best(summary, names) if len(names) > 2 else []
     for other in names[1:]:
@@ -327,7 +328,7 @@ def _report(args, rows, names, notes, flicker=None):
     if args.csv:
         write_csv(args.csv, rows, summary, names)
     if args.json:
-        from utils.fileio import atomic_write_text
+        from realesrgan_paddle.utils.fileio import atomic_write_text
         doc = {'rows': rows, 'summary': summary, 'verdict': lines, 'notes': notes, 'flicker': flicker or {}}
         atomic_write_text(args.json, json.dumps(_plain(doc), indent=1, allow_nan=False))
 

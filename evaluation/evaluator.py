@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from media.kinds import is_image
+from realesrgan_paddle.media.kinds import is_image
 
 log = logging.getLogger('evaluate')
 # metric -> (axis, direction): +1 higher is better, -1 lower is better, 0 closest to 1 in log terms
@@ -86,7 +86,7 @@ class OutputsFolder:
         raise ValueError(f'{self.folder}: no output for {name} ({OUTPUTS}DIR needs one image per LQ image, same name)')
 
     def output(self, name, lq):
-        from media.image_io import imread
+        from realesrgan_paddle.media.image_io import imread
         p = self._path(name)
         sr = _bgr(imread(p))
         want = (lq.shape[0] * self.scale, lq.shape[1] * self.scale)
@@ -105,8 +105,8 @@ def load_models(models, scale=4, backend='auto', device='cpu'):
     """``{name: spec}`` -> ``{name: upscaler}``; spec 'bicubic', a zoo name, a weights file, an export folder,
     ``outputs:DIR`` (finished outputs named like the LQ images, ``OutputsFolder``), or an upscaler built by the
     caller (an object with ``upscale`` and ``scale``, e.g. its own backend)."""
-    from inference import Upscaler
-    from models.zoo import parse_model_ref
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.models.zoo import parse_model_ref
     out = {}
     for name, spec in models.items():
         if isinstance(spec, str) and spec.startswith(OUTPUTS):
@@ -125,7 +125,7 @@ def load_models(models, scale=4, backend='auto', device='cpu'):
 
 def niqe_or_nan(img, crop_border):
     """NIQE, or NaN for an image smaller than one 96x96 block (after the border crop)."""
-    from evaluation.niqe import BLOCK, niqe
+    from realesrgan_paddle.evaluation.niqe import BLOCK, niqe
     if min(img.shape[:2]) - 2 * crop_border < BLOCK:
         return float('nan')
     return niqe(img, crop_border)
@@ -133,13 +133,13 @@ def niqe_or_nan(img, crop_border):
 
 def blocks_or_nan(sr, scale, crop_border):
     """``evaluation.metrics.blocks`` on the ``scale``-px grid of an x``scale`` output; NaN at x1 (no grid)."""
-    from evaluation.metrics import blocks
+    from realesrgan_paddle.evaluation.metrics import blocks
     return blocks(sr, scale, crop_border) if int(scale) >= 2 else float('nan')
 
 
 def image_metrics(sr, gt, crop_border=4, iqa=None, scale=4):
     """All paired metrics of one x``scale`` output against its GT: ``{metric: value}``."""
-    from evaluation import metrics as M
+    from realesrgan_paddle.evaluation import metrics as M
     row = {'psnr': M.psnr(sr, gt, crop_border, test_y=True), 'ssim': M.ssim(sr, gt, crop_border, test_y=True),
            'niqe': niqe_or_nan(sr, crop_border), 'detail': M.detail_ratio(sr, gt, crop_border),
            'texture': M.texture_ratio(sr, gt, scale, crop_border),
@@ -184,11 +184,11 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
     """
     from tqdm import tqdm
 
-    from media.image_io import imread
-    from evaluation.metrics import input_detail
+    from realesrgan_paddle.media.image_io import imread
+    from realesrgan_paddle.evaluation.metrics import input_detail
     nets = load_models(models, scale, backend, device)
     if iqa == 'auto':
-        from evaluation.iqa import available
+        from realesrgan_paddle.evaluation.iqa import available
         iqa, missing = available(device=device)
         if notes is not None:
             notes.extend(missing)
@@ -234,8 +234,8 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
     """
     from tqdm import tqdm
 
-    from evaluation import metrics as M
-    from media.image_io import imread
+    from realesrgan_paddle.evaluation import metrics as M
+    from realesrgan_paddle.media.image_io import imread
     nets = load_models(models, scale, backend, device)
     bicubic = Bicubic(scale)
     files = list_images(input_dir)
@@ -264,14 +264,14 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
 
 def _sheet_row(lq, outs, gt, row, crop):
     """One row of the contact sheet (``evaluation.sheet.sheet_row``: the input, each model's output, the GT)."""
-    from evaluation.sheet import sheet_row
+    from realesrgan_paddle.evaluation.sheet import sheet_row
     return sheet_row(lq, outs, gt, row, crop)
 
 
 def _write_sheet(sheet, tiles):
     """The contact sheet ``sheet`` of the rows ``tiles``, when one was asked for and an image was picked."""
     if sheet and tiles:
-        from evaluation.sheet import write_sheet
+        from realesrgan_paddle.evaluation.sheet import write_sheet
         write_sheet(sheet, tiles)
 
 
@@ -280,7 +280,7 @@ def _meters(nets, flicker, scale=None):
     bicubic of the LQ."""
     if flicker is None:
         return None
-    from evaluation.flicker import BicubicFlickerMeter, FlickerMeter
+    from realesrgan_paddle.evaluation.flicker import BicubicFlickerMeter, FlickerMeter
     return {name: BicubicFlickerMeter(scale) if scale else FlickerMeter() for name in nets}
 
 
@@ -288,7 +288,7 @@ def _add_frame(meters, name, path, ref, sr):
     """The next frame of model ``name``; a FlickerError names the file (``path``)."""
     if meters is None:
         return
-    from evaluation.flicker import FlickerError
+    from realesrgan_paddle.evaluation.flicker import FlickerError
     try:
         meters[name].add(ref, sr)
     except FlickerError as exc:
@@ -298,7 +298,7 @@ def _add_frame(meters, name, path, ref, sr):
 def _flicker_results(meters, flicker, folder):
     if meters is None:
         return
-    from evaluation.flicker import FlickerError
+    from realesrgan_paddle.evaluation.flicker import FlickerError
     for name, meter in meters.items():
         try:
             flicker[name] = meter.result()
@@ -311,7 +311,7 @@ INPUT_LOW = 0.25  # inputs below this input detail have lost most of the GT's fi
 
 def input_note(rows):
     """One line on the inputs' ``input_detail`` (geometric mean, and how many are below ``INPUT_LOW``), or None."""
-    from evaluation.metrics import geometric_mean
+    from realesrgan_paddle.evaluation.metrics import geometric_mean
     vals = [r['input_detail'] for r in rows if r.get('input_detail') is not None]
     if not vals:
         return None
@@ -347,7 +347,7 @@ def model_metrics(rows, name):
 
 def summarize(rows, model_names):
     """``{model: {metric: mean}}``; the ratios (detail, lapl, detail_vs_bicubic) use the geometric mean."""
-    from evaluation.metrics import geometric_mean
+    from realesrgan_paddle.evaluation.metrics import geometric_mean
     out = {}
     for name in model_names:
         out[name] = {}

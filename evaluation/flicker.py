@@ -36,7 +36,7 @@ class FlickerError(ValueError):
 
 def luma(img):
     """BT.601 Y (float32, 16-235) of a BGR uint8 image, as ``evaluation.metrics.bgr_to_y``."""
-    from evaluation.metrics import bgr_to_y
+    from realesrgan_paddle.evaluation.metrics import bgr_to_y
     img = np.asarray(img)
     if img.ndim != 3 or img.shape[2] < 3:
         raise FlickerError(f'a frame of shape {img.shape} is not an HxWx3 BGR image')

@@ -2,7 +2,7 @@
 in the model zoo's form (``models.zoo.ZooEntry``), read by ``evaluation.iqa`` from ``<model cache>/iqa/`` or
 torch's hub cache. Light: no paddle.
 """
-from models.zoo import ZooEntry, name_key
+from realesrgan_paddle.models.zoo import ZooEntry, name_key
 
 # LPIPS v0.1 linear layers and DISTS alpha/beta: their authors publish no hash; the values are of the
 # files in the lpips 0.1.4 / DISTS_pytorch 0.1 wheels on PyPI, and independent projects pin the same

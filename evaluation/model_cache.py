@@ -17,7 +17,7 @@ weights are on disk. Here only the upscalers are built, once, and shared by the 
 import shutil
 from pathlib import Path
 
-from evaluation import evaluator as E
+from realesrgan_paddle.evaluation import evaluator as E
 
 SCALE = 4
 CROP_BORDER = 4
@@ -66,8 +66,8 @@ class Models:
         self.backends = {}
 
     def _build(self, name, spec, own):
-        from inference import Upscaler
-        from models.zoo import parse_model_ref
+        from realesrgan_paddle.inference import Upscaler
+        from realesrgan_paddle.models.zoo import parse_model_ref
         if parse_model_ref(spec).kind == 'bicubic':
             self.backends[name] = 'bicubic'
             return E.Bicubic(SCALE)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import runtime_env
+from realesrgan_paddle.utils import runtime_env
 
 from .cpu_features import native_bf16 as _native_bf16
 from .export import Export, open_export

@@ -81,7 +81,7 @@ def compare(ref, low):
 
 
 def _crop_input(path, mod):
-    from media.image_io import image_to_chw, imread
+    from realesrgan_paddle.media.image_io import image_to_chw, imread
     img = imread(path)
     h, w = (img.shape[0] // mod) * mod, (img.shape[1] // mod) * mod
     return image_to_chw(img[:h, :w])[None]
@@ -111,8 +111,8 @@ def run(infer_dir, threads=None, progress=False, files=None):
     is False (and ``ok`` too) when the bf16 output equals fp32's, i.e. the engine silently ran fp32.
     Raises ValueError when the OpenVINO engine cannot run the graph.
     """
-    from media.image_io import chw_to_image
-    from utils.progress import Steps, is_tty
+    from realesrgan_paddle.media.image_io import chw_to_image
+    from realesrgan_paddle.utils.progress import Steps, is_tty
 
     from .backends import PredictorBackend
     from .export import load_info

@@ -11,11 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-from inference.backends import OutputMismatch
-from inference.done_log import DoneLog, StopAfterCurrent, run_fingerprint
-from utils.cli import ArgumentParser, Unsupported, add_quiet, fail, int_in, returns_status
-from utils.progress import TqdmHandler, write_line
-from media.kinds import IMAGE_EXTS, X264_PRESETS, is_image, is_video
+from realesrgan_paddle.inference.backends import OutputMismatch
+from realesrgan_paddle.inference.done_log import DoneLog, StopAfterCurrent, run_fingerprint
+from realesrgan_paddle.utils.cli import ArgumentParser, Unsupported, add_quiet, fail, int_in, returns_status
+from realesrgan_paddle.utils.progress import TqdmHandler, write_line
+from realesrgan_paddle.media.kinds import IMAGE_EXTS, X264_PRESETS, is_image, is_video
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -55,7 +55,7 @@ def tile_arg(text):
 
 def memory_arg(text):
     """``--max_memory``: a size such as 2G or 1500M, or 'free'."""
-    from inference.memory import parse_memory
+    from realesrgan_paddle.inference.memory import parse_memory
     try:
         return parse_memory(text)
     except ValueError as e:
@@ -144,7 +144,7 @@ def dni_kwargs(args):
     """``--dni OTHER W`` as the ``Upscaler`` arguments ``model=[m, OTHER], dni_weight=[W, 1 - W]``."""
     if not getattr(args, 'dni', None):
         return {}
-    from models.dni import check_dni_weight
+    from realesrgan_paddle.models.dni import check_dni_weight
     other, w = args.dni
     w = check_dni_weight(w, '--dni W')
     return {'model': [args.model_path or args.model_name, other], 'dni_weight': [w, 1.0 - w]}
@@ -181,7 +181,7 @@ def output_path(src, args, single, video, img=None):
         return out
     suffix = f'_{args.suffix}' if args.suffix else ''
     if video:
-        from inference.video import output_container
+        from realesrgan_paddle.inference.video import output_container
         return out / f'{src.stem}{suffix}{output_container(src)}'
     ext = src.suffix.lower() if args.ext == 'auto' else '.' + args.ext
     if img is not None:
@@ -199,7 +199,7 @@ def plan_outputs(files, args):
 
     Images whose alpha channel or 16 bits force a PNG get their final name only once read;
     ``run`` adds that name to the returned plan before writing it."""
-    from utils.outputs import OutputClash, check_no_clobber, check_writable
+    from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
     single = len(files) == 1
     out = Path(args.output)
     if not single and out.exists() and not out.is_dir():
@@ -207,7 +207,7 @@ def plan_outputs(files, args):
     check_file_name_output(out, files)
     planned = {src: output_path(src, args, single, is_video(src)) for src in files}
     plan = check_no_clobber(files, [(dst, src) for src, dst in planned.items()])
-    from utils.fileio import remove_stale_temps
+    from realesrgan_paddle.utils.fileio import remove_stale_temps
     for folder in sorted({dst.parent for dst in planned.values()}):
         check_writable(folder)
         for tmp in remove_stale_temps(folder, recursive=False):  # left by a run killed while writing
@@ -218,7 +218,7 @@ def plan_outputs(files, args):
 def check_file_name_output(out, files):
     """``-o single.png`` with several inputs would make a folder named ``single.png``: refused (one input, as
     a folder holding exactly one image, writes that file)."""
-    from utils.outputs import OutputClash
+    from realesrgan_paddle.utils.outputs import OutputClash
     if len(files) > 1 and not out.is_dir() and out.suffix.lower() in IMAGE_EXTS:
         raise OutputClash(f'refusing to write {len(files)} outputs into {out}: it names an image file, and '
                           f'{len(files)} inputs need a folder (-o a folder name, or one input)')
@@ -252,7 +252,7 @@ def run(args, backend):
 
 
 def _run(args, backend):
-    from utils.outputs import OutputClash
+    from realesrgan_paddle.utils.outputs import OutputClash
 
     log = logging.getLogger('inference')
     files = expand_inputs(args.input)
@@ -267,7 +267,7 @@ def _run(args, backend):
     if args.tile_pad < 0 or args.pre_pad < 0:
         fail(None, '--tile_pad and --pre_pad must be >= 0')
     if args.denoise_strength is not None:  # the zoo's check, as for --dni W
-        from models.dni import check_dni_weight
+        from realesrgan_paddle.models.dni import check_dni_weight
         try:
             check_dni_weight(args.denoise_strength, '-dn')
         except ValueError as e:
@@ -275,7 +275,7 @@ def _run(args, backend):
     if any(c in args.suffix for c in '/\\') or any(ord(c) < 32 for c in args.suffix):
         fail(None, f'--suffix {args.suffix[:40]!r}: a suffix may not hold / or \\ or control characters '
                    '(outputs stay in the output folder)')
-    from inference.upscaler import check_outscale
+    from realesrgan_paddle.inference.upscaler import check_outscale
     try:
         check_outscale(args.outscale)
     except ValueError as e:
@@ -284,8 +284,8 @@ def _run(args, backend):
         planned, plan = plan_outputs(files, args)
     except OutputClash as e:
         fail(None, e)
-    from inference import Upscaler
-    from utils.runtime_env import import_paddle_quietly
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.utils.runtime_env import import_paddle_quietly
     import_paddle_quietly()  # a no-op after main()'s setup(); needed when run() is called directly
     t0 = time.perf_counter()
     try:
@@ -364,8 +364,8 @@ def _upscale_video_file(up, src, dst, args):
     """One video; returns the input megapixels that went through the model (repeated frames not counted)."""
     from tqdm import tqdm
 
-    from inference.video import VideoError, upscale_video
-    from media.ffmpeg import probe_video
+    from realesrgan_paddle.inference.video import VideoError, upscale_video
+    from realesrgan_paddle.media.ffmpeg import probe_video
     try:
         temporal = getattr(args, 'temporal', None)
         if args.segment_seconds > 0 or args.ray:
@@ -390,8 +390,8 @@ def _upscale_image_file(up, src, args, single, plan, planned):
     name is claimed in ``plan`` and put in ``planned``."""
     from tqdm import tqdm
 
-    from media.image_io import ImageWriteError, imread, imwrite
-    from utils.outputs import write_error
+    from realesrgan_paddle.media.image_io import ImageWriteError, imread, imwrite
+    from realesrgan_paddle.utils.outputs import write_error
     img = imread(src)
     dst = final = output_path(src, args, single, False, img)
     if final != planned[src]:
@@ -411,7 +411,7 @@ def _tile_note(up):
     plan = up.last_plan
     if plan is None:
         return f'auto tile {up.last_tile} (from free memory)'
-    from inference.memory import format_bytes
+    from realesrgan_paddle.inference.memory import format_bytes
     return (f'auto tiles {plan.describe()}, about {format_bytes(plan.peak)} at the peak '
             f'(--max_memory {format_bytes(getattr(up, "last_budget", up.max_memory))})')
 
@@ -422,7 +422,7 @@ def _src_mpix(info):
 
 def main(argv, backend, prog, description, default_model_help):
     args = build_parser(prog, description, default_model_help).parse_args(argv)
-    from utils import runtime_env
+    from realesrgan_paddle.utils import runtime_env
     runtime_env.setup(threads=args.threads, reexec=True)
     try:
         runtime_env.interrupt_on_sigterm()

@@ -14,7 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-from utils.progress import write_line
+from realesrgan_paddle.utils.progress import write_line
 
 DONE_NAME = '.realesrgan_done.jsonl'
 # options that change nothing in the outputs' pixels or names

@@ -45,7 +45,7 @@ def trace_save(net, arch, prefix, legacy=True):
     to ``prefix``: the legacy ``.pdmodel`` when ``legacy``, else Paddle 3's PIR ``.json``."""
     import contextlib
     import paddle
-    import models
+    from realesrgan_paddle import models
     net.eval()
     layer = _export_layer(net, models.get_spec(arch))
     spec = [paddle.static.InputSpec([None, int(arch.get('num_in_ch', 3)), None, None], 'float32', 'x')]
@@ -56,7 +56,7 @@ def trace_save(net, arch, prefix, legacy=True):
 
 def export_static(net, arch, out_dir, source=None):
     """Write ``out_dir/inference.pdmodel``, ``inference.pdiparams`` and ``model_info.json`` atomically."""
-    import models
+    from realesrgan_paddle import models
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out_dir.name}.', dir=str(out_dir.parent)))
@@ -97,7 +97,7 @@ def load_info(infer_dir):
 
 def is_infer_dir(path):
     """True for a folder holding an exported graph (``models.zoo.is_export_dir``: the rule model references use)."""
-    from models.zoo import is_export_dir
+    from realesrgan_paddle.models.zoo import is_export_dir
     return is_export_dir(path)
 
 
@@ -129,14 +129,14 @@ def open_export(path, user_cache=None):
         return path
     path = Path(path)
     if user_cache is None:
-        from utils.fileio import cache_root
+        from realesrgan_paddle.utils.fileio import cache_root
         user_cache = cache_root()
     digest, info = check_export_folder(path, Path(user_cache) / 'graph_ok')
     info = info or {}
     key = hashlib.sha256(f'{path.resolve()}|{digest}'.encode()).hexdigest()[:20]
     engine = info.get('cpu_engine')
     if engine is None:  # written before model_info.json named it: ask the network's spec
-        import models
+        from realesrgan_paddle import models
         spec = models.find_spec((info.get('arch') or {}).get('type'))
         engine = spec.cpu_engine if spec else 'onednn'
     return Export(path, info, engine, Path(user_cache) / 'side' / key)
@@ -167,7 +167,7 @@ def open_cached_export(weights, arch_override=None, cache_root=None, progress=Fa
     """``cached_export`` as an ``Export``; ``digest``: the weights file's sha256 when the caller has it;
     ``user_cache``: as ``open_export`` takes it."""
     if digest is None or cache_root is None or user_cache is None:
-        from utils.fileio import cache_root as home, sha256_file
+        from realesrgan_paddle.utils.fileio import cache_root as home, sha256_file
         digest, user_cache = digest or sha256_file(weights), user_cache or home()
         cache_root = cache_root or user_cache
     out = Path(cache_root) / 'infer' / export_key(digest, arch_override)
@@ -180,8 +180,8 @@ def open_cached_export(weights, arch_override=None, cache_root=None, progress=Fa
             if (_info_or_none(out) or {}).get('export_rev') == EXPORT_REV:
                 raise  # a current entry whose files are refused; a stale or damaged one is written again
     import logging
-    import models
-    from utils.progress import Steps
+    from realesrgan_paddle import models
+    from realesrgan_paddle.utils.progress import Steps
     net, arch = models.load_network(weights, arch=arch_override)  # a bad file fails here, before any output
     logging.getLogger('inference').info('exporting %s for Paddle Inference into %s (once per weights file)',
                                         weights, out)

@@ -118,7 +118,7 @@ def gpu_memory(idx=0):
 
 def activation_bytes_per_pixel(arch):
     """Estimated fp32 working set of one forward, in bytes per LR input pixel (from the network's spec)."""
-    import models  # lazy: `import inference` stays free of paddle
+    from realesrgan_paddle import models  # lazy: `import inference` stays free of paddle
     return float(models.get_spec(arch).bytes_per_pixel(arch))
 
 
@@ -167,7 +167,7 @@ def plan_tiles(arch, h, w, tile_pad, mod=1, budget=DEFAULT_MAX_MEMORY, base=0, f
     the larger of band + window (the tiles) and ``encode`` (the encoder's buffers, after the tiles).
     ``device_budget``: on a GPU, the bytes the engine may use there (the window's working set goes there).
     Returns a ``TilePlan``."""
-    import models
+    from realesrgan_paddle import models
     scale = models.net_scale(arch)
     channels = int(arch.get('num_out_ch', 3))
     engine_px = ENGINE_FACTOR.get(backend, ENGINE_FACTOR['predictor']) * activation_bytes_per_pixel(arch)
@@ -195,7 +195,7 @@ def auto_tile(arch, h, w, tile_pad, device_kind='cpu', backend='predictor'):
     """The rule before budgets (``--max-memory free``): LR tile size for an ``h`` x ``w`` input from half of
     the free memory: 0 (no tiling) when it fits, else the largest square tile that fits."""
     bpp = (SAFETY_DYNAMIC if backend == 'dynamic' else SAFETY) * activation_bytes_per_pixel(arch)
-    import models
+    from realesrgan_paddle import models
     scale = models.net_scale(arch)
     budget = None
     if device_kind == 'gpu':

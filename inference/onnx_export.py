@@ -140,7 +140,7 @@ def _no_autoinstall():
 
 def export_onnx(net, arch, out_file, opset=DEFAULT_OPSET, fp16=False, source=None):
     """Write ``out_file`` (.onnx) and its ``.json`` sidecar atomically; return the path."""
-    import models
+    from realesrgan_paddle import models
     from .export import trace_save
     from .graph_check import check_graph
     from .onnx_fp16 import convert_file, require_converter

@@ -64,7 +64,7 @@ def _file_stats(infer_dir):
 
 
 def _content_hash(infer_dir):
-    from utils.fileio import sha256_file
+    from realesrgan_paddle.utils.fileio import sha256_file
     return hashlib.sha256(''.join(sha256_file(Path(infer_dir) / n) for n in MODEL_FILES).encode()).hexdigest()
 
 
@@ -76,7 +76,7 @@ def _read(path):
 
 
 def _write(path, rec):
-    from utils.fileio import atomic_write_text
+    from realesrgan_paddle.utils.fileio import atomic_write_text
     try:
         atomic_write_text(path, json.dumps(rec, indent=1))
     except OSError as e:

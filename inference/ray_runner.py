@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from media.video_reader import VideoError
+from realesrgan_paddle.media.video_reader import VideoError
 
 INSTALL = 'pip install -r requirements-ray.txt'
 RETRIES = 3
@@ -63,13 +63,13 @@ class SegmentWorker:
     """One Ray actor: the model, set up once, and segments encoded on request."""
 
     def __init__(self, cls, upscaler_kwargs):
-        from utils import runtime_env
+        from realesrgan_paddle.utils import runtime_env
         runtime_env.setup()
         self.up = cls(**upscaler_kwargs)  # the driver's class (pickled by reference), set up as the driver's
 
     def run(self, spec, k):
         """Segment ``k``: ``(k, its bytes, frames through the model, frames written)``."""
-        from media.ffmpeg import ffmpeg_exe
+        from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
 
         from .segment_run import SpanRun
         from .segments import segment_name
@@ -102,7 +102,7 @@ def run_segments(upscaler, spec, todo, folder, address, workers, bar):
     opts = dict(max_restarts=RETRIES, max_task_retries=RETRIES, num_cpus=1, num_gpus=1 if gpus else 0)
     actor = ray.remote(**opts)(SegmentWorker)
     pool = [actor.remote(type(upscaler), upscaler_kwargs(upscaler, gpus)) for _ in range(min(n, len(todo)))]
-    from utils.fileio import atomic_write_bytes
+    from realesrgan_paddle.utils.fileio import atomic_write_bytes
 
     from .segments import segment_name
     pending, queue, upscaled = {}, list(todo), 0

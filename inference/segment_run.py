@@ -12,8 +12,8 @@ from pathlib import Path
 from . import segments as sg
 from .video import _Decoder, _encoder_args, _to_i420
 from .video_stages import FrameSlots, _batch_size, _run_model
-from media.ffmpeg import widen_pipe
-from media.video_reader import VideoError
+from realesrgan_paddle.media.ffmpeg import widen_pipe
+from realesrgan_paddle.media.video_reader import VideoError
 
 OVERLAP_FRAMES = 0  # frames before a cut run through the model with their outputs discarded
 # with --temporal: the stabiliser's memory of the frames before a cut falls as 0.85^k (inference/temporal.py), under
@@ -25,7 +25,7 @@ class _SeekDecoder(_Decoder):
     """The decoder starting just before ``seek`` seconds, reporting the file's own times (``-copyts``)."""
 
     def __init__(self, exe, src, rotation, width, height, seek):
-        from media.video_reader import FrameReader
+        from realesrgan_paddle.media.video_reader import FrameReader
         from .video import _TURN
         turn = [_TURN[rotation]] if rotation in _TURN else []
         args = ['-noautorotate'] + (['-ss', f'{seek:.6f}', '-copyts'] if seek > 0 else [])
@@ -216,7 +216,7 @@ class SpanRun:
             times -= n
 
     def _open(self):
-        from utils.fileio import temp_beside
+        from realesrgan_paddle.utils.fileio import temp_beside
         final = self.folder / sg.segment_name(self.k)
         fd, tmp = temp_beside(final, suffix='.mp4')
         os.close(fd)

@@ -6,7 +6,7 @@ import time
 from . import segments as sg
 from .segment_run import OVERLAP_FRAMES, TEMPORAL_OVERLAP, SpanRun, SpanSpec
 from .video import _Job, pick_preset, pick_x264_params
-from media.video_reader import VideoError
+from realesrgan_paddle.media.video_reader import VideoError
 
 
 def prepare(upscaler, src, dst, outscale, crf, preset, segment_seconds, overlap, temporal=None):

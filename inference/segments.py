@@ -27,7 +27,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from media.video_reader import VideoError
+from realesrgan_paddle.media.video_reader import VideoError
 
 log = logging.getLogger('inference')
 PLAN = 'plan.json'
@@ -133,7 +133,7 @@ def load_state(folder, fp):
 
 
 def save_state(folder, state):
-    from utils.fileio import atomic_write_text
+    from realesrgan_paddle.utils.fileio import atomic_write_text
     atomic_write_text(folder / PLAN, json.dumps(state, indent=1))
 
 
@@ -144,7 +144,7 @@ def subtitle_codec(dst):
 
 def join_segments(exe, src, folder, n, dst, has_audio):
     """Concatenate ``n`` segments (``-c copy``) with ``src``'s audio (AAC) and subtitles into ``dst``."""
-    from utils.fileio import temp_beside
+    from realesrgan_paddle.utils.fileio import temp_beside
     lst = folder / 'concat.txt'
     lst.write_text(''.join(f"file '{segment_name(k)}'\n" for k in range(n)))
     fd, tmp = temp_beside(Path(dst), suffix=Path(dst).suffix)

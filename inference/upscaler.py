@@ -14,10 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from utils.fileio import cache_root as user_cache, sha256_file
-from media.image_io import chw_to_image, image_to_chw, pixel_max
-from utils.progress import Steps, bars_active, is_tty
-from utils.runtime_env import math_threads
+from realesrgan_paddle.utils.fileio import cache_root as user_cache, sha256_file
+from realesrgan_paddle.media.image_io import chw_to_image, image_to_chw, pixel_max
+from realesrgan_paddle.utils.progress import Steps, bars_active, is_tty
+from realesrgan_paddle.utils.runtime_env import math_threads
 
 from .backends import DynamicBackend, PredictorBackend
 from .export import cached_export, open_cached_export, open_export  # noqa: F401 (cached_export: the API)
@@ -69,8 +69,8 @@ def resolve_model(model, denoise_strength=None, progress=True, dni=None):
 
 def _model_ref(model, denoise_strength, progress, dni):
     """The ``ModelRef`` to run (``models.zoo.resolve_model_ref``; with ``dni``: the interpolated weights)."""
-    from models import zoo
-    from models.zoo import ModelRef, parse_model_ref, resolve_model_ref
+    from realesrgan_paddle.models import zoo
+    from realesrgan_paddle.models.zoo import ModelRef, parse_model_ref, resolve_model_ref
     ref = resolve_model_ref(model, denoise_strength, progress=progress)
     if ref.kind == 'bicubic':
         raise ValueError(f'{ref.text}: bicubic is no network (give a zoo name, a weights file or an export folder)')
@@ -131,7 +131,7 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
     ``Export``, with one call into ``inference.graph_check``) -> ``inference.cpu_features`` ->
     ``inference.precision`` -> ``inference.backends`` (tests/inference/test_call_path.py).
     """
-    import models
+    from realesrgan_paddle import models
     ref = _model_ref(model, denoise_strength, progress, dni)
     path = ref.path
     if ref.kind == 'onnx':  # tools/export_onnx.py output, run by onnxruntime
@@ -447,8 +447,8 @@ class Upscaler:
 
     def upscale_file(self, src, dst, outscale=None):
         """Read ``src`` (EXIF-upright), upscale, write ``dst`` atomically. Refuses ``dst == src``."""
-        from utils.fileio import same_file
-        from media.image_io import imread, imwrite
+        from realesrgan_paddle.utils.fileio import same_file
+        from realesrgan_paddle.media.image_io import imread, imwrite
         if same_file(src, dst):
             raise ValueError(f'{dst}: output path equals the input; refusing to overwrite it')
         img = imread(src)

@@ -41,10 +41,10 @@ import cv2
 import ffmpeg
 import numpy as np
 
-from media.ffmpeg import MediaInput, ffmpeg_exe, probe_video, widen_pipe
-from utils.fileio import temp_beside
-from media.kinds import OUTPUT_CONTAINERS
-from media.video_reader import FrameReader, VideoError
+from realesrgan_paddle.media.ffmpeg import MediaInput, ffmpeg_exe, probe_video, widen_pipe
+from realesrgan_paddle.utils.fileio import temp_beside
+from realesrgan_paddle.media.kinds import OUTPUT_CONTAINERS
+from realesrgan_paddle.media.video_reader import FrameReader, VideoError
 
 from .video_stages import _END, FrameSlots, _Pipeline, _batch_size, _one_line, _run_model
 
@@ -173,7 +173,7 @@ class _Job:
             raise VideoError(str(e)) from None
         self.turn = turn = info.get('rotation', 0) if info.get('rotation', 0) in _TURN else 0
         w, h = (info['height'], info['width']) if turn in (90, 270) else (info['width'], info['height'])
-        from media.image_io import max_pixels
+        from realesrgan_paddle.media.image_io import max_pixels
         if max_pixels() and w * h > max_pixels():  # refused before a frame is decoded (1.5 GB for 10240^2)
             raise VideoError(f'{self.src}: its frames are {w}x{h} pixels, more than the limit of '
                              f'{max_pixels() / 1e6:g} MP (raise RESR_MAX_PIXELS to allow it)')

@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 
-from media.video_reader import VideoError
+from realesrgan_paddle.media.video_reader import VideoError
 
 _END = object()
 

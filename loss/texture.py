@@ -73,7 +73,7 @@ class SlicedWassersteinLoss(WeightedLoss):
 
 def random_vgg(layer_names, seed=0):
     """A frozen VGG19 feature extractor with He-normal random weights drawn from ``seed`` (biases 0)."""
-    from models.vgg import VGG19FeatureExtractor
+    from realesrgan_paddle.models.vgg import VGG19FeatureExtractor
     net = VGG19FeatureExtractor(list(layer_names), use_input_norm=True, requires_grad=False)
     rng = np.random.default_rng(int(seed))
     for k, v in net.state_dict().items():

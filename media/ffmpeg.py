@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from utils.fileio import open_or_fail
+from realesrgan_paddle.utils.fileio import open_or_fail
 
 FIX = 'install it with `apt-get install ffmpeg` or `pip install imageio-ffmpeg`'
 

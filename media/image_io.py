@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from utils.fileio import atomic_write_bytes, open_or_fail
+from realesrgan_paddle.utils.fileio import atomic_write_bytes, open_or_fail
 
 _MAGIC = (
     (b'\x89PNG\r\n\x1a\n', 'PNG'), (b'\xff\xd8\xff', 'JPEG'), (b'RIFF', 'WebP'), (b'BM', 'BMP'),

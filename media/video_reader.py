@@ -20,8 +20,9 @@ import subprocess
 import threading
 from fractions import Fraction
 
-from media.ffmpeg import (FFmpegNotFound, MediaInput, VideoProbeError, VideoUnreadable, ffmpeg_exe, probe_video,
-                          widen_pipe)
+from realesrgan_paddle.media.ffmpeg import (
+    FFmpegNotFound, MediaInput, VideoProbeError, VideoUnreadable, ffmpeg_exe, probe_video,
+    widen_pipe)
 
 _CTX = r'^\[Parsed_showinfo_\d+ @ (?:0x)?[0-9a-fA-F]+\] '  # the filter's own context, at the line's start
 _INFO = re.compile(_CTX + r'n:\s*(\d+) pts:\s*(-?\d+|NOPTS)\s+pts_time:\s*(\S+).*?\bs:(\d+)x(\d+)'
@@ -269,7 +270,7 @@ class FrameReader:
 
 
 def _pixel_limit():
-    from media.image_io import max_pixels  # here: OpenCV loads only when a video is read
+    from realesrgan_paddle.media.image_io import max_pixels  # here: OpenCV loads only when a video is read
     return max_pixels()
 
 

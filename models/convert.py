@@ -1,6 +1,6 @@
 """Convert a checkpoint (``.pth``, ``.pt``, ``.safetensors``, ``.pdparams``) into this project's ``.pdparams``.
 
-    from models.convert import convert_checkpoint
+    from realesrgan_paddle.models.convert import convert_checkpoint
     convert_checkpoint('RealESRGAN_x4plus.pth', 'weights/x4plus.pdparams')
     convert_checkpoint('RRDB_ESRGAN_x4.pth', 'esrgan.pdparams', overrides={'block': 23}, verify=True)
 
@@ -71,7 +71,7 @@ def convert_checkpoint(src, dst, param_key='params_ema', overrides=None, verify=
     Raises ``ConvertError`` / ``models.CheckpointError`` (both ``ValueError``) and the reader's errors, each
     one line starting with ``src``.
     """
-    from checkpoint_io.state_file import save_checkpoint, sha256_file
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
 
     src, dst = Path(src), Path(dst)
     if dst.exists() and dst.resolve() == src.resolve():

@@ -7,7 +7,7 @@ this blend of realesr-general-x4v3 and its wdn variant. Light: numpy, the checkp
 import hashlib
 from pathlib import Path
 
-from utils.fileio import cache_root, sha256_file
+from realesrgan_paddle.utils.fileio import cache_root, sha256_file
 
 
 def interpolate_states(a, b, weight_a):
@@ -71,7 +71,7 @@ def write_dni(model, other, weight, dst):
     """Write the weights ``weight * model + (1 - weight) * other`` (two weights files of one architecture) to
     ``dst`` (atomically, with the arch and the blend in its meta) and return ``dst``; ValueError (one line)
     for files that cannot be blended."""
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 
     from .loading import read_checkpoint
     w = check_dni_weight(weight)

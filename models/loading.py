@@ -152,7 +152,8 @@ def read_checkpoint(path, param_key='params_ema', overrides=None, *, check=False
         with_info: also return ``{'param_key': key taken or None for a bare dict, 'arch_from': 'file' or
             'detected' (or None)}``.
     """
-    from checkpoint_io.state_file import load_state_file, pick_params  # lazy: keeps `import models` light
+    from realesrgan_paddle.checkpoint_io.state_file import (  # lazy: keeps `import models` light
+        load_state_file, pick_params)
 
     from .detect import normalize_state_dict
     where = str(path)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from checkpoint_io.state_file import save_checkpoint, sha256_file
+from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
 
 NCNN_MAGIC = '7767517'
 TAG_FP16 = 0x01306B47

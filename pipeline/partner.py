@@ -18,7 +18,7 @@ FOLDER = 'partner'
 def partner_options(opt, template):
     """The partner's options from the run's ``opt`` (paths filled in), or None when ``template`` has no partner
     entry or the run has no anchor energy term to leave out (a user's ``-o`` may have set it to 0)."""
-    from training.option_file import apply_overrides
+    from realesrgan_paddle.training.option_file import apply_overrides
 
     from .recipes import FITTED_PARTNER, _scale, partner_iters
     entry = FITTED_PARTNER.get(Path(template).name)

@@ -17,7 +17,7 @@
 import json
 from pathlib import Path
 
-from media.kinds import IMAGE_EXTS, VIDEO_EXTS  # the product's one list
+from realesrgan_paddle.media.kinds import IMAGE_EXTS, VIDEO_EXTS  # the product's one list
 
 from .context import DomainError
 
@@ -71,7 +71,7 @@ def settings_inputs(ctx, video_settings):
 
 def photo_filter_cfg(s):
     """The builder's filters with its near-duplicate hash index; no bar cropping (a photo keeps its size)."""
-    from data.builder.config import FilterConfig
+    from realesrgan_paddle.data.builder.config import FilterConfig
     return FilterConfig(min_size=s.min_size, bars=False)
 
 
@@ -103,9 +103,9 @@ def _photo_name(f, taken):
 
 def run_photos(ctx, part):
     """The builder's filters over the ``--hr`` photos into ``part`` (PNGs and manifest records)."""
-    from data.builder.filters import FrameFilter
-    from data.builder.manifest import Manifest
-    from media.image_io import ImageReadError, imread, imwrite
+    from realesrgan_paddle.data.builder.filters import FrameFilter
+    from realesrgan_paddle.data.builder.manifest import Manifest
+    from realesrgan_paddle.media.image_io import ImageReadError, imread, imwrite
     from tqdm import tqdm
     files = photo_files(ctx.s.hr_photos)
     man = Manifest(part)
@@ -139,15 +139,15 @@ def run_photos(ctx, part):
 
 def pair_lq_files(ctx):
     """{HR file name (``<stem>.png``): LQ photo path} of the ``--lq`` photos named like a kept HR photo."""
-    from data.builder.manifest import read_manifest
+    from realesrgan_paddle.data.builder.manifest import read_manifest
     kept = {Path(r['source']).stem: r['file'] for r in read_manifest(ctx.out('keyframes'))
             if r.get('type') == 'frame' and r.get('photo') and r.get('kept')}
     return {kept[f.stem]: f for f in photo_files(ctx.s.lq_photos) if f.stem in kept}
 
 
 def _link_pair(lq_path, hr_path, lq_dir, gt_dir, name):
-    from utils.fileio import link_or_copy
-    from media.image_io import imread, imwrite
+    from realesrgan_paddle.utils.fileio import link_or_copy
+    from realesrgan_paddle.media.image_io import imread, imwrite
     lq_dir.mkdir(parents=True, exist_ok=True)
     gt_dir.mkdir(parents=True, exist_ok=True)
     imwrite(lq_dir / name, imread(lq_path)[..., :3])
@@ -158,9 +158,9 @@ def write_photo_pairs(ctx, part):
     """The real photo pairs (module docstring); None without ``--lq`` photos named like HR photos."""
     if not ctx.s.lq_photos:
         return None
-    from data.datasets.real_pair_crops import alignment_problem, estimate_alignment
-    from utils.fileio import link_or_copy
-    from media.image_io import imread
+    from realesrgan_paddle.data.datasets.real_pair_crops import alignment_problem, estimate_alignment
+    from realesrgan_paddle.utils.fileio import link_or_copy
+    from realesrgan_paddle.media.image_io import imread
     rows = {r['file']: r['set'] for r in json.loads((ctx.out('split') / 'split.json').read_text())}
     pairs = pair_lq_files(ctx)
     kept, dropped = {'train': 0, 'heldout': 0}, []
@@ -208,7 +208,7 @@ def photo_pair_options(ctx):
         ctx.say('real pairs: not in the training (' + ('--pair-ratio 0' if ctx.s.pair_ratio <= 0 else
                                                        'no training pair') + ')')
         return []
-    from media.image_io import imread
+    from realesrgan_paddle.media.image_io import imread
     side = min(min(imread(f).shape[:2]) for f in (folder / 'lq').iterdir())
     crop = max(4, min(PAIR_CROP, side))
     n = len(list((folder / 'lq').iterdir()))

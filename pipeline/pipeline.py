@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from utils.cli import without_flag
+from realesrgan_paddle.utils.cli import without_flag
 
 from . import stages_data as D
 from . import stages_evaluate as E
@@ -28,7 +28,7 @@ def check_work(work):
         probe.write_bytes(b'')
         probe.unlink()
     except OSError as exc:
-        from utils.outputs import write_reason
+        from realesrgan_paddle.utils.outputs import write_reason
         raise DomainError(f'{work}: the work folder is not writable: {write_reason(work, exc)}') from None
 
 
@@ -36,7 +36,7 @@ def check_outputs(settings):
     """Nothing the run writes may touch an input: the work folder may be neither a --videos folder, nor
     inside one, nor hold one, and no stage folder or work file may be or hold a video, the --base file
     or a --compare model (a re-run replaces stage folders). One-line DomainError otherwise."""
-    from utils.outputs import OutputClash, check_folder_pair, check_no_clobber
+    from realesrgan_paddle.utils.outputs import OutputClash, check_folder_pair, check_no_clobber
     work = Path(settings.work)
     inputs = [Path(v) for v in [*settings.videos, *settings.hr_photos]] + [Path(m) for m in [settings.base, *settings.compare.values()]
                                                    if Path(m).exists()]
@@ -53,7 +53,7 @@ def check_outputs(settings):
 
 def check_compare(compare):
     """Every --compare model is an existing file or folder (an export) or a model-zoo name."""
-    from models.zoo import MissingModelFile, ModelRefError, parse_model_ref
+    from realesrgan_paddle.models.zoo import MissingModelFile, ModelRefError, parse_model_ref
     for name, model in compare.items():
         try:
             kind = parse_model_ref(model).kind
@@ -101,7 +101,7 @@ STAGE_FUNCS = {
 
 
 def _publish_report(ctx):
-    from utils.fileio import atomic_write_text
+    from realesrgan_paddle.utils.fileio import atomic_write_text
     for name in ('report.md', 'report.html'):
         atomic_write_text(ctx.work / name, (ctx.out('report') / name).read_text())
 

@@ -128,7 +128,7 @@ def check_base_ref(base):
 
 def resolve_base(base):
     """``(weights path, arch, kind, label)`` of --base (a zoo name above or a weights file)."""
-    from models.zoo import ModelRefError, resolve_model_ref
+    from realesrgan_paddle.models.zoo import ModelRefError, resolve_model_ref
     key = _base_key(base)
     try:
         ref = resolve_model_ref(key if key in ZOO_BASES else base)
@@ -138,7 +138,7 @@ def resolve_base(base):
         raise _not_a_base(base)
     path = ref.path
     try:
-        from models import read_checkpoint
+        from realesrgan_paddle.models import read_checkpoint
         _, arch = read_checkpoint(path, 'params_ema')
     except Exception as exc:  # unreadable or unknown weights: one line
         raise RecipeError(f'--base {base}: cannot read the weights ({exc})') from None
@@ -150,8 +150,8 @@ def resolve_base(base):
 
 def official_assets():
     """Cached VGG19 and official discriminator paths (None when absent)."""
-    from loss.perceptual import default_vgg_path
-    from models.zoo import cached_paths, get_entry
+    from realesrgan_paddle.loss.perceptual import default_vgg_path
+    from realesrgan_paddle.models.zoo import cached_paths, get_entry
     vgg = default_vgg_path()
     netd = cached_paths(get_entry('RealESRGAN_x4plus_netD'))[0]
     return {'vgg19': str(vgg) if vgg.is_file() else None, 'netd': str(netd) if netd.is_file() else None}
@@ -194,7 +194,7 @@ def build_options(template, base_path, base_arch, base_label, kind, device, path
 
     ``paths``: train_hr, val_hr, val_lq, experiments_root. ``iters``: None keeps the template's.
     """
-    from training.option_file import OptionsError, apply_overrides, validate_options
+    from realesrgan_paddle.training.option_file import OptionsError, apply_overrides, validate_options
     raw = yaml.safe_load(Path(template).read_text()) or {}
     total0 = int(raw['train']['total_iter'])
     n = int(iters or total0)
@@ -218,7 +218,7 @@ def build_options(template, base_path, base_arch, base_label, kind, device, path
         tmpl = raw['network_g']
         over['network_g'] = dict(base_arch)
         if tmpl.get('type') == base_arch.get('type'):  # what the weights cannot show and the base does not say
-            from models import get_spec
+            from realesrgan_paddle.models import get_spec
             free = get_spec(base_arch).undetectable
             over['network_g'].update({k: v for k, v in tmpl.items() if v in free.get(k, ()) and k not in base_arch})
         if tmpl.get('type') == 'LowBandRRDBNet':  # the base's trunk with the template's corrector

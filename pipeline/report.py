@@ -3,7 +3,7 @@ import json
 import re
 import shlex
 
-from evaluation.evaluator import GEOMETRIC, input_note, texture_note
+from realesrgan_paddle.evaluation.evaluator import GEOMETRIC, input_note, texture_note
 
 from .context import STAGES
 from .crops import lines as crop_lines
@@ -14,7 +14,7 @@ from .select import (DETAIL_KEEP, DETAIL_TOL, MAX_NIQE_COST, MAX_PSNR_COST, MAX_
 
 def parse_train_log(path):
     """``(losses {name: [(iter, value)]}, val {metric: [(iter, value)]})`` from the trainer's ``metrics.jsonl``."""
-    from training.metrics_log import read_metrics, series
+    from realesrgan_paddle.training.metrics_log import read_metrics, series
     return series(read_metrics(path))
 
 
@@ -58,7 +58,7 @@ def _mean(vals):
 def scene_rows(rows, videos, names):
     """Per scene (the video a held-out frame comes from; ``videos``: file name -> video): frames, the inputs'
     geometric-mean input detail, then each model's mean PSNR and geometric-mean detail ratio."""
-    from evaluation.metrics import geometric_mean
+    from realesrgan_paddle.evaluation.metrics import geometric_mean
     from .crops import frame_of
     groups = {}
     for r in rows:
@@ -90,7 +90,7 @@ def scene_of(name, videos=None):
 def real_scene_rows(rows, models, keys, videos=None):
     """Per scene and model (long form): scene, model, frames, then the means of ``keys`` over the scene's
     frames (ratios geometric, the rest arithmetic)."""
-    from evaluation.metrics import geometric_mean
+    from realesrgan_paddle.evaluation.metrics import geometric_mean
     groups = {}
     for r in rows:
         groups.setdefault(scene_of(r['image'], videos), []).append(r)
@@ -291,7 +291,7 @@ def build(ctx, part, commands):
     res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
     ft = st['finetune']['info']
     exp_dir = ctx.out('finetune') / 'experiments' / 'finetune'
-    from training.metrics_log import FILE_NAME
+    from realesrgan_paddle.training.metrics_log import FILE_NAME
     plot_curves(exp_dir / FILE_NAME, res['selection'], part / 'curves.png')
     (part / 'sheet.png').write_bytes((ctx.out('evaluate') / 'sheet.png').read_bytes())
     exported = res['exported']

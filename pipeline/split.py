@@ -16,7 +16,7 @@ the one with the most held-out frames that keeps as many train frames is used.
 """
 from collections import defaultdict
 
-from data.builder.motion import DUPLICATE, MovingRegion, dedupe
+from realesrgan_paddle.data.builder.motion import DUPLICATE, MovingRegion, dedupe
 
 MIN_TRAIN = 4    # a training batch of the compact recipes
 MIN_HELDOUT = 2

@@ -6,9 +6,9 @@ each ``settings_*`` returns what the stage's hash covers.
 import json
 from pathlib import Path
 
-from utils.fileio import link_or_copy
+from realesrgan_paddle.utils.fileio import link_or_copy
 
-from data.fit.footage import FIT_FRAMES
+from realesrgan_paddle.data.fit.footage import FIT_FRAMES
 
 from .context import DomainError
 
@@ -16,12 +16,12 @@ from .context import DomainError
 def _filter_cfg(s):
     """The builder's filters without its whole-frame hash dedupe: the split judges near-duplicates on what
     moves in each clip (``pipeline.split``), which a static camera needs."""
-    from data.builder.config import FilterConfig
+    from realesrgan_paddle.data.builder.config import FilterConfig
     return FilterConfig(min_size=s.min_size, dedupe=None)
 
 
 def find_input_videos(s):
-    from data.builder.sources import find_videos
+    from realesrgan_paddle.data.builder.sources import find_videos
     try:
         videos = find_videos([str(v) for v in s.videos], s.work)
     except FileNotFoundError as exc:
@@ -32,7 +32,7 @@ def find_input_videos(s):
 
 
 def settings_keyframes(ctx):
-    from data.builder.manifest import video_key
+    from realesrgan_paddle.data.builder.manifest import video_key
     return {'videos': [video_key(v) for v in find_input_videos(ctx.s)], 'mode': 'interval',
             'every': ctx.s.every, 'filters': _filter_cfg(ctx.s).as_dict()}
 
@@ -43,9 +43,9 @@ def command_keyframes(ctx, out):
 
 
 def run_keyframes(ctx, part):
-    from data.builder.extract import extract, format_summary
-    from data.builder.manifest import Manifest
-    from media.ffmpeg import FFmpegNotFound
+    from realesrgan_paddle.data.builder.extract import extract, format_summary
+    from realesrgan_paddle.data.builder.manifest import Manifest
+    from realesrgan_paddle.media.ffmpeg import FFmpegNotFound
     videos = find_input_videos(ctx.s)
     try:
         summary = extract([str(v) for v in videos], part, mode='interval', every=ctx.s.every, cfg=_filter_cfg(ctx.s),
@@ -84,15 +84,15 @@ def _min_size_hint(man, min_size):
 
 def settings_split(ctx):
     s = ctx.s
-    from data.builder.motion import LEVEL, MIN_AREA, THUMB
+    from realesrgan_paddle.data.builder.motion import LEVEL, MIN_AREA, THUMB
     from .split import MAX_HOLDOUT, WANT_HELDOUT
     return {'holdout': s.holdout, 'gap': s.gap, 'duplicate': s.duplicate, 'motion': [THUMB, LEVEL, MIN_AREA],
             'want': [WANT_HELDOUT, MAX_HOLDOUT], **({'photos_seed': s.seed} if s.hr_photos else {})}
 
 
 def _thumbnails(folder, frames):
-    from data.builder.motion import thumbnail
-    from media.image_io import ImageReadError, imread
+    from realesrgan_paddle.data.builder.motion import thumbnail
+    from realesrgan_paddle.media.image_io import ImageReadError, imread
     out = {}
     for r in frames:
         try:
@@ -104,7 +104,7 @@ def _thumbnails(folder, frames):
 
 
 def run_split(ctx, part):
-    from data.builder.manifest import read_manifest
+    from realesrgan_paddle.data.builder.manifest import read_manifest
 
     from .split import check_counts, scene_notes, split_frames, summary_line
     src = ctx.out('keyframes')
@@ -168,14 +168,14 @@ def settings_degrade(ctx):
     if alias:  # only when used: work folders whose clips share their names resume
         keys['lq_alias'] = alias
     if ctx.s.lq_photos:
-        from data.datasets.real_pair_crops import MAX_SCALE, MAX_SHIFT
+        from realesrgan_paddle.data.datasets.real_pair_crops import MAX_SCALE, MAX_SHIFT
         keys['photo_pairs'] = {'lq': [str(v) for v in ctx.s.lq_photos], 'max_shift': MAX_SHIFT, 'max_scale': MAX_SCALE}
     return keys
 
 
 def clip_alias(ctx):
     """``({LQ clip: HR clip}, notes)`` for the LQ clips named like no HR clip (``real_lq.match_clips``)."""
-    from data.fit.lq_source import FootageError
+    from realesrgan_paddle.data.fit.lq_source import FootageError
 
     from .real_lq import match_clips
     try:
@@ -208,9 +208,9 @@ def run_fit(ctx, part):
         return None
     import argparse
 
-    from data.degrade.codec import CodecError
-    from data.fit.footage import describe_report, run
-    from data.fit.lq_source import FootageError
+    from realesrgan_paddle.data.degrade.codec import CodecError
+    from realesrgan_paddle.data.fit.footage import describe_report, run
+    from realesrgan_paddle.data.fit.lq_source import FootageError
 
     from .real_lq import fit_span
     out = part / 'fitted.yml'
@@ -244,7 +244,7 @@ def run_real_lq(ctx, part):
     """``--lq-videos``: the held-out real LQ frames (``part/real_lq``) for the evaluation; None without them."""
     if not ctx.s.lq_videos:
         return None
-    from data.fit.lq_source import FootageError
+    from realesrgan_paddle.data.fit.lq_source import FootageError
 
     from .real_lq import extract_heldout
     h = split_holdout(ctx)

@@ -9,7 +9,7 @@ from .train_run import EXP_NAME, checkpoints
 
 
 def settings_evaluate(ctx):
-    from evaluation.model_cache import BACKEND_RULE
+    from realesrgan_paddle.evaluation.model_cache import BACKEND_RULE
     from .dni_sweep import weights_for
     from .select import CRITERION
     from . import crops
@@ -22,7 +22,7 @@ def settings_evaluate(ctx):
 
 
 def run_evaluate(ctx, part):
-    from evaluation import model_cache as MT
+    from realesrgan_paddle.evaluation import model_cache as MT
     from .select import compare
     base_path, _, kind, _ = _base(ctx)
     base_path = str(base_path)
@@ -124,7 +124,7 @@ def _select(ctx, nets, models, cand, gt, lq, real, flicker=None):
     """The selection pass: the base and the checkpoints on the held-out pairs and on the real LQ frames (when
     there are some: ``real``, ``_real_frames``'s, gains their rows and summary), and the choice; candidates that
     flicker more than the base allows (``flicker``, ``_flicker``'s) are refused unless --allow-flicker."""
-    from evaluation import model_cache as MT
+    from realesrgan_paddle.evaluation import model_cache as MT
     from .dni_sweep import finetune_of
     from .select import choose
     ctx.say(f'evaluate: the base and {len(cand)} checkpoints (EMA weights) on the held-out pairs, '
@@ -154,7 +154,7 @@ def _select(ctx, nets, models, cand, gt, lq, real, flicker=None):
 def _real_frames(ctx, part, cropped):
     """The held-out real LQ frames (``degrade/real_lq``) and their HR frames (``degrade/real_gt``, when the LQ
     footage is the HR footage made smaller), or None; large frames cut like the pairs (``cropped['real']``)."""
-    from evaluation.evaluator import list_images
+    from realesrgan_paddle.evaluation.evaluator import list_images
     from . import crops as C
     folder, gt = ctx.out('degrade') / 'real_lq', ctx.out('degrade') / 'real_gt'
     if not folder.is_dir() or not list_images(folder):
@@ -174,7 +174,7 @@ def _real_frames(ctx, part, cropped):
 def _real_sheet(ctx, part, real, ups, others):
     """The real LQ frames through ``ups`` (bicubic, base, finetuned, the --compare models; contact sheet
     ``part/real_sheet.png``), merged into ``real``'s rows (which hold the base and every checkpoint)."""
-    from evaluation import model_cache as MT
+    from realesrgan_paddle.evaluation import model_cache as MT
     from .real_lq import score_frames
     ctx.say('evaluate: the real LQ footage: ' + ', '.join(ups))
     got = {r['image']: r for r in score_frames(ups, real['lq'], real['gt'], not ctx.s.quiet,

@@ -129,9 +129,9 @@ def pair_overrides(ctx, part, template):
 def write_train_lq(lq_paths, out, frames, holdout):
     """Up to ``frames`` LQ frames spread over the first ``1 - holdout`` of each of ``lq_paths`` (the evaluation
     holds out the rest, ``pipeline.real_lq.fit_span``), as PNGs in ``out``; their count."""
-    from data.fit.lq_source import FootageError, load_footage
-    from utils.fileio import atomic_write_text
-    from media.image_io import imwrite
+    from realesrgan_paddle.data.fit.lq_source import FootageError, load_footage
+    from realesrgan_paddle.utils.fileio import atomic_write_text
+    from realesrgan_paddle.media.image_io import imwrite
 
     from .real_lq import fit_span
     try:
@@ -178,7 +178,7 @@ def _generic_key(ctx, template):
 def seconds_per_iter(metrics_file):
     """Mean wall time between logged iterations after the first two (startup and the first step excluded),
     from the trainer's ``metrics.jsonl``."""
-    from training.metrics_log import read_metrics
+    from realesrgan_paddle.training.metrics_log import read_metrics
     pts = [(r['time'], r['iter']) for r in read_metrics(metrics_file) if r['kind'] == 'train' and r['iter'] >= 2]
     if len(pts) < 2 or pts[-1][1] == pts[0][1]:
         raise DomainError(f'{metrics_file}: the warm-up logged too few iterations to time', code=1)
@@ -214,7 +214,7 @@ def plan_iterations(ctx, part):
         with open(part / 'warmup' / 'console.log', 'w') as fh:
             rc = run_train(wopt, log_to=fh, auto_resume=False)
         wall = time.perf_counter() - t0
-        from training.metrics_log import FILE_NAME
+        from realesrgan_paddle.training.metrics_log import FILE_NAME
         metrics = part / 'warmup' / 'experiments' / EXP_NAME / FILE_NAME
         if rc != 0 or not metrics.is_file():
             tail = (part / 'warmup' / 'console.log').read_text().strip().splitlines()[-1:]
@@ -292,8 +292,8 @@ def run_export(ctx, part):
     import numpy as np
     import paddle
 
-    import models
-    from inference.export import export_static
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.export import export_static
     from .dni_sweep import describe, export_choice
     res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
     forced = check_beats_bicubic(ctx, res)
@@ -308,7 +308,7 @@ def run_export(ctx, part):
     export_static(net, arch, part, source=src if src != part / 'model.pdparams' else describe(what))
     if src != part / 'model.pdparams':
         shutil.copy2(src, part / 'model.pdparams')
-    from inference.backends import PredictorBackend
+    from realesrgan_paddle.inference.backends import PredictorBackend
     x = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
     with paddle.no_grad():
         ref = net(paddle.to_tensor(x)).numpy()

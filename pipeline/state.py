@@ -14,7 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
-from utils.fileio import atomic_write_text
+from realesrgan_paddle.utils.fileio import atomic_write_text
 
 STATE_FILE = 'state.json'
 VERSION = 1

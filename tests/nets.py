@@ -23,8 +23,8 @@ def save_tiny(path, arch, seed=0, ema=False):
     (``ema``: the same weights as ``params_ema`` too, as the trainer's checkpoints carry); returns the path."""
     import paddle
 
-    import models
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle import models
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     paddle.seed(seed)
     params = {k: v.numpy() for k, v in models.build_network(arch).state_dict().items()}
     save_checkpoint(path, params=params, params_ema=params if ema else None, arch=arch)
@@ -39,7 +39,7 @@ def tiny_state(arch, seed=0):
     """Deterministic small weights whose output is image-like (mostly inside [0, 1], not clipped flat)."""
     import numpy as np
 
-    import models
+    from realesrgan_paddle import models
     net = models.build_network(arch)
     rng = np.random.default_rng(seed)
     state = {}
@@ -64,6 +64,6 @@ def tiny_state(arch, seed=0):
 
 def save_image_like(path, arch, seed=0):
     """``tiny_state(arch, seed)`` saved at ``path`` with the architecture; returns the path."""
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     save_checkpoint(path, params=tiny_state(arch, seed), arch=arch)
     return path

@@ -179,7 +179,7 @@ class LossTester(OpTester):
         layer = self.layer()
         if layer is None:
             pytest.skip('no Layer form')
-        from loss import build_loss
+        from realesrgan_paddle.loss import build_loss
         assert type(build_loss({'type': type(layer).__name__, 'loss_weight': 1.0})) is type(layer)
 
     def test_shape_mismatch(self):

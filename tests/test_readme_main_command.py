@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from evaluation.metrics import psnr
+from realesrgan_paddle.evaluation.metrics import psnr
 from tests.cli_checks import a_line
 
 ROOT = Path(__file__).resolve().parents[1]

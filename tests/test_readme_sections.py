@@ -26,7 +26,7 @@ def section_commands(readme, heading, script=None):
 
 def _clip(path, photos, frames_per_photo, size=(960, 540)):
     """An H.264 clip with one keyframe per photo (a slow pan over each), made with the project's ffmpeg."""
-    from media.ffmpeg import ffmpeg_exe
+    from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
     w, h = size
     frames = []
     for p in photos:

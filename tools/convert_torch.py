@@ -16,12 +16,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
+    try:
+        import _bootstrap  # noqa: F401
+    except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
+        pass
 
-from utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
     ArgumentParser, add_input, add_output, add_quiet, fail, returns_status)
 
-from utils import runtime_env  # noqa: E402
+from realesrgan_paddle.utils import runtime_env  # noqa: E402
 
 runtime_env.setup(quiet=False)  # paddle is imported only once a file passed the safety checks
 
@@ -71,10 +75,10 @@ def _overrides(args):
 def convert_one(src, dst, args, log=print):
     """``models.convert.convert_checkpoint`` with the command line's settings. The file is read before
     paddle loads, so that an unsafe or damaged file is refused at once."""
-    from checkpoint_io.state_file import load_state_file
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file
     raw = load_state_file(src)
     runtime_env.import_paddle_quietly()
-    from models.convert import convert_checkpoint
+    from realesrgan_paddle.models.convert import convert_checkpoint
     return convert_checkpoint(src, dst, args.param_key, _overrides(args), verify=args.verify, tol=args.tol,
                               verify_size=args.verify_size, log=log, raw=raw)
 
@@ -97,16 +101,16 @@ def _default_output(src, output):
 @returns_status
 def main(argv=None):
     args = parse_args(argv)
-    from checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
+    from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
     expected = (UnsafeCheckpointError, CheckpointFormatError, ValueError, OSError, MemoryError)
     src = Path(args.input)
     if not src.exists():
         print(f'{src}: no such file or directory', file=sys.stderr)
         return 2
-    from utils.outputs import OutputClash, check_no_clobber, check_writable
+    from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
     if not src.is_dir():
         try:
-            from utils.fileio import require_regular_file
+            from realesrgan_paddle.utils.fileio import require_regular_file
             require_regular_file(src)  # a FIFO or a device: one line, never opened
             dst = _default_output(src, args.output)
             check_writable(dst.parent)  # a path it cannot write is named as the output's, before the conversion
@@ -124,7 +128,7 @@ def main(argv=None):
         return 1 if res.get('verify') is not None and res['verify'] > args.tol else 0
 
     from tqdm import tqdm
-    from utils.fileio import is_regular_file
+    from realesrgan_paddle.utils.fileio import is_regular_file
     files = sorted(p for p in src.iterdir() if p.suffix in CHECKPOINT_SUFFIXES and is_regular_file(p))
     if not files:
         print(f'{src}: no checkpoints ({", ".join(CHECKPOINT_SUFFIXES)}) in this directory', file=sys.stderr)

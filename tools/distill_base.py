@@ -20,12 +20,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
+    try:
+        import _bootstrap  # noqa: F401
+    except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
+        pass
 
-from utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
     ArgumentParser, add_input, add_output, add_quiet, fail, returns_status)
 
-from utils import runtime_env  # noqa: E402
+from realesrgan_paddle.utils import runtime_env  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -62,7 +66,7 @@ def _check_args(args):
             fail(None, f'--{name} must be >= 1, got {getattr(args, name)}')
     if args.lr <= 0 or args.energy < 0 or args.grid < 0:
         fail(None, f'--lr must be > 0, --energy and --grid >= 0, got {args.lr}, {args.energy}, {args.grid}')
-    from utils.outputs import OutputClash, check_writable
+    from realesrgan_paddle.utils.outputs import OutputClash, check_writable
     for flag, folder in (('--work', args.work), ('--output', out.parent)):  # before an hour of training
         try:
             check_writable(folder)
@@ -82,7 +86,7 @@ def _degrade(args, work, log):
 
 
 def _pairs(args, work, teacher, log):
-    from training.distill import PairSet, teacher_outputs
+    from realesrgan_paddle.training.distill import PairSet, teacher_outputs
     for seed in args.seeds:
         n = teacher_outputs(work / f'lq_{seed}', work / f'teacher_{seed}', teacher, progress=not args.quiet)
         log(f'teacher outputs for seed {seed}: {n} written')
@@ -92,9 +96,9 @@ def _pairs(args, work, teacher, log):
 
 
 def _run(args):
-    from models.zoo import resolve
-    from training.distill import build_student
-    from training.teacher import FrozenTeacher
+    from realesrgan_paddle.models.zoo import resolve
+    from realesrgan_paddle.training.distill import build_student
+    from realesrgan_paddle.training.teacher import FrozenTeacher
     net, arch = build_student(resolve(args.init))  # both models first: a bad one stops before any stage
     teacher = FrozenTeacher(args.teacher, 'predictor', role='to distil')
     work = Path(args.work)  # made by _check_args (check_writable)
@@ -108,9 +112,9 @@ def _run(args):
 
 
 def _distil(args, work, net, arch, pairs, log):
-    from training.distill import train
-    from training.checkpoints import to_numpy_state
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.training.distill import train
+    from realesrgan_paddle.training.checkpoints import to_numpy_state
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     loss = train(net, pairs, work / 'states', args.iters, args.batch, args.lr, args.energy, args.every,
                  log=log, progress=not args.quiet, grid_weight=args.grid)
     meta = {'source': f'{args.teacher} distilled into {args.init} (tools/distill_base.py)',
@@ -127,8 +131,8 @@ def main(argv=None):
     args = parse_args(argv)
     _check_args(args)
     runtime_env.setup()
-    from checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
-    from media.image_io import ImageReadError
+    from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
+    from realesrgan_paddle.media.image_io import ImageReadError
     try:
         _run(args)
     except (UnsafeCheckpointError, CheckpointFormatError, ImageReadError, ValueError, OSError) as e:

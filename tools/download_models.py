@@ -13,15 +13,20 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
+    try:
+        import _bootstrap  # noqa: F401
+    except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
+        pass
 
-from utils.cli import ArgumentParser, add_quiet, fail, returns_status  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
+    ArgumentParser, add_quiet, fail, returns_status)
 
-from utils import runtime_env  # noqa: E402
+from realesrgan_paddle.utils import runtime_env  # noqa: E402
 
 runtime_env.setup()
 
-from models import zoo  # noqa: E402
+from realesrgan_paddle.models import zoo  # noqa: E402
 
 
 def _size(path):

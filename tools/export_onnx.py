@@ -11,9 +11,13 @@ Needs `pip install -r requirements-onnx.txt`.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
+    try:
+        import _bootstrap  # noqa: F401
+    except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
+        pass
 
-from utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
     ArgumentParser, RawHelpFormatter, add_output, fail, returns_status)
 
 
@@ -41,7 +45,7 @@ def check(net, onnx_file, sizes, mod, cin=3):
     import numpy as np
     import paddle
 
-    from inference.onnx_backend import OnnxBackend
+    from realesrgan_paddle.inference.onnx_backend import OnnxBackend
     ort = OnnxBackend(onnx_file)
     res = []
     for i, n in enumerate(sizes):
@@ -61,12 +65,12 @@ def main(argv=None):
     out = Path(args.output)
     if out.suffix.lower() != '.onnx':
         fail('export_onnx.py', f'{out}: the output must end in .onnx')
-    from utils import runtime_env
+    from realesrgan_paddle.utils import runtime_env
     runtime_env.setup()
-    import models
-    from inference.onnx_export import MissingPaddle2Onnx, export_onnx
-    from inference.upscaler import resolve_model
-    from utils.outputs import OutputClash, check_no_clobber, check_writable
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.onnx_export import MissingPaddle2Onnx, export_onnx
+    from realesrgan_paddle.inference.upscaler import resolve_model
+    from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
     try:
         path = resolve_model(args.model_path)
         net, arch = models.load_network(path)

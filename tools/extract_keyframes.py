@@ -12,12 +12,17 @@ Frames are saved at the source resolution as ``<video-stem>_<seconds>.png``
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
+    try:
+        import _bootstrap  # noqa: F401
+    except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
+        pass
 
-from utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
     ArgumentParser, DefaultsHelpFormatter, add_input, add_output, add_quiet, add_workers, fail, returns_status)
 
-from data.builder.config import FilterConfig, SettingsMismatch, parse_box  # noqa: E402  (light: no numpy/OpenCV yet)
+from realesrgan_paddle.data.builder.config import (  # noqa: E402  (light: no numpy/OpenCV yet)
+    FilterConfig, SettingsMismatch, parse_box)
 
 DEF = FilterConfig()
 
@@ -67,7 +72,7 @@ def parse_args(argv=None):
 def output_problem(inputs, out_dir):
     """Why ``out_dir`` could overwrite an input (None when it cannot): it is an input file, or an input
     file inside it has a name this tool writes (``*.png``, ``manifest.jsonl``)."""
-    from utils.outputs import OutputClash, OutputPlan, real_path
+    from realesrgan_paddle.utils.outputs import OutputClash, OutputPlan, real_path
     out = Path(out_dir)
     files = [Path(i) for i in inputs if Path(i).is_file()]
     plan = OutputPlan(files)
@@ -104,18 +109,18 @@ def main(argv=None):
     problem = output_problem(args.input, args.output)
     if problem:
         fail(None, problem)
-    from data.builder.sources import find_videos
-    from media.ffmpeg import FFmpegNotFound, ffmpeg_exe
+    from realesrgan_paddle.data.builder.sources import find_videos
+    from realesrgan_paddle.media.ffmpeg import FFmpegNotFound, ffmpeg_exe
     early = None
     try:
         ffmpeg_exe()
         videos = find_videos(args.input, args.output)
         if videos:
             # start ffmpeg on the first video now: it decodes while OpenCV and the filters load
-            from data.builder.decode import FrameReader
+            from realesrgan_paddle.data.builder.decode import FrameReader
             early = FrameReader(videos[0], mode=args.mode, threshold=args.threshold, every=args.every,
                                 prefetch=4).start()
-        from data.builder.extract import extract, format_summary
+        from realesrgan_paddle.data.builder.extract import extract, format_summary
         summary = extract(args.input, args.output, mode=args.mode, threshold=args.threshold, every=args.every,
                           cfg=cfg, png_level=args.png_level, workers=args.workers, progress=not args.quiet,
                           log=lambda line: print(line, file=sys.stderr), early=early)
@@ -124,7 +129,7 @@ def main(argv=None):
     except (FileNotFoundError, SettingsMismatch) as e:
         fail(None, e)
     except OSError as e:  # e.g. the output disk is full or read-only
-        from utils.outputs import os_error_line
+        from realesrgan_paddle.utils.outputs import os_error_line
         fail(None, os_error_line(e, args.output), 1)
     except KeyboardInterrupt:
         print('interrupted: re-run the same command to resume', file=sys.stderr)

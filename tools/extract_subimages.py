@@ -12,13 +12,17 @@ so an interrupted run resumes; every crop is written atomically.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
+    try:
+        import _bootstrap  # noqa: F401
+    except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
+        pass
 
-from utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
     add_quiet, add_workers, fail, folders_parser, returns_status)
 
-from media.image_io import imread as read_image  # noqa: E402  (one clear ValueError per bad file)
-from data.builder.images import checked_folders, run_pool, write_image  # noqa: E402
+from realesrgan_paddle.media.image_io import imread as read_image  # noqa: E402  (one clear ValueError per bad file)
+from realesrgan_paddle.data.builder.images import checked_folders, run_pool, write_image  # noqa: E402
 
 
 def positions(size, crop, step, thresh):

@@ -17,16 +17,20 @@ report with the perception-distortion frontier (WORK/report.md, .html).
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
+    try:
+        import _bootstrap  # noqa: F401
+    except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
+        pass
 
-from utils.cli import returns_status  # noqa: E402  (standard library only)
-from data.fit.footage import FIT_FRAMES, MAX_FIT_FRAMES  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli import returns_status  # noqa: E402  (standard library only)
+from realesrgan_paddle.data.fit.footage import FIT_FRAMES, MAX_FIT_FRAMES  # noqa: E402  (standard library only)
 
 STAGE_NAMES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
 
 
 def parse_args(argv=None):
-    from utils.cli import ArgumentParser, add_device, add_quiet
+    from realesrgan_paddle.utils.cli import ArgumentParser, add_device, add_quiet
     p = ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--hr', '--videos', dest='videos', nargs='+', required=True, metavar='PATH',
                    help='the domain\'s high-resolution material: videos, image folders or both (--videos is an alias); '
@@ -82,7 +86,7 @@ def parse_args(argv=None):
 
 def _bad(msg):
     """One ``error:`` line, exit status 2 (``utils.cli.fail``; ``main`` returns the status)."""
-    from utils.cli import fail
+    from realesrgan_paddle.utils.cli import fail
     fail(None, msg)
 
 
@@ -117,11 +121,11 @@ def main(argv=None):
         if not sep or not name or not model or name in ('bicubic', 'base', 'finetuned'):
             return _bad(f'--compare expects NAME=MODEL with a new NAME, got {item!r}')
         compare[name] = model
-    from pipeline.context import DomainError, Settings
-    from pipeline.pipeline import check_outputs, check_work, run
-    from pipeline.recipes import RecipeError, check_base_ref, parse_budget
-    from pipeline.photos import sort_inputs
-    from pipeline.stages_data import find_input_videos
+    from realesrgan_paddle.pipeline.context import DomainError, Settings
+    from realesrgan_paddle.pipeline.pipeline import check_outputs, check_work, run
+    from realesrgan_paddle.pipeline.recipes import RecipeError, check_base_ref, parse_budget
+    from realesrgan_paddle.pipeline.photos import sort_inputs
+    from realesrgan_paddle.pipeline.stages_data import find_input_videos
     try:
         inputs = sort_inputs(args.videos, args.lq_videos)
         if args.budget:
@@ -134,12 +138,12 @@ def main(argv=None):
         check_work(args.work)
         videos = find_input_videos(first)
         if args.lq_videos:
-            from pipeline.real_lq import check_lq_footage
+            from realesrgan_paddle.pipeline.real_lq import check_lq_footage
             check_lq_footage(videos, args.lq_videos)
-        from utils.runtime_env import setup
+        from realesrgan_paddle.utils.runtime_env import setup
         setup(reexec=True)
         if args.device == 'gpu':  # before the keyframes and the split, not at the training stage
-            from training.dist import GPU_BUILD, gpu_available
+            from realesrgan_paddle.training.dist import GPU_BUILD, gpu_available
             if not gpu_available():
                 return _bad(f'--device gpu: this Paddle build has no CUDA GPU ({GPU_BUILD}); use --device cpu')
         _interrupt_on_termination()  # after paddle loaded: it installs its own SIGTERM handler
@@ -156,7 +160,7 @@ def main(argv=None):
     except RecipeError as exc:
         return _bad(str(exc))
     except DomainError as exc:
-        from utils.cli import fail
+        from realesrgan_paddle.utils.cli import fail
         fail(None, exc, exc.code)
     except KeyboardInterrupt:
         print('interrupted: re-run the same command to resume', file=sys.stderr)

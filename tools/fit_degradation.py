@@ -19,11 +19,15 @@ JPEG files -> jpeg); image folders of lossless frames try none, jpeg and libx264
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
+    try:
+        import _bootstrap  # noqa: F401
+    except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
+        pass
 
-from data.fit.footage import COMPS, FIT_FRAMES, run  # noqa: E402
-from utils.cli import ArgumentParser, DefaultsHelpFormatter, add_quiet, fail  # noqa: E402
-from utils.cli import add_output  # noqa: E402
+from realesrgan_paddle.data.fit.footage import COMPS, FIT_FRAMES, run  # noqa: E402
+from realesrgan_paddle.utils.cli import ArgumentParser, DefaultsHelpFormatter, add_quiet, fail  # noqa: E402
+from realesrgan_paddle.utils.cli import add_output  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -45,10 +49,10 @@ def main(argv=None):
     args = parse_args(argv)
     if args.frames < 1 or args.crop < 16:
         fail('fit_degradation.py', '--frames must be >= 1 and --crop >= 16')
-    from data.degrade.codec import CodecError
-    from data.fit.lq_source import FootageError
-    from media.ffmpeg import FFmpegNotFound
-    from utils.outputs import OutputClash, check_no_clobber, check_writable
+    from realesrgan_paddle.data.degrade.codec import CodecError
+    from realesrgan_paddle.data.fit.lq_source import FootageError
+    from realesrgan_paddle.media.ffmpeg import FFmpegNotFound
+    from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
     out = Path(args.out)
     try:  # OUT, OUT.json and OUT.png: never over the footage, and a path it cannot write before the fit
         check_no_clobber([*args.hr, *args.lq], [out, *(out.with_suffix(out.suffix + s) for s in ('.json', '.png'))])

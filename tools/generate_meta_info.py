@@ -17,12 +17,17 @@ path (any image extension). A GT image without an LQ partner is an error.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
+    try:
+        import _bootstrap  # noqa: F401
+    except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
+        pass
 
-from utils.cli import ArgumentParser, add_input, add_output, fail, returns_status  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
+    ArgumentParser, add_input, add_output, fail, returns_status)
 
-from data.builder.images import list_images  # noqa: E402
-from utils.fileio import atomic_write_text  # noqa: E402
+from realesrgan_paddle.data.builder.images import list_images  # noqa: E402
+from realesrgan_paddle.utils.fileio import atomic_write_text  # noqa: E402
 
 
 def rel_lines(folder, root):
@@ -85,7 +90,7 @@ def main(argv=None):
     if odd is not None:  # a newline in a name wrote one entry as two lines
         fail(None, f'{odd!r}: a file name with a line break or control character cannot be a meta_info line; '
                    'rename it')
-    from utils.outputs import OutputClash, check_no_clobber, write_error
+    from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, write_error
     meta = Path(args.output)
     if meta.is_dir():
         fail(None, f'--meta_info {meta} is a folder: give the text file to write')

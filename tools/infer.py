@@ -9,9 +9,13 @@ default model realesrgan-x4plus is used.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
+    try:
+        import _bootstrap  # noqa: F401
+    except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
+        pass
 
-from inference.cli import main as run  # noqa: E402  (no paddle yet: the CPU env is set first)
+from realesrgan_paddle.inference.cli import main as run  # noqa: E402  (no paddle yet: the CPU env is set first)
 
 
 def main(argv=None):

@@ -13,11 +13,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
+    try:
+        import _bootstrap  # noqa: F401
+    except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
+        pass
 
-from utils.cli import ArgumentParser, add_input, add_output, fail, returns_status  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
+    ArgumentParser, add_input, add_output, fail, returns_status)
 
-from utils import runtime_env  # noqa: E402
+from realesrgan_paddle.utils import runtime_env  # noqa: E402
 
 runtime_env.setup()
 
@@ -74,10 +79,10 @@ def main():
     import cv2
     import numpy as np
 
-    from data.degrade.second_order import degrade_image
-    from utils.fileio import atomic_write_bytes
+    from realesrgan_paddle.data.degrade.second_order import degrade_image
+    from realesrgan_paddle.utils.fileio import atomic_write_bytes
 
-    from media.kinds import is_image
+    from realesrgan_paddle.media.kinds import is_image
     folder = Path(args.input)
     if not folder.is_dir():
         fail(None, f'--input {folder}: no such folder')
@@ -88,7 +93,7 @@ def main():
         paths += others[:6 - len(paths)]
     if not paths:
         fail(None, f'{folder}: no images' + (f' named {args.names}' if args.names else ''))
-    from utils.outputs import OutputClash, check_no_clobber, check_writable
+    from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
     try:  # never over a photo it reads; a path it cannot write is one line before the work
         check_no_clobber(paths, [Path(args.output)])
         check_writable(Path(args.output).parent)
@@ -128,7 +133,7 @@ def _text_lines(img, lines, x, y, width, scale, step):
     so that none runs into the next column."""
     import cv2
 
-    from evaluation.sheet import FONT, fit_text
+    from realesrgan_paddle.evaluation.sheet import FONT, fit_text
     for line in lines:
         parts, sc = fit_text(line, width, scale)
         for part in parts:

@@ -17,11 +17,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
+    try:
+        import _bootstrap  # noqa: F401
+    except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
+        pass
 
-from utils.cli import ArgumentParser, add_output, fail, returns_status  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
+    ArgumentParser, add_output, fail, returns_status)
 
-from utils import runtime_env  # noqa: E402
+from realesrgan_paddle.utils import runtime_env  # noqa: E402
 
 runtime_env.setup(quiet=False)
 
@@ -40,9 +45,9 @@ def parse_args(argv=None):
 def refit_file(model, path, skip, output):
     """Write ``model`` (its weights file ``path``) refitted for ``skip`` to ``output``; return the refit's report.
     ValueError (one line) for a model that is not a compact network or already has that skip."""
-    from models.loading import read_checkpoint
-    from models.skip_refit import refit_skip
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.models.loading import read_checkpoint
+    from realesrgan_paddle.models.skip_refit import refit_skip
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     state, arch = read_checkpoint(path)
     if arch.get('type') != 'SRVGGNetCompact':
         raise ValueError(f'{model}: a {arch.get("type")}, not an SRVGGNetCompact: only the compact networks have a '
@@ -60,9 +65,9 @@ def refit_file(model, path, skip, output):
 def main(argv=None):
     args = parse_args(argv)
     runtime_env.import_paddle_quietly()  # without Paddle's import-time ccache warning
-    from models.zoo import resolve
-    from checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
-    from utils.outputs import OutputClash, check_no_clobber, check_writable
+    from realesrgan_paddle.models.zoo import resolve
+    from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
+    from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
     out = Path(args.output)
     if out.suffix != '.pdparams':
         fail(None, f'{out}: --output must be a .pdparams file')

@@ -10,9 +10,13 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
+    try:
+        import _bootstrap  # noqa: F401
+    except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
+        pass
 
-from utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
     ArgumentParser, RawHelpFormatter, add_output, fail, int_in, returns_status)
 
 
@@ -61,7 +65,7 @@ def main(argv=None):
     problem = cannot_listen(args.host, args.port)
     if problem:  # before the slow imports and the models
         fail('webui.py', problem)
-    from utils.outputs import OutputClash, check_writable
+    from realesrgan_paddle.utils.outputs import OutputClash, check_writable
     try:
         check_writable(Path(args.output).expanduser())  # a file, a read-only place: one line, before gradio
     except OutputClash as e:
@@ -73,10 +77,10 @@ def main(argv=None):
     if args.host not in ('127.0.0.1', 'localhost', '::1'):
         print(f'warning: listening on {args.host}: anyone who can reach this machine can use the app',
               file=sys.stderr)
-    from utils import runtime_env
+    from realesrgan_paddle.utils import runtime_env
     runtime_env.setup()
-    from webui.app import build
-    from webui.handlers import RUNS_DIRS
+    from realesrgan_paddle.webui.app import build
+    from realesrgan_paddle.webui.handlers import RUNS_DIRS
     demo, _ = build(args.output, args.models_dir, args.runs_dir or RUNS_DIRS, args.model)
     try:
         serve(demo, args)

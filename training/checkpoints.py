@@ -85,7 +85,7 @@ class CheckpointManager:
 
     def save(self, it, nets, state):
         """``nets``: {'g': dict(params=, params_ema=, arch=), 'd': {...}}; the state file goes last."""
-        from checkpoint_io.state_file import save_checkpoint
+        from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
         for which, payload in nets.items():
             save_checkpoint(self.net_path(which, it), params=payload['params'],
                             params_ema=payload.get('params_ema'), arch=payload.get('arch'),
@@ -119,7 +119,7 @@ class CheckpointManager:
 
     def remove_stale_temps(self):
         """Delete temp files left in the experiment folder by a killed run (their writer is gone)."""
-        from utils.fileio import remove_stale_temps
+        from realesrgan_paddle.utils.fileio import remove_stale_temps
         return remove_stale_temps(self.exp_dir)
 
     def latest(self):

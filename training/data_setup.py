@@ -197,20 +197,20 @@ class PairMaker:
         self.pool = None
         self.gt_size = opt.get('gt_size') or ds.get('gt_size')
         if self.need_usm or self.on_the_fly:
-            from data.degrade.second_order import resolve_options
-            from data.degrade.usm import USMSharp
+            from realesrgan_paddle.data.degrade.second_order import resolve_options
+            from realesrgan_paddle.data.degrade.usm import USMSharp
             d = resolve_options(opt.get('degradation') or {})
             self.usm = USMSharp(d['usm_weight'], d['usm_radius'], d['usm_threshold'], threads='auto')
         if self.on_the_fly:
-            from data.degrade.second_order import SecondOrderDegradation
+            from realesrgan_paddle.data.degrade.second_order import SecondOrderDegradation
             self.degrade = SecondOrderDegradation(opt.get('degradation') or {}, self.scale)
             if opt['queue_size'] > 0:
-                from data.datasets.pool import PairPool
+                from realesrgan_paddle.data.datasets.pool import PairPool
                 self.pool = PairPool(opt['queue_size'], int(ds['batch_size_per_gpu']),
                                      seed=int(opt['manual_seed']) + rank, logger=logger)
 
     def __call__(self, batch, seed):
-        from data.datasets.transforms import paired_random_crop
+        from realesrgan_paddle.data.datasets.transforms import paired_random_crop
         rng = np.random.default_rng(seed)
         if not self.on_the_fly:
             gt, lq = batch['gt'], batch['lq']

@@ -121,7 +121,7 @@ def _found(kind, v):
     """Whether ``v`` is on disk or, for ``model``, names a file, an export folder or a model-zoo entry
     (``models.zoo.parse_model_ref``'s one rule)."""
     if kind == 'model':
-        from models.zoo import ModelRefError, parse_model_ref
+        from realesrgan_paddle.models.zoo import ModelRefError, parse_model_ref
         try:
             return parse_model_ref(v).kind != 'bicubic'
         except ModelRefError:
@@ -131,7 +131,7 @@ def _found(kind, v):
 
 def _zoo_hint(path, v):
     """'; the model zoo has NAME ...' when the missing file is named like a zoo model (official option files)."""
-    from models.zoo import get_entry
+    from realesrgan_paddle.models.zoo import get_entry
     try:
         entry = get_entry(Path(str(v)).stem)
     except KeyError:

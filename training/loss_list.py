@@ -17,13 +17,13 @@ ENTRY_KEYS = ('type', 'weight', 'target', 'name', 'from')
 
 
 def _registry():
-    from loss import LOSSES
+    from realesrgan_paddle.loss import LOSSES
     return LOSSES
 
 
 def validate_losses(entries, problems, where='train.losses'):
     """The checked entries (constructor defaults filled); one problem line per key with its path."""
-    from loss.registry import TARGETS
+    from realesrgan_paddle.loss.registry import TARGETS
 
     from .schema import validate
     if entries is None:

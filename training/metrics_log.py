@@ -24,7 +24,7 @@ import os
 import time
 from pathlib import Path
 
-from utils.fileio import atomic_write_text
+from realesrgan_paddle.utils.fileio import atomic_write_text
 
 FILE_NAME = 'metrics.jsonl'
 

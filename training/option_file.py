@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from utils.yaml_bounded import YAMLTooLarge, safe_load_bounded
+from realesrgan_paddle.utils.yaml_bounded import YAMLTooLarge, safe_load_bounded
 
 from . import basicsr_compat
 from .fields import Field as F, check_field, coerce_number  # F: the one field type, short for the tables
@@ -215,7 +215,7 @@ def _validate_typed(opt, problems):
 
 def _check_dataset_kernels(ds, where, problems):
     """Values of the degradation keys a dataset section sets (the dataset samples its kernels)."""
-    from data.degrade.second_order import DEFAULT_DEGRADATION, resolve_options
+    from realesrgan_paddle.data.degrade.second_order import DEFAULT_DEGRADATION, resolve_options
     deg = {k: v for k, v in ds.items() if k in DEFAULT_DEGRADATION}
     if isinstance(ds.get('degradation'), dict):
         deg.update(ds['degradation'])
@@ -226,12 +226,12 @@ def _check_dataset_kernels(ds, where, problems):
 
 
 def degradation_keys():
-    from data.degrade.second_order import DEFAULT_DEGRADATION
+    from realesrgan_paddle.data.degrade.second_order import DEFAULT_DEGRADATION
     return set(DEFAULT_DEGRADATION)
 
 
 def _resolve_usm_flags(opt, problems):
-    from data.degrade.second_order import DEFAULT_DEGRADATION, resolve_options
+    from realesrgan_paddle.data.degrade.second_order import DEFAULT_DEGRADATION, resolve_options
     deg = _d(opt.get('degradation'))
     try:
         resolved = resolve_options({k: v for k, v in deg.items() if k in DEFAULT_DEGRADATION})

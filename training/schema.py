@@ -82,17 +82,17 @@ def params(factory, hidden=()):
 
 # --------------------------------------------------------------------------------------- registry
 def _networks():
-    import models
+    from realesrgan_paddle import models
     return dict(models.NETWORKS)
 
 
 def _losses():
-    from loss import LOSSES
+    from realesrgan_paddle.loss import LOSSES
     return dict(LOSSES)
 
 
 def _datasets():
-    from data.datasets import DATASETS
+    from realesrgan_paddle.data.datasets import DATASETS
     return dict(DATASETS)
 
 
@@ -223,7 +223,7 @@ def build(kind, cfg, where, **given):
     ones, and offered ones, which the section's own values override). Raises ``SchemaError``."""
     cfg = validate(kind, cfg, where)
     if kind == 'network':
-        import models
+        from realesrgan_paddle import models
         return models.build_network(cfg, where)
     factory = factories(kind)[cfg['type']]
     named = inspect.signature(factory).parameters

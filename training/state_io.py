@@ -9,7 +9,7 @@ import zipfile
 
 import numpy as np
 
-from utils.fileio import atomic_write
+from realesrgan_paddle.utils.fileio import atomic_write
 
 _TREE = '__tree__.json'
 

@@ -7,7 +7,7 @@ loss values, or None when the step was skipped by the NaN/inf guard.
 import numpy as np
 import paddle
 
-from models import build_network, load_state_into, read_checkpoint
+from realesrgan_paddle.models import build_network, load_state_into, read_checkpoint
 
 from .checkpoints import load_optimizer_state, optimizer_state, to_numpy_state
 from .ema import EMA
@@ -27,7 +27,7 @@ def check_pretrained_weights(opt, progress=True):
     there yet. Returns one line per weight that cannot be had, naming the option and
     the fix; an empty list when all is well.
     """
-    from models.zoo import ModelRefError, cached_paths, fetch_entry, parse_model_ref
+    from realesrgan_paddle.models.zoo import ModelRefError, cached_paths, fetch_entry, parse_model_ref
     problems = []
     path = opt.get('path') or {}
     for key, what in (('pretrain_network_g', 'start from random weights'),
@@ -57,8 +57,8 @@ def check_pretrained_weights(opt, progress=True):
 
 
 def _vgg_problems(e, at, progress):
-    from loss.perceptual import default_vgg_path, vgg_missing_message
-    from models.zoo import resolve
+    from realesrgan_paddle.loss.perceptual import default_vgg_path, vgg_missing_message
+    from realesrgan_paddle.models.zoo import resolve
     vgg = e.get('vgg_weights')
     if vgg and not _is_file(vgg):
         return [f'{at}.vgg_weights: {vgg_missing_message(vgg)}']
@@ -84,7 +84,7 @@ def _unwrap(net):
 
 
 def _load_pretrained(net, path, param_key, strict, logger, where):
-    from models.zoo import resolve
+    from realesrgan_paddle.models.zoo import resolve
     path = resolve(path)  # a file is returned as is; a zoo name gives the cached .pdparams
     state, _ = read_checkpoint(path, param_key, detect=False)  # the network exists: its weights are all we need
     missing, unexpected = load_state_into(net, state, strict=strict, where=str(path))
@@ -125,8 +125,8 @@ def _trunk_runner(net, train, logger):
     import tempfile
     from pathlib import Path
 
-    from models.detect import detect_arch
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.models.detect import detect_arch
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 
     from .teacher import FrozenTeacher
     state = {k: v.numpy() for k, v in net.state_dict().items() if not k.startswith('corrector.') and k != 'strength'}
@@ -169,14 +169,14 @@ class RealESRNetModel:
                                          train.get('teacher_backend', 'auto'), device, logger)
         self.real_lq = None  # real LQ frames, the input of the lq-target terms (data/datasets/real_lq_crops.py)
         if opt['datasets'].get('real_lq'):
-            from data.datasets.real_lq_crops import RealLQCrops
+            from realesrgan_paddle.data.datasets.real_lq_crops import RealLQCrops
             rl = opt['datasets']['real_lq']
             self.real_lq = RealLQCrops(rl['dataroot_lq'], rl.get('crop', 32), rl.get('batch_size', 4),
                                        seed=[int(opt.get('manual_seed') or 0), rank])
         self._redraw_rng = np.random.default_rng([int(opt.get('manual_seed') or 0), rank, 2])
         self.real_pairs = None  # real (LQ, HR) crops through the terms datasets.real_pairs.losses names
         if opt['datasets'].get('real_pairs'):
-            from data.datasets.real_pair_crops import RealPairCrops
+            from realesrgan_paddle.data.datasets.real_pair_crops import RealPairCrops
             rp = opt['datasets']['real_pairs']
             self.real_pairs = RealPairCrops(rp['dataroot_lq'], rp['dataroot_gt'], rp['crop'], rp['batch_size'],
                                             opt['scale'], seed=[int(opt.get('manual_seed') or 0), rank, 1])
@@ -216,7 +216,7 @@ class RealESRNetModel:
 
     def redrawn_output(self, src, loss):
         """The output on ``src`` with its noise and codec drawn again from ``loss.noise_sigma``/``jpeg_quality``."""
-        from data.degrade.redraw import redraw
+        from realesrgan_paddle.data.degrade.redraw import redraw
         return self.net_g(redraw(src, loss.noise_sigma, loss.jpeg_quality, self._redraw_rng))
 
     def eval_net(self):
@@ -321,7 +321,7 @@ class RealESRNetModel:
         return st
 
     def load_training_state(self, st, net_files):
-        from checkpoint_io.state_file import load_state_file
+        from realesrgan_paddle.checkpoint_io.state_file import load_state_file
         raw = load_state_file(net_files['g'])  # read once for both state dicts
         state, _ = read_checkpoint(net_files['g'], 'params', detect=False, raw=raw)
         load_state_into(self.g, state, where=str(net_files['g']))

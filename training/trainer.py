@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.fileio import atomic_write_text
-from utils.logger import get_logger
+from realesrgan_paddle.utils.fileio import atomic_write_text
+from realesrgan_paddle.utils.logger import get_logger
 
 from .checkpoints import CheckpointManager
 from .dist import barrier, init_dist, pick_device
@@ -80,7 +80,7 @@ class _Run:
         if self.metrics is not None:
             self.metrics.write('val', it, self.epoch, n_images=n, metrics=results)
         if improved and self.rank == 0:
-            from checkpoint_io.state_file import save_checkpoint
+            from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
             net = model.eval_net()
             save_checkpoint(self.mgr.net_path('g', 'best'), params=model.g.state_dict(),
                             params_ema=net.state_dict() if net is not model.g else None, arch=model.arch_g,

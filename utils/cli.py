@@ -20,7 +20,7 @@ import argparse
 import functools
 import sys
 
-from utils.progress import write_line
+from realesrgan_paddle.utils.progress import write_line
 
 EXIT_USAGE = 2
 

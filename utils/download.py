@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from utils.fileio import sha256_file  # noqa: F401  (re-exported)
+from realesrgan_paddle.utils.fileio import sha256_file  # noqa: F401  (re-exported)
 
 CHUNK = 1 << 16
 

@@ -2,7 +2,7 @@
 import logging
 import sys
 
-from utils.progress import TqdmHandler
+from realesrgan_paddle.utils.progress import TqdmHandler
 
 _FMT = '%(asctime)s %(levelname)s %(name)s: %(message)s'
 

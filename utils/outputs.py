@@ -127,7 +127,7 @@ def check_folder_pair(inp, out, in_name='input', out_name='output'):
 def check_writable(folder):
     """Create ``folder`` when missing and prove a file can be made in it (then removed); raises
     ``OutputClash`` with ``write_error``'s line otherwise. One line up front instead of one per file."""
-    from utils.fileio import temp_beside
+    from realesrgan_paddle.utils.fileio import temp_beside
     folder = Path(folder)
     try:
         fd, tmp = temp_beside(folder / 'probe')

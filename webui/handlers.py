@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-from media.kinds import VIDEO_EXTS as VIDEO_EXT  # the product's one list
+from realesrgan_paddle.media.kinds import VIDEO_EXTS as VIDEO_EXT  # the product's one list
 
 MAX_LOADED = 2
 PRECISIONS = ('auto', 'fp32', 'bf16')  # auto: as the CLI and the API choose (inference.precision.choose)
@@ -19,8 +19,8 @@ RUNS_DIRS = ('experiments', 'runs')  # where train.py and the README's `finetune
 
 def find_models(models_dir=None):
     """{label: model}: the zoo names, then .pdparams files, export folders and .onnx files under ``models_dir``."""
-    from models import zoo
-    from models.zoo import is_export_dir
+    from realesrgan_paddle.models import zoo
+    from realesrgan_paddle.models.zoo import is_export_dir
     found = OrderedDict((n, n) for n in zoo.list_models())
     if models_dir and Path(models_dir).is_dir():
         root = Path(models_dir)
@@ -42,7 +42,7 @@ class Session:
     def upscaler(self, label, tile=0, precision='auto', denoise_strength=None):
         """The loaded upscaler; ``precision`` 'auto' (or None) leaves the choice to ``Upscaler``, as the CLI does:
         bf16 where the CPU has it natively and the model passes the precision check, else fp32."""
-        from inference import Upscaler
+        from realesrgan_paddle.inference import Upscaler
         if label not in self.models:
             raise ValueError(f'unknown model {label!r}')
         precision = None if precision in (None, 'auto') else precision
@@ -65,7 +65,7 @@ class Session:
     def upscale(self, files, label, outscale=None, tile=0, precision='auto', denoise_strength=None, progress=None):
         """files -> (outputs, (first input, first output) for the slider, message). The message names files by
         their base name only (never the server's upload paths) and says the precision that ran."""
-        from media.image_io import imread, imwrite
+        from realesrgan_paddle.media.image_io import imread, imwrite
         files = [str(f) for f in (files or [])]
         if not files:
             return [], None, 'error: no file uploaded'
@@ -79,7 +79,7 @@ class Session:
                 progress(i / len(files), desc=f'{Path(src).name} ({i + 1}/{len(files)})')
             try:
                 if Path(src).suffix.lower() in VIDEO_EXT:
-                    from inference.video import upscale_video
+                    from realesrgan_paddle.inference.video import upscale_video
                     dst = self._out_name(src, '.mp4')
                     upscale_video(up, src, dst, outscale=outscale or None, progress=False)
                 else:
@@ -96,7 +96,7 @@ class Session:
     def compare(self, image, labels, outscale=None):
         """One image through several models: [(output path, caption)], rows of [model, NIQE, Laplacian energy],
         message. Nothing raises out of it: whatever goes wrong is the message's one line (per model)."""
-        from media.image_io import imread
+        from realesrgan_paddle.media.image_io import imread
         if not image or not labels:
             return [], [], 'error: give an image and at least one model'
         try:
@@ -119,9 +119,9 @@ class Session:
         """(output path, [label, NIQE, Laplacian energy]) of one model on ``img``; NIQE is None on an output
         too small for it (under 96 px a side)."""
         import numpy as np
-        from evaluation.metrics import laplacian_energy
-        from evaluation.niqe import niqe
-        from media.image_io import imwrite
+        from realesrgan_paddle.evaluation.metrics import laplacian_energy
+        from realesrgan_paddle.evaluation.niqe import niqe
+        from realesrgan_paddle.media.image_io import imwrite
         out = self.upscaler(label).upscale(img, outscale or None)
         o8 = out if out.dtype == np.uint8 else np.clip(out * 255 if out.dtype.kind == 'f' else out / 257, 0, 255).astype(np.uint8)
         rgb = o8[:, :, :3] if o8.ndim == 3 else o8
@@ -136,8 +136,8 @@ class Session:
     def compare_flicker(self, video, labels, frames=8, window=160):
         """A video's first ``frames`` frames (their centre ``window`` px) through each model: rows of [model, static,
         warp], FLICKER against bicubic (``evaluation.flicker``: 1 = as steady as bicubic), and a verdict per model."""
-        from evaluation.flicker import BicubicFlickerMeter, verdict
-        from media.video_reader import FrameReader
+        from realesrgan_paddle.evaluation.flicker import BicubicFlickerMeter, verdict
+        from realesrgan_paddle.media.video_reader import FrameReader
         if not video or not labels:
             return [], 'error: give a video and at least one model'
         rows, lines = [], []

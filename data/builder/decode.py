@@ -7,8 +7,8 @@ module adds the mode's filter and the extractor's wording of ffmpeg's failures.
 """
 import re
 
-from media.ffmpeg import error_reason, stream_lines, video_streams
-from media.video_reader import FrameReader as _Reader
+from realesrgan_paddle.media.ffmpeg import error_reason, stream_lines, video_streams
+from realesrgan_paddle.media.video_reader import FrameReader as _Reader
 
 MODES = ('key', 'scene', 'interval')
 

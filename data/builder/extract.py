@@ -13,13 +13,13 @@ from pathlib import Path
 
 import cv2
 
-from data.builder.config import SettingsMismatch  # noqa: F401  (re-exported)
-from data.builder.decode import FrameReader
-from data.builder.filters import REASONS, FilterConfig, FrameFilter
-from data.builder.manifest import Manifest, frame_key, video_key
-from data.builder.sources import find_videos
-from utils.fileio import atomic_write_bytes
-from media.video_reader import VideoError
+from realesrgan_paddle.data.builder.config import SettingsMismatch  # noqa: F401  (re-exported)
+from realesrgan_paddle.data.builder.decode import FrameReader
+from realesrgan_paddle.data.builder.filters import REASONS, FilterConfig, FrameFilter
+from realesrgan_paddle.data.builder.manifest import Manifest, frame_key, video_key
+from realesrgan_paddle.data.builder.sources import find_videos
+from realesrgan_paddle.utils.fileio import atomic_write_bytes
+from realesrgan_paddle.media.video_reader import VideoError
 
 
 def frame_name(prefix, info):

@@ -14,7 +14,7 @@ enough to run on each decoded keyframe while ffmpeg decodes the next one.
 import cv2
 import numpy as np
 
-from data.builder.config import REASONS, FilterConfig, parse_box  # noqa: F401  (re-exported)
+from realesrgan_paddle.data.builder.config import REASONS, FilterConfig, parse_box  # noqa: F401  (re-exported)
 
 
 def to_gray(img):

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from utils.fileio import atomic_write_bytes, is_regular_file
-from media.kinds import is_image
+from realesrgan_paddle.utils.fileio import atomic_write_bytes, is_regular_file
+from realesrgan_paddle.media.kinds import is_image
 
 
 def list_images(folder, recursive=True):
@@ -35,7 +35,7 @@ def checked_folders(inp, out, first_output):
     """``input_images(inp, out)``, once ``out`` is known to be a writable folder apart from ``inp`` and no
     two inputs would write the same file: ``first_output(f)`` is the first file input ``f`` gives.
     ValueError (one line) otherwise."""
-    from utils.outputs import check_folder_pair, check_no_clobber, check_writable
+    from realesrgan_paddle.utils.outputs import check_folder_pair, check_no_clobber, check_writable
     files = input_images(inp, out)
     check_folder_pair(Path(inp), Path(out))
     check_no_clobber(files, [(first_output(f), f) for f in files])
@@ -88,7 +88,7 @@ def run_pool(process, jobs, n_thread, desc, quiet=False):
 
     from tqdm import tqdm
 
-    from utils.progress import write_line
+    from realesrgan_paddle.utils.progress import write_line
     totals, errors = None, []
     with Pool(max(1, n_thread)) as pool:
         for *counts, err in tqdm(pool.imap_unordered(process, jobs), total=len(jobs), unit='img', desc=desc,

@@ -1,8 +1,8 @@
 """Finding the videos to process (pure Python: usable before heavy imports)."""
 from pathlib import Path
 
-from utils.fileio import is_regular_file, require_regular_file
-from media.kinds import is_video
+from realesrgan_paddle.utils.fileio import is_regular_file, require_regular_file
+from realesrgan_paddle.media.kinds import is_video
 
 
 def find_videos(inputs, out_dir=None):

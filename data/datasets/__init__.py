@@ -16,12 +16,12 @@ from typing import Optional
 
 import numpy as np
 
-from data.degrade.second_order import DEFAULT_DEGRADATION, resolve_options, sample_kernels
-from data.datasets.transforms import augment, crop_or_pad, paired_random_crop, read_image_float
-from utils.fileio import is_regular_file, open_regular, require_regular_file
-from media.image_io import ImageReadError, image_to_chw
-from utils.logger import get_logger
-from media.kinds import IMAGE_EXTS
+from realesrgan_paddle.data.degrade.second_order import DEFAULT_DEGRADATION, resolve_options, sample_kernels
+from realesrgan_paddle.data.datasets.transforms import augment, crop_or_pad, paired_random_crop, read_image_float
+from realesrgan_paddle.utils.fileio import is_regular_file, open_regular, require_regular_file
+from realesrgan_paddle.media.image_io import ImageReadError, image_to_chw
+from realesrgan_paddle.utils.logger import get_logger
+from realesrgan_paddle.media.kinds import IMAGE_EXTS
 
 _MAX_TRIES = 50
 
@@ -199,7 +199,7 @@ class RealESRGANDataset(_EpochDataset):
     def _codec_item(self, idx, rng):
         """Codec mode (``codec_prob`` > 0): a crop of the HR image and the same place of its whole-image LQ
         from ``data.degrade.codec_cache`` (the pipeline and the codec ran on the whole image): ``gt``, ``lq``."""
-        from data.degrade.codec_cache import CodecCache
+        from realesrgan_paddle.data.degrade.codec_cache import CodecCache
         if self.cache is None:
             self.cache = CodecCache(self.paths, self.deg_opt, self.scale,
                                     seed=None if self.seed is None else int(self.seed))

@@ -10,7 +10,7 @@ incoming batch is returned unchanged, as in Real-ESRGAN.
 import numpy as np
 import paddle
 
-from utils.logger import get_logger
+from realesrgan_paddle.utils.logger import get_logger
 
 
 def _np_dtype(t):

@@ -7,9 +7,9 @@ tensor in [0, 1]. Draws come from ``default_rng(seed)``: a seeded run is reprodu
 """
 import numpy as np
 
-from data.datasets import scan_images
-from data.datasets.transforms import crop_or_pad
-from media.image_io import ImageReadError, image_to_chw, imread
+from realesrgan_paddle.data.datasets import scan_images
+from realesrgan_paddle.data.datasets.transforms import crop_or_pad
+from realesrgan_paddle.media.image_io import ImageReadError, image_to_chw, imread
 
 
 class RealLQCrops:

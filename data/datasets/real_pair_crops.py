@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data.datasets import scan_images
-from media.image_io import ImageReadError, image_to_chw, imread
+from realesrgan_paddle.data.datasets import scan_images
+from realesrgan_paddle.media.image_io import ImageReadError, image_to_chw, imread
 
 
 def _read(path):

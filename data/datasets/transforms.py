@@ -7,7 +7,7 @@ also accepts NCHW paddle tensors (the crop the trainer does after degrading).
 """
 import numpy as np
 
-from media.image_io import ImageReadError, imread
+from realesrgan_paddle.media.image_io import ImageReadError, imread
 
 
 def read_image_float(path):

@@ -22,7 +22,7 @@ import subprocess
 
 import numpy as np
 
-from media.ffmpeg import FFmpegNotFound, error_reason, ffmpeg_exe
+from realesrgan_paddle.media.ffmpeg import FFmpegNotFound, error_reason, ffmpeg_exe
 
 CODECS = {'libx264': 'h264', 'libx265': 'hevc'}  # encoder -> raw bitstream muxer/demuxer
 PRESETS = ('ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow')

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import paddle
 
-from data.degrade.slicing import cpu_count, in_slice
+from realesrgan_paddle.data.degrade.slicing import cpu_count, in_slice
 
 _POOL = None
 

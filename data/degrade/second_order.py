@@ -23,14 +23,15 @@ import math
 import numpy as np
 import paddle
 
-from data.degrade.filters import filter2d
-from data.degrade.jpeg import ROUND_MODES, diff_jpeg
-from data.degrade.kernels import KERNEL_TYPES, pad_kernel, pulse_kernel, random_mixed_kernel, sinc_kernel
-from data.degrade.noise import as_rng, gaussian_noise, poisson_noise
-from data.degrade.resize import RESIZE_MODES, resize, scaled_size
-from data.degrade.slicing import resolve_slices, run_sliced
-from data.degrade.usm import usm_sharp
-from media.image_io import chw_to_image, image_to_chw
+from realesrgan_paddle.data.degrade.filters import filter2d
+from realesrgan_paddle.data.degrade.jpeg import ROUND_MODES, diff_jpeg
+from realesrgan_paddle.data.degrade.kernels import (
+    KERNEL_TYPES, pad_kernel, pulse_kernel, random_mixed_kernel, sinc_kernel)
+from realesrgan_paddle.data.degrade.noise import as_rng, gaussian_noise, poisson_noise
+from realesrgan_paddle.data.degrade.resize import RESIZE_MODES, resize, scaled_size
+from realesrgan_paddle.data.degrade.slicing import resolve_slices, run_sliced
+from realesrgan_paddle.data.degrade.usm import usm_sharp
+from realesrgan_paddle.media.image_io import chw_to_image, image_to_chw
 
 KERNEL_PAD = 21
 
@@ -159,7 +160,7 @@ def resolve_options(opt=None, stages=()):
     for key in ('l1_gt_usm', 'percep_gt_usm', 'gan_gt_usm'):
         if not isinstance(out[key], bool):
             raise ValueError(f'degradation option {key!r} must be true or false, got {out[key]!r}')
-    from data.degrade.codec import check_options
+    from realesrgan_paddle.data.degrade.codec import check_options
     check_options(out)
     for stage in stages:
         stage.check(out)
@@ -540,7 +541,7 @@ def degrade_image(img, opt=None, scale=4, seed=0):
     out = chw_to_image(lq)
     params = dict(params[0])
     params.update(kparams)
-    from data.degrade.codec import apply_codec, sample_codec
+    from realesrgan_paddle.data.degrade.codec import apply_codec, sample_codec
     draw = sample_codec(opt, rng)  # the last draw: options without the codec keep their random stream
     if draw is not None:
         out = apply_codec([[out]], [draw], [opt])[0][0]

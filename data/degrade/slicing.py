@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import paddle
 
-from utils.runtime_env import cpu_count, slice_threads
+from realesrgan_paddle.utils.runtime_env import cpu_count, slice_threads
 
 _POOL = None
 _POOL_LOCK = threading.Lock()

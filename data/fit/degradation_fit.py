@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from data.fit import lq_stats
+from realesrgan_paddle.data.fit import lq_stats
 
 SIGMAS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0)
 NOISES = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 18.0, 25.0)
@@ -71,7 +71,7 @@ class Fitter:
     scores them against the ``real`` LQ frames' statistics (relative to ``hr`` shrunk to the LQ size)."""
 
     def __init__(self, hr, names, real, scale, clip=1, seed=0, pan=0, pan_px=1.0):
-        from data.degrade.second_order import resolve_options
+        from realesrgan_paddle.data.degrade.second_order import resolve_options
         self.hr, self.names, self.scale, self.clip, self.seed = hr, names, scale, clip, seed
         self.pan, self.pan_px = pan, pan_px
         self.resolve = resolve_options
@@ -87,7 +87,7 @@ class Fitter:
     def synth(self, points, seed=None):
         """The synthetic LQ frames of each family point of ``points``; their codec clips share ffmpeg
         processes (``data.degrade.codec_cache.code_clips``), so a scan costs two per batch of clips, not per point."""
-        from data.degrade.codec_cache import code_clips, degrade_uncoded
+        from realesrgan_paddle.data.degrade.codec_cache import code_clips, degrade_uncoded
         sets = []
         for p in points:
             opt = self.resolve(family_options(p, self.scale, self.clip, self.pan, self.pan_px))
@@ -236,8 +236,8 @@ def fit_confidence(lq, lq_reference, min_side=lq_stats.MIN_MEASURE_SIDE):
 
 def synth_stats(fitter, options, seed):
     """The statistics of LQ made from the fitter's HR frames with ``options`` (random draws in the ranges)."""
-    from data.degrade.codec_cache import degrade_images
-    from data.degrade.second_order import resolve_options
+    from realesrgan_paddle.data.degrade.codec_cache import degrade_images
+    from realesrgan_paddle.data.degrade.second_order import resolve_options
     lqs = degrade_images(fitter.hr, fitter.names, resolve_options(options), fitter.scale,
                          np.random.default_rng(seed))
     return lq_stats.set_stats(lqs, fitter.reference(lqs))

@@ -36,7 +36,7 @@ def infer_scale(hr_size, lq_size, lq_name, scale=None, fix='give --scale'):
 
 
 def default_comps(lq):
-    from data.fit.degradation_fit import STREAM_CODECS
+    from realesrgan_paddle.data.fit.degradation_fit import STREAM_CODECS
     codecs = {STREAM_CODECS[s['codec']] for s in lq.streams.values() if s['codec'] in STREAM_CODECS}
     if codecs:
         return tuple(sorted(codecs))
@@ -89,7 +89,7 @@ def describe(result):
 
 
 def _confidence_note(result):
-    from data.fit.degradation_fit import TOLERANCE
+    from realesrgan_paddle.data.fit.degradation_fit import TOLERANCE
     conf = result['confidence']
     if conf['level'] == 'low' or conf['split_half'] is None:
         return ''
@@ -107,7 +107,7 @@ def plot_match(stats, out_png):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from data.fit.degradation_fit import WEIGHTS
+    from realesrgan_paddle.data.fit.degradation_fit import WEIGHTS
     keys = list(WEIGHTS)
     fig, axes = plt.subplots(1, len(keys), figsize=(2.0 * len(keys), 3))
     for ax, k in zip(axes, keys):
@@ -118,7 +118,7 @@ def plot_match(stats, out_png):
     fig.suptitle('LQ statistics: real footage against synthetic LQ from the HR frames', fontsize=10)
     fig.tight_layout()
     import io
-    from utils.fileio import atomic_write_bytes
+    from realesrgan_paddle.utils.fileio import atomic_write_bytes
     buf = io.BytesIO()
     fig.savefig(buf, format='png', dpi=90)
     plt.close(fig)
@@ -128,10 +128,10 @@ def plot_match(stats, out_png):
 def run(args, log=print):
     import yaml
 
-    from data.fit import degradation_fit
-    from data.fit import lq_stats
-    from data.fit.lq_source import load_footage
-    from utils.fileio import atomic_write_text
+    from realesrgan_paddle.data.fit import degradation_fit
+    from realesrgan_paddle.data.fit import lq_stats
+    from realesrgan_paddle.data.fit.lq_source import load_footage
+    from realesrgan_paddle.utils.fileio import atomic_write_text
     t0 = time.time()
     lq = load_footage(args.lq, args.frames, span=getattr(args, 'lq_span', (0.0, 1.0)))
     hr = load_footage(args.hr, args.frames, span=getattr(args, 'hr_span', (0.0, 1.0)))

@@ -8,8 +8,8 @@ file and the problem (an empty folder, an unreadable video or image, frames of d
 """
 from pathlib import Path
 
-from utils.fileio import is_regular_file, require_regular_file
-from media.kinds import IMAGE_EXTS, VIDEO_EXTS
+from realesrgan_paddle.utils.fileio import is_regular_file, require_regular_file
+from realesrgan_paddle.media.kinds import IMAGE_EXTS, VIDEO_EXTS
 
 
 class FootageError(ValueError):
@@ -58,9 +58,9 @@ def list_sources(paths):
 
 
 def _video_frames(path, count, span=(0.0, 1.0)):
-    from data.fit.lq_stats import stream_info
-    from media.ffmpeg import VideoProbeError
-    from media.video_reader import FrameReader, VideoError
+    from realesrgan_paddle.data.fit.lq_stats import stream_info
+    from realesrgan_paddle.media.ffmpeg import VideoProbeError
+    from realesrgan_paddle.media.video_reader import FrameReader, VideoError
     try:
         info = stream_info(path)
     except VideoProbeError as exc:
@@ -85,9 +85,9 @@ def _video_frames(path, count, span=(0.0, 1.0)):
 
 
 def _image_frames(files, count, foot):
-    from data.degrade.codec_cache import _bgr8
-    from data.fit.lq_stats import jpeg_quality
-    from media.image_io import ImageReadError, imread
+    from realesrgan_paddle.data.degrade.codec_cache import _bgr8
+    from realesrgan_paddle.data.fit.lq_stats import jpeg_quality
+    from realesrgan_paddle.media.image_io import ImageReadError, imread
     step = max(1, len(files) // max(1, count))
     frames = []
     for f in files[::step][:count]:

@@ -25,7 +25,7 @@ import re
 import cv2
 import numpy as np
 
-from evaluation.metrics import blockiness
+from realesrgan_paddle.evaluation.metrics import blockiness
 
 FRAME_STATS = ('fine', 'mid', 'chroma', 'noise_y', 'noise_c', 'block8', 'block4', 'ringing', 'y_lo', 'y_hi')
 RELATIVE = ('fine', 'mid', 'chroma')  # divided by the reference's value
@@ -146,7 +146,7 @@ def stream_info(path):
     for an unreadable file."""
     import subprocess
 
-    from media.ffmpeg import MediaInput, ffmpeg_exe, probe_video, video_streams
+    from realesrgan_paddle.media.ffmpeg import MediaInput, ffmpeg_exe, probe_video, video_streams
     info = probe_video(path)  # a FIFO, a manifest or a playlist is refused here
     out = {'codec': info['codec'], 'width': info['width'], 'height': info['height'], 'fps': info['fps'],
            'duration': info['duration'], 'bitrate': None, 'bpp': None, 'pix_fmt': None, 'color_range': None}
@@ -171,7 +171,7 @@ def stream_info(path):
 
 def jpeg_quality(path):
     """The IJG quality (1-100) a JPEG file's luma quantisation table matches best, or None (not a JPEG)."""
-    from data.degrade.jpeg import quality_tables
+    from realesrgan_paddle.data.degrade.jpeg import quality_tables
     data = open(path, 'rb').read()
     if data[:2] != b'\xff\xd8':
         return None

@@ -3,8 +3,9 @@ import cv2
 import numpy as np
 import pytest
 
-from data.builder.filters import (FilterConfig, FrameFilter, HashIndex, blur_score, detect_bars, exclude_box,
-                                  luma_stats, parse_box, phash, to_gray)
+from realesrgan_paddle.data.builder.filters import (
+    FilterConfig, FrameFilter, HashIndex, blur_score, detect_bars, exclude_box,
+    luma_stats, parse_box, phash, to_gray)
 
 
 @pytest.fixture(scope='module')

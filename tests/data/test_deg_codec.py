@@ -5,10 +5,10 @@ import cv2
 import numpy as np
 import pytest
 
-from data.degrade import codec
-from data.fit import lq_stats
-from data.degrade.codec_cache import CodecCache, clip_groups, degrade_images
-from data.degrade.second_order import degrade_image, resolve_options
+from realesrgan_paddle.data.degrade import codec
+from realesrgan_paddle.data.fit import lq_stats
+from realesrgan_paddle.data.degrade.codec_cache import CodecCache, clip_groups, degrade_images
+from realesrgan_paddle.data.degrade.second_order import degrade_image, resolve_options
 
 
 def _photo(name, size):
@@ -99,7 +99,7 @@ def test_clip_groups_by_source_and_size():
 
 
 def test_codec_cache_generations_and_dataset(tmp_path):
-    from data.datasets import RealESRGANDataset
+    from realesrgan_paddle.data.datasets import RealESRGANDataset
     for i, name in enumerate(('coffee', 'chelsea')):
         cv2.imwrite(str(tmp_path / f'{name}.png'), _photo(name, 128))
     opt = resolve_options({'codec_prob': 1.0, 'codec_reuse': 1, 'codec_preset': 'ultrafast', 'usm_weight': 0.0})
@@ -199,7 +199,7 @@ def test_cache_close_stops_the_builder_between_images(tmp_path):
     import threading
     import time
 
-    from data.degrade.codec_cache import CacheClosed
+    from realesrgan_paddle.data.degrade.codec_cache import CacheClosed
     opt = resolve_options({'codec_prob': 1.0, 'codec_reuse': 1, 'codec_preset': 'ultrafast', 'usm_weight': 0.0})
     img = _photo('coffee', 64)
     n, calls = 12, []
@@ -249,7 +249,7 @@ def test_roundtrip_many_is_each_roundtrip_byte_for_byte(frames, tmp_path, monkey
 def test_degrade_images_codes_clips_in_batches_as_one_by_one(monkeypatch):
     """``degrade_images`` codes its clips in batches (``CODEC_BATCH``) with the draws of coding them in turn:
     the same LQ as one ffmpeg pair per clip, for plain clips and for pan clips."""
-    from data.degrade import codec_cache
+    from realesrgan_paddle.data.degrade import codec_cache
     imgs = [_photo(n, 72) for n in ('coffee', 'astronaut', 'chelsea')] * 2
     names = [f'{n}_{k}.png' for k, n in enumerate('aabbcc')]
     for extra in ({'codec_clip': 2}, {'codec_pan': 2}):

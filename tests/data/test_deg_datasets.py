@@ -6,7 +6,7 @@ import numpy as np
 import paddle
 import pytest
 
-from data.datasets import PairedImageDataset, RealESRGANDataset
+from realesrgan_paddle.data.datasets import PairedImageDataset, RealESRGANDataset
 from tests.pairs import write_pairs
 
 

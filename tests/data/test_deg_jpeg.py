@@ -4,8 +4,8 @@ import numpy as np
 import paddle
 import pytest
 
-from data.degrade.jpeg import LUMA_TABLE, DiffJPEG, diff_jpeg, quality_tables
-from evaluation.metrics import psnr
+from realesrgan_paddle.data.degrade.jpeg import LUMA_TABLE, DiffJPEG, diff_jpeg, quality_tables
+from realesrgan_paddle.evaluation.metrics import psnr
 from tests.op_tester import DegradationTester
 
 

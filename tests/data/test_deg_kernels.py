@@ -6,10 +6,11 @@ import numpy as np
 import paddle
 import pytest
 
-from data.degrade.filters import Filter2D, filter2d, reflect_pad
-from data.degrade.kernels import (bessel_j1, covariance, gaussian_kernel, generalized_gaussian_kernel, kernel_moments,
-                          pad_kernel, plateau_kernel, pulse_kernel, random_mixed_kernel, sinc_kernel)
-from data.degrade.second_order import DEFAULT_DEGRADATION, sample_kernels
+from realesrgan_paddle.data.degrade.filters import Filter2D, filter2d, reflect_pad
+from realesrgan_paddle.data.degrade.kernels import (
+    bessel_j1, covariance, gaussian_kernel, generalized_gaussian_kernel, kernel_moments,
+    pad_kernel, plateau_kernel, pulse_kernel, random_mixed_kernel, sinc_kernel)
+from realesrgan_paddle.data.degrade.second_order import DEFAULT_DEGRADATION, sample_kernels
 from tests.op_tester import DegradationTester
 
 MAKERS = [lambda k: gaussian_kernel(k, 2.0, 1.0, 0.6),

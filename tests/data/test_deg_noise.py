@@ -3,7 +3,8 @@ import numpy as np
 import paddle
 import pytest
 
-from data.degrade.noise import GaussianNoise, PoissonNoise, add_gaussian_noise, add_poisson_noise, gaussian_noise
+from realesrgan_paddle.data.degrade.noise import (
+    GaussianNoise, PoissonNoise, add_gaussian_noise, add_poisson_noise, gaussian_noise)
 from tests.op_tester import DegradationTester
 
 
@@ -96,7 +97,7 @@ def test_noise_clips_and_the_gradient_passes_through():
 def test_box_muller_normals_are_standard_normal():
     from scipy import stats
 
-    from data.degrade.noise import standard_normal_f32
+    from realesrgan_paddle.data.degrade.noise import standard_normal_f32
     out = np.empty(400_001, dtype=np.float32)  # odd size: the sine half is one shorter
     standard_normal_f32(np.random.default_rng(0), out)
     assert out.dtype == np.float32 and np.isfinite(out).all()
@@ -110,7 +111,7 @@ def test_box_muller_normals_are_standard_normal():
 
 @pytest.mark.parametrize('vals', [2.0, 64.0, 256.0])
 def test_poisson_sampler_is_the_exact_inverse_cdf(vals):
-    from data.degrade.noise import _BINS, _poisson_tables, _uniform_bits, sample_poisson_levels
+    from realesrgan_paddle.data.degrade.noise import _BINS, _poisson_tables, _uniform_bits, sample_poisson_levels
     levels = np.random.default_rng(1).integers(0, 256, size=(3, 200, 200)).astype(np.uint8)
     got = sample_poisson_levels(levels, vals, np.random.default_rng(5))
     # the same 32-bit uniforms, answered by a plain per-pixel search of the CDF row

@@ -4,9 +4,10 @@ import numpy as np
 import paddle
 import pytest
 
-from data.degrade.second_order import DEFAULT_DEGRADATION, SecondOrderDegradation, degrade_image, resolve_options, sample_kernels
-from data.degrade.resize import imresize_bicubic
-from evaluation.metrics import psnr
+from realesrgan_paddle.data.degrade.second_order import (
+    DEFAULT_DEGRADATION, SecondOrderDegradation, degrade_image, resolve_options, sample_kernels)
+from realesrgan_paddle.data.degrade.resize import imresize_bicubic
+from realesrgan_paddle.evaluation.metrics import psnr
 
 
 def batch_kernels(n, seed=0):

@@ -5,7 +5,7 @@ import numpy as np
 import paddle
 import pytest
 
-from data.datasets.pool import PairPool
+from realesrgan_paddle.data.datasets.pool import PairPool
 
 
 @pytest.mark.parametrize('pool_size,batch,expect', [(180, 12, 180), (10, 4, 8), (7, 12, 12), (181, 12, 180)])

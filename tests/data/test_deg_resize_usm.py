@@ -4,8 +4,8 @@ import numpy as np
 import paddle
 import pytest
 
-from data.degrade.resize import Resize, imresize_bicubic, resize
-from data.degrade.usm import USMSharp, select_gt, usm_sharp
+from realesrgan_paddle.data.degrade.resize import Resize, imresize_bicubic, resize
+from realesrgan_paddle.data.degrade.usm import USMSharp, select_gt, usm_sharp
 from tests.op_tester import DegradationTester
 
 

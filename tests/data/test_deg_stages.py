@@ -4,7 +4,8 @@ import numpy as np
 import paddle
 import pytest
 
-from data.degrade.second_order import SECOND_ORDER, SecondOrderDegradation, Stage, resolve_options, sample_kernels, with_stage
+from realesrgan_paddle.data.degrade.second_order import (
+    SECOND_ORDER, SecondOrderDegradation, Stage, resolve_options, sample_kernels, with_stage)
 
 
 class Gamma(Stage):

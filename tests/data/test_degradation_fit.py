@@ -3,10 +3,10 @@ import cv2
 import numpy as np
 import pytest
 
-from data.fit import degradation_fit as F
-from data.fit import lq_stats
-from data.degrade.codec_cache import degrade_images
-from data.degrade.second_order import resolve_options
+from realesrgan_paddle.data.fit import degradation_fit as F
+from realesrgan_paddle.data.fit import lq_stats
+from realesrgan_paddle.data.degrade.codec_cache import degrade_images
+from realesrgan_paddle.data.degrade.second_order import resolve_options
 
 
 @pytest.fixture(scope='module')

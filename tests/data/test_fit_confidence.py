@@ -6,9 +6,9 @@ import sys
 import cv2
 import yaml
 
-from data.fit import lq_stats
+from realesrgan_paddle.data.fit import lq_stats
 from tests.user_path import ROOT
-from media.ffmpeg import ffmpeg_exe
+from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
 
 
 def _ffmpeg(*args):
@@ -54,7 +54,7 @@ def test_a_44x36_stream_falls_back_to_the_generic_degradation(hr_photos, tmp_pat
 
 
 def test_a_measurable_stream_is_fitted_with_its_confidence(hr_photos, tmp_path):
-    from data.fit import degradation_fit as D
+    from realesrgan_paddle.data.fit import degradation_fit as D
     img = cv2.imread(str(hr_photos[0]))
     frames = [img[20 * i:20 * i + 288, 30 * i:30 * i + 352] for i in range(6)]
     lq = [cv2.resize(f, (88, 72), interpolation=cv2.INTER_AREA) for f in frames]

@@ -3,10 +3,10 @@ frame stays 176x144 (cropping one pixel unpaired it from its 44x36 LQ frame); re
 import cv2
 import pytest
 
-from data.builder.extract import extract
-from data.builder.filters import FilterConfig, detect_bars, to_gray
-from data.builder.manifest import read_manifest
-from media.ffmpeg import ffmpeg_exe
+from realesrgan_paddle.data.builder.extract import extract
+from realesrgan_paddle.data.builder.filters import FilterConfig, detect_bars, to_gray
+from realesrgan_paddle.data.builder.manifest import read_manifest
+from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
 
 
 @pytest.fixture(scope='module')

@@ -8,8 +8,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from data.degrade.resize import imresize_bicubic
-from evaluation.metrics import psnr
+from realesrgan_paddle.data.degrade.resize import imresize_bicubic
+from realesrgan_paddle.evaluation.metrics import psnr
 from tests.cli_checks import one_line
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,9 +9,9 @@ import numpy as np
 import paddle
 import pytest
 
-from data.degrade.second_order import SecondOrderDegradation, sample_kernels
-from data.degrade.slicing import in_slice, resolve_slices, run_sliced
-from data.degrade.usm import USMSharp, usm_sharp
+from realesrgan_paddle.data.degrade.second_order import SecondOrderDegradation, sample_kernels
+from realesrgan_paddle.data.degrade.slicing import in_slice, resolve_slices, run_sliced
+from realesrgan_paddle.data.degrade.usm import USMSharp, usm_sharp
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +49,7 @@ def test_run_sliced_passes_errors_through():
 
 
 def test_resolve_slices(monkeypatch):
-    from data.degrade.slicing import cpu_count
+    from realesrgan_paddle.data.degrade.slicing import cpu_count
     monkeypatch.delenv('PADDLE_TRAINERS_NUM', raising=False)
     assert resolve_slices('auto', paddle.CPUPlace()) == cpu_count()
     assert resolve_slices('auto', 'gpu:0') == 1
@@ -88,7 +88,7 @@ def test_with_usm_is_usm_then_degradation(photos, threads):
 
 def test_single_arena_restart_sets_the_malloc_env(tmp_path):
     script = tmp_path / 'env_probe.py'
-    script.write_text(f'import os, sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom utils import runtime_env\n'
+    script.write_text(f'import os, sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom realesrgan_paddle.utils import runtime_env\n'
                       'runtime_env.setup(reexec=True, quiet=False, single_arena=True)\n'
                       'print(os.environ.get("MALLOC_ARENA_MAX"), os.environ.get("MALLOC_MMAP_MAX_"))\n')
     env = {k: v for k, v in __import__('os').environ.items()
@@ -116,11 +116,11 @@ ctypes.CDLL = Libc
 import paddle
 real_set = paddle.base.core.set_num_threads
 paddle.base.core.set_num_threads = lambda n: (calls.append(('threads', n)), real_set(n))
-from data.degrade.slicing import run_sliced
+from realesrgan_paddle.data.degrade.slicing import run_sliced
 x = paddle.ones([4, 1])
 run_sliced(lambda s, e: x[s:e] * 2, 4, 2)
 print(len(calls))
-from utils import runtime_env
+from realesrgan_paddle.utils import runtime_env
 runtime_env.setup(quiet=False, single_arena=True)
 run_sliced(lambda s, e: x[s:e] * 2, 4, 2)
 print(sorted(set(c[0] for c in calls)), ('threads', 1) in calls)

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from evaluation import evaluator as E
-from evaluation import metrics as M
-from evaluation.cli import main
+from realesrgan_paddle.evaluation import evaluator as E
+from realesrgan_paddle.evaluation import metrics as M
+from realesrgan_paddle.evaluation.cli import main
 from tests.nets import save_tiny, srvgg
 from tests.pairs import centre_crop, write_pairs
 from tests.cli_checks import one_line

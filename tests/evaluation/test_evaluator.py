@@ -4,9 +4,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from evaluation.cli import main
-from evaluation.evaluator import evaluate
-from evaluation import metrics as M
+from realesrgan_paddle.evaluation.cli import main
+from realesrgan_paddle.evaluation.evaluator import evaluate
+from realesrgan_paddle.evaluation import metrics as M
 from tests.nets import save_tiny, srvgg
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from evaluation.cli import main
-from evaluation.flicker import FlickerError, flicker_ratios, flicker_vs_bicubic, verdict
+from realesrgan_paddle.evaluation.cli import main
+from realesrgan_paddle.evaluation.flicker import FlickerError, flicker_ratios, flicker_vs_bicubic, verdict
 from tests.cli_checks import one_line
 
 SHARED_VIDEO = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'video' / 'bikes.mp4'
@@ -86,7 +86,7 @@ def test_bad_input_one_line(photo, case, match):
 
 @pytest.mark.skipif(not SHARED_VIDEO.is_file(), reason='../shared/data/video is not here')
 def test_real_video_frames():
-    from media.video_reader import FrameReader
+    from realesrgan_paddle.media.video_reader import FrameReader
     frames = []
     for frame, _ in FrameReader(SHARED_VIDEO, filters=['trim=end_frame=4']):
         frames.append(frame)
@@ -134,7 +134,7 @@ def test_evaluate_frame_folders_flicker(frames_data, tmp_path, capsys):
 
 
 def test_evaluate_videos_flicker(frames_data, tmp_path, capsys, photo):
-    from media.ffmpeg import ffmpeg_exe
+    from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
     d = frames_data
     for k in ('gt', 'lq'):  # lossless videos of the frame folders
         subprocess.run([ffmpeg_exe(), '-v', 'error', '-y', '-framerate', '25', '-i', str(d / k / '%04d.png'),

@@ -4,7 +4,7 @@ import numpy as np
 import paddle
 import pytest
 
-from evaluation import iqa, iqa_weights
+from realesrgan_paddle.evaluation import iqa, iqa_weights
 from tests.skips import TORCH_SKIP
 
 torch = pytest.importorskip('torch', reason=TORCH_SKIP)

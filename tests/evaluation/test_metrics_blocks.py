@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from evaluation import evaluator as E
-from evaluation import metrics as M
-from pipeline.select import losses
+from realesrgan_paddle.evaluation import evaluator as E
+from realesrgan_paddle.evaluation import metrics as M
+from realesrgan_paddle.pipeline.select import losses
 
 
 @pytest.fixture(scope='module')

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from evaluation import metrics as M
+from realesrgan_paddle.evaluation import metrics as M
 
 
 @pytest.fixture(scope='module')

@@ -6,10 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from evaluation.metrics import bgr_to_y
-from utils.matlab_resize import imresize_bicubic
-from evaluation.niqe import (NIQE, aggd_fit, aggd_fit_rows, block_features, blocks_features, gaussian_window, mscn,
-                             niqe, niqe_features, niqe_luma, pristine_model)
+from realesrgan_paddle.evaluation.metrics import bgr_to_y
+from realesrgan_paddle.utils.matlab_resize import imresize_bicubic
+from realesrgan_paddle.evaluation.niqe import (
+    NIQE, aggd_fit, aggd_fit_rows, block_features, blocks_features, gaussian_window, mscn,
+    niqe, niqe_features, niqe_luma, pristine_model)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _basicsr_niqe  # noqa: E402

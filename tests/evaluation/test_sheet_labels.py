@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from evaluation.sheet import FONT, fit_text, label
+from realesrgan_paddle.evaluation.sheet import FONT, fit_text, label
 from tests.user_path import ROOT
 
 CAPTIONS = ['iter_1000 27.43dB d0.85 N5.12', 'dni_0.30 27.43dB d0.85 N5.12', 'bicubic', 'x' * 60]

@@ -3,7 +3,7 @@ import subprocess
 
 import numpy as np
 
-from media.ffmpeg import ffmpeg_exe, stream_lines
+from realesrgan_paddle.media.ffmpeg import ffmpeg_exe, stream_lines
 
 
 def make_clip(dst, seconds=5, fps=10, gop=10, size='48x32'):
@@ -20,7 +20,7 @@ def make_clip(dst, seconds=5, fps=10, gop=10, size='48x32'):
 
 def decoded(path):
     """``(frames as float arrays, pts list)`` of the first video stream."""
-    from media.video_reader import FrameReader
+    from realesrgan_paddle.media.video_reader import FrameReader
     frames, pts = [], []
     for f, info in FrameReader(path):
         frames.append(f.astype(np.float64))

@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 def main():
     delay = float(sys.argv[1])
-    from inference import segment_run
+    from realesrgan_paddle.inference import segment_run
     run_model = segment_run._run_model
 
     def slow(up, frames, *args, **kwargs):

@@ -11,20 +11,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope='module')
 def rrdb_export(tiny_models, tmp_path_factory):
-    import models
-    from inference.export import export_static
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.export import export_static
     net, arch = models.load_network(tiny_models['rrdb_x2'])
     return export_static(net, arch, tmp_path_factory.mktemp('adv') / 'infer')
 
 
 def test_configure_reaches_the_predictor(rrdb_export):
-    from inference.backends import PredictorBackend
+    from realesrgan_paddle.inference.backends import PredictorBackend
     d = rrdb_export
     x = np.random.default_rng(0).random((1, 3, 16, 24), dtype=np.float32)
     seen = []
     ref = PredictorBackend(d, engine='onednn', configure=seen.append)
     assert len(seen) == 1 and hasattr(seen[0], 'switch_ir_optim')
-    from inference.export import open_export
+    from realesrgan_paddle.inference.export import open_export
     side = open_export(d).side_base
     assert not (side / '_onednn_opt').exists()  # a configured graph is not kept as the export's optimised graph
     default = PredictorBackend(d, engine='onednn')
@@ -41,8 +41,8 @@ def test_configure_reaches_the_predictor(rrdb_export):
 def test_default_threads_come_from_math_threads(rrdb_export, monkeypatch):
     """The predictor's default thread count is runtime_env.math_threads(), not a raw OMP_NUM_THREADS read:
     paddle writes '1' there at import (tests/utils/test_utils_core.py has the rule itself)."""
-    from inference.backends import PredictorBackend
-    from utils import runtime_env
+    from realesrgan_paddle.inference.backends import PredictorBackend
+    from realesrgan_paddle.utils import runtime_env
     monkeypatch.setattr(runtime_env, 'math_threads', lambda: 3)
     assert PredictorBackend(rrdb_export, engine='onednn').threads == 3
     assert PredictorBackend(rrdb_export, engine='onednn', threads=1).threads == 1
@@ -50,8 +50,8 @@ def test_default_threads_come_from_math_threads(rrdb_export, monkeypatch):
 
 def test_int8_is_the_benchmarks_own(rrdb_export):
     """The product refuses int8; the benchmark reaches oneDNN's int8 kernels through ``configure``."""
-    import inference.backends as backends
-    from inference.backends import PredictorBackend
+    import realesrgan_paddle.inference.backends as backends
+    from realesrgan_paddle.inference.backends import PredictorBackend
     with pytest.raises(ValueError, match='precision must be one of'):
         PredictorBackend(rrdb_export, precision='int8')
     assert not hasattr(backends, 'AdvancedOptions')

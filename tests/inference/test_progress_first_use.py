@@ -1,6 +1,6 @@
 """First use of a weights file with Paddle Inference: the one-time export says what it does, and one
 untiled image shows model progress (stderr to a file here: whole lines, no bar fragments)."""
-from inference import Upscaler
+from realesrgan_paddle.inference import Upscaler
 from tests.cli_checks import a_line
 
 
@@ -24,7 +24,7 @@ def test_no_bar_per_frame_inside_another_bar(tiny_models, photo, tmp_path, capsy
 
     from tqdm import tqdm
 
-    from utils.progress import bars_active
+    from realesrgan_paddle.utils.progress import bars_active
     up = Upscaler(tiny_models['srvgg_x4'], backend='dynamic', progress=True)
     capsys.readouterr()
     assert not bars_active()

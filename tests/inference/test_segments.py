@@ -18,14 +18,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope='module')
 def up(tiny_models):
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     return Upscaler(tiny_models['srvgg_x4'], backend='dynamic')
 
 
 @pytest.fixture(scope='module')
 def clip_and_ref(up, tmp_path_factory):
     """A 5 s clip at 10 fps (keyframe every 1 s) and its one-pass upscale."""
-    from inference.video import upscale_video
+    from realesrgan_paddle.inference.video import upscale_video
     d = tmp_path_factory.mktemp('seg')
     src = make_clip(d / 'match.mkv')
     ref = d / 'one.mkv'
@@ -54,7 +54,7 @@ def test_segments_equal_one_pass_with_audio_and_subtitles(up, clip_and_ref, tmp_
 
 
 def test_changed_options_start_over_in_one_line(up, clip_and_ref, tmp_path, caplog):
-    from inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.segmented import upscale_video_segmented
     src, _, _ = clip_and_ref
     dst = tmp_path / 'out.mkv'
     upscale_video_segmented(up, src, dst, progress=False, segment_seconds=2, keep_parts=True)
@@ -70,10 +70,10 @@ def test_changed_options_start_over_in_one_line(up, clip_and_ref, tmp_path, capl
 
 
 def test_disk_full_keeps_finished_segments_then_resumes(up, clip_and_ref, tmp_path, monkeypatch):
-    from inference.video import VideoError
+    from realesrgan_paddle.inference.video import VideoError
     src, _, ref = clip_and_ref
     dst = tmp_path / 'out.mkv'
-    from inference import segment_run
+    from realesrgan_paddle.inference import segment_run
     commit = segment_run.commit_file
 
     def full_after_two(tmp, final):  # the third segment's rename fails as on a full disk
@@ -125,8 +125,8 @@ def test_temporal_segments_start_warm_and_match_one_pass(up, clip_and_ref, tmp_p
     joins included, under 35 dB), and differs from the unstabilised one; a Stabiliser object (not picklable for workers) is refused."""
     import numpy as np
 
-    from inference.segment_run import TEMPORAL_OVERLAP
-    from inference.temporal import Stabiliser, TemporalError
+    from realesrgan_paddle.inference.segment_run import TEMPORAL_OVERLAP
+    from realesrgan_paddle.inference.temporal import Stabiliser, TemporalError
     src, _, plain = clip_and_ref
     one = tmp_path / 'one_t.mkv'
     up.upscale_video(src, one, progress=False, temporal='flow')
@@ -160,7 +160,7 @@ def test_no_jump_at_a_join(up, clip_and_ref, tmp_path, temporal):
 
     import numpy as np
 
-    from inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.segmented import upscale_video_segmented
     src = clip_and_ref[0]
     one, dst = tmp_path / 'one.mkv', tmp_path / 'seg.mkv'
     up.upscale_video(src, one, crf=0, progress=False, temporal=temporal or False)

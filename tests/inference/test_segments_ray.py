@@ -11,7 +11,7 @@ ray = pytest.importorskip('ray', reason='ray is not installed: pip install -r re
 @pytest.fixture(scope='module')
 def cluster():
     """One local cluster of 2 workers for the module."""
-    from inference.ray_runner import connect
+    from realesrgan_paddle.inference.ray_runner import connect
     connect(ray, 'local', 2)
     yield
     ray.shutdown()
@@ -20,7 +20,7 @@ def cluster():
 def dying_worker(marker):
     """A SegmentWorker whose first attempt at segment 1 makes its process exit (``marker`` records it). Defined
     here, not at module level, so that Ray ships the class by value to the workers."""
-    from inference.ray_runner import SegmentWorker
+    from realesrgan_paddle.inference.ray_runner import SegmentWorker
 
     class DyingWorker(SegmentWorker):
         def run(self, spec, k):
@@ -35,8 +35,8 @@ def dying_worker(marker):
 
 
 def test_ray_two_workers_equal_one_pass_and_retry_a_dead_worker(tiny_models, cluster, tmp_path, monkeypatch):
-    from inference import Upscaler, ray_runner
-    from inference.video import upscale_video
+    from realesrgan_paddle.inference import Upscaler, ray_runner
+    from realesrgan_paddle.inference.video import upscale_video
     up = Upscaler(tiny_models['srvgg_x4'], backend='dynamic')
     src = make_clip(tmp_path / 'match.mkv', seconds=4)
     one = upscale_video(up, src, tmp_path / 'one.mkv', progress=False)

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from inference.temporal import Stabiliser, TemporalError, make_stabiliser, stabilise_frames
-from media.ffmpeg import ffmpeg_exe, probe_video
+from realesrgan_paddle.inference.temporal import Stabiliser, TemporalError, make_stabiliser, stabilise_frames
+from realesrgan_paddle.media.ffmpeg import ffmpeg_exe, probe_video
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -168,7 +168,7 @@ def _clip(shared_data, dst, frames=6):
 
 
 def test_upscale_video_api_runs_the_stabiliser(tiny_models, shared_data, tmp_path):
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     up = Upscaler(tiny_models['srvgg_x4'], backend='dynamic')
     src = _clip(shared_data, tmp_path / 'clip.mp4')
     st = Stabiliser(mode='static')

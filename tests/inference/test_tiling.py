@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from inference.tiling import ramp_weight, tile_grid, tiled_forward, window_starts
+from realesrgan_paddle.inference.tiling import ramp_weight, tile_grid, tiled_forward, window_starts
 
 
 @pytest.mark.parametrize('size,tile,pad', [(100, 32, 8), (64, 64, 10), (65, 16, 4), (33, 40, 10), (200, 48, 0)])
@@ -67,8 +67,8 @@ def _seam_stats(tiled, full, tile_hr):
 
 
 def test_tiled_equals_untiled_without_seam(tiny_models, hr_photos):
-    from inference import Upscaler
-    from evaluation.metrics import psnr
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.evaluation.metrics import psnr
     hr = next(cv2.imread(str(p)) for p in hr_photos if cv2.imread(str(p)).shape[0] >= 400)
     hr = hr[:384, :512]
     lr = cv2.resize(hr, (128, 96), interpolation=cv2.INTER_AREA)
@@ -90,8 +90,8 @@ def test_tiled_equals_untiled_without_seam(tiny_models, hr_photos):
 
 
 def test_tiles_with_mod_padding_x2(tiny_models, photo):
-    from inference import Upscaler
-    from evaluation.metrics import psnr
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.evaluation.metrics import psnr
     lr = photo[:45, :71]  # odd sizes: padded to the x2 model's unshuffle factor
     up = Upscaler(tiny_models['rrdb_x2'], backend='dynamic', tile=0)
     full = up.upscale(lr)
@@ -102,7 +102,7 @@ def test_tiles_with_mod_padding_x2(tiny_models, photo):
 
 
 def test_auto_tile_from_free_memory(monkeypatch):
-    from inference import memory
+    from realesrgan_paddle.inference import memory
     x4plus = {'type': 'RRDBNet', 'scale': 4, 'num_feat': 64, 'num_block': 23, 'num_grow_ch': 32}
     monkeypatch.setattr(memory, 'available_memory', lambda: 16 << 30)
     assert memory.auto_tile(x4plus, 64, 64, 10) == 0  # fits: no tiling

@@ -20,7 +20,7 @@ def _tool(name, *args, timeout=120):
 
 
 def test_windows_never_smaller_than_min_side():
-    from inference.tiling import MIN_SIDE, tiled_forward
+    from realesrgan_paddle.inference.tiling import MIN_SIDE, tiled_forward
     seen = []
 
     def fwd(p):
@@ -64,7 +64,7 @@ def test_infer_tiny_images_and_tile_1(tmp_path, hr_photos):
 def test_output_size_limit_and_outscale_range(tiny_models, monkeypatch):
     import pytest
 
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     up = Upscaler(tiny_models['srvgg_x4'], backend='dynamic')
     img = np.full((20, 30, 3), 128, np.uint8)
     assert up.upscale(img).shape == (80, 120, 3)

@@ -18,7 +18,7 @@ def _counting(up):
 
 @pytest.mark.parametrize('name', ['srvgg_x4', 'rrdb_x2'])  # rrdb_x2: inputs padded to multiples of 2
 def test_one_forward_and_the_same_pictures(tiny_models, export_cache, frames, name):
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     up = Upscaler(tiny_models[name], precision='fp32', cache_root=export_cache)
     assert up.batch_fits(3, 21, 27)
     singles = [up.upscale(f) for f in frames]
@@ -31,7 +31,7 @@ def test_one_forward_and_the_same_pictures(tiny_models, export_cache, frames, na
 
 
 def test_one_by_one_when_a_batch_would_not_match_upscale(tiny_models, export_cache, frames):
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     up = Upscaler(tiny_models['srvgg_x4'], precision='fp32', cache_root=export_cache)
     calls = _counting(up)
     outs = up.upscale_batch(frames, outscale=2.5)  # a final resize
@@ -45,7 +45,7 @@ def test_one_by_one_when_a_batch_would_not_match_upscale(tiny_models, export_cac
 
 
 def test_batch_fits_follows_tiles_pre_pad_and_backend(tiny_models, export_cache):
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     w = tiny_models['srvgg_x4']
     assert not Upscaler(w, tile=16, precision='fp32', cache_root=export_cache).batch_fits(2, 21, 27)
     assert Upscaler(w, tile=32, precision='fp32', cache_root=export_cache).batch_fits(2, 21, 27)

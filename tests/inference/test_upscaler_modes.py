@@ -5,13 +5,13 @@ import cv2
 import numpy as np
 import pytest
 
-from media.image_io import ImageReadError, imread, imwrite
-from evaluation.metrics import psnr
+from realesrgan_paddle.media.image_io import ImageReadError, imread, imwrite
+from realesrgan_paddle.evaluation.metrics import psnr
 
 
 @pytest.fixture(scope='module')
 def up(tiny_models):
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     return Upscaler(tiny_models['srvgg_x4'], backend='dynamic')
 
 
@@ -82,7 +82,7 @@ def test_exif_orientation_is_applied(up, photo, tmp_path):
 
 
 def test_outscale_and_pre_pad(tiny_models, photo):
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     up = Upscaler(tiny_models['srvgg_x4'], backend='dynamic', outscale=2.5)
     out = up.upscale(photo)
     assert out.shape == (round(photo.shape[0] * 2.5), round(photo.shape[1] * 2.5), 3)

@@ -4,7 +4,7 @@ import subprocess
 
 import numpy as np
 
-from media.ffmpeg import ffmpeg_exe
+from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
 
 
 def make_clip(shared_data, dst, fps, frames=5):

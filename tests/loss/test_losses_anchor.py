@@ -6,10 +6,11 @@ import numpy as np
 import paddle
 import pytest
 
-from loss import (LOSSES, ChromaBandLoss, HighBandL1Loss, build_loss, chroma_band_loss, high_band_l1_loss,
-                  hf_energy_loss, lowpass_l1_loss)
-from loss.frequency import gaussian_blur
-from training.basicsr_compat import anchor_entries
+from realesrgan_paddle.loss import (
+    LOSSES, ChromaBandLoss, HighBandL1Loss, build_loss, chroma_band_loss, high_band_l1_loss,
+    hf_energy_loss, lowpass_l1_loss)
+from realesrgan_paddle.loss.frequency import gaussian_blur
+from realesrgan_paddle.training.basicsr_compat import anchor_entries
 from tests.op_tester import LossTester, photo
 
 
@@ -107,7 +108,7 @@ def test_old_anchor_maps_to_its_terms_with_their_weights():
 def test_energy_term_adds_the_band_strength_towards_the_anchor(photo_batch):
     """``energy_weight`` adds ``hf_energy_loss(pred, anchor)``: phase-free, so a shifted texture of the
     anchor's strength costs less there than the same texture flattened."""
-    from loss.frequency import hf_energy_loss
+    from realesrgan_paddle.loss.frequency import hf_energy_loss
     big = photo_batch(2, 72)
     gt, shifted = big[:, :, 4:68, 4:68], big[:, :, :64, :64]
     base = float(self_anchor_loss(shifted, gt, gt))
@@ -122,7 +123,7 @@ def test_energy_term_adds_the_band_strength_towards_the_anchor(photo_batch):
 def test_energy_term_per_channel(photo_batch):
     """``energy_space='rgb'`` adds the per-channel energy term instead of the luma one; layer = function; a bad
     space is refused."""
-    from loss.frequency import hf_energy_loss
+    from realesrgan_paddle.loss.frequency import hf_energy_loss
     big = photo_batch(2, 72)
     gt, shifted = big[:, :, 4:68, 4:68], big[:, :, :64, :64]
     base = float(self_anchor_loss(shifted, gt, gt))
@@ -137,7 +138,7 @@ def _ripple(n=64, s=0.05):
 
 
 def test_chroma_of_grey_is_zero_and_of_red_its_distance_from_luma():
-    from loss.frequency import chroma
+    from realesrgan_paddle.loss.frequency import chroma
     grey = paddle.full([1, 3, 4, 4], 0.4)
     assert float(paddle.abs(chroma(grey)).max()) < 1e-7
     red = paddle.to_tensor(np.array([1.0, 0, 0], 'float32').reshape(1, 3, 1, 1) * np.ones((1, 3, 2, 2), 'float32'))
@@ -150,7 +151,7 @@ def test_chroma_band_grey_texture_is_free_colour_texture_costs(photo_batch):
     """Grey texture (the same ripple in R, G and B) costs nothing; a ripple in green only costs the mean of
     its colour part's high band, (1 - 0.587, 0.587, 0.587) x its amplitude over three channels (the band of a
     Nyquist ripple is nearly all of it); low-band colour changes are free."""
-    from loss import chroma_band_loss
+    from realesrgan_paddle.loss import chroma_band_loss
     gt = photo_batch(2, 64)
     s = 0.05
     r = paddle.to_tensor(_ripple(64, s))
@@ -165,7 +166,7 @@ def test_chroma_band_grey_texture_is_free_colour_texture_costs(photo_batch):
 def test_grey_energy_space_adds_grey_texture(photo_batch):
     """``space='grey'`` measures the mean of R, G and B: on a grey image it is luma's value, and its gradient is
     the same in the three channels (luma's is not), so the texture it asks for has no colour."""
-    from loss.frequency import hf_energy_loss
+    from realesrgan_paddle.loss.frequency import hf_energy_loss
     gt = photo_batch(2, 48)
     g = gt.mean(axis=1, keepdim=True).tile([1, 3, 1, 1])
     flat = gaussian_blur(g, 2.0)
@@ -181,7 +182,7 @@ def test_grey_energy_space_adds_grey_texture(photo_batch):
     np.testing.assert_allclose(gg[:, 0], gg[:, 1], atol=1e-9)
     np.testing.assert_allclose(gg[:, 2], gg[:, 1], atol=1e-9)
     assert np.abs(gl[:, 1]).sum() > 4 * np.abs(gl[:, 2]).sum()  # luma's gradient: green 0.587, blue 0.114
-    from loss import HFEnergyLoss
+    from realesrgan_paddle.loss import HFEnergyLoss
     assert float(HFEnergyLoss(2.0, 8, space='grey')(flat, g)) == pytest.approx(
         2 * float(hf_energy_loss(flat, g, 8, space='grey')), rel=1e-6)
     with pytest.raises(ValueError, match='space'):
@@ -209,7 +210,7 @@ class TestChromaBand(LossTester):
 def test_self_anchor_chroma_and_pool_options(photo_batch):
     """``chroma_weight`` adds ``chroma_band_loss(pred, anchor, sigma)``, ``energy_pool`` the pooled energy
     term; the Layer passes both; bad values are refused."""
-    from loss.frequency import hf_energy_loss
+    from realesrgan_paddle.loss.frequency import hf_energy_loss
     big = photo_batch(2, 72)
     gt, shifted = big[:, :, 4:68, 4:68], big[:, :, :64, :64]
     base = float(self_anchor_loss(shifted, gt, gt))

@@ -5,9 +5,9 @@ import numpy as np
 import paddle
 import pytest
 
-from loss import LOSSES, ConsistencyLoss, build_loss, consistency_loss
-from loss.consistency import redegrade
-from loss.frequency import gaussian_blur
+from realesrgan_paddle.loss import LOSSES, ConsistencyLoss, build_loss, consistency_loss
+from realesrgan_paddle.loss.consistency import redegrade
+from realesrgan_paddle.loss.frequency import gaussian_blur
 
 
 def test_value_against_opencv_area_downscale():

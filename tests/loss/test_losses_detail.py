@@ -5,11 +5,12 @@ import numpy as np
 import paddle
 import pytest
 
-from loss import (FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LDLLoss, LowPassL1Loss, SubpixelGridLoss, artifact_map,
-                  build_loss, fft_amplitude_loss, gradient_loss, hf_energy_loss, l1_loss, ldl_loss, lowpass_l1_loss,
-                  subpixel_grid_loss)
-from loss.frequency import gaussian_blur, laplacian, local_rms, luma
-from loss.ldl import local_variance
+from realesrgan_paddle.loss import (
+    FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LDLLoss, LowPassL1Loss, SubpixelGridLoss, artifact_map,
+    build_loss, fft_amplitude_loss, gradient_loss, hf_energy_loss, l1_loss, ldl_loss, lowpass_l1_loss,
+    subpixel_grid_loss)
+from realesrgan_paddle.loss.frequency import gaussian_blur, laplacian, local_rms, luma
+from realesrgan_paddle.loss.ldl import local_variance
 from tests.op_tester import LossTester, photo
 
 def _pair(seed=0, shape=(2, 3, 16, 16)):

@@ -5,10 +5,10 @@ import numpy as np
 import paddle
 import pytest
 
-from loss import PerceptualLoss, VGGWeightsMissing, build_loss, perceptual_loss
-from loss.perceptual import DEFAULT_LAYER_WEIGHTS, gram_matrix
-from models.vgg import VGG19FeatureExtractor, torchvision_index_map
-from checkpoint_io.state_file import save_checkpoint
+from realesrgan_paddle.loss import PerceptualLoss, VGGWeightsMissing, build_loss, perceptual_loss
+from realesrgan_paddle.loss.perceptual import DEFAULT_LAYER_WEIGHTS, gram_matrix
+from realesrgan_paddle.models.vgg import VGG19FeatureExtractor, torchvision_index_map
+from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 from tests.skips import TORCH_SKIP
 
 LAYERS = {'conv1_2': 0.1, 'conv2_2': 0.5}

@@ -3,7 +3,7 @@ import numpy as np
 import paddle
 import pytest
 
-from loss import GANLoss, L1Loss, MSELoss, build_loss, gan_loss, l1_loss, mse_loss
+from realesrgan_paddle.loss import GANLoss, L1Loss, MSELoss, build_loss, gan_loss, l1_loss, mse_loss
 from tests.op_tester import LossTester
 from tests.skips import TORCH_SKIP
 

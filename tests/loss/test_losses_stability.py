@@ -4,8 +4,8 @@ import numpy as np
 import paddle
 import pytest
 
-from data.degrade.redraw import redraw
-from loss import LOSSES, StabilityLoss, build_loss, stability_loss
+from realesrgan_paddle.data.degrade.redraw import redraw
+from realesrgan_paddle.loss import LOSSES, StabilityLoss, build_loss, stability_loss
 
 
 def test_value_and_reductions():

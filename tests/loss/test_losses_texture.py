@@ -5,10 +5,10 @@ import numpy as np
 import paddle
 import pytest
 
-from loss import LOSSES, RandomVGGLoss, SlicedWassersteinLoss, build_loss, sliced_wasserstein_loss
-from loss.frequency import gaussian_blur
-from loss.perceptual import perceptual_loss
-from loss.texture import random_vgg
+from realesrgan_paddle.loss import LOSSES, RandomVGGLoss, SlicedWassersteinLoss, build_loss, sliced_wasserstein_loss
+from realesrgan_paddle.loss.frequency import gaussian_blur
+from realesrgan_paddle.loss.perceptual import perceptual_loss
+from realesrgan_paddle.loss.texture import random_vgg
 from tests.op_tester import LossTester
 
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-import models
-from models.detect import detect_arch, normalize_state_dict
+from realesrgan_paddle import models
+from realesrgan_paddle.models.detect import detect_arch, normalize_state_dict
 from tests.nets import rrdb, srvgg
 from tests.skips import SAFETENSORS_SKIP
 
@@ -46,7 +46,7 @@ def test_flag_names_map_to_each_networks_keys():
 
 
 def test_tile_memory_comes_from_the_spec():
-    from inference import memory
+    from realesrgan_paddle.inference import memory
     x4plus = {'type': 'RRDBNet', 'scale': 4, 'num_feat': 64, 'num_grow_ch': 32}
     assert 16e3 < memory.activation_bytes_per_pixel(x4plus) < 18e3  # ~17 KB/px (measured 18 KB/px)
     # x2 runs its trunk on a quarter of the pixels
@@ -87,9 +87,9 @@ def test_broken_layouts_are_named():
 def test_zoo_checks_a_vgg19_release_file_like_any_other(tmp_path):
     """A torchvision-layout VGG19 converts into the zoo entry's arch (no per-type special case)."""
     st = pytest.importorskip('safetensors.numpy', reason=SAFETENSORS_SKIP)
-    from models import zoo
-    from models.vgg import _VGG19_CFG, torchvision_index_map
-    from checkpoint_io.state_file import load_state_file
+    from realesrgan_paddle.models import zoo
+    from realesrgan_paddle.models.vgg import _VGG19_CFG, torchvision_index_map
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file
     channels = {f'conv{b}_{i}': c for b, n, c in _VGG19_CFG for i in range(1, n + 1)}
     state, cin = {}, 3
     for idx, name in sorted(torchvision_index_map().items()):

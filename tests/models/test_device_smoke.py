@@ -3,7 +3,7 @@ import numpy as np
 import paddle
 import pytest
 
-import models
+from realesrgan_paddle import models
 from tests.nets import rrdb, srvgg
 
 TINY = {

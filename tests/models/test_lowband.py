@@ -8,8 +8,8 @@ import numpy as np
 import paddle
 import pytest
 
-import models
-from models.lowband import LowBandRRDBNet
+from realesrgan_paddle import models
+from realesrgan_paddle.models.lowband import LowBandRRDBNet
 from tests.nets import rrdb, save_tiny
 from tests.cli_checks import one_line
 
@@ -63,7 +63,7 @@ def test_gradient_reaches_only_the_corrector(photo_batch):
 def test_checkpoint_round_trip_and_detection(tmp_path, photo_batch):
     x = _x(photo_batch)
     net = _trained()
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     path = tmp_path / 'low.pdparams'
     state = {k: v.numpy() for k, v in net.state_dict().items()}
     save_checkpoint(path, params=state)  # no arch stored: detected from the keys
@@ -78,7 +78,7 @@ def test_checkpoint_round_trip_and_detection(tmp_path, photo_batch):
 
 def _load_error(path, state):
     """The message of loading ``state`` saved at ``path`` (it must fail with a ValueError)."""
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     save_checkpoint(path, params=state)
     with pytest.raises(ValueError) as e:
         models.load_network(path)
@@ -86,7 +86,7 @@ def _load_error(path, state):
 
 
 def test_a_corrector_of_the_wrong_shape_is_one_line(tmp_path):
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     state = {k: v.numpy() for k, v in _trained().state_dict().items()}
     state['corrector.convs.0.weight'] = state['corrector.convs.0.weight'][:, :20]
     path = tmp_path / 'bad.pdparams'
@@ -102,7 +102,7 @@ def test_a_corrector_of_the_wrong_shape_is_one_line(tmp_path):
 @pytest.mark.parametrize('up', [2, 4])
 def test_a_wider_band_round_trips_and_is_detected_from_the_last_conv(tmp_path, photo_batch, up):
     """corr_up u: the last conv's 3 * u * u out channels tell u; the default (1) stays out of the arch."""
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     x = _x(photo_batch)
     net = _trained(corr_up=up)
     path = tmp_path / 'wide.pdparams'
@@ -127,8 +127,8 @@ def test_a_last_conv_of_the_wrong_shape_or_a_bad_corr_up_is_one_line(tmp_path):
 
 @pytest.mark.parametrize('up', [1, 2])
 def test_static_export_matches_the_dynamic_graph(tmp_path, up):
-    from inference.backends import PredictorBackend
-    from inference.export import export_static
+    from realesrgan_paddle.inference.backends import PredictorBackend
+    from realesrgan_paddle.inference.export import export_static
     net = _trained(corr_up=up)
     d = export_static(net, {**LOW, 'corr_up': up}, tmp_path / 'infer')
     for shape in [(1, 3, 12, 20), (1, 3, 16, 8)]:  # one graph for any size (the shuffle by reshape)
@@ -156,8 +156,8 @@ def test_the_correction_is_low_band(photo_batch):
 
 @pytest.mark.parametrize('up', [1, 2])
 def test_dni_with_the_base_scales_strength(tmp_path, photo_batch, up):
-    from models.dni import write_dni
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.models.dni import write_dni
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     x = _x(photo_batch)
     net = _trained(corr_up=up)
     trunk = {k: v.numpy() for k, v in net.state_dict().items() if not k.startswith('corrector.') and k != 'strength'}
@@ -174,8 +174,8 @@ def test_dni_with_the_base_scales_strength(tmp_path, photo_batch, up):
 
 
 def test_trainer_optimises_the_corrector_alone(tmp_path, photo_batch):
-    from training.steps import build_model
-    from training.option_file import load_options
+    from realesrgan_paddle.training.steps import build_model
+    from realesrgan_paddle.training.option_file import load_options
     from tests.training.smoke import SMOKE
     base = save_tiny(tmp_path / 'base.pdparams', rrdb(), ema=True)
     net_g = '{' + ', '.join(f'"{k}": {v!r}'.replace("'", '"') for k, v in LOW.items()) + '}'

@@ -6,10 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import models
-from models import zoo
-from models.zoo import MissingModelFile, ModelRefError, UnknownModel, parse_model_ref, resolve_model_ref
-from checkpoint_io.state_file import save_checkpoint
+from realesrgan_paddle import models
+from realesrgan_paddle.models import zoo
+from realesrgan_paddle.models.zoo import (
+    MissingModelFile, ModelRefError, UnknownModel, parse_model_ref, resolve_model_ref)
+from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 from tests.cli_checks import a_line
 
 TINY = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 1, 'upscale': 4,
@@ -113,9 +114,9 @@ def test_resolve_fetches_zoo_weights_and_keeps_files(files, caplog):
 def test_every_caller_reads_the_same_rule(files):
     """tools/evaluate.py --models, finetune_domain --compare and the options' model paths accept and refuse
     the same references."""
-    from evaluation.cli import parse_models
-    from pipeline.pipeline import DomainError, check_compare
-    from training.fields import _found as _exists
+    from realesrgan_paddle.evaluation.cli import parse_models
+    from realesrgan_paddle.pipeline.pipeline import DomainError, check_compare
+    from realesrgan_paddle.training.fields import _found as _exists
     for text, kind, _ in TABLE:
         if text is None:
             continue

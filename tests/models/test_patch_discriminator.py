@@ -7,8 +7,8 @@ import numpy as np
 import paddle
 import pytest
 
-import models
-from models.patch_discriminator import VIEWS, PatchDiscriminatorSN, haar_high
+from realesrgan_paddle import models
+from realesrgan_paddle.models.patch_discriminator import VIEWS, PatchDiscriminatorSN, haar_high
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,8 +75,8 @@ def test_bad_input():
 
 @pytest.mark.parametrize('view', ['wavelet', 'lq'])
 def test_gan_trainer_steps_both_networks_with_it(tmp_path, photo_batch, view):
-    from training.steps import build_model
-    from training.option_file import load_options
+    from realesrgan_paddle.training.steps import build_model
+    from realesrgan_paddle.training.option_file import load_options
     opt = load_options(ROOT / 'options' / 'tiny_smoke.yml', [
         f'path.experiments_root={tmp_path}', 'train.net_d_init_iters=0', 'train.ldl_opt.loss_weight=1.0',
         f'network_d={{type: PatchDiscriminatorSN, num_in_ch: 3, num_feat: 8, num_layers: 2, view: {view}}}'])

@@ -10,10 +10,10 @@ import numpy as np
 import paddle
 import pytest
 
-import models
-from models import CheckpointError, read_checkpoint
-from models.ncnn_import import import_ncnn, wheel_model_files
-from checkpoint_io.state_file import CheckpointFormatError, save_checkpoint
+from realesrgan_paddle import models
+from realesrgan_paddle.models import CheckpointError, read_checkpoint
+from realesrgan_paddle.models.ncnn_import import import_ncnn, wheel_model_files
+from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, save_checkpoint
 from tests.nets import srvgg
 
 
@@ -134,7 +134,7 @@ def test_every_format_gives_the_same_network_on_a_real_photo(av3, photo_crops, t
 
 
 def test_conversion_is_callable_from_python(av3, tmp_path):
-    from models.convert import convert_checkpoint
+    from realesrgan_paddle.models.convert import convert_checkpoint
     logs = []
     res = convert_checkpoint(av3['release'], tmp_path / 'av3.pdparams', overrides={'scale': 4}, log=logs.append)
     assert res['param_key'] == 'params_ema' and res['arch'] == av3['arch']

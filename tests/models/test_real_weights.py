@@ -18,12 +18,12 @@ import pytest
 
 if __name__ == '__main__':
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from utils import runtime_env
+    from realesrgan_paddle.utils import runtime_env
     runtime_env.setup(reexec=True)
 
-import models  # noqa: E402
-from models.ncnn_import import import_ncnn, wheel_model_files  # noqa: E402
-from evaluation.metrics import psnr  # noqa: E402
+from realesrgan_paddle import models  # noqa: E402
+from realesrgan_paddle.models.ncnn_import import import_ncnn, wheel_model_files  # noqa: E402
+from realesrgan_paddle.evaluation.metrics import psnr  # noqa: E402
 
 
 def load_x4plus():
@@ -101,7 +101,7 @@ def main():
     print(f'PSNR bicubic {psnr(bic, hr, crop_border=8):.2f} dB, ours {psnr(ours, hr, crop_border=8):.2f} dB; '
           f'Laplacian variance HR {lap_var(hr):.0f}, bicubic {lap_var(bic):.0f}, ours {lap_var(ours):.0f}')
     gap = np.full((h, 4, 3), 255, np.uint8)
-    from utils.fileio import atomic_write_bytes
+    from realesrgan_paddle.utils.fileio import atomic_write_bytes
     ok, png = cv2.imencode('.png', np.concatenate([bic, gap, ours, gap, hr], axis=1))
     atomic_write_bytes(args.out, png.tobytes())
     print(f'wrote {args.out}')

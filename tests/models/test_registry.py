@@ -3,8 +3,8 @@ import numpy as np
 import paddle
 import pytest
 
-import models
-from checkpoint_io.state_file import save_checkpoint
+from realesrgan_paddle import models
+from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 from tests.nets import rrdb
 
 TINY = rrdb(scale=2)

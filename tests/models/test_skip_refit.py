@@ -9,9 +9,9 @@ import numpy as np
 import paddle
 import pytest
 
-from models import build_network, zoo
-from models.loading import read_checkpoint
-from models.skip_refit import calibration_images, refit_skip
+from realesrgan_paddle.models import build_network, zoo
+from realesrgan_paddle.models.loading import read_checkpoint
+from realesrgan_paddle.models.skip_refit import calibration_images, refit_skip
 
 
 @pytest.fixture(scope='module')

@@ -4,8 +4,8 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-import models
-from models.loading import read_checkpoint
+from realesrgan_paddle import models
+from realesrgan_paddle.models.loading import read_checkpoint
 from tests.nets import save_tiny, srvgg
 
 
@@ -39,7 +39,7 @@ def test_bad_skip_is_one_line():
 
 def test_the_checkpoint_carries_the_skip(tmp_path):
     """The weights cannot show the skip: the stored arch decides, and the default stays the official nearest."""
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     img = (np.random.default_rng(1).random((12, 10, 3)) * 255).astype(np.uint8)
     out = {}
     for skip in ('nearest', 'bilinear'):
@@ -53,8 +53,8 @@ def test_the_checkpoint_carries_the_skip(tmp_path):
 def test_dni_of_a_bilinear_finetune_and_its_nearest_base(tmp_path):
     """The knob between a bilinear-skip finetune and the official base: the blend is the finetune's network with
     the interpolated weights; weight 0 is the base's own file, other architectures still refuse."""
-    from models import dni
-    from checkpoint_io.state_file import load_state_file, pick_params
+    from realesrgan_paddle.models import dni
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
     base = save_tiny(tmp_path / 'base.pdparams', srvgg(), seed=0)
     ft = save_tiny(tmp_path / 'ft.pdparams', srvgg(skip='bilinear'), seed=1)
     out = dni.write_dni(ft, base, 0.25, tmp_path / 'blend.pdparams')

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import models
-from models import zoo
-from models.ncnn_import import wheel_model_files
-from checkpoint_io.state_file import load_state_file, pick_params, save_checkpoint
-from utils.download import DownloadError
+from realesrgan_paddle import models
+from realesrgan_paddle.models import zoo
+from realesrgan_paddle.models.ncnn_import import wheel_model_files
+from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params, save_checkpoint
+from realesrgan_paddle.utils.download import DownloadError
 from tests.nets import srvgg
 from tests.cli_checks import a_line, one_line
 
@@ -219,7 +219,7 @@ def test_denoise_strength_interpolates(cache):
 def test_the_tools_ignore_denoise_strength_for_other_models_with_a_warning(cache, caplog, tmp_path):
     """The official tool ignores -dn for models other than general-x4v3; every caller warns and goes on
     (models.zoo.resolve_model_ref: one rule for zoo names, weights files and the zoo's own resolve)."""
-    from inference.upscaler import resolve_model
+    from realesrgan_paddle.inference.upscaler import resolve_model
     conv, _ = zoo.cached_paths(zoo.get_entry('realesr-animevideov3'))
     save_checkpoint(conv, params=tiny_state(3), arch=TINY_SRVGG)
     mine = save_checkpoint(tmp_path / 'mine.pdparams', params=tiny_state(4), arch=TINY_SRVGG)
@@ -256,7 +256,7 @@ def test_cli_bad_name_and_offline_failure(cache, capsys):
 
 
 def test_zoo_import_is_light():
-    code = ('import sys; import models.zoo; '
+    code = ('import sys; import realesrgan_paddle.models.zoo; from realesrgan_paddle import models; '
             'bad = [m for m in ("torch", "training", "data", "loss", "visualdl") if m in sys.modules]; '
             'sys.exit(str(bad) if bad else 0)')
     r = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,

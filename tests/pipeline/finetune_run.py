@@ -11,7 +11,7 @@ TINY = ['-o', 'gt_size=32', '-o', 'datasets.train.crop_pad_size=64',
 
 
 def ffmpeg(*args, timeout=120):
-    from media.ffmpeg import ffmpeg_exe
+    from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
     subprocess.run([ffmpeg_exe(), '-hide_banner', '-nostdin', '-loglevel', 'error', '-y', *map(str, args)],
                    check=True, timeout=timeout)
 

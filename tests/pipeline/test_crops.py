@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline import crops as C
+from realesrgan_paddle.pipeline import crops as C
 from tests.cli_checks import a_line
 
 
@@ -63,8 +63,8 @@ def test_small_frames_stay_whole_and_the_counts_add_up(frames, tmp_path):
 
 def test_every_model_is_scored_on_the_same_window(frames, tmp_path):
     """The stage scores the cropped folders: bicubic's and a network's rows are those of the window."""
-    from evaluation import metrics as M
-    from evaluation import model_cache as MT
+    from realesrgan_paddle.evaluation import metrics as M
+    from realesrgan_paddle.evaluation import model_cache as MT
     from tests.nets import SRVGG, save_tiny
     gdir, ldir, info = _crop(frames, tmp_path / 'c')
     net = save_tiny(tmp_path / 'net.pdparams', SRVGG)
@@ -103,7 +103,7 @@ def test_the_report_line_states_size_count_and_pixels(frames, tmp_path):
 def test_the_second_window_is_the_free_grid_tile_of_median_detail(tmp_path):
     """Twelve 32 px tiles of noise of twelve strengths: the first window is the strongest tile, the second the
     median of the tiles that do not overlap it; its file holds that tile, and its rows count for the frame's clip."""
-    from pipeline.report import scene_of
+    from realesrgan_paddle.pipeline.report import scene_of
     rng = np.random.default_rng(0)
     amp = rng.permutation(np.arange(1, 13) * 8.0).reshape(3, 4)
     img = np.full((96, 128, 3), 128.0)

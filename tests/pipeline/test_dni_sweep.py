@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline import dni_sweep as S
-from pipeline.select import DETAIL_TOL, compare
+from realesrgan_paddle.pipeline import dni_sweep as S
+from realesrgan_paddle.pipeline.select import DETAIL_TOL, compare
 
 @pytest.fixture(scope='module')
 def pairs(hr_photos, tmp_path_factory):
@@ -22,14 +22,14 @@ def nets(tmp_path_factory):
 
 
 def _upscale(path, img):
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     return Upscaler(model=str(path), backend='dynamic', precision='fp32').upscale(img)
 
 
 def _sweep(kind, base, ft, name, pairs, tmp_path, weights):
     """The selection pass over the base and the checkpoint ``name``, then the sweep on the same ``Models``:
     ``(models, rows_sel, sweep result)``."""
-    from evaluation import model_cache as MT
+    from realesrgan_paddle.evaluation import model_cache as MT
     gt, lq = pairs
     models = MT.Models(kind, tmp_path / 'exports')
     rows_sel = MT.evaluate(models.get({'base': str(base), name: str(ft)}, own=['base', name]), gt, lq, progress=False)
@@ -38,8 +38,8 @@ def _sweep(kind, base, ft, name, pairs, tmp_path, weights):
 
 
 def test_sweep_ends_are_the_base_and_the_finetune_and_a_blend_is_the_averaged_network(pairs, nets, tmp_path):
-    from evaluation import model_cache as MT
-    from models.dni import write_dni
+    from realesrgan_paddle.evaluation import model_cache as MT
+    from realesrgan_paddle.models.dni import write_dni
     base, ft = nets
     gt, lq = pairs
     _, rows_sel, out = _sweep('compact', base, ft, 'iter_8', pairs, tmp_path, (1.0, 0.5, 0.0))
@@ -54,7 +54,7 @@ def test_sweep_ends_are_the_base_and_the_finetune_and_a_blend_is_the_averaged_ne
         assert np.array_equal(_upscale(blend, img), _upscale(same, img))
     # the middle: the network with the averaged weights, run and scored like any model
     from tests.nets import SRVGG
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     a, b = (pick(f) for f in (ft, base))
     save_checkpoint(tmp_path / 'avg.pdparams', params={k: 0.5 * a[k] + 0.5 * b[k] for k in a}, arch=SRVGG)
     ref = MT.summarize(MT.evaluate({'avg': MT.Models('compact', tmp_path / 'e2').get(
@@ -65,7 +65,7 @@ def test_sweep_ends_are_the_base_and_the_finetune_and_a_blend_is_the_averaged_ne
 
 
 def test_sweep_refuses_networks_of_two_architectures(pairs, nets, tmp_path):
-    from evaluation import model_cache as MT
+    from realesrgan_paddle.evaluation import model_cache as MT
     from tests.nets import save_tiny, srvgg
     save_tiny(tmp_path / 'o.pdparams', srvgg(num_feat=4))
     with pytest.raises(ValueError, match='one architecture'):
@@ -125,7 +125,7 @@ def test_finetune_of_is_the_chosen_checkpoint_else_the_best_scored():
 
 
 def test_export_choice_rule_flag_ends_and_blend(nets, tmp_path):
-    from checkpoint_io.state_file import load_state_file, pick_params
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
     base, ft = nets
     res = {'exported': {'name': 'iter_8'},
            'dni': {'finetune': 'iter_8', 'chosen': 0.6, 'weights': [0.0, 0.6, 1.0],
@@ -153,7 +153,7 @@ def _partner(tmp_path):
 
 
 def test_sweep_with_a_partner_scores_it_at_weight_0_and_blends_with_it(pairs, nets, tmp_path):
-    from evaluation import model_cache as MT
+    from realesrgan_paddle.evaluation import model_cache as MT
     base, ft = nets
     partner = _partner(tmp_path)
     gt, lq = pairs
@@ -170,7 +170,7 @@ def test_sweep_with_a_partner_scores_it_at_weight_0_and_blends_with_it(pairs, ne
     assert out['summary']['dni_1.00'] == MT.summarize(rows_sel, ['iter_8'])['iter_8']
     # the middle is the average of the finetune and the partner
     from tests.nets import SRVGG
-    from checkpoint_io.state_file import load_state_file, pick_params, save_checkpoint
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params, save_checkpoint
     a, b = (pick_params(load_state_file(f))[0] for f in (ft, partner))
     save_checkpoint(tmp_path / 'avg.pdparams', params={k: 0.5 * a[k] + 0.5 * b[k] for k in a}, arch=SRVGG)
     avg = MT.summarize(MT.evaluate(MT.Models('compact', tmp_path / 'e3').get(
@@ -179,7 +179,7 @@ def test_sweep_with_a_partner_scores_it_at_weight_0_and_blends_with_it(pairs, ne
 
 
 def test_export_choice_and_words_with_a_partner(nets, tmp_path):
-    from checkpoint_io.state_file import load_state_file, pick_params
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
     base, ft = nets
     partner = _partner(tmp_path)
     res = {'dni': {'finetune': 'iter_8', 'chosen': 0.25, 'weights': PW, 'other': 'partner',
@@ -198,9 +198,9 @@ def test_export_choice_and_words_with_a_partner(nets, tmp_path):
 @pytest.mark.slow
 def test_sweep_of_an_rrdbnet_runs_the_blends_on_the_predictor_and_cleans_up(pairs, tmp_path):
     """An x4plus-like base: blends are exported once each into the stage's own exports folder, which goes."""
-    from evaluation import model_cache as MT
+    from realesrgan_paddle.evaluation import model_cache as MT
     from tests.nets import RRDB, save_tiny
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     files = [save_tiny(tmp_path / f'rrdb{seed}.pdparams', RRDB, seed=seed) for seed in (0, 1)]
     base, ft = files
     gt, lq = pairs
@@ -219,7 +219,7 @@ def test_sweep_of_an_rrdbnet_runs_the_blends_on_the_predictor_and_cleans_up(pair
 
 
 def pick(path):
-    from checkpoint_io.state_file import load_state_file, pick_params
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
     return pick_params(load_state_file(path))[0]
 
 
@@ -227,7 +227,7 @@ def test_losses_of_the_exported_blend_use_its_own_numbers_on_the_pairs_and_on_th
     """The demo's case: no checkpoint beat the base (NIQE), the DNI rule exported 0.8 x iter_450: the loss lines
     judge the blend with its own numbers on the held-out pairs and on the real LQ footage (where the blends run
     too), never the base's; an older metrics.json without the blends on the footage names the checkpoint."""
-    from pipeline.stages_evaluate import exported_losses
+    from realesrgan_paddle.pipeline.stages_evaluate import exported_losses
     summ = {'bicubic': _s(28.0, 0.01, 8.0), 'base': _s(28.2, 0.05, 8.8), 'finetuned': _s(28.7, 0.45, 9.4)}
     real = {'summary': {'bicubic': _s(27.66, 0.01, 8.2), 'base': _s(27.46, 0.05, 8.7), 'finetuned': _s(27.84, 0.4, 9.4)},
             'models': ['bicubic', 'base', 'finetuned'], 'paired': True}
@@ -326,8 +326,8 @@ def test_the_real_frames_vote_on_the_blends():
 def test_sweep_runs_the_blends_on_the_real_frames_too(pairs, nets, tmp_path):
     """The real LQ frames (here the held-out LQ images themselves, with and without their GT): each blend is
     scored there with the numbers the real-frame pass gives any model; the ends reuse its rows."""
-    from evaluation import model_cache as MT
-    from pipeline.real_lq import score_frames
+    from realesrgan_paddle.evaluation import model_cache as MT
+    from realesrgan_paddle.pipeline.real_lq import score_frames
     base, ft = nets
     gt, lq = pairs
     models = MT.Models('compact', tmp_path / 'exports')
@@ -341,7 +341,7 @@ def test_sweep_runs_the_blends_on_the_real_frames_too(pairs, nets, tmp_path):
         assert out['real']['paired'] is (ref is not None) and set(got) == {'dni_0.00', 'dni_0.50', 'dni_1.00'}
         assert got['dni_1.00'] == MT.summarize(rows_real, ['iter_8'])['iter_8']
         blend = tmp_path / 'w.pdparams'
-        from models.dni import write_dni
+        from realesrgan_paddle.models.dni import write_dni
         write_dni(ft, base, 0.5, blend)
         alone = MT.summarize(score_frames(MT.Models('compact', tmp_path / 'e').get({'m': str(blend)}, own=['m']), lq,
                                           ref, progress=False), ['m'])['m']
@@ -351,7 +351,7 @@ def test_sweep_runs_the_blends_on_the_real_frames_too(pairs, nets, tmp_path):
 
 
 def test_the_summary_line_gives_the_exported_blends_own_numbers_on_the_real_footage():
-    from pipeline.pipeline import _real_scores
+    from realesrgan_paddle.pipeline.pipeline import _real_scores
     real = {'frames': 27, 'paired': True, 'summary': {'base': _s(27.46, 0.05, 8.7), 'bicubic': _s(27.66, 0.01, 8.2),
                                                       'finetuned': _s(27.84, 0.4, 9.4)}}
     res = {'real': real, 'dni': {'chosen': 0.8, 'finetune': 'iter_450'}}
@@ -367,7 +367,7 @@ def test_the_summary_line_gives_the_exported_blends_own_numbers_on_the_real_foot
 def test_sweep_measures_the_blends_flicker_on_consecutive_frames(pairs, nets, tmp_path):
     """With ``flicker_lq`` the blends in between (not the ends, which the selection measured) get FLICKER ratios
     against bicubic on those frames (here: the held-out LQ frames, one size), as the checkpoints do."""
-    from evaluation import model_cache as MT
+    from realesrgan_paddle.evaluation import model_cache as MT
     base, ft = nets
     gt, lq = pairs
     models = MT.Models('compact', tmp_path / 'exports')

@@ -18,13 +18,13 @@ from tests.cli_checks import a_line
 
 
 def exported_weights(work):
-    from checkpoint_io.state_file import load_state_file, pick_params
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
     return pick_params(load_state_file(work / 'export' / 'model.pdparams'))[0]['body.0.weight']
 
 
 def dni_weights(work, base, w):
     """``body.0.weight`` of the blend ``w`` x the DNI sweep's checkpoint + (1 - w) x the base."""
-    from checkpoint_io.state_file import load_state_file, pick_params
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
     dni = json.loads((work / 'evaluate' / 'metrics.json').read_text())['dni']
     ft = work / 'finetune' / 'experiments' / 'finetune' / 'models' / f'net_g_{dni["iteration"]}.pdparams'
     a, b = (pick_params(load_state_file(f))[0]['body.0.weight'] for f in (ft, base))
@@ -79,7 +79,7 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     assert '### Per scene' in md and '| scene | frames | input detail |' in md and 'Input detail (how much' in md
     assert 'PSNR at detail 0.7 with invented texture' in md and all(f'{n} ' in md for n in metrics['models'])
     assert all(math.isfinite(r['finetuned_psnr_at_detail']) for r in metrics['rows'])
-    from pipeline.report import scene_rows
+    from realesrgan_paddle.pipeline.report import scene_rows
     scenes = scene_rows(metrics['rows'], {r['file']: r['video'] for r in rows}, list(metrics['models']))
     assert sorted(r[0] for r in scenes) == sorted({r['video'] for r in held})
     assert sum(r[1] for r in scenes) == len(held) and all(r[2] > 0 for r in scenes)
@@ -209,7 +209,7 @@ def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path):
         assert not (tmp_path / 'w4' / 'keyframes').exists()
 
     # --device gpu on a Paddle without CUDA: one line before any stage (it was a traceback at the training stage)
-    from training.dist import gpu_available
+    from realesrgan_paddle.training.dist import gpu_available
     if not gpu_available():
         res = run(clips, tmp_path / 'w5', '--device', 'gpu')
         assert res.returncode == 2 and errors(res) == [

@@ -11,7 +11,7 @@ from tests.cli_checks import a_line
 
 
 def _conv_first(f):
-    from checkpoint_io.state_file import load_state_file, pick_params
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
     return pick_params(load_state_file(f))[0]['conv_first.weight']
 
 
@@ -40,7 +40,7 @@ def test_x4plus_path_end_to_end_offline(clips, tiny_rrdb, tmp_path, monkeypatch)
     w = metrics['dni']['chosen']
     assert _conv_first(work / 'export' / 'model.pdparams') == pytest.approx(_conv_first(tiny_rrdb), abs=1e-6)
     if w > 0:
-        from checkpoint_io.state_file import load_state_file, pick_params
+        from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
         assert float(pick_params(load_state_file(work / 'export' / 'model.pdparams'))[0]['strength'][0]) == \
             pytest.approx(w)
     assert (work / 'export' / 'inference.pdmodel').is_file() and (work / 'report.md').is_file()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from data.degrade.codec import codec_exe
+from realesrgan_paddle.data.degrade.codec import codec_exe
 from tests.cli_checks import a_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +53,7 @@ def test_lq_videos_fit_feeds_heldout_and_training(footage, tiny_base, tmp_path):
     assert opt['degradation']['codec_crf_range'] == frag['degradation']['codec_crf_range']
     assert opt['degradation']['second_blur_prob'] == 0.0
     assert list((work / 'degrade' / 'val_lq').glob('*.png'))
-    from pipeline.recipes import FITTED_CONSISTENCY, official_assets, pick_template
+    from realesrgan_paddle.pipeline.recipes import FITTED_CONSISTENCY, official_assets, pick_template
     template = pick_template('compact', 'cpu', official_assets())[0]
     if template.name in FITTED_CONSISTENCY:  # the offline CPU compact recipe: L1 and the consistency loss
         assert opt['train']['pixel_opt']['loss_weight'] == 1.0
@@ -62,7 +62,7 @@ def test_lq_videos_fit_feeds_heldout_and_training(footage, tiny_base, tmp_path):
         assert Path(opt['datasets']['real_lq']['dataroot_lq']).name == 'real_lq_train'
         real = work / 'finetune' / 'real_lq_train'  # the stage's folder, renamed from finetune.partial when done
         assert len(list(real.glob('*.png'))) >= 2
-    from pipeline.recipes import FITTED_GENERIC
+    from realesrgan_paddle.pipeline.recipes import FITTED_GENERIC
     if template.name in FITTED_GENERIC:  # the training frames and the six generic photos, which trained too
         generic = FITTED_GENERIC[template.name]
         assert opt['datasets']['train']['dataroot_gt'] == [str(work / 'split' / 'train_hr'), str(generic)]

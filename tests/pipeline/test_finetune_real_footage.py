@@ -136,7 +136,7 @@ def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny
         assert f'evaluate: NOTE: {line}' in res.stderr and line in md
 
     # pairing is exact or nothing: one LQ frame of another moment and no frame is paired
-    from pipeline.real_lq import find_pairs
+    from realesrgan_paddle.pipeline.real_lq import find_pairs
     lq = tmp_path / 'lq_frames'
     lq.mkdir()
     for name in real:
@@ -180,7 +180,7 @@ def test_bad_lq_videos_one_line_naming_the_file(footage, tmp_path, case, expect)
 def test_interval_keyframes_are_every_step_apart(tmp_path):
     """Every 0.4 s on a 10 fps clip is every 4th frame: the select expression has 1 ms of slack, since
     t - prev_selected_t can be 0.39999..., which took the frame after (0.5 s steps: 102 frames in 50 s)."""
-    from data.builder.decode import FrameReader
+    from realesrgan_paddle.data.builder.decode import FrameReader
     clip = tmp_path / 'ten.mp4'
     ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10:duration=20', '-c:v', 'libx264', clip)
     times = [info['time'] for _, info in FrameReader(clip, mode='interval', every=0.4).start()]

@@ -6,8 +6,8 @@ import subprocess
 import cv2
 import pytest
 
-from pipeline.real_lq import extract_heldout, find_pairs, frames_shown_at, match_clips
-from media.ffmpeg import ffmpeg_exe
+from realesrgan_paddle.pipeline.real_lq import extract_heldout, find_pairs, frames_shown_at, match_clips
+from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
 
 
 def ffmpeg(*args):

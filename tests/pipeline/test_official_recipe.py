@@ -5,16 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import recipes as R
-from pipeline.context import Context, Settings
-from pipeline.stages_model import _recipe, settings_finetune
-from pipeline.state import WorkState
+from realesrgan_paddle.pipeline import recipes as R
+from realesrgan_paddle.pipeline.context import Context, Settings
+from realesrgan_paddle.pipeline.stages_model import _recipe, settings_finetune
+from realesrgan_paddle.pipeline.state import WorkState
 from tests.nets import RRDB, SRVGG, save_tiny
 
 
 def _fake_assets(cache, which=('vgg19', 'netd')):
-    from loss.perceptual import default_vgg_path
-    from models.zoo import cached_paths, get_entry
+    from realesrgan_paddle.loss.perceptual import default_vgg_path
+    from realesrgan_paddle.models.zoo import cached_paths, get_entry
     files = {'vgg19': default_vgg_path(), 'netd': cached_paths(get_entry('RealESRGAN_x4plus_netD'))[0]}
     for k in which:
         assert str(files[k]).startswith(str(cache))  # the test's cache, never the user's

@@ -68,8 +68,8 @@ def _split(work):
 def test_alignment_estimate_finds_a_shift_and_a_scale(photos):
     import cv2
 
-    from data.datasets.real_pair_crops import alignment_problem, estimate_alignment
-    from media.image_io import imread
+    from realesrgan_paddle.data.datasets.real_pair_crops import alignment_problem, estimate_alignment
+    from realesrgan_paddle.media.image_io import imread
     hr = imread(photos / 'hr' / 'photo_00.png')
     ok = estimate_alignment(imread(photos / 'lq' / 'photo_00.png'), hr)
     assert alignment_problem(ok) is None and abs(ok['dx']) < 1 and abs(ok['dy']) < 1 and ok['scale'] == 1.0

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.real_lq import frames_shown_at
-from pipeline.real_pairs import write_train_pairs
-from media.ffmpeg import ffmpeg_exe
+from realesrgan_paddle.pipeline.real_lq import frames_shown_at
+from realesrgan_paddle.pipeline.real_pairs import write_train_pairs
+from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
 
 CUT = 4.0  # held out from t >= 4.0 s; the gap is 3.2 <= t < 4.0
 
@@ -75,8 +75,8 @@ def test_training_span_pairs_and_nothing_else(clips, tmp_path, monkeypatch):
     # an entry's override reads them and passes the options check; a template without an entry gets none
     from pathlib import Path
 
-    from pipeline import recipes
-    from training.option_file import OptionsError, load_options
+    from realesrgan_paddle.pipeline import recipes
+    from realesrgan_paddle.training.option_file import OptionsError, load_options
     smoke = Path(__file__).resolve().parents[2] / 'options' / 'tiny_smoke.yml'
     assert recipes.pair_options('finetune_domain_compact_cpu.yml', tmp_path / 'pairs') == []
     entry = {'weight': 0.5, 'crop': 8, 'batch_size': 2, 'losses': ['pixel_opt']}

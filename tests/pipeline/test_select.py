@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from evaluation import model_cache as MT
-from pipeline.select import DETAIL_TOL, choose, compare, losses
+from realesrgan_paddle.evaluation import model_cache as MT
+from realesrgan_paddle.pipeline.select import DETAIL_TOL, choose, compare, losses
 
 
 def summ(psnr, ssim, detail, niqe=None):
@@ -48,7 +48,7 @@ def test_compact_checkpoints_run_in_the_dynamic_graph_with_every_metric(pairs, t
 def test_compact_checkpoints_move_to_the_predictor_when_each_scores_many_pixels(pairs, tmp_path):
     """From PREDICTOR_MIN_PIXELS LQ pixels a model, the compact checkpoints are exported into the stage folder and
     run on the predictor (the base through the shared cache), with the dynamic graph's numbers; unknown: dynamic."""
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     from tests.nets import SRVGG, save_tiny
     ck = save_tiny(tmp_path / 'net_g_2.pdparams', SRVGG, 1, ema=True)
     assert MT.own_backend('compact') == 'dynamic' and MT.own_backend('x4plus') == 'predictor'
@@ -75,7 +75,7 @@ def test_rrdbnet_checkpoints_run_on_the_predictor_exported_into_the_stage_folder
     assert list(exports.glob('infer/*/inference.pdmodel'))
     rows = MT.evaluate(ups, *pairs, progress=False)
     # the predictor agrees with the dynamic graph on the same weights
-    from inference import Upscaler
+    from realesrgan_paddle.inference import Upscaler
     ref = MT.evaluate({'iter_2': Upscaler(model=str(ck), backend='dynamic')}, *pairs, progress=False)
     assert [r['iter_2_psnr'] for r in rows] == pytest.approx([r['iter_2_psnr'] for r in ref], abs=1e-2)
     nets.cleanup()
@@ -211,7 +211,7 @@ def test_paired_real_frames_ties_go_to_the_synthetic_pairs_score():
 def test_unpaired_real_frames_vote_with_niqe_and_the_direction_of_detail():
     """No reference on the footage: the pairs judge, the real frames' NIQE counts in the score and vetoes, and
     a candidate whose detail against bicubic moves the other way on the footage fails."""
-    from pipeline.select import W_NIQE, vote
+    from realesrgan_paddle.pipeline.select import W_NIQE, vote
     base, cand = summ(28.0, 0.74, 0.05, 8.8), summ(28.3, 0.745, 0.30, 8.5)
     rb = {'niqe': 8.0, 'detail_vs_bicubic': 2.0}
     plain = compare(cand, base)

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from evaluation.evaluator import Bicubic
-from pipeline import stages_evaluate as SE
-from pipeline.select import flicker_refusals, flicker_worst
+from realesrgan_paddle.evaluation.evaluator import Bicubic
+from realesrgan_paddle.pipeline import stages_evaluate as SE
+from realesrgan_paddle.pipeline.select import flicker_refusals, flicker_worst
 
 
 def test_flicker_refusals_rule():
@@ -69,8 +69,8 @@ def _ctx(tmp_path, folder, allow):
 
 @pytest.mark.parametrize('allow', [False, True])
 def test_selection_refuses_the_flickering_checkpoint(lq_folder, tmp_path, monkeypatch, allow):
-    from evaluation import model_cache as MT
-    import pipeline.stages_data as SD
+    from realesrgan_paddle.evaluation import model_cache as MT
+    import realesrgan_paddle.pipeline.stages_data as SD
     monkeypatch.setattr(SD, 'split_holdout', lambda ctx: 0.5)
     ups = {'bicubic': Bicubic(4), 'base': Soft(4), 'iter_1': Noisy(4), 'iter_2': Soft(4)}
     models = {'base': 'b', 'iter_1': 'i1', 'iter_2': 'i2'}
@@ -98,8 +98,8 @@ def test_selection_refuses_the_flickering_checkpoint(lq_folder, tmp_path, monkey
 
 
 def test_every_checkpoint_refused_exports_the_base(lq_folder, tmp_path, monkeypatch):
-    from evaluation import model_cache as MT
-    import pipeline.stages_data as SD
+    from realesrgan_paddle.evaluation import model_cache as MT
+    import realesrgan_paddle.pipeline.stages_data as SD
     monkeypatch.setattr(SD, 'split_holdout', lambda ctx: 0.5)
     ups = {'bicubic': Bicubic(4), 'base': Soft(4), 'iter_1': Noisy(4)}
     ctx = _ctx(tmp_path, lq_folder, False)
@@ -114,8 +114,8 @@ def test_every_checkpoint_refused_exports_the_base(lq_folder, tmp_path, monkeypa
 
 
 def test_report_flicker_section(lq_folder, tmp_path):
-    from pipeline.doc import Doc
-    from pipeline.report import flicker_section
+    from realesrgan_paddle.pipeline.doc import Doc
+    from realesrgan_paddle.pipeline.report import flicker_section
     res = {'selection': {'flicker': {'frames': 5, 'source': 'lq', 'ratios': {
         'bicubic': {'static': 1.0, 'warp': 1.0}, 'base': {'static': 0.9, 'warp': 0.95},
         'iter_1': {'static': 3.1, 'warp': 2.7}}}, 'refused_flicker': {'iter_1': 'iter_1 flickers 3.10x'}}}
@@ -133,7 +133,7 @@ def test_report_flicker_section(lq_folder, tmp_path):
 def test_dni_blends_are_refused_like_checkpoints(tmp_path, allow):
     """pipeline.dni_sweep.refuse_flicker: a blend flickering over 1.3x the base's is refused (not with
     --allow-flicker); weight 1 carries the checkpoint's own ratios, weight 0 is the base unless a partner."""
-    from pipeline.dni_sweep import refuse_flicker
+    from realesrgan_paddle.pipeline.dni_sweep import refuse_flicker
     ctx = _ctx(tmp_path, tmp_path, allow)
     flicker = {'ratios': {'base': {'static': 1.0, 'warp': 0.9}, 'iter_2': {'static': 1.5, 'warp': 1.0}}}
     out = {'finetune': 'iter_2', 'weights': [0.0, 0.4, 0.6, 1.0],

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from data.builder.filters import phash, to_gray
-from data.builder.motion import MovingRegion, dedupe, thumbnail
-from pipeline.split import (MIN_HELDOUT, MIN_TRAIN, WANT_HELDOUT, SplitError, check_counts, scene_notes,
-                            split_frames, summary_line)
+from realesrgan_paddle.data.builder.filters import phash, to_gray
+from realesrgan_paddle.data.builder.motion import MovingRegion, dedupe, thumbnail
+from realesrgan_paddle.pipeline.split import (
+    MIN_HELDOUT, MIN_TRAIN, WANT_HELDOUT, SplitError, check_counts, scene_notes,
+    split_frames, summary_line)
 from tests.cli_checks import one_line
 
 BG = cv2.resize(cv2.cvtColor(skdata.coffee(), cv2.COLOR_RGB2BGR), (384, 288), interpolation=cv2.INTER_AREA)

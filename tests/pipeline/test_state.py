@@ -2,7 +2,7 @@
 invalidation of later stages, and reuse of a matching .partial folder after a kill."""
 import json
 
-from pipeline.state import WorkState, settings_hash
+from realesrgan_paddle.pipeline.state import WorkState, settings_hash
 
 STAGES = ('a', 'b', 'c')
 

@@ -17,7 +17,7 @@ TOOLS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / 'tools').glob('[!_]*.py
 _DUMP = r'''
 import argparse, json, runpy, sys
 sys.path.insert(0, {root!r})
-import utils.cli as C
+import realesrgan_paddle.utils.cli as C
 
 class Got(BaseException):
     pass
@@ -148,7 +148,7 @@ def test_the_old_names_are_still_there(parsers):
 
 
 def test_inference_official_flags():
-    from inference.cli import build_parser
+    from realesrgan_paddle.inference.cli import build_parser
     p = build_parser('infer.py', '', 'model')
     a = p.parse_args(['-i', 'x', '-g', '1', '--alpha_upsampler', 'realesrgan', '-s', '3.5', '--denoise-strength', '0.3'])
     assert (a.device, a.fp16, a.alpha_upsampler, a.outscale, a.denoise_strength) == ('gpu:1', True, 'model', 3.5, 0.3)

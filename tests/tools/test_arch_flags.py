@@ -18,7 +18,7 @@ def bare_srvgg(tmp_path_factory, hr_photos):
     """SRVGGNetCompact x2 weights saved without their arch (a bare state dict), and a photo crop."""
     import paddle
 
-    import models
+    from realesrgan_paddle import models
     d = tmp_path_factory.mktemp('bare_srvgg')
     paddle.seed(0)
     net = models.build_network(SRVGG_X2)
@@ -29,7 +29,7 @@ def bare_srvgg(tmp_path_factory, hr_photos):
 
 
 def test_scale_override_maps_to_the_network_scale_key(bare_srvgg):
-    import models
+    from realesrgan_paddle import models
     _, arch = models.load_network(bare_srvgg / 'srvgg_x2_bare.pdparams', arch={'scale': 2})
     assert arch == SRVGG_X2  # 'scale' became 'upscale'; no stray key
     assert models.apply_overrides(SRVGG_X2, {'scale': 3, 'num_feat': None})['upscale'] == 3
@@ -58,9 +58,9 @@ def test_predict_scale_flag_on_bare_srvgg_weights(bare_srvgg):
 
 def test_scale_flag_gives_the_same_image_as_the_stored_arch(bare_srvgg, tmp_path):
     """The bare weights with --scale 2 upscale exactly like the same weights with their arch stored."""
-    import models
-    from inference import Upscaler
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     net, arch = models.load_network(bare_srvgg / 'srvgg_x2_bare.pdparams', arch={'scale': 2})
     stored = save_checkpoint(tmp_path / 'stored.pdparams', params={k: v.numpy() for k, v in net.state_dict().items()},
                              arch=arch)
@@ -78,14 +78,14 @@ def test_convert_notes_and_unknown_arch(bare_srvgg, tmp_path, capsys):
     src = bare_srvgg / 'srvgg_x2_bare.pdparams'
     assert convert.main(['-i', str(src), '-o', str(tmp_path / 'a.pdparams'), '--arch', 'NoSuchNet']) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    import models
+    from realesrgan_paddle import models
     one_line(err, src, '--arch NoSuchNet', *(s.name for s in models.all_specs()))  # file, flag, known nets
     assert not (tmp_path / 'a.pdparams').exists()
     assert convert.main(['-i', str(src), '-o', str(tmp_path / 'a.pdparams')]) == 0
     assert 'note:' not in capsys.readouterr().out  # PReLU has weights: nothing was assumed
     import paddle
 
-    import models
+    from realesrgan_paddle import models
     paddle.save(models.build_network({**SRVGG_X2, 'act_type': 'relu'}).state_dict(), str(tmp_path / 'relu.pdparams'))
     assert convert.main(['-i', str(tmp_path / 'relu.pdparams'), '-o', str(tmp_path / 'b.pdparams')]) == 0
     notes = [ln for ln in capsys.readouterr().out.splitlines() if 'note:' in ln]

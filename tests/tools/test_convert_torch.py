@@ -114,8 +114,8 @@ def test_an_output_it_cannot_write_is_named_as_the_output(tmp_path, capsys):
 
 
 def test_written_file_carries_arch_and_meta(tmp_path):
-    from checkpoint_io.state_file import load_state_file, sha256_file
-    import models
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file, sha256_file
+    from realesrgan_paddle import models
     src = _save_pdparams_plain(tmp_path / 'general.pth', {'params': _srvgg_state(prelu=False)})
     dst = tmp_path / 'general.pdparams'
     assert convert.main(['--input', str(src), '--output', str(dst), '--act_type', 'leakyrelu']) == 0
@@ -168,7 +168,7 @@ def test_safetensors_input(tmp_path):
     src = tmp_path / 'anime.safetensors'
     st.save_file(state, str(src))
     assert convert.main(['--input', str(src), '--output', str(tmp_path)]) == 0  # --output: a directory
-    import models
+    from realesrgan_paddle import models
     net, arch = models.load_network(tmp_path / 'anime.pdparams')
     assert arch['upscale'] == 3
     for k, v in state.items():
@@ -177,7 +177,7 @@ def test_safetensors_input(tmp_path):
 
 def test_verify_reports_diff_with_torch(tmp_path, capsys):
     torch = pytest.importorskip('torch', reason=TORCH_SKIP)
-    from models import torch_reference as ta
+    from realesrgan_paddle.models import torch_reference as ta
     torch.manual_seed(0)
     net = ta.RRDBNet(scale=2, num_feat=8, num_block=1, num_grow_ch=4)
     src = tmp_path / 'x2.pth'
@@ -200,7 +200,7 @@ def test_verify_without_torch_says_skipped(tmp_path, capsys, monkeypatch):
 
 
 def _tiny_state():
-    import models
+    from realesrgan_paddle import models
     arch = srvgg(num_feat=4, upscale=2)
     return arch, {k: v.numpy() for k, v in models.build_network(arch).state_dict().items()}
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evaluation.metrics import psnr
+from realesrgan_paddle.evaluation.metrics import psnr
 from tests.cli_checks import a_line, one_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,7 +164,7 @@ def test_meta_info_multi_root_and_paired(photo_dir, tmp_path, capsys):
 
 def test_subimages_and_meta_info_round_trip_through_datasets(photo_dir, tmp_path):
     """Crops + meta_info load through RealESRGANDataset / PairedImageDataset as the very same pixels."""
-    from data.datasets import PairedImageDataset, RealESRGANDataset
+    from realesrgan_paddle.data.datasets import PairedImageDataset, RealESRGANDataset
     root = tmp_path / 'DF'
     sub, meta = load_tool('extract_subimages'), load_tool('generate_meta_info')
     assert sub.main(['--input', str(photo_dir), '--output', str(root / 'HR_sub'), '--crop_size', '400',

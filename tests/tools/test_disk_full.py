@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def clips(tmp_path_factory):
     """An HR clip (a slow pan over a photo, 256x192, 20 frames) and its x4 LQ stream."""
     from skimage import data as skdata
-    from data.degrade.codec import codec_exe
+    from realesrgan_paddle.data.degrade.codec import codec_exe
     root = tmp_path_factory.mktemp('clips')
     img = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
     frames = [np.ascontiguousarray(img[100 + 2 * k:292 + 2 * k, 100 + 3 * k:356 + 3 * k]) for k in range(20)]
@@ -46,8 +46,8 @@ def _full_after(n, real, suffix):
 
 
 def test_fit_plot_on_a_full_disk_is_one_line_and_keeps_the_fit(clips, tmp_path, monkeypatch, capsys):
-    import utils.fileio
-    from tools.fit_degradation import main
+    import realesrgan_paddle.utils.fileio; from realesrgan_paddle import utils
+    from realesrgan_paddle.tools.fit_degradation import main
     monkeypatch.setattr(utils.fileio, 'atomic_write_bytes', _full_after(0, utils.fileio.atomic_write_bytes, '.png'))
     out = tmp_path / 'fit' / 'fitted.yml'
     with pytest.raises(SystemExit) as e:
@@ -60,9 +60,9 @@ def test_fit_plot_on_a_full_disk_is_one_line_and_keeps_the_fit(clips, tmp_path, 
 
 
 def test_keyframes_stage_on_a_full_disk_is_one_line_and_keeps_its_frames(clips, tmp_path, monkeypatch):
-    import data.builder.extract as extract
-    from pipeline.context import DomainError
-    from pipeline.stages_data import run_keyframes
+    import realesrgan_paddle.data.builder.extract as extract
+    from realesrgan_paddle.pipeline.context import DomainError
+    from realesrgan_paddle.pipeline.stages_data import run_keyframes
     monkeypatch.setattr(extract, 'atomic_write_bytes', _full_after(3, extract.atomic_write_bytes, '.png'))
     part = tmp_path / 'keyframes.partial'
     ctx = SimpleNamespace(s=SimpleNamespace(videos=[str(clips / 'hr.mp4')], every=0.2, min_size=16, quiet=True,

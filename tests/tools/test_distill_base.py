@@ -32,9 +32,9 @@ def _argv(photos, work, out, teacher, init, iters=6):
 
 
 def test_end_to_end_and_resume(tmp_path, small_photos, capsys):
-    from inference import Upscaler
-    from models.loading import read_checkpoint
-    from checkpoint_io.state_file import load_state_file
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.models.loading import read_checkpoint
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file
     teacher, init = _nets(tmp_path)
     work, out = tmp_path / 'w', tmp_path / 'out' / 'distilled.pdparams'
     assert tool.main(_argv(small_photos, work, out, teacher, init)) == 0

@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from data.builder.extract import SettingsMismatch, extract
-from data.builder.filters import FilterConfig
-from data.builder.manifest import MANIFEST, read_manifest, video_key
-from media.ffmpeg import ffmpeg_exe
+from realesrgan_paddle.data.builder.extract import SettingsMismatch, extract
+from realesrgan_paddle.data.builder.filters import FilterConfig
+from realesrgan_paddle.data.builder.manifest import MANIFEST, read_manifest, video_key
+from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
 from tests.cli_checks import a_line, one_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -295,7 +295,7 @@ def test_imageio_ffmpeg_binary_without_system_ffmpeg(shared_data, tmp_path):
 
 
 def test_classify_ffmpeg_errors():
-    from data.builder.decode import classify_error
+    from realesrgan_paddle.data.builder.decode import classify_error
     cases = {
         "Stream specifier ':V:0' in filtergraph description [0:V:0]select matches no streams.": 'has no video stream',
         'Decoder (codec av1) not found for input stream #0:0': 'apt-get install ffmpeg',

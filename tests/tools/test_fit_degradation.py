@@ -35,7 +35,7 @@ def clips(tmp_path_factory):
     """An HR clip (a slow pan over a photo, 320x256) and its LQ (80x64, over the fit's floor of 48 px): area x4,
     x264 CRF 30, as a stream."""
     from skimage import data as skdata
-    from data.degrade.codec import codec_exe
+    from realesrgan_paddle.data.degrade.codec import codec_exe
     root = tmp_path_factory.mktemp('clips')
     img = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
     frames = [np.ascontiguousarray(img[100 + 2 * k:356 + 2 * k, 100 + 3 * k:420 + 3 * k]) for k in range(20)]
@@ -68,13 +68,13 @@ def test_fit_from_videos_without_system_ffmpeg(clips, tmp_path):
     assert 0 <= lo <= hi <= 51  # the intra-frame CRF that looks like the stream's I/P frames
     import json
 
-    from data.fit.degradation_fit import loss
+    from realesrgan_paddle.data.fit.degradation_fit import loss
     rep = json.loads(out.with_suffix('.yml.json').read_text())
     st = rep['stats']
     assert loss(st['real'], st['fitted']) < loss(st['real'], st['generic'])
     assert rep['measured']['streams'][str(clips / 'lq' / 'cam.mp4')]['bpp'] > 0
     assert out.with_suffix('.yml.png').stat().st_size > 1000
-    from data.degrade.second_order import resolve_options
+    from realesrgan_paddle.data.degrade.second_order import resolve_options
     resolve_options(opt['degradation'])
 
 

@@ -21,8 +21,8 @@ def _run(tool, *args):
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory, hr_photos):
-    import models
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle import models
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     d = tmp_path_factory.mktemp('cli')
     net = models.build_network(ARCH)
     rng = np.random.default_rng(0)
@@ -45,8 +45,8 @@ def setup(tmp_path_factory, hr_photos):
 
 
 def test_export_infer_predict_agree_and_bad_inputs(setup):
-    from inference import Upscaler
-    from evaluation.metrics import psnr
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.evaluation.metrics import psnr
     d, weights, inputs, good = setup
     rc, out, err = _run('export_model.py', '--model_path', weights, '--save-inference-dir', d / 'infer')
     assert rc == 0, err
@@ -90,7 +90,7 @@ def test_bad_model_and_missing_input_are_one_line(setup, tmp_path):
 
 def test_engine_flag_picks_the_predictor_engine(setup, tmp_path):
     """--engine onednn and the default (OpenVINO for RRDBNet where the build has it) give the same image."""
-    from evaluation.metrics import psnr
+    from realesrgan_paddle.evaluation.metrics import psnr
     d, weights, inputs, good = setup
     outs = {}
     for engine in ('auto', 'onednn'):

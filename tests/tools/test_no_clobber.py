@@ -270,7 +270,7 @@ def test_temp_file_of_a_killed_write_is_removed_by_the_next_run(tmp_path, photo)
     removes it (its writer's pid is gone) and leaves nobody else's temp files alone."""
     out = tmp_path / 'o'
     out.mkdir()
-    code = ('import os, sys\nfrom utils.fileio import atomic_write\n'
+    code = ('import os, sys\nfrom realesrgan_paddle.utils.fileio import atomic_write\n'
             'with atomic_write(sys.argv[1]) as f:\n    f.write(b"half an image")\n    f.flush()\n'
             '    os.kill(os.getpid(), 9)\n')
     res = subprocess.run([sys.executable, '-c', code, str(out / 'a_out.png')], cwd=ROOT, capture_output=True,

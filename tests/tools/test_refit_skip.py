@@ -20,9 +20,9 @@ def _lq(hr_photos):
 
 
 def test_writes_the_bilinear_base(tmp_path, hr_photos, capsys):
-    from inference import Upscaler
-    from models.loading import read_checkpoint
-    from evaluation.metrics import psnr
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.models.loading import read_checkpoint
+    from realesrgan_paddle.evaluation.metrics import psnr
     out = tmp_path / 'w' / 'bilinear.pdparams'
     assert tool.main(['--model', 'realesr-animevideov3', '-o', str(out)]) == 0
     line = capsys.readouterr().out.strip()
@@ -40,7 +40,7 @@ def test_writes_the_bilinear_base(tmp_path, hr_photos, capsys):
 
 def test_the_choices_are_the_networks_skips():
     """The tool keeps its own copy so that --help imports no paddle."""
-    from models.srvgg import SKIPS
+    from realesrgan_paddle.models.srvgg import SKIPS
     assert tool.SKIPS == SKIPS
 
 

@@ -23,8 +23,8 @@ def _toy_spec():
     import paddle.nn as nn
     import paddle.nn.functional as F
 
-    import models
-    from models.specs import shape_of
+    from realesrgan_paddle import models
+    from realesrgan_paddle.models.specs import shape_of
 
     class ToyShuffleNet(nn.Layer):
         def __init__(self, num_in_ch=3, num_feat=16, factor=2):
@@ -71,7 +71,7 @@ def _run_script(name, argv, monkeypatch):
 def toy(tmp_path, hr_photos):
     import paddle
 
-    import models
+    from realesrgan_paddle import models
     spec = models.register(_toy_spec())
     try:
         paddle.seed(0)
@@ -90,7 +90,7 @@ def _expected(state, img):
     """The toy network run in the dynamic graph on a BGR uint8 image -> BGR uint8."""
     import paddle
 
-    import models
+    from realesrgan_paddle import models
     net = models.build_network(ARCH)
     net.set_state_dict({k: paddle.to_tensor(v) for k, v in state.items()})
     net.eval()
@@ -101,8 +101,8 @@ def _expected(state, img):
 
 
 def test_toy_arch_converts_predicts_exports_and_infers(toy, monkeypatch, capsys):
-    import models
-    from evaluation.metrics import psnr
+    from realesrgan_paddle import models
+    from realesrgan_paddle.evaluation.metrics import psnr
     st = pytest.importorskip('safetensors.numpy', reason=SAFETENSORS_SKIP)
     spec, state, d = toy
     assert models.find_spec('ToyShuffleNet') is spec and models.NETWORKS['ToyShuffleNet'] is spec.cls
@@ -139,18 +139,18 @@ def test_toy_arch_converts_predicts_exports_and_infers(toy, monkeypatch, capsys)
     export = _load_tool('export_model')
     assert export.main(['-m', str(d / 'toy.pdparams'), '-o', str(d / 'infer'), '--check', '32']) == 0
     assert 'ToyShuffleNet, x2' in capsys.readouterr().out
-    from inference.export import load_info
+    from realesrgan_paddle.inference.export import load_info
     assert load_info(d / 'infer')['arch'] == ARCH and load_info(d / 'infer')['mod'] == 1
     assert _run_script('infer', ['-i', d / 'photo.png', '-o', d / 'infer.png', '-m', d / 'infer', '-q'],
                        monkeypatch) == 0
     got = cv2.imread(str(d / 'infer.png'))
     assert got.shape == pred.shape and psnr(got, pred) >= 45
-    from inference.backends import PredictorBackend
+    from realesrgan_paddle.inference.backends import PredictorBackend
     assert PredictorBackend(d / 'infer').engine == 'onednn'  # the spec's default CPU engine
 
 
 def test_toy_spec_is_checked_when_registered():
-    import models
+    from realesrgan_paddle import models
     spec = _toy_spec()
     with pytest.raises(ValueError, match='already registered'):
         models.register(models.get_spec('RRDBNet'))

@@ -7,9 +7,9 @@ def base_weights(tmp_path):
     """A tiny SRVGGNetCompact with random weights, saved like a finetune's base; ``(path, network)``."""
     import paddle
 
-    import models
+    from realesrgan_paddle import models
     from tests.nets import srvgg
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     arch = srvgg()
     paddle.seed(3)
     net = models.build_network(arch)

@@ -4,8 +4,8 @@ import numpy as np
 import paddle
 import pytest
 
-from training.checkpoints import CheckpointManager
-from training.distill import DistillLoss, PairSet, build_student, distill_loss, teacher_outputs, train
+from realesrgan_paddle.training.checkpoints import CheckpointManager
+from realesrgan_paddle.training.distill import DistillLoss, PairSet, build_student, distill_loss, teacher_outputs, train
 
 
 def _img(seed, shape=(1, 3, 32, 32)):
@@ -83,7 +83,7 @@ def test_pairs_refuse_misaligned_and_empty(tmp_path, hr_photos):
 
 def test_teacher_outputs_resume(tmp_path, hr_photos):
     from tests.nets import save_tiny, srvgg
-    from training.teacher import FrozenTeacher
+    from realesrgan_paddle.training.teacher import FrozenTeacher
     lq_dir, _ = _pair_folders(tmp_path, hr_photos, 2)
     teacher = FrozenTeacher(str(save_tiny(tmp_path / 't.pdparams', srvgg())), 'dynamic')
     out = tmp_path / 'out'
@@ -105,11 +105,11 @@ def _student(tmp_path):
 def test_student_is_compact_with_the_bilinear_skip(tmp_path, hr_photos):
     """The official compact model (nearest skip) is refitted: the student computes what it computed."""
     import cv2
-    import models
-    from models.loading import load_network
-    from models.zoo import resolve
+    from realesrgan_paddle import models
+    from realesrgan_paddle.models.loading import load_network
+    from realesrgan_paddle.models.zoo import resolve
     from tests.nets import rrdb, save_tiny
-    from evaluation.metrics import psnr
+    from realesrgan_paddle.evaluation.metrics import psnr
     path = str(resolve('realesr-animevideov3'))
     net, arch = build_student(path)
     assert arch['skip'] == 'bilinear' and arch['type'] == 'SRVGGNetCompact' and net.skip == 'bilinear'

@@ -9,10 +9,10 @@ import paddle
 import pytest
 import yaml
 
-from loss import LOSSES, unregister_loss
-from training.loss_list import build_terms
-from training.steps import build_model
-from training.option_file import OptionsError, load_options, validate_options
+from realesrgan_paddle.loss import LOSSES, unregister_loss
+from realesrgan_paddle.training.loss_list import build_terms
+from realesrgan_paddle.training.steps import build_model
+from realesrgan_paddle.training.option_file import OptionsError, load_options, validate_options
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / 'options' / 'tiny_smoke.yml'
@@ -21,8 +21,8 @@ LOG = logging.getLogger('test.loss_list')
 NEW_LOSS = '''"""A loss that is not part of the project: the L1 of the horizontal differences."""
 import paddle
 
-from loss.pixel import WeightedLoss
-from loss.registry import register_loss
+from realesrgan_paddle.loss.pixel import WeightedLoss
+from realesrgan_paddle.loss.registry import register_loss
 
 CALLS = []
 
@@ -82,7 +82,7 @@ def test_a_new_loss_is_one_file_and_a_yaml_trains_with_it(tmp_path, new_loss):
     assert losses['l_g_dx'] == pytest.approx(3.0 * float(raw), rel=1e-5)
     assert losses['l_g_pix'] == pytest.approx(0.5 * float(paddle.abs(out - gt).mean()), rel=1e-5)
     # the whole trainer, 3 iterations on the tiny photos: the loss is called once per step
-    from training.trainer import train
+    from realesrgan_paddle.training.trainer import train
     del new_loss.CALLS[:]
     summary = train(load_options(yml))
     assert len(new_loss.CALLS) == 3 and summary['net_g_sha256']
@@ -152,7 +152,7 @@ X4PLUS_GPU = [
 def test_the_list_form_file_is_the_old_anchor_recipe(tmp_path):
     """options/finetune_domain_x4plus_anchor_cpu.yml moved to train.losses: the same terms as its former
     pixel_opt + anchor_opt."""
-    from training.option_file import apply_overrides
+    from realesrgan_paddle.training.option_file import apply_overrides
     path = ROOT / 'options' / 'finetune_domain_x4plus_anchor_cpu.yml'
     over = [o.format(d=tmp_path) for o in RUNNABLE]
     new = load_options(path, over)
@@ -168,8 +168,8 @@ def test_the_list_form_file_is_the_old_anchor_recipe(tmp_path):
                                           ('finetune_domain_x4plus_gpu.yml', X4PLUS_GPU)])
 def test_the_official_spelling_gives_the_list_written_out(tmp_path, name, listed, monkeypatch):
     """Same types, weights, targets and options, in the same order, from the *_opt sections as from the list."""
-    import loss.perceptual
-    from training.option_file import apply_overrides
+    import realesrgan_paddle.loss.perceptual; from realesrgan_paddle import loss
+    from realesrgan_paddle.training.option_file import apply_overrides
     monkeypatch.setattr(loss.perceptual, 'load_vgg_weights', lambda extractor, path: None)  # no VGG19 in the repo
     over = [o.format(d=tmp_path) for o in RUNNABLE]
     old = load_options(ROOT / 'options' / name, over)

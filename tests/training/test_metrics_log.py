@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from training.checkpoints import CheckpointManager
-from training.metrics_log import FILE_NAME, MetricsLog, read_metrics, series
+from realesrgan_paddle.training.checkpoints import CheckpointManager
+from realesrgan_paddle.training.metrics_log import FILE_NAME, MetricsLog, read_metrics, series
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = 'options/tiny_smoke.yml'

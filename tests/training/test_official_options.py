@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from training.basicsr_compat import IGNORED, force_yml_overrides
-from training.option_file import OptionsError, load_options
+from realesrgan_paddle.training.basicsr_compat import IGNORED, force_yml_overrides
+from realesrgan_paddle.training.option_file import OptionsError, load_options
 from tests.cli_checks import a_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +69,7 @@ def _where_used(path, deg_keys):
 
 @pytest.mark.parametrize('name', sorted(KEY_COUNTS))
 def test_official_file_loads_and_every_key_is_accounted_for(name):
-    from data.degrade.second_order import DEFAULT_DEGRADATION
+    from realesrgan_paddle.data.degrade.second_order import DEFAULT_DEGRADATION
     raw = yaml.safe_load((OFFICIAL / name).read_text())
     leaves = list(_leaves(raw))
     assert len(leaves) == KEY_COUNTS[name]

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from training import schema
-from training.fields import Field, check_field, narrowed
-from training.loader_options import LOADER
-from training.option_file import SCHEMA, OptionsError, load_options
+from realesrgan_paddle.training import schema
+from realesrgan_paddle.training.fields import Field, check_field, narrowed
+from realesrgan_paddle.training.loader_options import LOADER
+from realesrgan_paddle.training.option_file import SCHEMA, OptionsError, load_options
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / 'options' / 'tiny_smoke.yml'

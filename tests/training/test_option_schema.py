@@ -10,14 +10,14 @@ import paddle
 import pytest
 import yaml
 
-import models
-from data.datasets import PairedImageDataset
-from loss.pixel import L1Loss
-from models.specs import ArchSpec
-from training import schema
-from training.data_setup import build_val_loader
-from training.option_file import TYPED, OptionsError, load_options
-from training.schedulers import CosineAnnealingRestartLR, MultiStepWarmupLR
+from realesrgan_paddle import models
+from realesrgan_paddle.data.datasets import PairedImageDataset
+from realesrgan_paddle.loss.pixel import L1Loss
+from realesrgan_paddle.models.specs import ArchSpec
+from realesrgan_paddle.training import schema
+from realesrgan_paddle.training.data_setup import build_val_loader
+from realesrgan_paddle.training.option_file import TYPED, OptionsError, load_options
+from realesrgan_paddle.training.schedulers import CosineAnnealingRestartLR, MultiStepWarmupLR
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / 'options' / 'tiny_smoke.yml'
@@ -181,7 +181,7 @@ def _runnable_overrides(path):
 def test_every_options_file_validates_and_builds(path, monkeypatch):
     """What the up-front check accepts, the trainer's build takes: every typed section is built
     (the perceptual loss without reading VGG19 weights, which are not in the repository)."""
-    import loss.perceptual
+    import realesrgan_paddle.loss.perceptual; from realesrgan_paddle import loss
     monkeypatch.setattr(loss.perceptual, 'load_vgg_weights', lambda extractor, path: None)
     opt = load_options(path, _runnable_overrides(path), [])
     built = 0
@@ -197,7 +197,7 @@ def test_every_options_file_validates_and_builds(path, monkeypatch):
                  'dataset': {'scale': opt['scale'], 'phase': key}}.get(kind, {})
         assert schema.build(kind, node[key], dotted, **given) is not None
         built += 1
-    from training.loss_list import build_terms
+    from realesrgan_paddle.training.loss_list import build_terms
     terms = build_terms(opt['train']['losses'])
     assert terms and all(t.loss is not None for t in terms)
     built += len(terms)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from training.option_file import OptionsError, load_options
-from utils.yaml_bounded import MAX_YAML_NODES, YAMLTooLarge, safe_load_bounded
+from realesrgan_paddle.training.option_file import OptionsError, load_options
+from realesrgan_paddle.utils.yaml_bounded import MAX_YAML_NODES, YAMLTooLarge, safe_load_bounded
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / 'options' / 'tiny_smoke.yml'
@@ -39,7 +39,7 @@ def test_alias_bomb_in_an_option_is_one_line_in_bounded_time_and_memory(tmp_path
     bomb = _bomb().replace('\n', '\n  ')
     path = tmp_path / 'bomb.yml'
     path.write_text(f'bombs:\n  {bomb}\n{key}: *a8\n' + yaml.safe_dump(opt, sort_keys=False))
-    code = ('import json, sys, time\nt = time.perf_counter()\nfrom training.option_file import load_options\n'
+    code = ('import json, sys, time\nt = time.perf_counter()\nfrom realesrgan_paddle.training.option_file import load_options\n'
             'try:\n    load_options(sys.argv[1]); out = {"msg": None}\n'
             'except Exception as e:\n    out = {"kind": type(e).__name__, "msg": str(e)}\n'
             'out["s"] = time.perf_counter() - t\n'

@@ -7,9 +7,9 @@ import numpy as np
 import paddle
 import pytest
 
-from training.steps import build_model
-from training.option_file import OptionsError, load_options
-from training.teacher import FrozenTeacher
+from realesrgan_paddle.training.steps import build_model
+from realesrgan_paddle.training.option_file import OptionsError, load_options
+from realesrgan_paddle.training.teacher import FrozenTeacher
 
 from tests.nets import rrdb, save_tiny, srvgg
 from tests.training.smoke import SMOKE, _batch
@@ -42,7 +42,7 @@ def test_anchor_starts_at_the_low_band_and_trains(tmp_path, base_weights, photo_
     paddle.seed(0)
     model = build_model(opt, LOG)
     lq, gt, gt_usm = _batch(photo_batch)
-    from loss import high_band_l1_loss
+    from realesrgan_paddle.loss import high_band_l1_loss
     with paddle.no_grad():
         out0 = model.g(lq)
     # the student is the teacher: the anchor's high-band term is 0, the low band's L1 is all there is
@@ -67,7 +67,7 @@ def test_anchor_options_are_checked(tmp_path):
 
 
 def _outputs(weights, lq):
-    import models
+    from realesrgan_paddle import models
     net, _ = models.load_network(weights)
     net.eval()
     with paddle.no_grad():
@@ -90,7 +90,7 @@ def test_train_teacher_is_that_model_not_the_base(tmp_path, base_weights, photo_
     got = model.teacher(lq).numpy()
     np.testing.assert_allclose(got, _outputs(other, lq), atol=1e-4)
     assert np.abs(got - _outputs(path, lq)).mean() > 1e-2  # not the base
-    from loss import high_band_l1_loss
+    from realesrgan_paddle.loss import high_band_l1_loss
     with paddle.no_grad():
         out0 = model.g(lq)
     # the student is not the teacher: the high band term is not zero at the first step
@@ -100,7 +100,7 @@ def test_train_teacher_is_that_model_not_the_base(tmp_path, base_weights, photo_
 
 def test_teacher_from_an_export_folder(tmp_path, photo_batch, monkeypatch):
     monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))
-    from inference.export import cached_export
+    from realesrgan_paddle.inference.export import cached_export
     weights = save_tiny(tmp_path / 't.pdparams', srvgg(), seed=5)
     folder = cached_export(str(weights))
     lq = paddle.nn.functional.avg_pool2d(photo_batch(1, 64), 4)

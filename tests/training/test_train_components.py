@@ -7,13 +7,13 @@ import numpy as np
 import paddle
 import pytest
 
-from models import build_network
-from training.checkpoints import CheckpointManager, load_optimizer_state, optimizer_state
-from training.ema import EMA, ema_update
-from training.steps import NonFiniteLossError, build_model
-from training.option_file import load_options
-from training.schedulers import MultiStepWarmupLR
-from training.state_io import load_state, save_state
+from realesrgan_paddle.models import build_network
+from realesrgan_paddle.training.checkpoints import CheckpointManager, load_optimizer_state, optimizer_state
+from realesrgan_paddle.training.ema import EMA, ema_update
+from realesrgan_paddle.training.steps import NonFiniteLossError, build_model
+from realesrgan_paddle.training.option_file import load_options
+from realesrgan_paddle.training.schedulers import MultiStepWarmupLR
+from realesrgan_paddle.training.state_io import load_state, save_state
 from tests.skips import TORCH_SKIP
 from tests.nets import srvgg
 
@@ -152,7 +152,7 @@ def test_checkpoint_manager_keeps_last_k_and_skips_incomplete(tmp_path):
 
 
 def test_degradation_section_reaches_kernel_sampling_and_pipeline(tmp_path):
-    from training.data_setup import build_feeder, build_train_loader
+    from realesrgan_paddle.training.data_setup import build_feeder, build_train_loader
     opt = _opt(tmp_path, 'degradation={blur_sigma: [0.2, 0.3], sinc_prob: 0, noise_range: [2, 3]}')
     _, _, ds = build_train_loader(opt, 0, 1, LOG)
     assert ds.deg_opt['blur_sigma'] == [0.2, 0.3] and ds.deg_opt['sinc_prob'] == 0
@@ -181,7 +181,7 @@ def test_pretrained_pth_is_converted_on_the_fly(tmp_path):
 
 
 def test_enlarged_dataset_draws_new_crops_for_each_repeat(tmp_path):
-    from training.data_setup import build_train_loader
+    from realesrgan_paddle.training.data_setup import build_train_loader
     opt = _opt(tmp_path, 'datasets.train.dataset_enlarge_ratio=3', 'datasets.train.crop_pad_size=48')
     _, _, ds = build_train_loader(opt, 0, 1, LOG)
     n = len(ds) // 3

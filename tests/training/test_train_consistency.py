@@ -7,9 +7,9 @@ import numpy as np
 import paddle
 import pytest
 
-from data.datasets.real_lq_crops import RealLQCrops
-from training.steps import build_model
-from training.option_file import OptionsError, load_options
+from realesrgan_paddle.data.datasets.real_lq_crops import RealLQCrops
+from realesrgan_paddle.training.steps import build_model
+from realesrgan_paddle.training.option_file import OptionsError, load_options
 
 from tests.training.smoke import SMOKE, _batch
 from tests.cli_checks import one_line

@@ -10,11 +10,11 @@ import paddle
 import pytest
 
 from tests.training.smoke import SMOKE, _batch
-from training.loss_list import find
-from training.steps import build_model
-from training.option_file import OptionsError, load_options
-from training.validation import BestTracker, detail_ratio, validate
-from media.image_io import imread
+from realesrgan_paddle.training.loss_list import find
+from realesrgan_paddle.training.steps import build_model
+from realesrgan_paddle.training.option_file import OptionsError, load_options
+from realesrgan_paddle.training.validation import BestTracker, detail_ratio, validate
+from realesrgan_paddle.media.image_io import imread
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / 'options' / 'finetune_domain_compact_cpu.yml'

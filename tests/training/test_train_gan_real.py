@@ -6,8 +6,8 @@ import numpy as np
 import paddle
 import pytest
 
-from training.steps import build_model
-from training.option_file import OptionsError, load_options
+from realesrgan_paddle.training.steps import build_model
+from realesrgan_paddle.training.option_file import OptionsError, load_options
 
 from tests.training.smoke import SMOKE, _batch
 

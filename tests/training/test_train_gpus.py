@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from training.dist import gpus_problem, launcher_command, parse_gpu_ids
+from realesrgan_paddle.training.dist import gpus_problem, launcher_command, parse_gpu_ids
 from tests.cli_checks import one_line
 
 ROOT = Path(__file__).resolve().parents[2]

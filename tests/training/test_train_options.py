@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from training.option_file import OptionsError, apply_overrides, load_options, parse_override
+from realesrgan_paddle.training.option_file import OptionsError, apply_overrides, load_options, parse_override
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / 'options' / 'tiny_smoke.yml'

@@ -8,9 +8,9 @@ import numpy as np
 import paddle
 import pytest
 
-from data.datasets.real_pair_crops import RealPairCrops
-from training.steps import build_model
-from training.option_file import OptionsError, load_options
+from realesrgan_paddle.data.datasets.real_pair_crops import RealPairCrops
+from realesrgan_paddle.training.steps import build_model
+from realesrgan_paddle.training.option_file import OptionsError, load_options
 
 from tests.training.smoke import SMOKE, _batch
 from tests.cli_checks import one_line
@@ -108,9 +108,9 @@ def test_bad_pair_folders_one_line(tmp_path, pairs):
 
 
 def test_anchor_on_the_pairs_runs_the_teacher_on_the_real_crops(tmp_path, photo_batch, pairs):
-    import models
+    from realesrgan_paddle import models
     from tests.nets import srvgg
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     arch = srvgg()
     paddle.seed(3)
     base = tmp_path / 'base.pdparams'

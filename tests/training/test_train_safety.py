@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from training.option_file import OptionsError, load_options
+from realesrgan_paddle.training.option_file import OptionsError, load_options
 from tests.cli_checks import a_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,7 +141,7 @@ def test_experiments_root_through_a_file_names_it(tmp_path):
 
 def test_gpu_asked_of_a_cpu_build_is_one_line(tmp_path):
     """It was a RuntimeError traceback: device gpu on a Paddle without CUDA is a usage error naming the fix."""
-    from training.dist import gpu_available
+    from realesrgan_paddle.training.dist import gpu_available
     if gpu_available():
         pytest.skip('this machine has a CUDA GPU')
     rc, err, _ = _train('--yml_path', SMOKE, '-o', 'device=gpu', '-o', f'path.experiments_root={tmp_path}',

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models import load_network
-from training.state_io import load_state
-from checkpoint_io.state_file import load_state_file
+from realesrgan_paddle.models import load_network
+from realesrgan_paddle.training.state_io import load_state
+from realesrgan_paddle.checkpoint_io.state_file import load_state_file
 from tests.cli_checks import a_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,8 +100,8 @@ def test_paired_data_with_perceptual_loss(tmp_path):
     loss switched on. No ImageNet VGG19 is available offline: random weights written to a file
     exercise the loading and loss path."""
     import paddle
-    from models.vgg import VGG19FeatureExtractor
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.models.vgg import VGG19FeatureExtractor
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     paddle.seed(0)
     ext = VGG19FeatureExtractor(['conv2_2'])
     vgg = tmp_path / 'vgg19_random.pdparams'

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import cv2
 
-from training.option_file import load_options
-from training.trainer import train
+from realesrgan_paddle.training.option_file import load_options
+from realesrgan_paddle.training.trainer import train
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,8 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from training.steps import check_pretrained_weights
-from training.option_file import load_options
+from realesrgan_paddle.training.steps import check_pretrained_weights
+from realesrgan_paddle.training.option_file import load_options
 from tests.cli_checks import a_line
 
 ROOT = Path(__file__).resolve().parents[2]

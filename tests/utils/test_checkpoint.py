@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from checkpoint_io.state_file import (CheckpointFormatError, UnsafeCheckpointError, load_state_file, pick_params,
-                              save_checkpoint, sha256_file)
+from realesrgan_paddle.checkpoint_io.state_file import (
+    CheckpointFormatError, UnsafeCheckpointError, load_state_file, pick_params,
+    save_checkpoint, sha256_file)
 from tests.skips import SAFETENSORS_SKIP, TORCH_SKIP
 
 _spec = importlib.util.spec_from_file_location('crafted_checkpoints',
@@ -244,7 +245,7 @@ def test_reader_does_not_import_torch(tmp_path):
               b'ctorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x06tQK\x00K\x02K\x03\x86K\x03K\x01'
               b'\x86\x89ccollections\nOrderedDict\n)RtRs.')
     cc.torch_zip(path, pkl.getvalue(), {'0': blob})
-    code = ('import sys; from checkpoint_io.state_file import load_state_file; '
+    code = ('import sys; from realesrgan_paddle.checkpoint_io.state_file import load_state_file; '
             f'w = load_state_file({str(path)!r})["w"]; '
             'assert w.tolist() == [[0, 1, 2], [3, 4, 5]], w; assert "torch" not in sys.modules; print("ok")')
     out = subprocess.run([sys.executable, '-c', code], cwd=str(__import__('pathlib').Path(__file__).parents[2]),

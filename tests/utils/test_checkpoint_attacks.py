@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError, load_state_file
+from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError, load_state_file
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location('crafted_checkpoints',
@@ -34,7 +34,7 @@ def _refused(path, kind=CheckpointFormatError, match=None):
 def _load_isolated(path, env=None, timeout=180):
     """Read ``path`` in a fresh interpreter; return the outcome and the peak RSS (a crash fails the test)."""
     code = ('import json, resource, sys\n'
-            'from checkpoint_io.state_file import load_state_file\n'
+            'from realesrgan_paddle.checkpoint_io.state_file import load_state_file\n'
             'try:\n'
             '    load_state_file(sys.argv[1]); out = {"error": None}\n'
             'except Exception as e:\n'
@@ -111,8 +111,8 @@ def test_poisoned_file_does_not_change_how_the_next_is_read(tmp_path):
 
 
 def _reader_names():
-    from checkpoint_io.objects import Budget
-    from checkpoint_io.unpickler import _Reader
+    from realesrgan_paddle.checkpoint_io.objects import Budget
+    from realesrgan_paddle.checkpoint_io.unpickler import _Reader
     return _Reader(io.BytesIO(b''), Budget(0)), sorted(_Reader(io.BytesIO(b''), Budget(0)).names)
 
 

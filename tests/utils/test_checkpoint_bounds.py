@@ -30,10 +30,10 @@ _CHILD = '''import json, sys, time
 t = time.perf_counter()
 try:
     if sys.argv[2] == 'read':
-        from models.loading import read_checkpoint
+        from realesrgan_paddle.models.loading import read_checkpoint
         read_checkpoint(sys.argv[1])
     else:
-        from checkpoint_io.state_file import load_state_file
+        from realesrgan_paddle.checkpoint_io.state_file import load_state_file
         load_state_file(sys.argv[1])
     out = {"error": None}
 except Exception as e:
@@ -124,7 +124,7 @@ def test_shared_dag_as_the_stored_arch_type_is_one_line(tmp_path):
 
 def test_a_dag_just_under_the_cap_still_reads(tmp_path):
     """A shared structure that expands to fewer than MAX_NODES objects is a legal pickle: it reads."""
-    from checkpoint_io.state_file import load_state_file
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file
     path = tmp_path / 'small.pdparams'
     path.write_bytes(PROTO4 + cc.EMPTY_DICT + cc.text('meta') + dag(12) + cc.SETITEM + cc.STOP)
     out = load_state_file(path)['meta']
@@ -159,7 +159,7 @@ def test_repeated_tuple_of_a_long_list_is_bounded(tmp_path):
 def test_messages_quote_at_most_a_line_of_what_the_file_holds(tmp_path):
     """A legacy torch file whose protocol field is a 40-deep shared list: the message quoted its repr
     (2^40 items); a huge string in a numpy state field likewise."""
-    from checkpoint_io.unpickler import TORCH_LEGACY_MAGIC
+    from realesrgan_paddle.checkpoint_io.unpickler import TORCH_LEGACY_MAGIC
     path = tmp_path / 'legacy.pth'
     path.write_bytes(pickle.dumps(TORCH_LEGACY_MAGIC, protocol=2) + cc.PROTO2 + cc.EMPTY_LIST + _list_levels(40)
                      + cc.STOP)
@@ -173,8 +173,8 @@ def test_messages_quote_at_most_a_line_of_what_the_file_holds(tmp_path):
 
 # ---------------------------------------------------------------- stored arch against the weights
 def _srvgg_file(path, stored_arch, **weights_arch):
-    import models
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle import models
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     arch = {'type': 'SRVGGNetCompact', 'num_feat': 4, 'num_conv': 2, 'upscale': 2, **weights_arch}
     net = models.build_network(arch)
     save_checkpoint(path, params=net.state_dict(), arch=stored_arch)
@@ -197,7 +197,7 @@ def test_stored_arch_is_checked_against_the_weights_before_building(tmp_path, st
 
 
 def test_an_honest_stored_arch_still_loads(tmp_path):
-    import models
+    from realesrgan_paddle import models
     arch = {'type': 'SRVGGNetCompact', 'num_feat': 4, 'num_conv': 2, 'upscale': 2}
     path = _srvgg_file(tmp_path / 'ok.pdparams', arch)
     net, got = models.load_network(path)
@@ -205,8 +205,8 @@ def test_an_honest_stored_arch_still_loads(tmp_path):
 
 
 def test_complex_weights_are_refused_when_loaded(tmp_path):
-    import models
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle import models
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     arch = {'type': 'SRVGGNetCompact', 'num_feat': 4, 'num_conv': 2, 'upscale': 2}
     state = {k: np.asarray(v.numpy()) for k, v in models.build_network(arch).state_dict().items()}
     first = next(iter(state))
@@ -219,7 +219,7 @@ def test_complex_weights_are_refused_when_loaded(tmp_path):
 
 
 def test_an_int_state_dict_key_is_one_line(tmp_path):
-    from models.loading import read_checkpoint
+    from realesrgan_paddle.models.loading import read_checkpoint
     path = tmp_path / 'intkey.pdparams'
     with open(path, 'wb') as f:
         pickle.dump({'params': {0: np.zeros(3, np.float32)}}, f, protocol=4)

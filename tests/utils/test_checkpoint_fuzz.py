@@ -36,7 +36,7 @@ CASE_LIMIT_S = 2.0
 
 # ---------------------------------------------------------------- seeds (made in the test process)
 def _tiny_states():
-    import models
+    from realesrgan_paddle import models
     out = {}
     for name, arch in (('srvgg', srvgg(num_feat=4, num_conv=1, upscale=2)), ('rrdb', rrdb(scale=2, num_feat=4))):
         net = models.build_network(arch)
@@ -61,7 +61,7 @@ def _safetensors(path, arrays):
 def make_seeds(d):
     import paddle
 
-    from checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     states = _tiny_states()
     srvgg_net, srvgg_arch, srvgg = states['srvgg']
     rrdb_net, _, rrdb = states['rrdb']
@@ -153,7 +153,7 @@ def _rezip_with_pickle(src, dst, mutate):
 
 
 def fuzz(seed_dir, work, budget_s=BUDGET_S):
-    from checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError, load_state_file
+    from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError, load_state_file
     rng = random.Random(20240613)
     seeds = sorted(p for p in Path(seed_dir).iterdir() if p.is_file())
     plans = []

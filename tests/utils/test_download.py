@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from utils.download import DownloadError, download, sha256_file
+from realesrgan_paddle.utils.download import DownloadError, download, sha256_file
 
 PAYLOAD = bytes(range(256)) * 1200 + b'tail'  # 307 204 bytes, not a multiple of the chunk size
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -142,7 +142,7 @@ def test_404_is_one_clear_error(server, tmp_path):
 def test_offline_fails_at_once_without_retries(tmp_path, monkeypatch, url, words):
     def no_sleep(_):
         raise AssertionError('retried an unreachable server')
-    monkeypatch.setattr('utils.download.time.sleep', no_sleep)
+    monkeypatch.setattr('realesrgan_paddle.utils.download.time.sleep', no_sleep)
     with pytest.raises(DownloadError) as e:
         download(url, tmp_path / 'f.bin', progress=False)
     msg = str(e.value)

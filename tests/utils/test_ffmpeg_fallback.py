@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from media import ffmpeg as F
+from realesrgan_paddle.media import ffmpeg as F
 
 
 def _binaries():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from media.ffmpeg import ffmpeg_exe
+from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
@@ -43,10 +43,10 @@ def _run(code, *args, env=None):
 
 READERS = '''
 import json, sys
-from media.ffmpeg import probe_video, VideoProbeError
-from media.video_reader import FrameReader, VideoError
-from data.builder.decode import FrameReader as KeyReader
-from data.fit.lq_source import load_footage, FootageError
+from realesrgan_paddle.media.ffmpeg import probe_video, VideoProbeError
+from realesrgan_paddle.media.video_reader import FrameReader, VideoError
+from realesrgan_paddle.data.builder.decode import FrameReader as KeyReader
+from realesrgan_paddle.data.fit.lq_source import load_footage, FootageError
 path, out = sys.argv[1], {}
 for name, fn in [('probe', lambda: probe_video(path)), ('reader', lambda: [f.shape for f, _ in FrameReader(path)]),
                  ('keyframes', lambda: [f.shape for f, _ in KeyReader(path, mode='interval', every=0.1)]),
@@ -115,9 +115,9 @@ def test_a_name_cannot_forge_ffmpeg_lines(media, tmp_path, name):
     hostile.write_bytes(secret.read_bytes())
     code = '''
 import json, sys, time
-from media import ffmpeg as F
-from media.video_reader import FrameReader
-from data.fit.lq_stats import stream_info
+from realesrgan_paddle.media import ffmpeg as F
+from realesrgan_paddle.media.video_reader import FrameReader
+from realesrgan_paddle.data.fit.lq_stats import stream_info
 if sys.argv[2] == 'noprobe':
     F.ffprobe_exe = lambda: None
 t = time.time()
@@ -138,7 +138,7 @@ print(json.dumps([info['duration'], len(shapes), sorted(set(map(str, shapes))), 
 
 def test_the_pixel_limit_holds_on_decoded_frames(media):
     _, secret = media
-    res = _run('import sys\nfrom media.video_reader import FrameReader, VideoError\n'
+    res = _run('import sys\nfrom realesrgan_paddle.media.video_reader import FrameReader, VideoError\n'
                'try:\n    list(FrameReader(sys.argv[1]))\nexcept VideoError as e:\n    print(e)\n', secret,
                env={'RESR_MAX_PIXELS': '1000'})
     assert res.stdout.startswith(f'{secret}: its frames are 64x48 pixels, more than the limit'), res.stdout

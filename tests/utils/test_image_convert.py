@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from media.image_io import chw_to_image, image_to_chw, pixel_max
+from realesrgan_paddle.media.image_io import chw_to_image, image_to_chw, pixel_max
 
 
 @pytest.fixture(scope='module')

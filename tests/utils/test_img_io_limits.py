@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from tests.crafted_images import png_declaring
-from media import image_io as img_io
-from media.image_io import ImageReadError, imread
+from realesrgan_paddle.media import image_io as img_io
+from realesrgan_paddle.media.image_io import ImageReadError, imread
 
 
 def test_png_bomb_is_refused_before_decoding(tmp_path, monkeypatch):
@@ -35,7 +35,7 @@ def test_limit_is_configurable(tmp_path, monkeypatch, hr_photos):
 
 
 def test_header_sizes_match_the_decoder(hr_photos):
-    from media.image_io import declared_size
+    from realesrgan_paddle.media.image_io import declared_size
     for path in hr_photos[:4]:
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
         want = (img.shape[1], img.shape[0])
@@ -98,7 +98,7 @@ def tiff_declaring(w, h):
 
 
 _CHILD = '''import json, sys
-from media.image_io import imread
+from realesrgan_paddle.media.image_io import imread
 try:
     imread(sys.argv[1]); out = {"msg": None}
 except Exception as e:

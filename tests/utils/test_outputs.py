@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
-from utils.fileio import atomic_write_bytes, remove_stale_temps, stale_temps, temp_beside
-from utils.outputs import OutputClash, OutputPlan, check_folder_pair, check_no_clobber, os_error_line, write_error
+from realesrgan_paddle.utils.fileio import atomic_write_bytes, remove_stale_temps, stale_temps, temp_beside
+from realesrgan_paddle.utils.outputs import (
+    OutputClash, OutputPlan, check_folder_pair, check_no_clobber, os_error_line, write_error)
 from tests.cli_checks import one_line
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tqdm import tqdm
 
-from utils.progress import Steps, TqdmHandler
+from realesrgan_paddle.utils.progress import Steps, TqdmHandler
 
 
 class _Tty(io.StringIO):
@@ -109,7 +109,7 @@ def test_a_log_line_is_one_write_with_its_newline():
 
 
 def test_fail_writes_each_line_whole(monkeypatch):
-    from utils.cli import Failed, fail
+    from realesrgan_paddle.utils.cli import Failed, fail
     out = _Writes()
     monkeypatch.setattr(sys, 'stderr', out)
     with pytest.raises(Failed):
@@ -120,7 +120,7 @@ def test_fail_writes_each_line_whole(monkeypatch):
 _CHILD = '''
 import sys
 sys.path.insert(0, {root!r})
-from utils.logger import get_logger
+from realesrgan_paddle.utils.logger import get_logger
 log = get_logger('child{n}')
 for i in range(3000):
     log.warning('process {n} line %d ' + 'x' * 60, i)

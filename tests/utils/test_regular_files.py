@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from data.datasets import PairedImageDataset, RealESRGANDataset
-from checkpoint_io.state_file import CheckpointFormatError, load_state_file
-from utils.fileio import NotRegularFileError, is_regular_file, require_regular_file, sha256_file
-from media.image_io import ImageReadError, imread
+from realesrgan_paddle.data.datasets import PairedImageDataset, RealESRGANDataset
+from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, load_state_file
+from realesrgan_paddle.utils.fileio import NotRegularFileError, is_regular_file, require_regular_file, sha256_file
+from realesrgan_paddle.media.image_io import ImageReadError, imread
 from tests.cli_checks import one_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,7 +142,7 @@ def test_meta_info_lines_naming_a_device_or_fifo_are_refused_up_front(roots, tmp
 
 
 def test_allow_outside_dataroot_is_a_dataset_option():
-    from training.schema import params
+    from realesrgan_paddle.training.schema import params
     for ds in (RealESRGANDataset, PairedImageDataset):
         field = params(ds)['allow_outside_dataroot']
         assert field.default is False

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from media import ffmpeg as uff
-from utils.fileio import atomic_write, atomic_write_bytes, link_or_copy, same_file
-from evaluation.metrics import psnr, ssim
+from realesrgan_paddle.media import ffmpeg as uff
+from realesrgan_paddle.utils.fileio import atomic_write, atomic_write_bytes, link_or_copy, same_file
+from realesrgan_paddle.evaluation.metrics import psnr, ssim
 from tests.skips import FFMPEG_SKIP, FFPROBE_SKIP
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ def test_atomic_write_replaces_in_one_step(tmp_path):
 
 
 def test_atomic_write_gives_the_usual_file_mode(tmp_path):
-    import utils.fileio as fio
+    import realesrgan_paddle.utils.fileio as fio
     atomic_write_bytes(tmp_path / 'img.png', b'x')
     assert (tmp_path / 'img.png').stat().st_mode & 0o777 == 0o666 & ~fio._UMASK
     assert 0o666 & ~fio._UMASK != 0o600  # i.e. not mkstemp's private mode (umask 022 -> 0644)
@@ -89,7 +89,7 @@ def test_psnr_ssim_on_a_real_photo(hr_photos):
 
 
 def test_runtime_env_sets_mkl_and_hides_paddle_notices():
-    code = ('import sys; sys.path.insert(0, "."); from utils import runtime_env; '
+    code = ('import sys; sys.path.insert(0, "."); from realesrgan_paddle.utils import runtime_env; '
             'runtime_env.setup(threads=2); import os; print(os.environ["MKL_DEBUG_CPU_TYPE"], os.environ["OMP_NUM_THREADS"])')
     env = {k: v for k, v in os.environ.items() if k not in ('MKL_DEBUG_CPU_TYPE', 'OMP_NUM_THREADS')}
     res = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
@@ -107,7 +107,7 @@ def test_runtime_env_sets_mkl_and_hides_paddle_notices():
 def test_math_threads_ignores_paddles_own_omp_setting(user_omp, paddle_first, expected):
     """Without OMP_NUM_THREADS the Python API (Upscaler) used to run single-threaded: paddle writes '1'
     at import and the predictor read it back as the thread count."""
-    first, second = 'import paddle', 'from utils import runtime_env'
+    first, second = 'import paddle', 'from realesrgan_paddle.utils import runtime_env'
     code = ('import sys, os; sys.path.insert(0, "."); ' + '; '.join((first, second) if paddle_first else (second, first))
             + '; print(os.environ["OMP_NUM_THREADS"], runtime_env.math_threads(), runtime_env.cpu_count())')
     env = {k: v for k, v in os.environ.items() if k not in ('OMP_NUM_THREADS',)}
@@ -168,7 +168,7 @@ def test_sigterm_after_paddle_is_quiet():
     import sys
     import time
     from pathlib import Path
-    code = ('import time\nfrom utils import runtime_env\nruntime_env.setup(reexec=False)\nimport paddle\n'
+    code = ('import time\nfrom realesrgan_paddle.utils import runtime_env\nruntime_env.setup(reexec=False)\nimport paddle\n'
             'paddle.ones([2])\nprint("ready", flush=True)\ntime.sleep(120)\n')
     proc = subprocess.Popen([sys.executable, '-c', code], cwd=Path(__file__).resolve().parents[2],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

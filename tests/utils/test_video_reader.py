@@ -5,8 +5,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from media.ffmpeg import ffmpeg_exe
-from media.video_reader import FrameReader, VideoError, frame_command, parse_level
+from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
+from realesrgan_paddle.media.video_reader import FrameReader, VideoError, frame_command, parse_level
 
 
 @pytest.fixture(scope='module')
@@ -43,7 +43,7 @@ def test_filters_and_input_options_reach_ffmpeg(clip):
 
 
 def test_without_frame_log_lines_frames_of_the_known_size_come_untimed(clip, monkeypatch):
-    import media.video_reader as vr
+    import realesrgan_paddle.media.video_reader as vr
     timed = list(FrameReader(clip))
     monkeypatch.setattr(vr, '_INFO', vr.re.compile('never matches'))
     monkeypatch.setattr(vr, 'INFO_TIMEOUT', 0.5)
@@ -74,8 +74,8 @@ def test_log_levels_are_split_off_the_message():
 
 
 def test_upscaler_and_extractor_share_the_reader_and_the_error():
-    import data.builder.decode as decode
-    import inference.video as video
-    import inference.video_stages as stages
+    import realesrgan_paddle.data.builder.decode as decode
+    import realesrgan_paddle.inference.video as video
+    import realesrgan_paddle.inference.video_stages as stages
     assert issubclass(decode.FrameReader, FrameReader) and issubclass(video._Decoder, FrameReader)
     assert video.VideoError is stages.VideoError is VideoError

@@ -8,8 +8,8 @@ from tests.cli_checks import a_line
 
 
 def test_compare_flicker_on_a_video(tiny_models, photo, tmp_path):
-    from media.ffmpeg import ffmpeg_exe
-    from webui.handlers import Session
+    from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
+    from realesrgan_paddle.webui.handlers import Session
     mdir = tmp_path / 'models'
     mdir.mkdir()
     shutil.copy(tiny_models['srvgg_x4'], mdir / 'srvgg.pdparams')

@@ -11,7 +11,7 @@ from tests.crafted_images import png_declaring
 
 @pytest.fixture()
 def session(tiny_models, tmp_path):
-    from webui.handlers import Session
+    from realesrgan_paddle.webui.handlers import Session
     mdir = tmp_path / 'models'
     (mdir / 'mine').mkdir(parents=True)
     shutil.copy(tiny_models['srvgg_x4'], mdir / 'mine' / 'srvgg.pdparams')
@@ -20,7 +20,7 @@ def session(tiny_models, tmp_path):
 
 
 def test_models_list_zoo_and_user_finetunes(session):
-    from models import zoo
+    from realesrgan_paddle.models import zoo
     assert list(session.models)[:len(zoo.list_models())] == zoo.list_models()
     assert 'mine/srvgg.pdparams' in session.models and 'rrdb2.pdparams' in session.models
 
@@ -74,7 +74,7 @@ def test_compare_gives_metrics_per_model(session, photo, tmp_path):
 
 
 def test_reports_listed(tmp_path):
-    from webui.handlers import list_reports
+    from realesrgan_paddle.webui.handlers import list_reports
     (tmp_path / 'run1').mkdir()
     (tmp_path / 'run1' / 'report.html').write_text('<html></html>')
     assert list_reports(tmp_path) == [str(tmp_path / 'run1' / 'report.html')]
@@ -115,7 +115,7 @@ def test_compare_on_a_tiny_image_is_a_message_not_an_error(session, photo, tmp_p
 def test_compare_checks_the_declared_size_before_decoding(session, tmp_path):
     """A 13000x13000 RGBA header: refused from the header in one line, naming the file by its base name, with no
     decoding (the 676 MB image never exists) and no server path in the page."""
-    from inference.memory import current_rss
+    from realesrgan_paddle.inference.memory import current_rss
     p = tmp_path / 'upload' / 'huge.png'
     p.parent.mkdir()
     p.write_bytes(png_declaring(13000, 13000, color_type=6))
@@ -138,10 +138,10 @@ def test_precision_starts_on_the_automatic_choice(session, photo, tmp_path, monk
     """The page's default is 'auto': the same choice as the API's ``Upscaler(model)`` (and the CLI), with the CPU's
     flags faked both ways; the bf16 check's verdict is faked too (bf16 passes it) so that the test does not run
     it on a CPU without bf16. The status line says which precision ran."""
-    import inference.cpu_features as cpu_features
-    import inference.precision as precision
-    from inference import Upscaler
-    from webui.handlers import PRECISIONS
+    import realesrgan_paddle.inference.cpu_features as cpu_features
+    import realesrgan_paddle.inference.precision as precision
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.webui.handlers import PRECISIONS
     monkeypatch.setitem(cpu_features._CPU, '/proc/cpuinfo', ('a CPU', frozenset(flags.split())))
     monkeypatch.setattr(precision, 'stored_verdict', lambda *a, **k: None)
     monkeypatch.setattr(precision, 'decide', lambda *a, **k: {'bf16': bool(verdict)})
@@ -160,7 +160,7 @@ def test_reports_of_runs_and_experiments_both_listed(tmp_path, monkeypatch):
     default looks in both."""
     import os
     import time
-    from webui.handlers import list_reports
+    from realesrgan_paddle.webui.handlers import list_reports
     monkeypatch.chdir(tmp_path)
     for i, d in enumerate(('experiments/x', 'runs/domain')):
         Path(d).mkdir(parents=True)

@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from tools.webui import cannot_listen
+from realesrgan_paddle.tools.webui import cannot_listen
 from tests.cli_checks import one_line
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -33,7 +33,7 @@ def _upload(url, data, name='a.png'):
 
 
 def test_upload_limit_and_cleanup_at_exit(tmp_path):
-    from webui.app import UPLOAD_CACHE, build
+    from realesrgan_paddle.webui.app import UPLOAD_CACHE, build
     tool = _load_tool()
     args = tool.build_parser().parse_args(['--max-upload', '2K', '-o', str(tmp_path / 'out')])
     assert args.max_upload == '2kb' and tool.build_parser().parse_args([]).max_upload == '1gb'

@@ -6,6 +6,7 @@ segment; ``inference/ray_runner.py``).
 """
 import os
 import subprocess
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -127,6 +128,7 @@ class SpanRun:
         self.batch_n = _batch_size(upscaler, spec.h, spec.w, spec.outscale)
         from .temporal import make_stabiliser
         self.stab = make_stabiliser(spec.temporal)  # a fresh one per span: it starts warm from the preroll
+        self.model_seconds = self.temporal_seconds = 0.0
 
     def run(self):
         spec = self.spec
@@ -176,18 +178,23 @@ class SpanRun:
         if callable(reset):
             reset()
         for frame in pre:
-            self.prev_out = self._stabilised([frame], _run_model(self.up, [frame], self.spec.outscale, self.spec.src,
-                                                                 -1))[0]
+            self.prev_out = self._upscaled([frame], -1)[0]
 
-    def _stabilised(self, lrs, outs):
-        """``outs`` through the span's stabiliser (``--temporal``) in frame order, or as they are."""
-        return outs if self.stab is None else [self.stab(lr, out) for lr, out in zip(lrs, outs)]
+    def _upscaled(self, lrs, index):
+        """``lrs`` through the model, then the span's stabiliser (``--temporal``) in frame order; each timed."""
+        t0 = time.perf_counter()
+        outs = _run_model(self.up, lrs, self.spec.outscale, self.spec.src, index)
+        t1 = time.perf_counter()
+        if self.stab is not None:
+            outs = [self.stab(lr, out) for lr, out in zip(lrs, outs)]
+        self.model_seconds += t1 - t0
+        self.temporal_seconds += time.perf_counter() - t1
+        return outs
 
     def _flush(self):
         outs = []
         if self.batch:
-            outs = self._stabilised(self.batch, _run_model(self.up, self.batch, self.spec.outscale, self.spec.src,
-                                                           self.upscaled))
+            outs = self._upscaled(self.batch, self.upscaled)
             self.upscaled += len(outs)
             self.batch.clear()
         for idx, gap in self.pending:

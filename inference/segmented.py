@@ -64,15 +64,17 @@ def upscale_video_segmented(upscaler, src, dst, outscale=None, crf=18, preset=No
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=job.total, initial=reused_frames, desc=job.src.name, unit='frame', leave=False, disable=None)
-    upscaled = 0
+    upscaled, seconds = 0, None  # seconds: (model, temporal) of this process's spans; None on Ray's workers
     try:
         if ray:
             from .ray_runner import run_segments
             upscaled = run_segments(upscaler, spec, todo, folder, ray, workers, bar)
         else:
+            seconds = [0.0, 0.0]
             for k0, k1 in sg.spans(todo):
-                upscaled += SpanRun(upscaler, spec, k0, k1, folder, job.exe,
-                                    bar.update if bar is not None else None).run()
+                run = SpanRun(upscaler, spec, k0, k1, folder, job.exe, bar.update if bar is not None else None)
+                upscaled += run.run()
+                seconds = [seconds[0] + run.model_seconds, seconds[1] + run.temporal_seconds]
     except OSError as e:
         raise sg.disk_error(dst, folder, e, len(sg.done_segments(folder, n))) from None
     finally:
@@ -84,7 +86,8 @@ def upscale_video_segmented(upscaler, src, dst, outscale=None, crf=18, preset=No
         sg.clear_folder(folder)
     sg.log.info('%s: %d segments, %d reused from %s', dst, n, len(done), folder)
     return dict(frames=frames, upscaled=upscaled, fps=str(job.rate), width=job.ew, height=job.eh,
-                audio=bool(job.info['has_audio']), seconds=time.perf_counter() - t0, model_seconds=None,
+                audio=bool(job.info['has_audio']), seconds=time.perf_counter() - t0,
+                model_seconds=seconds and seconds[0], temporal_seconds=seconds and seconds[1],
                 segments=n, reused=len(done))
 
 

@@ -251,13 +251,15 @@ def _consecutive(kind, src, holdout, count):
     return frames
 
 
-def extract_consecutive(lq_paths, out_dir, holdout, count=FLICKER_FRAMES, crop=FLICKER_CROP):
+def extract_consecutive(lq_paths, out_dir, holdout, count=FLICKER_FRAMES, crop=FLICKER_CROP, videos_only=False):
     """Write ``count`` consecutive held-out frames (``0000.png``...) of the first LQ source that has as many into
     ``out_dir``, each cut to its centre ``crop`` x ``crop`` window; returns ``{'frames', 'source'}`` (0 frames
-    when no source has two)."""
+    when no source has two). ``videos_only``: image folders are photos (a photo run), not frame sequences."""
     from realesrgan_paddle.data.fit.lq_source import list_sources
     from realesrgan_paddle.media.image_io import imwrite
     for kind, src in list_sources(lq_paths):
+        if videos_only and kind != 'video':
+            continue
         frames = _consecutive(kind, src, holdout, count)
         if len(frames) < 2 or any(f.shape != frames[0].shape for f in frames):
             continue

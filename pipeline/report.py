@@ -177,13 +177,13 @@ def _passes(t):
     return 'yes' if t['beats_base'] else 'traded' if t.get('traded_perception') else 'no'
 
 
-def real_section(d, res, part, sheet, videos=None):
-    """The first section with ``--lq-videos``: the real LQ footage through the models, without a reference."""
+def real_section(d, res, part, sheet, videos=None, photos=False):
+    """The first section with ``--lq``: the real LQ footage (or photos) through the models, without a reference."""
     real = res['real']
-    d.h(2, 'What you will see: the real low-resolution footage')
+    d.h(2, 'What you will see: the real low-resolution ' + ('photos' if photos else 'footage'))
     paired = real.get('paired')
-    d.p(f'{real["frames"]} frames from the end of the --lq-videos clips, held out from the degradation fit and the '
-        'training, upscaled x4. ' + (
+    where = ('LQ photos held out at random' if photos else 'frames from the end of the --lq-videos clips, held out')
+    d.p(f'{real["frames"]} {where} from the degradation fit and the training, upscaled x4. ' + (
             'These LQ frames are the HR footage made smaller (each scores at least 30 dB Y PSNR against its held-out '
             'HR frame shrunk x4), so they are scored against those HR frames: PSNR and SSIM on Y (BT.601, 4 px border '
             'cropped), detail = Laplacian energy of the output over the HR frame\'s (1 = as detailed), NIQE (no '
@@ -299,7 +299,7 @@ def build(ctx, part, commands):
     d.h(1, 'Domain finetune report')
     d.p('Command: `' + shlex.join(ctx.argv or []) + '`')
     if res.get('real'):
-        real_section(d, res, part, ctx.out('evaluate') / 'real_sheet.png', _videos(ctx))
+        real_section(d, res, part, ctx.out('evaluate') / 'real_sheet.png', _videos(ctx), bool(ctx.s.hr_photos))
     d.h(2, 'Exported model')
     loud = exported['name'] == 'base'
     reason = exported['reason'][:1].upper() + exported['reason'][1:]

@@ -152,8 +152,11 @@ def summary_line(rows):
     gap = sum(r['set'] == 'dropped' and r['reason'].startswith('gap') for r in rows)
     dup = count(rows, 'dropped') - gap
     h = rows[0]['holdout'] if rows else 0.0
-    return (f'{count(rows, "train")} train, {count(rows, "heldout")} held-out (the last {100 * h:.0f} % of each '
-            f'video), {count(rows, "dropped")} dropped ({gap} in the gap, {dup} near-duplicates)')
+    photos = sum(bool(r.get('photo')) for r in rows)
+    where = (f'the last {100 * h:.0f} % of each video' if not photos else f'{100 * h:.0f} % of the photos at random'
+             if photos == len(rows) else f'the last {100 * h:.0f} % of each video, and of the photos at random')
+    return (f'{count(rows, "train")} train, {count(rows, "heldout")} held-out ({where}), '
+            f'{count(rows, "dropped")} dropped ({gap} in the gap, {dup} near-duplicates)')
 
 
 def split_photos(photos, holdout, seed):

@@ -93,9 +93,11 @@ def _flicker(ctx, part, nets, models):
         return None
     from .real_lq import extract_consecutive, score_flicker
     from .stages_data import split_holdout
-    info = extract_consecutive(ctx.s.lq_videos, part / 'flicker_lq', split_holdout(ctx))
+    photos = bool(ctx.s.hr_photos)  # a photo run's LQ image folders are photos, not consecutive frames
+    info = extract_consecutive(ctx.s.lq_videos, part / 'flicker_lq', split_holdout(ctx), videos_only=photos)
     if info['frames'] < 2:
-        ctx.say('evaluate: no LQ source has two consecutive held-out frames of one size: flicker not measured')
+        ctx.say('evaluate: ' + ('no LQ video among the photos' if photos else 'no LQ source has two consecutive '
+                                'held-out frames of one size') + ': flicker not measured')
         return None
     ctx.say(f'evaluate: flicker of bicubic, the base and {len(models) - 1} checkpoints on {info["frames"]} '
             f'consecutive held-out frames of {info["source"]} (against bicubic)')

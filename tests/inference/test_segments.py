@@ -133,6 +133,7 @@ def test_temporal_segments_start_warm_and_match_one_pass(up, clip_and_ref, tmp_p
     seg = tmp_path / 'seg_t.mkv'
     res = up.upscale_video(src, seg, progress=False, segment_seconds=1.5, temporal=True)
     assert res['segments'] == 3 and TEMPORAL_OVERLAP > 0
+    assert res['model_seconds'] > 0 and res['temporal_seconds'] > 0  # infer.py's 'temporal X s' line reads them
     frames, _ = decoded(seg)
     ref_frames, _ = decoded(one)
     assert len(frames) == len(ref_frames) == 50

@@ -120,6 +120,10 @@ def test_paired_photo_run(photos, tiny_base, tmp_path):
     assert metrics['real']['paired'] and metrics['real']['frames'] == len(real)
     assert {'bicubic', 'base', 'finetuned'} <= set(metrics['real']['summary'])
     assert (work / 'report.md').is_file() and (work / 'export' / 'inference.pdmodel').is_file()
+    # photos are not consecutive frames: no flicker is measured on them, and the report speaks of photos
+    assert 'no LQ video among the photos: flicker not measured' in err and not metrics['selection'].get('flicker')
+    md = (work / 'report.md').read_text()
+    assert 'real low-resolution photos' in md and '--lq-videos clips' not in md and '% of the photos at random)' in err
 
 
 def test_unpaired_photo_run(photos, tiny_base, tmp_path):

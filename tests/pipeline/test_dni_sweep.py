@@ -26,15 +26,15 @@ def _upscale(path, img):
     return Upscaler(model=str(path), backend='dynamic', precision='fp32').upscale(img)
 
 
-def _sweep(kind, base, ft, name, pairs, tmp_path, weights):
-    """The selection pass over the base and the checkpoint ``name``, then the sweep on the same ``Models``:
-    ``(models, rows_sel, sweep result)``."""
+def _sweep(kind, base, ft, name, pairs, tmp_path, weights, **kw):
+    """The selection pass over the base and the checkpoint ``name``, then the sweep on the same ``Models``
+    (``kw``: the sweep's own options): ``(models, rows_sel, sweep result)``."""
     from realesrgan_paddle.evaluation import model_cache as MT
     gt, lq = pairs
     models = MT.Models(kind, tmp_path / 'exports')
     rows_sel = MT.evaluate(models.get({'base': str(base), name: str(ft)}, own=['base', name]), gt, lq, progress=False)
     return models, rows_sel, S.sweep(models, base, name, ft, gt, lq, rows_sel, tmp_path / 'blends', weights=weights,
-                                     progress=False)
+                                     progress=False, **kw)
 
 
 def test_sweep_ends_are_the_base_and_the_finetune_and_a_blend_is_the_averaged_network(pairs, nets, tmp_path):
@@ -157,11 +157,7 @@ def test_sweep_with_a_partner_scores_it_at_weight_0_and_blends_with_it(pairs, ne
     base, ft = nets
     partner = _partner(tmp_path)
     gt, lq = pairs
-    models = MT.Models('compact', tmp_path / 'exports')
-    rows_sel = MT.evaluate(models.get({'base': str(base), 'iter_8': str(ft)}, own=['base', 'iter_8']), gt, lq,
-                           progress=False)
-    out = S.sweep(models, base, 'iter_8', ft, gt, lq, rows_sel, tmp_path / 'blends', weights=(0.0, 0.5, 1.0),
-                  progress=False, partner=partner)
+    models, rows_sel, out = _sweep('compact', base, ft, 'iter_8', pairs, tmp_path, (0.0, 0.5, 1.0), partner=partner)
     assert out['other'] == 'partner' and not (tmp_path / 'blends').exists() and partner.is_file()
     ref = MT.summarize(MT.evaluate(MT.Models('compact', tmp_path / 'e2').get(
         {'p': str(partner), 'b': str(base)}, own=['p', 'b']), gt, lq, progress=False), ['p', 'b'])
@@ -370,11 +366,7 @@ def test_sweep_measures_the_blends_flicker_on_consecutive_frames(pairs, nets, tm
     from realesrgan_paddle.evaluation import model_cache as MT
     base, ft = nets
     gt, lq = pairs
-    models = MT.Models('compact', tmp_path / 'exports')
-    rows_sel = MT.evaluate(models.get({'base': str(base), 'iter_8': str(ft)}, own=['base', 'iter_8']), gt, lq,
-                           progress=False)
-    out = S.sweep(models, base, 'iter_8', ft, gt, lq, rows_sel, tmp_path / 'blends', weights=(0.0, 0.5, 1.0),
-                  progress=False, flicker_lq=lq)
+    models, rows_sel, out = _sweep('compact', base, ft, 'iter_8', pairs, tmp_path, (0.0, 0.5, 1.0), flicker_lq=lq)
     assert list(out['flicker']) == ['dni_0.50']
     r = out['flicker']['dni_0.50']
     assert np.isfinite(r['static']) and np.isfinite(r['warp']) and r['static'] > 0

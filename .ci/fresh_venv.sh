@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A new user's machine: a venv with requirements.txt alone (no test requirements, no scikit-image, no torch),
 # optionally without system ffmpeg/ffprobe on PATH (the caller passes that PATH). Runs the one command on a
-# tiny clip with a tiny recipe, tools/evaluate.py on its held-out frames, and the Python API from a folder
+# tiny clip and on photo folders with a tiny recipe, tools/evaluate.py on its held-out frames, and the Python API from a folder
 # with its own utils.py. Usage: bash .ci/fresh_venv.sh [WORK_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,9 +25,9 @@ import subprocess, sys
 from pathlib import Path
 import cv2, numpy as np, paddle
 sys.path.insert(0, '.')
-import models
-from checkpoint_io.state_file import save_checkpoint
-from media.ffmpeg import ffmpeg_exe
+from realesrgan_paddle import models
+from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
+from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
 work = Path(sys.argv[1])
 for mod in ('skimage', 'torch', 'pytest'):
     try:
@@ -45,6 +45,16 @@ arch = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 
         'act_type': 'prelu'}
 paddle.seed(0)
 net = models.build_network(arch)
+# photos: 12 crops of 160x160 of the example photo enlarged, and their LQ photos of the same names (area x4, JPEG)
+for sub in ('hr', 'lq'):
+    (work / 'photos' / sub).mkdir(parents=True, exist_ok=True)
+big = cv2.resize(cv2.imread('assets/example_lq.png'), (1280, 960), interpolation=cv2.INTER_CUBIC)
+for k in range(12):
+    hr = big[(k // 4) * 300:(k // 4) * 300 + 160, (k % 4) * 300:(k % 4) * 300 + 160]
+    cv2.imwrite(str(work / 'photos' / 'hr' / f'p{k:02d}.png'), hr)
+    lq = cv2.imdecode(cv2.imencode('.jpg', cv2.resize(hr, (40, 40), interpolation=cv2.INTER_AREA),
+                                   [cv2.IMWRITE_JPEG_QUALITY, 75])[1], cv2.IMREAD_COLOR)
+    cv2.imwrite(str(work / 'photos' / 'lq' / f'p{k:02d}.png'), lq)
 save_checkpoint(work / 'tiny_base.pdparams', params={k: v.numpy() for k, v in net.state_dict().items()}, arch=arch)
 PY
 echo "[fresh-venv] the README's first command, in a fresh model cache"
@@ -56,6 +66,11 @@ echo "[fresh-venv] the one command (tiny recipe)"
 "$py" tools/finetune_domain.py --videos "$work/clips" --work "$work/run" --base "$work/tiny_base.pdparams" \
   --iters 8 -o gt_size=32 -o datasets.train.crop_pad_size=64 -o queue_size=4 --gap 0.5 -q \
   --force-export  # a tiny base trained 8 iterations loses to bicubic: the export gate would refuse it
+echo "[fresh-venv] the one command on photo folders (HR photos and their LQ photos: real pairs)"
+"$py" tools/finetune_domain.py --hr "$work/photos/hr" --lq "$work/photos/lq" --work "$work/prun" \
+  --base "$work/tiny_base.pdparams" --iters 4 -o gt_size=32 -o datasets.train.crop_pad_size=64 -o queue_size=4 \
+  --min-size 64 --fit-frames 3 -q --force-export
+test -s "$work/prun/report.md" && test -s "$work/prun/export/inference.pdmodel"
 gt="$work/run/split/val_hr"
 lq="$work/run/degrade/val_lq"
 echo "[fresh-venv] tools/evaluate.py on $gt"

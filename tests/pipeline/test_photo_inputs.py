@@ -123,7 +123,7 @@ def test_paired_photo_run(photos, tiny_base, tmp_path):
     # photos are not consecutive frames: no flicker is measured on them, and the report speaks of photos
     assert 'no LQ video among the photos: flicker not measured' in err and not metrics['selection'].get('flicker')
     md = (work / 'report.md').read_text()
-    assert 'real low-resolution photos' in md and '--lq-videos clips' not in md and '% of the photos at random)' in err
+    assert 'real low-resolution photos' in md and '--lq-videos clips' not in md and '% of the photos at random)' in md
 
 
 def test_unpaired_photo_run(photos, tiny_base, tmp_path):

@@ -204,7 +204,7 @@ def test_the_encoder_reads_the_audio_through_the_checked_file(up, shared_data, t
     the fd/file protocol allowed and the probe's demuxer pinned, so a file swapped for a playlist or manifest
     after the probe cannot make ffmpeg open other files; the source's name is not on the command line."""
     from realesrgan_paddle.inference.video import _Job
-    src = _make_clip(shared_data, tmp_path / 'clip.mp4', '25')
+    src = make_clip(shared_data, tmp_path / 'clip.mp4', '25')
     job = _Job(up, src, tmp_path / 'out.mp4', None, 18, None)
     args, audio_in = job.encoder()
     try:

@@ -38,11 +38,8 @@ def test_windows_never_smaller_than_min_side():
 
 @pytest.mark.slow
 def test_infer_tiny_images_and_tile_1(tmp_path, hr_photos):
-    from importlib.util import module_from_spec, spec_from_file_location
-    spec = spec_from_file_location('_inference_fixtures', ROOT / 'tests' / 'inference' / 'conftest.py')
-    fx = module_from_spec(spec)
-    spec.loader.exec_module(fx)
-    fx.save_tiny(tmp_path / 'srvgg4.pdparams', SRVGG4)
+    from tests.nets import save_tiny
+    save_tiny(tmp_path / 'srvgg4.pdparams', SRVGG4)
     r = _tool('export_model.py', '-m', tmp_path / 'srvgg4.pdparams', '-o', tmp_path / 'exp', '--check', '16')
     assert r.returncode == 0, r.stderr[-2000:]
     photo = cv2.imread(str(hr_photos[0]), cv2.IMREAD_COLOR)

@@ -63,7 +63,7 @@ class Nets:
 
 def _ctx(tmp_path, folder, allow):
     said = []
-    s = SimpleNamespace(lq_videos=[str(folder)], allow_flicker=allow, quiet=True, holdout=0.5)
+    s = SimpleNamespace(lq_videos=[str(folder)], allow_flicker=allow, quiet=True, holdout=0.5, hr_photos=[])
     return SimpleNamespace(s=s, say=said.append, said=said)
 
 

@@ -40,10 +40,15 @@ def _mtimes(out):
 def test_ctrl_c_saves_the_image_in_hand_and_a_rerun_skips_the_finished(folder, tmp_path, tiny_models):
     model, out = tiny_models['srvgg_x4'], tmp_path / 'out'
     proc = _infer(folder, out, model, '--tile', '48', wait=False)  # small tiles: each image takes a while
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None and not any(out.glob('*_out.png')):
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    # Ctrl-C in the middle of an image: the time of one image is the gap between the first two outputs, and the
+    # signal comes half that gap after the second (right after an output, the next image may not have started)
+    deadline, times = time.time() + 300, []
+    while time.time() < deadline and proc.poll() is None and len(times) < 2:
+        n = len(list(out.glob('*_out.png')))
+        times += [time.perf_counter()] * (n - len(times))
+        time.sleep(0.02)
+    assert proc.poll() is None and len(times) == 2, proc.communicate()[1][-2000:]
+    time.sleep(max(0.05, (times[1] - times[0]) / 2))
     seen = len(list(out.glob('*_out.png')))
     proc.send_signal(signal.SIGINT)
     err = proc.communicate(timeout=120)[1]
@@ -53,6 +58,7 @@ def test_ctrl_c_saves_the_image_in_hand_and_a_rerun_skips_the_finished(folder, t
     assert last.startswith('interrupted: '), err[-1500:]  # one closing line, no traceback
     first = _mtimes(out)
     assert seen < len(first) < 24  # the image in hand when Ctrl-C came was finished and written
+    a_line([last], f'{24 - len(first)} of 24 files not started')  # nothing started was lost
     assert {p.name for p in out.iterdir()} == set(first) | {DONE_NAME}  # no temp file left
     assert len((out / DONE_NAME).read_text().splitlines()) == len(first)
 

@@ -7,7 +7,6 @@ once into ~/.cache/realesrgan-paddle/infer) or a zoo name. Without it the
 default model realesrgan-x4plus is used.
 """
 import sys
-from pathlib import Path
 
 if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
     try:

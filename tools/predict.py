@@ -6,7 +6,6 @@ IN: image, folder, glob or video. Same options and results as tools/infer.py
 (which runs the faster Paddle Inference predictor).
 """
 import sys
-from pathlib import Path
 
 if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
     try:

@@ -3,9 +3,7 @@
 their motion found on the LQ (data/datasets/real_lq_flow_pairs.py), the term trained through the generator, the
 options' pairing check, and the one command's one line without --lq-videos."""
 import logging
-import os
 import subprocess
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -20,26 +18,12 @@ from realesrgan_paddle.training.steps import build_model
 
 from tests.cli_checks import one_line
 from tests.training.smoke import SMOKE, _batch
+from tests.ffmpeg_path import no_system_ffmpeg_path
 
 LOG = logging.getLogger('test.train.temporal')
 NET = ['model_type=RealESRNetModel', 'network_d=null', 'train.gan_opt=null']
 STEP = 2  # px the picture moves right to left per frame: frame t+1 at p shows frame t at p + STEP
 W, H, FRAMES = 96, 64, 10
-
-
-def _no_system_ffmpeg_path(tmp_path):
-    """PATH with every directory that holds ffmpeg/ffprobe replaced by a copy of it without them (.ci/run)."""
-    dirs = []
-    for i, d in enumerate(os.environ.get('PATH', '').split(os.pathsep)):
-        if d and (Path(d, 'ffmpeg').exists() or Path(d, 'ffprobe').exists()):
-            link = tmp_path / f'path{i}'
-            link.mkdir()
-            for f in Path(d).iterdir():
-                if f.name not in ('ffmpeg', 'ffprobe'):
-                    (link / f.name).symlink_to(f)
-            d = str(link)
-        dirs.append(d)
-    return os.pathsep.join(dirs)
 
 
 @pytest.fixture(scope='module')
@@ -61,7 +45,7 @@ def panned_clip(hr_photos, tmp_path_factory):
 @pytest.mark.parametrize('system_ffmpeg', [True, False])
 def test_pairs_from_a_real_clip_carry_its_motion(panned_clip, tmp_path, monkeypatch, system_ffmpeg):
     if not system_ffmpeg:
-        monkeypatch.setenv('PATH', _no_system_ffmpeg_path(tmp_path))
+        monkeypatch.setenv('PATH', no_system_ffmpeg_path(tmp_path))
     out = tmp_path / 'pairs'
     assert write_lq_pairs([panned_clip], out, pairs=3, holdout=0.2) == 3
     pairs = find_pairs(out)

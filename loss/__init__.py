@@ -1,7 +1,7 @@
 """Training losses: pixel (L1/MSE), VGG19 perceptual, GAN, detail (frequency/gradient), LDL artefact weighting,
 self-anchoring to a frozen teacher's output (its low band to the GT, its high band, band energy and colour band to
 the teacher), consistency of the re-degraded output with real LQ input, stability under a fresh draw of the input's
-noise.
+noise, temporal agreement of the outputs on consecutive real LQ frames moved by their motion.
 
 Each loss class carries ``@register_loss(...)`` (loss/registry.py): that is all a new loss needs to be a
 ``type:`` of ``train.losses``. The modules below are imported here, so ``LOSSES`` holds every loss of the project.
@@ -16,6 +16,7 @@ from .ldl import LDLLoss, artifact_map, ldl_loss
 from .perceptual import PerceptualLoss, VGGWeightsMissing, perceptual_loss
 from .pixel import L1Loss, MSELoss, l1_loss, mse_loss
 from .stability import StabilityLoss, stability_loss
+from .temporal import TemporalLoss, flow_warp, temporal_loss
 from .texture import RandomVGGLoss, SlicedWassersteinLoss, sliced_wasserstein_loss
 
 LOSSES = LOSS_REGISTRY  # {type name: class}, filled by the decorators
@@ -36,4 +37,4 @@ __all__ = ['GANLoss', 'gan_loss', 'PerceptualLoss', 'VGGWeightsMissing', 'percep
            'gradient_loss', 'LowPassL1Loss', 'lowpass_l1_loss', 'SubpixelGridLoss', 'subpixel_grid_loss', 'LDLLoss',
            'artifact_map', 'ldl_loss', 'HighBandL1Loss', 'high_band_l1_loss', 'ChromaBandLoss', 'chroma_band_loss',
            'RandomVGGLoss', 'SlicedWassersteinLoss', 'sliced_wasserstein_loss', 'ConsistencyLoss',
-           'consistency_loss', 'StabilityLoss', 'stability_loss']
+           'consistency_loss', 'StabilityLoss', 'stability_loss', 'TemporalLoss', 'temporal_loss', 'flow_warp']

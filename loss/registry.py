@@ -5,16 +5,19 @@
 
 ``target`` is what the loss compares the output with by default (an entry of ``train.losses`` may say another):
 ``gt`` (the plain GT), ``gt_usm`` (the sharpened GT), ``teacher`` (the frozen teacher's output on the same input),
-``lq`` (the output on real LQ frames against those frames, ``datasets.real_lq``) or ``gan`` (the discriminator).
+``lq`` (the output on real LQ frames against those frames, ``datasets.real_lq``), ``lq_pair`` (the outputs on two
+consecutive real LQ frames, ``datasets.real_lq_pairs``) or ``gan`` (the discriminator).
 ``inputs`` names what the trainer passes to ``forward``, in order: ``output`` (the generator's output on the target's
-input), ``target`` (the tensor the entry's target names), ``ema_output`` (the EMA generator's output) or ``redrawn``
-(the output on the input with its noise and codec drawn again, ``noise_sigma``/``jpeg_quality`` of the loss).
+input), ``target`` (the tensor the entry's target names), ``ema_output`` (the EMA generator's output), ``redrawn``
+(the output on the input with its noise and codec drawn again, ``noise_sigma``/``jpeg_quality`` of the loss), and
+for ``lq_pair`` ``next_output`` (the output on frame t+1; ``output`` is frame t's), ``flow`` and ``flow_mask`` (the
+LQ motion between them and its confidence).
 ``log`` is the name of its term in the logs (``l_g_<log>``). The registry holds classes only; the modules that
 define them are imported by ``loss/__init__.py`` (a loss defined elsewhere is registered when its module is
 imported).
 """
-TARGETS = ('gt', 'gt_usm', 'teacher', 'lq', 'gan')
-INPUTS = ('output', 'target', 'ema_output', 'redrawn')
+TARGETS = ('gt', 'gt_usm', 'teacher', 'lq', 'lq_pair', 'gan')
+INPUTS = ('output', 'target', 'ema_output', 'redrawn', 'next_output', 'flow', 'flow_mask')
 LOSS_REGISTRY = {}
 
 

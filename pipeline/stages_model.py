@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 from .context import DomainError
+from .lq_flow_pairs import temporal_overrides
 from .train_run import EXP_NAME, checkpoints, committed_paths, run_train, train_checked
 
 
@@ -28,7 +29,7 @@ def _recipe(ctx, part, iters):
                                          fitted_overrides(ctx.out('degrade') / 'fitted.yml', template, arch)
                                          + consistency_overrides(ctx, part, template)
                                          + pair_overrides(ctx, part, template) + generic_overrides(ctx, template)
-                                         + list(ctx.s.overrides))
+                                         + temporal_overrides(ctx, part) + list(ctx.s.overrides))
     except RecipeError as exc:
         raise DomainError(str(exc)) from None
     return opt, ([note] if note else []) + notes, template

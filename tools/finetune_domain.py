@@ -128,6 +128,9 @@ def main(argv=None):
     from realesrgan_paddle.pipeline.stages_data import find_input_videos
     try:
         inputs = sort_inputs(args.videos, args.lq_videos)
+        from realesrgan_paddle.pipeline.lq_flow_pairs import temporal_wanted
+        if temporal_wanted(args.override) and not args.lq_videos:
+            return _bad('train.temporal_opt (TemporalLoss) needs consecutive real LQ frames: give --lq-videos')
         if args.budget:
             parse_budget(args.budget)
         check_base_ref(args.base)

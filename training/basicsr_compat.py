@@ -107,6 +107,7 @@ SLOTS = {
     'anchor_opt': (('SelfAnchorLoss',), 'l_g_anchor', None),
     'consistency_opt': (('ConsistencyLoss',), 'l_g_cons', 'lq'),
     'stability_opt': (('StabilityLoss',), 'l_g_stab', 'lq'),
+    'temporal_opt': (('TemporalLoss',), 'l_g_temp', 'lq_pair'),
     'perceptual_opt': (('PerceptualLoss',), 'l_g_percep', 'percep_gt_usm'),
     'gan_opt': (('GANLoss',), 'l_g_gan', 'gan'),
 }

@@ -5,8 +5,9 @@ checked by ``training.schema`` (``loss_weight`` is not one: ``weight`` multiplie
 what the term compares the output with (``loss.registry.TARGETS``; default: the one the class registered):
 ``gt``, ``gt_usm``, ``teacher`` (the frozen teacher's output on the same input, ``train.teacher``), ``lq`` (the
 output on real LQ frames, ``datasets.real_lq``, against those frames; the training LQ when there are none) or
-``gan`` (the discriminator: the term is the generator's adversarial loss and the discriminator trains against
-it). ``name`` is the term's name in the logs (default ``l_g_<the class's log name>``, numbered when repeated);
+``lq_pair`` (the outputs on two consecutive real LQ frames, ``datasets.real_lq_pairs``, with the motion between
+them) or ``gan`` (the discriminator: the term is the generator's adversarial loss and the discriminator trains
+against it). ``name`` is the term's name in the logs (default ``l_g_<the class's log name>``, numbered when repeated);
 ``from``: the official section an entry was mapped from (``train.perceptual_opt``), which messages name.
 The official ``*_opt`` sections become entries in ``training/basicsr_compat.py``.
 """
@@ -54,6 +55,10 @@ def validate_losses(entries, problems, where='train.losses'):
             problems.append(f'{at}.target: {cls.__name__} ' + ('is the discriminator\'s loss: its target is gan'
                                                                 if target != 'gan' else 'cannot judge the '
                                                                 'discriminator\'s output (only a gan loss can)'))
+        elif (target == 'lq_pair') != (cls.LOSS_TARGET == 'lq_pair'):
+            problems.append(f'{at}.target: {cls.__name__} ' + ('compares two consecutive frames: its target is lq_pair'
+                                                                if target != 'lq_pair' else 'does not take two '
+                                                                'consecutive frames (only a TemporalLoss does)'))
         name = _name(e.get('name'), cls, seen, f'{at}.name', problems)
         made = {'type': ctor['type'], 'weight': weight, 'target': target, 'name': name}
         if isinstance(e.get('from'), str):
@@ -161,13 +166,17 @@ def evaluate(terms, refs):
     return out
 
 
+PAIR_INPUTS = ('output', 'next_output', 'flow', 'flow_mask')  # what a term with target lq_pair reads, in order
+
+
 class StepRefs:
     """What one step's terms read, each computed once when a term first asks for it.
 
     ``output``: the generator's output on the term's input (for target ``lq``: on the real LQ frames, else the
     training LQ); ``target``: the tensor the term's target names; ``ema_output``: the EMA generator's output on
     the training LQ (the current output, detached, without EMA); ``redrawn``: the output on the same input with its
-    noise and codec drawn again (the term's ``noise_sigma``/``jpeg_quality``)."""
+    noise and codec drawn again (the term's ``noise_sigma``/``jpeg_quality``); for target ``lq_pair``: ``output``,
+    ``next_output``, ``flow`` and ``flow_mask`` of one batch of consecutive real LQ frames (``pair``)."""
 
     def __init__(self, model, lq, gt, gt_usm, output, teacher=None):
         self.model, self.lq, self.values = model, lq, {'gt': gt, 'gt_usm': gt_usm, 'output': output}
@@ -185,7 +194,21 @@ class StepRefs:
             return self.lq, self.values['output']
         return self._once('real', lambda: (lambda s: (s, m.net_g(s)))(m.real_lq.batch()))
 
+    def pair(self):
+        """``(output on frame t, output on frame t+1, flow, mask)`` of a batch of consecutive real LQ frames, both
+        frames through the generator in one call."""
+        def make():
+            import paddle
+            a, b, flow, mask = self.model.real_lq_pairs.batch()
+            out = self.model.net_g(paddle.concat([a, b], axis=0))
+            return out[:a.shape[0]], out[a.shape[0]:], flow, mask
+        return self._once('lq_pair', make)
+
     def get(self, what, term):
+        if term.target == 'lq_pair':
+            if what not in PAIR_INPUTS:
+                raise ValueError(f'a term with target lq_pair takes {PAIR_INPUTS}, not {what!r}')
+            return self.pair()[PAIR_INPUTS.index(what)]
         if what == 'output':
             return self.src()[1] if term.target == 'lq' else self.values['output']
         if what == 'target':

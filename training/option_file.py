@@ -20,7 +20,7 @@ from realesrgan_paddle.utils.yaml_bounded import YAMLTooLarge, safe_load_bounded
 from . import basicsr_compat
 from .fields import Field as F, check_field, coerce_number  # F: the one field type, short for the tables
 from .loader_options import GT_SIZE
-from .loss_list import pair_usable, targets, validate_losses
+from .loss_list import pair_usable, targets, validate_losses, where
 from .schema import validate as validate_section
 
 
@@ -60,6 +60,10 @@ SCHEMA = {
         # real LQ frames (no GT), the input of the lq-target loss terms (data.datasets.real_lq_crops)
         'real_lq': F('dict', None, children={'dataroot_lq': F('str', required=True, exists='dir'),
                                              'crop': F('int', 32), 'batch_size': F('int', 4)}),
+        # consecutive real LQ frames (<name>_t0.png, <name>_t1.png), the input of the lq_pair-target terms
+        # (data.datasets.real_lq_flow_pairs: the motion between them is found at load)
+        'real_lq_pairs': F('dict', None, children={'dataroot_lq': F('str', required=True, exists='dir'),
+                                                   'crop': F('int', 32, min=4), 'batch_size': F('int', 2, min=1)}),
         # real (LQ, HR) frame pairs: a second batch through some of the loss terms (data.datasets.real_pair_crops)
         'real_pairs': F('dict', None, children={'dataroot_lq': F('str', required=True, exists='dir'),
                                                 'dataroot_gt': F('str', required=True, exists='dir'),
@@ -312,6 +316,7 @@ def _check_combinations(opt, ds, problems):
         problems.append('train.losses: a teacher target needs path.pretrain_network_g or train.teacher (the frozen '
                         'model whose output the term compares with)')
     _check_lq_target(entries, ds, problems)
+    _check_lq_pairs(entries, ds, problems)
     if train.get('gan_real') == 'teacher' and not (opt.get('model_type') == 'RealESRGANModel'
                                                   and 'teacher' in wanted):
         problems.append('train.gan_real: teacher needs model_type RealESRGANModel and a loss with target teacher '
@@ -333,6 +338,17 @@ def _check_lq_target(entries, ds, problems):
     if ds.get('real_lq') and not compares:
         problems.append('datasets.real_lq: no loss reads it (a ConsistencyLoss with target lq, '
                         'train.consistency_opt in the official spelling)')
+
+
+def _check_lq_pairs(entries, ds, problems):
+    """A term on consecutive real LQ frames needs datasets.real_lq_pairs, and those frames need a term."""
+    pairs = [i for i, e in enumerate(entries) if isinstance(e, dict) and e.get('target') == 'lq_pair']
+    if pairs and not ds.get('real_lq_pairs'):
+        problems.append(f'{where(entries, pairs[0])}: a TemporalLoss needs consecutive real LQ frames '
+                        '(datasets.real_lq_pairs: a folder of <name>_t0.png, <name>_t1.png pairs; the one command '
+                        'makes it from --lq-videos)')
+    if ds.get('real_lq_pairs') and not pairs:
+        problems.append('datasets.real_lq_pairs: no loss reads it (a TemporalLoss, train.temporal_opt)')
 
 
 def _check_pair_losses(entries, names, problems):

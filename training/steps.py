@@ -173,6 +173,15 @@ class RealESRNetModel:
             rl = opt['datasets']['real_lq']
             self.real_lq = RealLQCrops(rl['dataroot_lq'], rl.get('crop', 32), rl.get('batch_size', 4),
                                        seed=[int(opt.get('manual_seed') or 0), rank])
+        self.real_lq_pairs = None  # consecutive real LQ frames and their motion (data/datasets/real_lq_flow_pairs.py)
+        if opt['datasets'].get('real_lq_pairs'):
+            from realesrgan_paddle.data.datasets.real_lq_flow_pairs import RealLQFlowPairs
+            rq = opt['datasets']['real_lq_pairs']
+            self.real_lq_pairs = RealLQFlowPairs(rq['dataroot_lq'], rq['crop'], rq['batch_size'],
+                                                 seed=[int(opt.get('manual_seed') or 0), rank, 3])
+            logger.info(f'real LQ pairs: {len(self.real_lq_pairs)} pairs of consecutive frames from '
+                        f'{rq["dataroot_lq"]}; {100 * self.real_lq_pairs.moving:.1f} % of their pixels move, mean '
+                        f'confidence {self.real_lq_pairs.confident:.2f}')
         self._redraw_rng = np.random.default_rng([int(opt.get('manual_seed') or 0), rank, 2])
         self.real_pairs = None  # real (LQ, HR) crops through the terms datasets.real_pairs.losses names
         if opt['datasets'].get('real_pairs'):

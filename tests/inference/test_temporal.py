@@ -13,6 +13,8 @@ import pytest
 from realesrgan_paddle.inference.temporal import Stabiliser, TemporalError, make_stabiliser, stabilise_frames
 from realesrgan_paddle.media.ffmpeg import ffmpeg_exe, probe_video
 
+from tests.ffmpeg_path import no_system_ffmpeg_path
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -179,27 +181,12 @@ def test_upscale_video_api_runs_the_stabiliser(tiny_models, shared_data, tmp_pat
     assert not (tmp_path / 'bad.mp4').exists()
 
 
-def _no_system_ffmpeg_path(tmp_path):
-    """PATH with every directory that holds ffmpeg/ffprobe replaced by a copy of it without them (.ci/run)."""
-    dirs = []
-    for i, d in enumerate(os.environ.get('PATH', '').split(os.pathsep)):
-        if d and (Path(d, 'ffmpeg').exists() or Path(d, 'ffprobe').exists()):
-            link = tmp_path / f'path{i}'
-            link.mkdir()
-            for f in Path(d).iterdir():
-                if f.name not in ('ffmpeg', 'ffprobe'):
-                    (link / f.name).symlink_to(f)
-            d = str(link)
-        dirs.append(d)
-    return os.pathsep.join(dirs)
-
-
 @pytest.mark.parametrize('system_ffmpeg', [True, False])
 def test_cli_temporal_on_a_real_clip_with_tiling(tiny_models, shared_data, tmp_path, system_ffmpeg):
     env = dict(os.environ)
     if not system_ffmpeg:
         pytest.importorskip('imageio_ffmpeg')
-        env['PATH'] = _no_system_ffmpeg_path(tmp_path)
+        env['PATH'] = no_system_ffmpeg_path(tmp_path)
     src = _clip(shared_data, tmp_path / 'clip.mp4')
     dst = tmp_path / 'out.mp4'
     res = subprocess.run([sys.executable, str(ROOT / 'tools' / 'infer.py'), '-i', str(src), '-o', str(dst), '-m',

@@ -109,7 +109,7 @@ def test_entries_are_checked_one_line_each_with_their_key_path(tmp_path):
                   'train.losses[4].target: GANLoss is the discriminator',
                   'train.losses[5]: expected a mapping',
                   "train.losses[6].name: 'l_g_pix' names another entry",
-                  'train.losses[6].target: must be one of gt, gt_usm, teacher, lq, gan'):
+                  'train.losses[6].target: must be one of gt, gt_usm, teacher, lq, lq_pair, gan'):
         assert sum(p.startswith(start) for p in got) == 1, (start, got)
     assert all('\n' not in p for p in got)
     with pytest.raises(OptionsError) as e:

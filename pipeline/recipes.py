@@ -55,6 +55,18 @@ FITTED_PARTNER = {'finetune_domain_compact_cpu.yml': {'fraction': 0.5, 'max_iter
 FITTED_GENERIC = {'finetune_domain_compact_cpu.yml': Path(__file__).resolve().parents[1] / 'assets' / 'generic'}
 
 
+# --stable: the two stability terms at the weights measured on a static street camera (docs/experiments/stability.md,
+# "the temporal term"): a fresh draw of the input's noise, and consecutive real LQ frames moved by their motion, must
+# give the same output. Prepended to the user's -o, so a user's own train.stability_opt / temporal_opt wins.
+STABLE_TERMS = (('train.stability_opt', '{"type": "StabilityLoss", "loss_weight": 10.0}'),
+                ('train.temporal_opt', '{"type": "TemporalLoss", "loss_weight": 10.0}'))
+
+
+def stable_overrides():
+    """The ``-o`` strings ``--stable`` adds before the user's own."""
+    return [f'{key}={value}' for key, value in STABLE_TERMS]
+
+
 def partner_iters(entry, total):
     """The partner's iterations for a main run of ``total`` (``FITTED_PARTNER`` entry ``entry``)."""
     return max(1, min(int(entry['max_iters']), int(round(entry['fraction'] * total))))

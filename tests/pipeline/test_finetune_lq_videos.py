@@ -78,19 +78,28 @@ def test_lq_videos_missing_one_line(footage, tmp_path):
 
 
 def test_temporal_term_gets_consecutive_pairs(footage, tiny_base, tmp_path):
-    """-o train.temporal_opt with --lq-videos: consecutive LQ pairs cut from the training part, datasets.real_lq_pairs
-    set, and the term trains (its log line counts the pairs and the moving pixels of the pan)."""
+    """--stable with --lq-videos: both stability terms (the user's own -o train.temporal_opt wins over the flag's),
+    consecutive LQ pairs cut from the training part, datasets.real_lq_pairs set, and the terms train (the log line
+    counts the pairs and the moving pixels of the pan)."""
     work = tmp_path / 'work'
     res = _run(footage, work, '--lq-videos', footage / 'lq', '--base', tiny_base, '--iters', 2, '--gap', '0.5',
                '--fit-frames', 3, '-o', 'gt_size=32', '-o', 'datasets.train.crop_pad_size=64', '-o', 'queue_size=4',
-               '-o', 'train.temporal_opt={"type": "TemporalLoss", "loss_weight": 1.0}', '--stop-after', 'finetune',
-               '-q')
+               '--stable', '-o', 'train.temporal_opt={"type": "TemporalLoss", "loss_weight": 1.0}',
+               '--stop-after', 'finetune', '-q')
     assert res.returncode == 0, res.stderr[-2000:]
     a_line(res.stderr, 'temporal loss:', 'pairs of consecutive real LQ frames')
     opt = yaml.safe_load((work / 'finetune' / 'options.yml').read_text())
     assert opt['train']['temporal_opt']['loss_weight'] == 1.0
+    assert opt['train']['stability_opt'] == {'type': 'StabilityLoss', 'loss_weight': 10.0}
     assert Path(opt['datasets']['real_lq_pairs']['dataroot_lq']).name == 'real_lq_pairs'
     pairs = sorted((work / 'finetune' / 'real_lq_pairs').glob('*_t0.png'))
     assert pairs and all(p.with_name(p.name.replace('_t0', '_t1')).is_file() for p in pairs)
     log = next((work / 'finetune' / 'experiments').glob('*/train_*.log')).read_text()
-    assert f'real LQ pairs: {len(pairs)} pairs' in log and 'l_g_temp' in log
+    assert f'real LQ pairs: {len(pairs)} pairs' in log and 'l_g_temp' in log and 'l_g_stab' in log
+
+
+def test_stable_without_lq_videos_one_line(footage, tmp_path):
+    res = _run(footage, tmp_path / 'w', '--stable')
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.returncode == 2 and len(lines) == 1 and '--stable needs --lq-videos' in lines[0], res.stderr
+    assert not (tmp_path / 'w').exists()

@@ -53,12 +53,14 @@ def x264_round_trip(frames, crf):
     """The frames encoded as tools/infer.py writes them (libx264, veryfast, me=dia, yuv420p) and decoded back."""
     if not crf:
         return frames
+    from realesrgan_paddle.inference.video import CPU_X264_PARAMS
     from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
     h, w = frames[0].shape[:2]
+    raw_in = b''.join(np.ascontiguousarray(f).tobytes() for f in frames)
     enc = subprocess.run([ffmpeg_exe(), '-v', 'error', '-f', 'rawvideo', '-pix_fmt', 'bgr24', '-s', f'{w}x{h}',
-                          '-r', '25', '-i', '-', '-c:v', 'libx264', '-preset', 'veryfast', '-x264-params', 'me=dia',
-                          '-crf', str(crf), '-pix_fmt', 'yuv420p', '-f', 'mp4', '-movflags', 'frag_keyframe+empty_moov',
-                          '-'], input=b''.join(np.ascontiguousarray(f).tobytes() for f in frames),
+                          '-r', '25', '-i', '-', '-c:v', 'libx264', '-preset', 'veryfast',
+                          '-x264-params', CPU_X264_PARAMS, '-crf', str(crf), '-pix_fmt', 'yuv420p', '-f', 'mp4',
+                          '-movflags', 'frag_keyframe+empty_moov', '-'], input=raw_in,
                          capture_output=True, check=True).stdout
     raw = subprocess.run([ffmpeg_exe(), '-v', 'error', '-f', 'mp4', '-i', '-', '-f', 'rawvideo', '-pix_fmt', 'bgr24',
                           '-'], input=enc, capture_output=True, check=True).stdout

@@ -136,11 +136,11 @@ def main(argv=None):
         inputs = sort_inputs(args.videos, args.lq_videos)
         from realesrgan_paddle.pipeline.lq_flow_pairs import temporal_wanted
         from realesrgan_paddle.pipeline.recipes import stable_overrides
-        if args.stable and not args.lq_videos:
-            return _bad('--stable needs --lq-videos: its temporal term compares consecutive real LQ frames')
         overrides = (stable_overrides() if args.stable else []) + list(args.override)
         if temporal_wanted(overrides) and not args.lq_videos:
-            return _bad('train.temporal_opt (TemporalLoss) needs consecutive real LQ frames: give --lq-videos')
+            return _bad('--stable needs --lq-videos: its temporal term compares consecutive real LQ frames'
+                        if args.stable else
+                        'train.temporal_opt (TemporalLoss) needs consecutive real LQ frames: give --lq-videos')
         if args.budget:
             parse_budget(args.budget)
         check_base_ref(args.base)

@@ -286,7 +286,7 @@ def command_degrade(ctx, out):
 
 
 def run_degrade(ctx, part):
-    import make_lq_data
+    from realesrgan_paddle.data import make_lq as make_lq_data
 
     from .photos import write_photo_pairs
     pairs = write_photo_pairs(ctx, part)

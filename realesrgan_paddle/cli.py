@@ -12,6 +12,7 @@ COMMANDS = {
     'train': ('training.cli', 'train.py', 'train or finetune from an options file'),
     'finetune': ('tools.finetune_domain', 'tools/finetune_domain.py', 'finetune on your footage, one command'),
     'evaluate': ('tools.evaluate', 'tools/evaluate.py', 'compare models on distortion and perception'),
+    'degrade': ('data.make_lq', 'make_lq_data.py', 'reproducible degraded copies of an HR folder'),
     'fit': ('tools.fit_degradation', 'tools/fit_degradation.py', 'fit the degradation to real low-quality footage'),
     'webui': ('tools.webui', 'tools/webui.py', 'the web app'),
     'download': ('tools.download_models', 'tools/download_models.py', 'download and convert zoo models'),

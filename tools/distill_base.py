@@ -75,7 +75,7 @@ def _check_args(args):
 
 
 def _degrade(args, work, log):
-    import make_lq_data
+    from realesrgan_paddle.data import make_lq as make_lq_data
     for seed in args.seeds:
         argv = ['-i', str(args.input), '-o', str(work / f'lq_{seed}'), '--seed', str(seed)]
         status = make_lq_data.main(argv)

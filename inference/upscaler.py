@@ -238,7 +238,7 @@ class Upscaler:
         model: zoo name (default ``realesrgan-x4plus``), weights file (.pdparams/.pth/.safetensors)
             or a directory written by tools/export_model.py.
         options: an ``UpscaleOptions`` (device, precision, engine, backend, threads, tiling, outscale, alpha,
-            progress, cache root; inference/options.py); its fields are also accepted as keywords, which
+            progress, cache root; ``UpscaleOptions`` above); its fields are also accepted as keywords, which
             override it (``Upscaler(model, tile=256, device='gpu')``; ``fp16=True`` is ``precision='fp16'``).
         denoise_strength: realesr-general-x4v3 only, 0..1 (Real-ESRGAN's ``-dn``).
         arch: overrides for the architecture read from / detected in the weights (e.g. num_block).

@@ -160,9 +160,11 @@ class PartsFolder:
                 self._remove(name)
 
     def start_over(self):
-        for name in os.listdir(self.fd):
-            if name != LOCK and _OURS.match(name):
+        """Every segment removed, then plan.json (last: a kill in between leaves no segment without its record)."""
+        for name in sorted(os.listdir(self.fd)):
+            if name not in (LOCK, PLAN) and _OURS.match(name):
                 self._remove(name)
+        self._remove(PLAN)
         self._checked.clear()
 
     def clear(self):
@@ -215,9 +217,10 @@ class PartsFolder:
         else one log line, the folder's segments removed and ``fresh`` saved. ``fresh``: the plan made again."""
         fresh = json.loads(json.dumps(fresh))
         state, reason = self.read_plan()
-        if state is not None:
-            reason = _plan_mismatch(state, fresh)
-        if state is not None and reason is None:
+        reason = _plan_mismatch(state, fresh) if state is not None else reason and f'{PLAN}: {reason}'
+        if state is not None and reason is None:  # a record out of range or of another type: that segment is redone
+            n = len(fresh['starts'])
+            state['done'] = {k: r for k, r in state['done'].items() if _valid_record(k, r, n)}
             self.state = state
             return state
         if reason:
@@ -302,10 +305,8 @@ def _plan_mismatch(state, fresh):
     bad = [k for k in fresh if k != 'fingerprint' and state.get(k) != fresh[k]]
     if bad:
         return f'{PLAN} is not the plan of this input ({", ".join(bad)} differ)'
-    done = state.get('done')
-    n = len(fresh['starts'])
-    if not isinstance(done, dict) or any(not _valid_record(k, r, n) for k, r in done.items()):
-        return f'{PLAN} holds records of segments that this program did not write'
+    if not isinstance(state.get('done'), dict):
+        return f'{PLAN} holds no records of segments this program wrote'
     return None
 
 

@@ -31,7 +31,7 @@ PLAN_BYTES = 16 << 20
 MAX_FRAMES = 10 ** 8  # a segment's frame count beyond this is no record of ours
 _OURS = re.compile(r'^(?:seg_\d{5}\.mp4|plan\.json|lock)$')
 _TEMP = re.compile(r'^\.(?:seg_\d{5}\.mp4|join|concat|plan\.json)\.(\d+)-[a-z0-9_]{8}(?:\.[A-Za-z0-9]{1,8}){0,2}$')
-_NOFOLLOW = os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0)
+_NOFOLLOW = getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_CLOEXEC', 0)
 
 
 def segment_name(k):

@@ -32,7 +32,7 @@ def check_file(parts, k, name, st, spec):
 def _sha256(dir_fd, name, st):
     """SHA-256 of ``name`` opened without following a link; None when it is no longer the file ``st`` names."""
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+        fd = os.open(name, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_NONBLOCK', 0), dir_fd=dir_fd)
     except OSError:
         return None
     h = hashlib.sha256()

@@ -120,7 +120,7 @@ class _SegEncoder:
 def commit_file(tmp, final):
     """The finished segment synced to disk, then under its final name (atomic): a power cut leaves the whole
     segment or none, never an empty file under the final name."""
-    fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
+    fd = os.open(tmp, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
     try:
         os.fsync(fd)
     finally:

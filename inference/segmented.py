@@ -64,7 +64,7 @@ def upscale_video_segmented(upscaler, src, dst, outscale=None, crf=18, preset=No
         upscaled, seconds = _run(upscaler, spec, job, parts, [k for k in range(n) if k not in done], ray, workers,
                                  progress, done)
         _check_all(parts, spec, dst)
-        frames = sg.join_segments(job.exe, job.src, parts, n, dst, job.info['has_audio'])
+        frames = sg.join_segments(job.exe, job.src, parts, n, dst, job.info['has_audio'], job.info.get('format'))
         if not keep_parts:
             parts.clear()
     finally:

@@ -107,17 +107,19 @@ def subtitle_codec(dst):
     return 'copy' if Path(dst).suffix.lower() == '.mkv' else 'mov_text'
 
 
-def join_segments(exe, src, parts, n, dst, has_audio):
+def join_segments(exe, src, parts, n, dst, has_audio, fmt=None):
     """Concatenate the ``n`` checked segments (``-c copy``) with ``src``'s audio (AAC) and subtitles into ``dst``;
     returns the frames the joined video holds. The list and the joined file are fresh files of the work folder
     (``O_EXCL``), the list names the segments by their plain names (the concat demuxer's safe mode: no path, no
     protocol), and the result replaces ``dst`` only when the segments are still the checked files and its frame
-    count is theirs."""
+    count is theirs. ``src`` is read by descriptor with its probed demuxer ``fmt`` pinned (``MediaInput``)."""
     lst = parts.temp('concat', '.txt', ''.join(f"file '{segment_name(k)}'\n" for k in range(n)))
     tmp = lst
     try:
         tmp = parts.temp('join', Path(dst).suffix)  # ffmpeg picks the container from the suffix
-        _run_join(exe, src, lst, tmp, parts, n, dst, has_audio)
+        from realesrgan_paddle.media.ffmpeg import MediaInput
+        with MediaInput(src, exe, fmt=fmt, error=VideoError) as src_in:
+            _run_join(exe, src_in, lst, tmp, parts, n, dst, has_audio)
         frames = _joined_frames(exe, tmp, parts, n, dst)
         parts.check()
         os.replace(tmp, dst)
@@ -128,15 +130,17 @@ def join_segments(exe, src, parts, n, dst, has_audio):
                 os.unlink(p)
 
 
-def _run_join(exe, src, lst, tmp, parts, n, dst, has_audio):
+def _run_join(exe, src_in, lst, tmp, parts, n, dst, has_audio):
     base = [exe, '-hide_banner', '-nostdin', '-loglevel', 'error', '-y', '-f', 'concat', '-safe', '1',
-            '-protocol_whitelist', 'file', '-i', str(lst), '-i', str(src), '-map', '0:v:0', '-c:v', 'copy']
+            '-protocol_whitelist', 'file', '-i', str(lst), *src_in.args(), '-map', '0:v:0', '-c:v', 'copy']
     audio = ['-map', '1:a?', '-c:a', 'aac', '-b:a', '192k'] if has_audio else []
     for subs in (['-map', '1:s?', '-c:s', subtitle_codec(dst)], []):  # subtitles a container refuses: dropped
-        res = subprocess.run([*base, *audio, *subs, str(tmp)], capture_output=True, text=True, errors='replace')
+        os.lseek(src_in.file.fileno(), 0, os.SEEK_SET)  # the descriptor's offset is shared with each ffmpeg
+        res = subprocess.run([*base, *audio, *subs, str(tmp)], capture_output=True, text=True, errors='replace',
+                             pass_fds=src_in.pass_fds)
         if res.returncode == 0:
             if not subs:
-                log.info('%s: the subtitles could not go into %s and were left out', src, Path(dst).suffix)
+                log.info('%s: the subtitles could not go into %s and were left out', src_in.path, Path(dst).suffix)
             return
     raise _write_error(dst, parts, res.stderr, n)
 

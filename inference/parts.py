@@ -97,9 +97,12 @@ class PartsFolder:
     def _take_lock(self):
         import fcntl
         try:
-            fd = os.open(LOCK, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644, dir_fd=self.fd)
+            fd = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | _NOFOLLOW, 0o644, dir_fd=self.fd)
         except OSError as e:
             raise VideoError(f'{self.path}/{LOCK}: cannot open the lock ({e.strerror or e}); remove it') from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise VideoError(f'{self.path}/{LOCK}: not a regular file, so not this program\'s lock; remove it')
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -176,7 +179,8 @@ class PartsFolder:
         left = os.listdir(self.fd)
         self.close()
         if left:
-            log.info('%s: kept, it holds files this program did not make (%s)', self.path, ', '.join(left[:3]))
+            log.info('%s: kept, it holds files this program did not make (%s)', self.path,
+                     ', '.join(map(repr, left[:3])))
             return
         try:
             os.rmdir(self.path)
@@ -220,9 +224,8 @@ class PartsFolder:
         reason = _plan_mismatch(state, fresh) if state is not None else reason and f'{PLAN}: {reason}'
         if state is not None and reason is None:  # a record out of range or of another type: that segment is redone
             n = len(fresh['starts'])
-            state['done'] = {k: r for k, r in state['done'].items() if _valid_record(k, r, n)}
-            self.state = state
-            return state
+            self.state = dict(fresh, done={k: r for k, r in state['done'].items() if _valid_record(k, r, n)})
+            return self.state
         if reason:
             log.info('%s: %s; starting over', self.path, reason)
         self.start_over()

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.inference.segment_clips import make_clip
-from tests.inference.test_segments_parts import framemd5
+from tests.inference.segment_clips import framemd5, make_clip
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 20

@@ -13,17 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.inference.segment_clips import make_clip
+from tests.inference.segment_clips import framemd5, make_clip
 
 SECONDS = 1  # segment_seconds: 3 segments of the 3 s clip at 10 fps
-
-
-def framemd5(path):
-    """The MD5 of every decoded frame of the first video stream (bit-for-bit comparison)."""
-    from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
-    res = subprocess.run([ffmpeg_exe(), '-v', 'error', '-i', str(path), '-map', '0:v:0', '-f', 'framemd5', '-'],
-                         capture_output=True, text=True, check=True)
-    return [ln.rsplit(',', 1)[1].strip() for ln in res.stdout.splitlines() if ln and not ln.startswith('#')]
 
 
 def encode(dst, source, frames, size='128x96', codec='libx264'):

@@ -102,9 +102,6 @@ def run_segments(upscaler, spec, todo, folder, address, workers, bar):
     opts = dict(max_restarts=RETRIES, max_task_retries=RETRIES, num_cpus=1, num_gpus=1 if gpus else 0)
     actor = ray.remote(**opts)(SegmentWorker)
     pool = [actor.remote(type(upscaler), upscaler_kwargs(upscaler, gpus)) for _ in range(min(n, len(todo)))]
-    from realesrgan_paddle.utils.fileio import atomic_write_bytes
-
-    from .segments import segment_name
     pending, queue, upscaled = {}, list(todo), 0
     try:
         while queue or pending:
@@ -118,7 +115,7 @@ def run_segments(upscaler, spec, todo, folder, address, workers, bar):
                 k, data, through_model, written = ray.get(ref)
             except ray.exceptions.RayError as e:
                 raise VideoError(f'{spec.src}: a Ray worker failed ({str(e).strip().splitlines()[-1][:300]})') from None
-            atomic_write_bytes(Path(folder) / segment_name(k), data)
+            folder.store_bytes(k, data, written)  # inference.parts.PartsFolder: recorded, synced, renamed
             upscaled += through_model  # the last segment's too (it runs to the end of the video, no next cut)
             if bar is not None:
                 bar.update(written)

@@ -4,6 +4,7 @@ x264 encode per segment, the model in between; and the driver that plans, resume
 The same ``run_span`` serves a single process (one span per run of unfinished segments) and each Ray task (one
 segment; ``inference/ray_runner.py``).
 """
+import contextlib
 import os
 import subprocess
 import time
@@ -58,10 +59,11 @@ class SpanSpec:
 
 
 class _SegEncoder:
-    """One segment's encoder writing ``tmp``; ``commit`` renames it to ``final`` once complete."""
+    """Segment ``k``'s encoder writing ``tmp``; ``commit`` records it (``record(k, tmp, frames)``: the work folder's
+    plan) and renames it to ``final`` once complete; on any failure the temporary files are removed."""
 
-    def __init__(self, exe, spec, tmp, final):
-        self.tmp, self.final = str(tmp), str(final)
+    def __init__(self, exe, spec, tmp, final, k, record=None):
+        self.tmp, self.final, self.k, self.record = str(tmp), str(final), k, record
         rate = f'{spec.rate.numerator}/{spec.rate.denominator}'
         cmd = _encoder_args(exe, None, self.tmp, spec.ew, spec.eh, rate, spec.crf, spec.preset, spec.sar,
                             spec.x264_params)
@@ -88,19 +90,27 @@ class _SegEncoder:
         return lines[-1] if lines else 'ffmpeg failed'
 
     def commit(self):
-        self.proc.stdin.close()
-        rc = self.proc.wait()
-        reason = self._reason() if rc != 0 else None
-        self.log.close()
-        os.unlink(self.tmp + '.log')
-        if rc != 0:
-            raise VideoError(f'{self.final}: the encoder failed ({reason})')
-        commit_file(self.tmp, self.final)
+        try:
+            self.proc.stdin.close()
+            rc = self.proc.wait()
+            reason = self._reason() if rc != 0 else None
+            self.log.close()
+            os.unlink(self.tmp + '.log')
+            if rc != 0:
+                raise VideoError(f'{self.final}: the encoder failed ({reason})')
+            if self.record is not None:
+                self.record(self.k, self.tmp, self.frames)
+            commit_file(self.tmp, self.final)
+        except BaseException:
+            self.abort()  # a full disk, a failed encoder: no temporary segment is left behind
+            raise
 
     def abort(self):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
         self.log.close()
         for p in (self.tmp, self.tmp + '.log'):
             if os.path.exists(p):
@@ -108,15 +118,22 @@ class _SegEncoder:
 
 
 def commit_file(tmp, final):
-    """The finished segment under its final name (atomic)."""
+    """The finished segment synced to disk, then under its final name (atomic): a power cut leaves the whole
+    segment or none, never an empty file under the final name."""
+    fd = os.open(tmp, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     os.replace(tmp, final)
 
 
 class SpanRun:
     """Segments ``k0`` to ``k1 - 1`` through one decoder: frames to slots (as one pass), the model, encoders."""
 
-    def __init__(self, upscaler, spec, k0, k1, folder, exe, on_frames=None):
+    def __init__(self, upscaler, spec, k0, k1, folder, exe, on_frames=None, record=None):
         self.up, self.spec, self.k0, self.k1, self.folder, self.exe = upscaler, spec, k0, k1, Path(folder), exe
+        self.record = record  # called with (k, temporary file, frames) before a segment gets its final name
         self.on_frames = on_frames or (lambda n: None)
         self.k = k0
         self.pos = spec.starts[k0]  # the next slot to write
@@ -168,7 +185,11 @@ class SpanRun:
         if ended and (rc != 0 or (self.prev_out is None and self.enc is None)):
             self._abort()
             raise VideoError(dec.failure())
-        self._finish(ended and not errors)
+        try:
+            self._finish(ended and not errors)
+        except BaseException:
+            self._abort()
+            raise
         return self.upscaled
 
     def _preroll(self, pre):
@@ -227,13 +248,22 @@ class SpanRun:
         final = self.folder / sg.segment_name(self.k)
         fd, tmp = temp_beside(final, suffix='.mp4')
         os.close(fd)
-        self.enc = _SegEncoder(self.exe, self.spec, tmp, final)
+        try:
+            self.enc = _SegEncoder(self.exe, self.spec, tmp, final, self.k, self.record)
+        except BaseException:
+            for p in (tmp, tmp + '.log'):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(p)
+            raise
+
+    def _commit(self):
+        enc, self.enc = self.enc, None
+        enc.commit()
 
     def _next_segment(self):
         if self.enc is None:
             self._open()  # an empty segment cannot be: a cut is a slot with a frame
-        self.enc.commit()
-        self.enc = None
+        self._commit()
         self.k += 1
 
     def _finish(self, hold_to_end):
@@ -244,8 +274,7 @@ class SpanRun:
         elif hold_to_end and self.prev_out is not None and spec.video_duration:
             self._emit(self.prev_out, int(round(spec.video_duration * spec.rate)) - self.pos)
         if self.enc is not None:
-            self.enc.commit()
-            self.enc = None
+            self._commit()
 
     def _abort(self):
         if self.enc is not None:

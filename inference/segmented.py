@@ -1,50 +1,40 @@
-"""Segmented, resumable video upscaling end to end: plan or resume (inference/segments.py), run the unfinished
-segments in this process (``SpanRun``) or on Ray (``inference/ray_runner.py``), join them."""
-import subprocess
+"""Segmented, resumable video upscaling end to end: plan or resume (inference/segments.py) in the program's own work
+folder (inference/parts.py), run the unfinished segments in this process (``SpanRun``) or on Ray
+(``inference/ray_runner.py``), check every segment, join them."""
 import time
 
 from . import segments as sg
+from .parts import PartsFolder
 from .segment_run import OVERLAP_FRAMES, TEMPORAL_OVERLAP, SpanRun, SpanSpec
 from .video import _Job, pick_preset, pick_x264_params
-from realesrgan_paddle.media.video_reader import VideoError
 
 
 def prepare(upscaler, src, dst, outscale, crf, preset, segment_seconds, overlap, temporal=None):
-    """The probed job, its work folder and saved/new plan: ``(job, folder, state, spec)``."""
+    """The probed job, its work folder (opened and locked: close it) and saved/new plan: ``(job, parts, spec)``."""
     x264_params = pick_x264_params(upscaler, preset)
     preset = pick_preset(upscaler, preset)
     job = _Job(upscaler, src, dst, outscale, crf, preset)
     job.cleanup()
-    folder = sg.parts_dir(dst)
     options = dict(crf=crf, preset=preset, x264_params=x264_params, outscale=outscale,
                    segment_seconds=segment_seconds, overlap=overlap, temporal=temporal, w=job.ow, h=job.oh)
     fp = sg.fingerprint(src, upscaler, options)
+    parts = PartsFolder(dst).open()
     try:
-        folder.mkdir(exist_ok=True)
-    except OSError as e:
-        raise VideoError(f'{folder}: cannot make the work folder ({e.strerror or e})') from None
-    sg.remove_stale(folder)
-    state = sg.load_state(folder, fp)
-    if state is None:
-        state = sg.make_plan(job.exe, job.src, job.rate, job.total, segment_seconds)
-        state['fingerprint'] = fp
+        parts.remove_stale()
+        fresh = sg.make_plan(job.exe, job.src, job.rate, job.total, segment_seconds)  # the saved one must equal it
+        fresh['fingerprint'] = fp
         try:
-            sg.save_state(folder, state)
+            state = parts.load(fresh)
         except OSError as e:
-            raise sg.disk_error(dst, folder, e, 0) from None
-    spec = SpanSpec(job, state, crf, preset, x264_params, outscale, overlap, temporal)
-    return job, folder, state, spec
+            raise sg.disk_error(dst, parts, e, 0) from None
+        spec = SpanSpec(job, state, crf, preset, x264_params, outscale, overlap, temporal)
+    except BaseException:
+        parts.close()
+        raise
+    return job, parts, spec
 
 
-def upscale_video_segmented(upscaler, src, dst, outscale=None, crf=18, preset=None, progress=True,
-                            segment_seconds=sg.SEGMENT_SECONDS, overlap_frames=None, ray=None, workers=None,
-                            keep_parts=False, temporal=None):
-    """Upscale ``src`` into ``dst`` segment by segment, resuming from ``dst``'s work folder (see the module
-    docstrings). ``ray``: None (this process), 'auto', 'local' or a cluster address (``inference/ray_runner.py``).
-    ``temporal``: a mode of ``inference.temporal`` (True is 'flow'); each segment then starts ``overlap_frames``
-    early (default ``TEMPORAL_OVERLAP``, else ``OVERLAP_FRAMES``). Returns the dict of
-    ``inference.video.upscale_video`` plus ``segments`` and ``reused``."""
-    t0 = time.perf_counter()
+def _mode(temporal, overlap_frames):
     from .temporal import TemporalError, make_stabiliser
     if temporal is True:
         temporal = 'flow'
@@ -54,50 +44,73 @@ def upscale_video_segmented(upscaler, src, dst, outscale=None, crf=18, preset=No
     temporal = temporal or None
     if overlap_frames is None:
         overlap_frames = TEMPORAL_OVERLAP if temporal else OVERLAP_FRAMES
-    job, folder, state, spec = prepare(upscaler, src, dst, outscale, crf, preset, segment_seconds, overlap_frames,
-                                       temporal)
-    n = len(spec.starts)
-    done = sg.done_segments(folder, n)
-    todo = [k for k in range(n) if k not in done]
-    reused_frames = sum((spec.seg_end(k) or job.total or spec.starts[k]) - spec.starts[k] for k in done)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=job.total, initial=reused_frames, desc=job.src.name, unit='frame', leave=False, disable=None)
-    upscaled, seconds = 0, None  # seconds: (model, temporal) of this process's spans; None on Ray's workers
+    return temporal, overlap_frames
+
+
+def upscale_video_segmented(upscaler, src, dst, outscale=None, crf=18, preset=None, progress=True,
+                            segment_seconds=sg.SEGMENT_SECONDS, overlap_frames=None, ray=None, workers=None,
+                            keep_parts=False, temporal=None):
+    """Upscale ``src`` into ``dst`` segment by segment, resuming from ``dst``'s work folder (see the module
+    docstrings). ``ray``: None (this process), 'auto', 'local' or a cluster address (``inference/ray_runner.py``).
+    ``temporal``: a mode of ``inference.temporal`` (True is 'flow'); each segment then starts ``overlap_frames``
+    early (default ``TEMPORAL_OVERLAP``, else ``OVERLAP_FRAMES``). Returns the dict of
+    ``inference.video.upscale_video`` plus ``segments`` and ``reused``; ``frames`` is counted in the joined file."""
+    t0 = time.perf_counter()
+    temporal, overlap_frames = _mode(temporal, overlap_frames)
+    job, parts, spec = prepare(upscaler, src, dst, outscale, crf, preset, segment_seconds, overlap_frames, temporal)
     try:
-        if ray:
-            from .ray_runner import run_segments
-            upscaled = run_segments(upscaler, spec, todo, folder, ray, workers, bar)
-        else:
-            seconds = [0.0, 0.0]
-            for k0, k1 in sg.spans(todo):
-                run = SpanRun(upscaler, spec, k0, k1, folder, job.exe, bar.update if bar is not None else None)
-                upscaled += run.run()
-                seconds = [seconds[0] + run.model_seconds, seconds[1] + run.temporal_seconds]
-    except OSError as e:
-        raise sg.disk_error(dst, folder, e, len(sg.done_segments(folder, n))) from None
+        n = len(spec.starts)
+        done = parts.reusable(spec)
+        upscaled, seconds = _run(upscaler, spec, job, parts, [k for k in range(n) if k not in done], ray, workers,
+                                 progress, done)
+        _check_all(parts, spec, dst)
+        frames = sg.join_segments(job.exe, job.src, parts, n, dst, job.info['has_audio'], job.info.get('format'))
+        if not keep_parts:
+            parts.clear()
     finally:
-        if bar is not None:
-            bar.close()
-    sg.join_segments(job.exe, job.src, folder, n, dst, job.info['has_audio'])
-    frames = _frames_of(folder, n, spec, job)
-    if not keep_parts:
-        sg.clear_folder(folder)
-    sg.log.info('%s: %d segments, %d reused from %s', dst, n, len(done), folder)
+        parts.close()
+    sg.log.info('%s: %d segments, %d reused from %s', dst, n, len(done), parts)
     return dict(frames=frames, upscaled=upscaled, fps=str(job.rate), width=job.ew, height=job.eh,
                 audio=bool(job.info['has_audio']), seconds=time.perf_counter() - t0,
                 model_seconds=seconds and seconds[0], temporal_seconds=seconds and seconds[1],
                 segments=n, reused=len(done))
 
 
-def _frames_of(folder, n, spec, job):
-    """Frames written: the slots up to the last cut plus the last segment's (read from its encoder count)."""
-    return spec.starts[-1] + _count_frames(job.exe, folder / sg.segment_name(n - 1))
+def _run(upscaler, spec, job, parts, todo, ray, workers, progress, done):
+    """The segments ``todo``, here or on Ray: ``(frames through the model, (model s, temporal s) or None)``."""
+    n = len(spec.starts)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        reused = sum(parts.state['done'][str(k)]['frames'] for k in done)
+        bar = tqdm(total=job.total, initial=reused, desc=job.src.name, unit='frame', leave=False, disable=None)
+    upscaled, seconds = 0, None  # seconds: (model, temporal) of this process's spans; None on Ray's workers
+    try:
+        if ray:
+            from .ray_runner import run_segments
+            upscaled = run_segments(upscaler, spec, todo, parts, ray, workers, bar)
+        else:
+            seconds = [0.0, 0.0]
+            for k0, k1 in sg.spans(todo):
+                run = SpanRun(upscaler, spec, k0, k1, parts.path, job.exe, bar.update if bar is not None else None,
+                              record=parts.record)
+                upscaled += run.run()
+                seconds = [seconds[0] + run.model_seconds, seconds[1] + run.temporal_seconds]
+    except OSError as e:
+        raise sg.disk_error(job.dst, parts, e, len(parts.finished(n))) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    return upscaled, seconds
 
 
-def _count_frames(exe, path):
-    res = subprocess.run([exe, '-hide_banner', '-nostdin', '-i', str(path), '-map', '0:v:0', '-c', 'copy', '-f', 'null',
-                          '-'], capture_output=True, text=True, errors='replace')
-    tail = res.stderr.rsplit('frame=', 1)
-    return int(tail[1].split()[0]) if len(tail) == 2 else 0
+def _check_all(parts, spec, dst):
+    """Every segment checked before the join (those made by this run too): one line for the first that fails."""
+    from realesrgan_paddle.media.video_reader import VideoError
+    parts.check()
+    for k in range(len(spec.starts)):
+        st = parts.lstat(sg.segment_name(k))
+        reason = 'missing' if st is None else parts.check_segment(k, spec)
+        if reason is not None:
+            raise VideoError(f'{parts}/{sg.segment_name(k)}: {reason}; {dst} not written (run again to make it '
+                             'again)')

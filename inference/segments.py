@@ -12,38 +12,29 @@ per-frame filter on the upscaler (``reset()``) starts the segment as it would mi
 holds the previous picture as one pass does.
 
 Each segment is its own x264 encode (so it starts with a keyframe of the output) with the same settings, written
-under a temporary name and renamed when complete. ``plan.json`` holds the plan and a fingerprint of the input
-(size, mtime, a hash of its first and last MiB), the model and the options that change pixels: a re-run with the
-same fingerprint reuses the finished segments, another one starts over (one log line). The join is ffmpeg's
-concat demuxer on our own list (``-c copy``), with the input's audio (AAC, as one pass) and subtitles.
+under a temporary name, synced, recorded and renamed when complete. ``plan.json`` holds the plan, a fingerprint of
+the input (size, mtime, a hash of its first and last MiB), the model and the options that change pixels, and the
+record of each finished segment: a re-run with the same fingerprint and plan reuses the finished segments that pass
+their check, another one starts over (one log line). The work folder's rules (a real folder, locked, only the
+program's own files removed, every segment checked before it is reused or joined) are ``inference/parts.py``'s.
+The join is ffmpeg's concat demuxer on a list the program writes in that folder, naming the checked segments by
+their plain names (``-c copy``, the demuxer's safe mode), with the input's audio (AAC, as one pass) and subtitles.
 """
 import errno
 import hashlib
-import json
 import logging
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 from realesrgan_paddle.media.video_reader import VideoError
 
+from .parts import segment_name  # the segments' names are the work folder's
+
 log = logging.getLogger('inference')
-PLAN = 'plan.json'
 SEGMENT_SECONDS = 10.0
-PARTS_SUFFIX = '.parts'
 _KEY_TIME = re.compile(r'\[Parsed_showinfo[^\]]*\] n:\s*\d+ pts:\s*-?\d+\s+pts_time:\s*(-?[\d.]+)')
-
-
-def parts_dir(dst):
-    """The work folder of ``dst``: ``dst`` + '.parts' beside it."""
-    dst = Path(dst)
-    return dst.with_name(dst.name + PARTS_SUFFIX)
-
-
-def segment_name(k):
-    return f'seg_{k:05d}.mp4'
 
 
 # ------------------------------------------------------------------ the plan
@@ -111,62 +102,62 @@ def fingerprint(src, up, options):
     return dict(input=_file_id(Path(src)), model=model_identity(up), options=options)
 
 
-def load_state(folder, fp):
-    """The saved plan when its fingerprint equals ``fp``; else None after one log line, the folder emptied."""
-    path = folder / PLAN
-    if not path.is_file():
-        return None
-    try:
-        state = json.loads(path.read_text())
-    except (OSError, ValueError):
-        state = None
-    if isinstance(state, dict) and json.loads(json.dumps(fp)) == state.get('fingerprint'):
-        return state
-    what = [k for k in ('input', 'model', 'options') if not isinstance(state, dict) or
-            (state.get('fingerprint') or {}).get(k) != json.loads(json.dumps(fp[k]))]
-    log.info('%s: the %s changed since the segments there were made; starting over', folder,
-             ', '.join(what) or 'plan')
-    for p in folder.iterdir():
-        if p.is_file() and (p.name.startswith('seg_') or p.name == PLAN or p.name.startswith('.seg_')):
-            p.unlink()
-    return None
-
-
-def save_state(folder, state):
-    from realesrgan_paddle.utils.fileio import atomic_write_text
-    atomic_write_text(folder / PLAN, json.dumps(state, indent=1))
-
-
 # ------------------------------------------------------------------ the join
 def subtitle_codec(dst):
     return 'copy' if Path(dst).suffix.lower() == '.mkv' else 'mov_text'
 
 
-def join_segments(exe, src, folder, n, dst, has_audio):
-    """Concatenate ``n`` segments (``-c copy``) with ``src``'s audio (AAC) and subtitles into ``dst``."""
-    from realesrgan_paddle.utils.fileio import temp_beside
-    lst = folder / 'concat.txt'
-    lst.write_text(''.join(f"file '{segment_name(k)}'\n" for k in range(n)))
-    fd, tmp = temp_beside(Path(dst), suffix=Path(dst).suffix)
-    os.close(fd)
-    base = [exe, '-hide_banner', '-nostdin', '-loglevel', 'error', '-y', '-f', 'concat', '-safe', '0', '-i', str(lst),
-            '-i', str(src), '-map', '0:v:0', '-c:v', 'copy']
-    audio = ['-map', '1:a?', '-c:a', 'aac', '-b:a', '192k'] if has_audio else []
+def join_segments(exe, src, parts, n, dst, has_audio, fmt=None):
+    """Concatenate the ``n`` checked segments (``-c copy``) with ``src``'s audio (AAC) and subtitles into ``dst``;
+    returns the frames the joined video holds. The list and the joined file are fresh files of the work folder
+    (``O_EXCL``), the list names the segments by their plain names (the concat demuxer's safe mode: no path, no
+    protocol), and the result replaces ``dst`` only when the segments are still the checked files and its frame
+    count is theirs. ``src`` is read by descriptor with its probed demuxer ``fmt`` pinned (``MediaInput``)."""
+    lst = parts.temp('concat', '.txt', ''.join(f"file '{segment_name(k)}'\n" for k in range(n)))
+    tmp = lst
     try:
-        for subs in (['-map', '1:s?', '-c:s', subtitle_codec(dst)], []):  # subtitles a container refuses: dropped
-            res = subprocess.run([*base, *audio, *subs, tmp], capture_output=True, text=True, errors='replace')
-            if res.returncode == 0:
-                if not subs:
-                    log.info('%s: the subtitles could not go into %s and were left out', src, Path(dst).suffix)
-                break
-        else:
-            raise _write_error(dst, folder, res.stderr, n)
+        tmp = parts.temp('join', Path(dst).suffix)  # ffmpeg picks the container from the suffix
+        from realesrgan_paddle.media.ffmpeg import MediaInput
+        with MediaInput(src, exe, fmt=fmt, error=VideoError) as src_in:
+            _run_join(exe, src_in, lst, tmp, parts, n, dst, has_audio)
+        frames = _joined_frames(exe, tmp, parts, n, dst)
+        parts.check()
         os.replace(tmp, dst)
+        return frames
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if lst.exists():
-            lst.unlink()
+        for p in {tmp, lst}:
+            if os.path.exists(p):
+                os.unlink(p)
+
+
+def _run_join(exe, src_in, lst, tmp, parts, n, dst, has_audio):
+    base = [exe, '-hide_banner', '-nostdin', '-loglevel', 'error', '-y', '-f', 'concat', '-safe', '1',
+            '-protocol_whitelist', 'file', '-i', str(lst), *src_in.args(), '-map', '0:v:0', '-c:v', 'copy']
+    audio = ['-map', '1:a?', '-c:a', 'aac', '-b:a', '192k'] if has_audio else []
+    for subs in (['-map', '1:s?', '-c:s', subtitle_codec(dst)], []):  # subtitles a container refuses: dropped
+        os.lseek(src_in.file.fileno(), 0, os.SEEK_SET)  # the descriptor's offset is shared with each ffmpeg
+        res = subprocess.run([*base, *audio, *subs, str(tmp)], capture_output=True, text=True, errors='replace',
+                             pass_fds=src_in.pass_fds)
+        if res.returncode == 0:
+            if not subs:
+                log.info('%s: the subtitles could not go into %s and were left out', src_in.path, Path(dst).suffix)
+            return
+    raise _write_error(dst, parts, res.stderr, n)
+
+
+def _joined_frames(exe, tmp, parts, n, dst):
+    """The joined file's frame count, which must be the sum of the segments' (each checked, still unchanged)."""
+    from realesrgan_paddle.media.ffmpeg import VideoProbeError, probe_stream_copy
+    want = sum(parts.state['done'][str(k)]['frames'] for k in range(n))
+    try:
+        got = probe_stream_copy(tmp, exe=exe)['frames']
+    except VideoProbeError as e:
+        raise VideoError(f'{dst}: the joined video cannot be read back ({e}); {n} finished segments kept in '
+                         f'{parts}') from None
+    if not parts.checked_unchanged(n) or got != want:
+        raise VideoError(f'{dst}: the joined video has {got} frames where the segments hold {want} (a segment '
+                         f'changed during the join); not written, {n} finished segments kept in {parts}')
+    return got
 
 
 def _write_error(dst, folder, text, kept):
@@ -182,10 +173,6 @@ def disk_error(dst, folder, err, kept):
     return VideoError(f'{dst}: cannot write ({reason}); {kept} finished segments kept in {folder}')
 
 
-def done_segments(folder, n):
-    return [k for k in range(n) if (folder / segment_name(k)).is_file()]
-
-
 def spans(todo):
     """Maximal runs of consecutive segment numbers: [(first, last + 1)]."""
     out = []
@@ -195,23 +182,3 @@ def spans(todo):
         else:
             out.append([k, k + 1])
     return [tuple(s) for s in out]
-
-
-def clear_folder(folder):
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-def remove_stale(folder):
-    """Temporary segment files (``.seg_*``) left by a process that no longer runs."""
-    for p in Path(folder).glob('.seg_*'):
-        m = re.match(r'\.seg_\d+\.mp4\.(\d+)-', p.name)
-        if m and int(m.group(1)) != os.getpid():
-            try:
-                os.kill(int(m.group(1)), 0)
-                continue
-            except ProcessLookupError:
-                pass
-            except PermissionError:
-                continue
-        if m:
-            p.unlink(missing_ok=True)

@@ -212,6 +212,22 @@ def probe_video(path):
         return _from_log(path, res.stderr)
 
 
+def probe_stream_copy(path, fmt=None, exe=None):
+    """``probe_video``'s facts from ``ffmpeg -i`` alone (no ffprobe needed: imageio-ffmpeg's binary does), plus
+    ``frames``: the first video stream's packets counted by a copy pass (no decode, so it is fast). ``fmt``: the
+    demuxer to pin (a manifest or another container then does not open). Raises VideoProbeError in one line."""
+    exe = exe or ffmpeg_exe()
+    with MediaInput(path, exe, fmt=fmt) as inp:
+        res = _run_probe([exe, '-hide_banner', '-nostdin', *inp.args(), '-map', '0:v:0', '-c', 'copy', '-f', 'null',
+                          '-'], inp, path)
+    info = _from_log(Path(path), res.stderr)
+    count = re.findall(r'(?:^|\r|\n)frame=\s*(\d+)', res.stderr)
+    if res.returncode != 0 or not count:
+        raise VideoUnreadable(f'{path}: not a readable video ({error_reason(res.stderr)})')
+    info['frames'] = int(count[-1])
+    return info
+
+
 def _from_json(path, res):
     """``probe_video``'s facts from ffprobe's JSON."""
     if res.returncode != 0 and _MANIFEST_HINT.search(res.stderr):

@@ -35,3 +35,10 @@ def mean_psnr(a, b):
 def stream_kinds(path):
     res = subprocess.run([ffmpeg_exe(), '-hide_banner', '-i', str(path)], capture_output=True, text=True)
     return [kind for kind, _ in stream_lines(res.stderr)]
+
+
+def framemd5(path):
+    """The MD5 of every decoded frame of the first video stream (a bit-for-bit comparison)."""
+    res = subprocess.run([ffmpeg_exe(), '-v', 'error', '-i', str(path), '-map', '0:v:0', '-f', 'framemd5', '-'],
+                         capture_output=True, text=True, check=True)
+    return [ln.rsplit(',', 1)[1].strip() for ln in res.stdout.splitlines() if ln and not ln.startswith('#')]

@@ -47,7 +47,7 @@ LEGACY_OPS = frozenset({
     'elementwise_max', 'leaky_relu', 'relu', 'prelu', 'scale', 'concat', 'reshape2', 'transpose2', 'slice',
     'shape', 'fill_constant', 'nearest_interp_v2', 'bilinear_interp_v2', 'pixel_shuffle', 'pixel_unshuffle',
     'pad3d', 'cast', 'assign', 'squeeze2', 'unsqueeze2', 'stack',
-})
+}) | frozenset({'sigmoid', 'silu'})  # SPAN
 LEGACY_ATTRS = frozenset({
     'op_device', 'op_namescope', 'op_role', 'op_role_var', 'op_callstack', 'with_quant_attr', 'col', 'axis',
     'data_format', 'dilations', 'groups', 'padding_algorithm', 'paddings', 'strides', 'output_size',
@@ -164,6 +164,11 @@ def _bounded_int(v, lo, hi):
     return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
 
 
+def _short_numbers(v):
+    return isinstance(v, list) and len(v) <= 8 and all(isinstance(e, (int, float)) and not isinstance(e, bool)
+                                                       for e in v)
+
+
 def check_info(info):
     """Why the sidecar ``info`` cannot be trusted, or None: ``scale`` in ``SCALES``, ``mod`` in 1..``MAX_MOD``,
     an ``arch`` whose numbers are small and whose scale key agrees, a known ``cpu_engine``."""
@@ -178,6 +183,8 @@ def check_info(info):
         return 'no arch with a network type'
     for k, v in arch.items():
         if isinstance(v, str) and len(v) <= 64 or _bounded_int(v, 0, 4096) or v is None or isinstance(v, float):
+            continue
+        if isinstance(v, bool) or _short_numbers(v):  # a variant flag; SPAN's rgb_mean
             continue
         return f'arch.{str(k)[:40]} has a value out of range'
     for key in ('scale', 'upscale'):  # the network's scale key (RRDBNet, SRVGGNetCompact)

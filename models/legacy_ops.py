@@ -7,6 +7,7 @@ Under ``paddle.pir_utils.OldIrGuard`` (the static export, ``inference.export.tra
 legacy op itself in that mode and call the ordinary function otherwise (the dynamic graph and PIR), so a network
 writes them once.
 """
+import paddle
 import paddle.nn.functional as F
 from paddle.framework import in_dynamic_or_pir_mode
 
@@ -30,3 +31,8 @@ def grid_sample(x, grid, padding_mode='border', align_corners=False):
         return F.grid_sample(x, grid, mode='bilinear', padding_mode=padding_mode, align_corners=align_corners)
     return _append('grid_sampler', {'X': x, 'Grid': grid},
                    {'mode': 'bilinear', 'padding_mode': padding_mode, 'align_corners': align_corners}, 'Output')
+
+
+def gelu(x):
+    """Exact ``F.gelu`` (PyTorch's default); in the legacy static graph written with ``erf``."""
+    return F.gelu(x) if in_dynamic_or_pir_mode() else 0.5 * x * (1.0 + paddle.erf(x * 0.7071067811865476))

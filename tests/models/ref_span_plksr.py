@@ -57,3 +57,15 @@ def psnr01(a, b):
     """PSNR of two float arrays in [0, 1]."""
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float('inf') if mse == 0 else 10 * np.log10(1.0 / mse)
+
+
+def tiled_and_whole(weights, img, tile, pad):
+    """``(tiled, whole)`` uint8 outputs of the dynamic-graph Upscaler on ``img`` (BGR uint8), tiled with
+    ``tile`` and ``pad``, and in one piece."""
+    from realesrgan_paddle.inference import Upscaler
+    up = Upscaler(weights, backend='dynamic', tile=0)
+    whole = up.upscale(img)
+    up.tile, up.tile_pad = tile, pad
+    tiled = up.upscale(img)
+    assert up.last_tile == tile
+    return tiled, whole

@@ -8,7 +8,7 @@ import pytest
 
 from realesrgan_paddle import models
 from realesrgan_paddle.models.detect import detect_arch
-from tests.models.ref_span_plksr import compare_with_file, photo_input, save_torch, unclip
+from tests.models.ref_span_plksr import compare_with_file, photo_input, save_torch, tiled_and_whole, unclip
 from tests.spandrel_ref import spandrel_or_skip
 
 REAL = {'type': 'RealPLKSR', 'dim': 16, 'n_blocks': 2, 'upscaling_factor': 2, 'kernel_size': 7,
@@ -82,6 +82,23 @@ def test_export_runs_in_the_predictor_at_two_sizes(tmp_path, arch):
         with paddle.no_grad():
             ref = net(paddle.to_tensor(x)).numpy()
         np.testing.assert_allclose(pred.forward(x), ref, atol=1e-4)
+
+
+def test_converted_file_and_tiles(tmp_path, photo_batch, photo):
+    """tools/convert_torch.py reads a wrapped (params_ema, module.) RealPLKSR file; the converted weights match
+    spandrel, and the Upscaler's tiles (padded past the receptive field) give the whole image's output."""
+    import torch
+
+    from realesrgan_paddle.evaluation.metrics import psnr
+    from realesrgan_paddle.tools.convert_torch import main
+    x = photo_input(photo_batch)
+    tnet = _spandrel(x, 'RealPLKSR', dim=8, n_blocks=1, kernel_size=5, upscaling_factor=2, dysample=True)
+    torch.save({'params_ema': {f'module.{k}': v for k, v in tnet.state_dict().items()}}, tmp_path / 'w.pth')
+    assert main(['--input', str(tmp_path / 'w.pth'), '--output', str(tmp_path / 'w.pdparams')]) in (0, None)
+    db, arch, _ = compare_with_file(tnet, tmp_path / 'w.pdparams', x)
+    assert db >= 50 and arch == {**REAL, 'dim': 8, 'n_blocks': 1, 'kernel_size': 5}
+    tiled, whole = tiled_and_whole(tmp_path / 'w.pdparams', photo[:45, :61], 24, 12)
+    assert whole.shape[:2] == (90, 122) and psnr(tiled, whole) > 50
 
 
 def test_trainer_takes_a_step_on_realplksr(tmp_path, photo_batch):

@@ -12,7 +12,7 @@ from realesrgan_paddle import models
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 from realesrgan_paddle.models.detect import detect_arch
 from realesrgan_paddle.models.span import fuse_state, fused_copy
-from tests.models.ref_span_plksr import compare_with_file, photo_input, psnr01, save_torch, unclip
+from tests.models.ref_span_plksr import compare_with_file, photo_input, psnr01, save_torch, tiled_and_whole, unclip
 from tests.spandrel_ref import spandrel_or_skip
 
 TINY = {'type': 'SPAN', 'num_in_ch': 3, 'num_out_ch': 3, 'feature_channels': 8, 'upscale': 2, 'norm': True}
@@ -133,6 +133,15 @@ def test_span_x4_ch48_from_ncnn_upscales_a_real_photo(tmp_path, photo_crops, mon
 
 
 # ---------------------------------------------------------------- the paths
+def test_tiles_give_the_whole_images_output(tmp_path, photo):
+    """Real weights (spanx2_ch48) through the Upscaler: tiles padded past the receptive field match."""
+    from realesrgan_paddle.evaluation.metrics import psnr
+    from realesrgan_paddle.models.ncnn_import import save_imported
+    weights, _ = save_imported(*_wheel_files('spanx2_ch48'), tmp_path / 'spanx2.pdparams')
+    tiled, whole = tiled_and_whole(weights, photo[:45, :61], 24, 24)
+    assert whole.shape[:2] == (90, 122) and psnr(tiled, whole) > 50
+
+
 def test_export_is_fused_and_the_predictor_matches_at_two_sizes(tmp_path):
     from realesrgan_paddle.inference.backends import PredictorBackend
     from realesrgan_paddle.inference.export import export_static

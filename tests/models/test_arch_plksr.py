@@ -66,6 +66,7 @@ def test_broken_weights_are_named():
         detect_arch(state)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('arch', [REAL, {'type': 'PLKSR', 'dim': 8, 'n_blocks': 1, 'upscaling_factor': 3,
                                          'kernel_size': 5}], ids=['RealPLKSR-dysample', 'PLKSR'])
 def test_export_runs_in_the_predictor_at_two_sizes(tmp_path, arch):

@@ -28,13 +28,14 @@ def _spandrel_span(x, seed=0, **kwargs):
     return tnet
 
 
+@pytest.mark.slow  # the first test to import torch and spandrel
 @pytest.mark.parametrize('upscale, norm, suffix', [(4, True, '.pth'), (2, False, '.safetensors')])
 def test_spandrel_span_file_matches_at_52_channels(tmp_path, photo_batch, upscale, norm, suffix):
     x = photo_input(photo_batch)
     tnet = _spandrel_span(x, feature_channels=52, upscale=upscale, norm=norm)
     db, arch, out = compare_with_file(tnet, save_torch(tnet, tmp_path / f'span{suffix}'), x)
     assert arch == {'type': 'SPAN', 'num_in_ch': 3, 'num_out_ch': 3, 'feature_channels': 52, 'upscale': upscale,
-                    'norm': norm}
+                    'norm': norm, 'img_range': 255.0}
     assert out.shape[2:] == (29 * upscale, 37 * upscale)
     assert db >= 50, db
 
@@ -88,14 +89,20 @@ def _wheel_files(stem):
 
 
 @pytest.mark.parametrize('stem, up, ch, img_range', [('spanx2_ch52', 2, 52, 255.0), ('4xSPANkendata', 4, 48, 1.0)])
-def test_wheel_graphs_map_onto_the_fused_span(stem, up, ch, img_range):
+def test_wheel_graphs_map_onto_the_fused_span(tmp_path, stem, up, ch, img_range):
     from realesrgan_paddle.models.ncnn_import import import_ncnn
+    from realesrgan_paddle.tools.convert_torch import main
     state, arch, post = import_ncnn(*_wheel_files(stem))
     assert post is None and arch['fused'] and arch['norm']
     assert (arch['upscale'], arch['feature_channels'], arch['img_range']) == (up, ch, img_range)
-    assert detect_arch(state) == {k: arch[k] for k in ('type', 'num_in_ch', 'num_out_ch', 'feature_channels',
-                                                       'upscale', 'norm', 'fused')}
     models.load_state_into(models.build_network(arch), state)
+    # the weights alone: detected as the fused form; img_range is not in them (255 assumed, --img_range sets it)
+    keys = ('type', 'num_in_ch', 'num_out_ch', 'feature_channels', 'upscale', 'norm', 'fused')
+    assert detect_arch(state) == {**{k: arch[k] for k in keys}, 'img_range': 255.0}
+    save_checkpoint(tmp_path / 'bare.pdparams', params=state)
+    assert main(['--input', str(tmp_path / 'bare.pdparams'), '--output', str(tmp_path / 'out.pdparams'),
+                 '--img_range', str(img_range)]) in (0, None)
+    assert models.read_checkpoint(tmp_path / 'out.pdparams')[1]['img_range'] == img_range
 
 
 def test_zoo_entries_are_the_wheels_graphs():
@@ -142,6 +149,7 @@ def test_tiles_give_the_whole_images_output(tmp_path, photo):
     assert whole.shape[:2] == (90, 122) and psnr(tiled, whole) > 50
 
 
+@pytest.mark.slow
 def test_export_is_fused_and_the_predictor_matches_at_two_sizes(tmp_path):
     from realesrgan_paddle.inference.backends import PredictorBackend
     from realesrgan_paddle.inference.export import export_static

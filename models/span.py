@@ -214,7 +214,8 @@ def detect_span(state):
     if missing:
         raise ValueError(f'SPAN-like keys, but {len(missing)} of its tensors are missing (first: {missing[0]})')
     if shape_of(state['conv_cat.weight'])[:2] != (ch, 4 * ch):
-        raise ValueError(f'SPAN conv_cat has shape {shape_of(state["conv_cat.weight"])}, expected ({ch}, {4 * ch}, 1, 1)')
+        raise ValueError(f'SPAN conv_cat has shape {shape_of(state["conv_cat.weight"])}, '
+                         f'expected ({ch}, {4 * ch}, 1, 1)')
     upscale, num_out = _scale_and_out(shape_of(state['upsampler.0.weight'])[0], num_in_ch, 'SPAN upsampler.0')
     arch = {'type': 'SPAN', 'num_in_ch': num_in_ch, 'num_out_ch': num_out, 'feature_channels': ch,
             'upscale': upscale, 'norm': 'no_norm' not in state, 'img_range': 255.0}

@@ -69,3 +69,19 @@ def tiled_and_whole(weights, img, tile, pad):
     tiled = up.upscale(img)
     assert up.last_tile == tile
     return tiled, whole
+
+
+def trained_keys(tmp_path, arch, photo_batch):
+    """The state-dict keys one trainer step (the smoke recipe, L1 only, ``network_g: arch``) changes."""
+    import json
+    import logging
+
+    from realesrgan_paddle.training.option_file import load_options
+    from realesrgan_paddle.training.steps import build_model
+    from tests.training.smoke import SMOKE, _batch
+    opt = load_options(SMOKE, [f'path.experiments_root={tmp_path}', f'network_g={json.dumps(arch)}',
+                               'model_type=RealESRNetModel', 'network_d=null', 'train.gan_opt=null'])
+    model = build_model(opt, logging.getLogger('test.arch'))
+    before = {k: v.numpy().copy() for k, v in model.g.state_dict().items()}
+    model.optimize(*_batch(photo_batch), 1)
+    return {k for k, v in model.g.state_dict().items() if not np.array_equal(v.numpy(), before[k])}

@@ -1,6 +1,5 @@
 """PLKSR and RealPLKSR (models/plksr.py, models/dysample.py): spandrel's files load by detection and match its
 networks on odd-sized real photo crops; export with dynamic H and W; a training step."""
-import logging
 
 import numpy as np
 import paddle
@@ -8,7 +7,8 @@ import pytest
 
 from realesrgan_paddle import models
 from realesrgan_paddle.models.detect import detect_arch
-from tests.models.ref_span_plksr import compare_with_file, photo_input, save_torch, tiled_and_whole, unclip
+from tests.models.ref_span_plksr import (compare_with_file, photo_input, save_torch, tiled_and_whole, trained_keys,
+                                         unclip)
 from tests.spandrel_ref import spandrel_or_skip
 
 REAL = {'type': 'RealPLKSR', 'dim': 16, 'n_blocks': 2, 'upscaling_factor': 2, 'kernel_size': 7,
@@ -103,16 +103,5 @@ def test_converted_file_and_tiles(tmp_path, photo_batch, photo):
 
 
 def test_trainer_takes_a_step_on_realplksr(tmp_path, photo_batch):
-    from realesrgan_paddle.training.option_file import load_options
-    from realesrgan_paddle.training.steps import build_model
-    from tests.training.smoke import SMOKE, _batch
-    arch = {**REAL, 'upscaling_factor': 4, 'dim': 8, 'n_blocks': 1}
-    net_g = '{' + ', '.join(f'"{k}": {str(v).lower() if isinstance(v, bool) else repr(v)}'.replace("'", '"')
-                            for k, v in arch.items()) + '}'
-    opt = load_options(SMOKE, [f'path.experiments_root={tmp_path}', f'network_g={net_g}',
-                               'model_type=RealESRNetModel', 'network_d=null', 'train.gan_opt=null'])
-    model = build_model(opt, logging.getLogger('test.plksr'))
-    before = {k: v.numpy().copy() for k, v in model.g.state_dict().items()}
-    model.optimize(*_batch(photo_batch), 1)
-    moved = {k for k, v in model.g.state_dict().items() if not np.array_equal(v.numpy(), before[k])}
+    moved = trained_keys(tmp_path, {**REAL, 'upscaling_factor': 4, 'dim': 8, 'n_blocks': 1}, photo_batch)
     assert {'feats.1.lk.conv.weight', 'to_img.offset.weight', 'to_img.end_conv.weight'} <= moved

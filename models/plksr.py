@@ -205,7 +205,8 @@ def detect_plksr(state):
     if ccm is None:
         raise ValueError(f'PLKSR channel mixer kernels {kernels} are none of CCM (3, 1), ICCM (1, 3), DCCM (3, 3)')
     return {'type': 'PLKSR', 'dim': dim, 'n_blocks': last - 1, 'upscaling_factor': scale, 'ccm_type': ccm,
-            'kernel_size': kernel, 'split_ratio': ratio, 'lk_type': lk_type, 'use_ea': use_ea}
+            'kernel_size': kernel, 'split_ratio': ratio, 'lk_type': lk_type, 'use_ea': use_ea,
+            'with_idt': False}  # the identity added to the large kernel's channels has no weights
 
 
 def detect_realplksr(state):

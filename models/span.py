@@ -30,8 +30,7 @@ def fuse_conv3xc(w1, b1, w2, b2, w3, b3, sk_w, sk_b, einsum=np.einsum, centre=_C
     """The one 3x3 kernel and bias of a Conv3XC: ``w3 . (w2 * (w1 . x + b1) + b2) + b3 + sk(x)``.
 
     The 3x3 conv sees the 1x1 conv of the zero-padded input, so its border taps see ``b1`` exactly as the fused
-    conv's zero padding does: the fusion is exact. ``einsum``/``centre``: numpy, or paddle for a graph that
-    keeps the gradient.
+    conv's zero padding does: the fusion is exact. ``einsum``/``centre``: numpy arrays, or paddle's for tensors.
     """
     a, c = w1[:, :, 0, 0], w3[:, :, 0, 0]  # two operands per einsum: a three-operand one is slow in numpy
     weight = einsum('on,nchw->ochw', c, einsum('nmhw,mc->nchw', w2, a))
@@ -63,15 +62,10 @@ class Conv3XC(nn.Layer):
         self.conv = nn.Sequential(conv(c_in, c_in * gain, 1), conv(c_in * gain, c_out * gain, 3),
                                   conv(c_out * gain, c_out, 1))
 
-    def fused_kernel(self, einsum=paddle.einsum, centre=None):
-        """``(weight, bias)`` of the equivalent 3x3 conv (paddle tensors, or numpy with ``np.einsum``)."""
-        if centre is None:
-            centre = paddle.to_tensor(_CENTRE)
-        convs = [self.conv[0], self.conv[1], self.conv[2], self.sk]
-        args = [t for c in convs for t in (c.weight, c.bias)]
-        if einsum is np.einsum:
-            args = [t.numpy() for t in args]
-        return fuse_conv3xc(*args, einsum=einsum, centre=centre)
+    def fused_kernel(self):
+        """``(weight, bias)`` of the equivalent 3x3 conv, as paddle tensors (differentiable)."""
+        args = [t for c in (self.conv[0], self.conv[1], self.conv[2], self.sk) for t in (c.weight, c.bias)]
+        return fuse_conv3xc(*args, einsum=paddle.einsum, centre=paddle.to_tensor(_CENTRE))
 
     def forward(self, x):
         if self.fused:

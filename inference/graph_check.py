@@ -70,14 +70,16 @@ PIR_OPS = frozenset({
     '1.slice', '1.shape', '1.shape64', '1.full', '1.full_int_array', '1.assign_value_', '1.nearest_interp',
     '1.bilinear_interp', '1.pixel_shuffle', '1.pixel_unshuffle', '1.pad3d', '1.cast', '1.squeeze',
     '1.unsqueeze', '1.stack', '0.combine', '0.split',
-})
+}) | frozenset({'1.silu', '1.sigmoid', '1.mish', '1.gelu', '1.group_norm', '1.grid_sample', '1.arange',
+                '1.meshgrid', '1.mean', '1.pow', '1.elementwise_pow', '1.erf', '1.dropout'})  # SPAN, PLKSR, DySample
 PIR_ATTRS = frozenset({
     'name', 'shape', 'dtype', 'place', 'strides', 'paddings', 'padding_algorithm', 'dilations', 'groups',
     'data_format', 'struct_name', 'col', 'stop_gradient', 'persistable', 'axis', 'perm', 'axes', 'decrease_axis',
     'infer_flags', 'value', 'values', 'bias', 'bias_after_scale', 'negative_slope', 'mode', 'output_size',
     'output_padding', 'align_corners', 'align_mode', 'interp_method', 'out_d', 'out_h', 'out_w', 'scale',
     'upscale_factor', 'downscale_factor', 'pad_value', 'is_persistable', 'starts', 'ends', 'data_layout',
-})
+}) | frozenset({'lambda', 'approximate', 'epsilon', 'padding_mode', 'keepdim', 'y', 'is_test', 'p', 'seed', 'fix_seed',
+                'num_groups'})  # SPAN, PLKSR, DySample
 PIR_ATTR_TYPES = frozenset({'0.a_str', '0.a_i32', '0.a_i64', '0.a_f32', '0.a_f64', '0.a_bool', '0.a_array',
                             '1.a_intarray', '1.a_dtype', '1.a_place'})
 PIR_OP_KEYS = frozenset({'#', 'A', 'I', 'O', 'OA', 'DA', 'QA'})

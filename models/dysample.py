@@ -24,6 +24,8 @@ def initial_positions(scale, groups):
 
 
 class DySample(nn.Layer):
+    ONNX_MIN_OPSET = 16  # ONNX's GridSample (inference.onnx_export reads it)
+
     def __init__(self, in_channels, out_ch, scale=2, groups=4, end_convolution=True):
         super().__init__()
         if in_channels < groups or in_channels % groups:

@@ -85,3 +85,22 @@ def trained_keys(tmp_path, arch, photo_batch):
     before = {k: v.numpy().copy() for k, v in model.g.state_dict().items()}
     model.optimize(*_batch(photo_batch), 1)
     return {k for k, v in model.g.state_dict().items() if not np.array_equal(v.numpy(), before[k])}
+
+
+def onnx_error(net, arch, path, opset):
+    """The largest difference, relative to the output's peak, between the ONNX export of ``net`` (onnxruntime)
+    and ``net`` at two input sizes; skips without paddle2onnx/onnxruntime."""
+    import paddle
+    import pytest
+    for module in ('onnxruntime', 'paddle2onnx'):
+        pytest.importorskip(module, reason=f'needs {module}: pip install -r requirements-onnx.txt')
+    from realesrgan_paddle.inference.onnx_backend import OnnxBackend
+    from realesrgan_paddle.inference.onnx_export import export_onnx
+    ort = OnnxBackend(export_onnx(net, arch, path, opset=opset))
+    worst = 0.0
+    for shape in [(1, 3, 13, 21), (1, 3, 8, 16)]:
+        x = np.random.default_rng(1).random(shape, dtype=np.float32)
+        with paddle.no_grad():
+            ref = net(paddle.to_tensor(x)).numpy()
+        worst = max(worst, float(np.abs(ort.forward(x) - ref).max() / np.abs(ref).max()))
+    return worst

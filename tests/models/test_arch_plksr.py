@@ -7,8 +7,8 @@ import pytest
 
 from realesrgan_paddle import models
 from realesrgan_paddle.models.detect import detect_arch
-from tests.models.ref_span_plksr import (compare_with_file, photo_input, save_torch, tiled_and_whole, trained_keys,
-                                         unclip)
+from tests.models.ref_span_plksr import (compare_with_file, onnx_error, photo_input, save_torch, tiled_and_whole,
+                                         trained_keys, unclip)
 from tests.spandrel_ref import spandrel_or_skip
 
 REAL = {'type': 'RealPLKSR', 'dim': 16, 'n_blocks': 2, 'upscaling_factor': 2, 'kernel_size': 7,
@@ -83,6 +83,18 @@ def test_export_runs_in_the_predictor_at_two_sizes(tmp_path, arch):
         with paddle.no_grad():
             ref = net(paddle.to_tensor(x)).numpy()
         np.testing.assert_allclose(pred.forward(x), ref, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_onnx_export_matches_and_dysample_asks_for_opset_16(tmp_path):
+    """paddle2onnx converts Paddle's group_norm wrongly (models.plksr.GroupNorm avoids it) and aborts the process
+    on grid_sample below opset 16 (export_onnx refuses first)."""
+    paddle.seed(4)
+    net = models.build_network(REAL)
+    net.eval()
+    with pytest.raises(ValueError, match='RealPLKSR needs ONNX opset 16 or more'):
+        onnx_error(net, REAL, tmp_path / 'a.onnx', 13)
+    assert onnx_error(net, REAL, tmp_path / 'b.onnx', 16) < 1e-5
 
 
 def test_converted_file_and_tiles(tmp_path, photo_batch, photo):

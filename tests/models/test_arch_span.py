@@ -11,8 +11,8 @@ from realesrgan_paddle import models
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 from realesrgan_paddle.models.detect import detect_arch
 from realesrgan_paddle.models.span import fuse_state, fused_copy
-from tests.models.ref_span_plksr import (compare_with_file, photo_input, psnr01, save_torch, tiled_and_whole,
-                                         trained_keys, unclip)
+from tests.models.ref_span_plksr import (compare_with_file, onnx_error, photo_input, psnr01, save_torch,
+                                         tiled_and_whole, trained_keys, unclip)
 from tests.spandrel_ref import spandrel_or_skip
 
 TINY = {'type': 'SPAN', 'num_in_ch': 3, 'num_out_ch': 3, 'feature_channels': 8, 'upscale': 2, 'norm': True}
@@ -164,6 +164,14 @@ def test_export_is_fused_and_the_predictor_matches_at_two_sizes(tmp_path):
             ref = net(paddle.to_tensor(x)).numpy()
         np.testing.assert_allclose(pred.forward(x), ref, atol=1e-4)
     assert not net.fused and not net.training  # the export traced a fused copy
+
+
+@pytest.mark.slow
+def test_onnx_export_matches(tmp_path):
+    paddle.seed(5)
+    net = models.build_network({**TINY, 'norm': False})
+    net.eval()
+    assert onnx_error(net, {**TINY, 'norm': False}, tmp_path / 'm.onnx', 13) < 1e-5
 
 
 def test_trainer_takes_a_step_on_a_training_form_span(tmp_path, photo_batch):

@@ -211,8 +211,9 @@ def detect_span(state):
         raise ValueError(f'SPAN conv_cat has shape {shape_of(state["conv_cat.weight"])}, '
                          f'expected ({ch}, {4 * ch}, 1, 1)')
     upscale, num_out = _scale_and_out(shape_of(state['upsampler.0.weight'])[0], num_in_ch, 'SPAN upsampler.0')
+    norm = 'no_norm' not in state
     arch = {'type': 'SPAN', 'num_in_ch': num_in_ch, 'num_out_ch': num_out, 'feature_channels': ch,
-            'upscale': upscale, 'norm': 'no_norm' not in state, 'img_range': 255.0}
+            'upscale': upscale, 'norm': norm, **({'img_range': 255.0} if norm else {})}  # img_range: not in weights
     return {**arch, 'fused': True} if fused else arch
 
 

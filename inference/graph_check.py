@@ -47,7 +47,8 @@ LEGACY_OPS = frozenset({
     'elementwise_max', 'leaky_relu', 'relu', 'prelu', 'scale', 'concat', 'reshape2', 'transpose2', 'slice',
     'shape', 'fill_constant', 'nearest_interp_v2', 'bilinear_interp_v2', 'pixel_shuffle', 'pixel_unshuffle',
     'pad3d', 'cast', 'assign', 'squeeze2', 'unsqueeze2', 'stack',
-})
+}) | frozenset({'sigmoid', 'silu'}) | frozenset({'mish', 'erf', 'group_norm', 'grid_sampler', 'range', 'meshgrid',
+                                                'reduce_mean', 'pow', 'elementwise_pow'})  # SPAN; PLKSR, DySample
 LEGACY_ATTRS = frozenset({
     'op_device', 'op_namescope', 'op_role', 'op_role_var', 'op_callstack', 'with_quant_attr', 'col', 'axis',
     'data_format', 'dilations', 'groups', 'padding_algorithm', 'paddings', 'strides', 'output_size',
@@ -55,7 +56,7 @@ LEGACY_ATTRS = frozenset({
     'ends', 'starts', 'infer_flags', 'dtype', 'force_cpu', 'place_type', 'str_value', 'value', 'align_corners',
     'align_mode', 'data_layout', 'interp_method', 'out_d', 'out_h', 'out_w', 'upscale_factor',
     'downscale_factor', 'pad_value', 'in_dtype', 'out_dtype', 'use_mkldnn', 'use_cudnn', 'is_test',
-})
+}) | frozenset({'threshold', 'epsilon', 'padding_mode', 'dim', 'keep_dim', 'reduce_all', 'factor'})  # PLKSR
 # ProgramDesc AttrType values allowed: INT FLOAT STRING INTS FLOATS STRINGS BOOLEAN BOOLEANS LONG LONGS
 # FLOAT64S FLOAT64 (not BLOCK/BLOCKS, VAR/VARS, SCALAR/SCALARS)
 LEGACY_ATTR_TYPES = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 15})
@@ -69,14 +70,16 @@ PIR_OPS = frozenset({
     '1.slice', '1.shape', '1.shape64', '1.full', '1.full_int_array', '1.assign_value_', '1.nearest_interp',
     '1.bilinear_interp', '1.pixel_shuffle', '1.pixel_unshuffle', '1.pad3d', '1.cast', '1.squeeze',
     '1.unsqueeze', '1.stack', '0.combine', '0.split',
-})
+}) | frozenset({'1.silu', '1.sigmoid', '1.mish', '1.gelu', '1.group_norm', '1.grid_sample', '1.arange',
+                '1.meshgrid', '1.mean', '1.pow', '1.elementwise_pow', '1.erf', '1.dropout'})  # SPAN, PLKSR, DySample
 PIR_ATTRS = frozenset({
     'name', 'shape', 'dtype', 'place', 'strides', 'paddings', 'padding_algorithm', 'dilations', 'groups',
     'data_format', 'struct_name', 'col', 'stop_gradient', 'persistable', 'axis', 'perm', 'axes', 'decrease_axis',
     'infer_flags', 'value', 'values', 'bias', 'bias_after_scale', 'negative_slope', 'mode', 'output_size',
     'output_padding', 'align_corners', 'align_mode', 'interp_method', 'out_d', 'out_h', 'out_w', 'scale',
     'upscale_factor', 'downscale_factor', 'pad_value', 'is_persistable', 'starts', 'ends', 'data_layout',
-})
+}) | frozenset({'lambda', 'approximate', 'epsilon', 'padding_mode', 'keepdim', 'y', 'is_test', 'p', 'seed', 'fix_seed',
+                'num_groups'})  # SPAN, PLKSR, DySample
 PIR_ATTR_TYPES = frozenset({'0.a_str', '0.a_i32', '0.a_i64', '0.a_f32', '0.a_f64', '0.a_bool', '0.a_array',
                             '1.a_intarray', '1.a_dtype', '1.a_place'})
 PIR_OP_KEYS = frozenset({'#', 'A', 'I', 'O', 'OA', 'DA', 'QA'})
@@ -164,6 +167,11 @@ def _bounded_int(v, lo, hi):
     return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
 
 
+def _short_numbers(v):
+    return isinstance(v, list) and len(v) <= 8 and all(isinstance(e, (int, float)) and not isinstance(e, bool)
+                                                       for e in v)
+
+
 def check_info(info):
     """Why the sidecar ``info`` cannot be trusted, or None: ``scale`` in ``SCALES``, ``mod`` in 1..``MAX_MOD``,
     an ``arch`` whose numbers are small and whose scale key agrees, a known ``cpu_engine``."""
@@ -178,6 +186,8 @@ def check_info(info):
         return 'no arch with a network type'
     for k, v in arch.items():
         if isinstance(v, str) and len(v) <= 64 or _bounded_int(v, 0, 4096) or v is None or isinstance(v, float):
+            continue
+        if isinstance(v, bool) or _short_numbers(v):  # a variant flag; SPAN's rgb_mean
             continue
         return f'arch.{str(k)[:40]} has a value out of range'
     for key in ('scale', 'upscale'):  # the network's scale key (RRDBNet, SRVGGNetCompact)

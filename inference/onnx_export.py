@@ -149,6 +149,9 @@ def export_onnx(net, arch, out_file, opset=DEFAULT_OPSET, fp16=False, source=Non
         require_converter()  # before the trace: a missing onnxconverter-common fails at once, naming the fix
     if opset not in OPSETS:
         raise ValueError(f'opset must be between {OPSETS.start} and {OPSETS.stop - 1}, got {opset}')
+    need = max(getattr(layer, 'ONNX_MIN_OPSET', 0) for layer in [net, *net.sublayers()])
+    if opset < need:  # paddle2onnx would abort the process
+        raise ValueError(f'{arch["type"]} needs ONNX opset {need} or more (--opset {need}), got {opset}')
     out_file = Path(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out_file.stem}.', dir=str(out_file.parent)))

@@ -6,7 +6,7 @@ A weights file becomes ``(state, arch)`` in one place, ``read_checkpoint``
 Importing this package pulls in paddle and the network definitions only: no
 training, dataset, video or torch code.
 """
-from . import discriminator, lowband, patch_discriminator, rrdbnet, srvgg, vgg
+from . import discriminator, lowband, patch_discriminator, plksr, rrdbnet, span, srvgg, vgg
 from .discriminator import UNetDiscriminatorSN
 from .patch_discriminator import PatchDiscriminatorSN
 from .loading import CheckpointError, apply_overrides, load_network, load_state_into, read_checkpoint
@@ -16,9 +16,12 @@ from .specs import NETWORKS, ArchSpec, all_specs, find_spec, get_spec, register,
 from .srvgg import SRVGGNetCompact
 from .vgg import VGG19FeatureExtractor
 
-# registration order = detection order; lowband before rrdbnet: its state holds an RRDBNet's keys too
-for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator):
+# registration order = detection order; lowband before rrdbnet: its state holds an RRDBNet's keys too.
+# span: its detect claims only conv_1.eval_conv / block_1.c1_r.eval_conv, keys no other network has;
+# plksr (PLKSR, RealPLKSR): only feats.0 with feats.1.channe_mixer / channel_mixer, which no other has
+for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator, span, plksr):
     register(_module.SPEC)
+register(plksr.PLKSR_SPEC)
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',

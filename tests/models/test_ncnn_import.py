@@ -220,7 +220,7 @@ def test_not_a_param_file(tmp_path):
 
 
 def test_unknown_layer_is_refused(tmp_path):
-    (tmp_path / 't.param').write_text(TINY_PARAM.replace('PReLU            p0', 'Sigmoid          p0'))
+    (tmp_path / 't.param').write_text(TINY_PARAM.replace('PReLU            p0', 'Softmax          p0'))
     (tmp_path / 't.bin').write_bytes(_tiny_bin())
-    with pytest.raises(NcnnFormatError, match='Sigmoid'):
+    with pytest.raises(NcnnFormatError, match='Softmax'):
         read_bin(parse_param(tmp_path / 't.param'), tmp_path / 't.bin')

@@ -1,0 +1,38 @@
+"""Ops whose Paddle 3.3 Python API cannot be traced into the legacy static graph (``inference.pdmodel``).
+
+Under ``paddle.pir_utils.OldIrGuard`` (the static export, ``inference.export.trace_save``) ``F.sigmoid``,
+``paddle.exp``, ``paddle.tanh``, ``paddle.sqrt``, ``F.gelu``, ``F.softplus`` and ``F.grid_sample`` raise
+"argument must be Value, but got Variable": their Python functions call the PIR kernels only. ``F.silu``,
+``F.mish``, ``paddle.erf``, ``F.group_norm``, ``F.pad`` and powers trace fine. The functions here append the
+legacy op itself in that mode and call the ordinary function otherwise (the dynamic graph and PIR), so a network
+writes them once.
+"""
+import paddle
+import paddle.nn.functional as F
+from paddle.framework import in_dynamic_or_pir_mode
+
+
+def _append(op_type, inputs, attrs=None, out_slot='Out'):
+    from paddle.base.layer_helper import LayerHelper
+    helper = LayerHelper(op_type)
+    out = helper.create_variable_for_type_inference(dtype=next(iter(inputs.values())).dtype)
+    helper.append_op(type=op_type, inputs=inputs, outputs={out_slot: out}, attrs=attrs or {})
+    return out
+
+
+def sigmoid(x):
+    """``F.sigmoid`` that also traces into the legacy static graph."""
+    return F.sigmoid(x) if in_dynamic_or_pir_mode() else _append('sigmoid', {'X': x})
+
+
+def grid_sample(x, grid, padding_mode='border', align_corners=False):
+    """Bilinear ``F.grid_sample`` (PyTorch's conventions) that also traces into the legacy static graph."""
+    if in_dynamic_or_pir_mode():
+        return F.grid_sample(x, grid, mode='bilinear', padding_mode=padding_mode, align_corners=align_corners)
+    return _append('grid_sampler', {'X': x, 'Grid': grid},
+                   {'mode': 'bilinear', 'padding_mode': padding_mode, 'align_corners': align_corners}, 'Output')
+
+
+def gelu(x):
+    """Exact ``F.gelu`` (PyTorch's default); in the legacy static graph written with ``erf``."""
+    return F.gelu(x) if in_dynamic_or_pir_mode() else 0.5 * x * (1.0 + paddle.erf(x * 0.7071067811865476))

@@ -76,3 +76,18 @@ def test_absurd_network_sizes_are_one_line_before_building(override, words):
     """num_feat 100000 reached Paddle's allocator (a C++ error wall) before."""
     with pytest.raises(OptionsError, match=words):
         load_options(SMOKE, [override])
+
+
+@pytest.mark.parametrize('section', ['train.batch_size_per_gpu', 'real_lq.batch_size', 'real_lq_pairs.batch_size',
+                                     'real_pairs.batch_size'])
+def test_absurd_batch_size_is_one_line_before_building(tmp_path, section):
+    """``batch_size: 1000000000`` went past 3 GiB in 23 s (issue 64, O07): refused with its key path, up front."""
+    name, key = section.split('.')
+    if name == 'train':
+        override = f'datasets.train.{key}=1000000000'
+    else:
+        roots = {'dataroot_lq': str(tmp_path)} | ({'dataroot_gt': str(tmp_path)} if name == 'real_pairs' else {})
+        override = f'datasets.{name}=' + json.dumps({**roots, key: 1000000000})
+    with pytest.raises(OptionsError, match=rf'datasets.{section}: must be between 1 and 256, got 1000000000') as e:
+        load_options(SMOKE, [override])
+    assert '\n' not in str(e.value).strip()

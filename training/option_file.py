@@ -349,7 +349,7 @@ def _check_lq_pairs(entries, ds, problems):
         problems.append(f'{where(entries, pairs[0])}: a TemporalLoss needs consecutive real LQ frames '
                         '(datasets.real_lq_pairs: a folder of <name>_t0.png, <name>_t1.png pairs; the one command '
                         'makes it from --lq-videos)')
-    if ds.get('real_lq_pairs') and not pairs:
+    if ds.get('real_lq_pairs') and not pairs and not any(p.startswith('train.temporal_opt') for p in problems):
         problems.append('datasets.real_lq_pairs: no loss reads it (a TemporalLoss, train.temporal_opt)')
 
 
@@ -369,7 +369,9 @@ def load_options(yml_path, overrides=(), warnings=None):
     """
     p = Path(yml_path)
     if not p.is_file():
-        raise OptionsError(str(yml_path), ['a folder, not an options file' if p.is_dir() else 'file not found'])
+        why = ('a folder, not an options file' if p.is_dir() else 'not a regular file (a device, a FIFO or a socket), '
+               'not an options file' if p.exists() else 'file not found')
+        raise OptionsError(str(yml_path), [why])
     try:
         raw = safe_load_bounded(p.read_text(encoding='utf-8')) or {}
     except UnicodeDecodeError:

@@ -91,3 +91,30 @@ def test_absurd_batch_size_is_one_line_before_building(tmp_path, section):
     with pytest.raises(OptionsError, match=rf'datasets.{section}: must be between 1 and 256, got 1000000000') as e:
         load_options(SMOKE, [override])
     assert '\n' not in str(e.value).strip()
+
+
+def test_an_options_path_that_is_not_a_regular_file(tmp_path):
+    """``-opt /dev/zero`` said "file not found" (issue 64): a device or a FIFO is said to be one, before any read."""
+    import os
+    fifo = tmp_path / 'opts.yml'
+    os.mkfifo(fifo)
+    for path in ('/dev/zero', fifo):
+        with pytest.raises(OptionsError) as e:
+            load_options(path)
+        assert str(e.value) == f'{path}: not a regular file (a device, a FIFO or a socket), not an options file'
+    with pytest.raises(OptionsError, match='file not found'):
+        load_options(tmp_path / 'missing.yml')
+
+
+@pytest.mark.parametrize('value, line', [
+    ('{"type": "TemporalLoss", "loss_weight": -1}', 'train.temporal_opt.loss_weight: expected a finite number >= 0'),
+    ('5', 'train.temporal_opt: expected dict, got int 5'),
+    ('{"type": "Nope"}', "train.temporal_opt.type: 'Nope' is not one of ['TemporalLoss']"),
+    ('{"type": "TemporalLoss", "bogus": 2}', 'train.temporal_opt.bogus: unknown key for TemporalLoss')])
+def test_bad_temporal_opt_is_named_as_itself(tmp_path, value, line):
+    """A bad train.temporal_opt beside datasets.real_lq_pairs was reported as "datasets.real_lq_pairs: no loss reads
+    it", or as train.losses[1].weight, or twice (issue 64): one problem, named by its own key."""
+    pairs = json.dumps({'dataroot_lq': str(tmp_path)})
+    with pytest.raises(OptionsError) as e:
+        load_options(SMOKE, [f'train.temporal_opt={value}', f'datasets.real_lq_pairs={pairs}'])
+    assert str(e.value).startswith(f'{SMOKE}: {line}') and ';' not in str(e.value), str(e.value)

@@ -124,8 +124,8 @@ def _check_pair(p0, p1, s0, s1, crop):
                          'frames of one clip')
     (w, h), side = s0, max(MIN_SIDE, crop)
     if w * h > MAX_FRAME_PIXELS:
-        raise ValueError(f'{p0}: {w}x{h}, more than the {MAX_FRAME_PIXELS / 1e6:g} MP a real LQ frame may have '
-                         '(its motion is found on the whole frame): scale the pairs down')
+        raise ValueError(f'{p0}: {w}x{h}, more than the {MAX_FRAME_PIXELS / 1e6:.1f} MP (3840x2160) a real LQ frame '
+                         'may have (its motion is found on the whole frame): scale the pairs down')
     if min(w, h) < side:
         raise ValueError(f'{p0}: {w}x{h} is smaller than {side} px a side, the least that the crop {crop} and the '
                          f'motion search (OpenCV DIS, {MIN_SIDE} px) take')

@@ -131,12 +131,13 @@ def _check_pair(p0, p1, s0, s1, crop):
                          f'motion search (OpenCV DIS, {MIN_SIDE} px) take')
 
 
-def _window(h, w, budget, rng):
-    """``(y, x, h, w)``: the whole frame, or a random window of about ``budget`` pixels of its shape."""
+def _window(h, w, budget, side, rng):
+    """``(y, x, h, w)``: the whole frame, or a random window of about ``budget`` pixels of its shape, at least
+    ``side`` a side (the crop's)."""
     if h * w <= budget:
         return 0, 0, h, w
     f = (budget / (h * w)) ** 0.5
-    wh, ww = min(h, max(MIN_SIDE, int(h * f))), min(w, max(MIN_SIDE, int(w * f)))
+    wh, ww = min(h, max(side, int(h * f))), min(w, max(side, int(w * f)))
     return int(rng.integers(0, h - wh + 1)), int(rng.integers(0, w - ww + 1)), wh, ww
 
 
@@ -155,7 +156,7 @@ class RealLQFlowPairs:
             a, b = _read(p0), _read(p1)
             _check_pair(p0, p1, a.shape[1::-1], b.shape[1::-1], self.crop)
             flow, conf = lq_flow(image_to_chw(a), image_to_chw(b))
-            y, x, h, w = _window(*a.shape[:2], budget, cut)
+            y, x, h, w = _window(*a.shape[:2], budget, self.crop, cut)
             self.frames.append((a[y:y + h, x:x + w].copy(), b[y:y + h, x:x + w].copy()))
             self.motion.append(np.concatenate([flow.transpose(2, 0, 1), conf[None]])[:, y:y + h, x:x + w].copy())
         self.moving = float(np.mean([(np.abs(m[0:2]).sum(axis=0) > 0).mean() for m in self.motion]))

@@ -135,6 +135,8 @@ def test_pairs_beyond_the_budget_keep_a_window_of_their_motion(tmp_path, photo_c
         assert np.array_equal(m[2], conf[y:y + h, x:x + w])
     a, b, f, k = ds.sample()
     assert a.shape == b.shape == (3, 3, 32, 32) and f.shape == (3, 2, 32, 32) and k.shape == (3, 1, 32, 32)
+    wide = RealLQFlowPairs(tmp_path, crop=100, batch_size=2)  # a window is never narrower than the crop
+    assert all(min(m.shape[1:]) >= 100 for m in wide.motion) and wide.sample()[0].shape == (2, 3, 100, 100)
 
 
 def _temp(d, weight=5.0):

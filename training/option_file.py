@@ -69,7 +69,8 @@ SCHEMA = {
         # real (LQ, HR) frame pairs: a second batch through some of the loss terms (data.datasets.real_pair_crops)
         'real_pairs': F('dict', None, children={'dataroot_lq': F('str', required=True, exists='dir'),
                                                 'dataroot_gt': F('str', required=True, exists='dir'),
-                                                'crop': F('int', 32, min=4), 'batch_size': F('int', 2, min=1, max=MAX_BATCH),
+                                                'crop': F('int', 32, min=4),
+                                                'batch_size': F('int', 2, min=1, max=MAX_BATCH),
                                                 'weight': F('float', 1.0, min=0),
                                                 # the names of the train.losses entries it goes through
                                                 # (default: those with target gt/gt_usm; official *_opt names:

@@ -236,10 +236,13 @@ def _check_args(args):
         fail(None, exc)
     if args.videos:
         return models
-    if paired and not E._pairs(args.gt, args.lq):
-        fail(None, f'no GT/LQ pairs with equal names in {args.gt} and {args.lq}')
-    if not paired and not E.list_images(args.input):
-        fail(None, f'{args.input}: no images')
+    try:  # a link out of a named folder is one line here (``utils.fileio.check_inside``)
+        found = E._pairs(args.gt, args.lq) if paired else E.list_images(args.input)
+    except ValueError as exc:
+        fail(None, exc)
+    if not found:
+        fail(None, f'no GT/LQ pairs with equal names in {args.gt} and {args.lq}' if paired else
+             f'{args.input}: no images')
     return models
 
 

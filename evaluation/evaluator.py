@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from realesrgan_paddle.media.kinds import is_image
+from realesrgan_paddle.utils.fileio import check_inside
 
 log = logging.getLogger('evaluate')
 # metric -> (axis, direction): +1 higher is better, -1 lower is better, 0 closest to 1 in log terms
@@ -42,7 +43,8 @@ TEXTURE_DETAIL = 0.7  # the detail ratio of psnr_at_detail (the low end of 'as d
 
 
 def list_images(folder):
-    return sorted(p for p in Path(folder).iterdir() if p.is_file() and is_image(p))
+    """The image files of ``folder``; a link out of it is a one-line ValueError (``utils.fileio.check_inside``)."""
+    return sorted(check_inside(folder, p) for p in Path(folder).iterdir() if p.is_file() and is_image(p))
 
 
 def _bgr(img):
@@ -79,7 +81,7 @@ class OutputsFolder:
     def _path(self, name):
         p = self.folder / name
         if p.is_file():
-            return p
+            return check_inside(self.folder, p)
         same_stem = [q for q in list_images(self.folder) if q.stem == Path(name).stem]
         if len(same_stem) == 1:
             return same_stem[0]
@@ -164,7 +166,7 @@ def _pairs(gt_dir, lq_dir, unpaired=None):
     for gp in list_images(gt_dir):
         q = Path(lq_dir) / gp.name
         if q.is_file():
-            pairs.append((gp, q))
+            pairs.append((gp, check_inside(lq_dir, q)))
         elif unpaired is not None:
             unpaired.append(gp.name)
     return pairs

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .backends import check_output
+from .onnx_check import check_onnx_file
 
 
 class OnnxBackend:
@@ -23,6 +24,7 @@ class OnnxBackend:
         if not p.is_file():
             raise FileNotFoundError(f'{p}: no such ONNX file')
         self.info = load_onnx_info(p)  # bounded and checked before onnxruntime reads the model
+        check_onnx_file(p)  # so is the graph: size, nodes, the weights they read (inference/onnx_check.py)
         try:
             import onnxruntime as ort
         except ImportError:

@@ -38,25 +38,35 @@ def import_ray():
 
 
 def connect(ray, address, workers):
-    """Join a cluster (address, 'auto') or start a local one ('local') sized for ``workers``."""
+    """Join a cluster (address, 'auto') or start a local one ('local', ``inference/ray_local.py``: loopback only,
+    its own temp folder, gone with the driver) sized for ``workers``."""
     if ray.is_initialized():
         return
     env = dict(env_vars={'PYTHONPATH': package_parent(), 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '1'),
                          'MKL_DEBUG_CPU_TYPE': '5'})
     kw = dict(runtime_env=env, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     if address != 'local':
-        ray.init(address=address, **kw)
+        try:
+            ray.init(address=address, **kw)
+        except Exception as e:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError by the address's kind
+            ray.shutdown()
+            raise VideoError(f'--ray {address}: cannot connect to the Ray cluster ({first_line(e)})') from None
         return
+    from . import ray_local
     for attempt in range(LOCAL_START_TRIES):
         try:
-            ray.init(num_cpus=max(1, int(workers or 2)), **kw)
+            ray_local.start(ray, max(1, int(workers or 2)), **kw)
             return
         except Exception as e:  # noqa: BLE001 - Ray raises a bare Exception when its raylet starts too slowly
             ray.shutdown()
-            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            reason = first_line(e)
             log.info('--ray local: Ray could not start (attempt %d of %d): %s', attempt + 1, LOCAL_START_TRIES,
                      reason)
-    raise VideoError(f'--ray local: Ray could not start a cluster on this machine ({reason[:200]})')
+    raise VideoError(f'--ray local: Ray could not start a cluster on this machine ({reason})')
+
+
+def first_line(exc, limit=200):
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]
 
 
 class SegmentWorker:
@@ -108,13 +118,15 @@ def run_segments(upscaler, spec, todo, folder, address, workers, bar):
             for w in pool:
                 if queue and w not in pending.values():
                     pending[w.run.remote(spec, queue.pop(0))] = w
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            ref = ready[0]
-            pending.pop(ref)
             try:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                ref = ready[0]
+                pending.pop(ref)
                 k, data, through_model, written = ray.get(ref)
             except ray.exceptions.RayError as e:
                 raise VideoError(f'{spec.src}: a Ray worker failed ({str(e).strip().splitlines()[-1][:300]})') from None
+            except ConnectionError as e:  # an OSError, which the caller would call a write error
+                raise VideoError(f'{spec.src}: the connection to Ray was lost ({first_line(e)})') from None
             folder.store_bytes(k, data, written)  # inference.parts.PartsFolder: recorded, synced, renamed
             upscaled += through_model  # the last segment's too (it runs to the end of the video, no next cut)
             if bar is not None:

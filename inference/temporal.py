@@ -38,6 +38,9 @@ ENERGY_SIGMA = 2.0  # local energy window of the high band (LR px)
 DEFAULT_LOW_STRENGTH = 0.7  # the blend weight of the previous (warped) LR input where it agrees
 MIN_FLOW = 0.25  # LR motion below this (px) counts as none: no resampling blur of a still texture
 FLOW_GAIN = 1.0  # the flow is used where its LR warping error is this much (0-255) below no motion's
+# DIS refuses frames under 12 px a side (a cv2.error: a 10x10 video's raw OpenCV message) and crashes the process
+# on some wide ones under 32 (300x24): a smaller side is padded (edge replicated) to this for the search
+DIS_MIN_SIDE = 32
 STICKY = 0.75  # integer outputs: a value this close (0-255 levels) to the previous output keeps it
 _VMAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
@@ -139,7 +142,11 @@ class Stabiliser:
         """DIS flow from LR gray ``a`` to ``b`` (``a(x) ~ b(x + flow(x))``); motion under ``min_flow`` px is 0."""
         if self._dis is None:
             self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-        flow = self._dis.calc(np.clip(a, 0, 255).astype(np.uint8), np.clip(b, 0, 255).astype(np.uint8), None)
+        h, w = a.shape
+        pad = dict(top=0, left=0, bottom=max(0, DIS_MIN_SIDE - h), right=max(0, DIS_MIN_SIDE - w),
+                   borderType=cv2.BORDER_REPLICATE)
+        a, b = (cv2.copyMakeBorder(np.clip(x, 0, 255).astype(np.uint8), **pad) for x in (a, b))
+        flow = np.ascontiguousarray(self._dis.calc(a, b, None)[:h, :w])
         flow[(flow * flow).sum(axis=2) < self.min_flow ** 2] = 0
         return flow
 

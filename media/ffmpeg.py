@@ -272,6 +272,9 @@ def _manifest(path):
     return VideoProbeError(f'{path}: is a manifest, playlist or file list naming other files (not read); '
                            'give the video file itself')
 _INPUT = re.compile(r'^Input #0, (.+), from \'', re.M)
+# the frame size in a video stream's line: ", WxH" followed by a space, a comma or the end (1 to 5 digits: a 3x3 or
+# 1x16 video is one too; the codec tag "(avc1 / 0x31637661)" has no comma before it)
+_FRAME_SIZE = re.compile(r'Stream #\S+.*?: Video: (\w+).*?, (\d{1,5})x(\d{1,5})(?=[\s,\[]|$)', re.M)
 _DURATION = re.compile(r'^  Duration: (\d+):(\d+):(\d+(?:\.\d+)?)', re.M)  # input #0's own line, 2 spaces
 
 
@@ -287,7 +290,7 @@ def _from_log(path, err):
     videos = video_streams(err)
     if not videos:
         raise VideoProbeError(f'{path}: has no video stream')
-    m = re.compile(r'Stream #\S+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})').search(err, err.index(videos[0]))
+    m = _FRAME_SIZE.search(err, err.index(videos[0]))
     if not m:
         raise VideoProbeError(f'{path}: not a readable video (no frame size in: {videos[0]})')
     # the first video stream's own lines: up to the next stream / section

@@ -183,6 +183,17 @@ def declared_size(data, fmt=None):
     return _pil_size(data)
 
 
+def declared_size_of(path, head=1 << 20):
+    """(width, height) that the image file ``path`` declares in its first ``head`` bytes, or None when it cannot be
+    told from them; ``ImageReadError`` (one line) for a path that is not a readable regular file."""
+    with open_or_fail(Path(path), ImageReadError) as f:
+        try:
+            data = f.read(head)
+        except OSError as e:
+            raise ImageReadError(f'{path}: cannot read ({e.strerror or e})') from None
+    return declared_size(data) if data else None
+
+
 def check_pixel_limit(path, data, fmt=None, limit=None):
     """Raise ``ImageReadError`` when the header declares more pixels than ``limit``."""
     limit = max_pixels() if limit is None else limit

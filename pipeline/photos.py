@@ -25,11 +25,14 @@ PAIR_CROP, PAIR_BATCH = 32, 2  # the real pairs' LQ crop and batch (data/dataset
 
 
 def photo_files(paths):
-    """The image files of ``paths`` (a folder's own files, sorted; image files as given)."""
+    """The image files of ``paths`` (a folder's own files, sorted; image files as given). A folder's link out of it
+    is a one-line DomainError (``utils.fileio.check_inside``)."""
+    from realesrgan_paddle.utils.fileio import check_inside
     out = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
+            out += sorted(check_inside(p, f, DomainError) for f in p.iterdir()
+                          if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
         elif p.is_file() and p.suffix.lower() in IMAGE_EXTS:
             out.append(p)
     return out
@@ -105,7 +108,7 @@ def run_photos(ctx, part):
     """The builder's filters over the ``--hr`` photos into ``part`` (PNGs and manifest records)."""
     from realesrgan_paddle.data.builder.filters import FrameFilter
     from realesrgan_paddle.data.builder.manifest import Manifest
-    from realesrgan_paddle.media.image_io import ImageReadError, imread, imwrite
+    from realesrgan_paddle.media.image_io import imwrite
     from tqdm import tqdm
     files = photo_files(ctx.s.hr_photos)
     man = Manifest(part)
@@ -113,10 +116,7 @@ def run_photos(ctx, part):
     taken = {r.get('file') for r in man.kept}
     rejected, kept = {}, 0
     for f in tqdm(files, desc='photos', unit='photo', disable=ctx.s.quiet, leave=False):
-        try:
-            img = imread(f)[..., :3]
-        except (ImageReadError, OSError, ValueError) as exc:
-            raise DomainError(f'{f}: not a readable image ({exc})') from None
+        img = _photo(f)
         res = ffilter(img)
         rec = dict(type='frame', photo=True, source=str(f.resolve()), video=f.parent.name, frame_key=f.name,
                    time=0.0, src_size=[img.shape[1], img.shape[0]], size=[img.shape[1], img.shape[0]],
@@ -145,12 +145,23 @@ def pair_lq_files(ctx):
     return {kept[f.stem]: f for f in photo_files(ctx.s.lq_photos) if f.stem in kept}
 
 
+def _photo(path):
+    """The photo's BGR pixels; one DomainError line for a file that cannot be read (a 40000x40000 header among the
+    ``--lq`` photos gave a traceback: issue 64, D16)."""
+    from realesrgan_paddle.media.image_io import ImageReadError, imread
+    try:
+        return imread(path)[..., :3]
+    except (ImageReadError, OSError, ValueError) as exc:
+        msg = str(exc)
+        raise DomainError(msg if msg.startswith(f'{path}: ') else f'{path}: not a readable image ({msg})') from None
+
+
 def _link_pair(lq_path, hr_path, lq_dir, gt_dir, name):
     from realesrgan_paddle.utils.fileio import link_or_copy
-    from realesrgan_paddle.media.image_io import imread, imwrite
+    from realesrgan_paddle.media.image_io import imwrite
     lq_dir.mkdir(parents=True, exist_ok=True)
     gt_dir.mkdir(parents=True, exist_ok=True)
-    imwrite(lq_dir / name, imread(lq_path)[..., :3])
+    imwrite(lq_dir / name, _photo(lq_path))
     link_or_copy(hr_path, gt_dir / name)
 
 
@@ -160,7 +171,6 @@ def write_photo_pairs(ctx, part):
         return None
     from realesrgan_paddle.data.datasets.real_pair_crops import alignment_problem, estimate_alignment
     from realesrgan_paddle.utils.fileio import link_or_copy
-    from realesrgan_paddle.media.image_io import imread
     rows = {r['file']: r['set'] for r in json.loads((ctx.out('split') / 'split.json').read_text())}
     pairs = pair_lq_files(ctx)
     kept, dropped = {'train': 0, 'heldout': 0}, []
@@ -170,7 +180,7 @@ def write_photo_pairs(ctx, part):
             continue  # dropped by the split
         sub = 'train_hr' if side == 'train' else 'val_hr'
         hr_path = ctx.out('split') / sub / name
-        problem = alignment_problem(estimate_alignment(imread(lq_path)[..., :3], imread(hr_path)[..., :3]))
+        problem = alignment_problem(estimate_alignment(_photo(lq_path), _photo(hr_path)))
         if problem:
             dropped.append(f'{lq_path.name} ({problem})')
             continue

@@ -167,8 +167,8 @@ def losses_from_slots(opt, problems):
     _slot_pairings(opt, train, problems)
     for slot, (types, _, _) in SLOTS.items():
         cfg = train.pop(slot, None)
-        if cfg is None or (slot in GAN_ONLY and not gan):
-            continue
+        if cfg is None or not isinstance(cfg, dict) or (slot in GAN_ONLY and not gan):
+            continue  # not a mapping: the options' schema has its line (training/option_file.py)
         cfg = validate('compat_loss' if slot == 'anchor_opt' else 'loss', cfg, f'train.{slot}', problems,
                        types=types, default_type=types[0])
         if not isinstance(cfg, dict) or cfg.get('type') not in types or any(p.startswith(f'train.{slot}')

@@ -47,7 +47,8 @@ def validate_losses(entries, problems, where='train.losses'):
         if cls is None:
             continue
         ctor.pop('loss_weight', None)
-        weight = _weight(e.get('weight', 1.0), f'{at}.weight', problems)
+        src = e.get('from') if isinstance(e.get('from'), str) else None  # an official section: its own key
+        weight = _weight(e.get('weight', 1.0), f'{src}.loss_weight' if src else f'{at}.weight', problems)
         target = e.get('target') or cls.LOSS_TARGET
         if target not in TARGETS:
             problems.append(f'{at}.target: must be one of {", ".join(TARGETS)}, got {target!r}')

@@ -19,7 +19,7 @@ from realesrgan_paddle.utils.yaml_bounded import YAMLTooLarge, safe_load_bounded
 
 from . import basicsr_compat
 from .fields import Field as F, check_field, coerce_number  # F: the one field type, short for the tables
-from .loader_options import GT_SIZE
+from .loader_options import GT_SIZE, MAX_BATCH
 from .loss_list import pair_usable, targets, validate_losses, where
 from .schema import validate as validate_section
 
@@ -59,15 +59,18 @@ SCHEMA = {
         'val': F('dict', None, free=True),
         # real LQ frames (no GT), the input of the lq-target loss terms (data.datasets.real_lq_crops)
         'real_lq': F('dict', None, children={'dataroot_lq': F('str', required=True, exists='dir'),
-                                             'crop': F('int', 32), 'batch_size': F('int', 4)}),
+                                             'crop': F('int', 32, min=4),
+                                             'batch_size': F('int', 4, min=1, max=MAX_BATCH)}),
         # consecutive real LQ frames (<name>_t0.png, <name>_t1.png), the input of the lq_pair-target terms
         # (data.datasets.real_lq_flow_pairs: the motion between them is found at load)
         'real_lq_pairs': F('dict', None, children={'dataroot_lq': F('str', required=True, exists='dir'),
-                                                   'crop': F('int', 32, min=4), 'batch_size': F('int', 2, min=1)}),
+                                                   'crop': F('int', 32, min=4),
+                                                   'batch_size': F('int', 2, min=1, max=MAX_BATCH)}),
         # real (LQ, HR) frame pairs: a second batch through some of the loss terms (data.datasets.real_pair_crops)
         'real_pairs': F('dict', None, children={'dataroot_lq': F('str', required=True, exists='dir'),
                                                 'dataroot_gt': F('str', required=True, exists='dir'),
-                                                'crop': F('int', 32, min=4), 'batch_size': F('int', 2, min=1),
+                                                'crop': F('int', 32, min=4),
+                                                'batch_size': F('int', 2, min=1, max=MAX_BATCH),
                                                 'weight': F('float', 1.0, min=0),
                                                 # the names of the train.losses entries it goes through
                                                 # (default: those with target gt/gt_usm; official *_opt names:
@@ -347,7 +350,7 @@ def _check_lq_pairs(entries, ds, problems):
         problems.append(f'{where(entries, pairs[0])}: a TemporalLoss needs consecutive real LQ frames '
                         '(datasets.real_lq_pairs: a folder of <name>_t0.png, <name>_t1.png pairs; the one command '
                         'makes it from --lq-videos)')
-    if ds.get('real_lq_pairs') and not pairs:
+    if ds.get('real_lq_pairs') and not pairs and not any(p.startswith('train.temporal_opt') for p in problems):
         problems.append('datasets.real_lq_pairs: no loss reads it (a TemporalLoss, train.temporal_opt)')
 
 
@@ -367,7 +370,9 @@ def load_options(yml_path, overrides=(), warnings=None):
     """
     p = Path(yml_path)
     if not p.is_file():
-        raise OptionsError(str(yml_path), ['a folder, not an options file' if p.is_dir() else 'file not found'])
+        why = ('a folder, not an options file' if p.is_dir() else 'not a regular file (a device, a FIFO or a socket), '
+               'not an options file' if p.exists() else 'file not found')
+        raise OptionsError(str(yml_path), [why])
     try:
         raw = safe_load_bounded(p.read_text(encoding='utf-8')) or {}
     except UnicodeDecodeError:

@@ -222,6 +222,17 @@ def open_or_fail(path, error):
         raise error(f'{path}: cannot read ({e.strerror or e})') from None
 
 
+def check_inside(folder, path, error=ValueError):
+    """``path``, an entry of the folder the user named, unless it resolves outside it: a symbolic link (of the entry
+    or on its way) out of ``folder`` is ``error``, one line naming both ends. A folder's entries are read as the
+    folder's content, never as a way to another file (issue 64, D03, E02)."""
+    root, target = Path(folder).resolve(), Path(path).resolve()
+    if target != root and root not in target.parents:
+        raise error(f'{path}: a link to {target}, outside the folder {folder}: not read (name that file itself, or '
+                    'copy it into the folder)')
+    return path
+
+
 def sha256_file(path, chunk=1 << 20):
     """Hex sha256 of a regular file, read in 1 MiB blocks (``NotRegularFileError`` for a FIFO or a device)."""
     h = hashlib.sha256()

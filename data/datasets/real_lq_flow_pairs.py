@@ -13,13 +13,18 @@ The confidence follows the idea of ``inference/temporal.py`` (which this floor c
 only where it is at least ``MIN_FLOW`` and explains frame t+1 clearly better than no motion (DIS reports motion in still, noisy areas; no motion
 resamples nothing), and the confidence is 1 where the warping error of the LQ is under ``ERR_LOW`` gray levels,
 0 over ``ERR_HIGH`` (occlusions, new objects, lighting), eroded by one pixel so that it drops at an object's edge.
+
+Memory is bounded (issue 64, O04: an 8000x8000 pair went past 3 GiB as float32 9xHxW): every frame's size is read
+from its header before any is decoded (at most ``MAX_FRAME_PIXELS``, at least ``MIN_SIDE`` a side), the pairs
+are found one at a time and keep their frames as read (8 or 16 bit) beside the float32 motion, and when all of
+them would keep more than ``MAX_BYTES`` each keeps a random window of its frames (and motion) of its share.
 """
 from pathlib import Path
 
 import numpy as np
 
 from realesrgan_paddle.data.datasets import scan_images
-from realesrgan_paddle.media.image_io import ImageReadError, image_to_chw, imread
+from realesrgan_paddle.media.image_io import ImageReadError, declared_size_of, image_to_chw, imread
 
 SUFFIXES = ('_t0', '_t1')
 ERR_LOW, ERR_HIGH = 4.0, 12.0  # LQ warping error (0-255): full confidence below, none above
@@ -89,11 +94,51 @@ def find_pairs(root):
     return pairs
 
 
+MIN_SIDE = 32  # OpenCV's DIS refuses frames under 12 px a side and crashes on some wide ones under 32 (300x24)
+MAX_FRAME_PIXELS = 3840 * 2160  # one LQ frame: its motion is found on the whole frame (about 70 B a pixel at once)
+MAX_BYTES = 512 << 20  # what the pairs keep in all; beyond it each pair keeps a window of its frames
+KEPT_BYTES = 24  # a kept pixel: two RGB frames (16-bit at most), the flow (2 x float32), the confidence (float32)
+
+
 def _read(path):
     try:
-        return image_to_chw(imread(path)).astype(np.float32)
+        return imread(path)
     except (ImageReadError, ValueError) as exc:
         raise ValueError(f'{path}: cannot read the real LQ frame ({exc})') from None
+
+
+def _header_size(path):
+    try:
+        return declared_size_of(path)
+    except ImageReadError as exc:
+        raise ValueError(f'{path}: cannot read the real LQ frame ({exc})') from None
+
+
+def _check_pair(p0, p1, s0, s1, crop):
+    """One line for a pair of sizes ``(w, h)`` (from the headers, or decoded) that does not fit: frames of two
+    sizes, a frame too large to find its motion in bounded memory, or too small for DIS or the crop."""
+    if s0 is None or s1 is None:
+        return
+    if s0 != s1:
+        raise ValueError(f'{p1}: {s1[0]}x{s1[1]}, its frame t {p0.name} is {s0[0]}x{s0[1]}: not consecutive '
+                         'frames of one clip')
+    (w, h), side = s0, max(MIN_SIDE, crop)
+    if w * h > MAX_FRAME_PIXELS:
+        raise ValueError(f'{p0}: {w}x{h}, more than the {MAX_FRAME_PIXELS / 1e6:.1f} MP (3840x2160) a real LQ frame '
+                         'may have (its motion is found on the whole frame): scale the pairs down')
+    if min(w, h) < side:
+        raise ValueError(f'{p0}: {w}x{h} is smaller than {side} px a side, the least that the crop {crop} and the '
+                         f'motion search (OpenCV DIS, {MIN_SIDE} px) take')
+
+
+def _window(h, w, budget, side, rng):
+    """``(y, x, h, w)``: the whole frame, or a random window of about ``budget`` pixels of its shape, at least
+    ``side`` a side (the crop's)."""
+    if h * w <= budget:
+        return 0, 0, h, w
+    f = (budget / (h * w)) ** 0.5
+    wh, ww = min(h, max(side, int(h * f))), min(w, max(side, int(w * f)))
+    return int(rng.integers(0, h - wh + 1)), int(rng.integers(0, w - ww + 1)), wh, ww
 
 
 class RealLQFlowPairs:
@@ -102,31 +147,35 @@ class RealLQFlowPairs:
             raise ValueError(f'datasets.real_lq_pairs: crop must be >= 4 and batch_size >= 1, got {crop}, '
                              f'{batch_size}')
         self.crop, self.batch_size = int(crop), int(batch_size)
-        self.items = []  # (CHW stack of frame t, frame t+1, flow x, flow y, mask): 9 x H x W float32
-        for p0, p1 in find_pairs(dataroot_lq):
+        pairs = find_pairs(dataroot_lq)
+        for p0, p1 in pairs:  # every size from the headers first: nothing is decoded for a pair that cannot fit
+            _check_pair(p0, p1, _header_size(p0), _header_size(p1), self.crop)
+        budget, cut = MAX_BYTES // KEPT_BYTES // len(pairs), np.random.default_rng([seed, 1])
+        self.frames, self.motion = [], []  # (frame t, frame t+1) as read (HxW[xC]); (flow x, flow y, mask) 3xHxW
+        for p0, p1 in pairs:
             a, b = _read(p0), _read(p1)
-            if a.shape != b.shape:
-                raise ValueError(f'{p1}: {b.shape[2]}x{b.shape[1]}, its frame t {p0.name} is '
-                                 f'{a.shape[2]}x{a.shape[1]}: not consecutive frames of one clip')
-            if min(a.shape[1:]) < self.crop:
-                raise ValueError(f'{p0}: {a.shape[2]}x{a.shape[1]} is smaller than the crop {self.crop}')
-            flow, conf = lq_flow(a, b)
-            self.items.append(np.concatenate([a, b, flow.transpose(2, 0, 1), conf[None]]))
-        self.moving = float(np.mean([(np.abs(i[6:8]).sum(axis=0) > 0).mean() for i in self.items]))
-        self.confident = float(np.mean([i[8].mean() for i in self.items]))
+            _check_pair(p0, p1, a.shape[1::-1], b.shape[1::-1], self.crop)
+            flow, conf = lq_flow(image_to_chw(a), image_to_chw(b))
+            y, x, h, w = _window(*a.shape[:2], budget, self.crop, cut)
+            self.frames.append((a[y:y + h, x:x + w].copy(), b[y:y + h, x:x + w].copy()))
+            self.motion.append(np.concatenate([flow.transpose(2, 0, 1), conf[None]])[:, y:y + h, x:x + w].copy())
+        self.moving = float(np.mean([(np.abs(m[0:2]).sum(axis=0) > 0).mean() for m in self.motion]))
+        self.confident = float(np.mean([m[2].mean() for m in self.motion]))
         self.rng = np.random.default_rng(seed)
 
     def __len__(self):
-        return len(self.items)
+        return len(self.motion)
 
     def sample(self):
         """``(frame t, frame t+1, flow, mask)``: float32 numpy arrays ``[N, 3|3|2|1, crop, crop]``."""
         out, c = [], self.crop
         for _ in range(self.batch_size):
-            s = self.items[int(self.rng.integers(len(self.items)))]
-            y = int(self.rng.integers(0, s.shape[1] - c + 1))
-            x = int(self.rng.integers(0, s.shape[2] - c + 1))
-            s = s[:, y:y + c, x:x + c]
+            k = int(self.rng.integers(len(self.motion)))
+            (f0, f1), m = self.frames[k], self.motion[k]
+            y = int(self.rng.integers(0, m.shape[1] - c + 1))
+            x = int(self.rng.integers(0, m.shape[2] - c + 1))
+            s = np.concatenate([image_to_chw(f0[y:y + c, x:x + c]), image_to_chw(f1[y:y + c, x:x + c]),
+                                m[:, y:y + c, x:x + c]])
             if self.rng.uniform() < 0.5:
                 s = s[:, :, ::-1].copy()
                 s[6] = -s[6]  # the motion's x runs the other way in the mirrored frames

@@ -76,6 +76,17 @@ def fragment(result, scale, meta, base=None):
     return opt
 
 
+def comment_word(text):
+    """``text`` (a file name) as one word of a YAML comment line: as it is when plain, else JSON-quoted with every
+    line break, control character and non-ASCII character escaped (YAML's own line breaks U+0085, U+2028 and a
+    name's undecodable bytes too), so that a name can neither end the comment nor place a key (a name
+    with a newline made ``fitted.yml`` invalid YAML, or set keys in it: issue 64, D23, D24)."""
+    text = str(text)
+    if text and text.isprintable() and not any(c.isspace() or c in '"\'\\#' for c in text):
+        return text
+    return json.dumps(text)
+
+
 def describe(result):
     conf = result.get('confidence') or {}
     if conf.get('level') == 'low':
@@ -150,8 +161,8 @@ def run(args, log=print):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     base = None
-    text = (f'# tools/fit_degradation.py --hr {" ".join(args.hr)} --lq {" ".join(args.lq)}\n'
-            f'# {describe(result)}\n')
+    text = (f'# tools/fit_degradation.py --hr {" ".join(map(comment_word, args.hr))} '
+            f'--lq {" ".join(map(comment_word, args.lq))}\n# {describe(result)}\n')
     atomic_write_text(out, text + yaml.safe_dump(fragment(result, scale, meta, base), sort_keys=False))
     report = {'measured': meta, 'fit': {k: result[k] for k in ('best', 'ranges', 'loss', 'tried', 'points', 'scans',
                                                                  'confidence')},

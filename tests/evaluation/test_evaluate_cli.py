@@ -216,3 +216,26 @@ def test_outputs_folder_bad_input_is_one_line(data, tmp_path, capsys, case, msg)
     assert main(['--gt', str(data / 'gt'), '--lq', str(data / 'lq'), '--models', f'm={spec}', '--no-iqa', '-q']) == 2
     err = [ln for ln in capsys.readouterr().err.strip().splitlines() if ln]
     assert len(err) == 1 and msg.format(name=name) in err[0], err
+
+
+@pytest.mark.parametrize('where', ['gt', 'lq', 'outputs', 'input'])
+def test_a_link_out_of_a_named_folder_is_one_line(data, tmp_path, capsys, where):
+    """A symbolic link in --gt, --lq, --input or an outputs:DIR folder, to a file outside it, was read as one of
+    its images (issue 64, E02): one line naming the link and its target, exit 2, nothing written."""
+    import shutil
+    for sub in ('gt', 'lq'):
+        shutil.copytree(data / sub, tmp_path / sub)
+    _bicubic_outputs(data, tmp_path / 'outputs')
+    folder = tmp_path / ('lq' if where == 'input' else where)
+    name = sorted(p.name for p in folder.iterdir())[0]
+    secret = tmp_path / 'private' / name
+    secret.parent.mkdir()
+    (folder / name).rename(secret)
+    (folder / name).symlink_to(secret)
+    js = tmp_path / 'm.json'
+    pair = ['--input', str(tmp_path / 'lq')] if where == 'input' else ['--gt', str(tmp_path / 'gt'), '--lq',
+                                                                        str(tmp_path / 'lq')]
+    argv = [*pair, '--models', 'b=bicubic', f'o=outputs:{tmp_path / "outputs"}', '--no-iqa', '-q', '--json', str(js)]
+    assert main(argv) == 2
+    line = one_line(capsys.readouterr().err, folder / name, secret)
+    assert 'outside the folder' in line and not js.exists()

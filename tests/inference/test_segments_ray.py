@@ -1,6 +1,9 @@
 """Segments as Ray tasks on a local cluster of 2 workers: the frames equal a one-pass run's, the audio is kept,
 and a worker that dies mid-segment (the test installs a worker class whose first attempt at segment 1 exits) has
-its segment retried; the frames through the model are counted, the last segment's included."""
+its segment retried; the frames through the model are counted, the last segment's included. The cluster's folder
+is its own and goes with it."""
+from pathlib import Path
+
 import pytest
 
 from tests.inference.segment_clips import decoded, make_clip, mean_psnr, stream_kinds
@@ -10,11 +13,13 @@ ray = pytest.importorskip('ray', reason='ray is not installed: pip install -r re
 
 @pytest.fixture(scope='module')
 def cluster():
-    """One local cluster of 2 workers for the module."""
+    """One local cluster of 2 workers for the module (``--ray local``'s: ``inference/ray_local.py``); yields its
+    temp folder, and stops it."""
+    from realesrgan_paddle.inference import ray_local
     from realesrgan_paddle.inference.ray_runner import connect
     connect(ray, 'local', 2)
-    yield
-    ray.shutdown()
+    yield ray_local.current_temp()
+    ray_local.stop(ray)
 
 
 def dying_worker(marker):
@@ -52,3 +57,11 @@ def test_ray_two_workers_equal_one_pass_and_retry_a_dead_worker(tiny_models, clu
     assert len(frames) == len(ref) == 40 and pts == ref_pts
     assert mean_psnr(frames, ref) >= 40
     assert stream_kinds(tmp_path / 'out.mkv')[:2] == ['Video', 'Audio']
+
+
+def test_the_local_cluster_leaves_no_folder(cluster):
+    """Ray's session folder is the cluster's own (not /tmp/ray), and stopping the cluster removes it."""
+    from realesrgan_paddle.inference import ray_local
+    assert cluster and Path(cluster).name.startswith('resr-ray-') and any(Path(cluster).glob('session_*'))
+    ray_local.stop(ray)
+    assert not ray.is_initialized() and not Path(cluster).exists() and ray_local.current_temp() is None

@@ -160,6 +160,31 @@ def test_bad_input_is_one_line(call):
     assert '\n' not in str(e.value) and str(e.value).startswith('temporal')
 
 
+TINY_FLOW = """
+import sys, numpy as np
+from realesrgan_paddle.inference.temporal import Stabiliser
+strip = np.load(sys.argv[1])
+for h, w in ((10, 10), (1, 16), (3, 3), (24, 300), (12, 100)):
+    a, b = strip[:h, 2:w + 2], strip[:h, :w]  # b at p shows a at p - 2 (the picture moved right): flow -2
+    outs = [Stabiliser()(x, np.repeat(np.repeat(x, 4, 0), 4, 1)) for x in (a, b)]
+    flow = Stabiliser()._flow(b.mean(axis=2), a.mean(axis=2))
+    print(h, w, outs[-1].shape == (4 * h, 4 * w, 3), float(np.median(flow[..., 0])))
+"""
+
+
+def test_tiny_and_wide_frames_find_their_motion(photo, tmp_path):
+    """A 10x10 video gave OpenCV's raw message (DIS refuses frames under 12 px: issue 64, T21), and DIS crashed the
+    process on a 300x24 one: the search runs on frames padded to 32 px a side, in a process of its own here."""
+    strip = cv2.resize(photo, (302, 24), interpolation=cv2.INTER_AREA)
+    np.save(tmp_path / 'strip.npy', strip)
+    res = subprocess.run([sys.executable, '-c', TINY_FLOW, str(tmp_path / 'strip.npy')], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and 'Traceback' not in res.stderr, res.stderr[-1500:]
+    rows = [ln.split() for ln in res.stdout.split('\n') if ln.strip()]
+    assert len(rows) == 5 and all(r[2] == 'True' for r in rows), rows
+    assert all(abs(float(r[3]) + 2) < 0.5 for r in rows[3:]), rows  # the pan of the 300x24 and 100x12 strips
+
+
 def _clip(shared_data, dst, frames=6):
     src = shared_data / 'video' / 'bikes.mp4' if shared_data else None
     video_in = ['-i', str(src)] if src and src.is_file() else ['-f', 'lavfi', '-i', 'testsrc2=size=160x68:rate=25']

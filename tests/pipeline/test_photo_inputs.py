@@ -146,3 +146,39 @@ def test_missing_lq_path_one_line(photos, tmp_path):
     res = _run('--hr', photos / 'hr', '--lq', tmp_path / 'nothing', '--work', tmp_path / 'w')
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert res.returncode == 2 and len(lines) == 1 and 'nothing' in lines[0] and 'no such' in lines[0]
+
+
+@pytest.mark.parametrize('side', ['--hr', '--lq'])
+def test_a_link_out_of_a_photo_folder_is_one_line(photos, tmp_path, side):
+    """A symbolic link inside a named photo folder, to a file outside it, was read as one of its photos (issue 64,
+    D03): one line naming the link and its target, before any work."""
+    import shutil
+    folder = tmp_path / 'named'
+    shutil.copytree(photos / ('hr' if side == '--hr' else 'lq'), folder)
+    secret = tmp_path / 'private' / 'secret.png'
+    secret.parent.mkdir()
+    shutil.copy(photos / 'hr' / 'photo_00.png', secret)
+    (folder / 'photo_99.png').symlink_to(secret)
+    (folder / 'photo_98.png').symlink_to(folder / 'photo_01.png')  # a link inside the folder is a photo as any
+    args = ['--hr', folder, '--lq', photos / 'lq'] if side == '--hr' else ['--hr', photos / 'hr', '--lq', folder]
+    res = _run(*args, '--work', tmp_path / 'w', '--stop-after', 'keyframes', *TINY)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.returncode == 2 and len(lines) == 1, res.stderr[-2000:]
+    assert lines[0].startswith(f'error: {folder / "photo_99.png"}: a link to {secret}, outside the folder') and \
+        'photo_98' not in lines[0]
+    assert not (tmp_path / 'w' / 'keyframes').exists()
+
+
+def test_a_bomb_header_among_the_lq_photos_is_one_line(photos, tmp_path):
+    """A 40000x40000 PNG header among the --lq photos gave an ImageReadError traceback in the degrade stage's
+    pairs (issue 64, D16): one line naming the file."""
+    import shutil
+    from tests.crafted_images import png_declaring
+    lq = tmp_path / 'lq'
+    shutil.copytree(photos / 'lq', lq)
+    for name in ('photo_00.png', 'photo_01.png'):  # one of the two is held out, the other trains: both are read
+        (lq / name).write_bytes(png_declaring(40000, 40000))
+    res = _run('--hr', photos / 'hr', '--lq', lq, '--work', tmp_path / 'w', '--stop-after', 'degrade', *TINY)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip() and 'Traceback' not in ln]
+    assert res.returncode == 2 and 'Traceback' not in res.stderr, res.stderr[-2000:]
+    assert lines[-1].startswith(f'error: {lq}/photo_0') and 'declares 40000x40000 pixels' in lines[-1], lines[-3:]

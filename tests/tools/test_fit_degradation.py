@@ -1,4 +1,5 @@
 """tools/fit_degradation.py: a fit from videos it makes itself, without system ffmpeg, and one-line errors."""
+import json
 import os
 import subprocess
 import sys
@@ -56,23 +57,30 @@ def _run(args, env=None):
 
 
 def test_fit_from_videos_without_system_ffmpeg(clips, tmp_path):
+    """Also: the LQ video is named with newlines and ``key: value`` lines, which were written raw into fitted.yml's
+    comment: the file was no longer YAML (the degrade stage stopped), or the name set keys (issue 64, D23, D24)."""
     env = dict(os.environ, PATH=_nosys_path(tmp_path))
+    lq = tmp_path / 'lq' / 'cam\nscale: 99\ndegradation: {}\n\u2028x: 1 #.mp4'
+    lq.parent.mkdir()
+    lq.write_bytes((clips / 'lq' / 'cam.mp4').read_bytes())
     out = tmp_path / 'fit' / 'fitted.yml'
-    res = _run(['--hr', str(clips / 'hr'), '--lq', str(clips / 'lq' / 'cam.mp4'), '--out', str(out),
-                '--frames', '3', '--crop', '128', '-q'], env)
+    res = _run(['--hr', str(clips / 'hr'), '--lq', str(lq), '--out', str(out), '--frames', '3', '--crop', '128', '-q'],
+               env)
     assert res.returncode == 0, res.stderr
     assert 'h264' in res.stdout and 'scale 4' in res.stdout
-    opt = yaml.safe_load(out.read_text())
+    text = out.read_text()
+    header = [ln for ln in text.splitlines() if ln.startswith('#')]
+    assert len(header) == 2 and json.dumps(str(lq)) in header[0], header
+    opt = yaml.safe_load(text)
+    assert opt == yaml.safe_load(text.split('\n', 2)[2]) and 'x' not in opt
     assert opt['scale'] == 4 and opt['degradation']['codec_prob'] == 1.0
     lo, hi = opt['degradation']['codec_crf_range']
     assert 0 <= lo <= hi <= 51  # the intra-frame CRF that looks like the stream's I/P frames
-    import json
-
     from realesrgan_paddle.data.fit.degradation_fit import loss
     rep = json.loads(out.with_suffix('.yml.json').read_text())
     st = rep['stats']
     assert loss(st['real'], st['fitted']) < loss(st['real'], st['generic'])
-    assert rep['measured']['streams'][str(clips / 'lq' / 'cam.mp4')]['bpp'] > 0
+    assert rep['measured']['streams'][str(lq)]['bpp'] > 0
     assert out.with_suffix('.yml.png').stat().st_size > 1000
     from realesrgan_paddle.data.degrade.second_order import resolve_options
     resolve_options(opt['degradation'])

@@ -76,3 +76,45 @@ def test_absurd_network_sizes_are_one_line_before_building(override, words):
     """num_feat 100000 reached Paddle's allocator (a C++ error wall) before."""
     with pytest.raises(OptionsError, match=words):
         load_options(SMOKE, [override])
+
+
+@pytest.mark.parametrize('section', ['train.batch_size_per_gpu', 'real_lq.batch_size', 'real_lq_pairs.batch_size',
+                                     'real_pairs.batch_size'])
+def test_absurd_batch_size_is_one_line_before_building(tmp_path, section):
+    """``batch_size: 1000000000`` went past 3 GiB in 23 s (issue 64, O07): refused with its key path, up front."""
+    name, key = section.split('.')
+    if name == 'train':
+        override = f'datasets.train.{key}=1000000000'
+    else:
+        roots = {'dataroot_lq': str(tmp_path)} | ({'dataroot_gt': str(tmp_path)} if name == 'real_pairs' else {})
+        override = f'datasets.{name}=' + json.dumps({**roots, key: 1000000000})
+    with pytest.raises(OptionsError, match=rf'datasets.{section}: must be between 1 and 256, got 1000000000') as e:
+        load_options(SMOKE, [override])
+    assert '\n' not in str(e.value).strip()
+
+
+def test_an_options_path_that_is_not_a_regular_file(tmp_path):
+    """``-opt /dev/zero`` said "file not found" (issue 64): a device or a FIFO is said to be one, before any read."""
+    import os
+    fifo = tmp_path / 'opts.yml'
+    os.mkfifo(fifo)
+    for path in ('/dev/zero', fifo):
+        with pytest.raises(OptionsError) as e:
+            load_options(path)
+        assert str(e.value) == f'{path}: not a regular file (a device, a FIFO or a socket), not an options file'
+    with pytest.raises(OptionsError, match='file not found'):
+        load_options(tmp_path / 'missing.yml')
+
+
+@pytest.mark.parametrize('value, line', [
+    ('{"type": "TemporalLoss", "loss_weight": -1}', 'train.temporal_opt.loss_weight: expected a finite number >= 0'),
+    ('5', 'train.temporal_opt: expected dict, got int 5'),
+    ('{"type": "Nope"}', "train.temporal_opt.type: 'Nope' is not one of ['TemporalLoss']"),
+    ('{"type": "TemporalLoss", "bogus": 2}', 'train.temporal_opt.bogus: unknown key for TemporalLoss')])
+def test_bad_temporal_opt_is_named_as_itself(tmp_path, value, line):
+    """A bad train.temporal_opt beside datasets.real_lq_pairs was reported as "datasets.real_lq_pairs: no loss reads
+    it", or as train.losses[1].weight, or twice (issue 64): one problem, named by its own key."""
+    pairs = json.dumps({'dataroot_lq': str(tmp_path)})
+    with pytest.raises(OptionsError) as e:
+        load_options(SMOKE, [f'train.temporal_opt={value}', f'datasets.real_lq_pairs={pairs}'])
+    assert str(e.value).startswith(f'{SMOKE}: {line}') and ';' not in str(e.value), str(e.value)

@@ -17,6 +17,7 @@ from realesrgan_paddle.training.option_file import OptionsError, load_options
 from realesrgan_paddle.training.steps import build_model
 
 from tests.cli_checks import one_line
+from tests.crafted_images import png_declaring
 from tests.training.smoke import SMOKE, _batch
 from tests.ffmpeg_path import no_system_ffmpeg_path
 
@@ -52,8 +53,8 @@ def test_pairs_from_a_real_clip_carry_its_motion(panned_clip, tmp_path, monkeypa
     assert len(pairs) == 3 and all(a.name.endswith('_t0.png') and b.name == a.name.replace('_t0', '_t1')
                                    for a, b in pairs)
     ds = RealLQFlowPairs(out, crop=32, batch_size=4, seed=0)
-    for item in ds.items:  # the motion found on the decoded LQ frames is the pan, where it is trusted
-        flow, conf = item[6:8], item[8]
+    for item in ds.motion:  # the motion found on the decoded LQ frames is the pan, where it is trusted
+        flow, conf = item[0:2], item[2]
         sure = conf > 0.9
         assert sure.mean() > 0.5 and abs(np.median(flow[0][sure]) - STEP) < 0.3 and abs(np.median(flow[1][sure])) < 0.3
     a, b, f, m = ds.sample()
@@ -83,6 +84,59 @@ def test_bad_pair_folders_one_line(tmp_path, photo_crops):
     (tmp_path / 'empty').mkdir()
     with pytest.raises(ValueError, match='no images'):
         RealLQFlowPairs(tmp_path / 'empty')
+
+
+def test_a_huge_pair_is_refused_from_its_header(tmp_path, monkeypatch):
+    """An 8000x8000 pair (64 MP, under the decoder's limit) went past 3 GiB as float32 9xHxW (issue 64, O04): one
+    line from the header, nothing decoded."""
+    from realesrgan_paddle.data.datasets import real_lq_flow_pairs as mod
+    for t in ('t0', 't1'):
+        (tmp_path / f'big_{t}.png').write_bytes(png_declaring(8000, 8000))
+    monkeypatch.setattr(mod, 'imread', lambda path: pytest.fail(f'{path} was decoded'))
+    with pytest.raises(ValueError) as e:
+        RealLQFlowPairs(tmp_path)
+    one_line(str(e.value), 'big_t0.png', '8000x8000', 'scale the pairs down')
+
+
+def test_tiny_frames_are_one_line_not_an_opencv_error(tmp_path, photo_crops):
+    """8x8 frames reached OpenCV's DIS, which refuses frames under 12 px (a cv2.error; issue 64, O19), and it
+    crashes the process on some wide frames under 32 px (300x24)."""
+    for name, (w, h) in (('tiny', (8, 8)), ('wide', (300, 24))):
+        d = tmp_path / name
+        d.mkdir()
+        img = cv2.resize(photo_crops(1, 300)[0], (w, h), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(d / 'x_t0.png'), img)
+        cv2.imwrite(str(d / 'x_t1.png'), np.roll(img, 1, axis=1))
+        with pytest.raises(ValueError) as e:
+            RealLQFlowPairs(d, crop=4)
+        one_line(str(e.value), 'x_t0.png', f'{w}x{h} is smaller than 32 px a side', 'DIS')
+
+
+def test_pairs_beyond_the_budget_keep_a_window_of_their_motion(tmp_path, photo_crops, monkeypatch):
+    """When the pairs would keep more than MAX_BYTES, each keeps a window of its share: its frames as read and the
+    motion found on the whole frame, at the same place."""
+    from realesrgan_paddle.data.datasets import real_lq_flow_pairs as mod
+    full = {}
+    for i, img in enumerate(photo_crops(2, 160)):
+        img = np.ascontiguousarray(img[:120])
+        cv2.imwrite(str(tmp_path / f'p{i}_t0.png'), img[:, 2:])
+        cv2.imwrite(str(tmp_path / f'p{i}_t1.png'), img[:, :-2])
+        full[i] = (img[:, 2:], lq_flow(*(mod.image_to_chw(x) for x in (img[:, 2:], img[:, :-2]))))
+    monkeypatch.setattr(mod, 'MAX_BYTES', 2 * 6000 * mod.KEPT_BYTES)  # 6000 px a pair
+    ds = RealLQFlowPairs(tmp_path, crop=32, batch_size=3)
+    for (f0, _), m, (img, (flow, conf)) in zip(ds.frames, ds.motion, full.values()):
+        h, w = m.shape[1:]
+        assert f0.shape[:2] == (h, w) and 32 <= min(h, w) and h * w <= 6000 * 1.05 and h * w < img.size // 6
+        at = [(y, x) for y in range(img.shape[0] - h + 1) for x in range(img.shape[1] - w + 1)
+              if np.array_equal(img[y:y + h, x:x + w], f0)]
+        assert len(at) == 1
+        (y, x), = at
+        assert np.array_equal(m[0:2], flow[y:y + h, x:x + w].transpose(2, 0, 1))
+        assert np.array_equal(m[2], conf[y:y + h, x:x + w])
+    a, b, f, k = ds.sample()
+    assert a.shape == b.shape == (3, 3, 32, 32) and f.shape == (3, 2, 32, 32) and k.shape == (3, 1, 32, 32)
+    wide = RealLQFlowPairs(tmp_path, crop=100, batch_size=2)  # a window is never narrower than the crop
+    assert all(min(m.shape[1:]) >= 100 for m in wide.motion) and wide.sample()[0].shape == (2, 3, 100, 100)
 
 
 def _temp(d, weight=5.0):

@@ -151,3 +151,19 @@ def test_fifo_and_device_are_refused_by_the_video_readers(tmp_path):
         out = json.loads(_run(READERS, path).stdout)
         for reader, text in out.items():
             assert text.startswith(f'error {path}: not a regular file'), (reader, text)
+
+
+@pytest.mark.parametrize('system_ffmpeg', [True, False])
+def test_tiny_videos_are_read_at_their_size(tmp_path, system_ffmpeg):
+    """3x3 and 1x16 videos said "no frame size" without ffprobe (issue 64): both probes read their size, and the
+    frames decode at it."""
+    from tests.ffmpeg_path import no_system_ffmpeg_path
+    env = {} if system_ffmpeg else {'PATH': no_system_ffmpeg_path(tmp_path)}
+    for size in ('3x3', '1x16'):
+        clip = tmp_path / f'tiny_{size}.mkv'
+        subprocess.run([ffmpeg_exe(), '-v', 'error', '-y', '-f', 'lavfi', '-i', f'testsrc=size={size}:rate=10', '-t',
+                        '1', '-c:v', 'ffv1', str(clip)], check=True, timeout=TIMEOUT)
+        out = json.loads(_run(READERS, clip, env=env).stdout)
+        w, h = map(int, size.split('x'))
+        assert "'width': %d, 'height': %d" % (w, h) in out['probe'], out
+        assert out['reader'] == 'ok %s' % ([(h, w, 3)] * 10,), out

@@ -1,0 +1,59 @@
+"""Helpers for the window-attention fidelity tests (OmniSR, DAT): a seeded spandrel network whose output is
+moved off the clipping range, saved as a .pth, loaded through the project's real path, and compared on a real
+photo crop."""
+import math
+
+import numpy as np
+
+from tests.spandrel_ref import spandrel_or_skip
+
+
+def photo_input(photo, h, w):
+    """An ``h`` x ``w`` crop of the real photo as RGB NCHW float32 in [0, 1]."""
+    crop = photo[:h, :w, ::-1].astype(np.float32) / 255
+    return np.ascontiguousarray(crop.transpose(2, 0, 1)[None])
+
+
+def calibrated(net, last_conv, x):
+    """Scale the last conv's weight and shift its bias so that the output varies around 0.5 with a std of
+    about 0.12: a wrong port cannot hide behind clipping at 0 and 1. Returns the torch output."""
+    import torch
+    with torch.no_grad():
+        y = net(torch.from_numpy(x))
+        a = 0.12 / float(y.std())
+        last_conv.weight.mul_(a)
+        last_conv.bias.mul_(a).add_(0.5 - a * float(y.mean()))
+        y = net(torch.from_numpy(x)).numpy()
+    assert 0.3 < y.mean() < 0.7 and ((y < 0) | (y > 1)).mean() < 0.01, (y.mean(), y.std())
+    return y
+
+
+def spandrel_net(arch_class, seed=0, **kwargs):
+    """spandrel's ``arch_class`` (a name in spandrel.architectures) built with seeded random weights, in eval."""
+    import importlib
+
+    import torch
+    spandrel_or_skip()
+    torch.manual_seed(seed)
+    module = importlib.import_module(f'spandrel.architectures.{arch_class}')
+    return getattr(module, arch_class)(**kwargs).eval()
+
+
+def save_pth(net, path, wrap=None):
+    """``torch.save`` of the state dict (under ``wrap``, e.g. 'params_ema', when given)."""
+    import torch
+    state = net.state_dict()
+    torch.save({wrap: state} if wrap else state, path)
+    return path
+
+
+def paddle_forward(net, x):
+    import paddle
+    with paddle.no_grad():
+        return net(paddle.to_tensor(x)).numpy()
+
+
+def psnr(a, b):
+    """PSNR of two float arrays in [0, 1] (no clipping: the raw forwards are compared)."""
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(1 / mse)

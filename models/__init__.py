@@ -17,9 +17,9 @@ from .srvgg import SRVGGNetCompact
 from .vgg import VGG19FeatureExtractor
 
 # registration order = detection order; lowband before rrdbnet: its state holds an RRDBNet's keys too.
-# OmniSR and DAT claim a state dict only by keys no other network has (residual_layer.N.residual_layer.N.layer,
-# layers.N.blocks.N.attn.attns): anywhere in the order is safe; they go after the convolutional ones.
-for _module in (lowband, rrdbnet, srvgg, omnisr, dat, discriminator, vgg, patch_discriminator):
+# OmniSR and DAT claim a state dict only by keys no other network has (residual_layer.0.residual_layer.0.layer,
+# layers.0.blocks.0.attn.attns.0.rpe_biases), and no earlier spec claims theirs: last is safe.
+for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator, omnisr, dat):
     register(_module.SPEC)
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',

@@ -12,6 +12,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .legacy_graph_ops import GELU, gelu, normalize, sigmoid
 from .runtime_shape import crop_hw, pad_to_multiple, roll
 from .torch_layout import BatchNorm2d, Linear
 
@@ -82,20 +83,20 @@ class SpatialAttention(nn.Layer):
         n = hs * ws
         x = paddle.reshape(qkv, [-1, hp // hs, hs, wp // ws, ws, c]).transpose([0, 1, 3, 2, 4, 5])
         x = paddle.reshape(x, [3, -1, n, heads, c // heads]).transpose([0, 1, 3, 2, 4])
-        attn = paddle.matmul(x[0] * self.scale, x[1], transpose_y=True)
+        attn = (x[0] * self.scale) @ x[1].transpose([0, 1, 3, 2])
         bias = paddle.gather(self.pos(self.rpe_biases), self.relative_position_index.flatten())
         attn = attn + bias.reshape([n, n, heads]).transpose([2, 0, 1]).unsqueeze(0)
         if mask is not None:
             attn = paddle.reshape(attn, [-1, paddle.shape(mask)[0], heads, n, n]) + mask.unsqueeze(1).unsqueeze(0)
             attn = paddle.reshape(attn, [-1, heads, n, n])
-        out = paddle.matmul(F.softmax(attn, axis=-1), x[2]).transpose([0, 2, 1, 3])
+        out = (F.softmax(attn, axis=-1) @ x[2]).transpose([0, 2, 1, 3])
         out = paddle.reshape(out, [-1, hp // hs, wp // ws, hs, ws, c]).transpose([0, 1, 3, 2, 4, 5])
         return paddle.reshape(out, [-1, hp, wp, c])
 
 
 def interaction(dim, reduce, out):
     """1x1 conv to ``dim // reduce``, batch norm, GELU, 1x1 conv to ``out`` (keys 0, 1, 3)."""
-    return [nn.Conv2D(dim, dim // reduce, 1), BatchNorm2d(dim // reduce), nn.GELU(), nn.Conv2D(dim // reduce, out, 1)]
+    return [nn.Conv2D(dim, dim // reduce, 1), BatchNorm2d(dim // reduce), GELU(), nn.Conv2D(dim // reduce, out, 1)]
 
 
 class Interaction(nn.Layer):
@@ -104,7 +105,7 @@ class Interaction(nn.Layer):
 
     def __init__(self, dim):
         super().__init__()
-        self.dwconv = nn.Sequential(nn.Conv2D(dim, dim, 3, padding=1, groups=dim), BatchNorm2d(dim), nn.GELU())
+        self.dwconv = nn.Sequential(nn.Conv2D(dim, dim, 3, padding=1, groups=dim), BatchNorm2d(dim), GELU())
         self.channel_interaction = nn.Sequential(nn.AdaptiveAvgPool2D(1), *interaction(dim, 8, dim))
         self.spatial_interaction = nn.Sequential(*interaction(dim, 16, 1))
 
@@ -148,8 +149,8 @@ class AdaptiveSpatialAttention(Interaction):
         conv_x = self.dwconv(paddle.reshape(qkv[2], [0, self.dim, h, w]))
         channel_map = self.channel_interaction(conv_x).flatten(1).unsqueeze(1)
         spatial_map = self.spatial_interaction(tokens_to_image(attended, h, w))
-        attended = attended * F.sigmoid(channel_map)
-        conv_x = image_to_tokens(F.sigmoid(spatial_map) * conv_x)
+        attended = attended * sigmoid(channel_map)
+        conv_x = image_to_tokens(sigmoid(spatial_map) * conv_x)
         return self.proj(attended + conv_x)
 
 
@@ -164,14 +165,14 @@ class AdaptiveChannelAttention(Interaction):
     def forward(self, x, h, w):
         c, heads = self.dim, self.num_heads
         qkv = self.qkv(x).reshape([0, -1, 3, heads, c // heads]).transpose([2, 0, 3, 4, 1])  # 3, B, h, d, N
-        q, k, v = F.normalize(qkv[0], axis=-1), F.normalize(qkv[1], axis=-1), qkv[2]
-        attn = F.softmax(paddle.matmul(q, k, transpose_y=True) * self.temperature, axis=-1)
-        attended = paddle.reshape(paddle.matmul(attn, v), [0, c, -1]).transpose([0, 2, 1])
+        q, k, v = normalize(qkv[0]), normalize(qkv[1]), qkv[2]
+        attn = F.softmax((q @ k.transpose([0, 1, 3, 2])) * self.temperature, axis=-1)
+        attended = paddle.reshape(attn @ v, [0, c, -1]).transpose([0, 2, 1])
         conv_x = self.dwconv(paddle.reshape(v, [0, c, h, w]))
         channel_map = self.channel_interaction(tokens_to_image(attended, h, w))
         spatial_map = image_to_tokens(self.spatial_interaction(conv_x))
-        attended = attended * F.sigmoid(spatial_map)
-        conv_x = image_to_tokens(conv_x * F.sigmoid(channel_map))
+        attended = attended * sigmoid(spatial_map)
+        conv_x = image_to_tokens(conv_x * sigmoid(channel_map))
         return self.proj(attended + conv_x)
 
 
@@ -196,7 +197,7 @@ class SGFN(nn.Layer):
         self.fc2 = Linear(hidden // 2, dim)
 
     def forward(self, x, h, w):
-        return self.fc2(self.sg(F.gelu(self.fc1(x)), h, w))
+        return self.fc2(self.sg(gelu(self.fc1(x)), h, w))
 
 
 class DATB(nn.Layer):

@@ -15,6 +15,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .legacy_graph_ops import GELU, Sigmoid, gelu, normalize, sigmoid
 from .runtime_shape import crop_hw, hw, pad_to_multiple
 from .specs import ArchSpec, shape_of
 from .torch_layout import Linear
@@ -32,7 +33,7 @@ class LayerNorm2d(nn.Layer):
     def forward(self, x):
         mu = x.mean(1, keepdim=True)
         var = (x - mu).pow(2).mean(1, keepdim=True)
-        y = (x - mu) / paddle.sqrt(var + self.eps)
+        y = (x - mu) / (var + self.eps) ** 0.5
         return self.weight.reshape([1, -1, 1, 1]) * y + self.bias.reshape([1, -1, 1, 1])
 
 
@@ -43,7 +44,7 @@ class SqueezeExcite(nn.Layer):
         super().__init__()
         hidden = int(dim * shrink)
         self.gate = nn.Sequential(nn.Identity(), Linear(dim, hidden, bias=False), nn.Silu(),
-                                  Linear(hidden, dim, bias=False), nn.Sigmoid())
+                                  Linear(hidden, dim, bias=False), Sigmoid())
 
     def forward(self, x):
         return x * self.gate(x.mean([2, 3])).unsqueeze([2, 3])
@@ -54,8 +55,8 @@ class MBConv(nn.Layer):
 
     def __init__(self, dim):
         super().__init__()
-        self.fn = nn.Sequential(nn.Conv2D(dim, dim, 1), nn.GELU(), nn.Conv2D(dim, dim, 3, padding=1, groups=dim),
-                                nn.GELU(), SqueezeExcite(dim), nn.Conv2D(dim, dim, 1))
+        self.fn = nn.Sequential(nn.Conv2D(dim, dim, 1), GELU(), nn.Conv2D(dim, dim, 3, padding=1, groups=dim),
+                                GELU(), SqueezeExcite(dim), nn.Conv2D(dim, dim, 1))
 
     def forward(self, x):
         return self.fn(x) + x
@@ -72,7 +73,7 @@ class GatedConvFF(nn.Layer):
 
     def forward(self, x):
         x1, x2 = paddle.chunk(self.dwconv(self.project_in(x)), 2, axis=1)
-        return self.project_out(F.gelu(x1) * x2)
+        return self.project_out(gelu(x1) * x2)
 
 
 class PreNorm(nn.Layer):
@@ -81,10 +82,14 @@ class PreNorm(nn.Layer):
     def __init__(self, dim, fn, channels_first):
         super().__init__()
         self.norm = LayerNorm2d(dim) if channels_first else nn.LayerNorm(dim)
-        self.fn = fn
+        self.fn, self.windows = fn, not channels_first
 
     def forward(self, x):
-        return self.fn(self.norm(x)) + x
+        if self.windows:  # windows (B, X, Y, w, w, C): oneDNN's layer norm takes it as (B, N, C) only
+            y = paddle.reshape(self.norm(paddle.reshape(x, [0, -1, x.shape[-1]])), paddle.shape(x))
+        else:
+            y = self.norm(x)
+        return self.fn(y) + x
 
 
 class Partition(nn.Layer):
@@ -144,11 +149,11 @@ class WindowAttention(nn.Layer):
         qkv = self.to_qkv(paddle.reshape(x, [-1, n, c]))
         qkv = paddle.reshape(qkv, [-1, n, 3, self.heads, c // self.heads]).transpose([2, 0, 3, 1, 4])
         q, k, v = qkv[0] * self.scale, qkv[1], qkv[2]
-        sim = paddle.matmul(q, k, transpose_y=True)
+        sim = q @ k.transpose([0, 1, 3, 2])
         if self.with_pe:
             bias = self.rel_pos_bias(self.rel_pos_indices).reshape([n, n, self.heads]).transpose([2, 0, 1])
             sim = sim + bias.unsqueeze(0)
-        out = paddle.matmul(F.softmax(sim, axis=-1), v).transpose([0, 2, 1, 3])
+        out = (F.softmax(sim, axis=-1) @ v).transpose([0, 2, 1, 3])
         return paddle.reshape(self.to_out(paddle.reshape(out, [-1, n, c])), shape)
 
 
@@ -167,16 +172,18 @@ class ChannelAttention(nn.Layer):
     def forward(self, x):
         c, p, heads = x.shape[1], self.window, self.heads
         h_, w_ = hw(x)
-        qkv = paddle.reshape(self.qkv_dwconv(self.qkv(x)), [0, 3, heads, c // heads, h_ // p, p, w_ // p, p])
-        # groups (blocks or grid positions) and tokens (positions inside them or blocks)
-        perm = [1, 0, 5, 7, 2, 3, 4, 6] if self.grid else [1, 0, 4, 6, 2, 3, 5, 7]
-        qkv = qkv.transpose(perm)
-        t = paddle.shape(qkv)[1:]
-        qkv = paddle.reshape(qkv, [3, -1, t[1] * t[2], heads, c // heads, t[5] * t[6]])
-        q, k, v = F.normalize(qkv[0], axis=-1), F.normalize(qkv[1], axis=-1), qkv[2]
-        attn = F.softmax(paddle.matmul(q, k, transpose_y=True) * self.temperature, axis=-1)
-        out = paddle.reshape(paddle.matmul(attn, v), [0, t[1], t[2], heads, c // heads, t[5], t[6]])
-        inverse = [0, 3, 4, 5, 1, 6, 2] if self.grid else [0, 3, 4, 1, 5, 2, 6]
+        # at most 6-D (oneDNN): (B, c, X, p, Y, p) -> (B, groups..., c, tokens...), groups being the blocks
+        # (X, Y) and tokens the positions inside them, or the other way round for the grid
+        perm = [0, 3, 5, 1, 2, 4] if self.grid else [0, 2, 4, 1, 3, 5]
+        parts = []
+        for part in paddle.chunk(self.qkv_dwconv(self.qkv(x)), 3, axis=1):
+            part = paddle.reshape(part, [0, c, h_ // p, p, w_ // p, p]).transpose(perm)
+            t = paddle.shape(part)
+            parts.append(paddle.reshape(part, [0, t[1] * t[2], heads, c // heads, t[4] * t[5]]))
+        q, k, v = normalize(parts[0]), normalize(parts[1]), parts[2]
+        attn = F.softmax((q @ k.transpose([0, 1, 2, 4, 3])) * self.temperature, axis=-1)
+        out = paddle.reshape(attn @ v, [0, t[1], t[2], c, t[4], t[5]])
+        inverse = [0, 3, 4, 1, 5, 2] if self.grid else [0, 3, 1, 4, 2, 5]
         return self.project_out(paddle.reshape(out.transpose(inverse), [0, c, h_, w_]))
 
 
@@ -214,7 +221,7 @@ class ESA(nn.Layer):
         c1_ = self.conv1(x)
         c3 = self.conv3(F.max_pool2d(self.conv2(c1_), kernel_size=7, stride=3))
         c3 = F.interpolate(c3, size=paddle.shape(x)[2:4], mode='bilinear', align_corners=False, align_mode=0)
-        return x * F.sigmoid(self.conv4(c3 + self.conv_f(c1_)))
+        return x * sigmoid(self.conv4(c3 + self.conv_f(c1_)))
 
 
 class OSAG(nn.Layer):

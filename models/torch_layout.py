@@ -22,8 +22,7 @@ class Linear(nn.Layer):
         self.bias = self.create_parameter([out_features], default_initializer=init) if bias else None
 
     def forward(self, x):
-        y = paddle.matmul(x, self.weight, transpose_y=True)
-        return y + self.bias if self.bias is not None else y
+        return F.linear(x, self.weight.T, self.bias)  # paddle.matmul does not trace into the legacy graph
 
 
 class BatchNorm2d(nn.Layer):

@@ -90,3 +90,10 @@ def test_dat_light_x4_real_weights_match_spandrel(photo):
     assert got.shape == (1, 3, 160, 144)
     assert psnr(got, want) >= 50
     assert psnr(np.clip(got, 0, 1), np.clip(x.repeat(4, 2).repeat(4, 3), 0, 1)) > 20  # a sane upscale
+
+
+@pytest.mark.slow  # the predictor's oneDNN graph passes: ~20 s
+@pytest.mark.parametrize('config', [CLASSIC, LIGHT])
+def test_dat_static_export_takes_any_size(tmp_path, config):
+    from tests.models.window_nets import check_export
+    check_export({'type': 'DAT', 'upscale': 2, **config}, tmp_path)

@@ -58,3 +58,26 @@ def psnr(a, b):
     """PSNR of two float arrays in [0, 1] (no clipping: the raw forwards are compared)."""
     mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
     return math.inf if mse == 0 else 10 * math.log10(1 / mse)
+
+
+def check_export(arch, tmp_path, sizes=((1, 3, 23, 19), (2, 3, 16, 33))):
+    """A tiny ``arch`` (random weights) exported to the legacy static graph runs in the Paddle Inference
+    predictor at several input sizes (dynamic N, H and W) and matches the dynamic graph."""
+    import paddle
+
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
+    from realesrgan_paddle.inference.export import export_static, load_info
+    paddle.seed(0)
+    net = models.build_network(arch)
+    net.eval()
+    out = export_static(net, arch, tmp_path / 'infer')
+    info = load_info(out)
+    assert info['mod'] == 1 and info['scale'] == models.net_scale(arch)
+    pred, dyn = PredictorBackend(out), DynamicBackend(net)
+    rng = np.random.default_rng(1)
+    for shape in sizes:
+        x = rng.random(shape, dtype=np.float32)
+        y = pred.forward(x)
+        assert y.shape == (shape[0], 3, shape[2] * info['scale'], shape[3] * info['scale'])
+        np.testing.assert_allclose(y, dyn.forward(x), atol=1e-4)

@@ -97,3 +97,12 @@ def test_dat_light_x4_real_weights_match_spandrel(photo):
 def test_dat_static_export_takes_any_size(tmp_path, config):
     from tests.models.window_nets import check_export
     check_export({'type': 'DAT', 'upscale': 2, **config}, tmp_path)
+
+
+@pytest.mark.slow
+def test_dat_tiles_and_trains(photo, photo_batch, tmp_path):
+    from tests.models.window_nets import check_tiling, train_one_step
+    ref = spandrel_net('DAT', upscale=2, **LIGHT)
+    calibrated(ref, _last_conv(ref), photo_input(photo, 40, 44))
+    check_tiling(save_pth(ref, tmp_path / 'dat.pth'), photo)
+    train_one_step({'type': 'DAT', 'upscale': 4, **CLASSIC}, tmp_path, photo_batch)

@@ -58,3 +58,11 @@ def test_omnisr_any_size_and_window_multiple_sizes():
 def test_omnisr_static_export_takes_any_size(tmp_path):
     from tests.models.window_nets import check_export
     check_export({'type': 'OmniSR', 'up_scale': 2, **TINY}, tmp_path)
+
+
+def test_omnisr_tiles_and_trains(photo, photo_batch, tmp_path):
+    from tests.models.window_nets import check_tiling, train_one_step
+    ref = spandrel_net('OmniSR', up_scale=2, **TINY)
+    calibrated(ref, ref.up[0], photo_input(photo, 40, 44))
+    check_tiling(save_pth(ref, tmp_path / 'omnisr.pth'), photo)
+    train_one_step({'type': 'OmniSR', 'up_scale': 4, **TINY}, tmp_path, photo_batch)

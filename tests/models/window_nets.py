@@ -81,3 +81,40 @@ def check_export(arch, tmp_path, sizes=((1, 3, 23, 19), (2, 3, 16, 33))):
         y = pred.forward(x)
         assert y.shape == (shape[0], 3, shape[2] * info['scale'], shape[3] * info['scale'])
         np.testing.assert_allclose(y, dyn.forward(x), atol=1e-4)
+
+
+def check_tiling(weights, photo, size=(40, 44), tile=16, min_psnr=30):
+    """``tools/infer.py``'s engine (``Upscaler``, dynamic graph) tiled and whole on a real photo crop: the same
+    size, and close (window attention sees a little less context near the seams)."""
+    from realesrgan_paddle.evaluation.metrics import psnr as psnr_u8
+    from realesrgan_paddle.inference import Upscaler
+    lr = photo[:size[0], :size[1]]
+    up = Upscaler(str(weights), backend='dynamic', tile=0)
+    full = up.upscale(lr)
+    up.tile, up.tile_pad = tile, 6
+    tiled = up.upscale(lr)
+    assert up.last_tile == tile and tiled.shape == full.shape
+    assert full.std() > 20  # an image, not a flat clipped one
+    value = psnr_u8(tiled, full)
+    assert value > min_psnr, value
+    return value
+
+
+def train_one_step(arch, tmp_path, photo_batch):
+    """One generator + discriminator step of the tiny smoke recipe with ``network_g`` = ``arch``: the loss is
+    finite and the generator's weights move."""
+    import json
+    import logging
+
+    import paddle
+
+    from realesrgan_paddle.training.option_file import load_options
+    from realesrgan_paddle.training.steps import build_model
+    from tests.training.smoke import SMOKE, _batch
+    opt = load_options(SMOKE, [f'path.experiments_root={tmp_path}', f'network_g={json.dumps(arch)}'])
+    paddle.seed(0)
+    model = build_model(opt, logging.getLogger('test.window_nets'))
+    before = {k: v.numpy().copy() for k, v in model.g.state_dict().items()}
+    losses = model.optimize(*_batch(photo_batch), 1)
+    assert all(np.isfinite(v) for v in losses.values()), losses
+    assert any(not np.array_equal(v.numpy(), before[k]) for k, v in model.g.state_dict().items())

@@ -106,3 +106,19 @@ def test_dat_tiles_and_trains(photo, photo_batch, tmp_path):
     calibrated(ref, _last_conv(ref), photo_input(photo, 40, 44))
     check_tiling(save_pth(ref, tmp_path / 'dat.pth'), photo)
     train_one_step({'type': 'DAT', 'upscale': 4, **CLASSIC}, tmp_path, photo_batch)
+
+
+def test_dat_converts_with_the_tool(photo, tmp_path):
+    """``params_ema`` with a DataParallel ``module.`` prefix; the derived masks and counters are not kept."""
+    import torch
+
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
+    from tests.models.window_nets import convert_with_tool
+    ref = spandrel_net('DAT', upscale=2, img_size=16, **CLASSIC)
+    state = {f'module.{k}': v for k, v in ref.state_dict().items()}
+    assert any('attn_mask_0' in k for k in state) and any('num_batches_tracked' in k for k in state)
+    torch.save({'params_ema': state}, tmp_path / 'dat_x2.pth')
+    arch = convert_with_tool(tmp_path / 'dat_x2.pth', photo_input(photo, 17, 18))
+    assert arch == {'type': 'DAT', 'in_chans': 3, 'qkv_bias': True, 'upscale': 2, **CLASSIC}
+    kept = pick_params(load_state_file(tmp_path / 'dat_x2.pdparams'), 'params_ema')[0]
+    assert not any('attn_mask' in k or 'num_batches_tracked' in k for k in kept)

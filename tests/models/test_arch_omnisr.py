@@ -66,3 +66,14 @@ def test_omnisr_tiles_and_trains(photo, photo_batch, tmp_path):
     calibrated(ref, ref.up[0], photo_input(photo, 40, 44))
     check_tiling(save_pth(ref, tmp_path / 'omnisr.pth'), photo)
     train_one_step({'type': 'OmniSR', 'up_scale': 4, **TINY}, tmp_path, photo_batch)
+
+
+def test_omnisr_converts_with_the_tool(photo, tmp_path):
+    """A DataParallel ``module.`` prefix under ``params``, as some releases carry."""
+    import torch
+
+    from tests.models.window_nets import convert_with_tool
+    ref = spandrel_net('OmniSR', up_scale=4, **TINY)
+    torch.save({'params': {f'module.{k}': v for k, v in ref.state_dict().items()}}, tmp_path / 'omnisr_x4.pth')
+    arch = convert_with_tool(tmp_path / 'omnisr_x4.pth', photo_input(photo, 17, 18))
+    assert arch['type'] == 'OmniSR' and arch['up_scale'] == 4

@@ -118,3 +118,23 @@ def train_one_step(arch, tmp_path, photo_batch):
     losses = model.optimize(*_batch(photo_batch), 1)
     assert all(np.isfinite(v) for v in losses.values()), losses
     assert any(not np.array_equal(v.numpy(), before[k]) for k, v in model.g.state_dict().items())
+
+
+def convert_with_tool(src, x):
+    """``tools/convert_torch.py --input src --output src.pdparams``; the converted file gives the same output
+    on ``x`` as the source file loaded directly, with the architecture stored in it. Returns the arch."""
+    import importlib.util
+
+    from realesrgan_paddle import models
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
+    from tests.user_path import ROOT
+    spec = importlib.util.spec_from_file_location('convert_torch_window_nets', ROOT / 'tools' / 'convert_torch.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    dst = src.with_suffix('.pdparams')
+    assert tool.main(['--input', str(src), '--output', str(dst), '--quiet']) == 0
+    _, stored = pick_params(load_state_file(dst), 'params_ema')
+    net, arch = models.load_network(dst)
+    assert stored == arch
+    np.testing.assert_allclose(paddle_forward(net, x), paddle_forward(models.load_network(src)[0], x), atol=1e-6)
+    return arch

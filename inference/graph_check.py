@@ -186,7 +186,8 @@ def check_info(info):
     if not isinstance(arch, dict) or not isinstance(arch.get('type'), str) or len(arch) > 32:
         return 'no arch with a network type'
     for k, v in arch.items():
-        if isinstance(v, str) and len(v) <= 64 or _bounded_int(v, 0, 4096) or v is None or isinstance(v, float):
+        if isinstance(v, (str, bool)) and len(str(v)) <= 64 or _bounded_int(v, 0, 4096) or v is None \
+                or isinstance(v, float):
             continue
         if isinstance(v, list) and len(v) <= 32 and all(_bounded_int(x, 0, 4096) for x in v):  # DAT's depths
             continue

@@ -67,11 +67,12 @@ def check_export(arch, tmp_path, sizes=((1, 3, 23, 19), (2, 3, 16, 33))):
 
     from realesrgan_paddle import models
     from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
-    from realesrgan_paddle.inference.export import export_static, load_info
+    from realesrgan_paddle.inference.export import export_static, load_info, open_export
     paddle.seed(0)
     net = models.build_network(arch)
     net.eval()
     out = export_static(net, arch, tmp_path / 'infer')
+    open_export(out, user_cache=tmp_path / 'user_cache')  # the graph check passes it (ops, attributes, arch)
     info = load_info(out)
     assert info['mod'] == 1 and info['scale'] == models.net_scale(arch)
     pred, dyn = PredictorBackend(out), DynamicBackend(net)

@@ -47,8 +47,13 @@ LEGACY_OPS = frozenset({
     'elementwise_max', 'leaky_relu', 'relu', 'prelu', 'scale', 'concat', 'reshape2', 'transpose2', 'slice',
     'shape', 'fill_constant', 'nearest_interp_v2', 'bilinear_interp_v2', 'pixel_shuffle', 'pixel_unshuffle',
     'pad3d', 'cast', 'assign', 'squeeze2', 'unsqueeze2', 'stack',
-}) | frozenset({'sigmoid', 'silu'}) | frozenset({'mish', 'erf', 'group_norm', 'grid_sampler', 'range', 'meshgrid',
-                                                'reduce_mean', 'pow', 'elementwise_pow'})  # SPAN; PLKSR, DySample
+    # the window-attention networks (OmniSR, DAT, SwinIR, HAT): attention, norms, gates, run-time window sizes and masks
+    'matmul_v2', 'softmax', 'layer_norm', 'batch_norm', 'gelu', 'sigmoid', 'silu', 'pool2d', 'reduce_mean',
+    'p_norm', 'clip', 'pow', 'elementwise_pow', 'elementwise_mod', 'lookup_table_v2', 'gather', 'range',
+    'greater_equal', 'not_equal', 'fill_any_like', 'flatten_contiguous_range', 'split',
+    # SPAN; PLKSR, DySample
+    'mish', 'erf', 'group_norm', 'grid_sampler', 'meshgrid',
+})
 LEGACY_ATTRS = frozenset({
     'op_device', 'op_namescope', 'op_role', 'op_role_var', 'op_callstack', 'with_quant_attr', 'col', 'axis',
     'data_format', 'dilations', 'groups', 'padding_algorithm', 'paddings', 'strides', 'output_size',
@@ -56,7 +61,12 @@ LEGACY_ATTRS = frozenset({
     'ends', 'starts', 'infer_flags', 'dtype', 'force_cpu', 'place_type', 'str_value', 'value', 'align_corners',
     'align_mode', 'data_layout', 'interp_method', 'out_d', 'out_h', 'out_w', 'upscale_factor',
     'downscale_factor', 'pad_value', 'in_dtype', 'out_dtype', 'use_mkldnn', 'use_cudnn', 'is_test',
-}) | frozenset({'threshold', 'epsilon', 'padding_mode', 'dim', 'keep_dim', 'reduce_all', 'factor'})  # PLKSR
+    # the window-attention networks' ops (above)
+    'trans_x', 'trans_y', 'begin_norm_axis', 'epsilon', 'momentum', 'use_global_stats', 'trainable_statistics',
+    'approximate', 'adaptive', 'ceil_mode', 'exclusive', 'global_pooling', 'ksize', 'pooling_type', 'dim',
+    'keep_dim', 'keepdim', 'reduce_all', 'asvector', 'porder', 'min', 'max', 'factor', 'padding_idx', 'num',
+    'sections', 'start_axis', 'stop_axis', 'threshold', 'padding_mode',  # the last two: PLKSR
+})
 # ProgramDesc AttrType values allowed: INT FLOAT STRING INTS FLOATS STRINGS BOOLEAN BOOLEANS LONG LONGS
 # FLOAT64S FLOAT64 (not BLOCK/BLOCKS, VAR/VARS, SCALAR/SCALARS)
 LEGACY_ATTR_TYPES = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 15})
@@ -185,12 +195,15 @@ def check_info(info):
     if not isinstance(arch, dict) or not isinstance(arch.get('type'), str) or len(arch) > 32:
         return 'no arch with a network type'
     for k, v in arch.items():
-        if isinstance(v, str) and len(v) <= 64 or _bounded_int(v, 0, 4096) or v is None or isinstance(v, float):
+        if isinstance(v, (str, bool)) and len(str(v)) <= 64 or _bounded_int(v, 0, 4096) or v is None \
+                or isinstance(v, float):
+            continue
+        if isinstance(v, list) and len(v) <= 32 and all(_bounded_int(x, 0, 4096) for x in v):  # DAT's depths
             continue
         if isinstance(v, bool) or _short_numbers(v):  # a variant flag; SPAN's rgb_mean
             continue
         return f'arch.{str(k)[:40]} has a value out of range'
-    for key in ('scale', 'upscale'):  # the network's scale key (RRDBNet, SRVGGNetCompact)
+    for key in ('scale', 'upscale', 'up_scale'):  # the network's scale key (RRDBNet, SRVGGNetCompact, OmniSR)
         if key in arch and arch[key] != info['scale']:
             return f'arch.{key} {arch[key]} and scale {info["scale"]} disagree'
     if info.get('cpu_engine', 'onednn') not in ('onednn', 'openvino'):

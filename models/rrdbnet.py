@@ -15,7 +15,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .specs import ArchSpec, shape_of
+from .specs import ArchSpec, shape_of, shown
 
 # scale -> the default pixel-unshuffle factor of the input (Real-ESRGAN: the trunk upsamples x4)
 UNSHUFFLE = {4: 1, 2: 2, 1: 4}
@@ -224,6 +224,10 @@ def rename_old_esrgan(state):
 
 
 # ---------------------------------------------------------------- detection and sizing
+_OWN_KEY = re.compile(r'^(conv_first|conv_body|conv_hr|conv_last|conv_up\d+|body\.\d+\.rdb\d\.conv(\d|1x1))\.'
+                      r'(weight|bias)$')
+
+
 def _numbered(state, pattern):
     return {int(m.group(1)) for k in state for m in [re.match(pattern, k)] if m}
 
@@ -240,6 +244,10 @@ def detect_rrdbnet(state):
     missing = [k for k in ('conv_body.weight', 'conv_hr.weight', 'conv_last.weight') if k not in state]
     if missing:
         raise ValueError(f'RRDBNet keys (conv_first, body.0) found, but {missing[0]} is missing')
+    foreign = next((k for k in state if not _OWN_KEY.match(k)), None)
+    if foreign is not None:  # e.g. MM-RealSR: an RRDBNet with degradation-modulation layers
+        raise ValueError(f'RRDBNet keys (conv_first, body.0) found, but also {shown(foreign, 60)}, which no '
+                         'RRDBNet has (an RRDBNet with extra layers, such as MM-RealSR, is not supported)')
     blocks = _numbered(state, r'^body\.(\d+)\.rdb1\.conv1\.weight$')
     ups = _numbered(state, r'^conv_up(\d+)\.weight$')
     if blocks != set(range(len(blocks))) or ups != set(range(1, len(ups) + 1)):

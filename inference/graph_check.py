@@ -166,7 +166,7 @@ def _bounded_int(v, lo, hi):
 
 def check_info(info):
     """Why the sidecar ``info`` cannot be trusted, or None: ``scale`` in ``SCALES``, ``mod`` in 1..``MAX_MOD``,
-    an ``arch`` whose numbers are small and whose scale key agrees, a known ``cpu_engine``."""
+    an ``arch`` whose numbers are small (flags: booleans) and whose scale key agrees, a known ``cpu_engine``."""
     if not isinstance(info, dict):
         return 'not a JSON object'
     if not _bounded_int(info.get('scale'), 1, 8) or info['scale'] not in SCALES:
@@ -177,7 +177,7 @@ def check_info(info):
     if not isinstance(arch, dict) or not isinstance(arch.get('type'), str) or len(arch) > 32:
         return 'no arch with a network type'
     for k, v in arch.items():
-        if isinstance(v, str) and len(v) <= 64 or _bounded_int(v, 0, 4096) or v is None or isinstance(v, float):
+        if isinstance(v, str) and len(v) <= 64 or _bounded_int(v, 0, 4096) or v is None or isinstance(v, (float, bool)):
             continue
         return f'arch.{str(k)[:40]} has a value out of range'
     for key in ('scale', 'upscale'):  # the network's scale key (RRDBNet, SRVGGNetCompact)

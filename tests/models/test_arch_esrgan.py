@@ -2,6 +2,7 @@
 an unshuffle, ESRGAN+ (``conv1x1``), 1 and 4 channels, the new-format x2plus layout and tools/convert_torch.py,
 each read from a file saved by torch through the project's loading path."""
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -135,3 +136,58 @@ def test_variants_that_do_not_add_up_are_named():
     state['conv_first.weight'] = np.zeros((4, 12, 3, 3), np.float32)  # an unshuffle by 2 with no upsampling
     with pytest.raises(ValueError, match='not an upscaling network'):
         detect_arch(state)
+
+
+# ---------------------------------------------------------------- the paths, for the new variants
+PLUS_X8 = {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 8, 'num_feat': 4, 'num_block': 1,
+           'num_grow_ch': 4, 'plus': True}
+PLAIN_X1 = {**PLUS_X8, 'scale': 1, 'shuffle_factor': 1, 'plus': False}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('arch', [PLUS_X8, {**PLUS_X8, 'scale': 2, 'shuffle_factor': 2}, PLAIN_X1],
+                         ids=['plus-x8', 'plus-x2-unshuffle', 'plain-x1'])
+def test_static_export_matches_the_dynamic_graph(arch, tmp_path):
+    from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
+    from realesrgan_paddle.inference.export import export_static
+    from tests.nets import save_tiny
+    net, found = models.load_network(save_tiny(tmp_path / 'tiny.pdparams', arch, seed=3))
+    assert found == arch
+    pred, dyn = PredictorBackend(export_static(net, arch, tmp_path / 'infer')), DynamicBackend(net)
+    rng = np.random.default_rng(0)
+    for shape in [(1, 3, 12, 20), (1, 3, 8, 16)]:  # dynamic H and W (multiples of the unshuffle)
+        x = rng.random(shape, dtype=np.float32)
+        y = pred.forward(x)
+        assert y.shape[2:] == (shape[2] * arch['scale'], shape[3] * arch['scale'])
+        np.testing.assert_allclose(y, dyn.forward(x), atol=1e-4)
+
+
+def test_tiles_give_the_whole_image_and_a_training_step_runs(photo, tmp_path):
+    import logging
+
+    import paddle
+
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.training.option_file import load_options
+    from realesrgan_paddle.training.steps import build_model
+    from tests.nets import save_tiny
+    path = save_tiny(tmp_path / 'plus.pdparams', {**PLUS_X8, 'scale': 4}, seed=4)
+    img = np.ascontiguousarray(photo[:H, :W])
+    whole = Upscaler(model=str(path), backend='dynamic', precision='fp32').upscale(img)
+    tiled = Upscaler(model=str(path), backend='dynamic', precision='fp32', tile=16, tile_pad=24).upscale(img)  # > the receptive field
+    assert whole.shape == (H * 4, W * 4, 3)
+    assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1
+    net_g = json.dumps({**PLUS_X8, 'scale': 4})
+    opt = load_options(ROOT / 'options' / 'tiny_smoke.yml',
+                       [f'path.experiments_root={tmp_path}', 'model_type=RealESRNetModel', 'network_d=null',
+                        'train.gan_opt=null', f'network_g={net_g}'])
+    paddle.seed(0)
+    model = build_model(opt, logging.getLogger('test'))
+    assert type(model.g).__name__ == 'RRDBNet' and model.g.body[0].rdb1.conv1x1 is not None
+    before = model.g.body[0].rdb1.conv1x1.weight.numpy().copy()
+    rng = np.random.default_rng(0)
+    lq = paddle.to_tensor(rng.random((2, 3, 16, 16), dtype=np.float32))
+    gt = paddle.to_tensor(rng.random((2, 3, 64, 64), dtype=np.float32))
+    losses = model.optimize(lq, gt, gt, 1)
+    assert np.isfinite(losses['l_g_pix'])
+    assert not np.array_equal(model.g.body[0].rdb1.conv1x1.weight.numpy(), before)  # ESRGAN+'s conv trains

@@ -1,5 +1,6 @@
 """Comparing a Paddle network with a PyTorch reference (spandrel's) on a real photo: the input, a reference
-whose output is centred and unclipped, PSNR."""
+whose output is centred and unclipped, PSNR; and real weights on a photo: bicubic, an 8-bit upscale, sharpness."""
+import cv2
 import numpy as np
 
 H, W = 29, 37  # neither a multiple of 2, 4 nor 8
@@ -42,3 +43,20 @@ def run_paddle(net, x):
     import paddle
     with paddle.no_grad():
         return net(paddle.to_tensor(x)).numpy()
+
+
+def bicubic(img, size):
+    from PIL import Image
+    return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize(size, Image.BICUBIC))
+
+
+def upscale(net, lr_bgr):
+    import paddle
+    x = paddle.to_tensor(np.ascontiguousarray(lr_bgr[:, :, ::-1].transpose(2, 0, 1))[None].astype('float32') / 255)
+    with paddle.no_grad():
+        y = net(x).numpy()[0].transpose(1, 2, 0)
+    return np.ascontiguousarray(np.clip(np.round(y * 255), 0, 255).astype(np.uint8)[:, :, ::-1])
+
+
+def lap_var(img):
+    return float(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())

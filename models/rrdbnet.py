@@ -20,7 +20,7 @@ from .specs import ArchSpec, shape_of, shown
 # scale -> the default pixel-unshuffle factor of the input (Real-ESRGAN: the trunk upsamples x4)
 UNSHUFFLE = {4: 1, 2: 2, 1: 4}
 SHUFFLE_FACTORS = (1, 2, 4)
-MAX_UPSAMPLINGS = 4  # x16 trunks
+MAX_UPSAMPLINGS = 3  # x8 trunks: the largest scale the rest of the pipeline takes
 
 
 def _conv3(cin, cout):
@@ -40,7 +40,7 @@ def upsamplings(scale, shuffle_factor):
     """Number of nearest-x2 + conv steps of a ``scale`` trunk after an unshuffle by ``shuffle_factor``."""
     n = math.log2(scale * shuffle_factor) if scale >= 1 else -1
     if shuffle_factor not in SHUFFLE_FACTORS or n != int(n) or not 0 <= n <= MAX_UPSAMPLINGS:
-        raise ValueError(f'RRDBNet supports scale 1, 2, 4, 8 or 16 (0 to {MAX_UPSAMPLINGS} x2 upsamplings after an '
+        raise ValueError(f'RRDBNet supports scale 1, 2, 4 or 8 (0 to {MAX_UPSAMPLINGS} x2 upsamplings after an '
                          f'unshuffle by one of {SHUFFLE_FACTORS}); got scale {scale} with shuffle_factor '
                          f'{shuffle_factor}')
     return int(n)
@@ -256,7 +256,10 @@ def detect_rrdbnet(state):
     num_feat, in_ch = shape_of(state['conv_first.weight'])[:2]
     num_out_ch = shape_of(state['conv_last.weight'])[0]
     shuffle = _rrdb_shuffle(in_ch, num_out_ch)
-    if 2 ** len(ups) < shuffle or len(ups) > MAX_UPSAMPLINGS:
+    if len(ups) > MAX_UPSAMPLINGS:
+        raise ValueError(f'RRDBNet with {len(ups)} upsampling convs: x{2 ** len(ups)} trunks are not supported '
+                         f'(up to {MAX_UPSAMPLINGS}: x8)')
+    if 2 ** len(ups) < shuffle:
         raise ValueError(f'RRDBNet with {len(ups)} upsampling convs and conv_first taking {in_ch} channels '
                          f'({num_out_ch} out: a pixel unshuffle by {shuffle}) is not an upscaling network')
     scale = 2 ** len(ups) // shuffle

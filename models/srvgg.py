@@ -26,7 +26,7 @@ class PReLU(nn.Layer):
 
 
 ACTIVATIONS = ('prelu', 'relu', 'leakyrelu')
-UPSCALES = range(1, 9)
+UPSCALES = (1, 2, 3, 4, 8)  # the scales the rest of the pipeline takes (inference.graph_check.SCALES)
 SKIPS = ('nearest', 'bilinear')
 
 
@@ -48,7 +48,7 @@ class SRVGGNetCompact(nn.Layer):
                  skip='nearest'):
         super().__init__()
         if upscale not in UPSCALES:
-            raise ValueError(f'SRVGGNetCompact supports upscale 1-8, got {upscale}')
+            raise ValueError(f'SRVGGNetCompact supports upscale {", ".join(map(str, UPSCALES))}, got {upscale}')
         if skip not in SKIPS:
             raise ValueError(f'SRVGGNetCompact skip must be one of {SKIPS}, got {skip!r}')
         self.upscale, self.skip = upscale, skip
@@ -88,7 +88,7 @@ def detect_srvgg(state):
             break
     if upscale not in UPSCALES:
         raise ValueError(f'SRVGGNetCompact last conv has {out_ch} outputs, not num_out_ch (1, 3 or 4) x upscale^2 '
-                         f'(upscale 1-8)')
+                         f'(upscale {", ".join(map(str, UPSCALES))})')
     act = 'prelu' if 'body.1.weight' in state else 'relu'
     return {'type': 'SRVGGNetCompact', 'num_in_ch': num_in_ch, 'num_out_ch': num_out_ch, 'num_feat': num_feat,
             'num_conv': len(convs) - 2, 'upscale': upscale, 'act_type': act}

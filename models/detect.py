@@ -10,7 +10,9 @@ Both ask the registered ``ArchSpec``s (``models.specs``), in registration order:
 * ``detect_arch`` returns the ``arch`` dict (see docs/DESIGN.md) of the first
   spec whose ``detect`` recognises the keys. What weights cannot show is the
   spec's ``undetectable`` (SRVGGNetCompact's ReLU versus LeakyReLU: ``relu`` is
-  assumed; the discriminator's ``skip_connection``: ``True`` is assumed).
+  assumed; the discriminator's ``skip_connection``: ``True`` is assumed). When none does, its one-line error
+  names the closest network (``closest_arch``: the most key names in common, numbers aside) and the first of
+  its keys the state lacks.
 """
 import functools
 import re

@@ -38,7 +38,8 @@ def _list_row(e):
     state = 'converted' if conv.is_file() else 'ncnn-imported' if imp.is_file() else '-'
     src = ('wheel+release' if e.url else 'wheel') if e.ncnn else 'release'
     size = f'{e.size / 2**20:.1f} MB' if e.size else '-'
-    return (e.name, e.arch['type'], f'x{e.scale}' if e.scale else '-', size, e.licence or '?', src, state, ', '.join(e.aliases))
+    scale = f'x{e.scale}' if e.scale else '-'
+    return (e.name, e.arch['type'], scale, size, e.licence or '?', src, state, ', '.join(e.aliases))
 
 
 def _print_list():

@@ -174,7 +174,8 @@ def test_tiles_give_the_whole_image_and_a_training_step_runs(photo, tmp_path):
     path = save_tiny(tmp_path / 'plus.pdparams', {**PLUS_X8, 'scale': 4}, seed=4)
     img = np.ascontiguousarray(photo[:H, :W])
     whole = Upscaler(model=str(path), backend='dynamic', precision='fp32').upscale(img)
-    tiled = Upscaler(model=str(path), backend='dynamic', precision='fp32', tile=16, tile_pad=24).upscale(img)  # > the receptive field
+    # tile_pad beyond the receptive field: the tiles hold all the whole image's context
+    tiled = Upscaler(model=str(path), backend='dynamic', precision='fp32', tile=16, tile_pad=24).upscale(img)
     assert whole.shape == (H * 4, W * 4, 3)
     assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1
     net_g = json.dumps({**PLUS_X8, 'scale': 4})

@@ -78,32 +78,41 @@ def test_safetensors_x2_is_detected_and_matches(photo, tmp_path):
 
 
 def new_format(old_state):
-    """Real-ESRGAN's (BasicSR's) names for an old-format x4-trunk state dict."""
+    """Real-ESRGAN's (BasicSR's) names for an old-format state dict: ``model.3``, ``model.6``, ... the upsampling
+    convs ``conv_up1``, ``conv_up2``, ..., then ``conv_hr`` and ``conv_last``."""
     nb = max(int(m.group(1)) for k in old_state for m in [re.match(r'model\.1\.sub\.(\d+)\.weight', k)] if m)
-    names = {'model.0': 'conv_first', f'model.1.sub.{nb}': 'conv_body', 'model.3': 'conv_up1', 'model.6': 'conv_up2',
-             'model.8': 'conv_hr', 'model.10': 'conv_last'}
+    n_up = (max(int(k.split('.')[1]) for k in old_state) - 4) // 3
+    names = {'model.0': 'conv_first', f'model.1.sub.{nb}': 'conv_body', f'model.{3 * n_up + 2}': 'conv_hr',
+             f'model.{3 * n_up + 4}': 'conv_last', **{f'model.{3 * i}': f'conv_up{i}' for i in range(1, n_up + 1)}}
     out = {}
     for k, v in old_state.items():
-        m = re.match(r'model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.(\w+)$', k)
+        m = re.match(r'model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d|1x1)(?:\.0)?\.(\w+)$', k)
         head, _, param = k.rpartition('.')
         out[f'body.{m.group(1)}.rdb{m.group(2)}.conv{m.group(3)}.{m.group(4)}' if m else f'{names[head]}.{param}'] = v
     return out
 
 
-def test_new_format_x2plus_layout(photo, tmp_path):
-    """The official x2plus layout (BasicSR names, pixel unshuffle by 2, ``params_ema``), read by spandrel too."""
+NEW_FORMAT = {'x2plus': (dict(in_nc=12, out_nc=3, scale=4, shuffle_factor=2), dict(scale=2)),
+              'x8-grey': (dict(in_nc=1, out_nc=1, scale=8), dict(scale=8)),  # (spandrel drops new-format conv1x1)
+              'x1-plain': (dict(in_nc=3, out_nc=3, scale=1), dict(scale=1, shuffle_factor=1))}
+
+
+@pytest.mark.parametrize('case', list(NEW_FORMAT))
+def test_new_format_files(case, photo, tmp_path):
+    """BasicSR's names (the official x2plus layout: pixel unshuffle by 2) in ``params_ema``, read by spandrel too."""
     import torch
     spandrel = spandrel_or_skip()
-    ref = spandrel_esrgan(3, in_nc=12, out_nc=3, scale=4, shuffle_factor=2)
-    x = photo_input(photo, 3)
+    kwargs, extra = NEW_FORMAT[case]
+    ref = spandrel_esrgan(3, **kwargs)
+    x = photo_input(photo, kwargs['out_nc'])
     want = centred_output(ref, x)
-    torch.save({'params_ema': new_format(ref.state_dict())}, tmp_path / 'x2plus.pth')
-    theirs = spandrel.ModelLoader().load_from_file(tmp_path / 'x2plus.pth')
-    assert theirs.scale == 2
+    torch.save({'params_ema': new_format(ref.state_dict())}, tmp_path / 'new.pth')
+    theirs = spandrel.ModelLoader().load_from_file(tmp_path / 'new.pth')
+    assert theirs.scale == extra['scale']
     with torch.no_grad():
         assert psnr(theirs.model(torch.from_numpy(x)).numpy(), want) >= 50  # the file is the same network
-    net, arch = models.load_network(tmp_path / 'x2plus.pth')
-    assert arch == expected_arch({'out_nc': 3, 'scale': 4, 'shuffle_factor': 2}, {})
+    net, arch = models.load_network(tmp_path / 'new.pth')
+    assert arch == expected_arch(kwargs, extra)
     assert psnr(run_paddle(net, x), want) >= 50
 
 

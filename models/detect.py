@@ -10,9 +10,14 @@ Both ask the registered ``ArchSpec``s (``models.specs``), in registration order:
 * ``detect_arch`` returns the ``arch`` dict (see docs/DESIGN.md) of the first
   spec whose ``detect`` recognises the keys. What weights cannot show is the
   spec's ``undetectable`` (SRVGGNetCompact's ReLU versus LeakyReLU: ``relu`` is
-  assumed; the discriminator's ``skip_connection``: ``True`` is assumed).
+  assumed; the discriminator's ``skip_connection``: ``True`` is assumed). When none does, its one-line error
+  names the closest network (``closest_arch``: the most key names in common, numbers aside) and the first of
+  its keys the state lacks.
 """
-from .specs import all_specs
+import functools
+import re
+
+from .specs import all_specs, shown
 
 
 def normalize_state_dict(state):
@@ -28,13 +33,56 @@ def normalize_state_dict(state):
 
 
 def detect_arch(state):
-    """``arch`` dict for a state dict (any supported layout), or ValueError naming what was found."""
+    """``arch`` dict for a state dict (any supported layout), or ValueError naming what was found and, when no
+    network claims the keys, the closest one and what of it is not there (``closest_arch``)."""
     state = normalize_state_dict(state)
     for spec in all_specs():
         arch = spec.detect(state) if spec.detect else None
         if arch is not None:
             return arch
-    sample = sorted(state)[:6]
-    known = [s.name for s in all_specs() if s.detect]
-    raise ValueError(f'unknown network layout: {len(state)} tensors, first keys {sample}; '
-                     f'expected the names of {", ".join(known)}')
+    sample = sorted(state)[:4]
+    near = closest_arch(state)
+    known = ', '.join(s.name for s in all_specs() if s.detect)
+    closest = f'; closest: {near[0]} ({near[1]})' if near else f'; none of {known} has any of these key names'
+    raise ValueError(f'unknown network layout: {len(state)} tensors, first keys {sample}{closest}')
+
+
+def key_pattern(key):
+    """A key with its numbers as ``#`` (``body.3.rdb1.conv2.weight`` -> ``body.#.rdb#.conv#.weight``): names that
+    do not depend on a network's depth or its numbering."""
+    return re.sub(r'\d+', '#', key)
+
+
+@functools.lru_cache(maxsize=None)
+def _spec_keys(spec):
+    """The state-dict keys of ``spec``'s network at its defaults (built shapes-only where it can be), or ()."""
+    import paddle
+    try:
+        if spec.lazy_build:
+            with paddle.LazyGuard():
+                net = spec.build({'type': spec.name})
+        else:
+            net = spec.build({'type': spec.name})
+    except Exception:  # a network that cannot be built at its defaults is not compared
+        return ()
+    return tuple(net.state_dict())
+
+
+def closest_arch(state):
+    """``(name, what did not fit)`` of the registered network whose key names (numbers aside) overlap ``state``'s
+    most (Jaccard index of the two name sets), or None when none shares a name. ``state``: our key names."""
+    have = {key_pattern(k) for k in state}
+    best = None
+    for spec in all_specs():
+        keys = _spec_keys(spec) if spec.detect else ()
+        want = {key_pattern(k) for k in keys}
+        shared = len(have & want)
+        if shared and (best is None or shared / len(have | want) > best[0]):
+            best = (shared / len(have | want), spec, keys, want, shared)
+    if best is None:
+        return None
+    _, spec, keys, want, shared = best
+    missing = next((k for k in keys if key_pattern(k) not in have), None)
+    extra = next((k for k in sorted(state) if key_pattern(k) not in want), None)
+    what = f'no {shown(missing, 60)}' if missing else f'{shown(extra, 60)} is not one of its keys'
+    return spec.name, f'{shared} of its {len(want)} key names are there; {what}'

@@ -26,6 +26,7 @@ class PReLU(nn.Layer):
 
 
 ACTIVATIONS = ('prelu', 'relu', 'leakyrelu')
+UPSCALES = (1, 2, 3, 4, 8)  # the scales the rest of the pipeline takes (inference.graph_check.SCALES)
 SKIPS = ('nearest', 'bilinear')
 
 
@@ -46,8 +47,8 @@ class SRVGGNetCompact(nn.Layer):
     def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=16, upscale=4, act_type='prelu',
                  skip='nearest'):
         super().__init__()
-        if upscale not in (1, 2, 3, 4):
-            raise ValueError(f'SRVGGNetCompact supports upscale 1-4, got {upscale}')
+        if upscale not in UPSCALES:
+            raise ValueError(f'SRVGGNetCompact supports upscale {", ".join(map(str, UPSCALES))}, got {upscale}')
         if skip not in SKIPS:
             raise ValueError(f'SRVGGNetCompact skip must be one of {SKIPS}, got {skip!r}')
         self.upscale, self.skip = upscale, skip
@@ -80,13 +81,14 @@ def detect_srvgg(state):
     out_ch = shape_of(state[f'body.{convs[-1]}.weight'])[0]
     num_in_ch, num_feat = first[1], first[0]
     upscale = None
-    for num_out_ch in dict.fromkeys((num_in_ch, 3, 1)):
+    for num_out_ch in dict.fromkeys((num_in_ch, 3, 4, 1)):  # spandrel's order: likely the input's, then RGB(A), grey
         r = math.isqrt(out_ch // num_out_ch) if out_ch % num_out_ch == 0 else 0
         if r >= 1 and r * r * num_out_ch == out_ch:
             upscale = r
             break
-    if upscale is None:
-        raise ValueError(f'SRVGGNetCompact last conv has {out_ch} outputs, not num_out_ch x upscale^2')
+    if upscale not in UPSCALES:
+        raise ValueError(f'SRVGGNetCompact last conv has {out_ch} outputs, not num_out_ch (1, 3 or 4) x upscale^2 '
+                         f'(upscale {", ".join(map(str, UPSCALES))})')
     act = 'prelu' if 'body.1.weight' in state else 'relu'
     return {'type': 'SRVGGNetCompact', 'num_in_ch': num_in_ch, 'num_out_ch': num_out_ch, 'num_feat': num_feat,
             'num_conv': len(convs) - 2, 'upscale': upscale, 'act_type': act}

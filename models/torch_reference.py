@@ -184,6 +184,8 @@ def build_torch_network(arch):
         return vgg19_features(with_classifier=False)
     if arch['type'] not in _NETWORKS:
         raise LookupError(f'no torch reference for {arch["type"]}')
+    if arch['type'] == 'RRDBNet' and (set(arch) & {'plus', 'shuffle_factor'} or arch.get('scale', 4) not in (1, 2, 4)):
+        raise LookupError('no torch reference for this RRDBNet variant (ESRGAN+, x8 or a non-default unshuffle)')
     return _NETWORKS[arch['type']](**{k: v for k, v in arch.items() if k != 'type'})
 
 

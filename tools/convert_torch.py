@@ -1,13 +1,16 @@
-"""Convert PyTorch Real-ESRGAN/ESRGAN checkpoints to Paddle ``.pdparams`` without torch.
+"""Convert PyTorch Real-ESRGAN/ESRGAN checkpoints (and ncnn models) to Paddle ``.pdparams`` without torch.
 
     python tools/convert_torch.py --input RealESRGAN_x4plus.pth --output weights/x4plus.pdparams
+    python tools/convert_torch.py --input REALSR_DF2K_UP4X.param       # an ncnn graph, its .bin beside it
     python tools/convert_torch.py --input old_esrgan/ --output converted/      # every checkpoint inside
     python tools/convert_torch.py --input RRDB_ESRGAN_x4.pth --block 23 --verify
 
 Reads ``.pth`` (zip and legacy), ``.safetensors`` and ``.pdparams`` through the
 restricted reader (no code from the file runs), picks ``params_ema`` / ``params`` /
 a bare state dict, maps old key layouts, detects the architecture and writes it
-into the output with the source name and sha256. ``--verify`` compares against
+into the output with the source name and sha256. An ncnn ``.param`` (with the
+``.bin`` of the same name beside it) gives the architecture by its graph
+(``models.ncnn_import``); the architecture flags and ``--verify`` do not apply. ``--verify`` compares against
 torch when it is installed. The conversion itself is
 ``models.convert.convert_checkpoint``, callable from Python.
 Exit status: 0 ok, 1 verification above ``--tol``, 2 refused or bad input.
@@ -30,7 +33,8 @@ from realesrgan_paddle.utils import runtime_env  # noqa: E402
 runtime_env.setup(quiet=False)  # paddle is imported only once a file passed the safety checks
 
 
-CHECKPOINT_SUFFIXES = ('.pth', '.pt', '.safetensors')  # directory mode; a single .pdparams is accepted too
+CHECKPOINT_SUFFIXES = ('.pth', '.pt', '.safetensors', '.param')  # directory mode; a single .pdparams too
+NCNN_SUFFIX = '.param'  # an ncnn graph, with its .bin beside it
 # the architecture flags; each network's ArchSpec says which of them apply and which key they set
 ARCH_FLAGS = ('block', 'scale', 'num_feat', 'num_grow_ch', 'num_conv', 'num_in_ch', 'num_out_ch', 'act_type',
               'skip_connection', 'img_range')
@@ -44,7 +48,7 @@ def parse_args(argv=None):
                    'then params, then a bare dict)')
     p.add_argument('--arch', help='network type (default: detected from the keys)')
     p.add_argument('--block', type=int, help='RRDBNet num_block (seed-style; checked against the weights)')
-    p.add_argument('--scale', type=int, choices=(1, 2, 3, 4), help='upscale factor (RRDBNet scale / SRVGG upscale)')
+    p.add_argument('--scale', type=int, choices=(1, 2, 3, 4, 8), help='upscale factor (RRDBNet scale / SRVGG upscale)')
     p.add_argument('--num_feat', type=int, help='feature channels (default: detected from the weights)')
     p.add_argument('--num_grow_ch', type=int, help='RRDBNet growth channels (default: detected)')
     p.add_argument('--num_conv', type=int, help='SRVGGNetCompact body convolutions (default: detected)')
@@ -77,6 +81,15 @@ def _overrides(args):
 def convert_one(src, dst, args, log=print):
     """``models.convert.convert_checkpoint`` with the command line's settings. The file is read before
     paddle loads, so that an unsafe or damaged file is refused at once."""
+    if Path(src).suffix == NCNN_SUFFIX:
+        given = sorted(_overrides(args))
+        if given or args.verify:
+            flags = ', '.join(f'--{"arch" if f == "type" else f}' for f in given) or '--verify'
+            raise ValueError(f'{flags} does not apply to an ncnn '
+                             'model: its graph gives the architecture')
+        runtime_env.import_paddle_quietly()
+        from realesrgan_paddle.models.convert import convert_ncnn
+        return convert_ncnn(src, dst, log=log)
     from realesrgan_paddle.checkpoint_io.state_file import load_state_file
     raw = load_state_file(src)
     runtime_env.import_paddle_quietly()

@@ -33,6 +33,28 @@ def _size(path):
     return f'{Path(path).stat().st_size / 2**20:.1f} MB'
 
 
+def _list_row(e):
+    conv, imp = zoo.cached_paths(e)
+    state = 'converted' if conv.is_file() else 'ncnn-imported' if imp.is_file() else '-'
+    if e.extra.get('wheel'):
+        src = f'{e.extra["wheel"][0]} wheel'
+    else:
+        src = (f'{e.wheel} wheel' + ('+release' if e.url else '')) if e.ncnn else 'release'
+    size = f'{e.size / 2**20:.1f} MB' if e.size else '-'
+    scale = f'x{e.scale}' if e.scale else '-'
+    return (e.name, e.arch['type'], scale, size, e.licence or '?', src, state, ', '.join(e.aliases))
+
+
+def _print_list():
+    """One row per zoo model: architecture, scale, file size, licence, where it comes from, cache state."""
+    print(f'cache: {zoo.cache_dir()}')
+    rows = [('name', 'architecture', 'scale', 'size', 'licence', 'source', 'cache', 'aliases')]
+    rows += [_list_row(e) for e in zoo.ENTRIES]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print('  '.join(c.ljust(w) for c, w in zip(r, widths)) + '  ' + r[-1])
+
+
 @returns_status
 def main(argv=None):
     ap = ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -48,12 +70,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     if args.list:
-        print(f'cache: {zoo.cache_dir()}')
-        for e in zoo.ENTRIES:
-            conv, imp = zoo.cached_paths(e)
-            state = 'converted' if conv.is_file() else 'ncnn-imported' if imp.is_file() else '-'
-            src = ('wheel+release' if e.url else 'wheel') if e.ncnn else 'release'
-            print(f'{e.name:28s} x{e.scale or "-"}  {src:13s} {state:13s} aliases: {", ".join(e.aliases)}')
+        _print_list()
         return 0
 
     names = zoo.list_models() if args.all else (args.names or [zoo.DEFAULT_MODEL])

@@ -24,6 +24,7 @@ if __name__ == '__main__':
 from realesrgan_paddle import models  # noqa: E402
 from realesrgan_paddle.models.ncnn_import import import_ncnn, wheel_model_files  # noqa: E402
 from realesrgan_paddle.evaluation.metrics import psnr  # noqa: E402
+from tests.ref_compare import bicubic, lap_var, upscale  # noqa: E402
 
 
 def load_x4plus():
@@ -35,23 +36,6 @@ def load_x4plus():
     models.load_state_into(net, state)
     net.eval()
     return net
-
-
-def bicubic(img, size):
-    from PIL import Image
-    return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize(size, Image.BICUBIC))
-
-
-def upscale(net, lr_bgr):
-    import paddle
-    x = paddle.to_tensor(np.ascontiguousarray(lr_bgr[:, :, ::-1].transpose(2, 0, 1))[None].astype('float32') / 255)
-    with paddle.no_grad():
-        y = net(x).numpy()[0].transpose(1, 2, 0)
-    return np.ascontiguousarray(np.clip(np.round(y * 255), 0, 255).astype(np.uint8)[:, :, ::-1])
-
-
-def lap_var(img):
-    return float(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
 
 
 def compare(net, hr):

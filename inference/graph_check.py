@@ -48,6 +48,7 @@ LEGACY_OPS = frozenset({
     'shape', 'fill_constant', 'nearest_interp_v2', 'bilinear_interp_v2', 'pixel_shuffle', 'pixel_unshuffle',
     'pad3d', 'cast', 'assign', 'squeeze2', 'unsqueeze2', 'stack',
 })
+LEGACY_OPS |= {'sigmoid', 'reduce_mean'}  # the SE blocks of Real-CUGAN and waifu2x CUNet (models/cugan.py)
 LEGACY_ATTRS = frozenset({
     'op_device', 'op_namescope', 'op_role', 'op_role_var', 'op_callstack', 'with_quant_attr', 'col', 'axis',
     'data_format', 'dilations', 'groups', 'padding_algorithm', 'paddings', 'strides', 'output_size',
@@ -56,6 +57,7 @@ LEGACY_ATTRS = frozenset({
     'align_mode', 'data_layout', 'interp_method', 'out_d', 'out_h', 'out_w', 'upscale_factor',
     'downscale_factor', 'pad_value', 'in_dtype', 'out_dtype', 'use_mkldnn', 'use_cudnn', 'is_test',
 })
+LEGACY_ATTRS |= {'dim', 'keep_dim', 'reduce_all'}  # reduce_mean (the SE blocks)
 # ProgramDesc AttrType values allowed: INT FLOAT STRING INTS FLOATS STRINGS BOOLEAN BOOLEANS LONG LONGS
 # FLOAT64S FLOAT64 (not BLOCK/BLOCKS, VAR/VARS, SCALAR/SCALARS)
 LEGACY_ATTR_TYPES = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 15})
@@ -70,6 +72,7 @@ PIR_OPS = frozenset({
     '1.bilinear_interp', '1.pixel_shuffle', '1.pixel_unshuffle', '1.pad3d', '1.cast', '1.squeeze',
     '1.unsqueeze', '1.stack', '0.combine', '0.split',
 })
+PIR_OPS |= {'1.sigmoid', '1.mean'}  # the SE blocks of Real-CUGAN and waifu2x CUNet (models/cugan.py)
 PIR_ATTRS = frozenset({
     'name', 'shape', 'dtype', 'place', 'strides', 'paddings', 'padding_algorithm', 'dilations', 'groups',
     'data_format', 'struct_name', 'col', 'stop_gradient', 'persistable', 'axis', 'perm', 'axes', 'decrease_axis',
@@ -77,6 +80,7 @@ PIR_ATTRS = frozenset({
     'output_padding', 'align_corners', 'align_mode', 'interp_method', 'out_d', 'out_h', 'out_w', 'scale',
     'upscale_factor', 'downscale_factor', 'pad_value', 'is_persistable', 'starts', 'ends', 'data_layout',
 })
+PIR_ATTRS |= {'keepdim'}  # 1.mean (the SE blocks)
 PIR_ATTR_TYPES = frozenset({'0.a_str', '0.a_i32', '0.a_i64', '0.a_f32', '0.a_f64', '0.a_bool', '0.a_array',
                             '1.a_intarray', '1.a_dtype', '1.a_place'})
 PIR_OP_KEYS = frozenset({'#', 'A', 'I', 'O', 'OA', 'DA', 'QA'})

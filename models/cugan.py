@@ -31,6 +31,19 @@ def _leaky(x):
     return F.leaky_relu(x, 0.1)
 
 
+def sigmoid(x):
+    """``F.sigmoid``, also while tracing into the legacy static graph (the export): there Paddle 3.3.1's
+    ``F.sigmoid`` (like ``nn.Sigmoid``, ``paddle.exp``, ``paddle.tanh``) fails with "argument must be Value, but
+    got Variable", so the legacy ``sigmoid`` op is appended directly."""
+    if paddle.in_dynamic_mode() or paddle.framework.in_pir_mode():
+        return F.sigmoid(x)
+    from paddle.base.layer_helper import LayerHelper
+    helper = LayerHelper('sigmoid')
+    out = helper.create_variable_for_type_inference(x.dtype)
+    helper.append_op(type='sigmoid', inputs={'X': x}, outputs={'Out': out})
+    return out
+
+
 def crop(x, n):
     """Drop ``n`` px on every side (torch's ``F.pad(x, (-n,) * 4)``)."""
     return x[:, :, n:-n, n:-n]
@@ -46,7 +59,7 @@ class SEBlock(nn.Layer):
 
     def forward(self, x):
         w = paddle.mean(x, axis=[2, 3], keepdim=True)
-        return x * F.sigmoid(self.conv2(F.relu(self.conv1(w))))
+        return x * sigmoid(self.conv2(F.relu(self.conv1(w))))
 
 
 class UNetConv(nn.Layer):
@@ -111,14 +124,14 @@ class UNet2(nn.Layer):
         return self.conv_bottom(x5)
 
 
-def reflect_pad_to(x, border, multiple):
-    """Reflect-pad ``border`` px a side, plus up to ``multiple - 1`` px at the bottom/right so that H and W
-    become multiples of ``multiple``; the amounts are read at run time (tensors), so they export."""
+def pad_to(x, border, multiple, mode='reflect'):
+    """Pad ``border`` px a side (``reflect`` or ``replicate``), plus up to ``multiple - 1`` px at the bottom/right
+    so that H and W become multiples of ``multiple``; the amounts are read at run time (tensors), so they export."""
     hw = paddle.shape(x)[2:4].astype('int32')
-    extra = (multiple - hw % multiple) % multiple
+    extra = (hw + multiple - 1) // multiple * multiple - hw
     pad = paddle.concat([paddle.full([1], border, 'int32'), border + extra[1:2],
                          paddle.full([1], border, 'int32'), border + extra[0:1]])
-    return F.pad(x, pad, mode='reflect')
+    return F.pad(x, pad, mode=mode)
 
 
 class RealCUGAN(nn.Layer):
@@ -142,7 +155,7 @@ class RealCUGAN(nn.Layer):
             x = x * 0.7 + 0.15
         hw = paddle.shape(x)[2:4]
         border, multiple = BORDER[self.scale]
-        y = self.unet1(reflect_pad_to(x, border, multiple))
+        y = self.unet1(pad_to(x, border, multiple))
         y = self.unet2(y) + crop(y, 20)
         if self.scale == 4:
             y = F.pixel_shuffle(crop(self.conv_final(y), 1), 2)

@@ -91,3 +91,18 @@ def map_unet_graph(layers, param_path):
     if arch is None:
         return None
     return fill_state(arch, layers, Path(param_path).name), arch, None
+
+
+def wheel_files(package, stem):
+    """``(param, bin)`` of ``<package>/models/<stem>.param|.bin`` in an installed weight wheel (found without
+    importing it: its Vulkan wrapper may not load), or None."""
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    base = Path(list(spec.submodule_search_locations)[0]) / 'models' / stem
+    param, binf = base.with_name(base.name + '.param'), base.with_name(base.name + '.bin')
+    return (param, binf) if param.is_file() and binf.is_file() else None

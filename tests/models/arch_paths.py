@@ -16,3 +16,47 @@ def assert_export_matches(net, arch, out_dir, shapes, atol=1e-4):
         y = pred.forward(x)
         assert y.shape == (shape[0], shape[1], shape[2] * scale, shape[3] * scale)
         np.testing.assert_allclose(y, dyn.forward(x), atol=atol)
+
+
+ENGINE_SCRIPT = r'''
+import importlib, json, sys
+import numpy as np
+for job in json.load(open(sys.argv[1])):
+    cls = getattr(importlib.import_module(job["module"]), job["cls"])
+    np.save(job["output"], cls(gpuid=-1, **job["kwargs"]).process_cv2(np.load(job["input"])))
+'''
+
+
+def run_ncnn_engine(module, cls, plan, tmp):
+    """Run a weight wheel's own ncnn engine on the CPU (``gpuid=-1``) in a subprocess, so that a machine whose
+    Vulkan wrapper cannot load skips instead of failing. ``plan``: ``[(constructor kwargs, BGR uint8 image)]``;
+    returns the engine's BGR outputs."""
+    import json
+    import subprocess
+    import sys
+
+    import pytest
+    probe = subprocess.run([sys.executable, '-c', f'import {module}'], capture_output=True, text=True)
+    if probe.returncode:
+        pytest.skip(f'the {module} wrapper cannot load here: ' + (probe.stderr.strip().splitlines() or ['?'])[-1])
+    jobs = []
+    for i, (kwargs, img) in enumerate(plan):
+        np.save(tmp / f'in{i}.npy', img)
+        jobs.append({'module': module, 'cls': cls, 'kwargs': kwargs, 'input': str(tmp / f'in{i}.npy'),
+                     'output': str(tmp / f'out{i}.npy')})
+    (tmp / 'jobs.json').write_text(json.dumps(jobs))
+    run = subprocess.run([sys.executable, '-c', ENGINE_SCRIPT, str(tmp / 'jobs.json')], capture_output=True,
+                         text=True, timeout=300)
+    if run.returncode:
+        pytest.skip(f'the ncnn engine failed on the CPU (rc {run.returncode}): '
+                    + (run.stderr.strip().splitlines() or ['?'])[-1])
+    return [np.load(tmp / f'out{i}.npy') for i in range(len(plan))]
+
+
+def uint8_bgr(net, img_bgr):
+    """``net`` (RGB [0, 1] NCHW in and out) on a BGR uint8 image, rounded to BGR uint8 as the engines do."""
+    import paddle
+    x = paddle.to_tensor(np.ascontiguousarray(img_bgr[..., ::-1].transpose(2, 0, 1)[None]).astype(np.float32) / 255)
+    with paddle.no_grad():
+        y = net(x).numpy()[0].transpose(1, 2, 0)[..., ::-1]
+    return np.clip(np.round(y * 255), 0, 255).astype(np.uint8)

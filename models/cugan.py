@@ -165,6 +165,11 @@ class RealCUGAN(nn.Layer):
         return (y - 0.15) / 0.7 if self.is_pro else y
 
 
+def shape_or_none(state, key):
+    """The shape of ``state[key]``, or ``()`` when the key is missing."""
+    return shape_of(state[key]) if key in state else ()
+
+
 def detect_cugan(state):
     """Scale from the structure (``conv_final``: x4; ``unet1.conv_bottom`` 5x5: x3, 4x4: x2), ``se`` from the
     SE blocks' keys, ``pro`` from the ``pro`` marker tensor. A 3x3 ``unet1.conv_bottom`` is waifu2x's CUNet x1
@@ -172,7 +177,7 @@ def detect_cugan(state):
     if 'unet1.conv1.conv.0.weight' not in state or 'unet2.conv_bottom.weight' not in state:
         return None
     num_in = shape_of(state['unet1.conv1.conv.0.weight'])[1]
-    bottom = shape_of(state.get('unet1.conv_bottom.weight', ()))
+    bottom = shape_or_none(state, 'unet1.conv_bottom.weight')
     if len(bottom) != 4:
         raise ValueError('Real-CUGAN keys, but unet1.conv_bottom.weight is missing or not 4-D')
     if 'conv_final.weight' in state:

@@ -20,7 +20,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .cugan import UNet1, UNet2, crop, pad_to
+from .cugan import UNet1, UNet2, crop, pad_to, shape_or_none
 from .specs import ArchSpec, shape_of
 
 UPCONV7_CHANNELS = (16, 32, 64, 128, 128, 256)
@@ -68,7 +68,7 @@ class CUNet(nn.Layer):
 def detect_upconv7(state):
     if 'net.0.weight' not in state or 'net.12.weight' not in state:
         return None
-    convs = [shape_of(state.get(f'net.{i}.weight', ())) for i in range(0, 13, 2)]
+    convs = [shape_or_none(state, f'net.{i}.weight') for i in range(0, 13, 2)]
     widths = tuple(s[0] for s in convs[:-1] if len(s) == 4)
     if widths != UPCONV7_CHANNELS or len(convs[-1]) != 4 or convs[-1][2:] != (4, 4):
         raise ValueError(f'UpConv7-like keys (net.0 ... net.12), but the conv widths {widths} are not '
@@ -79,7 +79,7 @@ def detect_upconv7(state):
 def detect_cunet(state):
     """x1: a 3x3 ``unet1.conv_bottom``; x2: a 4x4 one, which is also Real-CUGAN se x2's layout, claimed first by
     ``RealCUGAN`` (registered before): this answer serves a checkpoint that stores a CUNet x2 ``arch``."""
-    bottom = shape_of(state.get('unet1.conv_bottom.weight', ()))
+    bottom = shape_or_none(state, 'unet1.conv_bottom.weight')
     if 'unet2.conv_bottom.weight' not in state or len(bottom) != 4 or bottom[2:] not in ((3, 3), (4, 4)):
         return None
     if 'pro' in state or 'conv_final.weight' in state:

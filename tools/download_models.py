@@ -52,8 +52,9 @@ def main(argv=None):
         for e in zoo.ENTRIES:
             conv, imp = zoo.cached_paths(e)
             state = 'converted' if conv.is_file() else 'ncnn-imported' if imp.is_file() else '-'
-            src = 'wheel+release' if e.ncnn else 'release'
-            print(f'{e.name:28s} x{e.scale or "-"}  {src:13s} {state:13s} aliases: {", ".join(e.aliases)}')
+            src = 'wheel' if e.wheel_only else 'wheel+release' if e.ncnn else 'release'
+            extra = f'  arch: {e.arch["type"]}  licence: {e.licence}' if e.licence else ''
+            print(f'{e.name:28s} x{e.scale or "-"}  {src:13s} {state:13s} aliases: {", ".join(e.aliases)}{extra}')
         return 0
 
     names = zoo.list_models() if args.all else (args.names or [zoo.DEFAULT_MODEL])

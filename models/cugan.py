@@ -155,6 +155,9 @@ class RealCUGAN(nn.Layer):
             x = x * 0.7 + 0.15
         hw = paddle.shape(x)[2:4]
         border, multiple = BORDER[self.scale]
+        if paddle.in_dynamic_mode() and min(x.shape[2:]) <= border:
+            raise ValueError(f'Real-CUGAN x{self.scale} needs an input larger than {border} px a side (its reflect '
+                             f'padding), got {x.shape[2]}x{x.shape[3]}')
         y = self.unet1(pad_to(x, border, multiple))
         y = self.unet2(y) + crop(y, 20)
         if self.scale == 4:
@@ -202,4 +205,12 @@ def bytes_per_pixel(arch):
     return 4.0 * (6 * 64 * inner * inner + 3 * 3 * s * s)
 
 
-SPEC = ArchSpec('RealCUGAN', RealCUGAN, detect=detect_cugan, scale_key='scale', bytes_per_pixel=bytes_per_pixel)
+def grid_multiple(arch):
+    """The U-Nets' stride-2 grid (2; 4 for x3, whose input is padded to a multiple of 4): the network takes any size,
+    but tiles must start on this grid to give what the whole image gives (tested: 62 dB against 37 dB off-grid for
+    a nose x2 on a photo; the SE blocks' global means still differ per tile)."""
+    return BORDER[SPEC.scale(arch)][1]
+
+
+SPEC = ArchSpec('RealCUGAN', RealCUGAN, detect=detect_cugan, scale_key='scale', pad_multiple=grid_multiple,
+                bytes_per_pixel=bytes_per_pixel)

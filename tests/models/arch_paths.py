@@ -60,3 +60,22 @@ def uint8_bgr(net, img_bgr):
     with paddle.no_grad():
         y = net(x).numpy()[0].transpose(1, 2, 0)[..., ::-1]
     return np.clip(np.round(y * 255), 0, 255).astype(np.uint8)
+
+
+def train_two_steps(exp_root, network_g, scale):
+    """``train.py`` on the tiny smoke recipe with ``network_g`` (a YAML flow mapping) at ``scale``, two
+    iterations (forward, backward and optimizer steps of G and D); returns the saved generator's path."""
+    import subprocess
+    import sys
+
+    from tests.training.smoke import SMOKE
+    from tests.user_path import ROOT
+    cmd = [sys.executable, 'train.py', '--yml_path', str(SMOKE), '-o', f'path.experiments_root={exp_root}',
+           '-o', f'scale={scale}', '-o', f'network_g={network_g}', '-o', 'train.total_iter=2', '-o', 'val=null',
+           '-o', 'datasets.val=null', '-o', 'logger.print_freq=1']
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert 'iter       2/2' in res.stdout + res.stderr
+    saved = sorted(exp_root.glob('*/models/net_g_*2.pdparams'))
+    assert saved, list(exp_root.rglob('*'))
+    return saved[-1]

@@ -218,3 +218,13 @@ def test_too_small_an_input_is_one_clear_error():
     net = models.build_network({'type': 'RealCUGAN', 'scale': 2, 'se': False})
     with pytest.raises(ValueError, match='needs an input larger than 18 px a side .* got 12x40'):
         net(paddle.rand([1, 3, 12, 40]))
+
+
+@pytest.mark.slow
+def test_trains_with_the_real_esrgan_recipe(tmp_path):
+    from tests.models.arch_paths import train_two_steps
+    saved = train_two_steps(tmp_path, '{type: RealCUGAN, scale: 2, se: false}', 2)
+    net, arch = models.load_network(saved)
+    assert arch == {'type': 'RealCUGAN', 'scale': 2, 'se': False}
+    assert detect_arch({k: v.numpy() for k, v in net.state_dict().items()}) == \
+        {'type': 'RealCUGAN', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2, 'se': False, 'pro': False}

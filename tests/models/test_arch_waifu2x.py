@@ -67,7 +67,9 @@ def test_matches_the_torch_interpreter_of_its_ncnn_graph(photo_crops, tmp_path, 
 def test_upconv7_photo_upscales_a_real_photo_sanely(photo_crops, tmp_path):
     """Downscaled back, the output is the input (> 30 dB), with more detail than bicubic."""
     net, arch = _imported(UPCONV7_PHOTO, tmp_path)
-    assert arch == {'type': 'UpConv7', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2}
+    assert arch == {'type': 'UpConv7', 'scale': 2}
+    assert detect_arch({k: v.numpy() for k, v in net.state_dict().items()}) == \
+        {'type': 'UpConv7', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2}
     img = photo_crops(1, 96)[0]
     y = np.clip(_ours(net, _rgb(img))[0].transpose(1, 2, 0)[..., ::-1], 0, 1)
     assert y.shape == (192, 192, 3)
@@ -141,3 +143,12 @@ def test_upconv7_matches_the_wheels_own_ncnn_engine(photo_crops, tmp_path):
         assert out.shape == ref.shape == (122, 106, 3)
         diff = np.abs(out.astype(np.int16) - ref)
         assert psnr(out, ref) >= 80 and diff.max() <= 2, (model, psnr(out, ref), diff.max())
+
+
+@pytest.mark.slow
+def test_upconv7_trains_with_the_real_esrgan_recipe(tmp_path):
+    from tests.models.arch_paths import train_two_steps
+    net, arch = models.load_network(train_two_steps(tmp_path, '{type: UpConv7, scale: 2}', 2))
+    assert arch == {'type': 'UpConv7', 'scale': 2}
+    assert detect_arch({k: v.numpy() for k, v in net.state_dict().items()}) == \
+        {'type': 'UpConv7', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2}

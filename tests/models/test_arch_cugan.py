@@ -233,3 +233,21 @@ def test_convert_torch_reads_a_wrapped_file_and_an_ncnn_param(tmp_path, capsys):
     assert convert_cli(['--input', tmp_path / 'alone.param']) == 2
     assert capsys.readouterr().err.strip().endswith('alone.param: no alone.bin beside it (an ncnn model is a '
                                                     '.param and its .bin)')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('arch', [{'type': 'RealCUGAN', 'scale': 3, 'pro': True}, {'type': 'UpConv7', 'scale': 2}])
+def test_onnx_export_runs_in_onnxruntime_at_two_sizes(tmp_path, arch):
+    """The SE blocks (global mean, sigmoid) and the run-time padding convert with dynamic H and W."""
+    pytest.importorskip('paddle2onnx', reason='paddle2onnx is not installed (requirements-onnx.txt)')
+    from realesrgan_paddle.inference.onnx_backend import OnnxBackend
+    from realesrgan_paddle.inference.onnx_export import export_onnx
+    net = models.build_network(arch).eval()
+    full = detect_arch(_state(arch))
+    ort = OnnxBackend(export_onnx(net, full, tmp_path / 'm.onnx'))
+    rng = np.random.default_rng(0)
+    for shape in [(1, 3, 24, 40), (1, 3, 36, 28)]:  # multiples of the pad multiple, as the callers pad
+        x = rng.random(shape, dtype=np.float32)
+        y = ort.forward(x)
+        assert y.shape == (1, 3, shape[2] * full['scale'], shape[3] * full['scale'])
+        assert psnr(y * 255, forward_np(net, x) * 255) >= 80

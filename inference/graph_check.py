@@ -181,7 +181,8 @@ def check_info(info):
     if not isinstance(arch, dict) or not isinstance(arch.get('type'), str) or len(arch) > 32:
         return 'no arch with a network type'
     for k, v in arch.items():
-        if isinstance(v, str) and len(v) <= 64 or _bounded_int(v, 0, 4096) or v is None or isinstance(v, (float, bool)):
+        if isinstance(v, str) and len(v) <= 64 or _bounded_int(v, 0, 4096) or v is None or \
+                isinstance(v, (float, bool)):  # bool: e.g. RealCUGAN's se and pro
             continue
         return f'arch.{str(k)[:40]} has a value out of range'
     for key in ('scale', 'upscale'):  # the network's scale key (RRDBNet, SRVGGNetCompact)

@@ -17,8 +17,8 @@ from .srvgg import SRVGGNetCompact
 from .vgg import VGG19FeatureExtractor
 
 # registration order = detection order; lowband before rrdbnet: its state holds an RRDBNet's keys too;
-# RealCUGAN and CUNet claim only states with unet1.*/unet2.* keys (CUNet only its 3x3-bottomed x1), UpConv7
-# only net.0 ... net.12: keys no other network has
+# RealCUGAN and CUNet claim only states with unet1.*/unet2.* keys, UpConv7 only net.0 ... net.12: keys no other
+# network has; CUNet after RealCUGAN: a CUNet x2 has Real-CUGAN se x2's keys exactly (models/waifu2x.py)
 for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator, cugan):
     register(_module.SPEC)
 register(waifu2x.UPCONV7_SPEC)

@@ -51,7 +51,7 @@ LEGACY_OPS = frozenset({
     'matmul_v2', 'softmax', 'layer_norm', 'batch_norm', 'gelu', 'sigmoid', 'silu', 'pool2d', 'reduce_mean',
     'p_norm', 'clip', 'pow', 'elementwise_pow', 'elementwise_mod', 'lookup_table_v2', 'gather', 'range',
     'greater_equal', 'not_equal', 'fill_any_like', 'flatten_contiguous_range', 'split',
-    # SPAN; PLKSR, DySample
+    # SPAN; PLKSR, DySample; (sigmoid, reduce_mean) the SE blocks of Real-CUGAN and waifu2x CUNet
     'mish', 'erf', 'group_norm', 'grid_sampler', 'meshgrid',
 })
 LEGACY_ATTRS = frozenset({

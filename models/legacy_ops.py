@@ -25,6 +25,13 @@ def sigmoid(x):
     return F.sigmoid(x) if in_dynamic_or_pir_mode() else _append('sigmoid', {'X': x})
 
 
+def silu(x):
+    """SiLU as ``x * sigmoid(x)``: Paddle 3.3's ``F.silu`` backward returns NaN where ``x`` is below about -88
+    (its ``exp(-x)`` overflows in float32), which a SPAN trained on 0-255 inputs reaches; this form's gradient is
+    0 there, as PyTorch's is. Same forward to float precision; traces into both static graphs."""
+    return x * sigmoid(x)
+
+
 def grid_sample(x, grid, padding_mode='border', align_corners=False):
     """Bilinear ``F.grid_sample`` (PyTorch's conventions) that also traces into the legacy static graph."""
     if in_dynamic_or_pir_mode():

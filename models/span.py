@@ -16,7 +16,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .legacy_ops import sigmoid
+from .legacy_ops import sigmoid, silu
 from .specs import ArchSpec, shape_of
 from .srvgg import pixel_shuffle_by_reshape
 
@@ -90,8 +90,8 @@ class SPAB(nn.Layer):
         self.c3_r = Conv3XC(channels, channels, fused=fused)
 
     def forward(self, x):
-        out1 = F.silu(self.c1_r(x))
-        out3 = self.c3_r(F.silu(self.c2_r(out1)))
+        out1 = silu(self.c1_r(x))
+        out3 = self.c3_r(silu(self.c2_r(out1)))
         return (out3 + x) * (sigmoid(out3) - 0.5), out1
 
 

@@ -177,3 +177,20 @@ def test_onnx_export_matches(tmp_path):
 def test_trainer_takes_a_step_on_a_training_form_span(tmp_path, photo_batch):
     moved = trained_keys(tmp_path, {**TINY, 'upscale': 4}, photo_batch)
     assert 'block_1.c1_r.conv.1.weight' in moved and 'block_1.c1_r.eval_conv.weight' not in moved
+
+
+def test_training_form_gradients_stay_finite_on_0_255_activations():
+    """SPAN scales its input to 0-255, so its SiLUs see values far below -88, where Paddle's own ``F.silu``
+    backward gives NaN (models/legacy_ops.silu); every seed's gradients must stay finite."""
+    import paddle.nn.functional as F
+    t = paddle.to_tensor(np.array([-1000.0, -100.0, 0.0, 100.0], np.float32), stop_gradient=False)
+    F.silu(t).sum().backward()
+    paddle_silu_is_broken = not np.isfinite(t.grad.numpy()).all()
+    for seed in range(4):
+        paddle.seed(seed)
+        net = models.build_network({**TINY, 'upscale': 4})
+        net.train()
+        x = paddle.to_tensor(np.random.default_rng(seed).random((2, 3, 16, 16), dtype=np.float32))
+        (net(x) - 0.5).abs().mean().backward()
+        grads = [p.grad.numpy() for p in net.parameters() if p.grad is not None]
+        assert grads and all(np.isfinite(g).all() for g in grads), (seed, paddle_silu_is_broken)

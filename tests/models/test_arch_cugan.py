@@ -167,8 +167,8 @@ def test_zoo_entries_import_offline_from_their_wheels(tmp_path, monkeypatch):
         assert load_state_file(path)['meta']['licence'].startswith('BSD-3-Clause'), e.name
     assert zoo.get_entry('cugan-x2').name == 'realcugan-se-x2'
     import dataclasses
-    missing = dataclasses.replace(wheel_entries[0], name='not-cached', wheel='no_such_wheel')
-    with pytest.raises(FileNotFoundError, match='the no-such-wheel wheel is not installed .* no release file'):
+    missing = dataclasses.replace(wheel_entries[0], name='not-cached', wheel='no-such-wheel')
+    with pytest.raises(FileNotFoundError, match=r'no download: the no-such-wheel wheel is not installed \(pip install no-such-wheel\)'):
         zoo.fetch_entry(missing, progress=False)
 
 

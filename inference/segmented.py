@@ -61,9 +61,9 @@ def upscale_video_segmented(upscaler, src, dst, outscale=None, crf=18, preset=No
     todo = [k for k in range(n) if k not in done]
     reused_frames = sum((spec.seg_end(k) or job.total or spec.starts[k]) - spec.starts[k] for k in done)
     bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=job.total, initial=reused_frames, desc=job.src.name, unit='frame', leave=False, disable=None)
+    if progress:  # a bar on a terminal, a line a tenth (or every LOG_EVERY_S s) with the ETA in a log
+        from realesrgan_paddle.utils.progress import counter
+        bar = counter(job.total, job.src.name, 'frame', initial=reused_frames)
     upscaled, seconds = 0, None  # seconds: (model, temporal) of this process's spans; None on Ray's workers
     try:
         if ray:

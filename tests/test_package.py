@@ -117,7 +117,7 @@ def test_pip_install_gives_the_package_and_the_command(tmp_path, hr_photos):
 
     cmd = str(py.parent / 'realesrgan-paddle')
     res = subprocess.run([cmd, 'infer', '--help'], cwd=work, env=env, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0 and res.stdout.startswith('usage: '), res.stderr[-2000:]
+    assert res.returncode == 0 and res.stdout.startswith('usage: realesrgan-paddle infer '), res.stderr[-2000:]
     assert '--model_path' in res.stdout and '--tile' in res.stdout
     res = subprocess.run([cmd], cwd=work, env=env, capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and all(c in res.stdout for c in ('infer', 'train', 'finetune', 'download'))
@@ -155,3 +155,20 @@ def test_editable_install_uses_the_clone(tmp_path):
     res = subprocess.run([str(py.parent / 'realesrgan-paddle'), 'train', '--help'], cwd=work, env=env,
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and '--yml_path' in res.stdout, res.stderr[-2000:]
+    assert res.stdout.startswith('usage: realesrgan-paddle train '), res.stdout[:200]
+
+
+@pytest.mark.parametrize('command', ['finetune', 'infer', 'export'])
+def test_each_command_names_itself_in_its_usage(command, capsys):
+    """``realesrgan-paddle finetune --help`` says ``usage: realesrgan-paddle finetune ...`` (it said
+    ``realesrgan-paddle [-h] --hr``), and so does a usage error; the parsers the tool builds later keep their names."""
+    from realesrgan_paddle import cli
+    from realesrgan_paddle.utils.cli import ArgumentParser
+    with pytest.raises(SystemExit) as e:
+        cli.main([command, '--help'])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith(f'usage: realesrgan-paddle {command} ')
+    with pytest.raises(SystemExit) as e:
+        cli.main([command, '--no-such-flag'])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert e.value.code == 2 and err.startswith(f'realesrgan-paddle {command}: error: '), err
+    assert ArgumentParser(prog='later.py').prog == 'later.py'

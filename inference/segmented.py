@@ -80,10 +80,10 @@ def _run(upscaler, spec, job, parts, todo, ray, workers, progress, done):
     """The segments ``todo``, here or on Ray: ``(frames through the model, (model s, temporal s) or None)``."""
     n = len(spec.starts)
     bar = None
-    if progress:
-        from tqdm import tqdm
+    if progress:  # a bar on a terminal, a line a tenth (or every LOG_EVERY_S s) with the ETA in a log
+        from realesrgan_paddle.utils.progress import counter
         reused = sum(parts.state['done'][str(k)]['frames'] for k in done)
-        bar = tqdm(total=job.total, initial=reused, desc=job.src.name, unit='frame', leave=False, disable=None)
+        bar = counter(job.total, job.src.name, 'frame', initial=reused)
     upscaled, seconds = 0, None  # seconds: (model, temporal) of this process's spans; None on Ray's workers
     try:
         if ray:

@@ -222,9 +222,9 @@ class _Run:
         self.batch, self.pending = [], []  # LR frames for the model; (index in batch or None = repeat, gap)
         self.batch_n = _batch_size(upscaler, job.h, job.w, outscale)
         self.bar, self.audio_in = None, None
-        if progress:
-            from tqdm import tqdm
-            self.bar = tqdm(total=job.total, desc=job.src.name, unit='frame', leave=False, disable=None)
+        if progress:  # a bar on a terminal, a line every tenth or LOG_EVERY_S seconds with the ETA in a log
+            from realesrgan_paddle.utils.progress import counter
+            self.bar = counter(job.total, job.src.name, 'frame')
 
     def execute(self):
         job = self.job

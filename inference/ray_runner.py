@@ -114,6 +114,8 @@ def run_segments(upscaler, spec, todo, folder, address, workers, bar):
             try:
                 k, data, through_model, written = ray.get(ref)
             except ray.exceptions.RayError as e:
+                if isinstance(getattr(e, 'cause', None), VideoError):  # the worker's own one line (the frame loop's)
+                    raise VideoError(str(e.cause)) from None
                 raise VideoError(f'{spec.src}: a Ray worker failed ({str(e).strip().splitlines()[-1][:300]})') from None
             folder.store_bytes(k, data, written)  # inference.parts.PartsFolder: recorded, synced, renamed
             upscaled += through_model  # the last segment's too (it runs to the end of the video, no next cut)

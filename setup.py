@@ -3,7 +3,11 @@
 never as a top-level ``utils`` or ``models``; ``assets/`` and ``options/``, which the code reads at run time beside
 the rooms, go to ``realesrgan_paddle/assets`` and ``realesrgan_paddle/options``, and a room's own data files
 (``evaluation/data/*.npz``) stay in their room. Dependencies: requirements.txt; extras webui, onnx, ray.
-Metadata is in pyproject.toml; docs/DESIGN.md, "One package"."""
+Metadata is in pyproject.toml; docs/DESIGN.md, "One package". The build's scratch (``build/``, the ``.egg-info``)
+goes to a temporary folder removed when the build ends, so ``pip install .`` leaves the clone as it was."""
+import atexit
+import shutil
+import tempfile
 from pathlib import Path
 
 from setuptools import setup
@@ -64,7 +68,14 @@ def requirements(name):
     return out
 
 
+def scratch():
+    """setuptools' ``build`` and ``egg_info`` options pointing at a temporary folder (removed at exit)."""
+    tmp = tempfile.mkdtemp(prefix='realesrgan-paddle-build-')
+    atexit.register(shutil.rmtree, tmp, True)
+    return {'build': {'build_base': str(Path(tmp) / 'build')}, 'egg_info': {'egg_base': tmp}}
+
+
 packages, package_dir, package_data = layout()
-setup(packages=packages, package_dir=package_dir, package_data=package_data,
+setup(packages=packages, package_dir=package_dir, package_data=package_data, options=scratch(),
       install_requires=requirements('requirements.txt'),
       extras_require={extra: requirements(f'requirements-{extra}.txt') for extra in ('webui', 'onnx', 'ray')})

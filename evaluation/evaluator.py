@@ -394,20 +394,28 @@ def axes(summary, names):
     return out
 
 
+def _head(metrics, votes, base, other):
+    """The verdict's words, true to every metric beside them: '<model> is better' only when no metric of the axis
+    favours the other model; 'mixed: ...' naming each side's metrics when they disagree; 'no clear winner' on ties."""
+    wins = {who: [m.upper() for m, v in zip(metrics, votes) if v == sign] for who, sign in ((other, 1), (base, -1))}
+    if wins[other] and wins[base]:
+        return f'mixed: {other} better on {", ".join(wins[other])}, {base} on {", ".join(wins[base])}'
+    who = other if wins[other] else base if wins[base] else None
+    return f'{who} is better' if who else 'no clear winner'
+
+
 def verdict(summary, base, other):
-    """One line per axis (distortion, perception): which of two models is better, and by which metrics."""
+    """One line per axis (distortion, perception): which of two models is better, and by which metrics; 'mixed'
+    when the axis's metrics disagree (a majority never overrules the numbers printed beside it)."""
     lines = []
     for axis, metrics in axes(summary, [base, other]).items():
         votes = [_better(m, summary[other][m], summary[base][m]) for m in metrics]
-        score = sum(votes)
-        who = other if score > 0 else base if score < 0 else None
         parts = []
         for m, v in zip(metrics, votes):
             mark = f' ({other})' if v > 0 else f' ({base})' if v < 0 else ' (tie)'
             hint = ', closer to 1' if m in ('detail', 'texture') else ''
             parts.append(f'{m.upper()} {_fmt(m, summary[base][m])} -> {_fmt(m, summary[other][m])}{hint}{mark}')
-        head = f'{who} is better' if who else 'no clear winner'
-        lines.append(f'{axis}: {head} ({base} -> {other}): ' + '; '.join(parts))
+        lines.append(f'{axis}: {_head(metrics, votes, base, other)} ({base} -> {other}): ' + '; '.join(parts))
     return lines
 
 

@@ -364,17 +364,13 @@ def _upscale_video_file(up, src, dst, args):
     """One video; returns the input megapixels that went through the model (repeated frames not counted)."""
     from tqdm import tqdm
 
-    from realesrgan_paddle.inference.video import VideoError, upscale_video
+    from realesrgan_paddle.inference.video import VideoError
     from realesrgan_paddle.media.ffmpeg import probe_video
     try:
         temporal = getattr(args, 'temporal', None)
-        if args.segment_seconds > 0 or args.ray:
-            res = up.upscale_video(src, dst, args.outscale, crf=args.crf, preset=args.preset, progress=not args.quiet,
-                                   segment_seconds=args.segment_seconds or None, ray=args.ray, workers=args.workers,
-                                   temporal=temporal)
-        else:
-            res = upscale_video(up, src, dst, args.outscale, crf=args.crf, preset=args.preset, progress=not args.quiet,
-                                temporal=temporal)
+        res = up.upscale_video(src, dst, args.outscale, crf=args.crf, preset=args.preset, progress=not args.quiet,
+                               segment_seconds=args.segment_seconds or None, ray=args.ray, workers=args.workers,
+                               temporal=temporal)
     except VideoError as e:
         raise ValueError(str(e)) from None
     segs = f', {res["segments"]} segments, {res["reused"]} reused' if 'segments' in res else ''

@@ -124,6 +124,8 @@ def run_segments(upscaler, spec, todo, folder, address, workers, bar):
                 pending.pop(ref)
                 k, data, through_model, written = ray.get(ref)
             except ray.exceptions.RayError as e:
+                if isinstance(getattr(e, 'cause', None), VideoError):  # the worker's own one line (the frame loop's)
+                    raise VideoError(str(e.cause)) from None
                 raise VideoError(f'{spec.src}: a Ray worker failed ({str(e).strip().splitlines()[-1][:300]})') from None
             except ConnectionError as e:  # an OSError, which the caller would call a write error
                 raise VideoError(f'{spec.src}: the connection to Ray was lost ({first_line(e)})') from None

@@ -7,32 +7,19 @@ segment; ``inference/ray_runner.py``).
 import contextlib
 import os
 import subprocess
-import time
 from fractions import Fraction
 from pathlib import Path
 
 from . import segments as sg
-from .video import _Decoder, _encoder_args, _to_i420
-from .video_stages import FrameSlots, _batch_size, _run_model
+from .frame_loop import Decoder, FrameLoop, encoder_args, to_i420
 from realesrgan_paddle.media.ffmpeg import widen_pipe
 from realesrgan_paddle.media.video_reader import VideoError
 
 OVERLAP_FRAMES = 0  # frames before a cut run through the model with their outputs discarded
-# with --temporal: the stabiliser's memory of the frames before a cut falls as 0.85^k (inference/temporal.py), under
-# 4 % after 20 frames, so a segment started 20 frames early joins its predecessor without a visible step
+# with --temporal: the stabiliser's memory of the frames before a cut falls as 0.9^k at most (its default strength,
+# inference/temporal.py), about 12 % after 20 frames (4 % after 30); a segment started 20 frames early joins its
+# predecessor without a visible step (tests/inference/test_segments.py measures the join)
 TEMPORAL_OVERLAP = 20
-
-
-class _SeekDecoder(_Decoder):
-    """The decoder starting just before ``seek`` seconds, reporting the file's own times (``-copyts``)."""
-
-    def __init__(self, exe, src, rotation, width, height, seek):
-        from realesrgan_paddle.media.video_reader import FrameReader
-        from .video import _TURN
-        turn = [_TURN[rotation]] if rotation in _TURN else []
-        args = ['-noautorotate'] + (['-ss', f'{seek:.6f}', '-copyts'] if seek > 0 else [])
-        FrameReader.__init__(self, src, filters=turn, input_args=args, exe=exe, prefetch=2, size=(width, height))
-        self.start()
 
 
 class SpanSpec:
@@ -65,7 +52,7 @@ class _SegEncoder:
     def __init__(self, exe, spec, tmp, final, k, record=None):
         self.tmp, self.final, self.k, self.record = str(tmp), str(final), k, record
         rate = f'{spec.rate.numerator}/{spec.rate.denominator}'
-        cmd = _encoder_args(exe, None, self.tmp, spec.ew, spec.eh, rate, spec.crf, spec.preset, spec.sar,
+        cmd = encoder_args(exe, None, self.tmp, spec.ew, spec.eh, rate, spec.crf, spec.preset, spec.sar,
                             spec.x264_params)
         self.log = open(self.tmp + '.log', 'wb')
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self.log)
@@ -129,31 +116,38 @@ def commit_file(tmp, final):
 
 
 class SpanRun:
-    """Segments ``k0`` to ``k1 - 1`` through one decoder: frames to slots (as one pass), the model, encoders."""
+    """Segments ``k0`` to ``k1 - 1`` through one decoder and the frame loop (``inference.frame_loop``, as one pass),
+    each segment to its own encoder."""
 
     def __init__(self, upscaler, spec, k0, k1, folder, exe, on_frames=None, record=None):
-        self.up, self.spec, self.k0, self.k1, self.folder, self.exe = upscaler, spec, k0, k1, Path(folder), exe
+        self.spec, self.k0, self.k1, self.folder, self.exe = spec, k0, k1, Path(folder), exe
         self.record = record  # called with (k, temporary file, frames) before a segment gets its final name
         self.on_frames = on_frames or (lambda n: None)
         self.k = k0
         self.pos = spec.starts[k0]  # the next slot to write
         self.end = spec.seg_end(k1 - 1)  # None: to the end of the video
         self.enc = None
-        self.prev_out = None
-        self.upscaled = 0
-        self.batch, self.pending = [], []
-        self.batch_n = _batch_size(upscaler, spec.h, spec.w, spec.outscale)
-        from .temporal import make_stabiliser
-        self.stab = make_stabiliser(spec.temporal)  # a fresh one per span: it starts warm from the preroll
-        self.model_seconds = self.temporal_seconds = 0.0
+        # a fresh stabiliser per span: it starts warm from the pre-roll
+        self.loop = FrameLoop(upscaler, spec, self._emit, spec.temporal)
+        self.loop.slots.first, self.loop.slots.lead, self.loop.slots.next = spec.first, spec.lead, spec.starts[k0]
+
+    @property
+    def upscaled(self):
+        return self.loop.upscaled
+
+    @property
+    def model_seconds(self):
+        return self.loop.model_seconds
+
+    @property
+    def temporal_seconds(self):
+        return self.loop.temporal_seconds
 
     def run(self):
-        spec = self.spec
+        spec, loop = self.spec, self.loop
         start_t = spec.first + (spec.starts[self.k0] - spec.lead) / float(spec.rate)
         seek = max(0.0, start_t - (spec.overlap + 1.5) / float(spec.rate)) if self.k0 > 0 else 0.0
-        dec = _SeekDecoder(self.exe, spec.src, spec.turn, spec.w, spec.h, seek)
-        slots = FrameSlots(spec.rate)
-        slots.first, slots.lead, slots.next = spec.first, spec.lead, spec.starts[self.k0]
+        dec = Decoder(self.exe, spec.src, spec.turn, spec.w, spec.h, seek)
         pre = []
         try:
             for frame, t in dec.frames():
@@ -161,20 +155,12 @@ class SpanRun:
                     pre = (pre + [frame])[-(spec.overlap + 1):]
                     continue
                 if pre:
-                    self._preroll(pre)
+                    loop.preroll(pre)
                     pre = []
                 if t is not None and self.end is not None and spec.slot(t) >= self.end:
                     break
-                placed = slots.place(frame, t)
-                if placed is None:
-                    continue
-                new, gap = placed
-                self.pending.append((len(self.batch) if new else None, gap))
-                if new:
-                    self.batch.append(frame)
-                if len(self.batch) >= self.batch_n or not self.batch:
-                    self._flush()
-            self._flush()
+                loop.add(frame, t)
+            loop.flush()
             ended = self.end is None
             errors = bool(dec.errors)
         except BaseException:
@@ -182,7 +168,7 @@ class SpanRun:
             self._abort()
             raise
         rc = dec.close(kill=not ended)
-        if ended and (rc != 0 or (self.prev_out is None and self.enc is None)):
+        if ended and (rc != 0 or (loop.prev_out is None and self.enc is None)):
             self._abort()
             raise VideoError(dec.failure())
         try:
@@ -191,39 +177,6 @@ class SpanRun:
             self._abort()
             raise
         return self.upscaled
-
-    def _preroll(self, pre):
-        """Frames before the cut: through the model (a stateful filter starts warm), outputs discarded except the
-        last, which a gap at the cut holds (as one pass does)."""
-        reset = getattr(self.up, 'reset', None)
-        if callable(reset):
-            reset()
-        for frame in pre:
-            self.prev_out = self._upscaled([frame], -1)[0]
-
-    def _upscaled(self, lrs, index):
-        """``lrs`` through the model, then the span's stabiliser (``--temporal``) in frame order; each timed."""
-        t0 = time.perf_counter()
-        outs = _run_model(self.up, lrs, self.spec.outscale, self.spec.src, index)
-        t1 = time.perf_counter()
-        if self.stab is not None:
-            outs = [self.stab(lr, out) for lr, out in zip(lrs, outs)]
-        self.model_seconds += t1 - t0
-        self.temporal_seconds += time.perf_counter() - t1
-        return outs
-
-    def _flush(self):
-        outs = []
-        if self.batch:
-            outs = self._upscaled(self.batch, self.upscaled)
-            self.upscaled += len(outs)
-            self.batch.clear()
-        for idx, gap in self.pending:
-            out = self.prev_out if idx is None else outs[idx]
-            self._emit(self.prev_out if self.prev_out is not None else out, gap)
-            self._emit(out, 1)
-            self.prev_out = out
-        self.pending.clear()
 
     def _emit(self, img, times):
         """Write ``img`` into ``times`` slots from ``pos``, switching segments at their cuts."""
@@ -237,7 +190,7 @@ class SpanRun:
                 self._open()
             n = times if seg_end is None else min(times, seg_end - self.pos)
             if data is None:
-                data = _to_i420(img, self.spec.ew, self.spec.eh).tobytes()
+                data = to_i420(img, self.spec.ew, self.spec.eh).tobytes()
             self.enc.write(data, n)
             self.on_frames(n)
             self.pos += n
@@ -268,11 +221,12 @@ class SpanRun:
 
     def _finish(self, hold_to_end):
         spec = self.spec
+        prev = self.loop.prev_out
         if self.end is not None:
-            if self.prev_out is not None and self.pos < self.end:
-                self._emit(self.prev_out, self.end - self.pos)  # the gap up to the next cut holds the picture
-        elif hold_to_end and self.prev_out is not None and spec.video_duration:
-            self._emit(self.prev_out, int(round(spec.video_duration * spec.rate)) - self.pos)
+            if prev is not None and self.pos < self.end:
+                self._emit(prev, self.end - self.pos)  # the gap up to the next cut holds the picture
+        elif hold_to_end and prev is not None and spec.video_duration:
+            self._emit(prev, int(round(spec.video_duration * spec.rate)) - self.pos)
         if self.enc is not None:
             self._commit()
 

@@ -6,14 +6,14 @@ import time
 from . import segments as sg
 from .parts import PartsFolder
 from .segment_run import OVERLAP_FRAMES, TEMPORAL_OVERLAP, SpanRun, SpanSpec
-from .video import _Job, pick_preset, pick_x264_params
+from .video import Job, pick_preset, pick_x264_params
 
 
 def prepare(upscaler, src, dst, outscale, crf, preset, segment_seconds, overlap, temporal=None):
     """The probed job, its work folder (opened and locked: close it) and saved/new plan: ``(job, parts, spec)``."""
     x264_params = pick_x264_params(upscaler, preset)
     preset = pick_preset(upscaler, preset)
-    job = _Job(upscaler, src, dst, outscale, crf, preset)
+    job = Job(upscaler, src, dst, outscale, crf, preset)
     job.cleanup()
     options = dict(crf=crf, preset=preset, x264_params=x264_params, outscale=outscale,
                    segment_seconds=segment_seconds, overlap=overlap, temporal=temporal, w=job.ow, h=job.oh)
@@ -35,13 +35,8 @@ def prepare(upscaler, src, dst, outscale, crf, preset, segment_seconds, overlap,
 
 
 def _mode(temporal, overlap_frames):
-    from .temporal import TemporalError, make_stabiliser
-    if temporal is True:
-        temporal = 'flow'
-    if temporal is not None and temporal is not False and not isinstance(temporal, str):
-        raise TemporalError('segmented video takes temporal as a mode name (flow or static), not a Stabiliser')
-    make_stabiliser(temporal or None)  # a bad mode fails here, before ffmpeg starts
-    temporal = temporal or None
+    from .temporal import temporal_mode
+    temporal = temporal_mode(temporal, named=True)  # a bad mode fails here, before ffmpeg starts
     if overlap_frames is None:
         overlap_frames = TEMPORAL_OVERLAP if temporal else OVERLAP_FRAMES
     return temporal, overlap_frames
@@ -80,10 +75,10 @@ def _run(upscaler, spec, job, parts, todo, ray, workers, progress, done):
     """The segments ``todo``, here or on Ray: ``(frames through the model, (model s, temporal s) or None)``."""
     n = len(spec.starts)
     bar = None
-    if progress:
-        from tqdm import tqdm
+    if progress:  # a bar on a terminal, a line a tenth (or every LOG_EVERY_S s) with the ETA in a log
+        from realesrgan_paddle.utils.progress import counter
         reused = sum(parts.state['done'][str(k)]['frames'] for k in done)
-        bar = tqdm(total=job.total, initial=reused, desc=job.src.name, unit='frame', leave=False, disable=None)
+        bar = counter(job.total, job.src.name, 'frame', initial=reused)
     upscaled, seconds = 0, None  # seconds: (model, temporal) of this process's spans; None on Ray's workers
     try:
         if ray:

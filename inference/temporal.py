@@ -24,7 +24,8 @@ or not, any precision, ``.onnx`` too), one frame at a time, with the low-resolut
 stabilised high band) is exported by ``Stabiliser.state()`` and restored by ``load_state``; ``reset()`` starts
 afresh. The recursion forgets its start geometrically: after k frames the initial state weighs at most
 ``strength ** k`` in any pixel, so a segment that re-runs k overlap frames before its first written frame
-reproduces a continuous run's state up to that weight (k = 30 at the default strength: about 4 %).
+reproduces a continuous run's state up to that weight: 0.9^k at the default strength 0.9 (``DEFAULT_STRENGTH``),
+about 12 % after the 20 frames a segment starts early (``segment_run.TEMPORAL_OVERLAP``), 4 % after 30.
 Measurements and the choice of design: docs/temporal.md.
 """
 import cv2
@@ -287,15 +288,27 @@ def stabilise_frames(lq_frames, out_frames, **kw):
     return [stab(lq, out) for lq, out in zip(lq_frames, out_frames)]
 
 
-def make_stabiliser(temporal):
-    """A ``Stabiliser`` for ``upscale_video(..., temporal=...)``: None for False/None, a new one for True or a
-    mode name, ``temporal`` itself when it is one."""
-    if temporal is None or temporal is False:
+def temporal_mode(temporal, named=False):
+    """The one reading of ``temporal`` (``--temporal``, ``upscale_video(temporal=...)``), checked before ffmpeg
+    starts: None (off: False, None, ''), a mode name (True is 'flow') or a ``Stabiliser`` (its state carries on),
+    which segments refuse (``named``: Ray's workers and the plan's fingerprint take a name). Anything else is a
+    one-line ``TemporalError``."""
+    if temporal is None or temporal is False or temporal == '':
         return None
-    if isinstance(temporal, Stabiliser):
-        return temporal
     if temporal is True:
-        return Stabiliser()
+        return 'flow'
+    if isinstance(temporal, Stabiliser):
+        if named:
+            raise TemporalError('segmented video takes temporal as a mode name (flow or static), not a Stabiliser')
+        return temporal
     if isinstance(temporal, str) and temporal in MODES:
-        return Stabiliser(mode=temporal)
+        return temporal
     raise TemporalError(f'temporal must be False, True, one of {MODES} or a Stabiliser, got {temporal!r}')
+
+
+def make_stabiliser(temporal):
+    """The one place where ``temporal`` (as :func:`temporal_mode` reads it) becomes a ``Stabiliser``: None when
+    off, a new one for a mode name, ``temporal`` itself when it is one. Called by ``inference.frame_loop.FrameLoop``
+    (one pass, each span of segments, each Ray task)."""
+    mode = temporal_mode(temporal)
+    return mode if mode is None or isinstance(mode, Stabiliser) else Stabiliser(mode=mode)

@@ -5,6 +5,7 @@ and an encoder thread, joined by bounded queues (``queue_frames`` frames each,
 2 by default), so the model does not wait for decoding or encoding. Paddle's
 predictor and the pipe reads and writes release the GIL. An error in any
 stage stops the others and reaches the caller as a one-line ``VideoError``.
+The frame loop itself (slots, batches, the model, the stabiliser) is shared with segments: ``inference/frame_loop.py``.
 Small frames go through the predictor a few at a time (one forward; rules and
 measurements in ``inference/video_stages.py``).
 
@@ -37,18 +38,13 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-import cv2
-import ffmpeg
-import numpy as np
-
 from realesrgan_paddle.media.ffmpeg import MediaInput, ffmpeg_exe, probe_video, widen_pipe
 from realesrgan_paddle.utils.fileio import temp_beside
 from realesrgan_paddle.media.kinds import OUTPUT_CONTAINERS
-from realesrgan_paddle.media.video_reader import FrameReader, VideoError
+from realesrgan_paddle.media.video_reader import VideoError
 
-from .video_stages import _END, FrameSlots, _Pipeline, _batch_size, _one_line, _run_model
-
-_TURN = {90: 'transpose=clock', 180: 'hflip,vflip', 270: 'transpose=cclock'}  # clockwise display rotation
+from .frame_loop import TURN, Decoder, FrameLoop, encoder_args, to_i420
+from .video_stages import END, Pipeline, one_line
 
 
 def _last_line(path):
@@ -81,56 +77,6 @@ def output_rate(info):
     return avg or Fraction(25)
 
 
-class _Decoder(FrameReader):
-    """ffmpeg decoding ``src`` to upright BGR frames of ``width`` x ``height``, each with its presentation
-    time in seconds (None when unknown). The display rotation is applied by an explicit filter after
-    ``-noautorotate``, so the decoded size is known with any ffmpeg version."""
-
-    def __init__(self, exe, src, rotation, width, height):
-        turn = [_TURN[rotation]] if rotation in _TURN else []
-        super().__init__(src, filters=turn, input_args=['-noautorotate'], exe=exe, prefetch=1, size=(width, height))
-        self.start()
-
-    def frames(self):
-        """Yield ``(frame, seconds or None)``; a failed decode ends with ``VideoError``."""
-        w, h = self.size
-        for frame, info in self:
-            if frame.shape[:2] != (h, w):
-                raise VideoError(f'{self.path}: frame {self.count - 1} is {frame.shape[1]}x{frame.shape[0]}, '
-                                 f'the video started at {w}x{h}; a size change inside a video is not supported')
-            yield frame, info['time']
-
-
-def _encoder_args(exe, audio_in, tmp, ow, oh, rate, crf, preset, sar=None, x264_params=None):
-    """The encoder's command: I420 frames of ``ow`` x ``oh`` (even sizes, see :func:`_to_i420`) on stdin, and the
-    source's audio through ``audio_in`` (a ``media.ffmpeg.MediaInput``: the file the probe checked, by its open
-    descriptor and the probe's demuxer, never opened again by name) or None."""
-    video = ffmpeg.input('pipe:', format='rawvideo', pix_fmt='yuv420p', s=f'{ow}x{oh}', framerate=rate)
-    if sar:  # non-square source pixels: the output displays with the source's aspect
-        video = video.filter('setsar', f'{sar[0]}/{sar[1]}')
-    streams = [video]
-    audio = {}
-    if audio_in is not None:
-        opts = dict(zip((o.lstrip('-') for o in audio_in.options[0::2]), audio_in.options[1::2]))
-        streams.append(ffmpeg.input(audio_in.url, **opts).audio)
-        audio = {'acodec': 'aac', 'audio_bitrate': '192k'}
-    if x264_params:
-        audio['x264-params'] = x264_params
-    return (ffmpeg.output(*streams, tmp, vcodec='libx264', pix_fmt='yuv420p', crf=crf, preset=preset, r=rate, **audio)
-            .global_args('-nostdin', '-loglevel', 'error', '-y').compile(cmd=exe))
-
-
-def _to_i420(img, ow, oh):
-    """A BGR frame as the encoder's I420 bytes: padded with black to the even ``ow`` x ``oh``, then BT.601
-    limited range, the conversion ffmpeg itself applies to RGB input. Done here (OpenCV, about 0.4 ms for
-    1280x544) it costs a tenth of ffmpeg's own conversion and halves the bytes through the pipe."""
-    img = np.ascontiguousarray(img)
-    h, w = img.shape[:2]
-    if (h, w) != (oh, ow):
-        img = cv2.copyMakeBorder(img, 0, oh - h, 0, ow - w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-    return cv2.cvtColor(img, cv2.COLOR_BGR2YUV_I420)
-
-
 def _model_on_gpu(upscaler):
     return getattr(upscaler, 'device', 'cpu').startswith('gpu')
 
@@ -159,11 +105,12 @@ def pick_x264_params(upscaler, preset=None):
     return CPU_X264_PARAMS
 
 
-class _Job:
+class Job:
     """What one video upscale is made of: the probed source, the sizes, the output rate and the encoder's
-    command (writing a temporary file beside ``dst``)."""
+    command (writing a temporary file beside ``dst``); the segments' plan is made from it too."""
 
     def __init__(self, upscaler, src, dst, outscale, crf, preset):
+        self.outscale = outscale
         x264_params = pick_x264_params(upscaler, preset)
         preset = pick_preset(upscaler, preset)
         self.src, self.dst, self.exe = Path(src), Path(dst), ffmpeg_exe()
@@ -171,7 +118,7 @@ class _Job:
             self.info = info = probe_video(self.src)
         except Exception as e:  # VideoProbeError: already one line naming the file
             raise VideoError(str(e)) from None
-        self.turn = turn = info.get('rotation', 0) if info.get('rotation', 0) in _TURN else 0
+        self.turn = turn = info.get('rotation', 0) if info.get('rotation', 0) in TURN else 0
         w, h = (info['height'], info['width']) if turn in (90, 270) else (info['width'], info['height'])
         from realesrgan_paddle.media.image_io import max_pixels
         if max_pixels() and w * h > max_pixels():  # refused before a frame is decoded (1.5 GB for 10240^2)
@@ -196,7 +143,7 @@ class _Job:
         audio_in = MediaInput(self.src, self.exe, fmt=self.info.get('format'), error=VideoError) \
             if self.info['has_audio'] else None
         rate, crf, preset, sar, x264_params = self._enc
-        return _encoder_args(self.exe, audio_in, self.tmp, self.ew, self.eh, rate, crf, preset, sar,
+        return encoder_args(self.exe, audio_in, self.tmp, self.ew, self.eh, rate, crf, preset, sar,
                              x264_params), audio_in
 
     def cleanup(self):
@@ -206,31 +153,24 @@ class _Job:
 
 
 class _Run:
-    """One upscale through the three stages: the decoder and encoder threads, the model on this thread.
+    """One upscale through the three stages: the decoder and encoder threads, the frame loop
+    (``inference.frame_loop.FrameLoop``: slots, the model, the stabiliser) on this thread."""
 
-    Decoded frames are placed in output slots (``FrameSlots``), new pictures collected into batches for
-    the model (``upscaler.upscale_batch``), and every slot written in order, gaps holding the last picture.
-    """
-
-    def __init__(self, job, upscaler, outscale, progress, queue_frames, temporal=None):
-        self.job, self.up, self.outscale = job, upscaler, outscale
-        self.temporal, self.temporal_seconds = temporal, 0.0  # inference.temporal.Stabiliser or None
-        self.pipe = _Pipeline(max(1, int(queue_frames)))
-        self.frames = self.upscaled = 0  # frames handed to the encoder; frames through the model
-        self.model_seconds = 0.0
-        self.prev_out = None  # the latest picture written
-        self.batch, self.pending = [], []  # LR frames for the model; (index in batch or None = repeat, gap)
-        self.batch_n = _batch_size(upscaler, job.h, job.w, outscale)
+    def __init__(self, job, upscaler, progress, queue_frames, temporal=None):
+        self.job = job
+        self.pipe = Pipeline(max(1, int(queue_frames)))
+        self.frames = 0  # frames handed to the encoder
         self.bar, self.audio_in = None, None
-        if progress:
-            from tqdm import tqdm
-            self.bar = tqdm(total=job.total, desc=job.src.name, unit='frame', leave=False, disable=None)
+        if progress:  # a bar on a terminal, a line every tenth or LOG_EVERY_S seconds with the ETA in a log
+            from realesrgan_paddle.utils.progress import counter
+            self.bar = counter(job.total, job.src.name, 'frame')
+        self.loop = FrameLoop(upscaler, job, self._write, temporal, self.bar)
 
     def execute(self):
         job = self.job
         try:
             with open(job.log, 'wb') as enc_log:
-                self.dec = _Decoder(job.exe, job.src, job.turn, job.w, job.h)
+                self.dec = Decoder(job.exe, job.src, job.turn, job.w, job.h)
                 try:
                     args, self.audio_in = job.encoder()
                     fds = self.audio_in.pass_fds if self.audio_in is not None else ()
@@ -247,7 +187,7 @@ class _Run:
                     self._abort()
                     if isinstance(e, (VideoError, MemoryError, KeyboardInterrupt)):
                         raise
-                    raise VideoError(f'{job.src}: {_one_line(e)}') from None  # a stage's unexpected error
+                    raise VideoError(f'{job.src}: {one_line(e)}') from None  # a stage's unexpected error
         finally:
             if self.bar is not None:
                 self.bar.close()
@@ -263,16 +203,16 @@ class _Run:
         for item in self.dec.frames():
             if not self.pipe.put(self.pipe.decoded, item):
                 return
-        self.pipe.put(self.pipe.decoded, _END)
+        self.pipe.put(self.pipe.decoded, END)
 
     def _encode(self):
         job = self.job
         while True:
             item = self.pipe.get(self.pipe.upscaled)
-            if item is _END:
+            if item is END:
                 return
             data, times = item
-            data = _to_i420(data, job.ew, job.eh)
+            data = to_i420(data, job.ew, job.eh)
             try:
                 for _ in range(times):
                     self.enc.stdin.write(data)
@@ -292,60 +232,25 @@ class _Run:
             self.bar.update(times)
 
     def _stream(self):
-        """Decoded frames -> slots -> batches through the model -> the encoder's queue."""
+        """Decoded frames -> the frame loop -> the encoder's queue."""
         self.pipe.start('video-decode', self._decode)
         self.pipe.start('video-encode', self._encode)
-        slots = FrameSlots(self.job.rate)
         while True:
             item = self.pipe.get(self.pipe.decoded)
-            if item is _END:
+            if item is END:
                 break
-            placed = slots.place(*item)
-            if placed is None:  # its slot is already shown: dropped before the model
-                continue
-            new, gap = placed
-            self.pending.append((len(self.batch) if new else None, gap))
-            if new:
-                self.batch.append(item[0])
-            if len(self.batch) >= self.batch_n or not self.batch:
-                self._flush()
-        self._flush()
-
-    def _flush(self):
-        """Run the batch through the model and write the pending slots in order."""
-        outs = []
-        if self.batch:
-            job, t0 = self.job, time.perf_counter()
-            outs = _run_model(self.up, self.batch, self.outscale, job.src, self.upscaled)
-            self.model_seconds += time.perf_counter() - t0
-            for out in outs:
-                if out.shape[:2] != (job.oh, job.ow):
-                    raise VideoError(f'{job.src}: frame {self.upscaled} came out {out.shape[1]}x{out.shape[0]}, '
-                                     f'expected {job.ow}x{job.oh}')
-            self.upscaled += len(outs)
-            if self.temporal is not None:  # after the model, in frame order, with each frame's LR input
-                t1 = time.perf_counter()
-                outs = [self.temporal(lr, out) for lr, out in zip(self.batch, outs)]
-                self.temporal_seconds += time.perf_counter() - t1
-            self.batch.clear()
-            if self.bar is not None:
-                self.bar.set_postfix_str(f'model {self.upscaled / max(self.model_seconds, 1e-9):.2f} fps',
-                                         refresh=False)
-        for idx, gap in self.pending:
-            out = self.prev_out if idx is None else outs[idx]
-            self._write(self.prev_out if self.prev_out is not None else out, gap)  # gap: hold the last picture
-            self._write(out, 1)
-            self.prev_out = out
-        self.pending.clear()
+            self.loop.add(*item)
+        self.loop.flush()
 
     def _finish(self):
         """Hold the last picture to the stream's end, close both pipes and keep the file."""
         job, pipe = self.job, self.pipe
         pipe.check()
         dec_rc = self.dec.close(kill=False)
-        if self.prev_out is not None and job.info.get('video_duration') and not self.dec.errors:
-            self._write(self.prev_out, int(round(job.info['video_duration'] * job.rate)) - self.frames)
-        if not pipe.put(pipe.upscaled, _END):
+        prev = self.loop.prev_out
+        if prev is not None and job.info.get('video_duration') and not self.dec.errors:
+            self._write(prev, int(round(job.info['video_duration'] * job.rate)) - self.frames)
+        if not pipe.put(pipe.upscaled, END):
             pipe.check()
         pipe.join()
         pipe.check()
@@ -386,12 +291,13 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progre
     predecessor); ``seconds`` end to end, ``model_seconds`` of it in ``upscaler.upscale``, ``temporal_seconds``
     in the stabiliser.
     """
-    from .temporal import make_stabiliser
-    stab = make_stabiliser(temporal)  # a bad value fails here, before ffmpeg starts
+    from .temporal import temporal_mode
+    temporal = temporal_mode(temporal)  # a bad value fails here, before ffmpeg starts
     t_start = time.perf_counter()
-    job = _Job(upscaler, src, dst, outscale, crf, preset)
-    run = _Run(job, upscaler, outscale, progress, queue_frames, stab)
+    job = Job(upscaler, src, dst, outscale, crf, preset)
+    run = _Run(job, upscaler, progress, queue_frames, temporal)
     run.execute()
-    return dict(frames=run.frames, upscaled=run.upscaled, fps=str(job.rate), width=job.ew, height=job.eh,
+    loop = run.loop
+    return dict(frames=run.frames, upscaled=loop.upscaled, fps=str(job.rate), width=job.ew, height=job.eh,
                 audio=bool(job.info['has_audio']), seconds=time.perf_counter() - t_start,
-                model_seconds=run.model_seconds, temporal_seconds=run.temporal_seconds)
+                model_seconds=loop.model_seconds, temporal_seconds=loop.temporal_seconds)

@@ -1,7 +1,7 @@
 """The stages of ``inference.video``: pipeline threads with bounded queues, the frame-slot scheduler, and
 batches of small frames.
 
-Kept apart from the ffmpeg side (``inference/video.py``); imported only with it.
+Kept apart from the ffmpeg side (``inference/frame_loop.py``, ``inference/video.py``); imported only with them.
 """
 import math
 import queue
@@ -11,7 +11,7 @@ import numpy as np
 
 from realesrgan_paddle.media.video_reader import VideoError
 
-_END = object()
+END = object()
 
 
 class _Stage(threading.Thread):
@@ -24,12 +24,12 @@ class _Stage(threading.Thread):
     def run(self):
         try:
             self.fn()
-        except BaseException as e:  # raised again by the main thread (_Pipeline.check)
+        except BaseException as e:  # raised again by the main thread (Pipeline.check)
             self.error = e
             self.stop.set()
 
 
-class _Pipeline:
+class Pipeline:
     """Bounded queues between the decoder thread, the model (the calling thread) and the encoder thread."""
 
     def __init__(self, slots):
@@ -65,7 +65,7 @@ class _Pipeline:
             except queue.Empty:
                 self.check()
                 if self.stop.is_set():
-                    return _END
+                    return END
 
     def join(self, timeout=None):
         for st in self.stages:
@@ -113,7 +113,7 @@ BATCH_PIXELS = 320 * 240
 BATCH_MAX = 4
 
 
-def _batch_size(upscaler, h, w, outscale):
+def batch_size(upscaler, h, w, outscale):
     """How many frames of ``h`` x ``w`` to send to the model at once (1: one by one via ``upscale``); an
     upscaler without ``batch_fits`` (any object with ``upscale`` and ``scale``) takes them one by one."""
     fits = getattr(upscaler, 'batch_fits', None)
@@ -122,7 +122,7 @@ def _batch_size(upscaler, h, w, outscale):
     return BATCH_MAX
 
 
-def _run_model(upscaler, frames, outscale, src, first_index):
+def run_model(upscaler, frames, outscale, src, first_index):
     """The upscaled frames; the model's own error as a one-line ``VideoError`` naming the frame."""
     try:
         if len(frames) == 1:
@@ -132,9 +132,9 @@ def _run_model(upscaler, frames, outscale, src, first_index):
         raise
     except Exception as e:
         where = f'frame {first_index}' if len(frames) == 1 else f'frames {first_index}-{first_index + len(frames) - 1}'
-        raise VideoError(f'{src}: the model failed on {where}: {_one_line(e)}') from None
+        raise VideoError(f'{src}: the model failed on {where}: {one_line(e)}') from None
 
 
-def _one_line(e):
+def one_line(e):
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
     return (lines[0] if lines else type(e).__name__)[:300]

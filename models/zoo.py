@@ -191,6 +191,13 @@ def list_models():
     return [e.name for e in ENTRIES]
 
 
+def list_upscalers():
+    """Names of the zoo's super-resolution generators (their ArchSpec's ``generator`` fact; not the discriminator
+    or VGG19, which are training parts), in registry order."""
+    from realesrgan_paddle.models import get_spec
+    return [e.name for e in ENTRIES if get_spec(e.arch).generator]
+
+
 def is_name(name):
     """True when ``name`` is a release name or alias of the zoo."""
     return name_key(name) in _INDEX

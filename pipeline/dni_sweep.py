@@ -150,18 +150,16 @@ def choose_weight(summary, weights, base_summary, real=None, partner=False):
     """``(weight, table, reason)`` by the rule in the module docstring; ``summary``: {blend name: summary};
     ``real``: the real LQ frames' vote (``pipeline.select.judge``; its summary holds the blends and ``base``, and
     ``bicubic``, for the guard); ``partner``: weight 0 is the partner, a candidate like the blends."""
-    from .select import gave_up, judge, rank
+    from .select import closest_miss, gave_up, judge, rank
     cands = [w for w in weights if w > 0 or partner]
     table = judge(dict(summary, base=base_summary), 'base', [blend_name(w) for w in cands], real)
     winners = [w for w in cands if table[blend_name(w)]['passes']]
     on = f' on {next(iter(table.values()))["by"]}' if table and real else ''
     if not winners:
-        why = '; '.join(f'{n}: {", ".join(t["fails"])}; nor trades: {", ".join(t["trade_fails"])}'
-                        for n, t in table.items())
         w = 1.0 if partner else 0.0  # with a partner, weight 1 is the checkpoint the selection chose
-        return w, table, (f'no blend beats the base by the checkpoint criterion{on} or buys perception with '
-                          f'distortion within the limits ({why}): weight {w:g}, '
-                          + ('the chosen checkpoint' if partner else 'the base'))
+        why = closest_miss(table, "the report's DNI section")
+        return w, table, (f'no blend beats the base{on} or trades perception for distortion within the limits, '
+                          f'so weight {w:g}, ' + ('the chosen checkpoint' if partner else 'the base') + f'; {why}')
     winners, guard = psnr_guard(winners, real)
     best = max(winners, key=lambda w: (*rank(table[blend_name(w)]), -w))
     t = table[blend_name(best)]

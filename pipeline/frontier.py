@@ -118,6 +118,10 @@ def add_section(d, res, export_info, part):
         + (', else weight 1 (the chosen checkpoint)' if other == 'partner' else ', else weight 0 (the base)')
         + ('; the held-out real LQ frames vote as in the checkpoint choice' if dni.get('real') else '')
         + f'. The rule\'s choice: {dni["reason"]}.')
+    missed = [[n, round(t['score'], 3), '; '.join(t['fails']), '; '.join(t.get('trade_fails') or [])]
+              for n, t in (dni.get('table') or {}).items() if not t.get('passes')]
+    if missed:
+        d.table(['blend', 'score', 'why it does not beat the base', 'why it does not trade perception'], missed)
     if export_info['how'] == '--dni-weight':
         d.p(f'--dni-weight {export_info["weight"]:g} overrides the rule: exported {describe(export_info)}'
             + ('' if export_info['summary'] else ' (a weight off the swept grid: not measured)') + '.')

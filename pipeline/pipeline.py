@@ -117,6 +117,10 @@ def run(settings, argv=None, stop_after=None):
         from .real_lq import check_lq_footage
         check_lq_footage(videos, settings.lq_videos)
     check_compare(settings.compare)
+    from .footage import shortfall
+    short = shortfall(videos, settings.every, settings.gap, settings.lq_videos) if videos else None
+    if short:  # before minutes of work: what footage the run needs, in one line
+        ctx.say(short)
     upstream = None
     for stage in STAGES:
         settings_fn, run_fn = STAGE_FUNCS[stage]

@@ -198,6 +198,16 @@ def gave_up(t, mine, base):
             f'{niqe}) for {t["dpsnr"]:+.2f} dB')
 
 
+def closest_miss(table, where):
+    """The one-breath part of a 'none passes' verdict: the highest-scored candidate of ``table`` and the first
+    reason it fails; ``where``: what holds every candidate's reasons ("the report's selection table")."""
+    name, t = max(table.items(), key=lambda kv: kv[1]['score'])
+    fails = t['fails'] + [f for f in t.get('trade_fails', []) if f not in t['fails']]
+    first = fails[0] if fails else f'score {t["score"]:+.3f} <= 0'
+    more = f'{len(fails) - 1} more, ' if len(fails) > 1 else ''
+    return f'the closest, {name} (score {t["score"]:+.3f}), fails on {first} ({more}all in {where})'
+
+
 def rank(t):
     """Sort key of a winner: its score, then (paired real frames) its score on the synthetic pairs."""
     return t['score'], t['pairs']['score'] if 'pairs' in t else 0.0
@@ -214,8 +224,8 @@ def choose(summary, base, candidates, real=None):
         '; NIQE not measured (held-out frames under 96 px after the border crop), so it takes no part'
     on = f' (judged on {table[next(iter(table))]["by"]})' if table and real else ''
     if not winners:
-        why = '; '.join(f'{c}: {", ".join(table[c]["fails"])}' for c in candidates) or 'no checkpoint was saved'
-        return base, table, f'no checkpoint beats the base by the criterion{on} ({why}{no_niqe})'
+        why = closest_miss(table, "the report's selection table") if table else 'no checkpoint was saved'
+        return base, table, f'no checkpoint beats the base by the criterion{on}: {why}'
     best = max(winners, key=lambda c: (*rank(table[c]), -candidates[c]))
     t = table[best]
     at = (real or {}).get('summary') if (real or {}).get('paired') else summary

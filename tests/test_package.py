@@ -3,13 +3,20 @@
 ``realesrgan-paddle infer`` on a real photo, and site-packages holds ``realesrgan_paddle`` alone: no top-level
 ``utils``, ``models``, ``data`` or any other room (docs/DESIGN.md, "One package").
 
-The venv sees the system's packages (``--system-site-packages``: Paddle is not installed again) and pip
-installs with ``--no-deps --no-build-isolation`` (offline, the system's setuptools); the clone is copied first,
-so the build's files never land in the checkout."""
+The inner venv is made from the interpreter running the tests and sees that interpreter's own packages (a .pth
+file: Paddle is not installed again), whether it is a venv or the system Python; ``--system-site-packages`` would
+see the base interpreter's instead, without Paddle. pip installs with ``--no-deps``, offline with
+``--no-build-isolation`` when the running packages can build a wheel (setuptools >= 70.1, or >= 64 with ``wheel``;
+a fresh venv's bundled setuptools cannot), else with build isolation from the index. The clone is copied first; the
+build leaves no ``build/`` or ``.egg-info`` in it."""
+import importlib.metadata
+import importlib.util
 import os
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 import textwrap
 
 import cv2
@@ -38,33 +45,64 @@ API = textwrap.dedent('''
 ''')
 
 
+RUNNING_ENV_PTH = '_running_env.pth'
+
+
 def _venv(tmp_path):
     src, venv = tmp_path / 'src', tmp_path / 'venv'
     shutil.copytree(ROOT, src, ignore=IGNORE, symlinks=True)
-    subprocess.run([sys.executable, '-m', 'venv', '--system-site-packages', '--without-pip', str(venv)], check=True)
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(venv)], check=True)
     py = venv / 'bin' / 'python'
+    inner = subprocess.run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    dirs = [d for d in site.getsitepackages() + [sysconfig.get_paths()['purelib']] if os.path.isdir(d)]
+    if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
+        dirs.append(site.getusersitepackages())
+    # a .pth line that starts with 'import' runs: addsitedir also reads the running environment's own .pth files
+    with open(os.path.join(inner, RUNNING_ENV_PTH), 'w') as f:
+        f.write(''.join(f'import site; site.addsitedir({d!r})\n' for d in dict.fromkeys(dirs)))
     return src, py
+
+
+def _can_build_offline():
+    """The running packages build a wheel of this project without an index: setuptools >= 64 (pyproject.toml's
+    floor) with ``bdist_wheel`` built in (>= 70.1) or from ``wheel``."""
+    try:
+        version = tuple(int(x) for x in importlib.metadata.version('setuptools').split('.')[:2])
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return False
+    return version >= (70, 1) or (version >= (64,) and importlib.util.find_spec('wheel') is not None)
+
+
+def _pip_install(py, tmp_path, env, *target):
+    offline = _can_build_offline()
+    flags = ['--no-build-isolation'] if offline else []
+    env = dict(env, PIP_NO_INDEX='1') if offline else env
+    res = subprocess.run([str(py), '-m', 'pip', 'install', '-q', '--no-deps', *flags, *target],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    src = tmp_path / 'src'
+    left = [p.name for p in src.iterdir() if p.name == 'build' or p.name.endswith('.egg-info')]
+    assert not left, f'the build left {left} in the clone'
 
 
 def _env(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'PYTHONHOME')}
-    return dict(env, PIP_NO_INDEX='1', PIP_DISABLE_PIP_VERSION_CHECK='1', REALESRGAN_PADDLE_HOME=str(tmp_path / 'cache'))
+    return dict(env, PIP_DISABLE_PIP_VERSION_CHECK='1', REALESRGAN_PADDLE_HOME=str(tmp_path / 'cache'))
 
 
 @pytest.mark.slow
 def test_pip_install_gives_the_package_and_the_command(tmp_path, hr_photos):
     src, py = _venv(tmp_path)
     env = _env(tmp_path)
-    res = subprocess.run([str(py), '-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation', str(src)],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
-    site = subprocess.run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
+    _pip_install(py, tmp_path, env, str(src))
+    purelib = subprocess.run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
                           capture_output=True, text=True, check=True).stdout.strip()
-    installed = {p.split('-')[0] for p in os.listdir(site) if p != '__pycache__'}
+    installed = {p.split('-')[0] for p in os.listdir(purelib) if p not in ('__pycache__', RUNNING_ENV_PTH)}
     assert installed == {'realesrgan_paddle'}, installed  # the package and its dist-info, nothing top-level
     for data in ('assets/precision', 'options/finetune_domain_compact_cpu.yml', 'evaluation/data/niqe_pris_params.npz',
                  'tools/infer.py'):
-        assert os.path.exists(os.path.join(site, 'realesrgan_paddle', data)), data
+        assert os.path.exists(os.path.join(purelib, 'realesrgan_paddle', data)), data
 
     work = tmp_path / 'work'  # another folder, with a project of the user's own named like our rooms
     (work / 'utils').mkdir(parents=True)
@@ -75,11 +113,11 @@ def test_pip_install_gives_the_package_and_the_command(tmp_path, hr_photos):
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     where, h, w, top = res.stdout.split()
-    assert where.startswith(site) and (int(h), int(w)) == (48 * 4, 64 * 4) and top == '-', res.stdout
+    assert where.startswith(purelib) and (int(h), int(w)) == (48 * 4, 64 * 4) and top == '-', res.stdout
 
     cmd = str(py.parent / 'realesrgan-paddle')
     res = subprocess.run([cmd, 'infer', '--help'], cwd=work, env=env, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0 and res.stdout.startswith('usage: '), res.stderr[-2000:]
+    assert res.returncode == 0 and res.stdout.startswith('usage: realesrgan-paddle infer '), res.stderr[-2000:]
     assert '--model_path' in res.stdout and '--tile' in res.stdout
     res = subprocess.run([cmd], cwd=work, env=env, capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and all(c in res.stdout for c in ('infer', 'train', 'finetune', 'download'))
@@ -104,9 +142,7 @@ EDITABLE = textwrap.dedent('''
 def test_editable_install_uses_the_clone(tmp_path):
     src, py = _venv(tmp_path)
     env = _env(tmp_path)
-    res = subprocess.run([str(py), '-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation', '-e', str(src)],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    _pip_install(py, tmp_path, env, '-e', str(src))
     work = tmp_path / 'work'
     (work / 'utils').mkdir(parents=True)
     (work / 'utils' / '__init__.py').write_text('MINE = "user-utils"\n')
@@ -119,3 +155,20 @@ def test_editable_install_uses_the_clone(tmp_path):
     res = subprocess.run([str(py.parent / 'realesrgan-paddle'), 'train', '--help'], cwd=work, env=env,
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and '--yml_path' in res.stdout, res.stderr[-2000:]
+    assert res.stdout.startswith('usage: realesrgan-paddle train '), res.stdout[:200]
+
+
+@pytest.mark.parametrize('command', ['finetune', 'infer', 'export'])
+def test_each_command_names_itself_in_its_usage(command, capsys):
+    """``realesrgan-paddle finetune --help`` says ``usage: realesrgan-paddle finetune ...`` (it said
+    ``realesrgan-paddle [-h] --hr``), and so does a usage error; the parsers the tool builds later keep their names."""
+    from realesrgan_paddle import cli
+    from realesrgan_paddle.utils.cli import ArgumentParser
+    with pytest.raises(SystemExit) as e:
+        cli.main([command, '--help'])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith(f'usage: realesrgan-paddle {command} ')
+    with pytest.raises(SystemExit) as e:
+        cli.main([command, '--no-such-flag'])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert e.value.code == 2 and err.startswith(f'realesrgan-paddle {command}: error: '), err
+    assert ArgumentParser(prog='later.py').prog == 'later.py'

@@ -1,7 +1,9 @@
 """Every ```python block of the README runs as written: in a subprocess, from a temp folder of the user's own
 holding the ``in.png`` it reads (a real photo), with the repository path the snippet asks for in place of its
-placeholder. A block is left out only when its first line says ``# not run by the tests: <why>`` (a GPU one),
+placeholder; a block in the installed form (no placeholder: ``pip install .`` first) runs with the clone on
+PYTHONPATH, which stands for the install here (tests/test_package.py installs for real). A block is left out only when its first line says ``# not run by the tests: <why>`` (a GPU one),
 which the reader sees too. Its stderr carries no Paddle import notice (the ccache warning)."""
+import os
 import re
 import subprocess
 import sys
@@ -47,7 +49,9 @@ def test_readme_python_block_runs_as_written(line, code, tmp_path, hr_photos):
     photo = photo[h // 2 - 24:h // 2 + 24, w // 2 - 32:w // 2 + 32]  # 64x48: x4plus on the CPU in seconds
     cv2.imwrite(str(tmp_path / 'in.png'), photo)
     (tmp_path / 'snippet.py').write_text(code.replace(PLACEHOLDER, str(ROOT)))
-    res = subprocess.run([sys.executable, 'snippet.py'], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    env = None if PLACEHOLDER in code else dict(os.environ, PYTHONPATH=str(ROOT))
+    res = subprocess.run([sys.executable, 'snippet.py'], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                         env=env)
     assert res.returncode == 0, f'README line {line}:\n{res.stderr[-3000:]}'
     assert 'ccache' not in res.stderr, res.stderr[-2000:]
     for name in re.findall(r"imwrite\('([^']+)'", code):  # what the block writes is the photo, upscaled

@@ -98,10 +98,22 @@ class RawHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
     pass
 
 
+_COMMAND_PROG = []  # 'realesrgan-paddle <command>', set by the installed command for the tool's own parser
+
+
+def name_next_parser(prog):
+    """The next ``ArgumentParser`` made without a ``prog`` of its own (or with a script's name, ``x.py``) is
+    called ``prog`` in its usage, help and errors: ``realesrgan_paddle.cli`` runs a tool's ``main`` as
+    ``realesrgan-paddle <command>``. Only the next one: parsers the tool builds later keep their names."""
+    _COMMAND_PROG[:] = [prog]
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """``argparse.ArgumentParser`` with both spellings of each long flag and one-line usage errors."""
 
     def __init__(self, *args, **kwargs):
+        if _COMMAND_PROG and not args and str(kwargs.get('prog') or '.py').endswith('.py'):
+            kwargs['prog'] = _COMMAND_PROG.pop()
         kwargs.setdefault('formatter_class', HelpFormatter)
         kwargs.setdefault('epilog', 'Every --long_flag is also accepted as --long-flag, and the other way round.')
         super().__init__(*args, **kwargs)

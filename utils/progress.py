@@ -3,6 +3,8 @@
 * ``Steps(desc, steps, enabled)``: a tqdm bar over named steps (``step('exporting')``)
   whose elapsed time keeps ticking while one step runs (a refresh thread), so a
   20-second export does not look like a hang.
+* ``counter(total, desc)``: a tqdm bar on a terminal; in a log (stderr redirected to a file), ``LogCounter``:
+  a clean line every tenth of the total or every ``LOG_EVERY_S`` seconds, with the rate and the ETA.
 * ``TqdmHandler``: a logging handler whose lines (``write_line``) clear and redraw
   an open bar, so a log line printed while a bar is on screen (or in a redirected
   stderr file) gets a line of its own instead of being glued to a bar fragment, and
@@ -14,10 +16,15 @@ import threading
 import time
 
 
+LOG_EVERY_S = 30.0  # a log counter's longest silence
+_OPEN_COUNTERS = []  # LogCounter objects not closed yet
+
+
 def bars_active():
-    """True while another (enabled) tqdm bar is open, e.g. a video's frame bar around per-frame work."""
+    """True while another (enabled) tqdm bar, or a log counter, is open, e.g. a video's frames around per-frame
+    work."""
     tqdm = sys.modules.get('tqdm')
-    return bool(tqdm is not None and getattr(tqdm.tqdm, '_instances', None))
+    return bool(_OPEN_COUNTERS or (tqdm is not None and getattr(tqdm.tqdm, '_instances', None)))
 
 
 def is_tty(stream=None):
@@ -121,3 +128,76 @@ class Steps:
         self.close(ok=exc_type is None)
         return False
 
+
+
+def _clock(seconds):
+    """``12 s``, ``3 min 05 s``, ``2 h 07 min``."""
+    s = int(round(max(seconds, 0)))
+    if s < 60:
+        return f'{s} s'
+    if s < 3600:
+        return f'{s // 60} min {s % 60:02d} s'
+    return f'{s // 3600} h {s // 60 % 60:02d} min'
+
+
+class LogCounter:
+    """A counter for a log file, with tqdm's ``update`` / ``set_postfix_str`` / ``close``: one whole line
+    (``write_line``) at the first unit, then whenever a tenth of ``total`` more is done or ``every_s`` seconds
+    have passed, whichever comes first, and a last line with the total time. Each line: done/total, percent,
+    rate, ETA (without a known total: the count and the rate). ``initial``: units already done (a resumed
+    video's reused segments), counted in done/total but not in the rate."""
+
+    def __init__(self, total, desc, unit='frame', stream=None, every_s=None, initial=0):
+        self.total = int(total) if total else None
+        self.desc, self.unit, self.stream = desc, unit, stream or sys.stderr
+        self.every_s = LOG_EVERY_S if every_s is None else float(every_s)
+        self.n = self.initial = self._last_n = int(initial)
+        self.postfix = ''
+        self._t0 = self._last_t = time.perf_counter()
+        self._first = True
+        self._step = max(1, -(-self.total // 10)) if self.total else None
+        _OPEN_COUNTERS.append(self)
+
+    def set_postfix_str(self, text, refresh=False):
+        self.postfix = str(text)
+
+    def update(self, n=1):
+        self.n += int(n)
+        now = time.perf_counter()
+        due = self._first or now - self._last_t >= self.every_s
+        if self._step and self.n // self._step > self._last_n // self._step:
+            due = True
+        if due and (self.total is None or self.n < self.total):
+            self._line(now)
+
+    def _line(self, now):
+        elapsed = now - self._t0
+        rate = (self.n - self.initial) / elapsed if elapsed > 0 else 0.0
+        done = f'{self.unit} {self.n}/{self.total} ({100 * self.n // self.total} %)' if self.total else \
+            f'{self.n} {self.unit}s'
+        eta = f', ETA {_clock((self.total - self.n) / rate)}' if self.total and rate > 0 else ''
+        extra = f', {self.postfix}' if self.postfix else ''
+        write_line(f'{self.desc}: {done}, {rate:.2f} {self.unit}/s{eta}{extra}', self.stream)
+        self._last_t, self._last_n, self._first = now, self.n, False
+
+    def close(self):
+        if self not in _OPEN_COUNTERS:
+            return
+        _OPEN_COUNTERS.remove(self)
+        if self.n > self.initial:
+            elapsed = time.perf_counter() - self._t0
+            reused = f', {self.initial} done before' if self.initial else ''
+            write_line(f'{self.desc}: {self.n} {self.unit}s in {_clock(elapsed)} '
+                       f'({(self.n - self.initial) / max(elapsed, 1e-9):.2f} {self.unit}/s{reused})', self.stream)
+
+
+def counter(total, desc, unit='frame', enabled=True, stream=None, initial=0):
+    """A progress counter over ``total`` units (``initial`` of them done already): a tqdm bar on a terminal, a
+    ``LogCounter`` when ``stream`` (stderr) is a file or a pipe, None when not ``enabled``."""
+    if not enabled:
+        return None
+    stream = stream or sys.stderr
+    if is_tty(stream):
+        from tqdm import tqdm
+        return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=False, file=stream)
+    return LogCounter(total, desc, unit, stream, initial=initial)

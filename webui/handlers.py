@@ -18,16 +18,33 @@ RUNS_DIRS = ('experiments', 'runs')  # where train.py and the README's `finetune
 
 
 def find_models(models_dir=None):
-    """{label: model}: the zoo names, then .pdparams files, export folders and .onnx files under ``models_dir``."""
+    """{label: model}: the zoo's upscalers (``zoo.list_upscalers``: no discriminator, no VGG19), then the
+    .pdparams files, export folders and .onnx files under ``models_dir`` whose network is an upscaler (a saved
+    discriminator, ``net_d_*.pdparams``, is not offered; a file whose header cannot be read is, and says why when
+    it is picked)."""
     from realesrgan_paddle.models import zoo
     from realesrgan_paddle.models.zoo import is_export_dir
-    found = OrderedDict((n, n) for n in zoo.list_models())
+    found = OrderedDict((n, n) for n in zoo.list_upscalers())
     if models_dir and Path(models_dir).is_dir():
         root = Path(models_dir)
         for p in sorted(root.rglob('*')):
-            if (p.is_file() and p.suffix in ('.pdparams', '.onnx')) or is_export_dir(p):
+            if ((p.is_file() and p.suffix in ('.pdparams', '.onnx')) or is_export_dir(p)) and _upscaler_file(p):
                 found[str(p.relative_to(root))] = str(p)
     return found
+
+
+def _upscaler_file(path):
+    """False only for a .pdparams file whose stored network is known and is not a generator."""
+    if path.suffix != '.pdparams':
+        return True
+    from realesrgan_paddle.models import find_spec
+    from realesrgan_paddle.models.loading import read_checkpoint
+    try:
+        _, arch = read_checkpoint(path, detect=False)  # the stored arch; no detection from the key shapes
+    except Exception:  # noqa: BLE001  listed; loading it shows the one-line reason
+        return True
+    spec = find_spec(arch.get('type')) if isinstance(arch, dict) else None
+    return spec is None or spec.generator
 
 
 class Session:
@@ -88,7 +105,7 @@ class Session:
                     imwrite(dst, up.upscale(img, outscale or None))
                 outs.append(str(dst))
             except Exception as e:  # noqa: BLE001
-                msgs.append(f'error: {Path(src).name}: {_line(e, [src])}')
+                msgs.append(_file_error(src, e))
         pair = next(((s, o) for s, o in zip(files, outs) if o.endswith('.png')), None)
         msgs.insert(0, f'{len(outs)} of {len(files)} file(s) upscaled with {label} in {_precision_note(up, precision)}')
         return outs, pair, '\n'.join(msgs)
@@ -102,7 +119,7 @@ class Session:
         try:
             img = imread(str(image))  # the pixel limit is checked on the header, before decoding
         except Exception as e:  # noqa: BLE001
-            return [], [], f'error: {Path(str(image)).name}: {_line(e, [image])}'
+            return [], [], _file_error(image, e)
         gallery, rows, failed = [], [], []
         for label in labels:
             try:
@@ -162,10 +179,19 @@ class Session:
 
 
 def list_reports(runs_dir=RUNS_DIRS):
-    """The report.html files under ``runs_dir`` (a folder, or several), newest first."""
+    """The report.html files under ``runs_dir`` (a folder, or several), newest first; each run once: the report
+    stage's own copy (``WORK/report/report.html``) is left out when the run published it as ``WORK/report.html``."""
     dirs = [runs_dir] if isinstance(runs_dir, (str, Path)) else list(runs_dir or ())
-    found = {p.resolve(): p for d in dirs if d and Path(d).is_dir() for p in Path(d).rglob('report.html')}
+    found = {p.resolve(): p for d in dirs if d and Path(d).is_dir() for p in Path(d).rglob('report.html')
+             if not (p.parent.name == 'report' and (p.parent.parent / 'report.html').is_file())}
     return [str(p) for p in sorted(found.values(), key=lambda p: p.stat().st_mtime, reverse=True)]
+
+
+def _file_error(src, e):
+    """``error: NAME: problem``, the file named once (the reader's own message often begins with it)."""
+    name = Path(str(src)).name
+    text = _line(e, [src])
+    return f'error: {name}: {text[len(name) + 2:] if text.startswith(name + ": ") else text}'
 
 
 def _precision_note(up, asked):

@@ -105,12 +105,18 @@ def test_summarize_verdict_best():
     assert s['x']['psnr'] == 31.0 and s['y']['detail'] == pytest.approx(2.0) and s['x']['detail'] == 0.25
     dist, perc = E.verdict(s, 'x', 'y')
     assert dist.startswith('distortion: x is better')
-    # perception: NIQE 5 vs 5 (tie), detail 2.0 beats 0.25 (|log 2| < |log 0.25|), artefact x -> no clear winner
-    assert perc.startswith('perception: no clear winner') and 'NIQE 5.00 -> 5.00 (tie)' in perc
-    s['y']['niqe'] = 4.5
-    assert E.verdict(s, 'x', 'y')[1].startswith('perception: y is better')
+    # perception: NIQE 5 vs 5 (tie), detail 2.0 beats 0.25 (|log 2| < |log 0.25|), artefact x: the metrics disagree
+    assert perc.startswith('perception: mixed: y better on DETAIL, x on ARTEFACT (x -> y)') and \
+        'NIQE 5.00 -> 5.00 (tie)' in perc
+    s['y']['niqe'] = 4.5  # two of three for y: still mixed, never 'y is better' beside a metric that favours x
+    assert E.verdict(s, 'x', 'y')[1].startswith('perception: mixed: y better on NIQE, DETAIL, x on ARTEFACT')
     best = E.best(s, ['x', 'y'])
     assert best[0].startswith('distortion (PSNR/SSIM): best: x') and 'best: y' in best[1]
+    s['y']['artefact'] = 1.0  # a tie on artefact: every metric that decides favours y
+    assert E.verdict(s, 'x', 'y')[1].startswith('perception: y is better')
+    s['x']['niqe'] = s['y']['niqe'] = 5.0
+    s['x']['detail'], s['y']['detail'] = 1.0, 1.0
+    assert E.verdict(s, 'x', 'y')[1].startswith('perception: no clear winner')
 
 
 @pytest.mark.parametrize('args,msg', [

@@ -20,15 +20,15 @@ sys.path.insert(0, str(ROOT))
 
 def child(up, job):
     os.setsid()
-    from realesrgan_paddle.inference import segment_run
+    from realesrgan_paddle.inference import frame_loop
     from realesrgan_paddle.inference.segmented import upscale_video_segmented
     if job.get('delay'):
-        run_model = segment_run._run_model
+        run_model = frame_loop.run_model
 
         def slow(u, frames, *args, **kwargs):
             time.sleep(job['delay'] * len(frames))
             return run_model(u, frames, *args, **kwargs)
-        segment_run._run_model = slow
+        frame_loop.run_model = slow
     try:
         res = upscale_video_segmented(up, job['src'], job['dst'], progress=False,
                                       segment_seconds=job['segment_seconds'])

@@ -2,7 +2,7 @@
 
     python tests/inference/slow_infer.py SECONDS_PER_FRAME [tools/infer.py arguments]
 
-Every batch through the model first sleeps SECONDS_PER_FRAME per frame (``inference.segment_run._run_model``
+Every batch through the model first sleeps SECONDS_PER_FRAME per frame (``inference.frame_loop.run_model``
 replaced in this process); then tools/infer.py runs as its own ``__main__``. Run it with ``RESR_NO_REEXEC=1``: a
 re-exec of tools/infer.py would start without the slower model.
 """
@@ -17,14 +17,14 @@ sys.path.insert(0, str(ROOT))
 
 def main():
     delay = float(sys.argv[1])
-    from realesrgan_paddle.inference import segment_run
-    run_model = segment_run._run_model
+    from realesrgan_paddle.inference import frame_loop
+    run_model = frame_loop.run_model
 
     def slow(up, frames, *args, **kwargs):
         time.sleep(delay * len(frames))
         return run_model(up, frames, *args, **kwargs)
 
-    segment_run._run_model = slow
+    frame_loop.run_model = slow
     infer = ROOT / 'tools' / 'infer.py'
     sys.argv = [str(infer)] + sys.argv[2:]
     runpy.run_path(str(infer), run_name='__main__')

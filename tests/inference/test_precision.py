@@ -193,3 +193,19 @@ def test_cpuinfo_flags(tmp_path):
         p.write_text(f'processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n')
         assert native_bf16(str(p)) is want
     assert native_bf16(str(tmp_path / 'missing')) is False
+
+
+def test_the_bf16_check_says_what_it_does_in_a_log(tiny_models, tmp_path, capsys):
+    """The first run's one-time set-up, with stderr to a file (no terminal): the check says it runs once per model
+    and machine, a line a step, and when it is done (it was silent for minutes on x4plus)."""
+    import realesrgan_paddle.inference.bf16_check as check
+    d, _ = _export(tiny_models['srvgg_x4'], tmp_path / 'srvgg')
+    files = check.evidence_files()[:2]
+    try:
+        check.run(d, progress=True, files=files)
+    except ValueError as e:  # no OpenVINO engine for this graph
+        pytest.skip(f'bf16 does not run here: {e}')
+    lines = capsys.readouterr().err.splitlines()
+    head = 'bf16 check against fp32 (once per model and machine): '
+    assert lines[0] == head.rstrip() + ' 1/3 step, creating the fp32 and bf16 predictors', lines
+    assert lines[-1].startswith(head + 'done in ') and len(lines) == 4 and '\r' not in ''.join(lines), lines

@@ -59,6 +59,36 @@ def test_ray_two_workers_equal_one_pass_and_retry_a_dead_worker(tiny_models, clu
     assert stream_kinds(tmp_path / 'out.mkv')[:2] == ['Video', 'Audio']
 
 
+def declares_x2():
+    """The tiny x4 network behind an upscaler that says x2; defined here so that Ray ships it by value."""
+    class DeclaresX2:
+        scale = 2
+
+        def __init__(self, model, progress=False):
+            from realesrgan_paddle.inference import Upscaler
+            self.net = Upscaler(model, backend='dynamic', progress=False)
+            self.model_path, self.init_kwargs = model, dict(model=model)
+
+        def upscale(self, img, outscale=None):
+            return self.net.upscale(img)
+
+    return DeclaresX2
+
+
+def test_ray_wrong_output_size_is_the_frame_loops_one_line(tiny_models, cluster, tmp_path):
+    """The frame loop's output size check on a Ray worker reaches the driver as the worker's own line."""
+    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video import VideoError
+    src = make_clip(tmp_path / 'clip.mkv', seconds=2)
+    up = declares_x2()(tiny_models['srvgg_x4'])
+    with pytest.raises(VideoError) as e:
+        upscale_video_segmented(up, src, tmp_path / 'out.mkv', progress=False, segment_seconds=1, ray='local',
+                                workers=2)
+    msg = str(e.value)
+    assert '\n' not in msg and msg.startswith(f'{src}: ') and 'came out 192x128, expected 96x64' in msg, msg
+    assert not (tmp_path / 'out.mkv').exists()
+
+
 def test_the_local_cluster_leaves_no_folder(cluster):
     """Ray's session folder is the cluster's own (not /tmp/ray), and stopping the cluster removes it."""
     from realesrgan_paddle.inference import ray_local

@@ -65,7 +65,7 @@ def test_huge_frames_are_refused_before_a_frame_is_decoded(up, tmp_path, monkeyp
                    check=True, capture_output=True, timeout=300)
     assert src.stat().st_size < 2_000_000
     started = []
-    monkeypatch.setattr(video, '_Decoder', lambda *a, **k: started.append(a))
+    monkeypatch.setattr(video, 'Decoder', lambda *a, **k: started.append(a))
     t = time.perf_counter()
     with pytest.raises(video.VideoError) as e:
         video.upscale_video(up, src, tmp_path / 'o.mkv', progress=False)
@@ -203,9 +203,9 @@ def test_the_encoder_reads_the_audio_through_the_checked_file(up, shared_data, t
     """The audio reaches the encoder the way the frames reach the decoder: the opened file by descriptor, only
     the fd/file protocol allowed and the probe's demuxer pinned, so a file swapped for a playlist or manifest
     after the probe cannot make ffmpeg open other files; the source's name is not on the command line."""
-    from realesrgan_paddle.inference.video import _Job
+    from realesrgan_paddle.inference.video import Job
     src = make_clip(shared_data, tmp_path / 'clip.mp4', '25')
-    job = _Job(up, src, tmp_path / 'out.mp4', None, 18, None)
+    job = Job(up, src, tmp_path / 'out.mp4', None, 18, None)
     args, audio_in = job.encoder()
     try:
         assert str(src) not in ' '.join(args) and audio_in is not None

@@ -40,7 +40,7 @@ def _count_decoded(monkeypatch, after=None, action=None):
     """Patch the decoder so it counts the frames it yields (and does ``action(decoder)`` after ``after``)."""
     import realesrgan_paddle.inference.video as video
     n = [0]
-    frames = video._Decoder.frames
+    frames = video.Decoder.frames
 
     def counting(self):
         for item in frames(self):
@@ -48,7 +48,7 @@ def _count_decoded(monkeypatch, after=None, action=None):
             yield item
             if after is not None and n[0] == after:
                 action(self)
-    monkeypatch.setattr(video._Decoder, 'frames', counting)
+    monkeypatch.setattr(video.Decoder, 'frames', counting)
     return n
 
 
@@ -136,8 +136,8 @@ def test_small_frames_are_batched_with_the_same_pictures(tiny_models, export_cac
     from realesrgan_paddle.inference import Upscaler
     up = Upscaler(tiny_models['srvgg_x4'], precision='fp32', cache_root=export_cache)
     frames, _ = _decode(clip)
-    assert stages._batch_size(up, *frames[0].shape[:2], None) == stages.BATCH_MAX > 1
-    assert stages._batch_size(up, *frames[0].shape[:2], 2.5) == 1  # a final resize: one by one
+    assert stages.batch_size(up, *frames[0].shape[:2], None) == stages.BATCH_MAX > 1
+    assert stages.batch_size(up, *frames[0].shape[:2], 2.5) == 1  # a final resize: one by one
     batched = up.upscale_batch(frames[:3])
     for f, b in zip(frames[:3], batched):
         single = up.upscale(f)

@@ -113,8 +113,13 @@ def test_rule_falls_back_to_the_base_and_says_why():
     far = 0.5 * np.exp(-3 * DETAIL_TOL)
     pts = [base, _s(24.8, 0.6), _s(25.1, far), _s(24.0, 1.0), _s(23.0, 1.0)]
     w, table, reason = S.choose_weight(_summary(pts), W, base)
-    assert w == 0.0 and reason.startswith('no blend beats the base') and reason.endswith('weight 0, the base')
-    assert 'dni_0.25: PSNR -0.20 dB' in reason and 'dni_0.50: detail ratio' in reason
+    assert w == 0.0 and reason.startswith('no blend beats the base or trades perception for distortion within '
+                                          'the limits, so weight 0, the base; the closest, dni_0.')
+    assert len(reason) < 300 and reason.endswith("all in the report's DNI section)"), reason
+    # one verdict in one breath; every blend's reasons are in the table (the report's DNI section)
+    assert 'PSNR -0.20 dB' in table['dni_0.25']['fails'][0] and 'detail ratio' in table['dni_0.50']['fails'][0]
+    closest = max(table, key=lambda n: table[n]['score'])
+    assert f'the closest, {closest} (score {table[closest]["score"]:+.3f}), fails on ' in reason
 
 
 def test_finetune_of_is_the_chosen_checkpoint_else_the_best_scored():
@@ -279,7 +284,7 @@ def test_strong_base_rule_limits(cand, fails):
     base = _s(25.0, 1.0, 6.0)
     w, table, reason = S.choose_weight({'dni_1.00': cand}, [1.0], base)
     assert w == 0.0 and any(fails in f for f in table['dni_1.00']['trade_fails']), table['dni_1.00']['trade_fails']
-    assert 'nor trades' in reason
+    assert 'or trades perception for distortion within the limits, so weight 0, the base' in reason
     ok = S.choose_weight({'dni_1.00': _s(26.0, 0.86, 6.5)}, [1.0], base)
     assert ok[0] == 1.0 and ok[1]['dni_1.00']['traded_perception']
 

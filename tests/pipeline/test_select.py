@@ -125,6 +125,11 @@ def test_base_exported_when_nothing_beats_it():
     base = summ(25.0, 0.70, 0.80)
     name, table, reason = choose({'base': base, 'iter_5': summ(24.9, 0.71, 0.9)}, 'base', {'iter_5': 5})
     assert name == 'base' and reason.startswith('no checkpoint beats the base') and 'PSNR -0.10 dB' in reason
+    assert reason.startswith('no checkpoint beats the base by the criterion: the closest, iter_5 (score ')
+    many = {f'iter_{i}': summ(24.9 - 0.1 * i, 0.71, 0.9) for i in range(1, 40)}  # 39 losers: still one short line
+    name, table, reason = choose({'base': base, **many}, 'base', {n: i for i, n in enumerate(many, 1)})
+    assert name == 'base' and len(table) == 39 and len(reason) < 300 and 'iter_1 ' in reason, reason
+    assert reason.endswith("all in the report's selection table)"), reason
 
 
 def test_score_weighs_both_axes_and_niqe_when_present():
@@ -197,8 +202,9 @@ def test_paired_real_frames_decide_ahead_of_the_synthetic_pairs():
     assert 'detail ratio 0.200 vs the base\'s 0.050' in reason   # the real frames' numbers
     # nothing beats the base on the real frames: the base, though both beat it on the pairs
     real['summary']['iter_1'] = summ(26.9, 0.73, 0.20, 8.2)
-    name, _, reason = choose(pairs, 'base', cand, real)
-    assert name == 'base' and 'iter_1: real LQ frames: PSNR -0.60 dB' in reason
+    name, table, reason = choose(pairs, 'base', cand, real)
+    assert name == 'base' and 'real LQ frames: PSNR -0.60 dB' in ' '.join(table['iter_1']['fails'])
+    assert reason.startswith('no checkpoint beats the base by the criterion (judged on the real LQ frames): ')
 
 
 def test_paired_real_frames_ties_go_to_the_synthetic_pairs_score():

@@ -142,3 +142,67 @@ def test_two_processes_logging_to_one_pipe_never_glue_lines():
     pattern = re.compile(r'^\d\d:\d\d:\d\d WARNING child(\d): process \1 line \d+ x{60}$')
     glued = [ln for ln in lines if not pattern.match(ln)]
     assert not glued, glued[:3]
+
+
+FRAME_LINE = re.compile(r'^(\S+): frame (\d+)/(\d+) \((\d+) %\), [\d.]+ frame/s, '
+                        r'ETA (\d+ s|\d+ min \d\d s|\d+ h \d\d min)(, .*)?$')
+
+
+def test_a_log_counter_writes_a_line_a_tenth_with_the_eta():
+    from realesrgan_paddle.utils.progress import LogCounter, bars_active
+    out = io.StringIO()
+    c = LogCounter(95, 'clip.mp4', 'frame', stream=out, every_s=3600)
+    assert bars_active()  # per-frame work inside it stays quiet in a log
+    for _ in range(95):
+        c.update(1)
+    c.set_postfix_str('model 3.10 fps')
+    c.close()
+    c.close()  # once
+    lines = out.getvalue().splitlines()
+    assert not bars_active() and '\r' not in out.getvalue()
+    done = [int(FRAME_LINE.match(ln).group(2)) for ln in lines[:-1]]
+    assert done == [1, 10, 20, 30, 40, 50, 60, 70, 80, 90], lines
+    assert re.fullmatch(r'clip\.mp4: 95 frames in \d+ s \([\d.]+ frame/s\)', lines[-1]), lines[-1]
+
+
+def test_a_log_counter_also_writes_after_a_silence(monkeypatch):
+    """Slow frames (x4plus at 25 s a frame): a line whenever ``every_s`` passed, whatever the count."""
+    from realesrgan_paddle.utils import progress
+    clock = iter(range(0, 10000, 20))  # each call 20 s later
+    monkeypatch.setattr(progress.time, 'perf_counter', lambda: float(next(clock)))
+    out = io.StringIO()
+    c = progress.LogCounter(1000, 'slow.mp4', 'frame', stream=out, every_s=30)
+    for _ in range(4):
+        c.update(1)
+    lines = out.getvalue().splitlines()
+    assert [FRAME_LINE.match(ln).group(2) for ln in lines] == ['1', '3'], lines  # 0 s, then 40 s > 30 s later
+    assert lines[1].endswith('ETA 5 h 32 min'), lines  # 997 frames at 3 frames per 60 s
+
+
+def test_a_video_to_a_log_file_shows_frame_progress(tiny_models, photo, tmp_path):
+    """tools/infer.py on a real photo panned into a 30-frame clip, stderr to a file (no terminal): frame lines
+    with the ETA, a last line with the time, and no per-frame 'model ... done' lines between them."""
+    import cv2
+    import numpy as np
+
+    from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
+    frames = [photo[i:i + 48, 2 * i:2 * i + 64] for i in range(30)]
+    clip = tmp_path / 'pan.mp4'
+    subprocess.run([ffmpeg_exe(), '-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'bgr24', '-s', '64x48', '-r', '10',
+                    '-i', '-', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', str(clip)],
+                   input=np.stack(frames).tobytes(), check=True, timeout=120)
+    log = tmp_path / 'stderr.log'
+    root = Path(__file__).resolve().parents[2]
+    with open(log, 'w') as err:
+        res = subprocess.run([sys.executable, 'tools/infer.py', '-i', str(clip), '-o', str(tmp_path / 'out.mp4'), '-m',
+                              str(tiny_models['srvgg_x4'])], cwd=root, stdout=subprocess.PIPE, stderr=err, text=True,
+                             timeout=300)
+    text = log.read_text()
+    assert res.returncode == 0, text[-2000:]
+    lines = [ln for ln in text.splitlines() if ln.startswith('pan.mp4: ')]
+    found = [FRAME_LINE.match(ln) for ln in lines[:-1]]
+    assert all(found) and len(found) >= 5, lines
+    assert [int(m.group(3)) for m in found] == [30] * len(found) and int(found[-1].group(2)) >= 27
+    assert re.match(r'pan\.mp4: 30 frames in \d+ s', lines[-1]), lines
+    assert 'model (whole image, one tile)' not in text and '\r' not in text, text[-2000:]
+    assert cv2.VideoCapture(str(tmp_path / 'out.mp4')).get(cv2.CAP_PROP_FRAME_WIDTH) == 256

@@ -163,12 +163,27 @@ def _status(b):
     return b.driver.find_element(By.CSS_SELECTOR, '#status textarea').get_attribute('value') or ''
 
 
+def dropdown_choices(b, elem_id):
+    """The options a user sees on opening the dropdown ``#elem_id`` (then closed again with Escape)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    b.step = f'opening the #{elem_id} dropdown'
+    box = b.driver.find_element(By.CSS_SELECTOR, f'#{elem_id} input')
+    box.click()
+    sel = f'#{elem_id} ul[role=listbox] li'
+    b.until(f'the #{elem_id} options', lambda d: d.find_elements(By.CSS_SELECTOR, sel))
+    names = [li.get_attribute('aria-label') or li.text.strip() for li in b.driver.find_elements(By.CSS_SELECTOR, sel)]
+    box.send_keys(Keys.ESCAPE)
+    return names
+
+
 def drive_upscale(b, src, timeout=RUN_S):
     """Open the page, upload ``src``, press Upscale, wait for the slider: what a user does."""
     from selenium.webdriver.common.by import By
     b.step = 'loading the page'
     b.driver.get(b.app.url)
     b.until('the upload box', lambda d: d.find_elements(By.CSS_SELECTOR, '#upload input[type=file]'))
+    b.models = dropdown_choices(b, 'model')
     b.driver.find_element(By.CSS_SELECTOR, '#upload input[type=file]').send_keys(str(src))
     # the finished upload's row: a download link served by the app (not the "Uploading 1 file..." state)
     b.until('the upload to finish', lambda d: d.find_elements(By.CSS_SELECTOR, f'#upload a[download="{src.name}"]'))
@@ -185,6 +200,8 @@ def test_upload_run_x4_and_see_the_slider(tiny_models, photo, tmp_path):
     mdir, out = tmp_path / 'models', tmp_path / 'out'
     mdir.mkdir()
     shutil.copy(tiny_models['srvgg_x4'], mdir / 'tiny_x4.pdparams')
+    from tests.nets import save_tiny  # a saved discriminator beside it: not an upscaler, not offered
+    save_tiny(mdir / 'net_d_100.pdparams', {'type': 'UNetDiscriminatorSN', 'num_in_ch': 3, 'num_feat': 4})
     src = tmp_path / 'photo.png'
     cv2.imwrite(str(src), photo[:64, :80])
     app = App(tmp_path, ['--models-dir', str(mdir), '-m', 'tiny_x4.pdparams', '-o', str(out),
@@ -197,6 +214,9 @@ def test_upload_run_x4_and_see_the_slider(tiny_models, photo, tmp_path):
         try:
             status = drive_upscale(b.open(), src)
             assert status.startswith('1 of 1'), status
+            # the model list: the zoo's upscalers and the user's generator, no VGG19 or discriminator
+            from realesrgan_paddle.models import zoo
+            assert b.models == zoo.list_upscalers() + ['tiny_x4.pdparams'], b.models
             imgs = b.driver.find_elements(By.CSS_SELECTOR, '#slider img')
             assert len({i.get_attribute('src') for i in imgs}) >= 2
             assert b.driver.find_elements(By.CSS_SELECTOR, '#slider .slider-wrap .outer')  # the draggable divider

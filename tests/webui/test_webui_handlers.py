@@ -21,8 +21,25 @@ def session(tiny_models, tmp_path):
 
 def test_models_list_zoo_and_user_finetunes(session):
     from realesrgan_paddle.models import zoo
-    assert list(session.models)[:len(zoo.list_models())] == zoo.list_models()
+    assert list(session.models)[:len(zoo.list_upscalers())] == zoo.list_upscalers()
     assert 'mine/srvgg.pdparams' in session.models and 'rrdb2.pdparams' in session.models
+
+
+def test_models_list_only_upscalers(tiny_models, tmp_path):
+    """Not the zoo's VGG19 and discriminator, nor a saved discriminator under --models-dir: by the networks'
+    ArchSpec ``generator`` fact, whatever the names."""
+    from realesrgan_paddle.models import get_spec, zoo
+    from realesrgan_paddle.webui.handlers import find_models
+    from tests.nets import save_tiny
+    mdir = tmp_path / 'models'
+    mdir.mkdir()
+    shutil.copy(tiny_models['srvgg_x4'], mdir / 'net_d_up.pdparams')  # a generator, whatever its name
+    save_tiny(mdir / 'upscaler.pdparams', {'type': 'UNetDiscriminatorSN', 'num_in_ch': 3, 'num_feat': 4})
+    found = find_models(mdir)
+    assert {'vgg19', 'RealESRGAN_x4plus_netD'}.isdisjoint(found) and 'RealESRGAN_x4plus' in found
+    assert [n for n in zoo.list_models() if n not in found] == ['RealESRGAN_x4plus_netD', 'vgg19']
+    assert all(get_spec(zoo.get_entry(n).arch).generator for n in found if zoo.is_name(n))
+    assert 'net_d_up.pdparams' in found and 'upscaler.pdparams' not in found
 
 
 def test_upscale_several_images_keeps_alpha_and_inputs(session, photo, tmp_path):
@@ -46,7 +63,9 @@ def test_bad_inputs_are_one_line_messages(session, tmp_path, monkeypatch):
     bad = tmp_path / 'bad.png'
     bad.write_bytes(b'\x89PNG not really')
     outs, pair, msg = session.upscale([bad], 'mine/srvgg.pdparams')
-    assert outs == [] and pair is None and 'error: bad.png' in msg and 'Traceback' not in msg
+    assert outs == [] and pair is None and 'Traceback' not in msg
+    line = msg.splitlines()[1]
+    assert line.startswith('error: bad.png: not an image') and line.count('bad.png') == 1, msg  # named once
     assert session.upscale([], 'mine/srvgg.pdparams')[2] == 'error: no file uploaded'
     assert 'unknown model' in session.upscale([bad], 'nope')[2]
     big = tmp_path / 'big.png'
@@ -79,6 +98,19 @@ def test_reports_listed(tmp_path):
     (tmp_path / 'run1' / 'report.html').write_text('<html></html>')
     assert list_reports(tmp_path) == [str(tmp_path / 'run1' / 'report.html')]
     assert list_reports(tmp_path / 'none') == []
+
+
+def test_a_finetune_report_is_listed_once(tmp_path):
+    """The one command writes WORK/report/report.html (the stage) and publishes WORK/report.html: one entry; a
+    report.html in a folder that only happens to be called report is still listed."""
+    from realesrgan_paddle.webui.handlers import list_reports
+    (tmp_path / 'run' / 'report').mkdir(parents=True)
+    for p in (tmp_path / 'run' / 'report' / 'report.html', tmp_path / 'run' / 'report.html'):
+        p.write_text('<html></html>')
+    (tmp_path / 'other' / 'report').mkdir(parents=True)
+    (tmp_path / 'other' / 'report' / 'report.html').write_text('<html></html>')
+    assert sorted(list_reports(tmp_path)) == [str(tmp_path / 'other' / 'report' / 'report.html'),
+                                              str(tmp_path / 'run' / 'report.html')]
 
 
 def test_compare_says_why_a_model_did_not_run(session, photo, tmp_path):

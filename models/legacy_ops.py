@@ -1,13 +1,15 @@
 """Ops whose Paddle 3.3 Python API cannot be traced into the legacy static graph (``inference.pdmodel``).
 
-Under ``paddle.pir_utils.OldIrGuard`` (the static export, ``inference.export.trace_save``) ``F.sigmoid``,
-``paddle.exp``, ``paddle.tanh``, ``paddle.sqrt``, ``F.gelu``, ``F.softplus`` and ``F.grid_sample`` raise
-"argument must be Value, but got Variable": their Python functions call the PIR kernels only. ``F.silu``,
-``F.mish``, ``paddle.erf``, ``F.group_norm``, ``F.pad`` and powers trace fine. The functions here append the
-legacy op itself in that mode and call the ordinary function otherwise (the dynamic graph and PIR), so a network
-writes them once.
+Under ``paddle.pir_utils.OldIrGuard`` (the static export, ``inference.export.trace_save``) ``F.sigmoid`` (and
+``nn.Sigmoid``), ``paddle.exp``, ``paddle.tanh``, ``paddle.sqrt``, ``F.gelu`` (and ``nn.GELU``), ``F.softplus``,
+``F.grid_sample``, ``paddle.matmul``, ``F.normalize``, ``sum`` and ``paddle.maximum`` raise "argument must be
+Value, but got Variable": their Python functions call the PIR kernels only. ``F.silu``, ``F.mish``,
+``paddle.erf``, ``F.group_norm``, ``F.pad``, ``a @ b``, powers, ``paddle.linalg.norm`` and ``paddle.clip`` trace
+fine. The functions here append the legacy op itself in that mode and call the ordinary function otherwise (the
+dynamic graph and PIR), so a network writes them once. Every network that needs one imports it from here.
 """
 import paddle
+import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle.framework import in_dynamic_or_pir_mode
 
@@ -41,5 +43,21 @@ def grid_sample(x, grid, padding_mode='border', align_corners=False):
 
 
 def gelu(x):
-    """Exact ``F.gelu`` (PyTorch's default); in the legacy static graph written with ``erf``."""
-    return F.gelu(x) if in_dynamic_or_pir_mode() else 0.5 * x * (1.0 + paddle.erf(x * 0.7071067811865476))
+    """Exact (erf) ``F.gelu``, PyTorch's default."""
+    return F.gelu(x) if in_dynamic_or_pir_mode() else _append('gelu', {'X': x}, {'approximate': False})
+
+
+def normalize(x, axis=-1, eps=1e-12):
+    """``x`` divided by its L2 norm along ``axis`` (at least ``eps``), as ``F.normalize``, in ops both graphs
+    trace."""
+    return x / paddle.clip(paddle.linalg.norm(x, p=2, axis=axis, keepdim=True), min=eps)
+
+
+class GELU(nn.Layer):
+    def forward(self, x):
+        return gelu(x)
+
+
+class Sigmoid(nn.Layer):
+    def forward(self, x):
+        return sigmoid(x)

@@ -15,7 +15,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .legacy_graph_ops import GELU, Sigmoid, gelu, normalize, sigmoid
+from .legacy_ops import GELU, Sigmoid, gelu, normalize, sigmoid
 from .runtime_shape import crop_hw, hw, pad_to_multiple
 from .specs import ArchSpec, shape_of
 from .torch_layout import Linear

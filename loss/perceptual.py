@@ -119,6 +119,11 @@ class PerceptualLoss(nn.Layer):
     """
     OPTION_CHOICES = {'criterion': CRITERIA, 'vgg_type': ('vgg19',)}
 
+    @staticmethod
+    def inactive(cfg):
+        """Both terms at 0: an entry computes nothing and is left out (no VGG19 is loaded)."""
+        return not (float(cfg.get('perceptual_weight', 1.0)) > 0 or float(cfg.get('style_weight', 0.0)) > 0)
+
     def __init__(self, layer_weights: Optional[dict] = None, vgg_weights: Optional[str] = None,
                  use_input_norm=True, range_norm=False,
                  perceptual_weight=1.0, style_weight=0.0, criterion='l1', vgg_type='vgg19'):

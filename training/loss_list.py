@@ -23,10 +23,8 @@ def _registry():
 
 
 def validate_losses(entries, problems, where='train.losses'):
-    """The checked entries (constructor defaults filled); one problem line per key with its path."""
-    from realesrgan_paddle.loss.registry import TARGETS
-
-    from .schema import validate
+    """The checked entries (constructor defaults filled, composites expanded to their parts); one problem line per
+    key with its path."""
     if entries is None:
         return None
     if not isinstance(entries, list):
@@ -35,36 +33,49 @@ def validate_losses(entries, problems, where='train.losses'):
         return entries
     out, seen = [], set()
     for i, e in enumerate(entries):
-        at = f'{where}[{i}]'
-        if not isinstance(e, dict):
-            problems.append(f'{at}: expected a mapping with a type, got {type(e).__name__} {e!r}')
-            continue
-        if 'loss_weight' in e:
-            problems.append(f'{at}.loss_weight: not a key of a train.losses entry; use weight')
-        ctor = validate('loss', {k: v for k, v in e.items() if k not in ENTRY_KEYS[1:] and k != 'loss_weight'},
-                        at, problems)
-        cls = _registry().get(ctor.get('type')) if isinstance(ctor, dict) else None
-        if cls is None:
-            continue
-        ctor.pop('loss_weight', None)
-        weight = _weight(e.get('weight', 1.0), f'{at}.weight', problems)
-        target = e.get('target') or cls.LOSS_TARGET
-        if target not in TARGETS:
-            problems.append(f'{at}.target: must be one of {", ".join(TARGETS)}, got {target!r}')
-        elif (target == 'gan') != (cls.LOSS_TARGET == 'gan'):
-            problems.append(f'{at}.target: {cls.__name__} ' + ('is the discriminator\'s loss: its target is gan'
-                                                                if target != 'gan' else 'cannot judge the '
-                                                                'discriminator\'s output (only a gan loss can)'))
-        elif (target == 'lq_pair') != (cls.LOSS_TARGET == 'lq_pair'):
-            problems.append(f'{at}.target: {cls.__name__} ' + ('compares two consecutive frames: its target is lq_pair'
-                                                                if target != 'lq_pair' else 'does not take two '
-                                                                'consecutive frames (only a TemporalLoss does)'))
-        name = _name(e.get('name'), cls, seen, f'{at}.name', problems)
-        made = {'type': ctor['type'], 'weight': weight, 'target': target, 'name': name}
-        if isinstance(e.get('from'), str):
-            made['from'] = e['from']
-        out.append({**made, **{k: v for k, v in ctor.items() if k != 'type'}})
+        out.extend(_entry(e, f'{where}[{i}]', seen, problems))
     return out
+
+
+def _entry(e, at, seen, problems):
+    """The checked entries ``e`` stands for: itself, or a composite's parts (``parts``, each checked like one)."""
+    from realesrgan_paddle.loss.registry import TARGETS
+
+    from .schema import validate
+    if not isinstance(e, dict):
+        problems.append(f'{at}: expected a mapping with a type, got {type(e).__name__} {e!r}')
+        return []
+    if 'loss_weight' in e:
+        problems.append(f'{at}.loss_weight: not a key of a train.losses entry; use weight')
+    ctor = validate('loss', {k: v for k, v in e.items() if k not in ENTRY_KEYS[1:] and k != 'loss_weight'},
+                    at, problems)
+    cls = _registry().get(ctor.get('type')) if isinstance(ctor, dict) else None
+    if cls is None:
+        return []
+    ctor.pop('loss_weight', None)
+    weight = _weight(e.get('weight', 1.0), f'{at}.weight', problems)
+    target = e.get('target') or cls.LOSS_TARGET
+    if target not in TARGETS:
+        problems.append(f'{at}.target: must be one of {", ".join(TARGETS)}, got {target!r}')
+    elif (target == 'gan') != (cls.LOSS_TARGET == 'gan'):
+        problems.append(f'{at}.target: {cls.__name__} ' + ('is the discriminator\'s loss: its target is gan'
+                                                            if target != 'gan' else 'cannot judge the '
+                                                            'discriminator\'s output (only a gan loss can)'))
+    elif (target == 'lq_pair') != (cls.LOSS_TARGET == 'lq_pair'):
+        problems.append(f'{at}.target: {cls.__name__} ' + ('compares two consecutive frames: its target is lq_pair'
+                                                            if target != 'lq_pair' else 'does not take two '
+                                                            'consecutive frames (only a TemporalLoss does)'))
+    name = _name(e.get('name'), cls, seen, f'{at}.name', problems)
+    if hasattr(cls, 'inactive') and cls.inactive(ctor):  # every term of it at 0: nothing to compute
+        return []
+    if hasattr(cls, 'parts'):  # a composite: its parts, named after it
+        made = cls.parts(ctor, weight, name)
+        return [x for p in made for x in _entry({**p, **({'from': e['from']} if isinstance(e.get('from'), str)
+                                                        else {})}, at, seen, problems)]
+    made = {'type': ctor['type'], 'weight': weight, 'target': target, 'name': name}
+    if isinstance(e.get('from'), str):
+        made['from'] = e['from']
+    return [{**made, **{k: v for k, v in ctor.items() if k != 'type'}}]
 
 
 def _weight(v, at, problems):

@@ -135,9 +135,10 @@ def parse_override(text):
 def apply_overrides(opt, overrides):
     """Set each ``a.b.c=value`` in ``opt`` (``=~`` unsets). In a list of named mappings (``train.losses``) a key
     part names an entry: ``train.losses.l_g_pix.weight=0.5`` sets that entry's weight, ``train.losses.l_g_fft={type:
-    FFTAmplitudeLoss}`` adds or replaces one, ``train.losses.l_g_fft=~`` removes it."""
+    FFTAmplitudeLoss}`` adds or replaces one, ``train.losses.l_g_fft=~`` removes it. An official ``train.<slot>...``
+    key goes to the entry of its name when the options carry one (``basicsr_compat.slot_override``)."""
     for text in overrides or ():
-        parts, value = parse_override(text)
+        parts, value = basicsr_compat.slot_override(opt, *parse_override(text))
         node = opt
         for p in parts[:-1]:
             node = _child(node, p)

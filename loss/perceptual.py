@@ -11,7 +11,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from .registry import register_loss
+from .registry import Weights, register_loss
 
 
 def default_vgg_path():
@@ -103,7 +103,7 @@ def perceptual_loss(x_feats, gt_feats, layer_weights, criterion='l1', perceptual
     return percep, style
 
 
-@register_loss(log='percep')
+@register_loss(log='percep', weights=Weights('vgg_weights', 'vgg19', vgg_missing_message))
 class PerceptualLoss(nn.Layer):
     """VGG19 perceptual loss; features are taken before ReLU (``convX_Y``) by default.
 

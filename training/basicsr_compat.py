@@ -157,13 +157,9 @@ def losses_from_slots(opt, problems):
 def _slot_pairings(opt, train, problems):
     """The official spelling's own checks, named by its keys (the entries' checks skip entries made here)."""
     path = opt.get('path') if isinstance(opt.get('path'), dict) else {}
-    ds = opt.get('datasets') if isinstance(opt.get('datasets'), dict) else {}
     if train.get('anchor_opt') and not (train.get('teacher') or path.get('pretrain_network_g')):
         problems.append('train.anchor_opt: needs path.pretrain_network_g or train.teacher (the frozen model whose '
                         'output anchors the high band)')
-    if not train.get('losses') and bool(train.get('consistency_opt')) != bool(ds.get('real_lq')):
-        problems.append('train.consistency_opt and datasets.real_lq go together (the loss compares the output on '
-                        'real LQ frames with those frames)')
 
 
 def _pair_names(pairs, names):

@@ -211,7 +211,8 @@ def test_missing_vgg_and_netd_are_said_and_dropped(tmp_path):
     arch = yaml.safe_load(t.read_text())['network_g']
     opt, notes, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesrgan-x4plus', 'x4plus', 'gpu',
                                     _paths(tmp_path), None, NONE, [])
-    assert R.loss_entry(opt['train'], 'l_g_percep')['perceptual_weight'] == 0.0 and opt['path']['pretrain_network_d'] is None
+    assert R.loss_entry(opt['train'], 'l_g_percep')['perceptual_weight'] == 0.0
+    assert opt['path']['pretrain_network_d'] is None
     assert len(notes) == 2 and 'VGG19' in notes[0] and 'RealESRGAN_x4plus_netD' in notes[1]
     assert opt['train']['total_iter'] == yaml.safe_load(t.read_text())['train']['total_iter']
 

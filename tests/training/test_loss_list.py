@@ -1,6 +1,5 @@
 """train.losses: a new loss is one file with one decorator, and a YAML uses it; the entries are checked one line per
 problem with their key path; the official *_opt spelling gives the same terms as the list written out."""
-import importlib.util
 import logging
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from realesrgan_paddle.loss import LOSSES, unregister_loss
 from realesrgan_paddle.training.loss_list import build_terms
 from realesrgan_paddle.training.steps import build_model
 from realesrgan_paddle.training.option_file import OptionsError, load_options, validate_options
+from tests.training.smoke import tiny_losses_yaml as _tiny_yaml, user_module
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / 'options' / 'tiny_smoke.yml'
@@ -39,29 +39,8 @@ class HorizontalDiffLoss(WeightedLoss):
 @pytest.fixture
 def new_loss(tmp_path):
     """The one new file, imported: its decorator is all that registers it."""
-    f = tmp_path / 'my_loss.py'
-    f.write_text(NEW_LOSS)
-    spec = importlib.util.spec_from_file_location('my_loss_for_test', f)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    yield mod
+    yield user_module(tmp_path, 'my_loss', NEW_LOSS)
     unregister_loss('HorizontalDiffLoss')
-
-
-def _tiny_yaml(tmp_path, losses, **over):
-    raw = yaml.safe_load(SMOKE.read_text())
-    raw.update(name='newloss', model_type='RealESRNetModel', network_d=None, val=None, **over)
-    raw['datasets'] = {'train': {**raw['datasets']['train'],
-                                 'dataroot_gt': str(ROOT / 'tests/data/images/train_hr')}}
-    raw['path']['experiments_root'] = str(tmp_path / 'exp')
-    tr = raw['train']
-    for k in ('pixel_opt', 'perceptual_opt', 'gan_opt', 'optim_d'):
-        tr.pop(k, None)
-    tr.update(total_iter=3, losses=losses)
-    raw['logger'] = {'print_freq': 1, 'save_checkpoint_freq': 3, 'use_tb_logger': False}
-    f = tmp_path / 'newloss.yml'
-    f.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return f
 
 
 def test_a_new_loss_is_one_file_and_a_yaml_trains_with_it(tmp_path, new_loss):

@@ -118,9 +118,10 @@ def _training(key):
 
 
 def _teacher(refs, what, term):
+    """The output on the training LQ against the frozen teacher's output on it."""
     if what == 'target':
         return refs.once('teacher', lambda: refs.teacher(refs.lq))
-    return _training('gt')(refs, what, term)
+    return _GT(refs, what, term)
 
 
 def _lq(refs, what, term):
@@ -149,7 +150,8 @@ def _lq_pair(refs, what, term):
     return refs.once('lq_pair', make)[PAIR_INPUTS.index(what)]
 
 
-register_target('gt', _training('gt'))
+_GT = _training('gt')
+register_target('gt', _GT)
 register_target('gt_usm', _training('gt_usm'))
 register_target('teacher', _teacher)
 register_target('lq', _lq, dataset='real_lq')

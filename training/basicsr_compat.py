@@ -7,6 +7,9 @@ before validation and returns one warning per key that has no effect here:
   ``noise_range``, ``jpeg_range2``, ...) move under ``degradation:``;
 * RealESRNet's ``gt_usm`` becomes ``l1_gt_usm``;
 * the dataset type ``RealESRGANPairedDataset`` is ``PairedImageDataset`` here;
+* the ``train.<slot>`` loss sections (``pixel_opt``, ``perceptual_opt``, ``gan_opt`` and this project's older
+  ``*_opt``) become ``train.losses`` entries (``losses_from_slots``), and an ``-o train.<slot>...`` on options that
+  carry that slot's entry by name goes to the entry (``slot_override``: the templates and recipes write entries);
 * the keys in ``IGNORED`` (``num_gpu``, ``dist_params``, ``logger.wandb``, the loader keys
   ``io_backend`` (disk), ``prefetch_mode``, ``pin_memory``, ``persistent_workers``, ...) are
   dropped with one warning line each, naming the key path, in any options file.

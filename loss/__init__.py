@@ -6,8 +6,8 @@ noise, temporal agreement of the outputs on consecutive real LQ frames moved by 
 Each loss class carries ``@register_loss(...)`` (loss/registry.py): that is all a new loss needs to be a
 ``type:`` of ``train.losses``. The modules below are imported here, so ``LOSSES`` holds every loss of the project.
 """
-from .registry import LOSS_REGISTRY, TARGETS, register_loss, unregister_loss
-from .anchor import ChromaBandLoss, HighBandL1Loss, chroma_band_loss, high_band_l1_loss
+from .registry import LOSS_REGISTRY, Weights, register_loss, unregister_loss
+from .anchor import ChromaBandLoss, HighBandL1Loss, SelfAnchorLoss, chroma_band_loss, high_band_l1_loss
 from .consistency import ConsistencyLoss, consistency_loss
 from .frequency import (FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LowPassL1Loss, SubpixelGridLoss,
                         fft_amplitude_loss, gradient_loss, hf_energy_loss, lowpass_l1_loss, subpixel_grid_loss)
@@ -32,9 +32,9 @@ def build_loss(opt, where='loss'):
 
 
 __all__ = ['GANLoss', 'gan_loss', 'PerceptualLoss', 'VGGWeightsMissing', 'perceptual_loss', 'L1Loss', 'MSELoss',
-           'l1_loss', 'mse_loss', 'LOSSES', 'LOSS_REGISTRY', 'TARGETS', 'register_loss', 'unregister_loss',
+           'l1_loss', 'mse_loss', 'LOSSES', 'LOSS_REGISTRY', 'Weights', 'register_loss', 'unregister_loss',
            'build_loss', 'HFEnergyLoss', 'FFTAmplitudeLoss', 'GradientLoss', 'hf_energy_loss', 'fft_amplitude_loss',
            'gradient_loss', 'LowPassL1Loss', 'lowpass_l1_loss', 'SubpixelGridLoss', 'subpixel_grid_loss', 'LDLLoss',
-           'artifact_map', 'ldl_loss', 'HighBandL1Loss', 'high_band_l1_loss', 'ChromaBandLoss', 'chroma_band_loss',
-           'RandomVGGLoss', 'SlicedWassersteinLoss', 'sliced_wasserstein_loss', 'ConsistencyLoss',
+           'artifact_map', 'ldl_loss', 'HighBandL1Loss', 'high_band_l1_loss', 'SelfAnchorLoss', 'ChromaBandLoss',
+           'chroma_band_loss', 'RandomVGGLoss', 'SlicedWassersteinLoss', 'sliced_wasserstein_loss', 'ConsistencyLoss',
            'consistency_loss', 'StabilityLoss', 'stability_loss', 'TemporalLoss', 'temporal_loss', 'flow_warp']

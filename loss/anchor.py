@@ -18,9 +18,9 @@ per term:
   luma's proportions (green up, magenta down: a purple fringe on dark edges); held to the teacher's colour band,
   which is near 0, the added texture has to be grey.
 
-The official files' single ``train.anchor_opt: {type: SelfAnchorLoss, loss_weight, sigma, high_weight,
-energy_weight, window, energy_space, energy_pool, chroma_weight}`` is mapped onto these entries by
-``training/basicsr_compat.py`` (weights ``loss_weight``, ``loss_weight * high_weight``, ...). The terms other
+One entry ``{type: SelfAnchorLoss, weight, sigma, high_weight, energy_weight, window, energy_space, energy_pool,
+chroma_weight}`` (:class:`SelfAnchorLoss`, a composite) stands for these entries (weights ``weight``,
+``weight * high_weight``, ...); ``train.anchor_opt`` of older files is that entry. The terms other
 versions of this loss had (lattice, band correlation, Nyquist excess, masked, smoothed, capped and coarse energy,
 a sliced Wasserstein band term) were used by no recipe and are gone; their measurements are in
 docs/experiments/gan_cpu.md.
@@ -84,3 +84,33 @@ class HighBandL1Loss(_BandLoss):
 class ChromaBandLoss(_BandLoss):
     """``loss_weight`` x :func:`chroma_band_loss`; called as ``(pred, teacher)``."""
     fn = staticmethod(chroma_band_loss)
+
+
+@register_loss(target='teacher', log='anchor')
+class SelfAnchorLoss:
+    """A composite: one ``train.losses`` entry that stands for the entries ``parts`` gives (the low band to the GT,
+    the high band, band energy and colour band to the teacher; energy and colour only when their weight is on),
+    each weighted as the single loss weighted them and named ``<name>_low``, ``_high``, ``_energy``, ``_chroma``.
+    ``training/loss_list.py`` expands it; it is never built itself."""
+    OPTION_CHOICES = {'energy_space': ('luma', 'grey', 'rgb')}
+
+    def __init__(self, loss_weight=1.0, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8, reduction='mean',
+                 energy_space='luma', chroma_weight=0.0, energy_pool=1):
+        raise TypeError('SelfAnchorLoss is a composite of train.losses entries (SelfAnchorLoss.parts), not a loss')
+
+    @staticmethod
+    def parts(cfg, weight, name):
+        """The entries of one validated ``cfg`` (its constructor options) weighted ``weight`` and named ``name``."""
+        w, red, sigma = float(weight), cfg['reduction'], cfg['sigma']
+        out = [{'type': 'LowPassL1Loss', 'weight': w, 'target': 'gt', 'name': f'{name}_low', 'sigma': sigma,
+                'reduction': red},
+               {'type': 'HighBandL1Loss', 'weight': w * float(cfg['high_weight']), 'target': 'teacher',
+                'name': f'{name}_high', 'sigma': sigma, 'reduction': red}]
+        if float(cfg['energy_weight']) > 0:
+            out.append({'type': 'HFEnergyLoss', 'weight': w * float(cfg['energy_weight']), 'target': 'teacher',
+                        'name': f'{name}_energy', 'window': cfg['window'], 'pool': cfg['energy_pool'],
+                        'space': cfg['energy_space'], 'reduction': red})
+        if float(cfg['chroma_weight']) > 0:
+            out.append({'type': 'ChromaBandLoss', 'weight': w * float(cfg['chroma_weight']), 'target': 'teacher',
+                        'name': f'{name}_chroma', 'sigma': sigma, 'reduction': red})
+        return out

@@ -47,7 +47,7 @@ def consistency_loss(pred, lq, scale=4, sigma=0.0, reduction='mean'):
     return _reduce((redegrade(pred, scale, sigma) - lq.detach()).abs(), reduction)
 
 
-@register_loss(target='lq', log='cons')
+@register_loss(target='lq', log='cons', dataset='real_lq')
 class ConsistencyLoss(WeightedLoss):
     """``loss_weight`` x :func:`consistency_loss`; ``forward(pred, lq)``."""
 

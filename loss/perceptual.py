@@ -11,7 +11,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from .registry import register_loss
+from .registry import Weights, register_loss
 
 
 def default_vgg_path():
@@ -103,7 +103,7 @@ def perceptual_loss(x_feats, gt_feats, layer_weights, criterion='l1', perceptual
     return percep, style
 
 
-@register_loss(log='percep')
+@register_loss(log='percep', weights=Weights('vgg_weights', 'vgg19', vgg_missing_message))
 class PerceptualLoss(nn.Layer):
     """VGG19 perceptual loss; features are taken before ReLU (``convX_Y``) by default.
 
@@ -118,6 +118,11 @@ class PerceptualLoss(nn.Layer):
         vgg_type: only 'vgg19'.
     """
     OPTION_CHOICES = {'criterion': CRITERIA, 'vgg_type': ('vgg19',)}
+
+    @staticmethod
+    def inactive(cfg):
+        """Both terms at 0: an entry computes nothing and is left out (no VGG19 is loaded)."""
+        return not (float(cfg.get('perceptual_weight', 1.0)) > 0 or float(cfg.get('style_weight', 0.0)) > 0)
 
     def __init__(self, layer_weights: Optional[dict] = None, vgg_weights: Optional[str] = None,
                  use_input_norm=True, range_norm=False,

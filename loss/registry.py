@@ -4,30 +4,39 @@
     class L1Loss(WeightedLoss): ...
 
 ``target`` is what the loss compares the output with by default (an entry of ``train.losses`` may say another):
-``gt`` (the plain GT), ``gt_usm`` (the sharpened GT), ``teacher`` (the frozen teacher's output on the same input),
-``lq`` (the output on real LQ frames against those frames, ``datasets.real_lq``), ``lq_pair`` (the outputs on two
-consecutive real LQ frames, ``datasets.real_lq_pairs``) or ``gan`` (the discriminator).
+a target of ``training/targets.py`` (``gt``, ``gt_usm``, ``teacher``, ``lq``, ``lq_pair``, ``gan``, or one
+registered there), which owns its data and how a step gets its inputs.
 ``inputs`` names what the trainer passes to ``forward``, in order: ``output`` (the generator's output on the target's
 input), ``target`` (the tensor the entry's target names), ``ema_output`` (the EMA generator's output), ``redrawn``
-(the output on the input with its noise and codec drawn again, ``noise_sigma``/``jpeg_quality`` of the loss), and
-for ``lq_pair`` ``next_output`` (the output on frame t+1; ``output`` is frame t's), ``flow`` and ``flow_mask`` (the
-LQ motion between them and its confidence).
-``log`` is the name of its term in the logs (``l_g_<log>``). The registry holds classes only; the modules that
-define them are imported by ``loss/__init__.py`` (a loss defined elsewhere is registered when its module is
-imported).
+(the output on the input with its noise and codec drawn again, ``noise_sigma``/``jpeg_quality`` of the loss), or
+the names a target defines (``lq_pair``: ``output``, ``next_output``, ``flow``, ``flow_mask``).
+``log`` is the name of its term in the logs (``l_g_<log>``).
+What a loss needs is data here, read by the options check and the trainer, never its class name: ``dataset``, the
+``datasets.<key>`` it cannot work without (``ConsistencyLoss``: ``real_lq``; the check also reports that dataset
+given with no loss that needs it), and ``weights``, a :class:`Weights` (the option naming a weights file, the
+model-zoo entry used when it is unset, the message when the file is missing), checked before training starts.
+The registry holds classes only; the modules that define them are imported by ``loss/__init__.py`` (a loss defined
+elsewhere is registered when its module is imported).
 """
-TARGETS = ('gt', 'gt_usm', 'teacher', 'lq', 'lq_pair', 'gan')
-INPUTS = ('output', 'target', 'ema_output', 'redrawn', 'next_output', 'flow', 'flow_mask')
+from typing import Callable, NamedTuple, Optional
+
 LOSS_REGISTRY = {}
 
 
-def register_loss(cls=None, *, target='gt', inputs=('output', 'target'), log=None, name=None):
+class Weights(NamedTuple):
+    """The pretrained weights a loss loads: ``key``, its option naming the file; ``zoo``, the model-zoo entry used
+    when the option is unset; ``missing(path)``, the one-line message when the file is absent."""
+    key: str
+    zoo: str
+    missing: Optional[Callable] = None
+
+
+def register_loss(cls=None, *, target='gt', inputs=('output', 'target'), log=None, name=None, dataset=None,
+                  weights=None):
     """Class decorator: register ``cls`` under ``name`` (default its class name); see the module docstring."""
-    if target not in TARGETS:
-        raise ValueError(f'register_loss: target must be one of {TARGETS}, got {target!r}')
-    bad = [i for i in inputs if i not in INPUTS]
+    bad = [i for i in (target, *inputs) if not (isinstance(i, str) and i.isidentifier())]
     if bad:
-        raise ValueError(f'register_loss: inputs must be among {INPUTS}, got {bad}')
+        raise ValueError(f'register_loss: a target and inputs are names, got {bad}')
 
     def add(c):
         key = name or c.__name__
@@ -36,6 +45,7 @@ def register_loss(cls=None, *, target='gt', inputs=('output', 'target'), log=Non
             if (old.__module__, old.__qualname__) != (c.__module__, c.__qualname__):  # a module reloaded: replace
                 raise ValueError(f'register_loss: {key} is already {old.__module__}.{old.__qualname__}')
         c.LOSS_TARGET, c.LOSS_INPUTS, c.LOSS_LOG = target, tuple(inputs), log or key.lower().removesuffix('loss')
+        c.LOSS_DATASET, c.LOSS_WEIGHTS = dataset, weights
         LOSS_REGISTRY[key] = c
         return c
     return add(cls) if cls is not None else add
@@ -43,3 +53,8 @@ def register_loss(cls=None, *, target='gt', inputs=('output', 'target'), log=Non
 
 def unregister_loss(name):
     LOSS_REGISTRY.pop(name, None)
+
+
+def needing(dataset):
+    """The registered losses that cannot work without ``datasets.<dataset>``, by name."""
+    return sorted(k for k, c in LOSS_REGISTRY.items() if getattr(c, 'LOSS_DATASET', None) == dataset)

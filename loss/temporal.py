@@ -77,7 +77,8 @@ def temporal_loss(out, out_next, flow, mask, reduction='mean'):
     return diff.sum() / (mask.sum() * out.shape[1]).clip(min=1e-8)
 
 
-@register_loss(target='lq_pair', inputs=('output', 'next_output', 'flow', 'flow_mask'), log='temp')
+@register_loss(target='lq_pair', inputs=('output', 'next_output', 'flow', 'flow_mask'), log='temp',
+               dataset='real_lq_pairs')
 class TemporalLoss(WeightedLoss):
     """``loss_weight`` x :func:`temporal_loss`; ``forward(out, out_next, flow, mask)``."""
 

@@ -1,6 +1,6 @@
 """Pairs of consecutive real LQ frames for the temporal loss (``loss/temporal.py``): asked for with
-``-o 'train.temporal_opt={"type": "TemporalLoss", "loss_weight": W}'`` (or a ``TemporalLoss`` entry of
-``train.losses``) and made from ``--lq-videos``.
+a ``train.losses`` entry (``-o 'train.losses.l_g_temp={"type": "TemporalLoss", "weight": W}'``, or
+``train.temporal_opt``) and made from ``--lq-videos``.
 
 - ``temporal_wanted(overrides)``: whether the user's ``-o`` ask for the term.
 - ``write_lq_pairs(lq_paths, out, pairs, holdout)``: up to ``pairs`` pairs (frame t, frame t+1) spread evenly over
@@ -20,13 +20,10 @@ CROP, BATCH = 32, 2  # LQ crop and pairs per step
 
 
 def temporal_wanted(overrides):
-    """Whether ``overrides`` (``-o KEY=VALUE`` strings) switch the temporal loss on."""
-    for o in overrides or ():
-        key, _, value = str(o).partition('=')
-        if 'TemporalLoss' in value or (key.strip() == 'train.temporal_opt' and value.strip() not in ('', 'null',
-                                                                                                    'None', '~')):
-            return True
-    return False
+    """Whether ``overrides`` (``-o KEY=VALUE`` strings) switch on a loss that reads consecutive real LQ frames (one
+    registered with ``dataset='real_lq_pairs'``, the temporal loss)."""
+    from realesrgan_paddle.training.option_file import overrides_need
+    return overrides_need(overrides, 'real_lq_pairs')
 
 
 def _video_pairs(path, holdout, pairs):

@@ -20,9 +20,9 @@ def partner_options(opt, template):
     entry or the run has no anchor energy term to leave out (a user's ``-o`` may have set it to 0)."""
     from realesrgan_paddle.training.option_file import apply_overrides
 
-    from .recipes import FITTED_PARTNER, _scale, partner_iters
+    from .recipes import FITTED_PARTNER, _scale, loss_entry, partner_iters
     entry = FITTED_PARTNER.get(Path(template).name)
-    anchor = (opt.get('train') or {}).get('anchor_opt') or {}
+    anchor = loss_entry(opt.get('train') or {}, 'l_g_anchor')
     if not entry or float(anchor.get('energy_weight') or 0.0) <= 0.0:
         return None
     p = apply_overrides(copy.deepcopy(opt), entry['overrides'])

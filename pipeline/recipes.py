@@ -30,9 +30,10 @@ KIND_OF_ARCH = {'SRVGGNetCompact': 'compact', 'RRDBNet': 'x4plus'}
 # template -> ``-o`` overrides used with a fitted degradation (--lq-videos): full-band L1, the teacher's band L1 and
 # energy 10, FFT amplitude, EMA 0.99, the nearest skip (why: docs/experiments/recipes.md)
 FITTED_RECIPE = {'finetune_domain_compact_cpu.yml': (
-    'network_g.skip=nearest', 'train.pixel_opt.loss_weight=1.0', 'train.anchor_opt.high_weight=1.0',
-    'train.anchor_opt.energy_weight=10.0', 'train.anchor_opt.chroma_weight=0.0',
-    'train.fft_opt={"type": "FFTAmplitudeLoss", "loss_weight": 5.0, "reduction": "mean"}', 'train.ema_decay=0.99')}
+    'network_g.skip=nearest', 'train.losses.l_g_pix.weight=1.0', 'train.losses.l_g_anchor.high_weight=1.0',
+    'train.losses.l_g_anchor.energy_weight=10.0', 'train.losses.l_g_anchor.chroma_weight=0.0',
+    'train.losses.l_g_fft={"type": "FFTAmplitudeLoss", "weight": 5.0, "target": "gt", "reduction": "mean"}',
+    'train.ema_decay=0.99')}
 # template -> checkpoints saved over the run (default 4, each judged by the evaluate stage; why: docs/experiments/recipes.md)
 CHECKPOINTS = {'finetune_domain_x4plus_anchor_cpu.yml': 2, 'finetune_domain_x4plus_lowband_cpu.yml': 2}
 # template -> the consistency loss (loss/consistency.py) on real LQ frames of --lq-videos, its blur the middle of the
@@ -47,7 +48,7 @@ FITTED_PAIRS = {}
 # overrides, trained for ``fraction`` of its iterations (at most ``max_iters``) after it; the DNI sweep blends the
 # chosen checkpoint with it instead of the base (why: docs/experiments/recipes.md)
 FITTED_PARTNER = {'finetune_domain_compact_cpu.yml': {'fraction': 0.5, 'max_iters': 150,
-                                                      'overrides': ('train.anchor_opt.energy_weight=0.0',)}}
+                                                      'overrides': ('train.losses.l_g_anchor.energy_weight=0.0',)}}
 
 
 # template -> generic photos added to the training frames with a fitted degradation (--no-generic turns it off;
@@ -57,9 +58,11 @@ FITTED_GENERIC = {'finetune_domain_compact_cpu.yml': Path(__file__).resolve().pa
 
 # --stable: the two stability terms at the weights measured on a static street camera (docs/experiments/stability.md,
 # "the temporal term"): a fresh draw of the input's noise, and consecutive real LQ frames moved by their motion, must
-# give the same output. Prepended to the user's -o, so a user's own train.stability_opt / temporal_opt wins.
-STABLE_TERMS = (('train.stability_opt', '{"type": "StabilityLoss", "loss_weight": 10.0}'),
-                ('train.temporal_opt', '{"type": "TemporalLoss", "loss_weight": 10.0}'))
+# give the same output. Prepended to the user's -o as train.losses entries, so a user's own -o wins: on the entries'
+# names, or in the official spelling (train.stability_opt.loss_weight=5 sets l_g_stab's weight, train.temporal_opt=~
+# removes l_g_temp: training/basicsr_compat.py's slot_override).
+STABLE_TERMS = (('train.losses.l_g_stab', '{"type": "StabilityLoss", "weight": 10.0}'),
+                ('train.losses.l_g_temp', '{"type": "TemporalLoss", "weight": 10.0}'))
 
 
 def stable_overrides():
@@ -100,10 +103,10 @@ def consistency_options(template, fragment_degradation, lq_dir):
     if not c:
         return []
     lo, hi = fragment_degradation.get('blur_sigma', [0.0, 0.0])
-    loss = {'type': 'ConsistencyLoss', 'loss_weight': c['loss_weight'], 'scale': 4,
+    loss = {'type': 'ConsistencyLoss', 'weight': c['loss_weight'], 'scale': 4,
             'sigma': round((float(lo) + float(hi)) / 2, 3)}
     data = {'dataroot_lq': str(lq_dir), 'crop': c['crop'], 'batch_size': c['batch_size']}
-    return [f'train.consistency_opt={json.dumps(loss)}', f'datasets.real_lq={json.dumps(data)}']
+    return [f'train.losses.l_g_cons={json.dumps(loss)}', f'datasets.real_lq={json.dumps(data)}']
 
 
 class RecipeError(ValueError):
@@ -238,9 +241,9 @@ def build_options(template, base_path, base_arch, base_label, kind, device, path
                                      type='LowBandRRDBNet')
         over['path.param_key_g'] = 'params_ema'
     notes = []
-    perc = tr.get('perceptual_opt') or {}
-    if float(perc.get('perceptual_weight') or 0) > 0 and not assets['vgg19']:
-        over['train.perceptual_opt.perceptual_weight'] = 0.0
+    perc = loss_entry(tr, 'l_g_percep')
+    if perc and float(perc.get('perceptual_weight', 1.0) or 0) > 0 and not assets['vgg19']:
+        over['train.losses.l_g_percep.perceptual_weight'] = 0.0
         notes.append('VGG19 weights are not cached: the perceptual loss is off '
                      '(python tools/download_models.py --names vgg19 turns the official recipe on)')
     if (raw.get('path') or {}).get('pretrain_network_d') and not assets['netd']:
@@ -260,11 +263,19 @@ def build_options(template, base_path, base_arch, base_label, kind, device, path
     return opt, notes, over
 
 
+def loss_entry(train, name):
+    """The template's ``train.losses`` entry named ``name`` ({} when it has none)."""
+    return next((e for e in train.get('losses') or () if isinstance(e, dict) and e.get('name') == name), {})
+
+
 def _set(opt, dotted, value):
     node = opt
     parts = dotted.split('.')
     for p in parts[:-1]:
-        if not isinstance(node.get(p), dict):
+        if isinstance(node, list):  # train.losses: a part names an entry
+            node = next(e for e in node if e.get('name') == p)
+            continue
+        if not isinstance(node.get(p), (dict, list)):
             node[p] = {}
         node = node[p]
     node[parts[-1]] = value

@@ -44,8 +44,13 @@ def fitted_overrides(fragment, template=None, base_arch=None):
     from .recipes import fitted_recipe
     if not Path(fragment).is_file():
         return []
+    from realesrgan_paddle.training.basicsr_compat import flag_targets
     frag = yaml.safe_load(Path(fragment).read_text())
-    out = [f'{k}={json.dumps(frag[k])}' for k in ('l1_gt_usm', 'percep_gt_usm') if k in frag]
+    flags = {k: bool(frag[k]) for k in ('l1_gt_usm', 'percep_gt_usm') if k in frag}
+    out = [f'{k}={json.dumps(v)}' for k, v in flags.items()]
+    if template:  # the template's entries named after the slots the flags govern follow them
+        raw = yaml.safe_load(Path(template).read_text()) or {}
+        out += flag_targets((raw.get('train') or {}).get('losses') or [], flags)
     out += [f'degradation.{k}={json.dumps(v)}' for k, v in frag['degradation'].items()]
     return out + (fitted_recipe(template, base_arch) if template else [])
 

@@ -28,7 +28,8 @@ def _seed_yml(path):
                                     crop_pad_size=96)
     opt['datasets']['val'].update(dataroot_gt='datasets/seed/val/gt', dataroot_lq='datasets/seed/val/lq')
     opt['path'] = {'pretrain_network_g': 'weights/seed_x4.pdparams', 'experiments_root': 'experiments'}
-    opt['train'].update(total_iter=2, gan_opt=None, optim_d=None)
+    opt['train'].update(total_iter=2, optim_d=None)
+    opt['train']['losses'] = [e for e in opt['train']['losses'] if e['target'] != 'gan']  # no discriminator
     opt['train']['scheduler']['milestones'] = [100]
     opt['val']['val_freq'] = 2
     opt['logger'].update(print_freq=1, save_checkpoint_freq=2, use_tb_logger=False)

@@ -7,6 +7,9 @@ before validation and returns one warning per key that has no effect here:
   ``noise_range``, ``jpeg_range2``, ...) move under ``degradation:``;
 * RealESRNet's ``gt_usm`` becomes ``l1_gt_usm``;
 * the dataset type ``RealESRGANPairedDataset`` is ``PairedImageDataset`` here;
+* the ``train.<slot>`` loss sections (``pixel_opt``, ``perceptual_opt``, ``gan_opt`` and this project's older
+  ``*_opt``) become ``train.losses`` entries (``losses_from_slots``), and an ``-o train.<slot>...`` on options that
+  carry that slot's entry by name goes to the entry (``slot_override``: the templates and recipes write entries);
 * the keys in ``IGNORED`` (``num_gpu``, ``dist_params``, ``logger.wandb``, the loader keys
   ``io_backend`` (disk), ``prefetch_mode``, ``pin_memory``, ``persistent_workers``, ...) are
   dropped with one warning line each, naming the key path, in any options file.
@@ -15,7 +18,7 @@ Everything else goes through the normal validation, so a truly unknown key is
 still an error with its key path.
 """
 
-from .schema import register, validate
+from .schema import validate
 
 # key path ('*' = any dataset phase) -> why it has no effect here
 IGNORED = {
@@ -104,7 +107,7 @@ SLOTS = {
     'grid_opt': (('SubpixelGridLoss',), 'l_g_grid', 'gt'), 'swd_opt': (('SlicedWassersteinLoss',), 'l_g_swd', 'gt'),
     'randvgg_opt': (('RandomVGGLoss',), 'l_g_rvgg', 'gt'),
     'ldl_opt': (('LDLLoss',), 'l_g_ldl', 'l1_gt_usm'),
-    'anchor_opt': (('SelfAnchorLoss',), 'l_g_anchor', None),
+    'anchor_opt': (('SelfAnchorLoss',), 'l_g_anchor', 'teacher'),
     'consistency_opt': (('ConsistencyLoss',), 'l_g_cons', 'lq'),
     'stability_opt': (('StabilityLoss',), 'l_g_stab', 'lq'),
     'temporal_opt': (('TemporalLoss',), 'l_g_temp', 'lq_pair'),
@@ -115,40 +118,9 @@ DETAIL_SLOTS = ('hf_opt', 'fft_opt', 'gradient_opt', 'lowpass_opt', 'grid_opt', 
 GAN_ONLY = ('perceptual_opt', 'gan_opt')  # RealESRNetModel never used them
 
 
-def SelfAnchorLoss(loss_weight=1.0, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8, reduction='mean',
-                   energy_space='luma', chroma_weight=0.0, energy_pool=1):
-    """The keys ``train.anchor_opt`` takes (its schema; ``anchor_entries`` makes the ``train.losses`` entries)."""
-
-
-SelfAnchorLoss.OPTION_CHOICES = {'reduction': ('mean', 'sum', 'none'), 'energy_space': ('luma', 'grey', 'rgb')}
-register('compat_loss', 'SelfAnchorLoss', SelfAnchorLoss)
-
-
-def anchor_entries(a):
-    """``train.anchor_opt`` (validated) as entries: the low band to the GT, the high band, band energy and colour
-    band to the teacher, each weighted as the single loss weighted them (energy and colour only when on)."""
-    lw, red = float(a['loss_weight']), a['reduction']
-    out = [{'type': 'LowPassL1Loss', 'weight': lw, 'target': 'gt', 'name': 'l_g_anchor_low', 'sigma': a['sigma'],
-            'reduction': red},
-           {'type': 'HighBandL1Loss', 'weight': lw * float(a['high_weight']), 'target': 'teacher',
-            'name': 'l_g_anchor_high', 'sigma': a['sigma'], 'reduction': red}]
-    if float(a['energy_weight']) > 0:
-        out.append({'type': 'HFEnergyLoss', 'weight': lw * float(a['energy_weight']), 'target': 'teacher',
-                    'name': 'l_g_anchor_energy', 'window': a['window'], 'pool': a['energy_pool'],
-                    'space': a['energy_space'], 'reduction': red})
-    if float(a['chroma_weight']) > 0:
-        out.append({'type': 'ChromaBandLoss', 'weight': lw * float(a['chroma_weight']), 'target': 'teacher',
-                    'name': 'l_g_anchor_chroma', 'sigma': a['sigma'], 'reduction': red})
-    return out
-
-
 def _slot_entries(slot, cfg, opt):
     """The ``train.losses`` entries of one validated slot section."""
     types, name, target = SLOTS[slot]
-    if slot == 'anchor_opt':
-        return anchor_entries(cfg)
-    if slot == 'perceptual_opt' and not (cfg['perceptual_weight'] > 0 or cfg['style_weight'] > 0):
-        return []  # both terms off: the old trainer built no perceptual loss
     rest = {k: v for k, v in cfg.items() if k not in ('type', 'loss_weight')}
     if target.endswith('_usm'):
         target = 'gt_usm' if opt.get(target) else 'gt'
@@ -162,24 +134,25 @@ def losses_from_slots(opt, problems):
     the entries' names (left out: the pixel and detail slots, the old default). Run after the usm flags are set."""
     train = opt.get('train') if isinstance(opt.get('train'), dict) else {}
     pairs = (opt.get('datasets') or {}).get('real_pairs') if isinstance(opt.get('datasets'), dict) else None
-    entries, names = list(train.get('losses') or []), {}
+    entries, names = list(train.get('losses') or []), _listed_names(train.get('losses'))
+    made_any = False
     gan = opt.get('model_type') == 'RealESRGANModel'
     _slot_pairings(opt, train, problems)
     for slot, (types, _, _) in SLOTS.items():
         cfg = train.pop(slot, None)
         if cfg is None or not isinstance(cfg, dict) or (slot in GAN_ONLY and not gan):
             continue  # not a mapping: the options' schema has its line (training/option_file.py)
-        cfg = validate('compat_loss' if slot == 'anchor_opt' else 'loss', cfg, f'train.{slot}', problems,
-                       types=types, default_type=types[0])
+        cfg = validate('loss', cfg, f'train.{slot}', problems, types=types, default_type=types[0])
         if not isinstance(cfg, dict) or cfg.get('type') not in types or any(p.startswith(f'train.{slot}')
                                                                             for p in problems):
             continue
         made = [{**e, 'from': f'train.{slot}'} for e in _slot_entries(slot, cfg, opt)]
-        names[slot] = [e['name'] for e in made]
+        names[slot] = [n for e in made for n in _part_names(e)]
         entries.extend(made)
+        made_any = True
     if entries or 'losses' in train:
         train['losses'] = entries
-    if isinstance(pairs, dict) and names:
+    if isinstance(pairs, dict) and (made_any or isinstance(pairs.get('losses'), list)):
         _pair_names(pairs, names)
     return opt
 
@@ -187,13 +160,9 @@ def losses_from_slots(opt, problems):
 def _slot_pairings(opt, train, problems):
     """The official spelling's own checks, named by its keys (the entries' checks skip entries made here)."""
     path = opt.get('path') if isinstance(opt.get('path'), dict) else {}
-    ds = opt.get('datasets') if isinstance(opt.get('datasets'), dict) else {}
     if train.get('anchor_opt') and not (train.get('teacher') or path.get('pretrain_network_g')):
         problems.append('train.anchor_opt: needs path.pretrain_network_g or train.teacher (the frozen model whose '
                         'output anchors the high band)')
-    if not train.get('losses') and bool(train.get('consistency_opt')) != bool(ds.get('real_lq')):
-        problems.append('train.consistency_opt and datasets.real_lq go together (the loss compares the output on '
-                        'real LQ frames with those frames)')
 
 
 def _pair_names(pairs, names):
@@ -204,3 +173,60 @@ def _pair_names(pairs, names):
         pairs['losses'] = [n for s in wanted for n in names.get(s, [])]
     elif isinstance(wanted, list):
         pairs['losses'] = [n for s in wanted for n in (names.get(s, [s]) if s in SLOTS else [s])]
+
+
+def _part_names(entry):
+    """The log names an entry's terms get: its own, or a composite's parts' (``entry``: its options filled)."""
+    from realesrgan_paddle.loss import LOSSES
+    cls = LOSSES[entry['type']]
+    if not hasattr(cls, 'parts'):
+        return [entry['name']]
+    return [p['name'] for p in cls.parts(entry, entry.get('weight', 1.0), entry['name'])]
+
+
+def _listed_names(entries):
+    """``{slot: its term names}`` of the ``train.losses`` entries named after a slot (a template's ``l_g_pix``), so
+    that ``datasets.real_pairs.losses`` may name them by slot."""
+    from .loss_list import entry_names
+    out = {}
+    if not isinstance(entries, list):
+        return out
+    for slot, (_, name, _) in SLOTS.items():
+        e = next((e for e, n in zip(entries, entry_names(entries)) if n == name), None)
+        cfg = validate('loss', {k: v for k, v in e.items() if k not in ('weight', 'target', 'name', 'from')}, '',
+                       []) if isinstance(e, dict) else None
+        if isinstance(cfg, dict) and cfg.get('type') in SLOTS[slot][0]:
+            out[slot] = _part_names({**cfg, 'name': name, 'weight': e.get('weight', 1.0)})
+    return out
+
+
+def slot_override(opt, parts, value):
+    """``-o train.<slot>...`` (``parts``, ``value``) on options that carry the slot's term as a ``train.losses``
+    entry of its name (the templates, a recipe's entries): the same change on that entry (``loss_weight`` is its
+    ``weight``), so the official spellings of the docs and of users' commands keep working; else unchanged."""
+    train = opt.get('train') if isinstance(opt, dict) else None
+    if len(parts) < 2 or parts[0] != 'train' or parts[1] not in SLOTS or not isinstance(train, dict) \
+            or parts[1] in train or not isinstance(train.get('losses'), list):
+        return parts, value
+    from .loss_list import entry_names
+    name = SLOTS[parts[1]][1]
+    names = entry_names(train['losses'])
+    if name not in names:
+        return parts, value
+    rest = ['weight' if parts[2:3] == ['loss_weight'] else p for p in parts[2:3]] + parts[3:]
+    if not rest and isinstance(value, dict):
+        old = train['losses'][names.index(name)]
+        value = {'weight' if k == 'loss_weight' else k: v for k, v in value.items()}
+        if old.get('target') and 'target' not in value:
+            value['target'] = old['target']
+    return ['train', 'losses', name, *rest], value
+
+
+def flag_targets(entries, flags):
+    """``-o`` overrides that give the ``train.losses`` entries named after a slot the official usm ``flags`` govern
+    (``{'l1_gt_usm': False, ...}``: the pixel and LDL terms, the perceptual term) the target the flag picks, as
+    the slot would have had (a fitted degradation turns the sharpened GT off)."""
+    from .loss_list import entry_names
+    governed = {name: flag for _, name, flag in SLOTS.values() if flag in flags}
+    return [f'train.losses.{n}.target={"gt_usm" if flags[governed[n]] else "gt"}'
+            for n in entry_names(entries) if n in governed]

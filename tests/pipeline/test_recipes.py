@@ -1,6 +1,7 @@
 """Recipe choice and options of the domain pipeline (pipeline/recipes.py), and the
 warm-up timing that turns --budget into iterations."""
 import json
+import re
 
 import cv2
 import pytest
@@ -22,9 +23,13 @@ def _applied(opt, overrides):
     for o in overrides:
         key, value = o.split('=', 1)
         node = opt
-        for k in key.split('.'):
-            node = node.get(k) if isinstance(node, dict) else None
-        if node != yaml.safe_load(value):
+        for k in key.split('.'):  # in train.losses a key part names an entry
+            node = node.get(k) if isinstance(node, dict) else R.loss_entry({'losses': node}, k) or None \
+                if isinstance(node, list) else None
+        value = yaml.safe_load(value)
+        if isinstance(value, dict) and isinstance(node, dict):  # an entry added by name carries its name
+            value = {**value, 'name': node.get('name')}
+        if node != value:
             missed.append(o)
     return missed
 
@@ -53,8 +58,9 @@ def test_templates_exist_and_pick_by_base_and_device():
     x4, note = R.pick_template('x4plus', 'cpu', NONE)
     assert 'VGG19' in note and 'RealESRGAN_x4plus_netD' in note  # what is missing, by name
     raw = yaml.safe_load(x4.read_text())
-    assert raw['network_g']['type'] == 'LowBandRRDBNet' and 'network_d' not in raw and 'anchor_opt' not in raw['train']
-    assert raw['train']['pixel_opt']['loss_weight'] == 1 and 'perceptual_opt' not in raw['train']
+    assert raw['network_g']['type'] == 'LowBandRRDBNet' and 'network_d' not in raw
+    assert not R.loss_entry(raw['train'], 'l_g_anchor') and not R.loss_entry(raw['train'], 'l_g_percep')
+    assert R.loss_entry(raw['train'], 'l_g_pix')['weight'] == 1
     note = R.pick_template('x4plus', 'cpu', dict(BOTH, vgg19=None))[1]
     assert 'VGG19' in note and note != R.pick_template('x4plus', 'cpu', NONE)[1]  # VGG19 alone is missing
     assert R.pick_template('x4plus', 'cpu', BOTH) == (R.OPTIONS / 'finetune_domain_x4plus_cpu.yml', None)
@@ -107,7 +113,9 @@ def test_fitted_degradation_brings_its_recipe_changes(tmp_path):
     assert _applied(opt, over) == [] and opt['degradation']['codec_prob'] == 1.0 and opt['l1_gt_usm'] is False
     opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
                                 _paths(tmp_path), 30, NONE, over + ['train.pixel_opt.loss_weight=0.5'])
-    assert opt['train']['pixel_opt']['loss_weight'] == 0.5  # the user's -o after the recipe's wins
+    # the user's -o after the recipe's wins, in the official spelling too (on the template's entry l_g_pix)
+    assert R.loss_entry(opt['train'], 'l_g_pix')['weight'] == 0.5 and 'pixel_opt' not in opt['train']
+    assert R.loss_entry(opt['train'], 'l_g_pix')['target'] == 'gt'  # the fragment's l1_gt_usm: false
     plain, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
                                   _paths(tmp_path), 30, NONE, [])
     assert plain['degradation'] == {} and plain['network_g'] == arch  # the template's, without --lq-videos
@@ -174,9 +182,9 @@ def test_consistency_options_and_train_lq_frames(tmp_path):
     t = R.OPTIONS / 'finetune_domain_compact_cpu.yml'
     over = R.consistency_options(t, {'blur_sigma': [0.4, 0.8]}, tmp_path / 'lq')
     loss, data = (json.loads(o.split('=', 1)[1]) for o in over)
-    assert over[0].startswith('train.consistency_opt=') and over[1].startswith('datasets.real_lq=')
+    assert over[0].startswith('train.losses.l_g_cons=') and over[1].startswith('datasets.real_lq=')
     entry = R.FITTED_CONSISTENCY[t.name]
-    assert loss == {'type': 'ConsistencyLoss', 'loss_weight': entry['loss_weight'], 'scale': 4, 'sigma': 0.6}
+    assert loss == {'type': 'ConsistencyLoss', 'weight': entry['loss_weight'], 'scale': 4, 'sigma': 0.6}
     assert data == {'dataroot_lq': str(tmp_path / 'lq'), 'crop': entry['crop'], 'batch_size': entry['batch_size']}
     assert R.consistency_options(R.OPTIONS / 'finetune_domain_x4plus_cpu.yml', {}, tmp_path) == []
     clip = tmp_path / 'clips' / 'cam.mp4'
@@ -195,7 +203,7 @@ def test_consistency_options_and_train_lq_frames(tmp_path):
     assert R.consistency_options(t, {'blur_sigma': [0.4, 0.8]}, tmp_path / 'lq')  # and the trainer can read it
     opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', yaml.safe_load(t.read_text())['network_g'],
                                 'realesr-animevideov3', 'compact', 'cpu', _paths(tmp_path), 30, NONE, over)
-    assert opt['datasets']['real_lq'] == data and opt['train']['consistency_opt']['sigma'] == 0.6
+    assert opt['datasets']['real_lq'] == data and R.loss_entry(opt['train'], 'l_g_cons')['sigma'] == 0.6
 
 
 def test_missing_vgg_and_netd_are_said_and_dropped(tmp_path):
@@ -203,7 +211,8 @@ def test_missing_vgg_and_netd_are_said_and_dropped(tmp_path):
     arch = yaml.safe_load(t.read_text())['network_g']
     opt, notes, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesrgan-x4plus', 'x4plus', 'gpu',
                                     _paths(tmp_path), None, NONE, [])
-    assert opt['train']['perceptual_opt']['perceptual_weight'] == 0.0 and opt['path']['pretrain_network_d'] is None
+    assert R.loss_entry(opt['train'], 'l_g_percep')['perceptual_weight'] == 0.0
+    assert opt['path']['pretrain_network_d'] is None
     assert len(notes) == 2 and 'VGG19' in notes[0] and 'RealESRGAN_x4plus_netD' in notes[1]
     assert opt['train']['total_iter'] == yaml.safe_load(t.read_text())['train']['total_iter']
 
@@ -271,12 +280,12 @@ def test_fitted_texture_is_the_teachers_band_at_the_measured_weights(tmp_path):
     opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
                                 _paths(tmp_path), 30, NONE, R.fitted_recipe(t))
     tr = opt['train']
-    assert tr['teacher'] == raw['train']['teacher'] and 'hf_opt' not in tr
-    assert tr['anchor_opt']['type'] == raw['train']['anchor_opt']['type']
+    assert tr['teacher'] == raw['train']['teacher'] and not R.loss_entry(tr, 'l_g_hf')
+    assert R.loss_entry(tr, 'l_g_anchor')['type'] == R.loss_entry(raw['train'], 'l_g_anchor')['type']
     assert _applied(opt, R.fitted_recipe(t)) == []
     plain, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesr-animevideov3', 'compact', 'cpu',
                                   _paths(tmp_path), 30, NONE, [])
-    assert plain['train']['anchor_opt'] == raw['train']['anchor_opt'] and 'fft_opt' not in plain['train']
+    assert plain['train']['losses'] == raw['train']['losses'] and not R.loss_entry(plain['train'], 'l_g_fft')
 
 
 def test_lowband_template_keeps_a_file_bases_trunk_and_adds_its_corrector(tmp_path):
@@ -297,3 +306,50 @@ def test_lowband_template_keeps_a_file_bases_trunk_and_adds_its_corrector(tmp_pa
     opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', raw['network_g'], 'realesrgan-x4plus', 'x4plus', 'cpu',
                                 _paths(tmp_path), 40, NONE, [])
     assert opt['network_g'] == raw['network_g'] and _checkpoints(opt) == R.CHECKPOINTS[t.name]
+
+
+OFFICIAL = {'finetune_realesrgan_x4plus.yml', 'finetune_realesrgan_x4plus_pairdata.yml', 'train_realesrgan_x4plus.yml',
+            'train_realesrnet_x4plus.yml'}  # kept verbatim (tests/training/official_options)
+
+
+def test_own_templates_and_recipes_write_train_losses_only(tmp_path):
+    """No *_opt section in the project's templates, and none in what the recipes add (--stable, the fitted recipe,
+    its partner, the consistency loss, the fitted flags)."""
+    from realesrgan_paddle.pipeline.stages_model import fitted_overrides
+    own = [p for p in sorted(R.OPTIONS.glob('*.yml')) if p.name not in OFFICIAL]
+    assert len(own) == 9 and {p.name for p in R.OPTIONS.glob('*.yml')} - {p.name for p in own} == OFFICIAL
+    for p in own:
+        train = yaml.safe_load(p.read_text())['train']
+        assert isinstance(train['losses'], list) and not [k for k in train if k.endswith('_opt')], p.name
+    frag = tmp_path / 'fitted.yml'
+    frag.write_text(yaml.safe_dump({'l1_gt_usm': False, 'percep_gt_usm': False, 'degradation': {}}))
+    t = R.OPTIONS / 'finetune_domain_compact_cpu.yml'
+    written = [*R.stable_overrides(), *(o for v in R.FITTED_RECIPE.values() for o in v),
+               *(o for v in R.FITTED_PARTNER.values() for o in v['overrides']),
+               *R.consistency_options(t, {'blur_sigma': [0.4, 0.8]}, tmp_path), *fitted_overrides(frag, t)]
+    keys = [o.split('=', 1)[0] for o in written]
+    assert keys and not [k for k in keys if re.search(r'_opt\b', k)], keys
+    assert 'train.losses.l_g_pix.target' in keys  # the template's pixel term follows the fragment's flag
+
+
+def test_stable_terms_come_first_and_the_users_own_win(tmp_path):
+    """--stable prepends two train.losses entries; the user's -o after them wins, on the entries' names or in the
+    official spelling the docs show (train.stability_opt.loss_weight=..., train.temporal_opt=~)."""
+    t = R.OPTIONS / 'finetune_domain_x4plus_lowband_cpu.yml'
+    arch = yaml.safe_load(t.read_text())['network_g']
+
+    def terms(*user):
+        opt, _, _ = R.build_options(t, tmp_path / 'x.pdparams', arch, 'realesrgan-x4plus', 'x4plus', 'cpu',
+                                    _paths(tmp_path), 30, NONE, R.stable_overrides() + list(user)
+                                    + [f'datasets.real_lq_pairs={{"dataroot_lq": "{tmp_path}"}}'])
+        assert not [k for k in opt['train'] if k.endswith('_opt')]
+        return {e['name']: e for e in opt['train']['losses']}
+    plain = terms()
+    assert plain['l_g_stab'] == {'type': 'StabilityLoss', 'weight': 10.0, 'name': 'l_g_stab'}
+    assert plain['l_g_temp']['weight'] == 10.0 and list(plain)[:2] == ['l_g_pix', 'l_g_lowpass']
+    mine = terms('train.stability_opt.loss_weight=5', 'train.losses.l_g_temp.weight=2')
+    assert mine['l_g_stab']['weight'] == 5 and mine['l_g_temp']['weight'] == 2
+    mine = terms('train.temporal_opt={"type": "TemporalLoss", "loss_weight": 3, "reduction": "sum"}',
+                 'train.stability_opt=~')
+    assert mine['l_g_temp'] == {'type': 'TemporalLoss', 'weight': 3, 'reduction': 'sum', 'name': 'l_g_temp'}
+    assert 'l_g_stab' not in mine

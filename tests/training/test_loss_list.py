@@ -1,6 +1,5 @@
 """train.losses: a new loss is one file with one decorator, and a YAML uses it; the entries are checked one line per
 problem with their key path; the official *_opt spelling gives the same terms as the list written out."""
-import importlib.util
 import logging
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from realesrgan_paddle.loss import LOSSES, unregister_loss
 from realesrgan_paddle.training.loss_list import build_terms
 from realesrgan_paddle.training.steps import build_model
 from realesrgan_paddle.training.option_file import OptionsError, load_options, validate_options
+from tests.training.smoke import tiny_losses_yaml as _tiny_yaml, user_module
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / 'options' / 'tiny_smoke.yml'
@@ -39,29 +39,8 @@ class HorizontalDiffLoss(WeightedLoss):
 @pytest.fixture
 def new_loss(tmp_path):
     """The one new file, imported: its decorator is all that registers it."""
-    f = tmp_path / 'my_loss.py'
-    f.write_text(NEW_LOSS)
-    spec = importlib.util.spec_from_file_location('my_loss_for_test', f)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    yield mod
+    yield user_module(tmp_path, 'my_loss', NEW_LOSS)
     unregister_loss('HorizontalDiffLoss')
-
-
-def _tiny_yaml(tmp_path, losses, **over):
-    raw = yaml.safe_load(SMOKE.read_text())
-    raw.update(name='newloss', model_type='RealESRNetModel', network_d=None, val=None, **over)
-    raw['datasets'] = {'train': {**raw['datasets']['train'],
-                                 'dataroot_gt': str(ROOT / 'tests/data/images/train_hr')}}
-    raw['path']['experiments_root'] = str(tmp_path / 'exp')
-    tr = raw['train']
-    for k in ('pixel_opt', 'perceptual_opt', 'gan_opt', 'optim_d'):
-        tr.pop(k, None)
-    tr.update(total_iter=3, losses=losses)
-    raw['logger'] = {'print_freq': 1, 'save_checkpoint_freq': 3, 'use_tb_logger': False}
-    f = tmp_path / 'newloss.yml'
-    f.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return f
 
 
 def test_a_new_loss_is_one_file_and_a_yaml_trains_with_it(tmp_path, new_loss):
@@ -121,12 +100,11 @@ def _entries(opt):
     return [{k: v for k, v in e.items() if k != 'from'} for e in opt['train']['losses']]
 
 
-def _with(path, losses, tmp_path):
-    """The options of ``path`` with its *_opt sections replaced by ``losses``."""
+def _with(path, losses, tmp_path, slots=None):
+    """The options of ``path`` with its ``train.losses`` replaced by ``losses`` (and the ``slots`` sections)."""
     raw = yaml.safe_load(Path(path).read_text())
-    for k in [k for k in raw['train'] if k.endswith('_opt')]:
-        del raw['train'][k]
     raw['train']['losses'] = losses
+    raw['train'].update(slots or {})
     return raw
 
 
@@ -164,17 +142,37 @@ def test_the_list_form_file_is_the_old_anchor_recipe(tmp_path):
     assert _entries(old) == _entries(new) and len(new['train']['losses']) == 3
 
 
+# the *_opt sections these templates had before they were written as train.losses
+OLD_SLOTS = {
+    'finetune_domain_compact_cpu.yml': {
+        'pixel_opt': {'type': 'L1Loss', 'loss_weight': 0.0, 'reduction': 'mean'},
+        'lowpass_opt': {'type': 'LowPassL1Loss', 'loss_weight': 1.0, 'sigma': 1.0, 'reduction': 'mean'},
+        'grid_opt': {'type': 'SubpixelGridLoss', 'loss_weight': 20.0, 'period': 4, 'window': 8, 'reduction': 'mean'},
+        'anchor_opt': {'type': 'SelfAnchorLoss', 'loss_weight': 1.0, 'sigma': 1.5, 'high_weight': 0.0,
+                       'energy_weight': 20.0, 'window': 8, 'chroma_weight': 20.0}},
+    'finetune_domain_x4plus_gpu.yml': {
+        'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'},
+        'perceptual_opt': {'type': 'PerceptualLoss', 'layer_weights': {'conv1_2': 0.1, 'conv2_2': 0.1, 'conv3_4': 1,
+                                                                       'conv4_4': 1, 'conv5_4': 1},
+                           'vgg_type': 'vgg19', 'use_input_norm': True, 'range_norm': False,
+                           'perceptual_weight': 1.0, 'style_weight': 0, 'criterion': 'l1'},
+        'gan_opt': {'type': 'GANLoss', 'gan_type': 'vanilla', 'real_label_val': 1.0, 'fake_label_val': 0.0,
+                    'loss_weight': 0.1}}}
+
+
 @pytest.mark.parametrize('name, listed', [('finetune_domain_compact_cpu.yml', COMPACT_CPU),
                                           ('finetune_domain_x4plus_gpu.yml', X4PLUS_GPU)])
 def test_the_official_spelling_gives_the_list_written_out(tmp_path, name, listed, monkeypatch):
-    """Same types, weights, targets and options, in the same order, from the *_opt sections as from the list."""
+    """Same types, weights, targets and options, in the same order, from the template's list, from the *_opt
+    sections it had before and from the list written out by hand (the anchor expanded)."""
     import realesrgan_paddle.loss.perceptual; from realesrgan_paddle import loss
     from realesrgan_paddle.training.option_file import apply_overrides
     monkeypatch.setattr(loss.perceptual, 'load_vgg_weights', lambda extractor, path: None)  # no VGG19 in the repo
     over = [o.format(d=tmp_path) for o in RUNNABLE]
-    old = load_options(ROOT / 'options' / name, over)
+    shipped = load_options(ROOT / 'options' / name, over)
+    old = validate_options(apply_overrides(_with(ROOT / 'options' / name, [], tmp_path, OLD_SLOTS[name]), over))
     new = validate_options(apply_overrides(_with(ROOT / 'options' / name, listed, tmp_path), over))
-    assert _entries(old) == _entries(new)
+    assert _entries(old) == _entries(new) == _entries(shipped)
     assert all(e['from'].startswith('train.') and e['from'].endswith('_opt') for e in old['train']['losses'])
     terms = build_terms(old['train']['losses'])
     assert [(t.name, t.weight, t.target) for t in terms] == [(e['name'], e['weight'], e['target']) for e in _entries(new)]

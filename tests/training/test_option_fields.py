@@ -73,7 +73,7 @@ def test_gt_size_has_one_home():
     ('path.resume_state=/no/such.pdstates', 'path.resume_state: file not found: /no/such.pdstates'),
     ('datasets.val.gt_size=-4', 'datasets.val.gt_size: must be >= 1, got -4'),
     ('datasets.train.dataroot_gt=/no/such/dir', 'datasets.train.dataroot_gt: dir not found: /no/such/dir'),
-    ('train.pixel_opt.reduction=none', "train.pixel_opt.reduction: 'none' is not one of ['mean', 'sum']"),
+    ('train.losses.l_g_pix.reduction=none', "train.losses[0].reduction: 'none' is not one of ['mean', 'sum']"),
     ('train.scheduler.gamma=-0.5', 'train.scheduler.gamma: must be >= 0, got -0.5'),
     ('datasets.train.num_worker_per_gpu=65',
      'datasets.train.num_worker_per_gpu: must be between 0 and 64, got 65'),

@@ -45,7 +45,7 @@ def test_consistency_term_trains(tmp_path, photo_batch, real_lq):
     opt = load_options(SMOKE, [f'path.experiments_root={tmp_path}', *NET, *_cons(real_lq)])
     paddle.seed(0)
     model = build_model(opt, LOG)
-    assert model.real_lq.batch_size == 3 and [(t.loss.scale, t.target) for t in model.terms if t.name == 'l_g_cons'] == [(4, 'lq')]
+    assert model.sources['real_lq'].batch_size == 3 and [(t.loss.scale, t.target) for t in model.terms if t.name == 'l_g_cons'] == [(4, 'lq')]
     before = {k: v.numpy().copy() for k, v in model.g.state_dict().items()}
     lq, gt, gt_usm = _batch(photo_batch)
     losses = model.optimize(lq, gt, gt_usm, 1)

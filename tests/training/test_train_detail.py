@@ -32,7 +32,7 @@ def test_detail_losses_train_both_models(tmp_path, photo_batch, gan):
     extra = [] if gan else ['model_type=RealESRNetModel', 'network_d=null', 'train.gan_opt=null']
     opt = _opt(tmp_path, *extra, *DETAIL)
     losses = opt['train']['losses']
-    assert find(losses, 'train.hf_opt')['window'] == 8 and find(losses, 'train.ldl_opt')['window'] == 7
+    assert find(losses, 'l_g_hf')['window'] == 8 and find(losses, 'train.ldl_opt')['window'] == 7
     paddle.seed(0)
     model = build_model(opt, LOG)
     before = {k: v.numpy().copy() for k, v in model.g.state_dict().items()}
@@ -118,15 +118,15 @@ def test_shipped_cpu_recipe_loads_with_its_detail_loss(tmp_path):
     assert opt['network_g']['type'] == 'SRVGGNetCompact'
     assert opt['path']['pretrain_network_g'] == 'realesr-animevideov3'
     losses = opt['train']['losses']
-    assert find(losses, 'train.lowpass_opt')['weight'] > 0 and find(losses, 'train.pixel_opt')['weight'] == 0.0
+    assert find(losses, 'l_g_lowpass')['weight'] > 0 and find(losses, 'l_g_pix')['weight'] == 0.0
     # texture: the finest band's strength follows x4plus's on the same input (phase-free), not the GT's
     energy, high = find(losses, 'l_g_anchor_energy'), find(losses, 'l_g_anchor_high')
     assert energy['target'] == high['target'] == 'teacher' and energy['weight'] > 0 and high['weight'] == 0.0
     assert opt['train']['teacher'] == 'realesrgan-x4plus'
-    assert find(losses, 'train.hf_opt') is None and find(losses, 'train.fft_opt') is None
-    grid = find(losses, 'train.grid_opt')
+    assert find(losses, 'l_g_hf') is None and find(losses, 'l_g_fft') is None
+    grid = find(losses, 'l_g_grid')
     assert grid['type'] == 'SubpixelGridLoss' and grid['weight'] > 0
-    assert find(losses, 'train.perceptual_opt') is None and opt.get('network_d') is None
+    assert find(losses, 'l_g_percep') is None and opt.get('network_d') is None
     assert opt['val']['metrics']['detail']['type'] == 'detail_ratio'
 
 

@@ -33,7 +33,7 @@ def test_offline_train_names_each_missing_weight_and_builds_nothing(tmp_path):
     a_line(lines[:1], 'path.pretrain_network_d', 'RealESRGAN_x4plus_netD')
     assert 'python tools/download_models.py --names RealESRGAN_x4plus_netD' in lines[0]
     assert 'cannot connect' in lines[0]
-    assert lines[1].startswith('error: options/finetune_soccer_x4plus.yml: train.perceptual_opt: VGG19 weights')
+    assert lines[1].startswith('error: options/finetune_soccer_x4plus.yml: train.losses[1]: VGG19 weights')
     assert '--names vgg19' in lines[1]
     assert not (tmp_path / 'exp').exists()  # nothing built, no experiment folder
 

@@ -6,7 +6,7 @@ A weights file becomes ``(state, arch)`` in one place, ``read_checkpoint``
 Importing this package pulls in paddle and the network definitions only: no
 training, dataset, video or torch code.
 """
-from . import discriminator, lowband, patch_discriminator, rrdbnet, srvgg, vgg
+from . import discriminator, hat, lowband, patch_discriminator, rrdbnet, srvgg, swinir, vgg
 from .discriminator import UNetDiscriminatorSN
 from .patch_discriminator import PatchDiscriminatorSN
 from .loading import CheckpointError, apply_overrides, load_network, load_state_into, read_checkpoint
@@ -16,8 +16,10 @@ from .specs import NETWORKS, ArchSpec, all_specs, find_spec, get_spec, register,
 from .srvgg import SRVGGNetCompact
 from .vgg import VGG19FeatureExtractor
 
-# registration order = detection order; lowband before rrdbnet: its state holds an RRDBNet's keys too
-for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator):
+# registration order = detection order; lowband before rrdbnet: its state holds an RRDBNet's keys too.
+# hat and swinir after the convolutional nets: each claims only its own residual-group keys (SwinIR's
+# detect steps aside for HAT's conv_block/overlap_attn keys), so their order among the others is free.
+for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator, hat, swinir):
     register(_module.SPEC)
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',

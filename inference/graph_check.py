@@ -56,6 +56,14 @@ LEGACY_ATTRS = frozenset({
     'align_mode', 'data_layout', 'interp_method', 'out_d', 'out_h', 'out_w', 'upscale_factor',
     'downscale_factor', 'pad_value', 'in_dtype', 'out_dtype', 'use_mkldnn', 'use_cudnn', 'is_test',
 })
+# window attention (SwinIR, HAT: models/window_attention.py): layer norm, matmuls, softmax, erf (GELU), pow
+# (sigmoid), the run-time shifted-window mask (range, comparisons, mod), the bias gather, HAT's unfold
+LEGACY_OPS |= frozenset({
+    'layer_norm', 'matmul_v2', 'softmax', 'erf', 'elementwise_pow', 'elementwise_mod', 'range', 'greater_equal',
+    'not_equal', 'gather', 'reduce_mean', 'unfold', 'fill_constant_batch_size_like',
+})
+LEGACY_ATTRS |= frozenset({'begin_norm_axis', 'epsilon', 'trans_x', 'trans_y', 'dim', 'keep_dim', 'reduce_all',
+                           'kernel_sizes', 'input_dim_idx', 'output_dim_idx'})
 # ProgramDesc AttrType values allowed: INT FLOAT STRING INTS FLOATS STRINGS BOOLEAN BOOLEANS LONG LONGS
 # FLOAT64S FLOAT64 (not BLOCK/BLOCKS, VAR/VARS, SCALAR/SCALARS)
 LEGACY_ATTR_TYPES = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 15})
@@ -179,6 +187,8 @@ def check_info(info):
     for k, v in arch.items():
         if isinstance(v, str) and len(v) <= 64 or _bounded_int(v, 0, 4096) or v is None or isinstance(v, float):
             continue
+        if isinstance(v, bool) or isinstance(v, list) and len(v) <= 64 and all(_bounded_int(x, 0, 4096) for x in v):
+            continue  # flags (HAT's qkv_bias) and per-stage depths and heads (SwinIR, HAT)
         return f'arch.{str(k)[:40]} has a value out of range'
     for key in ('scale', 'upscale'):  # the network's scale key (RRDBNet, SRVGGNetCompact)
         if key in arch and arch[key] != info['scale']:

@@ -33,7 +33,7 @@ runtime_env.setup(quiet=False)  # paddle is imported only once a file passed the
 CHECKPOINT_SUFFIXES = ('.pth', '.pt', '.safetensors')  # directory mode; a single .pdparams is accepted too
 # the architecture flags; each network's ArchSpec says which of them apply and which key they set
 ARCH_FLAGS = ('block', 'scale', 'num_feat', 'num_grow_ch', 'num_conv', 'num_in_ch', 'num_out_ch', 'act_type',
-              'skip_connection')
+              'skip_connection', 'img_range')
 
 
 def parse_args(argv=None):
@@ -54,6 +54,8 @@ def parse_args(argv=None):
                    help='SRVGG activation; ReLU and LeakyReLU have no weights, so detection says relu')
     p.add_argument('--skip_connection', choices=('true', 'false'),
                    help='UNetDiscriminatorSN skip connections (not visible in weights; default true)')
+    p.add_argument('--img_range', type=float, choices=(1.0, 255.0),
+                   help='SwinIR/HAT input scaling, not visible in the weights (detected: 255 for window 7, else 1)')
     p.add_argument('--verify', action='store_true', help='compare with torch on a random input (needs torch)')
     p.add_argument('--tol', type=float, default=1e-4,
                    help='--verify accepts max abs diff / max(1, output peak) up to this (default 1e-4)')

@@ -9,7 +9,7 @@ from tests.models.window_fidelity import (export_matches_dynamic, fidelity, one_
 # small configs with the structure of the released models (widths, depths and windows shrunk)
 LIGHT_X4 = dict(upscale=4, embed_dim=12, depths=[2, 2], num_heads=[2, 2], window_size=8, mlp_ratio=2.0,
                 upsampler='pixelshuffledirect')
-MEDIUM_REAL_X2 = dict(upscale=2, embed_dim=12, depths=[1] * 6, num_heads=[2] * 6, window_size=8, mlp_ratio=2.0,
+MEDIUM_REAL_X2 = dict(upscale=2, embed_dim=12, depths=[2] * 6, num_heads=[2] * 6, window_size=8, mlp_ratio=2.0,
                       upsampler='nearest+conv')
 LARGE_REAL_X4 = dict(upscale=4, embed_dim=16, depths=[1] * 9, num_heads=[2] * 9, window_size=4, mlp_ratio=2.0,
                      upsampler='nearest+conv', resi_connection='3conv')
@@ -22,7 +22,7 @@ TINY = {'type': 'SwinIR', 'num_in_ch': 3, 'num_out_ch': 3, 'upscale': 2, 'embed_
 
 @pytest.mark.parametrize('cfg, size, suffix, expect', [
     (LIGHT_X4, (23, 19), '.pth', {'upsampler': 'pixelshuffledirect', 'upscale': 4}),
-    (MEDIUM_REAL_X2, (37, 29), '.safetensors', {'upsampler': 'nearest+conv', 'upscale': 2, 'depths': [1] * 6}),
+    (MEDIUM_REAL_X2, (37, 29), '.safetensors', {'upsampler': 'nearest+conv', 'upscale': 2, 'depths': [2] * 6}),
     (LARGE_REAL_X4, (21, 27), '.pth', {'resi_connection': '3conv', 'upscale': 4, 'depths': [1] * 9}),
     (CLASSICAL_X3, (23, 19), '.pth', {'upsampler': 'pixelshuffle', 'upscale': 3, 'num_feat': 64}),
 ], ids=['light_x4', 'medium_real_x2', 'large_real_x4', 'classical_x3'])
@@ -37,6 +37,18 @@ def test_swinir_matches_spandrel_from_the_file_alone(photo, tmp_path, cfg, size,
     assert db >= 50, db
 
 
+def test_the_comparison_sees_a_wrong_mask_or_position_index(photo, tmp_path, monkeypatch):
+    """The fidelity check fails when the shifted-window mask or the relative-position index is wrong."""
+    from realesrgan_paddle.models import swinir, window_attention
+    x = photo_input(photo, 23, 19)
+    path = release_file(net := reference('SwinIR', x, **LIGHT_X4), tmp_path / 'light.pth')
+    monkeypatch.setattr(window_attention, 'MASK_VALUE', 0.0)
+    assert fidelity(net, path, x)[0] < 45
+    monkeypatch.undo()
+    monkeypatch.setattr(swinir, 'relative_position_index', lambda w: window_attention.relative_position_index(w).T)
+    assert fidelity(net, path, x)[0] < 45
+
+
 def test_detection_round_trip_a_broken_swinir_and_hat_keys():
     from realesrgan_paddle import models
     from realesrgan_paddle.models.detect import detect_arch
@@ -49,6 +61,7 @@ def test_detection_round_trip_a_broken_swinir_and_hat_keys():
     assert detect_swinir(state) is None  # HAT's
 
 
+@pytest.mark.slow
 def test_export_predictor_tiling_and_convert(tmp_path, photo):
     """The static export at two sizes; tiles against the whole image; tools/convert_torch.py on a release
     file with a ``module.`` prefix."""

@@ -9,14 +9,18 @@ TARGET_STD = 0.1  # the tuned reference's output: around 0.5 with this spread wi
 
 
 def _perturb(net, seed):
-    """Bias tables and norms away from their init (tables of zeros-ish and unit norms would hide a wrong
-    relative-position index or a norm applied in the wrong place)."""
+    """Weights under which attention matters: linear layers at unit gain (the release init, std 0.02, leaves
+    the attention near uniform and its branch a small residual: a wrong mask or position index would pass),
+    bias tables of a wide spread (peaked attention), norms away from 1 and 0."""
     import torch
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
+        for name, module in net.named_modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.copy_(torch.randn(module.weight.shape, generator=gen) / module.weight.shape[1] ** 0.5)
         for name, p in net.named_parameters():
             if name.endswith('relative_position_bias_table'):
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+                p.copy_(torch.randn(p.shape, generator=gen) * 3)
             elif 'norm' in name:
                 p.add_(torch.randn(p.shape, generator=gen) * 0.2)
 

@@ -85,6 +85,13 @@ PIR_ATTRS = frozenset({
     'output_padding', 'align_corners', 'align_mode', 'interp_method', 'out_d', 'out_h', 'out_w', 'scale',
     'upscale_factor', 'downscale_factor', 'pad_value', 'is_persistable', 'starts', 'ends', 'data_layout',
 })
+# window attention (SwinIR, HAT), as traced for the ONNX export (see LEGACY_OPS above)
+PIR_OPS |= frozenset({
+    '1.layer_norm', '1.matmul', '1.softmax', '1.erf', '1.elementwise_pow', '1.remainder', '1.arange',
+    '1.greater_equal', '1.not_equal', '1.gather', '1.mean', '1.unfold', '1.full_batch_size_like',
+})
+PIR_ATTRS |= frozenset({'begin_norm_axis', 'epsilon', 'transpose_x', 'transpose_y', 'keepdim', 'kernel_sizes',
+                        'input_dim_idx', 'output_dim_idx'})
 PIR_ATTR_TYPES = frozenset({'0.a_str', '0.a_i32', '0.a_i64', '0.a_f32', '0.a_f64', '0.a_bool', '0.a_array',
                             '1.a_intarray', '1.a_dtype', '1.a_place'})
 PIR_OP_KEYS = frozenset({'#', 'A', 'I', 'O', 'OA', 'DA', 'QA'})

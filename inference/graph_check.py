@@ -57,13 +57,14 @@ LEGACY_ATTRS = frozenset({
     'downscale_factor', 'pad_value', 'in_dtype', 'out_dtype', 'use_mkldnn', 'use_cudnn', 'is_test',
 })
 # window attention (SwinIR, HAT: models/window_attention.py): layer norm, matmuls, softmax, erf (GELU), pow
-# (sigmoid), the run-time shifted-window mask (range, comparisons, mod), the bias gather, HAT's unfold
+# (sigmoid), the run-time shifted-window mask (range, comparisons, mod), the bias gather, HAT's overlapping
+# windows (strided slices)
 LEGACY_OPS |= frozenset({
     'layer_norm', 'matmul_v2', 'softmax', 'erf', 'elementwise_pow', 'elementwise_mod', 'range', 'greater_equal',
-    'not_equal', 'gather', 'reduce_mean', 'unfold', 'fill_constant_batch_size_like',
+    'not_equal', 'gather', 'reduce_mean', 'fill_constant_batch_size_like', 'strided_slice',
 })
 LEGACY_ATTRS |= frozenset({'begin_norm_axis', 'epsilon', 'trans_x', 'trans_y', 'dim', 'keep_dim', 'reduce_all',
-                           'kernel_sizes', 'input_dim_idx', 'output_dim_idx'})
+                           'input_dim_idx', 'output_dim_idx'})
 # ProgramDesc AttrType values allowed: INT FLOAT STRING INTS FLOATS STRINGS BOOLEAN BOOLEANS LONG LONGS
 # FLOAT64S FLOAT64 (not BLOCK/BLOCKS, VAR/VARS, SCALAR/SCALARS)
 LEGACY_ATTR_TYPES = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 15})
@@ -87,11 +88,12 @@ PIR_ATTRS = frozenset({
 })
 # window attention (SwinIR, HAT), as traced for the ONNX export (see LEGACY_OPS above)
 PIR_OPS |= frozenset({
-    '1.layer_norm', '1.matmul', '1.softmax', '1.erf', '1.elementwise_pow', '1.remainder', '1.arange',
-    '1.greater_equal', '1.not_equal', '1.gather', '1.mean', '1.unfold', '1.full_batch_size_like',
+    '1.layer_norm', '1.matmul', '1.softmax', '1.erf', '1.remainder', '1.arange',
+    '1.greater_equal', '1.not_equal', '1.gather', '1.mean', '1.full_batch_size_like', '1.sigmoid',
+    '1.strided_slice',
 })
-PIR_ATTRS |= frozenset({'begin_norm_axis', 'epsilon', 'transpose_x', 'transpose_y', 'keepdim', 'kernel_sizes',
-                        'input_dim_idx', 'output_dim_idx'})
+PIR_ATTRS |= frozenset({'begin_norm_axis', 'epsilon', 'transpose_x', 'transpose_y', 'keepdim', 'input_dim_idx',
+                        'output_dim_idx'})
 PIR_ATTR_TYPES = frozenset({'0.a_str', '0.a_i32', '0.a_i64', '0.a_f32', '0.a_f64', '0.a_bool', '0.a_array',
                             '1.a_intarray', '1.a_dtype', '1.a_place'})
 PIR_OP_KEYS = frozenset({'#', 'A', 'I', 'O', 'OA', 'DA', 'QA'})

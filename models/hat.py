@@ -7,6 +7,8 @@ conv. HAT-S, HAT and HAT-L differ in width, depth, groups and ``compress_ratio``
 weights tell. Reconstruction by pixel shuffle. Names are the official ones (and spandrel's); the fixed index
 buffers ``relative_position_index_SA``/``_OCA`` of the official files are dropped on reading.
 """
+import math
+
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
@@ -89,12 +91,15 @@ class OCAB(nn.Layer):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def _keys_values(self, qkv, c):
-        """(2, B * windows, overlap^2, C) keys and values of the overlapping windows."""
-        kv = to_image(qkv[:, :, :, c:])  # (B, 2C, H, W): keys' channels, then values'
-        o = self.overlap
-        cols = F.unfold(kv, [o, o], strides=self.window, paddings=(o - self.window) // 2)  # (B, 2C*o*o, L)
-        cols = cols.reshape([0, 2, c, o * o, -1]).transpose([1, 0, 4, 3, 2])
-        return cols.reshape([2, -1, o * o, c])
+        """(2, B * windows, overlap^2, C) keys and values of the overlapping windows: ``overlapping_windows``
+        of the map zero-padded by (overlap - window) / 2, as ``nn.Unfold`` with that padding cuts them."""
+        before = (self.overlap - self.window) // 2
+        after = self.overlap - self.window - before
+        # padded as an image (pad3d): the oneDNN predictor pads a channels-last 'pad' op on the wrong axes
+        kv = to_tokens(F.pad(to_image(qkv[:, :, :, c:]), [before, after, before, after]))  # (B, H', W', 2C)
+        windows = overlapping_windows(kv, self.window, self.overlap)  # (B * windows, overlap^2, 2C)
+        o2 = self.overlap ** 2
+        return windows.reshape([-1, o2, 2, c]).transpose([2, 0, 1, 3])
 
     def forward(self, x, index):
         shape, c = paddle.shape(x), x.shape[-1]
@@ -106,6 +111,27 @@ class OCAB(nn.Layer):
         out = merge_heads(attend(q, k, v, bias, self.scale))
         x = x + self.proj(window_reverse(out, self.window, shape[1], shape[2]))
         return x + self.mlp(self.norm2(x))
+
+
+def overlapping_windows(x, stride, size):
+    """(B * windows, size^2, C) windows of ``size`` x ``size`` every ``stride`` pixels of ``x`` (B, H, W, C),
+    row-major, H and W being (windows per side - 1) x stride + size.
+
+    Written as strided slices of a grid of blocks (of the largest side dividing both ``stride`` and ``size``):
+    window (i, j) is blocks (i s + a, j s + b) for a, b < size / block. Slices, stacks and reshapes export to the
+    legacy graph and to ONNX with any H and W (paddle2onnx has no ``unfold``).
+    """
+    block = math.gcd(stride, size)
+    shape, c = paddle.shape(x), x.shape[-1]
+    rows, cols = shape[1] // block, shape[2] // block
+    grid = x.reshape([-1, rows, block, cols, block, c]).transpose([0, 1, 3, 2, 4, 5])  # (B, R, C', b, b, C)
+    step, count = stride // block, size // block
+    nrows, ncols = rows - count + step, cols - count + step  # windows per side x step
+    parts = [paddle.stack([grid[:, a:a + nrows:step, b:b + ncols:step] for b in range(count)], axis=3)
+             for a in range(count)]
+    win = paddle.stack(parts, axis=3)  # (B, wr, wc, a, b, block, block, C)
+    win = win.transpose([0, 1, 2, 3, 5, 4, 6, 7])
+    return win.reshape([-1, size * size, c])
 
 
 class _Blocks(nn.Layer):

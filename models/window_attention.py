@@ -19,6 +19,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
+from paddle.framework import in_dynamic_or_pir_mode
 
 MASK_VALUE = -100.0  # the shifted-window mask's value between regions (as the Swin papers' code uses)
 _TRUNC = nn.initializer.TruncatedNormal(std=0.02)
@@ -48,7 +49,10 @@ def gelu(x):
 
 
 def sigmoid(x):
-    """``1 / (1 + e^-x)``."""
+    """``F.sigmoid``; ``1 / (1 + e^-x)`` when traced for the legacy graph (paddle2onnx, which reads the PIR
+    graph, cannot convert a power of a constant base)."""
+    if in_dynamic_or_pir_mode():
+        return F.sigmoid(x)
     return 1.0 / (1.0 + math.e ** (-x))
 
 

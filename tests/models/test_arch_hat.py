@@ -3,8 +3,8 @@ the file alone, the static export at two input sizes, tiling, a training step.""
 import numpy as np
 import pytest
 
-from tests.models.window_fidelity import (export_matches_dynamic, fidelity, one_training_step, photo_input, reference,
-                                          release_file, tiled_against_whole)
+from tests.models.window_fidelity import (export_matches_dynamic, fidelity, one_training_step, onnx_matches_dynamic,
+                                          photo_input, reference, release_file, tiled_against_whole)
 
 # HAT-S: compress_ratio 24, squeeze_factor 24 (embed 144, 6 groups of 6, window 16); HAT: 3 and 30 (embed 180);
 # HAT-L: HAT's with 12 groups. Widths, depths and windows shrunk; the ratios kept where the width allows.
@@ -66,6 +66,7 @@ def test_detection_round_trip_and_broken_hat():
 
 @pytest.mark.slow
 def test_export_predictor_and_tiling(tmp_path, photo):
+    """The static and ONNX exports at two sizes; tiles against the whole image."""
     from realesrgan_paddle import models
     cfg = {k: v for k, v in TINY.items() if k not in ('type', 'num_in_ch', 'num_out_ch')}
     net = reference('HAT', photo_input(photo, 40, 56), **cfg)
@@ -73,6 +74,7 @@ def test_export_predictor_and_tiling(tmp_path, photo):
     ours, arch = models.load_network(path)
     assert arch == TINY
     assert export_matches_dynamic(ours, arch, tmp_path / 'export') < 1e-4
+    assert onnx_matches_dynamic(ours, arch, tmp_path / 'tiny.onnx') < 1e-4
     lr = photo[:40, :56]
     overlapped, stitched = tiled_against_whole(path, lr)
     assert overlapped > 45 and stitched < 40, (overlapped, stitched)

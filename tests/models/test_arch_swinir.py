@@ -3,8 +3,8 @@ detection from the file alone, the static export at two input sizes, tiling, a t
 import numpy as np
 import pytest
 
-from tests.models.window_fidelity import (export_matches_dynamic, fidelity, one_training_step, photo_input, reference,
-                                          release_file, tiled_against_whole)
+from tests.models.window_fidelity import (export_matches_dynamic, fidelity, one_training_step, onnx_matches_dynamic,
+                                          photo_input, reference, release_file, tiled_against_whole)
 
 # small configs with the structure of the released models (widths, depths and windows shrunk)
 LIGHT_X4 = dict(upscale=4, embed_dim=12, depths=[2, 2], num_heads=[2, 2], window_size=8, mlp_ratio=2.0,
@@ -63,7 +63,7 @@ def test_detection_round_trip_a_broken_swinir_and_hat_keys():
 
 @pytest.mark.slow
 def test_export_predictor_tiling_and_convert(tmp_path, photo):
-    """The static export at two sizes; tiles against the whole image; tools/convert_torch.py on a release
+    """The static and ONNX exports at two sizes; tiles against the whole image; tools/convert_torch.py on a release
     file with a ``module.`` prefix."""
     from realesrgan_paddle import models
     from realesrgan_paddle.checkpoint_io.state_file import load_state_file
@@ -77,6 +77,7 @@ def test_export_predictor_tiling_and_convert(tmp_path, photo):
     assert stored == TINY
     ours, arch = models.load_network(tmp_path / 'tiny.pdparams')
     assert export_matches_dynamic(ours, arch, tmp_path / 'export') < 1e-4
+    assert onnx_matches_dynamic(ours, arch, tmp_path / 'tiny.onnx') < 1e-4
     lr = photo[:40, :56]
     overlapped, stitched = tiled_against_whole(tmp_path / 'tiny.pdparams', lr)
     assert overlapped > 45 and stitched < 40, (overlapped, stitched)

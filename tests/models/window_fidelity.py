@@ -90,21 +90,39 @@ def fidelity(net, path, x):
     return 10 * np.log10(1.0 / max(mse, 1e-20)), ref, out, arch
 
 
-def export_matches_dynamic(net, arch, folder):
-    """The static export's predictor at two input sizes (odd, and another batch and shape) against the dynamic
-    graph; returns the largest difference."""
-    from realesrgan_paddle import models
-    from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
-    from realesrgan_paddle.inference.export import export_static
-    out = export_static(net, arch, folder)
-    pred, dyn = PredictorBackend(out), DynamicBackend(net)
-    rng, worst, scale = np.random.default_rng(1), 0.0, models.net_scale(arch)
+def _worst_at_two_sizes(run, net, scale):
+    """Largest difference between ``run(x)`` and the dynamic graph at two input sizes (odd, and another batch
+    and shape); each output is exactly scale x input."""
+    from realesrgan_paddle.inference.backends import DynamicBackend
+    dyn, rng, worst = DynamicBackend(net), np.random.default_rng(1), 0.0
     for shape in [(1, 3, 23, 19), (2, 3, 16, 30)]:
         x = rng.random(shape, dtype=np.float32)
-        y = pred.forward(x)
+        y = run(x)
         assert y.shape == (shape[0], 3, shape[2] * scale, shape[3] * scale)
         worst = max(worst, float(np.abs(y - dyn.forward(x)).max()))
     return worst
+
+
+def export_matches_dynamic(net, arch, folder):
+    """The static export's predictor against the dynamic graph at two input sizes; the largest difference."""
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.backends import PredictorBackend
+    from realesrgan_paddle.inference.export import export_static
+    pred = PredictorBackend(export_static(net, arch, folder))
+    return _worst_at_two_sizes(pred.forward, net, models.net_scale(arch))
+
+
+def onnx_matches_dynamic(net, arch, path):
+    """The ONNX export (paddle2onnx, dynamic N/H/W) in onnxruntime against the dynamic graph at two input
+    sizes; the largest difference (skips without the ONNX requirements)."""
+    import pytest
+    ort = pytest.importorskip('onnxruntime', reason='needs onnxruntime: pip install -r requirements-onnx.txt')
+    pytest.importorskip('paddle2onnx', reason='needs paddle2onnx: pip install -r requirements-onnx.txt')
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.onnx_export import export_onnx
+    session = ort.InferenceSession(str(export_onnx(net, arch, path)))
+    name = session.get_inputs()[0].name
+    return _worst_at_two_sizes(lambda x: session.run(None, {name: x})[0], net, models.net_scale(arch))
 
 
 def one_training_step(tmp_path, arch):

@@ -151,8 +151,9 @@ def one_training_step(tmp_path, arch):
 
 def tiled_against_whole(path, lr):
     """``(dB with overlapping tiles, dB stitched without overlap)``: ``Upscaler`` with 24 px tiles against the
-    whole image (shape checked). Window attention sees the tile, not the image, so the tiles agree only closely;
-    without the overlap the seams show."""
+    whole image (shape checked). Window attention sees the tile, not the image, so the tiles agree only closely
+    (24 and 8 are multiples of the tests' window of 4 or 8: each tile keeps the image's window grid); without
+    the overlap the seams show."""
     from realesrgan_paddle.evaluation.metrics import psnr
     from realesrgan_paddle.inference import Upscaler
     up = Upscaler(str(path), backend='dynamic', tile=0)

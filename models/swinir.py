@@ -15,6 +15,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .rrdbnet import static_unshuffle
 from .specs import ArchSpec, find_spec, shape_of
 from .window_attention import (Mlp, PixelShuffleUpsample, WindowAttention, crop_to, image_mean, index_buffer,
                                pad_to_multiple, relative_position_index, shifted_attention, shifted_window_mask,
@@ -75,6 +76,18 @@ class RSTB(nn.Layer):
         return to_tokens(self.conv(to_image(out))) + x
 
 
+class _Unshuffle(nn.Layer):
+    """Pixel unshuffle as reshape/transpose (any run-time H, W): ``conv_first.0`` of the SwinIRs that take
+    their input at 1/r resolution (``conv_first.1`` is then the convolution)."""
+
+    def __init__(self, r):
+        super().__init__()
+        self.r = r
+
+    def forward(self, x):
+        return static_unshuffle(x, self.r)
+
+
 class _Norm(nn.Layer):
     """``patch_embed.norm``: the LayerNorm on the embedded tokens."""
 
@@ -89,22 +102,24 @@ class SwinIR(nn.Layer):
 
     def __init__(self, num_in_ch=3, num_out_ch=3, upscale=4, embed_dim=60, depths=(6, 6, 6, 6),
                  num_heads=(6, 6, 6, 6), window_size=8, mlp_ratio=2.0, upsampler='pixelshuffledirect',
-                 resi_connection='1conv', num_feat=64, img_range=1.0):
+                 resi_connection='1conv', num_feat=64, img_range=1.0, start_unshuffle=1):
         super().__init__()
         if upsampler not in UPSAMPLERS:
             raise ValueError(f'SwinIR upsampler must be one of {UPSAMPLERS}, got {upsampler!r}')
         if len(depths) != len(num_heads) or not depths:
             raise ValueError(f'SwinIR depths {list(depths)} and num_heads {list(num_heads)} must have one entry '
                              'per residual group')
-        if upsampler == 'nearest+conv' and upscale not in (2, 4, 8):
-            raise ValueError(f"SwinIR 'nearest+conv' upsamples by 2, 4 or 8, got {upscale}")
-        if upsampler == '' and upscale != 1:
-            raise ValueError(f'SwinIR without an upsampler is x1, got upscale {upscale}')
-        self.upscale, self.upsampler, self.window = upscale, upsampler, window_size
+        if upsampler == 'nearest+conv' and upscale * start_unshuffle not in (2, 4, 8):
+            raise ValueError(f"SwinIR 'nearest+conv' upsamples by 2, 4 or 8, got {upscale * start_unshuffle}")
+        if upsampler == '' and (upscale != 1 or start_unshuffle != 1):
+            raise ValueError(f'SwinIR without an upsampler is x1 without unshuffle, got upscale {upscale}, '
+                             f'start_unshuffle {start_unshuffle}')
+        self.upscale, self.upsampler, self.window, self.unshuffle = upscale, upsampler, window_size, start_unshuffle
         self.img_range = float(img_range)
         self.register_buffer('mean', image_mean(num_in_ch), persistable=False)
         index_buffer(self, 'position_index', relative_position_index(window_size))
-        self.conv_first = nn.Conv2D(num_in_ch, embed_dim, 3, 1, 1)
+        conv = nn.Conv2D(num_in_ch * start_unshuffle ** 2, embed_dim, 3, 1, 1)
+        self.conv_first = nn.Sequential(_Unshuffle(start_unshuffle), conv) if start_unshuffle > 1 else conv
         self.patch_embed = _Norm(embed_dim)
         self.layers = nn.LayerList([RSTB(embed_dim, d, h, window_size, mlp_ratio, resi_connection)
                                     for d, h in zip(depths, num_heads)])
@@ -112,19 +127,24 @@ class SwinIR(nn.Layer):
         self.conv_after_body = residual_conv(embed_dim, resi_connection)
         self._build_tail(num_out_ch, embed_dim, num_feat)
 
+    @property
+    def tail_scale(self):
+        """The reconstruction's factor: ``upscale`` times the input's pixel-unshuffle."""
+        return self.upscale * self.unshuffle
+
     def _build_tail(self, out_ch, dim, feat):
         if self.upsampler == 'pixelshuffledirect':
-            self.upsample = nn.Sequential(nn.Conv2D(dim, out_ch * self.upscale ** 2, 3, 1, 1),
-                                          nn.PixelShuffle(self.upscale))
+            self.upsample = nn.Sequential(nn.Conv2D(dim, out_ch * self.tail_scale ** 2, 3, 1, 1),
+                                          nn.PixelShuffle(self.tail_scale))
             return
         if not self.upsampler:
             self.conv_last = nn.Conv2D(dim, out_ch, 3, 1, 1)
             return
         self.conv_before_upsample = nn.Sequential(nn.Conv2D(dim, feat, 3, 1, 1), nn.LeakyReLU(0.01))
         if self.upsampler == 'pixelshuffle':
-            self.upsample = PixelShuffleUpsample(self.upscale, feat)
+            self.upsample = PixelShuffleUpsample(self.tail_scale, feat)
         else:
-            for i in range(1, int(math.log2(self.upscale)) + 1):
+            for i in range(1, int(math.log2(self.tail_scale)) + 1):
                 setattr(self, f'conv_up{i}', nn.Conv2D(feat, feat, 3, 1, 1))
             self.conv_hr = nn.Conv2D(feat, feat, 3, 1, 1)
         self.conv_last = nn.Conv2D(feat, out_ch, 3, 1, 1)
@@ -138,7 +158,7 @@ class SwinIR(nn.Layer):
         return to_image(self.norm(tokens))
 
     def forward(self, x):
-        padded = (pad_to_multiple(x, self.window) - self.mean) * self.img_range
+        padded = (pad_to_multiple(x, self.window * self.unshuffle) - self.mean) * self.img_range
         feat = self.conv_first(padded)
         feat = self.conv_after_body(self.forward_features(feat)) + feat
         if self.upsampler == 'pixelshuffledirect':
@@ -149,7 +169,7 @@ class SwinIR(nn.Layer):
             out = self.conv_last(self.upsample(self.conv_before_upsample(feat)))
         else:
             out = self.conv_before_upsample(feat)
-            for i in range(1, int(math.log2(self.upscale)) + 1):
+            for i in range(1, int(math.log2(self.tail_scale)) + 1):
                 up = F.interpolate(out, scale_factor=2, mode='nearest')
                 out = F.leaky_relu(getattr(self, f'conv_up{i}')(up), 0.2)
             out = self.conv_last(F.leaky_relu(self.conv_hr(out), 0.2))
@@ -225,24 +245,30 @@ def _tail_of(state, out_ch):
 
 
 def detect_swinir(state):
-    """SwinIR's arch from its weights (spandrel's reading); None for other networks."""
-    if _BLOCK0 + 'attn.relative_position_bias_table' not in state or 'conv_first.weight' not in state \
+    """SwinIR's arch from its weights (spandrel's reading); None for other networks. A ``conv_first.1`` (after a
+    pixel unshuffle of 3-channel input) gives ``start_unshuffle``; ``upscale`` is then the tail's factor over it."""
+    first = next((k for k in ('conv_first.weight', 'conv_first.1.weight') if k in state), None)
+    if _BLOCK0 + 'attn.relative_position_bias_table' not in state or first is None \
             or any(h in k for k in state for h in _HAT_KEYS):
-        if 'conv_first.1.weight' in state and _BLOCK0 + 'attn.qkv.weight' in state:
-            raise ValueError('a SwinIR that pixel-unshuffles its input (conv_first.1) is not supported')
         return None
     if 'absolute_pos_embed' in state:
         raise ValueError('a SwinIR with an absolute position embedding (one input size) is not supported')
-    embed, in_ch = shape_of(state['conv_first.weight'])[:2]
+    embed, in_ch = shape_of(state[first])[:2]
+    unshuffle = round(math.sqrt(in_ch // 3)) if first == 'conv_first.1.weight' else 1
+    if in_ch % (unshuffle * unshuffle):
+        raise ValueError(f'{first} takes {in_ch} channels, not a pixel-unshuffled image\'s')
+    in_ch //= unshuffle * unshuffle
     out_ch = shape_of(state['conv_last.weight'])[0] if 'conv_last.weight' in state else in_ch
-    upsampler, upscale, feat = _tail_of(state, out_ch)
+    upsampler, tail, feat = _tail_of(state, out_ch)
+    if tail % unshuffle:
+        raise ValueError(f'the upsampler scales by {tail}, which a pixel unshuffle by {unshuffle} does not divide')
     window = window_of(state, _BLOCK0 + 'attn.relative_position_bias_table')
     depths, heads = stage_shapes(state, 'layers.{i}.residual_group.blocks.0.attn.relative_position_bias_table')
-    return {'type': 'SwinIR', 'num_in_ch': in_ch, 'num_out_ch': out_ch, 'upscale': upscale, 'embed_dim': embed,
-            'depths': depths, 'num_heads': heads, 'window_size': window,
+    return {'type': 'SwinIR', 'num_in_ch': in_ch, 'num_out_ch': out_ch, 'upscale': tail // unshuffle,
+            'embed_dim': embed, 'depths': depths, 'num_heads': heads, 'window_size': window,
             'mlp_ratio': shape_of(state[_BLOCK0 + 'mlp.fc1.weight'])[0] / embed, 'upsampler': upsampler,
             'resi_connection': '1conv' if 'conv_after_body.weight' in state else '3conv', 'num_feat': feat,
-            'img_range': 255.0 if window == 7 else 1.0}
+            'img_range': 255.0 if window == 7 else 1.0, 'start_unshuffle': unshuffle}
 
 
 def attention_bytes(arch, extra=0.0):
@@ -257,11 +283,12 @@ def attention_bytes(arch, extra=0.0):
         return arch.get(key, spec.default(key) if key in spec.keys else None)
     dim, window, mlp = int(get('embed_dim')), int(get('window_size')), float(get('mlp_ratio'))
     heads, scale = max(get('num_heads')), int(get('upscale'))
+    body = 1.0 / int(get('start_unshuffle') or 1) ** 2  # the body's share of the input pixels
     tokens = dim * (8 + 8 * mlp)
     maps = 3 * heads * window * window
     direct = get('upsampler') in ('pixelshuffledirect', '')
     recon = (2 * int(get('num_out_ch')) if direct else 3 * int(get('num_feat'))) * scale * scale
-    return 4.0 * (tokens + maps + extra + recon)
+    return 4.0 * ((tokens + maps + extra) * body + recon)
 
 
 SPEC = ArchSpec('SwinIR', SwinIR, detect=detect_swinir, rename=rename_swinir, scale_key='upscale',

@@ -13,11 +13,13 @@ MEDIUM_REAL_X2 = dict(upscale=2, embed_dim=12, depths=[2] * 6, num_heads=[2] * 6
                       upsampler='nearest+conv')
 LARGE_REAL_X4 = dict(upscale=4, embed_dim=16, depths=[1] * 9, num_heads=[2] * 9, window_size=4, mlp_ratio=2.0,
                      upsampler='nearest+conv', resi_connection='3conv')
+UNSHUFFLED_X2 = dict(upscale=4, start_unshuffle=2, embed_dim=12, depths=[2], num_heads=[2], window_size=4,
+                     mlp_ratio=2.0, upsampler='pixelshuffle')  # 1/2-resolution body, x4 tail: x2 overall
 CLASSICAL_X3 = dict(upscale=3, embed_dim=12, depths=[2], num_heads=[3], window_size=4, mlp_ratio=2.0,
                     upsampler='pixelshuffle')
 TINY = {'type': 'SwinIR', 'num_in_ch': 3, 'num_out_ch': 3, 'upscale': 2, 'embed_dim': 12, 'depths': [2],
         'num_heads': [2], 'window_size': 4, 'mlp_ratio': 2.0, 'upsampler': 'pixelshuffle',
-        'resi_connection': '1conv', 'num_feat': 64, 'img_range': 1.0}
+        'resi_connection': '1conv', 'num_feat': 64, 'img_range': 1.0, 'start_unshuffle': 1}
 
 
 @pytest.mark.parametrize('cfg, size, suffix, expect', [
@@ -25,15 +27,20 @@ TINY = {'type': 'SwinIR', 'num_in_ch': 3, 'num_out_ch': 3, 'upscale': 2, 'embed_
     (MEDIUM_REAL_X2, (37, 29), '.safetensors', {'upsampler': 'nearest+conv', 'upscale': 2, 'depths': [2] * 6}),
     (LARGE_REAL_X4, (21, 27), '.pth', {'resi_connection': '3conv', 'upscale': 4, 'depths': [1] * 9}),
     (CLASSICAL_X3, (23, 19), '.pth', {'upsampler': 'pixelshuffle', 'upscale': 3, 'num_feat': 64}),
-], ids=['light_x4', 'medium_real_x2', 'large_real_x4', 'classical_x3'])
+    (UNSHUFFLED_X2, (24, 40), '.pth', {'upscale': 2, 'start_unshuffle': 2}),
+], ids=['light_x4', 'medium_real_x2', 'large_real_x4', 'classical_x3', 'unshuffled_x2'])
 def test_swinir_matches_spandrel_from_the_file_alone(photo, tmp_path, cfg, size, suffix, expect):
     x = photo_input(photo, *size)
     net = reference('SwinIR', x, **cfg)
-    path = release_file(net, tmp_path / f'swinir{suffix}', wrap='params_ema' if suffix == '.pth' else None)
+    # trainers that unshuffle the input save conv_first as a Sequential's second layer (spandrel reads that)
+    renames = [('conv_first.', 'conv_first.1.')] if cfg.get('start_unshuffle', 1) > 1 else []
+    path = release_file(net, tmp_path / f'swinir{suffix}', wrap='params_ema' if suffix == '.pth' else None,
+                        renames=renames)
     db, ref, out, arch = fidelity(net, path, x)
     assert arch['type'] == 'SwinIR' and {k: arch[k] for k in expect} == expect
     assert arch['window_size'] == cfg['window_size'] and arch['embed_dim'] == cfg['embed_dim']
-    assert out.shape[2:] == (size[0] * cfg['upscale'], size[1] * cfg['upscale'])
+    scale = cfg['upscale'] // cfg.get('start_unshuffle', 1)
+    assert out.shape[2:] == (size[0] * scale, size[1] * scale)
     assert db >= 50, db
 
 

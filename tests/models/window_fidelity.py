@@ -52,11 +52,15 @@ def reference(kind, x, seed=0, img_size=32, **cfg):
     return net
 
 
-def release_file(net, path, wrap=None, prefix=''):
+def release_file(net, path, wrap=None, prefix='', renames=()):
     """``net``'s state dict saved as an official release would be (``.pth`` with torch.save, optionally
-    under ``wrap`` such as 'params_ema', keys with ``prefix`` such as 'module.'; or ``.safetensors``)."""
+    under ``wrap`` such as 'params_ema', keys with ``prefix`` such as 'module.' and key prefixes changed by
+    ``renames`` (old, new) pairs; or ``.safetensors``)."""
     import torch
-    state = {prefix + k: v.contiguous() for k, v in net.state_dict().items()}
+
+    def name(k):
+        return next((new + k[len(old):] for old, new in renames if k.startswith(old)), k)
+    state = {prefix + name(k): v.contiguous() for k, v in net.state_dict().items()}
     if str(path).endswith('.safetensors'):
         from safetensors.torch import save_file
         save_file(state, str(path))

@@ -67,6 +67,15 @@ LEGACY_ATTRS = frozenset({
     'keep_dim', 'keepdim', 'reduce_all', 'asvector', 'porder', 'min', 'max', 'factor', 'padding_idx', 'num',
     'sections', 'start_axis', 'stop_axis', 'threshold', 'padding_mode',  # the last two: PLKSR
 })
+# window attention (SwinIR, HAT: models/window_attention.py): layer norm, matmuls, softmax, erf (GELU), pow
+# (sigmoid), the run-time shifted-window mask (range, comparisons, mod), the bias gather, HAT's overlapping
+# windows (strided slices)
+LEGACY_OPS |= frozenset({
+    'layer_norm', 'matmul_v2', 'softmax', 'erf', 'elementwise_pow', 'elementwise_mod', 'range', 'greater_equal',
+    'not_equal', 'gather', 'reduce_mean', 'fill_constant_batch_size_like', 'strided_slice',
+})
+LEGACY_ATTRS |= frozenset({'begin_norm_axis', 'epsilon', 'trans_x', 'trans_y', 'dim', 'keep_dim', 'reduce_all',
+                           'input_dim_idx', 'output_dim_idx'})
 # ProgramDesc AttrType values allowed: INT FLOAT STRING INTS FLOATS STRINGS BOOLEAN BOOLEANS LONG LONGS
 # FLOAT64S FLOAT64 (not BLOCK/BLOCKS, VAR/VARS, SCALAR/SCALARS)
 LEGACY_ATTR_TYPES = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 15})
@@ -90,6 +99,14 @@ PIR_ATTRS = frozenset({
     'upscale_factor', 'downscale_factor', 'pad_value', 'is_persistable', 'starts', 'ends', 'data_layout',
 }) | frozenset({'lambda', 'approximate', 'epsilon', 'padding_mode', 'keepdim', 'y', 'is_test', 'p', 'seed', 'fix_seed',
                 'num_groups'})  # SPAN, PLKSR, DySample
+# window attention (SwinIR, HAT), as traced for the ONNX export (see LEGACY_OPS above)
+PIR_OPS |= frozenset({
+    '1.layer_norm', '1.matmul', '1.softmax', '1.erf', '1.remainder', '1.arange',
+    '1.greater_equal', '1.not_equal', '1.gather', '1.mean', '1.full_batch_size_like', '1.sigmoid',
+    '1.strided_slice',
+})
+PIR_ATTRS |= frozenset({'begin_norm_axis', 'epsilon', 'transpose_x', 'transpose_y', 'keepdim', 'input_dim_idx',
+                        'output_dim_idx'})
 PIR_ATTR_TYPES = frozenset({'0.a_str', '0.a_i32', '0.a_i64', '0.a_f32', '0.a_f64', '0.a_bool', '0.a_array',
                             '1.a_intarray', '1.a_dtype', '1.a_place'})
 PIR_OP_KEYS = frozenset({'#', 'A', 'I', 'O', 'OA', 'DA', 'QA'})
@@ -198,7 +215,7 @@ def check_info(info):
         if isinstance(v, (str, bool)) and len(str(v)) <= 64 or _bounded_int(v, 0, 4096) or v is None \
                 or isinstance(v, float):
             continue
-        if isinstance(v, list) and len(v) <= 32 and all(_bounded_int(x, 0, 4096) for x in v):  # DAT's depths
+        if isinstance(v, list) and len(v) <= 64 and all(_bounded_int(x, 0, 4096) for x in v):  # per-stage depths, heads
             continue
         if isinstance(v, bool) or _short_numbers(v):  # a variant flag; SPAN's rgb_mean
             continue

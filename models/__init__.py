@@ -6,7 +6,7 @@ A weights file becomes ``(state, arch)`` in one place, ``read_checkpoint``
 Importing this package pulls in paddle and the network definitions only: no
 training, dataset, video or torch code.
 """
-from . import cugan, dat, discriminator, lowband, omnisr, patch_discriminator, plksr, rrdbnet, span, srvgg, vgg, waifu2x
+from . import cugan, dat, discriminator, hat, lowband, omnisr, patch_discriminator, plksr, rrdbnet, span, srvgg, swinir, vgg, waifu2x
 from .discriminator import UNetDiscriminatorSN
 from .patch_discriminator import PatchDiscriminatorSN
 from .loading import CheckpointError, apply_overrides, load_network, load_state_into, read_checkpoint
@@ -23,7 +23,10 @@ from .vgg import VGG19FeatureExtractor
 # layers.0.blocks.0.attn.attns.0.rpe_biases), and no earlier spec claims theirs;
 # RealCUGAN and CUNet claim only states with unet1.*/unet2.* keys, UpConv7 only net.0 ... net.12: keys no other
 # network has; CUNet after RealCUGAN: a CUNet x2 has Real-CUGAN se x2's keys exactly (models/waifu2x.py)
-for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator, span, plksr, omnisr, dat, cugan):
+# hat and swinir claim only their own residual-group keys (SwinIR's detect steps aside for HAT's
+# conv_block/overlap_attn keys), so their order among the others is free.
+for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator, span, plksr, omnisr, dat, cugan,
+                hat, swinir):
     register(_module.SPEC)
 register(plksr.PLKSR_SPEC)
 register(waifu2x.UPCONV7_SPEC)

@@ -60,8 +60,9 @@ def parse_args(argv=None):
                    help='SRVGG activation; ReLU and LeakyReLU have no weights, so detection says relu')
     p.add_argument('--skip_connection', choices=('true', 'false'),
                    help='UNetDiscriminatorSN skip connections (not visible in weights; default true)')
-    p.add_argument('--img_range', type=float, choices=(255.0, 1.0),
-                   help='SPAN input scale after the mean (not visible in weights; default 255)')
+    p.add_argument('--img_range', type=float, choices=(1.0, 255.0),
+                   help='input scale, not visible in the weights: SPAN (default 255), SwinIR/HAT (detected: 255 for '
+                        'window 7, else 1)')
     p.add_argument('--verify', action='store_true', help='compare with torch on a random input (needs torch)')
     p.add_argument('--tol', type=float, default=1e-4,
                    help='--verify accepts max abs diff / max(1, output peak) up to this (default 1e-4)')

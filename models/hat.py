@@ -277,4 +277,5 @@ def hat_bytes(arch):
 
 
 SPEC = ArchSpec('HAT', HAT, detect=detect_hat, rename=rename_hat, scale_key='upscale', bytes_per_pixel=hat_bytes,
+                pad_multiple=lambda arch: int(arch.get('window_size', 16)),  # tiles on the window grid (swinir.py)
                 undetectable={'conv_scale': (0.01,), 'img_range': (1.0, 255.0)})

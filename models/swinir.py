@@ -291,5 +291,12 @@ def attention_bytes(arch, extra=0.0):
     return 4.0 * ((tokens + maps + extra) * body + recon)
 
 
+def window_multiple(arch):
+    """Tiles start on the window grid (``Upscaler`` pads to this and cuts tiles at its multiples): a tile cut off
+    the grid sees other windows than the whole image does, everywhere, not only at its seams. The outer reflect
+    pad is the one the network would make inside, so the whole image's output is unchanged."""
+    return int(arch.get('window_size', 8)) * int(arch.get('start_unshuffle', 1))
+
+
 SPEC = ArchSpec('SwinIR', SwinIR, detect=detect_swinir, rename=rename_swinir, scale_key='upscale',
-                bytes_per_pixel=attention_bytes, undetectable={'img_range': (1.0, 255.0)})
+                bytes_per_pixel=attention_bytes, pad_multiple=window_multiple, undetectable={'img_range': (1.0, 255.0)})

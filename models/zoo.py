@@ -191,6 +191,11 @@ def list_models():
     return [e.name for e in ENTRIES]
 
 
+def is_upscaler(name):
+    """True when the zoo model ``name`` is an image upscaler (it has a scale), not the discriminator or VGG19."""
+    return get_entry(name).scale is not None
+
+
 def is_name(name):
     """True when ``name`` is a release name or alias of the zoo."""
     return name_key(name) in _INDEX

@@ -18,10 +18,10 @@ RUNS_DIRS = ('experiments', 'runs')  # where train.py and the README's `finetune
 
 
 def find_models(models_dir=None):
-    """{label: model}: the zoo names, then .pdparams files, export folders and .onnx files under ``models_dir``."""
+    """{label: model}: the zoo's upscalers, then .pdparams files, export folders and .onnx files under ``models_dir``."""
     from realesrgan_paddle.models import zoo
     from realesrgan_paddle.models.zoo import is_export_dir
-    found = OrderedDict((n, n) for n in zoo.list_models())
+    found = OrderedDict((n, n) for n in zoo.list_models() if zoo.is_upscaler(n))  # not netD or VGG19
     if models_dir and Path(models_dir).is_dir():
         root = Path(models_dir)
         for p in sorted(root.rglob('*')):

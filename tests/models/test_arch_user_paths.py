@@ -108,6 +108,9 @@ def test_infer_whole_tiled_16bit_alpha_bf16(exported, small_photo, tmp_path):
     # one forward): the stitching gives the whole image's output (the arch tests check short contexts)
     tiled = _infer(export, small_photo / 'photo.png', tmp_path / 'tiled.png', '-t', 8, '--tile_pad', 24)
     assert tiled.shape == whole.shape and np.abs(tiled.astype(int) - whole).max() <= 1, name
+    # tiles of 8 with 4 px of context: the network's own smallest input (Real-CUGAN: past its reflect padding) is kept
+    short = _infer(export, small_photo / 'photo.png', tmp_path / 'short.png', '-t', 8, '--tile_pad', 4)
+    assert short.shape == whole.shape
     deep = _infer(export, small_photo / 'photo16.png', tmp_path / 'deep.png', '-t', 0)
     assert deep.dtype == np.uint16 and deep.shape == whole.shape
     assert np.abs(deep.astype(np.int64) // 257 - whole).max() <= 2  # the 8-bit picture, at 16 bits

@@ -49,3 +49,13 @@ def test_spanx4_ch48_resolves_to_its_weights():
     path, arch, kind, label = resolve_base('spanx4_ch48')
     assert arch['type'] == 'SPAN' and arch['upscale'] == 4 and arch['feature_channels'] == 48
     assert kind == 'compact' and label == 'spanx4_ch48' and path.is_file()
+
+
+def test_the_fitted_recipe_leaves_another_architecture_alone():
+    """With --lq-videos the compact template's network_g overrides (its skip) are for SRVGGNetCompact only."""
+    from realesrgan_paddle.pipeline.recipes import fitted_recipe
+    span = {'type': 'SPAN', 'feature_channels': 48, 'upscale': 4}
+    compact = {'type': 'SRVGGNetCompact', 'num_feat': 64, 'num_conv': 16, 'upscale': 4}
+    for_span = fitted_recipe('finetune_domain_compact_cpu.yml', span)
+    assert for_span and not any(o.startswith('network_g.') for o in for_span)
+    assert 'network_g.skip=nearest' in fitted_recipe('finetune_domain_compact_cpu.yml', compact)

@@ -138,18 +138,20 @@ def _no_autoinstall():
             os.environ[key] = old
 
 
-def export_onnx(net, arch, out_file, opset=DEFAULT_OPSET, fp16=False, source=None):
-    """Write ``out_file`` (.onnx) and its ``.json`` sidecar atomically; return the path."""
+def export_onnx(net, arch, out_file, opset=None, fp16=False, source=None):
+    """Write ``out_file`` (.onnx) and its ``.json`` sidecar atomically; return the path. ``opset`` None:
+    ``DEFAULT_OPSET``, or the lowest the network's layers need when that is higher."""
     from realesrgan_paddle import models
     from .export import trace_save
-    from .graph_check import check_graph
+    from .graph_check import GraphRefused, check_graph
     from .onnx_fp16 import convert_file, require_converter
     p2o = _import_paddle2onnx()
     if fp16:
         require_converter()  # before the trace: a missing onnxconverter-common fails at once, naming the fix
+    need = max(getattr(layer, 'ONNX_MIN_OPSET', 0) for layer in [net, *net.sublayers()])
+    opset = max(DEFAULT_OPSET, need) if opset is None else opset
     if opset not in OPSETS:
         raise ValueError(f'opset must be between {OPSETS.start} and {OPSETS.stop - 1}, got {opset}')
-    need = max(getattr(layer, 'ONNX_MIN_OPSET', 0) for layer in [net, *net.sublayers()])
     if opset < need:  # paddle2onnx would abort the process
         raise ValueError(f'{arch["type"]} needs ONNX opset {need} or more (--opset {need}), got {opset}')
     out_file = Path(out_file)
@@ -161,7 +163,12 @@ def export_onnx(net, arch, out_file, opset=DEFAULT_OPSET, fp16=False, source=Non
         graph = tmp / 'inference.json'
         if not graph.is_file():
             graph = tmp / 'inference.pdmodel'
-        check_graph(graph)  # what paddle2onnx reads is a graph this project writes (inference/graph_check.py)
+        try:
+            check_graph(graph)  # what paddle2onnx reads is a graph this project writes (inference/graph_check.py)
+        except GraphRefused as e:  # an op outside the checked set: name the architecture, not the temporary file
+            raise ValueError(f'{arch["type"]} cannot be exported to ONNX yet: its graph has ops this project '
+                             f'does not pass to paddle2onnx ({str(e).partition("refused: ")[2].split(";")[0]}); '
+                             'use the Paddle export (tools/export_model.py) instead') from None
         with _no_autoinstall():
             p2o.export(str(graph), str(tmp / 'inference.pdiparams'), save_file=str(tmp / 'model.onnx'),
                        opset_version=int(opset), auto_upgrade_opset=False, export_fp16_model=False,

@@ -108,15 +108,15 @@ class _Blend:
             rows[:, r:e] /= self.sum_y[r0 + r:r0 + e, None] * self.sum_x[None, :]
 
 
-def _small_padded(x, mod):
-    """``x`` padded with its edge pixels to at least ``MIN_SIDE`` a side (and a multiple of ``mod``)."""
+def _small_padded(x, mod, side=MIN_SIDE):
+    """``x`` padded with its edge pixels to at least ``side`` a side (and a multiple of ``mod``)."""
     c, h, w = x.shape
-    ph, pw = max(0, MIN_SIDE - h), max(0, MIN_SIDE - w)
+    ph, pw = max(0, side - h), max(0, side - w)
     ph, pw = ph + (-(h + ph)) % mod, pw + (-(w + pw)) % mod
     return np.pad(x, ((0, 0), (0, ph), (0, pw)), mode='edge')
 
 
-def tiled_bands(x, forward, scale, tile=0, tile_pad=10, mod=1, progress=None, stream=True):
+def tiled_bands(x, forward, scale, tile=0, tile_pad=10, mod=1, progress=None, stream=True, min_side=MIN_SIDE):
     """Run ``forward`` over ``x`` (C,H,W float32) in tiles; yield ``(r0, rows)``: the finished HR rows
     ``r0 .. r0 + rows.shape[1]`` as (C', n, W*scale) float32, top to bottom, covering H*scale rows.
 
@@ -124,17 +124,20 @@ def tiled_bands(x, forward, scale, tile=0, tile_pad=10, mod=1, progress=None, st
     ``(tile_h, tile_w)``; 0 or an image no larger than one tile runs in one piece. ``mod``: H and W of
     ``x`` and every window are multiples of it (pixel unshuffle). ``progress``: optional
     callable(n_done, n_total) after each tile. ``stream=False``: one accumulator for the whole output,
-    yielded once. A yielded array may be reused afterwards: use it before asking for the next.
+    yielded once. A yielded array may be reused afterwards: use it before asking for the next. ``min_side``:
+    the network's smallest input side (``models.min_side``), raised to ``MIN_SIDE``.
     """
     c, h, w = x.shape
-    if h < MIN_SIDE or w < MIN_SIDE:
-        for r0, rows in tiled_bands(_small_padded(x, mod), forward, scale, tile, tile_pad, mod, progress, stream):
+    side = max(MIN_SIDE, int(min_side))
+    if h < side or w < side:
+        for r0, rows in tiled_bands(_small_padded(x, mod, side), forward, scale, tile, tile_pad, mod, progress,
+                                    stream, side):
             if r0 < h * scale:
                 yield r0, rows[:, :h * scale - r0, :w * scale]
         return
     th, tw = tile_sides(tile)
-    if 0 < th < MIN_SIDE or 0 < tw < MIN_SIDE:
-        th, tw = max(th, MIN_SIDE), max(tw, MIN_SIDE)
+    if 0 < th < side or 0 < tw < side:
+        th, tw = max(th, side), max(tw, side)
     if th <= 0 or (h <= th and w <= tw):
         out = forward(x[None])[0]
         if progress:

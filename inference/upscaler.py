@@ -366,8 +366,10 @@ class Upscaler:
             bar.step(engine)
         s = self.scale
         try:
+            from realesrgan_paddle import models
             for r0, rows in tiled_bands(x, self.backend.forward, s, tile, self.tile_pad, self.mod,
-                                        progress if show else None, self.stream if stream is None else stream):
+                                        progress if show else None, self.stream if stream is None else stream,
+                                        models.min_side(self.arch)):
                 if r0 < h * s:
                     yield r0, rows[:, :h * s - r0, :w * s]
         finally:

@@ -48,6 +48,12 @@ def net_scale(arch):
     return get_spec(arch).scale(arch)
 
 
+def min_side(arch):
+    """The smallest input H and W ``arch`` runs on (1 for most networks)."""
+    f = get_spec(arch).min_side
+    return int(f(arch)) if f else 1
+
+
 def pad_multiple(arch):
     """Input H and W of ``arch`` must be multiples of this (pixel-unshuffle factor; 1 for most networks)."""
     return int(get_spec(arch).pad_multiple(arch))

@@ -200,5 +200,10 @@ def grid_multiple(arch):
     return BORDER[SPEC.scale(arch)][1]
 
 
+def min_side(arch):
+    """More than the reflect padding a side (see ``BORDER``)."""
+    return BORDER[SPEC.scale(arch)][0] + 1
+
+
 SPEC = ArchSpec('RealCUGAN', RealCUGAN, detect=detect_cugan, scale_key='scale', pad_multiple=grid_multiple,
-                bytes_per_pixel=bytes_per_pixel)
+                bytes_per_pixel=bytes_per_pixel, min_side=min_side)

@@ -79,6 +79,8 @@ class ArchSpec:
         aliases: command-line flag -> constructor key, besides the keys themselves
             and ``scale`` (which always means ``scale_key``).
         undetectable: constructor key -> values the weights cannot tell apart.
+        min_side: ``arch`` -> the smallest input side the network runs on (None: any); the tiler pads smaller
+            images and raises smaller tiles to it.
         lazy_build: the network can be built under ``paddle.LazyGuard``
             (shape checks without initialising the weights).
     """
@@ -90,6 +92,7 @@ class ArchSpec:
     generator: bool = True
     scale_key: Optional[str] = None
     pad_multiple: Callable = no_padding
+    min_side: Optional[Callable] = None
     bytes_per_pixel: Callable = generic_bytes_per_pixel
     export_layer: Optional[Callable] = None
     cpu_engine: str = 'onednn'

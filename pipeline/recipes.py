@@ -26,7 +26,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = ROOT / 'options'
 ZOO_BASES = {'realesr-animevideov3': 'compact', 'realesrgan-x4plus': 'x4plus'}
-KIND_OF_ARCH = {'SRVGGNetCompact': 'compact', 'RRDBNet': 'x4plus'}
+KIND_OF_ARCH = {'SRVGGNetCompact': 'compact', 'RRDBNet': 'x4plus'}  # other x4 generators (SPAN, DAT, ...): compact's
+# recipe, the light one, with network_g the base's own architecture
 # template -> ``-o`` overrides used with a fitted degradation (--lq-videos): full-band L1, the teacher's band L1 and
 # energy 10, FFT amplitude, EMA 0.99, the nearest skip (why: docs/experiments/recipes.md)
 FITTED_RECIPE = {'finetune_domain_compact_cpu.yml': (
@@ -132,12 +133,19 @@ def _base_key(base):
 
 
 def _not_a_base(base):
-    return RecipeError(f'--base {base}: not realesr-animevideov3, realesrgan-x4plus or a weights file')
+    return RecipeError(f'--base {base}: not realesr-animevideov3, realesrgan-x4plus, another x4 zoo upscaler '
+                       '(download_models.py --list) or a weights file')
+
+
+def _zoo_upscaler(base):
+    """True when ``base`` names an upscaler of the zoo at x4 (spanx4_ch48, ...)."""
+    from realesrgan_paddle.models import zoo
+    return zoo.is_name(base) and zoo.get_entry(base).name in zoo.list_upscalers() and zoo.get_entry(base).scale == 4
 
 
 def check_base_ref(base):
-    """The cheap half of ``resolve_base``, before any stage runs: --base is a zoo base or an existing file."""
-    if _base_key(base) not in ZOO_BASES and not Path(base).is_file():
+    """The cheap half of ``resolve_base``, before any stage runs: --base is a zoo upscaler or an existing file."""
+    if _base_key(base) not in ZOO_BASES and not _zoo_upscaler(base) and not Path(base).is_file():
         raise _not_a_base(base)
 
 
@@ -149,7 +157,8 @@ def resolve_base(base):
         ref = resolve_model_ref(key if key in ZOO_BASES else base)
     except ModelRefError:
         ref = None
-    if ref is None or ref.kind not in ('zoo', 'weights') or (ref.kind == 'zoo' and key not in ZOO_BASES):
+    if (ref is None or ref.kind not in ('zoo', 'weights')
+            or (ref.kind == 'zoo' and key not in ZOO_BASES and not _zoo_upscaler(base))):
         raise _not_a_base(base)
     path = ref.path
     try:
@@ -157,9 +166,11 @@ def resolve_base(base):
         _, arch = read_checkpoint(path, 'params_ema')
     except Exception as exc:  # unreadable or unknown weights: one line
         raise RecipeError(f'--base {base}: cannot read the weights ({exc})') from None
-    kind = KIND_OF_ARCH.get(arch.get('type'))
-    if kind is None or int(arch.get('upscale', arch.get('scale', 4))) != 4:
-        raise RecipeError(f'--base {base}: a x4 SRVGGNetCompact or RRDBNet is needed, got {arch}')
+    from realesrgan_paddle.models import find_spec, net_scale
+    spec = find_spec(arch.get('type'))
+    if spec is None or not spec.generator or net_scale(arch) != 4:
+        raise RecipeError(f'--base {base}: a x4 upscaler is needed, got {arch}')
+    kind = KIND_OF_ARCH.get(arch['type'], 'compact')
     return Path(path), arch, kind, (key if key in ZOO_BASES else str(base))
 
 
@@ -197,7 +208,10 @@ def fitted_recipe(template, base_arch=None):
     those of a ``network_g`` key the base's checkpoint states (``base_arch``): its weights compute what they
     should only in that network (a bilinear finetune, tools/refit_skip.py's file, keeps its skip)."""
     stated = {f'network_g.{k}' for k in (base_arch or {})}
-    return [o for o in FITTED_RECIPE.get(Path(template).name, ()) if o.split('=', 1)[0] not in stated]
+    tmpl_type = (yaml.safe_load(Path(OPTIONS / Path(template).name).read_text()) or {}).get('network_g', {}).get('type')
+    other = base_arch is not None and base_arch.get('type', tmpl_type) != tmpl_type  # a SPAN base: none of them
+    return [o for o in FITTED_RECIPE.get(Path(template).name, ())
+            if o.split('=', 1)[0] not in stated and not (other and o.startswith('network_g.'))]
 
 
 def _scale(x, f):

@@ -25,7 +25,8 @@ def build_parser():
     p = ArgumentParser(prog='export_onnx.py', description=__doc__.split('\n\n')[0], formatter_class=RawHelpFormatter)
     p.add_argument('-m', '--model_path', default=None, help='weights file (.pdparams/.pth/.safetensors) or zoo name')
     add_output(p, default=None, help='the .onnx file to write')
-    p.add_argument('--opset', type=int, default=13, help='ONNX opset, 11..19 (default 13)')
+    p.add_argument('--opset', type=int, default=None,
+                   help='ONNX opset, 11..19 (default 13, or the lowest the network needs: 16 for RealPLKSR)')
     p.add_argument('--fp16', action='store_true',
                    help='float16 weights and arithmetic, float32 input/output (onnxconverter-common; for GPU '
                         'providers: onnxruntime\'s CPU provider casts it back to float32 and is no faster)')
@@ -77,12 +78,14 @@ def main(argv=None):
         check_no_clobber([path], [out, out.with_suffix('.json')])
         check_writable(out.parent)  # a file or a dead link in the path: named, not an errno
         export_onnx(net, arch, out, opset=args.opset, fp16=args.fp16, source=path)
+        from realesrgan_paddle.inference.onnx_export import load_onnx_info
+        opset = load_onnx_info(out)['opset']
     except (MissingPaddle2Onnx, OutputClash, ValueError, FileNotFoundError, OSError, RuntimeError) as e:
         fail(None, e)
     except Exception as e:  # noqa: BLE001  paddle2onnx reports unsupported ops with its own exceptions
         fail(None, f'paddle2onnx could not convert {path} ({type(e).__name__}: {str(e).splitlines()[0][:200]}); '
                    'an op it does not support? try another --opset')
-    print(f'exported {path} ({arch["type"]}, x{models.net_scale(arch)}) to {out} (opset {args.opset}, '
+    print(f'exported {path} ({arch["type"]}, x{models.net_scale(arch)}) to {out} (opset {opset}, '
           f'{"fp16" if args.fp16 else "fp32"}, {out.stat().st_size / 2**20:.1f} MiB)')
     floor = 40 if args.fp16 else 50
     for size, db in check(net, out, args.check or [], models.pad_multiple(arch)):

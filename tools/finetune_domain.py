@@ -37,7 +37,9 @@ def parse_args(argv=None):
                         'photos are filtered and deduplicated like keyframes and split at random with --seed')
     p.add_argument('--work', required=True, help='work folder: every stage writes here; re-run to resume')
     p.add_argument('--base', default='realesr-animevideov3',
-                   help='realesr-animevideov3 (default), realesrgan-x4plus, or a x4 weights file (SRVGGNetCompact/RRDBNet)')
+                   help='realesr-animevideov3 (default), realesrgan-x4plus, another x4 zoo upscaler (spanx4_ch48, '
+                        '...) or a x4 weights file of any architecture (a SPAN, DAT, ... base trains with the '
+                        'compact recipe)')
     g = p.add_mutually_exclusive_group()
     g.add_argument('--iters', type=int, default=None, help='training iterations (default: the recipe\'s)')
     g.add_argument('--budget', default=None,

@@ -202,10 +202,11 @@ def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path):
     assert sorted(p.name for p in clips.iterdir()) == ['cup4.mp4']
 
     # a --base that is neither a zoo base nor a file is refused before any stage runs
-    for base in (tmp_path / 'missing_base.pdparams', tmp_path, 'RealESRGAN_x4plus_anime_6B'):
+    for base in (tmp_path / 'missing_base.pdparams', tmp_path, 'RealESRGAN_x2plus', 'vgg19'):  # x2, not an upscaler
         res = run(clips, tmp_path / 'w4', '--base', str(base))
         assert res.returncode == 2 and errors(res) == [
-            f'error: --base {base}: not realesr-animevideov3, realesrgan-x4plus or a weights file'], res.stderr
+            f'error: --base {base}: not realesr-animevideov3, realesrgan-x4plus, another x4 zoo upscaler '
+            '(download_models.py --list) or a weights file'], res.stderr
         assert not (tmp_path / 'w4' / 'keyframes').exists()
 
     # --device gpu on a Paddle without CUDA: one line before any stage (it was a traceback at the training stage)

@@ -19,7 +19,8 @@ TRAINED_ELSEWHERE = {
     'SRVGGNetCompact': 'tests/training/test_train_smoke_cli.py', 'SPAN': 'tests/models/test_arch_span.py',
     'RealPLKSR': 'tests/models/test_arch_plksr.py', 'OmniSR': 'tests/models/test_arch_omnisr.py',
     'DAT': 'tests/models/test_arch_dat.py', 'RealCUGAN': 'tests/models/test_arch_cugan.py',
-    'UpConv7': 'tests/models/test_arch_waifu2x.py'}
+    'UpConv7': 'tests/models/test_arch_waifu2x.py', 'SwinIR': 'tests/models/test_arch_swinir.py',
+    'HAT': 'tests/models/test_arch_hat.py'}
 # the families tools/export_onnx.py refuses today (one line)
 ONNX_REFUSED = {'OmniSR', 'DAT'}
 BF16_EPS = 2.0 ** -8  # bfloat16's 8-bit significand: relative step of one unit in the last place

@@ -119,7 +119,7 @@ def test_rule_with_a_partner_falls_back_to_the_chosen_checkpoint():
     base = _s(25.0, 0.5, 6.0)
     pts = [_s(24.0, 0.5), _s(23.8, 0.6), _s(23.5, 1.0), _s(23.2, 1.0), _s(23.0, 1.0)]
     w, _, reason = S.choose_weight({S.blend_name(x): s for x, s in zip(W, pts)}, W, base, partner=True)
-    assert w == 1.0 and reason.endswith('weight 1, the chosen checkpoint')
+    assert w == 1.0 and 'within the limits, so weight 1, the chosen checkpoint; the closest, dni_' in reason, reason
 
 
 def test_frontier_rows_hold_the_partner_as_a_blend_and_mark_it(tmp_path):

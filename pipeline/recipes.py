@@ -140,11 +140,12 @@ def _not_a_base(base):
 def _zoo_upscaler(base):
     """True when ``base`` names an upscaler of the zoo at x4 (spanx4_ch48, ...)."""
     from realesrgan_paddle.models import zoo
-    return zoo.is_name(base) and zoo.get_entry(base).name in zoo.list_upscalers() and zoo.get_entry(base).scale == 4
+    return zoo.is_name(base) and zoo.get_entry(base).scale == 4  # a scale: an upscaler (light: no paddle)
 
 
 def check_base_ref(base):
-    """The cheap half of ``resolve_base``, before any stage runs: --base is a zoo upscaler or an existing file."""
+    """The cheap half of ``resolve_base``, before any stage runs: --base is a zoo upscaler or an existing file (the
+    zoo's other names are read from ``models.zoo``, which loads paddle: call it after ``runtime_env.setup``)."""
     if _base_key(base) not in ZOO_BASES and not _zoo_upscaler(base) and not Path(base).is_file():
         raise _not_a_base(base)
 

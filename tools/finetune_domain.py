@@ -140,7 +140,17 @@ def main(argv=None):
         overrides = (stable_overrides() if args.stable else []) + list(args.override)
         if args.budget:
             parse_budget(args.budget)
-        # the cheap checks first: bad input gets its line before Paddle loads
+        # the CPU settings first (paddle loads quietly there, so its import notices never precede a line): the
+        # zoo's names (--base) and which losses read consecutive frames (the loss registry) come from modules that
+        # import paddle
+        from realesrgan_paddle.utils.runtime_env import setup
+        setup(reexec=True)
+        check_base_ref(args.base)
+        from realesrgan_paddle.pipeline.lq_flow_pairs import temporal_wanted
+        if temporal_wanted(overrides) and not args.lq_videos:
+            return _bad('--stable needs --lq-videos: its temporal term compares consecutive real LQ frames'
+                        if args.stable else
+                        'train.temporal_opt (TemporalLoss) needs consecutive real LQ frames: give --lq-videos')
         first = Settings(videos=inputs['videos'], work=Path(args.work), base=args.base, compare=compare,
                          hr_photos=inputs['hr_photos'])
         check_outputs(first)
@@ -149,16 +159,6 @@ def main(argv=None):
         if args.lq_videos:
             from realesrgan_paddle.pipeline.real_lq import check_lq_footage
             check_lq_footage(videos, args.lq_videos)
-        from realesrgan_paddle.utils.runtime_env import setup
-        setup(reexec=True)
-        # after the CPU settings (paddle loads quietly there): the zoo's names (--base) and which losses read
-        # consecutive frames (the loss registry's data) are asked of modules that import paddle
-        check_base_ref(args.base)
-        from realesrgan_paddle.pipeline.lq_flow_pairs import temporal_wanted
-        if temporal_wanted(overrides) and not args.lq_videos:
-            return _bad('--stable needs --lq-videos: its temporal term compares consecutive real LQ frames'
-                        if args.stable else
-                        'train.temporal_opt (TemporalLoss) needs consecutive real LQ frames: give --lq-videos')
         if args.device == 'gpu':  # before the keyframes and the split, not at the training stage
             from realesrgan_paddle.training.dist import GPU_BUILD, gpu_available
             if not gpu_available():

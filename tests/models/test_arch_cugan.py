@@ -56,7 +56,7 @@ def test_matches_spandrel_from_the_file_alone(photo_crops, tmp_path, scale, pro,
         ref = ref_net(torch.from_numpy(x)).numpy()
     y = forward_np(net.eval(), x)
     assert y.shape == ref.shape == (1, 3, 37 * scale, 29 * scale)
-    assert 0.2 < ref.mean() < 0.8 and ref.std() > 0.03 and (ref.min() > 0 or ref.max() < 1)
+    assert 0.1 < ref.mean() < 0.9 and ref.std() > 0.03 and (ref.min() > 0 or ref.max() < 1)  # not clipped
     assert psnr(y * 255, ref * 255) >= 50
 
 

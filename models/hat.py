@@ -13,11 +13,12 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .legacy_ops import GELU, sigmoid
 from .specs import ArchSpec, shape_of
 from .swinir import _Norm, attention_bytes, rename_swin_buffers, stage_shapes, window_of
-from .window_attention import (GELU, Mlp, PixelShuffleUpsample, TorchLinear, WindowAttention, attend, bias_table,
+from .window_attention import (Mlp, PixelShuffleUpsample, TorchLinear, WindowAttention, attend, bias_table,
                                crop_to, image_mean, index_buffer, merge_heads, pad_to_multiple, position_bias,
-                               relative_position_index, shifted_attention, sigmoid, shifted_window_mask, split_heads,
+                               relative_position_index, shifted_attention, shifted_window_mask, split_heads,
                                to_image, to_tokens, window_partition, window_reverse)
 
 

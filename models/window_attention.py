@@ -19,7 +19,8 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
-from paddle.framework import in_dynamic_or_pir_mode
+
+from .legacy_ops import gelu
 
 MASK_VALUE = -100.0  # the shifted-window mask's value between regions (as the Swin papers' code uses)
 _TRUNC = nn.initializer.TruncatedNormal(std=0.02)
@@ -40,22 +41,6 @@ class TorchLinear(nn.Layer):
         return y if self.bias is None else y + self.bias
 
 
-# Paddle 3.3 traces some functions only for the PIR graph: under the legacy graph (``OldIrGuard``) F.gelu,
-# F.sigmoid, paddle.exp, paddle.roll and paddle.matmul raise "must be Value, but got Variable". The networks
-# use the equivalents below (and the ``@`` operator), which trace in both graphs and compute the same values.
-def gelu(x):
-    """Exact GELU, ``x/2 (1 + erf(x / sqrt 2))``."""
-    return 0.5 * x * (1.0 + paddle.erf(x * (0.5 ** 0.5)))
-
-
-def sigmoid(x):
-    """``F.sigmoid``; ``1 / (1 + e^-x)`` when traced for the legacy graph (paddle2onnx, which reads the PIR
-    graph, cannot convert a power of a constant base)."""
-    if in_dynamic_or_pir_mode():
-        return F.sigmoid(x)
-    return 1.0 / (1.0 + math.e ** (-x))
-
-
 def roll(x, shift, axes=(1, 2)):
     """``paddle.roll(x, shift)`` along each of ``axes`` (0 < |shift| < size) as two slices and a concat: the
     elements from index -shift on come first (a negative index counts from the end, so any run-time size)."""
@@ -64,11 +49,6 @@ def roll(x, shift, axes=(1, 2)):
         head = paddle.slice(x, [axis], [0], [-shift])
         x = paddle.concat([tail, head], axis=axis)
     return x
-
-
-class GELU(nn.Layer):
-    def forward(self, x):
-        return gelu(x)
 
 
 class Mlp(nn.Layer):

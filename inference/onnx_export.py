@@ -138,9 +138,11 @@ def _no_autoinstall():
             os.environ[key] = old
 
 
-def export_onnx(net, arch, out_file, opset=None, fp16=False, source=None):
+def export_onnx(net, arch, out_file, opset=None, fp16=False, source=None, verify=None):
     """Write ``out_file`` (.onnx) and its ``.json`` sidecar atomically; return the path. ``opset`` None:
-    ``DEFAULT_OPSET``, or the lowest the network's layers need when that is higher."""
+    ``DEFAULT_OPSET``, or the lowest the network's layers need when that is higher. ``verify(onnx_path)``
+    runs on the finished temporary file (its sidecar beside it) before either is renamed into place: when it
+    raises, nothing is written."""
     from realesrgan_paddle import models
     from .export import trace_save
     from .graph_check import GraphRefused, check_graph
@@ -182,6 +184,8 @@ def export_onnx(net, arch, out_file, opset=None, fp16=False, source=None):
                 'source': str(source) if source else None,
                 'input': 'x: N,C,H,W float32 RGB in [0,1]; H,W multiples of mod'}
         (tmp / 'model.json').write_text(json.dumps(info, indent=1))
+        if verify is not None:
+            verify(tmp / 'model.onnx')
         os.replace(tmp / 'model.json', sidecar(out_file))
         os.replace(tmp / 'model.onnx', out_file)
     finally:

@@ -77,7 +77,8 @@ def main(argv=None):
         net, arch = models.load_network(path)
         check_no_clobber([path], [out, out.with_suffix('.json')])
         check_writable(out.parent)  # a file or a dead link in the path: named, not an errno
-        export_onnx(net, arch, out, opset=args.opset, fp16=args.fp16, source=path)
+        export_onnx(net, arch, out, opset=args.opset, fp16=args.fp16, source=path,
+                    verify=lambda f: _verify(net, f, args.check or [], models.pad_multiple(arch), args.fp16))
         from realesrgan_paddle.inference.onnx_export import load_onnx_info
         opset = load_onnx_info(out)['opset']
     except (MissingPaddle2Onnx, OutputClash, ValueError, FileNotFoundError, OSError, RuntimeError) as e:
@@ -87,12 +88,16 @@ def main(argv=None):
                    'an op it does not support? try another --opset')
     print(f'exported {path} ({arch["type"]}, x{models.net_scale(arch)}) to {out} (opset {opset}, '
           f'{"fp16" if args.fp16 else "fp32"}, {out.stat().st_size / 2**20:.1f} MiB)')
-    floor = 40 if args.fp16 else 50
-    for size, db in check(net, out, args.check or [], models.pad_multiple(arch)):
+    return 0
+
+
+def _verify(net, onnx_file, sizes, mod, fp16):
+    """Run before the file is renamed into place: a mismatch leaves nothing written."""
+    floor = 40 if fp16 else 50
+    for size, db in check(net, onnx_file, sizes, mod):
         print(f'check {size}: onnxruntime vs Paddle PSNR {db:.1f} dB (RGB, peak 1)')
         if db < floor:
-            fail(None, f'the ONNX model does not match the network ({db:.1f} < {floor} dB)', 1)
-    return 0
+            fail(None, f'the ONNX model does not match the network ({db:.1f} < {floor} dB); nothing written', 1)
 
 
 if __name__ == '__main__':

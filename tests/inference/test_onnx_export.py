@@ -241,3 +241,23 @@ def test_infer_runs_onnx_with_tiles_alpha_and_video(tiny_models, photo, tmp_path
         got[name] = [f.astype(np.float32) for ok, f in iter(cap.read, (False, None))]
     assert len(got['temporal']) == len(got['plain']) == 3 and got['temporal'][0].shape[:2] == (128, 192)
     assert max(float(np.abs(a - b).mean()) for a, b in zip(got['plain'][1:], got['temporal'][1:])) > 0.2
+
+
+def test_a_failed_check_writes_nothing_and_keeps_what_was_there(tiny_models, tmp_path, monkeypatch, capsys):
+    """--check runs on the temporary file: a mismatch leaves no .onnx/.json, and an older file of that name stays."""
+    import importlib
+    tool = importlib.import_module('tools.export_onnx')
+    out = tmp_path / 'm.onnx'
+    out.write_bytes(b'an older export')
+    seen = []
+
+    def mismatch(net, onnx_file, sizes, mod, cin=3):  # onnxruntime really loads the temporary file first
+        from realesrgan_paddle.inference.onnx_backend import OnnxBackend
+        seen.append(OnnxBackend(onnx_file).where)
+        return [('16x16', 7.3)]
+    monkeypatch.setattr(tool, 'check', mismatch)
+    rc = tool.main(['-m', str(tiny_models['srvgg_x4']), '-o', str(out), '--check', '16'])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.strip() == 'error: the ONNX model does not match the network (7.3 < 50 dB); nothing written'
+    assert seen and seen[0] != out and out.read_bytes() == b'an older export'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['m.onnx']  # no .json, no temporary folder left

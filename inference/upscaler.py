@@ -25,6 +25,7 @@ from .memory import (DEFAULT_HEADROOM, DEFAULT_MAX_MEMORY, auto_tile, current_rs
                      parse_memory, plan_tiles, release_freed_memory)
 from .cpu_features import facts as cpu_facts
 from .precision import choose as choose_precision
+from .temporal import DEFAULT_MODE
 from .tiling import MIN_SIDE, n_windows, tiled_bands
 
 log = logging.getLogger('inference')
@@ -431,11 +432,12 @@ class Upscaler:
         return res
 
     def upscale_video(self, src, dst, outscale=None, crf=18, preset=None, progress=True, segment_seconds=None,
-                      ray=None, workers=None, overlap_frames=None, temporal=False, **kw):
+                      ray=None, workers=None, overlap_frames=None, temporal=DEFAULT_MODE, **kw):
         """Upscale the video ``src`` into ``dst``: in one pass, or with ``segment_seconds`` (or ``ray``: 'auto',
         'local' or a cluster address, with ``workers``) in resumable segments kept in ``dst`` + '.parts'
-        (inference/segments.py). ``temporal``: False, True/'flow', 'static' (docs/temporal.md; one pass also takes an
-        ``inference.temporal.Stabiliser``); segments then start ``overlap_frames`` early (default
+        (inference/segments.py). ``temporal``: 'flow' (the default: the texture held still between frames,
+        docs/temporal.md), True (the same), 'static', 'off'/False (plain: each frame as the model draws it); one
+        pass also takes an ``inference.temporal.Stabiliser``; segments then start ``overlap_frames`` early (default
         ``segment_run.TEMPORAL_OVERLAP``). Returns the summary dict of ``inference.video.upscale_video``."""
         if segment_seconds is None and not ray:
             from .video import upscale_video

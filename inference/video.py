@@ -38,6 +38,8 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+from .temporal import DEFAULT_MODE
+
 from realesrgan_paddle.media.ffmpeg import MediaInput, ffmpeg_exe, probe_video, widen_pipe
 from realesrgan_paddle.utils.fileio import temp_beside
 from realesrgan_paddle.media.kinds import OUTPUT_CONTAINERS
@@ -272,12 +274,12 @@ class _Run:
 
 
 def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progress=True, queue_frames=2,
-                  temporal=False):
+                  temporal=DEFAULT_MODE):
     """Upscale ``src`` into ``dst``.
 
     ``temporal``: stabilise the model's texture between frames (``inference.temporal``, docs/temporal.md):
-    False/None (off), True or 'flow', 'static', or a ``Stabiliser`` (its state carries on; ``reset()`` it
-    for a new video).
+    'flow' (the default), True (the same), 'static', 'off'/False/None (each frame as the model draws it), or
+    a ``Stabiliser`` (its state carries on; ``reset()`` it for a new video).
 
     ``preset``: the x264 preset, None for :func:`pick_preset`'s choice.
 

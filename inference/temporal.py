@@ -277,10 +277,23 @@ class Stabiliser:
         if (self.prev_gray is None or self.prev_gray.shape != cur.shape or self.prev_high.shape != high.shape
                 or self.strength == 0):
             return True
-        if float(np.mean(np.abs(cur - self.prev_gray))) > self.cut or not self._follow_fade(cur, vmax):
+        if ((float(np.mean(np.abs(cur - self.prev_gray))) > self.cut and not self._moved_along(cur))
+                or not self._follow_fade(cur, vmax)):
             self.cuts += 1
             return True
         return False
+
+    def _moved_along(self, cur):
+        """A large change that motion explains (a fast pan: mean LR warping error along the flow under a third
+        of ``cut``) is not a cut ('flow' mode; 'static' has no flow)."""
+        if self.mode != 'flow':
+            return False
+        h, w = cur.shape
+        gx, gy = self._lr_grid(h, w)
+        flow = self._flow(cur, self.prev_gray)
+        moved = cv2.remap(self.prev_gray, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+        return float(np.mean(np.abs(cur - moved))) < self.cut / 3
 
     def __call__(self, lq, out):
         """The stabilised ``out`` (same shape and dtype) for the LR frame ``lq`` it was upscaled from."""

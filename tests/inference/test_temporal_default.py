@@ -1,6 +1,7 @@
 """Video holds still by default (issue 62 §6): tools/infer.py without --temporal stabilises a real clip (lower
 static-area flicker than --temporal off), a hard cut in it starts afresh (no ghost of the shot before), and a
 fade to black is followed (no lag behind the fading input); the API, segments and the web UI share the default."""
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,22 +68,43 @@ def _infer(src, dst, model, *extra):
     return res.stderr, _decode(dst)
 
 
-def test_video_holds_still_by_default(tiny_models, hr_photos, tmp_path):
-    clean, noisy = _still_then_cut(hr_photos)
-    src = _encode(noisy, tmp_path / 'clip.mp4')
+@pytest.fixture(scope='module')
+def clip(hr_photos, tmp_path_factory):
+    """(the HD frames, the LR clip's path)."""
+    hd, lq = _still_then_cut(hr_photos)
+    return hd, _encode(lq, tmp_path_factory.mktemp('clip') / 'clip.mp4')
+
+
+def _holds_still(hd, default, plain):
+    """The default's still-area flicker against the HD shot (still everywhere) is well under plain's."""
+    assert len(default) == len(plain) == STILL + AFTER
+    f_default = flicker_ratios(hd[:STILL], default[:STILL], warp=False)
+    f_plain = flicker_ratios(hd[:STILL], plain[:STILL], warp=False)
+    assert f_default['static_fraction'] == 1.0
+    assert f_default['static'] < 0.7 * f_plain['static'], (f_default['static'], f_plain['static'])
+    # the first frame after the cut is the model's own: nothing of the first shot carried over
+    assert cv2.PSNR(default[STILL], plain[STILL]) > 38
+    assert cv2.PSNR(default[STILL], default[STILL - 1]) < 20
+
+
+def test_video_holds_still_by_default(tiny_models, clip, tmp_path):
+    hd, src = clip
     model = tiny_models['srvgg_x4']
     log, default = _infer(src, tmp_path / 'default.mp4', model)
     _, plain = _infer(src, tmp_path / 'plain.mp4', model, '--temporal', 'off')
-    assert len(default) == len(plain) == STILL + AFTER
     assert 'temporal' in log  # the run says the stabiliser's seconds beside the model's
-    f_default = flicker_ratios(clean[:STILL], default[:STILL], warp=False)
-    f_plain = flicker_ratios(clean[:STILL], plain[:STILL], warp=False)
-    assert f_default['static_fraction'] == 1.0  # the HD shot is still everywhere
-    assert f_default['static'] < 0.7 * f_plain['static'], (f_default['static'], f_plain['static'])
-    # the first frame after the cut is the model's own: nothing of the first shot carried over
-    cut = STILL
-    assert cv2.PSNR(default[cut], plain[cut]) > 38
-    assert cv2.PSNR(default[cut], default[cut - 1]) < 20
+    _holds_still(hd, default, plain)
+
+
+def test_web_ui_holds_still_by_default(tiny_models, clip, tmp_path):
+    from realesrgan_paddle.webui.handlers import Session
+    hd, src = clip
+    (tmp_path / 'models').mkdir()
+    shutil.copy(tiny_models['srvgg_x4'], tmp_path / 'models' / 'tiny.pdparams')
+    session = Session(tmp_path / 'out', tmp_path / 'models')
+    runs = [session.upscale([src], 'tiny.pdparams', **kw) for kw in ({}, {'temporal': 'off'})]
+    assert all(outs and msg.startswith('1 of 1') for outs, _, msg in runs), [r[2] for r in runs]
+    _holds_still(hd, *(_decode(outs[0]) for outs, _, _ in runs))
 
 
 def test_a_fade_is_followed_not_lagged(photo):

@@ -203,7 +203,7 @@ def main():
     p.add_argument('--rounds', type=int, default=2)
     p.add_argument('--timeout', type=float, default=3600)
     p.add_argument('--temporal', action='store_true',
-                   help='also end to end with --temporal (inference/temporal.py): its time against the model\'s '
+                   help='also end to end with --temporal (inference/stabiliser.py): its time against the model\'s '
                         'own in the same run, frame by frame')
     p.add_argument('--modes', default=None, help='comma list of: ' + ', '.join(MODES) + ' (default: all but '
                    'temporal, which --temporal adds)')

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from realesrgan_paddle.utils import runtime_env  # noqa: E402  (standard library only, as the next two)
-from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard library only)
     add_quiet, fail, folders_parser, returns_status)
 from realesrgan_paddle.media.kinds import IMAGE_EXTS  # noqa: E402
 

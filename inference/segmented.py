@@ -35,7 +35,7 @@ def prepare(upscaler, src, dst, outscale, crf, preset, segment_seconds, overlap,
 
 
 def _mode(temporal, overlap_frames):
-    from .temporal import temporal_mode
+    from .stabiliser import temporal_mode
     temporal = temporal_mode(temporal, named=True)  # a bad mode fails here, before ffmpeg starts
     if overlap_frames is None:
         overlap_frames = TEMPORAL_OVERLAP if temporal else OVERLAP_FRAMES
@@ -47,7 +47,7 @@ def upscale_video_segmented(upscaler, src, dst, outscale=None, crf=18, preset=No
                             keep_parts=False, temporal=None):
     """Upscale ``src`` into ``dst`` segment by segment, resuming from ``dst``'s work folder (see the module
     docstrings). ``ray``: None (this process), 'auto', 'local' or a cluster address (``inference/ray_runner.py``).
-    ``temporal``: a mode of ``inference.temporal`` (True is 'flow'); each segment then starts ``overlap_frames``
+    ``temporal``: a mode of ``inference.stabiliser`` (True is 'flow'); each segment then starts ``overlap_frames``
     early (default ``TEMPORAL_OVERLAP``, else ``OVERLAP_FRAMES``). Returns the dict of
     ``inference.video.upscale_video`` plus ``segments`` and ``reused``; ``frames`` is counted in the joined file."""
     t0 = time.perf_counter()

@@ -275,7 +275,7 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progre
                   temporal=False):
     """Upscale ``src`` into ``dst``.
 
-    ``temporal``: stabilise the model's texture between frames (``inference.temporal``, docs/temporal.md):
+    ``temporal``: stabilise the model's texture between frames (``inference.stabiliser``, docs/temporal.md):
     False/None (off), True or 'flow', 'static', or a ``Stabiliser`` (its state carries on; ``reset()`` it
     for a new video).
 
@@ -291,7 +291,7 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progre
     predecessor); ``seconds`` end to end, ``model_seconds`` of it in ``upscaler.upscale``, ``temporal_seconds``
     in the stabiliser.
     """
-    from .temporal import temporal_mode
+    from .stabiliser import temporal_mode
     temporal = temporal_mode(temporal)  # a bad value fails here, before ffmpeg starts
     t_start = time.perf_counter()
     job = Job(upscaler, src, dst, outscale, crf, preset)

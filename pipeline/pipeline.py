@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from realesrgan_paddle.utils.cli import without_flag
+from realesrgan_paddle.utils.cli_parser import without_flag
 
 from . import stages_data as D
 from . import stages_evaluate as E
@@ -117,7 +117,7 @@ def run(settings, argv=None, stop_after=None):
         from .real_lq import check_lq_footage
         check_lq_footage(videos, settings.lq_videos)
     check_compare(settings.compare)
-    from .footage import shortfall
+    from .footage_check import shortfall
     short = shortfall(videos, settings.every, settings.gap, settings.lq_videos) if videos else None
     if short:  # before minutes of work: what footage the run needs, in one line
         ctx.say(short)

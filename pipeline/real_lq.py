@@ -60,7 +60,7 @@ def _hr_sizes(videos):
 
 def check_lq_footage(videos, lq_paths):
     """Raise a one-line ``DomainError`` (exit 2) when the LQ footage cannot be used with these HR videos."""
-    from realesrgan_paddle.data.fit.footage import infer_scale
+    from realesrgan_paddle.data.fit.footage_fit import infer_scale
     from realesrgan_paddle.data.fit.lq_source import FootageError, list_sources
     for p in lq_paths:
         if not Path(p).exists():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from realesrgan_paddle.utils.fileio import link_or_copy
 
-from realesrgan_paddle.data.fit.footage import FIT_FRAMES
+from realesrgan_paddle.data.fit.footage_fit import FIT_FRAMES
 
 from .context import DomainError
 
@@ -209,7 +209,7 @@ def run_fit(ctx, part):
     import argparse
 
     from realesrgan_paddle.data.degrade.codec import CodecError
-    from realesrgan_paddle.data.fit.footage import describe_report, run
+    from realesrgan_paddle.data.fit.footage_fit import describe_report, run
     from realesrgan_paddle.data.fit.lq_source import FootageError
 
     from .real_lq import fit_span

@@ -93,7 +93,7 @@ def test_export_without_a_model_is_refused_in_one_line(tmp_path):
 
 
 def test_model_dir_names_the_input_in_every_tool():
-    from realesrgan_paddle.inference.cli import build_parser
+    from realesrgan_paddle.inference.upscale_cli import build_parser
     import importlib.util
     spec = importlib.util.spec_from_file_location('export_model_cli', ROOT / 'tools' / 'export_model.py')
     mod = importlib.util.module_from_spec(spec)

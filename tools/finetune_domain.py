@@ -23,14 +23,14 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
-from realesrgan_paddle.utils.cli import returns_status  # noqa: E402  (standard library only)
-from realesrgan_paddle.data.fit.footage import FIT_FRAMES, MAX_FIT_FRAMES  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli_parser import returns_status  # noqa: E402  (standard library only)
+from realesrgan_paddle.data.fit.footage_fit import FIT_FRAMES, MAX_FIT_FRAMES  # noqa: E402  (standard library only)
 
 STAGE_NAMES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
 
 
 def parse_args(argv=None):
-    from realesrgan_paddle.utils.cli import ArgumentParser, add_device, add_quiet
+    from realesrgan_paddle.utils.cli_parser import ArgumentParser, add_device, add_quiet
     p = ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--hr', '--videos', dest='videos', nargs='+', required=True, metavar='PATH',
                    help='the domain\'s high-resolution material: videos, image folders or both (--videos is an alias); '
@@ -93,8 +93,8 @@ def parse_args(argv=None):
 
 
 def _bad(msg):
-    """One ``error:`` line, exit status 2 (``utils.cli.fail``; ``main`` returns the status)."""
-    from realesrgan_paddle.utils.cli import fail
+    """One ``error:`` line, exit status 2 (``utils.cli_parser.fail``; ``main`` returns the status)."""
+    from realesrgan_paddle.utils.cli_parser import fail
     fail(None, msg)
 
 
@@ -177,7 +177,7 @@ def main(argv=None):
     except RecipeError as exc:
         return _bad(str(exc))
     except DomainError as exc:
-        from realesrgan_paddle.utils.cli import fail
+        from realesrgan_paddle.utils.cli_parser import fail
         fail(None, exc, exc.code)
     except KeyboardInterrupt:
         print('interrupted: re-run the same command to resume', file=sys.stderr)

@@ -25,9 +25,9 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
-from realesrgan_paddle.data.fit.footage import COMPS, FIT_FRAMES, run  # noqa: E402
-from realesrgan_paddle.utils.cli import ArgumentParser, DefaultsHelpFormatter, add_quiet, fail  # noqa: E402
-from realesrgan_paddle.utils.cli import add_output  # noqa: E402
+from realesrgan_paddle.data.fit.footage_fit import COMPS, FIT_FRAMES, run  # noqa: E402
+from realesrgan_paddle.utils.cli_parser import ArgumentParser, DefaultsHelpFormatter, add_quiet, fail  # noqa: E402
+from realesrgan_paddle.utils.cli_parser import add_output  # noqa: E402
 
 
 def parse_args(argv=None):

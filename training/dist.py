@@ -67,7 +67,7 @@ def gpus_problem(ids, compiled_with_cuda, count):
 def launcher_command(ids, script, argv):
     """The command that starts one ``script`` process per GPU: ``python -m paddle.distributed.launch --gpus
     IDS script ARGV`` with any ``--gpus`` taken out of ``argv``."""
-    from realesrgan_paddle.utils.cli import without_flag
+    from realesrgan_paddle.utils.cli_parser import without_flag
     rest = without_flag(argv, '--gpus')
     return [sys.executable, '-m', 'paddle.distributed.launch', '--gpus', ','.join(map(str, ids)), str(script), *rest]
 

@@ -63,7 +63,7 @@ UPLOAD_CACHE = (600, 3600)  # every 10 min, gradio deletes its uploads and copie
 def build(out_dir, models_dir=None, runs_dir=RUNS_DIRS, model=None):
     s = Session(out_dir, models_dir)
     if model is not None and model not in s.models:
-        from realesrgan_paddle.utils.cli import fail
+        from realesrgan_paddle.utils.cli_parser import fail
         fail(None, f'--model {model}: not a zoo name nor a file under --models-dir', 1)
     with gr.Blocks(title='Real-ESRGAN (Paddle)', delete_cache=UPLOAD_CACHE) as demo:
         gr.Markdown('# Real-ESRGAN (Paddle)')

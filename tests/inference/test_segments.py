@@ -126,7 +126,7 @@ def test_temporal_segments_start_warm_and_match_one_pass(up, clip_and_ref, tmp_p
     import numpy as np
 
     from realesrgan_paddle.inference.segment_run import TEMPORAL_OVERLAP
-    from realesrgan_paddle.inference.temporal import Stabiliser, TemporalError
+    from realesrgan_paddle.inference.stabiliser import Stabiliser, TemporalError
     src, _, plain = clip_and_ref
     one = tmp_path / 'one_t.mkv'
     up.upscale_video(src, one, progress=False, temporal='flow')

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from realesrgan_paddle.inference.backends import OutputMismatch
 from realesrgan_paddle.inference.done_log import DoneLog, StopAfterCurrent, run_fingerprint
-from realesrgan_paddle.utils.cli import ArgumentParser, Unsupported, add_quiet, fail, int_in, returns_status
+from realesrgan_paddle.utils.cli_parser import ArgumentParser, Unsupported, add_quiet, fail, int_in, returns_status
 from realesrgan_paddle.utils.progress import TqdmHandler, write_line
 from realesrgan_paddle.media.kinds import IMAGE_EXTS, X264_PRESETS, is_image, is_video
 

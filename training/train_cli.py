@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from realesrgan_paddle.utils.cli import ArgumentParser, RawHelpFormatter, fail, returns_status  # standard library only
+from realesrgan_paddle.utils.cli_parser import ArgumentParser, RawHelpFormatter, fail, returns_status  # standard library only
 
 
 def parse_args(argv=None):

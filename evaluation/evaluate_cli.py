@@ -52,7 +52,7 @@ import math
 from pathlib import Path
 
 from realesrgan_paddle.evaluation import evaluator as E
-from realesrgan_paddle.utils.cli import (
+from realesrgan_paddle.utils.cli_parser import (
     ArgumentParser, RawHelpFormatter, add_device, add_input, add_quiet, fail, int_in,
     returns_status)
 

@@ -11,7 +11,7 @@ Used by ``benchmarks/train_speed.py --parts``. A part is a closure that runs onc
 * ``degradation``: the on-the-fly pair maker of the training recipe (USM, second-order degradation, crop,
   pool), Paddle only (the project's own pipeline).
 
-The torch networks come from ``models/torch_reference.py`` with the same weights, so both frameworks run the
+The torch networks come from ``reference/torch_networks.py`` with the same weights, so both frameworks run the
 same step on the same tensors.
 """
 import numpy as np
@@ -126,7 +126,7 @@ def build_parts(g_weights, d_arch, batch, gt_size, cache_root, feeder_step=None,
 def _torch_parts(g, arch, d_arch, lq, gt):
     import torch
 
-    from realesrgan_paddle.models.torch_reference import build_torch_network, load_reference
+    from realesrgan_paddle.reference.torch_networks import build_torch_network, load_reference
     torch.manual_seed(0)
     tg = load_reference(arch, {k: torch.from_numpy(v.numpy()) for k, v in g.state_dict().items()}).train()
     parts = {('G', 'torch'): _torch_g(tg, lq, gt)}

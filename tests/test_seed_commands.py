@@ -38,7 +38,7 @@ def _seed_yml(path):
 
 def test_seed_commands_chain_verbatim(tmp_path, hr_photos):
     torch = pytest.importorskip('torch', reason=TORCH_SKIP)  # only to write the .pth the way PyTorch does
-    from realesrgan_paddle.models import torch_reference as ta
+    from realesrgan_paddle.reference import torch_networks as ta
     ws = workspace(tmp_path / 'project')
     torch.manual_seed(0)
     net = ta.RRDBNet(num_feat=4, num_block=23, num_grow_ch=4, scale=4)

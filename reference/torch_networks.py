@@ -1,7 +1,7 @@
 """PyTorch reference networks, for ``tools/convert_torch.py --verify``, the tests and the benchmarks.
 
-Optional: importing this module needs torch (an ImportError otherwise), and
-``import models`` never imports it. Written from the architecture descriptions
+Optional: importing this module needs torch (an ImportError otherwise), and no
+room of the product imports it (it sits in ``reference/``, outside them). Written from the architecture descriptions
 with the official parameter names: RRDBNet (ESRGAN / Real-ESRGAN),
 SRVGGNetCompact, UNetDiscriminatorSN (with ``torch.nn.utils.spectral_norm``)
 and torchvision's VGG19 ``features`` layout. It shares no code with the Paddle

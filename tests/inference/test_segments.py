@@ -17,12 +17,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope='module')
-def up(tiny_models):
-    from realesrgan_paddle.inference import Upscaler
-    return Upscaler(tiny_models['srvgg_x4'], backend='dynamic')
-
-
-@pytest.fixture(scope='module')
 def clip_and_ref(up, tmp_path_factory):
     """A 5 s clip at 10 fps (keyframe every 1 s) and its one-pass upscale."""
     from realesrgan_paddle.inference.video import upscale_video

@@ -160,6 +160,18 @@ def shifted_window_mask(height, width, window, shift):
     return differ.astype('float32') * MASK_VALUE
 
 
+def window_features(net, x, *indexes):
+    """The body of a shifted-window network (SwinIR, HAT) on the feature map ``x``: tokens, ``patch_embed.norm``,
+    each of ``net.layers`` with the network's position ``indexes`` and the shift mask of this size, ``net.norm``,
+    back to a map."""
+    shape = paddle.shape(x)
+    mask = shifted_window_mask(shape[2], shape[3], net.window, net.window // 2)
+    tokens = net.patch_embed.norm(to_tokens(x))
+    for layer in net.layers:
+        tokens = layer(tokens, *indexes, mask)
+    return to_image(net.norm(tokens))
+
+
 def attend(q, k, v, bias, scale, mask=None):
     """softmax(q k^T * scale + bias [+ mask]) v for (B_, heads, n, d) q and (B_, heads, m, d) k, v; ``mask``
     (windows, n, m) is added per window, the windows of one image being consecutive in B_."""

@@ -2,7 +2,7 @@
 files of one architecture, written once to the cache (``blend``) or to a given file (``write_dni``).
 
 ``models.zoo.dni`` takes zoo names as well (it resolves them, then calls ``blend``); ``denoise_strength`` is
-this blend of realesr-general-x4v3 and its wdn variant. Light: numpy, the checkpoint reader; no paddle.
+this blend of realesr-general-x4v3 and its wdn variant. numpy on the state dicts; no network is built.
 """
 import hashlib
 from pathlib import Path

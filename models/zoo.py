@@ -23,7 +23,7 @@ sha256 values were collected from projects that pin these release files
 no published hash we could find, so its entry holds ``None`` and its download
 is checked only for being a loadable checkpoint with the expected layout.
 
-Light: no torch, no training code; paddle only when a conversion runs.
+No torch, no training code.
 """
 import importlib.util
 import logging

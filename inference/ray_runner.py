@@ -19,6 +19,8 @@ from realesrgan_paddle.media.video_reader import VideoError
 from realesrgan_paddle.utils import runtime_env
 
 from . import ray_local
+from .segment_run import SpanRun
+from .segments import segment_name
 
 INSTALL = 'pip install -r requirements-ray.txt'
 RETRIES = 3
@@ -81,8 +83,6 @@ class SegmentWorker:
 
     def run(self, spec, k):
         """Segment ``k``: ``(k, its bytes, frames through the model, frames written)``."""
-        from .segment_run import SpanRun
-        from .segments import segment_name
         with tempfile.TemporaryDirectory(prefix='resr-seg-') as tmp:
             span = SpanRun(self.up, spec, k, k + 1, tmp, ffmpeg_exe())
             upscaled = span.run()

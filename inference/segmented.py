@@ -8,6 +8,7 @@ from realesrgan_paddle.utils.progress import counter
 
 from . import segments as sg
 from .parts import PartsFolder
+from .ray_runner import run_segments
 from .segment_run import OVERLAP_FRAMES, TEMPORAL_OVERLAP, SpanRun, SpanSpec
 from .temporal import temporal_mode
 from .video import Job, pick_preset, pick_x264_params
@@ -84,7 +85,6 @@ def _run(upscaler, spec, job, parts, todo, ray, workers, progress, done):
     upscaled, seconds = 0, None  # seconds: (model, temporal) of this process's spans; None on Ray's workers
     try:
         if ray:
-            from .ray_runner import run_segments
             upscaled = run_segments(upscaler, spec, todo, parts, ray, workers, bar)
         else:
             seconds = [0.0, 0.0]

@@ -164,11 +164,10 @@ def resolve_base(base):
         raise _not_a_base(base)
     path = ref.path
     try:
-        from realesrgan_paddle.models import read_checkpoint
+        from realesrgan_paddle.models import find_spec, net_scale, read_checkpoint
         _, arch = read_checkpoint(path, 'params_ema')
     except Exception as exc:  # unreadable or unknown weights: one line
         raise RecipeError(f'--base {base}: cannot read the weights ({exc})') from None
-    from realesrgan_paddle.models import find_spec, net_scale
     spec = find_spec(arch.get('type'))
     if spec is None or not spec.generator or net_scale(arch) != 4:
         raise RecipeError(f'--base {base}: a x4 upscaler is needed, got {arch}')

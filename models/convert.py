@@ -16,7 +16,13 @@ product's rooms: ``reference.conversion_check.verify_conversion`` on this functi
 import time
 from pathlib import Path
 
+import numpy as np
+import paddle
+
+from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
+
 from .loading import load_state_into, read_checkpoint
+from .ncnn_import import save_imported
 from .specs import get_spec
 
 
@@ -30,7 +36,6 @@ def check_fit(arch, state, where='checkpoint'):
     Networks whose spec allows it are built under ``paddle.LazyGuard``: shapes
     only, no random initialisation of millions of weights.
     """
-    import paddle
     spec = get_spec(arch, where)
     if spec.lazy_build:
         with paddle.LazyGuard():
@@ -41,7 +46,6 @@ def check_fit(arch, state, where='checkpoint'):
 
 
 def _float32(state):
-    import numpy as np
     dtypes = sorted({str(v.dtype) for v in state.values()})
     out = {k: (v.astype(np.float32) if v.dtype.kind == 'f' and v.dtype != np.float32 else v)
            for k, v in state.items()}
@@ -69,8 +73,6 @@ def convert_checkpoint(src, dst, param_key='params_ema', overrides=None, log=pri
     Raises ``ConvertError`` / ``models.CheckpointError`` (both ``ValueError``) and the reader's errors, each
     one line starting with ``src``.
     """
-    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
-
     src, dst = Path(src), Path(dst)
     if dst.exists() and dst.resolve() == src.resolve():
         raise ConvertError(f'{src}: the output would overwrite the input; choose another output path')
@@ -96,9 +98,6 @@ def convert_checkpoint(src, dst, param_key='params_ema', overrides=None, log=pri
 def convert_ncnn(src, dst, log=print):
     """Convert an ncnn ``.param`` with its ``.bin`` beside it (same stem) into ``dst`` (``models.ncnn_import``:
     every graph the importer maps); returns the same dict as ``convert_checkpoint`` (``param_key`` None)."""
-    from realesrgan_paddle.checkpoint_io.state_file import sha256_file
-
-    from .ncnn_import import save_imported
     src, dst = Path(src), Path(dst)
     weights = src.with_suffix('.bin')
     if not weights.is_file():

@@ -3,6 +3,8 @@
 import importlib
 import sys
 
+from .utils.cli_parser import name_next_parser
+
 # subcommand -> (module under realesrgan_paddle, the clone's script, what it does)
 COMMANDS = {
     'infer': ('tools.infer', 'tools/infer.py', 'upscale images, folders and videos with Paddle Inference'),
@@ -36,8 +38,7 @@ def main(argv=None):
         print(f'{PROG}: error: unknown command {name!r}; choose from {", ".join(COMMANDS)}', file=sys.stderr)
         return 2
     module = importlib.import_module(f'{__package__}.{COMMANDS[name][0]}')
-    from .utils.cli_parser import name_next_parser
-    name_next_parser(f'{PROG} {name}')  # its usage says realesrgan-paddle <command>, not command.py or <script>.py
+    name_next_parser(f'{PROG} {name}')  # its usage says realesrgan-paddle <command>, not cli.py or <script>.py
     # sys.argv stays as typed: the tools re-execute it (utils.runtime_env.setup, python <this script> infer ...)
     status = module.main(rest)
     return status if isinstance(status, int) else 0

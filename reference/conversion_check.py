@@ -9,14 +9,17 @@ returns None.
 """
 from pathlib import Path
 
+import numpy as np
+import paddle
+
+from realesrgan_paddle.models.detect import normalize_state_dict
+from realesrgan_paddle.models.loading import load_network, read_checkpoint
+
 
 def torch_state(src, used):
     """The source weights as torch tensors: a .pth read by torch itself (``weights_only``, so no code runs:
     a reader independent of ours), other formats by ``read_checkpoint``."""
-    import numpy as np
-    import torch
-
-    from realesrgan_paddle.models.loading import read_checkpoint
+    import torch  # optional: verify_conversion says so in one line
     if src.suffix in ('.safetensors', '.pdparams'):
         state, _ = read_checkpoint(src, used, detect=False)
         return {k: torch.from_numpy(np.array(v)) for k, v in state.items()}
@@ -35,12 +38,6 @@ def verify_conversion(src, dst, arch, used, tol=1e-4, size=32, log=print):
     except ImportError:
         log('  verify: skipped (torch is not installed)')
         return None
-    import numpy as np
-    import paddle
-
-    from realesrgan_paddle.models.detect import normalize_state_dict
-    from realesrgan_paddle.models.loading import load_network
-
     tstate = normalize_state_dict({k: v.float() for k, v in torch_state(Path(src), used).items()})
     try:
         tnet = torch_networks.load_reference(arch, tstate)

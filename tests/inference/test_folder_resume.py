@@ -39,7 +39,7 @@ def _mtimes(out):
     return {p.name: p.stat().st_mtime_ns for p in out.glob('*_out.png')}
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=22)
 def test_ctrl_c_saves_the_image_in_hand_and_a_rerun_skips_the_finished(folder, tmp_path, tiny_models):
     model, out = tiny_models['srvgg_x4'], tmp_path / 'out'
     proc = _infer(folder, out, model, '--tile', '48', wait=False)  # small tiles: each image takes a while

@@ -50,7 +50,7 @@ def fitted(footage, tiny_base, tmp_path_factory):
     return work, res
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=20)
 def test_lq_videos_fit_feeds_heldout_and_training(fitted):
     work, res = fitted
     assert 'fit: fitted: blur sigma' in res.stdout + res.stderr
@@ -86,7 +86,7 @@ def test_lq_videos_missing_one_line(footage, tmp_path):
     assert res.returncode == 2 and len(lines) == 1 and 'nothing' in lines[0] and 'no such' in lines[0]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=22)
 def test_temporal_term_gets_consecutive_pairs(footage, fitted, tiny_base, tmp_path):
     """--stable with --lq-videos: both stability terms (the user's own -o train.temporal_opt wins over the flag's),
     consecutive LQ pairs cut from the training part, datasets.real_lq_pairs set, and the terms train (the log line

@@ -74,7 +74,7 @@ def test_a_static_camera_gives_dozens_of_train_frames(footage, tmp_path):
     a_line(res.stderr, 'split:', f'{n_train} train', f'{n_held} held-out')
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=82)
 def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny_base, tmp_path):
     """The held-out real LQ frames (the end of the LQ clip, which the fit did not sample) go through bicubic,
     the base, the finetuned model, every checkpoint and --compare; their sheet is the report's first picture.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.finetune_run import ROOT, TINY, cmd, errors, ffmpeg, make_clip, run
+from tests.pipeline.finetune_run import ROOT, TINY, cmd, errors, ffmpeg, make_clip, run, run_here
 from tests.cli_checks import a_line
 
 
@@ -169,22 +169,6 @@ def test_sigkill_in_training_then_resume(clips, tiny_base, tmp_path):
 
 
 @pytest.mark.slow(seconds=23)
-def _here(capsys, *args):
-    """The one command in this process (``main(argv)``: no interpreter start and paddle already loaded, where each
-    process pays its import): ``(exit status, the non-blank stderr lines)``. The subprocess cases check that a fresh
-    process prints nothing but its line on each path (before and after paddle loads)."""
-    from realesrgan_paddle.utils.runtime_env import import_paddle_quietly
-    from tools.finetune_domain import main
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        import_paddle_quietly()  # loaded: main's CPU set-up never restarts this process (runtime_env.setup's reexec)
-        code = main(cmd(*args)[2:])
-    finally:  # the tool's SIGTERM/SIGHUP handlers are for its own process
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-    return code, [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
-
-
 def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path, capsys):
     empty = tmp_path / 'empty'
     empty.mkdir()
@@ -212,12 +196,12 @@ def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path, cap
     assert res.returncode == 2 and len(errors(res)) == 1 \
         and 'work folder' in errors(res)[0]
 
-    code, lines = _here(capsys, clips, tmp_path / 'w3', '--compare', f'x={tmp_path / "missing.pdparams"}')
+    code, lines = run_here(capsys, clips, tmp_path / 'w3', '--compare', f'x={tmp_path / "missing.pdparams"}')
     assert code == 2 and lines == [f'error: --compare x={tmp_path / "missing.pdparams"}: no such file']
 
     # the work folder never goes into, onto or around the footage
     for work in (clips / 'run', clips, clips.parent):
-        code, lines = _here(capsys, clips, work)
+        code, lines = run_here(capsys, clips, work)
         assert code == 2 and len(lines) == 1 and lines[0].startswith(
             f'error: refusing to write into {work}: the --work folder'), lines
     assert sorted(p.name for p in clips.iterdir()) == ['cup4.mp4']
@@ -229,7 +213,7 @@ def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path, cap
             res = run(clips, tmp_path / 'w4', '--base', str(base))
             code, lines = res.returncode, errors(res)
         else:
-            code, lines = _here(capsys, clips, tmp_path / 'w4', '--base', str(base))
+            code, lines = run_here(capsys, clips, tmp_path / 'w4', '--base', str(base))
         assert code == 2 and lines == [
             f'error: --base {base}: not realesr-animevideov3, realesrgan-x4plus, another x4 zoo upscaler '
             '(download_models.py --list) or a weights file'], lines
@@ -248,10 +232,10 @@ def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path, cap
     assert res.returncode == 2 and errors(res) == ["error: --budget 'soon': expected a duration such as 30m, "
                                                    "1h30m or 90s"]
     for w in ('1.5', 'nan', '-0.1'):
-        assert _here(capsys, clips, tmp_path / 'w3', '--dni-weight', w) == (
+        assert run_here(capsys, clips, tmp_path / 'w3', '--dni-weight', w) == (
             2, [f'error: --dni-weight must be in [0, 1], got {float(w)}'])
     for n in ('1', '65'):
-        assert _here(capsys, clips, tmp_path / 'w3', '--fit-frames', n) == (
+        assert run_here(capsys, clips, tmp_path / 'w3', '--fit-frames', n) == (
             2, [f'error: --fit-frames must be in [2, 64], got {n}'])
 
 

@@ -23,10 +23,12 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
-from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.checkpoint_io.state_file import (  # noqa: E402
+    CheckpointFormatError, UnsafeCheckpointError, save_checkpoint)
+from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard library only)
     ArgumentParser, add_output, fail, returns_status)
-
 from realesrgan_paddle.utils import runtime_env  # noqa: E402
+from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable  # noqa: E402
 
 runtime_env.setup(quiet=False)
 
@@ -47,7 +49,6 @@ def refit_file(model, path, skip, output):
     ValueError (one line) for a model that is not a compact network or already has that skip."""
     from realesrgan_paddle.models.loading import read_checkpoint
     from realesrgan_paddle.models.skip_refit import refit_skip
-    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     state, arch = read_checkpoint(path)
     if arch.get('type') != 'SRVGGNetCompact':
         raise ValueError(f'{model}: a {arch.get("type")}, not an SRVGGNetCompact: only the compact networks have a '
@@ -66,8 +67,6 @@ def main(argv=None):
     args = parse_args(argv)
     runtime_env.import_paddle_quietly()  # without Paddle's import-time ccache warning
     from realesrgan_paddle.models.zoo import resolve
-    from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
-    from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
     out = Path(args.output)
     if out.suffix != '.pdparams':
         fail(None, f'{out}: --output must be a .pdparams file')

@@ -3,13 +3,15 @@
 import importlib
 import sys
 
+from .utils.cli_parser import name_next_parser
+
 # subcommand -> (module under realesrgan_paddle, the clone's script, what it does)
 COMMANDS = {
     'infer': ('tools.infer', 'tools/infer.py', 'upscale images, folders and videos with Paddle Inference'),
     'predict': ('tools.predict', 'tools/predict.py', 'the same with the Paddle dynamic graph'),
     'export': ('tools.export_model', 'tools/export_model.py', 'export weights to a static graph for infer'),
     'convert': ('tools.convert_torch', 'tools/convert_torch.py', 'convert official PyTorch weights'),
-    'train': ('training.cli', 'train.py', 'train or finetune from an options file'),
+    'train': ('training.train_cli', 'train.py', 'train or finetune from an options file'),
     'finetune': ('tools.finetune_domain', 'tools/finetune_domain.py', 'finetune on your footage, one command'),
     'evaluate': ('tools.evaluate', 'tools/evaluate.py', 'compare models on distortion and perception'),
     'degrade': ('data.make_lq', 'make_lq_data.py', 'reproducible degraded copies of an HR folder'),
@@ -36,7 +38,6 @@ def main(argv=None):
         print(f'{PROG}: error: unknown command {name!r}; choose from {", ".join(COMMANDS)}', file=sys.stderr)
         return 2
     module = importlib.import_module(f'{__package__}.{COMMANDS[name][0]}')
-    from .utils.cli import name_next_parser
     name_next_parser(f'{PROG} {name}')  # its usage says realesrgan-paddle <command>, not cli.py or <script>.py
     # sys.argv stays as typed: the tools re-execute it (utils.runtime_env.setup, python <this script> infer ...)
     status = module.main(rest)

@@ -87,6 +87,7 @@ def _holds_still(hd, default, plain):
     assert cv2.PSNR(default[STILL], default[STILL - 1]) < 20
 
 
+@pytest.mark.slow(seconds=15)  # two tools/infer.py runs
 def test_video_holds_still_by_default(tiny_models, clip, tmp_path):
     hd, src = clip
     model = tiny_models['srvgg_x4']

@@ -1,9 +1,9 @@
 """The work folder of a segmented video is the program's own (issue 64, section 1; inference/parts.py): each test
 starts from the finished parts folder of a clean run (3 segments of 10 frames), builds one hostile change, runs the
 same upscale again and gets the clean run's frames bit for bit (the bad segment redone, one line naming it) or one
-clear line, with nothing outside the folder read, written or removed. The runs are plain (temporal 'off'): with
-the stabiliser (the default) a redone segment starts from its pre-roll instead of the running state, which is
-close to the clean run but not bit for bit (test_segments.py measures it)."""
+clear line, with nothing outside the folder read, written or removed. The runs are plain (temporal 'off', the
+cheapest path); with the stabiliser (the default) every segment starts from its own pre-roll, so a redone segment
+is bit for bit too (test_segments.py checks it)."""
 import errno
 import hashlib
 import json

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from realesrgan_paddle.data.fit.footage import FIT_FRAMES
 
-STAGES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -5,7 +5,6 @@ import shlex
 
 from realesrgan_paddle.evaluation.evaluator import GEOMETRIC, input_note, texture_note
 
-from .context import STAGES
 from .crops import lines as crop_lines
 from .doc import Doc
 from .select import (DETAIL_KEEP, DETAIL_TOL, MAX_NIQE_COST, MAX_PSNR_COST, MAX_SSIM_COST, MIN_GAIN, MIN_PSNR_GAIN,
@@ -231,15 +230,16 @@ def _fmt_time(s):
 
 
 def _stages(d, st, ft, commands):
-    """The stage table (wall time, the command that reproduces each stage); returns the seconds before the report."""
+    """The stage table (wall time, the command that reproduces each stage), one row per ``commands`` key in the
+    stages' order; returns the seconds before the report."""
     d.h(2, 'Stages')
     total = 0.0
     trows = []
-    for s in STAGES:
+    for s, command in commands.items():
         rec = st.get(s)
         secs = rec['seconds'] if rec else None
         total += secs or 0.0
-        trows.append([s, _fmt_time(secs) if secs is not None else '(this stage)', f'`{commands.get(s, "")}`'])
+        trows.append([s, _fmt_time(secs) if secs is not None else '(this stage)', f'`{command}`'])
     d.table(['stage', 'wall time', 'command that reproduces it'], trows)
     d.p(f'Total before the report: {_fmt_time(total)}. Finetune: {ft["iters"]} iterations with '
         f'`options/{ft["template"]}` ({ft["plan"]["how"]}' +

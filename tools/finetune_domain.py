@@ -26,8 +26,6 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
 from realesrgan_paddle.utils.cli import returns_status  # noqa: E402  (standard library only)
 from realesrgan_paddle.data.fit.footage import FIT_FRAMES, MAX_FIT_FRAMES  # noqa: E402  (standard library only)
 
-STAGE_NAMES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
-
 
 def parse_args(argv=None):
     from realesrgan_paddle.utils.cli import ArgumentParser, add_device, add_quiet
@@ -87,7 +85,8 @@ def parse_args(argv=None):
     p.add_argument('--allow-flicker', action='store_true',
                    help='with --lq-videos: let the selection choose a checkpoint whose FLICKER on consecutive held-out '
                         'LQ frames is more than 1.3x the base\'s (refused by default; the report names it)')
-    p.add_argument('--stop-after', choices=STAGE_NAMES, default=None, help='stop after this stage')
+    from realesrgan_paddle.pipeline.stage_list import NAMES  # standard library only
+    p.add_argument('--stop-after', choices=NAMES, default=None, help='stop after this stage')
     add_quiet(p)
     return p.parse_args(argv)
 

@@ -79,7 +79,7 @@ def parse_args(argv=None):
     p.add_argument('--stable', action='store_true',
                    help='with --lq-videos: train for video that holds still: adds the stability term and the '
                         'temporal term (consecutive real LQ frames must agree along their motion), weight 10 each '
-                        '(your own -o train.stability_opt / train.temporal_opt win). On a static camera: a third '
+                        '(your own -o train.losses.l_g_stab... / l_g_temp... win). On a static camera: a third '
                         'less flicker at the same PSNR, three quarters of the detail, 1.5x the training time '
                         '(docs/experiments/stability.md)')
     p.add_argument('--allow-flicker', action='store_true',
@@ -149,7 +149,7 @@ def main(argv=None):
         if temporal_wanted(overrides) and not args.lq_videos:
             return _bad('--stable needs --lq-videos: its temporal term compares consecutive real LQ frames'
                         if args.stable else
-                        'train.temporal_opt (TemporalLoss) needs consecutive real LQ frames: give --lq-videos')
+                        'the temporal loss (TemporalLoss) needs consecutive real LQ frames: give --lq-videos')
         first = Settings(videos=inputs['videos'], work=Path(args.work), base=args.base, compare=compare,
                          hr_photos=inputs['hr_photos'])
         check_outputs(first)

@@ -258,7 +258,7 @@ def _webui(run, work):
         app.send_signal(signal.SIGINT)
         out, err = app.communicate(timeout=60)
     assert config is not None, err[-3000:]
-    assert 'gradio' in page.lower() and 'tiny.pdparams' in config and 'report' in config
+    assert 'gradio' in page.lower() and all(f'"{x}"' in config for x in ('tiny.pdparams', 'fw/report.html'))
     assert app.returncode == 0 and f'http://127.0.0.1:{port}/' in out + err, (out + err)[-2000:]
 
 

@@ -265,15 +265,18 @@ def _webui(run, work):
 @pytest.mark.slow
 def test_every_command_runs_from_the_install(installed, tmp_path, hr_photos):
     """Each subcommand ``realesrgan-paddle`` lists, for real, in a folder outside the clone."""
-    import safetensors.numpy
-
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file
     from tests.nets import save_tiny
+    from tests.utils.crafted_checkpoints import safetensors_bytes
     work = tmp_path / 'work'
     photos = _photos(hr_photos, work / 'hr')
     save_tiny(work / 'tiny.pdparams', srvgg())
-    from realesrgan_paddle.checkpoint_io.state_file import load_state_file
-    params = load_state_file(work / 'tiny.pdparams')['params']  # a bare state dict, as the official files hold
-    safetensors.numpy.save_file({k: np.ascontiguousarray(v) for k, v in params.items()}, str(work / 'tiny.safetensors'))
+    header, body = {}, b''  # its weights as a bare .safetensors state dict, as the official files hold them
+    for k, v in load_state_file(work / 'tiny.pdparams')['params'].items():
+        raw = np.ascontiguousarray(v, np.float32).tobytes()
+        header[k] = {'dtype': 'F32', 'shape': list(v.shape), 'data_offsets': [len(body), len(body) + len(raw)]}
+        body += raw
+    (work / 'tiny.safetensors').write_bytes(safetensors_bytes(header, body))
     run = Commands(installed, work)
     _image_commands(run, work, photos)
     _training_commands(run, work)

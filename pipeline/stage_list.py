@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 from realesrgan_paddle.utils.cli import without_flag
+from realesrgan_paddle.utils.fileio import atomic_write_text
 
 from . import photos as P
 from . import stages_data as D
 from . import stages_evaluate as E
 from . import stages_model as M
+from .report import build
 
 
 @dataclass(frozen=True)
@@ -40,12 +42,10 @@ def _command_evaluate(ctx):
 
 
 def _run_report(ctx, part):
-    from .report import build
     return build(ctx, part, {s.name: s.command(ctx) for s in STAGES})
 
 
 def _publish_report(ctx):
-    from realesrgan_paddle.utils.fileio import atomic_write_text
     for name in ('report.md', 'report.html'):
         atomic_write_text(ctx.work / name, (ctx.out('report') / name).read_text())
 

@@ -14,7 +14,7 @@ from realesrgan_paddle.utils.outputs import OutputClash, check_folder_pair, chec
 from . import stages_data as D
 from .context import Context, DomainError
 from .dni_sweep import blend_name, describe
-from .footage import shortfall
+from .footage_check import shortfall
 from .real_lq import check_lq_footage
 from .stage_list import NAMES, STAGES
 from .state import WorkState, settings_hash

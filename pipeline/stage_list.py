@@ -9,7 +9,7 @@ A new stage is one entry in ``STAGES`` and its functions; ``pipeline.run`` walks
 from dataclasses import dataclass
 from typing import Callable
 
-from realesrgan_paddle.utils.cli import without_flag
+from realesrgan_paddle.utils.cli_parser import without_flag
 from realesrgan_paddle.utils.fileio import atomic_write_text
 
 from . import photos as P

@@ -321,13 +321,13 @@ def test_editable_install_uses_the_clone(tmp_path):
 def test_each_command_names_itself_in_its_usage(command, capsys):
     """``realesrgan-paddle finetune --help`` says ``usage: realesrgan-paddle finetune ...`` (it said
     ``realesrgan-paddle [-h] --hr``), and so does a usage error; the parsers the tool builds later keep their names."""
-    from realesrgan_paddle import cli
-    from realesrgan_paddle.utils.cli import ArgumentParser
+    from realesrgan_paddle import command as command_module
+    from realesrgan_paddle.utils.cli_parser import ArgumentParser
     with pytest.raises(SystemExit) as e:
-        cli.main([command, '--help'])
+        command_module.main([command, '--help'])
     assert e.value.code == 0 and capsys.readouterr().out.startswith(f'usage: realesrgan-paddle {command} ')
     with pytest.raises(SystemExit) as e:
-        cli.main([command, '--no-such-flag'])
+        command_module.main([command, '--no-such-flag'])
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert e.value.code == 2 and err.startswith(f'realesrgan-paddle {command}: error: '), err
     assert ArgumentParser(prog='later.py').prog == 'later.py'
@@ -335,8 +335,8 @@ def test_each_command_names_itself_in_its_usage(command, capsys):
 
 @pytest.mark.slow
 def test_python_m_cli_runs_a_tool_that_restarts_itself(tmp_path, hr_photos):
-    """``python -m realesrgan_paddle.cli predict``: the tool restarts itself once for its malloc settings
-    (utils/runtime_env.py); the restart runs the module again, with the interpreter's flags (it ran cli.py as a
+    """``python -m realesrgan_paddle.command predict``: the tool restarts itself once for its malloc settings
+    (utils/runtime_env.py); the restart runs the module again, with the interpreter's flags (it ran command.py as a
     script, which has no package: "No module named 'None'")."""
     from realesrgan_paddle.utils.runtime_env import _REEXEC_MARK, MALLOC_ENV
     from tests.nets import save_tiny
@@ -344,8 +344,8 @@ def test_python_m_cli_runs_a_tool_that_restarts_itself(tmp_path, hr_photos):
     cv2.imwrite(str(tmp_path / 'p.png'), cv2.imread(str(hr_photos[0]), cv2.IMREAD_COLOR)[:32, :40])
     env = {k: v for k, v in os.environ.items() if k not in (*MALLOC_ENV, _REEXEC_MARK, 'RESR_NO_REEXEC')}
     env['PYTHONPATH'] = str(ROOT)
-    res = subprocess.run([sys.executable, '-P', '-m', 'realesrgan_paddle.cli', 'predict', '-i', 'p.png', '-o', 'out',
-                          '-m', 'tiny.pdparams', '-q'], cwd=tmp_path, env=env, capture_output=True, text=True,
+    res = subprocess.run([sys.executable, '-P', '-m', 'realesrgan_paddle.command', 'predict', '-i', 'p.png', '-o',
+                          'out', '-m', 'tiny.pdparams', '-q'], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert cv2.imread(str(tmp_path / 'out' / 'p_out.png')).shape == (128, 160, 3)

@@ -21,10 +21,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError, load_state_file
-from realesrgan_paddle.utils.fileio import is_regular_file, require_regular_file
-from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
-
 ROOT = Path(__file__).resolve().parents[1]
 if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
     try:
@@ -32,10 +28,13 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
+from realesrgan_paddle.checkpoint_io.state_file import (  # noqa: E402
+    CheckpointFormatError, UnsafeCheckpointError, load_state_file)
 from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard library only)
     ArgumentParser, add_input, add_output, add_quiet, fail, returns_status)
-
 from realesrgan_paddle.utils import runtime_env  # noqa: E402
+from realesrgan_paddle.utils.fileio import is_regular_file, require_regular_file  # noqa: E402
+from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable  # noqa: E402
 
 runtime_env.setup(quiet=False)  # paddle is imported only once a file passed the safety checks
 

@@ -4,7 +4,7 @@ A stage is its name (its output folder ``WORK/<name>/``, run in ``WORK/<name>.pa
 JSON-able fingerprint hashed with the stage before it's: a change runs this stage and every later one again),
 ``run(ctx, part)`` (does the work in ``part``, returns the info ``state.json`` records), ``command(ctx)`` (the
 command line that reproduces it, in the report's stage table) and ``after(ctx)`` (run once it is committed).
-A new stage is one entry in ``STAGES`` and its functions; ``pipeline.run`` walks the list.
+A new stage is one entry in ``STAGES`` and its functions; ``pipeline.pipeline.run_stages`` walks the list.
 """
 from dataclasses import dataclass
 from typing import Callable

@@ -36,6 +36,7 @@ def _seed_yml(path):
     path.write_text(yaml.safe_dump(opt, sort_keys=False))
 
 
+@pytest.mark.slow(seconds=24)
 def test_seed_commands_chain_verbatim(tmp_path, hr_photos):
     torch = pytest.importorskip('torch', reason=TORCH_SKIP)  # only to write the .pth the way PyTorch does
     from realesrgan_paddle.reference import torch_networks as ta

@@ -116,7 +116,7 @@ def installed(tmp_path_factory):
                            cache=tmp / 'cache')
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=40)
 def test_pip_install_gives_the_package_and_the_command(installed, tmp_path, hr_photos):
     py, env, purelib = installed.py, installed.env, installed.purelib
     installed_names = {p.split('-')[0] for p in os.listdir(purelib) if p not in ('__pycache__', RUNNING_ENV_PTH)}
@@ -266,7 +266,7 @@ def _webui(run, work):
     assert app.returncode == 0, ''.join(lines)[-2000:]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=150)
 def test_every_command_runs_from_the_install(installed, tmp_path, hr_photos):
     """Each subcommand ``realesrgan-paddle`` lists, for real, in a folder outside the clone."""
     from realesrgan_paddle.checkpoint_io.state_file import load_state_file
@@ -301,7 +301,7 @@ EDITABLE = textwrap.dedent('''
 ''')
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=20)
 def test_editable_install_uses_the_clone(tmp_path):
     src, py = _venv(tmp_path)
     env = _env(tmp_path)
@@ -337,7 +337,7 @@ def test_each_command_names_itself_in_its_usage(command, capsys):
     assert ArgumentParser(prog='later.py').prog == 'later.py'
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=8)
 def test_python_m_cli_runs_a_tool_that_restarts_itself(tmp_path, hr_photos):
     """``python -m realesrgan_paddle.command predict``: the tool restarts itself once for its malloc settings
     (utils/runtime_env.py); the restart runs the module again, with the interpreter's flags (it ran command.py as a

@@ -32,6 +32,7 @@ from realesrgan_paddle.checkpoint_io.objects import (  # noqa: F401
     NumpyDType, Storage, StorageView, check_shape, clean, error_text, fail,
     finish_array, quote, raw_dtype, storage_code)
 from realesrgan_paddle.utils.fileio import require_regular_file, sha256_file  # noqa: F401  (sha256_file: re-exported)
+from realesrgan_paddle.utils.fileio import atomic_write
 from realesrgan_paddle.checkpoint_io.unpickler import (  # noqa: F401
     TORCH_LEGACY_MAGIC, TORCH_LEGACY_PROTOCOL, CheckpointFormatError,
     UnsafeCheckpointError, materialize, restricted_load)
@@ -337,8 +338,6 @@ def save_checkpoint(path, params, params_ema=None, arch=None, meta=None):
     The file uses pickle protocol 4 with numpy's own reconstruction, which
     ``paddle.load`` reads (arrays become Tensors) and ``load_state_file`` reads safely.
     """
-    from realesrgan_paddle.utils.fileio import atomic_write
-
     obj = {'params': _to_numpy(params)}
     if params_ema is not None:
         obj['params_ema'] = _to_numpy(params_ema)

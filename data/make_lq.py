@@ -18,10 +18,20 @@ import json
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from realesrgan_paddle.media.image_io import ImageReadError, imread
 from realesrgan_paddle.utils import runtime_env  # noqa: E402  (standard library only, as the next two)
 from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
     add_quiet, fail, folders_parser, returns_status)
 from realesrgan_paddle.media.kinds import IMAGE_EXTS  # noqa: E402
+from realesrgan_paddle.utils.fileio import atomic_write_bytes, atomic_write_text, require_regular_file
+from realesrgan_paddle.utils.outputs import (OutputClash, check_folder_pair, check_no_clobber, check_writable,
+                                             write_error)
+from realesrgan_paddle.utils.yaml_bounded import safe_load_bounded
 
 
 def image_seed(seed, rel):
@@ -33,10 +43,6 @@ def image_seed(seed, rel):
 def load_options(path):
     if not path:
         return None
-    import yaml
-
-    from realesrgan_paddle.utils.fileio import require_regular_file
-    from realesrgan_paddle.utils.yaml_bounded import safe_load_bounded
     require_regular_file(path, ValueError)  # a FIFO or a device: one line, never opened
     try:
         with open(path, encoding='utf-8') as f:
@@ -69,18 +75,13 @@ def main(argv=None):
         fail(None, f'input folder not found: {inp}')
     if args.scale < 1:
         fail(None, f'--scale must be >= 1, got {args.scale}')
-    from realesrgan_paddle.utils.outputs import (
-        OutputClash, check_folder_pair, check_no_clobber, check_writable, write_error)
     try:
         check_folder_pair(inp, out, '--input', '--output')
     except OutputClash as e:
         fail(None, e)
     runtime_env.setup()  # the CPU settings, before paddle loads
-    from tqdm import tqdm
 
     from realesrgan_paddle.data.degrade.second_order import resolve_options
-    from realesrgan_paddle.utils.fileio import atomic_write_bytes, atomic_write_text
-    from realesrgan_paddle.media.image_io import ImageReadError
 
     try:
         opt = resolve_options(load_options(args.opt))
@@ -173,7 +174,6 @@ def _first_line(exc):
 
 
 def _encode_png(lq, path):
-    import cv2
     ok, buf = cv2.imencode('.png', lq)
     if not ok:
         raise ValueError(f'{path}: PNG encoding failed')
@@ -182,12 +182,8 @@ def _encode_png(lq, path):
 
 def _make_lq(path, rel, args, opt):
     """Read one HR image and make its LQ image and parameters; ValueError (one line) for a bad file."""
-    import cv2
-    import numpy as np
-
     from realesrgan_paddle.data.degrade.second_order import degrade_image
     from realesrgan_paddle.data.degrade.resize import imresize_bicubic
-    from realesrgan_paddle.media.image_io import imread
     img = imread(path)
     if img.ndim == 3 and img.shape[2] == 4:
         img = img[:, :, :3]

@@ -45,16 +45,24 @@ Metrics (Y channel, border cropped):
                is unknown) has raised its detail to 0.7; what drawing detail the input does not
                carry costs in PSNR on these images
 """
+import argparse
 import csv
 import io
 import json
 import math
+import tempfile
 from pathlib import Path
 
 from realesrgan_paddle.evaluation import evaluator as E
+from realesrgan_paddle.evaluation.flicker import verdict as flicker_verdict
+from realesrgan_paddle.media.image_io import imwrite
+from realesrgan_paddle.media.kinds import is_video
+from realesrgan_paddle.media.video_reader import FrameReader
 from realesrgan_paddle.utils.cli import (
     ArgumentParser, RawHelpFormatter, add_device, add_input, add_quiet, fail, int_in,
     returns_status)
+from realesrgan_paddle.utils.fileio import atomic_write_text
+from realesrgan_paddle.utils.outputs import check_no_clobber
 
 
 def parse_models(items):
@@ -94,7 +102,6 @@ def _inputs(args, models, paired):
 
 def _check_outputs(args, models, paired):
     """--sheet, --csv and --json may overwrite no input and not each other (``utils.outputs``)."""
-    from realesrgan_paddle.utils.outputs import check_no_clobber
     check_no_clobber(_inputs(args, models, paired), [(out, flag) for out, flag in
                                                      ((args.sheet, '--sheet'), (args.csv, '--csv'),
                                                       (args.json, '--json')) if out])
@@ -156,7 +163,6 @@ def _with_flicker(summary, flicker):
 
 
 def write_csv(path, rows, summary, names):
-    from realesrgan_paddle.utils.fileio import atomic_write_text
     mean = {f'{n}_{m}': v for n in names for m, v in summary[n].items()}
     keys = list(dict.fromkeys([k for r in rows for k in r] + list(mean)))
     buf = io.StringIO()
@@ -206,7 +212,6 @@ def _check_args(args):
         fail(None, 'give either --gt and --lq, or --input, not both')
     if not args.input and not (args.gt and args.lq):
         fail(None, 'give --gt and --lq (paired mode) or --input (no-reference mode)')
-    from realesrgan_paddle.media.kinds import is_video
     kinds = set()
     for d in ([args.gt, args.lq] if paired else [args.input]):
         if Path(d).is_file() and is_video(d):
@@ -249,8 +254,6 @@ def _check_args(args):
 def _video_frames(video, folder, count):
     """The first ``count`` frames of ``video`` as PNGs ``000000.png``... in ``folder`` (decoded by
     ``media.video_reader``, one frame in memory at a time); the number written."""
-    from realesrgan_paddle.media.image_io import imwrite
-    from realesrgan_paddle.media.video_reader import FrameReader
     n = 0
     for frame, _ in FrameReader(video, filters=[f'trim=end_frame={count}']):
         imwrite(Path(folder) / f'{n:06d}.png', frame)
@@ -262,7 +265,6 @@ def _video_frames(video, folder, count):
 
 def _run_videos(args, models, notes, flicker):
     """The rows of ``_run`` for videos: their first ``--frames`` frames, decoded into a temporary folder."""
-    import tempfile
     with tempfile.TemporaryDirectory(prefix='evaluate-frames-') as tmp:
         folders = {}
         for key in (('gt', 'lq') if args.gt else ('input',)):
@@ -287,7 +289,6 @@ def _run_videos(args, models, notes, flicker):
 
 
 def _copy(args, **changes):
-    import argparse
     return argparse.Namespace(**{**vars(args), **changes, 'videos': False, 'flicker': True})
 
 
@@ -314,7 +315,6 @@ def _run(args, models, notes, flicker=None):
 
 def _report(args, rows, names, notes, flicker=None):
     """The tables and verdicts on stdout, then the CSV and JSON files asked for."""
-    from realesrgan_paddle.evaluation.flicker import verdict as flicker_verdict
     summary = E.summarize(rows, names)
     lines = E.best(summary, names) if len(names) > 2 else []
     for other in names[1:]:
@@ -331,7 +331,6 @@ def _report(args, rows, names, notes, flicker=None):
     if args.csv:
         write_csv(args.csv, rows, summary, names)
     if args.json:
-        from realesrgan_paddle.utils.fileio import atomic_write_text
         doc = {'rows': rows, 'summary': summary, 'verdict': lines, 'notes': notes, 'flicker': flicker or {}}
         atomic_write_text(args.json, json.dumps(_plain(doc), indent=1, allow_nan=False))
 

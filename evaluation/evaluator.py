@@ -27,7 +27,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
+from realesrgan_paddle.evaluation import metrics as M
+from realesrgan_paddle.evaluation.flicker import BicubicFlickerMeter, FlickerError, FlickerMeter
+from realesrgan_paddle.evaluation.metrics import blocks, geometric_mean, input_detail
+from realesrgan_paddle.evaluation.sheet import sheet_row, write_sheet
+from realesrgan_paddle.inference import Upscaler
+from realesrgan_paddle.media.image_io import imread
 from realesrgan_paddle.media.kinds import is_image
 from realesrgan_paddle.utils.fileio import check_inside
 
@@ -88,7 +95,6 @@ class OutputsFolder:
         raise ValueError(f'{self.folder}: no output for {name} ({OUTPUTS}DIR needs one image per LQ image, same name)')
 
     def output(self, name, lq):
-        from realesrgan_paddle.media.image_io import imread
         p = self._path(name)
         sr = _bgr(imread(p))
         want = (lq.shape[0] * self.scale, lq.shape[1] * self.scale)
@@ -107,7 +113,6 @@ def load_models(models, scale=4, backend='auto', device='cpu'):
     """``{name: spec}`` -> ``{name: upscaler}``; spec 'bicubic', a zoo name, a weights file, an export folder,
     ``outputs:DIR`` (finished outputs named like the LQ images, ``OutputsFolder``), or an upscaler built by the
     caller (an object with ``upscale`` and ``scale``, e.g. its own backend)."""
-    from realesrgan_paddle.inference import Upscaler
     from realesrgan_paddle.models.zoo import parse_model_ref
     out = {}
     for name, spec in models.items():
@@ -135,13 +140,11 @@ def niqe_or_nan(img, crop_border):
 
 def blocks_or_nan(sr, scale, crop_border):
     """``evaluation.metrics.blocks`` on the ``scale``-px grid of an x``scale`` output; NaN at x1 (no grid)."""
-    from realesrgan_paddle.evaluation.metrics import blocks
     return blocks(sr, scale, crop_border) if int(scale) >= 2 else float('nan')
 
 
 def image_metrics(sr, gt, crop_border=4, iqa=None, scale=4):
     """All paired metrics of one x``scale`` output against its GT: ``{metric: value}``."""
-    from realesrgan_paddle.evaluation import metrics as M
     row = {'psnr': M.psnr(sr, gt, crop_border, test_y=True), 'ssim': M.ssim(sr, gt, crop_border, test_y=True),
            'niqe': niqe_or_nan(sr, crop_border), 'detail': M.detail_ratio(sr, gt, crop_border),
            'texture': M.texture_ratio(sr, gt, scale, crop_border),
@@ -184,10 +187,6 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
     ``flicker``: a dict, filled with ``{model: evaluation.flicker.flicker_ratios(...)}`` when the pairs, in name
     order, are consecutive frames of one video.
     """
-    from tqdm import tqdm
-
-    from realesrgan_paddle.media.image_io import imread
-    from realesrgan_paddle.evaluation.metrics import input_detail
     nets = load_models(models, scale, backend, device)
     if iqa == 'auto':
         from realesrgan_paddle.evaluation.iqa import available
@@ -234,10 +233,6 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
     ``flicker``: a dict, filled with ``{model: evaluation.flicker.flicker_vs_bicubic(...)}`` when the files, in
     name order, are consecutive frames of one video.
     """
-    from tqdm import tqdm
-
-    from realesrgan_paddle.evaluation import metrics as M
-    from realesrgan_paddle.media.image_io import imread
     nets = load_models(models, scale, backend, device)
     bicubic = Bicubic(scale)
     files = list_images(input_dir)
@@ -266,14 +261,12 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
 
 def _sheet_row(lq, outs, gt, row, crop):
     """One row of the contact sheet (``evaluation.sheet.sheet_row``: the input, each model's output, the GT)."""
-    from realesrgan_paddle.evaluation.sheet import sheet_row
     return sheet_row(lq, outs, gt, row, crop)
 
 
 def _write_sheet(sheet, tiles):
     """The contact sheet ``sheet`` of the rows ``tiles``, when one was asked for and an image was picked."""
     if sheet and tiles:
-        from realesrgan_paddle.evaluation.sheet import write_sheet
         write_sheet(sheet, tiles)
 
 
@@ -282,7 +275,6 @@ def _meters(nets, flicker, scale=None):
     bicubic of the LQ."""
     if flicker is None:
         return None
-    from realesrgan_paddle.evaluation.flicker import BicubicFlickerMeter, FlickerMeter
     return {name: BicubicFlickerMeter(scale) if scale else FlickerMeter() for name in nets}
 
 
@@ -290,7 +282,6 @@ def _add_frame(meters, name, path, ref, sr):
     """The next frame of model ``name``; a FlickerError names the file (``path``)."""
     if meters is None:
         return
-    from realesrgan_paddle.evaluation.flicker import FlickerError
     try:
         meters[name].add(ref, sr)
     except FlickerError as exc:
@@ -300,7 +291,6 @@ def _add_frame(meters, name, path, ref, sr):
 def _flicker_results(meters, flicker, folder):
     if meters is None:
         return
-    from realesrgan_paddle.evaluation.flicker import FlickerError
     for name, meter in meters.items():
         try:
             flicker[name] = meter.result()
@@ -313,7 +303,6 @@ INPUT_LOW = 0.25  # inputs below this input detail have lost most of the GT's fi
 
 def input_note(rows):
     """One line on the inputs' ``input_detail`` (geometric mean, and how many are below ``INPUT_LOW``), or None."""
-    from realesrgan_paddle.evaluation.metrics import geometric_mean
     vals = [r['input_detail'] for r in rows if r.get('input_detail') is not None]
     if not vals:
         return None
@@ -349,7 +338,6 @@ def model_metrics(rows, name):
 
 def summarize(rows, model_names):
     """``{model: {metric: mean}}``; the ratios (detail, lapl, detail_vs_bicubic) use the geometric mean."""
-    from realesrgan_paddle.evaluation.metrics import geometric_mean
     out = {}
     for name in model_names:
         out[name] = {}

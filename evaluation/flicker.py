@@ -26,6 +26,8 @@ Bad input (under two frames, streams of different lengths, frames of different s
 import cv2
 import numpy as np
 
+from realesrgan_paddle.evaluation.metrics import bgr_to_y
+
 STILL_DELTA = 1.5   # grey levels of |dY| (after a 3x3 blur) under which a reference pixel is still
 FLOOR = 0.25        # grey levels: each mean change is floored here before the ratio (a still GT gives 1.0)
 
@@ -36,7 +38,6 @@ class FlickerError(ValueError):
 
 def luma(img):
     """BT.601 Y (float32, 16-235) of a BGR uint8 image, as ``evaluation.metrics.bgr_to_y``."""
-    from realesrgan_paddle.evaluation.metrics import bgr_to_y
     img = np.asarray(img)
     if img.ndim != 3 or img.shape[2] < 3:
         raise FlickerError(f'a frame of shape {img.shape} is not an HxWx3 BGR image')

@@ -20,7 +20,11 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
+from realesrgan_paddle.media.image_io import image_to_chw
 from realesrgan_paddle.models import load_state_into, zoo
+from realesrgan_paddle.utils.download import download
+from realesrgan_paddle.utils.fileio import sha256_file
 
 from .iqa_weights import get_iqa_entry
 
@@ -154,14 +158,12 @@ class DISTS(nn.Layer):
 
 # ---------------------------------------------------------------- weights
 def _backbone_state(path):
-    from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
     state, _ = pick_params(load_state_file(path))
     return {k: v for k, v in state.items() if k.startswith('features.')}
 
 
 def load_lpips(backbone_path, lin_path, net='alex'):
     """LPIPS with torchvision backbone weights and the official v0.1 linear layers (both read safely)."""
-    from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
     model = LPIPS(net)
     lin, _ = pick_params(load_state_file(lin_path))
     state = {**_backbone_state(backbone_path), **{k: v for k, v in lin.items() if k.startswith('lin')}}
@@ -172,7 +174,6 @@ def load_lpips(backbone_path, lin_path, net='alex'):
 
 def load_dists(backbone_path, weights_path):
     """DISTS with torchvision VGG16 weights and the official alpha/beta file (both read safely)."""
-    from realesrgan_paddle.checkpoint_io.state_file import load_state_file
     model = DISTS()
     ab = load_state_file(weights_path)
     state = {**_backbone_state(backbone_path), 'alpha': ab.get('alpha'), 'beta': ab.get('beta')}
@@ -190,7 +191,6 @@ def weights_dirs():
 
 def local_file(entry):
     """Path of an IQA zoo entry's file on disk (sha256-checked when the entry has one), or None."""
-    from realesrgan_paddle.utils.fileio import sha256_file
     for name in dict.fromkeys([entry.extra.get('file', entry.filename), entry.filename]):
         for d in weights_dirs():
             p = d / name
@@ -204,7 +204,6 @@ def local_file(entry):
 
 def fetch(name, progress=True):
     """Download one IQA weights file into ``<model cache>/iqa/`` (sha256-checked); returns its path."""
-    from realesrgan_paddle.utils.download import download
     entry = get_iqa_entry(name)
     dst = zoo.cache_dir() / 'iqa' / entry.extra.get('file', entry.filename)
     if not dst.is_file():
@@ -220,7 +219,6 @@ class Metric:
 
     @staticmethod
     def _tensor(img):
-        from realesrgan_paddle.media.image_io import image_to_chw
         return paddle.to_tensor(image_to_chw(img)[None])
 
     def score(self, out, gt):

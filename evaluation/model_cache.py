@@ -17,7 +17,10 @@ weights are on disk. Here only the upscalers are built, once, and shared by the 
 import shutil
 from pathlib import Path
 
+import cv2
+
 from realesrgan_paddle.evaluation import evaluator as E
+from realesrgan_paddle.inference import Upscaler
 
 SCALE = 4
 CROP_BORDER = 4
@@ -41,7 +44,6 @@ def own_backend(kind, lq_pixels=None):
 
 def lq_pixels(*folders):
     """The LQ pixels of the images in ``folders`` (None entries skipped): what each model of the stage scores."""
-    import cv2
     total = 0
     for folder in folders:
         for path in E.list_images(folder) if folder else ():
@@ -66,7 +68,6 @@ class Models:
         self.backends = {}
 
     def _build(self, name, spec, own):
-        from realesrgan_paddle.inference import Upscaler
         from realesrgan_paddle.models.zoo import parse_model_ref
         if parse_model_ref(spec).kind == 'bicubic':
             self.backends[name] = 'bicubic'

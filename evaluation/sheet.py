@@ -6,6 +6,8 @@ blur and artefacts show first.
 import cv2
 import numpy as np
 
+from realesrgan_paddle.media.image_io import imwrite
+
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -91,7 +93,6 @@ def sheet_row(lq, outs, gt, row, crop=None):
 
 def write_sheet(path, tiles):
     """Stack rows (padded to one width, 4 px apart) and write the PNG atomically."""
-    from realesrgan_paddle.media.image_io import imwrite
     width = max(t.shape[1] for t in tiles)
     tiles = [np.pad(t, ((0, 4), (0, width - t.shape[1]), (0, 0))) for t in tiles]
     return imwrite(path, np.vstack(tiles))

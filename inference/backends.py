@@ -18,6 +18,8 @@ when it is the default.
 """
 import logging
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +28,7 @@ import numpy as np
 from realesrgan_paddle.utils import runtime_env
 
 from .cpu_features import native_bf16 as _native_bf16
-from .export import Export, open_export
+from .export import Export, SCALES, open_export
 
 log = logging.getLogger('inference')
 
@@ -177,7 +179,6 @@ def check_output(in_shape, y, scale, where):
     """Raise ``OutputMismatch`` unless ``y`` is (N, C', H*scale, W*scale) for an (N, C, H, W) input (``scale``
     None: any one whole factor of ``SCALES`` for both sides), so that no row of an output is left unwritten
     and no larger one is made than was planned."""
-    from .export import SCALES
     n, _, h, w = in_shape
     shape = tuple(getattr(y, 'shape', ()))
     if scale is None and len(shape) == 4 and h and w and shape[2] % h == 0 and shape[2] // h in SCALES:
@@ -301,7 +302,6 @@ class OptimizedGraphCache:
             return False
 
     def begin(self, cfg):
-        import tempfile
         try:
             self.dir.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix='._onednn_opt.', dir=str(self.dir.parent)))
@@ -312,7 +312,6 @@ class OptimizedGraphCache:
         return tmp
 
     def commit(self, tmp):
-        import shutil
         try:
             if (tmp / '_optimized.pdmodel').is_file() and (tmp / '_optimized.pdiparams').is_file():
                 (tmp / 'stamp').write_text(self.stamp)

@@ -22,10 +22,18 @@ percentile on the branches of a tree), which part 1 bounds. Measurements and the
 docs/export_infer.md, "bf16 by default". ``CHECK_REV`` changes whenever the
 tolerance or the evidence does, so stored verdicts are measured again.
 """
+import logging
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
+
+from realesrgan_paddle.media.image_io import chw_to_image, image_to_chw, imread
+from realesrgan_paddle.utils.progress import Steps
+
+from .backends import PredictorBackend
+from .export import load_info
 
 CHECK_REV = 3
 MIN_PSNR = 42.0
@@ -51,7 +59,6 @@ def luminance_jnd(bg):
 
 def flat_mask(img):
     """HxW bool: where the 8-bit BGR (or gray) image is flat (local grey standard deviation < FLAT_STD)."""
-    import cv2
     g = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
     g = g.astype(np.float64)
     mu = cv2.blur(g, (FLAT_WIN, FLAT_WIN))
@@ -63,7 +70,6 @@ def compare(ref, low):
     """Judge ``low`` (bf16's 8-bit output) against ``ref`` (fp32's): a dict with ``psnr``, ``flat_jnd``
     (the 99.9th percentile of change / JND in flat regions; 0 when there are too few flat pixels),
     ``flat_share``, ``p999`` and ``max`` (grey levels, for the record) and ``ok``."""
-    import cv2
     ref, low = np.asarray(ref), np.asarray(low)
     if ref.shape != low.shape:
         raise ValueError(f'shapes differ: {ref.shape} vs {low.shape}')
@@ -81,7 +87,6 @@ def compare(ref, low):
 
 
 def _crop_input(path, mod):
-    from realesrgan_paddle.media.image_io import image_to_chw, imread
     img = imread(path)
     h, w = (img.shape[0] // mod) * mod, (img.shape[1] // mod) * mod
     return image_to_chw(img[:h, :w])[None]
@@ -91,7 +96,6 @@ class _QuietPredictors:
     """Keeps the two predictors' 'predictor ready' lines out of the log: the check says one line of its own."""
 
     def __enter__(self):
-        import logging
         self.log = logging.getLogger('inference')
         self.log.addFilter(self)
         return self
@@ -111,11 +115,6 @@ def run(infer_dir, threads=None, progress=False, files=None):
     is False (and ``ok`` too) when the bf16 output equals fp32's, i.e. the engine silently ran fp32.
     Raises ValueError when the OpenVINO engine cannot run the graph.
     """
-    from realesrgan_paddle.media.image_io import chw_to_image
-    from realesrgan_paddle.utils.progress import Steps
-
-    from .backends import PredictorBackend
-    from .export import load_info
     t0 = time.perf_counter()
     files = evidence_files() if files is None else files
     mod = int((load_info(infer_dir) or {}).get('mod') or 1)

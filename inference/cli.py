@@ -9,13 +9,25 @@ import glob
 import logging
 import sys
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
+from tqdm import tqdm
+
+from realesrgan_paddle.inference import Upscaler
 from realesrgan_paddle.inference.backends import OutputMismatch
 from realesrgan_paddle.inference.done_log import DoneLog, StopAfterCurrent, run_fingerprint
+from realesrgan_paddle.inference.memory import format_bytes, parse_memory
+from realesrgan_paddle.inference.upscaler import check_outscale
+from realesrgan_paddle.media.ffmpeg import probe_video
+from realesrgan_paddle.media.image_io import ImageWriteError, imread, imwrite
+from realesrgan_paddle.utils import runtime_env
 from realesrgan_paddle.utils.cli import ArgumentParser, Unsupported, add_quiet, fail, int_in, returns_status
+from realesrgan_paddle.utils.fileio import remove_stale_temps
+from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable, write_error
 from realesrgan_paddle.utils.progress import TqdmHandler, write_line
 from realesrgan_paddle.media.kinds import IMAGE_EXTS, X264_PRESETS, is_image, is_video
+from realesrgan_paddle.utils.runtime_env import import_paddle_quietly
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -55,7 +67,6 @@ def tile_arg(text):
 
 def memory_arg(text):
     """``--max_memory``: a size such as 2G or 1500M, or 'free'."""
-    from realesrgan_paddle.inference.memory import parse_memory
     try:
         return parse_memory(text)
     except ValueError as e:
@@ -199,7 +210,6 @@ def plan_outputs(files, args):
 
     Images whose alpha channel or 16 bits force a PNG get their final name only once read;
     ``run`` adds that name to the returned plan before writing it."""
-    from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
     single = len(files) == 1
     out = Path(args.output)
     if not single and out.exists() and not out.is_dir():
@@ -207,7 +217,6 @@ def plan_outputs(files, args):
     check_file_name_output(out, files)
     planned = {src: output_path(src, args, single, is_video(src)) for src in files}
     plan = check_no_clobber(files, [(dst, src) for src, dst in planned.items()])
-    from realesrgan_paddle.utils.fileio import remove_stale_temps
     for folder in sorted({dst.parent for dst in planned.values()}):
         check_writable(folder)
         for tmp in remove_stale_temps(folder, recursive=False):  # left by a run killed while writing
@@ -218,7 +227,6 @@ def plan_outputs(files, args):
 def check_file_name_output(out, files):
     """``-o single.png`` with several inputs would make a folder named ``single.png``: refused (one input, as
     a folder holding exactly one image, writes that file)."""
-    from realesrgan_paddle.utils.outputs import OutputClash
     if len(files) > 1 and not out.is_dir() and out.suffix.lower() in IMAGE_EXTS:
         raise OutputClash(f'refusing to write {len(files)} outputs into {out}: it names an image file, and '
                           f'{len(files)} inputs need a folder (-o a folder name, or one input)')
@@ -252,8 +260,6 @@ def run(args, backend):
 
 
 def _run(args, backend):
-    from realesrgan_paddle.utils.outputs import OutputClash
-
     log = logging.getLogger('inference')
     files = expand_inputs(args.input)
     if not files:
@@ -261,7 +267,6 @@ def _run(args, backend):
     if not args.segment_seconds >= 0 or (args.workers is not None and args.workers < 1):
         fail(None, '--segment_seconds must be >= 0 and --workers >= 1')
     if args.ray:
-        from importlib.util import find_spec
         if find_spec('ray') is None:
             fail(None, '--ray needs the ray package, which is not installed: pip install -r requirements-ray.txt')
     if args.tile_pad < 0 or args.pre_pad < 0:
@@ -275,7 +280,6 @@ def _run(args, backend):
     if any(c in args.suffix for c in '/\\') or any(ord(c) < 32 for c in args.suffix):
         fail(None, f'--suffix {args.suffix[:40]!r}: a suffix may not hold / or \\ or control characters '
                    '(outputs stay in the output folder)')
-    from realesrgan_paddle.inference.upscaler import check_outscale
     try:
         check_outscale(args.outscale)
     except ValueError as e:
@@ -284,8 +288,6 @@ def _run(args, backend):
         planned, plan = plan_outputs(files, args)
     except OutputClash as e:
         fail(None, e)
-    from realesrgan_paddle.inference import Upscaler
-    from realesrgan_paddle.utils.runtime_env import import_paddle_quietly
     import_paddle_quietly()  # a no-op after main()'s setup(); needed when run() is called directly
     t0 = time.perf_counter()
     try:
@@ -303,7 +305,6 @@ def _run(args, backend):
              time.perf_counter() - t0)
     single = len(files) == 1
     done, failed, mpix, busy = 0, 0, 0.0, 0.0
-    from tqdm import tqdm
     done_log, todo = _resume_plan(args, up, files, single)
     bar = tqdm(todo, desc='files', unit='file', disable=(args.quiet or single) or None)
     stop = StopAfterCurrent(active=not single)
@@ -362,10 +363,7 @@ def _upscale_one(up, src, args, single, plan, planned, done_log):
 
 def _upscale_video_file(up, src, dst, args):
     """One video; returns the input megapixels that went through the model (repeated frames not counted)."""
-    from tqdm import tqdm
-
     from realesrgan_paddle.inference.video import VideoError
-    from realesrgan_paddle.media.ffmpeg import probe_video
     try:
         temporal = getattr(args, 'temporal', None)
         res = up.upscale_video(src, dst, args.outscale, crf=args.crf, preset=args.preset, progress=not args.quiet,
@@ -384,10 +382,6 @@ def _upscale_video_file(up, src, dst, args):
 def _upscale_image_file(up, src, args, single, plan, planned):
     """One image into ``planned[src]``; returns its megapixels. An alpha or 16-bit result becomes a PNG: its
     name is claimed in ``plan`` and put in ``planned``."""
-    from tqdm import tqdm
-
-    from realesrgan_paddle.media.image_io import ImageWriteError, imread, imwrite
-    from realesrgan_paddle.utils.outputs import write_error
     img = imread(src)
     dst = final = output_path(src, args, single, False, img)
     if final != planned[src]:
@@ -407,7 +401,6 @@ def _tile_note(up):
     plan = up.last_plan
     if plan is None:
         return f'auto tile {up.last_tile} (from free memory)'
-    from realesrgan_paddle.inference.memory import format_bytes
     return (f'auto tiles {plan.describe()}, about {format_bytes(plan.peak)} at the peak '
             f'(--max_memory {format_bytes(getattr(up, "last_budget", up.max_memory))})')
 
@@ -418,7 +411,6 @@ def _src_mpix(info):
 
 def main(argv, backend, prog, description, default_model_help):
     args = build_parser(prog, description, default_model_help).parse_args(argv)
-    from realesrgan_paddle.utils import runtime_env
     runtime_env.setup(threads=args.threads, reexec=True)
     try:
         runtime_env.interrupt_on_sigterm()

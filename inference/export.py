@@ -9,13 +9,18 @@ unshuffle by reshape/transpose). H and W must be multiples of the spec's
 
 Beside the graph goes ``model_info.json``: ``{arch, scale, mod, source, dtype, format, export_rev}``.
 """
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import NamedTuple
+
+from realesrgan_paddle.utils.fileio import cache_root, cache_root as home, sha256_file
+from realesrgan_paddle.utils.progress import Steps
 
 from .graph_check import (INFO_NAME, MAX_INFO_BYTES, MAX_MOD, MAX_PARAMS_BYTES, SCALES,  # noqa: F401 (the API)
                           ExportRefused, check_export_folder, check_info, read_info)
@@ -43,7 +48,6 @@ def _export_layer(net, spec):
 def trace_save(net, arch, prefix, legacy=True):
     """Trace ``net`` (its ``export_layer`` form) with a dynamic (N, C, H, W) input and ``paddle.jit.save`` it
     to ``prefix``: the legacy ``.pdmodel`` when ``legacy``, else Paddle 3's PIR ``.json``."""
-    import contextlib
     import paddle
     from realesrgan_paddle import models
     net.eval()
@@ -129,7 +133,6 @@ def open_export(path, user_cache=None):
         return path
     path = Path(path)
     if user_cache is None:
-        from realesrgan_paddle.utils.fileio import cache_root
         user_cache = cache_root()
     digest, info = check_export_folder(path, Path(user_cache) / 'graph_ok')
     info = info or {}
@@ -175,7 +178,6 @@ def open_cached_export(weights, arch_override=None, cache_root=None, progress=Fa
     """``cached_export`` as an ``Export``; ``digest``: the weights file's sha256 when the caller has it;
     ``user_cache``: as ``open_export`` takes it."""
     if digest is None or cache_root is None or user_cache is None:
-        from realesrgan_paddle.utils.fileio import cache_root as home, sha256_file
         digest, user_cache = digest or sha256_file(weights), user_cache or home()
         cache_root = cache_root or user_cache
     out = Path(cache_root) / 'infer' / export_key(digest, arch_override)
@@ -187,9 +189,7 @@ def open_cached_export(weights, arch_override=None, cache_root=None, progress=Fa
         except (ExportRefused, FileNotFoundError):
             if (_info_or_none(out) or {}).get('export_rev') == EXPORT_REV:
                 raise  # a current entry whose files are refused; a stale or damaged one is written again
-    import logging
     from realesrgan_paddle import models
-    from realesrgan_paddle.utils.progress import Steps
     net, arch = models.load_network(weights, arch=arch_override)  # a bad file fails here, before any output
     logging.getLogger('inference').info('exporting %s for Paddle Inference into %s (once per weights file)',
                                         weights, out)

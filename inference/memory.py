@@ -28,11 +28,14 @@ Among the tilings that fit, it takes the one that sends the fewest pixels throug
 (windows overlap by ``2 * tile_pad``, so fewer, larger windows waste less), rows and columns split
 evenly: for a 2592x1456 photo at 2 GiB that is 7 x 12 windows of about 228x236 instead of square ones.
 """
+import ctypes
 import math
 import os
 import re
 
 import numpy as np
+
+from .tiling import window_starts
 
 DEFAULT_MAX_MEMORY = 2 << 30
 DEFAULT_HEADROOM = 1 << 30  # the default budget, in a process already larger than DEFAULT_MAX_MEMORY
@@ -87,7 +90,6 @@ def release_freed_memory():
     ``current_rss`` measures what the process uses: a one-time check (the bf16 verdict runs two predictors)
     otherwise leaves hundreds of MB counted against the tile budget."""
     try:
-        import ctypes
         ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):
         pass
@@ -130,7 +132,6 @@ def _ceil_to(v, m):
 def _axis_splits(size, pad, mod):
     """``(n_windows, tile, window)`` for every way of cutting ``size`` LR pixels into ``n`` even tiles
     (multiples of ``mod``), down to ``MIN_TILE``."""
-    from .tiling import window_starts
     seen, out = set(), []
     for n in range(1, max(1, size // MIN_TILE) + 1):
         tile = max(mod, _ceil_to(-(-size // n), mod))

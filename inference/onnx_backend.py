@@ -11,6 +11,7 @@ import numpy as np
 
 from .backends import check_output
 from .onnx_check import check_onnx_file
+from .onnx_export import load_onnx_info
 
 
 class OnnxBackend:
@@ -19,7 +20,6 @@ class OnnxBackend:
     kind = 'cpu'
 
     def __init__(self, onnx_path, threads=None):
-        from .onnx_export import load_onnx_info
         p = Path(onnx_path)
         if not p.is_file():
             raise FileNotFoundError(f'{p}: no such ONNX file')

@@ -21,11 +21,18 @@ converts the fp32 graph afterwards (``inference/onnx_fp16.py``; paddle2onnx 2.1
 ignores its own fp16 flag); input and output stay float32.
 """
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+import numpy as np
+
+from .export import read_info, trace_save
+from .graph_check import GraphRefused, check_graph
+from .onnx_fp16 import convert_file, require_converter
 
 OPSETS = range(11, 20)
 DEFAULT_OPSET = 13
@@ -38,7 +45,6 @@ class MissingPaddle2Onnx(RuntimeError):
 def bilinear_by_conv(x, f):
     """Bilinear upsampling by the integer ``f`` with half-pixel centres (``align_corners=False``, edges clamped),
     as a replicate pad and a depthwise ``conv2d_transpose`` with a separable tent kernel."""
-    import numpy as np
     import paddle
     import paddle.nn.functional as F
     c = (2 * f - 1) / 2 if f % 2 == 0 else f - 1  # the tent's centre on the kernel's integer taps
@@ -124,7 +130,6 @@ def sidecar(onnx_path):
 
 def load_onnx_info(onnx_path):
     """The sidecar of ``onnx_path`` (bounded and checked: ``inference.export.read_info``), or None."""
-    from .export import read_info
     p = sidecar(onnx_path)
     return read_info(p, 'sidecar') if os.path.lexists(p) else None
 
@@ -136,7 +141,6 @@ NEEDED = ('paddle2onnx', 'polygraphy', 'onnx_graphsurgeon')
 
 
 def _absent(name):
-    import importlib.util
     try:
         return importlib.util.find_spec(name) is None
     except (ValueError, AttributeError):  # blocked in sys.modules (None)
@@ -180,9 +184,6 @@ def export_onnx(net, arch, out_file, opset=None, fp16=False, source=None, verify
     runs on the finished temporary file (its sidecar beside it) before either is renamed into place: when it
     raises, nothing is written."""
     from realesrgan_paddle import models
-    from .export import trace_save
-    from .graph_check import GraphRefused, check_graph
-    from .onnx_fp16 import convert_file, require_converter
     p2o = _import_paddle2onnx()
     if fp16:
         require_converter()  # before the trace: a missing onnxconverter-common fails at once, naming the fix

@@ -13,6 +13,7 @@ Cast's ``to`` at float, and onnxruntime then refuses the file ("Type
 (tensor(float))"). Every node fed only by ``Shape`` outputs (and
 initializers) is therefore kept out of the conversion.
 """
+import collections
 from pathlib import Path
 
 
@@ -58,8 +59,6 @@ def convert_file(src, dst):
 
 def weight_dtypes(path):
     """{'float16': n, 'float32': m, ...}: how many initializers of each type the ONNX file holds."""
-    import collections
-
     import onnx
     names = {v: k.lower() for k, v in onnx.TensorProto.DataType.items()}
     return dict(collections.Counter(names[i.data_type] for i in onnx.load(str(path)).graph.initializer))

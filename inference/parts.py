@@ -16,6 +16,7 @@ program's own (docs/reliability.md, "The parts folder"):
   its probe (``media.ffmpeg.probe_stream_copy``: ffmpeg alone, the mp4 demuxer pinned) gives the codec, the
   frame size, the frame count and the duration the plan asks for; anything else is logged and redone.
 """
+import hashlib
 import json
 import logging
 import os
@@ -24,6 +25,9 @@ import stat
 from pathlib import Path
 
 from realesrgan_paddle.media.video_reader import VideoError
+from realesrgan_paddle.utils.fileio import _pid_alive, atomic_write_bytes, atomic_write_text, sha256_file, temp_beside
+
+from .segment_check import check_file
 
 log = logging.getLogger('inference')
 PLAN, LOCK = 'plan.json', 'lock'
@@ -39,7 +43,6 @@ def segment_name(k):
 
 
 def _pid_gone(pid):
-    from realesrgan_paddle.utils.fileio import _pid_alive
     return pid != os.getpid() and not _pid_alive(pid)
 
 
@@ -190,7 +193,6 @@ class PartsFolder:
     def temp(self, stem, suffix, text=''):
         """A fresh file of our own in the folder (``O_EXCL``, so never an existing name or link), holding
         ``text``: ``.STEM.PID-XXXXXXXX SUFFIX``; returns its path."""
-        from realesrgan_paddle.utils.fileio import temp_beside
         fd, tmp = temp_beside(self.path / stem, suffix=suffix)
         with os.fdopen(fd, 'w') as f:
             f.write(text)
@@ -234,21 +236,16 @@ class PartsFolder:
         return self.state
 
     def save(self):
-        from realesrgan_paddle.utils.fileio import atomic_write_text
         atomic_write_text(self.path / PLAN, json.dumps(self.state, indent=1))
 
     # ------------------------------------------------------------ segments
     def record(self, k, path, frames):
         """Record segment ``k`` (the finished file at ``path``, not yet under its final name) in plan.json."""
-        from realesrgan_paddle.utils.fileio import sha256_file
         self.state['done'][str(k)] = dict(frames=int(frames), bytes=os.path.getsize(path), sha256=sha256_file(path))
         self.save()
 
     def store_bytes(self, k, data, frames):
         """Segment ``k`` made elsewhere (a Ray worker): recorded, written under a temporary name, synced, renamed."""
-        import hashlib
-
-        from realesrgan_paddle.utils.fileio import atomic_write_bytes
         self.state['done'][str(k)] = dict(frames=int(frames), bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
         self.save()
         atomic_write_bytes(self.path / segment_name(k), data)
@@ -277,7 +274,6 @@ class PartsFolder:
 
     def check_segment(self, k, spec):
         """None when segment ``k`` is the file this program recorded and fits the plan, else the reason."""
-        from .segment_check import check_file
         name = segment_name(k)
         st = self.lstat(name)
         key = st and (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)

@@ -18,6 +18,8 @@ import json
 import logging
 from pathlib import Path
 
+from realesrgan_paddle.utils.fileio import atomic_write_text, sha256_file
+
 from . import bf16_check
 from .cpu_features import facts as cpu_facts, native_bf16  # noqa: F401 (native_bf16: the API's)
 from .export import Export, open_export
@@ -64,7 +66,6 @@ def _file_stats(infer_dir):
 
 
 def _content_hash(infer_dir):
-    from realesrgan_paddle.utils.fileio import sha256_file
     return hashlib.sha256(''.join(sha256_file(Path(infer_dir) / n) for n in MODEL_FILES).encode()).hexdigest()
 
 
@@ -76,7 +77,6 @@ def _read(path):
 
 
 def _write(path, rec):
-    from realesrgan_paddle.utils.fileio import atomic_write_text
     try:
         atomic_write_text(path, json.dumps(rec, indent=1))
     except OSError as e:

@@ -13,7 +13,14 @@ import os
 import tempfile
 from pathlib import Path
 
+import realesrgan_paddle
+from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
 from realesrgan_paddle.media.video_reader import VideoError
+from realesrgan_paddle.utils import runtime_env
+
+from . import ray_local
+from .segment_run import SpanRun
+from .segments import segment_name
 
 INSTALL = 'pip install -r requirements-ray.txt'
 RETRIES = 3
@@ -25,7 +32,6 @@ log = logging.getLogger('inference')
 def package_parent():
     """The folder holding the package ``realesrgan_paddle`` (a clone's root, or site-packages): the workers'
     ``PYTHONPATH``, which never exposes the rooms as top-level modules."""
-    import realesrgan_paddle
     return str(Path(realesrgan_paddle.__file__).resolve().parents[1])
 
 
@@ -52,7 +58,6 @@ def connect(ray, address, workers):
             ray.shutdown()
             raise VideoError(f'--ray {address}: cannot connect to the Ray cluster ({first_line(e)})') from None
         return
-    from . import ray_local
     for attempt in range(LOCAL_START_TRIES):
         try:
             ray_local.start(ray, max(1, int(workers or 2)), **kw)
@@ -73,16 +78,11 @@ class SegmentWorker:
     """One Ray actor: the model, set up once, and segments encoded on request."""
 
     def __init__(self, cls, upscaler_kwargs):
-        from realesrgan_paddle.utils import runtime_env
         runtime_env.setup()
         self.up = cls(**upscaler_kwargs)  # the driver's class (pickled by reference), set up as the driver's
 
     def run(self, spec, k):
         """Segment ``k``: ``(k, its bytes, frames through the model, frames written)``."""
-        from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
-
-        from .segment_run import SpanRun
-        from .segments import segment_name
         with tempfile.TemporaryDirectory(prefix='resr-seg-') as tmp:
             span = SpanRun(self.up, spec, k, k + 1, tmp, ffmpeg_exe())
             upscaled = span.run()

@@ -6,6 +6,8 @@ import hashlib
 import os
 import stat
 
+from realesrgan_paddle.media.ffmpeg import VideoProbeError, probe_stream_copy
+
 H264 = 'h264'
 
 
@@ -46,7 +48,6 @@ def _sha256(dir_fd, name, st):
 
 
 def _probe_mismatch(path, frames, spec):
-    from realesrgan_paddle.media.ffmpeg import VideoProbeError, probe_stream_copy
     try:
         info = probe_stream_copy(path, fmt='mp4')
     except VideoProbeError as e:

@@ -14,6 +14,7 @@ from . import segments as sg
 from .frame_loop import Decoder, FrameLoop, encoder_args, to_i420
 from realesrgan_paddle.media.ffmpeg import widen_pipe
 from realesrgan_paddle.media.video_reader import VideoError
+from realesrgan_paddle.utils.fileio import temp_beside
 
 OVERLAP_FRAMES = 0  # frames before a cut run through the model with their outputs discarded
 # with --temporal: the stabiliser's memory of the frames before a cut falls as 0.9^k at most (its default strength,
@@ -197,7 +198,6 @@ class SpanRun:
             times -= n
 
     def _open(self):
-        from realesrgan_paddle.utils.fileio import temp_beside
         final = self.folder / sg.segment_name(self.k)
         fd, tmp = temp_beside(final, suffix='.mp4')
         os.close(fd)

@@ -3,9 +3,14 @@ folder (inference/parts.py), run the unfinished segments in this process (``Span
 (``inference/ray_runner.py``), check every segment, join them."""
 import time
 
+from realesrgan_paddle.media.video_reader import VideoError
+from realesrgan_paddle.utils.progress import counter
+
 from . import segments as sg
 from .parts import PartsFolder
+from .ray_runner import run_segments
 from .segment_run import OVERLAP_FRAMES, TEMPORAL_OVERLAP, SpanRun, SpanSpec
+from .temporal import temporal_mode
 from .video import Job, pick_preset, pick_x264_params
 
 
@@ -35,7 +40,6 @@ def prepare(upscaler, src, dst, outscale, crf, preset, segment_seconds, overlap,
 
 
 def _mode(temporal, overlap_frames):
-    from .temporal import temporal_mode
     temporal = temporal_mode(temporal, named=True)  # a bad mode fails here, before ffmpeg starts
     if overlap_frames is None:
         overlap_frames = TEMPORAL_OVERLAP if temporal else OVERLAP_FRAMES
@@ -76,13 +80,11 @@ def _run(upscaler, spec, job, parts, todo, ray, workers, progress, done):
     n = len(spec.starts)
     bar = None
     if progress:  # a bar on a terminal, a line a tenth (or every LOG_EVERY_S s) with the ETA in a log
-        from realesrgan_paddle.utils.progress import counter
         reused = sum(parts.state['done'][str(k)]['frames'] for k in done)
         bar = counter(job.total, job.src.name, 'frame', initial=reused)
     upscaled, seconds = 0, None  # seconds: (model, temporal) of this process's spans; None on Ray's workers
     try:
         if ray:
-            from .ray_runner import run_segments
             upscaled = run_segments(upscaler, spec, todo, parts, ray, workers, bar)
         else:
             seconds = [0.0, 0.0]
@@ -101,7 +103,6 @@ def _run(upscaler, spec, job, parts, todo, ray, workers, progress, done):
 
 def _check_all(parts, spec, dst):
     """Every segment checked before the join (those made by this run too): one line for the first that fails."""
-    from realesrgan_paddle.media.video_reader import VideoError
     parts.check()
     for k in range(len(spec.starts)):
         st = parts.lstat(sg.segment_name(k))

@@ -28,6 +28,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from realesrgan_paddle.media.ffmpeg import MediaInput, VideoProbeError, probe_stream_copy
 from realesrgan_paddle.media.video_reader import VideoError
 
 from .parts import segment_name  # the segments' names are the work folder's
@@ -117,7 +118,6 @@ def join_segments(exe, src, parts, n, dst, has_audio, fmt=None):
     tmp = lst
     try:
         tmp = parts.temp('join', Path(dst).suffix)  # ffmpeg picks the container from the suffix
-        from realesrgan_paddle.media.ffmpeg import MediaInput
         with MediaInput(src, exe, fmt=fmt, error=VideoError) as src_in:
             _run_join(exe, src_in, lst, tmp, parts, n, dst, has_audio)
         frames = _joined_frames(exe, tmp, parts, n, dst)
@@ -147,7 +147,6 @@ def _run_join(exe, src_in, lst, tmp, parts, n, dst, has_audio):
 
 def _joined_frames(exe, tmp, parts, n, dst):
     """The joined file's frame count, which must be the sum of the segments' (each checked, still unchanged)."""
-    from realesrgan_paddle.media.ffmpeg import VideoProbeError, probe_stream_copy
     want = sum(parts.state['done'][str(k)]['frames'] for k in range(n))
     try:
         got = probe_stream_copy(tmp, exe=exe)['frames']

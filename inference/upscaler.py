@@ -14,16 +14,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realesrgan_paddle.utils.fileio import cache_root as user_cache, sha256_file
-from realesrgan_paddle.media.image_io import chw_to_image, image_to_chw, pixel_max
+from realesrgan_paddle.utils.fileio import cache_root as user_cache, same_file, sha256_file
+from realesrgan_paddle.media.image_io import chw_to_image, image_to_chw, imread, imwrite, pixel_max
 from realesrgan_paddle.utils.progress import Steps, bars_active, is_tty
 from realesrgan_paddle.utils.runtime_env import math_threads
 
 from .backends import DynamicBackend, PredictorBackend
 from .export import cached_export, open_cached_export, open_export  # noqa: F401 (cached_export: the API)
 from .memory import (DEFAULT_HEADROOM, DEFAULT_MAX_MEMORY, auto_tile, current_rss, encode_bytes, format_bytes,
-                     parse_memory, plan_tiles, release_freed_memory)
+                     gpu_memory, parse_memory, plan_tiles, release_freed_memory)
 from .cpu_features import facts as cpu_facts
+from .onnx_backend import OnnxBackend
 from .precision import choose as choose_precision
 from .tiling import MIN_SIDE, n_windows, tiled_bands
 
@@ -135,7 +136,6 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
     ref = _model_ref(model, denoise_strength, progress, dni)
     path = ref.path
     if ref.kind == 'onnx':  # tools/export_onnx.py output, run by onnxruntime
-        from .onnx_backend import OnnxBackend
         onnx = OnnxBackend(path, threads)
         arch = onnx.info['arch']
         return path, arch, onnx, models.net_scale(arch), models.pad_multiple(arch)
@@ -289,7 +289,6 @@ class Upscaler:
             return auto_tile(self.arch, h, w, self.tile_pad, self.backend.kind, self.backend.name)
         device_budget = None
         if self.backend.kind == 'gpu':
-            from .memory import gpu_memory
             total = gpu_memory()
             device_budget = 0.5 * total if total else None
         budget = self.max_memory
@@ -449,8 +448,6 @@ class Upscaler:
 
     def upscale_file(self, src, dst, outscale=None):
         """Read ``src`` (EXIF-upright), upscale, write ``dst`` atomically. Refuses ``dst == src``."""
-        from realesrgan_paddle.utils.fileio import same_file
-        from realesrgan_paddle.media.image_io import imread, imwrite
         if same_file(src, dst):
             raise ValueError(f'{dst}: output path equals the input; refusing to overwrite it')
         img = imread(src)

@@ -39,11 +39,14 @@ from fractions import Fraction
 from pathlib import Path
 
 from realesrgan_paddle.media.ffmpeg import MediaInput, ffmpeg_exe, probe_video, widen_pipe
+from realesrgan_paddle.media.image_io import max_pixels
 from realesrgan_paddle.utils.fileio import temp_beside
 from realesrgan_paddle.media.kinds import OUTPUT_CONTAINERS
 from realesrgan_paddle.media.video_reader import VideoError
+from realesrgan_paddle.utils.progress import counter
 
 from .frame_loop import TURN, Decoder, FrameLoop, encoder_args, to_i420
+from .temporal import temporal_mode
 from .video_stages import END, Pipeline, one_line
 
 
@@ -120,7 +123,6 @@ class Job:
             raise VideoError(str(e)) from None
         self.turn = turn = info.get('rotation', 0) if info.get('rotation', 0) in TURN else 0
         w, h = (info['height'], info['width']) if turn in (90, 270) else (info['width'], info['height'])
-        from realesrgan_paddle.media.image_io import max_pixels
         if max_pixels() and w * h > max_pixels():  # refused before a frame is decoded (1.5 GB for 10240^2)
             raise VideoError(f'{self.src}: its frames are {w}x{h} pixels, more than the limit of '
                              f'{max_pixels() / 1e6:g} MP (raise RESR_MAX_PIXELS to allow it)')
@@ -162,7 +164,6 @@ class _Run:
         self.frames = 0  # frames handed to the encoder
         self.bar, self.audio_in = None, None
         if progress:  # a bar on a terminal, a line every tenth or LOG_EVERY_S seconds with the ETA in a log
-            from realesrgan_paddle.utils.progress import counter
             self.bar = counter(job.total, job.src.name, 'frame')
         self.loop = FrameLoop(upscaler, job, self._write, temporal, self.bar)
 
@@ -291,7 +292,6 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progre
     predecessor); ``seconds`` end to end, ``model_seconds`` of it in ``upscaler.upscale``, ``temporal_seconds``
     in the stabiliser.
     """
-    from .temporal import temporal_mode
     temporal = temporal_mode(temporal)  # a bad value fails here, before ffmpeg starts
     t_start = time.perf_counter()
     job = Job(upscaler, src, dst, outscale, crf, preset)

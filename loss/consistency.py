@@ -11,6 +11,7 @@ mean (the x4 pixel-shuffle grid) is invisible to this term: it constrains struct
 not texture. Inputs: ``pred`` NCHW ``[N, C, H * scale, W * scale]``, ``lq`` ``[N, C, H, W]``, both in [0, 1];
 ``lq`` carries no gradient.
 """
+import paddle
 import paddle.nn.functional as F
 
 from .frequency import _reduce, gaussian_blur
@@ -19,7 +20,6 @@ from .registry import register_loss
 
 
 def _check(pred, lq, scale, sigma):
-    import paddle
     if not isinstance(pred, paddle.Tensor) or not isinstance(lq, paddle.Tensor):
         raise TypeError('consistency_loss: pred and lq must be paddle Tensors')
     if isinstance(scale, bool) or int(scale) != scale or int(scale) < 1:

@@ -11,12 +11,15 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from realesrgan_paddle.checkpoint_io.state_file import load_state_file
+from realesrgan_paddle.models.vgg import VGG19FeatureExtractor, torchvision_index_map
+from realesrgan_paddle.models.zoo import cached_paths, get_entry
+
 from .registry import Weights, register_loss
 
 
 def default_vgg_path():
     """Where ``python tools/download_models.py --names vgg19`` puts the converted weights."""
-    from realesrgan_paddle.models.zoo import cached_paths, get_entry
     return cached_paths(get_entry('vgg19'))[0]
 
 DEFAULT_LAYER_WEIGHTS = {'conv1_2': 0.1, 'conv2_2': 0.1, 'conv3_4': 1.0, 'conv4_4': 1.0, 'conv5_4': 1.0}
@@ -36,8 +39,6 @@ def vgg_missing_message(path):
 
 def _vgg_state_from_file(path):
     """Read a VGG19 state dict (ours, torchvision ``features.N`` or paddle.vision names)."""
-    from realesrgan_paddle.models.vgg import torchvision_index_map
-    from realesrgan_paddle.checkpoint_io.state_file import load_state_file
     raw = load_state_file(path)
     if isinstance(raw, dict) and isinstance(raw.get('params'), dict):
         raw = raw['params']
@@ -128,7 +129,6 @@ class PerceptualLoss(nn.Layer):
                  use_input_norm=True, range_norm=False,
                  perceptual_weight=1.0, style_weight=0.0, criterion='l1', vgg_type='vgg19'):
         super().__init__()
-        from realesrgan_paddle.models.vgg import VGG19FeatureExtractor
         if vgg_type != 'vgg19':
             raise ValueError(f'vgg_type: only vgg19 is available, got {vgg_type!r}')
         if criterion not in CRITERIA:

@@ -9,13 +9,14 @@ gradient: the network is pushed to read the picture, not the draw.
 
 ``stability_loss(out, out_twin)`` is the L1 between the two outputs (NCHW tensors of one shape).
 """
+import paddle
+
 from .pixel import WeightedLoss, _check, _reduce
 from .registry import register_loss
 
 
 def stability_loss(out, out_twin, reduction='mean'):
     """Mean (or sum) absolute difference between the outputs of one input under two draws of its noise."""
-    import paddle
     if not isinstance(out, paddle.Tensor) or not isinstance(out_twin, paddle.Tensor):
         raise TypeError('stability_loss: out and out_twin must be paddle Tensors')
     if out.ndim != 4:

@@ -18,6 +18,9 @@ h, w]`` in the pixels of the input (x then y; ``out_next`` at ``p`` shows ``out`
 flow is then resized bilinearly and multiplied by the scale, the mask resized bilinearly). ``mean``: the masked
 absolute difference over the mask's weight (0 when the mask is empty); ``sum``: its sum; ``none``: per pixel.
 """
+import paddle
+import paddle.nn.functional as F
+
 from .pixel import REDUCTIONS, WeightedLoss
 from .registry import register_loss
 
@@ -25,8 +28,6 @@ from .registry import register_loss
 def flow_warp(img, flow):
     """``img`` (NCHW) sampled at ``p + flow(p)`` (``flow`` ``[N, 2, H, W]`` in pixels; bilinear, border
     replicated)."""
-    import paddle
-    import paddle.nn.functional as F
     _, _, h, w = img.shape
     ys, xs = paddle.meshgrid(paddle.arange(h, dtype=img.dtype), paddle.arange(w, dtype=img.dtype))
     gx = (xs + flow[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
@@ -37,7 +38,6 @@ def flow_warp(img, flow):
 
 def _to_output(flow, mask, size):
     """The flow and the mask on the output's grid ``size`` (H, W): resized and the flow multiplied by the scale."""
-    import paddle.nn.functional as F
     h, w = flow.shape[2:]
     H, W = size
     if (h, w) == (H, W):
@@ -50,7 +50,6 @@ def _to_output(flow, mask, size):
 
 
 def _check(out, out_next, flow, mask, reduction):
-    import paddle
     if not all(isinstance(t, paddle.Tensor) for t in (out, out_next, flow, mask)):
         raise TypeError('temporal_loss: out, out_next, flow and mask must be paddle Tensors')
     if reduction not in REDUCTIONS:

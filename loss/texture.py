@@ -16,6 +16,8 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
+from realesrgan_paddle.models.vgg import VGG19FeatureExtractor
+
 from .frequency import _check, _reduce
 from .perceptual import CRITERIA, DEFAULT_LAYER_WEIGHTS, perceptual_loss
 from .pixel import WeightedLoss
@@ -73,7 +75,6 @@ class SlicedWassersteinLoss(WeightedLoss):
 
 def random_vgg(layer_names, seed=0):
     """A frozen VGG19 feature extractor with He-normal random weights drawn from ``seed`` (biases 0)."""
-    from realesrgan_paddle.models.vgg import VGG19FeatureExtractor
     net = VGG19FeatureExtractor(list(layer_names), use_input_norm=True, requires_grad=False)
     rng = np.random.default_rng(int(seed))
     for k, v in net.state_dict().items():

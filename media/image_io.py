@@ -16,6 +16,7 @@ directory, Radiance HDR) or from Pillow's header pass. A file whose size neither
 can tell is refused rather than handed to OpenCV blind (OpenCV decodes formats
 Pillow refuses, and a 6.7 MB HDR named .png used to allocate 1.2 GB).
 """
+import io
 import os
 import re
 import struct
@@ -67,8 +68,6 @@ def sniff_format(data):
 def _exif_orientation(data):
     """EXIF orientation tag (1-8) or 1 when absent/unreadable. Needs Pillow (lazily imported)."""
     try:
-        import io
-
         from PIL import Image
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')  # PIL's size warning: the pixel limit is ours
@@ -125,7 +124,6 @@ def _jpeg_size(data):
 
 
 def _pil_size(data):
-    import io
     try:
         from PIL import Image
     except ImportError:

@@ -17,7 +17,14 @@ and returns None.
 import time
 from pathlib import Path
 
-from .loading import load_state_into, read_checkpoint
+import numpy as np
+import paddle
+
+from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
+
+from .detect import normalize_state_dict
+from .loading import load_network, load_state_into, read_checkpoint
+from .ncnn_import import save_imported
 from .specs import get_spec
 
 
@@ -31,7 +38,6 @@ def check_fit(arch, state, where='checkpoint'):
     Networks whose spec allows it are built under ``paddle.LazyGuard``: shapes
     only, no random initialisation of millions of weights.
     """
-    import paddle
     spec = get_spec(arch, where)
     if spec.lazy_build:
         with paddle.LazyGuard():
@@ -42,7 +48,6 @@ def check_fit(arch, state, where='checkpoint'):
 
 
 def _float32(state):
-    import numpy as np
     dtypes = sorted({str(v.dtype) for v in state.values()})
     out = {k: (v.astype(np.float32) if v.dtype.kind == 'f' and v.dtype != np.float32 else v)
            for k, v in state.items()}
@@ -71,8 +76,6 @@ def convert_checkpoint(src, dst, param_key='params_ema', overrides=None, verify=
     Raises ``ConvertError`` / ``models.CheckpointError`` (both ``ValueError``) and the reader's errors, each
     one line starting with ``src``.
     """
-    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
-
     src, dst = Path(src), Path(dst)
     if dst.exists() and dst.resolve() == src.resolve():
         raise ConvertError(f'{src}: the output would overwrite the input; choose another output path')
@@ -101,9 +104,6 @@ def convert_checkpoint(src, dst, param_key='params_ema', overrides=None, verify=
 def convert_ncnn(src, dst, log=print):
     """Convert an ncnn ``.param`` with its ``.bin`` beside it (same stem) into ``dst`` (``models.ncnn_import``:
     every graph the importer maps); returns the same dict as ``convert_checkpoint`` (``param_key`` None)."""
-    from realesrgan_paddle.checkpoint_io.state_file import sha256_file
-
-    from .ncnn_import import save_imported
     src, dst = Path(src), Path(dst)
     weights = src.with_suffix('.bin')
     if not weights.is_file():
@@ -120,7 +120,6 @@ def convert_ncnn(src, dst, log=print):
 def _torch_state(src, used):
     """The source weights as torch tensors: a .pth read by torch itself (``weights_only``, so no code runs:
     a reader independent of ours), other formats by ``read_checkpoint``."""
-    import numpy as np
     import torch
     if src.suffix in ('.safetensors', '.pdparams'):
         state, _ = read_checkpoint(src, used, detect=False)
@@ -140,11 +139,6 @@ def verify_conversion(src, dst, arch, used, tol=1e-4, size=32, log=print):
     except ImportError:
         log('  verify: skipped (torch is not installed)')
         return None
-    import numpy as np
-    import paddle
-
-    from .detect import normalize_state_dict
-    from .loading import load_network
 
     tstate = normalize_state_dict({k: v.float() for k, v in _torch_state(Path(src), used).items()})
     try:

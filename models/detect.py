@@ -17,6 +17,8 @@ Both ask the registered ``ArchSpec``s (``models.specs``), in registration order:
 import functools
 import re
 
+import paddle
+
 from .specs import all_specs, shown
 
 
@@ -56,7 +58,6 @@ def key_pattern(key):
 @functools.lru_cache(maxsize=None)
 def _spec_keys(spec):
     """The state-dict keys of ``spec``'s network at its defaults (built shapes-only where it can be), or ()."""
-    import paddle
     try:
         if spec.lazy_build:
             with paddle.LazyGuard():

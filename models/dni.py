@@ -2,12 +2,17 @@
 files of one architecture, written once to the cache (``blend``) or to a given file (``write_dni``).
 
 ``models.zoo.dni`` takes zoo names as well (it resolves them, then calls ``blend``); ``denoise_strength`` is
-this blend of realesr-general-x4v3 and its wdn variant. Light: numpy, the checkpoint reader; no paddle.
+this blend of realesr-general-x4v3 and its wdn variant. numpy on the state dicts; no network is built.
 """
 import hashlib
 from pathlib import Path
 
+from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 from realesrgan_paddle.utils.fileio import cache_root, sha256_file
+
+from .loading import read_checkpoint
+from .lowband import base_as_lowband
+from .specs import get_spec
 
 
 def interpolate_states(a, b, weight_a):
@@ -35,7 +40,6 @@ def check_dni_weight(weight, what='dni weight'):
 
 def _full_arch(arch):
     """``arch`` with every constructor key, defaults filled in (``scale: 4`` written or not is one network)."""
-    from .specs import get_spec
     spec = get_spec(arch)
     return {'type': arch['type'], **{k: arch.get(k, spec.default(k)) for k in spec.keys}}
 
@@ -71,11 +75,7 @@ def write_dni(model, other, weight, dst):
     """Write the weights ``weight * model + (1 - weight) * other`` (two weights files of one architecture) to
     ``dst`` (atomically, with the arch and the blend in its meta) and return ``dst``; ValueError (one line)
     for files that cannot be blended."""
-    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
-
-    from .loading import read_checkpoint
     w = check_dni_weight(weight)
-    from .lowband import base_as_lowband
     sa, arch_a = read_checkpoint(model)
     sb, arch_b = base_as_lowband(sa, arch_a, *read_checkpoint(other))  # LowBandRRDBNet: W scales its strength
     if _blendable(arch_a) != _blendable(arch_b):  # a finetune's options may leave defaults out

@@ -11,11 +11,11 @@ dynamic graph and PIR), so a network writes them once. Every network that needs 
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
+from paddle.base.layer_helper import LayerHelper
 from paddle.framework import in_dynamic_or_pir_mode
 
 
 def _append(op_type, inputs, attrs=None, out_slot='Out'):
-    from paddle.base.layer_helper import LayerHelper
     helper = LayerHelper(op_type)
     out = helper.create_variable_for_type_inference(dtype=next(iter(inputs.values())).dtype)
     helper.append_op(type=op_type, inputs=inputs, outputs={out_slot: out}, attrs=attrs or {})

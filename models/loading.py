@@ -20,6 +20,11 @@ Every problem is one line that starts with the path: ``FileNotFoundError``,
 ``UnsafeCheckpointError`` and ``CheckpointFormatError`` from the reader,
 ``CheckpointError`` (a ``ValueError``) for a file that reads but gives no network.
 """
+import numpy as np
+
+from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
+
+from .detect import detect_arch, normalize_state_dict
 from .specs import all_specs, find_spec, get_spec, shown
 
 
@@ -113,7 +118,6 @@ def _checked_overrides(arch, overrides, where):
 
 def _resolve_arch(state, stored, overrides, check, where):
     """``(arch, 'file' or 'detected')``: the stored or detected arch with ``overrides`` applied."""
-    from .detect import detect_arch
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     net_type = overrides.pop('type', None)
     if net_type is not None and find_spec(net_type) is None:
@@ -152,10 +156,6 @@ def read_checkpoint(path, param_key='params_ema', overrides=None, *, check=False
         with_info: also return ``{'param_key': key taken or None for a bare dict, 'arch_from': 'file' or
             'detected' (or None)}``.
     """
-    from realesrgan_paddle.checkpoint_io.state_file import (  # lazy: keeps `import models` light
-        load_state_file, pick_params)
-
-    from .detect import normalize_state_dict
     where = str(path)
     if raw is None:
         raw = load_state_file(path)
@@ -180,7 +180,6 @@ def load_state_into(net, state, strict=True, where='checkpoint', assign=True):
     ``assign=False`` only checks (the network may then be built under ``paddle.LazyGuard``).
     Returns ``(missing, unexpected)`` key lists.
     """
-    import numpy as np
     own = net.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]

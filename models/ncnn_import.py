@@ -23,10 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import paddle.nn.functional as F
 
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
 
 from .ncnn_layers import EXTRA_READERS, NcnnFormatError  # noqa: F401 (NcnnFormatError: the API)
+from .ncnn_span import map_span
+from .ncnn_unet import map_unet_graph  # Real-CUGAN and waifu2x graphs
 
 NCNN_MAGIC = '7767517'
 TAG_FP16 = 0x01306B47
@@ -299,9 +302,7 @@ def import_ncnn(param_path, bin_path):
     where = f'{Path(param_path).name}'
     layers = read_bin(parse_param(param_path), bin_path)
     if any(L.type == 'Swish' for L in layers):
-        from .ncnn_span import map_span
         return map_span(layers, where, NcnnFormatError)
-    from .ncnn_unet import map_unet_graph  # Real-CUGAN and waifu2x graphs
     mapped = map_unet_graph(layers, param_path)
     if mapped is not None:
         return mapped
@@ -330,7 +331,6 @@ def apply_post_resize(x, post):
     """
     if not post:
         return x
-    import paddle.nn.functional as F
     h, w = x.shape[-2:]
     size = [int(h * post['scale']), int(w * post['scale'])]
     return F.interpolate(x, size=size, mode=post['mode'], align_corners=False)

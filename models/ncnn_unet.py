@@ -20,7 +20,9 @@ mapping are part of our networks' forward.
 from pathlib import Path
 
 import numpy as np
+import paddle.nn as nn
 
+from . import cugan, waifu2x
 from .ncnn_layers import NcnnFormatError
 
 WEIGHTED = ('Convolution', 'Deconvolution', 'InnerProduct')
@@ -59,14 +61,12 @@ def _ours(L):
 
 def _modules(net):
     """Our network's weighted sublayers as ``[(prefix, weight shape, transposed)]``, in parameter order."""
-    import paddle.nn as nn
     return [(name, tuple(m.weight.shape), isinstance(m, nn.Conv2DTranspose))
             for name, m in net.named_sublayers() if isinstance(m, (nn.Conv2D, nn.Conv2DTranspose))]
 
 
 def fill_state(arch, layers, where):
     """Pair the graph's weighted layers with ``arch``'s network parameters (in order, checked)."""
-    from . import cugan, waifu2x
     spec = {'RealCUGAN': cugan.SPEC, 'UpConv7': waifu2x.UPCONV7_SPEC, 'CUNet': waifu2x.CUNET_SPEC}[arch['type']]
     ours = _modules(spec.build(arch))
     theirs = [L for L in layers if L.type in WEIGHTED]

@@ -14,9 +14,13 @@ deterministic, no user data needed.
 """
 from pathlib import Path
 
+import cv2
 import numpy as np
+import paddle
+import paddle.nn.functional as F
 
-from .srvgg import SKIPS
+from . import build_network
+from .srvgg import SKIPS, upsample_skip
 
 CALIBRATION_DIR = Path(__file__).resolve().parents[1] / 'assets' / 'generic'
 CROP = 96
@@ -26,7 +30,6 @@ RIDGE = 1e-4  # times the mean diagonal of the normal matrix
 
 def calibration_images(scale, channels=3, folder=CALIBRATION_DIR):
     """LR float32 arrays (C, H, W) in [0, 1], RGB (or grey for ``channels`` 1), from the photos in ``folder``."""
-    import cv2
     files = sorted(Path(folder).glob('*.png'))
     if not files:
         raise FileNotFoundError(f'skip refit: no calibration photos (*.png) in {folder}')
@@ -50,10 +53,6 @@ def _normal_equations(net, images, to_skip):
     """``(X^T X, X^T T, cases)`` of the ridge problem: X the last conv's 3x3 input patches (plus 1 for the bias),
     T what the last conv must output so that the ``to_skip`` network gives ``net``'s output; ``cases`` keeps,
     per image, the last conv's input, the ``to_skip`` skip and ``net``'s output for the agreement check."""
-    import paddle
-    import paddle.nn.functional as F
-
-    from .srvgg import upsample_skip
     last, r = net.body[-1], net.upscale
     k = last.weight.shape[1] * 9 + 1
     xtx, xtt, cases = np.zeros((k, k)), np.zeros((k, last.weight.shape[0])), []
@@ -77,9 +76,6 @@ def refit_skip(state, arch, to_skip):
     refitted so that the network with ``skip: to_skip`` computes what ``arch``'s network computes. ``report`` holds
     the worst PSNR (dB, outputs clipped to [0, 1]) of the new network against the old one over the calibration
     images, their number and the new skip."""
-    import paddle
-
-    from . import build_network
     if to_skip not in SKIPS:
         raise ValueError(f'skip refit: skip must be one of {SKIPS}, got {to_skip!r}')
     net = build_network(dict(arch))
@@ -99,8 +95,6 @@ def refit_skip(state, arch, to_skip):
 def _agreement(cases, weight, bias, r):
     """The worst PSNR over ``cases`` of the refitted network (the new last conv on the kept features, plus the new
     skip) against the old network's output."""
-    import paddle
-    import paddle.nn.functional as F
     w, b, worst = paddle.to_tensor(weight), paddle.to_tensor(bias), np.inf
     with paddle.no_grad():
         for feat, skip, old in cases:

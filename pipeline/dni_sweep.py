@@ -36,6 +36,11 @@ in between costs an export and a Paddle Inference pass, and the useful points li
 import shutil
 from pathlib import Path
 
+from realesrgan_paddle.evaluation import model_cache as MT
+
+from .real_lq import score_flicker, score_frames
+from .select import closest_miss, flicker_refusals, gave_up, judge, rank
+
 WEIGHTS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 WEIGHTS_BY_KIND = {'x4plus': (0.0, 0.2, 0.3, 0.4, 0.5, 1.0)}
 # finetune network type -> weights: a LowBandRRDBNet blended with its base is its corrector at strength w
@@ -83,7 +88,6 @@ def sweep(nets, base_path, ft_name, ft_path, gt, lq, rows_sel, tmp, weights=WEIG
     weight-0 point is then scored like the blends. ``flicker_lq``: a folder of consecutive LQ frames
     (``pipeline.real_lq.extract_consecutive``): the result's ``flicker`` holds the blends' FLICKER ratios there.
     """
-    from realesrgan_paddle.evaluation import model_cache as MT
     names = [blend_name(w) for w in sorted(float(w) for w in weights)]
     inner = [float(w) for w in weights if float(w) < 1.0 and (float(w) > 0.0 or partner is not None)]
     tmp = Path(tmp)
@@ -96,11 +100,9 @@ def sweep(nets, base_path, ft_name, ft_path, gt, lq, rows_sel, tmp, weights=WEIG
         rows = _blend_rows(blends, rows_sel, ft_name, weights, lambda b: MT.evaluate(b, gt, lq, progress=progress),
                            zero)
         if real:
-            from .real_lq import score_frames
             got = _blend_rows(blends, real['rows'], ft_name, weights,
                               lambda b: score_frames(b, real['lq'], real.get('gt'), progress), zero)
         if flicker_lq and blends:
-            from .real_lq import score_flicker
             flick = score_flicker(blends, flicker_lq)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -118,7 +120,6 @@ def refuse_flicker(ctx, out, flicker, partner):
     (``pipeline.select.flicker_refusals``: the same rule as the checkpoints'), logged; empty with --allow-flicker
     (then logged as allowed) or without a flicker measure. Weight 1 is the checkpoint, whose ratios the selection
     has; weight 0 the base (never refused) or the partner, measured like the blends."""
-    from .select import flicker_refusals
     if not flicker or not flicker.get('ratios'):
         return {}
     ratios = dict(out.get('flicker') or {}, base=flicker['ratios'].get('base'))
@@ -150,7 +151,6 @@ def choose_weight(summary, weights, base_summary, real=None, partner=False):
     """``(weight, table, reason)`` by the rule in the module docstring; ``summary``: {blend name: summary};
     ``real``: the real LQ frames' vote (``pipeline.select.judge``; its summary holds the blends and ``base``, and
     ``bicubic``, for the guard); ``partner``: weight 0 is the partner, a candidate like the blends."""
-    from .select import closest_miss, gave_up, judge, rank
     cands = [w for w in weights if w > 0 or partner]
     table = judge(dict(summary, base=base_summary), 'base', [blend_name(w) for w in cands], real)
     winners = [w for w in cands if table[blend_name(w)]['passes']]

@@ -2,6 +2,7 @@
 (images inlined as base64 data URIs)."""
 import base64
 import html
+import re
 from pathlib import Path
 
 
@@ -84,7 +85,6 @@ def _cell(c):
 
 def _inline(text):
     """Markdown's **bold** and `code` in HTML; everything else escaped."""
-    import re
     t = html.escape(text)
     t = re.sub(r'\*\*(.+?)\*\*', r'<b>\1</b>', t)
     return re.sub(r'`(.+?)`', r'<code>\1</code>', t)

@@ -8,9 +8,15 @@ to judge the checkpoints, ``MIN_TRAIN`` to train, and the frames within ``--gap`
 photo folders are counted by the photo stage."""
 import math
 
+from realesrgan_paddle.data.fit.lq_source import list_sources
+from realesrgan_paddle.data.fit.lq_stats import MIN_MEASURE_SIDE
+from realesrgan_paddle.media.ffmpeg import probe_video
+
+from .real_lq import _size_of
+from .split import MIN_TRAIN, WANT_HELDOUT
+
 
 def _probe(path):
-    from realesrgan_paddle.media.ffmpeg import probe_video
     try:
         info = probe_video(str(path))
     except Exception:  # noqa: BLE001  an unreadable clip is refused with its own line by the keyframe stage
@@ -20,24 +26,17 @@ def _probe(path):
 
 def keyframes_needed(every, gap, clips=1):
     """What the split needs: held out + train + the frames each clip loses to the gap."""
-    from .split import MIN_TRAIN, WANT_HELDOUT
     return WANT_HELDOUT + MIN_TRAIN + clips * math.ceil(gap / every)
 
 
 def _lq_sizes(lq_paths):
     """``[(name, (width, height))]`` of the --lq-videos sources (videos and image folders)."""
-    from realesrgan_paddle.data.fit.lq_source import list_sources
-
-    from .real_lq import _size_of
     return [_size_of(kind, src) for kind, src in list_sources(lq_paths)]
 
 
 def shortfall(videos, every, gap, lq_paths=()):
     """The warning line when the footage is too little for a run that can beat the base, else None. Run after
     the up-front refusals (``check_lq_footage``): the LQ sources are known to read."""
-    from realesrgan_paddle.data.fit.lq_stats import MIN_MEASURE_SIDE
-
-    from .split import MIN_TRAIN, WANT_HELDOUT
     infos = [i for i in map(_probe, videos) if i and i.get('duration')]
     problems = []
     if infos:

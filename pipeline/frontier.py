@@ -3,6 +3,7 @@ held-out frames, and the plot drawn from that table (PSNR against NIQE, PSNR aga
 --lq-videos the same on the held-out real LQ frames (without their HR frames: a table of NIQE and detail
 against bicubic, no plot)."""
 from .dni_sweep import blend_name, describe
+from .select import W_DETAIL, W_NIQE
 
 PARTNER_NOTE = (' (the partner: the same recipe without the anchor\'s energy term, trained after the finetune for '
                 'half its iterations; it keeps the fitted degradation\'s PSNR and draws little texture, so the knob '
@@ -105,7 +106,6 @@ GUARD_NOTE = (', among those above the higher of bicubic\'s and the base\'s PSNR
 def add_section(d, res, export_info, part):
     """The report's section: the knob, the rule's choice, the table and ``part/frontier.png`` drawn from it
     (returns the figure)."""
-    from .select import W_DETAIL, W_NIQE
     dni = res['dni']
     d.h(2, 'Fidelity knob (DNI) and the perception-distortion frontier')
     other = dni.get('other', 'base')

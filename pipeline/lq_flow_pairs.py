@@ -13,7 +13,16 @@ a ``train.losses`` entry (``-o 'train.losses.l_g_temp={"type": "TemporalLoss", "
 import json
 from pathlib import Path
 
+from realesrgan_paddle.data.fit.lq_source import FootageError, list_sources
+from realesrgan_paddle.media.ffmpeg import probe_video
+from realesrgan_paddle.media.image_io import ImageReadError, imread, imwrite
+from realesrgan_paddle.media.video_reader import FrameReader, VideoError
+from realesrgan_paddle.training.option_file import overrides_need
+from realesrgan_paddle.utils.fileio import atomic_write_text
+
 from .context import DomainError
+from .real_lq import _stem
+from .stages_data import split_holdout
 
 PAIRS = 60  # pairs of consecutive LQ frames over the training span (as many as the consistency loss's frames)
 CROP, BATCH = 32, 2  # LQ crop and pairs per step
@@ -22,14 +31,11 @@ CROP, BATCH = 32, 2  # LQ crop and pairs per step
 def temporal_wanted(overrides):
     """Whether ``overrides`` (``-o KEY=VALUE`` strings) switch on a loss that reads consecutive real LQ frames (one
     registered with ``dataset='real_lq_pairs'``, the temporal loss)."""
-    from realesrgan_paddle.training.option_file import overrides_need
     return overrides_need(overrides, 'real_lq_pairs')
 
 
 def _video_pairs(path, holdout, pairs):
     """``[(index, frame t, frame t+1)]`` of consecutive frames spread over the first ``1 - holdout`` of ``path``."""
-    from realesrgan_paddle.media.ffmpeg import probe_video
-    from realesrgan_paddle.media.video_reader import FrameReader, VideoError
     info = probe_video(path)
     dur, fps = info.get('duration') or 0.0, info.get('fps') or 25.0
     end = dur * (1.0 - holdout) if dur else None
@@ -57,7 +63,6 @@ def _video_pairs(path, holdout, pairs):
 
 
 def _image_pairs(files, holdout, pairs):
-    from realesrgan_paddle.media.image_io import ImageReadError, imread
     n = int(len(files) * (1.0 - holdout))
     starts = sorted({int(round(i)) for i in (range(n - 1) if n - 1 <= pairs else
                                               [j * (n - 2) / max(1, pairs - 1) for j in range(pairs)])})
@@ -74,11 +79,6 @@ def _image_pairs(files, holdout, pairs):
 
 def write_lq_pairs(lq_paths, out, pairs=PAIRS, holdout=0.2):
     """Write the pairs into ``out`` (see the module's docstring); their count (0: none found)."""
-    from realesrgan_paddle.data.fit.lq_source import FootageError, list_sources
-    from realesrgan_paddle.media.image_io import imwrite
-    from realesrgan_paddle.utils.fileio import atomic_write_text
-
-    from .real_lq import _stem
     try:
         sources = list_sources(lq_paths)
     except FootageError as exc:
@@ -108,7 +108,6 @@ def temporal_overrides(ctx, part):
     out = Path(part) / 'real_lq_pairs'
     done = out / 'done.json'
     if not done.is_file():
-        from .stages_data import split_holdout
         h = split_holdout(ctx)
         n = write_lq_pairs(ctx.s.lq_videos, out, PAIRS, h)
         ctx.say(f'temporal loss: {n} pairs of consecutive real LQ frames from the first {100 * (1 - h):.0f} % of '

@@ -12,15 +12,17 @@ an energy term.
 import copy
 from pathlib import Path
 
+from realesrgan_paddle.training.option_file import apply_overrides
+
+from .recipes import FITTED_PARTNER, _scale, dump, loss_entry, partner_iters
+from .train_run import EXP_NAME, committed_paths, train_checked
+
 FOLDER = 'partner'
 
 
 def partner_options(opt, template):
     """The partner's options from the run's ``opt`` (paths filled in), or None when ``template`` has no partner
     entry or the run has no anchor energy term to leave out (a user's ``-o`` may have set it to 0)."""
-    from realesrgan_paddle.training.option_file import apply_overrides
-
-    from .recipes import FITTED_PARTNER, _scale, loss_entry, partner_iters
     entry = FITTED_PARTNER.get(Path(template).name)
     anchor = loss_entry(opt.get('train') or {}, 'l_g_anchor')
     if not entry or float(anchor.get('energy_weight') or 0.0) <= 0.0:
@@ -47,8 +49,6 @@ def run_partner(ctx, part, opt, template):
     """Train the partner in ``part/partner`` (``part``: the finetune stage's folder, ``opt``: the main run's
     options); the finetune stage's info on it (None when there is none): its iterations, overrides and weights
     file relative to the stage folder."""
-    from .recipes import FITTED_PARTNER, dump
-    from .train_run import EXP_NAME, committed_paths, train_checked
     p = partner_options(opt, template) if fitted(ctx) else None
     if p is None:
         return None

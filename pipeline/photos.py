@@ -17,7 +17,14 @@
 import json
 from pathlib import Path
 
+from tqdm import tqdm
+
+from realesrgan_paddle.data.builder.config import FilterConfig
+from realesrgan_paddle.data.builder.filters import FrameFilter
+from realesrgan_paddle.data.builder.manifest import Manifest, read_manifest
+from realesrgan_paddle.media.image_io import ImageReadError, imread, imwrite
 from realesrgan_paddle.media.kinds import IMAGE_EXTS, VIDEO_EXTS  # the product's one list
+from realesrgan_paddle.utils.fileio import check_inside, link_or_copy
 
 from .context import DomainError
 
@@ -27,7 +34,6 @@ PAIR_CROP, PAIR_BATCH = 32, 2  # the real pairs' LQ crop and batch (data/dataset
 def photo_files(paths):
     """The image files of ``paths`` (a folder's own files, sorted; image files as given). A folder's link out of it
     is a one-line DomainError (``utils.fileio.check_inside``)."""
-    from realesrgan_paddle.utils.fileio import check_inside
     out = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -74,7 +80,6 @@ def settings_inputs(ctx, video_settings):
 
 def photo_filter_cfg(s):
     """The builder's filters with its near-duplicate hash index; no bar cropping (a photo keeps its size)."""
-    from realesrgan_paddle.data.builder.config import FilterConfig
     return FilterConfig(min_size=s.min_size, bars=False)
 
 
@@ -106,10 +111,6 @@ def _photo_name(f, taken):
 
 def run_photos(ctx, part):
     """The builder's filters over the ``--hr`` photos into ``part`` (PNGs and manifest records)."""
-    from realesrgan_paddle.data.builder.filters import FrameFilter
-    from realesrgan_paddle.data.builder.manifest import Manifest
-    from realesrgan_paddle.media.image_io import imwrite
-    from tqdm import tqdm
     files = photo_files(ctx.s.hr_photos)
     man = Manifest(part)
     ffilter = FrameFilter(photo_filter_cfg(ctx.s))
@@ -139,7 +140,6 @@ def run_photos(ctx, part):
 
 def pair_lq_files(ctx):
     """{HR file name (``<stem>.png``): LQ photo path} of the ``--lq`` photos named like a kept HR photo."""
-    from realesrgan_paddle.data.builder.manifest import read_manifest
     kept = {Path(r['source']).stem: r['file'] for r in read_manifest(ctx.out('keyframes'))
             if r.get('type') == 'frame' and r.get('photo') and r.get('kept')}
     return {kept[f.stem]: f for f in photo_files(ctx.s.lq_photos) if f.stem in kept}
@@ -148,7 +148,6 @@ def pair_lq_files(ctx):
 def _photo(path):
     """The photo's BGR pixels; one DomainError line for a file that cannot be read (a 40000x40000 header among the
     ``--lq`` photos gave a traceback: issue 64, D16)."""
-    from realesrgan_paddle.media.image_io import ImageReadError, imread
     try:
         return imread(path)[..., :3]
     except (ImageReadError, OSError, ValueError) as exc:
@@ -157,8 +156,6 @@ def _photo(path):
 
 
 def _link_pair(lq_path, hr_path, lq_dir, gt_dir, name):
-    from realesrgan_paddle.utils.fileio import link_or_copy
-    from realesrgan_paddle.media.image_io import imwrite
     lq_dir.mkdir(parents=True, exist_ok=True)
     gt_dir.mkdir(parents=True, exist_ok=True)
     imwrite(lq_dir / name, _photo(lq_path))
@@ -170,7 +167,6 @@ def write_photo_pairs(ctx, part):
     if not ctx.s.lq_photos:
         return None
     from realesrgan_paddle.data.datasets.real_pair_crops import alignment_problem, estimate_alignment
-    from realesrgan_paddle.utils.fileio import link_or_copy
     rows = {r['file']: r['set'] for r in json.loads((ctx.out('split') / 'split.json').read_text())}
     pairs = pair_lq_files(ctx)
     kept, dropped = {'train': 0, 'heldout': 0}, []
@@ -218,7 +214,6 @@ def photo_pair_options(ctx):
         ctx.say('real pairs: not in the training (' + ('--pair-ratio 0' if ctx.s.pair_ratio <= 0 else
                                                        'no training pair') + ')')
         return []
-    from realesrgan_paddle.media.image_io import imread
     side = min(min(imread(f).shape[:2]) for f in (folder / 'lq').iterdir())
     crop = max(4, min(PAIR_CROP, side))
     n = len(list((folder / 'lq').iterdir()))

@@ -10,12 +10,18 @@ import time
 from pathlib import Path
 
 from realesrgan_paddle.utils.cli import without_flag
+from realesrgan_paddle.utils.fileio import atomic_write_text
+from realesrgan_paddle.utils.outputs import OutputClash, check_folder_pair, check_no_clobber, write_reason
 
 from . import stages_data as D
 from . import stages_evaluate as E
 from . import stages_model as M
 from . import photos as P
 from .context import STAGES, Context, DomainError
+from .dni_sweep import blend_name, describe
+from .footage import shortfall
+from .real_lq import check_lq_footage
+from .report import build
 from .state import WorkState, settings_hash
 
 
@@ -28,7 +34,6 @@ def check_work(work):
         probe.write_bytes(b'')
         probe.unlink()
     except OSError as exc:
-        from realesrgan_paddle.utils.outputs import write_reason
         raise DomainError(f'{work}: the work folder is not writable: {write_reason(work, exc)}') from None
 
 
@@ -36,7 +41,6 @@ def check_outputs(settings):
     """Nothing the run writes may touch an input: the work folder may be neither a --videos folder, nor
     inside one, nor hold one, and no stage folder or work file may be or hold a video, the --base file
     or a --compare model (a re-run replaces stage folders). One-line DomainError otherwise."""
-    from realesrgan_paddle.utils.outputs import OutputClash, check_folder_pair, check_no_clobber
     work = Path(settings.work)
     inputs = [Path(v) for v in [*settings.videos, *settings.hr_photos]] + [Path(m) for m in [settings.base, *settings.compare.values()]
                                                    if Path(m).exists()]
@@ -84,7 +88,6 @@ def _commands(ctx):
 
 
 def _run_report(ctx, part):
-    from .report import build
     return build(ctx, part, _commands(ctx))
 
 
@@ -101,7 +104,6 @@ STAGE_FUNCS = {
 
 
 def _publish_report(ctx):
-    from realesrgan_paddle.utils.fileio import atomic_write_text
     for name in ('report.md', 'report.html'):
         atomic_write_text(ctx.work / name, (ctx.out('report') / name).read_text())
 
@@ -114,10 +116,8 @@ def run(settings, argv=None, stop_after=None):
     ctx = Context(settings, state, argv)
     videos = D.find_input_videos(settings)  # no videos: one line before anything heavy
     if settings.lq_videos:
-        from .real_lq import check_lq_footage
         check_lq_footage(videos, settings.lq_videos)
     check_compare(settings.compare)
-    from .footage import shortfall
     short = shortfall(videos, settings.every, settings.gap, settings.lq_videos) if videos else None
     if short:  # before minutes of work: what footage the run needs, in one line
         ctx.say(short)
@@ -149,7 +149,6 @@ def run(settings, argv=None, stop_after=None):
 
 
 def summary_line(ctx, seconds):
-    from .dni_sweep import describe
     res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
     base = res['summary']['base']
     info = ctx.state.record('export')['info']
@@ -166,7 +165,6 @@ def _real_scores(res):
     """'; on the real LQ footage (N frames, ...): ...' with --lq-videos, else ''. The exported point's own
     numbers there (a DNI blend runs on them too); from an older metrics.json without the blends on the
     footage, those of the checkpoint it comes from, and the line says so."""
-    from .dni_sweep import blend_name
     real = res.get('real')
     if not real:
         return ''

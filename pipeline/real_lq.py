@@ -19,7 +19,21 @@
 from collections import Counter
 from pathlib import Path
 
+import cv2
 import numpy as np
+
+from realesrgan_paddle.data.builder.decode import FrameReader
+from realesrgan_paddle.data.builder.motion import MovingRegion, dedupe, thumbnail
+from realesrgan_paddle.data.fit.footage import infer_scale
+from realesrgan_paddle.data.fit.lq_source import FootageError, list_sources
+from realesrgan_paddle.evaluation import model_cache as MT
+from realesrgan_paddle.evaluation.evaluator import _bgr, evaluate_noref, list_images
+from realesrgan_paddle.evaluation.flicker import BicubicFlickerMeter
+from realesrgan_paddle.evaluation.metrics import psnr
+from realesrgan_paddle.media.ffmpeg import VideoProbeError, probe_video
+from realesrgan_paddle.media.image_io import ImageReadError, imread, imwrite
+from realesrgan_paddle.media.video_reader import VideoError
+from realesrgan_paddle.utils.fileio import link_or_copy
 
 from .context import DomainError
 
@@ -31,8 +45,6 @@ FLICKER_CROP = 96   # LQ px: their centre window (384 px at x4), so that every c
 
 def _size_of(kind, src):
     """``(name, (width, height))`` of a video's stream or an image folder's first image."""
-    from realesrgan_paddle.media.ffmpeg import VideoProbeError, probe_video
-    from realesrgan_paddle.media.image_io import ImageReadError, imread
     if kind == 'video':
         try:
             info = probe_video(src)
@@ -47,7 +59,6 @@ def _size_of(kind, src):
 
 
 def _hr_sizes(videos):
-    from realesrgan_paddle.media.ffmpeg import VideoProbeError, probe_video
     sizes = {}
     for v in videos:
         try:
@@ -60,8 +71,6 @@ def _hr_sizes(videos):
 
 def check_lq_footage(videos, lq_paths):
     """Raise a one-line ``DomainError`` (exit 2) when the LQ footage cannot be used with these HR videos."""
-    from realesrgan_paddle.data.fit.footage import infer_scale
-    from realesrgan_paddle.data.fit.lq_source import FootageError, list_sources
     for p in lq_paths:
         if not Path(p).exists():
             raise DomainError(f'--lq-videos {p}: no such file or folder')
@@ -100,9 +109,6 @@ def match_clips(lq_paths, videos):
     ``DURATION_TOL`` of the LQ clip's (a recording in HD and in SD under two names: ``match_1080p.mp4`` and
     ``match_360p.mp4``). Only a hint: ``find_pairs`` then checks every frame. The notes say which LQ clips found
     none, and why."""
-    from realesrgan_paddle.data.fit.lq_source import list_sources
-    from realesrgan_paddle.media.ffmpeg import VideoProbeError, probe_video
-
     def duration(path):
         try:
             return probe_video(path).get('duration') or None
@@ -133,7 +139,6 @@ def fit_span(holdout):
 
 def _dedupe(named):
     """Near-duplicates of one clip removed (``[(name, frame)]`` in time order)."""
-    from realesrgan_paddle.data.builder.motion import MovingRegion, dedupe, thumbnail
     if len(named) < 2:
         return named
     w = named[0][1].shape[1]
@@ -146,9 +151,6 @@ def _dedupe(named):
 def _video_tail(path, holdout, every):
     """Frames of the last ``holdout`` of ``path``, selected like the HR keyframes (``data.builder.decode``,
     interval mode): the same clip made smaller gives the same source frames at the same times."""
-    from realesrgan_paddle.data.builder.decode import FrameReader
-    from realesrgan_paddle.media.ffmpeg import probe_video
-    from realesrgan_paddle.media.video_reader import VideoError
     dur = probe_video(path)['duration']
     cut = dur * (1.0 - holdout) if dur else None  # unknown duration: every frame is kept until the end is known
     frames, last = [], None
@@ -169,7 +171,6 @@ def _video_tail(path, holdout, every):
 
 
 def _image_tail(files, holdout):
-    from realesrgan_paddle.media.image_io import ImageReadError, imread
     tail = files[min(len(files) - 1, int(len(files) * (1.0 - holdout))):]
     out = []
     for f in tail:
@@ -212,8 +213,6 @@ def extract_heldout(lq_paths, out_dir, holdout, every, hr_heldout=None, limit=FR
     name (or the HR clip ``alias`` maps its name to: ``match_clips``) gives the frames shown at those moments,
     under those names (so that ``find_pairs`` can check whether they are the HR frames made smaller); any other
     LQ source gives its tail, near-duplicates removed."""
-    from realesrgan_paddle.data.fit.lq_source import list_sources
-    from realesrgan_paddle.media.image_io import imwrite
     sources = list_sources(lq_paths)
     hr_heldout, alias = hr_heldout or {}, alias or {}
     named = []
@@ -237,7 +236,6 @@ def _consecutive(kind, src, holdout, count):
     """The first ``count`` frames of the last ``holdout`` of one LQ source (a video, or an image folder's files)."""
     if kind != 'video':
         return [f for _, f in _image_tail(src, holdout)[:count]]
-    from realesrgan_paddle.media.ffmpeg import probe_video
     from realesrgan_paddle.media.video_reader import FrameReader, VideoError
     dur = probe_video(src)['duration'] or 0.0
     frames = []
@@ -255,8 +253,6 @@ def extract_consecutive(lq_paths, out_dir, holdout, count=FLICKER_FRAMES, crop=F
     """Write ``count`` consecutive held-out frames (``0000.png``...) of the first LQ source that has as many into
     ``out_dir``, each cut to its centre ``crop`` x ``crop`` window; returns ``{'frames', 'source'}`` (0 frames
     when no source has two). ``videos_only``: image folders are photos (a photo run), not frame sequences."""
-    from realesrgan_paddle.data.fit.lq_source import list_sources
-    from realesrgan_paddle.media.image_io import imwrite
     for kind, src in list_sources(lq_paths):
         if videos_only and kind != 'video':
             continue
@@ -277,7 +273,6 @@ PAIR_PSNR = 30.0  # dB (Y): an LQ frame this close to its HR frame shrunk x4 (ar
 
 
 def _y_psnr(a, b):
-    from realesrgan_paddle.evaluation.metrics import psnr
     return psnr(a, b, 0, test_y=True)
 
 
@@ -287,11 +282,6 @@ def find_pairs(real_dir, hr_dir, gt_dir):
     x4 area shrink scores at least ``PAIR_PSNR`` dB (Y PSNR) against the LQ frame. Exact or nothing: only when
     every real LQ frame has one are they linked into ``gt_dir`` and ``(pairs, lowest PSNR)`` returned, else
     ``(0, why)``."""
-    import cv2
-
-    from realesrgan_paddle.evaluation.evaluator import list_images
-    from realesrgan_paddle.utils.fileio import link_or_copy
-    from realesrgan_paddle.media.image_io import imread
     lqs = list_images(real_dir)
     if not lqs:
         return 0, 'no real LQ frames'
@@ -315,19 +305,14 @@ def find_pairs(real_dir, hr_dir, gt_dir):
 def score_frames(nets, lq_dir, gt_dir=None, progress=True, **sheet):
     """Rows of ``nets`` (name -> upscaler) on the real LQ frames in ``lq_dir``: against the HR frames in
     ``gt_dir`` (``find_pairs``; PSNR, SSIM, detail, NIQE), or without them (NIQE, detail against bicubic)."""
-    from realesrgan_paddle.evaluation import model_cache as MT
     if gt_dir:
         return MT.evaluate(nets, gt_dir, lq_dir, progress=progress, **sheet)
-    from realesrgan_paddle.evaluation.evaluator import evaluate_noref
     return evaluate_noref(nets, lq_dir, scale=MT.SCALE, crop_border=MT.CROP_BORDER, progress=progress, **sheet)
 
 
 def score_flicker(nets, lq_dir):
     """``{name: evaluation.flicker ratios}`` of ``nets`` on the consecutive frames in ``lq_dir``
     (``extract_consecutive``), against bicubic (no reference), one frame in memory at a time."""
-    from realesrgan_paddle.evaluation.evaluator import _bgr, list_images
-    from realesrgan_paddle.evaluation.flicker import BicubicFlickerMeter
-    from realesrgan_paddle.media.image_io import imread
     files = list_images(lq_dir)
     out = {}
     for name, net in nets.items():

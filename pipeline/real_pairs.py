@@ -13,7 +13,12 @@ import json
 import shutil
 from pathlib import Path
 
+from realesrgan_paddle.data.fit.lq_source import FootageError, list_sources
+from realesrgan_paddle.media.image_io import imwrite
+from realesrgan_paddle.utils.fileio import atomic_write_text
+
 from .context import DomainError
+from .real_lq import PAIR_PSNR, _stem, find_pairs, frames_shown_at
 
 
 def _train_times(rows):
@@ -28,10 +33,6 @@ def _train_times(rows):
 def _collect(lq_paths, rows, lq_dir, alias=None):
     """Write the LQ frames at the training HR frames' moments; ``(count, None)`` or ``(0, why)``. ``alias``: {LQ
     clip stem: HR clip stem} for clips named like no HR clip (``real_lq.match_clips``)."""
-    from realesrgan_paddle.data.fit.lq_source import FootageError, list_sources
-    from realesrgan_paddle.media.image_io import imwrite
-
-    from .real_lq import _stem, frames_shown_at
     times = _train_times(rows)
     try:
         sources = list_sources(lq_paths)
@@ -52,9 +53,6 @@ def _collect(lq_paths, rows, lq_dir, alias=None):
 
 
 def write_train_pairs(lq_paths, rows, hr_dir, out, alias=None):
-    from realesrgan_paddle.utils.fileio import atomic_write_text
-
-    from .real_lq import PAIR_PSNR, find_pairs
     out = Path(out)
     shutil.rmtree(out, ignore_errors=True)
     (out / 'lq').mkdir(parents=True)

@@ -17,11 +17,14 @@ cache, the template's perceptual loss is switched off or its discriminator start
 scratch, and the run says so in one line each.
 """
 import copy
+import json
 import math
 import re
 from pathlib import Path
 
 import yaml
+
+from realesrgan_paddle.training.option_file import OptionsError, apply_overrides, validate_options
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = ROOT / 'options'
@@ -88,7 +91,6 @@ def main_iters(entry, affordable):
 def pair_options(template, pair_dir):
     """``-o`` override of the real pairs' batch for ``template`` reading ``pair_dir/lq`` and ``pair_dir/gt``
     (none when it has no entry)."""
-    import json
     c = FITTED_PAIRS.get(Path(template).name)
     if not c:
         return []
@@ -99,7 +101,6 @@ def pair_options(template, pair_dir):
 def consistency_options(template, fragment_degradation, lq_dir):
     """``-o`` overrides of the consistency loss for ``template`` (none when it has no entry): the loss with the
     fitted blur, and ``datasets.real_lq`` reading ``lq_dir``."""
-    import json
     c = FITTED_CONSISTENCY.get(Path(template).name)
     if not c:
         return []
@@ -163,11 +164,10 @@ def resolve_base(base):
         raise _not_a_base(base)
     path = ref.path
     try:
-        from realesrgan_paddle.models import read_checkpoint
+        from realesrgan_paddle.models import find_spec, net_scale, read_checkpoint
         _, arch = read_checkpoint(path, 'params_ema')
     except Exception as exc:  # unreadable or unknown weights: one line
         raise RecipeError(f'--base {base}: cannot read the weights ({exc})') from None
-    from realesrgan_paddle.models import find_spec, net_scale
     spec = find_spec(arch.get('type'))
     if spec is None or not spec.generator or net_scale(arch) != 4:
         raise RecipeError(f'--base {base}: a x4 upscaler is needed, got {arch}')
@@ -224,7 +224,6 @@ def build_options(template, base_path, base_arch, base_label, kind, device, path
 
     ``paths``: train_hr, val_hr, val_lq, experiments_root. ``iters``: None keeps the template's.
     """
-    from realesrgan_paddle.training.option_file import OptionsError, apply_overrides, validate_options
     raw = yaml.safe_load(Path(template).read_text()) or {}
     total0 = int(raw['train']['total_iter'])
     n = int(iters or total0)

@@ -4,17 +4,19 @@ import re
 import shlex
 
 from realesrgan_paddle.evaluation.evaluator import GEOMETRIC, input_note, texture_note
+from realesrgan_paddle.evaluation.metrics import geometric_mean
+from realesrgan_paddle.training.metrics_log import FILE_NAME, read_metrics, series
 
 from .context import STAGES
-from .crops import lines as crop_lines
+from .crops import frame_of, lines as crop_lines
 from .doc import Doc
-from .select import (DETAIL_KEEP, DETAIL_TOL, MAX_NIQE_COST, MAX_PSNR_COST, MAX_SSIM_COST, MIN_GAIN, MIN_PSNR_GAIN,
-                     NIQE_TOL, TRADE, W_DETAIL, W_NIQE, W_SSIM)
+from .frontier import add_section, export_paragraph  # the DNI sweep decides what is exported
+from .select import (DETAIL_KEEP, DETAIL_TOL, FLICKER_TOL, MAX_NIQE_COST, MAX_PSNR_COST, MAX_SSIM_COST, MIN_GAIN,
+                     MIN_PSNR_GAIN, NIQE_TOL, TRADE, W_DETAIL, W_NIQE, W_SSIM, flicker_worst)
 
 
 def parse_train_log(path):
     """``(losses {name: [(iter, value)]}, val {metric: [(iter, value)]})`` from the trainer's ``metrics.jsonl``."""
-    from realesrgan_paddle.training.metrics_log import read_metrics, series
     return series(read_metrics(path))
 
 
@@ -58,8 +60,6 @@ def _mean(vals):
 def scene_rows(rows, videos, names):
     """Per scene (the video a held-out frame comes from; ``videos``: file name -> video): frames, the inputs'
     geometric-mean input detail, then each model's mean PSNR and geometric-mean detail ratio."""
-    from realesrgan_paddle.evaluation.metrics import geometric_mean
-    from .crops import frame_of
     groups = {}
     for r in rows:
         groups.setdefault(videos.get(frame_of(r['image']), '?'), []).append(r)  # a crop window: its frame's
@@ -79,7 +79,6 @@ def scene_of(name, videos=None):
     """The clip a frame comes from: ``videos`` (file name -> video) first, else the frame's name without its
     ``_<time>`` suffix (``bikes_000008.400.png`` -> ``bikes``), else the name itself. A crop window of a large
     frame (``bikes_000008.400~w1.png``, ``pipeline.crops``) belongs to its frame's clip."""
-    from .crops import frame_of
     name = frame_of(name)
     if videos and name in videos:
         return videos[name]
@@ -90,7 +89,6 @@ def scene_of(name, videos=None):
 def real_scene_rows(rows, models, keys, videos=None):
     """Per scene and model (long form): scene, model, frames, then the means of ``keys`` over the scene's
     frames (ratios geometric, the rest arithmetic)."""
-    from realesrgan_paddle.evaluation.metrics import geometric_mean
     groups = {}
     for r in rows:
         groups.setdefault(scene_of(r['image'], videos), []).append(r)
@@ -156,7 +154,6 @@ def flicker_section(d, res):
     fl = sel.get('flicker')
     if not fl:
         return
-    from .select import FLICKER_TOL, flicker_worst
     d.h(3, 'Flicker')
     d.p(f'{fl["frames"]} consecutive held-out frames of {fl["source"]} (centre window), each model upscaling frame '
         'by frame (evaluation/flicker.py, no reference): static = the output\'s mean |dY| between frames where the '
@@ -291,7 +288,6 @@ def build(ctx, part, commands):
     res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
     ft = st['finetune']['info']
     exp_dir = ctx.out('finetune') / 'experiments' / 'finetune'
-    from realesrgan_paddle.training.metrics_log import FILE_NAME
     plot_curves(exp_dir / FILE_NAME, res['selection'], part / 'curves.png')
     (part / 'sheet.png').write_bytes((ctx.out('evaluate') / 'sheet.png').read_bytes())
     exported = res['exported']
@@ -305,7 +301,6 @@ def build(ctx, part, commands):
     reason = exported['reason'][:1].upper() + exported['reason'][1:]
     d.p(('**No finetuned checkpoint beat the base model.** ' if loud else
          f'**Chosen checkpoint: {exported["name"]}.** ') + reason + '.')
-    from .frontier import add_section, export_paragraph  # the DNI sweep decides what is exported
     d.p(export_paragraph(st['export']['info']))
     d.p(f'Export: `{ctx.out("export") / "inference.pdmodel"}` (and `model.pdparams`, the weights it came from).')
     if st['export']['info'].get('forced_over_bicubic'):

@@ -16,6 +16,8 @@ the one with the most held-out frames that keeps as many train frames is used.
 """
 from collections import defaultdict
 
+import numpy as np
+
 from realesrgan_paddle.data.builder.motion import DUPLICATE, MovingRegion, dedupe
 
 MIN_TRAIN = 4    # a training batch of the compact recipes
@@ -164,7 +166,6 @@ def split_photos(photos, holdout, seed):
     permutation, the first ``round(holdout * n)`` of it held out (at least ``MIN_HELDOUT``, leaving at least
     ``MIN_TRAIN`` when there are enough). Near-duplicates were removed across all photos before (the builder's
     hash index), so none crosses the split. Rows as ``split_frames``' (``time`` 0, ``cut`` None, ``photo``)."""
-    import numpy as np
     n = len(photos)
     order = np.random.default_rng(seed).permutation(n)
     n_held = min(max(MIN_HELDOUT, int(round(holdout * n))), max(0, n - MIN_TRAIN)) if n > MIN_TRAIN else \

@@ -3,25 +3,36 @@
 Each ``run_*`` takes the context and the stage's ``.partial`` folder and returns an info dict;
 each ``settings_*`` returns what the stage's hash covers.
 """
+import argparse
 import json
 from pathlib import Path
 
+from realesrgan_paddle.data import make_lq as make_lq_data
+from realesrgan_paddle.data.builder.config import FilterConfig
+from realesrgan_paddle.data.builder.extract import extract, format_summary
+from realesrgan_paddle.data.builder.manifest import Manifest, read_manifest, video_key
+from realesrgan_paddle.data.builder.motion import LEVEL, MIN_AREA, THUMB, thumbnail
+from realesrgan_paddle.data.builder.sources import find_videos
+from realesrgan_paddle.data.degrade.codec import CodecError
+from realesrgan_paddle.data.fit.lq_source import FootageError
+from realesrgan_paddle.media.ffmpeg import FFmpegNotFound
+from realesrgan_paddle.media.image_io import ImageReadError, imread
 from realesrgan_paddle.utils.fileio import link_or_copy
-
-from realesrgan_paddle.data.fit.footage import FIT_FRAMES
+from realesrgan_paddle.data.fit.footage import FIT_FRAMES, describe_report, run
 
 from .context import DomainError
+from .photos import write_photo_pairs
+from .real_lq import FRAMES, PAIR_PSNR, extract_heldout, find_pairs, fit_span, match_clips
+from .split import MAX_HOLDOUT, WANT_HELDOUT, check_counts, scene_notes, split_frames, split_photos, summary_line
 
 
 def _filter_cfg(s):
     """The builder's filters without its whole-frame hash dedupe: the split judges near-duplicates on what
     moves in each clip (``pipeline.split``), which a static camera needs."""
-    from realesrgan_paddle.data.builder.config import FilterConfig
     return FilterConfig(min_size=s.min_size, dedupe=None)
 
 
 def find_input_videos(s):
-    from realesrgan_paddle.data.builder.sources import find_videos
     try:
         videos = find_videos([str(v) for v in s.videos], s.work)
     except FileNotFoundError as exc:
@@ -32,7 +43,6 @@ def find_input_videos(s):
 
 
 def settings_keyframes(ctx):
-    from realesrgan_paddle.data.builder.manifest import video_key
     return {'videos': [video_key(v) for v in find_input_videos(ctx.s)], 'mode': 'interval',
             'every': ctx.s.every, 'filters': _filter_cfg(ctx.s).as_dict()}
 
@@ -43,9 +53,6 @@ def command_keyframes(ctx, out):
 
 
 def run_keyframes(ctx, part):
-    from realesrgan_paddle.data.builder.extract import extract, format_summary
-    from realesrgan_paddle.data.builder.manifest import Manifest
-    from realesrgan_paddle.media.ffmpeg import FFmpegNotFound
     videos = find_input_videos(ctx.s)
     try:
         summary = extract([str(v) for v in videos], part, mode='interval', every=ctx.s.every, cfg=_filter_cfg(ctx.s),
@@ -84,15 +91,11 @@ def _min_size_hint(man, min_size):
 
 def settings_split(ctx):
     s = ctx.s
-    from realesrgan_paddle.data.builder.motion import LEVEL, MIN_AREA, THUMB
-    from .split import MAX_HOLDOUT, WANT_HELDOUT
     return {'holdout': s.holdout, 'gap': s.gap, 'duplicate': s.duplicate, 'motion': [THUMB, LEVEL, MIN_AREA],
             'want': [WANT_HELDOUT, MAX_HOLDOUT], **({'photos_seed': s.seed} if s.hr_photos else {})}
 
 
 def _thumbnails(folder, frames):
-    from realesrgan_paddle.data.builder.motion import thumbnail
-    from realesrgan_paddle.media.image_io import ImageReadError, imread
     out = {}
     for r in frames:
         try:
@@ -104,9 +107,6 @@ def _thumbnails(folder, frames):
 
 
 def run_split(ctx, part):
-    from realesrgan_paddle.data.builder.manifest import read_manifest
-
-    from .split import check_counts, scene_notes, split_frames, summary_line
     src = ctx.out('keyframes')
     recs = read_manifest(src)
     frames = [r for r in recs if r.get('type') == 'frame' and r.get('kept') and r.get('file')]
@@ -148,7 +148,6 @@ def _split_photos(ctx, photos):
     """The ``--hr`` photos split at random with ``--seed`` (``split.split_photos``), one line saying so."""
     if not photos:
         return []
-    from .split import split_photos
     rows = split_photos(photos, ctx.s.holdout, ctx.s.seed)
     held = sum(r['set'] == 'heldout' for r in rows)
     ctx.say(f'split: {len(rows)} photos at random (--seed {ctx.s.seed}): {len(rows) - held} train, {held} held out '
@@ -157,7 +156,6 @@ def _split_photos(ctx, photos):
 
 
 def settings_degrade(ctx):
-    from .real_lq import FRAMES
     lq = [{'path': str(v), 'bytes': _tree_bytes(v)} for v in ctx.s.lq_videos]
     real = {'frames': FRAMES, 'every': ctx.s.every, 'fit_span': 'before the held-out part',
             'fit_hr': 'the --videos footage over the same span'} if lq else None
@@ -175,9 +173,6 @@ def settings_degrade(ctx):
 
 def clip_alias(ctx):
     """``({LQ clip: HR clip}, notes)`` for the LQ clips named like no HR clip (``real_lq.match_clips``)."""
-    from realesrgan_paddle.data.fit.lq_source import FootageError
-
-    from .real_lq import match_clips
     try:
         return match_clips(ctx.s.lq_videos, find_input_videos(ctx.s))
     except FootageError as exc:
@@ -206,13 +201,6 @@ def run_fit(ctx, part):
     (docs/experiments/degradation_fit_runs.md); sampled alike, 0.2-0.6 and 0.4-0.8, at a third of the loss."""
     if not ctx.s.lq_videos:
         return None
-    import argparse
-
-    from realesrgan_paddle.data.degrade.codec import CodecError
-    from realesrgan_paddle.data.fit.footage import describe_report, run
-    from realesrgan_paddle.data.fit.lq_source import FootageError
-
-    from .real_lq import fit_span
     out = part / 'fitted.yml'
     span = fit_span(split_holdout(ctx))
     hr = [str(v) for v in find_input_videos(ctx.s)]
@@ -244,9 +232,6 @@ def run_real_lq(ctx, part):
     """``--lq-videos``: the held-out real LQ frames (``part/real_lq``) for the evaluation; None without them."""
     if not ctx.s.lq_videos:
         return None
-    from realesrgan_paddle.data.fit.lq_source import FootageError
-
-    from .real_lq import extract_heldout
     h = split_holdout(ctx)
     held = {}
     for r in json.loads((ctx.out('split') / 'split.json').read_text()):
@@ -268,7 +253,6 @@ def run_real_lq(ctx, part):
             f'{100 * (1 - h):.0f} %')
     if not info['frames']:
         raise DomainError(f'--lq-videos: no frame in the last {100 * h:.0f} % of {", ".join(ctx.s.lq_videos)}')
-    from .real_lq import PAIR_PSNR, find_pairs
     n, how = find_pairs(part / 'real_lq', ctx.out('split') / 'val_hr', part / 'real_gt')
     info['paired'] = n
     if n:
@@ -286,9 +270,6 @@ def command_degrade(ctx, out):
 
 
 def run_degrade(ctx, part):
-    from realesrgan_paddle.data import make_lq as make_lq_data
-
-    from .photos import write_photo_pairs
     pairs = write_photo_pairs(ctx, part)
     fit = run_fit(ctx, part)
     out = part / 'val_lq'

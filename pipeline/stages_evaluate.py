@@ -3,16 +3,23 @@ on the held-out real LQ frames, which vote: ``pipeline.select``), the chosen one
 --compare models (contact sheets), then the DNI sweep of the fidelity knob (``pipeline.dni_sweep``)."""
 import json
 
+from realesrgan_paddle.evaluation import model_cache as MT
+from realesrgan_paddle.evaluation.evaluator import list_images
+from realesrgan_paddle.evaluation.model_cache import BACKEND_RULE
+
+from . import crops, crops as C
 from .context import DomainError
+from .dni_sweep import (  # the fidelity knob: blends of the base (or the partner) and the checkpoint
+    finetune_of, run_sweep, weights_for)
+from .partner import partner_path
+from .real_lq import extract_consecutive, score_flicker, score_frames
+from .select import CRITERION, choose, compare, flicker_refusals, losses
 from .stages_model import _base
 from .train_run import EXP_NAME, checkpoints
+from .vs_bicubic import exported_point, exported_vs_bicubic
 
 
 def settings_evaluate(ctx):
-    from realesrgan_paddle.evaluation.model_cache import BACKEND_RULE
-    from .dni_sweep import weights_for
-    from .select import CRITERION
-    from . import crops
     kind = _base(ctx)[2]
     return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'allow_flicker': ctx.s.allow_flicker,
             'crop_border': 4, 'real_vote': True,
@@ -22,8 +29,6 @@ def settings_evaluate(ctx):
 
 
 def run_evaluate(ctx, part):
-    from realesrgan_paddle.evaluation import model_cache as MT
-    from .select import compare
     base_path, _, kind, _ = _base(ctx)
     base_path = str(base_path)
     gt, lq, cropped = _cropped(ctx, part)
@@ -62,12 +67,9 @@ def run_evaluate(ctx, part):
            'best': MT.best(summ, list(final)), 'vs_base': {o: compare(summ[o], summ['base']) for o in final
                                                           if o != 'base'},
            'exported': exported, 'backends': dict(nets.backends), 'notes': notes, 'real': real, 'crops': cropped}
-    from .dni_sweep import run_sweep  # the fidelity knob: blends of the base (or the partner) and the checkpoint
-    from .partner import partner_path
     res['dni'] = run_sweep(ctx, nets, base_path, {c: str(ckpts[it]) for c, it in cand.items()}, res, gt, lq,
                            part / 'dni.tmp', partner=partner_path(ctx))
     res['losses'] = exported_losses(res, final)
-    from .vs_bicubic import exported_vs_bicubic
     res['vs_bicubic'] = exported_vs_bicubic(res)
     (part / 'metrics.json').write_text(json.dumps(res, indent=1, default=float))
     _say(ctx, res)
@@ -77,7 +79,6 @@ def run_evaluate(ctx, part):
 def _cropped(ctx, part):
     """``(gt folder, lq folder, crops)``: the held-out pairs every model is scored on, large frames cut to their
     window (``pipeline.crops``); ``crops``: {'pairs': info} (and 'real' when ``_real_frames`` cuts those)."""
-    from . import crops as C
     gt, lq, info = C.crop_pairs(ctx.out('split') / 'val_hr', ctx.out('degrade') / 'val_lq', part / 'crops' / 'pairs',
                                 C.SIZE, C.WHOLE_MAX)
     if info['cropped']:
@@ -91,7 +92,6 @@ def _flicker(ctx, part, nets, models):
     them."""
     if not ctx.s.lq_videos:
         return None
-    from .real_lq import extract_consecutive, score_flicker
     from .stages_data import split_holdout
     photos = bool(ctx.s.hr_photos)  # a photo run's LQ image folders are photos, not consecutive frames
     info = extract_consecutive(ctx.s.lq_videos, part / 'flicker_lq', split_holdout(ctx), videos_only=photos)
@@ -111,7 +111,6 @@ def _flicker(ctx, part, nets, models):
 
 def _refuse_flicker(ctx, flicker, cand):
     """``(candidates left, refused {name: reason})``: ``pipeline.select.flicker_refusals`` unless --allow-flicker."""
-    from .select import flicker_refusals
     if not flicker:
         return cand, {}
     refused = flicker_refusals(flicker['ratios'], 'base', list(cand))
@@ -126,9 +125,6 @@ def _select(ctx, nets, models, cand, gt, lq, real, flicker=None):
     """The selection pass: the base and the checkpoints on the held-out pairs and on the real LQ frames (when
     there are some: ``real``, ``_real_frames``'s, gains their rows and summary), and the choice; candidates that
     flicker more than the base allows (``flicker``, ``_flicker``'s) are refused unless --allow-flicker."""
-    from realesrgan_paddle.evaluation import model_cache as MT
-    from .dni_sweep import finetune_of
-    from .select import choose
     ctx.say(f'evaluate: the base and {len(cand)} checkpoints (EMA weights) on the held-out pairs, '
             f'{nets.own_backend} backend')
     rows_sel = MT.evaluate(nets.get(models, own=models), gt, lq, progress=not ctx.s.quiet)
@@ -136,7 +132,6 @@ def _select(ctx, nets, models, cand, gt, lq, real, flicker=None):
         raise DomainError(f'no held-out pairs in {gt} and {lq}', code=1)
     summ_sel = MT.summarize(rows_sel, list(models))
     if real:
-        from .real_lq import score_frames
         ctx.say(f'evaluate: the base and the checkpoints on the {real["frames"]} held-out real LQ frames '
                 + ('(against their HR frames), which decide the choice' if real['paired'] else
                    '(no reference: NIQE, detail against bicubic), which vote with the held-out pairs'))
@@ -156,8 +151,6 @@ def _select(ctx, nets, models, cand, gt, lq, real, flicker=None):
 def _real_frames(ctx, part, cropped):
     """The held-out real LQ frames (``degrade/real_lq``) and their HR frames (``degrade/real_gt``, when the LQ
     footage is the HR footage made smaller), or None; large frames cut like the pairs (``cropped['real']``)."""
-    from realesrgan_paddle.evaluation.evaluator import list_images
-    from . import crops as C
     folder, gt = ctx.out('degrade') / 'real_lq', ctx.out('degrade') / 'real_gt'
     if not folder.is_dir() or not list_images(folder):
         return None
@@ -176,8 +169,6 @@ def _real_frames(ctx, part, cropped):
 def _real_sheet(ctx, part, real, ups, others):
     """The real LQ frames through ``ups`` (bicubic, base, finetuned, the --compare models; contact sheet
     ``part/real_sheet.png``), merged into ``real``'s rows (which hold the base and every checkpoint)."""
-    from realesrgan_paddle.evaluation import model_cache as MT
-    from .real_lq import score_frames
     ctx.say('evaluate: the real LQ footage: ' + ', '.join(ups))
     got = {r['image']: r for r in score_frames(ups, real['lq'], real['gt'], not ctx.s.quiet,
                                                 sheet=str(part / 'real_sheet.png'), sheet_images=4, crop=256)}
@@ -215,8 +206,6 @@ def exported_losses(res, final):
     """Where the exported point (the DNI rule's blend, the finetune or the base) loses to bicubic, the base or a
     --compare model, with its own numbers: on the held-out pairs and on the real LQ footage (where the blends
     are run too)."""
-    from .select import losses
-    from .vs_bicubic import exported_point
     real = res['real']
     name, own = exported_point(res)
     lost = losses(own, name, [m for m in final if m not in (name, 'finetuned')])

@@ -4,13 +4,33 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
+import yaml
+
+from realesrgan_paddle.data.fit.lq_source import FootageError, load_footage
+from realesrgan_paddle.inference.backends import PredictorBackend
+from realesrgan_paddle.inference.export import export_static
+from realesrgan_paddle.media.image_io import imwrite
+from realesrgan_paddle.training.basicsr_compat import flag_targets
+from realesrgan_paddle.training.metrics_log import FILE_NAME, read_metrics
+from realesrgan_paddle.utils.fileio import atomic_write_text
+
 from .context import DomainError
+from .dni_sweep import describe, export_choice
 from .lq_flow_pairs import temporal_overrides
+from .partner import fitted, partner_options, partner_path, run_partner
+from .photos import photo_pair_options
+from .real_lq import fit_span
+from .real_pairs import write_train_pairs
+from .recipes import (FITTED_CONSISTENCY, FITTED_GENERIC, FITTED_PAIRS, FITTED_PARTNER, RecipeError, build_options,
+                      consistency_options, dump, fitted_recipe, main_iters, official_assets, pair_options, parse_budget,
+                      partner_iters, pick_template, resolve_base)
+from .stages_data import clip_alias, split_holdout
 from .train_run import EXP_NAME, checkpoints, committed_paths, run_train, train_checked
+from .vs_bicubic import exported_vs_bicubic
 
 
 def _base(ctx):
-    from .recipes import RecipeError, resolve_base
     try:
         return resolve_base(ctx.s.base)
     except RecipeError as exc:
@@ -18,7 +38,6 @@ def _base(ctx):
 
 
 def _recipe(ctx, part, iters):
-    from .recipes import RecipeError, build_options, official_assets, pick_template
     path, arch, kind, label = _base(ctx)
     assets = official_assets()
     template, note = pick_template(kind, ctx.s.device, assets)
@@ -39,12 +58,8 @@ def fitted_overrides(fragment, template=None, base_arch=None):
     """``-o`` overrides that put a fitted degradation (``tools/fit_degradation.py``'s fragment) into the recipe,
     with the recipe's loss changes for it (``recipes.fitted_recipe``, given the base's ``base_arch``); none when
     the file is absent (no ``--lq-videos``). The user's own ``-o`` come after, so they win."""
-    import yaml
-
-    from .recipes import fitted_recipe
     if not Path(fragment).is_file():
         return []
-    from realesrgan_paddle.training.basicsr_compat import flag_targets
     frag = yaml.safe_load(Path(fragment).read_text())
     flags = {k: bool(frag[k]) for k in ('l1_gt_usm', 'percep_gt_usm') if k in frag}
     out = [f'{k}={json.dumps(v)}' for k, v in flags.items()]
@@ -58,7 +73,6 @@ def fitted_overrides(fragment, template=None, base_arch=None):
 def _generic_wanted(ctx, template):
     """``recipes.FITTED_GENERIC``'s folder for this run, or None: no --lq-videos, --no-generic, or a template
     without one."""
-    from .recipes import FITTED_GENERIC
     folder = FITTED_GENERIC.get(Path(template).name)
     return folder if ctx.s.lq_videos and ctx.s.generic else None
 
@@ -91,16 +105,12 @@ def generic_overrides(ctx, template):
 def consistency_overrides(ctx, part, template):
     """--lq-videos with a fitted degradation: real LQ frames for the consistency loss (``part/real_lq_train``,
     taken once) and the recipe's overrides for it (``recipes.consistency_options``); none otherwise."""
-    import yaml
-
-    from .recipes import FITTED_CONSISTENCY, consistency_options
     fragment = ctx.out('degrade') / 'fitted.yml'
     c = FITTED_CONSISTENCY.get(Path(template).name)
     if not ctx.s.lq_videos or not fragment.is_file() or not c:
         return []
     out = Path(part) / 'real_lq_train'
     if not (out / 'done.json').is_file():
-        from .stages_data import split_holdout
         h = split_holdout(ctx)
         n = write_train_lq(ctx.s.lq_videos, out, c['frames'], h)
         ctx.say(f'consistency loss: {n} real LQ frames from the first {100 * (1 - h):.0f} % of each LQ clip')
@@ -111,9 +121,6 @@ def pair_overrides(ctx, part, template):
     """--lq-videos with a fitted degradation whose clips are the HR clips made smaller: the real (LQ, HR) pairs
     of the training span (``part/real_pairs``, found once, ``pipeline/real_pairs.py``) as a second batch
     (``recipes.pair_options``); none otherwise, and one line saying which case applies and why."""
-    from .photos import photo_pair_options
-    from .real_pairs import write_train_pairs
-    from .recipes import FITTED_PAIRS, pair_options
     photo = photo_pair_options(ctx)
     if photo is not None:
         return photo
@@ -124,7 +131,6 @@ def pair_overrides(ctx, part, template):
     done = out / 'done.json'
     if not done.is_file():
         rows = json.loads((ctx.out('split') / 'split.json').read_text())
-        from .stages_data import clip_alias
         info = write_train_pairs(ctx.s.lq_videos, rows, ctx.out('split') / 'train_hr', out, clip_alias(ctx)[0])
         ctx.say(f'real pairs: {info["pairs"]} (LQ, HR) training pairs: {info["why"]}' if info['pairs'] else
                 f'real pairs: none ({info["why"]}): the fitted degradation and the consistency loss only')
@@ -135,11 +141,6 @@ def pair_overrides(ctx, part, template):
 def write_train_lq(lq_paths, out, frames, holdout):
     """Up to ``frames`` LQ frames spread over the first ``1 - holdout`` of each of ``lq_paths`` (the evaluation
     holds out the rest, ``pipeline.real_lq.fit_span``), as PNGs in ``out``; their count."""
-    from realesrgan_paddle.data.fit.lq_source import FootageError, load_footage
-    from realesrgan_paddle.utils.fileio import atomic_write_text
-    from realesrgan_paddle.media.image_io import imwrite
-
-    from .real_lq import fit_span
     try:
         foot = load_footage(lq_paths, frames, span=fit_span(holdout))
     except FootageError as exc:
@@ -153,13 +154,10 @@ def write_train_lq(lq_paths, out, frames, holdout):
 
 def template_of(ctx):
     """The recipe template's path for this run's base and device."""
-    from .recipes import official_assets, pick_template
     return pick_template(_base(ctx)[2], ctx.s.device, official_assets())[0]
 
 
 def settings_finetune(ctx):
-    from .recipes import (FITTED_CONSISTENCY, FITTED_PAIRS, FITTED_PARTNER, fitted_recipe, official_assets,
-                          pick_template)
     path, arch, kind, label = _base(ctx)
     template, _ = pick_template(kind, ctx.s.device, official_assets())
     if not template.is_file():
@@ -184,7 +182,6 @@ def _generic_key(ctx, template):
 def seconds_per_iter(metrics_file):
     """Mean wall time between logged iterations after the first two (startup and the first step excluded),
     from the trainer's ``metrics.jsonl``."""
-    from realesrgan_paddle.training.metrics_log import read_metrics
     pts = [(r['time'], r['iter']) for r in read_metrics(metrics_file) if r['kind'] == 'train' and r['iter'] >= 2]
     if len(pts) < 2 or pts[-1][1] == pts[0][1]:
         raise DomainError(f'{metrics_file}: the warm-up logged too few iterations to time', code=1)
@@ -199,7 +196,6 @@ def plan_iterations(ctx, part):
     ``iters = floor(0.9 * (budget - warm-up wall time) / s_per_iter)`` (at least 1): 10 % of the
     rest is kept for validations and checkpoints.
     """
-    from .recipes import dump, parse_budget
     plan_file = part / 'plan.json'
     if plan_file.is_file():
         plan = json.loads(plan_file.read_text())
@@ -220,7 +216,6 @@ def plan_iterations(ctx, part):
         with open(part / 'warmup' / 'console.log', 'w') as fh:
             rc = run_train(wopt, log_to=fh, auto_resume=False)
         wall = time.perf_counter() - t0
-        from realesrgan_paddle.training.metrics_log import FILE_NAME
         metrics = part / 'warmup' / 'experiments' / EXP_NAME / FILE_NAME
         if rc != 0 or not metrics.is_file():
             tail = (part / 'warmup' / 'console.log').read_text().strip().splitlines()[-1:]
@@ -229,8 +224,6 @@ def plan_iterations(ctx, part):
         affordable = max(1, int(0.9 * (budget - wall) / spi))
         iters = affordable
         shutil.rmtree(part / 'warmup')
-        from .partner import fitted, partner_options
-        from .recipes import FITTED_PARTNER, main_iters, partner_iters
         entry = FITTED_PARTNER.get(Path(template_of(ctx)).name)
         if fitted(ctx) and partner_options(opt, template_of(ctx)) is not None:  # the knob's partner follows
             iters = main_iters(entry, affordable)
@@ -245,7 +238,6 @@ def plan_iterations(ctx, part):
 
 
 def run_finetune(ctx, part):
-    from .recipes import dump
     iters, plan = plan_iterations(ctx, part)
     opt, notes, template = _recipe(ctx, part, iters)
     for n in notes:
@@ -261,7 +253,6 @@ def run_finetune(ctx, part):
         ctx.say(f'finetune: the training frames + {n_generic} generic photos ({generic}; --no-generic leaves them out)')
     exp = part / 'experiments' / EXP_NAME
     ckpts = train_checked(opt_path, exp)
-    from .partner import run_partner
     partner = run_partner(ctx, part, opt, template)
     # the committed folder is WORK/finetune: point the options there, so the file reproduces the run
     opt['path']['experiments_root'] = str(ctx.out('finetune') / 'experiments')
@@ -281,7 +272,6 @@ def settings_export(ctx):
 def check_beats_bicubic(ctx, res):
     """Bicubic is a candidate too: a model that loses to it on both axes is not exported without
     --force-export (``pipeline.select.loses_to_bicubic``); returns the line the report carries, or None."""
-    from .vs_bicubic import exported_vs_bicubic
     lost = exported_vs_bicubic(res, ctx.s.dni_weight)
     if not lost:
         return None
@@ -295,16 +285,12 @@ def check_beats_bicubic(ctx, res):
 
 
 def run_export(ctx, part):
-    import numpy as np
     import paddle
 
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.export import export_static
-    from .dni_sweep import describe, export_choice
     res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
     forced = check_beats_bicubic(ctx, res)
     ckpts = {f'iter_{it}': p for it, p in checkpoints(ctx.out('finetune') / 'experiments' / EXP_NAME).items()}
-    from .partner import partner_path
     try:
         src, what = export_choice(res, ckpts, _base(ctx)[0], ctx.s.dni_weight, part / 'model.pdparams',
                                   partner_path(ctx))
@@ -314,7 +300,6 @@ def run_export(ctx, part):
     export_static(net, arch, part, source=src if src != part / 'model.pdparams' else describe(what))
     if src != part / 'model.pdparams':
         shutil.copy2(src, part / 'model.pdparams')
-    from realesrgan_paddle.inference.backends import PredictorBackend
     x = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
     with paddle.no_grad():
         ref = net(paddle.to_tensor(x)).numpy()

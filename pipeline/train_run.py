@@ -4,6 +4,9 @@ import os
 import subprocess
 import sys
 
+from realesrgan_paddle.training.checkpoints import CheckpointManager
+from realesrgan_paddle.utils.runtime_env import PARENT_ENV
+
 from .context import ROOT, DomainError
 
 EXP_NAME = 'finetune'
@@ -12,7 +15,6 @@ EXP_NAME = 'finetune'
 def run_train(opt_path, log_to=None, auto_resume=True):
     """``train.py`` on ``opt_path`` in a child process that ends with this one; its exit code."""
     cmd = train_command() + ['--yml_path', str(opt_path)] + (['--auto_resume'] if auto_resume else [])
-    from realesrgan_paddle.utils.runtime_env import PARENT_ENV
     env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})  # the trainer ends with this process
     return subprocess.run(cmd, cwd=ROOT, stdout=log_to, stderr=log_to, env=env).returncode
 
@@ -41,7 +43,6 @@ def train_checked(opt_path, exp, what='training'):
 
 def checkpoints(exp_dir):
     """{iteration: path} of the saved generators (EMA weights inside), in iteration order."""
-    from realesrgan_paddle.training.checkpoints import CheckpointManager
     return CheckpointManager(exp_dir).net_files('g')
 
 

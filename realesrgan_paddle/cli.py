@@ -3,6 +3,8 @@
 import importlib
 import sys
 
+from .utils.cli import name_next_parser
+
 # subcommand -> (module under realesrgan_paddle, the clone's script, what it does)
 COMMANDS = {
     'infer': ('tools.infer', 'tools/infer.py', 'upscale images, folders and videos with Paddle Inference'),
@@ -36,7 +38,6 @@ def main(argv=None):
         print(f'{PROG}: error: unknown command {name!r}; choose from {", ".join(COMMANDS)}', file=sys.stderr)
         return 2
     module = importlib.import_module(f'{__package__}.{COMMANDS[name][0]}')
-    from .utils.cli import name_next_parser
     name_next_parser(f'{PROG} {name}')  # its usage says realesrgan-paddle <command>, not cli.py or <script>.py
     # sys.argv stays as typed: the tools re-execute it (utils.runtime_env.setup, python <this script> infer ...)
     status = module.main(rest)

@@ -19,6 +19,12 @@ Exit status: 0 ok, 1 verification above ``--tol``, 2 refused or bad input.
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
+from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError, load_state_file
+from realesrgan_paddle.utils.fileio import is_regular_file, require_regular_file
+from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
+
 ROOT = Path(__file__).resolve().parents[1]
 if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
     try:
@@ -93,7 +99,6 @@ def convert_one(src, dst, args, log=print):
         runtime_env.import_paddle_quietly()
         from realesrgan_paddle.models.convert import convert_ncnn
         return convert_ncnn(src, dst, log=log)
-    from realesrgan_paddle.checkpoint_io.state_file import load_state_file
     raw = load_state_file(src)
     runtime_env.import_paddle_quietly()
     from realesrgan_paddle.models.convert import convert_checkpoint
@@ -119,16 +124,13 @@ def _default_output(src, output):
 @returns_status
 def main(argv=None):
     args = parse_args(argv)
-    from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
     expected = (UnsafeCheckpointError, CheckpointFormatError, ValueError, OSError, MemoryError)
     src = Path(args.input)
     if not src.exists():
         print(f'{src}: no such file or directory', file=sys.stderr)
         return 2
-    from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
     if not src.is_dir():
         try:
-            from realesrgan_paddle.utils.fileio import require_regular_file
             require_regular_file(src)  # a FIFO or a device: one line, never opened
             dst = _default_output(src, args.output)
             check_writable(dst.parent)  # a path it cannot write is named as the output's, before the conversion
@@ -145,8 +147,6 @@ def main(argv=None):
             return 2
         return 1 if res.get('verify') is not None and res['verify'] > args.tol else 0
 
-    from tqdm import tqdm
-    from realesrgan_paddle.utils.fileio import is_regular_file
     files = sorted(p for p in src.iterdir() if p.suffix in CHECKPOINT_SUFFIXES and is_regular_file(p))
     if not files:
         print(f'{src}: no checkpoints ({", ".join(CHECKPOINT_SUFFIXES)}) in this directory', file=sys.stderr)

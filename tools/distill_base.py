@@ -19,6 +19,12 @@ Exit status: 0 ok, 2 refused or bad input.
 import sys
 from pathlib import Path
 
+from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError, save_checkpoint
+from realesrgan_paddle.data import make_lq as make_lq_data
+from realesrgan_paddle.media.image_io import ImageReadError
+from realesrgan_paddle.training.checkpoints import to_numpy_state
+from realesrgan_paddle.utils.outputs import OutputClash, check_writable
+
 ROOT = Path(__file__).resolve().parents[1]
 if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
     try:
@@ -66,7 +72,6 @@ def _check_args(args):
             fail(None, f'--{name} must be >= 1, got {getattr(args, name)}')
     if args.lr <= 0 or args.energy < 0 or args.grid < 0:
         fail(None, f'--lr must be > 0, --energy and --grid >= 0, got {args.lr}, {args.energy}, {args.grid}')
-    from realesrgan_paddle.utils.outputs import OutputClash, check_writable
     for flag, folder in (('--work', args.work), ('--output', out.parent)):  # before an hour of training
         try:
             check_writable(folder)
@@ -75,7 +80,6 @@ def _check_args(args):
 
 
 def _degrade(args, work, log):
-    from realesrgan_paddle.data import make_lq as make_lq_data
     for seed in args.seeds:
         argv = ['-i', str(args.input), '-o', str(work / f'lq_{seed}'), '--seed', str(seed)]
         status = make_lq_data.main(argv)
@@ -113,8 +117,6 @@ def _run(args):
 
 def _distil(args, work, net, arch, pairs, log):
     from realesrgan_paddle.training.distill import train
-    from realesrgan_paddle.training.checkpoints import to_numpy_state
-    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     loss = train(net, pairs, work / 'states', args.iters, args.batch, args.lr, args.energy, args.every,
                  log=log, progress=not args.quiet, grid_weight=args.grid)
     meta = {'source': f'{args.teacher} distilled into {args.init} (tools/distill_base.py)',
@@ -131,8 +133,6 @@ def main(argv=None):
     args = parse_args(argv)
     _check_args(args)
     runtime_env.setup()
-    from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
-    from realesrgan_paddle.media.image_io import ImageReadError
     try:
         _run(args)
     except (UnsafeCheckpointError, CheckpointFormatError, ImageReadError, ValueError, OSError) as e:

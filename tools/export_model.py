@@ -16,14 +16,22 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
     try:
         import _bootstrap  # noqa: F401
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
+from realesrgan_paddle.inference.backends import PredictorBackend  # noqa: E402
+from realesrgan_paddle.inference.export import export_static  # noqa: E402
+from realesrgan_paddle.inference.upscaler import resolve_model  # noqa: E402
+from realesrgan_paddle.utils import runtime_env  # noqa: E402
 from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
     ArgumentParser, RawHelpFormatter, add_output, fail, returns_status)
+from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, write_error  # noqa: E402
+from realesrgan_paddle.utils.progress import is_tty  # noqa: E402
 
 
 def build_parser():
@@ -59,7 +67,6 @@ CHECK_RANGE = (8, 1024)  # --check input sizes that are safe and quick to run
 
 def say(line):
     """What a slow step is doing, on a terminal only (a log or a caller reading stderr gets the results)."""
-    from realesrgan_paddle.utils.progress import is_tty
     if is_tty():
         print(line, file=sys.stderr, flush=True)
 
@@ -69,13 +76,9 @@ def main(argv=None):
     args = parse_args(argv)
     if args.check and not CHECK_RANGE[0] <= args.check <= CHECK_RANGE[1]:
         fail(None, f'--check must be 0 (skip) or between {CHECK_RANGE[0]} and {CHECK_RANGE[1]}, got {args.check}')
-    from realesrgan_paddle.utils import runtime_env
     runtime_env.setup()
-    import numpy as np
 
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.export import export_static
-    from realesrgan_paddle.inference.upscaler import resolve_model
     # flag names; load_network maps them to the network's keys (scale -> upscale for SRVGGNetCompact)
     over = {k: v for k, v in (('num_block', args.num_block), ('num_feat', args.num_feat), ('scale', args.scale))
             if v is not None}
@@ -92,7 +95,6 @@ def main(argv=None):
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         fail(None, f'{out} exists and is not a directory')
-    from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, write_error
     try:  # the weights may sit in the output folder under an export's name
         check_no_clobber([path], [out / n for n in ('inference.pdmodel', 'inference.pdiparams',
                                                     'inference.pdiparams.info', 'model_info.json')])
@@ -108,7 +110,6 @@ def main(argv=None):
     if args.check:
         import paddle
 
-        from realesrgan_paddle.inference.backends import PredictorBackend
         mod = models.pad_multiple(arch)
         n = max(args.check // mod, 1) * mod
         x = np.random.default_rng(0).random((1, int(arch.get('num_in_ch', 3)), n, n), dtype=np.float32)

@@ -11,14 +11,21 @@ Needs `pip install -r requirements-onnx.txt`.
 import sys
 from pathlib import Path
 
+import numpy as np
+
 if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
     try:
         import _bootstrap  # noqa: F401
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
+from realesrgan_paddle.inference.onnx_backend import OnnxBackend  # noqa: E402
+from realesrgan_paddle.inference.onnx_export import MissingPaddle2Onnx, export_onnx, load_onnx_info  # noqa: E402
+from realesrgan_paddle.inference.upscaler import resolve_model  # noqa: E402
+from realesrgan_paddle.utils import runtime_env  # noqa: E402
 from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
     ArgumentParser, RawHelpFormatter, add_output, fail, returns_status)
+from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable  # noqa: E402
 
 
 def build_parser():
@@ -36,17 +43,14 @@ def build_parser():
 
 
 def psnr_between(a, b):
-    import numpy as np
     mse = float(np.mean((np.clip(a, 0, 1) - np.clip(b, 0, 1)) ** 2))
     return float('inf') if mse == 0 else 10 * np.log10(1 / mse)
 
 
 def check(net, onnx_file, sizes, mod, cin=3):
     """[(size, psnr)] of onnxruntime against the Paddle network on random inputs."""
-    import numpy as np
     import paddle
 
-    from realesrgan_paddle.inference.onnx_backend import OnnxBackend
     ort = OnnxBackend(onnx_file)
     res = []
     for i, n in enumerate(sizes):
@@ -66,12 +70,8 @@ def main(argv=None):
     out = Path(args.output)
     if out.suffix.lower() != '.onnx':
         fail('export_onnx.py', f'{out}: the output must end in .onnx')
-    from realesrgan_paddle.utils import runtime_env
     runtime_env.setup()
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.onnx_export import MissingPaddle2Onnx, export_onnx
-    from realesrgan_paddle.inference.upscaler import resolve_model
-    from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
     try:
         path = resolve_model(args.model_path)
         net, arch = models.load_network(path)
@@ -79,7 +79,6 @@ def main(argv=None):
         check_writable(out.parent)  # a file or a dead link in the path: named, not an errno
         export_onnx(net, arch, out, opset=args.opset, fp16=args.fp16, source=path,
                     verify=lambda f: _verify(net, f, args.check or [], models.pad_multiple(arch), args.fp16))
-        from realesrgan_paddle.inference.onnx_export import load_onnx_info
         opset = load_onnx_info(out)['opset']
     except (MissingPaddle2Onnx, OutputClash, ValueError, FileNotFoundError, OSError, RuntimeError) as e:
         fail(None, e)

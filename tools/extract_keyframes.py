@@ -9,6 +9,7 @@ Frames are saved at the source resolution as ``<video-stem>_<seconds>.png``
 (after cropping away letterbox bars and ``--crop`` overlay boxes) with
 ``manifest.jsonl`` beside them. Re-running the same command resumes.
 """
+import math
 import sys
 from pathlib import Path
 
@@ -18,11 +19,13 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
+from realesrgan_paddle.data.builder.sources import find_videos  # noqa: E402
+from realesrgan_paddle.media.ffmpeg import FFmpegNotFound, ffmpeg_exe  # noqa: E402
 from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
     ArgumentParser, DefaultsHelpFormatter, add_input, add_output, add_quiet, add_workers, fail, returns_status)
-
 from realesrgan_paddle.data.builder.config import (  # noqa: E402  (light: no numpy/OpenCV yet)
     FilterConfig, SettingsMismatch, parse_box)
+from realesrgan_paddle.utils.outputs import OutputClash, OutputPlan, os_error_line, real_path  # noqa: E402
 
 DEF = FilterConfig()
 
@@ -72,7 +75,6 @@ def parse_args(argv=None):
 def output_problem(inputs, out_dir):
     """Why ``out_dir`` could overwrite an input (None when it cannot): it is an input file, or an input
     file inside it has a name this tool writes (``*.png``, ``manifest.jsonl``)."""
-    from realesrgan_paddle.utils.outputs import OutputClash, OutputPlan, real_path
     out = Path(out_dir)
     files = [Path(i) for i in inputs if Path(i).is_file()]
     plan = OutputPlan(files)
@@ -99,7 +101,6 @@ def main(argv=None):
     else:
         cfg = FilterConfig(min_size=args.min_size, blur=args.blur, black=args.black, flat=args.flat,
                            bars=not args.no_bars, bar_limit=args.bar_limit, crops=boxes, dedupe=args.dedupe)
-    import math
     if not (math.isfinite(args.every) and args.every > 0):
         fail(None, f'--every must be a number of seconds > 0, got {args.every}')
     if not (math.isfinite(args.threshold) and 0 <= args.threshold <= 1):
@@ -109,8 +110,6 @@ def main(argv=None):
     problem = output_problem(args.input, args.output)
     if problem:
         fail(None, problem)
-    from realesrgan_paddle.data.builder.sources import find_videos
-    from realesrgan_paddle.media.ffmpeg import FFmpegNotFound, ffmpeg_exe
     early = None
     try:
         ffmpeg_exe()
@@ -129,7 +128,6 @@ def main(argv=None):
     except (FileNotFoundError, SettingsMismatch) as e:
         fail(None, e)
     except OSError as e:  # e.g. the output disk is full or read-only
-        from realesrgan_paddle.utils.outputs import os_error_line
         fail(None, os_error_line(e, args.output), 1)
     except KeyboardInterrupt:
         print('interrupted: re-run the same command to resume', file=sys.stderr)

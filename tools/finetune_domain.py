@@ -14,6 +14,7 @@ choose the checkpoint, then sweep DNI blends of the base and that checkpoint and
 rule (docs/finetune_domain.md), export it or the --dni-weight blend (WORK/export/inference.pdmodel),
 report with the perception-distortion frontier (WORK/report.md, .html).
 """
+import signal
 import sys
 from pathlib import Path
 
@@ -23,14 +24,22 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
+from realesrgan_paddle.pipeline.context import DomainError, Settings  # noqa: E402
+from realesrgan_paddle.pipeline.lq_flow_pairs import temporal_wanted  # noqa: E402
+from realesrgan_paddle.pipeline.photos import sort_inputs  # noqa: E402
+from realesrgan_paddle.pipeline.pipeline import check_outputs, check_work, run  # noqa: E402
+from realesrgan_paddle.pipeline.real_lq import check_lq_footage  # noqa: E402
+from realesrgan_paddle.pipeline.recipes import RecipeError, check_base_ref, parse_budget, stable_overrides  # noqa: E402
+from realesrgan_paddle.pipeline.stages_data import find_input_videos  # noqa: E402
 from realesrgan_paddle.utils.cli import returns_status  # noqa: E402  (standard library only)
-from realesrgan_paddle.data.fit.footage import FIT_FRAMES, MAX_FIT_FRAMES  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli import ArgumentParser, add_device, add_quiet, fail  # noqa: E402
+from realesrgan_paddle.data.fit.footage import FIT_FRAMES, MAX_FIT_FRAMES  # noqa: E402
+from realesrgan_paddle.utils.runtime_env import setup  # noqa: E402
 
 STAGE_NAMES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
 
 
 def parse_args(argv=None):
-    from realesrgan_paddle.utils.cli import ArgumentParser, add_device, add_quiet
     p = ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--hr', '--videos', dest='videos', nargs='+', required=True, metavar='PATH',
                    help='the domain\'s high-resolution material: videos, image folders or both (--videos is an alias); '
@@ -94,7 +103,6 @@ def parse_args(argv=None):
 
 def _bad(msg):
     """One ``error:`` line, exit status 2 (``utils.cli.fail``; ``main`` returns the status)."""
-    from realesrgan_paddle.utils.cli import fail
     fail(None, msg)
 
 
@@ -104,7 +112,6 @@ def _terminated(signum, frame):
 
 def _interrupt_on_termination():
     """SIGTERM and SIGHUP (a closed terminal, a job scheduler) end the run like Ctrl-C: one line, exit 130."""
-    import signal
     for sig in ('SIGTERM', 'SIGHUP'):
         if hasattr(signal, sig):
             signal.signal(getattr(signal, sig), _terminated)
@@ -129,24 +136,16 @@ def main(argv=None):
         if not sep or not name or not model or name in ('bicubic', 'base', 'finetuned'):
             return _bad(f'--compare expects NAME=MODEL with a new NAME, got {item!r}')
         compare[name] = model
-    from realesrgan_paddle.pipeline.context import DomainError, Settings
-    from realesrgan_paddle.pipeline.pipeline import check_outputs, check_work, run
-    from realesrgan_paddle.pipeline.recipes import RecipeError, check_base_ref, parse_budget
-    from realesrgan_paddle.pipeline.photos import sort_inputs
-    from realesrgan_paddle.pipeline.stages_data import find_input_videos
     try:
         inputs = sort_inputs(args.videos, args.lq_videos)
-        from realesrgan_paddle.pipeline.recipes import stable_overrides
         overrides = (stable_overrides() if args.stable else []) + list(args.override)
         if args.budget:
             parse_budget(args.budget)
         # the CPU settings first (paddle loads quietly there, so its import notices never precede a line): the
         # zoo's names (--base) and which losses read consecutive frames (the loss registry) come from modules that
         # import paddle
-        from realesrgan_paddle.utils.runtime_env import setup
         setup(reexec=True)
         check_base_ref(args.base)
-        from realesrgan_paddle.pipeline.lq_flow_pairs import temporal_wanted
         if temporal_wanted(overrides) and not args.lq_videos:
             return _bad('--stable needs --lq-videos: its temporal term compares consecutive real LQ frames'
                         if args.stable else
@@ -157,7 +156,6 @@ def main(argv=None):
         check_work(args.work)
         videos = find_input_videos(first)
         if args.lq_videos:
-            from realesrgan_paddle.pipeline.real_lq import check_lq_footage
             check_lq_footage(videos, args.lq_videos)
         if args.device == 'gpu':  # before the keyframes and the split, not at the training stage
             from realesrgan_paddle.training.dist import GPU_BUILD, gpu_available
@@ -177,7 +175,6 @@ def main(argv=None):
     except RecipeError as exc:
         return _bad(str(exc))
     except DomainError as exc:
-        from realesrgan_paddle.utils.cli import fail
         fail(None, exc, exc.code)
     except KeyboardInterrupt:
         print('interrupted: re-run the same command to resume', file=sys.stderr)

@@ -25,9 +25,13 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
+from realesrgan_paddle.data.degrade.codec import CodecError  # noqa: E402
 from realesrgan_paddle.data.fit.footage import COMPS, FIT_FRAMES, run  # noqa: E402
+from realesrgan_paddle.data.fit.lq_source import FootageError  # noqa: E402
+from realesrgan_paddle.media.ffmpeg import FFmpegNotFound  # noqa: E402
 from realesrgan_paddle.utils.cli import ArgumentParser, DefaultsHelpFormatter, add_quiet, fail  # noqa: E402
 from realesrgan_paddle.utils.cli import add_output  # noqa: E402
+from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -49,10 +53,6 @@ def main(argv=None):
     args = parse_args(argv)
     if args.frames < 1 or args.crop < 16:
         fail('fit_degradation.py', '--frames must be >= 1 and --crop >= 16')
-    from realesrgan_paddle.data.degrade.codec import CodecError
-    from realesrgan_paddle.data.fit.lq_source import FootageError
-    from realesrgan_paddle.media.ffmpeg import FFmpegNotFound
-    from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
     out = Path(args.out)
     try:  # OUT, OUT.json and OUT.png: never over the footage, and a path it cannot write before the fit
         check_no_clobber([*args.hr, *args.lq], [out, *(out.with_suffix(out.suffix + s) for s in ('.json', '.png'))])

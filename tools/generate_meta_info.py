@@ -25,9 +25,9 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
 
 from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
     ArgumentParser, add_input, add_output, fail, returns_status)
-
 from realesrgan_paddle.data.builder.images import list_images  # noqa: E402
 from realesrgan_paddle.utils.fileio import atomic_write_text  # noqa: E402
+from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, write_error  # noqa: E402
 
 
 def rel_lines(folder, root):
@@ -90,7 +90,6 @@ def main(argv=None):
     if odd is not None:  # a newline in a name wrote one entry as two lines
         fail(None, f'{odd!r}: a file name with a line break or control character cannot be a meta_info line; '
                    'rename it')
-    from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, write_error
     meta = Path(args.output)
     if meta.is_dir():
         fail(None, f'--meta_info {meta} is a folder: give the text file to write')

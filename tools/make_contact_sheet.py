@@ -12,6 +12,14 @@ neighbour for display) and the sampled parameters.
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
+
+from realesrgan_paddle.evaluation.sheet import FONT, fit_text
+from realesrgan_paddle.media.kinds import is_image
+from realesrgan_paddle.utils.fileio import atomic_write_bytes
+from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
+
 ROOT = Path(__file__).resolve().parents[1]
 if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
     try:
@@ -76,13 +84,8 @@ def main():
                          'sheet\'s six photos the folder has, filled up to six with its other images (by name)')
     ap.add_argument('--size', type=int, default=256, help='HR crop side per photo (default 256)')
     args = ap.parse_args()
-    import cv2
-    import numpy as np
 
     from realesrgan_paddle.data.degrade.second_order import degrade_image
-    from realesrgan_paddle.utils.fileio import atomic_write_bytes
-
-    from realesrgan_paddle.media.kinds import is_image
     folder = Path(args.input)
     if not folder.is_dir():
         fail(None, f'--input {folder}: no such folder')
@@ -93,7 +96,6 @@ def main():
         paths += others[:6 - len(paths)]
     if not paths:
         fail(None, f'{folder}: no images' + (f' named {args.names}' if args.names else ''))
-    from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
     try:  # never over a photo it reads; a path it cannot write is one line before the work
         check_no_clobber(paths, [Path(args.output)])
         check_writable(Path(args.output).parent)
@@ -131,9 +133,6 @@ def main():
 def _text_lines(img, lines, x, y, width, scale, step):
     """Black text lines from ``(x, y)`` down, each shrunk or wrapped to ``width`` px (evaluation.sheet.fit_text)
     so that none runs into the next column."""
-    import cv2
-
-    from realesrgan_paddle.evaluation.sheet import FONT, fit_text
     for line in lines:
         parts, sc = fit_text(line, width, scale)
         for part in parts:

@@ -16,6 +16,9 @@ Exit status: 0 ok, 2 refused or bad input.
 import sys
 from pathlib import Path
 
+from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError, save_checkpoint
+from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
+
 ROOT = Path(__file__).resolve().parents[1]
 if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
     try:
@@ -47,7 +50,6 @@ def refit_file(model, path, skip, output):
     ValueError (one line) for a model that is not a compact network or already has that skip."""
     from realesrgan_paddle.models.loading import read_checkpoint
     from realesrgan_paddle.models.skip_refit import refit_skip
-    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     state, arch = read_checkpoint(path)
     if arch.get('type') != 'SRVGGNetCompact':
         raise ValueError(f'{model}: a {arch.get("type")}, not an SRVGGNetCompact: only the compact networks have a '
@@ -66,8 +68,6 @@ def main(argv=None):
     args = parse_args(argv)
     runtime_env.import_paddle_quietly()  # without Paddle's import-time ccache warning
     from realesrgan_paddle.models.zoo import resolve
-    from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
-    from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
     out = Path(args.output)
     if out.suffix != '.pdparams':
         fail(None, f'{out}: --output must be a .pdparams file')

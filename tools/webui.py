@@ -6,8 +6,13 @@
 Needs `pip install -r requirements-webui.txt`. It listens on 127.0.0.1 unless
 --host says otherwise, and writes only to --output-dir.
 """
+import errno
 import os
+import re
+import shutil
+import socket
 import sys
+from argparse import ArgumentTypeError
 from pathlib import Path
 
 if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
@@ -16,8 +21,10 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
+from realesrgan_paddle.utils import runtime_env  # noqa: E402
 from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
     ArgumentParser, RawHelpFormatter, add_output, fail, int_in, returns_status)
+from realesrgan_paddle.utils.outputs import OutputClash, check_writable  # noqa: E402
 
 
 def build_parser():
@@ -41,10 +48,8 @@ def build_parser():
 
 def upload_size(text):
     """An argparse ``type``: ``300M``, ``1G``, ``500K`` or bytes -> gradio's ``max_file_size`` string."""
-    import re
     m = re.fullmatch(r'(\d+)\s*([kmg]?)i?b?', str(text).strip().lower())
     if not m or int(m.group(1)) == 0:
-        from argparse import ArgumentTypeError
         raise ArgumentTypeError(f'expected a size such as 300M or 1G, got {text!r}')
     return f'{m.group(1)}{m.group(2) + "b" if m.group(2) else "b"}'
 
@@ -65,7 +70,6 @@ def main(argv=None):
     problem = cannot_listen(args.host, args.port)
     if problem:  # before the slow imports and the models
         fail('webui.py', problem)
-    from realesrgan_paddle.utils.outputs import OutputClash, check_writable
     try:
         check_writable(Path(args.output).expanduser())  # a file, a read-only place: one line, before gradio
     except OutputClash as e:
@@ -77,7 +81,6 @@ def main(argv=None):
     if args.host not in ('127.0.0.1', 'localhost', '::1'):
         print(f'warning: listening on {args.host}: anyone who can reach this machine can use the app',
               file=sys.stderr)
-    from realesrgan_paddle.utils import runtime_env
     runtime_env.setup()
     from realesrgan_paddle.webui.app import build
     from realesrgan_paddle.webui.handlers import RUNS_DIRS
@@ -92,7 +95,6 @@ def main(argv=None):
 def drop_uploads(output):
     """At exit: delete gradio's upload folder when it is the app's own (``OUTPUT/.gradio``), not one the
     user named with GRADIO_TEMP_DIR (gradio itself deletes the files it made there)."""
-    import shutil
     own = Path(output).resolve() / '.gradio'
     if Path(os.environ.get('GRADIO_TEMP_DIR', '')).resolve() == own:
         shutil.rmtree(own, ignore_errors=True)
@@ -100,8 +102,6 @@ def drop_uploads(output):
 
 def cannot_listen(host, port):
     """Why the server could not listen on ``host``:``port`` (one line), or None when it can."""
-    import errno
-    import socket
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):

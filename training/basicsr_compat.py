@@ -18,6 +18,7 @@ Everything else goes through the normal validation, so a truly unknown key is
 still an error with its key path.
 """
 
+from .loss_list import entry_names
 from .schema import validate
 
 # key path ('*' = any dataset phase) -> why it has no effect here
@@ -187,7 +188,6 @@ def _part_names(entry):
 def _listed_names(entries):
     """``{slot: its term names}`` of the ``train.losses`` entries named after a slot (a template's ``l_g_pix``), so
     that ``datasets.real_pairs.losses`` may name them by slot."""
-    from .loss_list import entry_names
     out = {}
     if not isinstance(entries, list):
         return out
@@ -208,7 +208,6 @@ def slot_override(opt, parts, value):
     if len(parts) < 2 or parts[0] != 'train' or parts[1] not in SLOTS or not isinstance(train, dict) \
             or parts[1] in train or not isinstance(train.get('losses'), list):
         return parts, value
-    from .loss_list import entry_names
     name = SLOTS[parts[1]][1]
     names = entry_names(train['losses'])
     if name not in names:
@@ -226,7 +225,6 @@ def flag_targets(entries, flags):
     """``-o`` overrides that give the ``train.losses`` entries named after a slot the official usm ``flags`` govern
     (``{'l1_gt_usm': False, ...}``: the pixel and LDL terms, the perceptual term) the target the flag picks, as
     the slot would have had (a fitted degradation turns the sharpened GT off)."""
-    from .loss_list import entry_names
     governed = {name: flag for _, name, flag in SLOTS.values() if flag in flags}
     return [f'train.losses.{n}.target={"gt_usm" if flags[governed[n]] else "gt"}'
             for n in entry_names(entries) if n in governed]

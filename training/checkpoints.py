@@ -10,6 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
+from realesrgan_paddle.utils.fileio import remove_stale_temps
+
 from .state_io import load_state, save_state
 
 _STATE_RE = re.compile(r'^(\d+)\.pdstates$')
@@ -85,7 +88,6 @@ class CheckpointManager:
 
     def save(self, it, nets, state):
         """``nets``: {'g': dict(params=, params_ema=, arch=), 'd': {...}}; the state file goes last."""
-        from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
         for which, payload in nets.items():
             save_checkpoint(self.net_path(which, it), params=payload['params'],
                             params_ema=payload.get('params_ema'), arch=payload.get('arch'),
@@ -119,7 +121,6 @@ class CheckpointManager:
 
     def remove_stale_temps(self):
         """Delete temp files left in the experiment folder by a killed run (their writer is gone)."""
-        from realesrgan_paddle.utils.fileio import remove_stale_temps
         return remove_stale_temps(self.exp_dir)
 
     def latest(self):

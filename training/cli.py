@@ -11,7 +11,12 @@ import os
 import sys
 from pathlib import Path
 
+from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
+from realesrgan_paddle.training.basicsr_compat import force_yml_overrides
+from realesrgan_paddle.training.option_file import OptionsError, load_options
 from realesrgan_paddle.utils.cli import ArgumentParser, RawHelpFormatter, fail, returns_status  # standard library only
+from realesrgan_paddle.utils.outputs import write_reason
+from realesrgan_paddle.utils.runtime_env import die_with_parent, interrupt_on_sigterm, setup
 
 
 def parse_args(argv=None):
@@ -38,16 +43,12 @@ def parse_args(argv=None):
 
 @returns_status
 def main(argv=None):
-    from realesrgan_paddle.utils.runtime_env import die_with_parent
     die_with_parent()  # under tools/finetune_domain.py: stop with the pipeline
     args = parse_args(argv)
-    from realesrgan_paddle.utils.runtime_env import setup
     setup(reexec=True, single_arena=True)  # the degradation runs batch slices on threads
     if args.launcher != 'none':
         print(f'warning: --launcher {args.launcher} has no effect here; start several processes with '
               'python -m paddle.distributed.launch', file=sys.stderr)
-    from realesrgan_paddle.training.basicsr_compat import force_yml_overrides
-    from realesrgan_paddle.training.option_file import OptionsError, load_options
     try:
         overrides = args.override + force_yml_overrides(args.force_yml)
         opt = load_options(args.yml_path, overrides)
@@ -69,8 +70,6 @@ def main(argv=None):
     from realesrgan_paddle.training.dist import DeviceUnavailable
     from realesrgan_paddle.training.steps import NonFiniteLossError
     from realesrgan_paddle.training.trainer import train
-    from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
-    from realesrgan_paddle.utils.runtime_env import interrupt_on_sigterm
     interrupt_on_sigterm()
     try:
         train(opt, auto_resume=args.auto_resume, debug=args.debug)
@@ -91,7 +90,6 @@ def main(argv=None):
         where = f'{exc.filename}: ' if exc.filename else ''
         why = exc.strerror or exc
         if exc.filename and isinstance(exc, (FileExistsError, NotADirectoryError)):  # a file or dead link in the path
-            from realesrgan_paddle.utils.outputs import write_reason
             why = write_reason(exc.filename, exc)
         fail(None, f'{where}{why} (once fixed, continue with the same command plus --auto_resume)', 1)
     return 0

@@ -12,6 +12,14 @@ import threading
 
 import numpy as np
 import paddle
+from paddle.io.dataloader.collate import default_collate_fn
+
+from realesrgan_paddle.data.datasets.pool import PairPool
+from realesrgan_paddle.data.datasets.transforms import paired_random_crop
+from realesrgan_paddle.data.degrade.second_order import SecondOrderDegradation, resolve_options
+from realesrgan_paddle.data.degrade.usm import USMSharp
+
+from .schema import build
 
 
 class DataLoadError(ValueError):
@@ -23,7 +31,6 @@ class ThreadLoader:
     (``prefetch`` batches ahead). An exception on that thread is raised in the caller."""
 
     def __init__(self, dataset, batch_sampler, prefetch=2):
-        from paddle.io.dataloader.collate import default_collate_fn
         self.dataset, self.batch_sampler, self.prefetch = dataset, batch_sampler, max(1, int(prefetch))
         self.collate = default_collate_fn
 
@@ -109,7 +116,6 @@ class OneLineErrors:
 
 
 def _dataset(ds_opt, phase, scale, seed=None, degradation=None):
-    from .schema import build
     cfg = dict(ds_opt)
     if degradation:  # the kernels are sampled in the dataset; the section's own keys win
         cfg['degradation'] = {**degradation, **(cfg.get('degradation') or {})}
@@ -197,20 +203,15 @@ class PairMaker:
         self.pool = None
         self.gt_size = opt.get('gt_size') or ds.get('gt_size')
         if self.need_usm or self.on_the_fly:
-            from realesrgan_paddle.data.degrade.second_order import resolve_options
-            from realesrgan_paddle.data.degrade.usm import USMSharp
             d = resolve_options(opt.get('degradation') or {})
             self.usm = USMSharp(d['usm_weight'], d['usm_radius'], d['usm_threshold'], threads='auto')
         if self.on_the_fly:
-            from realesrgan_paddle.data.degrade.second_order import SecondOrderDegradation
             self.degrade = SecondOrderDegradation(opt.get('degradation') or {}, self.scale)
             if opt['queue_size'] > 0:
-                from realesrgan_paddle.data.datasets.pool import PairPool
                 self.pool = PairPool(opt['queue_size'], int(ds['batch_size_per_gpu']),
                                      seed=int(opt['manual_seed']) + rank, logger=logger)
 
     def __call__(self, batch, seed):
-        from realesrgan_paddle.data.datasets.transforms import paired_random_crop
         rng = np.random.default_rng(seed)
         if not self.on_the_fly:
             gt, lq = batch['gt'], batch['lq']

@@ -2,6 +2,11 @@
 import os
 import sys
 
+import paddle
+import paddle.distributed as dist
+
+from realesrgan_paddle.utils.cli import without_flag
+
 
 def world_info():
     """(rank, world_size) from the launcher's environment, without initialising anything."""
@@ -14,7 +19,6 @@ def init_dist():
     """Initialise the parallel env when launched with more than one process; returns (rank, world)."""
     rank, world = world_info()
     if world > 1:
-        import paddle.distributed as dist
         dist.init_parallel_env()
         rank, world = dist.get_rank(), dist.get_world_size()
     return rank, world
@@ -22,7 +26,6 @@ def init_dist():
 
 def barrier(world):
     if world > 1:
-        import paddle.distributed as dist
         dist.barrier()
 
 
@@ -35,7 +38,6 @@ class DeviceUnavailable(RuntimeError):
 
 def gpu_available():
     """Whether this Paddle build has CUDA and the machine a CUDA device (imports paddle)."""
-    import paddle
     return paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
 
 
@@ -67,14 +69,12 @@ def gpus_problem(ids, compiled_with_cuda, count):
 def launcher_command(ids, script, argv):
     """The command that starts one ``script`` process per GPU: ``python -m paddle.distributed.launch --gpus
     IDS script ARGV`` with any ``--gpus`` taken out of ``argv``."""
-    from realesrgan_paddle.utils.cli import without_flag
     rest = without_flag(argv, '--gpus')
     return [sys.executable, '-m', 'paddle.distributed.launch', '--gpus', ','.join(map(str, ids)), str(script), *rest]
 
 
 def pick_device(want='auto'):
     """'gpu' when Paddle has CUDA and a device, else 'cpu'; 'gpu' requested without one is ``DeviceUnavailable``."""
-    import paddle
     has_gpu = gpu_available()
     if want == 'gpu' and not has_gpu:
         raise DeviceUnavailable(f'device: gpu was requested but this Paddle build has no CUDA device ({GPU_BUILD}); '

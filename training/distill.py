@@ -14,11 +14,22 @@ the finetune a start with a fine band (measured in docs/experiments/gan_cpu.md, 
 Nothing here needs the GT: the teacher's output is the target, so the pairs can be made from any photos.
 """
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
 import paddle
 import paddle.nn.functional as F
+from tqdm import tqdm
+
+from realesrgan_paddle import models
+from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
+from realesrgan_paddle.loss.frequency import _check, hf_energy_loss, subpixel_grid_loss
+from realesrgan_paddle.media.image_io import ImageReadError, chw_to_image, image_to_chw, imread, imwrite
+from realesrgan_paddle.models.loading import load_state_into, read_checkpoint
+from realesrgan_paddle.models.skip_refit import refit_skip
+from realesrgan_paddle.training.checkpoints import (CheckpointManager, load_optimizer_state, optimizer_state,
+                                                    to_numpy_state)
 
 IMAGE_SUFFIX = '.png'
 KEEP_STATES = 2  # checkpoints kept in the states folder (the latest ones)
@@ -29,7 +40,6 @@ def distill_loss(out, target, energy_weight=15.0, grid_weight=20.0, window=8):
     between the local RMS of their luma Laplacians in ``window`` px windows (``loss.frequency.hf_energy_loss``),
     plus ``grid_weight`` times the part of the error that repeats every 4 px (``subpixel_grid_loss``: without it
     the band-strength term is met by a mesh on the x4 pixel-shuffle grid)."""
-    from realesrgan_paddle.loss.frequency import _check, hf_energy_loss, subpixel_grid_loss
     _check(out, target, 'distill_loss')
     if energy_weight < 0 or grid_weight < 0 or int(window) < 1:
         raise ValueError(f'distill_loss: energy_weight and grid_weight must be >= 0 and window >= 1, got '
@@ -55,7 +65,6 @@ class DistillLoss(paddle.nn.Layer):
 
 
 def _read_bgr8(path):
-    from realesrgan_paddle.media.image_io import ImageReadError, imread
     img = imread(path)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ImageReadError(f'{path}: an 8-bit colour image is needed, got shape {img.shape} {img.dtype}')
@@ -65,9 +74,6 @@ def _read_bgr8(path):
 def teacher_outputs(lq_dir, out_dir, teacher, progress=True):
     """Write ``teacher`` (a ``training.teacher.FrozenTeacher``) on every PNG of ``lq_dir`` to ``out_dir`` under
     the same name; files already there are kept (an interrupted run resumes). Returns the number written."""
-    from tqdm import tqdm
-
-    from realesrgan_paddle.media.image_io import chw_to_image, image_to_chw, imwrite
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = [p for p in sorted(Path(lq_dir).glob('*' + IMAGE_SUFFIX)) if not (out_dir / p.name).is_file()]
@@ -120,9 +126,6 @@ def build_student(init_path, skip='bilinear'):
     """``(net, arch)``: the compact network of ``init_path`` (an SRVGGNetCompact weights file) with ``skip``; a
     model with the other skip is refitted first (``models.skip_refit``), so that the student starts from what it
     computes rather than from the mesh its weights draw with the other skip."""
-    from realesrgan_paddle import models
-    from realesrgan_paddle.models.loading import load_state_into, read_checkpoint
-    from realesrgan_paddle.models.skip_refit import refit_skip
     state, arch = read_checkpoint(init_path, 'params_ema')
     if arch.get('type') != 'SRVGGNetCompact':
         raise ValueError(f'{init_path}: a {arch.get("type")}, not an SRVGGNetCompact: the student is a compact model')
@@ -141,8 +144,6 @@ def _optimizer(net, lr, iters):
 
 def _resume(net, opt, ckpt, iters, log):
     """The iteration to go on from: that of ``ckpt``'s newest complete state (loaded into net and opt), else 0."""
-    from realesrgan_paddle.training.checkpoints import load_optimizer_state
-    from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
     it, state = ckpt.latest()
     if it is None:
         return 0
@@ -163,11 +164,6 @@ def train(net, pairs, folder, iters, batch=8, lr=2e-4, energy_weight=15.0, every
     layout, the last ``KEEP_STATES`` kept), and a run finds the newest there and goes on from it. Each iteration's
     crops are drawn from (seed, iteration), so a resumed run draws what an uninterrupted one would. Returns the mean
     loss of the last ``every`` iterations (None when the run was already complete)."""
-    from collections import deque
-
-    from tqdm import tqdm
-
-    from realesrgan_paddle.training.checkpoints import CheckpointManager, optimizer_state, to_numpy_state
     ckpt = CheckpointManager(folder, keep_last=KEEP_STATES)
     opt, sched = _optimizer(net, lr, iters)
     start, recent, t0 = _resume(net, opt, ckpt, iters, log), deque(maxlen=every), time.time()

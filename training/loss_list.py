@@ -14,6 +14,7 @@ The official ``*_opt`` sections become entries in ``training/basicsr_compat.py``
 import math
 from dataclasses import dataclass
 
+from .schema import build, validate
 from .targets import TARGET_REGISTRY
 
 ENTRY_KEYS = ('type', 'weight', 'target', 'name', 'from')
@@ -41,7 +42,6 @@ def validate_losses(entries, problems, where='train.losses'):
 
 def _entry(e, at, seen, problems):
     """The checked entries ``e`` stands for: itself, or a composite's parts (``parts``, each checked like one)."""
-    from .schema import validate
     if not isinstance(e, dict):
         problems.append(f'{at}: expected a mapping with a type, got {type(e).__name__} {e!r}')
         return []
@@ -166,7 +166,6 @@ class LossTerm:
 
 def build_terms(entries):
     """The ``LossTerm`` of each validated entry, in order."""
-    from .schema import build
     out = []
     for i, e in enumerate(entries or ()):
         cfg = {k: v for k, v in e.items() if k not in ENTRY_KEYS[1:]}

@@ -11,6 +11,7 @@ theirs from the constructors, and the trainer builds them through the same ``sch
 """
 import copy
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -20,8 +21,10 @@ from realesrgan_paddle.utils.yaml_bounded import YAMLTooLarge, safe_load_bounded
 from . import basicsr_compat
 from .fields import Field as F, check_field, coerce_number  # F: the one field type, short for the tables
 from .loader_options import GT_SIZE
-from .loss_list import pair_usable, targets, validate_losses, where
+from .loss_list import entry_names, pair_usable, targets, validate_losses, where
+from .option_values import check_across
 from .schema import validate as validate_section
+from .targets import about, dataset_fields
 
 
 class OptionsError(ValueError):
@@ -158,7 +161,6 @@ def overrides_need(overrides, key):
 
 
 def _named(items, name):
-    from .loss_list import entry_names
     return next((i for i, n in enumerate(entry_names(items)) if n == name), None)
 
 
@@ -256,9 +258,6 @@ def _resolve_usm_flags(opt, problems):
 
 def _schema():
     """``SCHEMA`` with the ``datasets.<key>`` section of every registered source (training/targets.py)."""
-    from dataclasses import replace
-
-    from .targets import dataset_fields
     ds = SCHEMA['datasets']
     return {**SCHEMA, 'datasets': replace(ds, children={**ds.children, **dataset_fields()})}
 
@@ -296,7 +295,6 @@ def validate_options(raw, source='options', warnings=None):
             opt['val']['metrics'][mname] = _validate(m, METRIC, f'val.metrics.{mname}.', problems)
         if opt['val'] and not ds.get('val'):
             problems.append('datasets.val: required when the val section is set')
-    from .option_values import check_across
     check_across(opt, problems)
     if problems:
         raise OptionsError(source, problems, opt)
@@ -346,7 +344,6 @@ def _check_datasets(entries, ds, problems):
     set that only such losses read (not a target's optional one, nor the real pairs) needs one of them."""
     from realesrgan_paddle.loss.registry import LOSS_REGISTRY, needing
 
-    from .targets import about
     kinds = [(i, LOSS_REGISTRY.get(e.get('type'))) for i, e in enumerate(entries) if isinstance(e, dict)]
     for key in sorted({c.LOSS_DATASET for c in LOSS_REGISTRY.values() if getattr(c, 'LOSS_DATASET', None)}):
         users = [i for i, c in kinds if c is not None and c.LOSS_DATASET == key]

@@ -20,6 +20,8 @@ import typing
 from dataclasses import dataclass
 
 from .fields import Field, check_field, narrowed
+from .loader_options import LOADER
+from .option_values import LIMITS
 
 
 class SchemaError(ValueError):
@@ -107,7 +109,6 @@ def _optimizers():
 
 
 def _loader():
-    from .loader_options import LOADER
     return LOADER
 
 
@@ -160,7 +161,6 @@ def options_of(kind, name):
     """``{key: Field}`` a ``type: name`` section of ``kind`` accepts: the constructor's options (with the limits
     training adds, ``option_values.LIMITS``) and the companion's (whose limits also narrow a constructor option
     of the same name)."""
-    from .option_values import LIMITS
     k = KINDS[kind]
     out = params(factories(kind)[name], k.hidden)
     for key, limit in LIMITS.get(kind, {}).items():

@@ -4,16 +4,27 @@ A model owns its networks, EMA, losses, optimisers and schedulers; it takes one
 prepared batch (``lq``, ``gt``, ``gt_usm``) per ``optimize`` call and returns the
 loss values, or None when the step was skipped by the NaN/inf guard.
 """
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import paddle
 
+from realesrgan_paddle.checkpoint_io.state_file import load_state_file, save_checkpoint
+from realesrgan_paddle.data.degrade.redraw import redraw
+from realesrgan_paddle.loss import LOSSES
 from realesrgan_paddle.models import build_network, load_state_into, read_checkpoint
+from realesrgan_paddle.models.detect import detect_arch
+from realesrgan_paddle.models.zoo import ModelRefError, cached_paths, fetch_entry, get_entry, parse_model_ref, resolve
 
 from .checkpoints import load_optimizer_state, optimizer_state, to_numpy_state
 from .ema import EMA
 from .loss_list import StepRefs, build_terms, default_pair_names, evaluate, targets, where
 from .schema import build
 from .targets import build_sources
+from .teacher import FrozenTeacher
 
 
 class NonFiniteLossError(RuntimeError):
@@ -28,7 +39,6 @@ def check_pretrained_weights(opt, progress=True):
     there yet. Returns one line per weight that cannot be had, naming the option and
     the fix; an empty list when all is well.
     """
-    from realesrgan_paddle.models.zoo import ModelRefError, cached_paths, fetch_entry, parse_model_ref
     problems = []
     path = opt.get('path') or {}
     for key, what in (('pretrain_network_g', 'start from random weights'),
@@ -48,7 +58,6 @@ def check_pretrained_weights(opt, progress=True):
                             f'fix: run `python tools/download_models.py --names {entry.name}` where the internet '
                             f'is reachable and copy {cached_paths(entry)[0]} to this machine, point path.{key} to '
                             f'a local file, or set path.{key}: ~ to {what}')
-    from realesrgan_paddle.loss import LOSSES
     entries = (opt.get('train') or {}).get('losses') or []
     for i, e in enumerate(entries):
         cls = LOSSES.get(e.get('type')) if isinstance(e, dict) else None
@@ -61,7 +70,6 @@ def check_pretrained_weights(opt, progress=True):
 def _weights_problems(need, e, at, progress):
     """The pretrained weights an entry's loss loads (``need``: its registry entry's ``Weights``): the file its
     option names, else the model-zoo entry's cached file (fetched when missing)."""
-    from realesrgan_paddle.models.zoo import cached_paths, get_entry, resolve
     missing = need.missing or (lambda p: f'{need.zoo} weights not found: {p} (python tools/download_models.py '
                                          f'--names {need.zoo})')
     path = e.get(need.key)
@@ -77,7 +85,6 @@ def _weights_problems(need, e, at, progress):
 
 
 def _is_file(p):
-    from pathlib import Path
     return Path(str(p)).expanduser().is_file()
 
 
@@ -90,7 +97,6 @@ def _unwrap(net):
 
 
 def _load_pretrained(net, path, param_key, strict, logger, where):
-    from realesrgan_paddle.models.zoo import resolve
     path = resolve(path)  # a file is returned as is; a zoo name gives the cached .pdparams
     state, _ = read_checkpoint(path, param_key, detect=False)  # the network exists: its weights are all we need
     missing, unexpected = load_state_into(net, state, strict=strict, where=str(path))
@@ -127,14 +133,6 @@ def _trunk_runner(net, train, logger):
     dynamic graph, docs/experiments/gan_cpu.md), or None: then the network runs its trunk itself, under ``no_grad``."""
     if not hasattr(net, 'correct') or paddle.get_device() != 'cpu' or train.get('teacher_backend') == 'dynamic':
         return None
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    from realesrgan_paddle.models.detect import detect_arch
-    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
-
-    from .teacher import FrozenTeacher
     state = {k: v.numpy() for k, v in net.state_dict().items() if not k.startswith('corrector.') and k != 'strength'}
     tmp = Path(tempfile.mkdtemp(prefix='trunk-'))
     try:
@@ -169,7 +167,6 @@ class RealESRNetModel:
         wanted = targets(train.get('losses'))
         self.teacher, self._teacher_last = None, None  # a frozen teacher's output (train.teacher, default the base)
         if 'teacher' in wanted or train.get('gan_real') == 'teacher':
-            from .teacher import FrozenTeacher
             device = 'cpu' if paddle.get_device() == 'cpu' else 'gpu'
             self.teacher = FrozenTeacher(train.get('teacher') or path['pretrain_network_g'],
                                          train.get('teacher_backend', 'auto'), device, logger)
@@ -216,7 +213,6 @@ class RealESRNetModel:
 
     def redrawn_output(self, src, loss):
         """The output on ``src`` with its noise and codec drawn again from ``loss.noise_sigma``/``jpeg_quality``."""
-        from realesrgan_paddle.data.degrade.redraw import redraw
         return self.net_g(redraw(src, loss.noise_sigma, loss.jpeg_quality, self._redraw_rng))
 
     def eval_net(self):
@@ -321,7 +317,6 @@ class RealESRNetModel:
         return st
 
     def load_training_state(self, st, net_files):
-        from realesrgan_paddle.checkpoint_io.state_file import load_state_file
         raw = load_state_file(net_files['g'])  # read once for both state dicts
         state, _ = read_checkpoint(net_files['g'], 'params', detect=False, raw=raw)
         load_state_into(self.g, state, where=str(net_files['g']))
@@ -430,7 +425,6 @@ def build_model(opt, logger, world_size=1, rank=0, use_amp=False):
 
 def weights_checksum(net):
     """A float64 sum-of-squares digest plus sha256 of the parameters (for rank-sync checks)."""
-    import hashlib
     h = hashlib.sha256()
     for k, v in sorted(net.state_dict().items()):
         h.update(k.encode())

@@ -18,13 +18,17 @@ no padding, so with the base as teacher ``teacher(lq) == student(lq)`` at the fi
 import numpy as np
 import paddle
 
+from realesrgan_paddle import models
+from realesrgan_paddle.inference.backends import PredictorBackend
+from realesrgan_paddle.inference.upscaler import cached_export
+from realesrgan_paddle.models.zoo import ModelRefError, resolve_model_ref
+
 TEACHER_BACKENDS = ('auto', 'predictor', 'dynamic')
 
 
 def teacher_source(ref):
     """``(kind, path)`` of a teacher reference: ``('weights', file)`` for a zoo name (fetched like any model)
     or a weights file, ``('export', folder)`` for an export folder; a ``ValueError`` (one line) otherwise."""
-    from realesrgan_paddle.models.zoo import ModelRefError, resolve_model_ref
     try:
         mref = resolve_model_ref(ref)
     except ModelRefError as exc:
@@ -53,13 +57,10 @@ class FrozenTeacher:
                              f'train.teacher_backend {backend!r}')
         self.backend = backend
         if backend == 'predictor':
-            from realesrgan_paddle.inference.backends import PredictorBackend
-            from realesrgan_paddle.inference.upscaler import cached_export
             infer_dir = self.weights if kind == 'export' else cached_export(self.weights)
             self.runner = PredictorBackend(infer_dir, device, precision='fp32')
             self.net = None
         else:
-            from realesrgan_paddle import models
             self.net, _ = models.load_network(self.weights)
             self.net.eval()
             for p in self.net.parameters():

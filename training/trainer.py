@@ -6,14 +6,22 @@ import time
 from pathlib import Path
 
 import numpy as np
+import paddle
+from tqdm import tqdm
 
+from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 from realesrgan_paddle.utils.fileio import atomic_write_text
 from realesrgan_paddle.utils.logger import get_logger
 
 from .checkpoints import CheckpointManager
+from .data_setup import build_feeder, build_train_loader, build_val_loader, close_data
 from .dist import barrier, init_dist, pick_device
+from .metrics_log import MetricsLog
 from .msglog import MessageLogger
 from .option_file import dump_options
+from .state_io import load_state
+from .steps import build_model, weights_checksum
+from .validation import BestTracker, validate
 
 
 def _rng_state():
@@ -66,7 +74,6 @@ class _Run:
         self.logger.info(f'saved checkpoint iter {it} to {self.mgr.models_dir}')
 
     def validate(self, it):
-        from .validation import validate
         model, best = self.model, self.best
         results, n = validate(model.eval_net(), self.val_loader, self.opt['val'], it,
                               self.exp_dir / 'visualization', self.logger)
@@ -80,7 +87,6 @@ class _Run:
         if self.metrics is not None:
             self.metrics.write('val', it, self.epoch, n_images=n, metrics=results)
         if improved and self.rank == 0:
-            from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
             net = model.eval_net()
             save_checkpoint(self.mgr.net_path('g', 'best'), params=model.g.state_dict(),
                             params_ema=net.state_dict() if net is not model.g else None, arch=model.arch_g,
@@ -103,7 +109,6 @@ def _find_resume(run, auto_resume):
     opt = run.opt
     run.mgr = CheckpointManager(Path(opt['path']['experiments_root']) / opt['name'], opt['logger']['keep_last'])
     if opt['path'].get('resume_state'):
-        from .state_io import load_state
         state = load_state(opt['path']['resume_state'])
         return int(state['iter']), state, CheckpointManager(Path(opt['path']['resume_state']).resolve().parent.parent)
     if auto_resume:
@@ -125,16 +130,11 @@ def _open_experiment(run, resume_it, state):
                     + ', '.join(str(p.relative_to(exp_dir)) for p in stale[:5]) + (' ...' if len(stale) > 5 else ''))
     if rank == 0:
         atomic_write_text(exp_dir / 'options.yml', dump_options(opt))
-        from .metrics_log import MetricsLog
         run.metrics = MetricsLog(exp_dir, resume_it if state is not None else None)
 
 
 def _build(run, device):
     """Seeds, the model, the loaders and the pair feeder."""
-    import paddle
-
-    from .data_setup import build_feeder, build_train_loader, build_val_loader
-    from .steps import build_model
     opt, rank, logger = run.opt, run.rank, run.logger
     use_amp = bool(opt['train']['use_amp'])
     if use_amp and device != 'gpu':
@@ -155,7 +155,6 @@ def _build(run, device):
 
 def _restore(run, resume_it, state, src, auto_resume):
     """The best tracker, the model's training state and the counters of the resumed iteration."""
-    from .validation import BestTracker
     metrics = (run.opt.get('val') or {}).get('metrics')
     run.best = BestTracker(metrics)
     if state is not None:
@@ -172,10 +171,6 @@ def _restore(run, resume_it, state, src, auto_resume):
 
 def _loop(run):
     """Iterations from ``run.start_iter`` to ``train.total_iter``: steps, log lines, validations, checkpoints."""
-    import paddle
-    from tqdm import tqdm
-
-    from .data_setup import close_data
     opt, lo, model = run.opt, run.opt['logger'], run.model
     total = int(opt['train']['total_iter'])
     batches = None
@@ -227,7 +222,6 @@ def _loop(run):
 
 def _finish(run):
     """The last checkpoint and validation, ``summary_rank<r>.json`` and the closing log line."""
-    from .steps import weights_checksum
     it, model, mgr = run.it, run.model, run.mgr
     if run.rank == 0 and (not mgr.saved_iters() or mgr.saved_iters()[-1] != it):
         run.save(it)

@@ -6,7 +6,7 @@ import paddle
 from tqdm import tqdm
 
 from realesrgan_paddle.evaluation import metrics as M
-from realesrgan_paddle.media.image_io import chw_to_image
+from realesrgan_paddle.media.image_io import chw_to_image, imwrite
 
 
 def detail_ratio(sr, gt, crop_border=4, test_y=True):
@@ -22,7 +22,6 @@ _GEOMETRIC = ('detail_ratio',)
 
 def validate(net, loader, val_opt, current_iter, vis_dir=None, logger=None, desc='val'):
     """Run ``net`` over ``loader``; returns ``{metric: mean}`` and writes images when asked."""
-    from realesrgan_paddle.media.image_io import imwrite
     net.eval()
     metrics = val_opt.get('metrics') or {}
     sums = {k: 0.0 for k in metrics}

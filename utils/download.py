@@ -16,6 +16,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tqdm import tqdm
+
 from realesrgan_paddle.utils.fileio import sha256_file  # noqa: F401  (re-exported)
 
 CHUNK = 1 << 16
@@ -41,10 +43,6 @@ def unreachable(err):
 
 def _progress(total, initial, desc, enabled):
     if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # tqdm is a requirement, but progress must never break a download
         return None
     return tqdm(total=total, initial=initial, unit='B', unit_scale=True, unit_divisor=1024,
                 desc=desc, leave=False)

@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import stat
 import tempfile
 import time
@@ -127,7 +128,6 @@ def link_or_copy(src, dst):
     """``dst`` as a hard link to ``src`` (no bytes copied), or a copy where links are refused (another
     file system, a FAT or network drive). A ``dst`` already there (a stage re-run after a stop) is kept when it
     is ``src`` itself and otherwise replaced in one step."""
-    import shutil
     dst = Path(dst)
     if dst.exists() and same_file(src, dst):
         return

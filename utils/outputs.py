@@ -21,6 +21,8 @@ neither inside the input folder nor hold it.
 import os
 from pathlib import Path
 
+from realesrgan_paddle.utils.fileio import temp_beside
+
 
 class OutputClash(ValueError):
     """One line: which output would overwrite which input or other output."""
@@ -127,7 +129,6 @@ def check_folder_pair(inp, out, in_name='input', out_name='output'):
 def check_writable(folder):
     """Create ``folder`` when missing and prove a file can be made in it (then removed); raises
     ``OutputClash`` with ``write_error``'s line otherwise. One line up front instead of one per file."""
-    from realesrgan_paddle.utils.fileio import temp_beside
     folder = Path(folder)
     try:
         fd, tmp = temp_beside(folder / 'probe')

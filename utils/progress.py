@@ -15,6 +15,8 @@ import sys
 import threading
 import time
 
+from tqdm import tqdm
+
 
 LOG_EVERY_S = 30.0  # a log counter's longest silence
 _OPEN_COUNTERS = []  # LogCounter objects not closed yet
@@ -38,7 +40,6 @@ def write_line(line, stream=None):
     its own line to this one). Open bars are cleared and redrawn around it."""
     stream = stream or sys.stderr
     if bars_active():
-        from tqdm import tqdm
         with tqdm.external_write_mode(file=stream):
             stream.write(f'{line}\n')
     else:
@@ -77,7 +78,6 @@ class Steps:
         self._t0 = time.perf_counter()
         self._tty = hasattr(self.stream, 'isatty') and self.stream.isatty()
         if self.enabled and self._tty:
-            from tqdm import tqdm
             self.bar = tqdm(total=self.total, desc=desc, unit=unit, leave=leave, file=self.stream,
                             bar_format='{desc}: {n_fmt}/{total_fmt} {unit} [{elapsed}]{postfix}')
 
@@ -198,6 +198,5 @@ def counter(total, desc, unit='frame', enabled=True, stream=None, initial=0):
         return None
     stream = stream or sys.stderr
     if is_tty(stream):
-        from tqdm import tqdm
         return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=False, file=stream)
     return LogCounter(total, desc, unit, stream, initial=initial)

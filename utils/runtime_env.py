@@ -17,8 +17,14 @@ OpenMP teams do not oversubscribe the cores.
 This module is the one place that changes process-wide CPU settings, and it does so
 only when an entry point (``train.py``, ``make_lq_data.py``, ``tools/*``) calls it.
 """
+import contextlib
+import ctypes
+import io
 import os
+import signal
 import sys
+import threading
+import warnings
 
 MALLOC_ENV = {'MALLOC_MMAP_MAX_': '0', 'MALLOC_TRIM_THRESHOLD_': '100000000000'}
 SINGLE_ARENA_ENV = {'MALLOC_ARENA_MAX': '1'}
@@ -34,9 +40,6 @@ _SETUP_SET = False
 def import_paddle_quietly():
     """Import paddle without its import-time notices on stderr (the OMP_NUM_THREADS
     and ccache warnings), so tools print only their own lines. Errors still raise."""
-    import contextlib
-    import io
-    import warnings
     if 'paddle' in sys.modules:
         return sys.modules['paddle']
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
@@ -51,8 +54,6 @@ def python_sigterm(interrupt=False):
     SIGTERM back to Python, as a quiet ``SystemExit(143)`` that runs ``finally`` blocks (temp files go).
     ``interrupt=True``: a KeyboardInterrupt instead, for the tools that end a Ctrl-C with one line and can
     resume (train.py, infer.py, predict.py); a second SIGTERM then kills at once."""
-    import signal
-    import threading
     if threading.current_thread() is not threading.main_thread():
         return
 
@@ -107,7 +108,6 @@ def _tune_for_slices():
     global _SLICE_TUNING
     _SLICE_TUNING = True
     try:
-        import ctypes
         ctypes.CDLL('libc.so.6').mallopt(_M_ARENA_MAX, 1)
     except (OSError, AttributeError):  # not glibc: nothing to do
         pass
@@ -126,8 +126,6 @@ def die_with_parent():
     if not parent or not sys.platform.startswith('linux'):
         return
     try:
-        import ctypes
-        import signal
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG (kept across exec)
     except (OSError, AttributeError, ValueError):
         return

@@ -1,5 +1,10 @@
 """The gradio page over ``webui.handlers`` (imported only by tools/webui.py)."""
+import html
+from pathlib import Path
+
 import gradio as gr
+
+from realesrgan_paddle.utils.cli import fail
 
 from .handlers import PRECISIONS, RUNS_DIRS, Session, list_reports
 
@@ -52,8 +57,6 @@ def _reports_tab(runs_dir):
 
 
 def _escape(path):
-    import html
-    from pathlib import Path
     return html.escape(Path(path).read_text(errors='replace'), quote=True)
 
 
@@ -63,7 +66,6 @@ UPLOAD_CACHE = (600, 3600)  # every 10 min, gradio deletes its uploads and copie
 def build(out_dir, models_dir=None, runs_dir=RUNS_DIRS, model=None):
     s = Session(out_dir, models_dir)
     if model is not None and model not in s.models:
-        from realesrgan_paddle.utils.cli import fail
         fail(None, f'--model {model}: not a zoo name nor a file under --models-dir', 1)
     with gr.Blocks(title='Real-ESRGAN (Paddle)', delete_cache=UPLOAD_CACHE) as demo:
         gr.Markdown('# Real-ESRGAN (Paddle)')

@@ -10,7 +10,17 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
+
+from realesrgan_paddle.evaluation.flicker import BicubicFlickerMeter, verdict
+from realesrgan_paddle.evaluation.metrics import laplacian_energy
+from realesrgan_paddle.inference import Upscaler
+from realesrgan_paddle.media.image_io import imread, imwrite
 from realesrgan_paddle.media.kinds import VIDEO_EXTS as VIDEO_EXT  # the product's one list
+from realesrgan_paddle.media.video_reader import FrameReader
+from realesrgan_paddle.models import find_spec, zoo
+from realesrgan_paddle.models.loading import read_checkpoint
+from realesrgan_paddle.models.zoo import is_export_dir
 
 MAX_LOADED = 2
 PRECISIONS = ('auto', 'fp32', 'bf16')  # auto: as the CLI and the API choose (inference.precision.choose)
@@ -22,8 +32,6 @@ def find_models(models_dir=None):
     .pdparams files, export folders and .onnx files under ``models_dir`` whose network is an upscaler (a saved
     discriminator, ``net_d_*.pdparams``, is not offered; a file whose header cannot be read is, and says why when
     it is picked)."""
-    from realesrgan_paddle.models import zoo
-    from realesrgan_paddle.models.zoo import is_export_dir
     found = OrderedDict((n, n) for n in zoo.list_upscalers())
     if models_dir and Path(models_dir).is_dir():
         root = Path(models_dir)
@@ -37,8 +45,6 @@ def _upscaler_file(path):
     """False only for a .pdparams file whose stored network is known and is not a generator."""
     if path.suffix != '.pdparams':
         return True
-    from realesrgan_paddle.models import find_spec
-    from realesrgan_paddle.models.loading import read_checkpoint
     try:
         _, arch = read_checkpoint(path, detect=False)  # the stored arch; no detection from the key shapes
     except Exception:  # noqa: BLE001  listed; loading it shows the one-line reason
@@ -59,7 +65,6 @@ class Session:
     def upscaler(self, label, tile=0, precision='auto', denoise_strength=None):
         """The loaded upscaler; ``precision`` 'auto' (or None) leaves the choice to ``Upscaler``, as the CLI does:
         bf16 where the CPU has it natively and the model passes the precision check, else fp32."""
-        from realesrgan_paddle.inference import Upscaler
         if label not in self.models:
             raise ValueError(f'unknown model {label!r}')
         precision = None if precision in (None, 'auto') else precision
@@ -82,7 +87,6 @@ class Session:
     def upscale(self, files, label, outscale=None, tile=0, precision='auto', denoise_strength=None, progress=None):
         """files -> (outputs, (first input, first output) for the slider, message). The message names files by
         their base name only (never the server's upload paths) and says the precision that ran."""
-        from realesrgan_paddle.media.image_io import imread, imwrite
         files = [str(f) for f in (files or [])]
         if not files:
             return [], None, 'error: no file uploaded'
@@ -113,7 +117,6 @@ class Session:
     def compare(self, image, labels, outscale=None):
         """One image through several models: [(output path, caption)], rows of [model, NIQE, Laplacian energy],
         message. Nothing raises out of it: whatever goes wrong is the message's one line (per model)."""
-        from realesrgan_paddle.media.image_io import imread
         if not image or not labels:
             return [], [], 'error: give an image and at least one model'
         try:
@@ -135,10 +138,7 @@ class Session:
     def _compare_one(self, img, image, label, outscale):
         """(output path, [label, NIQE, Laplacian energy]) of one model on ``img``; NIQE is None on an output
         too small for it (under 96 px a side)."""
-        import numpy as np
-        from realesrgan_paddle.evaluation.metrics import laplacian_energy
         from realesrgan_paddle.evaluation.niqe import niqe
-        from realesrgan_paddle.media.image_io import imwrite
         out = self.upscaler(label).upscale(img, outscale or None)
         o8 = out if out.dtype == np.uint8 else np.clip(out * 255 if out.dtype.kind == 'f' else out / 257, 0, 255).astype(np.uint8)
         rgb = o8[:, :, :3] if o8.ndim == 3 else o8
@@ -153,8 +153,6 @@ class Session:
     def compare_flicker(self, video, labels, frames=8, window=160):
         """A video's first ``frames`` frames (their centre ``window`` px) through each model: rows of [model, static,
         warp], FLICKER against bicubic (``evaluation.flicker``: 1 = as steady as bicubic), and a verdict per model."""
-        from realesrgan_paddle.evaluation.flicker import BicubicFlickerMeter, verdict
-        from realesrgan_paddle.media.video_reader import FrameReader
         if not video or not labels:
             return [], 'error: give a video and at least one model'
         rows, lines = [], []

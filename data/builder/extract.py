@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
+from tqdm import tqdm
 
 from realesrgan_paddle.data.builder.config import SettingsMismatch  # noqa: F401  (re-exported)
 from realesrgan_paddle.data.builder.decode import FrameReader
@@ -92,12 +93,10 @@ class _NoBar:
 def _bar(progress, **kw):
     if not progress:
         return _NoBar()
-    from tqdm import tqdm
     return tqdm(**kw, disable=None)
 
 
 def _write_line(line):
-    from tqdm import tqdm
     tqdm.write(line)
 
 

@@ -1,13 +1,17 @@
 """Image-folder helpers shared by the dataset tools (multiscale, sub-images, meta_info)."""
 import sys
+from multiprocessing import Pool
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from realesrgan_paddle.utils.fileio import atomic_write_bytes, is_regular_file
 from realesrgan_paddle.media.kinds import is_image
+from realesrgan_paddle.utils.outputs import check_folder_pair, check_no_clobber, check_writable
+from realesrgan_paddle.utils.progress import write_line
 
 
 def list_images(folder, recursive=True):
@@ -35,7 +39,6 @@ def checked_folders(inp, out, first_output):
     """``input_images(inp, out)``, once ``out`` is known to be a writable folder apart from ``inp`` and no
     two inputs would write the same file: ``first_output(f)`` is the first file input ``f`` gives.
     ValueError (one line) otherwise."""
-    from realesrgan_paddle.utils.outputs import check_folder_pair, check_no_clobber, check_writable
     files = input_images(inp, out)
     check_folder_pair(Path(inp), Path(out))
     check_no_clobber(files, [(first_output(f), f) for f in files])
@@ -84,11 +87,6 @@ def run_pool(process, jobs, n_thread, desc, quiet=False):
     ``process`` returns ``(*counts, error_or_None)``. Returns the summed counts and the
     error lines (each already printed as ``error: ...``).
     """
-    from multiprocessing import Pool
-
-    from tqdm import tqdm
-
-    from realesrgan_paddle.utils.progress import write_line
     totals, errors = None, []
     with Pool(max(1, n_thread)) as pool:
         for *counts, err in tqdm(pool.imap_unordered(process, jobs), total=len(jobs), unit='img', desc=desc,

@@ -16,6 +16,7 @@ from typing import Optional
 
 import numpy as np
 
+from realesrgan_paddle.data.degrade.codec_cache import CodecCache
 from realesrgan_paddle.data.degrade.second_order import DEFAULT_DEGRADATION, resolve_options, sample_kernels
 from realesrgan_paddle.data.datasets.transforms import augment, crop_or_pad, paired_random_crop, read_image_float
 from realesrgan_paddle.utils.fileio import is_regular_file, open_regular, require_regular_file
@@ -199,7 +200,6 @@ class RealESRGANDataset(_EpochDataset):
     def _codec_item(self, idx, rng):
         """Codec mode (``codec_prob`` > 0): a crop of the HR image and the same place of its whole-image LQ
         from ``data.degrade.codec_cache`` (the pipeline and the codec ran on the whole image): ``gt``, ``lq``."""
-        from realesrgan_paddle.data.degrade.codec_cache import CodecCache
         if self.cache is None:
             self.cache = CodecCache(self.paths, self.deg_opt, self.scale,
                                     seed=None if self.seed is None else int(self.seed))

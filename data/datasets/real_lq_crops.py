@@ -5,7 +5,10 @@
 than ``crop`` is reflect-padded), randomly flipped left-right, as a ``[N, 3, crop, crop]`` RGB float32
 tensor in [0, 1]. Draws come from ``default_rng(seed)``: a seeded run is reproducible.
 """
+from pathlib import Path
+
 import numpy as np
+import paddle
 
 from realesrgan_paddle.data.datasets import scan_images
 from realesrgan_paddle.data.datasets.transforms import crop_or_pad
@@ -14,7 +17,6 @@ from realesrgan_paddle.media.image_io import ImageReadError, image_to_chw, imrea
 
 class RealLQCrops:
     def __init__(self, dataroot_lq, crop=32, batch_size=4, seed=0):
-        from pathlib import Path
         if int(crop) < 4 or int(batch_size) < 1:
             raise ValueError(f'datasets.real_lq: crop must be >= 4 and batch_size >= 1, got {crop}, {batch_size}')
         self.crop, self.batch_size = int(crop), int(batch_size)
@@ -42,5 +44,4 @@ class RealLQCrops:
         return np.stack(out).astype(np.float32)
 
     def batch(self):
-        import paddle
         return paddle.to_tensor(self.sample())

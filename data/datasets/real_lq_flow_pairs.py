@@ -21,7 +21,9 @@ them would keep more than ``MAX_BYTES`` each keeps a random window of its frames
 """
 from pathlib import Path
 
+import cv2
 import numpy as np
+import paddle
 
 from realesrgan_paddle.data.datasets import scan_images
 from realesrgan_paddle.media.image_io import ImageReadError, declared_size_of, image_to_chw, imread
@@ -33,19 +35,16 @@ MIN_FLOW = 0.25  # LQ motion below this (px) counts as none: codec noise, not mo
 
 
 def _gray(rgb01):
-    import cv2
     return cv2.cvtColor(np.ascontiguousarray(rgb01.transpose(1, 2, 0)) * 255.0, cv2.COLOR_RGB2GRAY)
 
 
 def _error(a, b):
     """Per-pixel difference of two CHW frames (0-255): the largest channel's, 3x3 Gaussian blurred."""
-    import cv2
     return cv2.GaussianBlur(np.abs(a - b).max(axis=0) * 255.0, (3, 3), 0)
 
 
 def warp_chw(img, flow):
     """``img`` (CHW float32) sampled at ``p + flow(p)`` (bilinear, border replicated)."""
-    import cv2
     h, w = img.shape[1:]
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     hwc = np.ascontiguousarray(img.transpose(1, 2, 0))
@@ -56,7 +55,6 @@ def warp_chw(img, flow):
 def lq_flow(prev, cur):
     """``(flow HxWx2, confidence HxW)`` between two CHW RGB float32 frames in [0, 1] of one size: ``cur`` at ``p``
     shows ``prev`` at ``p + flow(p)`` where the confidence is 1 (see the module's docstring)."""
-    import cv2
     if prev.shape != cur.shape or prev.ndim != 3 or prev.shape[0] != 3:
         raise ValueError(f'lq_flow: expected two 3xHxW frames of one size, got {prev.shape} and {cur.shape}')
     h, w = cur.shape[1:]
@@ -184,5 +182,4 @@ class RealLQFlowPairs:
         return b[:, 0:3], b[:, 3:6], b[:, 6:8], b[:, 8:9]
 
     def batch(self):
-        import paddle
         return tuple(paddle.to_tensor(np.ascontiguousarray(a)) for a in self.sample())

@@ -10,7 +10,9 @@ left-right together half the time; ``([N, 3, crop, crop], [N, 3, scale crop, sca
 """
 from pathlib import Path
 
+import cv2
 import numpy as np
+import paddle
 
 from realesrgan_paddle.data.datasets import scan_images
 from realesrgan_paddle.media.image_io import ImageReadError, image_to_chw, imread
@@ -62,7 +64,6 @@ class RealPairCrops:
         return np.stack(lqs).astype(np.float32), np.stack(gts).astype(np.float32)
 
     def batch(self):
-        import paddle
         lq, gt = self.sample()
         return paddle.to_tensor(lq), paddle.to_tensor(gt)
 
@@ -75,7 +76,6 @@ ALIGN_SIDE = 384     # both are looked at no larger than this (HR pixels on the 
 
 
 def _luma(img):
-    import cv2
     return cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_BGR2GRAY).astype(np.float32)
 
 
@@ -88,7 +88,6 @@ def estimate_alignment(lq, hr, scale=4):
     """``{'dx', 'dy', 'scale', 'ncc'}``: the global shift (HR pixels, phase correlation) and relative scale (the
     best of ``SCALES`` by normalised cross-correlation about the centre) of ``hr`` against bicubic(``lq``), and
     that correlation; ``None`` when ``hr`` is not ``scale`` times ``lq`` in both sides."""
-    import cv2
     if hr.shape[:2] != (lq.shape[0] * scale, lq.shape[1] * scale):
         return None
     up, ref = _luma(cv2.resize(lq, hr.shape[1::-1], interpolation=cv2.INTER_CUBIC)), _luma(hr)

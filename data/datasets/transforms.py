@@ -5,6 +5,7 @@ converts gray to 3 channels, drops alpha, and scales 8- and 16-bit data to
 float32 [0, 1], BGR. Crops/flips work on HWC arrays; ``paired_random_crop``
 also accepts NCHW paddle tensors (the crop the trainer does after degrading).
 """
+import cv2
 import numpy as np
 
 from realesrgan_paddle.media.image_io import ImageReadError, imread
@@ -35,7 +36,6 @@ def to_float_bgr(img, name='image'):
 
 def crop_or_pad(img, size, rng):
     """Random ``size x size`` crop; smaller images are first padded by reflection (101)."""
-    import cv2
     h, w = img.shape[:2]
     if h < size or w < size:
         ph, pw = max(0, size - h), max(0, size - w)

@@ -19,7 +19,9 @@ cache and the degradation fit code hundreds of small clips, where starting ffmpe
 import functools
 import os
 import subprocess
+import tempfile
 
+import cv2
 import numpy as np
 
 from realesrgan_paddle.media.ffmpeg import FFmpegNotFound, error_reason, ffmpeg_exe
@@ -175,7 +177,6 @@ def roundtrip_many(jobs, fps=25, batch=16, exe=None):
     processes per ``batch`` jobs instead of two per job: the fit and the training cache code hundreds of
     one-frame clips, and starting ffmpeg is most of a small clip's cost. The frames pass through files in a
     temporary directory, removed afterwards."""
-    import tempfile
     jobs = list(jobs)
     exe = exe or codec_exe()
     out = []
@@ -229,7 +230,6 @@ def sample_codec(opt, rng):
 def pan_clip(frame, frames, px, angle):
     """``frames + 1`` frames of a camera pan ending on ``frame`` itself: frame ``t`` is ``frame`` shifted by
     ``(frames - t) * px`` pixels along ``angle`` degrees (bilinear, reflected borders)."""
-    import cv2
     h, w = frame.shape[:2]
     dx, dy = np.cos(np.radians(angle)) * px, np.sin(np.radians(angle)) * px
     out = []

@@ -17,7 +17,11 @@ import threading
 from collections import defaultdict
 from pathlib import Path
 
+import cv2
 import numpy as np
+
+from realesrgan_paddle.data.degrade.codec import apply_codec, sample_codec
+from realesrgan_paddle.media.image_io import chw_to_image, imread
 
 _PREFIX = re.compile(r'[-_ .]*[\d.]+$')
 CODEC_BATCH = 16  # clips per pair of ffmpeg processes (data.degrade.codec.roundtrip_many)
@@ -41,7 +45,6 @@ def degrade_whole(img, opt, scale, rng):
     """One uint8 BGR image through the second-order pipeline (from its USM-sharpened self when
     ``usm_weight`` > 0, as the trainer does): the LQ as uint8 BGR."""
     from realesrgan_paddle.data.degrade.second_order import SecondOrderDegradation, image_to_tensor, sample_kernels
-    from realesrgan_paddle.media.image_io import chw_to_image
     k = sample_kernels(opt, rng)
     gt = image_to_tensor(img)
     deg = SecondOrderDegradation(opt, scale, threads=1)
@@ -73,7 +76,6 @@ def degrade_uncoded(images, names, opt, scale, rng, stop=None):
     """The first half of ``degrade_images``: ``(LQ images before the codec, their clips, each clip's codec
     draw)``; the draws come after every image's, in clip order, so the random stream is the one of coding
     each clip in turn."""
-    from realesrgan_paddle.data.degrade.codec import sample_codec
     lqs = []
     for img in images:
         _check(stop)
@@ -86,7 +88,6 @@ def code_clips(sets, stop=None):
     """The second half: for each ``(lqs, clips, draws, opt)`` of ``sets``, replace the images of each clip in
     ``lqs`` by the clip through its codec draw. The clips of all sets share ffmpeg processes,
     ``CODEC_BATCH`` clips per pair (``data.degrade.codec.roundtrip_many``)."""
-    from realesrgan_paddle.data.degrade.codec import apply_codec
     todo = [(lqs, clip, draw, opt) for lqs, clips, draws, opt in sets
             for clip, draw in zip(clips, draws) if draw is not None]
     for k in range(0, len(todo), CODEC_BATCH):
@@ -112,7 +113,6 @@ class CodecCache:
     """``lq(i)``: the current codec-degraded LQ (uint8 BGR) of ``paths[i]``; counts one served item."""
 
     def __init__(self, paths, opt, scale, seed=None, read=None):
-        from realesrgan_paddle.media.image_io import imread
         self.paths, self.opt, self.scale = list(paths), opt, int(scale)
         self.seed = seed if seed is not None else int(np.random.SeedSequence().entropy % (2 ** 63))
         self.read = read or (lambda p: _bgr8(imread(p)))
@@ -171,7 +171,6 @@ class CodecCache:
 
 def _bgr8(img):
     """uint8 3-channel BGR from what ``imread`` gives (gray, BGRA, 16-bit)."""
-    import cv2
     if img.dtype == np.uint16:
         img = (img.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
     if img.ndim == 2:

@@ -14,6 +14,7 @@ The noise is then moved to the tensor's device and added there.
   luma (0.2989 R + 0.587 G + 0.114 B) and shared by all channels.
 """
 from concurrent.futures import ThreadPoolExecutor
+from math import lgamma
 
 import numpy as np
 import paddle
@@ -145,7 +146,6 @@ def _poisson_tables(vals):
     need a few CDF comparisons. Sampling with ``X = min{n: cdf[n] >= u}`` is exact.
     """
     if vals not in _TABLES:
-        from math import lgamma
         lam = np.arange(256, dtype=np.float64) * vals / 255.0
         nmax = int(lam.max() + 12 * np.sqrt(lam.max()) + 24)
         n = np.arange(nmax + 1, dtype=np.float64)

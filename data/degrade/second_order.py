@@ -23,6 +23,7 @@ import math
 import numpy as np
 import paddle
 
+from realesrgan_paddle.data.degrade.codec import apply_codec, check_options, sample_codec
 from realesrgan_paddle.data.degrade.filters import filter2d
 from realesrgan_paddle.data.degrade.jpeg import ROUND_MODES, diff_jpeg
 from realesrgan_paddle.data.degrade.kernels import (
@@ -160,7 +161,6 @@ def resolve_options(opt=None, stages=()):
     for key in ('l1_gt_usm', 'percep_gt_usm', 'gan_gt_usm'):
         if not isinstance(out[key], bool):
             raise ValueError(f'degradation option {key!r} must be true or false, got {out[key]!r}')
-    from realesrgan_paddle.data.degrade.codec import check_options
     check_options(out)
     for stage in stages:
         stage.check(out)
@@ -541,7 +541,6 @@ def degrade_image(img, opt=None, scale=4, seed=0):
     out = chw_to_image(lq)
     params = dict(params[0])
     params.update(kparams)
-    from realesrgan_paddle.data.degrade.codec import apply_codec, sample_codec
     draw = sample_codec(opt, rng)  # the last draw: options without the codec keep their random stream
     if draw is not None:
         out = apply_codec([[out]], [draw], [opt])[0][0]

@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from realesrgan_paddle.data.degrade.codec_cache import code_clips, degrade_images, degrade_uncoded
 from realesrgan_paddle.data.fit import lq_stats
 
 SIGMAS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0)
@@ -87,7 +88,6 @@ class Fitter:
     def synth(self, points, seed=None):
         """The synthetic LQ frames of each family point of ``points``; their codec clips share ffmpeg
         processes (``data.degrade.codec_cache.code_clips``), so a scan costs two per batch of clips, not per point."""
-        from realesrgan_paddle.data.degrade.codec_cache import code_clips, degrade_uncoded
         sets = []
         for p in points:
             opt = self.resolve(family_options(p, self.scale, self.clip, self.pan, self.pan_px))
@@ -236,7 +236,6 @@ def fit_confidence(lq, lq_reference, min_side=lq_stats.MIN_MEASURE_SIDE):
 
 def synth_stats(fitter, options, seed):
     """The statistics of LQ made from the fitter's HR frames with ``options`` (random draws in the ranges)."""
-    from realesrgan_paddle.data.degrade.codec_cache import degrade_images
     from realesrgan_paddle.data.degrade.second_order import resolve_options
     lqs = degrade_images(fitter.hr, fitter.names, resolve_options(options), fitter.scale,
                          np.random.default_rng(seed))

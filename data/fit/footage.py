@@ -6,9 +6,17 @@ measures the LQ footage, fits the degradation family to it (``data.fit.degradati
 fragment ``out``, ``out.json`` (measurements, fit, real-vs-synthetic statistics) and ``out.png`` (the same as
 a plot). ``infer_scale`` is the one-line check of the HR/LQ sizes.
 """
+import io
 import json
 import time
 from pathlib import Path
+
+import yaml
+
+from realesrgan_paddle.data.fit import degradation_fit, lq_stats
+from realesrgan_paddle.data.fit.degradation_fit import STREAM_CODECS, TOLERANCE, WEIGHTS
+from realesrgan_paddle.data.fit.lq_source import load_footage
+from realesrgan_paddle.utils.fileio import atomic_write_text
 
 SCALES = (2, 3, 4)
 COMPS = ('none', 'jpeg', 'libx264', 'libx265')
@@ -36,7 +44,6 @@ def infer_scale(hr_size, lq_size, lq_name, scale=None, fix='give --scale'):
 
 
 def default_comps(lq):
-    from realesrgan_paddle.data.fit.degradation_fit import STREAM_CODECS
     codecs = {STREAM_CODECS[s['codec']] for s in lq.streams.values() if s['codec'] in STREAM_CODECS}
     if codecs:
         return tuple(sorted(codecs))
@@ -100,7 +107,6 @@ def describe(result):
 
 
 def _confidence_note(result):
-    from realesrgan_paddle.data.fit.degradation_fit import TOLERANCE
     conf = result['confidence']
     if conf['level'] == 'low' or conf['split_half'] is None:
         return ''
@@ -118,7 +124,6 @@ def plot_match(stats, out_png):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from realesrgan_paddle.data.fit.degradation_fit import WEIGHTS
     keys = list(WEIGHTS)
     fig, axes = plt.subplots(1, len(keys), figsize=(2.0 * len(keys), 3))
     for ax, k in zip(axes, keys):
@@ -128,7 +133,6 @@ def plot_match(stats, out_png):
         ax.set_title(k, fontsize=9)
     fig.suptitle('LQ statistics: real footage against synthetic LQ from the HR frames', fontsize=10)
     fig.tight_layout()
-    import io
     from realesrgan_paddle.utils.fileio import atomic_write_bytes
     buf = io.BytesIO()
     fig.savefig(buf, format='png', dpi=90)
@@ -137,12 +141,6 @@ def plot_match(stats, out_png):
 
 
 def run(args, log=print):
-    import yaml
-
-    from realesrgan_paddle.data.fit import degradation_fit
-    from realesrgan_paddle.data.fit import lq_stats
-    from realesrgan_paddle.data.fit.lq_source import load_footage
-    from realesrgan_paddle.utils.fileio import atomic_write_text
     t0 = time.time()
     lq = load_footage(args.lq, args.frames, span=getattr(args, 'lq_span', (0.0, 1.0)))
     hr = load_footage(args.hr, args.frames, span=getattr(args, 'hr_span', (0.0, 1.0)))

@@ -6,8 +6,14 @@
 statistics of every video (``data.fit.lq_stats.stream_info``). Errors are ``FootageError``, one line naming the
 file and the problem (an empty folder, an unreadable video or image, frames of different sizes).
 """
+from collections import Counter
 from pathlib import Path
 
+from realesrgan_paddle.data.degrade.codec_cache import _bgr8
+from realesrgan_paddle.data.fit.lq_stats import jpeg_quality, stream_info
+from realesrgan_paddle.media.ffmpeg import VideoProbeError
+from realesrgan_paddle.media.image_io import ImageReadError, imread
+from realesrgan_paddle.media.video_reader import FrameReader, VideoError
 from realesrgan_paddle.utils.fileio import is_regular_file, require_regular_file
 from realesrgan_paddle.media.kinds import IMAGE_EXTS, VIDEO_EXTS
 
@@ -23,7 +29,6 @@ class Footage:
     @property
     def size(self):
         """``(width, height)`` of the frames (the most common one)."""
-        from collections import Counter
         return Counter((f.shape[1], f.shape[0]) for f in self.frames).most_common(1)[0][0]
 
 
@@ -58,9 +63,6 @@ def list_sources(paths):
 
 
 def _video_frames(path, count, span=(0.0, 1.0)):
-    from realesrgan_paddle.data.fit.lq_stats import stream_info
-    from realesrgan_paddle.media.ffmpeg import VideoProbeError
-    from realesrgan_paddle.media.video_reader import FrameReader, VideoError
     try:
         info = stream_info(path)
     except VideoProbeError as exc:
@@ -85,9 +87,6 @@ def _video_frames(path, count, span=(0.0, 1.0)):
 
 
 def _image_frames(files, count, foot):
-    from realesrgan_paddle.data.degrade.codec_cache import _bgr8
-    from realesrgan_paddle.data.fit.lq_stats import jpeg_quality
-    from realesrgan_paddle.media.image_io import ImageReadError, imread
     step = max(1, len(files) // max(1, count))
     frames = []
     for f in files[::step][:count]:

@@ -21,11 +21,13 @@ range, from ffprobe or the ffmpeg binary's own stream line. JPEG files: the IJG 
 quantisation tables (``jpeg_quality``).
 """
 import re
+import subprocess
 
 import cv2
 import numpy as np
 
 from realesrgan_paddle.evaluation.metrics import blockiness
+from realesrgan_paddle.media.ffmpeg import MediaInput, ffmpeg_exe, probe_video, video_streams
 
 FRAME_STATS = ('fine', 'mid', 'chroma', 'noise_y', 'noise_c', 'block8', 'block4', 'ringing', 'y_lo', 'y_hi')
 RELATIVE = ('fine', 'mid', 'chroma')  # divided by the reference's value
@@ -144,9 +146,6 @@ def stream_info(path):
     """``{codec, width, height, fps, duration, bitrate, bpp, pix_fmt, color_range}`` of a video's first
     video stream (``bitrate`` in bit/s and ``bpp`` None when unknown). ``media.ffmpeg.VideoProbeError``
     for an unreadable file."""
-    import subprocess
-
-    from realesrgan_paddle.media.ffmpeg import MediaInput, ffmpeg_exe, probe_video, video_streams
     info = probe_video(path)  # a FIFO, a manifest or a playlist is refused here
     out = {'codec': info['codec'], 'width': info['width'], 'height': info['height'], 'fps': info['fps'],
            'duration': info['duration'], 'bitrate': None, 'bpp': None, 'pix_fmt': None, 'color_range': None}

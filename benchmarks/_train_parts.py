@@ -11,79 +11,84 @@ Used by ``benchmarks/train_speed.py --parts``. A part is a closure that runs onc
 * ``degradation``: the on-the-fly pair maker of the training recipe (USM, second-order degradation, crop,
   pool), Paddle only (the project's own pipeline).
 
-The torch networks come from ``models/torch_reference.py`` with the same weights, so both frameworks run the
+The torch networks come from ``reference/torch_networks.py`` with the same weights, so both frameworks run the
 same step on the same tensors.
 """
 import numpy as np
 
 
-def _paddle_g(g, lq, gt):
-    import paddle
-    opt = paddle.optimizer.Adam(1e-4, parameters=g.parameters(), beta1=0.9, beta2=0.99)
-    x, y = paddle.to_tensor(lq), paddle.to_tensor(gt)
+def _stepper(opt, loss, before=None):
+    """One optimiser step a call: ``before()`` (its own backward, if any), then ``loss()`` backward, the step and
+    the gradients cleared (Paddle's ``clear_grad``, torch's ``zero_grad``)."""
+    clear = getattr(opt, 'clear_grad', None) or opt.zero_grad
 
     def step():
-        loss = paddle.abs(g(x) - y).mean()
-        loss.backward()
+        if before is not None:
+            before()
+        loss().backward()
         opt.step()
-        opt.clear_grad()
+        clear()
     return step
+
+
+def _paddle_adam(net):
+    import paddle
+    return paddle.optimizer.Adam(1e-4, parameters=net.parameters(), beta1=0.9, beta2=0.99)
+
+
+def _torch_adam(net):
+    import torch
+    return torch.optim.Adam(net.parameters(), 1e-4, betas=(0.9, 0.99))
+
+
+def _paddle_g(g, lq, gt):
+    import paddle
+    x, y = paddle.to_tensor(lq), paddle.to_tensor(gt)
+    return _stepper(_paddle_adam(g), lambda: paddle.abs(g(x) - y).mean())
+
+
+def _torch_g(g, lq, gt):
+    import torch
+    x, y = torch.from_numpy(lq), torch.from_numpy(gt)
+    return _stepper(_torch_adam(g), lambda: (g(x) - y).abs().mean())
+
+
+def _d_loss(d, real, fake, concat, softplus):
+    """The discriminator's own loss on real and fake (non-saturating, logits)."""
+    pred = d(concat([real, fake]))
+    n = real.shape[0]
+    return softplus(-pred[:n]).mean() + softplus(pred[n:]).mean()
 
 
 def _paddle_d(d, fake, gt):
     import paddle
     import paddle.nn.functional as F
-    opt = paddle.optimizer.Adam(1e-4, parameters=d.parameters(), beta1=0.9, beta2=0.99)
     real, f0 = paddle.to_tensor(gt), paddle.to_tensor(fake)
 
-    def step():
+    def adversarial():  # the generator's adversarial term, down to the fake image, D frozen
         for p in d.parameters():
             p.stop_gradient = True
         f = f0.clone()
         f.stop_gradient = False
-        F.softplus(-d(f)).mean().backward()  # the generator's adversarial term, down to the fake image
+        F.softplus(-d(f)).mean().backward()
         for p in d.parameters():
             p.stop_gradient = False
-        pred = d(paddle.concat([real, f0], axis=0))
-        n = real.shape[0]
-        (F.softplus(-pred[:n]).mean() + F.softplus(pred[n:]).mean()).backward()
-        opt.step()
-        opt.clear_grad()
-    return step
-
-
-def _torch_g(g, lq, gt):
-    import torch
-    opt = torch.optim.Adam(g.parameters(), 1e-4, betas=(0.9, 0.99))
-    x, y = torch.from_numpy(lq), torch.from_numpy(gt)
-
-    def step():
-        loss = (g(x) - y).abs().mean()
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    return step
+    return _stepper(_paddle_adam(d), lambda: _d_loss(d, real, f0, lambda ts: paddle.concat(ts, axis=0), F.softplus),
+                    adversarial)
 
 
 def _torch_d(d, fake, gt):
     import torch
     import torch.nn.functional as F
-    opt = torch.optim.Adam(d.parameters(), 1e-4, betas=(0.9, 0.99))
     real, f0 = torch.from_numpy(gt), torch.from_numpy(fake)
 
-    def step():
+    def adversarial():
         for p in d.parameters():
             p.requires_grad_(False)
-        f = f0.clone().requires_grad_(True)
-        F.softplus(-d(f)).mean().backward()
+        F.softplus(-d(f0.clone().requires_grad_(True))).mean().backward()
         for p in d.parameters():
             p.requires_grad_(True)
-        pred = d(torch.cat([real, f0], 0))
-        n = real.shape[0]
-        (F.softplus(-pred[:n]).mean() + F.softplus(pred[n:]).mean()).backward()
-        opt.step()
-        opt.zero_grad()
-    return step
+    return _stepper(_torch_adam(d), lambda: _d_loss(d, real, f0, lambda ts: torch.cat(ts, 0), F.softplus), adversarial)
 
 
 def _teachers(weights, arch, lq, cache_root):
@@ -126,7 +131,7 @@ def build_parts(g_weights, d_arch, batch, gt_size, cache_root, feeder_step=None,
 def _torch_parts(g, arch, d_arch, lq, gt):
     import torch
 
-    from realesrgan_paddle.models.torch_reference import build_torch_network, load_reference
+    from realesrgan_paddle.reference.torch_networks import build_torch_network, load_reference
     torch.manual_seed(0)
     tg = load_reference(arch, {k: torch.from_numpy(v.numpy()) for k, v in g.state_dict().items()}).train()
     parts = {('G', 'torch'): _torch_g(tg, lq, gt)}

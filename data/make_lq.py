@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from realesrgan_paddle.media.image_io import ImageReadError, imread
 from realesrgan_paddle.utils import runtime_env  # noqa: E402  (standard library only, as the next two)
-from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard library only)
     add_quiet, fail, folders_parser, returns_status)
 from realesrgan_paddle.media.kinds import IMAGE_EXTS  # noqa: E402
 from realesrgan_paddle.utils.fileio import atomic_write_bytes, atomic_write_text, require_regular_file

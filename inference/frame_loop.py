@@ -7,7 +7,7 @@
 
 The caller owns the threads, the encoder processes and where each slot goes (one file, or the segment whose cut
 it falls before); everything a frame goes through is here. A new per-frame step (a denoise before or after the
-model) goes in :meth:`FrameLoop.upscale`, a new codec in :func:`encoder_args` (and its flag in ``inference/cli.py``).
+model) goes in :meth:`FrameLoop.upscale`, a new codec in :func:`encoder_args` (and its flag in ``inference/upscale_cli.py``).
 """
 import time
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from realesrgan_paddle.media.video_reader import FrameReader, VideoError
 
-from .temporal import make_stabiliser
+from .stabiliser import make_stabiliser
 from .video_stages import FrameSlots, batch_size, run_model
 
 TURN = {90: 'transpose=clock', 180: 'hflip,vflip', 270: 'transpose=cclock'}  # clockwise display rotation
@@ -83,7 +83,7 @@ class FrameLoop:
     ``ow``, ``oh``, ``outscale``). Each frame is placed in its output slot (``FrameSlots``; a frame whose slot is
     taken is dropped, a repeat of the previous picture is not new), new pictures are collected into batches for
     the model, and every slot is written in order through ``write(picture, times)`` (``times`` may be 0), a gap
-    holding the last picture. ``temporal``: as ``inference.temporal.temporal_mode`` reads it; the stabiliser is
+    holding the last picture. ``temporal``: as ``inference.stabiliser.temporal_mode`` reads it; the stabiliser is
     made here, once per loop (a ``Stabiliser`` given by the caller carries its state on). ``bar``: a progress
     counter shown the model's rate, or None.
     """

@@ -18,7 +18,7 @@ from realesrgan_paddle.utils.fileio import temp_beside
 
 OVERLAP_FRAMES = 0  # frames before a cut run through the model with their outputs discarded
 # with --temporal: the stabiliser's memory of the frames before a cut falls as 0.9^k at most (its default strength,
-# inference/temporal.py), about 12 % after 20 frames (4 % after 30); a segment started 20 frames early joins its
+# inference/stabiliser.py), about 12 % after 20 frames (4 % after 30); a segment started 20 frames early joins its
 # predecessor without a visible step (tests/inference/test_segments.py measures the join)
 TEMPORAL_OVERLAP = 20
 
@@ -27,7 +27,7 @@ class SpanSpec:
     """What a worker needs to encode segments: the probed job's sizes and settings, picklable."""
 
     def __init__(self, job, state, crf, preset, x264_params, outscale, overlap, temporal=None):
-        self.temporal = temporal  # None, or a mode of inference.temporal (a name: picklable for Ray workers)
+        self.temporal = temporal  # None, or a mode of inference.stabiliser (a name: picklable for Ray workers)
         self.src, self.turn, self.w, self.h = str(job.src), job.turn, job.w, job.h
         self.ew, self.eh, self.ow, self.oh = job.ew, job.eh, job.ow, job.oh
         self.rate = Fraction(state['rate'])

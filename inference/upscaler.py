@@ -434,7 +434,7 @@ class Upscaler:
         """Upscale the video ``src`` into ``dst``: in one pass, or with ``segment_seconds`` (or ``ray``: 'auto',
         'local' or a cluster address, with ``workers``) in resumable segments kept in ``dst`` + '.parts'
         (inference/segments.py). ``temporal``: False, True/'flow', 'static' (docs/temporal.md; one pass also takes an
-        ``inference.temporal.Stabiliser``); segments then start ``overlap_frames`` early (default
+        ``inference.stabiliser.Stabiliser``); segments then start ``overlap_frames`` early (default
         ``segment_run.TEMPORAL_OVERLAP``). Returns the summary dict of ``inference.video.upscale_video``."""
         if segment_seconds is None and not ray:
             from .video import upscale_video

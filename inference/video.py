@@ -46,7 +46,7 @@ from realesrgan_paddle.media.video_reader import VideoError
 from realesrgan_paddle.utils.progress import counter
 
 from .frame_loop import TURN, Decoder, FrameLoop, encoder_args, to_i420
-from .temporal import temporal_mode
+from .stabiliser import temporal_mode
 from .video_stages import END, Pipeline, one_line
 
 
@@ -276,7 +276,7 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progre
                   temporal=False):
     """Upscale ``src`` into ``dst``.
 
-    ``temporal``: stabilise the model's texture between frames (``inference.temporal``, docs/temporal.md):
+    ``temporal``: stabilise the model's texture between frames (``inference.stabiliser``, docs/temporal.md):
     False/None (off), True or 'flow', 'static', or a ``Stabiliser`` (its state carries on; ``reset()`` it
     for a new video).
 

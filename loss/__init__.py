@@ -16,7 +16,7 @@ from .ldl import LDLLoss, artifact_map, ldl_loss
 from .perceptual import PerceptualLoss, VGGWeightsMissing, perceptual_loss
 from .pixel import L1Loss, MSELoss, l1_loss, mse_loss
 from .stability import StabilityLoss, stability_loss
-from .temporal import TemporalLoss, flow_warp, temporal_loss
+from .temporal_agreement import TemporalLoss, flow_warp, temporal_loss
 from .texture import RandomVGGLoss, SlicedWassersteinLoss, sliced_wasserstein_loss
 
 LOSSES = LOSS_REGISTRY  # {type name: class}, filled by the decorators

@@ -2,7 +2,7 @@
 
     from realesrgan_paddle.models.convert import convert_checkpoint
     convert_checkpoint('RealESRGAN_x4plus.pth', 'weights/x4plus.pdparams')
-    convert_checkpoint('RRDB_ESRGAN_x4.pth', 'esrgan.pdparams', overrides={'block': 23}, verify=True)
+    convert_checkpoint('RRDB_ESRGAN_x4.pth', 'esrgan.pdparams', overrides={'block': 23})
 
 The weights are read by ``models.read_checkpoint`` (restricted reader, key
 choice, old layouts mapped, architecture detected) with every override checked
@@ -10,9 +10,8 @@ against them; they are stored as float32 with the ``arch`` and the source's name
 and sha256, so that no later tool needs a flag. ``tools/convert_torch.py`` is the
 command line over ``convert_checkpoint``.
 
-``verify=True`` compares the converted network with the PyTorch reference
-(``models.torch_reference``) on a random input; without torch it logs one line
-and returns None.
+Checking a conversion against PyTorch (``--verify``) needs torch and lives outside the
+product's rooms: ``reference.conversion_check.verify_conversion`` on this function's result.
 """
 import time
 from pathlib import Path
@@ -22,8 +21,7 @@ import paddle
 
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
 
-from .detect import normalize_state_dict
-from .loading import load_network, load_state_into, read_checkpoint
+from .loading import load_state_into, read_checkpoint
 from .ncnn_import import save_imported
 from .specs import get_spec
 
@@ -65,10 +63,9 @@ def note_assumed(arch, overrides, log=print):
                 f'(use --{flag} {others} if needed)')
 
 
-def convert_checkpoint(src, dst, param_key='params_ema', overrides=None, verify=False, tol=1e-4, verify_size=32,
-                       log=print, raw=None):
+def convert_checkpoint(src, dst, param_key='params_ema', overrides=None, log=print, raw=None):
     """Convert ``src`` into ``dst`` (written atomically); returns what happened as a dict
-    (``src``, ``dst``, ``arch``, ``seconds``, ``param_key`` and, with ``verify``, the relative difference).
+    (``src``, ``dst``, ``arch``, ``seconds``, ``param_key``).
 
     ``overrides`` are architecture flags by their command-line names (``scale``, ``block``, ``num_feat``,
     ``act_type``, ``type`` for ``--arch``, ...): each must apply to the network and agree with the weights.
@@ -95,10 +92,7 @@ def convert_checkpoint(src, dst, param_key='params_ema', overrides=None, verify=
         f'{used or "a bare state dict"}, {seconds:.1f} s')
     if info['arch_from'] == 'detected':
         note_assumed(arch, overrides, log)
-    result = {'src': src, 'dst': dst, 'arch': arch, 'seconds': seconds, 'param_key': used}
-    if verify:
-        result['verify'] = verify_conversion(src, dst, arch, used, tol, verify_size, log)
-    return result
+    return {'src': src, 'dst': dst, 'arch': arch, 'seconds': seconds, 'param_key': used}
 
 
 def convert_ncnn(src, dst, log=print):
@@ -115,48 +109,3 @@ def convert_ncnn(src, dst, log=print):
     desc = ', '.join(f'{k}={v}' for k, v in arch.items() if k != 'type')
     log(f'{src} (+ {weights.name}) -> {dst}: {arch["type"]}({desc}) from the ncnn graph, {seconds:.1f} s')
     return {'src': src, 'dst': dst, 'arch': arch, 'seconds': seconds, 'param_key': None}
-
-
-def _torch_state(src, used):
-    """The source weights as torch tensors: a .pth read by torch itself (``weights_only``, so no code runs:
-    a reader independent of ours), other formats by ``read_checkpoint``."""
-    import torch
-    if src.suffix in ('.safetensors', '.pdparams'):
-        state, _ = read_checkpoint(src, used, detect=False)
-        return {k: torch.from_numpy(np.array(v)) for k, v in state.items()}
-    raw = torch.load(src, map_location='cpu', weights_only=True)
-    sub = raw[used] if used else raw
-    return {k: v for k, v in sub.items() if isinstance(v, torch.Tensor)}
-
-
-def verify_conversion(src, dst, arch, used, tol=1e-4, size=32, log=print):
-    """Max abs diff between the PyTorch reference network on the original file and ours on the converted
-    file, relative to the output peak (None when torch or a reference network is missing)."""
-    try:
-        import torch
-
-        from . import torch_reference
-    except ImportError:
-        log('  verify: skipped (torch is not installed)')
-        return None
-
-    tstate = normalize_state_dict({k: v.float() for k, v in _torch_state(Path(src), used).items()})
-    try:
-        tnet = torch_reference.load_reference(arch, tstate)
-    except LookupError as e:
-        log(f'  verify: skipped ({e})')
-        return None
-    channels = arch.get('num_in_ch', 3)
-    x = np.random.default_rng(0).random((1, channels, size, size), dtype=np.float32)
-    pnet, _ = load_network(dst)
-    tout = torch_reference.reference_outputs(tnet, arch, x)
-    with paddle.no_grad():
-        pout = pnet(paddle.to_tensor(x))
-    pout = {k: v.numpy() for k, v in (pout.items() if isinstance(pout, dict) else [('out', pout)])}
-    diff = max(float(np.abs(tout[k] - pout[k]).max()) for k in tout)
-    peak = max(float(np.abs(t).max()) for t in tout.values())
-    rel = diff / max(1.0, peak)
-    status = 'ok' if rel <= tol else f'ABOVE --tol {tol:g}'
-    log(f'  verify: max abs diff {diff:.3g} (output peak {peak:.3g}, relative {rel:.3g}) on a random '
-        f'1x{channels}x{size}x{size} input, torch {torch.__version__} vs paddle {paddle.__version__}: {status}')
-    return rel

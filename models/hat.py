@@ -16,10 +16,10 @@ import paddle.nn.functional as F
 from .legacy_ops import GELU, sigmoid
 from .specs import ArchSpec, shape_of
 from .swinir import _Norm, attention_bytes, rename_swin_buffers, stage_shapes, window_of
-from .window_attention import (Mlp, PixelShuffleUpsample, TorchLinear, WindowAttention, attend, bias_table,
+from .window_attention import (Mlp, PixelShuffleUpsample, WindowAttention, attend, bias_table,
                                crop_to, image_mean, index_buffer, merge_heads, pad_to_multiple, position_bias,
-                               relative_position_index, shifted_attention, shifted_window_mask, split_heads,
-                               to_image, to_tokens, window_partition, window_reverse)
+                               relative_position_index, shifted_attention, split_heads, to_image, to_tokens,
+                               trunc_linear, window_features, window_partition, window_reverse)
 
 
 class _GlobalMean(nn.Layer):
@@ -85,9 +85,9 @@ class OCAB(nn.Layer):
         self.overlap = int(window * overlap_ratio) + window
         self.scale = (dim // heads) ** -0.5
         self.norm1 = nn.LayerNorm(dim)
-        self.qkv = TorchLinear(dim, 3 * dim, bias=qkv_bias)
+        self.qkv = trunc_linear(dim, 3 * dim, bias=qkv_bias)
         self.relative_position_bias_table = bias_table(self, (window + self.overlap - 1) ** 2, heads)
-        self.proj = TorchLinear(dim, dim)
+        self.proj = trunc_linear(dim, dim)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
@@ -198,12 +198,7 @@ class HAT(nn.Layer):
         self.conv_last = nn.Conv2D(num_feat, num_out_ch, 3, 1, 1)
 
     def forward_features(self, x):
-        shape = paddle.shape(x)
-        mask = shifted_window_mask(shape[2], shape[3], self.window, self.window // 2)
-        tokens = self.patch_embed.norm(to_tokens(x))
-        for layer in self.layers:
-            tokens = layer(tokens, self.index_sa, self.index_oca, mask)
-        return to_image(self.norm(tokens))
+        return window_features(self, x, self.index_sa, self.index_oca)
 
     def forward(self, x):
         feat = self.conv_first((pad_to_multiple(x, self.window) - self.mean) * self.img_range)

@@ -18,23 +18,7 @@ import paddle.nn.functional as F
 from .legacy_ops import GELU, Sigmoid, gelu, normalize, sigmoid
 from .runtime_shape import crop_hw, hw, pad_to_multiple
 from .specs import ArchSpec, shape_of
-from .torch_layout import Linear
-
-
-class LayerNorm2d(nn.Layer):
-    """LayerNorm over the channels of an NCHW map (eps 1e-6)."""
-
-    def __init__(self, channels, eps=1e-6):
-        super().__init__()
-        self.weight = self.create_parameter([channels], default_initializer=nn.initializer.Constant(1.0))
-        self.bias = self.create_parameter([channels], default_initializer=nn.initializer.Constant(0.0))
-        self.eps = eps
-
-    def forward(self, x):
-        mu = x.mean(1, keepdim=True)
-        var = (x - mu).pow(2).mean(1, keepdim=True)
-        y = (x - mu) / (var + self.eps) ** 0.5
-        return self.weight.reshape([1, -1, 1, 1]) * y + self.bias.reshape([1, -1, 1, 1])
+from .torch_layout import LayerNorm2d, Linear
 
 
 class SqueezeExcite(nn.Layer):

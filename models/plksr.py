@@ -18,6 +18,7 @@ from .dysample import DySample
 from .legacy_ops import gelu, sigmoid
 from .specs import ArchSpec, shape_of
 from .srvgg import pixel_shuffle_by_reshape
+from .torch_layout import LayerNorm2d
 
 CCM_TYPES = ('CCM', 'ICCM', 'DCCM')
 LK_TYPES = ('PLK', 'RectSparsePLK')
@@ -84,21 +85,6 @@ class EA(nn.Layer):
         return x * sigmoid(self.f[0](x))
 
 
-class ChannelLayerNorm(nn.Layer):
-    """LayerNorm over the channels of an NCHW map (eps 1e-6)."""
-
-    def __init__(self, dim, eps=1e-6):
-        super().__init__()
-        self.weight = self.create_parameter([dim], default_initializer=nn.initializer.Constant(1.0))
-        self.bias = self.create_parameter([dim], default_initializer=nn.initializer.Constant(0.0))
-        self.eps = eps
-
-    def forward(self, x):
-        x = x - x.mean(axis=1, keepdim=True)
-        x = x * ((x * x).mean(axis=1, keepdim=True) + self.eps) ** -0.5
-        return x * self.weight.reshape([1, -1, 1, 1]) + self.bias.reshape([1, -1, 1, 1])
-
-
 class GroupNorm(nn.GroupNorm):
     """``nn.GroupNorm`` written with reshapes and means: paddle2onnx 2.1 converts Paddle's group_norm op with an
     error of several per cent on maps of small variance (RealPLKSR's refined features)."""
@@ -117,7 +103,7 @@ class PLKBlock(nn.Layer):
         super().__init__()
         self.real = real
         if layer_norm:
-            self.layer_norm = ChannelLayerNorm(dim)
+            self.layer_norm = LayerNorm2d(dim)
         mixer = Mixer(dim, 'DCCM' if real else ccm_type, mish=real)
         if real:
             self.channel_mixer = mixer

@@ -11,15 +11,14 @@ at run time for the padded input size.
 import math
 import re
 
-import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
 from .rrdbnet import static_unshuffle
 from .specs import ArchSpec, find_spec, shape_of
 from .window_attention import (Mlp, PixelShuffleUpsample, WindowAttention, crop_to, image_mean, index_buffer,
-                               pad_to_multiple, relative_position_index, shifted_attention, shifted_window_mask,
-                               to_image, to_tokens)
+                               pad_to_multiple, relative_position_index, shifted_attention, to_image, to_tokens,
+                               window_features)
 
 UPSAMPLERS = ('pixelshuffle', 'pixelshuffledirect', 'nearest+conv', '')
 RESI_CONNECTIONS = ('1conv', '3conv')
@@ -150,12 +149,7 @@ class SwinIR(nn.Layer):
         self.conv_last = nn.Conv2D(feat, out_ch, 3, 1, 1)
 
     def forward_features(self, x):
-        shape = paddle.shape(x)
-        mask = shifted_window_mask(shape[2], shape[3], self.window, self.window // 2)
-        tokens = self.patch_embed.norm(to_tokens(x))
-        for layer in self.layers:
-            tokens = layer(tokens, self.position_index, mask)
-        return to_image(self.norm(tokens))
+        return window_features(self, x, self.position_index)
 
     def forward(self, x):
         padded = (pad_to_multiple(x, self.window * self.unshuffle) - self.mean) * self.img_range

@@ -4,8 +4,8 @@ Features live as (B, H, W, C) between the transformer blocks: LayerNorm and the 
 axis, and windows are cut by reshape/transpose. Every size that depends on the input (padding, window counts,
 the shifted-window mask) is read with ``paddle.shape`` at run time, so the static export takes any H and W.
 
-* ``TorchLinear``: a linear layer whose weight is stored (out, in), as PyTorch stores it, so that state dicts
-  map one to one (paddle's ``nn.Linear`` keeps (in, out), which a square weight cannot be told apart from).
+* ``trunc_linear``: ``torch_layout.Linear`` (weight stored (out, in), as PyTorch stores it, so that state dicts map
+  one to one) with the transformers' initialisation.
 * ``pad_to_multiple``: reflect padding on the right and bottom to a multiple of the window, done inside the
   networks so that any input size works; they crop the output back to exactly scale x input.
 * ``window_partition`` / ``window_reverse``; ``relative_position_index`` (self-attention and HAT's
@@ -21,24 +21,16 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from .legacy_ops import gelu
+from .torch_layout import Linear
 
 MASK_VALUE = -100.0  # the shifted-window mask's value between regions (as the Swin papers' code uses)
 _TRUNC = nn.initializer.TruncatedNormal(std=0.02)
 
 
-class TorchLinear(nn.Layer):
-    """``y = x W^T + b`` with ``weight`` of shape (out, in): PyTorch's layout and initialisation of transformers
-    (truncated normal, std 0.02; zero bias)."""
-
-    def __init__(self, in_features, out_features, bias=True):
-        super().__init__()
-        self.weight = self.create_parameter([out_features, in_features], default_initializer=_TRUNC)
-        self.bias = (self.create_parameter([out_features], is_bias=True,
-                                           default_initializer=nn.initializer.Constant(0.0)) if bias else None)
-
-    def forward(self, x):
-        y = x @ self.weight.T
-        return y if self.bias is None else y + self.bias
+def trunc_linear(in_features, out_features, bias=True):
+    """``y = x W^T + b``, ``weight`` (out, in) as PyTorch's, initialised as transformers are (truncated normal,
+    std 0.02; zero bias)."""
+    return Linear(in_features, out_features, bias, init=_TRUNC)
 
 
 def roll(x, shift, axes=(1, 2)):
@@ -56,8 +48,8 @@ class Mlp(nn.Layer):
 
     def __init__(self, dim, hidden):
         super().__init__()
-        self.fc1 = TorchLinear(dim, hidden)
-        self.fc2 = TorchLinear(hidden, dim)
+        self.fc1 = trunc_linear(dim, hidden)
+        self.fc2 = trunc_linear(hidden, dim)
 
     def forward(self, x):
         return self.fc2(gelu(self.fc1(x)))
@@ -160,6 +152,18 @@ def shifted_window_mask(height, width, window, shift):
     return differ.astype('float32') * MASK_VALUE
 
 
+def window_features(net, x, *indexes):
+    """The body of a shifted-window network (SwinIR, HAT) on the feature map ``x``: tokens, ``patch_embed.norm``,
+    each of ``net.layers`` with the network's position ``indexes`` and the shift mask of this size, ``net.norm``,
+    back to a map."""
+    shape = paddle.shape(x)
+    mask = shifted_window_mask(shape[2], shape[3], net.window, net.window // 2)
+    tokens = net.patch_embed.norm(to_tokens(x))
+    for layer in net.layers:
+        tokens = layer(tokens, *indexes, mask)
+    return to_image(net.norm(tokens))
+
+
 def attend(q, k, v, bias, scale, mask=None):
     """softmax(q k^T * scale + bias [+ mask]) v for (B_, heads, n, d) q and (B_, heads, m, d) k, v; ``mask``
     (windows, n, m) is added per window, the windows of one image being consecutive in B_."""
@@ -193,8 +197,8 @@ class WindowAttention(nn.Layer):
         self.window, self.heads = window, heads
         self.scale = (dim // heads) ** -0.5
         self.relative_position_bias_table = bias_table(self, (2 * window - 1) ** 2, heads)
-        self.qkv = TorchLinear(dim, 3 * dim, bias=qkv_bias)
-        self.proj = TorchLinear(dim, dim)
+        self.qkv = trunc_linear(dim, 3 * dim, bias=qkv_bias)
+        self.proj = trunc_linear(dim, dim)
 
     def forward(self, x, index, mask=None):
         """``x`` (B_, N, C) tokens of windows -> (B_, N, C)."""

@@ -13,6 +13,10 @@ def _cugan(scale, se=True, pro=False):
     return {'type': 'RealCUGAN', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': scale, 'se': se, 'pro': pro}
 
 
+def _waifu2x(arch_type, scale):
+    return {'type': arch_type, 'num_in_ch': 3, 'num_out_ch': 3, 'scale': scale}
+
+
 # (name, file stem in the wheel's models/ folder, arch, aliases, description)
 CUGAN = (
     ('realcugan-se-x2', 'models-se/up2x-no-denoise', _cugan(2), ('realcugan-x2', 'cugan-x2'),
@@ -33,17 +37,13 @@ CUGAN = (
      'Real-CUGAN without SE blocks x2 (tiles need no global statistics)'),
 )
 WAIFU2X = (
-    ('waifu2x-upconv7-photo-x2', 'models-upconv_7_photo/scale2.0x_model',
-     {'type': 'UpConv7', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2}, ('waifu2x-photo-x2',),
-     'waifu2x UpConv7 for photos, x2, no denoising'),
-    ('waifu2x-upconv7-anime-x2', 'models-upconv_7_anime_style_art_rgb/scale2.0x_model',
-     {'type': 'UpConv7', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2}, ('waifu2x-anime-x2',),
-     'waifu2x UpConv7 for anime art, x2, no denoising'),
-    ('waifu2x-cunet-x2', 'models-cunet/scale2.0x_model',
-     {'type': 'CUNet', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2}, ('waifu2x-x2',),
+    ('waifu2x-upconv7-photo-x2', 'models-upconv_7_photo/scale2.0x_model', _waifu2x('UpConv7', 2),
+     ('waifu2x-photo-x2',), 'waifu2x UpConv7 for photos, x2, no denoising'),
+    ('waifu2x-upconv7-anime-x2', 'models-upconv_7_anime_style_art_rgb/scale2.0x_model', _waifu2x('UpConv7', 2),
+     ('waifu2x-anime-x2',), 'waifu2x UpConv7 for anime art, x2, no denoising'),
+    ('waifu2x-cunet-x2', 'models-cunet/scale2.0x_model', _waifu2x('CUNet', 2), ('waifu2x-x2',),
      'waifu2x CUNet x2, no denoising'),
-    ('waifu2x-cunet-noise3-x1', 'models-cunet/noise3_model',
-     {'type': 'CUNet', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 1}, ('waifu2x-denoise',),
+    ('waifu2x-cunet-noise3-x1', 'models-cunet/noise3_model', _waifu2x('CUNet', 1), ('waifu2x-denoise',),
      'waifu2x CUNet denoising only (level 3), x1'),
 )
 

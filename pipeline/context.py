@@ -4,7 +4,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from realesrgan_paddle.data.fit.footage import FIT_FRAMES
+from realesrgan_paddle.data.fit.footage_fit import FIT_FRAMES
 from realesrgan_paddle.utils.progress import write_line
 
 STAGES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')

@@ -1,4 +1,4 @@
-"""Pairs of consecutive real LQ frames for the temporal loss (``loss/temporal.py``): asked for with
+"""Pairs of consecutive real LQ frames for the temporal loss (``loss/temporal_agreement.py``): asked for with
 a ``train.losses`` entry (``-o 'train.losses.l_g_temp={"type": "TemporalLoss", "weight": W}'``, or
 ``train.temporal_opt``) and made from ``--lq-videos``.
 

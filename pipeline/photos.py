@@ -5,7 +5,7 @@
   fit, the consistency loss's real LQ frames); the paired ones add what ``write_photo_pairs`` makes.
 - ``settings_inputs`` / ``run_inputs``: the keyframes stage. Without photos it is the video keyframes stage
   unchanged; with photos, each photo goes through the builder's filters (size, blur, black, flat, and the
-  perceptual-hash near-duplicate index: ``data.builder.filters.FrameFilter``, bars off: a photo keeps its
+  perceptual-hash near-duplicate index: ``data.builder.frame_filters.FrameFilter``, bars off: a photo keeps its
   size so that it stays paired with its LQ photo) and is written as ``<stem>.png`` with a ``frame`` record
   (``photo: true``) in the same manifest.
 - ``write_photo_pairs(ctx, part)``: the degrade stage's real pairs: each LQ photo named like a kept HR photo,
@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from realesrgan_paddle.data.builder.config import FilterConfig
-from realesrgan_paddle.data.builder.filters import FrameFilter
+from realesrgan_paddle.data.builder.frame_filters import FrameFilter
 from realesrgan_paddle.data.builder.manifest import Manifest, read_manifest
 from realesrgan_paddle.media.image_io import ImageReadError, imread, imwrite
 from realesrgan_paddle.media.kinds import IMAGE_EXTS, VIDEO_EXTS  # the product's one list

@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from realesrgan_paddle.utils.cli import without_flag
+from realesrgan_paddle.utils.cli_parser import without_flag
 from realesrgan_paddle.utils.fileio import atomic_write_text
 from realesrgan_paddle.utils.outputs import OutputClash, check_folder_pair, check_no_clobber, write_reason
 
@@ -19,7 +19,7 @@ from . import stages_model as M
 from . import photos as P
 from .context import STAGES, Context, DomainError
 from .dni_sweep import blend_name, describe
-from .footage import shortfall
+from .footage_check import shortfall
 from .real_lq import check_lq_footage
 from .report import build
 from .state import WorkState, settings_hash

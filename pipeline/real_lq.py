@@ -24,7 +24,7 @@ import numpy as np
 
 from realesrgan_paddle.data.builder.decode import FrameReader
 from realesrgan_paddle.data.builder.motion import MovingRegion, dedupe, thumbnail
-from realesrgan_paddle.data.fit.footage import infer_scale
+from realesrgan_paddle.data.fit.footage_fit import infer_scale
 from realesrgan_paddle.data.fit.lq_source import FootageError, list_sources
 from realesrgan_paddle.evaluation import model_cache as MT
 from realesrgan_paddle.evaluation.evaluator import _bgr, evaluate_noref, list_images

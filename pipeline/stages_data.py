@@ -18,7 +18,7 @@ from realesrgan_paddle.data.fit.lq_source import FootageError
 from realesrgan_paddle.media.ffmpeg import FFmpegNotFound
 from realesrgan_paddle.media.image_io import ImageReadError, imread
 from realesrgan_paddle.utils.fileio import link_or_copy
-from realesrgan_paddle.data.fit.footage import FIT_FRAMES, describe_report, run
+from realesrgan_paddle.data.fit.footage_fit import FIT_FRAMES, describe_report, run
 
 from .context import DomainError
 from .photos import write_photo_pairs

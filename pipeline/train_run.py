@@ -25,7 +25,7 @@ def train_command():
     script = ROOT / 'train.py'
     if script.is_file():
         return [sys.executable, str(script)]
-    return [sys.executable, *(['-P'] if sys.version_info >= (3, 11) else []), '-m', 'realesrgan_paddle.training.cli']
+    return [sys.executable, *(['-P'] if sys.version_info >= (3, 11) else []), '-m', 'realesrgan_paddle.training.train_cli']
 
 
 def train_checked(opt_path, exp, what='training'):

@@ -77,7 +77,7 @@ def test_the_scan_sees_each_kind_of_dependency():
     by_variable = ("ref_path = ROOT / 'tests' / 'reference' / 'torch_archs.py'\n"
                    "spec = importlib.util.spec_from_file_location('torch_archs_ref', ref_path)")
     assert test_dependencies(by_variable) == [(2, 'spec_from_file_location(... tests ...)')]
-    assert test_dependencies("from realesrgan_paddle.models import torch_reference\nopen('tests.txt')\nlatest = 'contests'") == []
+    assert test_dependencies("from realesrgan_paddle.reference import torch_networks\nopen('tests.txt')\nlatest = 'contests'") == []
 
 
 def test_imports_of_test_files(source):

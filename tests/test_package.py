@@ -162,13 +162,13 @@ def test_editable_install_uses_the_clone(tmp_path):
 def test_each_command_names_itself_in_its_usage(command, capsys):
     """``realesrgan-paddle finetune --help`` says ``usage: realesrgan-paddle finetune ...`` (it said
     ``realesrgan-paddle [-h] --hr``), and so does a usage error; the parsers the tool builds later keep their names."""
-    from realesrgan_paddle import cli
-    from realesrgan_paddle.utils.cli import ArgumentParser
+    from realesrgan_paddle import command as command_module
+    from realesrgan_paddle.utils.cli_parser import ArgumentParser
     with pytest.raises(SystemExit) as e:
-        cli.main([command, '--help'])
+        command_module.main([command, '--help'])
     assert e.value.code == 0 and capsys.readouterr().out.startswith(f'usage: realesrgan-paddle {command} ')
     with pytest.raises(SystemExit) as e:
-        cli.main([command, '--no-such-flag'])
+        command_module.main([command, '--no-such-flag'])
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert e.value.code == 2 and err.startswith(f'realesrgan-paddle {command}: error: '), err
     assert ArgumentParser(prog='later.py').prog == 'later.py'

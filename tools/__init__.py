@@ -1,2 +1,2 @@
 """The command-line tools: ``python tools/<name>.py`` in a clone, ``realesrgan-paddle <command>`` installed
-(``realesrgan_paddle/cli.py``)."""
+(``realesrgan_paddle/command.py``)."""

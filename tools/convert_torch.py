@@ -12,7 +12,7 @@ a bare state dict, maps old key layouts, detects the architecture and writes it
 into the output with the source name and sha256. An ncnn ``.param`` (with the
 ``.bin`` of the same name beside it) gives the architecture by its graph
 (``models.ncnn_import``); the architecture flags and ``--verify`` do not apply. ``--verify`` compares against
-torch when it is installed. The conversion itself is
+torch when it is installed (``reference.conversion_check``, the optional room). The conversion itself is
 ``models.convert.convert_checkpoint``, callable from Python.
 Exit status: 0 ok, 1 verification above ``--tol``, 2 refused or bad input.
 """
@@ -21,10 +21,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError, load_state_file
-from realesrgan_paddle.utils.fileio import is_regular_file, require_regular_file
-from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
-
 ROOT = Path(__file__).resolve().parents[1]
 if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
     try:
@@ -32,10 +28,13 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
-from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.checkpoint_io.state_file import (  # noqa: E402
+    CheckpointFormatError, UnsafeCheckpointError, load_state_file)
+from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard library only)
     ArgumentParser, add_input, add_output, add_quiet, fail, returns_status)
-
 from realesrgan_paddle.utils import runtime_env  # noqa: E402
+from realesrgan_paddle.utils.fileio import is_regular_file, require_regular_file  # noqa: E402
+from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable  # noqa: E402
 
 runtime_env.setup(quiet=False)  # paddle is imported only once a file passed the safety checks
 
@@ -102,8 +101,11 @@ def convert_one(src, dst, args, log=print):
     raw = load_state_file(src)
     runtime_env.import_paddle_quietly()
     from realesrgan_paddle.models.convert import convert_checkpoint
-    return convert_checkpoint(src, dst, args.param_key, _overrides(args), verify=args.verify, tol=args.tol,
-                              verify_size=args.verify_size, log=log, raw=raw)
+    res = convert_checkpoint(src, dst, args.param_key, _overrides(args), log=log, raw=raw)
+    if args.verify:  # torch's side lives in the optional reference room, never in models
+        from realesrgan_paddle.reference.conversion_check import verify_conversion
+        res['verify'] = verify_conversion(src, dst, res['arch'], res['param_key'], args.tol, args.verify_size, log)
+    return res
 
 
 def _message(src, err):

@@ -19,12 +19,6 @@ Exit status: 0 ok, 2 refused or bad input.
 import sys
 from pathlib import Path
 
-from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError, save_checkpoint
-from realesrgan_paddle.data import make_lq as make_lq_data
-from realesrgan_paddle.media.image_io import ImageReadError
-from realesrgan_paddle.training.checkpoints import to_numpy_state
-from realesrgan_paddle.utils.outputs import OutputClash, check_writable
-
 ROOT = Path(__file__).resolve().parents[1]
 if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
     try:
@@ -32,10 +26,15 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
-from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.checkpoint_io.state_file import (  # noqa: E402
+    CheckpointFormatError, UnsafeCheckpointError, save_checkpoint)
+from realesrgan_paddle.data import make_lq as make_lq_data  # noqa: E402
+from realesrgan_paddle.media.image_io import ImageReadError  # noqa: E402
+from realesrgan_paddle.training.checkpoints import to_numpy_state  # noqa: E402
+from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard library only)
     ArgumentParser, add_input, add_output, add_quiet, fail, returns_status)
-
 from realesrgan_paddle.utils import runtime_env  # noqa: E402
+from realesrgan_paddle.utils.outputs import OutputClash, check_writable  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -19,7 +19,7 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
-from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard library only)
     ArgumentParser, add_quiet, fail, returns_status)
 
 from realesrgan_paddle.utils import runtime_env  # noqa: E402

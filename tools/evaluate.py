@@ -1,4 +1,4 @@
-"""Compare super-resolution models on distortion and perception (the command line of ``evaluation.cli``).
+"""Compare super-resolution models on distortion and perception (the command line of ``evaluation.evaluate_cli``).
 
     python tools/evaluate.py --gt HR_DIR --lq LQ_DIR --models bicubic=bicubic base=realesr-animevideov3 mine=W.pdparams
     python tools/evaluate.py --input FRAMES_DIR --models base=realesr-animevideov3 mine=export_dir/
@@ -18,7 +18,7 @@ from realesrgan_paddle.utils import runtime_env  # noqa: E402
 
 runtime_env.setup()
 
-from realesrgan_paddle.evaluation.cli import main  # noqa: E402
+from realesrgan_paddle.evaluation.evaluate_cli import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -28,7 +28,7 @@ from realesrgan_paddle.inference.backends import PredictorBackend  # noqa: E402
 from realesrgan_paddle.inference.export import export_static  # noqa: E402
 from realesrgan_paddle.inference.upscaler import resolve_model  # noqa: E402
 from realesrgan_paddle.utils import runtime_env  # noqa: E402
-from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard library only)
     ArgumentParser, RawHelpFormatter, add_output, fail, returns_status)
 from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, write_error  # noqa: E402
 from realesrgan_paddle.utils.progress import is_tty  # noqa: E402

@@ -23,7 +23,7 @@ from realesrgan_paddle.inference.onnx_backend import OnnxBackend  # noqa: E402
 from realesrgan_paddle.inference.onnx_export import MissingPaddle2Onnx, export_onnx, load_onnx_info  # noqa: E402
 from realesrgan_paddle.inference.upscaler import resolve_model  # noqa: E402
 from realesrgan_paddle.utils import runtime_env  # noqa: E402
-from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard library only)
     ArgumentParser, RawHelpFormatter, add_output, fail, returns_status)
 from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable  # noqa: E402
 

@@ -21,7 +21,7 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
 
 from realesrgan_paddle.data.builder.sources import find_videos  # noqa: E402
 from realesrgan_paddle.media.ffmpeg import FFmpegNotFound, ffmpeg_exe  # noqa: E402
-from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard library only)
     ArgumentParser, DefaultsHelpFormatter, add_input, add_output, add_quiet, add_workers, fail, returns_status)
 from realesrgan_paddle.data.builder.config import (  # noqa: E402  (light: no numpy/OpenCV yet)
     FilterConfig, SettingsMismatch, parse_box)

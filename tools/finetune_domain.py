@@ -31,9 +31,9 @@ from realesrgan_paddle.pipeline.pipeline import check_outputs, check_work, run  
 from realesrgan_paddle.pipeline.real_lq import check_lq_footage  # noqa: E402
 from realesrgan_paddle.pipeline.recipes import RecipeError, check_base_ref, parse_budget, stable_overrides  # noqa: E402
 from realesrgan_paddle.pipeline.stages_data import find_input_videos  # noqa: E402
-from realesrgan_paddle.utils.cli import returns_status  # noqa: E402  (standard library only)
-from realesrgan_paddle.utils.cli import ArgumentParser, add_device, add_quiet, fail  # noqa: E402
-from realesrgan_paddle.data.fit.footage import FIT_FRAMES, MAX_FIT_FRAMES  # noqa: E402
+from realesrgan_paddle.utils.cli_parser import returns_status  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli_parser import ArgumentParser, add_device, add_quiet, fail  # noqa: E402
+from realesrgan_paddle.data.fit.footage_fit import FIT_FRAMES, MAX_FIT_FRAMES  # noqa: E402
 from realesrgan_paddle.utils.runtime_env import setup  # noqa: E402
 
 STAGE_NAMES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
@@ -102,7 +102,7 @@ def parse_args(argv=None):
 
 
 def _bad(msg):
-    """One ``error:`` line, exit status 2 (``utils.cli.fail``; ``main`` returns the status)."""
+    """One ``error:`` line, exit status 2 (``utils.cli_parser.fail``; ``main`` returns the status)."""
     fail(None, msg)
 
 

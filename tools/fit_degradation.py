@@ -26,11 +26,11 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
         pass
 
 from realesrgan_paddle.data.degrade.codec import CodecError  # noqa: E402
-from realesrgan_paddle.data.fit.footage import COMPS, FIT_FRAMES, run  # noqa: E402
+from realesrgan_paddle.data.fit.footage_fit import COMPS, FIT_FRAMES, run  # noqa: E402
 from realesrgan_paddle.data.fit.lq_source import FootageError  # noqa: E402
 from realesrgan_paddle.media.ffmpeg import FFmpegNotFound  # noqa: E402
-from realesrgan_paddle.utils.cli import ArgumentParser, DefaultsHelpFormatter, add_quiet, fail  # noqa: E402
-from realesrgan_paddle.utils.cli import add_output  # noqa: E402
+from realesrgan_paddle.utils.cli_parser import ArgumentParser, DefaultsHelpFormatter, add_quiet, fail  # noqa: E402
+from realesrgan_paddle.utils.cli_parser import add_output  # noqa: E402
 from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable  # noqa: E402
 
 

@@ -23,7 +23,7 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
-from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard library only)
     ArgumentParser, add_input, add_output, fail, returns_status)
 from realesrgan_paddle.data.builder.images import list_images  # noqa: E402
 from realesrgan_paddle.utils.fileio import atomic_write_text  # noqa: E402

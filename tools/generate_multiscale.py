@@ -16,7 +16,7 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
-from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard library only)
     add_quiet, add_workers, fail, folders_parser, returns_status)
 
 from realesrgan_paddle.media.image_io import imread as read_image  # noqa: E402  (one clear ValueError per bad file)

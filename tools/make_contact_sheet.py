@@ -15,11 +15,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realesrgan_paddle.evaluation.sheet import FONT, fit_text
-from realesrgan_paddle.media.kinds import is_image
-from realesrgan_paddle.utils.fileio import atomic_write_bytes
-from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
-
 ROOT = Path(__file__).resolve().parents[1]
 if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
     try:
@@ -27,10 +22,13 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
-from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.evaluation.sheet import FONT, fit_text  # noqa: E402
+from realesrgan_paddle.media.kinds import is_image  # noqa: E402
+from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard library only)
     ArgumentParser, add_input, add_output, fail, returns_status)
-
 from realesrgan_paddle.utils import runtime_env  # noqa: E402
+from realesrgan_paddle.utils.fileio import atomic_write_bytes  # noqa: E402
+from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable  # noqa: E402
 
 runtime_env.setup()
 

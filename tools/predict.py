@@ -13,7 +13,7 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
-from realesrgan_paddle.inference.cli import main as run  # noqa: E402  (no paddle yet: the CPU env is set first)
+from realesrgan_paddle.inference.upscale_cli import main as run  # noqa: E402  (no paddle yet: the CPU env is set first)
 
 
 def main(argv=None):

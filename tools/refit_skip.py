@@ -16,9 +16,6 @@ Exit status: 0 ok, 2 refused or bad input.
 import sys
 from pathlib import Path
 
-from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError, save_checkpoint
-from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable
-
 ROOT = Path(__file__).resolve().parents[1]
 if not __package__:  # python tools/<name>.py in a clone: the clone first on sys.path (tools/_bootstrap.py)
     try:
@@ -26,10 +23,12 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
-from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.checkpoint_io.state_file import (  # noqa: E402
+    CheckpointFormatError, UnsafeCheckpointError, save_checkpoint)
+from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard library only)
     ArgumentParser, add_output, fail, returns_status)
-
 from realesrgan_paddle.utils import runtime_env  # noqa: E402
+from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable  # noqa: E402
 
 runtime_env.setup(quiet=False)
 

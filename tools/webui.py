@@ -22,7 +22,7 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
         pass
 
 from realesrgan_paddle.utils import runtime_env  # noqa: E402
-from realesrgan_paddle.utils.cli import (  # noqa: E402  (standard library only)
+from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard library only)
     ArgumentParser, RawHelpFormatter, add_output, fail, int_in, returns_status)
 from realesrgan_paddle.utils.outputs import OutputClash, check_writable  # noqa: E402
 

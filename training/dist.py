@@ -5,7 +5,7 @@ import sys
 import paddle
 import paddle.distributed as dist
 
-from realesrgan_paddle.utils.cli import without_flag
+from realesrgan_paddle.utils.cli_parser import without_flag
 
 
 def world_info():

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from realesrgan_paddle.utils.cli import fail
+from realesrgan_paddle.utils.cli_parser import fail
 
 from .handlers import PRECISIONS, RUNS_DIRS, Session, list_reports
 

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from realesrgan_paddle.data.builder.config import SettingsMismatch  # noqa: F401  (re-exported)
 from realesrgan_paddle.data.builder.decode import FrameReader
-from realesrgan_paddle.data.builder.filters import REASONS, FilterConfig, FrameFilter
+from realesrgan_paddle.data.builder.frame_filters import REASONS, FilterConfig, FrameFilter
 from realesrgan_paddle.data.builder.manifest import Manifest, frame_key, video_key
 from realesrgan_paddle.data.builder.sources import find_videos
 from realesrgan_paddle.utils.fileio import atomic_write_bytes

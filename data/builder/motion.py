@@ -1,7 +1,7 @@
 """Near-duplicate frames judged on what moves in the clip, not on the whole picture.
 
 A static camera (a broadcast main camera, a surveillance camera) films the same background in every
-frame: a whole-frame 64-bit hash (``filters.phash``) calls all its frames duplicates, though cars, players
+frame: a whole-frame 64-bit hash (``frame_filters.phash``) calls all its frames duplicates, though cars, players
 or people move in them. Here the clip itself decides which regions count:
 
 - ``thumbnail``: a small, slightly blurred gray copy of a frame (``THUMB`` px wide): codec noise and

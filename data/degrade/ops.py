@@ -3,7 +3,7 @@ blur, resize, noise, JPEG and USM, each a plain function plus a thin Layer.
 
 The implementations live in focused modules; import from here or from them.
 """
-from realesrgan_paddle.data.degrade.filters import (  # noqa: F401
+from realesrgan_paddle.data.degrade.blur_filters import (  # noqa: F401
     Filter2D, filter2d, gaussian_kernel1d, reflect_pad, separable_blur)
 from realesrgan_paddle.data.degrade.jpeg import DiffJPEG, diff_jpeg, quality_tables  # noqa: F401
 from realesrgan_paddle.data.degrade.kernels import (  # noqa: F401

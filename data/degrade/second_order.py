@@ -23,8 +23,8 @@ import math
 import numpy as np
 import paddle
 
+from realesrgan_paddle.data.degrade.blur_filters import filter2d
 from realesrgan_paddle.data.degrade.codec import apply_codec, check_options, sample_codec
-from realesrgan_paddle.data.degrade.filters import filter2d
 from realesrgan_paddle.data.degrade.jpeg import ROUND_MODES, diff_jpeg
 from realesrgan_paddle.data.degrade.kernels import (
     KERNEL_TYPES, pad_kernel, pulse_kernel, random_mixed_kernel, sinc_kernel)

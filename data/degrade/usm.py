@@ -11,7 +11,7 @@ the ``l1_gt_usm`` / ``percep_gt_usm`` / ``gan_gt_usm`` flags.
 """
 import paddle
 
-from realesrgan_paddle.data.degrade.filters import gaussian_kernel1d, separable_blur
+from realesrgan_paddle.data.degrade.blur_filters import gaussian_kernel1d, separable_blur
 from realesrgan_paddle.data.degrade.slicing import resolve_slices, run_sliced
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import paddle
 import pytest
 
-from realesrgan_paddle.data.degrade.filters import Filter2D, filter2d, reflect_pad
+from realesrgan_paddle.data.degrade.blur_filters import Filter2D, filter2d, reflect_pad
 from realesrgan_paddle.data.degrade.kernels import (
     bessel_j1, covariance, gaussian_kernel, generalized_gaussian_kernel, kernel_moments,
     pad_kernel, plateau_kernel, pulse_kernel, random_mixed_kernel, sinc_kernel)

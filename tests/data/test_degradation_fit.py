@@ -28,6 +28,7 @@ def _inside(value, rng):
     ({'sigma': 1.6, 'mode': 'area', 'noise': 0.0, 'gray': 0.0, 'comp': 'libx264', 'level': 30}, ('libx264',)),
     ({'sigma': 0.6, 'mode': 'area', 'noise': 8.0, 'gray': 0.0, 'comp': 'jpeg', 'level': 55}, ('jpeg', 'libx264')),
 ])
+@pytest.mark.slow(seconds=13)
 def test_fit_recovers_known_degradation(hr, truth, comps):
     frames, names = hr
     real = degrade_images(frames, names, resolve_options(F.family_options(truth, 4)), 4, np.random.default_rng(5))

@@ -4,7 +4,7 @@ import cv2
 import pytest
 
 from realesrgan_paddle.data.builder.extract import extract
-from realesrgan_paddle.data.builder.filters import FilterConfig, detect_bars, to_gray
+from realesrgan_paddle.data.builder.frame_filters import FilterConfig, detect_bars, to_gray
 from realesrgan_paddle.data.builder.manifest import read_manifest
 from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
 

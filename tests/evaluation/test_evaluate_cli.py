@@ -10,7 +10,7 @@ import pytest
 
 from realesrgan_paddle.evaluation import evaluator as E
 from realesrgan_paddle.evaluation import metrics as M
-from realesrgan_paddle.evaluation.cli import main
+from realesrgan_paddle.evaluation.evaluate_cli import main
 from tests.nets import save_tiny, srvgg
 from tests.pairs import centre_crop, write_pairs
 from tests.cli_checks import one_line

@@ -4,7 +4,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realesrgan_paddle.evaluation.cli import main
+from realesrgan_paddle.evaluation.evaluate_cli import main
 from realesrgan_paddle.evaluation.evaluator import evaluate
 from realesrgan_paddle.evaluation import metrics as M
 from tests.nets import save_tiny, srvgg

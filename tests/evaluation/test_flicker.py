@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from realesrgan_paddle.evaluation.cli import main
+from realesrgan_paddle.evaluation.evaluate_cli import main
 from realesrgan_paddle.evaluation.flicker import FlickerError, flicker_ratios, flicker_vs_bicubic, verdict
 from tests.cli_checks import one_line
 

@@ -108,5 +108,5 @@ def test_the_evaluator_and_the_report_carry_it(hr_photos, tmp_path):
     assert summary['bicubic']['texture'] == pytest.approx(M.geometric_mean(per_image))
     assert E.axes(summary, ['bicubic'])['perception'].index('texture') == 2  # NIQE, DETAIL, TEXTURE
     assert 'texture' in E.model_metrics(rows, 'bicubic')
-    from realesrgan_paddle.evaluation.cli import tables
+    from realesrgan_paddle.evaluation.evaluate_cli import tables
     assert 'bicubic TEXTURE' in tables(rows, summary, ['bicubic']).splitlines()[0]

@@ -8,7 +8,7 @@ import pytest
 CROP = 96  # LR side of the centre crops
 # (zoo name, the wheel's model whose output is the x4 network resized afterwards, or None)
 CASES = [
-    pytest.param('RealESRGAN_x4plus', None, marks=pytest.mark.slow, id='x4plus'),
+    pytest.param('RealESRGAN_x4plus', None, marks=pytest.mark.slow(seconds=30), id='x4plus'),
     pytest.param('RealESRGAN_x4plus_anime_6B', None, marks=pytest.mark.slow, id='anime_6B'),
     pytest.param('realesr-animevideov3', None, id='animevideov3-x4'),
     pytest.param('realesr-animevideov3', 'realesr-animevideov3-x3', id='animevideov3-x3'),

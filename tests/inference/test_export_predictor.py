@@ -47,7 +47,7 @@ def test_export_matches_dynamic_graph_with_dynamic_shapes(tiny_models, tmp_path,
 
 def _torch_upscale(arch, state, img):
     torch = pytest.importorskip('torch', reason=TORCH_SKIP)
-    from realesrgan_paddle.models.torch_reference import build_torch_network
+    from realesrgan_paddle.reference.torch_networks import build_torch_network
     net = build_torch_network(arch).eval()
     net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
     x = torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)[None] / 255.0).astype(np.float32))

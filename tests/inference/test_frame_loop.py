@@ -62,7 +62,7 @@ def test_wrong_output_size_is_one_line_on_a_ray_worker(tiny_models, clip, tmp_pa
 def test_temporal_is_read_in_one_place():
     from realesrgan_paddle.inference.frame_loop import FrameLoop
     from realesrgan_paddle.inference.segmented import _mode
-    from realesrgan_paddle.inference.temporal import Stabiliser, TemporalError, temporal_mode
+    from realesrgan_paddle.inference.stabiliser import Stabiliser, TemporalError, temporal_mode
 
     class Job:
         rate, w, h, ow, oh, outscale, src = 10, 8, 8, 32, 32, None, 'x.mkv'

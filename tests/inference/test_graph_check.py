@@ -139,7 +139,7 @@ def test_hostile_graph_refused_by_infer(legit, tmp_path, photo_png, kind):
     assert not (tmp_path / 'written_by_the_graph.py').exists()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=17)
 def test_every_kind_of_export_passes(tmp_path):
     """Each network this project exports, legacy and PIR (the ONNX source program), passes the check; so do a
     DNI blend and the export_rev 1 form (the plain network traced: prelu, pixel_shuffle)."""

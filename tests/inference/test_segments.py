@@ -17,12 +17,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope='module')
-def up(tiny_models):
-    from realesrgan_paddle.inference import Upscaler
-    return Upscaler(tiny_models['srvgg_x4'], backend='dynamic')
-
-
-@pytest.fixture(scope='module')
 def clip_and_ref(up, tmp_path_factory):
     """A 5 s clip at 10 fps (keyframe every 1 s) and its one-pass upscale."""
     from realesrgan_paddle.inference.video import upscale_video
@@ -126,7 +120,7 @@ def test_temporal_segments_start_warm_and_match_one_pass(up, clip_and_ref, tmp_p
     import numpy as np
 
     from realesrgan_paddle.inference.segment_run import TEMPORAL_OVERLAP
-    from realesrgan_paddle.inference.temporal import Stabiliser, TemporalError
+    from realesrgan_paddle.inference.stabiliser import Stabiliser, TemporalError
     src, _, plain = clip_and_ref
     one = tmp_path / 'one_t.mkv'
     up.upscale_video(src, one, progress=False, temporal='flow')

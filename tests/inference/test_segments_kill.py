@@ -86,6 +86,7 @@ def clip(tmp_path_factory):
     return make_clip(tmp_path_factory.mktemp('kill') / 'clip.mkv', seconds=3, fps=10, gop=5, size='32x24')
 
 
+@pytest.mark.slow(seconds=44)
 def test_sigkill_at_random_points_resumes_bit_for_bit(forker, clip, tmp_path):
     clean = tmp_path / 'clean' / 'out.mkv'
     clean.parent.mkdir()

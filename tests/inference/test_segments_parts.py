@@ -26,12 +26,6 @@ def encode(dst, source, frames, size='128x96', codec='libx264'):
 
 
 @pytest.fixture(scope='module')
-def up(tiny_models):
-    from realesrgan_paddle.inference import Upscaler
-    return Upscaler(tiny_models['srvgg_x4'], backend='dynamic')
-
-
-@pytest.fixture(scope='module')
 def base(up, tmp_path_factory):
     """The clip, its clean segmented run (output and kept parts folder) and another video's segment."""
     from realesrgan_paddle.inference.segmented import upscale_video_segmented

@@ -9,12 +9,6 @@ from realesrgan_paddle.media.image_io import ImageReadError, imread, imwrite
 from realesrgan_paddle.evaluation.metrics import psnr
 
 
-@pytest.fixture(scope='module')
-def up(tiny_models):
-    from realesrgan_paddle.inference import Upscaler
-    return Upscaler(tiny_models['srvgg_x4'], backend='dynamic')
-
-
 def test_rgba_keeps_alpha_model_and_resize(up, photo, tmp_path):
     h, w = photo.shape[:2]
     alpha = np.zeros((h, w), np.uint8)

@@ -20,12 +20,6 @@ def _count_frames(path):
     return int(res.stderr.rsplit('frame=', 1)[1].split()[0])
 
 
-@pytest.fixture(scope='module')
-def up(tiny_models):
-    from realesrgan_paddle.inference import Upscaler
-    return Upscaler(tiny_models['srvgg_x4'], backend='dynamic')
-
-
 @pytest.mark.parametrize('fps,ext', [('30000/1001', '.mp4'), ('25', '.mkv')])
 def test_video_keeps_frames_fps_audio(up, shared_data, tmp_path, fps, ext):
     from realesrgan_paddle.inference.video import upscale_video

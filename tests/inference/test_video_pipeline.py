@@ -9,12 +9,6 @@ import pytest
 from tests.inference.video_clips import make_clip
 
 
-@pytest.fixture(scope='module')
-def up(tiny_models):
-    from realesrgan_paddle.inference import Upscaler
-    return Upscaler(tiny_models['srvgg_x4'], backend='dynamic')
-
-
 @pytest.fixture
 def clip(shared_data, tmp_path):
     return make_clip(shared_data, tmp_path / 'clip.mp4', '25', frames=8)

@@ -72,23 +72,29 @@ def _three(shape=(1, 3, 16, 16)):
     return [paddle.to_tensor(photo(shape, seed)) for seed in (0, 1, 2)]
 
 
-class TestHighBand(LossTester):
-    """(pred, teacher): the high band towards the teacher's."""
+class _BandTester(LossTester):
+    """A band loss of (pred, anchor) at sigma 1: ``fn``, the function, and ``cls``, its Layer."""
     shapes = [(2, 3, 16, 16), (1, 3, 24, 40)]
     prediction_only = True
     grad_rtol = 0.1  # |x| has a kink at 0
+    fn = cls = None
+
+    def loss(self, pred, anchor, reduction='mean'):
+        return self.fn(pred, anchor, 1.0, reduction)
+
+    def layer(self):
+        return self.cls(self.WEIGHT, sigma=1.0)
+
+
+class TestHighBand(_BandTester):
+    """(pred, teacher): the high band towards the teacher's."""
+    fn, cls = staticmethod(high_band_l1_loss), HighBandL1Loss
     bad_inputs = [
         (lambda t: high_band_l1_loss(*_three()[:1], _three()[2][:, :, :8]), ValueError, 'differ in shape'),
         (lambda t: high_band_l1_loss(*[x[0] for x in _three()[:2]]), ValueError, 'NCHW'),
         (lambda t: high_band_l1_loss(_three()[0], _three()[1].numpy()), TypeError, 'paddle Tensors'),
         (lambda t: high_band_l1_loss(*_three()[:2], sigma=0), ValueError, 'sigma'),
         (lambda t: HighBandL1Loss(sigma=-1), ValueError, 'sigma')]
-
-    def loss(self, pred, anchor, reduction='mean'):
-        return high_band_l1_loss(pred, anchor, 1.0, reduction)
-
-    def layer(self):
-        return HighBandL1Loss(self.WEIGHT, sigma=1.0)
 
 
 def test_registered_with_their_targets():
@@ -210,22 +216,14 @@ def test_grey_energy_space_adds_grey_texture(photo_batch):
         HFEnergyLoss(space='lab')
 
 
-class TestChromaBand(LossTester):
+class TestChromaBand(_BandTester):
     """(pred, anchor): the colour part's high band towards the anchor's."""
-    shapes = [(2, 3, 16, 16), (1, 3, 24, 40)]
-    prediction_only = True
-    grad_rtol = 0.1  # |x| has a kink at 0
+    fn, cls = staticmethod(chroma_band_loss), ChromaBandLoss
     bad_inputs = [
         (lambda t: chroma_band_loss(*[paddle.to_tensor(photo((1, 1, 16, 16), s)) for s in (0, 1)]), ValueError,
          'channels'),
         (lambda t: chroma_band_loss(*_three()[:2], sigma=0), ValueError, 'sigma'),
         (lambda t: ChromaBandLoss(sigma=-1), ValueError, 'sigma')]
-
-    def loss(self, pred, anchor, reduction='mean'):
-        return chroma_band_loss(pred, anchor, 1.0, reduction)
-
-    def layer(self):
-        return ChromaBandLoss(self.WEIGHT, sigma=1.0)
 
 
 def test_self_anchor_chroma_and_pool_options(photo_batch):

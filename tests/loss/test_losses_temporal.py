@@ -1,4 +1,4 @@
-"""TemporalLoss (loss/temporal.py): kornia habits (value, shape, bad input, gradient, function = Layer), and on a
+"""TemporalLoss (loss/temporal_agreement.py): kornia habits (value, shape, bad input, gradient, function = Layer), and on a
 real photo: a still pair gives 0, a panned pair with its motion gives ~0, with a wrong motion it does not; the
 motion given at the input's size is scaled to the output's."""
 import numpy as np

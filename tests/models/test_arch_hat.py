@@ -64,7 +64,7 @@ def test_detection_round_trip_and_broken_hat():
         detect_arch(bad)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=13)
 def test_export_predictor_and_tiling(tmp_path, photo):
     """The static and ONNX exports at two sizes; tiles against the whole image."""
     from realesrgan_paddle import models

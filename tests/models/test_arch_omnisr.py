@@ -54,7 +54,7 @@ def test_omnisr_any_size_and_window_multiple_sizes():
         assert y.shape == (2, 3, 2 * h, 2 * w)
 
 
-@pytest.mark.slow  # the predictor's oneDNN graph passes: ~20 s
+@pytest.mark.slow(seconds=13)  # the predictor's oneDNN graph passes: ~20 s
 def test_omnisr_static_export_takes_any_size(tmp_path):
     from tests.models.window_nets import check_export
     check_export({'type': 'OmniSR', 'up_scale': 2, **TINY}, tmp_path)

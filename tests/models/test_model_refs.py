@@ -114,7 +114,7 @@ def test_resolve_fetches_zoo_weights_and_keeps_files(files, caplog):
 def test_every_caller_reads_the_same_rule(files):
     """tools/evaluate.py --models, finetune_domain --compare and the options' model paths accept and refuse
     the same references."""
-    from realesrgan_paddle.evaluation.cli import parse_models
+    from realesrgan_paddle.evaluation.evaluate_cli import parse_models
     from realesrgan_paddle.pipeline.pipeline import DomainError, check_compare
     from realesrgan_paddle.training.fields import _found as _exists
     for text, kind, _ in TABLE:

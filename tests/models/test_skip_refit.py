@@ -42,6 +42,7 @@ def _psnr(a, b):
     return 10 * np.log10(1 / max(float(np.mean((a - b) ** 2)), 1e-12))
 
 
+@pytest.mark.slow(seconds=13)
 def test_refit_keeps_the_official_output(official, lq):
     state, arch = official
     new, report = refit_skip(state, arch, 'bilinear')

@@ -30,7 +30,7 @@ convert = _load('convert_torch_parity', ROOT / 'tools' / 'convert_torch.py')
 import paddle  # noqa: E402
 
 from realesrgan_paddle import models  # noqa: E402
-from realesrgan_paddle.models import torch_reference as ta  # noqa: E402
+from realesrgan_paddle.reference import torch_networks as ta  # noqa: E402
 
 
 def _save_both(tmp_path, obj, stem):

@@ -1,5 +1,6 @@
 """Shared by the one-command tests (tools/finetune_domain.py): ffmpeg for making clips, a real 4 s clip, the
 command line with the tiny recipe's overrides, and its stderr lines."""
+import signal
 import subprocess
 import sys
 
@@ -37,6 +38,22 @@ def cmd(videos, work, *extra, force=True):
 
 def run(*args, timeout=300, force=True):
     return subprocess.run(cmd(*args, force=force), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def run_here(capsys, *args, force=True):
+    """The one command in this process (``main(argv)``: no interpreter start and paddle already loaded, where each
+    process pays its import): ``(exit status, the non-blank stderr lines)``. For refusals; the tests keep a
+    subprocess case on each path to check that a fresh process prints nothing but its line."""
+    from realesrgan_paddle.utils.runtime_env import import_paddle_quietly
+    from tools.finetune_domain import main
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        import_paddle_quietly()  # loaded: main's CPU set-up never restarts this process (runtime_env.setup's reexec)
+        code = main(cmd(*args, force=force)[2:])
+    finally:  # the tool's SIGTERM/SIGHUP handlers are for its own process
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    return code, [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
 
 
 def errors(res):

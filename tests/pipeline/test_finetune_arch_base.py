@@ -20,7 +20,7 @@ def span_base(tmp_path_factory):
     return path
 
 
-@pytest.mark.slow  # the whole one command: keyframes to report (about a minute)
+@pytest.mark.slow(seconds=13)  # the whole one command: keyframes to report (about a minute)
 def test_a_span_file_is_a_base(clips, span_base, tmp_path):
     import json
     work = tmp_path / 'work'

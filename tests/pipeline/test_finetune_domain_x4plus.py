@@ -21,6 +21,7 @@ def tiny_rrdb(tmp_path_factory):
     return save_tiny(tmp_path_factory.mktemp('rrdb') / 'tiny_rrdb.pdparams', rrdb())
 
 
+@pytest.mark.slow(seconds=14)
 def test_x4plus_path_end_to_end_offline(clips, tiny_rrdb, tmp_path, monkeypatch):
     monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))  # no VGG19 / netD: offline
     work = tmp_path / 'work'

@@ -38,12 +38,21 @@ def _run(footage, work, *extra):
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
-def test_lq_videos_fit_feeds_heldout_and_training(footage, tiny_base, tmp_path):
-    work = tmp_path / 'work'
+@pytest.fixture(scope='module')
+def fitted(footage, tiny_base, tmp_path_factory):
+    """``(work, result)``: the run to its finetune on the footage with --lq-videos; the temporal test starts from a
+    copy of its work folder, whose fitted degradation it reuses (only the finetune's settings differ)."""
+    work = tmp_path_factory.mktemp('fitted') / 'work'
     res = _run(footage, work, '--lq-videos', footage / 'lq', '--base', tiny_base, '--iters', 3, '--gap', '0.5',
                '--fit-frames', 3, '-o', 'gt_size=32', '-o', 'datasets.train.crop_pad_size=64', '-o', 'queue_size=4',
                '--stop-after', 'finetune', '-q')
     assert res.returncode == 0, res.stderr[-2000:]
+    return work, res
+
+
+@pytest.mark.slow(seconds=20)
+def test_lq_videos_fit_feeds_heldout_and_training(fitted):
+    work, res = fitted
     assert 'fit: fitted: blur sigma' in res.stdout + res.stderr
     assert 'fit: LQ: 3 frames ' in res.stderr and ', HR: 3 frames ' in res.stderr  # --fit-frames 3
     frag = yaml.safe_load((work / 'degrade' / 'fitted.yml').read_text())
@@ -77,17 +86,22 @@ def test_lq_videos_missing_one_line(footage, tmp_path):
     assert res.returncode == 2 and len(lines) == 1 and 'nothing' in lines[0] and 'no such' in lines[0]
 
 
-def test_temporal_term_gets_consecutive_pairs(footage, tiny_base, tmp_path):
+@pytest.mark.slow(seconds=22)
+def test_temporal_term_gets_consecutive_pairs(footage, fitted, tiny_base, tmp_path):
     """--stable with --lq-videos: both stability terms (the user's own -o train.temporal_opt wins over the flag's),
     consecutive LQ pairs cut from the training part, datasets.real_lq_pairs set, and the terms train (the log line
     counts the pairs and the moving pixels of the pan)."""
+    import shutil
     work = tmp_path / 'work'
+    shutil.copytree(fitted[0], work, symlinks=True)
     res = _run(footage, work, '--lq-videos', footage / 'lq', '--base', tiny_base, '--iters', 2, '--gap', '0.5',
                '--fit-frames', 3, '-o', 'gt_size=32', '-o', 'datasets.train.crop_pad_size=64', '-o', 'queue_size=4',
                '--stable', '-o', 'train.temporal_opt={"type": "TemporalLoss", "loss_weight": 1.0}',
                '--stop-after', 'finetune', '-q')
     assert res.returncode == 0, res.stderr[-2000:]
     a_line(res.stderr, 'temporal loss:', 'pairs of consecutive real LQ frames')
+    a_line(res.stderr, '[degrade]', 'skipped')  # the same fit: only the finetune's settings changed
+    a_line(res.stderr, '[finetune] settings changed')
     opt = yaml.safe_load((work / 'finetune' / 'options.yml').read_text())
     from realesrgan_paddle.pipeline.recipes import loss_entry
     assert loss_entry(opt['train'], 'l_g_temp')['weight'] == 1.0 and 'temporal_opt' not in opt['train']

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.pipeline.finetune_run import ROOT, TOOL
+from tests.pipeline.finetune_run import ROOT, TOOL, run_here
 from tests.pipeline.finetune_run import ffmpeg as _ffmpeg
 from tests.cli_checks import a_line
 
@@ -74,6 +74,7 @@ def test_a_static_camera_gives_dozens_of_train_frames(footage, tmp_path):
     a_line(res.stderr, 'split:', f'{n_train} train', f'{n_held} held-out')
 
 
+@pytest.mark.slow(seconds=82)
 def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny_base, tmp_path):
     """The held-out real LQ frames (the end of the LQ clip, which the fit did not sample) go through bicubic,
     the base, the finetuned model, every checkpoint and --compare; their sheet is the report's first picture.
@@ -171,9 +172,14 @@ def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny
     ('lq_crop', 'ratio 4.36 is not a whole scale; the pipeline needs LQ footage 4x smaller than the --videos '
                 'footage (HR 384x288, LQ 88x66)'),
 ])
-def test_bad_lq_videos_one_line_naming_the_file(footage, tmp_path, case, expect):
-    res = run('--videos', footage / 'hr', '--lq-videos', footage / case, '--work', tmp_path / 'w')
-    line = one_line(res)
+def test_bad_lq_videos_one_line_naming_the_file(footage, tmp_path, case, expect, capsys):
+    args = ['--lq-videos', footage / case]
+    if case == 'lq_bad':  # in a process of its own: nothing but the line
+        line = one_line(run('--videos', footage / 'hr', *args, '--work', tmp_path / 'w'))
+    else:  # main() in this process, without an interpreter start
+        code, lines = run_here(capsys, footage / 'hr', tmp_path / 'w', *args)
+        assert code == 2 and len(lines) == 1, lines
+        line = lines[0]
     assert line.startswith('error: --lq-videos') and expect in line and str(footage / case) in line, line
     assert not (tmp_path / 'w' / 'keyframes').exists()  # before any stage
 

@@ -83,6 +83,7 @@ def test_alignment_estimate_finds_a_shift_and_a_scale(photos):
     assert 'not x4' in alignment_problem(estimate_alignment(hr[:40, :40], hr))
 
 
+@pytest.mark.slow(seconds=32)
 def test_paired_photo_run(photos, tiny_base, tmp_path):
     work = tmp_path / 'work'
     res = _run('--hr', photos / 'hr', '--lq', photos / 'lq', '--work', work, '--base', tiny_base, '--holdout', 0.5,
@@ -126,6 +127,7 @@ def test_paired_photo_run(photos, tiny_base, tmp_path):
     assert 'real low-resolution photos' in md and '--lq-videos clips' not in md and '% of the photos at random)' in md
 
 
+@pytest.mark.slow(seconds=29)
 def test_unpaired_photo_run(photos, tiny_base, tmp_path):
     work = tmp_path / 'work'
     res = _run('--hr', photos / 'hr', '--lq', photos / 'lq_other', '--work', work, '--base', tiny_base,

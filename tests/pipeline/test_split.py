@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from realesrgan_paddle.data.builder.filters import phash, to_gray
+from realesrgan_paddle.data.builder.frame_filters import phash, to_gray
 from realesrgan_paddle.data.builder.motion import MovingRegion, dedupe, thumbnail
 from realesrgan_paddle.pipeline.split import (
     MIN_HELDOUT, MIN_TRAIN, WANT_HELDOUT, SplitError, check_counts, scene_notes,

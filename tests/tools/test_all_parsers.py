@@ -17,7 +17,7 @@ TOOLS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / 'tools').glob('[!_]*.py
 _DUMP = r'''
 import argparse, json, runpy, sys
 sys.path.insert(0, {root!r})
-import realesrgan_paddle.utils.cli as C
+import realesrgan_paddle.utils.cli_parser as C
 
 class Got(BaseException):
     pass
@@ -100,7 +100,7 @@ def parsers():
 @pytest.mark.parametrize('tool', TOOLS)
 def test_every_option_has_help_and_help_renders(parsers, tool):
     got = parsers[tool]
-    assert got, f'{tool} does not build its parser with utils.cli.ArgumentParser'
+    assert got, f'{tool} does not build its parser with utils.cli_parser.ArgumentParser'
     assert got['help_error'] is None, f'{tool} --help fails: {got["help_error"]}'
     for o in got['options']:
         assert o['help'].strip(), f'{tool}: {o["strings"]} has no help text'
@@ -148,7 +148,7 @@ def test_the_old_names_are_still_there(parsers):
 
 
 def test_inference_official_flags():
-    from realesrgan_paddle.inference.cli import build_parser
+    from realesrgan_paddle.inference.upscale_cli import build_parser
     p = build_parser('infer.py', '', 'model')
     a = p.parse_args(['-i', 'x', '-g', '1', '--alpha_upsampler', 'realesrgan', '-s', '3.5', '--denoise-strength', '0.3'])
     assert (a.device, a.fp16, a.alpha_upsampler, a.outscale, a.denoise_strength) == ('gpu:1', True, 'model', 3.5, 0.3)

@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from realesrgan_paddle.evaluation.cli import main as evaluate
+from realesrgan_paddle.evaluation.evaluate_cli import main as evaluate
 from tests.cli_checks import a_line, one_line
 from tests.pairs import centre_crop, write_pairs
-from realesrgan_paddle.utils.cli import MAX_LINE, Failed, clip_line, fail, int_in
+from realesrgan_paddle.utils.cli_parser import MAX_LINE, Failed, clip_line, fail, int_in
 
 ROOT = Path(__file__).resolve().parents[2]
 PADDLE_NOTICE = ('WARNING: OMP_NUM_THREADS', 'PLEASE USE OMP_NUM_THREADS')  # Paddle's own, once per process

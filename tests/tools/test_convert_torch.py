@@ -177,7 +177,7 @@ def test_safetensors_input(tmp_path):
 
 def test_verify_reports_diff_with_torch(tmp_path, capsys):
     torch = pytest.importorskip('torch', reason=TORCH_SKIP)
-    from realesrgan_paddle.models import torch_reference as ta
+    from realesrgan_paddle.reference import torch_networks as ta
     torch.manual_seed(0)
     net = ta.RRDBNet(scale=2, num_feat=8, num_block=1, num_grow_ch=4)
     src = tmp_path / 'x2.pth'

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from realesrgan_paddle.data.builder.extract import SettingsMismatch, extract
-from realesrgan_paddle.data.builder.filters import FilterConfig
+from realesrgan_paddle.data.builder.frame_filters import FilterConfig
 from realesrgan_paddle.data.builder.manifest import MANIFEST, read_manifest, video_key
 from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
 from tests.cli_checks import a_line, one_line

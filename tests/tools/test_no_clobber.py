@@ -1,5 +1,6 @@
 """Every tool refuses, before writing anything, an output that would overwrite an input or another output,
-and answers bad values and unwritable paths with one line (subprocesses, real photos)."""
+and answers bad values and unwritable paths with one line (subprocesses; past its first case, a parametrized
+refusal calls the tool's main() in this process; real photos)."""
 import os
 import shutil
 import subprocess
@@ -24,6 +25,30 @@ def run(script, *args, timeout=300):
     res = subprocess.run([sys.executable, str(path), *map(str, args)], cwd=ROOT, capture_output=True, text=True,
                          timeout=timeout)
     return res.returncode, res.stderr
+
+
+def run_here(capsys, script, *args):
+    """``tools/<script>``'s ``main(argv)`` in this process (no interpreter start, paddle loaded once), for the
+    parametrized refusals whose first case runs in a process of its own: ``(status, stderr)``."""
+    import importlib
+    import logging
+    import signal
+
+    from realesrgan_paddle.utils.runtime_env import import_paddle_quietly
+    kept = [(sig, signal.getsignal(sig)) for sig in (signal.SIGTERM, signal.SIGHUP)]
+    log = logging.getLogger('inference')
+    state = list(log.handlers), log.level, log.propagate
+    try:
+        import_paddle_quietly()  # loaded: the tool's CPU set-up never restarts this process
+        name = script[:-3] if (ROOT / script).is_file() else f'tools.{script[:-3]}'  # make_lq_data.py: the root's
+        rc = importlib.import_module(name).main([str(a) for a in args])
+    except SystemExit as e:
+        rc = e.code
+    finally:  # the tool's signal handlers and log handlers are for its own process
+        for sig, handler in kept:
+            signal.signal(sig, handler)
+        log.handlers[:], log.level, log.propagate = state
+    return rc, capsys.readouterr().err
 
 
 def one_error(err):
@@ -100,21 +125,23 @@ def test_predict_same_stem_with_empty_suffix(tmp_path, photo):
 
 
 @pytest.mark.parametrize('suffix', ['/../../X', '..\\..\\X', 'a\nb'])
-def test_suffix_cannot_leave_the_output_folder(tmp_path, photo, suffix):
+def test_suffix_cannot_leave_the_output_folder(tmp_path, photo, suffix, capsys):
     """``--suffix /../../X`` wrote outside ``-o`` before: now one line and nothing written anywhere."""
     d = tmp_path / 'in' / 'deep'
     d.mkdir(parents=True)
     cv2.imwrite(str(d / 'a.png'), photo[:32, :32])
     before = snapshot(tmp_path)
-    rc, err = run('predict.py', '-i', d / 'a.png', '-o', d / 'o', '--suffix', suffix, '-q')
+    args = ('predict.py', '-i', d / 'a.png', '-o', d / 'o', '--suffix', suffix, '-q')
+    rc, err = run(*args) if suffix == '/../../X' else run_here(capsys, *args)
     assert rc == 2 and one_error(err).startswith('error: --suffix') and 'may not hold' in one_error(err)
     assert snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize('value', ['inf', '1e6', '0', '-2', 'nan'])
-def test_absurd_outscale_is_refused(tmp_path, photo, value):
+def test_absurd_outscale_is_refused(tmp_path, photo, value, capsys):
     cv2.imwrite(str(tmp_path / 'a.png'), photo)
-    rc, err = run('infer.py', '-i', tmp_path / 'a.png', '-o', tmp_path / 'o', '--outscale', value, '-q')
+    args = ('infer.py', '-i', tmp_path / 'a.png', '-o', tmp_path / 'o', '--outscale', value, '-q')
+    rc, err = run(*args) if value == 'inf' else run_here(capsys, *args)
     assert rc == 2 and one_error(err).startswith('error: --outscale must be between 0.01 and 16')
 
 
@@ -291,7 +318,7 @@ def test_temp_file_of_a_killed_write_is_removed_by_the_next_run(tmp_path, photo)
 @pytest.mark.parametrize('tool', ['extract_keyframes.py', 'refit_skip.py', 'infer.py', 'make_lq_data.py',
                                   'export_model.py'])
 @pytest.mark.parametrize('kind', ['under_a_file', 'broken_link'])
-def test_output_through_a_file_or_a_broken_link_is_one_line(tmp_path, photo, tool, kind):
+def test_output_through_a_file_or_a_broken_link_is_one_line(tmp_path, photo, tool, kind, capsys):
     """The reason is named (the file in the path, or the link and its target), not an errno."""
     inp = tmp_path / 'in'
     inp.mkdir()
@@ -309,7 +336,7 @@ def test_output_through_a_file_or_a_broken_link_is_one_line(tmp_path, photo, too
             'infer.py': ['--model_path', model, '-i', inp, '-o', out, '-q'],
             'make_lq_data.py': ['--input', inp, '--output', out, '--mode', 'bicubic', '--scale', '2'],
             'export_model.py': ['-m', model, '-o', out, '--check', '0']}[tool]
-    rc, err = run(tool, *argv)
+    rc, err = run(tool, *argv) if kind == 'under_a_file' else run_here(capsys, tool, *argv)  # a process each tool
     line = one_error(err)
     assert rc == 2 or (rc == 1 and tool == 'extract_keyframes.py'), (rc, err[-2000:])
     assert line.startswith('error: cannot write ') and line.endswith(reason), line

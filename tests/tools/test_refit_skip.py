@@ -19,6 +19,7 @@ def _lq(hr_photos):
     return cv2.resize(im, (w // 4, h // 4), interpolation=cv2.INTER_AREA)[:80, :80]
 
 
+@pytest.mark.slow(seconds=13)
 def test_writes_the_bilinear_base(tmp_path, hr_photos, capsys):
     from realesrgan_paddle.inference import Upscaler
     from realesrgan_paddle.models.loading import read_checkpoint

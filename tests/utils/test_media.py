@@ -13,7 +13,7 @@ def test_the_lists_are_disjoint_lowercase_and_matched_in_any_case():
 @pytest.mark.parametrize('ext', VIDEO_EXTS)
 def test_infer_and_the_keyframe_extractor_pick_the_same_videos(tmp_path, ext):
     from realesrgan_paddle.data.builder.sources import find_videos
-    from realesrgan_paddle.inference.cli import expand_inputs
+    from realesrgan_paddle.inference.upscale_cli import expand_inputs
     (tmp_path / f'clip{ext}').write_bytes(b'')
     (tmp_path / f'CLIP2{ext.upper()}').write_bytes(b'')
     (tmp_path / 'notes.txt').write_text('x')
@@ -23,7 +23,7 @@ def test_infer_and_the_keyframe_extractor_pick_the_same_videos(tmp_path, ext):
 
 def test_m2ts_is_a_video_for_both(tmp_path):
     from realesrgan_paddle.data.builder.sources import find_videos
-    from realesrgan_paddle.inference.cli import expand_inputs
+    from realesrgan_paddle.inference.upscale_cli import expand_inputs
     (tmp_path / 'match.m2ts').write_bytes(b'')
     assert [p.name for p in expand_inputs(str(tmp_path))] == ['match.m2ts'] == [p.name for p in find_videos([tmp_path])]
 
@@ -31,7 +31,7 @@ def test_m2ts_is_a_video_for_both(tmp_path):
 def test_every_image_lister_uses_the_one_list(tmp_path):
     from realesrgan_paddle.data.builder.images import list_images
     from realesrgan_paddle.data.datasets import scan_images
-    from realesrgan_paddle.inference.cli import expand_inputs
+    from realesrgan_paddle.inference.upscale_cli import expand_inputs
     from realesrgan_paddle.evaluation.evaluator import list_images as eval_images
     for ext in IMAGE_EXTS:
         (tmp_path / f'img{ext[1:]}{ext.upper()}').write_bytes(b'')

@@ -109,7 +109,7 @@ def test_a_log_line_is_one_write_with_its_newline():
 
 
 def test_fail_writes_each_line_whole(monkeypatch):
-    from realesrgan_paddle.utils.cli import Failed, fail
+    from realesrgan_paddle.utils.cli_parser import Failed, fail
     out = _Writes()
     monkeypatch.setattr(sys, 'stderr', out)
     with pytest.raises(Failed):

@@ -14,7 +14,7 @@ from pathlib import Path
 from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
 from realesrgan_paddle.training.basicsr_compat import force_yml_overrides
 from realesrgan_paddle.training.option_file import OptionsError, load_options
-from realesrgan_paddle.utils.cli import ArgumentParser, RawHelpFormatter, fail, returns_status  # standard library only
+from realesrgan_paddle.utils.cli_parser import ArgumentParser, RawHelpFormatter, fail, returns_status  # standard library only
 from realesrgan_paddle.utils.outputs import write_reason
 from realesrgan_paddle.utils.runtime_env import die_with_parent, interrupt_on_sigterm, setup
 

@@ -1,7 +1,7 @@
 """PyTorch reference networks, for ``tools/convert_torch.py --verify``, the tests and the benchmarks.
 
-Optional: importing this module needs torch (an ImportError otherwise), and
-``import models`` never imports it. Written from the architecture descriptions
+Optional: importing this module needs torch (an ImportError otherwise), and no
+room of the product imports it (it sits in ``reference/``, outside them). Written from the architecture descriptions
 with the official parameter names: RRDBNet (ESRGAN / Real-ESRGAN),
 SRVGGNetCompact, UNetDiscriminatorSN (with ``torch.nn.utils.spectral_norm``)
 and torchvision's VGG19 ``features`` layout. It shares no code with the Paddle
@@ -87,41 +87,37 @@ class SRVGGNetCompact(nn.Module):
         return F.pixel_shuffle(out, self.upscale) + F.interpolate(x, scale_factor=self.upscale, mode='nearest')
 
 
+# conv0 ... conv9 of the U-Net discriminator: (in, out) channels in multiples of num_feat (conv0 reads num_in_ch,
+# conv9 writes one map), kernel, stride; padding 1 everywhere, spectral norm and no bias on conv1 ... conv8
+_UNET_D_CONVS = ((1, 1, 3, 1), (1, 2, 4, 2), (2, 4, 4, 2), (4, 8, 4, 2), (8, 4, 3, 1), (4, 2, 3, 1), (2, 1, 3, 1),
+                 (1, 1, 3, 1), (1, 1, 3, 1), (1, 1, 3, 1))
+
+
 class UNetDiscriminatorSN(nn.Module):
     def __init__(self, num_in_ch=3, num_feat=64, skip_connection=True):
         super().__init__()
-        f = num_feat
         self.skip_connection = skip_connection
-
-        def sn(cin, cout, k, s, p):
-            return spectral_norm(nn.Conv2d(cin, cout, k, s, p, bias=False))
-        self.conv0 = nn.Conv2d(num_in_ch, f, 3, 1, 1)
-        self.conv1 = sn(f, f * 2, 4, 2, 1)
-        self.conv2 = sn(f * 2, f * 4, 4, 2, 1)
-        self.conv3 = sn(f * 4, f * 8, 4, 2, 1)
-        self.conv4 = sn(f * 8, f * 4, 3, 1, 1)
-        self.conv5 = sn(f * 4, f * 2, 3, 1, 1)
-        self.conv6 = sn(f * 2, f, 3, 1, 1)
-        self.conv7 = sn(f, f, 3, 1, 1)
-        self.conv8 = sn(f, f, 3, 1, 1)
-        self.conv9 = nn.Conv2d(f, 1, 3, 1, 1)
+        last = len(_UNET_D_CONVS) - 1
+        for i, (cin, cout, k, s) in enumerate(_UNET_D_CONVS):
+            plain = i in (0, last)
+            conv = nn.Conv2d(num_in_ch if i == 0 else cin * num_feat, 1 if i == last else cout * num_feat, k, s, 1,
+                             bias=plain)
+            setattr(self, f'conv{i}', conv if plain else spectral_norm(conv))
 
     def forward(self, x):
-        def act(t):
-            return F.leaky_relu(t, 0.2)
-
-        def up(t):
-            return F.interpolate(t, scale_factor=2, mode='bilinear', align_corners=False)
-        x0 = act(self.conv0(x))
-        x1 = act(self.conv1(x0))
-        x2 = act(self.conv2(x1))
-        out = act(self.conv3(x2))
-        for conv, skip in ((self.conv4, x2), (self.conv5, x1), (self.conv6, x0)):
-            out = act(conv(up(out)))
+        convs = [getattr(self, f'conv{i}') for i in range(len(_UNET_D_CONVS))]
+        feats = [x]
+        for conv in convs[:4]:  # the encoder: full size, then three halvings
+            feats.append(F.leaky_relu(conv(feats[-1]), 0.2))
+        out = feats.pop()
+        for conv in convs[4:7]:  # the decoder: doubled, convolved, plus the encoder's map of that size
+            out = F.leaky_relu(conv(F.interpolate(out, scale_factor=2, mode='bilinear', align_corners=False)), 0.2)
+            skip = feats.pop()
             if self.skip_connection:
                 out = out + skip
-        out = act(self.conv8(act(self.conv7(out))))
-        return self.conv9(out)
+        for conv in convs[7:9]:
+            out = F.leaky_relu(conv(out), 0.2)
+        return convs[9](out)
 
 
 _VGG19_CONVS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))

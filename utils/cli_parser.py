@@ -102,8 +102,8 @@ _COMMAND_PROG = []  # 'realesrgan-paddle <command>', set by the installed comman
 
 
 def name_next_parser(prog):
-    """The next ``ArgumentParser`` made without a ``prog`` of its own (or with a script's name, ``x.py``) is
-    called ``prog`` in its usage, help and errors: ``realesrgan_paddle.cli`` runs a tool's ``main`` as
+    """The next ``ArgumentParser`` made without a ``prog`` of its own (or with a script's name, ``<script>.py``) is
+    called ``prog`` in its usage, help and errors: ``realesrgan_paddle.command`` runs a tool's ``main`` as
     ``realesrgan-paddle <command>``. Only the next one: parsers the tool builds later keep their names."""
     _COMMAND_PROG[:] = [prog]
 

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from realesrgan_paddle.data.builder.filters import (
+from realesrgan_paddle.data.builder.frame_filters import (
     FilterConfig, FrameFilter, HashIndex, blur_score, detect_bars, exclude_box,
     luma_stats, parse_box, phash, to_gray)
 

@@ -22,7 +22,7 @@ from realesrgan_paddle.inference.upscaler import check_outscale
 from realesrgan_paddle.media.ffmpeg import probe_video
 from realesrgan_paddle.media.image_io import ImageWriteError, imread, imwrite
 from realesrgan_paddle.utils import runtime_env
-from realesrgan_paddle.utils.cli import ArgumentParser, Unsupported, add_quiet, fail, int_in, returns_status
+from realesrgan_paddle.utils.cli_parser import ArgumentParser, Unsupported, add_quiet, fail, int_in, returns_status
 from realesrgan_paddle.utils.fileio import remove_stale_temps
 from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable, write_error
 from realesrgan_paddle.utils.progress import TqdmHandler, write_line

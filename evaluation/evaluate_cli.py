@@ -58,7 +58,7 @@ from realesrgan_paddle.evaluation.flicker import verdict as flicker_verdict
 from realesrgan_paddle.media.image_io import imwrite
 from realesrgan_paddle.media.kinds import is_video
 from realesrgan_paddle.media.video_reader import FrameReader
-from realesrgan_paddle.utils.cli import (
+from realesrgan_paddle.utils.cli_parser import (
     ArgumentParser, RawHelpFormatter, add_device, add_input, add_quiet, fail, int_in,
     returns_status)
 from realesrgan_paddle.utils.fileio import atomic_write_text

@@ -1,7 +1,7 @@
-"""utils/cli.py: both spellings of a long flag, the canonical flag helpers with their aliases, and fail()."""
+"""utils/cli_parser.py: both spellings of a long flag, the canonical flag helpers with their aliases, and fail()."""
 import pytest
 
-from realesrgan_paddle.utils.cli import (
+from realesrgan_paddle.utils.cli_parser import (
     ArgumentParser, Failed, add_device, add_input, add_output, add_quiet, add_workers, fail,
     other_spelling, returns_status)
 
@@ -93,7 +93,7 @@ def test_returns_status_turns_fail_into_the_exit_status(capsys):
 
 
 def test_without_flag_takes_out_both_spellings_and_keeps_the_rest():
-    from realesrgan_paddle.utils.cli import without_flag
+    from realesrgan_paddle.utils.cli_parser import without_flag
     argv = ['--work', 'W', '--stop-after', 'export', '-o', 'a=1', '--stop-after=report', '--stop-after-x', 'y']
     assert without_flag(argv, '--stop-after') == ['--work', 'W', '-o', 'a=1', '--stop-after-x', 'y']
     assert without_flag(['--gpus'], '--gpus') == [] and without_flag([], '--gpus') == []

@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-from .utils.cli import name_next_parser
+from .utils.cli_parser import name_next_parser
 
 # subcommand -> (module under realesrgan_paddle, the clone's script, what it does)
 COMMANDS = {
@@ -11,7 +11,7 @@ COMMANDS = {
     'predict': ('tools.predict', 'tools/predict.py', 'the same with the Paddle dynamic graph'),
     'export': ('tools.export_model', 'tools/export_model.py', 'export weights to a static graph for infer'),
     'convert': ('tools.convert_torch', 'tools/convert_torch.py', 'convert official PyTorch weights'),
-    'train': ('training.cli', 'train.py', 'train or finetune from an options file'),
+    'train': ('training.train_cli', 'train.py', 'train or finetune from an options file'),
     'finetune': ('tools.finetune_domain', 'tools/finetune_domain.py', 'finetune on your footage, one command'),
     'evaluate': ('tools.evaluate', 'tools/evaluate.py', 'compare models on distortion and perception'),
     'degrade': ('data.make_lq', 'make_lq_data.py', 'reproducible degraded copies of an HR folder'),

@@ -73,7 +73,7 @@ def make_clip(src, seconds, fps, size, gop):
     return out
 
 
-def infer_cmd(clip, dst, segment_seconds, extra=()):
+def infer_cmd(clip, dst, segment_seconds, extra=('--temporal', 'off')):  # plain, as the numbers in docs/scale.md
     return [sys.executable, str(ROOT / 'tools' / 'infer.py'), '-i', str(clip), '-o', str(dst), '-n', MODEL,
             '--segment_seconds', f'{segment_seconds:g}', '--quiet', *extra]
 
@@ -246,8 +246,9 @@ def seam(clip, a):
     j = join_slots(short, a.segment_seconds)[0]
     strips = []
     print(f'seam: join at frame {j}; frame-to-frame mean |change| (0-255)')
-    for extra in ([], ['--temporal']):
-        seg, one = WORK / f'seam_seg{"_t" if extra else ""}.mp4', WORK / f'seam_one{"_t" if extra else ""}.mp4'
+    for mode in ('off', 'flow'):
+        extra, t = ['--temporal', mode], '_t' if mode == 'flow' else ''
+        seg, one = WORK / f'seam_seg{t}.mp4', WORK / f'seam_one{t}.mp4'
         for dst, s in ((seg, a.segment_seconds), (one, 0)):
             wall, _, rc, err = timed(infer_cmd(short, dst, s, extra))
             if rc != 0:
@@ -255,7 +256,7 @@ def seam(clip, a):
         fs, fo = decoded(seg)[0], decoded(one)[0]
         cs, co = frame_changes(fs), frame_changes(fo)
         others = [c for i, c in enumerate(cs) if i != j - 1]
-        print(f'{"temporal" if extra else "plain":>8}: across the join {cs[j - 1]:.2f} (one pass there '
+        print(f'{"temporal" if t else "plain":>8}: across the join {cs[j - 1]:.2f} (one pass there '
               f'{co[j - 1]:.2f}); elsewhere median {np.median(others):.2f}, max {np.max(others):.2f}; PSNR of the '
               f'join frames against one pass {psnr(fs[j - 1], fo[j - 1]):.1f}, {psnr(fs[j], fo[j]):.1f} dB')
         strips.append(_strip([fs[i] for i in range(j - 2, j + 2)]))

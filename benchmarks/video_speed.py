@@ -143,7 +143,7 @@ def worker(mode, model, clip):
         up.upscale(frames[0])  # the first call at a new shape pays the engine's set-up: warm both alike
         if mode.startswith('seg'):  # seg:S, the segmented path with segments of about S seconds
             c0 = _cpu_seconds()
-            r = up.upscale_video(clip, out, progress=False, segment_seconds=float(mode[4:]))
+            r = up.upscale_video(clip, out, progress=False, segment_seconds=float(mode[4:]), temporal=False)
             res.update(frames=r['frames'], seconds=r['seconds'], segments=r['segments'], cpu=_cpu_seconds() - c0)
         elif mode in ('e2e', 'temporal'):
             import resource

@@ -7,11 +7,13 @@ segment; ``inference/ray_runner.py``).
 import contextlib
 import os
 import subprocess
+from collections import deque
 from fractions import Fraction
 from pathlib import Path
 
 from . import segments as sg
 from .frame_loop import Decoder, FrameLoop, encoder_args, to_i420
+from .stabiliser import make_stabiliser
 from realesrgan_paddle.media.ffmpeg import widen_pipe
 from realesrgan_paddle.media.video_reader import VideoError
 from realesrgan_paddle.utils.fileio import temp_beside
@@ -19,7 +21,9 @@ from realesrgan_paddle.utils.fileio import temp_beside
 OVERLAP_FRAMES = 0  # frames before a cut run through the model with their outputs discarded
 # with --temporal: the stabiliser's memory of the frames before a cut falls as 0.9^k at most (its default strength,
 # inference/stabiliser.py), about 12 % after 20 frames (4 % after 30); a segment started 20 frames early joins its
-# predecessor without a visible step (tests/inference/test_segments.py measures the join)
+# predecessor without a visible step (tests/inference/test_segments.py measures the join). Every segment starts
+# its stabiliser afresh from these frames, inside a span too, so a segment's frames never depend on where a run
+# started or stopped: a resumed or Ray run gives the uninterrupted run's frames bit for bit
 TEMPORAL_OVERLAP = 20
 
 
@@ -150,17 +154,22 @@ class SpanRun:
         seek = max(0.0, start_t - (spec.overlap + 1.5) / float(spec.rate)) if self.k0 > 0 else 0.0
         dec = Decoder(self.exe, spec.src, spec.turn, spec.w, spec.h, seek)
         pre = []
+        recent, cut_k = deque(maxlen=spec.overlap + 1), self.k0 + 1  # the frames a restart at cut_k warms up on
         try:
             for frame, t in dec.frames():
                 if t is not None and spec.slot(t) < spec.starts[self.k0]:
                     pre = (pre + [frame])[-(spec.overlap + 1):]
+                    recent.append(frame)
                     continue
                 if pre:
                     loop.preroll(pre)
                     pre = []
                 if t is not None and self.end is not None and spec.slot(t) >= self.end:
                     break
+                if loop.stab is not None and t is not None:
+                    cut_k = self._restart_at_cuts(spec.slot(t), cut_k, recent)
                 loop.add(frame, t)
+                recent.append(frame)
             loop.flush()
             ended = self.end is None
             errors = bool(dec.errors)
@@ -178,6 +187,22 @@ class SpanRun:
             self._abort()
             raise
         return self.upscaled
+
+    def _restart_at_cuts(self, slot, cut_k, recent):
+        """Before the first frame at or after a cut inside the span: the slots up to the cut hold the last picture
+        (as a span's end does), and the stabiliser starts afresh, warm from the frames before the cut, as a span
+        that starts at that cut does. Returns the next cut to watch."""
+        spec, loop = self.spec, self.loop
+        while cut_k < len(spec.starts) and slot >= spec.starts[cut_k]:
+            cut = spec.starts[cut_k]
+            loop.flush()
+            if loop.prev_out is not None and self.pos < cut:
+                self._emit(loop.prev_out, cut - self.pos)
+            loop.slots.next = max(loop.slots.next, cut)
+            loop.stab = make_stabiliser(spec.temporal)
+            loop.preroll(list(recent))
+            cut_k += 1
+        return cut_k
 
     def _emit(self, img, times):
         """Write ``img`` into ``times`` slots from ``pos``, switching segments at their cuts."""

@@ -10,7 +10,7 @@ from . import segments as sg
 from .parts import PartsFolder
 from .ray_runner import run_segments
 from .segment_run import OVERLAP_FRAMES, TEMPORAL_OVERLAP, SpanRun, SpanSpec
-from .stabiliser import temporal_mode
+from .stabiliser import DEFAULT_MODE, temporal_mode
 from .video import Job, pick_preset, pick_x264_params
 
 
@@ -48,10 +48,10 @@ def _mode(temporal, overlap_frames):
 
 def upscale_video_segmented(upscaler, src, dst, outscale=None, crf=18, preset=None, progress=True,
                             segment_seconds=sg.SEGMENT_SECONDS, overlap_frames=None, ray=None, workers=None,
-                            keep_parts=False, temporal=None):
+                            keep_parts=False, temporal=DEFAULT_MODE):
     """Upscale ``src`` into ``dst`` segment by segment, resuming from ``dst``'s work folder (see the module
     docstrings). ``ray``: None (this process), 'auto', 'local' or a cluster address (``inference/ray_runner.py``).
-    ``temporal``: a mode of ``inference.stabiliser`` (True is 'flow'); each segment then starts ``overlap_frames``
+    ``temporal``: a mode of ``inference.stabiliser`` ('flow' by default, True is 'flow', 'off'/False/None plain); each segment then starts ``overlap_frames``
     early (default ``TEMPORAL_OVERLAP``, else ``OVERLAP_FRAMES``). Returns the dict of
     ``inference.video.upscale_video`` plus ``segments`` and ``reused``; ``frames`` is counted in the joined file."""
     t0 = time.perf_counter()

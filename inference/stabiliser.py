@@ -18,7 +18,9 @@ or not, any precision, ``.onnx`` too), one frame at a time, with the low-resolut
   stabilised input); where the input changed, the current output is kept as it is, so a moving object leaves
   no trail;
 - optionally (``keep_energy``) the blend's local energy is brought back to the current frame's;
-- a scene cut (mean input change above ``cut``) or a frame of another size starts afresh.
+- a fade (a frame-wide gain and offset explain the input's change) brings the previous frame to the current
+  one's brightness first; a scene cut (mean input change above ``cut``), a steep fade, a change from a flat frame
+  (black) or a frame of another size starts afresh.
 
 ``stabilise_frames`` is the same as a function over a list of frames. The state (previous input and
 stabilised high band) is exported by ``Stabiliser.state()`` and restored by ``load_state``; ``reset()`` starts
@@ -32,6 +34,8 @@ import cv2
 import numpy as np
 
 MODES = ('flow', 'static')
+DEFAULT_MODE = 'flow'  # video is stabilised unless told otherwise: ``--temporal off``, ``temporal=False``
+OFF = 'off'
 DEFAULT_STRENGTH = 0.9  # the blend weight of the warped previous high band where the input agrees
 DEFAULT_CUT = 30.0  # mean |change| of the LR input (0-255 gray) above which a frame is a scene cut
 ERR_LOW, ERR_HIGH = 4.0, 12.0  # LR warping error (0-255): full confidence below, none above
@@ -42,6 +46,13 @@ FLOW_GAIN = 1.0  # the flow is used where its LR warping error is this much (0-2
 # DIS refuses frames under 12 px a side (a cv2.error: a 10x10 video's raw OpenCV message) and crashes the process
 # on some wide ones under 32 (300x24): a smaller side is padded (edge replicated) to this for the search
 DIS_MIN_SIDE = 32
+# a fade (to or from black, an exposure change): the input changes by a frame-wide gain and offset, by under the
+# confidence's thresholds per frame in dark areas, so the blend would lag it. The previous frame is first brought
+# to the current one's brightness, ``a * prev + b`` fitted on the LR gray, when that fit explains the change
+# (leaves under FADE_EXPLAINS of it) and moves it (|a - 1| over FADE_MIN_GAIN, or |b| over FADE_MIN_OFFSET levels)
+# and starts afresh when the gain is over FADE_MAX_GAIN (or under its inverse): the previous frame, brightened that
+# much, brings its codec noise along amplified; so does a change from a flat frame (gray variance under FLAT_VAR)
+FADE_EXPLAINS, FADE_MIN_GAIN, FADE_MIN_OFFSET, FADE_MAX_GAIN, FLAT_VAR = 0.6, 0.01, 1.0, 1.25, 4.0
 STICKY = 0.75  # integer outputs: a value this close (0-255 levels) to the previous output keeps it
 _VMAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
@@ -111,7 +122,7 @@ class Stabiliser:
         self.mode, self.strength, self.cut, self.keep_energy = mode, float(strength), float(cut), bool(keep_energy)
         self.low_strength, self.min_flow = float(low_strength), float(min_flow)
         self._dis = None
-        self.frames = self.cuts = 0
+        self.frames = self.cuts = self.fades = 0
         self.reset()
 
     def reset(self):
@@ -134,6 +145,40 @@ class Stabiliser:
         self.prev_out = None if state.get('prev_out') is None else np.array(state['prev_out'])
 
     # ---------------------------------------------------------------- steps
+    def _fade(self, cur):
+        """``(a, b)`` with the current LR gray ~ ``a * previous + b`` when a frame-wide gain and offset explain the
+        change between them (a fade, an exposure change), else None."""
+        prev = self.prev_gray[::2, ::2].ravel().astype(np.float64)
+        now = cur[::2, ::2].ravel().astype(np.float64)
+        before = np.mean(np.abs(now - prev))
+        var = prev.var()
+        if before < FADE_MIN_OFFSET:
+            return None
+        if var < FLAT_VAR:  # from a flat frame (black, a title card): nothing to carry
+            return 0.0, float(now.mean())
+        a = float(np.mean((prev - prev.mean()) * (now - now.mean())) / var)
+        b = float(now.mean() - a * prev.mean())
+        if np.mean(np.abs(now - (a * prev + b))) > FADE_EXPLAINS * before:
+            return None
+        if abs(a - 1) < FADE_MIN_GAIN and abs(b) < FADE_MIN_OFFSET:
+            return None
+        return a, b
+
+    def _follow_fade(self, cur, vmax):
+        """Bring the previous frame's state to the current frame's brightness (see ``_fade``); False when the
+        change is too large to follow (start afresh)."""
+        ab = self._fade(cur)
+        if ab is None:
+            return True
+        a, b = ab
+        self.fades += 1
+        if not 1 / FADE_MAX_GAIN <= a <= FADE_MAX_GAIN:
+            return False
+        self.prev_gray = self.prev_gray * a + b
+        self.prev_lq = self.prev_lq * a + b * (vmax / 255.0)
+        self.prev_high = self.prev_high * a
+        return True
+
     def _lr_grid(self, h, w):
         if getattr(self, '_lr', (None,))[0] != (h, w):
             self._lr = ((h, w), np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
@@ -226,6 +271,30 @@ class Stabiliser:
         self.prev_out = rounded
         return rounded.copy()
 
+    def _fresh(self, cur, high, vmax):
+        """True when this frame starts afresh: the first, another size, a scene cut (mean LR change over ``cut``)
+        or a fade too steep to follow; else the previous state is brought to a fade's brightness (``_fade``)."""
+        if (self.prev_gray is None or self.prev_gray.shape != cur.shape or self.prev_high.shape != high.shape
+                or self.strength == 0):
+            return True
+        if ((float(np.mean(np.abs(cur - self.prev_gray))) > self.cut and not self._moved_along(cur))
+                or not self._follow_fade(cur, vmax)):
+            self.cuts += 1
+            return True
+        return False
+
+    def _moved_along(self, cur):
+        """A large change that motion explains (a fast pan: mean LR warping error along the flow under a third
+        of ``cut``) is not a cut ('flow' mode; 'static' has no flow)."""
+        if self.mode != 'flow':
+            return False
+        h, w = cur.shape
+        gx, gy = self._lr_grid(h, w)
+        flow = self._flow(cur, self.prev_gray)
+        moved = cv2.remap(self.prev_gray, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+        return float(np.mean(np.abs(cur - moved))) < self.cut / 3
+
     def __call__(self, lq, out):
         """The stabilised ``out`` (same shape and dtype) for the LR frame ``lq`` it was upscaled from."""
         lq, out = _check(lq, out)
@@ -247,13 +316,8 @@ class Stabiliser:
                                 f'colour channels')
         high = f - cv2.resize(lq_f, (W, H), interpolation=cv2.INTER_CUBIC)
         self.frames += 1
-        fresh = (self.prev_gray is None or self.prev_gray.shape != cur.shape or self.prev_high.shape != high.shape
-                 or self.strength == 0)
-        if not fresh and float(np.mean(np.abs(cur - self.prev_gray))) > self.cut:
-            fresh = True
-            self.cuts += 1
         m = None
-        if fresh:
+        if self._fresh(cur, high, vmax):
             lq_s, high_s = lq_f, high
         else:
             to255 = 255.0 / vmax
@@ -289,11 +353,11 @@ def stabilise_frames(lq_frames, out_frames, **kw):
 
 
 def temporal_mode(temporal, named=False):
-    """The one reading of ``temporal`` (``--temporal``, ``upscale_video(temporal=...)``), checked before ffmpeg
-    starts: None (off: False, None, ''), a mode name (True is 'flow') or a ``Stabiliser`` (its state carries on),
-    which segments refuse (``named``: Ray's workers and the plan's fingerprint take a name). Anything else is a
-    one-line ``TemporalError``."""
-    if temporal is None or temporal is False or temporal == '':
+    """The one reading of ``temporal`` (``--temporal``, ``upscale_video(temporal=...)``, whose default is
+    ``DEFAULT_MODE``), checked before ffmpeg starts: None (off: 'off', False, None, ''), a mode name (True is
+    'flow') or a ``Stabiliser`` (its state carries on), which segments refuse (``named``: Ray's workers and the
+    plan's fingerprint take a name). Anything else is a one-line ``TemporalError``."""
+    if temporal is None or temporal is False or temporal == '' or temporal == OFF:
         return None
     if temporal is True:
         return 'flow'
@@ -303,7 +367,7 @@ def temporal_mode(temporal, named=False):
         return temporal
     if isinstance(temporal, str) and temporal in MODES:
         return temporal
-    raise TemporalError(f'temporal must be False, True, one of {MODES} or a Stabiliser, got {temporal!r}')
+    raise TemporalError(f'temporal must be False, True, {OFF!r}, one of {MODES} or a Stabiliser, got {temporal!r}')
 
 
 def make_stabiliser(temporal):

@@ -26,6 +26,7 @@ from .memory import (DEFAULT_HEADROOM, DEFAULT_MAX_MEMORY, auto_tile, current_rs
 from .cpu_features import facts as cpu_facts
 from .onnx_backend import OnnxBackend
 from .precision import choose as choose_precision
+from .stabiliser import DEFAULT_MODE
 from .tiling import MIN_SIDE, n_windows, tiled_bands
 
 log = logging.getLogger('inference')
@@ -430,11 +431,12 @@ class Upscaler:
         return res
 
     def upscale_video(self, src, dst, outscale=None, crf=18, preset=None, progress=True, segment_seconds=None,
-                      ray=None, workers=None, overlap_frames=None, temporal=False, **kw):
+                      ray=None, workers=None, overlap_frames=None, temporal=DEFAULT_MODE, **kw):
         """Upscale the video ``src`` into ``dst``: in one pass, or with ``segment_seconds`` (or ``ray``: 'auto',
         'local' or a cluster address, with ``workers``) in resumable segments kept in ``dst`` + '.parts'
-        (inference/segments.py). ``temporal``: False, True/'flow', 'static' (docs/temporal.md; one pass also takes an
-        ``inference.stabiliser.Stabiliser``); segments then start ``overlap_frames`` early (default
+        (inference/segments.py). ``temporal``: 'flow' (the default: the texture held still between frames,
+        docs/temporal.md), True (the same), 'static', 'off'/False (plain: each frame as the model draws it); one
+        pass also takes an ``inference.stabiliser.Stabiliser``; segments then start ``overlap_frames`` early (default
         ``segment_run.TEMPORAL_OVERLAP``). Returns the summary dict of ``inference.video.upscale_video``."""
         if segment_seconds is None and not ray:
             from .video import upscale_video

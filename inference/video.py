@@ -46,7 +46,7 @@ from realesrgan_paddle.media.video_reader import VideoError
 from realesrgan_paddle.utils.progress import counter
 
 from .frame_loop import TURN, Decoder, FrameLoop, encoder_args, to_i420
-from .stabiliser import temporal_mode
+from .stabiliser import DEFAULT_MODE, temporal_mode
 from .video_stages import END, Pipeline, one_line
 
 
@@ -273,12 +273,12 @@ class _Run:
 
 
 def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progress=True, queue_frames=2,
-                  temporal=False):
+                  temporal=DEFAULT_MODE):
     """Upscale ``src`` into ``dst``.
 
     ``temporal``: stabilise the model's texture between frames (``inference.stabiliser``, docs/temporal.md):
-    False/None (off), True or 'flow', 'static', or a ``Stabiliser`` (its state carries on; ``reset()`` it
-    for a new video).
+    'flow' (the default), True (the same), 'static', 'off'/False/None (each frame as the model draws it), or
+    a ``Stabiliser`` (its state carries on; ``reset()`` it for a new video).
 
     ``preset``: the x264 preset, None for :func:`pick_preset`'s choice.
 

@@ -6,7 +6,7 @@ import gradio as gr
 
 from realesrgan_paddle.utils.cli_parser import fail
 
-from .handlers import PRECISIONS, RUNS_DIRS, Session, list_reports
+from .handlers import PRECISIONS, RUNS_DIRS, TEMPORAL, Session, list_reports
 
 
 def _upscale_tab(s, first):
@@ -20,16 +20,19 @@ def _upscale_tab(s, first):
             precision = gr.Radio(list(PRECISIONS), value='auto', label='precision (auto: bf16 where the CPU has '
                                  'it and the model passes the check, as the CLI; the status says which ran)')
             dn = gr.Slider(0, 1, 0.5, label='denoise_strength (realesr-general-x4v3 only)')
+            temporal = gr.Radio(list(TEMPORAL), value=TEMPORAL[0], elem_id='temporal',
+                                label='videos: temporal (flow: the texture held still between frames, as the '
+                                      'CLI; off: each frame as the model draws it)')
             go = gr.Button('Upscale', variant='primary', elem_id='run')
         with gr.Column():
             slider = gr.ImageSlider(label='before / after', type='filepath', elem_id='slider')
             outs = gr.File(label='results (PNG keeps alpha)', elem_id='results')
             msg = gr.Textbox(label='status', elem_id='status', interactive=False)
 
-    def run(f, m, o, t, p, d, progress=gr.Progress()):
-        res, pair, text = s.upscale(f, m, o, t, p, d if m == 'realesr-general-x4v3' else None, progress)
+    def run(f, m, o, t, p, d, tm, progress=gr.Progress()):
+        res, pair, text = s.upscale(f, m, o, t, p, d if m == 'realesr-general-x4v3' else None, progress, tm)
         return res, pair, text
-    go.click(run, [files, model, outscale, tile, precision, dn], [outs, slider, msg])
+    go.click(run, [files, model, outscale, tile, precision, dn, temporal], [outs, slider, msg])
 
 
 def _compare_tab(s):

@@ -23,6 +23,7 @@ from realesrgan_paddle.models.loading import read_checkpoint
 from realesrgan_paddle.models.zoo import is_export_dir
 
 MAX_LOADED = 2
+TEMPORAL = ('flow', 'static', 'off')  # videos: the stabiliser's mode, on (flow) by default as in the CLI
 PRECISIONS = ('auto', 'fp32', 'bf16')  # auto: as the CLI and the API choose (inference.precision.choose)
 RUNS_DIRS = ('experiments', 'runs')  # where train.py and the README's `finetune_domain --work runs/...` write
 
@@ -84,9 +85,11 @@ class Session:
         stem = Path(src).stem
         return self.out_dir / f'{stem}_out_{time.strftime("%Y%m%d-%H%M%S")}_{time.monotonic_ns() % 10**6}{ext}'
 
-    def upscale(self, files, label, outscale=None, tile=0, precision='auto', denoise_strength=None, progress=None):
+    def upscale(self, files, label, outscale=None, tile=0, precision='auto', denoise_strength=None, progress=None,
+                temporal=TEMPORAL[0]):
         """files -> (outputs, (first input, first output) for the slider, message). The message names files by
-        their base name only (never the server's upload paths) and says the precision that ran."""
+        their base name only (never the server's upload paths) and says the precision that ran. ``temporal``:
+        videos' stabiliser (``inference.stabiliser``), 'flow' by default as the CLI and the API, 'static' or 'off'."""
         files = [str(f) for f in (files or [])]
         if not files:
             return [], None, 'error: no file uploaded'
@@ -102,7 +105,7 @@ class Session:
                 if Path(src).suffix.lower() in VIDEO_EXT:
                     from realesrgan_paddle.inference.video import upscale_video
                     dst = self._out_name(src, '.mp4')
-                    upscale_video(up, src, dst, outscale=outscale or None, progress=False)
+                    upscale_video(up, src, dst, outscale=outscale or None, progress=False, temporal=temporal)
                 else:
                     img = imread(src)
                     dst = self._out_name(src, '.png')  # PNG keeps alpha

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope='module')
 def clip_and_ref(up, tmp_path_factory):
-    """A 5 s clip at 10 fps (keyframe every 1 s) and its one-pass upscale."""
+    """A 5 s clip at 10 fps (keyframe every 1 s) and its one-pass upscale (the default: stabilised)."""
     from realesrgan_paddle.inference.video import upscale_video
     d = tmp_path_factory.mktemp('seg')
     src = make_clip(d / 'match.mkv')
@@ -114,26 +114,26 @@ def test_killed_run_resumes_with_the_same_frames(tiny_models, clip_and_ref, tmp_
 
 
 def test_temporal_segments_start_warm_and_match_one_pass(up, clip_and_ref, tmp_path):
-    """--temporal with segments: each segment re-runs the frames before its cut through the model and the
-    stabiliser (TEMPORAL_OVERLAP), so the joined video is within a mean 40 dB of a one-pass --temporal run (no frame,
-    joins included, under 35 dB), and differs from the unstabilised one; a Stabiliser object (not picklable for workers) is refused."""
+    """The stabiliser (the default: --temporal flow) with segments: each segment re-runs the frames before its cut
+    through the model and the stabiliser (TEMPORAL_OVERLAP), so the joined video is within a mean 40 dB of the
+    default one-pass run (no frame, joins included, under 35 dB), and differs from a --temporal off one; a
+    Stabiliser object (not picklable for workers) is refused."""
     import numpy as np
 
     from realesrgan_paddle.inference.segment_run import TEMPORAL_OVERLAP
     from realesrgan_paddle.inference.stabiliser import Stabiliser, TemporalError
-    src, _, plain = clip_and_ref
-    one = tmp_path / 'one_t.mkv'
-    up.upscale_video(src, one, progress=False, temporal='flow')
+    src, _, (ref_frames, _) = clip_and_ref  # the default one pass: stabilised
+    plain = tmp_path / 'plain.mkv'
+    up.upscale_video(src, plain, progress=False, temporal='off')
     seg = tmp_path / 'seg_t.mkv'
-    res = up.upscale_video(src, seg, progress=False, segment_seconds=1.5, temporal=True)
+    res = up.upscale_video(src, seg, progress=False, segment_seconds=1.5)
     assert res['segments'] == 3 and TEMPORAL_OVERLAP > 0
     assert res['model_seconds'] > 0 and res['temporal_seconds'] > 0  # infer.py's 'temporal X s' line reads them
     frames, _ = decoded(seg)
-    ref_frames, _ = decoded(one)
     assert len(frames) == len(ref_frames) == 50
     assert mean_psnr(frames, ref_frames) >= 40  # the issue's bar for segments against one pass
     assert min(mean_psnr([a], [b]) for a, b in zip(frames, ref_frames)) >= 35  # no frame, a join's included, pops
-    assert any(not np.array_equal(a, b) for a, b in zip(frames, plain[0]))
+    assert any(not np.array_equal(a, b) for a, b in zip(frames, decoded(plain)[0]))
     with pytest.raises(TemporalError):
         up.upscale_video(src, tmp_path / 'x.mkv', progress=False, segment_seconds=1.5, temporal=Stabiliser())
 
@@ -142,6 +142,27 @@ def _changes(frames):
     """Mean absolute difference (0-255) of each pair of consecutive frames: ``[i]`` is frame i to i + 1."""
     import numpy as np
     return [float(np.mean(np.abs(b - a))) for a, b in zip(frames, frames[1:])]
+
+
+def test_a_stabilised_resume_gives_the_clean_run_bit_for_bit(up, clip_and_ref, tmp_path):
+    """With the stabiliser (the default) every segment starts afresh from its pre-roll (TEMPORAL_OVERLAP frames),
+    inside a span too: a segment redone on resume gives the uninterrupted run's frames bit for bit, and the
+    stabiliser still acts (the frames differ from --temporal off)."""
+    import numpy as np
+
+    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    src, _, _ = clip_and_ref
+    clean, dst, plain = tmp_path / 'clean.mkv', tmp_path / 'out.mkv', tmp_path / 'plain.mkv'
+    upscale_video_segmented(up, src, clean, progress=False, segment_seconds=1.5, crf=0)
+    upscale_video_segmented(up, src, dst, progress=False, segment_seconds=1.5, keep_parts=True, crf=0)
+    (tmp_path / 'out.mkv.parts' / 'seg_00002.mp4').unlink()  # as if the run had stopped in segment 2
+    res = upscale_video_segmented(up, src, dst, progress=False, segment_seconds=1.5, crf=0)
+    assert res['segments'] == 3 and res['reused'] == 2 and res['temporal_seconds'] > 0
+    frames, ref = decoded(dst)[0], decoded(clean)[0]
+    assert len(frames) == len(ref) == 50
+    assert all(np.array_equal(a, b) for a, b in zip(frames, ref))
+    upscale_video_segmented(up, src, plain, progress=False, segment_seconds=1.5, crf=0, temporal='off')
+    assert not all(np.array_equal(a, b) for a, b in zip(decoded(plain)[0], ref))
 
 
 @pytest.mark.parametrize('temporal', [None, 'flow'])

@@ -4,7 +4,9 @@ live run is writing refuses in one line naming it.
 
 The runs are forked from one warm process (tests/inference/seg_forker.py: a fresh interpreter per run would spend
 most of the time importing Paddle); each run is a session of its own, and the kill is ``SIGKILL`` to its process
-group (the run and its ffmpeg children, as a power cut), never to a wrapping shell."""
+group (the run and its ffmpeg children, as a power cut), never to a wrapping shell. The runs are plain (temporal
+'off', in seg_forker.py: the cheapest model path); a stabilised resume (the default) is bit for bit too, checked in
+test_segments.py."""
 import json
 import os
 import random

@@ -1,7 +1,9 @@
 """The work folder of a segmented video is the program's own (issue 64, section 1; inference/parts.py): each test
 starts from the finished parts folder of a clean run (3 segments of 10 frames), builds one hostile change, runs the
 same upscale again and gets the clean run's frames bit for bit (the bad segment redone, one line naming it) or one
-clear line, with nothing outside the folder read, written or removed."""
+clear line, with nothing outside the folder read, written or removed. The runs are plain (temporal 'off', the
+cheapest path); with the stabiliser (the default) every segment starts from its own pre-roll, so a redone segment
+is bit for bit too (test_segments.py checks it)."""
 import errno
 import hashlib
 import json
@@ -32,7 +34,7 @@ def base(up, tmp_path_factory):
     d = tmp_path_factory.mktemp('parts')
     src = make_clip(d / 'clip.mkv', seconds=3, fps=10, gop=5, size='32x24')
     ref = d / 'ref.mkv'
-    res = upscale_video_segmented(up, src, ref, progress=False, segment_seconds=SECONDS, keep_parts=True)
+    res = upscale_video_segmented(up, src, ref, progress=False, segment_seconds=SECONDS, temporal='off', keep_parts=True)
     assert res['segments'] == 3 and res['frames'] == 30
     other = encode(d / 'other.mp4', 'testsrc', 10)
     return dict(src=src, parts=d / 'ref.mkv.parts', md5=framemd5(ref), other=other, dir=d)
@@ -46,7 +48,7 @@ def rerun(up, base, tmp_path, caplog, tamper):
     shutil.copytree(base['parts'], parts, symlinks=True)
     tamper(parts)
     with caplog.at_level('INFO', logger='inference'):
-        res = upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS)
+        res = upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off')
     assert res['frames'] == 30 and framemd5(dst) == base['md5']
     assert not parts.exists() and sorted(p.name for p in tmp_path.iterdir()) == ['out.mkv']
     return res, [r.getMessage() for r in caplog.records]
@@ -183,7 +185,7 @@ def test_a_linked_join_list_writes_nothing_through_it(up, base, tmp_path, caplog
     shutil.copytree(base['parts'], parts)
     for name in links:
         (parts / name).symlink_to(user)
-    res = upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS)
+    res = upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off')
     assert res['reused'] == 3 and framemd5(dst) == base['md5']
     assert user.read_text() == 'my notes\n'
     assert sorted(p.name for p in parts.iterdir()) == sorted(links)  # its own files removed, the links left
@@ -205,7 +207,7 @@ def test_a_linked_parts_folder_is_refused_and_left_untouched(up, base, tmp_path,
     dst = tmp_path / 'out.mkv'
     (tmp_path / 'out.mkv.parts').symlink_to(elsewhere)
     with pytest.raises(VideoError) as e:
-        upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS)
+        upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off')
     msg = str(e.value)
     assert '\n' not in msg and msg.startswith(f'{tmp_path / "out.mkv.parts"}: is a symbolic link'), msg
     assert {p.name: p.read_bytes() for p in elsewhere.iterdir()} == before
@@ -217,7 +219,7 @@ def test_a_file_named_like_the_parts_folder_is_refused(up, base, tmp_path):
     from realesrgan_paddle.media.video_reader import VideoError
     (tmp_path / 'out.mkv.parts').write_text('a file of mine')
     with pytest.raises(VideoError, match='is not a folder'):
-        upscale_video_segmented(up, base['src'], tmp_path / 'out.mkv', progress=False, segment_seconds=SECONDS)
+        upscale_video_segmented(up, base['src'], tmp_path / 'out.mkv', progress=False, segment_seconds=SECONDS, temporal='off')
     assert (tmp_path / 'out.mkv.parts').read_text() == 'a file of mine'
 
 
@@ -236,14 +238,14 @@ def test_a_live_run_is_named_and_a_dead_runs_lock_taken_over(up, base, tmp_path)
     try:
         assert holder.stdout.readline().strip() == 'ready'
         with pytest.raises(VideoError) as e:
-            upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS)
+            upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off')
         msg = str(e.value)
         assert '\n' not in msg and f'another run (pid {holder.pid}) is writing it' in msg, msg
     finally:
         holder.kill()
         holder.wait()
     assert (tmp_path / 'out.mkv.parts' / 'lock').read_text().strip() == str(holder.pid)  # left by the dead run
-    res = upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS)
+    res = upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off')
     assert res['frames'] == 30 and framemd5(dst) == base['md5']
 
 
@@ -273,12 +275,12 @@ def test_a_full_disk_leaves_no_temporary_segment(up, base, tmp_path, monkeypatch
             return write(self, data, times)
         monkeypatch.setattr(segment_run._SegEncoder, 'write', stop)
     with pytest.raises(VideoError) as e:
-        upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS)
+        upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off')
     assert '\n' not in str(e.value)
     parts = tmp_path / 'out.mkv.parts'
     left = sorted(p.name for p in parts.iterdir())
     assert not [n for n in left if n.startswith('.')], left
     assert sorted(p.name for p in tmp_path.iterdir()) == ['out.mkv.parts']
     monkeypatch.undo()
-    res = upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS)
+    res = upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off')
     assert res['reused'] == (2 if where.startswith('the last') else 1) and framemd5(dst) == base['md5']

@@ -2,6 +2,7 @@
 
     python benchmarks/zoo_speed.py                                   # every zoo upscaler whose weights are offline
     python benchmarks/zoo_speed.py --models realesrgan-x4plus spanx4_ch48 --size 256 --rounds 3
+    python benchmarks/zoo_speed.py --models spanx4_ch48 --engines onednn openvino     # a row per CPU engine
 
 Each model runs as ``tools/infer.py`` runs it: an ``Upscaler`` on the Paddle Inference predictor (the export is
 made once into a scratch cache, outside the timing), whole image, no tiling, on a centre crop of a real photo
@@ -49,11 +50,12 @@ def offline_upscalers():
     return out
 
 
-def build(model, cache):
+def build(model, cache, engine='auto'):
     from realesrgan_paddle.inference import Upscaler
     ups = {}
     for prec in ('fp32', 'bf16'):
-        ups[prec] = Upscaler(model, precision=prec, tile=0, backend='predictor', cache_root=cache, progress=False)
+        ups[prec] = Upscaler(model, precision=prec, tile=0, backend='predictor', cache_root=cache, progress=False,
+                             engine=engine)
     return ups
 
 
@@ -85,6 +87,8 @@ def main(argv=None):
     p.add_argument('--models', nargs='+', help='zoo names or weight files (default: every offline zoo upscaler)')
     p.add_argument('--size', type=int, default=256, help='LR frame side in pixels (default 256)')
     p.add_argument('--rounds', type=int, default=3)
+    p.add_argument('--engines', nargs='+', default=['auto'], choices=['auto', 'onednn', 'openvino'],
+                   help="Paddle Inference CPU engines, a row each (default: auto, the model's own)")
     args = p.parse_args(argv)
     from realesrgan_paddle.utils import runtime_env
     runtime_env.setup()
@@ -92,23 +96,25 @@ def main(argv=None):
     img = frame(args.size)
     with tempfile.TemporaryDirectory(prefix='zoo_speed_') as cache:
         runs, outs = {}, {}
-        for m in models:
-            for prec, u in build(m, cache).items():
-                runs[(m, prec)] = u
-                outs[(m, prec)] = u.upscale(img)  # the first run at this size: excluded
+        rows = [(m, e) for m in models for e in args.engines]
+        for m, e in rows:
+            for prec, u in build(m, cache, e).items():
+                runs[(m, e, prec)] = u
+                outs[(m, e, prec)] = u.upscale(img)  # the first run at this size: excluded
         load0 = os.getloadavg()[0]
         med = time_rounds(runs, img, args.rounds)
         load1 = os.getloadavg()[0]
     print(f'{len(models)} models, {args.size}x{args.size} LR frame, {args.rounds} interleaved rounds, '
           f'load {load0:.2f} -> {load1:.2f}')
-    print('| model | params | fp32 ms | bf16 ms | bf16 speed-up | bf16 vs fp32 |')
-    print('|---|---|---|---|---|---|')
-    for m in models:
-        db = psnr(outs[(m, 'fp32')], outs[(m, 'bf16')])
-        ran = runs[(m, 'bf16')].backend.precision
+    print('| model | engine | params | fp32 ms | bf16 ms | bf16 speed-up | bf16 vs fp32 |')
+    print('|---|---|---|---|---|---|---|')
+    for m, e in rows:
+        fp32, bf16 = (m, e, 'fp32'), (m, e, 'bf16')
+        db = psnr(outs[fp32], outs[bf16])
+        ran = runs[bf16].backend.precision
         note = f'{db:.1f} dB' + ('' if ran == 'bf16' and db < 100 else f' (ran {ran})')
-        print(f'| {m} | {n_params(m) / 1e6:.2f} M | {med[(m, "fp32")] * 1e3:.0f} | {med[(m, "bf16")] * 1e3:.0f} | '
-              f'{med[(m, "fp32")] / med[(m, "bf16")]:.2f}x | {note} |')
+        print(f'| {m} | {runs[fp32].backend.engine} | {n_params(m) / 1e6:.2f} M | {med[fp32] * 1e3:.0f} | '
+              f'{med[bf16] * 1e3:.0f} | {med[fp32] / med[bf16]:.2f}x | {note} |')
 
 
 if __name__ == '__main__':

@@ -107,6 +107,16 @@ PIR_OPS |= frozenset({
 })
 PIR_ATTRS |= frozenset({'begin_norm_axis', 'epsilon', 'transpose_x', 'transpose_y', 'keepdim', 'input_dim_idx',
                         'output_dim_idx'})
+# OmniSR and DAT as traced for the ONNX export: channel attention's pooling, the cosine attention's norm and
+# clip, the position-embedding lookup, the spatial gate's split, DAT's batch norm, the zero pad's shape ops
+PIR_OPS |= frozenset({'1.pool2d', '1.p_norm', '1.clip', '1.embedding', '1.split_with_num', '1.batch_norm_',
+                      '1.flatten', '1.full_like'})
+PIR_ATTRS |= frozenset({'padding_idx', 'sparse', 'num', 'porder', 'asvector', 'ceil_mode', 'exclusive', 'pooling_type',
+                        'global_pooling', 'adaptive', 'start_axis', 'stop_axis', 'momentum', 'use_global_stats',
+                        'trainable_statistics'})
+# PIR writes an optional input left out as value %0 (never an op's output); these slots may hold it: the
+# interpolations' out_size, size_tensor and scale_tensor (OmniSR's bilinear resize to a run-time size)
+PIR_OPTIONAL_INPUTS = {'1.bilinear_interp': (1, 2, 3), '1.nearest_interp': (1, 2, 3)}
 PIR_ATTR_TYPES = frozenset({'0.a_str', '0.a_i32', '0.a_i64', '0.a_f32', '0.a_f64', '0.a_bool', '0.a_array',
                             '1.a_intarray', '1.a_dtype', '1.a_place'})
 PIR_OP_KEYS = frozenset({'#', 'A', 'I', 'O', 'OA', 'DA', 'QA'})
@@ -557,8 +567,8 @@ def _check_pir_op(op, defined):
     extra = set(op) - PIR_OP_KEYS
     if extra:
         raise _Bad(f'op {kind} has {sorted(extra)[0][:40]!r} (sub-regions and other parts are not used)')
-    for v in _pir_values(op.get('I'), f'op {kind} inputs'):
-        if v not in defined:
+    for slot, v in enumerate(_pir_values(op.get('I'), f'op {kind} inputs')):
+        if v not in defined and not (v == 0 and slot in PIR_OPTIONAL_INPUTS.get(kind, ())):
             raise _Bad(f'op {kind} reads value %{v} before any op makes it')
     if kind == 'p':
         a = op.get('A')

@@ -8,7 +8,10 @@ op, so while the graph is traced here a nearest upsample by an integer factor
 is written as a depthwise ``conv2d_transpose`` with a kernel of ones and stride f
 (the same values; ``repeat_interleave`` converts but fails in onnxruntime's Tile),
 and ``leaky_relu(x, a)`` as ``maximum(x, a*x)``: paddle2onnx 2.1 writes a garbage
-``alpha`` (1.8e28, 1.5e-44, 0.0 seen) on the ONNX LeakyRelu nodes of RRDBNet. Everything
+``alpha`` (1.8e28, 1.5e-44, 0.0 seen) on the ONNX LeakyRelu nodes of RRDBNet. It writes whatever
+memory holds as the ``constant_value`` of a constant-mode ``pad3d`` too (HAT's overlapping windows pad with
+zeros: -1e18, -2.4e5, 1e-43 seen from one network exported again; OmniSR's and DAT's run-time pads alike), so
+a zero pad is written as an edge pad times a 0/1 mask of where the input lies (exact). Everything
 else is the network's ``ArchSpec.export_layer`` form, the one the Paddle
 export traces (reshape constants read from ``paddle.shape`` at run time, so H
 and W stay dynamic).
@@ -70,22 +73,55 @@ def _nearest_by_conv(interpolate):
     return patched
 
 
+def _is_tensor(v):
+    """A tensor of the dynamic graph or a value of the traced program (``paddle.pir.Value``), not a number."""
+    return hasattr(v, 'astype') and not isinstance(v, (int, float))
+
+
+def _inside(count, start, length):
+    """(count,) float32 0/1: 1 at the indices ``start <= i < start + length`` (ints or run-time 0-D tensors)."""
+    import paddle
+    i = paddle.arange(count, dtype='int64')
+    start = start.astype('int64') if _is_tensor(start) else start
+    end = start + (length.astype('int64') if _is_tensor(length) else length)
+    return (i >= start).astype('float32') - (i >= end).astype('float32')
+
+
+def _zero_pad_by_mask(pad):
+    import paddle
+
+    def patched(x, pad_amounts, mode='constant', value=0.0, data_format=None, *args, **kwargs):
+        fits = _is_tensor(pad_amounts) or (
+            isinstance(pad_amounts, (list, tuple)) and len(pad_amounts) == 4
+            and all(isinstance(a, int) and a >= 0 for a in pad_amounts))
+        if not (mode == 'constant' and value == 0 and data_format in (None, 'NCHW') and x.ndim == 4 and fits
+                and not args and not kwargs):
+            return pad(x, pad_amounts, mode, value, data_format, *args, **kwargs)
+        y = pad(x, pad_amounts, mode='replicate')  # the edge's values, then zeroed outside x
+        inner, outer = paddle.shape(x), paddle.shape(y)
+        rows = _inside(outer[2], pad_amounts[2], inner[2]).unsqueeze(1)
+        cols = _inside(outer[3], pad_amounts[0], inner[3]).unsqueeze(0)
+        return y * (rows * cols).astype(x.dtype)
+    return patched
+
+
 @contextlib.contextmanager
 def onnx_convertible_ops():
-    """Within the block, ``F.interpolate`` (integer nearest) and ``F.leaky_relu`` use ops paddle2onnx converts right."""
+    """Within the block, ``F.interpolate`` (integer nearest), ``F.leaky_relu`` and ``F.pad`` (zeros, NCHW) use ops
+    paddle2onnx converts right."""
     import paddle
     import paddle.nn.functional as F
-    orig = F.interpolate, F.leaky_relu
+    orig = F.interpolate, F.leaky_relu, F.pad
 
     def leaky_relu(x, negative_slope=0.01, name=None):
         if 0 <= negative_slope <= 1:
             return paddle.maximum(x, x * negative_slope)
         return orig[1](x, negative_slope, name)
-    F.interpolate, F.leaky_relu = _nearest_by_conv(orig[0]), leaky_relu
+    F.interpolate, F.leaky_relu, F.pad = _nearest_by_conv(orig[0]), leaky_relu, _zero_pad_by_mask(orig[2])
     try:
         yield
     finally:
-        F.interpolate, F.leaky_relu = orig
+        F.interpolate, F.leaky_relu, F.pad = orig
 
 
 def sidecar(onnx_path):

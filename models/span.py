@@ -224,5 +224,6 @@ def bytes_per_pixel(arch):
     return 4.0 * (8 * ch + 2 * 3 * s * s)
 
 
+# the fused export converts whole to OpenVINO, the engine bf16 runs on (spanx4_ch48, 256x256: docs/benchmarks.md)
 SPEC = ArchSpec('SPAN', SPAN, detect=detect_span, scale_key='upscale', bytes_per_pixel=bytes_per_pixel,
-                export_layer=FusedSPAN, undetectable={'img_range': (255.0, 1.0)})
+                export_layer=FusedSPAN, undetectable={'img_range': (255.0, 1.0)}, cpu_engine='openvino')

@@ -99,6 +99,7 @@ def _cunet_bytes(arch):
     return 4.0 * (6 * 64 * s * s + 3 * 2 * s * s)
 
 
+# oneDNN: OpenVINO converts it and runs bf16 (--engine openvino), but its fp32 is 1.4x slower there (benchmarks.md)
 UPCONV7_SPEC = ArchSpec('UpConv7', UpConv7, detect=detect_upconv7, scale_key='scale',
                         bytes_per_pixel=_upconv7_bytes)
 CUNET_SPEC = ArchSpec('CUNet', CUNet, detect=detect_cunet, scale_key='scale', bytes_per_pixel=_cunet_bytes,

@@ -7,7 +7,6 @@ from pathlib import Path
 from realesrgan_paddle.data.fit.footage_fit import FIT_FRAMES
 from realesrgan_paddle.utils.progress import write_line
 
-STAGES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -1,6 +1,6 @@
 """Pairs of consecutive real LQ frames for the temporal loss (``loss/temporal_agreement.py``): asked for with
 a ``train.losses`` entry (``-o 'train.losses.l_g_temp={"type": "TemporalLoss", "weight": W}'``, or
-``train.temporal_opt``) and made from ``--lq-videos``.
+the official spelling's temporal section) and made from ``--lq-videos``.
 
 - ``temporal_wanted(overrides)``: whether the user's ``-o`` ask for the term.
 - ``write_lq_pairs(lq_paths, out, pairs, holdout)``: up to ``pairs`` pairs (frame t, frame t+1) spread evenly over
@@ -104,7 +104,7 @@ def temporal_overrides(ctx, part):
     if not temporal_wanted(ctx.s.overrides):
         return []
     if not ctx.s.lq_videos:
-        raise DomainError('train.temporal_opt (TemporalLoss) needs consecutive real LQ frames: give --lq-videos')
+        raise DomainError('the temporal loss (TemporalLoss) needs consecutive real LQ frames: give --lq-videos')
     out = Path(part) / 'real_lq_pairs'
     done = out / 'done.json'
     if not done.is_file():

@@ -9,19 +9,14 @@ import os
 import time
 from pathlib import Path
 
-from realesrgan_paddle.utils.cli_parser import without_flag
-from realesrgan_paddle.utils.fileio import atomic_write_text
 from realesrgan_paddle.utils.outputs import OutputClash, check_folder_pair, check_no_clobber, write_reason
 
 from . import stages_data as D
-from . import stages_evaluate as E
-from . import stages_model as M
-from . import photos as P
-from .context import STAGES, Context, DomainError
+from .context import Context, DomainError
 from .dni_sweep import blend_name, describe
 from .footage_check import shortfall
 from .real_lq import check_lq_footage
-from .report import build
+from .stage_list import NAMES, STAGES
 from .state import WorkState, settings_hash
 
 
@@ -44,7 +39,7 @@ def check_outputs(settings):
     work = Path(settings.work)
     inputs = [Path(v) for v in [*settings.videos, *settings.hr_photos]] + [Path(m) for m in [settings.base, *settings.compare.values()]
                                                    if Path(m).exists()]
-    outputs = [work / name for s in STAGES for name in (s, f'{s}.partial')]
+    outputs = [work / name for s in NAMES for name in (s, f'{s}.partial')]
     outputs += [work / n for n in ('state.json', 'report.md', 'report.html')]
     try:
         for v in [*settings.videos, *settings.hr_photos]:
@@ -69,50 +64,11 @@ def check_compare(compare):
             raise DomainError(f'--compare {name}={model}: bicubic is always in the comparison')
 
 
-def _commands(ctx):
-    w = ctx.work
-    cli = without_flag(list((ctx.argv or [])[1:]), '--stop-after')  # the run's own command
-    return {
-        'keyframes': D.command_keyframes(ctx, w / 'keyframes'),
-        'split': ctx.command(*cli, '--stop-after', 'split'),
-        'degrade': D.command_degrade(ctx, w / 'degrade' / 'val_lq'),
-        'finetune': ctx.command('train.py', '--yml_path', w / 'finetune' / 'options.yml'),
-        'evaluate': ctx.command('tools/evaluate.py', '--gt', w / 'split' / 'val_hr', '--lq',
-                                w / 'degrade' / 'val_lq', '--models', 'bicubic=bicubic', f'base={ctx.s.base}',
-                                f'finetuned={w / "export" / "model.pdparams"}',
-                                *[f'{k}={v}' for k, v in ctx.s.compare.items()]),
-        'export': ctx.command('tools/export_model.py', '--model_path', w / 'export' / 'model.pdparams',
-                              '--save-inference-dir', w / 'export'),
-        'report': ctx.command(*cli, '--stop-after', 'report'),
-    }
-
-
-def _run_report(ctx, part):
-    return build(ctx, part, _commands(ctx))
-
-
-STAGE_FUNCS = {
-    'keyframes': (lambda ctx: P.settings_inputs(ctx, D.settings_keyframes),
-                  lambda ctx, part: P.run_inputs(ctx, part, D.run_keyframes)),
-    'split': (D.settings_split, D.run_split),
-    'degrade': (D.settings_degrade, D.run_degrade),
-    'finetune': (M.settings_finetune, M.run_finetune),
-    'evaluate': (E.settings_evaluate, E.run_evaluate),
-    'export': (M.settings_export, M.run_export),
-    'report': (lambda ctx: {'version': 1}, _run_report),
-}
-
-
-def _publish_report(ctx):
-    for name in ('report.md', 'report.html'):
-        atomic_write_text(ctx.work / name, (ctx.out('report') / name).read_text())
-
-
 def run(settings, argv=None, stop_after=None):
     t_start = time.perf_counter()
     check_outputs(settings)
     check_work(settings.work)
-    state = WorkState(settings.work, STAGES)
+    state = WorkState(settings.work, NAMES)
     ctx = Context(settings, state, argv)
     videos = D.find_input_videos(settings)  # no videos: one line before anything heavy
     if settings.lq_videos:
@@ -121,31 +77,43 @@ def run(settings, argv=None, stop_after=None):
     short = shortfall(videos, settings.every, settings.gap, settings.lq_videos) if videos else None
     if short:  # before minutes of work: what footage the run needs, in one line
         ctx.say(short)
-    upstream = None
-    for stage in STAGES:
-        settings_fn, run_fn = STAGE_FUNCS[stage]
-        h = settings_hash(settings_fn(ctx), upstream)
-        upstream = h
-        if state.is_done(stage, h):
-            ctx.say(f'[{stage}] done earlier with the same settings: skipped')
-        else:
-            rec = state.record(stage)
-            if rec is not None and rec.get('hash') != h:
-                ctx.say(f'[{stage}] settings changed: this stage and the later ones run again')
-            elif rec is not None:
-                ctx.say(f'[{stage}] its output folder is missing: this stage and the later ones run again')
-            state.invalidate_from(stage)
-            ctx.say(f'[{stage}] running')
-            part = state.begin(stage, h)
-            t0 = time.perf_counter()
-            info = run_fn(ctx, part)
-            state.commit(stage, h, time.perf_counter() - t0, info)
-            if stage == 'report':
-                _publish_report(ctx)
-            ctx.say(f'[{stage}] finished in {time.perf_counter() - t0:.1f} s')
-        if stage == stop_after:
-            return f'stopped after {stage} ({time.perf_counter() - t_start:.1f} s); outputs in {ctx.out(stage)}'
+    if run_stages(ctx, STAGES, stop_after):
+        return f'stopped after {stop_after} ({time.perf_counter() - t_start:.1f} s); outputs in {ctx.out(stop_after)}'
     return summary_line(ctx, time.perf_counter() - t_start)
+
+
+def run_stages(ctx, stages, stop_after=None):
+    """Walk ``stages`` (``stage_list.Stage``s) in order, each hashed with the one before it; True when stopped
+    after ``stop_after``."""
+    upstream = None
+    for stage in stages:
+        upstream = settings_hash(stage.settings(ctx), upstream)
+        _run_stage(ctx, stage, upstream)
+        if stage.name == stop_after:
+            return True
+    return False
+
+
+def _run_stage(ctx, stage, h):
+    """Skip ``stage`` when done earlier with the settings hash ``h``, else run it (and forget the later ones)."""
+    state, name = ctx.state, stage.name
+    if state.is_done(name, h):
+        ctx.say(f'[{name}] done earlier with the same settings: skipped')
+        return
+    rec = state.record(name)
+    if rec is not None and rec.get('hash') != h:
+        ctx.say(f'[{name}] settings changed: this stage and the later ones run again')
+    elif rec is not None:
+        ctx.say(f'[{name}] its output folder is missing: this stage and the later ones run again')
+    state.invalidate_from(name)
+    ctx.say(f'[{name}] running')
+    part = state.begin(name, h)
+    t0 = time.perf_counter()
+    info = stage.run(ctx, part)
+    state.commit(name, h, time.perf_counter() - t0, info)
+    if stage.after is not None:
+        stage.after(ctx)
+    ctx.say(f'[{name}] finished in {time.perf_counter() - t0:.1f} s')
 
 
 def summary_line(ctx, seconds):

@@ -7,7 +7,6 @@ from realesrgan_paddle.evaluation.evaluator import GEOMETRIC, input_note, textur
 from realesrgan_paddle.evaluation.metrics import geometric_mean
 from realesrgan_paddle.training.metrics_log import FILE_NAME, read_metrics, series
 
-from .context import STAGES
 from .crops import frame_of, lines as crop_lines
 from .doc import Doc
 from .frontier import add_section, export_paragraph  # the DNI sweep decides what is exported
@@ -228,15 +227,16 @@ def _fmt_time(s):
 
 
 def _stages(d, st, ft, commands):
-    """The stage table (wall time, the command that reproduces each stage); returns the seconds before the report."""
+    """The stage table (wall time, the command that reproduces each stage), one row per ``commands`` key in the
+    stages' order; returns the seconds before the report."""
     d.h(2, 'Stages')
     total = 0.0
     trows = []
-    for s in STAGES:
+    for s, command in commands.items():
         rec = st.get(s)
         secs = rec['seconds'] if rec else None
         total += secs or 0.0
-        trows.append([s, _fmt_time(secs) if secs is not None else '(this stage)', f'`{commands.get(s, "")}`'])
+        trows.append([s, _fmt_time(secs) if secs is not None else '(this stage)', f'`{command}`'])
     d.table(['stage', 'wall time', 'command that reproduces it'], trows)
     d.p(f'Total before the report: {_fmt_time(total)}. Finetune: {ft["iters"]} iterations with '
         f'`options/{ft["template"]}` ({ft["plan"]["how"]}' +

@@ -4,7 +4,9 @@ Each ``run_*`` takes the context and the stage's ``.partial`` folder and returns
 each ``settings_*`` returns what the stage's hash covers.
 """
 import argparse
+import contextlib
 import json
+import sys
 from pathlib import Path
 
 from realesrgan_paddle.data import make_lq as make_lq_data
@@ -274,8 +276,9 @@ def run_degrade(ctx, part):
     fit = run_fit(ctx, part)
     out = part / 'val_lq'
     opt = ['--opt', str(part / 'fitted.yml')] if fit else []
-    rc = make_lq_data.main(['--input', str(ctx.out('split') / 'val_hr'), '--output', str(out), '--scale', '4',
-                            '--seed', str(ctx.s.seed), *opt])
+    with contextlib.redirect_stdout(sys.stderr):  # its summary line is a log line: stdout is the run's summary
+        rc = make_lq_data.main(['--input', str(ctx.out('split') / 'val_hr'), '--output', str(out), '--scale', '4',
+                                '--seed', str(ctx.s.seed), *opt])
     if rc != 0:
         raise DomainError(f'degrading the held-out frames failed (make_lq_data exit {rc})', code=1)
     real = run_real_lq(ctx, part) if pairs is None else {'frames': pairs['heldout'], 'paired': pairs['heldout'],

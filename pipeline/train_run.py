@@ -13,10 +13,12 @@ EXP_NAME = 'finetune'
 
 
 def run_train(opt_path, log_to=None, auto_resume=True):
-    """``train.py`` on ``opt_path`` in a child process that ends with this one; its exit code."""
+    """``train.py`` on ``opt_path`` in a child process that ends with this one, in this one's working folder; its
+    exit code."""
     cmd = train_command() + ['--yml_path', str(opt_path)] + (['--auto_resume'] if auto_resume else [])
     env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})  # the trainer ends with this process
-    return subprocess.run(cmd, cwd=ROOT, stdout=log_to, stderr=log_to, env=env).returncode
+    # in this process's folder: the options hold the paths as the user gave them (--work runs/x, --base my.pdparams)
+    return subprocess.run(cmd, stdout=log_to, stderr=log_to, env=env).returncode
 
 
 def train_command():

@@ -30,13 +30,12 @@ from realesrgan_paddle.pipeline.photos import sort_inputs  # noqa: E402
 from realesrgan_paddle.pipeline.pipeline import check_outputs, check_work, run  # noqa: E402
 from realesrgan_paddle.pipeline.real_lq import check_lq_footage  # noqa: E402
 from realesrgan_paddle.pipeline.recipes import RecipeError, check_base_ref, parse_budget, stable_overrides  # noqa: E402
+from realesrgan_paddle.pipeline.stage_list import NAMES  # noqa: E402
 from realesrgan_paddle.pipeline.stages_data import find_input_videos  # noqa: E402
 from realesrgan_paddle.utils.cli_parser import returns_status  # noqa: E402  (standard library only)
 from realesrgan_paddle.utils.cli_parser import ArgumentParser, add_device, add_quiet, fail  # noqa: E402
 from realesrgan_paddle.data.fit.footage_fit import FIT_FRAMES, MAX_FIT_FRAMES  # noqa: E402
 from realesrgan_paddle.utils.runtime_env import setup  # noqa: E402
-
-STAGE_NAMES = ('keyframes', 'split', 'degrade', 'finetune', 'evaluate', 'export', 'report')
 
 
 def parse_args(argv=None):
@@ -90,13 +89,13 @@ def parse_args(argv=None):
     p.add_argument('--stable', action='store_true',
                    help='with --lq-videos: train for video that holds still: adds the stability term and the '
                         'temporal term (consecutive real LQ frames must agree along their motion), weight 10 each '
-                        '(your own -o train.stability_opt / train.temporal_opt win). On a static camera: a third '
+                        '(your own -o train.losses.l_g_stab... / l_g_temp... win). On a static camera: a third '
                         'less flicker at the same PSNR, three quarters of the detail, 1.5x the training time '
                         '(docs/experiments/stability.md)')
     p.add_argument('--allow-flicker', action='store_true',
                    help='with --lq-videos: let the selection choose a checkpoint whose FLICKER on consecutive held-out '
                         'LQ frames is more than 1.3x the base\'s (refused by default; the report names it)')
-    p.add_argument('--stop-after', choices=STAGE_NAMES, default=None, help='stop after this stage')
+    p.add_argument('--stop-after', choices=NAMES, default=None, help='stop after this stage')
     add_quiet(p)
     return p.parse_args(argv)
 
@@ -149,7 +148,7 @@ def main(argv=None):
         if temporal_wanted(overrides) and not args.lq_videos:
             return _bad('--stable needs --lq-videos: its temporal term compares consecutive real LQ frames'
                         if args.stable else
-                        'train.temporal_opt (TemporalLoss) needs consecutive real LQ frames: give --lq-videos')
+                        'the temporal loss (TemporalLoss) needs consecutive real LQ frames: give --lq-videos')
         first = Settings(videos=inputs['videos'], work=Path(args.work), base=args.base, compare=compare,
                          hr_photos=inputs['hr_photos'])
         check_outputs(first)

@@ -173,4 +173,7 @@ def _reexec(extra):
     env[_REEXEC_MARK] = '1'
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    # the command line as typed: `python -m realesrgan_paddle.command predict` re-runs the module (sys.argv[0] is its
+    # file, which as a script has no package), and interpreter flags such as -P stay (sys.orig_argv: 3.10+)
+    orig = getattr(sys, 'orig_argv', None)
+    os.execve(sys.executable, [sys.executable] + (orig[1:] if orig else sys.argv), env)

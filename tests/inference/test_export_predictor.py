@@ -219,3 +219,26 @@ def test_openvino_bf16_is_close_to_fp32(tiny_models, photo, tmp_path, caplog, mo
     ref, y = PredictorBackend(d).forward(x), bf16.forward(x)
     assert not np.array_equal(ref, y)  # really a different precision
     assert psnr(np.clip(ref[0], 0, 1).transpose(1, 2, 0), np.clip(y[0], 0, 1).transpose(1, 2, 0)) > 35
+
+
+def test_a_cached_export_runs_on_its_specs_engine_now(tmp_path):
+    """An export cached when SPAN ran on oneDNN (its model_info.json says so) runs on the OpenVINO engine its spec
+    names today; a folder the user exported keeps what its model_info.json says."""
+    import json
+
+    import paddle
+
+    from realesrgan_paddle import models
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.inference.export import open_cached_export, open_export
+    from tests.models.tiny_archs import TINY_ARCHS
+    paddle.seed(0)
+    arch = TINY_ARCHS['SPAN']
+    save_checkpoint(tmp_path / 'span.pdparams', params=models.build_network(arch).state_dict(), arch=arch)
+    first = open_cached_export(tmp_path / 'span.pdparams', cache_root=tmp_path / 'cache', user_cache=tmp_path / 'u')
+    assert first.cpu_engine == models.get_spec('SPAN').cpu_engine == 'openvino'
+    info = json.loads((first.dir / 'model_info.json').read_text())
+    (first.dir / 'model_info.json').write_text(json.dumps(dict(info, cpu_engine='onednn')))  # an older cache entry
+    assert open_export(first.dir, tmp_path / 'u').cpu_engine == 'onednn'
+    again = open_cached_export(tmp_path / 'span.pdparams', cache_root=tmp_path / 'cache', user_cache=tmp_path / 'u')
+    assert again.dir == first.dir and again.cpu_engine == 'openvino'

@@ -263,3 +263,18 @@ def test_a_failed_check_writes_nothing_and_keeps_what_was_there(tiny_models, tmp
     assert rc == 1 and err.strip() == 'error: the ONNX model does not match the network (7.3 < 50 dB); nothing written'
     assert seen and seen[0] != out and out.read_bytes() == b'an older export'
     assert sorted(p.name for p in tmp_path.iterdir()) == ['m.onnx']  # no .json, no temporary folder left
+
+
+def test_a_graph_with_an_unchecked_op_is_refused_in_one_line(tiny_models, tmp_path, monkeypatch, capsys):
+    """Every registered architecture exports today; an op that leaves the checked list (here conv2d, taken off
+    it) stops the export before paddle2onnx, in one line naming the architecture, with nothing written."""
+    import importlib
+
+    from realesrgan_paddle.inference import graph_check
+    monkeypatch.setattr(graph_check, 'PIR_OPS', graph_check.PIR_OPS - {'1.conv2d'})
+    tool = importlib.import_module('tools.export_onnx')
+    rc = tool.main(['-m', str(tiny_models['srvgg_x4']), '-o', str(tmp_path / 'm.onnx')])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.strip().count('\n') == 0, err
+    assert err.startswith('error: SRVGGNetCompact cannot be exported to ONNX yet') and "'1.conv2d'" in err, err
+    assert 'tools/export_model.py' in err and str(tmp_path) not in err and list(tmp_path.iterdir()) == []

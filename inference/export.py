@@ -24,9 +24,10 @@ from realesrgan_paddle.utils.progress import Steps
 
 from .graph_check import (INFO_NAME, MAX_INFO_BYTES, MAX_MOD, MAX_PARAMS_BYTES, SCALES,  # noqa: F401 (the API)
                           ExportRefused, check_export_folder, check_info, read_info)
-# bumped when what is traced changes (2: SRVGGNetCompact in the OpenVINO-convertible form), so that
-# cached exports of older revisions are written again
-EXPORT_REV = 2
+# bumped when what is traced or recorded changes (2: SRVGGNetCompact in the OpenVINO-convertible form; 3: SPAN
+# runs on OpenVINO, and a cache entry records its spec's engine), so that cached exports of older revisions are
+# written again
+EXPORT_REV = 3
 
 
 def _export_layer(net, spec):
@@ -145,14 +146,6 @@ def open_export(path, user_cache=None):
     return Export(path, info, engine, Path(user_cache) / 'side' / key)
 
 
-def _spec_engine(export):
-    """A cached export (this project's own) runs on the engine its network's spec names now, not the one it was
-    written with (SPAN and UpConv7 moved to OpenVINO after their exports were cached)."""
-    from realesrgan_paddle import models
-    spec = models.find_spec((export.info.get('arch') or {}).get('type'))
-    return export._replace(cpu_engine=spec.cpu_engine) if spec and spec.cpu_engine != export.cpu_engine else export
-
-
 def _info_or_none(folder):
     try:
         return load_info(folder)
@@ -185,7 +178,7 @@ def open_cached_export(weights, arch_override=None, cache_root=None, progress=Fa
         try:
             export = open_export(out, user_cache)
             if export.info.get('export_rev') == EXPORT_REV:
-                return _spec_engine(export)
+                return export
         except (ExportRefused, FileNotFoundError):
             if (_info_or_none(out) or {}).get('export_rev') == EXPORT_REV:
                 raise  # a current entry whose files are refused; a stale or damaged one is written again

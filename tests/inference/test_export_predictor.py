@@ -222,15 +222,16 @@ def test_openvino_bf16_is_close_to_fp32(tiny_models, photo, tmp_path, caplog, mo
 
 
 def test_a_cached_export_runs_on_its_specs_engine_now(tmp_path):
-    """An export cached when SPAN ran on oneDNN (its model_info.json says so) runs on the OpenVINO engine its spec
-    names today; a folder the user exported keeps what its model_info.json says."""
+    """An export cached by an older revision, when SPAN ran on oneDNN (its model_info.json says so), is written
+    again and runs on the OpenVINO engine its spec names today; a folder the user exported keeps what its
+    model_info.json says."""
     import json
 
     import paddle
 
     from realesrgan_paddle import models
     from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
-    from realesrgan_paddle.inference.export import open_cached_export, open_export
+    from realesrgan_paddle.inference.export import EXPORT_REV, open_cached_export, open_export
     from tests.models.tiny_archs import TINY_ARCHS
     paddle.seed(0)
     arch = TINY_ARCHS['SPAN']
@@ -238,7 +239,9 @@ def test_a_cached_export_runs_on_its_specs_engine_now(tmp_path):
     first = open_cached_export(tmp_path / 'span.pdparams', cache_root=tmp_path / 'cache', user_cache=tmp_path / 'u')
     assert first.cpu_engine == models.get_spec('SPAN').cpu_engine == 'openvino'
     info = json.loads((first.dir / 'model_info.json').read_text())
-    (first.dir / 'model_info.json').write_text(json.dumps(dict(info, cpu_engine='onednn')))  # an older cache entry
+    older = dict(info, cpu_engine='onednn', export_rev=EXPORT_REV - 1)  # an entry of the previous revision
+    (first.dir / 'model_info.json').write_text(json.dumps(older))
     assert open_export(first.dir, tmp_path / 'u').cpu_engine == 'onednn'
     again = open_cached_export(tmp_path / 'span.pdparams', cache_root=tmp_path / 'cache', user_cache=tmp_path / 'u')
     assert again.dir == first.dir and again.cpu_engine == 'openvino'
+    assert json.loads((again.dir / 'model_info.json').read_text())['export_rev'] == EXPORT_REV

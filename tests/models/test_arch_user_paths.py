@@ -160,9 +160,11 @@ def test_video_with_temporal(exported, pan_clip, tmp_path):
 def test_onnx_export_matches(exported, tmp_path, capsys):
     pytest.importorskip('paddle2onnx')
     name, arch, weights, _ = exported
-    rc = _status('export_onnx', ['-m', weights, '-o', tmp_path / 'net.onnx', '--check', 24, 13])
+    rc = _status('export_onnx', ['-m', weights, '-o', tmp_path / 'net.onnx', '--check', 24, 29])
     out, err = capsys.readouterr()
-    assert rc == 0, err  # its --check compared onnxruntime with Paddle (>= 50 dB) at 24x(24+mod) and 13x(13+mod)
+    # its --check compared onnxruntime with Paddle (>= 50 dB) at 24x(24+mod) and 29x(29+mod), each rounded down to
+    # the mod (Real-CUGAN needs over 18 px a side)
+    assert rc == 0, err
     assert out.count('onnxruntime vs Paddle PSNR') == 2 and (tmp_path / 'net.onnx').stat().st_size > 0, out
 
 

@@ -163,9 +163,9 @@ class _Run:
         self.pipe = Pipeline(max(1, int(queue_frames)))
         self.frames = 0  # frames handed to the encoder
         self.bar, self.audio_in = None, None
+        self.loop = FrameLoop(upscaler, job, self._write, temporal)  # may refuse (the batch bound): no bar left open
         if progress:  # a bar on a terminal, a line every tenth or LOG_EVERY_S seconds with the ETA in a log
-            self.bar = counter(job.total, job.src.name, 'frame')
-        self.loop = FrameLoop(upscaler, job, self._write, temporal, self.bar)
+            self.bar = self.loop.bar = counter(job.total, job.src.name, 'frame')
 
     def execute(self):
         job = self.job
@@ -295,7 +295,11 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progre
     temporal = temporal_mode(temporal)  # a bad value fails here, before ffmpeg starts
     t_start = time.perf_counter()
     job = Job(upscaler, src, dst, outscale, crf, preset)
-    run = _Run(job, upscaler, progress, queue_frames, temporal)
+    try:
+        run = _Run(job, upscaler, progress, queue_frames, temporal)
+    except BaseException:
+        job.cleanup()
+        raise
     run.execute()
     loop = run.loop
     return dict(frames=run.frames, upscaled=loop.upscaled, fps=str(job.rate), width=job.ew, height=job.eh,

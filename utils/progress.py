@@ -14,12 +14,13 @@ import logging
 import sys
 import threading
 import time
+import weakref
 
 from tqdm import tqdm
 
 
 LOG_EVERY_S = 30.0  # a log counter's longest silence
-_OPEN_COUNTERS = []  # LogCounter objects not closed yet
+_OPEN_COUNTERS = weakref.WeakSet()  # LogCounter objects not closed yet (one dropped unclosed leaves with it, as tqdm's)
 
 
 def bars_active():
@@ -156,7 +157,7 @@ class LogCounter:
         self._t0 = self._last_t = time.perf_counter()
         self._first = True
         self._step = max(1, -(-self.total // 10)) if self.total else None
-        _OPEN_COUNTERS.append(self)
+        _OPEN_COUNTERS.add(self)
 
     def set_postfix_str(self, text, refresh=False):
         self.postfix = str(text)
@@ -183,7 +184,7 @@ class LogCounter:
     def close(self):
         if self not in _OPEN_COUNTERS:
             return
-        _OPEN_COUNTERS.remove(self)
+        _OPEN_COUNTERS.discard(self)
         if self.n > self.initial:
             elapsed = time.perf_counter() - self._t0
             reused = f', {self.initial} done before' if self.initial else ''

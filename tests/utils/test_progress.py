@@ -206,3 +206,22 @@ def test_a_video_to_a_log_file_shows_frame_progress(tiny_models, photo, tmp_path
     assert re.match(r'pan\.mp4: 30 frames in \d+ s', lines[-1]), lines
     assert 'model (whole image, one tile)' not in text and '\r' not in text, text[-2000:]
     assert cv2.VideoCapture(str(tmp_path / 'out.mp4')).get(cv2.CAP_PROP_FRAME_WIDTH) == 256
+
+
+def test_a_log_counter_dropped_unclosed_does_not_silence_later_progress():
+    """A video run that stops before it closes its counter (an error while it is set up) must not leave per-image
+    progress off for the rest of a long-lived process (the web UI): the counter goes with its last reference."""
+    import gc
+
+    from realesrgan_paddle.utils.progress import bars_active, counter
+    gc.collect()
+    assert not bars_active()
+    bar = counter(10, 'clip.mp4', stream=io.StringIO())
+    bar.update(1)
+    assert bars_active()
+    del bar
+    gc.collect()
+    assert not bars_active()
+    closed = counter(10, 'clip.mp4', stream=io.StringIO())
+    closed.close()
+    assert not bars_active()

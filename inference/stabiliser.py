@@ -122,6 +122,7 @@ class Stabiliser:
         self.mode, self.strength, self.cut, self.keep_energy = mode, float(strength), float(cut), bool(keep_energy)
         self.low_strength, self.min_flow = float(low_strength), float(min_flow)
         self._dis = None
+        self._flow_memo = None  # (a, b, flow) of the last _flow call: a fast pan's cut test and blend share it
         self.frames = self.cuts = self.fades = 0
         self.reset()
 
@@ -185,15 +186,22 @@ class Stabiliser:
         return self._lr[1]
 
     def _flow(self, a, b):
-        """DIS flow from LR gray ``a`` to ``b`` (``a(x) ~ b(x + flow(x))``); motion under ``min_flow`` px is 0."""
+        """DIS flow from LR gray ``a`` to ``b`` (``a(x) ~ b(x + flow(x))``); motion under ``min_flow`` px is 0.
+        The same two arrays twice in a row (a large change tested for motion, then blended) are searched once."""
+        memo = self._flow_memo
+        if memo is not None and memo[0] is a and memo[1] is b:
+            self._flow_memo = None  # once: the blend zeroes the flow where it explains nothing
+            return memo[2]
         if self._dis is None:
             self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        a0, b0 = a, b
         h, w = a.shape
         pad = dict(top=0, left=0, bottom=max(0, DIS_MIN_SIDE - h), right=max(0, DIS_MIN_SIDE - w),
                    borderType=cv2.BORDER_REPLICATE)
         a, b = (cv2.copyMakeBorder(np.clip(x, 0, 255).astype(np.uint8), **pad) for x in (a, b))
         flow = np.ascontiguousarray(self._dis.calc(a, b, None)[:h, :w])
         flow[(flow * flow).sum(axis=2) < self.min_flow ** 2] = 0
+        self._flow_memo = (a0, b0, flow)
         return flow
 
     def _confidence(self, cur, prev, cur_c, prev_c):

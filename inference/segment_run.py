@@ -13,7 +13,6 @@ from pathlib import Path
 
 from . import segments as sg
 from .frame_loop import Decoder, FrameLoop, encoder_args, to_i420
-from .stabiliser import make_stabiliser
 from realesrgan_paddle.media.ffmpeg import widen_pipe
 from realesrgan_paddle.media.video_reader import VideoError
 from realesrgan_paddle.utils.fileio import temp_beside
@@ -199,7 +198,7 @@ class SpanRun:
             if loop.prev_out is not None and self.pos < cut:
                 self._emit(loop.prev_out, cut - self.pos)
             loop.slots.next = max(loop.slots.next, cut)
-            loop.stab = make_stabiliser(spec.temporal)
+            loop.stab.reset()
             loop.preroll(list(recent))
             cut_k += 1
         return cut_k

@@ -1,7 +1,24 @@
 """Fixtures for every test folder: ``device`` runs a test on the CPU and, where Paddle has CUDA, on the GPU;
 ``tiny_models`` (the tiny networks of ``tests.nets.TINY`` saved as .pdparams), ``export_cache`` and ``photo``
-(a real photo crop) for the inference and web UI tests."""
+(a real photo crop) for the inference and web UI tests.
+
+Under pytest-xdist each worker's math threads are its share of the cores (``OMP_NUM_THREADS``, unless the
+environment sets it; the tools the tests start inherit it): two workers on two cores, each with the product's
+default of one thread per core, oversubscribe them, and the suite took about 20 % longer (measured on
+tests/models/test_arch_user_paths.py and tests/inference/test_bf16_zoo.py with ``-n 2``: 161 s against 128 s)."""
+import os
+
 import pytest
+
+
+def _share_the_cores():
+    workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1') or 1)
+    if workers > 1 and 'OMP_NUM_THREADS' not in os.environ:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+        os.environ['OMP_NUM_THREADS'] = str(max(1, cores // workers))
+
+
+_share_the_cores()  # at import, before a test imports paddle or the product reads the variable
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,4 +1,5 @@
-"""SIGKILL at seeded random points of a segmented run, 20 times (issue 64's must-show): each killed run is run again
+"""SIGKILL at seeded random points of a segmented run, 12 times (issue 64 asked for 20: they ran in every CI run
+until the suite had to fit in 15 minutes; the twelve keep three of each targeted kind): each killed run is run again
 and gives the clean run's frames bit for bit, reusing every segment it finished; and a second run on an output a
 live run is writing refuses in one line naming it.
 
@@ -21,7 +22,7 @@ import pytest
 from tests.inference.segment_clips import framemd5, make_clip
 
 ROOT = Path(__file__).resolve().parents[2]
-KILLS = 20
+KILLS = 12  # 3 mid-join, 3 mid-segment, 6 at random moments
 
 
 class Forker:
@@ -88,7 +89,7 @@ def clip(tmp_path_factory):
     return make_clip(tmp_path_factory.mktemp('kill') / 'clip.mkv', seconds=3, fps=10, gop=5, size='32x24')
 
 
-@pytest.mark.slow(seconds=44)
+@pytest.mark.slow(seconds=30)
 def test_sigkill_at_random_points_resumes_bit_for_bit(forker, clip, tmp_path):
     clean = tmp_path / 'clean' / 'out.mkv'
     clean.parent.mkdir()

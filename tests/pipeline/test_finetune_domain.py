@@ -178,23 +178,20 @@ def test_bad_inputs_one_line_exit_2(clips, shared_data, hr_photos, tmp_path, cap
     black = tmp_path / 'black'
     black.mkdir()
     ffmpeg('-f', 'lavfi', '-i', 'color=c=black:s=320x240:d=2:r=10', '-c:v', 'mpeg4', black / 'black.mp4')
-    res = run(black, tmp_path / 'w1')
-    lines = errors(res)
-    assert res.returncode == 2 and lines[-1].startswith('error: nothing kept by the frame filters') \
-        and 'black' in lines[-1], res.stderr[-2000:]
+    code, lines = run_here(capsys, black, tmp_path / 'w1')  # in this process: no interpreter start
+    assert code == 2 and lines[-1].startswith('error: nothing kept by the frame filters') \
+        and 'black' in lines[-1], lines[-20:]
     assert not any('Traceback' in ln for ln in lines)
 
     short = make_clip(shared_data, hr_photos, tmp_path / 'short' / 'short.mp4', secs=1.2).parent
-    res = run(short, tmp_path / 'w2')
-    lines = errors(res)
-    assert res.returncode == 2 and lines[-1].startswith('error: too few frames for a split'), res.stderr[-2000:]
+    code, lines = run_here(capsys, short, tmp_path / 'w2')
+    assert code == 2 and lines[-1].startswith('error: too few frames for a split'), lines[-20:]
     assert not any('Traceback' in ln for ln in lines)
 
     blocker = tmp_path / 'a_file'
     blocker.write_text('x')
-    res = run(clips, blocker / 'work')
-    assert res.returncode == 2 and len(errors(res)) == 1 \
-        and 'work folder' in errors(res)[0]
+    code, lines = run_here(capsys, clips, blocker / 'work')
+    assert code == 2 and len(lines) == 1 and 'work folder' in lines[0], lines
 
     code, lines = run_here(capsys, clips, tmp_path / 'w3', '--compare', f'x={tmp_path / "missing.pdparams"}')
     assert code == 2 and lines == [f'error: --compare x={tmp_path / "missing.pdparams"}: no such file']

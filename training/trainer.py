@@ -12,6 +12,7 @@ from tqdm import tqdm
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 from realesrgan_paddle.utils.fileio import atomic_write_text
 from realesrgan_paddle.utils.logger import get_logger
+from realesrgan_paddle.utils.runtime_env import raise_if_terminated
 
 from .checkpoints import CheckpointManager
 from .data_setup import build_feeder, build_train_loader, build_val_loader, close_data
@@ -205,6 +206,7 @@ def _loop(run):
                     run.msg.accumulate(losses)
                 run.msg(it, run.epoch, model.current_lrs())
                 bar.update(1)
+                raise_if_terminated()  # a SIGTERM whose KeyboardInterrupt was dropped in a finalizer
                 if run.val_loader is not None and val_freq and it % val_freq == 0:
                     run.last_val = run.validate(it)
                 if lo['save_checkpoint_freq'] > 0 and it % lo['save_checkpoint_freq'] == 0:

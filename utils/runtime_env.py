@@ -56,13 +56,29 @@ def python_sigterm(interrupt=False):
     resume (train.py, infer.py, predict.py); a second SIGTERM then kills at once."""
     if threading.current_thread() is not threading.main_thread():
         return
+    _TERMINATED.clear()
 
     def stop(signum, frame):
         if interrupt:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            _TERMINATED.set()
             raise KeyboardInterrupt
         raise SystemExit(128 + signum)
     signal.signal(signal.SIGTERM, stop)
+
+
+# Set by a SIGTERM that became a KeyboardInterrupt (python_sigterm(interrupt=True)). Python runs a signal handler at
+# the main thread's next bytecode, which can be inside a ``__del__`` or a weakref callback, where an exception is
+# printed as "Exception ignored" and dropped: a CI run under load saw train.py go on training after its SIGTERM.
+_TERMINATED = threading.Event()
+
+
+def raise_if_terminated():
+    """Raise the KeyboardInterrupt of a SIGTERM that Python dropped (see ``_TERMINATED``); the loops that run for
+    long (the trainer's steps) call it once per step."""
+    if _TERMINATED.is_set():
+        _TERMINATED.clear()
+        raise KeyboardInterrupt
 
 
 def interrupt_on_sigterm():

@@ -16,6 +16,7 @@ import ffmpeg
 import numpy as np
 
 from realesrgan_paddle.media.video_reader import FrameReader, VideoError
+from realesrgan_paddle.utils.runtime_env import raise_if_terminated
 
 from .stabiliser import make_stabiliser
 from .video_stages import FrameSlots, batch_size, run_model
@@ -139,6 +140,7 @@ class FrameLoop:
     def upscale(self, lrs, index):
         """``lrs`` (frames ``index``...; -1: pre-roll) through the model, their size checked, then the stabiliser
         in frame order with each frame's LR input; each step timed."""
+        raise_if_terminated()
         job, t0 = self.job, time.perf_counter()
         outs = run_model(self.up, lrs, job.outscale, job.src, index)
         t1 = time.perf_counter()

@@ -314,6 +314,7 @@ def _run(args, backend):
     stop = StopAfterCurrent(active=not single)
     with stop:
         for src in bar:
+            runtime_env.raise_if_terminated()
             if stop.requested:
                 break
             ok, mp, dt = _upscale_one(up, src, args, single, plan, planned, done_log)

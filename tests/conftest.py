@@ -14,6 +14,7 @@ import pytest
 def _share_the_cores():
     workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1') or 1)
     if workers > 1 and 'OMP_NUM_THREADS' not in os.environ:
+        # not runtime_env.cpu_count(): importing runtime_env reads OMP_NUM_THREADS, which is not set yet
         cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
         os.environ['OMP_NUM_THREADS'] = str(max(1, cores // workers))
 

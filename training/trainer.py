@@ -206,7 +206,7 @@ def _loop(run):
                     run.msg.accumulate(losses)
                 run.msg(it, run.epoch, model.current_lrs())
                 bar.update(1)
-                raise_if_terminated()  # a SIGTERM whose KeyboardInterrupt was dropped in a finalizer
+                raise_if_terminated()  # a SIGTERM whose KeyboardInterrupt Python dropped (utils/runtime_env.py)
                 if run.val_loader is not None and val_freq and it % val_freq == 0:
                     run.last_val = run.validate(it)
                 if lo['save_checkpoint_freq'] > 0 and it % lo['save_checkpoint_freq'] == 0:

@@ -74,8 +74,9 @@ _TERMINATED = threading.Event()
 
 
 def raise_if_terminated():
-    """Raise the KeyboardInterrupt of a SIGTERM that Python dropped (see ``_TERMINATED``); the loops that run for
-    long (the trainer's steps) call it once per step."""
+    """Raise the KeyboardInterrupt of a SIGTERM that Python dropped (see ``_TERMINATED``). The long loops of the
+    tools whose SIGTERM is an interrupt call it once per step: the trainer's steps, ``tools/infer.py``'s files and
+    the video frame loop's model calls."""
     if _TERMINATED.is_set():
         _TERMINATED.clear()
         raise KeyboardInterrupt

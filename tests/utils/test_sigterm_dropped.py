@@ -35,3 +35,23 @@ def test_a_dropped_sigterm_interrupt_is_raised_at_the_next_check():
     res = subprocess.run([sys.executable, '-c', SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert res.stdout.split() == ['went', 'on', 'interrupted', 'clean'], (res.stdout, res.stderr[-2000:])
     assert 'KeyboardInterrupt' in res.stderr  # Python's own "Exception ignored in" line: the interrupt was dropped
+
+
+def test_the_video_frame_loop_raises_a_dropped_interrupt(tiny_models, tmp_path):
+    """The frame loop checks at each model call: a dropped SIGTERM's interrupt ends a video run, which removes its
+    temporary output."""
+    import pytest
+
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.utils import runtime_env
+    from tests.inference.segment_clips import make_clip
+    clip = make_clip(tmp_path / 'clip.mkv', seconds=1, fps=10, gop=5, size='32x24')
+    up = Upscaler(tiny_models['srvgg_x4'], backend='dynamic')
+    before = sorted(p.name for p in tmp_path.iterdir())
+    runtime_env._TERMINATED.set()  # as the handler leaves it when Python dropped its KeyboardInterrupt
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            up.upscale_video(str(clip), str(tmp_path / 'out.mp4'), temporal='off')
+    finally:
+        runtime_env._TERMINATED.clear()
+    assert not (tmp_path / 'out.mp4').exists() and sorted(p.name for p in tmp_path.iterdir()) == before

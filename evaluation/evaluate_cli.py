@@ -46,6 +46,7 @@ Metrics (Y channel, border cropped):
                carry costs in PSNR on these images
 """
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -63,6 +64,7 @@ from realesrgan_paddle.utils.cli_parser import (
     returns_status)
 from realesrgan_paddle.utils.fileio import atomic_write_text
 from realesrgan_paddle.utils.outputs import check_no_clobber
+from realesrgan_paddle.utils.progress import log_lines
 
 
 def parse_models(items):
@@ -340,6 +342,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     models = _check_args(args)
     notes, flicker = [], {}
-    rows = _run(args, models, notes, flicker)
+    with contextlib.nullcontext() if args.quiet else log_lines(('inference', 'models')):  # exports say so
+        rows = _run(args, models, notes, flicker)
     _report(args, rows, list(models), notes, flicker)
     return 0

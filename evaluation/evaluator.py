@@ -27,7 +27,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from realesrgan_paddle.evaluation import metrics as M
 from realesrgan_paddle.evaluation.flicker import BicubicFlickerMeter, FlickerError, FlickerMeter
@@ -37,6 +36,7 @@ from realesrgan_paddle.inference import Upscaler
 from realesrgan_paddle.media.image_io import imread
 from realesrgan_paddle.media.kinds import is_image
 from realesrgan_paddle.utils.fileio import check_inside
+from realesrgan_paddle.utils.progress import counted
 
 log = logging.getLogger('evaluate')
 # metric -> (axis, direction): +1 higher is better, -1 lower is better, 0 closest to 1 in log terms
@@ -201,7 +201,7 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
     pick = set(np.linspace(0, len(pairs) - 1, sheet_images).round().astype(int).tolist()) if sheet and pairs else ()
     rows, tiles = [], []
     meters = _meters(nets, flicker)
-    for idx, (gp, lp) in enumerate(tqdm(pairs, desc='evaluate', unit='img', disable=(not progress) or None)):
+    for idx, (gp, lp) in enumerate(counted(pairs, 'evaluate', unit='img', enabled=progress)):
         gt, lq = _bgr(imread(gp)), _bgr(imread(lp))
         h, w = lq.shape[0] * scale, lq.shape[1] * scale
         if gt.shape[0] < h or gt.shape[1] < w:
@@ -239,7 +239,7 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
     pick = set(np.linspace(0, len(files) - 1, sheet_images).round().astype(int).tolist()) if sheet and files else ()
     rows, tiles = [], []
     meters = _meters(nets, flicker, scale)
-    for idx, path in enumerate(tqdm(files, desc='evaluate', unit='img', disable=(not progress) or None)):
+    for idx, path in enumerate(counted(files, 'evaluate', unit='img', enabled=progress)):
         lq = _bgr(imread(path))
         _check_border(path, lq, crop_border // scale)
         ref = M.laplacian_energy(bicubic.upscale(lq), crop_border)

@@ -25,7 +25,7 @@ from realesrgan_paddle.utils import runtime_env
 from realesrgan_paddle.utils.cli_parser import ArgumentParser, Unsupported, add_quiet, fail, int_in, returns_status
 from realesrgan_paddle.utils.fileio import remove_stale_temps
 from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable, write_error
-from realesrgan_paddle.utils.progress import TqdmHandler, write_line
+from realesrgan_paddle.utils.progress import log_lines, write_line
 from realesrgan_paddle.media.kinds import IMAGE_EXTS, X264_PRESETS, is_image, is_video
 from realesrgan_paddle.utils.runtime_env import import_paddle_quietly
 
@@ -243,24 +243,10 @@ def _one_line(exc):
 
 @returns_status
 def run(args, backend):
-    """Run the tool; the ``inference`` logger writes to stderr meanwhile and is left as it was found."""
-    if logging.getLogger('inference').handlers:
+    """Run the tool; the ``inference`` logger (and ``models``: the zoo's warnings) writes to stderr meanwhile,
+    between progress bars, never into them, and is left as it was found."""
+    with log_lines(('inference', 'models')):
         return _run(args, backend)
-    h = TqdmHandler(sys.stderr)  # log lines go between progress bars, never into them
-    h.setFormatter(logging.Formatter('%(levelname)s: %(message)s'))
-    logs = [logging.getLogger(name) for name in ('inference', 'models')]  # models: the zoo's warnings
-    saved = [(log.level, log.propagate) for log in logs]
-    for log in logs:
-        log.addHandler(h)
-        log.setLevel(logging.INFO)
-        log.propagate = False
-    try:
-        return _run(args, backend)
-    finally:
-        for log, (level, propagate) in zip(logs, saved):
-            log.removeHandler(h)
-            log.setLevel(level)
-            log.propagate = propagate
 
 
 def _run(args, backend):

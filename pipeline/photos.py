@@ -182,8 +182,8 @@ def write_photo_pairs(ctx, part):
             continue
         if side == 'train':
             _link_pair(lq_path, hr_path, part / 'train_pairs' / 'lq', part / 'train_pairs' / 'gt', name)
-            (part / 'fit_lq').mkdir(exist_ok=True)
-            link_or_copy(part / 'train_pairs' / 'lq' / name, part / 'fit_lq' / name)
+            (part / 'fit_lq').mkdir(exist_ok=True)  # the file itself: a JPEG's tables measure its quality
+            link_or_copy(lq_path, part / 'fit_lq' / (Path(name).stem + lq_path.suffix))
         else:
             _link_pair(lq_path, hr_path, part / 'real_lq', part / 'real_gt', name)
         kept[side] += 1

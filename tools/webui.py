@@ -82,6 +82,7 @@ def main(argv=None):
         print(f'warning: listening on {args.host}: anyone who can reach this machine can use the app',
               file=sys.stderr)
     runtime_env.setup()
+    runtime_env.import_paddle_quietly()  # here, on the main thread: a request's thread cannot set SIGTERM back
     from realesrgan_paddle.webui.app import build
     from realesrgan_paddle.webui.handlers import RUNS_DIRS
     demo, _ = build(args.output, args.models_dir, args.runs_dir or RUNS_DIRS, args.model)

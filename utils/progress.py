@@ -5,11 +5,15 @@
   20-second export does not look like a hang.
 * ``counter(total, desc)``: a tqdm bar on a terminal; in a log (stderr redirected to a file), ``LogCounter``:
   a clean line every tenth of the total or every ``LOG_EVERY_S`` seconds, with the rate and the ETA.
+* ``counted(items, desc, unit, enabled)``: iterate ``items`` through ``counter`` (a bar or log lines).
+* ``log_lines(names)``: the named loggers' INFO lines on stderr through a ``TqdmHandler`` for a block (a CLI's
+  one-time set-up, an export, says what it does in a log too).
 * ``TqdmHandler``: a logging handler whose lines (``write_line``) clear and redraw
   an open bar, so a log line printed while a bar is on screen (or in a redirected
   stderr file) gets a line of its own instead of being glued to a bar fragment, and
   are written in one piece, so another process's line never lands inside one.
 """
+import contextlib
 import logging
 import sys
 import threading
@@ -201,3 +205,41 @@ def counter(total, desc, unit='frame', enabled=True, stream=None, initial=0):
     if is_tty(stream):
         return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=False, file=stream)
     return LogCounter(total, desc, unit, stream, initial=initial)
+
+
+def counted(items, desc, unit='img', enabled=True, stream=None):
+    """Yield each of ``items`` (a sized sequence), counting them on a ``counter``: a bar on a terminal, clean
+    lines with the ETA in a log; nothing when not ``enabled``."""
+    bar = counter(len(items), desc, unit=unit, enabled=enabled, stream=stream)
+    try:
+        for item in items:
+            yield item
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+@contextlib.contextmanager
+def log_lines(names=('inference', 'models'), fmt='%(levelname)s: %(message)s'):
+    """The INFO lines of the loggers ``names`` on stderr (one ``TqdmHandler``) for the block, each logger put back
+    as it was after; a no-op when the first already has a handler (a caller that set up its own logging)."""
+    logs = [logging.getLogger(name) for name in names]
+    if logs[0].handlers:
+        yield
+        return
+    h = TqdmHandler(sys.stderr)
+    h.setFormatter(logging.Formatter(fmt))
+    saved = [(log.level, log.propagate) for log in logs]
+    for log in logs:
+        log.addHandler(h)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    try:
+        yield
+    finally:
+        for log, (level, propagate) in zip(logs, saved):
+            log.removeHandler(h)
+            log.setLevel(level)
+            log.propagate = propagate

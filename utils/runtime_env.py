@@ -19,6 +19,7 @@ only when an entry point (``train.py``, ``make_lq_data.py``, ``tools/*``) calls 
 """
 import contextlib
 import ctypes
+import importlib.machinery
 import io
 import os
 import signal
@@ -35,6 +36,7 @@ _SLICE_TUNING = False
 # later cannot tell "the user asked for one thread" from "nobody asked" (see math_threads)
 _USER_OMP = None if 'paddle' in sys.modules else os.environ.get('OMP_NUM_THREADS')
 _SETUP_SET = False
+_SIGTERM_INTERRUPT = False  # python_sigterm's kind: SystemExit (False) or KeyboardInterrupt (True)
 
 
 def import_paddle_quietly():
@@ -42,18 +44,66 @@ def import_paddle_quietly():
     and ccache warnings), so tools print only their own lines. Errors still raise."""
     if 'paddle' in sys.modules:
         return sys.modules['paddle']
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter('ignore')
+    with _quiet():
         import paddle
     python_sigterm()
     return paddle
 
 
-def python_sigterm(interrupt=False):
+@contextlib.contextmanager
+def _quiet():
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter('ignore')
+        yield
+
+
+class _QuietLoader:
+    """Paddle's own loader, run quietly, with Python's SIGTERM handler put back after (``_QuietFirstImport``)."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def create_module(self, spec):
+        return self.real.create_module(spec)
+
+    def exec_module(self, module):
+        module.__spec__.loader = module.__loader__ = self.real  # paddle sees its own loader
+        with _quiet():
+            self.real.exec_module(module)
+        python_sigterm()
+
+
+class _QuietFirstImport:
+    """A ``sys.meta_path`` finder that makes the process's first ``import paddle``, wherever it happens, the one of
+    ``import_paddle_quietly``: ``setup`` installs it instead of importing paddle, so a tool that ends on a bad
+    argument, path or options file does so before Paddle's 1-2 s import."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != 'paddle' or self not in sys.meta_path:
+            return None
+        sys.meta_path.remove(self)  # once: the real finders find paddle, whose loader is wrapped
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+def quiet_first_paddle_import():
+    """Install ``_QuietFirstImport`` (once; nothing to do when paddle is imported already)."""
+    if 'paddle' not in sys.modules and not any(isinstance(f, _QuietFirstImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietFirstImport())
+
+
+def python_sigterm(interrupt=None):
     """Paddle installs a C++ handler that prints a stack-dump wall on SIGTERM (``timeout``, ``kill``): give
     SIGTERM back to Python, as a quiet ``SystemExit(143)`` that runs ``finally`` blocks (temp files go).
     ``interrupt=True``: a KeyboardInterrupt instead, for the tools that end a Ctrl-C with one line and can
-    resume (train.py, infer.py, predict.py); a second SIGTERM then kills at once."""
+    resume (train.py, infer.py, predict.py); a second SIGTERM then kills at once. ``None``: the kind set last
+    (a deferred paddle import puts back the handler the tool chose)."""
+    global _SIGTERM_INTERRUPT
+    if interrupt is None:
+        interrupt = _SIGTERM_INTERRUPT
+    _SIGTERM_INTERRUPT = bool(interrupt)
     if threading.current_thread() is not threading.main_thread():
         return
     _TERMINATED.clear()
@@ -83,9 +133,10 @@ def raise_if_terminated():
 
 
 def interrupt_on_sigterm():
-    """SIGTERM ends the run as Ctrl-C does (see ``python_sigterm``). Paddle is imported first: its import
-    would replace the handler."""
-    import_paddle_quietly()
+    """SIGTERM ends the run as Ctrl-C does (see ``python_sigterm``). Paddle's import would replace the handler: it
+    is imported first, unless ``setup`` deferred it (``_QuietFirstImport`` puts this handler back after it)."""
+    if not any(isinstance(f, _QuietFirstImport) for f in sys.meta_path):
+        import_paddle_quietly()
     python_sigterm(interrupt=True)
 
 
@@ -97,7 +148,9 @@ def setup(threads=None, reexec=False, quiet=True, single_arena=False):
         reexec: restart the current script once so that the malloc settings
             take effect (skipped when paddle is already imported, when
             ``RESR_NO_REEXEC=1``, or when the process was started as ``-c``).
-        quiet: import paddle now, with its import-time notices hidden.
+        quiet: paddle's first import, wherever it happens, hides its import-time
+            notices and keeps Python's SIGTERM handler (``_QuietFirstImport``);
+            it happens at first use, not here.
         single_arena: also keep every thread on glibc's main malloc arena
             (``MALLOC_ARENA_MAX=1``, applied by the restart).
     """
@@ -117,7 +170,7 @@ def setup(threads=None, reexec=False, quiet=True, single_arena=False):
     if single_arena:
         _tune_for_slices()
     if quiet:
-        import_paddle_quietly()
+        quiet_first_paddle_import()
 
 
 def _tune_for_slices():

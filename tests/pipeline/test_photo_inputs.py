@@ -1,7 +1,8 @@
 """tools/finetune_domain.py --hr/--lq with photo folders: a paired run (LQ photos named like the HR photos: the fit,
 training pairs, held-out real pairs, one misaligned pair dropped with its line) and an unpaired run (LQ photos of
 other names: the fit alone), each to its report, at tiny size. Photos: crops of scikit-image's bundled photos;
-LQ made here (area x4 + JPEG q 70)."""
+LQ made here (area x4, saved as JPEG q 70, as a camera writes them): the fit reads their quality from the files'
+quantisation tables, so it fits JPEG alone."""
 import json
 import subprocess
 import sys
@@ -26,11 +27,16 @@ def _sources():
     return [cv2.cvtColor(np.ascontiguousarray(i[..., :3]), cv2.COLOR_RGB2BGR) for i in imgs]
 
 
-def _lq(hr, q=70):
+def _lq_bytes(hr, q=70):
     import cv2
     small = cv2.resize(hr, (hr.shape[1] // 4, hr.shape[0] // 4), interpolation=cv2.INTER_AREA)
     ok, buf = cv2.imencode('.jpg', small, [cv2.IMWRITE_JPEG_QUALITY, q])
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return buf.tobytes()
+
+
+def _lq(hr, q=70):
+    import cv2
+    return cv2.imdecode(np.frombuffer(_lq_bytes(hr, q), np.uint8), cv2.IMREAD_COLOR)
 
 
 @pytest.fixture(scope='module')
@@ -49,9 +55,9 @@ def photos(tmp_path_factory):
             name = f'photo_{k:02d}.png'
             cv2.imwrite(str(root / 'hr' / name), hr)
             src = img[y + SHIFT:y + SHIFT + 192, x + SHIFT:x + SHIFT + 192] if k == 5 else hr
-            cv2.imwrite(str(root / 'lq' / name), _lq(src))
+            (root / 'lq' / f'photo_{k:02d}.jpg').write_bytes(_lq_bytes(src))
             mid = img[h // 2 - 96:h // 2 + 96, w // 2 - 96:w // 2 + 96]
-            cv2.imwrite(str(root / 'lq_other' / f'other_{k:02d}.png'), _lq(mid if k % 2 else hr[::-1]))
+            (root / 'lq_other' / f'other_{k:02d}.jpg').write_bytes(_lq_bytes(mid if k % 2 else hr[::-1]))
             k += 1
     return root
 
@@ -71,9 +77,9 @@ def test_alignment_estimate_finds_a_shift_and_a_scale(photos):
     from realesrgan_paddle.data.datasets.real_pair_crops import alignment_problem, estimate_alignment
     from realesrgan_paddle.media.image_io import imread
     hr = imread(photos / 'hr' / 'photo_00.png')
-    ok = estimate_alignment(imread(photos / 'lq' / 'photo_00.png'), hr)
+    ok = estimate_alignment(imread(photos / 'lq' / 'photo_00.jpg'), hr)
     assert alignment_problem(ok) is None and abs(ok['dx']) < 1 and abs(ok['dy']) < 1 and ok['scale'] == 1.0
-    bad = estimate_alignment(imread(photos / 'lq' / 'photo_05.png'), imread(photos / 'hr' / 'photo_05.png'))
+    bad = estimate_alignment(imread(photos / 'lq' / 'photo_05.jpg'), imread(photos / 'hr' / 'photo_05.png'))
     assert bad['dx'] == pytest.approx(SHIFT, abs=2.5) and bad['dy'] == pytest.approx(SHIFT, abs=2.5)
     assert 'shifted' in alignment_problem(bad)
     big = cv2.resize(hr, None, fx=1.03, fy=1.03, interpolation=cv2.INTER_CUBIC)
@@ -102,7 +108,7 @@ def test_paired_photo_run(photos, tiny_base, tmp_path):
     assert sorted(r['file'] for r in _split(tmp_path / 'w2') if r['set'] == 'heldout') != held
     # the misaligned pair is dropped, in one line naming it and why
     line = next(ln for ln in err.splitlines() if 'dropped as misaligned' in ln)
-    assert 'photo_05.png (shifted' in line and line.count('.png') == 1
+    assert 'photo_05.jpg (shifted' in line and line.count('.jpg') == 1
     side = 'heldout' if 'photo_05.png' in held else 'train'
     deg = work / 'degrade'
     real = sorted(p.name for p in (deg / 'real_lq').iterdir())
@@ -110,8 +116,10 @@ def test_paired_photo_run(photos, tiny_base, tmp_path):
     assert sorted(p.name for p in (deg / 'real_gt').iterdir()) == real
     train = sorted(p.name for p in (deg / 'train_pairs' / 'lq').iterdir())
     assert len(train) == 6 - (side == 'train') and not set(train) & set(held)
-    assert sorted(p.name for p in (deg / 'fit_lq').iterdir()) == train  # the fit never sees a held-out LQ photo
-    assert (deg / 'fitted.yml').is_file()
+    # the fit never sees a held-out LQ photo, and reads the JPEG files themselves: their tables give the quality
+    assert sorted(p.name for p in (deg / 'fit_lq').iterdir()) == [n.replace('.png', '.jpg') for n in train]
+    fitted = yaml.safe_load((deg / 'fitted.yml').read_text())['degradation']
+    assert fitted['jpeg_prob2'] == 1.0 and fitted['codec_prob'] == 0.0, fitted  # JPEG alone was tried
     opt = yaml.safe_load((work / 'finetune' / 'options.yml').read_text())
     rp = opt['datasets']['real_pairs']
     assert rp['weight'] == 0.5 and Path(rp['dataroot_lq']) == deg / 'train_pairs' / 'lq'
@@ -160,7 +168,8 @@ def test_a_link_out_of_a_photo_folder_is_one_line(photos, tmp_path, side):
     secret.parent.mkdir()
     shutil.copy(photos / 'hr' / 'photo_00.png', secret)
     (folder / 'photo_99.png').symlink_to(secret)
-    (folder / 'photo_98.png').symlink_to(folder / 'photo_01.png')  # a link inside the folder is a photo as any
+    ext = '.png' if side == '--hr' else '.jpg'
+    (folder / f'photo_98{ext}').symlink_to(folder / f'photo_01{ext}')  # a link inside the folder is a photo as any
     args = ['--hr', folder, '--lq', photos / 'lq'] if side == '--hr' else ['--hr', photos / 'hr', '--lq', folder]
     res = _run(*args, '--work', tmp_path / 'w', '--stop-after', 'keyframes', *TINY)
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
@@ -178,6 +187,7 @@ def test_a_bomb_header_among_the_lq_photos_is_one_line(photos, tmp_path):
     lq = tmp_path / 'lq'
     shutil.copytree(photos / 'lq', lq)
     for name in ('photo_00.png', 'photo_01.png'):  # one of the two is held out, the other trains: both are read
+        (lq / name).with_suffix('.jpg').unlink()
         (lq / name).write_bytes(png_declaring(40000, 40000))
     res = _run('--hr', photos / 'hr', '--lq', lq, '--work', tmp_path / 'w', '--stop-after', 'degrade', *TINY)
     lines = [ln for ln in res.stderr.splitlines() if ln.strip() and 'Traceback' not in ln]

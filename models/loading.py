@@ -71,11 +71,12 @@ def check_stored_arch(arch, state, where):
         raise CheckpointError(f'{where}: the weights do not add up to the stored {spec.name}: {e}') from None
     if found is None:
         raise CheckpointError(f'{where}: stores a {spec.name} arch, but its weights are not a {spec.name}\'s')
-    for key, value in found.items():
+    full = spec.completed(arch)
+    for key, value in spec.completed(found).items():
         if key == 'type':
             continue
-        stored = arch.get(key, spec.default(key))
-        free = spec.undetectable.get(key)
+        stored = full.get(key, spec.default(key))
+        free = spec.free_values(found, key)
         if stored != value and not (free and stored in free and value in free):
             raise CheckpointError(f'{where}: the stored arch says {key}={shown(stored, bare=True)}, the weights have '
                                   f'{key}={value}')
@@ -109,7 +110,7 @@ def _checked_overrides(arch, overrides, where):
         if key is None:
             raise CheckpointError(f'{where}: --{flag} does not apply to {arch["type"]}')
         found = arch.get(key)
-        free = spec.undetectable.get(key)
+        free = spec.free_values(arch, key)
         if found is not None and found != value and not (free and found in free and value in free):
             raise CheckpointError(f'{where}: --{flag} {value} does not match the weights ({key}={shown(found, bare=True)} found)')
         arch[key] = value

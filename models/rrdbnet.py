@@ -1,7 +1,8 @@
 """RRDBNet (ESRGAN / Real-ESRGAN generator) with the official parameter names, and its ``ArchSpec``.
 
 The trunk upsamples by ``2 ** n`` with ``n`` nearest-x2 + conv steps (``conv_up1`` ... ``conv_upN``: none for the
-1x ESRGAN files, three for x8). A pixel unshuffle of the input by ``shuffle_factor`` (Real-ESRGAN's x2plus: 2,
+1x ESRGAN files, three for x8), or by 3 with one nearest-x3 + conv step (the x3 ESRGAN files: their weights are
+those of an x2 file, so the scale comes from ``--scale 3``, as ``undetectable`` declares). A pixel unshuffle of the input by ``shuffle_factor`` (Real-ESRGAN's x2plus: 2,
 x1: 4) lets the trunk run at a lower resolution; the network's scale is ``2 ** n / shuffle_factor``. By default
 scale 2 and 1 unshuffle by 2 and 4 (the Real-ESRGAN layouts) and larger scales not at all.
 
@@ -37,13 +38,21 @@ def default_shuffle(scale):
 
 
 def upsamplings(scale, shuffle_factor):
-    """Number of nearest-x2 + conv steps of a ``scale`` trunk after an unshuffle by ``shuffle_factor``."""
+    """Number of nearest + conv steps (each ``up_factor``) of a ``scale`` trunk after an unshuffle by
+    ``shuffle_factor``."""
+    if scale == 3 and shuffle_factor == 1:
+        return 1
     n = math.log2(scale * shuffle_factor) if scale >= 1 else -1
     if shuffle_factor not in SHUFFLE_FACTORS or n != int(n) or not 0 <= n <= MAX_UPSAMPLINGS:
-        raise ValueError(f'RRDBNet supports scale 1, 2, 4 or 8 (0 to {MAX_UPSAMPLINGS} x2 upsamplings after an '
-                         f'unshuffle by one of {SHUFFLE_FACTORS}); got scale {scale} with shuffle_factor '
-                         f'{shuffle_factor}')
+        raise ValueError(f'RRDBNet supports scale 1, 2, 3, 4 or 8 (0 to {MAX_UPSAMPLINGS} x2 upsamplings after an '
+                         f'unshuffle by one of {SHUFFLE_FACTORS}, or one x3 without an unshuffle); got scale {scale} '
+                         f'with shuffle_factor {shuffle_factor}')
     return int(n)
+
+
+def up_factor(scale, shuffle_factor):
+    """The factor of each upsampling step: 3 for an x3 trunk, else 2."""
+    return 3 if scale * shuffle_factor == 3 else 2
 
 
 class ResidualDenseBlock(nn.Layer):
@@ -93,6 +102,7 @@ class RRDBNet(nn.Layer):
         self.scale = scale
         self.unshuffle = default_shuffle(scale) if shuffle_factor is None else int(shuffle_factor)
         self.num_up = upsamplings(scale, self.unshuffle)
+        self.up_factor = up_factor(scale, self.unshuffle)
         self.conv_first = _conv3(num_in_ch * self.unshuffle ** 2, num_feat)
         self.body = nn.Sequential(*[RRDB(num_feat, num_grow_ch, plus) for _ in range(num_block)])
         self.conv_body = _conv3(num_feat, num_feat)
@@ -119,7 +129,7 @@ class RRDBNet(nn.Layer):
         feat = feat + self.conv_body(self.body(feat))
         for i in range(1, self.num_up + 1):
             conv = getattr(self, f'conv_up{i}')
-            feat = _lrelu(conv(F.interpolate(feat, scale_factor=2, mode='nearest')))
+            feat = _lrelu(conv(F.interpolate(feat, scale_factor=self.up_factor, mode='nearest')))
         return self.conv_last(_lrelu(self.conv_hr(feat)))
 
 
@@ -273,6 +283,17 @@ def detect_rrdbnet(state):
     return arch
 
 
+def _one_upsampling(arch, key):
+    """x2 and x3 look alike in the weights when the trunk has one upsampling conv and no unshuffle (the old ESRGAN
+    x2 and x3 files); the x2plus layout (an unshuffle by 2, two upsamplings) is x2 alone."""
+    return key == 'scale' and _unshuffle_of(arch) == 1 and SPEC.scale(arch) in (2, 3)
+
+
+def _with_shuffle(arch):
+    arch['shuffle_factor'] = _unshuffle_of(arch)
+    return arch
+
+
 def _unshuffle_of(arch):
     factor = arch.get('shuffle_factor')
     return default_shuffle(SPEC.scale(arch)) if factor is None else int(factor)
@@ -282,14 +303,15 @@ def bytes_per_pixel(arch):
     """fp32 working set per LR pixel: 17 KB/px for x4plus (measured: 18, see ``inference.memory``)."""
     s, u = SPEC.scale(arch), _unshuffle_of(arch)
     f, g = int(arch.get('num_feat', 64)), int(arch.get('num_grow_ch', 32))
-    n = upsamplings(s, u)
+    n, k = upsamplings(s, u), up_factor(s, u)
     trunk = 3 * (f + 4 * g) / (u * u)  # a few dense-block concatenations live at once, at LR / u
-    # interp + conv outputs at each x2 step (the last one's also feed conv_hr), relative to the trunk's size
-    up = sum(f * (3 if i == n else 2) * 4 ** i for i in range(1, n + 1)) / (u * u)
+    # interp + conv outputs at each step (the last one's also feed conv_hr), relative to the trunk's size
+    up = sum(f * (3 if i == n else 2) * k ** (2 * i) for i in range(1, n + 1)) / (u * u)
     return 4.0 * (trunk + up + 2 * 3 * s * s)
 
 
 # cpu_engine: Paddle Inference's OpenVINO engine runs x4plus 15-20 % faster than its oneDNN kernels on the CPU
 SPEC = ArchSpec('RRDBNet', RRDBNet, detect=detect_rrdbnet, rename=rename_old_esrgan, scale_key='scale',
                 pad_multiple=_unshuffle_of, bytes_per_pixel=bytes_per_pixel, export_layer=StaticShapeRRDBNet,
-                cpu_engine='openvino', aliases={'block': 'num_block'})
+                cpu_engine='openvino', aliases={'block': 'num_block'}, undetectable={'scale': (2, 3)},
+                undetectable_when=_one_upsampling, complete=_with_shuffle)

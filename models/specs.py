@@ -80,6 +80,11 @@ class ArchSpec:
         aliases: command-line flag -> constructor key, besides the keys themselves
             and ``scale`` (which always means ``scale_key``).
         undetectable: constructor key -> values the weights cannot tell apart.
+        complete: ``arch -> arch`` with the keys an absent value stands for filled in (RRDBNet: the unshuffle
+            factor its scale implies), so a stored arch and the weights' are compared by what they build.
+        undetectable_when: ``(arch, key) -> bool``, for a key whose values the weights tell apart in some
+            layouts only (RRDBNet's x2 and x3 share one upsampling conv; its x2plus layout is x2 alone); None:
+            always.
         min_side: ``arch`` -> the smallest input side the network runs on (None: any); the tiler pads smaller
             images and raises smaller tiles to it.
         lazy_build: the network can be built under ``paddle.LazyGuard``
@@ -99,6 +104,8 @@ class ArchSpec:
     cpu_engine: str = 'onednn'
     aliases: Mapping = field(default_factory=dict)
     undetectable: Mapping = field(default_factory=dict)
+    undetectable_when: Optional[Callable] = None
+    complete: Optional[Callable] = None
     lazy_build: bool = True
 
     def __post_init__(self):
@@ -134,6 +141,17 @@ class ArchSpec:
         if flag in self.aliases:
             return self.aliases[flag]
         return flag if flag in self.keys else None
+
+    def completed(self, arch):
+        """``arch`` with its implied values (``complete``) filled in."""
+        return self.complete(dict(arch)) if self.complete is not None else dict(arch)
+
+    def free_values(self, arch, key):
+        """The values of ``key`` that the weights of ``arch`` (as detected or stored) cannot tell apart, or ()."""
+        values = self.undetectable.get(key, ())
+        if values and self.undetectable_when is not None and not self.undetectable_when(arch, key):
+            return ()
+        return values
 
     def flag_for(self, key):
         """The command-line spelling of a constructor key (the reverse of ``key_for``)."""

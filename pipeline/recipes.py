@@ -248,8 +248,9 @@ def build_options(template, base_path, base_arch, base_label, kind, device, path
         over['network_g'] = dict(base_arch)
         if tmpl.get('type') == base_arch.get('type'):  # what the weights cannot show and the base does not say
             from realesrgan_paddle.models import get_spec
-            free = get_spec(base_arch).undetectable
-            over['network_g'].update({k: v for k, v in tmpl.items() if v in free.get(k, ()) and k not in base_arch})
+            spec = get_spec(base_arch)
+            over['network_g'].update({k: v for k, v in tmpl.items()
+                                      if v in spec.free_values(base_arch, k) and k not in base_arch})
         if tmpl.get('type') == 'LowBandRRDBNet':  # the base's trunk with the template's corrector
             over['network_g'].update({k: v for k, v in tmpl.items() if k.startswith('corr_')},
                                      type='LowBandRRDBNet')

@@ -83,7 +83,6 @@ def main():
     ap.add_argument('--size', type=int, default=256, help='HR crop side per photo (default 256)')
     args = ap.parse_args()
 
-    from realesrgan_paddle.data.degrade.second_order import degrade_image
     folder = Path(args.input)
     if not folder.is_dir():
         fail(None, f'--input {folder}: no such folder')
@@ -99,6 +98,7 @@ def main():
         check_writable(Path(args.output).parent)
     except OutputClash as exc:
         fail(None, str(exc))
+    from realesrgan_paddle.data.degrade.second_order import degrade_image  # Paddle: after the checks
     s, text_w, scale = args.size, 430, 4
     rows = []
     for i, path in enumerate(paths):

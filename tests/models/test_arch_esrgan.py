@@ -135,11 +135,51 @@ def test_convert_torch_tool_stores_the_detected_variant(photo, tmp_path):
     assert psnr(run_paddle(net, x), want) >= 50
 
 
+def test_x3_files_read_as_x2_until_scale_3_then_match_spandrel(photo, tmp_path, capsys):
+    """An x3 ESRGAN file (one nearest-x3 upsampling) has an x2 file's weights: read alone it is x2, as spandrel reads
+    it, and the conversion says ``--scale 3`` is the other choice; with it the file is x3 and matches spandrel's x3
+    network, then loads as x3 from the converted file, exports and runs in Paddle Inference at any size."""
+    import torch
+
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file
+    from realesrgan_paddle.inference.backends import PredictorBackend
+    from realesrgan_paddle.inference.export import export_static
+    ref = spandrel_esrgan(6, in_nc=3, out_nc=3, scale=3)
+    x = photo_input(photo, 3)
+    want = centred_output(ref, x)
+    assert want.shape[2:] == (3 * H, 3 * W)
+    torch.save(ref.state_dict(), tmp_path / '3x_esrgan.pth')
+    _, alone = models.load_network(tmp_path / '3x_esrgan.pth')
+    assert alone == expected_arch({'out_nc': 3, 'scale': 2}, {'shuffle_factor': 1})
+    spec = importlib.util.spec_from_file_location('convert_torch_cli', ROOT / 'tools' / 'convert_torch.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main(['--input', str(tmp_path / '3x_esrgan.pth'), '--output', str(tmp_path / 'as_x2.pdparams')]) == 0
+    assert 'scale is not visible in the weights; assumed 2 (use --scale 3 if needed)' in capsys.readouterr().out
+    out = tmp_path / 'x3.pdparams'
+    assert tool.main(['--input', str(tmp_path / '3x_esrgan.pth'), '--output', str(out), '--scale', '3']) == 0
+    assert load_state_file(out)['arch']['scale'] == 3
+    net, arch = models.load_network(out)
+    got = run_paddle(net, x)
+    assert got.shape == want.shape and psnr(got, want) >= 50
+    pred = PredictorBackend(export_static(net, arch, tmp_path / 'infer'))
+    for shape in [(1, 3, 11, 17), (1, 3, 8, 6)]:
+        y = pred.forward(np.random.default_rng(0).random(shape, dtype=np.float32))
+        assert y.shape[2:] == (3 * shape[2], 3 * shape[3])
+    # a stored x3 arch without the unshuffle factor (as train.py saves network_g: {type: RRDBNet, scale: 3}) loads
+    from tests.nets import save_tiny
+    tiny = {'type': 'RRDBNet', 'scale': 3, 'num_feat': 4, 'num_block': 1, 'num_grow_ch': 4}
+    assert models.load_network(save_tiny(tmp_path / 'trained.pdparams', tiny, seed=1))[1]['scale'] == 3
+    with pytest.raises(models.CheckpointError, match='--scale 3 does not match the weights'):
+        models.read_checkpoint(save_tiny(tmp_path / 'x4.pdparams', {**tiny, 'scale': 4}), overrides={'scale': 3},
+                               check=True)
+
+
 def test_variants_that_do_not_add_up_are_named():
     from realesrgan_paddle.models.detect import detect_arch
     from realesrgan_paddle.models.rrdbnet import upsamplings
-    with pytest.raises(ValueError, match='got scale 3 with shuffle_factor 1'):
-        upsamplings(3, 1)
+    with pytest.raises(ValueError, match='got scale 3 with shuffle_factor 2'):
+        upsamplings(3, 2)
     arch = {'type': 'RRDBNet', 'num_feat': 4, 'num_block': 1, 'num_grow_ch': 4, 'scale': 1, 'shuffle_factor': 1}
     state = {k: v.numpy() for k, v in models.build_network(arch).state_dict().items()}
     state['conv_first.weight'] = np.zeros((4, 12, 3, 3), np.float32)  # an unshuffle by 2 with no upsampling

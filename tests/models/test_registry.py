@@ -21,7 +21,7 @@ def test_build_and_scale():
     ({'num_feat': 8}, 'type'),
     ({'type': 'NoSuchNet'}, 'unknown network'),
     ({**TINY, 'num_blocks': 2}, r"unknown key\(s\) \['num_blocks'\]"),
-    ({**TINY, 'scale': 3}, 'scale 1, 2, 4 or 8'),
+    ({**TINY, 'scale': 6}, 'scale 1, 2, 3, 4 or 8'),
     ({'type': 'SRVGGNetCompact', 'act_type': 'gelu'}, 'act_type'),
     ({'type': 'VGG19FeatureExtractor', 'layer_name_list': ['conv9_9']}, 'unknown VGG19 layer'),
 ])

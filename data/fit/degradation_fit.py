@@ -134,13 +134,14 @@ def _descend(fitter, p, grids, rounds, log):
     return p
 
 
-def search(fitter, start, rounds=3, log=None, starts=2):
+def search(fitter, start, rounds=3, log=None, starts=2, levels=None):
     """Blur and compression trade off against each other (both remove fine detail), so a coordinate descent
     from one point stops in the wrong valley: first the joint grid of blur x compression level (no noise),
     then a coordinate descent (level, blur, resize mode, noise) from each of its ``starts`` best points.
+    ``levels``: the compression levels to try (default ``LEVELS`` of the point's kind).
     Returns ``(best point, its loss, {key: {value: loss}} at the best point)``."""
     p0 = dict(start)
-    levels = LEVELS[p0['comp']]
+    levels = tuple(levels or LEVELS[p0['comp']])
     grid = [{**p0, 'sigma': sg, 'level': lv} for sg in SIGMAS for lv in levels]
     fitter.score_all(grid)
     grid.sort(key=fitter.score)
@@ -179,20 +180,21 @@ def ranges_of(best, scans):
     return out
 
 
-def start_point(comp):
-    levels = LEVELS[comp]
+def start_point(comp, levels=None):
+    levels = levels or LEVELS[comp]
     return {'sigma': 0.6, 'mode': 'area', 'noise': 0.0, 'gray': 0.0, 'comp': comp, 'level': levels[len(levels) // 2]}
 
 
 def fit(hr, names, lq, lq_reference, scale, comps=('libx264',), clip=1, seed=0, log=None, pan=0, pan_px=1.0,
-        min_side=lq_stats.MIN_MEASURE_SIDE):
+        min_side=lq_stats.MIN_MEASURE_SIDE, levels=None):
     """Fit the family to real LQ frames.
 
     ``hr``/``names``: HR frames (uint8 BGR) to synthesise from and their names (codec clips);
     ``lq``: real LQ frames; ``lq_reference``: the HR frames of the same moments (paired footage) or of
     the same domain (unpaired), shrunk to the LQ size by the caller with ``lq_stats.shrink``;
     ``comps``: the compression kinds to try ('none', 'jpeg', 'libx264', 'libx265');
-    ``pan``/``pan_px``: code each synthetic frame as a P frame after a pan (``data.degrade.codec.pan_clip``).
+    ``pan``/``pan_px``: code each synthetic frame as a P frame after a pan (``data.degrade.codec.pan_clip``);
+    ``levels``: ``{kind: levels}`` to try instead of ``LEVELS`` (JPEG files: the qualities their tables show).
     Returns ``{'best', 'loss', 'ranges', 'options', 'scans', 'tried', 'confidence', 'stats': {'real', 'fitted',
     'generic'}}`` (``options``: ``data.degrade.second_order`` keys of the ranges). LQ frames too small to measure
     (``fit_confidence`` 'low', short side under ``min_side``) are not searched: ``options`` is ``{}``, the
@@ -207,7 +209,8 @@ def fit(hr, names, lq, lq_reference, scale, comps=('libx264',), clip=1, seed=0, 
                 'tried': {}, 'points': 0, 'stats': {'real': real, 'fitted': generic, 'generic': generic}}
     results = {}
     for comp in comps:
-        results[comp] = search(fitter, start_point(comp), log=log)
+        own = (levels or {}).get(comp)
+        results[comp] = search(fitter, start_point(comp, own), log=log, levels=own)
     comp = min(results, key=lambda c: results[c][1])
     best, best_loss, scans = results[comp]
     ranges = ranges_of(best, scans)

@@ -52,6 +52,17 @@ def default_comps(lq):
     return ('none', 'jpeg', 'libx264')
 
 
+def jpeg_levels(qualities, margin=5):
+    """The JPEG qualities the fit tries for LQ files whose quantisation tables show ``qualities`` (the IJG quality
+    each matches best, ``lq_stats.jpeg_quality``): their span, the standard grid's values inside it, and ``margin``
+    on each side (a camera's own tables match an IJG quality only roughly). None without qualities."""
+    if not qualities:
+        return None
+    lo, hi = min(qualities), max(qualities)
+    inside = [v for v in degradation_fit.LEVELS['jpeg'] if lo < v < hi]
+    return tuple(sorted({max(1, lo - margin), lo, *inside, hi, min(100, hi + margin)}))
+
+
 def centre_crops(frames, crop, scale):
     """Centre crops of side at most ``crop`` (a multiple of ``2 * scale``, so the LQ is even-sized)."""
     out = []
@@ -153,7 +164,9 @@ def run(args, log=print):
                      for k, v in meta['streams'].items()) or 'none') + f'; trying {", ".join(comps)}')
     ref = [lq_stats.shrink([f], (f.shape[1] // scale, f.shape[0] // scale))[0] for f in hr.frames]
     crops = centre_crops(hr.frames, args.crop, scale)
-    result = degradation_fit.fit(crops, hr.names, lq.frames, ref, scale, comps=comps, seed=args.seed, log=log)
+    levels = {'jpeg': jpeg_levels(lq.jpeg_q)} if lq.jpeg_q else None  # the files' tables: the last step's quality
+    result = degradation_fit.fit(crops, hr.names, lq.frames, ref, scale, comps=comps, seed=args.seed, log=log,
+                                 levels=levels)
     low = result['confidence']['level'] == 'low'
     log(('' if low else 'fitted: ') + describe(result) + _confidence_note(result))
     out = Path(args.out)

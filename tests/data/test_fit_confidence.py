@@ -60,3 +60,12 @@ def test_a_measurable_stream_is_fitted_with_its_confidence(hr_photos, tmp_path):
     lq = [cv2.resize(f, (88, 72), interpolation=cv2.INTER_AREA) for f in frames]
     conf = D.fit_confidence(lq, lq_stats.shrink(frames, (88, 72)))
     assert conf['level'] == 'ok' and conf['why'] == '' and conf['split_half'] >= 0
+
+
+def test_jpeg_files_set_the_qualities_the_fit_tries():
+    """JPEG files' quantisation tables show the last step's quality: the fit tries their span with a margin (a
+    camera's tables match an IJG quality roughly), not the whole 15-95 grid."""
+    from realesrgan_paddle.data.fit.footage_fit import jpeg_levels
+    assert jpeg_levels([70, 70]) == (65, 70, 75)
+    assert jpeg_levels([68, 92, 80]) == (63, 68, 75, 85, 92, 97)
+    assert jpeg_levels([98]) == (93, 98, 100) and jpeg_levels([]) is None

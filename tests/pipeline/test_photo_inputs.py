@@ -120,6 +120,8 @@ def test_paired_photo_run(photos, tiny_base, tmp_path):
     assert sorted(p.name for p in (deg / 'fit_lq').iterdir()) == [n.replace('.png', '.jpg') for n in train]
     fitted = yaml.safe_load((deg / 'fitted.yml').read_text())['degradation']
     assert fitted['jpeg_prob2'] == 1.0 and fitted['codec_prob'] == 0.0, fitted  # JPEG alone was tried
+    lo, hi = fitted['jpeg_range2']  # around the quality the tables show (70): the grid's 45-65 missed it
+    assert 65 <= lo <= 70 <= hi <= 75, fitted['jpeg_range2']
     opt = yaml.safe_load((work / 'finetune' / 'options.yml').read_text())
     rp = opt['datasets']['real_pairs']
     assert rp['weight'] == 0.5 and Path(rp['dataroot_lq']) == deg / 'train_pairs' / 'lq'

@@ -140,9 +140,8 @@ def main(argv=None):
         overrides = (stable_overrides() if args.stable else []) + list(args.override)
         if args.budget:
             parse_budget(args.budget)
-        # the CPU settings first (paddle loads quietly there, so its import notices never precede a line): the
-        # zoo's names (--base) and which losses read consecutive frames (the loss registry) come from modules that
-        # import paddle
+        # the CPU settings before anything imports paddle (the zoo's names for --base, the loss registry for -o);
+        # its first import, wherever it happens, is quiet (runtime_env._QuietFirstImport)
         setup(reexec=True)
         check_base_ref(args.base)
         if temporal_wanted(overrides) and not args.lq_videos:

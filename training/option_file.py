@@ -142,6 +142,8 @@ def apply_overrides(opt, overrides):
 def overrides_need(overrides, key):
     """Whether ``-o`` ``overrides`` switch on a loss that needs ``datasets.<key>`` (its registry entry's
     ``dataset``): an entry of ``train.losses`` by its ``type``, or an official section by its type or default."""
+    if not overrides:
+        return False  # without them, no need of the loss registry (which imports Paddle)
     from realesrgan_paddle.loss import LOSSES
     for text in overrides or ():
         parts, value = parse_override(text)

@@ -18,6 +18,7 @@ import shutil
 import sys
 import tempfile
 import types
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -87,7 +88,11 @@ def trace_save(net, arch, prefix, legacy=True):
     net.eval()
     layer = _export_layer(net, models.get_spec(arch))
     spec = [paddle.static.InputSpec([None, int(arch.get('num_in_ch', 3)), None, None], 'float32', 'x')]
-    with paddle.pir_utils.OldIrGuard() if legacy else contextlib.nullcontext(), _cheap_caller_lookup():
+    with paddle.pir_utils.OldIrGuard() if legacy else contextlib.nullcontext(), _cheap_caller_lookup(), \
+            warnings.catch_warnings():
+        # Paddle's own ops (fill_constant with force_cpu, written by its tracer for the window networks' run-time
+        # pads) warn of a deprecation the user can do nothing about: two lines in a first export's log
+        warnings.filterwarnings('ignore', message=r'The Attr\(force_cpu\)', category=UserWarning)
         static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
         paddle.jit.save(static, str(prefix))
 

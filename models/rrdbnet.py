@@ -2,9 +2,10 @@
 
 The trunk upsamples by ``2 ** n`` with ``n`` nearest-x2 + conv steps (``conv_up1`` ... ``conv_upN``: none for the
 1x ESRGAN files, three for x8), or by 3 with one nearest-x3 + conv step (the x3 ESRGAN files: their weights are
-those of an x2 file, so the scale comes from ``--scale 3``, as ``undetectable`` declares). A pixel unshuffle of the input by ``shuffle_factor`` (Real-ESRGAN's x2plus: 2,
-x1: 4) lets the trunk run at a lower resolution; the network's scale is ``2 ** n / shuffle_factor``. By default
-scale 2 and 1 unshuffle by 2 and 4 (the Real-ESRGAN layouts) and larger scales not at all.
+those of an x2 file, so the scale comes from ``--scale 3``, as ``undetectable`` declares). A pixel unshuffle of
+the input by ``shuffle_factor`` (Real-ESRGAN's x2plus: 2, x1: 4) lets the trunk run at a lower resolution; the
+network's scale is ``2 ** n / shuffle_factor``. By default scale 2 and 1 unshuffle by 2 and 4 (the Real-ESRGAN
+layouts) and larger scales not at all.
 
 ESRGAN+ (``plus``): each dense block has a 1x1 convolution ``conv1x1`` (no bias) from its input added to the
 second conv's activation, and the second conv's activation added to the fourth's.
@@ -40,7 +41,7 @@ def default_shuffle(scale):
 def upsamplings(scale, shuffle_factor):
     """Number of nearest + conv steps (each ``up_factor``) of a ``scale`` trunk after an unshuffle by
     ``shuffle_factor``."""
-    if scale == 3 and shuffle_factor == 1:
+    if shuffle_factor == 1 and up_factor(scale, shuffle_factor) == 3:
         return 1
     n = math.log2(scale * shuffle_factor) if scale >= 1 else -1
     if shuffle_factor not in SHUFFLE_FACTORS or n != int(n) or not 0 <= n <= MAX_UPSAMPLINGS:
@@ -290,7 +291,11 @@ def _one_upsampling(arch, key):
 
 
 def _with_shuffle(arch):
-    arch['shuffle_factor'] = _unshuffle_of(arch)
+    """An absent unshuffle factor filled in with the one the scale implies; a given one left as it is (a stored
+    arch's value, checked against the weights' as it stands)."""
+    if arch.get('shuffle_factor') is None:
+        scale = arch.get('scale', SPEC.default('scale'))
+        arch['shuffle_factor'] = UNSHUFFLE.get(scale, 1) if isinstance(scale, int) else None
     return arch
 
 

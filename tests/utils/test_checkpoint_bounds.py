@@ -196,6 +196,29 @@ def test_stored_arch_is_checked_against_the_weights_before_building(tmp_path, st
     assert 'CheckpointError' not in msg
 
 
+X2_ESRGAN = {'type': 'RRDBNet', 'scale': 2, 'num_feat': 4, 'num_block': 1, 'num_grow_ch': 4, 'shuffle_factor': 1}
+
+
+@pytest.mark.parametrize('stored, words', [
+    ({**X2_ESRGAN, 'shuffle_factor': 'abc'}, 'shuffle_factor=abc, the weights have shuffle_factor=1'),
+    ({**X2_ESRGAN, 'shuffle_factor': [1]}, 'shuffle_factor=[1]'),
+    ({**X2_ESRGAN, 'scale': [3]}, 'scale=[3]'),
+    ({**X2_ESRGAN, 'scale': 4}, 'scale=4, the weights have scale=2'),
+    ({**X2_ESRGAN, 'scale': 2, 'shuffle_factor': None}, 'shuffle_factor=2, the weights have shuffle_factor=1'),
+], ids=['shuffle-str', 'shuffle-list', 'scale-list', 'scale4', 'x2plus-layout'])
+def test_a_stored_rrdbnet_arch_is_compared_by_what_it_builds(tmp_path, stored, words):
+    """An old x2 ESRGAN file (one upsampling, no unshuffle) may say scale 3 (its x3 reading), nothing else: an
+    absent unshuffle factor stands for the one its scale implies, and a given one is compared as it stands."""
+    from realesrgan_paddle import models
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
+    params = models.build_network(X2_ESRGAN).state_dict()
+    save_checkpoint(tmp_path / 'x3.pdparams', params=params, arch={**X2_ESRGAN, 'scale': 3, 'shuffle_factor': None})
+    assert models.load_network(tmp_path / 'x3.pdparams')[1]['scale'] == 3
+    save_checkpoint(tmp_path / 'lie.pdparams', params=params, arch=stored)
+    msg = _refused_isolated(tmp_path / 'lie.pdparams', words, how='read')
+    assert 'CheckpointError' not in msg
+
+
 def test_an_honest_stored_arch_still_loads(tmp_path):
     from realesrgan_paddle import models
     arch = {'type': 'SRVGGNetCompact', 'num_feat': 4, 'num_conv': 2, 'upscale': 2}

@@ -145,7 +145,7 @@ def overrides_need(overrides, key):
     if not overrides:
         return False  # without them, no need of the loss registry (which imports Paddle)
     from realesrgan_paddle.loss import LOSSES
-    for text in overrides or ():
+    for text in overrides:
         parts, value = parse_override(text)
         if value is None or parts[0] != 'train' or len(parts) < 2:
             continue

@@ -88,9 +88,14 @@ class _QuietFirstImport:
         return spec
 
 
+def _deferred():
+    """True while ``_QuietFirstImport`` waits for paddle's first import."""
+    return any(isinstance(f, _QuietFirstImport) for f in sys.meta_path)
+
+
 def quiet_first_paddle_import():
     """Install ``_QuietFirstImport`` (once; nothing to do when paddle is imported already)."""
-    if 'paddle' not in sys.modules and not any(isinstance(f, _QuietFirstImport) for f in sys.meta_path):
+    if 'paddle' not in sys.modules and not _deferred():
         sys.meta_path.insert(0, _QuietFirstImport())
 
 
@@ -101,12 +106,12 @@ def python_sigterm(interrupt=None):
     resume (train.py, infer.py, predict.py); a second SIGTERM then kills at once. ``None``: the kind set last
     (a deferred paddle import puts back the handler the tool chose)."""
     global _SIGTERM_INTERRUPT
-    if interrupt is None:
-        interrupt = _SIGTERM_INTERRUPT
-    _SIGTERM_INTERRUPT = bool(interrupt)
+    chosen = interrupt is not None
+    interrupt = _SIGTERM_INTERRUPT = bool(interrupt) if chosen else _SIGTERM_INTERRUPT
     if threading.current_thread() is not threading.main_thread():
         return
-    _TERMINATED.clear()
+    if chosen:  # a new choice starts clean; putting the same handler back keeps a dropped SIGTERM's flag
+        _TERMINATED.clear()
 
     def stop(signum, frame):
         if interrupt:
@@ -135,7 +140,7 @@ def raise_if_terminated():
 def interrupt_on_sigterm():
     """SIGTERM ends the run as Ctrl-C does (see ``python_sigterm``). Paddle's import would replace the handler: it
     is imported first, unless ``setup`` deferred it (``_QuietFirstImport`` puts this handler back after it)."""
-    if not any(isinstance(f, _QuietFirstImport) for f in sys.meta_path):
+    if not _deferred():
         import_paddle_quietly()
     python_sigterm(interrupt=True)
 

@@ -164,9 +164,8 @@ def run(args, log=print):
                      for k, v in meta['streams'].items()) or 'none') + f'; trying {", ".join(comps)}')
     ref = [lq_stats.shrink([f], (f.shape[1] // scale, f.shape[0] // scale))[0] for f in hr.frames]
     crops = centre_crops(hr.frames, args.crop, scale)
-    levels = {'jpeg': jpeg_levels(lq.jpeg_q)} if lq.jpeg_q else None  # the files' tables: the last step's quality
     result = degradation_fit.fit(crops, hr.names, lq.frames, ref, scale, comps=comps, seed=args.seed, log=log,
-                                 levels=levels)
+                                 levels={'jpeg': jpeg_levels(lq.jpeg_q)})  # the files' tables: the last JPEG's quality
     low = result['confidence']['level'] == 'low'
     log(('' if low else 'fitted: ') + describe(result) + _confidence_note(result))
     out = Path(args.out)

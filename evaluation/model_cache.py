@@ -12,7 +12,9 @@ weights are on disk. Here only the upscalers are built, once, and shared by the 
   against 1.0 s in the dynamic graph, for about 0.6 s of export and predictor creation per model; below
   that (a few small frames) each checkpoint loads straight from its file into the dynamic graph;
 - ``--compare`` models and an RRDBNet base run on the predictor through the shared export cache
-  (``~/.cache/realesrgan-paddle/infer``), so a model compared in many runs is exported once.
+  (``~/.cache/realesrgan-paddle/infer``), so a model compared in many runs is exported once;
+- models on the predictor that hold one RRDBNet (the x4plus recipe's LowBandRRDBNet checkpoints, their blends,
+  the base, a --compare x4plus) run that trunk once per frame (``evaluation.shared_trunk``).
 """
 import shutil
 from pathlib import Path
@@ -20,6 +22,7 @@ from pathlib import Path
 import cv2
 
 from realesrgan_paddle.evaluation import evaluator as E
+from realesrgan_paddle.evaluation.shared_trunk import CorrectedTrunk, TrunkPool
 from realesrgan_paddle.inference import Upscaler
 
 SCALE = 4
@@ -66,6 +69,7 @@ class Models:
         self.own_backend = own_backend(kind, lq_pixels)
         self.built = {}
         self.backends = {}
+        self.trunks = TrunkPool(self.export_root / 'trunks')
 
     def _build(self, name, spec, own):
         from realesrgan_paddle.models.zoo import parse_model_ref
@@ -75,8 +79,13 @@ class Models:
         backend = self.own_backend if own else 'predictor'
         cache = self.export_root if own and name != 'base' and backend == 'predictor' else None
         self.backends[name] = backend
-        return Upscaler(model=spec, backend=backend, device=self.device, cache_root=cache,
-                        precision='fp32')  # scores measure the model itself, not bf16 rounding
+
+        def make(model):  # fp32: scores measure the model itself, not bf16 rounding
+            return Upscaler(model=model, backend=backend, device=self.device, cache_root=cache, precision='fp32')
+        shared = self.trunks.upscaler(spec, make) if backend == 'predictor' else None
+        if shared is not None and isinstance(shared.backend, CorrectedTrunk):
+            self.backends[name] = 'predictor trunk + dynamic corrector'
+        return shared if shared is not None else make(spec)
 
     def get(self, models, own=()):
         out = {}
@@ -89,6 +98,7 @@ class Models:
 
     def cleanup(self):
         self.built.clear()
+        self.trunks = TrunkPool(self.export_root / 'trunks')
         if self.export_root.is_dir():
             shutil.rmtree(self.export_root)
 

@@ -23,6 +23,7 @@ checkpoint with its own base (``models.dni.write_dni``, ``--dni BASE W``) scales
 """
 import re
 
+import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
@@ -54,13 +55,27 @@ class LowBandCorrector(nn.Layer):
         return self.convs[-1](x)
 
 
+def lowband_correction(layer, x, base):
+    """The low-band correction of ``layer`` (a ``LowBandRRDBNet`` or ``LowBandHead``) at the output's size,
+    before ``strength``: its corrector on ``x`` and the trunk's output ``base`` pixel-unshuffled."""
+    c = layer.corrector(paddle.concat([x, static_unshuffle(base, layer.scale)], axis=1))
+    if layer.corr_up > 1:  # reshape/transpose: the same op in the dynamic graph and the export
+        c = pixel_shuffle_by_reshape(c, layer.corr_up)
+    up = layer.scale // layer.corr_up
+    return F.interpolate(c, scale_factor=up, mode='bilinear', align_corners=False) if up > 1 else c
+
+
+def _check_corr_up(corr_up, scale):
+    if corr_up < 1 or scale % corr_up:
+        raise ValueError(f'corr_up must be a divisor of the scale {scale} (1, 2 or 4 for x4), got {corr_up}')
+    return int(corr_up)
+
+
 class LowBandRRDBNet(RRDBNet):
     def __init__(self, num_in_ch=3, num_out_ch=3, scale=4, num_feat=64, num_block=23, num_grow_ch=32,
                  corr_feat=48, corr_conv=5, corr_up=1):
         super().__init__(num_in_ch, num_out_ch, scale, num_feat, num_block, num_grow_ch)
-        if corr_up < 1 or scale % corr_up:
-            raise ValueError(f'corr_up must be a divisor of the scale {scale} (1, 2 or 4 for x4), got {corr_up}')
-        self.corr_up = int(corr_up)
+        self.corr_up = _check_corr_up(corr_up, scale)
         for p in self.parameters():  # the base is frozen: only the corrector below trains
             p.stop_gradient = True
         self.corrector = LowBandCorrector(num_in_ch + num_out_ch * scale * scale, num_out_ch * corr_up * corr_up,
@@ -77,11 +92,7 @@ class LowBandRRDBNet(RRDBNet):
 
     def correction(self, x, base):
         """The low-band correction at the output's size, before ``strength``."""
-        c = self.corrector(paddle.concat([x, static_unshuffle(base, self.scale)], axis=1))
-        if self.corr_up > 1:  # reshape/transpose: the same op in the dynamic graph and the export
-            c = pixel_shuffle_by_reshape(c, self.corr_up)
-        up = self.scale // self.corr_up
-        return F.interpolate(c, scale_factor=up, mode='bilinear', align_corners=False) if up > 1 else c
+        return lowband_correction(self, x, base)
 
     def correct(self, x, base):
         """``base + strength * correction``, ``base`` being the trunk's output on ``x``."""
@@ -89,6 +100,37 @@ class LowBandRRDBNet(RRDBNet):
 
     def forward(self, x):
         return self.correct(x, self.base(x))
+
+
+class LowBandHead(nn.Layer):
+    """A ``LowBandRRDBNet`` without its trunk: the corrector and ``strength`` under the same key names, for a
+    trunk output computed elsewhere (``correct(x, base)``; ``evaluation.shared_trunk`` runs one trunk for many
+    such heads). The trunk's keys of the arch are accepted and ignored."""
+
+    def __init__(self, num_in_ch=3, num_out_ch=3, scale=4, corr_feat=48, corr_conv=5, corr_up=1, **_trunk):
+        super().__init__()
+        self.scale, self.corr_up = int(scale), _check_corr_up(corr_up, scale)
+        self.corrector = LowBandCorrector(num_in_ch + num_out_ch * scale * scale, num_out_ch * corr_up * corr_up,
+                                          corr_feat, corr_conv)
+        self.register_buffer('strength', paddle.ones([1], dtype='float32'), persistable=True)
+
+    correction = LowBandRRDBNet.correction
+    correct = LowBandRRDBNet.correct
+
+    def correct_arrays(self, x, base):
+        """``correct`` on float32 NCHW arrays, without gradient; returns an array."""
+        with paddle.no_grad():
+            y = self.correct(paddle.to_tensor(np.ascontiguousarray(x, dtype=np.float32)), paddle.to_tensor(base))
+        return y.numpy()
+
+
+def split_lowband(state, arch):
+    """``(trunk state, trunk arch, head state)`` of a ``LowBandRRDBNet``'s weights: the RRDBNet part as a plain
+    RRDBNet, and the corrector with ``strength`` (``LowBandHead``'s keys)."""
+    head = {k: v for k, v in state.items() if k.startswith(PREFIX) or k == 'strength'}
+    trunk = {k: v for k, v in state.items() if k not in head}
+    trunk_arch = {k: v for k, v in arch.items() if not k.startswith('corr_')}
+    return trunk, {**trunk_arch, 'type': 'RRDBNet'}, head
 
 
 class StaticShapeLowBand(nn.Layer):

@@ -16,7 +16,7 @@ import yaml
 from realesrgan_paddle.data.fit import degradation_fit, lq_stats
 from realesrgan_paddle.data.fit.degradation_fit import STREAM_CODECS, TOLERANCE, WEIGHTS
 from realesrgan_paddle.data.fit.lq_source import load_footage
-from realesrgan_paddle.utils.fileio import atomic_write_text
+from realesrgan_paddle.utils.fileio import atomic_write_bytes, atomic_write_text
 
 SCALES = (2, 3, 4)
 COMPS = ('none', 'jpeg', 'libx264', 'libx265')
@@ -144,7 +144,6 @@ def plot_match(stats, out_png):
         ax.set_title(k, fontsize=9)
     fig.suptitle('LQ statistics: real footage against synthetic LQ from the HR frames', fontsize=10)
     fig.tight_layout()
-    from realesrgan_paddle.utils.fileio import atomic_write_bytes
     buf = io.BytesIO()
     fig.savefig(buf, format='png', dpi=90)
     plt.close(fig)

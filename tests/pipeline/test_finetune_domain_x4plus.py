@@ -36,7 +36,9 @@ def test_x4plus_path_end_to_end_offline(clips, tiny_rrdb, tmp_path, monkeypatch)
     assert metrics['dni']['weights'] == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert set(metrics['dni']['summary']) == {f'dni_{w:.2f}' for w in metrics['dni']['weights']}
     assert all('trade_fails' in t for t in metrics['dni']['table'].values())
-    assert {metrics['backends'][c] for c in ('iter_2', 'iter_4')} == {'predictor'}
+    # the checkpoints add their corrector to the base's trunk, run once a frame (evaluation.shared_trunk)
+    assert metrics['backends']['base'] == 'predictor'
+    assert {metrics['backends'][c] for c in ('iter_2', 'iter_4')} == {'predictor trunk + dynamic corrector'}
     # the export is the rule's point: the base's frozen trunk, and for w > 0 the checkpoint's corrector at strength w
     w = metrics['dni']['chosen']
     assert _conv_first(work / 'export' / 'model.pdparams') == pytest.approx(_conv_first(tiny_rrdb), abs=1e-6)

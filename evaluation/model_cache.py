@@ -34,7 +34,7 @@ CROP_BORDER = 4
 # the first frame at 192x144, where it ran 5.5x faster (benchmarks/eval_backend.py, docs/benchmarks.md)
 PREDICTOR_MIN_PIXELS = 64 * 1024
 BACKEND_RULE = {'compact': f'predictor from {PREDICTOR_MIN_PIXELS} LQ pixels a model, else dynamic',
-                'x4plus': 'predictor'}
+                'x4plus': 'predictor; models on one RRDBNet run it once a frame (evaluation.shared_trunk)'}
 
 
 def own_backend(kind, lq_pixels=None):

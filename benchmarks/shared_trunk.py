@@ -5,13 +5,15 @@
 The offline x4plus recipe's checkpoints, the knob's blends and the base all hold the base's RRDBNet; only a
 LowBandRRDBNet's small corrector differs. This builds ``--models`` LowBandRRDBNet files on the real base
 (seeded random correctors at strengths from 0.25 to 1) and runs the base and each of them on ``--frames`` crops
-of a scikit-image photo, two ways, in one process: *apart*, each model exported and run on its own predictor
-(the stage before ``evaluation.shared_trunk``), and *shared*, ``evaluation.model_cache.Models`` as the stage
-runs them now (one trunk pass a frame, or a tile, each model's corrector in the dynamic graph). Each side's
+of a scikit-image photo, two ways, in one process: first *shared*, ``evaluation.model_cache.Models`` as the
+stage runs them now (one trunk pass a frame, or a tile, each model's corrector in the dynamic graph), then
+*apart*, each model exported and run on its own predictor (the stage before ``evaluation.shared_trunk``),
+each predictor freed after its frames so that each plans its tiles at the same memory. Each side's
 time counts the exports and predictor creation. Prints both times, their ratio, and for each model the largest
 output difference (uint8 levels) between the two ways with the tile each chose.
 """
 import argparse
+import gc
 import shutil
 import sys
 import tempfile
@@ -64,6 +66,8 @@ def apart(files, frames, folder):
         cache = None if name == 'base' else folder  # the base in the user's export cache, as the stage has it
         up = Upscaler(model=str(path), backend='predictor', precision='fp32', cache_root=cache, progress=False)
         outs[name] = ([up.upscale(f) for f in frames], up.last_tile)
+        del up  # each predictor made at the same memory, so that each plans the same tiles
+        gc.collect()
     return outs
 
 
@@ -93,11 +97,11 @@ def main(argv=None):
         files = {'base': str(base), **{f'low_{k}': str(p) for k, p in
                                        enumerate(lowband_files(base, args.models, tmp))}}
         t = time.perf_counter()
-        ref = apart(files, frames, tmp / 'apart')
-        t_apart = time.perf_counter() - t
-        t = time.perf_counter()
         got, runs = shared(files, frames, tmp / 'shared')
         t_shared = time.perf_counter() - t
+        t = time.perf_counter()
+        ref = apart(files, frames, tmp / 'apart')
+        t_apart = time.perf_counter() - t
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     diff = {n: max(int(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(ref[n][0], got[n][0]))

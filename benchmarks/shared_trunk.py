@@ -26,15 +26,8 @@ from realesrgan_paddle.utils.runtime_env import setup  # noqa: E402
 
 setup(reexec=True)
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-
-
-def crops(w, h, n):
-    from skimage import data as skdata
-    img = cv2.resize(cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR), (w + 8 * n, h + 8 * n),
-                     interpolation=cv2.INTER_AREA)
-    return [np.ascontiguousarray(img[8 * k:8 * k + h, 8 * k:8 * k + w]) for k in range(n)]
+from eval_backend import crops  # noqa: E402  (benchmarks/: the same scikit-image crops)
 
 
 def lowband_files(base, n, folder):

@@ -120,7 +120,7 @@ class TrunkPool:
         if digest not in self.trunks:
             if spec is None:
                 self.folder.mkdir(parents=True, exist_ok=True)
-                spec = save_checkpoint(self.folder / f'trunk-{digest[:16]}.pdparams', state, state, arch)
+                spec = save_checkpoint(self.folder / f'trunk-{digest[:16]}.pdparams', state, arch=arch)
             up = make(spec)
             up.backend = CachedTrunk(up.backend, self.max_bytes)
             self.trunks[digest] = up

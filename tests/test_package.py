@@ -171,9 +171,16 @@ class Commands:
         return res
 
     def popen(self, *args):
+        """The command started as from a terminal: SIGINT at its default (a suite started in the background of
+        a script inherits SIGINT ignored, and Python then keeps ignoring it: Ctrl+C would never reach the app)."""
         self.ran.add(args[0])
         return subprocess.Popen([self.installed.cmd, *map(str, args)], cwd=self.work, env=self.installed.env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=_sigint_default)
+
+
+def _sigint_default():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _photos(hr_photos, folder, n=8, size=192):

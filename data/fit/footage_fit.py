@@ -16,7 +16,8 @@ import yaml
 from realesrgan_paddle.data.fit import degradation_fit, lq_stats
 from realesrgan_paddle.data.fit.degradation_fit import STREAM_CODECS, TOLERANCE, WEIGHTS
 from realesrgan_paddle.data.fit.lq_source import load_footage
-from realesrgan_paddle.utils.fileio import atomic_write_bytes, atomic_write_text
+from realesrgan_paddle.utils import fileio
+from realesrgan_paddle.utils.fileio import atomic_write_text
 
 SCALES = (2, 3, 4)
 COMPS = ('none', 'jpeg', 'libx264', 'libx265')
@@ -147,7 +148,7 @@ def plot_match(stats, out_png):
     buf = io.BytesIO()
     fig.savefig(buf, format='png', dpi=90)
     plt.close(fig)
-    atomic_write_bytes(out_png, buf.getbuffer())  # a full disk leaves no partial plot
+    fileio.atomic_write_bytes(out_png, buf.getbuffer())  # a full disk leaves no partial plot
 
 
 def run(args, log=print):

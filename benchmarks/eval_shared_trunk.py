@@ -1,6 +1,6 @@
 """The x4plus recipe's evaluate stage: each model on its own predictor against one shared trunk, side by side.
 
-    python benchmarks/shared_trunk.py [--model realesrgan-x4plus] [--models 5] [--frames 4] [--size 192x144]
+    python benchmarks/eval_shared_trunk.py [--model realesrgan-x4plus] [--models 5] [--frames 4] [--size 192x144]
 
 The offline x4plus recipe's checkpoints, the knob's blends and the base all hold the base's RRDBNet; only a
 LowBandRRDBNet's small corrector differs. This builds ``--models`` LowBandRRDBNet files on the real base

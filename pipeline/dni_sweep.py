@@ -30,8 +30,10 @@ A strong base (x4plus) leaves a finetune little perception to gain, and its usef
 it for a large PSNR gain: the criterion's mirrored trade (``pipeline.select.trades_perception``) lets such a
 blend pass within stated limits.
 
-Blend weights: ``WEIGHTS``, or ``WEIGHTS_BY_KIND[kind]`` for the base's network kind. For x4plus each blend
-in between costs an export and a Paddle Inference pass, and the useful points lie at 20-50 % (phase A).
+Blend weights: ``WEIGHTS``, or ``WEIGHTS_BY_KIND[kind]`` for the base's network kind. For a fully trained x4plus
+each blend in between costs an export and a Paddle Inference pass, and the useful points lie at 20-50 % (phase A);
+a LowBandRRDBNet's blends (``WEIGHTS_BY_ARCH``) share the base's trunk and cost only their corrector
+(``evaluation.shared_trunk``).
 """
 import shutil
 from pathlib import Path

@@ -65,7 +65,8 @@ def _srvgg_act(layers, convs, where):
         style = 'layer'
     else:
         act = convs[0].p(9, 0)
-        kind = 'relu' if act == 1 else ('leakyrelu' if act == 2 and round(convs[0].p(10, [0])[0], 6) == 0.1 else None)
+        slope = round((convs[0].p(10) or [0.0])[0], 6)
+        kind = 'relu' if act == 1 else ('leakyrelu' if act == 2 and slope == 0.1 else None)
         style = 'fused'
     if kind is None:
         raise NcnnFormatError(f'{where}: {(relus or convs)[0].label()} has an activation that is none of '

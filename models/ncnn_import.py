@@ -26,6 +26,7 @@ is allocated. Every refusal is one ``NcnnFormatError`` line naming the file (and
 """
 import importlib.util
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from .ncnn_span import graph_span, state_span
 from .ncnn_unet import graph_unet, state_unet  # Real-CUGAN and waifu2x graphs
 
 NCNN_MAGIC = '7767517'
+_DIGITS = re.compile(r'[0-9]{1,10}\Z')
 TAG_FP16 = 0x01306B47
 TAG_FP32 = 0x0002C056
 
@@ -97,8 +99,8 @@ def _open_regular(path, limit, what):
 
 
 def _count(text, low, high):
-    """A strict integer in ``low..high``, or None."""
-    return int(text) if text.isdigit() and len(text) <= 10 and low <= int(text) <= high else None
+    """A strict integer in ``low..high`` (ASCII digits only), or None."""
+    return int(text) if _DIGITS.match(text) and low <= int(text) <= high else None
 
 
 def _parse_layer(line, where, lineno):

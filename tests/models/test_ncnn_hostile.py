@@ -4,16 +4,17 @@ printable), exit 2, nothing written; none gets a traceback or a wrong model (doc
 The files that took memory past 3 GiB are in test_ncnn_memory.py. The real files still import bit for bit:
 test_ncnn_import.py and the architecture tests."""
 import os
+import shutil
 import signal
 
 import numpy as np
 import pytest
 
 from realesrgan_paddle.models import ncnn_bounds
-from realesrgan_paddle.models.ncnn_import import NcnnFormatError, import_ncnn
+from realesrgan_paddle.models.ncnn_import import NcnnFormatError, import_ncnn, parse_param, read_bin
 from tests.cli_checks import one_line
-from tests.models.ncnn_hostile_files import (convert_tool, edit_layer, hostile, real_files, rename_blob, set_key,
-                                            widen)
+from tests.models.ncnn_hostile_files import (convert_tool, edit_layer, hostile, real_files, recount, rename_blob,
+                                            set_key, widen)
 
 
 def refused(capsys, param, *words):
@@ -99,6 +100,45 @@ def test_the_graph_not_the_line_order_names_the_weights(tmp_path):
     assert all(np.array_equal(state[k], ref_state[k]) for k in state)
 
 
+def _fused_srvgg(tmp_path, act_keys, name):
+    """animevideov3 with its activations fused into the convolutions (``act_keys`` added to each but the last):
+    the PReLU layers dropped from the .param and their slopes from the .bin (written again, in fp32)."""
+    param, binf = real_files('animevideov3')
+    layers = read_bin(parse_param(param), binf)
+    through = {L.outputs[0]: L.inputs[0] for L in layers if L.type == 'PReLU'}
+    last = [L for L in layers if L.type == 'Convolution'][-1]
+    lines, chunks = param.read_text().splitlines()[:2], []
+    for L, line in zip(layers, param.read_text().splitlines()[2:]):
+        if L.type == 'PReLU':
+            continue
+        tok = line.split()
+        tok[4:4 + len(L.inputs)] = [through.get(b, b) for b in L.inputs]
+        if L.type == 'Convolution':
+            tok += act_keys if L is not last else []
+            chunks += [bytes(4), L.blobs['weight'].astype('<f4').tobytes(), L.blobs['bias'].astype('<f4').tobytes()]
+        lines.append(' '.join(tok))
+    out = tmp_path / f'{name}.param'
+    out.write_text('\n'.join(recount(lines)) + '\n')
+    out.with_suffix('.bin').write_bytes(b''.join(chunks))
+    return out
+
+
+@pytest.mark.parametrize('keys, act_type', [(['9=2', '-23310=1,1.000000e-01'], 'leakyrelu'), (['9=1'], 'relu')])
+def test_an_srvgg_with_fused_activations_imports(tmp_path, keys, act_type):
+    """The form an SRVGGNetCompact with ReLU or LeakyReLU 0.1 takes in ncnn: the activations inside the convs."""
+    param = _fused_srvgg(tmp_path, keys, 'fused')
+    state, arch, post = import_ncnn(param, param.with_suffix('.bin'))
+    ref_state, ref_arch, _ = import_ncnn(*real_files('animevideov3'))
+    assert arch == {**ref_arch, 'act_type': act_type} and post is None
+    assert sorted(state) == sorted(k for k in ref_state if int(k.split('.')[1]) % 2 == 0)
+    assert all(np.array_equal(state[k], ref_state[k]) for k in state)
+
+
+@pytest.mark.parametrize('keys', [['9=2', '-23310=0'], ['9=2', '-23310=1,2.000000e-01'], ['9=4']])
+def test_an_srvgg_with_another_fused_activation_is_refused(tmp_path, capsys, keys):
+    refused(capsys, _fused_srvgg(tmp_path, keys, 'fused'), 'Conv_0', 'none of SRVGGNetCompact')
+
+
 def test_a_unet_graph_without_convolutions_is_refused(tmp_path, capsys):
     """UpConv7's transposed conv reading the input directly (it crashed with an IndexError)."""
     def edit(lines):
@@ -157,6 +197,7 @@ def test_a_key_given_twice_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize('header, words', [('1000000000 41', ['second line', '1000000000']),
+                                           ('\u00b20 41', ['second line']),  # a superscript two: a digit, no int
                                            ('41 41', ['header says 41 layers, found 40']),
                                            ('40 7', ['header says 7 blobs, the layers produce 41'])])
 def test_a_header_that_lies_is_refused(tmp_path, capsys, header, words):
@@ -240,3 +281,66 @@ def test_every_error_message_is_one_line_naming_the_file(tmp_path):
             import_ncnn(param, param.with_suffix('.bin'))
         msg = str(err.value)
         assert msg.startswith(str(param)) and '\n' not in msg and '\x1b' not in msg, msg
+
+
+# ---------------------------------------------------------------- fuzzing
+
+FUZZ_VALUES = ['0', '1', '-1', '2', '3', '4', '8', '64', '-233', '0.5', '2.0', '48.0', 'x', '', '1,2', '2,1,1',
+               '99999999999', '1e999', '-23310']
+
+
+def _mutate(lines, rng):
+    """One to three random edits of a .param's lines: a value, a key added, blob counts, a blob name, a line
+    swapped, dropped or doubled; the header recounted seven times in ten."""
+    lines = list(lines)
+    for _ in range(rng.integers(1, 4)):
+        i = int(rng.integers(1, len(lines)))
+        tok, op = lines[i].split(), rng.random()
+        if op < 0.5 and len(tok) > 4:
+            j = int(rng.integers(4, len(tok)))
+            key = tok[j].split('=')[0] if '=' in tok[j] else None
+            tok[j] = f'{key}={rng.choice(FUZZ_VALUES)}' if key else str(rng.choice(tok[4:] + FUZZ_VALUES))
+            if op < 0.1:
+                tok.append(f'{rng.choice(["0", "1", "3", "4", "6", "9", "11", "-23309", "-23310"])}='
+                           f'{rng.choice(FUZZ_VALUES)}')
+        elif op < 0.6 and len(tok) > 3:
+            tok[int(rng.integers(2, 4))] = str(rng.choice(FUZZ_VALUES))
+        elif op < 0.9:
+            j = int(rng.integers(2, len(lines)))
+            lines[i], lines[j] = lines[j], lines[i]
+            continue
+        else:
+            lines.insert(i, lines[i]) if op < 0.95 else lines.pop(i)
+            continue
+        lines[i] = ' '.join(tok)
+    if rng.random() < 0.7:
+        try:
+            lines = recount(lines)
+        except (ValueError, IndexError):
+            pass
+    return lines
+
+
+@pytest.mark.parametrize('key', ['animevideov3', 'span', 'upconv7', 'cugan', 'cunet'])
+def test_mutated_real_graphs_are_refused_in_one_line_or_import_the_real_model(tmp_path, key):
+    """60 seeded mutations of each real graph: each is refused with one NcnnFormatError line naming the file, or
+    (an edit that changes nothing the network computes: a shape hint, two independent lines swapped) imports
+    exactly the real model. No other exception, no other model."""
+    param, binf = real_files(key)
+    ref = import_ncnn(param, binf)
+    rng = np.random.default_rng(73)
+    lines = param.read_text().splitlines()
+    shutil.copyfile(binf, tmp_path / 'f.bin')
+    outcomes = {'refused': 0, 'the real model': 0}
+    for _ in range(60):
+        (tmp_path / 'f.param').write_text('\n'.join(_mutate(lines, rng)) + '\n')
+        try:
+            state, arch, post = import_ncnn(tmp_path / 'f.param', tmp_path / 'f.bin')
+        except NcnnFormatError as e:
+            assert str(e).startswith(str(tmp_path / 'f.')) and '\n' not in str(e), str(e)
+            outcomes['refused'] += 1
+            continue
+        assert (arch, post) == ref[1:] and state.keys() == ref[0].keys()
+        assert all(np.array_equal(state[k], ref[0][k]) for k in state)
+        outcomes['the real model'] += 1
+    assert outcomes['refused'] > 30, outcomes

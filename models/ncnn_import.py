@@ -25,6 +25,7 @@ read as (``models.ncnn_graph``); the ``.bin`` by its size, against the bytes the
 is allocated. Every refusal is one ``NcnnFormatError`` line naming the file (and the layer, made printable).
 """
 import importlib.util
+import io
 import os
 import re
 import stat
@@ -130,14 +131,22 @@ def _parse_layer(line, where, lineno):
     return L
 
 
-def _header(lines, where):
-    """``(layers, blobs)`` of the count line, each within its bound."""
-    tok = lines[1][1].split() if len(lines) > 1 else []
+def _header(line, where):
+    """``(layers, blobs)`` of the count line ``(number, text)``, each within its bound."""
+    tok = line[1].split() if line else []
     counts = [_count(t, 1, bound) for t, bound in zip(tok, (MAX_LAYERS, MAX_BLOBS))]
     if len(tok) != 2 or None in counts:
         raise NcnnFormatError(f'{where}: the second line must be the counts "layers blobs" (at most {MAX_LAYERS} and '
-                              f'{MAX_BLOBS}), not {safe_name(lines[1][1] if len(lines) > 1 else "", 40)!r}')
+                              f'{MAX_BLOBS}), not {safe_name(line[1] if line else "", 40)!r}')
     return counts
+
+
+def _nonblank(text):
+    """``(line number, stripped line)`` of each non-blank line, one at a time (lines end at ``\\n`` only)."""
+    for number, line in enumerate(io.StringIO(text), 1):
+        line = line.strip()
+        if line:
+            yield number, line
 
 
 def parse_param(path):
@@ -149,14 +158,18 @@ def parse_param(path):
         data = f.read(MAX_PARAM_BYTES + 1)
     if len(data) > MAX_PARAM_BYTES:
         raise NcnnFormatError(f'{where}: more than {MAX_PARAM_BYTES >> 20} MiB')
-    lines = [(n, ln.strip()) for n, ln in enumerate(data.decode('utf-8', errors='replace').splitlines(), 1)
-             if ln.strip()]
-    if not lines or lines[0][1] != NCNN_MAGIC:
+    lines = _nonblank(data.decode('utf-8', errors='replace'))
+    first = next(lines, None)
+    if first is None or first[1] != NCNN_MAGIC:
         raise NcnnFormatError(f'{where}: not a text ncnn .param file (first line is not {NCNN_MAGIC})')
-    n_layers, n_blobs = _header(lines, where)
-    if len(lines) - 2 != n_layers:
-        raise NcnnFormatError(f'{where}: header says {n_layers} layers, found {len(lines) - 2}')
-    layers = [_parse_layer(line, where, lineno) for lineno, line in lines[2:]]
+    n_layers, n_blobs = _header(next(lines, None), where)
+    layers = []
+    for lineno, line in lines:
+        if len(layers) == n_layers:
+            raise NcnnFormatError(f'{where}:{lineno}: more layer lines than the header\'s {n_layers}')
+        layers.append(_parse_layer(line, where, lineno))
+    if len(layers) != n_layers:
+        raise NcnnFormatError(f'{where}: header says {n_layers} layers, found {len(layers)}')
     produced = sum(len(L.outputs) for L in layers)
     if produced != n_blobs:
         raise NcnnFormatError(f'{where}: header says {n_blobs} blobs, the layers produce {produced}')

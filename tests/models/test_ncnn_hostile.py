@@ -199,6 +199,7 @@ def test_a_key_given_twice_is_refused(tmp_path, capsys):
 @pytest.mark.parametrize('header, words', [('1000000000 41', ['second line', '1000000000']),
                                            ('\u00b20 41', ['second line']),  # a superscript two: a digit, no int
                                            ('41 41', ['header says 41 layers, found 40']),
+                                           ('39 41', ["more layer lines than the header's 39"]),
                                            ('40 7', ['header says 7 blobs, the layers produce 41'])])
 def test_a_header_that_lies_is_refused(tmp_path, capsys, header, words):
     param = hostile(tmp_path, 'animevideov3', lambda ls: ls[:1] + [header] + ls[2:], fix_header=False)

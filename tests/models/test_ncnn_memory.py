@@ -1,9 +1,10 @@
 """The ncnn files that took memory past 3 GiB (the cgroup killed the tool) are refused in bounded memory: a 4 GiB
-sparse .bin or .param, a 66 MB .param of 6 million one-token layers, UpConv7's transposed conv declaring 10^6
-outputs and Real-CUGAN's last conv 4 x 10^6 (with the .bin holding their weights), a graph declaring 1.2 GB of
-weights beside a 1.2 MB .bin. tools/convert_torch.py runs on all of them in one child process; its peak resident
-memory, read with getrusage(RUSAGE_CHILDREN) by a small launcher (so that this process's memory is not folded
-in), stays under 1 GiB, and each file gets its one line. The bounds: models/ncnn_bounds.py."""
+sparse .bin or .param, a 66 MB .param of 6 million one-token layers (and an 8 MB one of 4 million, within the size
+bound), UpConv7's transposed conv declaring 10^6 outputs and Real-CUGAN's last conv 4 x 10^6 (with the .bin
+holding their weights), a graph declaring 1.2 GB of weights beside a 1.2 MB .bin. tools/convert_torch.py runs on
+all of them in one child process; its peak resident memory, read with getrusage(RUSAGE_CHILDREN) by a small
+launcher (so that this process's memory is not folded in), stays under 1 GiB, and each file gets its one line.
+The bounds: models/ncnn_bounds.py."""
 import json
 import subprocess
 import sys
@@ -90,9 +91,12 @@ def _cases(tmp_path):
         for _ in range(60):
             f.write(b'Interp    \n' * 100_000)  # 6 million one-token layers, 66 MB
     lines.with_suffix('.bin').write_bytes(b'')
+    short = tmp_path / 'short_lines.param'  # within the size bound: 4 million 1-character lines, 8 MB
+    short.write_bytes(b'7767517\n10000 20000\n' + b'x\n' * 4_000_000)
+    short.with_suffix('.bin').write_bytes(b'')
     return [(sparse_bin, ['sparse_bin.bin', '4294967296 bytes', f'{ncnn_bounds.MAX_BIN_BYTES >> 20} MiB']),
             (sparse_param, ['4294967296 bytes', f'{ncnn_bounds.MAX_PARAM_BYTES >> 20} MiB']),
-            (lines, ['66000024 bytes']),
+            (lines, ['66000024 bytes']), (short, ['short_lines.param:3', "cannot parse layer line 'x'"]),
             _upconv7_wide(tmp_path), _cugan_wide(tmp_path),
             (hostile(tmp_path, 'animevideov3', widen(2048), name='widened'), ['need at least 1210118408 bytes'])]
 

@@ -78,7 +78,8 @@ def _post(final, up, where):
     """The resize after the network (animevideov3 x2, x3): ``{'scale', 'mode'}``; checked to leave a scale."""
     s, mode = final.p(1, 1.0), INTERP_MODES.get(final.p(0, 0))
     total = up * s
-    if mode is None or final.p(2, 1.0) != s or not s < 1 or abs(total - round(total)) > 1e-6 or round(total) not in SCALES:
+    whole = abs(total - round(total)) < 1e-6 and round(total) in SCALES
+    if mode is None or final.p(2, 1.0) != s or not s < 1 or not whole:
         raise NcnnFormatError(f'{where}: {final.label()} resizes the x{up} output by {s} x {final.p(2, 1.0)}; '
                               f'a resize after the network must leave one of the scales {SCALES}')
     return {'scale': float(s), 'mode': mode}

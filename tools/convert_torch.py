@@ -110,8 +110,8 @@ def convert_one(src, dst, args, log=print):
 
 def _message(src, err):
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    prefix = f'{src}: '
-    return text if text.startswith(prefix) else prefix + text
+    named = text.startswith(f'{src}:')  # '<src>: ...' or an ncnn '<src>:<line>: ...'
+    return text if named else f'{src}: {text}'
 
 
 def _default_output(src, output):

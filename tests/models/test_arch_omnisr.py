@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from tests.models.window_nets import calibrated, paddle_forward, photo_input, psnr, save_pth, spandrel_net
+from tests.models.user_files import WRAPPERS
 
 TINY = dict(num_feat=16, block_num=1, window_size=4, res_num=1)
 
@@ -77,3 +78,18 @@ def test_omnisr_converts_with_the_tool(photo, tmp_path):
     torch.save({'params': {f'module.{k}': v for k, v in ref.state_dict().items()}}, tmp_path / 'omnisr_x4.pth')
     arch = convert_with_tool(tmp_path / 'omnisr_x4.pth', photo_input(photo, 17, 18))
     assert arch['type'] == 'OmniSR' and arch['up_scale'] == 4
+
+
+@pytest.mark.slow(seconds=12)
+@pytest.mark.parametrize('scale, kinds', [(2, WRAPPERS), (3, ('params_ema', 'bf16'))])
+def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, scale, kinds):
+    """OmniSR x2 and x3 in every wrapper and dtype users' files come in (tests/models/user_files.py), through
+    ``Upscaler`` at 37x45 (no multiple of its window): spandrel's output at >= 90 dB."""
+    from tests.models.user_files import assert_user_files_match, odd_crop
+    ref = spandrel_net('OmniSR', up_scale=scale, **TINY)
+    x = odd_crop(photo)
+    calibrated(ref, ref.up[0], x[None])
+
+    def arch_read(arch):
+        assert (arch['type'], arch['up_scale'], arch['window_size']) == ('OmniSR', scale, TINY['window_size'])
+    assert_user_files_match(ref, x, tmp_path, kinds=kinds, arch_check=arch_read)

@@ -279,8 +279,7 @@ def test_odd_sizes_through_the_export_infer_and_tiles(photo, tmp_path, monkeypat
     import torch
 
     from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
-    from tests.models.arch_paths import forward_np
-    from tests.models.test_arch_user_paths import _status
+    from tests.models.arch_paths import forward_np, tool_status
     from tests.models.user_files import api_outputs, odd_crop, write_user_file
     monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'home'))
     x = odd_crop(photo, *ODD_SIZES[2])
@@ -292,7 +291,7 @@ def test_odd_sizes_through_the_export_infer_and_tiles(photo, tmp_path, monkeypat
     assert up.backend.name == 'predictor' and psnr(got * 255, want * 255) >= 90
     png = np.round(x.transpose(1, 2, 0)[..., ::-1] * 65535).astype(np.uint16)
     cv2.imwrite(str(tmp_path / 'in.png'), png)
-    assert _status('infer', ['-i', tmp_path / 'in.png', '-o', tmp_path / 'out.png', '-m', path, '-q', '-t', 0]) == 0
+    assert tool_status('infer', ['-i', tmp_path / 'in.png', '-o', tmp_path / 'out.png', '-m', path, '-q', '-t', 0]) == 0
     out = cv2.imread(str(tmp_path / 'out.png'), cv2.IMREAD_UNCHANGED)
     with torch.no_grad():
         want16 = ref(torch.from_numpy(png[..., ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 65535)).numpy()

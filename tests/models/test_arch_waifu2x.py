@@ -142,7 +142,7 @@ def _rounded_layers(layers, kind):
     interpreter: the reference then runs what the file holds."""
     import copy
 
-    import torch
+    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
     dtype = {'fp16': torch.float16, 'bf16': torch.bfloat16}.get(kind)
     if dtype is None:
         return layers

@@ -12,7 +12,7 @@ import pytest
 from realesrgan_paddle import models
 from realesrgan_paddle.models.detect import closest_arch, detect_arch, key_pattern
 from tests.models.unsupported_nets import SMALL, load_fixture, spandrel_keys, spandrel_net, zeros_state
-from tests.skips import SAFETENSORS_SKIP
+from tests.skips import SAFETENSORS_SKIP, TORCH_SKIP
 from tests.spandrel_ref import spandrel_or_skip
 
 CLOSEST = re.compile(r"closest: (\w+) \((\d+) of its (\d+) key names are there; (?:no '([^']+)'|'([^']+)' is not)")
@@ -139,7 +139,7 @@ def test_every_unsupported_spandrel_layout_is_one_line(tmp_path, capsys):
 def test_the_fixture_is_what_spandrel_builds(tmp_path):
     """The stored layouts are spandrel's own (its networks built at the small configs), and the networks nearest a
     supported family, saved by torch with their real values, read as their fixture does."""
-    import torch
+    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
     spandrel_or_skip()
     layouts = load_fixture()
     assert set(layouts) == set(SMALL)

@@ -5,7 +5,8 @@ The graph takes a dynamic (N, C, H, W) input. What is traced is the network's
 shape-infer with unknown H/W are swapped for equivalents there (x2/x1 RRDBNets
 unshuffle by reshape/transpose). H and W must be multiples of the spec's
 ``pad_multiple``: the caller pads (``Upscaler`` does; it is ``mod`` in
-``model_info.json``).
+``model_info.json``), except for a network that pads itself (``ArchSpec.pad_mode``
+'own': Real-CUGAN, waifu2x CUNet), which takes any H and W.
 
 Beside the graph goes ``model_info.json``: ``{arch, scale, mod, source, dtype, format, export_rev}``.
 """
@@ -108,7 +109,9 @@ def export_static(net, arch, out_dir, source=None):
         info = {'format': 'paddle-inference-legacy', 'arch': dict(arch), 'scale': models.net_scale(arch),
                 'mod': models.pad_multiple(arch), 'cpu_engine': models.get_spec(arch).cpu_engine,
                 'dtype': 'float32', 'export_rev': EXPORT_REV, 'source': str(source) if source else None,
-                'input': 'N,C,H,W float32 RGB in [0,1]; H,W multiples of mod'}
+                'input': 'N,C,H,W float32 RGB in [0,1]; ' + ('any H,W (the network pads itself; tiles start on '
+                                                              'multiples of mod)' if models.pads_itself(arch)
+                                                              else 'H,W multiples of mod')}
         (tmp / INFO_NAME).write_text(json.dumps(info, indent=1))
         if out_dir.exists():
             for name in os.listdir(tmp):

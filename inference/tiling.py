@@ -17,6 +17,10 @@ over, so the float accumulator is one band high instead of the whole output.
 bands; ``tiled_forward`` returns it). The additions happen in the same order
 either way, so the two give bit-identical results.
 
+Windows start on multiples of ``mod``. A network with its own size rule (``any_size``: it pads any input
+itself, ``models.pads_itself``) gets the image as it is, H and W not multiples of ``mod``: its windows are then
+longer by up to ``mod - 1`` pixels, so that the last one, shifted inward, still starts on the grid.
+
 No window reaches the network smaller than ``MIN_SIDE`` pixels a side: smaller
 images are padded (edge pixels repeated) and cropped back, smaller tiles are
 raised to it. Paddle Inference's oneDNN convolutions corrupt the heap on a 1x1
@@ -42,9 +46,13 @@ def tile_sides(tile):
     return int(tile), int(tile)
 
 
-def window_starts(size, tile, pad):
-    """Start offsets (LR pixels) of fixed-length windows ``min(size, tile + 2*pad)`` covering ``size``."""
+def window_starts(size, tile, pad, mod=1):
+    """Start offsets (LR pixels) of fixed-length windows ``min(size, tile + 2*pad)`` covering ``size``; ``mod``:
+    a window shorter than ``size`` is lengthened by up to ``mod - 1`` so that ``size - window`` is a multiple of it
+    (with ``tile`` and ``pad`` multiples of ``mod``, every start is one)."""
     win = min(size, tile + 2 * pad)
+    if win < size:
+        win = min(size, win + (size - win) % mod)
     starts = []
     for i in range(int(math.ceil(size / tile))):
         s = min(max(i * tile - pad, 0), size - win)
@@ -67,13 +75,13 @@ def ramp_weight(length, start, total, ramp):
 
 
 def tile_grid(h, w, tile, pad, mod=1):
-    """The windows as ``(y0, x0, win_h, win_w)`` in LR pixels, plus the row/column start lists.
-    ``tile``: a square side or ``(tile_h, tile_w)``."""
+    """The window starts (rows, columns) and sides in LR pixels, and the padding: ``(ys, xs, win_h, win_w, pad)``.
+    ``tile``: a square side or ``(tile_h, tile_w)``; starts on multiples of ``mod`` (``window_starts``)."""
     th, tw = tile_sides(tile)
     th, tw = max(round_up(th, mod), mod), max(round_up(tw, mod), mod)
     pad = round_up(pad, mod) if pad > 0 else 0
-    ys, wh = window_starts(h, th, pad)
-    xs, ww = window_starts(w, tw, pad)
+    ys, wh = window_starts(h, th, pad, mod)
+    xs, ww = window_starts(w, tw, pad, mod)
     return ys, xs, wh, ww, pad
 
 
@@ -116,7 +124,8 @@ def _small_padded(x, mod, side=MIN_SIDE):
     return np.pad(x, ((0, 0), (0, ph), (0, pw)), mode='edge')
 
 
-def tiled_bands(x, forward, scale, tile=0, tile_pad=10, mod=1, progress=None, stream=True, min_side=MIN_SIDE):
+def tiled_bands(x, forward, scale, tile=0, tile_pad=10, mod=1, progress=None, stream=True, min_side=MIN_SIDE,
+                any_size=False):
     """Run ``forward`` over ``x`` (C,H,W float32) in tiles; yield ``(r0, rows)``: the finished HR rows
     ``r0 .. r0 + rows.shape[1]`` as (C', n, W*scale) float32, top to bottom, covering H*scale rows.
 
@@ -125,13 +134,15 @@ def tiled_bands(x, forward, scale, tile=0, tile_pad=10, mod=1, progress=None, st
     ``x`` and every window are multiples of it (pixel unshuffle). ``progress``: optional
     callable(n_done, n_total) after each tile. ``stream=False``: one accumulator for the whole output,
     yielded once. A yielded array may be reused afterwards: use it before asking for the next. ``min_side``:
-    the network's smallest input side (``models.min_side``), raised to ``MIN_SIDE``.
+    the network's smallest input side (``models.min_side``), raised to ``MIN_SIDE``. ``any_size``: the network
+    pads any input itself (``models.pads_itself``): ``x`` and its windows need not be multiples of ``mod``, only
+    the windows' starts are.
     """
     c, h, w = x.shape
     side = max(MIN_SIDE, int(min_side))
     if h < side or w < side:
         for r0, rows in tiled_bands(_small_padded(x, mod, side), forward, scale, tile, tile_pad, mod, progress,
-                                    stream, side):
+                                    stream, side, any_size):
             if r0 < h * scale:
                 yield r0, rows[:, :h * scale - r0, :w * scale]
         return
@@ -144,7 +155,7 @@ def tiled_bands(x, forward, scale, tile=0, tile_pad=10, mod=1, progress=None, st
             progress(1, 1)
         yield 0, out
         return
-    if h % mod or w % mod:
+    if (h % mod or w % mod) and not any_size:
         raise ValueError(f'image size {h}x{w} must be a multiple of {mod} for tiling')
     yield from _blend_bands(x, forward, scale, tile_grid(h, w, (th, tw), tile_pad, mod), progress, stream)
 

@@ -124,8 +124,9 @@ def check_tile(tile):
 
 def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precision, progress, cache_root,
            engine, dni=None):
-    """``(model path, arch, backend, scale, mod)``: the model reference resolved (``dni``: interpolated),
-    exported when needed, and loaded.
+    """``(model path, arch, backend, scale, mod, own)``: the model reference resolved (``dni``: interpolated),
+    exported when needed, and loaded; ``own``: the network pads any input itself (``models.pads_itself``), ``mod``
+    is then only its tile grid.
 
     The path from here to a ready predictor enters each module once and climbs back up once:
     ``models.zoo`` (the reference) -> ``utils.fileio`` (the weights and their sha256) ->
@@ -139,12 +140,13 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
     if ref.kind == 'onnx':  # tools/export_onnx.py output, run by onnxruntime
         onnx = OnnxBackend(path, threads)
         arch = onnx.info['arch']
-        return path, arch, onnx, models.net_scale(arch), models.pad_multiple(arch)
+        return path, arch, onnx, models.net_scale(arch), models.pad_multiple(arch), models.pads_itself(arch)
     if ref.kind != 'export' and backend == 'dynamic':
         if precision not in (None, 'fp32'):
             log.warning('%s runs on the predictor (tools/infer.py) only: the dynamic graph runs fp32', precision)
         net, arch = models.load_network(path, arch=arch)
-        return path, arch, DynamicBackend(net, device, fp16), models.net_scale(arch), models.pad_multiple(arch)
+        return (path, arch, DynamicBackend(net, device, fp16), models.net_scale(arch), models.pad_multiple(arch),
+                models.pads_itself(arch))
     home = user_cache()  # read once and passed down: the graph check's stamps and the side files go there
     if ref.kind != 'export':  # a weights file: exported once into the cache, under its sha256
         root, digest = cache_root or home, sha256_file(path)
@@ -161,7 +163,8 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
     precision = choose_precision(precision, export, device, threads, engine, fp16, progress, cpu)
     info = export.info
     backend = PredictorBackend(export, device, threads, fp16, precision, engine=engine, native_bf16=cpu[2])
-    return path, info['arch'], backend, int(info['scale']), int(info['mod'])
+    own = models.find_spec(info['arch'].get('type')) is not None and models.pads_itself(info['arch'])
+    return path, info['arch'], backend, int(info['scale']), int(info['mod']), own
 
 
 def _gather(bands, convert, rows_total):
@@ -266,7 +269,7 @@ class Upscaler:
         self.init_kwargs = dict(model=model, options=o, denoise_strength=denoise_strength, arch=arch,
                                 dni_weight=dni_weight)
         model, dni = dni_pair(model, dni_weight)
-        self.model_path, self.arch, self.backend, self.scale, self.mod = _setup(
+        self.model_path, self.arch, self.backend, self.scale, self.mod, self.pads_itself = _setup(
             model, o.device, o.backend, o.fp16, o.threads, denoise_strength, arch, None if o.fp16 else o.precision,
             o.progress, o.cache_root, o.engine, dni)
         self.device = o.device
@@ -304,14 +307,15 @@ class Upscaler:
         return plan.tile
 
     def _padded(self, x):
-        """(C,H,W) or (N,C,H,W) with ``pre_pad`` and then up to multiples of ``mod`` at the bottom and right."""
+        """(C,H,W) or (N,C,H,W) with ``pre_pad`` and then up to multiples of ``mod`` at the bottom and right
+        (by reflection, as the networks' reference inference pads; not for a network that pads itself)."""
         h, w = x.shape[-2:]
         lead = ((0, 0),) * (x.ndim - 2)
         if self.pre_pad:
             x = np.pad(x, lead + ((0, self.pre_pad), (0, self.pre_pad)),
                        mode='reflect' if self.pre_pad < min(h, w) else 'edge')
         ph, pw = (-x.shape[-2]) % self.mod, (-x.shape[-1]) % self.mod
-        if ph or pw:
+        if (ph or pw) and not self.pads_itself:
             x = np.pad(x, lead + ((0, ph), (0, pw)), mode='reflect' if max(ph, pw) < min(h, w) else 'edge')
         return x
 
@@ -325,7 +329,7 @@ class Upscaler:
         scale = outscale or self.outscale
         if scale and abs(scale - self.scale) > 1e-9:
             return False
-        hp, wp = h + (-h) % self.mod, w + (-w) % self.mod
+        hp, wp = (h, w) if self.pads_itself else (h + (-h) % self.mod, w + (-w) % self.mod)
         if self.tile != 'auto':
             return not 0 < self.tile < max(hp, wp)
         return not self._pick_tile(hp * n, wp)
@@ -369,7 +373,7 @@ class Upscaler:
             from realesrgan_paddle import models
             for r0, rows in tiled_bands(x, self.backend.forward, s, tile, self.tile_pad, self.mod,
                                         progress if show else None, self.stream if stream is None else stream,
-                                        models.min_side(self.arch)):
+                                        models.min_side(self.arch), self.pads_itself):
                 if r0 < h * s:
                     yield r0, rows[:, :h * s - r0, :w * s]
         finally:

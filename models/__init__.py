@@ -34,8 +34,8 @@ register(waifu2x.CUNET_SPEC)
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',
-           'load_network', 'load_state_into', 'net_scale', 'pad_multiple', 'read_checkpoint', 'register',
-           'unregister']
+           'load_network', 'load_state_into', 'min_side', 'net_scale', 'pad_multiple', 'pads_itself', 'read_checkpoint',
+           'register', 'unregister']
 
 
 def build_network(arch, where='network'):
@@ -57,3 +57,9 @@ def min_side(arch):
 def pad_multiple(arch):
     """Input H and W of ``arch`` must be multiples of this (pixel-unshuffle factor; 1 for most networks)."""
     return int(get_spec(arch).pad_multiple(arch))
+
+
+def pads_itself(arch):
+    """True when ``arch``'s network pads any input itself (``ArchSpec.pad_mode`` 'own'): callers give it the image as
+    it is, and ``pad_multiple`` is only the grid its tiles start on."""
+    return get_spec(arch).pad_mode == 'own'

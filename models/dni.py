@@ -1,11 +1,14 @@
 """ESRGAN's network interpolation (DNI): the weights ``weight * model + (1 - weight) * other`` of two weights
-files of one architecture, written once to the cache (``blend``) or to a given file (``write_dni``).
+files of one architecture, written once to the cache (``blend``) or to a given file (``write_dni``). Floating
+weights are blended; integer buffers (DAT's position indices) are kept, and must be equal in both files.
 
 ``models.zoo.dni`` takes zoo names as well (it resolves them, then calls ``blend``); ``denoise_strength`` is
 this blend of realesr-general-x4v3 and its wdn variant. numpy on the state dicts; no network is built.
 """
 import hashlib
 from pathlib import Path
+
+import numpy as np
 
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 from realesrgan_paddle.utils.fileio import cache_root, sha256_file
@@ -16,14 +19,23 @@ from .specs import get_spec
 
 
 def interpolate_states(a, b, weight_a):
-    """``weight_a * a + (1 - weight_a) * b`` for two state dicts with the same keys and shapes."""
+    """``weight_a * a + (1 - weight_a) * b`` for two state dicts with the same keys and shapes: floating tensors
+    blended (in float32), integer and bool ones (position indices, counters) kept as they are, which they must be
+    in both."""
     if set(a) != set(b):
         raise ValueError(f'cannot interpolate: the state dicts differ in keys {sorted(set(a) ^ set(b))[:5]}')
     out = {}
     for k in a:
-        if a[k].shape != b[k].shape:
-            raise ValueError(f'cannot interpolate {k}: shapes {a[k].shape} and {b[k].shape}')
-        out[k] = (weight_a * a[k].astype('float32') + (1.0 - weight_a) * b[k].astype('float32')).astype('float32')
+        va, vb = np.asarray(a[k]), np.asarray(b[k])
+        if va.shape != vb.shape:
+            raise ValueError(f'cannot interpolate {k}: shapes {va.shape} and {vb.shape}')
+        if va.dtype.kind == 'f' and vb.dtype.kind == 'f':
+            out[k] = (weight_a * va.astype('float32') + (1.0 - weight_a) * vb.astype('float32')).astype('float32')
+        elif va.dtype != vb.dtype or not np.array_equal(va, vb):
+            raise ValueError(f'cannot interpolate {k}: a {va.dtype} tensor in one model and a {vb.dtype} one in the '
+                             'other, or integers that differ (only floating weights are blended)')
+        else:
+            out[k] = va.copy()
     return out
 
 

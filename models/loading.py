@@ -24,7 +24,7 @@ import numpy as np
 
 from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
 
-from .detect import detect_arch, normalize_state_dict
+from .detect import detect_arch, detect_with, normalize_state_dict
 from .specs import all_specs, find_spec, get_spec, shown
 
 
@@ -66,7 +66,7 @@ def check_stored_arch(arch, state, where):
     if spec.detect is None:
         return arch
     try:
-        found = spec.detect(state)
+        found = detect_with(spec, state)
     except ValueError as e:
         raise CheckpointError(f'{where}: the weights do not add up to the stored {spec.name}: {e}') from None
     if found is None:

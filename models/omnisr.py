@@ -297,6 +297,13 @@ def bytes_per_pixel(arch):
     return 4.0 * (14 * f + 2 * 4 * w * w + 2 * 3 * s * s)
 
 
+def min_side(arch):
+    """The smallest input side: ESA's 3x3 stride-2 conv and 7x7 pool need 15 px once the input is padded to the
+    window (an 8x8 input, window 8, failed in Paddle and in spandrel alike; the upscaler pads smaller images)."""
+    w = int(arch.get('window_size', 8))
+    return (-(-15 // w) - 1) * w + 1
+
+
 # The window size cannot be told without the relative-position table (pe=False): 8, the official one, is assumed.
 SPEC = ArchSpec('OmniSR', OmniSR, detect=detect_omnisr, rename=rename_omnisr, scale_key='up_scale',
-                bytes_per_pixel=bytes_per_pixel, aliases={'block': 'block_num'})
+                bytes_per_pixel=bytes_per_pixel, aliases={'block': 'block_num'}, min_side=min_side)

@@ -13,6 +13,7 @@ generator or not       ``generator``                                   ``models.
 foreign key layouts    ``rename(state)``                               ``models.detect.normalize_state_dict``
 detection              ``detect(state)``                               ``models.detect.detect_arch``
 pad multiple           ``pad_multiple(arch)``                          ``models.pad_multiple`` (tiling, export)
+who pads to it         ``pad_mode`` ('reflect' or 'own')               ``models.pads_itself`` (``Upscaler``, tiling)
 tile memory            ``bytes_per_pixel(arch)``                       ``inference.memory.auto_tile``
 static export          ``export_layer(net)``                           ``inference.export.export_static``
 CPU engine             ``cpu_engine``                                  ``inference.backends`` (engine 'auto')
@@ -34,6 +35,9 @@ from typing import Callable, Mapping, Optional
 from realesrgan_paddle.checkpoint_io.objects import clean, quote
 
 CPU_ENGINES = ('onednn', 'openvino')
+# who brings an input to the network's size rule: 'reflect', the caller (reflect at the bottom and right up to
+# ``pad_multiple``, then crops, as Real-ESRGAN's and spandrel's own inference do); 'own', the network itself
+PAD_MODES = ('reflect', 'own')
 
 
 def shown(value, limit=80, bare=False):
@@ -71,7 +75,13 @@ class ArchSpec:
             torchvision, ...) to this project's names; None when ``state`` is not one.
         generator: an image-to-image super-resolution network (needs ``scale_key``).
         scale_key: the constructor key holding the upscale factor.
-        pad_multiple: ``arch -> int``: input H and W must be multiples of it.
+        pad_multiple: ``arch -> int``: input H and W must be multiples of it (``pad_mode`` 'reflect'), or the grid
+            tiles start on (``pad_mode`` 'own').
+        pad_mode: 'reflect': callers pad H and W up to ``pad_multiple`` by reflection at the bottom and right and
+            crop the output back (what the network's reference inference does: RRDBNet's unshuffle, SwinIR's and
+            HAT's windows); 'own': the network pads any input itself, by its own rule (Real-CUGAN reflects 18 px
+            a side and more at the bottom and right, waifu2x's CUNet repeats the edge), so callers give it the
+            image as it is; another pad first would change its output at the borders.
         bytes_per_pixel: ``arch -> float``: fp32 working set of one forward per LR pixel.
         export_layer: ``net -> Layer`` (a new one) traced by the static export
             in place of ``net``: same weights, only ops the legacy static graph
@@ -98,6 +108,7 @@ class ArchSpec:
     generator: bool = True
     scale_key: Optional[str] = None
     pad_multiple: Callable = no_padding
+    pad_mode: str = 'reflect'
     min_side: Optional[Callable] = None
     bytes_per_pixel: Callable = generic_bytes_per_pixel
     export_layer: Optional[Callable] = None
@@ -114,6 +125,8 @@ class ArchSpec:
             raise ValueError(f'ArchSpec {self.name}: a generator needs scale_key, one of {list(keys)}')
         if self.cpu_engine not in CPU_ENGINES:
             raise ValueError(f'ArchSpec {self.name}: cpu_engine must be one of {CPU_ENGINES}')
+        if self.pad_mode not in PAD_MODES:
+            raise ValueError(f'ArchSpec {self.name}: pad_mode must be one of {PAD_MODES}')
         bad = sorted(set(self.aliases.values()) - set(keys)) + sorted(set(self.undetectable) - set(keys))
         if bad:
             raise ValueError(f'ArchSpec {self.name}: {bad} are not constructor keys of {self.cls.__name__}')

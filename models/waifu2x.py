@@ -103,4 +103,5 @@ def _cunet_bytes(arch):
 UPCONV7_SPEC = ArchSpec('UpConv7', UpConv7, detect=detect_upconv7, scale_key='scale',
                         bytes_per_pixel=_upconv7_bytes)
 CUNET_SPEC = ArchSpec('CUNet', CUNet, detect=detect_cunet, scale_key='scale', bytes_per_pixel=_cunet_bytes,
-                      pad_multiple=lambda arch: CUNET_BORDER[int(arch.get('scale', 2))][1])  # as models.cugan
+                      pad_multiple=lambda arch: CUNET_BORDER[int(arch.get('scale', 2))][1],  # as models.cugan
+                      pad_mode='own')

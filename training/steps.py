@@ -15,7 +15,7 @@ import paddle
 from realesrgan_paddle.checkpoint_io.state_file import load_state_file, save_checkpoint
 from realesrgan_paddle.data.degrade.redraw import redraw
 from realesrgan_paddle.loss import LOSSES
-from realesrgan_paddle.models import build_network, load_state_into, read_checkpoint
+from realesrgan_paddle.models import build_network, find_spec, load_state_into, min_side, read_checkpoint
 from realesrgan_paddle.models.detect import detect_arch
 from realesrgan_paddle.models.zoo import ModelRefError, cached_paths, fetch_entry, get_entry, parse_model_ref, resolve
 
@@ -104,9 +104,23 @@ def _load_pretrained(net, path, param_key, strict, logger, where):
                 + (f', missing {len(missing)}, unexpected {len(unexpected)}' if missing or unexpected else '') + ')')
 
 
+def check_crop_size(opt, arch):
+    """One line before anything is built when the training crops are smaller than ``arch`` (network_g) runs on
+    (``models.min_side``: Real-CUGAN's reflect padding, OmniSR's pooling); they failed in the first step."""
+    gt, scale = opt.get('gt_size') or (opt['datasets'].get('train') or {}).get('gt_size'), opt.get('scale')
+    if not (isinstance(gt, int) and isinstance(scale, int) and scale > 0) or find_spec(arch.get('type')) is None:
+        return  # a wrong type is named where the network is built
+    need = min_side(arch)
+    if gt // scale < need:
+        raise ValueError(f'gt_size {gt}: network_g ({arch.get("type")}) needs LR crops of at least {need} px, and '
+                         f'{gt} / scale {scale} gives {gt // scale} (set gt_size to at least {need * scale})')
+
+
 def _network(opt, key, logger):
     """``(arch, net)`` for ``opt['network_<key>']``, with the weights of ``path.pretrain_network_<key>`` when set."""
     arch = dict(opt[f'network_{key}'])
+    if key == 'g':
+        check_crop_size(opt, arch)
     net = build('network', arch, f'network_{key}')
     path = opt['path']
     if path.get(f'pretrain_network_{key}'):

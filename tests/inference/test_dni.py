@@ -132,3 +132,34 @@ def test_cli_dni_in_infer_predict_and_export(pair, photo, tmp_path):
     assert rc == 2 and len(err.strip().splitlines()) == 1 and 'in [0, 1]' in err
     rc, _, err = _run('export_model.py', '-m', pf, '--dni', pb, 'x', '-o', tmp_path / 'bad', env=env)
     assert rc == 2 and a_line(err, '--dni') and not (tmp_path / 'bad').exists()
+
+
+def test_integer_buffers_are_kept_and_must_agree(tmp_path, monkeypatch):
+    """DAT's int64 position indices (buffers saved with its weights): a blend of two DAT files keeps them as they
+    are and loads (it used to average them as floats, and loading the blend failed: 'Variable dtype not match');
+    files whose integer tensors differ are refused in one line."""
+    import paddle
+
+    from realesrgan_paddle import models
+    from realesrgan_paddle.models.dni import write_dni
+    from tests.models.tiny_archs import TINY_ARCHS
+    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))
+    arch, states = TINY_ARCHS['DAT'], []
+    for seed in (0, 1):
+        paddle.seed(seed)
+        states.append({k: v.numpy() for k, v in models.build_network(arch).state_dict().items()})
+    ints = [k for k, v in states[0].items() if v.dtype.kind in 'iub']
+    assert ints and all(states[0][k].dtype == np.int64 for k in ints)
+    pa, pb = (save_checkpoint(tmp_path / f'dat{i}.pdparams', params=s, arch=arch) for i, s in enumerate(states))
+    blended, _ = models.read_checkpoint(write_dni(pa, pb, 0.3, tmp_path / 'blend.pdparams'))
+    for k, v in blended.items():
+        if k in ints:
+            assert v.dtype == np.int64 and np.array_equal(v, states[0][k]), k
+        else:
+            np.testing.assert_allclose(v, 0.3 * states[0][k] + 0.7 * states[1][k], rtol=1e-5, atol=1e-6)
+    models.load_network(tmp_path / 'blend.pdparams')
+    assert zoo.dni(pa, pb, 0.5).is_file()  # the Upscaler's and the tools' --dni path
+    states[1][ints[0]] = states[1][ints[0]][::-1].copy()
+    save_checkpoint(pb, params=states[1], arch=arch)
+    with pytest.raises(ValueError, match=rf'^DNI of .*: cannot interpolate {ints[0]}: .*integers that differ'):
+        write_dni(pa, pb, 0.3, tmp_path / 'bad.pdparams')

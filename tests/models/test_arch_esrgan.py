@@ -13,6 +13,7 @@ from realesrgan_paddle import models
 from tests.skips import SAFETENSORS_SKIP
 from tests.ref_compare import H, W, centred_output, photo_input, psnr, run_paddle
 from tests.spandrel_ref import spandrel_or_skip
+from tests.models.user_files import WRAPPERS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -241,3 +242,22 @@ def test_tiles_give_the_whole_image_and_a_training_step_runs(photo, tmp_path):
     losses = model.optimize(lq, gt, gt, 1)
     assert np.isfinite(losses['l_g_pix'])
     assert not np.array_equal(model.g.body[0].rdb1.conv1x1.weight.numpy(), before)  # ESRGAN+'s conv trains
+
+
+@pytest.mark.slow(seconds=8)
+@pytest.mark.parametrize('case, kinds', [('x2-unshuffle2', WRAPPERS), ('x4-plus-rgba', ('module', 'fp16'))])
+def test_users_files_at_an_odd_size_through_the_api(case, kinds, photo, tmp_path):
+    """Every wrapper and dtype users' files come in (tests/models/user_files.py), through ``Upscaler`` at 37x45:
+    spandrel's output at >= 90 dB. The x2 file unshuffles its input: the upscaler reflects it up to a multiple
+    of 2 as spandrel does, and crops."""
+    from tests.models.user_files import assert_user_files_match, odd_crop
+    kwargs, extra = CASES[case]
+    ref = spandrel_esrgan(3, **kwargs)
+    x = odd_crop(photo, channels=3)
+    if kwargs['out_nc'] == 4:
+        x = np.concatenate([x, x[1:2]])  # RGB + a green alpha, as photo_input makes it
+    centred_output(ref, x[None])
+
+    def arch_read(arch):
+        assert arch == expected_arch(kwargs, extra)
+    assert_user_files_match(ref, x, tmp_path, kinds=kinds, arch_check=arch_read)

@@ -3,6 +3,7 @@ the file alone, the static export at two input sizes, tiling, a training step.""
 import numpy as np
 import pytest
 
+from tests.models.user_files import WRAPPERS
 from tests.models.window_fidelity import (export_matches_dynamic, fidelity, one_training_step, onnx_matches_dynamic,
                                           photo_input, reference, release_file, tiled_against_whole)
 
@@ -83,3 +84,18 @@ def test_export_predictor_and_tiling(tmp_path, photo):
 def test_a_training_step(tmp_path):
     """``network_g: {type: HAT, ...}`` trains: one optimiser step on odd-sized LR crops changes the weights."""
     assert one_training_step(tmp_path, TINY) > 0
+
+
+@pytest.mark.slow(seconds=10)
+@pytest.mark.parametrize('cfg, kinds', [(HAT_X2, WRAPPERS), (HAT_L_X3, ('module', 'bf16'))], ids=['hat_x2', 'hat_l_x3'])
+def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, cfg, kinds):
+    """HAT and HAT-L in every wrapper and dtype users' files come in (tests/models/user_files.py), through
+    ``Upscaler`` at 37x45: the upscaler reflects the image up to the window grid as spandrel does inside;
+    spandrel's output at >= 90 dB."""
+    from tests.models.user_files import assert_user_files_match, odd_crop
+    x = odd_crop(photo)
+    net = reference('HAT', x[None], **cfg)
+
+    def arch_read(arch):
+        assert (arch['type'], arch['upscale'], arch['depths']) == ('HAT', cfg['upscale'], cfg['depths'])
+    assert_user_files_match(net, x, tmp_path, kinds=kinds, arch_check=arch_read)

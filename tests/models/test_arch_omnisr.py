@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from tests.models.window_nets import calibrated, paddle_forward, photo_input, psnr, save_pth, spandrel_net
+from tests.models.user_files import WRAPPERS
 
 TINY = dict(num_feat=16, block_num=1, window_size=4, res_num=1)
 
@@ -77,3 +78,49 @@ def test_omnisr_converts_with_the_tool(photo, tmp_path):
     torch.save({'params': {f'module.{k}': v for k, v in ref.state_dict().items()}}, tmp_path / 'omnisr_x4.pth')
     arch = convert_with_tool(tmp_path / 'omnisr_x4.pth', photo_input(photo, 17, 18))
     assert arch['type'] == 'OmniSR' and arch['up_scale'] == 4
+
+
+@pytest.mark.slow(seconds=12)
+@pytest.mark.parametrize('scale, kinds', [(2, WRAPPERS), (3, ('params_ema', 'bf16'))])
+def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, scale, kinds):
+    """OmniSR x2 and x3 in every wrapper and dtype users' files come in (tests/models/user_files.py), through
+    ``Upscaler`` at 37x45 (no multiple of its window): spandrel's output at >= 90 dB."""
+    from tests.models.user_files import assert_user_files_match, odd_crop
+    ref = spandrel_net('OmniSR', up_scale=scale, **TINY)
+    x = odd_crop(photo)
+    calibrated(ref, ref.up[0], x[None])
+
+    def arch_read(arch):
+        assert (arch['type'], arch['up_scale'], arch['window_size']) == ('OmniSR', scale, TINY['window_size'])
+    assert_user_files_match(ref, x, tmp_path, kinds=kinds, arch_check=arch_read)
+
+
+def test_tiny_images_and_training_crops_below_its_smallest_input(tmp_path):
+    """ESA's strided conv and 7x7 pool need 15 px after the pad to the window (``min_side``: 13 for window 4): the
+    upscaler pads a 6x7 image and crops; a training crop that small is refused in one line naming gt_size (the one
+    command with a tiny recipe once ended in Paddle's 'shape[2] is 0')."""
+    import logging
+
+    import paddle
+
+    from realesrgan_paddle import models
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.training.option_file import load_options
+    from realesrgan_paddle.training.steps import build_model
+    from tests.training.smoke import SMOKE
+    arch = {'type': 'OmniSR', 'up_scale': 4, **TINY}
+    assert models.min_side(arch) == 13 and models.min_side({**arch, 'window_size': 8}) == 9
+    net = models.build_network(arch).eval()
+    with paddle.no_grad():
+        assert net(paddle.rand([1, 3, 13, 14])).shape == [1, 3, 52, 56]
+        with pytest.raises(ValueError):
+            net(paddle.rand([1, 3, 8, 8]))  # the tiny recipe's LR crop (gt_size 32 at x4)
+    save_checkpoint(tmp_path / 'o.pdparams', params=net.state_dict(), arch=arch)
+    out = Upscaler(str(tmp_path / 'o.pdparams'), backend='dynamic').upscale(np.zeros((6, 7, 3), np.uint8))
+    assert out.shape == (24, 28, 3)
+    flow = '{' + ', '.join(f'{k}: {v}' for k, v in arch.items()) + '}'
+    opt = load_options(SMOKE, [f'path.experiments_root={tmp_path}', f'network_g={flow}', 'scale=4', 'gt_size=32'])
+    with pytest.raises(ValueError, match=r'^gt_size 32: network_g \(OmniSR\) needs LR crops of at least 13 px, and '
+                                         r'32 / scale 4 gives 8 \(set gt_size to at least 52\)$'):
+        build_model(opt, logging.getLogger('test.omnisr'))

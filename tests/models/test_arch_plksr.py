@@ -10,6 +10,7 @@ from realesrgan_paddle.models.detect import detect_arch
 from tests.models.ref_span_plksr import (compare_with_file, onnx_error, photo_input, save_torch, tiled_and_whole,
                                          trained_keys, unclip)
 from tests.spandrel_ref import spandrel_or_skip
+from tests.models.user_files import WRAPPERS
 
 REAL = {'type': 'RealPLKSR', 'dim': 16, 'n_blocks': 2, 'upscaling_factor': 2, 'kernel_size': 7,
         'split_ratio': 0.25, 'use_ea': True, 'dysample': True, 'layer_norm': False, 'norm_groups': 4}
@@ -117,3 +118,18 @@ def test_converted_file_and_tiles(tmp_path, photo_batch, photo):
 def test_trainer_takes_a_step_on_realplksr(tmp_path, photo_batch):
     moved = trained_keys(tmp_path, {**REAL, 'upscaling_factor': 4, 'dim': 8, 'n_blocks': 1}, photo_batch)
     assert {'feats.1.lk.conv.weight', 'to_img.offset.weight', 'to_img.end_conv.weight'} <= moved
+
+
+@pytest.mark.slow(seconds=5)
+@pytest.mark.parametrize('name, kwargs, kinds', [('RealPLKSR', {'upscaling_factor': 3, 'dysample': True}, WRAPPERS),
+                                                ('PLKSR', {'upscaling_factor': 2, 'ccm_type': 'DCCM'}, ('state_dict', 'fp16'))])
+def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, name, kwargs, kinds):
+    """RealPLKSR (DySample x3) and PLKSR in every wrapper and dtype users' files come in
+    (tests/models/user_files.py), through ``Upscaler`` at 37x45: spandrel's output at >= 90 dB."""
+    from tests.models.user_files import assert_user_files_match, odd_crop
+    x = np.ascontiguousarray(0.3 + 0.4 * odd_crop(photo), dtype=np.float32)
+    ref = _spandrel(x[None], name, dim=16, n_blocks=2, kernel_size=7, **kwargs)
+
+    def arch_read(arch):
+        assert arch['type'] == name and arch['upscaling_factor'] == kwargs['upscaling_factor']
+    assert_user_files_match(ref, x, tmp_path, kinds=kinds, arch_check=arch_read)

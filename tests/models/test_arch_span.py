@@ -14,6 +14,7 @@ from realesrgan_paddle.models.span import fuse_state, fused_copy
 from tests.models.ref_span_plksr import (compare_with_file, onnx_error, photo_input, psnr01, save_torch,
                                          tiled_and_whole, trained_keys, unclip)
 from tests.spandrel_ref import spandrel_or_skip
+from tests.models.user_files import WRAPPERS
 
 TINY = {'type': 'SPAN', 'num_in_ch': 3, 'num_out_ch': 3, 'feature_channels': 8, 'upscale': 2, 'norm': True}
 
@@ -195,3 +196,17 @@ def test_training_form_gradients_stay_finite_on_0_255_activations():
         (net(x) - 0.5).abs().mean().backward()
         grads = [p.grad.numpy() for p in net.parameters() if p.grad is not None]
         assert grads and all(np.isfinite(g).all() for g in grads), (seed, paddle_silu_is_broken)
+
+
+@pytest.mark.slow(seconds=8)
+@pytest.mark.parametrize('upscale, norm, kinds', [(3, True, WRAPPERS), (1, False, ('params', 'bf16'))])
+def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, upscale, norm, kinds):
+    """SPAN x3 and x1 in every wrapper and dtype users' files come in (tests/models/user_files.py), through
+    ``Upscaler`` at 37x45: spandrel's output at >= 90 dB."""
+    from tests.models.user_files import assert_user_files_match, odd_crop
+    x = np.ascontiguousarray(0.3 + 0.4 * odd_crop(photo), dtype=np.float32)
+    ref = _spandrel_span(x[None], feature_channels=8, upscale=upscale, norm=norm)
+
+    def arch_read(arch):
+        assert (arch['type'], arch['upscale'], arch['feature_channels'], arch['norm']) == ('SPAN', upscale, 8, norm)
+    assert_user_files_match(ref, x, tmp_path, kinds=kinds, arch_check=arch_read)

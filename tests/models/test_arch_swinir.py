@@ -93,3 +93,37 @@ def test_export_predictor_tiling_and_convert(tmp_path, photo):
 def test_a_training_step(tmp_path):
     """``network_g: {type: SwinIR, ...}`` trains: one optimiser step on odd-sized LR crops changes the weights."""
     assert one_training_step(tmp_path, TINY) > 0
+
+
+@pytest.mark.slow(seconds=6)
+@pytest.mark.parametrize('cfg', [CLASSICAL_X3, UNSHUFFLED_X2], ids=['classical_x3', 'unshuffled_x2'])
+def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, cfg):
+    """SwinIR in every wrapper and dtype users' files come in (tests/models/user_files.py), through ``Upscaler``
+    at 37x45: the upscaler reflects the image up to the window grid as spandrel does inside; spandrel's output at
+    >= 90 dB. The unshuffled form is saved with trainers' ``conv_first.1`` name."""
+    from tests.models.user_files import assert_user_files_match, odd_crop
+    x = odd_crop(photo)
+    net = reference('SwinIR', x[None], **cfg)
+    if cfg.get('start_unshuffle', 1) > 1:
+        return _unshuffled_files(net, x, tmp_path)
+
+    def arch_read(arch):
+        assert (arch['type'], arch['upscale'], arch['window_size']) == ('SwinIR', cfg['upscale'], cfg['window_size'])
+    assert_user_files_match(net, x, tmp_path, arch_check=arch_read)
+
+
+def _unshuffled_files(net, x, tmp_path):
+    """The unshuffled SwinIR's release file under its trainer's names (conv_first.1). spandrel pads the image to
+    its window and does not crop the output of these back (its crop is ``upscale`` x the input, and ``upscale``
+    counts the unshuffle too): its first 74x90 pixels are the output."""
+    import torch
+
+    from tests.models.user_files import api_outputs
+    path = release_file(net, tmp_path / 'unshuffled.pth', wrap='params_ema', renames=[('conv_first.', 'conv_first.1.')])
+    got, up = api_outputs(path, x)
+    with torch.no_grad():
+        want = net(torch.from_numpy(x[None])).numpy()[0]
+    assert want.shape == (3, 80, 96)
+    want = want[:, :74, :90]
+    assert up.scale == 2 and got.shape == want.shape
+    assert 10 * np.log10(1 / np.mean((got - want) ** 2)) >= 90

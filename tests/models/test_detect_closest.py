@@ -1,6 +1,9 @@
 """A weights file that is none of the supported networks: one line naming the closest network and what of it
-is not there (models.detect.detect_arch / closest_arch), through the real loading path."""
+is not there (models.detect.detect_arch / closest_arch), through the real loading path; the layouts of 32
+networks spandrel knows and this project does not (tests/models/unsupported_nets.py, without torch), and every
+near-miss of a supported family's keys."""
 import re
+from pathlib import Path
 
 import numpy as np
 import paddle
@@ -8,6 +11,8 @@ import pytest
 
 from realesrgan_paddle import models
 from realesrgan_paddle.models.detect import closest_arch, detect_arch, key_pattern
+from tests.models.unsupported_nets import SMALL, load_fixture, spandrel_keys, spandrel_net, zeros_state
+from tests.skips import SAFETENSORS_SKIP, TORCH_SKIP
 from tests.spandrel_ref import spandrel_or_skip
 
 CLOSEST = re.compile(r"closest: (\w+) \((\d+) of its (\d+) key names are there; (?:no '([^']+)'|'([^']+)' is not)")
@@ -87,3 +92,100 @@ def test_nothing_in_common():
     assert closest_arch(state) is None
     with pytest.raises(ValueError, match=r"first keys \['foo.weight'\]; none of .*RRDBNet.* has any of these"):
         detect_arch(state)
+
+
+# the unsupported networks whose keys come closest to a supported family's: that family is named
+NEAREST = {'RGT': 'DAT', 'GRL': 'DAT', 'Swin2SR': 'SwinIR', 'ATD': 'SwinIR', 'CRAFT': 'SwinIR', 'DRCT': 'HAT',
+           'MMRealSR': 'RRDBNet'}
+
+
+def _one_line_naming(text, path, name):
+    """``text`` is one line about ``path`` that names the closest family (NEAREST) or says none shares a key."""
+    assert '\n' not in text and text.startswith(str(path)) and len(text) < 700, text
+    if name in NEAREST:
+        assert f'closest: {NEAREST[name]} (' in text or text.count(NEAREST[name]) >= 1 and 'MM-RealSR' in text, text
+    else:
+        assert CLOSEST.search(text) or 'has any of these key names' in text, text
+
+
+def test_every_unsupported_spandrel_layout_is_one_line(tmp_path, capsys):
+    """32 networks spandrel knows (the fixture of tests/models/unsupported_nets.py: keys, shapes, small buffers),
+    each as a bare .safetensors file and as a params_ema .pdparams: one line each through read_checkpoint, and the
+    converter's folder run prints one line per file (RGT once ended in a KeyError traceback in DAT's detect)."""
+    st = pytest.importorskip('safetensors.numpy', reason=SAFETENSORS_SKIP)
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
+    from tests.models.arch_paths import convert_cli
+    layouts = load_fixture()
+    assert set(NEAREST) <= set(layouts) and len(layouts) >= 30
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    for name, keys in layouts.items():
+        state = {k: np.ascontiguousarray(v) for k, v in zeros_state(keys).items()}
+        for path in (folder / f'{name}.safetensors', tmp_path / f'{name}.pdparams'):
+            if path.suffix == '.safetensors':
+                st.save_file(state, str(path))
+            else:
+                save_checkpoint(path, params={}, params_ema=state)
+            _one_line_naming(_error(path), path, name)
+    assert convert_cli(['--input', folder, '--output', tmp_path / 'out']) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert not any('Traceback' in ln for ln in err)
+    assert len(err) == len(layouts) + 1 and err[-1].startswith(f'converted 0 of {len(layouts)} checkpoints'), err[-3:]
+    for line in err[:-1]:
+        _one_line_naming(line, folder, Path(line.split(':', 1)[0]).stem)
+
+
+@pytest.mark.slow(seconds=8)
+def test_the_fixture_is_what_spandrel_builds(tmp_path):
+    """The stored layouts are spandrel's own (its networks built at the small configs), and the networks nearest a
+    supported family, saved by torch with their real values, read as their fixture does."""
+    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
+    spandrel_or_skip()
+    layouts = load_fixture()
+    assert set(layouts) == set(SMALL)
+    for name in sorted(SMALL):
+        assert spandrel_keys(name) == layouts[name], name
+    for name in NEAREST:
+        state = spandrel_net(name).state_dict()
+        text = _error(_save({'params': state}, tmp_path / f'{name}.pth'))
+        _one_line_naming(text, tmp_path / f'{name}.pth', name)
+        fixture = _error(_save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in
+                                zeros_state(layouts[name]).items()}, tmp_path / f'{name}_zeros.pth'))
+        assert text.split(': ', 1)[1] == fixture.split(': ', 1)[1], name
+
+
+def _tiny_states():
+    from tests.models.tiny_archs import TINY_ARCHS
+    for name, arch in sorted(TINY_ARCHS.items()):
+        yield name, arch, {k: v.numpy() for k, v in models.build_network(arch).state_dict().items()}
+
+
+def _near_misses(state):
+    """Every supported layout with one tensor gone, one a scalar, one flattened."""
+    for k in state:
+        for how in ('gone', 'scalar', 'flat'):
+            s = dict(state)
+            if how == 'gone':
+                del s[k]
+            else:
+                s[k] = np.zeros((), np.float32) if how == 'scalar' else state[k].reshape(-1)
+            yield f'{k} {how}', s
+
+
+@pytest.mark.slow(seconds=6)
+def test_no_near_miss_of_a_supported_family_raises_anything_else():
+    """Every family's tiny state (tests/models/tiny_archs.py), each tensor dropped, made a scalar or flattened:
+    detection gives an arch or one ValueError line, and so does the check of a stored arch against the weights
+    (2268 near-misses; before detect_with, 53 of them raised KeyError or IndexError from a spec's detect)."""
+    from realesrgan_paddle.models.loading import check_stored_arch
+    checked = 0
+    for name, arch, state in _tiny_states():
+        assert detect_arch(state)['type'] == {'CUNet': 'RealCUGAN'}.get(name, name)  # models/waifu2x.py: one layout
+        for what, s in _near_misses(state):
+            for check in (detect_arch, lambda st: check_stored_arch(arch, st, 'w.pth')):
+                try:
+                    check(s)
+                except ValueError as e:
+                    assert '\n' not in str(e) and len(str(e)) < 700, (name, what, str(e))
+                checked += 1
+    assert checked >= 4000

@@ -17,6 +17,7 @@ from realesrgan_paddle.data.degrade.redraw import redraw
 from realesrgan_paddle.loss import LOSSES
 from realesrgan_paddle.models import build_network, load_state_into, read_checkpoint
 from realesrgan_paddle.models.detect import detect_arch
+from realesrgan_paddle.models.loading import check_memory, shapes_only
 from realesrgan_paddle.models.zoo import ModelRefError, cached_paths, fetch_entry, get_entry, parse_model_ref, resolve
 
 from .checkpoints import load_optimizer_state, optimizer_state, to_numpy_state
@@ -107,6 +108,9 @@ def _load_pretrained(net, path, param_key, strict, logger, where):
 def _network(opt, key, logger):
     """``(arch, net)`` for ``opt['network_<key>']``, with the weights of ``path.pretrain_network_<key>`` when set."""
     arch = dict(opt[f'network_{key}'])
+    lazy = shapes_only(arch, f'network_{key}')  # parameters, gradients, Adam's moments, EMA: before allocating
+    if lazy is not None:
+        check_memory(lazy, arch, f'network_{key}', copies=5, what='training it')
     net = build('network', arch, f'network_{key}')
     path = opt['path']
     if path.get(f'pretrain_network_{key}'):

@@ -143,8 +143,11 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
     path = ref.path
     if ref.kind == 'onnx':  # tools/export_onnx.py output, run by onnxruntime
         onnx = OnnxBackend(path, threads)
-        arch = onnx.info['arch']
-        return path, arch, onnx, models.net_scale(arch), models.pad_multiple(arch)
+        arch = onnx.info['arch']  # within its network's bounds: the tile planner sizes windows from it
+        models.get_spec(arch, f'{path} (its sidecar)').check_values(arch, f'{path} (its sidecar)')
+        mod = models.pad_multiple(arch)
+        onnx.probe(-(-models.min_side(arch) // mod) * mod)  # the graph's own scale, on a tiny input
+        return path, arch, onnx, models.net_scale(arch), mod
     if ref.kind != 'export' and backend == 'dynamic':
         if precision not in (None, 'fp32'):
             log.warning('%s runs on the predictor (tools/infer.py) only: the dynamic graph runs fp32', precision)
@@ -165,8 +168,11 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
     cpu = cpu_facts()  # read once and passed down: the precision choice and the backend never call back for it
     precision = choose_precision(precision, export, device, threads, engine, fp16, progress, cpu)
     info = export.info
+    arch = info['arch']
+    if ref.kind == 'export':  # a folder's own model_info.json: within its network's bounds, as the planner reads it
+        models.get_spec(arch, f'{path}/model_info.json').check_values(arch, f'{path}/model_info.json')
     backend = PredictorBackend(export, device, threads, fp16, precision, engine=engine, native_bf16=cpu[2])
-    return path, info['arch'], backend, int(info['scale']), int(info['mod'])
+    return path, arch, backend, int(info['scale']), int(info['mod'])
 
 
 def _gather(bands, convert, rows_total):

@@ -103,9 +103,8 @@ def check_stored_arch(arch, state, where):
     (the spec's ``undetectable``) are free. Networks without ``detect`` are checked when they are built."""
     spec = get_spec(arch, where)
     spec.check_kwargs({k: v for k, v in arch.items() if k != 'type'}, where)
-    checked_values(arch, where)
     if spec.detect is None:
-        return arch
+        return checked_values(arch, where)
     try:
         found = spec.detect(state)
     except (ValueError, ArithmeticError) as e:  # a zero-width or non-finite shape read: one line too
@@ -121,7 +120,7 @@ def check_stored_arch(arch, state, where):
         if stored != value and not (free and stored in free and value in free):
             raise CheckpointError(f'{where}: the stored arch says {key}={shown(stored, bare=True)}, the weights have '
                                   f'{key}={value}')
-    return arch
+    return checked_values(arch, where)
 
 
 def apply_overrides(arch, overrides):

@@ -96,6 +96,16 @@ def checked_values(arch, where):
     return arch
 
 
+_DETECT_ERRORS = (ValueError, ArithmeticError, KeyError, IndexError)
+
+
+def _reason(e):
+    """A detection error as words: a missing tensor is named as such."""
+    if isinstance(e, KeyError):
+        return f'no tensor {shown(e.args[0] if e.args else "?", 100)} where the others call for one'
+    return str(e)
+
+
 def check_stored_arch(arch, state, where):
     """The stored ``arch`` agrees with the weights' shapes, before anything is built: every value the network's
     ``detect`` reads from the weights (feature and block counts, channels, scale) must be the stored one, so a
@@ -107,8 +117,8 @@ def check_stored_arch(arch, state, where):
         return checked_values(arch, where)
     try:
         found = spec.detect(state)
-    except (ValueError, ArithmeticError) as e:  # a zero-width or non-finite shape read: one line too
-        raise CheckpointError(f'{where}: the weights do not add up to the stored {spec.name}: {e}') from None
+    except _DETECT_ERRORS as e:  # a zero-width shape, a tensor one group has and the next not: one line too
+        raise CheckpointError(f'{where}: the weights do not add up to the stored {spec.name}: {_reason(e)}') from None
     if found is None:
         raise CheckpointError(f'{where}: stores a {spec.name} arch, but its weights are not a {spec.name}\'s')
     full = spec.completed(arch)
@@ -169,8 +179,8 @@ def _resolve_arch(state, stored, overrides, check, where):
     else:
         try:
             arch = detect_arch(state)
-        except (ValueError, ArithmeticError) as e:
-            raise CheckpointError(f'{where}: cannot detect the architecture: {e}') from None
+        except _DETECT_ERRORS as e:
+            raise CheckpointError(f'{where}: cannot detect the architecture: {_reason(e)}') from None
     origin = 'file' if stored else 'detected'
     if not check:
         return checked_values(apply_overrides(arch, {'type': net_type, **overrides}), where), origin

@@ -83,10 +83,10 @@ def with_kernel(state, kernel):
 
 def with_blocks(state, group, blocks):
     """A SwinIR ``state`` whose residual ``group`` counts ``blocks`` blocks: each block past the tiny network's
-    holds one small norm weight, which is all detection counts."""
+    holds one small norm weight, which is all detection counts (a new group's blocks, as group 0's)."""
     out = dict(state)
     prefix = f'layers.{group}.residual_group.blocks.'
-    width = state[prefix + '0.norm1.weight'].shape[0]
+    width = state['layers.0.residual_group.blocks.0.norm1.weight'].shape[0]
     for i in range(blocks):
         out.setdefault(f'{prefix}{i}.norm1.weight', np.ones(width, np.float32))
     return out

@@ -74,14 +74,21 @@ def check_finite(state, where):
         dtype = getattr(value, 'dtype', None)
         if not isinstance(value, np.ndarray) or dtype.kind != 'f':
             continue
-        flat = value.reshape(-1)
-        if any(not np.isfinite(flat[i:i + _FINITE_SLICE]).all() for i in range(0, flat.size, _FINITE_SLICE)):
+        if not _all_finite(value):
             raise CheckpointError(f'{where}: {shown(key, 80, bare=True)} holds NaN or Inf values; the weights are '
                                   'damaged (or were saved after a diverged training step)')
     return state
 
 
 _FINITE_SLICE = 1 << 22
+
+
+def _all_finite(value):
+    """``np.isfinite(value).all()`` over blocks of rows (views, never a copy of ``value``)."""
+    if value.ndim == 0:
+        return bool(np.isfinite(value))
+    rows = max(1, _FINITE_SLICE // max(1, value[0].size))
+    return all(np.isfinite(value[i:i + rows]).all() for i in range(0, value.shape[0], rows))
 
 
 def checked_values(arch, where):

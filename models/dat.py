@@ -198,7 +198,7 @@ def bytes_per_pixel(arch):
 # released DATs: embed 60 or 180, split 8 x 16 or 8 x 32, up to 6 groups of 6 blocks (or one of 18), 6 heads
 DAT_BOUNDS = {'embed_dim': Bound(1, 512), 'split_size': Bound(1, 64, count=(2, 2)),
               'depth': Bound(1, 64, count=(1, 16)), 'num_heads': Bound(2, 64, count=(1, 16)),
-              'expansion_factor': Bound(0, 16)}
+              'expansion_factor': Bound(0, 16, real=True)}
 
 
 def dat_consistent(arch):

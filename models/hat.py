@@ -277,7 +277,8 @@ def hat_bytes(arch):
 
 # released HATs: window 16, overlap ratio 0.5, compress 3 or 24, squeeze 30 or 24, conv_scale 0.01
 HAT_BOUNDS = {**{k: v for k, v in SWIN_BOUNDS.items() if k != 'start_unshuffle'}, 'compress_ratio': Bound(1, 512),
-              'squeeze_factor': Bound(1, 512), 'conv_scale': Bound(0, 1), 'overlap_ratio': Bound(0, 1)}
+              'squeeze_factor': Bound(1, 512), 'conv_scale': Bound(0, 1, real=True),
+              'overlap_ratio': Bound(0, 1, real=True)}
 
 
 def hat_consistent(arch):

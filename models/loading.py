@@ -85,9 +85,9 @@ _FINITE_SLICE = 1 << 22
 
 def _all_finite(value):
     """``np.isfinite(value).all()`` over blocks of rows (views, never a copy of ``value``)."""
-    if value.ndim == 0:
-        return bool(np.isfinite(value))
-    rows = max(1, _FINITE_SLICE // max(1, value[0].size))
+    if value.ndim == 0 or value.size == 0:
+        return bool(np.isfinite(value).all())
+    rows = max(1, _FINITE_SLICE // max(1, value.size // value.shape[0]))
     return all(np.isfinite(value[i:i + rows]).all() for i in range(0, value.shape[0], rows))
 
 

@@ -231,7 +231,8 @@ def bytes_per_pixel(arch):
 
 
 # released (Real)PLKSRs: dim 64, 12 or 28 blocks, kernel 13 or 17, split ratio 0.25, 4 norm groups
-BOUNDS = {'dim': Bound(1, 512), 'n_blocks': Bound(1, 128), 'kernel_size': Bound(1, 51), 'split_ratio': Bound(0, 1)}
+BOUNDS = {'dim': Bound(1, 512), 'n_blocks': Bound(1, 128), 'kernel_size': Bound(1, 51),
+          'split_ratio': Bound(0, 1, real=True)}
 
 
 def consistent(arch):
@@ -254,4 +255,4 @@ PLKSR_SPEC = ArchSpec('PLKSR', PLKSR, detect=detect_plksr, scale_key='upscaling_
                       consistent=consistent)
 SPEC = ArchSpec('RealPLKSR', RealPLKSR, detect=detect_realplksr, scale_key='upscaling_factor',
                 bytes_per_pixel=bytes_per_pixel, undetectable={'norm_groups': (4,)},
-                bounds={**BOUNDS, 'norm_groups': Bound(1, 512), 'dropout': Bound(0, 1)}, consistent=consistent)
+                bounds={**BOUNDS, 'norm_groups': Bound(1, 512), 'dropout': Bound(0, 1, real=True)}, consistent=consistent)

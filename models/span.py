@@ -235,5 +235,5 @@ def _consistent(arch):
 # released SPANs: 48 or 52 channels; rgb_mean is DIV2K's, img_range 255 (1 in some community models)
 SPEC = ArchSpec('SPAN', SPAN, detect=detect_span, scale_key='upscale', bytes_per_pixel=bytes_per_pixel,
                 export_layer=FusedSPAN, undetectable={'img_range': (255.0, 1.0)}, cpu_engine='openvino',
-                bounds={'feature_channels': Bound(1, 512), 'rgb_mean': Bound(0, 1, count=(1, 16))},
+                bounds={'feature_channels': Bound(1, 512), 'rgb_mean': Bound(0, 1, count=(1, 16), real=True)},
                 consistent=_consistent)

@@ -62,29 +62,31 @@ def generic_bytes_per_pixel(arch):
 
 @dataclass(frozen=True)
 class Bound:
-    """The numbers an arch key may hold: each from ``lo`` to ``hi`` (each item, for a list), and for a list
-    value from ``count[0]`` to ``count[1]`` items. Generous (several times what released models use) but
-    finite, so that no stored value can ask for unbounded memory before anything is allocated."""
+    """The numbers an arch key may hold: each from ``lo`` to ``hi`` (each item, for a list), whole numbers unless
+    ``real``, and for a list value from ``count[0]`` to ``count[1]`` items. Generous (several times what released
+    models use) but finite, so that no stored value can ask for unbounded memory before anything is allocated."""
     lo: float
     hi: float
     count: Optional[tuple] = None
+    real: bool = False
 
     def problems(self, key, value):
         """``[(key, problem)]`` of ``value``: numbers out of range, not numbers, a list of the wrong length (for a
         list, its first bad item)."""
         if self.count is None:
-            return [(key, p) for p in [_range_problem(value, self.lo, self.hi)] if p]
+            return [(key, p) for p in [_range_problem(value, self.lo, self.hi, self.real)] if p]
         if type(value) not in (list, tuple):
             return [(key, f'expected a list of numbers, got {shown(value, 40)}')]
         if not self.count[0] <= len(value) <= self.count[1]:
             return [(key, f'must have {self.count[0]} to {self.count[1]} entries, got {len(value)}')]
-        bad = [(f'{key}[{i}]', p) for i, v in enumerate(value) for p in [_range_problem(v, self.lo, self.hi)] if p]
+        bad = [(f'{key}[{i}]', p) for i, v in enumerate(value) for p in [_range_problem(v, self.lo, self.hi, self.real)]
+               if p]
         return bad[:1]  # one line per key
 
 
-def _range_problem(value, lo, hi):
-    if type(value) not in (int, float):
-        return f'expected a number, got {shown(value, 40)}'
+def _range_problem(value, lo, hi, real):
+    if type(value) not in ((int, float) if real else (int,)):
+        return f'expected a {"number" if real else "whole number"}, got {shown(value, 40)}'
     if not math.isfinite(value):
         return f'expected a finite number, got {value}'
     if not lo <= value <= hi:
@@ -96,7 +98,7 @@ def _range_problem(value, lo, hi):
 # (64 features, 23 RRDB blocks, 32 SRVGG convs, 32 growth channels); num_feat 100000 reached Paddle's allocator
 GENERIC_BOUNDS = {'num_in_ch': Bound(1, 16), 'num_out_ch': Bound(1, 16), 'in_chans': Bound(1, 16),
                   'num_feat': Bound(1, 1024), 'num_block': Bound(1, 368), 'num_conv': Bound(1, 512),
-                  'num_grow_ch': Bound(1, 512), 'img_range': Bound(1, 65535)}
+                  'num_grow_ch': Bound(1, 512), 'img_range': Bound(1, 65535, real=True)}
 SCALE_BOUND = Bound(1, 8)  # every generator's scale key: x1 to x8, the scales released models have
 
 

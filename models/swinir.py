@@ -297,7 +297,7 @@ def window_multiple(arch):
 # released SwinIRs: embed 60-240, up to 9 groups of 6 blocks, 6-8 heads, window 7 or 8, MLP ratio 2
 GROUPS = Bound(1, 64, count=(1, 16))  # per residual group: blocks, heads
 SWIN_BOUNDS = {'embed_dim': Bound(1, 512), 'depths': GROUPS, 'num_heads': GROUPS, 'window_size': Bound(1, 32),
-               'mlp_ratio': Bound(0, 16), 'start_unshuffle': Bound(1, 8)}
+               'mlp_ratio': Bound(0, 16, real=True), 'start_unshuffle': Bound(1, 8)}
 
 
 def swin_consistent(arch):

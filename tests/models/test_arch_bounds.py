@@ -77,6 +77,8 @@ def test_each_bound_accepts_its_edge_and_refuses_past_it(kind, key, inside, outs
     ('RealPLKSR', {'dim': 2, 'split_ratio': 0.25}, 'split_ratio', 'no channel'),
     ('OmniSR', {'num_feat': 18}, 'num_feat', 'multiple of 4'),
     ('SPAN', {'rgb_mean': [0.5, 0.5]}, 'rgb_mean', 'one value per input channel'),
+    ('SwinIR', {'window_size': 8.0}, 'window_size', 'expected a whole number, got 8.0'),
+    ('DAT', {'split_size': [8, True]}, 'split_size', 'expected a whole number, got True'),
 ])
 def test_values_that_do_not_fit_each_other_are_one_line(kind, arch, key, words):
     spec = models.get_spec(kind)

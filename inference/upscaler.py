@@ -311,8 +311,8 @@ class Upscaler:
             budget = max(budget, self.base_rss + DEFAULT_HEADROOM)  # large (a server, a notebook) keeps 1 GiB
         plan = plan_tiles(self.arch, h, w, self.tile_pad, self.mod, budget, self.base_rss, fixed,
                           self.backend.name, device_budget, encode_bytes(h * w * self.scale ** 2 * 3), self.engine_bytes)
-        room = available_memory()
-        if not plan.fits and not device_budget and plan.peak - self.base_rss > room:
+        room = available_memory() if not plan.fits and not device_budget else None
+        if room is not None and plan.peak - self.base_rss > room:
             raise NoRoom(f'{self.model_path}: a {w}x{h} input needs about {format_bytes(plan.peak - self.base_rss)} '
                          f'even with the smallest tiles, more than the {format_bytes(room)} this process can still '
                          'take: not run')

@@ -68,8 +68,8 @@ def _plain_arch(stored, where, known=True):
 
 def check_finite(state, where):
     """CheckpointError naming the first float tensor of ``state`` that holds NaN or Inf: such weights give a black
-    or noisy image (or a NaN loss) and an exit status 0. Checked in slices, so the check holds at most
-    ``_FINITE_SLICE`` booleans at a time (VGG19's 411 MB array: 0.1 s)."""
+    or noisy image (or a NaN loss) and an exit status 0. Checked in blocks of rows, so the check holds about
+    ``_FINITE_SLICE`` booleans at a time (x4plus's 16.7 M values: 36 ms)."""
     for key, value in state.items():
         dtype = getattr(value, 'dtype', None)
         if not isinstance(value, np.ndarray) or dtype.kind != 'f':

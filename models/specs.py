@@ -20,7 +20,7 @@ command-line flags     ``aliases`` (+ ``scale`` -> ``scale_key``)      ``models.
 weight-less choices    ``undetectable``                                ``models.read_checkpoint`` (check),
                                                                        ``models.convert`` (notes)
 shape-only build       ``lazy_build``                                  ``models.convert.check_fit``
-value ranges           ``bounds`` (+ ``GENERIC_BOUNDS``), ``consistent``  ``ArchSpec.build``, ``read_checkpoint``,
+value ranges           ``bounds``, ``consistent`` (``GENERIC_BOUNDS``)   ``ArchSpec.build``, ``read_checkpoint``,
                                                                        ``training.schema`` (network_g)
 =====================  ==============================================  =============================
 

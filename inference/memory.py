@@ -24,16 +24,22 @@ on the OpenVINO engine a 1200x750 photo grew 536 -> 734 MB over 9 windows of the
 plan; x4plus on a 2592x1456 photo, 91 windows, peaked at 2.02 GiB, 9.8 % over its 1.84 GiB plan, past the 2 GiB
 budget at a share of 93 %), so the tiles are planned for ``PLAN_SHARE`` (85 %) of the budget.
 
+A network whose smallest window (``smallest_window``) alone needs more than the process can still take
+(``utils.host_memory.available_memory``: the host and its cgroup) is refused before it runs (``check_room``,
+at the ``Upscaler``'s setup), and so is an input whose smallest tiles would not fit (``NoRoom``): a window of
+128 with 6 heads is 6 x 128^4 attention weights per window, 1.6 GB, which went to the kernel's OOM killer.
+
 Among the tilings that fit, it takes the one that sends the fewest pixels through the network
 (windows overlap by ``2 * tile_pad``, so fewer, larger windows waste less), rows and columns split
 evenly: for a 2592x1456 photo at 2 GiB that is 7 x 12 windows of about 228x236 instead of square ones.
 """
 import ctypes
 import math
-import os
 import re
 
 import numpy as np
+
+from realesrgan_paddle.utils.host_memory import available_memory
 
 from .tiling import window_starts
 
@@ -100,17 +106,6 @@ def current_rss():
     return _proc_kib('/proc/self/status', 'VmRSS')
 
 
-def available_memory():
-    """Bytes of host memory available now (MemAvailable), or a conservative guess."""
-    found = _proc_kib('/proc/meminfo', 'MemAvailable')
-    if found is not None:
-        return found
-    try:
-        return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
-    except (ValueError, OSError, AttributeError):
-        return 4 << 30
-
-
 def gpu_memory(idx=0):
     try:
         import paddle
@@ -127,6 +122,39 @@ def activation_bytes_per_pixel(arch):
 
 def _ceil_to(v, m):
     return -(-v // m) * m
+
+
+class NoRoom(ValueError):
+    """The smallest window a network runs on, or the smallest tiles of an input, need more memory than this
+    process can still take."""
+
+
+def smallest_window(tile_pad, mod):
+    """The side of the smallest window the tile planner makes: ``MIN_TILE`` (or ``mod``) plus its overlap."""
+    pad = _ceil_to(tile_pad, mod) if tile_pad > 0 else 0
+    return _ceil_to(max(MIN_TILE, mod), mod) + 2 * pad
+
+
+def window_bytes(arch, wh, ww, backend='predictor', engine_bytes=None):
+    """Bytes one ``wh`` x ``ww`` window takes: the engine's working set (the spec's per-pixel estimate, or what
+    ``engine_bytes(wh, ww)`` measured of the graph when larger) and its output, weighted copy and weight."""
+    from realesrgan_paddle import models
+    scale, channels = models.net_scale(arch), int(arch.get('num_out_ch', 3))
+    engine = ENGINE_FACTOR.get(backend, ENGINE_FACTOR['predictor']) * activation_bytes_per_pixel(arch) * wh * ww
+    if engine_bytes is not None:
+        engine = max(engine, engine_bytes(wh, ww))
+    return engine + 4 * (2 * channels + 1) * wh * ww * scale * scale
+
+
+def check_room(arch, tile_pad, mod, where, backend='predictor', engine_bytes=None):
+    """NoRoom (one line naming ``where``) when the smallest window alone needs more than this process can
+    still take; else the bytes it needs."""
+    side = smallest_window(tile_pad, mod)
+    need, room = window_bytes(arch, side, side, backend, engine_bytes), available_memory()
+    if need > room:
+        raise NoRoom(f'{where}: one {side}x{side} window, the smallest tile of this {arch["type"]}, needs about '
+                     f'{format_bytes(need)}, more than the {format_bytes(room)} this process can still take: not run')
+    return need
 
 
 def _axis_splits(size, pad, mod):
@@ -163,12 +191,13 @@ def encode_bytes(out_bytes):
 
 
 def plan_tiles(arch, h, w, tile_pad, mod=1, budget=DEFAULT_MAX_MEMORY, base=0, fixed=0, backend='predictor',
-               device_budget=None, encode=0):
+               device_budget=None, encode=0, engine_bytes=None):
     """The tiling of an ``h`` x ``w`` LR input (already padded to ``mod``) whose estimated peak stays within
     ``PLAN_SHARE`` of ``budget`` bytes: ``base`` (the process as set up) + ``fixed`` (image buffers) + the engine +
     the larger of band + window (the tiles) and ``encode`` (the encoder's buffers, after the tiles).
     ``device_budget``: on a GPU, the bytes the engine may use there (the window's working set goes there).
-    Returns a ``TilePlan``."""
+    ``engine_bytes(wh, ww)``: the engine's bytes for a window as measured of the graph (ONNX), when larger than
+    the spec's estimate. Returns a ``TilePlan``."""
     from realesrgan_paddle import models
     scale = models.net_scale(arch)
     channels = int(arch.get('num_out_ch', 3))
@@ -180,7 +209,7 @@ def plan_tiles(arch, h, w, tile_pad, mod=1, budget=DEFAULT_MAX_MEMORY, base=0, f
         band = 4 * (channels + 1) * wh * scale * w * scale  # the accumulator and the rows being converted
         for nx, tw, ww in _axis_splits(w, pad, mod):
             window = 4 * (2 * channels + 1) * wh * ww * ss  # network output, weighted copy, weight
-            engine = engine_px * wh * ww
+            engine = engine_px * wh * ww if engine_bytes is None else max(engine_px * wh * ww, engine_bytes(wh, ww))
             host = base + fixed + max(band + window, encode) + (0 if device_budget else engine)
             fits = host <= PLAN_SHARE * budget and (not device_budget or engine <= device_budget)
             work = ny * wh * nx * ww

@@ -21,8 +21,9 @@ from realesrgan_paddle.utils.runtime_env import math_threads
 
 from .backends import DynamicBackend, PredictorBackend
 from .export import cached_export, open_cached_export, open_export  # noqa: F401 (cached_export: the API)
-from .memory import (DEFAULT_HEADROOM, DEFAULT_MAX_MEMORY, auto_tile, current_rss, encode_bytes, format_bytes,
-                     gpu_memory, parse_memory, plan_tiles, release_freed_memory)
+from .memory import (DEFAULT_HEADROOM, DEFAULT_MAX_MEMORY, NoRoom, auto_tile, available_memory, check_room,
+                     current_rss, encode_bytes, format_bytes, gpu_memory, parse_memory, plan_tiles,
+                     release_freed_memory)
 from .cpu_features import facts as cpu_facts
 from .onnx_backend import OnnxBackend
 from .precision import choose as choose_precision
@@ -100,6 +101,10 @@ def dni_pair(model, dni_weight):
     return model[0], (model[1], wa)
 
 
+class NonFiniteOutput(ValueError):
+    """The network's output holds NaN or Inf."""
+
+
 def check_tile(tile):
     """``'auto'``, or a tile side >= 0 (0: no tiling; 1-7 are raised to 8 with a warning); ValueError otherwise."""
     bad = f'tile must be "auto" or a whole number >= 0 (0 = no tiling), got {tile!r}'
@@ -139,8 +144,11 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
     path = ref.path
     if ref.kind == 'onnx':  # tools/export_onnx.py output, run by onnxruntime
         onnx = OnnxBackend(path, threads)
-        arch = onnx.info['arch']
-        return path, arch, onnx, models.net_scale(arch), models.pad_multiple(arch), models.pads_itself(arch)
+        arch = onnx.info['arch']  # within its network's bounds: the tile planner sizes windows from it
+        models.get_spec(arch, f'{path} (its sidecar)').check_values(arch, f'{path} (its sidecar)')
+        mod = models.pad_multiple(arch)
+        onnx.probe(-(-models.min_side(arch) // mod) * mod)  # the graph's own scale, on a tiny input
+        return path, arch, onnx, models.net_scale(arch), mod, models.pads_itself(arch)
     if ref.kind != 'export' and backend == 'dynamic':
         if precision not in (None, 'fp32'):
             log.warning('%s runs on the predictor (tools/infer.py) only: the dynamic graph runs fp32', precision)
@@ -162,9 +170,12 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
     cpu = cpu_facts()  # read once and passed down: the precision choice and the backend never call back for it
     precision = choose_precision(precision, export, device, threads, engine, fp16, progress, cpu)
     info = export.info
+    arch = info['arch']
+    if ref.kind == 'export':  # a folder's own model_info.json: within its network's bounds, as the planner reads it
+        models.get_spec(arch, f'{path}/model_info.json').check_values(arch, f'{path}/model_info.json')
     backend = PredictorBackend(export, device, threads, fp16, precision, engine=engine, native_bf16=cpu[2])
-    own = models.find_spec(info['arch'].get('type')) is not None and models.pads_itself(info['arch'])
-    return path, info['arch'], backend, int(info['scale']), int(info['mod']), own
+    own = models.find_spec(arch.get('type')) is not None and models.pads_itself(arch)
+    return path, arch, backend, int(info['scale']), int(info['mod']), own
 
 
 def _gather(bands, convert, rows_total):
@@ -281,6 +292,9 @@ class Upscaler:
         release_freed_memory()
         self.base_rss = current_rss() or (600 << 20)  # the process with the model set up
         self.last_tile = self.last_plan = None
+        self.engine_bytes = getattr(self.backend, 'engine_bytes', None)  # what an ONNX graph's own shapes say
+        if self.backend.kind != 'gpu':  # a network whose smallest window cannot fit is refused before it runs
+            check_room(self.arch, self.tile_pad, self.mod, str(self.model_path), self.backend.name, self.engine_bytes)
 
     # ---------------------------------------------------------------- core
     def _pick_tile(self, h, w, fixed=0):
@@ -299,12 +313,28 @@ class Upscaler:
         if self._default_budget and budget == DEFAULT_MAX_MEMORY:  # not asked for: a process that is already
             budget = max(budget, self.base_rss + DEFAULT_HEADROOM)  # large (a server, a notebook) keeps 1 GiB
         plan = plan_tiles(self.arch, h, w, self.tile_pad, self.mod, budget, self.base_rss, fixed,
-                          self.backend.name, device_budget, encode_bytes(h * w * self.scale ** 2 * 3))
+                          self.backend.name, device_budget, encode_bytes(h * w * self.scale ** 2 * 3), self.engine_bytes)
+        room = available_memory() if not plan.fits and not device_budget else None
+        if room is not None and plan.peak - self.base_rss > room:
+            raise NoRoom(f'{self.model_path}: a {w}x{h} input needs about {format_bytes(plan.peak - self.base_rss)} '
+                         f'even with the smallest tiles, more than the {format_bytes(room)} this process can still '
+                         'take: not run')
         if not plan.fits:
             log.warning('a %dx%d input needs about %s with the smallest tiles, more than max memory %s; going on',
                         w, h, format_bytes(plan.peak), format_bytes(budget))
         self.last_plan, self.last_budget = plan, budget
         return plan.tile
+
+    def forward(self, x):
+        """The network on an (N, C, h, w) float32 batch, its output checked: NaN or Inf anywhere (weights or
+        stored values that make the network non-finite) is a ``NonFiniteOutput``, so no black or noisy image is
+        ever written with exit status 0. The check is one float64 sum of the output (NaN and Inf carry through
+        it; finite float32 values cannot overflow it): no copy."""
+        y = self.backend.forward(x)
+        if not math.isfinite(float(np.sum(y, dtype=np.float64))):
+            raise NonFiniteOutput(f'{self.model_path}: the network gave NaN or Inf values for a {x.shape[-1]}x'
+                                  f'{x.shape[-2]} input: its weights do not make a working network; nothing written')
+        return y
 
     def _padded(self, x):
         """(C,H,W) or (N,C,H,W) with ``pre_pad`` and then up to multiples of ``mod`` at the bottom and right
@@ -345,7 +375,7 @@ class Upscaler:
                 or not self.batch_fits(len(images), *first.shape[:2], outscale)):
             return [self.upscale(img, outscale) for img in images]
         h, w, s = first.shape[0], first.shape[1], self.scale
-        y = self.backend.forward(self._padded(np.stack([image_to_chw(img) for img in images])))
+        y = self.forward(self._padded(np.stack([image_to_chw(img) for img in images])))
         return [chw_to_image(yi[:, :h * s, :w * s], first.dtype) for yi in y]
 
     def bands(self, x, fixed=0, stream=None):
@@ -371,7 +401,7 @@ class Upscaler:
         s = self.scale
         try:
             from realesrgan_paddle import models
-            for r0, rows in tiled_bands(x, self.backend.forward, s, tile, self.tile_pad, self.mod,
+            for r0, rows in tiled_bands(x, self.forward, s, tile, self.tile_pad, self.mod,
                                         progress if show else None, self.stream if stream is None else stream,
                                         models.min_side(self.arch), self.pads_itself):
                 if r0 < h * s:

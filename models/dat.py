@@ -27,7 +27,7 @@ import paddle.nn as nn
 
 from .dat_blocks import DATB, image_to_tokens, tokens_to_image
 from .runtime_shape import hw
-from .specs import ArchSpec, shape_of
+from .specs import ArchSpec, Bound, shape_of
 
 RGB_MEAN = (0.4488, 0.4371, 0.4040)
 UPSAMPLERS = ('pixelshuffle', 'pixelshuffledirect')
@@ -195,5 +195,27 @@ def bytes_per_pixel(arch):
     return 4.0 * (12 * c + 2 * ef * c + 2 * heads * window + 2 * 3 * s * s)
 
 
+# released DATs: embed 60 or 180, split 8 x 16 or 8 x 32, up to 6 groups of 6 blocks (or one of 18), 6 heads
+DAT_BOUNDS = {'embed_dim': Bound(1, 512), 'split_size': Bound(1, 64, count=(2, 2)),
+              'depth': Bound(1, 64, count=(1, 16)), 'num_heads': Bound(2, 64, count=(1, 16)),
+              'expansion_factor': Bound(0, 16, real=True)}
+
+
+def dat_consistent(arch):
+    """Widths that must fit each other: one head count per group, half the heads on each half of the channels,
+    and no zero-width layer (the position MLP is embed_dim / 32 wide, the gate half the FFN's)."""
+    dim, heads = arch['embed_dim'], arch['num_heads']
+    if len(heads) != len(arch['depth']):
+        return [('num_heads', f'must have one entry per group ({len(arch["depth"])} in depth), got {len(heads)}')]
+    odd = next((h for h in heads if dim % h or (dim // 2) % (h // 2)), None)
+    if odd is not None:
+        return [('num_heads', f'each must divide embed_dim {dim}, and half of it half the width, got {odd}')]
+    if dim < 32:
+        return [('embed_dim', f'must be at least 32 (its position MLP is embed_dim / 32 wide), got {dim}')]
+    if int(dim * arch['expansion_factor']) < 2:
+        return [('expansion_factor', f'{arch["expansion_factor"]} x embed_dim {dim} leaves the FFN no width')]
+    return []
+
+
 SPEC = ArchSpec('DAT', DAT, detect=detect_dat, rename=rename_dat, scale_key='upscale',
-                bytes_per_pixel=bytes_per_pixel)
+                bytes_per_pixel=bytes_per_pixel, bounds=DAT_BOUNDS, consistent=dat_consistent)

@@ -14,8 +14,9 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from .legacy_ops import GELU, sigmoid
-from .specs import ArchSpec, shape_of
-from .swinir import _Norm, attention_bytes, rename_swin_buffers, stage_shapes, window_of
+from .specs import ArchSpec, Bound, shape_of
+from .swinir import (SWIN_BOUNDS, _Norm, attention_bytes, rename_swin_buffers, stage_shapes, swin_consistent,
+                     window_of)
 from .window_attention import (Mlp, PixelShuffleUpsample, WindowAttention, attend, bias_table,
                                crop_to, image_mean, index_buffer, merge_heads, pad_to_multiple, position_bias,
                                relative_position_index, shifted_attention, split_heads, to_image, to_tokens,
@@ -243,6 +244,8 @@ def detect_hat(state):
     if 'absolute_pos_embed' in state:
         raise ValueError('a HAT with an absolute position embedding (one input size) is not supported')
     embed, in_ch = shape_of(state['conv_first.weight'])[:2]
+    if not embed or not in_ch:
+        raise ValueError(f'conv_first.weight has shape {shape_of(state["conv_first.weight"])}: no channels')
     feat = shape_of(state['conv_last.weight'])[1]
     window = window_of(state, _BLOCK0 + 'attn.relative_position_bias_table')
     side = shape_of(state['layers.0.residual_group.overlap_attn.relative_position_bias_table'])[0]
@@ -272,6 +275,25 @@ def hat_bytes(arch):
     return attention_bytes(arch, extra=3 * heads * overlap ** 2 + 2 * dim * (overlap / window) ** 2 + dim)
 
 
+# released HATs: window 16, overlap ratio 0.5, compress 3 or 24, squeeze 30 or 24, conv_scale 0.01
+HAT_BOUNDS = {**{k: v for k, v in SWIN_BOUNDS.items() if k != 'start_unshuffle'}, 'compress_ratio': Bound(1, 512),
+              'squeeze_factor': Bound(1, 512), 'conv_scale': Bound(0, 1, real=True),
+              'overlap_ratio': Bound(0, 1, real=True)}
+
+
+def hat_consistent(arch):
+    """``swin_consistent``, and the CAB's convs of ``embed_dim // compress_ratio`` and ``// squeeze_factor``
+    channels must have some."""
+    problems = swin_consistent(arch)
+    dim = arch['embed_dim']
+    for key in ('compress_ratio', 'squeeze_factor'):
+        if not problems and arch[key] > dim:
+            problems.append((key, f'must be at most embed_dim {dim} (a conv of embed_dim // {key} channels), '
+                                  f'got {arch[key]}'))
+    return problems
+
+
 SPEC = ArchSpec('HAT', HAT, detect=detect_hat, rename=rename_hat, scale_key='upscale', bytes_per_pixel=hat_bytes,
                 pad_multiple=lambda arch: int(arch.get('window_size', 16)),  # tiles on the window grid (swinir.py)
-                undetectable={'conv_scale': (0.01,), 'img_range': (1.0, 255.0)})
+                undetectable={'conv_scale': (0.01,), 'img_range': (1.0, 255.0)}, bounds=HAT_BOUNDS,
+                consistent=hat_consistent)

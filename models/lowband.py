@@ -29,7 +29,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from .rrdbnet import UNSHUFFLE, RRDBNet, StaticShapeRRDBNet, bytes_per_pixel, detect_rrdbnet, static_unshuffle
-from .specs import ArchSpec, shape_of
+from .specs import ArchSpec, Bound, shape_of
 from .srvgg import pixel_shuffle_by_reshape
 
 PREFIX = 'corrector.'
@@ -176,7 +176,8 @@ def _bytes(arch):
 
 SPEC = ArchSpec('LowBandRRDBNet', LowBandRRDBNet, detect=detect_lowband, scale_key='scale', pad_multiple=_pad,
                 bytes_per_pixel=_bytes, export_layer=StaticShapeLowBand, cpu_engine='openvino',
-                aliases={'block': 'num_block'})
+                aliases={'block': 'num_block'},
+                bounds={'corr_feat': Bound(1, 1024), 'corr_conv': Bound(1, 64), 'corr_up': Bound(1, 8)})
 
 
 def base_as_lowband(state, arch, base_state, base_arch):

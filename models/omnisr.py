@@ -17,7 +17,7 @@ import paddle.nn.functional as F
 
 from .legacy_ops import GELU, Sigmoid, gelu, normalize, sigmoid
 from .runtime_shape import crop_hw, hw, pad_to_multiple
-from .specs import ArchSpec, shape_of
+from .specs import ArchSpec, Bound, shape_of
 from .torch_layout import LayerNorm2d, Linear
 
 
@@ -305,5 +305,13 @@ def min_side(arch):
 
 
 # The window size cannot be told without the relative-position table (pe=False): 8, the official one, is assumed.
+def _consistent(arch):
+    feat = arch['num_feat']
+    return [('num_feat', f'must be a multiple of 4 (4 attention heads), got {feat}')] if feat % 4 else []
+
+
+# released OmniSRs: 64 features, window 8, 5 groups of 1 block
 SPEC = ArchSpec('OmniSR', OmniSR, detect=detect_omnisr, rename=rename_omnisr, scale_key='up_scale',
-                bytes_per_pixel=bytes_per_pixel, aliases={'block': 'block_num'}, min_side=min_side)
+                bytes_per_pixel=bytes_per_pixel, aliases={'block': 'block_num'},
+                bounds={'num_feat': Bound(4, 512), 'window_size': Bound(1, 32), 'block_num': Bound(1, 64),
+                        'res_num': Bound(1, 64)}, consistent=_consistent, min_side=min_side)

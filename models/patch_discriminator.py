@@ -12,7 +12,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle.nn.utils import spectral_norm
 
-from .specs import ArchSpec
+from .specs import ArchSpec, Bound
 
 VIEWS = ('rgb', 'wavelet', 'lq')
 
@@ -71,4 +71,5 @@ class PatchDiscriminatorSN(nn.Layer):
         return self.head(x)
 
 
-SPEC = ArchSpec('PatchDiscriminatorSN', PatchDiscriminatorSN, generator=False, lazy_build=False)
+SPEC = ArchSpec('PatchDiscriminatorSN', PatchDiscriminatorSN, generator=False, lazy_build=False,
+                bounds={'num_layers': Bound(1, 8)})

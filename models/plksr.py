@@ -16,7 +16,7 @@ import paddle.nn.functional as F
 
 from .dysample import DySample
 from .legacy_ops import gelu, sigmoid
-from .specs import ArchSpec, shape_of
+from .specs import ArchSpec, Bound, shape_of
 from .srvgg import pixel_shuffle_by_reshape
 from .torch_layout import LayerNorm2d
 
@@ -230,7 +230,29 @@ def bytes_per_pixel(arch):
     return 4.0 * (6 * dim + 8 * 3 * s * s)
 
 
+# released (Real)PLKSRs: dim 64, 12 or 28 blocks, kernel 13 or 17, split ratio 0.25, 4 norm groups
+BOUNDS = {'dim': Bound(1, 512), 'n_blocks': Bound(1, 128), 'kernel_size': Bound(1, 51),
+          'split_ratio': Bound(0, 1, real=True)}
+
+
+def consistent(arch):
+    """An odd kernel ('same' padding keeps the size), some channels for it, and groups that divide ``dim``."""
+    dim, kernel = arch['dim'], arch['kernel_size']
+    if kernel % 2 == 0:
+        return [('kernel_size', f'must be odd (the padding keeps the size), got {kernel}')]
+    if int(dim * arch['split_ratio']) < 1:
+        return [('split_ratio', f'{arch["split_ratio"]} x dim {dim} leaves the large kernel no channel')]
+    if arch.get('lk_type') == 'RectSparsePLK' and kernel < 3:
+        return [('kernel_size', f'must be at least 3 for RectSparsePLK (kernels of kernel_size / 3), got {kernel}')]
+    groups = arch.get('norm_groups')
+    if groups is not None and not arch.get('layer_norm') and dim % groups:
+        return [('norm_groups', f'must divide dim {dim}, got {groups}')]
+    return []
+
+
 PLKSR_SPEC = ArchSpec('PLKSR', PLKSR, detect=detect_plksr, scale_key='upscaling_factor',
-                      bytes_per_pixel=bytes_per_pixel, undetectable={'with_idt': (False, True)})
+                      bytes_per_pixel=bytes_per_pixel, undetectable={'with_idt': (False, True)}, bounds=BOUNDS,
+                      consistent=consistent)
 SPEC = ArchSpec('RealPLKSR', RealPLKSR, detect=detect_realplksr, scale_key='upscaling_factor',
-                bytes_per_pixel=bytes_per_pixel, undetectable={'norm_groups': (4,)})
+                bytes_per_pixel=bytes_per_pixel, undetectable={'norm_groups': (4,)},
+                bounds={**BOUNDS, 'norm_groups': Bound(1, 512), 'dropout': Bound(0, 1, real=True)}, consistent=consistent)

@@ -17,7 +17,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .specs import ArchSpec, shape_of, shown
+from .specs import ArchSpec, Bound, shape_of, shown
 
 # scale -> the default pixel-unshuffle factor of the input (Real-ESRGAN: the trunk upsamples x4)
 UNSHUFFLE = {4: 1, 2: 2, 1: 4}
@@ -319,4 +319,4 @@ def bytes_per_pixel(arch):
 SPEC = ArchSpec('RRDBNet', RRDBNet, detect=detect_rrdbnet, rename=rename_old_esrgan, scale_key='scale',
                 pad_multiple=_unshuffle_of, bytes_per_pixel=bytes_per_pixel, export_layer=StaticShapeRRDBNet,
                 cpu_engine='openvino', aliases={'block': 'num_block'}, undetectable={'scale': (2, 3)},
-                undetectable_when=_one_upsampling, complete=_with_shuffle)
+                undetectable_when=_one_upsampling, complete=_with_shuffle, bounds={'shuffle_factor': Bound(1, 8)})

@@ -17,7 +17,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from .legacy_ops import sigmoid, silu
-from .specs import ArchSpec, shape_of
+from .specs import ArchSpec, Bound, shape_of
 from .srvgg import pixel_shuffle_by_reshape
 
 N_BLOCKS = 6
@@ -225,5 +225,15 @@ def bytes_per_pixel(arch):
 
 
 # the fused export converts whole to OpenVINO, the engine bf16 runs on (spanx4_ch48, 256x256: docs/benchmarks.md)
+def _consistent(arch):
+    means, channels = arch['rgb_mean'], arch['num_in_ch']
+    if arch['norm'] and len(means) != channels:
+        return [('rgb_mean', f'must have one value per input channel ({channels}), got {len(means)}')]
+    return []
+
+
+# released SPANs: 48 or 52 channels; rgb_mean is DIV2K's, img_range 255 (1 in some community models)
 SPEC = ArchSpec('SPAN', SPAN, detect=detect_span, scale_key='upscale', bytes_per_pixel=bytes_per_pixel,
-                export_layer=FusedSPAN, undetectable={'img_range': (255.0, 1.0)}, cpu_engine='openvino')
+                export_layer=FusedSPAN, undetectable={'img_range': (255.0, 1.0)}, cpu_engine='openvino',
+                bounds={'feature_channels': Bound(1, 512), 'rgb_mean': Bound(0, 1, count=(1, 16), real=True)},
+                consistent=_consistent)

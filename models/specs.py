@@ -21,6 +21,8 @@ command-line flags     ``aliases`` (+ ``scale`` -> ``scale_key``)      ``models.
 weight-less choices    ``undetectable``                                ``models.read_checkpoint`` (check),
                                                                        ``models.convert`` (notes)
 shape-only build       ``lazy_build``                                  ``models.convert.check_fit``
+value ranges           ``bounds``, ``consistent`` (``GENERIC_BOUNDS``)   ``ArchSpec.build``, ``read_checkpoint``,
+                                                                       ``training.schema`` (network_g)
 =====================  ==============================================  =============================
 
 Adding a network means writing its Layer and one ``ArchSpec``, then
@@ -28,6 +30,7 @@ Adding a network means writing its Layer and one ``ArchSpec``, then
 spec whose ``detect`` recognises a state dict wins.
 """
 import inspect
+import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping, Optional
@@ -59,6 +62,54 @@ def no_padding(arch):
 def generic_bytes_per_pixel(arch):
     """Fallback tile-memory estimate: 64 fp32 maps of 64 channels per LR pixel."""
     return 4.0 * 64 * 64
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The numbers an arch key may hold: each from ``lo`` to ``hi`` (each item, for a list), whole numbers unless
+    ``real``, and for a list value from ``count[0]`` to ``count[1]`` items. Generous (several times what released
+    models use) but finite, so that no stored value can ask for unbounded memory before anything is allocated."""
+    lo: float
+    hi: float
+    count: Optional[tuple] = None
+    real: bool = False
+
+    def problems(self, key, value):
+        """``[(key, problem)]`` of ``value``: numbers out of range, not numbers, a list of the wrong length (for a
+        list, its first bad item)."""
+        if self.count is None:
+            return [(key, p) for p in [_range_problem(value, self.lo, self.hi, self.real)] if p]
+        if type(value) not in (list, tuple):
+            return [(key, f'expected a list of numbers, got {shown(value, 40)}')]
+        if not self.count[0] <= len(value) <= self.count[1]:
+            return [(key, f'must have {self.count[0]} to {self.count[1]} entries, got {len(value)}')]
+        bad = [(f'{key}[{i}]', p) for i, v in enumerate(value) for p in [_range_problem(v, self.lo, self.hi, self.real)]
+               if p]
+        return bad[:1]  # one line per key
+
+
+def _range_problem(value, lo, hi, real):
+    if type(value) not in ((int, float) if real else (int,)):
+        return f'expected a {"number" if real else "whole number"}, got {shown(value, 40)}'
+    if not math.isfinite(value):
+        return f'expected a finite number, got {value}'
+    if not lo <= value <= hi:
+        return f'must be between {lo:g} and {hi:g}, got {shown(value, 40)}'
+    return None
+
+
+# ranges of keys many networks share (a spec's own ``bounds`` take precedence): 16x the published models
+# (64 features, 23 RRDB blocks, 32 SRVGG convs, 32 growth channels); num_feat 100000 reached Paddle's allocator
+GENERIC_BOUNDS = {'num_in_ch': Bound(1, 16), 'num_out_ch': Bound(1, 16), 'in_chans': Bound(1, 16),
+                  'num_feat': Bound(1, 1024), 'num_block': Bound(1, 368), 'num_conv': Bound(1, 512),
+                  'num_grow_ch': Bound(1, 512), 'img_range': Bound(1, 65535, real=True)}
+SCALE_BOUND = Bound(1, 8)  # every generator's scale key: x1 to x8, the scales released models have
+
+
+def _numbers(value):
+    """The numbers in an arch value (a number or a flat list of them)."""
+    items = value if type(value) in (list, tuple) else [value]
+    return [v for v in items if type(v) in (int, float)]
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity
@@ -99,6 +150,10 @@ class ArchSpec:
             images and raises smaller tiles to it.
         lazy_build: the network can be built under ``paddle.LazyGuard``
             (shape checks without initialising the weights).
+        bounds: constructor key -> ``Bound``: the values the network is built with (window, depths, heads,
+            embed, kernel...), beside ``GENERIC_BOUNDS`` and the scale key's ``SCALE_BOUND``.
+        consistent: ``arch`` (completed with the constructor's defaults) -> ``[(key, problem)]`` of values that
+            do not fit each other (embed_dim not a multiple of the heads, a zero-width layer).
     """
 
     name: str
@@ -118,6 +173,8 @@ class ArchSpec:
     undetectable_when: Optional[Callable] = None
     complete: Optional[Callable] = None
     lazy_build: bool = True
+    bounds: Mapping = field(default_factory=dict)
+    consistent: Optional[Callable] = None
 
     def __post_init__(self):
         keys = self.keys
@@ -127,11 +184,13 @@ class ArchSpec:
             raise ValueError(f'ArchSpec {self.name}: cpu_engine must be one of {CPU_ENGINES}')
         if self.pad_mode not in PAD_MODES:
             raise ValueError(f'ArchSpec {self.name}: pad_mode must be one of {PAD_MODES}')
-        bad = sorted(set(self.aliases.values()) - set(keys)) + sorted(set(self.undetectable) - set(keys))
+        bad = sorted(set(self.aliases.values()) - set(keys)) + sorted(set(self.undetectable) - set(keys)) \
+            + sorted(set(self.bounds) - set(keys))
         if bad:
             raise ValueError(f'ArchSpec {self.name}: {bad} are not constructor keys of {self.cls.__name__}')
         object.__setattr__(self, 'aliases', MappingProxyType(dict(self.aliases)))
         object.__setattr__(self, 'undetectable', MappingProxyType(dict(self.undetectable)))
+        object.__setattr__(self, 'bounds', MappingProxyType(dict(self.bounds)))
 
     @property
     def keys(self):
@@ -178,9 +237,45 @@ class ArchSpec:
             names = ', '.join(shown(k, 40) for k in unknown[:5]) + (', ...' if len(unknown) > 5 else '')
             raise ValueError(f'{where}: unknown key(s) [{names}] for {self.name}; valid keys are {list(self.keys)}')
 
+    def bound(self, key):
+        """The ``Bound`` of constructor key ``key``, or None."""
+        if key in self.bounds:
+            return self.bounds[key]
+        if self.generator and key == self.scale_key:
+            return SCALE_BOUND
+        return GENERIC_BOUNDS.get(key)
+
+    def value_problems(self, arch):
+        """``[(key, problem)]`` of the values ``arch`` sets (the constructor's defaults fill the rest): every
+        number finite, each bounded key within its ``Bound``, then the spec's ``consistent`` check. Keys the
+        constructor does not take are left to ``check_kwargs``. Nothing here allocates."""
+        params = inspect.signature(self.cls.__init__).parameters
+        full = {k: p.default for k, p in params.items() if p.default is not p.empty}
+        full.update({k: v for k, v in arch.items() if k in params and k != 'self'})
+        problems = []
+        for key, value in full.items():
+            if any(not math.isfinite(v) for v in _numbers(value)):
+                problems.append((key, f'expected finite numbers, got {shown(value, 40)}'))
+                continue
+            limit = self.bound(key)
+            if limit is not None and value is not None:
+                problems += limit.problems(key, value)
+        if problems or self.consistent is None:
+            return problems
+        return list(self.consistent(full))
+
+    def check_values(self, arch, where):
+        """ValueError, one line naming ``where`` and the key, for the first of ``value_problems``."""
+        problems = self.value_problems(arch)
+        if problems:
+            key, problem = problems[0]
+            raise ValueError(f'{where}: {self.name} {key}: {problem}')
+        return arch
+
     def build(self, arch, where='network'):
         kwargs = {k: v for k, v in arch.items() if k != 'type'}
         self.check_kwargs(kwargs, where)
+        self.check_values(kwargs, where)
         return self.cls(**kwargs)
 
 

@@ -15,7 +15,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from .rrdbnet import static_unshuffle
-from .specs import ArchSpec, find_spec, shape_of
+from .specs import ArchSpec, Bound, find_spec, shape_of
 from .window_attention import (Mlp, PixelShuffleUpsample, WindowAttention, crop_to, image_mean, index_buffer,
                                pad_to_multiple, relative_position_index, shifted_attention, to_image, to_tokens,
                                window_features)
@@ -248,6 +248,8 @@ def detect_swinir(state):
     if 'absolute_pos_embed' in state:
         raise ValueError('a SwinIR with an absolute position embedding (one input size) is not supported')
     embed, in_ch = shape_of(state[first])[:2]
+    if not embed or not in_ch:
+        raise ValueError(f'{first} has shape {shape_of(state[first])}: no channels')
     unshuffle = round(math.sqrt(in_ch // 3)) if first == 'conv_first.1.weight' else 1
     if in_ch % (unshuffle * unshuffle):
         raise ValueError(f'{first} takes {in_ch} channels, not a pixel-unshuffled image\'s')
@@ -292,5 +294,28 @@ def window_multiple(arch):
     return int(arch.get('window_size', 8)) * int(arch.get('start_unshuffle', 1))
 
 
+# released SwinIRs: embed 60-240, up to 9 groups of 6 blocks, 6-8 heads, window 7 or 8, MLP ratio 2
+GROUPS = Bound(1, 64, count=(1, 16))  # per residual group: blocks, heads
+SWIN_BOUNDS = {'embed_dim': Bound(1, 512), 'depths': GROUPS, 'num_heads': GROUPS, 'window_size': Bound(1, 32),
+               'mlp_ratio': Bound(0, 16, real=True), 'start_unshuffle': Bound(1, 8)}
+
+
+def swin_consistent(arch):
+    """``[(key, problem)]`` of window-attention values that do not fit each other (SwinIR and HAT): one head
+    count per group, heads that divide the width (a head of width 0 divides by zero), a non-empty MLP."""
+    dim, depths, heads = arch['embed_dim'], arch['depths'], arch['num_heads']
+    if len(depths) != len(heads):
+        return [('num_heads', f'must have one entry per residual group ({len(depths)} in depths), got {len(heads)}')]
+    odd = next((h for h in heads if dim % h), None)
+    if odd is not None:
+        return [('num_heads', f'each must divide embed_dim {dim}, got {odd}')]
+    if int(dim * arch['mlp_ratio']) < 1:
+        return [('mlp_ratio', f'{arch["mlp_ratio"]} x embed_dim {dim} leaves the MLP no width')]
+    if arch.get('resi_connection') == '3conv' and dim < 4:
+        return [('embed_dim', f"must be at least 4 with resi_connection '3conv' (a quarter-width conv), got {dim}")]
+    return []
+
+
 SPEC = ArchSpec('SwinIR', SwinIR, detect=detect_swinir, rename=rename_swinir, scale_key='upscale',
-                bytes_per_pixel=attention_bytes, pad_multiple=window_multiple, undetectable={'img_range': (1.0, 255.0)})
+                bytes_per_pixel=attention_bytes, pad_multiple=window_multiple, undetectable={'img_range': (1.0, 255.0)},
+                bounds=SWIN_BOUNDS, consistent=swin_consistent)

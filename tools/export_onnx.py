@@ -38,8 +38,11 @@ def build_parser():
                    help='float16 weights and arithmetic, float32 input/output (onnxconverter-common; for GPU '
                         'providers: onnxruntime\'s CPU provider casts it back to float32 and is no faster)')
     p.add_argument('--check', type=int, nargs='*', default=[32, 48],
-                   help='input sizes to compare ORT with Paddle at (default 32 48; none: skip)')
+                   help='input sizes to compare ORT with Paddle at, 8 to 1024 (default 32 48; none: skip)')
     return p
+
+
+CHECK_RANGE = (8, 1024)  # --check sizes that are safe and quick to run (40000 ran the network on 1.6 GP)
 
 
 def psnr_between(a, b):
@@ -70,6 +73,9 @@ def main(argv=None):
     out = Path(args.output)
     if out.suffix.lower() != '.onnx':
         fail('export_onnx.py', f'{out}: the output must end in .onnx')
+    bad = next((n for n in args.check or [] if not CHECK_RANGE[0] <= n <= CHECK_RANGE[1]), None)
+    if bad is not None:  # before the model loads
+        fail('export_onnx.py', f'--check sizes must be between {CHECK_RANGE[0]} and {CHECK_RANGE[1]}, got {bad}')
     runtime_env.setup()
     from realesrgan_paddle import models
     try:

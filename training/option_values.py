@@ -10,10 +10,8 @@ from .fields import Field
 
 # kind of ``type:`` section -> {constructor option: the range, choices or path training requires}
 LIMITS = {
-    # network sizes: 16x the published models (64 features, 23 RRDB blocks, 32 SRVGG convs, 32 growth
-    # channels); num_feat 100000 reached Paddle's allocator as a C++ error wall
-    'network': {'num_feat': Field(min=1, max=1024), 'num_block': Field(min=1, max=368),
-                'num_conv': Field(min=1, max=512), 'num_grow_ch': Field(min=1, max=512)},
+    # network sizes are the networks' own (``models.specs.ArchSpec.bounds`` and ``GENERIC_BOUNDS``), checked by
+    # ``schema.validate`` for every network section, and by every path that reads weights or builds a network
     'dataset': {'crop_pad_size': Field(min=1), 'scale': Field(min=1, max=8),
                 'dataroot_gt': Field(exists='dir'), 'dataroot_lq': Field(exists='dir'),
                 'meta_info': Field(exists='file')},

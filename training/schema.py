@@ -83,9 +83,21 @@ def params(factory, hidden=()):
 
 
 # --------------------------------------------------------------------------------------- registry
-def _networks():
+def _models():
     from realesrgan_paddle import models
-    return dict(models.NETWORKS)
+    return models
+
+
+def _networks():
+    return dict(_models().NETWORKS)
+
+
+def _network_values(name, cfg, where, problems):
+    """The network's own ranges and consistency (``ArchSpec.bounds``, ``consistent``: windows, depths, heads,
+    widths, kernels), one line per problem with its key path, before anything is built."""
+    spec = _models().find_spec(name)
+    if spec is not None:
+        problems += [f'{where}.{key}: {problem}' for key, problem in spec.value_problems(cfg)]
 
 
 def _losses():
@@ -206,6 +218,7 @@ def _validate(k, kind, cfg, where, problems, types, default_type):
     for key in cfg:
         if key != 'type' and key not in accepted:
             problems.append(f'{where}.{key}: unknown key for {name} (valid: {", ".join(sorted(accepted))})')
+    before = len(problems)
     for key, p in accepted.items():
         value = cfg.get(key)
         if value is not None:
@@ -214,6 +227,8 @@ def _validate(k, kind, cfg, where, problems, types, default_type):
             problems.append(f'{where}.{key}: missing required key for {name}')
         elif key in filled:  # kinds that do not fill keep only the keys the section set
             out[key] = list(p.default) if isinstance(p.default, tuple) else copy.deepcopy(p.default)
+    if kind == 'network' and len(problems) == before:
+        _network_values(name, {key: v for key, v in out.items() if key != 'type'}, where, problems)
     return out
 
 
@@ -222,8 +237,7 @@ def build(kind, cfg, where, **given):
     ones, and offered ones, which the section's own values override). Raises ``SchemaError``."""
     cfg = validate(kind, cfg, where)
     if kind == 'network':
-        from realesrgan_paddle import models
-        return models.build_network(cfg, where)
+        return _models().build_network(cfg, where)
     factory = factories(kind)[cfg['type']]
     named = inspect.signature(factory).parameters
     kw = {key: v for key, v in given.items() if key in named}

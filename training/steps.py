@@ -17,6 +17,7 @@ from realesrgan_paddle.data.degrade.redraw import redraw
 from realesrgan_paddle.loss import LOSSES
 from realesrgan_paddle.models import build_network, find_spec, load_state_into, min_side, read_checkpoint
 from realesrgan_paddle.models.detect import detect_arch
+from realesrgan_paddle.models.loading import check_memory, shapes_only
 from realesrgan_paddle.models.zoo import ModelRefError, cached_paths, fetch_entry, get_entry, parse_model_ref, resolve
 
 from .checkpoints import load_optimizer_state, optimizer_state, to_numpy_state
@@ -121,6 +122,9 @@ def _network(opt, key, logger):
     arch = dict(opt[f'network_{key}'])
     if key == 'g':
         check_crop_size(opt, arch)
+    lazy = shapes_only(arch, f'network_{key}')  # parameters, gradients, Adam's moments, EMA: before allocating
+    if lazy is not None:
+        check_memory(lazy, arch, f'network_{key}', copies=5, what='training it')
     net = build('network', arch, f'network_{key}')
     path = opt['path']
     if path.get(f'pretrain_network_{key}'):

@@ -5,6 +5,8 @@ only to the app's output folder, written atomically (``media.image_io.imwrite``)
 fresh names, so an upload is never overwritten. At most ``MAX_LOADED`` upscalers
 stay loaded (least recently used first out).
 """
+import logging
+import os
 import re
 import time
 from collections import OrderedDict
@@ -26,6 +28,33 @@ MAX_LOADED = 2
 TEMPORAL = ('flow', 'static', 'off')  # videos: the stabiliser's mode, on (flow) by default as in the CLI
 PRECISIONS = ('auto', 'fp32', 'bf16')  # auto: as the CLI and the API choose (inference.precision.choose)
 RUNS_DIRS = ('experiments', 'runs')  # where train.py and the README's `finetune_domain --work runs/...` write
+MAX_DEPTH = 32  # folder levels searched below --models-dir and the runs folders (1200 levels: a RecursionError)
+log = logging.getLogger(__name__)
+
+
+def walk(root, wanted, max_depth=MAX_DEPTH):
+    """The paths below ``root`` (files and folders, sorted, symbolic links to folders not followed) for which
+    ``wanted(path)`` holds, searched without recursion down to ``max_depth`` levels; a deeper tree gives one
+    warning line, not a ``RecursionError``. A folder ``wanted`` keeps is not searched further."""
+    found, stack, cut = [], [(Path(root), 0)], False
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
+        except OSError:
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            if wanted(path):
+                found.append(path)
+            elif entry.is_dir(follow_symlinks=False):
+                if depth + 1 >= max_depth:
+                    cut = True
+                else:
+                    stack.append((path, depth + 1))
+    if cut:
+        log.warning('%s: folders more than %d levels deep are not searched', root, max_depth)
+    return sorted(found)
 
 
 def find_models(models_dir=None):
@@ -36,8 +65,8 @@ def find_models(models_dir=None):
     found = OrderedDict((n, n) for n in zoo.list_upscalers())
     if models_dir and Path(models_dir).is_dir():
         root = Path(models_dir)
-        for p in sorted(root.rglob('*')):
-            if ((p.is_file() and p.suffix in ('.pdparams', '.onnx')) or is_export_dir(p)) and _upscaler_file(p):
+        for p in walk(root, lambda p: (p.suffix in ('.pdparams', '.onnx') and p.is_file()) or is_export_dir(p)):
+            if _upscaler_file(p):
                 found[str(p.relative_to(root))] = str(p)
     return found
 
@@ -183,7 +212,8 @@ def list_reports(runs_dir=RUNS_DIRS):
     """The report.html files under ``runs_dir`` (a folder, or several), newest first; each run once: the report
     stage's own copy (``WORK/report/report.html``) is left out when the run published it as ``WORK/report.html``."""
     dirs = [runs_dir] if isinstance(runs_dir, (str, Path)) else list(runs_dir or ())
-    found = {p.resolve(): p for d in dirs if d and Path(d).is_dir() for p in Path(d).rglob('report.html')
+    found = {p.resolve(): p for d in dirs if d and Path(d).is_dir()
+             for p in walk(d, lambda p: p.name == 'report.html' and p.is_file())
              if not (p.parent.name == 'report' and (p.parent.parent / 'report.html').is_file())}
     return [str(p) for p in sorted(found.values(), key=lambda p: p.stat().st_mtime, reverse=True)]
 

@@ -10,6 +10,8 @@ onnx = pytest.importorskip('onnx', reason='needs onnx: pip install -r requiremen
 ort = pytest.importorskip('onnxruntime', reason='needs onnxruntime: pip install -r requirements-onnx.txt')
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
+from tests.inference.hostile_onnx import gram_graph, resize_graph, save_with_sidecar  # noqa: E402
+
 FEAT = 32
 
 
@@ -89,3 +91,65 @@ def test_the_same_pieces_unrepeated_run(tmp_path):
     from realesrgan_paddle.inference.onnx_backend import OnnxBackend
     be = OnnxBackend(_save(_convs(3, shared=False), tmp_path / 'plain.onnx'))
     assert be.forward(np.zeros((1, 3, 8, 8), np.float32)).shape == (1, 3, 8, 8)
+
+
+# ---------------------------------------------------------------- issue 73: what the graph itself does
+def test_an_output_of_x1000_is_refused_at_set_up_by_what_the_graph_makes(tmp_path):
+    """The sidecar says x4; the graph makes x1000 (3.2 GB from a 16x16 input before). Probed once on its smallest
+    input (1x1: 12 MB) when it is set up, it is refused before any image."""
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.inference.backends import OutputMismatch
+    path = save_with_sidecar(resize_graph(1000), tmp_path / 'x1000.onnx')
+    with pytest.raises(OutputMismatch) as e:
+        Upscaler(str(path))
+    assert str(e.value) == (f'{path}: the graph made a 1x3x1000x1000 output from a 1x3x1x1 input, not x4, as its '
+                            'sidecar says; refusing its output')
+
+
+def test_a_graph_whose_activations_grow_with_the_square_of_the_pixels_is_refused(tmp_path):
+    from realesrgan_paddle.inference import Upscaler
+    up = Upscaler(str(save_with_sidecar(gram_graph(), tmp_path / 'gram.onnx')))
+    assert up.upscale(np.zeros((24, 32, 3), np.uint8)).shape == (96, 128, 3)  # 768^2 floats: runs
+    with pytest.raises(ValueError) as e:
+        up.upscale(np.zeros((600, 800, 3), np.uint8))
+    msg = str(e.value)
+    assert '\n' not in msg and 'the graph asks for more memory on a' in msg and 'onnxruntime may take here' in msg
+
+
+_BOTH = '''import sys
+import numpy as np
+from realesrgan_paddle.inference import Upscaler
+try:
+    Upscaler(sys.argv[1])
+except ValueError as e:
+    print(e, file=sys.stderr)
+try:
+    Upscaler(sys.argv[2]).upscale(np.zeros((600, 800, 3), np.uint8))
+except ValueError as e:
+    print(e, file=sys.stderr)
+'''
+
+
+def test_both_are_refused_under_1_gib(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    a, b = save_with_sidecar(resize_graph(1000), tmp_path / 'x1000.onnx'), save_with_sidecar(gram_graph(), tmp_path / 'gram.onnx')
+    peak = tmp_path / 'peak.json'
+    res = subprocess.run([sys.executable, 'benchmarks/peak_rss.py', str(peak), '--', sys.executable, '-c', _BOTH,
+                          str(a), str(b)], cwd=root, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and 'not x4, as its sidecar says' in res.stderr, res.stderr[-2000:]
+    assert 'the graph asks for more memory' in res.stderr and 'Traceback' not in res.stderr
+    assert json.loads(peak.read_text())['peak_rss'] < 1 << 30
+
+
+def test_export_onnx_check_sizes_are_bounded():
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    res = subprocess.run([sys.executable, 'tools/export_onnx.py', '-m', 'realesr-animevideov3', '-o', 'x.onnx',
+                          '--check', '32', '40000'], cwd=root, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and res.stderr.strip().splitlines()[-1] == (
+        'export_onnx.py: error: --check sizes must be between 8 and 1024, got 40000')

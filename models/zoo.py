@@ -379,12 +379,20 @@ def fetch_entry(entry, source='auto', progress=True):
     file is used only when it is this program's copy of the entry (``zoo_cache.usable``, once per process); one
     that is not is removed with one line and made again."""
     converted, imported = cached_paths(entry)
+    known = {}  # True: checked by this process, unchanged since (found inline: a warm set-up enters no module)
+    for p in (converted, imported):  # None: missing; False: to be checked (``zoo_cache.usable``)
+        st = os.lstat(p) if os.path.lexists(p) else None
+        known[p] = st and zoo_cache.VERIFIED.get(p) == (st.st_mode, st.st_dev, st.st_ino, st.st_size,
+                                                        st.st_mtime_ns, st.st_ctime_ns)
     if entry.extra.get('wheel'):
-        return converted if zoo_cache.usable(entry, converted, True) else convert_wheel_file(entry, converted, progress)
-    if source != 'ncnn' and zoo_cache.usable(entry, converted, True):
+        if known[converted] or known[converted] is False and zoo_cache.usable(entry, converted, True):
+            return converted
+        return convert_wheel_file(entry, converted, progress)
+    if source != 'ncnn' and (known[converted] or known[converted] is False and zoo_cache.usable(entry, converted,
+                                                                                                True)):
         return converted
     if source != 'download' and entry.ncnn:
-        if zoo_cache.usable(entry, imported, False):
+        if known[imported] or known[imported] is False and zoo_cache.usable(entry, imported, False):
             return imported
         from .ncnn_import import save_imported, wheel_model_files
         files = wheel_model_files(entry.ncnn, entry.wheel)

@@ -15,7 +15,9 @@ from .loading import read_checkpoint
 log = logging.getLogger('models')
 
 
-VERIFIED = {}  # cache file -> its identity (``_lstat``) when it passed ``cache_mismatch``: this process only
+# cache file -> its identity (``_lstat``: mode, device, inode, size, mtime, ctime) when it passed
+# ``cache_mismatch``: this process only (``models.zoo.fetch_entry`` reads it inline)
+VERIFIED = {}
 
 
 def _lstat(p):

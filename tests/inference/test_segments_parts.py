@@ -249,6 +249,34 @@ def test_a_live_run_is_named_and_a_dead_runs_lock_taken_over(up, base, tmp_path)
     assert res['frames'] == 30 and framemd5(dst) == base['md5']
 
 
+@pytest.mark.parametrize('kind', ['hard link', 'symbolic link', 'fifo'])
+def test_a_planted_lock_is_never_written_through(up, base, tmp_path, caplog, kind):
+    """Issue 73: ``OUT.parts/lock`` hard-linked to a user's file: the run truncated that file and wrote its pid into
+    it (exit 0). A lock that is not a regular file of this user's with one name is now removed (the name) with one
+    line and made fresh; the run reuses the segments, and the user's file keeps its bytes."""
+    user = tmp_path / 'user' / 'notes.txt'
+    user.parent.mkdir()
+    user.write_text('my notes, not a lock\n' * 20)
+
+    def plant(parts):
+        lock = parts / 'lock'
+        if lock.exists():
+            lock.unlink()
+        if kind == 'hard link':
+            os.link(user, lock)
+        elif kind == 'symbolic link':
+            lock.symlink_to(user)
+        else:
+            os.mkfifo(lock)
+    run = tmp_path / 'run'
+    run.mkdir()
+    res, lines = rerun(up, base, run, caplog, plant)
+    assert res['reused'] == 3
+    said = [ln for ln in lines if '/lock' in ln]
+    assert len(said) == 1 and 'removed' in said[0], lines
+    assert user.read_text() == 'my notes, not a lock\n' * 20 and os.stat(user).st_nlink == 1
+
+
 @pytest.mark.parametrize('where', ['the last segment synced', 'an encoder mid-segment'])
 def test_a_full_disk_leaves_no_temporary_segment(up, base, tmp_path, monkeypatch, where):
     """D01: the disk fills while a segment is synced before its rename (the last one: the end-of-video path), or

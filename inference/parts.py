@@ -28,7 +28,7 @@ from pathlib import Path
 
 from realesrgan_paddle.media.video_reader import VideoError
 from realesrgan_paddle.utils.fileio import (NotOwnFileError, _pid_alive, atomic_write_bytes, atomic_write_text,
-                                            open_own_file, sha256_file, temp_beside)
+                                            fit_name, open_own_file, sha256_file, temp_beside)
 
 from .segment_check import check_file
 
@@ -54,7 +54,7 @@ class PartsFolder:
 
     def __init__(self, dst):
         self.dst = Path(dst)
-        self.path = self.dst.with_name(self.dst.name + '.parts')
+        self.path = self.dst.with_name(fit_name(self.dst.name, len('.parts')) + '.parts')  # a long name: cut, hashed
         self.fd = self.lock_fd = None
         self.state = None
         self._checked = {}  # segment -> (dev, ino, size, mtime_ns) of the file that passed its check

@@ -34,13 +34,31 @@ def cache_root():
     return Path(env).expanduser() if env else Path.home() / '.cache' / 'realesrgan-paddle'
 
 
-def temp_beside(path, suffix='.tmp'):
+NAME_MAX = 255  # bytes in one file name: ext4, XFS, btrfs, tmpfs, APFS, NTFS (in UTF-16 units)
+
+
+def fit_name(name, room=0):
+    """``name`` cut (at a character, in UTF-8 bytes) so that ``room`` more bytes still fit in ``NAME_MAX``; a cut
+    name ends with 8 hex digits of its sha256, so two long names that share their start stay apart."""
+    raw = os.fsencode(name)
+    if len(raw) + room <= NAME_MAX:
+        return name
+    keep = NAME_MAX - room - 9
+    head = raw[:max(keep, 0)].decode('utf-8', 'ignore')  # a character cut in two is left out
+    return f'{head}~{hashlib.sha256(raw).hexdigest()[:8]}'
+
+
+def temp_beside(path, suffix='.tmp', spare=0):
     """Create an empty hidden temp file in ``path``'s folder (same filesystem, so a
     rename onto ``path`` is atomic) with the usual umask mode, not mkstemp's 0600.
-    Returns ``(fd, tmp_path)``."""
+    Returns ``(fd, tmp_path)``. The target's name in the temp's is cut to fit ``NAME_MAX``
+    (an output named with 240 characters is a legal name, its temp's 262 would not be), ``spare`` bytes
+    more for names made from the temp's (``tmp + '.log'``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}-', suffix=suffix, dir=str(path.parent))
+    pid = os.getpid()
+    name = fit_name(path.name, len(f'..{pid}-') + 8 + len(os.fsencode(suffix)) + spare)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{name}.{pid}-', suffix=suffix, dir=str(path.parent))
     os.fchmod(fd, 0o666 & ~_UMASK)
     return fd, tmp
 

@@ -27,11 +27,27 @@ def _read_umask():
 _UMASK = _read_umask()
 
 
+class CacheRootError(NotADirectoryError):
+    """The user cache's path names something that is not a folder; ``str(e)`` is one line naming it."""
+
+    def __str__(self):
+        return self.args[0]
+
+
 def cache_root():
     """The user cache (converted models, exports, side files): ``$REALESRGAN_PADDLE_HOME``, else
-    ``~/.cache/realesrgan-paddle``; read at each call, so a changed environment takes effect."""
+    ``~/.cache/realesrgan-paddle``; read at each call, so a changed environment takes effect. ``CacheRootError``
+    (an OSError, one line) when that path is a file or anything else that is not a folder (it was a bare
+    ``[Errno 20] Not a directory`` or ``[Errno 17] File exists`` when the first file was written)."""
     env = os.environ.get('REALESRGAN_PADDLE_HOME')
-    return Path(env).expanduser() if env else Path.home() / '.cache' / 'realesrgan-paddle'
+    root = Path(env).expanduser() if env else Path.home() / '.cache' / 'realesrgan-paddle'
+    if os.path.lexists(root) and not os.path.isdir(root):
+        what = 'a symbolic link to nothing' if not os.path.exists(root) else 'a file, not a folder'
+        how = 'point REALESRGAN_PADDLE_HOME at a folder' if env else 'remove it, or set REALESRGAN_PADDLE_HOME to a ' \
+              'folder'
+        raise CacheRootError(f'{root}: the model cache{" ($REALESRGAN_PADDLE_HOME)" if env else ""} is {what}; '
+                             f'{how}')
+    return root
 
 
 NAME_MAX = 255  # bytes in one file name: ext4, XFS, btrfs, tmpfs, APFS, NTFS (in UTF-16 units)

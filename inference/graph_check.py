@@ -77,6 +77,19 @@ LEGACY_ATTRS |= frozenset({'begin_norm_axis', 'epsilon', 'trans_x', 'trans_y', '
 # ProgramDesc AttrType values allowed: INT FLOAT STRING INTS FLOATS STRINGS BOOLEAN BOOLEANS LONG LONGS
 # FLOAT64S FLOAT64 (not BLOCK/BLOCKS, VAR/VARS, SCALAR/SCALARS)
 LEGACY_ATTR_TYPES = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 15})
+# the oneDNN-optimised graph Paddle Inference writes for a CPU fp32 predictor (``_onednn_opt/`` in the user cache,
+# ``inference.backends.OptimizedGraphCache``): the fused ops and their attributes of every kind of export (collected
+# from each network's optimised graph: tests/inference/test_cache_trust.py keeps the lists true); one that holds
+# anything else is not used, and the predictor is made from the export's own graph
+OPTIMIZED_OPS = LEGACY_OPS | frozenset({
+    'fused_conv2d', 'fused_elementwise_add', 'fused_elementwise_sub', 'fused_elementwise_mul',
+    'fused_elementwise_div', 'matmul', 'fused_matmul'})
+OPTIMIZED_ATTRS = LEGACY_ATTRS | frozenset({
+    'Scale_in', 'Scale_in_eltwise', 'Scale_out', 'Scale_weights', 'Scale_x', 'Scale_y', 'exhaustive_search',
+    'force_fp32_output', 'fuse_activation', 'fuse_alpha', 'fuse_beta', 'fuse_relu', 'fuse_relu_before_depthwise_conv',
+    'fuse_residual_connection', 'fuse_with_relu', 'fused_output_scale', 'fused_reshape_X', 'fused_reshape_Y',
+    'fused_transpose_X', 'fused_transpose_Y', 'matmul_alpha', 'mkldnn_data_type', 'onednn_data_type', 'transpose_X',
+    'transpose_Y', 'use_addto', 'use_onednn', 'use_quantizer', 'workspace_size_MB'})
 VAR_KINDS = frozenset({7, 9, 10})  # DENSE_TENSOR, FEED_MINIBATCH, FETCH_LIST
 DATA_TYPES = frozenset({0, 2, 3, 4, 5, 22})  # BOOL INT32 INT64 FP16 FP32 BF16
 
@@ -150,9 +163,10 @@ def read_bounded(path, limit, what='file'):
     return data
 
 
-def check_graph(path, data=None):
+def check_graph(path, data=None, optimized=False):
     """Check the graph file ``path`` (``inference.pdmodel`` or a PIR ``.json``; ``data``: its bytes, when
-    read already); returns its bytes, or raises ``GraphRefused`` (one line naming the file)."""
+    read already; ``optimized``: a oneDNN-optimised legacy graph, whose fused ops are allowed too); returns its
+    bytes, or raises ``GraphRefused`` (one line naming the file)."""
     path = str(path)
     try:
         if data is None:
@@ -162,7 +176,7 @@ def check_graph(path, data=None):
         if path.endswith('.json'):
             _check_pir(data)
         else:
-            _check_legacy(data)
+            _check_legacy(data, *((OPTIMIZED_OPS, OPTIMIZED_ATTRS) if optimized else (LEGACY_OPS, LEGACY_ATTRS)))
     except _Bad as e:
         raise GraphRefused(f'{path}: refused: {e}; not a graph this project exports '
                            f'(only its own exports are run: docs/export_infer.md)') from None
@@ -484,7 +498,7 @@ def _text(buf, span, what):
         raise _Bad(f'{what} is not UTF-8 text') from None
 
 
-def _check_legacy(data):
+def _check_legacy(data, ops, attrs):
     buf = bytes(data)
     if not data:
         raise _Bad('the graph is empty')
@@ -503,7 +517,7 @@ def _check_legacy(data):
     if not blocks:
         raise _Bad('no block (not a Paddle program)')
     _check_blocks(blocks)
-    _check_block(buf, blocks[0])
+    _check_block(buf, blocks[0], ops, attrs)
 
 
 def _check_blocks(blocks):
@@ -526,7 +540,7 @@ def _check_blocks(blocks):
         raise _Bad(f'{n} blocks: this project\'s exports have one (no op they use runs a sub-block)')
 
 
-def _check_block(buf, block):
+def _check_block(buf, block, ops, attrs):
     declared = {}
     for span in block.get('vars', []):
         v = _message(buf, span, _VAR, 'variable', {'attrs': 64})
@@ -543,7 +557,7 @@ def _check_block(buf, block):
             _text(buf, _message(buf, a, _VARATTR, 'variable attribute').get('name', (0, 0)), 'an attribute name')
         declared[name] = kind
     for span in block.get('ops', []):
-        _check_op(buf, span, declared)
+        _check_op(buf, span, declared, ops, attrs)
 
 
 def _check_tensor(buf, span, name):
@@ -558,10 +572,10 @@ def _check_tensor(buf, span, name):
             raise _Bad(f'variable {name[:80]!r} has a dimension of {_int(dim, 64)}')
 
 
-def _check_op(buf, span, declared):
+def _check_op(buf, span, declared, ops, attrs):
     op = _message(buf, span, _OP, 'op', {'inputs': 64, 'outputs': 64, 'attrs': 128})
     kind = _text(buf, op.get('type', (0, 0)), 'an op type')
-    if kind not in LEGACY_OPS:
+    if kind not in ops:
         raise _Bad(f'op {kind[:80]!r} is not one this project\'s exports use')
     for slot in op.get('inputs', []) + op.get('outputs', []):
         v = _message(buf, slot, _OPVAR, f'op {kind} argument', {'arguments': 256})
@@ -574,7 +588,7 @@ def _check_op(buf, span, declared):
     for a in op.get('attrs', []):
         attr = _message(buf, a, _ATTR, f'op {kind} attribute', {'strings': 1024})
         name = _text(buf, attr.get('name', (0, 0)), 'an attribute name')
-        if name not in LEGACY_ATTRS:
+        if name not in attrs:
             raise _Bad(f'op {kind} has attribute {name[:80]!r}, not one this project\'s exports use')
         if attr.get('type') not in LEGACY_ATTR_TYPES:
             raise _Bad(f'op {kind} attribute {name} is of type {attr.get("type")} (sub-blocks, variables and '

@@ -33,11 +33,11 @@ def weights(tmp_path_factory):
     return save_image_like(d / 'mine.pdparams', ARCH, 0), save_image_like(d / 'other.pdparams', ARCH, 7)
 
 
-def _with_save_op(folder, target):
-    """Add to the export ``folder``'s graph a ``save`` op that writes ``target``: the hostile graph."""
+def _with_save_op(graph, target):
+    """Add to the legacy graph file ``graph`` a ``save`` op that writes ``target``: the hostile graph."""
     from paddle.base.proto import framework_pb2 as fp
     prog = fp.ProgramDesc()
-    prog.ParseFromString((folder / 'inference.pdmodel').read_bytes())
+    prog.ParseFromString(graph.read_bytes())
     block = prog.blocks[0]
     op = block.ops.add()
     op.type = 'save'
@@ -45,7 +45,7 @@ def _with_save_op(folder, target):
     x.parameter, x.arguments[:] = 'X', [next(v.name for v in block.vars if v.persistable)]
     a = op.attrs.add()
     a.name, a.type, a.s = 'file_path', 2, str(target)
-    (folder / 'inference.pdmodel').write_bytes(prog.SerializeToString())
+    graph.write_bytes(prog.SerializeToString())
 
 
 def test_a_planted_stamp_does_not_turn_the_graph_check_off(home, tmp_path, weights):
@@ -58,7 +58,7 @@ def test_a_planted_stamp_does_not_turn_the_graph_check_off(home, tmp_path, weigh
     from realesrgan_paddle import models
     evil = export_static(models.build_network(ARCH), ARCH, tmp_path / 'evil')
     target = tmp_path / 'written_by_the_graph'
-    _with_save_op(evil, target)
+    _with_save_op(evil / 'inference.pdmodel', target)
     digest = sha256_file(evil / 'inference.pdmodel')
     (home / 'graph_ok').mkdir(parents=True)
     for rev in range(1, 4):
@@ -137,3 +137,54 @@ def test_the_export_files_are_hashed_once_per_process(home, weights, monkeypatch
     again = open_cached_export(mine, cache_root=home, user_cache=home)
     assert len(calls) == 2  # the changed file hashed, refused, and exported again
     assert (again.dir / 'inference.pdiparams').read_bytes() == good
+
+
+# ---------------------------------------------------------------- the oneDNN-optimised graph kept in the user cache
+def _optimised(export_dir, home):
+    from realesrgan_paddle.inference.backends import OptimizedGraphCache, PredictorBackend
+    first = PredictorBackend(open_export(export_dir, home), engine='onednn', precision='fp32')
+    return first, OptimizedGraphCache(open_export(export_dir, home))
+
+
+def test_a_planted_optimised_graph_is_not_run(home, tmp_path, caplog):
+    """``side/<key>/_onednn_opt/`` in the user cache, with a stamp anyone can compute (the Paddle version, the
+    export files' sizes and mtimes): an optimised graph with a ``save`` op planted there ran, and wrote a file
+    outside. It is now checked as the export's graph is (its fused ops allowed) and, refused, made again."""
+    import paddle
+
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.backends import PredictorBackend
+    paddle.seed(0)
+    d = export_static(models.build_network(ARCH), ARCH, tmp_path / 'exp')
+    first, cache = _optimised(d, home)
+    assert not first.opt_cache_hit and cache.ready()  # made, and it passes
+    target = tmp_path / 'written_by_the_graph'
+    _with_save_op(cache.model, target)
+    with caplog.at_level('WARNING', logger='inference'):
+        again = PredictorBackend(open_export(d, home), engine='onednn', precision='fp32')
+    assert not again.opt_cache_hit
+    assert any("op 'save'" in r.getMessage() and 'not used' in r.getMessage() for r in caplog.records), caplog.text
+    again.forward(np.zeros((1, 3, 8, 8), np.float32))
+    assert not target.exists()
+
+
+@pytest.mark.slow(seconds=40)
+def test_every_kinds_optimised_graph_passes(home, tmp_path):
+    """Every network's oneDNN-optimised graph passes the check (graph_check.OPTIMIZED_OPS and _ATTRS cover the
+    fused ops): the second predictor of each loads the kept graph."""
+    import paddle
+
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.backends import PredictorBackend
+    from tests.models.tiny_archs import TINY_ARCHS
+    from tests.nets import rrdb
+    kinds = dict(TINY_ARCHS, rrdb_x4=rrdb(), rrdb_x1=rrdb(scale=1), srvgg_x4=ARCH, srvgg_relu=srvgg(act_type='relu'),
+                 srvgg_lrelu=srvgg(upscale=3, act_type='leakyrelu'))
+    missed = []
+    for name, arch in kinds.items():
+        paddle.seed(0)
+        d = export_static(models.build_network(arch), arch, tmp_path / name)
+        PredictorBackend(open_export(d, home), engine='onednn', precision='fp32')
+        if not PredictorBackend(open_export(d, home), engine='onednn', precision='fp32').opt_cache_hit:
+            missed.append(name)
+    assert not missed, f'optimised graphs refused: {missed}'

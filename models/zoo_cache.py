@@ -71,7 +71,7 @@ def cache_mismatch(entry, path, converted):
     meta = raw.get('meta') if isinstance(raw, dict) else None
     meta = meta if isinstance(meta, dict) else {}
     if meta.get('name') != entry.name:
-        return f'made for {str(meta.get("name"))[:60]!r}'
+        return f'made for {str(meta["name"])[:60]!r}' if meta.get('name') else 'no record of the model it was made for'
     if converted and entry.sha256 and meta.get('sha256') != entry.sha256:
         return 'converted from another file than the release file the entry pins (its sha256 differs)'
     return None

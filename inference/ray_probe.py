@@ -3,7 +3,8 @@ accepts connections and never answers, ``ray.init`` retried for over 3 minutes b
 address (its GCS, or a Ray Client server with ``ray://``) is a gRPC server, and a gRPC server answers the HTTP/2
 connection preface with a SETTINGS frame at once (10 ms from a real GCS here); so the address is probed with a TCP
 connect bounded by ``CONNECT_S`` and that one exchange bounded by ``REPLY_S``, and anything else is one line within
-``CONNECT_S + REPLY_S`` seconds. Standard library only: testable without Ray.
+``CONNECT_S + REPLY_S`` seconds (twice that for a loopback address, probed in Ray's form too: 26 s). Standard
+library only: testable without Ray.
 
 Ray replaces a loopback host (``127.0.0.1``, ``localhost``, ``::1``) in the address by this machine's own address
 before it connects (``ray._private.services.resolve_ip_for_localhost``): a cluster that listens on the loopback
@@ -12,8 +13,8 @@ given answers.
 """
 import socket
 
-CONNECT_S = 10.0
-REPLY_S = 10.0
+CONNECT_S = 5.0
+REPLY_S = 8.0  # two probes (a loopback address and Ray's form of it) stay within 30 s
 RAY_CLIENT_PORT = 10001
 # the HTTP/2 client connection preface and an empty SETTINGS frame (RFC 9113, 3.4 and 6.5)
 PREFACE = b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
@@ -81,8 +82,9 @@ def check_address(address, used=None, connect_s=None, reply_s=None):
     why = probe(*split_address(used), connect_s, reply_s)
     if why is None:
         return None
-    if probe(host, port, connect_s, reply_s) is None:
-        return (f'--ray {address}: Ray connects to {used} instead (it replaces a loopback address by this machine\'s '
-                f'own), and there {why}; the cluster listens on the loopback only: start its head on all addresses '
-                '(ray start --head), or use --ray local')
-    return f'--ray {address}: cannot reach the Ray cluster at {used} (Ray\'s form of the address): {why}'
+    rewrite = f'Ray connects to {used} instead (it replaces a loopback address by this machine\'s own): {why}'
+    given = probe(host, port, connect_s, reply_s)
+    if given is None:
+        return (f'--ray {address}: {rewrite}; the cluster listens on the loopback only: start its head on all '
+                'addresses (ray start --head), or use --ray local')
+    return f'--ray {address}: cannot reach the Ray cluster: {given}; and {rewrite}'

@@ -303,7 +303,8 @@ def open_own_file(path, flags=os.O_RDONLY, mode=0o644, dir_fd=None):
             (f'belongs to user {st.st_uid}' if hasattr(os, 'getuid') and st.st_uid != os.getuid() else None)
         if why:
             raise NotOwnFileError(f'{path}: {why}, not a file of this program')
-        os.set_blocking(fd, True)
+        if hasattr(os, 'set_blocking'):
+            os.set_blocking(fd, True)
         return fd
     except BaseException:
         os.close(fd)

@@ -69,7 +69,8 @@ def test_the_probe(fast, server, words):
     if server == 'closed':
         port = _closed_port()
     else:
-        srv, port = _listener(answer={'silent': None, 'http': b'HTTP/1.1 400 Bad Request\r\n\r\n', 'grpc': GRPC}[server])
+        answers = {'silent': None, 'http': b'HTTP/1.1 400 Bad Request\r\n\r\n', 'grpc': GRPC}
+        srv, port = _listener(answer=answers[server])
     try:
         why = ray_probe.check_address(f'127.0.0.1:{port}')
     finally:

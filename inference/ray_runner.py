@@ -76,8 +76,8 @@ def connect(ray, address, workers):
 
 def reachable(ray, address):
     """A ``VideoError`` (one line, within ``ray_probe``'s bounds: 26 s at most) when the cluster at ``address``
-    cannot be reached, before ``ray.init`` retries for minutes: 'auto' read as Ray reads it (``RAY_ADDRESS``, else the last
-    cluster started on this machine), and a loopback host probed as Ray rewrites it (``ray_probe``)."""
+    cannot be reached, before ``ray.init`` retries for minutes: 'auto' read as Ray reads it (``RAY_ADDRESS``, else
+    the last cluster started on this machine), and a loopback host probed as Ray rewrites it (``ray_probe``)."""
     used, label = None, address
     if not str(address).startswith('ray://'):
         services = getattr(getattr(ray, '_private', None), 'services', None)

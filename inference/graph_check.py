@@ -294,8 +294,9 @@ def check_cache_entry(path, info, graph_sha256, weights_sha256, rev):
     (docs/reliability.md); the graph was checked all the same."""
     if os.path.islink(path):
         raise CacheMismatch(f'{path}: a symbolic link, not a folder of this program')
-    if not isinstance(info, dict) or info.get('export_rev') != rev:
-        raise CacheMismatch(f'{path}: an export of an older revision', older=True)
+    if not isinstance(info, dict) or info.get('export_rev') != rev or 'weights_sha256' not in info:
+        raise CacheMismatch(f'{path}: an export of an older revision, or made before exports recorded their weights',
+                            older=True)  # exported again with the usual line, no warning
     if info.get('weights_sha256') != weights_sha256:
         raise CacheMismatch(f'{path}: an export of other weights (its {INFO_NAME} names another weights file)')
     files = info.get('files')

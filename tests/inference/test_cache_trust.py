@@ -188,3 +188,19 @@ def test_every_kinds_optimised_graph_passes(home, tmp_path):
         if not PredictorBackend(open_export(d, home), engine='onednn', precision='fp32').opt_cache_hit:
             missed.append(name)
     assert not missed, f'optimised graphs refused: {missed}'
+
+
+def test_an_entry_made_before_the_records_is_exported_again_quietly(home, weights, caplog):
+    """A cache entry written before exports recorded their weights (no ``weights_sha256``): exported again with the
+    usual one-time line, no warning (it is no attack, only an older cache)."""
+    mine, _ = weights
+    first = open_cached_export(mine, cache_root=home, user_cache=home)
+    info = json.loads((first.dir / 'model_info.json').read_text())
+    for key in ('weights_sha256', 'files'):
+        info.pop(key)
+    (first.dir / 'model_info.json').write_text(json.dumps(info))
+    with caplog.at_level('INFO', logger='inference'):
+        again = open_cached_export(mine, cache_root=home, user_cache=home)
+    assert not [r for r in caplog.records if r.levelname == 'WARNING']
+    assert any('exporting' in r.getMessage() for r in caplog.records)
+    assert 'weights_sha256' in json.loads((again.dir / 'model_info.json').read_text())

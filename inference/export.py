@@ -14,7 +14,6 @@ records ``weights_sha256``, the file it was made from. A cached export is used o
 since, are exported again, with one line.
 """
 import contextlib
-import errno
 import hashlib
 import json
 import logging
@@ -120,32 +119,29 @@ def export_static(net, arch, out_dir, source=None, weights_sha256=None):
         if weights_sha256:
             info['weights_sha256'] = weights_sha256
         (tmp / INFO_NAME).write_text(json.dumps(info, indent=1))
-        _chmod_as_mkdir(tmp)  # mkdtemp makes 0700; a new export folder gets the mode mkdir would give it
-        _put_in_place(tmp, out_dir)
+        if out_dir.exists():  # a folder of the user's: the export's files replaced, the others kept
+            for name in os.listdir(tmp):
+                os.replace(tmp / name, out_dir / name)
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            _chmod_as_mkdir(tmp)  # mkdtemp makes 0700; a new export folder gets the mode mkdir would give it
+            os.replace(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
 
 
-def _put_in_place(tmp, out_dir):
-    """The finished folder ``tmp`` renamed to ``out_dir``. What is there goes first, whole: a folder is renamed aside
-    and removed (nothing of it, such as a file planted beside the graph, is kept), a link or a file under the name
-    is unlinked (never what it points to)."""
-    for _ in range(5):  # another process may put its own export there in between: then again
-        if os.path.islink(out_dir) or os.path.lexists(out_dir) and not out_dir.is_dir():
-            os.unlink(out_dir)
-        elif out_dir.exists():
-            aside = Path(tempfile.mkdtemp(prefix=f'.{out_dir.name}.old.', dir=str(out_dir.parent)))
-            os.replace(out_dir, aside)  # a folder renamed onto an empty one
-            shutil.rmtree(aside, ignore_errors=True)
-        try:
-            os.replace(tmp, out_dir)
-            return
-        except OSError as e:
-            if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                raise
-    raise OSError(f'{out_dir}: another process keeps writing it; try again')
+def clear_cache_entry(out):
+    """Remove what is under the cache entry's name ``out`` before it is exported again: a folder is renamed aside and
+    removed whole (nothing of it, such as a file planted beside the graph, is kept; a hard link in it loses only this
+    name), a link or a file is unlinked (never what it points to). Only for the export cache's own folders."""
+    if os.path.islink(out) or os.path.lexists(out) and not out.is_dir():
+        os.unlink(out)
+    elif out.exists():
+        aside = Path(tempfile.mkdtemp(prefix=f'.{out.name}.old.', dir=str(out.parent)))
+        os.replace(out, aside)  # a folder renamed onto an empty one
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def _chmod_as_mkdir(path):
@@ -242,6 +238,7 @@ def open_cached_export(weights, arch_override=None, cache_root=None, progress=Fa
             log.warning('%s; exporting the weights again', e)
     from realesrgan_paddle import models
     net, arch = models.load_network(weights, arch=arch_override)  # a bad file fails here, before any output
+    clear_cache_entry(out)
     log.info('exporting %s for Paddle Inference into %s (once per weights file)', weights, out)
     with Steps(f'{Path(weights).name}: one-time export', 1, progress) as bar:
         bar.step('tracing and saving the static graph')

@@ -256,9 +256,9 @@ def check_export_folder(path, cache_key=None):
     without one)``. The graph is checked in every process that opens it (this process remembers the sha256s
     that passed): a record on disk (the stamps of ``graph_ok/`` before issue 73) could be planted, and the check
     costs 0.06-0.1 s of CPU on x4plus's graph (benchmarks/cache_checks.py). ``cache_key``: ``(weights sha256,
-    export revision)`` of an entry of the export cache (``check_cache_entry``). ``FileNotFoundError`` when the graph files are missing,
-    ``ExportRefused`` (a ValueError; one line naming the file) for one that is not a regular file, too large, or
-    not a graph this project exports."""
+    export revision)`` of an entry of the export cache (``check_cache_entry``). ``FileNotFoundError`` when the
+    graph files are missing, ``ExportRefused`` (a ValueError; one line naming the file) for one that is not a
+    regular file, too large, or not a graph this project exports."""
     graph, params = path / 'inference.pdmodel', path / 'inference.pdiparams'
     if not os.path.lexists(graph) or not os.path.lexists(params):
         raise FileNotFoundError(f'{path}: no inference.pdmodel/inference.pdiparams '

@@ -29,6 +29,7 @@ from realesrgan_paddle.utils import runtime_env
 
 from .cpu_features import native_bf16 as _native_bf16
 from .export import Export, SCALES, open_export
+from .graph_check import MAX_PARAMS_BYTES, ExportRefused, GraphRefused, check_graph, check_params
 
 log = logging.getLogger('inference')
 
@@ -283,8 +284,9 @@ class OptimizedGraphCache:
     """Where the oneDNN-optimised graph of an export lives, and whether it is still valid.
 
     Valid means: written by the same Paddle version from the same
-    inference.pdmodel/.pdiparams (size and mtime). Written atomically: the
-    files go to a temporary directory that is renamed when complete.
+    inference.pdmodel/.pdiparams (size and mtime), and passing the graph check
+    at each use (``ready``). Written atomically: the files go to a temporary
+    directory that is renamed when complete.
     """
 
     def __init__(self, export):
@@ -296,10 +298,20 @@ class OptimizedGraphCache:
         self.model, self.params = self.dir / '_optimized.pdmodel', self.dir / '_optimized.pdiparams'
 
     def ready(self):
+        """True when the kept graph can be used: its stamp matches, and it passes the graph check (a oneDNN graph's
+        fused ops allowed) and the parameters' walk, as the export's own graph does: the user cache is no safer
+        than an export folder (a planted graph with a ``save`` op and a matching stamp wrote a file outside)."""
         try:
-            return (self.dir / 'stamp').read_text() == self.stamp and self.model.is_file() and self.params.is_file()
+            if (self.dir / 'stamp').read_text() != self.stamp or not self.model.is_file() or not self.params.is_file():
+                return False
+            check_graph(self.model, optimized=True)
+            check_params(self.params, MAX_PARAMS_BYTES)
+        except (GraphRefused, ExportRefused) as e:
+            log.warning('%s; not used, the graph is optimised again', e)
+            return False
         except OSError:
             return False
+        return True
 
     def begin(self, cfg):
         try:

@@ -8,7 +8,11 @@ unshuffle by reshape/transpose). H and W must be multiples of the spec's
 ``model_info.json``), except for a network that pads itself (``ArchSpec.pad_mode``
 'own': Real-CUGAN, waifu2x CUNet), which takes any H and W.
 
-Beside the graph goes ``model_info.json``: ``{arch, scale, mod, source, dtype, format, export_rev}``.
+Beside the graph goes ``model_info.json``: ``{arch, scale, mod, source, dtype, format, export_rev, files}``
+(``files``: the sha256 of the graph and of the parameters); an export made into the cache from a weights file also
+records ``weights_sha256``, the file it was made from. A cached export is used only when both are still true
+(``graph_check.check_cache_entry``): a folder planted under the cache's name for other weights, or files changed
+since, are exported again, with one line.
 """
 import contextlib
 import hashlib
@@ -26,12 +30,13 @@ from typing import NamedTuple
 from realesrgan_paddle.utils.fileio import cache_root, cache_root as home, sha256_file
 from realesrgan_paddle.utils.progress import Steps
 
-from .graph_check import (INFO_NAME, MAX_INFO_BYTES, MAX_MOD, MAX_PARAMS_BYTES, SCALES,  # noqa: F401 (the API)
-                          ExportRefused, check_export_folder, check_info, read_info)
+from .graph_check import (EXPORT_FILES, INFO_NAME, MAX_INFO_BYTES, MAX_MOD, MAX_PARAMS_BYTES, SCALES,  # noqa: F401
+                          CacheMismatch, ExportRefused, check_export_folder, check_info, read_info)
 # bumped when what is traced or recorded changes (2: SRVGGNetCompact in the OpenVINO-convertible form; 3: SPAN
 # runs on OpenVINO, and a cache entry records its spec's engine), so that cached exports of older revisions are
 # written again
 EXPORT_REV = 3
+log = logging.getLogger('inference')
 
 
 def _export_layer(net, spec):
@@ -98,8 +103,9 @@ def trace_save(net, arch, prefix, legacy=True):
         paddle.jit.save(static, str(prefix))
 
 
-def export_static(net, arch, out_dir, source=None):
-    """Write ``out_dir/inference.pdmodel``, ``inference.pdiparams`` and ``model_info.json`` atomically."""
+def export_static(net, arch, out_dir, source=None, weights_sha256=None):
+    """Write ``out_dir/inference.pdmodel``, ``inference.pdiparams`` and ``model_info.json`` atomically;
+    ``weights_sha256``: the weights file's, recorded for a cache entry (``graph_check.check_cache_entry``)."""
     from realesrgan_paddle import models
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -111,9 +117,12 @@ def export_static(net, arch, out_dir, source=None):
                 'dtype': 'float32', 'export_rev': EXPORT_REV, 'source': str(source) if source else None,
                 'input': 'N,C,H,W float32 RGB in [0,1]; ' + ('any H,W (the network pads itself; tiles start on '
                                                               'multiples of mod)' if models.pads_itself(arch)
-                                                              else 'H,W multiples of mod')}
+                                                              else 'H,W multiples of mod'),
+                'files': {name: sha256_file(tmp / name) for name in EXPORT_FILES}}
+        if weights_sha256:
+            info['weights_sha256'] = weights_sha256
         (tmp / INFO_NAME).write_text(json.dumps(info, indent=1))
-        if out_dir.exists():
+        if out_dir.exists():  # a folder of the user's: the export's files replaced, the others kept
             for name in os.listdir(tmp):
                 os.replace(tmp / name, out_dir / name)
             shutil.rmtree(tmp, ignore_errors=True)
@@ -124,6 +133,18 @@ def export_static(net, arch, out_dir, source=None):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def clear_cache_entry(out):
+    """Remove what is under the cache entry's name ``out`` before it is exported again: a folder is renamed aside and
+    removed whole (nothing of it, such as a file planted beside the graph, is kept; a hard link in it loses only this
+    name), a link or a file is unlinked (never what it points to). Only for the export cache's own folders."""
+    if os.path.islink(out) or os.path.lexists(out) and not out.is_dir():
+        os.unlink(out)
+    elif out.exists():
+        aside = Path(tempfile.mkdtemp(prefix=f'.{out.name}.old.', dir=str(out.parent)))
+        os.replace(out, aside)  # a folder renamed onto an empty one
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def _chmod_as_mkdir(path):
@@ -165,18 +186,19 @@ class Export(NamedTuple):
     side_base: Path
 
 
-def open_export(path, user_cache=None):
+def open_export(path, user_cache=None, cache_key=None):
     """``path`` (an export folder, or an ``Export`` returned as it is) -> ``Export``, its graph checked and its
     ``model_info.json`` read before Paddle sees either, in one call (``graph_check.check_export_folder``).
-    ``user_cache``: the user cache (``utils.fileio.cache_root()`` when not given), where the graph check's
-    stamps and the export's side files go. FileNotFoundError (one line) when the graph files are missing,
-    ``ExportRefused`` (a ValueError, one line naming the file) for a folder that is not run."""
+    ``user_cache``: the user cache (``utils.fileio.cache_root()`` when not given), where the export's side
+    files go; ``cache_key``: ``(weights sha256, EXPORT_REV)`` for an entry of the export cache, which must be this
+    program's export of those weights (``CacheMismatch`` otherwise). FileNotFoundError (one line) when the graph
+    files are missing, ``ExportRefused`` (a ValueError, one line naming the file) for a folder that is not run."""
     if isinstance(path, Export):
         return path
     path = Path(path)
     if user_cache is None:
         user_cache = cache_root()
-    digest, info = check_export_folder(path, Path(user_cache) / 'graph_ok')
+    digest, info = check_export_folder(path, cache_key)
     info = info or {}
     key = hashlib.sha256(f'{path.resolve()}|{digest}'.encode()).hexdigest()[:20]
     engine = info.get('cpu_engine')
@@ -185,13 +207,6 @@ def open_export(path, user_cache=None):
         spec = models.find_spec((info.get('arch') or {}).get('type'))
         engine = spec.cpu_engine if spec else 'onednn'
     return Export(path, info, engine, Path(user_cache) / 'side' / key)
-
-
-def _info_or_none(folder):
-    try:
-        return load_info(folder)
-    except ExportRefused:  # a damaged cache entry: written again
-        return None
 
 
 def export_key(digest, arch_override=None):
@@ -210,23 +225,24 @@ def cached_export(weights, arch_override=None, cache_root=None, progress=False):
 
 def open_cached_export(weights, arch_override=None, cache_root=None, progress=False, digest=None, user_cache=None):
     """``cached_export`` as an ``Export``; ``digest``: the weights file's sha256 when the caller has it;
-    ``user_cache``: as ``open_export`` takes it."""
+    ``user_cache``: as ``open_export`` takes it. A cache entry is used only when it is this program's export of
+    these weights (``graph_check.check_cache_entry``); any other is exported again, with one line."""
     if digest is None or cache_root is None or user_cache is None:
         digest, user_cache = digest or sha256_file(weights), user_cache or home()
         cache_root = cache_root or user_cache
     out = Path(cache_root) / 'infer' / export_key(digest, arch_override)
-    if (out / 'inference.pdmodel').is_file():
+    if os.path.lexists(out / 'inference.pdmodel'):
         try:
-            export = open_export(out, user_cache)
-            if export.info.get('export_rev') == EXPORT_REV:
-                return export
-        except (ExportRefused, FileNotFoundError):
-            if (_info_or_none(out) or {}).get('export_rev') == EXPORT_REV:
-                raise  # a current entry whose files are refused; a stale or damaged one is written again
+            return open_export(out, user_cache, cache_key=(digest, EXPORT_REV))
+        except CacheMismatch as e:  # an older revision: exported again, said by the line below
+            if not e.older:
+                log.warning('%s; exporting the weights again', e)
+        except (ExportRefused, FileNotFoundError) as e:
+            log.warning('%s; exporting the weights again', e)
     from realesrgan_paddle import models
     net, arch = models.load_network(weights, arch=arch_override)  # a bad file fails here, before any output
-    logging.getLogger('inference').info('exporting %s for Paddle Inference into %s (once per weights file)',
-                                        weights, out)
+    clear_cache_entry(out)
+    log.info('exporting %s for Paddle Inference into %s (once per weights file)', weights, out)
     with Steps(f'{Path(weights).name}: one-time export', 1, progress) as bar:
         bar.step('tracing and saving the static graph')
-        return open_export(export_static(net, arch, out, source=weights), user_cache)
+        return open_export(export_static(net, arch, out, source=weights, weights_sha256=digest), user_cache)

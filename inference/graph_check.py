@@ -19,9 +19,9 @@ only when
   writes is declared (legacy) or defined by an earlier op (PIR).
 
 ``check_graph(path)`` raises ``GraphRefused`` (a ValueError) with one line naming the file.
-``check_export_folder(path, stamps)`` is ``inference.export.open_export``'s one call: the folder's files, the
-parameters' tensor headers (``check_params``), the graph (checked once per sha256: a stamp in the user cache)
-and ``model_info.json`` (``read_info``, bounded and
+``check_export_folder(path)`` is ``inference.export.open_export``'s one call: the folder's files, the
+parameters' tensor headers (``check_params``), the graph (checked in every process that opens it: no file
+anywhere turns the check off) and ``model_info.json`` (``read_info``, bounded and
 checked: ``check_info``), refused with ``ExportRefused`` (one line naming the file).
 """
 import hashlib
@@ -30,9 +30,7 @@ import math
 import os
 import stat
 import struct
-from pathlib import Path
 
-CHECK_REV = 1  # bump when a list below is narrowed: graphs that passed an older check are read again
 MAX_GRAPH_BYTES = 32 << 20  # x4plus: 0.54 MB
 MAX_OPS = 20_000  # x4plus: 1866
 MAX_VARS = 60_000  # x4plus: 2920
@@ -79,6 +77,19 @@ LEGACY_ATTRS |= frozenset({'begin_norm_axis', 'epsilon', 'trans_x', 'trans_y', '
 # ProgramDesc AttrType values allowed: INT FLOAT STRING INTS FLOATS STRINGS BOOLEAN BOOLEANS LONG LONGS
 # FLOAT64S FLOAT64 (not BLOCK/BLOCKS, VAR/VARS, SCALAR/SCALARS)
 LEGACY_ATTR_TYPES = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 15})
+# the oneDNN-optimised graph Paddle Inference writes for a CPU fp32 predictor (``_onednn_opt/`` in the user cache,
+# ``inference.backends.OptimizedGraphCache``): the fused ops and their attributes of every kind of export (collected
+# from each network's optimised graph: tests/inference/test_cache_trust.py keeps the lists true); one that holds
+# anything else is not used, and the predictor is made from the export's own graph
+OPTIMIZED_OPS = LEGACY_OPS | frozenset({
+    'fused_conv2d', 'fused_elementwise_add', 'fused_elementwise_sub', 'fused_elementwise_mul',
+    'fused_elementwise_div', 'matmul', 'fused_matmul'})
+OPTIMIZED_ATTRS = LEGACY_ATTRS | frozenset({
+    'Scale_in', 'Scale_in_eltwise', 'Scale_out', 'Scale_weights', 'Scale_x', 'Scale_y', 'exhaustive_search',
+    'force_fp32_output', 'fuse_activation', 'fuse_alpha', 'fuse_beta', 'fuse_relu', 'fuse_relu_before_depthwise_conv',
+    'fuse_residual_connection', 'fuse_with_relu', 'fused_output_scale', 'fused_reshape_X', 'fused_reshape_Y',
+    'fused_transpose_X', 'fused_transpose_Y', 'matmul_alpha', 'mkldnn_data_type', 'onednn_data_type', 'transpose_X',
+    'transpose_Y', 'use_addto', 'use_onednn', 'use_quantizer', 'workspace_size_MB'})
 VAR_KINDS = frozenset({7, 9, 10})  # DENSE_TENSOR, FEED_MINIBATCH, FETCH_LIST
 DATA_TYPES = frozenset({0, 2, 3, 4, 5, 22})  # BOOL INT32 INT64 FP16 FP32 BF16
 
@@ -152,9 +163,10 @@ def read_bounded(path, limit, what='file'):
     return data
 
 
-def check_graph(path, data=None):
+def check_graph(path, data=None, optimized=False):
     """Check the graph file ``path`` (``inference.pdmodel`` or a PIR ``.json``; ``data``: its bytes, when
-    read already); returns its bytes, or raises ``GraphRefused`` (one line naming the file)."""
+    read already; ``optimized``: a oneDNN-optimised legacy graph, whose fused ops are allowed too); returns its
+    bytes, or raises ``GraphRefused`` (one line naming the file)."""
     path = str(path)
     try:
         if data is None:
@@ -164,7 +176,7 @@ def check_graph(path, data=None):
         if path.endswith('.json'):
             _check_pir(data)
         else:
-            _check_legacy(data)
+            _check_legacy(data, *((OPTIMIZED_OPS, OPTIMIZED_ATTRS) if optimized else (LEGACY_OPS, LEGACY_ATTRS)))
     except _Bad as e:
         raise GraphRefused(f'{path}: refused: {e}; not a graph this project exports '
                            f'(only its own exports are run: docs/export_infer.md)') from None
@@ -238,44 +250,118 @@ def check_info(info):
     return None
 
 
-def check_export_folder(path, stamps):
+def check_export_folder(path, cache_key=None):
     """The export folder ``path`` read once, before Paddle sees it: its graph checked (``check_graph``) and
     its ``INFO_NAME`` read (``read_info``); ``(the graph's sha256, the info or None for a foreign export
-    without one)``. A graph whose sha256 passed before is not read again: this process remembers it, and a
-    stamp in the folder ``stamps`` (the user cache's ``graph_ok/``) keeps it across runs.
-    ``FileNotFoundError`` when the graph files are missing, ``ExportRefused`` (a ValueError; one line naming
-    the file) for one that is not a regular file, too large, or not a graph this project exports."""
+    without one)``. The graph is checked in every process that opens it (this process remembers the sha256s
+    that passed): a record on disk (the stamps of ``graph_ok/`` before issue 73) could be planted, and the check
+    costs 0.06-0.1 s of CPU on x4plus's graph (benchmarks/cache_checks.py). ``cache_key``: ``(weights sha256,
+    export revision)`` of an entry of the export cache (``check_cache_entry``). ``FileNotFoundError`` when the
+    graph files are missing, ``ExportRefused`` (a ValueError; one line naming the file) for one that is not a
+    regular file, too large, or not a graph this project exports."""
     graph, params = path / 'inference.pdmodel', path / 'inference.pdiparams'
     if not os.path.lexists(graph) or not os.path.lexists(params):
         raise FileNotFoundError(f'{path}: no inference.pdmodel/inference.pdiparams '
                                 f'(write them with tools/export_model.py)')
     check_params(params, MAX_PARAMS_BYTES)  # its tensor headers walked: no header claims more than the file
+    digest = check_graph_file(graph)
+    info = path / INFO_NAME
+    info = read_info(info) if os.path.lexists(info) else None
+    if cache_key is not None:
+        check_cache_entry(path, info, digest, *cache_key)
+    return digest, info
+
+
+# ---------------------------------------------------------------- an entry of the export cache
+EXPORT_FILES = ('inference.pdmodel', 'inference.pdiparams')
+
+
+class CacheMismatch(ExportRefused):
+    """An entry of the export cache that is not this program's export of the weights asked for (``older``: only of
+    an older export revision); it is exported again. The message is one line naming the folder."""
+
+    def __init__(self, msg, older=False):
+        super().__init__(msg)
+        self.older = older
+
+
+def check_cache_entry(path, info, graph_sha256, weights_sha256, rev):
+    """``CacheMismatch`` unless the cache folder ``path`` (its graph's sha256 ``graph_sha256``, its sidecar
+    ``info``) is this program's export of the weights whose sha256 is ``weights_sha256``, at export revision
+    ``rev``: the sidecar records both sha256s of ``EXPORT_FILES`` and ``weights_sha256``, and the files are regular
+    files of this user's with one name (no link), whose bytes have those sha256s. The parameters' sha256 costs
+    0.05 s on x4plus's 67 MB, once per process. A forger who rewrites the sidecar with new sha256s gets past this
+    (docs/reliability.md); the graph was checked all the same."""
+    if os.path.islink(path):
+        raise CacheMismatch(f'{path}: a symbolic link, not a folder of this program')
+    if not isinstance(info, dict) or info.get('export_rev') != rev or 'weights_sha256' not in info:
+        raise CacheMismatch(f'{path}: an export of an older revision, or made before exports recorded their weights',
+                            older=True)  # exported again with the usual line, no warning
+    if info.get('weights_sha256') != weights_sha256:
+        raise CacheMismatch(f'{path}: an export of other weights (its {INFO_NAME} names another weights file)')
+    files = info.get('files')
+    if not isinstance(files, dict) or files.get(EXPORT_FILES[0]) != graph_sha256:
+        raise CacheMismatch(f'{path}: its graph is not the one exported ({INFO_NAME} records another sha256)')
+    key = (str(path), weights_sha256)
+    stats = [_own_file(path / name) for name in EXPORT_FILES]
+    if _BOUND.get(key) == stats:
+        return
+    if _sha256_own(path / EXPORT_FILES[1], stats[1]) != files.get(EXPORT_FILES[1]):
+        raise CacheMismatch(f'{path}: its {EXPORT_FILES[1]} is not the one exported ({INFO_NAME} records another '
+                            'sha256)')
+    _BOUND[key] = stats
+
+
+_BOUND = {}  # (cache folder, weights sha256) -> its files' identities when they last passed: memory only
+
+
+def _own_file(p):
+    """``p``'s identity (device, inode, size, mtime, ctime) when it is a regular file of this user's with one name,
+    not a link; ``CacheMismatch`` otherwise."""
+    try:
+        st = os.lstat(p)
+    except OSError as e:
+        raise CacheMismatch(f'{p}: cannot read it ({e.strerror})') from None
+    mine = not hasattr(os, 'getuid') or st.st_uid == os.getuid()
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or not mine:
+        raise CacheMismatch(f'{p}: a link or not a file of this program')
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _sha256_own(p, identity):
+    """The sha256 of the file ``p``, opened without following a link, which must still be ``identity``."""
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_NONBLOCK', 0))
+    except OSError as e:
+        raise CacheMismatch(f'{p}: cannot read it ({e.strerror})') from None
+    with os.fdopen(fd, 'rb') as f:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != identity:
+            raise CacheMismatch(f'{p}: changed while it was checked')
+        h = hashlib.sha256()
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_graph_file(graph):
+    """The sha256 of the graph file ``graph``, checked (``check_graph``) unless this process checked the same
+    bytes before; ``ExportRefused`` (one line naming it) otherwise."""
     try:
         data = read_bounded(graph, MAX_GRAPH_BYTES, 'graph')
     except _Bad as e:
         raise ExportRefused(f'{graph}: {e}') from None
     digest = hashlib.sha256(data).hexdigest()
-    stamp = Path(stamps) / f'{digest}-{CHECK_REV}'
-    if digest not in _CHECKED and not stamp.is_file():
+    if digest not in _CHECKED:
         try:
             check_graph(graph, data)
         except GraphRefused as e:
             raise ExportRefused(str(e)) from None
-        _remember(digest, stamp)
-    info = path / INFO_NAME
-    return digest, (read_info(info) if os.path.lexists(info) else None)
+        _CHECKED.add(digest)
+    return digest
 
 
-_CHECKED = set()  # graph digests this process has checked
-
-
-def _remember(digest, stamp):
-    _CHECKED.add(digest)
-    try:
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.touch()
-    except OSError:  # a read-only cache: the check runs again next time
-        pass
+_CHECKED = set()  # graph digests this process has checked: memory only, never a file
 
 
 # ---------------------------------------------------------------- protobuf wire format, bounded
@@ -413,7 +499,7 @@ def _text(buf, span, what):
         raise _Bad(f'{what} is not UTF-8 text') from None
 
 
-def _check_legacy(data):
+def _check_legacy(data, ops, attrs):
     buf = bytes(data)
     if not data:
         raise _Bad('the graph is empty')
@@ -432,7 +518,7 @@ def _check_legacy(data):
     if not blocks:
         raise _Bad('no block (not a Paddle program)')
     _check_blocks(blocks)
-    _check_block(buf, blocks[0])
+    _check_block(buf, blocks[0], ops, attrs)
 
 
 def _check_blocks(blocks):
@@ -455,7 +541,7 @@ def _check_blocks(blocks):
         raise _Bad(f'{n} blocks: this project\'s exports have one (no op they use runs a sub-block)')
 
 
-def _check_block(buf, block):
+def _check_block(buf, block, ops, attrs):
     declared = {}
     for span in block.get('vars', []):
         v = _message(buf, span, _VAR, 'variable', {'attrs': 64})
@@ -472,7 +558,7 @@ def _check_block(buf, block):
             _text(buf, _message(buf, a, _VARATTR, 'variable attribute').get('name', (0, 0)), 'an attribute name')
         declared[name] = kind
     for span in block.get('ops', []):
-        _check_op(buf, span, declared)
+        _check_op(buf, span, declared, ops, attrs)
 
 
 def _check_tensor(buf, span, name):
@@ -487,10 +573,10 @@ def _check_tensor(buf, span, name):
             raise _Bad(f'variable {name[:80]!r} has a dimension of {_int(dim, 64)}')
 
 
-def _check_op(buf, span, declared):
+def _check_op(buf, span, declared, ops, attrs):
     op = _message(buf, span, _OP, 'op', {'inputs': 64, 'outputs': 64, 'attrs': 128})
     kind = _text(buf, op.get('type', (0, 0)), 'an op type')
-    if kind not in LEGACY_OPS:
+    if kind not in ops:
         raise _Bad(f'op {kind[:80]!r} is not one this project\'s exports use')
     for slot in op.get('inputs', []) + op.get('outputs', []):
         v = _message(buf, slot, _OPVAR, f'op {kind} argument', {'arguments': 256})
@@ -503,7 +589,7 @@ def _check_op(buf, span, declared):
     for a in op.get('attrs', []):
         attr = _message(buf, a, _ATTR, f'op {kind} attribute', {'strings': 1024})
         name = _text(buf, attr.get('name', (0, 0)), 'an attribute name')
-        if name not in LEGACY_ATTRS:
+        if name not in attrs:
             raise _Bad(f'op {kind} has attribute {name[:80]!r}, not one this project\'s exports use')
         if attr.get('type') not in LEGACY_ATTR_TYPES:
             raise _Bad(f'op {kind} attribute {name} is of type {attr.get("type")} (sub-blocks, variables and '

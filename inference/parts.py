@@ -6,7 +6,9 @@ program's own (docs/reliability.md, "The parts folder"):
   outside the folder is ever removed, and before the join and the final clean-up the name must still be that
   folder;
 - one run at a time: ``lock`` holds the pid of the run that has its ``flock`` (a killed run's lock is free again,
-  so it is taken over); a second run refuses in one line naming the first;
+  so it is taken over); a second run refuses in one line naming the first. The lock is opened without following a
+  link and written only when it is a regular file of this user's with one name; anything else under its name is
+  removed (the name) and made fresh;
 - only regular files with the program's own names are removed: ``seg_NNNNN.mp4``, ``plan.json``, ``lock``, and
   the temporary ``.seg_*``, ``.join.*``, ``.concat.*``, ``.plan.json.*`` files whose writer's pid is gone;
 - ``plan.json`` is read without following a link, at most ``PLAN_BYTES``; its plan must equal the one made again
@@ -25,7 +27,8 @@ import stat
 from pathlib import Path
 
 from realesrgan_paddle.media.video_reader import VideoError
-from realesrgan_paddle.utils.fileio import _pid_alive, atomic_write_bytes, atomic_write_text, sha256_file, temp_beside
+from realesrgan_paddle.utils.fileio import (NotOwnFileError, _pid_alive, atomic_write_bytes, atomic_write_text,
+                                            fit_name, open_own_file, sha256_file, temp_beside)
 
 from .segment_check import check_file
 
@@ -51,7 +54,7 @@ class PartsFolder:
 
     def __init__(self, dst):
         self.dst = Path(dst)
-        self.path = self.dst.with_name(self.dst.name + '.parts')
+        self.path = self.dst.with_name(fit_name(self.dst.name, len('.parts')) + '.parts')  # a long name: cut, hashed
         self.fd = self.lock_fd = None
         self.state = None
         self._checked = {}  # segment -> (dev, ino, size, mtime_ns) of the file that passed its check
@@ -97,15 +100,28 @@ class PartsFolder:
         return VideoError(f'{self.path}: is {what}; the work folder of {self.dst} must be a real folder this '
                           'program makes (nothing was written; remove it or choose another output)')
 
+    def _open_lock(self):
+        """The lock's descriptor, opened without following a link and checked before anything is written to it: a
+        regular file of this user's with one name (``open_own_file``). A link, a hard link to a user's file (which
+        the run truncated and wrote its pid into) or another kind of file under the name is removed (the name only),
+        with one line, and a fresh lock made (``O_EXCL``)."""
+        where = f'{self.path}/{LOCK}'
+        try:
+            return open_own_file(LOCK, os.O_RDWR | os.O_CREAT, dir_fd=self.fd)
+        except NotOwnFileError as e:
+            log.info('%s; removed (the name only: what it points to is untouched)', str(e).replace(LOCK, where, 1))
+            try:
+                os.unlink(LOCK, dir_fd=self.fd)
+                return open_own_file(LOCK, os.O_RDWR | os.O_CREAT | os.O_EXCL, dir_fd=self.fd)
+            except OSError as again:
+                raise VideoError(f'{where}: not this program\'s lock, and it cannot be replaced ({again}); remove '
+                                 'it') from None
+        except OSError as e:
+            raise VideoError(f'{where}: cannot open the lock ({e.strerror or e}); remove it') from None
+
     def _take_lock(self):
         import fcntl
-        try:
-            fd = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | _NOFOLLOW, 0o644, dir_fd=self.fd)
-        except OSError as e:
-            raise VideoError(f'{self.path}/{LOCK}: cannot open the lock ({e.strerror or e}); remove it') from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise VideoError(f'{self.path}/{LOCK}: not a regular file, so not this program\'s lock; remove it')
+        fd = self._open_lock()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

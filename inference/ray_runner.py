@@ -18,7 +18,7 @@ from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
 from realesrgan_paddle.media.video_reader import VideoError
 from realesrgan_paddle.utils import runtime_env
 
-from . import ray_local
+from . import ray_local, ray_probe
 from .segment_run import SpanRun
 from .segments import segment_name
 
@@ -52,12 +52,16 @@ def connect(ray, address, workers):
                          'MKL_DEBUG_CPU_TYPE': '5'})
     kw = dict(runtime_env=env, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     if address != 'local':
+        reachable(ray, address)
         try:
             ray.init(address=address, **kw)
         except Exception as e:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError by the address's kind
             ray.shutdown()
             raise VideoError(f'--ray {address}: cannot connect to the Ray cluster ({first_line(e)})') from None
         return
+    if os.environ.get('RAY_ADDRESS'):
+        log.info('--ray local: RAY_ADDRESS=%s is ignored (local starts a cluster of its own on this machine; '
+                 '--ray auto joins the one RAY_ADDRESS names)', os.environ['RAY_ADDRESS'][:200])
     for attempt in range(LOCAL_START_TRIES):
         try:
             ray_local.start(ray, max(1, int(workers or 2)), **kw)
@@ -68,6 +72,31 @@ def connect(ray, address, workers):
             log.info('--ray local: Ray could not start (attempt %d of %d): %s', attempt + 1, LOCAL_START_TRIES,
                      reason)
     raise VideoError(f'--ray local: Ray could not start a cluster on this machine ({reason})')
+
+
+def reachable(ray, address):
+    """A ``VideoError`` (one line, within ``ray_probe``'s bounds: 26 s at most) when the cluster at ``address``
+    cannot be reached, before ``ray.init`` retries for minutes: 'auto' read as Ray reads it (``RAY_ADDRESS``, else
+    the last cluster started on this machine), and a loopback host probed as Ray rewrites it (``ray_probe``)."""
+    used, label = None, address
+    if not str(address).startswith('ray://'):
+        services = getattr(getattr(ray, '_private', None), 'services', None)
+        canonical = getattr(services, 'canonicalize_bootstrap_address', None)
+        if canonical is not None:
+            try:
+                used = canonical(address)
+            except Exception as e:  # noqa: BLE001 - ConnectionError (no cluster for 'auto'), ValueError (a bad form)
+                raise VideoError(f'--ray {address}: cannot connect to the Ray cluster ({first_line(e)})') from None
+    if address == 'auto':
+        if used is None:
+            return  # Ray found no address, and will say so itself
+        label, used = used, None
+    try:
+        why = ray_probe.check_address(label, used)
+    except ValueError as e:
+        raise VideoError(str(e)) from None
+    if why:
+        raise VideoError(why if address != 'auto' else why.replace(f'--ray {label}:', f'--ray auto ({label}):', 1))
 
 
 def first_line(exc, limit=200):

@@ -7,6 +7,7 @@
 import argparse
 import glob
 import logging
+import os
 import sys
 import time
 from importlib.util import find_spec
@@ -23,7 +24,7 @@ from realesrgan_paddle.media.ffmpeg import probe_video
 from realesrgan_paddle.media.image_io import ImageWriteError, imread, imwrite
 from realesrgan_paddle.utils import runtime_env
 from realesrgan_paddle.utils.cli_parser import ArgumentParser, Unsupported, add_quiet, fail, int_in, returns_status
-from realesrgan_paddle.utils.fileio import remove_stale_temps
+from realesrgan_paddle.utils.fileio import NAME_MAX, remove_stale_temps
 from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable, write_error
 from realesrgan_paddle.utils.progress import log_lines, write_line
 from realesrgan_paddle.media.kinds import IMAGE_EXTS, X264_PRESETS, is_image, is_video
@@ -216,16 +217,28 @@ def plan_outputs(files, args):
     ``run`` adds that name to the returned plan before writing it."""
     single = len(files) == 1
     out = Path(args.output)
+    _check_name_length(out)
     if not single and out.exists() and not out.is_dir():
         raise OutputClash(f'refusing to write into {out}: it is a file, and {len(files)} inputs need a folder')
     check_file_name_output(out, files)
     planned = {src: output_path(src, args, single, is_video(src)) for src in files}
+    for dst in planned.values():
+        _check_name_length(dst)
     plan = check_no_clobber(files, [(dst, src) for src, dst in planned.items()])
     for folder in sorted({dst.parent for dst in planned.values()}):
         check_writable(folder)
         for tmp in remove_stale_temps(folder, recursive=False):  # left by a run killed while writing
             logging.getLogger('inference').info('removed %s, left by a run that was killed while writing', tmp)
     return planned, plan
+
+
+def _check_name_length(path):
+    """One line for a path with a part longer than a file name may be (``[Errno 36] File name too long`` and a
+    traceback before)."""
+    for part in Path(path).parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            raise OutputClash(f'cannot write {path}: the name {part[:40]}... is {len(os.fsencode(part))} bytes, more '
+                              f'than the {NAME_MAX} a file name may have; give a shorter name')
 
 
 def check_file_name_output(out, files):

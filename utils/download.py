@@ -7,8 +7,15 @@ the next call. The finished file is hashed; only a file whose sha256 matches is
 renamed onto ``dest`` (one atomic ``os.replace``). A mismatch deletes the
 ``.part`` file, so nothing corrupt is ever kept, and raises ``DownloadError``
 with one line naming the URL, the expected and the actual hash.
+
+The ``.part`` file is the program's own: it is opened without following a link and must be a regular file of
+this user's with one name (``utils.fileio.open_own_file``). A symbolic link, a hard link to another file, a FIFO
+planted under its name is removed (the name only: what it points to is untouched) and the download starts over,
+with one line; the bytes are appended, hashed and renamed through that one descriptor.
 """
 import errno
+import hashlib
+import logging
 import os
 import socket
 import time
@@ -18,9 +25,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from realesrgan_paddle.utils.fileio import sha256_file  # noqa: F401  (re-exported)
+from realesrgan_paddle.utils.fileio import NotOwnFileError, open_own_file, sha256_file  # sha256_file: re-exported
 
 CHUNK = 1 << 16
+log = logging.getLogger('models')
 
 
 class DownloadError(RuntimeError):
@@ -60,9 +68,9 @@ def _total_from_headers(resp, have):
     return int(length) if length and length.isdigit() else None
 
 
-def _fetch_once(url, part, timeout, progress, desc):
-    """Append the missing bytes to ``part``. Returns the total size or None when unknown."""
-    have = part.stat().st_size if part.exists() else 0
+def _fetch_once(url, fd, timeout, progress, desc):
+    """Append the missing bytes to the open ``.part`` file ``fd``. Returns the total size or None when unknown."""
+    have = os.fstat(fd).st_size
     req = urllib.request.Request(url, headers={'User-Agent': 'realesrgan-paddle'})
     if have:
         req.add_header('Range', f'bytes={have}-')
@@ -78,21 +86,55 @@ def _fetch_once(url, part, timeout, progress, desc):
         total = _total_from_headers(resp, have)
         bar = _progress(total, have, desc, progress)
         try:
-            with open(part, 'ab' if have else 'wb') as f:
-                while True:
-                    block = resp.read(CHUNK)
-                    if not block:
-                        break
-                    f.write(block)
-                    if bar is not None:
-                        bar.update(len(block))
+            os.ftruncate(fd, have)
+            os.lseek(fd, have, os.SEEK_SET)
+            while True:
+                block = resp.read(CHUNK)
+                if not block:
+                    break
+                os.write(fd, block)
+                if bar is not None:
+                    bar.update(len(block))
         finally:
             if bar is not None:
                 bar.close()
-    size = part.stat().st_size
+    size = os.fstat(fd).st_size
     if total is not None and size < total:
         raise ConnectionError(f'connection closed at {size} of {total} bytes')
     return size
+
+
+def open_part(part):
+    """The descriptor of ``part``, this download's own ``.part`` file (created when missing). A name that is no
+    file of ours (a link, a hard link, a FIFO: ``open_own_file``) is removed with one line (its target untouched)
+    and the download starts from an empty file; ``DownloadError`` when that cannot be done."""
+    try:
+        return open_own_file(part, os.O_RDWR | os.O_CREAT)
+    except NotOwnFileError as e:
+        log.warning('%s; removed (what it points to is untouched), the download starts over', e)
+        try:
+            os.unlink(part)
+            return open_own_file(part, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+        except OSError as again:
+            raise DownloadError(f'{part}: cannot be replaced by a file of this program ({again}); remove it') from None
+    except OSError as e:
+        raise DownloadError(f'{part}: cannot write ({e.strerror or e})') from None
+
+
+def _names(part, fd):
+    """True while the name ``part`` is the open file ``fd`` (not a file or a link put there since)."""
+    try:
+        return os.path.samestat(os.lstat(part), os.fstat(fd))
+    except FileNotFoundError:
+        return False
+
+
+def _sha256_fd(fd):
+    h = hashlib.sha256()
+    os.lseek(fd, 0, os.SEEK_SET)
+    for block in iter(lambda: os.read(fd, 1 << 20), b''):
+        h.update(block)
+    return h.hexdigest()
 
 
 def download(url, dest, sha256=None, retries=5, timeout=60, progress=True, backoff=1.0):
@@ -108,10 +150,25 @@ def download(url, dest, sha256=None, retries=5, timeout=60, progress=True, backo
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + '.part')
+    fd = open_part(part)
+    try:
+        _download_into(url, fd, part, expected, retries, timeout, progress, backoff, dest.name)
+        if _names(part, fd):
+            os.fsync(fd)
+            os.replace(part, dest)  # the very file written and hashed, not a name swapped in since
+        else:
+            raise DownloadError(f'{part}: replaced by another file during the download; not used')
+    finally:
+        os.close(fd)
+    return dest
+
+
+def _download_into(url, fd, part, expected, retries, timeout, progress, backoff, desc):
+    """``download``'s attempts into the open ``.part`` ``fd``, then its hash checked (a mismatch removes it)."""
     last_err = None
     for attempt in range(retries + 1):
         try:
-            _fetch_once(url, part, timeout, progress, dest.name)
+            _fetch_once(url, fd, timeout, progress, desc)
             break
         except urllib.error.HTTPError as e:
             if 400 <= e.code < 500 and e.code not in (408, 429):
@@ -125,14 +182,12 @@ def download(url, dest, sha256=None, retries=5, timeout=60, progress=True, backo
         if attempt < retries:
             time.sleep(backoff * (attempt + 1))
     else:
-        have = part.stat().st_size if part.exists() else 0
         raise DownloadError(f'{url}: failed after {retries + 1} attempts ({last_err}); '
-                            f'{have} bytes kept in {part}, run again to resume') from None
+                            f'{os.fstat(fd).st_size} bytes kept in {part}, run again to resume') from None
     if expected is not None:
-        got = sha256_file(part)
+        got = _sha256_fd(fd)
         if got != expected:
-            part.unlink()
+            if _names(part, fd):
+                os.unlink(part)
             raise DownloadError(f'{url}: sha256 mismatch (expected {expected}, got {got}); '
                                 f'the download was deleted')
-    os.replace(part, dest)
-    return dest

@@ -5,6 +5,7 @@ killed process can be told from one being written: ``remove_stale_temps`` delete
 writer is gone.
 """
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -26,20 +27,54 @@ def _read_umask():
 _UMASK = _read_umask()
 
 
+class CacheRootError(NotADirectoryError):
+    """The user cache's path names something that is not a folder; ``str(e)`` is one line naming it."""
+
+    def __str__(self):
+        return self.args[0]
+
+
 def cache_root():
     """The user cache (converted models, exports, side files): ``$REALESRGAN_PADDLE_HOME``, else
-    ``~/.cache/realesrgan-paddle``; read at each call, so a changed environment takes effect."""
+    ``~/.cache/realesrgan-paddle``; read at each call, so a changed environment takes effect. ``CacheRootError``
+    (an OSError, one line) when that path is a file or anything else that is not a folder (it was a bare
+    ``[Errno 20] Not a directory`` or ``[Errno 17] File exists`` when the first file was written)."""
     env = os.environ.get('REALESRGAN_PADDLE_HOME')
-    return Path(env).expanduser() if env else Path.home() / '.cache' / 'realesrgan-paddle'
+    root = Path(env).expanduser() if env else Path.home() / '.cache' / 'realesrgan-paddle'
+    if os.path.lexists(root) and not os.path.isdir(root):
+        what = 'a symbolic link to nothing' if not os.path.exists(root) else 'a file, not a folder'
+        how = 'point REALESRGAN_PADDLE_HOME at a folder' if env else 'remove it, or set REALESRGAN_PADDLE_HOME to a ' \
+              'folder'
+        raise CacheRootError(f'{root}: the model cache{" ($REALESRGAN_PADDLE_HOME)" if env else ""} is {what}; '
+                             f'{how}')
+    return root
 
 
-def temp_beside(path, suffix='.tmp'):
+NAME_MAX = 255  # bytes in one file name: ext4, XFS, btrfs, tmpfs, APFS, NTFS (in UTF-16 units)
+
+
+def fit_name(name, room=0):
+    """``name`` cut (at a character, in UTF-8 bytes) so that ``room`` more bytes still fit in ``NAME_MAX``; a cut
+    name ends with 8 hex digits of its sha256, so two long names that share their start stay apart."""
+    raw = os.fsencode(name)
+    if len(raw) + room <= NAME_MAX:
+        return name
+    keep = NAME_MAX - room - 9
+    head = raw[:max(keep, 0)].decode('utf-8', 'ignore')  # a character cut in two is left out
+    return f'{head}~{hashlib.sha256(raw).hexdigest()[:8]}'
+
+
+def temp_beside(path, suffix='.tmp', spare=0):
     """Create an empty hidden temp file in ``path``'s folder (same filesystem, so a
     rename onto ``path`` is atomic) with the usual umask mode, not mkstemp's 0600.
-    Returns ``(fd, tmp_path)``."""
+    Returns ``(fd, tmp_path)``. The target's name in the temp's is cut to fit ``NAME_MAX``
+    (an output named with 240 characters is a legal name, its temp's 262 would not be), ``spare`` bytes
+    more for names made from the temp's (``tmp + '.log'``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}-', suffix=suffix, dir=str(path.parent))
+    pid = os.getpid()
+    name = fit_name(path.name, len(f'..{pid}-') + 8 + len(os.fsencode(suffix)) + spare)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{name}.{pid}-', suffix=suffix, dir=str(path.parent))
     os.fchmod(fd, 0o666 & ~_UMASK)
     return fd, tmp
 
@@ -231,6 +266,49 @@ def check_inside(folder, path, error=ValueError):
         raise error(f'{path}: a link to {target}, outside the folder {folder}: not read (name that file itself, or '
                     'copy it into the folder)')
     return path
+
+
+class NotOwnFileError(OSError):
+    """A file the program writes or trusts as its own (a download's ``.part``, a lock, a cache entry) that is not:
+    a symbolic link, a hard link to another name, not a regular file, or another user's. ``str(e)`` is one line
+    naming the path."""
+
+    def __str__(self):
+        return self.args[0] if self.args else 'not a file of this program'
+
+
+_NO_LINK = getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_CLOEXEC', 0) | getattr(os, 'O_NONBLOCK', 0)
+
+
+def open_own_file(path, flags=os.O_RDONLY, mode=0o644, dir_fd=None):
+    """A descriptor of ``path``, a file of the program's own, opened without following a link (``O_NOFOLLOW``;
+    ``O_NONBLOCK``, so a FIFO does not block the open) and checked on the descriptor: a regular file, this user's,
+    with one name (a hard link to a user's file would be appended to or truncated through). ``flags``: ``O_RDWR |
+    O_CREAT``, ``O_EXCL``...; never ``O_TRUNC`` (truncate with ``os.ftruncate`` once the file is known to be
+    ours). ``NotOwnFileError`` (one line naming the path) otherwise; other OSErrors (a missing folder) as they are."""
+    if flags & os.O_TRUNC:
+        raise ValueError('open_own_file: truncate after the check (os.ftruncate), not with O_TRUNC')
+    try:
+        fd = os.open(path, flags | _NO_LINK, mode, dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.EMLINK):  # O_NOFOLLOW on a link (EMLINK: FreeBSD)
+            raise NotOwnFileError(f'{path}: is a symbolic link, not a file of this program') from None
+        if e.errno == errno.EISDIR:
+            raise NotOwnFileError(f'{path}: is a folder, not a file of this program') from None
+        raise
+    try:
+        st = os.fstat(fd)
+        why = (None if stat.S_ISREG(st.st_mode) else 'is not a regular file') or \
+            (f'has {st.st_nlink} names (a hard link)' if st.st_nlink != 1 else None) or \
+            (f'belongs to user {st.st_uid}' if hasattr(os, 'getuid') and st.st_uid != os.getuid() else None)
+        if why:
+            raise NotOwnFileError(f'{path}: {why}, not a file of this program')
+        if hasattr(os, 'set_blocking'):
+            os.set_blocking(fd, True)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def sha256_file(path, chunk=1 << 20):

@@ -60,6 +60,33 @@ def test_dni_bad_input(pair, tmp_path):
         zoo.dni(pf, tmp_path / 'missing.pdparams', 0.5)
 
 
+@pytest.mark.parametrize('plant', ['other weights', 'a link', 'garbage'])
+def test_a_planted_blend_is_written_again(pair, tmp_path, caplog, plant):
+    """Issue 73: the blend's cache file is found by its name (both files' sha256 and the weight); a file planted
+    under that name (the other end's weights, a link to a user's file, bytes that are no checkpoint) ran as the
+    blend. It is now compared with the blend computed again, and written over with one line; a link's target is
+    untouched."""
+    pf, pb, ft, base = pair
+    p = zoo.dni(pf, pb, 0.3)
+    good = p.read_bytes()
+    victim = tmp_path / 'notes.pdparams'
+    victim.write_bytes(Path(pb).read_bytes())
+    p.unlink()
+    if plant == 'other weights':
+        p.write_bytes(Path(pb).read_bytes())
+    elif plant == 'a link':
+        p.symlink_to(victim)
+    else:
+        p.write_bytes(b'not weights' * 50)
+    with caplog.at_level('WARNING', logger='models'):
+        assert zoo.dni(pf, pb, 0.3) == p
+    assert any(str(p) in r.getMessage() and 'written again' in r.getMessage() for r in caplog.records), caplog.text
+    st, _ = pick_params(load_state_file(p))
+    for k in ft:
+        np.testing.assert_allclose(st[k], 0.3 * ft[k] + 0.7 * base[k], rtol=1e-6, atol=1e-7)
+    assert not p.is_symlink() and p.read_bytes() == good and victim.read_bytes() == Path(pb).read_bytes()
+
+
 def _up(model, photo, **kw):
     from realesrgan_paddle.inference import Upscaler
     return Upscaler(model, tile=0, precision='fp32', **kw).upscale(photo[:48, :64])

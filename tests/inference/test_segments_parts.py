@@ -249,6 +249,34 @@ def test_a_live_run_is_named_and_a_dead_runs_lock_taken_over(up, base, tmp_path)
     assert res['frames'] == 30 and framemd5(dst) == base['md5']
 
 
+@pytest.mark.parametrize('kind', ['hard link', 'symbolic link', 'fifo'])
+def test_a_planted_lock_is_never_written_through(up, base, tmp_path, caplog, kind):
+    """Issue 73: ``OUT.parts/lock`` hard-linked to a user's file: the run truncated that file and wrote its pid into
+    it (exit 0). A lock that is not a regular file of this user's with one name is now removed (the name) with one
+    line and made fresh; the run reuses the segments, and the user's file keeps its bytes."""
+    user = tmp_path / 'user' / 'notes.txt'
+    user.parent.mkdir()
+    user.write_text('my notes, not a lock\n' * 20)
+
+    def plant(parts):
+        lock = parts / 'lock'
+        if lock.exists():
+            lock.unlink()
+        if kind == 'hard link':
+            os.link(user, lock)
+        elif kind == 'symbolic link':
+            lock.symlink_to(user)
+        else:
+            os.mkfifo(lock)
+    run = tmp_path / 'run'
+    run.mkdir()
+    res, lines = rerun(up, base, run, caplog, plant)
+    assert res['reused'] == 3
+    said = [ln for ln in lines if '/lock' in ln]
+    assert len(said) == 1 and 'removed' in said[0], lines
+    assert user.read_text() == 'my notes, not a lock\n' * 20 and os.stat(user).st_nlink == 1
+
+
 @pytest.mark.parametrize('where', ['the last segment synced', 'an encoder mid-segment'])
 def test_a_full_disk_leaves_no_temporary_segment(up, base, tmp_path, monkeypatch, where):
     """D01: the disk fills while a segment is synced before its rename (the last one: the end-of-video path), or
@@ -284,3 +312,34 @@ def test_a_full_disk_leaves_no_temporary_segment(up, base, tmp_path, monkeypatch
     monkeypatch.undo()
     res = upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off')
     assert res['reused'] == (2 if where.startswith('the last') else 1) and framemd5(dst) == base['md5']
+
+
+@pytest.mark.parametrize('length', [240, 246, 252])
+def test_a_long_output_name_fits_the_work_folder(up, base, tmp_path, length):
+    """Issue 73: an output named with 240-252 bytes (a legal name) failed with ``[Errno 36] File name too
+    long``: its work folder ``NAME.parts`` and the temp files beside it passed 255 bytes. The work folder's name is
+    now cut to fit and ends with 8 hex digits of the name's sha256 (a resume finds it again); the output keeps the
+    user's name; the one-pass path and an image's atomic write fit too."""
+    import cv2
+    import numpy as np
+
+    from realesrgan_paddle.inference.parts import PartsFolder
+    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.media.image_io import imwrite
+    name = 'é' * 120 + 'ab.mkv' if length == 246 else 'v' * (length - 4) + '.mkv'  # é: two bytes in UTF-8
+    assert len(os.fsencode(name)) == length
+    dst = tmp_path / name
+    parts = PartsFolder(dst).path
+    assert len(os.fsencode(parts.name)) <= 255 and parts.name.endswith('.parts') and parts.parent == tmp_path
+    assert PartsFolder(dst).path == parts  # the same name at the next run: segments are found again
+    res = upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off',
+                                  keep_parts=True)
+    assert res['frames'] == 30 and framemd5(dst) == base['md5'] and parts.is_dir()
+    again = upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off')
+    assert again['reused'] == 3 and not parts.exists()
+    one = tmp_path / ('w' * (length - 4) + '.mp4')
+    up.upscale_video(base['src'], one, progress=False, temporal='off')
+    assert cv2.VideoCapture(str(one)).read()[0]
+    img = tmp_path / ('i' * (length - 4) + '.png')
+    imwrite(str(img), np.zeros((4, 4, 3), np.uint8))
+    assert img.is_file() and sorted(p.name for p in tmp_path.iterdir()) == sorted([name, one.name, img.name])

@@ -12,6 +12,7 @@ from realesrgan_paddle.models.zoo import (
     MissingModelFile, ModelRefError, UnknownModel, parse_model_ref, resolve_model_ref)
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 from tests.cli_checks import a_line
+from tests.models.zoo_stand_ins import plant_zoo_file
 
 TINY = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 1, 'upscale': 4,
         'act_type': 'prelu'}
@@ -92,8 +93,7 @@ def test_an_existing_file_wins_over_a_zoo_name(files):
 
 
 def test_resolve_fetches_zoo_weights_and_keeps_files(files, caplog):
-    conv, _ = zoo.cached_paths(zoo.get_entry('animevideov3'))
-    save_checkpoint(conv, params=_state(1), arch=TINY)
+    conv, _ = plant_zoo_file('animevideov3', 1)
     ref = resolve_model_ref('animevideov3')
     assert (ref.kind, ref.path, ref.entry.name) == ('zoo', conv, 'realesr-animevideov3')
     assert resolve_model_ref('animevideov3', fetch=False).path is None
@@ -101,10 +101,8 @@ def test_resolve_fetches_zoo_weights_and_keeps_files(files, caplog):
     with caplog.at_level('WARNING'):
         assert resolve_model_ref('mine.pdparams', denoise_strength=0.3).denoise_strength is None
     a_line(caplog.text, 'realesr-general-x4v3', 'mine.pdparams')
-    general, _ = zoo.cached_paths(zoo.get_entry(zoo.GENERAL))
-    wdn, _ = zoo.cached_paths(zoo.get_entry(zoo.GENERAL_WDN))
-    save_checkpoint(general, params=_state(2), arch=TINY)
-    save_checkpoint(wdn, params=_state(3), arch=TINY)
+    plant_zoo_file(zoo.GENERAL, 2)
+    plant_zoo_file(zoo.GENERAL_WDN, 3)
     ref = resolve_model_ref('general', denoise_strength=0.5)
     assert ref.denoise_strength == 0.5 and ref.path.parent.name == 'dni'
     with pytest.raises(ValueError, match=r'denoise_strength must be in \[0, 1\]'):

@@ -17,6 +17,7 @@ from realesrgan_paddle.models import zoo
 from realesrgan_paddle.models.ncnn_import import wheel_model_files
 from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params, save_checkpoint
 from realesrgan_paddle.utils.download import DownloadError
+from tests.models.zoo_stand_ins import plant_zoo_file
 from tests.nets import srvgg
 from tests.cli_checks import a_line, one_line
 
@@ -119,7 +120,7 @@ def test_converted_release_is_preferred(cache):
     converted, imported = zoo.cached_paths(entry)
     assert imported.is_file() and not converted.exists()
     st, _ = pick_params(load_state_file(imported))
-    save_checkpoint(converted, params=st, arch=entry.arch)
+    plant_zoo_file('animevideov3', state=st)
     assert zoo.resolve('animevideov3') == converted
     assert zoo.resolve('animevideov3', source='ncnn') == imported
 
@@ -210,15 +211,12 @@ def test_release_with_wrong_layout_is_refused(cache, served, tmp_path):
 
 # ---------------------------------------------------------------- denoise strength
 def test_denoise_strength_interpolates(cache):
-    a, b = tiny_state(1), tiny_state(2)
-    conv_g, _ = zoo.cached_paths(zoo.get_entry(zoo.GENERAL))
-    conv_w, _ = zoo.cached_paths(zoo.get_entry(zoo.GENERAL_WDN))
-    save_checkpoint(conv_g, params=a, arch=TINY_SRVGG)
-    save_checkpoint(conv_w, params=b, arch=TINY_SRVGG)
+    conv_g, a = plant_zoo_file(zoo.GENERAL, 1)
+    conv_w, b = plant_zoo_file(zoo.GENERAL_WDN, 2)
     assert zoo.resolve('general', denoise_strength=1.0) == conv_g
     p = zoo.resolve('general', denoise_strength=0.3)
     st, arch = pick_params(load_state_file(p))
-    assert arch == TINY_SRVGG
+    assert arch == zoo.get_entry(zoo.GENERAL).arch
     for k in a:
         np.testing.assert_allclose(st[k], 0.3 * a[k] + 0.7 * b[k], rtol=1e-6, atol=1e-6)
     st0, _ = pick_params(load_state_file(zoo.resolve('general', denoise_strength=0)))
@@ -231,8 +229,7 @@ def test_the_tools_ignore_denoise_strength_for_other_models_with_a_warning(cache
     """The official tool ignores -dn for models other than general-x4v3; every caller warns and goes on
     (models.zoo.resolve_model_ref: one rule for zoo names, weights files and the zoo's own resolve)."""
     from realesrgan_paddle.inference.upscaler import resolve_model
-    conv, _ = zoo.cached_paths(zoo.get_entry('realesr-animevideov3'))
-    save_checkpoint(conv, params=tiny_state(3), arch=TINY_SRVGG)
+    conv, _ = plant_zoo_file('realesr-animevideov3', 3)
     mine = save_checkpoint(tmp_path / 'mine.pdparams', params=tiny_state(4), arch=TINY_SRVGG)
     for resolver in (resolve_model, zoo.resolve):
         for ref, name, path in (('realesr-animevideov3', 'realesr-animevideov3', conv), (mine, mine, mine)):

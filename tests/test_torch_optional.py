@@ -157,6 +157,6 @@ def test_every_test_that_reaches_torch_asks_for_its_fixture():
              for p in sorted((ROOT / 'tests').rglob('*.py'))}
     assert unmarked_tests(files) == []
     helper = 'from tests.skips import need_spandrel\ndef net():\n    return need_spandrel().x\n'
-    assert unmarked_tests({'tests/h.py': helper, 'tests/test_x.py': 'from tests.h import net\n'
-                           'def test_a(tmp_path):\n    net()\ndef test_b(spandrel):\n    net()\ndef test_c():\n    pass\n'}) \
-        == ['tests.test_x::test_a']
+    tests = ('from tests.h import net\ndef test_a(tmp_path):\n    net()\ndef test_b(spandrel):\n    net()\n'
+             'def test_c():\n    pass\n')
+    assert unmarked_tests({'tests/h.py': helper, 'tests/test_x.py': tests}) == ['tests.test_x::test_a']

@@ -91,7 +91,7 @@ def test_alignment_estimate_finds_a_shift_and_a_scale(photos):
     assert 'not x4' in alignment_problem(estimate_alignment(hr[:40, :40], hr))
 
 
-@pytest.mark.slow(seconds=32)
+@pytest.mark.slow(seconds=50)  # and the refused rerun
 def test_paired_photo_run(photos, tiny_base, tmp_path):
     work = tmp_path / 'work'
     res = _run('--hr', photos / 'hr', '--lq', photos / 'lq', '--work', work, '--base', tiny_base, '--holdout', 0.5,

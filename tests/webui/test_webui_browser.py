@@ -168,7 +168,8 @@ def dropdown_choices(b, elem_id):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     b.step = f'opening the #{elem_id} dropdown'
-    box = b.driver.find_element(By.CSS_SELECTOR, f'#{elem_id} input')
+    b.until(f'the #{elem_id} box', lambda d: d.find_elements(By.CSS_SELECTOR, f'#{elem_id} input'))  # the page renders
+    box = b.driver.find_element(By.CSS_SELECTOR, f'#{elem_id} input')  # in parts: a busy machine shows it later
     box.click()
     sel = f'#{elem_id} ul[role=listbox] li'
     b.until(f'the #{elem_id} options', lambda d: d.find_elements(By.CSS_SELECTOR, sel))

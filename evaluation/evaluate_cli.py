@@ -56,6 +56,7 @@ from pathlib import Path
 
 from realesrgan_paddle.evaluation import evaluator as E
 from realesrgan_paddle.evaluation.flicker import verdict as flicker_verdict
+from realesrgan_paddle.evaluation.sheet import LEGEND
 from realesrgan_paddle.media.image_io import imwrite
 from realesrgan_paddle.media.kinds import is_video
 from realesrgan_paddle.media.video_reader import FrameReader
@@ -329,7 +330,7 @@ def _report(args, rows, names, notes, flicker=None):
     for line in notes + lines:
         print(line)
     if args.sheet:
-        print(f'contact sheet: {args.sheet}')
+        print(f'contact sheet: {args.sheet} (captions: {LEGEND})')
     if args.csv:
         write_csv(args.csv, rows, summary, names)
     if args.json:

@@ -10,6 +10,10 @@ from realesrgan_paddle.media.image_io import imwrite
 
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+# what the captions' numbers are (a band under every sheet; the report and tools/evaluate.py say it too)
+LEGEND = ('dB: PSNR against the GT (higher is closer). d: detail, the output\'s Laplacian energy over the GT\'s '
+          '(1 = as detailed, below = blur). N: NIQE, no reference (lower is more natural). x: detail against '
+          'bicubic (1 = as soft as bicubic).')
 
 
 def fit_text(text, width, scale=0.45, min_scale=0.3):
@@ -91,8 +95,20 @@ def sheet_row(lq, outs, gt, row, crop=None):
     return np.hstack([label(p, c) for p, c in zip(panel, caps)])
 
 
+def legend_band(width, text=None):
+    """A black band ``width`` px wide holding ``text`` (``LEGEND``), wrapped to fit: what the captions say."""
+    lines, sc = fit_text(text or LEGEND, width - 8, min_scale=0.4)
+    (_, th), base = cv2.getTextSize('Ag', FONT, sc, 1)
+    step = th + base + 2
+    band = np.zeros((step * len(lines) + 6, width, 3), np.uint8)
+    for i, t in enumerate(lines):
+        cv2.putText(band, t, (4, th + 4 + i * step), FONT, sc, (255, 255, 255), 1, cv2.LINE_AA)
+    return band
+
+
 def write_sheet(path, tiles):
-    """Stack rows (padded to one width, 4 px apart) and write the PNG atomically."""
+    """Stack rows (padded to one width, 4 px apart) above the legend of their captions, and write the PNG
+    atomically."""
     width = max(t.shape[1] for t in tiles)
     tiles = [np.pad(t, ((0, 4), (0, width - t.shape[1]), (0, 0))) for t in tiles]
-    return imwrite(path, np.vstack(tiles))
+    return imwrite(path, np.vstack(tiles + [legend_band(width)]))

@@ -145,12 +145,15 @@ def _say(rec, path):
         log.warning('bf16 misses the tolerance on %s: running fp32, --bf16 forces it%s', measured, where)
 
 
-def choose(precision, infer_dir, device='cpu', threads=None, engine='auto', fp16=False, progress=False, cpu=None):
+def choose(precision, infer_dir, device='cpu', threads=None, engine='auto', fp16=False, progress=False, cpu=None,
+           check=True):
     """The precision to run: ``precision`` when given; by default bf16 where it is native and checked safe.
 
     ``precision``: None (default: decide), 'fp32', 'fp16' or 'bf16'. ``fp16`` (GPU half precision) asked
     for keeps the old meaning of None. ``progress``: a transient bar while a check runs (terminal only).
-    ``cpu``: ``cpu_features.facts()`` when the caller has read them (else read here).
+    ``cpu``: ``cpu_features.facts()`` when the caller has read them (else read here). ``check``: False when no
+    verdict is kept yet runs fp32 without checking (a small job: ``inference.upscale_cli.BF16_CHECK_MPIX``), and
+    says so.
     """
     if precision is not None or fp16:
         return precision
@@ -165,6 +168,10 @@ def choose(precision, infer_dir, device='cpu', threads=None, engine='auto', fp16
     rec = stored_verdict(export, cpu)
     if rec is not None:
         log.debug('bf16 verdict for %s (kept): %s', export.dir, 'bf16' if rec['bf16'] else 'fp32')
+    elif not check:
+        log.info('bf16 not checked yet for this model here: a job this small runs fp32 (a larger one, or a '
+                 'video, checks it once)')
+        return 'fp32'
     else:
         rec = decide(export, threads, progress, cpu)
     return 'bf16' if rec['bf16'] else 'fp32'

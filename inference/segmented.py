@@ -26,7 +26,7 @@ def prepare(upscaler, src, dst, outscale, crf, preset, segment_seconds, overlap,
     parts = PartsFolder(dst).open()
     try:
         parts.remove_stale()
-        fresh = sg.make_plan(job.exe, job.src, job.rate, job.total, segment_seconds)  # the saved one must equal it
+        fresh = sg.make_plan(job.exe, job.src, job.rate, job.total, segment_seconds, overlap)  # a saved plan: equal
         fresh['fingerprint'] = fp
         try:
             state = parts.load(fresh)

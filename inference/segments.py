@@ -35,6 +35,7 @@ from .parts import segment_name  # the segments' names are the work folder's
 
 log = logging.getLogger('inference')
 SEGMENT_SECONDS = 10.0
+MIN_SEGMENTS = 3  # a short clip is cut into at least this many segments: a stop after its first third keeps work
 _KEY_TIME = re.compile(r'\[Parsed_showinfo[^\]]*\] n:\s*\d+ pts:\s*-?\d+\s+pts_time:\s*(-?[\d.]+)')
 
 
@@ -66,12 +67,25 @@ def cut_slots(key_slots, total, seg_frames):
         starts.append(cut)
 
 
-def make_plan(exe, src, rate, total, segment_seconds):
+def segment_frames(segment_seconds, rate, total, overlap=0):
+    """Output frames a segment aims at: ``segment_seconds`` worth, fewer for a clip shorter than
+    ``MIN_SEGMENTS`` of those, so that it too has that many and an interrupted run of it resumes; never fewer than
+    ``overlap`` + 1, the frames run again through the model before each cut, so cutting a short clip at most
+    doubles a segment's work (a 3 s clip at 25 fps: three segments of 25 frames; 10 s and more: 10 s each)."""
+    longest = max(1, int(round(segment_seconds * float(rate))))
+    if not total:
+        return longest
+    return min(longest, max(-(-int(total) // MIN_SEGMENTS), int(overlap) + 1))
+
+
+def make_plan(exe, src, rate, total, segment_seconds, overlap=0):
     keys = keyframe_times(exe, src)
     first = keys[0] if keys else 0.0
     lead = max(int(first * float(rate) + 1e-3), 0)
     key_slots = [lead + int(round((t - first) * float(rate))) for t in keys]
-    seg_frames = max(1, int(round(segment_seconds * float(rate))))
+    seg_frames = segment_frames(segment_seconds, rate, total, overlap)
+    if seg_frames < segment_frames(segment_seconds, rate, None):  # a short clip: its cuts where its count needs them
+        key_slots = []  # (a segment's decoder starts at the keyframe before its cut all the same)
     return dict(rate=str(rate), first=first, lead=lead, total=total,
                 starts=cut_slots(key_slots, total, seg_frames))
 

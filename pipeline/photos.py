@@ -17,14 +17,13 @@
 import json
 from pathlib import Path
 
-from tqdm import tqdm
-
 from realesrgan_paddle.data.builder.config import FilterConfig
 from realesrgan_paddle.data.builder.frame_filters import FrameFilter
 from realesrgan_paddle.data.builder.manifest import Manifest, read_manifest
 from realesrgan_paddle.media.image_io import ImageReadError, imread, imwrite
 from realesrgan_paddle.media.kinds import IMAGE_EXTS, VIDEO_EXTS  # the product's one list
 from realesrgan_paddle.utils.fileio import check_inside, link_or_copy
+from realesrgan_paddle.utils.progress import counted
 
 from .context import DomainError
 
@@ -116,7 +115,7 @@ def run_photos(ctx, part):
     ffilter = FrameFilter(photo_filter_cfg(ctx.s))
     taken = {r.get('file') for r in man.kept}
     rejected, kept = {}, 0
-    for f in tqdm(files, desc='photos', unit='photo', disable=ctx.s.quiet, leave=False):
+    for f in counted(files, 'photos', unit='photo', enabled=not ctx.s.quiet):  # clean lines in a log
         img = _photo(f)
         res = ffilter(img)
         rec = dict(type='frame', photo=True, source=str(f.resolve()), video=f.parent.name, frame_key=f.name,

@@ -16,7 +16,7 @@ from .context import Context, DomainError
 from .dni_sweep import blend_name, describe
 from .footage_check import shortfall
 from .real_lq import check_lq_footage
-from .stage_list import NAMES, STAGES
+from .stage_list import NAMES, STAGES, report_refused
 from .state import WorkState, settings_hash
 
 
@@ -88,7 +88,14 @@ def run_stages(ctx, stages, stop_after=None):
     upstream = None
     for stage in stages:
         upstream = settings_hash(stage.settings(ctx), upstream)
-        _run_stage(ctx, stage, upstream)
+        try:
+            _run_stage(ctx, stage, upstream)
+        except DomainError as exc:
+            if not exc.report:
+                raise
+            report_refused(ctx, exc)  # the evaluation's numbers, why nothing was exported and what to try
+            raise DomainError(f'{exc}; the report says why and what to try: {ctx.work / "report.html"}',
+                              code=exc.code) from None
         if stage.name == stop_after:
             return True
     return False

@@ -5,6 +5,7 @@ import shlex
 
 from realesrgan_paddle.evaluation.evaluator import GEOMETRIC, input_note, texture_note
 from realesrgan_paddle.evaluation.metrics import geometric_mean
+from realesrgan_paddle.evaluation.sheet import LEGEND
 from realesrgan_paddle.training.metrics_log import FILE_NAME, read_metrics, series
 
 from .crops import frame_of, lines as crop_lines
@@ -189,7 +190,7 @@ def real_section(d, res, part, sheet, videos=None, photos=False):
             'and far higher can be noise or invented texture: look at the sheet). Columns: ')
         + ' | '.join(['LQ (nearest)'] + real['models'] + (['HR'] if paired else []))
         + f'; finetuned = {res["selection"]["shown"]}; the window of each row with the most detail in '
-        + ('the HR frame.' if paired else 'bicubic\'s output.'))
+        + ('the HR frame.' if paired else 'bicubic\'s output.') + f' Captions: {LEGEND}')
     if sheet.is_file():
         (part / 'real_sheet.png').write_bytes(sheet.read_bytes())
         d.image(part / 'real_sheet.png', 'real LQ footage through the models', 'report/real_sheet.png')
@@ -226,7 +227,7 @@ def _fmt_time(s):
     return f'{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s' if s >= 3600 else f'{s // 60}m{s % 60:02d}s'
 
 
-def _stages(d, st, ft, commands):
+def _stages(d, st, ft, commands, refused=None):
     """The stage table (wall time, the command that reproduces each stage), one row per ``commands`` key in the
     stages' order; returns the seconds before the report."""
     d.h(2, 'Stages')
@@ -236,7 +237,8 @@ def _stages(d, st, ft, commands):
         rec = st.get(s)
         secs = rec['seconds'] if rec else None
         total += secs or 0.0
-        trows.append([s, _fmt_time(secs) if secs is not None else '(this stage)', f'`{command}`'])
+        when = 'refused' if refused and s == 'export' else '(this stage)'
+        trows.append([s, _fmt_time(secs) if secs is not None else when, f'`{command}`'])
     d.table(['stage', 'wall time', 'command that reproduces it'], trows)
     d.p(f'Total before the report: {_fmt_time(total)}. Finetune: {ft["iters"]} iterations with '
         f'`options/{ft["template"]}` ({ft["plan"]["how"]}' +
@@ -283,30 +285,52 @@ def metrics_section(d, res, ctx):
               + ['all models, ' + line for line in res.get('best', [])])
 
 
-def build(ctx, part, commands):
+def _export_section(d, ctx, st, res, refused):
+    """What was exported and why; with ``refused`` (the export stage's one line), why nothing was, and what to try.
+    Returns the export's info for the frontier section (a refused run's: the point the rule chose)."""
+    exported = res['exported']
+    if refused:
+        d.h(2, 'Nothing exported')
+        d.p(f'**The export was refused:** {refused}.')
+        d.p('What to try, in the order most runs gain from it (the tables below say where the finetune stands):')
+        d.bullets(['train longer: a larger `--budget` (or `--iters N`); a budget that only warms up leaves the '
+                   'checkpoints under the base',
+                   'more footage or photos of your domain (`--videos`, `--hr`), and its real low-resolution '
+                   'counterpart (`--lq-videos`, `--lq`) so the degradation fit and the choice see it',
+                   'another `--base`: `realesrgan-x4plus` (the strongest start, slow) or `realesr-animevideov3`',
+                   '`--force-export` exports the chosen point anyway; the report then says where it loses'])
+        return {'how': 'refused', 'weight': res['dni']['chosen']}
+    d.h(2, 'Exported model')
+    info = st['export']['info']
+    loud = exported['name'] == 'base'
+    reason = exported['reason'][:1].upper() + exported['reason'][1:]
+    d.p(('**No finetuned checkpoint beat the base model.** ' if loud else
+         f'**Chosen checkpoint: {exported["name"]}.** ') + reason + '.')
+    d.p(export_paragraph(info))
+    d.p(f'Export: `{ctx.out("export") / "inference.pdmodel"}` (and `model.pdparams`, the weights it came from).')
+    if info.get('forced_over_bicubic'):
+        d.p(f'**Exported with --force-export although {info["forced_over_bicubic"]}.**')
+    return info
+
+
+def build(ctx, part, commands, refused=None):
+    """The report in ``part``; ``refused``: the line of an export that was refused (nothing exported: the report
+    says why and what to try, from the evaluation's numbers)."""
     st = ctx.state.data['stages']
     res = json.loads((ctx.out('evaluate') / 'metrics.json').read_text())
     ft = st['finetune']['info']
     exp_dir = ctx.out('finetune') / 'experiments' / 'finetune'
     plot_curves(exp_dir / FILE_NAME, res['selection'], part / 'curves.png')
     (part / 'sheet.png').write_bytes((ctx.out('evaluate') / 'sheet.png').read_bytes())
-    exported = res['exported']
     d = Doc()
     d.h(1, 'Domain finetune report')
     d.p('Command: `' + shlex.join(ctx.argv or []) + '`')
     if res.get('real'):
         real_section(d, res, part, ctx.out('evaluate') / 'real_sheet.png', _videos(ctx), bool(ctx.s.hr_photos))
-    d.h(2, 'Exported model')
-    loud = exported['name'] == 'base'
-    reason = exported['reason'][:1].upper() + exported['reason'][1:]
-    d.p(('**No finetuned checkpoint beat the base model.** ' if loud else
-         f'**Chosen checkpoint: {exported["name"]}.** ') + reason + '.')
-    d.p(export_paragraph(st['export']['info']))
-    d.p(f'Export: `{ctx.out("export") / "inference.pdmodel"}` (and `model.pdparams`, the weights it came from).')
-    if st['export']['info'].get('forced_over_bicubic'):
-        d.p(f'**Exported with --force-export although {st["export"]["info"]["forced_over_bicubic"]}.**')
+    export_info = _export_section(d, ctx, st, res, refused)
     if res.get('losses'):
-        d.p('**Where the exported model loses** (same tolerances as the checkpoint choice):')
+        d.p(f'**Where the {"chosen point" if refused else "exported model"} loses** (same tolerances as the '
+            'checkpoint choice):')
         d.bullets(res['losses'])
     data_section(d, st)
     for n in ft.get('notes', []) + st['split']['info'].get('notes', []):
@@ -314,12 +338,12 @@ def build(ctx, part, commands):
     metrics_section(d, res, ctx)
     choice_section(d, res)
     flicker_section(d, res)
-    add_section(d, res, st['export']['info'], part)
+    add_section(d, res, export_info, part)
     d.h(2, 'Training curves')
     d.image(part / 'curves.png', 'training curves', 'report/curves.png')
     d.h(2, 'Contact sheet (centre crops)')
     d.p('Columns: ' + ' | '.join(['LQ (nearest)'] + list(res['models']) + ['GT']) +
-        f'; finetuned = {res["selection"]["shown"]}.')
+        f'; finetuned = {res["selection"]["shown"]}. Captions: {LEGEND}')
     d.image(part / 'sheet.png', 'contact sheet', 'report/sheet.png')
     d.h(2, 'Per image')
     names = list(res['models'])
@@ -327,7 +351,7 @@ def build(ctx, part, commands):
             [[r['image'], r.get('input_detail')] + [r.get(f'{n}_{k}') for n in names
                                                      for k in ('psnr', 'ssim', 'niqe', 'detail')]
              for r in res['rows']])
-    total = _stages(d, st, ft, commands)
+    total = _stages(d, st, ft, commands, refused)
     (part / 'report.md').write_text(d.markdown())
     (part / 'report.html').write_text(d.html('Domain finetune report'))
     return {'total_before_report_s': round(total, 1)}

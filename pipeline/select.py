@@ -190,12 +190,18 @@ def judge(summary, base, names, real=None):
 
 def gave_up(t, mine, base):
     """The reason's phrase for a point that passed by trading perception ('' otherwise); ``mine``/``base``: the
-    summaries it was judged on."""
+    summaries it was judged on. It names what perception lost, as the criterion reads it: a detail ratio further
+    from the GT's 1 than the base's (more detail than the GT, overshoot or noise, is a loss too), a higher NIQE."""
     if not t.get('traded_perception'):
         return ''
-    niqe = f', NIQE {-t["dniqe"]:+.2f}' if t['dniqe'] is not None else ''
-    return (f'; it gives up perception (detail x{mine["detail"] / max(base["detail"], 1e-12):.2f} of the base\'s'
-            f'{niqe}) for {t["dpsnr"]:+.2f} dB')
+    lost = []
+    if t['ddetail'] < 0:
+        lost.append(f'detail {mine["detail"]:.2f} of the GT\'s, further from 1 than the base\'s {base["detail"]:.2f}')
+    if t['dniqe'] is not None and t['dniqe'] < 0:
+        lost.append(f'NIQE {-t["dniqe"]:+.2f}')
+    if not lost:
+        return f'; it passes on {t["dpsnr"]:+.2f} dB, no perception lost'
+    return f'; for {t["dpsnr"]:+.2f} dB it gives up some perception ({"; ".join(lost)})'
 
 
 def closest_miss(table, where):

@@ -50,10 +50,24 @@ def _publish_report(ctx):
         atomic_write_text(ctx.work / name, (ctx.out('report') / name).read_text())
 
 
+def report_refused(ctx, refusal):
+    """The report of a run whose export was refused (the run then exits 1): in ``WORK/report/`` and
+    ``WORK/report.md``/``.html`` as a finished run's, saying why nothing was exported and what to try; the stage
+    is not recorded done, so the run that exports writes it again."""
+    part = ctx.state.begin('report', 'refused')
+    build(ctx, part, {s.name: s.command(ctx) for s in STAGES}, refused=str(refusal))
+    ctx.state.publish('report')
+    _publish_report(ctx)
+
+
+def _command_keyframes(ctx):
+    """extract_keyframes.py for videos alone; with photos (--hr), the run's own command up to the stage."""
+    return _own_command(ctx, 'keyframes') if ctx.s.hr_photos else D.command_keyframes(ctx, ctx.work / 'keyframes')
+
+
 STAGES = (
     Stage('keyframes', lambda ctx: P.settings_inputs(ctx, D.settings_keyframes),
-          lambda ctx, part: P.run_inputs(ctx, part, D.run_keyframes),
-          lambda ctx: D.command_keyframes(ctx, ctx.work / 'keyframes')),
+          lambda ctx, part: P.run_inputs(ctx, part, D.run_keyframes), _command_keyframes),
     Stage('split', D.settings_split, D.run_split, lambda ctx: _own_command(ctx, 'split')),
     Stage('degrade', D.settings_degrade, D.run_degrade,
           lambda ctx: D.command_degrade(ctx, ctx.work / 'degrade' / 'val_lq')),

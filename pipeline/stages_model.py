@@ -280,7 +280,7 @@ def check_beats_bicubic(ctx, res):
             f'{"; ".join(lost["perception"])}')
     if not ctx.s.force_export:
         raise DomainError(f'export refused: {line}; bicubic serves better (more training, more footage or another '
-                          f'--base may help; --force-export exports it anyway)', code=1)
+                          f'--base may help; --force-export exports it anyway)', code=1, report=True)
     ctx.say(f'export: --force-export: {line}')
     return line
 

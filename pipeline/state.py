@@ -76,6 +76,16 @@ class WorkState:
         self.save()
         return part
 
+    def publish(self, stage):
+        """Rename ``.partial`` to the final folder without recording the stage as done (a report of a run that
+        stopped: the next run makes it again)."""
+        final, part = self.final_dir(stage), self.partial_dir(stage)
+        if final.exists():
+            shutil.rmtree(final)
+        part.rename(final)
+        self.data['running'].pop(stage, None)
+        self.save()
+
     def commit(self, stage, h, seconds, info=None):
         """Rename ``.partial`` to the final folder, then record the stage as done."""
         final, part = self.final_dir(stage), self.partial_dir(stage)

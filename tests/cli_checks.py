@@ -1,5 +1,8 @@
 """What the tests check of a tool's refusal or warning: its behaviour (one line, no traceback, the file, flag and
 value it is about), not its wording."""
+import json
+import subprocess
+import sys
 
 
 def names_all(line, *names):
@@ -23,3 +26,32 @@ def a_line(err, *names):
     found = [ln for ln in lines if names_all(ln, *names)]
     assert found, (names, '\n'.join(lines)[-2000:])
     return found[0]
+
+
+# a tool run as ``python tools/x.py ...`` would run it, reporting on stderr at exit what it loaded and its peak memory
+_WATCH = '''import json, os, runpy, sys
+def _report():
+    hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM:')]
+    loaded = sorted({m.split('.')[0] for m in sys.modules} & {'paddle', 'gradio', 'torch'})
+    peak = int(hwm[0].split()[1]) / 1024 if hwm else 0
+    sys.stderr.write('\\n@@watch ' + json.dumps({'loaded': loaded, 'peak_mb': peak}) + '\\n')
+sys.argv = sys.argv[1:]
+sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))
+try:
+    runpy.run_path(sys.argv[0], run_name='__main__')
+finally:
+    _report()
+'''
+
+
+def watched_run(script, *args, cwd, timeout=300):
+    """Run ``python script args`` in ``cwd`` (the timeout only a guard against a hang); returns ``(exit code, stderr
+    lines, report)``: the report says which of paddle, gradio and torch the run loaded (``loaded``) and its peak
+    resident memory (``peak_mb``), what a refusal 'before anything loads' or 'in bounded memory' means."""
+    r = subprocess.run([sys.executable, '-c', _WATCH, str(script), *map(str, args)], cwd=cwd, capture_output=True,
+                       text=True, timeout=timeout)
+    lines = r.stderr.splitlines()
+    marks = [i for i, ln in enumerate(lines) if ln.startswith('@@watch ')]
+    assert marks, r.stderr[-2000:]
+    report = json.loads(lines[marks[-1]][len('@@watch '):])
+    return r.returncode, [ln for i, ln in enumerate(lines) if i != marks[-1] and (ln or i + 1 != marks[-1])], report

@@ -10,6 +10,8 @@ import os
 
 import pytest
 
+from tests import skips
+
 
 def _share_the_cores():
     workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1') or 1)
@@ -34,6 +36,34 @@ def pytest_collection_modifyitems(config, items):
             key = item.nodeid.split('::')[0]
             weight[key] = max(weight.get(key, 0), mark.kwargs.get('seconds', 10))
     items.sort(key=lambda item: -weight.get(item.nodeid.split('::')[0], 0))  # stable: each module keeps its order
+
+
+TORCH_FIXTURES = ('torch', 'spandrel')
+
+
+def pytest_itemcollected(item):
+    """A test that asks for the ``torch`` or ``spandrel`` fixture is marked ``torch``: CI runs these alone once
+    torch is installed (``-m torch``); before the mark deselects anything."""
+    if any(name in getattr(item, 'fixturenames', ()) for name in TORCH_FIXTURES):
+        item.add_marker(pytest.mark.torch)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before the test's fixtures: whether it is marked ``torch`` (``tests.skips.need_torch`` fails otherwise)."""
+    skips.running.marked = item.get_closest_marker('torch') is not None
+
+
+@pytest.fixture(scope='session')
+def torch():
+    """The ``torch`` module (the test-only reference), or skip with one line saying what installs it."""
+    return skips.need_torch()
+
+
+@pytest.fixture(scope='session')
+def spandrel(torch):
+    """The ``spandrel`` module (PyTorch reference networks), or skip with one line saying what installs it."""
+    return skips.need_spandrel()
 
 
 def gpu_available():

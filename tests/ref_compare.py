@@ -3,6 +3,8 @@ whose output is centred and unclipped, PSNR; and real weights on a photo: bicubi
 import cv2
 import numpy as np
 
+from tests.skips import need_torch
+
 H, W = 29, 37  # neither a multiple of 2, 4 nor 8
 
 
@@ -16,7 +18,7 @@ def photo_input(photo, channels):
 def centred_output(net, x):
     """Scale and shift the last conv of a torch ``net`` so that its output on ``x`` spans [0.1, 0.9] unclipped
     (what passes around that conv, as an input skip, must span under 0.6); the output."""
-    import torch
+    torch = need_torch()
     last = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]
     with torch.no_grad():
         out = net(torch.from_numpy(x)).numpy()

@@ -69,10 +69,25 @@ def _venv(tmp_path):
     dirs = [d for d in site.getsitepackages() + [sysconfig.get_paths()['purelib']] if os.path.isdir(d)]
     if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
         dirs.append(site.getusersitepackages())
+    dirs = [_without_this_package(d, tmp_path / f'outer{i}') for i, d in enumerate(dict.fromkeys(dirs))]
     # a .pth line that starts with 'import' runs: addsitedir also reads the running environment's own .pth files
     with open(os.path.join(inner, RUNNING_ENV_PTH), 'w') as f:
-        f.write(''.join(f'import site; site.addsitedir({d!r})\n' for d in dict.fromkeys(dirs)))
+        f.write(''.join(f'import site; site.addsitedir({d!r})\n' for d in dirs))
     return src, py
+
+
+def _without_this_package(site_dir, view):
+    """``site_dir``, or when it holds an installed ``realesrgan_paddle`` (a user who ran ``pip install .`` in the
+    environment running the tests), a folder of links to everything else in it: the inner venv is a fresh one, where
+    only the copy under test may answer ``import realesrgan_paddle``."""
+    names = os.listdir(site_dir)
+    if not any('realesrgan_paddle' in n for n in names):  # the package, its dist-info, an editable install's files
+        return site_dir
+    view.mkdir()
+    for n in names:
+        if 'realesrgan_paddle' not in n:
+            os.symlink(os.path.join(site_dir, n), view / n)
+    return str(view)
 
 
 def _can_build_offline():

@@ -77,8 +77,9 @@ def test_the_check_catches_a_wrong_flag():
 
 def test_readme_test_command_is_what_ci_runs():
     """The README's two commands are run by .ci/run literally, inside the venv it makes (python -m venv, activated:
-    never the system Python); the test command is its last line, and the worker count it passes has its plugin
-    declared. torch is not in requirements-test.txt (its own file: no extra index that every package waits on)."""
+    never the system Python); the test command runs before torch is installed (as in a user's venv: the reference
+    tests skip), then torch and the tests marked torch alone; the worker count it passes has its plugin declared.
+    torch is not in requirements-test.txt (its own file: no extra index that every package waits on)."""
     first = re.search(r'```bash\n(.*?)```', (ROOT / 'README.md').read_text(), re.S).group(1)
     cmds = [ln.strip() for ln in first.splitlines() if ln.startswith('pip install')]
     test_cmd = [ln for ln in cmds if 'pytest' in ln]
@@ -86,10 +87,12 @@ def test_readme_test_command_is_what_ci_runs():
     install, run = (part.strip() for part in test_cmd[0].split('&&'))
     assert install == 'pip install -r requirements-test.txt'
     ci = [ln for ln in (ROOT / '.ci' / 'run').read_text().splitlines() if ln.strip() and not ln.startswith('#')]
-    assert ci[-1] == test_cmd[0]
+    readme = ci.index(test_cmd[0])
+    torch_install = next(i for i, ln in enumerate(ci) if 'requirements-torch.txt' in ln)
+    assert readme < torch_install < ci.index(f'{run} -m torch'), 'no torch before the README command; -m torch after'
     venv = next(i for i, ln in enumerate(ci) if re.search(r'-m venv "\$venv"$', ln))
     activate = ci.index('. "$venv/bin/activate"')
-    assert venv < activate < ci.index(cmds[0]) < len(ci) - 1, 'the first command runs in the venv'
+    assert venv < activate < ci.index(cmds[0]) < readme, 'the first command runs in the venv'
     if ' -n ' in f' {run} ':
         reqs = (ROOT / 'requirements-test.txt').read_text().split()
         assert 'pytest-xdist' in reqs

@@ -13,7 +13,7 @@ import yaml
 
 from tests.user_path import ROOT, run, workspace
 from realesrgan_paddle.evaluation.metrics import psnr
-from tests.skips import TORCH_SKIP
+from tests.skips import need_reference
 from tests.nets import rrdb
 from tests.cli_checks import a_line, one_line
 
@@ -37,9 +37,8 @@ def _seed_yml(path):
 
 
 @pytest.mark.slow(seconds=24)
-def test_seed_commands_chain_verbatim(tmp_path, hr_photos):
-    torch = pytest.importorskip('torch', reason=TORCH_SKIP)  # only to write the .pth the way PyTorch does
-    from realesrgan_paddle.reference import torch_networks as ta
+def test_seed_commands_chain_verbatim(tmp_path, hr_photos, torch):
+    ta = need_reference()
     ws = workspace(tmp_path / 'project')
     torch.manual_seed(0)
     net = ta.RRDBNet(num_feat=4, num_block=23, num_grow_ch=4, scale=4)

@@ -10,6 +10,7 @@ sha256-checked; each model is converted to ``.pdparams`` in the cache
 (``~/.cache/realesrgan-paddle`` or ``$REALESRGAN_PADDLE_HOME``).
 """
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -26,33 +27,53 @@ from realesrgan_paddle.utils import runtime_env  # noqa: E402
 
 runtime_env.setup()
 
-from realesrgan_paddle.models import zoo  # noqa: E402
+from realesrgan_paddle.models import zoo, zoo_guide  # noqa: E402
 
 
 def _size(path):
     return f'{Path(path).stat().st_size / 2**20:.1f} MB'
 
 
-def _list_row(e):
-    conv, imp = zoo.cached_paths(e)
-    state = 'converted' if conv.is_file() else 'ncnn-imported' if imp.is_file() else '-'
-    if e.extra.get('wheel'):
-        src = f'{e.extra["wheel"][0]} wheel'
-    else:
-        src = (f'{e.wheel} wheel' + ('+release' if e.url else '')) if e.ncnn else 'release'
-    size = f'{e.size / 2**20:.1f} MB' if e.size else '-'
-    scale = f'x{e.scale}' if e.scale else '-'
-    return (e.name, e.arch['type'], scale, size, e.licence or '?', src, state, ', '.join(e.aliases))
+def _mb(size):
+    return '-' if not size else f'{size / 2**20:.0f} MB' if size >= 10 * 2**20 else f'{size / 2**20:.1f} MB'
 
 
-def _print_list():
-    """One row per zoo model: architecture, scale, file size, licence, where it comes from, cache state."""
+def _list_rows(entries):
+    """The table's rows (fits 100 columns) and its footnotes: the install line of each model that cannot run yet."""
+    rows, notes = [('name', 'for', 'speed', 'x', 'size', 'licence', 'get')], []
+    for e in entries:
+        (what, speed), (state, line) = zoo_guide.use(e), zoo_guide.availability(e)
+        if state == 'needs':
+            if line not in notes:
+                notes.append(line)
+            state = f'needs [{notes.index(line) + 1}]'
+        rows.append((e.name, what, speed, str(e.scale or '-'), _mb(e.size), zoo_guide.short_licence(e), state))
+    return rows, notes
+
+
+def _print_list(aliases=False):
+    """What each upscaler is for, its speed, scale, size and licence, and whether it runs as things are installed
+    (else the one pip line for it); the training parts and the aliases in a line each."""
     print(f'cache: {zoo.cache_dir()}')
-    rows = [('name', 'architecture', 'scale', 'size', 'licence', 'source', 'cache', 'aliases')]
-    rows += [_list_row(e) for e in zoo.ENTRIES]
+    if aliases:
+        for e in zoo.ENTRIES:
+            print(f'{e.name}: {", ".join(e.aliases) or "-"}')
+        return
+    for content, picks in zoo_guide.PICKS:
+        print(textwrap.fill(f'{content + ":":8}' + '; '.join(f'{n} ({why})' for n, why in picks), 100,
+                            subsequent_indent=' ' * 8))
+    rows, notes = _list_rows([e for e in zoo.ENTRIES if zoo.is_upscaler(e)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         print('  '.join(c.ljust(w) for c, w in zip(r, widths)) + '  ' + r[-1])
+    print(textwrap.fill('get: ' + '; '.join(f'{k}: {v}' for k, v in zoo_guide.GET.items()), 100,
+                        subsequent_indent=' ' * 5))
+    for i, line in enumerate(notes, 1):
+        print(f'[{i}] {line}')
+    if any(r[5].endswith('*') for r in rows):
+        print(f'* {zoo.SPAN_LICENCE}')
+    parts = [e.name for e in zoo.ENTRIES if not zoo.is_upscaler(e)]
+    print(f'training parts (--names NAME): {", ".join(parts)}; each name\'s aliases: --list --aliases')
 
 
 @returns_status
@@ -65,13 +86,15 @@ def main(argv=None):
                          'ncnn: never download; download: always the official release file')
     ap.add_argument('-dn', '--denoise-strength', type=float, default=None,
                     help=f'also build the {zoo.GENERAL} blend with this denoise strength')
-    ap.add_argument('--list', action='store_true', help='list the registry and the cache state, then exit')
+    ap.add_argument('--list', action='store_true', help='the models: what each is for, speed, scale, size, licence, '
+                    'and whether it runs as installed (else the pip line for it); then exit')
+    ap.add_argument('--aliases', action='store_true', help='with --list: each name and its aliases')
     add_quiet(ap)
     args = ap.parse_args(argv)
 
-    if args.list:
+    if args.list or args.aliases:
         try:
-            _print_list()
+            _print_list(aliases=args.aliases)
         except OSError as e:  # the cache is a file (utils.fileio.CacheRootError)
             fail(None, str(e))
         return 0

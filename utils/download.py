@@ -53,7 +53,7 @@ def _progress(total, initial, desc, enabled):
     if not enabled:
         return None
     return tqdm(total=total, initial=initial, unit='B', unit_scale=True, unit_divisor=1024,
-                desc=desc, leave=False)
+                desc=desc, leave=False, disable=None)  # None: no bar (no carriage returns) in a log file
 
 
 def _total_from_headers(resp, have):

@@ -147,10 +147,12 @@ def _clock(seconds):
 
 class LogCounter:
     """A counter for a log file, with tqdm's ``update`` / ``set_postfix_str`` / ``close``: one whole line
-    (``write_line``) at the first unit, then whenever a tenth of ``total`` more is done or ``every_s`` seconds
-    have passed, whichever comes first, and a last line with the total time. Each line: done/total, percent,
-    rate, ETA (without a known total: the count and the rate). ``initial``: units already done (a resumed
-    video's reused segments), counted in done/total but not in the rate."""
+    (``write_line``) at the first unit ('started'), then whenever a tenth of ``total`` more is done or ``every_s``
+    seconds have passed, whichever comes first, and a last line with the total time. Each line after the first:
+    done/total, percent, rate, ETA (without a known total: the count and the rate). The rate counts the units
+    made since the first one, over the time since then: not the set-up before it (a model's load, a resumed
+    segment's pre-roll), nor ``initial``, the units already done (a resumed video's reused segments), which count
+    in done/total only."""
 
     def __init__(self, total, desc, unit='frame', stream=None, every_s=None, initial=0):
         self.total = int(total) if total else None
@@ -160,6 +162,7 @@ class LogCounter:
         self.postfix = ''
         self._t0 = self._last_t = time.perf_counter()
         self._first = True
+        self._since = None  # (time, count) at the first unit: where the rate starts
         self._step = max(1, -(-self.total // 10)) if self.total else None
         _OPEN_COUNTERS.add(self)
 
@@ -169,6 +172,8 @@ class LogCounter:
     def update(self, n=1):
         self.n += int(n)
         now = time.perf_counter()
+        if self._since is None:
+            self._since = (now, self.n)
         due = self._first or now - self._last_t >= self.every_s
         if self._step and self.n // self._step > self._last_n // self._step:
             due = True
@@ -176,13 +181,17 @@ class LogCounter:
             self._line(now)
 
     def _line(self, now):
-        elapsed = now - self._t0
-        rate = (self.n - self.initial) / elapsed if elapsed > 0 else 0.0
         done = f'{self.unit} {self.n}/{self.total} ({100 * self.n // self.total} %)' if self.total else \
             f'{self.n} {self.unit}s'
-        eta = f', ETA {_clock((self.total - self.n) / rate)}' if self.total and rate > 0 else ''
         extra = f', {self.postfix}' if self.postfix else ''
-        write_line(f'{self.desc}: {done}, {rate:.2f} {self.unit}/s{eta}{extra}', self.stream)
+        if self._first:
+            before = f' ({self.initial} done before)' if self.initial else ''
+            write_line(f'{self.desc}: {done}, started{before}{extra}', self.stream)
+        else:
+            t, n = self._since
+            rate = (self.n - n) / (now - t) if now > t else 0.0
+            eta = f', ETA {_clock((self.total - self.n) / rate)}' if self.total and rate > 0 else ''
+            write_line(f'{self.desc}: {done}, {rate:.2f} {self.unit}/s{eta}{extra}', self.stream)
         self._last_t, self._last_n, self._first = now, self.n, False
 
     def close(self):

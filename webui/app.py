@@ -6,14 +6,14 @@ import gradio as gr
 
 from realesrgan_paddle.utils.cli_parser import fail
 
-from .handlers import PRECISIONS, RUNS_DIRS, TEMPORAL, Session, list_reports
+from .handlers import PRECISIONS, RUNS_DIRS, TEMPORAL, Session, list_reports, model_choices
 
 
 def _upscale_tab(s, first):
     with gr.Row():
         with gr.Column():
             files = gr.File(label='images or videos', file_count='multiple', elem_id='upload')
-            model = gr.Dropdown(list(s.models), value=first, label='model', elem_id='model')
+            model = gr.Dropdown(model_choices(s.models), value=first, label='model', elem_id='model')
             with gr.Row():
                 outscale = gr.Number(0, label='outscale (0: the model\'s)', minimum=0, maximum=16)
                 tile = gr.Number(0, label='tile (0: automatic)', minimum=0, precision=0)
@@ -37,7 +37,7 @@ def _upscale_tab(s, first):
 
 def _compare_tab(s):
     img = gr.File(label='image', file_types=['image'], type='filepath')  # not gr.Image: it decodes before any check
-    models = gr.Dropdown(list(s.models), multiselect=True, label='models (two or more)')
+    models = gr.Dropdown(model_choices(s.models), multiselect=True, label='models (two or more)')
     go = gr.Button('Compare')
     gallery = gr.Gallery(label='outputs', columns=3)
     table = gr.Dataframe(headers=['model', 'NIQE (lower is better)', 'Laplacian energy of Y'])

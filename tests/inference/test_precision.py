@@ -209,3 +209,37 @@ def test_the_bf16_check_says_what_it_does_in_a_log(tiny_models, tmp_path, capsys
     head = 'bf16 check against fp32 (once per model and machine): '
     assert lines[0] == head.rstrip() + ' 1/3 step, creating the fp32 and bf16 predictors', lines
     assert lines[-1].startswith(head + 'done in ') and len(lines) == 4 and '\r' not in ''.join(lines), lines
+
+
+def test_a_small_job_runs_fp32_without_the_one_time_check(tiny_models, tmp_path, caplog, monkeypatch):
+    """``bf16_check=False`` (tools/infer.py on a job under BF16_CHECK_MPIX: the README's 220x160 example spent 54
+    of its 80 s on the check) with no verdict kept: fp32, one line, nothing checked or kept; a later default run
+    checks once, and from then on the small job reads the kept verdict."""
+    import realesrgan_paddle.inference.bf16_check as check
+    import realesrgan_paddle.inference.precision as precision
+    from realesrgan_paddle.inference import Upscaler
+    if not precision.native_bf16():
+        pytest.skip('this CPU has no native bf16 (avx512_bf16/amx_bf16)')
+    d, _ = _export(tiny_models['srvgg_x4'], tmp_path / 'srvgg')
+    real_run, ran = check.run, []
+    monkeypatch.setattr(check, 'run', lambda *a, **k: ran.append(a) or real_run(*a, **k))
+    with caplog.at_level(logging.INFO, logger='inference'):
+        assert Upscaler(d, bf16_check=False).backend.precision == 'fp32'
+    assert ran == [] and _verdicts(d) == []
+    a_line([r.getMessage() for r in caplog.records], 'bf16 not checked yet', 'fp32')
+    kept = Upscaler(d).backend.precision  # the default: checked once, kept
+    if not _verdicts(d):
+        pytest.skip('bf16 does not run here (no OpenVINO engine)')
+    assert len(ran) == 1 and Upscaler(d, bf16_check=False).backend.precision == kept and len(ran) == 1
+
+
+def test_a_job_is_worth_the_check_from_a_quarter_megapixel_or_a_video(tmp_path):
+    import cv2
+
+    from realesrgan_paddle.inference.upscale_cli import BF16_CHECK_MPIX, worth_a_bf16_check
+    small, big = tmp_path / 'small.png', tmp_path / 'big.png'
+    cv2.imwrite(str(small), np.zeros((160, 220, 3), np.uint8))  # the README's example size
+    cv2.imwrite(str(big), np.zeros((500, 520, 3), np.uint8))
+    assert BF16_CHECK_MPIX == 0.25 and not worth_a_bf16_check([small]) and worth_a_bf16_check([small, big])
+    assert worth_a_bf16_check([small] * 8) and not worth_a_bf16_check([small] * 7)  # 0.28 / 0.246 MP in all
+    assert worth_a_bf16_check([tmp_path / 'clip.mp4']) and not worth_a_bf16_check([tmp_path / 'missing.png'])

@@ -113,6 +113,44 @@ def test_killed_run_resumes_with_the_same_frames(tiny_models, clip_and_ref, tmp_
     assert stream_kinds(dst) == ['Video', 'Audio', 'Subtitle']
 
 
+def test_a_short_clip_gets_segments_of_its_own_size():
+    """The default 10 s segments cut a clip shorter than three of them into three (issue 74: a 3 s clip was one
+    segment and started over); never fewer frames than the pre-roll run again at each cut, plus one."""
+    from realesrgan_paddle.inference.segments import segment_frames
+    assert segment_frames(10, 25, 75, overlap=20) == 25  # 3 s at 25 fps, stabilised: three of 25 frames
+    assert segment_frames(10, 25, 75) == 25 and segment_frames(10, 10, 30, overlap=20) == 21
+    assert segment_frames(10, 25, 1000, overlap=20) == 250 and segment_frames(10, 25, None) == 250
+    assert segment_frames(1.5, 10, 50, overlap=20) == 15  # a length asked for that is short already stands
+
+
+@pytest.mark.slow(seconds=40)
+def test_a_3_s_clip_stopped_midway_resumes(tiny_models, tmp_path):
+    """tools/infer.py with its defaults on a 3 s clip (25 fps, the stabiliser on), killed once its first segment is
+    finished: the same command goes on from there, and gives the clean run's frames."""
+    src = make_clip(tmp_path / 'short.mkv', seconds=3, fps=25, gop=25, size='32x24')
+    cmd = [sys.executable, str(ROOT / 'tools' / 'infer.py'), '-i', str(src), '-m', str(tiny_models['srvgg_x4']),
+           '--quiet', '-o']
+    slow = [sys.executable, str(ROOT / 'tests' / 'inference' / 'slow_infer.py'), '0.05', *cmd[2:]]
+    dst = tmp_path / 'out.mkv'
+    proc = subprocess.Popen([*slow, str(dst)], env=dict(os.environ, RESR_NO_REEXEC='1'), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    parts = tmp_path / 'out.mkv.parts'
+    deadline = time.monotonic() + 300  # a guard against a hang: the first segment takes about 2 s here
+    while time.monotonic() < deadline and proc.poll() is None and not list(parts.glob('seg_*')):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kept = len(list(parts.glob('seg_*')))
+    assert 1 <= kept < 3 and not dst.exists(), kept
+    res = subprocess.run([*cmd, str(dst)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f'3 segments, {kept} reused' in res.stderr, res.stderr[-2000:]
+    clean = tmp_path / 'clean.mkv'
+    assert subprocess.run([*cmd, str(clean)], capture_output=True, timeout=600).returncode == 0
+    (frames, pts), (ref, ref_pts) = decoded(dst), decoded(clean)
+    assert len(frames) == len(ref) == 75 and pts == ref_pts and mean_psnr(frames, ref) >= 40
+
+
 def test_temporal_segments_start_warm_and_match_one_pass(up, clip_and_ref, tmp_path):
     """The stabiliser (the default: --temporal flow) with segments: each segment re-runs the frames before its cut
     through the model and the stabiliser (TEMPORAL_OVERLAP), so the joined video is within a mean 40 dB of the

@@ -50,8 +50,6 @@ def test_not_a_video_is_one_line(up, tmp_path):
 def test_huge_frames_are_refused_before_a_frame_is_decoded(up, tmp_path, monkeypatch):
     """A 0.3 MB mkv of one 10240x10240 frame: refused from the probe, before the decoder starts (its first
     frame took 1.53 GB before the limit was seen)."""
-    import time
-
     from realesrgan_paddle.inference import video
     src = tmp_path / 'huge.mkv'
     subprocess.run([ffmpeg_exe(), '-v', 'error', '-y', '-f', 'lavfi', '-i', 'color=c=black:s=10240x10240:r=25',
@@ -60,12 +58,11 @@ def test_huge_frames_are_refused_before_a_frame_is_decoded(up, tmp_path, monkeyp
     assert src.stat().st_size < 2_000_000
     started = []
     monkeypatch.setattr(video, 'Decoder', lambda *a, **k: started.append(a))
-    t = time.perf_counter()
     with pytest.raises(video.VideoError) as e:
         video.upscale_video(up, src, tmp_path / 'o.mkv', progress=False)
     msg = str(e.value)
     assert msg.startswith(f'{src}: its frames are 10240x10240 pixels, more than the limit of 100 MP') and '\n' not in msg
-    assert not started and time.perf_counter() - t < 30
+    assert not started  # refused before the decoder started
     assert sorted(p.name for p in tmp_path.iterdir()) == ['huge.mkv']  # no output, no temp file
 
 

@@ -9,7 +9,6 @@ from realesrgan_paddle.loss import PerceptualLoss, VGGWeightsMissing, build_loss
 from realesrgan_paddle.loss.perceptual import DEFAULT_LAYER_WEIGHTS, gram_matrix
 from realesrgan_paddle.models.vgg import VGG19FeatureExtractor, torchvision_index_map
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
-from tests.skips import TORCH_SKIP
 
 LAYERS = {'conv1_2': 0.1, 'conv2_2': 0.5}
 
@@ -51,8 +50,7 @@ def test_wrong_file_is_rejected(tmp_path):
         PerceptualLoss(LAYERS, vgg_weights=str(p))
 
 
-def test_matches_torch_recomputation(vgg_file):
-    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
+def test_matches_torch_recomputation(vgg_file, torch):
     path, state = vgg_file
     crit = PerceptualLoss(LAYERS, vgg_weights=str(path), perceptual_weight=2.0)
     x, gt = _imgs(0)

@@ -5,9 +5,12 @@ torch NCHW tensor, layer by layer as ncnn defines each op (valid convolutions, t
 ncnn's ``[out, in, kh, kw]`` kernel order, global average pooling, inner products, per-channel Scale from a
 second blob, Crop to a reference blob or by start/end/axes arrays, Eltwise sum, BinaryOp, PixelShuffle). The
 input is what the ncnn wrapper feeds the graph: already padded. It knows nothing of our Paddle networks.
+Imported inside a test that has the ``torch`` fixture (tests/skips.py).
 """
-import torch
-import torch.nn.functional as F
+from tests.skips import need_torch
+
+torch = need_torch()
+F = torch.nn.functional
 
 BINARY = {0: torch.add, 1: torch.sub, 2: torch.mul, 3: torch.div}
 

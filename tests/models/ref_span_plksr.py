@@ -3,11 +3,13 @@ files users have, and the comparison with our network loaded from that file (tes
 test_arch_plksr.py)."""
 import numpy as np
 
+from tests.skips import need_torch
+
 
 def unclip(tnet, conv, x, shift):
     """Rescale the torch ``conv`` so that its output on ``x`` has spread 0.1 around ``shift`` (seeded random
     weights otherwise saturate the network's output, and a wrong port would hide behind the clipping)."""
-    import torch
+    torch = need_torch()
     seen = []
     hook = conv.register_forward_hook(lambda m, i, o: seen.append(o.detach()))
     with torch.no_grad():
@@ -21,7 +23,7 @@ def unclip(tnet, conv, x, shift):
 
 def save_torch(tnet, path):
     """``tnet``'s state dict as a ``.pth`` (torch.save) or ``.safetensors`` file, as users share them."""
-    import torch
+    torch = need_torch()
     state = {k: v.detach().clone().contiguous() for k, v in tnet.state_dict().items()}
     if str(path).endswith('.safetensors'):
         from safetensors.torch import save_file
@@ -44,7 +46,7 @@ def compare_with_file(tnet, path, x):
     """Load ``path`` through the project's loading path (architecture detected from the file alone), run both
     networks' raw forward on ``x``; returns ``(psnr_db, arch, our_output)``."""
     import paddle
-    import torch
+    torch = need_torch()
 
     from realesrgan_paddle import models
     net, arch = models.load_network(path)

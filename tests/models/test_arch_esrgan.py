@@ -10,19 +10,16 @@ import numpy as np
 import pytest
 
 from realesrgan_paddle import models
-from tests.skips import SAFETENSORS_SKIP
 from tests.ref_compare import H, W, centred_output, photo_input, psnr, run_paddle
-from tests.spandrel_ref import spandrel_or_skip
 from tests.models.user_files import WRAPPERS
+from tests.skips import SAFETENSORS_SKIP, need_spandrel, need_torch
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def spandrel_esrgan(seed, **kwargs):
     """spandrel's ESRGAN network with seeded random weights (1 block, 8 features: growth is 32 there)."""
-    import torch
-    spandrel_or_skip()
-    from spandrel.architectures.ESRGAN import ESRGAN
+    torch, ESRGAN = need_torch(), need_spandrel().architectures.ESRGAN.ESRGAN
     torch.manual_seed(seed)
     net = ESRGAN(num_filters=8, num_blocks=1, **kwargs).eval()
     with torch.no_grad():  # default init leaves the trunk a faint residual: louder, so a wrong port shows
@@ -51,8 +48,7 @@ def expected_arch(kwargs, extra):
 
 
 @pytest.mark.parametrize('case', list(CASES))
-def test_old_format_files_match_spandrel(case, photo, tmp_path):
-    import torch
+def test_old_format_files_match_spandrel(case, photo, tmp_path, torch):
     kwargs, extra = CASES[case]
     ref = spandrel_esrgan(1, **kwargs)
     x = photo_input(photo, kwargs['out_nc'])
@@ -67,7 +63,7 @@ def test_old_format_files_match_spandrel(case, photo, tmp_path):
     assert psnr(got, want) >= 50, case
 
 
-def test_safetensors_x2_is_detected_and_matches(photo, tmp_path):
+def test_safetensors_x2_is_detected_and_matches(photo, tmp_path, spandrel):
     st = pytest.importorskip('safetensors.torch', reason=SAFETENSORS_SKIP)
     ref = spandrel_esrgan(2, in_nc=12, out_nc=3, scale=4, shuffle_factor=2, plus=True)
     x = photo_input(photo, 3)
@@ -99,10 +95,8 @@ NEW_FORMAT = {'x2plus': (dict(in_nc=12, out_nc=3, scale=4, shuffle_factor=2), di
 
 
 @pytest.mark.parametrize('case', list(NEW_FORMAT))
-def test_new_format_files(case, photo, tmp_path):
+def test_new_format_files(case, photo, tmp_path, torch, spandrel):
     """BasicSR's names (the official x2plus layout: pixel unshuffle by 2) in ``params_ema``, read by spandrel too."""
-    import torch
-    spandrel = spandrel_or_skip()
     kwargs, extra = NEW_FORMAT[case]
     ref = spandrel_esrgan(3, **kwargs)
     x = photo_input(photo, kwargs['out_nc'])
@@ -117,9 +111,7 @@ def test_new_format_files(case, photo, tmp_path):
     assert psnr(run_paddle(net, x), want) >= 50
 
 
-def test_convert_torch_tool_stores_the_detected_variant(photo, tmp_path):
-    import torch
-
+def test_convert_torch_tool_stores_the_detected_variant(photo, tmp_path, torch):
     from realesrgan_paddle.checkpoint_io.state_file import load_state_file
     ref = spandrel_esrgan(4, in_nc=3, out_nc=3, scale=8, plus=True)
     x = photo_input(photo, 3)
@@ -136,12 +128,10 @@ def test_convert_torch_tool_stores_the_detected_variant(photo, tmp_path):
     assert psnr(run_paddle(net, x), want) >= 50
 
 
-def test_x3_files_read_as_x2_until_scale_3_then_match_spandrel(photo, tmp_path, capsys):
+def test_x3_files_read_as_x2_until_scale_3_then_match_spandrel(photo, tmp_path, capsys, torch):
     """An x3 ESRGAN file (one nearest-x3 upsampling) has an x2 file's weights: read alone it is x2, as spandrel reads
     it, and the conversion says ``--scale 3`` is the other choice; with it the file is x3 and matches spandrel's x3
     network, then loads as x3 from the converted file, exports and runs in Paddle Inference at any size."""
-    import torch
-
     from realesrgan_paddle.checkpoint_io.state_file import load_state_file
     from realesrgan_paddle.inference.backends import PredictorBackend
     from realesrgan_paddle.inference.export import export_static

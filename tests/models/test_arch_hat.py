@@ -25,7 +25,7 @@ TINY = {'type': 'HAT', 'num_in_ch': 3, 'num_out_ch': 3, 'upscale': 2, 'embed_dim
     (HAT_X2, (37, 29), '.safetensors'),
     (HAT_L_X3, (21, 27), '.pth'),
 ], ids=['hat_s_x4', 'hat_x2', 'hat_l_x3'])
-def test_hat_matches_spandrel_from_the_file_alone(photo, tmp_path, cfg, size, suffix):
+def test_hat_matches_spandrel_from_the_file_alone(photo, tmp_path, cfg, size, suffix, spandrel):
     x = photo_input(photo, *size)
     net = reference('HAT', x, **cfg)
     path = release_file(net, tmp_path / f'hat{suffix}', wrap='params_ema' if suffix == '.pth' else None)
@@ -37,7 +37,7 @@ def test_hat_matches_spandrel_from_the_file_alone(photo, tmp_path, cfg, size, su
     assert db >= 50, db
 
 
-def test_the_comparison_sees_a_wrong_overlapping_window_index(photo, tmp_path, monkeypatch):
+def test_the_comparison_sees_a_wrong_overlapping_window_index(photo, tmp_path, monkeypatch, spandrel):
     """The fidelity check fails when the overlapping cross-attention's position index is wrong (here: its
     queries in reverse order)."""
     import realesrgan_paddle.models.hat as hat
@@ -66,7 +66,7 @@ def test_detection_round_trip_and_broken_hat():
 
 
 @pytest.mark.slow(seconds=13)
-def test_export_predictor_and_tiling(tmp_path, photo):
+def test_export_predictor_and_tiling(tmp_path, photo, spandrel):
     """The static and ONNX exports at two sizes; tiles against the whole image."""
     from realesrgan_paddle import models
     cfg = {k: v for k, v in TINY.items() if k not in ('type', 'num_in_ch', 'num_out_ch')}

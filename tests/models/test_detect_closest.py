@@ -12,14 +12,13 @@ import pytest
 from realesrgan_paddle import models
 from realesrgan_paddle.models.detect import closest_arch, detect_arch, key_pattern
 from tests.models.unsupported_nets import SMALL, load_fixture, spandrel_keys, spandrel_net, zeros_state
-from tests.skips import SAFETENSORS_SKIP, TORCH_SKIP
-from tests.spandrel_ref import spandrel_or_skip
+from tests.skips import SAFETENSORS_SKIP, need_spandrel, need_torch
 
 CLOSEST = re.compile(r"closest: (\w+) \((\d+) of its (\d+) key names are there; (?:no '([^']+)'|'([^']+)' is not)")
 
 
 def _save(state, path):
-    import torch
+    torch = need_torch()
     torch.save(state, path)
     return path
 
@@ -33,20 +32,16 @@ def _error(path):
 
 
 def _esrgan_state():
-    import torch
-    spandrel_or_skip()
-    from spandrel.architectures.ESRGAN import ESRGAN
+    torch, ESRGAN = need_torch(), need_spandrel().architectures.ESRGAN.ESRGAN
     torch.manual_seed(0)
     return ESRGAN(num_filters=8, num_blocks=2, scale=4).state_dict()  # the old format: model.N...
 
 
 @pytest.mark.slow
-def test_an_unsupported_spandrel_network_names_its_closest(tmp_path):
+def test_an_unsupported_spandrel_network_names_its_closest(tmp_path, torch, spandrel):
     """CRAFT (not supported) shares a few key names with the supported networks: the best overlap is named, with
     one of its keys the file lacks (or one the file has and it does not)."""
-    import torch
-    spandrel_or_skip()
-    from spandrel.architectures.CRAFT import CRAFT
+    CRAFT = spandrel.architectures.CRAFT.CRAFT
     torch.manual_seed(0)
     state = CRAFT(embed_dim=12, depths=[1], num_heads=[2], window_size=8, split_size_0=2, split_size_1=8,
                   upscale=2).state_dict()
@@ -65,7 +60,7 @@ def test_an_unsupported_spandrel_network_names_its_closest(tmp_path):
         assert m.group(5) in state and key_pattern(m.group(5)) not in {key_pattern(k) for k in theirs}
 
 
-def test_truncated_esrgan_files_name_rrdbnet_and_the_missing_key(tmp_path):
+def test_truncated_esrgan_files_name_rrdbnet_and_the_missing_key(tmp_path, spandrel):
     state = _esrgan_state()
     keys = list(state)
     head = {k: state[k] for k in keys[:len(keys) // 2]}  # the first half: model.0 and some dense blocks
@@ -76,11 +71,9 @@ def test_truncated_esrgan_files_name_rrdbnet_and_the_missing_key(tmp_path):
     assert text.endswith("closest: RRDBNet (10 of its 12 key names are there; no 'conv_first.weight')"), text
 
 
-def test_an_rrdbnet_with_extra_layers_is_refused_by_name(tmp_path):
+def test_an_rrdbnet_with_extra_layers_is_refused_by_name(tmp_path, torch, spandrel):
     """MM-RealSR: RRDBNet's keys and degradation-modulation layers; not taken for a plain RRDBNet."""
-    import torch
-    spandrel_or_skip()
-    from spandrel.architectures.MMRealSR import MMRealSR
+    MMRealSR = spandrel.architectures.MMRealSR.MMRealSR
     torch.manual_seed(0)
     state = MMRealSR(num_in_ch=3, num_out_ch=3, num_feat=8, num_block=1, num_grow_ch=4).state_dict()
     text = _error(_save(state, tmp_path / 'mmrealsr.pth'))
@@ -136,11 +129,9 @@ def test_every_unsupported_spandrel_layout_is_one_line(tmp_path, capsys):
 
 
 @pytest.mark.slow(seconds=8)
-def test_the_fixture_is_what_spandrel_builds(tmp_path):
+def test_the_fixture_is_what_spandrel_builds(tmp_path, torch, spandrel):
     """The stored layouts are spandrel's own (its networks built at the small configs), and the networks nearest a
     supported family, saved by torch with their real values, read as their fixture does."""
-    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
-    spandrel_or_skip()
     layouts = load_fixture()
     assert set(layouts) == set(SMALL)
     for name in sorted(SMALL):

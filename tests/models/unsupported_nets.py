@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from tests.skips import need_spandrel, need_torch
 
 FIXTURE = Path(__file__).with_name('unsupported_keys.json.gz')
 
@@ -69,10 +70,8 @@ SMALL = {
 
 def spandrel_net(name):
     """spandrel's network ``name`` at its small config, seeded (needs torch and spandrel: the caller skips)."""
-    import torch
-
-    from tests.spandrel_ref import spandrel_or_skip
-    spandrel_or_skip()
+    torch = need_torch()
+    need_spandrel()
     module, cls, kwargs = SMALL[name]
     torch.manual_seed(0)
     return getattr(importlib.import_module(f'spandrel.architectures.{module}'), cls)(**kwargs)

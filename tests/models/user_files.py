@@ -11,6 +11,7 @@ import copy
 import numpy as np
 
 from tests.ref_compare import psnr
+from tests.skips import need_torch
 
 WRAPPERS = ('params_ema', 'params', 'state_dict', 'module', 'fp16', 'bf16')
 ODD = (37, 45)  # rows, columns
@@ -33,7 +34,7 @@ def _rounded(state, dtype):
 
 def write_user_file(state, kind, folder):
     """``state`` (a torch state dict) written as users' files come (``WRAPPERS``); the path."""
-    import torch
+    torch = need_torch()
     state = {k: v.detach().clone().contiguous() for k, v in state.items()}
     path = folder / f'{kind}.{"safetensors" if kind == "bf16" else "pth"}'
     if kind == 'bf16':
@@ -52,7 +53,7 @@ def write_user_file(state, kind, folder):
 
 def reference_as_read(ref, kind):
     """The torch network ``ref`` with the weights a ``kind`` file holds (fp16/bf16 rounded), in float32."""
-    import torch
+    torch = need_torch()
     dtype = {'fp16': torch.float16, 'bf16': torch.bfloat16}.get(kind)
     if dtype is None:
         return ref
@@ -74,7 +75,7 @@ def assert_user_files_match(ref, x, folder, least=LEAST_DB, kinds=WRAPPERS, arch
     """Every ``kinds`` file of the torch network ``ref`` through ``Upscaler`` on ``x`` (C, H, W) against ``ref``
     on the same rounded weights: at least ``least`` dB each, exactly scale x the input; ``arch_check(arch)`` on
     the arch each file reads as. Returns kind -> dB."""
-    import torch
+    torch = need_torch()
     seen, wants = {}, {}
     for kind in kinds:
         path = write_user_file(ref.state_dict(), kind, folder)

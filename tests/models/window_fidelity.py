@@ -3,7 +3,7 @@ test_arch_hat.py): a seeded reference network whose output is image-like and not
 file, loaded through the project's real path, and both run on the same real photo crop."""
 import numpy as np
 
-from tests.spandrel_ref import spandrel_or_skip
+from tests.skips import need_spandrel, need_torch
 
 TARGET_STD = 0.1  # the tuned reference's output: around 0.5 with this spread within each channel
 
@@ -12,7 +12,7 @@ def _perturb(net, seed):
     """Weights under which attention matters: linear layers at unit gain (the release init, std 0.02, leaves
     the attention near uniform and its branch a small residual: a wrong mask or position index would pass),
     bias tables of a wide spread (peaked attention), norms away from 1 and 0."""
-    import torch
+    torch = need_torch()
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, module in net.named_modules():
@@ -33,10 +33,8 @@ def _last_conv(net):
 def reference(kind, x, seed=0, img_size=32, **cfg):
     """spandrel's ``kind`` ('SwinIR' or 'HAT') built from ``cfg`` with seeded weights, its last convolution
     scaled and shifted so that its output on ``x`` (NCHW float32) varies around 0.5, unclipped."""
-    import torch
-    spandrel_or_skip()
-    from spandrel.architectures.HAT import HAT
-    from spandrel.architectures.SwinIR import SwinIR
+    torch, architectures = need_torch(), need_spandrel().architectures
+    HAT, SwinIR = architectures.HAT.HAT, architectures.SwinIR.SwinIR
     torch.manual_seed(seed)
     net = {'SwinIR': SwinIR, 'HAT': HAT}[kind](img_size=img_size, **cfg).eval()
     _perturb(net, seed)
@@ -56,7 +54,7 @@ def release_file(net, path, wrap=None, prefix='', renames=()):
     """``net``'s state dict saved as an official release would be (``.pth`` with torch.save, optionally
     under ``wrap`` such as 'params_ema', keys with ``prefix`` such as 'module.' and key prefixes changed by
     ``renames`` (old, new) pairs; or ``.safetensors``)."""
-    import torch
+    torch = need_torch()
 
     def name(k):
         return next((new + k[len(old):] for old, new in renames if k.startswith(old)), k)
@@ -80,7 +78,7 @@ def fidelity(net, path, x):
     of the saved ``path`` on ``x``, unclamped; the reference output must be image-like (varied, almost all of
     it inside [0, 1])."""
     import paddle
-    import torch
+    torch = need_torch()
 
     from realesrgan_paddle import models
     ours, arch = models.load_network(path)

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from tests.spandrel_ref import spandrel_or_skip
+from tests.skips import need_spandrel, need_torch
 
 
 def photo_input(photo, h, w):
@@ -17,7 +17,7 @@ def photo_input(photo, h, w):
 def calibrated(net, last_conv, x):
     """Scale the last conv's weight and shift its bias so that the output varies around 0.5 with a std of
     about 0.12: a wrong port cannot hide behind clipping at 0 and 1. Returns the torch output."""
-    import torch
+    torch = need_torch()
     with torch.no_grad():
         for _ in range(2):  # twice: a constant added after the conv (DAT's RGB mean) is not scaled with it
             y = net(torch.from_numpy(x))
@@ -31,18 +31,14 @@ def calibrated(net, last_conv, x):
 
 def spandrel_net(arch_class, seed=0, **kwargs):
     """spandrel's ``arch_class`` (a name in spandrel.architectures) built with seeded random weights, in eval."""
-    import importlib
-
-    import torch
-    spandrel_or_skip()
+    torch, architectures = need_torch(), need_spandrel().architectures
     torch.manual_seed(seed)
-    module = importlib.import_module(f'spandrel.architectures.{arch_class}')
-    return getattr(module, arch_class)(**kwargs).eval()
+    return getattr(getattr(architectures, arch_class), arch_class)(**kwargs).eval()
 
 
 def save_pth(net, path, wrap=None):
     """``torch.save`` of the state dict (under ``wrap``, e.g. 'params_ema', when given)."""
-    import torch
+    torch = need_torch()
     state = net.state_dict()
     torch.save({wrap: state} if wrap else state, path)
     return path

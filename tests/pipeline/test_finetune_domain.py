@@ -139,7 +139,9 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     assert res5.returncode == 1 and '[export] settings changed' in res5.stderr, res5.stderr[-2000:]
     last = errors(res5)[-1]
     assert last.startswith('error: export refused: dni_0.40 loses to bicubic on both axes on the held-out pairs: '
-                           'PSNR ') and last.endswith('--force-export exports it anyway)'), last
+                           'PSNR ') and '--force-export exports it anyway); ' in last, last
+    assert last.endswith(f'the report says why and what to try: {work / "report.html"}'), last  # written first
+    assert '## Nothing exported' in (work / 'report.md').read_text()
 
 
 @pytest.mark.slow(seconds=24)

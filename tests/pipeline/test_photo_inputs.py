@@ -4,6 +4,8 @@ other names: the fit alone), each to its report, at tiny size. Photos: crops of 
 LQ made here (area x4, saved as JPEG q 70, as a camera writes them): the fit reads their quality from the files'
 quantisation tables, so it fits JPEG alone."""
 import json
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -89,7 +91,7 @@ def test_alignment_estimate_finds_a_shift_and_a_scale(photos):
     assert 'not x4' in alignment_problem(estimate_alignment(hr[:40, :40], hr))
 
 
-@pytest.mark.slow(seconds=32)
+@pytest.mark.slow(seconds=50)  # and the refused rerun
 def test_paired_photo_run(photos, tiny_base, tmp_path):
     work = tmp_path / 'work'
     res = _run('--hr', photos / 'hr', '--lq', photos / 'lq', '--work', work, '--base', tiny_base, '--holdout', 0.5,
@@ -135,6 +137,35 @@ def test_paired_photo_run(photos, tiny_base, tmp_path):
     assert 'no LQ video among the photos: flicker not measured' in err and not metrics['selection'].get('flicker')
     md = (work / 'report.md').read_text()
     assert 'real low-resolution photos' in md and '--lq-videos clips' not in md and '% of the photos at random)' in md
+    assert_refused_export_still_reports(photos, tiny_base, work)
+
+
+def report_commands(md):
+    """The commands of the report's stage table, as printed (one per stage)."""
+    return [m.group(1) for m in re.finditer(r'^\| \w+ \| [^|]+ \| `(python [^`]+)` \|$', md, re.M)]
+
+
+def assert_refused_export_still_reports(photos, tiny_base, work):
+    """The same run without --force-export: the tiny model loses to bicubic, the export is refused (exit 1), and
+    the report is written all the same (issue 74: nothing to read), saying why and what to try; each command of
+    its stage table runs as printed (its arguments parse: ``--help`` after them exits 0)."""
+    res = _run('--hr', photos / 'hr', '--lq', photos / 'lq', '--work', work, '--base', tiny_base, '--holdout', 0.5,
+               '--seed', 3, *[a for a in TINY if a != '--force-export'])
+    err = [ln for ln in res.stderr.splitlines() if ln.startswith('error:')]
+    assert res.returncode == 1 and len(err) == 1 and 'export refused' in err[0], res.stderr[-3000:]
+    assert err[0].endswith(f'the report says why and what to try: {work / "report.html"}'), err
+    assert not (work / 'export').exists()  # nothing exported
+    md = (work / 'report.md').read_text()
+    assert '## Nothing exported' in md and 'loses to bicubic' in md and '--budget' in md and '--force-export' in md
+    assert (work / 'report.html').is_file() and (work / 'report' / 'sheet.png').is_file()
+    commands = report_commands(md)
+    assert len(commands) == 7, md[-3000:]
+    for command in commands:
+        argv = shlex.split(command)
+        assert argv[0] == 'python' and (ROOT / argv[1]).is_file(), command
+        ran = subprocess.run([sys.executable, *argv[1:], '--help'], cwd=ROOT, capture_output=True, text=True,
+                             timeout=300)
+        assert ran.returncode == 0, (command, ran.stderr[-1000:])
 
 
 @pytest.mark.slow(seconds=20)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.skips import SAFETENSORS_SKIP, TORCH_SKIP
+from tests.skips import SAFETENSORS_SKIP, need_reference
 from tests.nets import srvgg
 from tests.cli_checks import a_line, one_line
 
@@ -175,9 +175,8 @@ def test_safetensors_input(tmp_path):
         np.testing.assert_array_equal(net.state_dict()[k].numpy(), v)
 
 
-def test_verify_reports_diff_with_torch(tmp_path, capsys):
-    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
-    from realesrgan_paddle.reference import torch_networks as ta
+def test_verify_reports_diff_with_torch(tmp_path, capsys, torch):
+    ta = need_reference()
     torch.manual_seed(0)
     net = ta.RRDBNet(scale=2, num_feat=8, num_block=1, num_grow_ch=4)
     src = tmp_path / 'x2.pth'

@@ -14,7 +14,6 @@ from realesrgan_paddle.training.steps import NonFiniteLossError, build_model
 from realesrgan_paddle.training.option_file import load_options
 from realesrgan_paddle.training.schedulers import MultiStepWarmupLR
 from realesrgan_paddle.training.state_io import load_state, save_state
-from tests.skips import TORCH_SKIP
 from tests.nets import srvgg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,8 +164,7 @@ def test_degradation_section_reaches_kernel_sampling_and_pipeline(tmp_path):
     assert float((gt_usm - gt).abs().max()) > 0  # USM-sharpened GT for the L1/perceptual losses
 
 
-def test_pretrained_pth_is_converted_on_the_fly(tmp_path):
-    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
+def test_pretrained_pth_is_converted_on_the_fly(tmp_path, torch):
     paddle.seed(3)
     src = build_network(TINY_G)
     state = {k: torch.from_numpy(v.numpy().copy()) for k, v in src.state_dict().items()}

@@ -3,7 +3,6 @@ temp files left by a killed run are removed at the next start. Real train.py sub
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,11 @@ ROOT = Path(__file__).resolve().parents[2]
 SMOKE = 'options/tiny_smoke.yml'
 
 
-def _train(*args, timeout=120):
-    t = time.monotonic()
+def _train(*args, timeout=300):
+    """``(exit code, stderr)`` of ``python train.py args`` (the timeout only a guard against a hang)."""
     res = subprocess.run([sys.executable, 'train.py', *map(str, args)], cwd=ROOT, capture_output=True, text=True,
                          timeout=timeout)
-    return res.returncode, res.stderr, time.monotonic() - t
+    return res.returncode, res.stderr
 
 
 def _error_lines(err):
@@ -33,14 +32,12 @@ def test_unreadable_dataset_stops_training_with_one_line(tmp_path, workers):
     bad.mkdir()
     for i in range(4):
         (bad / f'g{i}.png').write_bytes(os.urandom(500))
-    rc, err, secs = _train('--yml_path', SMOKE, '-o', f'path.experiments_root={tmp_path / "exp"}',
-                           '-o', f'datasets.train.dataroot_gt={bad}', '-o', 'train.total_iter=2',
-                           '-o', 'val=~', '-o', 'datasets.val=~', '-o', f'datasets.train.num_worker_per_gpu={workers}',
-                           timeout=90)
+    rc, err = _train('--yml_path', SMOKE, '-o', f'path.experiments_root={tmp_path / "exp"}',
+                     '-o', f'datasets.train.dataroot_gt={bad}', '-o', 'train.total_iter=2',
+                     '-o', 'val=~', '-o', 'datasets.val=~', '-o', f'datasets.train.num_worker_per_gpu={workers}')
     lines = _error_lines(err)
     assert rc != 0 and len(lines) == 1, err[-3000:]
     assert str(bad) in lines[0] and 'unreadable' in lines[0]  # the file, and why training stopped
-    assert secs < 45, secs  # seconds, not a hang (most of it is importing paddle)
 
 
 @pytest.mark.parametrize('content,problem', [
@@ -51,7 +48,7 @@ def test_unreadable_dataset_stops_training_with_one_line(tmp_path, workers):
 def test_yaml_shape_is_one_line(tmp_path, hr_photos, content, problem):
     p = tmp_path / 'opt.yml'
     p.write_bytes(hr_photos[0].read_bytes() if content == 'photo' else content)
-    rc, err, _ = _train('--yml_path', p, '-o', 'train.total_iter=2')
+    rc, err = _train('--yml_path', p, '-o', 'train.total_iter=2')
     assert rc == 2 and _error_lines(err) == [f'error: {p}: {problem}']
 
 
@@ -71,7 +68,7 @@ def test_option_values_checked_up_front(override, problem):
 
 
 def test_bad_value_through_the_cli(tmp_path):
-    rc, err, _ = _train('--yml_path', SMOKE, '-o', 'gt_size=-64', '-o', f'path.experiments_root={tmp_path}')
+    rc, err = _train('--yml_path', SMOKE, '-o', 'gt_size=-64', '-o', f'path.experiments_root={tmp_path}')
     assert rc == 2 and _error_lines(err) == [f'error: {SMOKE}: gt_size: must be >= 1, got -64']
 
 
@@ -84,7 +81,7 @@ def _dead_pid():
 def test_stale_temps_removed_at_next_start(tmp_path):
     base = ['--yml_path', SMOKE, '-o', f'path.experiments_root={tmp_path}', '-o', 'val=~', '-o', 'datasets.val=~',
             '-o', 'logger.save_checkpoint_freq=2']
-    rc, err, _ = _train(*base, '-o', 'train.total_iter=2', timeout=150)
+    rc, err = _train(*base, '-o', 'train.total_iter=2')
     assert rc == 0, err[-3000:]
     exp = tmp_path / 'tiny_smoke'
     dead = _dead_pid()
@@ -94,7 +91,7 @@ def test_stale_temps_removed_at_next_start(tmp_path):
         p.write_bytes(b'half a checkpoint')
     alive = exp / 'models' / f'.net_d_4.pdparams.{os.getpid()}-wr1t1ng0.tmp'  # a writer that still runs
     alive.write_bytes(b'being written')
-    rc, err, _ = _train(*base, '-o', 'train.total_iter=3', '--auto_resume', timeout=150)
+    rc, err = _train(*base, '-o', 'train.total_iter=3', '--auto_resume')
     assert rc == 0, err[-3000:]
     assert 'resumed from iter 2' in err
     assert not any(p.exists() for p in planted) and alive.exists()
@@ -103,8 +100,8 @@ def test_stale_temps_removed_at_next_start(tmp_path):
 
 def _one_line_under(root):
     """The smoke options trained into ``root`` (no validation): exit 1 with one error line, returned as a list."""
-    rc, err, _ = _train('--yml_path', SMOKE, '-o', f'path.experiments_root={root}', '-o', 'val=~',
-                        '-o', 'datasets.val=~', timeout=120)
+    rc, err = _train('--yml_path', SMOKE, '-o', f'path.experiments_root={root}', '-o', 'val=~',
+                     '-o', 'datasets.val=~')
     lines = _error_lines(err)
     assert rc == 1 and len(lines) == 1, err[-3000:]
     return lines
@@ -144,8 +141,7 @@ def test_gpu_asked_of_a_cpu_build_is_one_line(tmp_path):
     from realesrgan_paddle.training.dist import gpu_available
     if gpu_available():
         pytest.skip('this machine has a CUDA GPU')
-    rc, err, _ = _train('--yml_path', SMOKE, '-o', 'device=gpu', '-o', f'path.experiments_root={tmp_path}',
-                        timeout=120)
+    rc, err = _train('--yml_path', SMOKE, '-o', 'device=gpu', '-o', f'path.experiments_root={tmp_path}')
     lines = _error_lines(err)
     assert rc == 2 and len(lines) == 1 and 'Traceback' not in err, err[-3000:]
     assert 'no CUDA device' in lines[0] and 'use device: cpu' in lines[0], lines

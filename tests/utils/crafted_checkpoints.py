@@ -4,6 +4,7 @@
 file does; the ``make_*`` functions write the files the regression tests use.
 """
 import json
+import pickle
 import struct
 import zipfile
 import zlib
@@ -115,6 +116,35 @@ def tensor_pickle(storage_type, key, numel, size, stride, name='w'):
     t = call(glob('torch._utils', '_rebuild_tensor_v2'), pid, num(0), tup(*map(num, size)), tup(*map(num, stride)),
              FALSE, call(glob('collections', 'OrderedDict')))
     return PROTO2 + dict1(name, t) + STOP
+
+
+def state_pth(path, arrays, wrap=None, legacy=False):
+    """A state dict of float32 arrays as torch.save writes it, built without torch: the zip layout, or with
+    ``legacy`` the pre-1.6 one (magic, protocol, sys info, the pickle, the storage keys, then each storage's
+    element count and bytes); under the key ``wrap`` (e.g. 'params_ema') when given."""
+    items, storages = b'', {}
+    for i, (name, a) in enumerate(arrays.items()):
+        a = np.ascontiguousarray(a, dtype='<f4')
+        stride = [int(np.prod(a.shape[d + 1:])) for d in range(a.ndim)]
+        pid = tup(text('storage'), glob('torch', 'FloatStorage'), text(str(i)), text('cpu'), num(a.size),
+                  *([NONE] if legacy else [])) + BINPERSID
+        rebuild = call(glob('torch._utils', '_rebuild_tensor_v2'), pid, num(0), tup(*map(num, a.shape)),
+                       tup(*map(num, stride)), FALSE, call(glob('collections', 'OrderedDict')))
+        items += text(name) + rebuild
+        storages[str(i)] = a
+    state = EMPTY_DICT + MARK + items + SETITEMS
+    pickled = PROTO2 + (dict1(wrap, state) if wrap else state) + STOP
+    if not legacy:
+        return torch_zip(path, pickled, {k: a.tobytes() for k, a in storages.items()})
+    with open(path, 'wb') as f:
+        for obj in (0x1950a86a20f9469cfc6c, 1001, {'protocol_version': 1001, 'little_endian': True,
+                                                  'type_sizes': {'short': 2, 'int': 4, 'long': 4}}):
+            pickle.dump(obj, f, protocol=2)
+        f.write(pickled)
+        pickle.dump(list(storages), f, protocol=2)
+        for a in storages.values():
+            f.write(struct.pack('<q', a.size) + a.tobytes())
+    return path
 
 
 def make_good_zip(path):

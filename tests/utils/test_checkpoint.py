@@ -13,7 +13,7 @@ import pytest
 from realesrgan_paddle.checkpoint_io.state_file import (
     CheckpointFormatError, UnsafeCheckpointError, load_state_file, pick_params,
     save_checkpoint, sha256_file)
-from tests.skips import SAFETENSORS_SKIP, TORCH_SKIP
+from tests.skips import SAFETENSORS_SKIP
 
 _spec = importlib.util.spec_from_file_location('crafted_checkpoints',
                                                Path(__file__).with_name('crafted_checkpoints.py'))
@@ -79,9 +79,8 @@ def test_refused_globals_inside_allowed_calls(tmp_path):
         load_state_file(objs)
 
 
-def test_whole_model_pickle_is_refused(tmp_path):
+def test_whole_model_pickle_is_refused(tmp_path, torch):
     """torch.save(model) pickles the class; the reader names it and refuses."""
-    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
     path = tmp_path / 'model.pth'
     torch.save(torch.nn.Conv2d(1, 1, 1), path)
     with pytest.raises(UnsafeCheckpointError, match=r'torch\.nn\.modules\.conv\.Conv2d'):
@@ -89,8 +88,7 @@ def test_whole_model_pickle_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize('legacy', [False, True])
-def test_torch_dtypes_views_and_parameters(tmp_path, legacy):
-    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
+def test_torch_dtypes_views_and_parameters(tmp_path, legacy, torch):
     torch.manual_seed(0)
     base = torch.arange(24, dtype=torch.float32)
     data = {
@@ -211,8 +209,7 @@ def test_pick_params_preference(tmp_path):
 
 
 @pytest.mark.parametrize('legacy', [False, True])
-def test_truncated_and_foreign_files(tmp_path, legacy):
-    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
+def test_truncated_and_foreign_files(tmp_path, legacy, torch):
     full = tmp_path / 'full.pth'
     torch.save({'w': torch.randn(64, 64)}, full, _use_new_zipfile_serialization=not legacy)
     cut = tmp_path / 'cut.pth'

@@ -1,7 +1,7 @@
-"""Fuzzing the checkpoint reader with mutated real checkpoints (fixed seed, bounded time).
+"""Fuzzing the checkpoint reader with mutated real checkpoints (fixed seed, a fixed number of cases).
 
 Seeds: tiny SRVGG/RRDBNet weights written by this project's save_checkpoint, by paddle.save, by
-torch.save (zip and legacy, when torch is importable), as safetensors, and as a pickle whose metadata
+torch.save's zip and legacy layouts (written without torch), as safetensors, and as a pickle whose metadata
 shares tuples and holds sets and frozensets. Each case flips, inserts, deletes or truncates bytes, or
 inserts a run (1, 2, 24 or 40 times) of one opcode family that builds shared structures or hashes
 what it is given (DUP + TUPLE2, memo GET/PUT, FROZENSET, ADDITEMS, SETITEMS into a new dict...).
@@ -15,23 +15,24 @@ Every outcome must be one of two:
 - the original tensors: every array returned holds exactly the bytes of one of the original arrays
   (a mutated name, dtype letter or byte-order mark may relabel those bytes; nothing else).
 
-The loop runs in a subprocess, so a crash or a hang fails the test; each case must finish in 2 s.
+The loop runs in a subprocess, so a crash fails the test; its timeout is only a guard against a hang, far above
+the normal run (the reader's own budgets, ``MAX_PICKLE_OPS`` and ``MAX_NODES``, bound each case's work).
 """
 import json
 import pickletools
 import random
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 from tests.nets import rrdb, srvgg
+from tests.utils.crafted_checkpoints import state_pth
 
 ROOT = Path(__file__).resolve().parents[2]
-BUDGET_S = 10.0
-CASE_LIMIT_S = 2.0
+CASES = 1000       # about 8 s on one core
+HANG_GUARD_S = 600
 
 
 # ---------------------------------------------------------------- seeds (made in the test process)
@@ -74,14 +75,8 @@ def make_seeds(d):
     meta = {'pair': (shared, shared), 'list': [shared, [shared]], 'set': {1, 2, 'a'}, 'frozen': frozenset({'b', 4})}
     with open(d / 'shared.pdparams', 'wb') as f:
         pickle.dump({'params': srvgg, 'meta': meta}, f, protocol=4)
-    try:
-        import torch
-    except ImportError:
-        return
-    tensors = {k: torch.from_numpy(v.copy()) for k, v in srvgg.items()}
-    torch.save({'params_ema': tensors}, d / 'torch_zip.pth')
-    torch.save({k: torch.from_numpy(v.copy()) for k, v in rrdb.items()}, d / 'torch_legacy.pth',
-               _use_new_zipfile_serialization=False)
+    state_pth(d / 'torch_zip.pth', srvgg, wrap='params_ema')  # torch.save's two layouts, made without torch
+    state_pth(d / 'torch_legacy.pth', rrdb, legacy=True)
 
 
 # ---------------------------------------------------------------- the fuzz loop (runs in a subprocess)
@@ -152,7 +147,7 @@ def _rezip_with_pickle(src, dst, mutate):
             zout.writestr(info.filename, mutate(data) if info.filename.endswith('data.pkl') else data)
 
 
-def fuzz(seed_dir, work, budget_s=BUDGET_S):
+def fuzz(seed_dir, work, cases=CASES):
     from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError, load_state_file
     rng = random.Random(20240613)
     seeds = sorted(p for p in Path(seed_dir).iterdir() if p.is_file())
@@ -172,9 +167,9 @@ def fuzz(seed_dir, work, budget_s=BUDGET_S):
         if data[:2] == b'PK':
             plans.append((seed, None, None, originals))  # mutate the pickle inside the zip
     counts = {'refused': 0, 'identical': 0, 'relabelled': 0, 'reviewed': 0}
-    bad, t0, n = [], time.perf_counter(), 0
+    bad, n = [], 0
     work = Path(work)
-    while time.perf_counter() - t0 < budget_s:
+    while n < cases:
         seed, data, allowed, originals = plans[n % len(plans)]
         case = work / f'case{seed.suffix}'
         if data is None:
@@ -186,7 +181,6 @@ def fuzz(seed_dir, work, budget_s=BUDGET_S):
             mutated, kind = _mutate(rng, data, allowed)
             case.write_bytes(mutated)
         print(n, seed.name, kind, flush=True)  # the last line names the case if the process dies
-        t = time.perf_counter()
         try:
             got = load_state_file(case)
         except (CheckpointFormatError, UnsafeCheckpointError) as e:
@@ -206,8 +200,6 @@ def fuzz(seed_dir, work, budget_s=BUDGET_S):
                 counts['reviewed'] += 1
             else:
                 bad.append((n, seed.name, kind, 'returned bytes that are not in the file'))
-        if time.perf_counter() - t > CASE_LIMIT_S:
-            bad.append((n, seed.name, kind, f'took {time.perf_counter() - t:.1f} s'))
         n += 1
     return {'cases': n, 'counts': counts, 'bad': bad[:20], 'seeds': [p.name for p in seeds]}
 
@@ -224,7 +216,7 @@ def test_fuzzed_checkpoints_are_refused_or_read_exactly(tmp_path):
     with open(log, 'w') as f:
         proc = subprocess.Popen([sys.executable, '-c', code], cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, text=True)
         try:
-            proc.wait(timeout=BUDGET_S + 60)
+            proc.wait(timeout=HANG_GUARD_S)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -235,4 +227,4 @@ def test_fuzzed_checkpoints_are_refused_or_read_exactly(tmp_path):
     out = json.loads(last[len('RESULT '):])
     print(f"fuzz: {out['cases']} cases on {out['seeds']}: {out['counts']}")
     assert not out['bad'], out['bad']
-    assert out['cases'] >= 200 and out['counts']['refused'] > 50 and out['counts']['identical'] > 20, out
+    assert out['cases'] == CASES and out['counts']['refused'] > 50 and out['counts']['identical'] > 20, out

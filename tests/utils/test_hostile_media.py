@@ -109,31 +109,29 @@ FAKE_SHOWINFO = 'a.mp4\n' + ''.join(f'[Parsed_showinfo_1 @ 0x1] n: {i} pts: {i} 
 
 @pytest.mark.parametrize('name', [FAKE_DURATION, FAKE_SHOWINFO], ids=['duration', 'showinfo'])
 def test_a_name_cannot_forge_ffmpeg_lines(media, tmp_path, name):
-    """20 frames of 64x48 in 2 s, whatever the name says, within the timeout, with and without ffprobe."""
+    """20 frames of 64x48 in 2 s, whatever the name says, with and without ffprobe."""
     _, secret = media
     hostile = tmp_path / name
     hostile.write_bytes(secret.read_bytes())
     code = '''
-import json, sys, time
+import json, sys
 from realesrgan_paddle.media import ffmpeg as F
 from realesrgan_paddle.media.video_reader import FrameReader
 from realesrgan_paddle.data.fit.lq_stats import stream_info
 if sys.argv[2] == 'noprobe':
     F.ffprobe_exe = lambda: None
-t = time.time()
 info = F.probe_video(sys.argv[1])
 reader = FrameReader(sys.argv[1])
 shapes = [f.shape for f, _ in reader]
 print(json.dumps([info['duration'], len(shapes), sorted(set(map(str, shapes))), reader.duration,
-                  stream_info(sys.argv[1])['duration'], time.time() - t]))
+                  stream_info(sys.argv[1])['duration']]))
 '''
     for mode in ('probe', 'noprobe'):
         res = _run(code, hostile, mode, env={'RESR_MAX_PIXELS': str(10 ** 6)})
         assert res.returncode == 0, res.stderr[-2000:]
-        dur, n, shapes, reader_dur, fit_dur, seconds = json.loads(res.stdout)
+        dur, n, shapes, reader_dur, fit_dur = json.loads(res.stdout)
         assert abs(dur - 2.0) < 0.05 and abs(reader_dur - 2.0) < 0.05 and abs(fit_dur - 2.0) < 0.05, (mode, dur)
         assert n == 20 and shapes == ['(48, 64, 3)'], (mode, n, shapes)
-        assert seconds < 30
 
 
 def test_the_pixel_limit_holds_on_decoded_frames(media):

@@ -160,8 +160,9 @@ def test_a_log_counter_writes_a_line_a_tenth_with_the_eta():
     c.close()  # once
     lines = out.getvalue().splitlines()
     assert not bars_active() and '\r' not in out.getvalue()
-    done = [int(FRAME_LINE.match(ln).group(2)) for ln in lines[:-1]]
-    assert done == [1, 10, 20, 30, 40, 50, 60, 70, 80, 90], lines
+    assert lines[0] == 'clip.mp4: frame 1/95 (1 %), started'  # no rate from one frame and the set-up before it
+    done = [int(FRAME_LINE.match(ln).group(2)) for ln in lines[1:-1]]
+    assert done == [10, 20, 30, 40, 50, 60, 70, 80, 90], lines
     assert re.fullmatch(r'clip\.mp4: 95 frames in \d+ s \([\d.]+ frame/s\)', lines[-1]), lines[-1]
 
 
@@ -175,8 +176,27 @@ def test_a_log_counter_also_writes_after_a_silence(monkeypatch):
     for _ in range(4):
         c.update(1)
     lines = out.getvalue().splitlines()
-    assert [FRAME_LINE.match(ln).group(2) for ln in lines] == ['1', '3'], lines  # 0 s, then 40 s > 30 s later
-    assert lines[1].endswith('ETA 5 h 32 min'), lines  # 997 frames at 3 frames per 60 s
+    assert lines[0].startswith('slow.mp4: frame 1/1000 (0 %), started'), lines
+    assert FRAME_LINE.match(lines[1]).group(2) == '3', lines  # 40 s > 30 s after the first line
+    assert lines[1].endswith('ETA 5 h 32 min'), lines  # 997 frames at 2 frames in the 40 s since the first
+
+
+def test_a_resumed_counter_rates_only_the_frames_this_run_made(monkeypatch):
+    """A video resumed with 50 of its 75 frames reused: a minute of set-up (the model's load, the segment's
+    pre-roll through the model) before its first frame, then a frame a second. The first rate is 1 frame/s, and
+    its ETA the frames left at that rate (it said 0.01 frame/s and an ETA of hours, counting the set-up)."""
+    from realesrgan_paddle.utils import progress
+    times = iter([0.0] + [60.0 + i for i in range(100)])  # created at 0, the first frame at 60 s, then 1 a second
+    monkeypatch.setattr(progress.time, 'perf_counter', lambda: next(times))
+    out = io.StringIO()
+    c = progress.LogCounter(75, 'clip.mp4', 'frame', stream=out, every_s=3600, initial=50)
+    for _ in range(25):
+        c.update(1)
+    c.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == 'clip.mp4: frame 51/75 (68 %), started (50 done before)', lines
+    first = FRAME_LINE.match(lines[1])
+    assert first and first.group(2) == '56' and ', 1.00 frame/s, ETA 19 s' in lines[1], lines  # 19 left
 
 
 def test_a_video_to_a_log_file_shows_frame_progress(tiny_models, photo, tmp_path):
@@ -200,8 +220,9 @@ def test_a_video_to_a_log_file_shows_frame_progress(tiny_models, photo, tmp_path
     text = log.read_text()
     assert res.returncode == 0, text[-2000:]
     lines = [ln for ln in text.splitlines() if ln.startswith('pan.mp4: ')]
-    found = [FRAME_LINE.match(ln) for ln in lines[:-1]]
-    assert all(found) and len(found) >= 5, lines
+    assert lines[0].startswith('pan.mp4: frame 1/30 (3 %), started'), lines
+    found = [FRAME_LINE.match(ln) for ln in lines[1:-1]]
+    assert all(found) and len(found) >= 4, lines
     assert [int(m.group(3)) for m in found] == [30] * len(found) and int(found[-1].group(2)) >= 27
     assert re.match(r'pan\.mp4: 30 frames in \d+ s', lines[-1]), lines
     assert 'model (whole image, one tile)' not in text and '\r' not in text, text[-2000:]
@@ -249,7 +270,32 @@ def test_evaluate_to_a_log_file_shows_the_export_and_image_progress(tiny_models,
     assert res.returncode == 0, text[-2000:]
     assert re.search(r'^INFO: exporting .* \(once per weights file\)', text, re.M), text[-2000:]
     lines = [ln for ln in text.splitlines() if ln.startswith('evaluate: ')]
-    found = [re.match(r'evaluate: img (\d+)/12 \(\d+ %\), [\d.]+ img/s(, ETA \d+ s)?$', ln) for ln in lines[:-1]]
-    assert all(found) and len(found) >= 5, lines
+    assert lines[0] == 'evaluate: img 1/12 (8 %), started', lines
+    found = [re.match(r'evaluate: img (\d+)/12 \(\d+ %\), [\d.]+ img/s(, ETA \d+ s)?$', ln) for ln in lines[1:-1]]
+    assert all(found) and len(found) >= 4, lines
     assert re.match(r'evaluate: 12 imgs in \d+ s', lines[-1]), lines
     assert '\r' not in text, text[-2000:]
+
+
+def tqdm_bars_that_draw_in_a_log(source):
+    """Line numbers of the ``tqdm(...)`` calls of ``source`` that would draw a bar (carriage returns) into a log
+    file: every bar outside utils/progress.py must pass ``disable=... or None`` (tqdm's own 'off when the stream
+    is not a terminal') or use ``utils.progress.counter``/``counted`` (a bar on a terminal, whole lines in a log)."""
+    import ast
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in ('tqdm', 'tqdm.tqdm'):
+            disable = next((k.value for k in node.keywords if k.arg == 'disable'), None)
+            if disable is None or 'None' not in ast.unparse(disable):
+                found.append(node.lineno)
+    return found
+
+
+def test_no_bar_draws_into_a_log_file():
+    root = Path(__file__).resolve().parents[2]
+    rooms = [p for p in sorted(root.rglob('*.py')) if p.relative_to(root).parts[0] not in ('tests', 'benchmarks')
+             and not any(s.startswith('.') for s in p.relative_to(root).parts) and p.name != 'progress.py']
+    found = [f'{p.relative_to(root)}:{n}' for p in rooms for n in tqdm_bars_that_draw_in_a_log(p.read_text())]
+    assert len(rooms) > 200 and not found, found
+    assert tqdm_bars_that_draw_in_a_log("for f in tqdm(files, desc='photos', disable=ctx.s.quiet):\n    pass\n"
+                                        "bar = tqdm(total=3)\nok = tqdm(x, disable=q or None)\n") == [1, 3]

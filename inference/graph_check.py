@@ -4,15 +4,17 @@ Paddle Inference runs every op a graph names: a ``save`` op writes a file anywhe
 into the output, and Paddle's own readers crash (SIGSEGV) on random bytes or 200k ops and spin forever on a
 block that is its own parent. So an export folder's graph is read here first, by code that cannot crash or
 hang: a small protobuf wire-format reader for the legacy ``inference.pdmodel`` (a ``ProgramDesc``; no
-Paddle import, every length checked against what is left) and the ``json`` module for the PIR
+Paddle code reads it, every length checked against what is left) and the ``json`` module for the PIR
 ``inference.json``. Both are bounded (``MAX_GRAPH_BYTES``, ``MAX_OPS``, ``MAX_VARS``) and a graph passes
 only when
 
-* every op type is on the allow-list (``LEGACY_OPS``, ``PIR_OPS``): the ops this project's exports use
-  (RRDBNet x4/x2/x1, SRVGGNetCompact in all its forms, the low-band corrector, DNI blends, the ONNX source
-  programs of ``inference/onnx_export.py``, and the export_rev 1 forms with ``prelu``/``pixel_shuffle``);
-  ``tests/inference/test_graph_check.py`` exports each kind and checks that the list covers it;
-* every attribute name is one those ops carry (``LEGACY_ATTRS``, ``PIR_ATTRS``): nothing such as
+* every op type is on the allow-list (``allowed()``): the graph's plumbing, which every export holds
+  (``LEGACY_BASE``, ``PIR_BASE``), and the ops each registered network declares beside its ``ArchSpec``
+  (``export_ops``, ``models/export_ops.py``; the union over the networks: the sidecar that names an export's
+  network is no more trusted than the graph). The lists are data, this module is the checking, and it names no
+  network: ``tests/inference/test_export_ops.py`` traces every registered network in its variants and holds
+  each declaration to what they write;
+* every attribute name is one those ops carry (the ``_ATTRS`` lists, declared the same way): nothing such as
   ``file_path`` names a file, and no attribute holds a sub-block;
 * the blocks are well-formed: block ``i`` has index ``i``, its parent comes before it (no cycles, none its
   own parent), and there is one block (no op on the list runs a sub-block); every variable an op reads or
@@ -30,6 +32,7 @@ import math
 import os
 import stat
 import struct
+from typing import NamedTuple
 
 MAX_GRAPH_BYTES = 32 << 20  # x4plus: 0.54 MB
 MAX_OPS = 20_000  # x4plus: 1866
@@ -38,95 +41,83 @@ MAX_BLOCKS = 64
 MAX_TEXT = 1 << 16  # one string inside the graph
 MAX_DIMS = 9
 
-# ops of the legacy graphs (paddle.jit.save under OldIrGuard) of every network this project exports
-LEGACY_OPS = frozenset({
-    'feed', 'fetch', 'conv2d', 'depthwise_conv2d', 'conv2d_transpose', 'depthwise_conv2d_transpose',
-    'elementwise_add', 'elementwise_sub', 'elementwise_mul', 'elementwise_div', 'elementwise_floordiv',
-    'elementwise_max', 'leaky_relu', 'relu', 'prelu', 'scale', 'concat', 'reshape2', 'transpose2', 'slice',
-    'shape', 'fill_constant', 'nearest_interp_v2', 'bilinear_interp_v2', 'pixel_shuffle', 'pixel_unshuffle',
-    'pad3d', 'cast', 'assign', 'squeeze2', 'unsqueeze2', 'stack',
-    # the window-attention networks (OmniSR, DAT, SwinIR, HAT): attention, norms, gates, run-time window sizes and masks
-    'matmul_v2', 'softmax', 'layer_norm', 'batch_norm', 'gelu', 'sigmoid', 'silu', 'pool2d', 'reduce_mean',
-    'p_norm', 'clip', 'pow', 'elementwise_pow', 'elementwise_mod', 'lookup_table_v2', 'gather', 'range',
-    'greater_equal', 'not_equal', 'fill_any_like', 'flatten_contiguous_range', 'split',
-    # SPAN; PLKSR, DySample; (sigmoid, reduce_mean) the SE blocks of Real-CUGAN and waifu2x CUNet
-    'mish', 'erf', 'group_norm', 'grid_sampler', 'meshgrid',
+# The graph's plumbing, which every export holds whatever its network: its input and output, convolutions,
+# arithmetic, and the run-time shape ops (H and W read, sliced, assembled, reshaped, transposed). Whatever a
+# network's own layers write beyond it, its ArchSpec.export_ops declares; ``allowed()`` joins the two.
+# Legacy: the graphs of ``paddle.jit.save`` under OldIrGuard (tools/export_model.py).
+LEGACY_BASE = frozenset({
+    'feed', 'fetch', 'conv2d', 'elementwise_add', 'elementwise_sub', 'elementwise_mul', 'scale', 'reshape2',
+    'transpose2', 'shape', 'slice', 'fill_constant', 'concat',
 })
-LEGACY_ATTRS = frozenset({
-    'op_device', 'op_namescope', 'op_role', 'op_role_var', 'op_callstack', 'with_quant_attr', 'col', 'axis',
-    'data_format', 'dilations', 'groups', 'padding_algorithm', 'paddings', 'strides', 'output_size',
-    'output_padding', 'alpha', 'mode', 'bias', 'bias_after_scale', 'scale', 'shape', 'axes', 'decrease_axis',
-    'ends', 'starts', 'infer_flags', 'dtype', 'force_cpu', 'place_type', 'str_value', 'value', 'align_corners',
-    'align_mode', 'data_layout', 'interp_method', 'out_d', 'out_h', 'out_w', 'upscale_factor',
-    'downscale_factor', 'pad_value', 'in_dtype', 'out_dtype', 'use_mkldnn', 'use_cudnn', 'is_test',
-    # the window-attention networks' ops (above)
-    'trans_x', 'trans_y', 'begin_norm_axis', 'epsilon', 'momentum', 'use_global_stats', 'trainable_statistics',
-    'approximate', 'adaptive', 'ceil_mode', 'exclusive', 'global_pooling', 'ksize', 'pooling_type', 'dim',
-    'keep_dim', 'keepdim', 'reduce_all', 'asvector', 'porder', 'min', 'max', 'factor', 'padding_idx', 'num',
-    'sections', 'start_axis', 'stop_axis', 'threshold', 'padding_mode',  # the last two: PLKSR
+LEGACY_BASE_ATTRS = frozenset({
+    'op_device', 'op_namescope', 'op_role', 'op_role_var', 'op_callstack', 'with_quant_attr',  # on every op
+    'col', 'axis', 'data_format', 'dilations', 'groups', 'padding_algorithm', 'paddings', 'strides', 'scale', 'bias',
+    'bias_after_scale', 'shape', 'axes', 'starts', 'ends', 'decrease_axis', 'infer_flags', 'dtype', 'value',
+    'str_value', 'force_cpu', 'place_type',
 })
-# window attention (SwinIR, HAT: models/window_attention.py): layer norm, matmuls, softmax, erf (GELU), pow
-# (sigmoid), the run-time shifted-window mask (range, comparisons, mod), the bias gather, HAT's overlapping
-# windows (strided slices)
-LEGACY_OPS |= frozenset({
-    'layer_norm', 'matmul_v2', 'softmax', 'erf', 'elementwise_pow', 'elementwise_mod', 'range', 'greater_equal',
-    'not_equal', 'gather', 'reduce_mean', 'fill_constant_batch_size_like', 'strided_slice',
+# PIR: the programs traced for the ONNX export (inference/onnx_export.py); 'p' is a parameter
+PIR_BASE = frozenset({
+    'p', '1.data', '1.fetch', '1.conv2d', '1.add', '1.subtract', '1.multiply', '1.scale', '1.full',
+    '1.full_int_array', '1.reshape', '1.transpose', '1.shape64', '1.slice', '1.stack', '0.combine', '1.concat',
 })
-LEGACY_ATTRS |= frozenset({'begin_norm_axis', 'epsilon', 'trans_x', 'trans_y', 'dim', 'keep_dim', 'reduce_all',
-                           'input_dim_idx', 'output_dim_idx'})
+PIR_BASE_ATTRS = frozenset({
+    'name', 'dtype', 'place', 'shape', 'value', 'stop_gradient', 'persistable', 'struct_name', 'col', 'data_format',
+    'dilations', 'groups', 'padding_algorithm', 'paddings', 'strides', 'bias', 'bias_after_scale', 'axis', 'axes',
+    'decrease_axis', 'infer_flags', 'perm',
+})
 # ProgramDesc AttrType values allowed: INT FLOAT STRING INTS FLOATS STRINGS BOOLEAN BOOLEANS LONG LONGS
 # FLOAT64S FLOAT64 (not BLOCK/BLOCKS, VAR/VARS, SCALAR/SCALARS)
 LEGACY_ATTR_TYPES = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 15})
 # the oneDNN-optimised graph Paddle Inference writes for a CPU fp32 predictor (``_onednn_opt/`` in the user cache,
-# ``inference.backends.OptimizedGraphCache``): the fused ops and their attributes of every kind of export (collected
-# from each network's optimised graph: tests/inference/test_cache_trust.py keeps the lists true); one that holds
-# anything else is not used, and the predictor is made from the export's own graph
-OPTIMIZED_OPS = LEGACY_OPS | frozenset({
+# ``inference.backends.OptimizedGraphCache``): the allowed legacy ops plus the fused ops and their attributes that
+# Paddle Inference's passes write, whatever the network (collected from each network's optimised graph:
+# tests/inference/test_cache_trust.py keeps the lists true); one that holds anything else is not used, and the
+# predictor is made from the export's own graph
+FUSED_OPS = frozenset({
     'fused_conv2d', 'fused_elementwise_add', 'fused_elementwise_sub', 'fused_elementwise_mul',
     'fused_elementwise_div', 'matmul', 'fused_matmul'})
-OPTIMIZED_ATTRS = LEGACY_ATTRS | frozenset({
+FUSED_ATTRS = frozenset({
     'Scale_in', 'Scale_in_eltwise', 'Scale_out', 'Scale_weights', 'Scale_x', 'Scale_y', 'exhaustive_search',
     'force_fp32_output', 'fuse_activation', 'fuse_alpha', 'fuse_beta', 'fuse_relu', 'fuse_relu_before_depthwise_conv',
     'fuse_residual_connection', 'fuse_with_relu', 'fused_output_scale', 'fused_reshape_X', 'fused_reshape_Y',
     'fused_transpose_X', 'fused_transpose_Y', 'matmul_alpha', 'mkldnn_data_type', 'onednn_data_type', 'transpose_X',
-    'transpose_Y', 'use_addto', 'use_onednn', 'use_quantizer', 'workspace_size_MB'})
+    'transpose_Y', 'use_addto', 'use_mkldnn', 'use_onednn', 'use_quantizer', 'workspace_size_MB'})
 VAR_KINDS = frozenset({7, 9, 10})  # DENSE_TENSOR, FEED_MINIBATCH, FETCH_LIST
 DATA_TYPES = frozenset({0, 2, 3, 4, 5, 22})  # BOOL INT32 INT64 FP16 FP32 BF16
 
-PIR_OPS = frozenset({
-    'p', '1.data', '1.fetch', '1.conv2d', '1.depthwise_conv2d', '1.conv2d_transpose',
-    '1.depthwise_conv2d_transpose', '1.add', '1.subtract', '1.multiply', '1.divide', '1.floor_divide',
-    '1.maximum', '1.leaky_relu', '1.relu', '1.prelu', '1.scale', '1.concat', '1.reshape', '1.transpose',
-    '1.slice', '1.shape', '1.shape64', '1.full', '1.full_int_array', '1.assign_value_', '1.nearest_interp',
-    '1.bilinear_interp', '1.pixel_shuffle', '1.pixel_unshuffle', '1.pad3d', '1.cast', '1.squeeze',
-    '1.unsqueeze', '1.stack', '0.combine', '0.split',
-}) | frozenset({'1.silu', '1.sigmoid', '1.mish', '1.gelu', '1.group_norm', '1.grid_sample', '1.arange',
-                '1.meshgrid', '1.mean', '1.pow', '1.elementwise_pow', '1.erf', '1.dropout'})  # SPAN, PLKSR, DySample
-PIR_ATTRS = frozenset({
-    'name', 'shape', 'dtype', 'place', 'strides', 'paddings', 'padding_algorithm', 'dilations', 'groups',
-    'data_format', 'struct_name', 'col', 'stop_gradient', 'persistable', 'axis', 'perm', 'axes', 'decrease_axis',
-    'infer_flags', 'value', 'values', 'bias', 'bias_after_scale', 'negative_slope', 'mode', 'output_size',
-    'output_padding', 'align_corners', 'align_mode', 'interp_method', 'out_d', 'out_h', 'out_w', 'scale',
-    'upscale_factor', 'downscale_factor', 'pad_value', 'is_persistable', 'starts', 'ends', 'data_layout',
-}) | frozenset({'lambda', 'approximate', 'epsilon', 'padding_mode', 'keepdim', 'y', 'is_test', 'p', 'seed', 'fix_seed',
-                'num_groups'})  # SPAN, PLKSR, DySample
-# window attention (SwinIR, HAT), as traced for the ONNX export (see LEGACY_OPS above)
-PIR_OPS |= frozenset({
-    '1.layer_norm', '1.matmul', '1.softmax', '1.erf', '1.remainder', '1.arange',
-    '1.greater_equal', '1.not_equal', '1.gather', '1.mean', '1.full_batch_size_like', '1.sigmoid',
-    '1.strided_slice',
-})
-PIR_ATTRS |= frozenset({'begin_norm_axis', 'epsilon', 'transpose_x', 'transpose_y', 'keepdim', 'input_dim_idx',
-                        'output_dim_idx'})
-# OmniSR and DAT as traced for the ONNX export: channel attention's pooling, the cosine attention's norm and
-# clip, the position-embedding lookup, the spatial gate's split, DAT's batch norm, the zero pad's shape ops
-PIR_OPS |= frozenset({'1.pool2d', '1.p_norm', '1.clip', '1.embedding', '1.split_with_num', '1.batch_norm_',
-                      '1.flatten', '1.full_like'})
-PIR_ATTRS |= frozenset({'padding_idx', 'sparse', 'num', 'porder', 'asvector', 'ceil_mode', 'exclusive', 'pooling_type',
-                        'global_pooling', 'adaptive', 'start_axis', 'stop_axis', 'momentum', 'use_global_stats',
-                        'trainable_statistics'})
+
+class AllowList(NamedTuple):
+    """What a graph may hold: op types and attribute names of legacy graphs, of the PIR programs, and of the
+    oneDNN-optimised legacy graphs."""
+    legacy: frozenset
+    legacy_attrs: frozenset
+    pir: frozenset
+    pir_attrs: frozenset
+    optimized: frozenset
+    optimized_attrs: frozenset
+
+
+def allowed():
+    """The ``AllowList`` now: the plumbing above plus the union of the registered networks' ``export_ops``
+    (``models.specs.DECLARED_OPS``, kept in step with the registry: a network registered later counts), built
+    again only when either changes."""
+    from realesrgan_paddle.models import specs  # paddle: loaded when a graph is checked, not with inference's imports
+    sources = (specs.DECLARED_OPS, LEGACY_BASE, LEGACY_BASE_ATTRS, PIR_BASE, PIR_BASE_ATTRS)
+    built, lists = _ALLOWED.get('built', ((), None))
+    if len(built) != len(sources) or any(a is not b for a, b in zip(built, sources)):
+        declared = sources[0]
+        legacy, legacy_attrs = LEGACY_BASE | declared.legacy, LEGACY_BASE_ATTRS | declared.legacy_attrs
+        lists = AllowList(legacy, legacy_attrs, PIR_BASE | declared.pir, PIR_BASE_ATTRS | declared.pir_attrs,
+                          legacy | FUSED_OPS, legacy_attrs | FUSED_ATTRS)
+        _ALLOWED['built'] = sources, lists
+    return lists
+
+
+_ALLOWED = {}  # 'built': (what the AllowList was made from, compared by identity: no call into models; the lists)
+
+
 # PIR writes an optional input left out as value %0 (never an op's output); these slots may hold it: the
-# interpolations' out_size, size_tensor and scale_tensor (OmniSR's bilinear resize to a run-time size)
+# interpolations' out_size, size_tensor and scale_tensor (a resize to a run-time size)
 PIR_OPTIONAL_INPUTS = {'1.bilinear_interp': (1, 2, 3), '1.nearest_interp': (1, 2, 3)}
 PIR_ATTR_TYPES = frozenset({'0.a_str', '0.a_i32', '0.a_i64', '0.a_f32', '0.a_f64', '0.a_bool', '0.a_array',
                             '1.a_intarray', '1.a_dtype', '1.a_place'})
@@ -173,10 +164,12 @@ def check_graph(path, data=None, optimized=False):
             data = read_bounded(path, MAX_GRAPH_BYTES, 'graph')
         elif len(data) > MAX_GRAPH_BYTES:
             raise _Bad(f'the graph is {len(data):,} bytes, more than the {MAX_GRAPH_BYTES:,} allowed')
+        allow = allowed()
         if path.endswith('.json'):
-            _check_pir(data)
+            _check_pir(data, allow.pir, allow.pir_attrs)
         else:
-            _check_legacy(data, *((OPTIMIZED_OPS, OPTIMIZED_ATTRS) if optimized else (LEGACY_OPS, LEGACY_ATTRS)))
+            _check_legacy(data, *((allow.optimized, allow.optimized_attrs) if optimized else
+                                  (allow.legacy, allow.legacy_attrs)))
     except _Bad as e:
         raise GraphRefused(f'{path}: refused: {e}; not a graph this project exports '
                            f'(only its own exports are run: docs/export_infer.md)') from None
@@ -189,7 +182,7 @@ def check_graph(path, data=None, optimized=False):
 INFO_NAME = 'model_info.json'
 MAX_INFO_BYTES = 64 << 10  # model_info.json and the .onnx sidecar: a few hundred bytes when written here
 SCALES = (1, 2, 3, 4, 8)
-MAX_MOD = 64  # pad multiples in use: 1 (SRVGG), 2 (x2 RRDB), 4 (x1 RRDB)
+MAX_MOD = 64  # a network's pad multiple (models.pad_multiple: an unshuffle factor, a window size)
 MAX_PARAMS_BYTES = 8 << 30  # inference.pdiparams: 67 MB for x4plus
 
 
@@ -239,10 +232,10 @@ def check_info(info):
             continue
         if isinstance(v, list) and len(v) <= 64 and all(_bounded_int(x, 0, 4096) for x in v):  # per-stage depths, heads
             continue
-        if isinstance(v, bool) or _short_numbers(v):  # a variant flag; SPAN's rgb_mean
+        if isinstance(v, bool) or _short_numbers(v):  # a variant flag; a mean per channel
             continue
         return f'arch.{str(k)[:40]} has a value out of range'
-    for key in ('scale', 'upscale', 'up_scale'):  # the network's scale key (RRDBNet, SRVGGNetCompact, OmniSR)
+    for key in ('scale', 'upscale', 'up_scale'):  # the scale keys networks use
         if key in arch and arch[key] != info['scale']:
             return f'arch.{key} {arch[key]} and scale {info["scale"]} disagree'
     if info.get('cpu_engine', 'onednn') not in ('onednn', 'openvino'):
@@ -389,7 +382,7 @@ def _int(v, bits=32):
     return v
 
 
-# field schema: number -> (name, kind, repeated); kinds: 'v' varint, 's' text, 'm' message (a span),
+# field schema: number -> (name, kind, repeated); kinds: 'v' varint, 's' text, 'm' message (an extent),
 # 'f4'/'f8' fixed width; a repeated 'v'/'f4'/'f8' may also come packed
 _PROGRAM = {1: ('blocks', 'm', True), 4: ('version', 'm', False), 5: ('op_version_map', 'm', False)}
 _VERSION = {1: ('version', 'v', False)}
@@ -415,10 +408,10 @@ _TENSOR = {1: ('data_type', 'v', False), 2: ('dims', 'v', True)}
 _WIRE = {'v': 0, 'f8': 1, 's': 2, 'm': 2, 'f4': 5}
 
 
-def _message(buf, span, schema, what, limits=None):
-    """The fields of the message in ``buf[span]`` by ``schema``: {name: value or list}; '_Bad' for an unknown
+def _message(buf, extent, schema, what, limits=None):
+    """The fields of the message in ``buf[extent]`` by ``schema``: {name: value or list}; '_Bad' for an unknown
     field, a wrong wire type, a singular field twice, or more than ``limits[name]`` of a repeated one."""
-    i, end = span
+    i, end = extent
     out = {}
     while i < end:
         key = buf[i]
@@ -489,8 +482,8 @@ def _packed(buf, i, end, kind, what, name):
     return [bytes(buf[j:j + width]) for j in range(i, end, width)]
 
 
-def _text(buf, span, what):
-    a, b = span
+def _text(buf, extent, what):
+    a, b = extent
     if b - a > MAX_TEXT:
         raise _Bad(f'{what} is {b - a:,} bytes of text, more than {MAX_TEXT:,}')
     try:
@@ -513,8 +506,8 @@ def _check_legacy(data, ops, attrs):
             _text(buf, p.get('op_name', (0, 0)), 'an op version name')
             if 'op_version' in p:
                 _message(buf, p['op_version'], _VERSION, 'op version')
-    blocks = [_message(buf, span, _BLOCK, 'block', {'ops': MAX_OPS, 'vars': MAX_VARS})
-              for span in prog.get('blocks', [])]
+    blocks = [_message(buf, extent, _BLOCK, 'block', {'ops': MAX_OPS, 'vars': MAX_VARS})
+              for extent in prog.get('blocks', [])]
     if not blocks:
         raise _Bad('no block (not a Paddle program)')
     _check_blocks(blocks)
@@ -543,8 +536,8 @@ def _check_blocks(blocks):
 
 def _check_block(buf, block, ops, attrs):
     declared = {}
-    for span in block.get('vars', []):
-        v = _message(buf, span, _VAR, 'variable', {'attrs': 64})
+    for extent in block.get('vars', []):
+        v = _message(buf, extent, _VAR, 'variable', {'attrs': 64})
         name = _text(buf, v.get('name', (0, 0)), 'a variable name')
         if 'type' not in v or not name:
             raise _Bad('a variable without a name or a type')
@@ -557,12 +550,12 @@ def _check_block(buf, block, ops, attrs):
         for a in v.get('attrs', []):
             _text(buf, _message(buf, a, _VARATTR, 'variable attribute').get('name', (0, 0)), 'an attribute name')
         declared[name] = kind
-    for span in block.get('ops', []):
-        _check_op(buf, span, declared, ops, attrs)
+    for extent in block.get('ops', []):
+        _check_op(buf, extent, declared, ops, attrs)
 
 
-def _check_tensor(buf, span, name):
-    d = _message(buf, span, _DENSE, 'tensor type')
+def _check_tensor(buf, extent, name):
+    d = _message(buf, extent, _DENSE, 'tensor type')
     if 'tensor' not in d:
         return
     t = _message(buf, d['tensor'], _TENSOR, 'tensor', {'dims': MAX_DIMS})
@@ -573,8 +566,8 @@ def _check_tensor(buf, span, name):
             raise _Bad(f'variable {name[:80]!r} has a dimension of {_int(dim, 64)}')
 
 
-def _check_op(buf, span, declared, ops, attrs):
-    op = _message(buf, span, _OP, 'op', {'inputs': 64, 'outputs': 64, 'attrs': 128})
+def _check_op(buf, extent, declared, ops, attrs):
+    op = _message(buf, extent, _OP, 'op', {'inputs': 64, 'outputs': 64, 'attrs': 128})
     kind = _text(buf, op.get('type', (0, 0)), 'an op type')
     if kind not in ops:
         raise _Bad(f'op {kind[:80]!r} is not one this project\'s exports use')
@@ -599,7 +592,7 @@ def _check_op(buf, span, declared, ops, attrs):
 
 
 # ---------------------------------------------------------------- PIR json
-def _check_pir(data):
+def _check_pir(data, ops, attrs):
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as e:
@@ -624,7 +617,7 @@ def _check_pir(data):
         raise _Bad(f'{len(block["ops"]):,} ops, more than {MAX_OPS:,}')
     defined = set()
     for op in block['ops']:
-        _check_pir_op(op, defined)
+        _check_pir_op(op, defined, ops, attrs)
 
 
 def _pir_values(entries, what):
@@ -644,11 +637,11 @@ def _pir_values(entries, what):
     return ids
 
 
-def _check_pir_op(op, defined):
+def _check_pir_op(op, defined, ops, attrs):
     if not isinstance(op, dict):
         raise _Bad('an op is not an object')
     kind = op.get('#')
-    if not isinstance(kind, str) or kind not in PIR_OPS:
+    if not isinstance(kind, str) or kind not in ops:
         raise _Bad(f'op {str(kind)[:80]!r} is not one this project\'s exports use')
     extra = set(op) - PIR_OP_KEYS
     if extra:
@@ -662,14 +655,14 @@ def _check_pir_op(op, defined):
             raise _Bad('a parameter op with odd attributes')
     else:
         for lst in (op.get('A'), op.get('OA')):
-            _check_pir_attrs(lst, kind)
+            _check_pir_attrs(lst, kind, attrs)
     for v in _pir_values(op.get('O'), f'op {kind} outputs'):
         if v in defined or v <= 0:
             raise _Bad(f'op {kind} makes value %{v} a second time')
         defined.add(v)
 
 
-def _check_pir_attrs(attrs, kind):
+def _check_pir_attrs(attrs, kind, names):
     if attrs is None:
         return
     if not isinstance(attrs, list) or len(attrs) > 128:
@@ -678,7 +671,7 @@ def _check_pir_attrs(attrs, kind):
         if not isinstance(a, dict) or set(a) - {'N', 'AT'}:
             raise _Bad(f'op {kind} has a malformed attribute')
         name = a.get('N')
-        if not isinstance(name, str) or name not in PIR_ATTRS:
+        if not isinstance(name, str) or name not in names:
             raise _Bad(f'op {kind} has attribute {str(name)[:80]!r}, not one this project\'s exports use')
         _check_pir_attr_value(a.get('AT'), kind, name, 0)
 

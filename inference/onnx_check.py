@@ -10,8 +10,8 @@ the size is checked.
 """
 import os
 
-MAX_ONNX_BYTES = 1 << 30  # the largest upscaler exported here is under 200 MB (RRDBNet x4 fp32: 67 MB)
-MAX_NODES = 50_000  # RRDBNet x4: about 6,000 (261 a block, measured on an export of 2 blocks)
+MAX_ONNX_BYTES = 1 << 30  # the largest upscaler exported here is under 200 MB (x4plus in fp32: 67 MB)
+MAX_NODES = 50_000  # x4plus: about 6,000 (261 a block, measured on an export of 2 blocks)
 READ_SLACK = 16 << 20  # weights that small graphs may read twice (shapes, scales) beyond twice the file's size
 GRAPH_ATTRS = (5, 10)  # onnx.AttributeProto.GRAPH, GRAPHS: the bodies of If, Loop, Scan
 

@@ -73,17 +73,16 @@ def resolve_model(model, denoise_strength=None, progress=True, dni=None):
 def _model_ref(model, denoise_strength, progress, dni):
     """The ``ModelRef`` to run (``models.zoo.resolve_model_ref``; with ``dni``: the interpolated weights)."""
     from realesrgan_paddle.models import zoo
-    from realesrgan_paddle.models.zoo import ModelRef, parse_model_ref, resolve_model_ref
-    ref = resolve_model_ref(model, denoise_strength, progress=progress)
+    ref = zoo.resolve_model_ref(model, denoise_strength, progress=progress)
     if ref.kind == 'bicubic':
         raise ValueError(f'{ref.text}: bicubic is no network (give a zoo name, a weights file or an export folder)')
     if dni is None:
         return ref
     other, weight = dni
-    for r in (ref, parse_model_ref(other)):
+    for r in (ref, zoo.parse_model_ref(other)):
         if r.kind in ('export', 'onnx', 'bicubic'):
             raise ValueError(f'{r.path or r.text}: an exported graph cannot be interpolated (DNI): use its weights file')
-    return ModelRef('weights', Path(zoo.dni(ref.path, other, weight, progress=progress)), None, ref.text)
+    return zoo.ModelRef('weights', Path(zoo.dni(ref.path, other, weight, progress=progress)), None, ref.text)
 
 
 def dni_pair(model, dni_weight):

@@ -21,7 +21,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .legacy_ops import sigmoid
+from . import export_ops as ops
+from .legacy_ops import SIGMOID_OPS, sigmoid
 from .specs import ArchSpec, shape_of
 
 # scale -> (reflect pad on each side, H and W padded up to a multiple of)
@@ -206,5 +207,10 @@ def min_side(arch):
     return BORDER[SPEC.scale(arch)][0] + 1
 
 
+# what the U-Nets write beyond the plumbing (models/export_ops.py; waifu2x's CUNet has the same): transposed
+# convs, leaky ReLUs, the reflect pad to run-time sizes (cast, //), the SE blocks' mean, ReLU and sigmoid
+UNET_OPS = (ops.CONV_TRANSPOSE | ops.LEAKY_RELU | ops.PAD | ops.CAST | ops.FLOOR_DIVIDE | ops.MEAN | ops.RELU
+            | SIGMOID_OPS)
+EXPORT_OPS = UNET_OPS | ops.PIXEL_SHUFFLE | ops.NEAREST  # x4's pixel shuffle and nearest skip
 SPEC = ArchSpec('RealCUGAN', RealCUGAN, detect=detect_cugan, scale_key='scale', pad_multiple=grid_multiple,
-                pad_mode='own', bytes_per_pixel=bytes_per_pixel, min_side=min_side)
+                pad_mode='own', bytes_per_pixel=bytes_per_pixel, min_side=min_side, export_ops=EXPORT_OPS)

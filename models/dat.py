@@ -25,8 +25,10 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from . import export_ops as ops
 from .dat_blocks import DATB, image_to_tokens, tokens_to_image
-from .runtime_shape import hw
+from .legacy_ops import GELU_OPS, NORMALIZE_OPS, SIGMOID_OPS
+from .runtime_shape import PAD_TO_MULTIPLE_OPS, hw
 from .specs import ArchSpec, Bound, shape_of
 
 RGB_MEAN = (0.4488, 0.4371, 0.4040)
@@ -217,5 +219,16 @@ def dat_consistent(arch):
     return []
 
 
+# what its exports hold beyond the plumbing (models/export_ops.py): attention (matmul, softmax, normalize, the
+# position bias's gather), layer and batch norms, GELU, ReLU, sigmoid gates, depthwise convs, the channel
+# attention's pooling, splits and flattens, the zero pad and windows at run-time sizes, and the upsampler (pixel
+# shuffle; 3conv's leaky ReLUs)
+EXPORT_OPS = (GELU_OPS | SIGMOID_OPS | NORMALIZE_OPS | PAD_TO_MULTIPLE_OPS | ops.PIXEL_SHUFFLE | ops.RELU
+              | ops.LEAKY_RELU | ops.FLOOR_DIVIDE | ops.LAYER_NORM | ops.MATMUL | ops.SOFTMAX | ops.DEPTHWISE_CONV
+              | ops.POOL | ops.SPLIT | ops.DIVIDE
+              | ops.ExportOps('batch_norm flatten_contiguous_range gather',
+                              'data_layout is_test momentum trainable_statistics use_global_stats start_axis stop_axis',
+                              '1.batch_norm_ 1.flatten 1.gather',
+                              'is_test momentum trainable_statistics use_global_stats start_axis stop_axis'))
 SPEC = ArchSpec('DAT', DAT, detect=detect_dat, rename=rename_dat, scale_key='upscale',
-                bytes_per_pixel=bytes_per_pixel, bounds=DAT_BOUNDS, consistent=dat_consistent)
+                bytes_per_pixel=bytes_per_pixel, bounds=DAT_BOUNDS, consistent=dat_consistent, export_ops=EXPORT_OPS)

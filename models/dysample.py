@@ -10,8 +10,14 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from .legacy_ops import grid_sample, sigmoid
+from . import export_ops as ops
+from .legacy_ops import GRID_SAMPLE_OPS, SIGMOID_OPS, grid_sample, sigmoid
 from .srvgg import pixel_shuffle_by_reshape
+
+# what DySample writes into the exported graphs (models/export_ops.py): the sampling (grid_sample), the scope's
+# sigmoid, and the grid at run-time sizes (aranges and a meshgrid, stacked, cast, divided)
+DYSAMPLE_OPS = GRID_SAMPLE_OPS | SIGMOID_OPS | ops.CAST | ops.DIVIDE | ops.ExportOps('meshgrid range stack', '',
+                                                                                  '1.meshgrid 1.arange 0.split')
 
 
 def initial_positions(scale, groups):

@@ -13,11 +13,12 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .legacy_ops import GELU, sigmoid
+from . import export_ops as ops
+from .legacy_ops import GELU, SIGMOID_OPS, sigmoid
 from .specs import ArchSpec, Bound, shape_of
 from .swinir import (SWIN_BOUNDS, _Norm, attention_bytes, rename_swin_buffers, stage_shapes, swin_consistent,
                      window_of)
-from .window_attention import (Mlp, PixelShuffleUpsample, WindowAttention, attend, bias_table,
+from .window_attention import (WINDOW_ATTENTION_OPS, Mlp, PixelShuffleUpsample, WindowAttention, attend, bias_table,
                                crop_to, image_mean, index_buffer, merge_heads, pad_to_multiple, position_bias,
                                relative_position_index, shifted_attention, split_heads, to_image, to_tokens,
                                trunc_linear, window_features, window_partition, window_reverse)
@@ -293,7 +294,11 @@ def hat_consistent(arch):
     return problems
 
 
+# beyond the plumbing (models/export_ops.py): window attention's ops, the channel attention's mean, ReLU and
+# sigmoid, the overlapping windows' strided slices and stacks, and the upsampler's pixel shuffle and leaky ReLUs
+EXPORT_OPS = (WINDOW_ATTENTION_OPS | SIGMOID_OPS | ops.MEAN | ops.RELU | ops.PIXEL_SHUFFLE | ops.LEAKY_RELU
+              | ops.ExportOps('strided_slice stack', '', '1.strided_slice'))
 SPEC = ArchSpec('HAT', HAT, detect=detect_hat, rename=rename_hat, scale_key='upscale', bytes_per_pixel=hat_bytes,
                 pad_multiple=lambda arch: int(arch.get('window_size', 16)),  # tiles on the window grid (swinir.py)
                 undetectable={'conv_scale': (0.01,), 'img_range': (1.0, 255.0)}, bounds=HAT_BOUNDS,
-                consistent=hat_consistent)
+                consistent=hat_consistent, export_ops=EXPORT_OPS)

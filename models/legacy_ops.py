@@ -6,13 +6,24 @@ Under ``paddle.pir_utils.OldIrGuard`` (the static export, ``inference.export.tra
 Value, but got Variable": their Python functions call the PIR kernels only. ``F.silu``, ``F.mish``,
 ``paddle.erf``, ``F.group_norm``, ``F.pad``, ``a @ b``, powers, ``paddle.linalg.norm`` and ``paddle.clip`` trace
 fine. The functions here append the legacy op itself in that mode and call the ordinary function otherwise (the
-dynamic graph and PIR), so a network writes them once. Every network that needs one imports it from here.
+dynamic graph and PIR), so a network writes them once. Every network that needs one imports it from here, and
+names the ops it writes (``*_OPS``, ``models.export_ops``) in its ``ArchSpec.export_ops``.
 """
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle.base.layer_helper import LayerHelper
 from paddle.framework import in_dynamic_or_pir_mode
+
+from .export_ops import ExportOps
+
+# what each helper writes into the exported graphs (legacy op, its attributes; PIR op, its attributes)
+SIGMOID_OPS = ExportOps('sigmoid', pir='1.sigmoid')  # sigmoid, Sigmoid, silu (with a multiply)
+GELU_OPS = ExportOps('gelu', 'approximate', '1.gelu', 'approximate')  # gelu, GELU
+GRID_SAMPLE_OPS = ExportOps('grid_sampler', 'mode padding_mode align_corners', '1.grid_sample',
+                            'mode padding_mode align_corners')
+NORMALIZE_OPS = ExportOps('p_norm clip', 'porder asvector keepdim epsilon min max', '1.p_norm 1.clip',
+                          'porder asvector keepdim epsilon')
 
 
 def _append(op_type, inputs, attrs=None, out_slot='Out'):

@@ -28,6 +28,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from . import export_ops as ops, rrdbnet
 from .rrdbnet import UNSHUFFLE, RRDBNet, StaticShapeRRDBNet, bytes_per_pixel, detect_rrdbnet, static_unshuffle
 from .specs import ArchSpec, Bound, shape_of
 from .srvgg import pixel_shuffle_by_reshape
@@ -174,10 +175,13 @@ def _bytes(arch):
     return bytes_per_pixel(arch) + 4.0 * 3 * int(arch.get('corr_feat', 48))
 
 
+# the trunk's ops (RRDBNet's) and the corrector's input: the image upsampled bilinearly (models/export_ops.py)
+EXPORT_OPS = rrdbnet.EXPORT_OPS | ops.BILINEAR
 SPEC = ArchSpec('LowBandRRDBNet', LowBandRRDBNet, detect=detect_lowband, scale_key='scale', pad_multiple=_pad,
                 bytes_per_pixel=_bytes, export_layer=StaticShapeLowBand, cpu_engine='openvino',
                 aliases={'block': 'num_block'},
-                bounds={'corr_feat': Bound(1, 1024), 'corr_conv': Bound(1, 64), 'corr_up': Bound(1, 8)})
+                bounds={'corr_feat': Bound(1, 1024), 'corr_conv': Bound(1, 64), 'corr_up': Bound(1, 8)},
+                export_ops=EXPORT_OPS)
 
 
 def base_as_lowband(state, arch, base_state, base_arch):

@@ -15,8 +15,9 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .legacy_ops import GELU, Sigmoid, gelu, normalize, sigmoid
-from .runtime_shape import crop_hw, hw, pad_to_multiple
+from . import export_ops as ops
+from .legacy_ops import GELU, GELU_OPS, NORMALIZE_OPS, SIGMOID_OPS, Sigmoid, gelu, normalize, sigmoid
+from .runtime_shape import PAD_TO_MULTIPLE_OPS, crop_hw, hw, pad_to_multiple
 from .specs import ArchSpec, Bound, shape_of
 from .torch_layout import LayerNorm2d, Linear
 
@@ -311,7 +312,17 @@ def _consistent(arch):
 
 
 # released OmniSRs: 64 features, window 8, 5 groups of 1 block
+# what its exports hold beyond the plumbing (models/export_ops.py): attention (matmul, softmax, the cosine
+# attention's normalize, the position-bias embedding), layer norms, GELU, the squeeze-excite's pooling, SiLU and
+# sigmoid, depthwise convs, the gate's split, the zero pad to the window and the windows at run-time sizes, the
+# bilinear resize to a run-time size, and the pixel shuffle
+EXPORT_OPS = (GELU_OPS | SIGMOID_OPS | NORMALIZE_OPS | PAD_TO_MULTIPLE_OPS | ops.PIXEL_SHUFFLE | ops.MEAN
+              | ops.FLOOR_DIVIDE | ops.LAYER_NORM | ops.MATMUL | ops.SOFTMAX | ops.DEPTHWISE_CONV | ops.POOL
+              | ops.SPLIT | ops.DIVIDE | ops.POWER
+              | ops.ExportOps('bilinear_interp_v2 lookup_table_v2 silu', ops.INTERP_ATTRS + ' padding_idx',
+                              '1.bilinear_interp 1.embedding 1.silu',
+                              'align_corners align_mode interp_method out_d out_h out_w scale padding_idx sparse'))
 SPEC = ArchSpec('OmniSR', OmniSR, detect=detect_omnisr, rename=rename_omnisr, scale_key='up_scale',
                 bytes_per_pixel=bytes_per_pixel, aliases={'block': 'block_num'},
                 bounds={'num_feat': Bound(4, 512), 'window_size': Bound(1, 32), 'block_num': Bound(1, 64),
-                        'res_num': Bound(1, 64)}, consistent=_consistent, min_side=min_side)
+                        'res_num': Bound(1, 64)}, consistent=_consistent, min_side=min_side, export_ops=EXPORT_OPS)

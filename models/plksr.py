@@ -14,8 +14,9 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .dysample import DySample
-from .legacy_ops import gelu, sigmoid
+from . import export_ops as ops
+from .dysample import DYSAMPLE_OPS, DySample
+from .legacy_ops import GELU_OPS, SIGMOID_OPS, gelu, sigmoid
 from .specs import ArchSpec, Bound, shape_of
 from .srvgg import pixel_shuffle_by_reshape
 from .torch_layout import LayerNorm2d
@@ -250,9 +251,15 @@ def consistent(arch):
     return []
 
 
+# what their exports hold beyond the plumbing (models/export_ops.py): PLKSR's GELU mixers and sigmoid attention;
+# RealPLKSR's Mish mixers, its norms (means and ** -0.5), the attention's sigmoid and DySample
+PLKSR_OPS = GELU_OPS | SIGMOID_OPS
+REAL_PLKSR_OPS = (SIGMOID_OPS | ops.MEAN | ops.POWER | DYSAMPLE_OPS
+                  | ops.ExportOps('mish', 'threshold', '1.mish', 'lambda'))
 PLKSR_SPEC = ArchSpec('PLKSR', PLKSR, detect=detect_plksr, scale_key='upscaling_factor',
                       bytes_per_pixel=bytes_per_pixel, undetectable={'with_idt': (False, True)}, bounds=BOUNDS,
-                      consistent=consistent)
+                      consistent=consistent, export_ops=PLKSR_OPS)
 SPEC = ArchSpec('RealPLKSR', RealPLKSR, detect=detect_realplksr, scale_key='upscaling_factor',
                 bytes_per_pixel=bytes_per_pixel, undetectable={'norm_groups': (4,)},
-                bounds={**BOUNDS, 'norm_groups': Bound(1, 512), 'dropout': Bound(0, 1, real=True)}, consistent=consistent)
+                bounds={**BOUNDS, 'norm_groups': Bound(1, 512), 'dropout': Bound(0, 1, real=True)},
+                consistent=consistent, export_ops=REAL_PLKSR_OPS)

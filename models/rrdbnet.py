@@ -17,6 +17,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from . import export_ops as ops
 from .specs import ArchSpec, Bound, shape_of, shown
 
 # scale -> the default pixel-unshuffle factor of the input (Real-ESRGAN: the trunk upsamples x4)
@@ -316,7 +317,11 @@ def bytes_per_pixel(arch):
 
 
 # cpu_engine: Paddle Inference's OpenVINO engine runs x4plus 15-20 % faster than its oneDNN kernels on the CPU
+# what its exports hold beyond the plumbing (models/export_ops.py): the nearest upsamplings and the leaky ReLUs,
+# and static_unshuffle's run-time sizes (h // r)
+EXPORT_OPS = ops.NEAREST | ops.LEAKY_RELU | ops.FLOOR_DIVIDE
 SPEC = ArchSpec('RRDBNet', RRDBNet, detect=detect_rrdbnet, rename=rename_old_esrgan, scale_key='scale',
                 pad_multiple=_unshuffle_of, bytes_per_pixel=bytes_per_pixel, export_layer=StaticShapeRRDBNet,
                 cpu_engine='openvino', aliases={'block': 'num_block'}, undetectable={'scale': (2, 3)},
-                undetectable_when=_one_upsampling, complete=_with_shuffle, bounds={'shuffle_factor': Bound(1, 8)})
+                undetectable_when=_one_upsampling, complete=_with_shuffle, bounds={'shuffle_factor': Bound(1, 8)},
+                export_ops=EXPORT_OPS)

@@ -7,6 +7,13 @@ static graph (``OldIrGuard``), so ``roll`` here is written with slices and a con
 import paddle
 import paddle.nn.functional as F
 
+from . import export_ops as ops
+
+# what ``pad_to_multiple`` writes: the run-time amounts (mod, zeros_like, stack, cast) and the pad; for ONNX a zero
+# pad is a replicate pad times a mask of aranges compared with the amounts
+PAD_TO_MULTIPLE_OPS = ops.PAD | ops.CAST | ops.MODULO | ops.ExportOps('fill_any_like stack', '',
+                                                                      '1.full_like 1.arange 1.greater_equal')
+
 
 def hw(x):
     """H and W of an NCHW tensor as run-time (0-D) int tensors."""

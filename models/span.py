@@ -16,7 +16,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .legacy_ops import sigmoid, silu
+from .legacy_ops import SIGMOID_OPS, sigmoid, silu
 from .specs import ArchSpec, Bound, shape_of
 from .srvgg import pixel_shuffle_by_reshape
 
@@ -233,7 +233,8 @@ def _consistent(arch):
 
 
 # released SPANs: 48 or 52 channels; rgb_mean is DIV2K's, img_range 255 (1 in some community models)
+# beyond the plumbing its exports hold only its attention's sigmoids (models/legacy_ops.py)
 SPEC = ArchSpec('SPAN', SPAN, detect=detect_span, scale_key='upscale', bytes_per_pixel=bytes_per_pixel,
                 export_layer=FusedSPAN, undetectable={'img_range': (255.0, 1.0)}, cpu_engine='openvino',
                 bounds={'feature_channels': Bound(1, 512), 'rgb_mean': Bound(0, 1, count=(1, 16), real=True)},
-                consistent=_consistent)
+                consistent=_consistent, export_ops=SIGMOID_OPS)

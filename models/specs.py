@@ -23,6 +23,7 @@ weight-less choices    ``undetectable``                                ``models.
 shape-only build       ``lazy_build``                                  ``models.convert.check_fit``
 value ranges           ``bounds``, ``consistent`` (``GENERIC_BOUNDS``)   ``ArchSpec.build``, ``read_checkpoint``,
                                                                        ``training.schema`` (network_g)
+ops its exports hold   ``export_ops`` (``models.export_ops``)            ``inference.graph_check``
 =====================  ==============================================  =============================
 
 Adding a network means writing its Layer and one ``ArchSpec``, then
@@ -36,6 +37,8 @@ from types import MappingProxyType
 from typing import Callable, Mapping, Optional
 
 from realesrgan_paddle.checkpoint_io.objects import clean, quote
+
+from .export_ops import NONE, ExportOps
 
 CPU_ENGINES = ('onednn', 'openvino')
 # who brings an input to the network's size rule: 'reflect', the caller (reflect at the bottom and right up to
@@ -154,6 +157,9 @@ class ArchSpec:
             embed, kernel...), beside ``GENERIC_BOUNDS`` and the scale key's ``SCALE_BOUND``.
         consistent: ``arch`` (completed with the constructor's defaults) -> ``[(key, problem)]`` of values that
             do not fit each other (embed_dim not a multiple of the heads, a zero-width layer).
+        export_ops: ``ExportOps``: the op types and attribute names its exported graphs hold beyond the plumbing
+            every export has; ``inference.graph_check`` allows the union over the registered specs, and nothing
+            else (none: a network that is not exported, or whose layers write only the plumbing).
     """
 
     name: str
@@ -175,6 +181,7 @@ class ArchSpec:
     lazy_build: bool = True
     bounds: Mapping = field(default_factory=dict)
     consistent: Optional[Callable] = None
+    export_ops: ExportOps = NONE
 
     def __post_init__(self):
         keys = self.keys
@@ -184,6 +191,8 @@ class ArchSpec:
             raise ValueError(f'ArchSpec {self.name}: cpu_engine must be one of {CPU_ENGINES}')
         if self.pad_mode not in PAD_MODES:
             raise ValueError(f'ArchSpec {self.name}: pad_mode must be one of {PAD_MODES}')
+        if not isinstance(self.export_ops, ExportOps):
+            raise ValueError(f'ArchSpec {self.name}: export_ops must be an ExportOps (models.export_ops)')
         bad = sorted(set(self.aliases.values()) - set(keys)) + sorted(set(self.undetectable) - set(keys)) \
             + sorted(set(self.bounds) - set(keys))
         if bad:
@@ -282,6 +291,17 @@ class ArchSpec:
 _SPECS = {}
 # type -> class, kept in step with the registry (read by training.schema)
 NETWORKS = {}
+# the union of the registered specs' export_ops, kept in step with the registry: read by inference.graph_check as
+# an attribute (a new object at each change), so that the check calls nothing in this room
+DECLARED_OPS = NONE
+
+
+def _declare():
+    global DECLARED_OPS
+    union = NONE
+    for spec in _SPECS.values():
+        union = union | spec.export_ops
+    DECLARED_OPS = union
 
 
 def register(spec, replace=False):
@@ -292,12 +312,14 @@ def register(spec, replace=False):
         raise ValueError(f'network type {spec.name!r} is already registered')
     _SPECS[spec.name] = spec
     NETWORKS[spec.name] = spec.cls
+    _declare()
     return spec
 
 
 def unregister(name):
     _SPECS.pop(name, None)
     NETWORKS.pop(name, None)
+    _declare()
 
 
 def find_spec(name):

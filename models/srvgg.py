@@ -6,6 +6,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from . import export_ops as ops
 from .specs import ArchSpec, shape_of
 
 
@@ -140,6 +141,11 @@ class ConvertibleSRVGG(nn.Layer):
 
 # The export is the OpenVINO-convertible form: on OpenVINO it runs fp32 as fast as the original graph on
 # oneDNN, and bf16 about 2x faster on CPUs with native bf16 (benchmarks/infer_speed.py).
+# what its exports hold beyond the plumbing (models/export_ops.py): the skip (nearest, bilinear; for ONNX, a
+# one-channel input's nearest is a plain conv2d_transpose), PReLU as ReLUs, LeakyReLU; and export_rev 1's form (the
+# network itself: prelu, pixel_shuffle), which exports written before revision 2 still hold
+EXPORT_OPS = (ops.NEAREST | ops.BILINEAR | ops.RELU | ops.LEAKY_RELU | ops.ExportOps(pir='1.conv2d_transpose')
+              | ops.ExportOps('prelu pixel_shuffle', 'mode upscale_factor'))
 SPEC = ArchSpec('SRVGGNetCompact', SRVGGNetCompact, detect=detect_srvgg, scale_key='upscale',
                 bytes_per_pixel=bytes_per_pixel, undetectable={'act_type': ('relu', 'leakyrelu'), 'skip': SKIPS},
-                export_layer=ConvertibleSRVGG, cpu_engine='openvino')
+                export_layer=ConvertibleSRVGG, cpu_engine='openvino', export_ops=EXPORT_OPS)

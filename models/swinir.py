@@ -14,11 +14,12 @@ import re
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from . import export_ops as ops
 from .rrdbnet import static_unshuffle
 from .specs import ArchSpec, Bound, find_spec, shape_of
-from .window_attention import (Mlp, PixelShuffleUpsample, WindowAttention, crop_to, image_mean, index_buffer,
-                               pad_to_multiple, relative_position_index, shifted_attention, to_image, to_tokens,
-                               window_features)
+from .window_attention import (WINDOW_ATTENTION_OPS, Mlp, PixelShuffleUpsample, WindowAttention, crop_to,
+                               image_mean, index_buffer, pad_to_multiple, relative_position_index, shifted_attention,
+                               to_image, to_tokens, window_features)
 
 UPSAMPLERS = ('pixelshuffle', 'pixelshuffledirect', 'nearest+conv', '')
 RESI_CONNECTIONS = ('1conv', '3conv')
@@ -316,6 +317,9 @@ def swin_consistent(arch):
     return []
 
 
+# beyond the plumbing (models/export_ops.py): window attention's ops and the upsamplers' (pixel shuffle; nearest
+# and leaky ReLUs for 'nearest+conv' and 'pixelshuffle')
+EXPORT_OPS = WINDOW_ATTENTION_OPS | ops.PIXEL_SHUFFLE | ops.NEAREST | ops.LEAKY_RELU
 SPEC = ArchSpec('SwinIR', SwinIR, detect=detect_swinir, rename=rename_swinir, scale_key='upscale',
                 bytes_per_pixel=attention_bytes, pad_multiple=window_multiple, undetectable={'img_range': (1.0, 255.0)},
-                bounds=SWIN_BOUNDS, consistent=swin_consistent)
+                bounds=SWIN_BOUNDS, consistent=swin_consistent, export_ops=EXPORT_OPS)

@@ -20,7 +20,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .cugan import UNet1, UNet2, crop, pad_to, shape_or_none
+from . import export_ops as ops
+from .cugan import UNET_OPS, UNet1, UNet2, crop, pad_to, shape_or_none
 from .specs import ArchSpec, shape_of
 
 UPCONV7_CHANNELS = (16, 32, 64, 128, 128, 256)
@@ -100,8 +101,9 @@ def _cunet_bytes(arch):
 
 
 # oneDNN: OpenVINO converts it and runs bf16 (--engine openvino), but its fp32 is 1.4x slower there (benchmarks.md)
+# beyond the plumbing (models/export_ops.py): UpConv7's edge pad, leaky ReLUs and transposed conv; CUNet's U-Nets
 UPCONV7_SPEC = ArchSpec('UpConv7', UpConv7, detect=detect_upconv7, scale_key='scale',
-                        bytes_per_pixel=_upconv7_bytes)
+                        bytes_per_pixel=_upconv7_bytes, export_ops=ops.PAD | ops.LEAKY_RELU | ops.CONV_TRANSPOSE)
 CUNET_SPEC = ArchSpec('CUNet', CUNet, detect=detect_cunet, scale_key='scale', bytes_per_pixel=_cunet_bytes,
                       pad_multiple=lambda arch: CUNET_BORDER[int(arch.get('scale', 2))][1],  # as models.cugan
-                      pad_mode='own')
+                      pad_mode='own', export_ops=UNET_OPS)

@@ -20,9 +20,16 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .legacy_ops import gelu
+from . import export_ops as ops
+from .legacy_ops import GELU_OPS, gelu
 from .torch_layout import Linear
 
+# what the pieces here write into the exported graphs (``ArchSpec.export_ops`` of SwinIR and HAT): layer norms,
+# matmuls and softmax, the MLP's GELU, the reflect pad and windows at run-time sizes (cast, //, %), the bias
+# table's gather, and the shifted-window mask (aranges compared with region bounds)
+WINDOW_ATTENTION_OPS = (GELU_OPS | ops.LAYER_NORM | ops.MATMUL | ops.SOFTMAX | ops.PAD | ops.CAST | ops.FLOOR_DIVIDE
+                        | ops.MODULO | ops.ExportOps('gather range greater_equal not_equal', '',
+                                                     '1.gather 1.arange 1.greater_equal 1.not_equal'))
 MASK_VALUE = -100.0  # the shifted-window mask's value between regions (as the Swin papers' code uses)
 _TRUNC = nn.initializer.TruncatedNormal(std=0.02)
 

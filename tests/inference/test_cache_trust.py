@@ -170,7 +170,7 @@ def test_a_planted_optimised_graph_is_not_run(home, tmp_path, caplog):
 
 @pytest.mark.slow(seconds=40)
 def test_every_kinds_optimised_graph_passes(home, tmp_path):
-    """Every network's oneDNN-optimised graph passes the check (graph_check.OPTIMIZED_OPS and _ATTRS cover the
+    """Every network's oneDNN-optimised graph passes the check (graph_check.FUSED_OPS and _ATTRS cover the
     fused ops): the second predictor of each loads the kept graph."""
     import paddle
 

@@ -1,6 +1,6 @@
 """An export folder's graph is read before Paddle sees it (inference/graph_check.py): hostile graphs are
-refused in one line naming the file, through the Python API and tools/infer.py; every kind of export this
-project writes passes; random and mutated graphs never crash the reader."""
+refused in one line naming the file, through the Python API and tools/infer.py; random and mutated graphs never
+crash the reader. Every network's exports pass: tests/inference/test_export_ops.py."""
 import json
 import os
 import shutil
@@ -15,10 +15,7 @@ from tests.nets import rrdb, srvgg
 
 ROOT = Path(__file__).resolve().parents[2]
 LOWBAND = {'type': 'LowBandRRDBNet', 'num_feat': 8, 'num_block': 1, 'num_grow_ch': 4, 'corr_feat': 8, 'corr_conv': 2}
-KINDS = {'rrdb_x4': rrdb(), 'rrdb_x2': rrdb(scale=2), 'rrdb_x1': rrdb(scale=1), 'srvgg_prelu': srvgg(),
-         'srvgg_x2_relu': srvgg(upscale=2, act_type='relu'), 'srvgg_x3_lrelu': srvgg(upscale=3, act_type='leakyrelu'),
-         'srvgg_bilinear': srvgg(skip='bilinear'), 'lowband': LOWBAND, 'lowband_up2': {**LOWBAND, 'corr_up': 2},
-         'lowband_x2': {**LOWBAND, 'scale': 2}}
+KINDS = {'rrdb_x2': rrdb(scale=2), 'lowband': LOWBAND}  # run in both engines and precisions
 
 
 def _export(arch, out, seed=0):
@@ -139,37 +136,6 @@ def test_hostile_graph_refused_by_infer(legit, tmp_path, photo_png, kind):
     assert len(lines) == 1 and str(d / 'inference.pdmodel') in lines[0] and 'refused' in lines[0], res.stderr
     assert not out.exists() or not any(out.iterdir())
     assert not (tmp_path / 'written_by_the_graph.py').exists()
-
-
-@pytest.mark.slow(seconds=17)
-def test_every_kind_of_export_passes(tmp_path):
-    """Each network this project exports, legacy and PIR (the ONNX source program), passes the check; so do a
-    DNI blend and the export_rev 1 form (the plain network traced: prelu, pixel_shuffle)."""
-    import paddle
-
-    from realesrgan_paddle import models
-    from realesrgan_paddle.inference.export import open_export, trace_save
-    from realesrgan_paddle.inference.graph_check import check_graph
-    from realesrgan_paddle.inference.onnx_export import onnx_convertible_ops
-    for name, arch in KINDS.items():
-        d, net = _export(arch, tmp_path / name)
-        open_export(d)
-        with onnx_convertible_ops():
-            trace_save(net, arch, tmp_path / f'{name}_pir' / 'inference', legacy=False)
-        check_graph(tmp_path / f'{name}_pir' / 'inference.json')
-        if arch['type'] != 'SRVGGNetCompact':  # export_rev 1 changed SRVGGNetCompact's traced form only
-            continue
-        with paddle.pir_utils.OldIrGuard():  # export_rev 1: the network itself, not its export_layer
-            static = paddle.jit.to_static(net, input_spec=[paddle.static.InputSpec([None, 3, None, None],
-                                                                                  'float32', 'x')], full_graph=True)
-            paddle.jit.save(static, str(tmp_path / f'{name}_rev1' / 'inference'))
-        check_graph(tmp_path / f'{name}_rev1' / 'inference.pdmodel')
-    from realesrgan_paddle.models.dni import write_dni
-    from tests.nets import save_tiny
-    a, b = save_tiny(tmp_path / 'a.pdparams', LOWBAND, 1), save_tiny(tmp_path / 'b.pdparams', LOWBAND, 2)
-    net, arch = models.load_network(write_dni(a, b, 0.3, tmp_path / 'dni.pdparams'))
-    from realesrgan_paddle.inference.export import export_static
-    open_export(export_static(net, arch, tmp_path / 'dni'))
 
 
 BF16_ROUNDING = 2.0 ** -9  # bf16 keeps 8 significant bits: round to nearest is within half an ulp, 2^-9 relative

@@ -68,7 +68,7 @@ def test_out_channels_follow_spandrels_order():
         detect_srvgg(state)
 
 
-def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path):
+def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, spandrel):
     """Every wrapper and dtype users' files come in (tests/models/user_files.py), through ``Upscaler`` at 37x45:
     spandrel's output at >= 90 dB."""
     from tests.models.user_files import assert_user_files_match, odd_crop

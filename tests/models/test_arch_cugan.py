@@ -257,7 +257,7 @@ ODD_SIZES = {2: (43, 51), 3: (37, 45), 4: (35, 41)}  # the crops the second pass
 
 @pytest.mark.slow(seconds=19)  # Real-CUGAN's full widths: about 3 s a wrapper
 @pytest.mark.parametrize('scale, pro', [(2, True), (3, False), (4, True)])
-def test_users_files_at_odd_sizes_give_spandrels_output_through_the_api(photo, tmp_path, scale, pro):
+def test_users_files_at_odd_sizes_give_spandrels_output_through_the_api(photo, tmp_path, scale, pro, spandrel):
     """Every wrapper and dtype users' files come in, at an odd size, through ``Upscaler``: the network pads the
     image itself (``ArchSpec.pad_mode`` 'own'), so the output is spandrel's (126-138 dB measured). The upscaler
     used to pad to the U-Nets' grid first: pro x2 on 43x51 gave 48 dB, x3 on 37x45 57 dB, pro x4 on 35x41 74."""

@@ -150,7 +150,7 @@ DAT_2 = dict(CLASSIC, num_heads=[4, 4])
 @pytest.mark.slow(seconds=20)
 @pytest.mark.parametrize('config, scale, kinds', [(DAT_2, 2, WRAPPERS), (LIGHT, 3, ('state_dict', 'bf16'))],
                          ids=['dat2_x2', 'light_x3'])
-def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, config, scale, kinds):
+def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, config, scale, kinds, spandrel):
     """DAT in every wrapper and dtype users' files come in (tests/models/user_files.py, the int64 position
     indices of the buffers kept as they are), through ``Upscaler`` at 37x45: spandrel's output at >= 90 dB."""
     from tests.models.user_files import assert_user_files_match, odd_crop

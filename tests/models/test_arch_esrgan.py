@@ -236,7 +236,7 @@ def test_tiles_give_the_whole_image_and_a_training_step_runs(photo, tmp_path):
 
 @pytest.mark.slow(seconds=8)
 @pytest.mark.parametrize('case, kinds', [('x2-unshuffle2', WRAPPERS), ('x4-plus-rgba', ('module', 'fp16'))])
-def test_users_files_at_an_odd_size_through_the_api(case, kinds, photo, tmp_path):
+def test_users_files_at_an_odd_size_through_the_api(case, kinds, photo, tmp_path, spandrel):
     """Every wrapper and dtype users' files come in (tests/models/user_files.py), through ``Upscaler`` at 37x45:
     spandrel's output at >= 90 dB. The x2 file unshuffles its input: the upscaler reflects it up to a multiple
     of 2 as spandrel does, and crops."""

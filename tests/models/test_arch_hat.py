@@ -88,7 +88,7 @@ def test_a_training_step(tmp_path):
 
 @pytest.mark.slow(seconds=10)
 @pytest.mark.parametrize('cfg, kinds', [(HAT_X2, WRAPPERS), (HAT_L_X3, ('module', 'bf16'))], ids=['hat_x2', 'hat_l_x3'])
-def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, cfg, kinds):
+def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, cfg, kinds, spandrel):
     """HAT and HAT-L in every wrapper and dtype users' files come in (tests/models/user_files.py), through
     ``Upscaler`` at 37x45: the upscaler reflects the image up to the window grid as spandrel does inside;
     spandrel's output at >= 90 dB."""

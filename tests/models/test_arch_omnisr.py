@@ -78,7 +78,7 @@ def test_omnisr_converts_with_the_tool(photo, tmp_path, torch):
 
 @pytest.mark.slow(seconds=12)
 @pytest.mark.parametrize('scale, kinds', [(2, WRAPPERS), (3, ('params_ema', 'bf16'))])
-def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, scale, kinds):
+def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, scale, kinds, spandrel):
     """OmniSR x2 and x3 in every wrapper and dtype users' files come in (tests/models/user_files.py), through
     ``Upscaler`` at 37x45 (no multiple of its window): spandrel's output at >= 90 dB."""
     from tests.models.user_files import assert_user_files_match, odd_crop

@@ -119,7 +119,7 @@ def test_trainer_takes_a_step_on_realplksr(tmp_path, photo_batch):
 @pytest.mark.slow(seconds=5)
 @pytest.mark.parametrize('name, kwargs, kinds', [('RealPLKSR', {'upscaling_factor': 3, 'dysample': True}, WRAPPERS),
                                                 ('PLKSR', {'upscaling_factor': 2, 'ccm_type': 'DCCM'}, ('state_dict', 'fp16'))])
-def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, name, kwargs, kinds):
+def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, name, kwargs, kinds, spandrel):
     """RealPLKSR (DySample x3) and PLKSR in every wrapper and dtype users' files come in
     (tests/models/user_files.py), through ``Upscaler`` at 37x45: spandrel's output at >= 90 dB."""
     from tests.models.user_files import assert_user_files_match, odd_crop

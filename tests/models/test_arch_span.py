@@ -198,7 +198,7 @@ def test_training_form_gradients_stay_finite_on_0_255_activations():
 
 @pytest.mark.slow(seconds=8)
 @pytest.mark.parametrize('upscale, norm, kinds', [(3, True, WRAPPERS), (1, False, ('params', 'bf16'))])
-def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, upscale, norm, kinds):
+def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, upscale, norm, kinds, spandrel):
     """SPAN x3 and x1 in every wrapper and dtype users' files come in (tests/models/user_files.py), through
     ``Upscaler`` at 37x45: spandrel's output at >= 90 dB."""
     from tests.models.user_files import assert_user_files_match, odd_crop

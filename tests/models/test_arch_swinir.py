@@ -98,7 +98,7 @@ def test_a_training_step(tmp_path):
 
 @pytest.mark.slow(seconds=6)
 @pytest.mark.parametrize('cfg', [CLASSICAL_X3, UNSHUFFLED_X2], ids=['classical_x3', 'unshuffled_x2'])
-def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, cfg):
+def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, cfg, spandrel):
     """SwinIR in every wrapper and dtype users' files come in (tests/models/user_files.py), through ``Upscaler``
     at 37x45: the upscaler reflects the image up to the window grid as spandrel does inside; spandrel's output at
     >= 90 dB. The unshuffled form is saved with trainers' ``conv_first.1`` name."""

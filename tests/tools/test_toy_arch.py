@@ -2,7 +2,9 @@
 
 The toy net (two convs and a pixel shuffle, scale key ``factor``) is registered
 at test time; the tools run in-process (``main(argv)``, or the script run as
-``__main__``) so that they see the registration.
+``__main__``) so that they see the registration. Its spec declares the ops its
+export holds beyond the plumbing (``export_ops``: its ReLU and pixel shuffle),
+which the graph check reads: nothing in inference/ is edited for it.
 """
 import math
 import runpy
@@ -14,6 +16,7 @@ import numpy as np
 import pytest
 from tests.skips import SAFETENSORS_SKIP
 from tests.cli_checks import a_line
+from tests.graph_contents import legacy_contents, outside
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCH = {'type': 'ToyShuffleNet', 'num_in_ch': 3, 'num_feat': 8, 'factor': 2}
@@ -24,6 +27,7 @@ def _toy_spec():
     import paddle.nn.functional as F
 
     from realesrgan_paddle import models
+    from realesrgan_paddle.models import export_ops as ops
     from realesrgan_paddle.models.specs import shape_of
 
     class ToyShuffleNet(nn.Layer):
@@ -44,7 +48,8 @@ def _toy_spec():
         return {'type': 'ToyShuffleNet', 'num_in_ch': in_ch, 'num_feat': feat, 'factor': factor}
 
     return models.ArchSpec('ToyShuffleNet', ToyShuffleNet, detect=detect, scale_key='factor',
-                           bytes_per_pixel=lambda arch: 4.0 * (2 * arch['num_feat'] + 3 * arch['factor'] ** 2))
+                           bytes_per_pixel=lambda arch: 4.0 * (2 * arch['num_feat'] + 3 * arch['factor'] ** 2),
+                           export_ops=ops.RELU | ops.PIXEL_SHUFFLE)
 
 
 def _load_tool(name):
@@ -140,7 +145,12 @@ def test_toy_arch_converts_predicts_exports_and_infers(toy, monkeypatch, capsys)
     assert export.main(['-m', str(d / 'toy.pdparams'), '-o', str(d / 'infer'), '--check', '32']) == 0
     assert 'ToyShuffleNet, x2' in capsys.readouterr().out
     from realesrgan_paddle.inference.export import load_info
+    from realesrgan_paddle.inference.graph_check import LEGACY_BASE, LEGACY_BASE_ATTRS
     assert load_info(d / 'infer')['arch'] == ARCH and load_info(d / 'infer')['mod'] == 1
+    held = dict(zip(('legacy', 'legacy_attrs'), legacy_contents(d / 'infer' / 'inference.pdmodel')))
+    assert not outside(held, {'legacy': LEGACY_BASE | spec.export_ops.legacy,  # its declaration is complete
+                              'legacy_attrs': LEGACY_BASE_ATTRS | spec.export_ops.legacy_attrs})
+    assert 'pixel_shuffle' in held['legacy']
     assert _run_script('infer', ['-i', d / 'photo.png', '-o', d / 'infer.png', '-m', d / 'infer', '-q'],
                        monkeypatch) == 0
     got = cv2.imread(str(d / 'infer.png'))

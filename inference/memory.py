@@ -37,6 +37,8 @@ import ctypes
 import math
 import re
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from realesrgan_paddle.utils.host_memory import available_memory
@@ -114,10 +116,19 @@ def gpu_memory(idx=0):
         return None
 
 
-def activation_bytes_per_pixel(arch):
-    """Estimated fp32 working set of one forward, in bytes per LR input pixel (from the network's spec)."""
+def net_facts(net):
+    """``models.NetFacts`` of ``net``: itself when it is one (what the upscaler read of its network once), else
+    read from the spec of ``net``, an arch dict."""
+    if not isinstance(net, Mapping):
+        return net
     from realesrgan_paddle import models  # lazy: `import inference` stays free of paddle
-    return float(models.get_spec(arch).bytes_per_pixel(arch))
+    return models.net_facts(net)
+
+
+def activation_bytes_per_pixel(net):
+    """Estimated fp32 working set of one forward, in bytes per LR input pixel (from the network's spec); ``net``:
+    an arch dict or its ``models.NetFacts``."""
+    return net_facts(net).bytes_per_pixel
 
 
 def _ceil_to(v, m):
@@ -135,24 +146,25 @@ def smallest_window(tile_pad, mod):
     return _ceil_to(max(MIN_TILE, mod), mod) + 2 * pad
 
 
-def window_bytes(arch, wh, ww, backend='predictor', engine_bytes=None):
+def window_bytes(net, wh, ww, backend='predictor', engine_bytes=None):
     """Bytes one ``wh`` x ``ww`` window takes: the engine's working set (the spec's per-pixel estimate, or what
     ``engine_bytes(wh, ww)`` measured of the graph when larger) and its output, weighted copy and weight."""
-    from realesrgan_paddle import models
-    scale, channels = models.net_scale(arch), int(arch.get('num_out_ch', 3))
-    engine = ENGINE_FACTOR.get(backend, ENGINE_FACTOR['predictor']) * activation_bytes_per_pixel(arch) * wh * ww
+    facts = net_facts(net)
+    scale, channels = facts.scale, facts.out_channels
+    engine = ENGINE_FACTOR.get(backend, ENGINE_FACTOR['predictor']) * facts.bytes_per_pixel * wh * ww
     if engine_bytes is not None:
         engine = max(engine, engine_bytes(wh, ww))
     return engine + 4 * (2 * channels + 1) * wh * ww * scale * scale
 
 
-def check_room(arch, tile_pad, mod, where, backend='predictor', engine_bytes=None):
+def check_room(net, tile_pad, mod, where, backend='predictor', engine_bytes=None):
     """NoRoom (one line naming ``where``) when the smallest window alone needs more than this process can
     still take; else the bytes it needs."""
     side = smallest_window(tile_pad, mod)
-    need, room = window_bytes(arch, side, side, backend, engine_bytes), available_memory()
+    facts = net_facts(net)
+    need, room = window_bytes(facts, side, side, backend, engine_bytes), available_memory()
     if need > room:
-        raise NoRoom(f'{where}: one {side}x{side} window, the smallest tile of this {arch["type"]}, needs about '
+        raise NoRoom(f'{where}: one {side}x{side} window, the smallest tile of this {facts.type}, needs about '
                      f'{format_bytes(need)}, more than the {format_bytes(room)} this process can still take: not run')
     return need
 
@@ -190,7 +202,7 @@ def encode_bytes(out_bytes):
     return int(ENCODE_SHARE * out_bytes)
 
 
-def plan_tiles(arch, h, w, tile_pad, mod=1, budget=DEFAULT_MAX_MEMORY, base=0, fixed=0, backend='predictor',
+def plan_tiles(net, h, w, tile_pad, mod=1, budget=DEFAULT_MAX_MEMORY, base=0, fixed=0, backend='predictor',
                device_budget=None, encode=0, engine_bytes=None):
     """The tiling of an ``h`` x ``w`` LR input (already padded to ``mod``) whose estimated peak stays within
     ``PLAN_SHARE`` of ``budget`` bytes: ``base`` (the process as set up) + ``fixed`` (image buffers) + the engine +
@@ -198,10 +210,9 @@ def plan_tiles(arch, h, w, tile_pad, mod=1, budget=DEFAULT_MAX_MEMORY, base=0, f
     ``device_budget``: on a GPU, the bytes the engine may use there (the window's working set goes there).
     ``engine_bytes(wh, ww)``: the engine's bytes for a window as measured of the graph (ONNX), when larger than
     the spec's estimate. Returns a ``TilePlan``."""
-    from realesrgan_paddle import models
-    scale = models.net_scale(arch)
-    channels = int(arch.get('num_out_ch', 3))
-    engine_px = ENGINE_FACTOR.get(backend, ENGINE_FACTOR['predictor']) * activation_bytes_per_pixel(arch)
+    facts = net_facts(net)
+    scale, channels = facts.scale, facts.out_channels
+    engine_px = ENGINE_FACTOR.get(backend, ENGINE_FACTOR['predictor']) * facts.bytes_per_pixel
     pad = _ceil_to(tile_pad, mod) if tile_pad > 0 else 0
     ss = scale * scale
     best = None
@@ -222,12 +233,12 @@ def plan_tiles(arch, h, w, tile_pad, mod=1, budget=DEFAULT_MAX_MEMORY, base=0, f
     return best[1]
 
 
-def auto_tile(arch, h, w, tile_pad, device_kind='cpu', backend='predictor'):
+def auto_tile(net, h, w, tile_pad, device_kind='cpu', backend='predictor'):
     """The rule before budgets (``--max-memory free``): LR tile size for an ``h`` x ``w`` input from half of
     the free memory: 0 (no tiling) when it fits, else the largest square tile that fits."""
-    bpp = (SAFETY_DYNAMIC if backend == 'dynamic' else SAFETY) * activation_bytes_per_pixel(arch)
-    from realesrgan_paddle import models
-    scale = models.net_scale(arch)
+    facts = net_facts(net)
+    bpp = (SAFETY_DYNAMIC if backend == 'dynamic' else SAFETY) * facts.bytes_per_pixel
+    scale = facts.scale
     budget = None
     if device_kind == 'gpu':
         total = gpu_memory()

@@ -128,14 +128,15 @@ def check_tile(tile):
 
 def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precision, progress, cache_root,
            engine, dni=None, bf16_check=True):
-    """``(model path, arch, backend, scale, mod, own)``: the model reference resolved (``dni``: interpolated),
-    exported when needed, and loaded; ``own``: the network pads any input itself (``models.pads_itself``), ``mod``
-    is then only its tile grid.
+    """``(model path, arch, backend, scale, mod, facts)``: the model reference resolved (``dni``: interpolated),
+    exported when needed, and loaded; ``facts``: the network's ``models.NetFacts`` (whether it pads any input itself,
+    when ``mod`` is only its tile grid; its working set per pixel, which the tile planner reads).
 
-    The path from here to a ready predictor enters each module once and climbs back up once:
+    The path from here to a ready predictor enters each module once and climbs back up twice:
     ``models.zoo`` (the reference) -> ``utils.fileio`` (the weights and their sha256) ->
     ``utils.runtime_env`` (threads), then ``inference.export`` (the cached export, read once into an
-    ``Export``, with one call into ``inference.graph_check``) -> ``inference.cpu_features`` ->
+    ``Export``, with one call into ``inference.graph_check``) -> ``models`` (the arch of ``model_info.json``
+    within its network's bounds and the network's facts, one visit) -> ``inference.cpu_features`` ->
     ``inference.precision`` -> ``inference.backends`` (tests/inference/test_call_path.py).
     """
     from realesrgan_paddle import models
@@ -144,16 +145,15 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
     if ref.kind == 'onnx':  # tools/export_onnx.py output, run by onnxruntime
         onnx = OnnxBackend(path, threads)
         arch = onnx.info['arch']  # within its network's bounds: the tile planner sizes windows from it
-        models.get_spec(arch, f'{path} (its sidecar)').check_values(arch, f'{path} (its sidecar)')
-        mod = models.pad_multiple(arch)
-        onnx.probe(-(-models.min_side(arch) // mod) * mod)  # the graph's own scale, on a tiny input
-        return path, arch, onnx, models.net_scale(arch), mod, models.pads_itself(arch)
+        facts = models.get_spec(arch, f'{path} (its sidecar)').checked_facts(arch, f'{path} (its sidecar)')
+        onnx.probe(-(-facts.min_side // facts.mod) * facts.mod)  # the graph's own scale, on a tiny input
+        return path, arch, onnx, facts.scale, facts.mod, facts
     if ref.kind != 'export' and backend == 'dynamic':
         if precision not in (None, 'fp32'):
             log.warning('%s runs on the predictor (tools/infer.py) only: the dynamic graph runs fp32', precision)
         net, arch = models.load_network(path, arch=arch)
-        return (path, arch, DynamicBackend(net, device, fp16), models.net_scale(arch), models.pad_multiple(arch),
-                models.pads_itself(arch))
+        facts = models.net_facts(arch)
+        return path, arch, DynamicBackend(net, device, fp16), facts.scale, facts.mod, facts
     home = user_cache()  # read once and passed down: the graph check's stamps and the side files go there
     if ref.kind != 'export':  # a weights file: exported once into the cache, under its sha256
         root, digest = cache_root or home, sha256_file(path)
@@ -166,15 +166,14 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
             raise ValueError(f'{path}: no model_info.json beside inference.pdmodel (export with tools/export_model.py)')
     else:
         export = open_cached_export(path, arch, root, progress, digest=digest, user_cache=home)
+    info = export.info
+    arch = info['arch']  # a folder's own model_info.json: within its network's bounds, as the planner reads it
+    where = f'{path}/model_info.json' if ref.kind == 'export' else str(path)
+    facts = models.get_spec(arch, where).checked_facts(arch, where)
     cpu = cpu_facts()  # read once and passed down: the precision choice and the backend never call back for it
     precision = choose_precision(precision, export, device, threads, engine, fp16, progress, cpu, bf16_check)
-    info = export.info
-    arch = info['arch']
-    if ref.kind == 'export':  # a folder's own model_info.json: within its network's bounds, as the planner reads it
-        models.get_spec(arch, f'{path}/model_info.json').check_values(arch, f'{path}/model_info.json')
     backend = PredictorBackend(export, device, threads, fp16, precision, engine=engine, native_bf16=cpu[2])
-    own = models.find_spec(arch.get('type')) is not None and models.pads_itself(arch)
-    return path, arch, backend, int(info['scale']), int(info['mod']), own
+    return path, arch, backend, int(info['scale']), int(info['mod']), facts
 
 
 def _gather(bands, convert, rows_total):
@@ -282,9 +281,10 @@ class Upscaler:
         self.init_kwargs = dict(model=model, options=o, denoise_strength=denoise_strength, arch=arch,
                                 dni_weight=dni_weight)
         model, dni = dni_pair(model, dni_weight)
-        self.model_path, self.arch, self.backend, self.scale, self.mod, self.pads_itself = _setup(
+        self.model_path, self.arch, self.backend, self.scale, self.mod, self.facts = _setup(
             model, o.device, o.backend, o.fp16, o.threads, denoise_strength, arch, None if o.fp16 else o.precision,
             o.progress, o.cache_root, o.engine, dni, o.bf16_check)
+        self.pads_itself = self.facts.pads_itself
         self.device = o.device
         self.tile, self.tile_pad, self.pre_pad = o.tile, int(o.tile_pad), int(o.pre_pad)
         self.alpha_upsampler = o.alpha_upsampler
@@ -296,7 +296,7 @@ class Upscaler:
         self.last_tile = self.last_plan = None
         self.engine_bytes = getattr(self.backend, 'engine_bytes', None)  # what an ONNX graph's own shapes say
         if self.backend.kind != 'gpu':  # a network whose smallest window cannot fit is refused before it runs
-            check_room(self.arch, self.tile_pad, self.mod, str(self.model_path), self.backend.name, self.engine_bytes)
+            check_room(self.facts, self.tile_pad, self.mod, str(self.model_path), self.backend.name, self.engine_bytes)
 
     # ---------------------------------------------------------------- core
     def _pick_tile(self, h, w, fixed=0):
@@ -306,7 +306,7 @@ class Upscaler:
         if self.tile != 'auto':
             return self.tile
         if self.max_memory == 'free':
-            return auto_tile(self.arch, h, w, self.tile_pad, self.backend.kind, self.backend.name)
+            return auto_tile(self.facts, h, w, self.tile_pad, self.backend.kind, self.backend.name)
         device_budget = None
         if self.backend.kind == 'gpu':
             total = gpu_memory()
@@ -314,7 +314,7 @@ class Upscaler:
         budget = self.max_memory
         if self._default_budget and budget == DEFAULT_MAX_MEMORY:  # not asked for: a process that is already
             budget = max(budget, self.base_rss + DEFAULT_HEADROOM)  # large (a server, a notebook) keeps 1 GiB
-        plan = plan_tiles(self.arch, h, w, self.tile_pad, self.mod, budget, self.base_rss, fixed,
+        plan = plan_tiles(self.facts, h, w, self.tile_pad, self.mod, budget, self.base_rss, fixed,
                           self.backend.name, device_budget, encode_bytes(h * w * self.scale ** 2 * 3), self.engine_bytes)
         room = available_memory() if not plan.fits and not device_budget else None
         if room is not None and plan.peak - self.base_rss > room:
@@ -402,10 +402,9 @@ class Upscaler:
             bar.step(engine)
         s = self.scale
         try:
-            from realesrgan_paddle import models
             for r0, rows in tiled_bands(x, self.forward, s, tile, self.tile_pad, self.mod,
                                         progress if show else None, self.stream if stream is None else stream,
-                                        models.min_side(self.arch), self.pads_itself):
+                                        self.facts.min_side, self.pads_itself):
                 if r0 < h * s:
                     yield r0, rows[:, :h * s - r0, :w * s]
         finally:

@@ -34,7 +34,8 @@ register(waifu2x.CUNET_SPEC)
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',
-           'load_network', 'load_state_into', 'min_side', 'net_scale', 'pad_multiple', 'pads_itself', 'read_checkpoint',
+           'load_network', 'load_state_into', 'min_side', 'net_facts', 'net_scale', 'pad_multiple', 'pads_itself',
+           'read_checkpoint',
            'register', 'unregister']
 
 
@@ -57,6 +58,11 @@ def min_side(arch):
 def pad_multiple(arch):
     """Input H and W of ``arch`` must be multiples of this (pixel-unshuffle factor; 1 for most networks)."""
     return int(get_spec(arch).pad_multiple(arch))
+
+
+def net_facts(arch):
+    """``specs.NetFacts`` of ``arch`` (``ArchSpec.facts``)."""
+    return get_spec(arch).facts(arch)
 
 
 def pads_itself(arch):

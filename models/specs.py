@@ -34,7 +34,7 @@ import inspect
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping, NamedTuple, Optional
 
 from realesrgan_paddle.checkpoint_io.objects import clean, quote
 
@@ -113,6 +113,18 @@ def _numbers(value):
     """The numbers in an arch value (a number or a flat list of them)."""
     items = value if type(value) in (list, tuple) else [value]
     return [v for v in items if type(v) in (int, float)]
+
+
+class NetFacts(NamedTuple):
+    """What running a network needs to know of it (``ArchSpec.facts``): the upscaler reads them once when it is set
+    up, and the tile planner (``inference.memory``) takes them from it."""
+    type: str
+    scale: int
+    mod: int  # input H and W multiples of it (a network that pads itself: its tiles' grid)
+    pads_itself: bool
+    min_side: int
+    bytes_per_pixel: float  # fp32 working set per LR pixel
+    out_channels: int
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity
@@ -214,6 +226,20 @@ class ArchSpec:
         if not self.generator:
             raise ValueError(f'{self.name} is not a super-resolution generator')
         return int(arch.get(self.scale_key, self.default(self.scale_key)))
+
+    def facts(self, arch):
+        """``NetFacts`` of ``arch``: the spec's own facts first, then the functions its network module gives, so a
+        set-up reads them in one visit (tests/inference/test_call_path.py)."""
+        scale = self.scale(arch) if self.generator else 1
+        return NetFacts(arch['type'], scale, int(self.pad_multiple(arch)), self.pad_mode == 'own',
+                        int(self.min_side(arch)) if self.min_side else 1, float(self.bytes_per_pixel(arch)),
+                        int(arch.get('num_out_ch', 3)))
+
+    def checked_facts(self, arch, where):
+        """``facts(arch)`` of an arch read from a file (an export's ``model_info.json``, an ONNX sidecar), its values
+        first within the network's bounds (``check_values``: one line naming ``where``)."""
+        self.check_values(arch, where)
+        return self.facts(arch)
 
     def key_for(self, flag):
         """Constructor key a command-line flag / override name sets here, or None if it does not apply."""

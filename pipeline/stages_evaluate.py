@@ -22,7 +22,7 @@ from .vs_bicubic import exported_point, exported_vs_bicubic
 def settings_evaluate(ctx):
     kind = _base(ctx)[2]
     return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'allow_flicker': ctx.s.allow_flicker,
-            'crop_border': 4, 'real_vote': True,
+            'crop_border': 4, 'real_vote': True, 'bicubic_in_selection': True,
             'metrics': 'evaluation.evaluator', 'backend': BACKEND_RULE.get(kind, 'predictor'), 'dni': weights_for(kind),
             'crops': {'size': crops.SIZE, 'whole_max': crops.WHOLE_MAX, 'windows': crops.WINDOWS,
                       'rule': 'most HR detail, then median-detail grid tiles'}}
@@ -37,21 +37,22 @@ def run_evaluate(ctx, part):
     models = {'base': base_path, **{f'iter_{it}': str(p) for it, p in ckpts.items()}}
     real = _real_frames(ctx, part, cropped)
     nets = MT.Models(kind, part / 'exports', ctx.s.device, MT.lq_pixels(lq, real and real['lq']))
+    notes = []
+    iqa = MT.iqa_metrics(ctx.s.device, notes)  # LPIPS/DISTS when cached: every pass scores them, the rule weighs LPIPS
     try:
         flicker = _flicker(ctx, part, nets, models)
-        sel = _select(ctx, nets, models, cand, gt, lq, real, flicker)
+        sel = _select(ctx, nets, models, cand, gt, lq, real, flicker, iqa)
         shown = sel['shown']
         final = {'bicubic': 'bicubic', 'base': base_path, 'finetuned': str(ckpts[cand[shown]]), **ctx.s.compare}
         ctx.say(f'evaluate: bicubic, base, finetuned ({shown})' + ''.join(f', {k}' for k in ctx.s.compare))
         ups = nets.get({'bicubic': 'bicubic', 'base': base_path}, own=models)
         ups.update(finetuned=nets.get({shown: models[shown]}, own=models)[shown])
-        notes = []
         try:
             ups.update(nets.get(ctx.s.compare))
-            rows = MT.evaluate(ups, gt, lq, iqa='auto', notes=notes, progress=not ctx.s.quiet,
+            rows = MT.evaluate(ups, gt, lq, iqa=iqa, notes=notes, progress=not ctx.s.quiet,
                                sheet=str(part / 'sheet.png'), sheet_images=3, crop=192)
             if real:
-                _real_sheet(ctx, part, real, ups, [c for c in cand if c != shown])
+                _real_sheet(ctx, part, real, ups, [c for c in cand if c != shown], iqa)
         except (FileNotFoundError, KeyError, ValueError) as exc:
             raise DomainError(f'--compare: {exc}') from None
     finally:
@@ -68,7 +69,7 @@ def run_evaluate(ctx, part):
                                                           if o != 'base'},
            'exported': exported, 'backends': dict(nets.backends), 'notes': notes, 'real': real, 'crops': cropped}
     res['dni'] = run_sweep(ctx, nets, base_path, {c: str(ckpts[it]) for c, it in cand.items()}, res, gt, lq,
-                           part / 'dni.tmp', partner=partner_path(ctx))
+                           part / 'dni.tmp', partner=partner_path(ctx), iqa=iqa)
     res['losses'] = exported_losses(res, final)
     res['vs_bicubic'] = exported_vs_bicubic(res)
     (part / 'metrics.json').write_text(json.dumps(res, indent=1, default=float))
@@ -121,22 +122,25 @@ def _refuse_flicker(ctx, flicker, cand):
     return {c: it for c, it in cand.items() if c not in refused}, refused
 
 
-def _select(ctx, nets, models, cand, gt, lq, real, flicker=None):
+def _select(ctx, nets, models, cand, gt, lq, real, flicker=None, iqa=None):
     """The selection pass: the base and the checkpoints on the held-out pairs and on the real LQ frames (when
     there are some: ``real``, ``_real_frames``'s, gains their rows and summary), and the choice; candidates that
-    flicker more than the base allows (``flicker``, ``_flicker``'s) are refused unless --allow-flicker."""
+    flicker more than the base allows (``flicker``, ``_flicker``'s) are refused unless --allow-flicker. Bicubic
+    runs too, and ``iqa``'s LPIPS/DISTS score every model: the LPIPS rule (``pipeline.select.lpips_pick``) needs
+    bicubic's PSNR and every point's LPIPS."""
     ctx.say(f'evaluate: the base and {len(cand)} checkpoints (EMA weights) on the held-out pairs, '
-            f'{nets.own_backend} backend')
-    rows_sel = MT.evaluate(nets.get(models, own=models), gt, lq, progress=not ctx.s.quiet)
+            f'{nets.own_backend} backend' + (', with ' + ' and '.join(n.upper() for n in iqa) if iqa else ''))
+    scored = dict(nets.get({'bicubic': 'bicubic'}), **nets.get(models, own=models))
+    rows_sel = MT.evaluate(scored, gt, lq, iqa=iqa, progress=not ctx.s.quiet)
     if not rows_sel:
         raise DomainError(f'no held-out pairs in {gt} and {lq}', code=1)
-    summ_sel = MT.summarize(rows_sel, list(models))
+    summ_sel = MT.summarize(rows_sel, list(scored))
     if real:
         ctx.say(f'evaluate: the base and the checkpoints on the {real["frames"]} held-out real LQ frames '
                 + ('(against their HR frames), which decide the choice' if real['paired'] else
                    '(no reference: NIQE, detail against bicubic), which vote with the held-out pairs'))
-        real['rows'] = score_frames(nets.get(models, own=models), real['lq'], real['gt'], not ctx.s.quiet)
-        real['summary'] = MT.summarize(real['rows'], list(models))
+        real['rows'] = score_frames(scored, real['lq'], real['gt'], not ctx.s.quiet, iqa=iqa)
+        real['summary'] = MT.summarize(real['rows'], list(scored))
     chosen, table, reason = choose(summ_sel, 'base', cand, real)
     allowed, refused = _refuse_flicker(ctx, flicker, cand)
     if refused:
@@ -166,11 +170,11 @@ def _real_frames(ctx, part, cropped):
     return {'frames': n, 'lq': str(folder), 'gt': str(gt) if paired else None, 'paired': paired}
 
 
-def _real_sheet(ctx, part, real, ups, others):
+def _real_sheet(ctx, part, real, ups, others, iqa=None):
     """The real LQ frames through ``ups`` (bicubic, base, finetuned, the --compare models; contact sheet
     ``part/real_sheet.png``), merged into ``real``'s rows (which hold the base and every checkpoint)."""
     ctx.say('evaluate: the real LQ footage: ' + ', '.join(ups))
-    got = {r['image']: r for r in score_frames(ups, real['lq'], real['gt'], not ctx.s.quiet,
+    got = {r['image']: r for r in score_frames(ups, real['lq'], real['gt'], not ctx.s.quiet, iqa=iqa,
                                                 sheet=str(part / 'real_sheet.png'), sheet_images=4, crop=256)}
     for r in real['rows']:
         r.update(got[r['image']])

@@ -12,6 +12,13 @@ Held-out photos (``--val``, file stems) are degraded once with the generic secon
 (realesr-animevideov3, SRVGGNetCompact 64 features, 16 convs), GT crops of 96 px, batch 4, L1 (weight 1) and the
 GAN loss (``--gan``, weight 0.1), EMA 0.99, learning rates 1e-4. A checkpoint every quarter of the run, so the
 equal-seconds point can be read too (the table prints the seconds each run took).
+
+``--speed`` times one training step instead, in one process, the configurations interleaved round by round (so the
+machine's load falls on them alike): the generator alone with L1 (today's compact step without its teacher), with the
+U-Net discriminator, with the projected one, and with the perceptual recipe's losses (``--speed-recipe``: the
+perceptual loss and LPIPS on VGG16, when this version has them and their weights are cached):
+
+    nice -n 10 python benchmarks/projected_d.py --speed --hr ../shared/data/hr --rounds 5
 """
 import argparse
 import json
@@ -74,15 +81,66 @@ def seconds_per_iter(run_dir):
     return statistics.median(gaps), train[-1]['time'] - train[0]['time'], train[0]['iter'], train[-1]['iter']
 
 
+SPEED = {'G (L1)': ['model_type=RealESRNetModel', 'network_d=~', 'train.optim_d=~', 'train.losses.l_g_gan=~'],
+         'G + U-Net D 64': [],
+         'G + projected D': ['network_d={type: ProjectedDiscriminator, num_in_ch: 3}']}
+RECIPE = ['network_d={type: ProjectedDiscriminator, num_in_ch: 3}',
+          'train.losses.l_g_percep={"type": "PerceptualLoss", "weight": 1.0, "network": "auto"}',
+          'train.losses.l_g_lpips={"type": "LPIPSLoss", "weight": 1.0, "net": "vgg"}']
+
+
+def speed(hr, rounds, recipe):
+    """Median seconds of one ``optimize`` step per configuration (GT 96, batch 4, compact base), interleaved."""
+    import logging
+    import time
+    import numpy as np
+    import paddle
+    from realesrgan_paddle.media.image_io import imread
+    from realesrgan_paddle.training.option_file import load_options
+    from realesrgan_paddle.training.steps import build_model
+    configs = dict(SPEED, **({'G + projected D + perceptual + LPIPS': RECIPE} if recipe else {}))
+    common = ['network_g={type: SRVGGNetCompact, num_in_ch: 3, num_out_ch: 3, num_feat: 64, num_conv: 16, upscale: 4, '
+              'act_type: prelu}', 'network_d.num_feat=64', 'path.pretrain_network_g=realesr-animevideov3',
+              'path.param_key_g=params', 'train.ema_decay=0.99', 'path.experiments_root=/tmp/pd_speed']
+    log = logging.getLogger('bench.pd')
+    log.addHandler(logging.NullHandler())
+    log.propagate = False
+    models = {k: build_model(load_options(ROOT / 'options' / 'tiny_smoke.yml', common + v), log)
+              for k, v in configs.items()}
+    crops = []
+    for f in sorted(Path(hr).iterdir())[:4]:
+        img = imread(f)[:96, :96, :3][..., ::-1]
+        crops.append(np.ascontiguousarray(img.transpose(2, 0, 1)).astype('float32') / 255)
+    gt = paddle.to_tensor(np.stack(crops))
+    lq = paddle.nn.functional.avg_pool2d(gt, 4)
+    times = {k: [] for k in models}
+    for r in range(rounds + 1):
+        for k, m in models.items():
+            t = time.perf_counter()
+            m.optimize(lq, gt, gt, r + 1)
+            if r:  # the first round warms up
+                times[k].append(time.perf_counter() - t)
+    base = statistics.median(times['G (L1)'])
+    print('| step | s/iteration (median) | x the G step |')
+    print('|---|---|---|')
+    for k, v in times.items():
+        print(f'| {k} | {statistics.median(v):.2f} | {statistics.median(v) / base:.2f} |')
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--hr', required=True)
-    p.add_argument('--work', required=True)
+    p.add_argument('--work')
     p.add_argument('--iters', type=int, default=300)
     p.add_argument('--gan', default='vanilla', choices=('vanilla', 'hinge'))
     p.add_argument('--d', nargs='+', default=list(DISCRIMINATORS), choices=list(DISCRIMINATORS))
     p.add_argument('--val', nargs='+', default=['chelsea', 'coffee', 'rocket', 'butterfly'])
+    p.add_argument('--speed', action='store_true', help='time one step of each configuration, interleaved')
+    p.add_argument('--speed-recipe', action='store_true', help='--speed: the perceptual recipe\'s losses too')
+    p.add_argument('--rounds', type=int, default=5)
     args = p.parse_args(argv)
+    if args.speed:
+        return speed(args.hr, args.rounds, args.speed_recipe)
     work = Path(args.work).resolve()
     split(args.hr, work, set(args.val))
     models = ['base=realesr-animevideov3', 'bicubic=bicubic']

@@ -18,6 +18,8 @@ one batch, whose statistics would mix them); the heads are convolutional for any
 Only the heads train (``trainable_parameters``); the backbone's parameters have ``stop_gradient`` set, and the
 projections are buffers, so a D checkpoint carries all three and a resumed run judges with the same projection.
 """
+from pathlib import Path
+
 import numpy as np
 import paddle
 import paddle.nn as nn
@@ -26,7 +28,8 @@ from paddle.nn.utils import spectral_norm
 
 from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
 
-from .efficientnet_lite import TAP_CHANNELS, EfficientNetLite0, default_weights, missing_message, state_for
+from .efficientnet_lite import (TAP_CHANNELS, ZOO_NAME, EfficientNetLite0, default_weights, missing_message,
+                               state_for)
 from .loading import load_state_into
 from .specs import ArchSpec
 
@@ -148,6 +151,8 @@ class ProjectedDiscriminator(nn.Layer):
     network is not the paper's). ``diffaug``: the DiffAugment policy ('' for none).
     """
 
+    ZOO_WEIGHTS = ZOO_NAME  # the model-zoo entry the trainer fetches the backbone's weights from
+
     def __init__(self, num_in_ch=3, backbone_weights='', pretrained=True, proj_channels=64, num_feat=64,
                  diffaug='color,translation,cutout', seed=0):
         super().__init__()
@@ -166,6 +171,17 @@ class ProjectedDiscriminator(nn.Layer):
         self.project = RandomProjection(int(proj_channels), int(seed))
         self.heads = nn.LayerList([ScaleHead(c, int(num_feat), d)
                                    for c, d in zip(self.project.channels, HEAD_DOWN)])
+
+    @staticmethod
+    def missing_weights(cfg):
+        """The one-line problem with the backbone's weights an options section ``cfg`` asks for, or None (the
+        trainer's up-front check, before anything is built)."""
+        if not cfg.get('pretrained', True):
+            return None
+        path = cfg.get('backbone_weights')
+        if path:
+            return None if Path(str(path)).expanduser().is_file() else f'backbone_weights {path}: no such file'
+        return None if default_weights() else missing_message()
 
     def trainable_parameters(self):
         """The small discriminators' parameters: what ``optim_d`` updates and the D step's gradient reaches."""

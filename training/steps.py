@@ -15,9 +15,10 @@ import paddle
 from realesrgan_paddle.checkpoint_io.state_file import load_state_file, save_checkpoint
 from realesrgan_paddle.data.degrade.redraw import redraw
 from realesrgan_paddle.loss import LOSSES
-from realesrgan_paddle.models import build_network, load_state_into, read_checkpoint
+from realesrgan_paddle.models import NETWORKS, build_network, load_state_into, read_checkpoint
 from realesrgan_paddle.models.detect import detect_arch
-from realesrgan_paddle.models.zoo import ModelRefError, cached_paths, fetch_entry, get_entry, parse_model_ref, resolve
+from realesrgan_paddle.models.zoo import (ModelRefError, cached_paths, fetch_entry, get_entry, is_name, parse_model_ref,
+                                          resolve)
 
 from .checkpoints import load_optimizer_state, optimizer_state, to_numpy_state
 from .ema import EMA
@@ -58,12 +59,34 @@ def check_pretrained_weights(opt, progress=True):
                             f'fix: run `python tools/download_models.py --names {entry.name}` where the internet '
                             f'is reachable and copy {cached_paths(entry)[0]} to this machine, point path.{key} to '
                             f'a local file, or set path.{key}: ~ to {what}')
+    problems.extend(_network_weights_problems(opt, progress))
     entries = (opt.get('train') or {}).get('losses') or []
     for i, e in enumerate(entries):
         cls = LOSSES.get(e.get('type')) if isinstance(e, dict) else None
         if cls is None or cls.LOSS_WEIGHTS is None or (hasattr(cls, 'inactive') and cls.inactive(e)):
             continue
         problems.extend(_weights_problems(cls.LOSS_WEIGHTS, e, where(entries, i), progress))
+    return problems
+
+
+def _network_weights_problems(opt, progress):
+    """Weights a network loads when it is built (a projected discriminator's EfficientNet-Lite0: its class's
+    ``missing_weights``), fetched through the model zoo when it lists them, else one line each."""
+    problems = []
+    for key in ('network_g', 'network_d'):
+        cfg = opt.get(key) or {}
+        cls = NETWORKS.get(cfg.get('type')) if isinstance(cfg, dict) else None
+        check = getattr(cls, 'missing_weights', None)
+        if check is None or check(cfg) is None:
+            continue
+        zoo_name = getattr(cls, 'ZOO_WEIGHTS', None)
+        if zoo_name and not cfg.get('backbone_weights') and is_name(zoo_name):
+            try:
+                fetch_entry(get_entry(zoo_name), progress=progress)
+            except Exception as exc:  # offline, a bad file: the line below says how
+                problems.append(f'{key}: fetching {zoo_name} failed ({_one_line(exc)})')
+        if check(cfg) is not None:
+            problems.append(f'{key}: {check(cfg)}')
     return problems
 
 

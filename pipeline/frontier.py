@@ -46,6 +46,12 @@ def frontier_rows(res, export_info=None, on='pairs'):
     return rows
 
 
+def shown(rows):
+    """``(header, rows)`` as the report prints the table: LPIPS and DISTS only when some row has them."""
+    keep = [i for i, h in enumerate(HEADER) if h not in ('LPIPS', 'DISTS') or any(_measured(r[i]) for r in rows)]
+    return [HEADER[i] for i in keep], [[r[i] for i in keep] for r in rows]
+
+
 def _real_numbers(s, paired):
     return s if paired else {'niqe': s.get('niqe'), 'detail': s.get('detail_vs_bicubic')}
 
@@ -138,7 +144,7 @@ def add_section(d, res, export_info, part):
         d.p(f'--dni-weight {export_info["weight"]:g} overrides the rule: exported {describe(export_info)}'
             + ('' if export_info['summary'] else ' (a weight off the swept grid: not measured)') + '.')
     rows = frontier_rows(res, export_info)
-    d.table(HEADER, rows)
+    d.table(*shown(rows))
     gt_niqe = [r.get('gt_niqe') for r in res['rows'] if _measured(r.get('gt_niqe'))]
     fig = draw(rows, part / 'frontier.png', sum(gt_niqe) / len(gt_niqe) if gt_niqe else None, dni['finetune'])
     d.p('Each point is a row of the table above; the ringed point is the export. Dotted: the GT\'s NIQE and '
@@ -164,7 +170,7 @@ def _real_part(d, res, export_info, part):
         return
     d.p(f'The {real["frames"]} held-out real LQ frames against their HR frames (the DNI rule votes with these, '
         'pipeline/select.py).')
-    d.table(HEADER, rows)
+    d.table(*shown(rows))
     gt_niqe = [r.get('gt_niqe') for r in real['rows'] if _measured(r.get('gt_niqe'))]
     draw(rows, part / 'frontier_real.png', sum(gt_niqe) / len(gt_niqe) if gt_niqe else None, dni['finetune'])
     d.image(part / 'frontier_real.png', 'perception-distortion frontier on the real LQ footage',

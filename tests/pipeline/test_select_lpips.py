@@ -136,12 +136,14 @@ def test_frontier_plots_psnr_against_lpips_from_its_table(tmp_path):
     assert [r[COL['LPIPS']] for r in rows if r[0] == 'x4plus'] == [0.232]
 
 
-@pytest.mark.parametrize('lp', [False])
-def test_frontier_without_lpips_keeps_two_panels(tmp_path, lp):
+def test_frontier_without_lpips_keeps_two_panels(tmp_path):
     res = _res_with_lpips()
     for group in (res['summary'], res['selection']['summary'], res['dni']['summary']):
         for v in group.values():
             v.pop('lpips', None)
-    fig = add_section(Doc(), res, {'name': 'dni_0.50', 'weight': 0.5, 'finetune': 'iter_4', 'how': 'the DNI rule'},
+    d = Doc()
+    fig = add_section(d, res, {'name': 'dni_0.50', 'weight': 0.5, 'finetune': 'iter_4', 'how': 'the DNI rule'},
                       tmp_path)
     assert len(fig.axes) == 2
+    (tab,) = [b for b in d.blocks if b[0] == 'table']
+    assert 'LPIPS' not in tab[1] and 'DISTS' not in tab[1] and all(len(r) == len(tab[1]) for r in tab[2])

@@ -1,7 +1,6 @@
 """Choosing by perception (pipeline/select.py lpips_pick): the checkpoint and the DNI weight go to the lowest LPIPS
 among the points at or above bicubic's PSNR when LPIPS is measured, and to the score as before when it is not; the
 frontier plot gets an LPIPS panel drawn from the report's table."""
-import pytest
 
 from realesrgan_paddle.pipeline.dni_sweep import blend_name, choose_weight
 from realesrgan_paddle.pipeline.doc import Doc, _cell

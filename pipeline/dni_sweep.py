@@ -149,17 +149,17 @@ def _blend_rows(blends, rows_known, ft_name, weights, score, zero='base'):
     return rows
 
 
-def choose_weight(summary, weights, base_summary, real=None, partner=False):
+def choose_weight(summary, weights, base_summary, real=None, partner=False, match=()):
     """``(weight, table, reason)`` by the rule in the module docstring; ``summary``: {blend name: summary};
     ``real``: the real LQ frames' vote (``pipeline.select.judge``; its summary holds the blends and ``base``, and
     ``bicubic``, for the guard); ``partner``: weight 0 is the partner, a candidate like the blends. By LPIPS when it
     is measured (``pipeline.select.lpips_pick`` over every swept point, weight 0 included; ``summary`` then holds
-    ``bicubic`` on the pairs), else by the score."""
+    ``bicubic`` and the ``--compare`` models ``match`` on the pairs), else by the score."""
     cands = [w for w in weights if w > 0 or partner]
     table = judge(dict(summary, base=base_summary), 'base', [blend_name(w) for w in cands], real)
     points = sorted(set(cands) | ({0.0} if 0.0 in weights and blend_name(0.0) in summary else set()))
     by_name = {blend_name(w): w for w in points}
-    best, why = lpips_pick(deciding(dict(summary, base=base_summary), real), list(by_name))
+    best, why = lpips_pick(deciding(dict(summary, base=base_summary), real), list(by_name), match)
     if best is not None:
         on = 'the real LQ frames' if real and real.get('paired') else 'the held-out pairs'
         return by_name[best], table, f'by LPIPS on {on}: weight {by_name[best]:g}: ' + why
@@ -236,11 +236,12 @@ def run_sweep(ctx, nets, base_path, ckpt_paths, res, gt, lq, tmp, partner=None, 
     vote = None
     if real:
         vote = dict(out['real'], summary=dict(out['real']['summary'], base=real['summary']['base'],
-                                              **({'bicubic': real['summary']['bicubic']}
-                                                 if 'bicubic' in real['summary'] else {})))
-    pairs = dict(out['summary'], **{k: sel['summary'][k] for k in ('bicubic',) if k in sel['summary']})
+                                              **{k: real['summary'][k] for k in ('bicubic', *ctx.s.compare)
+                                                 if k in real['summary']}))
+    match = [m for m in ctx.s.compare if m in sel['summary']]  # the --compare models the LPIPS rule aims at
+    pairs = dict(out['summary'], **{k: sel['summary'][k] for k in ('bicubic', *match)})
     w, table, reason = choose_weight(pairs, [w for w in out['weights'] if blend_name(w) not in refused],
-                                     sel['summary']['base'], vote, partner=partner is not None)
+                                     sel['summary']['base'], vote, partner=partner is not None, match=match)
     if refused:
         reason += f'; refused for flicker: {"; ".join(refused.values())}'
     out.update(iteration=sel['candidates'][ft], table=table, chosen=w, reason=reason)

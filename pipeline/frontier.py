@@ -113,6 +113,7 @@ def draw(rows, out_png, gt_niqe=None, finetune=None):
 # the LPIPS rule (pipeline/select.py lpips_pick), in the report's words
 LPIPS_NOTE = (f'When LPIPS is measured for every point and bicubic, it decides instead: among the points at or above '
               f'bicubic\'s PSNR (on the paired real LQ frames when there are some, else the held-out pairs), the '
+              f'highest PSNR of those whose LPIPS is at most the best --compare model\'s (+{LPIPS_TOL:g}), else the '
               f'lowest LPIPS, points within {LPIPS_TOL:g} of it counting as equal (the highest PSNR of them taken).')
 
 

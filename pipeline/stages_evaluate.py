@@ -131,6 +131,11 @@ def _select(ctx, nets, models, cand, gt, lq, real, flicker=None, iqa=None):
     ctx.say(f'evaluate: the base and {len(cand)} checkpoints (EMA weights) on the held-out pairs, '
             f'{nets.own_backend} backend' + (', with ' + ' and '.join(n.upper() for n in iqa) if iqa else ''))
     scored = dict(nets.get({'bicubic': 'bicubic'}), **nets.get(models, own=models))
+    if iqa:  # the LPIPS rule aims at the --compare models' LPIPS: they are scored here too
+        try:
+            scored.update(nets.get(ctx.s.compare))
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            raise DomainError(f'--compare: {exc}') from None
     rows_sel = MT.evaluate(scored, gt, lq, iqa=iqa, progress=not ctx.s.quiet)
     if not rows_sel:
         raise DomainError(f'no held-out pairs in {gt} and {lq}', code=1)
@@ -141,10 +146,11 @@ def _select(ctx, nets, models, cand, gt, lq, real, flicker=None, iqa=None):
                    '(no reference: NIQE, detail against bicubic), which vote with the held-out pairs'))
         real['rows'] = score_frames(scored, real['lq'], real['gt'], not ctx.s.quiet, iqa=iqa)
         real['summary'] = MT.summarize(real['rows'], list(scored))
-    chosen, table, reason = choose(summ_sel, 'base', cand, real)
+    match = [m for m in ctx.s.compare if m in scored]
+    chosen, table, reason = choose(summ_sel, 'base', cand, real, match)
     allowed, refused = _refuse_flicker(ctx, flicker, cand)
     if refused:
-        chosen, _, reason = choose(summ_sel, 'base', allowed, real) if allowed else \
+        chosen, _, reason = choose(summ_sel, 'base', allowed, real, match) if allowed else \
             ('base', None, 'every checkpoint is refused for flicker')
         reason += f'; refused for flicker: {"; ".join(refused.values())}'
     sel = {'summary': summ_sel, 'table': table, 'rows': rows_sel, 'candidates': cand, 'chosen': chosen,

@@ -146,3 +146,22 @@ def test_frontier_without_lpips_keeps_two_panels(tmp_path):
     assert len(fig.axes) == 2
     (tab,) = [b for b in d.blocks if b[0] == 'table']
     assert 'LPIPS' not in tab[1] and 'DISTS' not in tab[1] and all(len(r) == len(tab[1]) for r in tab[2])
+
+
+def test_with_a_compared_model_the_highest_psnr_at_its_lpips():
+    """--compare x4plus: among the points at or above bicubic's PSNR whose LPIPS is at most x4plus's (+0.005), the
+    highest PSNR; none reaching it: the lowest LPIPS, the reason saying so."""
+    t = dict(table(), x4plus=s(23.29, 0.8, 4.0, 0.305))
+    name, _, reason = choose(t, 'base', CAND, match=['x4plus'])
+    assert name == 'iter_6'  # 0.300 <= 0.305, 24.60 dB; iter_4 (0.260) has less PSNR
+    assert reason.startswith('by LPIPS on the held-out pairs: iter_6 has the highest PSNR, 24.60 dB, among the 2 of 4')
+    assert "at most x4plus's 0.3050" in reason
+    t['x4plus']['lpips'] = 0.232  # x4plus better than every point: the lowest LPIPS, and the reason says none reached
+    name, _, reason = choose(t, 'base', CAND, match=['x4plus'])
+    assert name == 'iter_4' and "none reaches x4plus's LPIPS 0.2320" in reason
+    assert choose(t, 'base', CAND, match=['absent'])[0] == 'iter_4'
+    b = s(23.9, 0.05, 9.0, 0.40)
+    pairs = {blend_name(0.0): b, blend_name(0.5): s(24.3, 0.1, 8.5, 0.30), blend_name(1.0): s(24.1, 0.3, 7, 0.25),
+             'bicubic': s(24.06, 0.01, 10.6, 0.447), 'x4plus': s(23.3, 0.8, 4, 0.30)}
+    assert choose_weight(pairs, [0.0, 0.5, 1.0], b, match=['x4plus'])[0] == 0.5
+    assert choose_weight(pairs, [0.0, 0.5, 1.0], b)[0] == 1.0

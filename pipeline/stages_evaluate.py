@@ -19,6 +19,11 @@ from .train_run import EXP_NAME, checkpoints
 from .vs_bicubic import exported_point, exported_vs_bicubic
 
 
+# the metrics of evaluation.iqa the choice, the real frames' table and the DNI sweep score (the LPIPS rule's, AlexNet);
+# DISTS and LPIPS-VGG (VGG16 each, several times LPIPS-AlexNet's cost) only in the final comparison
+RULE_IQA = ('lpips',)
+
+
 def settings_evaluate(ctx):
     kind = _base(ctx)[2]
     return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'allow_flicker': ctx.s.allow_flicker,
@@ -38,10 +43,11 @@ def run_evaluate(ctx, part):
     real = _real_frames(ctx, part, cropped)
     nets = MT.Models(kind, part / 'exports', ctx.s.device, MT.lq_pixels(lq, real and real['lq']))
     notes = []
-    iqa = MT.iqa_metrics(ctx.s.device, notes)  # LPIPS/DISTS when cached: every pass scores them, the rule weighs LPIPS
+    iqa = MT.iqa_metrics(ctx.s.device, notes)  # LPIPS/DISTS when cached: the final comparison scores them all,
+    rule = {k: m for k, m in iqa.items() if k in RULE_IQA}  # the choice and the sweep only what the rule weighs
     try:
         flicker = _flicker(ctx, part, nets, models)
-        sel = _select(ctx, nets, models, cand, gt, lq, real, flicker, iqa)
+        sel = _select(ctx, nets, models, cand, gt, lq, real, flicker, rule)
         shown = sel['shown']
         final = {'bicubic': 'bicubic', 'base': base_path, 'finetuned': str(ckpts[cand[shown]]), **ctx.s.compare}
         ctx.say(f'evaluate: bicubic, base, finetuned ({shown})' + ''.join(f', {k}' for k in ctx.s.compare))
@@ -52,7 +58,7 @@ def run_evaluate(ctx, part):
             rows = MT.evaluate(ups, gt, lq, iqa=iqa, notes=notes, progress=not ctx.s.quiet,
                                sheet=str(part / 'sheet.png'), sheet_images=3, crop=192)
             if real:
-                _real_sheet(ctx, part, real, ups, [c for c in cand if c != shown], iqa)
+                _real_sheet(ctx, part, real, ups, [c for c in cand if c != shown], rule)
         except (FileNotFoundError, KeyError, ValueError) as exc:
             raise DomainError(f'--compare: {exc}') from None
     finally:
@@ -69,7 +75,7 @@ def run_evaluate(ctx, part):
                                                           if o != 'base'},
            'exported': exported, 'backends': dict(nets.backends), 'notes': notes, 'real': real, 'crops': cropped}
     res['dni'] = run_sweep(ctx, nets, base_path, {c: str(ckpts[it]) for c, it in cand.items()}, res, gt, lq,
-                           part / 'dni.tmp', partner=partner_path(ctx), iqa=iqa)
+                           part / 'dni.tmp', partner=partner_path(ctx), iqa=rule)
     res['losses'] = exported_losses(res, final)
     res['vs_bicubic'] = exported_vs_bicubic(res)
     (part / 'metrics.json').write_text(json.dumps(res, indent=1, default=float))
@@ -126,8 +132,8 @@ def _select(ctx, nets, models, cand, gt, lq, real, flicker=None, iqa=None):
     """The selection pass: the base and the checkpoints on the held-out pairs and on the real LQ frames (when
     there are some: ``real``, ``_real_frames``'s, gains their rows and summary), and the choice; candidates that
     flicker more than the base allows (``flicker``, ``_flicker``'s) are refused unless --allow-flicker. Bicubic
-    runs too, and ``iqa``'s LPIPS/DISTS score every model: the LPIPS rule (``pipeline.select.lpips_pick``) needs
-    bicubic's PSNR and every point's LPIPS."""
+    runs too, and ``iqa``'s metrics (LPIPS: ``RULE_IQA``) score every model: the LPIPS rule
+    (``pipeline.select.lpips_pick``) needs bicubic's PSNR and every point's LPIPS."""
     ctx.say(f'evaluate: the base and {len(cand)} checkpoints (EMA weights) on the held-out pairs, '
             f'{nets.own_backend} backend' + (', with ' + ' and '.join(n.upper() for n in iqa) if iqa else ''))
     scored = dict(nets.get({'bicubic': 'bicubic'}), **nets.get(models, own=models))

@@ -21,7 +21,7 @@ The perceptual recipe (``PERCEPTUAL``): each of its parts is on when its weights
 how) and this version's losses take it: EfficientNet-Lite0 makes the compact CPU template a GAN with the projected
 discriminator (``models/projected_discriminator.py``), VGG16 adds the perceptual loss (``network: auto``), LPIPS's
 layers (with VGG16) the LPIPS loss, on top of the template's own losses; the partner of the fidelity knob drops the
-discriminator and keeps the perceptual terms. None cached: today's recipe. With the discriminator's weights cached
+discriminator and keeps the perceptual terms. None cached: the template as it is. With the discriminator's weights cached
 this recipe comes before the official one on the CPU.
 """
 import copy

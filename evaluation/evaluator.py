@@ -175,6 +175,16 @@ def _pairs(gt_dir, lq_dir, unpaired=None):
     return pairs
 
 
+def iqa_metrics(device='cpu', notes=None):
+    """``{name: metric}`` of LPIPS/DISTS whose weights are on disk (``evaluation.iqa.available``), loaded once for
+    as many ``evaluate`` calls as the caller makes; one note per missing metric goes to ``notes``."""
+    from realesrgan_paddle.evaluation.iqa import available  # paddle and the metric networks: only when scored
+    metrics, missing = available(device=device)
+    if notes is not None:
+        notes.extend(missing)
+    return metrics
+
+
 def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_images=3, crop=None,
              iqa='auto', backend='auto', device='cpu', notes=None, progress=True, flicker=None):
     """Per-image rows ``{'image', 'gt_niqe', 'input_detail', f'{model}_{metric}'...}`` for every GT/LQ pair with
@@ -189,10 +199,7 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
     """
     nets = load_models(models, scale, backend, device)
     if iqa == 'auto':
-        from realesrgan_paddle.evaluation.iqa import available
-        iqa, missing = available(device=device)
-        if notes is not None:
-            notes.extend(missing)
+        iqa = iqa_metrics(device, notes)
     unpaired = []
     pairs = _pairs(gt_dir, lq_dir, unpaired)
     if unpaired and notes is not None:

@@ -109,6 +109,7 @@ def evaluate(upscalers, gt_dir, lq_dir, iqa=None, notes=None, progress=True, **s
                       progress=progress, **sheet)
 
 
+iqa_metrics = E.iqa_metrics
 summarize = E.summarize
 verdict = E.verdict
 best = E.best

@@ -6,9 +6,11 @@ A weights file becomes ``(state, arch)`` in one place, ``read_checkpoint``
 Importing this package pulls in paddle and the network definitions only: no
 training, dataset, video or torch code.
 """
-from . import cugan, dat, discriminator, hat, lowband, omnisr, patch_discriminator, plksr, rrdbnet, span, srvgg, swinir, vgg, waifu2x
+from . import (cugan, dat, discriminator, efficientnet_lite, hat, lowband, omnisr, patch_discriminator, plksr,
+               projected_discriminator, rrdbnet, span, srvgg, swinir, vgg, waifu2x)
 from .discriminator import UNetDiscriminatorSN
 from .patch_discriminator import PatchDiscriminatorSN
+from .projected_discriminator import ProjectedDiscriminator
 from .loading import CheckpointError, apply_overrides, load_network, load_state_into, read_checkpoint
 from .lowband import LowBandRRDBNet
 from .rrdbnet import RRDBNet
@@ -26,13 +28,13 @@ from .vgg import VGG19FeatureExtractor
 # hat and swinir claim only their own residual-group keys (SwinIR's detect steps aside for HAT's
 # conv_block/overlap_attn keys), so their order among the others is free.
 for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator, span, plksr, omnisr, dat, cugan,
-                hat, swinir):
+                hat, swinir, efficientnet_lite, projected_discriminator):
     register(_module.SPEC)
 register(plksr.PLKSR_SPEC)
 register(waifu2x.UPCONV7_SPEC)
 register(waifu2x.CUNET_SPEC)
 
-__all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
+__all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'ProjectedDiscriminator', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',
            'load_network', 'load_state_into', 'min_side', 'net_facts', 'net_scale', 'pad_multiple', 'pads_itself',
            'read_checkpoint',

@@ -41,7 +41,7 @@ from pathlib import Path
 from realesrgan_paddle.evaluation import model_cache as MT
 
 from .real_lq import score_flicker, score_frames
-from .select import closest_miss, flicker_refusals, gave_up, judge, rank
+from .select import closest_miss, deciding, flicker_refusals, gave_up, judge, lpips_pick, rank
 
 WEIGHTS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 WEIGHTS_BY_KIND = {'x4plus': (0.0, 0.2, 0.3, 0.4, 0.5, 1.0)}
@@ -79,7 +79,7 @@ def _renamed(rows, old, new):
 
 
 def sweep(nets, base_path, ft_name, ft_path, gt, lq, rows_sel, tmp, weights=WEIGHTS, progress=True, real=None,
-          partner=None, flicker_lq=None):
+          partner=None, flicker_lq=None, iqa=None):
     """``{'finetune', 'weights', 'summary': {blend name: summary}, 'rows'}`` for the blends at ``weights``.
 
     ``nets``: the evaluate stage's ``model_cache.Models`` (blends get the checkpoints' backend);
@@ -89,21 +89,21 @@ def sweep(nets, base_path, ft_name, ft_path, gt, lq, rows_sel, tmp, weights=WEIG
     ``partner``: a weights file blended with the finetune instead of ``base_path`` (``pipeline.partner``); its
     weight-0 point is then scored like the blends. ``flicker_lq``: a folder of consecutive LQ frames
     (``pipeline.real_lq.extract_consecutive``): the result's ``flicker`` holds the blends' FLICKER ratios there.
+    ``iqa``: the LPIPS/DISTS metrics the blends are scored with too (``evaluation.evaluator.iqa_metrics``).
     """
     names = [blend_name(w) for w in sorted(float(w) for w in weights)]
     inner = [float(w) for w in weights if float(w) < 1.0 and (float(w) > 0.0 or partner is not None)]
     tmp = Path(tmp)
     try:
-        from realesrgan_paddle.models.dni import write_dni
         files = {blend_name(w): str(partner) if w == 0.0 else
-                 str(write_dni(ft_path, partner or base_path, w, tmp / f'{blend_name(w)}.pdparams')) for w in inner}
+                 str(_blend_file(ft_path, partner or base_path, w, tmp / f'{blend_name(w)}.pdparams')) for w in inner}
         blends = nets.get(files, own=list(files)) if files else {}
         zero = 'base' if partner is None else None
-        rows = _blend_rows(blends, rows_sel, ft_name, weights, lambda b: MT.evaluate(b, gt, lq, progress=progress),
-                           zero)
+        rows = _blend_rows(blends, rows_sel, ft_name, weights,
+                           lambda b: MT.evaluate(b, gt, lq, iqa=iqa, progress=progress), zero)
         if real:
             got = _blend_rows(blends, real['rows'], ft_name, weights,
-                              lambda b: score_frames(b, real['lq'], real.get('gt'), progress), zero)
+                              lambda b: score_frames(b, real['lq'], real.get('gt'), progress, iqa=iqa), zero)
         if flicker_lq and blends:
             flick = score_flicker(blends, flicker_lq)
     finally:
@@ -149,12 +149,25 @@ def _blend_rows(blends, rows_known, ft_name, weights, score, zero='base'):
     return rows
 
 
-def choose_weight(summary, weights, base_summary, real=None, partner=False):
+def choose_weight(summary, weights, base_summary, real=None, partner=False, match=()):
     """``(weight, table, reason)`` by the rule in the module docstring; ``summary``: {blend name: summary};
     ``real``: the real LQ frames' vote (``pipeline.select.judge``; its summary holds the blends and ``base``, and
-    ``bicubic``, for the guard); ``partner``: weight 0 is the partner, a candidate like the blends."""
+    ``bicubic``, for the guard); ``partner``: weight 0 is the partner, a candidate like the blends. By LPIPS when it
+    is measured (``pipeline.select.lpips_pick`` over every swept point, weight 0 included; ``summary`` then holds
+    ``bicubic`` and the ``--compare`` models ``match`` on the pairs), else by the score."""
     cands = [w for w in weights if w > 0 or partner]
     table = judge(dict(summary, base=base_summary), 'base', [blend_name(w) for w in cands], real)
+    points = sorted(set(cands) | ({0.0} if 0.0 in weights and blend_name(0.0) in summary else set()))
+    by_name = {blend_name(w): w for w in points}
+    best, why = lpips_pick(deciding(dict(summary, base=base_summary), real), list(by_name), match)
+    if best is not None:
+        on = 'the real LQ frames' if real and real.get('paired') else 'the held-out pairs'
+        return by_name[best], table, f'by LPIPS on {on}: weight {by_name[best]:g}: ' + why
+    w, table, reason = _weight_by_score(table, summary, cands, base_summary, real, partner)
+    return w, table, (f'LPIPS rule: {why}; ' if why else '') + reason
+
+
+def _weight_by_score(table, summary, cands, base_summary, real, partner):
     winners = [w for w in cands if table[blend_name(w)]['passes']]
     on = f' on {next(iter(table.values()))["by"]}' if table and real else ''
     if not winners:
@@ -197,7 +210,7 @@ def psnr_guard(winners, real):
     return winners, phrase + (f' ({"; ".join(none)})' if none else '')
 
 
-def run_sweep(ctx, nets, base_path, ckpt_paths, res, gt, lq, tmp, partner=None):
+def run_sweep(ctx, nets, base_path, ckpt_paths, res, gt, lq, tmp, partner=None, iqa=None):
     """The evaluate stage's hook: the sweep and the rule's weight, stored as ``res['dni']`` in metrics.json.
     ``res``: the stage's result so far (its ``selection``, ``exported`` and ``real``); ``nets`` is cleaned up
     after. With real LQ frames the blends run on them too and they vote (``pipeline.select.vote``).
@@ -215,17 +228,20 @@ def run_sweep(ctx, nets, base_path, ckpt_paths, res, gt, lq, tmp, partner=None):
     flicker = sel.get('flicker')
     try:
         out = sweep(nets, base_path, ft, ckpt_paths[ft], gt, lq, sel['rows'], tmp, weights=weights,
-                    progress=not ctx.s.quiet, real=src, partner=partner, flicker_lq=(flicker or {}).get('dir'))
+                    progress=not ctx.s.quiet, real=src, partner=partner, flicker_lq=(flicker or {}).get('dir'),
+                    iqa=iqa)
     finally:
         nets.cleanup()
     out['refused_flicker'] = refused = refuse_flicker(ctx, out, flicker, partner is not None)
     vote = None
     if real:
         vote = dict(out['real'], summary=dict(out['real']['summary'], base=real['summary']['base'],
-                                              **({'bicubic': real['summary']['bicubic']}
-                                                 if 'bicubic' in real['summary'] else {})))
-    w, table, reason = choose_weight(out['summary'], [w for w in out['weights'] if blend_name(w) not in refused],
-                                     sel['summary']['base'], vote, partner=partner is not None)
+                                              **{k: real['summary'][k] for k in ('bicubic', *ctx.s.compare)
+                                                 if k in real['summary']}))
+    match = [m for m in ctx.s.compare if m in sel['summary']]  # the --compare models the LPIPS rule aims at
+    pairs = dict(out['summary'], **{k: sel['summary'][k] for k in ('bicubic', *match)})
+    w, table, reason = choose_weight(pairs, [w for w in out['weights'] if blend_name(w) not in refused],
+                                     sel['summary']['base'], vote, partner=partner is not None, match=match)
     if refused:
         reason += f'; refused for flicker: {"; ".join(refused.values())}'
     out.update(iteration=sel['candidates'][ft], table=table, chosen=w, reason=reason)
@@ -250,8 +266,13 @@ def export_choice(res, ckpt_paths, base_path, flag, dst, partner=None):
         return end, info
     if w == 1.0:
         return Path(ckpt_paths[dni['finetune']]), info
-    from realesrgan_paddle.models.dni import write_dni
-    return write_dni(ckpt_paths[dni['finetune']], end, w, dst), info
+    return _blend_file(ckpt_paths[dni['finetune']], end, w, dst), info
+
+
+def _blend_file(finetune, other, w, dst):
+    """``models.dni.write_dni``: the blend ``w`` x ``finetune`` + (1 - w) x ``other`` written to ``dst``."""
+    from realesrgan_paddle.models.dni import write_dni  # paddle: the pipeline's modules load before it
+    return write_dni(finetune, other, w, dst)
 
 
 def describe(info):

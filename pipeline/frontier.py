@@ -1,14 +1,15 @@
 """The report's perception-distortion frontier: one table of every model, checkpoint and DNI blend on the
-held-out frames, and the plot drawn from that table (PSNR against NIQE, PSNR against detail); with
---lq-videos the same on the held-out real LQ frames (without their HR frames: a table of NIQE and detail
-against bicubic, no plot)."""
+held-out frames, and the plot drawn from that table (PSNR against NIQE, PSNR against detail, and PSNR against
+LPIPS when it is measured); with --lq-videos the same on the held-out real LQ frames (without their HR frames: a
+table of NIQE and detail against bicubic, no plot)."""
 from .dni_sweep import blend_name, describe
-from .select import W_DETAIL, W_NIQE
+from .select import LPIPS_TOL, W_DETAIL, W_NIQE
 
 PARTNER_NOTE = (' (the partner: the same recipe without the anchor\'s energy term, trained after the finetune for '
                 'half its iterations; it keeps the fitted degradation\'s PSNR and draws little texture, so the knob '
                 'trades texture for PSNR; pipeline/partner.py)')
-HEADER = ['point', 'kind', 'iteration / weight', 'PSNR', 'SSIM', 'NIQE', 'detail', 'texture', 'exported']
+HEADER = ['point', 'kind', 'iteration / weight', 'PSNR', 'SSIM', 'NIQE', 'detail', 'texture', 'LPIPS', 'DISTS',
+          'exported']
 COL = {h: i for i, h in enumerate(HEADER)}
 KINDS = {'reference': ('s', 'tab:gray'), 'base': ('o', 'black'), 'compare': ('D', 'tab:purple'),
          'checkpoint': ('^', 'tab:blue'), 'blend': ('o', 'tab:orange')}
@@ -16,7 +17,7 @@ KINDS = {'reference': ('s', 'tab:gray'), 'base': ('o', 'black'), 'compare': ('D'
 
 def _row(name, kind, param, s, exported):
     return [name, kind, param, s.get('psnr'), s.get('ssim'), s.get('niqe'), s.get('detail'), s.get('texture'),
-            'yes' if exported else '']
+            s.get('lpips'), s.get('dists'), 'yes' if exported else '']
 
 
 def frontier_rows(res, export_info=None, on='pairs'):
@@ -45,6 +46,12 @@ def frontier_rows(res, export_info=None, on='pairs'):
     return rows
 
 
+def shown(rows):
+    """``(header, rows)`` as the report prints the table: LPIPS and DISTS only when some row has them."""
+    keep = [i for i, h in enumerate(HEADER) if h not in ('LPIPS', 'DISTS') or any(_measured(r[i]) for r in rows)]
+    return [HEADER[i] for i in keep], [[r[i] for i in keep] for r in rows]
+
+
 def _real_numbers(s, paired):
     return s if paired else {'niqe': s.get('niqe'), 'detail': s.get('detail_vs_bicubic')}
 
@@ -54,15 +61,17 @@ def _measured(v):
 
 
 def draw(rows, out_png, gt_niqe=None, finetune=None):
-    """PSNR against NIQE and against detail, one point per table row (a row without NIQE is left out of that
-    panel); the checkpoints joined in iteration order from the base, the blends from the base to the blended
-    checkpoint ``finetune``; the exported row ringed. Returns the figure (closed, its artists readable)."""
+    """PSNR against NIQE, against detail and, when a row has it, against LPIPS (a third panel), one point per
+    table row (a row without the panel's metric is left out of that panel); the checkpoints joined in iteration
+    order from the base, the blends from the base to the blended checkpoint ``finetune``; the exported row ringed.
+    Returns the figure (closed, its artists readable)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    cols = ('NIQE', 'detail') + (('LPIPS',) if any(_measured(r[COL['LPIPS']]) for r in rows) else ())
+    fig, axes = plt.subplots(1, len(cols), figsize=(6.5 * len(cols), 5))
     by_name = {r[COL['point']]: r for r in rows}
-    for ax, col in zip(axes, ('NIQE', 'detail')):
+    for ax, col in zip(axes, cols):
         pts = [r for r in rows if _measured(r[COL[col]]) and _measured(r[COL['PSNR']])]
         for kind, (marker, color) in KINDS.items():
             mine = [r for r in pts if r[COL['kind']] == kind]
@@ -92,10 +101,20 @@ def draw(rows, out_png, gt_niqe=None, finetune=None):
     axes[1].set_xlabel('detail ratio (GT = 1, log scale)')
     axes[0].set_title('perception-distortion: NIQE')
     axes[1].set_title('perception-distortion: detail')
+    if len(cols) > 2:
+        axes[2].set_xlabel('LPIPS (AlexNet, lower is closer to the GT)')
+        axes[2].set_title('perception-distortion: LPIPS')
     fig.tight_layout()
     fig.savefig(out_png, dpi=90)
     plt.close(fig)
     return fig
+
+
+# the LPIPS rule (pipeline/select.py lpips_pick), in the report's words
+LPIPS_NOTE = (f'When LPIPS is measured for every point and bicubic, it decides instead: among the points at or above '
+              f'bicubic\'s PSNR (on the paired real LQ frames when there are some, else the held-out pairs), the '
+              f'highest PSNR of those whose LPIPS is at most the best --compare model\'s (+{LPIPS_TOL:g}), else the '
+              f'lowest LPIPS, points within {LPIPS_TOL:g} of it counting as equal (the highest PSNR of them taken).')
 
 
 # the rule's PSNR guard on paired real LQ frames (pipeline.dni_sweep.psnr_guard), in the report's words
@@ -117,7 +136,7 @@ def add_section(d, res, export_info, part):
         + (GUARD_NOTE if (dni.get('real') or {}).get('paired') else '')
         + (', else weight 1 (the chosen checkpoint)' if other == 'partner' else ', else weight 0 (the base)')
         + ('; the held-out real LQ frames vote as in the checkpoint choice' if dni.get('real') else '')
-        + f'. The rule\'s choice: {dni["reason"]}.')
+        + f'. {LPIPS_NOTE} The rule\'s choice: {dni["reason"]}.')
     missed = [[n, round(t['score'], 3), '; '.join(t['fails']), '; '.join(t.get('trade_fails') or [])]
               for n, t in (dni.get('table') or {}).items() if not t.get('passes')]
     if missed:
@@ -126,7 +145,7 @@ def add_section(d, res, export_info, part):
         d.p(f'--dni-weight {export_info["weight"]:g} overrides the rule: exported {describe(export_info)}'
             + ('' if export_info['summary'] else ' (a weight off the swept grid: not measured)') + '.')
     rows = frontier_rows(res, export_info)
-    d.table(HEADER, rows)
+    d.table(*shown(rows))
     gt_niqe = [r.get('gt_niqe') for r in res['rows'] if _measured(r.get('gt_niqe'))]
     fig = draw(rows, part / 'frontier.png', sum(gt_niqe) / len(gt_niqe) if gt_niqe else None, dni['finetune'])
     d.p('Each point is a row of the table above; the ringed point is the export. Dotted: the GT\'s NIQE and '
@@ -152,7 +171,7 @@ def _real_part(d, res, export_info, part):
         return
     d.p(f'The {real["frames"]} held-out real LQ frames against their HR frames (the DNI rule votes with these, '
         'pipeline/select.py).')
-    d.table(HEADER, rows)
+    d.table(*shown(rows))
     gt_niqe = [r.get('gt_niqe') for r in real['rows'] if _measured(r.get('gt_niqe'))]
     draw(rows, part / 'frontier_real.png', sum(gt_niqe) / len(gt_niqe) if gt_niqe else None, dni['finetune'])
     d.image(part / 'frontier_real.png', 'perception-distortion frontier on the real LQ footage',

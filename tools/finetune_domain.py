@@ -29,7 +29,8 @@ from realesrgan_paddle.pipeline.lq_flow_pairs import temporal_wanted  # noqa: E4
 from realesrgan_paddle.pipeline.photos import sort_inputs  # noqa: E402
 from realesrgan_paddle.pipeline.pipeline import check_outputs, check_work, run  # noqa: E402
 from realesrgan_paddle.pipeline.real_lq import check_lq_footage  # noqa: E402
-from realesrgan_paddle.pipeline.recipes import RecipeError, check_base_ref, parse_budget, stable_overrides  # noqa: E402
+from realesrgan_paddle.pipeline.recipes import (RecipeError, check_base_ref, fetch_recipe_weights,  # noqa: E402
+                                                 parse_budget, stable_overrides)
 from realesrgan_paddle.pipeline.stage_list import NAMES  # noqa: E402
 from realesrgan_paddle.pipeline.stages_data import find_input_videos  # noqa: E402
 from realesrgan_paddle.utils.cli_parser import returns_status  # noqa: E402  (standard library only)
@@ -160,6 +161,8 @@ def main(argv=None):
             if not gpu_available():
                 return _bad(f'--device gpu: this Paddle build has no CUDA GPU ({GPU_BUILD}); use --device cpu')
         _interrupt_on_termination()  # after paddle loaded: it installs its own SIGTERM handler
+        for line in fetch_recipe_weights(args.base, args.device, progress=not args.quiet):
+            print(f'note: {line}', file=sys.stderr)  # the perceptual recipe's weights, through the model zoo
         settings = Settings(videos=inputs['videos'], work=Path(args.work), base=args.base,
                             iters=args.iters, budget=args.budget, device=args.device, compare=compare,
                             overrides=overrides, every=args.every, min_size=args.min_size,

@@ -15,10 +15,11 @@ import paddle
 from realesrgan_paddle.checkpoint_io.state_file import load_state_file, save_checkpoint
 from realesrgan_paddle.data.degrade.redraw import redraw
 from realesrgan_paddle.loss import LOSSES
-from realesrgan_paddle.models import build_network, find_spec, load_state_into, min_side, read_checkpoint
+from realesrgan_paddle.models import NETWORKS, build_network, find_spec, load_state_into, min_side, read_checkpoint
 from realesrgan_paddle.models.detect import detect_arch
 from realesrgan_paddle.models.loading import check_memory, shapes_only
-from realesrgan_paddle.models.zoo import ModelRefError, cached_paths, fetch_entry, get_entry, parse_model_ref, resolve
+from realesrgan_paddle.models.zoo import (ModelRefError, cached_paths, fetch_entry, get_entry, is_name, parse_model_ref,
+                                          resolve)
 
 from .checkpoints import load_optimizer_state, optimizer_state, to_numpy_state
 from .ema import EMA
@@ -59,12 +60,34 @@ def check_pretrained_weights(opt, progress=True):
                             f'fix: run `python tools/download_models.py --names {entry.name}` where the internet '
                             f'is reachable and copy {cached_paths(entry)[0]} to this machine, point path.{key} to '
                             f'a local file, or set path.{key}: ~ to {what}')
+    problems.extend(_network_weights_problems(opt, progress))
     entries = (opt.get('train') or {}).get('losses') or []
     for i, e in enumerate(entries):
         cls = LOSSES.get(e.get('type')) if isinstance(e, dict) else None
         if cls is None or cls.LOSS_WEIGHTS is None or (hasattr(cls, 'inactive') and cls.inactive(e)):
             continue
         problems.extend(_weights_problems(cls.LOSS_WEIGHTS, e, where(entries, i), progress))
+    return problems
+
+
+def _network_weights_problems(opt, progress):
+    """Weights a network loads when it is built (a projected discriminator's EfficientNet-Lite0: its class's
+    ``missing_weights``), fetched through the model zoo when it lists them, else one line each."""
+    problems = []
+    for key in ('network_g', 'network_d'):
+        cfg = opt.get(key) or {}
+        cls = NETWORKS.get(cfg.get('type')) if isinstance(cfg, dict) else None
+        check = getattr(cls, 'missing_weights', None)
+        if check is None or check(cfg) is None:
+            continue
+        zoo_name = getattr(cls, 'ZOO_WEIGHTS', None)
+        if zoo_name and not cfg.get('backbone_weights') and is_name(zoo_name):
+            try:
+                fetch_entry(get_entry(zoo_name), progress=progress)
+            except Exception as exc:  # offline, a bad file: the line below says how
+                problems.append(f'{key}: fetching {zoo_name} failed ({_one_line(exc)})')
+        if check(cfg) is not None:
+            problems.append(f'{key}: {check(cfg)}')
     return problems
 
 
@@ -137,7 +160,7 @@ def _make_trainable(net, train, optim_key, grad_clip, world_size, dist):
     """Scheduler and optimiser for ``net`` from ``train[optim_key]``; DataParallel when distributed."""
     sched = build('scheduler', train['scheduler'], 'train.scheduler', learning_rate=train[optim_key]['lr'],
                   warmup_iter=train['warmup_iter'])
-    params = net.trainable_parameters() if hasattr(net, 'trainable_parameters') else net.parameters()  # frozen base
+    params = trainable(net)  # a frozen base or feature network stays out
     optim = build('optimizer', train[optim_key], f'train.{optim_key}', parameters=params,
                   learning_rate=sched, grad_clip=paddle.nn.ClipGradByGlobalNorm(grad_clip) if grad_clip else None)
     if world_size > 1:
@@ -160,6 +183,12 @@ def _trunk_runner(net, train, logger):
                              role="as the low-band corrector's trunk (the base's RRDB, exported once)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def trainable(net):
+    """The parameters an optimiser updates: ``net.trainable_parameters()`` when the network has frozen parts (a
+    low-band corrector's base, a projected discriminator's feature network), else all of them."""
+    return net.trainable_parameters() if hasattr(net, 'trainable_parameters') else net.parameters()
 
 
 def _finite(t):
@@ -376,8 +405,8 @@ class RealESRGANModel(RealESRNetModel):
             gan_gt = self.teacher_out(lq)
         losses = {}
         step_g = (current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters)
-        # ---- generator
-        for p in self.d.parameters():
+        # ---- generator (a frozen part of D, such as a projected discriminator's backbone, stays frozen)
+        for p in trainable(self.d):
             p.stop_gradient = True
         if step_g:
             with self._amp():
@@ -395,7 +424,7 @@ class RealESRGANModel(RealESRNetModel):
             with paddle.no_grad():
                 self.output = self.net_g(lq)
         # ---- discriminator
-        for p in self.d.parameters():
+        for p in trainable(self.d):
             p.stop_gradient = False
         fake = self.output.detach()
         with self._amp():
@@ -406,7 +435,7 @@ class RealESRGANModel(RealESRNetModel):
             l_d_real = self.gan_term.loss(real_d_pred, True, is_disc=True)
             l_d_fake = self.gan_term.loss(fake_d_pred, False, is_disc=True)
             l_d = l_d_real + l_d_fake
-        if not self._backward_step(l_d, self.optim_d, self.d.parameters(), 'discriminator', current_iter):
+        if not self._backward_step(l_d, self.optim_d, trainable(self.d), 'discriminator', current_iter):
             return None
         self.nan_run = 0
         losses.update(l_d_real=l_d_real, l_d_fake=l_d_fake,

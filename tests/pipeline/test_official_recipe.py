@@ -39,12 +39,13 @@ def _ctx(tmp_path, base):
 
 def test_assets_on_disk_make_the_official_compact_recipe_the_default(cache, tmp_path):
     ctx = _ctx(tmp_path, save_tiny(tmp_path / 'base.pdparams', SRVGG))
-    assert R.official_assets() == {'vgg19': None, 'netd': None}
+    assert {k: R.official_assets()[k] for k in ('vgg19', 'netd')} == {'vgg19': None, 'netd': None}
     opt, notes, template = _recipe(ctx, tmp_path / 'part', 40)
     assert Path(template).name == 'finetune_domain_compact_cpu.yml'
     offline = settings_finetune(ctx)
     files = _fake_assets(cache)
-    assert R.official_assets() == {'vgg19': str(files['vgg19']), 'netd': str(files['netd'])}
+    assets = R.official_assets()
+    assert {k: assets[k] for k in ('vgg19', 'netd')} == {'vgg19': str(files['vgg19']), 'netd': str(files['netd'])}
     opt, notes, template = _recipe(ctx, tmp_path / 'part', 40)
     assert Path(template).name == 'finetune_domain_compact_gpu.yml' and opt['device'] == 'cpu'
     assert notes == ['VGG19 and the official discriminator are cached: the official recipe is used on the CPU too '

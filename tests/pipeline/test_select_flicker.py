@@ -63,7 +63,7 @@ class Nets:
 
 def _ctx(tmp_path, folder, allow):
     said = []
-    s = SimpleNamespace(lq_videos=[str(folder)], allow_flicker=allow, quiet=True, holdout=0.5, hr_photos=[])
+    s = SimpleNamespace(lq_videos=[str(folder)], allow_flicker=allow, quiet=True, holdout=0.5, hr_photos=[], compare={})
     return SimpleNamespace(s=s, say=said.append, said=said)
 
 
@@ -82,7 +82,8 @@ def test_selection_refuses_the_flickering_checkpoint(lq_folder, tmp_path, monkey
     assert r['bicubic']['static'] == 1.0 and r['iter_1']['static'] > 1.5 and r['base']['static'] <= 1.0
     assert any(s.startswith('evaluate: flicker against bicubic (static / warp): bicubic 1.00 / 1.00') for s in ctx.said)
     # the held-out pairs say iter_1 is the best checkpoint, iter_2 the next
-    summ = {'base': {'psnr': 25.0, 'ssim': 0.80, 'detail': 0.5, 'niqe': 6.0},
+    summ = {'bicubic': {'psnr': 24.0, 'ssim': 0.78, 'detail': 0.1, 'niqe': 8.0},  # the selection pass scores it too
+            'base': {'psnr': 25.0, 'ssim': 0.80, 'detail': 0.5, 'niqe': 6.0},
             'iter_1': {'psnr': 26.0, 'ssim': 0.82, 'detail': 0.55, 'niqe': 5.8},
             'iter_2': {'psnr': 25.6, 'ssim': 0.81, 'detail': 0.52, 'niqe': 5.9}}
     monkeypatch.setattr(MT, 'evaluate', lambda *a, **k: [{'image': 'x'}])
@@ -104,7 +105,8 @@ def test_every_checkpoint_refused_exports_the_base(lq_folder, tmp_path, monkeypa
     ups = {'bicubic': Bicubic(4), 'base': Soft(4), 'iter_1': Noisy(4)}
     ctx = _ctx(tmp_path, lq_folder, False)
     flicker = SE._flicker(ctx, tmp_path / 'part', Nets(ups), {'base': 'b', 'iter_1': 'i1'})
-    summ = {'base': {'psnr': 25.0, 'ssim': 0.80, 'detail': 0.5, 'niqe': 6.0},
+    summ = {'bicubic': {'psnr': 24.0, 'ssim': 0.78, 'detail': 0.1, 'niqe': 8.0},
+            'base': {'psnr': 25.0, 'ssim': 0.80, 'detail': 0.5, 'niqe': 6.0},
             'iter_1': {'psnr': 26.0, 'ssim': 0.82, 'detail': 0.55, 'niqe': 5.8}}
     monkeypatch.setattr(MT, 'evaluate', lambda *a, **k: [{'image': 'x'}])
     monkeypatch.setattr(MT, 'summarize', lambda rows, names: {n: summ[n] for n in names})

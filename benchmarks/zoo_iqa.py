@@ -1,0 +1,94 @@
+"""LPIPS and DISTS of every x4 zoo model on the public real pairs (RealSR 100, DRealSR 93), beside PSNR/SSIM.
+
+    python benchmarks/zoo_iqa.py --data osediff/preset/datasets --work zoo_iqa            # infer, then score
+    python benchmarks/zoo_iqa.py --data ... --work zoo_iqa --stage infer                  # outputs only
+    python benchmarks/zoo_iqa.py --data ... --work zoo_iqa --stage score --sets realsr
+
+``--data`` holds the folders as the public ``cswry/OSEDiff`` repository ships them (``benchmark_realsr``,
+``benchmark_drealsr``: ``test_LR``, ``test_HR``, OSEDiff's outputs ``results_osediff``). Each model runs once per
+image through ``tools/infer.py`` (fp32, whole image, no tiling) into ``<work>/<set>/<model>/``; a folder that holds
+every output already is not run again, so an interrupted run resumes. Then each output folder (with bicubic,
+OpenCV's as ``tools/evaluate.py``'s, and OSEDiff's shipped outputs) is scored on whole images, as OSEDiff's pyiqa
+script scores them: LPIPS (AlexNet, the field's standard) and DISTS, each GT's features computed once. PSNR/SSIM
+of the same folders: ``tools/evaluate.py --crop-border 0 --models NAME=outputs:DIR`` (docs/benchmarks.md). The
+weights must be in the cache (``python tools/download_models.py --names vgg16 alexnet lpips dists``).
+"""
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SETS = {'realsr': 'benchmark_realsr', 'drealsr': 'benchmark_drealsr'}
+MODELS = ('realesrgan-x4plus', 'realesr-animevideov3', 'spanx4_ch48', 'ClearReality4x', '4xSPANkendata',
+          'RealSR_DF2K_x4', 'DAT_light_x4', 'realcugan-se-x4')
+
+
+def infer(model, lq, out, count):
+    """Run ``tools/infer.py`` on the LQ folder unless ``out`` holds every output already."""
+    if out.is_dir() and len(list(out.glob('*.png'))) >= count:
+        return
+    cmd = [sys.executable, str(ROOT / 'tools' / 'infer.py'), '-i', str(lq), '-o', str(out), '-n', model,
+           '--fp32', '-t', '0', '--suffix', '', '-q']
+    print('$', ' '.join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def score(folder, work, models, name):
+    """LPIPS (alex) and DISTS of bicubic, OSEDiff's outputs and every model's folder on the whole images (as
+    pyiqa, OSEDiff's scorer); each GT's features once. Returns ``{model: {metric: mean}}`` and writes it as JSON."""
+    import cv2
+    import numpy as np
+    import paddle
+    from realesrgan_paddle.media.image_io import image_to_chw, imread
+    from realesrgan_paddle.models import iqa_nets
+    nets = {'lpips': iqa_nets.load_lpips('alex'), 'dists': iqa_nets.load_dists()}
+    dirs = {'bicubic': None, 'osediff': folder / 'results_osediff', **{m: work / name / m for m in models}}
+    dirs = {k: d for k, d in dirs.items() if d is None or d.is_dir()}
+    sums = {k: {m: [] for m in nets} for k in dirs}
+    gts = sorted((folder / 'test_HR').glob('*.png'))
+    for i, gp in enumerate(gts):
+        gt = imread(gp)
+        lq = imread(folder / 'test_LR' / gp.name)
+        with paddle.no_grad():
+            ref = {m: net.feats(paddle.to_tensor(image_to_chw(gt)[None])) for m, net in nets.items()}
+            for label, d in dirs.items():
+                out = cv2.resize(lq, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_CUBIC) if d is None \
+                    else imread(d / gp.name)
+                x = paddle.to_tensor(image_to_chw(out)[None])
+                for m, net in nets.items():
+                    sums[label][m].append(float(net.distance(net.feats(x), ref[m]).numpy()[0]))
+        print(f'{name}: {i + 1}/{len(gts)} {gp.name}', flush=True)
+    means = {k: {m: float(np.mean(v)) for m, v in row.items()} for k, row in sums.items()}
+    (work / f'{name}_iqa.json').write_text(json.dumps({'means': means, 'images': len(gts)}, indent=1))
+    return means
+
+
+def table(name, means):
+    print(f'\n{name}\n| model | LPIPS | DISTS |\n|---|---|---|')
+    for model, row in means.items():
+        print(f'| {model} | {row["lpips"]:.4f} | {row["dists"]:.4f} |')
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--data', required=True, help='folder holding benchmark_realsr and benchmark_drealsr')
+    ap.add_argument('--work', required=True, help='output folders and the JSON reports go here')
+    ap.add_argument('--sets', nargs='+', choices=sorted(SETS), default=['drealsr', 'realsr'])
+    ap.add_argument('--models', nargs='+', default=list(MODELS))
+    ap.add_argument('--stage', choices=('all', 'infer', 'score'), default='all')
+    args = ap.parse_args()
+    data, work = Path(args.data), Path(args.work)
+    for name in args.sets:
+        folder = data / SETS[name]
+        count = len(list((folder / 'test_LR').glob('*.png')))
+        if args.stage in ('all', 'infer'):
+            for model in args.models:
+                infer(model, folder / 'test_LR', work / name / model, count)
+        if args.stage in ('all', 'score'):
+            table(name, score(folder, work, args.models, name))
+
+
+if __name__ == '__main__':
+    main()

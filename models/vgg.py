@@ -1,6 +1,6 @@
-"""VGG19 feature extractor for the perceptual loss.
+"""VGG19 and VGG16 feature extractors for the perceptual loss.
 
-Layers carry the conventional names (conv1_1 ... conv5_4, relu*, pool*).
+Layers carry the conventional names (conv1_1 ... conv5_4 for VGG19, ... conv5_3 for VGG16, relu*, pool*).
 Parameters are stored as ``<conv name>.weight/bias`` (the converter maps
 torchvision's ``features.N`` indices onto these names).
 """
@@ -12,25 +12,30 @@ import paddle.nn.functional as F
 
 from .specs import ArchSpec, shape_of
 
-# (block, number of convs, channels) of VGG19
+# (block, number of convs, channels) of VGG19 and VGG16
 _VGG19_CFG = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
+VGG_CFGS = {'vgg19': _VGG19_CFG, 'vgg16': ((1, 2, 64), (2, 2, 128), (3, 3, 256), (4, 3, 512), (5, 3, 512))}
 # ImageNet statistics (RGB, inputs in [0, 1])
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def vgg19_layer_names():
+def vgg_layer_names(kind='vgg19'):
     names = []
-    for block, n, _ in _VGG19_CFG:
+    for block, n, _ in VGG_CFGS[kind]:
         for i in range(1, n + 1):
             names += [f'conv{block}_{i}', f'relu{block}_{i}']
         names.append(f'pool{block}')
     return names
 
 
-def torchvision_index_map():
-    """``features.<idx>`` of torchvision's vgg19 -> our conv names."""
-    return {idx: name for idx, name in enumerate(vgg19_layer_names()) if name.startswith('conv')}
+def vgg19_layer_names():
+    return vgg_layer_names('vgg19')
+
+
+def torchvision_index_map(kind='vgg19'):
+    """``features.<idx>`` of torchvision's vgg19 (or vgg16) -> our conv names."""
+    return {idx: name for idx, name in enumerate(vgg_layer_names(kind)) if name.startswith('conv')}
 
 
 class VGG19FeatureExtractor(nn.Layer):
@@ -42,21 +47,22 @@ class VGG19FeatureExtractor(nn.Layer):
         range_norm: map [-1, 1] input to [0, 1] first.
         requires_grad: train the VGG weights (normally frozen).
     """
+    KIND = 'vgg19'
 
     def __init__(self, layer_name_list=('conv5_4',), use_input_norm=True, range_norm=False,
                  requires_grad=False):
         super().__init__()
-        names = vgg19_layer_names()
+        names = vgg_layer_names(self.KIND)
         unknown = [n for n in layer_name_list if n not in names]
         if unknown:
-            raise ValueError(f'unknown VGG19 layer(s) {unknown}; valid names are {names}')
+            raise ValueError(f'unknown {self.KIND.upper()} layer(s) {unknown}; valid names are {names}')
         self.layer_name_list = list(layer_name_list)
         self.use_input_norm = use_input_norm
         self.range_norm = range_norm
         last = max(names.index(n) for n in self.layer_name_list)
         self.names = names[:last + 1]
         in_ch = 3
-        channels = {f'conv{b}_{i}': c for b, n, c in _VGG19_CFG for i in range(1, n + 1)}
+        channels = {f'conv{b}_{i}': c for b, n, c in VGG_CFGS[self.KIND] for i in range(1, n + 1)}
         for name in self.names:
             if name.startswith('conv'):
                 setattr(self, name, nn.Conv2D(in_ch, channels[name], 3, 1, 1))
@@ -83,6 +89,15 @@ class VGG19FeatureExtractor(nn.Layer):
             if name in self.layer_name_list:
                 out[name] = x
         return out
+
+
+class VGG16FeatureExtractor(VGG19FeatureExtractor):
+    """The same for torchvision's VGG16 (conv1_1 ... conv5_3): the perceptual loss's network when VGG19 is absent
+    (its weights come from the package index, ``models.zoo_perception``). Not a registered architecture."""
+    KIND = 'vgg16'
+
+    def __init__(self, layer_name_list=('conv5_3',), use_input_norm=True, range_norm=False, requires_grad=False):
+        super().__init__(layer_name_list, use_input_norm, range_norm, requires_grad)
 
 
 def rename_torchvision(state):

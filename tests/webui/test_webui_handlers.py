@@ -48,8 +48,9 @@ def test_models_list_only_upscalers(tiny_models, tmp_path):
     save_tiny(mdir / 'upscaler.pdparams', {'type': 'UNetDiscriminatorSN', 'num_in_ch': 3, 'num_feat': 4})
     found = find_models(mdir)
     assert {'vgg19', 'RealESRGAN_x4plus_netD'}.isdisjoint(found) and 'RealESRGAN_x4plus' in found
-    assert [n for n in zoo.list_models() if n not in found] == ['RealESRGAN_x4plus_netD', 'vgg19']
-    assert all(get_spec(zoo.get_entry(n).arch).generator for n in found if zoo.is_name(n))
+    assert [n for n in zoo.list_models() if n not in found] == ['RealESRGAN_x4plus_netD', 'vgg19', 'vgg16', 'alexnet',
+                                                                'lpips', 'dists', 'efficientnet-lite0']
+    assert all(get_spec(zoo.get_entry(n).arch).generator for n in found if zoo.is_name(n))  # perception: no spec
     assert 'net_d_up.pdparams' in found and 'upscaler.pdparams' not in found
 
 

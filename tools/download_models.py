@@ -41,7 +41,7 @@ def _mb(size):
 
 def _part_rows(entries):
     """The training parts and perception weights: name, network, size, licence and where they come from."""
-    rows = [('part', 'network', 'size', 'licence', 'from')]
+    rows = [('part', 'size', 'licence', 'from')]
     for e in entries:
         conv, imp = zoo.cached_paths(e)
         if conv.is_file() or imp.is_file():
@@ -52,7 +52,7 @@ def _part_rows(entries):
             src = f'{e.extra["wheel"][0]} wheel'
         else:
             src = f'{e.wheel} wheel' if e.ncnn else 'release download'
-        rows.append((e.name, e.arch['type'], _mb(e.size), zoo_guide.short_licence(e), src))
+        rows.append((e.name, _mb(e.size), zoo_guide.short_licence(e), src))
     return rows
 
 
@@ -90,11 +90,15 @@ def _print_list(aliases=False):
         print(f'[{i}] {line}')
     if any(r[5].endswith('*') for r in rows):
         print(f'* {zoo.SPAN_LICENCE}')
-    parts = _part_rows([e for e in zoo.ENTRIES if not zoo.is_upscaler(e)])
+    entries = [e for e in zoo.ENTRIES if not zoo.is_upscaler(e)]
+    parts = _part_rows(entries)
     print('training parts and perception weights (--names NAME; each name\'s aliases: --list --aliases):')
     widths = [max(len(r[i]) for r in parts) for i in range(len(parts[0]) - 1)]
     for r in parts:
         print('  '.join(c.ljust(w) for c, w in zip(r, widths)) + '  ' + r[-1])
+    for e in entries:
+        if zoo_guide.short_licence(e).endswith('*'):
+            print(textwrap.fill(f'* {e.name}: {e.licence}', 100, subsequent_indent='  '))
 
 
 @returns_status

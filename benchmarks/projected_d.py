@@ -116,7 +116,7 @@ def _recipe_configs(work):
     return out
 
 
-def speed(hr, rounds, recipe):
+def speed(hr, rounds, recipe, work=None):
     """Median seconds of one ``optimize`` step per configuration (GT 96, batch 4, compact base), interleaved."""
     import logging
     import time
@@ -125,7 +125,7 @@ def speed(hr, rounds, recipe):
     from realesrgan_paddle.media.image_io import imread
     from realesrgan_paddle.training.option_file import load_options
     from realesrgan_paddle.training.steps import build_model
-    configs = _recipe_configs(Path('/tmp/pd_speed')) if recipe else _tiny_smoke_configs()
+    configs = _recipe_configs(Path(work or '/tmp/pd_speed')) if recipe else _tiny_smoke_configs()
     log = logging.getLogger('bench.pd')
     log.addHandler(logging.NullHandler())
     log.propagate = False
@@ -164,7 +164,7 @@ def main(argv=None):
     p.add_argument('--rounds', type=int, default=5)
     args = p.parse_args(argv)
     if args.speed:
-        return speed(args.hr, args.rounds, args.speed_recipe)
+        return speed(args.hr, args.rounds, args.speed_recipe, args.work)
     work = Path(args.work).resolve()
     split(args.hr, work, set(args.val))
     models = ['base=realesr-animevideov3', 'bicubic=bicubic']

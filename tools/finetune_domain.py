@@ -28,7 +28,7 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
 from realesrgan_paddle.pipeline.context import DomainError, Settings  # noqa: E402
 from realesrgan_paddle.pipeline.lq_flow_pairs import temporal_wanted  # noqa: E402
 from realesrgan_paddle.pipeline.photos import sort_inputs  # noqa: E402
-from realesrgan_paddle.pipeline.pipeline import check_outputs, check_work, run  # noqa: E402
+from realesrgan_paddle.pipeline.pipeline import check_compare, check_outputs, check_work, run  # noqa: E402
 from realesrgan_paddle.pipeline.real_lq import check_lq_footage  # noqa: E402
 from realesrgan_paddle.pipeline.recipes import (RecipeError, check_base_ref, fetch_recipe_weights,  # noqa: E402
                                                  parse_budget, stable_overrides)
@@ -164,6 +164,7 @@ def main(argv=None):
         videos = find_input_videos(first)
         if args.lq_videos:
             check_lq_footage(videos, args.lq_videos)
+        check_compare(compare)  # every cheap check before a fetch or its note
         if args.device == 'gpu':  # before the keyframes and the split, not at the training stage
             from realesrgan_paddle.training.dist import GPU_BUILD, gpu_available
             if not gpu_available():

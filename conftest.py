@@ -1,5 +1,16 @@
-"""Shared pytest fixtures: real photos for tests (pytest.ini puts the repo root on sys.path)."""
+"""Shared pytest fixtures: real photos for tests (pytest.ini puts the repo root on sys.path); the suite's own model
+cache.
+
+The suite never reads, writes or fetches into the user's model cache: the controller (or the one process without
+xdist) sets ``REALESRGAN_PADDLE_HOME`` to a temporary folder of this run before the workers start, so the workers
+and the tools they start inherit it, and removes it when the session ends; and ``REALESRGAN_PADDLE_OFFLINE=1``, so
+nothing is downloaded (``utils.download.offline``). Each only when the environment does not set it already. The
+user's cache as it was (``RESR_TEST_USER_CACHE``) is where the perception-weight fixtures (tests/conftest.py) copy
+the weights from, then ``$RESR_TEST_WEIGHTS``.
+"""
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -7,7 +18,29 @@ import pytest
 ROOT = Path(__file__).resolve().parent
 os.environ.setdefault('MKL_DEBUG_CPU_TYPE', '5')
 os.environ.setdefault('GLOG_minloglevel', '2')
+from realesrgan_paddle.utils.fileio import cache_root  # noqa: E402  (standard library only)
+
+
+def _own_model_cache():
+    """The run's model cache: made here by the controller when the environment names none (returned, to remove at
+    the end); a worker (``PYTEST_XDIST_WORKER``) inherits the controller's."""
+    os.environ.setdefault('RESR_TEST_USER_CACHE', str(cache_root()))  # the user's, before it is replaced
+    os.environ.setdefault('REALESRGAN_PADDLE_OFFLINE', '1')
+    if 'PYTEST_XDIST_WORKER' in os.environ or os.environ.get('REALESRGAN_PADDLE_HOME'):
+        return None
+    own = tempfile.mkdtemp(prefix='resr-test-cache-')
+    os.environ['REALESRGAN_PADDLE_HOME'] = own
+    return own
+
+
+OWN_CACHE = _own_model_cache()  # at import: before the workers start and before any test reads the cache
 from realesrgan_paddle.utils import runtime_env  # noqa: E402
+
+
+def pytest_unconfigure(config):
+    """The controller removes the run's model cache it made (a worker made none)."""
+    if OWN_CACHE and not hasattr(config, 'workerinput'):
+        shutil.rmtree(OWN_CACHE, ignore_errors=True)
 
 # the pytest process runs the trainer's batch slices in-process: opt in as train.py does
 runtime_env.setup(quiet=False, single_arena=True)

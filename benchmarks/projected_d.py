@@ -16,7 +16,9 @@ equal-seconds point can be read too (the table prints the seconds each run took)
 ``--speed`` times one training step instead, in one process, the configurations interleaved round by round (so the
 machine's load falls on them alike): the generator alone with L1, with the U-Net discriminator and with the projected
 one; with ``--speed-recipe``, the one command's compact CPU recipe (teacher x4plus and its anchor terms) today and
-with the perceptual recipe's parts this machine has (``pipeline/recipes.py`` ``PERCEPTUAL``):
+with the perceptual recipe's parts this machine has (``pipeline/recipes.py`` ``PERCEPTUAL``). Each step gets new
+tensors of the same crops, as in training: the teacher and the losses' feature memo compute again (with the same
+tensors the teacher ran once, and the VGG16 features of the GT were kept across steps); ``--work`` holds the options:
 
     nice -n 10 python benchmarks/projected_d.py --speed [--speed-recipe] --hr ../shared/data/hr --rounds 4
 """
@@ -116,7 +118,7 @@ def _recipe_configs(work):
     return out
 
 
-def speed(hr, rounds, recipe):
+def speed(hr, rounds, recipe, work=None):
     """Median seconds of one ``optimize`` step per configuration (GT 96, batch 4, compact base), interleaved."""
     import logging
     import time
@@ -125,7 +127,7 @@ def speed(hr, rounds, recipe):
     from realesrgan_paddle.media.image_io import imread
     from realesrgan_paddle.training.option_file import load_options
     from realesrgan_paddle.training.steps import build_model
-    configs = _recipe_configs(Path('/tmp/pd_speed')) if recipe else _tiny_smoke_configs()
+    configs = _recipe_configs(Path(work or '/tmp/pd_speed')) if recipe else _tiny_smoke_configs()
     log = logging.getLogger('bench.pd')
     log.addHandler(logging.NullHandler())
     log.propagate = False
@@ -139,8 +141,9 @@ def speed(hr, rounds, recipe):
     times = {k: [] for k in models}
     for r in range(rounds + 1):
         for k, m in models.items():
-            t = time.perf_counter()
-            m.optimize(lq, gt, gt, r + 1)
+            step = [x.clone() for x in (lq, gt, gt)]  # each step new tensors, as the trainer's (the teacher's
+            t = time.perf_counter()                   # output and the losses' features are per tensor)
+            m.optimize(*step, r + 1)
             if r:  # the first round warms up
                 times[k].append(time.perf_counter() - t)
     base = statistics.median(next(iter(times.values())))
@@ -164,7 +167,7 @@ def main(argv=None):
     p.add_argument('--rounds', type=int, default=5)
     args = p.parse_args(argv)
     if args.speed:
-        return speed(args.hr, args.rounds, args.speed_recipe)
+        return speed(args.hr, args.rounds, args.speed_recipe, args.work)
     work = Path(args.work).resolve()
     split(args.hr, work, set(args.val))
     models = ['base=realesr-animevideov3', 'bicubic=bicubic']

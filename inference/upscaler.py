@@ -129,8 +129,8 @@ def check_tile(tile):
 def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precision, progress, cache_root,
            engine, dni=None, bf16_check=True):
     """``(model path, arch, backend, scale, mod, facts)``: the model reference resolved (``dni``: interpolated),
-    exported when needed, and loaded; ``facts``: the network's ``models.NetFacts`` (whether it pads any input itself,
-    when ``mod`` is only its tile grid; its working set per pixel, which the tile planner reads).
+    exported when needed, and loaded; ``facts``: the network's ``models.specs.NetFacts`` (whether it pads any input
+    itself, when ``mod`` is only its tile grid; its working set per pixel, which the tile planner reads).
 
     The path from here to a ready predictor enters each module once and climbs back up twice:
     ``models.zoo`` (the reference) -> ``utils.fileio`` (the weights and their sha256) ->

@@ -8,6 +8,7 @@ torchvision ``.pth``, converted on the fly). A missing file for a network asked 
 this loss never falls back to random VGG weights.
 """
 import sys
+import weakref
 from pathlib import Path
 from typing import Optional
 
@@ -21,6 +22,7 @@ from realesrgan_paddle.models.vgg import VGG16FeatureExtractor, VGG19FeatureExtr
 from realesrgan_paddle.models.zoo import cached_paths, get_entry
 
 from .registry import Weights, register_loss
+from .vgg_share import SharedVGG16
 
 NETWORKS = ('auto', 'vgg19', 'vgg16')
 _SAID = set()  # the notes already logged (a left-out loss is checked by the options check and the trainer)
@@ -109,6 +111,33 @@ def load_vgg_weights(extractor, path):
                 raise ValueError(f'{where}: {k} has shape {tuple(state[k].shape)}, {kind.upper()} expects '
                                  f'{tuple(v.shape)}')
             v.set_value(state[k].astype(np.float32))
+
+
+_SHARED = weakref.WeakValueDictionary()  # weights file -> its SharedVGG16, while a loss holds it
+
+
+def _weights_key(path):
+    """What names a VGG16 weights file: its resolved path (default: the zoo's ``vgg16`` file) and its size and
+    modification time, so a file written again is another network."""
+    p = Path(path).expanduser().resolve() if path else cached_paths(get_entry('vgg16'))[0]
+    try:
+        st = p.stat()
+    except OSError:  # the zoo's raw files (perception_state), or missing: the loader says so
+        return str(p), None
+    return str(p), st.st_size, st.st_mtime_ns
+
+
+def shared_vgg16(vgg_weights=None):
+    """The one frozen VGG16 of ``vgg_weights`` (default the zoo's ``vgg16``) every loss built now shares, with its
+    feature memo (``loss/vgg_share.py``): the perceptual loss on VGG16 and LPIPS-VGG look through it once per
+    tensor. ``VGGWeightsMissing`` with the fix when the file is not there."""
+    key = _weights_key(vgg_weights)
+    net = _SHARED.get(key)
+    if net is None:
+        net = SharedVGG16()
+        load_vgg_weights(net.vgg, vgg_weights)
+        _SHARED[key] = net
+    return net
 
 
 def gram_matrix(x):
@@ -206,6 +235,11 @@ class PerceptualLoss(nn.Layer):
         self.perceptual_weight = float(perceptual_weight)
         self.style_weight = float(style_weight)
         self.criterion = criterion
+        self.shared = None  # VGG16 with ImageNet's normalisation: the shared network (and its memo)
+        if self.network == 'vgg16' and use_input_norm and not range_norm:
+            self.shared = shared_vgg16(vgg_weights).need(self.layer_weights)
+            self.vgg = self.shared.vgg
+            return
         cls = VGG16FeatureExtractor if self.network == 'vgg16' else VGG19FeatureExtractor
         self.vgg = cls(list(self.layer_weights), use_input_norm=use_input_norm, range_norm=range_norm,
                        requires_grad=False)
@@ -213,7 +247,12 @@ class PerceptualLoss(nn.Layer):
         self.vgg.eval()
 
     def forward(self, x, gt):
-        x_feats = self.vgg(x)
-        gt_feats = self.vgg(gt.detach())
+        if self.shared is not None:
+            x_feats = self.shared.features(x, self.layer_weights)
+            gt_feats = self.shared.features(gt, self.layer_weights, target=True)
+        else:
+            x_feats = self.vgg(x)
+            with paddle.no_grad():
+                gt_feats = self.vgg(gt.detach())
         return perceptual_loss(x_feats, gt_feats, self.layer_weights, self.criterion,
                                self.perceptual_weight, self.style_weight)

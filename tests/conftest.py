@@ -7,6 +7,8 @@ environment sets it; the tools the tests start inherit it): two workers on two c
 default of one thread per core, oversubscribe them, and the suite took about 20 % longer (measured on
 tests/models/test_arch_user_paths.py and tests/inference/test_bf16_zoo.py with ``-n 2``: 161 s against 128 s)."""
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +111,51 @@ def photo(hr_photos):
             y, x = img.shape[0] // 2 - 48, img.shape[1] // 2 - 64
             return np.ascontiguousarray(img[y:y + 96, x:x + 128, :3])
     pytest.skip('no colour photo available')
+
+
+# ---------------------------------------------------------------- the perception weights, in the tests' own caches
+PERCEPTION = ('vgg16', 'alexnet', 'lpips', 'dists', 'efficientnet-lite0')
+PERCEPTION_FETCH = ('python tools/download_models.py --names ' + ' '.join(PERCEPTION) + ' (into the model cache, or '
+                    'with REALESRGAN_PADDLE_HOME=DIR; then RESR_TEST_WEIGHTS=DIR)')
+
+
+@pytest.fixture(scope='session')
+def perception_sources():
+    """The model caches the perception weights are copied from, in order: the user's as it was before the suite
+    set its own (``RESR_TEST_USER_CACHE``, conftest.py), then ``$RESR_TEST_WEIGHTS`` (CI fetches them there)."""
+    return [Path(p) for p in (os.environ.get('RESR_TEST_USER_CACHE'), os.environ.get('RESR_TEST_WEIGHTS')) if p]
+
+
+@pytest.fixture(scope='session')
+def perception_file(perception_sources, tmp_path_factory):
+    """``perception_file(name)``: this worker's copy of a perception zoo entry's ``.pdparams`` (``PERCEPTION``),
+    or the test skips with one line saying how to get it. Never the user's file itself: tests write caches."""
+    from realesrgan_paddle.models import zoo
+    copies = tmp_path_factory.mktemp('perception')
+
+    def get(name):
+        fname = zoo.cached_paths(zoo.get_entry(name))[0].name
+        if not (copies / fname).is_file():
+            src = next((d / fname for d in perception_sources if (d / fname).is_file()), None)
+            if src is None:
+                pytest.skip(f'no {name} weights for this test: {PERCEPTION_FETCH}')
+            shutil.copyfile(src, copies / fname)
+        return copies / fname
+    return get
+
+
+@pytest.fixture
+def perception(perception_file, tmp_path, monkeypatch):
+    """``perception(*names)``: a model cache of the test's own holding these perception weights (copies), made the
+    test's ``REALESRGAN_PADDLE_HOME``; the test skips with one line when one is not to be had."""
+    home = tmp_path / 'perception_cache'
+
+    def use(*names):
+        files = [perception_file(n) for n in names]
+        home.mkdir(exist_ok=True)
+        for f in files:
+            if not (home / f.name).exists():
+                shutil.copyfile(f, home / f.name)
+        monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(home))
+        return home
+    return use

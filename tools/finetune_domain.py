@@ -14,6 +14,7 @@ choose the checkpoint, then sweep DNI blends of the base and that checkpoint and
 rule (docs/finetune_domain.md), export it or the --dni-weight blend (WORK/export/inference.pdmodel),
 report with the perception-distortion frontier (WORK/report.md, .html).
 """
+import os
 import signal
 import sys
 from pathlib import Path
@@ -27,7 +28,7 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
 from realesrgan_paddle.pipeline.context import DomainError, Settings  # noqa: E402
 from realesrgan_paddle.pipeline.lq_flow_pairs import temporal_wanted  # noqa: E402
 from realesrgan_paddle.pipeline.photos import sort_inputs  # noqa: E402
-from realesrgan_paddle.pipeline.pipeline import check_outputs, check_work, run  # noqa: E402
+from realesrgan_paddle.pipeline.pipeline import check_compare, check_outputs, check_work, run  # noqa: E402
 from realesrgan_paddle.pipeline.real_lq import check_lq_footage  # noqa: E402
 from realesrgan_paddle.pipeline.recipes import (RecipeError, check_base_ref, fetch_recipe_weights,  # noqa: E402
                                                  parse_budget, stable_overrides)
@@ -36,6 +37,7 @@ from realesrgan_paddle.pipeline.stages_data import find_input_videos  # noqa: E4
 from realesrgan_paddle.utils.cli_parser import returns_status  # noqa: E402  (standard library only)
 from realesrgan_paddle.utils.cli_parser import ArgumentParser, add_device, add_quiet, fail  # noqa: E402
 from realesrgan_paddle.data.fit.footage_fit import FIT_FRAMES, MAX_FIT_FRAMES  # noqa: E402
+from realesrgan_paddle.utils.download import OFFLINE_ENV  # noqa: E402
 from realesrgan_paddle.utils.runtime_env import setup  # noqa: E402
 
 
@@ -96,6 +98,10 @@ def parse_args(argv=None):
     p.add_argument('--allow-flicker', action='store_true',
                    help='with --lq-videos: let the selection choose a checkpoint whose FLICKER on consecutive held-out '
                         'LQ frames is more than 1.3x the base\'s (refused by default; the report names it)')
+    p.add_argument('--no-fetch', action='store_true',
+                   help='fetch nothing from the network (the perceptual recipe\'s weights, zoo models): the run uses '
+                        'what is cached and says in one line what it would have fetched; as '
+                        'REALESRGAN_PADDLE_OFFLINE=1 in the environment')
     p.add_argument('--stop-after', choices=NAMES, default=None, help='stop after this stage')
     add_quiet(p)
     return p.parse_args(argv)
@@ -120,6 +126,8 @@ def _interrupt_on_termination():
 @returns_status
 def main(argv=None):
     args = parse_args(argv)
+    if args.no_fetch:  # the whole run and the tools it starts (train.py): utils.download.offline
+        os.environ[OFFLINE_ENV] = '1'
     if args.iters is not None and args.iters < 1:
         return _bad(f'--iters must be >= 1, got {args.iters}')
     if args.every <= 0 or not 0 < args.holdout < 1 or args.gap < 0 or args.near_duplicate < 0:
@@ -156,6 +164,7 @@ def main(argv=None):
         videos = find_input_videos(first)
         if args.lq_videos:
             check_lq_footage(videos, args.lq_videos)
+        check_compare(compare)  # every cheap check before a fetch or its note
         if args.device == 'gpu':  # before the keyframes and the split, not at the training stage
             from realesrgan_paddle.training.dist import GPU_BUILD, gpu_available
             if not gpu_available():

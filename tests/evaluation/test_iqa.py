@@ -33,9 +33,8 @@ def test_a_raw_file_of_another_sha256_is_not_used(empty_cache):
         iqa_nets.perception_state('alexnet')
 
 
-@pytest.mark.skipif(not iqa_nets.have_weights('alexnet', 'lpips'),
-                    reason='no LPIPS weights cached: python tools/download_models.py --names alexnet lpips')
-def test_metric_scores_opencv_images(photo_crops):
+def test_metric_scores_opencv_images(photo_crops, perception):
+    perception('alexnet', 'lpips')
     metrics, notes = iqa.available()
     assert 'lpips' in metrics
     img = photo_crops(1, 64)[0]

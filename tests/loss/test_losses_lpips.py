@@ -13,8 +13,6 @@ from realesrgan_paddle.models import iqa_nets, zoo
 from realesrgan_paddle.models.vgg import VGG16FeatureExtractor, torchvision_index_map
 from realesrgan_paddle.training import steps
 
-REAL = iqa_nets.have_weights('vgg16', 'lpips')  # the developer's cache, read before any test moves it
-
 
 def _features_state(net):
     return {f'features.{k}': v.numpy() for k, v in net.state_dict().items()}
@@ -123,10 +121,9 @@ def test_vgg16_perceptual_loss_gradient(cache, photo_crops):
     assert [names[i] for i in (28, 26, 21)] == ['conv5_3', 'conv5_2', 'conv4_3']  # torchvision's VGG16 indices
 
 
-@pytest.mark.skipif(not REAL, reason='no VGG16/LPIPS weights cached: python tools/download_models.py --names '
-                                     'vgg16 lpips')
-def test_real_lpips_vgg_loss_prefers_the_gt_to_a_blur(photo_crops, monkeypatch):
+def test_real_lpips_vgg_loss_prefers_the_gt_to_a_blur(photo_crops, perception):
     import cv2
+    perception('vgg16', 'lpips')
     crops = photo_crops(1, 48)
     gt = np.stack([c[..., ::-1] for c in crops]).transpose(0, 3, 1, 2).astype(np.float32) / 255
     blur = np.stack([cv2.GaussianBlur(c, (0, 0), 2)[..., ::-1] for c in crops]).transpose(0, 3, 1, 2) / 255

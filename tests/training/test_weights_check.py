@@ -17,8 +17,10 @@ SOCCER = ['-o', f'datasets.train.dataroot_gt={DATA}/train_hr', '-o', 'datasets.t
 
 
 def _offline_env(tmp_path):
-    # every HTTP(S) request goes to a closed local port: connection refused, as on a machine without network
-    return dict(os.environ, REALESRGAN_PADDLE_HOME=str(tmp_path / 'cache'), http_proxy='http://127.0.0.1:9',
+    # every HTTP(S) request goes to a closed local port: connection refused, as on a machine without network (not
+    # the offline switch the suite sets: this is the message of a network that fails)
+    env = {k: v for k, v in os.environ.items() if k != 'REALESRGAN_PADDLE_OFFLINE'}
+    return dict(env, REALESRGAN_PADDLE_HOME=str(tmp_path / 'cache'), http_proxy='http://127.0.0.1:9',
                 https_proxy='http://127.0.0.1:9', HTTP_PROXY='http://127.0.0.1:9', HTTPS_PROXY='http://127.0.0.1:9',
                 no_proxy='', NO_PROXY='')
 

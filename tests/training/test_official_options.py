@@ -66,8 +66,21 @@ def _where_used(path, deg_keys):
     return path
 
 
+@pytest.fixture
+def vgg19_cached(tmp_path, monkeypatch):
+    """A model cache holding a VGG19 file, as a user who ran ``download_models.py --names vgg19`` has: an official
+    ``perceptual_opt`` (``network: auto``) is then an entry of ``train.losses`` (with no VGG on disk it is left out
+    with one line, tests/training/test_weights_check.py). The options check reads only that the file is there."""
+    from realesrgan_paddle.loss.perceptual import default_vgg_path
+    monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))
+    path = default_vgg_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b'not read by the options check')
+    return path
+
+
 @pytest.mark.parametrize('name', sorted(KEY_COUNTS))
-def test_official_file_loads_and_every_key_is_accounted_for(name):
+def test_official_file_loads_and_every_key_is_accounted_for(name, vgg19_cached):
     from realesrgan_paddle.data.degrade.second_order import DEFAULT_DEGRADATION
     raw = yaml.safe_load((OFFICIAL / name).read_text())
     leaves = list(_leaves(raw))

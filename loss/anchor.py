@@ -91,7 +91,7 @@ class SelfAnchorLoss:
     """A composite: one ``train.losses`` entry that stands for the entries ``parts`` gives (the low band to the GT,
     the high band, band energy and colour band to the teacher; energy and colour only when their weight is on),
     each weighted as the single loss weighted them and named ``<name>_low``, ``_high``, ``_energy``, ``_chroma``.
-    ``training/loss_list.py`` expands it; it is never built itself."""
+    ``training/loss_terms.py`` expands it; it is never built itself."""
     OPTION_CHOICES = {'energy_space': ('luma', 'grey', 'rgb')}
 
     def __init__(self, loss_weight=1.0, sigma=1.5, high_weight=1.0, energy_weight=0.0, window=8, reduction='mean',

@@ -4,7 +4,7 @@
     class L1Loss(WeightedLoss): ...
 
 ``target`` is what the loss compares the output with by default (an entry of ``train.losses`` may say another):
-a target of ``training/targets.py`` (``gt``, ``gt_usm``, ``teacher``, ``lq``, ``lq_pair``, ``gan``, or one
+a target of ``training/loss_terms.py`` (``gt``, ``gt_usm``, ``teacher``, ``lq``, ``lq_pair``, ``gan``, or one
 registered there), which owns its data and how a step gets its inputs.
 ``inputs`` names what the trainer passes to ``forward``, in order: ``output`` (the generator's output on the target's
 input), ``target`` (the tensor the entry's target names), ``ema_output`` (the EMA generator's output), ``redrawn``

@@ -93,7 +93,7 @@ FITTED_GENERIC = {'finetune_domain_compact_cpu.yml': Path(__file__).resolve().pa
 # --stable: the two stability terms at the weights measured on a static street camera (docs/experiments/stability.md,
 # "the temporal term"): a fresh draw of the input's noise, and consecutive real LQ frames moved by their motion, must
 # give the same output. Prepended to the user's -o as train.losses entries, so a user's own -o wins: on the entries'
-# names, or in the official spelling of the stability and temporal sections, which training/basicsr_compat.py's
+# names, or in the official spelling of the stability and temporal sections, which training/loss_terms.py's
 # slot_override turns into the same change on l_g_stab and l_g_temp (docs/losses.md).
 STABLE_TERMS = (('train.losses.l_g_stab', '{"type": "StabilityLoss", "weight": 10.0}'),
                 ('train.losses.l_g_temp', '{"type": "TemporalLoss", "weight": 10.0}'))

@@ -12,7 +12,7 @@ from realesrgan_paddle.inference.backends import PredictorBackend
 from realesrgan_paddle.inference.export import export_static
 from realesrgan_paddle.inference.export_check import check_input, judge
 from realesrgan_paddle.media.image_io import imwrite
-from realesrgan_paddle.training.basicsr_compat import flag_targets
+from realesrgan_paddle.training.loss_terms import flag_targets
 from realesrgan_paddle.training.metrics_log import FILE_NAME, read_metrics
 from realesrgan_paddle.utils.fileio import atomic_write_text
 

@@ -1,13 +1,27 @@
-"""Options: YAML in the BasicSR layout, ``-o key.sub=value`` overrides, and validation.
+"""The options file: YAML in the BasicSR layout, ``-o key.sub=value`` overrides, the BasicSR spellings, the trainer's
+own settings and the checks across sections.
 
-``load_options`` returns a plain dict with defaults filled in, or raises
-``OptionsError`` listing every problem with its key path (unknown keys, wrong
-types, missing files) before anything is built or trained.
+``load_options`` returns a plain dict with defaults filled in, or raises ``OptionsError`` listing every problem
+with its key path (unknown keys, wrong types, missing files) before anything is built or trained.
 
-The trainer's own settings are the ``SCHEMA`` below: each a ``training.fields.Field`` holding its
-kind, default, range, choices and path check. The ``type:`` sections (networks,
-losses, datasets, scheduler, optimisers) have no schema here: ``training.schema`` derives
-theirs from the constructors, and the trainer builds them through the same ``schema.build``.
+The trainer's own settings are the ``SCHEMA`` below: each a ``training.schema.Field`` holding its kind, default,
+range, choices and path check. The ``type:`` sections (networks, datasets, scheduler, optimisers) have no schema
+here: ``training.schema`` derives theirs from the constructors, and the trainer builds them through the same
+``schema.build``; ``train.losses`` (and the official ``*_opt`` loss sections) is ``training.loss_terms``'s.
+
+Official Real-ESRGAN / BasicSR files are read unchanged: ``basicsr_spellings`` rewrites their spellings into this
+project's layout before the check and returns one warning per key that has no effect here:
+
+* the degradation keys BasicSR keeps at the top level (``resize_prob``, ``noise_range``, ``jpeg_range2``, ...) move
+  under ``degradation:``;
+* RealESRNet's ``gt_usm`` becomes ``l1_gt_usm``;
+* the dataset type ``RealESRGANPairedDataset`` is ``PairedImageDataset`` here;
+* the keys in ``IGNORED`` (``num_gpu``, ``dist_params``, ``logger.wandb``, the loader keys ``io_backend`` (disk),
+  ``prefetch_mode``, ``pin_memory``, ``persistent_workers``, ...) are dropped with one warning line each, naming
+  the key path, in any options file;
+* the ``train.<slot>`` loss sections become ``train.losses`` entries (``training.loss_terms.losses_from_slots``).
+
+Everything else goes through the normal check, so a truly unknown key is still an error with its key path.
 """
 import copy
 import sys
@@ -18,13 +32,9 @@ import yaml
 
 from realesrgan_paddle.utils.yaml_bounded import YAMLTooLarge, safe_load_bounded
 
-from . import basicsr_compat
-from .fields import Field as F, check_field, coerce_number  # F: the one field type, short for the tables
-from .loader_options import GT_SIZE
-from .loss_list import entry_names, pair_usable, targets, validate_losses, where
-from .option_values import check_across
+from .loss_terms import SLOTS, check_losses, dataset_fields, entry_names, read_losses, slot_override
+from .schema import GT_SIZE, Field as F, check_field, coerce_number  # F: the one field type, short for the tables
 from .schema import validate as validate_section
-from .targets import about, dataset_fields
 
 
 class OptionsError(ValueError):
@@ -60,7 +70,7 @@ SCHEMA = {
     'datasets': F('dict', required=True, children={
         'train': F('dict', required=True, free=True),  # free: the TYPED sections are checked by training.schema
         'val': F('dict', None, free=True),
-        # the extra sources (real_lq, real_lq_pairs, real_pairs, ...): training/targets.py, added by _schema()
+        # the extra sources (real_lq, real_lq_pairs, real_pairs, ...): training/loss_terms.py, added by _schema()
     }),
     'network_g': F('dict', required=True, free=True),
     'network_d': F('dict', None, free=True),
@@ -77,9 +87,9 @@ SCHEMA = {
         'optim_g': F('dict', {}, free=True), 'optim_d': F('dict', {}, free=True),
         'scheduler': F('dict', {}, free=True),
         'total_iter': F('int', required=True, min=1, max=10 ** 9), 'warmup_iter': F('int', -1),
-        # the loss terms (training/loss_list.py); the official *_opt sections are mapped onto it
+        # the loss terms (training/loss_terms.py); the official *_opt sections are mapped onto it
         'losses': F('list', None),
-        **{k: F('dict', None, free=True) for k in basicsr_compat.SLOTS},
+        **{k: F('dict', None, free=True) for k in SLOTS},
         'net_d_iters': F('int', 1, min=1), 'net_d_init_iters': F('int', 0, min=0),
         'grad_clip': F('float', None, min=0), 'use_amp': F('bool', False),
         'nan_max_consecutive': F('int', 5, min=1),
@@ -107,16 +117,16 @@ def parse_override(text):
     """``a.b.c=value`` -> (['a', 'b', 'c'], parsed value); the value is YAML (8, 1e-4, true, [1, 2], ~)."""
     if '=' not in text:
         raise ValueError(f'override {text!r} must look like key.sub=value')
-    key, raw = text.split('=', 1)
+    key, written = text.split('=', 1)
     parts = [p for p in key.strip().split('.')]
     if not all(parts):
         raise ValueError(f'override {text!r}: empty key part')
     try:
-        value = safe_load_bounded(raw) if raw.strip() else ''
+        value = safe_load_bounded(written) if written.strip() else ''
     except YAMLTooLarge as exc:
         raise ValueError(f'override {key.strip()}: {exc}') from None
     except yaml.YAMLError:
-        value = raw
+        value = written
     return parts, coerce_number(value)
 
 
@@ -124,12 +134,10 @@ def apply_overrides(opt, overrides):
     """Set each ``a.b.c=value`` in ``opt`` (``=~`` unsets). In a list of named mappings (``train.losses``) a key
     part names an entry: ``train.losses.l_g_pix.weight=0.5`` sets that entry's weight, ``train.losses.l_g_fft={type:
     FFTAmplitudeLoss}`` adds or replaces one, ``train.losses.l_g_fft=~`` removes it. An official ``train.<slot>...``
-    key goes to the entry of its name when the options carry one (``basicsr_compat.slot_override``)."""
+    key goes to the entry of its name when the options carry one (``loss_terms.slot_override``)."""
     for text in overrides or ():
-        parts, value = basicsr_compat.slot_override(opt, *parse_override(text))
-        node = opt
-        for p in parts[:-1]:
-            node = _child(node, p)
+        parts, value = slot_override(opt, *parse_override(text))
+        node = _parent(opt, parts)
         if isinstance(node, list):
             _set_named(node, parts[-1], value)
         elif value is None:  # key=~ unsets: the default applies
@@ -152,9 +160,9 @@ def overrides_need(overrides, key):
         if parts[1] == 'losses':
             items = value if isinstance(value, list) else [value]
             types = [v.get('type') for v in items if isinstance(v, dict)] + ([value] if parts[-1] == 'type' else [])
-        elif parts[1] in basicsr_compat.SLOTS:
+        elif parts[1] in SLOTS:
             given = value.get('type') if isinstance(value, dict) and len(parts) == 2 else None
-            types = [given or basicsr_compat.SLOTS[parts[1]][0][0]]
+            types = [given or SLOTS[parts[1]][0][0]]
         else:
             continue
         if any(getattr(LOSSES.get(t) if isinstance(t, str) else None, 'LOSS_DATASET', None) == key for t in types):
@@ -162,58 +170,144 @@ def overrides_need(overrides, key):
     return False
 
 
-def _named(items, name):
-    return next((i for i, n in enumerate(entry_names(items)) if n == name), None)
+def _named(losses, name):
+    """The index of the entry named ``name`` in a list of named mappings (``train.losses``), or None."""
+    return next((i for i, n in enumerate(entry_names(losses)) if n == name), None)
 
 
-def _child(node, p):
-    """The mapping (or list of named mappings) under key ``p`` of ``node``, made when missing."""
-    if isinstance(node, list):
-        i = _named(node, p)
-        if i is None:
-            node.append({'name': p})
-            i = len(node) - 1
-        return node[i]
-    if not isinstance(node.get(p), (dict, list)):
-        node[p] = {}
-    return node[p]
+def _parent(opt, parts):
+    """The mapping (or list of named mappings) of ``opt`` that holds key ``parts[-1]``; the ones on the way are made
+    when missing (in a list, an entry of that name)."""
+    node = opt
+    for p in parts[:-1]:
+        if isinstance(node, list):
+            i = _named(node, p)
+            if i is None:
+                node.append({'name': p})
+                i = len(node) - 1
+            node = node[i]
+            continue
+        if not isinstance(node.get(p), (dict, list)):
+            node[p] = {}
+        node = node[p]
+    return node
 
 
-def _set_named(items, name, value):
-    i = _named(items, name)
+def _set_named(losses, name, value):
+    i = _named(losses, name)
     if value is None:
         if i is not None:
-            del items[i]
+            del losses[i]
         return
-    entry = {**value, 'name': name} if isinstance(value, dict) else value
+    section = {**value, 'name': name} if isinstance(value, dict) else value
     if i is None:
-        items.append(entry)
+        losses.append(section)
     else:
-        items[i] = entry
+        losses[i] = section
 
 
-def _validate(node, schema, prefix, problems):
+# ------------------------------------------------------------------------------------------- BasicSR spellings
+# key path ('*' = any dataset phase) -> why it has no effect here
+IGNORED = {
+    'num_gpu': 'the device comes from `device` (auto, cpu or gpu) and the process count from '
+               'python -m paddle.distributed.launch',
+    'dist_params': 'multi-process settings come from python -m paddle.distributed.launch',
+    'logger.wandb': 'no Weights & Biases logging; curves go to VisualDL (logger.use_tb_logger)',
+    'datasets.*.io_backend': 'images are always read from disk',
+    'datasets.*.prefetch_mode': 'batches are prepared by paddle.io.DataLoader',
+    'datasets.*.pin_memory': 'paddle.io.DataLoader manages its own memory',
+    'datasets.*.persistent_workers': 'paddle.io.DataLoader starts its workers once per run',
+    'dist.backend': 'python -m paddle.distributed.launch picks the communication backend',
+}
+DATASET_ALIASES = {'RealESRGANPairedDataset': 'PairedImageDataset'}
+USM_ALIASES = {'gt_usm': 'l1_gt_usm'}  # RealESRNetModel sharpens the GT of its only (L1) loss
+USM_FLAGS = ('l1_gt_usm', 'percep_gt_usm', 'gan_gt_usm')
+
+
+def force_yml_overrides(entries):
+    """BasicSR's ``--force_yml a:b=v`` entries as ``-o a.b=v`` overrides (':' or '.' between keys)."""
+    out = []
+    for text in entries or ():
+        key, sep, value = text.partition('=')
+        out.append(key.replace(':', '.') + sep + value)
+    return out
+
+
+def _pop_ignored(opt, spec, problems, warnings):
+    """Drop every key matching ``spec`` ('*' = any dataset phase) with one warning line each."""
+    *parents, last = spec.split('.')
+    nodes = [([], opt)]
+    for part in parents:
+        nodes = [(path + [k], v) for path, node in nodes if isinstance(node, dict)
+                 for k, v in node.items() if part in ('*', k)]
+    for path, node in nodes:
+        if not isinstance(node, dict) or last not in node:
+            continue
+        where = '.'.join(path + [last])
+        value = node.pop(last)
+        if last == 'io_backend':
+            kind = value.get('type', 'disk') if isinstance(value, dict) else value
+            if kind != 'disk':
+                problems.append(f'{where}.type: {kind!r} is not supported (only disk: point dataroot_gt to a folder)')
+                continue
+        warnings.append(f'{where}: has no effect here; {IGNORED[spec]}')
+
+
+def official_spellings(opt, problems, warnings):
+    """Rewrite the BasicSR spellings of ``opt`` in place (the module's docstring); append problems and warnings (one
+    line each)."""
+    for old, new in USM_ALIASES.items():
+        if old in opt:
+            value = opt.pop(old)
+            if opt.get(new) is None:
+                opt[new] = value
+            elif opt[new] != value:
+                problems.append(f'{old}: contradicts {new} ({value!r} vs {opt[new]!r})')
+    keys = degradation_keys()
+    top = [k for k in opt if k in keys and k not in USM_FLAGS]
+    if top:
+        deg = opt.get('degradation')
+        if deg is None:
+            deg = opt['degradation'] = {}
+        if isinstance(deg, dict):
+            for k in top:
+                value = opt.pop(k)
+                if k in deg and deg[k] != value:
+                    problems.append(f'{k}: set both at the top level and in degradation ({value!r} vs {deg[k]!r})')
+                deg[k] = value
+    for spec in IGNORED:
+        _pop_ignored(opt, spec, problems, warnings)
+    datasets = opt.get('datasets')
+    for ds in (datasets.values() if isinstance(datasets, dict) else ()):
+        if isinstance(ds, dict) and ds.get('type') in DATASET_ALIASES:
+            ds['type'] = DATASET_ALIASES[ds['type']]
+    return opt
+
+
+# -------------------------------------------------------------------------------------------------- the check
+def _check_tree(opt, schema, prefix, problems):
+    """``opt`` (the options, or one of their mappings at key path ``prefix``) checked against ``schema``."""
     out = {}
-    for key in node:
+    for key in opt:
         if key not in schema:
             problems.append(f'{prefix}{key}: unknown key (valid: {", ".join(sorted(schema))})')
     for key, field in schema.items():
         path = f'{prefix}{key}'
-        if key not in node or node[key] is None:
+        if key not in opt or opt[key] is None:
             if field.required:
                 problems.append(f'{path}: missing required key')
             out[key] = copy.deepcopy(field.default)
             if field.children is not None and isinstance(out[key], dict):
-                out[key] = _validate(out[key], field.children, path + '.', problems)
+                out[key] = _check_tree(out[key], field.children, path + '.', problems)
             continue
-        v = check_field(field, node[key], path, problems)
-        if field.children is not None and isinstance(v, dict):
-            v = _validate(v, field.children, path + '.', problems)
-        out[key] = v
+        value = check_field(field, opt[key], path, problems)
+        if field.children is not None and isinstance(value, dict):
+            value = _check_tree(value, field.children, path + '.', problems)
+        out[key] = value
     return out
 
 
-def _validate_typed(opt, problems):
+def _check_typed(opt, problems):
     """Check the TYPED sections with training.schema (in place), and the kernel values of the dataset sections."""
     for dotted, (kind, default_type) in TYPED.items():
         *parents, key = dotted.split('.')
@@ -228,151 +322,122 @@ def _validate_typed(opt, problems):
             _check_dataset_kernels(node[key], dotted, problems)
 
 
-def _check_dataset_kernels(ds, where, problems):
+def _check_dataset_kernels(section, where, problems):
     """Values of the degradation keys a dataset section sets (the dataset samples its kernels)."""
-    from realesrgan_paddle.data.degrade.second_order import DEFAULT_DEGRADATION, resolve_options
-    deg = {k: v for k, v in ds.items() if k in DEFAULT_DEGRADATION}
-    if isinstance(ds.get('degradation'), dict):
-        deg.update(ds['degradation'])
+    keys = degradation_keys()
+    deg = {k: v for k, v in section.items() if k in keys}
+    if isinstance(section.get('degradation'), dict):
+        deg.update(section['degradation'])
     try:
-        resolve_options(deg)
+        _degradation().resolve_options(deg)
     except ValueError as exc:
         problems.append(f'{where}: {exc}')
 
 
+def _degradation():
+    """``data.degrade.second_order``: the degradation's keys and their check (it loads Paddle, so it is imported when
+    an options file is checked, not with this module: ``train.py --help`` comes before Paddle)."""
+    from realesrgan_paddle.data.degrade import second_order
+    return second_order
+
+
 def degradation_keys():
-    from realesrgan_paddle.data.degrade.second_order import DEFAULT_DEGRADATION
-    return set(DEFAULT_DEGRADATION)
+    return set(_degradation().DEFAULT_DEGRADATION)
 
 
 def _resolve_usm_flags(opt, problems):
-    from realesrgan_paddle.data.degrade.second_order import DEFAULT_DEGRADATION, resolve_options
-    deg = _d(opt.get('degradation'))
+    keys, deg = degradation_keys(), _d(opt.get('degradation'))
     try:
-        resolved = resolve_options({k: v for k, v in deg.items() if k in DEFAULT_DEGRADATION})
+        resolved = _degradation().resolve_options({k: v for k, v in deg.items() if k in keys})
     except ValueError as exc:
         problems.append(f'degradation: {exc}')
         resolved = {'l1_gt_usm': True, 'percep_gt_usm': True, 'gan_gt_usm': False}
-    for k in ('l1_gt_usm', 'percep_gt_usm', 'gan_gt_usm'):
+    for k in USM_FLAGS:
         if opt.get(k) is None:
             opt[k] = bool(resolved[k])
 
 
 def _schema():
-    """``SCHEMA`` with the ``datasets.<key>`` section of every registered source (training/targets.py)."""
+    """``SCHEMA`` with the ``datasets.<key>`` section of every registered source (training/loss_terms.py)."""
     ds = SCHEMA['datasets']
     return {**SCHEMA, 'datasets': replace(ds, children={**ds.children, **dataset_fields()})}
 
 
-def _d(v):
-    """``v`` when it is a mapping, else {} (its type error is already reported)."""
-    return v if isinstance(v, dict) else {}
+def _d(mapping):
+    """``mapping`` when it is one, else {} (its type error is already reported)."""
+    return mapping if isinstance(mapping, dict) else {}
 
 
-def validate_options(raw, source='options', warnings=None):
-    """The checked options with defaults; BasicSR-only keys add a line to ``warnings`` (a list)."""
+def validate_options(opt, source='options', warnings=None):
+    """The checked options with defaults (a new mapping: ``opt`` is left as it is); BasicSR-only keys add a line to
+    ``warnings`` (a list)."""
     problems = []
-    if not isinstance(raw, dict):
-        raise OptionsError(source, [f'top level must be a mapping, got {type(raw).__name__}'])
-    raw = basicsr_compat.normalize(copy.deepcopy(raw), degradation_keys(), problems,
-                                   warnings if warnings is not None else [])
-    opt = _validate(raw, _schema(), '', problems)
-    _validate_typed(opt, problems)
-    ds = _d(opt.get('datasets'))
+    if not isinstance(opt, dict):
+        raise OptionsError(source, [f'top level must be a mapping, got {type(opt).__name__}'])
+    opt = official_spellings(copy.deepcopy(opt), problems, warnings if warnings is not None else [])
+    opt = _check_tree(opt, _schema(), '', problems)
+    _check_typed(opt, problems)
     deg_keys = degradation_keys()
     if isinstance(opt.get('degradation'), dict):
         for k in opt['degradation']:
             if k not in deg_keys:
                 problems.append(f'degradation.{k}: unknown key (valid: {", ".join(sorted(deg_keys))})')
     _resolve_usm_flags(opt, problems)
-    basicsr_compat.losses_from_slots(opt, problems)
-    if isinstance(opt.get('train'), dict) and not any(p.startswith('train.losses:') for p in problems):
-        opt['train']['losses'] = validate_losses(opt['train'].get('losses'), problems)
-    _check_combinations(opt, ds, problems)
-    if isinstance(opt.get('val'), dict):
-        for mname, m in _d(opt['val'].get('metrics')).items():
-            if not isinstance(m, dict):
-                problems.append(f'val.metrics.{mname}: expected a mapping')
-                continue
-            opt['val']['metrics'][mname] = _validate(m, METRIC, f'val.metrics.{mname}.', problems)
-        if opt['val'] and not ds.get('val'):
-            problems.append('datasets.val: required when the val section is set')
+    read_losses(opt, problems)
+    _check_data_kind(opt, problems)
+    check_losses(opt, problems)
+    _check_metrics(opt, problems)
     check_across(opt, problems)
     if problems:
         raise OptionsError(source, problems, opt)
     return opt
 
 
-def _check_combinations(opt, ds, problems):
-    """Settings that are fine alone but contradict each other."""
-    tr_type = _d(ds.get('train')).get('type')
-    if tr_type == 'RealESRGANDataset' and not opt.get('high_order_degradation'):
+def _check_data_kind(opt, problems):
+    """The training dataset's kind against ``high_order_degradation``: fine alone, contradicting each other."""
+    kind = _d(_d(opt.get('datasets')).get('train')).get('type')
+    if kind == 'RealESRGANDataset' and not opt.get('high_order_degradation'):
         problems.append('high_order_degradation: false needs LQ images: use datasets.train.type PairedImageDataset')
-    if tr_type == 'PairedImageDataset' and opt.get('high_order_degradation'):
+    if kind == 'PairedImageDataset' and opt.get('high_order_degradation'):
         problems.append('high_order_degradation: true degrades HR images on the fly: use datasets.train.type '
                         'RealESRGANDataset, or set high_order_degradation: false for paired data')
-    train = _d(opt.get('train'))
-    if any(p.startswith('train.losses:') for p in problems):
-        return  # the list itself is wrong: its line says so
-    entries = train.get('losses') if isinstance(train.get('losses'), list) else []
-    wanted = targets(e for e in entries if isinstance(e, dict))
-    if opt.get('model_type') == 'RealESRGANModel':
-        if not opt.get('network_d'):
-            problems.append('network_d: required for model_type RealESRGANModel')
-        if sum(1 for e in entries if isinstance(e, dict) and e.get('target') == 'gan') != 1:
-            problems.append('train.losses: model_type RealESRGANModel needs one loss with target gan '
-                            '(train.gan_opt in the official files)')
-    elif 'gan' in wanted:
-        problems.append('train.losses: a gan target needs model_type RealESRGANModel (a discriminator)')
-    if opt.get('model_type') == 'RealESRNetModel' and not entries:
-        problems.append('train.losses: RealESRNetModel needs at least one loss (train.pixel_opt in the official '
-                        'files)')
-    own = targets(e for e in entries if isinstance(e, dict) and not e.get('from'))  # the official ones: compat
-    if 'teacher' in own and not (train.get('teacher') or _d(opt.get('path')).get('pretrain_network_g')):
-        problems.append('train.losses: a teacher target needs path.pretrain_network_g or train.teacher (the frozen '
-                        'model whose output the term compares with)')
-    _check_datasets(entries, ds, problems)
-    if train.get('gan_real') == 'teacher' and not (opt.get('model_type') == 'RealESRGANModel'
-                                                  and 'teacher' in wanted):
-        problems.append('train.gan_real: teacher needs model_type RealESRGANModel and a loss with target teacher '
-                        '(train.anchor_opt in the official spelling; its teacher gives the real samples)')
-    if not entries:
-        problems.append('train: no loss configured (train.losses, or pixel_opt, perceptual_opt, gan_opt)')
-    _check_pair_losses(entries, _d(ds.get('real_pairs')).get('losses'), problems)
 
 
-def _check_datasets(entries, ds, problems):
-    """A loss that needs a source (``dataset`` of its registry entry) needs ``datasets.<key>`` set, and a source
-    set that only such losses read (not a target's optional one, nor the real pairs) needs one of them."""
-    from realesrgan_paddle.loss.registry import LOSS_REGISTRY, needing
-
-    kinds = [(i, LOSS_REGISTRY.get(e.get('type'))) for i, e in enumerate(entries) if isinstance(e, dict)]
-    for key in sorted({c.LOSS_DATASET for c in LOSS_REGISTRY.values() if getattr(c, 'LOSS_DATASET', None)}):
-        users = [i for i, c in kinds if c is not None and c.LOSS_DATASET == key]
-        if users and not ds.get(key):
-            problems.append(f'{where(entries, users[0])}: a {entries[users[0]]["type"]} needs datasets.{key} '
-                            f'({about(key)})')
-        if ds.get(key) and not users and not _slot_problem(key, problems):
-            problems.append(f'datasets.{key}: no loss reads it (one of {", ".join(needing(key))})')
+def _check_metrics(opt, problems):
+    if not isinstance(opt.get('val'), dict):
+        return
+    for mname, m in _d(opt['val'].get('metrics')).items():
+        if not isinstance(m, dict):
+            problems.append(f'val.metrics.{mname}: expected a mapping')
+            continue
+        opt['val']['metrics'][mname] = _check_tree(m, METRIC, f'val.metrics.{mname}.', problems)
+    if opt['val'] and not _d(opt.get('datasets')).get('val'):
+        problems.append('datasets.val: required when the val section is set')
 
 
-def _slot_problem(key, problems):
-    """Whether an official ``train.<slot>`` section of a loss that reads ``datasets.<key>`` already has its line (a
-    bad section is not a missing loss: one line, naming the section)."""
-    from realesrgan_paddle.loss.registry import LOSS_REGISTRY
-    slots = [s for s, (types, _, _) in basicsr_compat.SLOTS.items()
-             if any(getattr(LOSS_REGISTRY.get(t), 'LOSS_DATASET', None) == key for t in types)]
-    return any(p.startswith(f'train.{s}') for s in slots for p in problems)
+def check_across(opt, problems):
+    """The checks of one option against another: the experiment name, crops that are multiples of the scale."""
+    check_name(opt.get('name'), problems)
+    scale = opt.get('scale')
+    sizes = [('gt_size', opt['gt_size'])] if 'gt_size' in opt else []
+    sizes += [(f'datasets.{k}.gt_size', ds['gt_size']) for k, ds in _d(opt.get('datasets')).items()
+              if isinstance(ds, dict) and 'gt_size' in ds]
+    for path, v in sizes:
+        if isinstance(v, int) and isinstance(scale, int) and scale > 0 and v > 0 and v % scale:
+            problems.append(f'{path}: must be a multiple of scale {scale}, got {v}')
 
 
-def _check_pair_losses(entries, names, problems):
-    usable = [e['name'] for e in entries if isinstance(e, dict) and pair_usable(e)]
-    for name in names or []:
-        if name not in usable:
-            problems.append(f'datasets.real_pairs.losses: {name!r} is not a configured loss the pairs can go through '
-                            f'(configured: {", ".join(usable) or "none"})')
+def check_name(name, problems):
+    """The experiment ``name`` is one folder name under ``experiments_root``: no separator, no '..', no
+    control character (``name: ../../x`` made folders outside it)."""
+    if not isinstance(name, str):
+        return  # missing or of the wrong type: reported already
+    if (not name.strip() or name in ('.', '..') or any(c in name for c in '/\\')
+            or any(ord(c) < 32 for c in name)):
+        problems.append(f'name: must be one folder name (no /, \\, .. or control characters), got {name[:80]!r}')
 
 
+# -------------------------------------------------------------------------------------------------- the file
 def load_options(yml_path, overrides=(), warnings=None):
     """Read, override and validate; raises OptionsError (with every problem) or FileNotFoundError.
 
@@ -385,21 +450,21 @@ def load_options(yml_path, overrides=(), warnings=None):
                'not an options file' if p.exists() else 'file not found')
         raise OptionsError(str(yml_path), [why])
     try:
-        raw = safe_load_bounded(p.read_text(encoding='utf-8')) or {}
+        opt = safe_load_bounded(p.read_text(encoding='utf-8')) or {}
     except UnicodeDecodeError:
         raise OptionsError(str(yml_path), ['not a YAML text file (binary content)']) from None
     except OSError as exc:
         raise OptionsError(str(yml_path), [f'cannot read it ({exc.strerror or exc})']) from None
     except yaml.YAMLError as exc:
         raise OptionsError(str(yml_path), [f'not valid YAML ({str(exc).splitlines()[0]})']) from None
-    if not isinstance(raw, dict):
-        raise OptionsError(str(yml_path), [f'top level must be a mapping of options, got a {type(raw).__name__}'])
+    if not isinstance(opt, dict):
+        raise OptionsError(str(yml_path), [f'top level must be a mapping of options, got a {type(opt).__name__}'])
     try:
-        apply_overrides(raw, overrides)
+        apply_overrides(opt, overrides)
     except ValueError as exc:
         raise OptionsError(str(yml_path), [str(exc)]) from None
     notes = [] if warnings is None else warnings
-    opt = validate_options(raw, str(yml_path), notes)
+    opt = validate_options(opt, str(yml_path), notes)
     if warnings is None:
         for line in notes:
             print(f'warning: {yml_path}: {line}', file=sys.stderr)

@@ -1,36 +1,33 @@
-"""The two trainers: RealESRNet (pixel loss only) and RealESRGAN (pixel + perceptual + GAN).
+"""The two trainers: RealESRNet (the generator over the ``train.losses`` terms) and RealESRGAN (plus the
+discriminator and its GAN term); and the up-front check of the weights the options name.
 
-A model owns its networks, EMA, losses, optimisers and schedulers; it takes one
-prepared batch (``lq``, ``gt``, ``gt_usm``) per ``optimize`` call and returns the
-loss values, or None when the step was skipped by the NaN/inf guard.
+A model owns its networks, losses, optimisers and schedulers; it takes one prepared batch (``lq``, ``gt``,
+``gt_usm``) per ``optimize`` call and returns the loss values, or None when the step was skipped by the NaN/inf
+guard. Its parts, each in a module of its own: the EMA (``training/ema.py``), the frozen teacher and trunk
+(``training/teacher.py``), the extra data sources and one step's terms (``training/step_terms.py``), AMP and the
+NaN guard (``training/guarded_step.py``).
 """
 import hashlib
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import paddle
 
-from realesrgan_paddle.checkpoint_io.state_file import load_state_file, save_checkpoint
+from realesrgan_paddle.checkpoint_io.state_file import load_state_file
 from realesrgan_paddle.data.degrade.redraw import redraw
 from realesrgan_paddle.loss import LOSSES
-from realesrgan_paddle.models import NETWORKS, build_network, find_spec, load_state_into, min_side, read_checkpoint
-from realesrgan_paddle.models.detect import detect_arch
+from realesrgan_paddle.models import NETWORKS, find_spec, load_state_into, min_side, read_checkpoint
 from realesrgan_paddle.models.loading import check_memory, shapes_only
 from realesrgan_paddle.models.zoo import (ModelRefError, cached_paths, fetch_entry, get_entry, is_name, parse_model_ref,
                                           resolve)
 
 from .checkpoints import load_optimizer_state, optimizer_state, to_numpy_state
-from .ema import EMA
-from .loss_list import StepRefs, build_terms, default_pair_names, evaluate, targets, where
+from .ema import make_ema
+from .guarded_step import Amp, NanGuard, backward_step
+from .loss_terms import build_terms, where
 from .schema import build
-from .targets import build_sources
-from .teacher import FrozenTeacher
-
-
-class NonFiniteLossError(RuntimeError):
-    pass
+from .step_terms import PairTerms, StepRefs, build_sources, evaluate
+from .teacher import LastBatch, teacher_for, trunk_runner
 
 
 def check_pretrained_weights(opt, progress=True):
@@ -172,94 +169,54 @@ def _make_trainable(net, train, optim_key, grad_clip, world_size, dist):
     return net, sched, optim
 
 
-def _trunk_runner(net, train, logger):
-    """A Paddle Inference copy of a ``LowBandRRDBNet``'s frozen trunk on the CPU (4.5 x faster than the
-    dynamic graph, docs/experiments/gan_cpu.md), or None: then the network runs its trunk itself, under ``no_grad``."""
-    if not hasattr(net, 'correct') or paddle.get_device() != 'cpu' or train.get('teacher_backend') == 'dynamic':
-        return None
-    state = {k: v.numpy() for k, v in net.state_dict().items() if not k.startswith('corrector.') and k != 'strength'}
-    tmp = Path(tempfile.mkdtemp(prefix='trunk-'))
-    try:
-        f = tmp / 'trunk.pdparams'
-        save_checkpoint(f, params=state, arch=detect_arch(state), meta={'source': 'frozen trunk'})
-        return FrozenTeacher(str(f), 'predictor', 'cpu', logger,
-                             role="as the low-band corrector's trunk (the base's RRDB, exported once)")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def trainable(net):
     """The parameters an optimiser updates: ``net.trainable_parameters()`` when the network has frozen parts (a
     low-band corrector's base, a projected discriminator's feature network), else all of them."""
     return net.trainable_parameters() if hasattr(net, 'trainable_parameters') else net.parameters()
 
 
-def _finite(t):
-    return bool(paddle.isfinite(t).all())
-
-
 class RealESRNetModel:
-    """Generator-only training with the pixel loss (L1 by default)."""
+    """Generator-only training over the ``train.losses`` terms (the official files: the pixel loss only)."""
 
     def __init__(self, opt, logger, world_size=1, rank=0, use_amp=False):
-        self.opt = opt
-        self.logger = logger
-        self.rank = rank
-        self.world_size = world_size
+        self.opt, self.logger, self.rank, self.world_size = opt, logger, rank, world_size
         train = opt['train']
         self.arch_g, self.net_g = _network(opt, 'g', logger)
-        path = opt['path']
-        self.ema = None
-        if train['ema_decay'] > 0 and rank == 0:
-            self.ema = EMA(self.net_g, build_network(self.arch_g), train['ema_decay'])
-        # train.losses (training/loss_list.py): every term the generator's loss sums, each on its target
+        self.ema = make_ema(self.net_g, self.arch_g, train['ema_decay'], rank)
+        # train.losses (training/loss_terms.py): every term the generator's loss sums, each on its target
         self.terms = build_terms(train.get('losses'))
-        wanted = targets(train.get('losses'))
-        self.teacher, self._teacher_last = None, None  # a frozen teacher's output (train.teacher, default the base)
-        if 'teacher' in wanted or train.get('gan_real') == 'teacher':
-            device = 'cpu' if paddle.get_device() == 'cpu' else 'gpu'
-            self.teacher = FrozenTeacher(train.get('teacher') or path['pretrain_network_g'],
-                                         train.get('teacher_backend', 'auto'), device, logger)
+        self.teacher, self._teacher_batch = teacher_for(opt, logger), LastBatch()  # train.teacher, default the base
         self._redraw_rng = np.random.default_rng([int(opt.get('manual_seed') or 0), rank, 2])
-        # the extra sources the options set (datasets.real_lq, real_lq_pairs, real_pairs, ...: training/targets.py);
-        # the targets' fetch reads them, the real pairs are a second batch through the terms they name
+        # the extra sources the options set (datasets.real_lq, real_lq_pairs, real_pairs, ...); the targets' fetch
+        # reads them, the real pairs are a second batch through the terms they name
         self.sources = build_sources(opt, rank, logger)
         self.real_pairs = self.sources.get('real_pairs')
-        if self.real_pairs is not None:
-            rp = opt['datasets']['real_pairs']
-            self.pair_weight = float(rp['weight'])
-            names = rp.get('losses')
-            names = default_pair_names(train.get('losses')) if names is None else names
-            self.pair_terms = [t for t in self.terms if t.name in set(names)]
-        self.use_amp = use_amp
-        self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 16) if use_amp else None
-        self.nan_max = int(train['nan_max_consecutive'])
-        self.nan_run = 0
+        self.pair_terms = PairTerms(opt, self.terms) if self.real_pairs is not None else None
+        self.amp, self.guard = Amp(use_amp), NanGuard(train['nan_max_consecutive'], logger)
         self.grad_clip = train.get('grad_clip')
         self.net_g, self.sched_g, self.optim_g = _make_trainable(self.net_g, train, 'optim_g', self.grad_clip,
                                                                  world_size, opt['dist'])
         self.schedulers = [self.sched_g]
-        self.trunk = _trunk_runner(self.g, train, logger) if rank == 0 and world_size == 1 else None
+        self.trunk = trunk_runner(self.g, train, logger) if rank == 0 and world_size == 1 else None
 
     # ------------------------------------------------------------------ helpers
     @property
     def g(self):
         return _unwrap(self.net_g)
 
+    @property
+    def nan_run(self):
+        """The non-finite steps in a row so far (the NaN guard's count)."""
+        return self.guard.run
+
     def teacher_out(self, lq):
-        """The frozen teacher's output on the batch ``lq``, run once per batch: the anchor loss and a critic shown
-        the teacher's outputs as real (``train.gan_real``) share it."""
-        if self._teacher_last is None or self._teacher_last[0] is not lq:
-            self._teacher_last = (lq, self.teacher(lq))
-        return self._teacher_last[1]
+        """The frozen teacher's output on the batch ``lq``, run once per batch."""
+        return self._teacher_batch.get(lq, self.teacher)
 
     def ema_output(self, lq):
         """The EMA generator's output on ``lq`` (LDL's reference); a rank without EMA (ranks > 0 in a distributed
         run, or ema_decay 0) uses the current output, so its map is never zeroed by the EMA test."""
-        if self.ema is None:
-            return self.output.detach()
-        with paddle.no_grad():
-            return self.ema.net_ema(lq)
+        return self.output.detach() if self.ema is None else self.ema.output(lq)
 
     def redrawn_output(self, src, loss):
         """The output on ``src`` with its noise and codec drawn again from ``loss.noise_sigma``/``jpeg_quality``."""
@@ -275,42 +232,8 @@ class RealESRNetModel:
         for s in self.schedulers:
             s.step()
 
-    def _guard(self, loss, what, current_iter):
-        """True when ``loss`` is finite; otherwise counts, warns, and aborts after N in a row."""
-        if _finite(loss):
-            return True
-        self.nan_run += 1
-        self.logger.warning(f'iter {current_iter}: non-finite {what} loss ({float(loss)}); step skipped '
-                            f'({self.nan_run}/{self.nan_max} in a row)')
-        if self.nan_run >= self.nan_max:
-            raise NonFiniteLossError(f'{self.nan_run} non-finite losses in a row at iter {current_iter}: training '
-                                     f'diverged. Lower train.optim_g.lr, set train.grad_clip, or check the data')
-        return False
-
     def _backward_step(self, loss, optimizer, params, what, current_iter):
-        """Backward + step with the NaN/inf guard on the loss and the gradients."""
-        if not self._guard(loss, what, current_iter):
-            optimizer.clear_grad()
-            return False
-        if self.scaler is not None:  # GPU AMP: the scaler skips steps with inf/nan gradients itself
-            scaled = self.scaler.scale(loss)
-            scaled.backward()
-            self.scaler.minimize(optimizer, scaled)
-            optimizer.clear_grad()
-            return True
-        loss.backward()
-        grads = [p.grad for p in params if p.grad is not None]
-        if grads:
-            sq = paddle.add_n([paddle.sum(g * g) for g in grads])
-            if not self._guard(sq, what + ' gradient', current_iter):
-                optimizer.clear_grad()
-                return False
-        optimizer.step()
-        optimizer.clear_grad()
-        return True
-
-    def _amp(self):
-        return paddle.amp.auto_cast(enable=self.use_amp, level='O1')
+        return backward_step(loss, optimizer, params, what, current_iter, self.guard, self.amp)
 
     # ------------------------------------------------------------------ training
     def _terms(self, lq, gt, gt_usm):
@@ -318,17 +241,8 @@ class RealESRNetModel:
         batch (``datasets.real_pairs``): ``{log name: term}``."""
         terms = evaluate(self.terms, StepRefs(self, lq, gt, gt_usm, self.output))
         if self.real_pairs is not None:
-            terms.update(self._pair_terms())
+            terms.update(self.pair_terms.values(self, self.real_pairs))
         return terms
-
-    def _pair_terms(self):
-        """The real pairs' batch through the terms ``datasets.real_pairs.losses`` names, against its plain HR
-        crops (no USM: the real degradation is not the synthetic one) or the teacher's output on its LQ crops,
-        each times the pairs' ``weight``; the discriminator does not see it."""
-        lq, gt = self.real_pairs.batch()
-        refs = StepRefs(self, lq, gt, gt, self.net_g(lq), teacher=self.teacher)
-        w = self.pair_weight
-        return {f'{name}_pair': w * v for name, v in evaluate(self.pair_terms, refs).items()}
 
     def optimize(self, lq, gt, gt_usm, current_iter):
         """One iteration; with a frozen trunk on Paddle Inference (``self.trunk``), ``train.trunk_reuse``
@@ -340,13 +254,13 @@ class RealESRNetModel:
         return losses
 
     def _g_step(self, lq, gt, gt_usm, base, current_iter):
-        with self._amp():
+        with self.amp.autocast():
             self.output = self.g.correct(lq, base) if base is not None else self.net_g(lq)
             losses = self._terms(lq, gt, gt_usm)
             loss = paddle.add_n(list(losses.values()))
         if not self._backward_step(loss, self.optim_g, self.g.parameters(), 'generator', current_iter):
             return None
-        self.nan_run = 0
+        self.guard.run = 0
         if self.ema is not None:
             self.ema.update(self.g)
         return {k: float(v) for k, v in losses.items()}
@@ -355,15 +269,14 @@ class RealESRNetModel:
     def network_payloads(self):
         g = {'params': to_numpy_state(self.g), 'arch': self.arch_g}
         if self.ema is not None:
-            g['params_ema'] = to_numpy_state(self.ema.net_ema)
+            g['params_ema'] = self.ema.payload()
         return {'g': g}
 
     def training_state(self):
         st = {'optim_g': optimizer_state(self.optim_g, self.g), 'sched_g': dict(self.sched_g.state_dict()),
-              'nan_run': self.nan_run}
-        if self.scaler is not None:
-            st['scaler'] = {k: (np.asarray(v.numpy()) if hasattr(v, 'numpy') else v)
-                            for k, v in self.scaler.state_dict().items()}
+              'nan_run': self.guard.run}
+        if self.amp.scaler is not None:
+            st['scaler'] = self.amp.state()
         return st
 
     def load_training_state(self, st, net_files):
@@ -371,13 +284,12 @@ class RealESRNetModel:
         state, _ = read_checkpoint(net_files['g'], 'params', detect=False, raw=raw)
         load_state_into(self.g, state, where=str(net_files['g']))
         if self.ema is not None:  # params_ema, else params
-            state, _ = read_checkpoint(net_files['g'], 'params_ema', detect=False, raw=raw)
-            load_state_into(self.ema.net_ema, state, where=str(net_files['g']))
+            self.ema.load(net_files['g'], raw)
         load_optimizer_state(self.optim_g, st['optim_g'], self.g)
         self.sched_g.set_state_dict(st['sched_g'])
-        self.nan_run = int(st.get('nan_run', 0))
-        if self.scaler is not None and 'scaler' in st:
-            self.scaler.load_state_dict(st['scaler'])
+        self.guard.run = int(st.get('nan_run', 0))
+        if self.amp.scaler is not None and 'scaler' in st:
+            self.amp.load(st['scaler'])
 
 
 class RealESRGANModel(RealESRNetModel):
@@ -412,7 +324,7 @@ class RealESRGANModel(RealESRNetModel):
         for p in trainable(self.d):
             p.stop_gradient = True
         if step_g:
-            with self._amp():
+            with self.amp.autocast():
                 self.output = self.net_g(lq)
                 losses = self._terms(lq, gt, gt_usm)
                 l_total = paddle.add_n(list(losses.values())) if losses else paddle.zeros([])
@@ -430,7 +342,7 @@ class RealESRGANModel(RealESRNetModel):
         for p in trainable(self.d):
             p.stop_gradient = False
         fake = self.output.detach()
-        with self._amp():
+        with self.amp.autocast():
             # one forward over real and fake: a single DataParallel pass per backward
             n = gan_gt.shape[0]
             pred = self.net_d(paddle.concat([gan_gt, fake], axis=0))
@@ -440,7 +352,7 @@ class RealESRGANModel(RealESRNetModel):
             l_d = l_d_real + l_d_fake
         if not self._backward_step(l_d, self.optim_d, trainable(self.d), 'discriminator', current_iter):
             return None
-        self.nan_run = 0
+        self.guard.run = 0
         losses.update(l_d_real=l_d_real, l_d_fake=l_d_fake,
                       out_d_real=real_d_pred.detach().mean(), out_d_fake=fake_d_pred.detach().mean())
         if self.ema is not None:

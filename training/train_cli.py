@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, UnsafeCheckpointError
-from realesrgan_paddle.training.basicsr_compat import force_yml_overrides
-from realesrgan_paddle.training.option_file import OptionsError, load_options
+from realesrgan_paddle.training.option_file import OptionsError, force_yml_overrides, load_options
 from realesrgan_paddle.utils.cli_parser import ArgumentParser, RawHelpFormatter, fail, returns_status  # standard library only
 from realesrgan_paddle.utils.outputs import write_reason
 from realesrgan_paddle.utils.runtime_env import die_with_parent, interrupt_on_sigterm, setup
@@ -68,7 +67,7 @@ def main(argv=None):
 
     from realesrgan_paddle.loss.perceptual import VGGWeightsMissing
     from realesrgan_paddle.training.dist import DeviceUnavailable
-    from realesrgan_paddle.training.steps import NonFiniteLossError
+    from realesrgan_paddle.training.guarded_step import NonFiniteLossError
     from realesrgan_paddle.training.trainer import train
     interrupt_on_sigterm()
     try:

@@ -108,7 +108,7 @@ def test_registered_with_their_targets():
 
 
 def test_composite_entry_expands_to_named_parts():
-    from realesrgan_paddle.training.loss_list import validate_losses
+    from realesrgan_paddle.training.loss_terms import validate_losses
     problems = []
     got = validate_losses([{'type': 'L1Loss', 'name': 'l_g_pix'},
                            {'type': 'SelfAnchorLoss', 'weight': 2.0, 'energy_weight': 10.0, 'sigma': 1.0}], problems)

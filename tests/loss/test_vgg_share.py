@@ -16,7 +16,8 @@ from realesrgan_paddle.loss.perceptual import perceptual_loss
 from realesrgan_paddle.loss.vgg_share import VGG16_TAPS, lpips_scaling_is_imagenet
 from realesrgan_paddle.models import iqa_nets, zoo
 from realesrgan_paddle.models.vgg import IMAGENET_MEAN, IMAGENET_STD, VGG16FeatureExtractor
-from realesrgan_paddle.training.loss_list import StepRefs, build_terms, evaluate, validate_losses
+from realesrgan_paddle.training.loss_terms import build_terms, validate_losses
+from realesrgan_paddle.training.step_terms import StepRefs, evaluate
 
 LAYERS = dict(zip(VGG16_TAPS, (0.1, 0.1, 1.0, 1.0, 1.0)))
 
@@ -151,7 +152,7 @@ class _Trainer:
 
 
 def test_the_trainer_s_terms_take_one_vgg16_pass_per_tensor(weights, pair):
-    """``train.losses`` with both terms, as the trainer evaluates them (training/loss_list.py): the output and the
+    """``train.losses`` with both terms, as the trainer evaluates them (training/loss_terms.py, training/step_terms.py): the output and the
     GT go through VGG16 once each, and each term is the one computed alone."""
     out, gt = pair
     problems = []

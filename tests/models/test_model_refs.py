@@ -114,7 +114,7 @@ def test_every_caller_reads_the_same_rule(files):
     the same references."""
     from realesrgan_paddle.evaluation.evaluate_cli import parse_models
     from realesrgan_paddle.pipeline.pipeline import DomainError, check_compare
-    from realesrgan_paddle.training.fields import _found as _exists
+    from realesrgan_paddle.training.schema import _found as _exists
     for text, kind, _ in TABLE:
         if text is None:
             continue

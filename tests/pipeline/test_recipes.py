@@ -311,7 +311,7 @@ def test_lowband_template_keeps_a_file_bases_trunk_and_adds_its_corrector(tmp_pa
 
 def test_own_templates_and_recipes_write_train_losses_only(tmp_path):
     """No *_opt section in the project's templates (the official files' names included: their loss sections are
-    entries; the official spelling stays readable, training/basicsr_compat.py), no *_opt in their text or in the
+    entries; the official spelling stays readable, training/loss_terms.py), no *_opt in their text or in the
     recipes' code, and none in what the recipes add (--stable, the fitted recipe, its partner, the consistency loss,
     the fitted flags)."""
     from realesrgan_paddle.pipeline.stages_model import fitted_overrides

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from realesrgan_paddle.loss import LOSSES, unregister_loss
-from realesrgan_paddle.training.loss_list import build_terms
+from realesrgan_paddle.training.loss_terms import build_terms
 from realesrgan_paddle.training.steps import build_model
 from realesrgan_paddle.training.option_file import OptionsError, load_options, validate_options
 from tests.training.smoke import tiny_losses_yaml as _tiny_yaml, user_module

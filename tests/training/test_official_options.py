@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from realesrgan_paddle.training.basicsr_compat import IGNORED, force_yml_overrides
-from realesrgan_paddle.training.option_file import OptionsError, load_options
+from realesrgan_paddle.training.option_file import IGNORED, OptionsError, force_yml_overrides, load_options
 from tests.cli_checks import a_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,7 +50,7 @@ def _get(opt, path):
 
 def _in_losses(opt, path):
     """A key of an official ``train.<slot>`` section: where it is in the ``train.losses`` entry made from it
-    (training/basicsr_compat.py; ``loss_weight`` is the entry's ``weight``)."""
+    (training/loss_terms.py; ``loss_weight`` is the entry's ``weight``)."""
     if len(path) < 3 or path[0] != 'train' or not path[1].endswith('_opt'):
         return path
     (i,) = [i for i, e in enumerate(opt['train']['losses']) if e.get('from') == f'train.{path[1]}']

@@ -1,12 +1,11 @@
-"""The one field type of the options (training/fields.py): each constraint rejects a bad value with one
+"""The one field type of the options (training/schema.py): each constraint rejects a bad value with one
 line naming the key path and the problem, and through an options file the line also names the file."""
 from pathlib import Path
 
 import pytest
 
 from realesrgan_paddle.training import schema
-from realesrgan_paddle.training.fields import Field, check_field, narrowed
-from realesrgan_paddle.training.loader_options import LOADER
+from realesrgan_paddle.training.schema import LOADER, Field, check_field, narrowed
 from realesrgan_paddle.training.option_file import SCHEMA, OptionsError, load_options
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -197,7 +197,7 @@ def test_every_options_file_validates_and_builds(path, monkeypatch):
                  'dataset': {'scale': opt['scale'], 'phase': key}}.get(kind, {})
         assert schema.build(kind, node[key], dotted, **given) is not None
         built += 1
-    from realesrgan_paddle.training.loss_list import build_terms
+    from realesrgan_paddle.training.loss_terms import build_terms
     terms = build_terms(opt['train']['losses'])
     assert terms and all(t.loss is not None for t in terms)
     built += len(terms)

@@ -10,7 +10,7 @@ import paddle
 import pytest
 
 from realesrgan_paddle.loss import LOSSES, unregister_loss
-from realesrgan_paddle.training import targets as T
+from realesrgan_paddle.training import loss_terms as T
 from realesrgan_paddle.training.option_file import OptionsError, load_options
 from realesrgan_paddle.training.steps import build_model
 from tests.training.smoke import tiny_losses_yaml as _tiny_yaml, user_module
@@ -23,8 +23,8 @@ import paddle
 from realesrgan_paddle.data.datasets.real_lq_crops import RealLQCrops
 from realesrgan_paddle.loss.pixel import WeightedLoss
 from realesrgan_paddle.loss.registry import register_loss
-from realesrgan_paddle.training.fields import Field
-from realesrgan_paddle.training.targets import register_source, register_target
+from realesrgan_paddle.training.schema import Field
+from realesrgan_paddle.training.loss_terms import register_source, register_target
 
 CALLS = []
 register_source('real_flip', {'dataroot_lq': Field('str', required=True, exists='dir'), 'crop': Field('int', 16)},

@@ -10,7 +10,8 @@ import pytest
 from realesrgan_paddle.models import build_network
 from realesrgan_paddle.training.checkpoints import CheckpointManager, load_optimizer_state, optimizer_state
 from realesrgan_paddle.training.ema import EMA, ema_update
-from realesrgan_paddle.training.steps import NonFiniteLossError, build_model
+from realesrgan_paddle.training.guarded_step import NonFiniteLossError
+from realesrgan_paddle.training.steps import build_model
 from realesrgan_paddle.training.option_file import load_options
 from realesrgan_paddle.training.schedulers import MultiStepWarmupLR
 from realesrgan_paddle.training.state_io import load_state, save_state

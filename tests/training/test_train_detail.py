@@ -10,7 +10,7 @@ import paddle
 import pytest
 
 from tests.training.smoke import SMOKE, _batch
-from realesrgan_paddle.training.loss_list import find
+from realesrgan_paddle.training.loss_terms import find
 from realesrgan_paddle.training.steps import build_model
 from realesrgan_paddle.training.option_file import OptionsError, load_options
 from realesrgan_paddle.training.validation import BestTracker, detail_ratio, validate

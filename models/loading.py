@@ -62,8 +62,13 @@ def _plain_arch(stored, where, known=True):
         raise CheckpointError(f'{where}: the stored arch is not a short mapping of plain values ({what})')
     if known and find_spec(kind) is None:
         raise CheckpointError(f'{where}: stores an arch of unknown type {shown(kind)}; '
-                              f'known: {[s.name for s in all_specs()]}')
+                              f'known: {known_names()}')
     return dict(stored)
+
+
+def known_names():
+    """The registered networks, comma-separated (in the one-line errors that name them)."""
+    return ', '.join(s.name for s in all_specs())
 
 
 def check_finite(state, where):
@@ -180,7 +185,7 @@ def _resolve_arch(state, stored, overrides, check, where):
     net_type = overrides.pop('type', None)
     if net_type is not None and find_spec(net_type) is None:
         raise CheckpointError(f'{where}: --arch {net_type}: unknown network; '
-                              f'known: {[s.name for s in all_specs()]}')
+                              f'known: {known_names()}')
     if stored:
         arch = check_stored_arch(_plain_arch(stored, where), state, where)
     else:

@@ -131,7 +131,7 @@ def _load_pretrained(net, path, param_key, strict, logger, where):
 def check_crop_size(opt, arch):
     """One line before anything is built when the training crops are smaller than ``arch`` (network_g) runs on
     (``models.min_side``: Real-CUGAN's reflect padding, OmniSR's pooling); they failed in the first step."""
-    gt, scale = opt.get('gt_size') or (opt['datasets'].get('train') or {}).get('gt_size'), opt.get('scale')
+    gt, scale = opt.get('gt_size') or ((opt.get('datasets') or {}).get('train') or {}).get('gt_size'), opt.get('scale')
     if not (isinstance(gt, int) and isinstance(scale, int) and scale > 0) or find_spec(arch.get('type')) is None:
         return  # a wrong type is named where the network is built
     need = min_side(arch)

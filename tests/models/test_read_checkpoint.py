@@ -91,7 +91,7 @@ def test_scale_override_is_srvggs_upscale(av3):
     ({'scale': 2}, '--scale 2 does not match the weights (upscale=4 found)'),
     ({'block': 23}, '--block does not apply to SRVGGNetCompact'),
     ({'type': 'RRDBNet'}, '--arch RRDBNet does not match the weights, which are SRVGGNetCompact'),
-    ({'type': 'NoSuchNet'}, "--arch NoSuchNet: unknown network; known: ['LowBandRRDBNet', 'RRDBNet'"),
+    ({'type': 'NoSuchNet'}, "--arch NoSuchNet: unknown network; known: LowBandRRDBNet, RRDBNet"),
 ])
 def test_checked_overrides_are_one_line(av3, overrides, problem):
     with pytest.raises(CheckpointError) as e:

@@ -173,11 +173,12 @@ def _lpips_metric():
     import paddle
 
     from realesrgan_paddle.evaluation import iqa
+    from realesrgan_paddle.models.iqa_nets import LPIPS
     found, _ = iqa.available()
     if 'lpips' in found:
         return found['lpips']
     paddle.seed(0)
-    net = iqa.LPIPS('alex')
+    net = LPIPS('alex')
     for name, p in net.named_parameters():  # LPIPS's linear layers are non-negative (its training clamps them):
         if name.startswith('lin'):           # random ones of either sign can sum to a negative distance
             p.set_value(p.abs())

@@ -11,11 +11,9 @@ process may run its encoders on several threads) and their ratios.
 import argparse
 import resource
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _bootstrap  # noqa: F401,E402  (the clone first on sys.path: benchmarks/_bootstrap.py)
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402

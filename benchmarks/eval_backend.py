@@ -12,12 +12,11 @@ between the two (they run the same weights). ``evaluation.model_cache.PREDICTOR_
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _bootstrap  # noqa: F401,E402  (the clone first on sys.path: benchmarks/_bootstrap.py)
 
 from realesrgan_paddle.utils.runtime_env import setup  # noqa: E402
 

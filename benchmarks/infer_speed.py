@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import _bootstrap  # noqa: F401,E402  (the clone first on sys.path: benchmarks/_bootstrap.py)
 
 CASES = {'x4plus': 'realesrgan-x4plus', 'anime6b': 'realesrgan-x4plus-anime', 'srvgg': 'realesr-animevideov3',
          'general': 'random:realesr-general-x4v3'}

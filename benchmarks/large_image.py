@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import _bootstrap  # noqa: F401,E402  (the clone first on sys.path: benchmarks/_bootstrap.py)
 
 WAYS = {'before': {'max_memory': 'free', 'stream': False}, 'now': {}, 'infer': None}  # infer: tools/infer.py itself
 

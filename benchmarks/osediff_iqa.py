@@ -20,8 +20,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import _bootstrap  # noqa: F401,E402  (the clone first on sys.path: benchmarks/_bootstrap.py)
 
 LINE = re.compile(r'results_osediff/(?P<name>\S+) \|.*LPIPS: (?P<lpips>[\d.]+); DISTS: (?P<dists>[\d.]+)')
 KEYS = ('lpips', 'dists')

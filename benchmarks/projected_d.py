@@ -33,12 +33,13 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the clone's package, as benchmarks/train_speed.py
+import _bootstrap  # noqa: F401,E402  (the clone first on sys.path: benchmarks/_bootstrap.py)
+
+from realesrgan_paddle.media.kinds import is_image  # noqa: E402
 DISCRIMINATORS = {
     'unet': {'type': 'UNetDiscriminatorSN', 'num_in_ch': 3, 'num_feat': 64, 'skip_connection': True},
     'projected': {'type': 'ProjectedDiscriminator', 'num_in_ch': 3},
 }
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg')
 
 
 def options(work, name, d, iters, gan):
@@ -67,7 +68,7 @@ def split(hr, work, val):
     for sub in ('train_hr', 'val_hr'):
         (work / sub).mkdir(parents=True, exist_ok=True)
     for f in sorted(Path(hr).iterdir()):
-        if f.suffix.lower() in IMAGE_EXTS:
+        if is_image(f):
             dst = work / ('val_hr' if f.stem in val else 'train_hr') / f.name
             if not dst.exists():
                 shutil.copy(f, dst)

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import _bootstrap  # noqa: F401,E402  (the clone first on sys.path: benchmarks/_bootstrap.py)
 
 WORK = Path(os.environ.get('BENCH_DIR', '/tmp/realesrgan_bench')) / 'segments'
 DEFAULT_CLIP = ROOT.parent / 'shared' / 'data' / 'video' / 'bikes.mp4'

@@ -39,8 +39,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / 'benchmarks'))
+import _bootstrap  # noqa: F401,E402  (the clone first on sys.path: benchmarks/_bootstrap.py)
 
 MODELS = {'animevideov3': 'realesr-animevideov3', 'x4plus': 'realesrgan-x4plus'}
 MODES = ('e2e', 'model', 'ref', 'temporal')

@@ -20,8 +20,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import _bootstrap  # noqa: F401,E402  (the clone first on sys.path: benchmarks/_bootstrap.py)
 SETS = {'realsr': 'benchmark_realsr', 'drealsr': 'benchmark_drealsr'}
 MODELS = ('realesrgan-x4plus', 'realesr-animevideov3', 'spanx4_ch48', 'ClearReality4x', '4xSPANkendata',
           'RealSR_DF2K_x4', 'DAT_light_x4', 'realcugan-se-x4')

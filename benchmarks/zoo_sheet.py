@@ -17,7 +17,9 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import _bootstrap  # noqa: F401,E402  (the clone first on sys.path: benchmarks/_bootstrap.py)
+
+from realesrgan_paddle.media.kinds import is_video  # noqa: E402
 
 MODELS = ('realesrgan-x4plus', 'realesr-animevideov3', 'spanx4_ch48', 'ClearReality4x', '4xSPANkendata',
           'RealSR_DF2K_x4', 'DAT_light_x4', 'realcugan-se-x4', 'realcugan-se-x2', 'waifu2x-upconv7-photo-x2')
@@ -25,7 +27,7 @@ SHOW = 4  # every panel at 4x the LR window
 
 
 def read_input(path, frame):
-    if Path(path).suffix.lower() in ('.mp4', '.mkv', '.avi', '.mov'):
+    if is_video(path):
         cap = cv2.VideoCapture(str(path))
         cap.set(cv2.CAP_PROP_POS_FRAMES, frame)
         ok, img = cap.read()

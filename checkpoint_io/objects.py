@@ -135,13 +135,13 @@ class Budget:
 
 
 # ---------------------------------------------------------------- dtypes
-_STORAGE_DTYPES = {
+STORAGE_DTYPES = {
     'FloatStorage': '<f4', 'DoubleStorage': '<f8', 'HalfStorage': '<f2', 'BFloat16Storage': 'bf16',
     'LongStorage': '<i8', 'IntStorage': '<i4', 'ShortStorage': '<i2', 'CharStorage': 'i1',
     'ByteStorage': 'u1', 'BoolStorage': '?', 'ComplexFloatStorage': '<c8',
     'ComplexDoubleStorage': '<c16', 'UntypedStorage': 'u1',
 }
-_TORCH_DTYPES = {
+TORCH_DTYPES = {
     'float32': '<f4', 'float': '<f4', 'float64': '<f8', 'double': '<f8', 'float16': '<f2',
     'half': '<f2', 'bfloat16': 'bf16', 'int64': '<i8', 'long': '<i8', 'int32': '<i4', 'int': '<i4',
     'int16': '<i2', 'short': '<i2', 'int8': 'i1', 'uint8': 'u1', 'bool': '?',

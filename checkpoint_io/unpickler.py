@@ -34,7 +34,7 @@ import sys
 import numpy as np
 
 from realesrgan_paddle.checkpoint_io.objects import (MAX_DEPTH, MAX_NODES, MAX_PICKLE_OPS,  # noqa: F401 (re-exported)
-                                      TORCH_LEGACY_MAGIC, TORCH_LEGACY_PROTOCOL, _STORAGE_DTYPES, _TORCH_DTYPES,
+                                      TORCH_LEGACY_MAGIC, TORCH_LEGACY_PROTOCOL, STORAGE_DTYPES, TORCH_DTYPES,
                                       CheckpointFormatError, Marker, NumpyArray, NumpyDType, PendingTensor,
                                       ReaderDict, Storage, StorageView, UnsafeCheckpointError, build_array, clean,
                                       describe, error_text, fail, finish_array, key_ok, quote, raw_dtype,
@@ -101,9 +101,9 @@ class _Reader(pickle._Unpickler):
             names[(mod + '.numeric', '_frombuffer')] = self._np_frombuffer
         for mod, name in (('torch', 'Tensor'), ('torch._tensor', 'Tensor'), ('torch.nn.parameter', 'Parameter')):
             names[(mod, name)] = Marker('class', f'{mod}.{name}')
-        for name, code in _STORAGE_DTYPES.items():
+        for name, code in STORAGE_DTYPES.items():
             names[('torch', name)] = names[('torch.storage', name)] = Marker('storage', f'torch.{name}', code)
-        for name, code in _TORCH_DTYPES.items():
+        for name, code in TORCH_DTYPES.items():
             names[('torch', name)] = Marker('dtype', f'torch.{name}', code)
         return names
 

@@ -111,13 +111,13 @@ def _check_outputs(args, models, paired):
 
 
 def _cell(metric, v):
-    return E._fmt(metric, v)
+    return E.format_metric(metric, v)
 
 
 def _flicker_cell(ratios):
     if not ratios:
         return ''
-    return f'{E._fmt("detail", ratios["static"])} / {E._fmt("detail", ratios["warp"])}'
+    return f'{E.format_metric("detail", ratios["static"])} / {E.format_metric("detail", ratios["warp"])}'
 
 
 def tables(rows, summary, names, flicker=None):
@@ -246,7 +246,7 @@ def _check_args(args):
     if args.videos:
         return models
     try:  # a link out of a named folder is one line here (``utils.fileio.check_inside``)
-        found = E._pairs(args.gt, args.lq) if paired else E.list_images(args.input)
+        found = E.paired_images(args.gt, args.lq) if paired else E.list_images(args.input)
     except ValueError as exc:
         fail(None, exc)
     if not found:

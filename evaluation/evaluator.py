@@ -33,7 +33,7 @@ from realesrgan_paddle.evaluation.flicker import BicubicFlickerMeter, FlickerErr
 from realesrgan_paddle.evaluation.metrics import blocks, geometric_mean, input_detail
 from realesrgan_paddle.evaluation.sheet import sheet_row, write_sheet
 from realesrgan_paddle.inference import Upscaler
-from realesrgan_paddle.media.image_io import imread
+from realesrgan_paddle.media.image_io import imread, to_bgr
 from realesrgan_paddle.media.kinds import is_image
 from realesrgan_paddle.utils.fileio import check_inside
 from realesrgan_paddle.utils.progress import counted
@@ -53,13 +53,6 @@ TEXTURE_DETAIL = 0.7  # the detail ratio of psnr_at_detail (the low end of 'as d
 def list_images(folder):
     """The image files of ``folder``; a link out of it is a one-line ValueError (``utils.fileio.check_inside``)."""
     return sorted(check_inside(folder, p) for p in Path(folder).iterdir() if p.is_file() and is_image(p))
-
-
-def _bgr(img):
-    """Drop alpha, expand gray: metrics and models work on 3-channel BGR."""
-    if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    return img[..., :3]
 
 
 class Bicubic:
@@ -97,7 +90,7 @@ class OutputsFolder:
 
     def output(self, name, lq):
         p = self._path(name)
-        sr = _bgr(imread(p))
+        sr = to_bgr(imread(p))
         want = (lq.shape[0] * self.scale, lq.shape[1] * self.scale)
         if sr.shape[:2] != want:
             raise ValueError(f'{p}: {sr.shape[1]}x{sr.shape[0]} px, expected x{self.scale} of its LQ image '
@@ -164,7 +157,7 @@ def _check_border(path, img, crop_border):
                          f'(--crop-border)')
 
 
-def _pairs(gt_dir, lq_dir, unpaired=None):
+def paired_images(gt_dir, lq_dir, unpaired=None):
     """``(GT, LQ)`` paths with equal names; the names of GT images without an LQ go to ``unpaired`` (a list)."""
     pairs = []
     for gp in list_images(gt_dir):
@@ -203,7 +196,7 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
     if iqa == 'auto':
         iqa = iqa_metrics(device, notes)
     unpaired = []
-    pairs = _pairs(gt_dir, lq_dir, unpaired)
+    pairs = paired_images(gt_dir, lq_dir, unpaired)
     if unpaired and notes is not None:
         notes.append(f'{len(unpaired)} GT image(s) have no LQ image of the same name in {lq_dir} and are not '
                      f'scored (first: {unpaired[0]})')
@@ -211,7 +204,7 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
     rows, tiles = [], []
     meters = _meters(nets, flicker)
     for idx, (gp, lp) in enumerate(counted(pairs, 'evaluate', unit='img', enabled=progress)):
-        gt, lq = _bgr(imread(gp)), _bgr(imread(lp))
+        gt, lq = to_bgr(imread(gp)), to_bgr(imread(lp))
         h, w = lq.shape[0] * scale, lq.shape[1] * scale
         if gt.shape[0] < h or gt.shape[1] < w:
             raise ValueError(f'{gp}: GT is {gt.shape[1]}x{gt.shape[0]}, smaller than x{scale} of its LQ ({w}x{h})')
@@ -249,7 +242,7 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
     rows, tiles = [], []
     meters = _meters(nets, flicker, scale)
     for idx, path in enumerate(counted(files, 'evaluate', unit='img', enabled=progress)):
-        lq = _bgr(imread(path))
+        lq = to_bgr(imread(path))
         _check_border(path, lq, crop_border // scale)
         ref = M.laplacian_energy(bicubic.upscale(lq), crop_border)
         row, outs = {'image': path.name}, {}
@@ -372,7 +365,7 @@ def _better(metric, a, b):
     return (a > b) - (a < b)
 
 
-def _fmt(metric, v):
+def format_metric(metric, v):
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return 'n/a'
     if isinstance(v, float) and math.isinf(v):
@@ -411,7 +404,7 @@ def verdict(summary, base, other):
         for m, v in zip(metrics, votes):
             mark = f' ({other})' if v > 0 else f' ({base})' if v < 0 else ' (tie)'
             hint = ', closer to 1' if m in ('detail', 'texture') else ''
-            parts.append(f'{m.upper()} {_fmt(m, summary[base][m])} -> {_fmt(m, summary[other][m])}{hint}{mark}')
+            parts.append(f'{m.upper()} {format_metric(m, summary[base][m])} -> {format_metric(m, summary[other][m])}{hint}{mark}')
         lines.append(f'{axis}: {_head(metrics, votes, base, other)} ({base} -> {other}): ' + '; '.join(parts))
     return lines
 

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 
-def _to_255(img):
+def as_float255(img):
     img = np.asarray(img)
     if img.dtype == np.uint8:
         return img.astype(np.float64)
@@ -39,7 +39,7 @@ def bgr_to_y(img255):
 
 
 def _prepare(a, b, crop_border, test_y):
-    a, b = _to_255(a), _to_255(b)
+    a, b = as_float255(a), as_float255(b)
     if a.shape != b.shape:
         raise ValueError(f'image shapes differ: {a.shape} vs {b.shape}')
     if crop_border:
@@ -88,7 +88,7 @@ ARTEFACT_TAU = 25.0         # smoothness scale: weight exp(-var / 25), i.e. loca
 
 def luma(img, crop_border=0):
     """BT.601 Y (0-255 scale) of a BGR/gray image, border cropped; float64 2-D."""
-    a = _to_255(img)
+    a = as_float255(img)
     if a.ndim == 3:
         a = bgr_to_y(a) if a.shape[2] >= 3 else a[..., 0]
     if crop_border:

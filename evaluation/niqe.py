@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from scipy.special import gamma as _gamma
 
-from realesrgan_paddle.evaluation.metrics import _to_255, bgr_to_y
+from realesrgan_paddle.evaluation.metrics import as_float255, bgr_to_y
 from realesrgan_paddle.utils.matlab_resize import imresize_bicubic
 
 PARAMS = Path(__file__).resolve().parent / 'data' / 'niqe_pris_params.npz'
@@ -146,7 +146,7 @@ def niqe_luma(y, block=BLOCK):
 
 def niqe(img, crop_border=0):
     """NIQE of a BGR (OpenCV order) or gray image, uint8/uint16 or float in [0, 1]. Lower is better."""
-    a = _to_255(img)
+    a = as_float255(img)
     if crop_border:
         a = a[crop_border:-crop_border, crop_border:-crop_border]
     if a.ndim == 3:

@@ -26,9 +26,14 @@ import re
 import stat
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: segments cannot be locked there
+    fcntl = None
+
 from realesrgan_paddle.media.video_reader import VideoError
-from realesrgan_paddle.utils.fileio import (NotOwnFileError, _pid_alive, atomic_write_bytes, atomic_write_text,
-                                            fit_name, open_own_file, sha256_file, temp_beside)
+from realesrgan_paddle.utils.fileio import (NotOwnFileError, atomic_write_bytes, atomic_write_text, fit_name,
+                                            open_own_file, pid_alive, sha256_file, temp_beside)
 
 from .segment_check import check_file
 
@@ -46,7 +51,7 @@ def segment_name(k):
 
 
 def _pid_gone(pid):
-    return pid != os.getpid() and not _pid_alive(pid)
+    return pid != os.getpid() and not pid_alive(pid)
 
 
 class PartsFolder:
@@ -120,7 +125,9 @@ class PartsFolder:
             raise VideoError(f'{where}: cannot open the lock ({e.strerror or e}); remove it') from None
 
     def _take_lock(self):
-        import fcntl
+        if fcntl is None:
+            raise VideoError(f'{self.path}: resumable segments need POSIX file locks (fcntl), which this system '
+                             'lacks; run without segments')
         fd = self._open_lock()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

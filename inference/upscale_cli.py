@@ -23,11 +23,12 @@ from realesrgan_paddle.inference.upscaler import check_outscale
 from realesrgan_paddle.media.ffmpeg import probe_video
 from realesrgan_paddle.media.image_io import ImageReadError, ImageWriteError, declared_size_of, imread, imwrite
 from realesrgan_paddle.utils import runtime_env
-from realesrgan_paddle.utils.cli_parser import ArgumentParser, Unsupported, add_quiet, fail, int_in, returns_status
+from realesrgan_paddle.utils.cli_parser import (ArgumentParser, Unsupported, add_quiet, check_dni_weight, fail,
+                                                int_in, returns_status)
 from realesrgan_paddle.utils.fileio import NAME_MAX, remove_stale_temps
 from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check_writable, write_error
 from realesrgan_paddle.utils.progress import log_lines, write_line
-from realesrgan_paddle.media.kinds import IMAGE_EXTS, X264_PRESETS, is_image, is_video
+from realesrgan_paddle.media.kinds import IMAGE_EXTS, NO_ALPHA_EXTS, SIXTEEN_BIT_EXTS, X264_PRESETS, is_image, is_video
 from realesrgan_paddle.utils.runtime_env import import_paddle_quietly
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -161,7 +162,6 @@ def dni_kwargs(args):
     """``--dni OTHER W`` as the ``Upscaler`` arguments ``model=[m, OTHER], dni_weight=[W, 1 - W]``."""
     if not getattr(args, 'dni', None):
         return {}
-    from realesrgan_paddle.models.dni import check_dni_weight
     other, w = args.dni
     w = check_dni_weight(w, '--dni W')
     return {'model': [args.model_path or args.model_name, other], 'dni_weight': [w, 1.0 - w]}
@@ -202,9 +202,9 @@ def output_path(src, args, single, video, img=None):
         return out / f'{src.stem}{suffix}{output_container(src)}'
     ext = src.suffix.lower() if args.ext == 'auto' else '.' + args.ext
     if img is not None:
-        if img.ndim == 3 and img.shape[2] == 4 and ext in ('.jpg', '.jpeg', '.bmp'):
+        if img.ndim == 3 and img.shape[2] == 4 and ext in NO_ALPHA_EXTS:
             ext = '.png'  # keep the alpha channel
-        if img.dtype.itemsize == 2 and ext not in ('.png', '.tif', '.tiff'):
+        if img.dtype.itemsize == 2 and ext not in SIXTEEN_BIT_EXTS:
             ext = '.png'  # keep 16 bits
     if ext not in IMAGE_EXTS:
         ext = '.png'
@@ -298,7 +298,6 @@ def _run(args, backend):
     if args.tile_pad < 0 or args.pre_pad < 0:
         fail(None, '--tile_pad and --pre_pad must be >= 0')
     if args.denoise_strength is not None:  # the zoo's check, as for --dni W
-        from realesrgan_paddle.models.dni import check_dni_weight
         try:
             check_dni_weight(args.denoise_strength, '-dn')
         except ValueError as e:

@@ -31,8 +31,8 @@ output carries no gradient.
 """
 import paddle
 
-from .frequency import _check, _reduce, chroma, gaussian_blur
-from .pixel import WeightedLoss
+from .frequency import chroma, gaussian_blur
+from .pixel import WeightedLoss, check_pair, reduce_loss
 from .registry import register_loss
 
 
@@ -49,18 +49,18 @@ def _sigma(sigma, name=''):
 def high_band_l1_loss(pred, anchor, sigma=1.5, reduction='mean'):
     """L1 between the high bands (``x - blur(x)``, blur ``sigma``) of ``pred`` and ``anchor`` (detached), any
     channel count."""
-    _check(pred, anchor, 'high_band_l1_loss', channels=None)
+    check_pair(pred, anchor, 'high_band_l1_loss', channels=None)
     _sigma(sigma, 'high_band_l1_loss: ')
-    return _reduce(paddle.abs(_high(pred, sigma) - _high(anchor.detach(), sigma)), reduction)
+    return reduce_loss(paddle.abs(_high(pred, sigma) - _high(anchor.detach(), sigma)), reduction)
 
 
 def chroma_band_loss(pred, anchor, sigma=1.5, reduction='mean'):
     """L1 between the high bands (``x - blur(x)``, blur ``sigma``) of the colour parts (``chroma``: each RGB
     channel minus the BT.601 luma) of ``pred`` and ``anchor`` (detached): grey texture costs nothing, colour
     texture the anchor does not have costs its amplitude."""
-    _check(pred, anchor, 'chroma_band_loss', channels=(3,))
+    check_pair(pred, anchor, 'chroma_band_loss', channels=(3,))
     _sigma(sigma, 'chroma_band_loss: ')
-    return _reduce(paddle.abs(_high(chroma(pred), sigma) - _high(chroma(anchor.detach()), sigma)), reduction)
+    return reduce_loss(paddle.abs(_high(chroma(pred), sigma) - _high(chroma(anchor.detach()), sigma)), reduction)
 
 
 class _BandLoss(WeightedLoss):

@@ -14,8 +14,8 @@ not texture. Inputs: ``pred`` NCHW ``[N, C, H * scale, W * scale]``, ``lq`` ``[N
 import paddle
 import paddle.nn.functional as F
 
-from .frequency import _reduce, gaussian_blur
-from .pixel import WeightedLoss
+from .frequency import gaussian_blur
+from .pixel import WeightedLoss, reduce_loss
 from .registry import register_loss
 
 
@@ -44,7 +44,7 @@ def redegrade(pred, scale=4, sigma=0.0):
 def consistency_loss(pred, lq, scale=4, sigma=0.0, reduction='mean'):
     """L1 between ``redegrade(pred, scale, sigma)`` and ``lq`` (all channels)."""
     _check(pred, lq, scale, sigma)
-    return _reduce((redegrade(pred, scale, sigma) - lq.detach()).abs(), reduction)
+    return reduce_loss((redegrade(pred, scale, sigma) - lq.detach()).abs(), reduction)
 
 
 @register_loss(target='lq', log='cons', dataset='real_lq')

@@ -20,7 +20,7 @@ Inputs are NCHW RGB tensors in [0, 1] (any channel count for the FFT loss; 3 or 
 import paddle
 import paddle.nn.functional as F
 
-from .pixel import REDUCTIONS, WeightedLoss
+from .pixel import WeightedLoss, check_pair, reduce_loss
 from .registry import register_loss
 
 # ITU-R BT.601 luma weights on [0, 1] RGB (the Y of evaluation.metrics.bgr_to_y without offset and range scaling)
@@ -29,25 +29,6 @@ FFT_SPACES = ('rgb', 'luma')
 ENERGY_SPACES = ('luma', 'grey', 'rgb')
 _LAPLACE = [[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]
 _SOBEL_X = [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]
-
-
-def _check(pred, target, name, channels=(1, 3)):
-    if not isinstance(pred, paddle.Tensor) or not isinstance(target, paddle.Tensor):
-        raise TypeError(f'{name}: pred and target must be paddle Tensors')
-    if pred.ndim != 4:
-        raise ValueError(f'{name}: expected NCHW tensors, got shape {list(pred.shape)}')
-    if list(pred.shape) != list(target.shape):
-        raise ValueError(f'{name}: pred {list(pred.shape)} and target {list(target.shape)} differ in shape')
-    if channels and pred.shape[1] not in channels:
-        raise ValueError(f'{name}: expected {" or ".join(map(str, channels))} channels, got {pred.shape[1]}')
-
-
-def _reduce(x, reduction):
-    if reduction not in REDUCTIONS:
-        raise ValueError(f'reduction must be one of {REDUCTIONS}, got {reduction!r}')
-    if reduction == 'mean':
-        return x.mean()
-    return x.sum() if reduction == 'sum' else x
 
 
 def luma(x):
@@ -105,7 +86,7 @@ def hf_energy_loss(pred, target, window=8, reduction='mean', pool=1, space='luma
     ``pool`` > 1 measures a coarser band: luma is averaged over ``pool`` x ``pool`` blocks first (the window
     is then ``window // pool`` of those blocks, the same area). A pattern with a period of ``pool`` pixels
     or less (a lattice on the pixel-shuffle grid) averages away there, so the term cannot be met by one."""
-    _check(pred, target, 'hf_energy_loss')
+    check_pair(pred, target, 'hf_energy_loss')
     if int(window) < 1 or int(pool) < 1:
         raise ValueError(f'hf_energy_loss: window and pool must be >= 1, got {window}, {pool}')
     if space not in ENERGY_SPACES:
@@ -121,7 +102,7 @@ def hf_energy_loss(pred, target, window=8, reduction='mean', pool=1, space='luma
     d = paddle.abs(ep - et)
     if space == 'rgb':
         d = d.reshape([pred.shape[0], -1, d.shape[2], d.shape[3]])
-    return _reduce(d, reduction)
+    return reduce_loss(d, reduction)
 
 
 def fft_amplitude_loss(pred, target, reduction='mean', space='rgb'):
@@ -131,15 +112,15 @@ def fft_amplitude_loss(pred, target, reduction='mean', space='rgb'):
     nothing of how the channels' phases line up, so texture asked for that way can come out as colour
     speckle (independent texture per channel) where the GT has grey texture; luma asks for the texture's
     strength without touching the colour."""
-    _check(pred, target, 'fft_amplitude_loss', channels=None)
+    check_pair(pred, target, 'fft_amplitude_loss', channels=None)
     if space not in FFT_SPACES:
         raise ValueError(f'fft_amplitude_loss: space must be one of {FFT_SPACES}, got {space!r}')
     if space == 'luma':
-        _check(pred, target, 'fft_amplitude_loss')
+        check_pair(pred, target, 'fft_amplitude_loss')
         pred, target = luma(pred), luma(target)
     ap = paddle.abs(paddle.fft.rfft2(pred, norm='ortho'))
     at = paddle.abs(paddle.fft.rfft2(target.detach(), norm='ortho'))
-    return _reduce(paddle.abs(ap - at), reduction)
+    return reduce_loss(paddle.abs(ap - at), reduction)
 
 
 def gaussian_blur(x, sigma):
@@ -155,10 +136,10 @@ def gaussian_blur(x, sigma):
 
 def lowpass_l1_loss(pred, target, sigma=1.0, reduction='mean'):
     """L1 between the Gaussian-blurred (``sigma`` px) ``pred`` and ``target``, all channels."""
-    _check(pred, target, 'lowpass_l1_loss', channels=None)
+    check_pair(pred, target, 'lowpass_l1_loss', channels=None)
     if not float(sigma) > 0:
         raise ValueError(f'lowpass_l1_loss: sigma must be > 0, got {sigma}')
-    return _reduce(paddle.abs(gaussian_blur(pred, sigma) - gaussian_blur(target.detach(), sigma)), reduction)
+    return reduce_loss(paddle.abs(gaussian_blur(pred, sigma) - gaussian_blur(target.detach(), sigma)), reduction)
 
 
 def subpixel_grid_loss(pred, target, period=4, window=8, reduction='mean'):
@@ -172,7 +153,7 @@ def subpixel_grid_loss(pred, target, period=4, window=8, reduction='mean'):
     It is blind to any error that is the same at every position, so it adds no pull towards a blurred
     output. H and W must be multiples of ``period``.
     """
-    _check(pred, target, 'subpixel_grid_loss')
+    check_pair(pred, target, 'subpixel_grid_loss')
     p, w = int(period), int(window)
     if p < 2 or w < 1:
         raise ValueError(f'subpixel_grid_loss: period must be >= 2 and window >= 1, got {period}, {window}')
@@ -182,19 +163,19 @@ def subpixel_grid_loss(pred, target, period=4, window=8, reduction='mean'):
     d = F.pixel_unshuffle(luma(pred) - luma(target.detach()), p)  # N, p*p positions, H/p, W/p
     k = min(w, h // p, wd // p)
     m = F.avg_pool2d(d, k, stride=k)
-    return _reduce(paddle.abs(m - m.mean(axis=1, keepdim=True)), reduction)
+    return reduce_loss(paddle.abs(m - m.mean(axis=1, keepdim=True)), reduction)
 
 
 def gradient_loss(pred, target, reduction='mean'):
     """L1 between the Sobel gradient magnitudes of the luma of ``pred`` and ``target``."""
-    _check(pred, target, 'gradient_loss')
+    check_pair(pred, target, 'gradient_loss')
 
     def mag(x):
         y = luma(x)
         gx = _filter(y, _SOBEL_X)
         gy = _filter(y, [list(r) for r in zip(*_SOBEL_X)])
         return paddle.sqrt(gx * gx + gy * gy + 1e-8)
-    return _reduce(paddle.abs(mag(pred) - mag(target.detach())), reduction)
+    return reduce_loss(paddle.abs(mag(pred) - mag(target.detach())), reduction)
 
 
 @register_loss(log='hf')

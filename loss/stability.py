@@ -11,7 +11,7 @@ gradient: the network is pushed to read the picture, not the draw.
 """
 import paddle
 
-from .pixel import WeightedLoss, _check, _reduce
+from .pixel import WeightedLoss, l1_loss
 from .registry import register_loss
 
 
@@ -21,8 +21,7 @@ def stability_loss(out, out_twin, reduction='mean'):
         raise TypeError('stability_loss: out and out_twin must be paddle Tensors')
     if out.ndim != 4:
         raise ValueError(f'stability_loss: expected NCHW tensors, got {list(out.shape)}')
-    _check(out, out_twin, reduction)
-    return _reduce((out - out_twin).abs(), reduction)
+    return l1_loss(out, out_twin, reduction)
 
 
 def _range(name, value, low, high):

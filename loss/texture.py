@@ -18,9 +18,8 @@ import paddle.nn.functional as F
 
 from realesrgan_paddle.models.vgg import VGG19FeatureExtractor
 
-from .frequency import _check, _reduce
 from .perceptual import CRITERIA, DEFAULT_LAYER_WEIGHTS, perceptual_loss
-from .pixel import WeightedLoss
+from .pixel import WeightedLoss, check_pair, reduce_loss
 from .registry import register_loss
 
 
@@ -37,7 +36,7 @@ def sliced_wasserstein_loss(pred, target, num_proj=24, patch=11, scales=3, reduc
     zero-mean unit-norm ``patch`` x ``patch`` filters (``paddle.randn``: seed paddle for reproducibility).
     ``reduction='none'`` gives the per-image, per-projection distances ``[N, scales * num_proj]``.
     """
-    _check(pred, target, 'sliced_wasserstein_loss', channels=None)
+    check_pair(pred, target, 'sliced_wasserstein_loss', channels=None)
     if int(num_proj) < 1 or int(patch) < 1 or int(scales) < 1:
         raise ValueError(f'sliced_wasserstein_loss: num_proj, patch and scales must be >= 1, got '
                          f'{num_proj}, {patch}, {scales}')
@@ -55,7 +54,7 @@ def sliced_wasserstein_loss(pred, target, num_proj=24, patch=11, scales=3, reduc
         px = paddle.sort(F.conv2d(x, w).reshape([n, int(num_proj), -1]), axis=-1)
         py = paddle.sort(F.conv2d(y, w).reshape([n, int(num_proj), -1]), axis=-1)
         dists.append(paddle.abs(px - py).mean(axis=-1))
-    return _reduce(paddle.concat(dists, axis=1), reduction)
+    return reduce_loss(paddle.concat(dists, axis=1), reduction)
 
 
 @register_loss(log='swd')
@@ -111,7 +110,7 @@ class RandomVGGLoss(WeightedLoss):
         self.vgg = random_vgg(self.layer_weights, seed)
 
     def forward(self, pred, target):
-        _check(pred, target, 'RandomVGGLoss', channels=(3,))
+        check_pair(pred, target, 'RandomVGGLoss', channels=(3,))
         percep, style = perceptual_loss(self.vgg(pred), self.vgg(target.detach()), self.layer_weights,
                                         self.criterion, self.perceptual_weight, self.style_weight)
         total = sum(t for t in (percep, style) if t is not None)

@@ -15,6 +15,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: the pipe keeps its size
+    fcntl = None
+
 from realesrgan_paddle.utils.fileio import open_or_fail
 
 FIX = 'install it with `apt-get install ffmpeg` or `pip install imageio-ffmpeg`'
@@ -123,10 +128,11 @@ PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size for unprivileged processes
 def widen_pipe(fileobj, size=PIPE_BYTES):
     """Grow an ffmpeg pipe's kernel buffer (64 KiB by default) so that a frame crosses in a few wake-ups
     instead of one per 64 KiB: each wake-up of ffmpeg preempts a thread of the model. Best effort (Linux)."""
+    if fcntl is None:
+        return
     try:
-        import fcntl
         fcntl.fcntl(fileobj.fileno(), getattr(fcntl, 'F_SETPIPE_SZ', 1031), size)
-    except (ImportError, OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError):
         pass
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realesrgan_paddle.media.kinds import JPEG_EXTS, NO_ALPHA_EXTS, SIXTEEN_BIT_EXTS
 from realesrgan_paddle.utils.fileio import atomic_write_bytes, open_or_fail
 
 _MAGIC = (
@@ -273,13 +274,13 @@ def imwrite(path, img, quality=95):
     if not ext:
         raise ImageWriteError(f'{path}: no file extension to choose the format from')
     params = []
-    if ext in ('.jpg', '.jpeg'):
+    if ext in JPEG_EXTS:
         params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
     elif ext == '.webp':
         params = [cv2.IMWRITE_WEBP_QUALITY, int(quality)]
-    if img.dtype == np.uint16 and ext not in ('.png', '.tif', '.tiff'):
+    if img.dtype == np.uint16 and ext not in SIXTEEN_BIT_EXTS:
         img = (img.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)  # formats without 16-bit support
-    if img.ndim == 3 and img.shape[2] == 4 and ext in ('.jpg', '.jpeg', '.bmp'):
+    if img.ndim == 3 and img.shape[2] == 4 and ext in NO_ALPHA_EXTS:
         img = img[:, :, :3]
     try:
         ok, buf = cv2.imencode(ext, img, params)
@@ -301,6 +302,20 @@ def pixel_max(dtype):
     if dtype.kind == 'f':
         return 1.0
     raise ValueError(f'unsupported pixel type {dtype}')
+
+
+def to_bgr(img):
+    """3-channel BGR from what ``imread`` gives: alpha dropped, gray expanded (the dtype kept)."""
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    return img[..., :3]
+
+
+def to_bgr8(img):
+    """uint8 3-channel BGR from what ``imread`` gives (gray, BGRA, 16-bit)."""
+    if img.dtype == np.uint16:
+        img = (img.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(to_bgr(img))
 
 
 def image_to_chw(img):

@@ -9,6 +9,12 @@ IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff', '.ppm',
 VIDEO_EXTS = ('.mp4', '.mkv', '.avi', '.mov', '.webm', '.ts', '.m2ts', '.mts', '.flv', '.wmv', '.mpg',
               '.mpeg', '.m4v', '.3gp', '.ogv', '.mxf', '.vob', '.y4m', '.dv', '.asf', '.rm', '.rmvb')
 
+# what the image writer (media.image_io.imwrite) can keep: JPEG's two spellings (quality applies), the formats
+# that hold no alpha channel (an RGBA image loses it), and those that hold 16 bits per channel (others get 8)
+JPEG_EXTS = ('.jpg', '.jpeg')
+NO_ALPHA_EXTS = ('.jpg', '.jpeg', '.bmp')
+SIXTEEN_BIT_EXTS = ('.png', '.tif', '.tiff')
+
 # the containers a video upscale writes as they are named (inference.video.output_container); others become .mp4
 OUTPUT_CONTAINERS = ('.mp4', '.mkv', '.mov')
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
+from realesrgan_paddle.utils.cli_parser import check_dni_weight
 from realesrgan_paddle.utils.fileio import cache_root, sha256_file
 
 from .loading import read_checkpoint
@@ -41,17 +42,6 @@ def interpolate_states(a, b, weight_a):
         else:
             out[k] = va.copy()
     return out
-
-
-def check_dni_weight(weight, what='dni weight'):
-    """``weight`` as a float in [0, 1]; ValueError (one line) otherwise."""
-    try:
-        w = float(weight)
-    except (TypeError, ValueError):
-        raise ValueError(f'{what} must be a number in [0, 1], got {weight!r}') from None
-    if not 0.0 <= w <= 1.0:  # also refuses NaN
-        raise ValueError(f'{what} must be in [0, 1], got {weight}')
-    return w
 
 
 def _full_arch(arch):

@@ -8,7 +8,7 @@ checker holds no network's list, and a new network declares what its layers writ
 * ``legacy``, ``legacy_attrs``: op types and attribute names of ``inference.pdmodel`` (``tools/export_model.py``,
   traced under ``paddle.pir_utils.OldIrGuard``), also in the oneDNN-optimised graph Paddle Inference derives;
 * ``pir``, ``pir_attrs``: those of the PIR program ``tools/export_onnx.py`` traces for paddle2onnx, under
-  ``inference.onnx_export.onnx_convertible_ops``, which writes an integer nearest or bilinear upsampling as a
+  ``inference.onnx_ops.onnx_convertible_ops``, which writes an integer nearest or bilinear upsampling as a
   ``conv2d_transpose`` (bilinear after a replicate pad, its kernel a constant), ``leaky_relu`` as ``maximum``, and
   a zero pad as a replicate pad and a mask.
 

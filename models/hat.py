@@ -16,7 +16,7 @@ import paddle.nn.functional as F
 from . import export_ops as ops
 from .legacy_ops import GELU, SIGMOID_OPS, sigmoid
 from .specs import ArchSpec, Bound, shape_of
-from .swinir import (SWIN_BOUNDS, _Norm, attention_bytes, rename_swin_buffers, stage_shapes, swin_consistent,
+from .swinir import (SWIN_BOUNDS, PatchNorm, attention_bytes, rename_swin_buffers, stage_shapes, swin_consistent,
                      window_of)
 from .window_attention import (WINDOW_ATTENTION_OPS, Mlp, PixelShuffleUpsample, WindowAttention, attend, bias_table,
                                crop_to, image_mean, index_buffer, merge_heads, pad_to_multiple, position_bias,
@@ -191,7 +191,7 @@ class HAT(nn.Layer):
         index_buffer(self, 'index_sa', relative_position_index(window_size))
         index_buffer(self, 'index_oca', relative_position_index(window_size, overlap))
         self.conv_first = nn.Conv2D(num_in_ch, embed_dim, 3, 1, 1)
-        self.patch_embed = _Norm(embed_dim)
+        self.patch_embed = PatchNorm(embed_dim)
         self.layers = nn.LayerList([RHAG(embed_dim, d, h, cfg) for d, h in zip(depths, num_heads)])
         self.norm = nn.LayerNorm(embed_dim)
         self.conv_after_body = nn.Conv2D(embed_dim, embed_dim, 3, 1, 1) if resi_connection == '1conv' else None

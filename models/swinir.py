@@ -88,7 +88,7 @@ class _Unshuffle(nn.Layer):
         return static_unshuffle(x, self.r)
 
 
-class _Norm(nn.Layer):
+class PatchNorm(nn.Layer):
     """``patch_embed.norm``: the LayerNorm on the embedded tokens."""
 
     def __init__(self, dim):
@@ -120,7 +120,7 @@ class SwinIR(nn.Layer):
         index_buffer(self, 'position_index', relative_position_index(window_size))
         conv = nn.Conv2D(num_in_ch * start_unshuffle ** 2, embed_dim, 3, 1, 1)
         self.conv_first = nn.Sequential(_Unshuffle(start_unshuffle), conv) if start_unshuffle > 1 else conv
-        self.patch_embed = _Norm(embed_dim)
+        self.patch_embed = PatchNorm(embed_dim)
         self.layers = nn.LayerList([RSTB(embed_dim, d, h, window_size, mlp_ratio, resi_connection)
                                     for d, h in zip(depths, num_heads)])
         self.norm = nn.LayerNorm(embed_dim)

@@ -41,7 +41,7 @@ from realesrgan_paddle.utils.download import download, refuse_offline
 from realesrgan_paddle.utils.fileio import cache_root
 from realesrgan_paddle.utils.progress import Steps
 
-from . import zoo_cache, zoo_perception, zoo_unet
+from . import ncnn_import, zoo_cache, zoo_perception, zoo_unet
 from .dni import blend, check_dni_weight
 from .index_fetch import fetch_perception
 from .loading import read_checkpoint
@@ -419,13 +419,12 @@ def fetch_entry(entry, source='auto', progress=True):
     if source != 'download' and entry.ncnn:
         if known[imported] or known[imported] is False and zoo_cache.usable(entry, imported, False):
             return imported
-        from .ncnn_import import save_imported, wheel_model_files
-        files = wheel_model_files(entry.ncnn, entry.wheel)
+        files = ncnn_import.wheel_model_files(entry.ncnn, entry.wheel)
         if files is not None:
             with Steps(f'{entry.name}: one-time import from the {entry.wheel} wheel', 1, progress) as bar:
                 bar.step(f'reading {Path(files[1]).name}, writing {imported}')
-                save_imported(*files, imported, meta={'name': entry.name, 'release_url': entry.url,
-                                                      'licence': entry.licence})
+                ncnn_import.save_imported(*files, imported, meta={'name': entry.name, 'release_url': entry.url,
+                                                                  'licence': entry.licence})
             return imported
     if source == 'ncnn' or not entry.url:
         raise FileNotFoundError(f'{entry.name}: {_no_copy(entry, source)}')

@@ -12,7 +12,7 @@ from realesrgan_paddle.data.fit.lq_source import list_sources
 from realesrgan_paddle.data.fit.lq_stats import MIN_MEASURE_SIDE
 from realesrgan_paddle.media.ffmpeg import probe_video
 
-from .real_lq import _size_of
+from .real_lq import footage_size
 from .split import MIN_TRAIN, WANT_HELDOUT
 
 
@@ -31,7 +31,7 @@ def keyframes_needed(every, gap, clips=1):
 
 def _lq_sizes(lq_paths):
     """``[(name, (width, height))]`` of the --lq-videos sources (videos and image folders)."""
-    return [_size_of(kind, src) for kind, src in list_sources(lq_paths)]
+    return [footage_size(kind, src) for kind, src in list_sources(lq_paths)]
 
 
 def shortfall(videos, every, gap, lq_paths=()):

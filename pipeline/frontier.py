@@ -2,6 +2,8 @@
 held-out frames, and the plot drawn from that table (PSNR against NIQE, PSNR against detail, and PSNR against
 LPIPS when it is measured); with --lq-videos the same on the held-out real LQ frames (without their HR frames: a
 table of NIQE and detail against bicubic, no plot)."""
+from realesrgan_paddle.utils.plotting import pyplot
+
 from .dni_sweep import blend_name, describe
 from .select import LPIPS_TOL, W_DETAIL, W_NIQE
 
@@ -65,9 +67,7 @@ def draw(rows, out_png, gt_niqe=None, finetune=None):
     table row (a row without the panel's metric is left out of that panel); the checkpoints joined in iteration
     order from the base, the blends from the base to the blended checkpoint ``finetune``; the exported row ringed.
     Returns the figure (closed, its artists readable)."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     cols = ('NIQE', 'detail') + (('LPIPS',) if any(_measured(r[COL['LPIPS']]) for r in rows) else ())
     fig, axes = plt.subplots(1, len(cols), figsize=(6.5 * len(cols), 5))
     by_name = {r[COL['point']]: r for r in rows}

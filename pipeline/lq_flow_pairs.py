@@ -21,7 +21,7 @@ from realesrgan_paddle.training.option_file import overrides_need
 from realesrgan_paddle.utils.fileio import atomic_write_text
 
 from .context import DomainError
-from .real_lq import _stem
+from .real_lq import clip_stem
 from .stages_data import split_holdout
 
 PAIRS = 60  # pairs of consecutive LQ frames over the training span (as many as the consistency loss's frames)
@@ -89,7 +89,7 @@ def write_lq_pairs(lq_paths, out, pairs=PAIRS, holdout=0.2):
     n = 0
     for kind, src in sources:
         found = _video_pairs(src, holdout, per) if kind == 'video' else _image_pairs(src, holdout, per)
-        stem = _stem(src) if kind == 'video' else _stem(Path(src[0]).parent)
+        stem = clip_stem(src) if kind == 'video' else clip_stem(Path(src[0]).parent)
         for idx, a, b in found:
             imwrite(out / f'{stem}_{idx:06d}_t0.png', a)
             imwrite(out / f'{stem}_{idx:06d}_t1.png', b)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from realesrgan_paddle.training.option_file import apply_overrides
 
-from .recipes import FITTED_PARTNER, PERCEPTUAL_PARTNER, _scale, dump, loss_entry, partner_iters
+from .recipes import FITTED_PARTNER, PERCEPTUAL_PARTNER, dump, loss_entry, partner_iters, scale_count
 from .train_run import EXP_NAME, committed_paths, train_checked
 
 FOLDER = 'partner'
@@ -33,7 +33,7 @@ def partner_options(opt, template):
     tr = p['train']
     tr['total_iter'] = n
     if (tr.get('scheduler') or {}).get('milestones'):
-        tr['scheduler']['milestones'] = [_scale(m, n / total) for m in tr['scheduler']['milestones']]
+        tr['scheduler']['milestones'] = [scale_count(m, n / total) for m in tr['scheduler']['milestones']]
     p['val'] = None
     p['logger'].update(save_checkpoint_freq=n, keep_last=0)
     p['path']['experiments_root'] = str(Path(opt['path']['experiments_root']).parent / FOLDER / 'experiments')

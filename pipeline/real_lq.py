@@ -27,11 +27,12 @@ from realesrgan_paddle.data.builder.motion import MovingRegion, dedupe, thumbnai
 from realesrgan_paddle.data.fit.footage_fit import infer_scale
 from realesrgan_paddle.data.fit.lq_source import FootageError, list_sources
 from realesrgan_paddle.evaluation import model_cache as MT
-from realesrgan_paddle.evaluation.evaluator import _bgr, evaluate_noref, list_images
+from realesrgan_paddle.evaluation.evaluator import evaluate_noref, list_images
 from realesrgan_paddle.evaluation.flicker import BicubicFlickerMeter
 from realesrgan_paddle.evaluation.metrics import psnr
 from realesrgan_paddle.media.ffmpeg import VideoProbeError, probe_video
-from realesrgan_paddle.media.image_io import ImageReadError, imread, imwrite
+from realesrgan_paddle.media import video_reader
+from realesrgan_paddle.media.image_io import ImageReadError, imread, imwrite, to_bgr
 from realesrgan_paddle.media.video_reader import VideoError
 from realesrgan_paddle.utils.fileio import link_or_copy
 
@@ -43,7 +44,7 @@ FLICKER_FRAMES = 8  # consecutive held-out LQ frames the flicker is measured on 
 FLICKER_CROP = 96   # LQ px: their centre window (384 px at x4), so that every candidate runs on it in seconds
 
 
-def _size_of(kind, src):
+def footage_size(kind, src):
     """``(name, (width, height))`` of a video's stream or an image folder's first image."""
     if kind == 'video':
         try:
@@ -83,7 +84,7 @@ def check_lq_footage(videos, lq_paths):
         return
     common = Counter(hr.values()).most_common(1)[0][0]
     for kind, src in sources:
-        name, size = _size_of(kind, src)
+        name, size = footage_size(kind, src)
         ref = hr.get(Path(name).stem, common)
         try:
             scale = infer_scale(ref, size, name, fix=f'the pipeline needs LQ footage {SCALE}x smaller than the '
@@ -99,7 +100,7 @@ def check_lq_footage(videos, lq_paths):
 DURATION_TOL = (0.5, 0.02)  # seconds, fraction of the HR clip: an LQ clip this close in duration may be its copy
 
 
-def _stem(path):
+def clip_stem(path):
     return Path(path).stem.replace(' ', '_')
 
 
@@ -115,16 +116,16 @@ def match_clips(lq_paths, videos):
         except VideoProbeError:
             return None
     lq = [src for kind, src in list_sources(lq_paths) if kind == 'video']
-    hr = {_stem(v): v for v in videos}
-    free = {s: duration(v) for s, v in hr.items() if s not in {_stem(x) for x in lq}}
+    hr = {clip_stem(v): v for v in videos}
+    free = {s: duration(v) for s, v in hr.items() if s not in {clip_stem(x) for x in lq}}
     alias, notes = {}, []
     for src in lq:
-        if _stem(src) in hr:
+        if clip_stem(src) in hr:
             continue
         d = duration(src)
         near = [s for s, hd in free.items() if d and hd and abs(d - hd) <= max(DURATION_TOL[0], DURATION_TOL[1] * hd)]
         if len(near) == 1:
-            alias[_stem(src)] = near[0]
+            alias[clip_stem(src)] = near[0]
             free.pop(near[0])
         else:
             notes.append(f'{Path(src).name}: named like no HR clip, and ' + (
@@ -167,7 +168,7 @@ def _video_tail(path, holdout, every):
     if last is None:
         raise DomainError(f'--lq-videos: {path}: no frames could be decoded')
     cut = last * (1.0 - holdout) if cut is None else cut
-    return [(f'{_stem(path)}_{t:010.3f}', f) for t, f in frames if t >= cut]
+    return [(f'{clip_stem(path)}_{t:010.3f}', f) for t, f in frames if t >= cut]
 
 
 def _image_tail(files, holdout):
@@ -184,10 +185,9 @@ def _image_tail(files, holdout):
 def frames_shown_at(path, names, eps=0.002):
     """``[(name, frame)]``: for each ``(time, name)`` of ``names``, the frame of ``path`` a player shows at that
     time (the last one whose time is at most ``time + eps``): the same moments as the HR frames."""
-    from realesrgan_paddle.media.video_reader import FrameReader, VideoError
     names = sorted(names)
     out, k, prev = [], 0, None
-    reader = FrameReader(path, filters=[f'select=gte(t\\,{max(0.0, names[0][0] - 1.0):.3f})'])
+    reader = video_reader.FrameReader(path, filters=[f'select=gte(t\\,{max(0.0, names[0][0] - 1.0):.3f})'])
     try:
         for frame, info in reader:
             t = info['time'] or 0.0
@@ -217,7 +217,7 @@ def extract_heldout(lq_paths, out_dir, holdout, every, hr_heldout=None, limit=FR
     hr_heldout, alias = hr_heldout or {}, alias or {}
     named = []
     for kind, src in sources:
-        stem = alias.get(_stem(src), _stem(src)) if kind == 'video' else None
+        stem = alias.get(clip_stem(src), clip_stem(src)) if kind == 'video' else None
         if stem in hr_heldout and hr_heldout[stem]:
             named += frames_shown_at(src, hr_heldout[stem])
         else:
@@ -236,11 +236,10 @@ def _consecutive(kind, src, holdout, count):
     """The first ``count`` frames of the last ``holdout`` of one LQ source (a video, or an image folder's files)."""
     if kind != 'video':
         return [f for _, f in _image_tail(src, holdout)[:count]]
-    from realesrgan_paddle.media.video_reader import FrameReader, VideoError
     dur = probe_video(src)['duration'] or 0.0
     frames = []
     try:
-        for frame, _ in FrameReader(src, filters=[f'select=gte(t\\,{dur * (1.0 - holdout):.3f})']):
+        for frame, _ in video_reader.FrameReader(src, filters=[f'select=gte(t\\,{dur * (1.0 - holdout):.3f})']):
             frames.append(frame)
             if len(frames) >= count:
                 break
@@ -319,7 +318,7 @@ def score_flicker(nets, lq_dir):
     for name, net in nets.items():
         meter = BicubicFlickerMeter(SCALE)
         for f in files:
-            lq = _bgr(imread(f))
+            lq = to_bgr(imread(f))
             meter.add(lq, net.upscale(lq))
         out[name] = meter.result()
     return out

@@ -18,7 +18,7 @@ from realesrgan_paddle.media.image_io import imwrite
 from realesrgan_paddle.utils.fileio import atomic_write_text
 
 from .context import DomainError
-from .real_lq import PAIR_PSNR, _stem, find_pairs, frames_shown_at
+from .real_lq import PAIR_PSNR, clip_stem, find_pairs, frames_shown_at
 
 
 def _train_times(rows):
@@ -42,7 +42,7 @@ def _collect(lq_paths, rows, lq_dir, alias=None):
     for kind, src in sources:
         if kind != 'video':
             return 0, f'{Path(src[0]).parent}: image files, not a clip with times to match the HR frames'
-        stem = _stem(src)
+        stem = clip_stem(src)
         stem = (alias or {}).get(stem, stem)
         if not times.get(stem):
             return 0, f'{src}: no HR clip of the same name with training frames'

@@ -300,7 +300,7 @@ def fitted_recipe(template, base_arch=None):
             if o.split('=', 1)[0] not in stated and not (other and o.startswith('network_g.'))]
 
 
-def _scale(x, f):
+def scale_count(x, f):
     return max(1, int(round(x * f))) if x else x
 
 
@@ -321,11 +321,11 @@ def build_options(template, base_path, base_arch, base_label, kind, device, path
             'path.experiments_root': paths['experiments_root'],
             'path.pretrain_network_g': base_label if base_label in ZOO_BASES else str(base_path),
             'train.total_iter': n,
-            'train.scheduler.milestones': [_scale(m, f) for m in (tr.get('scheduler') or {}).get('milestones', [])],
+            'train.scheduler.milestones': [scale_count(m, f) for m in (tr.get('scheduler') or {}).get('milestones', [])],
             'logger.save_checkpoint_freq': ckpt, 'logger.keep_last': 0,
             'logger.print_freq': max(1, min(int((raw.get('logger') or {}).get('print_freq', 100)), n // 20 or 1))}
     if 'net_d_init_iters' in tr:
-        over['train.net_d_init_iters'] = _scale(int(tr['net_d_init_iters'] or 0), f)
+        over['train.net_d_init_iters'] = scale_count(int(tr['net_d_init_iters'] or 0), f)
     if raw.get('val') is not None:
         over['val.val_freq'] = ckpt
     if base_label not in ZOO_BASES:

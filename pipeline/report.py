@@ -7,6 +7,7 @@ from realesrgan_paddle.evaluation.evaluator import GEOMETRIC, input_note, textur
 from realesrgan_paddle.evaluation.metrics import geometric_mean
 from realesrgan_paddle.evaluation.sheet import LEGEND
 from realesrgan_paddle.training.metrics_log import FILE_NAME, read_metrics, series
+from realesrgan_paddle.utils.plotting import pyplot
 
 from .crops import frame_of, lines as crop_lines
 from .doc import Doc
@@ -22,9 +23,7 @@ def parse_train_log(path):
 
 def plot_curves(metrics_file, selection, out_png):
     """Losses over iterations, and the held-out PSNR and detail ratio of each checkpoint."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     losses, _ = parse_train_log(metrics_file) if metrics_file else ({}, {})
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))
     for k, pts in sorted(losses.items()):

@@ -7,14 +7,14 @@ from realesrgan_paddle.evaluation import model_cache as MT
 from realesrgan_paddle.evaluation.evaluator import list_images
 from realesrgan_paddle.evaluation.model_cache import BACKEND_RULE
 
-from . import crops, crops as C
+from . import crops, crops as C, stages_data
 from .context import DomainError
 from .dni_sweep import (  # the fidelity knob: blends of the base (or the partner) and the checkpoint
     finetune_of, run_sweep, weights_for)
 from .partner import partner_path
 from .real_lq import extract_consecutive, score_flicker, score_frames
 from .select import CRITERION, choose, compare, flicker_refusals, losses
-from .stages_model import _base
+from .stages_model import base_model
 from .train_run import EXP_NAME, checkpoints
 from .vs_bicubic import exported_point, exported_vs_bicubic
 
@@ -29,7 +29,7 @@ REPORT_IQA = ('lpips', 'dists')
 def settings_evaluate(ctx):
     """The stage's fingerprint; with the IQA metrics whose weights are on disk now (``iqa``): weights fetched after
     a run score it again with them (a re-run kept a stage scored without LPIPS)."""
-    kind = _base(ctx)[2]
+    kind = base_model(ctx)[2]
     iqa = sorted(k for k in MT.iqa_metrics(ctx.s.device, load=False) if k in REPORT_IQA)
     return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'allow_flicker': ctx.s.allow_flicker, 'iqa': iqa,
             'crop_border': 4, 'real_vote': True, 'bicubic_in_selection': True,
@@ -39,7 +39,7 @@ def settings_evaluate(ctx):
 
 
 def run_evaluate(ctx, part):
-    base_path, _, kind, _ = _base(ctx)
+    base_path, _, kind, _ = base_model(ctx)
     base_path = str(base_path)
     gt, lq, cropped = _cropped(ctx, part)
     ckpts = checkpoints(ctx.out('finetune') / 'experiments' / EXP_NAME)
@@ -104,9 +104,9 @@ def _flicker(ctx, part, nets, models):
     them."""
     if not ctx.s.lq_videos:
         return None
-    from .stages_data import split_holdout
     photos = bool(ctx.s.hr_photos)  # a photo run's LQ image folders are photos, not consecutive frames
-    info = extract_consecutive(ctx.s.lq_videos, part / 'flicker_lq', split_holdout(ctx), videos_only=photos)
+    info = extract_consecutive(ctx.s.lq_videos, part / 'flicker_lq', stages_data.split_holdout(ctx),
+                               videos_only=photos)
     if info['frames'] < 2:
         ctx.say('evaluate: ' + ('no LQ video among the photos' if photos else 'no LQ source has two consecutive '
                                 'held-out frames of one size') + ': flicker not measured')

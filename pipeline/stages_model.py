@@ -31,7 +31,7 @@ from .train_run import EXP_NAME, checkpoints, committed_paths, run_train, train_
 from .vs_bicubic import exported_vs_bicubic
 
 
-def _base(ctx):
+def base_model(ctx):
     try:
         return resolve_base(ctx.s.base)
     except RecipeError as exc:
@@ -39,7 +39,7 @@ def _base(ctx):
 
 
 def _recipe(ctx, part, iters):
-    path, arch, kind, label = _base(ctx)
+    path, arch, kind, label = base_model(ctx)
     assets = official_assets()
     template, note = pick_template(kind, ctx.s.device, assets)
     paths = {'train_hr': str(ctx.out('split') / 'train_hr'), 'val_hr': str(ctx.out('split') / 'val_hr'),
@@ -155,11 +155,11 @@ def write_train_lq(lq_paths, out, frames, holdout):
 
 def template_of(ctx):
     """The recipe template's path for this run's base and device."""
-    return pick_template(_base(ctx)[2], ctx.s.device, official_assets())[0]
+    return pick_template(base_model(ctx)[2], ctx.s.device, official_assets())[0]
 
 
 def settings_finetune(ctx):
-    path, arch, kind, label = _base(ctx)
+    path, arch, kind, label = base_model(ctx)
     template, _ = pick_template(kind, ctx.s.device, official_assets())
     if not template.is_file():
         raise DomainError(f'{template}: recipe template not found')
@@ -306,7 +306,7 @@ def run_export(ctx, part):
     forced = check_beats_bicubic(ctx, res)
     ckpts = {f'iter_{it}': p for it, p in checkpoints(ctx.out('finetune') / 'experiments' / EXP_NAME).items()}
     try:
-        src, what = export_choice(res, ckpts, _base(ctx)[0], ctx.s.dni_weight, part / 'model.pdparams',
+        src, what = export_choice(res, ckpts, base_model(ctx)[0], ctx.s.dni_weight, part / 'model.pdparams',
                                   partner_path(ctx))
     except ValueError as exc:
         raise DomainError(f'export: {exc}; re-run the finetune stage', code=1) from None

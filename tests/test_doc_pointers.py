@@ -211,7 +211,7 @@ def test_the_design_checks_catch_stale_names():
     assert unknown_design_names(old) == ['STAGE_FUNCS', 'stabiliser.no_such_name']
     assert misplaced_design_names(old) == ['STAGES in pipeline/context.py', 'STAGE_FUNCS in pipeline/pipeline.py',
                                            'atomic_write_bytes in data.fit.footage_fit']
-    now = "`STAGES` (`pipeline/stage_list.py`); `models.zoo`'s `wheel_model_files`; `FrameLoop.upscale`; `Stage`"
+    now = "`STAGES` (`pipeline/stage_list.py`); `models.zoo`'s `resolve_model_ref`; `FrameLoop.upscale`; `Stage`"
     assert unknown_design_names(now) == [] and misplaced_design_names(now) == []
 
 

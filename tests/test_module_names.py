@@ -6,7 +6,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # name -> why it means the same thing wherever it is; a package's __init__.py always does
-SAME_MEANING = {'__init__.py': 'a package itself'}
+SAME_MEANING = {'__init__.py': 'a package itself',
+                '_bootstrap.py': "a script folder's one sys.path edit (tools/, benchmarks/; tests/test_no_path_edits.py)"}
 
 
 def product_modules(root=ROOT):

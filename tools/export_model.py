@@ -29,7 +29,7 @@ from realesrgan_paddle.inference.export_check import check_input, judge  # noqa:
 from realesrgan_paddle.inference.upscaler import resolve_model  # noqa: E402
 from realesrgan_paddle.utils import runtime_env  # noqa: E402
 from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard library only)
-    ArgumentParser, RawHelpFormatter, add_output, fail, returns_status)
+    ArgumentParser, RawHelpFormatter, add_output, check_dni_weight, fail, returns_status)
 from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, write_error  # noqa: E402
 from realesrgan_paddle.utils.progress import is_tty  # noqa: E402
 
@@ -86,7 +86,6 @@ def main(argv=None):
     try:
         dni = None
         if args.dni:
-            from realesrgan_paddle.models.dni import check_dni_weight
             dni = (args.dni[0], check_dni_weight(args.dni[1], '--dni W'))
         path = resolve_model(args.model_path, args.denoise_strength, dni=dni)
         net, arch = models.load_network(path, arch=over or None)

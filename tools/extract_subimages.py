@@ -23,6 +23,7 @@ from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard librar
 
 from realesrgan_paddle.media.image_io import imread as read_image  # noqa: E402  (one clear ValueError per bad file)
 from realesrgan_paddle.data.builder.images import checked_folders, run_pool, write_image  # noqa: E402
+from realesrgan_paddle.media.kinds import JPEG_EXTS  # noqa: E402
 
 
 def positions(size, crop, step, thresh):
@@ -41,7 +42,7 @@ def crop_boxes(h, w, crop, step, thresh):
 
 
 def crop_ext(src):
-    return '.png' if src.suffix.lower() not in ('.png', '.jpg', '.jpeg') else src.suffix.lower()
+    return src.suffix.lower() if src.suffix.lower() in ('.png', *JPEG_EXTS) else '.png'
 
 
 def process(job):

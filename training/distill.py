@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from realesrgan_paddle import models
 from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
-from realesrgan_paddle.loss.frequency import _check, hf_energy_loss, subpixel_grid_loss
+from realesrgan_paddle.loss.frequency import hf_energy_loss, subpixel_grid_loss
+from realesrgan_paddle.loss.pixel import check_pair
 from realesrgan_paddle.media.image_io import ImageReadError, chw_to_image, image_to_chw, imread, imwrite
 from realesrgan_paddle.models.loading import load_state_into, read_checkpoint
 from realesrgan_paddle.models.skip_refit import refit_skip
@@ -40,7 +41,7 @@ def distill_loss(out, target, energy_weight=15.0, grid_weight=20.0, window=8):
     between the local RMS of their luma Laplacians in ``window`` px windows (``loss.frequency.hf_energy_loss``),
     plus ``grid_weight`` times the part of the error that repeats every 4 px (``subpixel_grid_loss``: without it
     the band-strength term is met by a mesh on the x4 pixel-shuffle grid)."""
-    _check(out, target, 'distill_loss')
+    check_pair(out, target, 'distill_loss')
     if energy_weight < 0 or grid_weight < 0 or int(window) < 1:
         raise ValueError(f'distill_loss: energy_weight and grid_weight must be >= 0 and window >= 1, got '
                          f'{energy_weight}, {grid_weight}, {window}')

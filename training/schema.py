@@ -138,19 +138,18 @@ def _found(kind, value):
     """Whether ``value`` is on disk or, for ``model``, names a file, an export folder or a model-zoo entry
     (``models.zoo.parse_model_ref``'s one rule)."""
     if kind == 'model':
-        from realesrgan_paddle.models.zoo import ModelRefError, parse_model_ref
+        zoo = _zoo()
         try:
-            return parse_model_ref(value).kind != 'bicubic'
-        except ModelRefError:
+            return zoo.parse_model_ref(value).kind != 'bicubic'
+        except zoo.ModelRefError:
             return False
     return Path(str(value)).exists()
 
 
 def _zoo_hint(path, value):
     """'; the model zoo has NAME ...' when the missing file is named like a zoo model (official option files)."""
-    from realesrgan_paddle.models.zoo import get_entry
     try:
-        entry = get_entry(Path(str(value)).stem)
+        entry = _zoo().get_entry(Path(str(value)).stem)
     except KeyError:
         return ''
     return f'; the model zoo has it: write `{path.split(".")[-1]}: {entry.name}` (fetched into the cache on first use)'
@@ -254,6 +253,11 @@ def params(factory, hidden=()):
 def _models():
     from realesrgan_paddle import models
     return models
+
+
+def _zoo():
+    from realesrgan_paddle.models import zoo
+    return zoo
 
 
 def _networks():

@@ -38,6 +38,18 @@ def without_flag(argv, flag):
     return out
 
 
+def check_dni_weight(weight, what='dni weight'):
+    """``weight`` as a float in [0, 1]; ValueError (one line) otherwise: a DNI weight or a denoise strength, checked
+    by the tools before paddle loads and by ``models.dni`` and ``models.zoo``."""
+    try:
+        w = float(weight)
+    except (TypeError, ValueError):
+        raise ValueError(f'{what} must be a number in [0, 1], got {weight!r}') from None
+    if not 0.0 <= w <= 1.0:  # also refuses NaN
+        raise ValueError(f'{what} must be in [0, 1], got {weight}')
+    return w
+
+
 def int_in(low, high=None):
     """An argparse ``type``: a whole number from ``low`` (to ``high``, when given); a one-line usage error otherwise."""
     want = f'a whole number from {low} to {high}' if high is not None else f'a whole number >= {low}'

@@ -116,7 +116,7 @@ _TEMP_RE = re.compile(r'^\..+\.(?:(\d+)-)?[a-z0-9_]{8}\.tmp$')
 _OLD_TEMP_AGE = 3600.0  # seconds: a temp without a pid is stale once this old
 
 
-def _pid_alive(pid):
+def pid_alive(pid):
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -140,7 +140,7 @@ def stale_temps(folder, recursive=True):
             continue
         if m.group(1) is not None:
             pid = int(m.group(1))
-            if pid != os.getpid() and not _pid_alive(pid):
+            if pid != os.getpid() and not pid_alive(pid):
                 found.append(p)
         else:
             with contextlib.suppress(OSError):

@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 
-def _matlab_cubic(x):
+def matlab_cubic(x):
     ax = np.abs(x)
     ax2, ax3 = ax * ax, ax * ax * ax
     return ((1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1)
@@ -24,7 +24,7 @@ def matlab_bicubic_matrix(n_in, n_out):
     taps = int(np.ceil(width)) + 2
     idx = left[:, None] + np.arange(taps)[None, :]
     dist = u[:, None] - idx
-    wts = scale * _matlab_cubic(dist * scale) if scale < 1 else _matlab_cubic(dist)
+    wts = scale * matlab_cubic(dist * scale) if scale < 1 else matlab_cubic(dist)
     wts /= wts.sum(axis=1, keepdims=True)
     idx0 = reflect_sym(idx.astype(int) - 1, n_in)  # MATLAB mirrors with edge repeat
     m = np.zeros((n_out, n_in), dtype=np.float64)

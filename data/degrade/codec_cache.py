@@ -17,11 +17,10 @@ import threading
 from collections import defaultdict
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from realesrgan_paddle.data.degrade.codec import apply_codec, sample_codec
-from realesrgan_paddle.media.image_io import chw_to_image, imread
+from realesrgan_paddle.media.image_io import chw_to_image, imread, to_bgr8
 
 _PREFIX = re.compile(r'[-_ .]*[\d.]+$')
 CODEC_BATCH = 16  # clips per pair of ffmpeg processes (data.degrade.codec.roundtrip_many)
@@ -115,7 +114,7 @@ class CodecCache:
     def __init__(self, paths, opt, scale, seed=None, read=None):
         self.paths, self.opt, self.scale = list(paths), opt, int(scale)
         self.seed = seed if seed is not None else int(np.random.SeedSequence().entropy % (2 ** 63))
-        self.read = read or (lambda p: _bgr8(imread(p)))
+        self.read = read or (lambda p: to_bgr8(imread(p)))
         self.per_gen = len(self.paths) * int(opt['codec_reuse'])
         self.served = 0
         self.gen, self.current = -1, None
@@ -167,12 +166,3 @@ class CodecCache:
                 self._start(g + 1)  # the next generation is made while this one is served
             self.served += 1
             return self.current[index]
-
-
-def _bgr8(img):
-    """uint8 3-channel BGR from what ``imread`` gives (gray, BGRA, 16-bit)."""
-    if img.dtype == np.uint16:
-        img = (img.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    return np.ascontiguousarray(img[:, :, :3])

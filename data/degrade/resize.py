@@ -45,4 +45,4 @@ class Resize(paddle.nn.Layer):
 
 # MATLAB-style bicubic (numpy) lives in utils/matlab_resize.py; re-exported here.
 from realesrgan_paddle.utils.matlab_resize import (  # noqa: E402,F401
-    _matlab_cubic, imresize_bicubic, matlab_bicubic_matrix, reflect_sym)
+    imresize_bicubic, matlab_bicubic_matrix, reflect_sym)

@@ -239,7 +239,6 @@ def fit_confidence(lq, lq_reference, min_side=lq_stats.MIN_MEASURE_SIDE):
 
 def synth_stats(fitter, options, seed):
     """The statistics of LQ made from the fitter's HR frames with ``options`` (random draws in the ranges)."""
-    from realesrgan_paddle.data.degrade.second_order import resolve_options
-    lqs = degrade_images(fitter.hr, fitter.names, resolve_options(options), fitter.scale,
+    lqs = degrade_images(fitter.hr, fitter.names, fitter.resolve(options), fitter.scale,
                          np.random.default_rng(seed))
     return lq_stats.set_stats(lqs, fitter.reference(lqs))

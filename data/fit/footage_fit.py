@@ -18,6 +18,7 @@ from realesrgan_paddle.data.fit.degradation_fit import STREAM_CODECS, TOLERANCE,
 from realesrgan_paddle.data.fit.lq_source import load_footage
 from realesrgan_paddle.utils import fileio
 from realesrgan_paddle.utils.fileio import atomic_write_text
+from realesrgan_paddle.utils.plotting import pyplot
 
 SCALES = (2, 3, 4)
 COMPS = ('none', 'jpeg', 'libx264', 'libx265')
@@ -133,9 +134,7 @@ def describe_report(report):
 
 def plot_match(stats, out_png):
     """Bars per statistic: real LQ, synthetic LQ of the fitted and of the generic degradation."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     keys = list(WEIGHTS)
     fig, axes = plt.subplots(1, len(keys), figsize=(2.0 * len(keys), 3))
     for ax, k in zip(axes, keys):

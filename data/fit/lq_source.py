@@ -9,10 +9,9 @@ file and the problem (an empty folder, an unreadable video or image, frames of d
 from collections import Counter
 from pathlib import Path
 
-from realesrgan_paddle.data.degrade.codec_cache import _bgr8
 from realesrgan_paddle.data.fit.lq_stats import jpeg_quality, stream_info
 from realesrgan_paddle.media.ffmpeg import VideoProbeError
-from realesrgan_paddle.media.image_io import ImageReadError, imread
+from realesrgan_paddle.media.image_io import ImageReadError, imread, to_bgr8
 from realesrgan_paddle.media.video_reader import FrameReader, VideoError
 from realesrgan_paddle.utils.fileio import is_regular_file, require_regular_file
 from realesrgan_paddle.media.kinds import IMAGE_EXTS, VIDEO_EXTS
@@ -91,7 +90,7 @@ def _image_frames(files, count, foot):
     frames = []
     for f in files[::step][:count]:
         try:
-            frames.append(_bgr8(imread(f)))
+            frames.append(to_bgr8(imread(f)))
         except (ImageReadError, OSError, ValueError) as exc:
             raise FootageError(f'{f}: not a readable image ({exc})') from None
         q = jpeg_quality(f) if f.suffix.lower() in ('.jpg', '.jpeg') else None

@@ -54,7 +54,7 @@ def test_paired_cli_tables_verdicts_and_files(data, tmp_path, capsys):
     assert row['input_detail'] == pytest.approx(1.0, rel=0.05)  # the LQ here is the GT's own area shrink
     for r in doc['rows']:  # the image's row of the table ends with its GT NIQE and input detail
         cells = next(ln for ln in text.splitlines() if ln.startswith(f'| {r["image"]} |')).strip('| ').split(' | ')
-        assert cells[-2:] == [E._fmt('niqe', r['gt_niqe']), E._fmt('detail', r['input_detail'])], cells
+        assert cells[-2:] == [E.format_metric('niqe', r['gt_niqe']), E.format_metric('detail', r['input_detail'])], cells
     details = [r['input_detail'] for r in doc['rows']]
     low = sum(v < E.INPUT_LOW for v in details)
     assert low == 0  # the area-shrunk inputs keep their GT's detail

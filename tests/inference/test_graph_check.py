@@ -357,7 +357,7 @@ def test_fuzz_the_graph_reader(legit, tmp_path):
     (a crash fails the test instead of killing pytest): each passes or is refused in one line."""
     import paddle
 
-    from realesrgan_paddle.inference.onnx_export import onnx_convertible_ops
+    from realesrgan_paddle.inference.onnx_ops import onnx_convertible_ops
     from realesrgan_paddle.inference.export import trace_save
     net = legit[1]
     with onnx_convertible_ops():

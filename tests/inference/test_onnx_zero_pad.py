@@ -13,7 +13,7 @@ def test_the_zero_pad_written_for_onnx_equals_f_pad():
     import paddle
     import paddle.nn.functional as F
 
-    from realesrgan_paddle.inference.onnx_export import onnx_convertible_ops
+    from realesrgan_paddle.inference.onnx_ops import onnx_convertible_ops
     x = paddle.to_tensor(np.random.default_rng(0).normal(size=(2, 3, 5, 7)).astype('float32'))
     for pads in ([1, 2, 3, 0], [0, 0, 0, 0], [4, 0, 0, 6], paddle.to_tensor([0, 3, 0, 2], dtype='int32')):
         ref = F.pad(x, pads)

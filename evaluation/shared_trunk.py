@@ -1,6 +1,6 @@
 """One frozen RRDBNet, run once per frame for every model built on it: the x4plus recipe's evaluate stage.
 
-The offline x4plus recipe trains a ``LowBandRRDBNet`` (``models/lowband.py``): the base RRDBNet frozen, plus a
+The offline x4plus recipe trains a ``LowBandRRDBNet`` (``models/archs/rrdb/lowband.py``): the base RRDBNet frozen, plus a
 small low-band corrector and its ``strength``. Its checkpoints, the knob's DNI blends, the partner, the base
 itself and a ``--compare`` x4plus all carry the same RRDBNet tensors; only the corrector differs. Run apart,
 each of them pays the trunk's full pass on every frame, nearly all of the stage's time. Here the trunk's
@@ -95,7 +95,8 @@ class TrunkPool:
         """An upscaler for ``spec`` that shares its trunk, or None when ``spec`` is no RRDBNet or LowBandRRDBNet
         weights file or zoo name. ``make(spec)``: the caller's predictor upscaler for a model reference (called
         for the first model of each trunk, with a trunk file this pool wrote for a LowBandRRDBNet)."""
-        from realesrgan_paddle.models import load_state_into, lowband, read_checkpoint, zoo
+        from realesrgan_paddle.models import load_state_into, read_checkpoint, zoo
+        from realesrgan_paddle.models.archs.rrdb import lowband
         ref = zoo.resolve_model_ref(spec, progress=False)
         if ref.kind not in ('zoo', 'weights'):
             return None

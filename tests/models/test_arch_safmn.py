@@ -1,7 +1,8 @@
 """SAFMN (models/archs/safmn/safmn.py): spandrel's network in every wrapper and dtype users' files come in, read by
 detection from the weights alone, through ``Upscaler`` on a real photo crop: its output at >= 90 dB; at a size
 that is no multiple of 8, the reflect pad the spec asks for, as spandrel's size requirement does; broken files
-named in one line. Export, tiles, ONNX and training: tests/models/test_arch_user_paths.py (tests/models/tiny_archs.py)."""
+named in one line. Export, tiles, ONNX and training: tests/models/test_arch_user_paths.py
+(tests/models/tiny_archs.py)."""
 import numpy as np
 import pytest
 

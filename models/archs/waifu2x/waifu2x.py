@@ -8,8 +8,8 @@ exactly ``scale`` x input, and the borders match what waifu2x-ncnn-vulkan makes.
 
 * ``UpConv7``: six 3x3 valid convs (16, 32, 64, 128, 128, 256 channels, LeakyReLU 0.1) and a 4x4 stride-2
   transposed conv (padding 3) to the output; keys ``net.0`` ... ``net.12`` (the convs at even indices).
-* ``CUNet``: Real-CUGAN's two cascaded U-Nets (``models.archs.cugan.cugan``: same blocks, same key names, SE blocks always
-  on); x2's ``unet1`` ends in a 4x4 stride-2 transposed conv, x1's in a 3x3 conv. H and W are padded up to a
+* ``CUNet``: Real-CUGAN's two cascaded U-Nets (``models.archs.cugan.cugan``: same blocks, same key names, SE blocks
+  always on); x2's ``unet1`` ends in a 4x4 stride-2 transposed conv, x1's in a 3x3 conv. H and W are padded up to a
   multiple of 2 (x2) or 4 (x1) as well, and the output cropped back.
 
 A CUNet x2 state dict has exactly Real-CUGAN se x2's keys and shapes: the weights cannot tell them apart, and
@@ -105,5 +105,6 @@ def _cunet_bytes(arch):
 UPCONV7_SPEC = ArchSpec('UpConv7', UpConv7, detect=detect_upconv7, scale_key='scale',
                         bytes_per_pixel=_upconv7_bytes, export_ops=ops.PAD | ops.LEAKY_RELU | ops.CONV_TRANSPOSE)
 CUNET_SPEC = ArchSpec('CUNet', CUNet, detect=detect_cunet, scale_key='scale', bytes_per_pixel=_cunet_bytes,
-                      pad_multiple=lambda arch: CUNET_BORDER[int(arch.get('scale', 2))][1],  # as models.archs.cugan.cugan
+                      # as models.archs.cugan.cugan
+                      pad_multiple=lambda arch: CUNET_BORDER[int(arch.get('scale', 2))][1],
                       pad_mode='own', export_ops=UNET_OPS)

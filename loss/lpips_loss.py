@@ -1,5 +1,5 @@
-"""LPIPS as a training loss (Zhang et al. 2018, v0.1): the metric's network (``models.iqa_nets.LPIPS``), frozen and
-differentiable, between the output and its target.
+"""LPIPS as a training loss (Zhang et al. 2018, v0.1): the metric's network (``models.feature_nets.iqa_nets.LPIPS``),
+frozen and differentiable, between the output and its target.
 
 Inputs are the trainer's: RGB NCHW in [0, 1] (LPIPS' own scaling to [-1, 1] is inside the network). ``net: vgg``
 (the default: the backbone LPIPS' authors recommend for optimisation) or ``alex`` (the metric's standard, lighter).
@@ -12,7 +12,8 @@ them before training (``weights=`` below) and a missing file is one line with th
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from realesrgan_paddle.models.iqa_nets import LPIPS_BACKBONES, fetch_hint, load_lpips, load_lpips_heads, require
+from realesrgan_paddle.models.feature_nets.iqa_nets import (LPIPS_BACKBONES, fetch_hint, load_lpips, load_lpips_heads,
+                                                            require)
 
 from .perceptual import shared_vgg16
 from .pixel import REDUCTIONS

@@ -17,8 +17,9 @@ import paddle
 import paddle.nn as nn
 
 from realesrgan_paddle.checkpoint_io.state_file import load_state_file
-from realesrgan_paddle.models.iqa_nets import have_weights, perception_state
-from realesrgan_paddle.models.vgg import VGG16FeatureExtractor, VGG19FeatureExtractor, torchvision_index_map
+from realesrgan_paddle.models.feature_nets.iqa_nets import have_weights, perception_state
+from realesrgan_paddle.models.feature_nets.vgg import (VGG16FeatureExtractor, VGG19FeatureExtractor,
+                                                       torchvision_index_map)
 from realesrgan_paddle.models.zoo import cached_paths, get_entry
 
 from .registry import Weights, register_loss

@@ -16,7 +16,7 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
-from realesrgan_paddle.models.vgg import VGG19FeatureExtractor
+from realesrgan_paddle.models.feature_nets.vgg import VGG19FeatureExtractor
 
 from .perceptual import CRITERIA, DEFAULT_LAYER_WEIGHTS, perceptual_loss
 from .pixel import WeightedLoss, check_pair, reduce_loss

@@ -14,8 +14,8 @@ features of the last few tensors it was given (``FeatureMemo``), keyed by the te
 import paddle
 import paddle.nn as nn
 
-from realesrgan_paddle.models.iqa_nets import IMAGENET_MEAN, IMAGENET_STD, LPIPS_SCALE, LPIPS_SHIFT
-from realesrgan_paddle.models.vgg import VGG16FeatureExtractor
+from realesrgan_paddle.models.feature_nets.iqa_nets import IMAGENET_MEAN, IMAGENET_STD, LPIPS_SCALE, LPIPS_SHIFT
+from realesrgan_paddle.models.feature_nets.vgg import VGG16FeatureExtractor
 
 VGG16_TAPS = ('conv1_2', 'conv2_2', 'conv3_3', 'conv4_3', 'conv5_3')  # LPIPS-VGG's taps are their ReLU
 

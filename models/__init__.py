@@ -1,22 +1,35 @@
 """Networks, their ``ArchSpec`` registry (``models.specs``) and ``type:`` -> network.
 
+The rooms: ``archs/<family>/`` (a network, its ``ArchSpec``, its ncnn graph), ``feature_nets/`` (VGG, LPIPS/DISTS,
+EfficientNet-Lite0, the discriminators), ``zoo/`` (the catalogue and its fetching), ``ncnn/`` (the ncnn reader);
+the shared machinery (specs, loading, detection, conversion, export ops) here.
+
 A weights file becomes ``(state, arch)`` in one place, ``read_checkpoint``
 (``models.loading``); ``load_network`` builds and fills the network from it.
 
 Importing this package pulls in paddle and the network definitions only: no
 training, dataset, video or torch code.
 """
-from . import (cugan, dat, discriminator, efficientnet_lite, hat, lowband, omnisr, patch_discriminator, plksr,
-               projected_discriminator, rrdbnet, span, srvgg, swinir, vgg, waifu2x)
-from .discriminator import UNetDiscriminatorSN
-from .patch_discriminator import PatchDiscriminatorSN
-from .projected_discriminator import ProjectedDiscriminator
+from .archs.compact import srvgg
+from .archs.compact.srvgg import SRVGGNetCompact
+from .archs.cugan import cugan
+from .archs.dat import dat
+from .archs.omnisr import omnisr
+from .archs.plksr import plksr
+from .archs.rrdb import lowband, rrdbnet
+from .archs.rrdb.lowband import LowBandRRDBNet
+from .archs.rrdb.rrdbnet import RRDBNet
+from .archs.safmn import safmn
+from .archs.span import span
+from .archs.swinir import hat, swinir
+from .archs.waifu2x import waifu2x
+from .feature_nets import discriminator, efficientnet_lite, patch_discriminator, projected_discriminator, vgg
+from .feature_nets.discriminator import UNetDiscriminatorSN
+from .feature_nets.patch_discriminator import PatchDiscriminatorSN
+from .feature_nets.projected_discriminator import ProjectedDiscriminator
+from .feature_nets.vgg import VGG19FeatureExtractor
 from .loading import CheckpointError, apply_overrides, load_network, load_state_into, read_checkpoint
-from .lowband import LowBandRRDBNet
-from .rrdbnet import RRDBNet
 from .specs import NETWORKS, ArchSpec, all_specs, find_spec, get_spec, register, unregister
-from .srvgg import SRVGGNetCompact
-from .vgg import VGG19FeatureExtractor
 
 # registration order = detection order; lowband before rrdbnet: its state holds an RRDBNet's keys too.
 # span: its detect claims only conv_1.eval_conv / block_1.c1_r.eval_conv, keys no other network has;
@@ -24,7 +37,7 @@ from .vgg import VGG19FeatureExtractor
 # OmniSR and DAT claim a state dict only by keys no other network has (residual_layer.0.residual_layer.0.layer,
 # layers.0.blocks.0.attn.attns.0.rpe_biases), and no earlier spec claims theirs;
 # RealCUGAN and CUNet claim only states with unet1.*/unet2.* keys, UpConv7 only net.0 ... net.12: keys no other
-# network has; CUNet after RealCUGAN: a CUNet x2 has Real-CUGAN se x2's keys exactly (models/waifu2x.py)
+# network has; CUNet after RealCUGAN: a CUNet x2 has Real-CUGAN se x2's keys exactly (models/archs/waifu2x/waifu2x.py)
 # hat and swinir claim only their own residual-group keys (SwinIR's detect steps aside for HAT's
 # conv_block/overlap_attn keys), so their order among the others is free.
 for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator, span, plksr, omnisr, dat, cugan,
@@ -33,6 +46,7 @@ for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator
 register(plksr.PLKSR_SPEC)
 register(waifu2x.UPCONV7_SPEC)
 register(waifu2x.CUNET_SPEC)
+register(safmn.SPEC)  # SAFMN: only to_feat with feats.0.safm.aggr, keys no other network has
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'ProjectedDiscriminator', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',

@@ -22,7 +22,7 @@ import paddle
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
 
 from .loading import load_state_into, read_checkpoint
-from .ncnn_import import save_imported
+from .ncnn.ncnn_import import save_imported
 from .specs import get_spec
 
 
@@ -96,7 +96,7 @@ def convert_checkpoint(src, dst, param_key='params_ema', overrides=None, log=pri
 
 
 def convert_ncnn(src, dst, log=print):
-    """Convert an ncnn ``.param`` with its ``.bin`` beside it (same stem) into ``dst`` (``models.ncnn_import``:
+    """Convert an ncnn ``.param`` with its ``.bin`` beside it (same stem) into ``dst`` (``models.ncnn.ncnn_import``:
     every graph the importer maps); returns the same dict as ``convert_checkpoint`` (``param_key`` None)."""
     src, dst = Path(src), Path(dst)
     weights = src.with_suffix('.bin')

@@ -17,7 +17,7 @@ from realesrgan_paddle.utils.cli_parser import check_dni_weight
 from realesrgan_paddle.utils.fileio import cache_root, sha256_file
 
 from .loading import read_checkpoint
-from .lowband import base_as_lowband
+from .archs.rrdb.lowband import base_as_lowband
 from .specs import get_spec
 
 log = logging.getLogger('models')

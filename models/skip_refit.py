@@ -20,7 +20,7 @@ import paddle
 import paddle.nn.functional as F
 
 from . import build_network
-from .srvgg import SKIPS, upsample_skip
+from .archs.compact.srvgg import SKIPS, upsample_skip
 
 CALIBRATION_DIR = Path(__file__).resolve().parents[1] / 'assets' / 'generic'
 CROP = 96

@@ -46,7 +46,7 @@ from .select import closest_miss, deciding, flicker_refusals, gave_up, judge, lp
 WEIGHTS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 WEIGHTS_BY_KIND = {'x4plus': (0.0, 0.2, 0.3, 0.4, 0.5, 1.0)}
 # finetune network type -> weights: a LowBandRRDBNet blended with its base is its corrector at strength w
-# (models.lowband.base_as_lowband), which keeps the base's texture at every w
+# (models.archs.rrdb.lowband.base_as_lowband), which keeps the base's texture at every w
 WEIGHTS_BY_ARCH = {'LowBandRRDBNet': (0.0, 0.25, 0.5, 0.75, 1.0)}
 
 

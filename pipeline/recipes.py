@@ -19,10 +19,10 @@ scratch, and the run says so in one line each.
 The perceptual recipe (``PERCEPTUAL``): each of its parts is on when its weights are in the model cache
 (``PERCEPTUAL_WEIGHTS``; ``tools/finetune_domain.py`` fetches them through the model zoo first, or says in one line
 how) and this version's losses take it: EfficientNet-Lite0 makes the compact CPU template a GAN with the projected
-discriminator (``models/projected_discriminator.py``), VGG16 adds the perceptual loss (``network: auto``), LPIPS's
-layers (with VGG16) the LPIPS loss, on top of the template's own losses; the partner of the fidelity knob drops the
-discriminator and keeps the perceptual terms. None cached: the template as it is. With the discriminator's weights cached
-this recipe comes before the official one on the CPU.
+discriminator (``models/feature_nets/projected_discriminator.py``), VGG16 adds the perceptual loss (``network: auto``),
+LPIPS's layers (with VGG16) the LPIPS loss, on top of the template's own losses; the partner of the fidelity knob drops
+the discriminator and keeps the perceptual terms. None cached: the template as it is. With the discriminator's weights
+cached this recipe comes before the official one on the CPU.
 """
 import copy
 import json

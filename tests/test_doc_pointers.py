@@ -188,7 +188,10 @@ def misplaced_design_names(text):
         if ref.endswith('.py'):
             return [ROOT / f for f in files if f == ref or f.endswith('/' + ref)]
         dotted = ref.removeprefix('realesrgan_paddle.').split('.')
-        return [ROOT.joinpath(*dotted[:-1], dotted[-1] + '.py')] if len(dotted) > 1 else by_base.get(ref, [])
+        if len(dotted) == 1:
+            return by_base.get(ref, [])
+        package = ROOT.joinpath(*dotted)  # a package (models.zoo) is its __init__.py
+        return [package / '__init__.py' if package.is_dir() else package.with_name(dotted[-1] + '.py')]
     pairs = [(n, f, names_in) for n, f in re.findall(r'`([A-Za-z_]\w*)[^`]*` \(`([\w/]+\.py)`', text)]
     pairs += [(n, f, names_in) for f, n in re.findall(r'`([\w/]+\.py)`: `([A-Za-z_]\w*)', text)]
     pairs += [(n, m, defined_names) for m, n in re.findall(r"`([\w.]+)`'s `([A-Za-z_]\w*)`", text)]
@@ -272,7 +275,7 @@ def test_design_lists_are_the_codes():
     commands = _said(r'The console script `realesrgan-paddle` maps\s+`([^`]+)`', text)
     assert _split(commands) == list(_literal('realesrgan_paddle/command.py', 'COMMANDS'))
     kinds = _said(r'into a `ModelRef\(kind, path, entry\)`, kind ((?:`\w+`(?:, | or ))+`\w+`)', text)
-    assert tuple(_split(kinds)) == _literal('models/zoo.py', 'KINDS')
+    assert tuple(_split(kinds)) == _literal('models/zoo/__init__.py', 'KINDS')
     table = _said(r'\| field \| fact \| asked by \|(.*?)Adding a network', text)
     fields, methods = _class_fields('models/specs.py', 'ArchSpec')
     cited = {re.sub(r'\(.*', '', f) for row in re.findall(r'\| ([^|]+) \| [^|]+ \| [^|]+ \|', table)

@@ -25,7 +25,7 @@ def readme_python_blocks(text=None):
 
 def _x4plus_offline():
     from realesrgan_paddle.models import zoo
-    from realesrgan_paddle.models.ncnn_import import wheel_model_files
+    from realesrgan_paddle.models.ncnn.ncnn_import import wheel_model_files
     return any(p.is_file() for p in zoo.cached_paths(zoo.get_entry('realesrgan-x4plus'))) or \
         wheel_model_files('realesrgan-x4plus') is not None
 

@@ -5,13 +5,13 @@
     python tools/convert_torch.py --input old_esrgan/ --output converted/      # every checkpoint inside
     python tools/convert_torch.py --input RRDB_ESRGAN_x4.pth --block 23 --verify
 
-An ncnn ``.param`` (its ``.bin`` beside it) is imported by ``models.ncnn_import``.
+An ncnn ``.param`` (its ``.bin`` beside it) is imported by ``models.ncnn.ncnn_import``.
 Reads ``.pth`` (zip and legacy), ``.safetensors`` and ``.pdparams`` through the
 restricted reader (no code from the file runs), picks ``params_ema`` / ``params`` /
 a bare state dict, maps old key layouts, detects the architecture and writes it
 into the output with the source name and sha256. An ncnn ``.param`` (with the
 ``.bin`` of the same name beside it) gives the architecture by its graph
-(``models.ncnn_import``); the architecture flags and ``--verify`` do not apply. ``--verify`` compares against
+(``models.ncnn.ncnn_import``); the architecture flags and ``--verify`` do not apply. ``--verify`` compares against
 torch when it is installed (``reference.conversion_check``, the optional room). The conversion itself is
 ``models.convert.convert_checkpoint``, callable from Python.
 Exit status: 0 ok, 1 verification above ``--tol``, 2 refused or bad input.

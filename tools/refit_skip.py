@@ -32,7 +32,7 @@ from realesrgan_paddle.utils.outputs import OutputClash, check_no_clobber, check
 
 runtime_env.setup(quiet=False)
 
-SKIPS = ('nearest', 'bilinear')  # models.srvgg.SKIPS; kept here so that --help needs no paddle
+SKIPS = ('nearest', 'bilinear')  # models.archs.compact.srvgg.SKIPS; kept here so that --help needs no paddle
 
 
 def parse_args(argv=None):

@@ -20,7 +20,8 @@ from realesrgan_paddle.inference import Upscaler
 from realesrgan_paddle.media.image_io import imread, imwrite
 from realesrgan_paddle.media.kinds import VIDEO_EXTS as VIDEO_EXT  # the product's one list
 from realesrgan_paddle.media.video_reader import FrameReader
-from realesrgan_paddle.models import find_spec, zoo, zoo_guide
+from realesrgan_paddle.models import find_spec, zoo
+from realesrgan_paddle.models.zoo import zoo_guide
 from realesrgan_paddle.models.loading import read_checkpoint
 from realesrgan_paddle.models.zoo import is_export_dir
 
@@ -74,7 +75,7 @@ def find_models(models_dir=None):
 def model_choices(models):
     """``[(label, key)]`` of ``models`` (``find_models``) for the page's model lists: a zoo model says what it is
     for, its speed and scale, and the one pip line it needs when its weight wheel is missing
-    (``models.zoo_guide.label``); a file or folder, its path."""
+    (``models.zoo.zoo_guide.label``); a file or folder, its path."""
     return [(zoo_guide.label(zoo.get_entry(k)) if k == v and zoo.is_name(k) else k, k) for k, v in models.items()]
 
 

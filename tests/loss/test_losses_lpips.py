@@ -9,8 +9,9 @@ import pytest
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 from realesrgan_paddle.loss import LOSSES, LPIPSLoss, PerceptualLoss, build_loss
 from realesrgan_paddle.loss import perceptual
-from realesrgan_paddle.models import iqa_nets, zoo
-from realesrgan_paddle.models.vgg import VGG16FeatureExtractor, torchvision_index_map
+from realesrgan_paddle.models.feature_nets import iqa_nets
+from realesrgan_paddle.models import zoo
+from realesrgan_paddle.models.feature_nets.vgg import VGG16FeatureExtractor, torchvision_index_map
 from realesrgan_paddle.training import steps
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from realesrgan_paddle.loss import PerceptualLoss, VGGWeightsMissing, build_loss, perceptual_loss
 from realesrgan_paddle.loss.perceptual import DEFAULT_LAYER_WEIGHTS, gram_matrix
-from realesrgan_paddle.models.vgg import VGG19FeatureExtractor, torchvision_index_map
+from realesrgan_paddle.models.feature_nets.vgg import VGG19FeatureExtractor, torchvision_index_map
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 
 LAYERS = {'conv1_2': 0.1, 'conv2_2': 0.5}

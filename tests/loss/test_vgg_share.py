@@ -14,8 +14,9 @@ from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 from realesrgan_paddle.loss import LPIPSLoss, PerceptualLoss, perceptual
 from realesrgan_paddle.loss.perceptual import perceptual_loss
 from realesrgan_paddle.loss.vgg_share import VGG16_TAPS, lpips_scaling_is_imagenet
-from realesrgan_paddle.models import iqa_nets, zoo
-from realesrgan_paddle.models.vgg import IMAGENET_MEAN, IMAGENET_STD, VGG16FeatureExtractor
+from realesrgan_paddle.models.feature_nets import iqa_nets
+from realesrgan_paddle.models import zoo
+from realesrgan_paddle.models.feature_nets.vgg import IMAGENET_MEAN, IMAGENET_STD, VGG16FeatureExtractor
 from realesrgan_paddle.training.loss_terms import build_terms, validate_losses
 from realesrgan_paddle.training.step_terms import StepRefs, evaluate
 

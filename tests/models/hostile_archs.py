@@ -62,7 +62,7 @@ def with_window(state, arch, window, overlap=None):
 
 def with_split(state, split):
     """A DAT ``state`` with the relative-position tables and indices of ``split`` (h, w) windows."""
-    from realesrgan_paddle.models.dat_blocks import relative_tables
+    from realesrgan_paddle.models.archs.dat.dat_blocks import relative_tables
     out = dict(state)
     for k in state:
         m = re.search(r'attns\.(\d)\.(rpe_biases|relative_position_index)$', k)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from realesrgan_paddle.models.ncnn_import import wheel_model_files
+from realesrgan_paddle.models.ncnn.ncnn_import import wheel_model_files
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL = {  # short name -> (file stem, wheel)

@@ -1,6 +1,6 @@
 """A test-only PyTorch interpreter for ncnn graphs: the reference for networks spandrel lacks (waifu2x).
 
-``run_graph(layers, x)`` runs a parsed ``.param`` (``models.ncnn_import.parse_param`` + ``read_bin``) on a
+``run_graph(layers, x)`` runs a parsed ``.param`` (``models.ncnn.ncnn_import.parse_param`` + ``read_bin``) on a
 torch NCHW tensor, layer by layer as ncnn defines each op (valid convolutions, transposed convolutions in
 ncnn's ``[out, in, kh, kw]`` kernel order, global average pooling, inner products, per-channel Scale from a
 second blob, Crop to a reference blob or by start/end/axes arrays, Eltwise sum, BinaryOp, PixelShuffle). The

@@ -59,7 +59,7 @@ def test_relu_file_read_as_leakyrelu_differs(photo, tmp_path, torch):
 
 
 def test_out_channels_follow_spandrels_order():
-    from realesrgan_paddle.models.srvgg import detect_srvgg
+    from realesrgan_paddle.models.archs.compact.srvgg import detect_srvgg
     state = {'body.0.weight': np.zeros((8, 3, 3, 3), np.float32), 'body.1.weight': np.zeros(8, np.float32),
              'body.2.weight': np.zeros((16, 8, 3, 3), np.float32)}
     assert (detect_srvgg(state)['num_out_ch'], detect_srvgg(state)['upscale']) == (4, 2)  # 16 = 4 x 2^2

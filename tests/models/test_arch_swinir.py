@@ -1,4 +1,4 @@
-"""SwinIR in Paddle (models/swinir.py) against spandrel's PyTorch SwinIR, and through the project's paths:
+"""SwinIR in Paddle (models/archs/swinir/swinir.py) against spandrel's PyTorch SwinIR, and through the project's paths:
 detection from the file alone, the static export at two input sizes, tiling, a training step, conversion."""
 import numpy as np
 import pytest
@@ -47,7 +47,7 @@ def test_swinir_matches_spandrel_from_the_file_alone(photo, tmp_path, cfg, size,
 
 def test_the_comparison_sees_a_wrong_mask_or_position_index(photo, tmp_path, monkeypatch, spandrel):
     """The fidelity check fails when the shifted-window mask or the relative-position index is wrong."""
-    from realesrgan_paddle.models import swinir, window_attention
+    from realesrgan_paddle.models.archs.swinir import swinir, window_attention
     x = photo_input(photo, 23, 19)
     path = release_file(net := reference('SwinIR', x, **LIGHT_X4), tmp_path / 'light.pth')
     monkeypatch.setattr(window_attention, 'MASK_VALUE', 0.0)
@@ -60,7 +60,7 @@ def test_the_comparison_sees_a_wrong_mask_or_position_index(photo, tmp_path, mon
 def test_detection_round_trip_a_broken_swinir_and_hat_keys():
     from realesrgan_paddle import models
     from realesrgan_paddle.models.detect import detect_arch
-    from realesrgan_paddle.models.swinir import detect_swinir
+    from realesrgan_paddle.models.archs.swinir.swinir import detect_swinir
     state = {k: v.numpy() for k, v in models.build_network(TINY).state_dict().items()}
     assert detect_arch(state) == TINY
     with pytest.raises(ValueError, match=r'residual group 0 has blocks \[0, 1, 3\]'):

@@ -1,13 +1,13 @@
-"""waifu2x UpConv7 and CUNet (models/waifu2x.py): the wheel's ncnn models imported, checked against a PyTorch
-interpreter of the same ncnn graph (tests/models/ncnn_torch_ref.py; spandrel has no waifu2x), on real photos."""
+"""waifu2x UpConv7 and CUNet (models/archs/waifu2x/waifu2x.py): the wheel's ncnn models imported, checked against a
+PyTorch interpreter of the same ncnn graph (tests/models/ncnn_torch_ref.py; spandrel has no waifu2x), on real photos."""
 import numpy as np
 import pytest
 
 from realesrgan_paddle import models
 from realesrgan_paddle.evaluation.metrics import psnr
 from realesrgan_paddle.models.detect import detect_arch
-from realesrgan_paddle.models.ncnn_import import parse_param, read_bin, save_imported
-from realesrgan_paddle.models.ncnn_import import wheel_model_files
+from realesrgan_paddle.models.ncnn.ncnn_import import parse_param, read_bin, save_imported
+from realesrgan_paddle.models.ncnn.ncnn_import import wheel_model_files
 from tests.models.arch_paths import assert_export_matches, assert_sane_upscale, forward_np, rgb_nchw
 from tests.skips import need_torch
 
@@ -70,7 +70,8 @@ def test_detection_from_the_weights():
     cunet1 = {'type': 'CUNet', 'num_in_ch': 3, 'num_out_ch': 3, 'scale': 1}
     assert detect_arch(_state(upconv)) == upconv
     assert detect_arch(_state(cunet1)) == cunet1
-    # CUNet x2 has Real-CUGAN se x2's layout exactly: the weights cannot tell them apart (models/waifu2x.py)
+    # CUNet x2 has Real-CUGAN se x2's layout exactly: the weights cannot tell them apart
+    # (models/archs/waifu2x/waifu2x.py)
     assert detect_arch(_state({**cunet1, 'scale': 2}))['type'] == 'RealCUGAN'
     state = _state(upconv)
     state['net.6.weight'] = state['net.6.weight'][:32]
@@ -88,7 +89,7 @@ def test_any_size_gives_exactly_scale_times_input():
 
 @needs_wheel
 def test_ncnn_graph_that_does_not_fit_is_named():
-    from realesrgan_paddle.models.ncnn_unet import fill_state
+    from realesrgan_paddle.models.archs.cugan.ncnn_unet import fill_state
     param, binf = wheel_model_files('models-cunet/noise0_model', WHEEL)
     layers = read_bin(parse_param(param), binf)
     with pytest.raises(ValueError, match='x.param: 30 weighted layers, a UpConv7 x2 has 7'):
@@ -160,7 +161,7 @@ def test_users_files_at_an_odd_size_through_the_api(photo, tmp_path, stem, pad, 
     ``Upscaler`` at 37x45: the torch interpreter of the graph, fed as the waifu2x wrapper feeds it (edge
     prepadding, H and W up to the multiple), is matched at >= 90 dB. CUNet pads itself (``pad_mode`` 'own'): an
     upscaler that padded it to its multiple first changed its borders."""
-    from realesrgan_paddle.models.ncnn_import import import_ncnn
+    from realesrgan_paddle.models.ncnn.ncnn_import import import_ncnn
     from tests.models.ncnn_torch_ref import run_graph
     from tests.models.user_files import WRAPPERS, api_outputs, odd_crop, write_user_file
     files = wheel_model_files(stem, WHEEL)

@@ -1,5 +1,5 @@
 """A weights file that is none of the supported networks: one line naming the closest network and what of it
-is not there (models.detect.detect_arch / closest_arch), through the real loading path; the layouts of 32
+is not there (models.detect.detect_arch / closest_arch), through the real loading path; the layouts of 31
 networks spandrel knows and this project does not (tests/models/unsupported_nets.py, without torch), and every
 near-miss of a supported family's keys."""
 import re
@@ -102,7 +102,7 @@ def _one_line_naming(text, path, name):
 
 
 def test_every_unsupported_spandrel_layout_is_one_line(tmp_path, capsys):
-    """32 networks spandrel knows (the fixture of tests/models/unsupported_nets.py: keys, shapes, small buffers),
+    """31 networks spandrel knows (the fixture of tests/models/unsupported_nets.py: keys, shapes, small buffers),
     each as a bare .safetensors file and as a params_ema .pdparams: one line each through read_checkpoint, and the
     converter's folder run prints one line per file (RGT once ended in a KeyError traceback in DAT's detect)."""
     st = pytest.importorskip('safetensors.numpy', reason=SAFETENSORS_SKIP)
@@ -171,7 +171,8 @@ def test_no_near_miss_of_a_supported_family_raises_anything_else():
     from realesrgan_paddle.models.loading import check_stored_arch
     checked = 0
     for name, arch, state in _tiny_states():
-        assert detect_arch(state)['type'] == {'CUNet': 'RealCUGAN'}.get(name, name)  # models/waifu2x.py: one layout
+        # models/archs/waifu2x/waifu2x.py: CUNet x2 and Real-CUGAN se x2 are one layout
+        assert detect_arch(state)['type'] == {'CUNet': 'RealCUGAN'}.get(name, name)
         for what, s in _near_misses(state):
             for check in (detect_arch, lambda st: check_stored_arch(arch, st, 'w.pth')):
                 try:

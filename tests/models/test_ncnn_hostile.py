@@ -10,8 +10,8 @@ import signal
 import numpy as np
 import pytest
 
-from realesrgan_paddle.models import ncnn_bounds
-from realesrgan_paddle.models.ncnn_import import NcnnFormatError, import_ncnn, parse_param, read_bin
+from realesrgan_paddle.models.ncnn import ncnn_bounds
+from realesrgan_paddle.models.ncnn.ncnn_import import NcnnFormatError, import_ncnn, parse_param, read_bin
 from tests.cli_checks import one_line
 from tests.models.ncnn_hostile_files import (convert_tool, edit_layer, hostile, real_files, recount, rename_blob,
                                             set_key, widen)

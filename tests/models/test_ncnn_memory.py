@@ -4,7 +4,7 @@ bound), UpConv7's transposed conv declaring 10^6 outputs and Real-CUGAN's last c
 holding their weights), a graph declaring 1.2 GB of weights beside a 1.2 MB .bin. tools/convert_torch.py runs on
 all of them in one child process; its peak resident memory, read with getrusage(RUSAGE_CHILDREN) by a small
 launcher (so that this process's memory is not folded in), stays under 1 GiB, and each file gets its one line.
-The bounds: models/ncnn_bounds.py."""
+The bounds: models/ncnn/ncnn_bounds.py."""
 import json
 import subprocess
 import sys
@@ -12,8 +12,8 @@ import sys
 import numpy as np
 import pytest
 
-from realesrgan_paddle.models import ncnn_bounds
-from realesrgan_paddle.models.ncnn_import import TAG_FP16, parse_param, wheel_model_files
+from realesrgan_paddle.models.ncnn import ncnn_bounds
+from realesrgan_paddle.models.ncnn.ncnn_import import TAG_FP16, parse_param, wheel_model_files
 from tests.cli_checks import one_line
 from tests.models.ncnn_hostile_files import REAL, ROOT, hostile, real_files, set_key, widen
 
@@ -121,7 +121,7 @@ def test_memory_attacks_are_refused_under_1_gib(tmp_path):
 
 
 def test_the_bounds_leave_room_over_every_real_model():
-    """Each installed wheel's files are well inside the bounds (real sizes: models/ncnn_bounds.py's comments)."""
+    """Each installed wheel's files are well inside the bounds (real sizes: models/ncnn/ncnn_bounds.py's comments)."""
     found = [f for f in (wheel_model_files(*REAL[key]) for key in REAL) if f is not None]
     if not found:
         pytest.skip('no ncnn weight wheel is installed')

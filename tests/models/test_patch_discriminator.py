@@ -8,7 +8,7 @@ import paddle
 import pytest
 
 from realesrgan_paddle import models
-from realesrgan_paddle.models.patch_discriminator import VIEWS, PatchDiscriminatorSN, haar_high
+from realesrgan_paddle.models.feature_nets.patch_discriminator import VIEWS, PatchDiscriminatorSN, haar_high
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,5 +1,5 @@
-"""The projected discriminator (models/projected_discriminator.py): DiffAugment, the fixed projections, the frozen
-EfficientNet-Lite0, and the GAN trainer's steps with it on real photos and the real backbone weights."""
+"""The projected discriminator (models/feature_nets/projected_discriminator.py): DiffAugment, the fixed projections, the
+frozen EfficientNet-Lite0, and the GAN trainer's steps with it on real photos and the real backbone weights."""
 import logging
 
 import numpy as np
@@ -7,8 +7,8 @@ import paddle
 import pytest
 
 from realesrgan_paddle import models
-from realesrgan_paddle.models import efficientnet_lite as E
-from realesrgan_paddle.models import projected_discriminator as P
+from realesrgan_paddle.models.feature_nets import efficientnet_lite as E
+from realesrgan_paddle.models.feature_nets import projected_discriminator as P
 
 from tests.training.smoke import SMOKE, _batch
 

@@ -12,7 +12,7 @@ import pytest
 
 from realesrgan_paddle import models
 from realesrgan_paddle.models import CheckpointError, read_checkpoint
-from realesrgan_paddle.models.ncnn_import import import_ncnn, wheel_model_files
+from realesrgan_paddle.models.ncnn.ncnn_import import import_ncnn, wheel_model_files
 from realesrgan_paddle.checkpoint_io.state_file import CheckpointFormatError, save_checkpoint
 from tests.nets import srvgg
 

@@ -22,7 +22,7 @@ if __name__ == '__main__':
     runtime_env.setup(reexec=True)
 
 from realesrgan_paddle import models  # noqa: E402
-from realesrgan_paddle.models.ncnn_import import import_ncnn, wheel_model_files  # noqa: E402
+from realesrgan_paddle.models.ncnn.ncnn_import import import_ncnn, wheel_model_files  # noqa: E402
 from realesrgan_paddle.evaluation.metrics import psnr  # noqa: E402
 from tests.ref_compare import bicubic, lap_var, upscale  # noqa: E402
 

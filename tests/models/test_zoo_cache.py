@@ -1,4 +1,4 @@
-"""The zoo's cache files are checked against their entry before use (``models.zoo_cache``, issue 73): a file planted
+"""The zoo's cache files are checked against their entry before use (``models.zoo.zoo_cache``, issue 73): a file planted
 under a zoo name (another network, another scale, another entry's weights, a link) is removed with one line and made
 again from its source; it never runs as that model."""
 import os
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
-from realesrgan_paddle.models import zoo, zoo_cache
-from realesrgan_paddle.models.ncnn_import import wheel_model_files
+from realesrgan_paddle.models import zoo
+from realesrgan_paddle.models.zoo import zoo_cache
+from realesrgan_paddle.models.ncnn.ncnn_import import wheel_model_files
 from tests.cli_checks import a_line
 from tests.models.zoo_stand_ins import plant_zoo_file
 from tests.nets import save_image_like, srvgg

@@ -19,6 +19,7 @@ TINY_ARCHS = {
     'RealCUGAN': {'type': 'RealCUGAN', 'scale': 2, 'se': False},
     'UpConv7': {'type': 'UpConv7', 'scale': 2},
     'CUNet': {'type': 'CUNet', 'scale': 2},
+    'SAFMN': {'type': 'SAFMN', 'dim': 8, 'n_blocks': 1, 'ffn_scale': 2.0, 'upscaling_factor': 2},
     'SwinIR': {'type': 'SwinIR', 'upscale': 2, 'embed_dim': 12, 'depths': [2], 'num_heads': [2], 'window_size': 4,
                'upsampler': 'pixelshuffledirect'},
     'HAT': {'type': 'HAT', 'upscale': 2, 'embed_dim': 12, 'depths': [2], 'num_heads': [2], 'window_size': 4,

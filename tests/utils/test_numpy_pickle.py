@@ -9,7 +9,8 @@ import pytest
 
 from realesrgan_paddle.checkpoint_io.numpy_pickle import load_numpy_pickle
 from realesrgan_paddle.checkpoint_io.objects import CheckpointFormatError, UnsafeCheckpointError
-from realesrgan_paddle.models import index_fetch, zoo
+from realesrgan_paddle.models.zoo import index_fetch
+from realesrgan_paddle.models import zoo
 
 
 

@@ -217,7 +217,8 @@ def test_upload_run_x4_and_see_the_slider(tiny_models, photo, tmp_path):
             assert status.startswith('1 of 1'), status
             # the model list: the zoo's upscalers, each saying what it is for (and the pip line it needs when its
             # weight wheel is missing), and the user's generator; no VGG19 or discriminator
-            from realesrgan_paddle.models import zoo, zoo_guide
+            from realesrgan_paddle.models import zoo
+            from realesrgan_paddle.models.zoo import zoo_guide
             assert b.models == [zoo_guide.label(zoo.get_entry(n)) for n in zoo.list_upscalers()] + \
                 ['tiny_x4.pdparams'], b.models
             imgs = b.driver.find_elements(By.CSS_SELECTOR, '#slider img')

@@ -20,7 +20,8 @@ def session(tiny_models, tmp_path):
 
 
 def test_models_list_zoo_and_user_finetunes(session, monkeypatch):
-    from realesrgan_paddle.models import zoo, zoo_guide
+    from realesrgan_paddle.models import zoo
+    from realesrgan_paddle.models.zoo import zoo_guide
     from realesrgan_paddle.webui.handlers import model_choices
     assert list(session.models)[:len(zoo.list_upscalers())] == zoo.list_upscalers()
     assert 'mine/srvgg.pdparams' in session.models and 'rrdb2.pdparams' in session.models

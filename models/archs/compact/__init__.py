@@ -1,0 +1,1 @@
+"""SRVGGNetCompact (Real-ESRGAN's compact network, realesr-animevideov3 and realesr-general)."""

@@ -1,0 +1,1 @@
+"""DAT (Dual Aggregation Transformer)."""

@@ -1,0 +1,1 @@
+"""OmniSR (Omni Self-Attention)."""

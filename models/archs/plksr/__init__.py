@@ -1,0 +1,1 @@
+"""PLKSR and RealPLKSR, and RealPLKSR's DySample upsampler."""

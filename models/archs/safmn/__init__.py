@@ -1,0 +1,1 @@
+"""SAFMN (Spatially-Adaptive Feature Modulation)."""

@@ -1,0 +1,1 @@
+"""SPAN (Swift Parameter-free Attention Network) and its ncnn graph."""

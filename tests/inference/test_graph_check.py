@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.graph_contents import add_op
 from tests.nets import rrdb, srvgg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,16 +57,6 @@ def _copy(legit, tmp_path, name):
     return d
 
 
-def _add_op(prog, kind, **attrs):
-    op = prog.blocks[0].ops.add()
-    op.type = kind
-    x = op.inputs.add()
-    x.parameter, x.arguments[:] = 'X', [prog.blocks[0].vars[0].name]
-    for name, value in attrs.items():
-        a = op.attrs.add()
-        a.name, a.type, a.s = name, 2, value  # STRING
-
-
 def _hostile(kind, d):
     """Turn the export ``d`` into the hostile graph ``kind``."""
     graph = d / 'inference.pdmodel'
@@ -77,10 +68,10 @@ def _hostile(kind, d):
         return 'refused'
     prog = _program(d)
     if kind == 'save_op':
-        _add_op(prog, 'save', file_path=str(d.parent / 'written_by_the_graph.py'))
+        add_op(prog, 'save', file_path=str(d.parent / 'written_by_the_graph.py'))
         why = "op 'save'"
     elif kind == 'read_file_op':
-        _add_op(prog, 'read_file', filename='/etc/passwd')
+        add_op(prog, 'read_file', filename='/etc/passwd')
         why = "op 'read_file'"
     elif kind == 'file_path_attr':
         conv = next(op for op in prog.blocks[0].ops if op.type == 'conv2d')

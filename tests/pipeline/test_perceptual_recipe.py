@@ -109,6 +109,8 @@ def test_each_part_when_cached_and_today_s_recipe_without(tmp_path, monkeypatch)
 
 def test_fetch_says_how_and_the_judges_for_every_base(monkeypatch):
     """The judges' weights (LPIPS, DISTS) for every base and device; the recipe's only for the compact CPU one."""
+    from realesrgan_paddle.evaluation import iqa
+    assert R.JUDGE_WEIGHTS == iqa.WEIGHTS  # the evaluate stage's own list
     monkeypatch.delenv('REALESRGAN_PADDLE_OFFLINE', raising=False)  # the suite's switch (conftest.py): off here
     calls = []
     monkeypatch.setattr(R, 'recipe_weights', lambda fetch, progress, names: calls.append(names) or (

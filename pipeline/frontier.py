@@ -5,7 +5,7 @@ table of NIQE and detail against bicubic, no plot)."""
 from realesrgan_paddle.utils.plotting import pyplot
 
 from .dni_sweep import blend_name, describe
-from .select import LPIPS_TOL, W_DETAIL, W_NIQE
+from .select import W_DETAIL, W_NIQE
 
 PARTNER_NOTE = (' (the partner: the same recipe without the anchor\'s energy term, trained after the finetune for '
                 'half its iterations; it keeps the fitted degradation\'s PSNR and draws little texture, so the knob '
@@ -110,11 +110,12 @@ def draw(rows, out_png, gt_niqe=None, finetune=None):
     return fig
 
 
-# the LPIPS rule (pipeline/select.py lpips_pick), in the report's words
-LPIPS_NOTE = (f'When LPIPS is measured for every point and bicubic, it decides instead: among the points at or above '
-              f'bicubic\'s PSNR (on the paired real LQ frames when there are some, else the held-out pairs), the '
-              f'highest PSNR of those whose LPIPS is at most the best --compare model\'s (+{LPIPS_TOL:g}), else the '
-              f'lowest LPIPS, points within {LPIPS_TOL:g} of it counting as equal (the highest PSNR of them taken).')
+# the rule on both axes (pipeline/winner.py), in the report's words
+LPIPS_NOTE = ('When LPIPS is measured for every point, it decides instead, on both axes: on the paired real LQ frames '
+              'when there are some, else the held-out pairs, the point that beats every --compare model (x4plus by '
+              'default) and the base on PSNR and LPIPS by the widest margin in units of the frames\' noise (the frames '
+              'resampled with replacement), else the point nearest to that; bicubic\'s PSNR is a verdict (the first '
+              'line), not a filter.')
 
 
 # the rule's PSNR guard on paired real LQ frames (pipeline.dni_sweep.psnr_guard), in the report's words

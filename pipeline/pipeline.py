@@ -18,6 +18,7 @@ from .footage_check import shortfall
 from .real_lq import check_lq_footage
 from .stage_list import NAMES, STAGES, report_refused
 from .state import WorkState, settings_hash
+from .vs_bicubic import export_verdict
 
 
 def check_work(work):
@@ -132,6 +133,7 @@ def summary_line(ctx, seconds):
     scores = ('(a weight off the swept grid: not measured)' if row is None else
               f'PSNR {row["psnr"]:.2f} dB vs base {base["psnr"]:.2f}, detail {row["detail"]:.3f} vs base '
               f'{base["detail"]:.3f}, NIQE {row["niqe"]:.2f} vs base {base["niqe"]:.2f}')
+    ctx.say(export_verdict(res, info['weight']))  # the report's first line, just above the summary
     return (f'done: exported {what}: {scores}{_real_scores(res)} -> {ctx.out("export") / "inference.pdmodel"}; '
             f'stages {total:.0f} s (this run {seconds:.0f} s); report {ctx.work / "report.html"}')
 

@@ -14,6 +14,7 @@ from .doc import Doc
 from .frontier import LPIPS_NOTE, add_section, export_paragraph  # the DNI sweep decides what is exported
 from .select import (DETAIL_KEEP, DETAIL_TOL, FLICKER_TOL, MAX_NIQE_COST, MAX_PSNR_COST, MAX_SSIM_COST, MIN_GAIN,
                      MIN_PSNR_GAIN, NIQE_TOL, TRADE, W_DETAIL, W_NIQE, W_SSIM, flicker_worst)
+from .vs_bicubic import export_verdict
 
 
 def parse_train_log(path):
@@ -320,6 +321,12 @@ def _export_section(d, ctx, st, res, refused):
     return info
 
 
+def _weight(st):
+    """The exported DNI weight (the export stage's info), None when nothing was exported."""
+    info = (st.get('export') or {}).get('info') or {}
+    return info.get('weight')
+
+
 def build(ctx, part, commands, refused=None):
     """The report in ``part``; ``refused``: the line of an export that was refused (nothing exported: the report
     says why and what to try, from the evaluation's numbers)."""
@@ -330,6 +337,7 @@ def build(ctx, part, commands, refused=None):
     plot_curves(exp_dir / FILE_NAME, res['selection'], part / 'curves.png')
     (part / 'sheet.png').write_bytes((ctx.out('evaluate') / 'sheet.png').read_bytes())
     d = Doc()
+    d.p('**Nothing was exported:** ' + refused + '.' if refused else f'**{export_verdict(res, _weight(st))}**')
     d.h(1, 'Domain finetune report')
     d.p('Command: `' + shlex.join(ctx.argv or []) + '`')
     if res.get('real'):

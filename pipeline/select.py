@@ -47,21 +47,22 @@ are paired with HR frames):
   bicubic on the real frames moves away from the base's (by more than ``DETAIL_TOL`` in ln) in the opposite
   direction from its detail on the pairs (the pairs say sharper, the footage says softer, or the reverse).
 
-**By LPIPS, when it is measured** (``lpips_pick``; the weights cached, ``evaluation.iqa``): on the frames that
-decide (the paired real LQ frames when there are some, else the held-out pairs), among the base and the candidates
-whose PSNR is at least bicubic's there: with ``--compare`` models, the highest PSNR among those whose LPIPS is at
-most the best compared model's (+ ``LPIPS_TOL``, 0.005): its perception at the most fidelity; else (no compared
-model, or none of them reached) the lowest LPIPS wins, points within ``LPIPS_TOL`` of the lowest counting as equal
-and the highest PSNR among them taken (ties, in both: the earliest: the base, the earlier iteration, the smaller
-DNI weight). The score above is still computed for the report, and it decides as before when LPIPS is
-not measured for every point or bicubic, or when no point reaches bicubic's PSNR (the reason says which). The
-unpaired real frames' vote (no reference, so no LPIPS there) takes no part in the LPIPS rule. The DNI rule
-(``pipeline.dni_sweep.choose_weight``) is the same over the swept points (the base or the partner at weight 0).
+**On both axes, when LPIPS is measured** (the weights cached, ``evaluation.iqa``) and the per-image rows are given:
+``pipeline.winner`` over the base and the candidates on the frames that decide (the paired real LQ frames when there
+are some, else the held-out pairs): the point that beats the ``--compare`` models (x4plus by default) and the base on
+PSNR and LPIPS by the widest margin in units of the frames' noise (frames resampled with replacement), else the one
+nearest to that; bicubic's PSNR is a verdict in the report, not a filter. Without the per-image rows, the means
+alone (no noise measured). The score above is still computed for the report; without LPIPS it decides as before.
+The unpaired real frames' vote (no reference, so no LPIPS there)
+takes no part in either. The DNI rule (``pipeline.dni_sweep.choose_weight``) is the same over the swept points (the
+base or the partner at weight 0).
 
 ``losses(summary, name, others)`` then says, per axis, where the shipped model loses to bicubic, the base or
 a ``--compare`` model (the same tolerances; LPIPS and DISTS beyond ``LPIPS_TOL``), for the log and the report.
 """
 import math
+
+from .winner import CONFIDENT, LPIPS_FLOOR, N_BOOT, PSNR_FLOOR, choose_point, mean_rows
 
 DETAIL_TOL = 0.05
 NIQE_TOL = 0.1
@@ -80,7 +81,9 @@ LPIPS_TOL = 0.005  # LPIPS (and DISTS) differences below this count as none (not
 CRITERION = {'detail_tol': DETAIL_TOL, 'niqe_tol': NIQE_TOL, 'w_detail': W_DETAIL, 'w_niqe': W_NIQE, 'w_ssim': W_SSIM,
              'max_psnr_cost': MAX_PSNR_COST, 'max_ssim_cost': MAX_SSIM_COST, 'min_gain': MIN_GAIN, 'trade': TRADE,
              'min_psnr_gain': MIN_PSNR_GAIN, 'detail_keep': DETAIL_KEEP, 'max_niqe_cost': MAX_NIQE_COST,
-             'lpips_rule': {'floor': 'bicubic PSNR', 'tol': LPIPS_TOL}}
+             'lpips_rule': {'tol': LPIPS_TOL},
+             'both_axes': {'n_boot': N_BOOT, 'psnr_floor': PSNR_FLOOR, 'lpips_floor': LPIPS_FLOOR,
+                           'confident': CONFIDENT, 'refs': 'the --compare models and the base'}}
 
 
 def measured(v):
@@ -237,51 +240,26 @@ def deciding(summary, real):
     return real['summary'] if real and real.get('paired') else summary
 
 
-def lpips_pick(at, names, match=()):
-    """The LPIPS rule (module docstring) over ``names`` (in tie order) on the summaries ``at`` (holding
-    ``bicubic``, and the ``--compare`` models ``match``): ``(name, phrase)``, or ``(None, why not)`` when it cannot
-    decide (``why`` is '' when LPIPS or bicubic's PSNR is not measured)."""
-    if not all(measured(at.get(n, {}).get('lpips')) for n in names) or not measured(at.get('bicubic', {}).get('psnr')):
-        return None, ''
-    floor = at['bicubic']['psnr']
-    ok = [n for n in names if at[n]['psnr'] >= floor]
-    if not ok:
-        return None, f'no point reaches bicubic\'s PSNR {floor:.2f} dB, so the score decides'
-    above = f'points at or above bicubic\'s PSNR {floor:.2f} dB'
-    refs = [(at[m]['lpips'], m) for m in match if measured(at.get(m, {}).get('lpips'))]
-    if refs:
-        target, ref = min(refs)
-        meet = [n for n in ok if at[n]['lpips'] <= target + LPIPS_TOL]
-        if meet:
-            best = max(meet, key=lambda n: (at[n]['psnr'], -names.index(n)))
-            return best, (f'{best} has the highest PSNR, {at[best]["psnr"]:.2f} dB, among the {len(meet)} of '
-                          f'{len(names)} {above} whose LPIPS is at most {ref}\'s {target:.4f} (+{LPIPS_TOL:g}): '
-                          f'its LPIPS {at[best]["lpips"]:.4f}')
-    low = min(at[n]['lpips'] for n in ok)
-    near = [n for n in ok if at[n]['lpips'] <= low + LPIPS_TOL]
-    best = max(near, key=lambda n: (at[n]['psnr'], -names.index(n)))
-    ties = (f'; {len(near)} within {LPIPS_TOL:g} of the lowest, the highest PSNR of them taken' if len(near) > 1
-            else '')
-    none = f'; none reaches {ref}\'s LPIPS {target:.4f}' if refs else ''
-    return best, (f'{best} has the lowest LPIPS, {at[best]["lpips"]:.4f}, among the {len(ok)} of {len(names)} '
-                  f'{above} (its PSNR {at[best]["psnr"]:.2f} dB; {names[0]}\'s LPIPS {at[names[0]]["lpips"]:.4f}'
-                  f'{ties}{none})')
-
-
-def choose(summary, base, candidates, real=None, match=()):
+def choose(summary, base, candidates, real=None, match=(), rows=None):
     """``(name, table, reason)``: ``name`` is the winner or ``base``; ``table`` has each candidate's comparison.
 
-    ``candidates``: ordered {name: iteration}; ``real``: the real LQ frames' vote (``judge``). By LPIPS when it is
-    measured (``lpips_pick``; ``match``: the ``--compare`` models, in the summaries), else by the score.
+    ``candidates``: ordered {name: iteration}; ``real``: the real LQ frames' vote (``judge``; with paired frames its
+    ``rows`` decide). With LPIPS measured on the deciding frames: the point that beats the ``--compare`` models
+    ``match`` and the base on both axes by the widest margin (``pipeline.winner``; each candidate's ``axes`` in
+    ``table``), its noise from the per-image ``rows`` on the held-out pairs (without them: the means, no noise);
+    without LPIPS, by the score.
     """
     table = judge(summary, base, candidates, real)
+    paired = bool(real and real.get('paired'))
     at = deciding(summary, real)
-    best, why = lpips_pick(at, [base, *candidates], match)
-    if best is not None:
-        on = ' on the real LQ frames' if at is not summary else ' on the held-out pairs'
-        return best, table, f'by LPIPS{on}: ' + why
-    name, table, reason = _choose_by_score(table, summary, base, candidates, real)
-    return name, table, (f'LPIPS rule: {why}; ' if why else '') + reason
+    at_rows = (real.get('rows') if paired else rows) or mean_rows(at)
+    where = 'on the real LQ frames' if paired else 'on the held-out pairs'
+    name, stats, why = choose_point(at_rows, [base, *candidates], [m for m in match if m in at] + [base], where)
+    if name is not None:
+        for c in candidates:
+            table[c]['axes'] = stats[c]
+        return name, table, 'by both axes: ' + why
+    return _choose_by_score(table, summary, base, candidates, real)
 
 
 def _choose_by_score(table, summary, base, candidates, real):

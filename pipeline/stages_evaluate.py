@@ -19,7 +19,7 @@ from .train_run import EXP_NAME, checkpoints
 from .vs_bicubic import exported_point, exported_vs_bicubic
 
 
-# the metrics of evaluation.iqa the choice, the real frames' table and the DNI sweep score (the LPIPS rule's, AlexNet:
+# the metrics of evaluation.iqa the choice, the real frames' table and the DNI sweep score (the rule's, AlexNet:
 # 0.25 s a 256 px pair on 2 loaded cores), and those the final comparison adds for the report (DISTS, on VGG16: 5.4 s;
 # LPIPS on VGG16, 5.6 s, the report does not show)
 RULE_IQA = ('lpips',)
@@ -137,12 +137,12 @@ def _select(ctx, nets, models, cand, gt, lq, real, flicker=None, iqa=None):
     """The selection pass: the base and the checkpoints on the held-out pairs and on the real LQ frames (when
     there are some: ``real``, ``_real_frames``'s, gains their rows and summary), and the choice; candidates that
     flicker more than the base allows (``flicker``, ``_flicker``'s) are refused unless --allow-flicker. Bicubic
-    runs too, and ``iqa``'s metrics (LPIPS: ``RULE_IQA``) score every model: the LPIPS rule
-    (``pipeline.select.lpips_pick``) needs bicubic's PSNR and every point's LPIPS."""
+    runs too, and ``iqa``'s metrics (LPIPS: ``RULE_IQA``) score every model: the rule on both axes
+    (``pipeline.winner``) needs every point's and every --compare model's PSNR and LPIPS, per image."""
     ctx.say(f'evaluate: the base and {len(cand)} checkpoints (EMA weights) on the held-out pairs, '
             f'{nets.own_backend} backend' + (', with ' + ' and '.join(n.upper() for n in iqa) if iqa else ''))
     scored = dict(nets.get({'bicubic': 'bicubic'}), **nets.get(models, own=models))
-    if iqa:  # the LPIPS rule aims at the --compare models' LPIPS: they are scored here too
+    if iqa:  # the rule on both axes aims at the --compare models: they are scored here too
         try:
             scored.update(nets.get(ctx.s.compare))
         except (FileNotFoundError, KeyError, ValueError) as exc:
@@ -158,10 +158,10 @@ def _select(ctx, nets, models, cand, gt, lq, real, flicker=None, iqa=None):
         real['rows'] = score_frames(scored, real['lq'], real['gt'], not ctx.s.quiet, iqa=iqa)
         real['summary'] = MT.summarize(real['rows'], list(scored))
     match = [m for m in ctx.s.compare if m in scored]
-    chosen, table, reason = choose(summ_sel, 'base', cand, real, match)
+    chosen, table, reason = choose(summ_sel, 'base', cand, real, match, rows=rows_sel)
     allowed, refused = _refuse_flicker(ctx, flicker, cand)
     if refused:
-        chosen, _, reason = choose(summ_sel, 'base', allowed, real, match) if allowed else \
+        chosen, _, reason = choose(summ_sel, 'base', allowed, real, match, rows=rows_sel) if allowed else \
             ('base', None, 'every checkpoint is refused for flicker')
         reason += f'; refused for flicker: {"; ".join(refused.values())}'
     sel = {'summary': summ_sel, 'table': table, 'rows': rows_sel, 'candidates': cand, 'chosen': chosen,

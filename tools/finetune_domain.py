@@ -2,16 +2,16 @@
 
     python tools/finetune_domain.py --videos DIR --work DIR
         [--base realesr-animevideov3|realesrgan-x4plus|PATH] [--iters N | --budget 30m]
-        [--device cpu|gpu] [--compare NAME=MODEL ...] [-o key.sub=value ...]
+        [--device cpu|gpu] [--compare NAME=MODEL ... | none] [-o key.sub=value ...]
 
 Stages, each resumable (a finished stage is skipped; a changed setting redoes it and the
 later ones): keyframes (one frame every --every s, the builder's filters), split by time per
 video (the last --holdout of each video held out, more when fewer than 12 frames would be, --gap
 seconds between; near-duplicates judged on what moves in each clip are removed within each side and
 across), a degraded held-out set (make_lq_data.py, fixed seed), finetune (a recipe from
-options/finetune_domain_*.yml), evaluate (bicubic, base, finetuned, --compare models) and
-choose the checkpoint, then sweep DNI blends of the base and that checkpoint and pick one by a stated
-rule (docs/finetune_domain.md), export it or the --dni-weight blend (WORK/export/inference.pdmodel),
+options/finetune_domain_*.yml), evaluate (bicubic, base, finetuned, --compare models: x4plus by default) and
+choose the checkpoint, then sweep DNI blends of the base and that checkpoint and pick the point that beats the
+compared models and the base on both axes (docs/finetune_domain.md), export it or the --dni-weight blend (WORK/export/inference.pdmodel),
 report with the perception-distortion frontier (WORK/report.md, .html).
 """
 import os
@@ -25,7 +25,7 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
-from realesrgan_paddle.pipeline.context import DomainError, Settings  # noqa: E402
+from realesrgan_paddle.pipeline.context import DEFAULT_COMPARE, DomainError, Settings  # noqa: E402
 from realesrgan_paddle.pipeline.lq_flow_pairs import temporal_wanted  # noqa: E402
 from realesrgan_paddle.pipeline.photos import sort_inputs  # noqa: E402
 from realesrgan_paddle.pipeline.pipeline import check_compare, check_outputs, check_work, run  # noqa: E402
@@ -56,8 +56,9 @@ def parse_args(argv=None):
     g.add_argument('--budget', default=None,
                    help='training time such as 30m or 1h: a timed warm-up turns it into iterations')
     add_device(p, choices=('cpu', 'gpu'), help='where to train and evaluate (default: cpu)')
-    p.add_argument('--compare', nargs='+', default=[], metavar='NAME=MODEL',
-                   help='more models for the evaluation and the contact sheet (weights file, export folder or zoo name)')
+    p.add_argument('--compare', nargs='+', default=None, metavar='NAME=MODEL',
+                   help='the models the export must beat on both axes (PSNR and LPIPS), beside the base: weights '
+                        'files, export folders or zoo names (default: x4plus=realesrgan-x4plus; none: only the base)')
     p.add_argument('-o', '--override', action='append', default=[], metavar='KEY.SUB=VALUE',
                    help='training option override, as train.py -o (repeatable)')
     p.add_argument('--every', type=float, default=0.4, help='seconds between extracted frames (default: 0.4)')
@@ -138,8 +139,8 @@ def main(argv=None):
         return _bad(f'--pair-ratio must be in [0, 10], got {args.pair_ratio}')
     if args.dni_weight is not None and not 0.0 <= args.dni_weight <= 1.0:
         return _bad(f'--dni-weight must be in [0, 1], got {args.dni_weight}')
-    compare = {}
-    for item in args.compare:
+    compare = dict(DEFAULT_COMPARE) if args.compare is None else {}
+    for item in [] if args.compare in (None, ['none']) else args.compare:
         name, sep, model = item.partition('=')
         if not sep or not name or not model or name in ('bicubic', 'base', 'finetuned'):
             return _bad(f'--compare expects NAME=MODEL with a new NAME, got {item!r}')

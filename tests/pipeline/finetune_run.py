@@ -31,9 +31,11 @@ def make_clip(shared_data, hr_photos, out, secs=4.0):
 
 def cmd(videos, work, *extra, force=True):
     """The one command; ``force``: --force-export, since a tiny base trained for 8 iterations loses to bicubic
-    on both axes and is exported only when forced."""
-    return [sys.executable, str(TOOL), '--videos', str(videos), '--work', str(work), *map(str, extra),
-            *(['--force-export'] if force else [])]
+    on both axes and is exported only when forced. Without a --compare of its own, --compare none: the default
+    x4plus comparison (23 RRDB blocks on every held-out frame) is tested once, in test_compare_default.py."""
+    extra = [str(e) for e in extra]
+    return [sys.executable, str(TOOL), '--videos', str(videos), '--work', str(work), *extra,
+            *([] if '--compare' in extra else ['--compare', 'none']), *(['--force-export'] if force else [])]
 
 
 def run(*args, timeout=300, force=True):

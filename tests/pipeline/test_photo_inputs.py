@@ -65,7 +65,9 @@ def photos(tmp_path_factory):
 
 
 def _run(*args, timeout=900):
-    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+    args = [str(a) for a in args]  # the default x4plus comparison is tested once (test_compare_default.py)
+    args += [] if '--compare' in args else ['--compare', 'none']
+    return subprocess.run([sys.executable, str(TOOL), *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
 
 

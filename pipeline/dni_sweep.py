@@ -161,7 +161,6 @@ def choose_weight(summary, weights, base_summary, real=None, partner=False, matc
     cands = [w for w in weights if w > 0 or partner]
     table = judge(dict(summary, base=base_summary), 'base', [blend_name(w) for w in cands], real)
     points = sorted(set(cands) | ({0.0} if 0.0 in weights and blend_name(0.0) in summary else set()))
-    by_name = {blend_name(w): w for w in points}
     picked = _by_both_axes(points, partner, real, rows or mean_rows(dict(summary, base=base_summary)), match)
     if picked is not None:
         return picked[0], table, picked[1]

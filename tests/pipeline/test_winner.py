@@ -6,35 +6,7 @@ import numpy as np
 from realesrgan_paddle.pipeline import winner as W
 from realesrgan_paddle.pipeline.dni_sweep import blend_name, choose_weight
 from realesrgan_paddle.pipeline.select import choose
-
-# a broadcast soccer run's table (Y PSNR, LPIPS-alex on the held-out real frames): iter_450 and iter_600 beat x4plus and
-# the base on both axes; bicubic has more PSNR than every point but iter_150 and the partner
-SOCCER = {'bicubic': (24.06, 0.447), 'base': (23.71, 0.356), 'x4plus': (23.29, 0.232),
-          'iter_150': (23.92, 0.282), 'iter_300': (23.87, 0.246), 'iter_450': (23.75, 0.226),
-          'iter_600': (23.69, 0.218)}
-
-
-def rows_of(means, frames, spread=1.5, noise=0.02, seed=0):
-    """Per-frame rows whose means are ``means`` ({name: (psnr, lpips)}): each frame shifts every model alike (scenes
-    differ: ``spread`` dB, a tenth of it in LPIPS), plus a small per-model jitter ``noise`` (dB; a hundredth in
-    LPIPS), centred so the means are exact."""
-    rng = np.random.default_rng(seed)
-    scene = rng.normal(0, spread, frames)
-    scene -= scene.mean()
-    rows = [{'image': f'f{k:03d}.png'} for k in range(frames)]
-    for name, (p, lp) in means.items():
-        jp, jl = rng.normal(0, noise, frames), rng.normal(0, noise / 100, frames)
-        jp, jl = jp - jp.mean(), jl - jl.mean()
-        for k, r in enumerate(rows):
-            r[f'{name}_psnr'] = p + scene[k] + jp[k]
-            r[f'{name}_lpips'] = lp + scene[k] / 10 * 0.01 + jl[k]
-    return rows
-
-
-def summ(rows, names):
-    return {n: {'psnr': float(np.mean([r[f'{n}_psnr'] for r in rows])), 'ssim': 0.7, 'detail': 0.3, 'niqe': 7.0,
-                'lpips': float(np.mean([r[f'{n}_lpips'] for r in rows]))} for n in names}
-
+from tests.pipeline.winner_rows import SOCCER, metrics_of, rows_of, summ
 
 CAND = {'iter_150': 150, 'iter_300': 300, 'iter_450': 450, 'iter_600': 600}
 
@@ -110,35 +82,21 @@ def test_margins_and_noise_by_hand():
     assert W.point_stats(rows, ['p'], ['r', 'missing']) is None
 
 
-def _res(points, frames, chosen, compare=('x4plus',)):
-    """An evaluate stage's metrics.json, constructed: paired real LQ frames holding bicubic, the base, the compared
-    models and iter_450; the DNI blends with the partner on them."""
-    rows = rows_of(points, frames)
-    refs = {'bicubic', 'base', 'iter_450', *compare}
-    real_rows = [{k: v for k, v in r.items() if k == 'image' or k.rsplit('_', 1)[0] in refs} for r in rows]
-    blend_rows = [{k: v for k, v in r.items() if k == 'image' or k.startswith('dni_')} for r in rows]
-    return {'models': {'bicubic': 'bicubic', 'base': 'b', 'finetuned': 'f', **{m: m for m in compare}},
-            'real': {'paired': True, 'frames': frames, 'rows': real_rows, 'summary': summ(rows, refs)},
-            'selection': {'rows': [], 'summary': {}},
-            'dni': {'chosen': chosen, 'other': 'partner', 'finetune': 'iter_450', 'rows': [],
-                    'real': {'rows': blend_rows}}}
-
-
 def test_the_reports_first_line_says_whether_the_export_beats_every_compared_model():
     from realesrgan_paddle.pipeline.vs_bicubic import export_verdict
     pts = dict(SOCCER, **{blend_name(0.4): (23.97, 0.263), blend_name(1.0): SOCCER['iter_450']})
-    line = export_verdict(_res(pts, 30, 1.0))
+    line = export_verdict(metrics_of(pts, 30, 1.0))
     assert line.startswith('The export beats x4plus and base on both axes on the 30 held-out real LQ frames: '
                            'PSNR 23.75 dB (x4plus 23.29, base 23.71), LPIPS 0.2260 (x4plus 0.2320, base 0.3560); '
                            'it beats them in ')
     assert line.endswith("decided. Its PSNR is below bicubic's 24.06 dB.")
-    lost = export_verdict(_res(pts, 30, 1.0), weight=0.4)  # --dni-weight 0.4: the issue's export
+    lost = export_verdict(metrics_of(pts, 30, 1.0), weight=0.4)  # --dni-weight 0.4: the issue's export
     assert lost == ('The export does not beat x4plus and base on both axes on the 30 held-out real LQ frames: it '
                     "loses to x4plus (LPIPS 0.2630 vs 0.2320). Its PSNR is below bicubic's 24.06 dB.")
-    alone = export_verdict(_res({k: v for k, v in pts.items() if k != 'x4plus'}, 30, 1.0, compare=()))
+    alone = export_verdict(metrics_of({k: v for k, v in pts.items() if k != 'x4plus'}, 30, 1.0, compare=()))
     assert alone.startswith('The export beats base on both axes on the 30 held-out real LQ frames (no model '
                             'compared: --compare none)')
-    assert export_verdict(_res(pts, 30, 0.5)).startswith('The export (DNI weight 0.5, off the swept grid) was not')
+    assert export_verdict(metrics_of(pts, 30, 0.5)).startswith('The export (DNI weight 0.5, off the swept grid) was not')
 
 
 def test_x4plus_is_compared_by_default_unless_none(tmp_path):
@@ -154,7 +112,7 @@ def test_x4plus_is_compared_by_default_unless_none(tmp_path):
 def test_without_lpips_the_first_line_says_so_with_the_psnr():
     from realesrgan_paddle.pipeline.vs_bicubic import export_verdict
     pts = dict(SOCCER, **{blend_name(0.4): (23.97, 0.263), blend_name(1.0): SOCCER['iter_450']})
-    res = _res(pts, 8, 1.0)
+    res = metrics_of(pts, 8, 1.0)
     for r in res['real']['rows'] + res['dni']['real']['rows']:
         for k in [k for k in r if k.endswith('_lpips')]:
             del r[k]

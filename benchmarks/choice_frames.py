@@ -1,0 +1,82 @@
+"""Does the export's choice hold with few frames? The rule on both axes (``pipeline/winner.py``) re-run on random
+subsets of one run's held-out frames, every checkpoint and DNI blend a point.
+
+    python benchmarks/choice_frames.py --work runs/domain --frames 4 8 16 --draws 200
+
+``--work`` is a ``tools/finetune_domain.py`` work folder; its evaluate stage's ``metrics.json`` holds the per-image
+rows of the frames that decide (the paired real LQ frames when the run has some, else the held-out pairs): bicubic,
+the base, the ``--compare`` models, every checkpoint and every DNI blend of the sweep. For each subset size, ``--draws``
+subsets of that many frames (without replacement, seeded) are judged as a run with only those frames would judge
+them, over all the points together. Prints, per size, how often each kind of point is chosen (base, checkpoint,
+blend, partner), how often the point chosen on every frame, and how often the rule says the frames are too few.
+"""
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+import _bootstrap  # noqa: F401  (the clone first on sys.path: benchmarks/_bootstrap.py)
+from realesrgan_paddle.pipeline.crops import frame_of
+from realesrgan_paddle.pipeline.dni_sweep import blend_name
+from realesrgan_paddle.pipeline.winner import CONFIDENT, choose_point, merge_rows
+
+
+def deciding(res):
+    """``(rows, points, refs, where)``: the frames that decide, every point in tie order, the references."""
+    real, dni, sel = res.get('real') or {}, res['dni'], res['selection']
+    paired = real.get('paired')
+    rows = (merge_rows(real['rows'], dni['real']['rows']) if paired else merge_rows(sel['rows'], dni['rows']))
+    partner = dni.get('other') == 'partner'
+    blends = [blend_name(w) for w in dni['weights'] if w < 1.0 and (w > 0.0 or partner)]
+    points = ['base', *sel['candidates'], *blends]
+    refs = [m for m in res['models'] if m not in ('bicubic', 'base', 'finetuned')] + ['base']
+    return rows, points, refs, 'on the real LQ frames' if paired else 'on the held-out pairs'
+
+
+def kind(name, res):
+    if name == 'base':
+        return 'base'
+    if name.startswith('iter_'):
+        return 'checkpoint'
+    return 'partner' if name == blend_name(0.0) and res['dni'].get('other') == 'partner' else 'blend'
+
+
+def draw(rows, points, refs, where, frames, k, rng):
+    """The rule on ``k`` frames drawn from ``frames``: ``(name, p_win)``."""
+    keep = set(rng.choice(frames, size=k, replace=False))
+    sub = [r for r in rows if frame_of(r['image']) in keep]
+    name, stats, _ = choose_point(sub, points, refs, where)
+    return name, stats[name]['p_win']
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--work', required=True)
+    ap.add_argument('--frames', type=int, nargs='+', default=[4, 8, 16])
+    ap.add_argument('--draws', type=int, default=200)
+    ap.add_argument('--seed', type=int, default=0)
+    args = ap.parse_args()
+    res = json.loads((Path(args.work) / 'evaluate' / 'metrics.json').read_text())
+    rows, points, refs, where = deciding(res)
+    frames = sorted({frame_of(r['image']) for r in rows})
+    full, stats, why = choose_point(rows, points, refs, where)
+    print(f'all {len(frames)} frames {where}: {why}\n')
+    print('| frames | draws | ' + ' | '.join(('base', 'checkpoint', 'blend', 'partner')) + ' | same point as on all '
+          '| same kind | "too few" |')
+    print('|---' * 9 + '|')
+    rng = np.random.default_rng(args.seed)
+    for k in [k for k in args.frames if k < len(frames)]:
+        got = [draw(rows, points, refs, where, frames, k, rng) for _ in range(args.draws)]
+        kinds = Counter(kind(n, res) for n, _ in got)
+        same = sum(n == full for n, _ in got) / len(got)
+        same_kind = kinds[kind(full, res)] / len(got)
+        few = sum(p is not None and p < CONFIDENT for _, p in got) / len(got)
+        print(f'| {k} | {len(got)} | ' + ' | '.join(f'{kinds[c] / len(got):.0%}' for c in
+                                                    ('base', 'checkpoint', 'blend', 'partner'))
+              + f' | {same:.0%} | {same_kind:.0%} | {few:.0%} |')
+
+
+if __name__ == '__main__':
+    main()

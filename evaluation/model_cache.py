@@ -14,12 +14,16 @@ weights are on disk. Here only the upscalers are built, once, and shared by the 
 - ``--compare`` models and an RRDBNet base run on the predictor through the shared export cache
   (``~/.cache/realesrgan-paddle/infer``), so a model compared in many runs is exported once;
 - models on the predictor that hold one RRDBNet (the x4plus recipe's LowBandRRDBNet checkpoints, their blends,
-  the base, a --compare x4plus) run that trunk once per frame (``evaluation.shared_trunk``).
+  the base, a --compare x4plus) run that trunk once per frame (``evaluation.shared_trunk``);
+- bicubic, the base and the --compare models keep their outputs (``Remembered``, up to ``MEMO_BYTES``): the
+  selection pass and the final comparison score them on the same frames, and each frame runs once per model.
 """
+import hashlib
 import shutil
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from realesrgan_paddle.evaluation import evaluator as E
 from realesrgan_paddle.evaluation.shared_trunk import CorrectedTrunk, TrunkPool
@@ -33,6 +37,7 @@ CROP_BORDER = 4
 # its creation counted, the predictor was ahead after 16,000 (96x96 frames) to 36,000 (48x48) LQ pixels, and from
 # the first frame at 192x144, where it ran 5.5x faster (benchmarks/eval_backend.py, docs/experiments/evaluate_speed.md)
 PREDICTOR_MIN_PIXELS = 64 * 1024
+MEMO_BYTES = 1 << 30  # the outputs Models keeps for its models that run twice (1 GiB: about 340 outputs of 1024 px)
 BACKEND_RULE = {'compact': f'predictor from {PREDICTOR_MIN_PIXELS} LQ pixels a model, else dynamic',
                 'x4plus': 'predictor; models on one RRDBNet run it once a frame (evaluation.shared_trunk)'}
 
@@ -69,6 +74,7 @@ class Models:
         self.own_backend = own_backend(kind, lq_pixels)
         self.built = {}
         self.backends = {}
+        self.memo = OutputMemo()
         self.trunks = TrunkPool(self.export_root / 'trunks')
 
     def _build(self, name, spec, own):
@@ -88,19 +94,62 @@ class Models:
         return shared if shared is not None else make(spec)
 
     def get(self, models, own=()):
+        """``{name: upscaler}``; bicubic, the base and every other model that is not one of ``own``'s checkpoints
+        keep their outputs (``Remembered``): the selection pass, the final comparison and the real frames' sheet
+        run them on the same frames, and each frame then runs once per model (a --compare x4plus is most of
+        the stage's model time)."""
         out = {}
         for name, spec in models.items():
             key = (name, str(spec))
             if key not in self.built:
-                self.built[key] = self._build(name, spec, name in own)
+                net = self._build(name, spec, name in own)
+                keep = name == 'base' or name not in own
+                self.built[key] = Remembered(net, self.memo) if keep else net
             out[name] = self.built[key]
         return out
 
     def cleanup(self):
         self.built.clear()
+        self.memo = OutputMemo()
         self.trunks = TrunkPool(self.export_root / 'trunks')
         if self.export_root.is_dir():
             shutil.rmtree(self.export_root)
+
+
+class OutputMemo:
+    """The outputs ``Remembered`` upscalers keep, up to ``limit`` bytes in all (past it they run again)."""
+
+    def __init__(self, limit=MEMO_BYTES):
+        self.limit, self.used, self.kept = limit, 0, {}
+
+    def get(self, key):
+        out = self.kept.get(key)
+        return None if out is None else out.copy()  # a caller may write into its output
+
+    def put(self, key, out):
+        if self.used + out.nbytes <= self.limit:
+            self.kept[key] = out.copy()
+            self.used += out.nbytes
+
+
+class Remembered:
+    """An upscaler that runs each LQ frame once: ``upscale(lq)`` of a frame seen before (the same pixels, shape and
+    dtype; sha1 of its bytes) is the kept output. Everything else is the upscaler's own."""
+
+    def __init__(self, net, memo):
+        self.net, self.memo = net, memo
+
+    def upscale(self, lq, outscale=None):
+        arr = np.ascontiguousarray(lq)
+        key = (id(self.net), arr.shape, arr.dtype.str, outscale, hashlib.sha1(arr.tobytes()).digest())
+        out = self.memo.get(key)
+        if out is None:
+            out = self.net.upscale(lq) if outscale is None else self.net.upscale(lq, outscale)
+            self.memo.put(key, np.asarray(out))
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self.net, name)
 
 
 def evaluate(upscalers, gt_dir, lq_dir, iqa=None, notes=None, progress=True, **sheet):

@@ -67,6 +67,9 @@ def export_verdict(res, weight=None):
         return _psnr_verdict(res, w, point, [*compared, 'base'], where)
     st = stats[point]
     none = '' if compared else ' (no model compared: --compare none)'
+    if not st['refs']:
+        return (f'The export is the base itself: no point beat it on both axes on {where}{none}: PSNR '
+                f'{st["psnr"]:.2f} dB, LPIPS {st["lpips"]:.4f}.')
     bicubic = ''
     if bic and 'psnr' in bic:
         side = 'above' if st['psnr'] >= bic['psnr'] else 'below'

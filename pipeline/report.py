@@ -148,6 +148,22 @@ def choice_section(d, res):
                     + [rs.get(c, {}).get(k) for k in keys]
                     + [t['score'], _passes(t), '' if t.get('passes', t['beats_base']) else '; '.join(t['fails'])])
     d.table(head + ['score', 'passes', 'why not'], rows)
+    axes_table(d, sel)
+
+
+def axes_table(d, sel):
+    """Each checkpoint on both axes against the --compare models and the base (``pipeline.winner``), when LPIPS
+    decided: its margins over the best reference on each axis, their noise, the margin in noise units and the share
+    of the resampled frames where it beats every reference."""
+    got = {c: sel['table'][c]['axes'] for c in sel['candidates'] if 'axes' in sel['table'].get(c, {})}
+    if not got:
+        return
+    d.p('On both axes (pipeline/winner.py): dPSNR over the best reference (the --compare models and the base), '
+        'dLPIPS under the best; their noise over the resampled frames; the margin is the smaller of the two in noise '
+        'units (the widest wins); "beats" is the share of resamples where the point beats every reference on both.')
+    d.table(['checkpoint', 'PSNR', 'LPIPS', 'dPSNR', 'noise dB', 'dLPIPS', 'noise LPIPS', 'margin', 'beats'],
+            [[c, a['psnr'], a['lpips'], a['dpsnr'], a['se_psnr'], a['dlpips'], a['se_lpips'], a['z'],
+              '' if a['p_win'] is None else f'{a["p_win"]:.0%}'] for c, a in got.items()])
 
 
 def flicker_section(d, res):

@@ -124,3 +124,21 @@ def test_without_lpips_the_first_line_says_so_with_the_psnr():
     assert export_verdict(res) == ('The export was not judged on perception (LPIPS not measured: python '
                                    'tools/download_models.py --names alexnet lpips); on the 8 held-out real LQ frames '
                                    'its PSNR is 23.75 dB (x4plus 23.29, base 23.71).')
+
+
+def test_the_reports_choice_section_shows_each_checkpoint_on_both_axes():
+    from realesrgan_paddle.pipeline.doc import Doc
+    from realesrgan_paddle.pipeline.report import axes_table
+    rows = rows_of(SOCCER, 30)
+    sm = summ(rows, SOCCER)
+    _, table, _ = choose(sm, 'base', CAND, match=['x4plus'], rows=rows)
+    d = Doc()
+    axes_table(d, {'candidates': CAND, 'table': table, 'summary': sm})
+    (tab,) = [b for b in d.blocks if b[0] == 'table']
+    assert tab[1][0] == 'checkpoint' and [r[0] for r in tab[2]] == list(CAND)
+    iter450 = tab[2][2]
+    assert np.isclose(float(iter450[3]), 0.04, atol=0.005) and np.isclose(float(iter450[5]), 0.006, atol=5e-4)
+    assert iter450[8] == '100%'
+    d2 = Doc()
+    axes_table(d2, {'candidates': CAND, 'table': {c: {} for c in CAND}, 'summary': sm})  # LPIPS not measured
+    assert not d2.blocks

@@ -16,6 +16,7 @@ from .archs.cugan import cugan
 from .archs.dat import dat
 from .archs.omnisr import omnisr
 from .archs.plksr import plksr
+from .archs.rcan import rcan
 from .archs.rrdb import lowband, rrdbnet
 from .archs.rrdb.lowband import LowBandRRDBNet
 from .archs.rrdb.rrdbnet import RRDBNet
@@ -47,6 +48,7 @@ register(plksr.PLKSR_SPEC)
 register(waifu2x.UPCONV7_SPEC)
 register(waifu2x.CUNET_SPEC)
 register(safmn.SPEC)  # SAFMN: only to_feat with feats.0.safm.aggr, keys no other network has
+register(rcan.SPEC)  # RCAN: only tail.1 with body.0.body.0.body.3.conv_du.0, keys no other network has
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'ProjectedDiscriminator', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',

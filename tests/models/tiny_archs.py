@@ -20,6 +20,8 @@ TINY_ARCHS = {
     'UpConv7': {'type': 'UpConv7', 'scale': 2},
     'CUNet': {'type': 'CUNet', 'scale': 2},
     'SAFMN': {'type': 'SAFMN', 'dim': 8, 'n_blocks': 1, 'ffn_scale': 2.0, 'upscaling_factor': 2},
+    'RCAN': {'type': 'RCAN', 'scale': 2, 'n_resgroups': 1, 'n_resblocks': 1, 'n_feats': 8, 'kernel_size': 3,
+             'reduction': 4, 'norm': True, 'rgb_range': 255.0},
     'SwinIR': {'type': 'SwinIR', 'upscale': 2, 'embed_dim': 12, 'depths': [2], 'num_heads': [2], 'window_size': 4,
                'upsampler': 'pixelshuffledirect'},
     'HAT': {'type': 'HAT', 'upscale': 2, 'embed_dim': 12, 'depths': [2], 'num_heads': [2], 'window_size': 4,

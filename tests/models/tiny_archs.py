@@ -22,6 +22,7 @@ TINY_ARCHS = {
     'SAFMN': {'type': 'SAFMN', 'dim': 8, 'n_blocks': 1, 'ffn_scale': 2.0, 'upscaling_factor': 2},
     'RCAN': {'type': 'RCAN', 'scale': 2, 'n_resgroups': 1, 'n_resblocks': 1, 'n_feats': 8, 'kernel_size': 3,
              'reduction': 4, 'norm': True, 'rgb_range': 255.0},
+    'SwiftSRGAN': {'type': 'SwiftSRGAN', 'num_channels': 8, 'num_blocks': 1, 'upscale_factor': 2},
     'SwinIR': {'type': 'SwinIR', 'upscale': 2, 'embed_dim': 12, 'depths': [2], 'num_heads': [2], 'window_size': 4,
                'upsampler': 'pixelshuffledirect'},
     'HAT': {'type': 'HAT', 'upscale': 2, 'embed_dim': 12, 'depths': [2], 'num_heads': [2], 'window_size': 4,

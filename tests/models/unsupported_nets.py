@@ -59,7 +59,6 @@ SMALL = {
     'SAFMNBCIE': ('SAFMNBCIE', 'SAFMNBCIE', dict(dim=8, n_blocks=1, num_layers=1, upscaling_factor=2)),
     'SCUNet': ('SCUNet', 'SCUNet', dict(config=[1] * 7, dim=16)),
     'SeemoRe': ('SeemoRe', 'SeemoRe', dict(num_experts=2, num_layers=1, embedding_dim=8, scale=2)),
-    'SwiftSRGAN': ('SwiftSRGAN', 'SwiftSRGAN', dict(num_channels=8, num_blocks=1, upscale_factor=2)),
     'Swin2SR': ('Swin2SR', 'Swin2SR', dict(embed_dim=12, depths=[1], num_heads=[2], window_size=4, upscale=2,
                                            upsampler='pixelshuffledirect')),
     'Uformer': ('Uformer', 'Uformer', dict(embed_dim=4, depths=[1] * 9, num_heads=[1] * 9, win_size=4)),

@@ -31,6 +31,7 @@ FAMILIES = {
     'RealCUGAN': ({'type': 'RealCUGAN', 'scale': 4, 'se': True}, 96),
     'UpConv7': ({'type': 'UpConv7', 'scale': 2}, 32),
     'RCAN': ({'type': 'RCAN', 'scale': 4, 'n_resgroups': 1, 'n_resblocks': 1, 'n_feats': 8, 'reduction': 4}, 32),
+    'SwiftSRGAN': ({'type': 'SwiftSRGAN', 'num_channels': 8, 'num_blocks': 1, 'upscale_factor': 4}, 32),
 }
 
 

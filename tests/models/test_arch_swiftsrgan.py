@@ -55,6 +55,28 @@ def test_users_files_through_the_api(photo, tmp_path, spandrel):
     assert min(seen.values()) >= LEAST_DB
 
 
+def test_the_releases_layout_through_the_api(photo, tmp_path, torch, spandrel):
+    """The authors' release saves ``{'model': state_dict, 'optimizer': ...}`` (``.pth.tar``): read by its
+    ``model`` entry, as spandrel unwraps it, beside an Adam state that holds tensors of its own."""
+    x = odd_crop(photo)
+    ref = _spandrel_swift(x[None], seed=2, upscale_factor=4)
+    opt = torch.optim.Adam(ref.parameters(), lr=1e-4)
+    opt.zero_grad()
+    ref(torch.from_numpy(x[None])).mean().backward()
+    saved = {k: v.detach().clone() for k, v in ref.state_dict().items()}
+    opt.step()
+    ref.load_state_dict(saved)  # the file's model is the one before the step; the optimizer has moved on
+    path = tmp_path / 'swift_srgan_4x.pth.tar'
+    torch.save({'model': ref.state_dict(), 'optimizer': opt.state_dict()}, path)
+    got, up = api_outputs(path, x)
+    with torch.no_grad():
+        want = ref(torch.from_numpy(x[None])).numpy()[0]
+    assert up.arch == {**TINY, 'upscale_factor': 4} and got.shape == want.shape == (3, 148, 180)
+    db = psnr(got, want)
+    print('release layout', round(db, 1))
+    assert db >= LEAST_DB
+
+
 @pytest.mark.parametrize('over', [{'upscale_factor': 1}, {'upscale_factor': 4}, {'upscale_factor': 8},
                                   {'num_blocks': 0}])
 def test_forms_at_an_odd_size(over, photo, tmp_path, torch, spandrel):

@@ -77,6 +77,25 @@ def test_forms_at_an_odd_size(over, photo, tmp_path, torch, spandrel):
     assert db >= LEAST_DB
 
 
+def test_an_imagenet_mean_shift_at_range_1(photo, tmp_path, torch, spandrel):
+    """Some RCANs shift by ImageNet's mean and std at range 1 (weight 1 / std, bias -mean / std): read as range 1
+    from the weights, against spandrel's network with those shifts at range 1."""
+    x = odd_crop(photo)
+    ref = _spandrel_rcan(x[None], seed=3, rgb_range=1.0)
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    with torch.no_grad():
+        for m, sign in ((ref.sub_mean, -1), (ref.add_mean, 1)):
+            m.weight.copy_(torch.diag(1 / std).view(3, 3, 1, 1) if sign < 0 else torch.diag(std).view(3, 3, 1, 1))
+            m.bias.copy_(-mean / std if sign < 0 else mean)
+    got, up = api_outputs(write_user_file(ref.state_dict(), 'params_ema', tmp_path), x)
+    with torch.no_grad():
+        want = ref(torch.from_numpy(x[None])).numpy()[0]
+    assert up.arch == {**TINY, 'rgb_range': 1.0} and want.std() > 0.02
+    db = psnr(got, want)
+    print('imagenet shift', round(db, 1))
+    assert db >= LEAST_DB
+
+
 def _state(**over):
     return {k: v.numpy() for k, v in models.build_network({**TINY, **over}).state_dict().items()}
 

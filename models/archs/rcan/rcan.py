@@ -173,12 +173,17 @@ def _upscale(state, n_feats):
 
 
 def _rgb_range(state):
-    """255 (the release's) unless the input mean shift is DIV2K's mean itself (range 1): ``sub_mean``'s bias is
-    ``-rgb_range x mean`` as built; one trained away from both reads as 255, spandrel's assumption."""
-    bias = np.asarray(state['sub_mean.bias'], np.float64).reshape(-1)
-    mean = np.asarray(DIV2K_MEAN)
-    r = -float(bias @ mean) / float(mean @ mean) if bias.size == 3 else 255.0
-    return 1.0 if abs(r - 1.0) < 0.5 else 255.0
+    """1 or 255, from the input mean shift: ``sub_mean`` is built as weight ``1 / std`` and bias
+    ``-rgb_range x mean / std``, so ``-bias / weight`` is ``rgb_range x mean``, a mean in (0, 1): under 16 (DIV2K's or
+    ImageNet's mean at range 1, up to 2.1 with ImageNet's std) reads as 1, else 255 (the release's; spandrel assumes it
+    always; a shift trained far from its start reads as 255 too)."""
+    w = np.asarray(state['sub_mean.weight'], np.float64)
+    b = np.asarray(state['sub_mean.bias'], np.float64).reshape(-1)
+    if w.shape != (3, 3, 1, 1) or b.shape != (3,):
+        raise ValueError(f'RCAN sub_mean is {w.shape} with bias {b.shape}, not a 1x1 conv of 3 channels')
+    diag = np.diagonal(w.reshape(3, 3))
+    ratio = np.median(-b / np.where(np.abs(diag) > 1e-6, diag, np.inf))
+    return 1.0 if 0 < ratio < 16 else 255.0
 
 
 def detect_rcan(state):

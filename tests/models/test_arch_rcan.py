@@ -3,7 +3,6 @@ detection from the weights alone, through ``Upscaler`` on a real photo crop at a
 the x2 and x1 unshuffle forms at an odd size, the reflect pad the spec asks for, as spandrel's own pad does;
 x3 and x8 tails, no mean shift, a mean shift of range 1; broken files named in one line. Export, tiles, ONNX and
 training: tests/models/test_arch_user_paths.py (tests/models/tiny_archs.py)."""
-import numpy as np
 import pytest
 
 from realesrgan_paddle import models

@@ -121,7 +121,8 @@ def detect_swiftsrgan(state):
     blocks = _count(state, 'residual.{}.block1.cnn.depthwise.weight')
     ups = _count(state, 'upsampler.{}.conv.pointwise.weight')
     for name, n in (('residual', blocks), ('upsampler', ups)):
-        stray = sorted({int(m.group(1)) for k in state for m in [re.match(rf'{name}\.(\d+)\.', k)] if m} - set(range(n)))
+        found = {int(m.group(1)) for k in state for m in [re.match(rf'{name}\.(\d+)\.', k)] if m}
+        stray = sorted(found - set(range(n)))
         if stray:
             raise ValueError(f'Swift-SRGAN-like keys, but {name}.{stray[0]} is not a whole block ({n} whole '
                              f'before it)')

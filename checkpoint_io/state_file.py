@@ -274,18 +274,23 @@ def _strip_module(state):
     return state
 
 
+# wrappers of released files after params_ema, params and state_dict, in the order spandrel unwraps them
+WRAPPER_KEYS = ('params-ema', 'model_state_dict', 'model', 'net')
+
+
 def pick_params(raw, param_key='params_ema', with_key=False):
     """``(flat state dict, arch or None)`` from a loaded checkpoint.
 
-    Prefers ``param_key``, then ``params_ema``, ``params`` and ``state_dict``,
-    then the bare dict itself; ``module.`` prefixes (DataParallel) are removed.
+    Prefers ``param_key``, then ``params_ema``, ``params`` and ``state_dict``, then the other wrappers released
+    files use (``WRAPPER_KEYS``: Swift-SRGAN's release stores ``model`` beside its optimizer), then the bare dict
+    itself, then the one dict a single-entry file holds; ``module.`` prefixes (DataParallel) are removed.
     ``with_key=True`` appends the key that was used (None for a bare dict).
     """
     if not isinstance(raw, dict):
         raise ValueError(f'expected a dict of tensors, found {type(raw).__name__}')
     arch = raw.get('arch') if isinstance(raw.get('arch'), dict) else None
     used, state = None, None
-    for key in dict.fromkeys([param_key, 'params_ema', 'params', 'state_dict']):
+    for key in dict.fromkeys([param_key, 'params_ema', 'params', 'state_dict', *WRAPPER_KEYS]):
         if key and isinstance(raw.get(key), dict):
             state = {k: v for k, v in raw[key].items() if _is_array(v)}
             if state:
@@ -293,6 +298,9 @@ def pick_params(raw, param_key='params_ema', with_key=False):
                 break
     if not state:
         state = {k: v for k, v in raw.items() if _is_array(v)}
+    if not state and len(raw) == 1 and isinstance(next(iter(raw.values())), dict):
+        used = next(iter(raw))
+        state = {k: v for k, v in raw[used].items() if _is_array(v)}
     if not state:
         shown = ', '.join(sorted(quote(k, 40) for k in raw)[:8])
         raise ValueError(f'no tensors found; top-level keys: [{shown}{", ..." if len(raw) > 8 else ""}]')

@@ -16,11 +16,13 @@ from .archs.cugan import cugan
 from .archs.dat import dat
 from .archs.omnisr import omnisr
 from .archs.plksr import plksr
+from .archs.rcan import rcan
 from .archs.rrdb import lowband, rrdbnet
 from .archs.rrdb.lowband import LowBandRRDBNet
 from .archs.rrdb.rrdbnet import RRDBNet
 from .archs.safmn import safmn
 from .archs.span import span
+from .archs.swiftsrgan import swiftsrgan
 from .archs.swinir import hat, swinir
 from .archs.waifu2x import waifu2x
 from .feature_nets import discriminator, efficientnet_lite, patch_discriminator, projected_discriminator, vgg
@@ -47,6 +49,8 @@ register(plksr.PLKSR_SPEC)
 register(waifu2x.UPCONV7_SPEC)
 register(waifu2x.CUNET_SPEC)
 register(safmn.SPEC)  # SAFMN: only to_feat with feats.0.safm.aggr, keys no other network has
+register(rcan.SPEC)  # RCAN: only tail.1 with body.0.body.0.body.3.conv_du.0, keys no other network has
+register(swiftsrgan.SPEC)  # Swift-SRGAN: only initial.cnn.depthwise with final_conv.pointwise, no other's keys
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'ProjectedDiscriminator', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',

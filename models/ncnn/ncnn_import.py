@@ -44,6 +44,7 @@ from .ncnn_layers import KEYS, Layer, NcnnFormatError  # noqa: F401 (Layer, Ncnn
 from .ncnn_layers import check_arity, layer_params, least_bytes, weight_plan, weight_shape
 from ..archs.span.ncnn_span import graph_span, state_span
 from ..archs.cugan.ncnn_unet import graph_unet, state_unet  # Real-CUGAN and waifu2x graphs
+from ..specs import get_spec
 
 NCNN_MAGIC = '7767517'
 _DIGITS = re.compile(r'[0-9]{1,10}\Z')
@@ -276,6 +277,7 @@ def import_ncnn(param_path, bin_path):
 def save_imported(param_path, bin_path, out_path, meta=None):
     """Import an ncnn model and write it as a ``.pdparams`` checkpoint (atomic). Returns ``(out, arch)``."""
     state, arch, post = import_ncnn(param_path, bin_path)
+    get_spec(arch).check_values(arch, str(param_path))  # what the loader would refuse is not written
     info = {'source': 'ncnn', 'ncnn_param': Path(param_path).name, 'ncnn_bin_sha256': sha256_file(bin_path),
             'note': 'weights stored as fp16 in the ncnn file'}
     if post:

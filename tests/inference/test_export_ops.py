@@ -27,6 +27,7 @@ VARIANTS = {
     'DAT': [dict(resi_connection='3conv', upsampler='pixelshuffle')],
     'RealCUGAN': [dict(scale=4), dict(se=True)],
     'SwinIR': [dict(upscale=4, upsampler='nearest+conv')],
+    'RCAN': [dict(scale=1, unshuffle_mod=True)],
 }
 
 

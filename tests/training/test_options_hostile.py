@@ -70,7 +70,7 @@ def test_absurd_total_iter_is_one_line():
 
 
 @pytest.mark.parametrize('override, words', [('network_g.num_feat=100000', 'network_g.num_feat: must be between 1 and 1024'),
-                                             ('network_g.num_conv=100000', 'network_g.num_conv: must be between 1 and 512')])
+                                             ('network_g.num_conv=100000', 'network_g.num_conv: must be between 0 and 512')])
 def test_absurd_network_sizes_are_one_line_before_building(override, words):
     """num_feat 100000 reached Paddle's allocator (a C++ error wall) before."""
     with pytest.raises(OptionsError, match=words):

@@ -7,7 +7,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ... import export_ops as ops
-from ...specs import ArchSpec, shape_of
+from ...specs import ArchSpec, Bound, shape_of
 
 
 class PReLU(nn.Layer):
@@ -146,6 +146,8 @@ class ConvertibleSRVGG(nn.Layer):
 # network itself: prelu, pixel_shuffle), which exports written before revision 2 still hold
 EXPORT_OPS = (ops.NEAREST | ops.BILINEAR | ops.RELU | ops.LEAKY_RELU | ops.ExportOps(pir='1.conv2d_transpose')
               | ops.ExportOps('prelu pixel_shuffle', 'mode upscale_factor'))
-SPEC = ArchSpec('SRVGGNetCompact', SRVGGNetCompact, detect=detect_srvgg, scale_key='upscale',
+# num_conv 0 is the official network too (conv_first, its activation, the last conv): no body convs
+BOUNDS = {'num_conv': Bound(0, 512)}
+SPEC = ArchSpec('SRVGGNetCompact', SRVGGNetCompact, detect=detect_srvgg, scale_key='upscale', bounds=BOUNDS,
                 bytes_per_pixel=bytes_per_pixel, undetectable={'act_type': ('relu', 'leakyrelu'), 'skip': SKIPS},
                 export_layer=ConvertibleSRVGG, cpu_engine='openvino', export_ops=EXPORT_OPS)

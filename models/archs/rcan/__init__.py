@@ -1,0 +1,1 @@
+"""RCAN (Residual Channel Attention Network)."""

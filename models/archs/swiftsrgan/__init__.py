@@ -1,0 +1,1 @@
+"""Swift-SRGAN (depthwise-separable SRGAN generator)."""

@@ -18,7 +18,10 @@ machine's load falls on them alike): the generator alone with L1, with the U-Net
 one; with ``--speed-recipe``, the one command's compact CPU recipe (teacher x4plus and its anchor terms) today and
 with the perceptual recipe's parts this machine has (``pipeline/recipes.py`` ``PERCEPTUAL``). Each step gets new
 tensors of the same crops, as in training: the teacher and the losses' feature memo compute again (with the same
-tensors the teacher ran once, and the VGG16 features of the GT were kept across steps); ``--work`` holds the options:
+tensors the teacher ran once, and the VGG16 features of the GT were kept across steps); ``--work`` holds the options.
+The CPU settings are train.py's (``utils.runtime_env.setup``: one math thread per core, MKL's AVX2 path on AMD, the
+malloc settings, restarting once): without them Paddle runs one thread, which timed VGG16 2x slower than training
+runs it and put the perceptual step at 4.1x the plain one against 2.0-2.3x with them (issue 79):
 
     nice -n 10 python benchmarks/projected_d.py --speed [--speed-recipe] --hr ../shared/data/hr --rounds 4
 """
@@ -36,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 import _bootstrap  # noqa: F401,E402  (the clone first on sys.path: benchmarks/_bootstrap.py)
 
 from realesrgan_paddle.media.kinds import is_image  # noqa: E402
+from realesrgan_paddle.utils import runtime_env  # noqa: E402
 DISCRIMINATORS = {
     'unet': {'type': 'UNetDiscriminatorSN', 'num_in_ch': 3, 'num_feat': 64, 'skip_connection': True},
     'projected': {'type': 'ProjectedDiscriminator', 'num_in_ch': 3},
@@ -168,6 +172,7 @@ def main(argv=None):
     p.add_argument('--rounds', type=int, default=5)
     args = p.parse_args(argv)
     if args.speed:
+        runtime_env.setup(reexec=True, single_arena=True)  # train.py's CPU settings (before paddle loads)
         return speed(args.hr, args.rounds, args.speed_recipe, args.work)
     work = Path(args.work).resolve()
     split(args.hr, work, set(args.val))

@@ -21,9 +21,11 @@ tensors of the same crops, as in training: the teacher and the losses' feature m
 tensors the teacher ran once, and the VGG16 features of the GT were kept across steps); ``--work`` holds the options.
 The CPU settings are train.py's (``utils.runtime_env.setup``: one math thread per core, MKL's AVX2 path on AMD, the
 malloc settings, restarting once): without them Paddle runs one thread, which timed VGG16 2x slower than training
-runs it and put the perceptual step at 4.1x the plain one against 2.0-2.3x with them (issue 79):
+runs it and put the perceptual step at 4.1x the plain one against 1.9-2.4x with them (issue 79). ``--speed-parts``
+(with ``--speed-recipe``) also times the perceptual step's pieces in the same rounds (``step_parts``):
 
-    nice -n 10 python benchmarks/projected_d.py --speed [--speed-recipe] --hr ../shared/data/hr --rounds 4
+    nice -n 10 python benchmarks/projected_d.py --speed [--speed-recipe [--speed-parts]] --hr ../shared/data/hr \
+        --rounds 4
 """
 import argparse
 import json
@@ -227,7 +229,7 @@ def main(argv=None):
     p.add_argument('--speed-recipe', action='store_true', help='--speed: the one command\'s recipe, today and '
                    'with the perceptual parts')
     p.add_argument('--speed-parts', action='store_true', help='--speed-recipe: also time the perceptual step\'s '
-                   'pieces (VGG16 passes, the discriminator in each step, the teacher, the generator) in the same rounds')
+                   'pieces (VGG16 passes, the discriminator in each step, the teacher, the generator), same rounds')
     p.add_argument('--rounds', type=int, default=5)
     args = p.parse_args(argv)
     if args.speed:

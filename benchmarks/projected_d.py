@@ -18,9 +18,14 @@ machine's load falls on them alike): the generator alone with L1, with the U-Net
 one; with ``--speed-recipe``, the one command's compact CPU recipe (teacher x4plus and its anchor terms) today and
 with the perceptual recipe's parts this machine has (``pipeline/recipes.py`` ``PERCEPTUAL``). Each step gets new
 tensors of the same crops, as in training: the teacher and the losses' feature memo compute again (with the same
-tensors the teacher ran once, and the VGG16 features of the GT were kept across steps); ``--work`` holds the options:
+tensors the teacher ran once, and the VGG16 features of the GT were kept across steps); ``--work`` holds the options.
+The CPU settings are train.py's (``utils.runtime_env.setup``: one math thread per core, MKL's AVX2 path on AMD, the
+malloc settings, restarting once): without them Paddle runs one thread, which timed VGG16 2x slower than training
+runs it and put the perceptual step at 4.1x the plain one against 1.9-2.4x with them (issue 79). ``--speed-parts``
+(with ``--speed-recipe``) also times the perceptual step's pieces in the same rounds (``step_parts``):
 
-    nice -n 10 python benchmarks/projected_d.py --speed [--speed-recipe] --hr ../shared/data/hr --rounds 4
+    nice -n 10 python benchmarks/projected_d.py --speed [--speed-recipe [--speed-parts]] --hr ../shared/data/hr \
+        --rounds 4
 """
 import argparse
 import json
@@ -36,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 import _bootstrap  # noqa: F401,E402  (the clone first on sys.path: benchmarks/_bootstrap.py)
 
 from realesrgan_paddle.media.kinds import is_image  # noqa: E402
+from realesrgan_paddle.utils import runtime_env  # noqa: E402
 DISCRIMINATORS = {
     'unet': {'type': 'UNetDiscriminatorSN', 'num_in_ch': 3, 'num_feat': 64, 'skip_connection': True},
     'projected': {'type': 'ProjectedDiscriminator', 'num_in_ch': 3},
@@ -119,13 +125,72 @@ def _recipe_configs(work):
     return out
 
 
-def speed(hr, rounds, recipe, work=None):
-    """Median seconds of one ``optimize`` step per configuration (GT 96, batch 4, compact base), interleaved."""
-    import logging
-    import time
+def step_parts(model, lq, gt):
+    """``{part: closure}``: the pieces of one step of the perceptual recipe ``model`` (a ``RealESRGANModel`` with
+    ``l_g_percep``, ``l_g_lpips`` and the projected discriminator), each alone on new tensors: the generator's
+    forward and backward (L1), the teacher, VGG16 on the output (forward and backward to it) and on the target
+    (``no_grad``), both terms with their VGG16 passes, the discriminator in the G step (the fake, backward to it)
+    and its own step (real and fake, backward to the heads)."""
+    import paddle
+    percep = next(t.loss for t in model.terms if t.name == 'l_g_percep')
+    lpips = next(t.loss for t in model.terms if t.name == 'l_g_lpips')
+    vgg, taps, d = percep.shared.vgg, percep.shared.wanted, model.d
+
+    def fake():
+        x = gt.clone()
+        x.stop_gradient = False
+        return x
+
+    def generator():
+        (model.net_g(lq) - gt).abs().mean().backward()
+        model.optim_g.clear_grad()
+
+    def vgg_output():
+        sum(f.mean() for f in vgg.taps(fake(), taps).values()).backward()
+
+    def vgg_target():
+        with paddle.no_grad():
+            vgg.taps(gt.clone(), taps)
+
+    def both_terms():
+        x, t = fake(), gt.clone()
+        (percep(x, t)[0] + lpips(x, t)).backward()
+
+    def d_in_g_step():
+        for p in d.trainable_parameters():
+            p.stop_gradient = True
+        d(fake()).mean().backward()
+
+    def d_step():
+        for p in d.trainable_parameters():
+            p.stop_gradient = False
+        d(paddle.concat([gt, gt.clone()])).mean().backward()
+        model.optim_d.clear_grad()
+    return {'generator forward + backward (L1)': generator, 'teacher (x4plus)': lambda: model.teacher_out(lq.clone()),
+            'VGG16 on the output, forward + backward': vgg_output, 'VGG16 on the target (no_grad)': vgg_target,
+            'perceptual + LPIPS terms with their VGG16 passes': both_terms,
+            'projected D in the G step (fake, backward to it)': d_in_g_step,
+            'projected D step (real + fake, backward to the heads)': d_step}
+
+
+def _crops(hr):
+    """``(lq, gt)``: the top-left 96 px of the first four photos of ``hr`` and their 4x area averages."""
     import numpy as np
     import paddle
     from realesrgan_paddle.media.image_io import imread
+    crops = []
+    for f in sorted(Path(hr).iterdir())[:4]:
+        img = imread(f)[:96, :96, :3][..., ::-1]
+        crops.append(np.ascontiguousarray(img.transpose(2, 0, 1)).astype('float32') / 255)
+    gt = paddle.to_tensor(np.stack(crops))
+    return paddle.nn.functional.avg_pool2d(gt, 4), gt
+
+
+def speed(hr, rounds, recipe, work=None, parts=False):
+    """Median seconds of one ``optimize`` step per configuration (GT 96, batch 4, compact base), interleaved; with
+    ``parts`` (the recipe), the perceptual step's pieces (``step_parts``) in the same rounds."""
+    import logging
+    import time
     from realesrgan_paddle.training.option_file import load_options
     from realesrgan_paddle.training.steps import build_model
     configs = _recipe_configs(Path(work or '/tmp/pd_speed')) if recipe else _tiny_smoke_configs()
@@ -133,18 +198,16 @@ def speed(hr, rounds, recipe, work=None):
     log.addHandler(logging.NullHandler())
     log.propagate = False
     models = {k: build_model(load_options(f, o), log) for k, (f, o) in configs.items()}
-    crops = []
-    for f in sorted(Path(hr).iterdir())[:4]:
-        img = imread(f)[:96, :96, :3][..., ::-1]
-        crops.append(np.ascontiguousarray(img.transpose(2, 0, 1)).astype('float32') / 255)
-    gt = paddle.to_tensor(np.stack(crops))
-    lq = paddle.nn.functional.avg_pool2d(gt, 4)
-    times = {k: [] for k in models}
+    lq, gt = _crops(hr)
+    # each step new tensors, as the trainer's (the teacher's output and the losses' features are per tensor)
+    runs = {k: (lambda m=m: m.optimize(*[x.clone() for x in (lq, gt, gt)], 1)) for k, m in models.items()}
+    if parts:
+        runs.update(step_parts(list(models.values())[-1], lq, gt))
+    times = {k: [] for k in runs}
     for r in range(rounds + 1):
-        for k, m in models.items():
-            step = [x.clone() for x in (lq, gt, gt)]  # each step new tensors, as the trainer's (the teacher's
-            t = time.perf_counter()                   # output and the losses' features are per tensor)
-            m.optimize(*step, r + 1)
+        for k, fn in runs.items():
+            t = time.perf_counter()
+            fn()
             if r:  # the first round warms up
                 times[k].append(time.perf_counter() - t)
     base = statistics.median(next(iter(times.values())))
@@ -165,10 +228,13 @@ def main(argv=None):
     p.add_argument('--speed', action='store_true', help='time one step of each configuration, interleaved')
     p.add_argument('--speed-recipe', action='store_true', help='--speed: the one command\'s recipe, today and '
                    'with the perceptual parts')
+    p.add_argument('--speed-parts', action='store_true', help='--speed-recipe: also time the perceptual step\'s '
+                   'pieces (VGG16 passes, the discriminator in each step, the teacher, the generator), same rounds')
     p.add_argument('--rounds', type=int, default=5)
     args = p.parse_args(argv)
     if args.speed:
-        return speed(args.hr, args.rounds, args.speed_recipe, args.work)
+        runtime_env.setup(reexec=True, single_arena=True)  # train.py's CPU settings (before paddle loads)
+        return speed(args.hr, args.rounds, args.speed_recipe, args.work, args.speed_parts and args.speed_recipe)
     work = Path(args.work).resolve()
     split(args.hr, work, set(args.val))
     models = ['base=realesr-animevideov3', 'bicubic=bicubic']

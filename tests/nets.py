@@ -67,3 +67,31 @@ def save_image_like(path, arch, seed=0):
     from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     save_checkpoint(path, params=tiny_state(arch, seed), arch=arch)
     return path
+
+
+
+def padded_efficientnet_taps(net, x):
+    """``models.feature_nets.efficientnet_lite.EfficientNetLite0.taps`` as it ran before its strided convs took
+    TensorFlow's SAME padding themselves (issue 79): a pad op, then the conv without padding. The reference that
+    change is held to."""
+    import paddle.nn.functional as F
+
+    from realesrgan_paddle.models.feature_nets import efficientnet_lite as E
+
+    def conv(layer, y):
+        if layer.s == 1:
+            return layer(y)
+        return F.conv2d(E.same_pad(y, layer.k, layer.s), layer.weight, None, layer.s, 0, 1, layer._groups)
+
+    x = F.relu6(net._bn0(conv(net._conv_stem, E.normalize(x))))
+    out = []
+    for i, block in enumerate(net._blocks):
+        if i > E.TAPS[-1]:
+            break
+        y = F.relu6(block._bn0(conv(block._expand_conv, x))) if block.expand else x
+        y = F.relu6(block._bn1(conv(block._depthwise_conv, y)))
+        y = block._bn2(conv(block._project_conv, y))
+        x = y + x if block.residual else y
+        if i in E.TAPS:
+            out.append(x)
+    return out

@@ -63,25 +63,36 @@ class FrozenBN(BatchNorm2d):
         return x * per_channel(scale) + per_channel(shift)  # the fast (C, 1, 1) shape: models.channel_bias
 
 
-def same_pad(x, k, s):
-    """``x`` padded as TensorFlow's ``SAME`` does for a ``k`` x ``k`` conv of stride ``s`` (more after than
-    before when the total is odd)."""
+def same_padding(h, w, k, s):
+    """TensorFlow's ``SAME`` padding of an ``h`` x ``w`` input for a ``k`` x ``k`` conv of stride ``s``, as
+    ``[top, bottom, left, right]`` (more after than before when the total is odd)."""
     pads = []
-    for size in (x.shape[3], x.shape[2]):
+    for size in (h, w):
         total = max((math.ceil(size / s) - 1) * s + k - size, 0)
         pads += [total // 2, total - total // 2]
-    return F.pad(x, pads) if any(pads) else x
+    return pads
+
+
+def same_pad(x, k, s):
+    """``x`` padded as TensorFlow's ``SAME`` does for a ``k`` x ``k`` conv of stride ``s``."""
+    top, bottom, left, right = same_padding(x.shape[2], x.shape[3], k, s)
+    return F.pad(x, [left, right, top, bottom]) if any((top, bottom, left, right)) else x
 
 
 class SameConv(nn.Conv2D):
-    """A bias-free conv with TensorFlow's ``SAME`` padding (stride 1: the symmetric ``k // 2``)."""
+    """A bias-free conv with TensorFlow's ``SAME`` padding (stride 1: the symmetric ``k // 2``), which the conv
+    takes itself: zeros as ``same_pad``'s, the same numbers and gradients, without a padded copy of the input and
+    its gradient (a pad op costs more than the depthwise conv after it on the CPU; issue 79)."""
 
     def __init__(self, cin, cout, k, s=1, groups=1):
         super().__init__(cin, cout, k, s, padding=k // 2 if s == 1 else 0, groups=groups, bias_attr=False)
         self.k, self.s = k, s
 
     def forward(self, x):
-        return super().forward(same_pad(x, self.k, self.s) if self.s != 1 else x)
+        if self.s == 1:
+            return super().forward(x)
+        return F.conv2d(x, self.weight, None, self.s, same_padding(x.shape[2], x.shape[3], self.k, self.s), 1,
+                        self._groups)
 
 
 class MBConv(nn.Layer):

@@ -7,6 +7,8 @@ import pytest
 
 from realesrgan_paddle.models.feature_nets import efficientnet_lite as E
 
+from tests.nets import padded_efficientnet_taps
+
 
 @pytest.fixture(scope='module')
 def weights(perception_file):
@@ -100,6 +102,29 @@ def test_same_padding_is_tensorflows():
     assert pad[-1].sum() == 0 and pad[0].sum() > 0  # rows: 0 before, 1 after (even side 8)
     assert pad[:, 0].sum() == 0 and pad[:, -1].sum() == 0  # columns: 1 and 1 (odd side 7)
     assert list(E.same_pad(x, 5, 2).shape) == [1, 1, 11, 11]
+
+
+@pytest.mark.parametrize('size', [(96, 96), (93, 125)])
+def test_padding_in_the_conv_changes_no_value_or_gradient(weights, size):
+    """The strided convs take TensorFlow's SAME padding themselves (issue 79: no pad op and its gradient): on a real
+    photo crop (scikit-image's astronaut; even sides pad unevenly, odd ones evenly), the four taps and the gradient
+    of a sum of them down to the input are those of a pad op before each conv, to the bit."""
+    from skimage import data
+    img = data.astronaut()[100:100 + size[0], 150:150 + size[1]]
+    x0 = np.ascontiguousarray(img.transpose(2, 0, 1)[None]).astype(np.float32) / 255
+    net = E.load_efficientnet_lite0(weights)
+    got = []
+    for run in (net.taps, lambda x: padded_efficientnet_taps(net, x)):
+        x = paddle.to_tensor(x0, stop_gradient=False)
+        taps = run(x)
+        sum((t * t).mean() * (i + 1) for i, t in enumerate(taps)).backward()
+        got.append(([t.numpy() for t in taps], x.grad.numpy()))
+    (taps, grad), (ref_taps, ref_grad) = got
+    assert [t.shape for t in taps] == [t.shape for t in ref_taps]
+    for t, r in zip(taps, ref_taps):
+        np.testing.assert_array_equal(t, r)
+    np.testing.assert_array_equal(grad, ref_grad)
+    assert float(np.abs(grad).max()) > 0
 
 
 def test_weights_lookup_and_missing_message(tmp_path, monkeypatch):

@@ -27,7 +27,6 @@ from .memory import (DEFAULT_HEADROOM, DEFAULT_MAX_MEMORY, NoRoom, auto_tile, av
 from .cpu_features import facts as cpu_facts
 from .onnx_backend import OnnxBackend
 from .precision import choose as choose_precision
-from .stabiliser import DEFAULT_MODE
 from .tiling import MIN_SIDE, n_windows, tiled_bands
 
 log = logging.getLogger('inference')
@@ -466,7 +465,7 @@ class Upscaler:
         return res
 
     def upscale_video(self, src, dst, outscale=None, crf=18, preset=None, progress=True, segment_seconds=None,
-                      ray=None, workers=None, overlap_frames=None, temporal=DEFAULT_MODE, **kw):
+                      ray=None, workers=None, overlap_frames=None, temporal='flow', **kw):
         """Upscale the video ``src`` into ``dst``: in one pass, or with ``segment_seconds`` (or ``ray``: 'auto',
         'local' or a cluster address, with ``workers``) in resumable segments kept in ``dst`` + '.parts'
         (inference/segments.py). ``temporal``: 'flow' (the default: the texture held still between frames,

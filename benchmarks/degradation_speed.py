@@ -89,7 +89,7 @@ def stage_timers(np_module):
     return totals
 
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--batch', type=int, default=12)
     ap.add_argument('--size', type=int, default=256)
@@ -101,18 +101,14 @@ def main():
                     help='also print CPU time per step (blur, resize, noise, JPEG, USM blurs) on each side')
     ap.add_argument('--numpy-threads', type=int, default=0, metavar='N',
                     help='also time the per-image reference with its images spread over N threads (context)')
-    args = ap.parse_args()
-    stages = stage_timers(sys.modules['_numpy_degradation']) if args.stages else None
-    opt = resolve_options(None)
-    crops = load_crops(args.batch, args.size)
+    return ap.parse_args()
+
+
+def make_contenders(args, opt, crops, pool):
+    """``[(name, fn(kernels, seed))]``: the batched Paddle pipeline, the per-image reference and, with a ``pool``,
+    the reference over its threads."""
     threads = args.threads if args.threads == 'auto' else int(args.threads)
     deg = SecondOrderDegradation(opt, args.scale, threads=threads)
-    krng = np.random.default_rng(1)
-    pool = ThreadPoolExecutor(args.numpy_threads) if args.numpy_threads > 1 else None
-
-    def kernels():
-        ks = [sample_kernels(opt, krng) for _ in range(args.batch)]
-        return {k: np.stack([d[k] for d in ks]) for k in ks[0]}
 
     def run_paddle(k, seed):
         gt = paddle.to_tensor(crops.transpose(0, 3, 1, 2))
@@ -135,6 +131,12 @@ def main():
     contenders = [('paddle', run_paddle), ('numpy', run_numpy)]
     if pool is not None:
         contenders.append(('numpy-threads', run_numpy_threads))
+    return contenders
+
+
+def time_rounds(contenders, kernels, rounds, stages):
+    """Two warm-up rounds, then ``rounds`` interleaved ones (the order rotates); ``(wall times, CPU times)`` per
+    contender."""
     for w in range(2):  # warm-up: first-call allocations, FFT plans
         k = kernels()
         for _, fn in contenders:
@@ -143,7 +145,7 @@ def main():
     cpu = {name: [] for name, _ in contenders}
     if stages is not None:
         stages.clear()
-    for r in range(args.rounds):
+    for r in range(rounds):
         k = kernels()
         order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
         for name, fn in order:
@@ -151,6 +153,10 @@ def main():
             fn(k, 1000 + r)  # the same random plan for every contender of a round
             times[name].append(time.perf_counter() - t0)
             cpu[name].append(time.process_time() - c0)
+    return times, cpu
+
+
+def report(args, contenders, times, cpu, stages):
     load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
     print(f'batch {args.batch} x {args.size}x{args.size} GT, scale {args.scale}, {args.rounds} interleaved rounds, '
           f'{paddle.get_device()}, OMP threads {runtime_env.os.environ.get("OMP_NUM_THREADS")}, '
@@ -167,13 +173,30 @@ def main():
     med = {n: statistics.median(t) for n, t in times.items()}
     print(f'ratio paddle/numpy throughput: {mean["numpy"] / mean["paddle"]:.2f}x '
           f'(by medians {med["numpy"] / med["paddle"]:.2f}x)')
-    if pool is not None:
+    if 'numpy-threads' in times:
         print(f'ratio paddle/numpy over {args.numpy_threads} threads: {mean["numpy-threads"] / mean["paddle"]:.2f}x')
 
     if stages:
         print('CPU time per batch and step (mean over the timed rounds):')
         for label in sorted(stages):
             print(f'  {label:18s} {stages[label] / args.rounds * 1000:7.1f} ms')
+
+
+def main():
+    args = parse_args()
+    stages = stage_timers(sys.modules['_numpy_degradation']) if args.stages else None
+    opt = resolve_options(None)
+    crops = load_crops(args.batch, args.size)
+    krng = np.random.default_rng(1)
+    pool = ThreadPoolExecutor(args.numpy_threads) if args.numpy_threads > 1 else None
+
+    def kernels():
+        ks = [sample_kernels(opt, krng) for _ in range(args.batch)]
+        return {k: np.stack([d[k] for d in ks]) for k in ks[0]}
+
+    contenders = make_contenders(args, opt, crops, pool)
+    times, cpu = time_rounds(contenders, kernels, args.rounds, stages)
+    report(args, contenders, times, cpu, stages)
 
 
 if __name__ == '__main__':

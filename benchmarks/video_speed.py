@@ -192,7 +192,7 @@ def _temporal_rows(models, res, rows):
     print('temporal / model time: the stabiliser\'s seconds over the model\'s, both inside the same run.')
 
 
-def main():
+def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--clip', default=str(DEFAULT_CLIP), help='a real video (default: ../shared/data/video/bikes.mp4)')
     p.add_argument('--frames', type=int, default=12, help='frames of the clip to use')
@@ -210,25 +210,28 @@ def main():
                    help='also time the segmented path with segments of about S seconds against one pass')
     p.add_argument('--worker', help=argparse.SUPPRESS)
     p.add_argument('--model', help=argparse.SUPPRESS)
-    a = p.parse_args()
-    if a.worker:
-        return worker(a.worker, a.model, Path(a.clip))
-    import numpy as np
-    from tqdm import tqdm
-    if not Path(a.clip).is_file():
-        raise SystemExit(f'error: {a.clip}: no such video')
-    clip = make_clip(a.clip, a.frames, a.width, a.fps) if a.width else Path(a.clip)
+    return p.parse_args()
+
+
+def checked_choices(a):
+    """``(models, modes)`` of the arguments, each checked (one-line exit on an unknown name)."""
     models = [m.strip() for m in a.models.split(',')]
     for m in models:
         if m not in MODELS:
             raise SystemExit(f'error: unknown model {m!r}; known: {", ".join(MODELS)}')
-    load_before = os.getloadavg()
     modes = MODES if a.temporal else MODES[:3]
     if a.modes:
         modes = tuple(x.strip() for x in a.modes.split(',') if x.strip())
         if any(x not in MODES for x in modes):
             raise SystemExit(f'error: --modes takes {", ".join(MODES)}')
     modes += (f'seg:{a.segmented:g}',) if a.segmented else ()
+    return models, modes
+
+
+def run_jobs(a, models, modes, clip):
+    """Every (round, model, mode) in its own worker process, the modes' order rotating by round:
+    ``{(model, mode): [result]}``."""
+    from tqdm import tqdm
     jobs = [(r, m, mode) for r in range(a.rounds) for m in models
             for mode in modes[r % len(modes):] + modes[:r % len(modes)]]
     res = {}
@@ -240,11 +243,12 @@ def main():
         out.update(round=r, load=os.getloadavg()[0])
         tqdm.write(f'round {r} {m} {mode}: {json.dumps(out)}')
         res.setdefault((m, mode), []).append(out)
-    load_after = os.getloadavg()
-    from realesrgan_paddle.media.ffmpeg import probe_video
-    info = probe_video(clip)
-    print(f'\nclip: {clip.name} ({info["width"]}x{info["height"]}, {a.frames} frames from {Path(a.clip).name}), '
-          f'{a.rounds} rounds, medians')
+    return res
+
+
+def model_rows(models, res):
+    """The table of medians, one line per model, printed; its rows as dicts."""
+    import numpy as np
     print(f'{"model":<14}{"precision":<18}{"end-to-end fps":>15}{"model-only fps":>15}{"overhead":>10}'
           f'{"reference fps":>15}{"e2e / ref":>10}{"model busy":>11}{"ffmpeg CPU":>11}')
     rows = []
@@ -267,6 +271,25 @@ def main():
               f'{f(cpu, ".3f") + " s":>11}')
         rows.append(dict(model=m, precision=prec, e2e_fps=e2e, model_fps=mod, overhead=over, ref_fps=ref,
                          e2e_vs_ref=ratio, model_busy=busy, ffmpeg_cpu_per_frame=cpu))
+    return rows
+
+
+def main():
+    a = parse_args()
+    if a.worker:
+        return worker(a.worker, a.model, Path(a.clip))
+    if not Path(a.clip).is_file():
+        raise SystemExit(f'error: {a.clip}: no such video')
+    clip = make_clip(a.clip, a.frames, a.width, a.fps) if a.width else Path(a.clip)
+    models, modes = checked_choices(a)
+    load_before = os.getloadavg()
+    res = run_jobs(a, models, modes, clip)
+    load_after = os.getloadavg()
+    from realesrgan_paddle.media.ffmpeg import probe_video
+    info = probe_video(clip)
+    print(f'\nclip: {clip.name} ({info["width"]}x{info["height"]}, {a.frames} frames from {Path(a.clip).name}), '
+          f'{a.rounds} rounds, medians')
+    rows = model_rows(models, res)
     if a.temporal:
         _temporal_rows(models, res, rows)
     print('\noverhead = end-to-end time / model-only time - 1 (decode, encode, queues; negative = noise).')

@@ -16,6 +16,22 @@ OpenMP teams do not oversubscribe the cores.
 
 This module is the one place that changes process-wide CPU settings, and it does so
 only when an entry point (``train.py``, ``make_lq_data.py``, ``tools/*``) calls it.
+
+The one ``sys.meta_path`` edit of the product (``tests/test_no_path_edits.py`` allows no other):
+- why: a plain ``import paddle`` writes its import-time notices to stderr (here the two lines of its
+  ccache ``UserWarning``) and replaces Python's SIGTERM handler with a C++ one
+  that prints a stack dump; the tools' errors are one line and SIGTERM must run their ``finally`` blocks. Importing
+  paddle quietly in ``setup`` would cost every tool 1-2 s before it reads its arguments, and paddle is imported
+  in many modules (the first one to run is not known to ``setup``), so the first import is caught where it happens;
+- what: ``setup(quiet=True)`` puts ``_QuietFirstImport`` first on ``sys.meta_path``. It answers for the name
+  ``paddle`` only (every other import goes on to the normal finders), finds paddle's spec with the normal
+  ``PathFinder`` and wraps its loader in ``_QuietLoader``: the module runs with warnings ignored and stderr
+  captured, then paddle's loader is put back on the module and Python's SIGTERM handler (``python_sigterm``)
+  reinstalled;
+- when undone: at that first ``import paddle``, the finder takes itself off ``sys.meta_path`` before it looks
+  (so it runs once, and paddle's own sub-imports are never wrapped). A process that never imports paddle keeps it
+  till exit, answering nothing. Installed once: not when paddle is loaded already, nor twice
+  (``quiet_first_paddle_import``). ``tests/utils/test_quiet_paddle_import.py`` holds this.
 """
 import contextlib
 import ctypes

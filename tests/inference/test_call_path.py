@@ -1,17 +1,35 @@
 """The call path from ``Upscaler(model)`` to a ready predictor enters each module once and climbs back up at
 most twice (issue 27's goal; the second climb since issue 73: the arch the export folder holds is checked within its
 network's bounds, and the network's facts read with it, in one visit to its spec between the export and the
-predictor).
+predictor). That holds for a second Upscaler in a process, and for the first of a weights file or an export folder
+whose export is cached; the first of a zoo name in a process enters the zoo's cache check's modules again
+(``FIRST_ZOO_REVISITS``, docs/DESIGN.md "From ``Upscaler(model)`` to a predictor"; issue 80).
 
 ``module_path`` records, with ``sys.setprofile``, the module of every function called in the project's lower
 rooms (utils, models, inference) while the upscaler is set up; code that runs at import time does not
 count. Consecutive calls into one module are one visit. A module that shows up again later was returned
 to; a step from a lower room to a higher one (utils -> models -> inference) is a climb back up.
 """
+import json
+import os
+import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# what the first Upscaler of a zoo name in a process enters more than once (its export cached on disk): the zoo's
+# check of its cached weights (unpickled, read, its arch's spec and network built) before its memo spares it
+FIRST_ZOO_REVISITS = {'realesrgan_paddle.models.zoo.zoo_cache', 'realesrgan_paddle.models.specs',
+                      'realesrgan_paddle.utils.fileio', 'realesrgan_paddle.models.archs.compact.srvgg'}
+FIRST_IN_PROCESS = '''import json, sys
+from tests.inference.test_call_path import climbs, module_path, revisits
+from realesrgan_paddle.inference import Upscaler
+seq = module_path(lambda: Upscaler(sys.argv[1], backend='predictor', cache_root=sys.argv[2]))
+print('@@' + json.dumps({'revisits': revisits(seq), 'climbs': len(climbs(seq)), 'first': seq[0][0]}))
+'''
 
 ROOMS = {'utils': 0, 'models': 1, 'inference': 2}
 PREFIX = 'realesrgan_paddle.'
@@ -123,3 +141,38 @@ def test_zoo_name_to_predictor(tmp_path):
     seq = module_path(lambda: Upscaler(name, backend='predictor', cache_root=tmp_path))
     _check(seq)
     assert [m for m, _ in seq][:4] == ['realesrgan_paddle.inference.upscaler', 'realesrgan_paddle.models.zoo', 'realesrgan_paddle.utils.fileio', 'realesrgan_paddle.utils.runtime_env']
+
+
+def first_in_process(model, cache_root):
+    """``{'revisits', 'climbs', 'first'}`` of the first ``Upscaler(model)`` of a fresh interpreter."""
+    env = {**os.environ, 'PYTHONPATH': str(ROOT)}
+    r = subprocess.run([sys.executable, '-c', FIRST_IN_PROCESS, str(model), str(cache_root)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+    marks = [ln for ln in r.stdout.splitlines() if ln.startswith('@@')]
+    assert r.returncode == 0 and marks, (r.stdout + r.stderr)[-3000:]
+    return json.loads(marks[-1][2:])
+
+
+def test_first_upscaler_of_a_weights_file_in_a_process(tiny_models, tmp_path):
+    """No module entered twice for the first Upscaler of a process too, when the model is a weights file."""
+    from realesrgan_paddle.inference import Upscaler
+    Upscaler(tiny_models['srvgg_x4'], backend='predictor', cache_root=tmp_path)  # the one-time export, on disk
+    walk = first_in_process(tiny_models['srvgg_x4'], tmp_path)
+    assert walk['first'] == 'realesrgan_paddle.inference.upscaler' and walk['revisits'] == {}, walk
+    assert walk['climbs'] <= 2, walk
+
+
+def test_first_upscaler_of_a_zoo_name_in_a_process(tmp_path):
+    """The first Upscaler of a zoo name in a process enters again only the modules docs/DESIGN.md names."""
+    from realesrgan_paddle.models import zoo
+    from realesrgan_paddle.inference import Upscaler
+    name = 'realesr-animevideov3'
+    try:
+        zoo.resolve(name, source='ncnn', progress=False)
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    Upscaler(name, backend='predictor', cache_root=tmp_path)
+    walk = first_in_process(name, tmp_path)
+    assert set(walk['revisits']) <= FIRST_ZOO_REVISITS, walk
+    text = (ROOT / 'docs' / 'DESIGN.md').read_text(encoding='utf-8')
+    assert all(f'`{m[len(PREFIX):]}`' in text for m in FIRST_ZOO_REVISITS), 'docs/DESIGN.md names these modules'

@@ -6,14 +6,20 @@ layer reads, the output, which every layer therefore feeds; and the channel widt
 layer (a convolution reads as many channels as its weights take, an addition adds equal widths, ...).
 
 ``match_pattern``: the graph against a ``Pattern``, the graph of the network the importer is about to build,
-written in ncnn's layers (``models.ncnn.ncnn_esrgan``, ``ncnn_span``, ``ncnn_unet``). ``Split`` layers are looked
+written in ncnn's layers, beside each family's network (``models.archs.compact.ncnn_srvgg``,
+``models.archs.rrdb.ncnn_rrdb``, ``models.archs.span.ncnn_span``, ``models.archs.cugan.ncnn_unet``). ``Split`` layers are looked
 through. Each layer's ``signature`` (its type and every key that changes what it computes, with ncnn's
 defaults) and each layer's inputs must be the pattern's, from the output back to the input; additions and
 products may list their inputs in either order. The pattern's named layers come back paired with the file's.
+
+The families' graphs share the helpers at this module's end: a layer type's layers, an image network's channels,
+the pixel shuffle's factor, a shuffled output's channels, a convolution's arrays.
 """
 import hashlib
 
-from .ncnn_bounds import safe_name
+import numpy as np
+
+from .ncnn_bounds import MAX_IMAGE_CHANNELS, SCALES, safe_name
 from .ncnn_layers import Layer, NcnnFormatError
 
 OP_ADD, OP_SUB, OP_MUL = 0, 1, 2  # BinaryOp op_type
@@ -274,3 +280,42 @@ def match_pattern(layers, out_blob, pattern, where):
         raise NcnnFormatError(f'{where}: {len(fnodes)} layers (Splits aside) where {pattern.family} has '
                               f'{len(pnodes)}: not the graph of {pattern.family}')
     return {name: fnodes[pair[p]] for p, name in pattern.names.items()}
+
+
+def of_type(layers, layer_type):
+    """The layers of ``layer_type``, in file order."""
+    return [L for L in layers if L.type == layer_type]
+
+
+def check_image_channels(arch, where):
+    """A network's input and output channels are an image's: 1 to ``MAX_IMAGE_CHANNELS``."""
+    for key in ('num_in_ch', 'num_out_ch'):
+        if not 1 <= arch[key] <= MAX_IMAGE_CHANNELS:
+            raise NcnnFormatError(f'{where}: a {arch["type"]} with {arch[key]} {key[4:-3]}put channels; an image '
+                                  f'network has 1 to {MAX_IMAGE_CHANNELS}')
+
+
+def shuffle_factor(layers, where, family):
+    """The one PixelShuffle's factor, checked to be a scale the pipeline takes."""
+    shuffle = of_type(layers, 'PixelShuffle')
+    up = shuffle[0].p(0, 1) if len(shuffle) == 1 else None
+    if up not in SCALES:
+        what = f'{shuffle[0].label()} shuffles by {up}' if len(shuffle) == 1 else f'{len(shuffle)} PixelShuffle layers'
+        raise NcnnFormatError(f'{where}: {what}; a {family} has one, by {", ".join(map(str, SCALES))}')
+    return up
+
+
+def out_channels(conv, up, where, family):
+    """Output channels of a network whose last conv ``conv`` feeds a pixel shuffle by ``up``."""
+    n, rest = divmod(conv.shape[0], up * up)
+    if rest or not n:
+        raise NcnnFormatError(f'{where}: {conv.label()} has {conv.shape[0]} outputs, not channels x {up}^2 '
+                              f'for the pixel shuffle of a {family}')
+    return n
+
+
+def conv_entries(conv):
+    """``{weight, bias}`` of a convolution's arrays (a stored bias, or zeros)."""
+    bias = conv.blobs.get('bias')
+    return {'weight': conv.blobs['weight'],
+            'bias': bias if bias is not None else np.zeros(conv.shape[0], np.float32)}

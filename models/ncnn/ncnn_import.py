@@ -38,10 +38,11 @@ from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_f
 
 from .ncnn_bounds import (MAX_BIN_BYTES, MAX_BLOBS, MAX_LAYER_BLOBS, MAX_LAYERS, MAX_LINE_CHARS, MAX_PARAM_BYTES,
                           MAX_TOKEN_CHARS, safe_name)
-from .ncnn_esrgan import graph_rrdb, graph_srvgg, state_rrdb, state_srvgg
 from .ncnn_graph import check_graph, match_pattern
 from .ncnn_layers import KEYS, Layer, NcnnFormatError  # noqa: F401 (Layer, NcnnFormatError: the API)
 from .ncnn_layers import check_arity, layer_params, least_bytes, weight_plan, weight_shape
+from ..archs.compact.ncnn_srvgg import graph_srvgg, state_srvgg
+from ..archs.rrdb.ncnn_rrdb import graph_rrdb, state_rrdb
 from ..archs.span.ncnn_span import graph_span, state_span
 from ..archs.cugan.ncnn_unet import graph_unet, state_unet  # Real-CUGAN and waifu2x graphs
 from ..specs import get_spec

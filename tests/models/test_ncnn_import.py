@@ -224,3 +224,16 @@ def test_unknown_layer_is_refused(tmp_path):
     (tmp_path / 't.bin').write_bytes(_tiny_bin())
     with pytest.raises(NcnnFormatError, match='Softmax'):
         read_bin(parse_param(tmp_path / 't.param'), tmp_path / 't.bin')
+
+
+def test_each_family_graph_is_beside_its_network():
+    """docs/DESIGN.md: ``models/ncnn/`` reads and matches; every family's graph (a ``Pattern(...)`` written) is in
+    its family's folder under ``models/archs/``, and the importer imports them from there (issue 80)."""
+    import ast
+    from pathlib import Path
+    models = Path(__file__).resolve().parents[2] / 'models'
+    writers = {p.relative_to(models).as_posix() for p in models.rglob('*.py')
+               if any(isinstance(n, ast.Call) and getattr(n.func, 'id', None) == 'Pattern'
+                      for n in ast.walk(ast.parse(p.read_text(encoding='utf-8'))))}
+    assert writers == {'archs/compact/ncnn_srvgg.py', 'archs/rrdb/ncnn_rrdb.py', 'archs/span/ncnn_span.py',
+                       'archs/cugan/ncnn_unet.py'}, writers

@@ -27,7 +27,7 @@ import paddle.nn as nn
 from . import cugan
 from ..waifu2x import waifu2x
 from ...ncnn.ncnn_bounds import safe_name
-from ...ncnn.ncnn_esrgan import check_image_channels
+from ...ncnn.ncnn_graph import check_image_channels
 from ...ncnn.ncnn_graph import ELT_SUM, OP_ADD, OP_MUL, Pattern
 from ...ncnn.ncnn_layers import NcnnFormatError
 

@@ -10,7 +10,7 @@ architecture and the graph it must be (a ``Pattern``, matched there), ``state_sp
 """
 import numpy as np
 
-from ...ncnn.ncnn_esrgan import check_image_channels, out_channels, shuffle_factor
+from ...ncnn.ncnn_graph import check_image_channels, out_channels, shuffle_factor
 from ...ncnn.ncnn_graph import OP_ADD, OP_MUL, OP_SUB, Pattern
 from ...ncnn.ncnn_layers import NcnnFormatError
 from .span import N_BLOCKS

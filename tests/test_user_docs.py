@@ -4,7 +4,8 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ['convert.md', 'dataset.md', 'finetune.md', 'export_infer.md', 'degradation.md', 'finetune_domain.md', 'benchmarks.md']
+PAGES = ['convert.md', 'dataset.md', 'finetune.md', 'export_infer.md', 'degradation.md', 'finetune_domain.md', 'benchmarks.md',
+         'reliability.md']
 DIARY = re.compile(r'\b(sessions?|issues?|targets?)\b', re.I)
 # A user page says what the tools do and what was measured, not the story of the work: no first person (the
 # pronoun I, not I-frames), no dates, no "we tried" / "it turned out" narration. Code is not prose.

@@ -31,7 +31,7 @@ class Settings:
     iters: int = None
     budget: str = None
     device: str = 'cpu'
-    compare: dict = field(default_factory=lambda: dict(DEFAULT_COMPARE))  # {} is --compare none
+    compare: dict = None  # None: DEFAULT_COMPARE (less the base itself); {} is --compare none
     overrides: list = field(default_factory=list)
     every: float = 0.4
     min_size: int = 200
@@ -52,8 +52,8 @@ class Settings:
     pair_ratio: float = 0.5  # --pair-ratio: the real pairs' batch weight beside the synthetic batch's 1
 
     def __post_init__(self):
-        # a compared model that is the base itself is the base's row already
-        self.compare = {k: v for k, v in self.compare.items() if v != self.base}
+        if self.compare is None:  # the default comparison, unless the base is that model: its row is the base's
+            self.compare = {k: v for k, v in DEFAULT_COMPARE.items() if v != self.base}
 
 
 class Context:

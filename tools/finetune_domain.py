@@ -11,8 +11,8 @@ seconds between; near-duplicates judged on what moves in each clip are removed w
 across), a degraded held-out set (make_lq_data.py, fixed seed), finetune (a recipe from
 options/finetune_domain_*.yml), evaluate (bicubic, base, finetuned, --compare models: x4plus by default) and
 choose the checkpoint, then sweep DNI blends of the base and that checkpoint and pick the point that beats the
-compared models and the base on both axes (docs/finetune_domain.md), export it or the --dni-weight blend (WORK/export/inference.pdmodel),
-report with the perception-distortion frontier (WORK/report.md, .html).
+compared models and the base on both axes (docs/finetune_domain.md), export it or the --dni-weight blend
+(WORK/export/inference.pdmodel), report with the perception-distortion frontier (WORK/report.md, .html).
 """
 import os
 import signal
@@ -25,7 +25,7 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
     except ImportError:  # loaded by its path (runpy, importlib) with the package importable already
         pass
 
-from realesrgan_paddle.pipeline.context import DEFAULT_COMPARE, DomainError, Settings  # noqa: E402
+from realesrgan_paddle.pipeline.context import DomainError, Settings  # noqa: E402
 from realesrgan_paddle.pipeline.lq_flow_pairs import temporal_wanted  # noqa: E402
 from realesrgan_paddle.pipeline.photos import sort_inputs  # noqa: E402
 from realesrgan_paddle.pipeline.pipeline import check_compare, check_outputs, check_work, run  # noqa: E402
@@ -139,7 +139,7 @@ def main(argv=None):
         return _bad(f'--pair-ratio must be in [0, 10], got {args.pair_ratio}')
     if args.dni_weight is not None and not 0.0 <= args.dni_weight <= 1.0:
         return _bad(f'--dni-weight must be in [0, 1], got {args.dni_weight}')
-    compare = dict(DEFAULT_COMPARE) if args.compare is None else {}
+    compare = None if args.compare is None else {}  # None: Settings' default (x4plus unless it is the base)
     for item in [] if args.compare in (None, ['none']) else args.compare:
         name, sep, model = item.partition('=')
         if not sep or not name or not model or name in ('bicubic', 'base', 'finetuned'):
@@ -165,7 +165,7 @@ def main(argv=None):
         videos = find_input_videos(first)
         if args.lq_videos:
             check_lq_footage(videos, args.lq_videos)
-        check_compare(compare)  # every cheap check before a fetch or its note
+        check_compare(first.compare)  # every cheap check before a fetch or its note
         if args.device == 'gpu':  # before the keyframes and the split, not at the training stage
             from realesrgan_paddle.training.dist import GPU_BUILD, gpu_available
             if not gpu_available():

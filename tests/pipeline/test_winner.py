@@ -109,6 +109,8 @@ def test_x4plus_is_compared_by_default_unless_none(tmp_path):
     assert DEFAULT_COMPARE == {'x4plus': 'realesrgan-x4plus'}
     assert Settings(videos=[], work=tmp_path).compare == DEFAULT_COMPARE
     assert Settings(videos=[], work=tmp_path, base='realesrgan-x4plus').compare == {}  # the base is its own row
+    same = {'x4': 'realesrgan-x4plus'}  # asked for by name: kept, even when it is the base
+    assert Settings(videos=[], work=tmp_path, base='realesrgan-x4plus', compare=same).compare == same
     assert parse_args(['--hr', 'x', '--work', 'w']).compare is None  # main turns None into DEFAULT_COMPARE
     assert parse_args(['--hr', 'x', '--work', 'w', '--compare', 'none']).compare == ['none']
 

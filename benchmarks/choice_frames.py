@@ -1,14 +1,15 @@
 """Does the export's choice hold with few frames? The rule on both axes (``pipeline/winner.py``) re-run on random
 subsets of one run's held-out frames, every checkpoint and DNI blend a point.
 
-    python benchmarks/choice_frames.py --work runs/domain --frames 4 8 16 --draws 200
+    python benchmarks/choice_frames.py --work runs/domain --frames 4 8 16 --draws 200 [--refs base]
 
 ``--work`` is a ``tools/finetune_domain.py`` work folder; its evaluate stage's ``metrics.json`` holds the per-image
 rows of the frames that decide (the paired real LQ frames when the run has some, else the held-out pairs): bicubic,
 the base, the ``--compare`` models, every checkpoint and every DNI blend of the sweep. For each subset size, ``--draws``
 subsets of that many frames (without replacement, seeded) are judged as a run with only those frames would judge
 them, over all the points together. Prints, per size, how often each kind of point is chosen (base, checkpoint,
-blend, partner), how often the point chosen on every frame, and how often the rule says the frames are too few.
+blend, partner), how often the point chosen on every frame, how often the chosen point beats every reference on both
+axes, and of those how often the rule says the frames are too few to be sure.
 """
 import argparse
 import json
@@ -44,11 +45,11 @@ def kind(name, res):
 
 
 def draw(rows, points, refs, where, frames, k, rng):
-    """The rule on ``k`` frames drawn from ``frames``: ``(name, p_win)``."""
+    """The rule on ``k`` frames drawn from ``frames``: ``(name, beats every reference, p_win)``."""
     keep = set(rng.choice(frames, size=k, replace=False))
     sub = [r for r in rows if frame_of(r['image']) in keep]
     name, stats, _ = choose_point(sub, points, refs, where)
-    return name, stats[name]['p_win']
+    return name, stats[name]['beats'], stats[name]['p_win']
 
 
 def main():
@@ -57,25 +58,30 @@ def main():
     ap.add_argument('--frames', type=int, nargs='+', default=[4, 8, 16])
     ap.add_argument('--draws', type=int, default=200)
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--refs', nargs='+', default=None, metavar='NAME',
+                    help='the references (default: the run\'s --compare models and the base; "base" alone: as a run '
+                         'with --compare none would judge)')
     args = ap.parse_args()
     res = json.loads((Path(args.work) / 'evaluate' / 'metrics.json').read_text())
     rows, points, refs, where = deciding(res)
+    refs = args.refs or refs
     frames = sorted({frame_of(r['image']) for r in rows})
     full, stats, why = choose_point(rows, points, refs, where)
     print(f'all {len(frames)} frames {where}: {why}\n')
     print('| frames | draws | ' + ' | '.join(('base', 'checkpoint', 'blend', 'partner')) + ' | same point as on all '
-          '| same kind | "too few" |')
-    print('|---' * 9 + '|')
+          '| same kind | beats every reference | of those, "too few" |')
+    print('|---' * 10 + '|')
     rng = np.random.default_rng(args.seed)
     for k in [k for k in args.frames if k < len(frames)]:
         got = [draw(rows, points, refs, where, frames, k, rng) for _ in range(args.draws)]
-        kinds = Counter(kind(n, res) for n, _ in got)
-        same = sum(n == full for n, _ in got) / len(got)
+        kinds = Counter(kind(n, res) for n, _, _ in got)
+        same = sum(n == full for n, _, _ in got) / len(got)
         same_kind = kinds[kind(full, res)] / len(got)
-        few = sum(p is not None and p < CONFIDENT for _, p in got) / len(got)
+        wins = [p for _, beats, p in got if beats]
+        few = f'{sum(p < CONFIDENT for p in wins) / len(wins):.0%}' if wins else '-'
         print(f'| {k} | {len(got)} | ' + ' | '.join(f'{kinds[c] / len(got):.0%}' for c in
                                                     ('base', 'checkpoint', 'blend', 'partner'))
-              + f' | {same:.0%} | {same_kind:.0%} | {few:.0%} |')
+              + f' | {same:.0%} | {same_kind:.0%} | {len(wins) / len(got):.0%} | {few} |')
 
 
 if __name__ == '__main__':

@@ -1,5 +1,5 @@
-"""The export's rule when LPIPS is measured: the point that beats the references on both axes, by the widest margin
-the frames' noise allows.
+"""The export's rule when LPIPS is measured: of the points that beat the references on both axes beyond the frames'
+noise, the one with the lowest LPIPS; else the one nearest to beating them.
 
 The axes: distortion is the mean Y PSNR, perception the mean LPIPS (AlexNet), both on the frames that decide (the
 paired real LQ frames when the run has some, else the held-out pairs). The references of a point are the
@@ -16,11 +16,14 @@ For a point ``p`` and its references ``R``:
   two margins in units of their noise (the floors keep a point whose output barely differs from a reference's from
   dividing by zero; 0.01 dB and 0.0005 LPIPS, under any difference a user would see).
 
-The point with the largest ``z`` wins (ties: the earlier point: the base, the earlier iteration, the smaller DNI
-weight). A point that beats every reference has ``z > 0``, so one that does is always chosen when the run has one,
-whatever bicubic's PSNR (bicubic is a verdict in the report, ``bicubic_line``). When none does, the largest ``z`` is the
-point nearest the corner, and the verdict says what it loses and to whom. The choice is called **decided** when the
-winner's ``p_win`` is at least ``CONFIDENT``; else the report says the frames are too few to be sure.
+Among the points that beat every reference in at least ``CONFIDENT`` of the resamples (their margins are beyond
+the frames' noise), the lowest LPIPS wins (ties: the higher PSNR): each of them beats every reference on PSNR, so the
+one that sees most is shipped. When none is that sure, the largest ``z`` wins (ties: the earlier point: the base, the
+earlier iteration, the smaller DNI weight), and the report says the frames are too few to be sure. A point that beats
+every reference has ``z > 0``, so one that does is always chosen when the run has one, whatever bicubic's PSNR
+(bicubic is a verdict in the report, ``bicubic_line``). When none does, the largest ``z`` is the point nearest the
+corner, and the verdict says what it loses and to whom. Without per-frame rows (the means alone) every winner counts
+as sure.
 """
 import math
 
@@ -99,9 +102,18 @@ def _stats(means, boot, i, mine, ref_names, names, frames):
             'refs': {r: {'psnr': float(means[j, 0]), 'lpips': float(means[j, 1])} for r, j in zip(ref_names, mine)}}
 
 
+def sure(st):
+    """A point that beats every reference on the means and in at least ``CONFIDENT`` of the resamples."""
+    return st['beats'] and st['p_win'] is not None and st['p_win'] >= CONFIDENT
+
+
 def pick(stats):
-    """The winner's name: the largest ``z`` (ties: the earliest point of ``stats``)."""
+    """The winner's name: among the points that surely beat every reference (``sure``), the lowest LPIPS (ties: the
+    higher PSNR); else the largest ``z`` (ties: the earliest point of ``stats``)."""
     order = list(stats)
+    safe = [p for p in order if sure(stats[p])]
+    if safe:
+        return min(safe, key=lambda p: (round(stats[p]['lpips'], 9), -stats[p]['psnr'], order.index(p)))
     return max(order, key=lambda p: (round(stats[p]['z'], 9), -order.index(p)))
 
 
@@ -135,7 +147,9 @@ def reason(name, st, n_points, where):
     if st['beats']:
         head = (f'{name} beats {refs} on both axes {where}: PSNR {st["psnr"]:.2f} dB, +{st["dpsnr"]:.2f} over the '
                 f'best of them; LPIPS {st["lpips"]:.4f}, {st["dlpips"]:.4f} under the best')
-        return f'{head}; the widest margin of the {n_points} points; {confidence(st)}'
+        how = ('the lowest LPIPS of the points that surely do' if sure(st) else
+               f'the widest margin of the {n_points} points, none sure')
+        return f'{head}; {how}; {confidence(st)}'
     if not st['refs']:
         return (f'no point beats {name} on both axes {where}, so {name} is kept (PSNR {st["psnr"]:.2f} dB, LPIPS '
                 f'{st["lpips"]:.4f})')

@@ -34,6 +34,8 @@ FAMILIES = {
     'SwiftSRGAN': ({'type': 'SwiftSRGAN', 'num_channels': 8, 'num_blocks': 1, 'upscale_factor': 4}, 32),
     'SAFMN': ({'type': 'SAFMN', 'dim': 8, 'n_blocks': 1, 'ffn_scale': 2.0, 'upscaling_factor': 4}, 32),
     'PLKSR': ({'type': 'PLKSR', 'dim': 8, 'n_blocks': 1, 'upscaling_factor': 4, 'kernel_size': 5}, 32),
+    'DRCT': ({'type': 'DRCT', 'upscale': 4, 'embed_dim': 12, 'num_heads': [2], 'window_size': 4, 'gc': 4,
+              'num_feat': 16}, 32),
 }
 # registered generators with no run of their own here: LowBandRRDBNet is what an RRDBNet base trains and exports
 # (the RRDBNet run), and waifu2x's CUNet has no x4 network (UpConv7's run is the refusal)

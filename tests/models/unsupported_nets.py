@@ -49,7 +49,6 @@ SMALL = {
     'MoESR': ('MoESR', 'MoESR', dict(dim=8, n_blocks=1, n_block=1, upsample_dim=8, scale=2)),
     'MoSR': ('MoSR', 'MoSR', dict(n_block=1, dim=8, upscale=2)),
     'NAFNet': ('NAFNet', 'NAFNet', dict(width=8, middle_blk_num=1, enc_blk_nums=[1], dec_blk_nums=[1])),
-    'RGT': ('RGT', 'RGT', dict(embed_dim=12, depth=[2], num_heads=[2], split_size=[4, 4], upscale=2)),
     'RestoreFormer': ('RestoreFormer', 'RestoreFormer', dict(n_embed=16, embed_dim=32, ch=32, ch_mult=(1, 1),
                                                              num_res_blocks=1, attn_resolutions=(16,), resolution=32,
                                                              z_channels=32, head_size=2)),

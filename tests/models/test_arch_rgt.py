@@ -1,8 +1,8 @@
 """RGT (models/archs/rgt/rgt.py): spandrel's network in every wrapper and dtype users' files come in, read by
 detection from the weights alone, through ``Upscaler`` on a real photo crop at an odd size (37x45; the windows pad
 inside): its output at >= 90 dB; other forms (x3 and x4, 3conv, no qkv bias, other heads and c_ratio,
-square windows); RG-SA's third shrink on a map of 1024 px a side, as the exported graph runs it; broken files
-named in one line. Export, tiles, ONNX and training: tests/models/test_arch_user_paths.py (tiny_archs.py)."""
+square windows); RG-SA's third shrink on a map of 1024 px a side, in the dynamic graph and the static export;
+broken files named in one line. Export, tiles, ONNX and training: tests/models/test_arch_user_paths.py (tiny_archs.py)."""
 import numpy as np
 import pytest
 
@@ -93,6 +93,25 @@ def test_a_third_shrink_at_1024_px(photo, tmp_path, torch, spandrel):
     db = psnr(got, _want(ref, x))
     print('1024 x 64', round(db, 1))
     assert db >= LEAST_DB
+
+
+@pytest.mark.slow(seconds=10)
+def test_the_export_follows_the_shrink_rule(tmp_path):
+    """The static export holds every shrink count and keeps the one the run-time size picks: at 1024x64 (three
+    shrinks) and 40x52 (two) the predictor gives the dynamic graph's output."""
+    import paddle
+
+    from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
+    from realesrgan_paddle.inference.export import export_static
+    arch = {**TINY, 'upscale': 1, 'depth': [2], 'num_heads': [2]}
+    paddle.seed(0)
+    net = models.build_network(arch)
+    net.eval()
+    pred, dyn = PredictorBackend(export_static(net, arch, tmp_path / 'infer')), DynamicBackend(net)
+    rng = np.random.default_rng(0)
+    for shape in [(1, 3, 1024, 64), (1, 3, 40, 52)]:
+        x = rng.random(shape, dtype=np.float32)
+        assert float(np.abs(pred.forward(x) - dyn.forward(x)).max()) < 1e-4, shape
 
 
 def _state(**over):

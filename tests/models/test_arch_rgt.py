@@ -2,7 +2,8 @@
 detection from the weights alone, through ``Upscaler`` on a real photo crop at an odd size (37x45; the windows pad
 inside): its output at >= 90 dB; other forms (x3 and x4, 3conv, no qkv bias, other heads and c_ratio,
 square windows); RG-SA's third shrink on a map of 1024 px a side, in the dynamic graph and the static export;
-broken files named in one line. Export, tiles, ONNX and training: tests/models/test_arch_user_paths.py (tiny_archs.py)."""
+broken files named in one line. Export, tiles, ONNX and training: tests/models/test_arch_user_paths.py
+(tests/models/tiny_archs.py)."""
 import numpy as np
 import pytest
 

@@ -1,7 +1,8 @@
 """DRCT (models/archs/drct/drct.py): spandrel's network in every wrapper and dtype users' files come in, read by
 detection from the weights alone, through ``Upscaler`` on a real photo crop at an odd size (37x45, reflect-padded
 to 48x48 inside, as spandrel's size rule pads it): its output at >= 90 dB; other forms (x1, x3 and x4, no conv
-after the body, no qkv bias, no patch norm, heads that differ per dense block, window 16); a 7x5 crop, reflected
+after the body, no qkv bias, no patch norm, heads that differ per dense block, window 16, a network trained at its
+window's size, unshifted, told by its index buffers and no mask); a 7x5 crop, reflected
 then repeated to 16x16; broken files named in one line. Export,
 tiles, ONNX and training: tests/models/test_arch_user_paths.py (tests/models/tiny_archs.py)."""
 import numpy as np
@@ -14,20 +15,23 @@ from tests.ref_compare import psnr
 from tests.skips import need_spandrel, need_torch
 
 TINY = {'type': 'DRCT', 'in_chans': 3, 'upscale': 2, 'embed_dim': 12, 'num_heads': [2, 2], 'window_size': 8,
-        'mlp_ratio': 2.0, 'qkv_bias': True, 'patch_norm': True, 'resi_connection': '1conv', 'gc': 4, 'num_feat': 64}
+        'mlp_ratio': 2.0, 'qkv_bias': True, 'patch_norm': True, 'resi_connection': '1conv', 'gc': 4, 'num_feat': 64,
+        'shift': True}
 SPANDREL_NAMES = {'in_chans', 'upscale', 'embed_dim', 'num_heads', 'window_size', 'mlp_ratio', 'qkv_bias',
                   'patch_norm', 'resi_connection', 'gc'}
 
 
 def _spandrel_drct(x, seed=0, **over):
-    """spandrel's DRCT (trained at 32 px, so its shifted blocks carry their masks), seeded weights under which the
+    """spandrel's DRCT (trained at 32 px, so its shifted blocks carry their masks; ``shift`` False: at the window's
+    size, which leaves every block unshifted and no mask in the file), seeded weights under which the
     attention matters (linear layers at unit gain, wide bias tables), its input reflect-padded to a multiple of 16
     and its output cropped back (spandrel's size rule, by hooks: the state dict keeps its names), its last conv
     rescaled so that the output on ``x`` spreads 0.1 around 0.5."""
     torch, arch = need_torch(), need_spandrel().architectures.DRCT
     torch.manual_seed(seed)
     cfg = {**TINY, **over}
-    net = arch.DRCT(img_size=32, upsampler='pixelshuffle', depths=[6] * len(cfg['num_heads']),
+    net = arch.DRCT(img_size=32 if cfg['shift'] else cfg['window_size'], upsampler='pixelshuffle',
+                    depths=[6] * len(cfg['num_heads']),
                     **{k: v for k, v in cfg.items() if k in SPANDREL_NAMES}).eval()
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -82,7 +86,8 @@ def test_users_files_through_the_api(photo, tmp_path, spandrel):
 @pytest.mark.parametrize('over', [
     {'upscale': 3, 'resi_connection': 'identity', 'qkv_bias': False},
     {'upscale': 4, 'embed_dim': 24, 'num_heads': [6], 'gc': 4, 'window_size': 16, 'mlp_ratio': 1.5},
-    {'patch_norm': False, 'upscale': 1}], ids=['x3_identity_nobias', 'x4_heads_per_block_w16', 'x1_no_patch_norm'])
+    {'patch_norm': False, 'upscale': 1}, {'shift': False}],
+    ids=['x3_identity_nobias', 'x4_heads_per_block_w16', 'x1_no_patch_norm', 'unshifted'])
 def test_forms_at_an_odd_size(over, photo, tmp_path, torch, spandrel):
     x = odd_crop(photo)
     ref = _spandrel_drct(x[None], seed=1, **over)

@@ -12,8 +12,11 @@ official ones (and spandrel's); the fixed buffers (``relative_position_index``, 
 reading. The input is padded inside to a multiple of the window and of 16 (spandrel's size rule, and its pad:
 reflection as far as the image allows, then the edge repeated), the output cropped back to exactly scale x input.
 
-A file trained at a size no larger than its window (its shifted blocks then carry no ``attn_mask``, and their
-original code leaves them unshifted) is run shifted here: the weights cannot say so once the buffers are gone.
+A network trained at a size no larger than its window leaves every block unshifted (the original code does so,
+and its second and fourth blocks then have no ``attn_mask``): ``shift`` False, read from a file that has the
+``relative_position_index`` buffers and no mask. That network keeps the index buffers as the file has them
+(persistable, checked against the ones it computes), which is what tells the two apart in a converted file; a file
+with neither buffer is taken as shifted.
 """
 import math
 import re
@@ -52,13 +55,16 @@ class TokenConv(nn.Conv2D):
 class RDG(nn.Layer):
     """Residual dense group: five Swin blocks densely connected through 1x1 convs, 0.2 x the last added back."""
 
-    def __init__(self, dim, heads, window, mlp_ratio, qkv_bias, gc):
+    def __init__(self, dim, heads, window, mlp_ratio, qkv_bias, gc, shift=True):
         super().__init__()
         for k in range(DENSE_BLOCKS):
             width = dim + k * gc
-            shift = window // 2 if k % 2 else 0
-            setattr(self, f'swin{k + 1}', SwinBlock(width, block_heads(width, heads), window, shift,
-                                                    mlp_ratio if k < 3 else 1.0, qkv_bias))
+            block = SwinBlock(width, block_heads(width, heads), window, window // 2 if k % 2 and shift else 0,
+                              mlp_ratio if k < 3 else 1.0, qkv_bias)
+            if not shift:  # the unshifted network's files keep the index (module docstring)
+                block.attn.register_buffer('relative_position_index',
+                                           paddle.to_tensor(relative_position_index(window)), persistable=True)
+            setattr(self, f'swin{k + 1}', block)
             setattr(self, f'adjust{k + 1}', TokenConv(width, gc if k < DENSE_BLOCKS - 1 else dim))
 
     def forward(self, x, index, mask):
@@ -107,7 +113,7 @@ class DRCT(nn.Layer):
 
     def __init__(self, in_chans=3, upscale=4, embed_dim=180, num_heads=(6, 6, 6, 6, 6, 6), window_size=16,
                  mlp_ratio=2.0, qkv_bias=True, patch_norm=True, resi_connection='1conv', gc=32, num_feat=64,
-                 img_range=1.0):
+                 img_range=1.0, shift=True):
         super().__init__()
         if resi_connection not in ('1conv', 'identity'):
             raise ValueError(f"DRCT resi_connection must be '1conv' or 'identity', got {resi_connection!r}")
@@ -116,7 +122,8 @@ class DRCT(nn.Layer):
         index_buffer(self, 'position_index', relative_position_index(window_size))
         self.conv_first = nn.Conv2D(in_chans, embed_dim, 3, 1, 1)
         self.patch_embed = PatchEmbed(embed_dim, patch_norm)
-        self.layers = nn.LayerList([RDG(embed_dim, h, window_size, mlp_ratio, qkv_bias, gc) for h in num_heads])
+        self.layers = nn.LayerList([RDG(embed_dim, h, window_size, mlp_ratio, qkv_bias, gc, shift)
+                                    for h in num_heads])
         self.norm = nn.LayerNorm(embed_dim)
         self.conv_after_body = nn.Conv2D(embed_dim, embed_dim, 3, 1, 1) if resi_connection == '1conv' else None
         self.conv_before_upsample = nn.Sequential(nn.Conv2D(embed_dim, num_feat, 3, 1, 1), nn.LeakyReLU(0.01))
@@ -136,6 +143,10 @@ _SWIN1 = 'layers.0.swin1.'
 
 
 def rename_drct(state):
+    """The fixed buffers dropped; but a file with the index and no mask is an unshifted network's, which keeps its
+    index (module docstring)."""
+    if not any(k.endswith('.attn_mask') for k in state) and _SWIN1 + 'attn.relative_position_index' in state:
+        return None
     return rename_swin_buffers(state, _SWIN1 + 'attn.', r'(^|\.)(relative_position_index|attn_mask)$')
 
 
@@ -180,7 +191,8 @@ def detect_drct(state):
             'mlp_ratio': shape_of(state[_SWIN1 + 'mlp.fc1.weight'])[0] / embed,
             'qkv_bias': _SWIN1 + 'attn.qkv.bias' in state, 'patch_norm': 'patch_embed.norm.weight' in state,
             'resi_connection': '1conv' if 'conv_after_body.weight' in state else 'identity',
-            'gc': shape_of(state['layers.0.adjust1.weight'])[0], 'num_feat': feat}
+            'gc': shape_of(state['layers.0.adjust1.weight'])[0], 'num_feat': feat,
+            'shift': _SWIN1 + 'attn.relative_position_index' not in state}
 
 
 def drct_bytes(arch):

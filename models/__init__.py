@@ -14,9 +14,11 @@ from .archs.compact import srvgg
 from .archs.compact.srvgg import SRVGGNetCompact
 from .archs.cugan import cugan
 from .archs.dat import dat
+from .archs.drct import drct
 from .archs.omnisr import omnisr
 from .archs.plksr import plksr
 from .archs.rcan import rcan
+from .archs.rgt import rgt
 from .archs.rrdb import lowband, rrdbnet
 from .archs.rrdb.lowband import LowBandRRDBNet
 from .archs.rrdb.rrdbnet import RRDBNet
@@ -37,12 +39,14 @@ from .specs import NETWORKS, ArchSpec, all_specs, find_spec, get_spec, register,
 # span: its detect claims only conv_1.eval_conv / block_1.c1_r.eval_conv, keys no other network has;
 # plksr (PLKSR, RealPLKSR): only feats.0 with feats.1.channe_mixer / channel_mixer, which no other has;
 # OmniSR and DAT claim a state dict only by keys no other network has (residual_layer.0.residual_layer.0.layer,
-# layers.0.blocks.0.attn.attns.0.rpe_biases), and no earlier spec claims theirs;
+# layers.0.blocks.0.attn.attns.0.rpe_biases), and no earlier spec claims theirs; RGT just before DAT: it has DAT's
+# rpe_biases key, and claims only with layers.0.blocks.0.gamma, which DAT has not (DAT's detect would read an RGT
+# file as a broken DAT);
 # RealCUGAN and CUNet claim only states with unet1.*/unet2.* keys, UpConv7 only net.0 ... net.12: keys no other
 # network has; CUNet after RealCUGAN: a CUNet x2 has Real-CUGAN se x2's keys exactly (models/archs/waifu2x/waifu2x.py)
 # hat and swinir claim only their own residual-group keys (SwinIR's detect steps aside for HAT's
 # conv_block/overlap_attn keys), so their order among the others is free.
-for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator, span, plksr, omnisr, dat, cugan,
+for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator, span, plksr, omnisr, rgt, dat, cugan,
                 hat, swinir, efficientnet_lite, projected_discriminator):
     register(_module.SPEC)
 register(plksr.PLKSR_SPEC)
@@ -51,6 +55,7 @@ register(waifu2x.CUNET_SPEC)
 register(safmn.SPEC)  # SAFMN: only to_feat with feats.0.safm.aggr, keys no other network has
 register(rcan.SPEC)  # RCAN: only tail.1 with body.0.body.0.body.3.conv_du.0, keys no other network has
 register(swiftsrgan.SPEC)  # Swift-SRGAN: only initial.cnn.depthwise with final_conv.pointwise, no other's keys
+register(drct.SPEC)  # DRCT: only layers.0.swin1 with layers.0.adjust1, keys no other network has
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'ProjectedDiscriminator', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',

@@ -125,6 +125,21 @@ def test_detection_and_broken_weights_are_named():
         detect_arch(state)
 
 
+def test_the_colour_range_note_only_without_a_mean_shift(tmp_path):
+    """The converter notes rgb_range as not visible only for a file without the mean shift it is read from; with
+    one, --img_range must agree with it (one line)."""
+    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
+    from realesrgan_paddle.models.convert import convert_checkpoint
+    for norm, noted in ((True, False), (False, True)):
+        src = tmp_path / f'norm_{norm}.pdparams'
+        save_checkpoint(src, params=_state(norm=norm))
+        lines = []
+        convert_checkpoint(src, tmp_path / f'out_{norm}.pdparams', log=lines.append)
+        assert any('rgb_range is not visible' in ln for ln in lines) == noted, lines
+    with pytest.raises(ValueError, match=r'--img_range 1.0 does not match the weights \(rgb_range=255.0 found\)'):
+        convert_checkpoint(tmp_path / 'norm_True.pdparams', tmp_path / 'x.pdparams', overrides={'img_range': 1.0})
+
+
 def test_bounds_are_checked_before_building():
     with pytest.raises(ValueError, match='n_resgroups'):
         models.build_network({**TINY, 'n_resgroups': 10 ** 6})

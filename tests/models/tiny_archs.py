@@ -27,4 +27,7 @@ TINY_ARCHS = {
                'upsampler': 'pixelshuffledirect'},
     'HAT': {'type': 'HAT', 'upscale': 2, 'embed_dim': 12, 'depths': [2], 'num_heads': [2], 'window_size': 4,
             'compress_ratio': 3, 'squeeze_factor': 4},
+    'DRCT': {'type': 'DRCT', 'upscale': 2, 'embed_dim': 12, 'num_heads': [2], 'window_size': 4, 'gc': 4,
+             'num_feat': 16},
+    'RGT': {'type': 'RGT', 'upscale': 2, 'embed_dim': 32, 'depth': [2], 'num_heads': [2], 'split_size': [4, 8]},
 }

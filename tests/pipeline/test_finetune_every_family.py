@@ -12,8 +12,8 @@ import pytest
 from tests.pipeline.finetune_run import TOOL
 from tests.user_path import ROOT
 
-# the families' tiny x4 networks; Real-CUGAN x4 runs on LR crops of at least 20 px and OmniSR of 13 (their
-# ArchSpec.min_side): their gt_size is raised, the trainer refuses a smaller one in one line
+# the families' tiny x4 networks; Real-CUGAN x4 runs on LR crops of at least 20 px, RGT of 16 and OmniSR of 13
+# (their ArchSpec.min_side): their gt_size is raised, the trainer refuses a smaller one in one line
 FAMILIES = {
     'RRDBNet': ({'type': 'RRDBNet', 'scale': 4, 'num_feat': 8, 'num_block': 1, 'num_grow_ch': 4}, 32),
     'SRVGGNetCompact': ({'type': 'SRVGGNetCompact', 'num_feat': 8, 'num_conv': 2, 'upscale': 4, 'act_type': 'prelu'},
@@ -34,6 +34,9 @@ FAMILIES = {
     'SwiftSRGAN': ({'type': 'SwiftSRGAN', 'num_channels': 8, 'num_blocks': 1, 'upscale_factor': 4}, 32),
     'SAFMN': ({'type': 'SAFMN', 'dim': 8, 'n_blocks': 1, 'ffn_scale': 2.0, 'upscaling_factor': 4}, 32),
     'PLKSR': ({'type': 'PLKSR', 'dim': 8, 'n_blocks': 1, 'upscaling_factor': 4, 'kernel_size': 5}, 32),
+    'DRCT': ({'type': 'DRCT', 'upscale': 4, 'embed_dim': 12, 'num_heads': [2], 'window_size': 4, 'gc': 4,
+              'num_feat': 16}, 32),
+    'RGT': ({'type': 'RGT', 'upscale': 4, 'embed_dim': 32, 'depth': [2], 'num_heads': [2], 'split_size': [4, 8]}, 64),
 }
 # registered generators with no run of their own here: LowBandRRDBNet is what an RRDBNet base trains and exports
 # (the RRDBNet run), and waifu2x's CUNet has no x4 network (UpConv7's run is the refusal)

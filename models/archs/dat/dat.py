@@ -139,12 +139,13 @@ def _indices(state, pattern):
     return len(found)
 
 
-def _split_size(state):
+def split_size_of(state, family='DAT'):
+    """``split_size`` from the first block's offset table (its last row is (h - 1, w - 1)); DAT's and RGT's."""
     table = state[DAT_KEY]
     table = np.asarray(table.numpy() if hasattr(table, 'numpy') else table)
     split = [int(round(float(v))) + 1 for v in table[-1]] if table.ndim == 2 and table.shape[1] == 2 else []
     if len(split) != 2 or min(split) < 1 or table.shape[0] != (2 * split[0] - 1) * (2 * split[1] - 1):
-        raise ValueError(f'DAT rpe_biases of shape {list(table.shape)} is not a (2h-1)(2w-1) x 2 offset table')
+        raise ValueError(f'{family} rpe_biases of shape {list(table.shape)} is not a (2h-1)(2w-1) x 2 offset table')
     return split
 
 
@@ -180,7 +181,7 @@ def detect_dat(state):
     upsampler = 'pixelshuffle' if 'conv_last.weight' in state else 'pixelshuffledirect'
     if 'upsample.0.weight' not in state:
         raise ValueError('DAT keys, but no upsample.0.weight (the upsampler)')
-    return {'type': 'DAT', 'in_chans': in_chans, 'embed_dim': embed_dim, 'split_size': _split_size(state),
+    return {'type': 'DAT', 'in_chans': in_chans, 'embed_dim': embed_dim, 'split_size': split_size_of(state),
             'depth': depth, 'num_heads': _heads(state, depth),
             'expansion_factor': shape_of(state['layers.0.blocks.0.ffn.fc1.weight'])[0] / embed_dim,
             'qkv_bias': 'layers.0.blocks.0.attn.qkv.bias' in state,

@@ -94,6 +94,26 @@ class SpatialAttention(nn.Layer):
         return paddle.reshape(out, [-1, hp, wp, c])
 
 
+def split_windows(attns, qkv, c, split_size, shift, h, w):
+    """The window attention of the two ``SpatialAttention`` halves ``attns`` over ``qkv`` (3, B, C, h, w):
+    zero-padded to a multiple of the larger window side, each half in its (transposed) window, rolled by half a
+    window with the boundary masks when ``shift``; cropped back to (B, h*w, C). DAT's and RGT's spatial blocks."""
+    padded = pad_to_multiple(paddle.reshape(qkv, [-1, c, h, w]), max(split_size))
+    hp, wp = paddle.shape(padded)[2], paddle.shape(padded)[3]
+    padded = paddle.reshape(padded.transpose([0, 2, 3, 1]), [3, -1, hp, wp, c])
+    halves = []
+    for attn, part in zip(attns, paddle.chunk(padded, 2, axis=-1)):
+        if shift:
+            sh, sw = attn.h_sp // 2, attn.w_sp // 2
+            part = roll(roll(part, -sh, 2), -sw, 3)
+            out = attn(part, hp, wp, shift_mask(hp, wp, attn.h_sp, attn.w_sp))
+            out = roll(roll(out, sh, 1), sw, 2)
+        else:
+            out = attn(part, hp, wp)
+        halves.append(paddle.reshape(crop_hw(out, h, w, axes=(1, 2)), [0, -1, c // 2]))
+    return paddle.concat(halves, axis=2)
+
+
 def interaction(dim, reduce, out):
     """1x1 conv to ``dim // reduce``, batch norm, GELU, 1x1 conv to ``out`` (keys 0, 1, 3)."""
     return [nn.Conv2D(dim, dim // reduce, 1), BatchNorm2d(dim // reduce), GELU(), nn.Conv2D(dim // reduce, out, 1)]
@@ -127,21 +147,7 @@ class AdaptiveSpatialAttention(Interaction):
 
     def windows(self, qkv, h, w):
         """The two halves' window attention over (3, B, C, h, w), cropped to (B, h*w, C)."""
-        c = self.dim
-        padded = pad_to_multiple(paddle.reshape(qkv, [-1, c, h, w]), max(self.split_size))
-        hp, wp = paddle.shape(padded)[2], paddle.shape(padded)[3]
-        padded = paddle.reshape(padded.transpose([0, 2, 3, 1]), [3, -1, hp, wp, c])
-        halves = []
-        for i, (attn, part) in enumerate(zip(self.attns, paddle.chunk(padded, 2, axis=-1))):
-            if self.shift:
-                sh, sw = attn.h_sp // 2, attn.w_sp // 2
-                part = roll(roll(part, -sh, 2), -sw, 3)
-                out = attn(part, hp, wp, shift_mask(hp, wp, attn.h_sp, attn.w_sp))
-                out = roll(roll(out, sh, 1), sw, 2)
-            else:
-                out = attn(part, hp, wp)
-            halves.append(paddle.reshape(crop_hw(out, h, w, axes=(1, 2)), [0, -1, c // 2]))
-        return paddle.concat(halves, axis=2)
+        return split_windows(self.attns, qkv, self.dim, self.split_size, self.shift, h, w)
 
     def forward(self, x, h, w):
         qkv = self.qkv(x).reshape([0, -1, 3, self.dim]).transpose([2, 0, 3, 1])  # 3, B, C, HW

@@ -254,4 +254,4 @@ EXPORT_OPS = (ops.RELU | ops.MEAN | ops.ExportOps(legacy_attrs='in_dtype out_dty
 SPEC = ArchSpec('RCAN', RCAN, detect=detect_rcan, scale_key='scale', pad_multiple=unshuffle_factor,
                 bytes_per_pixel=bytes_per_pixel, bounds=BOUNDS, consistent=consistent, export_ops=EXPORT_OPS,
                 aliases={'img_range': 'rgb_range'}, undetectable={'rgb_range': (255.0, 1.0)},
-                undetectable_when=lambda arch, key: bool(arch.get('norm', True)))
+                undetectable_when=lambda arch, key: not arch.get('norm', True))  # a mean shift shows it (_rgb_range)

@@ -1,0 +1,1 @@
+"""DRCT (Dense-residual-connected Transformer)."""

@@ -1,0 +1,1 @@
+"""RGT (Recursive Generalization Transformer)."""

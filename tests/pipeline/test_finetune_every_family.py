@@ -92,7 +92,8 @@ def test_the_one_command_exports_a_base_of_every_family(photos, tmp_path, name):
     work = tmp_path / 'work'
     res = subprocess.run([sys.executable, str(TOOL), '--hr', str(photos), '--work', str(work), '--base', str(base),
                           '--iters', '2', '-o', f'gt_size={gt}', '-o', f'datasets.train.crop_pad_size={gt + 32}',
-                          '-o', 'queue_size=4', '--min-size', '64', '--force-export', '--stop-after', 'export', '-q'],
+                          '-o', 'queue_size=4', '--min-size', '64', '--force-export', '--stop-after', 'export', '-q',
+                          '--compare', 'none'],  # the default x4plus comparison: test_compare_default.py
                          cwd=ROOT, capture_output=True, text=True, timeout=900)
     if name == 'UpConv7':
         lines = [ln for ln in res.stderr.splitlines() if ln.strip()]

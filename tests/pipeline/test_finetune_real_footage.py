@@ -49,10 +49,12 @@ def footage(tmp_path_factory):
 
 
 def run(*args, timeout=900):
-    # --force-export: a tiny base loses to bicubic on both axes and is exported only when forced
-    return subprocess.run([sys.executable, str(TOOL), *map(str, args), '--force-export'], cwd=ROOT, capture_output=True,
-                          text=True,
-                          timeout=timeout)
+    # --force-export: a tiny base loses to bicubic on both axes and is exported only when forced; --compare none
+    # unless the test compares: the default x4plus comparison is test_compare_default.py's
+    args = [str(a) for a in args]
+    none = [] if '--compare' in args else ['--compare', 'none']
+    return subprocess.run([sys.executable, str(TOOL), *args, *none, '--force-export'], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def one_line(res):

@@ -67,8 +67,12 @@ def _plain_arch(stored, where, known=True):
 
 
 def known_names():
-    """The registered networks, comma-separated (in the one-line errors that name them)."""
-    return ', '.join(s.name for s in all_specs())
+    """The registered upscalers, comma-separated, then how many other networks (discriminators, feature networks)
+    there are: the one-line errors that name them stay under 400 characters as families are added."""
+    specs = all_specs()
+    ups = [s.name for s in specs if s.generator]
+    rest = len(specs) - len(ups)
+    return ', '.join(ups) + (f' (and {rest} discriminators and feature networks)' if rest else '')
 
 
 def check_finite(state, where):

@@ -15,6 +15,7 @@ from .archs.compact.srvgg import SRVGGNetCompact
 from .archs.cugan import cugan
 from .archs.dat import dat
 from .archs.drct import drct
+from .archs.mosr import mosr
 from .archs.omnisr import omnisr
 from .archs.plksr import plksr
 from .archs.rcan import rcan
@@ -56,6 +57,7 @@ register(safmn.SPEC)  # SAFMN: only to_feat with feats.0.safm.aggr, keys no othe
 register(rcan.SPEC)  # RCAN: only tail.1 with body.0.body.0.body.3.conv_du.0, keys no other network has
 register(swiftsrgan.SPEC)  # Swift-SRGAN: only initial.cnn.depthwise with final_conv.pointwise, no other's keys
 register(drct.SPEC)  # DRCT: only layers.0.swin1 with layers.0.adjust1, keys no other network has
+register(mosr.SPEC)  # MoSR: only gblocks.0 with gblocks.1.fc1 and shortcut.conv11, keys no other network has
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'ProjectedDiscriminator', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',

@@ -47,7 +47,6 @@ SMALL = {
                                               num_feats=[4, 8, 16, 32], num_blocks=[1, 1, 1, 1])),
     'MixDehazeNet': ('MixDehazeNet', 'MixDehazeNet', dict(embed_dims=[4, 8, 16, 8, 4], depths=[1, 1, 1, 1, 1])),
     'MoESR': ('MoESR', 'MoESR', dict(dim=8, n_blocks=1, n_block=1, upsample_dim=8, scale=2)),
-    'MoSR': ('MoSR', 'MoSR', dict(n_block=1, dim=8, upscale=2)),
     'NAFNet': ('NAFNet', 'NAFNet', dict(width=8, middle_blk_num=1, enc_blk_nums=[1], dec_blk_nums=[1])),
     'RestoreFormer': ('RestoreFormer', 'RestoreFormer', dict(n_embed=16, embed_dim=32, ch=32, ch_mult=(1, 1),
                                                              num_res_blocks=1, attn_resolutions=(16,), resolution=32,

@@ -12,6 +12,7 @@ training, dataset, video or torch code.
 """
 from .archs.compact import srvgg
 from .archs.compact.srvgg import SRVGGNetCompact
+from .archs.craft import craft
 from .archs.cugan import cugan
 from .archs.dat import dat
 from .archs.drct import drct
@@ -58,6 +59,7 @@ register(rcan.SPEC)  # RCAN: only tail.1 with body.0.body.0.body.3.conv_du.0, ke
 register(swiftsrgan.SPEC)  # Swift-SRGAN: only initial.cnn.depthwise with final_conv.pointwise, no other's keys
 register(drct.SPEC)  # DRCT: only layers.0.swin1 with layers.0.adjust1, keys no other network has
 register(mosr.SPEC)  # MoSR: only gblocks.0 with gblocks.1.fc1 and shortcut.conv11, keys no other network has
+register(craft.SPEC)  # CRAFT: only layers.0.residual_group.hf_blocks.0.attn.temperature, no other network's key
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'ProjectedDiscriminator', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',

@@ -31,4 +31,6 @@ TINY_ARCHS = {
              'num_feat': 16},
     'RGT': {'type': 'RGT', 'upscale': 2, 'embed_dim': 32, 'depth': [2], 'num_heads': [2], 'split_size': [4, 8]},
     'MoSR': {'type': 'MoSR', 'upscale': 2, 'n_block': 1, 'dim': 8},
+    'CRAFT': {'type': 'CRAFT', 'upscale': 2, 'embed_dim': 32, 'depths': [1], 'num_heads': [2], 'split_size_0': 4,
+              'split_size_1': 8},
 }

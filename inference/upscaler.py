@@ -468,16 +468,16 @@ class Upscaler:
                       ray=None, workers=None, overlap_frames=None, temporal='flow', **kw):
         """Upscale the video ``src`` into ``dst``: in one pass, or with ``segment_seconds`` (or ``ray``: 'auto',
         'local' or a cluster address, with ``workers``) in resumable segments kept in ``dst`` + '.parts'
-        (inference/segments.py). ``temporal``: 'flow' (the default: the texture held still between frames,
+        (inference/video/segments/plan.py). ``temporal``: 'flow' (the default: the texture held still between frames,
         docs/temporal.md), True (the same), 'static', 'off'/False (plain: each frame as the model draws it); one
-        pass also takes an ``inference.stabiliser.Stabiliser``; segments then start ``overlap_frames`` early (default
-        ``segment_run.TEMPORAL_OVERLAP``). Returns the summary dict of ``inference.video.upscale_video``."""
+        pass also takes an ``inference.video.stabiliser.Stabiliser``; segments then start ``overlap_frames`` early (default
+        ``span_run.TEMPORAL_OVERLAP``). Returns the summary dict of ``inference.video.one_pass.upscale_video``."""
         if segment_seconds is None and not ray:
-            from .video import upscale_video
+            from .video.one_pass import upscale_video
             return upscale_video(self, src, dst, outscale, crf=crf, preset=preset, progress=progress,
                                  temporal=temporal, **kw)
-        from .segmented import upscale_video_segmented
-        from .segments import SEGMENT_SECONDS
+        from .video.segments.resumable import upscale_video_segmented
+        from .video.segments.plan import SEGMENT_SECONDS
         return upscale_video_segmented(self, src, dst, outscale, crf=crf, preset=preset, progress=progress,
                                        segment_seconds=segment_seconds or SEGMENT_SECONDS, ray=ray, workers=workers,
                                        overlap_frames=overlap_frames, temporal=temporal)

@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 def child(up, job):
     os.setsid()
-    from realesrgan_paddle.inference import frame_loop
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video import frame_loop
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
     if job.get('delay'):
         run_model = frame_loop.run_model
 

@@ -1,4 +1,4 @@
-"""The one frame loop (inference/frame_loop.py) serves one pass, segments and Ray's workers: a real tiny x4 network
+"""The one frame loop (inference/video/frame_loop.py) serves one pass, segments and Ray's workers: a real tiny x4 network
 that declares x2 is stopped by the loop's output size check in one line on each of the three paths, before a
 frame is written; and ``--temporal`` is read in one place."""
 import pytest
@@ -31,8 +31,8 @@ def _one_line(err, src, frame):
 
 
 def test_wrong_output_size_is_one_line_in_one_pass_and_segments(tiny_models, clip, tmp_path):
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
-    from realesrgan_paddle.inference.video import VideoError, upscale_video
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.one_pass import VideoError, upscale_video
     up = DeclaresX2(tiny_models['srvgg_x4'])
     with pytest.raises(VideoError) as e:
         upscale_video(up, clip, tmp_path / 'one.mkv', progress=False)
@@ -46,9 +46,9 @@ def test_wrong_output_size_is_one_line_in_one_pass_and_segments(tiny_models, cli
 def test_wrong_output_size_is_one_line_on_a_ray_worker(tiny_models, clip, tmp_path):
     """What a Ray actor runs (``ray_runner.SegmentWorker``: the upscaler set up from the driver's class and
     arguments, one segment), in this process: segment 1 starts with its pre-roll, which the check stops too."""
-    from realesrgan_paddle.inference import ray_runner
-    from realesrgan_paddle.inference.segmented import prepare
-    from realesrgan_paddle.inference.video import VideoError
+    from realesrgan_paddle.inference.distributed import ray_runner
+    from realesrgan_paddle.inference.video.segments.resumable import prepare
+    from realesrgan_paddle.inference.video.one_pass import VideoError
     kw = dict(model=tiny_models['srvgg_x4'])
     job, parts, spec = prepare(DeclaresX2(**kw), clip, tmp_path / 'ray.mkv', None, 18, None, 1, 0)
     parts.close()
@@ -60,9 +60,9 @@ def test_wrong_output_size_is_one_line_on_a_ray_worker(tiny_models, clip, tmp_pa
 
 
 def test_temporal_is_read_in_one_place():
-    from realesrgan_paddle.inference.frame_loop import FrameLoop
-    from realesrgan_paddle.inference.segmented import _mode
-    from realesrgan_paddle.inference.stabiliser import Stabiliser, TemporalError, temporal_mode
+    from realesrgan_paddle.inference.video.frame_loop import FrameLoop
+    from realesrgan_paddle.inference.video.segments.resumable import _mode
+    from realesrgan_paddle.inference.video.stabiliser import Stabiliser, TemporalError, temporal_mode
 
     class Job:
         rate, w, h, ow, oh, outscale, src = 10, 8, 8, 32, 32, None, 'x.mkv'

@@ -1,4 +1,4 @@
-"""Resumable segmented video upscaling (inference/segments.py): the joined segments equal a one-pass run (frames,
+"""Resumable segmented video upscaling (inference/video/segments/plan.py): the joined segments equal a one-pass run (frames,
 count, timestamps, audio, subtitles); a SIGKILLed run resumes; a changed fingerprint starts over; a full disk
 keeps the finished segments."""
 import errno
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope='module')
 def clip_and_ref(up, tmp_path_factory):
     """A 5 s clip at 10 fps (keyframe every 1 s) and its one-pass upscale (the default: stabilised)."""
-    from realesrgan_paddle.inference.video import upscale_video
+    from realesrgan_paddle.inference.video.one_pass import upscale_video
     d = tmp_path_factory.mktemp('seg')
     src = make_clip(d / 'match.mkv')
     ref = d / 'one.mkv'
@@ -48,7 +48,7 @@ def test_segments_equal_one_pass_with_audio_and_subtitles(up, clip_and_ref, tmp_
 
 
 def test_changed_options_start_over_in_one_line(up, clip_and_ref, tmp_path, caplog):
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
     src, _, _ = clip_and_ref
     dst = tmp_path / 'out.mkv'
     upscale_video_segmented(up, src, dst, progress=False, segment_seconds=2, keep_parts=True)
@@ -64,25 +64,25 @@ def test_changed_options_start_over_in_one_line(up, clip_and_ref, tmp_path, capl
 
 
 def test_disk_full_keeps_finished_segments_then_resumes(up, clip_and_ref, tmp_path, monkeypatch):
-    from realesrgan_paddle.inference.video import VideoError
+    from realesrgan_paddle.inference.video.one_pass import VideoError
     src, _, ref = clip_and_ref
     dst = tmp_path / 'out.mkv'
-    from realesrgan_paddle.inference import segment_run
-    commit = segment_run.commit_file
+    from realesrgan_paddle.inference.video.segments import span_run
+    commit = span_run.commit_file
 
     def full_after_two(tmp, final):  # the third segment's rename fails as on a full disk
         if len(list(Path(final).parent.glob('seg_*'))) >= 2:
             raise OSError(errno.ENOSPC, 'No space left on device')
         commit(tmp, final)
 
-    monkeypatch.setattr(segment_run, 'commit_file', full_after_two)
+    monkeypatch.setattr(span_run, 'commit_file', full_after_two)
     with pytest.raises(VideoError) as e:
         up.upscale_video(src, dst, progress=False, segment_seconds=1)
     msg = str(e.value)
     assert '\n' not in msg and 'disk' in msg and '2 finished segments' in msg
     assert sorted(p.name for p in (tmp_path / 'out.mkv.parts').glob('seg_*')) == ['seg_00000.mp4', 'seg_00001.mp4']
     assert not dst.exists()
-    monkeypatch.setattr(segment_run, 'commit_file', commit)
+    monkeypatch.setattr(span_run, 'commit_file', commit)
     res = up.upscale_video(src, dst, progress=False, segment_seconds=1)
     assert res['reused'] == 2 and res['segments'] == 5
     _check_equal(dst, ref)
@@ -116,7 +116,7 @@ def test_killed_run_resumes_with_the_same_frames(tiny_models, clip_and_ref, tmp_
 def test_a_short_clip_gets_segments_of_its_own_size():
     """The default 10 s segments cut a clip shorter than three of them into three (issue 74: a 3 s clip was one
     segment and started over); never fewer frames than the pre-roll run again at each cut, plus one."""
-    from realesrgan_paddle.inference.segments import segment_frames
+    from realesrgan_paddle.inference.video.segments.plan import segment_frames
     assert segment_frames(10, 25, 75, overlap=20) == 25  # 3 s at 25 fps, stabilised: three of 25 frames
     assert segment_frames(10, 25, 75) == 25 and segment_frames(10, 10, 30, overlap=20) == 21
     assert segment_frames(10, 25, 1000, overlap=20) == 250 and segment_frames(10, 25, None) == 250
@@ -158,8 +158,8 @@ def test_temporal_segments_start_warm_and_match_one_pass(up, clip_and_ref, tmp_p
     Stabiliser object (not picklable for workers) is refused."""
     import numpy as np
 
-    from realesrgan_paddle.inference.segment_run import TEMPORAL_OVERLAP
-    from realesrgan_paddle.inference.stabiliser import Stabiliser, TemporalError
+    from realesrgan_paddle.inference.video.segments.span_run import TEMPORAL_OVERLAP
+    from realesrgan_paddle.inference.video.stabiliser import Stabiliser, TemporalError
     src, _, (ref_frames, _) = clip_and_ref  # the default one pass: stabilised
     plain = tmp_path / 'plain.mkv'
     up.upscale_video(src, plain, progress=False, temporal='off')
@@ -188,7 +188,7 @@ def test_a_stabilised_resume_gives_the_clean_run_bit_for_bit(up, clip_and_ref, t
     stabiliser still acts (the frames differ from --temporal off)."""
     import numpy as np
 
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
     src, _, _ = clip_and_ref
     clean, dst, plain = tmp_path / 'clean.mkv', tmp_path / 'out.mkv', tmp_path / 'plain.mkv'
     upscale_video_segmented(up, src, clean, progress=False, segment_seconds=1.5, crf=0)
@@ -214,7 +214,7 @@ def test_no_jump_at_a_join(up, clip_and_ref, tmp_path, temporal):
 
     import numpy as np
 
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
     src = clip_and_ref[0]
     one, dst = tmp_path / 'one.mkv', tmp_path / 'seg.mkv'
     up.upscale_video(src, one, crf=0, progress=False, temporal=temporal or False)

@@ -133,7 +133,7 @@ def test_sigkill_at_random_points_resumes_bit_for_bit(forker, clip, tmp_path):
 
 def test_a_second_run_on_a_live_runs_output_refuses_naming_it(forker, tiny_models, clip, tmp_path):
     from realesrgan_paddle.inference import Upscaler
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
     from realesrgan_paddle.media.video_reader import VideoError
     dst = tmp_path / 'out.mkv'
     pid = forker.start(clip, dst, delay=0.5)  # a slow model: still running while the second run starts

@@ -1,4 +1,4 @@
-"""The work folder of a segmented video is the program's own (issue 64, section 1; inference/parts.py): each test
+"""The work folder of a segmented video is the program's own (issue 64, section 1; inference/video/segments/work_folder.py): each test
 starts from the finished parts folder of a clean run (3 segments of 10 frames), builds one hostile change, runs the
 same upscale again and gets the clean run's frames bit for bit (the bad segment redone, one line naming it) or one
 clear line, with nothing outside the folder read, written or removed. The runs are plain (temporal 'off', the
@@ -29,7 +29,7 @@ def encode(dst, source, frames, size='128x96', codec='libx264'):
 @pytest.fixture(scope='module')
 def base(up, tmp_path_factory):
     """The clip, its clean segmented run (output and kept parts folder) and another video's segment."""
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
     d = tmp_path_factory.mktemp('parts')
     src = make_clip(d / 'clip.mkv', seconds=3, fps=10, gop=5, size='32x24')
     ref = d / 'ref.mkv'
@@ -41,7 +41,7 @@ def base(up, tmp_path_factory):
 
 def rerun(up, base, tmp_path, caplog, tamper):
     """The clean run's parts folder copied beside ``tmp_path/out.mkv``, ``tamper(parts)`` applied, the run again."""
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
     dst = tmp_path / 'out.mkv'
     parts = tmp_path / 'out.mkv.parts'
     shutil.copytree(base['parts'], parts, symlinks=True)
@@ -176,7 +176,7 @@ def test_a_linked_join_list_writes_nothing_through_it(up, base, tmp_path, caplog
     user = tmp_path / 'notes.txt'
     user.write_text('my notes\n')
     links = ['concat.txt', '.concat.txt', 'join.mkv']
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
     dst = tmp_path / 'out.mkv'
     parts = tmp_path / 'out.mkv.parts'
     shutil.copytree(base['parts'], parts)
@@ -190,7 +190,7 @@ def test_a_linked_join_list_writes_nothing_through_it(up, base, tmp_path, caplog
 
 @pytest.mark.parametrize('target', ['S34 a user folder', 'S35 a finished parts folder'])
 def test_a_linked_parts_folder_is_refused_and_left_untouched(up, base, tmp_path, target):
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
     from realesrgan_paddle.media.video_reader import VideoError
     if target.startswith('S34'):
         elsewhere = tmp_path / 'mine'
@@ -212,7 +212,7 @@ def test_a_linked_parts_folder_is_refused_and_left_untouched(up, base, tmp_path,
 
 
 def test_a_file_named_like_the_parts_folder_is_refused(up, base, tmp_path):
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
     from realesrgan_paddle.media.video_reader import VideoError
     (tmp_path / 'out.mkv.parts').write_text('a file of mine')
     with pytest.raises(VideoError, match='is not a folder'):
@@ -225,10 +225,10 @@ def test_a_live_run_is_named_and_a_dead_runs_lock_taken_over(up, base, tmp_path)
     takes the work folder the way a run does), and a lock left by a dead pid is taken over."""
     import sys
 
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
     from realesrgan_paddle.media.video_reader import VideoError
     dst = tmp_path / 'out.mkv'
-    holder = subprocess.Popen([sys.executable, '-c', 'import sys, time; from realesrgan_paddle.inference.parts import '
+    holder = subprocess.Popen([sys.executable, '-c', 'import sys, time; from realesrgan_paddle.inference.video.segments.work_folder import '
                                'PartsFolder; PartsFolder(sys.argv[1]).open(); print("ready", flush=True); '
                                'time.sleep(60)', str(dst)], stdout=subprocess.PIPE, text=True,
                               cwd=Path(__file__).resolve().parents[2])
@@ -278,27 +278,27 @@ def test_a_planted_lock_is_never_written_through(up, base, tmp_path, caplog, kin
 def test_a_full_disk_leaves_no_temporary_segment(up, base, tmp_path, monkeypatch, where):
     """D01: the disk fills while a segment is synced before its rename (the last one: the end-of-video path), or
     the encoder of segment 1 stops as ffmpeg does on a full disk: one line, no .seg_* left, then a resume."""
-    from realesrgan_paddle.inference import segment_run
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments import span_run
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
     from realesrgan_paddle.media.video_reader import VideoError
     dst = tmp_path / 'out.mkv'
     if where.startswith('the last'):
-        real = segment_run.commit_file
+        real = span_run.commit_file
 
         def full(tmp, final):
             if final.endswith('seg_00002.mp4'):
                 raise OSError(errno.ENOSPC, 'No space left on device')
             real(tmp, final)
-        monkeypatch.setattr(segment_run, 'commit_file', full)
+        monkeypatch.setattr(span_run, 'commit_file', full)
     else:
-        write = segment_run._SegEncoder.write
+        write = span_run._SegEncoder.write
 
         def stop(self, data, times):
             if self.k == 1 and self.frames >= 4:
                 self.proc.kill()  # ffmpeg exits as on ENOSPC; the next write finds the pipe closed
                 self.proc.wait()
             return write(self, data, times)
-        monkeypatch.setattr(segment_run._SegEncoder, 'write', stop)
+        monkeypatch.setattr(span_run._SegEncoder, 'write', stop)
     with pytest.raises(VideoError) as e:
         upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off')
     assert '\n' not in str(e.value)
@@ -320,8 +320,8 @@ def test_a_long_output_name_fits_the_work_folder(up, base, tmp_path, length):
     import cv2
     import numpy as np
 
-    from realesrgan_paddle.inference.parts import PartsFolder
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.work_folder import PartsFolder
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
     from realesrgan_paddle.media.image_io import imwrite
     name = 'é' * 120 + 'ab.mkv' if length == 246 else 'v' * (length - 4) + '.mkv'  # é: two bytes in UTF-8
     assert len(os.fsencode(name)) == length

@@ -32,7 +32,7 @@ class _Slow:
 
 def _count_decoded(monkeypatch, after=None, action=None):
     """Patch the decoder so it counts the frames it yields (and does ``action(decoder)`` after ``after``)."""
-    import realesrgan_paddle.inference.video as video
+    import realesrgan_paddle.inference.video.one_pass as video
     n = [0]
     frames = video.Decoder.frames
 
@@ -51,7 +51,7 @@ def _no_leftovers(tmp_path):
 
 
 def test_decoding_runs_ahead_within_the_queue_bound(up, clip, tmp_path, monkeypatch):
-    from realesrgan_paddle.inference.video import upscale_video
+    from realesrgan_paddle.inference.video.one_pass import upscale_video
     decoded = _count_decoded(monkeypatch)
     slow = _Slow(up, decoded)
     res = upscale_video(slow, clip, tmp_path / 'out.mp4', progress=False, queue_frames=2)
@@ -78,7 +78,7 @@ def _run_bounded(fn, seconds=120):
 
 
 def test_model_error_is_one_line(up, clip, tmp_path, monkeypatch):
-    from realesrgan_paddle.inference.video import VideoError, upscale_video
+    from realesrgan_paddle.inference.video.one_pass import VideoError, upscale_video
     decoded = _count_decoded(monkeypatch)
     err = _run_bounded(lambda: upscale_video(_Slow(up, decoded, fail_at=3), clip, tmp_path / 'out.mp4',
                                              progress=False))
@@ -90,7 +90,7 @@ def test_model_error_is_one_line(up, clip, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_decoder_dying_mid_stream_is_one_line(up, shared_data, tmp_path, monkeypatch):
-    from realesrgan_paddle.inference.video import VideoError, upscale_video
+    from realesrgan_paddle.inference.video.one_pass import VideoError, upscale_video
     from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
     clip = tmp_path / 'clip.mp4'  # frames larger than a pipe's buffer: the decoder is still running at frame 3
     import subprocess
@@ -105,7 +105,7 @@ def test_decoder_dying_mid_stream_is_one_line(up, shared_data, tmp_path, monkeyp
 
 
 def test_decoder_thread_error_is_one_line(up, clip, tmp_path, monkeypatch):
-    from realesrgan_paddle.inference.video import VideoError, upscale_video
+    from realesrgan_paddle.inference.video.one_pass import VideoError, upscale_video
 
     def boom(dec):
         raise OSError('read error on the pipe\nmore detail')
@@ -116,7 +116,7 @@ def test_decoder_thread_error_is_one_line(up, clip, tmp_path, monkeypatch):
 
 
 def test_encoder_dying_is_one_line(up, clip, tmp_path):
-    from realesrgan_paddle.inference.video import VideoError, upscale_video
+    from realesrgan_paddle.inference.video.one_pass import VideoError, upscale_video
     err = _run_bounded(lambda: upscale_video(up, clip, tmp_path / 'out.mp4', preset='no-such-preset', progress=False))
     assert isinstance(err, VideoError) and '\n' not in str(err), err
     assert 'encoder' in str(err) and not (tmp_path / 'out.mp4').exists() and _no_leftovers(tmp_path)
@@ -125,8 +125,8 @@ def test_encoder_dying_is_one_line(up, clip, tmp_path):
 def test_small_frames_are_batched_with_the_same_pictures(tiny_models, export_cache, clip, tmp_path, monkeypatch):
     """On the predictor, small frames go through the model several at a time; each picture equals the
     one-by-one ``upscale`` (same kernels, so within one grey level), and the frame count is unchanged."""
-    import realesrgan_paddle.inference.video as video
-    import realesrgan_paddle.inference.video_stages as stages
+    import realesrgan_paddle.inference.video.one_pass as video
+    import realesrgan_paddle.inference.video.stages as stages
     from realesrgan_paddle.inference import Upscaler
     up = Upscaler(tiny_models['srvgg_x4'], precision='fp32', cache_root=export_cache)
     frames, _ = _decode(clip)
@@ -155,8 +155,8 @@ def _decode(path):
 
 def test_batched_vfr_keeps_the_same_timing(tiny_models, export_cache, shared_data, tmp_path, monkeypatch):
     """Gaps, drops and repeats of a variable-rate source come out the same with and without batching."""
-    import realesrgan_paddle.inference.video as video
-    import realesrgan_paddle.inference.video_stages as stages
+    import realesrgan_paddle.inference.video.one_pass as video
+    import realesrgan_paddle.inference.video.stages as stages
     from realesrgan_paddle.inference import Upscaler
     from tests.inference.video_clips import gray_frames, vfr_clip
     up = Upscaler(tiny_models['srvgg_x4'], precision='fp32', cache_root=export_cache)
@@ -178,7 +178,7 @@ def test_x264_preset_is_fast_on_the_cpu_and_as_asked_otherwise(up, clip, tmp_pat
     an explicit preset wins, as x264 defines it; a GPU keeps medium."""
     from types import SimpleNamespace
 
-    from realesrgan_paddle.inference.video import pick_preset, pick_x264_params, upscale_video
+    from realesrgan_paddle.inference.video.one_pass import pick_preset, pick_x264_params, upscale_video
     assert pick_preset(up) == 'veryfast' and pick_preset(up, 'slow') == 'slow'
     assert pick_x264_params(up) == 'me=dia' and pick_x264_params(up, 'veryfast') is None
     assert pick_preset(SimpleNamespace(device='gpu:0')) == 'medium'
@@ -209,7 +209,7 @@ def test_encoded_colours_follow_the_model_output(photo, clip, tmp_path, outscale
     output is padded with black at the right and bottom, not stretched."""
     import cv2
 
-    from realesrgan_paddle.inference.video import upscale_video
+    from realesrgan_paddle.inference.video.one_pass import upscale_video
     from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
     w, h = (130, 86) if outscale else (192, 128)
     pic = np.ascontiguousarray(cv2.resize(photo, (w, h), interpolation=cv2.INTER_AREA))

@@ -147,8 +147,9 @@ def worker(mode, model, clip):
         elif mode in ('e2e', 'temporal'):
             import resource
             from realesrgan_paddle.inference.video.one_pass import upscale_video
+            from realesrgan_paddle.inference.video.options import VideoOptions
             ru0, c0 = resource.getrusage(resource.RUSAGE_CHILDREN), _cpu_seconds()
-            r = upscale_video(up, clip, out, progress=False, temporal=mode == 'temporal')
+            r = upscale_video(up, clip, out, progress=False, options=VideoOptions(temporal=mode == 'temporal'))
             ru1, c1 = resource.getrusage(resource.RUSAGE_CHILDREN), _cpu_seconds()
             ffmpeg_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)  # decoder + encoder
             res.update(frames=r['upscaled'], seconds=r['seconds'], model_seconds=r['model_seconds'],

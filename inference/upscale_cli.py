@@ -391,8 +391,8 @@ def _upscale_video_file(up, src, dst, args):
     """One video; returns the input megapixels that went through the model (repeated frames not counted)."""
     from realesrgan_paddle.inference.video.one_pass import VideoError
     try:
-        res = up.upscale_video(src, dst, args.outscale, crf=args.crf, preset=args.preset, progress=not args.quiet,
-                               segment_seconds=args.segment_seconds or None, ray=args.ray, workers=args.workers,
+        res = up.upscale_video(src, dst, args.outscale, progress=not args.quiet, crf=args.crf, preset=args.preset,
+                               segment_seconds=args.segment_seconds, ray=args.ray, workers=args.workers,
                                temporal=args.temporal)
     except VideoError as e:
         raise ValueError(str(e)) from None

@@ -141,8 +141,10 @@ class Session:
             try:
                 if Path(src).suffix.lower() in VIDEO_EXT:
                     from realesrgan_paddle.inference.video.one_pass import upscale_video
+                    from realesrgan_paddle.inference.video.options import VideoOptions
                     dst = self._out_name(src, '.mp4')
-                    upscale_video(up, src, dst, outscale=outscale or None, progress=False, temporal=temporal)
+                    upscale_video(up, src, dst, outscale=outscale or None, progress=False,
+                                  options=VideoOptions(temporal=temporal))
                 else:
                     img = imread(src)
                     dst = self._out_name(src, '.png')  # PNG keeps alpha

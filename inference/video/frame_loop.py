@@ -84,7 +84,7 @@ class FrameLoop:
     ``ow``, ``oh``, ``outscale``). Each frame is placed in its output slot (``FrameSlots``; a frame whose slot is
     taken is dropped, a repeat of the previous picture is not new), new pictures are collected into batches for
     the model, and every slot is written in order through ``write(picture, times)`` (``times`` may be 0), a gap
-    holding the last picture. ``temporal``: as ``inference.video.stabiliser.temporal_mode`` reads it; the stabiliser is
+    holding the last picture. ``temporal``: as ``VideoOptions.temporal`` holds it (``inference/video/options.py``); the stabiliser is
     made here, once per loop (a ``Stabiliser`` given by the caller carries its state on). ``bar``: a progress
     counter shown the model's rate, or None.
     """

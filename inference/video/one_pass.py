@@ -46,7 +46,7 @@ from realesrgan_paddle.media.video_reader import VideoError
 from realesrgan_paddle.utils.progress import counter
 
 from .frame_loop import TURN, Decoder, FrameLoop, encoder_args, to_i420
-from .stabiliser import DEFAULT_MODE, temporal_mode
+from .options import VideoOptions
 from .stages import END, Pipeline, one_line
 
 
@@ -112,10 +112,10 @@ class Job:
     """What one video upscale is made of: the probed source, the sizes, the output rate and the encoder's
     command (writing a temporary file beside ``dst``); the segments' plan is made from it too."""
 
-    def __init__(self, upscaler, src, dst, outscale, crf, preset):
-        self.outscale = outscale
-        x264_params = pick_x264_params(upscaler, preset)
-        preset = pick_preset(upscaler, preset)
+    def __init__(self, upscaler, src, dst, outscale, options):
+        self.outscale, crf = outscale, options.crf
+        x264_params = pick_x264_params(upscaler, options.preset)
+        preset = pick_preset(upscaler, options.preset)
         self.src, self.dst, self.exe = Path(src), Path(dst), ffmpeg_exe()
         try:
             self.info = info = probe_video(self.src)
@@ -159,12 +159,12 @@ class _Run:
     """One upscale through the three stages: the decoder and encoder threads, the frame loop
     (``inference.video.frame_loop.FrameLoop``: slots, the model, the stabiliser) on this thread."""
 
-    def __init__(self, job, upscaler, progress, queue_frames, temporal=None):
+    def __init__(self, job, upscaler, progress, options):
         self.job = job
-        self.pipe = Pipeline(max(1, int(queue_frames)))
+        self.pipe = Pipeline(max(1, int(options.queue_frames)))
         self.frames = 0  # frames handed to the encoder
         self.bar, self.audio_in = None, None
-        self.loop = FrameLoop(upscaler, job, self._write, temporal)  # may refuse (the batch bound): no bar left open
+        self.loop = FrameLoop(upscaler, job, self._write, options.temporal)  # may refuse (the batch bound): no bar left open
         if progress:  # a bar on a terminal, a line every tenth or LOG_EVERY_S seconds with the ETA in a log
             self.bar = self.loop.bar = counter(job.total, job.src.name, 'frame')
 
@@ -273,18 +273,13 @@ class _Run:
         self.pipe.join(timeout=5)
 
 
-def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progress=True, queue_frames=2,
-                  temporal=DEFAULT_MODE):
-    """Upscale ``src`` into ``dst``.
-
-    ``temporal``: stabilise the model's texture between frames (``inference.video.stabiliser``, docs/temporal.md):
-    'flow' (the default), True (the same), 'static', 'off'/False/None (each frame as the model draws it), or
-    a ``Stabiliser`` (its state carries on; ``reset()`` it for a new video).
-
-    ``preset``: the x264 preset, None for :func:`pick_preset`'s choice.
+def upscale_video(upscaler, src, dst, outscale=None, options=VideoOptions(), progress=True):
+    """Upscale ``src`` into ``dst`` in one pass, with the settings ``options`` (``VideoOptions``: ``crf``,
+    ``preset``, None for :func:`pick_preset`'s choice, ``temporal``, ``queue_frames``; its ``temporal`` stabilises
+    the model's texture between frames, ``inference.video.stabiliser``, docs/temporal.md).
 
     Decoding, the model and encoding overlap: a decoder thread fills a queue of
-    at most ``queue_frames`` frames, the calling thread runs the model, an
+    at most ``options.queue_frames`` frames, the calling thread runs the model, an
     encoder thread empties a second queue of the same size into ffmpeg. An
     error in any stage stops the others and is raised here as one line.
 
@@ -293,11 +288,10 @@ def upscale_video(upscaler, src, dst, outscale=None, crf=18, preset=None, progre
     predecessor); ``seconds`` end to end, ``model_seconds`` of it in ``upscaler.upscale``, ``temporal_seconds``
     in the stabiliser.
     """
-    temporal = temporal_mode(temporal)  # a bad value fails here, before ffmpeg starts
     t_start = time.perf_counter()
-    job = Job(upscaler, src, dst, outscale, crf, preset)
+    job = Job(upscaler, src, dst, outscale, options)
     try:
-        run = _Run(job, upscaler, progress, queue_frames, temporal)
+        run = _Run(job, upscaler, progress, options)
     except BaseException:
         job.cleanup()
         raise

@@ -362,9 +362,10 @@ def stabilise_frames(lq_frames, out_frames, **kw):
 
 def temporal_mode(temporal, named=False):
     """The one reading of ``temporal`` (``--temporal``, ``upscale_video(temporal=...)``, whose default is
-    ``DEFAULT_MODE``), checked before ffmpeg starts: None (off: 'off', False, None, ''), a mode name (True is
-    'flow') or a ``Stabiliser`` (its state carries on), which segments refuse (``named``: Ray's workers and the
-    plan's fingerprint take a name). Anything else is a one-line ``TemporalError``."""
+    ``DEFAULT_MODE``), done once by ``inference.video.options.VideoOptions`` before ffmpeg starts: None (off: 'off',
+    False, None, ''), a mode name (True is 'flow') or a ``Stabiliser`` (its state carries on), which segments refuse
+    (``named``: Ray's workers and the plan's fingerprint take a name). Anything else is a one-line
+    ``TemporalError``."""
     if temporal is None or temporal is False or temporal == '' or temporal == OFF:
         return None
     if temporal is True:
@@ -379,8 +380,7 @@ def temporal_mode(temporal, named=False):
 
 
 def make_stabiliser(temporal):
-    """The one place where ``temporal`` (as :func:`temporal_mode` reads it) becomes a ``Stabiliser``: None when
-    off, a new one for a mode name, ``temporal`` itself when it is one. Called by ``inference.video.frame_loop.FrameLoop``
-    (one pass, each span of segments, each Ray task)."""
-    mode = temporal_mode(temporal)
-    return mode if mode is None or isinstance(mode, Stabiliser) else Stabiliser(mode=mode)
+    """The one place where ``temporal`` (as ``VideoOptions`` holds it: None, a mode name or a ``Stabiliser``)
+    becomes a ``Stabiliser``: None when off, a new one for a mode name, ``temporal`` itself when it is one. Called
+    by ``inference.video.frame_loop.FrameLoop`` (one pass, each span of segments, each Ray task)."""
+    return temporal if temporal is None or isinstance(temporal, Stabiliser) else Stabiliser(mode=temporal)

@@ -36,7 +36,7 @@ import yaml
 from realesrgan_paddle.training.option_file import OptionsError, apply_overrides, validate_options
 from realesrgan_paddle.utils.download import OFFLINE_ENV, offline
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the clone (installed: the package)
 OPTIONS = ROOT / 'options'
 ZOO_BASES = {'realesr-animevideov3': 'compact', 'realesrgan-x4plus': 'x4plus'}
 KIND_OF_ARCH = {'SRVGGNetCompact': 'compact', 'RRDBNet': 'x4plus'}  # other x4 generators (SPAN, DAT, ...): compact's
@@ -94,7 +94,7 @@ FETCH_LINE = 'python tools/download_models.py --names ' + ' '.join(FETCH_WEIGHTS
 
 # template -> generic photos added to the training frames with a fitted degradation (--no-generic turns it off;
 # assets/generic/README.md; why: docs/experiments/recipes.md)
-FITTED_GENERIC = {'finetune_domain_compact_cpu.yml': Path(__file__).resolve().parents[1] / 'assets' / 'generic'}
+FITTED_GENERIC = {'finetune_domain_compact_cpu.yml': ROOT / 'assets' / 'generic'}
 
 
 # --stable: the two stability terms at the weights measured on a static street camera (docs/experiments/stability.md,

@@ -49,15 +49,17 @@ def test_segments_equal_one_pass_with_audio_and_subtitles(up, clip_and_ref, tmp_
 
 def test_changed_options_start_over_in_one_line(up, clip_and_ref, tmp_path, caplog):
     from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.options import VideoOptions
     src, _, _ = clip_and_ref
     dst = tmp_path / 'out.mkv'
-    upscale_video_segmented(up, src, dst, progress=False, segment_seconds=2, keep_parts=True)
+    upscale_video_segmented(up, src, dst, progress=False, options=VideoOptions(segment_seconds=2, keep_parts=True))
     with caplog.at_level('INFO', logger='inference'):
-        res = upscale_video_segmented(up, src, dst, progress=False, segment_seconds=2, keep_parts=True)
+        res = upscale_video_segmented(up, src, dst, progress=False,
+                                      options=VideoOptions(segment_seconds=2, keep_parts=True))
     assert res['reused'] == res['segments'] == 3
     caplog.clear()
     with caplog.at_level('INFO', logger='inference'):
-        res = upscale_video_segmented(up, src, dst, crf=30, progress=False, segment_seconds=2)
+        res = upscale_video_segmented(up, src, dst, progress=False, options=VideoOptions(crf=30, segment_seconds=2))
     assert res['reused'] == 0
     lines = [r.getMessage() for r in caplog.records if 'starting over' in r.getMessage()]
     assert len(lines) == 1 and 'options' in lines[0]  # once, saying why
@@ -158,7 +160,7 @@ def test_temporal_segments_start_warm_and_match_one_pass(up, clip_and_ref, tmp_p
     Stabiliser object (not picklable for workers) is refused."""
     import numpy as np
 
-    from realesrgan_paddle.inference.video.segments.span_run import TEMPORAL_OVERLAP
+    from realesrgan_paddle.inference.video.options import TEMPORAL_OVERLAP
     from realesrgan_paddle.inference.video.stabiliser import Stabiliser, TemporalError
     src, _, (ref_frames, _) = clip_and_ref  # the default one pass: stabilised
     plain = tmp_path / 'plain.mkv'
@@ -189,17 +191,20 @@ def test_a_stabilised_resume_gives_the_clean_run_bit_for_bit(up, clip_and_ref, t
     import numpy as np
 
     from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.options import VideoOptions
     src, _, _ = clip_and_ref
     clean, dst, plain = tmp_path / 'clean.mkv', tmp_path / 'out.mkv', tmp_path / 'plain.mkv'
-    upscale_video_segmented(up, src, clean, progress=False, segment_seconds=1.5, crf=0)
-    upscale_video_segmented(up, src, dst, progress=False, segment_seconds=1.5, keep_parts=True, crf=0)
+    upscale_video_segmented(up, src, clean, progress=False, options=VideoOptions(segment_seconds=1.5, crf=0))
+    upscale_video_segmented(up, src, dst, progress=False,
+                            options=VideoOptions(segment_seconds=1.5, keep_parts=True, crf=0))
     (tmp_path / 'out.mkv.parts' / 'seg_00002.mp4').unlink()  # as if the run had stopped in segment 2
-    res = upscale_video_segmented(up, src, dst, progress=False, segment_seconds=1.5, crf=0)
+    res = upscale_video_segmented(up, src, dst, progress=False, options=VideoOptions(segment_seconds=1.5, crf=0))
     assert res['segments'] == 3 and res['reused'] == 2 and res['temporal_seconds'] > 0
     frames, ref = decoded(dst)[0], decoded(clean)[0]
     assert len(frames) == len(ref) == 50
     assert all(np.array_equal(a, b) for a, b in zip(frames, ref))
-    upscale_video_segmented(up, src, plain, progress=False, segment_seconds=1.5, crf=0, temporal='off')
+    upscale_video_segmented(up, src, plain, progress=False,
+                            options=VideoOptions(segment_seconds=1.5, crf=0, temporal='off'))
     assert not all(np.array_equal(a, b) for a, b in zip(decoded(plain)[0], ref))
 
 
@@ -215,11 +220,12 @@ def test_no_jump_at_a_join(up, clip_and_ref, tmp_path, temporal):
     import numpy as np
 
     from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.options import VideoOptions
     src = clip_and_ref[0]
     one, dst = tmp_path / 'one.mkv', tmp_path / 'seg.mkv'
     up.upscale_video(src, one, crf=0, progress=False, temporal=temporal or False)
-    upscale_video_segmented(up, src, dst, crf=0, progress=False, segment_seconds=1, temporal=temporal,
-                            keep_parts=True)
+    upscale_video_segmented(up, src, dst, progress=False,
+                            options=VideoOptions(crf=0, segment_seconds=1, temporal=temporal, keep_parts=True))
     joins = json.loads((tmp_path / 'seg.mkv.parts' / 'plan.json').read_text())['starts'][1:]
     assert joins == [10, 20, 30, 40]
     seg, ref = _changes(decoded(dst)[0]), _changes(decoded(one)[0])

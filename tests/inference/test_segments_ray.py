@@ -79,12 +79,13 @@ def declares_x2():
 def test_ray_wrong_output_size_is_the_frame_loops_one_line(tiny_models, cluster, tmp_path):
     """The frame loop's output size check on a Ray worker reaches the driver as the worker's own line."""
     from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.options import VideoOptions
     from realesrgan_paddle.inference.video.one_pass import VideoError
     src = make_clip(tmp_path / 'clip.mkv', seconds=2)
     up = declares_x2()(tiny_models['srvgg_x4'])
     with pytest.raises(VideoError) as e:
-        upscale_video_segmented(up, src, tmp_path / 'out.mkv', progress=False, segment_seconds=1, ray='local',
-                                workers=2)
+        upscale_video_segmented(up, src, tmp_path / 'out.mkv', progress=False,
+                                options=VideoOptions(segment_seconds=1, ray='local', workers=2))
     msg = str(e.value)
     assert '\n' not in msg and msg.startswith(f'{src}: ') and 'came out 192x128, expected 96x64' in msg, msg
     assert not (tmp_path / 'out.mkv').exists()

@@ -150,8 +150,8 @@ def test_every_entry_defaults_to_the_stabiliser():
     """The CLI, the API (one pass and segments) and the web UI share one default, and 'off' turns it off."""
     import inspect
 
-    from realesrgan_paddle.inference import Upscaler
     from realesrgan_paddle.inference.upscale_cli import build_parser
+    from realesrgan_paddle.inference.video.options import VideoOptions
     from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
     from realesrgan_paddle.inference.video.one_pass import upscale_video
     from realesrgan_paddle.webui.handlers import Session
@@ -159,6 +159,8 @@ def test_every_entry_defaults_to_the_stabiliser():
     assert parse(['-i', 'a.mp4']).temporal == DEFAULT_MODE == 'flow'
     assert parse(['-i', 'a.mp4', '--temporal']).temporal == 'flow'
     assert temporal_mode(parse(['-i', 'a.mp4', '--temporal', 'off']).temporal) is None
-    for fn in (Upscaler.upscale_video, upscale_video, upscale_video_segmented, Session.upscale):
-        assert inspect.signature(fn).parameters['temporal'].default == DEFAULT_MODE, fn
+    assert VideoOptions().temporal == DEFAULT_MODE  # the API's (Upscaler.upscale_video makes one from its keywords)
+    for fn in (upscale_video, upscale_video_segmented):
+        assert inspect.signature(fn).parameters['options'].default.temporal == DEFAULT_MODE, fn
+    assert inspect.signature(Session.upscale).parameters['temporal'].default == DEFAULT_MODE
     assert [temporal_mode(v) for v in ('off', False, None, True, 'static')] == [None, None, None, 'flow', 'static']

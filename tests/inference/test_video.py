@@ -195,8 +195,9 @@ def test_the_encoder_reads_the_audio_through_the_checked_file(up, shared_data, t
     the fd/file protocol allowed and the probe's demuxer pinned, so a file swapped for a playlist or manifest
     after the probe cannot make ffmpeg open other files; the source's name is not on the command line."""
     from realesrgan_paddle.inference.video.one_pass import Job
+    from realesrgan_paddle.inference.video.options import VideoOptions
     src = make_clip(shared_data, tmp_path / 'clip.mp4', '25')
-    job = Job(up, src, tmp_path / 'out.mp4', None, 18, None)
+    job = Job(up, src, tmp_path / 'out.mp4', None, VideoOptions())
     args, audio_in = job.encoder()
     try:
         assert str(src) not in ' '.join(args) and audio_in is not None

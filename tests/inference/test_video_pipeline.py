@@ -52,9 +52,10 @@ def _no_leftovers(tmp_path):
 
 def test_decoding_runs_ahead_within_the_queue_bound(up, clip, tmp_path, monkeypatch):
     from realesrgan_paddle.inference.video.one_pass import upscale_video
+    from realesrgan_paddle.inference.video.options import VideoOptions
     decoded = _count_decoded(monkeypatch)
     slow = _Slow(up, decoded)
-    res = upscale_video(slow, clip, tmp_path / 'out.mp4', progress=False, queue_frames=2)
+    res = upscale_video(slow, clip, tmp_path / 'out.mp4', progress=False, options=VideoOptions(queue_frames=2))
     assert res['frames'] == res['upscaled'] == slow.calls == 8
     assert max(slow.ahead) >= 1  # the decoder works while the model does
     assert max(slow.ahead) <= 2 + 1  # queue slots + the one frame the decoder holds while it waits
@@ -117,7 +118,9 @@ def test_decoder_thread_error_is_one_line(up, clip, tmp_path, monkeypatch):
 
 def test_encoder_dying_is_one_line(up, clip, tmp_path):
     from realesrgan_paddle.inference.video.one_pass import VideoError, upscale_video
-    err = _run_bounded(lambda: upscale_video(up, clip, tmp_path / 'out.mp4', preset='no-such-preset', progress=False))
+    from realesrgan_paddle.inference.video.options import VideoOptions
+    err = _run_bounded(lambda: upscale_video(up, clip, tmp_path / 'out.mp4', progress=False,
+                                             options=VideoOptions(preset='no-such-preset')))
     assert isinstance(err, VideoError) and '\n' not in str(err), err
     assert 'encoder' in str(err) and not (tmp_path / 'out.mp4').exists() and _no_leftovers(tmp_path)
 
@@ -179,6 +182,7 @@ def test_x264_preset_is_fast_on_the_cpu_and_as_asked_otherwise(up, clip, tmp_pat
     from types import SimpleNamespace
 
     from realesrgan_paddle.inference.video.one_pass import pick_preset, pick_x264_params, upscale_video
+    from realesrgan_paddle.inference.video.options import VideoOptions
     assert pick_preset(up) == 'veryfast' and pick_preset(up, 'slow') == 'slow'
     assert pick_x264_params(up) == 'me=dia' and pick_x264_params(up, 'veryfast') is None
     assert pick_preset(SimpleNamespace(device='gpu:0')) == 'medium'
@@ -186,7 +190,7 @@ def test_x264_preset_is_fast_on_the_cpu_and_as_asked_otherwise(up, clip, tmp_pat
     for preset, settings in ((None, (b'subme=2 ', b'me=dia ')), ('veryfast', (b'subme=2 ', b'me=hex ')),
                              ('medium', (b'subme=7 ', b'me=hex '))):
         out = tmp_path / f'{preset}.mp4'
-        upscale_video(up, clip, out, preset=preset, progress=False)
+        upscale_video(up, clip, out, progress=False, options=VideoOptions(preset=preset))
         data = out.read_bytes()
         assert all(s in data for s in settings), preset
 
@@ -210,11 +214,12 @@ def test_encoded_colours_follow_the_model_output(photo, clip, tmp_path, outscale
     import cv2
 
     from realesrgan_paddle.inference.video.one_pass import upscale_video
+    from realesrgan_paddle.inference.video.options import VideoOptions
     from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
     w, h = (130, 86) if outscale else (192, 128)
     pic = np.ascontiguousarray(cv2.resize(photo, (w, h), interpolation=cv2.INTER_AREA))
     out = tmp_path / 'colours.mp4'
-    res = upscale_video(_Picture(pic, 4), clip, out, outscale=outscale, crf=10, progress=False)
+    res = upscale_video(_Picture(pic, 4), clip, out, outscale=outscale, progress=False, options=VideoOptions(crf=10))
     ew, eh = w + w % 2, h + h % 2
     assert (res['width'], res['height']) == (ew, eh)
     raw = subprocess.run([ffmpeg_exe(), '-v', 'error', '-i', str(out), '-frames:v', '1', '-f', 'rawvideo',

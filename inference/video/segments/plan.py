@@ -34,7 +34,6 @@ from realesrgan_paddle.media.video_reader import VideoError
 from .work_folder import segment_name  # the segments' names are the work folder's
 
 log = logging.getLogger('inference')
-SEGMENT_SECONDS = 10.0
 MIN_SEGMENTS = 3  # a short clip is cut into at least this many segments: a stop after its first third keeps work
 _KEY_TIME = re.compile(r'\[Parsed_showinfo[^\]]*\] n:\s*\d+ pts:\s*-?\d+\s+pts_time:\s*(-?[\d.]+)')
 

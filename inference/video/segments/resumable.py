@@ -9,62 +9,59 @@ from realesrgan_paddle.utils.progress import counter
 from . import plan as sg
 from .work_folder import PartsFolder
 from ...distributed.ray_runner import run_segments
-from .span_run import OVERLAP_FRAMES, TEMPORAL_OVERLAP, SpanRun, SpanSpec
-from ..stabiliser import DEFAULT_MODE, temporal_mode
+from .span_run import SpanRun, SpanSpec
 from ..one_pass import Job, pick_preset, pick_x264_params
+from ..options import SEGMENT_SECONDS, VideoOptions
 
 
-def prepare(upscaler, src, dst, outscale, crf, preset, segment_seconds, overlap, temporal=None):
+def prepare(upscaler, src, dst, outscale, options):
     """The probed job, its work folder (opened and locked: close it) and saved/new plan: ``(job, parts, spec)``."""
-    x264_params = pick_x264_params(upscaler, preset)
-    preset = pick_preset(upscaler, preset)
-    job = Job(upscaler, src, dst, outscale, crf, preset)
+    x264_params = pick_x264_params(upscaler, options.preset)
+    preset = pick_preset(upscaler, options.preset)
+    job = Job(upscaler, src, dst, outscale, options)
     job.cleanup()
-    options = dict(crf=crf, preset=preset, x264_params=x264_params, outscale=outscale,
-                   segment_seconds=segment_seconds, overlap=overlap, temporal=temporal, w=job.ow, h=job.oh)
-    fp = sg.fingerprint(src, upscaler, options)
+    seconds, overlap = options.segment_seconds, options.overlap_frames
+    fp = sg.fingerprint(src, upscaler, dict(crf=options.crf, preset=preset, x264_params=x264_params,
+                                            outscale=outscale, segment_seconds=seconds, overlap=overlap,
+                                            temporal=options.temporal, w=job.ow, h=job.oh))
     parts = PartsFolder(dst).open()
     try:
         parts.remove_stale()
-        fresh = sg.make_plan(job.exe, job.src, job.rate, job.total, segment_seconds, overlap)  # a saved plan: equal
+        fresh = sg.make_plan(job.exe, job.src, job.rate, job.total, seconds, overlap)  # a saved plan: equal
         fresh['fingerprint'] = fp
         try:
             state = parts.load(fresh)
         except OSError as e:
             raise sg.disk_error(dst, parts, e, 0) from None
-        spec = SpanSpec(job, state, crf, preset, x264_params, outscale, overlap, temporal)
+        spec = SpanSpec(job, state, options, preset, x264_params, outscale)
     except BaseException:
         parts.close()
         raise
     return job, parts, spec
 
 
-def _mode(temporal, overlap_frames):
-    temporal = temporal_mode(temporal, named=True)  # a bad mode fails here, before ffmpeg starts
-    if overlap_frames is None:
-        overlap_frames = TEMPORAL_OVERLAP if temporal else OVERLAP_FRAMES
-    return temporal, overlap_frames
+SEGMENTED = VideoOptions(segment_seconds=SEGMENT_SECONDS)  # the default: segments of 10 s, --temporal flow
 
 
-def upscale_video_segmented(upscaler, src, dst, outscale=None, crf=18, preset=None, progress=True,
-                            segment_seconds=sg.SEGMENT_SECONDS, overlap_frames=None, ray=None, workers=None,
-                            keep_parts=False, temporal=DEFAULT_MODE):
+def upscale_video_segmented(upscaler, src, dst, outscale=None, options=SEGMENTED, progress=True):
     """Upscale ``src`` into ``dst`` segment by segment, resuming from ``dst``'s work folder (see the module
-    docstrings). ``ray``: None (this process), 'auto', 'local' or a cluster address (``inference/distributed/ray_runner.py``).
-    ``temporal``: a mode of ``inference.video.stabiliser`` ('flow' by default, True is 'flow', 'off'/False/None plain); each segment then starts ``overlap_frames``
-    early (default ``TEMPORAL_OVERLAP``, else ``OVERLAP_FRAMES``). Returns the dict of
-    ``inference.video.one_pass.upscale_video`` plus ``segments`` and ``reused``; ``frames`` is counted in the joined file."""
+    docstrings), with the settings ``options`` (``VideoOptions``, segmented: its ``segment_seconds``, ``ray`` (None:
+    this process; 'auto', 'local' or a cluster address, ``inference/distributed/ray_runner.py``) and ``workers``,
+    ``temporal`` (a mode name), ``overlap_frames`` (the frames each segment starts early), ``keep_parts``).
+    Returns the dict of ``inference.video.one_pass.upscale_video`` plus ``segments`` and ``reused``; ``frames`` is
+    counted in the joined file."""
+    if not options.segmented:
+        raise ValueError('upscale_video_segmented needs options with segment_seconds or ray')
     t0 = time.perf_counter()
-    temporal, overlap_frames = _mode(temporal, overlap_frames)
-    job, parts, spec = prepare(upscaler, src, dst, outscale, crf, preset, segment_seconds, overlap_frames, temporal)
+    job, parts, spec = prepare(upscaler, src, dst, outscale, options)
     try:
         n = len(spec.starts)
         done = parts.reusable(spec)
-        upscaled, seconds = _run(upscaler, spec, job, parts, [k for k in range(n) if k not in done], ray, workers,
-                                 progress, done)
+        upscaled, seconds = _run(upscaler, spec, job, parts, [k for k in range(n) if k not in done], options.ray,
+                                 options.workers, progress, done)
         _check_all(parts, spec, dst)
         frames = sg.join_segments(job.exe, job.src, parts, n, dst, job.info['has_audio'], job.info.get('format'))
-        if not keep_parts:
+        if not options.keep_parts:
             parts.clear()
     finally:
         parts.close()

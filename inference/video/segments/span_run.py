@@ -17,20 +17,13 @@ from realesrgan_paddle.media.ffmpeg import widen_pipe
 from realesrgan_paddle.media.video_reader import VideoError
 from realesrgan_paddle.utils.fileio import temp_beside
 
-OVERLAP_FRAMES = 0  # frames before a cut run through the model with their outputs discarded
-# with --temporal: the stabiliser's memory of the frames before a cut falls as 0.9^k at most (its default strength,
-# inference/video/stabiliser.py), about 12 % after 20 frames (4 % after 30); a segment started 20 frames early joins its
-# predecessor without a visible step (tests/inference/test_segments.py measures the join). Every segment starts
-# its stabiliser afresh from these frames, inside a span too, so a segment's frames never depend on where a run
-# started or stopped: a resumed or Ray run gives the uninterrupted run's frames bit for bit
-TEMPORAL_OVERLAP = 20
-
 
 class SpanSpec:
     """What a worker needs to encode segments: the probed job's sizes and settings, picklable."""
 
-    def __init__(self, job, state, crf, preset, x264_params, outscale, overlap, temporal=None):
-        self.temporal = temporal  # None, or a mode of inference.video.stabiliser (a name: picklable for Ray workers)
+    def __init__(self, job, state, options, preset, x264_params, outscale):
+        # options: the run's VideoOptions; preset: the one picked for it (one_pass.pick_preset)
+        self.temporal = options.temporal  # None or a mode name of inference.video.stabiliser: picklable for Ray
         self.src, self.turn, self.w, self.h = str(job.src), job.turn, job.w, job.h
         self.ew, self.eh, self.ow, self.oh = job.ew, job.eh, job.ow, job.oh
         self.rate = Fraction(state['rate'])
@@ -39,8 +32,8 @@ class SpanSpec:
         self.sar = job.info.get('sar')
         if self.sar and job.turn in (90, 270):
             self.sar = (self.sar[1], self.sar[0])
-        self.crf, self.preset, self.x264_params, self.outscale = crf, preset, x264_params, outscale
-        self.overlap = max(0, int(overlap))
+        self.crf, self.preset, self.x264_params, self.outscale = options.crf, preset, x264_params, outscale
+        self.overlap = max(0, int(options.overlap_frames))
 
     def slot(self, t):
         return self.lead + int(round((t - self.first) * float(self.rate)))

@@ -41,6 +41,7 @@ def test_the_options_are_normalised_and_checked_when_made():
 @pytest.mark.parametrize('settings', [{}, dict(segment_seconds=1)])
 def test_a_real_run_reads_temporal_once(up, clip, tmp_path, monkeypatch, settings):
     from realesrgan_paddle.inference.video import options, stabiliser
+    from realesrgan_paddle.inference.video.segments import resumable  # noqa: F401  (its default options made first)
     real, calls = stabiliser.temporal_mode, []
 
     def counted(*a, **kw):

@@ -1,4 +1,4 @@
-"""Does the export's choice hold with few frames? The rule on both axes (``pipeline/winner.py``) re-run on random
+"""Does the export's choice hold with few frames? The rule on both axes (``pipeline/choice/winner.py``) re-run on random
 subsets of one run's held-out frames, every checkpoint and DNI blend a point.
 
     python benchmarks/choice_frames.py --work runs/domain --frames 4 8 16 --draws 200 [--refs base]
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 import _bootstrap  # noqa: F401  (the clone first on sys.path: benchmarks/_bootstrap.py)
-from realesrgan_paddle.pipeline.crops import frame_of
-from realesrgan_paddle.pipeline.dni_sweep import blend_name
-from realesrgan_paddle.pipeline.winner import CONFIDENT, choose_point, merge_rows
+from realesrgan_paddle.pipeline.inputs.crops import frame_of
+from realesrgan_paddle.pipeline.choice.dni_sweep import blend_name
+from realesrgan_paddle.pipeline.choice.winner import CONFIDENT, choose_point, merge_rows
 
 
 def deciding(res):

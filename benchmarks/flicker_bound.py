@@ -53,7 +53,7 @@ def x264_round_trip(frames, crf):
     """The frames encoded as tools/infer.py writes them (libx264, veryfast, me=dia, yuv420p) and decoded back."""
     if not crf:
         return frames
-    from realesrgan_paddle.inference.video import CPU_X264_PARAMS
+    from realesrgan_paddle.inference.video.one_pass import CPU_X264_PARAMS
     from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
     h, w = frames[0].shape[:2]
     raw_in = b''.join(np.ascontiguousarray(f).tobytes() for f in frames)
@@ -166,7 +166,7 @@ def main(argv=None):
           f'x264 crf {a.crf or "none"}')
     print('| high band k | video | static | warp | PSNR | detail | meets both |')
     print('|---|---|---|---|---|---|---|')
-    from realesrgan_paddle.inference.stabiliser import stabilise_frames
+    from realesrgan_paddle.inference.video.stabiliser import stabilise_frames
     rows = [('', 'the HD video itself', gt), ('', f'{a.model}', outs),
             ('', f'{a.model} --temporal', stabilise_frames(lq, outs))]
     rows += [(f'{k:g}', name, [np.clip(lo + k * hi, 0, 255).astype(np.uint8) for lo, hi in zip(low, texs)])

@@ -16,7 +16,7 @@ equal-seconds point can be read too (the table prints the seconds each run took)
 ``--speed`` times one training step instead, in one process, the configurations interleaved round by round (so the
 machine's load falls on them alike): the generator alone with L1, with the U-Net discriminator and with the projected
 one; with ``--speed-recipe``, the one command's compact CPU recipe (teacher x4plus and its anchor terms) today and
-with the perceptual recipe's parts this machine has (``pipeline/recipes.py`` ``PERCEPTUAL``). Each step gets new
+with the perceptual recipe's parts this machine has (``pipeline/train/recipes.py`` ``PERCEPTUAL``). Each step gets new
 tensors of the same crops, as in training: the teacher and the losses' feature memo compute again (with the same
 tensors the teacher ran once, and the VGG16 features of the GT were kept across steps); ``--work`` holds the options.
 The CPU settings are train.py's (``utils.runtime_env.setup``: one math thread per core, MKL's AVX2 path on AMD, the
@@ -106,7 +106,7 @@ def _tiny_smoke_configs():
 def _recipe_configs(work):
     """The one command's compact CPU recipe as the finetune stage writes it (teacher x4plus, the anchor terms), today's
     and with the perceptual recipe's parts this machine has (the projected D from the model cache or the wheel)."""
-    from realesrgan_paddle.pipeline import recipes as R
+    from realesrgan_paddle.pipeline.train import recipes as R
     work.mkdir(parents=True, exist_ok=True)
     paths = {k: str(work / k) for k in ('train_hr', 'val_hr', 'val_lq', 'experiments_root')}
     for k in ('train_hr', 'val_hr', 'val_lq'):

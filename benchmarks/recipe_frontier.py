@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 import _bootstrap  # noqa: F401  (the clone first on sys.path: benchmarks/_bootstrap.py)
-from realesrgan_paddle.pipeline.frontier import COL, frontier_rows
+from realesrgan_paddle.pipeline.report.frontier import COL, frontier_rows
 from realesrgan_paddle.utils.plotting import pyplot
 
 METRICS = ('PSNR', 'LPIPS', 'DISTS', 'NIQE')
@@ -22,7 +22,7 @@ METRICS = ('PSNR', 'LPIPS', 'DISTS', 'NIQE')
 
 def run_points(name, work, on):
     """``(references, points, exported)`` of one work folder, from the report's own frontier table
-    (``pipeline.frontier.frontier_rows``: which blends are points of their own is decided there):
+    (``pipeline.report.frontier.frontier_rows``: which blends are points of their own is decided there):
     ``{label: summary}`` of bicubic, the base and the compare models; ``[(label, summary)]`` of every checkpoint and
     DNI blend; the exported point's label."""
     res = json.loads((Path(work) / 'evaluate' / 'metrics.json').read_text())

@@ -119,9 +119,9 @@ def has_audio(path):
 
 
 def join_slots(clip, segment_seconds):
-    """The segment starts the runs use (the same plan as inference/segments.py makes)."""
-    from realesrgan_paddle.inference import segments as sg
-    from realesrgan_paddle.inference.video import output_rate
+    """The segment starts the runs use (the same plan as inference/video/segments/plan.py makes)."""
+    from realesrgan_paddle.inference.video.segments import plan as sg
+    from realesrgan_paddle.inference.video.one_pass import output_rate
     from realesrgan_paddle.media.ffmpeg import ffmpeg_exe, probe_video
     info = probe_video(clip)
     rate = output_rate(info)

@@ -9,7 +9,7 @@
 
 For each model (realesr-animevideov3 x4 and realesrgan-x4plus) it prints:
 
-- end to end: ``inference.video.upscale_video`` with the ``Upscaler`` as the
+- end to end: ``inference.video.one_pass.upscale_video`` with the ``Upscaler`` as the
   tools build it (default precision: bf16 where the CPU has it and the model
   passes its check), frames per second over the whole call;
 - model only: the same ``Upscaler.upscale`` on the same decoded frames, in
@@ -19,7 +19,7 @@ For each model (realesr-animevideov3 x4 and realesrgan-x4plus) it prints:
   works: an ffmpeg reader pipe, PyTorch eager (reference/torch_networks.py, fp32
   as on a CPU) one frame at a time, an ffmpeg writer pipe, all sequential.
 
-With ``--segmented S`` each round also runs the resumable segmented path (inference/segmented.py, segments of
+With ``--segmented S`` each round also runs the resumable segmented path (inference/video/segments/resumable.py, segments of
 about S seconds, joined with ``-c copy``) next to the one-pass end-to-end run (the order alternates by round), and
 the ratios of their wall times and of their CPU seconds (the process and its ffmpeg children) are printed per
 round and as medians: on a shared machine the ratio of two runs side by side is the measurement, not the times.
@@ -146,9 +146,10 @@ def worker(mode, model, clip):
             res.update(frames=r['frames'], seconds=r['seconds'], segments=r['segments'], cpu=_cpu_seconds() - c0)
         elif mode in ('e2e', 'temporal'):
             import resource
-            from realesrgan_paddle.inference.video import upscale_video
+            from realesrgan_paddle.inference.video.one_pass import upscale_video
+            from realesrgan_paddle.inference.video.options import VideoOptions
             ru0, c0 = resource.getrusage(resource.RUSAGE_CHILDREN), _cpu_seconds()
-            r = upscale_video(up, clip, out, progress=False, temporal=mode == 'temporal')
+            r = upscale_video(up, clip, out, progress=False, options=VideoOptions(temporal=mode == 'temporal'))
             ru1, c1 = resource.getrusage(resource.RUSAGE_CHILDREN), _cpu_seconds()
             ffmpeg_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)  # decoder + encoder
             res.update(frames=r['upscaled'], seconds=r['seconds'], model_seconds=r['model_seconds'],
@@ -202,7 +203,7 @@ def parse_args():
     p.add_argument('--rounds', type=int, default=2)
     p.add_argument('--timeout', type=float, default=3600)
     p.add_argument('--temporal', action='store_true',
-                   help='also end to end with --temporal (inference/stabiliser.py): its time against the model\'s '
+                   help='also end to end with --temporal (inference/video/stabiliser.py): its time against the model\'s '
                         'own in the same run, frame by frame')
     p.add_argument('--modes', default=None, help='comma list of: ' + ', '.join(MODES) + ' (default: all but '
                    'temporal, which --temporal adds)')

@@ -112,7 +112,7 @@ class TrunkPool:
         out = copy.copy(trunk)  # the same setup (tiles, padding, scale) with this model's backend
         out.backend = CorrectedTrunk(trunk.backend, head)
         out.arch, out.model_path = arch, ref.path
-        # what a Ray worker builds from (inference.ray_runner): this model's file, not the trunk's
+        # what a Ray worker builds from (inference.distributed.ray_runner): this model's file, not the trunk's
         out.init_kwargs = {**trunk.init_kwargs, 'model': str(ref.path)}
         return out
 

@@ -145,7 +145,7 @@ def build_parser(prog, description, default_model_help):
 
 
 def add_segment_args(p):
-    """Resumable segments and Ray (inference/segments.py, docs/scale.md)."""
+    """Resumable segments and Ray (inference/video/segments/plan.py, docs/scale.md)."""
     p.add_argument('--segment_seconds', type=float, default=10.0, metavar='S',
                    help='videos: upscale in segments of about S seconds (cut at keyframes; a clip shorter than 3 S: '
                         'three shorter ones), each kept in OUTPUT.parts/ beside the output until the join, so that the '
@@ -198,7 +198,7 @@ def output_path(src, args, single, video, img=None):
         return out
     suffix = f'_{args.suffix}' if args.suffix else ''
     if video:
-        from realesrgan_paddle.inference.video import output_container
+        from realesrgan_paddle.inference.video.one_pass import output_container
         return out / f'{src.stem}{suffix}{output_container(src)}'
     ext = src.suffix.lower() if args.ext == 'auto' else '.' + args.ext
     if img is not None:
@@ -389,10 +389,10 @@ def _upscale_one(up, src, args, single, plan, planned, done_log):
 
 def _upscale_video_file(up, src, dst, args):
     """One video; returns the input megapixels that went through the model (repeated frames not counted)."""
-    from realesrgan_paddle.inference.video import VideoError
+    from realesrgan_paddle.inference.video.one_pass import VideoError
     try:
-        res = up.upscale_video(src, dst, args.outscale, crf=args.crf, preset=args.preset, progress=not args.quiet,
-                               segment_seconds=args.segment_seconds or None, ray=args.ray, workers=args.workers,
+        res = up.upscale_video(src, dst, args.outscale, progress=not args.quiet, crf=args.crf, preset=args.preset,
+                               segment_seconds=args.segment_seconds, ray=args.ray, workers=args.workers,
                                temporal=args.temporal)
     except VideoError as e:
         raise ValueError(str(e)) from None

@@ -464,23 +464,25 @@ class Upscaler:
                 np.clip(res, 0, 1, out=res)
         return res
 
-    def upscale_video(self, src, dst, outscale=None, crf=18, preset=None, progress=True, segment_seconds=None,
-                      ray=None, workers=None, overlap_frames=None, temporal='flow', **kw):
-        """Upscale the video ``src`` into ``dst``: in one pass, or with ``segment_seconds`` (or ``ray``: 'auto',
-        'local' or a cluster address, with ``workers``) in resumable segments kept in ``dst`` + '.parts'
-        (inference/segments.py). ``temporal``: 'flow' (the default: the texture held still between frames,
-        docs/temporal.md), True (the same), 'static', 'off'/False (plain: each frame as the model draws it); one
-        pass also takes an ``inference.stabiliser.Stabiliser``; segments then start ``overlap_frames`` early (default
-        ``segment_run.TEMPORAL_OVERLAP``). Returns the summary dict of ``inference.video.upscale_video``."""
-        if segment_seconds is None and not ray:
-            from .video import upscale_video
-            return upscale_video(self, src, dst, outscale, crf=crf, preset=preset, progress=progress,
-                                 temporal=temporal, **kw)
-        from .segmented import upscale_video_segmented
-        from .segments import SEGMENT_SECONDS
-        return upscale_video_segmented(self, src, dst, outscale, crf=crf, preset=preset, progress=progress,
-                                       segment_seconds=segment_seconds or SEGMENT_SECONDS, ray=ray, workers=workers,
-                                       overlap_frames=overlap_frames, temporal=temporal)
+    def upscale_video(self, src, dst, outscale=None, options=None, progress=True, **settings):
+        """Upscale the video ``src`` into ``dst`` with the settings ``options``, an
+        ``inference.video.options.VideoOptions``, or made here once from ``settings``, its field names: ``crf``,
+        ``preset``, ``temporal`` ('flow' by default: the texture held still between frames, docs/temporal.md;
+        'static'; 'off'; one pass also takes an ``inference.video.stabiliser.Stabiliser``), ``segment_seconds``
+        and ``ray`` ('auto', 'local' or a cluster address, with ``workers``): resumable segments kept in ``dst`` +
+        '.parts' (``inference/video/segments/``), else one pass (the default; the command line's is segments of
+        10 s, docs/scale.md says why), ``overlap_frames``, ``queue_frames``, ``keep_parts``. Returns the summary
+        dict of ``inference.video.one_pass.upscale_video``."""
+        from .video.options import VideoOptions
+        if options is None:
+            options = VideoOptions(**settings)
+        elif settings:
+            raise TypeError(f'upscale_video takes options or settings, not both: {", ".join(settings)}')
+        if not options.segmented:
+            from .video.one_pass import upscale_video
+            return upscale_video(self, src, dst, outscale, options, progress)
+        from .video.segments.resumable import upscale_video_segmented
+        return upscale_video_segmented(self, src, dst, outscale, options, progress)
 
     def upscale_file(self, src, dst, outscale=None):
         """Read ``src`` (EXIF-upright), upscale, write ``dst`` atomically. Refuses ``dst == src``."""

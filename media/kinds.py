@@ -15,7 +15,7 @@ JPEG_EXTS = ('.jpg', '.jpeg')
 NO_ALPHA_EXTS = ('.jpg', '.jpeg', '.bmp')
 SIXTEEN_BIT_EXTS = ('.png', '.tif', '.tiff')
 
-# the containers a video upscale writes as they are named (inference.video.output_container); others become .mp4
+# the containers a video upscale writes as they are named (inference.video.one_pass.output_container); others become .mp4
 OUTPUT_CONTAINERS = ('.mp4', '.mkv', '.mov')
 
 

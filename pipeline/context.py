@@ -47,7 +47,7 @@ class Settings:
     generic: bool = True  # --no-generic: with a fitted degradation, train on the user's frames alone
     allow_flicker: bool = False  # --allow-flicker: export a checkpoint that flickers > 1.3x the base's
     force_export: bool = False  # --force-export: export even a model that loses to bicubic on both axes
-    hr_photos: list = field(default_factory=list)  # --hr folders/files of photos (pipeline/photos.py)
+    hr_photos: list = field(default_factory=list)  # --hr folders/files of photos (pipeline/inputs/photos.py)
     lq_photos: list = field(default_factory=list)  # --lq folders/files of photos named like HR photos: real pairs
     pair_ratio: float = 0.5  # --pair-ratio: the real pairs' batch weight beside the synthetic batch's 1
 

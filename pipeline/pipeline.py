@@ -11,14 +11,14 @@ from pathlib import Path
 
 from realesrgan_paddle.utils.outputs import OutputClash, check_folder_pair, check_no_clobber, write_reason
 
-from . import stages_data as D
+from .stages import data as D
 from .context import Context, DomainError
-from .dni_sweep import blend_name, describe
-from .footage_check import shortfall
-from .real_lq import check_lq_footage
+from .choice.dni_sweep import blend_name, describe
+from .inputs.footage_check import shortfall
+from .inputs.real_lq import check_lq_footage
 from .stage_list import NAMES, STAGES, report_refused
 from .state import WorkState, settings_hash
-from .vs_bicubic import export_verdict
+from .choice.vs_bicubic import export_verdict
 
 
 def check_work(work):

@@ -12,11 +12,11 @@ from typing import Callable
 from realesrgan_paddle.utils.cli_parser import without_flag
 from realesrgan_paddle.utils.fileio import atomic_write_text
 
-from . import photos as P
-from . import stages_data as D
-from . import stages_evaluate as E
-from . import stages_model as M
-from .report import build
+from .inputs import photos as P
+from .stages import data as D
+from .stages import judge as E
+from .stages import finetune as M
+from .report.page import build
 
 
 @dataclass(frozen=True)

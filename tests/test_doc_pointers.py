@@ -1,6 +1,6 @@
 """Pointers in prose lead somewhere: every ``something.py`` named in docs/*.md, README.md and the product's
 docstrings is a file of the repository (by its path, or as the end of one: ``frame_loop.py`` in the inference
-row), and every dotted name of a room (``inference.stabiliser.make_stabiliser``) is a module, or a name defined or
+row), and every dotted name of a room (``inference.video.stabiliser.make_stabiliser``) is a module, or a name defined or
 imported in one (read with ast). A rename that leaves an old name in a sentence fails here."""
 import ast
 import builtins
@@ -95,11 +95,11 @@ def test_every_dotted_room_name_resolves():
 def test_the_checks_catch_old_names():
     """What the renames of issue 63 left behind would fail: a gone module, a gone name, a gone file."""
     files = product_files()
-    assert dotted_resolves('inference.stabiliser.make_stabiliser') and dotted_resolves('models.convert')
+    assert dotted_resolves('inference.video.stabiliser.make_stabiliser') and dotted_resolves('models.convert')
     assert dotted_resolves('models.load_network')  # a name the package's __init__ imports
     assert not dotted_resolves('inference.temporal.make_stabiliser')
-    assert not dotted_resolves('inference.stabiliser.no_such_function')
-    assert path_exists('inference/frame_loop.py', files) and path_exists('frame_loop.py', files)
+    assert not dotted_resolves('inference.video.stabiliser.no_such_function')
+    assert path_exists('inference/video/frame_loop.py', files) and path_exists('frame_loop.py', files)
     assert not path_exists('inference/options.py', files) and not path_exists('loss/temporal.py', files)
     assert PY_PATH.findall('see `tools/<tool>.py` and ``data/fit/footage_fit.py``') == ['data/fit/footage_fit.py']
 

@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 P = 'realesrgan_paddle'
 HEAVY_ROOMS = ('data', 'loss', 'training', 'evaluation', 'pipeline')
-HEAVY = ('visualdl', 'ffmpeg', 'torch', P + '.inference.video', P + '.inference.stabiliser')  # packages, 2 modules
+HEAVY = ('visualdl', 'ffmpeg', 'torch', P + '.inference.video', P + '.inference.distributed')  # packages, 2 rooms
 ROOMS = tuple(p.name for p in ROOT.iterdir() if (p / '__init__.py').is_file() and p.name not in (P, 'tests'))
 CHECK = ('bad = [m for m in sys.modules if m.split(".")[0] in HEAVY + ROOMS or m in HEAVY '
          'or m.startswith(P + ".") and m.split(".")[1] in HEAVY_ROOMS]; print(",".join(sorted(bad)))')
@@ -42,7 +42,7 @@ try:
     runpy.run_path(sys.argv[0], run_name="__main__")
 except SystemExit:
     pass
-VIDEO = ("video", "stabiliser", "frame_loop", "video_stages", "segmented", "segments", "segment_run", "parts")
+VIDEO = ("video", "distributed")  # the rooms inference/video/ and inference/distributed/, and all below them
 print("@@" + ",".join(sorted(m for m in sys.modules if m.startswith("realesrgan_paddle.inference.")
                              and m.split(".")[2] in VIDEO)))
 ''')

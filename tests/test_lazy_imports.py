@@ -84,7 +84,7 @@ def _is_module(dotted, root):
 def imported_modules(node, module, root=ROOT):
     """The absolute names of the modules an import statement of ``module`` (dotted, under the package) loads:
     ``from realesrgan_paddle import models`` is ``realesrgan_paddle.models``, ``from .video import x`` in
-    ``realesrgan_paddle.inference.upscaler`` is ``realesrgan_paddle.inference.video``."""
+    ``realesrgan_paddle.inference.upscaler`` is ``realesrgan_paddle.inference.video.one_pass``."""
     if isinstance(node, ast.Import):
         return [a.name for a in node.names]
     base = node.module or ''

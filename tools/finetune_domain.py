@@ -26,14 +26,14 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
         pass
 
 from realesrgan_paddle.pipeline.context import DomainError, Settings  # noqa: E402
-from realesrgan_paddle.pipeline.lq_flow_pairs import temporal_wanted  # noqa: E402
-from realesrgan_paddle.pipeline.photos import sort_inputs  # noqa: E402
+from realesrgan_paddle.pipeline.inputs.lq_flow_pairs import temporal_wanted  # noqa: E402
+from realesrgan_paddle.pipeline.inputs.photos import sort_inputs  # noqa: E402
 from realesrgan_paddle.pipeline.pipeline import check_compare, check_outputs, check_work, run  # noqa: E402
-from realesrgan_paddle.pipeline.real_lq import check_lq_footage  # noqa: E402
-from realesrgan_paddle.pipeline.recipes import (RecipeError, check_base_ref, fetch_recipe_weights,  # noqa: E402
+from realesrgan_paddle.pipeline.inputs.real_lq import check_lq_footage  # noqa: E402
+from realesrgan_paddle.pipeline.train.recipes import (RecipeError, check_base_ref, fetch_recipe_weights,  # noqa: E402
                                                  parse_budget, stable_overrides)
 from realesrgan_paddle.pipeline.stage_list import NAMES  # noqa: E402
-from realesrgan_paddle.pipeline.stages_data import find_input_videos  # noqa: E402
+from realesrgan_paddle.pipeline.stages.data import find_input_videos  # noqa: E402
 from realesrgan_paddle.utils.cli_parser import returns_status  # noqa: E402  (standard library only)
 from realesrgan_paddle.utils.cli_parser import ArgumentParser, add_device, add_quiet, fail  # noqa: E402
 from realesrgan_paddle.data.fit.footage_fit import FIT_FRAMES, MAX_FIT_FRAMES  # noqa: E402

@@ -126,7 +126,7 @@ class Session:
                 temporal=TEMPORAL[0]):
         """files -> (outputs, (first input, first output) for the slider, message). The message names files by
         their base name only (never the server's upload paths) and says the precision that ran. ``temporal``:
-        videos' stabiliser (``inference.stabiliser``), 'flow' by default as the CLI and the API, 'static' or 'off'."""
+        videos' stabiliser (``inference.video.stabiliser``), 'flow' by default as the CLI and the API, 'static' or 'off'."""
         files = [str(f) for f in (files or [])]
         if not files:
             return [], None, 'error: no file uploaded'
@@ -140,9 +140,11 @@ class Session:
                 progress(i / len(files), desc=f'{Path(src).name} ({i + 1}/{len(files)})')
             try:
                 if Path(src).suffix.lower() in VIDEO_EXT:
-                    from realesrgan_paddle.inference.video import upscale_video
+                    from realesrgan_paddle.inference.video.one_pass import upscale_video
+                    from realesrgan_paddle.inference.video.options import VideoOptions
                     dst = self._out_name(src, '.mp4')
-                    upscale_video(up, src, dst, outscale=outscale or None, progress=False, temporal=temporal)
+                    upscale_video(up, src, dst, outscale=outscale or None, progress=False,
+                                  options=VideoOptions(temporal=temporal))
                 else:
                     img = imread(src)
                     dst = self._out_name(src, '.png')  # PNG keeps alpha

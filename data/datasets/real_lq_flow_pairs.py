@@ -2,14 +2,14 @@
 (``loss/temporal_agreement.py``).
 
 ``datasets.real_lq_pairs: {dataroot_lq: DIR, crop: 32, batch_size: 2}``: ``DIR`` holds each pair as
-``<name>_t0.png`` (frame t) and ``<name>_t1.png`` (frame t+1) of one clip (``pipeline/lq_flow_pairs.py`` writes
+``<name>_t0.png`` (frame t) and ``<name>_t1.png`` (frame t+1) of one clip (``pipeline/inputs/lq_flow_pairs.py`` writes
 them from ``--lq-videos``). At load, for each pair, ``lq_flow`` finds the motion on the LQ frames themselves (OpenCV
 DIS, numpy, no weights, no gradient) and a confidence of where frame t, so moved, is frame t+1. Each ``batch()``
 is ``batch_size`` random ``crop`` x ``crop`` windows, the same window in both frames, randomly flipped left-right:
 ``(frame t, frame t+1, flow, mask)`` as float32 tensors ``[N, 3, c, c]`` (RGB in [0, 1]) x 2, ``[N, 2, c, c]``
 (LQ pixels, x then y: frame t+1 at ``p`` shows frame t at ``p + flow(p)``) and ``[N, 1, c, c]`` in [0, 1].
 
-The confidence follows the idea of ``inference/stabiliser.py`` (which this floor cannot import): the flow is used
+The confidence follows the idea of ``inference/video/stabiliser.py`` (which this floor cannot import): the flow is used
 only where it is at least ``MIN_FLOW`` and explains frame t+1 clearly better than no motion (DIS reports motion in still, noisy areas; no motion
 resamples nothing), and the confidence is 1 where the warping error of the LQ is under ``ERR_LOW`` gray levels,
 0 over ``ERR_HIGH`` (occlusions, new objects, lighting), eroded by one pixel so that it drops at an object's edge.

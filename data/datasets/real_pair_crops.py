@@ -2,7 +2,7 @@
 
 ``datasets.real_pairs: {dataroot_lq: DIR, dataroot_gt: DIR, crop: 32, batch_size: 2, weight: 1.0}``: frames of
 the same names in both folders, each HR frame exactly ``scale`` times its LQ frame (the LQ footage is the HR
-footage made smaller, ``pipeline/real_pairs.py`` checks it). Each ``batch()`` is ``batch_size`` crops: an LQ
+footage made smaller, ``pipeline/inputs/real_pairs.py`` checks it). Each ``batch()`` is ``batch_size`` crops: an LQ
 ``crop`` x ``crop`` window at a random place and the HR window ``scale`` times larger at ``scale`` times its
 offset (the area downscale maps LQ pixel (y, x) to the HR block starting at (scale y, scale x)), both flipped
 left-right together half the time; ``([N, 3, crop, crop], [N, 3, scale crop, scale crop])`` RGB float32 in

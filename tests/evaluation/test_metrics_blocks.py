@@ -8,7 +8,7 @@ import pytest
 
 from realesrgan_paddle.evaluation import evaluator as E
 from realesrgan_paddle.evaluation import metrics as M
-from realesrgan_paddle.pipeline.select import losses
+from realesrgan_paddle.pipeline.choice.select import losses
 
 
 @pytest.fixture(scope='module')

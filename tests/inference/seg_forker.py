@@ -20,8 +20,9 @@ sys.path.insert(0, str(ROOT))
 
 def child(up, job):
     os.setsid()
-    from realesrgan_paddle.inference import frame_loop
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video import frame_loop
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.options import VideoOptions
     if job.get('delay'):
         run_model = frame_loop.run_model
 
@@ -31,7 +32,7 @@ def child(up, job):
         frame_loop.run_model = slow
     try:
         res = upscale_video_segmented(up, job['src'], job['dst'], progress=False,
-                                      segment_seconds=job['segment_seconds'], temporal='off')
+                                      options=VideoOptions(segment_seconds=job['segment_seconds'], temporal='off'))
         out = dict(ok=True, reused=res['reused'], segments=res['segments'], frames=res['frames'])
     except Exception as e:  # the test reads the one line
         out = dict(ok=False, error=f'{type(e).__name__}: {e}')

@@ -2,7 +2,7 @@
 
     python tests/inference/slow_infer.py SECONDS_PER_FRAME [tools/infer.py arguments]
 
-Every batch through the model first sleeps SECONDS_PER_FRAME per frame (``inference.frame_loop.run_model``
+Every batch through the model first sleeps SECONDS_PER_FRAME per frame (``inference.video.frame_loop.run_model``
 replaced in this process); then tools/infer.py runs as its own ``__main__``. Run it with ``RESR_NO_REEXEC=1``: a
 re-exec of tools/infer.py would start without the slower model.
 """
@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 def main():
     delay = float(sys.argv[1])
-    from realesrgan_paddle.inference import frame_loop
+    from realesrgan_paddle.inference.video import frame_loop
     run_model = frame_loop.run_model
 
     def slow(up, frames, *args, **kwargs):

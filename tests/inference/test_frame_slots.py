@@ -1,7 +1,7 @@
 """``FrameSlots``: the video's frame-to-output-slot scheduler (constant-rate output from any source timing)."""
 import numpy as np
 
-from realesrgan_paddle.inference.video_stages import FrameSlots
+from realesrgan_paddle.inference.video.stages import FrameSlots
 
 
 def _frames(n):

@@ -53,7 +53,7 @@ def test_infer_writes_nothing_for_a_non_finite_output(overflowing, photo, tmp_pa
 
 
 def test_a_video_with_a_non_finite_output_fails_and_writes_nothing(overflowing, shared_data, tmp_path):
-    from realesrgan_paddle.inference.video import VideoError, upscale_video
+    from realesrgan_paddle.inference.video.one_pass import VideoError, upscale_video
     src = make_clip(shared_data, tmp_path / 'clip.mp4', '25', frames=3)
     dst = tmp_path / 'out.mp4'
     with pytest.raises(VideoError) as e:

@@ -82,7 +82,7 @@ def test_an_unreachable_cluster_is_said_to_be_one(tiny_models, tmp_path, monkeyp
     src = make_clip(tmp_path / 'clip.mkv', seconds=2)
     up = Upscaler(tiny_models['srvgg_x4'], backend='dynamic')
     # no cluster found: Ray's own reason; a local cluster of another test running beside this one, found by Ray's
-    # process scan and gone when probed: the probe's line with its address (inference/ray_probe.py)
+    # process scan and gone when probed: the probe's line with its address (inference/distributed/ray_probe.py)
     with pytest.raises(VideoError, match=r'^--ray auto( \([^)]+\))?: cannot (connect to|reach) the Ray cluster'
                                          r'( \(.+\)|: .+)$') as e:
         up.upscale_video(src, tmp_path / 'out.mkv', progress=False, segment_seconds=1, ray='auto')

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from realesrgan_paddle.inference import ray_local, ray_probe
-from realesrgan_paddle.inference.ray_runner import connect
+from realesrgan_paddle.inference.distributed import ray_local, ray_probe
+from realesrgan_paddle.inference.distributed.ray_runner import connect
 from realesrgan_paddle.media.video_reader import VideoError
 
 

@@ -1,4 +1,4 @@
-"""Resumable segmented video upscaling (inference/segments.py): the joined segments equal a one-pass run (frames,
+"""Resumable segmented video upscaling (inference/video/segments/plan.py): the joined segments equal a one-pass run (frames,
 count, timestamps, audio, subtitles); a SIGKILLed run resumes; a changed fingerprint starts over; a full disk
 keeps the finished segments."""
 import errno
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope='module')
 def clip_and_ref(up, tmp_path_factory):
     """A 5 s clip at 10 fps (keyframe every 1 s) and its one-pass upscale (the default: stabilised)."""
-    from realesrgan_paddle.inference.video import upscale_video
+    from realesrgan_paddle.inference.video.one_pass import upscale_video
     d = tmp_path_factory.mktemp('seg')
     src = make_clip(d / 'match.mkv')
     ref = d / 'one.mkv'
@@ -48,41 +48,43 @@ def test_segments_equal_one_pass_with_audio_and_subtitles(up, clip_and_ref, tmp_
 
 
 def test_changed_options_start_over_in_one_line(up, clip_and_ref, tmp_path, caplog):
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.options import VideoOptions
     src, _, _ = clip_and_ref
     dst = tmp_path / 'out.mkv'
-    upscale_video_segmented(up, src, dst, progress=False, segment_seconds=2, keep_parts=True)
+    upscale_video_segmented(up, src, dst, progress=False, options=VideoOptions(segment_seconds=2, keep_parts=True))
     with caplog.at_level('INFO', logger='inference'):
-        res = upscale_video_segmented(up, src, dst, progress=False, segment_seconds=2, keep_parts=True)
+        res = upscale_video_segmented(up, src, dst, progress=False,
+                                      options=VideoOptions(segment_seconds=2, keep_parts=True))
     assert res['reused'] == res['segments'] == 3
     caplog.clear()
     with caplog.at_level('INFO', logger='inference'):
-        res = upscale_video_segmented(up, src, dst, crf=30, progress=False, segment_seconds=2)
+        res = upscale_video_segmented(up, src, dst, progress=False, options=VideoOptions(crf=30, segment_seconds=2))
     assert res['reused'] == 0
     lines = [r.getMessage() for r in caplog.records if 'starting over' in r.getMessage()]
     assert len(lines) == 1 and 'options' in lines[0]  # once, saying why
 
 
 def test_disk_full_keeps_finished_segments_then_resumes(up, clip_and_ref, tmp_path, monkeypatch):
-    from realesrgan_paddle.inference.video import VideoError
+    from realesrgan_paddle.inference.video.one_pass import VideoError
     src, _, ref = clip_and_ref
     dst = tmp_path / 'out.mkv'
-    from realesrgan_paddle.inference import segment_run
-    commit = segment_run.commit_file
+    from realesrgan_paddle.inference.video.segments import span_run
+    commit = span_run.commit_file
 
     def full_after_two(tmp, final):  # the third segment's rename fails as on a full disk
         if len(list(Path(final).parent.glob('seg_*'))) >= 2:
             raise OSError(errno.ENOSPC, 'No space left on device')
         commit(tmp, final)
 
-    monkeypatch.setattr(segment_run, 'commit_file', full_after_two)
+    monkeypatch.setattr(span_run, 'commit_file', full_after_two)
     with pytest.raises(VideoError) as e:
         up.upscale_video(src, dst, progress=False, segment_seconds=1)
     msg = str(e.value)
     assert '\n' not in msg and 'disk' in msg and '2 finished segments' in msg
     assert sorted(p.name for p in (tmp_path / 'out.mkv.parts').glob('seg_*')) == ['seg_00000.mp4', 'seg_00001.mp4']
     assert not dst.exists()
-    monkeypatch.setattr(segment_run, 'commit_file', commit)
+    monkeypatch.setattr(span_run, 'commit_file', commit)
     res = up.upscale_video(src, dst, progress=False, segment_seconds=1)
     assert res['reused'] == 2 and res['segments'] == 5
     _check_equal(dst, ref)
@@ -116,7 +118,7 @@ def test_killed_run_resumes_with_the_same_frames(tiny_models, clip_and_ref, tmp_
 def test_a_short_clip_gets_segments_of_its_own_size():
     """The default 10 s segments cut a clip shorter than three of them into three (issue 74: a 3 s clip was one
     segment and started over); never fewer frames than the pre-roll run again at each cut, plus one."""
-    from realesrgan_paddle.inference.segments import segment_frames
+    from realesrgan_paddle.inference.video.segments.plan import segment_frames
     assert segment_frames(10, 25, 75, overlap=20) == 25  # 3 s at 25 fps, stabilised: three of 25 frames
     assert segment_frames(10, 25, 75) == 25 and segment_frames(10, 10, 30, overlap=20) == 21
     assert segment_frames(10, 25, 1000, overlap=20) == 250 and segment_frames(10, 25, None) == 250
@@ -158,8 +160,8 @@ def test_temporal_segments_start_warm_and_match_one_pass(up, clip_and_ref, tmp_p
     Stabiliser object (not picklable for workers) is refused."""
     import numpy as np
 
-    from realesrgan_paddle.inference.segment_run import TEMPORAL_OVERLAP
-    from realesrgan_paddle.inference.stabiliser import Stabiliser, TemporalError
+    from realesrgan_paddle.inference.video.options import TEMPORAL_OVERLAP
+    from realesrgan_paddle.inference.video.stabiliser import Stabiliser, TemporalError
     src, _, (ref_frames, _) = clip_and_ref  # the default one pass: stabilised
     plain = tmp_path / 'plain.mkv'
     up.upscale_video(src, plain, progress=False, temporal='off')
@@ -188,18 +190,21 @@ def test_a_stabilised_resume_gives_the_clean_run_bit_for_bit(up, clip_and_ref, t
     stabiliser still acts (the frames differ from --temporal off)."""
     import numpy as np
 
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.options import VideoOptions
     src, _, _ = clip_and_ref
     clean, dst, plain = tmp_path / 'clean.mkv', tmp_path / 'out.mkv', tmp_path / 'plain.mkv'
-    upscale_video_segmented(up, src, clean, progress=False, segment_seconds=1.5, crf=0)
-    upscale_video_segmented(up, src, dst, progress=False, segment_seconds=1.5, keep_parts=True, crf=0)
+    upscale_video_segmented(up, src, clean, progress=False, options=VideoOptions(segment_seconds=1.5, crf=0))
+    upscale_video_segmented(up, src, dst, progress=False,
+                            options=VideoOptions(segment_seconds=1.5, keep_parts=True, crf=0))
     (tmp_path / 'out.mkv.parts' / 'seg_00002.mp4').unlink()  # as if the run had stopped in segment 2
-    res = upscale_video_segmented(up, src, dst, progress=False, segment_seconds=1.5, crf=0)
+    res = upscale_video_segmented(up, src, dst, progress=False, options=VideoOptions(segment_seconds=1.5, crf=0))
     assert res['segments'] == 3 and res['reused'] == 2 and res['temporal_seconds'] > 0
     frames, ref = decoded(dst)[0], decoded(clean)[0]
     assert len(frames) == len(ref) == 50
     assert all(np.array_equal(a, b) for a, b in zip(frames, ref))
-    upscale_video_segmented(up, src, plain, progress=False, segment_seconds=1.5, crf=0, temporal='off')
+    upscale_video_segmented(up, src, plain, progress=False,
+                            options=VideoOptions(segment_seconds=1.5, crf=0, temporal='off'))
     assert not all(np.array_equal(a, b) for a, b in zip(decoded(plain)[0], ref))
 
 
@@ -214,12 +219,13 @@ def test_no_jump_at_a_join(up, clip_and_ref, tmp_path, temporal):
 
     import numpy as np
 
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.options import VideoOptions
     src = clip_and_ref[0]
     one, dst = tmp_path / 'one.mkv', tmp_path / 'seg.mkv'
     up.upscale_video(src, one, crf=0, progress=False, temporal=temporal or False)
-    upscale_video_segmented(up, src, dst, crf=0, progress=False, segment_seconds=1, temporal=temporal,
-                            keep_parts=True)
+    upscale_video_segmented(up, src, dst, progress=False,
+                            options=VideoOptions(crf=0, segment_seconds=1, temporal=temporal, keep_parts=True))
     joins = json.loads((tmp_path / 'seg.mkv.parts' / 'plan.json').read_text())['starts'][1:]
     assert joins == [10, 20, 30, 40]
     seg, ref = _changes(decoded(dst)[0]), _changes(decoded(one)[0])

@@ -1,4 +1,4 @@
-"""The work folder of a segmented video is the program's own (issue 64, section 1; inference/parts.py): each test
+"""The work folder of a segmented video is the program's own (issue 64, section 1; inference/video/segments/work_folder.py): each test
 starts from the finished parts folder of a clean run (3 segments of 10 frames), builds one hostile change, runs the
 same upscale again and gets the clean run's frames bit for bit (the bad segment redone, one line naming it) or one
 clear line, with nothing outside the folder read, written or removed. The runs are plain (temporal 'off', the
@@ -29,11 +29,13 @@ def encode(dst, source, frames, size='128x96', codec='libx264'):
 @pytest.fixture(scope='module')
 def base(up, tmp_path_factory):
     """The clip, its clean segmented run (output and kept parts folder) and another video's segment."""
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.options import VideoOptions
     d = tmp_path_factory.mktemp('parts')
     src = make_clip(d / 'clip.mkv', seconds=3, fps=10, gop=5, size='32x24')
     ref = d / 'ref.mkv'
-    res = upscale_video_segmented(up, src, ref, progress=False, segment_seconds=SECONDS, temporal='off', keep_parts=True)
+    res = upscale_video_segmented(up, src, ref, progress=False,
+                                  options=VideoOptions(segment_seconds=SECONDS, temporal='off', keep_parts=True))
     assert res['segments'] == 3 and res['frames'] == 30
     other = encode(d / 'other.mp4', 'testsrc', 10)
     return dict(src=src, parts=d / 'ref.mkv.parts', md5=framemd5(ref), other=other, dir=d)
@@ -41,13 +43,15 @@ def base(up, tmp_path_factory):
 
 def rerun(up, base, tmp_path, caplog, tamper):
     """The clean run's parts folder copied beside ``tmp_path/out.mkv``, ``tamper(parts)`` applied, the run again."""
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.options import VideoOptions
     dst = tmp_path / 'out.mkv'
     parts = tmp_path / 'out.mkv.parts'
     shutil.copytree(base['parts'], parts, symlinks=True)
     tamper(parts)
     with caplog.at_level('INFO', logger='inference'):
-        res = upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off')
+        res = upscale_video_segmented(up, base['src'], dst, progress=False,
+                                      options=VideoOptions(segment_seconds=SECONDS, temporal='off'))
     assert res['frames'] == 30 and framemd5(dst) == base['md5']
     assert not parts.exists() and sorted(p.name for p in tmp_path.iterdir()) == ['out.mkv']
     return res, [r.getMessage() for r in caplog.records]
@@ -176,13 +180,15 @@ def test_a_linked_join_list_writes_nothing_through_it(up, base, tmp_path, caplog
     user = tmp_path / 'notes.txt'
     user.write_text('my notes\n')
     links = ['concat.txt', '.concat.txt', 'join.mkv']
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.options import VideoOptions
     dst = tmp_path / 'out.mkv'
     parts = tmp_path / 'out.mkv.parts'
     shutil.copytree(base['parts'], parts)
     for name in links:
         (parts / name).symlink_to(user)
-    res = upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off')
+    res = upscale_video_segmented(up, base['src'], dst, progress=False,
+                                  options=VideoOptions(segment_seconds=SECONDS, temporal='off'))
     assert res['reused'] == 3 and framemd5(dst) == base['md5']
     assert user.read_text() == 'my notes\n'
     assert sorted(p.name for p in parts.iterdir()) == sorted(links)  # its own files removed, the links left
@@ -190,7 +196,8 @@ def test_a_linked_join_list_writes_nothing_through_it(up, base, tmp_path, caplog
 
 @pytest.mark.parametrize('target', ['S34 a user folder', 'S35 a finished parts folder'])
 def test_a_linked_parts_folder_is_refused_and_left_untouched(up, base, tmp_path, target):
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.options import VideoOptions
     from realesrgan_paddle.media.video_reader import VideoError
     if target.startswith('S34'):
         elsewhere = tmp_path / 'mine'
@@ -204,7 +211,8 @@ def test_a_linked_parts_folder_is_refused_and_left_untouched(up, base, tmp_path,
     dst = tmp_path / 'out.mkv'
     (tmp_path / 'out.mkv.parts').symlink_to(elsewhere)
     with pytest.raises(VideoError) as e:
-        upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off')
+        upscale_video_segmented(up, base['src'], dst, progress=False,
+                                options=VideoOptions(segment_seconds=SECONDS, temporal='off'))
     msg = str(e.value)
     assert '\n' not in msg and msg.startswith(f'{tmp_path / "out.mkv.parts"}: is a symbolic link'), msg
     assert {p.name: p.read_bytes() for p in elsewhere.iterdir()} == before
@@ -212,11 +220,13 @@ def test_a_linked_parts_folder_is_refused_and_left_untouched(up, base, tmp_path,
 
 
 def test_a_file_named_like_the_parts_folder_is_refused(up, base, tmp_path):
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.options import VideoOptions
     from realesrgan_paddle.media.video_reader import VideoError
     (tmp_path / 'out.mkv.parts').write_text('a file of mine')
     with pytest.raises(VideoError, match='is not a folder'):
-        upscale_video_segmented(up, base['src'], tmp_path / 'out.mkv', progress=False, segment_seconds=SECONDS, temporal='off')
+        upscale_video_segmented(up, base['src'], tmp_path / 'out.mkv', progress=False,
+                                options=VideoOptions(segment_seconds=SECONDS, temporal='off'))
     assert (tmp_path / 'out.mkv.parts').read_text() == 'a file of mine'
 
 
@@ -225,24 +235,27 @@ def test_a_live_run_is_named_and_a_dead_runs_lock_taken_over(up, base, tmp_path)
     takes the work folder the way a run does), and a lock left by a dead pid is taken over."""
     import sys
 
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.options import VideoOptions
     from realesrgan_paddle.media.video_reader import VideoError
     dst = tmp_path / 'out.mkv'
-    holder = subprocess.Popen([sys.executable, '-c', 'import sys, time; from realesrgan_paddle.inference.parts import '
+    holder = subprocess.Popen([sys.executable, '-c', 'import sys, time; from realesrgan_paddle.inference.video.segments.work_folder import '
                                'PartsFolder; PartsFolder(sys.argv[1]).open(); print("ready", flush=True); '
                                'time.sleep(60)', str(dst)], stdout=subprocess.PIPE, text=True,
                               cwd=Path(__file__).resolve().parents[2])
     try:
         assert holder.stdout.readline().strip() == 'ready'
         with pytest.raises(VideoError) as e:
-            upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off')
+            upscale_video_segmented(up, base['src'], dst, progress=False,
+                                    options=VideoOptions(segment_seconds=SECONDS, temporal='off'))
         msg = str(e.value)
         assert '\n' not in msg and f'another run (pid {holder.pid}) is writing it' in msg, msg
     finally:
         holder.kill()
         holder.wait()
     assert (tmp_path / 'out.mkv.parts' / 'lock').read_text().strip() == str(holder.pid)  # left by the dead run
-    res = upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off')
+    res = upscale_video_segmented(up, base['src'], dst, progress=False,
+                                  options=VideoOptions(segment_seconds=SECONDS, temporal='off'))
     assert res['frames'] == 30 and framemd5(dst) == base['md5']
 
 
@@ -278,36 +291,39 @@ def test_a_planted_lock_is_never_written_through(up, base, tmp_path, caplog, kin
 def test_a_full_disk_leaves_no_temporary_segment(up, base, tmp_path, monkeypatch, where):
     """D01: the disk fills while a segment is synced before its rename (the last one: the end-of-video path), or
     the encoder of segment 1 stops as ffmpeg does on a full disk: one line, no .seg_* left, then a resume."""
-    from realesrgan_paddle.inference import segment_run
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments import span_run
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.options import VideoOptions
     from realesrgan_paddle.media.video_reader import VideoError
     dst = tmp_path / 'out.mkv'
     if where.startswith('the last'):
-        real = segment_run.commit_file
+        real = span_run.commit_file
 
         def full(tmp, final):
             if final.endswith('seg_00002.mp4'):
                 raise OSError(errno.ENOSPC, 'No space left on device')
             real(tmp, final)
-        monkeypatch.setattr(segment_run, 'commit_file', full)
+        monkeypatch.setattr(span_run, 'commit_file', full)
     else:
-        write = segment_run._SegEncoder.write
+        write = span_run._SegEncoder.write
 
         def stop(self, data, times):
             if self.k == 1 and self.frames >= 4:
                 self.proc.kill()  # ffmpeg exits as on ENOSPC; the next write finds the pipe closed
                 self.proc.wait()
             return write(self, data, times)
-        monkeypatch.setattr(segment_run._SegEncoder, 'write', stop)
+        monkeypatch.setattr(span_run._SegEncoder, 'write', stop)
     with pytest.raises(VideoError) as e:
-        upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off')
+        upscale_video_segmented(up, base['src'], dst, progress=False,
+                                options=VideoOptions(segment_seconds=SECONDS, temporal='off'))
     assert '\n' not in str(e.value)
     parts = tmp_path / 'out.mkv.parts'
     left = sorted(p.name for p in parts.iterdir())
     assert not [n for n in left if n.startswith('.')], left
     assert sorted(p.name for p in tmp_path.iterdir()) == ['out.mkv.parts']
     monkeypatch.undo()
-    res = upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off')
+    res = upscale_video_segmented(up, base['src'], dst, progress=False,
+                                  options=VideoOptions(segment_seconds=SECONDS, temporal='off'))
     assert res['reused'] == (2 if where.startswith('the last') else 1) and framemd5(dst) == base['md5']
 
 
@@ -320,8 +336,9 @@ def test_a_long_output_name_fits_the_work_folder(up, base, tmp_path, length):
     import cv2
     import numpy as np
 
-    from realesrgan_paddle.inference.parts import PartsFolder
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
+    from realesrgan_paddle.inference.video.segments.work_folder import PartsFolder
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.options import VideoOptions
     from realesrgan_paddle.media.image_io import imwrite
     name = 'é' * 120 + 'ab.mkv' if length == 246 else 'v' * (length - 4) + '.mkv'  # é: two bytes in UTF-8
     assert len(os.fsencode(name)) == length
@@ -329,10 +346,11 @@ def test_a_long_output_name_fits_the_work_folder(up, base, tmp_path, length):
     parts = PartsFolder(dst).path
     assert len(os.fsencode(parts.name)) <= 255 and parts.name.endswith('.parts') and parts.parent == tmp_path
     assert PartsFolder(dst).path == parts  # the same name at the next run: segments are found again
-    res = upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off',
-                                  keep_parts=True)
+    res = upscale_video_segmented(up, base['src'], dst, progress=False,
+                                  options=VideoOptions(segment_seconds=SECONDS, temporal='off', keep_parts=True))
     assert res['frames'] == 30 and framemd5(dst) == base['md5'] and parts.is_dir()
-    again = upscale_video_segmented(up, base['src'], dst, progress=False, segment_seconds=SECONDS, temporal='off')
+    again = upscale_video_segmented(up, base['src'], dst, progress=False,
+                                    options=VideoOptions(segment_seconds=SECONDS, temporal='off'))
     assert again['reused'] == 3 and not parts.exists()
     one = tmp_path / ('w' * (length - 4) + '.mp4')
     up.upscale_video(base['src'], one, progress=False, temporal='off')

@@ -13,10 +13,10 @@ ray = pytest.importorskip('ray', reason='ray is not installed: pip install -r re
 
 @pytest.fixture(scope='module')
 def cluster():
-    """One local cluster of 2 workers for the module (``--ray local``'s: ``inference/ray_local.py``); yields its
+    """One local cluster of 2 workers for the module (``--ray local``'s: ``inference/distributed/ray_local.py``); yields its
     temp folder, and stops it."""
-    from realesrgan_paddle.inference import ray_local
-    from realesrgan_paddle.inference.ray_runner import connect
+    from realesrgan_paddle.inference.distributed import ray_local
+    from realesrgan_paddle.inference.distributed.ray_runner import connect
     connect(ray, 'local', 2)
     yield ray_local.current_temp()
     ray_local.stop(ray)
@@ -25,7 +25,7 @@ def cluster():
 def dying_worker(marker):
     """A SegmentWorker whose first attempt at segment 1 makes its process exit (``marker`` records it). Defined
     here, not at module level, so that Ray ships the class by value to the workers."""
-    from realesrgan_paddle.inference.ray_runner import SegmentWorker
+    from realesrgan_paddle.inference.distributed.ray_runner import SegmentWorker
 
     class DyingWorker(SegmentWorker):
         def run(self, spec, k):
@@ -40,8 +40,9 @@ def dying_worker(marker):
 
 
 def test_ray_two_workers_equal_one_pass_and_retry_a_dead_worker(tiny_models, cluster, tmp_path, monkeypatch):
-    from realesrgan_paddle.inference import Upscaler, ray_runner
-    from realesrgan_paddle.inference.video import upscale_video
+    from realesrgan_paddle.inference import Upscaler
+    from realesrgan_paddle.inference.distributed import ray_runner
+    from realesrgan_paddle.inference.video.one_pass import upscale_video
     up = Upscaler(tiny_models['srvgg_x4'], backend='dynamic')
     src = make_clip(tmp_path / 'match.mkv', seconds=4)
     one = upscale_video(up, src, tmp_path / 'one.mkv', progress=False)
@@ -77,13 +78,14 @@ def declares_x2():
 
 def test_ray_wrong_output_size_is_the_frame_loops_one_line(tiny_models, cluster, tmp_path):
     """The frame loop's output size check on a Ray worker reaches the driver as the worker's own line."""
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
-    from realesrgan_paddle.inference.video import VideoError
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.options import VideoOptions
+    from realesrgan_paddle.inference.video.one_pass import VideoError
     src = make_clip(tmp_path / 'clip.mkv', seconds=2)
     up = declares_x2()(tiny_models['srvgg_x4'])
     with pytest.raises(VideoError) as e:
-        upscale_video_segmented(up, src, tmp_path / 'out.mkv', progress=False, segment_seconds=1, ray='local',
-                                workers=2)
+        upscale_video_segmented(up, src, tmp_path / 'out.mkv', progress=False,
+                                options=VideoOptions(segment_seconds=1, ray='local', workers=2))
     msg = str(e.value)
     assert '\n' not in msg and msg.startswith(f'{src}: ') and 'came out 192x128, expected 96x64' in msg, msg
     assert not (tmp_path / 'out.mkv').exists()
@@ -91,7 +93,7 @@ def test_ray_wrong_output_size_is_the_frame_loops_one_line(tiny_models, cluster,
 
 def test_the_local_cluster_leaves_no_folder(cluster):
     """Ray's session folder is the cluster's own (not /tmp/ray), and stopping the cluster removes it."""
-    from realesrgan_paddle.inference import ray_local
+    from realesrgan_paddle.inference.distributed import ray_local
     assert cluster and Path(cluster).name.startswith('resr-ray-') and any(Path(cluster).glob('session_*'))
     ray_local.stop(ray)
     assert not ray.is_initialized() and not Path(cluster).exists() and ray_local.current_temp() is None

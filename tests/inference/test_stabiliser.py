@@ -1,4 +1,4 @@
-"""The temporal stabiliser (inference/stabiliser.py): still flicker reduced, no trail behind a moving object, scene
+"""The temporal stabiliser (inference/video/stabiliser.py): still flicker reduced, no trail behind a moving object, scene
 cuts reset, the state carries over segments, and the video path (API and CLI, tiled) runs it."""
 import os
 import shutil
@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from realesrgan_paddle.inference.stabiliser import Stabiliser, TemporalError, make_stabiliser, stabilise_frames
+from realesrgan_paddle.inference.video.stabiliser import Stabiliser, TemporalError, make_stabiliser, stabilise_frames
 from realesrgan_paddle.media.ffmpeg import ffmpeg_exe, probe_video
 
 from tests.ffmpeg_path import no_system_ffmpeg_path
@@ -162,7 +162,7 @@ def test_bad_input_is_one_line(call):
 
 TINY_FLOW = """
 import sys, numpy as np
-from realesrgan_paddle.inference.stabiliser import Stabiliser
+from realesrgan_paddle.inference.video.stabiliser import Stabiliser
 strip = np.load(sys.argv[1])
 for h, w in ((10, 10), (1, 16), (3, 3), (24, 300), (12, 100)):
     a, b = strip[:h, 2:w + 2], strip[:h, :w]  # b at p shows a at p - 2 (the picture moved right): flow -2

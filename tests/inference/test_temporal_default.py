@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from realesrgan_paddle.evaluation.flicker import flicker_ratios
-from realesrgan_paddle.inference.stabiliser import DEFAULT_MODE, Stabiliser, temporal_mode
+from realesrgan_paddle.inference.video.stabiliser import DEFAULT_MODE, Stabiliser, temporal_mode
 from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,7 +132,7 @@ def test_a_fast_pan_is_followed_and_a_cut_is_not(photo):
     """A window panning 6 px a frame over a real photo changes the mean by more than the cut threshold (set
     under the pan's smallest change here, whatever the photo): 'flow' follows it (no fresh start), 'static',
     which has no motion, starts afresh at every frame; a hard cut to another picture still starts afresh."""
-    from realesrgan_paddle.inference.stabiliser import _gray255
+    from realesrgan_paddle.inference.video.stabiliser import _gray255
     pan = [np.ascontiguousarray(photo[24:72, 6 * i:6 * i + 64]) for i in range(11)]
     cut = 0.8 * min(float(np.mean(np.abs(_gray255(a) - _gray255(b)))) for a, b in zip(pan, pan[1:]))
     runs = {mode: Stabiliser(mode=mode, cut=cut) for mode in ('flow', 'static')}
@@ -150,15 +150,17 @@ def test_every_entry_defaults_to_the_stabiliser():
     """The CLI, the API (one pass and segments) and the web UI share one default, and 'off' turns it off."""
     import inspect
 
-    from realesrgan_paddle.inference import Upscaler
     from realesrgan_paddle.inference.upscale_cli import build_parser
-    from realesrgan_paddle.inference.segmented import upscale_video_segmented
-    from realesrgan_paddle.inference.video import upscale_video
+    from realesrgan_paddle.inference.video.options import VideoOptions
+    from realesrgan_paddle.inference.video.segments.resumable import upscale_video_segmented
+    from realesrgan_paddle.inference.video.one_pass import upscale_video
     from realesrgan_paddle.webui.handlers import Session
     parse = build_parser('infer.py', '', '').parse_args
     assert parse(['-i', 'a.mp4']).temporal == DEFAULT_MODE == 'flow'
     assert parse(['-i', 'a.mp4', '--temporal']).temporal == 'flow'
     assert temporal_mode(parse(['-i', 'a.mp4', '--temporal', 'off']).temporal) is None
-    for fn in (Upscaler.upscale_video, upscale_video, upscale_video_segmented, Session.upscale):
-        assert inspect.signature(fn).parameters['temporal'].default == DEFAULT_MODE, fn
+    assert VideoOptions().temporal == DEFAULT_MODE  # the API's (Upscaler.upscale_video makes one from its keywords)
+    for fn in (upscale_video, upscale_video_segmented):
+        assert inspect.signature(fn).parameters['options'].default.temporal == DEFAULT_MODE, fn
+    assert inspect.signature(Session.upscale).parameters['temporal'].default == DEFAULT_MODE
     assert [temporal_mode(v) for v in ('off', False, None, True, 'static')] == [None, None, None, 'flow', 'static']

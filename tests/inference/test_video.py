@@ -22,7 +22,7 @@ def _count_frames(path):
 
 @pytest.mark.parametrize('fps,ext', [('30000/1001', '.mp4'), ('25', '.mkv')])
 def test_video_keeps_frames_fps_audio(up, shared_data, tmp_path, fps, ext):
-    from realesrgan_paddle.inference.video import upscale_video
+    from realesrgan_paddle.inference.video.one_pass import upscale_video
     src = make_clip(shared_data, tmp_path / f'clip{ext}', fps)
     info_in = probe_video(src)
     n_in = _count_frames(src)
@@ -38,7 +38,7 @@ def test_video_keeps_frames_fps_audio(up, shared_data, tmp_path, fps, ext):
 
 
 def test_not_a_video_is_one_line(up, tmp_path):
-    from realesrgan_paddle.inference.video import VideoError, upscale_video
+    from realesrgan_paddle.inference.video.one_pass import VideoError, upscale_video
     bad = tmp_path / 'bad.mp4'
     bad.write_bytes(b'\x00' * 1000)
     with pytest.raises(VideoError) as e:
@@ -50,7 +50,7 @@ def test_not_a_video_is_one_line(up, tmp_path):
 def test_huge_frames_are_refused_before_a_frame_is_decoded(up, tmp_path, monkeypatch):
     """A 0.3 MB mkv of one 10240x10240 frame: refused from the probe, before the decoder starts (its first
     frame took 1.53 GB before the limit was seen)."""
-    from realesrgan_paddle.inference import video
+    from realesrgan_paddle.inference.video import one_pass as video
     src = tmp_path / 'huge.mkv'
     subprocess.run([ffmpeg_exe(), '-v', 'error', '-y', '-f', 'lavfi', '-i', 'color=c=black:s=10240x10240:r=25',
                     '-frames:v', '1', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', str(src)],
@@ -90,7 +90,7 @@ def _phone_clip(shared_data, tmp_path):
 
 @pytest.mark.parametrize('tools', ['ffprobe', 'ffmpeg -i', 'imageio-ffmpeg'])
 def test_rotated_video_is_upscaled_upright(up, shared_data, tmp_path, monkeypatch, tools):
-    import realesrgan_paddle.inference.video as video
+    import realesrgan_paddle.inference.video.one_pass as video
     import realesrgan_paddle.media.ffmpeg as uff
     phone = _phone_clip(shared_data, tmp_path)
     shown = gray_frames(phone, 48, 64, autorotate=True)[0]  # what a player shows: 48 wide, 64 high
@@ -125,7 +125,7 @@ class _Counting:
 def test_vfr_video_keeps_timing(up, shared_data, tmp_path):
     """Scenes start in the output when they start in the source (so the audio stays in sync), no frame is
     upscaled twice, and the output lasts as long as the source."""
-    from realesrgan_paddle.inference.video import upscale_video
+    from realesrgan_paddle.inference.video.one_pass import upscale_video
     src = tmp_path / 'vfr.mp4'
     starts, total = vfr_clip(shared_data, src)
     stored = gray_frames(src, 48, 32)
@@ -154,7 +154,7 @@ def test_vfr_video_keeps_timing(up, shared_data, tmp_path):
 def test_avi_with_skipped_frames_keeps_duration(up, shared_data, tmp_path):
     """tree.avi stores 15 fps but only a frame every ~0.4 s (the others are empty packets): ffprobe's average
     and base rates both say 15, so only the frame timestamps show it is variable."""
-    from realesrgan_paddle.inference.video import upscale_video
+    from realesrgan_paddle.inference.video.one_pass import upscale_video
     tree = shared_data / 'video' / 'tree.avi' if shared_data else None
     if not tree or not tree.is_file():
         pytest.skip('no tree.avi')
@@ -174,7 +174,7 @@ def test_avi_with_skipped_frames_keeps_duration(up, shared_data, tmp_path):
 def test_non_square_pixels_keep_their_aspect(up, shared_data, tmp_path, monkeypatch, use_ffprobe):
     """An anamorphic source (SAR 2:1, as on DVDs) is written with the same pixel aspect, so it displays the same."""
     import realesrgan_paddle.media.ffmpeg as uf
-    from realesrgan_paddle.inference.video import upscale_video
+    from realesrgan_paddle.inference.video.one_pass import upscale_video
     src = make_clip(shared_data, tmp_path / 'clip.mp4', '25', frames=3)
     wide = tmp_path / 'anamorphic.mp4'
     subprocess.run([ffmpeg_exe(), '-v', 'error', '-y', '-i', str(src), '-vf', 'setsar=2/1', '-c:v', 'libx264',
@@ -194,9 +194,10 @@ def test_the_encoder_reads_the_audio_through_the_checked_file(up, shared_data, t
     """The audio reaches the encoder the way the frames reach the decoder: the opened file by descriptor, only
     the fd/file protocol allowed and the probe's demuxer pinned, so a file swapped for a playlist or manifest
     after the probe cannot make ffmpeg open other files; the source's name is not on the command line."""
-    from realesrgan_paddle.inference.video import Job
+    from realesrgan_paddle.inference.video.one_pass import Job
+    from realesrgan_paddle.inference.video.options import VideoOptions
     src = make_clip(shared_data, tmp_path / 'clip.mp4', '25')
-    job = Job(up, src, tmp_path / 'out.mp4', None, 18, None)
+    job = Job(up, src, tmp_path / 'out.mp4', None, VideoOptions())
     args, audio_in = job.encoder()
     try:
         assert str(src) not in ' '.join(args) and audio_in is not None

@@ -32,7 +32,7 @@ class _Slow:
 
 def _count_decoded(monkeypatch, after=None, action=None):
     """Patch the decoder so it counts the frames it yields (and does ``action(decoder)`` after ``after``)."""
-    import realesrgan_paddle.inference.video as video
+    import realesrgan_paddle.inference.video.one_pass as video
     n = [0]
     frames = video.Decoder.frames
 
@@ -51,10 +51,11 @@ def _no_leftovers(tmp_path):
 
 
 def test_decoding_runs_ahead_within_the_queue_bound(up, clip, tmp_path, monkeypatch):
-    from realesrgan_paddle.inference.video import upscale_video
+    from realesrgan_paddle.inference.video.one_pass import upscale_video
+    from realesrgan_paddle.inference.video.options import VideoOptions
     decoded = _count_decoded(monkeypatch)
     slow = _Slow(up, decoded)
-    res = upscale_video(slow, clip, tmp_path / 'out.mp4', progress=False, queue_frames=2)
+    res = upscale_video(slow, clip, tmp_path / 'out.mp4', progress=False, options=VideoOptions(queue_frames=2))
     assert res['frames'] == res['upscaled'] == slow.calls == 8
     assert max(slow.ahead) >= 1  # the decoder works while the model does
     assert max(slow.ahead) <= 2 + 1  # queue slots + the one frame the decoder holds while it waits
@@ -78,7 +79,7 @@ def _run_bounded(fn, seconds=120):
 
 
 def test_model_error_is_one_line(up, clip, tmp_path, monkeypatch):
-    from realesrgan_paddle.inference.video import VideoError, upscale_video
+    from realesrgan_paddle.inference.video.one_pass import VideoError, upscale_video
     decoded = _count_decoded(monkeypatch)
     err = _run_bounded(lambda: upscale_video(_Slow(up, decoded, fail_at=3), clip, tmp_path / 'out.mp4',
                                              progress=False))
@@ -90,7 +91,7 @@ def test_model_error_is_one_line(up, clip, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_decoder_dying_mid_stream_is_one_line(up, shared_data, tmp_path, monkeypatch):
-    from realesrgan_paddle.inference.video import VideoError, upscale_video
+    from realesrgan_paddle.inference.video.one_pass import VideoError, upscale_video
     from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
     clip = tmp_path / 'clip.mp4'  # frames larger than a pipe's buffer: the decoder is still running at frame 3
     import subprocess
@@ -105,7 +106,7 @@ def test_decoder_dying_mid_stream_is_one_line(up, shared_data, tmp_path, monkeyp
 
 
 def test_decoder_thread_error_is_one_line(up, clip, tmp_path, monkeypatch):
-    from realesrgan_paddle.inference.video import VideoError, upscale_video
+    from realesrgan_paddle.inference.video.one_pass import VideoError, upscale_video
 
     def boom(dec):
         raise OSError('read error on the pipe\nmore detail')
@@ -116,8 +117,10 @@ def test_decoder_thread_error_is_one_line(up, clip, tmp_path, monkeypatch):
 
 
 def test_encoder_dying_is_one_line(up, clip, tmp_path):
-    from realesrgan_paddle.inference.video import VideoError, upscale_video
-    err = _run_bounded(lambda: upscale_video(up, clip, tmp_path / 'out.mp4', preset='no-such-preset', progress=False))
+    from realesrgan_paddle.inference.video.one_pass import VideoError, upscale_video
+    from realesrgan_paddle.inference.video.options import VideoOptions
+    err = _run_bounded(lambda: upscale_video(up, clip, tmp_path / 'out.mp4', progress=False,
+                                             options=VideoOptions(preset='no-such-preset')))
     assert isinstance(err, VideoError) and '\n' not in str(err), err
     assert 'encoder' in str(err) and not (tmp_path / 'out.mp4').exists() and _no_leftovers(tmp_path)
 
@@ -125,8 +128,8 @@ def test_encoder_dying_is_one_line(up, clip, tmp_path):
 def test_small_frames_are_batched_with_the_same_pictures(tiny_models, export_cache, clip, tmp_path, monkeypatch):
     """On the predictor, small frames go through the model several at a time; each picture equals the
     one-by-one ``upscale`` (same kernels, so within one grey level), and the frame count is unchanged."""
-    import realesrgan_paddle.inference.video as video
-    import realesrgan_paddle.inference.video_stages as stages
+    import realesrgan_paddle.inference.video.one_pass as video
+    import realesrgan_paddle.inference.video.stages as stages
     from realesrgan_paddle.inference import Upscaler
     up = Upscaler(tiny_models['srvgg_x4'], precision='fp32', cache_root=export_cache)
     frames, _ = _decode(clip)
@@ -155,8 +158,8 @@ def _decode(path):
 
 def test_batched_vfr_keeps_the_same_timing(tiny_models, export_cache, shared_data, tmp_path, monkeypatch):
     """Gaps, drops and repeats of a variable-rate source come out the same with and without batching."""
-    import realesrgan_paddle.inference.video as video
-    import realesrgan_paddle.inference.video_stages as stages
+    import realesrgan_paddle.inference.video.one_pass as video
+    import realesrgan_paddle.inference.video.stages as stages
     from realesrgan_paddle.inference import Upscaler
     from tests.inference.video_clips import gray_frames, vfr_clip
     up = Upscaler(tiny_models['srvgg_x4'], precision='fp32', cache_root=export_cache)
@@ -178,7 +181,8 @@ def test_x264_preset_is_fast_on_the_cpu_and_as_asked_otherwise(up, clip, tmp_pat
     an explicit preset wins, as x264 defines it; a GPU keeps medium."""
     from types import SimpleNamespace
 
-    from realesrgan_paddle.inference.video import pick_preset, pick_x264_params, upscale_video
+    from realesrgan_paddle.inference.video.one_pass import pick_preset, pick_x264_params, upscale_video
+    from realesrgan_paddle.inference.video.options import VideoOptions
     assert pick_preset(up) == 'veryfast' and pick_preset(up, 'slow') == 'slow'
     assert pick_x264_params(up) == 'me=dia' and pick_x264_params(up, 'veryfast') is None
     assert pick_preset(SimpleNamespace(device='gpu:0')) == 'medium'
@@ -186,7 +190,7 @@ def test_x264_preset_is_fast_on_the_cpu_and_as_asked_otherwise(up, clip, tmp_pat
     for preset, settings in ((None, (b'subme=2 ', b'me=dia ')), ('veryfast', (b'subme=2 ', b'me=hex ')),
                              ('medium', (b'subme=7 ', b'me=hex '))):
         out = tmp_path / f'{preset}.mp4'
-        upscale_video(up, clip, out, preset=preset, progress=False)
+        upscale_video(up, clip, out, progress=False, options=VideoOptions(preset=preset))
         data = out.read_bytes()
         assert all(s in data for s in settings), preset
 
@@ -209,12 +213,13 @@ def test_encoded_colours_follow_the_model_output(photo, clip, tmp_path, outscale
     output is padded with black at the right and bottom, not stretched."""
     import cv2
 
-    from realesrgan_paddle.inference.video import upscale_video
+    from realesrgan_paddle.inference.video.one_pass import upscale_video
+    from realesrgan_paddle.inference.video.options import VideoOptions
     from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
     w, h = (130, 86) if outscale else (192, 128)
     pic = np.ascontiguousarray(cv2.resize(photo, (w, h), interpolation=cv2.INTER_AREA))
     out = tmp_path / 'colours.mp4'
-    res = upscale_video(_Picture(pic, 4), clip, out, outscale=outscale, crf=10, progress=False)
+    res = upscale_video(_Picture(pic, 4), clip, out, outscale=outscale, progress=False, options=VideoOptions(crf=10))
     ew, eh = w + w % 2, h + h % 2
     assert (res['width'], res['height']) == (ew, eh)
     raw = subprocess.run([ffmpeg_exe(), '-v', 'error', '-i', str(out), '-frames:v', '1', '-f', 'rawvideo',

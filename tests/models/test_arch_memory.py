@@ -156,7 +156,7 @@ def test_trainer_refuses_parameters_that_cannot_fit_before_allocating(monkeypatc
 
 def test_finetune_base_of_a_window_128_swinir_is_one_line(hostile):
     """--base reads the weights through read_checkpoint (the domain finetune's train.py ran out of memory)."""
-    from realesrgan_paddle.pipeline.recipes import RecipeError, resolve_base
+    from realesrgan_paddle.pipeline.train.recipes import RecipeError, resolve_base
     with pytest.raises(RecipeError) as e:
         resolve_base(str(hostile['swin_window128']))
     msg = str(e.value)

@@ -5,9 +5,9 @@ from types import SimpleNamespace
 import pytest
 
 from realesrgan_paddle.pipeline.context import DomainError
-from realesrgan_paddle.pipeline.select import loses_to_bicubic
-from realesrgan_paddle.pipeline.vs_bicubic import exported_vs_bicubic
-from realesrgan_paddle.pipeline.stages_model import check_beats_bicubic
+from realesrgan_paddle.pipeline.choice.select import loses_to_bicubic
+from realesrgan_paddle.pipeline.choice.vs_bicubic import exported_vs_bicubic
+from realesrgan_paddle.pipeline.stages.finetune import check_beats_bicubic
 
 BIC = {'psnr': 27.0, 'ssim': 0.80, 'detail': 0.40, 'niqe': 6.0, 'blocks': 1.0}
 

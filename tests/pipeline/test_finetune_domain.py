@@ -80,7 +80,7 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     assert '### Per scene' in md and '| scene | frames | input detail |' in md and 'Input detail (how much' in md
     assert 'PSNR at detail 0.7 with invented texture' in md and all(f'{n} ' in md for n in metrics['models'])
     assert all(math.isfinite(r['finetuned_psnr_at_detail']) for r in metrics['rows'])
-    from realesrgan_paddle.pipeline.report import scene_rows
+    from realesrgan_paddle.pipeline.report.page import scene_rows
     scenes = scene_rows(metrics['rows'], {r['file']: r['video'] for r in rows}, list(metrics['models']))
     assert sorted(r[0] for r in scenes) == sorted({r['video'] for r in held})
     assert sum(r[1] for r in scenes) == len(held) and all(r[2] > 0 for r in scenes)
@@ -89,7 +89,7 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     # the fidelity knob: blends swept on the held-out frames (0 and 1 are the base's and the checkpoint's rows)
     dni, sel = metrics['dni'], metrics['selection']
     assert dni['weights'] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0] and dni['finetune'] in sel['candidates']
-    # no --lq-videos: no partner (pipeline/partner.py) although the template's anchor has an energy term
+    # no --lq-videos: no partner (pipeline/train/partner.py) although the template's anchor has an energy term
     assert dni['other'] == 'base' and not (work / 'finetune' / 'partner').exists()
     assert dni['summary']['dni_0.00'] == sel['summary']['base']
     assert dni['summary']['dni_1.00'] == sel['summary'][dni['finetune']]

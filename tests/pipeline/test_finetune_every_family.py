@@ -107,7 +107,7 @@ def test_the_one_command_exports_a_base_of_every_family(photos, tmp_path, name):
     assert res.returncode == 0, res.stderr[-3000:]
     assert 'Traceback' not in res.stderr
     info = json.loads((work / 'export' / 'model_info.json').read_text())
-    # an RRDBNet base trains the x4plus recipe's low-band corrector over its frozen trunk (pipeline/recipes.py): the
+    # an RRDBNet base trains the x4plus recipe's low-band corrector over its frozen trunk (pipeline/train/recipes.py): the
     # export is the corrector, or the base itself when the knob's rule keeps weight 0
     kinds = {'RRDBNet', 'LowBandRRDBNet'} if name == 'RRDBNet' else {name}
     assert info['arch']['type'] in kinds and info['scale'] == 4

@@ -62,7 +62,7 @@ def test_lq_videos_fit_feeds_heldout_and_training(fitted):
     assert opt['degradation']['codec_crf_range'] == frag['degradation']['codec_crf_range']
     assert opt['degradation']['second_blur_prob'] == 0.0
     assert list((work / 'degrade' / 'val_lq').glob('*.png'))
-    from realesrgan_paddle.pipeline.recipes import FITTED_CONSISTENCY, loss_entry, official_assets, pick_template
+    from realesrgan_paddle.pipeline.train.recipes import FITTED_CONSISTENCY, loss_entry, official_assets, pick_template
     template = pick_template('compact', 'cpu', official_assets())[0]
     if template.name in FITTED_CONSISTENCY:  # the offline CPU compact recipe: L1 and the consistency loss
         assert loss_entry(opt['train'], 'l_g_pix')['weight'] == 1.0
@@ -71,7 +71,7 @@ def test_lq_videos_fit_feeds_heldout_and_training(fitted):
         assert Path(opt['datasets']['real_lq']['dataroot_lq']).name == 'real_lq_train'
         real = work / 'finetune' / 'real_lq_train'  # the stage's folder, renamed from finetune.partial when done
         assert len(list(real.glob('*.png'))) >= 2
-    from realesrgan_paddle.pipeline.recipes import FITTED_GENERIC
+    from realesrgan_paddle.pipeline.train.recipes import FITTED_GENERIC
     if template.name in FITTED_GENERIC:  # the training frames and the six generic photos, which trained too
         generic = FITTED_GENERIC[template.name]
         assert opt['datasets']['train']['dataroot_gt'] == [str(work / 'split' / 'train_hr'), str(generic)]
@@ -103,7 +103,7 @@ def test_temporal_term_gets_consecutive_pairs(footage, fitted, tiny_base, tmp_pa
     a_line(res.stderr, '[degrade]', 'skipped')  # the same fit: only the finetune's settings changed
     a_line(res.stderr, '[finetune] settings changed')
     opt = yaml.safe_load((work / 'finetune' / 'options.yml').read_text())
-    from realesrgan_paddle.pipeline.recipes import loss_entry
+    from realesrgan_paddle.pipeline.train.recipes import loss_entry
     assert loss_entry(opt['train'], 'l_g_temp')['weight'] == 1.0 and 'temporal_opt' not in opt['train']
     assert loss_entry(opt['train'], 'l_g_stab') == {'type': 'StabilityLoss', 'weight': 10.0, 'name': 'l_g_stab'}
     assert Path(opt['datasets']['real_lq_pairs']['dataroot_lq']).name == 'real_lq_pairs'

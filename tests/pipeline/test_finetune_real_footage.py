@@ -118,10 +118,10 @@ def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny
     blends = m['dni']['real']['summary']
     assert set(blends) == {f'dni_{w:.2f}' for w in m['dni']['weights']} and m['dni']['real']['paired']
     assert blends['dni_1.00'] == r['summary'][m['dni']['finetune']] and 0 < blends['dni_0.60']['psnr'] < 60
-    # the knob's partner (pipeline/partner.py): trained after the finetune without the energy term, half as long;
+    # the knob's partner (pipeline/train/partner.py): trained after the finetune without the energy term, half as long;
     # the other end of the knob when a checkpoint was chosen
     part = yaml.safe_load((work / 'finetune' / 'partner' / 'options.yml').read_text())
-    from realesrgan_paddle.pipeline.recipes import loss_entry
+    from realesrgan_paddle.pipeline.train.recipes import loss_entry
     assert loss_entry(part['train'], 'l_g_anchor')['energy_weight'] == 0.0 and part['train']['total_iter'] == 2
     pinfo = json.loads((work / 'state.json').read_text())['stages']['finetune']['info']['partner']
     assert pinfo['iters'] == 2 and (work / 'finetune' / pinfo['checkpoint']).is_file()
@@ -140,7 +140,7 @@ def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny
         assert f'evaluate: NOTE: {line}' in res.stderr and line in md
 
     # pairing is exact or nothing: one LQ frame of another moment and no frame is paired
-    from realesrgan_paddle.pipeline.real_lq import find_pairs
+    from realesrgan_paddle.pipeline.inputs.real_lq import find_pairs
     lq = tmp_path / 'lq_frames'
     lq.mkdir()
     for name in real:

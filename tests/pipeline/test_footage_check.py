@@ -1,4 +1,4 @@
-"""pipeline/footage_check.py: a clip too short (or LQ frames too small) to finetune on is said up front, in one line,
+"""pipeline/inputs/footage_check.py: a clip too short (or LQ frames too small) to finetune on is said up front, in one line,
 with what the run needs, before any stage runs; enough footage says nothing."""
 from tests.pipeline.finetune_run import ffmpeg, run
 
@@ -12,7 +12,7 @@ def _clip(photo, out, secs, size):
 
 
 def test_a_short_clip_and_small_lq_frames_are_said_up_front(hr_photos, tmp_path):
-    from realesrgan_paddle.pipeline.footage_check import keyframes_needed, shortfall
+    from realesrgan_paddle.pipeline.inputs.footage_check import keyframes_needed, shortfall
     hr = _clip(hr_photos[0], tmp_path / 'hr' / 'phone.mp4', 4, '320:240')
     phone = _clip(hr_photos[0], tmp_path / 'phone' / 'phone.mp4', 4, '176:144')  # a phone clip, and its x4 LQ
     tiny = _clip(hr_photos[0], tmp_path / 'lq_tiny' / 'phone.mp4', 4, '44:36')

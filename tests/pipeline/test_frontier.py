@@ -1,8 +1,8 @@
-"""pipeline/frontier.py: the report's frontier table from an evaluation, and the plot drawn from that table."""
+"""pipeline/report/frontier.py: the report's frontier table from an evaluation, and the plot drawn from that table."""
 import math
 
-from realesrgan_paddle.pipeline.doc import Doc, _cell
-from realesrgan_paddle.pipeline.frontier import COL, add_section, export_paragraph, frontier_rows
+from realesrgan_paddle.pipeline.report.doc import Doc, _cell
+from realesrgan_paddle.pipeline.report.frontier import COL, add_section, export_paragraph, frontier_rows
 from tests.cli_checks import a_line
 
 

@@ -6,7 +6,7 @@ import subprocess
 import cv2
 import pytest
 
-from realesrgan_paddle.pipeline.real_lq import extract_heldout, find_pairs, frames_shown_at, match_clips
+from realesrgan_paddle.pipeline.inputs.real_lq import extract_heldout, find_pairs, frames_shown_at, match_clips
 from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
 
 

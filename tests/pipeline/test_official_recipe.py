@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from realesrgan_paddle.pipeline import recipes as R
+from realesrgan_paddle.pipeline.train import recipes as R
 from realesrgan_paddle.pipeline.context import Context, Settings
-from realesrgan_paddle.pipeline.stages_model import _recipe, settings_finetune
+from realesrgan_paddle.pipeline.stages.finetune import _recipe, settings_finetune
 from realesrgan_paddle.pipeline.state import WorkState
 from tests.nets import RRDB, SRVGG, save_tiny
 

@@ -1,4 +1,4 @@
-"""The perceptual recipe (pipeline/recipes.py PERCEPTUAL): with VGG16, LPIPS and EfficientNet-Lite0 cached, the
+"""The perceptual recipe (pipeline/train/recipes.py PERCEPTUAL): with VGG16, LPIPS and EfficientNet-Lite0 cached, the
 compact CPU recipe trains as a GAN with the perceptual and LPIPS losses and the projected discriminator (a few real
 steps); without them, today's recipe and one line; the partner drops the discriminator; the fetch (the recipe's
 and the judges' weights) says how."""
@@ -9,10 +9,10 @@ import numpy as np
 import paddle
 import pytest
 
-from realesrgan_paddle.pipeline import recipes as R
+from realesrgan_paddle.pipeline.train import recipes as R
 from realesrgan_paddle.pipeline.context import Context, Settings
-from realesrgan_paddle.pipeline.partner import partner_options
-from realesrgan_paddle.pipeline.stages_model import _recipe
+from realesrgan_paddle.pipeline.train.partner import partner_options
+from realesrgan_paddle.pipeline.stages.finetune import _recipe
 from realesrgan_paddle.pipeline.state import WorkState
 from tests.nets import SRVGG, save_tiny
 from tests.training.smoke import _batch
@@ -101,7 +101,7 @@ def test_each_part_when_cached_and_today_s_recipe_without(tmp_path, monkeypatch)
     assert R.pick_template('compact', 'cpu', dict(every, vgg19='v', netd='n'))[0].name == TEMPLATE
     assert R.pick_template('compact', 'cpu', dict(none, vgg19='v', netd='n'))[0].name == 'finetune_domain_compact_gpu.yml'
     base = save_tiny(tmp_path / 'base.pdparams', SRVGG)
-    monkeypatch.setattr('realesrgan_paddle.pipeline.stages_model.official_assets', lambda: none)
+    monkeypatch.setattr('realesrgan_paddle.pipeline.stages.finetune.official_assets', lambda: none)
     opt, notes, template = _recipe(_ctx(tmp_path, base), tmp_path / 'part', 40)
     assert Path(template).name == TEMPLATE and opt['model_type'] == 'RealESRNetModel' and not opt.get('network_d')
     assert not [n for n in notes if 'perceptual recipe' in n]

@@ -1,4 +1,4 @@
-"""Real (LQ, HR) training pairs when the --lq-videos clip is the HR clip made smaller (pipeline/real_pairs.py):
+"""Real (LQ, HR) training pairs when the --lq-videos clip is the HR clip made smaller (pipeline/inputs/real_pairs.py):
 a tiny clip pair made here with ffmpeg, paired and not paired; the held-out span and the gap never used; a
 clip whose frames do not match gives one line and no pair."""
 import json
@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from realesrgan_paddle.pipeline.real_lq import frames_shown_at
-from realesrgan_paddle.pipeline.real_pairs import write_train_pairs
+from realesrgan_paddle.pipeline.inputs.real_lq import frames_shown_at
+from realesrgan_paddle.pipeline.inputs.real_pairs import write_train_pairs
 from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
 
 CUT = 4.0  # held out from t >= 4.0 s; the gap is 3.2 <= t < 4.0
@@ -75,7 +75,7 @@ def test_training_span_pairs_and_nothing_else(clips, tmp_path, monkeypatch):
     # an entry's override reads them and passes the options check; a template without an entry gets none
     from pathlib import Path
 
-    from realesrgan_paddle.pipeline import recipes
+    from realesrgan_paddle.pipeline.train import recipes
     from realesrgan_paddle.training.option_file import OptionsError, load_options
     smoke = Path(__file__).resolve().parents[2] / 'options' / 'tiny_smoke.yml'
     assert recipes.pair_options('finetune_domain_compact_cpu.yml', tmp_path / 'pairs') == []

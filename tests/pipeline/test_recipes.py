@@ -1,4 +1,4 @@
-"""Recipe choice and options of the domain pipeline (pipeline/recipes.py), and the
+"""Recipe choice and options of the domain pipeline (pipeline/train/recipes.py), and the
 warm-up timing that turns --budget into iterations."""
 import json
 import re
@@ -8,9 +8,9 @@ import cv2
 import pytest
 import yaml
 
-from realesrgan_paddle.pipeline import recipes as R
+from realesrgan_paddle.pipeline.train import recipes as R
 from realesrgan_paddle.pipeline.context import DomainError
-from realesrgan_paddle.pipeline.stages_model import seconds_per_iter
+from realesrgan_paddle.pipeline.stages.finetune import seconds_per_iter
 from tests.nets import save_tiny
 from realesrgan_paddle.training.metrics_log import FILE_NAME, MetricsLog
 
@@ -97,7 +97,7 @@ def test_options_filled_scaled_and_overridden(tmp_path):
 def test_fitted_degradation_brings_its_recipe_changes(tmp_path):
     """--lq-videos: the fragment's degradation and FITTED_RECIPE's loss changes for the template; the user's -o
     still win; without the fragment (no --lq-videos) nothing is added."""
-    from realesrgan_paddle.pipeline.stages_model import fitted_overrides
+    from realesrgan_paddle.pipeline.stages.finetune import fitted_overrides
     t = R.OPTIONS / 'finetune_domain_compact_cpu.yml'
     assert fitted_overrides(tmp_path / 'absent.yml', t) == []
     frag = tmp_path / 'fitted.yml'
@@ -146,7 +146,7 @@ def test_generic_photos_beside_the_frames_only_with_a_fitted_degradation(tmp_pat
     from types import SimpleNamespace
 
     from realesrgan_paddle.pipeline.context import DomainError
-    from realesrgan_paddle.pipeline.stages_model import generic_overrides
+    from realesrgan_paddle.pipeline.stages.finetune import generic_overrides
     t = R.OPTIONS / 'finetune_domain_compact_cpu.yml'
     folder = R.FITTED_GENERIC[t.name]
     photos = sorted(folder.glob('*.png'))
@@ -179,7 +179,7 @@ def test_consistency_options_and_train_lq_frames(tmp_path):
     import subprocess
 
     from realesrgan_paddle.data.degrade.codec import codec_exe
-    from realesrgan_paddle.pipeline.stages_model import write_train_lq
+    from realesrgan_paddle.pipeline.stages.finetune import write_train_lq
     t = R.OPTIONS / 'finetune_domain_compact_cpu.yml'
     over = R.consistency_options(t, {'blur_sigma': [0.4, 0.8]}, tmp_path / 'lq')
     loss, data = (json.loads(o.split('=', 1)[1]) for o in over)
@@ -262,7 +262,7 @@ def test_consistency_frames_leave_out_what_the_split_held_out(tmp_path):
     import json
     from types import SimpleNamespace
 
-    from realesrgan_paddle.pipeline.stages_data import split_holdout
+    from realesrgan_paddle.pipeline.stages.data import split_holdout
     ctx = SimpleNamespace(s=SimpleNamespace(holdout=0.2), out=lambda stage: tmp_path / stage)
     (tmp_path / 'split').mkdir()
     (tmp_path / 'split' / 'split.json').write_text(json.dumps([{'file': 'a.png', 'set': 'train'}]))
@@ -314,7 +314,7 @@ def test_own_templates_and_recipes_write_train_losses_only(tmp_path):
     entries; the official spelling stays readable, training/loss_terms.py), no *_opt in their text or in the
     recipes' code, and none in what the recipes add (--stable, the fitted recipe, its partner, the consistency loss,
     the fitted flags)."""
-    from realesrgan_paddle.pipeline.stages_model import fitted_overrides
+    from realesrgan_paddle.pipeline.stages.finetune import fitted_overrides
     own = sorted(R.OPTIONS.glob('*.yml'))
     assert len(own) == 13
     for p in own:

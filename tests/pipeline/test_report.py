@@ -1,9 +1,9 @@
-"""pipeline/report.py: the per-scene table from per-image rows."""
+"""pipeline/report/page.py: the per-scene table from per-image rows."""
 import math
 
 import pytest
 
-from realesrgan_paddle.pipeline.report import scene_rows
+from realesrgan_paddle.pipeline.report.page import scene_rows
 
 
 def test_scene_rows_group_by_video_with_mean_psnr_and_geometric_detail():
@@ -19,9 +19,9 @@ def test_scene_rows_group_by_video_with_mean_psnr_and_geometric_detail():
 
 
 def test_the_choice_table_shows_the_real_frames_numbers_that_voted():
-    from realesrgan_paddle.pipeline.doc import Doc
-    from realesrgan_paddle.pipeline.report import choice_section
-    from realesrgan_paddle.pipeline.select import choose
+    from realesrgan_paddle.pipeline.report.doc import Doc
+    from realesrgan_paddle.pipeline.report.page import choice_section
+    from realesrgan_paddle.pipeline.choice.select import choose
 
     def s(psnr, detail, niqe):
         return {'psnr': psnr, 'ssim': 0.7, 'detail': detail, 'niqe': niqe}
@@ -44,7 +44,7 @@ def test_the_choice_table_shows_the_real_frames_numbers_that_voted():
 
 
 def test_scene_of_takes_the_split_record_first_then_strips_the_time():
-    from realesrgan_paddle.pipeline.report import scene_of
+    from realesrgan_paddle.pipeline.report.page import scene_of
     assert scene_of('bikes_000008.400.png') == 'bikes'
     assert scene_of('my_clip_2_0000012.000.png') == 'my_clip_2'
     assert scene_of('frame.png') == 'frame'
@@ -52,7 +52,7 @@ def test_scene_of_takes_the_split_record_first_then_strips_the_time():
 
 
 def test_real_frames_per_scene_in_long_form_with_geometric_ratios():
-    from realesrgan_paddle.pipeline.report import REAL_KEYS, real_scene_rows
+    from realesrgan_paddle.pipeline.report.page import REAL_KEYS, real_scene_rows
     rows = [{'image': 'a_0001.000.png', 'f_psnr': 20.0, 'f_ssim': 0.5, 'f_detail': 0.25, 'f_niqe': 6.0},
             {'image': 'a_0002.000.png', 'f_psnr': 30.0, 'f_ssim': 0.7, 'f_detail': 1.0, 'f_niqe': 8.0},
             {'image': 'b_0001.000.png', 'f_psnr': 25.0, 'f_ssim': 0.9, 'f_detail': 2.0, 'f_niqe': 5.0}]
@@ -65,8 +65,8 @@ def test_real_frames_per_scene_in_long_form_with_geometric_ratios():
 
 
 def test_the_real_section_adds_the_per_scene_table_only_for_several_clips(tmp_path):
-    from realesrgan_paddle.pipeline.doc import Doc
-    from realesrgan_paddle.pipeline.report import real_section
+    from realesrgan_paddle.pipeline.report.doc import Doc
+    from realesrgan_paddle.pipeline.report.page import real_section
 
     def row(name, p):
         return {'image': name, **{f'{m}_{k}': v for m in ('base', 'f') for k, v in

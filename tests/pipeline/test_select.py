@@ -1,11 +1,11 @@
-"""The checkpoint criterion (pipeline/select.py) and how the evaluate stage runs its models
+"""The checkpoint criterion (pipeline/choice/select.py) and how the evaluate stage runs its models
 through evaluation.evaluator (evaluation/model_cache.py), on real photos."""
 import math
 
 import pytest
 
 from realesrgan_paddle.evaluation import model_cache as MT
-from realesrgan_paddle.pipeline.select import DETAIL_TOL, choose, compare, losses
+from realesrgan_paddle.pipeline.choice.select import DETAIL_TOL, choose, compare, losses
 
 
 def summ(psnr, ssim, detail, niqe=None):
@@ -224,7 +224,7 @@ def test_paired_real_frames_ties_go_to_the_synthetic_pairs_score():
 def test_unpaired_real_frames_vote_with_niqe_and_the_direction_of_detail():
     """No reference on the footage: the pairs judge, the real frames' NIQE counts in the score and vetoes, and
     a candidate whose detail against bicubic moves the other way on the footage fails."""
-    from realesrgan_paddle.pipeline.select import W_NIQE, vote
+    from realesrgan_paddle.pipeline.choice.select import W_NIQE, vote
     base, cand = summ(28.0, 0.74, 0.05, 8.8), summ(28.3, 0.745, 0.30, 8.5)
     rb = {'niqe': 8.0, 'detail_vs_bicubic': 2.0}
     plain = compare(cand, base)

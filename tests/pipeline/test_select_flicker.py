@@ -1,5 +1,5 @@
-"""The selection refuses a checkpoint that flickers more than 1.3x the base (pipeline.select.flicker_refusals,
-pipeline.stages_evaluate), measured on consecutive held-out LQ frames cut from a real photo, unless --allow-flicker."""
+"""The selection refuses a checkpoint that flickers more than 1.3x the base (pipeline.choice.select.flicker_refusals,
+pipeline.stages.judge), measured on consecutive held-out LQ frames cut from a real photo, unless --allow-flicker."""
 import math
 from types import SimpleNamespace
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from realesrgan_paddle.evaluation.evaluator import Bicubic
-from realesrgan_paddle.pipeline import stages_evaluate as SE
-from realesrgan_paddle.pipeline.select import flicker_refusals, flicker_worst
+from realesrgan_paddle.pipeline.stages import judge as SE
+from realesrgan_paddle.pipeline.choice.select import flicker_refusals, flicker_worst
 
 
 def test_flicker_refusals_rule():
@@ -70,7 +70,7 @@ def _ctx(tmp_path, folder, allow):
 @pytest.mark.parametrize('allow', [False, True])
 def test_selection_refuses_the_flickering_checkpoint(lq_folder, tmp_path, monkeypatch, allow):
     from realesrgan_paddle.evaluation import model_cache as MT
-    import realesrgan_paddle.pipeline.stages_data as SD
+    import realesrgan_paddle.pipeline.stages.data as SD
     monkeypatch.setattr(SD, 'split_holdout', lambda ctx: 0.5)
     ups = {'bicubic': Bicubic(4), 'base': Soft(4), 'iter_1': Noisy(4), 'iter_2': Soft(4)}
     models = {'base': 'b', 'iter_1': 'i1', 'iter_2': 'i2'}
@@ -100,7 +100,7 @@ def test_selection_refuses_the_flickering_checkpoint(lq_folder, tmp_path, monkey
 
 def test_every_checkpoint_refused_exports_the_base(lq_folder, tmp_path, monkeypatch):
     from realesrgan_paddle.evaluation import model_cache as MT
-    import realesrgan_paddle.pipeline.stages_data as SD
+    import realesrgan_paddle.pipeline.stages.data as SD
     monkeypatch.setattr(SD, 'split_holdout', lambda ctx: 0.5)
     ups = {'bicubic': Bicubic(4), 'base': Soft(4), 'iter_1': Noisy(4)}
     ctx = _ctx(tmp_path, lq_folder, False)
@@ -116,8 +116,8 @@ def test_every_checkpoint_refused_exports_the_base(lq_folder, tmp_path, monkeypa
 
 
 def test_report_flicker_section(lq_folder, tmp_path):
-    from realesrgan_paddle.pipeline.doc import Doc
-    from realesrgan_paddle.pipeline.report import flicker_section
+    from realesrgan_paddle.pipeline.report.doc import Doc
+    from realesrgan_paddle.pipeline.report.page import flicker_section
     res = {'selection': {'flicker': {'frames': 5, 'source': 'lq', 'ratios': {
         'bicubic': {'static': 1.0, 'warp': 1.0}, 'base': {'static': 0.9, 'warp': 0.95},
         'iter_1': {'static': 3.1, 'warp': 2.7}}}, 'refused_flicker': {'iter_1': 'iter_1 flickers 3.10x'}}}
@@ -133,9 +133,9 @@ def test_report_flicker_section(lq_folder, tmp_path):
 
 @pytest.mark.parametrize('allow', [False, True])
 def test_dni_blends_are_refused_like_checkpoints(tmp_path, allow):
-    """pipeline.dni_sweep.refuse_flicker: a blend flickering over 1.3x the base's is refused (not with
+    """pipeline.choice.dni_sweep.refuse_flicker: a blend flickering over 1.3x the base's is refused (not with
     --allow-flicker); weight 1 carries the checkpoint's own ratios, weight 0 is the base unless a partner."""
-    from realesrgan_paddle.pipeline.dni_sweep import refuse_flicker
+    from realesrgan_paddle.pipeline.choice.dni_sweep import refuse_flicker
     ctx = _ctx(tmp_path, tmp_path, allow)
     flicker = {'ratios': {'base': {'static': 1.0, 'warp': 0.9}, 'iter_2': {'static': 1.5, 'warp': 1.0}}}
     out = {'finetune': 'iter_2', 'weights': [0.0, 0.4, 0.6, 1.0],

@@ -1,12 +1,12 @@
-"""Choosing on both axes (pipeline/select.py choose, pipeline/winner.py): the checkpoint and the DNI weight go to the
+"""Choosing on both axes (pipeline/choice/select.py choose, pipeline/choice/winner.py): the checkpoint and the DNI weight go to the
 point that beats the compared models and the base on PSNR and LPIPS by the widest margin when LPIPS is measured (here
 on the means alone; tests/pipeline/test_winner.py has the per-image noise), and to the score as before when it is not;
 the frontier plot gets an LPIPS panel drawn from the report's table."""
 
-from realesrgan_paddle.pipeline.dni_sweep import blend_name, choose_weight
-from realesrgan_paddle.pipeline.doc import Doc, _cell
-from realesrgan_paddle.pipeline.frontier import COL, add_section, frontier_rows
-from realesrgan_paddle.pipeline.select import choose, losses
+from realesrgan_paddle.pipeline.choice.dni_sweep import blend_name, choose_weight
+from realesrgan_paddle.pipeline.report.doc import Doc, _cell
+from realesrgan_paddle.pipeline.report.frontier import COL, add_section, frontier_rows
+from realesrgan_paddle.pipeline.choice.select import choose, losses
 
 
 def s(psnr, detail, niqe, lpips=None, ssim=0.7):
@@ -183,8 +183,8 @@ def test_the_evaluate_stage_scores_lpips_in_the_choice_and_the_sweep(hr_photos, 
     from types import SimpleNamespace
 
     from realesrgan_paddle.evaluation import model_cache as MT
-    from realesrgan_paddle.pipeline import dni_sweep as S
-    from realesrgan_paddle.pipeline.stages_evaluate import _select
+    from realesrgan_paddle.pipeline.choice import dni_sweep as S
+    from realesrgan_paddle.pipeline.stages.judge import _select
     from tests.nets import SRVGG, save_tiny
     from tests.pairs import centre_crop, write_pairs
     gt, lq = write_pairs(tmp_path / 'pairs', hr_photos[:2], lambda img: centre_crop(img, 128, 128))
@@ -198,7 +198,7 @@ def test_the_evaluate_stage_scores_lpips_in_the_choice_and_the_sweep(hr_photos, 
     sel = _select(ctx, nets, models, cand, gt, lq, None, None, iqa)
     assert {'bicubic', 'base', 'iter_2'} <= set(sel['summary'])
     assert all(sel['summary'][n]['lpips'] > 0 for n in ('bicubic', 'base', 'iter_2'))
-    assert sel['reason'].startswith('by both axes: ')  # per-image rows: pipeline/winner.py decides
+    assert sel['reason'].startswith('by both axes: ')  # per-image rows: pipeline/choice/winner.py decides
     out = S.sweep(nets, base, 'iter_2', ft, gt, lq, sel['rows'], tmp_path / 'blends', weights=(0.0, 0.5, 1.0),
                   progress=False, iqa=iqa)
     assert all(out['summary'][S.blend_name(w)]['lpips'] > 0 for w in (0.0, 0.5, 1.0))

@@ -1,4 +1,4 @@
-"""The time split of pipeline/split.py: holdout at each video's end, the gap, near-duplicates judged on what
+"""The time split of pipeline/inputs/split.py: holdout at each video's end, the gap, near-duplicates judged on what
 moves in the clip (data.builder.motion) within each side and across it, and at least 12 held-out frames
 whenever the footage allows. Frames are a real photo (scikit-image) with drawn moving objects."""
 import cv2
@@ -8,7 +8,7 @@ from skimage import data as skdata
 
 from realesrgan_paddle.data.builder.frame_filters import phash, to_gray
 from realesrgan_paddle.data.builder.motion import MovingRegion, dedupe, thumbnail
-from realesrgan_paddle.pipeline.split import (
+from realesrgan_paddle.pipeline.inputs.split import (
     MIN_HELDOUT, MIN_TRAIN, WANT_HELDOUT, SplitError, check_counts, scene_notes,
     split_frames, summary_line)
 from tests.cli_checks import one_line

@@ -1,11 +1,11 @@
-"""The export's rule on both axes (pipeline/winner.py): the point that beats every compared model and the base on
+"""The export's rule on both axes (pipeline/choice/winner.py): the point that beats every compared model and the base on
 PSNR and LPIPS is exported whatever bicubic's PSNR, by the widest margin in units of the frames' noise; the noise comes
 from resampling the frames (a frame's crop windows together), and a choice on too few frames says so."""
 import numpy as np
 
-from realesrgan_paddle.pipeline import winner as W
-from realesrgan_paddle.pipeline.dni_sweep import blend_name, choose_weight
-from realesrgan_paddle.pipeline.select import choose
+from realesrgan_paddle.pipeline.choice import winner as W
+from realesrgan_paddle.pipeline.choice.dni_sweep import blend_name, choose_weight
+from realesrgan_paddle.pipeline.choice.select import choose
 from tests.pipeline.winner_rows import SOCCER, metrics_of, rows_of, summ
 
 CAND = {'iter_150': 150, 'iter_300': 300, 'iter_450': 450, 'iter_600': 600}
@@ -83,7 +83,7 @@ def test_margins_and_noise_by_hand():
 
 
 def test_the_reports_first_line_says_whether_the_export_beats_every_compared_model():
-    from realesrgan_paddle.pipeline.vs_bicubic import export_verdict
+    from realesrgan_paddle.pipeline.choice.vs_bicubic import export_verdict
     pts = dict(SOCCER, **{blend_name(0.4): (23.97, 0.263), blend_name(1.0): SOCCER['iter_450']})
     line = export_verdict(metrics_of(pts, 30, 1.0))
     assert line.startswith('The export beats x4plus and base on both axes on the 30 held-out real LQ frames: '
@@ -116,7 +116,7 @@ def test_x4plus_is_compared_by_default_unless_none(tmp_path):
 
 
 def test_without_lpips_the_first_line_says_so_with_the_psnr():
-    from realesrgan_paddle.pipeline.vs_bicubic import export_verdict
+    from realesrgan_paddle.pipeline.choice.vs_bicubic import export_verdict
     pts = dict(SOCCER, **{blend_name(0.4): (23.97, 0.263), blend_name(1.0): SOCCER['iter_450']})
     res = metrics_of(pts, 8, 1.0)
     for r in res['real']['rows'] + res['dni']['real']['rows']:
@@ -129,8 +129,8 @@ def test_without_lpips_the_first_line_says_so_with_the_psnr():
 
 
 def test_the_reports_choice_section_shows_each_checkpoint_on_both_axes():
-    from realesrgan_paddle.pipeline.doc import Doc
-    from realesrgan_paddle.pipeline.report import axes_table
+    from realesrgan_paddle.pipeline.report.doc import Doc
+    from realesrgan_paddle.pipeline.report.page import axes_table
     rows = rows_of(SOCCER, 30)
     sm = summ(rows, SOCCER)
     _, table, _ = choose(sm, 'base', CAND, match=['x4plus'], rows=rows)

@@ -1,5 +1,5 @@
 """Per-frame rows and an evaluate stage's metrics.json, constructed from a table of means: shared by the tests of
-the rule on both axes (pipeline/winner.py) and of benchmarks/choice_frames.py."""
+the rule on both axes (pipeline/choice/winner.py) and of benchmarks/choice_frames.py."""
 import numpy as np
 
 

@@ -62,7 +62,7 @@ def test_fit_plot_on_a_full_disk_is_one_line_and_keeps_the_fit(clips, tmp_path, 
 def test_keyframes_stage_on_a_full_disk_is_one_line_and_keeps_its_frames(clips, tmp_path, monkeypatch):
     import realesrgan_paddle.data.builder.extract as extract
     from realesrgan_paddle.pipeline.context import DomainError
-    from realesrgan_paddle.pipeline.stages_data import run_keyframes
+    from realesrgan_paddle.pipeline.stages.data import run_keyframes
     monkeypatch.setattr(extract, 'atomic_write_bytes', _full_after(3, extract.atomic_write_bytes, '.png'))
     part = tmp_path / 'keyframes.partial'
     ctx = SimpleNamespace(s=SimpleNamespace(videos=[str(clips / 'hr.mp4')], every=0.2, min_size=16, quiet=True,

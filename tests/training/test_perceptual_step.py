@@ -1,4 +1,4 @@
-"""One step of the trainer with the perceptual recipe's three parts (pipeline/recipes.py ``PERCEPTUAL``: the perceptual
+"""One step of the trainer with the perceptual recipe's three parts (pipeline/train/recipes.py ``PERCEPTUAL``: the perceptual
 loss on VGG16, LPIPS on VGG16, the projected discriminator's GAN term at 0.1) on real photo crops (scikit-image's
 astronaut): its loss values and the generator's gradients equal those of the same step computed the plain way, each
 part on its own network (issue 79): a VGG16 extractor for the perceptual loss with the target under ``no_grad``,

@@ -1,5 +1,5 @@
 """The temporal loss in the trainer, on real frames: a real photo panned 2 px a frame and encoded with ffmpeg
-(system ffmpeg, or imageio-ffmpeg's binary alone); the consecutive pairs cut from it (pipeline/lq_flow_pairs.py),
+(system ffmpeg, or imageio-ffmpeg's binary alone); the consecutive pairs cut from it (pipeline/inputs/lq_flow_pairs.py),
 their motion found on the LQ (data/datasets/real_lq_flow_pairs.py), the term trained through the generator, the
 options' pairing check, and the one command's one line without --lq-videos."""
 import logging
@@ -12,7 +12,7 @@ import pytest
 
 from realesrgan_paddle.data.datasets.real_lq_flow_pairs import RealLQFlowPairs, find_pairs, lq_flow
 from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
-from realesrgan_paddle.pipeline.lq_flow_pairs import temporal_wanted, write_lq_pairs
+from realesrgan_paddle.pipeline.inputs.lq_flow_pairs import temporal_wanted, write_lq_pairs
 from realesrgan_paddle.training.option_file import OptionsError, load_options
 from realesrgan_paddle.training.steps import build_model
 

@@ -75,7 +75,7 @@ def test_log_levels_are_split_off_the_message():
 
 def test_upscaler_and_extractor_share_the_reader_and_the_error():
     import realesrgan_paddle.data.builder.decode as decode
-    import realesrgan_paddle.inference.video as video
-    import realesrgan_paddle.inference.video_stages as stages
+    import realesrgan_paddle.inference.video.one_pass as video
+    import realesrgan_paddle.inference.video.stages as stages
     assert issubclass(decode.FrameReader, FrameReader) and issubclass(video.Decoder, FrameReader)
     assert video.VideoError is stages.VideoError is VideoError

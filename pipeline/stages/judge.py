@@ -1,0 +1,244 @@
+"""Stage 5, evaluate and choose: the base and every checkpoint on the held-out pairs (and, with --lq-videos,
+on the held-out real LQ frames, which vote: ``pipeline.choice.select``), the chosen one with bicubic and the
+--compare models (contact sheets), then the DNI sweep of the fidelity knob (``pipeline.choice.dni_sweep``)."""
+import json
+
+from realesrgan_paddle.evaluation import model_cache as MT
+from realesrgan_paddle.evaluation.evaluator import list_images
+from realesrgan_paddle.evaluation.model_cache import BACKEND_RULE
+
+from ..inputs import crops, crops as C
+from . import data as stages_data
+from ..context import DomainError
+from ..choice.dni_sweep import (  # the fidelity knob: blends of the base (or the partner) and the checkpoint
+    finetune_of, run_sweep, weights_for)
+from ..train.partner import partner_path
+from ..inputs.real_lq import extract_consecutive, score_flicker, score_frames
+from ..choice.select import CRITERION, choose, compare, flicker_refusals, losses
+from .finetune import base_model
+from ..train.run import EXP_NAME, checkpoints
+from ..choice.vs_bicubic import exported_point, exported_vs_bicubic
+
+
+# the metrics of evaluation.iqa the choice, the real frames' table and the DNI sweep score (the rule's, AlexNet:
+# 0.25 s a 256 px pair on 2 loaded cores), and those the final comparison adds for the report (DISTS, on VGG16: 5.4 s;
+# LPIPS on VGG16, 5.6 s, the report does not show)
+RULE_IQA = ('lpips',)
+REPORT_IQA = ('lpips', 'dists')
+
+
+def settings_evaluate(ctx):
+    """The stage's fingerprint; with the IQA metrics whose weights are on disk now (``iqa``): weights fetched after
+    a run score it again with them (a re-run kept a stage scored without LPIPS)."""
+    kind = base_model(ctx)[2]
+    iqa = sorted(k for k in MT.iqa_metrics(ctx.s.device, load=False) if k in REPORT_IQA)
+    return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'allow_flicker': ctx.s.allow_flicker, 'iqa': iqa,
+            'crop_border': 4, 'real_vote': True, 'bicubic_in_selection': True,
+            'metrics': 'evaluation.evaluator', 'backend': BACKEND_RULE.get(kind, 'predictor'), 'dni': weights_for(kind),
+            'crops': {'size': crops.SIZE, 'whole_max': crops.WHOLE_MAX, 'windows': crops.WINDOWS,
+                      'rule': 'most HR detail, then median-detail grid tiles'}}
+
+
+def run_evaluate(ctx, part):
+    base_path, _, kind, _ = base_model(ctx)
+    base_path = str(base_path)
+    gt, lq, cropped = _cropped(ctx, part)
+    ckpts = checkpoints(ctx.out('finetune') / 'experiments' / EXP_NAME)
+    cand = {f'iter_{it}': it for it in ckpts}
+    models = {'base': base_path, **{f'iter_{it}': str(p) for it, p in ckpts.items()}}
+    real = _real_frames(ctx, part, cropped)
+    nets = MT.Models(kind, part / 'exports', ctx.s.device, MT.lq_pixels(lq, real and real['lq']))
+    notes = []
+    iqa = {k: m for k, m in MT.iqa_metrics(ctx.s.device, notes).items() if k in REPORT_IQA}  # when cached
+    rule = {k: m for k, m in iqa.items() if k in RULE_IQA}  # the choice and the sweep only what the rule weighs
+    try:
+        flicker = _flicker(ctx, part, nets, models)
+        sel = _select(ctx, nets, models, cand, gt, lq, real, flicker, rule)
+        shown = sel['shown']
+        final = {'bicubic': 'bicubic', 'base': base_path, 'finetuned': str(ckpts[cand[shown]]), **ctx.s.compare}
+        ctx.say(f'evaluate: bicubic, base, finetuned ({shown})' + ''.join(f', {k}' for k in ctx.s.compare))
+        ups = nets.get({'bicubic': 'bicubic', 'base': base_path}, own=models)
+        ups.update(finetuned=nets.get({shown: models[shown]}, own=models)[shown])
+        try:
+            ups.update(nets.get(ctx.s.compare))
+            rows = MT.evaluate(ups, gt, lq, iqa=iqa, notes=notes, progress=not ctx.s.quiet,
+                               sheet=str(part / 'sheet.png'), sheet_images=3, crop=192)
+            if real:
+                _real_sheet(ctx, part, real, ups, [c for c in cand if c != shown], rule)
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            raise DomainError(f'--compare: {exc}') from None
+    finally:
+        nets.cleanup()
+    for n in notes:
+        ctx.say(f'note: {n}')
+    summ = MT.summarize(rows, list(final))
+    chosen, reason = sel.pop('chosen'), sel.pop('reason')
+    exported = {'name': chosen, 'path': base_path if chosen == 'base' else str(ckpts[cand[chosen]]),
+                'iteration': cand.get(chosen), 'reason': reason}
+    res = {'selection': sel, 'models': final, 'summary': summ, 'rows': rows,
+           'verdicts': {o: MT.verdict(summ, 'base', o) for o in final if o != 'base'},
+           'best': MT.best(summ, list(final)), 'vs_base': {o: compare(summ[o], summ['base']) for o in final
+                                                          if o != 'base'},
+           'exported': exported, 'backends': dict(nets.backends), 'notes': notes, 'real': real, 'crops': cropped}
+    res['dni'] = run_sweep(ctx, nets, base_path, {c: str(ckpts[it]) for c, it in cand.items()}, res, gt, lq,
+                           part / 'dni.tmp', partner=partner_path(ctx), iqa=rule)
+    res['losses'] = exported_losses(res, final)
+    res['vs_bicubic'] = exported_vs_bicubic(res)
+    (part / 'metrics.json').write_text(json.dumps(res, indent=1, default=float))
+    _say(ctx, res)
+    return {'chosen': chosen, 'reason': reason, 'iteration': cand.get(chosen)}
+
+
+def _cropped(ctx, part):
+    """``(gt folder, lq folder, crops)``: the held-out pairs every model is scored on, large frames cut to their
+    window (``pipeline.inputs.crops``); ``crops``: {'pairs': info} (and 'real' when ``_real_frames`` cuts those)."""
+    gt, lq, info = C.crop_pairs(ctx.out('split') / 'val_hr', ctx.out('degrade') / 'val_lq', part / 'crops' / 'pairs',
+                                C.SIZE, C.WHOLE_MAX)
+    if info['cropped']:
+        ctx.say('evaluate: ' + C.line(info))
+    return gt, lq, {'pairs': info}
+
+
+def _flicker(ctx, part, nets, models):
+    """With --lq-videos: FLICKER (against bicubic, ``evaluation.flicker``) of bicubic, the base and every
+    checkpoint on consecutive held-out real LQ frames (``pipeline.inputs.real_lq.extract_consecutive``); None without
+    them."""
+    if not ctx.s.lq_videos:
+        return None
+    photos = bool(ctx.s.hr_photos)  # a photo run's LQ image folders are photos, not consecutive frames
+    info = extract_consecutive(ctx.s.lq_videos, part / 'flicker_lq', stages_data.split_holdout(ctx),
+                               videos_only=photos)
+    if info['frames'] < 2:
+        ctx.say('evaluate: ' + ('no LQ video among the photos' if photos else 'no LQ source has two consecutive '
+                                'held-out frames of one size') + ': flicker not measured')
+        return None
+    ctx.say(f'evaluate: flicker of bicubic, the base and {len(models) - 1} checkpoints on {info["frames"]} '
+            f'consecutive held-out frames of {info["source"]} (against bicubic)')
+    ups = nets.get({'bicubic': 'bicubic'})
+    ups.update(nets.get(models, own=models))
+    ratios = score_flicker(ups, part / 'flicker_lq')
+    ctx.say('evaluate: flicker against bicubic (static / warp): '
+            + ', '.join(f'{n} {r["static"]:.2f} / {r["warp"]:.2f}' for n, r in ratios.items()))
+    return {'frames': info['frames'], 'source': info['source'], 'ratios': ratios, 'dir': str(part / 'flicker_lq')}
+
+
+def _refuse_flicker(ctx, flicker, cand):
+    """``(candidates left, refused {name: reason})``: ``pipeline.choice.select.flicker_refusals`` unless --allow-flicker."""
+    if not flicker:
+        return cand, {}
+    refused = flicker_refusals(flicker['ratios'], 'base', list(cand))
+    for n, why in refused.items():
+        ctx.say(f'evaluate: {"allowed (--allow-flicker)" if ctx.s.allow_flicker else "refused"}: {why}')
+    if ctx.s.allow_flicker:
+        return cand, {}
+    return {c: it for c, it in cand.items() if c not in refused}, refused
+
+
+def _select(ctx, nets, models, cand, gt, lq, real, flicker=None, iqa=None):
+    """The selection pass: the base and the checkpoints on the held-out pairs and on the real LQ frames (when
+    there are some: ``real``, ``_real_frames``'s, gains their rows and summary), and the choice; candidates that
+    flicker more than the base allows (``flicker``, ``_flicker``'s) are refused unless --allow-flicker. Bicubic
+    runs too, and ``iqa``'s metrics (LPIPS: ``RULE_IQA``) score every model: the rule on both axes
+    (``pipeline.choice.winner``) needs every point's and every --compare model's PSNR and LPIPS, per image."""
+    ctx.say(f'evaluate: the base and {len(cand)} checkpoints (EMA weights) on the held-out pairs, '
+            f'{nets.own_backend} backend' + (', with ' + ' and '.join(n.upper() for n in iqa) if iqa else ''))
+    scored = dict(nets.get({'bicubic': 'bicubic'}), **nets.get(models, own=models))
+    if iqa:  # the rule on both axes aims at the --compare models: they are scored here too
+        try:
+            scored.update(nets.get(ctx.s.compare))
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            raise DomainError(f'--compare: {exc}') from None
+    rows_sel = MT.evaluate(scored, gt, lq, iqa=iqa, progress=not ctx.s.quiet)
+    if not rows_sel:
+        raise DomainError(f'no held-out pairs in {gt} and {lq}', code=1)
+    summ_sel = MT.summarize(rows_sel, list(scored))
+    if real:
+        ctx.say(f'evaluate: the base and the checkpoints on the {real["frames"]} held-out real LQ frames '
+                + ('(against their HR frames), which decide the choice' if real['paired'] else
+                   '(no reference: NIQE, detail against bicubic), which vote with the held-out pairs'))
+        real['rows'] = score_frames(scored, real['lq'], real['gt'], not ctx.s.quiet, iqa=iqa)
+        real['summary'] = MT.summarize(real['rows'], list(scored))
+    match = [m for m in ctx.s.compare if m in scored]
+    chosen, table, reason = choose(summ_sel, 'base', cand, real, match, rows=rows_sel)
+    allowed, refused = _refuse_flicker(ctx, flicker, cand)
+    if refused:
+        chosen, _, reason = choose(summ_sel, 'base', allowed, real, match, rows=rows_sel) if allowed else \
+            ('base', None, 'every checkpoint is refused for flicker')
+        reason += f'; refused for flicker: {"; ".join(refused.values())}'
+    sel = {'summary': summ_sel, 'table': table, 'rows': rows_sel, 'candidates': cand, 'chosen': chosen,
+           'reason': reason, 'flicker': flicker, 'refused_flicker': refused}
+    return dict(sel, shown=finetune_of(sel, chosen))
+
+
+def _real_frames(ctx, part, cropped):
+    """The held-out real LQ frames (``degrade/real_lq``) and their HR frames (``degrade/real_gt``, when the LQ
+    footage is the HR footage made smaller), or None; large frames cut like the pairs (``cropped['real']``)."""
+    folder, gt = ctx.out('degrade') / 'real_lq', ctx.out('degrade') / 'real_gt'
+    if not folder.is_dir() or not list_images(folder):
+        return None
+    paired = gt.is_dir() and bool(list_images(gt))
+    n, out = len(list_images(folder)), part / 'crops' / 'real'
+    if paired:
+        gt, folder, info = C.crop_pairs(gt, folder, out, C.SIZE, C.WHOLE_MAX)
+    else:
+        folder, info = C.crop_frames(folder, out, C.SIZE, C.WHOLE_MAX)
+    cropped['real'] = info
+    if info['cropped']:
+        ctx.say('evaluate: ' + C.line(info, 'real LQ frames'))
+    return {'frames': n, 'lq': str(folder), 'gt': str(gt) if paired else None, 'paired': paired}
+
+
+def _real_sheet(ctx, part, real, ups, others, iqa=None):
+    """The real LQ frames through ``ups`` (bicubic, base, finetuned, the --compare models; contact sheet
+    ``part/real_sheet.png``), merged into ``real``'s rows (which hold the base and every checkpoint)."""
+    ctx.say('evaluate: the real LQ footage: ' + ', '.join(ups))
+    got = {r['image']: r for r in score_frames(ups, real['lq'], real['gt'], not ctx.s.quiet, iqa=iqa,
+                                                sheet=str(part / 'real_sheet.png'), sheet_images=4, crop=256)}
+    for r in real['rows']:
+        r.update(got[r['image']])
+    real.update(models=list(ups), checkpoints=others,
+                summary=dict(real['summary'], **MT.summarize(real['rows'], list(ups))))
+
+
+def _say(ctx, res):
+    """The stage's log lines: the choice, the verdicts, the losses, the real LQ footage's numbers."""
+    exp, real = res['exported'], res['real']
+    chosen, reason = exp['name'], exp['reason']
+    if chosen == 'base' and res['dni']['chosen'] == 0.0:
+        ctx.say('WARNING: NO FINETUNED CHECKPOINT BEATS THE BASE MODEL: THE BASE IS EXPORTED. ' + reason)
+    elif chosen == 'base':
+        ctx.say('evaluate: no checkpoint beats the base, a DNI blend of one does (the DNI rule above). ' + reason)
+    else:
+        ctx.say(f'evaluate: chose {reason}')
+    for line in res['verdicts']['finetuned']:
+        ctx.say(f'evaluate: base vs finetuned, {line}')
+    for line in res['losses']:
+        ctx.say(f'evaluate: NOTE: {line}')
+    if real:
+        r, paired = real['summary'], real['paired']
+        ctx.say(f'evaluate: real LQ footage ({real["frames"]} held-out frames, '
+                + ('against their HR frames): PSNR ' + ', '.join(f'{m} {r[m]["psnr"]:.2f}' for m in real['models'])
+                   + '; ' if paired else 'no reference): ')
+                + 'NIQE ' + ', '.join(f'{m} {r[m]["niqe"]:.2f}' for m in real['models'])
+                + ('; detail ' if paired else '; detail against bicubic ')
+                + ', '.join(f'{m} {r[m]["detail" if paired else "detail_vs_bicubic"]:.2f}' for m in real['models']))
+
+
+def exported_losses(res, final):
+    """Where the exported point (the DNI rule's blend, the finetune or the base) loses to bicubic, the base or a
+    --compare model, with its own numbers: on the held-out pairs and on the real LQ footage (where the blends
+    are run too)."""
+    real = res['real']
+    name, own = exported_point(res)
+    lost = losses(own, name, [m for m in final if m not in (name, 'finetuned')])
+    if real:
+        blends = (res['dni'].get('real') or {}).get('summary') or {}
+        mine = dict(real['summary'], **({name: blends[name]} if name in blends and name not in real['summary']
+                                        else {}))
+        where = 'on the real LQ footage'
+        if name not in mine:  # an older metrics.json: blends were not run on the real frames
+            name, where = 'finetuned', f'{where} (as its checkpoint {res["dni"]["finetune"]}; blends are not run there)'
+        real['losses'] = losses(mine, name, [m for m in real['models'] if m not in (name, 'finetuned')],
+                                where, None if real['paired'] else {'perception': ('niqe', 'blocks')})
+        lost += real['losses']
+    return lost

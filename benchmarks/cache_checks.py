@@ -47,8 +47,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     os.environ['REALESRGAN_PADDLE_HOME'] = args.home or tempfile.mkdtemp(prefix='cache_checks_')
     logging.disable(logging.WARNING)
-    from realesrgan_paddle.inference import export as ex
-    from realesrgan_paddle.inference import graph_check as gc
+    from realesrgan_paddle.inference.export import paddle_export as ex
+    from realesrgan_paddle.checkpoint_io import graph_check as gc
     from realesrgan_paddle.inference.backends import OptimizedGraphCache, PredictorBackend
     from realesrgan_paddle.models import dni, zoo
     from realesrgan_paddle.models.zoo import zoo_cache

@@ -28,8 +28,8 @@ import numpy as np
 from realesrgan_paddle.utils import runtime_env
 
 from .cpu_features import native_bf16 as _native_bf16
-from .export import Export, SCALES, open_export
-from .graph_check import MAX_PARAMS_BYTES, ExportRefused, GraphRefused, check_graph, check_params
+from .export.paddle_export import Export, SCALES, open_export
+from realesrgan_paddle.checkpoint_io.graph_check import MAX_PARAMS_BYTES, ExportRefused, GraphRefused, check_graph, check_params
 
 log = logging.getLogger('inference')
 
@@ -115,7 +115,7 @@ class PredictorBackend:
 
     def __init__(self, infer_dir, device='cpu', threads=None, fp16=False, precision=None, engine='auto',
                  configure=None, native_bf16=None):
-        """``infer_dir``: an export folder, or the ``inference.export.Export`` of one; ``native_bf16``: whether the
+        """``infer_dir``: an export folder, or the ``inference.export.paddle_export.Export`` of one; ``native_bf16``: whether the
         CPU has native bfloat16, when the caller knows (``cpu_features.facts()``), else read here."""
         from paddle import inference as pi
         export = infer_dir if isinstance(infer_dir, Export) else open_export(infer_dir)
@@ -263,7 +263,7 @@ def _openvino_predictor(pi, export, precision, nthreads, fallback):
 def side_dir(export, name):
     """``name`` beside the export (created), or under the user cache when the export is read-only; None if neither.
 
-    ``export``: an ``inference.export.Export`` (its ``side_base``), or an export folder."""
+    ``export``: an ``inference.export.paddle_export.Export`` (its ``side_base``), or an export folder."""
     d = (export if isinstance(export, Export) else open_export(export)).side_base / name
     try:
         d.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from realesrgan_paddle.utils.fileio import atomic_write_text, sha256_file
 
 from . import bf16_check
 from .cpu_features import facts as cpu_facts, native_bf16  # noqa: F401 (native_bf16: the API's)
-from .export import Export, open_export
+from .export.paddle_export import Export, open_export
 
 log = logging.getLogger('inference')
 

@@ -9,8 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
-from realesrgan_paddle.inference import graph_check
-from realesrgan_paddle.inference.export import (ExportRefused, cached_export, export_key, export_static,
+from realesrgan_paddle.checkpoint_io import graph_check
+from realesrgan_paddle.inference.export.paddle_export import (ExportRefused, cached_export, export_key, export_static,
                                                 open_cached_export, open_export)
 from realesrgan_paddle.utils.fileio import sha256_file
 from tests.nets import save_image_like, srvgg

@@ -99,11 +99,11 @@ def _check(seq):
     assert seq[0][0] == 'realesrgan_paddle.inference.upscaler', seq
     assert 'realesrgan_paddle.inference.backends' in {m for m, _ in seq}, seq
     # the export folder's graph check (issue 55) is one call inside open_export, the graph read once
-    assert ('realesrgan_paddle.inference.graph_check', 'check_export_folder') in seq, seq
+    assert ('realesrgan_paddle.checkpoint_io.graph_check', 'check_export_folder') in seq, seq
     assert revisits(seq) == {}, seq
     assert len(climbs(seq)) <= 2, (climbs(seq), seq)
     # the network's spec is read in one visit, right after the export folder's check (its arch within bounds)
-    after = [m for m, _ in seq][[m for m, _ in seq].index('realesrgan_paddle.inference.graph_check') + 1]
+    after = [m for m, _ in seq][[m for m, _ in seq].index('realesrgan_paddle.checkpoint_io.graph_check') + 1]
     assert after == 'realesrgan_paddle.models.specs', seq
 
 
@@ -122,7 +122,7 @@ def test_weights_file_to_predictor(tiny_models, tmp_path, monkeypatch, flags):
 
 def test_export_folder_to_predictor(tiny_models, tmp_path):
     from realesrgan_paddle.inference import Upscaler
-    from realesrgan_paddle.inference.export import cached_export
+    from realesrgan_paddle.inference.export.paddle_export import cached_export
     d = cached_export(tiny_models['rrdb_x2'], cache_root=tmp_path)
     Upscaler(d)
     _check(module_path(lambda: Upscaler(d)))

@@ -14,7 +14,7 @@ def test_a_new_export_folder_gets_the_usual_mode(tiny_models, tmp_path):
     import os
 
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     net, arch = models.load_network(tiny_models['srvgg_x4'])
     old = os.umask(0o022)
     try:
@@ -28,7 +28,7 @@ def test_a_new_export_folder_gets_the_usual_mode(tiny_models, tmp_path):
 def test_export_matches_dynamic_graph_with_dynamic_shapes(tiny_models, tmp_path, name):
     from realesrgan_paddle import models
     from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
-    from realesrgan_paddle.inference.export import export_static, load_info
+    from realesrgan_paddle.inference.export.paddle_export import export_static, load_info
     net, arch = models.load_network(tiny_models[name])
     out = export_static(net, arch, tmp_path / 'infer', source=tiny_models[name])
     assert {'inference.pdmodel', 'inference.pdiparams', 'model_info.json'} <= {p.name for p in out.iterdir()}
@@ -119,7 +119,7 @@ def test_missing_model_is_a_clear_error(tmp_path):
 def test_optimised_graph_cache_is_reused_and_exact(tiny_models, tmp_path):
     from realesrgan_paddle import models
     from realesrgan_paddle.inference.backends import PredictorBackend
-    from realesrgan_paddle.inference.export import export_static, open_export
+    from realesrgan_paddle.inference.export.paddle_export import export_static, open_export
     net, arch = models.load_network(tiny_models['rrdb_x4'])
     d = export_static(net, arch, tmp_path / 'infer')
     x = np.random.default_rng(2).random((1, 3, 20, 28), dtype=np.float32)
@@ -136,7 +136,7 @@ def test_optimised_graph_cache_is_reused_and_exact(tiny_models, tmp_path):
 
 def _export(tiny_models, name, path):
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     net, arch = models.load_network(tiny_models[name])
     return export_static(net, arch, path), net
 
@@ -152,7 +152,7 @@ def test_openvino_and_onednn_engines_agree(tiny_models, tmp_path, name, monkeypa
     auto = PredictorBackend(d)
     if auto.engine != 'openvino':
         pytest.skip('this Paddle build has no OpenVINO engine')
-    from realesrgan_paddle.inference.export import open_export
+    from realesrgan_paddle.inference.export.paddle_export import open_export
     assert not any(cwd.iterdir())  # OpenVINO's compiled blobs go to the user cache, not into ./__cache__
     assert any((open_export(d).side_base / '_openvino_cache').iterdir()) and not (d / '_openvino_cache').exists()
     onednn, dyn = PredictorBackend(d, engine='onednn'), DynamicBackend(net)
@@ -169,7 +169,7 @@ def _export_raw_srvgg(tiny_models, path, monkeypatch):
     """The tiny SRVGG traced as it is (``prelu`` and ``pixel_shuffle``, which OpenVINO cannot convert),
     not in its ArchSpec's convertible export form."""
     import dataclasses
-    import realesrgan_paddle.inference.export as export
+    import realesrgan_paddle.inference.export.paddle_export as export
     plain = export._export_layer
     monkeypatch.setattr(export, '_export_layer',
                         lambda net, spec: plain(net, dataclasses.replace(spec, export_layer=None)))
@@ -230,7 +230,7 @@ def test_a_cached_export_runs_on_its_specs_engine_now(tmp_path):
 
     from realesrgan_paddle import models
     from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
-    from realesrgan_paddle.inference.export import EXPORT_REV, open_cached_export, open_export
+    from realesrgan_paddle.inference.export.paddle_export import EXPORT_REV, open_cached_export, open_export
     from tests.models.tiny_archs import TINY_ARCHS
     paddle.seed(0)
     arch = TINY_ARCHS['SPAN']

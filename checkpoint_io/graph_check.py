@@ -184,6 +184,7 @@ MAX_INFO_BYTES = 64 << 10  # model_info.json and the .onnx sidecar: a few hundre
 SCALES = (1, 2, 3, 4, 8)
 MAX_MOD = 64  # a network's pad multiple (models.pad_multiple: an unshuffle factor, a window size)
 MAX_PARAMS_BYTES = 8 << 30  # inference.pdiparams: 67 MB for x4plus
+EXPORT_FILES = ('inference.pdmodel', 'inference.pdiparams')
 
 
 class ExportRefused(ValueError):
@@ -267,29 +268,28 @@ def check_export_folder(path, digests=None):
     return digest, info
 
 
-def export_readers(folder):
-    """``{file name: reader(f, sha256)}`` for ``store.open``: an export's graph checked and its parameters walked
-    on the bytes the store hashes (one open of each file), remembered by sha256 for ``check_export_folder``."""
+def export_readers(folder, names=EXPORT_FILES, optimized=False):
+    """``{file name: reader(f, sha256)}`` for ``store.open``: an export's graph (``names[0]``; ``optimized``: the
+    oneDNN graph Paddle Inference writes) checked and its parameters (``names[1]``) walked on the bytes the store
+    hashes (one open of each file), remembered by sha256 for ``check_export_folder``."""
     def graph(f, digest):
         data = f.read(MAX_GRAPH_BYTES + 1)
         if len(data) > MAX_GRAPH_BYTES:
-            raise ExportRefused(f'{folder / EXPORT_FILES[0]}: the graph is more than {MAX_GRAPH_BYTES:,} bytes')
+            raise ExportRefused(f'{folder / names[0]}: the graph is more than {MAX_GRAPH_BYTES:,} bytes')
         try:
-            check_graph(folder / EXPORT_FILES[0], data)
+            check_graph(folder / names[0], data, optimized)
         except GraphRefused as e:
             raise ExportRefused(str(e)) from None
-        _CHECKED.add(hashlib.sha256(data).hexdigest())
+        if not optimized:
+            _CHECKED.add(hashlib.sha256(data).hexdigest())
 
     def params(f, digest):
-        walk_params(f, folder / EXPORT_FILES[1], MAX_PARAMS_BYTES)
+        walk_params(f, folder / names[1], MAX_PARAMS_BYTES)
         _WALKED.add(digest)
-    return {EXPORT_FILES[0]: graph, EXPORT_FILES[1]: params}
+    return {names[0]: graph, names[1]: params}
 
 
 _WALKED = set()  # parameter files' sha256s this process walked (``export_readers``): memory only, never a file
-
-
-EXPORT_FILES = ('inference.pdmodel', 'inference.pdiparams')
 
 
 def check_graph_file(graph):

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from realesrgan_paddle import store
+from realesrgan_paddle.checkpoint_io.graph_check import ExportRefused, export_readers
 from realesrgan_paddle.utils import runtime_env
 
 from .cpu_features import native_bf16 as _native_bf16
 from .export.paddle_export import Export, SCALES, open_export
-from realesrgan_paddle.checkpoint_io.graph_check import MAX_PARAMS_BYTES, ExportRefused, GraphRefused, check_graph, check_params
 
 log = logging.getLogger('inference')
 
@@ -197,7 +198,7 @@ def _native_predictor(pi, export, kind, idx, precision, nthreads, configure=None
     use_cache = configure is None and kind == 'cpu' and precision == 'fp32'
     cache = OptimizedGraphCache(export) if use_cache else None
     hit = bool(cache and cache.ready())
-    if hit:
+    if hit:  # the store's entry, checked
         cfg = pi.Config(str(cache.model), str(cache.params))
     else:
         cfg = pi.Config(str(infer_dir / 'inference.pdmodel'), str(infer_dir / 'inference.pdiparams'))
@@ -281,42 +282,41 @@ def _first_line(exc):
 
 
 class OptimizedGraphCache:
-    """Where the oneDNN-optimised graph of an export lives, and whether it is still valid.
+    """The oneDNN-optimised graph of an export: an entry of the store (kind ``onednn``, keyed by the export's side
+    key; its record: made from the export's files, by this Paddle version). ``ready`` asks the store whether the
+    kept one is ours, its graph checked (a oneDNN graph's fused ops allowed) and its parameters walked on the bytes
+    the store hashes, as the export's own are: the user cache is no safer than an export folder. ``begin`` points
+    Paddle at a temporary folder, ``commit`` hands what it wrote to the store."""
 
-    Valid means: written by the same Paddle version from the same
-    inference.pdmodel/.pdiparams (size and mtime), and passing the graph check
-    at each use (``ready``). Written atomically: the files go to a temporary
-    directory that is renamed when complete.
-    """
+    FILES = ('_optimized.pdmodel', '_optimized.pdiparams')
 
     def __init__(self, export):
         import paddle
-        infer_dir = export.dir
-        st = [(infer_dir / n).stat() for n in ('inference.pdmodel', 'inference.pdiparams')]
-        self.stamp = f'{paddle.__version__}|' + '|'.join(f'{s.st_size}:{s.st_mtime_ns}' for s in st)
-        self.dir = export.side_base / '_onednn_opt'
-        self.model, self.params = self.dir / '_optimized.pdmodel', self.dir / '_optimized.pdiparams'
+        self.key, self.root = export.key, export.store_root
+        self.facts = {'made_from': export.made_from, 'revision': paddle.__version__}
+        self.model = self.params = None
 
     def ready(self):
-        """True when the kept graph can be used: its stamp matches, and it passes the graph check (a oneDNN graph's
-        fused ops allowed) and the parameters' walk, as the export's own graph does: the user cache is no safer
-        than an export folder (a planted graph with a ``save`` op and a matching stamp wrote a file outside)."""
+        """True when the kept graph can be used (``model`` and ``params`` then name its files)."""
+        folder = store.entry_dir('onednn', self.key, self.root)
         try:
-            if (self.dir / 'stamp').read_text() != self.stamp or not self.model.is_file() or not self.params.is_file():
-                return False
-            check_graph(self.model, optimized=True)
-            check_params(self.params, MAX_PARAMS_BYTES)
-        except (GraphRefused, ExportRefused) as e:
+            entry = store.open('onednn', self.key, self.facts, self.root,
+                               export_readers(folder, self.FILES, optimized=True))
+        except ExportRefused as e:
             log.warning('%s; not used, the graph is optimised again', e)
             return False
         except OSError:
             return False
+        if entry is None:
+            return False
+        self.model, self.params = (entry.path(n) for n in self.FILES)
         return True
 
     def begin(self, cfg):
         try:
-            self.dir.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix='._onednn_opt.', dir=str(self.dir.parent)))
+            parent = store.entry_dir('onednn', self.key, self.root).parent
+            parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix='._onednn_opt.', dir=str(parent)))
         except OSError:
             return None
         cfg.set_optim_cache_dir(str(tmp))
@@ -324,12 +324,12 @@ class OptimizedGraphCache:
         return tmp
 
     def commit(self, tmp):
+        def fill(folder):
+            for name in self.FILES:
+                os.replace(tmp / name, folder / name)
         try:
-            if (tmp / '_optimized.pdmodel').is_file() and (tmp / '_optimized.pdiparams').is_file():
-                (tmp / 'stamp').write_text(self.stamp)
-                if self.dir.exists():
-                    shutil.rmtree(self.dir, ignore_errors=True)
-                os.replace(tmp, self.dir)
+            if all((tmp / n).is_file() for n in self.FILES):
+                store.write('onednn', self.key, fill, self.facts, self.root)
         except OSError as e:  # another process won the race, or the disk is read-only: no cache, no harm
             log.debug('could not keep the optimised graph: %s', e)
         finally:

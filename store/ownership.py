@@ -1,5 +1,5 @@
-"""The one answer to "is this cached entry ours" (``check_entry``), and the writing that makes it true (``write_entry``).
-The threat model is the package's (``store/__init__.py``)."""
+"""The one answer to "is this cached entry ours" (``check_entry``), and the writing that makes it true
+(``write_entry``). The threat model is the package's (``store/__init__.py``)."""
 import hashlib
 import json
 import logging
@@ -173,7 +173,8 @@ def _read_record(folder):
 
 def _own_digest(p, size, reader):
     """The sha256 of ``p``, a regular file of this user with one name: from this process's memory when its identity
-    is one already hashed, else read once (``reader(f, sha256)`` then sees the same open file). ``NotOurs`` otherwise."""
+    is one already hashed, else read once (``reader(f, sha256)`` then sees the same open file). ``NotOurs``
+    otherwise."""
     try:
         st = os.lstat(p)
     except OSError as e:
@@ -212,7 +213,8 @@ def _check_facts(folder, rec, expect):
 def check_entry(folder, kind, key, expect=None, readers=None):
     """``Entry`` of ``folder`` when it is this program's entry ``kind``/``key`` (the package's docstring says what
     that means), with the facts ``expect``; ``readers``: ``{name: reader(f, sha256)}`` run on a file's bytes
-    the time it is hashed (the graph check). ``NotOurs`` (one line) otherwise; FileNotFoundError when there is nothing."""
+    the time it is hashed (the graph check). ``NotOurs`` (one line) otherwise; FileNotFoundError when there is
+    nothing."""
     if not os.path.lexists(folder):
         raise FileNotFoundError(folder)
     if os.path.islink(folder) or not folder.is_dir():

@@ -123,8 +123,9 @@ def write_export_files(net, arch, folder, source=None):
 
 
 def export_static(net, arch, out_dir, source=None):
-    """Write ``out_dir/inference.pdmodel``, ``inference.pdiparams`` and ``model_info.json`` atomically (a folder of
-    the user's: ``tools/export_model.py``, the pipeline; the cache's exports are the store's, ``open_cached_export``)."""
+    """Write ``out_dir/inference.pdmodel``, ``inference.pdiparams`` and ``model_info.json`` atomically (a folder
+    of the user's: ``tools/export_model.py``, the pipeline; the cache's exports are the store's:
+    ``open_cached_export``)."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out_dir.name}.', dir=str(out_dir.parent)))
@@ -174,12 +175,25 @@ class Export(NamedTuple):
         side_base: where files that belong to it go (verdicts, compiled blobs, the optimised graph): a
             folder of the user cache named from the export's path and its graph's sha256. Never the export
             folder itself: a cache that came in a folder would be trusted, and run, without the graph check.
+        made_from: what the store's entries made from it (its oneDNN graph, its bf16 verdicts) record: the
+            graph's sha256 and the parameters' (a store entry's), or their size and mtime (a user's folder).
     """
 
     dir: Path
     info: dict
     cpu_engine: str
     side_base: Path
+    made_from: dict = {}
+
+    @property
+    def key(self):
+        """The name of this export's entries in the store (the side folder's name)."""
+        return self.side_base.name
+
+    @property
+    def store_root(self):
+        """The user cache the store of its entries is in."""
+        return self.side_base.parent.parent
 
 
 def open_export(path, user_cache=None, digests=None):
@@ -196,13 +210,17 @@ def open_export(path, user_cache=None, digests=None):
         user_cache = cache_root()
     digest, info = check_export_folder(path, digests)
     info = info or {}
+    params = (digests or {}).get(EXPORT_FILES[1])
+    if params is None:
+        st = os.stat(path / EXPORT_FILES[1])
+        params = [st.st_size, st.st_mtime_ns]
     key = hashlib.sha256(f'{path.resolve()}|{digest}'.encode()).hexdigest()[:20]
     engine = info.get('cpu_engine')
     if engine is None:  # written before model_info.json named it: ask the network's spec
         from realesrgan_paddle import models
         spec = models.find_spec((info.get('arch') or {}).get('type'))
         engine = spec.cpu_engine if spec else 'onednn'
-    return Export(path, info, engine, Path(user_cache) / 'side' / key)
+    return Export(path, info, engine, Path(user_cache) / 'side' / key, {'graph': digest, 'params': params})
 
 
 def export_key(digest, arch_override=None):

@@ -171,10 +171,10 @@ def _read_record(folder):
     return rec
 
 
-def _own_digest(p, size, reader):
-    """The sha256 of ``p``, a regular file of this user with one name: from this process's memory when its identity
-    is one already hashed, else read once (``reader(f, sha256)`` then sees the same open file). ``NotOurs``
-    otherwise."""
+def _own_digest(p, want, reader):
+    """The sha256 of ``p``, a regular file of this user with one name whose size and sha256 are ``want``'s: from
+    this process's memory when its identity is one already hashed, else read once (``reader(f, sha256)`` then sees
+    the same open file, once its sha256 is the recorded one). ``NotOurs`` otherwise."""
     try:
         st = os.lstat(p)
     except OSError as e:
@@ -185,10 +185,19 @@ def _own_digest(p, size, reader):
     if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or not mine:
         raise NotOurs(f'{p}: {"a hard link" if st.st_nlink != 1 else "not a regular file of this user"}, '
                       'not a file of this program')
-    if st.st_size != size:
-        raise NotOurs(f'{p}: {st.st_size} bytes, its record says {size}')
-    if _identity(st) in _DIGESTS:
-        return _DIGESTS[_identity(st)]
+    if st.st_size != want['size']:
+        raise NotOurs(f'{p}: {st.st_size} bytes, its record says {want["size"]}')
+    digest = _DIGESTS.get(_identity(st))
+    if digest is None:
+        digest = _read_own(p, st, want, reader)
+    if digest != want.get('sha256'):
+        raise NotOurs(f'{p}: not the file its record names (another sha256)')
+    return digest
+
+
+def _read_own(p, st, want, reader):
+    """``p`` hashed through a descriptor that is still ``st``'s file, and given to ``reader`` when it is the
+    recorded one."""
     try:
         fd = open_own_file(p)
     except (NotOwnFileError, OSError) as e:
@@ -197,7 +206,7 @@ def _own_digest(p, size, reader):
         if _identity(os.fstat(fd)) != _identity(st):
             raise NotOurs(f'{p}: changed while it was checked')
         digest = _hash_fd(fd)
-        if reader is not None:
+        if digest == want.get('sha256') and reader is not None:
             f.seek(0)
             reader(f, digest)
     _DIGESTS[_identity(st)] = digest
@@ -231,9 +240,7 @@ def check_entry(folder, kind, key, expect=None, readers=None):
     for name, want in sorted(files.items()):
         if not isinstance(want, dict) or not isinstance(want.get('size'), int):
             raise NotOurs(f'{folder / RECORD}: not a record of this program')
-        digests[name] = _own_digest(folder / name, want['size'], (readers or {}).get(name))
-        if digests[name] != want.get('sha256'):
-            raise NotOurs(f'{folder / name}: not the file its record names (another sha256)')
+        digests[name] = _own_digest(folder / name, want, (readers or {}).get(name))
     _check_facts(folder, rec, expect)
     return Entry(folder, rec, digests)
 

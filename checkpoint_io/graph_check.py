@@ -98,22 +98,22 @@ class AllowList(NamedTuple):
 
 
 def allowed():
-    """The ``AllowList`` now: the plumbing above plus the union of the registered networks' ``export_ops``
-    (``models.specs.DECLARED_OPS``, kept in step with the registry: a network registered later counts), built
-    again only when either changes."""
-    from realesrgan_paddle.models import specs  # paddle: loaded when a graph is checked, not with inference's imports
-    sources = (specs.DECLARED_OPS, LEGACY_BASE, LEGACY_BASE_ATTRS, PIR_BASE, PIR_BASE_ATTRS)
-    built, lists = _ALLOWED.get('built', ((), None))
-    if len(built) != len(sources) or any(a is not b for a, b in zip(built, sources)):
-        declared = sources[0]
-        legacy, legacy_attrs = LEGACY_BASE | declared.legacy, LEGACY_BASE_ATTRS | declared.legacy_attrs
-        lists = AllowList(legacy, legacy_attrs, PIR_BASE | declared.pir, PIR_BASE_ATTRS | declared.pir_attrs,
-                          legacy | FUSED_OPS, legacy_attrs | FUSED_ATTRS)
-        _ALLOWED['built'] = sources, lists
-    return lists
+    """The ``AllowList`` now: the plumbing above plus the union of the registered networks' ``export_ops``, which
+    the networks' registry declares here (``declare``, called by ``models.specs`` at each change: a network
+    registered later counts). Until a registry declares, only the plumbing passes."""
+    return _ALLOWED['lists']
 
 
-_ALLOWED = {}  # 'built': (what the AllowList was made from, compared by identity: no call into models; the lists)
+def declare(ops):
+    """Make the allow-list the plumbing plus ``ops`` (an object with ``legacy``, ``legacy_attrs``, ``pir`` and
+    ``pir_attrs`` sets: ``models.export_ops.ExportOps``, the union of the registered specs')."""
+    legacy, legacy_attrs = LEGACY_BASE | ops.legacy, LEGACY_BASE_ATTRS | ops.legacy_attrs
+    _ALLOWED['lists'] = AllowList(legacy, legacy_attrs, PIR_BASE | ops.pir, PIR_BASE_ATTRS | ops.pir_attrs,
+                                  legacy | FUSED_OPS, legacy_attrs | FUSED_ATTRS)
+
+
+_ALLOWED = {'lists': AllowList(LEGACY_BASE, LEGACY_BASE_ATTRS, PIR_BASE, PIR_BASE_ATTRS, LEGACY_BASE | FUSED_OPS,
+                              LEGACY_BASE_ATTRS | FUSED_ATTRS)}  # the plumbing only, until ``declare``
 
 
 # PIR writes an optional input left out as value %0 (never an op's output); these slots may hold it: the

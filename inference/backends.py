@@ -16,6 +16,7 @@ or ``pixel_shuffle``, a build without it), ``auto`` falls back to oneDNN.
 bf16 runs on the OpenVINO engine only; ``inference/precision.py`` decides
 when it is the default.
 """
+import functools
 import logging
 import os
 import shutil
@@ -298,10 +299,9 @@ class OptimizedGraphCache:
 
     def ready(self):
         """True when the kept graph can be used (``model`` and ``params`` then name its files)."""
-        folder = store.entry_dir('onednn', self.key, self.root)
         try:
             entry = store.open('onednn', self.key, self.facts, self.root,
-                               export_readers(folder, self.FILES, optimized=True))
+                               functools.partial(export_readers, names=self.FILES, optimized=True))
         except ExportRefused as e:
             log.warning('%s; not used, the graph is optimised again', e)
             return False

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping, NamedTuple, Optional
 
+from realesrgan_paddle.checkpoint_io import graph_check
 from realesrgan_paddle.checkpoint_io.objects import clean, quote
 
 from .export_ops import NONE, ExportOps
@@ -317,8 +318,8 @@ class ArchSpec:
 _SPECS = {}
 # type -> class, kept in step with the registry (read by training.schema)
 NETWORKS = {}
-# the union of the registered specs' export_ops, kept in step with the registry: read by checkpoint_io.graph_check as
-# an attribute (a new object at each change), so that the check calls nothing in this room
+# the union of the registered specs' export_ops, kept in step with the registry and declared to
+# checkpoint_io.graph_check at each change (the check, a room below, calls nothing in this one)
 DECLARED_OPS = NONE
 
 
@@ -328,6 +329,7 @@ def _declare():
     for spec in _SPECS.values():
         union = union | spec.export_ops
     DECLARED_OPS = union
+    graph_check.declare(union)
 
 
 def register(spec, replace=False):

@@ -19,8 +19,10 @@ MAX_RECORD_BYTES = 64 << 10  # a record is a few hundred bytes
 MAX_FILES = 16
 log = logging.getLogger('store')
 
-# file identity (device, inode, size, mtime, ctime) -> its sha256: this process only, never a file
+# file identity (device, inode, size, mtime, ctime) -> its sha256, and a record's identity -> the record read: this
+# process only, never a file
 _DIGESTS = {}
+_RECORDS = {}
 
 
 class NotOurs(ValueError):
@@ -128,6 +130,7 @@ def write_entry(kind, key, files, facts, root=None):
             json.dump(record, f, indent=1, sort_keys=True)
             f.flush()
             os.fsync(f.fileno())
+            _RECORDS[_identity(os.fstat(f.fileno()))] = _plain(record)
         _fsync_dir(tmp)
         _remove(final)
         os.replace(tmp, final)
@@ -150,8 +153,29 @@ def _remove(folder):
 
 
 # ---------------------------------------------------------------- checking
+def _own_stat(p):
+    """``os.lstat(p)`` when ``p`` is a regular file of this user with one name; ``NotOurs`` otherwise."""
+    try:
+        st = os.lstat(p)
+    except OSError as e:
+        raise NotOurs(f'{p}: cannot read it ({e.strerror})') from None
+    mine = not hasattr(os, 'getuid') or st.st_uid == os.getuid()
+    if stat.S_ISLNK(st.st_mode):
+        raise NotOurs(f'{p}: a symbolic link, not a file of this program')
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or not mine:
+        raise NotOurs(f'{p}: {"a hard link" if st.st_nlink != 1 else "not a regular file of this user"}, '
+                      'not a file of this program')
+    return st
+
+
 def _read_record(folder):
+    """The record of ``folder``, read (bounded) once per process while the file is unchanged."""
     p = folder / RECORD
+    if not os.path.lexists(p):
+        raise NotOurs(f'{folder}: no record (not made by this version of the program)')
+    st = _own_stat(p)
+    if _identity(st) in _RECORDS:
+        return _RECORDS[_identity(st)]
     try:
         fd = open_own_file(p)
     except NotOwnFileError as e:
@@ -168,28 +192,20 @@ def _read_record(folder):
         raise NotOurs(f'{p}: not a record of this program (not JSON)') from None
     if not isinstance(rec, dict) or rec.get('format') != FORMAT or not isinstance(rec.get('files'), dict):
         raise NotOurs(f'{p}: not a record of this program (or of an older version)')
+    _RECORDS[_identity(st)] = rec
     return rec
 
 
-def _own_digest(p, want, reader):
+def _own_digest(p, want, readers):
     """The sha256 of ``p``, a regular file of this user with one name whose size and sha256 are ``want``'s: from
-    this process's memory when its identity is one already hashed, else read once (``reader(f, sha256)`` then sees
-    the same open file, once its sha256 is the recorded one). ``NotOurs`` otherwise."""
-    try:
-        st = os.lstat(p)
-    except OSError as e:
-        raise NotOurs(f'{p}: cannot read it ({e.strerror})') from None
-    mine = not hasattr(os, 'getuid') or st.st_uid == os.getuid()
-    if stat.S_ISLNK(st.st_mode):
-        raise NotOurs(f'{p}: a symbolic link, not a file of this program')
-    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or not mine:
-        raise NotOurs(f'{p}: {"a hard link" if st.st_nlink != 1 else "not a regular file of this user"}, '
-                      'not a file of this program')
+    this process's memory when its identity is one already hashed, else read once (its reader, ``reader(f,
+    sha256)``, then sees the same open file, once its sha256 is the recorded one). ``NotOurs`` otherwise."""
+    st = _own_stat(p)
     if st.st_size != want['size']:
         raise NotOurs(f'{p}: {st.st_size} bytes, its record says {want["size"]}')
     digest = _DIGESTS.get(_identity(st))
     if digest is None:
-        digest = _read_own(p, st, want, reader)
+        digest = _read_own(p, st, want, readers.get(p.name))
     if digest != want.get('sha256'):
         raise NotOurs(f'{p}: not the file its record names (another sha256)')
     return digest
@@ -219,10 +235,23 @@ def _check_facts(folder, rec, expect):
             raise NotOurs(f'{folder}: made from other {k} than asked for (its record: {str(rec.get(k))[:80]})')
 
 
+class _Readers:
+    """``readers`` given as a dict, or as a function of the entry's folder that makes it, called only when a file
+    is read (never when every file's digest is remembered)."""
+
+    def __init__(self, readers, folder):
+        self.readers, self.folder = readers, folder
+
+    def get(self, name):
+        if callable(self.readers):
+            self.readers = self.readers(self.folder)
+        return (self.readers or {}).get(name)
+
+
 def check_entry(folder, kind, key, expect=None, readers=None):
     """``Entry`` of ``folder`` when it is this program's entry ``kind``/``key`` (the package's docstring says what
     that means), with the facts ``expect``; ``readers``: ``{name: reader(f, sha256)}`` run on a file's bytes
-    the time it is hashed (the graph check). ``NotOurs`` (one line) otherwise; FileNotFoundError when there is
+    the time it is hashed (the graph check), or a function of the folder that returns them. ``NotOurs`` (one line) otherwise; FileNotFoundError when there is
     nothing."""
     if not os.path.lexists(folder):
         raise FileNotFoundError(folder)
@@ -236,11 +265,11 @@ def check_entry(folder, kind, key, expect=None, readers=None):
     if names != set(files) or not files:
         raise NotOurs(f'{folder}: holds {", ".join(sorted(names ^ set(files)))[:120]}, which its record does not '
                       'list' if names - set(files) else f'{folder}: a file of its record is missing')
-    digests = {}
+    digests, readers = {}, _Readers(readers, folder)
     for name, want in sorted(files.items()):
         if not isinstance(want, dict) or not isinstance(want.get('size'), int):
             raise NotOurs(f'{folder / RECORD}: not a record of this program')
-        digests[name] = _own_digest(folder / name, want, (readers or {}).get(name))
+        digests[name] = _own_digest(folder / name, want, readers)
     _check_facts(folder, rec, expect)
     return Entry(folder, rec, digests)
 

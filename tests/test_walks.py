@@ -1,4 +1,4 @@
-"""One image's walk stays what docs/DESIGN.md draws ("One image's and one video's walk, before and after issue 72"):
+"""One image's walk stays what docs/DESIGN.md draws ("One image's walk with the store (issue 80)"):
 ``python tools/infer.py -i assets/example_lq.png -o OUT -n realesr-animevideov3``, measured by
 ``benchmarks/call_walk.py`` (the tool's ``main`` under ``sys.settrace``: the project's files whose functions run,
 imports left out), enters no more files than the table's "after, one image" row says, and the row still says what
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ROW = 'after, one image'
+ROW = 'with the store, one image'
 COMMAND = ['infer', '-i', 'assets/example_lq.png', '-n', 'realesr-animevideov3']
 STALE = 2  # files: fewer than the table says by more than this, and the table is out of date
 VISITS = 0.02  # visits vary by one or two between runs (which thread reports progress first)

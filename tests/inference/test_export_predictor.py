@@ -90,7 +90,7 @@ def test_auto_backend_exports_once_and_reuses(tiny_models, tmp_path):
     from realesrgan_paddle.inference import Upscaler
     up = Upscaler(tiny_models['srvgg_x4'], cache_root=tmp_path)
     assert up.backend.name == 'predictor'
-    dirs = list((tmp_path / 'infer').iterdir())
+    dirs = list((tmp_path / 'store' / 'export').iterdir())
     assert len(dirs) == 1 and (dirs[0] / 'inference.pdmodel').is_file()
     stamp = (dirs[0] / 'inference.pdmodel').stat().st_mtime_ns
     Upscaler(tiny_models['srvgg_x4'], cache_root=tmp_path)
@@ -117,15 +117,16 @@ def test_missing_model_is_a_clear_error(tmp_path):
 
 
 def test_optimised_graph_cache_is_reused_and_exact(tiny_models, tmp_path):
-    from realesrgan_paddle import models
+    from realesrgan_paddle import models, store
     from realesrgan_paddle.inference.backends import PredictorBackend
     from realesrgan_paddle.inference.export.paddle_export import export_static, open_export
     net, arch = models.load_network(tiny_models['rrdb_x4'])
     d = export_static(net, arch, tmp_path / 'infer')
     x = np.random.default_rng(2).random((1, 3, 20, 28), dtype=np.float32)
     first = PredictorBackend(d, engine='onednn')
-    side = open_export(d).side_base  # the user cache, never the export folder (a shipped cache is not trusted)
-    assert not first.opt_cache_hit and (side / '_onednn_opt' / '_optimized.pdmodel').is_file()
+    export = open_export(d)  # the user cache's store, never the export folder (a shipped cache is not trusted)
+    kept = store.entry_dir('onednn', export.key, export.store_root)
+    assert not first.opt_cache_hit and (kept / '_optimized.pdmodel').is_file()
     assert not (d / '_onednn_opt').exists()
     second = PredictorBackend(d, engine='onednn')
     assert second.opt_cache_hit

@@ -68,7 +68,7 @@ PIR_BASE_ATTRS = frozenset({
 # ProgramDesc AttrType values allowed: INT FLOAT STRING INTS FLOATS STRINGS BOOLEAN BOOLEANS LONG LONGS
 # FLOAT64S FLOAT64 (not BLOCK/BLOCKS, VAR/VARS, SCALAR/SCALARS)
 LEGACY_ATTR_TYPES = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 15})
-# the oneDNN-optimised graph Paddle Inference writes for a CPU fp32 predictor (``_onednn_opt/`` in the user cache,
+# the oneDNN-optimised graph Paddle Inference writes for a CPU fp32 predictor (the store's kind ``onednn``,
 # ``inference.backends.OptimizedGraphCache``): the allowed legacy ops plus the fused ops and their attributes that
 # Paddle Inference's passes write, whatever the network (collected from each network's optimised graph:
 # tests/inference/test_cache_trust.py keeps the lists true); one that holds anything else is not used, and the

@@ -104,7 +104,7 @@ class PredictorBackend:
     'onednn'. ``self.engine`` says which one runs.
 
     CPU fp32 keeps the oneDNN-optimised graph that the first creation produces
-    (``_onednn_opt/`` beside the model, else under the user cache) and loads it
+    (an entry of the store, kind ``onednn``, in the user cache) and loads it
     with only the placement pass afterwards: creation drops from seconds to a
     fraction of one, with the same output.
 

@@ -66,8 +66,12 @@ def animevideov3(tmp_path_factory):
 
 
 def _verdicts(d):
+    """The verdict files the store keeps for the export ``d`` (one per machine and tolerance)."""
+    from realesrgan_paddle import store
     from realesrgan_paddle.inference.export.paddle_export import open_export
-    return sorted((open_export(d).side_base / '_precision').glob('bf16_verdict-*.json'))
+    export = open_export(d)
+    kind = store.entry_dir('bf16', export.key, export.store_root).parent
+    return sorted(kind.glob(f'{export.key}-*/verdict.json'))
 
 
 def test_default_precision_is_checked_bf16(animevideov3, photo, caplog):

@@ -40,7 +40,6 @@ from typing import NamedTuple, Optional
 from realesrgan_paddle import store
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 from realesrgan_paddle.models import find_spec
-from realesrgan_paddle.utils.download import download, refuse_offline
 from realesrgan_paddle.utils.fileio import cache_root, sha256_file
 from realesrgan_paddle.utils.progress import Steps
 
@@ -515,6 +514,7 @@ def convert_wheel_file(entry, dst, progress=True):
 def download_and_convert(entry, progress=True, url=None, dst=None):
     """Download the release file (resumable, sha256-checked) and convert it into ``dst`` (by default the cached
     ``.pdparams``, through the store)."""
+    from realesrgan_paddle.utils.download import download, refuse_offline
     converted, _ = cached_paths(entry)
     if dst is None:
         return _keep(entry, converted, lambda d: download_and_convert(entry, progress, url, d))[0]

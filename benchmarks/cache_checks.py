@@ -10,10 +10,10 @@ The files are in the page cache, as in a run that follows another. Printed: the 
 of
 
 - the graph check of x4plus's export (0.52 MB, 1,866 ops; before: skipped when ``graph_ok/<sha>-1`` existed);
-- ``open_cached_export`` of x4plus: the parameters' header walk, the graph check and the export's binding to its
-  weights (their sha256 and the files' sha256s in ``model_info.json``: the 67 MB of parameters hashed);
-- the zoo's check of x4plus's cached file (``models.zoo.zoo_cache``: the 67 MB checkpoint read, its arch checked);
-- the check of the kept oneDNN-optimised graph of x4plus (``OptimizedGraphCache.ready``);
+- ``open_cached_export`` of x4plus: the store's check of the export (its record, the 67 MB of parameters hashed,
+  the parameters' header walk and the graph check on the same bytes);
+- the store's check of x4plus's cached weights (``store.open``: the 67 MB file hashed, its record's facts compared);
+- the check of the kept oneDNN-optimised graph of x4plus (``OptimizedGraphCache.ready``: the store's, graph checked);
 - a cached DNI blend of animevideov3 with a copy of itself (computed again and compared);
 beside the sha256 of the weights file, which every run paid before (the export's cache key).
 """
@@ -47,11 +47,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     os.environ['REALESRGAN_PADDLE_HOME'] = args.home or tempfile.mkdtemp(prefix='cache_checks_')
     logging.disable(logging.WARNING)
-    from realesrgan_paddle.inference import export as ex
-    from realesrgan_paddle.inference import graph_check as gc
+    from realesrgan_paddle.inference.export import paddle_export as ex
+    from realesrgan_paddle.checkpoint_io import graph_check as gc
     from realesrgan_paddle.inference.backends import OptimizedGraphCache, PredictorBackend
     from realesrgan_paddle.models import dni, zoo
-    from realesrgan_paddle.models.zoo import zoo_cache
+    from realesrgan_paddle.store import ownership
     from realesrgan_paddle.utils.fileio import cache_root, sha256_file
 
     home = cache_root()
@@ -64,8 +64,9 @@ def main(argv=None):
 
     def forget():
         gc._CHECKED.clear()
-        gc._BOUND.clear()
-        zoo_cache.VERIFIED.clear()
+        gc._WALKED.clear()
+        ownership._DIGESTS.clear()
+        ownership._RECORDS.clear()
 
     rows = [('sha256 of the weights file (paid before too)', median_time(lambda: sha256_file(weights), args.reps),
              None)]
@@ -76,7 +77,8 @@ def main(argv=None):
     rows.append(('open_cached_export, x4plus', median_time(opened, args.reps, forget), median_time(opened, args.reps)))
     fetch = lambda: zoo.fetch_entry(entry, 'ncnn', progress=False)  # noqa: E731
     rows.append(('zoo cache check, x4plus', median_time(fetch, args.reps, forget), median_time(fetch, args.reps)))
-    rows.append(('oneDNN graph kept, check', median_time(opt.ready, args.reps), None))
+    rows.append(('oneDNN graph kept, check', median_time(opt.ready, args.reps, forget),
+                 median_time(opt.ready, args.reps)))
     anime = zoo.fetch_entry(zoo.get_entry('animevideov3'), 'ncnn', progress=False)
     copy = Path(tempfile.mkdtemp()) / 'copy.pdparams'
     copy.write_bytes(anime.read_bytes())

@@ -127,7 +127,7 @@ def _p2o_path(weights):
     out = WORK / (Path(weights).stem + '.p2o.onnx')
     if not out.is_file():
         from realesrgan_paddle import models
-        from realesrgan_paddle.inference.onnx_export import export_onnx
+        from realesrgan_paddle.inference.export.onnx_export import export_onnx
         net, arch = models.load_network(weights)
         export_onnx(net, arch, out, source=weights)
     return out
@@ -226,7 +226,7 @@ def worker(runtime, model, size, reps, out_npy):
         def fwd(a):
             return sess.run(None, {'x': a})[0]
     elif runtime == 'onnx':
-        from realesrgan_paddle.inference.onnx_backend import OnnxBackend
+        from realesrgan_paddle.inference.export.onnx_backend import OnnxBackend
         onnx_file = _p2o_path(weights)
         t0 = time.perf_counter()  # the export is a one-off, cached step: not part of creation
         b = OnnxBackend(onnx_file, threads=int(os.environ.get('OMP_NUM_THREADS', 2)))

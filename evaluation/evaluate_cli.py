@@ -344,7 +344,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     models = _check_args(args)
     notes, flicker = [], {}
-    with contextlib.nullcontext() if args.quiet else log_lines(('inference', 'models')):  # exports say so
+    with contextlib.nullcontext() if args.quiet else log_lines(('inference', 'models', 'store')):  # exports say so
         rows = _run(args, models, notes, flicker)
     _report(args, rows, list(models), notes, flicker)
     return 0

@@ -16,6 +16,7 @@ or ``pixel_shuffle``, a build without it), ``auto`` falls back to oneDNN.
 bf16 runs on the OpenVINO engine only; ``inference/precision.py`` decides
 when it is the default.
 """
+import functools
 import logging
 import os
 import shutil
@@ -25,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from realesrgan_paddle import store
+from realesrgan_paddle.checkpoint_io.graph_check import ExportRefused, export_readers
 from realesrgan_paddle.utils import runtime_env
 
 from .cpu_features import native_bf16 as _native_bf16
-from .export import Export, SCALES, open_export
-from .graph_check import MAX_PARAMS_BYTES, ExportRefused, GraphRefused, check_graph, check_params
+from .export.paddle_export import Export, SCALES, open_export
 
 log = logging.getLogger('inference')
 
@@ -102,7 +104,7 @@ class PredictorBackend:
     'onednn'. ``self.engine`` says which one runs.
 
     CPU fp32 keeps the oneDNN-optimised graph that the first creation produces
-    (``_onednn_opt/`` beside the model, else under the user cache) and loads it
+    (an entry of the store, kind ``onednn``, in the user cache) and loads it
     with only the placement pass afterwards: creation drops from seconds to a
     fraction of one, with the same output.
 
@@ -115,7 +117,7 @@ class PredictorBackend:
 
     def __init__(self, infer_dir, device='cpu', threads=None, fp16=False, precision=None, engine='auto',
                  configure=None, native_bf16=None):
-        """``infer_dir``: an export folder, or the ``inference.export.Export`` of one; ``native_bf16``: whether the
+        """``infer_dir``: an export folder, or the ``inference.export.paddle_export.Export`` of one; ``native_bf16``: whether the
         CPU has native bfloat16, when the caller knows (``cpu_features.facts()``), else read here."""
         from paddle import inference as pi
         export = infer_dir if isinstance(infer_dir, Export) else open_export(infer_dir)
@@ -197,7 +199,7 @@ def _native_predictor(pi, export, kind, idx, precision, nthreads, configure=None
     use_cache = configure is None and kind == 'cpu' and precision == 'fp32'
     cache = OptimizedGraphCache(export) if use_cache else None
     hit = bool(cache and cache.ready())
-    if hit:
+    if hit:  # the store's entry, checked
         cfg = pi.Config(str(cache.model), str(cache.params))
     else:
         cfg = pi.Config(str(infer_dir / 'inference.pdmodel'), str(infer_dir / 'inference.pdiparams'))
@@ -263,7 +265,7 @@ def _openvino_predictor(pi, export, precision, nthreads, fallback):
 def side_dir(export, name):
     """``name`` beside the export (created), or under the user cache when the export is read-only; None if neither.
 
-    ``export``: an ``inference.export.Export`` (its ``side_base``), or an export folder."""
+    ``export``: an ``inference.export.paddle_export.Export`` (its ``side_base``), or an export folder."""
     d = (export if isinstance(export, Export) else open_export(export)).side_base / name
     try:
         d.mkdir(parents=True, exist_ok=True)
@@ -281,42 +283,40 @@ def _first_line(exc):
 
 
 class OptimizedGraphCache:
-    """Where the oneDNN-optimised graph of an export lives, and whether it is still valid.
+    """The oneDNN-optimised graph of an export: an entry of the store (kind ``onednn``, keyed by the export's side
+    key; its record: made from the export's files, by this Paddle version). ``ready`` asks the store whether the
+    kept one is ours, its graph checked (a oneDNN graph's fused ops allowed) and its parameters walked on the bytes
+    the store hashes, as the export's own are: the user cache is no safer than an export folder. ``begin`` points
+    Paddle at a temporary folder, ``commit`` hands what it wrote to the store."""
 
-    Valid means: written by the same Paddle version from the same
-    inference.pdmodel/.pdiparams (size and mtime), and passing the graph check
-    at each use (``ready``). Written atomically: the files go to a temporary
-    directory that is renamed when complete.
-    """
+    FILES = ('_optimized.pdmodel', '_optimized.pdiparams')
 
     def __init__(self, export):
         import paddle
-        infer_dir = export.dir
-        st = [(infer_dir / n).stat() for n in ('inference.pdmodel', 'inference.pdiparams')]
-        self.stamp = f'{paddle.__version__}|' + '|'.join(f'{s.st_size}:{s.st_mtime_ns}' for s in st)
-        self.dir = export.side_base / '_onednn_opt'
-        self.model, self.params = self.dir / '_optimized.pdmodel', self.dir / '_optimized.pdiparams'
+        self.key, self.root = export.key, export.store_root
+        self.facts = {'made_from': export.made_from, 'revision': paddle.__version__}
+        self.model = self.params = None
 
     def ready(self):
-        """True when the kept graph can be used: its stamp matches, and it passes the graph check (a oneDNN graph's
-        fused ops allowed) and the parameters' walk, as the export's own graph does: the user cache is no safer
-        than an export folder (a planted graph with a ``save`` op and a matching stamp wrote a file outside)."""
+        """True when the kept graph can be used (``model`` and ``params`` then name its files)."""
         try:
-            if (self.dir / 'stamp').read_text() != self.stamp or not self.model.is_file() or not self.params.is_file():
-                return False
-            check_graph(self.model, optimized=True)
-            check_params(self.params, MAX_PARAMS_BYTES)
-        except (GraphRefused, ExportRefused) as e:
+            entry = store.open('onednn', self.key, self.facts, self.root,
+                               functools.partial(export_readers, names=self.FILES, optimized=True))
+        except ExportRefused as e:
             log.warning('%s; not used, the graph is optimised again', e)
             return False
         except OSError:
             return False
+        if entry is None:
+            return False
+        self.model, self.params = (entry.path(n) for n in self.FILES)
         return True
 
     def begin(self, cfg):
         try:
-            self.dir.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix='._onednn_opt.', dir=str(self.dir.parent)))
+            parent = store.entry_dir('onednn', self.key, self.root).parent
+            parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix='._onednn_opt.', dir=str(parent)))
         except OSError:
             return None
         cfg.set_optim_cache_dir(str(tmp))
@@ -324,12 +324,12 @@ class OptimizedGraphCache:
         return tmp
 
     def commit(self, tmp):
+        def fill(folder):
+            for name in self.FILES:
+                os.replace(tmp / name, folder / name)
         try:
-            if (tmp / '_optimized.pdmodel').is_file() and (tmp / '_optimized.pdiparams').is_file():
-                (tmp / 'stamp').write_text(self.stamp)
-                if self.dir.exists():
-                    shutil.rmtree(self.dir, ignore_errors=True)
-                os.replace(tmp, self.dir)
+            if all((tmp / n).is_file() for n in self.FILES):
+                store.write('onednn', self.key, fill, self.facts, self.root)
         except OSError as e:  # another process won the race, or the disk is read-only: no cache, no harm
             log.debug('could not keep the optimised graph: %s', e)
         finally:

@@ -33,7 +33,7 @@ from realesrgan_paddle.media.image_io import chw_to_image, image_to_chw, imread
 from realesrgan_paddle.utils.progress import Steps
 
 from .backends import PredictorBackend
-from .export import load_info
+from .export.paddle_export import load_info
 
 CHECK_REV = 4  # 4: 64x64 crops (128x128 before: the check was most of a first run's time)
 MIN_PSNR = 42.0

@@ -5,29 +5,26 @@ whose network runs on the OpenVINO engine, ``Upscaler`` and ``tools/infer.py``
 run bf16 unless fp32 is asked for. The first time an export is used that way on
 a machine, ``inference/bf16_check.py`` runs it in bf16 and fp32 on real photo
 crops and judges the difference against a tolerance a viewer cannot see. The
-verdict is said in one line at that moment and kept in ``_precision/`` beside
-the export (under the user cache when the export is read-only); later runs read
-it and say nothing. A verdict holds for one machine and setup: its file is
-named by the CPU (model name and flags), the Paddle version and the check's
-revision, tolerance and evidence files, and it stores the export's content
-hash, so a changed model is checked again. CPUs without native bf16 run fp32
-without a word.
+verdict is said in one line at that moment and kept in the store (kind ``bf16``);
+later runs read it and say nothing. A verdict holds for one machine and setup: its
+entry is keyed by the export and by the CPU (model name and flags), the Paddle
+version and the check's revision, tolerance and evidence files, and its record says
+what export files it was made from, so a changed model is checked again. CPUs
+without native bf16 run fp32 without a word.
 """
 import hashlib
 import json
 import logging
-from pathlib import Path
 
-from realesrgan_paddle.utils.fileio import atomic_write_text, sha256_file
+from realesrgan_paddle import store
 
 from . import bf16_check
 from .cpu_features import facts as cpu_facts, native_bf16  # noqa: F401 (native_bf16: the API's)
-from .export import Export, open_export
+from .export.paddle_export import Export, open_export
 
 log = logging.getLogger('inference')
 
-VERDICT_PREFIX = 'bf16_verdict-'
-MODEL_FILES = ('inference.pdmodel', 'inference.pdiparams')
+VERDICT = 'verdict.json'
 
 
 def tolerance():
@@ -51,58 +48,37 @@ def machine_key(cpu=None):
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _verdict_path(export, cpu=None):
-    """The verdict file in the export's ``_precision/`` (created), or None when it cannot be made."""
-    d = export.side_base / '_precision'
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return d / f'{VERDICT_PREFIX}{machine_key(cpu)}.json'
+def _verdict_key(export, cpu=None):
+    """The verdict's entry in the store: the export's side key and the machine's."""
+    return f'{export.key}-{machine_key(cpu)}'
 
 
-def _file_stats(infer_dir):
-    return {n: [(Path(infer_dir) / n).stat().st_size, (Path(infer_dir) / n).stat().st_mtime_ns] for n in MODEL_FILES}
-
-
-def _content_hash(infer_dir):
-    return hashlib.sha256(''.join(sha256_file(Path(infer_dir) / n) for n in MODEL_FILES).encode()).hexdigest()
-
-
-def _read(path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _write(path, rec):
-    try:
-        atomic_write_text(path, json.dumps(rec, indent=1))
-    except OSError as e:
-        log.debug('could not keep the bf16 verdict: %s', e)
+def _facts(export):
+    return {'made_from': export.made_from, 'revision': tolerance()}
 
 
 def stored_verdict(export, cpu=None):
     """The kept verdict for this export (an ``Export``) on this machine (``cpu``: ``cpu_features.facts()``, read
-    when None), or None (none yet, or the model changed).
-
-    Same file sizes and times as when it was measured: trusted as is. Otherwise the content hash decides
-    (a copied or re-saved identical export keeps its verdict, with the new times written back).
-    """
+    when None), or None (none yet, or the model changed: the store's entry was made from other files)."""
     export = export if isinstance(export, Export) else open_export(export)
-    path, infer_dir = _verdict_path(export, cpu), export.dir
-    rec = _read(path) if path is not None and path.is_file() else None
-    if not rec or 'bf16' not in rec:
+    entry = store.open('bf16', _verdict_key(export, cpu), _facts(export), export.store_root)
+    if entry is None:
         return None
-    stats = _file_stats(infer_dir)
-    if rec.get('files') == stats:
-        return rec
-    if rec.get('sha256') != _content_hash(infer_dir):
+    try:
+        rec = json.loads(entry.path(VERDICT).read_text())
+    except (OSError, ValueError):
         return None
-    rec['files'] = stats
-    _write(path, rec)
-    return rec
+    return rec if isinstance(rec, dict) and 'bf16' in rec else None
+
+
+def _keep(export, rec, cpu):
+    """Keep the verdict ``rec`` in the store; the entry's folder, or None when it cannot be written."""
+    try:
+        return store.write('bf16', _verdict_key(export, cpu), {VERDICT: json.dumps(rec, indent=1).encode()},
+                           _facts(export), export.store_root).dir
+    except OSError as e:
+        log.debug('could not keep the bf16 verdict: %s', e)
+        return None
 
 
 def decide(export, threads=None, progress=False, cpu=None):
@@ -119,18 +95,14 @@ def decide(export, threads=None, progress=False, cpu=None):
     except Exception as e:  # the OpenVINO engine cannot build or run this graph in bf16
         log.debug('bf16 does not run for %s: %s', infer_dir, e)
         res = {'ran_bf16': False, 'ok': False, 'crops': [], 'error': str(e).splitlines()[0][:200] if str(e) else ''}
-    rec = dict(res, bf16=bool(res['ok']), sha256=_content_hash(infer_dir), files=_file_stats(infer_dir),
-               tolerance=tolerance())
-    path = _verdict_path(export, cpu)
-    if path is not None:
-        _write(path, rec)
-    _say(rec, path)
+    rec = dict(res, bf16=bool(res['ok']), tolerance=tolerance())
+    _say(rec, _keep(export, rec, cpu))
     return rec
 
 
-def _say(rec, path):
-    """The one line of a new verdict."""
-    where = f' (kept in {path.parent})' if path is not None else ''
+def _say(rec, folder):
+    """The one line of a new verdict (``folder``: where it is kept, or None)."""
+    where = f' (kept in {folder})' if folder is not None else ''
     if not rec['ran_bf16']:
         log.info('bf16 does not run for this model here: running fp32%s', where)
         return

@@ -281,7 +281,7 @@ def _one_line(exc):
 def run(args, backend):
     """Run the tool; the ``inference`` logger (and ``models``: the zoo's warnings) writes to stderr meanwhile,
     between progress bars, never into them, and is left as it was found."""
-    with log_lines(('inference', 'models')):
+    with log_lines(('inference', 'models', 'store')):
         return _run(args, backend)
 
 

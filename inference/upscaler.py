@@ -20,12 +20,12 @@ from realesrgan_paddle.utils.progress import Steps, bars_active, is_tty
 from realesrgan_paddle.utils.runtime_env import math_threads
 
 from .backends import DynamicBackend, PredictorBackend
-from .export import cached_export, open_cached_export, open_export  # noqa: F401 (cached_export: the API)
+from .export.paddle_export import cached_export, open_cached_export, open_export  # noqa: F401 (cached_export: the API)
 from .memory import (DEFAULT_HEADROOM, DEFAULT_MAX_MEMORY, NoRoom, auto_tile, available_memory, check_room,
                      current_rss, encode_bytes, format_bytes, gpu_memory, parse_memory, plan_tiles,
                      release_freed_memory)
 from .cpu_features import facts as cpu_facts
-from .onnx_backend import OnnxBackend
+from .export.onnx_backend import OnnxBackend
 from .precision import choose as choose_precision
 from .tiling import MIN_SIDE, n_windows, tiled_bands
 
@@ -132,9 +132,9 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
     itself, when ``mod`` is only its tile grid; its working set per pixel, which the tile planner reads).
 
     The path from here to a ready predictor enters each module once and climbs back up twice:
-    ``models.zoo`` (the reference) -> ``utils.fileio`` (the weights and their sha256) ->
-    ``utils.runtime_env`` (threads), then ``inference.export`` (the cached export, read once into an
-    ``Export``, with one call into ``inference.graph_check``) -> ``models`` (the arch of ``model_info.json``
+    ``models.zoo`` (the reference, whose weights' sha256 the store hands on) -> ``utils.runtime_env`` (threads),
+    then ``inference.export.paddle_export`` (the cached export: ``store.open``, its graph checked on the bytes the
+    store hashes, read once into an ``Export``) -> ``models`` (the arch of ``model_info.json``
     within its network's bounds and the network's facts, one visit) -> ``inference.cpu_features`` ->
     ``inference.precision`` -> ``inference.backends`` (tests/inference/test_call_path.py).
     """
@@ -155,7 +155,7 @@ def _setup(model, device, backend, fp16, threads, denoise_strength, arch, precis
         return path, arch, DynamicBackend(net, device, fp16), facts.scale, facts.mod, facts
     home = user_cache()  # read once and passed down: the graph check's stamps and the side files go there
     if ref.kind != 'export':  # a weights file: exported once into the cache, under its sha256
-        root, digest = cache_root or home, sha256_file(path)
+        root, digest = cache_root or home, ref.sha256 or sha256_file(path)  # the store's digest: not read again
     threads = threads or math_threads()
     if ref.kind == 'export':
         if backend == 'dynamic':

@@ -1,6 +1,6 @@
 """``ExportOps``: what a network's exported graphs may hold, declared beside its ``ArchSpec`` (``export_ops``).
 
-``inference.graph_check`` refuses an export's graph unless every op type and attribute name in it is allowed. It
+``checkpoint_io.graph_check`` refuses an export's graph unless every op type and attribute name in it is allowed. It
 allows the graph's plumbing, which every export holds whatever its network (its own base: input and output,
 convolutions, arithmetic, run-time shapes), plus the union of the ``export_ops`` of the registered specs: the
 checker holds no network's list, and a new network declares what its layers write. Two graphs per network:
@@ -8,7 +8,7 @@ checker holds no network's list, and a new network declares what its layers writ
 * ``legacy``, ``legacy_attrs``: op types and attribute names of ``inference.pdmodel`` (``tools/export_model.py``,
   traced under ``paddle.pir_utils.OldIrGuard``), also in the oneDNN-optimised graph Paddle Inference derives;
 * ``pir``, ``pir_attrs``: those of the PIR program ``tools/export_onnx.py`` traces for paddle2onnx, under
-  ``inference.onnx_ops.onnx_convertible_ops``, which writes an integer nearest or bilinear upsampling as a
+  ``inference.export.onnx_ops.onnx_convertible_ops``, which writes an integer nearest or bilinear upsampling as a
   ``conv2d_transpose`` (bilinear after a replicate pad, its kernel a constant), ``leaky_relu`` as ``maximum``, and
   a zero pad as a replicate pad and a mask.
 

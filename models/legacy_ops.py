@@ -1,6 +1,6 @@
 """Ops whose Paddle 3.3 Python API cannot be traced into the legacy static graph (``inference.pdmodel``).
 
-Under ``paddle.pir_utils.OldIrGuard`` (the static export, ``inference.export.trace_save``) ``F.sigmoid`` (and
+Under ``paddle.pir_utils.OldIrGuard`` (the static export, ``inference.export.paddle_export.trace_save``) ``F.sigmoid`` (and
 ``nn.Sigmoid``), ``paddle.exp``, ``paddle.tanh``, ``paddle.sqrt``, ``F.gelu`` (and ``nn.GELU``), ``F.softplus``,
 ``F.grid_sample``, ``paddle.matmul``, ``F.normalize``, ``sum`` and ``paddle.maximum`` raise "argument must be
 Value, but got Variable": their Python functions call the PIR kernels only. ``F.silu``, ``F.mish``,

@@ -15,7 +15,7 @@ detection              ``detect(state)``                               ``models.
 pad multiple           ``pad_multiple(arch)``                          ``models.pad_multiple`` (tiling, export)
 who pads to it         ``pad_mode`` ('reflect' or 'own')               ``models.pads_itself`` (``Upscaler``, tiling)
 tile memory            ``bytes_per_pixel(arch)``                       ``inference.memory.auto_tile``
-static export          ``export_layer(net)``                           ``inference.export.export_static``
+static export          ``export_layer(net)``                           ``inference.export.paddle_export.export_static``
 CPU engine             ``cpu_engine``                                  ``inference.backends`` (engine 'auto')
 command-line flags     ``aliases`` (+ ``scale`` -> ``scale_key``)      ``models.read_checkpoint`` overrides
 weight-less choices    ``undetectable``                                ``models.read_checkpoint`` (check),
@@ -23,7 +23,7 @@ weight-less choices    ``undetectable``                                ``models.
 shape-only build       ``lazy_build``                                  ``models.convert.check_fit``
 value ranges           ``bounds``, ``consistent`` (``GENERIC_BOUNDS``)   ``ArchSpec.build``, ``read_checkpoint``,
                                                                        ``training.schema`` (network_g)
-ops its exports hold   ``export_ops`` (``models.export_ops``)            ``inference.graph_check``
+ops its exports hold   ``export_ops`` (``models.export_ops``)            ``checkpoint_io.graph_check``
 =====================  ==============================================  =============================
 
 Adding a network means writing its Layer and one ``ArchSpec``, then
@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping, NamedTuple, Optional
 
+from realesrgan_paddle.checkpoint_io import graph_check
 from realesrgan_paddle.checkpoint_io.objects import clean, quote
 
 from .export_ops import NONE, ExportOps
@@ -170,7 +171,7 @@ class ArchSpec:
         consistent: ``arch`` (completed with the constructor's defaults) -> ``[(key, problem)]`` of values that
             do not fit each other (embed_dim not a multiple of the heads, a zero-width layer).
         export_ops: ``ExportOps``: the op types and attribute names its exported graphs hold beyond the plumbing
-            every export has; ``inference.graph_check`` allows the union over the registered specs, and nothing
+            every export has; ``checkpoint_io.graph_check`` allows the union over the registered specs, and nothing
             else (none: a network that is not exported, or whose layers write only the plumbing).
     """
 
@@ -317,8 +318,8 @@ class ArchSpec:
 _SPECS = {}
 # type -> class, kept in step with the registry (read by training.schema)
 NETWORKS = {}
-# the union of the registered specs' export_ops, kept in step with the registry: read by inference.graph_check as
-# an attribute (a new object at each change), so that the check calls nothing in this room
+# the union of the registered specs' export_ops, kept in step with the registry and declared to
+# checkpoint_io.graph_check at each change (the check, a room below, calls nothing in this one)
 DECLARED_OPS = NONE
 
 
@@ -328,6 +329,7 @@ def _declare():
     for spec in _SPECS.values():
         union = union | spec.export_ops
     DECLARED_OPS = union
+    graph_check.declare(union)
 
 
 def register(spec, replace=False):

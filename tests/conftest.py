@@ -150,8 +150,10 @@ def perception_file(perception_sources, tmp_path_factory):
 
     def get(name):
         fname = zoo.cached_paths(zoo.get_entry(name))[0].name
-        if not (copies / fname).is_file():
-            src = next((d / fname for d in perception_sources if (d / fname).is_file()), None)
+        if not (copies / fname).is_file():  # a flat copy ($RESR_TEST_WEIGHTS) or a user cache's store entry
+            places = [d / fname for d in perception_sources] + \
+                [zoo.cached_paths(zoo.get_entry(name), d)[0] for d in perception_sources]
+            src = next((p for p in places if p.is_file()), None)
             if src is None:
                 pytest.skip(f'no {name} weights for this test: {PERCEPTION_FETCH}')
             shutil.copyfile(src, copies / fname)
@@ -166,11 +168,15 @@ def perception(perception_file, tmp_path, monkeypatch):
     home = tmp_path / 'perception_cache'
 
     def use(*names):
-        files = [perception_file(n) for n in names]
+        from realesrgan_paddle import store
+        from realesrgan_paddle.models import zoo
         home.mkdir(exist_ok=True)
-        for f in files:
-            if not (home / f.name).exists():
-                shutil.copyfile(f, home / f.name)
+        for n in names:  # each an entry of the test's store, as the program writes it
+            f, entry = perception_file(n), zoo.get_entry(n)
+            dst = zoo.cached_paths(entry, home)[0]
+            if not dst.exists():
+                store.write('weights', dst.parent.name, lambda d, f=f: shutil.copyfile(f, d / dst.name),
+                            zoo.weights_facts(entry), home)
         monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(home))
         return home
     return use

@@ -26,8 +26,8 @@ def pir_contents(path):
 def pir_trace(net, arch, folder):
     """Trace ``net`` as ``tools/export_onnx.py`` does (the ONNX-convertible ops) into ``folder``; the program's
     path."""
-    from realesrgan_paddle.inference.export import trace_save
-    from realesrgan_paddle.inference.onnx_ops import onnx_convertible_ops
+    from realesrgan_paddle.inference.export.paddle_export import trace_save
+    from realesrgan_paddle.inference.export.onnx_ops import onnx_convertible_ops
     with onnx_convertible_ops():
         trace_save(net, arch, Path(folder) / 'inference', legacy=False)
     return Path(folder) / 'inference.json'

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ROOMS = ('models', 'utils', 'checkpoint_io', 'media', 'inference', 'data', 'loss', 'training', 'evaluation',
+ROOMS = ('models', 'utils', 'checkpoint_io', 'store', 'media', 'inference', 'data', 'loss', 'training', 'evaluation',
          'pipeline', 'reference', 'tools', 'webui')
 PY_PATH = re.compile(r'(?<![\w/.<-])((?:[\w.-]+/)*[\w-]+\.py)\b')
 DOTTED = re.compile(r'(?<![\w./])(?:realesrgan_paddle\.)?((?:' + '|'.join(ROOMS) + r')(?:\.\w+)+)')

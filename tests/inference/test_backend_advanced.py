@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope='module')
 def rrdb_export(tiny_models, tmp_path_factory):
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     net, arch = models.load_network(tiny_models['rrdb_x2'])
     return export_static(net, arch, tmp_path_factory.mktemp('adv') / 'infer')
 
@@ -24,11 +24,13 @@ def test_configure_reaches_the_predictor(rrdb_export):
     seen = []
     ref = PredictorBackend(d, engine='onednn', configure=seen.append)
     assert len(seen) == 1 and hasattr(seen[0], 'switch_ir_optim')
-    from realesrgan_paddle.inference.export import open_export
-    side = open_export(d).side_base
-    assert not (side / '_onednn_opt').exists()  # a configured graph is not kept as the export's optimised graph
+    from realesrgan_paddle import store
+    from realesrgan_paddle.inference.export.paddle_export import open_export
+    export = open_export(d)
+    kept = store.entry_dir('onednn', export.key, export.store_root)
+    assert not kept.exists()  # a configured graph is not kept as the export's optimised graph
     default = PredictorBackend(d, engine='onednn')
-    assert (side / '_onednn_opt').is_dir() and default.engine == 'onednn'
+    assert (kept / store.RECORD).is_file() and default.engine == 'onednn'
     no_ir = PredictorBackend(d, configure=lambda cfg: cfg.switch_ir_optim(False))
     assert no_ir.engine == 'onednn'  # 'auto' does not hand a configured predictor to OpenVINO
     with pytest.raises(ValueError, match='OpenVINO engine runs fp32 or bf16 without a configure function'):

@@ -1,7 +1,8 @@
 """The user cache is never trusted because of a file name (issue 73): a stamp cannot turn the graph check off, and
-an entry of the export cache is used only when it is this program's export of the very weights asked for (its
-``model_info.json`` records their sha256 and its files' sha256s; ``graph_check.check_cache_entry``). Each test plants
-the hostile file in a cache of its own and checks the refusal, the export made again, and the victim's bytes."""
+an export in the store is used only when it is this program's export of the very weights asked for (its record
+names their sha256 and its files' sha256s; ``store.open``), and a graph the store hands on is checked all the same.
+Each test plants the hostile file in a cache of its own and checks the refusal, the export made again, and the
+victim's bytes."""
 import json
 import os
 import shutil
@@ -9,9 +10,11 @@ import shutil
 import numpy as np
 import pytest
 
-from realesrgan_paddle.inference import graph_check
-from realesrgan_paddle.inference.export import (ExportRefused, cached_export, export_key, export_static,
-                                                open_cached_export, open_export)
+from realesrgan_paddle import store
+from realesrgan_paddle.checkpoint_io import graph_check
+from realesrgan_paddle.inference.export.paddle_export import (EXPORT_REV, ExportRefused, cached_export, export_key,
+                                                              export_static, open_cached_export, open_export)
+from realesrgan_paddle.store import ownership
 from realesrgan_paddle.utils.fileio import sha256_file
 from tests.nets import save_image_like, srvgg
 
@@ -21,8 +24,9 @@ ARCH = srvgg()
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'home'))
-    monkeypatch.setattr(graph_check, '_CHECKED', set())  # a fresh process: nothing checked yet
-    monkeypatch.setattr(graph_check, '_BOUND', {}, raising=False)
+    monkeypatch.setattr(graph_check, '_CHECKED', set())  # a fresh process: nothing checked or hashed yet
+    monkeypatch.setattr(graph_check, '_WALKED', set())
+    monkeypatch.setattr(ownership, '_DIGESTS', {})
     return tmp_path / 'home'
 
 
@@ -76,15 +80,16 @@ def _forward(folder, x):
 
 @pytest.mark.parametrize('plant', ['other_weights', 'swapped_params', 'linked_folder', 'hard_linked_params'])
 def test_a_planted_export_is_made_again_from_the_users_weights(home, tmp_path, weights, caplog, plant):
-    """``infer/<key>`` is the export of the weights whose sha256 makes the key. An export of other weights copied
-    there ran instead of the user's model (another output, exit 0); so did one whose parameters were swapped, and a
-    link under the key led the export into a folder of the user's. Each is now exported again, with one line, from
-    the user's weights; the user's files keep their bytes."""
+    """``store/export/<key>`` is the export of the weights whose sha256 makes the key. An export of other weights
+    copied there (its record and all) ran instead of the user's model (another output, exit 0) before records named
+    the weights; so did one whose parameters were swapped, and a link under the key led the export into a folder of
+    the user's. Each is now exported again, with one line, from the user's weights; the user's files keep their
+    bytes."""
     mine, other = weights
     x = np.random.default_rng(0).random((1, 3, 12, 16), np.float32)
     ref = _forward(cached_export(mine, cache_root=tmp_path / 'clean'), x)
     assert not np.allclose(ref, _forward(cached_export(other, cache_root=tmp_path / 'clean'), x), atol=1e-3)
-    key = home / 'infer' / export_key(sha256_file(mine))
+    key = store.entry_dir('export', export_key(sha256_file(mine)), home)
     key.parent.mkdir(parents=True)
     victim = tmp_path / 'users' / 'notes.txt'
     victim.parent.mkdir()
@@ -103,39 +108,44 @@ def test_a_planted_export_is_made_again_from_the_users_weights(home, tmp_path, w
         os.link(key / 'inference.pdiparams', victim)  # the user's file is a second name of the parameters
         os.unlink(victim.with_name('tmp'))
     before = {p: p.read_bytes() for p in victim.parent.rglob('*') if p.is_file()}
-    with caplog.at_level('WARNING', logger='inference'):
+    with caplog.at_level('WARNING'):
         export = open_cached_export(mine, cache_root=home, user_cache=home)
     lines = [r.getMessage() for r in caplog.records if r.levelname == 'WARNING']
-    assert len(lines) == 1 and str(key) in lines[0] and 'exporting the weights again' in lines[0], lines
+    assert len(lines) == 1 and str(key) in lines[0] and 'removed, to be made again' in lines[0], lines
     assert export.dir == key and key.is_dir() and not key.is_symlink()
-    assert json.loads((key / 'model_info.json').read_text())['weights_sha256'] == sha256_file(mine)
+    record = json.loads((key / store.RECORD).read_text())
+    assert record['made_from'] == sha256_file(mine) and record['revision'] == EXPORT_REV
     assert np.array_equal(_forward(export, x), ref)
     assert {p: p.read_bytes() for p in victim.parent.rglob('*') if p.is_file()} == before
     caplog.clear()
-    with caplog.at_level('WARNING', logger='inference'):
+    with caplog.at_level('WARNING'):
         assert open_cached_export(mine, cache_root=home, user_cache=home).dir == key
     assert not caplog.records  # the export made again is used as it is
 
 
 def test_the_export_files_are_hashed_once_per_process(home, weights, monkeypatch):
-    """The parameters' sha256 (0.05 s for x4plus) is taken once per process; a file changed since (a new inode or
-    times) is hashed again, and a changed byte is caught."""
+    """The parameters' sha256 (0.05 s for x4plus) is taken once per process, on the same open file as the header
+    walk (one open of the weights); a file changed since (a new inode or times) is hashed again, and a changed byte
+    is caught."""
     mine, _ = weights
     first = open_cached_export(mine, cache_root=home, user_cache=home)
-    calls = []
-    real = graph_check._sha256_own
-    monkeypatch.setattr(graph_check, '_sha256_own', lambda *a: calls.append(a[0]) or real(*a))
-    monkeypatch.setattr(graph_check, '_BOUND', {})
+    calls, walks = [], []
+    real, walk = ownership._hash_fd, graph_check.walk_params
+    monkeypatch.setattr(ownership, '_DIGESTS', {})
+    monkeypatch.setattr(graph_check, '_WALKED', set())
+    monkeypatch.setattr(ownership, '_hash_fd', lambda fd: calls.append(fd) or real(fd))
+    monkeypatch.setattr(graph_check, 'walk_params', lambda *a: walks.append(a[1]) or walk(*a))
     for _ in range(3):
         assert open_cached_export(mine, cache_root=home, user_cache=home).dir == first.dir
-    assert len(calls) == 1
+    files = json.loads((first.dir / store.RECORD).read_text())['files']  # graph, parameters, sidecars
+    assert len(calls) == len(files) and len(walks) == 1  # each hashed once, the parameters walked once
     params = first.dir / 'inference.pdiparams'
     good = params.read_bytes()
     data = bytearray(good)
     data[-1] ^= 1  # the last byte of the last tensor's data: the header walk still passes
     params.write_bytes(bytes(data))
     again = open_cached_export(mine, cache_root=home, user_cache=home)
-    assert len(calls) == 2  # the changed file hashed, refused, and exported again
+    assert len(calls) > len(files)  # the changed file hashed, refused, and exported again
     assert (again.dir / 'inference.pdiparams').read_bytes() == good
 
 
@@ -146,10 +156,19 @@ def _optimised(export_dir, home):
     return first, OptimizedGraphCache(open_export(export_dir, home))
 
 
-def test_a_planted_optimised_graph_is_not_run(home, tmp_path, caplog):
-    """``side/<key>/_onednn_opt/`` in the user cache, with a stamp anyone can compute (the Paddle version, the
-    export files' sizes and mtimes): an optimised graph with a ``save`` op planted there ran, and wrote a file
-    outside. It is now checked as the export's graph is (its fused ops allowed) and, refused, made again."""
+def _forge_record(changed):
+    """Rewrite the store record beside ``changed`` so that its size and sha256 match (what a forger can do)."""
+    rec_path = changed.parent / store.RECORD
+    rec = json.loads(rec_path.read_text())
+    rec['files'][changed.name] = {'sha256': sha256_file(changed), 'size': changed.stat().st_size}
+    rec_path.write_text(json.dumps(rec))
+
+
+def test_a_planted_optimised_graph_is_not_run(home, tmp_path, caplog, monkeypatch):
+    """The kept optimised graph (``store/onednn/<key>/``), planted with a ``save`` op and a record rewritten to
+    match (what a forger can write): before the store an optimised graph planted with a stamp anyone can compute
+    ran, and wrote a file outside. It is checked as the export's graph is (its fused ops allowed) on the bytes the
+    store hashes and, refused, made again."""
     import paddle
 
     from realesrgan_paddle import models
@@ -160,6 +179,8 @@ def test_a_planted_optimised_graph_is_not_run(home, tmp_path, caplog):
     assert not first.opt_cache_hit and cache.ready()  # made, and it passes
     target = tmp_path / 'written_by_the_graph'
     _with_save_op(cache.model, target)
+    _forge_record(cache.model)
+    monkeypatch.setattr(ownership, '_DIGESTS', {})  # a new process
     with caplog.at_level('WARNING', logger='inference'):
         again = PredictorBackend(open_export(d, home), engine='onednn', precision='fp32')
     assert not again.opt_cache_hit
@@ -190,17 +211,20 @@ def test_every_kinds_optimised_graph_passes(home, tmp_path):
     assert not missed, f'optimised graphs refused: {missed}'
 
 
-def test_an_entry_made_before_the_records_is_exported_again_quietly(home, weights, caplog):
-    """A cache entry written before exports recorded their weights (no ``weights_sha256``): exported again with the
-    usual one-time line, no warning (it is no attack, only an older cache)."""
+def test_an_export_cache_of_an_older_version_is_never_read(home, tmp_path, weights, caplog):
+    """The export cache before the store (``infer/<key>/``, a ``model_info.json`` naming the weights) is not ours:
+    never read, even holding a hostile graph; the export is made in the store. A store entry whose record is of an
+    older format is removed with one line and made again."""
     mine, _ = weights
+    old = home / 'infer' / export_key(sha256_file(mine))
+    shutil.copytree(cached_export(mine, cache_root=tmp_path / 'clean'), old)
+    (old / store.RECORD).unlink()
+    _with_save_op(old / 'inference.pdmodel', tmp_path / 'written_by_the_graph')
     first = open_cached_export(mine, cache_root=home, user_cache=home)
-    info = json.loads((first.dir / 'model_info.json').read_text())
-    for key in ('weights_sha256', 'files'):
-        info.pop(key)
-    (first.dir / 'model_info.json').write_text(json.dumps(info))
-    with caplog.at_level('INFO', logger='inference'):
+    assert first.dir == store.entry_dir('export', old.name, home)
+    rec = json.loads((first.dir / store.RECORD).read_text())
+    (first.dir / store.RECORD).write_text(json.dumps(dict(rec, format=0)))
+    with caplog.at_level('WARNING', logger='store'):
         again = open_cached_export(mine, cache_root=home, user_cache=home)
-    assert not [r for r in caplog.records if r.levelname == 'WARNING']
-    assert any('exporting' in r.getMessage() for r in caplog.records)
-    assert 'weights_sha256' in json.loads((again.dir / 'model_info.json').read_text())
+    assert 'an older version' in caplog.text and again.dir == first.dir
+    assert json.loads((again.dir / store.RECORD).read_text())['format'] == rec['format']

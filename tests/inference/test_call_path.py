@@ -1,9 +1,10 @@
-"""The call path from ``Upscaler(model)`` to a ready predictor enters each module once and climbs back up at
-most twice (issue 27's goal; the second climb since issue 73: the arch the export folder holds is checked within its
-network's bounds, and the network's facts read with it, in one visit to its spec between the export and the
-predictor). That holds for a second Upscaler in a process, and for the first of a weights file or an export folder
-whose export is cached; the first of a zoo name in a process enters the zoo's cache check's modules again
-(``FIRST_ZOO_REVISITS``, docs/DESIGN.md "From ``Upscaler(model)`` to a predictor"; issue 80).
+"""The call path from ``Upscaler(model)`` to a ready predictor, for a second Upscaler in a process (its artefacts
+cached): every module is entered once, except that the store (``store.ownership``) is entered once per cached
+artefact it is asked for (a zoo name's weights, the export of a weights file, a bf16 verdict), and its callers resume
+after it (``STORE_CALLERS``); the climbs are the arch checked in its spec after the graph check (a room below
+``models``), the way back from ``utils`` to ``inference``, and two per store visit. The first Upscaler of a process
+reads each artefact's record and hashes each file once (docs/DESIGN.md "From ``Upscaler(model)`` to a predictor";
+issue 80).
 
 ``module_path`` records, with ``sys.setprofile``, the module of every function called in the project's lower
 rooms (utils, models, inference) while the upscaler is set up; code that runs at import time does not
@@ -20,10 +21,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# what the first Upscaler of a zoo name in a process enters more than once (its export cached on disk): the zoo's
-# check of its cached weights (unpickled, read, its arch's spec and network built) before its memo spares it
-FIRST_ZOO_REVISITS = {'realesrgan_paddle.models.zoo.zoo_cache', 'realesrgan_paddle.models.specs',
-                      'realesrgan_paddle.utils.fileio', 'realesrgan_paddle.models.archs.compact.srvgg'}
+STORE = 'realesrgan_paddle.store.ownership'
+# who calls the store on the set-up path, and resumes after it: the zoo (the weights), the export (the cached export),
+# the precision choice (the bf16 verdict); utils.fileio: the cache root and, the first time a record is read in a
+# process, its file opened
+STORE_CALLERS = {'realesrgan_paddle.models.zoo', 'realesrgan_paddle.inference.export.paddle_export',
+                 'realesrgan_paddle.inference.precision', 'realesrgan_paddle.utils.fileio'}
+# what the first Upscaler of a process enters again besides: the graph check, whose readers the store runs on the
+# bytes it hashes (graph and parameters), and the functions of the store it calls back
+FIRST_REVISITS = STORE_CALLERS | {STORE, 'realesrgan_paddle.checkpoint_io.graph_check'}
 FIRST_IN_PROCESS = '''import json, sys
 from tests.inference.test_call_path import climbs, module_path, revisits
 from realesrgan_paddle.inference import Upscaler
@@ -31,7 +37,7 @@ seq = module_path(lambda: Upscaler(sys.argv[1], backend='predictor', cache_root=
 print('@@' + json.dumps({'revisits': revisits(seq), 'climbs': len(climbs(seq)), 'first': seq[0][0]}))
 '''
 
-ROOMS = {'utils': 0, 'models': 1, 'inference': 2}
+ROOMS = {'utils': 0, 'checkpoint_io': 1, 'store': 1, 'models': 2, 'inference': 3}  # the floors (DESIGN.md)
 PREFIX = 'realesrgan_paddle.'
 
 
@@ -95,15 +101,18 @@ def test_the_measure_sees_revisits_and_climbs():
     assert climbs(seq) == [('realesrgan_paddle.utils.fileio', 'realesrgan_paddle.inference.memory')]
 
 
-def _check(seq):
+def _check(seq, artefacts):
+    """The path of a second Upscaler: ``artefacts`` store visits, no other module entered twice, the climbs above."""
     assert seq[0][0] == 'realesrgan_paddle.inference.upscaler', seq
     assert 'realesrgan_paddle.inference.backends' in {m for m, _ in seq}, seq
     # the export folder's graph check (issue 55) is one call inside open_export, the graph read once
-    assert ('realesrgan_paddle.inference.graph_check', 'check_export_folder') in seq, seq
-    assert revisits(seq) == {}, seq
-    assert len(climbs(seq)) <= 2, (climbs(seq), seq)
+    assert ('realesrgan_paddle.checkpoint_io.graph_check', 'check_export_folder') in seq, seq
+    again = revisits(seq)
+    assert again.pop(STORE, int(STORE in {m for m, _ in seq})) == artefacts, seq
+    assert set(again) <= STORE_CALLERS and all(n <= 1 + artefacts for n in again.values()), (again, seq)
+    assert len(climbs(seq)) <= 3 + 2 * artefacts, (climbs(seq), seq)
     # the network's spec is read in one visit, right after the export folder's check (its arch within bounds)
-    after = [m for m, _ in seq][[m for m, _ in seq].index('realesrgan_paddle.inference.graph_check') + 1]
+    after = [m for m, _ in seq][[m for m, _ in seq].index('realesrgan_paddle.checkpoint_io.graph_check') + 1]
     assert after == 'realesrgan_paddle.models.specs', seq
 
 
@@ -116,16 +125,17 @@ def test_weights_file_to_predictor(tiny_models, tmp_path, monkeypatch, flags):
     monkeypatch.setitem(cpu_features._CPU, '/proc/cpuinfo', ('a CPU', frozenset(flags.split())))
     Upscaler(tiny_models['srvgg_x4'], backend='predictor', cache_root=tmp_path)  # the one-time export
     seq = module_path(lambda: Upscaler(tiny_models['srvgg_x4'], backend='predictor', cache_root=tmp_path))
-    _check(seq)
-    assert [m for m, _ in seq][:4] == ['realesrgan_paddle.inference.upscaler', 'realesrgan_paddle.models.zoo', 'realesrgan_paddle.utils.fileio', 'realesrgan_paddle.utils.runtime_env']
+    _check(seq, 1 + ('avx512_bf16' in flags))  # the export, and the bf16 verdict where the CPU has bf16
+    assert [m for m, _ in seq][:4] == ['realesrgan_paddle.inference.upscaler', 'realesrgan_paddle.models.zoo',
+                                       'realesrgan_paddle.utils.fileio', 'realesrgan_paddle.utils.runtime_env']
 
 
 def test_export_folder_to_predictor(tiny_models, tmp_path):
     from realesrgan_paddle.inference import Upscaler
-    from realesrgan_paddle.inference.export import cached_export
+    from realesrgan_paddle.inference.export.paddle_export import cached_export
     d = cached_export(tiny_models['rrdb_x2'], cache_root=tmp_path)
     Upscaler(d)
-    _check(module_path(lambda: Upscaler(d)))
+    _check(module_path(lambda: Upscaler(d)), 0)  # a folder of the user's: nothing of the store
 
 
 def test_zoo_name_to_predictor(tmp_path):
@@ -139,8 +149,11 @@ def test_zoo_name_to_predictor(tmp_path):
         pytest.skip(str(e))
     Upscaler(name, backend='predictor', cache_root=tmp_path)
     seq = module_path(lambda: Upscaler(name, backend='predictor', cache_root=tmp_path))
-    _check(seq)
-    assert [m for m, _ in seq][:4] == ['realesrgan_paddle.inference.upscaler', 'realesrgan_paddle.models.zoo', 'realesrgan_paddle.utils.fileio', 'realesrgan_paddle.utils.runtime_env']
+    # the store looked in three times: for a file converted from the release (none: the wheel's import serves), for
+    # the imported weights (their sha256 handed on: not read again), for the export
+    _check(seq, 3)
+    assert [m for m, _ in seq][:4] == ['realesrgan_paddle.inference.upscaler', 'realesrgan_paddle.models.zoo',
+                                       'realesrgan_paddle.utils.fileio', 'realesrgan_paddle.models.zoo']
 
 
 def first_in_process(model, cache_root):
@@ -154,12 +167,12 @@ def first_in_process(model, cache_root):
 
 
 def test_first_upscaler_of_a_weights_file_in_a_process(tiny_models, tmp_path):
-    """No module entered twice for the first Upscaler of a process too, when the model is a weights file."""
+    """The first Upscaler of a process given a weights file enters again only the store, its callers and the graph
+    check whose readers it runs (``FIRST_REVISITS``)."""
     from realesrgan_paddle.inference import Upscaler
     Upscaler(tiny_models['srvgg_x4'], backend='predictor', cache_root=tmp_path)  # the one-time export, on disk
     walk = first_in_process(tiny_models['srvgg_x4'], tmp_path)
-    assert walk['first'] == 'realesrgan_paddle.inference.upscaler' and walk['revisits'] == {}, walk
-    assert walk['climbs'] <= 2, walk
+    assert walk['first'] == 'realesrgan_paddle.inference.upscaler' and set(walk['revisits']) <= FIRST_REVISITS, walk
 
 
 def test_first_upscaler_of_a_zoo_name_in_a_process(tmp_path):
@@ -173,6 +186,6 @@ def test_first_upscaler_of_a_zoo_name_in_a_process(tmp_path):
         pytest.skip(str(e))
     Upscaler(name, backend='predictor', cache_root=tmp_path)
     walk = first_in_process(name, tmp_path)
-    assert set(walk['revisits']) <= FIRST_ZOO_REVISITS, walk
+    assert walk['first'] == 'realesrgan_paddle.inference.upscaler' and set(walk['revisits']) <= FIRST_REVISITS, walk
     text = (ROOT / 'docs' / 'DESIGN.md').read_text(encoding='utf-8')
-    assert all(f'`{m[len(PREFIX):]}`' in text for m in FIRST_ZOO_REVISITS), 'docs/DESIGN.md names these modules'
+    assert all(f'`{m[len(PREFIX):]}`' in text for m in FIRST_REVISITS), 'docs/DESIGN.md names these modules'

@@ -1,5 +1,5 @@
 """Each network declares the ops its exports hold (``ArchSpec.export_ops``, models/export_ops.py) and the graph check
-(inference/graph_check.py) reads those declarations: it holds the graph's plumbing and no network's list.
+(checkpoint_io/graph_check.py) reads those declarations: it holds the graph's plumbing and no network's list.
 
 Every registered generator is exported in its tiny config (tests/models/tiny_archs.py) and in the variants whose
 graphs hold other ops (``VARIANTS``), legacy (``tools/export_model.py``, opened through the whole check) and PIR
@@ -33,7 +33,7 @@ VARIANTS = {
 
 
 def _base():
-    from realesrgan_paddle.inference import graph_check as gc
+    from realesrgan_paddle.checkpoint_io import graph_check as gc
     return dict(zip(KINDS, (gc.LEGACY_BASE, gc.LEGACY_BASE_ATTRS, gc.PIR_BASE, gc.PIR_BASE_ATTRS)))
 
 
@@ -43,7 +43,7 @@ def _declared(spec):
 
 def _legacy_export(net, arch, folder):
     """The export's legacy graph, opened as every entry point opens it (the whole check), and its contents."""
-    from realesrgan_paddle.inference.export import export_static, open_export
+    from realesrgan_paddle.inference.export.paddle_export import export_static, open_export
     open_export(export_static(net, arch, folder))
     return legacy_contents(folder / 'inference.pdmodel')
 
@@ -52,7 +52,7 @@ def _rev1(net, folder):
     """export_rev 1's legacy graph: the network itself traced, not its ``export_layer``."""
     import paddle
 
-    from realesrgan_paddle.inference.graph_check import check_graph
+    from realesrgan_paddle.checkpoint_io.graph_check import check_graph
     with paddle.pir_utils.OldIrGuard():
         spec = [paddle.static.InputSpec([None, 3, None, None], 'float32', 'x')]
         paddle.jit.save(paddle.jit.to_static(net, input_spec=spec, full_graph=True), str(folder / 'inference'))
@@ -75,7 +75,7 @@ def _graphs(name, tmp):
     import paddle
 
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.graph_check import check_graph
+    from realesrgan_paddle.checkpoint_io.graph_check import check_graph
     out = []
     for i, form in enumerate(['tiny'] + VARIANTS.get(name, [])):
         arch = {**TINY_ARCHS[name], **(form if isinstance(form, dict) else {})}
@@ -153,8 +153,8 @@ def test_the_check_allows_the_plumbing_and_the_registered_declarations(tmp_path)
     import paddle
 
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference import graph_check as gc
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.checkpoint_io import graph_check as gc
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     from realesrgan_paddle.models.export_ops import ExportOps
     allowed, specs = gc.allowed(), models.all_specs()
     for k, base in _base().items():
@@ -184,13 +184,13 @@ def test_the_check_allows_the_plumbing_and_the_registered_declarations(tmp_path)
 
 
 def test_the_checkers_name_no_network():
-    """inference/graph_check.py and inference/onnx_check.py hold no registered network's name and no network
+    """checkpoint_io/graph_check.py and inference/export/onnx_check.py hold no registered network's name and no network
     module's name (as a word, in any line): what a network's export holds is declared beside it."""
     from realesrgan_paddle import models
     specs = models.all_specs()
     names = {s.name for s in specs} | {s.cls.__module__.rsplit('.', 1)[-1] for s in specs}
     assert {'RRDBNet', 'SPAN', 'span', 'hat', 'swinir', 'waifu2x'} <= names  # the names are really collected
-    for checker in ('inference/graph_check.py', 'inference/onnx_check.py'):
+    for checker in ('checkpoint_io/graph_check.py', 'inference/export/onnx_check.py'):
         text = (ROOT / checker).read_text(encoding='utf-8')
         found = sorted(n for n in names if re.search(rf'\b{re.escape(n)}\b', text))
         assert not found, f'{checker} names {found}: declare the ops in the network\'s module (ArchSpec.export_ops)'

@@ -14,7 +14,7 @@ def test_a_new_export_folder_gets_the_usual_mode(tiny_models, tmp_path):
     import os
 
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     net, arch = models.load_network(tiny_models['srvgg_x4'])
     old = os.umask(0o022)
     try:
@@ -28,7 +28,7 @@ def test_a_new_export_folder_gets_the_usual_mode(tiny_models, tmp_path):
 def test_export_matches_dynamic_graph_with_dynamic_shapes(tiny_models, tmp_path, name):
     from realesrgan_paddle import models
     from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
-    from realesrgan_paddle.inference.export import export_static, load_info
+    from realesrgan_paddle.inference.export.paddle_export import export_static, load_info
     net, arch = models.load_network(tiny_models[name])
     out = export_static(net, arch, tmp_path / 'infer', source=tiny_models[name])
     assert {'inference.pdmodel', 'inference.pdiparams', 'model_info.json'} <= {p.name for p in out.iterdir()}
@@ -90,7 +90,7 @@ def test_auto_backend_exports_once_and_reuses(tiny_models, tmp_path):
     from realesrgan_paddle.inference import Upscaler
     up = Upscaler(tiny_models['srvgg_x4'], cache_root=tmp_path)
     assert up.backend.name == 'predictor'
-    dirs = list((tmp_path / 'infer').iterdir())
+    dirs = list((tmp_path / 'store' / 'export').iterdir())
     assert len(dirs) == 1 and (dirs[0] / 'inference.pdmodel').is_file()
     stamp = (dirs[0] / 'inference.pdmodel').stat().st_mtime_ns
     Upscaler(tiny_models['srvgg_x4'], cache_root=tmp_path)
@@ -117,15 +117,16 @@ def test_missing_model_is_a_clear_error(tmp_path):
 
 
 def test_optimised_graph_cache_is_reused_and_exact(tiny_models, tmp_path):
-    from realesrgan_paddle import models
+    from realesrgan_paddle import models, store
     from realesrgan_paddle.inference.backends import PredictorBackend
-    from realesrgan_paddle.inference.export import export_static, open_export
+    from realesrgan_paddle.inference.export.paddle_export import export_static, open_export
     net, arch = models.load_network(tiny_models['rrdb_x4'])
     d = export_static(net, arch, tmp_path / 'infer')
     x = np.random.default_rng(2).random((1, 3, 20, 28), dtype=np.float32)
     first = PredictorBackend(d, engine='onednn')
-    side = open_export(d).side_base  # the user cache, never the export folder (a shipped cache is not trusted)
-    assert not first.opt_cache_hit and (side / '_onednn_opt' / '_optimized.pdmodel').is_file()
+    export = open_export(d)  # the user cache's store, never the export folder (a shipped cache is not trusted)
+    kept = store.entry_dir('onednn', export.key, export.store_root)
+    assert not first.opt_cache_hit and (kept / '_optimized.pdmodel').is_file()
     assert not (d / '_onednn_opt').exists()
     second = PredictorBackend(d, engine='onednn')
     assert second.opt_cache_hit
@@ -136,7 +137,7 @@ def test_optimised_graph_cache_is_reused_and_exact(tiny_models, tmp_path):
 
 def _export(tiny_models, name, path):
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     net, arch = models.load_network(tiny_models[name])
     return export_static(net, arch, path), net
 
@@ -152,7 +153,7 @@ def test_openvino_and_onednn_engines_agree(tiny_models, tmp_path, name, monkeypa
     auto = PredictorBackend(d)
     if auto.engine != 'openvino':
         pytest.skip('this Paddle build has no OpenVINO engine')
-    from realesrgan_paddle.inference.export import open_export
+    from realesrgan_paddle.inference.export.paddle_export import open_export
     assert not any(cwd.iterdir())  # OpenVINO's compiled blobs go to the user cache, not into ./__cache__
     assert any((open_export(d).side_base / '_openvino_cache').iterdir()) and not (d / '_openvino_cache').exists()
     onednn, dyn = PredictorBackend(d, engine='onednn'), DynamicBackend(net)
@@ -169,7 +170,7 @@ def _export_raw_srvgg(tiny_models, path, monkeypatch):
     """The tiny SRVGG traced as it is (``prelu`` and ``pixel_shuffle``, which OpenVINO cannot convert),
     not in its ArchSpec's convertible export form."""
     import dataclasses
-    import realesrgan_paddle.inference.export as export
+    import realesrgan_paddle.inference.export.paddle_export as export
     plain = export._export_layer
     monkeypatch.setattr(export, '_export_layer',
                         lambda net, spec: plain(net, dataclasses.replace(spec, export_layer=None)))
@@ -230,7 +231,7 @@ def test_a_cached_export_runs_on_its_specs_engine_now(tmp_path):
 
     from realesrgan_paddle import models
     from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
-    from realesrgan_paddle.inference.export import EXPORT_REV, open_cached_export, open_export
+    from realesrgan_paddle.inference.export.paddle_export import EXPORT_REV, open_cached_export, open_export
     from tests.models.tiny_archs import TINY_ARCHS
     paddle.seed(0)
     arch = TINY_ARCHS['SPAN']

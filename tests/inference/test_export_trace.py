@@ -1,6 +1,6 @@
 """The export's trace reads no source files: Paddle's legacy tracer calls ``inspect.stack()`` for each binary op
 whose right operand has a dynamic batch, to name the caller in a DeprecationWarning, and ``inspect.stack`` reads
-the source of every frame (inference/export.py, ``_cheap_caller_lookup``)."""
+the source of every frame (inference/export/paddle_export.py, ``_cheap_caller_lookup``)."""
 import inspect
 import sys
 
@@ -9,7 +9,7 @@ def test_trace_reads_no_frame_source_and_puts_paddle_back(monkeypatch, tmp_path)
     import paddle.base.layers.math_op_patch as patched
 
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.export import trace_save
+    from realesrgan_paddle.inference.export.paddle_export import trace_save
     from tests.nets import srvgg
     looked = []
     real = inspect.getframeinfo
@@ -22,7 +22,7 @@ def test_trace_reads_no_frame_source_and_puts_paddle_back(monkeypatch, tmp_path)
 
 
 def test_frames_without_source_name_the_same_callers():
-    from realesrgan_paddle.inference.export import _frames_without_source
+    from realesrgan_paddle.inference.export.paddle_export import _frames_without_source
 
     def callee():
         return _frames_without_source(), inspect.stack(0)

@@ -1,4 +1,4 @@
-"""An export folder's graph is read before Paddle sees it (inference/graph_check.py): hostile graphs are
+"""An export folder's graph is read before Paddle sees it (checkpoint_io/graph_check.py): hostile graphs are
 refused in one line naming the file, through the Python API and tools/infer.py; random and mutated graphs never
 crash the reader. Every network's exports pass: tests/inference/test_export_ops.py."""
 import json
@@ -23,7 +23,7 @@ def _export(arch, out, seed=0):
     import paddle
 
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     paddle.seed(seed)
     net = models.build_network(arch)
     return export_static(net, arch, out), net
@@ -100,7 +100,7 @@ def test_hostile_graph_refused_by_the_api(legit, tmp_path, kind, monkeypatch):
 
     from realesrgan_paddle.inference import Upscaler
     from realesrgan_paddle.inference.backends import PredictorBackend
-    from realesrgan_paddle.inference.export import ExportRefused, open_export
+    from realesrgan_paddle.inference.export.paddle_export import ExportRefused, open_export
     d = _copy(legit, tmp_path, kind)
     why = _hostile(kind, d)
     made = []
@@ -212,7 +212,7 @@ def test_a_cache_shipped_in_the_folder_is_not_used(legit, tmp_path):
     import paddle
 
     from realesrgan_paddle.inference.backends import PredictorBackend
-    from realesrgan_paddle.inference.export import open_export
+    from realesrgan_paddle.inference.export.paddle_export import open_export
     d = _copy(legit, tmp_path, 'shipped')
     opt = d / '_onednn_opt'
     opt.mkdir()
@@ -239,7 +239,7 @@ def _lie(d, **changes):
 
 
 def test_sidecar_out_of_range_or_huge_is_refused(legit, tmp_path):
-    from realesrgan_paddle.inference.export import ExportRefused, open_export
+    from realesrgan_paddle.inference.export.paddle_export import ExportRefused, open_export
     cases = {'mod5000': dict(mod=5000), 'scale7': dict(scale=7), 'scale_text': dict(scale='4'),
              'disagree': dict(scale=2), 'engine': dict(cpu_engine='/tmp/x')}
     for name, change in cases.items():
@@ -282,7 +282,7 @@ def onnx_model(tmp_path_factory):
     import paddle
 
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.onnx_export import export_onnx
+    from realesrgan_paddle.inference.export.onnx_export import export_onnx
     paddle.seed(0)
     arch = srvgg()
     return export_onnx(models.build_network(arch), arch, tmp_path_factory.mktemp('onnx') / 'tiny.onnx')
@@ -290,8 +290,8 @@ def onnx_model(tmp_path_factory):
 
 def test_onnx_sidecar_lies_and_size(onnx_model, tmp_path):
     from realesrgan_paddle.inference.backends import OutputMismatch
-    from realesrgan_paddle.inference.export import ExportRefused
-    from realesrgan_paddle.inference.onnx_backend import OnnxBackend
+    from realesrgan_paddle.inference.export.paddle_export import ExportRefused
+    from realesrgan_paddle.inference.export.onnx_backend import OnnxBackend
     x = np.random.default_rng(0).random((1, 3, 8, 12), dtype=np.float32)
     assert OnnxBackend(onnx_model).forward(x).shape == (1, 3, 32, 48)
     for claim in (2, 8):
@@ -313,7 +313,7 @@ def test_onnx_sidecar_lies_and_size(onnx_model, tmp_path):
 FUZZ = r'''
 import random, sys, time
 sys.path.insert(0, sys.argv[1])
-from realesrgan_paddle.inference.graph_check import GraphRefused, check_graph
+from realesrgan_paddle.checkpoint_io.graph_check import GraphRefused, check_graph
 seeds = [open(p, 'rb').read() for p in sys.argv[2:]]
 rng = random.Random(55)
 t, passed, refused = time.perf_counter(), 0, 0
@@ -348,8 +348,8 @@ def test_fuzz_the_graph_reader(legit, tmp_path):
     (a crash fails the test instead of killing pytest): each passes or is refused in one line."""
     import paddle
 
-    from realesrgan_paddle.inference.onnx_ops import onnx_convertible_ops
-    from realesrgan_paddle.inference.export import trace_save
+    from realesrgan_paddle.inference.export.onnx_ops import onnx_convertible_ops
+    from realesrgan_paddle.inference.export.paddle_export import trace_save
     net = legit[1]
     with onnx_convertible_ops():
         trace_save(net, srvgg(), tmp_path / 'pir' / 'inference', legacy=False)
@@ -363,7 +363,7 @@ def test_fuzz_the_graph_reader(legit, tmp_path):
 
 
 def test_a_fifo_or_device_as_the_graph_is_refused_without_blocking(legit, tmp_path):
-    from realesrgan_paddle.inference.export import ExportRefused, open_export
+    from realesrgan_paddle.inference.export.paddle_export import ExportRefused, open_export
     d = _copy(legit, tmp_path, 'fifo')
     graph = d / 'inference.pdmodel'
     graph.unlink()

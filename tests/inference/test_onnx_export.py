@@ -22,9 +22,9 @@ def _psnr(a, b):
 def _ort_vs_predictor(weights, tmp_path, inputs, fp16=False):
     from realesrgan_paddle import models
     from realesrgan_paddle.inference.backends import PredictorBackend
-    from realesrgan_paddle.inference.export import export_static
-    from realesrgan_paddle.inference.onnx_backend import OnnxBackend
-    from realesrgan_paddle.inference.onnx_export import export_onnx
+    from realesrgan_paddle.inference.export.paddle_export import export_static
+    from realesrgan_paddle.inference.export.onnx_backend import OnnxBackend
+    from realesrgan_paddle.inference.export.onnx_export import export_onnx
     net, arch = models.load_network(weights)
     export_onnx(net, arch, tmp_path / 'm.onnx', fp16=fp16)
     export_static(net, arch, tmp_path / 'pd')
@@ -77,9 +77,9 @@ def test_fp16_export_has_fp16_weights_fp32_io_and_agrees(tiny_models, tmp_path, 
     import onnx
 
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.onnx_backend import OnnxBackend
-    from realesrgan_paddle.inference.onnx_export import export_onnx
-    from realesrgan_paddle.inference.onnx_fp16 import weight_dtypes
+    from realesrgan_paddle.inference.export.onnx_backend import OnnxBackend
+    from realesrgan_paddle.inference.export.onnx_export import export_onnx
+    from realesrgan_paddle.inference.export.onnx_fp16 import weight_dtypes
     net, arch = models.load_network(tiny_models[name])
     f32 = export_onnx(net, arch, tmp_path / 'a.onnx')
     f16 = export_onnx(net, arch, tmp_path / 'b.onnx', fp16=True)
@@ -102,8 +102,8 @@ def test_fp16_export_has_fp16_weights_fp32_io_and_agrees(tiny_models, tmp_path, 
 
 def test_fp16_without_converter_is_one_line_naming_the_fix(tiny_models, tmp_path, monkeypatch):
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.onnx_export import export_onnx
-    from realesrgan_paddle.inference.onnx_fp16 import MissingConverter
+    from realesrgan_paddle.inference.export.onnx_export import export_onnx
+    from realesrgan_paddle.inference.export.onnx_fp16 import MissingConverter
     monkeypatch.setitem(sys.modules, 'onnxconverter_common', None)  # import fails as if not installed
     net, arch = models.load_network(tiny_models['srvgg_x4'])
     with pytest.raises(MissingConverter, match='pip install -r requirements-onnx.txt') as e:
@@ -116,7 +116,7 @@ def test_missing_folding_deps_are_one_line_and_never_installed(tiny_models, tmp_
     """paddle2onnx 2.1 turns Polygraphy's auto-install on and Polygraphy pip-installed onnx_graphsurgeon at run
     time; now a missing one is named in one line before any work, and nothing is installed."""
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.onnx_export import MissingPaddle2Onnx, export_onnx
+    from realesrgan_paddle.inference.export.onnx_export import MissingPaddle2Onnx, export_onnx
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
     net, arch = models.load_network(tiny_models['srvgg_x4'])
     with pytest.raises(MissingPaddle2Onnx, match=f'needs {module}: pip install -r requirements-onnx.txt') as e:
@@ -127,7 +127,7 @@ def test_missing_folding_deps_are_one_line_and_never_installed(tiny_models, tmp_
 def test_export_leaves_polygraphy_autoinstall_off(tiny_models, tmp_path, monkeypatch):
     import os
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.onnx_export import export_onnx
+    from realesrgan_paddle.inference.export.onnx_export import export_onnx
     monkeypatch.delenv('POLYGRAPHY_AUTOINSTALL_DEPS', raising=False)
     net, arch = models.load_network(tiny_models['srvgg_x4'])
     export_onnx(net, arch, tmp_path / 'm.onnx')
@@ -139,7 +139,7 @@ def test_opset_recorded_and_range_checked(tiny_models, tmp_path):
     import onnx
 
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.onnx_export import export_onnx
+    from realesrgan_paddle.inference.export.onnx_export import export_onnx
     net, arch = models.load_network(tiny_models['srvgg_x4'])
     f = export_onnx(net, arch, tmp_path / 'a.onnx', opset=17)
     assert onnx.load(str(f)).opset_import[0].version == 17
@@ -149,7 +149,7 @@ def test_opset_recorded_and_range_checked(tiny_models, tmp_path):
 
 
 def test_not_an_onnx_file_is_one_clear_error(tmp_path):
-    from realesrgan_paddle.inference.onnx_backend import OnnxBackend
+    from realesrgan_paddle.inference.export.onnx_backend import OnnxBackend
     bad = tmp_path / 'x.onnx'
     bad.write_bytes(b'not a model')
     with pytest.raises(ValueError, match='not a loadable ONNX model') as e:
@@ -178,7 +178,7 @@ def test_tool_exports_checks_and_refuses_clobber(tiny_models, tmp_path):
 
 
 def test_tool_fp16_writes_a_float16_file_and_checks_it(tiny_models, tmp_path):
-    from realesrgan_paddle.inference.onnx_fp16 import weight_dtypes
+    from realesrgan_paddle.inference.export.onnx_fp16 import weight_dtypes
     out = tmp_path / 'h.onnx'
     r = subprocess.run([sys.executable, 'tools/export_onnx.py', '-m', str(tiny_models['srvgg_x4']), '-o', str(out),
                         '--fp16', '--check', '16', '24'], cwd=ROOT, capture_output=True, text=True)
@@ -206,7 +206,7 @@ def test_infer_runs_onnx_with_tiles_alpha_and_video(tiny_models, photo, tmp_path
 
     from realesrgan_paddle import models
     from realesrgan_paddle.inference import Upscaler
-    from realesrgan_paddle.inference.onnx_export import export_onnx
+    from realesrgan_paddle.inference.export.onnx_export import export_onnx
     net, arch = models.load_network(tiny_models['srvgg_x4'])
     onnx_file = export_onnx(net, arch, tmp_path / 'm.onnx')
     bgra = np.dstack([photo[:48, :64], np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (48, 1))])
@@ -254,7 +254,7 @@ def test_a_failed_check_writes_nothing_and_keeps_what_was_there(tiny_models, tmp
     seen = []
 
     def mismatch(net, onnx_file, sizes, mod, cin=3):  # onnxruntime really loads the temporary file first
-        from realesrgan_paddle.inference.onnx_backend import OnnxBackend
+        from realesrgan_paddle.inference.export.onnx_backend import OnnxBackend
         seen.append(OnnxBackend(onnx_file).where)
         return [('16x16', 7.3)]
     monkeypatch.setattr(tool, 'check', mismatch)
@@ -270,7 +270,7 @@ def test_a_graph_with_an_unchecked_op_is_refused_in_one_line(tiny_models, tmp_pa
     it) stops the export before paddle2onnx, in one line naming the architecture, with nothing written."""
     import importlib
 
-    from realesrgan_paddle.inference import graph_check
+    from realesrgan_paddle.checkpoint_io import graph_check
     monkeypatch.setattr(graph_check, 'PIR_BASE', graph_check.PIR_BASE - {'1.conv2d'})
     tool = importlib.import_module('tools.export_onnx')
     rc = tool.main(['-m', str(tiny_models['srvgg_x4']), '-o', str(tmp_path / 'm.onnx')])

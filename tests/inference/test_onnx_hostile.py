@@ -53,7 +53,7 @@ def no_ort(monkeypatch):
 
 
 def _refused(path, *words):
-    from realesrgan_paddle.inference.onnx_backend import OnnxBackend
+    from realesrgan_paddle.inference.export.onnx_backend import OnnxBackend
     with pytest.raises(ValueError) as e:
         OnnxBackend(path)
     msg = str(e.value)
@@ -67,7 +67,7 @@ def test_a_network_repeated_1000_times_is_refused(tmp_path, no_ort):
 
 
 def test_too_many_nodes_are_refused(tmp_path, no_ort, monkeypatch):
-    from realesrgan_paddle.inference import onnx_check
+    from realesrgan_paddle.inference.export import onnx_check
     monkeypatch.setattr(onnx_check, 'MAX_NODES', 100)  # the real limit's graph (50,000 nodes) takes seconds to build
     _refused(_save(_convs(60, shared=False), tmp_path / 'long.onnx'), '122 nodes, more than the 100')
 
@@ -88,7 +88,7 @@ def test_external_weights_and_control_flow_are_refused(tmp_path, no_ort):
 
 
 def test_the_same_pieces_unrepeated_run(tmp_path):
-    from realesrgan_paddle.inference.onnx_backend import OnnxBackend
+    from realesrgan_paddle.inference.export.onnx_backend import OnnxBackend
     be = OnnxBackend(_save(_convs(3, shared=False), tmp_path / 'plain.onnx'))
     assert be.forward(np.zeros((1, 3, 8, 8), np.float32)).shape == (1, 3, 8, 8)
 

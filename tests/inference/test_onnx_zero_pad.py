@@ -1,6 +1,6 @@
 """Zero padding in the ONNX export: paddle2onnx 2.1 writes uninitialised memory as the value of a constant-mode
 ``pad3d`` (HAT's overlapping windows, OmniSR's and DAT's run-time pads), so the export writes a zero pad as an edge
-pad times a 0/1 mask (``inference/onnx_export.py``). The tiny HAT, OmniSR and DAT (tests/models/tiny_archs.py) at
+pad times a 0/1 mask (``inference/export/onnx_export.py``). The tiny HAT, OmniSR and DAT (tests/models/tiny_archs.py) at
 several seeds: no constant-mode Pad is left, and onnxruntime matches the network at >= 50 dB at two sizes."""
 import numpy as np
 import pytest
@@ -13,7 +13,7 @@ def test_the_zero_pad_written_for_onnx_equals_f_pad():
     import paddle
     import paddle.nn.functional as F
 
-    from realesrgan_paddle.inference.onnx_ops import onnx_convertible_ops
+    from realesrgan_paddle.inference.export.onnx_ops import onnx_convertible_ops
     x = paddle.to_tensor(np.random.default_rng(0).normal(size=(2, 3, 5, 7)).astype('float32'))
     for pads in ([1, 2, 3, 0], [0, 0, 0, 0], [4, 0, 0, 6], paddle.to_tensor([0, 3, 0, 2], dtype='int32')):
         ref = F.pad(x, pads)
@@ -40,8 +40,8 @@ def test_window_networks_export_to_onnx_and_match(tmp_path, name, seed):
     from onnx import numpy_helper
 
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.onnx_backend import OnnxBackend
-    from realesrgan_paddle.inference.onnx_export import export_onnx
+    from realesrgan_paddle.inference.export.onnx_backend import OnnxBackend
+    from realesrgan_paddle.inference.export.onnx_export import export_onnx
     paddle.seed(seed)
     arch = dict(TINY_ARCHS[name])
     net = models.build_network(arch).eval()

@@ -1,5 +1,5 @@
 """An export folder's ``inference.pdiparams`` is walked header by header before Paddle loads it
-(inference/graph_check.py, check_params): headers that claim more data than the file holds, truncated or padded files,
+(checkpoint_io/graph_check.py, check_params): headers that claim more data than the file holds, truncated or padded files,
 random bytes and non-regular files are refused in one line naming the file, before Paddle reads it; this project's
 exports pass and read back the network's own tensor shapes."""
 import os
@@ -22,7 +22,7 @@ def export(tmp_path_factory):
     import paddle
 
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     paddle.seed(0)
     arch = srvgg()
     net = models.build_network(arch)
@@ -57,7 +57,7 @@ HOSTILE = {
 
 
 def test_this_projects_export_reads_back_the_networks_shapes(export):
-    from realesrgan_paddle.inference.graph_check import check_params
+    from realesrgan_paddle.checkpoint_io.graph_check import check_params
     folder, net = export
     tensors = check_params(folder / 'inference.pdiparams', 1 << 30)
     shapes = sorted(tuple(p.shape) for p in net.state_dict().values())
@@ -69,7 +69,7 @@ def test_hostile_params_refused_by_the_api(export, tmp_path, kind, monkeypatch):
     import paddle.inference
 
     from realesrgan_paddle.inference import Upscaler
-    from realesrgan_paddle.inference.export import ExportRefused, open_export
+    from realesrgan_paddle.inference.export.paddle_export import ExportRefused, open_export
     make, why = HOSTILE[kind]
     d = tmp_path / kind
     shutil.copytree(export[0], d)
@@ -86,7 +86,7 @@ def test_hostile_params_refused_by_the_api(export, tmp_path, kind, monkeypatch):
 
 
 def test_a_fifo_as_the_params_is_refused_without_blocking(export, tmp_path):
-    from realesrgan_paddle.inference.export import ExportRefused, open_export
+    from realesrgan_paddle.inference.export.paddle_export import ExportRefused, open_export
     d = tmp_path / 'fifo'
     shutil.copytree(export[0], d)
     (d / 'inference.pdiparams').unlink()

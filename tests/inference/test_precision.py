@@ -8,7 +8,7 @@ from tests.cli_checks import a_line
 
 def _export(arch_or_path, path):
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     net, arch = models.load_network(arch_or_path)
     return export_static(net, arch, path), net
 
@@ -66,8 +66,12 @@ def animevideov3(tmp_path_factory):
 
 
 def _verdicts(d):
-    from realesrgan_paddle.inference.export import open_export
-    return sorted((open_export(d).side_base / '_precision').glob('bf16_verdict-*.json'))
+    """The verdict files the store keeps for the export ``d`` (one per machine and tolerance)."""
+    from realesrgan_paddle import store
+    from realesrgan_paddle.inference.export.paddle_export import open_export
+    export = open_export(d)
+    kind = store.entry_dir('bf16', export.key, export.store_root).parent
+    return sorted(kind.glob(f'{export.key}-*/verdict.json'))
 
 
 def test_default_precision_is_checked_bf16(animevideov3, photo, caplog):
@@ -107,7 +111,7 @@ def test_verdict_said_once_then_silent_and_renewed_when_its_inputs_change(tiny_m
     import realesrgan_paddle.inference.cpu_features as cpu_features
     import realesrgan_paddle.inference.precision as precision
     from realesrgan_paddle.inference import Upscaler
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     from realesrgan_paddle import models
     if not precision.native_bf16():
         pytest.skip('this CPU has no native bf16 (avx512_bf16/amx_bf16)')
@@ -181,7 +185,7 @@ def test_no_native_bf16_stays_fp32_silently(tiny_models, tmp_path, caplog, monke
         up = Upscaler(d)
     assert up.backend.precision == 'fp32'
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    from realesrgan_paddle.inference.export import open_export
+    from realesrgan_paddle.inference.export.paddle_export import open_export
     assert not (open_export(d).side_base / '_precision').exists()  # no check was run
 
 

@@ -7,7 +7,7 @@ def assert_export_matches(net, arch, out_dir, shapes, atol=1e-4):
     (output exactly ``scale`` x input)."""
     from realesrgan_paddle import models
     from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     out = export_static(net, arch, out_dir)
     pred, dyn, scale = PredictorBackend(out), DynamicBackend(net), models.net_scale(arch)
     rng = np.random.default_rng(3)

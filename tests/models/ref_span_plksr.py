@@ -100,8 +100,8 @@ def onnx_error(net, arch, path, opset):
     import pytest
     for module in ('onnxruntime', 'paddle2onnx'):
         pytest.importorskip(module, reason=f'needs {module}: pip install -r requirements-onnx.txt')
-    from realesrgan_paddle.inference.onnx_backend import OnnxBackend
-    from realesrgan_paddle.inference.onnx_export import export_onnx
+    from realesrgan_paddle.inference.export.onnx_backend import OnnxBackend
+    from realesrgan_paddle.inference.export.onnx_export import export_onnx
     ort = OnnxBackend(export_onnx(net, arch, path, opset=opset))
     worst = 0.0
     for shape in [(1, 3, 13, 21), (1, 3, 8, 16)]:

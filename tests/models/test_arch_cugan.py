@@ -240,8 +240,8 @@ def test_convert_torch_reads_a_wrapped_file_and_an_ncnn_param(tmp_path, capsys, 
 def test_onnx_export_runs_in_onnxruntime_at_two_sizes(tmp_path, arch):
     """The SE blocks (global mean, sigmoid) and the run-time padding convert with dynamic H and W."""
     pytest.importorskip('paddle2onnx', reason='paddle2onnx is not installed (requirements-onnx.txt)')
-    from realesrgan_paddle.inference.onnx_backend import OnnxBackend
-    from realesrgan_paddle.inference.onnx_export import export_onnx
+    from realesrgan_paddle.inference.export.onnx_backend import OnnxBackend
+    from realesrgan_paddle.inference.export.onnx_export import export_onnx
     net = models.build_network(arch).eval()
     full = detect_arch(_state(arch))
     ort = OnnxBackend(export_onnx(net, full, tmp_path / 'm.onnx'))

@@ -134,7 +134,7 @@ def test_x3_files_read_as_x2_until_scale_3_then_match_spandrel(photo, tmp_path, 
     network, then loads as x3 from the converted file, exports and runs in Paddle Inference at any size."""
     from realesrgan_paddle.checkpoint_io.state_file import load_state_file
     from realesrgan_paddle.inference.backends import PredictorBackend
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     ref = spandrel_esrgan(6, in_nc=3, out_nc=3, scale=3)
     x = photo_input(photo, 3)
     want = centred_output(ref, x)
@@ -189,7 +189,7 @@ PLAIN_X1 = {**PLUS_X8, 'scale': 1, 'shuffle_factor': 1, 'plus': False}
                          ids=['plus-x8', 'plus-x2-unshuffle', 'plain-x1'])
 def test_static_export_matches_the_dynamic_graph(arch, tmp_path):
     from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     from tests.nets import save_tiny
     net, found = models.load_network(save_tiny(tmp_path / 'tiny.pdparams', arch, seed=3))
     assert found == arch

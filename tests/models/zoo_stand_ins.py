@@ -1,10 +1,10 @@
-"""Stand-ins for the zoo's cache files, as this program writes them (``models.zoo.zoo_cache``): random weights of the
-entry's own architecture, with the entry's name (and the sha256 of the release file it pins) in the meta. A test
-that needs a zoo name to resolve offline plants one of these; a file of another architecture or without the meta
-is what the cache check refuses."""
+"""Stand-ins for the zoo's cache files, as this program writes them (an entry of the store, kind ``weights``, with
+the facts ``models.zoo.weights_facts`` records): random weights of the entry's own architecture, with the entry's
+name (and the sha256 of the release file it pins) in the meta. A test that needs a zoo name to resolve offline plants
+one of these; a file without its record, or whose record says another arch, is what the store refuses."""
 import numpy as np
 
-from realesrgan_paddle import models
+from realesrgan_paddle import models, store
 from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
 from realesrgan_paddle.models import zoo
 
@@ -23,6 +23,7 @@ def plant_zoo_file(name, seed=0, imported=False, state=None):
     path = zoo.cached_paths(entry)[1 if imported else 0]
     state = zoo_state(entry, seed) if state is None else state
     meta = {'name': entry.name, 'source': 'ncnn'} if imported else {'name': entry.name, 'sha256': entry.sha256}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(path, params=state, arch=entry.arch, meta=meta)
+    store.write('weights', path.parent.name,
+                lambda d: save_checkpoint(d / path.name, params=state, arch=entry.arch, meta=meta),
+                zoo.weights_facts(entry, not imported))
     return path, state

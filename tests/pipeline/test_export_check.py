@@ -1,5 +1,5 @@
 """The export stage's check of the exported graph against the network (pipeline.stages.finetune.check_export_matches)
-and tools/export_model.py's (inference/export_check.py): on a real photo crop, its tolerance following the output's
+and tools/export_model.py's (inference/export/export_check.py): on a real photo crop, its tolerance following the output's
 range, so a network whose outputs are large is exported, a real SPAN too (on noise its float32 rounding alone was
 above the tolerance), while a graph of another network is refused in one line."""
 import importlib.util
@@ -26,8 +26,8 @@ def _net(seed, gain=1.0):
 def test_large_outputs_pass_and_another_network_is_refused(tmp_path):
     import paddle
 
-    from realesrgan_paddle.inference.export import export_static
-    from realesrgan_paddle.inference.export_check import check_input
+    from realesrgan_paddle.inference.export.paddle_export import export_static
+    from realesrgan_paddle.inference.export.export_check import check_input
     from realesrgan_paddle.pipeline.context import DomainError
     from realesrgan_paddle.pipeline.stages.finetune import check_export_matches
     net, arch = _net(0, gain=3000.0)
@@ -51,7 +51,7 @@ def test_a_real_span_passes_the_check_of_both_exports(tmp_path, monkeypatch, cap
     import re
 
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     from realesrgan_paddle.models import zoo
     from realesrgan_paddle.pipeline.stages.finetune import check_export_matches
     from tests.models.arch_paths import tool_status

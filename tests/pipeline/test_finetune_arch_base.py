@@ -29,7 +29,7 @@ def test_a_span_file_is_a_base(clips, span_base, tmp_path):
     assert res.stdout.strip().splitlines()[-1].startswith('done: exported ')
     info = json.loads((work / 'state.json').read_text())['stages']['finetune']['info']
     assert info['template'] == 'finetune_domain_compact_cpu.yml'
-    from realesrgan_paddle.inference.export import load_info
+    from realesrgan_paddle.inference.export.paddle_export import load_info
     exported = [p.parent for p in work.rglob('inference.pdmodel')]
     assert exported and load_info(exported[0])['arch']['type'] == 'SPAN'
 

@@ -144,8 +144,8 @@ def test_toy_arch_converts_predicts_exports_and_infers(toy, monkeypatch, capsys)
     export = _load_tool('export_model')
     assert export.main(['-m', str(d / 'toy.pdparams'), '-o', str(d / 'infer'), '--check', '32']) == 0
     assert 'ToyShuffleNet, x2' in capsys.readouterr().out
-    from realesrgan_paddle.inference.export import load_info
-    from realesrgan_paddle.inference.graph_check import LEGACY_BASE, LEGACY_BASE_ATTRS
+    from realesrgan_paddle.inference.export.paddle_export import load_info
+    from realesrgan_paddle.checkpoint_io.graph_check import LEGACY_BASE, LEGACY_BASE_ATTRS
     assert load_info(d / 'infer')['arch'] == ARCH and load_info(d / 'infer')['mod'] == 1
     held = dict(zip(('legacy', 'legacy_attrs'), legacy_contents(d / 'infer' / 'inference.pdmodel')))
     assert not outside(held, {'legacy': LEGACY_BASE | spec.export_ops.legacy,  # its declaration is complete

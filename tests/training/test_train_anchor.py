@@ -100,7 +100,7 @@ def test_train_teacher_is_that_model_not_the_base(tmp_path, base_weights, photo_
 
 def test_teacher_from_an_export_folder(tmp_path, photo_batch, monkeypatch):
     monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path / 'cache'))
-    from realesrgan_paddle.inference.export import cached_export
+    from realesrgan_paddle.inference.export.paddle_export import cached_export
     weights = save_tiny(tmp_path / 't.pdparams', srvgg(), seed=5)
     folder = cached_export(str(weights))
     lq = paddle.nn.functional.avg_pool2d(photo_batch(1, 64), 4)

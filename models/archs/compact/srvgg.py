@@ -27,7 +27,7 @@ class PReLU(nn.Layer):
 
 
 ACTIVATIONS = ('prelu', 'relu', 'leakyrelu')
-UPSCALES = (1, 2, 3, 4, 8)  # the scales the rest of the pipeline takes (inference.graph_check.SCALES)
+UPSCALES = (1, 2, 3, 4, 8)  # the scales the rest of the pipeline takes (checkpoint_io.graph_check.SCALES)
 SKIPS = ('nearest', 'bilinear')
 
 

@@ -30,7 +30,7 @@ def initial_positions(scale, groups):
 
 
 class DySample(nn.Layer):
-    ONNX_MIN_OPSET = 16  # ONNX's GridSample (inference.onnx_export reads it)
+    ONNX_MIN_OPSET = 16  # ONNX's GridSample (inference.export.onnx_export reads it)
 
     def __init__(self, in_channels, out_ch, scale=2, groups=4, end_convolution=True):
         super().__init__()

@@ -15,7 +15,7 @@ network finetuned to extremes are larger, and their rounding with them.
 import cv2
 import numpy as np
 
-from .bf16_check import EVIDENCE_DIR
+from ..bf16_check import EVIDENCE_DIR
 
 TOLERANCE = 1e-3  # of the output's peak magnitude (at least 1)
 CHECK_PHOTO = 'coffee.png'  # smooth surfaces and edges: 128x128

@@ -21,7 +21,7 @@ only when
   writes is declared (legacy) or defined by an earlier op (PIR).
 
 ``check_graph(path)`` raises ``GraphRefused`` (a ValueError) with one line naming the file.
-``check_export_folder(path)`` is ``inference.export.open_export``'s one call: the folder's files, the
+``check_export_folder(path)`` is ``inference.export.paddle_export.open_export``'s one call: the folder's files, the
 parameters' tensor headers (``check_params``), the graph (checked in every process that opens it: no file
 anywhere turns the check off) and ``model_info.json`` (``read_info``, bounded and
 checked: ``check_info``), refused with ``ExportRefused`` (one line naming the file).
@@ -55,7 +55,7 @@ LEGACY_BASE_ATTRS = frozenset({
     'bias_after_scale', 'shape', 'axes', 'starts', 'ends', 'decrease_axis', 'infer_flags', 'dtype', 'value',
     'str_value', 'force_cpu', 'place_type',
 })
-# PIR: the programs traced for the ONNX export (inference/onnx_export.py); 'p' is a parameter
+# PIR: the programs traced for the ONNX export (inference/export/onnx_export.py); 'p' is a parameter
 PIR_BASE = frozenset({
     'p', '1.data', '1.fetch', '1.conv2d', '1.add', '1.subtract', '1.multiply', '1.scale', '1.full',
     '1.full_int_array', '1.reshape', '1.transpose', '1.shape64', '1.slice', '1.stack', '0.combine', '1.concat',
@@ -68,7 +68,7 @@ PIR_BASE_ATTRS = frozenset({
 # ProgramDesc AttrType values allowed: INT FLOAT STRING INTS FLOATS STRINGS BOOLEAN BOOLEANS LONG LONGS
 # FLOAT64S FLOAT64 (not BLOCK/BLOCKS, VAR/VARS, SCALAR/SCALARS)
 LEGACY_ATTR_TYPES = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 15})
-# the oneDNN-optimised graph Paddle Inference writes for a CPU fp32 predictor (``_onednn_opt/`` in the user cache,
+# the oneDNN-optimised graph Paddle Inference writes for a CPU fp32 predictor (the store's kind ``onednn``,
 # ``inference.backends.OptimizedGraphCache``): the allowed legacy ops plus the fused ops and their attributes that
 # Paddle Inference's passes write, whatever the network (collected from each network's optimised graph:
 # tests/inference/test_cache_trust.py keeps the lists true); one that holds anything else is not used, and the
@@ -98,22 +98,22 @@ class AllowList(NamedTuple):
 
 
 def allowed():
-    """The ``AllowList`` now: the plumbing above plus the union of the registered networks' ``export_ops``
-    (``models.specs.DECLARED_OPS``, kept in step with the registry: a network registered later counts), built
-    again only when either changes."""
-    from realesrgan_paddle.models import specs  # paddle: loaded when a graph is checked, not with inference's imports
-    sources = (specs.DECLARED_OPS, LEGACY_BASE, LEGACY_BASE_ATTRS, PIR_BASE, PIR_BASE_ATTRS)
-    built, lists = _ALLOWED.get('built', ((), None))
-    if len(built) != len(sources) or any(a is not b for a, b in zip(built, sources)):
-        declared = sources[0]
-        legacy, legacy_attrs = LEGACY_BASE | declared.legacy, LEGACY_BASE_ATTRS | declared.legacy_attrs
-        lists = AllowList(legacy, legacy_attrs, PIR_BASE | declared.pir, PIR_BASE_ATTRS | declared.pir_attrs,
-                          legacy | FUSED_OPS, legacy_attrs | FUSED_ATTRS)
-        _ALLOWED['built'] = sources, lists
-    return lists
+    """The ``AllowList`` now: the plumbing above plus the union of the registered networks' ``export_ops``, which
+    the networks' registry declares here (``declare``, called by ``models.specs`` at each change: a network
+    registered later counts). Until a registry declares, only the plumbing passes."""
+    return _ALLOWED['lists']
 
 
-_ALLOWED = {}  # 'built': (what the AllowList was made from, compared by identity: no call into models; the lists)
+def declare(ops):
+    """Make the allow-list the plumbing plus ``ops`` (an object with ``legacy``, ``legacy_attrs``, ``pir`` and
+    ``pir_attrs`` sets: ``models.export_ops.ExportOps``, the union of the registered specs')."""
+    legacy, legacy_attrs = LEGACY_BASE | ops.legacy, LEGACY_BASE_ATTRS | ops.legacy_attrs
+    _ALLOWED['lists'] = AllowList(legacy, legacy_attrs, PIR_BASE | ops.pir, PIR_BASE_ATTRS | ops.pir_attrs,
+                                  legacy | FUSED_OPS, legacy_attrs | FUSED_ATTRS)
+
+
+_ALLOWED = {'lists': AllowList(LEGACY_BASE, LEGACY_BASE_ATTRS, PIR_BASE, PIR_BASE_ATTRS, LEGACY_BASE | FUSED_OPS,
+                              LEGACY_BASE_ATTRS | FUSED_ATTRS)}  # the plumbing only, until ``declare``
 
 
 # PIR writes an optional input left out as value %0 (never an op's output); these slots may hold it: the
@@ -184,6 +184,7 @@ MAX_INFO_BYTES = 64 << 10  # model_info.json and the .onnx sidecar: a few hundre
 SCALES = (1, 2, 3, 4, 8)
 MAX_MOD = 64  # a network's pad multiple (models.pad_multiple: an unshuffle factor, a window size)
 MAX_PARAMS_BYTES = 8 << 30  # inference.pdiparams: 67 MB for x4plus
+EXPORT_FILES = ('inference.pdmodel', 'inference.pdiparams')
 
 
 class ExportRefused(ValueError):
@@ -243,98 +244,52 @@ def check_info(info):
     return None
 
 
-def check_export_folder(path, cache_key=None):
-    """The export folder ``path`` read once, before Paddle sees it: its graph checked (``check_graph``) and
-    its ``INFO_NAME`` read (``read_info``); ``(the graph's sha256, the info or None for a foreign export
-    without one)``. The graph is checked in every process that opens it (this process remembers the sha256s
-    that passed): a record on disk (the stamps of ``graph_ok/`` before issue 73) could be planted, and the check
-    costs 0.06-0.1 s of CPU on x4plus's graph (benchmarks/cache_checks.py). ``cache_key``: ``(weights sha256,
-    export revision)`` of an entry of the export cache (``check_cache_entry``). ``FileNotFoundError`` when the
-    graph files are missing, ``ExportRefused`` (a ValueError; one line naming the file) for one that is not a
-    regular file, too large, or not a graph this project exports."""
-    graph, params = path / 'inference.pdmodel', path / 'inference.pdiparams'
+def check_export_folder(path, digests=None):
+    """The export folder ``path`` read once, before Paddle sees it: its parameters' tensor headers walked
+    (``check_params``), its graph checked (``check_graph``) and its ``INFO_NAME`` read (``read_info``); ``(the
+    graph's sha256, the info or None for a foreign export without one)``. The graph is checked in every process that
+    opens it (this process remembers the sha256s that passed): a record on disk could be planted, and the check
+    costs 0.06-0.1 s of CPU on x4plus's graph (benchmarks/cache_checks.py). ``digests``: ``{file name: sha256}``
+    handed on by the store (``store.open`` ran ``export_readers`` on those bytes), so nothing is read twice.
+    ``FileNotFoundError`` when the graph files are missing, ``ExportRefused`` (a ValueError; one line naming the
+    file) for one that is not a regular file, too large, or not a graph this project exports."""
+    graph, params = path / EXPORT_FILES[0], path / EXPORT_FILES[1]
     if not os.path.lexists(graph) or not os.path.lexists(params):
         raise FileNotFoundError(f'{path}: no inference.pdmodel/inference.pdiparams '
                                 f'(write them with tools/export_model.py)')
-    check_params(params, MAX_PARAMS_BYTES)  # its tensor headers walked: no header claims more than the file
-    digest = check_graph_file(graph)
+    digests = digests or {}
+    if digests.get(EXPORT_FILES[1]) not in _WALKED:
+        check_params(params, MAX_PARAMS_BYTES)  # its tensor headers walked: no header claims more than the file
+    digest = digests.get(EXPORT_FILES[0])
+    if digest not in _CHECKED:
+        digest = check_graph_file(graph)
     info = path / INFO_NAME
     info = read_info(info) if os.path.lexists(info) else None
-    if cache_key is not None:
-        check_cache_entry(path, info, digest, *cache_key)
     return digest, info
 
 
-# ---------------------------------------------------------------- an entry of the export cache
-EXPORT_FILES = ('inference.pdmodel', 'inference.pdiparams')
+def export_readers(folder, names=EXPORT_FILES, optimized=False):
+    """``{file name: reader(f, sha256)}`` for ``store.open``: an export's graph (``names[0]``; ``optimized``: the
+    oneDNN graph Paddle Inference writes) checked and its parameters (``names[1]``) walked on the bytes the store
+    hashes (one open of each file), remembered by sha256 for ``check_export_folder``."""
+    def graph(f, digest):
+        data = f.read(MAX_GRAPH_BYTES + 1)
+        if len(data) > MAX_GRAPH_BYTES:
+            raise ExportRefused(f'{folder / names[0]}: the graph is more than {MAX_GRAPH_BYTES:,} bytes')
+        try:
+            check_graph(folder / names[0], data, optimized)
+        except GraphRefused as e:
+            raise ExportRefused(str(e)) from None
+        if not optimized:
+            _CHECKED.add(hashlib.sha256(data).hexdigest())
+
+    def params(f, digest):
+        walk_params(f, folder / names[1], MAX_PARAMS_BYTES)
+        _WALKED.add(digest)
+    return {names[0]: graph, names[1]: params}
 
 
-class CacheMismatch(ExportRefused):
-    """An entry of the export cache that is not this program's export of the weights asked for (``older``: only of
-    an older export revision); it is exported again. The message is one line naming the folder."""
-
-    def __init__(self, msg, older=False):
-        super().__init__(msg)
-        self.older = older
-
-
-def check_cache_entry(path, info, graph_sha256, weights_sha256, rev):
-    """``CacheMismatch`` unless the cache folder ``path`` (its graph's sha256 ``graph_sha256``, its sidecar
-    ``info``) is this program's export of the weights whose sha256 is ``weights_sha256``, at export revision
-    ``rev``: the sidecar records both sha256s of ``EXPORT_FILES`` and ``weights_sha256``, and the files are regular
-    files of this user's with one name (no link), whose bytes have those sha256s. The parameters' sha256 costs
-    0.05 s on x4plus's 67 MB, once per process. A forger who rewrites the sidecar with new sha256s gets past this
-    (docs/reliability.md); the graph was checked all the same."""
-    if os.path.islink(path):
-        raise CacheMismatch(f'{path}: a symbolic link, not a folder of this program')
-    if not isinstance(info, dict) or info.get('export_rev') != rev or 'weights_sha256' not in info:
-        raise CacheMismatch(f'{path}: an export of an older revision, or made before exports recorded their weights',
-                            older=True)  # exported again with the usual line, no warning
-    if info.get('weights_sha256') != weights_sha256:
-        raise CacheMismatch(f'{path}: an export of other weights (its {INFO_NAME} names another weights file)')
-    files = info.get('files')
-    if not isinstance(files, dict) or files.get(EXPORT_FILES[0]) != graph_sha256:
-        raise CacheMismatch(f'{path}: its graph is not the one exported ({INFO_NAME} records another sha256)')
-    key = (str(path), weights_sha256)
-    stats = [_own_file(path / name) for name in EXPORT_FILES]
-    if _BOUND.get(key) == stats:
-        return
-    if _sha256_own(path / EXPORT_FILES[1], stats[1]) != files.get(EXPORT_FILES[1]):
-        raise CacheMismatch(f'{path}: its {EXPORT_FILES[1]} is not the one exported ({INFO_NAME} records another '
-                            'sha256)')
-    _BOUND[key] = stats
-
-
-_BOUND = {}  # (cache folder, weights sha256) -> its files' identities when they last passed: memory only
-
-
-def _own_file(p):
-    """``p``'s identity (device, inode, size, mtime, ctime) when it is a regular file of this user's with one name,
-    not a link; ``CacheMismatch`` otherwise."""
-    try:
-        st = os.lstat(p)
-    except OSError as e:
-        raise CacheMismatch(f'{p}: cannot read it ({e.strerror})') from None
-    mine = not hasattr(os, 'getuid') or st.st_uid == os.getuid()
-    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or not mine:
-        raise CacheMismatch(f'{p}: a link or not a file of this program')
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
-
-
-def _sha256_own(p, identity):
-    """The sha256 of the file ``p``, opened without following a link, which must still be ``identity``."""
-    try:
-        fd = os.open(p, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_NONBLOCK', 0))
-    except OSError as e:
-        raise CacheMismatch(f'{p}: cannot read it ({e.strerror})') from None
-    with os.fdopen(fd, 'rb') as f:
-        st = os.fstat(fd)
-        if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != identity:
-            raise CacheMismatch(f'{p}: changed while it was checked')
-        h = hashlib.sha256()
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    return h.hexdigest()
+_WALKED = set()  # parameter files' sha256s this process walked (``export_readers``): memory only, never a file
 
 
 def check_graph_file(graph):
@@ -737,24 +692,30 @@ def _tensor_header(f, size, k):
 def check_params(path, limit):
     """Walk the regular file ``path`` (at most ``limit`` bytes) tensor by tensor; its tensors' ``(data type,
     dims)``, or ``ExportRefused`` unless it is a well-formed tensor stream that ends exactly at the file's end."""
-    tensors = []
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0))
     except OSError as e:
         raise ExportRefused(f'{path}: cannot read it ({e.strerror})') from None
+    with os.fdopen(fd, 'rb') as f:
+        return walk_params(f, path, limit)
+
+
+def walk_params(f, path, limit):
+    """``check_params`` on the open file ``f`` (of ``path``), read from its start."""
+    tensors = []
     try:
-        with os.fdopen(fd, 'rb') as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
-                raise _Bad(f'not a regular file of at most {limit >> 30} GB')
-            while f.tell() < st.st_size:
-                if len(tensors) >= MAX_VARS:
-                    raise _Bad(f'more than {MAX_VARS:,} tensors')
-                dtype, dims, nbytes = _tensor_header(f, st.st_size, len(tensors))
-                f.seek(nbytes, os.SEEK_CUR)
-                tensors.append((dtype, dims))
-            if not tensors:
-                raise _Bad('the file is empty')
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            raise _Bad(f'not a regular file of at most {limit >> 30} GB')
+        f.seek(0)
+        while f.tell() < st.st_size:
+            if len(tensors) >= MAX_VARS:
+                raise _Bad(f'more than {MAX_VARS:,} tensors')
+            dtype, dims, nbytes = _tensor_header(f, st.st_size, len(tensors))
+            f.seek(nbytes, os.SEEK_CUR)
+            tensors.append((dtype, dims))
+        if not tensors:
+            raise _Bad('the file is empty')
     except _Bad as e:
         raise ExportRefused(f'{path}: refused: {e}; not the parameters of an export this project writes') from None
     return tensors

@@ -17,7 +17,7 @@ import numpy as np
 
 from realesrgan_paddle.utils.host_memory import available_memory
 
-from .backends import check_output
+from ..backends import check_output
 from .onnx_check import check_onnx_file
 from .onnx_export import load_onnx_info
 
@@ -53,7 +53,7 @@ class OnnxBackend:
         if not p.is_file():
             raise FileNotFoundError(f'{p}: no such ONNX file')
         self.info = load_onnx_info(p)  # bounded and checked before onnxruntime reads the model
-        check_onnx_file(p)  # so is the graph: size, nodes, the weights they read (inference/onnx_check.py)
+        check_onnx_file(p)  # so is the graph: size, nodes, the weights they read (inference/export/onnx_check.py)
         try:
             import onnxruntime as ort
         except ImportError:

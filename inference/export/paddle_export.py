@@ -9,10 +9,10 @@ unshuffle by reshape/transpose). H and W must be multiples of the spec's
 'own': Real-CUGAN, waifu2x CUNet), which takes any H and W.
 
 Beside the graph goes ``model_info.json``: ``{arch, scale, mod, source, dtype, format, export_rev, files}``
-(``files``: the sha256 of the graph and of the parameters); an export made into the cache from a weights file also
-records ``weights_sha256``, the file it was made from. A cached export is used only when both are still true
-(``graph_check.check_cache_entry``): a folder planted under the cache's name for other weights, or files changed
-since, are exported again, with one line.
+(``files``: the sha256 of the graph and of the parameters). An export made from a weights file into the user cache
+is an entry of the store (kind ``export``, keyed by ``export_key``; its record: made from the weights' sha256, at
+``EXPORT_REV``): ``store.open`` says whether a cached folder is this program's export of those weights; any other is
+exported again, with one line.
 """
 import contextlib
 import hashlib
@@ -27,11 +27,13 @@ import warnings
 from pathlib import Path
 from typing import NamedTuple
 
+from realesrgan_paddle import store
+from realesrgan_paddle.checkpoint_io.graph_check import (EXPORT_FILES, INFO_NAME, MAX_INFO_BYTES, MAX_MOD,  # noqa: F401
+                                                         MAX_PARAMS_BYTES, SCALES, ExportRefused, check_export_folder,
+                                                         check_info, export_readers, read_info)
 from realesrgan_paddle.utils.fileio import cache_root, cache_root as home, sha256_file
 from realesrgan_paddle.utils.progress import Steps
 
-from .graph_check import (EXPORT_FILES, INFO_NAME, MAX_INFO_BYTES, MAX_MOD, MAX_PARAMS_BYTES, SCALES,  # noqa: F401
-                          CacheMismatch, ExportRefused, check_export_folder, check_info, read_info)
 # bumped when what is traced or recorded changes (2: SRVGGNetCompact in the OpenVINO-convertible form; 3: SPAN
 # runs on OpenVINO, and a cache entry records its spec's engine), so that cached exports of older revisions are
 # written again
@@ -103,25 +105,32 @@ def trace_save(net, arch, prefix, legacy=True):
         paddle.jit.save(static, str(prefix))
 
 
-def export_static(net, arch, out_dir, source=None, weights_sha256=None):
-    """Write ``out_dir/inference.pdmodel``, ``inference.pdiparams`` and ``model_info.json`` atomically;
-    ``weights_sha256``: the weights file's, recorded for a cache entry (``graph_check.check_cache_entry``)."""
+def write_export_files(net, arch, folder, source=None):
+    """Trace ``net`` into ``folder/inference.pdmodel`` and ``inference.pdiparams`` and write ``model_info.json``
+    beside them; the info written."""
     from realesrgan_paddle import models
+    folder = Path(folder)
+    trace_save(net, arch, folder / 'inference')
+    info = {'format': 'paddle-inference-legacy', 'arch': dict(arch), 'scale': models.net_scale(arch),
+            'mod': models.pad_multiple(arch), 'cpu_engine': models.get_spec(arch).cpu_engine,
+            'dtype': 'float32', 'export_rev': EXPORT_REV, 'source': str(source) if source else None,
+            'input': 'N,C,H,W float32 RGB in [0,1]; ' + ('any H,W (the network pads itself; tiles start on '
+                                                          'multiples of mod)' if models.pads_itself(arch)
+                                                          else 'H,W multiples of mod'),
+            'files': {name: sha256_file(folder / name) for name in EXPORT_FILES}}
+    (folder / INFO_NAME).write_text(json.dumps(info, indent=1))
+    return info
+
+
+def export_static(net, arch, out_dir, source=None):
+    """Write ``out_dir/inference.pdmodel``, ``inference.pdiparams`` and ``model_info.json`` atomically (a folder
+    of the user's: ``tools/export_model.py``, the pipeline; the cache's exports are the store's:
+    ``open_cached_export``)."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out_dir.name}.', dir=str(out_dir.parent)))
     try:
-        trace_save(net, arch, tmp / 'inference')
-        info = {'format': 'paddle-inference-legacy', 'arch': dict(arch), 'scale': models.net_scale(arch),
-                'mod': models.pad_multiple(arch), 'cpu_engine': models.get_spec(arch).cpu_engine,
-                'dtype': 'float32', 'export_rev': EXPORT_REV, 'source': str(source) if source else None,
-                'input': 'N,C,H,W float32 RGB in [0,1]; ' + ('any H,W (the network pads itself; tiles start on '
-                                                              'multiples of mod)' if models.pads_itself(arch)
-                                                              else 'H,W multiples of mod'),
-                'files': {name: sha256_file(tmp / name) for name in EXPORT_FILES}}
-        if weights_sha256:
-            info['weights_sha256'] = weights_sha256
-        (tmp / INFO_NAME).write_text(json.dumps(info, indent=1))
+        write_export_files(net, arch, tmp, source)
         if out_dir.exists():  # a folder of the user's: the export's files replaced, the others kept
             for name in os.listdir(tmp):
                 os.replace(tmp / name, out_dir / name)
@@ -133,18 +142,6 @@ def export_static(net, arch, out_dir, source=None, weights_sha256=None):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
-
-
-def clear_cache_entry(out):
-    """Remove what is under the cache entry's name ``out`` before it is exported again: a folder is renamed aside and
-    removed whole (nothing of it, such as a file planted beside the graph, is kept; a hard link in it loses only this
-    name), a link or a file is unlinked (never what it points to). Only for the export cache's own folders."""
-    if os.path.islink(out) or os.path.lexists(out) and not out.is_dir():
-        os.unlink(out)
-    elif out.exists():
-        aside = Path(tempfile.mkdtemp(prefix=f'.{out.name}.old.', dir=str(out.parent)))
-        os.replace(out, aside)  # a folder renamed onto an empty one
-        shutil.rmtree(aside, ignore_errors=True)
 
 
 def _chmod_as_mkdir(path):
@@ -162,12 +159,6 @@ def load_info(infer_dir):
     return read_info(p)
 
 
-def is_infer_dir(path):
-    """True for a folder holding an exported graph (``models.zoo.is_export_dir``: the rule model references use)."""
-    from realesrgan_paddle.models.zoo import is_export_dir
-    return is_export_dir(path)
-
-
 class Export(NamedTuple):
     """An export folder read once (``open_export``), handed to the precision choice and the predictor.
 
@@ -178,35 +169,47 @@ class Export(NamedTuple):
         side_base: where files that belong to it go (verdicts, compiled blobs, the optimised graph): a
             folder of the user cache named from the export's path and its graph's sha256. Never the export
             folder itself: a cache that came in a folder would be trusted, and run, without the graph check.
+        made_from: what the store's entries made from it (its oneDNN graph, its bf16 verdicts) record: the
+            graph's sha256 and the parameters' (a store entry's), or their size and mtime (a user's folder).
+        key: the name of those entries in the store (the side folder's name).
+        store_root: the user cache their store is in.
     """
 
     dir: Path
     info: dict
     cpu_engine: str
     side_base: Path
+    made_from: dict = {}
+    key: str = ''
+    store_root: Path = None
 
 
-def open_export(path, user_cache=None, cache_key=None):
+def open_export(path, user_cache=None, digests=None):
     """``path`` (an export folder, or an ``Export`` returned as it is) -> ``Export``, its graph checked and its
     ``model_info.json`` read before Paddle sees either, in one call (``graph_check.check_export_folder``).
     ``user_cache``: the user cache (``utils.fileio.cache_root()`` when not given), where the export's side
-    files go; ``cache_key``: ``(weights sha256, EXPORT_REV)`` for an entry of the export cache, which must be this
-    program's export of those weights (``CacheMismatch`` otherwise). FileNotFoundError (one line) when the graph
-    files are missing, ``ExportRefused`` (a ValueError, one line naming the file) for a folder that is not run."""
+    files go; ``digests``: ``{file name: sha256}`` of a store entry (``open_cached_export``), whose files the store
+    read and checked. FileNotFoundError (one line) when the graph files are missing, ``ExportRefused`` (a
+    ValueError, one line naming the file) for a folder that is not run."""
     if isinstance(path, Export):
         return path
+    from realesrgan_paddle import models  # the networks' export ops declared to the graph check, and their specs
     path = Path(path)
     if user_cache is None:
         user_cache = cache_root()
-    digest, info = check_export_folder(path, cache_key)
+    digest, info = check_export_folder(path, digests)
     info = info or {}
+    params = (digests or {}).get(EXPORT_FILES[1])
+    if params is None:
+        st = os.stat(path / EXPORT_FILES[1])
+        params = [st.st_size, st.st_mtime_ns]
     key = hashlib.sha256(f'{path.resolve()}|{digest}'.encode()).hexdigest()[:20]
     engine = info.get('cpu_engine')
     if engine is None:  # written before model_info.json named it: ask the network's spec
-        from realesrgan_paddle import models
         spec = models.find_spec((info.get('arch') or {}).get('type'))
         engine = spec.cpu_engine if spec else 'onednn'
-    return Export(path, info, engine, Path(user_cache) / 'side' / key)
+    return Export(path, info, engine, Path(user_cache) / 'side' / key, {'graph': digest, 'params': params}, key,
+                  Path(user_cache))
 
 
 def export_key(digest, arch_override=None):
@@ -219,30 +222,40 @@ def export_key(digest, arch_override=None):
 
 
 def cached_export(weights, arch_override=None, cache_root=None, progress=False):
-    """Export ``weights`` once to ``<cache>/infer/<key>/`` and return that folder."""
+    """Export ``weights`` once into the store (``<cache>/store/export/<key>/``) and return that folder."""
     return open_cached_export(weights, arch_override, cache_root, progress).dir
 
 
 def open_cached_export(weights, arch_override=None, cache_root=None, progress=False, digest=None, user_cache=None):
-    """``cached_export`` as an ``Export``; ``digest``: the weights file's sha256 when the caller has it;
-    ``user_cache``: as ``open_export`` takes it. A cache entry is used only when it is this program's export of
-    these weights (``graph_check.check_cache_entry``); any other is exported again, with one line."""
-    if digest is None or cache_root is None or user_cache is None:
-        digest, user_cache = digest or sha256_file(weights), user_cache or home()
-        cache_root = cache_root or user_cache
-    out = Path(cache_root) / 'infer' / export_key(digest, arch_override)
-    if os.path.lexists(out / 'inference.pdmodel'):
-        try:
-            return open_export(out, user_cache, cache_key=(digest, EXPORT_REV))
-        except CacheMismatch as e:  # an older revision: exported again, said by the line below
-            if not e.older:
-                log.warning('%s; exporting the weights again', e)
-        except (ExportRefused, FileNotFoundError) as e:
-            log.warning('%s; exporting the weights again', e)
-    from realesrgan_paddle import models
+    """``cached_export`` as an ``Export``; ``digest``: the weights file's sha256 when the caller has it (the store
+    handed it on: the weights are not read again); ``user_cache``: as ``open_export`` takes it; ``cache_root``: the
+    store's root (the user cache). The entry ``export``/``export_key`` is used only when it is this program's export
+    of these weights (``store.open``, which also checks the graph and walks the parameters on the bytes it hashes);
+    any other is exported again, with one line."""
+    from realesrgan_paddle import models  # the networks' export ops declared to the graph check (store.open's readers)
+    user_cache = user_cache or home()
+    root = cache_root or user_cache
+    digest = digest or sha256_file(weights)
+    key = export_key(digest, arch_override)
+    facts = {'made_from': digest, 'revision': EXPORT_REV}
+    try:
+        entry = store.open('export', key, facts, root, export_readers)
+        if entry is not None:
+            return _opened(entry, user_cache)
+    except (ExportRefused, FileNotFoundError) as e:
+        log.warning('%s; exporting the weights again', e)
     net, arch = models.load_network(weights, arch=arch_override)  # a bad file fails here, before any output
-    clear_cache_entry(out)
-    log.info('exporting %s for Paddle Inference into %s (once per weights file)', weights, out)
+    log.info('exporting %s for Paddle Inference into the store (once per weights file)', weights)
     with Steps(f'{Path(weights).name}: one-time export', 1, progress) as bar:
         bar.step('tracing and saving the static graph')
-        return open_export(export_static(net, arch, out, source=weights, weights_sha256=digest), user_cache)
+        entry = store.write('export', key, lambda tmp: write_export_files(net, arch, tmp, weights),
+                            {**facts, 'arch': dict(arch)}, root)
+        return open_export(entry.dir, user_cache, entry.digests)
+
+
+def _opened(entry, user_cache):
+    """The ``Export`` of a store entry whose record's arch is its ``model_info.json``'s; ``ExportRefused`` else."""
+    export = open_export(entry.dir, user_cache, entry.digests)
+    if export.info.get('arch') != entry.record.get('arch'):
+        raise ExportRefused(f'{entry.dir}: its record and its {INFO_NAME} name other archs')
+    return export

@@ -17,7 +17,7 @@ export traces (reshape constants read from ``paddle.shape`` at run time, so H
 and W stay dynamic).
 
 Beside ``NAME.onnx`` goes ``NAME.json`` (arch, scale, mod, opset, dtype). ``fp16=True``
-converts the fp32 graph afterwards (``inference/onnx_fp16.py``; paddle2onnx 2.1
+converts the fp32 graph afterwards (``inference/export/onnx_fp16.py``; paddle2onnx 2.1
 ignores its own fp16 flag); input and output stay float32.
 """
 import contextlib
@@ -28,8 +28,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .export import read_info, trace_save
-from .graph_check import GraphRefused, check_graph
+from .paddle_export import read_info, trace_save
+from realesrgan_paddle.checkpoint_io.graph_check import GraphRefused, check_graph
 from .onnx_fp16 import convert_file, require_converter
 
 OPSETS = range(11, 20)
@@ -45,7 +45,7 @@ def sidecar(onnx_path):
 
 
 def load_onnx_info(onnx_path):
-    """The sidecar of ``onnx_path`` (bounded and checked: ``inference.export.read_info``), or None."""
+    """The sidecar of ``onnx_path`` (bounded and checked: ``inference.export.paddle_export.read_info``), or None."""
     p = sidecar(onnx_path)
     return read_info(p, 'sidecar') if os.path.lexists(p) else None
 
@@ -121,7 +121,7 @@ def export_onnx(net, arch, out_file, opset=None, fp16=False, source=None, verify
         if not graph.is_file():
             graph = tmp / 'inference.pdmodel'
         try:
-            check_graph(graph)  # what paddle2onnx reads is a graph this project writes (inference/graph_check.py)
+            check_graph(graph)  # what paddle2onnx reads is a graph this project writes (checkpoint_io/graph_check.py)
         except GraphRefused as e:  # an op outside the checked set: name the architecture, not the temporary file
             raise ValueError(f'{arch["type"]} cannot be exported to ONNX yet: its graph has ops this project '
                              f'does not pass to paddle2onnx ({str(e).partition("refused: ")[2].split(";")[0]}); '
@@ -132,7 +132,7 @@ def export_onnx(net, arch, out_file, opset=None, fp16=False, source=None, verify
                        enable_onnx_checker=True, enable_optimize=False)
         if not (tmp / 'model.onnx').is_file():
             raise RuntimeError('paddle2onnx wrote no model (an op it does not convert?)')
-        if fp16:  # paddle2onnx 2.1 ignores export_fp16_model: convert its fp32 graph (inference/onnx_fp16.py)
+        if fp16:  # paddle2onnx 2.1 ignores export_fp16_model: convert its fp32 graph (inference/export/onnx_fp16.py)
             convert_file(tmp / 'model.onnx', tmp / 'model.onnx')
         info = {'format': 'onnx', 'arch': dict(arch), 'scale': models.net_scale(arch),
                 'mod': models.pad_multiple(arch), 'opset': int(opset), 'dtype': 'float16' if fp16 else 'float32',

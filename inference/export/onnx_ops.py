@@ -1,5 +1,5 @@
 """The Paddle ops paddle2onnx 2.1 converts wrong, written while a graph is traced for ONNX as ops it converts right
-(``onnx_convertible_ops``; why each, in ``inference/onnx_export.py``): an integer nearest upsample as a depthwise
+(``onnx_convertible_ops``; why each, in ``inference/export/onnx_export.py``): an integer nearest upsample as a depthwise
 ``conv2d_transpose`` with a kernel of ones, a bilinear one as a replicate pad and a tent kernel, ``leaky_relu`` as
 ``maximum(x, a*x)``, a zero pad as an edge pad times a 0/1 mask. Imported by the export only: it loads paddle."""
 import contextlib

@@ -37,6 +37,7 @@ FAMILIES = {
     'DRCT': ({'type': 'DRCT', 'upscale': 4, 'embed_dim': 12, 'num_heads': [2], 'window_size': 4, 'gc': 4,
               'num_feat': 16}, 32),
     'RGT': ({'type': 'RGT', 'upscale': 4, 'embed_dim': 32, 'depth': [2], 'num_heads': [2], 'split_size': [4, 8]}, 64),
+    'DITN': ({'type': 'DITN', 'dim': 8, 'ITL_blocks': 1, 'SAL_blocks': 1, 'UFONE_blocks': 1, 'upscale': 4}, 32),
 }
 # registered generators with no run of their own here: LowBandRRDBNet is what an RRDBNet base trains and exports
 # (the RRDBNet run), and waifu2x's CUNet has no x4 network (UpConv7's run is the refusal)

@@ -14,6 +14,7 @@ from .archs.compact import srvgg
 from .archs.compact.srvgg import SRVGGNetCompact
 from .archs.cugan import cugan
 from .archs.dat import dat
+from .archs.dctlsa import dctlsa
 from .archs.ditn import ditn
 from .archs.drct import drct
 from .archs.omnisr import omnisr
@@ -58,6 +59,7 @@ register(rcan.SPEC)  # RCAN: only tail.1 with body.0.body.0.body.3.conv_du.0, ke
 register(swiftsrgan.SPEC)  # Swift-SRGAN: only initial.cnn.depthwise with final_conv.pointwise, no other's keys
 register(drct.SPEC)  # DRCT: only layers.0.swin1 with layers.0.adjust1, keys no other network has
 register(ditn.SPEC)  # DITN: only sft with UFONE.0.ITLs.0.attn.temperature, keys no other network has
+register(dctlsa.SPEC)  # DCTLSA: only fea_conv with B1's local branch, c.0, LR_conv: keys no other network has
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'ProjectedDiscriminator', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',

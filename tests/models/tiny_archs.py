@@ -31,4 +31,5 @@ TINY_ARCHS = {
              'num_feat': 16},
     'RGT': {'type': 'RGT', 'upscale': 2, 'embed_dim': 32, 'depth': [2], 'num_heads': [2], 'split_size': [4, 8]},
     'DITN': {'type': 'DITN', 'dim': 8, 'ITL_blocks': 1, 'SAL_blocks': 1, 'UFONE_blocks': 1, 'upscale': 2},
+    'DCTLSA': {'type': 'DCTLSA', 'nf': 5, 'num_head': 5, 'upscale': 2},
 }

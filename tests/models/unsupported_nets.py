@@ -28,7 +28,6 @@ SMALL = {
                                         self_attn_heads=2, style_network=dict(dim_in=8, dim_out=8, depth=1))),
     'CRAFT': ('CRAFT', 'CRAFT', dict(embed_dim=12, depths=[1], num_heads=[2], window_size=8, split_size_0=2,
                                      split_size_1=8, upscale=2)),
-    'DCTLSA': ('DCTLSA', 'DCTLSA', dict(nf=10, num_modules=1, num_head=2, upscale=2)),
     'DRUNet': ('DRUNet', 'DRUNet', dict(nc=[4, 8, 16, 32], nb=1)),
     'DnCNN': ('DnCNN', 'DnCNN', dict(nc=8, nb=3)),
     'FBCNN': ('FBCNN', 'FBCNN', dict(nc=[4, 8, 16, 32], nb=1)),

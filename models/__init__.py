@@ -12,11 +12,13 @@ training, dataset, video or torch code.
 """
 from .archs.compact import srvgg
 from .archs.compact.srvgg import SRVGGNetCompact
+from .archs.craft import craft
 from .archs.cugan import cugan
 from .archs.dat import dat
 from .archs.dctlsa import dctlsa
 from .archs.ditn import ditn
 from .archs.drct import drct
+from .archs.mosr import mosr
 from .archs.omnisr import omnisr
 from .archs.plksr import plksr
 from .archs.rcan import rcan
@@ -60,6 +62,8 @@ register(swiftsrgan.SPEC)  # Swift-SRGAN: only initial.cnn.depthwise with final_
 register(drct.SPEC)  # DRCT: only layers.0.swin1 with layers.0.adjust1, keys no other network has
 register(ditn.SPEC)  # DITN: only sft with UFONE.0.ITLs.0.attn.temperature, keys no other network has
 register(dctlsa.SPEC)  # DCTLSA: only fea_conv with B1's local branch, c.0, LR_conv: keys no other network has
+register(mosr.SPEC)  # MoSR: only gblocks.0 with gblocks.1.fc1 and shortcut.conv11, keys no other network has
+register(craft.SPEC)  # CRAFT: only layers.0.residual_group.hf_blocks.0.attn.temperature, no other network's key
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'ProjectedDiscriminator', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',

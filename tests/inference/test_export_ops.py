@@ -29,6 +29,7 @@ VARIANTS = {
     'SwinIR': [dict(upscale=4, upsampler='nearest+conv')],
     'RCAN': [dict(scale=1, unshuffle_mod=True)],
     'DITN': [dict(bias=True, upscale=3)],
+    'MoSR': [dict(upsampler='gps'), dict(upsampler='dys')],
 }
 
 

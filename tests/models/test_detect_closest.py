@@ -1,5 +1,5 @@
 """A weights file that is none of the supported networks: one line naming the closest network and what of it
-is not there (models.detect.detect_arch / closest_arch), through the real loading path; the layouts of 25
+is not there (models.detect.detect_arch / closest_arch), through the real loading path; the layouts of 23
 networks spandrel knows and this project does not (tests/models/unsupported_nets.py, without torch), and every
 near-miss of a supported family's keys."""
 import re
@@ -39,13 +39,13 @@ def _esrgan_state():
 
 @pytest.mark.slow
 def test_an_unsupported_spandrel_network_names_its_closest(tmp_path, torch, spandrel):
-    """CRAFT (not supported) shares a few key names with the supported networks: the best overlap is named, with
+    """GRL (not supported) shares a few key names with the supported networks: the best overlap is named, with
     one of its keys the file lacks (or one the file has and it does not)."""
-    CRAFT = spandrel.architectures.CRAFT.CRAFT
+    GRL = spandrel.architectures.GRL.GRL
     torch.manual_seed(0)
-    state = CRAFT(embed_dim=12, depths=[1], num_heads=[2], window_size=8, split_size_0=2, split_size_1=8,
-                  upscale=2).state_dict()
-    text = _error(_save(state, tmp_path / 'craft.pth'))
+    state = GRL(embed_dim=16, depths=[1], num_heads_window=[1], num_heads_stripe=[1], window_size=4,
+                stripe_size=[4, 4], upscale=2, upsampler='pixelshuffle').state_dict()
+    text = _error(_save(state, tmp_path / 'grl.pth'))
     assert 'cannot detect the architecture: unknown network layout' in text
     m = CLOSEST.search(text)
     assert m, text
@@ -88,7 +88,7 @@ def test_nothing_in_common():
 
 
 # the unsupported networks whose keys come closest to a supported family's: that family is named
-NEAREST = {'GRL': 'RGT', 'Swin2SR': 'SwinIR', 'ATD': 'SwinIR', 'CRAFT': 'SwinIR', 'MMRealSR': 'RRDBNet'}
+NEAREST = {'GRL': 'RGT', 'Swin2SR': 'SwinIR', 'ATD': 'SwinIR', 'MMRealSR': 'RRDBNet'}
 
 
 def _one_line_naming(text, path, name):
@@ -101,14 +101,14 @@ def _one_line_naming(text, path, name):
 
 
 def test_every_unsupported_spandrel_layout_is_one_line(tmp_path, capsys):
-    """25 networks spandrel knows (the fixture of tests/models/unsupported_nets.py: keys, shapes, small buffers),
+    """23 networks spandrel knows (the fixture of tests/models/unsupported_nets.py: keys, shapes, small buffers),
     each as a bare .safetensors file and as a params_ema .pdparams: one line each through read_checkpoint, and the
     converter's folder run prints one line per file (RGT once ended in a KeyError traceback in DAT's detect)."""
     st = pytest.importorskip('safetensors.numpy', reason=SAFETENSORS_SKIP)
     from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     from tests.models.arch_paths import convert_cli
     layouts = load_fixture()
-    assert set(NEAREST) <= set(layouts) and len(layouts) >= 25
+    assert set(NEAREST) <= set(layouts) and len(layouts) >= 23
     folder = tmp_path / 'in'
     folder.mkdir()
     for name, keys in layouts.items():

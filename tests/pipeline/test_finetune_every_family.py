@@ -39,6 +39,9 @@ FAMILIES = {
     'RGT': ({'type': 'RGT', 'upscale': 4, 'embed_dim': 32, 'depth': [2], 'num_heads': [2], 'split_size': [4, 8]}, 64),
     'DITN': ({'type': 'DITN', 'dim': 8, 'ITL_blocks': 1, 'SAL_blocks': 1, 'UFONE_blocks': 1, 'upscale': 4}, 32),
     'DCTLSA': ({'type': 'DCTLSA', 'nf': 5, 'num_head': 5, 'upscale': 4}, 64),
+    'MoSR': ({'type': 'MoSR', 'upscale': 4, 'n_block': 1, 'dim': 8, 'upsampler': 'dys'}, 32),
+    'CRAFT': ({'type': 'CRAFT', 'upscale': 4, 'embed_dim': 32, 'depths': [1], 'num_heads': [2], 'split_size_0': 4,
+               'split_size_1': 8}, 32),
 }
 # registered generators with no run of their own here: LowBandRRDBNet is what an RRDBNet base trains and exports
 # (the RRDBNet run), and waifu2x's CUNet has no x4 network (UpConv7's run is the refusal)

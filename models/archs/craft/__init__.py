@@ -1,0 +1,1 @@
+"""CRAFT (Cross-Refinement Adaptive Fusion Transformer)."""

@@ -1,0 +1,1 @@
+"""MoSR (MambaOut super-resolution)."""

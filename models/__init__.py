@@ -15,6 +15,8 @@ from .archs.compact.srvgg import SRVGGNetCompact
 from .archs.craft import craft
 from .archs.cugan import cugan
 from .archs.dat import dat
+from .archs.dctlsa import dctlsa
+from .archs.ditn import ditn
 from .archs.drct import drct
 from .archs.mosr import mosr
 from .archs.omnisr import omnisr
@@ -58,6 +60,8 @@ register(safmn.SPEC)  # SAFMN: only to_feat with feats.0.safm.aggr, keys no othe
 register(rcan.SPEC)  # RCAN: only tail.1 with body.0.body.0.body.3.conv_du.0, keys no other network has
 register(swiftsrgan.SPEC)  # Swift-SRGAN: only initial.cnn.depthwise with final_conv.pointwise, no other's keys
 register(drct.SPEC)  # DRCT: only layers.0.swin1 with layers.0.adjust1, keys no other network has
+register(ditn.SPEC)  # DITN: only sft with UFONE.0.ITLs.0.attn.temperature, keys no other network has
+register(dctlsa.SPEC)  # DCTLSA: only fea_conv with B1's local branch, c.0, LR_conv: keys no other network has
 register(mosr.SPEC)  # MoSR: only gblocks.0 with gblocks.1.fc1 and shortcut.conv11, keys no other network has
 register(craft.SPEC)  # CRAFT: only layers.0.residual_group.hf_blocks.0.attn.temperature, no other network's key
 

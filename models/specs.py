@@ -58,6 +58,15 @@ def shape_of(v):
     return tuple(int(d) for d in v.shape)
 
 
+def count_keys(state, fmt):
+    """How many of ``fmt.format(0)``, ``fmt.format(1)``, ... are keys of ``state``, counted up to the first missing
+    one (blocks numbered from 0 in a state dict)."""
+    n = 0
+    while fmt.format(n) in state:
+        n += 1
+    return n
+
+
 def no_padding(arch):
     """Pad multiple of networks that take any H and W."""
     return 1

@@ -62,3 +62,86 @@ def upscale(net, lr_bgr):
 
 def lap_var(img):
     return float(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
+
+
+# ------------------------------------------------- a spandrel network against the port, through the public API
+def torch_out(ref, x):
+    """The torch network ``ref`` on ``x`` (C, H, W): its (C', H', W') output as numpy."""
+    torch = need_torch()
+    with torch.no_grad():
+        return ref(torch.from_numpy(x[None])).numpy()[0]
+
+
+def unit_gain(net, seed, tables=3.0, fill=None):
+    """Seeded weights under which attention matters: every ``Linear`` at unit gain, every relative-position bias
+    table drawn with std ``tables``, each parameter whose name ends with a ``fill`` key set to its value."""
+    torch = need_torch()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.copy_(torch.randn(module.weight.shape, generator=gen) / module.weight.shape[1] ** 0.5)
+        for name, p in net.named_parameters():
+            if name.endswith('relative_position_bias_table'):
+                p.copy_(torch.randn(p.shape, generator=gen) * tables)
+            for end, value in (fill or {}).items():
+                if name.endswith(end):
+                    p.fill_(value)
+    return net
+
+
+def spread_output(net, conv, x, spread=0.1, centre=0.5):
+    """Rescale the torch ``net``'s last conv ``conv`` so that the output on ``x`` (a batch) spreads ``spread``
+    (what the conv brings) around ``centre``: seeded random weights otherwise give a flat or clipped image, behind
+    which a wrong port would hide. What follows the conv must be affine in it (a mean added back, a division by
+    the colour range, a pixel shuffle, a skip): its slope is measured by moving the conv's bias."""
+    torch = need_torch()
+    x, seen = torch.from_numpy(x), []
+    hook = conv.register_forward_hook(lambda m, i, o: seen.append(o.detach()))
+    with torch.no_grad():
+        y0 = net(x)
+        hook.remove()
+        conv.bias.add_(1.0)
+        step = net(x) - y0
+        conv.bias.sub_(1.0)
+        slope = float(step.mean())
+        assert abs(slope) > 1e-6 and float((step - slope).abs().max()) < 1e-3 * abs(slope), 'not affine after the conv'
+        a = spread / (abs(slope) * max(float(seen[-1].std()), 1e-8))
+        conv.weight.mul_(a)
+        conv.bias.mul_(a)
+        conv.bias.add_((centre - float(net(x).mean())) / slope)
+    return net
+
+
+def assert_form_matches(ref, x, folder, expected, kind='params', least=None):
+    """``ref``'s weights as a ``kind`` file through ``Upscaler`` on ``x`` (C, H, W): read as ``expected``, exactly
+    scale x the input, at least ``least`` dB (user_files.LEAST_DB) against ``ref`` on the same crop. The dB."""
+    from tests.models.user_files import LEAST_DB, api_outputs, write_user_file
+    got, up = api_outputs(write_user_file(ref.state_dict(), kind, folder), x)
+    want = torch_out(ref, x)
+    assert up.arch == expected, up.arch
+    assert got.shape == want.shape == (want.shape[0], x.shape[1] * up.scale, x.shape[2] * up.scale)
+    assert want.std() > 0.02, 'the reference output is flat'
+    db = psnr(got, want)
+    print({k: v for k, v in expected.items() if k != 'type'}, round(db, 1))
+    assert db >= (LEAST_DB if least is None else least)
+    return db
+
+
+def assert_every_wrapper(ref, x, folder, expected):
+    """Every wrapper and dtype of users' files of ``ref`` (user_files.WRAPPERS) through ``Upscaler`` on ``x``,
+    each read as ``expected``, at least user_files.LEAST_DB each. kind -> dB."""
+    from tests.models.user_files import LEAST_DB, assert_user_files_match
+
+    def arch_read(arch):
+        assert arch == expected, arch
+    seen = assert_user_files_match(ref, x, folder, arch_check=arch_read)
+    print({k: round(v, 1) for k, v in seen.items()})
+    assert min(seen.values()) >= LEAST_DB
+    return seen
+
+
+def paddle_state(arch):
+    """The state dict of the port built from ``arch`` (seeded by paddle's default), as numpy arrays."""
+    from realesrgan_paddle import models
+    return {k: v.numpy() for k, v in models.build_network(arch).state_dict().items()}

@@ -28,6 +28,7 @@ VARIANTS = {
     'RealCUGAN': [dict(scale=4), dict(se=True)],
     'SwinIR': [dict(upscale=4, upsampler='nearest+conv')],
     'RCAN': [dict(scale=1, unshuffle_mod=True)],
+    'DITN': [dict(bias=True, upscale=3)],
     'MoSR': [dict(upsampler='gps'), dict(upsampler='dys')],
 }
 

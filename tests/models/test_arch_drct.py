@@ -10,8 +10,9 @@ import pytest
 
 from realesrgan_paddle import models
 from realesrgan_paddle.models.detect import detect_arch
-from tests.models.user_files import LEAST_DB, api_outputs, assert_user_files_match, odd_crop, write_user_file
-from tests.ref_compare import psnr
+from tests.models.user_files import LEAST_DB, odd_crop, write_user_file
+from tests.ref_compare import (assert_every_wrapper, assert_form_matches, paddle_state, psnr, spread_output, torch_out,
+                               unit_gain)
 from tests.skips import need_spandrel, need_torch
 
 TINY = {'type': 'DRCT', 'in_chans': 3, 'upscale': 2, 'embed_dim': 12, 'num_heads': [2, 2], 'window_size': 8,
@@ -33,14 +34,7 @@ def _spandrel_drct(x, seed=0, **over):
     net = arch.DRCT(img_size=32 if cfg['shift'] else cfg['window_size'], upsampler='pixelshuffle',
                     depths=[6] * len(cfg['num_heads']),
                     **{k: v for k, v in cfg.items() if k in SPANDREL_NAMES}).eval()
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, torch.nn.Linear):
-                module.weight.copy_(torch.randn(module.weight.shape, generator=gen) / module.weight.shape[1] ** 0.5)
-        for name, p in net.named_parameters():
-            if name.endswith('relative_position_bias_table'):
-                p.copy_(torch.randn(p.shape, generator=gen) * 3)
+    unit_gain(net, seed)
     size = []
 
     def pad(module, args):  # reflection as far as the image allows, then the edge repeated
@@ -51,23 +45,7 @@ def _spandrel_drct(x, seed=0, **over):
         return (torch.nn.functional.pad(x, (0, -w % 16 - rw, 0, -h % 16 - rh), mode='replicate'),)
     net.register_forward_pre_hook(pad)
     net.register_forward_hook(lambda m, i, o: o[:, :, :size[0] * net.upscale, :size[1] * net.upscale])
-    seen = []
-    hook = net.conv_last.register_forward_hook(lambda m, i, o: seen.append(o.detach()))
-    with torch.no_grad():
-        net(torch.from_numpy(x))
-        hook.remove()
-        out = seen[-1]  # before the mean is added back: scale and shift the last conv per channel
-        a = 0.1 / max(float(out.std()), 1e-8)
-        mean = net.mean.reshape(-1)
-        net.conv_last.weight.mul_(a)
-        net.conv_last.bias.copy_(net.conv_last.bias * a + (0.5 - mean) - a * out.mean(dim=(0, 2, 3)))
-    return net
-
-
-def _want(ref, x):
-    torch = need_torch()
-    with torch.no_grad():
-        return ref(torch.from_numpy(x[None])).numpy()[0]
+    return spread_output(net, net.conv_last, x)
 
 
 @pytest.mark.slow(seconds=15)
@@ -75,12 +53,7 @@ def test_users_files_through_the_api(photo, tmp_path, spandrel):
     x = odd_crop(photo)  # a real photo crop, 37x45: padded to 48x48 inside
     ref = _spandrel_drct(x[None])
     assert 'layers.0.swin2.attn_mask' in ref.state_dict()  # the buffers users' files carry, dropped on reading
-
-    def arch_read(arch):
-        assert arch == TINY, arch
-    seen = assert_user_files_match(ref, x, tmp_path, arch_check=arch_read)
-    print({k: round(v, 1) for k, v in seen.items()})
-    assert min(seen.values()) >= LEAST_DB
+    assert_every_wrapper(ref, x, tmp_path, TINY)
 
 
 @pytest.mark.parametrize('over', [
@@ -90,14 +63,7 @@ def test_users_files_through_the_api(photo, tmp_path, spandrel):
     ids=['x3_identity_nobias', 'x4_heads_per_block_w16', 'x1_no_patch_norm', 'unshifted'])
 def test_forms_at_an_odd_size(over, photo, tmp_path, torch, spandrel):
     x = odd_crop(photo)
-    ref = _spandrel_drct(x[None], seed=1, **over)
-    got, up = api_outputs(write_user_file(ref.state_dict(), 'params', tmp_path), x)
-    want = _want(ref, x)
-    assert up.arch == {**TINY, **over}, up.arch
-    assert got.shape == want.shape == (3, 37 * up.scale, 45 * up.scale) and want.std() > 0.02
-    db = psnr(got, want)
-    print(over, round(db, 1))
-    assert db >= LEAST_DB
+    assert_form_matches(_spandrel_drct(x[None], seed=1, **over), x, tmp_path, {**TINY, **over})
 
 
 def test_a_crop_smaller_than_the_pad(photo, tmp_path, torch, spandrel):
@@ -109,7 +75,7 @@ def test_a_crop_smaller_than_the_pad(photo, tmp_path, torch, spandrel):
     net, arch = models.load_network(write_user_file(ref.state_dict(), 'params', tmp_path))
     with paddle.no_grad():
         got = net(paddle.to_tensor(x[None])).numpy()[0]
-    want = _want(ref, x)
+    want = torch_out(ref, x)
     assert got.shape == want.shape == (3, 14, 10)
     db = psnr(got, want)
     print('7x5', round(db, 1))
@@ -117,7 +83,7 @@ def test_a_crop_smaller_than_the_pad(photo, tmp_path, torch, spandrel):
 
 
 def _state(**over):
-    return {k: v.numpy() for k, v in models.build_network({**TINY, **over}).state_dict().items()}
+    return paddle_state({**TINY, **over})
 
 
 def test_detection_and_broken_weights_are_named():

@@ -7,8 +7,8 @@ import pytest
 
 from realesrgan_paddle import models
 from realesrgan_paddle.models.detect import detect_arch
-from tests.models.user_files import LEAST_DB, api_outputs, assert_user_files_match, odd_crop, write_user_file
-from tests.ref_compare import psnr
+from tests.models.user_files import odd_crop
+from tests.ref_compare import assert_every_wrapper, assert_form_matches, paddle_state, spread_output
 from tests.skips import need_spandrel, need_torch
 
 TINY = {'type': 'RCAN', 'scale': 2, 'n_resgroups': 2, 'n_resblocks': 2, 'n_feats': 16, 'kernel_size': 3,
@@ -16,43 +16,19 @@ TINY = {'type': 'RCAN', 'scale': 2, 'n_resgroups': 2, 'n_resblocks': 2, 'n_feats
 
 
 def _spandrel_rcan(x, seed=0, **over):
-    """spandrel's RCAN, seeded, its last conv rescaled so that the output on ``x`` spreads 0.1 around 0.5 (seeded
-    random weights otherwise give a flat or clipped image, behind which a wrong port would hide)."""
+    """spandrel's RCAN, seeded, its last conv rescaled so that the output on ``x`` spreads 0.1 around 0.5."""
     torch, arch = need_torch(), need_spandrel().architectures.RCAN
     torch.manual_seed(seed)
     kw = {k: v for k, v in {**TINY, **over}.items() if k != 'type'}
     tnet = arch.RCAN(**kw).eval()
     tnet.register_forward_pre_hook(lambda m, args: (args[0].clone(),))  # its forward scales its input in place
-    conv, seen = tnet.tail[1], []
-    hook = tnet.register_forward_hook(lambda m, i, o: seen.append(o.detach()))
-    with torch.no_grad():
-        tnet(torch.from_numpy(x))
-        hook.remove()
-        out = seen[-1]  # (tail + add_mean's bias) / r, per channel: scale and shift the last conv to match
-        r = float(tnet.rgb_range)
-        a = 0.1 / max(float(out.std()), 1e-8)
-        mean = out.mean(dim=(0, 2, 3))
-        conv.weight.mul_(a)
-        conv.bias.copy_(conv.bias * a + r * (0.5 - a * mean))
-    return tnet
-
-
-def _want(ref, x):
-    torch = need_torch()
-    with torch.no_grad():
-        return ref(torch.from_numpy(x[None])).numpy()[0]
+    return spread_output(tnet, tnet.tail[1], x)
 
 
 @pytest.mark.slow(seconds=10)
 def test_users_files_through_the_api(photo, tmp_path, spandrel):
     x = odd_crop(photo)  # a real photo crop, 37x45: RCAN runs on any size
-    ref = _spandrel_rcan(x[None])
-
-    def arch_read(arch):
-        assert arch == TINY, arch
-    seen = assert_user_files_match(ref, x, tmp_path, arch_check=arch_read)
-    print({k: round(v, 1) for k, v in seen.items()})
-    assert min(seen.values()) >= LEAST_DB
+    assert_every_wrapper(_spandrel_rcan(x[None]), x, tmp_path, TINY)
 
 
 @pytest.mark.parametrize('over', [
@@ -63,17 +39,10 @@ def test_forms_at_an_odd_size(over, photo, tmp_path, torch, spandrel):
     """37x45 through the API against spandrel's network on the same crop; the unshuffle forms reflect-pad to 2 or 4
     and crop, as spandrel's network does itself."""
     x = odd_crop(photo)
-    ref = _spandrel_rcan(x[None], seed=1, **over)
-    got, up = api_outputs(write_user_file(ref.state_dict(), 'params', tmp_path), x)
-    want = _want(ref, x)
     expected = {**TINY, **over}
     if not expected['norm']:
         expected['rgb_range'] = 255.0
-    assert up.arch == expected, up.arch
-    assert got.shape == want.shape == (3, 37 * up.scale, 45 * up.scale) and want.std() > 0.02
-    db = psnr(got, want)
-    print(over, round(db, 1))
-    assert db >= LEAST_DB
+    assert_form_matches(_spandrel_rcan(x[None], seed=1, **over), x, tmp_path, expected)
 
 
 def test_an_imagenet_mean_shift_at_range_1(photo, tmp_path, torch, spandrel):
@@ -86,17 +55,11 @@ def test_an_imagenet_mean_shift_at_range_1(photo, tmp_path, torch, spandrel):
         for m, sign in ((ref.sub_mean, -1), (ref.add_mean, 1)):
             m.weight.copy_(torch.diag(1 / std).view(3, 3, 1, 1) if sign < 0 else torch.diag(std).view(3, 3, 1, 1))
             m.bias.copy_(-mean / std if sign < 0 else mean)
-    got, up = api_outputs(write_user_file(ref.state_dict(), 'params_ema', tmp_path), x)
-    with torch.no_grad():
-        want = ref(torch.from_numpy(x[None])).numpy()[0]
-    assert up.arch == {**TINY, 'rgb_range': 1.0} and want.std() > 0.02
-    db = psnr(got, want)
-    print('imagenet shift', round(db, 1))
-    assert db >= LEAST_DB
+    assert_form_matches(ref, x, tmp_path, {**TINY, 'rgb_range': 1.0}, kind='params_ema')
 
 
 def _state(**over):
-    return {k: v.numpy() for k, v in models.build_network({**TINY, **over}).state_dict().items()}
+    return paddle_state({**TINY, **over})
 
 
 def test_detection_and_broken_weights_are_named():

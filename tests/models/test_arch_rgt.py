@@ -9,8 +9,8 @@ import pytest
 
 from realesrgan_paddle import models
 from realesrgan_paddle.models.detect import detect_arch
-from tests.models.user_files import LEAST_DB, api_outputs, assert_user_files_match, odd_crop, write_user_file
-from tests.ref_compare import psnr
+from tests.models.user_files import odd_crop
+from tests.ref_compare import assert_every_wrapper, assert_form_matches, paddle_state, spread_output, unit_gain
 from tests.skips import need_spandrel, need_torch
 
 TINY = {'type': 'RGT', 'in_chans': 3, 'upscale': 2, 'embed_dim': 32, 'depth': [2, 2], 'num_heads': [2, 2],
@@ -25,31 +25,8 @@ def _spandrel_rgt(x, seed=0, **over):
     torch.manual_seed(seed)
     cfg = {k: v for k, v in {**TINY, **over}.items() if k != 'type'}
     net = arch.RGT(img_size=32, **cfg).eval()
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, torch.nn.Linear):
-                module.weight.copy_(torch.randn(module.weight.shape, generator=gen) / module.weight.shape[1] ** 0.5)
-        for name, p in net.named_parameters():
-            if name.endswith('gamma'):
-                p.fill_(0.5)
-    seen = []
-    hook = net.conv_last.register_forward_hook(lambda m, i, o: seen.append(o.detach()))
-    with torch.no_grad():
-        net(torch.from_numpy(x))
-        hook.remove()
-        out = seen[-1]  # before the mean is added back: scale and shift the last conv per channel
-        a = 0.1 / max(float(out.std()), 1e-8)
-        mean = net.mean.reshape(-1)
-        net.conv_last.weight.mul_(a)
-        net.conv_last.bias.copy_(net.conv_last.bias * a + (0.5 - mean) - a * out.mean(dim=(0, 2, 3)))
-    return net
-
-
-def _want(ref, x):
-    torch = need_torch()
-    with torch.no_grad():
-        return ref(torch.from_numpy(x[None])).numpy()[0]
+    unit_gain(net, seed, fill={'gamma': 0.5})
+    return spread_output(net, net.conv_last, x)
 
 
 @pytest.mark.slow(seconds=15)
@@ -57,12 +34,7 @@ def test_users_files_through_the_api(photo, tmp_path, spandrel):
     x = odd_crop(photo)
     ref = _spandrel_rgt(x[None])
     assert 'layers.1.blocks.0.attn.attn_mask_0' in ref.state_dict()  # users' files carry it; dropped on reading
-
-    def arch_read(arch):
-        assert arch == TINY, arch
-    seen = assert_user_files_match(ref, x, tmp_path, arch_check=arch_read)
-    print({k: round(v, 1) for k, v in seen.items()})
-    assert min(seen.values()) >= LEAST_DB
+    assert_every_wrapper(ref, x, tmp_path, TINY)
 
 
 @pytest.mark.parametrize('over', [
@@ -71,14 +43,7 @@ def test_users_files_through_the_api(photo, tmp_path, spandrel):
      'mlp_ratio': 1.5}], ids=['x3_3conv_nobias', 'x4_c_ratio_square_windows'])
 def test_forms_at_an_odd_size(over, photo, tmp_path, torch, spandrel):
     x = odd_crop(photo)
-    ref = _spandrel_rgt(x[None], seed=1, **over)
-    got, up = api_outputs(write_user_file(ref.state_dict(), 'params', tmp_path), x)
-    want = _want(ref, x)
-    assert up.arch == {**TINY, **over}, up.arch
-    assert got.shape == want.shape == (3, 37 * up.scale, 45 * up.scale) and want.std() > 0.02
-    db = psnr(got, want)
-    print(over, round(db, 1))
-    assert db >= LEAST_DB
+    assert_form_matches(_spandrel_rgt(x[None], seed=1, **over), x, tmp_path, {**TINY, **over})
 
 
 @pytest.mark.slow(seconds=20)
@@ -90,10 +55,7 @@ def test_a_third_shrink_at_1024_px(photo, tmp_path, torch, spandrel):
     x = np.ascontiguousarray(strip.transpose(2, 0, 1).astype(np.float32) / 255)
     cfg = {'depth': [2], 'num_heads': [2], 'upscale': 1}
     ref = _spandrel_rgt(x[None], seed=2, **cfg)
-    got, up = api_outputs(write_user_file(ref.state_dict(), 'params', tmp_path), x)
-    db = psnr(got, _want(ref, x))
-    print('1024 x 64', round(db, 1))
-    assert db >= LEAST_DB
+    assert_form_matches(ref, x, tmp_path, {**TINY, **cfg})
 
 
 @pytest.mark.slow(seconds=10)
@@ -116,7 +78,7 @@ def test_the_export_follows_the_shrink_rule(tmp_path):
 
 
 def _state(**over):
-    return {k: v.numpy() for k, v in models.build_network({**TINY, **over}).state_dict().items()}
+    return paddle_state({**TINY, **over})
 
 
 def test_detection_and_broken_weights_are_named():

@@ -7,8 +7,8 @@ import pytest
 
 from realesrgan_paddle import models
 from realesrgan_paddle.models.detect import detect_arch
-from tests.models.user_files import LEAST_DB, api_outputs, assert_user_files_match, odd_crop, write_user_file
-from tests.ref_compare import psnr
+from tests.models.user_files import LEAST_DB, api_outputs, odd_crop
+from tests.ref_compare import assert_every_wrapper, assert_form_matches, paddle_state, psnr, torch_out
 from tests.skips import need_spandrel, need_torch
 
 TINY = {'type': 'SwiftSRGAN', 'num_channels': 16, 'num_blocks': 2, 'upscale_factor': 2}
@@ -46,13 +46,7 @@ def _spandrel_swift(x, seed=0, **over):
 @pytest.mark.slow(seconds=10)
 def test_users_files_through_the_api(photo, tmp_path, spandrel):
     x = odd_crop(photo)  # a real photo crop, 37x45: Swift-SRGAN runs on any size
-    ref = _spandrel_swift(x[None])
-
-    def arch_read(arch):
-        assert arch == TINY, arch
-    seen = assert_user_files_match(ref, x, tmp_path, arch_check=arch_read)
-    print({k: round(v, 1) for k, v in seen.items()})
-    assert min(seen.values()) >= LEAST_DB
+    assert_every_wrapper(_spandrel_swift(x[None]), x, tmp_path, TINY)
 
 
 def test_the_releases_layout_through_the_api(photo, tmp_path, torch, spandrel):
@@ -69,8 +63,7 @@ def test_the_releases_layout_through_the_api(photo, tmp_path, torch, spandrel):
     path = tmp_path / 'swift_srgan_4x.pth.tar'
     torch.save({'model': ref.state_dict(), 'optimizer': opt.state_dict()}, path)
     got, up = api_outputs(path, x)
-    with torch.no_grad():
-        want = ref(torch.from_numpy(x[None])).numpy()[0]
+    want = torch_out(ref, x)
     assert up.arch == {**TINY, 'upscale_factor': 4} and got.shape == want.shape == (3, 148, 180)
     db = psnr(got, want)
     print('release layout', round(db, 1))
@@ -81,19 +74,11 @@ def test_the_releases_layout_through_the_api(photo, tmp_path, torch, spandrel):
                                   {'num_blocks': 0}])
 def test_forms_at_an_odd_size(over, photo, tmp_path, torch, spandrel):
     x = odd_crop(photo)
-    ref = _spandrel_swift(x[None], seed=1, **over)
-    got, up = api_outputs(write_user_file(ref.state_dict(), 'params', tmp_path), x)
-    with torch.no_grad():
-        want = ref(torch.from_numpy(x[None])).numpy()[0]
-    assert up.arch == {**TINY, **over}, up.arch
-    assert got.shape == want.shape == (3, 37 * up.scale, 45 * up.scale) and want.std() > 0.02
-    db = psnr(got, want)
-    print(over, round(db, 1))
-    assert db >= LEAST_DB
+    assert_form_matches(_spandrel_swift(x[None], seed=1, **over), x, tmp_path, {**TINY, **over})
 
 
 def _state(**over):
-    return {k: v.numpy() for k, v in models.build_network({**TINY, **over}).state_dict().items()}
+    return paddle_state({**TINY, **over})
 
 
 def test_detection_and_broken_weights_are_named():

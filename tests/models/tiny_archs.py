@@ -30,6 +30,8 @@ TINY_ARCHS = {
     'DRCT': {'type': 'DRCT', 'upscale': 2, 'embed_dim': 12, 'num_heads': [2], 'window_size': 4, 'gc': 4,
              'num_feat': 16},
     'RGT': {'type': 'RGT', 'upscale': 2, 'embed_dim': 32, 'depth': [2], 'num_heads': [2], 'split_size': [4, 8]},
+    'DITN': {'type': 'DITN', 'dim': 8, 'ITL_blocks': 1, 'SAL_blocks': 1, 'UFONE_blocks': 1, 'upscale': 2},
+    'DCTLSA': {'type': 'DCTLSA', 'nf': 5, 'num_head': 5, 'upscale': 2},
     'MoSR': {'type': 'MoSR', 'upscale': 2, 'n_block': 1, 'dim': 8},
     'CRAFT': {'type': 'CRAFT', 'upscale': 2, 'embed_dim': 32, 'depths': [1], 'num_heads': [2], 'split_size_0': 4,
               'split_size_1': 8},

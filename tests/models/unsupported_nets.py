@@ -26,8 +26,6 @@ SMALL = {
                                         down_dim_mults=(2,), full_attn=(False, False), attn_depths=(1, 1),
                                         mid_attn_depth=1, resnet_block_groups=4, self_attn_dim_head=4,
                                         self_attn_heads=2, style_network=dict(dim_in=8, dim_out=8, depth=1))),
-    'DCTLSA': ('DCTLSA', 'DCTLSA', dict(nf=10, num_modules=1, num_head=2, upscale=2)),
-    'DITN': ('DITN', 'DITN', dict(dim=12, ITL_blocks=1, SAL_blocks=1, UFONE_blocks=1, upscale=2)),
     'DRUNet': ('DRUNet', 'DRUNet', dict(nc=[4, 8, 16, 32], nb=1)),
     'DnCNN': ('DnCNN', 'DnCNN', dict(nc=8, nb=3)),
     'FBCNN': ('FBCNN', 'FBCNN', dict(nc=[4, 8, 16, 32], nb=1)),

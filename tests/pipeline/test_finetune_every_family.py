@@ -12,7 +12,7 @@ import pytest
 from tests.pipeline.finetune_run import TOOL
 from tests.user_path import ROOT
 
-# the families' tiny x4 networks; Real-CUGAN x4 runs on LR crops of at least 20 px, RGT of 16 and OmniSR of 13
+# the families' tiny x4 networks; Real-CUGAN x4 runs on LR crops of at least 20 px, RGT and DCTLSA of 16, OmniSR of 13
 # (their ArchSpec.min_side): their gt_size is raised, the trainer refuses a smaller one in one line
 FAMILIES = {
     'RRDBNet': ({'type': 'RRDBNet', 'scale': 4, 'num_feat': 8, 'num_block': 1, 'num_grow_ch': 4}, 32),
@@ -37,6 +37,8 @@ FAMILIES = {
     'DRCT': ({'type': 'DRCT', 'upscale': 4, 'embed_dim': 12, 'num_heads': [2], 'window_size': 4, 'gc': 4,
               'num_feat': 16}, 32),
     'RGT': ({'type': 'RGT', 'upscale': 4, 'embed_dim': 32, 'depth': [2], 'num_heads': [2], 'split_size': [4, 8]}, 64),
+    'DITN': ({'type': 'DITN', 'dim': 8, 'ITL_blocks': 1, 'SAL_blocks': 1, 'UFONE_blocks': 1, 'upscale': 4}, 32),
+    'DCTLSA': ({'type': 'DCTLSA', 'nf': 5, 'num_head': 5, 'upscale': 4}, 64),
     'MoSR': ({'type': 'MoSR', 'upscale': 4, 'n_block': 1, 'dim': 8, 'upsampler': 'dys'}, 32),
     'CRAFT': ({'type': 'CRAFT', 'upscale': 4, 'embed_dim': 32, 'depths': [1], 'num_heads': [2], 'split_size_0': 4,
                'split_size_1': 8}, 32),

@@ -27,7 +27,7 @@ import paddle.nn as nn
 
 from ... import export_ops as ops
 from ...legacy_ops import SIGMOID_OPS, Sigmoid
-from ...specs import ArchSpec, Bound, shape_of
+from ...specs import ArchSpec, Bound, count_keys, shape_of
 from ..rrdb.rrdbnet import static_unshuffle
 
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)  # the RGB mean the release's MeanShift convs start from
@@ -131,20 +131,13 @@ class RCAN(nn.Layer):
         return self.add_mean(x) / self.rgb_range if self.norm else x
 
 
-def _count(state, fmt):
-    n = 0
-    while fmt.format(n) in state:
-        n += 1
-    return n
-
-
 def _groups(state):
     """``(n_resgroups, n_resblocks)``: every group with the same number of blocks, its closing conv, and the body's
     conv after the last group; no block or group beyond them."""
-    groups = _count(state, 'body.{}.body.0.body.0.weight')
-    blocks = _count(state, 'body.0.body.{}.body.0.weight')
+    groups = count_keys(state, 'body.{}.body.0.body.0.weight')
+    blocks = count_keys(state, 'body.0.body.{}.body.0.weight')
     for g in range(groups):
-        n = _count(state, f'body.{g}.body.{{}}.body.0.weight')
+        n = count_keys(state, f'body.{g}.body.{{}}.body.0.weight')
         if n != blocks:
             raise ValueError(f'RCAN-like keys, but group body.{g} has {n} blocks and body.0 has {blocks}')
         if f'body.{g}.body.{blocks}.weight' not in state:

@@ -20,7 +20,7 @@ import paddle.nn as nn
 
 from ... import export_ops as ops
 from ...legacy_ops import SIGMOID_OPS, sigmoid
-from ...specs import ArchSpec, Bound, shape_of
+from ...specs import ArchSpec, Bound, count_keys, shape_of
 from ...torch_layout import BatchNorm2d
 from ..compact.srvgg import PReLU
 
@@ -102,13 +102,6 @@ def rename_swiftsrgan(state):
     return {k: v for k, v in state.items() if k not in counters} if counters else None
 
 
-def _count(state, fmt):
-    n = 0
-    while fmt.format(n) in state:
-        n += 1
-    return n
-
-
 def detect_swiftsrgan(state):
     if not all(k in state for k in MARKERS):
         return None
@@ -118,8 +111,8 @@ def detect_swiftsrgan(state):
     if 'initial.cnn.pointwise.weight' not in state:
         raise ValueError('Swift-SRGAN-like keys, but no initial.cnn.pointwise conv')
     c = shape_of(state['initial.cnn.pointwise.weight'])[0]
-    blocks = _count(state, 'residual.{}.block1.cnn.depthwise.weight')
-    ups = _count(state, 'upsampler.{}.conv.pointwise.weight')
+    blocks = count_keys(state, 'residual.{}.block1.cnn.depthwise.weight')
+    ups = count_keys(state, 'upsampler.{}.conv.pointwise.weight')
     for name, n in (('residual', blocks), ('upsampler', ups)):
         found = {int(m.group(1)) for k in state for m in [re.match(rf'{name}\.(\d+)\.', k)] if m}
         stray = sorted(found - set(range(n)))

@@ -1,0 +1,1 @@
+"""DCTLSA (Densely Connected Transformer with Linear Self-Attention)."""

@@ -1,0 +1,1 @@
+"""DITN (Deployment-friendly Inception Transformer Network, the real-world form)."""

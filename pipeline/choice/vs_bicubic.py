@@ -66,7 +66,7 @@ def export_verdict(res, weight=None):
     if not stats:
         return _psnr_verdict(res, w, point, [*compared, 'base'], where)
     st = stats[point]
-    none = '' if compared else ' (no model compared: --compare none)'
+    none = '' if compared else ' (the base is the only reference)'
     if not st['refs']:
         return (f'The export is the base itself: no point beat it on both axes on {where}{none}: PSNR '
                 f'{st["psnr"]:.2f} dB, LPIPS {st["lpips"]:.4f}.')

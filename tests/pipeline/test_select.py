@@ -57,7 +57,7 @@ def test_compact_checkpoints_move_to_the_predictor_when_each_scores_many_pixels(
     nets = MT.Models('compact', exports, lq_pixels=MT.PREDICTOR_MIN_PIXELS)
     ups = nets.get({'bicubic': 'bicubic', 'iter_2': str(ck)}, own={'iter_2'})
     assert nets.backends == {'bicubic': 'bicubic', 'iter_2': 'predictor'}
-    assert ups['iter_2'].backend.name == 'predictor' and list(exports.glob('infer/*/inference.pdmodel'))
+    assert ups['iter_2'].backend.name == 'predictor' and list(exports.rglob('inference.pdmodel'))
     rows = MT.evaluate(ups, *pairs, progress=False)
     ref = MT.evaluate({'iter_2': Upscaler(model=str(ck), backend='dynamic')}, *pairs, progress=False)
     assert [r['iter_2_psnr'] for r in rows] == pytest.approx([r['iter_2_psnr'] for r in ref], abs=1e-2)
@@ -72,7 +72,7 @@ def test_rrdbnet_checkpoints_run_on_the_predictor_exported_into_the_stage_folder
     nets = MT.Models('x4plus', exports)
     ups = nets.get({'iter_2': str(ck)}, own={'iter_2': str(ck)})
     assert nets.backends == {'iter_2': 'predictor'} and ups['iter_2'].backend.name == 'predictor'
-    assert list(exports.glob('infer/*/inference.pdmodel'))
+    assert list(exports.rglob('inference.pdmodel'))
     rows = MT.evaluate(ups, *pairs, progress=False)
     # the predictor agrees with the dynamic graph on the same weights
     from realesrgan_paddle.inference import Upscaler

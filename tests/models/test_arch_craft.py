@@ -9,8 +9,9 @@ import pytest
 
 from realesrgan_paddle import models
 from realesrgan_paddle.models.detect import detect_arch
-from tests.models.user_files import LEAST_DB, api_outputs, assert_user_files_match, odd_crop, write_user_file
-from tests.ref_compare import psnr
+from tests.models.user_files import LEAST_DB, odd_crop, write_user_file
+from tests.ref_compare import (assert_every_wrapper, assert_form_matches, paddle_state, psnr, spread_output, torch_out,
+                               unit_gain)
 from tests.skips import need_spandrel, need_torch
 
 TINY = {'type': 'CRAFT', 'in_chans': 3, 'window_size': 16, 'embed_dim': 32, 'depths': [1, 2], 'num_heads': [2, 4],
@@ -26,14 +27,7 @@ def _spandrel_craft(x, seed=0, **over):
     torch, arch = need_torch(), need_spandrel().architectures.CRAFT
     torch.manual_seed(seed)
     net = arch.CRAFT(**{k: v for k, v in {**TINY, **over}.items() if k != 'type'}).eval()
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, module in net.named_modules():
-            if isinstance(module, torch.nn.Linear):
-                module.weight.copy_(torch.randn(module.weight.shape, generator=gen) / module.weight.shape[1] ** 0.5)
-        for name, p in net.named_parameters():
-            if name.endswith('temperature'):
-                p.fill_(3.0)
+    unit_gain(net, seed, fill={'temperature': 3.0})
     size = []
 
     def pad(module, args):  # spandrel's pad_tensor: reflection as far as the image allows, then the edge repeated
@@ -44,36 +38,13 @@ def _spandrel_craft(x, seed=0, **over):
         return (torch.nn.functional.pad(y, (0, -w % 16 - rw, 0, -h % 16 - rh), mode='replicate'),)
     net.register_forward_pre_hook(pad)
     net.register_forward_hook(lambda m, i, o: o[:, :, :size[0] * net.upscale, :size[1] * net.upscale])
-    conv, seen = net.upsample[0], []
-    hook = conv.register_forward_hook(lambda m, i, o: seen.append(o.detach()))
-    with torch.no_grad():
-        net(torch.from_numpy(x))
-        hook.remove()
-        out = seen[-1]  # before the shuffle and the mean: per output channel, its r^2 conv channels
-        r2 = net.upscale ** 2
-        mean = out.reshape(1, -1, r2, *out.shape[2:]).mean(dim=(0, 2, 3, 4))
-        a = 0.1 / max(float(out.std()), 1e-8)
-        conv.weight.mul_(a)
-        shift = (0.5 - net.mean.reshape(-1)[:mean.numel()] - a * mean).repeat_interleave(r2)
-        conv.bias.copy_(conv.bias * a + shift)
-    return net
-
-
-def _want(ref, x):
-    torch = need_torch()
-    with torch.no_grad():
-        return ref(torch.from_numpy(x[None])).numpy()[0]
+    return spread_output(net, net.upsample[0], x)
 
 
 @pytest.mark.slow(seconds=15)
 def test_users_files_through_the_api(photo, tmp_path, spandrel):
     x = odd_crop(photo)
-
-    def arch_read(arch):
-        assert arch == TINY, arch
-    seen = assert_user_files_match(_spandrel_craft(x[None]), x, tmp_path, arch_check=arch_read)
-    print({k: round(v, 1) for k, v in seen.items()})
-    assert min(seen.values()) >= LEAST_DB
+    assert_every_wrapper(_spandrel_craft(x[None]), x, tmp_path, TINY)
 
 
 @pytest.mark.parametrize('over', [
@@ -83,14 +54,7 @@ def test_users_files_through_the_api(photo, tmp_path, spandrel):
     ids=['x3_identity_nobias', 'x4_split_2x16_heads', 'x1_square'])
 def test_forms_at_an_odd_size(over, photo, tmp_path, torch, spandrel):
     x = odd_crop(photo)
-    ref = _spandrel_craft(x[None], seed=1, **over)
-    got, up = api_outputs(write_user_file(ref.state_dict(), 'params', tmp_path), x)
-    want = _want(ref, x)
-    assert up.arch == {**TINY, **over}, up.arch
-    assert got.shape == want.shape == (3, 37 * up.scale, 45 * up.scale) and want.std() > 0.02
-    db = psnr(got, want)
-    print(over, round(db, 1))
-    assert db >= LEAST_DB
+    assert_form_matches(_spandrel_craft(x[None], seed=1, **over), x, tmp_path, {**TINY, **over})
 
 
 def test_a_crop_smaller_than_the_pad(photo, tmp_path, torch, spandrel):
@@ -102,7 +66,7 @@ def test_a_crop_smaller_than_the_pad(photo, tmp_path, torch, spandrel):
     net, arch = models.load_network(write_user_file(ref.state_dict(), 'params', tmp_path))
     with paddle.no_grad():
         got = net(paddle.to_tensor(x[None])).numpy()[0]
-    want = _want(ref, x)
+    want = torch_out(ref, x)
     assert got.shape == want.shape == (3, 14, 10)
     db = psnr(got, want)
     print('7x5', round(db, 1))
@@ -110,7 +74,7 @@ def test_a_crop_smaller_than_the_pad(photo, tmp_path, torch, spandrel):
 
 
 def _state(**over):
-    return {k: v.numpy() for k, v in models.build_network({**TINY, **over}).state_dict().items()}
+    return paddle_state({**TINY, **over})
 
 
 def test_detection_and_broken_weights_are_named():

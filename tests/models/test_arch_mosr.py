@@ -8,8 +8,8 @@ import pytest
 
 from realesrgan_paddle import models
 from realesrgan_paddle.models.detect import detect_arch
-from tests.models.user_files import LEAST_DB, api_outputs, assert_user_files_match, odd_crop, write_user_file
-from tests.ref_compare import psnr
+from tests.models.user_files import LEAST_DB, api_outputs, odd_crop, write_user_file
+from tests.ref_compare import assert_every_wrapper, paddle_state, psnr, spread_output, torch_out
 from tests.skips import need_spandrel, need_torch
 
 TINY = {'type': 'MoSR', 'in_ch': 3, 'out_ch': 3, 'upscale': 2, 'n_block': 2, 'dim': 16, 'upsampler': 'ps',
@@ -32,33 +32,13 @@ def _spandrel_mosr(x, seed=0, **over):
         for name, p in net.named_parameters():
             if name.endswith('weight') and p.ndim == 4:
                 p.copy_(torch.randn(p.shape, generator=gen) / (p.shape[1] * p.shape[2] * p.shape[3]) ** 0.5)
-        conv = _last_conv(net)
-        out = net(torch.from_numpy(x))
-        mean = out.mean(dim=(0, 2, 3))
-        a = 0.1 / max(float((out - mean[:, None, None]).std()), 1e-8)
-        conv.weight.mul_(a)
-        shift = (0.5 - a * mean)
-        if conv is not getattr(net.upsampler, 'end_conv', None):  # a shuffle: each output channel's r^2 (x 8) convs
-            shift = shift.repeat_interleave(conv.weight.shape[0] // shift.numel())
-        conv.bias.copy_(conv.bias * a + shift)
-    return net
-
-
-def _want(ref, x):
-    torch = need_torch()
-    with torch.no_grad():
-        return ref(torch.from_numpy(x[None])).numpy()[0]
+    return spread_output(net, _last_conv(net), x)
 
 
 @pytest.mark.slow(seconds=10)
 def test_users_files_through_the_api(photo, tmp_path, spandrel):
     x = odd_crop(photo)  # a real photo crop, 37x45: MoSR runs on any size
-
-    def arch_read(arch):
-        assert arch == TINY, arch
-    seen = assert_user_files_match(_spandrel_mosr(x[None]), x, tmp_path, arch_check=arch_read)
-    print({k: round(v, 1) for k, v in seen.items()})
-    assert min(seen.values()) >= LEAST_DB
+    assert_every_wrapper(_spandrel_mosr(x[None]), x, tmp_path, TINY)
 
 
 @pytest.mark.parametrize('over', [
@@ -70,7 +50,7 @@ def test_forms_at_an_odd_size(over, photo, tmp_path, torch, spandrel):
     x = odd_crop(photo)
     ref = _spandrel_mosr(x[None], seed=1, **over)
     got, up = api_outputs(write_user_file(ref.state_dict(), 'params', tmp_path), x)
-    want = _want(ref, x)
+    want = torch_out(ref, x)
     expected = {**TINY, **over}
     for key in ('expansion_ratio', 'conv_ratio'):  # read back as a quotient of widths
         assert abs(up.arch[key] - expected[key]) < 0.02, up.arch
@@ -83,7 +63,7 @@ def test_forms_at_an_odd_size(over, photo, tmp_path, torch, spandrel):
 
 
 def _state(**over):
-    return {k: v.numpy() for k, v in models.build_network({**TINY, **over}).state_dict().items()}
+    return paddle_state({**TINY, **over})
 
 
 def test_detection_and_broken_weights_are_named():

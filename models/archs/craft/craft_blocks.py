@@ -20,6 +20,7 @@ from ...legacy_ops import gelu, normalize
 from ...runtime_shape import roll
 from ...torch_layout import LayerNorm2d, Linear
 from ..dat.dat_blocks import SpatialAttention, image_to_tokens, tokens_to_image
+from ..swinir.window_attention import Mlp
 
 FFN_EXPANSION = 2.66  # the fusion block's feed-forward width, fixed in CRAFT
 
@@ -32,16 +33,6 @@ class RectWindowAttention(SpatialAttention):
         super().__init__(dim, idx, split_size, num_heads)
         for name in ('rpe_biases', 'relative_position_index'):
             self.register_buffer(name, getattr(self, name), persistable=False)
-
-
-class Mlp(nn.Layer):
-    def __init__(self, dim, hidden):
-        super().__init__()
-        self.fc1 = Linear(dim, hidden)
-        self.fc2 = Linear(hidden, dim)
-
-    def forward(self, x):
-        return self.fc2(gelu(self.fc1(x)))
 
 
 class SRWAB(nn.Layer):

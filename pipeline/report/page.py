@@ -188,9 +188,14 @@ def flicker_section(d, res):
         d.p('**Refused for flicker:** ' + '; '.join(refused.values()) + '.')
 
 
+def _measured(summary, keys):
+    """Those of ``keys`` that some model of ``summary`` has."""
+    return [k for k in keys if any((v or {}).get(k) is not None for v in summary.values())]
+
+
 def _iqa_keys(summary):
     """``lpips`` and ``dists`` where some model of ``summary`` has them (their weights were cached)."""
-    return [k for k in ('lpips', 'dists') if any((v or {}).get(k) is not None for v in summary.values())]
+    return _measured(summary, ('lpips', 'dists'))
 
 
 def _passes(t):
@@ -219,8 +224,9 @@ def real_section(d, res, part, sheet, videos=None, photos=False):
         (part / 'real_sheet.png').write_bytes(sheet.read_bytes())
         d.image(part / 'real_sheet.png', 'real LQ footage through the models', 'report/real_sheet.png')
     summ = real['summary']
-    keys = list(REAL_KEYS[bool(paired)]) + (_iqa_keys(real['summary']) if paired else [])
-    heads = [{'detail_vs_bicubic': 'detail vs bicubic'}.get(k, k if k == 'detail' else k.upper()) for k in keys]
+    keys = list(REAL_KEYS[bool(paired)]) + (_measured(summ, ('texture',)) + _iqa_keys(summ) if paired else [])
+    heads = [{'detail_vs_bicubic': 'detail vs bicubic'}.get(k, k if k in ('detail', 'texture') else k.upper())
+             for k in keys]
     rows = [[m] + [summ[m].get(k) for k in keys] for m in real['models']]
     rows += [[f'{c} (checkpoint)'] + [summ[c].get(k) for k in keys] for c in real.get('checkpoints', [])]
     d.table(['model'] + heads, rows)

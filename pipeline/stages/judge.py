@@ -64,7 +64,7 @@ def run_evaluate(ctx, part):
             rows = MT.evaluate(ups, gt, lq, iqa=iqa, notes=notes, progress=not ctx.s.quiet,
                                sheet=str(part / 'sheet.png'), sheet_images=3, crop=192)
             if real:
-                _real_sheet(ctx, part, real, ups, [c for c in cand if c != shown], rule)
+                _real_sheet(ctx, part, real, ups, [c for c in cand if c != shown], iqa)  # DISTS too: not trained on
         except (FileNotFoundError, KeyError, ValueError) as exc:
             raise DomainError(f'--compare: {exc}') from None
     finally:

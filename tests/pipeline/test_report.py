@@ -84,3 +84,27 @@ def test_the_real_section_adds_the_per_scene_table_only_for_several_clips(tmp_pa
     d = Doc()
     real_section(d, res, tmp_path, tmp_path / 'no_sheet.png')
     assert len([b for b in d.blocks if b[0] == 'table']) == 1
+
+
+def test_the_real_table_shows_texture_lpips_and_dists_when_measured(tmp_path):
+    """The real frames' table carries every measured axis: DISTS (a metric the recipe does not train on) and
+    texture beside PSNR and LPIPS; a metric no model has is not a column."""
+    from realesrgan_paddle.pipeline.report.doc import Doc
+    from realesrgan_paddle.pipeline.report.page import real_section
+
+    summ = {'base': {'psnr': 25.0, 'ssim': 0.7, 'detail': 0.5, 'niqe': 7.0, 'texture': 0.4, 'lpips': 0.3,
+                     'dists': 0.2},
+            'f': {'psnr': 26.0, 'ssim': 0.7, 'detail': 0.6, 'niqe': 6.0, 'texture': 0.5, 'lpips': 0.25,
+                  'dists': None}}
+    res = {'real': {'frames': 1, 'paired': True, 'models': ['base', 'f'], 'summary': summ, 'rows': []},
+           'selection': {'shown': 'f'}}
+    d = Doc()
+    real_section(d, res, tmp_path, tmp_path / 'no_sheet.png')
+    head, rows = [b[1:3] for b in d.blocks if b[0] == 'table'][0]
+    assert head == ['model', 'PSNR', 'SSIM', 'detail', 'NIQE', 'texture', 'LPIPS', 'DISTS']
+    assert rows[0][-3:] == ['0.4000', '0.3000', '0.2000'] and rows[1][-1] in ('', '-', None)
+    for s in summ.values():
+        s.pop('dists'), s.pop('texture')
+    d = Doc()
+    real_section(d, res, tmp_path, tmp_path / 'no_sheet.png')
+    assert [b[1] for b in d.blocks if b[0] == 'table'][0] == ['model', 'PSNR', 'SSIM', 'detail', 'NIQE', 'LPIPS']

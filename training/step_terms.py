@@ -81,10 +81,12 @@ class PairTerms:
         names = default_pair_names(opt['train'].get('losses')) if names is None else names
         self.terms = [t for t in terms if t.name in set(names)]
 
-    def values(self, model, crops):
-        """``{<log name>_pair: term}`` on one batch of ``crops``, against its plain HR crops (no USM: the real
-        degradation is not the synthetic one) or the teacher's output on its LQ crops; the discriminator does not
-        see it."""
-        lq, gt = crops.batch()
-        refs = StepRefs(model, lq, gt, gt, model.net_g(lq), teacher=model.teacher)
+    def values(self, model, pair):
+        """``{<log name>_pair: term}`` on one batch ``pair`` of the real pairs, ``(lq, gt, base)``, against its plain
+        HR crops (no USM: the real degradation is not the synthetic one) or the teacher's output on its LQ crops;
+        the discriminator does not see it. ``base``: the frozen trunk's output on ``lq`` (a low-band corrector's,
+        run once for the batch), or None: the generator's own forward."""
+        lq, gt, base = pair
+        out = model.g.correct(lq, base) if base is not None else model.net_g(lq)
+        refs = StepRefs(model, lq, gt, gt, out, teacher=model.teacher)
         return {f'{name}_pair': self.weight * v for name, v in evaluate(self.terms, refs).items()}

@@ -236,27 +236,42 @@ class RealESRNetModel:
         return backward_step(loss, optimizer, params, what, current_iter, self.guard, self.amp)
 
     # ------------------------------------------------------------------ training
-    def _terms(self, lq, gt, gt_usm):
+    def _terms(self, lq, gt, gt_usm, pair=None):
         """The weighted terms of ``train.losses`` on ``self.output`` (gan ones aside), then those of the real pairs'
-        batch (``datasets.real_pairs``): ``{log name: term}``."""
+        batch ``pair`` (``datasets.real_pairs``; ``pair_batches``): ``{log name: term}``."""
         terms = evaluate(self.terms, StepRefs(self, lq, gt, gt_usm, self.output))
-        if self.real_pairs is not None:
-            terms.update(self.pair_terms.values(self, self.real_pairs))
+        if pair is not None:
+            terms.update(self.pair_terms.values(self, pair))
         return terms
+
+    def pair_batches(self, n):
+        """The real pairs' batches of the next ``n`` steps (``[None] * n`` without ``datasets.real_pairs``), each
+        ``(lq, gt, base)``: drawn now, in the order the steps would draw them, and with a frozen trunk on Paddle
+        Inference (``self.trunk``) its output on all of them from one call (``base``; else None: the generator
+        runs its own forward)."""
+        if self.real_pairs is None:
+            return [None] * n
+        drawn = [self.real_pairs.batch() for _ in range(n)]
+        if self.trunk is None:
+            return [(lq, gt, None) for lq, gt in drawn]
+        bases = paddle.split(self.trunk(paddle.concat([lq for lq, _ in drawn], axis=0)), n, axis=0)
+        return [(lq, gt, b) for (lq, gt), b in zip(drawn, bases)]
 
     def optimize(self, lq, gt, gt_usm, current_iter):
         """One iteration; with a frozen trunk on Paddle Inference (``self.trunk``), ``train.trunk_reuse``
-        corrector steps on the trunk's one output (the corrector is cheap, the trunk is not)."""
+        corrector steps on the trunk's one output per batch (the corrector is cheap, the trunk is not): the
+        synthetic batch's, and the real pairs' batches of those steps (``pair_batches``: one call for them all)."""
         base = self.trunk(lq) if self.trunk is not None else None
+        n = int(self.opt['train'].get('trunk_reuse') or 1) if base is not None else 1
         losses = None
-        for _ in range(int(self.opt['train'].get('trunk_reuse') or 1) if base is not None else 1):
-            losses = self._g_step(lq, gt, gt_usm, base, current_iter)
+        for pair in self.pair_batches(n):
+            losses = self._g_step(lq, gt, gt_usm, base, current_iter, pair)
         return losses
 
-    def _g_step(self, lq, gt, gt_usm, base, current_iter):
+    def _g_step(self, lq, gt, gt_usm, base, current_iter, pair=None):
         with self.amp.autocast():
             self.output = self.g.correct(lq, base) if base is not None else self.net_g(lq)
-            losses = self._terms(lq, gt, gt_usm)
+            losses = self._terms(lq, gt, gt_usm, pair)
             loss = paddle.add_n(list(losses.values()))
         if not self._backward_step(loss, self.optim_g, self.g.parameters(), 'generator', current_iter):
             return None
@@ -326,7 +341,7 @@ class RealESRGANModel(RealESRNetModel):
         if step_g:
             with self.amp.autocast():
                 self.output = self.net_g(lq)
-                losses = self._terms(lq, gt, gt_usm)
+                losses = self._terms(lq, gt, gt_usm, self.pair_batches(1)[0])
                 l_total = paddle.add_n(list(losses.values())) if losses else paddle.zeros([])
                 # the plain module: no DataParallel reducer waits for D gradients here
                 fake_g_pred = self.d(self.output)

@@ -109,3 +109,36 @@ def test_the_perceptual_step_equals_the_plain_computation(tmp_path, perception, 
     ref = np.concatenate([w.ravel() for w in want_grads])
     assert np.linalg.norm(ref) > 0 and np.linalg.norm(got - ref) <= 1e-4 * np.linalg.norm(ref)
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-4 * float(np.abs(ref).max()))
+
+
+def _recorded(layer, name, log):
+    """Wrap ``layer.<name>`` (a frozen network's feature pass) to log each call: its batch size, whether its input
+    needs a gradient, and whether every feature it gives is free of one."""
+    real = getattr(layer, name)
+
+    def call(x, *a, **k):
+        out = real(x, *a, **k)
+        log.append((x.shape[0], not x.stop_gradient, all(f.stop_gradient for f in _features(out))))
+        return out
+    setattr(layer, name, call)
+
+
+def _features(out):
+    return out.values() if isinstance(out, dict) else out
+
+
+def test_each_frozen_network_sees_each_batch_once(tmp_path, perception, crops):
+    """The step's frozen networks, counted: VGG16 once on the output (with its gradient) and once on the GT
+    (``no_grad``: its features carry none), for both terms; EfficientNet-Lite0 once in the G step (the fake, with
+    its gradient) and once in the D step (the real batch beside the fake, no graph: nothing of it trains)."""
+    opt, model = _model(tmp_path, perception)
+    lq, gt = crops
+    percep = next(t.loss for t in model.terms if t.name == 'l_g_percep')
+    vgg, backbone = [], []
+    _recorded(percep.shared.vgg, 'taps', vgg)
+    _recorded(model.d.backbone, 'taps', backbone)
+    paddle.seed(SEED)
+    losses = model.optimize(lq, gt, gt, 1)
+    assert {'l_g_percep', 'l_g_lpips', 'l_g_gan', 'l_d_real'} <= losses.keys()
+    assert vgg == [(2, True, False), (2, False, True)]
+    assert backbone == [(2, True, False), (4, False, True)]

@@ -1,5 +1,6 @@
 """Real (LQ, HR) pairs as a second batch in the trainer (data/datasets/real_pair_crops.py): aligned crops, the terms in the
-step and their weight, the option check, and bad pair folders in one line."""
+step and their weight, the option check, bad pair folders in one line, and a low-band corrector's frozen trunk run on
+the pairs once per batch, on the predictor."""
 import json
 import logging
 
@@ -9,9 +10,11 @@ import paddle
 import pytest
 
 from realesrgan_paddle.data.datasets.real_pair_crops import RealPairCrops
+from realesrgan_paddle.models.archs.rrdb.rrdbnet import RRDBNet
 from realesrgan_paddle.training.steps import build_model
 from realesrgan_paddle.training.option_file import OptionsError, load_options
 
+from tests.nets import rrdb, save_tiny
 from tests.training.smoke import SMOKE, _batch
 from tests.cli_checks import one_line
 
@@ -124,3 +127,83 @@ def test_anchor_on_the_pairs_runs_the_teacher_on_the_real_crops(tmp_path, photo_
     losses = model.optimize(*_batch(photo_batch), 1)
     assert seen == [[2, 3, 16, 16], [3, 3, 8, 8]]  # the synthetic batch, then the real LQ crops
     assert losses['l_g_anchor_low_pair'] > 0 and losses['l_g_anchor_high_pair'] >= 0 and 'l_g_pix_pair' not in losses and 'l_g_lowpass_pair' not in losses
+
+
+# ---- the x4plus recipe's frozen trunk with real pairs (issue 79): a LowBandRRDBNet trainer with datasets.real_pairs
+# runs its trunk on Paddle Inference once per batch, for the synthetic batch and for the pair batches of the
+# train.trunk_reuse corrector steps (drawn first, one call for them all), never in the dynamic graph; the trunk's
+# outputs carry no gradient; the loss values and weights equal the path before (each corrector step's pair batch
+# through the generator's own forward, the trunk in the dynamic graph), on real photo crops.
+LOW = {**rrdb(), 'type': 'LowBandRRDBNet', 'corr_feat': 8, 'corr_conv': 3}
+REUSE = 3
+
+
+def _lowband(tmp_path, pair_dirs):
+    base = tmp_path / 'base.pdparams'
+    if not base.is_file():
+        save_tiny(base, rrdb(), ema=True)
+    net_g = '{' + ', '.join(f'"{k}": {v!r}'.replace("'", '"') for k, v in LOW.items()) + '}'
+    opt = load_options(SMOKE, [f'path.experiments_root={tmp_path}', f'path.pretrain_network_g={base}',
+                               'path.strict_load_g=false', f'network_g={net_g}', 'model_type=RealESRNetModel',
+                               'network_d=null', 'train.gan_opt=null', 'train.ema_decay=0.9',
+                               f'train.trunk_reuse={REUSE}', 'train.optim_g.lr=0.01',
+                               *_pairs(*pair_dirs, weight=0.5, crop=8, batch=2)])
+    paddle.seed(0)
+    model = build_model(opt, logging.getLogger('test.trunk_pairs'))
+    last = model.g.corrector.convs[-1]  # a corrector that corrects: its zero start would hide the trunk's part
+    last.weight.set_value(paddle.full(last.weight.shape, 0.01))
+    return model
+
+
+def _old_path(model):
+    """The trainer before: each step's pair batch drawn in turn and run through ``net_g`` (the dynamic trunk)."""
+    model.pair_batches = lambda n: [(lq, gt, None) for lq, gt in (model.real_pairs.batch() for _ in range(n))]
+    return model
+
+
+def _counted(model):
+    """Count the predictor's calls (with the batch sizes it got) and the dynamic trunk's forwards."""
+    calls, dynamic, trunk = [], [], model.trunk
+
+    def predictor(x):
+        out = trunk(x)
+        calls.append((x.shape[0], out.stop_gradient))
+        return out
+    model.trunk = predictor
+    forward = RRDBNet.forward
+    RRDBNet.forward = lambda self, x: dynamic.append(x.shape[0]) or forward(self, x)
+    return calls, dynamic, lambda: setattr(RRDBNet, 'forward', forward)
+
+
+def test_the_trunk_runs_once_per_batch_on_the_predictor(tmp_path, photo_batch, pairs):
+    model = _lowband(tmp_path, pairs)
+    assert model.trunk is not None and model.real_pairs is not None
+    calls, dynamic, undo = _counted(model)
+    lq, gt, gt_usm = _batch(photo_batch)
+    try:
+        for it in (1, 2):
+            losses = model.optimize(lq, gt, gt_usm, it)
+    finally:
+        undo()
+    # per iteration: the synthetic batch (2 crops), then the pair batches of the 3 corrector steps (3 x 2 crops)
+    assert calls == [(2, True), (3 * 2, True)] * 2
+    assert dynamic == []  # the trunk never ran in the dynamic graph
+    assert losses['l_g_pix_pair'] > 0
+
+
+def test_the_losses_equal_the_path_before(tmp_path, photo_batch, pairs):
+    lq, gt, gt_usm = _batch(photo_batch)
+    new, old = _lowband(tmp_path, pairs), _old_path(_lowband(tmp_path, pairs))
+    calls, dynamic, undo = _counted(old)
+    try:
+        got = [[new.optimize(lq, gt, gt_usm, it), old.optimize(lq, gt, gt_usm, it)] for it in (1, 2)]
+    finally:
+        undo()
+    assert len(dynamic) == 2 * REUSE  # the old path: the dynamic trunk once per corrector step
+    for a, b in got:
+        assert a.keys() == b.keys() and {'l_g_pix', 'l_g_pix_pair'} <= a.keys()
+        for k in a:
+            assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-7), k
+    w_new, w_old = new.g.state_dict(), old.g.state_dict()
+    moved = [k for k in w_new if k.startswith('corrector.')]
+    assert moved and max(float((w_new[k] - w_old[k]).abs().max()) for k in moved) < 1e-5

@@ -1,8 +1,8 @@
 """``ArchSpec``: everything the code base knows about one network type, in one place.
 
 Each network module ends with its spec (``rrdbnet.SPEC``, ``srvgg.SPEC``, ...)
-and ``models/__init__.py`` registers them. Every other part of the code asks
-the spec instead of testing ``arch['type']``:
+and ``models/__init__.py`` registers each as a ``Family`` (its name, its module, its marker ``keys``), imported
+when it is first needed. Every other part of the code asks the spec instead of testing ``arch['type']``:
 
 =====================  ==============================================  =============================
 fact                   field                                           asked by
@@ -27,9 +27,10 @@ ops its exports hold   ``export_ops`` (``models.export_ops``)            ``check
 DNI with another net   ``dni_partner``                                 ``models.dni.dni_state``
 =====================  ==============================================  =============================
 
-Adding a network means writing its Layer and one ``ArchSpec``, then
-``models.register(spec)``. Registration order is detection order: the first
-spec whose ``detect`` recognises a state dict wins.
+Adding a network means writing its Layer and one ``ArchSpec``, then one line in ``models/__init__.py``:
+``register(Family('Name', 'archs.family.module', keys=(...)))`` (an ``ArchSpec`` built already is registered as it
+is: ``models.register(spec)``). Registration order is detection order: the first spec whose ``detect`` recognises
+a state dict wins.
 """
 import importlib
 import inspect

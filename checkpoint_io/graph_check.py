@@ -104,16 +104,20 @@ def allowed():
     return _ALLOWED['lists']
 
 
-def declare(ops):
+def declare(ops, load_rest=None):
     """Make the allow-list the plumbing plus ``ops`` (an object with ``legacy``, ``legacy_attrs``, ``pir`` and
-    ``pir_attrs`` sets: ``models.export_ops.ExportOps``, the union of the registered specs')."""
+    ``pir_attrs`` sets: ``models.export_ops.ExportOps``, the union of the loaded specs'). ``load_rest``: called
+    before a graph is refused, when the registry holds networks whose modules (and so whose ops) are not loaded
+    yet; it loads them, and their ``declare`` widens the list (None: every registered network's ops are in)."""
     legacy, legacy_attrs = LEGACY_BASE | ops.legacy, LEGACY_BASE_ATTRS | ops.legacy_attrs
     _ALLOWED['lists'] = AllowList(legacy, legacy_attrs, PIR_BASE | ops.pir, PIR_BASE_ATTRS | ops.pir_attrs,
                                   legacy | FUSED_OPS, legacy_attrs | FUSED_ATTRS)
+    _ALLOWED['load_rest'] = load_rest
 
 
 _ALLOWED = {'lists': AllowList(LEGACY_BASE, LEGACY_BASE_ATTRS, PIR_BASE, PIR_BASE_ATTRS, LEGACY_BASE | FUSED_OPS,
-                              LEGACY_BASE_ATTRS | FUSED_ATTRS)}  # the plumbing only, until ``declare``
+                              LEGACY_BASE_ATTRS | FUSED_ATTRS),  # the plumbing only, until ``declare``
+            'load_rest': None}
 
 
 # PIR writes an optional input left out as value %0 (never an op's output); these slots may hold it: the
@@ -157,25 +161,38 @@ def read_bounded(path, limit, what='file'):
 def check_graph(path, data=None, optimized=False):
     """Check the graph file ``path`` (``inference.pdmodel`` or a PIR ``.json``; ``data``: its bytes, when
     read already; ``optimized``: a oneDNN-optimised legacy graph, whose fused ops are allowed too); returns its
-    bytes, or raises ``GraphRefused`` (one line naming the file)."""
+    bytes, or raises ``GraphRefused`` (one line naming the file). A graph the loaded networks' ops do not allow is
+    checked again once every registered network is loaded (``declare``'s ``load_rest``) before it is refused."""
     path = str(path)
     try:
         if data is None:
             data = read_bounded(path, MAX_GRAPH_BYTES, 'graph')
         elif len(data) > MAX_GRAPH_BYTES:
             raise _Bad(f'the graph is {len(data):,} bytes, more than the {MAX_GRAPH_BYTES:,} allowed')
-        allow = allowed()
-        if path.endswith('.json'):
-            _check_pir(data, allow.pir, allow.pir_attrs)
-        else:
-            _check_legacy(data, *((allow.optimized, allow.optimized_attrs) if optimized else
-                                  (allow.legacy, allow.legacy_attrs)))
+        try:
+            _check_allowed(path, data, optimized)
+        except _Bad:
+            load_rest = _ALLOWED['load_rest']
+            if load_rest is None:
+                raise
+            load_rest()
+            _check_allowed(path, data, optimized)
     except _Bad as e:
         raise GraphRefused(f'{path}: refused: {e}; not a graph this project exports '
                            f'(only its own exports are run: docs/export_infer.md)') from None
     except RecursionError:
         raise GraphRefused(f'{path}: refused: nested too deeply; not a graph this project exports') from None
     return data
+
+
+def _check_allowed(path, data, optimized):
+    """``_Bad`` when the graph ``data`` holds anything the allow-list now (``allowed()``) does not."""
+    allow = allowed()
+    if path.endswith('.json'):
+        _check_pir(data, allow.pir, allow.pir_attrs)
+    else:
+        _check_legacy(data, *((allow.optimized, allow.optimized_attrs) if optimized else
+                              (allow.legacy, allow.legacy_attrs)))
 
 
 # ---------------------------------------------------------------- the export folder and its sidecar

@@ -95,7 +95,8 @@ class TrunkPool:
         """An upscaler for ``spec`` that shares its trunk, or None when ``spec`` is no RRDBNet or LowBandRRDBNet
         weights file or zoo name. ``make(spec)``: the caller's predictor upscaler for a model reference (called
         for the first model of each trunk, with a trunk file this pool wrote for a LowBandRRDBNet)."""
-        from realesrgan_paddle.models import load_state_into, lowband, read_checkpoint, zoo
+        from realesrgan_paddle.models import load_state_into, read_checkpoint, zoo
+        from realesrgan_paddle.models.archs.rrdb import lowband
         ref = zoo.resolve_model_ref(spec, progress=False)
         if ref.kind not in ('zoo', 'weights'):
             return None

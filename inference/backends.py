@@ -16,7 +16,6 @@ or ``pixel_shuffle``, a build without it), ``auto`` falls back to oneDNN.
 bf16 runs on the OpenVINO engine only; ``inference/precision.py`` decides
 when it is the default.
 """
-import functools
 import logging
 import os
 import shutil
@@ -301,7 +300,7 @@ class OptimizedGraphCache:
         """True when the kept graph can be used (``model`` and ``params`` then name its files)."""
         try:
             entry = store.open('onednn', self.key, self.facts, self.root,
-                               functools.partial(export_readers, names=self.FILES, optimized=True))
+                               lambda folder, record: export_readers(folder, self.FILES, optimized=True))
         except ExportRefused as e:
             log.warning('%s; not used, the graph is optimised again', e)
             return False

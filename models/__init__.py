@@ -7,39 +7,18 @@ the shared machinery (specs, loading, detection, conversion, export ops) here.
 A weights file becomes ``(state, arch)`` in one place, ``read_checkpoint``
 (``models.loading``); ``load_network`` builds and fills the network from it.
 
-Importing this package pulls in paddle and the network definitions only: no
-training, dataset, video or torch code.
+Importing this package pulls in paddle and the registry (``specs``, ``loading``, ``detect``): no network
+definition (each family's module is imported when that network is built, ``specs.Family``), no training, dataset,
+video or torch code.
 """
-from .archs.compact import srvgg
-from .archs.compact.srvgg import SRVGGNetCompact
-from .archs.craft import craft
-from .archs.cugan import cugan
-from .archs.dat import dat
-from .archs.dctlsa import dctlsa
-from .archs.ditn import ditn
-from .archs.drct import drct
-from .archs.mosr import mosr
-from .archs.omnisr import omnisr
-from .archs.plksr import plksr
-from .archs.rcan import rcan
-from .archs.rgt import rgt
-from .archs.rrdb import lowband, rrdbnet
-from .archs.rrdb.lowband import LowBandRRDBNet
-from .archs.rrdb.rrdbnet import RRDBNet
-from .archs.safmn import safmn
-from .archs.span import span
-from .archs.swiftsrgan import swiftsrgan
-from .archs.swinir import hat, swinir
-from .archs.waifu2x import waifu2x
-from .feature_nets import discriminator, efficientnet_lite, patch_discriminator, projected_discriminator, vgg
-from .feature_nets.discriminator import UNetDiscriminatorSN
-from .feature_nets.patch_discriminator import PatchDiscriminatorSN
-from .feature_nets.projected_discriminator import ProjectedDiscriminator
-from .feature_nets.vgg import VGG19FeatureExtractor
 from .loading import CheckpointError, apply_overrides, load_network, load_state_into, read_checkpoint
-from .specs import NETWORKS, ArchSpec, all_specs, find_spec, get_spec, register, unregister
+from .specs import NETWORKS, ArchSpec, Family, all_specs, find_spec, get_spec, register, unregister
 
-# registration order = detection order; lowband before rrdbnet: its state holds an RRDBNet's keys too.
+# Each network type by its name, the module holding its ArchSpec and the key names (or parts of them) one of which a
+# state dict must hold for its detect or rename to claim it (``specs.Family``): the module is imported when that type
+# is first built or asked for, or when a weights file holds one of its keys (detection). A family registered without
+# ``keys`` is imported by every detection. Registration order = detection order.
+# lowband before rrdbnet: its state holds an RRDBNet's keys too.
 # span: its detect claims only conv_1.eval_conv / block_1.c1_r.eval_conv, keys no other network has;
 # plksr (PLKSR, RealPLKSR): only feats.0 with feats.1.channe_mixer / channel_mixer, which no other has;
 # OmniSR and DAT claim a state dict only by keys no other network has (residual_layer.0.residual_layer.0.layer,
@@ -50,26 +29,48 @@ from .specs import NETWORKS, ArchSpec, all_specs, find_spec, get_spec, register,
 # network has; CUNet after RealCUGAN: a CUNet x2 has Real-CUGAN se x2's keys exactly (models/archs/waifu2x/waifu2x.py)
 # hat and swinir claim only their own residual-group keys (SwinIR's detect steps aside for HAT's
 # conv_block/overlap_attn keys), so their order among the others is free.
-for _module in (lowband, rrdbnet, srvgg, discriminator, vgg, patch_discriminator, span, plksr, omnisr, rgt, dat, cugan,
-                hat, swinir, efficientnet_lite, projected_discriminator):
-    register(_module.SPEC)
-register(plksr.PLKSR_SPEC)
-register(waifu2x.UPCONV7_SPEC)
-register(waifu2x.CUNET_SPEC)
-register(safmn.SPEC)  # SAFMN: only to_feat with feats.0.safm.aggr, keys no other network has
-register(rcan.SPEC)  # RCAN: only tail.1 with body.0.body.0.body.3.conv_du.0, keys no other network has
-register(swiftsrgan.SPEC)  # Swift-SRGAN: only initial.cnn.depthwise with final_conv.pointwise, no other's keys
-register(drct.SPEC)  # DRCT: only layers.0.swin1 with layers.0.adjust1, keys no other network has
-register(ditn.SPEC)  # DITN: only sft with UFONE.0.ITLs.0.attn.temperature, keys no other network has
-register(dctlsa.SPEC)  # DCTLSA: only fea_conv with B1's local branch, c.0, LR_conv: keys no other network has
-register(mosr.SPEC)  # MoSR: only gblocks.0 with gblocks.1.fc1 and shortcut.conv11, keys no other network has
-register(craft.SPEC)  # CRAFT: only layers.0.residual_group.hf_blocks.0.attn.temperature, no other network's key
+register(Family('LowBandRRDBNet', 'archs.rrdb.lowband', keys=('corrector.convs.',)))
+register(Family('RRDBNet', 'archs.rrdb.rrdbnet',  # its own keys, or an old ESRGAN layout (rename)
+                keys=('body.0.rdb1.conv1.weight', 'RRDB_trunk.', 'trunk_conv.weight', 'model.1.sub.')))
+register(Family('SRVGGNetCompact', 'archs.compact.srvgg', keys=('body.0.weight',)))
+register(Family('UNetDiscriminatorSN', 'feature_nets.discriminator',
+                keys=('conv1.weight_orig', '.parametrizations.weight.')))
+register(Family('VGG19FeatureExtractor', 'feature_nets.vgg', keys=('conv1_1.weight', 'features.')))
+register(Family('PatchDiscriminatorSN', 'feature_nets.patch_discriminator', keys=()))  # no detect: built by name
+register(Family('SPAN', 'archs.span.span', keys=('conv_1.eval_conv.weight',)))
+register(Family('RealPLKSR', 'archs.plksr.plksr', keys=('feats.1.channel_mixer.0.weight',)))
+register(Family('OmniSR', 'archs.omnisr.omnisr', keys=('residual_layer.0.residual_layer.0.layer.0.fn.0.weight',)))
+register(Family('RGT', 'archs.rgt.rgt', keys=('layers.0.blocks.0.gamma',)))
+register(Family('DAT', 'archs.dat.dat', keys=('layers.0.blocks.0.attn.attns.0.rpe_biases',)))
+register(Family('RealCUGAN', 'archs.cugan.cugan', keys=('unet2.conv_bottom.weight',)))
+register(Family('HAT', 'archs.swinir.hat', keys=('layers.0.residual_group.overlap_attn.',)))
+register(Family('SwinIR', 'archs.swinir.swinir', keys=('layers.0.residual_group.blocks.0.attn.',)))
+register(Family('EfficientNetLite0', 'feature_nets.efficientnet_lite', keys=('_blocks.15._project_conv.weight',)))
+register(Family('ProjectedDiscriminator', 'feature_nets.projected_discriminator', keys=('project.ccm0',)))
+register(Family('PLKSR', 'archs.plksr.plksr', 'PLKSR_SPEC', keys=('feats.1.channe_mixer.0.weight',)))
+register(Family('UpConv7', 'archs.waifu2x.waifu2x', 'UPCONV7_SPEC', keys=('net.12.weight',)))
+register(Family('CUNet', 'archs.waifu2x.waifu2x', 'CUNET_SPEC',
+                keys=('unet1.conv_bottom.weight', 'unet2.conv_bottom.weight')))
+# SAFMN: only to_feat with feats.0.safm.aggr, keys no other network has
+register(Family('SAFMN', 'archs.safmn.safmn', keys=('feats.0.safm.aggr.weight',)))
+# RCAN: only tail.1 with body.0.body.0.body.3.conv_du.0, keys no other network has
+register(Family('RCAN', 'archs.rcan.rcan', keys=('body.0.body.0.body.3.conv_du.0.weight',)))
+# Swift-SRGAN: only initial.cnn.depthwise with final_conv.pointwise, no other's keys
+register(Family('SwiftSRGAN', 'archs.swiftsrgan.swiftsrgan', keys=('initial.cnn.depthwise.weight',)))
+# DRCT: only layers.0.swin1 with layers.0.adjust1, keys no other network has
+register(Family('DRCT', 'archs.drct.drct', keys=('layers.0.swin1.attn.',)))
+# DITN: only sft with UFONE.0.ITLs.0.attn.temperature, keys no other network has
+register(Family('DITN', 'archs.ditn.ditn', keys=('UFONE.0.ITLs.0.attn.temperature',)))
+# DCTLSA: only fea_conv with B1's local branch, c.0, LR_conv: keys no other network has
+register(Family('DCTLSA', 'archs.dctlsa.dctlsa', keys=('LR_conv.weight',)))
+# MoSR: only gblocks.0 with gblocks.1.fc1 and shortcut.conv11, keys no other network has
+register(Family('MoSR', 'archs.mosr.mosr', keys=('gblocks.1.fc1.weight',)))
+# CRAFT: only layers.0.residual_group.hf_blocks.0.attn.temperature, no other network's key
+register(Family('CRAFT', 'archs.craft.craft', keys=('layers.0.residual_group.hf_blocks.0.attn.temperature',)))
 
-__all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'ProjectedDiscriminator', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
-           'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',
-           'load_network', 'load_state_into', 'min_side', 'net_facts', 'net_scale', 'pad_multiple', 'pads_itself',
-           'read_checkpoint',
-           'register', 'unregister']
+__all__ = ['ArchSpec', 'CheckpointError', 'Family', 'NETWORKS', 'all_specs', 'apply_overrides', 'build_network',
+           'find_spec', 'get_spec', 'load_network', 'load_state_into', 'min_side', 'net_facts', 'net_scale',
+           'pad_multiple', 'pads_itself', 'read_checkpoint', 'register', 'unregister']
 
 
 def build_network(arch, where='network'):

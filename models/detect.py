@@ -24,7 +24,7 @@ import re
 
 import paddle
 
-from .specs import all_specs, shown
+from .specs import all_specs, candidates, shown
 
 
 def normalize_state_dict(state):
@@ -32,7 +32,7 @@ def normalize_state_dict(state):
     state = dict(state)
     if state and all(k.startswith('module.') for k in state):
         state = {k[len('module.'):]: v for k, v in state.items()}
-    for spec in all_specs():
+    for spec in candidates(state):
         renamed = spec.rename(state) if spec.rename else None
         if renamed is not None:
             return renamed
@@ -74,7 +74,7 @@ def detect_arch(state):
     ``detect`` read part of the layout and then missed, ``NearMiss``, is the closest)."""
     state = normalize_state_dict(state)
     missed = None
-    for spec in all_specs():
+    for spec in candidates(state):
         try:
             arch = detect_with(spec, state)
         except NearMiss as e:  # another network may still claim the keys; else this one is the closest

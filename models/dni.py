@@ -17,7 +17,6 @@ from realesrgan_paddle.utils.cli_parser import check_dni_weight
 from realesrgan_paddle.utils.fileio import cache_root, sha256_file
 
 from .loading import read_checkpoint
-from .archs.rrdb.lowband import base_as_lowband
 from .specs import get_spec
 
 log = logging.getLogger('models')
@@ -102,7 +101,10 @@ def dni_state(model, other, weight):
     architecture); ValueError (one line) for files that cannot be blended."""
     w = check_dni_weight(weight)
     sa, arch_a = read_checkpoint(model)
-    sb, arch_b = base_as_lowband(sa, arch_a, *read_checkpoint(other))  # LowBandRRDBNet: W scales its strength
+    sb, arch_b = read_checkpoint(other)
+    partner = get_spec(arch_a).dni_partner  # LowBandRRDBNet: a plain RRDBNet as itself, so W scales its strength
+    if partner is not None:
+        sb, arch_b = partner(sa, arch_a, sb, arch_b)
     if _blendable(arch_a) != _blendable(arch_b):  # a finetune's options may leave defaults out
         raise ValueError(f'DNI needs two networks of one architecture: {model} is {arch_a}, {other} is {arch_b}')
     try:

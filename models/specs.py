@@ -1,8 +1,8 @@
 """``ArchSpec``: everything the code base knows about one network type, in one place.
 
 Each network module ends with its spec (``rrdbnet.SPEC``, ``srvgg.SPEC``, ...)
-and ``models/__init__.py`` registers them. Every other part of the code asks
-the spec instead of testing ``arch['type']``:
+and ``models/__init__.py`` registers each as a ``Family`` (its name, its module, its marker ``keys``), imported
+when it is first needed. Every other part of the code asks the spec instead of testing ``arch['type']``:
 
 =====================  ==============================================  =============================
 fact                   field                                           asked by
@@ -24,14 +24,18 @@ shape-only build       ``lazy_build``                                  ``models.
 value ranges           ``bounds``, ``consistent`` (``GENERIC_BOUNDS``)   ``ArchSpec.build``, ``read_checkpoint``,
                                                                        ``training.schema`` (network_g)
 ops its exports hold   ``export_ops`` (``models.export_ops``)            ``checkpoint_io.graph_check``
+DNI with another net   ``dni_partner``                                 ``models.dni.dni_state``
 =====================  ==============================================  =============================
 
-Adding a network means writing its Layer and one ``ArchSpec``, then
-``models.register(spec)``. Registration order is detection order: the first
-spec whose ``detect`` recognises a state dict wins.
+Adding a network means writing its Layer and one ``ArchSpec``, then one line in ``models/__init__.py``:
+``register(Family('Name', 'archs.family.module', keys=(...)))`` (an ``ArchSpec`` built already is registered as it
+is: ``models.register(spec)``). Registration order is detection order: the first spec whose ``detect`` recognises
+a state dict wins.
 """
+import importlib
 import inspect
 import math
+from collections import abc
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping, NamedTuple, Optional
@@ -182,6 +186,9 @@ class ArchSpec:
         export_ops: ``ExportOps``: the op types and attribute names its exported graphs hold beyond the plumbing
             every export has; ``checkpoint_io.graph_check`` allows the union over the registered specs, and nothing
             else (none: a network that is not exported, or whose layers write only the plumbing).
+        dni_partner: ``(state, arch, other_state, other_arch) -> (other_state, other_arch)``: the other weights of
+            a DNI blend made this network's (LowBandRRDBNet: a plain RRDBNet base at strength 0 with the
+            checkpoint's corrector); None: blended as they are.
     """
 
     name: str
@@ -204,6 +211,7 @@ class ArchSpec:
     bounds: Mapping = field(default_factory=dict)
     consistent: Optional[Callable] = None
     export_ops: ExportOps = NONE
+    dni_partner: Optional[Callable] = None
 
     def __post_init__(self):
         keys = self.keys
@@ -324,11 +332,60 @@ class ArchSpec:
         return self.cls(**kwargs)
 
 
-_SPECS = {}
-# type -> class, kept in step with the registry (read by training.schema)
-NETWORKS = {}
-# the union of the registered specs' export_ops, kept in step with the registry and declared to
-# checkpoint_io.graph_check at each change (the check, a room below, calls nothing in this one)
+_SPECS = {}  # type name -> its ArchSpec, or its Family until the family's module is imported
+_FAMILIES = {}  # type name -> the Family it was registered as (kept once its module is imported)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A network type the registry knows by its name before its module is imported: ``module`` (dotted, below
+    ``models``: ``'archs.compact.srvgg'``) holds its ``ArchSpec`` as ``attr``. The module is imported the first time
+    the type is asked for (``find_spec``, ``get_spec``, ``NETWORKS[name]``), when a state dict may be its
+    (``candidates``: one of ``keys`` is within one of the state's key names; ``keys`` None: every state), or when
+    every type is (``all_specs``: the lines that list the networks), so a run that builds one network imports that
+    family alone (docs/DESIGN.md, "Where new things go"). ``keys`` must hold for every state the spec's ``detect``
+    or ``rename`` answers (a dict, or an error) and not None: tests/models/test_lazy_registry.py checks them."""
+    name: str
+    module: str
+    attr: str = 'SPEC'
+    keys: Optional[tuple] = None
+
+    def load(self):
+        """The family's ``ArchSpec`` (its module imported); TypeError when the module's is not this type's."""
+        spec = getattr(importlib.import_module(f'.{self.module}', __package__), self.attr, None)
+        if not isinstance(spec, ArchSpec) or spec.name != self.name:
+            raise TypeError(f'models.{self.module}.{self.attr} is not the ArchSpec of {self.name}')
+        return spec
+
+    def may_claim(self, names):
+        """Whether the state dict whose key names, joined by newlines, are ``names`` may be this family's."""
+        return self.keys is None or any(k in names for k in self.keys)
+
+
+class _Networks(abc.Mapping):
+    """type -> network class, kept in step with the registry (read by training.schema); a family's module is
+    imported when its class is asked for, not when its name is."""
+
+    def __getitem__(self, name):
+        spec = find_spec(name)
+        if spec is None:
+            raise KeyError(name)
+        return spec.cls
+
+    def __contains__(self, name):
+        return isinstance(name, str) and name in _SPECS
+
+    def __iter__(self):
+        return iter(list(_SPECS))
+
+    def __len__(self):
+        return len(_SPECS)
+
+
+NETWORKS = _Networks()
+# the union of the loaded specs' export_ops, declared to checkpoint_io.graph_check at each change (the check, a room
+# below, calls nothing in this one: it is handed ``all_specs`` to load the families not yet imported before it
+# refuses a graph, so a graph passes exactly when the union over every registered family allows it)
 DECLARED_OPS = NONE
 
 
@@ -336,32 +393,55 @@ def _declare():
     global DECLARED_OPS
     union = NONE
     for spec in _SPECS.values():
-        union = union | spec.export_ops
+        if isinstance(spec, ArchSpec):
+            union = union | spec.export_ops
     DECLARED_OPS = union
-    graph_check.declare(union)
+    pending = any(isinstance(s, Family) for s in _SPECS.values())
+    graph_check.declare(union, all_specs if pending else None)
 
 
 def register(spec, replace=False):
-    """Add ``spec`` to the registry (detection tries it after the ones before)."""
-    if not isinstance(spec, ArchSpec):
-        raise TypeError(f'expected an ArchSpec, got {type(spec).__name__}')
+    """Add ``spec`` (an ``ArchSpec``, or a ``Family`` imported when first asked for) to the registry: detection
+    tries it after the ones before."""
+    if not isinstance(spec, (ArchSpec, Family)):
+        raise TypeError(f'expected an ArchSpec or a Family, got {type(spec).__name__}')
     if spec.name in _SPECS and not replace:
         raise ValueError(f'network type {spec.name!r} is already registered')
     _SPECS[spec.name] = spec
-    NETWORKS[spec.name] = spec.cls
+    if isinstance(spec, Family):
+        _FAMILIES[spec.name] = spec
+    else:
+        _FAMILIES.pop(spec.name, None)
     _declare()
     return spec
 
 
 def unregister(name):
     _SPECS.pop(name, None)
-    NETWORKS.pop(name, None)
+    _FAMILIES.pop(name, None)
     _declare()
+
+
+def family_of(name):
+    """The ``Family`` network type ``name`` was registered as, or None (an ``ArchSpec`` registered itself)."""
+    return _FAMILIES.get(name)
+
+
+def _loaded(name):
+    """The ArchSpec registered as ``name`` (its family's module imported the first time), or None."""
+    entry = _SPECS.get(name)
+    if isinstance(entry, Family):
+        spec = entry.load()
+        if _SPECS.get(name) is entry:  # not unregistered or replaced meanwhile
+            _SPECS[name] = spec
+            _declare()
+        return spec
+    return entry
 
 
 def find_spec(name):
     """The spec of network type ``name``, or None."""
-    return _SPECS.get(name)
+    return _loaded(name) if isinstance(name, str) else None
 
 
 def get_spec(arch_or_name, where='network'):
@@ -372,12 +452,20 @@ def get_spec(arch_or_name, where='network'):
         name, where = arch_or_name['type'], f'{where}.type'
     else:
         name = arch_or_name
-    spec = _SPECS.get(name) if isinstance(name, str) else None
+    spec = find_spec(name)
     if spec is None:
         raise ValueError(f'{where}: unknown network {shown(name)}; known: {sorted(_SPECS)}')
     return spec
 
 
+def candidates(state):
+    """The specs whose ``detect`` or ``rename`` may answer ``state`` (str keys), in registration (= detection)
+    order: every imported one, and the families not imported yet whose ``keys`` the state holds (imported now)."""
+    names = '\n'.join(state)
+    return [_loaded(name) for name, entry in list(_SPECS.items())
+            if not isinstance(entry, Family) or entry.may_claim(names)]
+
+
 def all_specs():
-    """Registered specs in registration (= detection) order."""
-    return list(_SPECS.values())
+    """Registered specs in registration (= detection) order, every family's module imported."""
+    return [_loaded(name) for name in list(_SPECS)]

@@ -236,22 +236,22 @@ def _check_facts(folder, rec, expect):
 
 
 class _Readers:
-    """``readers`` given as a dict, or as a function of the entry's folder that makes it, called only when a file
-    is read (never when every file's digest is remembered)."""
+    """``readers`` given as a dict, or as a function of the entry's folder and its record that makes it, called
+    only when a file is read (never when every file's digest is remembered)."""
 
-    def __init__(self, readers, folder):
-        self.readers, self.folder = readers, folder
+    def __init__(self, readers, folder, record):
+        self.readers, self.folder, self.record = readers, folder, record
 
     def get(self, name):
         if callable(self.readers):
-            self.readers = self.readers(self.folder)
+            self.readers = self.readers(self.folder, self.record)
         return (self.readers or {}).get(name)
 
 
 def check_entry(folder, kind, key, expect=None, readers=None):
     """``Entry`` of ``folder`` when it is this program's entry ``kind``/``key`` (the package's docstring says what
     that means), with the facts ``expect``; ``readers``: ``{name: reader(f, sha256)}`` run on a file's bytes
-    the time it is hashed (the graph check), or a function of the folder that returns them. ``NotOurs`` (one line) otherwise; FileNotFoundError when there is
+    the time it is hashed (the graph check), or a function of the folder and its record that returns them. ``NotOurs`` (one line) otherwise; FileNotFoundError when there is
     nothing."""
     if not os.path.lexists(folder):
         raise FileNotFoundError(folder)
@@ -265,7 +265,7 @@ def check_entry(folder, kind, key, expect=None, readers=None):
     if names != set(files) or not files:
         raise NotOurs(f'{folder}: holds {", ".join(sorted(names ^ set(files)))[:120]}, which its record does not '
                       'list' if names - set(files) else f'{folder}: a file of its record is missing')
-    digests, readers = {}, _Readers(readers, folder)
+    digests, readers = {}, _Readers(readers, folder, rec)
     for name, want in sorted(files.items()):
         if not isinstance(want, dict) or not isinstance(want.get('size'), int):
             raise NotOurs(f'{folder / RECORD}: not a record of this program')

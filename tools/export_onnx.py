@@ -20,7 +20,8 @@ if not __package__:  # python tools/<name>.py in a clone: the clone first on sys
         pass
 
 from realesrgan_paddle.inference.export.onnx_backend import OnnxBackend  # noqa: E402
-from realesrgan_paddle.inference.export.onnx_export import MissingPaddle2Onnx, export_onnx, load_onnx_info  # noqa: E402
+from realesrgan_paddle.inference.export.onnx_check import load_onnx_info  # noqa: E402
+from realesrgan_paddle.inference.export.onnx_export import MissingPaddle2Onnx, export_onnx  # noqa: E402
 from realesrgan_paddle.inference.upscaler import resolve_model  # noqa: E402
 from realesrgan_paddle.utils import runtime_env  # noqa: E402
 from realesrgan_paddle.utils.cli_parser import (  # noqa: E402  (standard library only)

@@ -47,15 +47,14 @@ def parse_args(argv=None):
 def refit_file(model, path, skip, output):
     """Write ``model`` (its weights file ``path``) refitted for ``skip`` to ``output``; return the refit's report.
     ValueError (one line) for a model that is not a compact network or already has that skip."""
-    from realesrgan_paddle.models.loading import read_checkpoint
-    from realesrgan_paddle.models.skip_refit import refit_skip
+    from realesrgan_paddle.models import read_checkpoint, skip_refit
     state, arch = read_checkpoint(path)
     if arch.get('type') != 'SRVGGNetCompact':
         raise ValueError(f'{model}: a {arch.get("type")}, not an SRVGGNetCompact: only the compact networks have a '
                          f'skip to move')
     if arch.get('skip', 'nearest') == skip:
         raise ValueError(f'{model}: already has the {skip} skip')
-    new, report = refit_skip(state, arch, skip)
+    new, report = skip_refit.refit_skip(state, arch, skip)
     save_checkpoint(output, params=new, arch={**arch, 'skip': skip},
                     meta={'source': f'{model} with its last conv refitted for the {skip} skip (tools/refit_skip.py)',
                           'refit': report})

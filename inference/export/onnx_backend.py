@@ -18,8 +18,7 @@ import numpy as np
 from realesrgan_paddle.utils.host_memory import available_memory
 
 from ..backends import check_output
-from .onnx_check import check_onnx_file
-from .onnx_export import load_onnx_info
+from .onnx_check import check_onnx_file, load_onnx_info
 
 ARENA_SHARE = 0.8  # of the memory available when the first graph is loaded; the rest stays the process's
 _ARENA = {}  # the one capped CPU arena of this process: {'cap': bytes}

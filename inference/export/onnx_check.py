@@ -9,11 +9,25 @@ file is parsed with the ``onnx`` package (requirements-onnx.txt) without its ext
 the size is checked.
 """
 import os
+from pathlib import Path
+
+from realesrgan_paddle.checkpoint_io.graph_check import read_info
 
 MAX_ONNX_BYTES = 1 << 30  # the largest upscaler exported here is under 200 MB (x4plus in fp32: 67 MB)
 MAX_NODES = 50_000  # x4plus: about 6,000 (261 a block, measured on an export of 2 blocks)
 READ_SLACK = 16 << 20  # weights that small graphs may read twice (shapes, scales) beyond twice the file's size
 GRAPH_ATTRS = (5, 10)  # onnx.AttributeProto.GRAPH, GRAPHS: the bodies of If, Loop, Scan
+
+
+def sidecar(onnx_path):
+    """The ``.json`` sidecar beside an ``.onnx`` file (``tools/export_onnx.py`` writes it: the arch, the scale)."""
+    return Path(onnx_path).with_suffix('.json')
+
+
+def load_onnx_info(onnx_path):
+    """The sidecar of ``onnx_path`` (bounded and checked: ``checkpoint_io.graph_check.read_info``), or None."""
+    p = sidecar(onnx_path)
+    return read_info(p, 'sidecar') if os.path.lexists(p) else None
 
 
 def check_onnx_file(path):

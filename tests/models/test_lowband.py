@@ -10,6 +10,7 @@ import pytest
 
 from realesrgan_paddle import models
 from realesrgan_paddle.models.archs.rrdb.lowband import LowBandRRDBNet
+from realesrgan_paddle.models.archs.rrdb.rrdbnet import RRDBNet
 from tests.nets import rrdb, save_tiny
 from tests.cli_checks import one_line
 
@@ -38,12 +39,12 @@ def test_zero_init_and_strength_zero_are_the_base(photo_batch, up):
     net = models.build_network({**LOW, 'corr_up': up})
     net.eval()
     assert net.corrector.convs[-1].weight.shape[0] == 3 * up * up
-    base = models.RRDBNet.forward(net, x)
+    base = RRDBNet.forward(net, x)
     np.testing.assert_array_equal(net(x).numpy(), base.numpy())  # zero-initialised last conv
     trained = _trained(corr_up=up)
-    assert float((trained(x) - models.RRDBNet.forward(trained, x)).abs().max()) > 1e-3
+    assert float((trained(x) - RRDBNet.forward(trained, x)).abs().max()) > 1e-3
     trained.strength.set_value(paddle.zeros([1]))
-    np.testing.assert_array_equal(trained(x).numpy(), models.RRDBNet.forward(trained, x).numpy())
+    np.testing.assert_array_equal(trained(x).numpy(), RRDBNet.forward(trained, x).numpy())
 
 
 def test_gradient_reaches_only_the_corrector(photo_batch):
@@ -73,7 +74,7 @@ def test_checkpoint_round_trip_and_detection(tmp_path, photo_batch):
     assert isinstance(back, LowBandRRDBNet)
     np.testing.assert_allclose(back(x).numpy(), net(x).numpy(), atol=1e-6)
     plain, parch = models.load_network(save_tiny(tmp_path / 'plain.pdparams', rrdb()))
-    assert parch['type'] == 'RRDBNet' and type(plain) is models.RRDBNet  # a plain RRDBNet is still one
+    assert parch['type'] == 'RRDBNet' and type(plain) is RRDBNet  # a plain RRDBNet is still one
 
 
 def _load_error(path, state):

@@ -178,11 +178,6 @@ def _bytes(arch):
 
 # the trunk's ops (RRDBNet's) and the corrector's input: the image upsampled bilinearly (models/export_ops.py)
 EXPORT_OPS = rrdbnet.EXPORT_OPS | ops.BILINEAR
-SPEC = ArchSpec('LowBandRRDBNet', LowBandRRDBNet, detect=detect_lowband, scale_key='scale', pad_multiple=_pad,
-                bytes_per_pixel=_bytes, export_layer=StaticShapeLowBand, cpu_engine='openvino',
-                aliases={'block': 'num_block'},
-                bounds={'corr_feat': Bound(1, 1024), 'corr_conv': Bound(1, 64), 'corr_up': Bound(1, 8)},
-                export_ops=EXPORT_OPS)
 
 
 def base_as_lowband(state, arch, base_state, base_arch):
@@ -197,3 +192,10 @@ def base_as_lowband(state, arch, base_state, base_arch):
     zero = strength * 0 if hasattr(strength, 'shape') else 0.0
     corr = {k: arch[k] for k in ('corr_feat', 'corr_conv', 'corr_up') if k in arch}
     return {**base_state, **extra, 'strength': zero}, {**base_arch, **corr, 'type': 'LowBandRRDBNet'}
+
+
+SPEC = ArchSpec('LowBandRRDBNet', LowBandRRDBNet, detect=detect_lowband, scale_key='scale', pad_multiple=_pad,
+                bytes_per_pixel=_bytes, export_layer=StaticShapeLowBand, cpu_engine='openvino',
+                aliases={'block': 'num_block'},
+                bounds={'corr_feat': Bound(1, 1024), 'corr_conv': Bound(1, 64), 'corr_up': Bound(1, 8)},
+                export_ops=EXPORT_OPS, dni_partner=base_as_lowband)

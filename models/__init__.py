@@ -18,6 +18,7 @@ from .archs.dat import dat
 from .archs.dctlsa import dctlsa
 from .archs.ditn import ditn
 from .archs.drct import drct
+from .archs.grl import grl
 from .archs.mosr import mosr
 from .archs.omnisr import omnisr
 from .archs.plksr import plksr
@@ -64,6 +65,7 @@ register(ditn.SPEC)  # DITN: only sft with UFONE.0.ITLs.0.attn.temperature, keys
 register(dctlsa.SPEC)  # DCTLSA: only fea_conv with B1's local branch, c.0, LR_conv: keys no other network has
 register(mosr.SPEC)  # MoSR: only gblocks.0 with gblocks.1.fc1 and shortcut.conv11, keys no other network has
 register(craft.SPEC)  # CRAFT: only layers.0.residual_group.hf_blocks.0.attn.temperature, no other network's key
+register(grl.SPEC)  # GRL: only layers.0.blocks.0.attn.window_attn.attn_transform.logit_scale, no other network's key
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'ProjectedDiscriminator', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',

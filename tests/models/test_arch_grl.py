@@ -112,12 +112,12 @@ def test_a_crop_smaller_than_the_pad(photo, tmp_path, torch, spandrel):
 @pytest.mark.slow(seconds=10)
 def test_the_export_gives_the_networks_output(tmp_path):
     """The static export (Paddle Inference, oneDNN) against the dynamic graph: at 32x40 (reflected to 48x48, the
-    stripe masks at work) and 7x5 (padded by zeros), the local branch and separable q/k/v in."""
+    stripe masks at work) and 7x5 (padded by zeros), separable q/k/v in (tests/models/tiny_archs.py's width)."""
     import paddle
 
     from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
     from realesrgan_paddle.inference.export.paddle_export import export_static
-    arch = {**TINY, 'local_connection': True, 'qkv_proj_type': 'separable_conv'}
+    arch = {**TINY, 'embed_dim': 8, 'num_heads_window': [1], 'num_heads_stripe': [1], 'qkv_proj_type': 'separable_conv'}
     paddle.seed(0)
     net = models.build_network(arch).eval()
     pred, dyn = PredictorBackend(export_static(net, arch, tmp_path / 'infer')), DynamicBackend(net)
@@ -146,6 +146,9 @@ def test_detection_and_broken_weights_are_named():
     state['upsample.up.0.weight'] = state['upsample.up.0.weight'][:10]
     with pytest.raises(ValueError, match='upsample.up.0 conv has 10 outputs'):
         detect_arch(state)
+    huge = {**_state(), 'table_sh': np.zeros((1, 255, 255, 2), 'float32'), 'index_sh_a2w': np.zeros((4, 4), 'int64')}
+    with pytest.raises(ValueError, match='not a geometry GRL runs'):  # stripes 128 x 128: never built
+        detect_arch(huge)
     with pytest.raises(ValueError, match='index_sh_a2w of shape'):
         detect_arch({**_state(), 'index_sh_a2w': np.zeros((5,), 'int64')})
 
@@ -160,6 +163,8 @@ def test_bounds_are_checked_before_building():
     with pytest.raises(ValueError, match='anchor_window_down_factor'):
         models.build_network({**TINY, 'anchor_proj_type': 'patchmerging', 'anchor_window_down_factor': 4,
                               'stripe_size': [8, 16]})
+    with pytest.raises(ValueError, match='stripe_size'):  # 64 x 64 stripes need anchors of at least 1/2
+        models.build_network({**TINY, 'stripe_size': [64, 64], 'anchor_window_down_factor': 1})
     assert models.pad_multiple(TINY) == 16 and models.net_scale(TINY) == 2
     big = {**TINY, 'embed_dim': 64, 'depths': [2] * 4, 'window_size': 16, 'stripe_size': [32, 64], 'upscale': 4}
     assert models.net_facts(big).bytes_per_pixel > models.net_facts(TINY).bytes_per_pixel

@@ -26,7 +26,8 @@ from ...specs import ArchSpec, Bound
 from ..swinir.window_attention import (PixelShuffleUpsample, crop_to, image_mean, shifted_window_mask, to_image,
                                        to_tokens)
 from .grl_blocks import TransformerStage, apply_conv, last_conv
-from .grl_detect import TABLE_NAMES, detect_grl, grl_bytes, grl_consistent, pad_size, rename_grl, table_buffers
+from .grl_detect import (MAX_STRIPE, MAX_WINDOW, TABLE_NAMES, detect_grl, grl_bytes, grl_consistent, pad_size,
+                         rename_grl, table_buffers)
 from .grl_geometry import pad_grl, stripe_masks
 
 FEAT = 64  # the reconstruction's width (fixed in GRL)
@@ -128,8 +129,8 @@ class GRL(nn.Layer):
 # up to 64 x 64, anchors 1/4
 BOUNDS = {'in_channels': Bound(1, 16), 'out_channels': Bound(1, 16), 'embed_dim': Bound(2, 512),
           'depths': Bound(1, 32, count=(1, 16)), 'num_heads_window': Bound(1, 64, count=(1, 16)),
-          'num_heads_stripe': Bound(1, 64, count=(1, 16)), 'window_size': Bound(2, 64),
-          'stripe_size': Bound(2, 128, count=(2, 2)), 'anchor_window_down_factor': Bound(1, 16),
+          'num_heads_stripe': Bound(1, 64, count=(1, 16)), 'window_size': Bound(2, MAX_WINDOW),
+          'stripe_size': Bound(2, MAX_STRIPE, count=(2, 2)), 'anchor_window_down_factor': Bound(1, 16),
           'mlp_ratio': Bound(0, 16, real=True)}
 # beyond the plumbing: layer norms, matmuls, softmax, GELU, the windows at run-time sizes (cast, //, %), the masks'
 # aranges and comparisons, the position MLP's ReLU and the bias gathers, the cosine attention (L2 norms, clip, exp,

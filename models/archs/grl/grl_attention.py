@@ -108,8 +108,9 @@ class AnchorStripeAttention(nn.Layer):
 
 def separable_conv(cin, cout, kernel, stride, bias):
     """A depthwise conv (``kernel``, ``stride``, padding kernel // 2) and a 1x1 conv."""
-    return nn.Sequential(nn.Conv2D(cin, cin, kernel, stride, kernel // 2, groups=cin, bias_attr=None if bias else False),
-                         nn.Conv2D(cin, cout, 1, bias_attr=None if bias else False))
+    bias_attr = None if bias else False
+    return nn.Sequential(nn.Conv2D(cin, cin, kernel, stride, kernel // 2, groups=cin, bias_attr=bias_attr),
+                         nn.Conv2D(cin, cout, 1, bias_attr=bias_attr))
 
 
 class QKVProjection(nn.Layer):

@@ -22,6 +22,9 @@ MASKS = ('mask_w', 'mask_sh_a2w', 'mask_sh_w2a', 'mask_sv_a2w', 'mask_sv_w2a')
 TABLE_NAMES = ('table_w', 'table_sh', 'table_sv', 'index_w', 'index_sh_a2w', 'index_sh_w2a', 'index_sv_a2w',
                'index_sv_w2a')
 ASSUMED_DF = 4  # the anchors' down factor where the weights do not show it (every official model's)
+# the largest geometry read (released: window 32, stripes 64 x 64, anchors 1/4: 2^20 pairs), so that no file can ask
+# for index tables of gigabytes
+MAX_WINDOW, MAX_STRIPE, MAX_PAIRS = 32, 64, 2 ** 21
 ROUNDING = 0.02  # how far a file's tables may be from the exact ones (bf16 rounding of values up to 1.6)
 
 
@@ -141,9 +144,11 @@ def geometry_of(state, atol=1e-5):
         raise ValueError(f'GRL index_sh_a2w of shape {list(shape_of(state["index_sh_a2w"]))} is not an anchor '
                          'index (anchor tokens x df^2 as many stripe tokens)')
     stripe = (_inv_div_add(sh[1] + 1, df), _inv_div_add(sh[2] + 1, df))
-    if min(window, *stripe) < 2 or max(window, *stripe) > 128 or any(s % (2 * df) for s in stripe):
+    if not 2 <= window <= MAX_WINDOW or not 2 <= min(stripe) <= max(stripe) <= MAX_STRIPE \
+            or any(s % (2 * df) for s in stripe) or (stripe[0] * stripe[1]) ** 2 > MAX_PAIRS * df * df:
         raise ValueError(f'GRL tables give window {window}, stripes {stripe[0]} x {stripe[1]}, anchors 1/{df}: '
-                         'not a geometry GRL runs (sides 2-128, stripes multiples of twice the down factor)')
+                         f'not a geometry GRL runs (window 2-{MAX_WINDOW}, stripes 2-{MAX_STRIPE} and multiples of '
+                         f'twice the down factor, at most {MAX_PAIRS} stripe-anchor pairs)')
     want = table_buffers(window, stripe, df)
     for name in TABLE_NAMES:
         got = np.asarray(state[name])
@@ -168,9 +173,9 @@ def _stages(state):
     if not depths:
         raise ValueError('GRL-like keys, but no transformer stage (layers.0.blocks.0.norm1)')
     attn = 'layers.{}.blocks.0.attn.'
-    heads_w = [shape_of(state[attn.format(i) + 'window_attn.attn_transform.logit_scale'])[0] for i in range(len(depths))]
-    heads_s = [shape_of(state[attn.format(i) + 'stripe_attn.attn_transform1.logit_scale'])[0]
-               for i in range(len(depths))]
+    heads_w, heads_s = ([shape_of(state[attn.format(i) + key])[0] for i in range(len(depths))]
+                        for key in ('window_attn.attn_transform.logit_scale',
+                                    'stripe_attn.attn_transform1.logit_scale'))
     return depths, heads_w, heads_s
 
 
@@ -200,7 +205,8 @@ def grl_consistent(arch):
     """One head count per stage; heads that divide half the width; an even window and stripes of whole anchor
     windows shifted by whole anchor pixels, dividing the pad; a down factor each anchor projection gives; room for
     the local branch's channel attention."""
-    dim, df, window, stripe = arch['embed_dim'], arch['anchor_window_down_factor'], arch['window_size'], arch['stripe_size']
+    dim, df = arch['embed_dim'], arch['anchor_window_down_factor']
+    window, stripe = arch['window_size'], arch['stripe_size']
     n = len(arch['depths'])
     if len(arch['num_heads_window']) != n or len(arch['num_heads_stripe']) != n:
         return [('num_heads_window', f'must have one entry per stage ({n} in depths), as num_heads_stripe')]
@@ -211,6 +217,8 @@ def grl_consistent(arch):
             or any(pad_size(window, stripe) % s for s in stripe):
         return [('stripe_size', f'{list(stripe)} with window {window} and down factor {df}: the window must be even, '
                                 f'each stripe a multiple of {2 * df}, and all dividing the largest')]
+    if (stripe[0] * stripe[1]) ** 2 > MAX_PAIRS * df * df:
+        return [('stripe_size', f'{list(stripe)} with anchors 1/{df}: over {MAX_PAIRS} stripe-anchor pairs')]
     one = arch['anchor_one_stage']
     if (not one and df & (df - 1)) or (one and arch['anchor_proj_type'] == 'patchmerging' and df != 2):
         return [('anchor_window_down_factor', f'{df} is not one the {arch["anchor_proj_type"]} anchors give')]

@@ -134,6 +134,8 @@ def _state(**over):
 def test_detection_and_broken_weights_are_named():
     assert detect_arch(_state()) == TINY
     assert detect_arch({f'model.{k}': v for k, v in _state().items()}) == TINY
+    blind = {**{f'model_g.{k}': v for k, v in _state().items()}, 'model_d.conv0.weight': np.zeros((4, 3, 3, 3))}
+    assert detect_arch(blind) == TINY  # the official blind-SR checkpoint: the generator's keys beside others
     state = _state()
     del state['table_sv']
     with pytest.raises(ValueError, match='no table_sv'):

@@ -22,6 +22,7 @@ SIGMOID_OPS = ExportOps('sigmoid', pir='1.sigmoid')  # sigmoid, Sigmoid, silu (w
 GELU_OPS = ExportOps('gelu', 'approximate', '1.gelu', 'approximate')  # gelu, GELU
 GRID_SAMPLE_OPS = ExportOps('grid_sampler', 'mode padding_mode align_corners', '1.grid_sample',
                             'mode padding_mode align_corners')
+EXP_OPS = ExportOps('exp', pir='1.exp')  # exp
 NORMALIZE_OPS = ExportOps('p_norm clip', 'porder asvector keepdim epsilon min max', '1.p_norm 1.clip',
                           'porder asvector keepdim epsilon')
 
@@ -51,6 +52,11 @@ def grid_sample(x, grid, padding_mode='border', align_corners=False):
         return F.grid_sample(x, grid, mode='bilinear', padding_mode=padding_mode, align_corners=align_corners)
     return _append('grid_sampler', {'X': x, 'Grid': grid},
                    {'mode': 'bilinear', 'padding_mode': padding_mode, 'align_corners': align_corners}, 'Output')
+
+
+def exp(x):
+    """``paddle.exp`` that also traces into the legacy static graph."""
+    return paddle.exp(x) if in_dynamic_or_pir_mode() else _append('exp', {'X': x})
 
 
 def gelu(x):

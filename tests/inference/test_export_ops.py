@@ -30,6 +30,11 @@ VARIANTS = {
     'RCAN': [dict(scale=1, unshuffle_mod=True)],
     'DITN': [dict(bias=True, upscale=3)],
     'MoSR': [dict(upsampler='gps'), dict(upsampler='dys')],
+    'GRL': [dict(upscale=4, upsampler='nearest+conv', anchor_proj_type='separable_conv', anchor_one_stage=False,
+                 conv_type='3conv', local_connection=True, embed_dim=32),
+            dict(upscale=1, upsampler='', anchor_proj_type='patchmerging', conv_type='linear',
+                 qkv_proj_type='separable_conv'),
+            dict(upsampler='pixelshuffledirect', anchor_proj_type='conv2d', conv_type='1conv1x1')],
 }
 
 

@@ -35,4 +35,7 @@ TINY_ARCHS = {
     'MoSR': {'type': 'MoSR', 'upscale': 2, 'n_block': 1, 'dim': 8},
     'CRAFT': {'type': 'CRAFT', 'upscale': 2, 'embed_dim': 32, 'depths': [1], 'num_heads': [2], 'split_size_0': 4,
               'split_size_1': 8},
+    'GRL': {'type': 'GRL', 'upscale': 2, 'embed_dim': 8, 'depths': [3], 'num_heads_window': [1],
+            'num_heads_stripe': [1], 'window_size': 4, 'stripe_size': [4, 8], 'anchor_window_down_factor': 2,
+            'mlp_ratio': 2.0},
 }

@@ -34,8 +34,6 @@ SMALL = {
     'FFTformer': ('FFTformer', 'FFTformer', dict(dim=8, num_blocks=[1, 1, 1], num_refinement_blocks=1)),
     'GFPGAN': ('GFPGAN', 'GFPGAN', dict(out_size=32, num_style_feat=32, channel_multiplier=1, narrow=0.125,
                                         num_mlp=2)),
-    'GRL': ('GRL', 'GRL', dict(embed_dim=16, depths=[1], num_heads_window=[1], num_heads_stripe=[1], window_size=4,
-                               stripe_size=[4, 4], upscale=2, upsampler='pixelshuffle')),
     'HVICIDNet': ('HVICIDNet', 'HVICIDNet', dict(channels=[4, 4, 8, 16], heads=[1, 1, 2, 2])),
     'IPT': ('IPT', 'IPT', dict(patch_size=8, patch_dim=2, n_feats=8, num_heads=2, num_layers=1)),
     'KBNet_s': ('KBNet', 'KBNet_s', dict(width=8, middle_blk_num=1, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1])),

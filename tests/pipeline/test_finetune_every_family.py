@@ -42,6 +42,9 @@ FAMILIES = {
     'MoSR': ({'type': 'MoSR', 'upscale': 4, 'n_block': 1, 'dim': 8, 'upsampler': 'dys'}, 32),
     'CRAFT': ({'type': 'CRAFT', 'upscale': 4, 'embed_dim': 32, 'depths': [1], 'num_heads': [2], 'split_size_0': 4,
                'split_size_1': 8}, 32),
+    'GRL': ({'type': 'GRL', 'upscale': 4, 'embed_dim': 8, 'depths': [3], 'num_heads_window': [1],
+             'num_heads_stripe': [1], 'window_size': 4, 'stripe_size': [4, 8], 'anchor_window_down_factor': 2,
+             'mlp_ratio': 2.0}, 32),
 }
 # registered generators with no run of their own here: LowBandRRDBNet is what an RRDBNet base trains and exports
 # (the RRDBNet run), and waifu2x's CUNet has no x4 network (UpConv7's run is the refusal)

@@ -10,6 +10,7 @@ A weights file becomes ``(state, arch)`` in one place, ``read_checkpoint``
 Importing this package pulls in paddle and the network definitions only: no
 training, dataset, video or torch code.
 """
+from .archs.atd import atd
 from .archs.compact import srvgg
 from .archs.compact.srvgg import SRVGGNetCompact
 from .archs.craft import craft
@@ -64,6 +65,7 @@ register(ditn.SPEC)  # DITN: only sft with UFONE.0.ITLs.0.attn.temperature, keys
 register(dctlsa.SPEC)  # DCTLSA: only fea_conv with B1's local branch, c.0, LR_conv: keys no other network has
 register(mosr.SPEC)  # MoSR: only gblocks.0 with gblocks.1.fc1 and shortcut.conv11, keys no other network has
 register(craft.SPEC)  # CRAFT: only layers.0.residual_group.hf_blocks.0.attn.temperature, no other network's key
+register(atd.SPEC)  # ATD: only relative_position_index_SA with layers.0.residual_group.td, no other network's keys
 
 __all__ = ['ArchSpec', 'CheckpointError', 'LowBandRRDBNet', 'NETWORKS', 'PatchDiscriminatorSN', 'ProjectedDiscriminator', 'RRDBNet', 'SRVGGNetCompact', 'UNetDiscriminatorSN',
            'VGG19FeatureExtractor', 'all_specs', 'apply_overrides', 'build_network', 'find_spec', 'get_spec',

@@ -25,7 +25,7 @@ GRID_SAMPLE_OPS = ExportOps('grid_sampler', 'mode padding_mode align_corners', '
 NORMALIZE_OPS = ExportOps('p_norm clip', 'porder asvector keepdim epsilon min max', '1.p_norm 1.clip',
                           'porder asvector keepdim epsilon')
 EXP_OPS = ExportOps('exp', pir='1.exp')
-ARGMAX_OPS = ExportOps('arg_max', 'axis dtype flatten keepdims', '1.argmax', 'dtype flatten keepdims')
+ARGMAX_OPS = ExportOps('arg_max', 'flatten keepdims', '1.argmax', 'flatten keepdims')
 
 
 def _append(op_type, inputs, attrs=None, out_slot='Out'):

@@ -30,6 +30,7 @@ VARIANTS = {
     'RCAN': [dict(scale=1, unshuffle_mod=True)],
     'DITN': [dict(bias=True, upscale=3)],
     'MoSR': [dict(upsampler='gps'), dict(upsampler='dys')],
+    'ATD': [dict(upscale=4, upsampler='nearest+conv', resi_connection='3conv'), dict(upsampler='pixelshuffle')],
 }
 
 

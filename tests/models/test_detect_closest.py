@@ -1,5 +1,5 @@
 """A weights file that is none of the supported networks: one line naming the closest network and what of it
-is not there (models.detect.detect_arch / closest_arch), through the real loading path; the layouts of 23
+is not there (models.detect.detect_arch / closest_arch), through the real loading path; the layouts of 22
 networks spandrel knows and this project does not (tests/models/unsupported_nets.py, without torch), and every
 near-miss of a supported family's keys."""
 import re
@@ -88,7 +88,7 @@ def test_nothing_in_common():
 
 
 # the unsupported networks whose keys come closest to a supported family's: that family is named
-NEAREST = {'GRL': 'RGT', 'Swin2SR': 'SwinIR', 'ATD': 'SwinIR', 'MMRealSR': 'RRDBNet'}
+NEAREST = {'GRL': 'RGT', 'Swin2SR': 'SwinIR', 'MMRealSR': 'RRDBNet'}
 
 
 def _one_line_naming(text, path, name):
@@ -101,14 +101,14 @@ def _one_line_naming(text, path, name):
 
 
 def test_every_unsupported_spandrel_layout_is_one_line(tmp_path, capsys):
-    """23 networks spandrel knows (the fixture of tests/models/unsupported_nets.py: keys, shapes, small buffers),
+    """22 networks spandrel knows (the fixture of tests/models/unsupported_nets.py: keys, shapes, small buffers),
     each as a bare .safetensors file and as a params_ema .pdparams: one line each through read_checkpoint, and the
     converter's folder run prints one line per file (RGT once ended in a KeyError traceback in DAT's detect)."""
     st = pytest.importorskip('safetensors.numpy', reason=SAFETENSORS_SKIP)
     from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     from tests.models.arch_paths import convert_cli
     layouts = load_fixture()
-    assert set(NEAREST) <= set(layouts) and len(layouts) >= 23
+    assert set(NEAREST) <= set(layouts) and len(layouts) >= 22
     folder = tmp_path / 'in'
     folder.mkdir()
     for name, keys in layouts.items():

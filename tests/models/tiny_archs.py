@@ -35,4 +35,6 @@ TINY_ARCHS = {
     'MoSR': {'type': 'MoSR', 'upscale': 2, 'n_block': 1, 'dim': 8},
     'CRAFT': {'type': 'CRAFT', 'upscale': 2, 'embed_dim': 32, 'depths': [1], 'num_heads': [2], 'split_size_0': 4,
               'split_size_1': 8},
+    'ATD': {'type': 'ATD', 'upscale': 2, 'embed_dim': 12, 'depths': [2], 'num_heads': [2], 'window_size': 4,
+            'num_tokens': 8, 'reducted_dim': 4, 'upsampler': 'pixelshuffledirect'},
 }

@@ -42,6 +42,8 @@ FAMILIES = {
     'MoSR': ({'type': 'MoSR', 'upscale': 4, 'n_block': 1, 'dim': 8, 'upsampler': 'dys'}, 32),
     'CRAFT': ({'type': 'CRAFT', 'upscale': 4, 'embed_dim': 32, 'depths': [1], 'num_heads': [2], 'split_size_0': 4,
                'split_size_1': 8}, 32),
+    'ATD': ({'type': 'ATD', 'upscale': 4, 'embed_dim': 12, 'depths': [2], 'num_heads': [2], 'window_size': 4,
+             'num_tokens': 8, 'reducted_dim': 4, 'upsampler': 'pixelshuffledirect'}, 32),
 }
 # registered generators with no run of their own here: LowBandRRDBNet is what an RRDBNet base trains and exports
 # (the RRDBNet run), and waifu2x's CUNet has no x4 network (UpConv7's run is the refusal)

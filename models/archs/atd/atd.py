@@ -26,7 +26,7 @@ import paddle.nn.functional as F
 from ... import export_ops as ops
 from ...legacy_ops import ARGMAX_OPS, EXP_OPS, GELU_OPS, NORMALIZE_OPS, SIGMOID_OPS
 from ...specs import ArchSpec, Bound, shape_of
-from ..swinir.window_attention import (WINDOW_ATTENTION_OPS, PixelShuffleUpsample, relative_position_index,
+from ..swinir.window_attention import (PixelShuffleUpsample, relative_position_index,
                                        shifted_window_mask, to_image, to_tokens)
 from .atd_blocks import ATDB, ORDERS, residual_conv
 
@@ -233,13 +233,19 @@ BOUNDS = {'in_chans': Bound(1, 16), 'embed_dim': Bound(1, 512), 'depths': Bound(
           'num_heads': Bound(1, 64, count=(1, 16)), 'window_size': Bound(2, 64), 'category_size': Bound(1, 4096),
           'num_tokens': Bound(1, 1024), 'reducted_dim': Bound(1, 512), 'convffn_kernel_size': Bound(1, 31),
           'mlp_ratio': Bound(0, 16, real=True)}
-# beyond the plumbing and window attention: the dictionary's L2 norms and clip, sigmoid, the exp of the logit
-# scale, argmax and argsort (the category sort), the tokens' gathers, the instance norm's means and ** -0.5,
-# depthwise convs, leaky ReLU, the upsamplers (pixel shuffle, nearest)
-EXPORT_OPS = (WINDOW_ATTENTION_OPS | GELU_OPS | NORMALIZE_OPS | SIGMOID_OPS | ARGMAX_OPS | EXP_OPS | ops.MEAN | ops.POWER | ops.DEPTHWISE_CONV
-              | ops.LEAKY_RELU | ops.PIXEL_SHUFFLE | ops.NEAREST | ops.DIVIDE
-              | ops.ExportOps('argsort flatten_contiguous_range less_than', 'descending stable start_axis stop_axis',
-                              '1.argsort 1.flatten 1.less_than', 'descending stable start_axis stop_axis'))
+# beyond the plumbing: window attention's layer norms, matmuls, softmax, GELU, run-time windows (cast, //, %), the
+# bias table's gather and the shift mask; the dictionary's L2 norms and clip, sigmoid, the exp of the logit scale,
+# argmax and argsort (the category sort), the instance norm's means and ** -0.5, the mirror pad's gathers, depthwise
+# convs, the upsamplers (pixel shuffle; nearest and leaky ReLU) and '3conv''s leaky ReLU
+EXPORT_OPS = (GELU_OPS | NORMALIZE_OPS | SIGMOID_OPS | ARGMAX_OPS | EXP_OPS | ops.LAYER_NORM | ops.MATMUL | ops.SOFTMAX
+              | ops.CAST | ops.FLOOR_DIVIDE | ops.MODULO | ops.MEAN | ops.POWER | ops.DEPTHWISE_CONV | ops.LEAKY_RELU
+              | ops.PIXEL_SHUFFLE | ops.NEAREST | ops.DIVIDE
+              | ops.ExportOps('gather range greater_equal not_equal argsort flatten_contiguous_range less_than squeeze2 '
+                              'unsqueeze2',
+                              'descending stable start_axis stop_axis',
+                              '1.gather 1.arange 1.greater_equal 1.not_equal 1.argsort 1.flatten 1.less_than 1.squeeze '
+                              '1.unsqueeze',
+                              'descending stable start_axis stop_axis'))
 SPEC = ArchSpec('ATD', ATD, detect=detect_atd, scale_key='upscale', bytes_per_pixel=atd_bytes, pad_mode='own',
                 pad_multiple=lambda arch: int(arch.get('window_size', 8)), min_side=min_side,
                 undetectable={'category_size': (256, 128), 'img_range': (1.0, 255.0),

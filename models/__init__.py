@@ -69,6 +69,8 @@ register(Family('MoSR', 'archs.mosr.mosr', keys=('gblocks.1.fc1.weight',)))
 register(Family('CRAFT', 'archs.craft.craft', keys=('layers.0.residual_group.hf_blocks.0.attn.temperature',)))
 # GRL: only layers.0.blocks.0.attn.window_attn.attn_transform.logit_scale, no other network's key
 register(Family('GRL', 'archs.grl.grl', keys=('blocks.0.attn.window_attn.attn_transform.logit_scale',)))
+# ATD: only relative_position_index_SA with layers.0.residual_group.td, no other network's keys
+register(Family('ATD', 'archs.atd.atd', keys=('relative_position_index_SA',)))
 
 __all__ = ['ArchSpec', 'CheckpointError', 'Family', 'NETWORKS', 'all_specs', 'apply_overrides', 'build_network',
            'find_spec', 'get_spec', 'load_network', 'load_state_into', 'min_side', 'net_facts', 'net_scale',

@@ -2,7 +2,7 @@
 
 Under ``paddle.pir_utils.OldIrGuard`` (the static export, ``inference.export.paddle_export.trace_save``) ``F.sigmoid`` (and
 ``nn.Sigmoid``), ``paddle.exp``, ``paddle.tanh``, ``paddle.sqrt``, ``F.gelu`` (and ``nn.GELU``), ``F.softplus``,
-``F.grid_sample``, ``paddle.matmul``, ``F.normalize``, ``sum`` and ``paddle.maximum`` raise "argument must be
+``F.grid_sample``, ``paddle.matmul``, ``F.normalize``, ``sum``, ``paddle.maximum`` and ``paddle.argmax`` raise "argument must be
 Value, but got Variable": their Python functions call the PIR kernels only. ``F.silu``, ``F.mish``,
 ``paddle.erf``, ``F.group_norm``, ``F.pad``, ``a @ b``, powers, ``paddle.linalg.norm`` and ``paddle.clip`` trace
 fine. The functions here append the legacy op itself in that mode and call the ordinary function otherwise (the
@@ -25,6 +25,7 @@ GRID_SAMPLE_OPS = ExportOps('grid_sampler', 'mode padding_mode align_corners', '
 EXP_OPS = ExportOps('exp', pir='1.exp')  # exp
 NORMALIZE_OPS = ExportOps('p_norm clip', 'porder asvector keepdim epsilon min max', '1.p_norm 1.clip',
                           'porder asvector keepdim epsilon')
+ARGMAX_OPS = ExportOps('arg_max', 'flatten keepdims', '1.argmax', 'flatten keepdims')
 
 
 def _append(op_type, inputs, attrs=None, out_slot='Out'):
@@ -68,6 +69,18 @@ def normalize(x, axis=-1, eps=1e-12):
     """``x`` divided by its L2 norm along ``axis`` (at least ``eps``), as ``F.normalize``, in ops both graphs
     trace."""
     return x / paddle.clip(paddle.linalg.norm(x, p=2, axis=axis, keepdim=True), min=eps)
+
+
+def argmax(x, axis=-1):
+    """``paddle.argmax`` along ``axis`` (int64; the first of equal maxima), also in the legacy static graph."""
+    if in_dynamic_or_pir_mode():
+        return paddle.argmax(x, axis=axis)
+    helper = LayerHelper('arg_max')
+    out = helper.create_variable_for_type_inference(dtype='int64')
+    helper.append_op(type='arg_max', inputs={'X': x}, outputs={'Out': out},
+                     attrs={'axis': axis, 'keepdims': False, 'flatten': False,
+                            'dtype': paddle.base.core.VarDesc.VarType.INT64})
+    return out
 
 
 class GELU(nn.Layer):

@@ -113,11 +113,12 @@ def spread_output(net, conv, x, spread=0.1, centre=0.5):
     return net
 
 
-def assert_form_matches(ref, x, folder, expected, kind='params', least=None):
+def assert_form_matches(ref, x, folder, expected, kind='params', least=None, **options):
     """``ref``'s weights as a ``kind`` file through ``Upscaler`` on ``x`` (C, H, W): read as ``expected``, exactly
-    scale x the input, at least ``least`` dB (user_files.LEAST_DB) against ``ref`` on the same crop. The dB."""
+    scale x the input, at least ``least`` dB (user_files.LEAST_DB) against ``ref`` on the same crop (``options`` to
+    ``Upscaler``). The dB."""
     from tests.models.user_files import LEAST_DB, api_outputs, write_user_file
-    got, up = api_outputs(write_user_file(ref.state_dict(), kind, folder), x)
+    got, up = api_outputs(write_user_file(ref.state_dict(), kind, folder), x, **options)
     want = torch_out(ref, x)
     assert up.arch == expected, up.arch
     assert got.shape == want.shape == (want.shape[0], x.shape[1] * up.scale, x.shape[2] * up.scale)
@@ -128,14 +129,14 @@ def assert_form_matches(ref, x, folder, expected, kind='params', least=None):
     return db
 
 
-def assert_every_wrapper(ref, x, folder, expected):
-    """Every wrapper and dtype of users' files of ``ref`` (user_files.WRAPPERS) through ``Upscaler`` on ``x``,
-    each read as ``expected``, at least user_files.LEAST_DB each. kind -> dB."""
+def assert_every_wrapper(ref, x, folder, expected, **options):
+    """Every wrapper and dtype of users' files of ``ref`` (user_files.WRAPPERS) through ``Upscaler`` on ``x``
+    (``options``: an ``arch`` override), each read as ``expected``, at least user_files.LEAST_DB each. kind -> dB."""
     from tests.models.user_files import LEAST_DB, assert_user_files_match
 
     def arch_read(arch):
         assert arch == expected, arch
-    seen = assert_user_files_match(ref, x, folder, arch_check=arch_read)
+    seen = assert_user_files_match(ref, x, folder, arch_check=arch_read, **options)
     print({k: round(v, 1) for k, v in seen.items()})
     assert min(seen.values()) >= LEAST_DB
     return seen

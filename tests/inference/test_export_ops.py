@@ -35,6 +35,7 @@ VARIANTS = {
             dict(upscale=1, upsampler='', anchor_proj_type='patchmerging', conv_type='linear',
                  qkv_proj_type='separable_conv'),
             dict(upsampler='pixelshuffledirect', anchor_proj_type='conv2d', conv_type='1conv1x1')],
+    'ATD': [dict(upscale=4, upsampler='nearest+conv', resi_connection='3conv'), dict(upsampler='pixelshuffle')],
 }
 
 

@@ -96,7 +96,7 @@ def test_nothing_in_common():
 
 
 # the unsupported networks whose keys come closest to a supported family's: that family is named
-NEAREST = {'Swin2SR': 'SwinIR', 'ATD': 'SwinIR', 'MMRealSR': 'RRDBNet'}
+NEAREST = {'Swin2SR': 'SwinIR', 'MMRealSR': 'RRDBNet'}
 
 
 def _one_line_naming(text, path, name):
@@ -109,14 +109,14 @@ def _one_line_naming(text, path, name):
 
 
 def test_every_unsupported_spandrel_layout_is_one_line(tmp_path, capsys):
-    """22 networks spandrel knows (the fixture of tests/models/unsupported_nets.py: keys, shapes, small buffers),
+    """21 networks spandrel knows (the fixture of tests/models/unsupported_nets.py: keys, shapes, small buffers),
     each as a bare .safetensors file and as a params_ema .pdparams: one line each through read_checkpoint, and the
     converter's folder run prints one line per file (RGT once ended in a KeyError traceback in DAT's detect)."""
     st = pytest.importorskip('safetensors.numpy', reason=SAFETENSORS_SKIP)
     from realesrgan_paddle.checkpoint_io.state_file import save_checkpoint
     from tests.models.arch_paths import convert_cli
     layouts = load_fixture()
-    assert set(NEAREST) <= set(layouts) and len(layouts) >= 22
+    assert set(NEAREST) <= set(layouts) and len(layouts) >= 21
     folder = tmp_path / 'in'
     folder.mkdir()
     for name, keys in layouts.items():

@@ -38,4 +38,6 @@ TINY_ARCHS = {
     'GRL': {'type': 'GRL', 'upscale': 2, 'embed_dim': 8, 'depths': [3], 'num_heads_window': [1],
             'num_heads_stripe': [1], 'window_size': 4, 'stripe_size': [4, 8], 'anchor_window_down_factor': 2,
             'mlp_ratio': 2.0},
+    'ATD': {'type': 'ATD', 'upscale': 2, 'embed_dim': 12, 'depths': [2], 'num_heads': [2], 'window_size': 4,
+            'num_tokens': 8, 'reducted_dim': 4, 'upsampler': 'pixelshuffledirect'},
 }

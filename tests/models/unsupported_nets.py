@@ -20,8 +20,6 @@ FIXTURE = Path(__file__).with_name('unsupported_keys.json.gz')
 
 # name -> (spandrel architecture module, class, small constructor arguments)
 SMALL = {
-    'ATD': ('ATD', 'ATD', dict(embed_dim=12, depths=(1,), num_heads=(2,), window_size=4, category_size=16,
-                               num_tokens=8, reducted_dim=2, upscale=2, upsampler='pixelshuffledirect')),
     'AuraSR': ('AuraSR', 'AuraSR', dict(dim=8, image_size=32, input_image_size=8, up_dim_mults=(1, 2),
                                         down_dim_mults=(2,), full_attn=(False, False), attn_depths=(1, 1),
                                         mid_attn_depth=1, resnet_block_groups=4, self_attn_dim_head=4,

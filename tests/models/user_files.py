@@ -71,15 +71,15 @@ def api_outputs(path, x, **options):
     return up.run_chw(x), up
 
 
-def assert_user_files_match(ref, x, folder, least=LEAST_DB, kinds=WRAPPERS, arch_check=None):
+def assert_user_files_match(ref, x, folder, least=LEAST_DB, kinds=WRAPPERS, arch_check=None, **options):
     """Every ``kinds`` file of the torch network ``ref`` through ``Upscaler`` on ``x`` (C, H, W) against ``ref``
     on the same rounded weights: at least ``least`` dB each, exactly scale x the input; ``arch_check(arch)`` on
-    the arch each file reads as. Returns kind -> dB."""
+    the arch each file reads as; ``options`` to ``Upscaler`` (an ``arch`` override). Returns kind -> dB."""
     torch = need_torch()
     seen, wants = {}, {}
     for kind in kinds:
         path = write_user_file(ref.state_dict(), kind, folder)
-        got, up = api_outputs(path, x)
+        got, up = api_outputs(path, x, **options)
         rounding = kind if kind in ('fp16', 'bf16') else None
         if rounding not in wants:
             with torch.no_grad():

@@ -45,6 +45,8 @@ FAMILIES = {
     'GRL': ({'type': 'GRL', 'upscale': 4, 'embed_dim': 8, 'depths': [3], 'num_heads_window': [1],
              'num_heads_stripe': [1], 'window_size': 4, 'stripe_size': [4, 8], 'anchor_window_down_factor': 2,
              'mlp_ratio': 2.0}, 32),
+    'ATD': ({'type': 'ATD', 'upscale': 4, 'embed_dim': 12, 'depths': [2], 'num_heads': [2], 'window_size': 4,
+             'num_tokens': 8, 'reducted_dim': 4, 'upsampler': 'pixelshuffledirect'}, 32),
 }
 # registered generators with no run of their own here: LowBandRRDBNet is what an RRDBNet base trains and exports
 # (the RRDBNet run), and waifu2x's CUNet has no x4 network (UpConv7's run is the refusal)

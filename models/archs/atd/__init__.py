@@ -1,0 +1,1 @@
+"""ATD (Zhang et al., CVPR 2024): the Adaptive Token Dictionary transformer."""

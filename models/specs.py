@@ -71,6 +71,14 @@ def count_keys(state, fmt):
     return n
 
 
+def count_some(state, fmt, family, what):
+    """``count_keys``, at least one: else ValueError "<family>-like keys, but no <what>" (a detect's one line)."""
+    n = count_keys(state, fmt)
+    if not n:
+        raise ValueError(f'{family}-like keys, but no {what}')
+    return n
+
+
 def no_padding(arch):
     """Pad multiple of networks that take any H and W."""
     return 1

@@ -25,7 +25,7 @@ import paddle.nn.functional as F
 
 from ... import export_ops as ops
 from ...legacy_ops import ARGMAX_OPS, EXP_OPS, GELU_OPS, NORMALIZE_OPS, SIGMOID_OPS
-from ...specs import ArchSpec, Bound, shape_of
+from ...specs import ArchSpec, Bound, count_some, shape_of
 from ..swinir.window_attention import (PixelShuffleUpsample, relative_position_index,
                                        shifted_window_mask, to_image, to_tokens)
 from .atd_blocks import ATDB, ORDERS, residual_conv
@@ -124,15 +124,6 @@ MARKERS = ('relative_position_index_SA', 'conv_first.weight', 'layers.0.residual
            LAYER0 + 'attn_aca.logit_scale')
 
 
-def _count(state, fmt, what):
-    n = 0
-    while fmt.format(n) in state:
-        n += 1
-    if not n:
-        raise ValueError(f'ATD-like keys, but no {what}')
-    return n
-
-
 def _window(state):
     """The window the ``relative_position_index_SA`` buffer is of; it must be the index the network computes."""
     index = np.asarray(state['relative_position_index_SA'])
@@ -172,8 +163,8 @@ def detect_atd(state):
     if 'absolute_pos_embed' in state:
         raise ValueError('an ATD with an absolute position embedding (one input size) is not supported')
     embed, in_ch = shape_of(state['conv_first.weight'])[:2]
-    groups = _count(state, 'layers.{}.residual_group.td', 'residual group')
-    depths = [_count(state, f'layers.{i}.residual_group.layers.{{}}.wqkv.weight', f'layer in group {i}')
+    groups = count_some(state, 'layers.{}.residual_group.td', 'ATD', 'residual group')
+    depths = [count_some(state, f'layers.{i}.residual_group.layers.{{}}.wqkv.weight', 'ATD', f'layer in group {i}')
               for i in range(groups)]
     heads = [shape_of(state[f'layers.{i}.residual_group.layers.0.attn_win.relative_position_bias_table'])[1]
              for i in range(groups)]

@@ -23,7 +23,7 @@ import paddle.nn as nn
 
 from ... import export_ops as ops
 from ...legacy_ops import GELU_OPS, NORMALIZE_OPS
-from ...specs import ArchSpec, Bound, shape_of
+from ...specs import ArchSpec, Bound, count_some, shape_of
 from ..dat.dat import RGB_MEAN
 from ..dat.dat_blocks import relative_tables
 from ..drct.drct import pad_reflect_then_replicate
@@ -87,15 +87,6 @@ class CRAFT(nn.Layer):
 CRAFT_KEY = 'layers.0.residual_group.hf_blocks.0.attn.temperature'
 
 
-def _count(state, fmt, what):
-    n = 0
-    while fmt.format(n) in state:
-        n += 1
-    if not n:
-        raise ValueError(f'CRAFT-like keys, but no {what}')
-    return n
-
-
 def _split_sizes(state):
     """``(split_size_0, split_size_1)`` from the offset table ``biases_h`` ((2 s0 - 1)(2 s1 - 1) rows, its last
     (s0 - 1, s1 - 1)); the tables must be the offsets of those rectangles."""
@@ -121,8 +112,9 @@ def detect_craft(state):
     if missing:
         raise ValueError(f'CRAFT-like keys, but no {missing[0]}')
     embed, in_ch = shape_of(state['conv_first.weight'])[:2]
-    groups = _count(state, 'layers.{}.conv.weight', 'residual group (layers.0.conv)')
-    depths = [_count(state, f'layers.{i}.residual_group.hf_blocks.{{}}.attn.temperature', f'fusion block in group {i}')
+    groups = count_some(state, 'layers.{}.conv.weight', 'CRAFT', 'residual group (layers.0.conv)')
+    depths = [count_some(state, f'layers.{i}.residual_group.hf_blocks.{{}}.attn.temperature', 'CRAFT',
+                         f'fusion block in group {i}')
               for i in range(groups)]
     heads = [shape_of(state[f'layers.{i}.residual_group.hf_blocks.0.attn.temperature'])[0] for i in range(groups)]
     out = shape_of(state['upsample.0.weight'])[0]

@@ -146,3 +146,15 @@ def paddle_state(arch):
     """The state dict of the port built from ``arch`` (seeded by paddle's default), as numpy arrays."""
     from realesrgan_paddle import models
     return {k: v.numpy() for k, v in models.build_network(arch).state_dict().items()}
+
+
+def assert_export_matches(net, arch, folder, shapes, atol=1e-4):
+    """``net``'s static export (``export_static`` into ``folder``, run by Paddle Inference) against its dynamic graph on
+    seeded random inputs of ``shapes``: the largest difference under ``atol`` at each."""
+    from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
+    from realesrgan_paddle.inference.export.paddle_export import export_static
+    pred, dyn = PredictorBackend(export_static(net, arch, folder)), DynamicBackend(net)
+    rng = np.random.default_rng(0)
+    for shape in shapes:
+        x = rng.random(shape, dtype=np.float32)
+        assert float(np.abs(pred.forward(x) - dyn.forward(x)).max()) < atol, shape

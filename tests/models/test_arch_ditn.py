@@ -8,7 +8,8 @@ import pytest
 from realesrgan_paddle import models
 from realesrgan_paddle.models.detect import detect_arch
 from tests.models.user_files import odd_crop
-from tests.ref_compare import assert_every_wrapper, assert_form_matches, paddle_state, spread_output
+from tests.ref_compare import (assert_every_wrapper, assert_export_matches, assert_form_matches, paddle_state,
+                               spread_output)
 
 TINY = {'type': 'DITN', 'dim': 12, 'ITL_blocks': 2, 'SAL_blocks': 2, 'UFONE_blocks': 1, 'ffn_expansion_factor': 2.0,
         'bias': False, 'upscale': 2}
@@ -58,22 +59,15 @@ def test_the_export_gives_the_networks_output(tmp_path):
     """The static export (Paddle Inference, oneDNN) against the dynamic graph with every layer at work (SDA scales
     drawn: at their initial zero a SAL's attention adds nothing): once 3.4 apart, when the ISA's linear map ran on
     transposed tokens (the reshape_transpose_matmul fusion), 4e-6 with it as a 1x1 conv; at 32x40 and 37x45."""
-    import numpy as np
     import paddle
 
-    from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
-    from realesrgan_paddle.inference.export.paddle_export import export_static
     paddle.seed(0)
     net = models.build_network(TINY)
     for name, p in net.named_parameters():
         if name.endswith('SDA.scale'):
             p.set_value(paddle.randn(p.shape))
     net.eval()
-    pred, dyn = PredictorBackend(export_static(net, TINY, tmp_path / 'infer')), DynamicBackend(net)
-    rng = np.random.default_rng(0)
-    for shape in [(1, 3, 32, 40), (1, 3, 37, 45)]:
-        x = rng.random(shape, dtype=np.float32)
-        assert float(np.abs(pred.forward(x) - dyn.forward(x)).max()) < 1e-4, shape
+    assert_export_matches(net, TINY, tmp_path / 'infer', [(1, 3, 32, 40), (1, 3, 37, 45)])
 
 
 def _state(**over):

@@ -12,8 +12,8 @@ import pytest
 from realesrgan_paddle import models
 from realesrgan_paddle.models.detect import detect_arch
 from tests.models.user_files import LEAST_DB, odd_crop, write_user_file
-from tests.ref_compare import (assert_every_wrapper, assert_form_matches, paddle_state, psnr, spread_output, torch_out,
-                               unit_gain)
+from tests.ref_compare import (assert_every_wrapper, assert_export_matches, assert_form_matches, paddle_state, psnr,
+                               spread_output, torch_out, unit_gain)
 from tests.skips import need_spandrel, need_torch
 
 TINY = {'type': 'GRL', 'in_channels': 3, 'out_channels': 3, 'embed_dim': 32, 'upscale': 2,
@@ -115,16 +115,10 @@ def test_the_export_gives_the_networks_output(tmp_path):
     stripe masks at work) and 7x5 (padded by zeros), separable q/k/v in (tests/models/tiny_archs.py's width)."""
     import paddle
 
-    from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
-    from realesrgan_paddle.inference.export.paddle_export import export_static
     arch = {**TINY, 'embed_dim': 8, 'num_heads_window': [1], 'num_heads_stripe': [1], 'qkv_proj_type': 'separable_conv'}
     paddle.seed(0)
     net = models.build_network(arch).eval()
-    pred, dyn = PredictorBackend(export_static(net, arch, tmp_path / 'infer')), DynamicBackend(net)
-    rng = np.random.default_rng(0)
-    for shape in [(1, 3, 32, 40), (1, 3, 7, 5)]:
-        x = rng.random(shape, dtype=np.float32)
-        assert float(np.abs(pred.forward(x) - dyn.forward(x)).max()) < 1e-4, shape
+    assert_export_matches(net, arch, tmp_path / 'infer', [(1, 3, 32, 40), (1, 3, 7, 5)])
 
 
 def _state(**over):

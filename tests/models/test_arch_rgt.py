@@ -10,7 +10,8 @@ import pytest
 from realesrgan_paddle import models
 from realesrgan_paddle.models.detect import detect_arch
 from tests.models.user_files import odd_crop
-from tests.ref_compare import assert_every_wrapper, assert_form_matches, paddle_state, spread_output, unit_gain
+from tests.ref_compare import (assert_every_wrapper, assert_export_matches, assert_form_matches, paddle_state,
+                               spread_output, unit_gain)
 from tests.skips import need_spandrel, need_torch
 
 TINY = {'type': 'RGT', 'in_chans': 3, 'upscale': 2, 'embed_dim': 32, 'depth': [2, 2], 'num_heads': [2, 2],
@@ -64,17 +65,11 @@ def test_the_export_follows_the_shrink_rule(tmp_path):
     shrinks) and 40x52 (two) the predictor gives the dynamic graph's output."""
     import paddle
 
-    from realesrgan_paddle.inference.backends import DynamicBackend, PredictorBackend
-    from realesrgan_paddle.inference.export.paddle_export import export_static
     arch = {**TINY, 'upscale': 1, 'depth': [2], 'num_heads': [2]}
     paddle.seed(0)
     net = models.build_network(arch)
     net.eval()
-    pred, dyn = PredictorBackend(export_static(net, arch, tmp_path / 'infer')), DynamicBackend(net)
-    rng = np.random.default_rng(0)
-    for shape in [(1, 3, 1024, 64), (1, 3, 40, 52)]:
-        x = rng.random(shape, dtype=np.float32)
-        assert float(np.abs(pred.forward(x) - dyn.forward(x)).max()) < 1e-4, shape
+    assert_export_matches(net, arch, tmp_path / 'infer', [(1, 3, 1024, 64), (1, 3, 40, 52)])
 
 
 def _state(**over):

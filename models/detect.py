@@ -100,8 +100,9 @@ def key_pattern(key):
 
 
 @functools.lru_cache(maxsize=None)
-def _spec_keys(spec):
-    """The state-dict keys of ``spec``'s network at its defaults (built shapes-only where it can be), or ()."""
+def default_shapes(spec):
+    """``{key: shape}`` of ``spec``'s network at its defaults (built shapes-only where it can be), or {} for a
+    network that cannot be built at its defaults (it is not compared)."""
     try:
         if spec.lazy_build:
             with paddle.LazyGuard():
@@ -109,8 +110,8 @@ def _spec_keys(spec):
         else:
             net = spec.build({'type': spec.name})
     except Exception:  # a network that cannot be built at its defaults is not compared
-        return ()
-    return tuple(net.state_dict())
+        return {}
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
 
 
 def closest_arch(state, only=None):
@@ -120,7 +121,7 @@ def closest_arch(state, only=None):
     have = {key_pattern(k) for k in state}
     best = None
     for spec in [only] if only is not None else all_specs():
-        keys = _spec_keys(spec) if spec.detect else ()
+        keys = tuple(default_shapes(spec)) if spec.detect else ()
         want = {key_pattern(k) for k in keys}
         shared = len(have & want)
         if shared and (best is None or shared / len(have | want) > best[0]):

@@ -14,6 +14,7 @@ import pytest
 
 from realesrgan_paddle import models
 from realesrgan_paddle.models import specs
+from realesrgan_paddle.models.detect import default_shapes
 from tests.models.tiny_archs import TINY_ARCHS
 from tests.models.unsupported_nets import load_fixture, zeros_state
 
@@ -21,17 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def default_state(spec):
-    """``spec``'s network at its defaults (shapes-only where it can be built so): its key names with zero tensors
-    of their shapes; None for a network that is not built at its defaults."""
-    try:
-        if spec.lazy_build:
-            with paddle.LazyGuard():
-                net = spec.build({'type': spec.name})
-        else:
-            net = spec.build({'type': spec.name})
-    except Exception:  # noqa: BLE001  (as detect.closest_arch: such a network is left out)
-        return None
-    return {k: np.broadcast_to(np.float32(0), tuple(v.shape)) for k, v in net.state_dict().items()}
+    """``spec``'s network at its defaults: its key names with zero tensors of their shapes (``detect.default_shapes``);
+    None for a network that is not built at its defaults."""
+    shapes = default_shapes(spec)
+    return {k: np.broadcast_to(np.float32(0), v) for k, v in shapes.items()} if shapes else None
 
 
 def foreign_layouts():

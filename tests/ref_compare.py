@@ -158,3 +158,18 @@ def assert_export_matches(net, arch, folder, shapes, atol=1e-4):
     for shape in shapes:
         x = rng.random(shape, dtype=np.float32)
         assert float(np.abs(pred.forward(x) - dyn.forward(x)).max()) < atol, shape
+
+
+def network_vs_ref(ref, x, folder, arch=None):
+    """``(got, want, dB)``: ``ref``'s weights as a user's ``params`` file read by ``models.load_network`` (``arch``:
+    a user's override) and run as a network on ``x`` (C x H x W, no ``Upscaler``: no edge padding of small inputs),
+    against ``ref``'s output on ``x``."""
+    import paddle
+
+    from realesrgan_paddle import models
+    from tests.models.user_files import write_user_file
+    net, _ = models.load_network(write_user_file(ref.state_dict(), 'params', folder), arch=arch)
+    with paddle.no_grad():
+        got = net(paddle.to_tensor(x[None])).numpy()[0]
+    want = torch_out(ref, x)
+    return got, want, psnr(got, want)

@@ -14,9 +14,9 @@ import pytest
 from realesrgan_paddle import models
 from realesrgan_paddle.models.archs.atd.category_order import introsort_order
 from realesrgan_paddle.models.detect import detect_arch
-from tests.models.user_files import LEAST_DB, odd_crop, write_user_file
-from tests.ref_compare import (assert_every_wrapper, assert_export_matches, assert_form_matches, paddle_state, psnr,
-                               spread_output, torch_out, unit_gain)
+from tests.models.user_files import LEAST_DB, odd_crop
+from tests.ref_compare import (assert_every_wrapper, assert_export_matches, assert_form_matches, network_vs_ref,
+                               paddle_state, psnr, spread_output, torch_out, unit_gain)
 
 TINY = {'type': 'ATD', 'in_chans': 3, 'embed_dim': 24, 'depths': [2, 3], 'num_heads': [2, 3], 'window_size': 8,
         'category_size': 256, 'num_tokens': 16, 'reducted_dim': 4, 'convffn_kernel_size': 5, 'mlp_ratio': 2.0,
@@ -83,14 +83,9 @@ def test_small_crops_and_a_grey_network(photo, tmp_path, torch, spandrel):
     """A 5x7 crop through the network (mirrored to 8x8 inside: the smallest side is half a window; ``Upscaler``
     raises any image under 8 px to 8 by repeating its edges first, inference/tiling.py), a 9x13 crop through
     ``Upscaler`` (mirrored to 16x16 inside) and a one-channel network, in PyTorch's CPU order."""
-    import paddle
     x = odd_crop(photo, 5, 7)
-    ref = _spandrel_atd(x[None], torch, spandrel, seed=2)
-    net, _ = models.load_network(write_user_file(ref.state_dict(), 'params', tmp_path),
-                                 arch={'category_order': 'torch_cpu'})
-    with paddle.no_grad():
-        got = net(paddle.to_tensor(x[None])).numpy()[0]
-    db = psnr(got, torch_out(ref, x))
+    got, _, db = network_vs_ref(_spandrel_atd(x[None], torch, spandrel, seed=2), x, tmp_path,
+                                arch={'category_order': 'torch_cpu'})
     print('5x7', round(db, 1))
     assert got.shape == (3, 10, 14) and db >= LEAST_DB
     x = odd_crop(photo, 9, 13)

@@ -10,8 +10,8 @@ import pytest
 
 from realesrgan_paddle import models
 from realesrgan_paddle.models.detect import detect_arch
-from tests.models.user_files import LEAST_DB, odd_crop, write_user_file
-from tests.ref_compare import (assert_every_wrapper, assert_form_matches, paddle_state, psnr, spread_output, torch_out,
+from tests.models.user_files import LEAST_DB, odd_crop
+from tests.ref_compare import (assert_every_wrapper, assert_form_matches, network_vs_ref, paddle_state, spread_output,
                                unit_gain)
 from tests.skips import need_spandrel, need_torch
 
@@ -69,15 +69,9 @@ def test_forms_at_an_odd_size(over, photo, tmp_path, torch, spandrel):
 def test_a_crop_smaller_than_the_pad(photo, tmp_path, torch, spandrel):
     """The network on a 7x5 crop pads it to 16x16 as spandrel does: reflected by 6 and 4, then the edge repeated.
     (Through ``Upscaler`` an image smaller than the pad is edge-padded first, as for SwinIR and HAT.)"""
-    import paddle
     x = odd_crop(photo, 7, 5)
-    ref = _spandrel_drct(x[None], seed=3)
-    net, arch = models.load_network(write_user_file(ref.state_dict(), 'params', tmp_path))
-    with paddle.no_grad():
-        got = net(paddle.to_tensor(x[None])).numpy()[0]
-    want = torch_out(ref, x)
+    got, want, db = network_vs_ref(_spandrel_drct(x[None], seed=3), x, tmp_path)
     assert got.shape == want.shape == (3, 14, 10)
-    db = psnr(got, want)
     print('7x5', round(db, 1))
     assert db >= LEAST_DB
 

@@ -11,9 +11,9 @@ import pytest
 
 from realesrgan_paddle import models
 from realesrgan_paddle.models.detect import detect_arch
-from tests.models.user_files import LEAST_DB, odd_crop, write_user_file
-from tests.ref_compare import (assert_every_wrapper, assert_export_matches, assert_form_matches, paddle_state, psnr,
-                               spread_output, torch_out, unit_gain)
+from tests.models.user_files import LEAST_DB, odd_crop
+from tests.ref_compare import (assert_every_wrapper, assert_export_matches, assert_form_matches, network_vs_ref,
+                               paddle_state, spread_output, unit_gain)
 from tests.skips import need_spandrel, need_torch
 
 TINY = {'type': 'GRL', 'in_channels': 3, 'out_channels': 3, 'embed_dim': 32, 'upscale': 2,
@@ -96,15 +96,9 @@ def test_a_file_without_tables_is_the_released_geometry(photo, tmp_path, torch, 
 
 def test_a_crop_smaller_than_the_pad(photo, tmp_path, torch, spandrel):
     """A 7x5 crop: the pad (9 rows, 11 columns to 16x16) is not smaller than the image, so GRL pads by zeros."""
-    import paddle
     x = odd_crop(photo, 7, 5)
-    ref = _spandrel_grl(x[None], seed=3)
-    net, arch = models.load_network(write_user_file(ref.state_dict(), 'params', tmp_path))
-    with paddle.no_grad():
-        got = net(paddle.to_tensor(x[None])).numpy()[0]
-    want = torch_out(ref, x)
+    got, want, db = network_vs_ref(_spandrel_grl(x[None], seed=3), x, tmp_path)
     assert got.shape == want.shape == (3, 14, 10)
-    db = psnr(got, want)
     print('7x5', round(db, 1))
     assert db >= LEAST_DB
 

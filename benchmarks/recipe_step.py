@@ -11,6 +11,8 @@ Configurations (``--configs``), each built by the pipeline's own functions (``pi
   FFT amplitude) and the consistency loss on real LQ crops; the teacher x4plus runs each step.
 * ``perceptual``: the same plus ``PERCEPTUAL``'s three parts (the projected discriminator with GAN 0.1, the
   perceptual loss and LPIPS on VGG16): the one command's default when their weights are cached.
+* ``perceptual_s1``, ``perceptual_s2``, ``perceptual_s4``: ``perceptual`` with its two VGG16 terms on the first 1,
+  2 or 4 images of each batch (their entries' ``samples``; 4 is the whole batch).
 * ``lowband``: ``--base realesrgan-x4plus`` (x4plus frozen plus a low-band corrector, ``train.trunk_reuse`` 4
   corrector steps per trunk pass) on the synthetic batch alone: the video case.
 * ``lowband_pairs``: the same with real photo pairs (``--hr``/``--lq``) as a second batch (2 LQ crops of 32 px, weight
@@ -65,7 +67,7 @@ def make_data(hr, work):
     return work
 
 
-def recipe(work, base, parts=(), pairs=False):
+def recipe(work, base, parts=(), pairs=False, extra=()):
     """The options the finetune stage writes for ``base`` with a fitted degradation, the perceptual recipe's
     ``parts`` (names of ``PERCEPTUAL_WEIGHTS``) and, with ``pairs``, the real photo pairs' batch."""
     from realesrgan_paddle.pipeline.stages.finetune import fitted_overrides
@@ -81,7 +83,7 @@ def recipe(work, base, parts=(), pairs=False):
     if pairs:
         data = {'dataroot_lq': str(work / 'pairs' / 'lq'), 'dataroot_gt': str(work / 'pairs' / 'gt'), **PAIRS}
         over.append(f'datasets.real_pairs={json.dumps(data)}')
-    opt, _, _ = R.build_options(template, path, arch, label, kind, 'cpu', paths, None, assets, over)
+    opt, _, _ = R.build_options(template, path, arch, label, kind, 'cpu', paths, None, assets, over + list(extra))
     missing = [p for p in parts if not assets.get(p)]
     if missing:
         raise SystemExit(f'{", ".join(missing)} not cached: {R.FETCH_LINE}')
@@ -93,6 +95,15 @@ CONFIGS = {'plain': ('realesr-animevideov3', (), False),
            'lowband': ('realesrgan-x4plus', (), False), 'lowband_pairs': ('realesrgan-x4plus', (), True),
            'lowband_pairs_old': ('realesrgan-x4plus', (), True),
            'lowband_pairs_reuse': ('realesrgan-x4plus', (), True)}
+CONFIGS.update({f'perceptual_s{k}': CONFIGS['perceptual'] for k in (1, 2, 4)})
+
+
+def samples_overrides(name):
+    """``perceptual_s<k>``: the VGG16 terms (perceptual loss and LPIPS) on the first k images of each batch."""
+    if not name.startswith('perceptual_s'):
+        return ()
+    k = int(name.removeprefix('perceptual_s'))
+    return tuple(f'train.losses.{n}.samples={k}' for n in ('l_g_percep', 'l_g_lpips'))
 
 
 def old_pair_path(model):
@@ -119,7 +130,7 @@ def build(name, work, log):
     from realesrgan_paddle.training.steps import build_model
     base, parts, pairs = CONFIGS[name]
     f = work / f'{name}.yml'
-    f.write_text(dump(recipe(work, base, parts, pairs)))
+    f.write_text(dump(recipe(work, base, parts, pairs, samples_overrides(name))))
     paddle.seed(0)
     model = build_model(load_options(f), log)
     if name.endswith('_old'):

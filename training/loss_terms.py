@@ -1,12 +1,14 @@
 """``train.losses``: the loss terms the trainer sums, their targets and data sources, and the official ``*_opt``
 spelling of them.
 
-An **entry** of ``train.losses`` is a ``type:`` section with three keys of its own, ``{type, weight, target, name,
-...}``: ``type`` is a registered loss (``loss.registry.register_loss``) and its other keys are the constructor's
-options, checked by ``training.schema`` (``loss_weight`` is not one: ``weight`` multiplies the term). ``target``
-says what the term compares the output with (default: the one the class registered); ``name`` is the term's name
-in the logs (default ``l_g_<the class's log name>``, numbered when repeated); ``from``: the official section an
-entry was mapped from (``train.perceptual_opt``), which messages name.
+An **entry** of ``train.losses`` is a ``type:`` section with keys of its own, ``{type, weight, target, name,
+samples, ...}``: ``type`` is a registered loss (``loss.registry.register_loss``) and its other keys are the
+constructor's options, checked by ``training.schema`` (``loss_weight`` is not one: ``weight`` multiplies the term).
+``target`` says what the term compares the output with (default: the one the class registered); ``name`` is the
+term's name in the logs (default ``l_g_<the class's log name>``, numbered when repeated); ``samples``: the term on
+the first ``samples`` images of each batch only (default all; the terms with the same target and count share the
+slices, so the VGG16 terms' feature memo still serves both: the perceptual recipe's cost cut); ``from``: the
+official section an entry was mapped from (``train.perceptual_opt``), which messages name.
 
 A **target** (``gt``, ``gt_usm``, ``teacher``, ``lq``, ``lq_pair``, ``gan``) owns how a step gets a term's inputs:
 ``fetch(refs, what, term)`` gives the tensor of loss input ``what`` (``input``, ``output``, ``target``, or any
@@ -35,7 +37,7 @@ from typing import Callable, NamedTuple, Optional
 
 from .schema import MAX_BATCH, Field, build, validate
 
-ENTRY_KEYS = ('type', 'weight', 'target', 'name', 'from')
+ENTRY_KEYS = ('type', 'weight', 'target', 'name', 'samples', 'from')
 
 
 def _registry():
@@ -126,9 +128,11 @@ def _entry(section, at, seen, problems):
     target = section.get('target') or cls.LOSS_TARGET
     _check_target(target, cls, f'{at}.target', problems)
     name = _name(section.get('name'), cls, seen, f'{at}.name', problems)
+    samples = _samples(section.get('samples'), f'{at}.samples', problems)
     if hasattr(cls, 'inactive') and cls.inactive(checked):  # every term of it at 0: nothing to compute
         return []
     origin = {'from': src} if src is not None else {}
+    origin.update({'samples': samples} if samples is not None else {})
     if hasattr(cls, 'parts'):  # a composite: its parts, named after it
         return [x for p in cls.parts(checked, weight, name) for x in _entry({**p, **origin}, at, seen, problems)]
     return [{'type': checked['type'], 'weight': weight, 'target': target, 'name': name, **origin,
@@ -167,6 +171,16 @@ def _weight(v, at, problems):
         problems.append(f'{at}: expected a finite number >= 0, got {v!r}')
         return 1.0
     return float(v)
+
+
+def _samples(v, at, problems):
+    """None (every image of the batch) or an int from 1 to MAX_BATCH."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_BATCH:
+        problems.append(f'{at}: expected a whole number of images from 1 to {MAX_BATCH}, got {v!r}')
+        return None
+    return v
 
 
 def _name(v, cls, seen, at, problems):
@@ -433,12 +447,14 @@ def flag_targets(losses, flags):
 # ------------------------------------------------------------------------------------------------ the terms
 @dataclass
 class LossTerm:
-    """One built entry: ``weight * loss(*inputs)`` logged as ``name``."""
+    """One built entry: ``weight * loss(*inputs)`` logged as ``name``; ``samples``: on the batch's first images
+    only (None: all)."""
     name: str
     target: str
     weight: float
     loss: object
     inputs: tuple
+    samples: Optional[int] = None
 
 
 def build_terms(losses):
@@ -447,7 +463,7 @@ def build_terms(losses):
     for i, section in enumerate(losses or ()):
         loss = build('loss', {k: v for k, v in section.items() if k not in ENTRY_KEYS[1:]}, f'train.losses[{i}]')
         out.append(LossTerm(section['name'], section['target'], float(section['weight']), loss,
-                            type(loss).LOSS_INPUTS))
+                            type(loss).LOSS_INPUTS, section.get('samples')))
     return out
 
 

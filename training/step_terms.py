@@ -56,6 +56,15 @@ class StepRefs:
         return self.values[key]
 
     def get(self, what, term):
+        """Input ``what`` of ``term``: its target's, cut to the batch's first ``term.samples`` images when set (one
+        slice per target, input and count, shared by the terms that ask for it)."""
+        v = self._whole(what, term)
+        k = getattr(term, 'samples', None)
+        if k is None or not hasattr(v, 'shape') or not len(v.shape) or v.shape[0] <= k:
+            return v
+        return self.once(('samples', term.target, what, k, id(v)), lambda: v[:k])
+
+    def _whole(self, what, term):
         t = TARGET_REGISTRY[term.target]
         if t.inputs is not None and what not in t.inputs:
             raise ValueError(f'a term with target {term.target} takes {t.inputs}, not {what!r}')

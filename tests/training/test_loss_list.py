@@ -76,7 +76,8 @@ def test_entries_are_checked_one_line_each_with_their_key_path(tmp_path):
         {'type': 'L1Loss', 'target': 'gan'},
         {'type': 'GANLoss', 'target': 'gt'},
         'L1Loss',
-        {'type': 'MSELoss', 'name': 'l_g_pix', 'target': 'nearby'}])
+        {'type': 'MSELoss', 'name': 'l_g_pix', 'target': 'nearby'},
+        {'type': 'L1Loss', 'samples': 0}, {'type': 'L1Loss', 'samples': True}, {'type': 'L1Loss', 'samples': 2.5}])
     with pytest.raises(OptionsError) as e:
         load_options(yml)
     got = e.value.problems
@@ -88,7 +89,9 @@ def test_entries_are_checked_one_line_each_with_their_key_path(tmp_path):
                   'train.losses[4].target: GANLoss is the discriminator',
                   'train.losses[5]: expected a mapping',
                   "train.losses[6].name: 'l_g_pix' names another entry",
-                  'train.losses[6].target: must be one of gt, gt_usm, teacher, lq, lq_pair, gan'):
+                  'train.losses[6].target: must be one of gt, gt_usm, teacher, lq, lq_pair, gan',
+                  'train.losses[7].samples: expected a whole number of images from 1 to',
+                  'train.losses[8].samples: expected a whole number', 'train.losses[9].samples: expected a whole'):
         assert sum(p.startswith(start) for p in got) == 1, (start, got)
     assert all('\n' not in p for p in got)
     with pytest.raises(OptionsError) as e:

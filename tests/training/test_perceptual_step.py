@@ -38,14 +38,14 @@ def crops():
     return F.avg_pool2d(gt, 4), gt
 
 
-def _model(tmp_path, perception):
+def _model(tmp_path, perception, more=()):
     perception('vgg16', 'lpips', 'efficientnet-lite0')
     opt = load_options(SMOKE, [
         f'path.experiments_root={tmp_path}', 'train.net_d_init_iters=0', 'train.ema_decay=0',
         'network_d={type: ProjectedDiscriminator, num_in_ch: 3, proj_channels: 8, num_feat: 16}',
         'train.losses.l_g_gan.gan_type=vanilla', 'train.losses.l_g_gan.weight=0.1',
         'train.losses.l_g_percep={type: PerceptualLoss, weight: 1.0, network: vgg16}',
-        'train.losses.l_g_lpips={type: LPIPSLoss, weight: 1.0, net: vgg}'])
+        'train.losses.l_g_lpips={type: LPIPSLoss, weight: 1.0, net: vgg}', *more])
     paddle.seed(0)
     return opt, build_model(opt, logging.getLogger('test.perceptual_step'))
 
@@ -142,3 +142,31 @@ def test_each_frozen_network_sees_each_batch_once(tmp_path, perception, crops):
     assert {'l_g_percep', 'l_g_lpips', 'l_g_gan', 'l_d_real'} <= losses.keys()
     assert vgg == [(2, True, False), (2, False, True)]
     assert backbone == [(2, True, False), (4, False, True)]
+
+
+def test_samples_puts_the_vgg16_terms_on_the_first_images(tmp_path, perception, crops):
+    """``samples: 1`` on both VGG16 terms (the perceptual recipe's cost cut): VGG16 runs once on the output's first
+    image (with its gradient) and once on the GT's, the two terms share those passes, and their values are the plain
+    computation on that image alone; the other terms still see the whole batch."""
+    opt, model = _model(tmp_path, perception, ('train.losses.l_g_percep.samples=1',
+                                               'train.losses.l_g_lpips.samples=1'))
+    lq, gt = crops
+    g_ref = _copy(opt['network_g'], model.g)
+    g_ref.train()
+    percep = next(t.loss for t in model.terms if t.name == 'l_g_percep')
+    vgg = []
+    _recorded(percep.shared.vgg, 'taps', vgg)
+    paddle.seed(SEED)
+    losses = model.optimize(lq, gt, gt, 1)
+    assert vgg == [(1, True, False), (1, False, True)]
+    ref = VGG16FeatureExtractor(list(VGG16_LAYER_WEIGHTS))
+    perceptual.load_vgg_weights(ref, None)
+    with paddle.no_grad():
+        out = g_ref(lq)
+        want = {'l_g_percep': float(perceptual_loss(ref(out[:1]), ref(gt[:1]), VGG16_LAYER_WEIGHTS)[0]),
+                'l_g_lpips': float(iqa_nets.load_lpips('vgg')(out[:1], gt[:1]).mean()),
+                'l_g_pix': float((out - gt).abs().mean())}
+        whole = float(perceptual_loss(ref(out), ref(gt), VGG16_LAYER_WEIGHTS)[0])
+    for k, v in want.items():
+        assert losses[k] == pytest.approx(v, rel=2e-5, abs=1e-7), k
+    assert abs(whole - want['l_g_percep']) > 1e-3 * whole  # the two crops differ: a whole-batch term would show

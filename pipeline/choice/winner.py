@@ -16,8 +16,14 @@ For a point ``p`` and its references ``R``:
   two margins in units of their noise (the floors keep a point whose output barely differs from a reference's from
   dividing by zero; 0.01 dB and 0.0005 LPIPS, under any difference a user would see).
 
-Among the points that beat every reference in at least ``CONFIDENT`` of the resamples (their margins are beyond
-the frames' noise), the lowest LPIPS wins (ties: the higher PSNR): each of them beats every reference on PSNR, so the
+- ``t_conf``: the resampling is too narrow on few frames (its spread of a mean is ``(n - 1) / n`` of the variance's
+  estimate, and a mean of a handful of frames is not normal), so each margin is also read against Student's t with
+  ``n - 1`` degrees of freedom, its noise widened by ``sqrt(n / (n - 1))``: the one-sided confidence that it is above
+  zero, the smaller of the two axes'. On many frames it is the resampling's own answer; on 4 it needs a margin about
+  1.9 noise units wide where the resampling needs 1.3.
+
+Among the points that beat every reference in at least ``CONFIDENT`` of the resamples and with ``t_conf`` at least
+``CONFIDENT`` (their margins are beyond the frames' noise), the lowest LPIPS wins (ties: the higher PSNR): each of them beats every reference on PSNR, so the
 one that sees most is shipped. When none is that sure, the largest ``z`` wins (ties: the earlier point: the base, the
 earlier iteration, the smaller DNI weight), and the report says the frames are too few to be sure. A point that beats
 every reference has ``z > 0``, so one that does is always chosen when the run has one, whatever bicubic's PSNR
@@ -87,24 +93,38 @@ def point_stats(rows, points, refs, n_boot=N_BOOT, seed=0):
     return out
 
 
+def student_conf(margin, se, floor, n):
+    """One-sided confidence that a margin measured on ``n`` frames is above zero: ``margin`` over the resampled noise
+    ``se`` widened by ``sqrt(n / (n - 1))`` (plus ``floor``), against Student's t with ``n - 1`` degrees of freedom."""
+    if n < 2:
+        return 0.0
+    from scipy.stats import t
+    return float(t.cdf(margin / (se * math.sqrt(n / (n - 1)) + floor), n - 1))
+
+
 def _stats(means, boot, i, mine, ref_names, names, frames):
     """One point's margins, their noise, ``z``, ``p_win`` and the references' means it was judged against."""
     if not mine:  # the base without --compare models: nothing to beat, a neutral point
-        return {'dpsnr': 0.0, 'dlpips': 0.0, 'se_psnr': 0.0, 'se_lpips': 0.0, 'z': 0.0, 'p_win': None,
+        return {'dpsnr': 0.0, 'dlpips': 0.0, 'se_psnr': 0.0, 'se_lpips': 0.0, 'z': 0.0, 'p_win': None, 't_conf': None,
                 'beats': False, 'frames': frames, 'refs': {}, 'psnr': float(means[i, 0]), 'lpips': float(means[i, 1])}
     dp, dl = _margins(means, i, mine)
     bp, bl = _margins(boot, i, mine)
     se_p, se_l = float(bp.std()), float(bl.std())
     z = min(dp / (se_p + PSNR_FLOOR), dl / (se_l + LPIPS_FLOOR))
+    t_conf = (min(student_conf(dp, se_p, PSNR_FLOOR, frames), student_conf(dl, se_l, LPIPS_FLOOR, frames))
+              if frames >= 2 else None)  # the means alone: no noise to read (every winner sure, as documented)
     return {'dpsnr': float(dp), 'dlpips': float(dl), 'se_psnr': se_p, 'se_lpips': se_l, 'z': float(z),
-            'p_win': float(np.mean((bp > 0) & (bl > 0))), 'beats': bool(dp > 0 and dl > 0), 'frames': frames,
+            'p_win': float(np.mean((bp > 0) & (bl > 0))), 't_conf': t_conf, 'beats': bool(dp > 0 and dl > 0),
+            'frames': frames,
             'psnr': float(means[i, 0]), 'lpips': float(means[i, 1]),
             'refs': {r: {'psnr': float(means[j, 0]), 'lpips': float(means[j, 1])} for r, j in zip(ref_names, mine)}}
 
 
 def sure(st):
-    """A point that beats every reference on the means and in at least ``CONFIDENT`` of the resamples."""
-    return st['beats'] and st['p_win'] is not None and st['p_win'] >= CONFIDENT
+    """A point that beats every reference on the means, in at least ``CONFIDENT`` of the resamples, and with the
+    few-frame reading of its margins (``t_conf``) at least as confident."""
+    return st['beats'] and st['p_win'] is not None and st['p_win'] >= CONFIDENT and \
+        (st.get('t_conf') is None or st['t_conf'] >= CONFIDENT)
 
 
 def pick(stats):
@@ -135,7 +155,10 @@ def confidence(st):
         return ''
     if st['frames'] < 2:
         return 'on the means alone (no per-frame numbers, so no noise measured)'
-    sure = ('decided' if st['p_win'] >= CONFIDENT else
+    few = st.get('t_conf') is not None and st['t_conf'] < CONFIDENT <= st['p_win']
+    sure = ('decided' if st['p_win'] >= CONFIDENT and not few else
+            f'too few frames to be sure ({st["frames"]} frames: read against Student\'s t, {st["t_conf"]:.0%}, '
+            f'under {CONFIDENT:.0%}): more held-out real frames would decide' if few else
             f'too few frames to be sure (under {CONFIDENT:.0%}): more held-out real frames would decide')
     return (f'it beats them in {st["p_win"]:.0%} of {N_BOOT} resamples of the {st["frames"]} frames '
             f'(noise: {st["se_psnr"]:.2f} dB, LPIPS {st["se_lpips"]:.4f}): {sure}')

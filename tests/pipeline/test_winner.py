@@ -59,6 +59,22 @@ def test_few_frames_say_so_and_choose_the_same_kind_of_point():
     assert picks[0][1]['iter_600']['axes']['p_win'] < W.CONFIDENT <= picks[1][1]['iter_600']['axes']['p_win']
 
 
+def test_four_frames_the_resampling_would_call_decided_are_read_against_students_t():
+    """4 frames where the point wins on three (dPSNR 0.8, 0.1, 0.6, -0.2 dB; LPIPS 0.02 under on each): the
+    resampling alone puts it over the bar (95 %), Student's t on 3 degrees of freedom does not (87 %): not sure, and
+    the reason says why; the same frames five times over (20) decide."""
+    def rows(dp, n):
+        return [{'image': f'f{i}.png', 'p_psnr': 30 + dp[i % 4], 'p_lpips': 0.18, 'r_psnr': 30.0, 'r_lpips': 0.20}
+                for i in range(n)]
+    few = W.point_stats(rows([0.8, 0.1, 0.6, -0.2], 4), ['p'], ['r'])['p']
+    assert few['p_win'] >= W.CONFIDENT > few['t_conf'] > 0.8 and not W.sure(few)
+    assert W.confidence(few).endswith("too few frames to be sure (4 frames: read against Student's t, 87%, under "
+                                      "90%): more held-out real frames would decide")
+    many = W.point_stats(rows([0.8, 0.1, 0.6, -0.2], 20), ['p'], ['r'])['p']
+    assert W.sure(many) and many['t_conf'] > 0.99 and W.confidence(many).endswith('decided')
+    assert W.student_conf(0.1, 0.05, 0.0, 1000) > W.student_conf(0.1, 0.05, 0.0, 4) and W.student_conf(1, 1, 0, 1) == 0
+
+
 def test_a_frames_windows_are_resampled_together():
     rows = rows_of(SOCCER, 6)
     windows = []

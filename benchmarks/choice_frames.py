@@ -21,7 +21,7 @@ import numpy as np
 import _bootstrap  # noqa: F401  (the clone first on sys.path: benchmarks/_bootstrap.py)
 from realesrgan_paddle.pipeline.inputs.crops import frame_of
 from realesrgan_paddle.pipeline.choice.dni_sweep import blend_name
-from realesrgan_paddle.pipeline.choice.winner import CONFIDENT, choose_point, merge_rows
+from realesrgan_paddle.pipeline.choice.winner import choose_point, merge_rows, sure
 
 
 def deciding(res):
@@ -45,11 +45,11 @@ def kind(name, res):
 
 
 def draw(rows, points, refs, where, frames, k, rng):
-    """The rule on ``k`` frames drawn from ``frames``: ``(name, beats every reference, p_win)``."""
+    """The rule on ``k`` frames drawn from ``frames``: ``(name, beats every reference, sure)``."""
     keep = set(rng.choice(frames, size=k, replace=False))
     sub = [r for r in rows if frame_of(r['image']) in keep]
     name, stats, _ = choose_point(sub, points, refs, where)
-    return name, stats[name]['beats'], stats[name]['p_win']
+    return name, stats[name]['beats'], sure(stats[name])
 
 
 def main():
@@ -77,8 +77,8 @@ def main():
         kinds = Counter(kind(n, res) for n, _, _ in got)
         same = sum(n == full for n, _, _ in got) / len(got)
         same_kind = kinds[kind(full, res)] / len(got)
-        wins = [p for _, beats, p in got if beats]
-        few = f'{sum(p < CONFIDENT for p in wins) / len(wins):.0%}' if wins else '-'
+        wins = [ok for _, beats, ok in got if beats]
+        few = f'{sum(not ok for ok in wins) / len(wins):.0%}' if wins else '-'
         print(f'| {k} | {len(got)} | ' + ' | '.join(f'{kinds[c] / len(got):.0%}' for c in
                                                     ('base', 'checkpoint', 'blend', 'partner'))
               + f' | {same:.0%} | {same_kind:.0%} | {len(wins) / len(got):.0%} | {few} |')

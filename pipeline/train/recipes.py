@@ -68,7 +68,10 @@ FITTED_PARTNER = {'finetune_domain_compact_cpu.yml': {'fraction': 0.5, 'max_iter
 # template -> the perceptual recipe's parts: the projected discriminator (EfficientNet-Lite0) with a GAN term (hinge
 # would be the paper's; vanilla at 0.1 is Real-ESRGAN's and what benchmarks/projected_d.py measured), the perceptual
 # loss (PerceptualLoss network auto: VGG16) and the LPIPS loss on VGG16 (the report judges with LPIPS on AlexNet, a
-# network the training never sees). Weights not tuned: Real-ESRGAN's perceptual 1 and GAN 0.1, LPIPS 1. The two VGG16
+# network the training never sees). Weights not tuned: Real-ESRGAN's perceptual 1 and GAN 0.1, LPIPS 1. The VGG16
+# terms see the whole batch: on the first image of each (``samples: 1``) the step is 1.44x the plain one against 2.09x
+# and the 35-pair photo run 2307 s, but LPIPS lags at every checkpoint (0.249 against 0.232 at 600 iterations on the
+# held-out pairs: docs/experiments/perception_runs.md, "The VGG16 terms on one image of the batch") The two VGG16
 # terms on the first image of each batch (``samples``: VGG16's passes were most of the step's cost; the step 1.44x the
 # plain one against 2.09x on the whole batch, benchmarks/recipe_step.py; the runs with both: perception_runs.md)
 PERCEPTUAL_SAMPLES = 1

@@ -71,27 +71,21 @@ FITTED_PARTNER = {'finetune_domain_compact_cpu.yml': {'fraction': 0.5, 'max_iter
 # network the training never sees). Weights not tuned: Real-ESRGAN's perceptual 1 and GAN 0.1, LPIPS 1. The VGG16
 # terms see the whole batch: on the first image of each (``samples: 1``) the step is 1.44x the plain one against 2.09x
 # and the 35-pair photo run 2307 s, but LPIPS lags at every checkpoint (0.249 against 0.232 at 600 iterations on the
-# held-out pairs: docs/experiments/perception_runs.md, "The VGG16 terms on one image of the batch") The two VGG16
-# terms on the first image of each batch (``samples``: VGG16's passes were most of the step's cost; the step 1.44x the
-# plain one against 2.09x on the whole batch, benchmarks/recipe_step.py; the runs with both: perception_runs.md)
-PERCEPTUAL_SAMPLES = 1
+# held-out pairs: docs/experiments/perception_runs.md, "The VGG16 terms on one image of the batch")
 PERCEPTUAL = {'finetune_domain_compact_cpu.yml': {
     'efficientnet-lite0': (
         'model_type=RealESRGANModel', 'network_d={"type": "ProjectedDiscriminator", "num_in_ch": 3}',
         'train.optim_d={"type": "Adam", "lr": 0.0001, "weight_decay": 0, "betas": [0.9, 0.99]}',
         'train.net_d_iters=1', 'train.net_d_init_iters=0',
         'train.losses.l_g_gan={"type": "GANLoss", "weight": 0.1, "target": "gan", "gan_type": "vanilla"}'),
-    'vgg16': ('train.losses.l_g_percep={"type": "PerceptualLoss", "weight": 1.0, "network": "auto", '
-              f'"samples": {PERCEPTUAL_SAMPLES}}}',),
-    'lpips': (f'train.losses.l_g_lpips={{"type": "LPIPSLoss", "weight": 1.0, "net": "vgg", "samples": '
-              f'{PERCEPTUAL_SAMPLES}}}',)}}
+    'vgg16': ('train.losses.l_g_percep={"type": "PerceptualLoss", "weight": 1.0, "network": "auto"}',),
+    'lpips': ('train.losses.l_g_lpips={"type": "LPIPSLoss", "weight": 1.0, "net": "vgg"}',)}}
 # the parts, each on when its weights are in the model cache (the zoo's names; LPIPS with VGG16). At the same 600
 # iterations on the demo's real frames the three parts against the discriminator alone: LPIPS 0.297 / 0.287, PSNR
 # 27.92 / 27.83, warp flicker 1.14 / 1.24, 1.6x the finetune stage's time (docs/experiments/perception_runs.md)
 PERCEPTUAL_WEIGHTS = ('efficientnet-lite0', 'vgg16', 'lpips')
 PERCEPTUAL_PARTS = {'efficientnet-lite0': 'the projected discriminator (EfficientNet-Lite0) with GAN 0.1',
-                    'vgg16': 'the perceptual loss on VGG16 at 1', 'lpips': 'the LPIPS loss on VGG16 at 1',
-                    'samples': f'the VGG16 terms on {PERCEPTUAL_SAMPLES} image(s) of each batch'}
+                    'vgg16': 'the perceptual loss on VGG16 at 1', 'lpips': 'the LPIPS loss on VGG16 at 1'}
 # the evaluate stage's judges: LPIPS (AlexNet and its heads), which the choice weighs, and DISTS; evaluation/iqa.py's
 # WEIGHTS, written out here since that module loads paddle (tests/pipeline/test_perceptual_recipe.py holds them equal)
 JUDGE_WEIGHTS = ('alexnet', 'vgg16', 'lpips', 'dists')
@@ -285,9 +279,7 @@ def perceptual_recipe(template, assets):
     if not parts:
         return [], None
     over = [o for n in parts for o in PERCEPTUAL[Path(template).name][n]]
-    said = [PERCEPTUAL_PARTS[n] for n in parts] + (
-        [PERCEPTUAL_PARTS['samples']] if {'vgg16', 'lpips'} & set(parts) else [])
-    return over, 'the perceptual recipe, beside the template\'s losses: ' + ', '.join(said)
+    return over, 'the perceptual recipe, beside the template\'s losses: ' + ', '.join(PERCEPTUAL_PARTS[n] for n in parts)
 
 
 def pick_template(kind, device, assets):

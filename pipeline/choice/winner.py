@@ -34,6 +34,7 @@ as sure.
 import math
 
 import numpy as np
+from scipy.special import stdtr  # Student's t distribution function
 
 from ..inputs.crops import frame_of
 
@@ -98,8 +99,7 @@ def student_conf(margin, se, floor, n):
     ``se`` widened by ``sqrt(n / (n - 1))`` (plus ``floor``), against Student's t with ``n - 1`` degrees of freedom."""
     if n < 2:
         return 0.0
-    from scipy.stats import t
-    return float(t.cdf(margin / (se * math.sqrt(n / (n - 1)) + floor), n - 1))
+    return float(stdtr(n - 1, margin / (se * math.sqrt(n / (n - 1)) + floor)))
 
 
 def _stats(means, boot, i, mine, ref_names, names, frames):

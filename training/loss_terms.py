@@ -6,8 +6,8 @@ samples, ...}``: ``type`` is a registered loss (``loss.registry.register_loss``)
 constructor's options, checked by ``training.schema`` (``loss_weight`` is not one: ``weight`` multiplies the term).
 ``target`` says what the term compares the output with (default: the one the class registered); ``name`` is the
 term's name in the logs (default ``l_g_<the class's log name>``, numbered when repeated); ``samples``: the term on
-the first ``samples`` images of each batch only (default all; the terms with the same target and count share the
-slices, so the VGG16 terms' feature memo still serves both: the perceptual recipe's cost cut); ``from``: the
+the first ``samples`` images of each batch only (default all; terms asking for one tensor with one count share its
+slice, so the VGG16 terms' feature memo still serves both: a cost cut, not in any recipe); ``from``: the
 official section an entry was mapped from (``train.perceptual_opt``), which messages name.
 
 A **target** (``gt``, ``gt_usm``, ``teacher``, ``lq``, ``lq_pair``, ``gan``) owns how a step gets a term's inputs:

@@ -57,12 +57,12 @@ class StepRefs:
 
     def get(self, what, term):
         """Input ``what`` of ``term``: its target's, cut to the batch's first ``term.samples`` images when set (one
-        slice per target, input and count, shared by the terms that ask for it)."""
+        slice per tensor and count, shared by every term that asks for it, whatever its target)."""
         v = self._whole(what, term)
         k = getattr(term, 'samples', None)
         if k is None or not hasattr(v, 'shape') or not len(v.shape) or v.shape[0] <= k:
             return v
-        return self.once(('samples', term.target, what, k, id(v)), lambda: v[:k])
+        return self.once(('samples', id(v), k), lambda: (v, v[:k]))[1]  # v kept: its id is not reused this step
 
     def _whole(self, what, term):
         t = TARGET_REGISTRY[term.target]

@@ -23,8 +23,8 @@ For a point ``p`` and its references ``R``:
   1.9 noise units wide where the resampling needs 1.3.
 
 Among the points that beat every reference in at least ``CONFIDENT`` of the resamples and with ``t_conf`` at least
-``CONFIDENT`` (their margins are beyond the frames' noise), the lowest LPIPS wins (ties: the higher PSNR): each of them beats every reference on PSNR, so the
-one that sees most is shipped. When none is that sure, the largest ``z`` wins (ties: the earlier point: the base, the
+``CONFIDENT`` (their margins are beyond the frames' noise), the lowest LPIPS wins (ties: the higher PSNR): each of
+them beats every reference on PSNR, so the one that sees most is shipped. When none is that sure, the largest ``z`` wins (ties: the earlier point: the base, the
 earlier iteration, the smaller DNI weight), and the report says the frames are too few to be sure. A point that beats
 every reference has ``z > 0``, so one that does is always chosen when the run has one, whatever bicubic's PSNR
 (bicubic is a verdict in the report, ``bicubic_line``). When none does, the largest ``z`` is the point nearest the
@@ -115,8 +115,7 @@ def _stats(means, boot, i, mine, ref_names, names, frames):
               if frames >= 2 else None)  # the means alone: no noise to read (every winner sure, as documented)
     return {'dpsnr': float(dp), 'dlpips': float(dl), 'se_psnr': se_p, 'se_lpips': se_l, 'z': float(z),
             'p_win': float(np.mean((bp > 0) & (bl > 0))), 't_conf': t_conf, 'beats': bool(dp > 0 and dl > 0),
-            'frames': frames,
-            'psnr': float(means[i, 0]), 'lpips': float(means[i, 1]),
+            'frames': frames, 'psnr': float(means[i, 0]), 'lpips': float(means[i, 1]),
             'refs': {r: {'psnr': float(means[j, 0]), 'lpips': float(means[j, 1])} for r, j in zip(ref_names, mine)}}
 
 
@@ -155,13 +154,16 @@ def confidence(st):
         return ''
     if st['frames'] < 2:
         return 'on the means alone (no per-frame numbers, so no noise measured)'
-    few = st.get('t_conf') is not None and st['t_conf'] < CONFIDENT <= st['p_win']
-    sure = ('decided' if st['p_win'] >= CONFIDENT and not few else
-            f'too few frames to be sure ({st["frames"]} frames: read against Student\'s t, {st["t_conf"]:.0%}, '
-            f'under {CONFIDENT:.0%}): more held-out real frames would decide' if few else
-            f'too few frames to be sure (under {CONFIDENT:.0%}): more held-out real frames would decide')
+    t_conf = st.get('t_conf')  # None in the metrics of runs made before the Student reading
+    if st['p_win'] < CONFIDENT:
+        verdict = f'too few frames to be sure (under {CONFIDENT:.0%}): more held-out real frames would decide'
+    elif t_conf is not None and t_conf < CONFIDENT:
+        verdict = (f'too few frames to be sure ({st["frames"]} frames: read against Student\'s t, {t_conf:.0%}, '
+                   f'under {CONFIDENT:.0%}): more held-out real frames would decide')
+    else:
+        verdict = 'decided'
     return (f'it beats them in {st["p_win"]:.0%} of {N_BOOT} resamples of the {st["frames"]} frames '
-            f'(noise: {st["se_psnr"]:.2f} dB, LPIPS {st["se_lpips"]:.4f}): {sure}')
+            f'(noise: {st["se_psnr"]:.2f} dB, LPIPS {st["se_lpips"]:.4f}): {verdict}')
 
 
 def reason(name, st, n_points, where):

@@ -145,9 +145,9 @@ def test_each_frozen_network_sees_each_batch_once(tmp_path, perception, crops):
 
 
 def test_samples_puts_the_vgg16_terms_on_the_first_images(tmp_path, perception, crops):
-    """``samples: 1`` on both VGG16 terms (the perceptual recipe's cost cut): VGG16 runs once on the output's first
-    image (with its gradient) and once on the GT's, the two terms share those passes, and their values are the plain
-    computation on that image alone; the other terms still see the whole batch."""
+    """``samples: 1`` on both VGG16 terms (the cost cut measured for the perceptual recipe): VGG16 runs once on the
+    output's first image (with its gradient) and once on the GT's, the two terms share those passes, and their values
+    are the plain computation on that image alone; the other terms still see the whole batch."""
     opt, model = _model(tmp_path, perception, ('train.losses.l_g_percep.samples=1',
                                                'train.losses.l_g_lpips.samples=1'))
     lq, gt = crops

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from realesrgan_paddle.training.option_file import apply_overrides
 
-from .recipes import FITTED_PARTNER, PERCEPTUAL_PARTNER, dump, loss_entry, partner_iters, scale_count
+from .recipes import FITTED_PARTNER, dump, loss_entry, partner_iters, scale_count
 from .run import EXP_NAME, committed_paths, train_checked
 
 FOLDER = 'partner'
@@ -22,12 +22,14 @@ FOLDER = 'partner'
 
 def partner_options(opt, template):
     """The partner's options from the run's ``opt`` (paths filled in), or None when ``template`` has no partner
-    entry or the run has no anchor energy term to leave out (a user's ``-o`` may have set it to 0)."""
+    entry, the run trains a discriminator and the entry says ``with_gan`` False, or the run has no anchor energy
+    term to leave out (a user's ``-o`` may have set it to 0)."""
     entry = FITTED_PARTNER.get(Path(template).name)
     anchor = loss_entry(opt.get('train') or {}, 'l_g_anchor')
-    if not entry or float(anchor.get('energy_weight') or 0.0) <= 0.0:
+    gan = bool(opt.get('network_d')) and bool(loss_entry(opt.get('train') or {}, 'l_g_gan'))
+    if not entry or (gan and not entry.get('with_gan', True)) or float(anchor.get('energy_weight') or 0.0) <= 0.0:
         return None
-    p = apply_overrides(copy.deepcopy(opt), partner_overrides(opt, template))
+    p = apply_overrides(copy.deepcopy(opt), partner_overrides(template))
     total = int(opt['train']['total_iter'])
     n = partner_iters(entry, total)
     tr = p['train']
@@ -40,14 +42,9 @@ def partner_options(opt, template):
     return p
 
 
-def partner_overrides(opt, template):
-    """The partner's ``-o`` overrides on the run's ``opt``: the template's ``FITTED_PARTNER`` entry's, and with the
-    perceptual recipe's projected discriminator, ``recipes.PERCEPTUAL_PARTNER`` (no GAN; the perceptual terms
-    stay)."""
-    out = list(FITTED_PARTNER[Path(template).name]['overrides'])
-    if (opt.get('network_d') or {}).get('type') == 'ProjectedDiscriminator':
-        out += list(PERCEPTUAL_PARTNER)
-    return out
+def partner_overrides(template):
+    """The partner's ``-o`` overrides on the run's ``opt``: the template's ``FITTED_PARTNER`` entry's."""
+    return list(FITTED_PARTNER[Path(template).name]['overrides'])
 
 
 def fitted(ctx):
@@ -65,7 +62,7 @@ def run_partner(ctx, part, opt, template):
     folder = Path(part) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     (folder / 'options.yml').write_text(dump(p))
-    overrides = partner_overrides(opt, template)
+    overrides = partner_overrides(template)
     n = p['train']['total_iter']
     ctx.say(f'finetune: the fidelity knob\'s partner: the same options with {", ".join(overrides)}, {n} iterations '
             f'(python train.py --yml_path {ctx.out("finetune") / FOLDER / "options.yml"})')

@@ -60,8 +60,10 @@ FITTED_CONSISTENCY = {'finetune_domain_compact_cpu.yml': {'loss_weight': 1.0, 'c
 FITTED_PAIRS = {}
 # template -> the fidelity knob's partner with a fitted degradation (pipeline/train/partner.py): the run's options with these
 # overrides, trained for ``fraction`` of its iterations (at most ``max_iters``) after it; the DNI sweep blends the
-# chosen checkpoint with it instead of the base (why: docs/experiments/recipes.md)
-FITTED_PARTNER = {'finetune_domain_compact_cpu.yml': {'fraction': 0.5, 'max_iters': 150,
+# chosen checkpoint with it instead of the base (why: docs/experiments/recipes.md). ``with_gan`` False: none beside the
+# perceptual recipe's discriminator, whose checkpoints are above the partner's PSNR on every set measured, so its
+# blends only lose LPIPS (docs/experiments/perception_runs.md, "The partner beside the perceptual recipe")
+FITTED_PARTNER = {'finetune_domain_compact_cpu.yml': {'fraction': 0.5, 'max_iters': 150, 'with_gan': False,
                                                       'overrides': ('train.losses.l_g_anchor.energy_weight=0.0',)}}
 
 
@@ -90,8 +92,6 @@ PERCEPTUAL_PARTS = {'efficientnet-lite0': 'the projected discriminator (Efficien
 # WEIGHTS, written out here since that module loads paddle (tests/pipeline/test_perceptual_recipe.py holds them equal)
 JUDGE_WEIGHTS = ('alexnet', 'vgg16', 'lpips', 'dists')
 FETCH_WEIGHTS = tuple(dict.fromkeys(PERCEPTUAL_WEIGHTS + JUDGE_WEIGHTS))
-# the partner (FITTED_PARTNER) of a run with the projected discriminator: no GAN; the other terms kept
-PERCEPTUAL_PARTNER = ('model_type=RealESRNetModel', 'network_d=~', 'train.optim_d=~', 'train.losses.l_g_gan=~')
 FETCH_LINE = 'python tools/download_models.py --names ' + ' '.join(FETCH_WEIGHTS)
 
 

@@ -79,3 +79,25 @@ def test_torchvision_and_lpips_files_already_on_disk_are_used(empty_cache, monke
     assert metrics['lpips'].score(cv2.GaussianBlur(img, (0, 0), 2), img) > 0
     assert zoo.fetch_entry(alex, 'ncnn', progress=False) == zoo.cached_paths(alex)[0]  # converted from it, no pip
 
+
+
+@pytest.mark.parametrize('name', ['lpips', 'dists'])
+def test_a_reference_runs_once_and_a_pair_is_scored_once(photo_crops, perception, name, monkeypatch):
+    """Several outputs against one reference, as the evaluator scores every model on an image: the reference goes
+    through the network once, each output once, a pair scored again (a later pass) not at all, and every score is
+    the network's own ``net(out, gt)``; another reference replaces the kept one."""
+    import paddle
+    perception(*iqa.METRICS[name][0])
+    metric = iqa.available()[0][name]
+    img, other = photo_crops(2, 64)
+    outs = [cv2.GaussianBlur(img, (0, 0), s) for s in (0.8, 1.5)] + [img[:, ::-1].copy()]
+    with paddle.no_grad():
+        want = [float(metric.net(metric._tensor(o), metric._tensor(img)).numpy()[0]) for o in outs]
+    passes = []
+    feats = metric.net.feats
+    monkeypatch.setattr(metric.net, 'feats', lambda x: passes.append(x.shape) or feats(x))
+    got = [metric.score(o, img) for o in outs]
+    assert got == pytest.approx(want, rel=1e-5, abs=1e-6) and len(set(got)) == 3
+    assert len(passes) == 4  # the reference once, each output once
+    assert [metric.score(o, img.copy()) for o in outs] == got and len(passes) == 4  # same contents: no pass
+    assert metric.score(outs[0], other) != got[0] and len(passes) == 6  # a new reference and a new pair

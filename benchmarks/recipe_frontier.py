@@ -2,12 +2,15 @@
 blends a point, bicubic, the base and the ``--compare`` models as references, the goal's corner shaded.
 
     python benchmarks/recipe_frontier.py --runs plain=runs/e0 perceptual=runs/e1 --out frontier.png
+    python benchmarks/recipe_frontier.py --runs d2=runs/d2 --evals gan0.3=gan.json --out levers.png
 
 Each ``--runs`` entry is a ``tools/finetune_domain.py`` work folder; its evaluate stage's ``metrics.json`` gives the
 numbers (``--on real``: the held-out real LQ frames of ``--lq-videos`` or ``--lq`` pairs, else the held-out
 synthetic pairs). A run evaluated without the LPIPS weights has no LPIPS and is named and left out. The goal
 (issue 70): LPIPS at most the reference's (``--goal-ref``, default x4plus) and PSNR at least its + 1 dB and at least
-bicubic's. Prints one markdown table (every point, the lower-left front starred) and the goal check of each export.
+bicubic's. ``--evals``: checkpoints trained outside the one command, scored by ``tools/evaluate.py --json`` on
+the same frames, as more groups of points. Prints one markdown table (every point, the lower-left front starred)
+and the goal check of each export.
 """
 import argparse
 import json
@@ -40,6 +43,16 @@ def run_points(name, work, on):
     return refs, points, exported  # exported None: the base was exported (a reference row)
 
 
+def eval_points(name, path, refs):
+    """``(name, points, None)`` of a ``tools/evaluate.py --json`` file scored on the runs' held-out frames: each of
+    its models that is not a reference a point (checkpoints trained outside the one command, e.g. a lever's
+    ``train.py -o`` run); models without LPIPS are left out."""
+    summary = json.loads(Path(path).read_text())['summary']
+    points = [(f'{name} {model}', {m.lower(): s.get(m.lower()) for m in METRICS}) for model, s in summary.items()
+              if model not in refs and s.get('lpips') is not None]
+    return name, points, None
+
+
 def front(points):
     """Labels of the points no other point beats on both PSNR (higher) and LPIPS (lower)."""
     return {a for a, s in points if not any(t['psnr'] > s['psnr'] and t['lpips'] < s['lpips'] for _, t in points)}
@@ -63,7 +76,7 @@ def plot(refs, runs, corner, out):
         ax.scatter(s['psnr'], s['lpips'], marker='s', color='tab:gray')
         ax.annotate(label, (s['psnr'], s['lpips']), fontsize=8, xytext=(4, 2), textcoords='offset points')
     for (name, points, exported), colour in zip(runs, ('tab:blue', 'tab:orange', 'tab:red', 'tab:purple',
-                                                       'tab:brown', 'tab:olive')):
+                                                       'tab:brown', 'tab:olive', 'tab:pink', 'tab:cyan')):
         xs, ys = [s['psnr'] for _, s in points], [s['lpips'] for _, s in points]
         ax.scatter(xs, ys, color=colour, s=18, label=name)
         for label, s in points:
@@ -104,6 +117,9 @@ def table(refs, runs, corner):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--runs', nargs='+', required=True, metavar='NAME=WORK', help='one-command work folders')
+    ap.add_argument('--evals', nargs='*', default=[], metavar='NAME=JSON',
+                    help='tools/evaluate.py --json files on the same held-out frames (e.g. --gt WORK/evaluate/crops/'
+                         'real/gt --lq .../lq): each a group of points, its models that are not references')
     ap.add_argument('--on', choices=('real', 'pairs'), default='real')
     ap.add_argument('--goal-ref', default='x4plus', help='the --compare model the goal is measured against')
     ap.add_argument('--out', help='the plot (PNG)')
@@ -119,6 +135,7 @@ def main():
         runs.append((name, points, exported))
     if not runs:
         raise SystemExit('recipe_frontier: no run has LPIPS')
+    runs += [eval_points(*e.split('=', 1), refs) for e in args.evals]
     corner = goal(refs, args.goal_ref)
     print(table(refs, runs, corner))
     if args.out:

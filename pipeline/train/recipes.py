@@ -61,8 +61,9 @@ FITTED_PAIRS = {}
 # template -> the fidelity knob's partner with a fitted degradation (pipeline/train/partner.py): the run's options with these
 # overrides, trained for ``fraction`` of its iterations (at most ``max_iters``) after it; the DNI sweep blends the
 # chosen checkpoint with it instead of the base (why: docs/experiments/recipes.md). ``with_gan`` False: none beside the
-# perceptual recipe's discriminator, whose checkpoints are above the partner's PSNR on every set measured, so its
-# blends only lose LPIPS (docs/experiments/perception_runs.md, "The partner beside the perceptual recipe")
+# perceptual recipe's discriminator: there the exported checkpoint had more PSNR than the partner on every set
+# measured, and its blends bought 0.03-0.05 dB for 0.008-0.010 of LPIPS (docs/experiments/perception_runs.md, "The
+# partner beside the perceptual recipe")
 FITTED_PARTNER = {'finetune_domain_compact_cpu.yml': {'fraction': 0.5, 'max_iters': 150, 'with_gan': False,
                                                       'overrides': ('train.losses.l_g_anchor.energy_weight=0.0',)}}
 

@@ -95,7 +95,9 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     assert dni['summary']['dni_1.00'] == sel['summary'][dni['finetune']]
     assert '## Fidelity knob (DNI) and the perception-distortion frontier' in md and 'report/frontier.png' in md
     assert all(f'| dni_{w:.2f} | blend |' in md for w in (0.2, 0.4, 0.6, 0.8))
-    assert '| point | kind | iteration / weight | PSNR | SSIM | NIQE | detail | texture | exported |' in md
+    head = '| point | kind | iteration / weight | PSNR | SSIM | NIQE | detail | texture | '
+    # LPIPS and DISTS columns only when their weights were in the cache (another test may have fetched them)
+    assert any(ln.startswith(head) and ln.endswith(' exported |') for ln in md.splitlines()), md[:3000]
     assert all(dni['summary'][f'dni_{w:.2f}']['texture'] > 0 for w in (0.2, 0.4, 0.6, 0.8))
 
     # the same command again, on videos touched since (same bytes, new times): every stage skipped

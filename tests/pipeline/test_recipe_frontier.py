@@ -61,3 +61,18 @@ def test_a_run_without_lpips_is_named_and_left_out(tmp_path):
     assert p.returncode == 0, p.stderr
     assert f'blind: left out: {blind} was evaluated without LPIPS' in p.stdout
     assert 'blind iter_4' not in p.stdout
+
+
+def test_checkpoints_scored_by_evaluate_are_more_groups(tmp_path):
+    """--evals: a tools/evaluate.py --json on the same frames; its models that are not references are points of
+    their own group (a lever's train.py run), the references stay the runs', a model without LPIPS is left out."""
+    a = _work(tmp_path, 'a', {'iter_4': _s(27.9, 0.33)}, {'dni_0.50': _s(28.0, 0.35)}, 1.0)
+    ev = tmp_path / 'lever.json'
+    ev.write_text(json.dumps({'summary': {'bicubic': _s(27.0, 0.5), 'iter_300': _s(28.2, 0.25),
+                                          'blind': {'psnr': 29.0}}, 'rows': []}))
+    p, out = _run(tmp_path, f'one={a}', '--evals', f'gan={ev}')
+    assert p.returncode == 0, p.stderr
+    rows = {line.split(' | ')[0].lstrip('| '): line for line in p.stdout.splitlines() if line.startswith('| ')}
+    assert rows['gan iter_300'].rstrip(' |').endswith('*') and 'gan blind' not in rows and 'gan bicubic' not in rows
+    assert rows['bicubic'].split(' | ')[1] == '27.60'  # the runs' reference, not the file's
+    assert out.stat().st_size > 10_000

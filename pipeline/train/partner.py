@@ -25,8 +25,9 @@ def partner_options(opt, template):
     entry, the run trains a discriminator and the entry says ``with_gan`` False, or the run has no anchor energy
     term to leave out (a user's ``-o`` may have set it to 0)."""
     entry = FITTED_PARTNER.get(Path(template).name)
-    anchor = loss_entry(opt.get('train') or {}, 'l_g_anchor')
-    gan = bool(opt.get('network_d')) and bool(loss_entry(opt.get('train') or {}, 'l_g_gan'))
+    train = opt.get('train') or {}
+    anchor = loss_entry(train, 'l_g_anchor')
+    gan = bool(opt.get('network_d')) and bool(loss_entry(train, 'l_g_gan'))
     if not entry or (gan and not entry.get('with_gan', True)) or float(anchor.get('energy_weight') or 0.0) <= 0.0:
         return None
     p = apply_overrides(copy.deepcopy(opt), partner_overrides(template))
@@ -43,7 +44,7 @@ def partner_options(opt, template):
 
 
 def partner_overrides(template):
-    """The partner's ``-o`` overrides on the run's ``opt``: the template's ``FITTED_PARTNER`` entry's."""
+    """The partner's ``-o`` overrides of the run's options: ``template``'s ``FITTED_PARTNER`` entry's."""
     return list(FITTED_PARTNER[Path(template).name]['overrides'])
 
 

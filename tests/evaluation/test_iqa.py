@@ -80,7 +80,6 @@ def test_torchvision_and_lpips_files_already_on_disk_are_used(empty_cache, monke
     assert zoo.fetch_entry(alex, 'ncnn', progress=False) == zoo.cached_paths(alex)[0]  # converted from it, no pip
 
 
-
 @pytest.mark.parametrize('name', ['lpips', 'dists'])
 def test_a_reference_runs_once_and_a_pair_is_scored_once(photo_crops, perception, name, monkeypatch):
     """Several outputs against one reference, as the evaluator scores every model on an image: the reference goes

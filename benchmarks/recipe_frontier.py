@@ -66,6 +66,16 @@ def goal(refs, goal_ref):
     return max(g['psnr'] + 1.0, refs['bicubic']['psnr']), g['lpips']
 
 
+COLOURS = ('tab:blue', 'tab:orange', 'tab:red', 'tab:purple', 'tab:brown', 'tab:olive', 'tab:pink', 'tab:cyan')
+MARKERS = ('o', '^', 'D', 'v', 'P')
+
+
+def style(i):
+    """The ``i``-th run's ``(colour, marker)``: the colours first, then again with the next marker (no run is
+    dropped and no two of the first 40 look alike)."""
+    return COLOURS[i % len(COLOURS)], MARKERS[i // len(COLOURS) % len(MARKERS)]
+
+
 def plot(refs, runs, corner, out):
     """PSNR (x) against LPIPS (y, lower is better): references as squares, each run's points in one colour, its
     export ringed, the goal's corner shaded."""
@@ -75,10 +85,10 @@ def plot(refs, runs, corner, out):
     for label, s in refs.items():
         ax.scatter(s['psnr'], s['lpips'], marker='s', color='tab:gray')
         ax.annotate(label, (s['psnr'], s['lpips']), fontsize=8, xytext=(4, 2), textcoords='offset points')
-    for (name, points, exported), colour in zip(runs, ('tab:blue', 'tab:orange', 'tab:red', 'tab:purple',
-                                                       'tab:brown', 'tab:olive', 'tab:pink', 'tab:cyan')):
+    for i, (name, points, exported) in enumerate(runs):
+        colour, marker = style(i)
         xs, ys = [s['psnr'] for _, s in points], [s['lpips'] for _, s in points]
-        ax.scatter(xs, ys, color=colour, s=18, label=name)
+        ax.scatter(xs, ys, color=colour, marker=marker, s=18, label=name)
         for label, s in points:
             if label == exported:
                 ax.scatter(s['psnr'], s['lpips'], s=120, facecolors='none', edgecolors=colour, linewidths=1.5)

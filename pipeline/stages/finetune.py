@@ -4,7 +4,6 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from realesrgan_paddle.data.fit.lq_source import FootageError, load_footage
@@ -25,7 +24,7 @@ from ..inputs.real_lq import fit_span
 from ..inputs.real_pairs import write_train_pairs
 from ..train.recipes import (FITTED_CONSISTENCY, FITTED_GENERIC, FITTED_PAIRS, FITTED_PARTNER, RecipeError, build_options,
                       consistency_options, dump, fitted_recipe, main_iters, official_assets, pair_options, parse_budget,
-                      partner_iters, pick_template, resolve_base)
+                      partner_iters, perceptual_recipe, pick_template, resolve_base)
 from .data import clip_alias, split_holdout
 from ..train.run import EXP_NAME, checkpoints, committed_paths, run_train, train_checked
 from ..choice.vs_bicubic import exported_vs_bicubic
@@ -160,12 +159,15 @@ def template_of(ctx):
 
 def settings_finetune(ctx):
     path, arch, kind, label = base_model(ctx)
-    template, _ = pick_template(kind, ctx.s.device, official_assets())
+    assets = official_assets()
+    template, _ = pick_template(kind, ctx.s.device, assets)
     if not template.is_file():
         raise DomainError(f'{template}: recipe template not found')
-    return {'base': label, 'base_size': path.stat().st_size, 'arch': arch, 'device': ctx.s.device,
+    perceptual = perceptual_recipe(template, assets)[0]  # its weights changed: the finetune runs again
+    return {**({'perceptual': perceptual} if perceptual else {}), 'base': label, 'base_size': path.stat().st_size,
+            'arch': arch, 'device': ctx.s.device,
             'iters': ctx.s.iters, 'budget': ctx.s.budget, 'overrides': list(ctx.s.overrides),
-            'template': template.name, 'template_text': template.read_text(), 'assets': official_assets(),
+            'template': template.name, 'template_text': template.read_text(), 'assets': assets,
             'fitted_recipe': [fitted_recipe(template), FITTED_CONSISTENCY.get(template.name),
                               FITTED_PAIRS.get(template.name), FITTED_PARTNER.get(template.name)] if ctx.s.lq_videos
             else [], **_generic_key(ctx, template), **({'pair_ratio': ctx.s.pair_ratio} if ctx.s.lq_photos else {})}

@@ -63,10 +63,10 @@ def test_the_perceptual_recipe_trains_on_the_real_weights(tmp_path, photo_batch,
     opt, notes, template = _recipe(_ctx(tmp_path, base, small), tmp_path / 'part', 40)
     assert Path(template).name == TEMPLATE
     (note,) = [n for n in notes if n.startswith('the perceptual recipe')]
-    assert 'the projected discriminator (EfficientNet-Lite0) with GAN 0.1' in note
+    assert 'the projected discriminator (EfficientNet-Lite0) with GAN 0.3' in note
     tr = opt['train']
     assert opt['model_type'] == 'RealESRGANModel' and opt['network_d']['type'] == 'ProjectedDiscriminator'
-    assert R.loss_entry(tr, 'l_g_gan')['weight'] == pytest.approx(0.1) and R.loss_entry(tr, 'l_g_anchor')
+    assert R.loss_entry(tr, 'l_g_gan')['weight'] == pytest.approx(0.3) and R.loss_entry(tr, 'l_g_anchor')
     assert bool(R.loss_entry(tr, 'l_g_lpips')) == bool(cached.get('lpips'))
     opt['path']['pretrain_network_g'] = str(base)
     (tmp_path / 'options.yml').write_text(R.dump(opt))  # as the finetune stage hands it to train.py
@@ -93,7 +93,7 @@ def test_each_part_when_cached_and_today_s_recipe_without(tmp_path, monkeypatch)
     over, note = R.perceptual_recipe(TEMPLATE, d_only)
     assert over == list(R.PERCEPTUAL[TEMPLATE]['efficientnet-lite0'])
     assert note == ("the perceptual recipe, beside the template's losses: the projected discriminator "
-                    "(EfficientNet-Lite0) with GAN 0.1")
+                    "(EfficientNet-Lite0) with GAN 0.3")
     every = dict(d_only, vgg16='v', lpips='l')
     over, note = R.perceptual_recipe(TEMPLATE, every)
     assert [o.split('=')[0] for o in over][-2:] == ['train.losses.l_g_percep', 'train.losses.l_g_lpips']
@@ -106,6 +106,25 @@ def test_each_part_when_cached_and_today_s_recipe_without(tmp_path, monkeypatch)
     opt, notes, template = _recipe(_ctx(tmp_path, base), tmp_path / 'part', 40)
     assert Path(template).name == TEMPLATE and opt['model_type'] == 'RealESRNetModel' and not opt.get('network_d')
     assert not [n for n in notes if 'perceptual recipe' in n]
+
+
+def test_the_recipe_s_weights_are_in_the_finetune_stage_s_key(tmp_path, monkeypatch):
+    """The perceptual parts' overrides are part of the finetune stage's settings: a changed weight (GAN 0.1 -> 0.3)
+    runs the finetune again; a run without any part keeps the key it had."""
+    from realesrgan_paddle.pipeline.stages import finetune as F
+    every = {'vgg19': None, 'netd': None, 'efficientnet-lite0': 'e', 'vgg16': 'v', 'lpips': 'l'}
+    ctx = _ctx(tmp_path, save_tiny(tmp_path / 'base.pdparams', SRVGG))
+    monkeypatch.setattr(F, 'official_assets', lambda: every)
+    key = F.settings_finetune(ctx)
+    assert key['perceptual'] == R.perceptual_recipe(TEMPLATE, every)[0] and key['template'] == TEMPLATE
+    assert any('"weight": 0.3' in o for o in key['perceptual'] if o.startswith('train.losses.l_g_gan='))
+    old = dict(R.PERCEPTUAL[TEMPLATE], **{'lpips': ('train.losses.l_g_lpips={"type": "LPIPSLoss", "weight": 1.0, '
+                                                     '"net": "vgg"}',)})
+    monkeypatch.setitem(R.PERCEPTUAL, TEMPLATE, old)
+    assert F.settings_finetune(ctx) != key
+    monkeypatch.setattr(F, 'official_assets', lambda: dict(every, **{'efficientnet-lite0': None, 'vgg16': None,
+                                                                      'lpips': None}))
+    assert 'perceptual' not in F.settings_finetune(ctx)
 
 
 def test_fetch_says_how_and_the_judges_for_every_base(monkeypatch):

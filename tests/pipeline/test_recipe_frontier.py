@@ -1,5 +1,6 @@
 """benchmarks/recipe_frontier.py: every run's checkpoints and blends a point of one LPIPS-against-PSNR table and plot,
 the front starred, each export checked against the goal, a run evaluated without LPIPS named and left out."""
+import ast
 import json
 import subprocess
 import sys
@@ -76,3 +77,13 @@ def test_checkpoints_scored_by_evaluate_are_more_groups(tmp_path):
     assert rows['gan iter_300'].rstrip(' |').endswith('*') and 'gan blind' not in rows and 'gan bicubic' not in rows
     assert rows['bicubic'].split(' | ')[1] == '27.60'  # the runs' reference, not the file's
     assert out.stat().st_size > 10_000
+
+
+def test_every_run_gets_a_style_of_its_own():
+    """Runs past the eighth were dropped from the plot (the colours zipped with the runs): each run now has a
+    (colour, marker) of its own."""
+    code = 'import recipe_frontier as m; print([m.style(i) for i in range(12)])'
+    p = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT / 'benchmarks')
+    assert p.returncode == 0, p.stderr[-2000:]
+    styles = ast.literal_eval(p.stdout)
+    assert len(set(styles)) == 12 and styles[0] == ('tab:blue', 'o') and styles[8] == ('tab:blue', '^')

@@ -9,7 +9,7 @@ Configurations (``--configs``), each built by the pipeline's own functions (``pi
 * ``plain``: the compact CPU recipe with a fitted degradation (``--lq-videos``, the default input), as it was before
   the perceptual recipe: the template's terms, ``FITTED_RECIPE``'s (full-band L1, the teacher's band and energy,
   FFT amplitude) and the consistency loss on real LQ crops; the teacher x4plus runs each step.
-* ``perceptual``: the same plus ``PERCEPTUAL``'s three parts (the projected discriminator with GAN 0.3, the
+* ``perceptual``: the same plus ``PERCEPTUAL``'s three parts (the projected discriminator with GAN 1.0, the
   perceptual loss and LPIPS on VGG16): the one command's default when their weights are cached.
 * ``perceptual_s1``, ``perceptual_s2``, ``perceptual_s4``: ``perceptual`` with its two VGG16 terms on the first 1,
   2 or 4 images of each batch (their entries' ``samples``; 4 is the whole batch).

@@ -13,7 +13,7 @@ from realesrgan_paddle.utils.outputs import OutputClash, check_folder_pair, chec
 
 from .stages import data as D
 from .context import Context, DomainError
-from .choice.dni_sweep import blend_name, describe
+from .choice.dni_sweep import blend_name, chosen_amount, describe, sharp_point
 from .inputs.footage_check import shortfall
 from .inputs.real_lq import check_lq_footage
 from .stage_list import NAMES, STAGES, report_refused
@@ -133,7 +133,7 @@ def summary_line(ctx, seconds):
     scores = ('(a weight off the swept grid: not measured)' if row is None else
               f'PSNR {row["psnr"]:.2f} dB vs base {base["psnr"]:.2f}, detail {row["detail"]:.3f} vs base '
               f'{base["detail"]:.3f}, NIQE {row["niqe"]:.2f} vs base {base["niqe"]:.2f}')
-    ctx.say(export_verdict(res, info['weight']))  # the report's first line, just above the summary
+    ctx.say(export_verdict(res, info['weight'], info.get('sharpen')))  # the report's first line, just above the summary
     return (f'done: exported {what}: {scores}{_real_scores(res)} -> {ctx.out("export") / "inference.pdmodel"}; '
             f'stages {total:.0f} s (this run {seconds:.0f} s); report {ctx.work / "report.html"}')
 
@@ -151,6 +151,9 @@ def _real_scores(res):
     ft, other = res['dni']['finetune'], res['dni'].get('other', 'base')
     who = (f'the {other}' if w == 0.0 else f'its checkpoint {ft}' if name == 'finetuned' else ft if w == 1.0
            else f'the exported blend {w:g}')
+    amount = chosen_amount(res['dni'])
+    if amount and sharp_point(blend_name(w), amount) in r:
+        name, who = sharp_point(blend_name(w), amount), f'{who} with the unsharp mask at {amount:g}'
     psnr = (f'PSNR {r[name]["psnr"]:.2f} vs base {r["base"]["psnr"]:.2f} vs bicubic {r["bicubic"]["psnr"]:.2f}, '
             if real['paired'] else '')
     return (f'; on the real LQ footage ({real["frames"]} frames, {who}): {psnr}'

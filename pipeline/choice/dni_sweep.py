@@ -41,6 +41,7 @@ from pathlib import Path
 from realesrgan_paddle.evaluation import model_cache as MT
 
 from ..inputs.real_lq import score_flicker, score_frames
+from . import sharpen_knob
 from .select import closest_miss, flicker_refusals, gave_up, judge, rank
 from .winner import choose_point, mean_rows, merge_rows
 
@@ -55,8 +56,7 @@ def weights_for(kind, finetune=None):
     """The blend weights swept for a base of network ``kind`` ('compact', 'x4plus'), or for the finetune's own
     network type when ``WEIGHTS_BY_ARCH`` has it (``finetune``: its weights file)."""
     if finetune is not None:
-        from realesrgan_paddle.models import read_checkpoint
-        arch = read_checkpoint(finetune)[1]
+        arch = sharpen_knob.weights_io()[1].read_checkpoint(finetune)[1]
         if arch['type'] in WEIGHTS_BY_ARCH:
             return WEIGHTS_BY_ARCH[arch['type']]
     return WEIGHTS_BY_KIND.get(kind, WEIGHTS)
@@ -258,7 +258,30 @@ def run_sweep(ctx, nets, base_path, ckpt_paths, res, gt, lq, tmp, partner=None, 
         reason += f'; refused for flicker: {"; ".join(refused.values())}'
     out.update(iteration=sel['candidates'][ft], table=table, chosen=w, reason=reason)
     ctx.say(f'evaluate: DNI rule: {reason}')
+    ends = (ckpt_paths[ft], partner or base_path, partner is not None)
+    out['sharpen'] = _sharpen(ctx, nets, w, ends, out, (sel, gt, lq, src, flicker, iqa), match, Path(tmp))
     return out
+
+
+def _sharpen(ctx, nets, w, ends, out, scored, match, tmp):
+    """``pipeline.choice.sharpen_knob`` on the DNI rule's point (weight ``w``; ``ends``: the checkpoint's file, the
+    other end's, whether that is the partner), the frames that decide being the rule's."""
+    ft_path, other_path, partner = ends
+    sel, real = scored[0], scored[3]
+    point = 'base' if w == 0.0 and not partner else blend_name(w)
+
+    def deciding(o):
+        if real and real.get('gt') and o.get('real'):
+            return merge_rows(real['rows'], o['real']['rows']), 'on the real LQ frames'
+        return merge_rows(sel['rows'], o['rows']), 'on the held-out pairs'
+    folder = tmp.parent / 'sharpen.tmp'
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        src = other_path if w == 0.0 else ft_path if w == 1.0 else _blend_file(
+            ft_path, other_path, w, folder / f'{blend_name(w)}.pdparams')
+        return sharpen_knob.run(ctx, nets, src, out, point, scored, deciding, match, folder / 'variants')
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def export_choice(res, ckpt_paths, base_path, flag, dst, partner=None):
@@ -268,30 +291,47 @@ def export_choice(res, ckpt_paths, base_path, flag, dst, partner=None):
     weights 0 and 1 are the other end's and the checkpoint's own files."""
     dni = res['dni']
     w = float(dni['chosen'] if flag is None else flag)
+    amount = chosen_amount(dni) if flag is None else 0.0
     other = dni.get('other', 'base')
     if other == 'partner' and partner is None:
         raise ValueError('the DNI sweep blended with the partner, whose weights file is missing')
-    info = {'name': blend_name(w), 'weight': w, 'finetune': dni['finetune'], 'other': other,
-            'how': 'the DNI rule' if flag is None else '--dni-weight', 'summary': dni['summary'].get(blend_name(w))}
+    name = sharp_point(blend_name(w), amount)
+    info = {'name': name, 'weight': w, 'finetune': dni['finetune'], 'other': other, 'sharpen': amount,
+            'sigma': (dni.get('sharpen') or {}).get('sigma'),
+            'how': 'the DNI rule' if flag is None else '--dni-weight', 'summary': dni['summary'].get(name)}
     end = Path(partner if other == 'partner' else base_path)
-    if w == 0.0:
-        return end, info
-    if w == 1.0:
-        return Path(ckpt_paths[dni['finetune']]), info
-    return _blend_file(ckpt_paths[dni['finetune']], end, w, dst), info
+    dst = Path(dst)
+    src = end if w == 0.0 else Path(ckpt_paths[dni['finetune']]) if w == 1.0 else \
+        _blend_file(ckpt_paths[dni['finetune']], end, w, dst.with_name(dst.stem + '.blend.pdparams') if amount else dst)
+    if not amount:
+        return src, info
+    out = sharpen_knob.write_variant(src, amount, dst)
+    if src.parent == dst.parent and src != dst and src.name.endswith('.blend.pdparams'):
+        src.unlink()
+    return out, info
+
+
+def chosen_amount(dni):
+    """The sharpening amount the rule chose for its point (``pipeline.choice.sharpen_knob``; 0: none)."""
+    return float((dni.get('sharpen') or {}).get('chosen') or 0.0)
+
+
+def sharp_point(name, amount):
+    """``name`` with the sharpening at ``amount`` (``pipeline.choice.sharpen_knob.sharp_name``)."""
+    return sharpen_knob.sharp_name(name, amount)
 
 
 def _blend_file(finetune, other, w, dst):
     """``models.dni.write_dni``: the blend ``w`` x ``finetune`` + (1 - w) x ``other`` written to ``dst``."""
-    from realesrgan_paddle.models.dni import write_dni  # paddle: the pipeline's modules load before it
-    return write_dni(finetune, other, w, dst)
+    return sharpen_knob.weights_io()[0].write_dni(finetune, other, w, dst)
 
 
 def describe(info):
     """What was exported, in words (the summary line and the report); ``info``: ``export_choice``'s."""
-    w, other = info['weight'], info.get('other', 'base')
+    w, other, amount = info['weight'], info.get('other', 'base'), info.get('sharpen')
+    mask = f' with an unsharp mask after it (amount {amount:g}, sigma {info.get("sigma") or 0:g} px)' if amount else ''
     if w == 0.0:
-        return f'the {other} (DNI weight 0, {info["how"]})'
+        return f'the {other}{mask} (DNI weight 0, {info["how"]})'
     if w == 1.0:
-        return f'{info["finetune"]} (DNI weight 1, {info["how"]})'
-    return f'the DNI blend {w:g} x {info["finetune"]} + {1 - w:g} x {other} ({info["how"]})'
+        return f'{info["finetune"]}{mask} (DNI weight 1, {info["how"]})'
+    return f'the DNI blend {w:g} x {info["finetune"]} + {1 - w:g} x {other}{mask} ({info["how"]})'

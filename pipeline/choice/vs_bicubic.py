@@ -1,16 +1,28 @@
 """The exported point's verdicts: where it loses to bicubic on both axes (used by the evaluate stage for
 metrics.json and by the export stage, which refuses such a point without --force-export), and whether it beats every
 compared model and the base on both axes (the report's first line and the one command's last)."""
-from .dni_sweep import blend_name
+from .dni_sweep import blend_name, chosen_amount, sharp_point
 from .select import loses_to_bicubic
 from .winner import confidence, losses_of, merge_rows, point_stats
 
 
-def exported_point(res, weight=None):
+def exported_amount(res, weight=None, sharpen=None):
+    """The exported point's sharpening amount: ``sharpen`` when given (the export stage's), else the rule's for the
+    rule's point (``weight`` None) and 0 for a --dni-weight one."""
+    if sharpen is not None:
+        return float(sharpen)
+    return chosen_amount(res['dni']) if weight is None else 0.0
+
+
+def exported_point(res, weight=None, sharpen=None):
     """``(name, summary)``: the exported point's name (the DNI rule's blend, or ``weight``'s, the finetune or the
-    base) and the held-out pairs' summary holding it (without it when the sweep did not measure that weight)."""
+    base; with its sharpening, ``exported_amount``) and the held-out pairs' summary holding it (without it when the
+    sweep did not measure that point)."""
     w, summ = res['dni']['chosen'] if weight is None else float(weight), res['summary']
+    amount = exported_amount(res, weight, sharpen)
     name = 'finetuned' if w == 1.0 else blend_name(w) if w or res['dni'].get('other') == 'partner' else 'base'
+    if amount:
+        name = sharp_point(blend_name(w), amount)
     row = res['dni']['summary'].get(name)
     return name, dict(summ, **({name: row} if name not in summ and row is not None else {}))
 
@@ -42,9 +54,12 @@ def _deciding_rows(res):
             res['selection']['summary'].get('bicubic'))
 
 
-def _point_in_rows(res, w, rows):
-    """The name the exported weight ``w`` has in the deciding rows."""
+def _point_in_rows(res, w, rows, amount=0.0):
+    """The name the exported weight ``w`` (with the sharpening ``amount``) has in the deciding rows."""
     dni = res['dni']
+    if amount:
+        name = sharp_point(blend_name(w), amount)
+        return name if rows and f'{name}_psnr' in rows[0] else None
     if w == 0.0 and dni.get('other', 'base') == 'base':
         return 'base'
     keys = rows[0].keys() if rows else ()
@@ -53,13 +68,14 @@ def _point_in_rows(res, w, rows):
     return dni['finetune'] if w == 1.0 else None
 
 
-def export_verdict(res, weight=None):
-    """The report's first line: whether the exported point (the rule's, or ``weight``'s) beats every ``--compare``
-    model and the base on both axes (PSNR, LPIPS) on the frames that decide, with the numbers and their noise
-    (``pipeline.choice.winner``), and its PSNR against bicubic's (a verdict, not a filter)."""
+def export_verdict(res, weight=None, sharpen=None):
+    """The report's first line: whether the exported point (the rule's, or ``weight``'s; ``sharpen``: its
+    sharpening, ``exported_amount``) beats every ``--compare`` model and the base on both axes (PSNR, LPIPS) on the
+    frames that decide, with the numbers and their noise (``pipeline.choice.winner``), and its PSNR against bicubic's
+    (a verdict, not a filter)."""
     w = float(res['dni']['chosen'] if weight is None else weight)
     rows, where, bic = _deciding_rows(res)
-    point = _point_in_rows(res, w, rows)
+    point = _point_in_rows(res, w, rows, exported_amount(res, weight, sharpen))
     compared = [m for m in res['models'] if m not in ('bicubic', 'base', 'finetuned')]
     refs = [r for r in [*compared, 'base'] if r != point]
     stats = point_stats(rows, [point], refs) if point else None

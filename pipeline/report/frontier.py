@@ -4,7 +4,7 @@ LPIPS when it is measured); with --lq-videos the same on the held-out real LQ fr
 table of NIQE and detail against bicubic, no plot)."""
 from realesrgan_paddle.utils.plotting import pyplot
 
-from ..choice.dni_sweep import blend_name, describe
+from ..choice.dni_sweep import blend_name, describe, sharp_point
 from ..choice.select import W_DETAIL, W_NIQE
 
 PARTNER_NOTE = (' (the partner: the same recipe without the anchor\'s energy term, trained after the finetune for '
@@ -14,7 +14,7 @@ HEADER = ['point', 'kind', 'iteration / weight', 'PSNR', 'SSIM', 'NIQE', 'detail
           'exported']
 COL = {h: i for i, h in enumerate(HEADER)}
 KINDS = {'reference': ('s', 'tab:gray'), 'base': ('o', 'black'), 'compare': ('D', 'tab:purple'),
-         'checkpoint': ('^', 'tab:blue'), 'blend': ('o', 'tab:orange')}
+         'checkpoint': ('^', 'tab:blue'), 'blend': ('o', 'tab:orange'), 'sharpened': ('v', 'tab:red')}
 
 
 def _row(name, kind, param, s, exported):
@@ -32,6 +32,8 @@ def frontier_rows(res, export_info=None, on='pairs'):
     dni, w = res['dni'], export_info['weight']
     partner = dni.get('other') == 'partner'  # weight 0 is the partner: a blend row of its own
     exported = {0.0: blend_name(0.0) if partner else 'base', 1.0: dni['finetune']}.get(w, blend_name(w))
+    if export_info.get('sharpen'):
+        exported = sharp_point(blend_name(w), export_info['sharpen'])
     sel = res['selection']
     if on == 'real':
         real = res['real']
@@ -45,6 +47,10 @@ def frontier_rows(res, export_info=None, on='pairs'):
     rows += [_row(c, 'checkpoint', it, ckpt[c], exported == c) for c, it in sel['candidates'].items() if c in ckpt]
     rows += [_row(blend_name(x), 'blend', f'{x:g}', blends[blend_name(x)], exported == blend_name(x))
              for x in dni['weights'] if (0.0 <= x if partner else 0.0 < x) and x < 1.0]
+    sh = dni.get('sharpen') or {}
+    names = [(sharp_point(sh['point'], a), a) for a in sh.get('amounts', ())]
+    rows += [_row(n, 'sharpened', f'{sh["point"]} + mask {a:g}', blends[n], exported == n) for n, a in names
+             if n in blends]
     return rows
 
 
@@ -138,6 +144,13 @@ def add_section(d, res, export_info, part):
         + (', else weight 1 (the chosen checkpoint)' if other == 'partner' else ', else weight 0 (the base)')
         + ('; the held-out real LQ frames vote as in the checkpoint choice' if dni.get('real') else '')
         + f'. {LPIPS_NOTE} The rule\'s choice: {dni["reason"]}.')
+    sh = dni.get('sharpen')
+    if sh:
+        d.p(f'Sharpening: the rule\'s point with an unsharp mask after the network (y = x + a (x - Gaussian(x)), sigma '
+            f'{sh["sigma"]:g} px, stored with the exported weights) at a = {", ".join(f"{a:g}" for a in sh["amounts"])}, '
+            f'scored on the same frames and judged by the same rule against the same models'
+            + (f'; refused for flicker: {"; ".join(sh["refused"].values())}' if sh.get('refused') else '')
+            + f'. The rule\'s amount: {sh["chosen"]:g}: {sh["reason"]}.')
     missed = [[n, round(t['score'], 3), '; '.join(t['fails']), '; '.join(t.get('trade_fails') or [])]
               for n, t in (dni.get('table') or {}).items() if not t.get('passes')]
     if missed:

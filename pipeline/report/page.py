@@ -343,10 +343,10 @@ def _export_section(d, ctx, st, res, refused):
     return info
 
 
-def _weight(st):
-    """The exported DNI weight (the export stage's info), None when nothing was exported."""
+def _point(st):
+    """The exported DNI weight and sharpening amount (the export stage's info), None when nothing was exported."""
     info = (st.get('export') or {}).get('info') or {}
-    return info.get('weight')
+    return info.get('weight'), info.get('sharpen')
 
 
 def build(ctx, part, commands, refused=None):
@@ -359,7 +359,7 @@ def build(ctx, part, commands, refused=None):
     plot_curves(exp_dir / FILE_NAME, res['selection'], part / 'curves.png')
     (part / 'sheet.png').write_bytes((ctx.out('evaluate') / 'sheet.png').read_bytes())
     d = Doc()
-    d.p('**Nothing was exported:** ' + refused + '.' if refused else f'**{export_verdict(res, _weight(st))}**')
+    d.p('**Nothing was exported:** ' + refused + '.' if refused else f'**{export_verdict(res, *_point(st))}**')
     d.h(1, 'Domain finetune report')
     d.p('Command: `' + shlex.join(ctx.argv or []) + '`')
     if res.get('real'):

@@ -12,6 +12,7 @@ from . import data as stages_data
 from ..context import DomainError
 from ..choice.dni_sweep import (  # the fidelity knob: blends of the base (or the partner) and the checkpoint
     finetune_of, run_sweep, weights_for)
+from ..choice.sharpen_knob import settings as sharpen_settings
 from ..train.partner import partner_path
 from ..inputs.real_lq import extract_consecutive, score_flicker, score_frames
 from ..choice.select import CRITERION, choose, compare, flicker_refusals, losses
@@ -35,6 +36,7 @@ def settings_evaluate(ctx):
     return {'compare': dict(ctx.s.compare), 'criterion': CRITERION, 'allow_flicker': ctx.s.allow_flicker, 'iqa': iqa,
             'crop_border': 4, 'real_vote': True, 'bicubic_in_selection': True,
             'metrics': 'evaluation.evaluator', 'backend': BACKEND_RULE.get(kind, 'predictor'), 'dni': weights_for(kind),
+            'sharpen': sharpen_settings(),
             'crops': {'size': crops.SIZE, 'whole_max': crops.WHOLE_MAX, 'windows': crops.WINDOWS,
                       'rule': 'most HR detail, then median-detail grid tiles'}}
 

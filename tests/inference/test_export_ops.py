@@ -16,14 +16,15 @@ from tests.graph_contents import KINDS, add_op, legacy_contents, outside, pir_co
 from tests.models.tiny_archs import TINY_ARCHS
 
 ROOT = Path(__file__).resolve().parents[2]
-# beyond each tiny config: the variants whose graphs hold more ops (upsamplers, skips, activations, one channel),
+# beyond each tiny config: the variants whose graphs hold more ops (upsamplers, skips, activations, one channel, the
+# compact net's unsharp mask),
 # the scales the unshuffle changes, and the forms exports keep: 'rev1', the network itself traced (export_rev 1);
 # 'dni', a blend of two weights files
 VARIANTS = {
     'RRDBNet': [dict(scale=4), dict(scale=1)],
     'LowBandRRDBNet': [dict(corr_up=2), 'dni'],
     'SRVGGNetCompact': [dict(skip='bilinear'), dict(upscale=3, act_type='leakyrelu'), dict(num_in_ch=1, num_out_ch=1),
-                        'rev1'],
+                        'rev1', dict(sharpen=0.5)],
     'DAT': [dict(resi_connection='3conv', upsampler='pixelshuffle')],
     'RealCUGAN': [dict(scale=4), dict(se=True)],
     'SwinIR': [dict(upscale=4, upsampler='nearest+conv')],

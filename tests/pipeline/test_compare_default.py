@@ -34,3 +34,10 @@ def test_the_one_command_compares_x4plus_by_default(clips, tiny_base, tmp_path, 
     assert metrics['dni']['reason'].startswith('by both axes: weight ')
     first = (work / 'report.md').read_text().splitlines()[0]
     assert first == f'**{verdict}**'
+    # the sharpening knob ran on the rule's point (a compact base), and the export carries its amount
+    sh = metrics['dni']['sharpen']
+    assert sh['amounts'] and sh['chosen'] in (0.0, *sh['amounts'])
+    assert all(f'{sh["point"]}+usm{a:g}' in metrics['dni']['summary'] for a in sh['amounts'])
+    assert 'Sharpening: the rule\'s point with an unsharp mask' in (work / 'report.md').read_text()
+    from realesrgan_paddle.models import read_checkpoint
+    assert read_checkpoint(work / 'export' / 'model.pdparams')[1].get('sharpen', 0.0) == sh['chosen']

@@ -63,10 +63,10 @@ def test_the_perceptual_recipe_trains_on_the_real_weights(tmp_path, photo_batch,
     opt, notes, template = _recipe(_ctx(tmp_path, base, small), tmp_path / 'part', 40)
     assert Path(template).name == TEMPLATE
     (note,) = [n for n in notes if n.startswith('the perceptual recipe')]
-    assert 'the projected discriminator (EfficientNet-Lite0) with GAN 0.3' in note
+    assert 'the projected discriminator (EfficientNet-Lite0) with GAN 1.0' in note
     tr = opt['train']
     assert opt['model_type'] == 'RealESRGANModel' and opt['network_d']['type'] == 'ProjectedDiscriminator'
-    assert R.loss_entry(tr, 'l_g_gan')['weight'] == pytest.approx(0.3) and R.loss_entry(tr, 'l_g_anchor')
+    assert R.loss_entry(tr, 'l_g_gan')['weight'] == pytest.approx(1.0) and R.loss_entry(tr, 'l_g_anchor')
     assert bool(R.loss_entry(tr, 'l_g_lpips')) == bool(cached.get('lpips'))
     opt['path']['pretrain_network_g'] = str(base)
     (tmp_path / 'options.yml').write_text(R.dump(opt))  # as the finetune stage hands it to train.py
@@ -93,7 +93,7 @@ def test_each_part_when_cached_and_today_s_recipe_without(tmp_path, monkeypatch)
     over, note = R.perceptual_recipe(TEMPLATE, d_only)
     assert over == list(R.PERCEPTUAL[TEMPLATE]['efficientnet-lite0'])
     assert note == ("the perceptual recipe, beside the template's losses: the projected discriminator "
-                    "(EfficientNet-Lite0) with GAN 0.3")
+                    "(EfficientNet-Lite0) with GAN 1.0")
     every = dict(d_only, vgg16='v', lpips='l')
     over, note = R.perceptual_recipe(TEMPLATE, every)
     assert [o.split('=')[0] for o in over][-2:] == ['train.losses.l_g_percep', 'train.losses.l_g_lpips']
@@ -117,7 +117,7 @@ def test_the_recipe_s_weights_are_in_the_finetune_stage_s_key(tmp_path, monkeypa
     monkeypatch.setattr(F, 'official_assets', lambda: every)
     key = F.settings_finetune(ctx)
     assert key['perceptual'] == R.perceptual_recipe(TEMPLATE, every)[0] and key['template'] == TEMPLATE
-    assert any('"weight": 0.3' in o for o in key['perceptual'] if o.startswith('train.losses.l_g_gan='))
+    assert any('"weight": 1.0' in o for o in key['perceptual'] if o.startswith('train.losses.l_g_gan='))
     old = dict(R.PERCEPTUAL[TEMPLATE], **{'lpips': ('train.losses.l_g_lpips={"type": "LPIPSLoss", "weight": 1.0, '
                                                      '"net": "vgg"}',)})
     monkeypatch.setitem(R.PERCEPTUAL, TEMPLATE, old)

@@ -7,6 +7,7 @@ from realesrgan_paddle.pipeline.choice.dni_sweep import blend_name, choose_weigh
 from realesrgan_paddle.pipeline.report.doc import Doc, _cell
 from realesrgan_paddle.pipeline.report.frontier import COL, add_section, frontier_rows
 from realesrgan_paddle.pipeline.choice.select import choose, losses
+from tests.pipeline.lpips_metric import lpips_metric
 
 
 def s(psnr, detail, niqe, lpips=None, ssim=0.7):
@@ -158,25 +159,6 @@ def test_with_a_compared_model_the_widest_margin_over_it_and_the_base():
     assert choose(t, 'base', CAND, match=['absent'])[0] == 'iter_4'  # a model without numbers is no reference
 
 
-def _lpips_metric():
-    """The project's LPIPS (AlexNet) with the zoo's weights when evaluation.iqa finds them, else its own random init:
-    the wiring is what is tested here, not the metric's values."""
-    import paddle
-
-    from realesrgan_paddle.evaluation import iqa
-    from realesrgan_paddle.models.feature_nets.iqa_nets import LPIPS
-    found, _ = iqa.available()
-    if 'lpips' in found:
-        return found['lpips']
-    paddle.seed(0)
-    net = LPIPS('alex')
-    for name, p in net.named_parameters():  # LPIPS's linear layers are non-negative (its training clamps them):
-        if name.startswith('lin'):           # random ones of either sign can sum to a negative distance
-            p.set_value(p.abs())
-    net.eval()
-    return iqa.Metric('lpips', net)
-
-
 def test_the_evaluate_stage_scores_lpips_in_the_choice_and_the_sweep(hr_photos, tmp_path):
     """The selection pass with an LPIPS metric scores bicubic, the base and the checkpoint with it and the LPIPS
     rule decides; the sweep's blends carry LPIPS too; without the metric, no LPIPS and the score decides."""
@@ -193,7 +175,7 @@ def test_the_evaluate_stage_scores_lpips_in_the_choice_and_the_sweep(hr_photos, 
     models, cand = {'base': str(base), 'iter_2': str(ft)}, {'iter_2': 2}
     said = []
     ctx = SimpleNamespace(s=SimpleNamespace(quiet=True, compare={}, allow_flicker=False), say=said.append)
-    iqa = {'lpips': _lpips_metric()}
+    iqa = {'lpips': lpips_metric()}
     nets = MT.Models('compact', tmp_path / 'exports')
     sel = _select(ctx, nets, models, cand, gt, lq, None, None, iqa)
     assert {'bicubic', 'base', 'iter_2'} <= set(sel['summary'])

@@ -8,6 +8,7 @@ import paddle.nn.functional as F
 
 from ... import export_ops as ops
 from ...specs import ArchSpec, Bound, shape_of
+from .sharpen import SIGMA, UnsharpMask
 
 
 class PReLU(nn.Layer):
@@ -29,6 +30,8 @@ class PReLU(nn.Layer):
 ACTIVATIONS = ('prelu', 'relu', 'leakyrelu')
 UPSCALES = (1, 2, 3, 4, 8)  # the scales the rest of the pipeline takes (checkpoint_io.graph_check.SCALES)
 SKIPS = ('nearest', 'bilinear')
+# the fixed unsharp mask on the output (sharpen.py): its amount (0: none) and its Gaussian's sigma in HR pixels
+SHARPEN_BOUNDS = {'sharpen': Bound(0, 2, real=True), 'sharpen_sigma': Bound(0.5, 3, real=True)}
 
 
 def _activation(act_type, num_feat):
@@ -43,16 +46,22 @@ def _activation(act_type, num_feat):
 
 class SRVGGNetCompact(nn.Layer):
     """Conv/activation stack at LR resolution, pixel shuffle, plus the input upsampled as a skip: ``nearest`` (the
-    official networks) or ``bilinear`` (no 4x4 cell edges for the body to cancel; docs/experiments/gan_cpu.md)."""
+    official networks) or ``bilinear`` (no 4x4 cell edges for the body to cancel; docs/experiments/gan_cpu.md).
+    ``sharpen`` > 0: a fixed unsharp mask of that amount (Gaussian ``sharpen_sigma`` HR px) on the output
+    (``sharpen.UnsharpMask``: no weights, nothing in the state dict); 0 adds nothing to forward or the export."""
 
     def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=16, upscale=4, act_type='prelu',
-                 skip='nearest'):
+                 skip='nearest', sharpen=0.0, sharpen_sigma=SIGMA):
         super().__init__()
         if upscale not in UPSCALES:
             raise ValueError(f'SRVGGNetCompact supports upscale {", ".join(map(str, UPSCALES))}, got {upscale}')
         if skip not in SKIPS:
             raise ValueError(f'SRVGGNetCompact skip must be one of {SKIPS}, got {skip!r}')
+        for key, value in (('sharpen', sharpen), ('sharpen_sigma', sharpen_sigma)):
+            for _, problem in SHARPEN_BOUNDS[key].problems(key, value):
+                raise ValueError(f'SRVGGNetCompact {key}: {problem}')
         self.upscale, self.skip = upscale, skip
+        self.usm = UnsharpMask(num_out_ch, sharpen_sigma, sharpen) if sharpen else None
         layers = [nn.Conv2D(num_in_ch, num_feat, 3, 1, 1), _activation(act_type, num_feat)]
         for _ in range(num_conv):
             layers += [nn.Conv2D(num_feat, num_feat, 3, 1, 1), _activation(act_type, num_feat)]
@@ -60,7 +69,8 @@ class SRVGGNetCompact(nn.Layer):
         self.body = nn.Sequential(*layers)
 
     def forward(self, x):
-        return F.pixel_shuffle(self.body(x), self.upscale) + upsample_skip(x, self.upscale, self.skip)
+        out = F.pixel_shuffle(self.body(x), self.upscale) + upsample_skip(x, self.upscale, self.skip)
+        return out if self.usm is None else self.usm(out)
 
 
 def upsample_skip(x, scale, mode):
@@ -96,9 +106,11 @@ def detect_srvgg(state):
 
 
 def bytes_per_pixel(arch):
-    """fp32 working set per LR pixel: a few feature maps at LR plus the HR output and skip."""
+    """fp32 working set per LR pixel: a few feature maps at LR plus the HR output and skip (and, with the unsharp
+    mask, its padded copy, two blurs and the difference at HR)."""
     s, f = SPEC.scale(arch), int(arch.get('num_feat', 64))
-    return 4.0 * (3 * f + 3 * 3 * s * s)
+    usm = 4 * int(arch.get('num_out_ch', 3)) * s * s if arch.get('sharpen') else 0
+    return 4.0 * (3 * f + 3 * 3 * s * s + usm)
 
 
 # ---------------------------------------------------------------- static export
@@ -135,19 +147,20 @@ class ConvertibleSRVGG(nn.Layer):
         out = x
         for layer in self.net.body:
             out = prelu_by_relu(out, layer.weight) if isinstance(layer, PReLU) else layer(out)
-        out = pixel_shuffle_by_reshape(out, self.net.upscale)
-        return out + upsample_skip(x, self.net.upscale, self.net.skip)
+        out = pixel_shuffle_by_reshape(out, self.net.upscale) + upsample_skip(x, self.net.upscale, self.net.skip)
+        return out if self.net.usm is None else self.net.usm(out)
 
 
 # The export is the OpenVINO-convertible form: on OpenVINO it runs fp32 as fast as the original graph on
 # oneDNN, and bf16 about 2x faster on CPUs with native bf16 (benchmarks/infer_speed.py).
 # what its exports hold beyond the plumbing (models/export_ops.py): the skip (nearest, bilinear; for ONNX, a
 # one-channel input's nearest is a plain conv2d_transpose), PReLU as ReLUs, LeakyReLU; and export_rev 1's form (the
-# network itself: prelu, pixel_shuffle), which exports written before revision 2 still hold
+# network itself: prelu, pixel_shuffle), which exports written before revision 2 still hold; the unsharp mask
+# (sharpen > 0): a replicate pad and depthwise convolutions, its kernel a parameter
 EXPORT_OPS = (ops.NEAREST | ops.BILINEAR | ops.RELU | ops.LEAKY_RELU | ops.ExportOps(pir='1.conv2d_transpose')
-              | ops.ExportOps('prelu pixel_shuffle', 'mode upscale_factor'))
+              | ops.ExportOps('prelu pixel_shuffle', 'mode upscale_factor') | ops.PAD | ops.DEPTHWISE_CONV)
 # num_conv 0 is the official network too (conv_first, its activation, the last conv): no body convs
-BOUNDS = {'num_conv': Bound(0, 512)}
+BOUNDS = {'num_conv': Bound(0, 512), **SHARPEN_BOUNDS}
 SPEC = ArchSpec('SRVGGNetCompact', SRVGGNetCompact, detect=detect_srvgg, scale_key='upscale', bounds=BOUNDS,
                 bytes_per_pixel=bytes_per_pixel, undetectable={'act_type': ('relu', 'leakyrelu'), 'skip': SKIPS},
                 export_layer=ConvertibleSRVGG, cpu_engine='openvino', export_ops=EXPORT_OPS)

@@ -1,0 +1,157 @@
+"""pipeline/choice/sharpen_knob.py: the sharpening knob after the DNI rule. On a tiny network and real held-out pairs the
+rule's point is scored with the unsharp mask at every amount, through the same network the export writes; on
+constructed rows the rule on both axes keeps a variant only when it beats the references; a variant that flickers
+is refused; the report's first line, the frontier table and the export name the sharpened point."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from realesrgan_paddle.pipeline.choice import dni_sweep as S
+from realesrgan_paddle.pipeline.choice import sharpen_knob as SH
+from tests.pipeline.lpips_metric import lpips_metric
+from tests.pipeline.winner_rows import rows_of, summ
+
+
+@pytest.fixture(scope='module')
+def pairs(hr_photos, tmp_path_factory):
+    from tests.pairs import centre_crop, write_pairs
+    return write_pairs(tmp_path_factory.mktemp('heldout'), hr_photos[:2], lambda img: centre_crop(img, 128, 128))
+
+
+@pytest.fixture(scope='module')
+def nets(tmp_path_factory):
+    from tests.nets import SRVGG, save_tiny
+    root = tmp_path_factory.mktemp('nets')
+    return save_tiny(root / 'base.pdparams', SRVGG, seed=0), save_tiny(root / 'ft.pdparams', SRVGG, seed=1)
+
+
+def _ctx(said, allow_flicker=False):
+    return SimpleNamespace(s=SimpleNamespace(quiet=True, compare={}, allow_flicker=allow_flicker), say=said.append)
+
+
+def _evaluate(pairs, nets, tmp_path):
+    """The selection pass with an LPIPS metric, then the sweep with its sharpening: ``(res, sweep result, said)``."""
+    from realesrgan_paddle.evaluation import model_cache as MT
+    from realesrgan_paddle.pipeline.stages.judge import _select
+    base, ft = nets
+    gt, lq = pairs
+    said, iqa = [], {'lpips': lpips_metric()}
+    models = MT.Models('compact', tmp_path / 'exports')
+    sel = _select(_ctx(said), models, {'base': str(base), 'iter_2': str(ft)}, {'iter_2': 2}, gt, lq, None, None, iqa)
+    res = {'selection': sel, 'exported': {'name': sel['chosen']}, 'real': None}
+    out = S.run_sweep(_ctx(said), models, str(base), {'iter_2': str(ft)}, res, gt, lq, tmp_path / 'dni.tmp', iqa=iqa)
+    return res, out, said
+
+
+def test_the_rules_point_is_scored_sharpened_through_the_network_the_export_writes(pairs, nets, tmp_path):
+    from realesrgan_paddle.evaluation import model_cache as MT
+    base, ft = nets
+    gt, lq = pairs
+    res, out, said = _evaluate(pairs, nets, tmp_path)
+    sh = out['sharpen']
+    assert sh['amounts'] == list(SH.AMOUNTS) and sh['sigma'] == SH.SIGMA
+    assert sh['chosen'] in (0.0, *SH.AMOUNTS) and sh['reason']
+    point = sh['point']
+    names = [SH.sharp_name(point, a) for a in SH.AMOUNTS]
+    assert all(out['summary'][n]['lpips'] > 0 for n in names)
+    assert all(f'{n}_lpips' in out['rows'][0] for n in names)
+    plain = out['summary'][point]
+    assert all(out['summary'][n]['psnr'] != pytest.approx(plain['psnr'], abs=1e-3) for n in names)
+    assert any('sharpening rule: amount' in line for line in said)
+    assert not (tmp_path / 'sharpen.tmp').exists()  # the variants' files are temporary
+    # the variant at 0.5 is the network export_choice writes for that amount, scored the same
+    dni = dict(out, sharpen=dict(sh, chosen=0.5))
+    src, info = S.export_choice({'dni': dni}, {'iter_2': str(ft)}, str(base), None, tmp_path / 'model.pdparams')
+    assert src == tmp_path / 'model.pdparams' and info['sharpen'] == 0.5 and info['name'] == SH.sharp_name(
+        S.blend_name(out['chosen']), 0.5)
+    assert 'with an unsharp mask after it (amount 0.5, sigma 1.5 px)' in S.describe(info)
+    assert sorted(p.name for p in tmp_path.glob('model*')) == ['model.pdparams']  # no blend left beside it
+    again = MT.summarize(MT.evaluate(MT.Models('compact', tmp_path / 'e2').get({'x': str(src)}, own=['x']), gt, lq,
+                                     iqa={'lpips': lpips_metric()}, progress=False), ['x'])['x']
+    assert again['psnr'] == pytest.approx(out['summary'][SH.sharp_name(point, 0.5)]['psnr'], abs=1e-4)
+    # --dni-weight exports the user's weight as it is
+    src2, info2 = S.export_choice({'dni': dni}, {'iter_2': str(ft)}, str(base), 1.0, tmp_path / 'm2.pdparams')
+    assert info2['sharpen'] == 0.0 and src2 == ft
+
+
+def _metric():
+    return lpips_metric()
+
+
+def test_the_exported_weights_apply_the_mask_after_the_network(nets, tmp_path):
+    import paddle
+    from scipy.ndimage import gaussian_filter
+
+    from realesrgan_paddle.models import load_network, read_checkpoint
+    base, ft = nets
+    dni = {'chosen': 1.0, 'finetune': 'iter_2', 'summary': {}, 'sharpen': {'chosen': 0.75, 'sigma': SH.SIGMA}}
+    src, _ = S.export_choice({'dni': dni}, {'iter_2': str(ft)}, str(base), None, tmp_path / 'model.pdparams')
+    arch = read_checkpoint(src)[1]
+    assert arch['sharpen'] == 0.75 and arch['sharpen_sigma'] == SH.SIGMA
+    x = paddle.to_tensor(np.random.default_rng(0).random((1, 3, 12, 10), dtype=np.float32))
+    with paddle.no_grad():
+        plain = load_network(str(ft))[0](x).numpy()[0]
+        sharp = load_network(str(src))[0](x).numpy()[0]
+    blur = np.stack([gaussian_filter(c, SH.SIGMA, mode='nearest', truncate=3.0) for c in plain])
+    np.testing.assert_allclose(sharp, plain + 0.75 * (plain - blur), atol=1e-4)
+
+
+def _rows(variants, frames=30):
+    """x4plus sharp and low on PSNR, the base soft; the DNI rule's point ``dni_1.00`` between; ``variants``:
+    {amount: (psnr, lpips)} of its sharpened copies."""
+    means = {'base': (29.7, 0.262), 'x4plus': (29.6, 0.206), 'dni_1.00': (30.6, 0.240),
+             **{SH.sharp_name('dni_1.00', a): v for a, v in variants.items()}}
+    return rows_of(means, frames, noise=0.01)
+
+
+def test_a_variant_is_kept_only_when_the_rule_on_both_axes_prefers_it():
+    names = {SH.sharp_name('dni_1.00', a): a for a in SH.AMOUNTS}
+    # 0.5 beats x4plus on both axes; 0.75 has the lowest LPIPS but falls under x4plus's PSNR
+    rows = _rows({0.25: (30.4, 0.222), 0.5: (30.2, 0.204), 0.75: (29.4, 0.195)})
+    amount, why = SH._decide({}, 'dni_1.00', names, (rows, 'on the real LQ frames'), ['x4plus'])
+    assert amount == 0.5 and why.startswith('dni_1.00+usm0.5 beats x4plus and base on both axes')
+    # no variant does, and none comes nearer than the point (a mask that costs PSNR and LPIPS): the point is kept
+    rows = _rows({0.25: (30.3, 0.245), 0.5: (30.0, 0.250), 0.75: (29.7, 0.260)})
+    amount, why = SH._decide({}, 'dni_1.00', names, (rows, 'on the real LQ frames'), ['x4plus'])
+    assert amount == 0.0 and 'no point beats x4plus and base' in why
+
+
+def test_a_variant_that_flickers_more_than_the_base_allows_is_refused():
+    said = []
+    names = [SH.sharp_name('dni_1.00', a) for a in SH.AMOUNTS]
+    out = {'flicker': {names[0]: {'static': 1.5, 'warp': 1.1}, names[2]: {'static': 4.0, 'warp': 2.5}}}
+    flicker = {'ratios': {'base': {'static': 1.6, 'warp': 1.08}}}
+    refused = SH._refused(_ctx(said), out, flicker, names)
+    assert list(refused) == [names[2]] and 'flickers' in said[0] and 'refused' in said[0]
+    assert SH._refused(_ctx([], allow_flicker=True), out, flicker, names) == {}
+    assert SH._refused(_ctx([]), out, None, names) == {}
+
+
+def test_the_first_line_and_the_frontier_name_the_sharpened_export():
+    from realesrgan_paddle.pipeline.choice.vs_bicubic import export_verdict, exported_point
+    from realesrgan_paddle.pipeline.report.frontier import COL, frontier_rows
+    v = SH.sharp_name('dni_1.00', 0.5)
+    rows = _rows({0.25: (30.4, 0.222), 0.5: (30.2, 0.204), 0.75: (29.4, 0.195)}, frames=20)
+    names = ['bicubic', 'base', 'x4plus', 'iter_2']
+    rows = [dict(r, bicubic_psnr=29.0, bicubic_lpips=0.36, iter_2_psnr=r['dni_1.00_psnr'],
+                 iter_2_lpips=r['dni_1.00_lpips']) for r in rows]
+    stage = [{k: x for k, x in r.items() if k == 'image' or k.rsplit('_', 1)[0] in names} for r in rows]
+    blends = [{k: x for k, x in r.items() if k == 'image' or k.startswith('dni_')} for r in rows]
+    sweep_names = ['dni_1.00', *(SH.sharp_name('dni_1.00', a) for a in SH.AMOUNTS)]
+    res = {'models': {'bicubic': 'bicubic', 'base': 'b', 'finetuned': 'f', 'x4plus': 'x'},
+           'summary': summ(stage, names), 'selection': {'rows': [], 'summary': summ(stage, names),
+                                                        'candidates': {'iter_2': 2}},
+           'real': {'paired': True, 'frames': 20, 'rows': stage, 'summary': summ(stage, names)},
+           'dni': {'chosen': 1.0, 'finetune': 'iter_2', 'weights': [0.0, 1.0], 'summary': summ(blends, sweep_names),
+                   'rows': [], 'real': {'rows': blends, 'summary': summ(blends, sweep_names)},
+                   'sharpen': {'chosen': 0.5, 'amounts': list(SH.AMOUNTS), 'sigma': SH.SIGMA, 'point': 'dni_1.00'}}}
+    line = export_verdict(res, 1.0, 0.5)
+    assert line.startswith('The export beats x4plus and base on both axes on the 20 held-out real LQ frames: '
+                           'PSNR 30.20 dB') and 'LPIPS 0.2040' in line
+    assert 'LPIPS 0.2400' in export_verdict(res, 1.0, 0.0)  # the point itself, unsharpened
+    assert exported_point(res)[0] == v and exported_point(res, 1.0)[0] == 'finetuned'
+    table = frontier_rows(res, {'weight': 1.0, 'sharpen': 0.5})
+    sharp = [r for r in table if r[COL['kind']] == 'sharpened']
+    assert [r[COL['point']] for r in sharp] == [SH.sharp_name('dni_1.00', a) for a in SH.AMOUNTS]
+    assert [r[COL['point']] for r in table if r[COL['exported']]] == [v]

@@ -2,7 +2,7 @@
 
 ``G_sigma`` is a normalised Gaussian of ``2 * ceil(3 * sigma) + 1`` taps applied along W then H (separable), its
 borders replicated (the edge pixel repeated: ``scipy.ndimage.gaussian_filter(mode='nearest', truncate=3)``). It is
-the mask the one-command finetune chooses for a compact export (``pipeline.choice.sharpen``): SRVGGNetCompact takes
+the mask the one-command finetune chooses for a compact export (``pipeline.choice.sharpen_knob``): SRVGGNetCompact takes
 its amount and sigma as arch keys (``sharpen``, ``sharpen_sigma``), so the dynamic graph, ``tools/infer.py`` and
 the static export apply it with no code of their own. Nothing is clamped here: the caller clamps.
 

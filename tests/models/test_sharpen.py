@@ -133,6 +133,15 @@ def test_amount_zero_adds_nothing(crop, tmp_path):
     assert graphs[0] == graphs[1] and 'pad3d' not in graphs[0][0]
 
 
+def test_the_networks_default_sigma_is_the_masks():
+    """SRVGGNetCompact writes its default sigma out (its module loads the mask's only for a sharpened network)."""
+    import inspect
+
+    from realesrgan_paddle.models.archs.compact import sharpen as mask
+    from realesrgan_paddle.models.archs.compact.srvgg import SRVGGNetCompact
+    assert inspect.signature(SRVGGNetCompact).parameters['sharpen_sigma'].default == mask.SIGMA
+
+
 @pytest.mark.slow(seconds=8)
 def test_export_runs_the_mask_on_onednn_and_openvino(crop, tmp_path):
     """The export (``tools/export_model.py``'s, checked as every entry point opens it) holds the mask, its kernel

@@ -8,7 +8,6 @@ import paddle.nn.functional as F
 
 from ... import export_ops as ops
 from ...specs import ArchSpec, Bound, shape_of
-from .sharpen import SIGMA, UnsharpMask
 
 
 class PReLU(nn.Layer):
@@ -51,7 +50,7 @@ class SRVGGNetCompact(nn.Layer):
     (``sharpen.UnsharpMask``: no weights, nothing in the state dict); 0 adds nothing to forward or the export."""
 
     def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=16, upscale=4, act_type='prelu',
-                 skip='nearest', sharpen=0.0, sharpen_sigma=SIGMA):
+                 skip='nearest', sharpen=0.0, sharpen_sigma=1.5):
         super().__init__()
         if upscale not in UPSCALES:
             raise ValueError(f'SRVGGNetCompact supports upscale {", ".join(map(str, UPSCALES))}, got {upscale}')
@@ -61,7 +60,7 @@ class SRVGGNetCompact(nn.Layer):
             for _, problem in SHARPEN_BOUNDS[key].problems(key, value):
                 raise ValueError(f'SRVGGNetCompact {key}: {problem}')
         self.upscale, self.skip = upscale, skip
-        self.usm = UnsharpMask(num_out_ch, sharpen_sigma, sharpen) if sharpen else None
+        self.usm = _unsharp_mask(num_out_ch, sharpen_sigma, sharpen) if sharpen else None
         layers = [nn.Conv2D(num_in_ch, num_feat, 3, 1, 1), _activation(act_type, num_feat)]
         for _ in range(num_conv):
             layers += [nn.Conv2D(num_feat, num_feat, 3, 1, 1), _activation(act_type, num_feat)]
@@ -71,6 +70,13 @@ class SRVGGNetCompact(nn.Layer):
     def forward(self, x):
         out = F.pixel_shuffle(self.body(x), self.upscale) + upsample_skip(x, self.upscale, self.skip)
         return out if self.usm is None else self.usm(out)
+
+
+def _unsharp_mask(channels, sigma, amount):
+    """``sharpen.UnsharpMask``, its module loaded only by a network that has the mask (an image run of a plain
+    compact network loads no more than before)."""
+    from .sharpen import UnsharpMask
+    return UnsharpMask(channels, sigma, amount)
 
 
 def upsample_skip(x, scale, mode):

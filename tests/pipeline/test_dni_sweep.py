@@ -8,17 +8,13 @@ from realesrgan_paddle.pipeline.choice import dni_sweep as S
 from realesrgan_paddle.pipeline.choice.select import DETAIL_TOL, compare
 
 @pytest.fixture(scope='module')
-def pairs(hr_photos, tmp_path_factory):
-    """Two held-out pairs cut from real photos: GT 128x128, LQ 32x32 (area)."""
-    from tests.pairs import centre_crop, write_pairs
-    return write_pairs(tmp_path_factory.mktemp('heldout'), hr_photos[:2], lambda img: centre_crop(img, 128, 128))
+def pairs(small_pairs):
+    return small_pairs
 
 
 @pytest.fixture(scope='module')
-def nets(tmp_path_factory):
-    from tests.nets import SRVGG, save_tiny
-    root = tmp_path_factory.mktemp('nets')
-    return save_tiny(root / 'base.pdparams', SRVGG, seed=0), save_tiny(root / 'ft.pdparams', SRVGG, seed=1)
+def nets(two_nets):
+    return two_nets
 
 
 def _upscale(path, img):

@@ -13,19 +13,6 @@ from tests.pipeline.lpips_metric import lpips_metric
 from tests.pipeline.winner_rows import rows_of, summ
 
 
-@pytest.fixture(scope='module')
-def pairs(hr_photos, tmp_path_factory):
-    from tests.pairs import centre_crop, write_pairs
-    return write_pairs(tmp_path_factory.mktemp('heldout'), hr_photos[:2], lambda img: centre_crop(img, 128, 128))
-
-
-@pytest.fixture(scope='module')
-def nets(tmp_path_factory):
-    from tests.nets import SRVGG, save_tiny
-    root = tmp_path_factory.mktemp('nets')
-    return save_tiny(root / 'base.pdparams', SRVGG, seed=0), save_tiny(root / 'ft.pdparams', SRVGG, seed=1)
-
-
 def _ctx(said, allow_flicker=False):
     return SimpleNamespace(s=SimpleNamespace(quiet=True, compare={}, allow_flicker=allow_flicker), say=said.append)
 
@@ -44,7 +31,8 @@ def _evaluate(pairs, nets, tmp_path):
     return res, out, said
 
 
-def test_the_rules_point_is_scored_sharpened_through_the_network_the_export_writes(pairs, nets, tmp_path):
+def test_the_rules_point_is_scored_sharpened_through_the_network_the_export_writes(small_pairs, two_nets, tmp_path):
+    pairs, nets = small_pairs, two_nets
     from realesrgan_paddle.evaluation import model_cache as MT
     base, ft = nets
     gt, lq = pairs
@@ -79,7 +67,8 @@ def _metric():
     return lpips_metric()
 
 
-def test_the_exported_weights_apply_the_mask_after_the_network(nets, tmp_path):
+def test_the_exported_weights_apply_the_mask_after_the_network(two_nets, tmp_path):
+    nets = two_nets
     import paddle
     from scipy.ndimage import gaussian_filter
 

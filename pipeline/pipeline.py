@@ -13,7 +13,8 @@ from realesrgan_paddle.utils.outputs import OutputClash, check_folder_pair, chec
 
 from .stages import data as D
 from .context import Context, DomainError
-from .choice.dni_sweep import blend_name, chosen_amount, describe, sharp_point
+from .choice.dni_sweep import blend_name, describe
+from .choice.sharpen_knob import chosen_amount, sharp_name
 from .inputs.footage_check import shortfall
 from .inputs.real_lq import check_lq_footage
 from .stage_list import NAMES, STAGES, report_refused
@@ -152,8 +153,8 @@ def _real_scores(res):
     who = (f'the {other}' if w == 0.0 else f'its checkpoint {ft}' if name == 'finetuned' else ft if w == 1.0
            else f'the exported blend {w:g}')
     amount = chosen_amount(res['dni'])
-    if amount and sharp_point(blend_name(w), amount) in r:
-        name, who = sharp_point(blend_name(w), amount), f'{who} with the unsharp mask at {amount:g}'
+    if amount and sharp_name(blend_name(w), amount) in r:
+        name, who = sharp_name(blend_name(w), amount), f'{who} with the unsharp mask at {amount:g}'
     psnr = (f'PSNR {r[name]["psnr"]:.2f} vs base {r["base"]["psnr"]:.2f} vs bicubic {r["bicubic"]["psnr"]:.2f}, '
             if real['paired'] else '')
     return (f'; on the real LQ footage ({real["frames"]} frames, {who}): {psnr}'

@@ -56,7 +56,7 @@ def weights_for(kind, finetune=None):
     """The blend weights swept for a base of network ``kind`` ('compact', 'x4plus'), or for the finetune's own
     network type when ``WEIGHTS_BY_ARCH`` has it (``finetune``: its weights file)."""
     if finetune is not None:
-        arch = sharpen_knob.weights_io()[1].read_checkpoint(finetune)[1]
+        arch = sharpen_knob.weights_io().read_checkpoint(finetune)[1]
         if arch['type'] in WEIGHTS_BY_ARCH:
             return WEIGHTS_BY_ARCH[arch['type']]
     return WEIGHTS_BY_KIND.get(kind, WEIGHTS)
@@ -291,39 +291,30 @@ def export_choice(res, ckpt_paths, base_path, flag, dst, partner=None):
     weights 0 and 1 are the other end's and the checkpoint's own files."""
     dni = res['dni']
     w = float(dni['chosen'] if flag is None else flag)
-    amount = chosen_amount(dni) if flag is None else 0.0
+    amount = sharpen_knob.chosen_amount(dni) if flag is None else 0.0
     other = dni.get('other', 'base')
     if other == 'partner' and partner is None:
         raise ValueError('the DNI sweep blended with the partner, whose weights file is missing')
-    name = sharp_point(blend_name(w), amount)
+    name = sharpen_knob.sharp_name(blend_name(w), amount)
     info = {'name': name, 'weight': w, 'finetune': dni['finetune'], 'other': other, 'sharpen': amount,
             'sigma': (dni.get('sharpen') or {}).get('sigma'),
             'how': 'the DNI rule' if flag is None else '--dni-weight', 'summary': dni['summary'].get(name)}
     end = Path(partner if other == 'partner' else base_path)
     dst = Path(dst)
+    blend = dst.with_name(dst.stem + '.blend.pdparams') if amount else dst  # the mask's input, removed after
     src = end if w == 0.0 else Path(ckpt_paths[dni['finetune']]) if w == 1.0 else \
-        _blend_file(ckpt_paths[dni['finetune']], end, w, dst.with_name(dst.stem + '.blend.pdparams') if amount else dst)
+        _blend_file(ckpt_paths[dni['finetune']], end, w, blend)
     if not amount:
         return src, info
     out = sharpen_knob.write_variant(src, amount, dst)
-    if src.parent == dst.parent and src != dst and src.name.endswith('.blend.pdparams'):
+    if src == blend:
         src.unlink()
     return out, info
 
 
-def chosen_amount(dni):
-    """The sharpening amount the rule chose for its point (``pipeline.choice.sharpen_knob``; 0: none)."""
-    return float((dni.get('sharpen') or {}).get('chosen') or 0.0)
-
-
-def sharp_point(name, amount):
-    """``name`` with the sharpening at ``amount`` (``pipeline.choice.sharpen_knob.sharp_name``)."""
-    return sharpen_knob.sharp_name(name, amount)
-
-
 def _blend_file(finetune, other, w, dst):
     """``models.dni.write_dni``: the blend ``w`` x ``finetune`` + (1 - w) x ``other`` written to ``dst``."""
-    return sharpen_knob.weights_io()[0].write_dni(finetune, other, w, dst)
+    return sharpen_knob.weights_io().write_dni(finetune, other, w, dst)
 
 
 def describe(info):

@@ -16,6 +16,7 @@ SRVGGNetCompact), and not with --dni-weight (the user's weight is exported as it
 """
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 from realesrgan_paddle.evaluation import model_cache as MT
 
@@ -37,26 +38,33 @@ def settings():
     return {'amounts': list(AMOUNTS), 'sigma': SIGMA}
 
 
+def chosen_amount(dni):
+    """The amount the rule chose for its point, from the sweep's result ``dni`` (0: none, or a run without the knob)."""
+    return float((dni.get('sharpen') or {}).get('chosen') or 0.0)
+
+
 def weights_io():
-    """``(models.dni, models.archs.compact.sharpen)``, at first use: they load paddle, and the pipeline's modules load
-    before it (the latter's ``read_checkpoint``, ``supports_sharpening``, ``write_sharpened``; the former's
-    ``write_dni``)."""
-    import realesrgan_paddle.models.archs.compact.sharpen as mask, realesrgan_paddle.models.dni as dni  # noqa: E401
-    return dni, mask
+    """The weights-file functions the choice uses, at first use: their modules load paddle, and the pipeline's modules
+    load before it. ``read_checkpoint`` (``models.loading``), ``write_dni`` (``models.dni``), ``supports_sharpening``
+    and ``write_sharpened`` (``models.archs.compact.sharpen``)."""
+    import realesrgan_paddle.models.archs.compact.sharpen as mask, realesrgan_paddle.models.dni as dni, \
+        realesrgan_paddle.models.loading as loading  # noqa: E401
+    return SimpleNamespace(read_checkpoint=loading.read_checkpoint, write_dni=dni.write_dni,
+                           supports_sharpening=mask.supports_sharpening, write_sharpened=mask.write_sharpened)
 
 
 def takes_mask(weights_file):
     """Whether the network of ``weights_file`` takes the mask (SRVGGNetCompact)."""
-    mask = weights_io()[1]
-    return mask.supports_sharpening(mask.read_checkpoint(weights_file)[1])
+    io = weights_io()
+    return io.supports_sharpening(io.read_checkpoint(weights_file)[1])
 
 
 def write_variant(point_file, amount, dst):
     """``point_file``'s weights with the mask at ``amount`` written to ``dst`` (``Path``)."""
-    return weights_io()[1].write_sharpened(point_file, amount, dst, sigma=SIGMA)
+    return weights_io().write_sharpened(point_file, amount, dst, sigma=SIGMA)
 
 
-def _score(nets, files, sel, out, gt, lq, real, flicker_dir, iqa, progress):
+def _score(nets, files, out, gt, lq, real, flicker_dir, iqa, progress):
     """Every variant of ``files`` ({name: weights file}) on the held-out pairs, the real LQ frames and the flicker
     frames, merged into the sweep's ``out`` (its summaries, rows and flicker ratios)."""
     got = nets.get(files, own=list(files))
@@ -99,7 +107,7 @@ def run(ctx, nets, point_file, out, point, scored, deciding, match, tmp):
     ``point``: the point's name in the deciding rows; ``scored``: ``(sel, gt, lq, real, flicker, iqa)`` as the
     sweep had them; ``deciding``: a function of ``out`` giving ``(rows, where)``, the frames that decide;
     ``match``: the --compare models the rule aims at; ``tmp``: a folder for the variants' files, removed after."""
-    sel, gt, lq, real, flicker, iqa = scored
+    _, gt, lq, real, flicker, iqa = scored
     if 'lpips' not in (iqa or {}) or not takes_mask(point_file):
         return None
     tmp = Path(tmp)
@@ -110,7 +118,7 @@ def run(ctx, nets, point_file, out, point, scored, deciding, match, tmp):
     try:
         tmp.mkdir(parents=True, exist_ok=True)
         files = {n: str(write_variant(point_file, a, tmp / f'usm{a:g}.pdparams')) for n, a in names.items()}
-        _score(nets, files, sel, out, gt, lq, real, (flicker or {}).get('dir'), iqa, not ctx.s.quiet)
+        _score(nets, files, out, gt, lq, real, (flicker or {}).get('dir'), iqa, not ctx.s.quiet)
     finally:
         nets.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)

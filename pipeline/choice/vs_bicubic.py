@@ -1,7 +1,8 @@
 """The exported point's verdicts: where it loses to bicubic on both axes (used by the evaluate stage for
 metrics.json and by the export stage, which refuses such a point without --force-export), and whether it beats every
 compared model and the base on both axes (the report's first line and the one command's last)."""
-from .dni_sweep import blend_name, chosen_amount, sharp_point
+from .dni_sweep import blend_name
+from .sharpen_knob import chosen_amount, sharp_name
 from .select import loses_to_bicubic
 from .winner import confidence, losses_of, merge_rows, point_stats
 
@@ -22,7 +23,7 @@ def exported_point(res, weight=None, sharpen=None):
     amount = exported_amount(res, weight, sharpen)
     name = 'finetuned' if w == 1.0 else blend_name(w) if w or res['dni'].get('other') == 'partner' else 'base'
     if amount:
-        name = sharp_point(blend_name(w), amount)
+        name = sharp_name(blend_name(w), amount)
     row = res['dni']['summary'].get(name)
     return name, dict(summ, **({name: row} if name not in summ and row is not None else {}))
 
@@ -58,7 +59,7 @@ def _point_in_rows(res, w, rows, amount=0.0):
     """The name the exported weight ``w`` (with the sharpening ``amount``) has in the deciding rows."""
     dni = res['dni']
     if amount:
-        name = sharp_point(blend_name(w), amount)
+        name = sharp_name(blend_name(w), amount)
         return name if rows and f'{name}_psnr' in rows[0] else None
     if w == 0.0 and dni.get('other', 'base') == 'base':
         return 'base'

@@ -4,7 +4,8 @@ LPIPS when it is measured); with --lq-videos the same on the held-out real LQ fr
 table of NIQE and detail against bicubic, no plot)."""
 from realesrgan_paddle.utils.plotting import pyplot
 
-from ..choice.dni_sweep import blend_name, describe, sharp_point
+from ..choice.dni_sweep import blend_name, describe
+from ..choice.sharpen_knob import sharp_name
 from ..choice.select import W_DETAIL, W_NIQE
 
 PARTNER_NOTE = (' (the partner: the same recipe without the anchor\'s energy term, trained after the finetune for '
@@ -33,7 +34,7 @@ def frontier_rows(res, export_info=None, on='pairs'):
     partner = dni.get('other') == 'partner'  # weight 0 is the partner: a blend row of its own
     exported = {0.0: blend_name(0.0) if partner else 'base', 1.0: dni['finetune']}.get(w, blend_name(w))
     if export_info.get('sharpen'):
-        exported = sharp_point(blend_name(w), export_info['sharpen'])
+        exported = sharp_name(blend_name(w), export_info['sharpen'])
     sel = res['selection']
     if on == 'real':
         real = res['real']
@@ -48,7 +49,7 @@ def frontier_rows(res, export_info=None, on='pairs'):
     rows += [_row(blend_name(x), 'blend', f'{x:g}', blends[blend_name(x)], exported == blend_name(x))
              for x in dni['weights'] if (0.0 <= x if partner else 0.0 < x) and x < 1.0]
     sh = dni.get('sharpen') or {}
-    names = [(sharp_point(sh['point'], a), a) for a in sh.get('amounts', ())]
+    names = [(sharp_name(sh['point'], a), a) for a in sh.get('amounts', ())]
     rows += [_row(n, 'sharpened', f'{sh["point"]} + mask {a:g}', blends[n], exported == n) for n, a in names
              if n in blends]
     return rows

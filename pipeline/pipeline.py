@@ -14,7 +14,7 @@ from realesrgan_paddle.utils.outputs import OutputClash, check_folder_pair, chec
 from .stages import data as D
 from .context import Context, DomainError
 from .choice.dni_sweep import blend_name, describe
-from .choice.sharpen_knob import chosen_amount, sharp_name
+from .choice.sharpen_knob import chosen_amount, chosen_name, chosen_sigma
 from .inputs.footage_check import shortfall
 from .inputs.real_lq import check_lq_footage
 from .stage_list import NAMES, STAGES, report_refused
@@ -153,8 +153,9 @@ def _real_scores(res):
     who = (f'the {other}' if w == 0.0 else f'its checkpoint {ft}' if name == 'finetuned' else ft if w == 1.0
            else f'the exported blend {w:g}')
     amount = chosen_amount(res['dni'])
-    if amount and sharp_name(blend_name(w), amount) in r:
-        name, who = sharp_name(blend_name(w), amount), f'{who} with the unsharp mask at {amount:g}'
+    sharp = chosen_name(blend_name(w), res['dni'], amount)
+    if amount and sharp in r:
+        name, who = sharp, f'{who} with the unsharp mask at {amount:g} (sigma {chosen_sigma(res["dni"]):g} px)'
     psnr = (f'PSNR {r[name]["psnr"]:.2f} vs base {r["base"]["psnr"]:.2f} vs bicubic {r["bicubic"]["psnr"]:.2f}, '
             if real['paired'] else '')
     return (f'; on the real LQ footage ({real["frames"]} frames, {who}): {psnr}'

@@ -125,10 +125,10 @@ def refuse_flicker(ctx, out, flicker, partner):
     has; weight 0 the base (never refused) or the partner, measured like the blends."""
     if not flicker or not flicker.get('ratios'):
         return {}
-    ratios = dict(out.get('flicker') or {}, base=flicker['ratios'].get('base'))
+    ratios = dict(flicker['ratios'], **(out.get('flicker') or {}))  # the base, the --compare models, the blends
     ratios[blend_name(1.0)] = flicker['ratios'].get(out['finetune'])
     names = [blend_name(w) for w in out['weights'] if w > 0 or partner]
-    refused = flicker_refusals(ratios, 'base', names)
+    refused = flicker_refusals(ratios, 'base', names, refs=list(ctx.s.compare))
     for why in refused.values():
         ctx.say(f'evaluate: DNI blend {"allowed (--allow-flicker)" if ctx.s.allow_flicker else "refused"}: {why}')
     return {} if ctx.s.allow_flicker else refused
@@ -295,9 +295,10 @@ def export_choice(res, ckpt_paths, base_path, flag, dst, partner=None):
     other = dni.get('other', 'base')
     if other == 'partner' and partner is None:
         raise ValueError('the DNI sweep blended with the partner, whose weights file is missing')
-    name = sharpen_knob.sharp_name(blend_name(w), amount)
+    sigma = sharpen_knob.chosen_sigma(dni)
+    name = sharpen_knob.sharp_name(blend_name(w), amount, sigma)
     info = {'name': name, 'weight': w, 'finetune': dni['finetune'], 'other': other, 'sharpen': amount,
-            'sigma': (dni.get('sharpen') or {}).get('sigma'),
+            'sigma': sigma if amount else None,
             'how': 'the DNI rule' if flag is None else '--dni-weight', 'summary': dni['summary'].get(name)}
     end = Path(partner if other == 'partner' else base_path)
     dst = Path(dst)
@@ -306,7 +307,7 @@ def export_choice(res, ckpt_paths, base_path, flag, dst, partner=None):
         _blend_file(ckpt_paths[dni['finetune']], end, w, blend)
     if not amount:
         return src, info
-    out = sharpen_knob.write_variant(src, amount, dst)
+    out = sharpen_knob.write_variant(src, amount, dst, sigma)
     if src == blend:
         src.unlink()
     return out, info

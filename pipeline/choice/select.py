@@ -321,7 +321,9 @@ def losses(summary, name, others, where='on the held-out pairs', axes=None):
     return lines
 
 
-FLICKER_TOL = 0.3  # a candidate may flicker at most 30 % more than the base (--allow-flicker lifts it)
+FLICKER_TOL = 0.3  # a candidate may flicker at most 30 % more than the base (--allow-flicker lifts it) ...
+# ... or, when the --compare models' flicker is measured, as much as the steadiest of them: steadier than the generic
+# model the user would otherwise run is no loss on the third axis
 
 
 def flicker_worst(ratios):
@@ -331,18 +333,31 @@ def flicker_worst(ratios):
     return max(vals) if vals else float('nan')
 
 
-def flicker_refusals(flicker, base, names, tol=FLICKER_TOL):
-    """``{name: reason}`` of the ``names`` whose flicker (``flicker_worst`` of ``flicker[name]``; ``flicker``:
-    {name: ratios}) is above ``(1 + tol)`` x the base's. Names or a base without a measure are not refused."""
+def flicker_cap(flicker, base, refs=(), tol=FLICKER_TOL):
+    """``(cap, phrase)``: the flicker a candidate may have, ``(1 + tol)`` x the base's or the steadiest measured model
+    of ``refs`` (the --compare models) when that is higher; ``(nan, '')`` without the base's measure."""
     b = flicker_worst((flicker or {}).get(base))
     if not measured(b):
+        return float('nan'), ''
+    cap, why = (1.0 + tol) * b, f'more than {1 + tol:.1f}x the base\'s {b:.2f}x'
+    steady = sorted((flicker_worst(flicker.get(r)), r) for r in refs if measured(flicker_worst(flicker.get(r))))
+    if steady and steady[0][0] > cap:
+        cap, why = steady[0][0], f'{why} and more than {steady[0][1]}\'s {steady[0][0]:.2f}x'
+    return cap, why
+
+
+def flicker_refusals(flicker, base, names, tol=FLICKER_TOL, refs=()):
+    """``{name: reason}`` of the ``names`` whose flicker (``flicker_worst`` of ``flicker[name]``; ``flicker``:
+    {name: ratios}) is above ``flicker_cap``: ``(1 + tol)`` x the base's, or the steadiest of the measured ``refs``
+    (the --compare models) when they flicker more. Names or a base without a measure are not refused."""
+    cap, why = flicker_cap(flicker, base, refs, tol)
+    if not measured(cap):
         return {}
     out = {}
     for n in names:
         c = flicker_worst(flicker.get(n))
-        if measured(c) and c > (1.0 + tol) * b:
-            out[n] = (f'{n} flickers {c:.2f}x against the base\'s {b:.2f}x (more than {1 + tol:.1f}x the base\'s; '
-                      f'--allow-flicker lets it through)')
+        if measured(c) and c > cap:
+            out[n] = f'{n} flickers {c:.2f}x ({why}; --allow-flicker lets it through)'
     return out
 
 

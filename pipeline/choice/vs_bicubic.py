@@ -2,7 +2,7 @@
 metrics.json and by the export stage, which refuses such a point without --force-export), and whether it beats every
 compared model and the base on both axes (the report's first line and the one command's last)."""
 from .dni_sweep import blend_name
-from .sharpen_knob import chosen_amount, sharp_name
+from .sharpen_knob import chosen_amount, chosen_name
 from .select import loses_to_bicubic
 from .winner import confidence, losses_of, merge_rows, point_stats
 
@@ -23,7 +23,7 @@ def exported_point(res, weight=None, sharpen=None):
     amount = exported_amount(res, weight, sharpen)
     name = 'finetuned' if w == 1.0 else blend_name(w) if w or res['dni'].get('other') == 'partner' else 'base'
     if amount:
-        name = sharp_name(blend_name(w), amount)
+        name = chosen_name(blend_name(w), res['dni'], amount)
     row = res['dni']['summary'].get(name)
     return name, dict(summ, **({name: row} if name not in summ and row is not None else {}))
 
@@ -59,7 +59,7 @@ def _point_in_rows(res, w, rows, amount=0.0):
     """The name the exported weight ``w`` (with the sharpening ``amount``) has in the deciding rows."""
     dni = res['dni']
     if amount:
-        name = sharp_name(blend_name(w), amount)
+        name = chosen_name(blend_name(w), dni, amount)
         return name if rows and f'{name}_psnr' in rows[0] else None
     if w == 0.0 and dni.get('other', 'base') == 'base':
         return 'base'
@@ -93,11 +93,25 @@ def export_verdict(res, weight=None, sharpen=None):
         bicubic = f' Its PSNR is {side} bicubic\'s {bic["psnr"]:.2f} dB.'
     nums = (f'PSNR {st["psnr"]:.2f} dB (' + ', '.join(f'{r} {v["psnr"]:.2f}' for r, v in st['refs'].items())
             + f'), LPIPS {st["lpips"]:.4f} (' + ', '.join(f'{r} {v["lpips"]:.4f}' for r, v in st['refs'].items()) + ')')
+    steady = flicker_phrase(res, point, st['refs'])
     if st['beats']:
         return (f'The export beats {" and ".join(st["refs"])} on both axes on {where}{none}: {nums}; '
-                f'{confidence(st)}.{bicubic}')
+                f'{confidence(st)}.{bicubic}{steady}')
     return (f'The export does not beat {" and ".join(st["refs"])} on both axes on {where}{none}: it loses to '
-            + '; '.join(losses_of(st)) + f'.{bicubic}')
+            + '; '.join(losses_of(st)) + f'.{bicubic}{steady}')
+
+
+def flicker_phrase(res, point, refs):
+    """`` Flicker ...``: the third axis of the first line, the exported point's flicker (static / warp, against
+    bicubic) beside its references' (``refs``), when the run measured it (``--lq-videos``); else ''."""
+    ratios = dict(((res['selection'].get('flicker') or {}).get('ratios') or {}), **(res['dni'].get('flicker') or {}))
+    name = res['dni']['finetune'] if point == blend_name(1.0) else point
+    mine = ratios.get(name)
+    if not mine:
+        return ''
+    theirs = [f'{r} {ratios[r]["static"]:.2f} / {ratios[r]["warp"]:.2f}' for r in refs if ratios.get(r)]
+    return (f' Flicker (static / warp, against bicubic): {mine["static"]:.2f} / {mine["warp"]:.2f}'
+            + (f' ({", ".join(theirs)})' if theirs else '') + '.')
 
 
 def _psnr_verdict(res, w, point, refs, where):

@@ -23,8 +23,10 @@ For a point ``p`` and its references ``R``:
   1.9 noise units wide where the resampling needs 1.3.
 
 Among the points that beat every reference in at least ``CONFIDENT`` of the resamples and with ``t_conf`` at least
-``CONFIDENT`` (their margins are beyond the frames' noise), the lowest LPIPS wins (ties: the higher PSNR): each of
-them beats every reference on PSNR, so the one that sees most is shipped. When none is that sure, the largest ``z`` wins (ties: the earlier point: the base, the
+``CONFIDENT`` (their margins are beyond the frames' noise), the lowest LPIPS wins: each of them beats every reference
+on PSNR, so the one that sees most is shipped. A point whose LPIPS is within the lowest one's noise (its
+``se_lpips``) of it ties with it, and of the tied points the highest PSNR wins: a knob that buys LPIPS at a
+falling rate in dB (the sharpening) does not spend decibels on a difference the frames cannot tell. When none is that sure, the largest ``z`` wins (ties: the earlier point: the base, the
 earlier iteration, the smaller DNI weight), and the report says the frames are too few to be sure. A point that beats
 every reference has ``z > 0``, so one that does is always chosen when the run has one, whatever bicubic's PSNR
 (bicubic is a verdict in the report, ``bicubic_line``). When none does, the largest ``z`` is the point nearest the
@@ -127,12 +129,15 @@ def sure(st):
 
 
 def pick(stats):
-    """The winner's name: among the points that surely beat every reference (``sure``), the lowest LPIPS (ties: the
-    higher PSNR); else the largest ``z`` (ties: the earliest point of ``stats``)."""
+    """The winner's name: among the points that surely beat every reference (``sure``), the lowest LPIPS, the points
+    within its noise of it tying with it and the higher PSNR breaking the tie; else the largest ``z`` (ties: the
+    earliest point of ``stats``)."""
     order = list(stats)
     safe = [p for p in order if sure(stats[p])]
     if safe:
-        return min(safe, key=lambda p: (round(stats[p]['lpips'], 9), -stats[p]['psnr'], order.index(p)))
+        low = min(safe, key=lambda p: (round(stats[p]['lpips'], 9), -stats[p]['psnr'], order.index(p)))
+        tied = [p for p in safe if stats[p]['lpips'] <= stats[low]['lpips'] + stats[low]['se_lpips']]
+        return max(tied, key=lambda p: (round(stats[p]['psnr'], 9), -order.index(p)))
     return max(order, key=lambda p: (round(stats[p]['z'], 9), -order.index(p)))
 
 
@@ -172,7 +177,7 @@ def reason(name, st, n_points, where):
     if st['beats']:
         head = (f'{name} beats {refs} on both axes {where}: PSNR {st["psnr"]:.2f} dB, +{st["dpsnr"]:.2f} over the '
                 f'best of them; LPIPS {st["lpips"]:.4f}, {st["dlpips"]:.4f} under the best')
-        how = ('the lowest LPIPS of the points that surely do' if sure(st) else
+        how = ('the lowest LPIPS of the points that surely do, within its noise the highest PSNR' if sure(st) else
                f'the widest margin of the {n_points} points, none sure')
         return f'{head}; {how}; {confidence(st)}'
     if not st['refs']:

@@ -5,7 +5,7 @@ table of NIQE and detail against bicubic, no plot)."""
 from realesrgan_paddle.utils.plotting import pyplot
 
 from ..choice.dni_sweep import blend_name, describe
-from ..choice.sharpen_knob import sharp_name
+from ..choice.sharpen_knob import chosen_name, grid_of, sharp_name
 from ..choice.select import W_DETAIL, W_NIQE
 
 PARTNER_NOTE = (' (the partner: the same recipe without the anchor\'s energy term, trained after the finetune for '
@@ -34,7 +34,7 @@ def frontier_rows(res, export_info=None, on='pairs'):
     partner = dni.get('other') == 'partner'  # weight 0 is the partner: a blend row of its own
     exported = {0.0: blend_name(0.0) if partner else 'base', 1.0: dni['finetune']}.get(w, blend_name(w))
     if export_info.get('sharpen'):
-        exported = sharp_name(blend_name(w), export_info['sharpen'])
+        exported = chosen_name(blend_name(w), dni, export_info['sharpen'])
     sel = res['selection']
     if on == 'real':
         real = res['real']
@@ -49,9 +49,9 @@ def frontier_rows(res, export_info=None, on='pairs'):
     rows += [_row(blend_name(x), 'blend', f'{x:g}', blends[blend_name(x)], exported == blend_name(x))
              for x in dni['weights'] if (0.0 <= x if partner else 0.0 < x) and x < 1.0]
     sh = dni.get('sharpen') or {}
-    names = [(sharp_name(sh['point'], a), a) for a in sh.get('amounts', ())]
-    rows += [_row(n, 'sharpened', f'{sh["point"]} + mask {a:g}', blends[n], exported == n) for n, a in names
-             if n in blends]
+    names = [(sharp_name(sh['point'], a, s), a, s) for s, a in grid_of(sh)]
+    rows += [_row(n, 'sharpened', f'{sh["point"]} + mask {a:g} (sigma {s:g})', blends[n], exported == n)
+             for n, a, s in names if n in blends]
     return rows
 
 
@@ -147,11 +147,14 @@ def add_section(d, res, export_info, part):
         + f'. {LPIPS_NOTE} The rule\'s choice: {dni["reason"]}.')
     sh = dni.get('sharpen')
     if sh:
-        d.p(f'Sharpening: the rule\'s point with an unsharp mask after the network (y = x + a (x - Gaussian(x)), sigma '
-            f'{sh["sigma"]:g} px, stored with the exported weights) at a = {", ".join(f"{a:g}" for a in sh["amounts"])}, '
-            f'scored on the same frames and judged by the same rule against the same models'
-            + (f'; refused for flicker: {"; ".join(sh["refused"].values())}' if sh.get('refused') else '')
-            + f'. The rule\'s amount: {sh["chosen"]:g}: {sh["reason"]}.')
+        d.p('Sharpening: the rule\'s point with an unsharp mask after the network (y = x + a (x - Gaussian_sigma(x)), '
+            'stored with the exported weights) at (a, sigma px) = '
+            + ', '.join(f'({a:g}, {s:g})' for s, a in grid_of(sh))
+            + ', scored on the same frames and judged by the same rule against the same models'
+            + (f'; refused (flicker, or detail past the GT\'s): {"; ".join(sh["refused"].values())}'
+               if sh.get('refused') else '')
+            + f'. The rule\'s amount: {sh["chosen"]:g}' + (f', sigma {sh["sigma"]:g} px' if sh['chosen'] else '')
+            + f': {sh["reason"]}.')
     missed = [[n, round(t['score'], 3), '; '.join(t['fails']), '; '.join(t.get('trade_fails') or [])]
               for n, t in (dni.get('table') or {}).items() if not t.get('passes')]
     if missed:

@@ -102,9 +102,9 @@ def _cropped(ctx, part):
 
 
 def _flicker(ctx, part, nets, models):
-    """With --lq-videos: FLICKER (against bicubic, ``evaluation.flicker``) of bicubic, the base and every
-    checkpoint on consecutive held-out real LQ frames (``pipeline.inputs.real_lq.extract_consecutive``); None without
-    them."""
+    """With --lq-videos: FLICKER (against bicubic, ``evaluation.flicker``) of bicubic, the --compare models, the base
+    and every checkpoint on consecutive held-out real LQ frames (``pipeline.inputs.real_lq.extract_consecutive``);
+    None without them."""
     if not ctx.s.lq_videos:
         return None
     photos = bool(ctx.s.hr_photos)  # a photo run's LQ image folders are photos, not consecutive frames
@@ -114,9 +114,15 @@ def _flicker(ctx, part, nets, models):
         ctx.say('evaluate: ' + ('no LQ video among the photos' if photos else 'no LQ source has two consecutive '
                                 'held-out frames of one size') + ': flicker not measured')
         return None
-    ctx.say(f'evaluate: flicker of bicubic, the base and {len(models) - 1} checkpoints on {info["frames"]} '
-            f'consecutive held-out frames of {info["source"]} (against bicubic)')
+    compared = dict(ctx.s.compare)  # the generic models: a point steadier than they are loses nothing on this axis
+    ctx.say(f'evaluate: flicker of bicubic, the base, {len(models) - 1} checkpoints'
+            + ''.join(f', {m}' for m in compared) + f' on {info["frames"]} consecutive held-out frames of '
+            f'{info["source"]} (against bicubic)')
     ups = nets.get({'bicubic': 'bicubic'})
+    try:
+        ups.update(nets.get(compared))
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        raise DomainError(f'--compare: {exc}') from None
     ups.update(nets.get(models, own=models))
     ratios = score_flicker(ups, part / 'flicker_lq')
     ctx.say('evaluate: flicker against bicubic (static / warp): '
@@ -128,7 +134,7 @@ def _refuse_flicker(ctx, flicker, cand):
     """``(candidates left, refused {name: reason})``: ``pipeline.choice.select.flicker_refusals`` unless --allow-flicker."""
     if not flicker:
         return cand, {}
-    refused = flicker_refusals(flicker['ratios'], 'base', list(cand))
+    refused = flicker_refusals(flicker['ratios'], 'base', list(cand), refs=list(ctx.s.compare))
     for n, why in refused.items():
         ctx.say(f'evaluate: {"allowed (--allow-flicker)" if ctx.s.allow_flicker else "refused"}: {why}')
     if ctx.s.allow_flicker:

@@ -36,8 +36,10 @@ def test_the_one_command_compares_x4plus_by_default(clips, tiny_base, tmp_path, 
     assert first == f'**{verdict}**'
     # the sharpening knob ran on the rule's point (a compact base), and the export carries its amount
     sh = metrics['dni']['sharpen']
-    assert sh['amounts'] and sh['chosen'] in (0.0, *sh['amounts'])
-    assert all(f'{sh["point"]}+usm{a:g}' in metrics['dni']['summary'] for a in sh['amounts'])
+    from realesrgan_paddle.pipeline.choice.sharpen_knob import sharp_name
+    assert sh['grid'] and (sh['chosen'], sh['sigma']) in [(0.0, 1.5), *((a, s) for s, a in sh['grid'])]
+    assert all(sharp_name(sh['point'], a, s) in metrics['dni']['summary'] for s, a in sh['grid'])
     assert 'Sharpening: the rule\'s point with an unsharp mask' in (work / 'report.md').read_text()
     from realesrgan_paddle.models import read_checkpoint
-    assert read_checkpoint(work / 'export' / 'model.pdparams')[1].get('sharpen', 0.0) == sh['chosen']
+    arch = read_checkpoint(work / 'export' / 'model.pdparams')[1]
+    assert arch.get('sharpen', 0.0) == sh['chosen'] and (not sh['chosen'] or arch['sharpen_sigma'] == sh['sigma'])

@@ -19,6 +19,13 @@ def test_flicker_refusals_rule():
     refused = flicker_refusals(r, 'base', ['ok', 'boils', 'unknown'])
     assert list(refused) == ['boils'] and '1.45x' in refused['boils'] and '--allow-flicker' in refused['boils']
     assert flicker_refusals(dict(r, base={'static': float('nan')}), 'base', ['boils']) == {}
+    # a --compare model that flickers more than 1.3x the base raises the cap to its own: the steadiest of them
+    r.update(x4plus={'static': 1.6, 'warp': 1.2}, other={'static': 2.0, 'warp': 1.0}, wild={'static': 1.7, 'warp': 1})
+    refused = flicker_refusals(r, 'base', ['ok', 'boils', 'wild'], refs=['x4plus', 'other', 'missing'])
+    assert list(refused) == ['wild'] and "and more than x4plus's 1.60x" in refused['wild']
+    # one steadier than 1.3x the base changes nothing
+    r['x4plus'] = {'static': 1.0, 'warp': 1.0}
+    assert list(flicker_refusals(r, 'base', ['ok', 'boils'], refs=['x4plus'])) == ['boils']
 
 
 class Noisy(Bicubic):
@@ -61,9 +68,10 @@ class Nets:
         return {n: self.ups[n] for n in models}
 
 
-def _ctx(tmp_path, folder, allow):
+def _ctx(tmp_path, folder, allow, compare=None):
     said = []
-    s = SimpleNamespace(lq_videos=[str(folder)], allow_flicker=allow, quiet=True, holdout=0.5, hr_photos=[], compare={})
+    s = SimpleNamespace(lq_videos=[str(folder)], allow_flicker=allow, quiet=True, holdout=0.5, hr_photos=[],
+                        compare=compare or {})
     return SimpleNamespace(s=s, say=said.append, said=said)
 
 
@@ -96,6 +104,20 @@ def test_selection_refuses_the_flickering_checkpoint(lq_folder, tmp_path, monkey
         assert sel['chosen'] == 'iter_2' and list(sel['refused_flicker']) == ['iter_1']
         assert 'refused for flicker: iter_1 flickers' in sel['reason']
         assert any(s.startswith('evaluate: refused: iter_1') for s in ctx.said)
+
+
+def test_a_checkpoint_steadier_than_the_compared_model_is_not_refused(lq_folder, tmp_path, monkeypatch):
+    import realesrgan_paddle.pipeline.stages.data as SD
+    monkeypatch.setattr(SD, 'split_holdout', lambda ctx: 0.5)
+    ups = {'bicubic': Bicubic(4), 'base': Soft(4), 'iter_1': Noisy(4, sigma=2.0), 'x4': Noisy(4, sigma=6.0)}
+    ctx = _ctx(tmp_path, lq_folder, False, compare={'x4': 'x4'})
+    flicker = SE._flicker(ctx, tmp_path / 'part', Nets(ups), {'base': 'b', 'iter_1': 'i1'})
+    r = flicker['ratios']
+    assert r['x4']['static'] > r['iter_1']['static'] > 1.3 * r['base']['static']  # measured beside the checkpoints
+    assert any(', x4 on 5 consecutive' in s for s in ctx.said)
+    assert SE._refuse_flicker(ctx, flicker, {'iter_1': 1}) == ({'iter_1': 1}, {})
+    without = _ctx(tmp_path, lq_folder, False)  # the same measure with no --compare model: refused
+    assert list(SE._refuse_flicker(without, flicker, {'iter_1': 1})[1]) == ['iter_1']
 
 
 def test_every_checkpoint_refused_exports_the_base(lq_folder, tmp_path, monkeypatch):

@@ -75,6 +75,27 @@ def test_four_frames_the_resampling_would_call_decided_are_read_against_students
     assert W.student_conf(0.1, 0.05, 0.0, 1000) > W.student_conf(0.1, 0.05, 0.0, 4) and W.student_conf(1, 1, 0, 1) == 0
 
 
+def test_sure_winners_within_the_lowest_lpips_noise_tie_and_the_higher_psnr_wins():
+    """Sharpened variants past the LPIPS floor: 0.2020 at +0.5 dB and 0.2005 at +0.2 dB over x4plus both surely
+    win; 0.0015 apart is inside the frames' LPIPS noise (about 0.002 here), so the decibels decide. A gap wider
+    than that noise keeps the lower LPIPS."""
+    def stats(gap):
+        pts = {'base': (29.75, 0.262), 'x4plus': (29.62, 0.2074), 'mild': (30.15, 0.2020),
+               'strong': (29.85, 0.2020 - gap)}
+        rows = rows_of(pts, 30, spread=1.0, noise=0.05, seed=1)
+        for k, r in enumerate(rows):  # the LPIPS of both variants and x4plus move together, frame by frame
+            shift = 0.02 * (-1) ** k
+            for n in ('x4plus', 'mild', 'strong'):
+                r[f'{n}_lpips'] += shift * (1.0 if n == 'x4plus' else 0.4)
+        return W.point_stats(rows, ['mild', 'strong'], ['x4plus', 'base'])
+    near = stats(0.0015)
+    assert W.sure(near['mild']) and W.sure(near['strong'])
+    assert near['strong']['lpips'] < near['mild']['lpips'] <= near['strong']['lpips'] + near['strong']['se_lpips']
+    assert W.pick(near) == 'mild'
+    far = stats(0.02)
+    assert far['strong']['se_lpips'] < 0.02 and W.pick(far) == 'strong'
+
+
 def test_a_frames_windows_are_resampled_together():
     rows = rows_of(SOCCER, 6)
     windows = []

@@ -42,7 +42,7 @@ from realesrgan_paddle.evaluation import model_cache as MT
 
 from ..inputs.real_lq import score_flicker, score_frames
 from . import sharpen_knob
-from .select import closest_miss, flicker_refusals, gave_up, judge, rank
+from .select import closest_miss, gave_up, judge, rank, refuse_for_flicker
 from .winner import choose_point, mean_rows, merge_rows
 
 WEIGHTS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -128,10 +128,7 @@ def refuse_flicker(ctx, out, flicker, partner):
     ratios = dict(flicker['ratios'], **(out.get('flicker') or {}))  # the base, the --compare models, the blends
     ratios[blend_name(1.0)] = flicker['ratios'].get(out['finetune'])
     names = [blend_name(w) for w in out['weights'] if w > 0 or partner]
-    refused = flicker_refusals(ratios, 'base', names, refs=list(ctx.s.compare))
-    for why in refused.values():
-        ctx.say(f'evaluate: DNI blend {"allowed (--allow-flicker)" if ctx.s.allow_flicker else "refused"}: {why}')
-    return {} if ctx.s.allow_flicker else refused
+    return refuse_for_flicker(ctx, ratios, names, 'DNI blend ')
 
 
 def _blend_rows(blends, rows_known, ft_name, weights, score, zero='base'):

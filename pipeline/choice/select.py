@@ -340,9 +340,10 @@ def flicker_cap(flicker, base, refs=(), tol=FLICKER_TOL):
     if not measured(b):
         return float('nan'), ''
     cap, why = (1.0 + tol) * b, f'more than {1 + tol:.1f}x the base\'s {b:.2f}x'
-    steady = sorted((flicker_worst(flicker.get(r)), r) for r in refs if measured(flicker_worst(flicker.get(r))))
-    if steady and steady[0][0] > cap:
-        cap, why = steady[0][0], f'{why} and more than {steady[0][1]}\'s {steady[0][0]:.2f}x'
+    steady = min(((flicker_worst(flicker.get(r)), r) for r in refs if measured(flicker_worst(flicker.get(r)))),
+                 default=None)
+    if steady and steady[0] > cap:
+        cap, why = steady[0], f'{why} and more than {steady[1]}\'s {steady[0]:.2f}x'
     return cap, why
 
 
@@ -359,6 +360,16 @@ def flicker_refusals(flicker, base, names, tol=FLICKER_TOL, refs=()):
         if measured(c) and c > cap:
             out[n] = f'{n} flickers {c:.2f}x ({why}; --allow-flicker lets it through)'
     return out
+
+
+def refuse_for_flicker(ctx, ratios, names, what=''):
+    """``flicker_refusals`` of ``names`` against the base and the run's --compare models (``ctx.s.compare``), each
+    logged (``what``: 'DNI blend ', 'sharpening ' before the verdict); ``{}`` with --allow-flicker, which lets them
+    through and says so."""
+    refused = flicker_refusals(ratios, 'base', names, refs=list(ctx.s.compare))
+    for why in refused.values():
+        ctx.say(f'evaluate: {what}{"allowed (--allow-flicker)" if ctx.s.allow_flicker else "refused"}: {why}')
+    return {} if ctx.s.allow_flicker else refused
 
 
 def loses_to_bicubic(summary, name):

@@ -9,8 +9,8 @@ amount 0.5 (DISTS, not trained on, lower too), with no halo on the sheets (docs/
 After the DNI rule has chosen its point (``dni_sweep.choose_weight``), that point with the mask at each of
 ``AMOUNTS`` is scored on the same frames with the same metrics (the held-out pairs, the real LQ frames, their
 flicker), each variant refused when it flickers more than the base and the --compare models allow
-(``select.flicker_refusals``), and the
-rule on both axes (``pipeline.choice.winner``) picks among the point and its variants against the same references
+(``select.refuse_for_flicker``), and the rule on both axes (``pipeline.choice.winner``) picks among the point and
+its variants against the same references
 (the --compare models and the base): amount 0, the point as it is, keeps the choice unless a variant wins. Only
 with LPIPS measured, only for a network that takes the mask (``models.archs.compact.sharpen.supports_sharpening``:
 SRVGGNetCompact), and not with --dni-weight (the user's weight is exported as it is).
@@ -27,7 +27,7 @@ from types import SimpleNamespace
 from realesrgan_paddle.evaluation import model_cache as MT
 
 from ..inputs.real_lq import score_flicker, score_frames
-from .select import flicker_refusals
+from .select import measured, refuse_for_flicker
 from .winner import choose_point, merge_rows
 
 SIGMA = 1.5  # HR pixels: the sigma a name leaves out
@@ -114,10 +114,7 @@ def _refused(ctx, out, flicker, names):
     if not flicker or not flicker.get('ratios'):
         return {}
     ratios = dict(flicker['ratios'], **(out.get('flicker') or {}))  # the base, the --compare models, the variants
-    refused = flicker_refusals(ratios, 'base', names, refs=list(ctx.s.compare))
-    for why in refused.values():
-        ctx.say(f'evaluate: sharpening {"allowed (--allow-flicker)" if ctx.s.allow_flicker else "refused"}: {why}')
-    return {} if ctx.s.allow_flicker else refused
+    return refuse_for_flicker(ctx, ratios, names, 'sharpening ')
 
 
 def overshoots(summary, names, cap=DETAIL_CAP):
@@ -125,7 +122,7 @@ def overshoots(summary, names, cap=DETAIL_CAP):
     out = {}
     for n in names:
         d = (summary.get(n) or {}).get('detail')
-        if d is not None and d == d and d > cap:
+        if measured(d) and d > cap:
             out[n] = f'{n}: detail {d:.2f}, past the GT\'s by more than {cap:g}x'
     return out
 
@@ -149,8 +146,8 @@ def _decide(out, point, names, deciding, match):
 
 
 def run(ctx, nets, point_file, out, point, scored, deciding, match, tmp):
-    """The knob's result, ``{'sigma', 'grid', 'amounts', 'point', 'chosen', 'refused', 'reason'}`` (``sigma``: the
-    chosen variant's), or None when it does not apply.
+    """The knob's result, ``{'sigma', 'grid', 'point', 'chosen', 'refused', 'reason'}`` (``sigma``: the chosen
+    variant's; ``grid_of`` reads the grid, and the amounts of a run made before it), or None when it does not apply.
 
     ``point_file``: the DNI rule's point's weights; ``out``: the sweep's result (variants merged into it);
     ``point``: the point's name in the deciding rows; ``scored``: ``(sel, gt, lq, real, flicker, iqa)`` as the
@@ -179,5 +176,5 @@ def run(ctx, nets, point_file, out, point, scored, deciding, match, tmp):
     amount, sigma, why = _decide(out, point, {n: v for n, v in names.items() if n not in refused}, deciding(out),
                                  match)
     ctx.say(f'evaluate: sharpening rule: amount {amount:g}' + (f', sigma {sigma:g} px' if amount else '') + f': {why}')
-    return {'sigma': sigma, 'grid': [list(g) for g in GRID], 'amounts': sorted({a for _, a in GRID}),
-            'point': base_name, 'chosen': amount, 'refused': refused, 'reason': why}
+    return {'sigma': sigma, 'grid': [list(g) for g in GRID], 'point': base_name, 'chosen': amount,
+            'refused': refused, 'reason': why}

@@ -15,7 +15,7 @@ from ..choice.dni_sweep import (  # the fidelity knob: blends of the base (or th
 from ..choice.sharpen_knob import settings as sharpen_settings
 from ..train.partner import partner_path
 from ..inputs.real_lq import extract_consecutive, score_flicker, score_frames
-from ..choice.select import CRITERION, choose, compare, flicker_refusals, losses
+from ..choice.select import CRITERION, choose, compare, losses, refuse_for_flicker
 from .finetune import base_model
 from ..train.run import EXP_NAME, checkpoints
 from ..choice.vs_bicubic import exported_point, exported_vs_bicubic
@@ -114,15 +114,12 @@ def _flicker(ctx, part, nets, models):
         ctx.say('evaluate: ' + ('no LQ video among the photos' if photos else 'no LQ source has two consecutive '
                                 'held-out frames of one size') + ': flicker not measured')
         return None
-    compared = dict(ctx.s.compare)  # the generic models: a point steadier than they are loses nothing on this axis
+    # the --compare models too: a point steadier than the generic model loses nothing to it on this axis
     ctx.say(f'evaluate: flicker of bicubic, the base, {len(models) - 1} checkpoints'
-            + ''.join(f', {m}' for m in compared) + f' on {info["frames"]} consecutive held-out frames of '
+            + ''.join(f', {m}' for m in ctx.s.compare) + f' on {info["frames"]} consecutive held-out frames of '
             f'{info["source"]} (against bicubic)')
     ups = nets.get({'bicubic': 'bicubic'})
-    try:
-        ups.update(nets.get(compared))
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        raise DomainError(f'--compare: {exc}') from None
+    ups.update(_compared_nets(ctx, nets))
     ups.update(nets.get(models, own=models))
     ratios = score_flicker(ups, part / 'flicker_lq')
     ctx.say('evaluate: flicker against bicubic (static / warp): '
@@ -130,15 +127,19 @@ def _flicker(ctx, part, nets, models):
     return {'frames': info['frames'], 'source': info['source'], 'ratios': ratios, 'dir': str(part / 'flicker_lq')}
 
 
+def _compared_nets(ctx, nets):
+    """The --compare models' networks (``nets.get``), a model that cannot be loaded one ``DomainError`` line."""
+    try:
+        return nets.get(dict(ctx.s.compare))
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        raise DomainError(f'--compare: {exc}') from None
+
+
 def _refuse_flicker(ctx, flicker, cand):
     """``(candidates left, refused {name: reason})``: ``pipeline.choice.select.flicker_refusals`` unless --allow-flicker."""
     if not flicker:
         return cand, {}
-    refused = flicker_refusals(flicker['ratios'], 'base', list(cand), refs=list(ctx.s.compare))
-    for n, why in refused.items():
-        ctx.say(f'evaluate: {"allowed (--allow-flicker)" if ctx.s.allow_flicker else "refused"}: {why}')
-    if ctx.s.allow_flicker:
-        return cand, {}
+    refused = refuse_for_flicker(ctx, flicker['ratios'], list(cand))
     return {c: it for c, it in cand.items() if c not in refused}, refused
 
 
@@ -152,10 +153,7 @@ def _select(ctx, nets, models, cand, gt, lq, real, flicker=None, iqa=None):
             f'{nets.own_backend} backend' + (', with ' + ' and '.join(n.upper() for n in iqa) if iqa else ''))
     scored = dict(nets.get({'bicubic': 'bicubic'}), **nets.get(models, own=models))
     if iqa:  # the rule on both axes aims at the --compare models: they are scored here too
-        try:
-            scored.update(nets.get(ctx.s.compare))
-        except (FileNotFoundError, KeyError, ValueError) as exc:
-            raise DomainError(f'--compare: {exc}') from None
+        scored.update(_compared_nets(ctx, nets))
     rows_sel = MT.evaluate(scored, gt, lq, iqa=iqa, progress=not ctx.s.quiet)
     if not rows_sel:
         raise DomainError(f'no held-out pairs in {gt} and {lq}', code=1)

@@ -151,7 +151,7 @@ def choose_weight(summary, weights, base_summary, real=None, partner=False, matc
     """``(weight, table, reason)`` by the rule in the module docstring; ``summary``: {blend name: summary};
     ``real``: the real LQ frames' vote (``pipeline.choice.select.judge``; its summary holds the blends and ``base``, and
     ``bicubic``, for the guard); ``partner``: weight 0 is the partner, a candidate like the blends. With LPIPS
-    measured: the point that beats the ``--compare`` models ``match`` and the base on both axes by the widest margin
+    measured: the point that beats the ``--compare`` models ``match`` and the base on both axes most surely
     (``pipeline.choice.winner`` over every swept point, weight 0 being the base itself unless it is the partner), its noise
     from the per-image ``rows`` (the held-out pairs': the base's, the ``match`` models' and every blend's; with paired
     real frames, ``real``'s ``rows``; without rows, the means and no noise); else by the score."""

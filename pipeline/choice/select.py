@@ -50,8 +50,8 @@ are paired with HR frames):
 **On both axes, when LPIPS is measured** (the weights cached, ``evaluation.iqa``) and the per-image rows are given:
 ``pipeline.choice.winner`` over the base and the candidates on the frames that decide (the paired real LQ frames when there
 are some, else the held-out pairs): the point that beats the ``--compare`` models (x4plus by default) and the base on
-PSNR and LPIPS by the widest margin in units of the frames' noise (frames resampled with replacement), else the one
-nearest to that; bicubic's PSNR is a verdict in the report, not a filter. Without the per-image rows, the means
+PSNR and LPIPS most surely (the frames resampled with replacement: of the points whose margins are beyond that
+noise the lowest LPIPS, else the one that wins in the most resamples), else the one nearest to that; bicubic's PSNR is a verdict in the report, not a filter. Without the per-image rows, the means
 alone (no noise measured). The score above is still computed for the report; without LPIPS it decides as before.
 The unpaired real frames' vote (no reference, so no LPIPS there)
 takes no part in either. The DNI rule (``pipeline.choice.dni_sweep.choose_weight``) is the same over the swept points (the
@@ -245,7 +245,7 @@ def choose(summary, base, candidates, real=None, match=(), rows=None):
 
     ``candidates``: ordered {name: iteration}; ``real``: the real LQ frames' vote (``judge``; with paired frames its
     ``rows`` decide). With LPIPS measured on the deciding frames: the point that beats the ``--compare`` models
-    ``match`` and the base on both axes by the widest margin (``pipeline.choice.winner``; each candidate's ``axes`` in
+    ``match`` and the base on both axes most surely (``pipeline.choice.winner``; each candidate's ``axes`` in
     ``table``), its noise from the per-image ``rows`` on the held-out pairs (without them: the means, no noise);
     without LPIPS, by the score.
     """

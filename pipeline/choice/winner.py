@@ -26,12 +26,15 @@ Among the points that beat every reference in at least ``CONFIDENT`` of the resa
 ``CONFIDENT`` (their margins are beyond the frames' noise), the lowest LPIPS wins: each of them beats every reference
 on PSNR, so the one that sees most is shipped. A point whose LPIPS is within the lowest one's noise (its
 ``se_lpips``) of it ties with it, and of the tied points the highest PSNR wins: a knob that buys LPIPS at a
-falling rate in dB (the sharpening) does not spend decibels on a difference the frames cannot tell. When none is that sure, the largest ``z`` wins (ties: the earlier point: the base, the
-earlier iteration, the smaller DNI weight), and the report says the frames are too few to be sure. A point that beats
-every reference has ``z > 0``, so one that does is always chosen when the run has one, whatever bicubic's PSNR
-(bicubic is a verdict in the report, ``bicubic_line``). When none does, the largest ``z`` is the point nearest the
-corner, and the verdict says what it loses and to whom. Without per-frame rows (the means alone) every winner counts
-as sure.
+falling rate in dB (the sharpening) does not spend decibels on a difference the frames cannot tell. When none is that
+sure, of the points that beat every reference on the means the one that beats them in the most resamples
+(``p_win``, to the percent; ties: the larger ``z``, then the earlier point) wins: the chance of a win on both axes at
+once, where ``z`` reads only the narrower axis, so a point narrow on both (a sharpening that has spent its PSNR
+margin over the base down to the noise) does not pass one that is narrow on one. The report says the frames are too
+few to be sure. A point that beats every reference is always chosen when the run has one, whatever bicubic's PSNR
+(bicubic is a verdict in the report, ``bicubic_line``). When none does, the largest ``z`` (ties: the earlier point:
+the base, the earlier iteration, the smaller DNI weight) is the point nearest the corner, and the verdict says what
+it loses and to whom. Without per-frame rows (the means alone) every winner counts as sure.
 """
 import math
 
@@ -130,14 +133,19 @@ def sure(st):
 
 def pick(stats):
     """The winner's name: among the points that surely beat every reference (``sure``), the lowest LPIPS, the points
-    within its noise of it tying with it and the higher PSNR breaking the tie; else the largest ``z`` (ties: the
-    earliest point of ``stats``)."""
+    within its noise of it tying with it and the higher PSNR breaking the tie; else among those that beat them on the
+    means, the most resamples won (``p_win``, to the percent), then the larger ``z``; else the largest ``z`` (ties:
+    the earliest point of ``stats``)."""
     order = list(stats)
     safe = [p for p in order if sure(stats[p])]
     if safe:
         low = min(safe, key=lambda p: (round(stats[p]['lpips'], 9), -stats[p]['psnr'], order.index(p)))
         tied = [p for p in safe if stats[p]['lpips'] <= stats[low]['lpips'] + stats[low]['se_lpips']]
         return max(tied, key=lambda p: (round(stats[p]['psnr'], 9), -order.index(p)))
+    beating = [p for p in order if stats[p]['beats']]
+    if beating:
+        return max(beating, key=lambda p: (round(stats[p]['p_win'] or 0.0, 2), round(stats[p]['z'], 9),
+                                           -order.index(p)))
     return max(order, key=lambda p: (round(stats[p]['z'], 9), -order.index(p)))
 
 
@@ -178,7 +186,8 @@ def reason(name, st, n_points, where):
         head = (f'{name} beats {refs} on both axes {where}: PSNR {st["psnr"]:.2f} dB, +{st["dpsnr"]:.2f} over the '
                 f'best of them; LPIPS {st["lpips"]:.4f}, {st["dlpips"]:.4f} under the best')
         how = ('the lowest LPIPS of the points that surely do, within its noise the highest PSNR' if sure(st) else
-               f'the widest margin of the {n_points} points, none sure')
+               (f'of the {n_points} points the one that beats them most often, none sure' if n_points > 1 else
+                'the only point, not sure'))
         return f'{head}; {how}; {confidence(st)}'
     if not st['refs']:
         return (f'no point beats {name} on both axes {where}, so {name} is kept (PSNR {st["psnr"]:.2f} dB, LPIPS '

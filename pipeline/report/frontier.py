@@ -120,8 +120,9 @@ def draw(rows, out_png, gt_niqe=None, finetune=None):
 # the rule on both axes (pipeline/choice/winner.py), in the report's words
 LPIPS_NOTE = ('When LPIPS is measured for every point, it decides instead, on both axes: on the paired real LQ frames '
               'when there are some, else the held-out pairs, the point that beats every --compare model (x4plus by '
-              'default) and the base on PSNR and LPIPS by the widest margin in units of the frames\' noise (the frames '
-              'resampled with replacement), else the point nearest to that; bicubic\'s PSNR is a verdict (the first '
+              'default) and the base on PSNR and LPIPS most surely (the frames resampled with replacement: of the '
+              'points whose margins are beyond that noise the lowest LPIPS, else the one that wins in the most '
+              'resamples), else the point nearest to that; bicubic\'s PSNR is a verdict (the first '
               'line), not a filter.')
 
 

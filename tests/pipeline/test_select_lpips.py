@@ -1,5 +1,5 @@
 """Choosing on both axes (pipeline/choice/select.py choose, pipeline/choice/winner.py): the checkpoint and the DNI weight go to the
-point that beats the compared models and the base on PSNR and LPIPS by the widest margin when LPIPS is measured (here
+point that beats the compared models and the base on PSNR and LPIPS most surely when LPIPS is measured (here
 on the means alone; tests/pipeline/test_winner.py has the per-image noise), and to the score as before when it is not;
 the frontier plot gets an LPIPS panel drawn from the report's table."""
 

@@ -217,8 +217,9 @@ def real_section(d, res, part, sheet, videos=None, photos=False):
             'Without ground truth they are scored by NIQE (no reference, lower is more natural) and detail against '
             'bicubic (Laplacian energy of the output over bicubic\'s; 1 is as soft as bicubic, higher is sharper, '
             'and far higher can be noise or invented texture: look at the sheet). Columns: ')
-        + ' | '.join(['LQ (nearest)'] + real['models'] + (['HR'] if paired else []))
-        + f'; finetuned = {res["selection"]["shown"]}; the window of each row with the most detail in '
+        + ' | '.join(['LQ (nearest)'] + real.get('sheet_models', real['models']) + (['HR'] if paired else []))
+        + f'; finetuned = {res["selection"]["shown"]}' + (f'; export = {real["export"]}' if real.get('export') else '')
+        + '; the window of each row with the most detail in '
         + ('the HR frame.' if paired else 'bicubic\'s output.') + f' Captions: {LEGEND}')
     if sheet.is_file():
         (part / 'real_sheet.png').write_bytes(sheet.read_bytes())

@@ -2,6 +2,10 @@
 on the held-out real LQ frames, which vote: ``pipeline.choice.select``), the chosen one with bicubic and the
 --compare models (contact sheets), then the DNI sweep of the fidelity knob (``pipeline.choice.dni_sweep``)."""
 import json
+import shutil
+from pathlib import Path
+
+import numpy as np
 
 from realesrgan_paddle.evaluation import model_cache as MT
 from realesrgan_paddle.evaluation.evaluator import list_images
@@ -11,8 +15,9 @@ from ..inputs import crops, crops as C
 from . import data as stages_data
 from ..context import DomainError
 from ..choice.dni_sweep import (  # the fidelity knob: blends of the base (or the partner) and the checkpoint
-    finetune_of, run_sweep, weights_for)
-from ..choice.sharpen_knob import settings as sharpen_settings
+    blend_name, describe, export_choice, finetune_of, run_sweep, weights_for)
+from ..choice.sharpen_knob import chosen_amount, chosen_name, settings as sharpen_settings
+from realesrgan_paddle.utils.fileio import link_or_copy
 from ..train.partner import partner_path
 from ..inputs.real_lq import extract_consecutive, score_flicker, score_frames
 from ..choice.select import CRITERION, choose, compare, losses, refuse_for_flicker
@@ -26,6 +31,7 @@ from ..choice.vs_bicubic import exported_point, exported_vs_bicubic
 # LPIPS on VGG16, 5.6 s, the report does not show)
 RULE_IQA = ('lpips',)
 REPORT_IQA = ('lpips', 'dists')
+SHEET_FRAMES = 4  # rows of the real frames' contact sheet
 
 
 def settings_evaluate(ctx):
@@ -84,6 +90,9 @@ def run_evaluate(ctx, part):
            'exported': exported, 'backends': dict(nets.backends), 'notes': notes, 'real': real, 'crops': cropped}
     res['dni'] = run_sweep(ctx, nets, base_path, {c: str(ckpts[it]) for c, it in cand.items()}, res, gt, lq,
                            part / 'dni.tmp', partner=partner_path(ctx), iqa=rule)
+    if real:
+        _export_sheet(ctx, part, res, nets, (base_path, models[shown], partner_path(ctx)),
+                      {c: str(ckpts[it]) for c, it in cand.items()})
     res['losses'] = exported_losses(res, final)
     res['vs_bicubic'] = exported_vs_bicubic(res)
     (part / 'metrics.json').write_text(json.dumps(res, indent=1, default=float))
@@ -198,12 +207,64 @@ def _real_sheet(ctx, part, real, ups, others, iqa=None):
     """The real LQ frames through ``ups`` (bicubic, base, finetuned, the --compare models; contact sheet
     ``part/real_sheet.png``), merged into ``real``'s rows (which hold the base and every checkpoint)."""
     ctx.say('evaluate: the real LQ footage: ' + ', '.join(ups))
-    got = {r['image']: r for r in score_frames(ups, real['lq'], real['gt'], not ctx.s.quiet, iqa=iqa,
-                                                sheet=str(part / 'real_sheet.png'), sheet_images=4, crop=256)}
+    got = {r['image']: r for r in score_frames(ups, real['lq'], real['gt'], not ctx.s.quiet, iqa=iqa, crop=256,
+                                                sheet=str(part / 'real_sheet.png'), sheet_images=SHEET_FRAMES)}
     for r in real['rows']:
         r.update(got[r['image']])
     real.update(models=list(ups), checkpoints=others,
                 summary=dict(real['summary'], **MT.summarize(real['rows'], list(ups))))
+
+
+def _export_differs(res):
+    """Whether the rule's export is a point the real frames' sheet lacks: not the finetuned checkpoint shown (weight
+    1 of the sweep's checkpoint), nor the base (weight 0 with the base), both unsharpened."""
+    dni = res['dni']
+    if chosen_amount(dni):
+        return True
+    name = blend_name(float(dni['chosen']))
+    if name == blend_name(1.0):
+        return dni.get('finetune') != res['selection']['shown']
+    return not (name == blend_name(0.0) and dni.get('other', 'base') == 'base')
+
+
+def _sheet_frames(real, tmp):
+    """``(lq folder, gt folder or None)`` holding the ``SHEET_FRAMES`` real frames the first sheet showed (the same
+    spread over the sorted names)."""
+    files = list_images(real['lq'])
+    pick = sorted(set(np.linspace(0, len(files) - 1, min(SHEET_FRAMES, len(files))).round().astype(int).tolist()))
+    out = {'lq': tmp / 'lq', 'gt': tmp / 'gt'}
+    for folder in out.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    for i in pick:
+        link_or_copy(files[i], out['lq'] / files[i].name)
+        if real.get('gt'):
+            link_or_copy(Path(real['gt']) / files[i].name, out['gt'] / files[i].name)
+    return str(out['lq']), str(out['gt']) if real.get('gt') else None
+
+
+def _export_sheet(ctx, part, res, nets, paths, ckpt_paths):
+    """The real frames' sheet drawn again with the rule's export beside the finetuned checkpoint, when the export is
+    another point (a blend, the partner, the sharpened point): the sheet the report opens with shows what the user
+    gets. ``paths``: the base's, the shown checkpoint's and the partner's weights (None without one); ``nets`` is
+    cleaned up after."""
+    if not _export_differs(res):
+        return
+    real, tmp = res['real'], part / 'sheet.tmp'
+    try:
+        src, info = export_choice(res, ckpt_paths, paths[0], None, tmp / 'export.pdparams', paths[2])
+        name = chosen_name(blend_name(float(res['dni']['chosen'])), res['dni'], chosen_amount(res['dni']))
+        ctx.say(f'evaluate: the real frames\' sheet again with the export ({name}) beside the finetuned checkpoint')
+        ups = nets.get({'bicubic': 'bicubic', 'base': paths[0]}, own=['base'])
+        ups.update(finetuned=nets.get({'finetuned': paths[1]}, own=['finetuned'])['finetuned'])
+        ups.update(export=nets.get({'export': str(src)}, own=['export'])['export'])
+        ups.update(nets.get(ctx.s.compare))
+        lq, gt = _sheet_frames(real, tmp / 'frames')
+        score_frames(ups, lq, gt, not ctx.s.quiet, sheet=str(part / 'real_sheet.png'), sheet_images=SHEET_FRAMES,
+                     crop=256)
+        real.update(sheet_models=list(ups), export=describe(info))
+    finally:
+        nets.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _say(ctx, res):

@@ -199,3 +199,43 @@ def test_the_first_line_and_the_frontier_name_the_sharpened_export():
     assert [r[COL['point']] for r in table if r[COL['exported']]] == [fine]
     assert [r[COL['iteration / weight']] for r in table if r[COL['point']] == fine] == [
         f'dni_1.00 + mask 0.5 (sigma {s_fine:g})']
+
+
+def test_the_real_frames_sheet_shows_the_sharpened_export(small_pairs, two_nets, tmp_path):
+    """When the rule exports another point than the finetuned checkpoint (here its sharpened variant), the real frames'
+    sheet the report opens with is drawn again with an 'export' column beside 'finetuned', and the report's columns
+    say what it is; when the export is the checkpoint itself, the sheet is left as it was."""
+    import cv2
+    from realesrgan_paddle.evaluation import model_cache as MT
+    from realesrgan_paddle.pipeline.inputs.real_lq import score_frames
+    from realesrgan_paddle.pipeline.report.doc import Doc
+    from realesrgan_paddle.pipeline.report.page import real_section
+    from realesrgan_paddle.pipeline.stages import judge as J
+    (gt, lq), (base, ft) = small_pairs, two_nets
+    res, out, said = _evaluate(small_pairs, two_nets, tmp_path)
+    res['selection']['shown'] = 'iter_2'
+    res['dni'] = dict(out, chosen=1.0, finetune='iter_2', sharpen=dict(out['sharpen'], chosen=0.5, sigma=SH.SIGMA))
+    res['real'] = {'lq': str(lq), 'gt': str(gt), 'paired': True, 'frames': 2, 'rows': [],
+                   'models': ['bicubic', 'base', 'finetuned'],
+                   'summary': {m: {'psnr': 30.0, 'ssim': 0.8, 'niqe': 7.0, 'detail': 1.0} for m in ('bicubic', 'base',
+                                                                                                 'finetuned')}}
+    part = tmp_path / 'part'
+    part.mkdir()
+    nets = MT.Models('compact', tmp_path / 'sheet_exports')
+    plain = nets.get({'bicubic': 'bicubic', 'base': str(base), 'finetuned': str(ft)}, own=['base', 'finetuned'])
+    score_frames(plain, str(lq), str(gt), False, sheet=str(part / 'plain.png'), sheet_images=J.SHEET_FRAMES, crop=256)
+    J._export_sheet(_ctx(said), part, res, nets, (str(base), str(ft), None), {'iter_2': str(ft)})
+    assert res['real']['sheet_models'] == ['bicubic', 'base', 'finetuned', 'export']
+    assert 'with an unsharp mask after it (amount 0.5, sigma 1.5 px)' in res['real']['export']
+    sheet, before = cv2.imread(str(part / 'real_sheet.png')), cv2.imread(str(part / 'plain.png'))
+    assert sheet.shape[0] == before.shape[0] and sheet.shape[1] * 5 == before.shape[1] * 6  # LQ, 4 models, GT
+    assert not (part / 'sheet.tmp').exists() and any('sheet again with the export' in line for line in said)
+    d = Doc()
+    real_section(d, res, part, part / 'real_sheet.png')
+    text = ' '.join(str(b) for b in d.blocks)
+    assert 'LQ (nearest) | bicubic | base | finetuned | export | HR' in text and 'export = iter_2 with an unsharp' in text
+    # the checkpoint itself exported: the sheet already shows it
+    (part / 'real_sheet.png').unlink()
+    res['dni'] = dict(res['dni'], sharpen=dict(out['sharpen'], chosen=0.0))
+    J._export_sheet(_ctx(said), part, res, nets, (str(base), str(ft), None), {'iter_2': str(ft)})
+    assert not (part / 'real_sheet.png').exists()

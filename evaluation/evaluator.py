@@ -180,6 +180,12 @@ def iqa_metrics(device='cpu', notes=None, load=True):
     return metrics
 
 
+def sheet_picks(count, sheet_images):
+    """The indices (of ``count`` images in name order) a contact sheet of ``sheet_images`` rows shows: spread evenly,
+    the first and the last included."""
+    return set(np.linspace(0, count - 1, sheet_images).round().astype(int).tolist()) if count else set()
+
+
 def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_images=3, crop=None,
              iqa='auto', backend='auto', device='cpu', notes=None, progress=True, flicker=None):
     """Per-image rows ``{'image', 'gt_niqe', 'input_detail', f'{model}_{metric}'...}`` for every GT/LQ pair with
@@ -200,7 +206,7 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
     if unpaired and notes is not None:
         notes.append(f'{len(unpaired)} GT image(s) have no LQ image of the same name in {lq_dir} and are not '
                      f'scored (first: {unpaired[0]})')
-    pick = set(np.linspace(0, len(pairs) - 1, sheet_images).round().astype(int).tolist()) if sheet and pairs else ()
+    pick = sheet_picks(len(pairs), sheet_images) if sheet else ()
     rows, tiles = [], []
     meters = _meters(nets, flicker)
     for idx, (gp, lp) in enumerate(counted(pairs, 'evaluate', unit='img', enabled=progress)):
@@ -238,7 +244,7 @@ def evaluate_noref(models, input_dir, scale=4, crop_border=4, sheet=None, sheet_
     nets = load_models(models, scale, backend, device)
     bicubic = Bicubic(scale)
     files = list_images(input_dir)
-    pick = set(np.linspace(0, len(files) - 1, sheet_images).round().astype(int).tolist()) if sheet and files else ()
+    pick = sheet_picks(len(files), sheet_images) if sheet else ()
     rows, tiles = [], []
     meters = _meters(nets, flicker, scale)
     for idx, path in enumerate(counted(files, 'evaluate', unit='img', enabled=progress)):

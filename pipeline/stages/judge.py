@@ -5,10 +5,8 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from realesrgan_paddle.evaluation import model_cache as MT
-from realesrgan_paddle.evaluation.evaluator import list_images
+from realesrgan_paddle.evaluation.evaluator import list_images, sheet_picks
 from realesrgan_paddle.evaluation.model_cache import BACKEND_RULE
 
 from ..inputs import crops, crops as C
@@ -16,7 +14,7 @@ from . import data as stages_data
 from ..context import DomainError
 from ..choice.dni_sweep import (  # the fidelity knob: blends of the base (or the partner) and the checkpoint
     blend_name, describe, export_choice, finetune_of, run_sweep, weights_for)
-from ..choice.sharpen_knob import chosen_amount, chosen_name, settings as sharpen_settings
+from ..choice.sharpen_knob import chosen_amount, settings as sharpen_settings
 from realesrgan_paddle.utils.fileio import link_or_copy
 from ..train.partner import partner_path
 from ..inputs.real_lq import extract_consecutive, score_flicker, score_frames
@@ -88,11 +86,10 @@ def run_evaluate(ctx, part):
            'best': MT.best(summ, list(final)), 'vs_base': {o: compare(summ[o], summ['base']) for o in final
                                                           if o != 'base'},
            'exported': exported, 'backends': dict(nets.backends), 'notes': notes, 'real': real, 'crops': cropped}
-    res['dni'] = run_sweep(ctx, nets, base_path, {c: str(ckpts[it]) for c, it in cand.items()}, res, gt, lq,
-                           part / 'dni.tmp', partner=partner_path(ctx), iqa=rule)
+    ckpt_paths, partner = {c: str(ckpts[it]) for c, it in cand.items()}, partner_path(ctx)
+    res['dni'] = run_sweep(ctx, nets, base_path, ckpt_paths, res, gt, lq, part / 'dni.tmp', partner=partner, iqa=rule)
     if real:
-        _export_sheet(ctx, part, res, nets, (base_path, models[shown], partner_path(ctx)),
-                      {c: str(ckpts[it]) for c, it in cand.items()})
+        _export_sheet(ctx, part, res, nets, (base_path, models[shown], partner), ckpt_paths)
     res['losses'] = exported_losses(res, final)
     res['vs_bicubic'] = exported_vs_bicubic(res)
     (part / 'metrics.json').write_text(json.dumps(res, indent=1, default=float))
@@ -231,11 +228,10 @@ def _sheet_frames(real, tmp):
     """``(lq folder, gt folder or None)`` holding the ``SHEET_FRAMES`` real frames the first sheet showed (the same
     spread over the sorted names)."""
     files = list_images(real['lq'])
-    pick = sorted(set(np.linspace(0, len(files) - 1, min(SHEET_FRAMES, len(files))).round().astype(int).tolist()))
     out = {'lq': tmp / 'lq', 'gt': tmp / 'gt'}
     for folder in out.values():
         folder.mkdir(parents=True, exist_ok=True)
-    for i in pick:
+    for i in sorted(sheet_picks(len(files), SHEET_FRAMES)):
         link_or_copy(files[i], out['lq'] / files[i].name)
         if real.get('gt'):
             link_or_copy(Path(real['gt']) / files[i].name, out['gt'] / files[i].name)
@@ -252,12 +248,10 @@ def _export_sheet(ctx, part, res, nets, paths, ckpt_paths):
     real, tmp = res['real'], part / 'sheet.tmp'
     try:
         src, info = export_choice(res, ckpt_paths, paths[0], None, tmp / 'export.pdparams', paths[2])
-        name = chosen_name(blend_name(float(res['dni']['chosen'])), res['dni'], chosen_amount(res['dni']))
-        ctx.say(f'evaluate: the real frames\' sheet again with the export ({name}) beside the finetuned checkpoint')
-        ups = nets.get({'bicubic': 'bicubic', 'base': paths[0]}, own=['base'])
-        ups.update(finetuned=nets.get({'finetuned': paths[1]}, own=['finetuned'])['finetuned'])
-        ups.update(export=nets.get({'export': str(src)}, own=['export'])['export'])
-        ups.update(nets.get(ctx.s.compare))
+        ctx.say(f'evaluate: the real frames\' sheet again with the export ({info["name"]}) beside the finetuned '
+                'checkpoint')
+        ups = nets.get({'bicubic': 'bicubic', 'base': paths[0], 'finetuned': paths[1], 'export': str(src),
+                        **ctx.s.compare}, own=['base', 'finetuned', 'export'])
         lq, gt = _sheet_frames(real, tmp / 'frames')
         score_frames(ups, lq, gt, not ctx.s.quiet, sheet=str(part / 'real_sheet.png'), sheet_images=SHEET_FRAMES,
                      crop=256)

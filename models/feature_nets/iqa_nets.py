@@ -111,7 +111,7 @@ def backbone(kind, l2pool=False):
 def taps(features, x, tap_indices):
     """The outputs of ``features``' layers at ``tap_indices`` (it stops after the last)."""
     out = []
-    for i, layer in enumerate(features.children()):
+    for i, layer in enumerate(list(features.children())):  # a list: a static program traces it (static_onednn)
         x = conv2d(layer, x)  # a conv adds its bias in the fast shape; any other layer is called
         if i in tap_indices:
             out.append(x)

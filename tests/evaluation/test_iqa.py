@@ -80,11 +80,12 @@ def test_torchvision_and_lpips_files_already_on_disk_are_used(empty_cache, monke
     assert zoo.fetch_entry(alex, 'ncnn', progress=False) == zoo.cached_paths(alex)[0]  # converted from it, no pip
 
 
-@pytest.mark.parametrize('name', ['lpips', 'dists'])
+@pytest.mark.parametrize('name', ['lpips', 'lpips_vgg', 'dists'])
 def test_a_reference_runs_once_and_a_pair_is_scored_once(photo_crops, perception, name, monkeypatch):
     """Several outputs against one reference, as the evaluator scores every model on an image: the reference goes
     through the network once, each output once, a pair scored again (a later pass) not at all, and every score is
-    the network's own ``net(out, gt)``; another reference replaces the kept one."""
+    the network's own ``net(out, gt)`` in the dynamic graph (the metric's features come from its static program
+    on oneDNN's kernels on the CPU: ``StaticForward``); another reference replaces the kept one."""
     import paddle
     perception(*iqa.METRICS[name][0])
     metric = iqa.available()[0][name]
@@ -93,10 +94,32 @@ def test_a_reference_runs_once_and_a_pair_is_scored_once(photo_crops, perception
     with paddle.no_grad():
         want = [float(metric.net(metric._tensor(o), metric._tensor(img)).numpy()[0]) for o in outs]
     passes = []
-    feats = metric.net.feats
-    monkeypatch.setattr(metric.net, 'feats', lambda x: passes.append(x.shape) or feats(x))
+    feats = metric.feats
+    monkeypatch.setattr(metric, 'feats', lambda x: passes.append(x.shape) or feats(x))
     got = [metric.score(o, img) for o in outs]
     assert got == pytest.approx(want, rel=1e-5, abs=1e-6) and len(set(got)) == 3
+    assert feats._static is not None  # the static program ran them, it did not fall back
     assert len(passes) == 4  # the reference once, each output once
     assert [metric.score(o, img.copy()) for o in outs] == got and len(passes) == 4  # same contents: no pass
     assert metric.score(outs[0], other) != got[0] and len(passes) == 6  # a new reference and a new pair
+
+
+def test_a_static_program_that_fails_falls_back_to_the_dynamic_graph(photo_crops, perception, caplog):
+    """When Paddle cannot trace or run the static program, the metric says so in one log line and scores in the
+    dynamic graph from then on, with the network's own numbers."""
+    import logging
+    import paddle
+    perception('alexnet', 'lpips')
+    metric = iqa.available()[0]['lpips']
+    img = photo_crops(1, 64)[0]
+    out = cv2.GaussianBlur(img, (0, 0), 1.5)
+
+    def broken(x):
+        raise RuntimeError('no such kernel\nsecond line')
+    metric.feats._static = broken
+    with caplog.at_level(logging.INFO, logger='realesrgan_paddle.models.feature_nets.static_onednn'):
+        got = metric.score(out, img)
+    with paddle.no_grad():
+        want = float(metric.net(metric._tensor(out), metric._tensor(img)).numpy()[0])
+    assert got == pytest.approx(want, rel=1e-6) and metric.feats._static is None
+    assert [r.getMessage() for r in caplog.records] == ['LPIPS features in the dynamic graph: no such kernel']

@@ -366,7 +366,6 @@ def test_the_summary_line_gives_the_exported_blends_own_numbers_on_the_real_foot
 def test_sweep_measures_the_blends_flicker_on_consecutive_frames(pairs, nets, tmp_path):
     """With ``flicker_lq`` the blends in between (not the ends, which the selection measured) get FLICKER ratios
     against bicubic on those frames (here: the held-out LQ frames, one size), as the checkpoints do."""
-    from realesrgan_paddle.evaluation import model_cache as MT
     base, ft = nets
     gt, lq = pairs
     models, rows_sel, out = _sweep('compact', base, ft, 'iter_8', pairs, tmp_path, (0.0, 0.5, 1.0), flicker_lq=lq)

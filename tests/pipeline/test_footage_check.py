@@ -23,6 +23,8 @@ def test_a_short_clip_and_small_lq_frames_are_said_up_front(hr_photos, tmp_path)
                            f'at --every 0.4, the run needs about {need} ') and '\n' not in line, line
     assert f'give at least {need * 0.4:.0f} s of video, or a smaller --every' in line
     assert 'the --lq-videos frames are 44x36, under the 48 px' in line and line.endswith('export the base')
+    phone_line = shortfall([hr], 0.4, 1.0, [phone])  # 176x144: small, but not under the 48 px
+    assert phone_line.startswith('WARNING: too little footage') and '48 px' not in phone_line, phone_line
     assert shortfall([hr], 0.4, 1.0, [hr]).count(';') == 0  # LQ frames of 320x240 can be measured: one problem
     assert shortfall([hr], 0.1, 1.0, [hr]) is None  # 40 keyframes at --every 0.1, 26 needed: enough
     # the one command says it before its first stage, then goes on

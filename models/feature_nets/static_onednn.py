@@ -21,7 +21,6 @@ import paddle
 import paddle.nn as nn
 
 LOG = logging.getLogger(__name__)
-_DYNAMIC_ONLY = []
 
 
 @contextlib.contextmanager
@@ -33,17 +32,6 @@ def onednn_kernels():
         yield
     finally:
         paddle.set_flags({'FLAGS_use_mkldnn': before})
-
-
-@contextlib.contextmanager
-def dynamic_graph_only():
-    """Inside the block every ``StaticForward`` runs its function in the dynamic graph (the benchmark's
-    comparison)."""
-    _DYNAMIC_ONLY.append(True)
-    try:
-        yield
-    finally:
-        _DYNAMIC_ONLY.pop()
 
 
 class _Call(nn.Layer):
@@ -70,7 +58,7 @@ class StaticForward:
         self._static = paddle.jit.to_static(_Call(fn, owner), input_spec=spec, full_graph=True)
 
     def usable(self, x):
-        return (self._static is not None and not _DYNAMIC_ONLY and x.place.is_cpu_place()
+        return (self._static is not None and x.place.is_cpu_place()
                 and (x.stop_gradient or not paddle.is_grad_enabled()))
 
     def __call__(self, x):

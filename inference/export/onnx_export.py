@@ -23,6 +23,7 @@ ignores its own fp16 flag); input and output stay float32.
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -35,6 +36,7 @@ from .onnx_fp16 import convert_file, require_converter
 
 OPSETS = range(11, 20)
 DEFAULT_OPSET = 13
+log = logging.getLogger('inference')
 
 
 class MissingPaddle2Onnx(RuntimeError):
@@ -85,6 +87,33 @@ def _no_autoinstall():
             os.environ[key] = old
 
 
+def fold_constants_file(path):
+    """Fold the constants of the ONNX file ``path`` in place, as paddle2onnx 2.1 does with Polygraphy (the shape
+    computations of a window network: DCTLSA's tiny graph 9467 nodes -> 4190), but with ONNX's own shape inference
+    between the passes: Polygraphy tries onnxruntime's symbolic one first, which took 50 s of DCTLSA's 55 s export
+    for the same folded graph (docs/onnx.md). A graph that does not fold, or whose folded outputs change rank, is
+    kept as paddle2onnx wrote it, with one log line (paddle2onnx's own rule)."""
+    import onnx
+    from polygraphy.backend.onnx import fold_constants
+    model = onnx.load(str(path))
+    try:
+        folded = fold_constants(model, allow_onnxruntime_shape_inference=False)
+        onnx.checker.check_model(folded, full_check=True)
+        if _ranks(folded) != _ranks(model):
+            raise ValueError('the folded outputs changed rank')
+    except Exception as e:  # noqa: BLE001 (Polygraphy and onnx raise many kinds; the unfolded graph is valid)
+        log.warning('ONNX constants not folded (%s); the graph is kept as paddle2onnx wrote it',
+                    str(e).splitlines()[0][:200] if str(e) else type(e).__name__)
+        return path
+    onnx.save(folded, str(path))
+    return path
+
+
+def _ranks(model):
+    return [len(o.type.tensor_type.shape.dim) if o.type.tensor_type.HasField('shape') else None
+            for o in model.graph.output]
+
+
 def export_onnx(net, arch, out_file, opset=None, fp16=False, source=None, verify=None):
     """Write ``out_file`` (.onnx) and its ``.json`` sidecar atomically; return the path. ``opset`` None:
     ``DEFAULT_OPSET``, or the lowest the network's layers need when that is higher. ``verify(onnx_path)``
@@ -120,9 +149,10 @@ def export_onnx(net, arch, out_file, opset=None, fp16=False, source=None, verify
         with _no_autoinstall():
             p2o.export(str(graph), str(tmp / 'inference.pdiparams'), save_file=str(tmp / 'model.onnx'),
                        opset_version=int(opset), auto_upgrade_opset=False, export_fp16_model=False,
-                       enable_onnx_checker=True, enable_optimize=False)
-        if not (tmp / 'model.onnx').is_file():
-            raise RuntimeError('paddle2onnx wrote no model (an op it does not convert?)')
+                       enable_onnx_checker=True, enable_optimize=False, optimize_tool='none')
+            if not (tmp / 'model.onnx').is_file():
+                raise RuntimeError('paddle2onnx wrote no model (an op it does not convert?)')
+            fold_constants_file(tmp / 'model.onnx')
         if fp16:  # paddle2onnx 2.1 ignores export_fp16_model: convert its fp32 graph (inference/export/onnx_fp16.py)
             convert_file(tmp / 'model.onnx', tmp / 'model.onnx')
         info = {'format': 'onnx', 'arch': dict(arch), 'scale': models.net_scale(arch),

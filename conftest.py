@@ -33,14 +33,26 @@ def _own_model_cache():
     return own
 
 
+def _own_export_memo():
+    """The folder of the session's tiny exports (tests/export_memo.py), made by the controller beside the model
+    cache (returned, to remove at the end); a worker inherits it."""
+    if 'PYTEST_XDIST_WORKER' in os.environ or os.environ.get('RESR_TEST_EXPORT_MEMO'):
+        return None
+    own = tempfile.mkdtemp(prefix='resr-test-exports-')
+    os.environ['RESR_TEST_EXPORT_MEMO'] = own
+    return own
+
+
 OWN_CACHE = _own_model_cache()  # at import: before the workers start and before any test reads the cache
+OWN_MEMO = _own_export_memo()
 from realesrgan_paddle.utils import runtime_env  # noqa: E402
 
 
 def pytest_unconfigure(config):
-    """The controller removes the run's model cache it made (a worker made none)."""
-    if OWN_CACHE and not hasattr(config, 'workerinput'):
-        shutil.rmtree(OWN_CACHE, ignore_errors=True)
+    """The controller removes the model cache and the export memo it made (a worker made none)."""
+    for own in (OWN_CACHE, OWN_MEMO):
+        if own and not hasattr(config, 'workerinput'):
+            shutil.rmtree(own, ignore_errors=True)
 
 # the pytest process runs the trainer's batch slices in-process: opt in as train.py does
 runtime_env.setup(quiet=False, single_arena=True)

@@ -32,7 +32,7 @@ from pathlib import Path
 from .paddle_export import trace_save
 from realesrgan_paddle.checkpoint_io.graph_check import GraphRefused, check_graph
 from .onnx_check import sidecar
-from .onnx_fp16 import convert_file, require_converter
+from .onnx_fp16 import convert_file, onnx_module, require_converter
 
 OPSETS = range(11, 20)
 DEFAULT_OPSET = 13
@@ -72,8 +72,8 @@ def _no_autoinstall():
     key = 'POLYGRAPHY_AUTOINSTALL_DEPS'
     old = os.environ.get(key)
     os.environ[key] = '0'
-    from polygraphy import config
-    from polygraphy.logger import logger as poly_log
+    from polygraphy import config, logger as poly_logger
+    poly_log = poly_logger.logger
     config.AUTOINSTALL_DEPS = False
     if poly_log.COLORED_MODULE_PRESENT is None:  # else its log nags "please install ... pip install colored"
         poly_log.COLORED_MODULE_PRESENT = False
@@ -93,8 +93,8 @@ def fold_constants_file(path):
     between the passes: Polygraphy tries onnxruntime's symbolic one first, which took 50 s of DCTLSA's 55 s export
     for the same folded graph (docs/onnx.md). A graph that does not fold, or whose folded outputs change rank, is
     kept as paddle2onnx wrote it, with one log line (paddle2onnx's own rule)."""
-    import onnx
     from polygraphy.backend.onnx import fold_constants
+    onnx = onnx_module()
     model = onnx.load(str(path))
     try:
         folded = fold_constants(model, allow_onnxruntime_shape_inference=False)

@@ -48,9 +48,15 @@ def to_fp16(model):
     return require_converter().convert_float_to_float16(model, keep_io_types=True, node_block_list=shape_nodes(model.graph))
 
 
+def onnx_module():
+    """The ``onnx`` package (an optional requirement: requirements-onnx.txt), imported when a file is first read."""
+    import onnx
+    return onnx
+
+
 def convert_file(src, dst):
     """Write the fp16 form of the ONNX file ``src`` to ``dst``; return ``dst``."""
-    import onnx
+    onnx = onnx_module()
     m16 = to_fp16(onnx.load(str(src)))
     onnx.checker.check_model(m16)
     onnx.save(m16, str(dst))
@@ -59,6 +65,6 @@ def convert_file(src, dst):
 
 def weight_dtypes(path):
     """{'float16': n, 'float32': m, ...}: how many initializers of each type the ONNX file holds."""
-    import onnx
+    onnx = onnx_module()
     names = {v: k.lower() for k, v in onnx.TensorProto.DataType.items()}
     return dict(collections.Counter(names[i.data_type] for i in onnx.load(str(path)).graph.initializer))

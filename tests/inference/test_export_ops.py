@@ -51,8 +51,9 @@ def _declared(spec):
 
 def _legacy_export(net, arch, folder):
     """The export's legacy graph, opened as every entry point opens it (the whole check), and its contents."""
-    from realesrgan_paddle.inference.export.paddle_export import export_static, open_export
-    open_export(export_static(net, arch, folder))
+    from realesrgan_paddle.inference.export.paddle_export import open_export
+    from tests.export_memo import memo_export
+    open_export(memo_export(net, arch, folder)[0])  # export_static's files, made once a session
     return legacy_contents(folder / 'inference.pdmodel')
 
 

@@ -1,11 +1,14 @@
 """tests/export_memo.py: a memoised export is the first export's files, byte for byte, and runs as a fresh export
 of the same weights does (a fresh trace names its variables anew, so its bytes differ)."""
+import json
+
 import numpy as np
 import paddle
 
 
 def test_a_memoised_export_is_a_fresh_exports_files(tmp_path, monkeypatch):
     from realesrgan_paddle import models
+    from realesrgan_paddle.inference.backends import PredictorBackend
     from realesrgan_paddle.inference.export.paddle_export import export_static
     from tests.export_memo import ENV, memo_export
     from tests.nets import srvgg
@@ -25,11 +28,8 @@ def test_a_memoised_export_is_a_fresh_exports_files(tmp_path, monkeypatch):
     assert names == sorted(p.name for p in first.iterdir()) == sorted(p.name for p in again.iterdir())
     for name in names:
         assert (first / name).read_bytes() == (again / name).read_bytes(), name
-    import json
-    info = [json.loads((d / 'model_info.json').read_text()) for d in (first, fresh)]
-    assert [(i['arch'], i['scale'], i['export_rev']) for i in info][0] == [(i['arch'], i['scale'], i['export_rev'])
-                                                                        for i in info][1]
-    from realesrgan_paddle.inference.backends import PredictorBackend
+    memo_info, fresh_info = (json.loads((d / 'model_info.json').read_text()) for d in (first, fresh))
+    assert all(memo_info[k] == fresh_info[k] for k in ('arch', 'scale', 'export_rev'))
     x = np.random.default_rng(0).random((1, 3, 12, 16), dtype=np.float32)
     y = {k: PredictorBackend(d, engine='onednn', precision='fp32').forward(x) for k, d in
          (('memo', again), ('fresh', fresh), ('other', other))}

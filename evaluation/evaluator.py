@@ -137,13 +137,26 @@ def blocks_or_nan(sr, scale, crop_border):
     return blocks(sr, scale, crop_border) if int(scale) >= 2 else float('nan')
 
 
-def image_metrics(sr, gt, crop_border=4, iqa=None, scale=4):
-    """All paired metrics of one x``scale`` output against its GT: ``{metric: value}``."""
-    row = {'psnr': M.psnr(sr, gt, crop_border, test_y=True), 'ssim': M.ssim(sr, gt, crop_border, test_y=True),
-           'niqe': niqe_or_nan(sr, crop_border), 'detail': M.detail_ratio(sr, gt, crop_border),
-           'texture': M.texture_ratio(sr, gt, scale, crop_border),
-           'artefact': M.artefact(sr, gt, crop_border), 'blocks': blocks_or_nan(sr, scale, crop_border),
-           'psnr_at_detail': M.invented_texture_psnr(sr, gt, TEXTURE_DETAIL, crop_border)}
+def y_plane(img):
+    """The plane every classic metric of ``image_metrics`` reads of ``img``: its BT.601 Y (``metrics.luma``, float64
+    on the 0-255 scale; a gray image's own plane), made once for them all. Each metric reads a 2-D plane as it is
+    (a Y plane is never under 16, so none rescales it), so the numbers are the same to the bit; an image of two
+    channels, which the metrics do not all read alike, is returned as it is."""
+    a = np.asarray(img)
+    return M.luma(a) if a.ndim == 2 or a.shape[2] >= 3 or a.shape[2] == 1 else a
+
+
+def image_metrics(sr, gt, crop_border=4, iqa=None, scale=4, gt_y=None):
+    """All paired metrics of one x``scale`` output against its GT: ``{metric: value}``. ``gt_y``: ``y_plane(gt)``,
+    when the caller scores several outputs against one GT (made here otherwise). PSNR, SSIM, NIQE, detail,
+    texture, artefact and blocks read the Y planes, converted once (they were converted a dozen times a row);
+    LPIPS and DISTS the colour images."""
+    ys, yg = y_plane(sr), y_plane(gt) if gt_y is None else gt_y
+    row = {'psnr': M.psnr(ys, yg, crop_border, test_y=True), 'ssim': M.ssim(ys, yg, crop_border, test_y=True),
+           'niqe': niqe_or_nan(ys, crop_border), 'detail': M.detail_ratio(ys, yg, crop_border),
+           'texture': M.texture_ratio(ys, yg, scale, crop_border),
+           'artefact': M.artefact(ys, yg, crop_border), 'blocks': blocks_or_nan(ys, scale, crop_border),
+           'psnr_at_detail': M.invented_texture_psnr(ys, yg, TEXTURE_DETAIL, crop_border)}
     for name, metric in (iqa or {}).items():
         row[name] = metric.score(sr, gt)
     return row
@@ -218,10 +231,10 @@ def evaluate(models, gt_dir, lq_dir, scale=4, crop_border=4, sheet=None, sheet_i
         _check_border(gp, gt, crop_border)
         row = {'image': gp.name, 'gt_niqe': niqe_or_nan(gt, crop_border),
                'input_detail': input_detail(lq, gt, crop_border // scale)}
-        outs = {}
+        outs, gt_y = {}, y_plane(gt)
         for name, net in nets.items():
             outs[name] = sr = _upscale(net, lq, gp.name)
-            row.update({f'{name}_{k}': v for k, v in image_metrics(sr, gt, crop_border, iqa, scale).items()})
+            row.update({f'{name}_{k}': v for k, v in image_metrics(sr, gt, crop_border, iqa, scale, gt_y).items()})
             _add_frame(meters, name, gp, gt, sr)
         rows.append(row)
         if idx in pick:

@@ -53,9 +53,11 @@ class Metric:
         return paddle.to_tensor(image_to_chw(img)[None])
 
     def _ref_feats(self, gt, key):
+        """The reference's features as the distance reads them (``net.reference``: DISTS's means, centred features
+        and variances), made once while the reference stays the same."""
         if self._ref is None or self._ref[0] != key:
             self._ref = None  # the old features go before the new ones are made
-            self._ref = (key, self.feats(self._tensor(gt)))
+            self._ref = (key, self.net.reference(self.feats(self._tensor(gt))))
         return self._ref[1]
 
     def score(self, out, gt):
@@ -65,7 +67,7 @@ class Metric:
             if len(self._scores) >= self.MEMO:
                 self._scores.clear()
             with paddle.no_grad():
-                d = self.net.distance(self.feats(self._tensor(out)), self._ref_feats(gt, key_gt))
+                d = self.net.distance_to(self.feats(self._tensor(out)), self._ref_feats(gt, key_gt))
                 self._scores[key] = float(d.numpy()[0])
         return self._scores[key]
 

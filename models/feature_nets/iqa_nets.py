@@ -156,6 +156,13 @@ class LPIPSHeads(nn.Layer):
     def distance(self, fx, fy):
         return lpips_distance(fx, fy, [getattr(self, f'lin{i}') for i in range(5)])
 
+    def reference(self, feats):
+        """``feats`` as ``distance_to`` reads a reference's: the features themselves."""
+        return feats
+
+    def distance_to(self, fx, ref):
+        return self.distance(fx, ref)
+
 
 class LPIPS(LPIPSHeads):
     """``LPIPS(net)(x, y)``: x, y RGB NCHW in [0, 1]; returns (N,) distances."""
@@ -183,18 +190,31 @@ def spatial_mean(x):
     return x.mean(3, keepdim=True).mean(2, keepdim=True)
 
 
-def dists_distance(feats_x, feats_y, alpha, beta, chans):
-    """DISTS from two lists of stage features and the (1, C, 1, 1) weights: (N,) distances. The covariance is the
-    mean of the centred product: ``E[xy] - E[x]E[y]`` cancels to noise in float32 where a feature barely varies."""
+def dists_reference(feats):
+    """What the DISTS distance reads of one side's stage features, per stage: their spatial mean, the centred
+    features and their variance. An evaluation scores many outputs against one reference: these are computed once
+    for it (``evaluation.iqa.Metric``), a third of the distance's work on the full-size feature maps."""
+    out = []
+    for f in feats:
+        m = spatial_mean(f)
+        d = f - m
+        out.append((m, d, spatial_mean(d * d)))
+    return out
+
+
+def dists_distance(feats_x, ref_y, alpha, beta, chans):
+    """DISTS from one side's stage features, the other's ``dists_reference`` and the (1, C, 1, 1) weights: (N,)
+    distances. The covariance is the mean of the centred product: ``E[xy] - E[x]E[y]`` cancels to noise in float32
+    where a feature barely varies."""
     w = alpha.sum() + beta.sum()
     alphas, betas = paddle.split(alpha / w, chans, axis=1), paddle.split(beta / w, chans, axis=1)
     d1 = d2 = 0
     c1 = c2 = 1e-6
-    for fx, fy, a, b in zip(feats_x, feats_y, alphas, betas):
-        mx, my = spatial_mean(fx), spatial_mean(fy)
+    for fx, (my, dy, vy), a, b in zip(feats_x, ref_y, alphas, betas):
+        mx = spatial_mean(fx)
         s1 = (2 * mx * my + c1) / (mx * mx + my * my + c1)
-        dx, dy = fx - mx, fy - my
-        vx, vy, cov = spatial_mean(dx * dx), spatial_mean(dy * dy), spatial_mean(dx * dy)
+        dx = fx - mx
+        vx, cov = spatial_mean(dx * dx), spatial_mean(dx * dy)
         s2 = (2 * cov + c2) / (vx + vy + c2)
         d1 = d1 + (a * s1).sum(1, keepdim=True)
         d2 = d2 + (b * s2).sum(1, keepdim=True)
@@ -217,8 +237,15 @@ class DISTS(nn.Layer):
         """The input and its five stage features (a reference scored against many outputs: computed once)."""
         return [x] + taps(self.features, (x - self.mean) / self.std, VGG16_TAPS)
 
+    def reference(self, feats):
+        """``feats`` as ``distance_to`` reads a reference's (``dists_reference``: kept for many outputs)."""
+        return dists_reference(feats)
+
+    def distance_to(self, fx, ref):
+        return dists_distance(fx, ref, self.alpha, self.beta, list(self.CHANS))
+
     def distance(self, fx, fy):
-        return dists_distance(fx, fy, self.alpha, self.beta, list(self.CHANS))
+        return self.distance_to(fx, self.reference(fy))
 
     def forward(self, x, y):
         return self.distance(self.feats(x), self.feats(y))

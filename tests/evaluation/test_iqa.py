@@ -93,15 +93,32 @@ def test_a_reference_runs_once_and_a_pair_is_scored_once(photo_crops, perception
     outs = [cv2.GaussianBlur(img, (0, 0), s) for s in (0.8, 1.5)] + [img[:, ::-1].copy()]
     with paddle.no_grad():
         want = [float(metric.net(metric._tensor(o), metric._tensor(img)).numpy()[0]) for o in outs]
-    passes = []
-    feats = metric.feats
+    passes, refs = [], []
+    feats, reference = metric.feats, metric.net.reference
     monkeypatch.setattr(metric, 'feats', lambda x: passes.append(x.shape) or feats(x))
+    monkeypatch.setattr(metric.net, 'reference', lambda f: refs.append(len(f)) or reference(f))
     got = [metric.score(o, img) for o in outs]
     assert got == pytest.approx(want, rel=1e-5, abs=1e-6) and len(set(got)) == 3
     assert feats._static is not None  # the static program ran them, it did not fall back
     assert len(passes) == 4  # the reference once, each output once
+    assert len(refs) == 1  # what the distance reads of the reference (DISTS: its means, variances): made once
     assert [metric.score(o, img.copy()) for o in outs] == got and len(passes) == 4  # same contents: no pass
-    assert metric.score(outs[0], other) != got[0] and len(passes) == 6  # a new reference and a new pair
+    assert metric.score(outs[0], other) != got[0] and len(passes) == 6 and len(refs) == 2  # a new reference
+
+
+def test_dists_to_a_kept_reference_is_the_distance_of_the_two_features(photo_crops, perception):
+    """DISTS's distance to a reference's kept statistics (``reference``, ``distance_to``: what the metric keeps for
+    the many outputs scored against one GT) is the distance of the two feature lists, to the bit; and the statistics
+    are of that reference: another's give another distance."""
+    import paddle
+    perception('vgg16', 'dists')
+    net = iqa.available()[0]['dists'].net
+    img, other = photo_crops(2, 64)
+    with paddle.no_grad():
+        fx, fy, fo = (net.feats(iqa.Metric._tensor(a)) for a in (cv2.GaussianBlur(img, (0, 0), 1.2), img, other))
+        kept = net.reference(fy)
+        assert net.distance_to(fx, kept).numpy().tolist() == net.distance(fx, fy).numpy().tolist()
+        assert net.distance_to(fx, net.reference(fo)).numpy()[0] != net.distance(fx, fy).numpy()[0]
 
 
 def test_a_static_program_that_fails_falls_back_to_the_dynamic_graph(photo_crops, perception, caplog):

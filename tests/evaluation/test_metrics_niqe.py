@@ -42,7 +42,7 @@ def test_aggd_fit_recovers_a_gaussian_and_a_laplacian():
 
 
 @pytest.fixture(scope='module')
-def ref():
+def ref(torch):  # BasicSR's colour helpers import torch: these run in CI's torch step
     mod = _basicsr_niqe.load()
     if mod is None:
         pytest.skip(f'BasicSR sdist not in {_basicsr_niqe.cache_dir()} (.ci/run downloads it)')

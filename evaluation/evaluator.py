@@ -143,7 +143,7 @@ def y_plane(img):
     (a Y plane is never under 16, so none rescales it), so the numbers are the same to the bit; an image of two
     channels, which the metrics do not all read alike, is returned as it is."""
     a = np.asarray(img)
-    return M.luma(a) if a.ndim == 2 or a.shape[2] >= 3 or a.shape[2] == 1 else a
+    return a if a.ndim == 3 and a.shape[2] == 2 else M.luma(a)
 
 
 def image_metrics(sr, gt, crop_border=4, iqa=None, scale=4, gt_y=None):

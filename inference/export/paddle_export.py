@@ -21,9 +21,7 @@ import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
-import types
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -58,46 +56,16 @@ def _export_layer(net, spec):
     return Traced(net)
 
 
-def _frames_without_source(context=1):
-    """``inspect.stack()``'s rows (frame, file, line, function, None, None) without reading any source."""
-    frame, rows = sys._getframe(1), []
-    while frame is not None:
-        rows.append((frame, frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name, None, None))
-        frame = frame.f_back
-    return rows
-
-
-@contextlib.contextmanager
-def _cheap_caller_lookup():
-    """Paddle's legacy tracer calls ``inspect.stack()`` for every binary op whose right operand has a dynamic
-    batch, only to name the caller's file and line in a DeprecationWarning; ``inspect.stack`` reads the source of
-    every frame on the stack (about 60 ms a call in a pipeline process: 4.2 s of the 7.6 s its evaluate stage spent
-    exporting ten tiny compact checkpoints). While tracing, that module alone sees a ``stack`` that lists the frames
-    without their source; its warning keeps the file and line."""
-    try:
-        from paddle.base.layers import math_op_patch as patched
-    except ImportError:
-        patched = None
-    if patched is None or not hasattr(getattr(patched, 'inspect', None), 'stack'):
-        yield
-        return
-    real = patched.inspect
-    patched.inspect = types.SimpleNamespace(stack=_frames_without_source)
-    try:
-        yield
-    finally:
-        patched.inspect = real
-
-
 def trace_save(net, arch, prefix, legacy=True):
     """Trace ``net`` (its ``export_layer`` form) with a dynamic (N, C, H, W) input and ``paddle.jit.save`` it
     to ``prefix``: the legacy ``.pdmodel`` when ``legacy``, else Paddle 3's PIR ``.json``."""
     import paddle
     from realesrgan_paddle import models
+    from realesrgan_paddle.inference.export.cheap_trace import cheap_trace  # tracing only: not on a cached run's path
     net.eval()
     layer = _export_layer(net, models.get_spec(arch))
     spec = [paddle.static.InputSpec([None, int(arch.get('num_in_ch', 3)), None, None], 'float32', 'x')]
-    with paddle.pir_utils.OldIrGuard() if legacy else contextlib.nullcontext(), _cheap_caller_lookup(), \
+    with paddle.pir_utils.OldIrGuard() if legacy else contextlib.nullcontext(), cheap_trace(), \
             warnings.catch_warnings():
         # Paddle's own ops (fill_constant with force_cpu, written by its tracer for the window networks' run-time
         # pads) warn of a deprecation the user can do nothing about: two lines in a first export's log

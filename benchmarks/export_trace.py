@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The legacy export's trace with and without ``inference.export.cheap_trace`` (Paddle's tracer reading every frame's
+"""The legacy export's trace with and without ``inference.export.paddle_export.cheap_trace`` (Paddle's tracer reading every frame's
 source and keeping each op's Python call stack), side by side: each trace in a fresh process (Paddle numbers its
 tensors per process), the two ways alternated round by round, the tiny networks of tests/models/tiny_archs.py with
 seeded weights. Prints the seconds of ``trace_save``, the graph's size and the call-stack lines it holds.
@@ -22,10 +22,10 @@ import contextlib, json, sys, time
 sys.path.insert(0, {root!r})
 import paddle
 from realesrgan_paddle import models
-from realesrgan_paddle.inference.export import cheap_trace, paddle_export
+from realesrgan_paddle.inference.export import paddle_export
 from tests.models.tiny_archs import TINY_ARCHS
 if {plain!r}:
-    cheap_trace.cheap_trace = contextlib.nullcontext
+    paddle_export.cheap_trace = contextlib.nullcontext
 arch = TINY_ARCHS[{name!r}]
 paddle.seed(0)
 net = models.build_network(arch)

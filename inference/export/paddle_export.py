@@ -13,15 +13,31 @@ Beside the graph goes ``model_info.json``: ``{arch, scale, mod, source, dtype, f
 is an entry of the store (kind ``export``, keyed by ``export_key``; its record: made from the weights' sha256, at
 ``EXPORT_REV``): ``store.open`` says whether a cached folder is this program's export of those weights; any other is
 exported again, with one line.
+
+While an export traces (``cheap_trace``), Paddle's legacy tracer skips what it computes only to throw away:
+
+- ``inspect.stack()``: called for every binary op whose right operand has a dynamic batch, only to name the
+  caller's file and line in a DeprecationWarning; it reads the source of every frame on the stack (about 60 ms a
+  call in a pipeline process: 4.2 s of the 7.6 s its evaluate stage spent exporting ten tiny compact checkpoints).
+  That module alone sees a ``stack`` that lists the frames without their source; its warning keeps the file and line.
+- ``traceback.extract_stack()``: called for every op the legacy program records, to keep the Python call stack
+  that made it as the op's ``op_callstack`` attribute. ``paddle.jit.save`` strips most of them, not all: the saved
+  graph kept thousands of lines naming this machine's files (GRL's tiny export: 829 KB, 253 KB without them), and
+  reading the stacks was a third to a half of a legacy trace (DCTLSA's tiny export 8.0 s, 4.8 s without). The
+  graph module alone sees an ``extract_stack`` that returns no frames: each op records an empty stack, and the
+  saved graph is the same op for op, attribute for attribute (tests/inference/test_export_trace.py).
 """
 import contextlib
 import functools
 import hashlib
+import importlib
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
+import types
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -38,6 +54,50 @@ from realesrgan_paddle.utils.progress import Steps
 # written again
 EXPORT_REV = 3
 log = logging.getLogger('inference')
+
+
+def frames_without_source(context=1):
+    """``inspect.stack()``'s rows (frame, file, line, function, None, None) without reading any source."""
+    frame, rows = sys._getframe(1), []
+    while frame is not None:
+        rows.append((frame, frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name, None, None))
+        frame = frame.f_back
+    return rows
+
+
+def _no_frames(*args, **kwargs):
+    return []
+
+
+@contextlib.contextmanager
+def _module_sees(module_name, attr, needed, stand_in):
+    """``module_name.attr`` replaced by ``stand_in`` inside the block (the module's own name for a module it
+    imported), put back after; nothing done when the module or its ``attr.needed`` is not there (another Paddle)."""
+    module = sys.modules.get(module_name)
+    real = getattr(module, attr, None)
+    if real is None or not hasattr(real, needed):
+        yield
+        return
+    setattr(module, attr, stand_in)
+    try:
+        yield
+    finally:
+        setattr(module, attr, real)
+
+
+@contextlib.contextmanager
+def cheap_trace():
+    """Inside: Paddle's binary-op patch reads no frame source, and its graph records no op call stacks."""
+    for name in ('paddle.base.framework', 'paddle.base.layers.math_op_patch'):  # loaded before they are looked up
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    with _module_sees('paddle.base.layers.math_op_patch', 'inspect', 'stack',
+                      types.SimpleNamespace(stack=frames_without_source)), \
+            _module_sees('paddle.base.framework', 'traceback', 'extract_stack',
+                         types.SimpleNamespace(extract_stack=_no_frames)):
+        yield
 
 
 def _export_layer(net, spec):
@@ -61,7 +121,6 @@ def trace_save(net, arch, prefix, legacy=True):
     to ``prefix``: the legacy ``.pdmodel`` when ``legacy``, else Paddle 3's PIR ``.json``."""
     import paddle
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.export.cheap_trace import cheap_trace  # tracing only: not on a cached run's path
     net.eval()
     layer = _export_layer(net, models.get_spec(arch))
     spec = [paddle.static.InputSpec([None, int(arch.get('num_in_ch', 3)), None, None], 'float32', 'x')]

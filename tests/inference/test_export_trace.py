@@ -1,5 +1,5 @@
-"""The export's trace reads no source files and records no call stacks (inference/export/cheap_trace.py): Paddle's
-legacy tracer calls ``inspect.stack()`` for each binary op whose right operand has a dynamic batch, to name the
+"""The export's trace reads no source files and records no call stacks (inference/export/paddle_export.py,
+``cheap_trace``): Paddle's legacy tracer calls ``inspect.stack()`` for each binary op whose right operand has a dynamic batch, to name the
 caller in a DeprecationWarning, and ``inspect.stack`` reads the source of every frame; its graph keeps each op's
 Python call stack, this machine's file names, in the saved file."""
 import contextlib
@@ -27,7 +27,7 @@ def test_trace_reads_no_frame_source_and_puts_paddle_back(monkeypatch, tmp_path)
 
 
 def test_frames_without_source_name_the_same_callers():
-    from realesrgan_paddle.inference.export.cheap_trace import frames_without_source
+    from realesrgan_paddle.inference.export.paddle_export import frames_without_source
 
     def callee():
         return frames_without_source(), inspect.stack(0)
@@ -70,7 +70,7 @@ def test_the_graph_names_no_file_of_this_machine_and_is_the_same_op_for_op(monke
     import paddle
 
     from realesrgan_paddle import models
-    from realesrgan_paddle.inference.export import cheap_trace, paddle_export
+    from realesrgan_paddle.inference.export import paddle_export
     from tests.nets import srvgg
     from tests.user_path import ROOT
     arch = srvgg()
@@ -81,7 +81,7 @@ def test_the_graph_names_no_file_of_this_machine_and_is_the_same_op_for_op(monke
             paddle_export.trace_save(models.build_network(arch), arch, tmp_path / folder / 'inference')
         return tmp_path / folder / 'inference.pdmodel'
     cheap = trace('cheap')
-    monkeypatch.setattr(cheap_trace, 'cheap_trace', contextlib.nullcontext)
+    monkeypatch.setattr(paddle_export, 'cheap_trace', contextlib.nullcontext)
     full = trace('full')
     (bare, none), (cleared, lines) = _graph(cheap), _graph(full)
     assert none == 0 and str(ROOT).encode() not in cheap.read_bytes()

@@ -18,11 +18,11 @@ def ffmpeg(*args):
     _ffmpeg(*args, timeout=300)
 
 
-def static_camera(photo, out, secs=50, size='384:288'):
+def static_camera(photo, out, secs=50, size='264:200'):
     """A static camera: ``photo`` fixed, two test patterns crossing it at different speeds, 5 fps, x264."""
     w = int(size.split(':')[0])
     graph = (f"[0]scale={size},fps=5[bg];[bg][1]overlay=x='mod(t*29\\,{w + 48})-48':y=60[a];"
-             f"[a][2]overlay=x='{w}-mod(t*41\\,{w + 40})':y=190,format=yuv420p")
+             f"[a][2]overlay=x='{w}-mod(t*41\\,{w + 40})':y=140,format=yuv420p")
     ffmpeg('-loop', 1, '-t', secs, '-i', photo, '-f', 'lavfi', '-i', 'testsrc=size=48x36:rate=5', '-f', 'lavfi',
            '-i', 'testsrc2=size=40x40:rate=5', '-filter_complex', graph, '-t', secs, '-c:v', 'libx264', '-crf', 18,
            out)
@@ -42,7 +42,7 @@ def footage(tmp_path_factory):
     ffmpeg('-i', root / 'hr' / 'cam.mp4', '-vf', 'scale=iw/4:ih/4:flags=area', '-c:v', 'libx264', '-crf', 28,
            root / 'lq' / 'cam.mp4')
     for name, scale in (('lq_big', 'scale=iw*2:ih*2'), ('lq_x2', 'scale=iw/2:ih/2'),
-                        ('lq_crop', 'crop=352:264,scale=iw/4:ih/4')):  # another framing: 4.36x
+                        ('lq_crop', 'crop=242:184,scale=iw/4:ih/4')):  # another framing: 4.4x
         ffmpeg('-i', root / 'hr' / 'cam.mp4', '-t', 2, '-vf', scale, '-c:v', 'libx264', root / name / 'cam.mp4')
     (root / 'lq_bad' / 'cam.mp4').write_bytes(bytes(range(256)) * 40)
     return root
@@ -168,11 +168,11 @@ def test_lq_videos_real_footage_is_scored_and_is_the_first_picture(footage, tiny
 
 @pytest.mark.parametrize('case, expect', [
     ('lq_empty', 'no videos or images in this folder'),
-    ('lq_big', 'are larger than the HR frames (384x288)'),
+    ('lq_big', 'are larger than the HR frames (264x200)'),
     ('lq_bad', 'not a readable video'),
-    ('lq_x2', 'scale 2 (HR 384x288, LQ 192x144) is not supported'),
-    ('lq_crop', 'ratio 4.36 is not a whole scale; the pipeline needs LQ footage 4x smaller than the --videos '
-                'footage (HR 384x288, LQ 88x66)'),
+    ('lq_x2', 'scale 2 (HR 264x200, LQ 132x100) is not supported'),
+    ('lq_crop', 'ratio 4.40 is not a whole scale; the pipeline needs LQ footage 4x smaller than the --videos '
+                'footage (HR 264x200, LQ 60x46)'),
 ])
 def test_bad_lq_videos_one_line_naming_the_file(footage, tmp_path, case, expect, capsys):
     args = ['--lq-videos', footage / case]

@@ -18,14 +18,15 @@ def ffmpeg(*args, timeout=120):
 
 
 def make_clip(shared_data, hr_photos, out, secs=4.0):
-    """``secs`` of cup.mp4 at 320x240 when ../shared is there, else a pan across a real photo."""
+    """``secs`` of cup.mp4 at 264x200 when ../shared is there, else a pan across a real photo (the default
+    ``--min-size`` is 200: the smallest frames the one command takes as they come)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     cup = shared_data / 'video' / 'cup.mp4' if shared_data is not None else None
     if cup is not None and cup.is_file():
-        ffmpeg('-ss', 2, '-t', secs, '-i', cup, '-vf', 'scale=320:240', '-an', '-c:v', 'libx264', '-g', 10, out)
+        ffmpeg('-ss', 2, '-t', secs, '-i', cup, '-vf', 'scale=264:200', '-an', '-c:v', 'libx264', '-g', 10, out)
     else:
         ffmpeg('-loop', 1, '-t', secs, '-i', hr_photos[0], '-vf',
-               "scale=960:720,crop=320:240:x='t*120':y='t*80',fps=10,format=yuv420p", '-c:v', 'mpeg4', '-q:v', 2, out)
+               "scale=792:600,crop=264:200:x='t*99':y='t*66',fps=10,format=yuv420p", '-c:v', 'mpeg4', '-q:v', 2, out)
     return out
 
 

@@ -59,7 +59,7 @@ def test_end_to_end_then_skip_then_redo_changed_stages(clips, tiny_base, tmp_pat
     metrics = json.loads((work / 'evaluate' / 'metrics.json').read_text())
     assert set(metrics['summary']) == {'bicubic', 'base', 'finetuned'}
     assert all(metrics['summary'][m]['detail'] > 0 and metrics['summary'][m]['texture'] > 0 for m in metrics['summary'])
-    # evaluation.evaluator's metrics: NIQE measured (320x240 frames) and used by the criterion, artefact present
+    # evaluation.evaluator's metrics: NIQE measured (264x200 frames) and used by the criterion, artefact present
     assert all(0 < metrics['summary'][m]['niqe'] < 100 and metrics['summary'][m]['artefact'] >= 0
                for m in metrics['summary'])
     assert all(t['dniqe'] is not None for t in metrics['selection']['table'].values())

@@ -104,15 +104,18 @@ def first_line(exc, limit=200):
 
 
 class SegmentWorker:
-    """One Ray actor: the model, set up once, and segments encoded on request."""
+    """One Ray actor: the model, set up once, and segments encoded on request. Each segment is encoded in a
+    temporary folder inside ``tmp_root`` when that folder is there (a local cluster's own, removed with the cluster
+    even when its processes were killed mid-segment), else in the worker's system temp."""
 
-    def __init__(self, cls, upscaler_kwargs):
+    def __init__(self, cls, upscaler_kwargs, tmp_root=None):
         runtime_env.setup()
         self.up = cls(**upscaler_kwargs)  # the driver's class (pickled by reference), set up as the driver's
+        self.tmp_root = tmp_root if tmp_root and Path(tmp_root).is_dir() else None
 
     def run(self, spec, k):
         """Segment ``k``: ``(k, its bytes, frames through the model, frames written)``."""
-        with tempfile.TemporaryDirectory(prefix='resr-seg-') as tmp:
+        with tempfile.TemporaryDirectory(prefix='resr-seg-', dir=self.tmp_root) as tmp:
             span = SpanRun(self.up, spec, k, k + 1, tmp, ffmpeg_exe())
             upscaled = span.run()
             return k, (Path(tmp) / segment_name(k)).read_bytes(), upscaled, span.pos - spec.starts[k]
@@ -140,7 +143,8 @@ def run_segments(upscaler, spec, todo, folder, address, workers, bar):
     n = max(1, int(workers or (gpus or int(ray.cluster_resources().get('CPU', 1)))))
     opts = dict(max_restarts=RETRIES, max_task_retries=RETRIES, num_cpus=1, num_gpus=1 if gpus else 0)
     actor = ray.remote(**opts)(SegmentWorker)
-    pool = [actor.remote(type(upscaler), upscaler_kwargs(upscaler, gpus)) for _ in range(min(n, len(todo)))]
+    kwargs, tmp_root = upscaler_kwargs(upscaler, gpus), ray_local.current_temp()  # None unless --ray local
+    pool = [actor.remote(type(upscaler), kwargs, tmp_root) for _ in range(min(n, len(todo)))]
     pending, queue, upscaled = {}, list(todo), 0
     try:
         while queue or pending:

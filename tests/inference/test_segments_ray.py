@@ -1,7 +1,7 @@
 """Segments as Ray tasks on a local cluster of 2 workers: the frames equal a one-pass run's, the audio is kept,
 and a worker that dies mid-segment (the test installs a worker class whose first attempt at segment 1 exits) has
 its segment retried; the frames through the model are counted, the last segment's included. The cluster's folder
-is its own and goes with it."""
+is its own and goes with it, with the segments' temporary folders."""
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,7 @@ def dying_worker(marker):
             if k == 1 and not Path(marker).exists():
                 Path(marker).touch()
                 os._exit(1)
+            Path(f'{marker}.{k}').write_text(str(self.tmp_root))  # where the segment's temporary folder goes
             return super().run(spec, k)
 
     return DyingWorker
@@ -54,6 +55,9 @@ def test_ray_two_workers_equal_one_pass_and_retry_a_dead_worker(tiny_models, clu
     # frames included (they were left out: 26 of 35 here)
     assert res['upscaled'] == one['upscaled'] == 35
     assert marker.exists()  # segment 1's first worker died; the result is whole all the same
+    # each segment was encoded in the cluster's own folder, which goes with the cluster (a worker killed mid-segment
+    # left its folder in the system temp)
+    assert {Path(f'{marker}.{k}').read_text() for k in range(4)} == {str(cluster)}
     (frames, pts), (ref, ref_pts) = decoded(tmp_path / 'out.mkv'), decoded(tmp_path / 'one.mkv')
     assert len(frames) == len(ref) == 40 and pts == ref_pts
     assert mean_psnr(frames, ref) >= 40

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""The legacy export's trace with and without ``inference.export.paddle_export.cheap_trace`` (Paddle's tracer reading every frame's
-source and keeping each op's Python call stack), side by side: each trace in a fresh process (Paddle numbers its
-tensors per process), the two ways alternated round by round, the tiny networks of tests/models/tiny_archs.py with
-seeded weights. Prints the seconds of ``trace_save``, the graph's size and the call-stack lines it holds.
+"""The legacy export's trace with and without ``inference.export.paddle_export.cheap_trace`` (Paddle's tracer
+reading every frame's source and keeping each op's Python call stack), side by side: each trace in a fresh process
+(Paddle numbers its tensors per process), the two ways alternated round by round, the tiny networks of
+tests/models/tiny_archs.py with seeded weights. Prints the seconds of ``trace_save``, the graph's size and the
+call-stack lines it holds.
 
     python benchmarks/export_trace.py                          # DCTLSA, GRL, DAT, SRVGGNetCompact; 2 rounds
     python benchmarks/export_trace.py --nets GRL --rounds 3

@@ -71,9 +71,13 @@ def _no_frames(*args, **kwargs):
 
 @contextlib.contextmanager
 def _module_sees(module_name, attr, needed, stand_in):
-    """``module_name.attr`` replaced by ``stand_in`` inside the block (the module's own name for a module it
-    imported), put back after; nothing done when the module or its ``attr.needed`` is not there (another Paddle)."""
-    module = sys.modules.get(module_name)
+    """``module_name.attr`` (the module's own name for a module it imported) replaced by ``stand_in`` inside the
+    block, put back after; nothing done when the module, or its ``attr`` with ``needed``, is not there (another
+    Paddle)."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        module = None
     real = getattr(module, attr, None)
     if real is None or not hasattr(real, needed):
         yield
@@ -88,11 +92,6 @@ def _module_sees(module_name, attr, needed, stand_in):
 @contextlib.contextmanager
 def cheap_trace():
     """Inside: Paddle's binary-op patch reads no frame source, and its graph records no op call stacks."""
-    for name in ('paddle.base.framework', 'paddle.base.layers.math_op_patch'):  # loaded before they are looked up
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
     with _module_sees('paddle.base.layers.math_op_patch', 'inspect', 'stack',
                       types.SimpleNamespace(stack=frames_without_source)), \
             _module_sees('paddle.base.framework', 'traceback', 'extract_stack',

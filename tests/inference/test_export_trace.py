@@ -1,7 +1,7 @@
 """The export's trace reads no source files and records no call stacks (inference/export/paddle_export.py,
-``cheap_trace``): Paddle's legacy tracer calls ``inspect.stack()`` for each binary op whose right operand has a dynamic batch, to name the
-caller in a DeprecationWarning, and ``inspect.stack`` reads the source of every frame; its graph keeps each op's
-Python call stack, this machine's file names, in the saved file."""
+``cheap_trace``): Paddle's legacy tracer calls ``inspect.stack()`` for each binary op whose right operand has a
+dynamic batch, to name the caller in a DeprecationWarning, and ``inspect.stack`` reads the source of every frame;
+its graph keeps each op's Python call stack, this machine's file names, in the saved file."""
 import contextlib
 import inspect
 import re
@@ -23,7 +23,8 @@ def test_trace_reads_no_frame_source_and_puts_paddle_back(monkeypatch, tmp_path)
     arch = srvgg()
     trace_save(models.build_network(arch), arch, tmp_path / 'inference')
     assert (tmp_path / 'inference.pdmodel').is_file() and (tmp_path / 'inference.pdiparams').is_file()
-    assert looked == [] and patched.inspect is before and graph.traceback is stacks  # inspect.stack() walks getframeinfo: it was not called
+    # inspect.stack() walks getframeinfo: it was not called; both modules see Paddle's own again
+    assert looked == [] and patched.inspect is before and graph.traceback is stacks
 
 
 def test_frames_without_source_name_the_same_callers():

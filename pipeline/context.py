@@ -50,6 +50,7 @@ class Settings:
     hr_photos: list = field(default_factory=list)  # --hr folders/files of photos (pipeline/inputs/photos.py)
     lq_photos: list = field(default_factory=list)  # --lq folders/files of photos named like HR photos: real pairs
     pair_ratio: float = 0.5  # --pair-ratio: the real pairs' batch weight beside the synthetic batch's 1
+    train_procs: str = 'auto'  # --train-procs: 'auto' or a number of training processes (pipeline/train/ranks.py)
 
     def __post_init__(self):
         if self.compare is None:  # the default comparison, unless the base is that model: its row is the base's

@@ -7,8 +7,14 @@ import os
 import shutil
 import stat
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: two processes making one entry are not kept apart
+    fcntl = None
 
 from realesrgan_paddle.utils.fileio import NotOwnFileError, cache_root, open_own_file
 
@@ -111,13 +117,44 @@ def _fsync_dir(path):
         os.close(fd)
 
 
-def write_entry(kind, key, files, facts, root=None):
+def write_entry(kind, key, files, facts, root=None, readers=None, reuse=False):
     """Make the entry ``kind``/``key``: ``files`` (``{name: bytes}``, or a function that writes the entry's files
     into the folder it is given) fill a temporary folder beside it; the record (each file's sha256 and size, then
     ``facts``: ``made_from``, ``revision``, ``arch`` and any other JSON value) is written last and fsynced, and the
-    folder renamed into place (whatever was under the name is removed first). Returns the ``Entry``."""
+    folder renamed into place (whatever was under the name is removed first). Returns the ``Entry``.
+
+    One process at a time makes an entry (a lock file beside it, ``.<key>.lock``). With ``reuse`` (a caller that
+    writes only what it found missing: a zoo file, an export), an entry another process made since this one
+    looked (two ranks of one training on a fresh cache) is taken as it is, checked as ``check_entry`` checks it with
+    ``facts`` and ``readers``, instead of being removed under that process's feet and made again."""
     final = entry_dir(kind, key, root)
     final.parent.mkdir(parents=True, exist_ok=True)
+    with _one_maker(final):
+        if reuse:
+            try:
+                return check_entry(final, kind, key, facts, readers)
+            except (OSError, ValueError):  # none, not ours (NotOurs), or a graph the check refuses: made here
+                pass
+        return _make(final, kind, key, files, facts)
+
+
+@contextmanager
+def _one_maker(final):
+    """Hold the entry's lock file (created without following a link) while it is made; nothing on Windows."""
+    if fcntl is None:
+        yield
+        return
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, 'O_NOFOLLOW', 0)
+    fd = os.open(final.parent / f'.{final.name}.lock', flags, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # the lock goes with the descriptor
+
+
+def _make(final, kind, key, files, facts):
+    """``write_entry``'s work, under the lock."""
     tmp = Path(tempfile.mkdtemp(prefix=f'.{final.name}.', dir=str(final.parent)))
     try:
         _fill(tmp, files)

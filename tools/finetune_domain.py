@@ -56,6 +56,9 @@ def parse_args(argv=None):
     g.add_argument('--budget', default=None,
                    help='training time such as 30m or 1h: a timed warm-up turns it into iterations')
     add_device(p, choices=('cpu', 'gpu'), help='where to train and evaluate (default: cpu)')
+    p.add_argument('--train-procs', default='auto', metavar='N',
+                   help='CPU processes that train together, each on part of every batch (default: auto: 2 on a CPU '
+                        'with 2 cores or more, for 100 iterations or more, except the x4plus recipe; 1 otherwise)')
     p.add_argument('--compare', nargs='+', default=None, metavar='NAME=MODEL',
                    help='the models the export must beat on both axes (PSNR and LPIPS), beside the base: weights '
                         'files, export folders or zoo names (default: x4plus=realesrgan-x4plus; none: only the base)')
@@ -139,6 +142,8 @@ def main(argv=None):
         return _bad(f'--pair-ratio must be in [0, 10], got {args.pair_ratio}')
     if args.dni_weight is not None and not 0.0 <= args.dni_weight <= 1.0:
         return _bad(f'--dni-weight must be in [0, 1], got {args.dni_weight}')
+    if args.train_procs != 'auto' and not (args.train_procs.isdigit() and 1 <= int(args.train_procs) <= 8):
+        return _bad(f'--train-procs must be auto or 1 to 8, got {args.train_procs!r}')
     compare = None if args.compare is None else {}  # None: Settings' default (x4plus unless it is the base)
     for item in [] if args.compare in (None, ['none']) else args.compare:
         name, sep, model = item.partition('=')
@@ -180,7 +185,8 @@ def main(argv=None):
                             lq_videos=[str(v) for v in args.lq_videos], quiet=args.quiet,
                             dni_weight=args.dni_weight, fit_frames=args.fit_frames, generic=args.generic,
                             allow_flicker=args.allow_flicker, force_export=args.force_export,
-                            hr_photos=inputs['hr_photos'], lq_photos=inputs['lq_photos'], pair_ratio=args.pair_ratio)
+                            hr_photos=inputs['hr_photos'], lq_photos=inputs['lq_photos'], pair_ratio=args.pair_ratio,
+                            train_procs=args.train_procs)
         line = run(settings, argv=['python', 'tools/finetune_domain.py', *(argv if argv is not None else sys.argv[1:])],
                    stop_after=args.stop_after)
     except RecipeError as exc:

@@ -276,7 +276,8 @@ def open_cached_export(weights, arch_override=None, cache_root=None, progress=Fa
     with Steps(f'{Path(weights).name}: one-time export', 1, progress) as bar:
         bar.step('tracing and saving the static graph')
         entry = store.write('export', key, lambda tmp: write_export_files(net, arch, tmp, weights),
-                            {**facts, 'arch': dict(arch)}, root)
+                            {**facts, 'arch': dict(arch)}, root, functools.partial(family_first, models.find_spec),
+                            reuse=True)  # another process's export of these weights, made meanwhile, is taken
         return open_export(entry.dir, user_cache, entry.digests)
 
 

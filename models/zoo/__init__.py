@@ -277,7 +277,7 @@ def weights_facts(entry, converted=True):
 def _keep(entry, path, make, converted=True):
     """Make the cached file ``path`` of ``entry`` through the store: ``make(file)`` writes it; ``(path, sha256)``."""
     made = store.write('weights', path.parent.name, lambda tmp: make(tmp / path.name), weights_facts(entry, converted),
-                       path.parents[3])
+                       path.parents[3], reuse=True)  # another process's copy, made meanwhile, is taken
     return made.path(path.name), made.digests[path.name]
 
 

@@ -26,6 +26,7 @@ from ..train.recipes import (FITTED_CONSISTENCY, FITTED_GENERIC, FITTED_PAIRS, F
                       consistency_options, dump, fitted_recipe, main_iters, official_assets, pair_options, parse_budget,
                       partner_iters, perceptual_recipe, pick_template, resolve_base)
 from .data import clip_alias, split_holdout
+from ..train.ranks import launch_line, procs_for, split_batches
 from ..train.run import EXP_NAME, checkpoints, committed_paths, run_train, train_checked
 from ..choice.vs_bicubic import exported_vs_bicubic
 
@@ -211,13 +212,14 @@ def plan_iterations(ctx, part):
         opt, _, _ = _recipe(ctx, part / 'warmup', n)
         opt['val'] = None
         opt['logger'].update(print_freq=1, save_checkpoint_freq=10 ** 9, use_tb_logger=False)
+        procs = train_procs(ctx, opt, n)[0]  # timed as the finetune will run
         (part / 'warmup').mkdir(exist_ok=True)
         wopt = part / 'warmup' / 'options.yml'
         wopt.write_text(dump(opt))
         ctx.say(f'finetune: timing {n} warm-up iterations to fit the {ctx.s.budget} budget')
         t0 = time.perf_counter()
         with open(part / 'warmup' / 'console.log', 'w') as fh:
-            rc = run_train(wopt, log_to=fh, auto_resume=False)
+            rc = run_train(wopt, log_to=fh, auto_resume=False, procs=procs)
         wall = time.perf_counter() - t0
         metrics = part / 'warmup' / 'experiments' / EXP_NAME / FILE_NAME
         if rc != 0 or not metrics.is_file():
@@ -240,32 +242,55 @@ def plan_iterations(ctx, part):
     return plan['iters'], plan
 
 
+def train_procs(ctx, opt, iters):
+    """``(processes, why one)`` of ``--train-procs`` for ``opt`` (its batches split among them when several:
+    ``pipeline/train/ranks.py``); with --budget, for the budget, whatever ``iters``."""
+    budget = parse_budget(ctx.s.budget) if ctx.s.budget else None
+    try:
+        procs, why = procs_for(ctx.s.train_procs, opt, ctx.s.device, None if budget else iters, budget)
+    except ValueError as exc:
+        raise DomainError(str(exc)) from None
+    if procs > 1:
+        split_batches(opt, procs)
+    return procs, why
+
+
 def run_finetune(ctx, part):
     iters, plan = plan_iterations(ctx, part)
     opt, notes, template = _recipe(ctx, part, iters)
+    procs, why_one = train_procs(ctx, opt, int(opt['train']['total_iter']))
     for n in notes:
         ctx.say(f'note: {n}')
     opt_path = part / 'options.yml'
     opt_path.write_text(dump(opt))
     total = opt['train']['total_iter']
-    ctx.say(f'finetune: {Path(template).name}, {total} iterations on {ctx.s.device} '
-            f'(python train.py --yml_path {ctx.out("finetune") / "options.yml"})')
+    ctx.say(f'finetune: {Path(template).name}, {total} iterations on {ctx.s.device}'
+            + (f' in {procs} processes, each on 1/{procs} of every batch' if procs > 1 else '')
+            + f' ({launch_line(procs, ctx.out("finetune") / "options.yml")})')
     generic = generic_folder(ctx, template)
     if generic is not None:
         n_generic = len(generic_photos(generic))
         ctx.say(f'finetune: the training frames + {n_generic} generic photos ({generic}; --no-generic leaves them out)')
     exp = part / 'experiments' / EXP_NAME
-    ckpts = train_checked(opt_path, exp)
-    partner = run_partner(ctx, part, opt, template)
+    ckpts = train_checked(opt_path, exp, procs=procs)
+    partner = run_partner(ctx, part, opt, template, procs)
     # the committed folder is WORK/finetune: point the options there, so the file reproduces the run
     opt['path']['experiments_root'] = str(ctx.out('finetune') / 'experiments')
     opt_path.write_text(dump(committed_paths(opt, part, ctx.out('finetune'))))
     logs = sorted(exp.glob('train_*.log'))
-    return {'template': Path(template).name, 'iters': total, 'plan': plan, 'notes': notes,
+    return {'template': Path(template).name, 'iters': total, 'plan': plan, 'notes': notes, 'procs': procs,
+            'one_process': why_one,
             'checkpoints': sorted(ckpts), 'log': logs[-1].name if logs else None, 'partner': partner,
             'generic': None if generic is None else n_generic,
             'real_pairs': json.loads(pairs.read_text()) if (pairs := part / 'real_pairs' / 'done.json').is_file()
             else None}
+
+
+def command_finetune(ctx):
+    """The report's command for the finetune stage: train.py on its options, as many ranks as it trained with."""
+    procs = ((ctx.state.record('finetune') or {}).get('info') or {}).get('procs') or 1
+    launch = ['-m', 'paddle.distributed.launch', '--nproc_per_node', procs] if procs > 1 else []
+    return ctx.command(*launch, 'train.py', '--yml_path', ctx.work / 'finetune' / 'options.yml')
 
 
 def settings_export(ctx):

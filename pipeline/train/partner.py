@@ -15,6 +15,7 @@ from pathlib import Path
 from realesrgan_paddle.training.option_file import apply_overrides
 
 from .recipes import FITTED_PARTNER, dump, loss_entry, partner_iters, scale_count
+from .ranks import launch_line
 from .run import EXP_NAME, committed_paths, train_checked
 
 FOLDER = 'partner'
@@ -53,10 +54,10 @@ def fitted(ctx):
     return bool(ctx.s.lq_videos) and (ctx.out('degrade') / 'fitted.yml').is_file()
 
 
-def run_partner(ctx, part, opt, template):
+def run_partner(ctx, part, opt, template, procs=1):
     """Train the partner in ``part/partner`` (``part``: the finetune stage's folder, ``opt``: the main run's
-    options); the finetune stage's info on it (None when there is none): its iterations, overrides and weights
-    file relative to the stage folder."""
+    options, its batches those of ``procs`` ranks); the finetune stage's info on it (None when there is none): its
+    iterations, overrides and weights file relative to the stage folder."""
     p = partner_options(opt, template) if fitted(ctx) else None
     if p is None:
         return None
@@ -66,8 +67,8 @@ def run_partner(ctx, part, opt, template):
     overrides = partner_overrides(template)
     n = p['train']['total_iter']
     ctx.say(f'finetune: the fidelity knob\'s partner: the same options with {", ".join(overrides)}, {n} iterations '
-            f'(python train.py --yml_path {ctx.out("finetune") / FOLDER / "options.yml"})')
-    ckpts = train_checked(folder / 'options.yml', folder / 'experiments' / EXP_NAME, 'the partner\'s training')
+            f'({launch_line(procs, ctx.out("finetune") / FOLDER / "options.yml")})')
+    ckpts = train_checked(folder / 'options.yml', folder / 'experiments' / EXP_NAME, 'the partner\'s training', procs)
     p['path']['experiments_root'] = str(ctx.out('finetune') / FOLDER / 'experiments')
     (folder / 'options.yml').write_text(dump(committed_paths(p, part, ctx.out('finetune'))))
     last = ckpts[max(ckpts)]

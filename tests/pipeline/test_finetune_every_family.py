@@ -6,6 +6,8 @@ stages take under a second, each run is its training, evaluation and export."""
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +124,57 @@ def test_the_one_command_exports_a_base_of_every_family(photos, tmp_path, name):
     assert stages['export']['info']['check_max_abs_diff'] < 1e-3 and 'forced_over_bicubic' in stages['export']['info']
     metrics = json.loads((work / 'evaluate' / 'metrics.json').read_text())
     assert {'bicubic', 'base', 'finetuned'} <= set(metrics['summary']) and metrics['dni']['rows']
+
+
+
+def _running(marker):
+    """The PIDs of processes whose command line holds ``marker`` (read from /proc: no pgrep needed)."""
+    pids = []
+    for d in Path('/proc').iterdir():
+        try:
+            if d.name.isdigit() and marker in (d / 'cmdline').read_bytes().decode(errors='replace'):
+                pids.append(int(d.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_two_training_processes_train_one_network_and_resume(photos, tmp_path):
+    """--train-procs 2 (pipeline/train/ranks.py): two ranks of train.py, each on half of every batch. The command
+    killed (SIGKILL, itself alone) in training takes both ranks with it; run again, it resumes, and the ranks end
+    with the same weights; the options file holds a rank's batch and the stage says how to run it again."""
+    import yaml
+    base = _bare_file('SRVGGNetCompact', tmp_path)
+    work = tmp_path / 'work'
+    argv = [sys.executable, str(TOOL), '--hr', str(photos), '--work', str(work), '--base', str(base), '--iters', '8',
+            '-o', 'gt_size=32', '-o', 'datasets.train.crop_pad_size=64', '-o', 'queue_size=4', '-o',
+            'logger.save_checkpoint_freq=2', '--min-size', '64', '--stop-after', 'finetune', '--compare', 'none',
+            '--train-procs', '2']
+    states = work / 'finetune.partial' / 'experiments' / 'finetune' / 'training_states'
+    log = tmp_path / 'first.log'
+    with open(log, 'w') as fh:
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=fh, stderr=fh)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not (states.is_dir() and any(states.glob('*.pdstates'))):
+            time.sleep(0.2)
+        assert len(_running(str(work / 'finetune.partial' / 'options.yml'))) == 2, log.read_text()[-3000:]
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.time() + 60
+    while _running(str(work / 'finetune.partial' / 'options.yml')) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _running(str(work / 'finetune.partial' / 'options.yml')), 'a rank outlived the command'
+    res = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert 'paddle.distributed.launch --nproc_per_node 2 train.py --yml_path' in res.stdout + res.stderr
+    assert 'resumed from iter' in res.stdout + res.stderr
+    exp = work / 'finetune' / 'experiments' / 'finetune'
+    summary = [json.loads((exp / f'summary_rank{r}.json').read_text()) for r in (0, 1)]
+    assert [s['world_size'] for s in summary] == [2, 2] and [s['iter'] for s in summary] == [8, 8]
+    assert summary[0]['start_iter'] > 0 and summary[0]['net_g_sha256'] == summary[1]['net_g_sha256']
+    assert json.loads((work / 'state.json').read_text())['stages']['finetune']['info']['procs'] == 2
+    opt = yaml.safe_load((work / 'finetune' / 'options.yml').read_text())
+    assert opt['datasets']['train']['batch_size_per_gpu'] == 2  # the recipe's 4, split
+    assert 'train.finetune.r1' in (work / 'finetune' / 'rank1.log').read_text()

@@ -60,5 +60,8 @@ def test_the_list_gives_the_stop_after_choices_and_each_stage_a_command(tmp_path
     assert commands['split'] == f'python tools/finetune_domain.py --hr clips --work {tmp_path} --stop-after split'
     assert commands['report'].endswith('--stop-after report') and commands['report'].count('--stop-after') == 1
     assert commands['finetune'] == f'python train.py --yml_path {tmp_path / "finetune" / "options.yml"}'
+    ctx.state.record = lambda name: {'info': {'procs': 2}} if name == 'finetune' else None  # trained in 2 ranks
+    assert STAGES[NAMES.index('finetune')].command(ctx) == ('python -m paddle.distributed.launch --nproc_per_node 2 '
+                                                             f'train.py --yml_path {tmp_path / "finetune" / "options.yml"}')
     assert 'x4=realesrgan-x4plus' in commands['evaluate'] and 'make_lq_data.py' in commands['degrade']
     assert [s.name for s in STAGES if s.after] == ['report']

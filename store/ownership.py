@@ -140,17 +140,36 @@ def write_entry(kind, key, files, facts, root=None, readers=None, reuse=False):
 
 @contextmanager
 def _one_maker(final):
-    """Hold the entry's lock file (created without following a link) while it is made; nothing on Windows."""
+    """Hold the entry's lock file while it is made; nothing on Windows. The file lives only as long as the lock:
+    its holder removes it before letting go, so nothing is left beside the entry, and a waiter that wakes on a
+    removed file opens the new one (the file under the name must be the one it holds)."""
     if fcntl is None:
         yield
         return
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, 'O_NOFOLLOW', 0)
-    fd = os.open(final.parent / f'.{final.name}.lock', flags, 0o600)
-    try:
+    path = final.parent / f'.{final.name}.lock'
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, 'O_NOFOLLOW', 0), 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
+        if _same_file(fd, path):
+            break
+        os.close(fd)
+    try:
         yield
     finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
         os.close(fd)  # the lock goes with the descriptor
+
+
+def _same_file(fd, path):
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        st, now = os.fstat(fd), os.lstat(path)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino)
 
 
 def _make(final, kind, key, files, facts):

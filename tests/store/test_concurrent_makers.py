@@ -43,6 +43,7 @@ def test_the_second_maker_waits_and_takes_the_entry_made(tmp_path):
     assert got['second'].dir == got['first'].dir and got['second'].digests == got['first'].digests
     assert (got['first'].dir / 'w.bin').read_bytes() == b'1' * 64
     assert ownership.check_entry(got['first'].dir, 'weights', 'net', FACTS).digests == got['first'].digests
+    assert sorted(p.name for p in got['first'].dir.parent.iterdir()) == ['net']  # no lock file, no temporary left
 
 
 def test_without_reuse_the_second_makes_it_after_the_first(tmp_path):
@@ -74,5 +75,6 @@ def test_two_processes_each_find_the_entry_whole(tmp_path):
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-1500:] for o in outs]
     lines = [o[0].split() for o in outs]
+    assert sorted(p.name for p in (tmp_path / 'store' / 'weights').iterdir()) == ['net']
     assert [ln[0] for ln in lines] == ['True', 'True'] and lines[0][1] == lines[1][1]
     assert sorted(ln[2] for ln in lines) == ['0', '1']  # made once, by one of them

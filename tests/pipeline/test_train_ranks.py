@@ -5,7 +5,6 @@ test_finetune_every_family.py (its photos and tiny networks)."""
 import json
 import os
 import sys
-import time
 
 import pytest
 
@@ -27,7 +26,7 @@ def test_auto_takes_two_processes_where_they_pay():
     assert ranks.why_one(_opt(), 'cpu', 99, **roomy).startswith('99 iterations')
     assert 'x4plus recipe' in ranks.why_one(_opt(g='LowBandRRDBNet'), 'cpu', 600, **roomy)
     assert ranks.why_one(_opt(real_lq=3), 'cpu', 600, **roomy) == 'datasets.real_lq.batch_size odd'
-    assert ranks.why_one(_opt(), 'cpu', 600, cores=2, memory=5 << 30).startswith('5.0 GiB free')
+    assert ranks.why_one(_opt(), 'cpu', 600, cores=2, memory=3 << 30) == '3.0 GiB free (under 4)'
 
 
 def test_the_number_given_is_taken_or_refused_in_one_line():
@@ -57,6 +56,7 @@ open(sys.argv[1] + '/env' + r + '.json', 'w').write(json.dumps(mine))
 print('rank', r, 'says hello', flush=True)
 if r == '0':
     time.sleep(float(sys.argv[2]))
+    open(sys.argv[1] + '/slept', 'w').close()
 sys.exit(0 if r == '0' else int(sys.argv[3]))
 """
 
@@ -64,14 +64,11 @@ sys.exit(0 if r == '0' else int(sys.argv[3]))
 def _ranks(tmp_path, sleep, exit_code):
     cmd = [sys.executable, '-c', RANK, str(tmp_path), str(sleep), str(exit_code)]
     with open(tmp_path / 'rank0.log', 'w') as log0:
-        t = time.monotonic()
-        rc = ranks.run_ranks(cmd, 2, {'PATH': '', 'RESR_PARENT_PID': '1234'}, log0, tmp_path)
-    return rc, time.monotonic() - t
+        return ranks.run_ranks(cmd, 2, {'PATH': '', 'RESR_PARENT_PID': '1234'}, log0, tmp_path)
 
 
 def test_the_ranks_get_their_own_endpoints_and_logs(tmp_path):
-    rc, _ = _ranks(tmp_path, 0, 0)
-    assert rc == 0
+    assert _ranks(tmp_path, 0, 0) == 0 and (tmp_path / 'slept').is_file()
     env = [json.loads((tmp_path / f'env{r}.json').read_text()) for r in (0, 1)]
     ends = env[0]['PADDLE_TRAINER_ENDPOINTS'].split(',')
     assert [e['PADDLE_TRAINER_ID'] for e in env] == ['0', '1'] and {e['PADDLE_TRAINERS_NUM'] for e in env} == {'2'}
@@ -84,8 +81,8 @@ def test_the_ranks_get_their_own_endpoints_and_logs(tmp_path):
 
 
 def test_a_failing_rank_ends_the_others_at_once(tmp_path):
-    rc, took = _ranks(tmp_path, 120, 3)
-    assert rc == 3 and took < 30, took  # rank 0 would have slept 120 s
+    assert _ranks(tmp_path, 120, 3) == 3
+    assert not (tmp_path / 'slept').exists()  # rank 0 was ended in its 120 s sleep, not waited for
     pid = json.loads((tmp_path / 'env0.json').read_text())['pid']
     with pytest.raises(ProcessLookupError):  # rank 0 ended and reaped
         os.kill(pid, 0)

@@ -265,8 +265,9 @@ def open_cached_export(weights, arch_override=None, cache_root=None, progress=Fa
     digest = digest or sha256_file(weights)
     key = export_key(digest, arch_override)
     facts = {'made_from': digest, 'revision': EXPORT_REV}
+    readers = functools.partial(family_first, models.find_spec)
     try:
-        entry = store.open('export', key, facts, root, functools.partial(family_first, models.find_spec))
+        entry = store.open('export', key, facts, root, readers)
         if entry is not None:
             return _opened(entry, user_cache)
     except (ExportRefused, FileNotFoundError) as e:
@@ -276,7 +277,7 @@ def open_cached_export(weights, arch_override=None, cache_root=None, progress=Fa
     with Steps(f'{Path(weights).name}: one-time export', 1, progress) as bar:
         bar.step('tracing and saving the static graph')
         entry = store.write('export', key, lambda tmp: write_export_files(net, arch, tmp, weights),
-                            {**facts, 'arch': dict(arch)}, root, functools.partial(family_first, models.find_spec),
+                            {**facts, 'arch': dict(arch)}, root, readers,
                             reuse=True)  # another process's export of these weights, made meanwhile, is taken
         return open_export(entry.dir, user_cache, entry.digests)
 

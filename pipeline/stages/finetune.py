@@ -26,7 +26,7 @@ from ..train.recipes import (FITTED_CONSISTENCY, FITTED_GENERIC, FITTED_PAIRS, F
                       consistency_options, dump, fitted_recipe, main_iters, official_assets, pair_options, parse_budget,
                       partner_iters, perceptual_recipe, pick_template, resolve_base)
 from .data import clip_alias, split_holdout
-from ..train.ranks import launch_line, procs_for, split_batches
+from ..train.ranks import procs_for, split_batches, train_args
 from ..train.run import EXP_NAME, checkpoints, committed_paths, run_train, train_checked
 from ..choice.vs_bicubic import exported_vs_bicubic
 
@@ -258,15 +258,15 @@ def train_procs(ctx, opt, iters):
 def run_finetune(ctx, part):
     iters, plan = plan_iterations(ctx, part)
     opt, notes, template = _recipe(ctx, part, iters)
-    procs, why_one = train_procs(ctx, opt, int(opt['train']['total_iter']))
+    total = opt['train']['total_iter']
+    procs, why_one = train_procs(ctx, opt, int(total))
     for n in notes:
         ctx.say(f'note: {n}')
     opt_path = part / 'options.yml'
     opt_path.write_text(dump(opt))
-    total = opt['train']['total_iter']
     ctx.say(f'finetune: {Path(template).name}, {total} iterations on {ctx.s.device}'
             + (f' in {procs} processes, each on 1/{procs} of every batch' if procs > 1 else '')
-            + f' ({launch_line(procs, ctx.out("finetune") / "options.yml")})')
+            + f' ({ctx.command(*train_args(procs, ctx.out("finetune") / "options.yml"))})')
     generic = generic_folder(ctx, template)
     if generic is not None:
         n_generic = len(generic_photos(generic))
@@ -289,8 +289,7 @@ def run_finetune(ctx, part):
 def command_finetune(ctx):
     """The report's command for the finetune stage: train.py on its options, as many ranks as it trained with."""
     procs = ((ctx.state.record('finetune') or {}).get('info') or {}).get('procs') or 1
-    launch = ['-m', 'paddle.distributed.launch', '--nproc_per_node', procs] if procs > 1 else []
-    return ctx.command(*launch, 'train.py', '--yml_path', ctx.work / 'finetune' / 'options.yml')
+    return ctx.command(*train_args(procs, ctx.work / 'finetune' / 'options.yml'))
 
 
 def settings_export(ctx):

@@ -15,7 +15,7 @@ from pathlib import Path
 from realesrgan_paddle.training.option_file import apply_overrides
 
 from .recipes import FITTED_PARTNER, dump, loss_entry, partner_iters, scale_count
-from .ranks import launch_line
+from .ranks import train_args
 from .run import EXP_NAME, committed_paths, train_checked
 
 FOLDER = 'partner'
@@ -67,7 +67,7 @@ def run_partner(ctx, part, opt, template, procs=1):
     overrides = partner_overrides(template)
     n = p['train']['total_iter']
     ctx.say(f'finetune: the fidelity knob\'s partner: the same options with {", ".join(overrides)}, {n} iterations '
-            f'({launch_line(procs, ctx.out("finetune") / FOLDER / "options.yml")})')
+            f'({ctx.command(*train_args(procs, ctx.out("finetune") / FOLDER / "options.yml"))})')
     ckpts = train_checked(folder / 'options.yml', folder / 'experiments' / EXP_NAME, 'the partner\'s training', procs)
     p['path']['experiments_root'] = str(ctx.out('finetune') / FOLDER / 'experiments')
     (folder / 'options.yml').write_text(dump(committed_paths(p, part, ctx.out('finetune'))))

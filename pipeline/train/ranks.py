@@ -22,12 +22,18 @@ RANK_BYTES = 2 << 30  # a rank's peak on the footage recipe: 1.2 GiB (docs/finet
 GRACE_S = 60  # after rank 0 ends well, how long the others may take to end
 
 
+def _batches(opt):
+    """``(where, the section holding it, its key)`` of every batch a rank splits."""
+    ds = opt['datasets']
+    yield 'datasets.train.batch_size_per_gpu', ds['train'], 'batch_size_per_gpu'
+    for k in SOURCES:
+        if ds.get(k):
+            yield f'datasets.{k}.batch_size', ds[k], 'batch_size'
+
+
 def batch_sizes(opt):
     """``{where: batch size}`` of every batch a rank splits."""
-    ds = opt['datasets']
-    sizes = {'datasets.train.batch_size_per_gpu': int(ds['train']['batch_size_per_gpu'])}
-    sizes.update({f'datasets.{k}.batch_size': int(ds[k].get('batch_size') or 1) for k in SOURCES if ds.get(k)})
-    return sizes
+    return {where: int(section.get(key) or 1) for where, section, key in _batches(opt)}
 
 
 def why_one(opt, device, iters, cores=None, memory=None, budget_s=None):
@@ -62,11 +68,8 @@ def procs_for(want, opt, device, iters, budget_s=None):
 
 def split_batches(opt, procs):
     """``opt`` with each batch divided among ``procs`` ranks (the options file the ranks read)."""
-    ds = opt['datasets']
-    ds['train']['batch_size_per_gpu'] = int(ds['train']['batch_size_per_gpu']) // procs
-    for k in SOURCES:
-        if ds.get(k):
-            ds[k]['batch_size'] = int(ds[k].get('batch_size') or 1) // procs
+    for _, section, key in _batches(opt):
+        section[key] = int(section.get(key) or 1) // procs
     return opt
 
 
@@ -145,8 +148,8 @@ def stop(kids, grace=10):
             k.wait()
 
 
-def launch_line(procs, opt_path):
-    """The command a user runs to train as the stage did."""
-    lead = f'python -m paddle.distributed.launch --nproc_per_node {procs} ' if procs > 1 else 'python '
-    return f'{lead}train.py --yml_path {opt_path}'
+def train_args(procs, opt_path):
+    """The arguments after ``python`` that train as the stage did (``procs`` ranks by Paddle's launcher)."""
+    launch = ['-m', 'paddle.distributed.launch', '--nproc_per_node', procs] if procs > 1 else []
+    return [*launch, 'train.py', '--yml_path', opt_path]
 

@@ -1,7 +1,8 @@
 """The one command's training on several CPU processes (``--train-procs``): ranks of ``train.py``, data parallel.
 
 Paddle's CPU kernels outside the matrix multiplies run on one thread, so one trainer uses about 1.15 of two cores.
-Two processes, each with half of every batch and one math thread, sum their gradients after each backward pass
+Two processes, each with half of every batch and two math threads (``rank_threads``), sum their gradients after
+each backward pass
 (``paddle.DataParallel`` over gloo, as ``python -m paddle.distributed.launch --nproc_per_node 2 train.py`` runs
 it): the same batch size, the same losses in expectation, other random crops. The ranks are started here, not by
 Paddle's launcher: both are this process's children and end with it, their ports are free ones, and a rank that
@@ -20,6 +21,7 @@ MIN_ITERS = 100  # below this, a second process's start (a few seconds) is more 
 MIN_BUDGET_S = 300  # --budget: the same for a budget under five minutes
 RANK_BYTES = 2 << 30  # a rank's peak on the footage recipe: 1.2 GiB (docs/finetune_domain.md, "Several processes")
 GRACE_S = 60  # after rank 0 ends well, how long the others may take to end
+MIN_RANK_THREADS = 2  # a rank's math threads at least: a rank with one idles while it waits for the other
 
 
 def _batches(opt):
@@ -85,6 +87,15 @@ def free_ports(n):
             s.close()
 
 
+def rank_threads(procs, cores=None):
+    """Each rank's math threads (``OMP_NUM_THREADS``): its share of the cores, at least ``MIN_RANK_THREADS``, at
+    most every core. Two ranks of one thread each kept 1.57 of two cores busy (each waits for the other at every
+    gradient sum); of two threads each, 1.75, and the G/D steps took 55.3 s against 63.5 s for 40 iterations of the
+    footage recipe, twice each, interleaved (docs/experiments/perception_runs.md, "Two threads a rank")."""
+    cores = cpu_count() if cores is None else cores
+    return max(1, min(cores, max(MIN_RANK_THREADS, cores // max(1, procs))))
+
+
 def rank_env(rank, procs, ports, threads):
     """The environment ``paddle.distributed.init_parallel_env`` reads on CPU, for rank ``rank`` of ``procs``;
     ``ports``: the master's, then one per rank."""
@@ -99,7 +110,7 @@ def rank_env(rank, procs, ports, threads):
 def run_ranks(cmd, procs, env, log_to, log_dir):
     """``cmd`` as ``procs`` ranks: rank 0 writes to ``log_to``, rank k to ``log_dir/rank<k>.log``; the first
     failing rank's exit code (the others ended then), else 0."""
-    ports, threads = free_ports(procs + 1), max(1, cpu_count() // procs)
+    ports, threads = free_ports(procs + 1), rank_threads(procs)
     kids, files = [], []
     try:
         for r in range(procs):

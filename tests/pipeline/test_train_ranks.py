@@ -67,6 +67,13 @@ def _ranks(tmp_path, sleep, exit_code):
         return ranks.run_ranks(cmd, 2, {'PATH': '', 'RESR_PARENT_PID': '1234'}, log0, tmp_path)
 
 
+def test_each_rank_gets_two_math_threads_or_its_share_of_the_cores():
+    # two ranks on two cores: two threads each (one idles while it waits for the other's gradients)
+    assert [ranks.rank_threads(2, c) for c in (1, 2, 3, 4, 8, 16)] == [1, 2, 2, 2, 4, 8]
+    assert [ranks.rank_threads(p, 8) for p in (1, 2, 3, 4, 8)] == [8, 4, 2, 2, 2]
+    assert ranks.rank_threads(0, 2) == 2
+
+
 def test_the_ranks_get_their_own_endpoints_and_logs(tmp_path):
     assert _ranks(tmp_path, 0, 0) == 0 and (tmp_path / 'slept').is_file()
     env = [json.loads((tmp_path / f'env{r}.json').read_text()) for r in (0, 1)]
@@ -75,7 +82,7 @@ def test_the_ranks_get_their_own_endpoints_and_logs(tmp_path):
     assert [e['PADDLE_CURRENT_ENDPOINT'] for e in env] == ends and len(set(ends + [env[0]['PADDLE_MASTER']])) == 3
     assert env[1]['PADDLE_TRAINER_ENDPOINTS'] == env[0]['PADDLE_TRAINER_ENDPOINTS']
     assert {e['PADDLE_DISTRI_BACKEND'] for e in env} == {'gloo'} and {e['RESR_PARENT_PID'] for e in env} == {'1234'}
-    assert int(env[0]['OMP_NUM_THREADS']) >= 1
+    assert {e['OMP_NUM_THREADS'] for e in env} == {str(ranks.rank_threads(2))}
     assert (tmp_path / 'rank0.log').read_text().strip() == 'rank 0 says hello'
     assert (tmp_path / 'rank1.log').read_text().strip() == 'rank 1 says hello'
 

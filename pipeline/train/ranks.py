@@ -1,12 +1,12 @@
 """The one command's training on several CPU processes (``--train-procs``): ranks of ``train.py``, data parallel.
 
 Paddle's CPU kernels outside the matrix multiplies run on one thread, so one trainer uses about 1.15 of two cores.
-Two processes, each with half of every batch and two math threads (``rank_threads``), sum their gradients after
-each backward pass
-(``paddle.DataParallel`` over gloo, as ``python -m paddle.distributed.launch --nproc_per_node 2 train.py`` runs
-it): the same batch size, the same losses in expectation, other random crops. The ranks are started here, not by
-Paddle's launcher: both are this process's children and end with it, their ports are free ones, and a rank that
-fails ends the others at once instead of being restarted (docs/finetune_domain.md, "Several processes").
+Two processes, each with half of every batch and at least two math threads (``rank_threads``), sum their gradients
+after each backward pass (``paddle.DataParallel`` over gloo, as ``python -m paddle.distributed.launch
+--nproc_per_node 2 train.py`` runs it): the same batch size, the same losses in expectation, other random crops.
+The ranks are started here, not by Paddle's launcher: both are this process's children and end with it, their
+ports are free ones, and a rank that fails ends the others at once instead of being restarted
+(docs/finetune_domain.md, "Several processes").
 """
 import socket
 import subprocess
